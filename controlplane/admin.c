@@ -1,0 +1,94 @@
+/* The admin service (muster.v1.Admin): the calls the CLI and grpcurl use. This file serves
+ * the cluster and agent views; job, bundle and log calls arrive with later issues and are
+ * answered UNIMPLEMENTED (by the rpc layer) until then. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "controlplane/daemon.h"
+#include "lib/base/clock.h"
+#include "lib/rpc/pb.h"
+#include "lib/selector/selector.h"
+
+static void list_agents(mu_rpc_call *call, const ProtobufCMessage *req_msg,
+                        const mu_rpc_metadata *md, void *ud) {
+  mu_daemon *d = ud;
+  const Muster__V1__ListAgentsRequest *req = (const Muster__V1__ListAgentsRequest *)req_msg;
+  (void)md;
+  mu_selector *sel = NULL;
+  mu_err err = {0};
+  if (mu_selector_parse(req->selector, &sel, &err) != 0) {
+    mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "selector: %s", err.msg);
+    return;
+  }
+  size_t n = d->registry.n;
+  Muster__V1__AgentInfo *infos = calloc(n ? n : 1, sizeof *infos);
+  Muster__V1__AgentInfo **ptrs = calloc(n ? n : 1, sizeof *ptrs);
+  size_t total_labels = 0;
+  for (size_t i = 0; i < n; i++) {
+    const mu_agent *a = d->registry.agents[i];
+    if (a->hello_msg && a->hello_msg->hello) total_labels += a->hello_msg->hello->n_labels;
+  }
+  Muster__V1__AgentInfo__LabelsEntry *labels = calloc(total_labels + 1, sizeof *labels);
+  Muster__V1__AgentInfo__LabelsEntry **label_ptrs = calloc(total_labels + 1, sizeof *label_ptrs);
+  if (!infos || !ptrs || !labels || !label_ptrs) {
+    mu_pb_fail(call, MU_RPC_RESOURCE_EXHAUSTED, "out of memory listing %zu agents", n);
+    goto out;
+  }
+  Muster__V1__ListAgentsResponse resp = MUSTER__V1__LIST_AGENTS_RESPONSE__INIT;
+  size_t used_labels = 0;
+  for (size_t i = 0; i < n; i++) {
+    const mu_agent *a = d->registry.agents[i];
+    if (req->state != MUSTER__V1__AGENT_STATE__AGENT_STATE_UNSPECIFIED && a->state != req->state)
+      continue;
+    if (!mu_selector_matches(sel, mu_agent_label, a)) continue;
+    mu_agent_to_info(a, &infos[resp.n_agents], &labels[used_labels], &label_ptrs[used_labels]);
+    used_labels += infos[resp.n_agents].n_labels;
+    ptrs[resp.n_agents] = &infos[resp.n_agents];
+    resp.n_agents++;
+  }
+  resp.agents = ptrs;
+  mu_pb_reply(call, &resp.base);
+out:
+  free(infos);
+  free(ptrs);
+  free(labels);
+  free(label_ptrs);
+  mu_selector_free(sel);
+}
+
+static void get_cluster(mu_rpc_call *call, const ProtobufCMessage *req_msg,
+                        const mu_rpc_metadata *md, void *ud) {
+  mu_daemon *d = ud;
+  (void)req_msg;
+  (void)md;
+  Muster__V1__Cluster c = MUSTER__V1__CLUSTER__INIT;
+  Muster__V1__Member self = MUSTER__V1__MEMBER__INIT;
+  Muster__V1__Member *members[1] = {&self};
+  self.id = d->cfg.member_id;
+  self.address = d->cfg.advertise;
+  self.leader = 1;
+  c.version = MU_VERSION;
+  c.member_id = d->cfg.member_id;
+  c.address = d->cfg.advertise;
+  /* A single member leads itself until etcd-backed election lands (issue 3). */
+  c.leader = 1;
+  c.leader_address = d->cfg.advertise;
+  c.n_members = 1;
+  c.members = members;
+  c.etcd_healthy = 0;
+  c.etcd_error = "etcd is not used by this build yet (state is in memory)";
+  c.agents_connected = (uint32_t)d->registry.connected;
+  c.agents_total = (uint32_t)d->registry.n;
+  c.started_at_ms = d->started_at_ms;
+  c.healthy = !d->stopping;
+  mu_pb_reply(call, &c.base);
+}
+
+int mu_admin_register(mu_daemon *d, mu_err *err) {
+  int rc = mu_pb_add_unary(d->server, "/muster.v1.Admin/ListAgents",
+                           &muster__v1__list_agents_request__descriptor, list_agents, d, err);
+  if (rc == 0)
+    rc = mu_pb_add_unary(d->server, "/muster.v1.Admin/GetCluster",
+                         &muster__v1__get_cluster_request__descriptor, get_cluster, d, err);
+  return rc;
+}

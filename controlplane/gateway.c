@@ -1,0 +1,221 @@
+/* The agent gateway: one muster.v1.AgentGateway/Connect stream per agent. The first message
+ * must be a valid Hello; then heartbeats keep the agent's metrics fresh. A malformed message
+ * closes that one stream with INVALID_ARGUMENT; a second stream for a connected id is refused
+ * with ALREADY_EXISTS; silence past the heartbeat timeout disconnects the agent. */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controlplane/daemon.h"
+#include "lib/base/clock.h"
+#include "lib/base/log.h"
+#include "lib/rpc/pb.h"
+
+struct mu_agent_session {
+  mu_daemon *daemon;
+  mu_rpc_call *call;
+  mu_agent *agent;           /* set once Hello is accepted */
+  char *close_reason;        /* why we ended the stream, if we did */
+  char session_id[40];
+};
+
+static void session_close(mu_agent_session *s, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void session_close(mu_agent_session *s, int code, const char *fmt, ...) {
+  char msg[600];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (s->close_reason == NULL) s->close_reason = strdup(msg);
+  mu_rpc_call_finish(s->call, code, msg, NULL);
+}
+
+static int valid_agent_id(const char *id) {
+  size_t n = strlen(id);
+  if (n == 0 || n > 128) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!isalnum((unsigned char)id[i]) && strchr("._-", id[i]) == NULL) return 0;
+  return 1;
+}
+
+/* Checks a Hello; returns NULL or a message naming the bad field. */
+static const char *hello_problem(const Muster__V1__Hello *h, char *buf, size_t size) {
+  if (!valid_agent_id(h->agent_id)) {
+    snprintf(buf, size, "Hello.agent_id '%.130s' is invalid (1-128 of [A-Za-z0-9._-])",
+             h->agent_id);
+    return buf;
+  }
+  if (h->n_labels > 64) {
+    snprintf(buf, size, "Hello.labels: %zu labels, at most 64 allowed", h->n_labels);
+    return buf;
+  }
+  for (size_t i = 0; i < h->n_labels; i++) {
+    if (h->labels[i]->key[0] == '\0' || strlen(h->labels[i]->key) > 63 ||
+        strlen(h->labels[i]->value) > 255) {
+      snprintf(buf, size, "Hello.labels['%.63s']: key must be 1-63 bytes, value at most 255",
+               h->labels[i]->key);
+      return buf;
+    }
+  }
+  return NULL;
+}
+
+static void send_welcome(mu_agent_session *s) {
+  Muster__V1__ControlMessage msg = MUSTER__V1__CONTROL_MESSAGE__INIT;
+  Muster__V1__Welcome w = MUSTER__V1__WELCOME__INIT;
+  w.session_id = s->session_id;
+  w.leader_term = 0;
+  w.heartbeat_timeout_ms = (uint64_t)s->daemon->cfg.heartbeat_timeout_ms;
+  msg.msg_case = MUSTER__V1__CONTROL_MESSAGE__MSG_WELCOME;
+  msg.welcome = &w;
+  mu_err err = {0};
+  if (mu_pb_send(s->call, &msg.base, &err) != 0)
+    mu_warn("gateway", "welcome to %s: %s", s->agent->id, err.msg);
+}
+
+static void on_hello(mu_agent_session *s, Muster__V1__AgentMessage *msg) {
+  mu_daemon *d = s->daemon;
+  char why[300];
+  if (hello_problem(msg->hello, why, sizeof why) != NULL) {
+    session_close(s, MU_RPC_INVALID_ARGUMENT, "%s", why);
+    protobuf_c_message_free_unpacked(&msg->base, NULL);
+    return;
+  }
+  const char *id = msg->hello->agent_id;
+  mu_agent *a = mu_registry_find(&d->registry, id);
+  if (a != NULL && a->session != NULL) {
+    session_close(s, MU_RPC_ALREADY_EXISTS,
+                  "agent '%s' is already connected (stream from %s); refusing a second one",
+                  id, a->peer ? a->peer : "?");
+    protobuf_c_message_free_unpacked(&msg->base, NULL);
+    return;
+  }
+  mu_err err = {0};
+  if (a == NULL && mu_registry_upsert(&d->registry, id, &a, &err) != 0) {
+    session_close(s, MU_RPC_RESOURCE_EXHAUSTED, "%s", err.msg);
+    protobuf_c_message_free_unpacked(&msg->base, NULL);
+    return;
+  }
+  char *peer = mu_rpc_call_peer(s->call);
+  mu_registry_set_connected(&d->registry, a, msg, peer, s, mu_now_ms(), mu_mono_ms());
+  free(peer);
+  s->agent = a;
+  snprintf(s->session_id, sizeof s->session_id, "%s-%lld", a->id, (long long)mu_now_ms());
+  mu_info("gateway", "agent %s connected from %s (%zu labels, %zu plugins)", a->id, a->peer,
+          msg->hello->n_labels, msg->hello->n_plugins);
+  send_welcome(s);
+}
+
+static int on_agent_message(mu_rpc_call *call, const uint8_t *data, size_t len, void *ud) {
+  mu_agent_session *s = ud;
+  (void)call;
+  Muster__V1__AgentMessage *msg = muster__v1__agent_message__unpack(NULL, len, data);
+  if (msg == NULL) {
+    session_close(s, MU_RPC_INVALID_ARGUMENT,
+                  "malformed AgentMessage (%zu bytes): cannot decode; closing this stream", len);
+    return 1;
+  }
+  if (s->agent == NULL) {
+    if (msg->msg_case != MUSTER__V1__AGENT_MESSAGE__MSG_HELLO) {
+      session_close(s, MU_RPC_INVALID_ARGUMENT,
+                    "the first message on a Connect stream must be Hello (got field %d)",
+                    (int)msg->msg_case);
+      protobuf_c_message_free_unpacked(&msg->base, NULL);
+      return 1;
+    }
+    on_hello(s, msg); /* takes msg */
+    return s->agent == NULL;
+  }
+  mu_agent *a = s->agent;
+  a->last_seen_mono_ms = mu_mono_ms();
+  switch (msg->msg_case) {
+    case MUSTER__V1__AGENT_MESSAGE__MSG_HEARTBEAT:
+      if (msg->heartbeat->metrics == NULL) {
+        session_close(s, MU_RPC_INVALID_ARGUMENT, "Heartbeat without metrics");
+        protobuf_c_message_free_unpacked(&msg->base, NULL);
+        return 1;
+      }
+      if (a->heartbeat_msg) protobuf_c_message_free_unpacked(&a->heartbeat_msg->base, NULL);
+      a->heartbeat_msg = msg;
+      a->last_heartbeat_ms = mu_now_ms();
+      return 0;
+    case MUSTER__V1__AGENT_MESSAGE__MSG_HELLO:
+      session_close(s, MU_RPC_INVALID_ARGUMENT, "Hello sent twice on one stream");
+      protobuf_c_message_free_unpacked(&msg->base, NULL);
+      return 1;
+    case MUSTER__V1__AGENT_MESSAGE__MSG__NOT_SET:
+      session_close(s, MU_RPC_INVALID_ARGUMENT, "empty AgentMessage (no field set)");
+      protobuf_c_message_free_unpacked(&msg->base, NULL);
+      return 1;
+    default:
+      /* Task events, bundle requests and log replies belong to the scheduler, which later
+       * issues add; until then they are accepted and dropped. */
+      mu_debug("gateway", "agent %s: message %d ignored", a->id, (int)msg->msg_case);
+      protobuf_c_message_free_unpacked(&msg->base, NULL);
+      return 0;
+  }
+}
+
+static void on_agent_read_end(mu_rpc_call *call, void *ud) {
+  mu_agent_session *s = ud;
+  (void)call;
+  session_close(s, MU_RPC_OK, "agent closed its stream");
+}
+
+static void on_agent_done(mu_rpc_call *call, const mu_rpc_status *st, void *ud) {
+  mu_agent_session *s = ud;
+  (void)call;
+  if (s->agent != NULL && s->agent->session == s) {
+    char reason[700];
+    if (s->close_reason != NULL)
+      snprintf(reason, sizeof reason, "%s", s->close_reason);
+    else
+      snprintf(reason, sizeof reason, "stream ended: %s %s", mu_rpc_code_name(st->code),
+               st->message);
+    mu_registry_set_disconnected(&s->daemon->registry, s->agent, reason);
+    mu_info("gateway", "agent %s disconnected: %s", s->agent->id, reason);
+  }
+  free(s->close_reason);
+  free(s);
+}
+
+static void on_connect(mu_rpc_call *call, const mu_rpc_metadata *md, void *ud) {
+  (void)md;
+  mu_daemon *d = ud;
+  mu_agent_session *s = calloc(1, sizeof *s);
+  if (s == NULL) {
+    mu_rpc_call_finish(call, MU_RPC_RESOURCE_EXHAUSTED, "out of memory", NULL);
+    return;
+  }
+  s->daemon = d;
+  s->call = call;
+  mu_rpc_call_handlers h = {
+      .on_message = on_agent_message, .on_read_end = on_agent_read_end, .on_done = on_agent_done};
+  mu_rpc_call_start(call, &h, s);
+}
+
+void mu_gateway_sweep(mu_daemon *d) {
+  int64_t now = mu_mono_ms();
+  int64_t timeout = d->cfg.heartbeat_timeout_ms;
+  for (size_t i = 0; i < d->registry.n; i++) {
+    mu_agent *a = d->registry.agents[i];
+    if (a->session == NULL || now - a->last_seen_mono_ms <= timeout) continue;
+    mu_agent_session *s = a->session;
+    char reason[200];
+    snprintf(reason, sizeof reason, "no heartbeat for %.1fs (timeout %.1fs)",
+             (double)(now - a->last_seen_mono_ms) / 1000.0, (double)timeout / 1000.0);
+    mu_warn("gateway", "agent %s: %s", a->id, reason);
+    mu_registry_set_disconnected(&d->registry, a, reason);
+    if (s->close_reason == NULL) s->close_reason = strdup(reason);
+    mu_rpc_call_cancel(s->call, MU_RPC_UNAVAILABLE, reason);
+  }
+}
+
+int mu_gateway_register(mu_daemon *d, mu_err *err) {
+  return mu_rpc_server_add_method(d->server, "/muster.v1.AgentGateway/Connect", on_connect, d,
+                                  err);
+}

@@ -1,0 +1,149 @@
+/* musterd: the control plane. Parses its config file and flags (flags win), serves the agent
+ * gateway, the admin API, health and reflection on one gRPC port, and stops cleanly on
+ * SIGINT/SIGTERM. Exit codes: 0 clean stop, 1 runtime failure, 2 bad configuration. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controlplane/daemon.h"
+#include "lib/base/clock.h"
+#include "lib/base/log.h"
+
+static const char usage[] =
+    "usage: musterd [--config FILE] [--listen HOST:PORT] [--advertise HOST:PORT]\n"
+    "               [--etcd URL[,URL...]] [--etcd-prefix PREFIX] [--state-dir DIR]\n"
+    "               [--metrics-listen HOST:PORT] [--heartbeat-timeout DUR]\n"
+    "               [--leader-ttl DUR] [--takeover-grace DUR] [--max-agents N]\n"
+    "               [--max-message SIZE] [--member-id ID] [--log-level LEVEL]\n"
+    "\n"
+    "The Muster control plane: agents connect to it, the CLI and grpcurl talk to it.\n"
+    "Flags override the config file; see docs/configuration.md for every field.\n";
+
+static const struct option long_opts[] = {
+    {"config", required_argument, NULL, 'c'},
+    {"listen", required_argument, NULL, 0},
+    {"advertise", required_argument, NULL, 0},
+    {"etcd", required_argument, NULL, 0},
+    {"etcd-prefix", required_argument, NULL, 0},
+    {"state-dir", required_argument, NULL, 0},
+    {"metrics-listen", required_argument, NULL, 0},
+    {"heartbeat-timeout", required_argument, NULL, 0},
+    {"leader-ttl", required_argument, NULL, 0},
+    {"takeover-grace", required_argument, NULL, 0},
+    {"max-agents", required_argument, NULL, 0},
+    {"max-message", required_argument, NULL, 0},
+    {"member-id", required_argument, NULL, 0},
+    {"log-level", required_argument, NULL, 0},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* Loads the config file (if any) and then applies every flag over it. */
+static int parse_config(int argc, char **argv, mu_server_config *cfg, mu_err *err) {
+  const char *config_path = NULL;
+  int idx;
+  int c;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, "c:h", long_opts, &idx)) != -1) {
+    if (c == 'c') config_path = optarg;
+    if (c == 'h') {
+      fputs(usage, stdout);
+      exit(0);
+    }
+    if (c == '?')
+      return mu_err_set(err, MU_EINVAL, "unknown or incomplete option '%s'", argv[optind - 1]);
+  }
+  if (optind < argc) return mu_err_set(err, MU_EINVAL, "unexpected argument '%s'", argv[optind]);
+  if (config_path != NULL && mu_server_config_load(cfg, config_path, err) != 0) return err->code;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "c:h", long_opts, &idx)) != -1) {
+    if (c != 0) continue;
+    if (mu_server_config_set(cfg, long_opts[idx].name, optarg, err) != 0) return err->code;
+  }
+  return 0;
+}
+
+static void on_sweep(uv_timer_t *t) { mu_gateway_sweep(t->data); }
+
+static void on_engine_closed(void *ud) {
+  mu_daemon *d = ud;
+  uv_stop(d->loop);
+}
+
+static void daemon_stop(mu_daemon *d) {
+  if (d->stopping) return;
+  d->stopping = 1;
+  mu_info("musterd", "stopping");
+  uv_timer_stop(&d->sweep_timer);
+  uv_close((uv_handle_t *)&d->sweep_timer, NULL);
+  uv_close((uv_handle_t *)&d->sigint, NULL);
+  uv_close((uv_handle_t *)&d->sigterm, NULL);
+  mu_rpc_engine_close(d->engine, on_engine_closed, d);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  (void)signum;
+  daemon_stop(h->data);
+}
+
+static int daemon_start(mu_daemon *d, mu_err *err) {
+  mu_rpc_options opts = {.max_message = d->cfg.max_message};
+  int rc = mu_rpc_engine_new(d->loop, &d->engine, err);
+  if (rc != 0) return rc;
+  if ((rc = mu_rpc_server_new(d->engine, &opts, &d->server, err)) != 0 ||
+      (rc = mu_gateway_register(d, err)) != 0 || (rc = mu_admin_register(d, err)) != 0 ||
+      (rc = mu_health_register(d, err)) != 0 || (rc = mu_reflection_register(d, err)) != 0 ||
+      (rc = mu_rpc_server_listen(d->server, d->cfg.listen, NULL, &d->port, err)) != 0 ||
+      (rc = mu_rpc_server_start(d->server, err)) != 0)
+    return rc;
+  uv_timer_init(d->loop, &d->sweep_timer);
+  d->sweep_timer.data = d;
+  int64_t every = d->cfg.heartbeat_timeout_ms / 4;
+  if (every < 100) every = 100;
+  if (every > 1000) every = 1000;
+  uv_timer_start(&d->sweep_timer, on_sweep, (uint64_t)every, (uint64_t)every);
+  uv_signal_init(d->loop, &d->sigint);
+  uv_signal_init(d->loop, &d->sigterm);
+  d->sigint.data = d->sigterm.data = d;
+  uv_signal_start(&d->sigint, on_signal, SIGINT);
+  uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  mu_daemon d;
+  mu_err err = {0};
+  memset(&d, 0, sizeof d);
+  signal(SIGPIPE, SIG_IGN);
+  mu_server_config_init(&d.cfg);
+  if (parse_config(argc, argv, &d.cfg, &err) != 0) {
+    fprintf(stderr, "musterd: %s\n%s", err.msg, usage);
+    mu_server_config_free(&d.cfg);
+    return 2;
+  }
+  mu_log_set_level(d.cfg.log_level);
+  d.loop = uv_default_loop();
+  d.started_at_ms = mu_now_ms();
+  mu_registry_init(&d.registry, d.cfg.max_agents);
+  int status = 0;
+  if (daemon_start(&d, &err) != 0) {
+    fprintf(stderr, "musterd: %s\n", err.msg);
+    status = 1;
+    if (d.engine != NULL) {
+      mu_rpc_engine_close(d.engine, on_engine_closed, &d);
+      uv_run(d.loop, UV_RUN_DEFAULT);
+    }
+  } else {
+    mu_info("musterd", "%s serving on %s (port %d), heartbeat timeout %lldms", d.cfg.member_id,
+            d.cfg.listen, d.port, (long long)d.cfg.heartbeat_timeout_ms);
+    uv_run(d.loop, UV_RUN_DEFAULT);
+  }
+  uv_run(d.loop, UV_RUN_NOWAIT); /* let close callbacks run */
+  uv_loop_close(d.loop);
+  mu_registry_free(&d.registry);
+  if (d.reflect != NULL) mu_reflect_index_free(d.reflect);
+  mu_server_config_free(&d.cfg);
+  return status;
+}

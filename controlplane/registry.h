@@ -1,0 +1,57 @@
+/* The agent registry: every agent the control plane has seen, its last Hello, its latest
+ * host metrics and whether its stream is connected. Bounded by max_agents. Lives on the
+ * loop thread. */
+#ifndef MU_CP_REGISTRY_H
+#define MU_CP_REGISTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/base/err.h"
+#include "muster/v1/admin.pb-c.h"
+#include "muster/v1/agent.pb-c.h"
+
+typedef struct mu_agent_session mu_agent_session;
+
+typedef struct mu_agent {
+  char *id;
+  Muster__V1__AgentMessage *hello_msg;     /* owned; ->hello is the last Hello */
+  Muster__V1__AgentMessage *heartbeat_msg; /* owned; ->heartbeat, NULL before the first */
+  Muster__V1__AgentState state;
+  int64_t connected_at_ms;
+  int64_t last_heartbeat_ms;               /* wall clock, for display */
+  int64_t last_seen_mono_ms;               /* monotonic, for the timeout */
+  char *peer;
+  char *disconnect_reason;
+  mu_agent_session *session;               /* the live stream, NULL when disconnected */
+} mu_agent;
+
+typedef struct mu_registry {
+  mu_agent **agents;                       /* sorted by id */
+  size_t n, cap, max;
+  size_t connected;
+} mu_registry;
+
+void mu_registry_init(mu_registry *reg, size_t max_agents);
+void mu_registry_free(mu_registry *reg);
+
+mu_agent *mu_registry_find(const mu_registry *reg, const char *id);
+/* Finds or adds the agent id. MU_ENOSPC when max_agents would be exceeded. */
+int mu_registry_upsert(mu_registry *reg, const char *id, mu_agent **ret, mu_err *err);
+
+/* Connected/disconnected bookkeeping (keeps reg->connected right). hello_msg is taken. */
+void mu_registry_set_connected(mu_registry *reg, mu_agent *a, Muster__V1__AgentMessage *hello_msg,
+                               const char *peer, mu_agent_session *session, int64_t now_ms,
+                               int64_t mono_ms);
+void mu_registry_set_disconnected(mu_registry *reg, mu_agent *a, const char *reason);
+
+/* The value of label key on agent a, or NULL (a mu_selector lookup function). */
+const char *mu_agent_label(const void *agent, const char *key);
+
+/* Fills info with borrowed pointers into a (valid until a changes); labels are built into
+ * label_storage (n_labels entries) and entry_ptrs. */
+void mu_agent_to_info(const mu_agent *a, Muster__V1__AgentInfo *info,
+                      Muster__V1__AgentInfo__LabelsEntry *label_storage,
+                      Muster__V1__AgentInfo__LabelsEntry **entry_ptrs);
+
+#endif

@@ -1,0 +1,67 @@
+/* muster-agent's config: the field table (names, kinds, bounds) and the defaults. Parsing and
+ * validation are config_field.c's, shared with musterd's config. */
+#include "lib/config/agent_config.h"
+
+#include <stddef.h>
+#include <string.h>
+#include <unistd.h>
+
+#define F(name, kind, member, lo, hi)                                              \
+  {                                                                                \
+    name, kind, offsetof(mu_agent_config, member),                                 \
+        sizeof(((mu_agent_config *)0)->member), lo, hi                             \
+  }
+
+static const mu_cfg_field agent_fields[] = {
+    F("id", MU_CF_ID, id, 0, 0),
+    F("labels", MU_CF_LABELS, labels, 0, 0),
+    F("control", MU_CF_ADDR_LIST, control, 1, 0),
+    F("plugin_dir", MU_CF_PATH, plugin_dir, 0, 0),
+    F("spool_dir", MU_CF_PATH, spool_dir, 0, 0),
+    F("heartbeat_interval", MU_CF_DURATION, heartbeat_interval_ms, 100, 10 * 60 * 1000),
+    F("slots", MU_CF_COUNT, slots, 1, 4096),
+    F("trust_keys", MU_CF_PATH_LIST, trust_keys, 0, 0),
+    F("trust_key", MU_CF_PATH_APPEND, trust_keys, 0, 0),
+    F("allow_unsigned", MU_CF_BOOL, allow_unsigned, 0, 0),
+    F("metrics_listen", MU_CF_OPT_ADDR, metrics_listen, 0, 0),
+    F("log_level", MU_CF_LOG_LEVEL, log_level, 0, 0),
+    F("reconnect_max", MU_CF_DURATION, reconnect_max_ms, 1000, 3600 * 1000),
+    F("max_message", MU_CF_SIZE, max_message, 64 * 1024, 1024 * 1024 * 1024),
+};
+
+static const mu_cfg_table agent_table = {
+    .what = "agent",
+    .fields = agent_fields,
+    .n = sizeof agent_fields / sizeof agent_fields[0],
+    .after_set = NULL,
+};
+
+void mu_agent_config_init(mu_agent_config *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  mu_cfg_default_id(cfg->id, sizeof cfg->id);
+  mu_labels_init(&cfg->labels);
+  mu_strlist_init(&cfg->control);
+  mu_strlist_append(&cfg->control, MU_AGENT_DEFAULT_CONTROL, NULL);
+  strcpy(cfg->plugin_dir, MU_AGENT_DEFAULT_PLUGIN_DIR);
+  strcpy(cfg->spool_dir, MU_AGENT_DEFAULT_SPOOL_DIR);
+  cfg->heartbeat_interval_ms = 5000;
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  if (cpus < 1) cpus = 1;
+  cfg->slots = cpus * 2 > 4096 ? 4096 : (uint32_t)(cpus * 2);
+  mu_strlist_init(&cfg->trust_keys);
+  cfg->allow_unsigned = false;
+  cfg->metrics_listen[0] = '\0';
+  cfg->log_level = MU_LOG_INFO;
+  cfg->reconnect_max_ms = 30000;
+  cfg->max_message = 16 * 1024 * 1024;
+}
+
+int mu_agent_config_load(mu_agent_config *cfg, const char *path, mu_err *err) {
+  return mu_cfg_load(cfg, &agent_table, path, err);
+}
+
+int mu_agent_config_set(mu_agent_config *cfg, const char *key, const char *value, mu_err *err) {
+  return mu_cfg_set(cfg, &agent_table, key, value, err);
+}
+
+void mu_agent_config_free(mu_agent_config *cfg) { mu_cfg_free(cfg, &agent_table); }

@@ -1,0 +1,53 @@
+/* muster-agent's configuration: defaults, then a YAML file, then command-line flags, all
+ * through the same validators. See docs/configuration.md for every field. */
+#ifndef MU_AGENT_CONFIG_H
+#define MU_AGENT_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lib/base/err.h"
+#include "lib/base/log.h"
+#include "lib/config/config_field.h"
+#include "lib/config/labels.h"
+#include "lib/config/strlist.h"
+
+#define MU_AGENT_DEFAULT_CONTROL "127.0.0.1:7400"
+#define MU_AGENT_DEFAULT_PLUGIN_DIR "/var/lib/muster/plugins"
+#define MU_AGENT_DEFAULT_SPOOL_DIR "/var/lib/muster/spool"
+
+/* Owns its lists and labels: release with mu_agent_config_free. */
+typedef struct mu_agent_config {
+  char id[MU_CFG_ID_MAX + 1];           /* default: the hostname */
+  mu_labels labels;                     /* this agent's labels */
+  mu_strlist control;                   /* HOST:PORT control-plane addresses, >= 1 */
+  char plugin_dir[MU_CFG_PATH_MAX];
+  char spool_dir[MU_CFG_PATH_MAX];
+  int64_t heartbeat_interval_ms;        /* 100ms..10m, default 5s */
+  uint32_t slots;                       /* max concurrent tasks, 1..4096, default 2 x CPUs */
+  mu_strlist trust_keys;                /* public key file paths */
+  bool allow_unsigned;                  /* run unsigned / unknown-key bundles (default no) */
+  char metrics_listen[MU_CFG_ADDR_MAX]; /* HOST:PORT, "" = no metrics endpoint */
+  mu_log_level log_level;               /* default info */
+  int64_t reconnect_max_ms;             /* max reconnect backoff, 1s..1h, default 30s */
+  uint64_t max_message;                 /* bytes per gRPC message, 64K..1G, default 16M */
+} mu_agent_config;
+
+/* Fills cfg with the defaults. Never fails: should the one allocation (the default control
+ * address) fail, control is left empty, which mu_agent_config_load/set never produce. */
+void mu_agent_config_init(mu_agent_config *cfg);
+
+/* Overlays the YAML file at path onto cfg (fields absent from the file keep their values).
+ * MU_EINVAL with "FILE:LINE: field 'NAME': ..." for a bad or unknown field, a file-level error
+ * naming the file otherwise (see yaml_doc.h). On error cfg is still valid to free, but fields
+ * before the bad one may have been applied. */
+int mu_agent_config_load(mu_agent_config *cfg, const char *path, mu_err *err);
+
+/* Sets one field from a command-line flag: key is the field name with dashes or underscores
+ * ("heartbeat-interval"); lists take "a,b,c" and replace; labels take "k=v,k2=v2" and replace;
+ * key "trust-key" appends one path. Errors read "--heartbeat-interval: bad duration ...". */
+int mu_agent_config_set(mu_agent_config *cfg, const char *key, const char *value, mu_err *err);
+
+void mu_agent_config_free(mu_agent_config *cfg);
+
+#endif

@@ -1,0 +1,57 @@
+/* musterd's configuration: defaults, then a YAML file, then command-line flags, all through
+ * the same validators. See docs/configuration.md for every field. */
+#ifndef MU_SERVER_CONFIG_H
+#define MU_SERVER_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lib/base/err.h"
+#include "lib/base/log.h"
+#include "lib/config/config_field.h"
+#include "lib/config/strlist.h"
+
+#define MU_SERVER_DEFAULT_LISTEN "127.0.0.1:7400"
+#define MU_SERVER_DEFAULT_ETCD "http://127.0.0.1:2379"
+#define MU_SERVER_DEFAULT_PREFIX "/muster/"
+#define MU_SERVER_DEFAULT_STATE_DIR "/var/lib/muster/state"
+
+/* Owns its lists: release with mu_server_config_free. */
+typedef struct mu_server_config {
+  char listen[MU_CFG_ADDR_MAX];         /* HOST:PORT the gRPC server binds */
+  /* HOST:PORT given to agents and the CLI in redirects. Unless set explicitly it follows
+   * listen (with this host's name in place of a wildcard host such as 0.0.0.0). */
+  char advertise[MU_CFG_ADDR_MAX];
+  mu_strlist etcd;                      /* etcd endpoint URLs, >= 1 */
+  char etcd_prefix[MU_CFG_PREFIX_MAX];  /* starts and ends with '/' */
+  char state_dir[MU_CFG_PATH_MAX];
+  char metrics_listen[MU_CFG_ADDR_MAX]; /* HOST:PORT, "" = no metrics endpoint */
+  int64_t heartbeat_timeout_ms;         /* agent silent this long = gone; 1s..1h, default 15s */
+  int64_t leader_ttl_ms;                /* leader lease TTL; 1s..5m, default 5s */
+  int64_t takeover_grace_ms;            /* new leader waits for agents; 0..1h, default 10s */
+  uint32_t max_agents;                  /* 1..1000000, default 10000 */
+  uint64_t max_message;                 /* bytes per gRPC message, 64K..1G, default 16M */
+  mu_log_level log_level;               /* default info */
+  /* This member's name in the cluster; unless set explicitly, "<hostname>:<listen port>". */
+  char member_id[MU_CFG_ID_MAX + 1];
+  bool advertise_given;                 /* internal: advertise came from the file or a flag */
+  bool member_id_given;                 /* internal: member_id came from the file or a flag */
+} mu_server_config;
+
+/* Fills cfg with the defaults. Never fails: should the one allocation (the default etcd
+ * endpoint) fail, etcd is left empty, which mu_server_config_load/set never produce. */
+void mu_server_config_init(mu_server_config *cfg);
+
+/* Overlays the YAML file at path onto cfg. MU_EINVAL with "FILE:LINE: field 'NAME': ..." for
+ * a bad or unknown field, a file-level error naming the file otherwise. On error cfg is still
+ * valid to free, but fields before the bad one may have been applied. */
+int mu_server_config_load(mu_server_config *cfg, const char *path, mu_err *err);
+
+/* Sets one field from a command-line flag (dashes or underscores; lists take "a,b" and
+ * replace). Errors read "--etcd: bad endpoint URL ...". */
+int mu_server_config_set(mu_server_config *cfg, const char *key, const char *value,
+                         mu_err *err);
+
+void mu_server_config_free(mu_server_config *cfg);
+
+#endif
