@@ -1,0 +1,60 @@
+/* The one daemon context of muster-agent: configuration, host facts, the rpc engine and the
+ * connection to the control plane. Owned by main. */
+#ifndef MU_AGENT_H
+#define MU_AGENT_H
+
+#include <uv.h>
+
+#include "lib/config/agent_config.h"
+#include "lib/host/hostinfo.h"
+#include "lib/rpc/rpc.h"
+#include "muster/v1/agent.pb-c.h"
+
+#define MU_AGENT_VERSION "0.1.0"
+
+typedef struct mu_agent_daemon mu_agent_daemon;
+
+/* The control-plane connection: one Connect stream, reconnecting with exponential backoff
+ * and jitter, following NotLeader redirects, heartbeating once welcomed. */
+typedef struct mu_conn {
+  mu_agent_daemon *agent;
+  mu_rpc_channel *channel;
+  char target[300];          /* address of channel */
+  char redirect[300];        /* leader address from NotLeader, tried next */
+  size_t next_addr;          /* index into cfg.control for the next attempt */
+  mu_rpc_call *call;         /* the live stream, NULL between attempts */
+  int welcomed;
+  int64_t backoff_ms;        /* next reconnect delay before jitter */
+  uint32_t attempts;         /* consecutive failed attempts */
+  uv_timer_t heartbeat_timer;
+  uv_timer_t reconnect_timer;
+  uv_work_t metrics_work;
+  int metrics_busy;
+  mu_host_metrics metrics;
+  int metrics_rc;
+  uint32_t rng;
+  int closing;
+} mu_conn;
+
+struct mu_agent_daemon {
+  uv_loop_t *loop;
+  mu_agent_config cfg;
+  mu_host_facts facts;
+  mu_rpc_engine *engine;
+  mu_conn conn;
+  uv_signal_t sigint, sigterm;
+  int stopping;
+  uint32_t running_tasks;
+};
+
+void mu_conn_init(mu_conn *conn, mu_agent_daemon *agent);
+/* Starts connecting (now). */
+void mu_conn_start(mu_conn *conn);
+/* Stops timers and cancels the stream; handles close on the loop. */
+void mu_conn_stop(mu_conn *conn);
+
+/* hello.c: the Hello this agent sends; caller frees with mu_hello_free. */
+Muster__V1__Hello *mu_hello_build(const mu_agent_daemon *agent);
+void mu_hello_free(Muster__V1__Hello *hello);
+
+#endif

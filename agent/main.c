@@ -1,0 +1,120 @@
+/* muster-agent: runs on every host. Reads its YAML config and flags (flags win), connects to
+ * the control plane and stays connected. Exit codes: 0 clean stop, 1 runtime failure, 2 bad
+ * configuration or flags. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/agent.h"
+#include "lib/base/log.h"
+
+static const char usage[] =
+    "usage: muster-agent [--config FILE] [--control HOST:PORT[,HOST:PORT...]] [--id ID]\n"
+    "                    [--labels k=v[,k=v...]] [--spool-dir DIR] [--plugin-dir DIR]\n"
+    "                    [--heartbeat-interval DUR] [--slots N] [--trust-key FILE]...\n"
+    "                    [--allow-unsigned] [--metrics-listen HOST:PORT]\n"
+    "                    [--reconnect-max DUR] [--max-message SIZE] [--log-level LEVEL]\n"
+    "\n"
+    "The Muster agent: connects to the control plane and runs the tasks it is given.\n"
+    "Flags override the config file; see docs/configuration.md for every field.\n";
+
+static const struct option long_opts[] = {
+    {"config", required_argument, NULL, 'c'},
+    {"control", required_argument, NULL, 0},
+    {"id", required_argument, NULL, 0},
+    {"labels", required_argument, NULL, 0},
+    {"spool-dir", required_argument, NULL, 0},
+    {"plugin-dir", required_argument, NULL, 0},
+    {"heartbeat-interval", required_argument, NULL, 0},
+    {"slots", required_argument, NULL, 0},
+    {"trust-key", required_argument, NULL, 0},
+    {"allow-unsigned", no_argument, NULL, 0},
+    {"metrics-listen", required_argument, NULL, 0},
+    {"reconnect-max", required_argument, NULL, 0},
+    {"max-message", required_argument, NULL, 0},
+    {"log-level", required_argument, NULL, 0},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static int parse_config(int argc, char **argv, mu_agent_config *cfg, mu_err *err) {
+  const char *config_path = NULL;
+  int idx, c;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, "c:h", long_opts, &idx)) != -1) {
+    if (c == 'c') config_path = optarg;
+    if (c == 'h') {
+      fputs(usage, stdout);
+      exit(0);
+    }
+    if (c == '?')
+      return mu_err_set(err, MU_EINVAL, "unknown or incomplete option '%s'", argv[optind - 1]);
+  }
+  if (optind < argc) return mu_err_set(err, MU_EINVAL, "unexpected argument '%s'", argv[optind]);
+  if (config_path != NULL && mu_agent_config_load(cfg, config_path, err) != 0) return err->code;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "c:h", long_opts, &idx)) != -1) {
+    if (c != 0) continue;
+    const char *value = optarg != NULL ? optarg : "true";
+    if (mu_agent_config_set(cfg, long_opts[idx].name, value, err) != 0) return err->code;
+  }
+  return 0;
+}
+
+static void on_engine_closed(void *ud) {
+  mu_agent_daemon *a = ud;
+  uv_stop(a->loop);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  mu_agent_daemon *a = h->data;
+  (void)signum;
+  if (a->stopping) return;
+  a->stopping = 1;
+  mu_info("agent", "stopping");
+  mu_conn_stop(&a->conn);
+  uv_close((uv_handle_t *)&a->sigint, NULL);
+  uv_close((uv_handle_t *)&a->sigterm, NULL);
+  mu_rpc_engine_close(a->engine, on_engine_closed, a);
+}
+
+int main(int argc, char **argv) {
+  mu_agent_daemon a;
+  mu_err err = {0};
+  memset(&a, 0, sizeof a);
+  signal(SIGPIPE, SIG_IGN);
+  mu_agent_config_init(&a.cfg);
+  if (parse_config(argc, argv, &a.cfg, &err) != 0) {
+    fprintf(stderr, "muster-agent: %s\n%s", err.msg, usage);
+    mu_agent_config_free(&a.cfg);
+    return 2;
+  }
+  mu_log_set_level(a.cfg.log_level);
+  if (mu_host_facts_get(&a.facts, &err) != 0) {
+    fprintf(stderr, "muster-agent: %s\n", err.msg);
+    mu_agent_config_free(&a.cfg);
+    return 1;
+  }
+  a.loop = uv_default_loop();
+  if (mu_rpc_engine_new(a.loop, &a.engine, &err) != 0) {
+    fprintf(stderr, "muster-agent: %s\n", err.msg);
+    mu_agent_config_free(&a.cfg);
+    return 1;
+  }
+  mu_conn_init(&a.conn, &a);
+  uv_signal_init(a.loop, &a.sigint);
+  uv_signal_init(a.loop, &a.sigterm);
+  a.sigint.data = a.sigterm.data = &a;
+  uv_signal_start(&a.sigint, on_signal, SIGINT);
+  uv_signal_start(&a.sigterm, on_signal, SIGTERM);
+  mu_info("agent", "agent %s (%zu labels) starting; control plane %s", a.cfg.id, a.cfg.labels.n,
+          a.cfg.control.items[0]);
+  mu_conn_start(&a.conn);
+  uv_run(a.loop, UV_RUN_DEFAULT);
+  uv_run(a.loop, UV_RUN_NOWAIT);
+  uv_loop_close(a.loop);
+  mu_agent_config_free(&a.cfg);
+  return 0;
+}
