@@ -1,0 +1,104 @@
+/* Blocking unary calls for the CLI over lib/rpc: a private loop and engine per call, torn
+ * down before returning, and one retry on the leader named in `muster-leader`. */
+#include "cli/client.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "lib/rpc/rpc.h"
+
+typedef struct call_state {
+  int done;
+  int code;
+  char message[1024];
+  char leader[300];
+  uint8_t *reply;
+  size_t reply_len;
+} call_state;
+
+static void on_reply(const uint8_t *reply, size_t len, const mu_rpc_status *st, void *ud) {
+  call_state *cs = ud;
+  cs->done = 1;
+  cs->code = st->code;
+  snprintf(cs->message, sizeof cs->message, "%s", st->message);
+  const char *leader = mu_rpc_metadata_get(st->trailers, "muster-leader");
+  if (leader != NULL) snprintf(cs->leader, sizeof cs->leader, "%s", leader);
+  if (reply != NULL) {
+    cs->reply = malloc(len ? len : 1);
+    if (cs->reply != NULL) memcpy(cs->reply, reply, len);
+    cs->reply_len = len;
+  }
+}
+
+static void on_closed(void *ud) { *(int *)ud = 1; }
+
+static int err_from_code(int code) {
+  switch (code) {
+    case MU_RPC_INVALID_ARGUMENT: return MU_EINVAL;
+    case MU_RPC_NOT_FOUND: return MU_ENOENT;
+    case MU_RPC_ALREADY_EXISTS: return MU_EEXIST;
+    case MU_RPC_PERMISSION_DENIED: return MU_EPERM;
+    case MU_RPC_DEADLINE_EXCEEDED: return MU_ETIMEDOUT;
+    default: return MU_EIO;
+  }
+}
+
+static int call_once(const char *addr, int64_t timeout_ms, const char *path, const uint8_t *req,
+                     size_t req_len, call_state *cs, mu_err *err) {
+  uv_loop_t loop;
+  mu_rpc_engine *engine = NULL;
+  mu_rpc_channel *channel = NULL;
+  int rc;
+  uv_loop_init(&loop);
+  if ((rc = mu_rpc_engine_new(&loop, &engine, err)) != 0) goto out;
+  if ((rc = mu_rpc_channel_new(engine, addr, NULL, NULL, &channel, err)) != 0) goto out;
+  if ((rc = mu_rpc_unary(channel, path, timeout_ms, NULL, req, req_len, on_reply, cs, err)) != 0)
+    goto out;
+  while (!cs->done) uv_run(&loop, UV_RUN_ONCE);
+out:
+  if (engine != NULL) {
+    int closed = 0;
+    mu_rpc_engine_close(engine, on_closed, &closed);
+    while (!closed) uv_run(&loop, UV_RUN_ONCE);
+  }
+  uv_loop_close(&loop);
+  return rc;
+}
+
+int mu_cli_unary(const mu_cli_opts *opts, const char *path, const ProtobufCMessage *req,
+                 const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **ret_reply,
+                 mu_err *err) {
+  size_t len = protobuf_c_message_get_packed_size(req);
+  uint8_t *buf = malloc(len ? len : 1);
+  if (buf == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
+  protobuf_c_message_pack(req, buf);
+  char addr[300];
+  snprintf(addr, sizeof addr, "%s", opts->addr);
+  int rc = 0;
+  for (int hop = 0; hop < 3; hop++) {
+    call_state cs;
+    memset(&cs, 0, sizeof cs);
+    rc = call_once(addr, opts->timeout_ms, path, buf, len, &cs, err);
+    if (rc != 0) break;
+    if (cs.code == MU_RPC_UNAVAILABLE && cs.leader[0] != '\0' && strcmp(cs.leader, addr) != 0) {
+      snprintf(addr, sizeof addr, "%s", cs.leader); /* follow the redirect */
+      free(cs.reply);
+      continue;
+    }
+    if (cs.code != MU_RPC_OK) {
+      rc = mu_err_set(err, err_from_code(cs.code), "%s: %s: %s", addr,
+                      mu_rpc_code_name(cs.code), cs.message);
+      free(cs.reply);
+      break;
+    }
+    *ret_reply = protobuf_c_message_unpack(reply_desc, NULL, cs.reply_len, cs.reply);
+    free(cs.reply);
+    if (*ret_reply == NULL)
+      rc = mu_err_set(err, MU_EIO, "%s: malformed %s reply", addr, reply_desc->name);
+    break;
+  }
+  free(buf);
+  return rc;
+}

@@ -1,0 +1,166 @@
+/* `muster agents` and `muster cluster`: the fleet and the control plane at a glance. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "lib/base/clock.h"
+#include "lib/pbjson/pbjson.h"
+#include "muster/v1/admin.pb-c.h"
+
+int mu_cli_print_json(const ProtobufCMessage *msg) {
+  mu_err err = {0};
+  if (mu_pbjson_print(msg, 0, stdout) != 0) {
+    fprintf(stderr, "muster: cannot print JSON: %s\n", err.msg);
+    return 1;
+  }
+  return 0;
+}
+
+const char *mu_cli_ago(int64_t then_ms, char *buf, size_t size) {
+  if (then_ms <= 0) {
+    snprintf(buf, size, "-");
+    return buf;
+  }
+  int64_t s = (mu_now_ms() - then_ms) / 1000;
+  if (s < 0) s = 0;
+  if (s < 120)
+    snprintf(buf, size, "%llds ago", (long long)s);
+  else if (s < 7200)
+    snprintf(buf, size, "%lldm ago", (long long)(s / 60));
+  else
+    snprintf(buf, size, "%lldh ago", (long long)(s / 3600));
+  return buf;
+}
+
+static const char agents_usage[] =
+    "usage: muster agents [-t SELECTOR] [--state connected|disconnected] [-o json]\n"
+    "\n"
+    "Lists the agents the control plane knows: id, state, labels, last heartbeat, load and\n"
+    "running tasks. -t filters by labels (\"role=web,dc=eu*,!canary\").\n";
+
+static const char *state_name(Muster__V1__AgentState s) {
+  switch (s) {
+    case MUSTER__V1__AGENT_STATE__AGENT_CONNECTED: return "connected";
+    case MUSTER__V1__AGENT_STATE__AGENT_DISCONNECTED: return "disconnected";
+    case MUSTER__V1__AGENT_STATE__AGENT_DRAINING: return "draining";
+    default: return "unknown";
+  }
+}
+
+int mu_cmd_agents(const mu_cli_opts *opts, int argc, char **argv) {
+  static const struct option lo[] = {{"selector", required_argument, NULL, 't'},
+                                     {"state", required_argument, NULL, 's'},
+                                     {"help", no_argument, NULL, 'h'},
+                                     {NULL, 0, NULL, 0}};
+  Muster__V1__ListAgentsRequest req = MUSTER__V1__LIST_AGENTS_REQUEST__INIT;
+  int c;
+  optind = 1;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, "t:s:h", lo, NULL)) != -1) {
+    switch (c) {
+      case 't': req.selector = optarg; break;
+      case 's':
+        if (strcmp(optarg, "connected") == 0) {
+          req.state = MUSTER__V1__AGENT_STATE__AGENT_CONNECTED;
+        } else if (strcmp(optarg, "disconnected") == 0) {
+          req.state = MUSTER__V1__AGENT_STATE__AGENT_DISCONNECTED;
+        } else {
+          fprintf(stderr, "muster agents: --state: expected connected or disconnected, got '%s'\n",
+                  optarg);
+          return 2;
+        }
+        break;
+      case 'h': fputs(agents_usage, stdout); return 0;
+      default:
+        fprintf(stderr, "muster agents: unknown or incomplete option '%s'\n%s", argv[optind - 1],
+                agents_usage);
+        return 2;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "muster agents: unexpected argument '%s'\n%s", argv[optind], agents_usage);
+    return 2;
+  }
+  ProtobufCMessage *reply_msg = NULL;
+  mu_err err = {0};
+  if (mu_cli_unary(opts, "/muster.v1.Admin/ListAgents", &req.base,
+                   &muster__v1__list_agents_response__descriptor, &reply_msg, &err) != 0) {
+    fprintf(stderr, "muster agents: %s\n", err.msg);
+    return err.code == MU_EINVAL ? 2 : 1;
+  }
+  Muster__V1__ListAgentsResponse *reply = (Muster__V1__ListAgentsResponse *)reply_msg;
+  int rc = 0;
+  if (opts->json) {
+    for (size_t i = 0; i < reply->n_agents && rc == 0; i++)
+      rc = mu_cli_print_json(&reply->agents[i]->base);
+  } else {
+    printf("%-24s %-13s %-32s %-10s %6s %5s\n", "ID", "STATE", "LABELS", "LAST SEEN", "LOAD",
+           "TASKS");
+    for (size_t i = 0; i < reply->n_agents; i++) {
+      const Muster__V1__AgentInfo *a = reply->agents[i];
+      char labels[512] = "";
+      size_t off = 0;
+      for (size_t j = 0; j < a->n_labels && off < sizeof labels; j++)
+        off += (size_t)snprintf(labels + off, sizeof labels - off, "%s%s=%s", j ? "," : "",
+                                a->labels[j]->key, a->labels[j]->value);
+      if (labels[0] == '\0') snprintf(labels, sizeof labels, "-");
+      char ago[32];
+      printf("%-24s %-13s %-32s %-10s %6.2f %5u\n", a->agent_id, state_name(a->state), labels,
+             mu_cli_ago(a->last_heartbeat_ms, ago, sizeof ago), a->metrics ? a->metrics->load1 : 0.0,
+             a->metrics ? a->metrics->running_tasks : 0);
+    }
+    size_t connected = 0;
+    for (size_t i = 0; i < reply->n_agents; i++)
+      connected += reply->agents[i]->state == MUSTER__V1__AGENT_STATE__AGENT_CONNECTED;
+    printf("%zu agents, %zu connected\n", reply->n_agents, connected);
+  }
+  protobuf_c_message_free_unpacked(reply_msg, NULL);
+  return rc;
+}
+
+static const char cluster_usage[] =
+    "usage: muster cluster [-o json]\n"
+    "\n"
+    "Shows the control plane: version, leader, members, etcd health and agent counts.\n";
+
+int mu_cmd_cluster(const mu_cli_opts *opts, int argc, char **argv) {
+  if (argc > 1) {
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+      fputs(cluster_usage, stdout);
+      return 0;
+    }
+    fprintf(stderr, "muster cluster: unexpected argument '%s'\n%s", argv[1], cluster_usage);
+    return 2;
+  }
+  Muster__V1__GetClusterRequest req = MUSTER__V1__GET_CLUSTER_REQUEST__INIT;
+  ProtobufCMessage *reply_msg = NULL;
+  mu_err err = {0};
+  if (mu_cli_unary(opts, "/muster.v1.Admin/GetCluster", &req.base,
+                   &muster__v1__cluster__descriptor, &reply_msg, &err) != 0) {
+    fprintf(stderr, "muster cluster: %s\n", err.msg);
+    return 1;
+  }
+  Muster__V1__Cluster *c = (Muster__V1__Cluster *)reply_msg;
+  int rc = 0;
+  if (opts->json) {
+    rc = mu_cli_print_json(reply_msg);
+  } else {
+    char ago[32];
+    printf("version:   %s\n", c->version);
+    printf("member:    %s at %s%s\n", c->member_id, c->address, c->leader ? " (leader)" : "");
+    printf("leader:    %s (term %llu)\n", c->leader_address[0] ? c->leader_address : "none",
+           (unsigned long long)c->leader_term);
+    printf("members:   %zu\n", c->n_members);
+    for (size_t i = 0; i < c->n_members; i++)
+      printf("  %s %s%s\n", c->members[i]->id, c->members[i]->address,
+             c->members[i]->leader ? " leader" : "");
+    printf("etcd:      %s%s%s\n", c->etcd_healthy ? "healthy" : "unavailable",
+           c->etcd_error[0] ? ": " : "", c->etcd_error);
+    printf("agents:    %u connected of %u\n", c->agents_connected, c->agents_total);
+    printf("started:   %s\n", mu_cli_ago(c->started_at_ms, ago, sizeof ago));
+    printf("healthy:   %s\n", c->healthy ? "yes" : "no");
+  }
+  protobuf_c_message_free_unpacked(reply_msg, NULL);
+  return rc;
+}

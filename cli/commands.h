@@ -1,0 +1,17 @@
+/* The CLI's subcommands. Each takes (argc, argv) with argv[0] the subcommand name and the
+ * global options already parsed, prints to stdout (errors to stderr) and returns the exit
+ * code: 0 success, 1 the command failed, 2 bad usage or input. */
+#ifndef MU_CLI_COMMANDS_H
+#define MU_CLI_COMMANDS_H
+
+#include "cli/client.h"
+
+int mu_cmd_agents(const mu_cli_opts *opts, int argc, char **argv);
+int mu_cmd_cluster(const mu_cli_opts *opts, int argc, char **argv);
+
+/* Shared by commands: prints msg as one JSON line (proto3 JSON mapping). */
+int mu_cli_print_json(const ProtobufCMessage *msg);
+/* "3s ago", "5m ago", "-" for 0; into buf. */
+const char *mu_cli_ago(int64_t then_ms, char *buf, size_t size);
+
+#endif

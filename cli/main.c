@@ -1,0 +1,98 @@
+/* muster: the command-line client. Parses the global options (--addr, -o, --timeout), then
+ * hands the rest to a subcommand. Exit codes: 0 success, 1 failed, 2 bad usage or input. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "lib/base/clock.h"
+
+typedef struct command {
+  const char *name;
+  const char *summary;
+  int (*remote)(const mu_cli_opts *opts, int argc, char **argv);
+  int (*local)(int argc, char **argv);
+} command;
+
+static const command commands[] = {
+    {"agents", "list agents: id, state, labels, last seen, load, tasks", mu_cmd_agents, NULL},
+    {"cluster", "show the control plane: leader, members, etcd, agent counts", mu_cmd_cluster,
+     NULL},
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: muster [--addr HOST:PORT] [-o json] [--timeout DUR] COMMAND [ARGS...]\n"
+          "\n"
+          "Global options:\n"
+          "  --addr HOST:PORT   control plane address (default $MUSTER_ADDR or 127.0.0.1:7400)\n"
+          "  -o json            one JSON object per line instead of tables\n"
+          "  --timeout DUR      per-call deadline (default 10s)\n"
+          "\nCommands:\n");
+  for (size_t i = 0; i < N_COMMANDS; i++)
+    fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+  fprintf(out, "\nRun 'muster COMMAND --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv) {
+  mu_cli_opts opts = {.addr = getenv("MUSTER_ADDR"), .json = 0, .timeout_ms = 10000};
+  if (opts.addr == NULL || opts.addr[0] == '\0') opts.addr = "127.0.0.1:7400";
+  int i = 1;
+  for (; i < argc && argv[i][0] == '-'; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      usage(stdout);
+      return 0;
+    } else if (strcmp(a, "--addr") == 0 && i + 1 < argc) {
+      opts.addr = argv[++i];
+    } else if (strncmp(a, "--addr=", 7) == 0) {
+      opts.addr = a + 7;
+    } else if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && i + 1 < argc) {
+      const char *o = argv[++i];
+      if (strcmp(o, "json") == 0) {
+        opts.json = 1;
+      } else if (strcmp(o, "table") != 0) {
+        fprintf(stderr, "muster: -o: expected json or table, got '%s'\n", o);
+        return 2;
+      }
+    } else if (strcmp(a, "--timeout") == 0 && i + 1 < argc) {
+      mu_err err = {0};
+      if (mu_duration_parse(argv[++i], &opts.timeout_ms, &err) != 0) {
+        fprintf(stderr, "muster: --timeout: %s\n", err.msg);
+        return 2;
+      }
+    } else {
+      fprintf(stderr, "muster: unknown or incomplete option '%s'\n\n", a);
+      usage(stderr);
+      return 2;
+    }
+  }
+  if (i == argc) {
+    usage(stderr);
+    return 2;
+  }
+  for (size_t k = 0; k < N_COMMANDS; k++) {
+    if (strcmp(argv[i], commands[k].name) != 0) continue;
+    /* Subcommand options after the name: -o json is accepted there too. */
+    int sub_argc = 0;
+    char **sub_argv = calloc((size_t)(argc - i + 1), sizeof *sub_argv);
+    if (sub_argv == NULL) return 1;
+    for (int j = i; j < argc; j++) {
+      if (commands[k].remote != NULL && strcmp(argv[j], "-o") == 0 && j + 1 < argc &&
+          (strcmp(argv[j + 1], "json") == 0 || strcmp(argv[j + 1], "table") == 0)) {
+        opts.json = strcmp(argv[j + 1], "json") == 0;
+        j++;
+        continue;
+      }
+      sub_argv[sub_argc++] = argv[j];
+    }
+    int rc = commands[k].remote != NULL ? commands[k].remote(&opts, sub_argc, sub_argv)
+                                        : commands[k].local(sub_argc, sub_argv);
+    free(sub_argv);
+    return rc;
+  }
+  fprintf(stderr, "muster: unknown command '%s'\n\n", argv[i]);
+  usage(stderr);
+  return 2;
+}
