@@ -63,15 +63,12 @@ static void pb_on_call(mu_rpc_call *call, const mu_rpc_metadata *md, void *ud) {
 int mu_pb_add_unary(mu_rpc_server *server, const char *path,
                     const ProtobufCMessageDescriptor *req_desc, mu_pb_unary_fn fn, void *ud,
                     mu_err *err) {
-  /* Lives as long as the process: a handful of methods registered once at start-up. */
   pb_method *m = malloc(sizeof *m);
   if (m == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   m->desc = req_desc;
   m->fn = fn;
   m->ud = ud;
-  int rc = mu_rpc_server_add_method(server, path, pb_on_call, m, err);
-  if (rc != 0) free(m);
-  return rc;
+  return mu_rpc_server_add_method_owned(server, path, pb_on_call, m, free, err);
 }
 
 int mu_pb_send(mu_rpc_call *call, const ProtobufCMessage *msg, mu_err *err) {

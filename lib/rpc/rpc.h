@@ -122,6 +122,10 @@ int mu_rpc_server_new(mu_rpc_engine *engine, const mu_rpc_options *opts, mu_rpc_
  * mu_rpc_server_start only. */
 int mu_rpc_server_add_method(mu_rpc_server *server, const char *path, mu_rpc_method_cb cb,
                              void *ud, mu_err *err);
+/* Same, and the server owns ud: ud_free(ud) runs when the server is freed (or at once when
+ * registering fails). */
+int mu_rpc_server_add_method_owned(mu_rpc_server *server, const char *path, mu_rpc_method_cb cb,
+                                   void *ud, void (*ud_free)(void *ud), mu_err *err);
 /* Binds HOST:PORT (":0" picks a port; ret_port may be NULL). Before start. */
 int mu_rpc_server_listen(mu_rpc_server *server, const char *addr, const mu_rpc_creds *creds,
                          int *ret_port, mu_err *err);

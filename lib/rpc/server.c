@@ -14,6 +14,7 @@ typedef struct mu_rpc_method {
   char *path;
   mu_rpc_method_cb cb;
   void *ud;
+  void (*ud_free)(void *ud);
 } mu_rpc_method;
 
 typedef struct mu_rpc_request_slot {
@@ -48,7 +49,10 @@ static void server_maybe_destroy(mu_rpc_server *server) {
   void (*cb)(void *) = server->close_cb;
   void *ud = server->close_ud;
   grpc_server_destroy(server->server);
-  for (size_t i = 0; i < server->n_methods; i++) free(server->methods[i].path);
+  for (size_t i = 0; i < server->n_methods; i++) {
+    free(server->methods[i].path);
+    if (server->methods[i].ud_free != NULL) server->methods[i].ud_free(server->methods[i].ud);
+  }
   free(server->methods);
   mu_rpc_link_remove(&server->link);
   free(server);
@@ -159,19 +163,39 @@ int mu_rpc_server_new(mu_rpc_engine *engine, const mu_rpc_options *opts, mu_rpc_
 
 int mu_rpc_server_add_method(mu_rpc_server *server, const char *path, mu_rpc_method_cb cb,
                              void *ud, mu_err *err) {
-  if (server->started) return mu_err_set(err, MU_EINVAL, "rpc: add_method after start");
-  if (path[0] != '/' || strchr(path + 1, '/') == NULL)
-    return mu_err_set(err, MU_EINVAL, "rpc: method path '%s' must be /pkg.Service/Method", path);
-  if (server_find(server, path) != NULL)
-    return mu_err_set(err, MU_EEXIST, "rpc: method %s registered twice", path);
+  return mu_rpc_server_add_method_owned(server, path, cb, ud, NULL, err);
+}
+
+int mu_rpc_server_add_method_owned(mu_rpc_server *server, const char *path, mu_rpc_method_cb cb,
+                                   void *ud, void (*ud_free)(void *ud), mu_err *err) {
+  int rc = 0;
+  if (server->started) {
+    rc = mu_err_set(err, MU_EINVAL, "rpc: add_method after start");
+    goto fail;
+  }
+  if (path[0] != '/' || strchr(path + 1, '/') == NULL) {
+    rc = mu_err_set(err, MU_EINVAL, "rpc: method path '%s' must be /pkg.Service/Method", path);
+    goto fail;
+  }
+  if (server_find(server, path) != NULL) {
+    rc = mu_err_set(err, MU_EEXIST, "rpc: method %s registered twice", path);
+    goto fail;
+  }
   mu_rpc_method *grown = realloc(server->methods, (server->n_methods + 1) * sizeof *grown);
-  if (grown == NULL) return mu_err_set(err, MU_ENOMEM, "rpc: out of memory");
+  if (grown == NULL) {
+    rc = mu_err_set(err, MU_ENOMEM, "rpc: out of memory");
+    goto fail;
+  }
   server->methods = grown;
   grown[server->n_methods].path = strdup(path);
   grown[server->n_methods].cb = cb;
   grown[server->n_methods].ud = ud;
+  grown[server->n_methods].ud_free = ud_free;
   server->n_methods++;
   return 0;
+fail:
+  if (ud_free != NULL) ud_free(ud);
+  return rc;
 }
 
 static char *read_file(const char *path, mu_err *err) {

@@ -1,0 +1,168 @@
+"""End-to-end: musterd and three agents as real processes.
+
+The operator's story: three hosts join with their labels; one host dies and shows as
+disconnected within the heartbeat timeout; a hung host is dropped when its heartbeats stop
+and comes back when it recovers; the control plane restarts and every agent comes back on
+its own; bad streams and bad configs get clear errors and the daemon keeps serving.
+"""
+import os
+import signal
+import subprocess
+import time
+
+import grpc
+
+from harness import Cluster, main, wait_until  # noqa: F401
+
+HEARTBEAT = "300ms"
+TIMEOUT = "2s"
+
+
+def three_agents(c):
+    c.start_musterd("--heartbeat-timeout", TIMEOUT)
+    c.start_agent("web-1", "role=web,dc=eu-west", "--heartbeat-interval", HEARTBEAT)
+    c.start_agent("web-2", "role=web,dc=us-east", "--heartbeat-interval", HEARTBEAT)
+    c.start_agent("db-1", "role=db,dc=eu-west,tier=gold", "--heartbeat-interval", HEARTBEAT)
+    wait_until("three connected agents",
+               lambda: list(c.states().values()).count("AGENT_CONNECTED") == 3)
+
+
+def test_agents_register_with_labels(c):
+    three_agents(c)
+    agents = c.agents_json()
+    assert agents["web-1"]["labels"] == {"role": "web", "dc": "eu-west"}, agents["web-1"]
+    assert agents["db-1"]["labels"] == {"role": "db", "dc": "eu-west", "tier": "gold"}
+    for a in agents.values():
+        assert a["hostname"], a
+        assert int(a["cpuCount"]) >= 1
+        assert int(a["memoryBytes"]) > 0
+        assert a["agentVersion"]
+        assert a["capacity"]["slots"] >= 1
+    # heartbeats carry metrics
+    wait_until("metrics from heartbeats",
+               lambda: all("metrics" in a and int(a["metrics"].get("agentRssBytes", 0)) > 0
+                           for a in c.agents_json().values()))
+    # selectors filter
+    assert set(c.agents_json("-t", "dc=eu*")) == {"web-1", "db-1"}
+    assert set(c.agents_json("-t", "role=web,!tier")) == {"web-1", "web-2"}
+    # the table names every agent and its labels
+    _, out, _ = c.cli("agents")
+    assert "web-2" in out and "role=web,dc=us-east" in out and "3 agents, 3 connected" in out, out
+
+
+def test_killed_agent_disconnects_within_timeout(c):
+    three_agents(c)
+    t0 = time.monotonic()
+    c.agents["web-2"].kill()
+    wait_until("web-2 disconnected", lambda: c.states().get("web-2") == "AGENT_DISCONNECTED",
+               timeout=2.5)
+    assert time.monotonic() - t0 < 2.5
+    del c.agents["web-2"]
+    # a hung agent (stopped, socket open) is dropped by the heartbeat timeout
+    c.agents["db-1"].p.send_signal(signal.SIGSTOP)
+    t0 = time.monotonic()
+    wait_until("db-1 disconnected", lambda: c.states().get("db-1") == "AGENT_DISCONNECTED",
+               timeout=5)
+    took = time.monotonic() - t0
+    assert took >= 1.0, "dropped after %.2fs, before the 2s timeout could pass" % took
+    reason = c.agents_json()["db-1"]["disconnectReason"]
+    assert "no heartbeat" in reason, reason
+    assert c.states()["web-1"] == "AGENT_CONNECTED"
+    # and it comes back once it runs again
+    c.agents["db-1"].p.send_signal(signal.SIGCONT)
+    wait_until("db-1 back", lambda: c.states().get("db-1") == "AGENT_CONNECTED", timeout=10)
+
+
+def test_musterd_restart_brings_agents_back(c):
+    three_agents(c)
+    pids = {k: p.pid for k, p in c.agents.items()}
+    assert c.musterd.stop() == 0
+    time.sleep(0.5)
+    c.start_musterd("--heartbeat-timeout", TIMEOUT)
+    wait_until("all three reconnected after the restart",
+               lambda: list(c.states().values()).count("AGENT_CONNECTED") == 3, timeout=15)
+    assert {k: p.pid for k, p in c.agents.items()} == pids, "agents were restarted"
+    assert all(p.alive() for p in c.agents.values())
+
+
+def _connect_call(c):
+    ch = grpc.insecure_channel(c.addr)
+    return ch, ch.stream_stream("/muster.v1.AgentGateway/Connect",
+                                request_serializer=lambda b: b, response_deserializer=lambda b: b)
+
+
+def test_bad_streams_are_refused_and_daemon_goes_on(c):
+    c.start_musterd("--heartbeat-timeout", TIMEOUT)
+    c.start_agent("web-1", "role=web", "--heartbeat-interval", HEARTBEAT)
+    wait_until("web-1 connected", lambda: c.states().get("web-1") == "AGENT_CONNECTED")
+    ch, connect = _connect_call(c)
+    cases = [
+        ([b"\xff\xff\xff\xff\xff"], grpc.StatusCode.INVALID_ARGUMENT, "malformed AgentMessage"),
+        # field 2 = Heartbeat (empty) before any Hello
+        ([b"\x12\x00"], grpc.StatusCode.INVALID_ARGUMENT, "must be Hello"),
+        # Hello with agent_id "web-1", already connected
+        ([b"\x0a\x07\x0a\x05web-1"], grpc.StatusCode.ALREADY_EXISTS, "already connected"),
+        # Hello with an invalid id
+        ([b"\x0a\x06\x0a\x04a b!"], grpc.StatusCode.INVALID_ARGUMENT, "agent_id"),
+    ]
+    for msgs, code, text in cases:
+        try:
+            for _ in connect(iter(msgs), timeout=5):
+                pass
+            raise AssertionError("stream %r was not refused" % msgs)
+        except grpc.RpcError as e:
+            assert e.code() == code, (msgs, e.code(), e.details())
+            assert text in e.details(), (msgs, e.details())
+    # unknown admin method
+    nope = ch.unary_unary("/muster.v1.Admin/NoSuchMethod", request_serializer=lambda b: b,
+                          response_deserializer=lambda b: b)
+    try:
+        nope(b"", timeout=5)
+        raise AssertionError("unknown method answered")
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.UNIMPLEMENTED, e.code()
+    # a malformed admin request
+    la = ch.unary_unary("/muster.v1.Admin/ListAgents", request_serializer=lambda b: b,
+                        response_deserializer=lambda b: b)
+    try:
+        la(b"\xff\xff", timeout=5)
+        raise AssertionError("malformed request answered")
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, e.code()
+    ch.close()
+    # the daemon still serves everyone, and the real agent was never disturbed
+    assert c.musterd.alive()
+    assert c.states() == {"web-1": "AGENT_CONNECTED"}, c.states()
+
+
+def test_bad_config_and_flags(c):
+    bad = os.path.join(c.workdir, "agent.yaml")
+    with open(bad, "w") as f:
+        f.write("id: ok-id\nlabels:\n  role: web\nheartbeat_interval: 5x\n")
+    r = subprocess.run([c.agent_bin, "--config", bad], capture_output=True, text=True)
+    assert r.returncode == 2, r
+    assert "%s:4: field 'heartbeat_interval'" % bad in r.stderr, r.stderr
+    r = subprocess.run([c.agent_bin, "--no-such-flag"], capture_output=True, text=True)
+    assert r.returncode == 2 and "--no-such-flag" in r.stderr, r
+    r = subprocess.run([c.musterd_bin, "--listen", "nonsense"], capture_output=True, text=True)
+    assert r.returncode == 2 and "--listen" in r.stderr, r
+    srv = os.path.join(c.workdir, "musterd.yaml")
+    with open(srv, "w") as f:
+        f.write("listen: 127.0.0.1:1\nbogus_field: 3\n")
+    r = subprocess.run([c.musterd_bin, "--config", srv], capture_output=True, text=True)
+    assert r.returncode == 2 and "%s:2: field 'bogus_field'" % srv in r.stderr, r.stderr
+    r = subprocess.run([c.cli_bin, "frobnicate"], capture_output=True, text=True)
+    assert r.returncode == 2 and "unknown command 'frobnicate'" in r.stderr, r
+    r = subprocess.run([c.cli_bin, "--addr", "127.0.0.1:%d" % c.port, "agents"],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "UNAVAILABLE" in r.stderr, r  # nothing listening
+
+
+if __name__ == "__main__":
+    main([
+        test_agents_register_with_labels,
+        test_killed_agent_disconnects_within_timeout,
+        test_musterd_restart_brings_agents_back,
+        test_bad_streams_are_refused_and_daemon_goes_on,
+        test_bad_config_and_flags,
+    ])
