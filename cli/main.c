@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/bundle_local.h"
 #include "cli/commands.h"
 #include "lib/base/clock.h"
 
@@ -14,10 +15,14 @@ typedef struct command {
   int (*local)(int argc, char **argv);
 } command;
 
+static int cmd_bundle(int argc, char **argv);
+
 static const command commands[] = {
     {"agents", "list agents: id, state, labels, last seen, load, tasks", mu_cmd_agents, NULL},
     {"cluster", "show the control plane: leader, members, etcd, agent counts", mu_cmd_cluster,
      NULL},
+    {"keygen", "write an Ed25519 key pair for signing bundles", NULL, mu_cli_keygen},
+    {"bundle", "pack, sign or verify a task bundle (bundle --help)", NULL, cmd_bundle},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -33,6 +38,22 @@ static void usage(FILE *out) {
   for (size_t i = 0; i < N_COMMANDS; i++)
     fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
   fprintf(out, "\nRun 'muster COMMAND --help' for a command's options.\n");
+}
+
+static int cmd_bundle(int argc, char **argv) {
+  static const char bundle_usage[] =
+      "usage: muster bundle pack DIR --name NAME --version VERSION --out FILE\n"
+      "       muster bundle sign FILE --key PREFIX.key\n"
+      "       muster bundle verify FILE --pub PREFIX.pub\n";
+  if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+    fputs(bundle_usage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (strcmp(argv[1], "pack") == 0) return mu_cli_bundle_pack(argc - 1, argv + 1);
+  if (strcmp(argv[1], "sign") == 0) return mu_cli_bundle_sign(argc - 1, argv + 1);
+  if (strcmp(argv[1], "verify") == 0) return mu_cli_bundle_verify(argc - 1, argv + 1);
+  fprintf(stderr, "muster bundle: unknown subcommand '%s'\n%s", argv[1], bundle_usage);
+  return 2;
 }
 
 int main(int argc, char **argv) {
