@@ -1,0 +1,70 @@
+/* Per-task control groups: detection of a writable hierarchy (v2 when /sys/fs/cgroup is the
+ * unified mount with the controllers we need, else v1 per controller), one leaf group per
+ * supervised process with memory / pids / cpu limits, its stats, kill-all and removal.
+ *
+ * Groups are created under the agent's own group ("<own>/muster/<leaf>"), so a limit put on
+ * the agent (e.g. by systemd or a container) still bounds its tasks. All calls are small
+ * synchronous writes to cgroupfs (an in-kernel filesystem that never waits on a disk). */
+#ifndef MU_CGROUP_H
+#define MU_CGROUP_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lib/base/err.h"
+
+typedef enum { MU_CGROUP_NONE = 0, MU_CGROUP_V1 = 1, MU_CGROUP_V2 = 2 } mu_cgroup_mode;
+
+enum { MU_CG_MEMORY = 0, MU_CG_PIDS, MU_CG_CPU, MU_CG_CPUACCT, MU_CG_COUNT };
+
+/* Where task groups go. Plain data; the caller owns it (usually once per runner). */
+typedef struct mu_cgroup_root {
+  mu_cgroup_mode mode;
+  char v2_parent[PATH_MAX];            /* v2: ".../<own>/muster" */
+  char v1_parent[MU_CG_COUNT][PATH_MAX]; /* v1: per controller, "" when not writable */
+} mu_cgroup_root;
+
+typedef struct mu_cgroup_limits {
+  uint64_t memory_bytes;               /* 0 = no limit */
+  uint32_t pids;                       /* 0 = no limit */
+  double cpu_cores;                    /* 0 = no limit */
+} mu_cgroup_limits;
+
+typedef struct mu_cgroup_stats {
+  int64_t user_us, sys_us;             /* -1 when unknown */
+  int64_t memory_peak_bytes;           /* -1 when unknown */
+  int64_t oom_kills;                   /* -1 when unknown */
+} mu_cgroup_stats;
+
+typedef struct mu_cgroup mu_cgroup;
+
+/* Detects a writable hierarchy under fs_root (normally "/sys/fs/cgroup") and creates the
+ * "<own>/<name>" parents. Sets ret->mode to MU_CGROUP_NONE (and returns 0) when nothing is
+ * writable: callers then fall back to rlimits. */
+int mu_cgroup_root_detect(const char *fs_root, const char *name, mu_cgroup_root *ret);
+
+/* True when the root can enforce the limit kind (MU_CG_MEMORY/PIDS/CPU). */
+bool mu_cgroup_root_has(const mu_cgroup_root *root, int controller);
+
+/* Creates the leaf group `leaf` ([A-Za-z0-9._-]) with the limits. The caller owns *ret and
+ * frees it with mu_cgroup_free (after mu_cgroup_remove). Returns MU_EINVAL for a bad leaf,
+ * MU_EIO (message names the file) when a write fails. */
+int mu_cgroup_create(const mu_cgroup_root *root, const char *leaf, const mu_cgroup_limits *limits,
+                     mu_cgroup **ret, mu_err *err);
+
+/* The cgroup.procs files a process writes its pid to, to join the group (one per v1
+ * controller, one for v2). Pointers borrowed from cg. Returns the count (<= max). */
+int mu_cgroup_procs_files(const mu_cgroup *cg, const char **ret_paths, int max);
+
+/* SIGKILLs every process in the group; returns how many were signalled. */
+int mu_cgroup_kill_all(mu_cgroup *cg);
+
+int mu_cgroup_stats_read(const mu_cgroup *cg, mu_cgroup_stats *ret);
+
+/* Removes the leaf directories. MU_EAGAIN while processes are still in it. */
+int mu_cgroup_remove(mu_cgroup *cg);
+
+void mu_cgroup_free(mu_cgroup *cg);
+
+#endif

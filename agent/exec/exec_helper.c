@@ -1,0 +1,148 @@
+/* muster-exec: the tiny program the supervisor spawns in front of every task process.
+ * It does what libuv cannot do between fork and exec: join the task's cgroups, set rlimits,
+ * drop to the run-as user (after joining, while still allowed to write cgroup.procs), then
+ * forks the real program and waits for it with wait4() so the agent gets rusage (CPU, max RSS)
+ * on the report fd. It exits the way the program did (same code, or re-raises the signal).
+ *   muster-exec [--join FILE]... [--rlimit as|nproc|cpu=N]... [--gid N] [--uid N]
+ *               [--report-fd N] -- PROGRAM [ARGS...] */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void die(const char *what, const char *arg) {
+  dprintf(2, "muster-exec: %s%s%s: %s\n", what, arg ? " " : "", arg ? arg : "", strerror(errno));
+  _exit(126);
+}
+
+static void join_cgroup(const char *procs) {
+  char pid[32];
+  int len = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+  int fd = open(procs, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) die("cannot open", procs);
+  if (write(fd, pid, (size_t)len) != len) die("cannot join cgroup", procs);
+  close(fd);
+}
+
+static void set_rlimit(const char *spec) {
+  const char *eq = strchr(spec, '=');
+  if (eq == NULL) {
+    errno = EINVAL;
+    die("bad --rlimit", spec);
+  }
+  int res;
+  if (strncmp(spec, "as=", 3) == 0) res = RLIMIT_AS;
+  else if (strncmp(spec, "nproc=", 6) == 0) res = RLIMIT_NPROC;
+  else if (strncmp(spec, "cpu=", 4) == 0) res = RLIMIT_CPU;
+  else {
+    errno = EINVAL;
+    die("bad --rlimit", spec);
+  }
+  rlim_t v = (rlim_t)strtoull(eq + 1, NULL, 10);
+  struct rlimit rl = {v, v};
+  if (setrlimit(res, &rl) != 0) die("setrlimit", spec);
+}
+
+static const int forwarded_ignored[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGUSR1, SIGUSR2};
+
+int main(int argc, char **argv) {
+  int report_fd = -1;
+  long uid = -1, gid = -1;
+  int i = 1;
+  for (; i < argc; i++) {
+    if (strcmp(argv[i], "--") == 0) {
+      i++;
+      break;
+    }
+    if (i + 1 >= argc) {
+      errno = EINVAL;
+      die("missing value for", argv[i]);
+    }
+    if (strcmp(argv[i], "--join") == 0) join_cgroup(argv[++i]);
+    else if (strcmp(argv[i], "--rlimit") == 0) set_rlimit(argv[++i]);
+    else if (strcmp(argv[i], "--uid") == 0) uid = strtol(argv[++i], NULL, 10);
+    else if (strcmp(argv[i], "--gid") == 0) gid = strtol(argv[++i], NULL, 10);
+    else if (strcmp(argv[i], "--report-fd") == 0) report_fd = (int)strtol(argv[++i], NULL, 10);
+    else {
+      errno = EINVAL;
+      die("unknown option", argv[i]);
+    }
+  }
+  if (i >= argc) {
+    errno = EINVAL;
+    die("no program given", NULL);
+  }
+  if (gid >= 0) {
+    gid_t g = (gid_t)gid;
+    if (setgroups(1, &g) != 0) die("setgroups", NULL);
+    if (setgid(g) != 0) die("setgid", NULL);
+  }
+  if (uid >= 0) {
+    if (setuid((uid_t)uid) != 0) die("setuid", NULL);
+    if (uid != 0 && setuid(0) == 0) {
+      errno = EPERM;
+      die("could regain root after setuid", NULL);
+    }
+  }
+  if (report_fd >= 0) fcntl(report_fd, F_SETFD, FD_CLOEXEC);
+
+  /* Ignore the group's TERM/INT/... before forking so none can kill us before we can report;
+   * the child restores the defaults before exec. */
+  for (size_t k = 0; k < sizeof forwarded_ignored / sizeof *forwarded_ignored; k++)
+    signal(forwarded_ignored[k], SIG_IGN);
+
+  pid_t pid = fork();
+  if (pid < 0) die("fork", NULL);
+  if (pid == 0) {
+    for (size_t k = 0; k < sizeof forwarded_ignored / sizeof *forwarded_ignored; k++)
+      signal(forwarded_ignored[k], SIG_DFL);
+    execvp(argv[i], &argv[i]);
+    int e = errno;
+    dprintf(2, "muster-exec: cannot run \"%s\": %s\n", argv[i], strerror(e));
+    _exit(e == ENOENT ? 127 : 126);
+  }
+
+  /* Hold nothing the task's reader waits on: only the report fd stays open. */
+  int devnull = open("/dev/null", O_RDWR);
+  for (int fd = 0; fd < 3; fd++) dup2(devnull, fd);
+  if (devnull > 2) close(devnull);
+  for (int fd = 3; fd < 1024; fd++)
+    if (fd != report_fd) close(fd);
+
+  int status = 0;
+  struct rusage ru;
+  memset(&ru, 0, sizeof ru);
+  while (wait4(pid, &status, 0, &ru) < 0) {
+    if (errno != EINTR) {
+      status = 127 << 8;
+      break;
+    }
+  }
+  int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  if (report_fd >= 0) {
+    dprintf(report_fd, "exit %d %d %lld %lld %ld\n", code, sig,
+            (long long)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec,
+            (long long)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec, ru.ru_maxrss);
+    close(report_fd);
+  }
+  if (sig != 0) {
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);
+    signal(sig, SIG_DFL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    raise(sig);
+    _exit(128 + sig);
+  }
+  return code;
+}

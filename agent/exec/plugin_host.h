@@ -1,0 +1,53 @@
+/* The plugin host: loads task-type plugins (*.so exporting muster_plugin_descriptor, see
+ * plugins/sdk/muster_plugin.h) from a directory, refuses bad ones with a clear log line and
+ * keeps going, lists what it loaded (for Hello), and looks plugins up by task type. The host
+ * API table handed to plugins is implemented in host_api.c on top of the runner's tasks. */
+#ifndef MU_PLUGIN_HOST_H
+#define MU_PLUGIN_HOST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/base/err.h"
+#include "plugins/sdk/muster_plugin.h"
+
+#define MU_PLUGIN_MAX 64
+
+typedef struct mu_plugin_host mu_plugin_host;
+
+typedef struct mu_plugin_info {
+  const char *type;         /* borrowed from the plugin's descriptor */
+  const char *version;
+  const char *description;  /* may be "" */
+  const char *path;         /* the .so, or "(built-in)" */
+  uint32_t abi_version;
+} mu_plugin_info;
+
+/* *ret is owned by the caller: mu_plugin_host_free once no task uses a plugin. */
+int mu_plugin_host_new(mu_plugin_host **ret, mu_err *err);
+void mu_plugin_host_free(mu_plugin_host *h);
+
+/* Loads one plugin. MU_EINVAL: not loadable, no descriptor symbol, wrong ABI version, bad
+ * type name or missing start(); MU_EEXIST: its type is already served; MU_ENOSPC: more than
+ * MU_PLUGIN_MAX. The message names the file and the reason. */
+int mu_plugin_host_load(mu_plugin_host *h, const char *path, mu_err *err);
+
+/* Loads every *.so in dir, in name order. A refused plugin is logged (warn) and skipped.
+ * Returns MU_EIO only when dir cannot be read. *ret_refused (may be NULL) gets the count. */
+int mu_plugin_host_load_dir(mu_plugin_host *h, const char *dir, int *ret_refused, mu_err *err);
+
+/* Registers a descriptor linked into the agent itself (same checks as load). */
+int mu_plugin_host_register(mu_plugin_host *h, const muster_plugin *desc, mu_err *err);
+
+size_t mu_plugin_host_count(const mu_plugin_host *h);
+/* i < count; the pointer is borrowed from h. */
+const mu_plugin_info *mu_plugin_host_info(const mu_plugin_host *h, size_t i);
+/* NULL when no plugin serves type. */
+const muster_plugin *mu_plugin_host_find(const mu_plugin_host *h, const char *type);
+/* "shell, sleep-echo" into buf, for error messages. */
+void mu_plugin_host_types(const mu_plugin_host *h, char *buf, size_t cap);
+
+/* The function table the agent hands to plugins (host_api.c). Static, never NULL. */
+const muster_host_api *mu_host_api(void);
+
+#endif

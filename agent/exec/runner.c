@@ -1,0 +1,521 @@
+/* The task runner (runner.h): assign with dedup and slot bounds, per-attempt set-up (spec,
+ * plugin, run-as, task dir, secrets), the attempt's life cycle on the loop (start, timeout,
+ * cancel, finish, completion once every process and timer is gone), the events it sends, and
+ * task dir retention. The plugin-facing table lives in host_api.c. */
+#define _GNU_SOURCE
+#include "agent/exec/runner.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/exec/control.h"
+#include "agent/exec/task_int.h"
+#include "agent/exec/workdir.h"
+#include "lib/base/clock.h"
+#include "lib/base/log.h"
+
+static void emit(muster_task *t, mu_task_event *ev) {
+  ev->job_id = t->job_id;
+  ev->task_id = t->task_id;
+  ev->attempt = t->attempt;
+  ev->seq = ++t->seq;
+  ev->at_ms = mu_now_ms();
+  t->runner->sink.on_event(t->runner->sink.arg, ev);
+}
+
+void mu_task_emit_state(muster_task *t, mu_task_state state) {
+  mu_task_event ev;
+  memset(&ev, 0, sizeof ev);
+  ev.kind = MU_EV_STATE;
+  ev.state.state = state;
+  ev.state.exit_code = -1;
+  ev.state.message = "";
+  emit(t, &ev);
+}
+
+void mu_task_emit_output(muster_task *t, int stream, const void *data, size_t len) {
+  if (t->final_sent || len == 0) return;
+  size_t keep = len;
+  uint64_t room = t->out_bytes >= t->output_limit ? 0 : t->output_limit - t->out_bytes;
+  if (keep > room) keep = (size_t)room;
+  t->dropped += len - keep;
+  t->out_bytes += keep;
+  if (keep == 0) return;
+  mu_task_event ev;
+  memset(&ev, 0, sizeof ev);
+  ev.kind = MU_EV_OUTPUT;
+  ev.output.stream = stream;
+  ev.output.data = data;
+  ev.output.len = keep;
+  ev.output.dropped_bytes = t->dropped;
+  emit(t, &ev);
+}
+
+void mu_task_emit_progress(muster_task *t, double pct, const char *msg) {
+  if (t->final_sent) return;
+  mu_task_event ev;
+  memset(&ev, 0, sizeof ev);
+  ev.kind = MU_EV_PROGRESS;
+  ev.progress.percent = pct;
+  ev.progress.message = msg ? msg : "";
+  emit(t, &ev);
+}
+
+int mu_task_set_param(muster_task *t, const char *key, const char *value) {
+  if (key == NULL || value == NULL || !mu_ctl_key_valid(key)) return -EINVAL;
+  if (strlen(value) > MU_PARAM_VALUE_MAX || t->params_set >= t->runner->cfg.max_params) return -ENOSPC;
+  t->params_set++;
+  mu_task_event ev;
+  memset(&ev, 0, sizeof ev);
+  ev.kind = MU_EV_PARAM;
+  ev.param.key = key;
+  ev.param.value = value;
+  emit(t, &ev);
+  return 0;
+}
+
+static void on_defer(uv_timer_t *h);
+
+void mu_task_schedule(muster_task *t) {
+  if (!uv_is_closing((uv_handle_t *)&t->defer)) uv_timer_start(&t->defer, on_defer, 0, 0);
+}
+
+static void kill_procs(muster_task *t, mu_kill_reason why) {
+  for (struct muster_proc *mp = t->procs; mp != NULL; mp = mp->next)
+    if (mp->proc != NULL) mu_proc_kill(mp->proc, why);
+}
+
+int mu_task_finish(muster_task *t, muster_state state, int exit_code, int sig, const char *msg) {
+  if (t->finished) return -EALREADY;
+  if (state < MUSTER_STATE_SUCCEEDED || state > MUSTER_STATE_CANCELLED) state = MUSTER_STATE_FAILED;
+  t->finished = true;
+  t->result.state = state;
+  t->result.exit_code = exit_code;
+  t->result.signal = sig;
+  snprintf(t->result_msg, sizeof t->result_msg, "%s", msg ? msg : "");
+  uv_timer_stop(&t->deadline);
+  uv_timer_stop(&t->force);
+  kill_procs(t, MU_KILL_REQUEST);
+  mu_task_release_timers(t);
+  mu_task_schedule(t);
+  return 0;
+}
+
+/* ---- dedup history ---- */
+
+static bool history_has(mu_runner *r, const char *task_id, uint32_t attempt) {
+  char key[600];
+  snprintf(key, sizeof key, "%s\n%u", task_id, attempt);
+  for (uint32_t i = 0; i < r->cfg.dedup_history; i++)
+    if (r->history[i] != NULL && strcmp(r->history[i], key) == 0) return true;
+  return false;
+}
+
+static void history_add(mu_runner *r, const muster_task *t) {
+  char key[600];
+  snprintf(key, sizeof key, "%s\n%u", t->task_id, t->attempt);
+  free(r->history[r->history_next]);
+  r->history[r->history_next] = strdup(key);
+  r->history_next = (r->history_next + 1) % r->cfg.dedup_history;
+}
+
+/* ---- completion ---- */
+
+static void runner_free(mu_runner *r);
+
+static void check_closed(mu_runner *r) {
+  if (!r->closing || r->tasks != NULL || r->pending_removals > 0 || r->unfreed_tasks > 0) return;
+  void (*cb)(void *) = r->close_cb;
+  void *arg = r->close_arg;
+  runner_free(r);
+  if (cb != NULL) cb(arg);
+}
+
+static void task_free(muster_task *t) {
+  free(t->job_id);
+  free(t->task_id);
+  free(t->spec_json);
+  mu_task_spec_free(t->spec);
+  free(t->task_dir);
+  free(t->cwd);
+  if (t->secret_env != NULL) {
+    for (size_t i = 0; t->secret_env[i] != NULL; i++) {
+      memset(t->secret_env[i], 0, strlen(t->secret_env[i]));
+      free(t->secret_env[i]);
+    }
+    free(t->secret_env);
+  }
+  for (size_t i = 0; i < t->ctx.n_params; i++) {
+    free(t->param_keys[i]);
+    free(t->param_values[i]);
+  }
+  free(t->param_keys);
+  free(t->param_values);
+  free(t);
+}
+
+static void on_own_closed(uv_handle_t *h) {
+  muster_task *t = h->data;
+  if (--t->own_handles > 0) return;
+  mu_runner *r = t->runner;
+  task_free(t);
+  r->unfreed_tasks--;
+  check_closed(r);
+}
+
+static void on_removed(void *arg, int status) {
+  mu_runner *r = arg;
+  if (status != 0) mu_warn("runner", "task dir removal failed: %s", strerror(-status));
+  r->pending_removals--;
+  check_closed(r);
+}
+
+static mu_task_state final_state(const muster_task *t) {
+  muster_state s = t->result.state;
+  if (s != MUSTER_STATE_SUCCEEDED && t->timed_out) return MU_TASK_TIMED_OUT;
+  if (s != MUSTER_STATE_SUCCEEDED && t->cancelled) return MU_TASK_CANCELLED;
+  return (mu_task_state)s;
+}
+
+static void finalize(muster_task *t) {
+  mu_runner *r = t->runner;
+  mu_task_state state = final_state(t);
+  char msg[1024];
+  size_t n = 0;
+  if (state == MU_TASK_TIMED_OUT && strstr(t->result_msg, "timed out") == NULL)
+    n += (size_t)snprintf(msg + n, sizeof msg - n, "timed out after %.3gs; ", (double)t->spec->timeout_ms / 1000.0);
+  if (state == MU_TASK_CANCELLED)
+    n += (size_t)snprintf(msg + n, sizeof msg - n, "cancelled: %s; ", t->cancel_msg);
+  if (n < sizeof msg) n += (size_t)snprintf(msg + n, sizeof msg - n, "%s", t->result_msg);
+  if (n < sizeof msg && t->oom && strstr(msg, "memory limit") == NULL)
+    n += (size_t)snprintf(msg + n, sizeof msg - n, "; memory limit of %llu bytes exceeded",
+                          (unsigned long long)t->spec->limits.memory_bytes);
+  if (n < sizeof msg && t->dropped > 0)
+    n += (size_t)snprintf(msg + n, sizeof msg - n, "; output limit of %llu bytes hit, %llu bytes dropped",
+                          (unsigned long long)t->output_limit, (unsigned long long)t->dropped);
+  if (n >= 2 && n < sizeof msg && strcmp(msg + n - 2, "; ") == 0) msg[n - 2] = '\0';
+
+  t->m.wall_ms = mu_mono_ms() - t->start_mono_ms;
+  t->m.output_bytes = (int64_t)t->out_bytes;
+  t->m.output_dropped_bytes = (int64_t)t->dropped;
+  mu_task_event ev;
+  memset(&ev, 0, sizeof ev);
+  ev.kind = MU_EV_STATE;
+  ev.state.state = state;
+  ev.state.exit_code = t->result.exit_code;
+  ev.state.signal = t->result.signal;
+  ev.state.message = msg;
+  ev.state.metrics = &t->m;
+  emit(t, &ev);
+  t->final_sent = true;
+  if (t->started && t->plugin->cleanup != NULL) t->plugin->cleanup(t, mu_host_api(), t->user_data);
+
+  for (muster_task **pp = &r->tasks; *pp != NULL; pp = &(*pp)->next) {
+    if (*pp == t) {
+      *pp = t->next;
+      break;
+    }
+  }
+  r->running--;
+  history_add(r, t);
+  bool keep = r->cfg.retention == MU_RETAIN_ALWAYS ||
+              (r->cfg.retention == MU_RETAIN_ON_FAILURE && state != MU_TASK_SUCCEEDED);
+  if (!keep && t->task_dir != NULL) {
+    char *dir = strdup(t->task_dir);
+    if (dir != NULL && mu_workdir_remove(r->loop, dir, on_removed, r) == 0) r->pending_removals++;
+  }
+  uv_close((uv_handle_t *)&t->defer, on_own_closed);
+  uv_close((uv_handle_t *)&t->deadline, on_own_closed);
+  uv_close((uv_handle_t *)&t->force, on_own_closed);
+}
+
+static void start_plugin(muster_task *t) {
+  t->launched = true;
+  if (t->cancelled || t->timed_out) {
+    mu_task_finish(t, MUSTER_STATE_CANCELLED, -1, 0, "before it started");
+    return;
+  }
+  t->started = true;
+  mu_task_emit_state(t, MU_TASK_RUNNING);
+  t->running_sent = true;
+  char errbuf[MUSTER_ERRBUF_SIZE] = "";
+  int rc = t->plugin->start(t, mu_host_api(), errbuf);
+  if (rc != 0 && !t->finished) {
+    char msg[MUSTER_ERRBUF_SIZE + 64];
+    snprintf(msg, sizeof msg, "%s: %s", t->plugin->type, errbuf[0] ? errbuf : "start failed");
+    mu_task_finish(t, MUSTER_STATE_FAILED, -1, 0, msg);
+  }
+}
+
+static void on_defer(uv_timer_t *h) {
+  muster_task *t = h->data;
+  if (!t->launched) start_plugin(t);
+  if (t->finished && !t->final_sent && t->n_procs == 0 && t->n_timers == 0) finalize(t);
+}
+
+static void begin_stop(muster_task *t, mu_kill_reason why, muster_cancel_reason reason);
+
+static void on_force(uv_timer_t *h) {
+  muster_task *t = h->data;
+  if (!t->finished)
+    mu_task_finish(t, t->timed_out ? MUSTER_STATE_TIMED_OUT : MUSTER_STATE_CANCELLED, -1, 0,
+                   "the plugin did not stop in time");
+}
+
+static void on_deadline(uv_timer_t *h) {
+  muster_task *t = h->data;
+  if (t->finished) return;
+  t->timed_out = true;
+  begin_stop(t, MU_KILL_TIMEOUT, MUSTER_CANCEL_TIMEOUT);
+}
+
+static void begin_stop(muster_task *t, mu_kill_reason why, muster_cancel_reason reason) {
+  t->cancel_reason = reason;
+  kill_procs(t, why);
+  if (!t->launched) {
+    mu_task_schedule(t); /* start_plugin sees the flag and finishes */
+    return;
+  }
+  if (t->plugin->cancel != NULL && !t->finished) t->plugin->cancel(t, mu_host_api(), reason);
+  if (!t->finished) uv_timer_start(&t->force, on_force, (uint64_t)t->runner->cfg.grace_ms + 2000, 0);
+}
+
+/* ---- public API ---- */
+
+static char *dup_or_null(const char *s) { return s != NULL ? strdup(s) : NULL; }
+
+int mu_runner_new(uv_loop_t *loop, mu_plugin_host *plugins, const mu_runner_config *cfg,
+                  const mu_runner_sink *sink, mu_runner **ret, mu_err *err) {
+  if (cfg == NULL || cfg->spool_dir == NULL || cfg->agent_id == NULL || sink == NULL || sink->on_event == NULL)
+    return mu_err_set(err, MU_EINVAL, "runner: spool_dir, agent_id and a sink are required");
+  mu_runner *r = calloc(1, sizeof *r);
+  if (r == NULL) return mu_err_set(err, MU_ENOMEM, "runner: out of memory");
+  r->loop = loop;
+  r->plugins = plugins;
+  r->cfg = *cfg;
+  r->sink = *sink;
+  if (r->cfg.slots == 0) r->cfg.slots = 4;
+  if (r->cfg.output_limit == 0) r->cfg.output_limit = 16ull << 20;
+  if (r->cfg.grace_ms <= 0) r->cfg.grace_ms = 5000;
+  if (r->cfg.max_params == 0) r->cfg.max_params = 256;
+  if (r->cfg.dedup_history == 0) r->cfg.dedup_history = 4096;
+  r->spool_dir = strdup(cfg->spool_dir);
+  r->agent_id = strdup(cfg->agent_id);
+  r->helper_path = dup_or_null(cfg->helper_path);
+  r->run_as_default = dup_or_null(cfg->run_as);
+  r->cgroup_name = strdup(cfg->cgroup_name ? cfg->cgroup_name : "muster");
+  r->history = calloc(r->cfg.dedup_history, sizeof *r->history);
+  int rc;
+  if (r->spool_dir == NULL || r->agent_id == NULL || r->cgroup_name == NULL || r->history == NULL ||
+      (cfg->helper_path && !r->helper_path) || (cfg->run_as && !r->run_as_default)) {
+    rc = mu_err_set(err, MU_ENOMEM, "runner: out of memory");
+    goto fail;
+  }
+  if (r->run_as_default != NULL) {
+    mu_runas ra;
+    if ((rc = mu_runas_resolve(r->run_as_default, &ra, err)) != 0 || (rc = mu_runas_check(&ra, err)) != 0) {
+      mu_err_prefix(err, "runner default");
+      goto fail;
+    }
+  }
+  if (!cfg->no_cgroups) mu_cgroup_root_detect(NULL, r->cgroup_name, &r->cg_root);
+  mu_info("runner", "limits via %s; %u slots; spool %s", mu_runner_limits_mode(r), r->cfg.slots, r->spool_dir);
+  *ret = r;
+  return 0;
+fail:
+  runner_free(r);
+  return rc;
+}
+
+static void runner_free(mu_runner *r) {
+  if (r->history != NULL)
+    for (uint32_t i = 0; i < r->cfg.dedup_history; i++) free(r->history[i]);
+  free(r->history);
+  free(r->spool_dir);
+  free(r->agent_id);
+  free(r->helper_path);
+  free(r->run_as_default);
+  free(r->cgroup_name);
+  free(r);
+}
+
+const char *mu_runner_limits_mode(const mu_runner *r) {
+  return r->cg_root.mode == MU_CGROUP_V2 ? "cgroup-v2" : r->cg_root.mode == MU_CGROUP_V1 ? "cgroup-v1" : "rlimit";
+}
+
+uint32_t mu_runner_running_count(const mu_runner *r) { return r->running; }
+
+static muster_task *find(mu_runner *r, const char *task_id, uint32_t attempt) {
+  for (muster_task *t = r->tasks; t != NULL; t = t->next)
+    if (t->attempt == attempt && strcmp(t->task_id, task_id) == 0) return t;
+  return NULL;
+}
+
+/* Task dir, working dir, secrets: everything on disk an attempt needs before it starts. */
+static int prepare_dirs(mu_runner *r, muster_task *t, mu_err *err) {
+  bool chown_to = t->run_as.set && geteuid() == 0;
+  int rc = mu_workdir_create(r->spool_dir, t->task_id, t->attempt, chown_to, t->run_as.uid, t->run_as.gid,
+                             &t->task_dir, err);
+  if (rc != 0) return rc;
+  const char *wd = t->spec->working_dir;
+  if (wd == NULL) {
+    t->cwd = strdup(t->task_dir);
+  } else {
+    if (wd[0] == '/' || strstr(wd, "..") != NULL)
+      return mu_err_set(err, MU_EINVAL, "workingDir: \"%s\" must be relative to the task dir, without \"..\"", wd);
+    if (asprintf(&t->cwd, "%s/%s", t->task_dir, wd) < 0) t->cwd = NULL;
+    if (t->cwd != NULL && mkdir(t->cwd, 0700) == 0 && chown_to && chown(t->cwd, t->run_as.uid, t->run_as.gid) != 0)
+      return mu_err_set(err, MU_EIO, "workingDir: cannot chown %s: %s", t->cwd, strerror(errno));
+  }
+  if (t->cwd == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
+  t->secret_env = calloc(t->spec->n_secrets + 1, sizeof *t->secret_env);
+  if (t->secret_env == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
+  for (size_t i = 0; i < t->spec->n_secrets; i++) {
+    const mu_spec_secret *s = &t->spec->secrets[i];
+    char *kv = NULL;
+    if (s->as_file) {
+      char *path = NULL;
+      rc = mu_workdir_write_secret(t->task_dir, s->name, s->value, chown_to, t->run_as.uid, t->run_as.gid, &path, err);
+      if (rc != 0) return rc;
+      if (asprintf(&kv, "%s_FILE=%s", s->name, path) < 0) kv = NULL;
+      free(path);
+    } else if (asprintf(&kv, "%s=%s", s->name, s->value) < 0) {
+      kv = NULL;
+    }
+    if (kv == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
+    t->secret_env[i] = kv;
+  }
+  return 0;
+}
+
+static int copy_params(muster_task *t, const mu_kv *params, size_t n) {
+  t->param_keys = calloc(n + 1, sizeof(char *));
+  t->param_values = calloc(n + 1, sizeof(char *));
+  if (t->param_keys == NULL || t->param_values == NULL) return MU_ENOMEM;
+  for (size_t i = 0; i < n; i++) {
+    t->param_keys[i] = strdup(params[i].key ? params[i].key : "");
+    t->param_values[i] = strdup(params[i].value ? params[i].value : "");
+    t->ctx.n_params = i + 1;
+    if (t->param_keys[i] == NULL || t->param_values[i] == NULL) return MU_ENOMEM;
+  }
+  return 0;
+}
+
+int mu_runner_assign(mu_runner *r, const char *job_id, const char *task_id, uint32_t attempt,
+                     const char *spec_json, const mu_kv *params, size_t n_params, mu_err *err) {
+  if (r->closing) return mu_err_set(err, MU_EAGAIN, "agent is shutting down");
+  if (job_id == NULL || task_id == NULL || *task_id == '\0' || spec_json == NULL)
+    return mu_err_set(err, MU_EINVAL, "assign: job_id, task_id and spec are required");
+  if (strlen(task_id) > 500) return mu_err_set(err, MU_EINVAL, "assign: task_id longer than 500 bytes");
+  if (find(r, task_id, attempt) != NULL || history_has(r, task_id, attempt)) {
+    mu_info("runner", "task %s attempt %u already assigned; ignoring the repeat", task_id, attempt);
+    return 0;
+  }
+  if (r->running >= r->cfg.slots)
+    return mu_err_set(err, MU_ENOSPC, "agent is full: %u of %u slots busy", r->running, r->cfg.slots);
+  mu_task_spec *spec = NULL;
+  int rc = mu_task_spec_parse(spec_json, &spec, err);
+  if (rc != 0) {
+    mu_err_prefix(err, "task %s", task_id);
+    return rc;
+  }
+  const muster_plugin *plugin = mu_plugin_host_find(r->plugins, spec->type);
+  if (plugin == NULL) {
+    char types[512];
+    mu_plugin_host_types(r->plugins, types, sizeof types);
+    rc = mu_err_set(err, MU_ENOTSUP, "task %s: no plugin serves task type \"%s\" (this agent has: %s)", task_id,
+                    spec->type, types);
+    mu_task_spec_free(spec);
+    return rc;
+  }
+  if (plugin->validate != NULL) {
+    char errbuf[MUSTER_ERRBUF_SIZE] = "";
+    if (plugin->validate(spec_json, spec->config_json, errbuf) != 0) {
+      rc = mu_err_set(err, MU_EINVAL, "task %s: %s", task_id, errbuf[0] ? errbuf : "invalid spec");
+      mu_task_spec_free(spec);
+      return rc;
+    }
+  }
+  muster_task *t = calloc(1, sizeof *t);
+  if (t == NULL) {
+    mu_task_spec_free(spec);
+    return mu_err_set(err, MU_ENOMEM, "out of memory");
+  }
+  t->runner = r;
+  t->plugin = plugin;
+  t->spec = spec;
+  t->attempt = attempt;
+  t->job_id = strdup(job_id);
+  t->task_id = strdup(task_id);
+  t->spec_json = strdup(spec_json);
+  t->output_limit = spec->output_limit > 0 ? spec->output_limit : r->cfg.output_limit;
+  t->m.max_rss_bytes = t->m.cgroup_memory_peak_bytes = -1;
+  if (t->job_id == NULL || t->task_id == NULL || t->spec_json == NULL || copy_params(t, params, n_params) != 0) {
+    rc = mu_err_set(err, MU_ENOMEM, "out of memory");
+    goto fail;
+  }
+  const char *user = spec->run_as != NULL && *spec->run_as ? spec->run_as : r->run_as_default;
+  if ((rc = mu_runas_resolve(user, &t->run_as, err)) != 0 || (rc = mu_runas_check(&t->run_as, err)) != 0) {
+    mu_err_prefix(err, "task %s", task_id);
+    goto fail;
+  }
+  if ((rc = prepare_dirs(r, t, err)) != 0) {
+    mu_err_prefix(err, "task %s", task_id);
+    goto fail;
+  }
+  t->ctx = (muster_task_context){
+      .job_id = t->job_id, .task_id = t->task_id, .attempt = attempt, .agent_id = r->agent_id,
+      .task_dir = t->task_dir, .spec_json = t->spec_json, .config_json = spec->config_json,
+      .n_params = t->ctx.n_params, .param_keys = (const char *const *)t->param_keys,
+      .param_values = (const char *const *)t->param_values};
+  uv_timer_t *own[] = {&t->defer, &t->deadline, &t->force};
+  for (size_t i = 0; i < 3; i++) {
+    uv_timer_init(r->loop, own[i]);
+    own[i]->data = t;
+    t->own_handles++;
+  }
+  uv_timer_start(&t->defer, on_defer, 0, 0);
+  if (spec->timeout_ms > 0) uv_timer_start(&t->deadline, on_deadline, (uint64_t)spec->timeout_ms, 0);
+  t->start_mono_ms = mu_mono_ms();
+  t->next = r->tasks;
+  r->tasks = t;
+  r->running++;
+  r->unfreed_tasks++;
+  mu_task_emit_state(t, MU_TASK_STARTING);
+  return 0;
+fail:
+  if (t->task_dir != NULL) {
+    char *dir = strdup(t->task_dir);
+    if (dir != NULL && mu_workdir_remove(r->loop, dir, on_removed, r) == 0) r->pending_removals++;
+  }
+  task_free(t);
+  return rc;
+}
+
+int mu_runner_cancel(mu_runner *r, const char *task_id, uint32_t attempt, const char *reason, mu_err *err) {
+  muster_task *t = find(r, task_id, attempt);
+  if (t == NULL) return mu_err_set(err, MU_ENOENT, "task %s attempt %u is not running here", task_id, attempt);
+  if (t->cancelled || t->finished) return 0;
+  t->cancelled = true;
+  snprintf(t->cancel_msg, sizeof t->cancel_msg, "%s", reason && *reason ? reason : "requested");
+  begin_stop(t, MU_KILL_CANCEL, r->closing ? MUSTER_CANCEL_SHUTDOWN : MUSTER_CANCEL_REQUESTED);
+  return 0;
+}
+
+void mu_runner_close(mu_runner *r, void (*cb)(void *arg), void *arg) {
+  r->closing = true;
+  r->close_cb = cb;
+  r->close_arg = arg;
+  for (muster_task *t = r->tasks; t != NULL; t = t->next) {
+    if (t->cancelled || t->finished) continue;
+    t->cancelled = true;
+    snprintf(t->cancel_msg, sizeof t->cancel_msg, "agent shutting down");
+    begin_stop(t, MU_KILL_CANCEL, MUSTER_CANCEL_SHUTDOWN);
+  }
+  check_closed(r);
+}

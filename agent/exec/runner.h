@@ -1,0 +1,87 @@
+/* The agent-side task runner: what the agent binary calls when the control plane assigns or
+ * cancels a task. It parses the spec's common fields, picks the plugin for the task type,
+ * gives each attempt a fresh task dir, runs the plugin on the loop (its processes through the
+ * supervisor, with the spec's timeout, limits, run-as user and env), and reports every state
+ * change, output chunk, progress report and output param to the agent's sink.
+ *
+ * Events per attempt: STARTING (on assign), RUNNING (plugin started), output/progress/param
+ * while it runs, then one final state (SUCCEEDED/FAILED/TIMED_OUT/CANCELLED) with metrics.
+ * All calls and callbacks run on the loop thread. The process must ignore SIGPIPE. */
+#ifndef MU_RUNNER_H
+#define MU_RUNNER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "agent/exec/event.h"
+#include "agent/exec/plugin_host.h"
+#include "lib/base/err.h"
+
+typedef struct mu_runner mu_runner;
+
+typedef enum {
+  MU_RETAIN_NEVER = 0,       /* remove the task dir when the attempt ends */
+  MU_RETAIN_ON_FAILURE = 1,  /* keep it when the attempt did not succeed */
+  MU_RETAIN_ALWAYS = 2,
+} mu_retention;
+
+typedef struct mu_runner_config {
+  uint32_t slots;                /* concurrent attempts; 0 = 4 */
+  const char *spool_dir;         /* required; task dirs go in <spool_dir>/work */
+  const char *agent_id;          /* required */
+  const char *helper_path;       /* muster-exec; required to run processes */
+  const char *run_as;            /* default user[:group] when the spec has none; NULL = agent's */
+  mu_retention retention;
+  uint64_t output_limit;         /* default per-attempt output cap; 0 = 16 MiB */
+  int64_t grace_ms;              /* TERM -> KILL; 0 = 5000 */
+  bool inherit_env;              /* pass the agent's environment to tasks (default: PATH only) */
+  bool no_cgroups;               /* skip cgroups, use rlimits only */
+  const char *cgroup_name;       /* sub-group name under the agent's cgroup; NULL = "muster" */
+  size_t control_max_line;       /* 0 = 4096 */
+  uint32_t control_max_lines;    /* 0 = 10000 */
+  uint32_t max_params;           /* per attempt; 0 = 256 */
+  uint32_t dedup_history;        /* finished (task, attempt) pairs remembered; 0 = 4096 */
+} mu_runner_config;
+
+typedef struct mu_runner_sink {
+  mu_event_cb on_event;          /* required */
+  void *arg;
+} mu_runner_sink;
+
+typedef struct mu_kv {
+  const char *key;
+  const char *value;
+} mu_kv;
+
+/* Creates a runner. plugins, loop and the strings in cfg are borrowed (config strings are
+ * copied). *ret is owned by the caller and released with mu_runner_close. */
+int mu_runner_new(uv_loop_t *loop, mu_plugin_host *plugins, const mu_runner_config *cfg,
+                  const mu_runner_sink *sink, mu_runner **ret, mu_err *err);
+
+/* Starts an attempt. Returns 0 when started, and also (doing nothing) when (task_id, attempt)
+ * is running or finished recently: a repeated assign never runs a task twice. Errors, with
+ * nothing started and no event sent: MU_ENOSPC (all slots busy), MU_ENOTSUP (no plugin for
+ * the type), MU_EINVAL (bad spec; the message names the field), MU_EPERM (run-as refused),
+ * MU_EIO (task dir), MU_EAGAIN (closing). params are earlier tasks' output params (copied). */
+int mu_runner_assign(mu_runner *r, const char *job_id, const char *task_id, uint32_t attempt,
+                     const char *spec_json, const mu_kv *params, size_t n_params, mu_err *err);
+
+/* Cancels a running attempt: its processes get TERM, grace, KILL; the plugin is asked to
+ * stop; the final state is CANCELLED (unless it had already succeeded). MU_ENOENT when not
+ * running. */
+int mu_runner_cancel(mu_runner *r, const char *task_id, uint32_t attempt, const char *reason,
+                     mu_err *err);
+
+/* Attempts assigned and not yet finished. */
+uint32_t mu_runner_running_count(const mu_runner *r);
+
+/* How processes are limited here: "cgroup-v1", "cgroup-v2" or "rlimit". */
+const char *mu_runner_limits_mode(const mu_runner *r);
+
+/* Cancels everything (reason: agent shutting down), waits for the final events and the task
+ * dir removals, frees the runner, then calls cb(arg) on the loop. */
+void mu_runner_close(mu_runner *r, void (*cb)(void *arg), void *arg);
+
+#endif

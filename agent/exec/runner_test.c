@@ -1,0 +1,468 @@
+/* Runner tests, end to end through the built plugins and real processes: the shell plugin's
+ * events in order, the exact environment, fresh and cleaned task dirs, timeout and cancel,
+ * exit codes and signals, output cap, pids and memory limits (cgroup and rlimit), run-as
+ * nobody, dedup of a repeated assign, slots, refusals, the example plugin, and close. */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "agent/exec/runner.h"
+
+static char helper[4096], shell_so[4096], echo_so[4096];
+static char spool[256];
+
+#define MAX_TASKS 8
+
+typedef struct rec {
+  char task_id[64];
+  uint32_t attempt;
+  int states[16];
+  int n_states;
+  char out[8192], err[8192];
+  size_t out_len, err_len;
+  int n_progress;
+  double last_pct;
+  char params[512];
+  char message[1024];
+  int exit_code, signal;
+  mu_task_metrics m;
+  uint64_t last_seq;
+  bool final;
+} rec;
+
+typedef struct world {
+  uv_loop_t loop;
+  mu_plugin_host *plugins;
+  mu_runner *runner;
+  rec recs[MAX_TASKS];
+  int n_recs;
+  bool closed;
+} world;
+
+static rec *rec_for(world *w, const char *task_id, uint32_t attempt) {
+  for (int i = 0; i < w->n_recs; i++)
+    if (w->recs[i].attempt == attempt && strcmp(w->recs[i].task_id, task_id) == 0) return &w->recs[i];
+  assert_true(w->n_recs < MAX_TASKS);
+  rec *r = &w->recs[w->n_recs++];
+  memset(r, 0, sizeof *r);
+  snprintf(r->task_id, sizeof r->task_id, "%s", task_id);
+  r->attempt = attempt;
+  return r;
+}
+
+static void on_event(void *arg, const mu_task_event *ev) {
+  world *w = arg;
+  rec *r = rec_for(w, ev->task_id, ev->attempt);
+  assert_int_equal(ev->seq, r->last_seq + 1); /* per-attempt sequence, no gaps */
+  r->last_seq = ev->seq;
+  assert_false(r->final);
+  switch (ev->kind) {
+    case MU_EV_STATE:
+      r->states[r->n_states++] = ev->state.state;
+      if (mu_task_state_final(ev->state.state)) {
+        r->final = true;
+        r->exit_code = ev->state.exit_code;
+        r->signal = ev->state.signal;
+        snprintf(r->message, sizeof r->message, "%s", ev->state.message);
+        assert_non_null(ev->state.metrics);
+        r->m = *ev->state.metrics;
+      }
+      break;
+    case MU_EV_OUTPUT: {
+      char *dst = ev->output.stream == 1 ? r->out : r->err;
+      size_t *n = ev->output.stream == 1 ? &r->out_len : &r->err_len;
+      size_t len = ev->output.len < sizeof r->out - 1 - *n ? ev->output.len : sizeof r->out - 1 - *n;
+      memcpy(dst + *n, ev->output.data, len);
+      *n += len;
+      dst[*n] = '\0';
+      break;
+    }
+    case MU_EV_PROGRESS:
+      r->n_progress++;
+      r->last_pct = ev->progress.percent;
+      break;
+    case MU_EV_PARAM: {
+      size_t n = strlen(r->params);
+      snprintf(r->params + n, sizeof r->params - n, "%s=%s;", ev->param.key, ev->param.value);
+      break;
+    }
+  }
+}
+
+static void world_init(world *w, mu_runner_config *cfg_in) {
+  memset(w, 0, sizeof *w);
+  uv_loop_init(&w->loop);
+  mu_err err = {0};
+  assert_int_equal(mu_plugin_host_new(&w->plugins, &err), 0);
+  assert_int_equal(mu_plugin_host_load(w->plugins, shell_so, &err), 0);
+  assert_int_equal(mu_plugin_host_load(w->plugins, echo_so, &err), 0);
+  mu_runner_config cfg = {.slots = 4, .spool_dir = spool, .agent_id = "agent-1", .helper_path = helper,
+                          .grace_ms = 500, .cgroup_name = "muster-test"};
+  if (cfg_in != NULL) {
+    cfg_in->spool_dir = spool;
+    cfg_in->agent_id = "agent-1";
+    cfg_in->helper_path = helper;
+    if (cfg_in->grace_ms == 0) cfg_in->grace_ms = 500;
+    cfg_in->cgroup_name = "muster-test";
+    cfg = *cfg_in;
+  }
+  mu_runner_sink sink = {on_event, w};
+  int rc = mu_runner_new(&w->loop, w->plugins, &cfg, &sink, &w->runner, &err);
+  if (rc != 0) fail_msg("runner: %s", err.msg);
+}
+
+static void on_closed(void *arg) { ((world *)arg)->closed = true; }
+
+static void world_free(world *w) {
+  mu_runner_close(w->runner, on_closed, w);
+  uv_run(&w->loop, UV_RUN_DEFAULT);
+  assert_true(w->closed);
+  assert_int_equal(uv_loop_close(&w->loop), 0);
+  mu_plugin_host_free(w->plugins);
+}
+
+static rec *assign(world *w, const char *task_id, uint32_t attempt, const char *spec) {
+  mu_err err = {0};
+  int rc = mu_runner_assign(w->runner, "job-1", task_id, attempt, spec, NULL, 0, &err);
+  if (rc != 0) fail_msg("assign %s: %s", task_id, err.msg);
+  return rec_for(w, task_id, attempt);
+}
+
+static void run_until_final(world *w, rec *r) {
+  while (!r->final) uv_run(&w->loop, UV_RUN_ONCE);
+}
+
+static rec *run_spec(world *w, const char *task_id, const char *spec) {
+  rec *r = assign(w, task_id, 1, spec);
+  run_until_final(w, r);
+  return r;
+}
+
+static void test_shell_end_to_end(void **state) {
+  (void)state;
+  world w;
+  world_init(&w, NULL);
+  rec *r = run_spec(&w, "web1/hello",
+                    "{\"name\":\"t\",\"timeout\":\"30s\",\"env\":{\"A\":\"1\"},"
+                    "\"resources\":{\"memory\":\"64M\",\"pids\":50,\"outputLimit\":\"1M\"},"
+                    "\"shell\":{\"interpreter\":\"bash\",\"script\":\"echo hi $A $1; echo progress 50 half >&3;"
+                    " echo param v=42 >&$MUSTER_CONTROL; echo err >&2\",\"args\":[\"a\"]}}");
+  assert_int_equal(r->n_states, 3);
+  assert_int_equal(r->states[0], MU_TASK_STARTING);
+  assert_int_equal(r->states[1], MU_TASK_RUNNING);
+  assert_int_equal(r->states[2], MU_TASK_SUCCEEDED);
+  assert_string_equal(r->out, "hi 1 a\n");
+  assert_string_equal(r->err, "err\n");
+  assert_int_equal(r->n_progress, 1);
+  assert_true(r->last_pct == 50.0);
+  assert_string_equal(r->params, "v=42;");
+  assert_int_equal(r->exit_code, 0);
+  assert_int_equal(r->m.output_bytes, 11);
+  assert_int_equal(r->m.output_dropped_bytes, 0);
+  assert_true(r->m.wall_ms >= 0);
+  assert_true(r->m.max_rss_bytes > 0);
+  assert_int_equal(mu_runner_running_count(w.runner), 0);
+  world_free(&w);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static void test_env_has_only_spec_and_context(void **state) {
+  (void)state;
+  setenv("AGENT_SECRET_SHOULD_NOT_LEAK", "x", 1);
+  world w;
+  world_init(&w, NULL);
+  rec *r = run_spec(&w, "env", "{\"env\":{\"A\":\"1\"},\"secrets\":[{\"name\":\"TOKEN\",\"value\":\"s3\"}],"
+                               "\"shell\":{\"command\":[\"env\"]}}");
+  assert_int_equal(r->states[r->n_states - 1], MU_TASK_SUCCEEDED);
+  char *lines[32];
+  int n = 0;
+  for (char *save = NULL, *l = strtok_r(r->out, "\n", &save); l && n < 32; l = strtok_r(NULL, "\n", &save)) lines[n++] = l;
+  qsort(lines, (size_t)n, sizeof *lines, cmp_str);
+  assert_int_equal(n, 9);
+  assert_string_equal(lines[0], "A=1");
+  assert_string_equal(lines[1], "MUSTER_AGENT_ID=agent-1");
+  assert_string_equal(lines[2], "MUSTER_ATTEMPT=1");
+  assert_string_equal(lines[3], "MUSTER_CONTROL=3");
+  assert_string_equal(lines[4], "MUSTER_JOB_ID=job-1");
+  assert_true(strncmp(lines[5], "MUSTER_TASK_DIR=", 16) == 0);
+  assert_string_equal(lines[6], "MUSTER_TASK_ID=env");
+  assert_string_equal(lines[7], "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  assert_string_equal(lines[8], "TOKEN=s3");
+  world_free(&w);
+}
+
+static void test_task_dir_fresh_and_cleaned(void **state) {
+  (void)state;
+  world w;
+  world_init(&w, NULL);
+  const char *spec = "{\"shell\":{\"script\":\"pwd; ls -A | wc -l; touch junk; exit $(( $MUSTER_ATTEMPT - 1 ))\"}}";
+  rec *r1 = assign(&w, "dirs", 1, spec);
+  run_until_final(&w, r1);
+  rec *r2 = assign(&w, "dirs", 2, spec);
+  run_until_final(&w, r2);
+  char d1[512], d2[512];
+  int c1 = -1, c2 = -1;
+  assert_int_equal(sscanf(r1->out, "%511s %d", d1, &c1), 2);
+  assert_int_equal(sscanf(r2->out, "%511s %d", d2, &c2), 2);
+  assert_int_equal(c1, 0);
+  assert_int_equal(c2, 0);
+  assert_string_not_equal(d1, d2);
+  assert_true(strncmp(d1, spool, strlen(spool)) == 0);
+  world_free(&w); /* waits for the removals */
+  struct stat sb;
+  assert_int_not_equal(stat(d1, &sb), 0);
+  assert_int_not_equal(stat(d2, &sb), 0);
+
+  mu_runner_config cfg = {.retention = MU_RETAIN_ON_FAILURE};
+  world_init(&w, &cfg);
+  r1 = assign(&w, "keep", 1, spec);
+  run_until_final(&w, r1);
+  r2 = assign(&w, "keep", 2, spec); /* exits 1: kept */
+  run_until_final(&w, r2);
+  assert_int_equal(r2->states[r2->n_states - 1], MU_TASK_FAILED);
+  assert_int_equal(sscanf(r1->out, "%511s", d1), 1);
+  assert_int_equal(sscanf(r2->out, "%511s", d2), 1);
+  world_free(&w);
+  assert_int_not_equal(stat(d1, &sb), 0);
+  assert_int_equal(stat(d2, &sb), 0);
+}
+
+static bool pid_gone(pid_t pid) {
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (f == NULL) return true;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  const char *rp = strrchr(buf, ')');
+  return rp != NULL && (rp[2] == 'Z' || rp[2] == 'X');
+}
+
+static void test_timeout_kills_group(void **state) {
+  (void)state;
+  world w;
+  world_init(&w, NULL);
+  char spec[512], pidfile[300];
+  snprintf(pidfile, sizeof pidfile, "%s/gc.pid", spool);
+  unlink(pidfile);
+  snprintf(spec, sizeof spec,
+           "{\"timeout\":\"400ms\",\"shell\":{\"script\":\"(trap '' TERM; exec sleep 1000) & echo $! > %s; sleep 1000\"}}",
+           pidfile);
+  rec *r = run_spec(&w, "slow", spec);
+  assert_int_equal(r->states[r->n_states - 1], MU_TASK_TIMED_OUT);
+  assert_non_null(strstr(r->message, "timed out"));
+  FILE *f = fopen(pidfile, "r");
+  assert_non_null(f);
+  int gc = -1;
+  assert_int_equal(fscanf(f, "%d", &gc), 1);
+  fclose(f);
+  for (int i = 0; i < 50 && !pid_gone(gc); i++) usleep(20000);
+  assert_true(pid_gone(gc));
+  world_free(&w);
+}
+
+static void on_cancel_timer(uv_timer_t *t) {
+  world *w = t->data;
+  mu_err err = {0};
+  assert_int_equal(mu_runner_cancel(w->runner, "long", 1, "operator said stop", &err), 0);
+  assert_int_equal(mu_runner_cancel(w->runner, "nope", 1, "x", &err), MU_ENOENT);
+  uv_close((uv_handle_t *)t, NULL);
+}
+
+static void test_cancel(void **state) {
+  (void)state;
+  world w;
+  world_init(&w, NULL);
+  rec *r = assign(&w, "long", 1, "{\"shell\":{\"command\":[\"sleep\",\"1000\"]}}");
+  uv_timer_t t;
+  uv_timer_init(&w.loop, &t);
+  t.data = &w;
+  uv_timer_start(&t, on_cancel_timer, 200, 0);
+  run_until_final(&w, r);
+  assert_int_equal(r->states[r->n_states - 1], MU_TASK_CANCELLED);
+  assert_non_null(strstr(r->message, "operator said stop"));
+  assert_int_equal(r->signal, SIGTERM);
+  world_free(&w);
+}
+
+static void test_exit_code_and_signal(void **state) {
+  (void)state;
+  world w;
+  world_init(&w, NULL);
+  rec *r = run_spec(&w, "exit7", "{\"shell\":{\"script\":\"exit 7\"}}");
+  assert_int_equal(r->states[r->n_states - 1], MU_TASK_FAILED);
+  assert_int_equal(r->exit_code, 7);
+  assert_non_null(strstr(r->message, "exit code 7"));
+  r = run_spec(&w, "kill9", "{\"shell\":{\"script\":\"kill -9 $$\"}}");
+  assert_int_equal(r->states[r->n_states - 1], MU_TASK_FAILED);
+  assert_int_equal(r->signal, SIGKILL);
+  world_free(&w);
+}
+
+static void test_output_limit(void **state) {
+  (void)state;
+  world w;
+  world_init(&w, NULL);
+  rec *r = run_spec(&w, "loud", "{\"resources\":{\"output_limit\":\"100\"},"
+                                "\"shell\":{\"script\":\"head -c 1000 /dev/zero | tr '\\\\0' x\"}}");
+  assert_int_equal(r->states[r->n_states - 1], MU_TASK_SUCCEEDED);
+  assert_int_equal(r->out_len, 100);
+  assert_int_equal(r->m.output_bytes, 100);
+  assert_int_equal(r->m.output_dropped_bytes, 900);
+  assert_non_null(strstr(r->message, "900 bytes dropped"));
+  world_free(&w);
+}
+
+static void test_limits_enforced(void **state) {
+  (void)state;
+  world w;
+  world_init(&w, NULL);
+  rec *r = run_spec(&w, "forky", "{\"resources\":{\"pids\":\"10\"},"
+                                 "\"shell\":{\"script\":\"for i in $(seq 40); do sleep 30 & done; echo all-forked\"}}");
+  assert_int_equal(r->states[r->n_states - 1], MU_TASK_FAILED);
+  assert_null(strstr(r->out, "all-forked"));
+  assert_non_null(strstr(r->err, "fork"));
+  r = run_spec(&w, "hungry", "{\"resources\":{\"memory\":\"64M\"},\"shell\":{\"command\":[\"python3\",\"-c\","
+                             "\"b = bytearray(400 * 1024 * 1024); print('allocated')\"]}}");
+  assert_int_equal(r->states[r->n_states - 1], MU_TASK_FAILED);
+  assert_null(strstr(r->out, "allocated"));
+  if (strcmp(mu_runner_limits_mode(w.runner), "rlimit") != 0) {
+    assert_int_equal(r->signal, SIGKILL);
+    assert_non_null(strstr(r->message, "memory limit"));
+    assert_true(r->m.cgroup_memory_peak_bytes > 0);
+  }
+  world_free(&w);
+}
+
+static void test_run_as_nobody_and_rlimits(void **state) {
+  (void)state;
+  if (geteuid() != 0) skip();
+  mu_runner_config cfg = {.no_cgroups = true};
+  world w;
+  world_init(&w, &cfg);
+  assert_string_equal(mu_runner_limits_mode(w.runner), "rlimit");
+  rec *r = run_spec(&w, "nobody", "{\"runAs\":\"nobody\",\"shell\":{\"script\":\"id -un; touch x && echo wrote\"}}");
+  assert_int_equal(r->states[r->n_states - 1], MU_TASK_SUCCEEDED);
+  assert_string_equal(r->out, "nobody\nwrote\n");
+  /* RLIMIT_NPROC binds a non-root user: a fork loop fails. */
+  r = run_spec(&w, "nobody-forky", "{\"run_as\":\"nobody\",\"resources\":{\"pids\":5},"
+                                   "\"shell\":{\"script\":\"for i in $(seq 40); do sleep 30 & done; echo all-forked\"}}");
+  assert_int_equal(r->states[r->n_states - 1], MU_TASK_FAILED);
+  assert_null(strstr(r->out, "all-forked"));
+  /* RLIMIT_AS: the allocation fails inside the process. */
+  r = run_spec(&w, "nobody-hungry", "{\"runAs\":\"nobody\",\"resources\":{\"memory\":\"200M\"},\"shell\":{\"command\":"
+                                    "[\"python3\",\"-c\",\"b = bytearray(400 * 1024 * 1024); print('allocated')\"]}}");
+  assert_int_equal(r->states[r->n_states - 1], MU_TASK_FAILED);
+  assert_null(strstr(r->out, "allocated"));
+  assert_non_null(strstr(r->err, "MemoryError"));
+  world_free(&w);
+}
+
+static void test_dedup_slots_and_refusals(void **state) {
+  (void)state;
+  mu_runner_config cfg = {.slots = 1};
+  world w;
+  world_init(&w, &cfg);
+  const char *spec = "{\"shell\":{\"script\":\"sleep 0.3; echo once\"}}";
+  rec *r = assign(&w, "dup", 1, spec);
+  mu_err err = {0};
+  assert_int_equal(mu_runner_assign(w.runner, "job-1", "dup", 1, spec, NULL, 0, &err), 0);
+  assert_int_equal(mu_runner_running_count(w.runner), 1);
+  assert_int_equal(mu_runner_assign(w.runner, "job-1", "other", 1, spec, NULL, 0, &err), MU_ENOSPC);
+  assert_non_null(strstr(err.msg, "1 of 1 slots"));
+  run_until_final(&w, r);
+  assert_int_equal(mu_runner_assign(w.runner, "job-1", "dup", 1, spec, NULL, 0, &err), 0); /* after the end too */
+  assert_int_equal(mu_runner_running_count(w.runner), 0);
+  assert_int_equal(r->n_states, 3);
+  assert_string_equal(r->out, "once\n");
+
+  assert_int_equal(mu_runner_assign(w.runner, "j", "t", 1, "{\"type\":\"spark\",\"spark\":{}}", NULL, 0, &err), MU_ENOTSUP);
+  assert_non_null(strstr(err.msg, "no plugin serves task type \"spark\""));
+  assert_int_equal(mu_runner_assign(w.runner, "j", "t", 1, "{\"timeout\":\"soon\",\"shell\":{\"script\":\"x\"}}", NULL, 0, &err),
+                   MU_EINVAL);
+  assert_non_null(strstr(err.msg, "timeout: bad duration"));
+  assert_int_equal(mu_runner_assign(w.runner, "j", "t", 1, "{\"shell\":{\"interpreter\":\"fish\",\"script\":\"x\"}}", NULL, 0, &err),
+                   MU_EINVAL);
+  assert_non_null(strstr(err.msg, "shell.interpreter"));
+  assert_int_equal(mu_runner_assign(w.runner, "j", "t", 1, "{\"resources\":{\"memory\":\"lots\"},\"shell\":{\"script\":\"x\"}}",
+                                    NULL, 0, &err), MU_EINVAL);
+  assert_non_null(strstr(err.msg, "resources.memory"));
+  assert_int_equal(mu_runner_assign(w.runner, "j", "t", 1, "{\"shell\":", NULL, 0, &err), MU_EINVAL);
+  assert_int_equal(mu_runner_assign(w.runner, "j", "t", 1, "{\"runAs\":\"no-such-user-q\",\"shell\":{\"script\":\"x\"}}", NULL, 0, &err),
+                   MU_EINVAL);
+  assert_non_null(strstr(err.msg, "no-such-user-q"));
+  assert_int_equal(mu_runner_running_count(w.runner), 0);
+  world_free(&w);
+}
+
+static void test_example_plugin(void **state) {
+  (void)state;
+  world w;
+  world_init(&w, NULL);
+  rec *r = run_spec(&w, "echo", "{\"plugin\":{\"type\":\"sleep-echo\","
+                                "\"configJson\":\"{\\\"message\\\":\\\"hey\\\",\\\"count\\\":3,\\\"intervalMs\\\":20}\"}}");
+  assert_int_equal(r->states[r->n_states - 1], MU_TASK_SUCCEEDED);
+  assert_string_equal(r->out, "hey\nhey\nhey\n");
+  assert_int_equal(r->n_progress, 3);
+  assert_true(r->last_pct == 100.0);
+  assert_string_equal(r->params, "echoed=3;");
+  r = run_spec(&w, "echo-slow", "{\"timeout\":\"150ms\",\"plugin\":{\"type\":\"sleep-echo\","
+                                "\"config_json\":\"{\\\"message\\\":\\\"m\\\",\\\"count\\\":100,\\\"intervalMs\\\":50}\"}}");
+  assert_int_equal(r->states[r->n_states - 1], MU_TASK_TIMED_OUT);
+  assert_true(r->n_progress >= 1 && r->n_progress < 100);
+  world_free(&w);
+}
+
+static void test_close_cancels_running(void **state) {
+  (void)state;
+  world w;
+  world_init(&w, NULL);
+  rec *a = assign(&w, "c1", 1, "{\"shell\":{\"command\":[\"sleep\",\"1000\"]}}");
+  rec *b = assign(&w, "c2", 1, "{\"plugin\":{\"type\":\"sleep-echo\",\"configJson\":\"{\\\"message\\\":\\\"m\\\",\\\"count\\\":1000,\\\"intervalMs\\\":1000}\"}}");
+  for (int i = 0; i < 20; i++) uv_run(&w.loop, UV_RUN_NOWAIT);
+  world_free(&w);
+  assert_true(a->final && b->final);
+  assert_int_equal(a->states[a->n_states - 1], MU_TASK_CANCELLED);
+  assert_int_equal(b->states[b->n_states - 1], MU_TASK_CANCELLED);
+  assert_non_null(strstr(a->message, "shutting down"));
+}
+
+int main(int argc, char **argv) {
+  if (argc < 4 || !realpath(argv[1], helper) || !realpath(argv[2], shell_so) || !realpath(argv[3], echo_so)) {
+    fprintf(stderr, "usage: runner_test MUSTER-EXEC SHELL.so ECHO.so\n");
+    return 2;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  snprintf(spool, sizeof spool, "/tmp/runner_test.XXXXXX");
+  if (mkdtemp(spool) == NULL) return 2;
+  chmod(spool, 0755); /* the run-as user must reach its task dir */
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_shell_end_to_end),
+      cmocka_unit_test(test_env_has_only_spec_and_context),
+      cmocka_unit_test(test_task_dir_fresh_and_cleaned),
+      cmocka_unit_test(test_timeout_kills_group),
+      cmocka_unit_test(test_cancel),
+      cmocka_unit_test(test_exit_code_and_signal),
+      cmocka_unit_test(test_output_limit),
+      cmocka_unit_test(test_limits_enforced),
+      cmocka_unit_test(test_run_as_nobody_and_rlimits),
+      cmocka_unit_test(test_dedup_slots_and_refusals),
+      cmocka_unit_test(test_example_plugin),
+      cmocka_unit_test(test_close_cancels_running),
+  };
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", spool);
+  if (system(cmd) != 0) fprintf(stderr, "cleanup of %s failed\n", spool);
+  return rc;
+}

@@ -1,0 +1,108 @@
+/* The runner's private state: one attempt (struct muster_task, opaque to plugins) and the
+ * runner itself, shared by runner.c (life cycle, slots, dedup, cancel, timeout) and
+ * host_api.c (the function table plugins call). Not part of the API. */
+#ifndef MU_TASK_INT_H
+#define MU_TASK_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "agent/exec/cgroup.h"
+#include "agent/exec/event.h"
+#include "agent/exec/runas.h"
+#include "agent/exec/runner.h"
+#include "agent/exec/spec.h"
+#include "agent/exec/supervisor.h"
+#include "plugins/sdk/muster_plugin.h"
+
+#define MU_PARAM_VALUE_MAX 4096
+
+/* A supervised process of a task, as plugins see it. */
+struct muster_proc {
+  struct muster_proc *next;
+  muster_task *task;
+  mu_proc *proc;               /* NULL once exited */
+  muster_proc_exit_cb on_exit;
+  void *user;
+};
+
+struct muster_timer {
+  struct muster_timer *next;
+  uv_timer_t h;
+  muster_task *task;
+  muster_timer_cb cb;
+  void *user;
+  bool stopped;
+};
+
+struct muster_task {
+  muster_task *next;           /* runner's list of live attempts */
+  mu_runner *runner;
+  const muster_plugin *plugin;
+  char *job_id, *task_id;
+  uint32_t attempt;
+  char *spec_json;
+  mu_task_spec *spec;
+  char *task_dir;
+  char *cwd;                   /* task_dir or task_dir/working_dir */
+  mu_runas run_as;
+  char **secret_env;           /* "NAME=value" / "NAME_FILE=path", NULL-terminated */
+  muster_task_context ctx;
+  char **param_keys, **param_values;
+  void *user_data;
+
+  uint64_t seq;
+  uint64_t output_limit, out_bytes, dropped;
+  uint32_t params_set;
+  int proc_counter;
+  struct muster_proc *procs;
+  int n_procs;                 /* not yet exited */
+  struct muster_timer *timers;
+  int n_timers;                /* not yet closed */
+
+  bool launched, started, running_sent, finished, final_sent, timed_out, cancelled;
+  muster_cancel_reason cancel_reason;
+  char cancel_msg[256];
+  muster_result result;
+  char result_msg[512];
+  int64_t start_mono_ms;
+  mu_task_metrics m;
+  bool oom;
+
+  uv_timer_t defer;            /* runs start / completion outside plugin callbacks */
+  uv_timer_t deadline;         /* the spec's timeout */
+  uv_timer_t force;            /* finishes for the plugin if it ignores a cancel */
+  int own_handles;
+};
+
+struct mu_runner {
+  uv_loop_t *loop;
+  mu_plugin_host *plugins;
+  mu_runner_config cfg;
+  char *spool_dir, *agent_id, *helper_path, *run_as_default, *cgroup_name;
+  mu_runner_sink sink;
+  mu_cgroup_root cg_root;
+  muster_task *tasks;
+  uint32_t running;
+  char **history;              /* ring of "task_id\nattempt" finished recently */
+  uint32_t history_next;
+  int pending_removals;
+  int unfreed_tasks;           /* assigned and not yet freed (handles may still be closing) */
+  bool closing;
+  void (*close_cb)(void *);
+  void *close_arg;
+};
+
+/* runner.c */
+void mu_task_emit_state(muster_task *t, mu_task_state state);
+void mu_task_emit_output(muster_task *t, int stream, const void *data, size_t len);
+void mu_task_emit_progress(muster_task *t, double pct, const char *msg);
+int mu_task_set_param(muster_task *t, const char *key, const char *value);
+int mu_task_finish(muster_task *t, muster_state state, int exit_code, int sig, const char *msg);
+void mu_task_schedule(muster_task *t);
+
+/* host_api.c */
+void mu_task_release_timers(muster_task *t);
+
+#endif
