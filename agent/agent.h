@@ -5,6 +5,9 @@
 
 #include <uv.h>
 
+#include "agent/exec/journal.h"
+#include "agent/exec/plugin_host.h"
+#include "agent/exec/runner.h"
 #include "lib/config/agent_config.h"
 #include "lib/host/hostinfo.h"
 #include "lib/rpc/rpc.h"
@@ -44,8 +47,20 @@ struct mu_agent_daemon {
   mu_conn conn;
   uv_signal_t sigint, sigterm;
   int stopping;
-  uint32_t running_tasks;
+  mu_plugin_host *plugins;
+  mu_runner *runner;
+  mu_journal *journal;
+  uint64_t sent_seq;         /* highest journal record sent on the current stream */
 };
+
+/* tasks.c: the task path between the stream, the runner and the journal. */
+int mu_tasks_start(mu_agent_daemon *a, const char *helper_path, mu_err *err);
+void mu_tasks_on_assign(mu_agent_daemon *a, const Muster__V1__Assign *assign);
+void mu_tasks_on_cancel(mu_agent_daemon *a, const Muster__V1__Cancel *cancel);
+void mu_tasks_on_ack(mu_agent_daemon *a, uint64_t seq);
+void mu_tasks_on_welcome(mu_agent_daemon *a);
+/* Sends journaled events that are durable and not yet sent on this stream. */
+void mu_tasks_flush(mu_agent_daemon *a);
 
 void mu_conn_init(mu_conn *conn, mu_agent_daemon *agent);
 /* Starts connecting (now). */

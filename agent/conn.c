@@ -66,7 +66,7 @@ static void metrics_done(uv_work_t *req, int status) {
   m.spool_disk_total_bytes = conn->metrics.disk_total_bytes;
   m.spool_disk_free_bytes = conn->metrics.disk_free_bytes;
   m.agent_rss_bytes = conn->metrics.rss_bytes;
-  m.running_tasks = conn->agent->running_tasks;
+  m.running_tasks = conn->agent->runner ? mu_runner_running_count(conn->agent->runner) : 0;
   hb.sent_at_ms = mu_now_ms();
   hb.metrics = &m;
   msg.msg_case = MUSTER__V1__AGENT_MESSAGE__MSG_HEARTBEAT;
@@ -109,6 +109,16 @@ static int on_control_message(mu_rpc_call *call, const uint8_t *data, size_t len
       mu_info("conn", "connected to %s (session %s)", conn->target, msg->welcome->session_id);
       uv_timer_start(&conn->heartbeat_timer, on_heartbeat_timer, 0,
                      (uint64_t)conn->agent->cfg.heartbeat_interval_ms);
+      mu_tasks_on_welcome(conn->agent);
+      break;
+    case MUSTER__V1__CONTROL_MESSAGE__MSG_ASSIGN:
+      mu_tasks_on_assign(conn->agent, msg->assign);
+      break;
+    case MUSTER__V1__CONTROL_MESSAGE__MSG_CANCEL:
+      mu_tasks_on_cancel(conn->agent, msg->cancel);
+      break;
+    case MUSTER__V1__CONTROL_MESSAGE__MSG_ACK:
+      mu_tasks_on_ack(conn->agent, msg->ack->sequence);
       break;
     case MUSTER__V1__CONTROL_MESSAGE__MSG_NOT_LEADER:
       mu_info("conn", "%s is not the leader; leader is '%s'", conn->target,
@@ -118,8 +128,7 @@ static int on_control_message(mu_rpc_call *call, const uint8_t *data, size_t len
       protobuf_c_message_free_unpacked(&msg->base, NULL);
       return 1;
     default:
-      /* Assign, Cancel, BundleChunk, Ack, Drain and LogRequest are handled by the execution
-       * core, which later issues connect here. */
+      /* BundleChunk, Drain and LogRequest arrive with the bundle and logs work. */
       mu_debug("conn", "control message %d not handled yet", (int)msg->msg_case);
       break;
   }

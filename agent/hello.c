@@ -10,6 +10,8 @@ typedef struct hello_block {
   Muster__V1__Capacity capacity;
   Muster__V1__Hello__LabelsEntry *entries;
   Muster__V1__Hello__LabelsEntry **entry_ptrs;
+  Muster__V1__PluginInfo *plugins;
+  Muster__V1__PluginInfo **plugin_ptrs;
 } hello_block;
 
 Muster__V1__Hello *mu_hello_build(const mu_agent_daemon *agent) {
@@ -42,6 +44,19 @@ Muster__V1__Hello *mu_hello_build(const mu_agent_daemon *agent) {
   }
   h->n_labels = cfg->labels.n;
   h->labels = b->entry_ptrs;
+  size_t np = agent->plugins ? mu_plugin_host_count(agent->plugins) : 0;
+  b->plugins = calloc(np + 1, sizeof *b->plugins);
+  b->plugin_ptrs = calloc(np + 1, sizeof *b->plugin_ptrs);
+  for (size_t i = 0; b->plugins && b->plugin_ptrs && i < np; i++) {
+    const mu_plugin_info *pi = mu_plugin_host_info(agent->plugins, i);
+    muster__v1__plugin_info__init(&b->plugins[i]);
+    b->plugins[i].type = (char *)pi->type;
+    b->plugins[i].version = (char *)pi->version;
+    b->plugins[i].abi_version = pi->abi_version;
+    b->plugin_ptrs[i] = &b->plugins[i];
+    h->n_plugins++;
+  }
+  h->plugins = b->plugin_ptrs;
   b->capacity.slots = cfg->slots;
   h->capacity = &b->capacity;
   return h;
@@ -52,5 +67,7 @@ void mu_hello_free(Muster__V1__Hello *hello) {
   if (b == NULL) return;
   free(b->entries);
   free(b->entry_ptrs);
+  free(b->plugins);
+  free(b->plugin_ptrs);
   free(b);
 }

@@ -1,11 +1,16 @@
 /* muster-agent: runs on every host. Reads its YAML config and flags (flags win), connects to
  * the control plane and stays connected. Exit codes: 0 clean stop, 1 runtime failure, 2 bad
  * configuration or flags. */
+#include <errno.h>
 #include <getopt.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <limits.h>
+#include <unistd.h>
 
 #include "agent/agent.h"
 #include "lib/base/log.h"
@@ -16,6 +21,7 @@ static const char usage[] =
     "                    [--heartbeat-interval DUR] [--slots N] [--trust-key FILE]...\n"
     "                    [--allow-unsigned] [--metrics-listen HOST:PORT]\n"
     "                    [--reconnect-max DUR] [--max-message SIZE] [--log-level LEVEL]\n"
+    "                    [--exec-helper PATH]\n"
     "\n"
     "The Muster agent: connects to the control plane and runs the tasks it is given.\n"
     "Flags override the config file; see docs/configuration.md for every field.\n";
@@ -35,9 +41,28 @@ static const struct option long_opts[] = {
     {"reconnect-max", required_argument, NULL, 0},
     {"max-message", required_argument, NULL, 0},
     {"log-level", required_argument, NULL, 0},
+    {"exec-helper", required_argument, NULL, 'x'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
+
+/* --exec-helper, or muster-exec beside this binary (installed) or in exec/ (Bazel tree). */
+static const char *exec_helper_path;
+
+static int find_beside_self(const char *const *rel, size_t n, char *out, size_t size) {
+  char self[PATH_MAX];
+  ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (len <= 0) return 0;
+  self[len] = '\0';
+  char *slash = strrchr(self, '/');
+  if (slash == NULL) return 0;
+  *slash = '\0';
+  for (size_t i = 0; i < n; i++) {
+    snprintf(out, size, "%s/%s", self, rel[i]);
+    if (access(out, F_OK) == 0) return 1;
+  }
+  return 0;
+}
 
 static int parse_config(int argc, char **argv, mu_agent_config *cfg, mu_err *err) {
   const char *config_path = NULL;
@@ -45,6 +70,7 @@ static int parse_config(int argc, char **argv, mu_agent_config *cfg, mu_err *err
   opterr = 0;
   while ((c = getopt_long(argc, argv, "c:h", long_opts, &idx)) != -1) {
     if (c == 'c') config_path = optarg;
+    if (c == 'x') exec_helper_path = optarg;
     if (c == 'h') {
       fputs(usage, stdout);
       exit(0);
@@ -68,6 +94,20 @@ static void on_engine_closed(void *ud) {
   uv_stop(a->loop);
 }
 
+static void on_journal_closed(void *ud) {
+  mu_agent_daemon *a = ud;
+  mu_rpc_engine_close(a->engine, on_engine_closed, a);
+}
+
+static void on_runner_closed(void *ud) {
+  mu_agent_daemon *a = ud;
+  a->runner = NULL;
+  if (a->journal != NULL)
+    mu_journal_close(a->journal, on_journal_closed, a);
+  else
+    on_journal_closed(a);
+}
+
 static void on_signal(uv_signal_t *h, int signum) {
   mu_agent_daemon *a = h->data;
   (void)signum;
@@ -77,7 +117,10 @@ static void on_signal(uv_signal_t *h, int signum) {
   mu_conn_stop(&a->conn);
   uv_close((uv_handle_t *)&a->sigint, NULL);
   uv_close((uv_handle_t *)&a->sigterm, NULL);
-  mu_rpc_engine_close(a->engine, on_engine_closed, a);
+  if (a->runner != NULL)
+    mu_runner_close(a->runner, on_runner_closed, a);
+  else
+    on_runner_closed(a);
 }
 
 int main(int argc, char **argv) {
@@ -103,6 +146,38 @@ int main(int argc, char **argv) {
     mu_agent_config_free(&a.cfg);
     return 1;
   }
+  if (mu_plugin_host_new(&a.plugins, &err) != 0) {
+    fprintf(stderr, "muster-agent: %s\n", err.msg);
+    return 1;
+  }
+  int refused = 0;
+  if (mu_plugin_host_load_dir(a.plugins, a.cfg.plugin_dir, &refused, &err) != 0)
+    mu_warn("agent", "plugin dir %s: %s", a.cfg.plugin_dir, err.msg);
+  char path[PATH_MAX + 64];
+  static const char *const shell_rel[] = {"libmuster_shell.so",
+                                          "../plugins/shell/libmuster_shell.so"};
+  if (mu_plugin_host_find(a.plugins, "shell") == NULL &&
+      find_beside_self(shell_rel, 2, path, sizeof path) &&
+      mu_plugin_host_load(a.plugins, path, &err) != 0)
+    mu_warn("agent", "built-in shell plugin %s: %s", path, err.msg);
+  char types[512];
+  mu_plugin_host_types(a.plugins, types, sizeof types);
+  mu_info("agent", "task types: %s", types[0] ? types : "(none)");
+  char helper[PATH_MAX + 64];
+  static const char *const helper_rel[] = {"muster-exec", "exec/muster-exec"};
+  if (exec_helper_path == NULL && find_beside_self(helper_rel, 2, helper, sizeof helper))
+    exec_helper_path = helper;
+  if (exec_helper_path == NULL)
+    mu_warn("agent", "muster-exec not found beside the agent (use --exec-helper): tasks that "
+                     "run processes will fail");
+  if (mkdir(a.cfg.spool_dir, 0750) != 0 && errno != EEXIST) {
+    fprintf(stderr, "muster-agent: spool dir %s: %s\n", a.cfg.spool_dir, strerror(errno));
+    return 1;
+  }
+  if (mu_tasks_start(&a, exec_helper_path, &err) != 0) {
+    fprintf(stderr, "muster-agent: %s\n", err.msg);
+    return 1;
+  }
   mu_conn_init(&a.conn, &a);
   uv_signal_init(a.loop, &a.sigint);
   uv_signal_init(a.loop, &a.sigterm);
@@ -115,6 +190,7 @@ int main(int argc, char **argv) {
   uv_run(a.loop, UV_RUN_DEFAULT);
   uv_run(a.loop, UV_RUN_NOWAIT);
   uv_loop_close(a.loop);
+  mu_plugin_host_free(a.plugins);
   mu_agent_config_free(&a.cfg);
   return 0;
 }

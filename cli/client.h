@@ -22,3 +22,16 @@ int mu_cli_unary(const mu_cli_opts *opts, const char *path, const ProtobufCMessa
                  mu_err *err);
 
 #endif
+
+#ifndef MU_CLI_STREAM_DECLS
+#define MU_CLI_STREAM_DECLS
+/* A server-streaming call: sends req, then calls on_message for every reply until the server
+ * ends the stream (or on_message returns non-zero, which cancels it). on_interrupt (may be
+ * NULL) runs on SIGINT; it returns 0 to keep watching, non-zero to stop. The final status is
+ * an error in err when not OK (a stop we asked for is not an error). */
+typedef int (*mu_cli_message_fn)(void *ud, const uint8_t *data, size_t len);
+typedef int (*mu_cli_interrupt_fn)(void *ud);
+int mu_cli_stream(const mu_cli_opts *opts, const char *path, const ProtobufCMessage *req,
+                  mu_cli_message_fn on_message, mu_cli_interrupt_fn on_interrupt, void *ud,
+                  mu_err *err);
+#endif

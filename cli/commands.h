@@ -8,6 +8,13 @@
 
 int mu_cmd_agents(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_cluster(const mu_cli_opts *opts, int argc, char **argv);
+int mu_cmd_run(const mu_cli_opts *opts, int argc, char **argv);
+int mu_cmd_submit(const mu_cli_opts *opts, int argc, char **argv);
+int mu_cmd_watch(const mu_cli_opts *opts, int argc, char **argv);
+int mu_cmd_status(const mu_cli_opts *opts, int argc, char **argv);
+int mu_cmd_logs(const mu_cli_opts *opts, int argc, char **argv);
+int mu_cmd_cancel(const mu_cli_opts *opts, int argc, char **argv);
+int mu_cmd_jobs(const mu_cli_opts *opts, int argc, char **argv);
 
 /* Shared by commands: prints msg as one JSON line (proto3 JSON mapping). */
 int mu_cli_print_json(const ProtobufCMessage *msg);

@@ -18,6 +18,13 @@ typedef struct command {
 static int cmd_bundle(int argc, char **argv);
 
 static const command commands[] = {
+    {"run", "run a command on many agents now: muster run -t SELECTOR -- CMD", mu_cmd_run, NULL},
+    {"submit", "submit a job file (YAML or JSON) and follow it", mu_cmd_submit, NULL},
+    {"watch", "follow a job: results so far, then live", mu_cmd_watch, NULL},
+    {"status", "show a job and its task runs", mu_cmd_status, NULL},
+    {"logs", "print a job's task output (-f follows)", mu_cmd_logs, NULL},
+    {"cancel", "cancel a job", mu_cmd_cancel, NULL},
+    {"jobs", "list jobs", mu_cmd_jobs, NULL},
     {"agents", "list agents: id, state, labels, last seen, load, tasks", mu_cmd_agents, NULL},
     {"cluster", "show the control plane: leader, members, etcd, agent counts", mu_cmd_cluster,
      NULL},

@@ -5,6 +5,7 @@
 
 #include <uv.h>
 
+#include "controlplane/jobs.h"
 #include "controlplane/registry.h"
 #include "lib/config/server_config.h"
 #include "lib/reflect/reflect.h"
@@ -24,7 +25,42 @@ typedef struct mu_daemon {
   int64_t started_at_ms;
   int port;                   /* the port actually bound */
   int stopping;
+
+  /* jobs (scheduler.c) */
+  mu_job *jobs;               /* newest first */
+  size_t n_jobs;
+  uint64_t job_seq;
+  uv_timer_t sched_timer;
+  int sched_armed;
+  uint64_t term;              /* leader term handed to agents as the fencing term */
+  size_t tail_bytes;          /* output tail kept per task run */
+  size_t history_bytes;       /* WatchJob history kept per job */
+  size_t max_jobs_kept;       /* finished jobs kept in memory */
+  uint32_t max_tasks;         /* tasks per job */
+  uint32_t max_task_runs;     /* targets x tasks per job */
 } mu_daemon;
+
+/* gateway.c: sends one control message down an agent's stream. MU_EAGAIN when the agent is
+ * not connected. */
+int mu_gateway_send(mu_agent *agent, const Muster__V1__ControlMessage *msg, mu_err *err);
+
+/* scheduler.c */
+void mu_sched_init(mu_daemon *d);
+void mu_sched_close(mu_daemon *d);
+/* Runs a dispatch pass soon (coalesced). */
+void mu_sched_kick(mu_daemon *d);
+/* Validates spec (taken in every case), resolves its targets and creates a running job. */
+int mu_sched_submit(mu_daemon *d, Muster__V1__JobSpec *spec, mu_job **ret_job, mu_err *err);
+mu_job *mu_sched_find(mu_daemon *d, const char *job_id);
+/* Cancels what has not finished; MU_EINVAL when the job already ended (message says how). */
+int mu_sched_cancel(mu_daemon *d, mu_job *job, const char *reason, uint32_t *ret_cancelled,
+                    mu_err *err);
+void mu_sched_on_event(mu_daemon *d, mu_agent *agent, const Muster__V1__TaskEvent *ev);
+void mu_sched_on_agent_up(mu_daemon *d, mu_agent *agent);
+void mu_sched_on_agent_down(mu_daemon *d, mu_agent *agent);
+
+/* admin_jobs.c */
+int mu_admin_jobs_register(mu_daemon *d, mu_err *err);
 
 /* gateway.c: muster.v1.AgentGateway/Connect */
 int mu_gateway_register(mu_daemon *d, mu_err *err);

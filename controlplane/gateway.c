@@ -77,6 +77,12 @@ static void send_welcome(mu_agent_session *s) {
     mu_warn("gateway", "welcome to %s: %s", s->agent->id, err.msg);
 }
 
+int mu_gateway_send(mu_agent *agent, const Muster__V1__ControlMessage *msg, mu_err *err) {
+  if (agent->session == NULL)
+    return mu_err_set(err, MU_EAGAIN, "agent %s is not connected", agent->id);
+  return mu_pb_send(agent->session->call, &msg->base, err);
+}
+
 static void on_hello(mu_agent_session *s, Muster__V1__AgentMessage *msg) {
   mu_daemon *d = s->daemon;
   char why[300];
@@ -108,6 +114,7 @@ static void on_hello(mu_agent_session *s, Muster__V1__AgentMessage *msg) {
   mu_info("gateway", "agent %s connected from %s (%zu labels, %zu plugins)", a->id, a->peer,
           msg->hello->n_labels, msg->hello->n_plugins);
   send_welcome(s);
+  mu_sched_on_agent_up(d, a);
 }
 
 static int on_agent_message(mu_rpc_call *call, const uint8_t *data, size_t len, void *ud) {
@@ -151,9 +158,12 @@ static int on_agent_message(mu_rpc_call *call, const uint8_t *data, size_t len, 
       session_close(s, MU_RPC_INVALID_ARGUMENT, "empty AgentMessage (no field set)");
       protobuf_c_message_free_unpacked(&msg->base, NULL);
       return 1;
+    case MUSTER__V1__AGENT_MESSAGE__MSG_EVENT:
+      mu_sched_on_event(s->daemon, a, msg->event);
+      protobuf_c_message_free_unpacked(&msg->base, NULL);
+      return 0;
     default:
-      /* Task events, bundle requests and log replies belong to the scheduler, which later
-       * issues add; until then they are accepted and dropped. */
+      /* Bundle requests and log replies arrive with the bundle and logs issues. */
       mu_debug("gateway", "agent %s: message %d ignored", a->id, (int)msg->msg_case);
       protobuf_c_message_free_unpacked(&msg->base, NULL);
       return 0;
@@ -178,6 +188,7 @@ static void on_agent_done(mu_rpc_call *call, const mu_rpc_status *st, void *ud) 
                st->message);
     mu_registry_set_disconnected(&s->daemon->registry, s->agent, reason);
     mu_info("gateway", "agent %s disconnected: %s", s->agent->id, reason);
+    if (!s->daemon->stopping) mu_sched_on_agent_down(s->daemon, s->agent);
   }
   free(s->close_reason);
   free(s);
@@ -210,6 +221,7 @@ void mu_gateway_sweep(mu_daemon *d) {
              (double)(now - a->last_seen_mono_ms) / 1000.0, (double)timeout / 1000.0);
     mu_warn("gateway", "agent %s: %s", a->id, reason);
     mu_registry_set_disconnected(&d->registry, a, reason);
+    mu_sched_on_agent_down(d, a);
     if (s->close_reason == NULL) s->close_reason = strdup(reason);
     mu_rpc_call_cancel(s->call, MU_RPC_UNAVAILABLE, reason);
   }

@@ -76,6 +76,7 @@ static void daemon_stop(mu_daemon *d) {
   if (d->stopping) return;
   d->stopping = 1;
   mu_info("musterd", "stopping");
+  mu_sched_close(d);
   uv_timer_stop(&d->sweep_timer);
   uv_close((uv_handle_t *)&d->sweep_timer, NULL);
   uv_close((uv_handle_t *)&d->sigint, NULL);
@@ -94,10 +95,12 @@ static int daemon_start(mu_daemon *d, mu_err *err) {
   if (rc != 0) return rc;
   if ((rc = mu_rpc_server_new(d->engine, &opts, &d->server, err)) != 0 ||
       (rc = mu_gateway_register(d, err)) != 0 || (rc = mu_admin_register(d, err)) != 0 ||
+      (rc = mu_admin_jobs_register(d, err)) != 0 ||
       (rc = mu_health_register(d, err)) != 0 || (rc = mu_reflection_register(d, err)) != 0 ||
       (rc = mu_rpc_server_listen(d->server, d->cfg.listen, NULL, &d->port, err)) != 0 ||
       (rc = mu_rpc_server_start(d->server, err)) != 0)
     return rc;
+  mu_sched_init(d);
   uv_timer_init(d->loop, &d->sweep_timer);
   d->sweep_timer.data = d;
   int64_t every = d->cfg.heartbeat_timeout_ms / 4;
@@ -127,6 +130,11 @@ int main(int argc, char **argv) {
   d.loop = uv_default_loop();
   d.started_at_ms = mu_now_ms();
   mu_registry_init(&d.registry, d.cfg.max_agents);
+  d.tail_bytes = 64 * 1024;
+  d.history_bytes = 8u << 20;
+  d.max_jobs_kept = 1000;
+  d.max_tasks = 64;
+  d.max_task_runs = 200000;
   int status = 0;
   if (daemon_start(&d, &err) != 0) {
     fprintf(stderr, "musterd: %s\n", err.msg);

@@ -24,6 +24,9 @@ typedef struct mu_agent {
   char *peer;
   char *disconnect_reason;
   mu_agent_session *session;               /* the live stream, NULL when disconnected */
+  uint32_t running;                        /* task attempts assigned and not finished */
+  uint64_t ack_seq;                        /* highest event sequence applied */
+  uint64_t acked_seq;                      /* highest sequence acked to the agent */
 } mu_agent;
 
 typedef struct mu_registry {

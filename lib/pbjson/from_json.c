@@ -235,6 +235,12 @@ static int parse_value(dec *d, const ProtobufCFieldDescriptor *f, const json_t *
       }
       return rc;
     case PROTOBUF_C_TYPE_BOOL:
+      /* "true"/"false" as strings too: YAML job files hand every scalar over as text. */
+      if (json_is_string(j) && (strcmp(json_string_value(j), "true") == 0 ||
+                                strcmp(json_string_value(j), "false") == 0)) {
+        *(protobuf_c_boolean *)dst = strcmp(json_string_value(j), "true") == 0;
+        return 0;
+      }
       if (!json_is_boolean(j)) {
         return fail(d, MU_EINVAL, "expected true or false, got %s", jtype(j));
       }

@@ -1,0 +1,279 @@
+/* The agent's task path: Assign and Cancel from the control plane go to the runner; every
+ * task event the runner reports is packed into an AgentMessage, appended to the on-disk
+ * journal, and sent only once the journal says it is durable. Acks from the control plane
+ * trim the journal; after a reconnect everything unacked is sent again; after a restart,
+ * tasks the journal shows running are reported LOST. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/agent.h"
+#include "lib/base/clock.h"
+#include "lib/base/log.h"
+#include "lib/pbjson/pbjson.h"
+
+/* --- journal -> stream --- */
+
+typedef struct send_ctx {
+  mu_agent_daemon *agent;
+  uint64_t upto;
+} send_ctx;
+
+static int send_record(void *arg, uint64_t seq, const void *data, size_t len) {
+  send_ctx *sc = arg;
+  mu_agent_daemon *a = sc->agent;
+  if (seq <= a->sent_seq) return 0;
+  if (seq > sc->upto) return 1;
+  mu_err err = {0};
+  if (a->conn.call == NULL || !a->conn.welcomed ||
+      mu_rpc_call_send(a->conn.call, data, len, &err) != 0)
+    return 1; /* resent after the next Welcome */
+  a->sent_seq = seq;
+  return 0;
+}
+
+void mu_tasks_flush(mu_agent_daemon *a) {
+  if (a->journal == NULL || a->conn.call == NULL || !a->conn.welcomed) return;
+  mu_journal_stats st;
+  mu_journal_stats_get(a->journal, &st);
+  send_ctx sc = {a, st.persisted_seq};
+  mu_journal_foreach(a->journal, send_record, &sc);
+}
+
+static void on_persisted(mu_journal *j, uint64_t upto, void *arg) {
+  (void)j;
+  (void)upto;
+  mu_tasks_flush(arg);
+}
+
+static void on_journal_error(mu_journal *j, int code, const char *msg, void *arg) {
+  (void)j;
+  (void)arg;
+  mu_error("tasks", "journal write failed (%s): %s; retrying with the next batch",
+           mu_strerror(code), msg);
+}
+
+void mu_tasks_on_welcome(mu_agent_daemon *a) {
+  a->sent_seq = 0; /* the control plane acks what it has; resend the rest */
+  mu_tasks_flush(a);
+}
+
+void mu_tasks_on_ack(mu_agent_daemon *a, uint64_t seq) {
+  if (a->journal != NULL) mu_journal_ack(a->journal, seq);
+}
+
+/* Appends one TaskEvent (its sequence filled in here) to the journal. */
+static void journal_event(mu_agent_daemon *a, Muster__V1__TaskEvent *ev) {
+  if (a->journal == NULL) return;
+  mu_journal_stats st;
+  mu_journal_stats_get(a->journal, &st);
+  ev->sequence = st.next_seq;
+  Muster__V1__AgentMessage msg = MUSTER__V1__AGENT_MESSAGE__INIT;
+  msg.msg_case = MUSTER__V1__AGENT_MESSAGE__MSG_EVENT;
+  msg.event = ev;
+  size_t len = muster__v1__agent_message__get_packed_size(&msg);
+  uint8_t *buf = malloc(len ? len : 1);
+  if (buf == NULL) return;
+  muster__v1__agent_message__pack(&msg, buf);
+  uint64_t seq = 0;
+  mu_err err = {0};
+  if (mu_journal_append(a->journal, buf, len, &seq, &err) != 0)
+    mu_error("tasks", "task %s: event not journaled: %s", ev->task_id, err.msg);
+  free(buf);
+}
+
+static void report_final(mu_agent_daemon *a, const char *job_id, const char *task_id,
+                         uint32_t attempt, Muster__V1__TaskState state, const char *message) {
+  Muster__V1__TaskEvent ev = MUSTER__V1__TASK_EVENT__INIT;
+  Muster__V1__StateChange sc = MUSTER__V1__STATE_CHANGE__INIT;
+  ev.job_id = (char *)job_id;
+  ev.task_id = (char *)task_id;
+  ev.attempt = attempt;
+  ev.at_ms = mu_now_ms();
+  sc.state = state;
+  sc.exit_code = -1;
+  sc.message = (char *)message;
+  ev.event_case = MUSTER__V1__TASK_EVENT__EVENT_STATE;
+  ev.state = &sc;
+  journal_event(a, &ev);
+}
+
+/* --- runner -> journal --- */
+
+static void on_runner_event(void *arg, const mu_task_event *e) {
+  mu_agent_daemon *a = arg;
+  Muster__V1__TaskEvent ev = MUSTER__V1__TASK_EVENT__INIT;
+  Muster__V1__StateChange sc = MUSTER__V1__STATE_CHANGE__INIT;
+  Muster__V1__TaskMetrics m = MUSTER__V1__TASK_METRICS__INIT;
+  Muster__V1__OutputChunk oc = MUSTER__V1__OUTPUT_CHUNK__INIT;
+  Muster__V1__Progress pr = MUSTER__V1__PROGRESS__INIT;
+  Muster__V1__OutputParams op = MUSTER__V1__OUTPUT_PARAMS__INIT;
+  Muster__V1__OutputParams__ParamsEntry pe = MUSTER__V1__OUTPUT_PARAMS__PARAMS_ENTRY__INIT;
+  Muster__V1__OutputParams__ParamsEntry *pes[1] = {&pe};
+  ev.job_id = (char *)e->job_id;
+  ev.task_id = (char *)e->task_id;
+  ev.attempt = e->attempt;
+  ev.at_ms = e->at_ms;
+  switch (e->kind) {
+    case MU_EV_STATE:
+      sc.state = (Muster__V1__TaskState)e->state.state;
+      sc.exit_code = e->state.exit_code;
+      sc.signal = e->state.signal;
+      sc.message = (char *)(e->state.message ? e->state.message : "");
+      if (e->state.metrics != NULL) {
+        m.wall_ms = e->state.metrics->wall_ms;
+        m.user_cpu_ms = e->state.metrics->user_cpu_ms;
+        m.sys_cpu_ms = e->state.metrics->sys_cpu_ms;
+        m.max_rss_bytes = e->state.metrics->max_rss_bytes;
+        m.cgroup_memory_peak_bytes = e->state.metrics->cgroup_memory_peak_bytes;
+        m.output_bytes = e->state.metrics->output_bytes;
+        m.output_dropped_bytes = e->state.metrics->output_dropped_bytes;
+        sc.metrics = &m;
+      }
+      ev.event_case = MUSTER__V1__TASK_EVENT__EVENT_STATE;
+      ev.state = &sc;
+      if (mu_task_state_final(e->state.state))
+        mu_info("tasks", "%s attempt %u: %s (exit %d) %s", e->task_id, e->attempt,
+                protobuf_c_enum_descriptor_get_value(&muster__v1__task_state__descriptor,
+                                                     sc.state)->name,
+                e->state.exit_code, sc.message);
+      break;
+    case MU_EV_OUTPUT:
+      oc.stream = e->output.stream == 2 ? MUSTER__V1__OUTPUT_CHUNK__STREAM__STDERR
+                                        : MUSTER__V1__OUTPUT_CHUNK__STREAM__STDOUT;
+      oc.data.data = (uint8_t *)e->output.data;
+      oc.data.len = e->output.len;
+      oc.dropped_bytes = e->output.dropped_bytes;
+      ev.event_case = MUSTER__V1__TASK_EVENT__EVENT_OUTPUT;
+      ev.output = &oc;
+      break;
+    case MU_EV_PROGRESS:
+      pr.percent = e->progress.percent;
+      pr.message = (char *)(e->progress.message ? e->progress.message : "");
+      ev.event_case = MUSTER__V1__TASK_EVENT__EVENT_PROGRESS;
+      ev.progress = &pr;
+      break;
+    case MU_EV_PARAM:
+      pe.key = (char *)e->param.key;
+      pe.value = (char *)e->param.value;
+      op.n_params = 1;
+      op.params = pes;
+      ev.event_case = MUSTER__V1__TASK_EVENT__EVENT_PARAMS;
+      ev.params = &op;
+      break;
+  }
+  journal_event(a, &ev);
+}
+
+/* --- control plane -> runner --- */
+
+void mu_tasks_on_assign(mu_agent_daemon *a, const Muster__V1__Assign *as) {
+  json_t *spec = NULL;
+  mu_err err = {0};
+  char *spec_text = NULL;
+  mu_kv *params = NULL;
+  if (as->spec == NULL) {
+    report_final(a, as->job_id, as->task_id, as->attempt, MUSTER__V1__TASK_STATE__FAILED,
+                 "assign without a task spec");
+    return;
+  }
+  if (mu_pbjson_to_json(&as->spec->base, 0, &spec, &err) != 0 ||
+      (spec_text = json_dumps(spec, JSON_COMPACT)) == NULL) {
+    report_final(a, as->job_id, as->task_id, as->attempt, MUSTER__V1__TASK_STATE__FAILED,
+                 err.msg[0] ? err.msg : "cannot encode the task spec");
+    goto out;
+  }
+  params = calloc(as->n_params + 1, sizeof *params);
+  for (size_t i = 0; params != NULL && i < as->n_params; i++) {
+    params[i].key = as->params[i]->key;
+    params[i].value = as->params[i]->value;
+  }
+  if (mu_runner_assign(a->runner, as->job_id, as->task_id, as->attempt, spec_text, params,
+                       params ? as->n_params : 0, &err) != 0) {
+    mu_warn("tasks", "%s attempt %u refused: %s", as->task_id, as->attempt, err.msg);
+    report_final(a, as->job_id, as->task_id, as->attempt, MUSTER__V1__TASK_STATE__FAILED,
+                 err.msg);
+  }
+out:
+  free(params);
+  free(spec_text);
+  json_decref(spec);
+}
+
+void mu_tasks_on_cancel(mu_agent_daemon *a, const Muster__V1__Cancel *c) {
+  mu_err err = {0};
+  if (mu_runner_cancel(a->runner, c->task_id, c->attempt, c->reason, &err) != 0)
+    mu_info("tasks", "cancel %s attempt %u: %s", c->task_id, c->attempt, err.msg);
+}
+
+/* --- start-up: what the journal says was running when we stopped --- */
+
+typedef struct replay_ctx {
+  mu_agent_daemon *agent;
+  struct open_task {
+    char *job_id, *task_id;
+    uint32_t attempt;
+  } *open;
+  size_t n;
+} replay_ctx;
+
+static int replay_record(void *arg, uint64_t seq, const void *data, size_t len) {
+  replay_ctx *rc = arg;
+  (void)seq;
+  Muster__V1__AgentMessage *m = muster__v1__agent_message__unpack(NULL, len, data);
+  if (m == NULL) return 0;
+  if (m->msg_case == MUSTER__V1__AGENT_MESSAGE__MSG_EVENT &&
+      m->event->event_case == MUSTER__V1__TASK_EVENT__EVENT_STATE) {
+    const Muster__V1__TaskEvent *ev = m->event;
+    size_t i = 0;
+    for (; i < rc->n; i++)
+      if (strcmp(rc->open[i].task_id, ev->task_id) == 0 && rc->open[i].attempt == ev->attempt)
+        break;
+    int final = ev->state->state >= MUSTER__V1__TASK_STATE__SUCCEEDED;
+    if (final && i < rc->n) {
+      free(rc->open[i].job_id);
+      free(rc->open[i].task_id);
+      rc->open[i] = rc->open[--rc->n];
+    } else if (!final && i == rc->n) {
+      struct open_task *g = realloc(rc->open, (rc->n + 1) * sizeof *g);
+      if (g != NULL) {
+        rc->open = g;
+        g[rc->n].job_id = strdup(ev->job_id);
+        g[rc->n].task_id = strdup(ev->task_id);
+        g[rc->n].attempt = ev->attempt;
+        rc->n++;
+      }
+    }
+  }
+  protobuf_c_message_free_unpacked(&m->base, NULL);
+  return 0;
+}
+
+int mu_tasks_start(mu_agent_daemon *a, const char *helper_path, mu_err *err) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/journal", a->cfg.spool_dir);
+  mu_journal_opts jo = {.on_persisted = on_persisted, .on_error = on_journal_error, .arg = a};
+  int rc = mu_journal_open(a->loop, path, &jo, &a->journal, err);
+  if (rc != 0) return rc;
+  replay_ctx rctx = {.agent = a};
+  mu_journal_foreach(a->journal, replay_record, &rctx);
+  for (size_t i = 0; i < rctx.n; i++) {
+    mu_warn("tasks", "%s attempt %u was running when the agent stopped: reporting LOST",
+            rctx.open[i].task_id, rctx.open[i].attempt);
+    report_final(a, rctx.open[i].job_id, rctx.open[i].task_id, rctx.open[i].attempt,
+                 MUSTER__V1__TASK_STATE__LOST,
+                 "the agent restarted while the task was running; its outcome is unknown");
+    free(rctx.open[i].job_id);
+    free(rctx.open[i].task_id);
+  }
+  free(rctx.open);
+  mu_runner_config rcfg = {
+      .slots = a->cfg.slots,
+      .spool_dir = a->cfg.spool_dir,
+      .agent_id = a->cfg.id,
+      .helper_path = helper_path,
+      .retention = MU_RETAIN_NEVER,
+  };
+  mu_runner_sink sink = {.on_event = on_runner_event, .arg = a};
+  return mu_runner_new(a->loop, a->plugins, &rcfg, &sink, &a->runner, err);
+}

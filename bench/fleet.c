@@ -1,0 +1,246 @@
+/* bench/fleet: the simulated agents behind fleet_load. One struct per agent holds its stream
+ * and heartbeat timer; the fleet owns them all in one array, and counts what happens so the
+ * benchmark can time registration and heartbeat throughput without touching musterd. */
+#include "bench/fleet.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/base/clock.h"
+#include "muster/v1/agent.pb-c.h"
+
+typedef struct sim_agent {
+  mu_fleet *fleet;
+  mu_rpc_call *call;     /* NULL once its on_done has run */
+  uv_timer_t heartbeat;
+  size_t index;
+  int welcomed;
+  char id[64];
+} sim_agent;
+
+struct mu_fleet {
+  mu_rpc_engine *engine;
+  char *target;
+  char *id_prefix;
+  size_t agents_per_channel;
+  int64_t heartbeat_interval_ms;
+  sim_agent *agents;        /* n_agents entries */
+  size_t n_agents;
+  mu_rpc_channel **channels;
+  size_t n_channels;
+  mu_fleet_stats stats;
+  int connected;            /* mu_fleet_connect ran: timers initialised */
+  int stopping;
+  size_t live_calls;
+  size_t open_timers;
+  void (*done_cb)(void *ud);
+  void *done_ud;
+};
+
+/* Packs msg and queues it on the agent's stream; counts refusals. */
+static int agent_send(sim_agent *a, const Muster__V1__AgentMessage *msg) {
+  uint8_t stack[512];
+  size_t len = muster__v1__agent_message__get_packed_size(msg);
+  uint8_t *buf = len <= sizeof stack ? stack : malloc(len);
+  if (buf == NULL) return MU_ENOMEM;
+  muster__v1__agent_message__pack(msg, buf);
+  mu_err err = {0};
+  int rc = mu_rpc_call_send(a->call, buf, len, &err);
+  if (buf != stack) free(buf);
+  if (rc != 0) a->fleet->stats.send_errors++;
+  return rc;
+}
+
+static void send_hello(sim_agent *a) {
+  mu_fleet *f = a->fleet;
+  char host[96], shard[16];
+  snprintf(host, sizeof host, "%s.bench.invalid", a->id);
+  snprintf(shard, sizeof shard, "%zu", a->index % 16);
+  Muster__V1__Hello__LabelsEntry e[3];
+  Muster__V1__Hello__LabelsEntry *ep[3] = {&e[0], &e[1], &e[2]};
+  const char *kv[3][2] = {{"role", "sim"}, {"dc", "bench"}, {"shard", shard}};
+  for (int i = 0; i < 3; i++) {
+    muster__v1__hello__labels_entry__init(&e[i]);
+    e[i].key = (char *)kv[i][0];
+    e[i].value = (char *)kv[i][1];
+  }
+  Muster__V1__Capacity cap = MUSTER__V1__CAPACITY__INIT;
+  cap.slots = 4;
+  Muster__V1__Hello h = MUSTER__V1__HELLO__INIT;
+  h.agent_id = a->id;
+  h.hostname = host;
+  h.labels = ep;
+  h.n_labels = 3;
+  h.os = "Linux 6.1.0-bench";
+  h.arch = "x86_64";
+  h.cpu_count = 2;
+  h.memory_bytes = 8ULL << 30;
+  h.agent_version = "0.1.0-fleet_load";
+  h.capacity = &cap;
+  h.heartbeat_interval_ms = (uint64_t)f->heartbeat_interval_ms;
+  Muster__V1__AgentMessage msg = MUSTER__V1__AGENT_MESSAGE__INIT;
+  msg.msg_case = MUSTER__V1__AGENT_MESSAGE__MSG_HELLO;
+  msg.hello = &h;
+  agent_send(a, &msg);
+}
+
+static void on_heartbeat(uv_timer_t *t) {
+  sim_agent *a = t->data;
+  mu_fleet *f = a->fleet;
+  if (a->call == NULL || f->stopping) return;
+  Muster__V1__HostMetrics m = MUSTER__V1__HOST_METRICS__INIT;
+  m.load1 = 0.25 + (double)(a->index % 7) / 10.0;
+  m.load5 = 0.2;
+  m.load15 = 0.15;
+  m.memory_total_bytes = 8ULL << 30;
+  m.memory_available_bytes = (5ULL << 30) + a->index * 4096;
+  m.spool_disk_total_bytes = 100ULL << 30;
+  m.spool_disk_free_bytes = 60ULL << 30;
+  m.agent_rss_bytes = 5ULL << 20;
+  Muster__V1__Heartbeat hb = MUSTER__V1__HEARTBEAT__INIT;
+  hb.sent_at_ms = mu_now_ms();
+  hb.metrics = &m;
+  Muster__V1__AgentMessage msg = MUSTER__V1__AGENT_MESSAGE__INIT;
+  msg.msg_case = MUSTER__V1__AGENT_MESSAGE__MSG_HEARTBEAT;
+  msg.heartbeat = &hb;
+  if (agent_send(a, &msg) == 0) f->stats.heartbeats++;
+}
+
+static int on_control(mu_rpc_call *call, const uint8_t *data, size_t len, void *ud) {
+  sim_agent *a = ud;
+  mu_fleet *f = a->fleet;
+  (void)call;
+  Muster__V1__ControlMessage *msg = muster__v1__control_message__unpack(NULL, len, data);
+  if (msg == NULL) return 0; /* not ours to judge: the benchmark only counts */
+  if (msg->msg_case == MUSTER__V1__CONTROL_MESSAGE__MSG_WELCOME && !a->welcomed) {
+    a->welcomed = 1;
+    f->stats.welcomed++;
+    if (f->stats.welcomed == f->n_agents) f->stats.all_welcomed_ns = uv_hrtime();
+    /* As muster-agent does: the first heartbeat right away, then every interval. */
+    uv_timer_start(&a->heartbeat, on_heartbeat, 0, (uint64_t)f->heartbeat_interval_ms);
+  }
+  protobuf_c_message_free_unpacked(&msg->base, NULL);
+  return 0;
+}
+
+static void fleet_maybe_done(mu_fleet *f) {
+  if (!f->stopping || f->live_calls > 0 || f->open_timers > 0 || f->done_cb == NULL) return;
+  void (*cb)(void *) = f->done_cb;
+  f->done_cb = NULL;
+  cb(f->done_ud);
+}
+
+static void on_stream_done(mu_rpc_call *call, const mu_rpc_status *st, void *ud) {
+  sim_agent *a = ud;
+  mu_fleet *f = a->fleet;
+  (void)call;
+  a->call = NULL;
+  f->live_calls--;
+  if (!f->stopping) {
+    f->stats.failed++;
+    uv_timer_stop(&a->heartbeat);
+    if (f->stats.first_error[0] == '\0')
+      snprintf(f->stats.first_error, sizeof f->stats.first_error, "%s: %s: %s", a->id,
+               mu_rpc_code_name(st->code), st->message);
+  }
+  fleet_maybe_done(f);
+}
+
+int mu_fleet_new(mu_rpc_engine *engine, const mu_fleet_config *cfg, mu_fleet **ret_fleet,
+                 mu_err *err) {
+  if (cfg->agents == 0 || cfg->agents_per_channel == 0 || cfg->heartbeat_interval_ms <= 0)
+    return mu_err_set(err, MU_EINVAL,
+                      "fleet: agents (%zu), agents per channel (%zu) and heartbeat interval "
+                      "(%lldms) must be positive",
+                      cfg->agents, cfg->agents_per_channel, (long long)cfg->heartbeat_interval_ms);
+  mu_fleet *f = calloc(1, sizeof *f);
+  if (f == NULL) return mu_err_set(err, MU_ENOMEM, "fleet: out of memory");
+  f->engine = engine;
+  f->n_agents = cfg->agents;
+  f->agents_per_channel = cfg->agents_per_channel;
+  f->heartbeat_interval_ms = cfg->heartbeat_interval_ms;
+  f->n_channels = (cfg->agents + cfg->agents_per_channel - 1) / cfg->agents_per_channel;
+  f->target = strdup(cfg->target);
+  f->id_prefix = strdup(cfg->id_prefix ? cfg->id_prefix : "sim");
+  f->agents = calloc(f->n_agents, sizeof *f->agents);
+  f->channels = calloc(f->n_channels, sizeof *f->channels);
+  if (!f->target || !f->id_prefix || !f->agents || !f->channels) {
+    mu_fleet_free(f);
+    return mu_err_set(err, MU_ENOMEM, "fleet: out of memory for %zu agents", cfg->agents);
+  }
+  for (size_t i = 0; i < f->n_agents; i++) {
+    sim_agent *a = &f->agents[i];
+    a->fleet = f;
+    a->index = i;
+    snprintf(a->id, sizeof a->id, "%.40s-%05zu", f->id_prefix, i);
+  }
+  *ret_fleet = f;
+  return 0;
+}
+
+int mu_fleet_connect(mu_fleet *f, mu_err *err) {
+  uv_loop_t *loop = mu_rpc_engine_loop(f->engine);
+  for (size_t i = 0; i < f->n_agents; i++) {
+    uv_timer_init(loop, &f->agents[i].heartbeat);
+    f->agents[i].heartbeat.data = &f->agents[i];
+    f->open_timers++;
+  }
+  f->connected = 1;
+  for (size_t c = 0; c < f->n_channels; c++) {
+    /* gRPC core shares one connection (subchannel) between channels whose target and args
+     * are equal. A per-channel max_message (16 MiB + c bytes) makes each channel's args
+     * distinct, so each channel gets its own HTTP/2 connection, as separate hosts would. */
+    mu_rpc_options opts = {.max_message = (16u << 20) + c, .keepalive_ms = 10000};
+    int rc = mu_rpc_channel_new(f->engine, f->target, NULL, &opts, &f->channels[c], err);
+    if (rc != 0) return rc;
+    f->stats.channels++;
+  }
+  mu_rpc_call_handlers h = {.on_message = on_control, .on_done = on_stream_done};
+  f->stats.start_ns = uv_hrtime();
+  for (size_t i = 0; i < f->n_agents; i++) {
+    sim_agent *a = &f->agents[i];
+    mu_rpc_channel *ch = f->channels[i / f->agents_per_channel];
+    int rc = mu_rpc_call_new(ch, "/muster.v1.AgentGateway/Connect", 0, NULL, &h, a, &a->call,
+                             err);
+    if (rc != 0) return mu_err_prefix(err, "agent %s", a->id);
+    f->live_calls++;
+    f->stats.opened++;
+    send_hello(a);
+  }
+  return 0;
+}
+
+const mu_fleet_stats *mu_fleet_stats_get(const mu_fleet *f) { return &f->stats; }
+
+static void on_timer_closed(uv_handle_t *h) {
+  sim_agent *a = h->data;
+  mu_fleet *f = a->fleet;
+  f->open_timers--;
+  fleet_maybe_done(f);
+}
+
+void mu_fleet_stop(mu_fleet *f, void (*done_cb)(void *ud), void *ud) {
+  f->stopping = 1;
+  f->done_cb = done_cb;
+  f->done_ud = ud;
+  if (f->connected) {
+    for (size_t i = 0; i < f->n_agents; i++)
+      uv_close((uv_handle_t *)&f->agents[i].heartbeat, on_timer_closed);
+  }
+  /* Closing a channel cancels its calls; their on_done runs later, from the engine. */
+  for (size_t c = 0; c < f->n_channels; c++) {
+    if (f->channels[c] != NULL) mu_rpc_channel_close(f->channels[c]);
+    f->channels[c] = NULL;
+  }
+  fleet_maybe_done(f);
+}
+
+void mu_fleet_free(mu_fleet *f) {
+  if (f == NULL) return;
+  free(f->agents);
+  free(f->channels);
+  free(f->target);
+  free(f->id_prefix);
+  free(f);
+}

@@ -1,0 +1,50 @@
+/* bench/fleet: many simulated agents in one process. Each is one AgentGateway/Connect stream
+ * that sends a Hello like muster-agent's, counts the Welcome, then heartbeats with made-up
+ * host metrics every interval. Streams are spread over several channels (each its own HTTP/2
+ * connection), agents_per_channel per channel. Everything runs on the rpc engine's loop. */
+#ifndef MU_BENCH_FLEET_H
+#define MU_BENCH_FLEET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/base/err.h"
+#include "lib/rpc/rpc.h"
+
+typedef struct mu_fleet_config {
+  const char *target;            /* musterd HOST:PORT */
+  size_t agents;                 /* streams to open, >= 1 */
+  size_t agents_per_channel;     /* >= 1 */
+  int64_t heartbeat_interval_ms; /* > 0 */
+  const char *id_prefix;         /* agent ids are "<prefix>-00042" */
+} mu_fleet_config;
+
+typedef struct mu_fleet_stats {
+  size_t channels;
+  size_t opened;                 /* streams opened */
+  size_t welcomed;               /* Welcome messages received */
+  size_t failed;                 /* streams that ended before mu_fleet_stop */
+  uint64_t heartbeats;           /* heartbeats queued and accepted by lib/rpc */
+  uint64_t send_errors;          /* sends lib/rpc refused */
+  uint64_t start_ns;             /* uv_hrtime() just before the first Connect */
+  uint64_t all_welcomed_ns;      /* uv_hrtime() at the last Welcome; 0 until then */
+  char first_error[256];         /* why the first failed stream ended; "" when none did */
+} mu_fleet_stats;
+
+typedef struct mu_fleet mu_fleet;
+
+/* Allocates the fleet (no I/O yet); cfg strings are copied. Caller frees with mu_fleet_free
+ * after mu_fleet_stop's callback has run (or at once if mu_fleet_connect was never called). */
+int mu_fleet_new(mu_rpc_engine *engine, const mu_fleet_config *cfg, mu_fleet **ret_fleet,
+                 mu_err *err);
+/* Creates the channels and opens every stream now, each sending its Hello. MU_EIO or
+ * MU_ENOMEM when a channel or call cannot be created (streams already open stay open). */
+int mu_fleet_connect(mu_fleet *fleet, mu_err *err);
+/* Counters so far; valid until mu_fleet_free. */
+const mu_fleet_stats *mu_fleet_stats_get(const mu_fleet *fleet);
+/* Stops heartbeats, cancels every stream and closes the channels; done_cb runs on the loop
+ * once every stream has reported done and every timer is closed. Call once. */
+void mu_fleet_stop(mu_fleet *fleet, void (*done_cb)(void *ud), void *ud);
+void mu_fleet_free(mu_fleet *fleet);
+
+#endif

@@ -1,0 +1,465 @@
+/* Job commands: run (ad hoc), submit (job file), watch, status, logs, cancel and jobs. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/commands.h"
+#include "cli/jobfile.h"
+#include "cli/watch.h"
+#include "controlplane/jobspec.h"
+#include "lib/base/clock.h"
+#include "muster/v1/admin.pb-c.h"
+
+static int usage_error(const char *cmd, const char *usage, const char *fmt, const char *arg) {
+  fprintf(stderr, "muster %s: ", cmd);
+  fprintf(stderr, fmt, arg);
+  fprintf(stderr, "\n%s", usage);
+  return 2;
+}
+
+static int submit_and_watch(const mu_cli_opts *opts, const char *path, const ProtobufCMessage *req,
+                            const mu_watch_opts *w, int detach) {
+  ProtobufCMessage *reply_msg = NULL;
+  mu_err err = {0};
+  if (mu_cli_unary(opts, path, req, &muster__v1__submit_job_response__descriptor, &reply_msg,
+                   &err) != 0) {
+    fprintf(stderr, "muster: %s\n", err.msg);
+    return err.code == MU_EINVAL ? 2 : 1;
+  }
+  Muster__V1__SubmitJobResponse *r = (Muster__V1__SubmitJobResponse *)reply_msg;
+  char job_id[128];
+  snprintf(job_id, sizeof job_id, "%s", r->job_id);
+  uint32_t targets = r->targets;
+  protobuf_c_message_free_unpacked(reply_msg, NULL);
+  if (detach) {
+    if (opts->json)
+      printf("{\"jobId\":\"%s\",\"targets\":%u}\n", job_id, targets);
+    else
+      printf("%s\n", job_id);
+    return 0;
+  }
+  if (!opts->json && !w->quiet) fprintf(stderr, "job %s: %u targets\n", job_id, targets);
+  return mu_watch_job(opts, w, job_id, targets);
+}
+
+static const char run_usage[] =
+    "usage: muster run [-t SELECTOR | --all | --hosts H1,H2 | --any SELECTOR]\n"
+    "                  [--max-concurrency N|P%] [--max-errors N|P%] [--batch N]\n"
+    "                  [--timeout DUR] [--retries N] [--env K=V]... [--memory SIZE]\n"
+    "                  [--pids N] [--user NAME] [--wait DUR] [--group] [--quiet] [--detach]\n"
+    "                  [-o json] -- COMMAND [ARGS...]\n"
+    "\n"
+    "Runs COMMAND on every matching agent now and shows each host's result as it arrives.\n"
+    "One argument is a shell command line; several are run directly (no shell).\n"
+    "Exit code 0 only when every target succeeded. Ctrl-C asks whether to cancel or detach.\n";
+
+int mu_cmd_run(const mu_cli_opts *opts, int argc, char **argv) {
+  static const struct option lo[] = {
+      {"selector", required_argument, NULL, 't'}, {"all", no_argument, NULL, 'A'},
+      {"hosts", required_argument, NULL, 'H'},    {"any", required_argument, NULL, 'y'},
+      {"max-concurrency", required_argument, NULL, 'c'},
+      {"max-errors", required_argument, NULL, 'e'}, {"batch", required_argument, NULL, 'b'},
+      {"timeout", required_argument, NULL, 'T'},  {"retries", required_argument, NULL, 'r'},
+      {"env", required_argument, NULL, 'E'},      {"memory", required_argument, NULL, 'm'},
+      {"pids", required_argument, NULL, 'p'},     {"user", required_argument, NULL, 'u'},
+      {"wait", required_argument, NULL, 'w'},     {"group", no_argument, NULL, 'g'},
+      {"quiet", no_argument, NULL, 'q'},          {"detach", no_argument, NULL, 'd'},
+      {"type", required_argument, NULL, 'k'},     {"bundle", required_argument, NULL, 'B'},
+      {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+  Muster__V1__RunAdhocRequest req = MUSTER__V1__RUN_ADHOC_REQUEST__INIT;
+  Muster__V1__Target target = MUSTER__V1__TARGET__INIT;
+  Muster__V1__Rollout rollout = MUSTER__V1__ROLLOUT__INIT;
+  Muster__V1__Resources res = MUSTER__V1__RESOURCES__INIT;
+  Muster__V1__RunAdhocRequest__EnvEntry env[64];
+  Muster__V1__RunAdhocRequest__EnvEntry *env_ptrs[64];
+  char *hosts[256];
+  char pids[16] = "";
+  mu_watch_opts w = {0};
+  int detach = 0, targets_given = 0, rc = 2;
+  char *hosts_copy = NULL;
+  mu_err err = {0};
+  int c;
+  optind = 1;
+  opterr = 0;
+  /* "+" stops at the first non-option: everything after belongs to the command */
+  while ((c = getopt_long(argc, argv, "+t:h", lo, NULL)) != -1) {
+    switch (c) {
+      case 't': target.selector = optarg; targets_given++; break;
+      case 'A': target.all = 1; targets_given++; break;
+      case 'y': target.any = optarg; targets_given++; break;
+      case 'H': {
+        free(hosts_copy);
+        hosts_copy = strdup(optarg);
+        target.n_hosts = 0;
+        char *save = NULL;
+        for (char *h = strtok_r(hosts_copy, ",", &save); h && target.n_hosts < 256;
+             h = strtok_r(NULL, ",", &save))
+          hosts[target.n_hosts++] = h;
+        target.hosts = hosts;
+        targets_given++;
+        break;
+      }
+      case 'c': case 'e': {
+        uint32_t n, p;
+        if (mu_count_or_pct_parse(optarg, &n, &p, &err) != 0) {
+          rc = usage_error("run", run_usage, c == 'c' ? "--max-concurrency: %s" : "--max-errors: %s", err.msg);
+          goto out;
+        }
+        if (c == 'c') rollout.max_concurrency = optarg; else rollout.max_errors = optarg;
+        break;
+      }
+      case 'b': {
+        char *end;
+        unsigned long b = strtoul(optarg, &end, 10);
+        if (*end || b == 0 || b > 100000) {
+          rc = usage_error("run", run_usage, "--batch: expected a positive count, got '%s'", optarg);
+          goto out;
+        }
+        rollout.batch = (uint32_t)b;
+        break;
+      }
+      case 'T': case 'w': {
+        int64_t ms;
+        if (mu_duration_parse(optarg, &ms, &err) != 0) {
+          rc = usage_error("run", run_usage, c == 'T' ? "--timeout: %s" : "--wait: %s", err.msg);
+          goto out;
+        }
+        if (c == 'T') req.timeout = optarg; else rollout.disconnected_wait = optarg;
+        break;
+      }
+      case 'r': {
+        char *end;
+        unsigned long r = strtoul(optarg, &end, 10);
+        if (*end || r > 100) {
+          rc = usage_error("run", run_usage, "--retries: expected 0..100, got '%s'", optarg);
+          goto out;
+        }
+        req.retries = (uint32_t)r;
+        break;
+      }
+      case 'E': {
+        char *eq = strchr(optarg, '=');
+        if (eq == NULL || eq == optarg || req.n_env >= 64) {
+          rc = usage_error("run", run_usage, "--env: expected K=V, got '%s'", optarg);
+          goto out;
+        }
+        *eq = '\0';
+        muster__v1__run_adhoc_request__env_entry__init(&env[req.n_env]);
+        env[req.n_env].key = optarg;
+        env[req.n_env].value = eq + 1;
+        env_ptrs[req.n_env] = &env[req.n_env];
+        req.n_env++;
+        req.env = env_ptrs;
+        break;
+      }
+      case 'm': {
+        uint64_t b;
+        if (mu_size_parse(optarg, &b, &err) != 0) {
+          rc = usage_error("run", run_usage, "--memory: %s", err.msg);
+          goto out;
+        }
+        res.memory = optarg;
+        req.resources = &res;
+        break;
+      }
+      case 'p': {
+        char *end;
+        unsigned long p = strtoul(optarg, &end, 10);
+        if (*end || p == 0 || p > 1000000) {
+          rc = usage_error("run", run_usage, "--pids: expected a positive count, got '%s'", optarg);
+          goto out;
+        }
+        snprintf(pids, sizeof pids, "%lu", p);
+        res.pids = (uint32_t)p;
+        req.resources = &res;
+        break;
+      }
+      case 'u': req.run_as = optarg; break;
+      case 'g': w.group = 1; break;
+      case 'q': w.quiet = 1; break;
+      case 'd': detach = 1; break;
+      case 'k': req.type = optarg; break;
+      case 'B': req.bundle = optarg; break;
+      case 'h': fputs(run_usage, stdout); rc = 0; goto out;
+      default:
+        rc = usage_error("run", run_usage, "unknown or incomplete option '%s'", argv[optind - 1]);
+        goto out;
+    }
+  }
+  if (optind < argc && strcmp(argv[optind], "--") == 0) optind++;
+  if (optind >= argc) {
+    rc = usage_error("run", run_usage, "%s", "no command given (put it after --)");
+    goto out;
+  }
+  if (targets_given > 1) {
+    rc = usage_error("run", run_usage, "%s", "give only one of -t, --all, --hosts, --any");
+    goto out;
+  }
+  if (rollout.batch > 0 && rollout.max_concurrency[0] != '\0') {
+    rc = usage_error("run", run_usage, "%s", "--batch and --max-concurrency conflict");
+    goto out;
+  }
+  if (targets_given == 0) target.all = 1;
+  req.target = &target;
+  req.rollout = &rollout;
+  req.n_command = (size_t)(argc - optind);
+  req.command = argv + optind;
+  w.interactive = isatty(STDIN_FILENO) && isatty(STDERR_FILENO);
+  rc = submit_and_watch(opts, "/muster.v1.Admin/RunAdhoc", &req.base, &w, detach);
+out:
+  free(hosts_copy);
+  return rc;
+}
+
+static const char submit_usage[] =
+    "usage: muster submit FILE [--detach] [--group] [--quiet] [-o json]\n"
+    "\n"
+    "Submits a job file (YAML or JSON, see docs/job-spec.md; '-' reads stdin) and follows it\n"
+    "like `muster run`.\n";
+
+int mu_cmd_submit(const mu_cli_opts *opts, int argc, char **argv) {
+  static const struct option lo[] = {{"detach", no_argument, NULL, 'd'},
+                                     {"group", no_argument, NULL, 'g'},
+                                     {"quiet", no_argument, NULL, 'q'},
+                                     {"help", no_argument, NULL, 'h'},
+                                     {NULL, 0, NULL, 0}};
+  mu_watch_opts w = {0};
+  int detach = 0, c;
+  optind = 1;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+    if (c == 'd') detach = 1;
+    else if (c == 'g') w.group = 1;
+    else if (c == 'q') w.quiet = 1;
+    else if (c == 'h') {
+      fputs(submit_usage, stdout);
+      return 0;
+    } else
+      return usage_error("submit", submit_usage, "unknown or incomplete option '%s'", argv[optind - 1]);
+  }
+  if (optind != argc - 1) return usage_error("submit", submit_usage, "%s", "expected one FILE");
+  Muster__V1__JobSpec *spec = NULL;
+  mu_err err = {0};
+  if (mu_jobfile_load(argv[optind], &spec, &err) != 0) {
+    fprintf(stderr, "muster submit: %s\n", err.msg);
+    return 2;
+  }
+  Muster__V1__SubmitJobRequest req = MUSTER__V1__SUBMIT_JOB_REQUEST__INIT;
+  req.spec = spec;
+  w.interactive = isatty(STDIN_FILENO) && isatty(STDERR_FILENO);
+  int rc = submit_and_watch(opts, "/muster.v1.Admin/SubmitJob", &req.base, &w, detach);
+  protobuf_c_message_free_unpacked(&spec->base, NULL);
+  return rc;
+}
+
+static Muster__V1__Job *get_job(const mu_cli_opts *opts, const char *id, int with_tasks,
+                                const char *cmd) {
+  Muster__V1__GetJobRequest req = MUSTER__V1__GET_JOB_REQUEST__INIT;
+  req.job_id = (char *)id;
+  req.include_tasks = with_tasks;
+  ProtobufCMessage *reply = NULL;
+  mu_err err = {0};
+  if (mu_cli_unary(opts, "/muster.v1.Admin/GetJob", &req.base, &muster__v1__job__descriptor,
+                   &reply, &err) != 0) {
+    fprintf(stderr, "muster %s: %s\n", cmd, err.msg);
+    return NULL;
+  }
+  return (Muster__V1__Job *)reply;
+}
+
+static const char *job_state_name(Muster__V1__JobState s) {
+  const ProtobufCEnumValue *v =
+      protobuf_c_enum_descriptor_get_value(&muster__v1__job_state__descriptor, (int)s);
+  return v ? v->name + 4 : "?"; /* drop "JOB_" */
+}
+
+int mu_cmd_watch(const mu_cli_opts *opts, int argc, char **argv) {
+  if (argc != 2 || argv[1][0] == '-') {
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+      puts("usage: muster watch JOB\n\nFollows a job from its start: results so far, then live.");
+      return 0;
+    }
+    fprintf(stderr, "usage: muster watch JOB\n");
+    return 2;
+  }
+  Muster__V1__Job *job = get_job(opts, argv[1], 0, "watch");
+  if (job == NULL) return 1;
+  uint32_t targets = job->targets;
+  protobuf_c_message_free_unpacked(&job->base, NULL);
+  mu_watch_opts w = {.interactive = isatty(STDIN_FILENO) && isatty(STDERR_FILENO)};
+  return mu_watch_job(opts, &w, argv[1], targets);
+}
+
+int mu_cmd_status(const mu_cli_opts *opts, int argc, char **argv) {
+  if (argc != 2 || argv[1][0] == '-') {
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+      puts("usage: muster status JOB\n\nShows a job and every task run: state, exit, duration.");
+      return 0;
+    }
+    fprintf(stderr, "usage: muster status JOB\n");
+    return 2;
+  }
+  Muster__V1__Job *job = get_job(opts, argv[1], 1, "status");
+  if (job == NULL) return 1;
+  if (opts->json) {
+    mu_cli_print_json(&job->base);
+  } else {
+    char ago[32];
+    printf("job %s '%s': %s, %u targets (%u running, %u ok, %u failed, %u pending), created %s\n",
+           job->id, job->spec ? job->spec->name : "", job_state_name(job->state), job->targets,
+           job->running, job->succeeded, job->failed, job->pending,
+           mu_cli_ago(job->created_at_ms, ago, sizeof ago));
+    printf("%-32s %-10s %5s %8s %7s  %s\n", "TASK", "STATE", "EXIT", "ATTEMPT", "SECS", "MESSAGE");
+    for (size_t i = 0; i < job->n_tasks; i++) {
+      const Muster__V1__TaskRun *t = job->tasks[i];
+      double secs = t->finished_at_ms > t->started_at_ms && t->started_at_ms > 0
+                        ? (double)(t->finished_at_ms - t->started_at_ms) / 1000.0 : 0.0;
+      const ProtobufCEnumValue *sv =
+          protobuf_c_enum_descriptor_get_value(&muster__v1__task_state__descriptor, (int)t->state);
+      printf("%-32s %-10s %5d %8u %7.2f  %s\n", t->task_id, sv ? sv->name : "?", t->exit_code,
+             t->attempt, secs, t->message);
+    }
+  }
+  int rc = job->state == MUSTER__V1__JOB_STATE__JOB_FAILED ||
+           job->state == MUSTER__V1__JOB_STATE__JOB_CANCELLED;
+  protobuf_c_message_free_unpacked(&job->base, NULL);
+  return rc;
+}
+
+typedef struct logs_state {
+  const mu_cli_opts *opts;
+  int prefix;
+} logs_state;
+
+static int on_log(void *ud, const uint8_t *data, size_t len) {
+  logs_state *ls = ud;
+  Muster__V1__LogChunk *lc = muster__v1__log_chunk__unpack(NULL, len, data);
+  if (lc == NULL) return 0;
+  if (lc->output != NULL) {
+    if (ls->opts->json) {
+      mu_cli_print_json(&lc->base);
+    } else if (ls->prefix) {
+      /* one "task: line" per line, like pdsh */
+      const char *p = (const char *)lc->output->data.data;
+      size_t n = lc->output->data.len, start = 0;
+      for (size_t i = 0; i <= n; i++)
+        if (i == n || p[i] == '\n') {
+          if (i > start || (i < n)) printf("%s: %.*s\n", lc->task_id, (int)(i - start), p + start);
+          start = i + 1;
+        }
+    } else {
+      fwrite(lc->output->data.data, 1, lc->output->data.len, stdout);
+    }
+    fflush(stdout);
+  }
+  protobuf_c_message_free_unpacked(&lc->base, NULL);
+  return 0;
+}
+
+int mu_cmd_logs(const mu_cli_opts *opts, int argc, char **argv) {
+  static const char usage[] =
+      "usage: muster logs JOB [TASK] [-f]\n\n"
+      "Prints the output kept for a job's tasks (TASK is AGENT/NAME; all tasks when omitted,\n"
+      "each line prefixed with its task). -f follows running tasks until they end.\n";
+  Muster__V1__TaskLogsRequest req = MUSTER__V1__TASK_LOGS_REQUEST__INIT;
+  const char *pos[2] = {NULL, NULL};
+  int n = 0;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "-f") == 0 || strcmp(argv[i], "--follow") == 0) req.follow = 1;
+    else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+      fputs(usage, stdout);
+      return 0;
+    } else if (argv[i][0] == '-') return usage_error("logs", usage, "unknown option '%s'", argv[i]);
+    else if (n < 2) pos[n++] = argv[i];
+    else return usage_error("logs", usage, "unexpected argument '%s'", argv[i]);
+  }
+  if (n == 0) return usage_error("logs", usage, "%s", "JOB is required");
+  req.job_id = (char *)pos[0];
+  req.task_id = (char *)(pos[1] ? pos[1] : "");
+  logs_state ls = {opts, pos[1] == NULL};
+  mu_err err = {0};
+  if (mu_cli_stream(opts, "/muster.v1.Admin/TaskLogs", &req.base, on_log, NULL, &ls, &err) != 0) {
+    fprintf(stderr, "muster logs: %s\n", err.msg);
+    return 1;
+  }
+  return 0;
+}
+
+int mu_cmd_cancel(const mu_cli_opts *opts, int argc, char **argv) {
+  if (argc < 2 || argc > 3 || argv[1][0] == '-') {
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+      puts("usage: muster cancel JOB [REASON]\n\nCancels what has not finished; running tasks are "
+           "stopped (TERM, grace, KILL).");
+      return 0;
+    }
+    fprintf(stderr, "usage: muster cancel JOB [REASON]\n");
+    return 2;
+  }
+  Muster__V1__CancelJobRequest req = MUSTER__V1__CANCEL_JOB_REQUEST__INIT;
+  req.job_id = argv[1];
+  req.reason = argc == 3 ? argv[2] : "cancelled with muster cancel";
+  ProtobufCMessage *reply = NULL;
+  mu_err err = {0};
+  if (mu_cli_unary(opts, "/muster.v1.Admin/CancelJob", &req.base,
+                   &muster__v1__cancel_job_response__descriptor, &reply, &err) != 0) {
+    fprintf(stderr, "muster cancel: %s\n", err.msg);
+    return 1;
+  }
+  Muster__V1__CancelJobResponse *r = (Muster__V1__CancelJobResponse *)reply;
+  if (opts->json) mu_cli_print_json(reply);
+  else printf("job %s: cancelling %u targets\n", argv[1], r->cancelled_tasks);
+  protobuf_c_message_free_unpacked(reply, NULL);
+  return 0;
+}
+
+int mu_cmd_jobs(const mu_cli_opts *opts, int argc, char **argv) {
+  Muster__V1__ListJobsRequest req = MUSTER__V1__LIST_JOBS_REQUEST__INIT;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+      puts("usage: muster jobs [--state running|succeeded|failed|cancelled] [--limit N]\n\n"
+           "Lists jobs, newest first.");
+      return 0;
+    } else if (strcmp(argv[i], "--state") == 0 && i + 1 < argc) {
+      char name[64];
+      snprintf(name, sizeof name, "JOB_%s", argv[++i]);
+      for (char *p = name; *p; p++) *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+      const ProtobufCEnumValue *v =
+          protobuf_c_enum_descriptor_get_value_by_name(&muster__v1__job_state__descriptor, name);
+      if (v == NULL) {
+        fprintf(stderr, "muster jobs: --state: unknown state '%s'\n", argv[i]);
+        return 2;
+      }
+      req.state = (Muster__V1__JobState)v->value;
+    } else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
+      req.page_size = (uint32_t)strtoul(argv[++i], NULL, 10);
+    } else {
+      fprintf(stderr, "muster jobs: unknown argument '%s'\n", argv[i]);
+      return 2;
+    }
+  }
+  ProtobufCMessage *reply = NULL;
+  mu_err err = {0};
+  if (mu_cli_unary(opts, "/muster.v1.Admin/ListJobs", &req.base,
+                   &muster__v1__list_jobs_response__descriptor, &reply, &err) != 0) {
+    fprintf(stderr, "muster jobs: %s\n", err.msg);
+    return 1;
+  }
+  Muster__V1__ListJobsResponse *r = (Muster__V1__ListJobsResponse *)reply;
+  if (!opts->json)
+    printf("%-24s %-28s %-10s %7s %5s %6s %s\n", "ID", "NAME", "STATE", "TARGETS", "OK", "FAILED",
+           "CREATED");
+  for (size_t i = 0; i < r->n_jobs; i++) {
+    const Muster__V1__Job *j = r->jobs[i];
+    char ago[32];
+    if (opts->json)
+      mu_cli_print_json(&j->base);
+    else
+      printf("%-24s %-28.28s %-10s %7u %5u %6u %s\n", j->id, j->spec ? j->spec->name : "",
+             job_state_name(j->state), j->targets, j->succeeded, j->failed,
+             mu_cli_ago(j->created_at_ms, ago, sizeof ago));
+  }
+  protobuf_c_message_free_unpacked(reply, NULL);
+  return 0;
+}

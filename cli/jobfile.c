@@ -1,0 +1,138 @@
+/* Loads a job file: YAML (libyaml's document API) or JSON (jansson), converted to JSON and
+ * decoded into a JobSpec by lib/pbjson so field errors carry their full path. */
+#include "cli/jobfile.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "lib/pbjson/pbjson.h"
+
+#define MU_JOBFILE_MAX (4u << 20)
+
+static json_t *yaml_to_json(yaml_document_t *doc, yaml_node_t *node, int depth, char *why,
+                            size_t why_size) {
+  if (node == NULL || depth > 64) {
+    snprintf(why, why_size, "nesting too deep");
+    return NULL;
+  }
+  switch (node->type) {
+    case YAML_SCALAR_NODE: {
+      const char *v = (const char *)node->data.scalar.value;
+      if (node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+          (strcmp(v, "~") == 0 || strcmp(v, "null") == 0 || v[0] == '\0'))
+        return json_null();
+      return json_stringn(v, node->data.scalar.length);
+    }
+    case YAML_SEQUENCE_NODE: {
+      json_t *arr = json_array();
+      for (yaml_node_item_t *it = node->data.sequence.items.start;
+           it < node->data.sequence.items.top; it++) {
+        json_t *v = yaml_to_json(doc, yaml_document_get_node(doc, *it), depth + 1, why, why_size);
+        if (v == NULL) {
+          json_decref(arr);
+          return NULL;
+        }
+        json_array_append_new(arr, v);
+      }
+      return arr;
+    }
+    case YAML_MAPPING_NODE: {
+      json_t *obj = json_object();
+      for (yaml_node_pair_t *p = node->data.mapping.pairs.start;
+           p < node->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(doc, p->key);
+        if (k == NULL || k->type != YAML_SCALAR_NODE) {
+          snprintf(why, why_size, "line %lu: mapping keys must be plain text",
+                   k ? (unsigned long)k->start_mark.line + 1 : 0UL);
+          json_decref(obj);
+          return NULL;
+        }
+        const char *key = (const char *)k->data.scalar.value;
+        if (json_object_get(obj, key) != NULL) {
+          snprintf(why, why_size, "line %lu: key '%s' given twice",
+                   (unsigned long)k->start_mark.line + 1, key);
+          json_decref(obj);
+          return NULL;
+        }
+        json_t *v = yaml_to_json(doc, yaml_document_get_node(doc, p->value), depth + 1, why,
+                                 why_size);
+        if (v == NULL) {
+          json_decref(obj);
+          return NULL;
+        }
+        json_object_set_new(obj, key, v);
+      }
+      return obj;
+    }
+    default:
+      snprintf(why, why_size, "empty document");
+      return NULL;
+  }
+}
+
+static char *read_all(const char *path, size_t *ret_len, mu_err *err) {
+  FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+  if (f == NULL) {
+    mu_err_set(err, MU_ENOENT, "%s: %s", path, strerror(errno));
+    return NULL;
+  }
+  char *buf = malloc(MU_JOBFILE_MAX + 1);
+  size_t n = buf ? fread(buf, 1, MU_JOBFILE_MAX + 1, f) : 0;
+  if (f != stdin) fclose(f);
+  if (buf == NULL) {
+    mu_err_set(err, MU_ENOMEM, "out of memory");
+    return NULL;
+  }
+  if (n > MU_JOBFILE_MAX) {
+    free(buf);
+    mu_err_set(err, MU_EINVAL, "%s: larger than %u bytes", path, MU_JOBFILE_MAX);
+    return NULL;
+  }
+  buf[n] = '\0';
+  *ret_len = n;
+  return buf;
+}
+
+int mu_jobfile_load(const char *path, Muster__V1__JobSpec **ret_spec, mu_err *err) {
+  size_t len = 0;
+  char *text = read_all(path, &len, err);
+  if (text == NULL) return err->code;
+  json_t *json = NULL;
+  int rc = 0;
+  const char *p = text;
+  while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r') p++;
+  if (*p == '{') {
+    json_error_t je;
+    json = json_loadb(text, len, 0, &je);
+    if (json == NULL) rc = mu_err_set(err, MU_EINVAL, "%s:%d: %s", path, je.line, je.text);
+  } else {
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&parser, &doc)) {
+      rc = mu_err_set(err, MU_EINVAL, "%s:%lu: %s", path,
+                      (unsigned long)parser.problem_mark.line + 1,
+                      parser.problem ? parser.problem : "YAML syntax error");
+    } else {
+      char why[256] = "empty document";
+      yaml_node_t *root = yaml_document_get_root_node(&doc);
+      json = root ? yaml_to_json(&doc, root, 0, why, sizeof why) : NULL;
+      if (json == NULL) rc = mu_err_set(err, MU_EINVAL, "%s: %s", path, why);
+      yaml_document_delete(&doc);
+    }
+    yaml_parser_delete(&parser);
+  }
+  if (rc == 0 && !json_is_object(json))
+    rc = mu_err_set(err, MU_EINVAL, "%s: the top level must be a mapping (a job spec)", path);
+  ProtobufCMessage *msg = NULL;
+  if (rc == 0 && mu_pbjson_from_json(&muster__v1__job_spec__descriptor, json, &msg, err) != 0)
+    rc = mu_err_prefix(err, "%s", path);
+  if (rc == 0) *ret_spec = (Muster__V1__JobSpec *)msg;
+  json_decref(json);
+  free(text);
+  return rc;
+}

@@ -1,0 +1,355 @@
+/* The job side of muster.v1.Admin: SubmitJob, RunAdhoc, GetJob, ListJobs, CancelJob (unary)
+ * and the server streams WatchJob (history first, then live events) and TaskLogs (the kept
+ * output, then live output with follow). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controlplane/daemon.h"
+#include "lib/base/log.h"
+#include "lib/rpc/pb.h"
+
+/* An owned copy of a message (the request is freed when the handler returns). */
+static ProtobufCMessage *copy_message(const ProtobufCMessage *m) {
+  size_t len = protobuf_c_message_get_packed_size(m);
+  uint8_t *buf = malloc(len ? len : 1);
+  if (buf == NULL) return NULL;
+  protobuf_c_message_pack(m, buf);
+  ProtobufCMessage *copy = protobuf_c_message_unpack(m->descriptor, NULL, len, buf);
+  free(buf);
+  return copy;
+}
+
+static void reply_submitted(mu_rpc_call *call, mu_job *job) {
+  Muster__V1__SubmitJobResponse resp = MUSTER__V1__SUBMIT_JOB_RESPONSE__INIT;
+  resp.job_id = job->id;
+  resp.targets = (uint32_t)job->n_hosts;
+  mu_pb_reply(call, &resp.base);
+}
+
+static void submit_spec(mu_daemon *d, mu_rpc_call *call, Muster__V1__JobSpec *spec) {
+  mu_job *job = NULL;
+  mu_err err = {0};
+  if (spec == NULL) {
+    mu_pb_fail(call, MU_RPC_RESOURCE_EXHAUSTED, "out of memory");
+    return;
+  }
+  if (mu_sched_submit(d, spec, &job, &err) != 0) {
+    mu_pb_fail(call, mu_rpc_code_from_err(err.code), "%s", err.msg);
+    return;
+  }
+  reply_submitted(call, job);
+}
+
+static void submit_job(mu_rpc_call *call, const ProtobufCMessage *req_msg,
+                       const mu_rpc_metadata *md, void *ud) {
+  const Muster__V1__SubmitJobRequest *req = (const Muster__V1__SubmitJobRequest *)req_msg;
+  (void)md;
+  if (req->spec == NULL) {
+    mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "spec: required");
+    return;
+  }
+  submit_spec(ud, call, (Muster__V1__JobSpec *)copy_message(&req->spec->base));
+}
+
+/* RunAdhoc is the one-task job: `muster run -- CMD`. */
+static void run_adhoc(mu_rpc_call *call, const ProtobufCMessage *req_msg,
+                      const mu_rpc_metadata *md, void *ud) {
+  const Muster__V1__RunAdhocRequest *req = (const Muster__V1__RunAdhocRequest *)req_msg;
+  (void)md;
+  if (req->n_command == 0) {
+    mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "command: required (the command to run)");
+    return;
+  }
+  const char *type = req->type[0] ? req->type : "shell";
+  if (strcmp(type, "shell") != 0) {
+    mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT,
+               "type: ad hoc runs take a command, so only 'shell' fits (got '%s'); submit a job "
+               "file for other task types", type);
+    return;
+  }
+  Muster__V1__JobSpec spec = MUSTER__V1__JOB_SPEC__INIT;
+  Muster__V1__TaskSpec task = MUSTER__V1__TASK_SPEC__INIT;
+  Muster__V1__ShellTask shell = MUSTER__V1__SHELL_TASK__INIT;
+  Muster__V1__TaskSpec *tasks[1] = {&task};
+  Muster__V1__Target empty_target = MUSTER__V1__TARGET__INIT;
+  Muster__V1__TaskSpec__EnvEntry *env = calloc(req->n_env + 1, sizeof *env);
+  Muster__V1__TaskSpec__EnvEntry **env_ptrs = calloc(req->n_env + 1, sizeof *env_ptrs);
+  char name[200];
+  snprintf(name, sizeof name, "run: %.180s", req->command[0]);
+  spec.name = name;
+  spec.target = req->target ? req->target : &empty_target;
+  spec.rollout = req->rollout;
+  spec.n_tasks = 1;
+  spec.tasks = tasks;
+  task.name = "run";
+  task.type = "shell";
+  task.timeout = req->timeout;
+  task.retries = req->retries;
+  task.bundle = req->bundle;
+  task.resources = req->resources;
+  task.run_as = req->run_as;
+  for (size_t i = 0; env && env_ptrs && i < req->n_env; i++) {
+    muster__v1__task_spec__env_entry__init(&env[i]);
+    env[i].key = req->env[i]->key;
+    env[i].value = req->env[i]->value;
+    env_ptrs[i] = &env[i];
+  }
+  task.n_env = env_ptrs ? req->n_env : 0;
+  task.env = env_ptrs;
+  task.kind_case = MUSTER__V1__TASK_SPEC__KIND_SHELL;
+  task.shell = &shell;
+  /* One string is a shell command line; several are an argv run without a shell. */
+  if (req->n_command == 1)
+    shell.script = req->command[0];
+  else {
+    shell.n_command = req->n_command;
+    shell.command = req->command;
+  }
+  Muster__V1__JobSpec *copy = (Muster__V1__JobSpec *)copy_message(&spec.base);
+  free(env);
+  free(env_ptrs);
+  submit_spec(ud, call, copy);
+}
+
+static mu_job *find_or_fail(mu_daemon *d, mu_rpc_call *call, const char *id) {
+  mu_job *job = id[0] ? mu_sched_find(d, id) : NULL;
+  if (job == NULL) {
+    if (id[0] == '\0')
+      mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "job_id: required");
+    else
+      mu_pb_fail(call, MU_RPC_NOT_FOUND, "no job '%s'", id);
+  }
+  return job;
+}
+
+static void get_job(mu_rpc_call *call, const ProtobufCMessage *req_msg,
+                    const mu_rpc_metadata *md, void *ud) {
+  const Muster__V1__GetJobRequest *req = (const Muster__V1__GetJobRequest *)req_msg;
+  (void)md;
+  mu_job *job = find_or_fail(ud, call, req->job_id);
+  if (job == NULL) return;
+  Muster__V1__Job *view = mu_job_view(job, req->include_tasks);
+  if (view == NULL) {
+    mu_pb_fail(call, MU_RPC_RESOURCE_EXHAUSTED, "out of memory");
+    return;
+  }
+  mu_pb_reply(call, &view->base);
+  mu_job_view_free(view);
+}
+
+static void list_jobs(mu_rpc_call *call, const ProtobufCMessage *req_msg,
+                      const mu_rpc_metadata *md, void *ud) {
+  mu_daemon *d = ud;
+  const Muster__V1__ListJobsRequest *req = (const Muster__V1__ListJobsRequest *)req_msg;
+  (void)md;
+  size_t page = req->page_size ? req->page_size : 100;
+  if (page > 1000) page = 1000;
+  size_t skip = 0;
+  if (req->page_token[0] != '\0') {
+    char *end;
+    skip = strtoul(req->page_token, &end, 10);
+    if (*end != '\0') {
+      mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "page_token: '%s' is not a token from ListJobs",
+                 req->page_token);
+      return;
+    }
+  }
+  Muster__V1__Job **views = calloc(page + 1, sizeof *views);
+  Muster__V1__ListJobsResponse resp = MUSTER__V1__LIST_JOBS_RESPONSE__INIT;
+  char token[32] = "";
+  size_t matched = 0;
+  for (mu_job *j = d->jobs; j != NULL && views != NULL; j = j->next) {
+    if (req->state != MUSTER__V1__JOB_STATE__JOB_STATE_UNSPECIFIED && j->state != req->state)
+      continue;
+    if (strncmp(j->spec->name, req->name_prefix, strlen(req->name_prefix)) != 0) continue;
+    if (matched++ < skip) continue;
+    if (resp.n_jobs == page) {
+      snprintf(token, sizeof token, "%zu", skip + page);
+      break;
+    }
+    views[resp.n_jobs] = mu_job_view(j, 0);
+    if (views[resp.n_jobs] != NULL) resp.n_jobs++;
+  }
+  resp.jobs = views;
+  resp.next_page_token = token;
+  mu_pb_reply(call, &resp.base);
+  for (size_t i = 0; i < resp.n_jobs; i++) mu_job_view_free(views[i]);
+  free(views);
+}
+
+static void cancel_job(mu_rpc_call *call, const ProtobufCMessage *req_msg,
+                       const mu_rpc_metadata *md, void *ud) {
+  const Muster__V1__CancelJobRequest *req = (const Muster__V1__CancelJobRequest *)req_msg;
+  (void)md;
+  mu_job *job = find_or_fail(ud, call, req->job_id);
+  if (job == NULL) return;
+  uint32_t n = 0;
+  mu_err err = {0};
+  if (mu_sched_cancel(ud, job, req->reason, &n, &err) != 0) {
+    mu_pb_fail(call, MU_RPC_FAILED_PRECONDITION, "%s", err.msg);
+    return;
+  }
+  Muster__V1__CancelJobResponse resp = MUSTER__V1__CANCEL_JOB_RESPONSE__INIT;
+  resp.cancelled_tasks = n;
+  mu_pb_reply(call, &resp.base);
+}
+
+/* --- server streams --- */
+
+typedef struct stream_ctx {
+  mu_daemon *daemon;
+  int is_logs;
+  int got_request;
+  mu_watcher *watcher;
+} stream_ctx;
+
+static void start_watch(stream_ctx *sc, mu_rpc_call *call, const char *job_id) {
+  mu_job *job = find_or_fail(sc->daemon, call, job_id);
+  if (job == NULL) return;
+  for (size_t i = 0; i < job->n_history; i++)
+    if (mu_rpc_call_send(call, job->history[i], job->history_len[i], NULL) != 0) {
+      mu_pb_fail(call, MU_RPC_RESOURCE_EXHAUSTED, "history too large to send");
+      return;
+    }
+  if (mu_job_finished(job)) {
+    mu_rpc_call_finish(call, MU_RPC_OK, "", NULL);
+    return;
+  }
+  sc->watcher = calloc(1, sizeof *sc->watcher);
+  if (sc->watcher == NULL) {
+    mu_pb_fail(call, MU_RPC_RESOURCE_EXHAUSTED, "out of memory");
+    return;
+  }
+  sc->watcher->call = call;
+  mu_job_add_watcher(job, sc->watcher);
+}
+
+static int send_log(mu_rpc_call *call, const char *task_id, const char *data, size_t len) {
+  Muster__V1__LogChunk lc = MUSTER__V1__LOG_CHUNK__INIT;
+  Muster__V1__OutputChunk oc = MUSTER__V1__OUTPUT_CHUNK__INIT;
+  oc.data.data = (uint8_t *)data;
+  oc.data.len = len;
+  lc.task_id = (char *)task_id;
+  lc.output = &oc;
+  return mu_pb_send(call, &lc.base, NULL);
+}
+
+static void start_logs(stream_ctx *sc, mu_rpc_call *call, const Muster__V1__TaskLogsRequest *req) {
+  mu_job *job = find_or_fail(sc->daemon, call, req->job_id);
+  if (job == NULL) return;
+  int any_running = 0, found = 0;
+  size_t cap = 0;
+  for (size_t i = 0; i < job->n_hosts; i++)
+    for (size_t t = 0; t < job->spec->n_tasks; t++) {
+      const mu_task_run *tr = &job->hosts[i].tasks[t];
+      if (req->task_id[0] && !mu_task_id_matches(job, tr->task_id, req->task_id)) continue;
+      found = 1;
+      if (tr->state < MUSTER__V1__TASK_STATE__SUCCEEDED && job->hosts[i].state == MU_HOST_RUNNING)
+        any_running = 1;
+      if (tr->tail.len == 0) continue;
+      if (tr->tail.cap + 1 > cap) cap = tr->tail.cap + 1;
+      char *buf = malloc(cap);
+      if (buf == NULL) continue;
+      size_t n = mu_tail_copy(&tr->tail, buf, cap);
+      send_log(call, tr->task_id, buf, n);
+      free(buf);
+    }
+  if (!found) {
+    mu_pb_fail(call, MU_RPC_NOT_FOUND, "job %s has no task '%s' (task ids are AGENT/TASK)",
+               job->id, req->task_id);
+    return;
+  }
+  if (!req->follow || !any_running || mu_job_finished(job)) {
+    mu_rpc_call_finish(call, MU_RPC_OK, "", NULL);
+    return;
+  }
+  sc->watcher = calloc(1, sizeof *sc->watcher);
+  if (sc->watcher == NULL) {
+    mu_pb_fail(call, MU_RPC_RESOURCE_EXHAUSTED, "out of memory");
+    return;
+  }
+  sc->watcher->call = call;
+  sc->watcher->task_id = strdup(req->task_id); /* "" follows every task of the job */
+  sc->watcher->follow = 1;
+  mu_job_add_watcher(job, sc->watcher);
+}
+
+static int stream_on_message(mu_rpc_call *call, const uint8_t *data, size_t len, void *ud) {
+  stream_ctx *sc = ud;
+  if (sc->got_request) return 1;
+  sc->got_request = 1;
+  if (sc->is_logs) {
+    Muster__V1__TaskLogsRequest *req = muster__v1__task_logs_request__unpack(NULL, len, data);
+    if (req == NULL) {
+      mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "malformed TaskLogsRequest");
+      return 1;
+    }
+    start_logs(sc, call, req);
+    protobuf_c_message_free_unpacked(&req->base, NULL);
+  } else {
+    Muster__V1__WatchJobRequest *req = muster__v1__watch_job_request__unpack(NULL, len, data);
+    if (req == NULL) {
+      mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "malformed WatchJobRequest");
+      return 1;
+    }
+    start_watch(sc, call, req->job_id);
+    protobuf_c_message_free_unpacked(&req->base, NULL);
+  }
+  return 1;
+}
+
+static void stream_on_done(mu_rpc_call *call, const mu_rpc_status *st, void *ud) {
+  stream_ctx *sc = ud;
+  (void)call;
+  (void)st;
+  if (sc->watcher != NULL) {
+    mu_watcher_unlink(sc->watcher);
+    free(sc->watcher->task_id);
+    free(sc->watcher);
+  }
+  free(sc);
+}
+
+static void on_stream_call(mu_rpc_call *call, const mu_rpc_metadata *md, mu_daemon *d, int logs) {
+  (void)md;
+  stream_ctx *sc = calloc(1, sizeof *sc);
+  if (sc == NULL) {
+    mu_rpc_call_finish(call, MU_RPC_RESOURCE_EXHAUSTED, "out of memory", NULL);
+    return;
+  }
+  sc->daemon = d;
+  sc->is_logs = logs;
+  mu_rpc_call_handlers h = {.on_message = stream_on_message, .on_done = stream_on_done};
+  mu_rpc_call_start(call, &h, sc);
+}
+
+static void on_watch(mu_rpc_call *call, const mu_rpc_metadata *md, void *ud) {
+  on_stream_call(call, md, ud, 0);
+}
+
+static void on_logs(mu_rpc_call *call, const mu_rpc_metadata *md, void *ud) {
+  on_stream_call(call, md, ud, 1);
+}
+
+int mu_admin_jobs_register(mu_daemon *d, mu_err *err) {
+  struct {
+    const char *path;
+    const ProtobufCMessageDescriptor *desc;
+    mu_pb_unary_fn fn;
+  } unary[] = {
+      {"/muster.v1.Admin/SubmitJob", &muster__v1__submit_job_request__descriptor, submit_job},
+      {"/muster.v1.Admin/RunAdhoc", &muster__v1__run_adhoc_request__descriptor, run_adhoc},
+      {"/muster.v1.Admin/GetJob", &muster__v1__get_job_request__descriptor, get_job},
+      {"/muster.v1.Admin/ListJobs", &muster__v1__list_jobs_request__descriptor, list_jobs},
+      {"/muster.v1.Admin/CancelJob", &muster__v1__cancel_job_request__descriptor, cancel_job},
+  };
+  for (size_t i = 0; i < sizeof unary / sizeof unary[0]; i++) {
+    int rc = mu_pb_add_unary(d->server, unary[i].path, unary[i].desc, unary[i].fn, d, err);
+    if (rc != 0) return rc;
+  }
+  int rc = mu_rpc_server_add_method(d->server, "/muster.v1.Admin/WatchJob", on_watch, d, err);
+  if (rc == 0)
+    rc = mu_rpc_server_add_method(d->server, "/muster.v1.Admin/TaskLogs", on_logs, d, err);
+  return rc;
+}

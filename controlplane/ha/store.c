@@ -1,0 +1,408 @@
+/* The leader's write path: batches of puts and deletes committed as fenced etcd transactions,
+ * split greedily by op count and estimated request bytes and sent one after the other in the
+ * order given; a refused fence fails the batch with MU_EPERM and deposes the leader. Also the
+ * paged, single-revision prefix load a new leader rebuilds its in-memory state from. */
+#include "controlplane/ha/store.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/base/log.h"
+
+#define LOG "store"
+#define OP_OVERHEAD 64 /* per-op allowance over key+value bytes; above the client's count */
+
+struct mu_store {
+  mu_etcd_client *c;
+  mu_leader *leader;
+  mu_store_options opts;
+  int inflight;                 /* batches and loads that have not reported yet */
+  bool closing;
+  void (*close_cb)(void *ud);
+  void *close_ud;
+};
+
+typedef struct batch_op {
+  bool del, prefix;
+  char *key;
+  size_t key_len;
+  char *value;
+  size_t value_len;
+  size_t cost;                  /* estimated request bytes */
+} batch_op;
+
+struct mu_store_batch {
+  mu_store *s;
+  batch_op *ops;
+  size_t n, cap;
+  size_t bytes;                 /* sum of costs, bounded by max_batch_bytes */
+  /* commit state */
+  int64_t term;
+  size_t pos, end;              /* ops[pos..end) is the transaction in flight */
+  mu_store_batch_result res;
+  mu_store_batch_cb cb;
+  void *ud;
+};
+
+typedef struct load {
+  mu_store *s;
+  char *prefix, *end, *next;    /* owned; next = key to resume from */
+  size_t prefix_len, end_len, next_len;
+  int64_t revision;
+  size_t total;
+  mu_store_page_cb on_page;
+  mu_store_load_cb on_done;
+  void *ud;
+} load;
+
+static void store_release(mu_store *s) {
+  s->inflight--;
+  if (!s->closing || s->inflight > 0) return;
+  void (*cb)(void *) = s->close_cb;
+  void *ud = s->close_ud;
+  free(s);
+  if (cb != NULL) cb(ud);
+}
+
+int mu_store_new(mu_etcd_client *client, mu_leader *leader, const mu_store_options *opts,
+                 mu_store **ret_store, mu_err *err) {
+  if (client == NULL || leader == NULL) {
+    return mu_err_set(err, MU_EINVAL, "store: an etcd client and a leader election are needed");
+  }
+  mu_store *s = calloc(1, sizeof(*s));
+  if (s == NULL) return mu_err_set(err, MU_ENOMEM, "store: out of memory");
+  s->c = client;
+  s->leader = leader;
+  if (opts != NULL) s->opts = *opts;
+  if (s->opts.max_txn_ops == 0) s->opts.max_txn_ops = MU_ETCD_DEFAULT_MAX_TXN_OPS;
+  if (s->opts.max_txn_bytes == 0) s->opts.max_txn_bytes = MU_ETCD_DEFAULT_MAX_REQUEST_BYTES - 65536;
+  if (s->opts.max_batch_ops == 0) s->opts.max_batch_ops = 100000;
+  if (s->opts.max_batch_bytes == 0) s->opts.max_batch_bytes = (size_t)64 << 20;
+  if (s->opts.page_size <= 0) s->opts.page_size = 1000;
+  *ret_store = s;
+  return 0;
+}
+
+void mu_store_close(mu_store *s, void (*close_cb)(void *ud), void *ud) {
+  if (s == NULL || s->closing) return;
+  s->closing = true;
+  s->close_cb = close_cb;
+  s->close_ud = ud;
+  s->inflight++;
+  store_release(s);
+}
+
+/* ---- batches ---- */
+
+mu_store_batch *mu_store_batch_new(mu_store *s) {
+  mu_store_batch *b = calloc(1, sizeof(*b));
+  if (b != NULL) b->s = s;
+  return b;
+}
+
+void mu_store_batch_free(mu_store_batch *b) {
+  if (b == NULL) return;
+  for (size_t i = 0; i < b->n; i++) {
+    free(b->ops[i].key);
+    free(b->ops[i].value);
+  }
+  free(b->ops);
+  free(b);
+}
+
+size_t mu_store_batch_ops(const mu_store_batch *b) {
+  return b->n;
+}
+
+static size_t fence_cost(const mu_store *s) {
+  return strlen(mu_leader_key(s->leader)) + OP_OVERHEAD;
+}
+
+static int add_op(mu_store_batch *b, bool del, bool prefix, const char *key, const void *value,
+                  size_t value_len, mu_err *err) {
+  const mu_store_options *o = &b->s->opts;
+  if (key == NULL || key[0] == '\0') {
+    return mu_err_set(err, MU_EINVAL, "store batch: op %zu has an empty key", b->n + 1);
+  }
+  size_t key_len = strlen(key);
+  if (!del && value != NULL && value_len == 0) value_len = strlen(value);
+  size_t cost = (prefix ? 2 * key_len : key_len) + value_len + OP_OVERHEAD;
+  if (cost + fence_cost(b->s) > o->max_txn_bytes) {
+    return mu_err_set(err, MU_ENOSPC,
+                      "store batch: %s of '%s' is %zu bytes, over the %zu-byte transaction limit",
+                      del ? "delete" : "put", key, cost, o->max_txn_bytes);
+  }
+  if (b->n >= o->max_batch_ops || b->bytes + cost > o->max_batch_bytes) {
+    return mu_err_set(err, MU_ENOSPC,
+                      "store batch: adding '%s' goes over the batch bounds (%zu ops, %zu bytes)",
+                      key, o->max_batch_ops, o->max_batch_bytes);
+  }
+  if (b->n == b->cap) {
+    size_t cap = b->cap == 0 ? 16 : b->cap * 2;
+    batch_op *ops = realloc(b->ops, cap * sizeof(*ops));
+    if (ops == NULL) return mu_err_set(err, MU_ENOMEM, "store batch: out of memory");
+    b->ops = ops;
+    b->cap = cap;
+  }
+  batch_op *op = &b->ops[b->n];
+  *op = (batch_op){.del = del, .prefix = prefix, .key_len = key_len, .value_len = value_len,
+                   .cost = cost};
+  op->key = malloc(key_len + 1);
+  op->value = malloc(value_len + 1);
+  if (op->key == NULL || op->value == NULL) {
+    free(op->key);
+    free(op->value);
+    return mu_err_set(err, MU_ENOMEM, "store batch: out of memory");
+  }
+  memcpy(op->key, key, key_len + 1);
+  if (value_len > 0) memcpy(op->value, value, value_len);
+  op->value[value_len] = '\0';
+  b->n++;
+  b->bytes += cost;
+  return 0;
+}
+
+int mu_store_batch_put(mu_store_batch *b, const char *key, const void *value, size_t value_len,
+                       mu_err *err) {
+  return add_op(b, false, false, key, value, value != NULL ? value_len : 0, err);
+}
+
+int mu_store_batch_delete(mu_store_batch *b, const char *key, bool prefix, mu_err *err) {
+  return add_op(b, true, prefix, key, NULL, 0, err);
+}
+
+/* Where the transaction starting at ops[from] ends under the limits. */
+static size_t txn_end(const mu_store_batch *b, size_t from) {
+  const mu_store_options *o = &b->s->opts;
+  size_t bytes = fence_cost(b->s), i = from;
+  while (i < b->n && i - from < o->max_txn_ops && bytes + b->ops[i].cost <= o->max_txn_bytes) {
+    bytes += b->ops[i].cost;
+    i++;
+  }
+  return i;
+}
+
+static void on_txn(void *ud, const mu_etcd_result *res, const mu_err *err);
+
+/* Sends ops[pos..] up to the limits as one fenced transaction. */
+static int send_next(mu_store_batch *b, mu_err *err) {
+  mu_etcd_txn *t = mu_etcd_txn_new();
+  if (t == NULL) return mu_err_set(err, MU_ENOMEM, "store batch: out of memory");
+  b->end = txn_end(b, b->pos);
+  mu_etcd_txn_fence(t, mu_leader_key(b->s->leader), b->term);
+  for (size_t i = b->pos; i < b->end; i++) {
+    const batch_op *op = &b->ops[i];
+    if (op->del) {
+      mu_etcd_txn_delete(t, MU_ETCD_ON_SUCCESS,
+                         &(mu_etcd_delete_req){.key = op->key, .key_len = op->key_len,
+                                               .prefix = op->prefix});
+    } else {
+      mu_etcd_txn_put(t, MU_ETCD_ON_SUCCESS,
+                      &(mu_etcd_put_req){.key = op->key, .key_len = op->key_len,
+                                         .value = op->value_len > 0 ? op->value : NULL,
+                                         .value_len = op->value_len});
+    }
+  }
+  int rc = mu_etcd_txn_commit(b->s->c, t, on_txn, b, err);
+  mu_etcd_txn_free(t);
+  return rc;
+}
+
+static void batch_finish(mu_store_batch *b, const mu_err *err) {
+  mu_store *s = b->s;
+  if (b->cb != NULL) b->cb(b->ud, &b->res, err);
+  mu_store_batch_free(b);
+  store_release(s);
+}
+
+static void on_txn(void *ud, const mu_etcd_result *res, const mu_err *err) {
+  mu_store_batch *b = ud;
+  mu_err e = {0};
+  if (res == NULL) {
+    e = *err;
+    mu_err_prefix(&e, "store batch: transaction %zu of %zu (%zu of %zu ops committed before it)",
+                  b->res.txns_committed + 1, b->res.txns, b->res.ops_committed, b->n);
+    batch_finish(b, &e);
+    return;
+  }
+  if (!res->succeeded) {
+    mu_err_set(&e, MU_EPERM,
+               "not the leader any more (term %" PRId64 " fenced out); %zu of %zu ops committed",
+               b->term, b->res.ops_committed, b->n);
+    mu_warn(LOG, "%s", e.msg);
+    if (!b->s->closing) mu_leader_step_down(b->s->leader, b->term, e.msg);
+    batch_finish(b, &e);
+    return;
+  }
+  b->res.revision = res->revision;
+  b->res.txns_committed++;
+  b->res.ops_committed += b->end - b->pos;
+  b->pos = b->end;
+  if (b->pos == b->n) {
+    batch_finish(b, NULL);
+    return;
+  }
+  if (b->s->closing) {
+    mu_err_set(&e, MU_ECANCELED, "store batch: store closed after %zu of %zu transactions",
+               b->res.txns_committed, b->res.txns);
+    batch_finish(b, &e);
+    return;
+  }
+  if (send_next(b, &e) != 0) {
+    mu_err_prefix(&e, "store batch: transaction %zu of %zu", b->res.txns_committed + 1,
+                  b->res.txns);
+    batch_finish(b, &e);
+  }
+}
+
+int mu_store_batch_commit(mu_store_batch *b, mu_store_batch_cb cb, void *ud, mu_err *err) {
+  mu_store *s = b->s;
+  int rc;
+  if (s->closing) {
+    rc = mu_err_set(err, MU_ECANCELED, "store batch: store is closing");
+    goto fail;
+  }
+  if (b->n == 0) {
+    rc = mu_err_set(err, MU_EINVAL, "store batch: nothing to commit");
+    goto fail;
+  }
+  b->term = mu_leader_term(s->leader);
+  if (b->term == 0) {
+    rc = mu_err_set(err, MU_EPERM, "not the leader (leader is '%s'); nothing written",
+                    mu_leader_address(s->leader));
+    goto fail;
+  }
+  for (size_t i = 0; i < b->n; i = txn_end(b, i)) b->res.txns++;
+  b->cb = cb;
+  b->ud = ud;
+  rc = send_next(b, err);
+  if (rc != 0) goto fail;
+  s->inflight++;
+  return 0;
+fail:
+  mu_store_batch_free(b);
+  return rc;
+}
+
+int mu_store_put(mu_store *s, const char *key, const void *value, size_t value_len,
+                 mu_store_batch_cb cb, void *ud, mu_err *err) {
+  mu_store_batch *b = mu_store_batch_new(s);
+  if (b == NULL) return mu_err_set(err, MU_ENOMEM, "store: out of memory");
+  int rc = mu_store_batch_put(b, key, value, value_len, err);
+  if (rc != 0) {
+    mu_store_batch_free(b);
+    return rc;
+  }
+  return mu_store_batch_commit(b, cb, ud, err);
+}
+
+/* ---- loads ---- */
+
+static void load_free(load *ld) {
+  free(ld->prefix);
+  free(ld->end);
+  free(ld->next);
+  free(ld);
+}
+
+static void on_page(void *ud, const mu_etcd_result *res, const mu_err *err);
+
+static int load_next(load *ld, mu_err *err) {
+  mu_etcd_range_req req = {.key = ld->next,
+                           .key_len = ld->next_len,
+                           .range_end = ld->end,
+                           .range_end_len = ld->end_len,
+                           .limit = ld->s->opts.page_size,
+                           .revision = ld->revision};
+  return mu_etcd_range(ld->s->c, &req, on_page, ld, err);
+}
+
+static void load_finish(load *ld, const mu_err *err) {
+  mu_store *s = ld->s;
+  ld->on_done(ld->ud, ld->revision, ld->total, err);
+  load_free(ld);
+  store_release(s);
+}
+
+static void on_page(void *ud, const mu_etcd_result *res, const mu_err *err) {
+  load *ld = ud;
+  mu_err e = {0};
+  if (res == NULL) {
+    e = *err;
+    mu_err_prefix(&e, "store: loading '%s' after %zu keys", ld->prefix, ld->total);
+    load_finish(ld, &e);
+    return;
+  }
+  if (ld->revision == 0) ld->revision = res->revision;
+  if (res->n_kvs > 0) {
+    if (ld->on_page != NULL && ld->on_page(ld->ud, res->kvs, res->n_kvs, &e) != 0) {
+      if (e.code == 0) mu_err_set(&e, MU_ECANCELED, "store: load of '%s' stopped", ld->prefix);
+      load_finish(ld, &e);
+      return;
+    }
+    ld->total += res->n_kvs;
+  }
+  if (!res->more || res->n_kvs == 0) {
+    load_finish(ld, NULL);
+    return;
+  }
+  if (ld->s->closing) {
+    mu_err_set(&e, MU_ECANCELED, "store: closed while loading '%s'", ld->prefix);
+    load_finish(ld, &e);
+    return;
+  }
+  /* Resume right after the last key: last key + "\0" is its immediate successor. */
+  const mu_etcd_kv *last = &res->kvs[res->n_kvs - 1];
+  char *next = malloc(last->key_len + 1);
+  if (next == NULL) {
+    mu_err_set(&e, MU_ENOMEM, "store: out of memory loading '%s'", ld->prefix);
+    load_finish(ld, &e);
+    return;
+  }
+  memcpy(next, last->key, last->key_len);
+  next[last->key_len] = '\0';
+  free(ld->next);
+  ld->next = next;
+  ld->next_len = last->key_len + 1;
+  if (load_next(ld, &e) != 0) {
+    mu_err_prefix(&e, "store: loading '%s'", ld->prefix);
+    load_finish(ld, &e);
+  }
+}
+
+int mu_store_load_prefix(mu_store *s, const char *prefix, mu_store_page_cb on_page_cb,
+                         mu_store_load_cb on_done, void *ud, mu_err *err) {
+  if (s->closing) return mu_err_set(err, MU_ECANCELED, "store: closing");
+  if (prefix == NULL || prefix[0] == '\0' || on_done == NULL) {
+    return mu_err_set(err, MU_EINVAL, "store: load needs a non-empty prefix and a callback");
+  }
+  load *ld = calloc(1, sizeof(*ld));
+  if (ld == NULL) return mu_err_set(err, MU_ENOMEM, "store: out of memory");
+  *ld = (load){.s = s, .on_page = on_page_cb, .on_done = on_done, .ud = ud};
+  ld->prefix_len = strlen(prefix);
+  ld->prefix = strdup(prefix);
+  ld->next = strdup(prefix);
+  ld->next_len = ld->prefix_len;
+  ld->end = strdup(prefix);
+  if (ld->prefix == NULL || ld->next == NULL || ld->end == NULL) {
+    load_free(ld);
+    return mu_err_set(err, MU_ENOMEM, "store: out of memory");
+  }
+  /* The prefix's range end: last byte below 0xff incremented, the rest dropped. */
+  ld->end_len = ld->prefix_len;
+  while (ld->end_len > 0 && (unsigned char)ld->end[ld->end_len - 1] == 0xff) ld->end_len--;
+  if (ld->end_len == 0) {
+    ld->end[0] = '\0';
+    ld->end_len = 1;
+  } else {
+    ld->end[ld->end_len - 1] = (char)((unsigned char)ld->end[ld->end_len - 1] + 1);
+  }
+  int rc = load_next(ld, err);
+  if (rc != 0) {
+    load_free(ld);
+    return rc;
+  }
+  s->inflight++;
+  return 0;
+}

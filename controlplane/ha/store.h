@@ -1,0 +1,104 @@
+/* The leader's fenced write path to etcd, and paged reads to rebuild state.
+ *
+ * Every write is an etcd transaction that also compares the leader key's create revision with
+ * the leader's term (mu_etcd_txn_fence), so a deposed leader — paused, partitioned or slow —
+ * cannot change anything. A refused fence fails with MU_EPERM "not the leader any more (term N
+ * fenced out)" and makes the leader step down (mu_leader_step_down).
+ *
+ * A batch is committed in as few transactions as fit the configured limits (ops per txn and
+ * bytes per request), one after the other, in the order the ops were added. A batch that needs
+ * more than one transaction is NOT atomic: a failure leaves the earlier transactions applied
+ * (the callback says how many). Write what must appear all-or-nothing with a "ready marker"
+ * last (see docs/ha.md): readers ignore a job until its ready key exists.
+ */
+#ifndef MU_HA_STORE_H
+#define MU_HA_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "controlplane/ha/leader.h"
+#include "lib/base/err.h"
+#include "lib/etcd/etcd.h"
+
+typedef struct mu_store mu_store;
+typedef struct mu_store_batch mu_store_batch;
+
+typedef struct mu_store_options {
+  size_t max_txn_ops;          /* puts+deletes per transaction; 0 → 128 (etcd --max-txn-ops) */
+  size_t max_txn_bytes;        /* estimated request bytes per transaction; 0 → 1.5 MiB - 64 KiB */
+  size_t max_batch_ops;        /* ops in one batch; 0 → 100000 */
+  size_t max_batch_bytes;      /* bytes held by one batch; 0 → 64 MiB */
+  int64_t page_size;           /* keys per page of mu_store_load_prefix; 0 → 1000 */
+} mu_store_options;
+
+/* What a finished batch did. On failure the first txns_committed transactions (ops_committed
+ * ops) were applied and the rest were not sent. */
+typedef struct mu_store_batch_result {
+  int64_t revision;            /* etcd revision after the last committed transaction */
+  size_t txns;                 /* transactions the batch was split into */
+  size_t txns_committed;
+  size_t ops_committed;
+} mu_store_batch_result;
+
+/* err is NULL on success. Error codes: MU_EPERM (fenced out: not the leader any more),
+ * MU_EAGAIN / MU_ETIMEDOUT (etcd unreachable or slow: the outcome of the failing transaction
+ * is unknown), MU_ENOSPC (etcd refused the size), MU_ECANCELED (store or client closed),
+ * other etcd errors as in lib/etcd/etcd.h. Both pointers are borrowed for the call. */
+typedef void (*mu_store_batch_cb)(void *ud, const mu_store_batch_result *res, const mu_err *err);
+
+/* Creates the store. client and leader are borrowed and must outlive mu_store_close's
+ * callback. opts may be NULL (copied). Caller releases with mu_store_close. */
+int mu_store_new(mu_etcd_client *client, mu_leader *leader, const mu_store_options *opts,
+                 mu_store **ret_store, mu_err *err);
+
+/* Stops paging loads after their current page (they end with MU_ECANCELED); a batch in flight
+ * stops after its current transaction (MU_ECANCELED if more were left). close_cb (may be NULL)
+ * runs once every in-flight batch and load has reported — from inside this call when none is
+ * in flight — and the store is freed. */
+void mu_store_close(mu_store *s, void (*close_cb)(void *ud), void *ud);
+
+/* ---- batches ---- */
+
+/* A new empty batch. Caller commits it (which consumes it) or frees it with
+ * mu_store_batch_free. NULL when out of memory. */
+mu_store_batch *mu_store_batch_new(mu_store *s);
+void mu_store_batch_free(mu_store_batch *b);
+
+/* Adds a put (key and value copied; value_len 0 → strlen(value), value NULL → empty). Errors:
+ * MU_EINVAL empty key, MU_ENOSPC the op alone is over max_txn_bytes or the batch is over its
+ * bounds (names the key), MU_ENOMEM. A failed add leaves the batch as it was. */
+int mu_store_batch_put(mu_store_batch *b, const char *key, const void *value, size_t value_len,
+                       mu_err *err);
+/* Adds a delete of key, or of every key under it when prefix. Same errors as put. */
+int mu_store_batch_delete(mu_store_batch *b, const char *key, bool prefix, mu_err *err);
+size_t mu_store_batch_ops(const mu_store_batch *b);
+
+/* Commits the batch under the leader's current term, consuming b whatever the outcome. cb runs
+ * exactly once from the loop when 0 is returned. Errors without a callback: MU_EPERM when this
+ * member is not the leader now, MU_EINVAL for an empty batch, MU_ECANCELED when closing, or the
+ * first transaction could not be sent. */
+int mu_store_batch_commit(mu_store_batch *b, mu_store_batch_cb cb, void *ud, mu_err *err);
+
+/* One fenced put: a batch of one. */
+int mu_store_put(mu_store *s, const char *key, const void *value, size_t value_len,
+                 mu_store_batch_cb cb, void *ud, mu_err *err);
+
+/* ---- reads ---- */
+
+/* Called once per page, in key order. kvs are borrowed for the call. Return 0 to go on, or a
+ * negative MU_E* code (with err filled) to stop the load with that error. */
+typedef int (*mu_store_page_cb)(void *ud, const mu_etcd_kv *kvs, size_t n_kvs, mu_err *err);
+/* revision: the snapshot every page was read at — start a watch of the prefix from revision+1
+ * to miss nothing. total: keys delivered. err NULL on success; MU_EAGAIN "compacted" when the
+ * snapshot was compacted mid-way (load again). */
+typedef void (*mu_store_load_cb)(void *ud, int64_t revision, size_t total, const mu_err *err);
+
+/* Reads every key under prefix, page_size keys at a time, all pages at one revision (reads are
+ * not fenced: any member may load). Errors without callbacks: MU_EINVAL empty prefix,
+ * MU_ECANCELED closing, or the first page could not be requested. */
+int mu_store_load_prefix(mu_store *s, const char *prefix, mu_store_page_cb on_page,
+                         mu_store_load_cb on_done, void *ud, mu_err *err);
+
+#endif

@@ -1,0 +1,320 @@
+/* Job bookkeeping: construction, lookups, read-only views for the admin API, bounded output
+ * tails, and the bounded event history that late WatchJob callers replay. */
+#include "controlplane/jobs.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/base/clock.h"
+
+mu_job *mu_job_new(const char *id, Muster__V1__JobSpec *spec, const mu_rollout *rollout,
+                   char **agent_ids, size_t n_targets, size_t tail_cap) {
+  mu_job *job = calloc(1, sizeof *job);
+  if (job == NULL) return NULL;
+  job->id = strdup(id);
+  job->spec = spec;
+  job->rollout = *rollout;
+  job->state = MUSTER__V1__JOB_STATE__JOB_RUNNING;
+  job->created_at_ms = mu_now_ms();
+  job->hosts = calloc(n_targets ? n_targets : 1, sizeof *job->hosts);
+  job->n_hosts = n_targets;
+  job->concurrency = mu_rollout_concurrency(rollout, (uint32_t)n_targets);
+  job->error_budget = mu_rollout_error_budget(rollout, (uint32_t)n_targets);
+  for (size_t i = 0; i < n_targets; i++) {
+    mu_host_run *h = &job->hosts[i];
+    h->job = job;
+    h->agent_id = agent_ids[i] ? strdup(agent_ids[i]) : NULL;
+    h->tasks = calloc(spec->n_tasks, sizeof *h->tasks);
+    h->batch = rollout->batch ? i / rollout->batch : 0;
+    for (size_t t = 0; h->tasks && t < spec->n_tasks; t++) {
+      mu_task_run *tr = &h->tasks[t];
+      tr->state = MUSTER__V1__TASK_STATE__PENDING;
+      muster__v1__task_metrics__init(&tr->metrics);
+      tr->tail.cap = tail_cap;
+      char tid[400];
+      snprintf(tid, sizeof tid, "%s/%s/%s", id, h->agent_id ? h->agent_id : "any",
+               spec->tasks[t]->name);
+      tr->task_id = strdup(tid);
+    }
+  }
+  return job;
+}
+
+void mu_job_free(mu_job *job) {
+  if (job == NULL) return;
+  for (size_t i = 0; i < job->n_hosts; i++) {
+    mu_host_run *h = &job->hosts[i];
+    for (size_t t = 0; h->tasks && t < job->spec->n_tasks; t++) {
+      mu_task_run *tr = &h->tasks[t];
+      free(tr->task_id);
+      free(tr->message);
+      for (size_t p = 0; p < tr->n_params; p++) {
+        free(tr->params[p].key);
+        free(tr->params[p].value);
+      }
+      free(tr->params);
+      free(tr->tail.buf);
+    }
+    free(h->tasks);
+    free(h->agent_id);
+  }
+  free(job->hosts);
+  for (size_t i = 0; i < job->n_history; i++) free(job->history[i]);
+  free(job->history);
+  free(job->history_len);
+  mu_job_close_watchers(job, MU_RPC_UNAVAILABLE, "job dropped from memory");
+  if (job->spec) protobuf_c_message_free_unpacked(&job->spec->base, NULL);
+  free(job->end_reason);
+  free(job->id);
+  free(job);
+}
+
+int mu_job_finished(const mu_job *job) {
+  return job->state != MUSTER__V1__JOB_STATE__JOB_RUNNING &&
+         job->state != MUSTER__V1__JOB_STATE__JOB_PENDING;
+}
+
+mu_host_run *mu_job_host(mu_job *job, const char *agent_id) {
+  for (size_t i = 0; i < job->n_hosts; i++)
+    if (job->hosts[i].agent_id && strcmp(job->hosts[i].agent_id, agent_id) == 0)
+      return &job->hosts[i];
+  return NULL;
+}
+
+int mu_task_id_matches(const mu_job *job, const char *full, const char *given) {
+  if (strcmp(full, given) == 0) return 1;
+  /* "<agent>/<task>" within the job is enough */
+  size_t idlen = strlen(job->id);
+  return strncmp(full, job->id, idlen) == 0 && full[idlen] == '/' &&
+         strcmp(full + idlen + 1, given) == 0;
+}
+
+mu_task_run *mu_job_task(mu_job *job, const char *task_id, mu_host_run **ret_host) {
+  for (size_t i = 0; i < job->n_hosts; i++)
+    for (size_t t = 0; t < job->spec->n_tasks; t++)
+      if (mu_task_id_matches(job, job->hosts[i].tasks[t].task_id, task_id)) {
+        if (ret_host) *ret_host = &job->hosts[i];
+        return &job->hosts[i].tasks[t];
+      }
+  return NULL;
+}
+
+void mu_tail_append(mu_tail *t, const void *data, size_t len) {
+  t->total += len;
+  if (t->cap == 0) return;
+  if (t->buf == NULL && (t->buf = malloc(t->cap)) == NULL) return;
+  const char *p = data;
+  if (len >= t->cap) {
+    memcpy(t->buf, p + len - t->cap, t->cap);
+    t->start = 0;
+    t->len = t->cap;
+    return;
+  }
+  for (size_t i = 0; i < len; i++) {
+    size_t pos = (t->start + t->len) % t->cap;
+    t->buf[pos] = p[i];
+    if (t->len < t->cap)
+      t->len++;
+    else
+      t->start = (t->start + 1) % t->cap;
+  }
+}
+
+size_t mu_tail_copy(const mu_tail *t, char *out, size_t size) {
+  if (size == 0) return 0;
+  size_t n = t->len < size - 1 ? t->len : size - 1;
+  size_t skip = t->len - n;
+  for (size_t i = 0; i < n; i++) out[i] = t->buf[(t->start + skip + i) % t->cap];
+  out[n] = '\0';
+  return n;
+}
+
+void mu_task_run_view(const mu_job *job, const mu_host_run *h, size_t index,
+                      Muster__V1__TaskRun *out, Muster__V1__TaskRun__OutputParamsEntry *storage,
+                      Muster__V1__TaskRun__OutputParamsEntry **ptrs, char *tail_buf,
+                      size_t tail_size) {
+  const mu_task_run *tr = &h->tasks[index];
+  muster__v1__task_run__init(out);
+  out->job_id = job->id;
+  out->task_id = tr->task_id;
+  out->task_name = job->spec->tasks[index]->name;
+  out->agent_id = h->agent_id ? h->agent_id : "";
+  out->attempt = tr->attempt;
+  out->state = tr->state;
+  out->exit_code = tr->exit_code;
+  out->signal = tr->signal;
+  out->message = tr->message ? tr->message : "";
+  out->started_at_ms = tr->started_at_ms;
+  out->finished_at_ms = tr->finished_at_ms;
+  if (tr->has_metrics) out->metrics = (Muster__V1__TaskMetrics *)&tr->metrics;
+  for (size_t p = 0; storage && p < tr->n_params; p++) {
+    muster__v1__task_run__output_params_entry__init(&storage[p]);
+    storage[p].key = tr->params[p].key;
+    storage[p].value = tr->params[p].value;
+    ptrs[p] = &storage[p];
+  }
+  out->n_output_params = storage ? tr->n_params : 0;
+  out->output_params = storage ? ptrs : NULL;
+  if (tail_buf != NULL) {
+    mu_tail_copy(&tr->tail, tail_buf, tail_size);
+    out->output_tail = tail_buf;
+  }
+}
+
+/* A view owns its arrays (not the strings, which it borrows from the job). */
+typedef struct view_block {
+  Muster__V1__Job job;
+  Muster__V1__TaskRun *runs;
+  Muster__V1__TaskRun **run_ptrs;
+  Muster__V1__TaskRun__OutputParamsEntry *params;
+  Muster__V1__TaskRun__OutputParamsEntry **param_ptrs;
+  char *tails;
+  char **unreachable;
+} view_block;
+
+#define MU_VIEW_TAIL 2048
+
+Muster__V1__Job *mu_job_view(const mu_job *job, int with_tasks) {
+  view_block *b = calloc(1, sizeof *b);
+  if (b == NULL) return NULL;
+  Muster__V1__Job *v = &b->job;
+  muster__v1__job__init(v);
+  v->id = job->id;
+  v->spec = job->spec;
+  v->state = job->state;
+  v->created_at_ms = job->created_at_ms;
+  v->finished_at_ms = job->finished_at_ms;
+  v->targets = (uint32_t)job->n_hosts;
+  v->running = job->running;
+  v->succeeded = job->succeeded;
+  v->failed = job->failed + job->unreachable;
+  uint32_t done = job->succeeded + job->failed + job->cancelled + job->unreachable;
+  v->pending = (uint32_t)job->n_hosts - done - job->running;
+  b->unreachable = calloc(job->n_hosts + 1, sizeof *b->unreachable);
+  for (size_t i = 0; b->unreachable && i < job->n_hosts; i++)
+    if (job->hosts[i].state == MU_HOST_UNREACHABLE)
+      b->unreachable[v->n_unreachable++] = job->hosts[i].agent_id;
+  v->unreachable = b->unreachable;
+  if (!with_tasks) return v;
+  size_t n_runs = job->n_hosts * job->spec->n_tasks, n_params = 0;
+  for (size_t i = 0; i < job->n_hosts; i++)
+    for (size_t t = 0; t < job->spec->n_tasks; t++) n_params += job->hosts[i].tasks[t].n_params;
+  b->runs = calloc(n_runs + 1, sizeof *b->runs);
+  b->run_ptrs = calloc(n_runs + 1, sizeof *b->run_ptrs);
+  b->params = calloc(n_params + 1, sizeof *b->params);
+  b->param_ptrs = calloc(n_params + 1, sizeof *b->param_ptrs);
+  b->tails = calloc(n_runs + 1, MU_VIEW_TAIL);
+  if (!b->runs || !b->run_ptrs || !b->params || !b->param_ptrs || !b->tails) {
+    mu_job_view_free(v);
+    return NULL;
+  }
+  size_t r = 0, p = 0;
+  for (size_t i = 0; i < job->n_hosts; i++)
+    for (size_t t = 0; t < job->spec->n_tasks; t++) {
+      mu_task_run_view(job, &job->hosts[i], t, &b->runs[r], &b->params[p], &b->param_ptrs[p],
+                       b->tails + r * MU_VIEW_TAIL, MU_VIEW_TAIL);
+      p += job->hosts[i].tasks[t].n_params;
+      b->run_ptrs[r] = &b->runs[r];
+      r++;
+    }
+  v->n_tasks = n_runs;
+  v->tasks = b->run_ptrs;
+  return v;
+}
+
+void mu_job_view_free(Muster__V1__Job *view) {
+  view_block *b = (view_block *)view;
+  if (b == NULL) return;
+  free(b->runs);
+  free(b->run_ptrs);
+  free(b->params);
+  free(b->param_ptrs);
+  free(b->tails);
+  free(b->unreachable);
+  free(b);
+}
+
+void mu_job_add_watcher(mu_job *job, mu_watcher *w) {
+  w->job = job;
+  w->next = job->watchers;
+  job->watchers = w;
+}
+
+void mu_watcher_unlink(mu_watcher *w) {
+  if (w->job == NULL) return;
+  for (mu_watcher **pp = &w->job->watchers; *pp; pp = &(*pp)->next)
+    if (*pp == w) {
+      *pp = w->next;
+      break;
+    }
+  w->job = NULL;
+  w->next = NULL;
+}
+
+void mu_job_publish(mu_job *job, const Muster__V1__JobEvent *ev, const char *task_id,
+                    size_t max_history_bytes) {
+  size_t len = muster__v1__job_event__get_packed_size(ev);
+  uint8_t *buf = malloc(len ? len : 1);
+  if (buf == NULL) return;
+  muster__v1__job_event__pack(ev, buf);
+  int is_output = ev->output != NULL;
+  /* Output is dropped from the history first once the bound is hit; state changes are small
+   * and always kept so a late watcher sees every result. */
+  if (is_output && job->history_bytes + len > max_history_bytes) {
+    job->history_dropped += len;
+  } else {
+    if (job->n_history == job->cap_history) {
+      size_t cap = job->cap_history ? job->cap_history * 2 : 64;
+      uint8_t **h = realloc(job->history, cap * sizeof *h);
+      size_t *hl = h ? realloc(job->history_len, cap * sizeof *hl) : NULL;
+      if (h) job->history = h;
+      if (hl) job->history_len = hl;
+      if (h && hl) job->cap_history = cap;
+    }
+    if (job->n_history < job->cap_history) {
+      job->history[job->n_history] = malloc(len ? len : 1);
+      if (job->history[job->n_history] != NULL) {
+        memcpy(job->history[job->n_history], buf, len);
+        job->history_len[job->n_history++] = len;
+        job->history_bytes += len;
+      }
+    }
+  }
+  /* TaskLogs followers get LogChunk messages for their task's output only. */
+  uint8_t *chunk = NULL;
+  size_t chunk_len = 0;
+  if (is_output && task_id != NULL) {
+    Muster__V1__LogChunk lc = MUSTER__V1__LOG_CHUNK__INIT;
+    lc.task_id = (char *)task_id;
+    lc.output = ev->output;
+    chunk_len = muster__v1__log_chunk__get_packed_size(&lc);
+    chunk = malloc(chunk_len ? chunk_len : 1);
+    if (chunk != NULL) muster__v1__log_chunk__pack(&lc, chunk);
+  }
+  for (mu_watcher *w = job->watchers; w != NULL;) {
+    mu_watcher *next = w->next;
+    int rc = 0;
+    if (w->task_id == NULL)
+      rc = mu_rpc_call_send(w->call, buf, len, NULL);
+    else if (chunk != NULL && (w->task_id[0] == '\0' || mu_task_id_matches(job, task_id, w->task_id)))
+      rc = mu_rpc_call_send(w->call, chunk, chunk_len, NULL);
+    if (rc != 0) {
+      /* A watcher too slow to keep up is ended rather than buffered without bound. */
+      mu_rpc_call_finish(w->call, MU_RPC_RESOURCE_EXHAUSTED,
+                         "watcher too slow: send queue full; watch again to resume", NULL);
+      mu_watcher_unlink(w);
+    }
+    w = next;
+  }
+  free(chunk);
+  free(buf);
+}
+
+void mu_job_close_watchers(mu_job *job, int code, const char *message) {
+  while (job->watchers != NULL) {
+    mu_watcher *w = job->watchers;
+    mu_watcher_unlink(w);
+    mu_rpc_call_finish(w->call, code, message, NULL);
+  }
+}

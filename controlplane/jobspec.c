@@ -1,0 +1,248 @@
+/* JobSpec validation: collects every problem with its field path, fills defaults, parses the
+ * rollout. Nothing here touches daemon state; the caller stores a spec only when this passes. */
+#include "controlplane/jobspec.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/base/clock.h"
+#include "lib/selector/selector.h"
+
+typedef struct problems {
+  char buf[MU_ERR_MSG_MAX];
+  size_t len;
+  int n;
+} problems;
+
+static void add(problems *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void add(problems *p, const char *fmt, ...) {
+  if (p->len + 8 >= sizeof p->buf) {
+    p->n++;
+    return;
+  }
+  if (p->n > 0) p->len += (size_t)snprintf(p->buf + p->len, sizeof p->buf - p->len, "; ");
+  va_list ap;
+  va_start(ap, fmt);
+  int w = vsnprintf(p->buf + p->len, sizeof p->buf - p->len, fmt, ap);
+  va_end(ap);
+  if (w > 0) p->len += (size_t)w;
+  if (p->len >= sizeof p->buf) p->len = sizeof p->buf - 1;
+  p->n++;
+}
+
+int mu_count_or_pct_parse(const char *text, uint32_t *ret_count, uint32_t *ret_pct, mu_err *err) {
+  char *end;
+  if (text == NULL || !isdigit((unsigned char)text[0]))
+    return mu_err_set(err, MU_EINVAL, "expected a count like \"10\" or a percentage like \"25%%\", got \"%s\"",
+                      text ? text : "");
+  unsigned long v = strtoul(text, &end, 10);
+  if (*end == '%' && end[1] == '\0') {
+    if (v == 0 || v > 100)
+      return mu_err_set(err, MU_EINVAL, "percentage must be 1%%..100%%, got \"%s\"", text);
+    *ret_count = 0;
+    *ret_pct = (uint32_t)v;
+    return 0;
+  }
+  if (*end != '\0' || v > 1000000)
+    return mu_err_set(err, MU_EINVAL, "expected a count like \"10\" or a percentage like \"25%%\", got \"%s\"",
+                      text);
+  *ret_count = (uint32_t)v;
+  *ret_pct = 0;
+  return 0;
+}
+
+uint32_t mu_rollout_concurrency(const mu_rollout *r, uint32_t n) {
+  if (r->max_concurrency_pct > 0) {
+    uint32_t c = (uint32_t)(((uint64_t)n * r->max_concurrency_pct) / 100);
+    return c ? c : 1;
+  }
+  if (r->batch > 0) return r->batch;
+  return r->max_concurrency ? r->max_concurrency : (n ? n : 1);
+}
+
+int64_t mu_rollout_error_budget(const mu_rollout *r, uint32_t n) {
+  if (r->max_errors_pct > 0) return (int64_t)(((uint64_t)n * r->max_errors_pct) / 100);
+  return r->max_errors;
+}
+
+static const char *const builtin_types[] = {"shell", "http", "python", "spark", "flink",
+                                            "container"};
+
+static const char *kind_type(const Muster__V1__TaskSpec *t) {
+  switch (t->kind_case) {
+    case MUSTER__V1__TASK_SPEC__KIND_SHELL: return "shell";
+    case MUSTER__V1__TASK_SPEC__KIND_HTTP: return "http";
+    case MUSTER__V1__TASK_SPEC__KIND_PYTHON: return "python";
+    case MUSTER__V1__TASK_SPEC__KIND_SPARK: return "spark";
+    case MUSTER__V1__TASK_SPEC__KIND_FLINK: return "flink";
+    case MUSTER__V1__TASK_SPEC__KIND_CONTAINER: return "container";
+    case MUSTER__V1__TASK_SPEC__KIND_PLUGIN: return t->plugin->type;
+    default: return NULL;
+  }
+}
+
+static void check_duration(problems *p, const char *path, const char *text, int64_t min_ms) {
+  if (text == NULL || text[0] == '\0') return;
+  int64_t ms;
+  mu_err e = {0};
+  if (mu_duration_parse(text, &ms, &e) != 0)
+    add(p, "%s: %s", path, e.msg);
+  else if (ms < min_ms)
+    add(p, "%s: must be at least %lldms, got \"%s\"", path, (long long)min_ms, text);
+}
+
+static void check_size(problems *p, const char *path, const char *text) {
+  if (text == NULL || text[0] == '\0') return;
+  uint64_t v;
+  mu_err e = {0};
+  if (mu_size_parse(text, &v, &e) != 0) add(p, "%s: %s", path, e.msg);
+}
+
+static void check_task(problems *p, Muster__V1__TaskSpec *t, size_t i,
+                       const mu_jobspec_limits *limits) {
+  char path[64];
+  snprintf(path, sizeof path, "tasks[%zu]", i);
+  const char *kt = kind_type(t);
+  if (t->type[0] == '\0' && kt == NULL) {
+    add(p, "%s: no task type (set type and one of shell/http/python/spark/flink/container/plugin)",
+        path);
+    return;
+  }
+  if (t->type[0] == '\0') {
+    free(t->type == protobuf_c_empty_string ? NULL : t->type);
+    t->type = strdup(kt);
+  } else if (kt != NULL && strcmp(kt, t->type) != 0 &&
+             t->kind_case != MUSTER__V1__TASK_SPEC__KIND_PLUGIN) {
+    add(p, "%s.type: '%s' does not match the '%s' section", path, t->type, kt);
+  }
+  int builtin = 0;
+  for (size_t k = 0; k < 6; k++) builtin |= strcmp(t->type, builtin_types[k]) == 0;
+  if (!builtin && (limits->type_known == NULL || !limits->type_known(limits->ud, t->type)))
+    add(p, "%s.type: unknown task type '%s' (no agent serves it)", path, t->type);
+  else if (builtin && kt == NULL)
+    add(p, "%s: type '%s' needs its '%s' section", path, t->type, t->type);
+  char sub[96];
+  snprintf(sub, sizeof sub, "%s.timeout", path);
+  check_duration(p, sub, t->timeout, 1);
+  if (t->retries > 100) add(p, "%s.retries: at most 100, got %u", path, t->retries);
+  if (t->backoff != NULL) {
+    snprintf(sub, sizeof sub, "%s.backoff.initial", path);
+    check_duration(p, sub, t->backoff->initial, 0);
+    snprintf(sub, sizeof sub, "%s.backoff.max", path);
+    check_duration(p, sub, t->backoff->max, 0);
+    if (t->backoff->multiplier < 0 || t->backoff->multiplier > 100)
+      add(p, "%s.backoff.multiplier: must be 0..100", path);
+  }
+  if (t->resources != NULL) {
+    snprintf(sub, sizeof sub, "%s.resources.memory", path);
+    check_size(p, sub, t->resources->memory);
+    snprintf(sub, sizeof sub, "%s.resources.output_limit", path);
+    check_size(p, sub, t->resources->output_limit);
+    if (t->resources->cpu[0] != '\0') {
+      char *end;
+      double cpu = strtod(t->resources->cpu, &end);
+      if (*end != '\0' || cpu <= 0 || cpu > 1024)
+        add(p, "%s.resources.cpu: expected cores like \"0.5\" or \"2\", got \"%s\"", path,
+            t->resources->cpu);
+    }
+  }
+  for (size_t k = 0; k < t->n_env; k++) {
+    const char *key = t->env[k]->key;
+    int ok = key[0] != '\0' && !isdigit((unsigned char)key[0]);
+    for (const char *c = key; *c && ok; c++) ok = isalnum((unsigned char)*c) || *c == '_';
+    if (!ok) add(p, "%s.env: bad variable name '%s'", path, key);
+  }
+  if (t->bundle[0] != '\0')
+    add(p, "%s.bundle: bundle '%s' not found (no bundle is stored on this control plane)", path,
+        t->bundle);
+  if (t->kind_case == MUSTER__V1__TASK_SPEC__KIND_SHELL) {
+    const Muster__V1__ShellTask *s = t->shell;
+    int forms = (s->script[0] != '\0') + (s->script_file[0] != '\0') + (s->n_command > 0);
+    if (forms != 1)
+      add(p, "%s.shell: set exactly one of script, script_file or command (got %d)", path, forms);
+  }
+  if (t->kind_case == MUSTER__V1__TASK_SPEC__KIND_HTTP && t->http->url[0] == '\0')
+    add(p, "%s.http.url: required", path);
+}
+
+int mu_jobspec_validate(Muster__V1__JobSpec *spec, const mu_jobspec_limits *limits,
+                        mu_rollout *ret_rollout, mu_err *err) {
+  problems p;
+  memset(&p, 0, sizeof p);
+  mu_rollout r = {.max_errors = -1};
+  if (strlen(spec->name) > 128) add(&p, "name: at most 128 characters");
+
+  const Muster__V1__Target *t = spec->target;
+  if (t == NULL) {
+    add(&p, "target: required (all, selector, hosts or any)");
+  } else {
+    int kinds = (t->all != 0) + (t->selector[0] != '\0') + (t->n_hosts > 0) + (t->any[0] != '\0');
+    if (kinds != 1)
+      add(&p, "target: set exactly one of all, selector, hosts or any (got %d)", kinds);
+    const char *sel_text = t->selector[0] ? t->selector : t->any;
+    if (sel_text[0] != '\0') {
+      mu_selector *sel = NULL;
+      mu_err e = {0};
+      if (mu_selector_parse(sel_text, &sel, &e) != 0)
+        add(&p, "target.%s: %s", t->selector[0] ? "selector" : "any", e.msg);
+      mu_selector_free(sel);
+    }
+    for (size_t i = 0; i < t->n_hosts; i++)
+      if (t->hosts[i][0] == '\0') add(&p, "target.hosts[%zu]: empty host name", i);
+  }
+
+  if (spec->rollout != NULL) {
+    const Muster__V1__Rollout *ro = spec->rollout;
+    mu_err e = {0};
+    if (ro->max_concurrency[0] != '\0' &&
+        mu_count_or_pct_parse(ro->max_concurrency, &r.max_concurrency, &r.max_concurrency_pct,
+                              &e) != 0)
+      add(&p, "rollout.max_concurrency: %s", e.msg);
+    if (ro->max_concurrency[0] != '\0' && r.max_concurrency == 0 && r.max_concurrency_pct == 0)
+      add(&p, "rollout.max_concurrency: must be at least 1");
+    if (ro->max_errors[0] != '\0') {
+      uint32_t c = 0, pct = 0;
+      if (mu_count_or_pct_parse(ro->max_errors, &c, &pct, &e) != 0) {
+        add(&p, "rollout.max_errors: %s", e.msg);
+      } else {
+        r.max_errors = (int32_t)c;
+        r.max_errors_pct = pct;
+      }
+    }
+    r.batch = ro->batch;
+    if (ro->batch > 0 && ro->max_concurrency[0] != '\0')
+      add(&p, "rollout: batch and max_concurrency conflict (a batch is its own concurrency)");
+    check_duration(&p, "rollout.disconnected_wait", ro->disconnected_wait, 0);
+    if (ro->disconnected_wait[0] != '\0')
+      mu_duration_parse(ro->disconnected_wait, &r.disconnected_wait_ms, NULL);
+  }
+
+  if (spec->n_tasks == 0) add(&p, "tasks: at least one task is required");
+  if (spec->n_tasks > limits->max_tasks)
+    add(&p, "tasks: %zu tasks, the limit is %u", spec->n_tasks, limits->max_tasks);
+  for (size_t i = 0; i < spec->n_tasks && i < 1000; i++) {
+    Muster__V1__TaskSpec *task = spec->tasks[i];
+    if (task->name[0] == '\0') {
+      char name[32];
+      snprintf(name, sizeof name, "task-%zu", i + 1);
+      task->name = strdup(name);
+    }
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(spec->tasks[j]->name, task->name) == 0)
+        add(&p, "tasks[%zu].name: '%s' is already the name of tasks[%zu]", i, task->name, j);
+    for (const char *c = task->name; *c; c++)
+      if (!isalnum((unsigned char)*c) && strchr("._-", *c) == NULL) {
+        add(&p, "tasks[%zu].name: '%s' may only hold letters, digits, '.', '_' and '-'", i,
+            task->name);
+        break;
+      }
+    check_task(&p, task, i, limits);
+  }
+  if (p.n > 0) return mu_err_set(err, MU_EINVAL, "%s", p.buf);
+  *ret_rollout = r;
+  return 0;
+}

@@ -1,0 +1,42 @@
+/* Job specs: validation of a muster.v1.JobSpec before anything is stored, and the parsed
+ * rollout limits the scheduler uses. Every problem is named by its field path; all problems
+ * are reported at once ("tasks[1].timeout: bad duration ...; target: ..."). */
+#ifndef MU_CP_JOBSPEC_H
+#define MU_CP_JOBSPEC_H
+
+#include <stdint.h>
+
+#include "lib/base/err.h"
+#include "muster/v1/job.pb-c.h"
+
+typedef struct mu_rollout {
+  uint32_t max_concurrency;      /* count; 0 = unlimited (resolved against targets) */
+  uint32_t max_concurrency_pct;  /* when given as a percentage, else 0 */
+  int32_t max_errors;            /* count; -1 = unlimited */
+  uint32_t max_errors_pct;       /* when given as a percentage, else 0 */
+  uint32_t batch;                /* 0 = no batches */
+  int64_t disconnected_wait_ms;  /* wait for a disconnected target before calling it unreachable */
+} mu_rollout;
+
+typedef struct mu_jobspec_limits {
+  uint32_t max_tasks;            /* tasks per job */
+  uint32_t max_task_runs;        /* targets x tasks */
+  /* Task types agents can serve beyond the built-in six (plugin types from Hello). */
+  int (*type_known)(void *ud, const char *type);
+  void *ud;
+} mu_jobspec_limits;
+
+/* Validates spec and fills in defaults in place (task names "task-N", types from the oneof).
+ * Returns 0 or MU_EINVAL with every problem in err. */
+int mu_jobspec_validate(Muster__V1__JobSpec *spec, const mu_jobspec_limits *limits,
+                        mu_rollout *ret_rollout, mu_err *err);
+
+/* Resolves "N" or "P%" against n targets (at least 1 when a percentage is non-zero). */
+uint32_t mu_rollout_concurrency(const mu_rollout *r, uint32_t n_targets);
+/* The number of failed targets tolerated before the rest is cancelled; -1 unlimited. */
+int64_t mu_rollout_error_budget(const mu_rollout *r, uint32_t n_targets);
+
+/* Parses "N" or "P%" (used by CLI flags too). */
+int mu_count_or_pct_parse(const char *text, uint32_t *ret_count, uint32_t *ret_pct, mu_err *err);
+
+#endif

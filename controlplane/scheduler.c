@@ -1,0 +1,727 @@
+/* The scheduler: turns a validated job into host runs, starts them within the rollout limits
+ * (max concurrency, batches, max errors, per-agent slots), assigns each host's tasks in order,
+ * applies task events from agents, retries with backoff, gives a vanished agent a grace
+ * period before its tasks are LOST, and finishes jobs. It never waits on an agent: every pass
+ * only looks at state and sends what it can. */
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controlplane/daemon.h"
+#include "lib/base/clock.h"
+#include "lib/base/log.h"
+#include "lib/selector/selector.h"
+
+#define MU_SCHED_TICK_MS 200
+#define MU_MAX_PARAMS 256
+
+static void sched_tick(mu_daemon *d);
+
+static void on_sched_timer(uv_timer_t *t) {
+  mu_daemon *d = t->data;
+  d->sched_armed = 0;
+  sched_tick(d);
+}
+
+void mu_sched_init(mu_daemon *d) {
+  uv_timer_init(d->loop, &d->sched_timer);
+  d->sched_timer.data = d;
+}
+
+void mu_sched_close(mu_daemon *d) {
+  uv_timer_stop(&d->sched_timer);
+  uv_close((uv_handle_t *)&d->sched_timer, NULL);
+  while (d->jobs != NULL) {
+    mu_job *j = d->jobs;
+    d->jobs = j->next;
+    mu_job_free(j);
+  }
+  d->n_jobs = 0;
+}
+
+void mu_sched_kick(mu_daemon *d) {
+  if (d->sched_armed || d->stopping) return;
+  d->sched_armed = 1;
+  uv_timer_start(&d->sched_timer, on_sched_timer, 0, 0);
+}
+
+mu_job *mu_sched_find(mu_daemon *d, const char *job_id) {
+  for (mu_job *j = d->jobs; j != NULL; j = j->next)
+    if (strcmp(j->id, job_id) == 0) return j;
+  return NULL;
+}
+
+/* --- events out --- */
+
+static void publish_task(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx) {
+  Muster__V1__JobEvent ev = MUSTER__V1__JOB_EVENT__INIT;
+  Muster__V1__TaskRun run;
+  mu_task_run *tr = &h->tasks[idx];
+  Muster__V1__TaskRun__OutputParamsEntry *storage = calloc(tr->n_params + 1, sizeof *storage);
+  Muster__V1__TaskRun__OutputParamsEntry **ptrs = calloc(tr->n_params + 1, sizeof *ptrs);
+  char tail[1024];
+  int final = tr->state >= MUSTER__V1__TASK_STATE__SUCCEEDED;
+  mu_task_run_view(job, h, idx, &run, storage, ptrs, final ? tail : NULL, sizeof tail);
+  ev.job_id = job->id;
+  ev.task = &run;
+  ev.at_ms = mu_now_ms();
+  mu_job_publish(job, &ev, tr->task_id, d->history_bytes);
+  free(storage);
+  free(ptrs);
+}
+
+static void publish_job_state(mu_daemon *d, mu_job *job) {
+  Muster__V1__JobEvent ev = MUSTER__V1__JOB_EVENT__INIT;
+  ev.job_id = job->id;
+  ev.job_state = job->state;
+  ev.at_ms = mu_now_ms();
+  mu_job_publish(job, &ev, NULL, d->history_bytes);
+}
+
+/* --- assignment --- */
+
+static int64_t backoff_ms(const Muster__V1__TaskSpec *spec, uint32_t attempt) {
+  int64_t initial = 1000, max = 60000;
+  double mult = 2.0;
+  if (spec->backoff != NULL) {
+    if (spec->backoff->initial[0]) mu_duration_parse(spec->backoff->initial, &initial, NULL);
+    if (spec->backoff->max[0]) mu_duration_parse(spec->backoff->max, &max, NULL);
+    if (spec->backoff->multiplier > 0) mult = spec->backoff->multiplier;
+  }
+  double v = (double)initial;
+  for (uint32_t i = 1; i < attempt && v < (double)max; i++) v *= mult;
+  return v > (double)max ? max : (int64_t)v;
+}
+
+static void set_message(mu_task_run *tr, const char *msg) {
+  free(tr->message);
+  tr->message = msg ? strdup(msg) : NULL;
+}
+
+/* Sends the assign for task idx of host h; the agent must be connected. */
+static int assign_task(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx, mu_agent *agent) {
+  mu_task_run *tr = &h->tasks[idx];
+  Muster__V1__ControlMessage msg = MUSTER__V1__CONTROL_MESSAGE__INIT;
+  Muster__V1__Assign a = MUSTER__V1__ASSIGN__INIT;
+  /* Output params of earlier tasks on this host, as "<task>.<key>". */
+  size_t n = 0;
+  for (size_t i = 0; i < idx; i++) n += h->tasks[i].n_params;
+  Muster__V1__Assign__ParamsEntry *entries = calloc(n + 1, sizeof *entries);
+  Muster__V1__Assign__ParamsEntry **ptrs = calloc(n + 1, sizeof *ptrs);
+  char **keys = calloc(n + 1, sizeof *keys);
+  if (!entries || !ptrs || !keys) {
+    free(entries);
+    free(ptrs);
+    free(keys);
+    return MU_ENOMEM;
+  }
+  size_t k = 0;
+  for (size_t i = 0; i < idx; i++)
+    for (size_t p = 0; p < h->tasks[i].n_params; p++, k++) {
+      muster__v1__assign__params_entry__init(&entries[k]);
+      size_t len = strlen(job->spec->tasks[i]->name) + strlen(h->tasks[i].params[p].key) + 2;
+      keys[k] = malloc(len);
+      if (keys[k]) snprintf(keys[k], len, "%s.%s", job->spec->tasks[i]->name, h->tasks[i].params[p].key);
+      entries[k].key = keys[k] ? keys[k] : "";
+      entries[k].value = h->tasks[i].params[p].value;
+      ptrs[k] = &entries[k];
+    }
+  tr->attempt++;
+  a.job_id = job->id;
+  a.task_id = tr->task_id;
+  a.attempt = tr->attempt;
+  a.fencing_term = d->term;
+  a.spec = job->spec->tasks[idx];
+  a.n_params = n;
+  a.params = ptrs;
+  msg.msg_case = MUSTER__V1__CONTROL_MESSAGE__MSG_ASSIGN;
+  msg.assign = &a;
+  mu_err err = {0};
+  int rc = mu_gateway_send(agent, &msg, &err);
+  for (size_t i = 0; i < n; i++) free(keys[i]);
+  free(keys);
+  free(entries);
+  free(ptrs);
+  if (rc != 0) {
+    tr->attempt--;
+    mu_warn("sched", "job %s: assign %s to %s: %s", job->id, tr->task_id, agent->id, err.msg);
+    return rc;
+  }
+  tr->state = MUSTER__V1__TASK_STATE__ASSIGNED;
+  tr->retry_at_mono = 0;
+  tr->lost_at_mono = 0;
+  tr->exit_code = 0;
+  tr->signal = 0;
+  tr->has_metrics = 0;
+  set_message(tr, NULL);
+  agent->running++;
+  publish_task(d, job, h, idx);
+  return 0;
+}
+
+/* --- finishing --- */
+
+static void host_end(mu_daemon *d, mu_job *job, mu_host_run *h, mu_host_state st) {
+  (void)d;
+  if (h->state == MU_HOST_RUNNING && job->running > 0) job->running--;
+  h->state = st;
+  switch (st) {
+    case MU_HOST_SUCCEEDED: job->succeeded++; break;
+    case MU_HOST_FAILED: job->failed++; break;
+    case MU_HOST_CANCELLED: job->cancelled++; break;
+    case MU_HOST_UNREACHABLE: job->unreachable++; break;
+    default: break;
+  }
+}
+
+/* Cancels hosts that have not started (max errors reached, or the job was cancelled). */
+static uint32_t cancel_pending(mu_daemon *d, mu_job *job, const char *why) {
+  uint32_t n = 0;
+  for (size_t i = 0; i < job->n_hosts; i++) {
+    mu_host_run *h = &job->hosts[i];
+    if (h->state != MU_HOST_PENDING) continue;
+    for (size_t t = 0; t < job->spec->n_tasks; t++) {
+      h->tasks[t].state = MUSTER__V1__TASK_STATE__CANCELLED;
+      set_message(&h->tasks[t], why);
+    }
+    host_end(d, job, h, MU_HOST_CANCELLED);
+    publish_task(d, job, h, 0);
+    n++;
+  }
+  return n;
+}
+
+static void job_maybe_finish(mu_daemon *d, mu_job *job) {
+  if (mu_job_finished(job)) return;
+  uint32_t ended = job->succeeded + job->failed + job->cancelled + job->unreachable;
+  if (ended < job->n_hosts) return;
+  if (job->user_cancelled)
+    job->state = MUSTER__V1__JOB_STATE__JOB_CANCELLED;
+  else if (job->failed + job->unreachable + job->cancelled > 0)
+    job->state = MUSTER__V1__JOB_STATE__JOB_FAILED;
+  else
+    job->state = MUSTER__V1__JOB_STATE__JOB_SUCCEEDED;
+  job->finished_at_ms = mu_now_ms();
+  mu_info("sched", "job %s finished: %s (%u ok, %u failed, %u unreachable, %u cancelled)",
+          job->id, protobuf_c_enum_descriptor_get_value(&muster__v1__job_state__descriptor,
+                                                        job->state)->name,
+          job->succeeded, job->failed, job->unreachable, job->cancelled);
+  publish_job_state(d, job);
+  mu_job_close_watchers(job, MU_RPC_OK, "");
+}
+
+/* A task attempt ended (or was lost); decide what the host does next. */
+static void task_ended(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx) {
+  mu_task_run *tr = &h->tasks[idx];
+  const Muster__V1__TaskSpec *spec = job->spec->tasks[idx];
+  Muster__V1__TaskState st = tr->state;
+  int ok = st == MUSTER__V1__TASK_STATE__SUCCEEDED;
+  if (!ok && st != MUSTER__V1__TASK_STATE__CANCELLED && !job->user_cancelled &&
+      tr->attempt <= spec->retries) {
+    int64_t wait = backoff_ms(spec, tr->attempt);
+    tr->retry_at_mono = mu_mono_ms() + wait;
+    mu_info("sched", "job %s: %s attempt %u %s; retrying in %lldms", job->id, tr->task_id,
+            tr->attempt, tr->message ? tr->message : "failed", (long long)wait);
+    return;
+  }
+  if (ok || (spec->continue_on_error && st != MUSTER__V1__TASK_STATE__CANCELLED)) {
+    h->current = idx + 1;
+    if (h->current >= job->spec->n_tasks) host_end(d, job, h, MU_HOST_SUCCEEDED);
+    /* the next task is assigned by the next pass */
+  } else if (st == MUSTER__V1__TASK_STATE__CANCELLED) {
+    host_end(d, job, h, MU_HOST_CANCELLED);
+  } else {
+    host_end(d, job, h, MU_HOST_FAILED);
+    if (job->error_budget >= 0 && (int64_t)(job->failed + job->unreachable) > job->error_budget) {
+      char why[160];
+      snprintf(why, sizeof why, "not started: max errors reached (%u failed, %lld allowed)",
+               job->failed + job->unreachable, (long long)job->error_budget);
+      uint32_t n = cancel_pending(d, job, why);
+      if (n > 0) mu_warn("sched", "job %s: %s; %u targets cancelled", job->id, why, n);
+    }
+  }
+  mu_sched_kick(d);
+}
+
+/* --- target resolution --- */
+
+static int host_matches(const mu_agent *a, const char *pattern) {
+  if (fnmatch(pattern, a->id, 0) == 0) return 1;
+  const Muster__V1__Hello *h = a->hello_msg ? a->hello_msg->hello : NULL;
+  return h != NULL && fnmatch(pattern, h->hostname, 0) == 0;
+}
+
+static int type_known(void *ud, const char *type) {
+  mu_daemon *d = ud;
+  for (size_t i = 0; i < d->registry.n; i++) {
+    const mu_agent *a = d->registry.agents[i];
+    const Muster__V1__Hello *h = a->hello_msg ? a->hello_msg->hello : NULL;
+    for (size_t p = 0; h && p < h->n_plugins; p++)
+      if (strcmp(h->plugins[p]->type, type) == 0) return 1;
+  }
+  return 0;
+}
+
+static int resolve_targets(mu_daemon *d, const Muster__V1__Target *t, char ***ret_ids,
+                           size_t *ret_n, mu_err *err) {
+  char **ids = calloc(d->registry.n + t->n_hosts + 1, sizeof *ids);
+  size_t n = 0;
+  int rc = 0;
+  if (ids == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
+  if (t->all) {
+    for (size_t i = 0; i < d->registry.n; i++) ids[n++] = d->registry.agents[i]->id;
+    if (n == 0) rc = mu_err_set(err, MU_EINVAL, "target: all: no agent has ever connected");
+  } else if (t->selector[0] != '\0' || t->any[0] != '\0') {
+    const char *text = t->selector[0] ? t->selector : t->any;
+    mu_selector *sel = NULL;
+    if ((rc = mu_selector_parse(text, &sel, err)) == 0) {
+      for (size_t i = 0; i < d->registry.n; i++)
+        if (mu_selector_matches(sel, mu_agent_label, d->registry.agents[i]))
+          ids[n++] = d->registry.agents[i]->id;
+      mu_selector_free(sel);
+      if (n == 0)
+        rc = mu_err_set(err, MU_EINVAL, "target.%s: '%s' matches no agent",
+                        t->selector[0] ? "selector" : "any", text);
+      if (rc == 0 && t->any[0] != '\0') {
+        ids[0] = NULL; /* placed at dispatch on a connected match */
+        n = 1;
+      }
+    }
+  } else {
+    for (size_t k = 0; k < t->n_hosts && rc == 0; k++) {
+      size_t before = n;
+      for (size_t i = 0; i < d->registry.n; i++) {
+        int dup = 0;
+        for (size_t j = 0; j < n; j++) dup |= ids[j] == d->registry.agents[i]->id;
+        if (!dup && host_matches(d->registry.agents[i], t->hosts[k]))
+          ids[n++] = d->registry.agents[i]->id;
+      }
+      if (n == before)
+        rc = mu_err_set(err, MU_EINVAL, "target.hosts[%zu]: '%s' matches no agent", k,
+                        t->hosts[k]);
+    }
+  }
+  if (rc != 0) {
+    free(ids);
+    return rc;
+  }
+  *ret_ids = ids;
+  *ret_n = n;
+  return 0;
+}
+
+static void evict_old_jobs(mu_daemon *d) {
+  if (d->n_jobs <= d->max_jobs_kept) return;
+  /* drop the oldest finished jobs beyond the bound */
+  mu_job **pp = &d->jobs;
+  size_t seen = 0;
+  while (*pp != NULL) {
+    mu_job *j = *pp;
+    seen++;
+    if (seen > d->max_jobs_kept && mu_job_finished(j)) {
+      *pp = j->next;
+      mu_job_free(j);
+      d->n_jobs--;
+      continue;
+    }
+    pp = &j->next;
+  }
+}
+
+int mu_sched_submit(mu_daemon *d, Muster__V1__JobSpec *spec, mu_job **ret_job, mu_err *err) {
+  mu_rollout rollout;
+  mu_jobspec_limits limits = {.max_tasks = d->max_tasks,
+                              .max_task_runs = d->max_task_runs,
+                              .type_known = type_known,
+                              .ud = d};
+  char **ids = NULL;
+  size_t n = 0;
+  int rc = mu_jobspec_validate(spec, &limits, &rollout, err);
+  if (rc == 0) rc = resolve_targets(d, spec->target, &ids, &n, err);
+  if (rc == 0 && n * spec->n_tasks > d->max_task_runs)
+    rc = mu_err_set(err, MU_EINVAL, "job has %zu task runs (%zu targets x %zu tasks); the limit is %u",
+                    n * spec->n_tasks, n, spec->n_tasks, d->max_task_runs);
+  if (rc != 0) {
+    free(ids);
+    protobuf_c_message_free_unpacked(&spec->base, NULL);
+    return rc;
+  }
+  char id[64];
+  d->job_seq++;
+  snprintf(id, sizeof id, "j-%llx-%llu", (unsigned long long)(mu_now_ms() / 1000),
+           (unsigned long long)d->job_seq);
+  if (spec->name[0] == '\0') {
+    spec->name = strdup("job");
+  }
+  mu_job *job = mu_job_new(id, spec, &rollout, ids, n, d->tail_bytes);
+  free(ids);
+  if (job == NULL) {
+    protobuf_c_message_free_unpacked(&spec->base, NULL);
+    return mu_err_set(err, MU_ENOMEM, "out of memory creating the job");
+  }
+  job->next = d->jobs;
+  d->jobs = job;
+  d->n_jobs++;
+  mu_info("sched", "job %s '%s': %zu targets, %zu tasks, concurrency %u", job->id, spec->name,
+          job->n_hosts, spec->n_tasks, job->concurrency);
+  evict_old_jobs(d);
+  *ret_job = job;
+  mu_sched_kick(d);
+  return 0;
+}
+
+int mu_sched_cancel(mu_daemon *d, mu_job *job, const char *reason, uint32_t *ret_cancelled,
+                    mu_err *err) {
+  if (mu_job_finished(job))
+    return mu_err_set(err, MU_EINVAL, "job %s already finished (%s)", job->id,
+                      protobuf_c_enum_descriptor_get_value(&muster__v1__job_state__descriptor,
+                                                           job->state)->name);
+  char why[300];
+  snprintf(why, sizeof why, "%s", reason && reason[0] ? reason : "cancelled by an operator");
+  job->user_cancelled = 1;
+  uint32_t n = cancel_pending(d, job, why);
+  for (size_t i = 0; i < job->n_hosts; i++) {
+    mu_host_run *h = &job->hosts[i];
+    if (h->state != MU_HOST_RUNNING) continue;
+    mu_task_run *tr = &h->tasks[h->current];
+    mu_agent *a = h->agent_id ? mu_registry_find(&d->registry, h->agent_id) : NULL;
+    int active = tr->state == MUSTER__V1__TASK_STATE__ASSIGNED ||
+                 tr->state == MUSTER__V1__TASK_STATE__STARTING ||
+                 tr->state == MUSTER__V1__TASK_STATE__RUNNING;
+    n++;
+    if (active && a != NULL && a->session != NULL) {
+      Muster__V1__ControlMessage msg = MUSTER__V1__CONTROL_MESSAGE__INIT;
+      Muster__V1__Cancel c = MUSTER__V1__CANCEL__INIT;
+      c.task_id = tr->task_id;
+      c.attempt = tr->attempt;
+      c.reason = why;
+      msg.msg_case = MUSTER__V1__CONTROL_MESSAGE__MSG_CANCEL;
+      msg.cancel = &c;
+      if (mu_gateway_send(a, &msg, NULL) == 0) continue; /* CANCELLED comes back as an event */
+    }
+    if (active && a != NULL && a->running > 0) a->running--;
+    tr->state = MUSTER__V1__TASK_STATE__CANCELLED;
+    set_message(tr, why);
+    host_end(d, job, h, MU_HOST_CANCELLED);
+    publish_task(d, job, h, h->current);
+  }
+  *ret_cancelled = n;
+  job_maybe_finish(d, job);
+  return 0;
+}
+
+/* --- events from agents --- */
+
+static void store_param(mu_task_run *tr, const char *key, const char *value) {
+  for (size_t i = 0; i < tr->n_params; i++)
+    if (strcmp(tr->params[i].key, key) == 0) {
+      free(tr->params[i].value);
+      tr->params[i].value = strdup(value);
+      return;
+    }
+  if (tr->n_params >= MU_MAX_PARAMS) return;
+  mu_kv_pair *grown = realloc(tr->params, (tr->n_params + 1) * sizeof *grown);
+  if (grown == NULL) return;
+  tr->params = grown;
+  grown[tr->n_params].key = strdup(key);
+  grown[tr->n_params].value = strdup(value);
+  tr->n_params++;
+}
+
+void mu_sched_on_event(mu_daemon *d, mu_agent *agent, const Muster__V1__TaskEvent *ev) {
+  if (ev->sequence > agent->ack_seq) agent->ack_seq = ev->sequence;
+  mu_sched_kick(d); /* flushes the ack */
+  mu_job *job = mu_sched_find(d, ev->job_id);
+  mu_host_run *h = NULL;
+  mu_task_run *tr = job ? mu_job_task(job, ev->task_id, &h) : NULL;
+  if (tr == NULL || h->agent_id == NULL || strcmp(h->agent_id, agent->id) != 0 ||
+      ev->attempt != tr->attempt) {
+    mu_debug("sched", "agent %s: event for unknown or stale task %s/%s attempt %u", agent->id,
+             ev->job_id, ev->task_id, ev->attempt);
+    return;
+  }
+  size_t idx = (size_t)(tr - h->tasks);
+  tr->lost_at_mono = 0;
+  int final_before = tr->state >= MUSTER__V1__TASK_STATE__SUCCEEDED;
+  switch (ev->event_case) {
+    case MUSTER__V1__TASK_EVENT__EVENT_STATE: {
+      const Muster__V1__StateChange *sc = ev->state;
+      if (final_before || tr->retry_at_mono > 0) return; /* duplicate after a resend */
+      tr->state = sc->state;
+      if (sc->state == MUSTER__V1__TASK_STATE__RUNNING && tr->started_at_ms == 0)
+        tr->started_at_ms = ev->at_ms;
+      if (sc->state >= MUSTER__V1__TASK_STATE__SUCCEEDED) {
+        tr->exit_code = sc->exit_code;
+        tr->signal = sc->signal;
+        set_message(tr, sc->message);
+        tr->finished_at_ms = ev->at_ms;
+        if (sc->metrics != NULL) {
+          tr->metrics = *sc->metrics;
+          tr->metrics.base.unknown_fields = NULL;
+          tr->metrics.base.n_unknown_fields = 0;
+          tr->has_metrics = 1;
+        }
+        if (agent->running > 0) agent->running--;
+        publish_task(d, job, h, idx);
+        /* TaskLogs followers of this task are done */
+        for (mu_watcher *w = job->watchers; w != NULL;) {
+          mu_watcher *next = w->next;
+          if (w->task_id != NULL && w->task_id[0] != '\0' &&
+              mu_task_id_matches(job, tr->task_id, w->task_id)) {
+            mu_watcher_unlink(w);
+            mu_rpc_call_finish(w->call, MU_RPC_OK, "", NULL);
+          }
+          w = next;
+        }
+        task_ended(d, job, h, idx);
+        job_maybe_finish(d, job);
+      } else {
+        publish_task(d, job, h, idx);
+      }
+      return;
+    }
+    case MUSTER__V1__TASK_EVENT__EVENT_OUTPUT: {
+      mu_tail_append(&tr->tail, ev->output->data.data, ev->output->data.len);
+      Muster__V1__JobEvent je = MUSTER__V1__JOB_EVENT__INIT;
+      Muster__V1__TaskRun run = MUSTER__V1__TASK_RUN__INIT;
+      run.job_id = job->id;
+      run.task_id = tr->task_id;
+      run.task_name = job->spec->tasks[idx]->name;
+      run.agent_id = h->agent_id;
+      run.attempt = tr->attempt;
+      run.state = tr->state;
+      je.job_id = job->id;
+      je.task = &run;
+      je.output = ev->output;
+      je.at_ms = ev->at_ms;
+      mu_job_publish(job, &je, tr->task_id, d->history_bytes);
+      return;
+    }
+    case MUSTER__V1__TASK_EVENT__EVENT_PROGRESS: {
+      Muster__V1__JobEvent je = MUSTER__V1__JOB_EVENT__INIT;
+      Muster__V1__TaskRun run = MUSTER__V1__TASK_RUN__INIT;
+      run.job_id = job->id;
+      run.task_id = tr->task_id;
+      run.agent_id = h->agent_id;
+      run.attempt = tr->attempt;
+      run.state = tr->state;
+      je.job_id = job->id;
+      je.task = &run;
+      je.progress = ev->progress;
+      je.at_ms = ev->at_ms;
+      mu_job_publish(job, &je, NULL, d->history_bytes);
+      return;
+    }
+    case MUSTER__V1__TASK_EVENT__EVENT_PARAMS:
+      for (size_t i = 0; i < ev->params->n_params; i++)
+        store_param(tr, ev->params->params[i]->key, ev->params->params[i]->value);
+      return;
+    default:
+      return;
+  }
+}
+
+void mu_sched_on_agent_up(mu_daemon *d, mu_agent *agent) {
+  agent->running = 0;
+  agent->acked_seq = 0;
+  agent->ack_seq = 0;
+  /* Tasks still running there keep counting against its slots. */
+  for (mu_job *j = d->jobs; j != NULL; j = j->next) {
+    if (mu_job_finished(j)) continue;
+    mu_host_run *h = mu_job_host(j, agent->id);
+    if (h != NULL && h->state == MU_HOST_RUNNING) {
+      mu_task_run *tr = &h->tasks[h->current];
+      if (tr->state >= MUSTER__V1__TASK_STATE__ASSIGNED &&
+          tr->state <= MUSTER__V1__TASK_STATE__RUNNING)
+        agent->running++;
+    }
+  }
+  mu_sched_kick(d);
+}
+
+void mu_sched_on_agent_down(mu_daemon *d, mu_agent *agent) {
+  int64_t now = mu_mono_ms();
+  for (mu_job *j = d->jobs; j != NULL; j = j->next) {
+    if (mu_job_finished(j)) continue;
+    for (size_t i = 0; i < j->n_hosts; i++) {
+      mu_host_run *h = &j->hosts[i];
+      if (h->state != MU_HOST_RUNNING || h->agent_id == NULL || strcmp(h->agent_id, agent->id))
+        continue;
+      mu_task_run *tr = &h->tasks[h->current];
+      if (tr->state >= MUSTER__V1__TASK_STATE__ASSIGNED &&
+          tr->state <= MUSTER__V1__TASK_STATE__RUNNING && tr->lost_at_mono == 0)
+        tr->lost_at_mono = now;
+    }
+  }
+  mu_sched_kick(d);
+}
+
+/* --- the dispatch pass --- */
+
+static mu_agent *place_any(mu_daemon *d, const mu_job *job) {
+  mu_selector *sel = NULL;
+  if (mu_selector_parse(job->spec->target->any, &sel, NULL) != 0) return NULL;
+  mu_agent *best = NULL;
+  uint32_t best_free = 0;
+  for (size_t i = 0; i < d->registry.n; i++) {
+    mu_agent *a = d->registry.agents[i];
+    if (a->session == NULL || !mu_selector_matches(sel, mu_agent_label, a)) continue;
+    uint32_t slots = a->hello_msg->hello->capacity ? a->hello_msg->hello->capacity->slots : 1;
+    uint32_t free_slots = slots > a->running ? slots - a->running : 0;
+    if (free_slots > best_free) {
+      best = a;
+      best_free = free_slots;
+    }
+  }
+  mu_selector_free(sel);
+  return best;
+}
+
+static int agent_has_slot(const mu_agent *a) {
+  const Muster__V1__Hello *h = a->hello_msg ? a->hello_msg->hello : NULL;
+  uint32_t slots = h && h->capacity && h->capacity->slots ? h->capacity->slots : 1;
+  return a->running < slots;
+}
+
+static void place_host(mu_host_run *h, mu_agent *a, const mu_job *job) {
+  free(h->agent_id);
+  h->agent_id = strdup(a->id);
+  for (size_t t = 0; t < job->spec->n_tasks; t++) {
+    char tid[400];
+    snprintf(tid, sizeof tid, "%s/%s/%s", job->id, a->id, job->spec->tasks[t]->name);
+    free(h->tasks[t].task_id);
+    h->tasks[t].task_id = strdup(tid);
+  }
+}
+
+/* Returns 1 when the job still needs timed attention (retries, waits, grace). */
+static int dispatch_job(mu_daemon *d, mu_job *job, int64_t now) {
+  int timed = 0;
+  for (size_t i = 0; i < job->n_hosts; i++) {
+    mu_host_run *h = &job->hosts[i];
+    if (h->state != MU_HOST_RUNNING) continue;
+    mu_task_run *tr = &h->tasks[h->current];
+    mu_agent *a = mu_registry_find(&d->registry, h->agent_id);
+    if (tr->lost_at_mono > 0) {
+      timed = 1;
+      if (now - tr->lost_at_mono > d->cfg.heartbeat_timeout_ms) {
+        if (a != NULL && a->running > 0 && a->session == NULL) a->running--;
+        tr->state = MUSTER__V1__TASK_STATE__LOST;
+        tr->lost_at_mono = 0;
+        set_message(tr, "agent disconnected and did not report back within the grace period");
+        tr->finished_at_ms = mu_now_ms();
+        publish_task(d, job, h, h->current);
+        if (job->spec->target->any[0] != '\0' && tr->attempt <= job->spec->tasks[h->current]->retries) {
+          /* fail over: the retry may land on another matching agent */
+          h->state = MU_HOST_PENDING;
+          if (job->running > 0) job->running--;
+          tr->retry_at_mono = 0;
+          tr->state = MUSTER__V1__TASK_STATE__PENDING;
+          continue;
+        }
+        task_ended(d, job, h, h->current);
+      }
+      continue;
+    }
+    if (tr->retry_at_mono > 0) {
+      timed = 1;
+      if (now < tr->retry_at_mono || a == NULL || a->session == NULL || !agent_has_slot(a))
+        continue;
+      assign_task(d, job, h, h->current, a);
+      continue;
+    }
+    if (tr->state == MUSTER__V1__TASK_STATE__PENDING && a != NULL && a->session != NULL &&
+        agent_has_slot(a))
+      assign_task(d, job, h, h->current, a);
+    else if (tr->state == MUSTER__V1__TASK_STATE__PENDING)
+      timed = 1;
+  }
+  /* batches: the next batch starts when the current one has ended */
+  if (job->rollout.batch > 0) {
+    int open = 0;
+    for (size_t i = 0; i < job->n_hosts; i++)
+      if (job->hosts[i].batch == job->batch_current &&
+          (job->hosts[i].state == MU_HOST_PENDING || job->hosts[i].state == MU_HOST_RUNNING))
+        open = 1;
+    if (!open) job->batch_current++;
+  }
+  for (size_t i = 0; i < job->n_hosts && job->running < job->concurrency; i++) {
+    mu_host_run *h = &job->hosts[i];
+    if (h->state != MU_HOST_PENDING) continue;
+    if (job->rollout.batch > 0 && h->batch != job->batch_current) continue;
+    mu_agent *a = h->agent_id ? mu_registry_find(&d->registry, h->agent_id) : place_any(d, job);
+    if (a == NULL || a->session == NULL) {
+      if (h->waiting_since_mono == 0) h->waiting_since_mono = now;
+      if (now - h->waiting_since_mono >= job->rollout.disconnected_wait_ms) {
+        for (size_t t = 0; t < job->spec->n_tasks; t++) {
+          h->tasks[t].state = MUSTER__V1__TASK_STATE__CANCELLED;
+          set_message(&h->tasks[t], h->agent_id ? "not started: agent is disconnected (unreachable)"
+                                                : "not started: no matching agent is connected");
+        }
+        host_end(d, job, h, MU_HOST_UNREACHABLE);
+        publish_task(d, job, h, 0);
+        if (job->error_budget >= 0 &&
+            (int64_t)(job->failed + job->unreachable) > job->error_budget)
+          cancel_pending(d, job, "not started: max errors reached");
+      } else {
+        timed = 1;
+      }
+      continue;
+    }
+    if (!agent_has_slot(a)) {
+      timed = 1;
+      continue;
+    }
+    if (h->agent_id == NULL) place_host(h, a, job);
+    h->state = MU_HOST_RUNNING;
+    job->running++;
+    if (assign_task(d, job, h, h->current, a) != 0) {
+      h->state = MU_HOST_PENDING;
+      job->running--;
+      timed = 1;
+    }
+  }
+  job_maybe_finish(d, job);
+  return timed && !mu_job_finished(job);
+}
+
+static void flush_acks(mu_daemon *d) {
+  for (size_t i = 0; i < d->registry.n; i++) {
+    mu_agent *a = d->registry.agents[i];
+    if (a->session == NULL || a->ack_seq <= a->acked_seq) continue;
+    Muster__V1__ControlMessage msg = MUSTER__V1__CONTROL_MESSAGE__INIT;
+    Muster__V1__Ack ack = MUSTER__V1__ACK__INIT;
+    ack.sequence = a->ack_seq;
+    msg.msg_case = MUSTER__V1__CONTROL_MESSAGE__MSG_ACK;
+    msg.ack = &ack;
+    if (mu_gateway_send(a, &msg, NULL) == 0) a->acked_seq = a->ack_seq;
+  }
+}
+
+static int job_order(const void *pa, const void *pb) {
+  const mu_job *a = *(mu_job *const *)pa, *b = *(mu_job *const *)pb;
+  if (a->spec->priority != b->spec->priority) return b->spec->priority - a->spec->priority;
+  return a->created_at_ms < b->created_at_ms ? -1 : a->created_at_ms > b->created_at_ms;
+}
+
+static void sched_tick(mu_daemon *d) {
+  int64_t now = mu_mono_ms();
+  size_t n = 0;
+  for (mu_job *j = d->jobs; j != NULL; j = j->next) n += !mu_job_finished(j);
+  mu_job **order = calloc(n + 1, sizeof *order);
+  int timed = 0;
+  if (order != NULL) {
+    size_t k = 0;
+    for (mu_job *j = d->jobs; j != NULL; j = j->next)
+      if (!mu_job_finished(j)) order[k++] = j;
+    qsort(order, k, sizeof *order, job_order); /* priority first, then oldest first */
+    for (size_t i = 0; i < k; i++) timed |= dispatch_job(d, order[i], now);
+    free(order);
+  }
+  flush_acks(d);
+  if (timed && !d->sched_armed && !d->stopping) {
+    d->sched_armed = 1;
+    uv_timer_start(&d->sched_timer, on_sched_timer, MU_SCHED_TICK_MS, 0);
+  }
+}
