@@ -59,6 +59,9 @@ void mu_tasks_on_assign(mu_agent_daemon *a, const Muster__V1__Assign *assign);
 void mu_tasks_on_cancel(mu_agent_daemon *a, const Muster__V1__Cancel *cancel);
 void mu_tasks_on_ack(mu_agent_daemon *a, uint64_t seq);
 void mu_tasks_on_welcome(mu_agent_daemon *a);
+/* params.c: substitutes ${task.key} in the spec and adds MUSTER_PARAM_* env entries. */
+#include <jansson.h>
+void mu_params_apply(const Muster__V1__Assign *assign, json_t *spec);
 /* Sends journaled events that are durable and not yet sent on this stream. */
 void mu_tasks_flush(mu_agent_daemon *a);
 

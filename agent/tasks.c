@@ -177,8 +177,8 @@ void mu_tasks_on_assign(mu_agent_daemon *a, const Muster__V1__Assign *as) {
                  "assign without a task spec");
     return;
   }
-  if (mu_pbjson_to_json(&as->spec->base, 0, &spec, &err) != 0 ||
-      (spec_text = json_dumps(spec, JSON_COMPACT)) == NULL) {
+  if (mu_pbjson_to_json(&as->spec->base, 0, &spec, &err) == 0) mu_params_apply(as, spec);
+  if (spec == NULL || (spec_text = json_dumps(spec, JSON_COMPACT)) == NULL) {
     report_final(a, as->job_id, as->task_id, as->attempt, MUSTER__V1__TASK_STATE__FAILED,
                  err.msg[0] ? err.msg : "cannot encode the task spec");
     goto out;

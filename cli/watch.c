@@ -133,7 +133,16 @@ static int on_event(void *ud, const uint8_t *data, size_t len) {
           free(r->agent_id);
           r->agent_id = strdup(ev->task->agent_id);
         }
-        if (r->state >= MUSTER__V1__TASK_STATE__SUCCEEDED) {
+        if (r->state >= MUSTER__V1__TASK_STATE__SUCCEEDED && ev->task->retry_pending) {
+          if (!w->wopts->quiet && !w->opts->json) {
+            clear_progress(w);
+            printf("%-24s %-10s attempt %u: %s; retrying\n", r->agent_id,
+                   state_text(ev->task->state), ev->task->attempt, ev->task->message);
+          }
+          free(r->out);
+          r->out = NULL;
+          r->out_len = 0;
+        } else if (r->state >= MUSTER__V1__TASK_STATE__SUCCEEDED) {
           if (r->out_len == 0 && ev->task->output_tail[0]) {
             r->out = strdup(ev->task->output_tail);
             r->out_len = r->out ? strlen(r->out) : 0;

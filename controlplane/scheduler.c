@@ -463,6 +463,7 @@ void mu_sched_on_event(mu_daemon *d, mu_agent *agent, const Muster__V1__TaskEven
           tr->has_metrics = 1;
         }
         if (agent->running > 0) agent->running--;
+        task_ended(d, job, h, idx); /* decides on a retry before anyone is told */
         publish_task(d, job, h, idx);
         /* TaskLogs followers of this task are done */
         for (mu_watcher *w = job->watchers; w != NULL;) {
@@ -474,7 +475,6 @@ void mu_sched_on_event(mu_daemon *d, mu_agent *agent, const Muster__V1__TaskEven
           }
           w = next;
         }
-        task_ended(d, job, h, idx);
         job_maybe_finish(d, job);
       } else {
         publish_task(d, job, h, idx);
@@ -611,8 +611,8 @@ static int dispatch_job(mu_daemon *d, mu_job *job, int64_t now) {
         tr->lost_at_mono = 0;
         set_message(tr, "agent disconnected and did not report back within the grace period");
         tr->finished_at_ms = mu_now_ms();
-        publish_task(d, job, h, h->current);
         if (job->spec->target->any[0] != '\0' && tr->attempt <= job->spec->tasks[h->current]->retries) {
+          publish_task(d, job, h, h->current);
           /* fail over: the retry may land on another matching agent */
           h->state = MU_HOST_PENDING;
           if (job->running > 0) job->running--;
@@ -620,7 +620,9 @@ static int dispatch_job(mu_daemon *d, mu_job *job, int64_t now) {
           tr->state = MUSTER__V1__TASK_STATE__PENDING;
           continue;
         }
-        task_ended(d, job, h, h->current);
+        size_t idx = h->current;
+        task_ended(d, job, h, idx);
+        publish_task(d, job, h, idx);
       }
       continue;
     }

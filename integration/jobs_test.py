@@ -1,0 +1,220 @@
+"""End-to-end: fleet runs and jobs with real musterd, real agents and real processes.
+
+The operator's story: run a command on every host and see each result; a failing host makes
+the run fail; rollout limits stop a bad change early; a playbook of tasks passes values from
+one task to the next; cancel stops processes on the hosts; logs show the output; a host that
+dies mid-task is reported, never silently forgotten; bad specs are refused before anything
+is stored.
+"""
+import json
+import os
+import signal
+import subprocess
+import time
+
+from harness import main, wait_until
+
+HB = "300ms"
+
+
+def fleet(c, *musterd_flags):
+    c.start_musterd("--heartbeat-timeout", "2s", *musterd_flags)
+    c.start_agent("web-1", "role=web,dc=eu-west", "--heartbeat-interval", HB)
+    c.start_agent("web-2", "role=web,dc=us-east", "--heartbeat-interval", HB)
+    c.start_agent("db-1", "role=db,dc=eu-west", "--heartbeat-interval", HB)
+    wait_until("three connected agents",
+               lambda: list(c.states().values()).count("AGENT_CONNECTED") == 3)
+
+
+def run_json(c, *args, timeout=60):
+    """`muster -o json run ...`: (exit code, {agent: TaskRun}, summary)."""
+    rc, out, err = c.cli("-o", "json", "run", *args, check=False, timeout=timeout)
+    results, summary = {}, None
+    for line in out.splitlines():
+        obj = json.loads(line)
+        if "taskId" in obj:
+            results[obj.get("agentId") or obj["taskId"]] = obj
+        else:
+            summary = obj
+    return rc, results, summary, err
+
+
+def test_run_on_every_host(c):
+    fleet(c)
+    rc, res, summary, err = run_json(c, "--", "echo hello from $MUSTER_AGENT_ID; echo oops >&2")
+    assert rc == 0, err
+    assert set(res) == {"web-1", "web-2", "db-1"}, res
+    for agent, r in res.items():
+        assert r["state"] == "SUCCEEDED", r
+        assert "hello from %s" % agent in r["outputTail"], r
+        assert "oops" in r["outputTail"], r
+        assert int(r["metrics"]["wallMs"]) >= 0
+    assert summary["state"] == "JOB_SUCCEEDED" and summary["succeeded"] == 3, summary
+    # the table form: one line per host and a summary line
+    rc, out, _ = c.cli("run", "-t", "role=web", "--", "uname -s", check=False)
+    lines = [l for l in out.splitlines() if l.startswith("web-")]
+    assert rc == 0 and len(lines) == 2 and all("SUCCEEDED" in l for l in lines), out
+    assert "2 targets" in out, out
+    # argv form (no shell)
+    rc, res, _, _ = run_json(c, "--hosts", "db-1", "--", "printf", "%s-%s", "a b", "c")
+    assert rc == 0 and res["db-1"]["outputTail"] == "a b-c", res
+
+
+def test_failures_exit_codes_and_rollout(c):
+    fleet(c)
+    rc, res, summary, _ = run_json(c, "-t", "role=web", "--", "exit 3")
+    assert rc == 1, res
+    assert all(r["state"] == "FAILED" and r["exitCode"] == 3 for r in res.values()), res
+    assert summary["state"] == "JOB_FAILED"
+    # one host at a time, stop at the first error: the other two never start
+    rc, res, summary, _ = run_json(c, "--max-concurrency", "1", "--max-errors", "0", "--", "false")
+    assert rc == 1
+    states = sorted(r["state"] for r in res.values())
+    assert states == ["CANCELLED", "CANCELLED", "FAILED"], res
+    assert any("max errors" in r.get("message", "") for r in res.values()), res
+    # batches of one: each host starts after the previous one ended
+    rc, res, _, _ = run_json(c, "--batch", "1", "--", "date +%s.%N; sleep 0.3")
+    assert rc == 0, res
+    starts = sorted(float(r["outputTail"].split()[0]) for r in res.values())
+    assert starts[1] - starts[0] >= 0.29 and starts[2] - starts[1] >= 0.29, starts
+    # a percentage works too
+    rc, res, _, _ = run_json(c, "--max-concurrency", "50%", "--", "true")
+    assert rc == 0 and len(res) == 3
+
+
+def test_timeout_retries_and_cancel(c):
+    fleet(c)
+    rc, res, _, err = run_json(c, "--hosts", "web-1", "--timeout", "1s", "--", "sleep 20")
+    assert rc == 1 and res["web-1"]["state"] == "TIMED_OUT", (res, err)
+    # fails on the first attempt, succeeds on the second
+    marker = os.path.join(c.workdir, "attempts")
+    script = "echo x >> %s; [ $(wc -l < %s) -ge 2 ]" % (marker, marker)
+    rc, res, _, err = run_json(c, "--hosts", "web-2", "--retries", "2", "--", script)
+    assert rc == 0 and res["web-2"]["attempt"] == 2, (res, err)
+    # cancel kills the processes on every host
+    tag = "31.4159"
+    rc, out, _ = c.cli("run", "--detach", "--", "sleep %s" % tag)
+    job = out.strip()
+    wait_until("sleeps running", lambda: subprocess.run(["pgrep", "-f", "sleep " + tag],
+                                                        capture_output=True).stdout.count(b"\n") >= 3)
+    rc, out, _ = c.cli("cancel", job)
+    assert "cancelling 3" in out, out
+    wait_until("job cancelled", lambda: json.loads(c.cli("-o", "json", "status", job, check=False)[1])["state"] == "JOB_CANCELLED")
+    wait_until("processes gone", lambda: subprocess.run(["pgrep", "-f", "sleep " + tag]).returncode == 1)
+    rc, _, err = c.cli("cancel", job, check=False)
+    assert rc == 1 and "already finished" in err, err
+
+
+def test_playbook_params_and_logs(c):
+    fleet(c)
+    spec = os.path.join(c.workdir, "job.yaml")
+    with open(spec, "w") as f:
+        f.write("""
+name: two-steps
+target: {selector: "dc=eu*"}
+rollout: {max_concurrency: 2, max_errors: 0}
+tasks:
+  - name: probe
+    type: shell
+    timeout: 10s
+    shell: {script: "echo probing; echo 'param version=4.2' >&3"}
+  - name: use
+    shell: {interpreter: bash, script: "echo got ${probe.version} and $MUSTER_PARAM_PROBE_VERSION"}
+""")
+    rc, out, err = c.cli("-o", "json", "submit", spec, check=False)
+    assert rc == 0, (out, err)
+    runs = [json.loads(l) for l in out.splitlines() if "taskId" in l]
+    uses = [r for r in runs if r["taskName"] == "use"]
+    assert len(uses) == 2 and {r["agentId"] for r in uses} == {"web-1", "db-1"}, runs
+    for r in uses:
+        assert "got 4.2 and 4.2" in r["outputTail"], r
+    probe = [r for r in runs if r["taskName"] == "probe"][0]
+    assert probe["outputParams"] == {"version": "4.2"}, probe
+    job = json.loads(out.splitlines()[-1])["jobId"]
+    rc, out, _ = c.cli("logs", job, "web-1/use")
+    assert out.strip() == "got 4.2 and 4.2", out
+    rc, out, _ = c.cli("logs", job)
+    assert "/web-1/probe: probing" in out and "/db-1/use: got 4.2" in out, out
+    # live logs with -f
+    rc, out, _ = c.cli("run", "--detach", "--hosts", "web-2", "--",
+                       "for i in 1 2 3; do echo line $i; sleep 0.2; done")
+    job = out.strip()
+    rc, out, _ = c.cli("logs", "-f", job, "web-2/run")
+    assert out.splitlines() == ["line 1", "line 2", "line 3"], out
+    rc, out, _ = c.cli("jobs")
+    assert "two-steps" in out and job in out, out
+
+
+def test_bad_specs_refused_before_storing(c):
+    fleet(c)
+    before = c.cli("-o", "json", "jobs")[1].count("\n")
+    rc, _, err = c.cli("run", "-t", "role=nope", "--", "true", check=False)
+    assert rc == 2 and "matches no agent" in err, err
+    rc, _, err = c.cli("run", "--timeout", "soon", "--", "true", check=False)
+    assert rc == 2 and "--timeout" in err, err
+    rc, _, err = c.cli("run", "--batch", "2", "--max-concurrency", "1", "--", "true", check=False)
+    assert rc == 2 and "conflict" in err, err
+    spec = os.path.join(c.workdir, "bad.yaml")
+    with open(spec, "w") as f:
+        f.write("""
+target: {all: true}
+tasks:
+  - name: a
+    timeout: 5x
+    shell: {script: "true"}
+  - name: a
+    type: telepathy
+""")
+    rc, _, err = c.cli("submit", spec, check=False)
+    assert rc == 2, err
+    for want in ("tasks[0].timeout", "tasks[1].name", "tasks[1].type: unknown task type 'telepathy'"):
+        assert want in err, (want, err)
+    with open(spec, "w") as f:
+        f.write("target: {all: true}\ntasks: [{shell: {script: x}, bogus: 1}]\n")
+    rc, _, err = c.cli("submit", spec, check=False)
+    assert rc == 2 and "tasks[0].bogus: unknown field" in err, err
+    after = c.cli("-o", "json", "jobs")[1].count("\n")
+    assert before == after, "a refused job was stored"
+
+
+def test_host_dies_mid_task(c):
+    fleet(c)
+    rc, out, _ = c.cli("run", "--detach", "--hosts", "db-1", "--", "sleep 25")
+    job = out.strip()
+    wait_until("task running", lambda: "RUNNING" in c.cli("status", job, check=False)[1])
+    c.agents["db-1"].kill()
+    del c.agents["db-1"]
+    st = wait_until("task lost", lambda: (lambda j: j if j["state"] != "JOB_RUNNING" else None)(
+        json.loads(c.cli("-o", "json", "status", job, check=False)[1])), timeout=10)
+    task = st["tasks"][0]
+    assert st["state"] == "JOB_FAILED" and task["state"] == "LOST", st
+    assert "agent disconnected" in task["message"], task
+
+
+def test_agent_restart_reports_lost_from_journal(c):
+    fleet(c)
+    rc, out, _ = c.cli("run", "--detach", "--hosts", "web-1", "--", "sleep 26")
+    job = out.strip()
+    wait_until("task running", lambda: "RUNNING" in c.cli("status", job, check=False)[1])
+    p = c.agents["web-1"]
+    p.p.send_signal(signal.SIGKILL)
+    p.p.wait()
+    subprocess.run(["pkill", "-f", "sleep 26"])
+    c.start_agent("web-1", "role=web,dc=eu-west", "--heartbeat-interval", HB)
+    st = wait_until("task reported", lambda: (lambda j: j if j["state"] != "JOB_RUNNING" else None)(
+        json.loads(c.cli("-o", "json", "status", job, check=False)[1])), timeout=10)
+    task = st["tasks"][0]
+    assert task["state"] == "LOST", task
+    assert "restarted" in task["message"] or "disconnected" in task["message"], task
+
+
+if __name__ == "__main__":
+    main([
+        test_run_on_every_host,
+        test_failures_exit_codes_and_rollout,
+        test_timeout_retries_and_cancel,
+        test_playbook_params_and_logs,
+        test_bad_specs_refused_before_storing,
+        test_host_dies_mid_task,
+        test_agent_restart_reports_lost_from_journal,
+    ])
