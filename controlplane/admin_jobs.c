@@ -76,7 +76,7 @@ static void run_adhoc(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   Muster__V1__TaskSpec__EnvEntry *env = calloc(req->n_env + 1, sizeof *env);
   Muster__V1__TaskSpec__EnvEntry **env_ptrs = calloc(req->n_env + 1, sizeof *env_ptrs);
   char name[200];
-  snprintf(name, sizeof name, "run: %.180s", req->command[0]);
+  snprintf(name, sizeof name, "run: %.120s", req->command[0]); /* names are at most 128 */
   spec.name = name;
   spec.target = req->target ? req->target : &empty_target;
   spec.rollout = req->rollout;
