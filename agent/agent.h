@@ -10,6 +10,7 @@
 #include "agent/exec/runner.h"
 #include "lib/config/agent_config.h"
 #include "lib/host/hostinfo.h"
+#include "lib/metrics/httpd.h"
 #include "lib/rpc/rpc.h"
 #include "muster/v1/agent.pb-c.h"
 
@@ -51,7 +52,13 @@ struct mu_agent_daemon {
   mu_runner *runner;
   mu_journal *journal;
   uint64_t sent_seq;         /* highest journal record sent on the current stream */
+  mu_metrics_server *metrics; /* NULL unless metrics_listen is set */
+  uv_timer_t metrics_timer;
 };
+
+/* metrics.c: /metrics and /healthz when cfg.metrics_listen is set. */
+int mu_agent_metrics_start(mu_agent_daemon *a, mu_err *err);
+void mu_agent_metrics_stop(mu_agent_daemon *a);
 
 /* tasks.c: the task path between the stream, the runner and the journal. */
 int mu_tasks_start(mu_agent_daemon *a, const char *helper_path, mu_err *err);

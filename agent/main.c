@@ -114,6 +114,7 @@ static void on_signal(uv_signal_t *h, int signum) {
   if (a->stopping) return;
   a->stopping = 1;
   mu_info("agent", "stopping");
+  mu_agent_metrics_stop(a);
   mu_conn_stop(&a->conn);
   uv_close((uv_handle_t *)&a->sigint, NULL);
   uv_close((uv_handle_t *)&a->sigterm, NULL);
@@ -175,6 +176,10 @@ int main(int argc, char **argv) {
     return 1;
   }
   if (mu_tasks_start(&a, exec_helper_path, &err) != 0) {
+    fprintf(stderr, "muster-agent: %s\n", err.msg);
+    return 1;
+  }
+  if (mu_agent_metrics_start(&a, &err) != 0) {
     fprintf(stderr, "muster-agent: %s\n", err.msg);
     return 1;
   }

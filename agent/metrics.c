@@ -1,0 +1,55 @@
+/* The agent's /metrics and /healthz (when metrics_listen is set): a snapshot of connection,
+ * task and journal figures published from the loop once a second. */
+#include <stdio.h>
+
+#include "agent/agent.h"
+#include "lib/base/log.h"
+#include "lib/host/hostinfo.h"
+
+static void publish(uv_timer_t *t) {
+  mu_agent_daemon *a = t->data;
+  mu_prom p = {0};
+  mu_journal_stats js = {0};
+  if (a->journal != NULL) mu_journal_stats_get(a->journal, &js);
+  uint64_t rss = 0;
+  mu_host_rss(&rss, NULL);
+  mu_prom_add(&p, "muster_agent_connected", "gauge", "1 when the control-plane stream is up.", "",
+              a->conn.welcomed ? 1 : 0);
+  mu_prom_add(&p, "muster_agent_running_tasks", "gauge", "Task attempts running.", "",
+              a->runner ? mu_runner_running_count(a->runner) : 0);
+  mu_prom_add(&p, "muster_agent_slots", "gauge", "Configured task slots.", "", a->cfg.slots);
+  mu_prom_add(&p, "muster_agent_journal_records", "gauge", "Task events not yet acked.", "",
+              (double)js.live_records);
+  mu_prom_add(&p, "muster_agent_journal_bytes", "gauge", "Bytes of unacked events.", "",
+              (double)js.live_bytes);
+  mu_prom_add(&p, "muster_agent_journal_overflows_total", "counter",
+              "Events refused because the journal was full.", "", (double)js.overflows);
+  mu_prom_add(&p, "muster_agent_journal_write_errors_total", "counter", "Journal write failures.",
+              "", (double)js.write_errors);
+  mu_prom_add(&p, "muster_agent_rss_bytes", "gauge", "Resident memory of the agent.", "",
+              (double)rss);
+  int healthy = js.write_errors == 0 || js.persisted_seq + 1 >= js.next_seq;
+  mu_metrics_server_publish(a->metrics, p.buf, healthy,
+                            healthy ? NULL : "journal writes failing: events are not durable");
+  mu_prom_free(&p);
+}
+
+int mu_agent_metrics_start(mu_agent_daemon *a, mu_err *err) {
+  if (a->cfg.metrics_listen[0] == '\0') return 0;
+  int port = 0;
+  int rc = mu_metrics_server_start(a->cfg.metrics_listen, &a->metrics, &port, err);
+  if (rc != 0) return rc;
+  mu_info("agent", "metrics on http://%s/metrics (port %d)", a->cfg.metrics_listen, port);
+  uv_timer_init(a->loop, &a->metrics_timer);
+  a->metrics_timer.data = a;
+  uv_timer_start(&a->metrics_timer, publish, 0, 1000);
+  return 0;
+}
+
+void mu_agent_metrics_stop(mu_agent_daemon *a) {
+  if (a->metrics == NULL) return;
+  uv_timer_stop(&a->metrics_timer);
+  uv_close((uv_handle_t *)&a->metrics_timer, NULL);
+  mu_metrics_server_stop(a->metrics);
+  a->metrics = NULL;
+}
