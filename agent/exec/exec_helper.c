@@ -93,21 +93,32 @@ int main(int argc, char **argv) {
   }
   if (report_fd >= 0) fcntl(report_fd, F_SETFD, FD_CLOEXEC);
 
-  /* Ignore the group's TERM/INT/... before forking so none can kill us before we can report;
-   * the child restores the defaults before exec. */
-  for (size_t k = 0; k < sizeof forwarded_ignored / sizeof *forwarded_ignored; k++)
-    signal(forwarded_ignored[k], SIG_IGN);
+  /* The group's TERM/INT/... must not kill us before we can report, and must reach the program
+   * even when sent while we fork: block them across the fork; the child restores the defaults
+   * and unblocks (a signal sent after the fork is then delivered to it); we ignore them and
+   * pass on any that arrived before the child existed. */
+  size_t n_fwd = sizeof forwarded_ignored / sizeof *forwarded_ignored;
+  sigset_t fwd, old_mask, pend;
+  sigemptyset(&fwd);
+  for (size_t k = 0; k < n_fwd; k++) sigaddset(&fwd, forwarded_ignored[k]);
+  sigprocmask(SIG_BLOCK, &fwd, &old_mask);
 
   pid_t pid = fork();
   if (pid < 0) die("fork", NULL);
   if (pid == 0) {
-    for (size_t k = 0; k < sizeof forwarded_ignored / sizeof *forwarded_ignored; k++)
-      signal(forwarded_ignored[k], SIG_DFL);
+    for (size_t k = 0; k < n_fwd; k++) signal(forwarded_ignored[k], SIG_DFL);
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
     execvp(argv[i], &argv[i]);
     int e = errno;
     dprintf(2, "muster-exec: cannot run \"%s\": %s\n", argv[i], strerror(e));
     _exit(e == ENOENT ? 127 : 126);
   }
+  sigemptyset(&pend);
+  sigpending(&pend);
+  for (size_t k = 0; k < n_fwd; k++) signal(forwarded_ignored[k], SIG_IGN);
+  for (size_t k = 0; k < n_fwd; k++)
+    if (forwarded_ignored[k] != SIGPIPE && sigismember(&pend, forwarded_ignored[k])) kill(pid, forwarded_ignored[k]);
+  sigprocmask(SIG_SETMASK, &old_mask, NULL);
 
   /* Hold nothing the task's reader waits on: only the report fd stays open. */
   int devnull = open("/dev/null", O_RDWR);

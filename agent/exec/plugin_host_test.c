@@ -25,7 +25,7 @@ static void test_load_and_refuse(void **state) {
   assert_int_equal(mu_plugin_host_count(h), 2);
   const mu_plugin_info *i0 = mu_plugin_host_info(h, 0);
   assert_string_equal(i0->type, "shell");
-  assert_string_equal(i0->version, "1.0.0");
+  assert_string_equal(i0->version, "1.1.0");
   assert_int_equal(i0->abi_version, MUSTER_PLUGIN_ABI_VERSION);
   assert_string_equal(mu_plugin_host_info(h, 1)->type, "sleep-echo");
 
@@ -93,7 +93,9 @@ static void test_validate(void **state) {
   char errbuf[MUSTER_ERRBUF_SIZE] = "";
   assert_int_equal(sh->validate("{}", "{\"interpreter\":\"bash\",\"script\":\"echo hi\",\"args\":[\"a\"]}", errbuf), 0);
   assert_int_equal(sh->validate("{}", "{\"command\":[\"ls\",\"-l\"]}", errbuf), 0);
-  assert_int_equal(sh->validate("{}", "{\"script_file\":\"run.sh\",\"interpreter\":\"/bin/sh\"}", errbuf), 0);
+  assert_int_equal(sh->validate("{}", "{\"script_file\":\"run.sh\",\"interpreter\":\"dash\"}", errbuf), 0);
+  /* an absolute path must be on MUSTER_SHELL_INTERPRETERS (unset here) */
+  expect_invalid(sh, "{\"script_file\":\"run.sh\",\"interpreter\":\"/bin/sh\"}", "not on the interpreter allow-list");
   expect_invalid(sh, "{\"interpreter\":\"fish\",\"script\":\"x\"}", "shell.interpreter: unknown interpreter \"fish\"");
   expect_invalid(sh, "{\"script\":\"\"}", "shell.script: empty");
   expect_invalid(sh, "{}", "give one of script");

@@ -1,7 +1,7 @@
-/* The task runner (runner.h): assign with dedup and slot bounds, per-attempt set-up (spec,
- * plugin, run-as, task dir, secrets), the attempt's life cycle on the loop (start, timeout,
- * cancel, finish, completion once every process and timer is gone), the events it sends, and
- * task dir retention. The plugin-facing table lives in host_api.c. */
+/* The task runner (runner.h): assign with dedup, slots, per-type caps and the priority queue,
+ * per-attempt set-up (spec, plugin, run-as, task dir, secrets), the attempt's life cycle on
+ * the loop (start, timeout, cancel, finish, completion once every process and timer is gone),
+ * the events it sends, and task dir retention. The plugin-facing table lives in host_api.c. */
 #define _GNU_SOURCE
 #include "agent/exec/runner.h"
 
@@ -129,7 +129,7 @@ static void history_add(mu_runner *r, const muster_task *t) {
 static void runner_free(mu_runner *r);
 
 static void check_closed(mu_runner *r) {
-  if (!r->closing || r->tasks != NULL || r->pending_removals > 0 || r->unfreed_tasks > 0) return;
+  if (!r->closing || r->tasks != NULL || r->queue_head != NULL || r->pending_removals > 0 || r->unfreed_tasks > 0) return;
   void (*cb)(void *) = r->close_cb;
   void *arg = r->close_arg;
   runner_free(r);
@@ -182,6 +182,8 @@ static mu_task_state final_state(const muster_task *t) {
   return (mu_task_state)s;
 }
 
+static void dispatch(mu_runner *r);
+
 static void finalize(muster_task *t) {
   mu_runner *r = t->runner;
   mu_task_state state = final_state(t);
@@ -222,6 +224,7 @@ static void finalize(muster_task *t) {
     }
   }
   r->running--;
+  if (t->type_slot >= 0) r->type_running[t->type_slot]--;
   history_add(r, t);
   bool keep = r->cfg.retention == MU_RETAIN_ALWAYS ||
               (r->cfg.retention == MU_RETAIN_ON_FAILURE && state != MU_TASK_SUCCEEDED);
@@ -232,6 +235,7 @@ static void finalize(muster_task *t) {
   uv_close((uv_handle_t *)&t->defer, on_own_closed);
   uv_close((uv_handle_t *)&t->deadline, on_own_closed);
   uv_close((uv_handle_t *)&t->force, on_own_closed);
+  dispatch(r);
 }
 
 static void start_plugin(muster_task *t) {
@@ -289,6 +293,30 @@ static void begin_stop(muster_task *t, mu_kill_reason why, muster_cancel_reason 
 
 static char *dup_or_null(const char *s) { return s != NULL ? strdup(s) : NULL; }
 
+static int copy_type_slots(mu_runner *r, const mu_runner_config *cfg, mu_err *err) {
+  size_t n = cfg->type_slots != NULL ? cfg->n_type_slots : 0;
+  if (n > MU_RUNNER_MAX_TYPE_SLOTS)
+    return mu_err_set(err, MU_EINVAL, "runner: more than %d type_slots", MU_RUNNER_MAX_TYPE_SLOTS);
+  if (n == 0) return 0;
+  r->type_slots = calloc(n, sizeof *r->type_slots);
+  r->type_running = calloc(n, sizeof *r->type_running);
+  if (r->type_slots == NULL || r->type_running == NULL) return mu_err_set(err, MU_ENOMEM, "runner: out of memory");
+  for (size_t i = 0; i < n; i++) {
+    const mu_runner_type_slot *ts = &cfg->type_slots[i];
+    if (ts->type == NULL || *ts->type == '\0')
+      return mu_err_set(err, MU_EINVAL, "runner: type_slots[%zu]: type is required", i);
+    if (ts->max == 0)
+      return mu_err_set(err, MU_EINVAL, "runner: type_slots[%zu] (%s): max must be at least 1", i, ts->type);
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(r->type_slots[j].type, ts->type) == 0)
+        return mu_err_set(err, MU_EINVAL, "runner: type_slots[%zu]: type \"%s\" given twice", i, ts->type);
+    r->type_slots[i].max = ts->max;
+    if ((r->type_slots[i].type = strdup(ts->type)) == NULL) return mu_err_set(err, MU_ENOMEM, "runner: out of memory");
+    r->cfg.n_type_slots = i + 1;
+  }
+  return 0;
+}
+
 int mu_runner_new(uv_loop_t *loop, mu_plugin_host *plugins, const mu_runner_config *cfg,
                   const mu_runner_sink *sink, mu_runner **ret, mu_err *err) {
   if (cfg == NULL || cfg->spool_dir == NULL || cfg->agent_id == NULL || sink == NULL || sink->on_event == NULL)
@@ -304,6 +332,9 @@ int mu_runner_new(uv_loop_t *loop, mu_plugin_host *plugins, const mu_runner_conf
   if (r->cfg.grace_ms <= 0) r->cfg.grace_ms = 5000;
   if (r->cfg.max_params == 0) r->cfg.max_params = 256;
   if (r->cfg.dedup_history == 0) r->cfg.dedup_history = 4096;
+  if (r->cfg.queue_max == 0) r->cfg.queue_max = 1024;
+  r->cfg.type_slots = NULL;
+  r->cfg.n_type_slots = 0;
   r->spool_dir = strdup(cfg->spool_dir);
   r->agent_id = strdup(cfg->agent_id);
   r->helper_path = dup_or_null(cfg->helper_path);
@@ -316,6 +347,7 @@ int mu_runner_new(uv_loop_t *loop, mu_plugin_host *plugins, const mu_runner_conf
     rc = mu_err_set(err, MU_ENOMEM, "runner: out of memory");
     goto fail;
   }
+  if ((rc = copy_type_slots(r, cfg, err)) != 0) goto fail;
   if (r->run_as_default != NULL) {
     mu_runas ra;
     if ((rc = mu_runas_resolve(r->run_as_default, &ra, err)) != 0 || (rc = mu_runas_check(&ra, err)) != 0) {
@@ -324,7 +356,8 @@ int mu_runner_new(uv_loop_t *loop, mu_plugin_host *plugins, const mu_runner_conf
     }
   }
   if (!cfg->no_cgroups) mu_cgroup_root_detect(NULL, r->cgroup_name, &r->cg_root);
-  mu_info("runner", "limits via %s; %u slots; spool %s", mu_runner_limits_mode(r), r->cfg.slots, r->spool_dir);
+  mu_info("runner", "limits via %s; %u slots, %zu type caps, queue of %u; spool %s", mu_runner_limits_mode(r),
+          r->cfg.slots, r->cfg.n_type_slots, r->cfg.queue_max, r->spool_dir);
   *ret = r;
   return 0;
 fail:
@@ -333,6 +366,9 @@ fail:
 }
 
 static void runner_free(mu_runner *r) {
+  for (size_t i = 0; i < r->cfg.n_type_slots; i++) free((char *)r->type_slots[i].type);
+  free(r->type_slots);
+  free(r->type_running);
   if (r->history != NULL)
     for (uint32_t i = 0; i < r->cfg.dedup_history; i++) free(r->history[i]);
   free(r->history);
@@ -350,8 +386,16 @@ const char *mu_runner_limits_mode(const mu_runner *r) {
 
 uint32_t mu_runner_running_count(const mu_runner *r) { return r->running; }
 
+uint32_t mu_runner_queued_count(const mu_runner *r) { return r->queued; }
+
 static muster_task *find(mu_runner *r, const char *task_id, uint32_t attempt) {
   for (muster_task *t = r->tasks; t != NULL; t = t->next)
+    if (t->attempt == attempt && strcmp(t->task_id, task_id) == 0) return t;
+  return NULL;
+}
+
+static muster_task *find_queued(mu_runner *r, const char *task_id, uint32_t attempt) {
+  for (muster_task *t = r->queue_head; t != NULL; t = t->qnext)
     if (t->attempt == attempt && strcmp(t->task_id, task_id) == 0) return t;
   return NULL;
 }
@@ -406,18 +450,116 @@ static int copy_params(muster_task *t, const mu_kv *params, size_t n) {
   return 0;
 }
 
-int mu_runner_assign(mu_runner *r, const char *job_id, const char *task_id, uint32_t attempt,
-                     const char *spec_json, const mu_kv *params, size_t n_params, mu_err *err) {
-  if (r->closing) return mu_err_set(err, MU_EAGAIN, "agent is shutting down");
-  if (job_id == NULL || task_id == NULL || *task_id == '\0' || spec_json == NULL)
-    return mu_err_set(err, MU_EINVAL, "assign: job_id, task_id and spec are required");
-  if (strlen(task_id) > 500) return mu_err_set(err, MU_EINVAL, "assign: task_id longer than 500 bytes");
-  if (find(r, task_id, attempt) != NULL || history_has(r, task_id, attempt)) {
-    mu_info("runner", "task %s attempt %u already assigned; ignoring the repeat", task_id, attempt);
-    return 0;
+/* ---- slots and the queue ---- */
+
+static bool has_room(const mu_runner *r, const muster_task *t) {
+  if (r->running >= r->cfg.slots) return false;
+  return t->type_slot < 0 || r->type_running[t->type_slot] < r->type_slots[t->type_slot].max;
+}
+
+/* Inserts after the last attempt of the same or higher priority: FIFO within a priority. */
+static void enqueue(mu_runner *r, muster_task *t) {
+  muster_task *after = r->queue_tail;
+  while (after != NULL && after->spec->priority < t->spec->priority) after = after->qprev;
+  t->qprev = after;
+  t->qnext = after != NULL ? after->qnext : r->queue_head;
+  if (t->qnext != NULL) t->qnext->qprev = t;
+  else r->queue_tail = t;
+  if (after != NULL) after->qnext = t;
+  else r->queue_head = t;
+  t->queued = true;
+  r->queued++;
+}
+
+static void dequeue(mu_runner *r, muster_task *t) {
+  if (t->qprev != NULL) t->qprev->qnext = t->qnext;
+  else r->queue_head = t->qnext;
+  if (t->qnext != NULL) t->qnext->qprev = t->qprev;
+  else r->queue_tail = t->qprev;
+  t->qprev = t->qnext = NULL;
+  t->queued = false;
+  r->queued--;
+}
+
+/* Removes what an attempt that never got a slot left on disk, and frees it. */
+static void discard(mu_runner *r, muster_task *t) {
+  if (t->task_dir != NULL) {
+    char *dir = strdup(t->task_dir);
+    if (dir != NULL && mu_workdir_remove(r->loop, dir, on_removed, r) == 0) r->pending_removals++;
   }
-  if (r->running >= r->cfg.slots)
-    return mu_err_set(err, MU_ENOSPC, "agent is full: %u of %u slots busy", r->running, r->cfg.slots);
+  task_free(t);
+}
+
+/* The one final event of an attempt that ends without a slot (cancelled while queued, or its
+ * set-up failed when its turn came). */
+static void finish_unstarted(mu_runner *r, muster_task *t, mu_task_state state, const char *msg) {
+  mu_task_metrics m = {.max_rss_bytes = -1, .cgroup_memory_peak_bytes = -1, .user_cpu_ms = -1, .sys_cpu_ms = -1};
+  mu_task_event ev;
+  memset(&ev, 0, sizeof ev);
+  ev.kind = MU_EV_STATE;
+  ev.state.state = state;
+  ev.state.exit_code = -1;
+  ev.state.message = msg;
+  ev.state.metrics = &m;
+  emit(t, &ev);
+  t->final_sent = true;
+  history_add(r, t);
+  discard(r, t);
+}
+
+/* Gives an attempt its slot: task dir, timers, STARTING. On failure nothing is sent and the
+ * caller discards t. */
+static int admit(mu_runner *r, muster_task *t, mu_err *err) {
+  int rc = prepare_dirs(r, t, err);
+  if (rc != 0) {
+    mu_err_prefix(err, "task %s", t->task_id);
+    return rc;
+  }
+  t->ctx = (muster_task_context){
+      .job_id = t->job_id, .task_id = t->task_id, .attempt = t->attempt, .agent_id = r->agent_id,
+      .task_dir = t->task_dir, .spec_json = t->spec_json, .config_json = t->spec->config_json,
+      .n_params = t->ctx.n_params, .param_keys = (const char *const *)t->param_keys,
+      .param_values = (const char *const *)t->param_values};
+  uv_timer_t *own[] = {&t->defer, &t->deadline, &t->force};
+  for (size_t i = 0; i < 3; i++) {
+    uv_timer_init(r->loop, own[i]);
+    own[i]->data = t;
+    t->own_handles++;
+  }
+  uv_timer_start(&t->defer, on_defer, 0, 0);
+  if (t->spec->timeout_ms > 0) uv_timer_start(&t->deadline, on_deadline, (uint64_t)t->spec->timeout_ms, 0);
+  t->start_mono_ms = mu_mono_ms();
+  t->next = r->tasks;
+  r->tasks = t;
+  r->running++;
+  if (t->type_slot >= 0) r->type_running[t->type_slot]++;
+  r->unfreed_tasks++;
+  mu_task_emit_state(t, MU_TASK_STARTING);
+  return 0;
+}
+
+/* Starts queued attempts while there is room: the first in queue order whose type has room.
+ * Rescans from the head after each start, since the sink may cancel queued attempts. */
+static void dispatch(mu_runner *r) {
+  while (!r->closing && r->running < r->cfg.slots) {
+    muster_task *t = r->queue_head;
+    while (t != NULL && !has_room(r, t)) t = t->qnext;
+    if (t == NULL) return;
+    dequeue(r, t);
+    mu_err err = {0};
+    if (admit(r, t, &err) != 0) {
+      mu_warn("runner", "%s", err.msg);
+      finish_unstarted(r, t, MU_TASK_FAILED, err.msg);
+    }
+  }
+}
+
+/* ---- public API (continued) ---- */
+
+/* Everything that can refuse an assign without touching the disk: spec, plugin, validation,
+ * run-as. On success *ret is owned by the caller (discard). */
+static int build_task(mu_runner *r, const char *job_id, const char *task_id, uint32_t attempt, const char *spec_json,
+                      const mu_kv *params, size_t n_params, muster_task **ret, mu_err *err) {
   mu_task_spec *spec = NULL;
   int rc = mu_task_spec_parse(spec_json, &spec, err);
   if (rc != 0) {
@@ -450,6 +592,9 @@ int mu_runner_assign(mu_runner *r, const char *job_id, const char *task_id, uint
   t->plugin = plugin;
   t->spec = spec;
   t->attempt = attempt;
+  t->type_slot = -1;
+  for (size_t i = 0; i < r->cfg.n_type_slots; i++)
+    if (strcmp(r->type_slots[i].type, spec->type) == 0) t->type_slot = (int)i;
   t->job_id = strdup(job_id);
   t->task_id = strdup(task_id);
   t->spec_json = strdup(spec_json);
@@ -464,45 +609,63 @@ int mu_runner_assign(mu_runner *r, const char *job_id, const char *task_id, uint
     mu_err_prefix(err, "task %s", task_id);
     goto fail;
   }
-  if ((rc = prepare_dirs(r, t, err)) != 0) {
-    mu_err_prefix(err, "task %s", task_id);
-    goto fail;
-  }
-  t->ctx = (muster_task_context){
-      .job_id = t->job_id, .task_id = t->task_id, .attempt = attempt, .agent_id = r->agent_id,
-      .task_dir = t->task_dir, .spec_json = t->spec_json, .config_json = spec->config_json,
-      .n_params = t->ctx.n_params, .param_keys = (const char *const *)t->param_keys,
-      .param_values = (const char *const *)t->param_values};
-  uv_timer_t *own[] = {&t->defer, &t->deadline, &t->force};
-  for (size_t i = 0; i < 3; i++) {
-    uv_timer_init(r->loop, own[i]);
-    own[i]->data = t;
-    t->own_handles++;
-  }
-  uv_timer_start(&t->defer, on_defer, 0, 0);
-  if (spec->timeout_ms > 0) uv_timer_start(&t->deadline, on_deadline, (uint64_t)spec->timeout_ms, 0);
-  t->start_mono_ms = mu_mono_ms();
-  t->next = r->tasks;
-  r->tasks = t;
-  r->running++;
-  r->unfreed_tasks++;
-  mu_task_emit_state(t, MU_TASK_STARTING);
+  *ret = t;
   return 0;
 fail:
-  if (t->task_dir != NULL) {
-    char *dir = strdup(t->task_dir);
-    if (dir != NULL && mu_workdir_remove(r->loop, dir, on_removed, r) == 0) r->pending_removals++;
-  }
   task_free(t);
   return rc;
 }
 
+int mu_runner_assign(mu_runner *r, const char *job_id, const char *task_id, uint32_t attempt,
+                     const char *spec_json, const mu_kv *params, size_t n_params, mu_err *err) {
+  if (r->closing) return mu_err_set(err, MU_EAGAIN, "agent is shutting down");
+  if (job_id == NULL || task_id == NULL || *task_id == '\0' || spec_json == NULL)
+    return mu_err_set(err, MU_EINVAL, "assign: job_id, task_id and spec are required");
+  if (strlen(task_id) > 500) return mu_err_set(err, MU_EINVAL, "assign: task_id longer than 500 bytes");
+  if (find(r, task_id, attempt) != NULL || find_queued(r, task_id, attempt) != NULL ||
+      history_has(r, task_id, attempt)) {
+    mu_info("runner", "task %s attempt %u already assigned; ignoring the repeat", task_id, attempt);
+    return 0;
+  }
+  muster_task *t = NULL;
+  int rc = build_task(r, job_id, task_id, attempt, spec_json, params, n_params, &t, err);
+  if (rc != 0) return rc;
+  if (has_room(r, t)) {
+    if ((rc = admit(r, t, err)) != 0) discard(r, t);
+    return rc;
+  }
+  if (r->queued >= r->cfg.queue_max) {
+    rc = mu_err_set(err, MU_ENOSPC, "task %s: agent queue full: %u attempts waiting (queue_max %u), %u of %u slots busy",
+                    task_id, r->queued, r->cfg.queue_max, r->running, r->cfg.slots);
+    discard(r, t);
+    return rc;
+  }
+  enqueue(r, t);
+  mu_debug("runner", "task %s attempt %u queued (priority %d, %u waiting)", task_id, attempt, t->spec->priority,
+           r->queued);
+  return 0;
+}
+
+static void cancel_queued(mu_runner *r, muster_task *t, const char *reason) {
+  dequeue(r, t);
+  t->cancelled = true;
+  char msg[300];
+  snprintf(msg, sizeof msg, "cancelled: %s; while queued, before it started", reason);
+  finish_unstarted(r, t, MU_TASK_CANCELLED, msg);
+}
+
 int mu_runner_cancel(mu_runner *r, const char *task_id, uint32_t attempt, const char *reason, mu_err *err) {
+  const char *why = reason && *reason ? reason : "requested";
+  muster_task *q = find_queued(r, task_id, attempt);
+  if (q != NULL) {
+    cancel_queued(r, q, why);
+    return 0;
+  }
   muster_task *t = find(r, task_id, attempt);
   if (t == NULL) return mu_err_set(err, MU_ENOENT, "task %s attempt %u is not running here", task_id, attempt);
   if (t->cancelled || t->finished) return 0;
   t->cancelled = true;
-  snprintf(t->cancel_msg, sizeof t->cancel_msg, "%s", reason && *reason ? reason : "requested");
+  snprintf(t->cancel_msg, sizeof t->cancel_msg, "%s", why);
   begin_stop(t, MU_KILL_CANCEL, r->closing ? MUSTER_CANCEL_SHUTDOWN : MUSTER_CANCEL_REQUESTED);
   return 0;
 }
@@ -511,6 +674,7 @@ void mu_runner_close(mu_runner *r, void (*cb)(void *arg), void *arg) {
   r->closing = true;
   r->close_cb = cb;
   r->close_arg = arg;
+  while (r->queue_head != NULL) cancel_queued(r, r->queue_head, "agent shutting down");
   for (muster_task *t = r->tasks; t != NULL; t = t->next) {
     if (t->cancelled || t->finished) continue;
     t->cancelled = true;

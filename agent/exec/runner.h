@@ -4,9 +4,16 @@
  * supervisor, with the spec's timeout, limits, run-as user and env), and reports every state
  * change, output chunk, progress report and output param to the agent's sink.
  *
- * Events per attempt: STARTING (on assign), RUNNING (plugin started), output/progress/param
- * while it runs, then one final state (SUCCEEDED/FAILED/TIMED_OUT/CANCELLED) with metrics.
- * All calls and callbacks run on the loop thread. The process must ignore SIGPIPE. */
+ * Concurrency: `slots` attempts run at once, at most `max` of a type listed in `type_slots`.
+ * An assign that finds no room waits in a bounded local queue, highest spec `priority` first
+ * and FIFO within a priority, and starts when a slot (of its type) frees; a queued attempt
+ * whose type is at its cap does not hold back others behind it.
+ *
+ * Events per attempt: STARTING (when it gets a slot: at assign, or later when queued),
+ * RUNNING (plugin started), output/progress/param while it runs, then one final state
+ * (SUCCEEDED/FAILED/TIMED_OUT/CANCELLED) with metrics. A queued attempt sends nothing until it
+ * starts; cancelled while queued it sends only CANCELLED. All calls and callbacks run on the
+ * loop thread. The process must ignore SIGPIPE. */
 #ifndef MU_RUNNER_H
 #define MU_RUNNER_H
 
@@ -27,8 +34,19 @@ typedef enum {
   MU_RETAIN_ALWAYS = 2,
 } mu_retention;
 
+/* A cap on the running attempts of one task type. */
+typedef struct mu_runner_type_slot {
+  const char *type;              /* "python", ... */
+  uint32_t max;                  /* at least 1 */
+} mu_runner_type_slot;
+
+#define MU_RUNNER_MAX_TYPE_SLOTS 64
+
 typedef struct mu_runner_config {
   uint32_t slots;                /* concurrent attempts; 0 = 4 */
+  uint32_t queue_max;            /* attempts waiting for a slot; 0 = 1024 */
+  const mu_runner_type_slot *type_slots; /* per-type caps (copied); NULL = none */
+  size_t n_type_slots;           /* at most MU_RUNNER_MAX_TYPE_SLOTS */
   const char *spool_dir;         /* required; task dirs go in <spool_dir>/work */
   const char *agent_id;          /* required */
   const char *helper_path;       /* muster-exec; required to run processes */
@@ -55,32 +73,40 @@ typedef struct mu_kv {
   const char *value;
 } mu_kv;
 
-/* Creates a runner. plugins, loop and the strings in cfg are borrowed (config strings are
- * copied). *ret is owned by the caller and released with mu_runner_close. */
+/* Creates a runner. plugins and loop are borrowed; cfg's strings and type_slots are copied.
+ * *ret is owned by the caller and released with mu_runner_close. MU_EINVAL when a required
+ * field is missing or a type_slots entry is bad (no type, max 0, repeated type). */
 int mu_runner_new(uv_loop_t *loop, mu_plugin_host *plugins, const mu_runner_config *cfg,
                   const mu_runner_sink *sink, mu_runner **ret, mu_err *err);
 
-/* Starts an attempt. Returns 0 when started, and also (doing nothing) when (task_id, attempt)
- * is running or finished recently: a repeated assign never runs a task twice. Errors, with
- * nothing started and no event sent: MU_ENOSPC (all slots busy), MU_ENOTSUP (no plugin for
- * the type), MU_EINVAL (bad spec; the message names the field), MU_EPERM (run-as refused),
- * MU_EIO (task dir), MU_EAGAIN (closing). params are earlier tasks' output params (copied). */
+/* Starts an attempt, or queues it when no slot (of its type) is free. Returns 0 when started
+ * or queued, and also (doing nothing) when (task_id, attempt) is queued, running or finished
+ * recently: a repeated assign never runs a task twice. The spec, plugin validation and run-as
+ * are checked here, so a queued attempt is a valid one. Errors, with nothing started or
+ * queued and no event sent: MU_ENOSPC (no free slot and the queue is full), MU_ENOTSUP (no
+ * plugin for the type), MU_EINVAL (bad spec; the message names the field), MU_EPERM (run-as
+ * refused), MU_EIO (task dir), MU_EAGAIN (closing). A queued attempt whose task dir cannot be
+ * made when its turn comes ends FAILED with the reason. params are earlier tasks' output
+ * params (copied). */
 int mu_runner_assign(mu_runner *r, const char *job_id, const char *task_id, uint32_t attempt,
                      const char *spec_json, const mu_kv *params, size_t n_params, mu_err *err);
 
-/* Cancels a running attempt: its processes get TERM, grace, KILL; the plugin is asked to
- * stop; the final state is CANCELLED (unless it had already succeeded). MU_ENOENT when not
- * running. */
+/* Cancels an attempt. Running: its processes get TERM, grace, KILL; the plugin is asked to
+ * stop; the final state is CANCELLED (unless it had already succeeded). Queued: it leaves the
+ * queue and ends CANCELLED at once, without running. MU_ENOENT when neither. */
 int mu_runner_cancel(mu_runner *r, const char *task_id, uint32_t attempt, const char *reason,
                      mu_err *err);
 
-/* Attempts assigned and not yet finished. */
+/* Attempts holding a slot (STARTING or later) and not yet finished; queued ones excluded. */
 uint32_t mu_runner_running_count(const mu_runner *r);
+
+/* Attempts waiting in the queue for a slot. */
+uint32_t mu_runner_queued_count(const mu_runner *r);
 
 /* How processes are limited here: "cgroup-v1", "cgroup-v2" or "rlimit". */
 const char *mu_runner_limits_mode(const mu_runner *r);
 
-/* Cancels everything (reason: agent shutting down), waits for the final events and the task
+/* Cancels everything, queued attempts included (reason: agent shutting down), waits for the final events and the task
  * dir removals, frees the runner, then calls cb(arg) on the loop. */
 void mu_runner_close(mu_runner *r, void (*cb)(void *arg), void *arg);
 

@@ -1,7 +1,9 @@
 /* Runner tests, end to end through the built plugins and real processes: the shell plugin's
  * events in order, the exact environment, fresh and cleaned task dirs, timeout and cancel,
  * exit codes and signals, output cap, pids and memory limits (cgroup and rlimit), run-as
- * nobody, dedup of a repeated assign, slots, refusals, the example plugin, and close. */
+ * nobody, dedup of a repeated assign, slots, refusals, the example plugin, close; the local
+ * queue (priority order, bound, per-type caps, cancel and dedup while queued); and the shell
+ * plugin's interpreter allow-list and command policy through the runner. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -19,7 +21,7 @@
 static char helper[4096], shell_so[4096], echo_so[4096];
 static char spool[256];
 
-#define MAX_TASKS 8
+#define MAX_TASKS 32
 
 typedef struct rec {
   char task_id[64];
@@ -45,6 +47,11 @@ typedef struct world {
   rec recs[MAX_TASKS];
   int n_recs;
   bool closed;
+  char order[1024];   /* task ids in the order they got STARTING, space-separated */
+  int active;         /* attempts between STARTING and their final state */
+  int active_echo;    /* ... of type sleep-echo (ids starting "e") */
+  int active_sh;      /* ... of ids starting "s" */
+  int max_active, max_echo, max_sh;
 } world;
 
 static rec *rec_for(world *w, const char *task_id, uint32_t attempt) {
@@ -67,6 +74,21 @@ static void on_event(void *arg, const mu_task_event *ev) {
   switch (ev->kind) {
     case MU_EV_STATE:
       r->states[r->n_states++] = ev->state.state;
+      if (ev->state.state == MU_TASK_STARTING) {
+        size_t n = strlen(w->order);
+        snprintf(w->order + n, sizeof w->order - n, "%s%s", n ? " " : "", ev->task_id);
+        w->active++;
+        if (ev->task_id[0] == 'e') w->active_echo++;
+        if (ev->task_id[0] == 's') w->active_sh++;
+        if (w->active > w->max_active) w->max_active = w->active;
+        if (w->active_echo > w->max_echo) w->max_echo = w->active_echo;
+        if (w->active_sh > w->max_sh) w->max_sh = w->active_sh;
+      }
+      if (mu_task_state_final(ev->state.state) && r->n_states > 1) {
+        w->active--;
+        if (ev->task_id[0] == 'e') w->active_echo--;
+        if (ev->task_id[0] == 's') w->active_sh--;
+      }
       if (mu_task_state_final(ev->state.state)) {
         r->final = true;
         r->exit_code = ev->state.exit_code;
@@ -378,8 +400,7 @@ static void test_dedup_slots_and_refusals(void **state) {
   mu_err err = {0};
   assert_int_equal(mu_runner_assign(w.runner, "job-1", "dup", 1, spec, NULL, 0, &err), 0);
   assert_int_equal(mu_runner_running_count(w.runner), 1);
-  assert_int_equal(mu_runner_assign(w.runner, "job-1", "other", 1, spec, NULL, 0, &err), MU_ENOSPC);
-  assert_non_null(strstr(err.msg, "1 of 1 slots"));
+  assert_int_equal(mu_runner_queued_count(w.runner), 0);
   run_until_final(&w, r);
   assert_int_equal(mu_runner_assign(w.runner, "job-1", "dup", 1, spec, NULL, 0, &err), 0); /* after the end too */
   assert_int_equal(mu_runner_running_count(w.runner), 0);
@@ -437,6 +458,178 @@ static void test_close_cancels_running(void **state) {
   assert_non_null(strstr(a->message, "shutting down"));
 }
 
+static const char *const quick = "{\"shell\":{\"command\":[\"true\"]}}";
+static const char *const blocker = "{\"shell\":{\"command\":[\"sleep\",\"1000\"]}}";
+
+static void assign_prio(world *w, const char *task_id, int prio) {
+  char spec[256];
+  snprintf(spec, sizeof spec, "{\"priority\":%d,\"shell\":{\"command\":[\"true\"]}}", prio);
+  rec *r = assign(w, task_id, 1, spec);
+  assert_int_equal(r->n_states, 0); /* queued: nothing sent until it starts */
+}
+
+static void run_until_idle(world *w) {
+  while (mu_runner_running_count(w->runner) > 0 || mu_runner_queued_count(w->runner) > 0)
+    uv_run(&w->loop, UV_RUN_ONCE);
+}
+
+static void cancel_now(world *w, const char *task_id, const char *why) {
+  mu_err err = {0};
+  assert_int_equal(mu_runner_cancel(w->runner, task_id, 1, why, &err), 0);
+}
+
+static void test_queue_priority_order(void **state) {
+  (void)state;
+  mu_runner_config cfg = {.slots = 1};
+  world w;
+  world_init(&w, &cfg);
+  rec *b = assign(&w, "block", 1, "{\"shell\":{\"command\":[\"sleep\",\"0.2\"]}}");
+  assign_prio(&w, "low-a", 0);
+  assign_prio(&w, "high-a", 5);
+  assign_prio(&w, "low-b", 0);
+  assign_prio(&w, "neg", -3);
+  assign_prio(&w, "high-b", 5);
+  rec *mid = assign(&w, "mid", 1, "{\"priority\":\"2\",\"shell\":{\"command\":[\"true\"]}}"); /* string form */
+  assert_int_equal(mid->n_states, 0);
+  assert_int_equal(mu_runner_running_count(w.runner), 1);
+  assert_int_equal(mu_runner_queued_count(w.runner), 6);
+  run_until_final(&w, b);
+  run_until_idle(&w);
+  assert_string_equal(w.order, "block high-a high-b mid low-a low-b neg");
+  assert_int_equal(w.max_active, 1);
+  for (int i = 0; i < w.n_recs; i++) {
+    assert_true(w.recs[i].final);
+    assert_int_equal(w.recs[i].states[0], MU_TASK_STARTING);
+    assert_int_equal(w.recs[i].states[w.recs[i].n_states - 1], MU_TASK_SUCCEEDED);
+  }
+  mu_err err = {0};
+  assert_int_equal(mu_runner_assign(w.runner, "j", "p", 1, "{\"priority\":1.5,\"shell\":{\"script\":\"x\"}}", NULL, 0, &err),
+                   MU_EINVAL);
+  assert_non_null(strstr(err.msg, "priority: must be a whole number"));
+  world_free(&w);
+}
+
+static void test_queue_bound(void **state) {
+  (void)state;
+  mu_runner_config cfg = {.slots = 1, .queue_max = 2};
+  world w;
+  world_init(&w, &cfg);
+  rec *b = assign(&w, "block", 1, "{\"shell\":{\"command\":[\"sleep\",\"0.2\"]}}");
+  assign(&w, "q1", 1, quick);
+  assign(&w, "q2", 1, quick);
+  mu_err err = {0};
+  assert_int_equal(mu_runner_assign(w.runner, "job-1", "q3", 1, quick, NULL, 0, &err), MU_ENOSPC);
+  assert_non_null(strstr(err.msg, "queue full: 2 attempts waiting (queue_max 2), 1 of 1 slots busy"));
+  assert_int_equal(mu_runner_queued_count(w.runner), 2);
+  run_until_final(&w, b);
+  run_until_idle(&w);
+  assert_string_equal(w.order, "block q1 q2");
+  /* q3 was refused, not remembered: assigned again once there is room, it runs */
+  rec *r3 = assign(&w, "q3", 1, quick);
+  run_until_final(&w, r3);
+  assert_int_equal(r3->states[r3->n_states - 1], MU_TASK_SUCCEEDED);
+  world_free(&w);
+}
+
+static void test_type_limits(void **state) {
+  (void)state;
+  mu_runner_type_slot caps[] = {{"sleep-echo", 1}, {"shell", 2}};
+  mu_runner_config cfg = {.slots = 4, .type_slots = caps, .n_type_slots = 2};
+  world w;
+  world_init(&w, &cfg);
+  const char *echo = "{\"plugin\":{\"type\":\"sleep-echo\","
+                     "\"configJson\":\"{\\\"message\\\":\\\"m\\\",\\\"count\\\":2,\\\"intervalMs\\\":40}\"}}";
+  const char *sh = "{\"shell\":{\"command\":[\"sleep\",\"0.1\"]}}";
+  assign(&w, "e1", 1, echo);
+  assign(&w, "e2", 1, echo);
+  assign(&w, "e3", 1, echo);
+  rec *s1 = assign(&w, "s1", 1, sh); /* not held back by the queued echo tasks */
+  assert_int_equal(s1->n_states, 1);
+  assign(&w, "s2", 1, sh);
+  assign(&w, "s3", 1, sh);
+  assign(&w, "s4", 1, sh);
+  assert_int_equal(mu_runner_running_count(w.runner), 3); /* e1, s1, s2 */
+  assert_int_equal(mu_runner_queued_count(w.runner), 4);
+  run_until_idle(&w);
+  assert_int_equal(w.max_echo, 1);
+  assert_int_equal(w.max_sh, 2);
+  assert_true(w.max_active <= 3);
+  for (int i = 0; i < w.n_recs; i++) assert_int_equal(w.recs[i].states[w.recs[i].n_states - 1], MU_TASK_SUCCEEDED);
+  world_free(&w);
+
+  mu_runner_type_slot bad[] = {{"shell", 0}};
+  mu_runner_config bcfg = {.spool_dir = spool, .agent_id = "a", .type_slots = bad, .n_type_slots = 1};
+  mu_runner_sink sink = {on_event, &w};
+  mu_runner *r = NULL;
+  mu_err err = {0};
+  assert_int_equal(mu_runner_new(&w.loop, NULL, &bcfg, &sink, &r, &err), MU_EINVAL);
+  assert_non_null(strstr(err.msg, "type_slots[0] (shell): max must be at least 1"));
+}
+
+static void test_cancel_and_dedup_while_queued(void **state) {
+  (void)state;
+  mu_runner_config cfg = {.slots = 1};
+  world w;
+  world_init(&w, &cfg);
+  rec *b = assign(&w, "block", 1, blocker);
+  rec *q1 = assign(&w, "q1", 1, "{\"shell\":{\"script\":\"echo ran\"}}");
+  rec *q2 = assign(&w, "q2", 1, "{\"shell\":{\"script\":\"echo once\"}}");
+  rec *q3 = assign(&w, "q3", 1, quick);
+  mu_err err = {0};
+  /* dedup: a repeated assign of a queued attempt is ignored */
+  assert_int_equal(mu_runner_assign(w.runner, "job-1", "q2", 1, quick, NULL, 0, &err), 0);
+  assert_int_equal(mu_runner_queued_count(w.runner), 3);
+  /* cancel while queued: CANCELLED at once, nothing ran */
+  cancel_now(&w, "q1", "operator changed their mind");
+  assert_true(q1->final);
+  assert_int_equal(q1->n_states, 1);
+  assert_int_equal(q1->states[0], MU_TASK_CANCELLED);
+  assert_non_null(strstr(q1->message, "operator changed their mind"));
+  assert_non_null(strstr(q1->message, "while queued"));
+  assert_int_equal(q1->m.output_bytes, 0);
+  assert_int_equal(mu_runner_queued_count(w.runner), 2);
+  /* a cancelled queued attempt is remembered: assigned again, it does not run */
+  assert_int_equal(mu_runner_assign(w.runner, "job-1", "q1", 1, quick, NULL, 0, &err), 0);
+  assert_int_equal(mu_runner_queued_count(w.runner), 2);
+  cancel_now(&w, "block", "make room");
+  run_until_final(&w, b);
+  run_until_final(&w, q2);
+  assert_string_equal(q2->out, "once\n");
+  assert_int_equal(q2->n_states, 3);
+  run_until_final(&w, q3);
+  assert_int_equal(q1->n_states, 1);
+  assert_string_equal(q1->out, "");
+  assert_string_equal(w.order, "block q2 q3");
+
+  /* close cancels what is still queued */
+  rec *b2 = assign(&w, "block2", 1, blocker);
+  rec *q4 = assign(&w, "q4", 1, quick);
+  for (int i = 0; i < 5; i++) uv_run(&w.loop, UV_RUN_NOWAIT);
+  world_free(&w);
+  assert_int_equal(b2->states[b2->n_states - 1], MU_TASK_CANCELLED);
+  assert_int_equal(q4->n_states, 1);
+  assert_int_equal(q4->states[0], MU_TASK_CANCELLED);
+  assert_non_null(strstr(q4->message, "shutting down"));
+}
+
+static void test_shell_policy_and_interpreters(void **state) {
+  (void)state;
+  world w;
+  world_init(&w, NULL);
+  rec *r = run_spec(&w, "abs-bash", "{\"shell\":{\"interpreter\":\"/bin/bash\",\"script\":\"echo ${BASH_VERSION%%.*}\"}}");
+  assert_int_equal(r->states[r->n_states - 1], MU_TASK_SUCCEEDED);
+  assert_true(r->out_len >= 2); /* a bash major version */
+  mu_err err = {0};
+  assert_int_equal(mu_runner_assign(w.runner, "j", "abs-sh", 1, "{\"shell\":{\"interpreter\":\"/bin/sh\",\"script\":\"true\"}}",
+                                    NULL, 0, &err), MU_EINVAL);
+  assert_non_null(strstr(err.msg, "task abs-sh: shell.interpreter: \"/bin/sh\" is not on the interpreter allow-list"));
+  assert_int_equal(mu_runner_assign(w.runner, "j", "mk", 1, "{\"shell\":{\"script\":\"echo a\\nmkfs.ext4 /dev/null\"}}",
+                                    NULL, 0, &err), MU_EINVAL);
+  assert_string_equal(err.msg, "task mk: shell policy: deny rule 1 \"*mkfs*\" matches line 2 \"mkfs.ext4 /dev/null\"");
+  assert_int_equal(mu_runner_running_count(w.runner), 0);
+  world_free(&w);
+}
+
 int main(int argc, char **argv) {
   if (argc < 4 || !realpath(argv[1], helper) || !realpath(argv[2], shell_so) || !realpath(argv[3], echo_so)) {
     fprintf(stderr, "usage: runner_test MUSTER-EXEC SHELL.so ECHO.so\n");
@@ -446,6 +639,15 @@ int main(int argc, char **argv) {
   snprintf(spool, sizeof spool, "/tmp/runner_test.XXXXXX");
   if (mkdtemp(spool) == NULL) return 2;
   chmod(spool, 0755); /* the run-as user must reach its task dir */
+  /* The shell plugin reads its configuration from the environment when it is loaded. */
+  char policy[300];
+  snprintf(policy, sizeof policy, "%s/shell-policy.json", spool);
+  FILE *pf = fopen(policy, "w");
+  if (pf == NULL) return 2;
+  fputs("{\"deny\": [\"*mkfs*\"]}\n", pf);
+  fclose(pf);
+  setenv("MUSTER_SHELL_POLICY", policy, 1);
+  setenv("MUSTER_SHELL_INTERPRETERS", "/bin/bash", 1);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_shell_end_to_end),
       cmocka_unit_test(test_env_has_only_spec_and_context),
@@ -459,6 +661,11 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_dedup_slots_and_refusals),
       cmocka_unit_test(test_example_plugin),
       cmocka_unit_test(test_close_cancels_running),
+      cmocka_unit_test(test_queue_priority_order),
+      cmocka_unit_test(test_queue_bound),
+      cmocka_unit_test(test_type_limits),
+      cmocka_unit_test(test_cancel_and_dedup_while_queued),
+      cmocka_unit_test(test_shell_policy_and_interpreters),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   char cmd[300];

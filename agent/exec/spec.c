@@ -4,7 +4,9 @@
 #include "agent/exec/spec.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +52,29 @@ static int get_uint(json_t *obj, const char *camel, const char *snake, const cha
   }
   return mu_err_set(err, MU_EINVAL, "%s: must be a whole number from 0 to %llu", field,
                     (unsigned long long)max);
+}
+
+/* proto3 JSON int32: a number or a decimal string, possibly negative. */
+static int get_int32(json_t *obj, const char *key, int32_t *ret, mu_err *err) {
+  json_t *v = get(obj, key, NULL);
+  *ret = 0;
+  if (v == NULL) return 0;
+  long long n = 0;
+  bool ok = false;
+  if (json_is_integer(v)) {
+    n = json_integer_value(v);
+    ok = true;
+  } else if (json_is_string(v)) {
+    const char *s = json_string_value(v);
+    char *end;
+    errno = 0;
+    n = strtoll(s, &end, 10);
+    ok = *s != '\0' && !isspace((unsigned char)*s) && *end == '\0' && errno == 0;
+  }
+  if (!ok || n < INT32_MIN || n > INT32_MAX)
+    return mu_err_set(err, MU_EINVAL, "%s: must be a whole number from %d to %d", key, INT32_MIN, INT32_MAX);
+  *ret = (int32_t)n;
+  return 0;
 }
 
 static int parse_env(json_t *root, mu_task_spec *s, mu_err *err) {
@@ -242,6 +267,7 @@ int mu_task_spec_parse(const char *json, mu_task_spec **ret, mu_err *err) {
     s->stdin_data = stdin_text;
     s->stdin_len = strlen(stdin_text);
   }
+  if ((rc = get_int32(root, "priority", &s->priority, err)) != 0) goto fail;
   if ((rc = parse_env(root, s, err)) != 0) goto fail;
   if ((rc = parse_secrets(root, s, err)) != 0) goto fail;
   if ((rc = parse_resources(root, s, err)) != 0) goto fail;

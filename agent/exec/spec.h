@@ -1,6 +1,6 @@
 /* The common part of a task spec, parsed from the proto3 JSON form of muster.v1.TaskSpec
  * (lowerCamel or snake_case field names): everything the runner and supervisor apply to any
- * task type (timeout, env, secrets, run-as, limits, stdin), the resolved task type, and the
+ * task type (timeout, env, secrets, run-as, limits, stdin, priority), the resolved task type, and the
  * type's own section as JSON text for its plugin. */
 #ifndef MU_SPEC_H
 #define MU_SPEC_H
@@ -32,6 +32,7 @@ typedef struct mu_task_spec {
   char *run_as;                /* NULL = the runner's default */
   mu_cgroup_limits limits;
   uint64_t output_limit;       /* 0 = the runner's default */
+  int32_t priority;            /* higher runs first when the agent queues; default 0 */
   char *stdin_data;            /* NULL when none */
   size_t stdin_len;
   char *config_json;           /* the type's section, "{}" when absent */

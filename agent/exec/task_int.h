@@ -38,6 +38,9 @@ struct muster_timer {
 
 struct muster_task {
   muster_task *next;           /* runner's list of live attempts */
+  muster_task *qprev, *qnext;  /* runner's queue, while queued */
+  bool queued;
+  int type_slot;               /* index into the runner's type caps, or -1 */
   mu_runner *runner;
   const muster_plugin *plugin;
   char *job_id, *task_id;
@@ -85,6 +88,10 @@ struct mu_runner {
   mu_cgroup_root cg_root;
   muster_task *tasks;
   uint32_t running;
+  muster_task *queue_head, *queue_tail; /* priority desc, FIFO within a priority */
+  uint32_t queued;
+  mu_runner_type_slot *type_slots;      /* copied config; type strings owned */
+  uint32_t *type_running;               /* per type_slots entry */
   char **history;              /* ring of "task_id\nattempt" finished recently */
   uint32_t history_next;
   int pending_removals;

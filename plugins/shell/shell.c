@@ -1,20 +1,44 @@
 /* The shell task type: runs an inline script, a script file from the task dir, or a direct
- * argv `command` as one supervised process, and finishes with its exit status. Built as a
- * plugin .so against plugins/sdk/muster_plugin.h alone (plus jansson for the spec). The agent
- * applies the spec's timeout, env, limits and run-as user to the process. */
+ * argv `command` as one supervised process, and finishes with its exit status. Before start it
+ * checks the interpreter (a known name, or an absolute path on the allow-list) and the command
+ * policy (policy.h), then writes one audit line (who, what, where, sha256 of the script). Its
+ * configuration comes from the agent's environment, read once when the agent loads the .so. */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "muster_plugin.h"
+#include "policy.h"
 
 #define SHELL_MAX_ARGS 4096
+#define SHELL_MAX_INTERPRETERS 64
+#define SHELL_MAX_SCRIPT_FILE (4 << 20)
 
 static const char *const interpreters[] = {"sh", "bash", "zsh", "dash", "ksh"};
+
+/* Load-time configuration, from the agent process's environment:
+ *   MUSTER_SHELL_INTERPRETERS  colon-separated absolute paths allowed as shell.interpreter
+ *   MUSTER_SHELL_POLICY        path of a JSON command policy (policy.h)
+ * Written once by shell_load() while the agent dlopen()s the plugin, read-only afterwards; the
+ * SDK has no config channel yet. A broken setting refuses every task with `error`. */
+typedef struct shell_config {
+  char error[MUSTER_ERRBUF_SIZE];
+  char *interps_text;          /* the variable's value, for messages */
+  char **interps;
+  size_t n_interps;
+  shell_policy *policy;        /* NULL: no policy */
+} shell_config;
+
+static shell_config config;
 
 typedef struct shell_task {
   const muster_host_api *host;
@@ -29,6 +53,63 @@ static int fail(char *errbuf, const char *fmt, ...) {
   va_end(ap);
   return -EINVAL;
 }
+
+/* ---- load-time configuration ---- */
+
+static void load_interpreters(const char *text) {
+  config.interps_text = strdup(text);
+  config.interps = calloc(SHELL_MAX_INTERPRETERS, sizeof *config.interps);
+  if (config.interps_text == NULL || config.interps == NULL) {
+    fail(config.error, "shell: out of memory loading MUSTER_SHELL_INTERPRETERS");
+    return;
+  }
+  char *copy = strdup(text), *save = NULL;
+  if (copy == NULL) {
+    fail(config.error, "shell: out of memory loading MUSTER_SHELL_INTERPRETERS");
+    return;
+  }
+  for (char *p = strtok_r(copy, ":", &save); p != NULL; p = strtok_r(NULL, ":", &save)) {
+    if (p[0] != '/') {
+      fail(config.error, "shell: MUSTER_SHELL_INTERPRETERS: \"%s\" is not an absolute path", p);
+      break;
+    }
+    if (config.n_interps == SHELL_MAX_INTERPRETERS) {
+      fail(config.error, "shell: MUSTER_SHELL_INTERPRETERS: more than %d paths", SHELL_MAX_INTERPRETERS);
+      break;
+    }
+    if ((config.interps[config.n_interps] = strdup(p)) == NULL) {
+      fail(config.error, "shell: out of memory loading MUSTER_SHELL_INTERPRETERS");
+      break;
+    }
+    config.n_interps++;
+  }
+  free(copy);
+}
+
+__attribute__((constructor)) static void shell_load(void) {
+  if (sodium_init() < 0) {
+    fail(config.error, "shell: libsodium failed to initialise");
+    return;
+  }
+  const char *interps = getenv("MUSTER_SHELL_INTERPRETERS");
+  if (interps != NULL) load_interpreters(interps);
+  const char *policy = getenv("MUSTER_SHELL_POLICY");
+  if (config.error[0] == '\0' && policy != NULL && *policy != '\0') {
+    char errbuf[MUSTER_ERRBUF_SIZE] = "";
+    if (shell_policy_load(policy, &config.policy, errbuf) != 0)
+      snprintf(config.error, sizeof config.error, "shell: MUSTER_SHELL_POLICY: %s", errbuf);
+  }
+}
+
+__attribute__((destructor)) static void shell_unload(void) {
+  for (size_t i = 0; i < config.n_interps; i++) free(config.interps[i]);
+  free(config.interps);
+  free(config.interps_text);
+  shell_policy_free(config.policy);
+  memset(&config, 0, sizeof config);
+}
+
+/* ---- spec checks ---- */
 
 static json_t *get(json_t *o, const char *camel, const char *snake) {
   json_t *v = json_object_get(o, camel);
@@ -55,8 +136,41 @@ static int check_str_list(json_t *v, const char *field, bool nonempty, char *err
   return 0;
 }
 
-/* Checks the "shell" section. */
+static int check_interpreter(const char *in, char *errbuf) {
+  for (size_t i = 0; i < sizeof interpreters / sizeof *interpreters; i++)
+    if (strcmp(in, interpreters[i]) == 0) return 0;
+  if (in[0] != '/')
+    return fail(errbuf, "shell.interpreter: unknown interpreter \"%s\" (want sh, bash, zsh, dash, ksh or an allowed absolute path)", in);
+  for (size_t i = 0; i < config.n_interps; i++)
+    if (strcmp(in, config.interps[i]) == 0) return 0;
+  return fail(errbuf, "shell.interpreter: \"%s\" is not on the interpreter allow-list (MUSTER_SHELL_INTERPRETERS=\"%s\")", in,
+              config.interps_text ? config.interps_text : "");
+}
+
+/* Joins command + args with spaces: what the policy checks and the audit hashes. Caller frees. */
+static char *join_command(json_t *command, json_t *args) {
+  size_t len = 1;
+  json_t *lists[2] = {command, args};
+  for (int l = 0; l < 2; l++)
+    for (size_t i = 0; i < json_array_size(lists[l]); i++) len += json_string_length(json_array_get(lists[l], i)) + 1;
+  char *s = malloc(len), *p = s;
+  if (s == NULL) return NULL;
+  for (int l = 0; l < 2; l++) {
+    for (size_t i = 0; i < json_array_size(lists[l]); i++) {
+      json_t *e = json_array_get(lists[l], i);
+      if (p != s) *p++ = ' ';
+      memcpy(p, json_string_value(e), json_string_length(e));
+      p += json_string_length(e);
+    }
+  }
+  *p = '\0';
+  return s;
+}
+
+/* Checks the "shell" section: shape, interpreter, and the policy for inline scripts and
+ * commands (a script file is checked at start, once it can be read). */
 static int check(json_t *sh, char *errbuf) {
+  if (config.error[0] != '\0') return fail(errbuf, "%s", config.error);
   if (!json_is_object(sh)) return fail(errbuf, "shell: must be an object");
   const char *fields[] = {"interpreter", "script", "scriptFile", "script_file", "args", "command"};
   const char *key;
@@ -82,14 +196,22 @@ static int check(json_t *sh, char *errbuf) {
       return fail(errbuf, "shell.scriptFile: \"%s\" must be a path inside the task dir, without \"..\"", f);
   }
   if (command != NULL && check_str_list(command, "shell.command", true, errbuf) != 0) return -EINVAL;
-  if (check_str_list(get(sh, "args", NULL), "shell.args", false, errbuf) != 0) return -EINVAL;
+  json_t *args = get(sh, "args", NULL);
+  if (check_str_list(args, "shell.args", false, errbuf) != 0) return -EINVAL;
   if (interp != NULL) {
     if (!json_is_string(interp)) return fail(errbuf, "shell.interpreter: must be a string");
     const char *in = json_string_value(interp);
-    bool ok = in[0] == '\0' || in[0] == '/';
-    for (size_t i = 0; i < sizeof interpreters / sizeof *interpreters; i++) ok = ok || strcmp(in, interpreters[i]) == 0;
-    if (!ok)
-      return fail(errbuf, "shell.interpreter: unknown interpreter \"%s\" (want sh, bash, zsh, dash, ksh or an absolute path)", in);
+    if (in[0] != '\0' && check_interpreter(in, errbuf) != 0) return -EINVAL;
+  }
+  if (config.policy == NULL) return 0;
+  if (script != NULL)
+    return shell_policy_check_script(config.policy, json_string_value(script), json_string_length(script), errbuf);
+  if (command != NULL) {
+    char *line = join_command(command, args);
+    if (line == NULL) return fail(errbuf, "shell: out of memory");
+    int rc = shell_policy_check_command(config.policy, line, errbuf);
+    free(line);
+    return rc;
   }
   return 0;
 }
@@ -104,6 +226,65 @@ static int shell_validate(const char *spec_json, const char *config_json, char *
   return rc;
 }
 
+/* ---- start ---- */
+
+/* Reads a script file of the task dir (bounded). A small local read on the loop thread: the
+ * bundle was just unpacked there, so it is in the page cache. Caller frees *ret. */
+static int read_script_file(const char *path, char **ret, size_t *ret_len, char *errbuf) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail(errbuf, "shell.scriptFile: cannot open %s: %s", path, strerror(errno));
+  struct stat sb;
+  char *buf = NULL;
+  int rc = 0;
+  if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    rc = fail(errbuf, "shell.scriptFile: %s is not a regular file", path);
+    goto done;
+  }
+  if (sb.st_size > SHELL_MAX_SCRIPT_FILE) {
+    rc = fail(errbuf, "shell.scriptFile: %s is larger than %d bytes", path, SHELL_MAX_SCRIPT_FILE);
+    goto done;
+  }
+  buf = malloc((size_t)sb.st_size + 1);
+  if (buf == NULL) {
+    rc = fail(errbuf, "shell: out of memory");
+    goto done;
+  }
+  size_t n = 0;
+  while (n < (size_t)sb.st_size) {
+    ssize_t got = read(fd, buf + n, (size_t)sb.st_size - n);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;
+    n += (size_t)got;
+  }
+  buf[n] = '\0';
+  *ret = buf;
+  *ret_len = n;
+  buf = NULL;
+done:
+  free(buf);
+  close(fd);
+  return rc;
+}
+
+/* One INFO line per task through the host log: who, what, where. */
+static void audit(muster_task *task, const shell_task *st, json_t *spec, const char *form, const char *interp,
+                  const char *program, const char *text, size_t len) {
+  const muster_task_context *ctx = st->host->context(task);
+  unsigned char digest[crypto_hash_sha256_BYTES];
+  char hex[crypto_hash_sha256_BYTES * 2 + 1];
+  crypto_hash_sha256(digest, (const unsigned char *)text, len);
+  sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
+  const char *user = get_str(spec, "runAs", "run_as");
+  const char *wd = get_str(spec, "workingDir", "working_dir");
+  bool sub = wd != NULL && *wd != '\0';
+  st->host->log(task, MUSTER_LOG_INFO,
+                "audit: user=%s job=%s task=%s attempt=%u agent=%s form=%s interpreter=%s program=%s "
+                "sha256=%s bytes=%zu task_dir=%s cwd=%s%s%s policy=%s",
+                user && *user ? user : "(agent-default)", ctx->job_id, ctx->task_id, ctx->attempt, ctx->agent_id, form,
+                interp, program, hex, len, ctx->task_dir, ctx->task_dir, sub ? "/" : "", sub ? wd : "",
+                config.policy ? "on" : "off");
+}
+
 static void on_exit_cb(muster_task *task, muster_proc *proc, const muster_proc_exit *x, void *user) {
   (void)proc;
   shell_task *st = user;
@@ -112,29 +293,43 @@ static void on_exit_cb(muster_task *task, muster_proc *proc, const muster_proc_e
   st->host->finish(task, &r);
 }
 
-/* Builds argv (pointers into the JSON documents and buf) and spawns it. */
+/* Vets and audits the task, builds argv (pointers into the JSON documents and locals) and
+ * spawns it. */
 static int run(muster_task *task, shell_task *st, json_t *spec, json_t *sh, char *errbuf) {
   const muster_task_context *ctx = st->host->context(task);
   json_t *command = get(sh, "command", NULL), *args = get(sh, "args", NULL);
   size_t n_args = json_array_size(args), n_cmd = json_array_size(command);
-  const char **argv = calloc(n_args + n_cmd + 8, sizeof *argv);
-  if (argv == NULL) return fail(errbuf, "out of memory");
-  char path[4096];
-  size_t n = 0;
   const char *interp = get_str(sh, "interpreter", NULL);
   if (interp == NULL || *interp == '\0') interp = "sh";
   const char *script = get_str(sh, "script", NULL), *file = get_str(sh, "scriptFile", "script_file");
+  char path[4096];
+  char *text = NULL;
+  size_t text_len = 0;
+  int rc = 0;
+  const char **argv = calloc(n_args + n_cmd + 8, sizeof *argv);
+  if (argv == NULL) return fail(errbuf, "out of memory");
+  size_t n = 0;
   if (n_cmd > 0) {
+    if ((text = join_command(command, args)) == NULL) {
+      rc = fail(errbuf, "out of memory");
+      goto done;
+    }
+    text_len = strlen(text);
     for (size_t i = 0; i < n_cmd; i++) argv[n++] = json_string_value(json_array_get(command, i));
+    audit(task, st, spec, "command", "-", argv[0], text, text_len);
   } else if (script != NULL) {
     argv[n++] = interp;
     argv[n++] = "-c";
     argv[n++] = script;
     argv[n++] = ctx->task_id; /* $0 in the script */
+    audit(task, st, spec, "script", interp, interp, script, strlen(script));
   } else {
     snprintf(path, sizeof path, "%s/%s", ctx->task_dir, file);
+    if ((rc = read_script_file(path, &text, &text_len, errbuf)) != 0) goto done;
+    if ((rc = shell_policy_check_script(config.policy, text, text_len, errbuf)) != 0) goto done;
     argv[n++] = interp;
     argv[n++] = path;
+    audit(task, st, spec, "scriptFile", interp, interp, text, text_len);
   }
   for (size_t i = 0; i < n_args; i++) argv[n++] = json_string_value(json_array_get(args, i));
   argv[n] = NULL;
@@ -147,7 +342,9 @@ static int run(muster_task *task, shell_task *st, json_t *spec, json_t *sh, char
       .on_exit = on_exit_cb,
       .user = st,
   };
-  int rc = st->host->spawn(task, &o, &st->proc, errbuf);
+  rc = st->host->spawn(task, &o, &st->proc, errbuf);
+done:
+  free(text);
   free(argv);
   return rc;
 }
@@ -160,7 +357,7 @@ static int shell_start(muster_task *task, const muster_host_api *host, char *err
   const muster_task_context *ctx = host->context(task);
   json_error_t je;
   json_t *spec = json_loads(ctx->spec_json, 0, &je);
-  json_t *sh = json_loads(ctx->config_json, 0, &je);
+  json_t *sh = spec != NULL ? json_loads(ctx->config_json, 0, &je) : NULL;
   int rc;
   if (spec == NULL || sh == NULL) {
     rc = fail(errbuf, "bad spec JSON: %s", je.text);
@@ -189,7 +386,7 @@ static void shell_cleanup(muster_task *task, const muster_host_api *host, void *
 __attribute__((visibility("default"))) const muster_plugin muster_plugin_descriptor = {
     .abi_version = MUSTER_PLUGIN_ABI_VERSION,
     .type = "shell",
-    .version = "1.0.0",
+    .version = "1.1.0",
     .description = "runs a shell script, a script file or a command",
     .validate = shell_validate,
     .start = shell_start,
