@@ -5,6 +5,7 @@
 
 #include <uv.h>
 
+#include "controlplane/bundles.h"
 #include "controlplane/jobs.h"
 #include "controlplane/registry.h"
 #include "lib/config/server_config.h"
@@ -38,11 +39,18 @@ typedef struct mu_daemon {
   size_t max_jobs_kept;       /* finished jobs kept in memory */
   uint32_t max_tasks;         /* tasks per job */
   uint32_t max_task_runs;     /* targets x tasks per job */
+
+  /* bundles (bundles.c) */
+  mu_bundles_config bundle_cfg;
+  mu_bundles *bundles;
 } mu_daemon;
 
 /* gateway.c: sends one control message down an agent's stream. MU_EAGAIN when the agent is
  * not connected. */
 int mu_gateway_send(mu_agent *agent, const Muster__V1__ControlMessage *msg, mu_err *err);
+/* gateway.c: bytes queued on the agent's stream not yet handed to gRPC; SIZE_MAX when the
+ * agent is not connected (flow control for bundle chunks). */
+size_t mu_gateway_queued_bytes(const mu_agent *agent);
 
 /* scheduler.c */
 void mu_sched_init(mu_daemon *d);

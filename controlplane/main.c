@@ -17,6 +17,7 @@ static const char usage[] =
     "               [--metrics-listen HOST:PORT] [--heartbeat-timeout DUR]\n"
     "               [--leader-ttl DUR] [--takeover-grace DUR] [--max-agents N]\n"
     "               [--max-message SIZE] [--member-id ID] [--log-level LEVEL]\n"
+    "               [--trust-key FILE]... [--max-bundle-size SIZE] [--bundle-store-size SIZE]\n"
     "\n"
     "The Muster control plane: agents connect to it, the CLI and grpcurl talk to it.\n"
     "Flags override the config file; see docs/configuration.md for every field.\n";
@@ -36,12 +37,16 @@ static const struct option long_opts[] = {
     {"max-message", required_argument, NULL, 0},
     {"member-id", required_argument, NULL, 0},
     {"log-level", required_argument, NULL, 0},
+    {"trust-key", required_argument, NULL, 0},
+    {"max-bundle-size", required_argument, NULL, 0},
+    {"bundle-store-size", required_argument, NULL, 0},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
 
 /* Loads the config file (if any) and then applies every flag over it. */
-static int parse_config(int argc, char **argv, mu_server_config *cfg, mu_err *err) {
+static int parse_config(int argc, char **argv, mu_server_config *cfg, mu_bundles_config *bcfg,
+                        mu_err *err) {
   const char *config_path = NULL;
   int idx;
   int c;
@@ -60,6 +65,10 @@ static int parse_config(int argc, char **argv, mu_server_config *cfg, mu_err *er
   optind = 1;
   while ((c = getopt_long(argc, argv, "c:h", long_opts, &idx)) != -1) {
     if (c != 0) continue;
+    if (mu_bundles_config_has(long_opts[idx].name)) {
+      if (mu_bundles_config_set(bcfg, long_opts[idx].name, optarg, err) != 0) return err->code;
+      continue;
+    }
     if (mu_server_config_set(cfg, long_opts[idx].name, optarg, err) != 0) return err->code;
   }
   return 0;
@@ -77,6 +86,7 @@ static void daemon_stop(mu_daemon *d) {
   d->stopping = 1;
   mu_info("musterd", "stopping");
   mu_sched_close(d);
+  mu_bundles_stop(d);
   uv_timer_stop(&d->sweep_timer);
   uv_close((uv_handle_t *)&d->sweep_timer, NULL);
   uv_close((uv_handle_t *)&d->sigint, NULL);
@@ -93,7 +103,12 @@ static int daemon_start(mu_daemon *d, mu_err *err) {
   mu_rpc_options opts = {.max_message = d->cfg.max_message};
   int rc = mu_rpc_engine_new(d->loop, &d->engine, err);
   if (rc != 0) return rc;
+  mu_bundle_store *store = NULL;
+  if ((rc = mu_bundle_store_mem_new(d->bundle_cfg.max_store_bytes, &store, err)) != 0 ||
+      (rc = mu_bundles_start(d, store, err)) != 0)
+    return rc;
   if ((rc = mu_rpc_server_new(d->engine, &opts, &d->server, err)) != 0 ||
+      (rc = mu_bundles_register(d, err)) != 0 ||
       (rc = mu_gateway_register(d, err)) != 0 || (rc = mu_admin_register(d, err)) != 0 ||
       (rc = mu_admin_jobs_register(d, err)) != 0 ||
       (rc = mu_health_register(d, err)) != 0 || (rc = mu_reflection_register(d, err)) != 0 ||
@@ -121,9 +136,11 @@ int main(int argc, char **argv) {
   memset(&d, 0, sizeof d);
   signal(SIGPIPE, SIG_IGN);
   mu_server_config_init(&d.cfg);
-  if (parse_config(argc, argv, &d.cfg, &err) != 0) {
+  mu_bundles_config_init(&d.bundle_cfg);
+  if (parse_config(argc, argv, &d.cfg, &d.bundle_cfg, &err) != 0) {
     fprintf(stderr, "musterd: %s\n%s", err.msg, usage);
     mu_server_config_free(&d.cfg);
+    mu_bundles_config_free(&d.bundle_cfg);
     return 2;
   }
   mu_log_set_level(d.cfg.log_level);
@@ -148,10 +165,13 @@ int main(int argc, char **argv) {
             d.cfg.listen, d.port, (long long)d.cfg.heartbeat_timeout_ms);
     uv_run(d.loop, UV_RUN_DEFAULT);
   }
+  mu_bundles_stop(&d);
   uv_run(d.loop, UV_RUN_NOWAIT); /* let close callbacks run */
+  mu_bundles_free(&d);
   uv_loop_close(d.loop);
   mu_registry_free(&d.registry);
   if (d.reflect != NULL) mu_reflect_index_free(d.reflect);
   mu_server_config_free(&d.cfg);
+  mu_bundles_config_free(&d.bundle_cfg);
   return status;
 }
