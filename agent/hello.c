@@ -1,4 +1,7 @@
 /* Builds the agent's Hello from its configuration and host facts. */
+#include <dlfcn.h>
+#include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,7 +15,38 @@ typedef struct hello_block {
   Muster__V1__Hello__LabelsEntry **entry_ptrs;
   Muster__V1__PluginInfo *plugins;
   Muster__V1__PluginInfo **plugin_ptrs;
+  char **interpreters;
+  size_t n_interpreters;
 } hello_block;
+
+/* The python plugin exports muster_python_interpreters() (JSON: [{"version","path"}]); the
+ * scheduler can then send a task only to agents that have the interpreter it asks for. */
+static void add_interpreters(hello_block *b, const mu_plugin_host *plugins) {
+  size_t n = plugins ? mu_plugin_host_count(plugins) : 0;
+  for (size_t i = 0; i < n; i++) {
+    const mu_plugin_info *pi = mu_plugin_host_info(plugins, i);
+    if (strcmp(pi->type, "python") != 0) continue;
+    void *h = dlopen(pi->path, RTLD_NOW | RTLD_NOLOAD);
+    if (h == NULL) return;
+    const char *(*fn)(void) = (const char *(*)(void))dlsym(h, "muster_python_interpreters");
+    json_t *arr = fn ? json_loads(fn(), 0, NULL) : NULL;
+    dlclose(h);
+    size_t m = json_array_size(arr);
+    b->interpreters = calloc(m + 1, sizeof *b->interpreters);
+    for (size_t k = 0; b->interpreters && k < m && k < 64; k++) {
+      const char *v = json_string_value(json_object_get(json_array_get(arr, k), "version"));
+      const char *path = json_string_value(json_object_get(json_array_get(arr, k), "path"));
+      if (v == NULL) continue;
+      size_t len = strlen(v) + (path ? strlen(path) : 0) + 16;
+      char *s = malloc(len);
+      if (s == NULL) continue;
+      snprintf(s, len, "python%s=%s", v, path ? path : "");
+      b->interpreters[b->n_interpreters++] = s;
+    }
+    json_decref(arr);
+    return;
+  }
+}
 
 Muster__V1__Hello *mu_hello_build(const mu_agent_daemon *agent) {
   const mu_agent_config *cfg = &agent->cfg;
@@ -57,6 +91,9 @@ Muster__V1__Hello *mu_hello_build(const mu_agent_daemon *agent) {
     h->n_plugins++;
   }
   h->plugins = b->plugin_ptrs;
+  add_interpreters(b, agent->plugins);
+  h->n_interpreters = b->n_interpreters;
+  h->interpreters = b->interpreters;
   b->capacity.slots = cfg->slots;
   h->capacity = &b->capacity;
   return h;
@@ -69,5 +106,7 @@ void mu_hello_free(Muster__V1__Hello *hello) {
   free(b->entry_ptrs);
   free(b->plugins);
   free(b->plugin_ptrs);
+  for (size_t i = 0; i < b->n_interpreters; i++) free(b->interpreters[i]);
+  free(b->interpreters);
   free(b);
 }

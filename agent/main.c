@@ -158,13 +158,19 @@ int main(int argc, char **argv) {
   int refused = 0;
   if (mu_plugin_host_load_dir(a.plugins, a.cfg.plugin_dir, &refused, &err) != 0)
     mu_warn("agent", "plugin dir %s: %s", a.cfg.plugin_dir, err.msg);
-  char path[PATH_MAX + 64];
-  static const char *const shell_rel[] = {"libmuster_shell.so",
-                                          "../plugins/shell/libmuster_shell.so"};
-  if (mu_plugin_host_find(a.plugins, "shell") == NULL &&
-      find_beside_self(shell_rel, 2, path, sizeof path) &&
-      mu_plugin_host_load(a.plugins, path, &err) != 0)
-    mu_warn("agent", "built-in shell plugin %s: %s", path, err.msg);
+  /* The task types that ship with Muster are found beside the agent (an install) or in the
+   * Bazel tree, unless the plugin dir already provides them. */
+  static const char *const bundled_types[] = {"shell", "http", "python"};
+  for (size_t i = 0; i < sizeof bundled_types / sizeof bundled_types[0]; i++) {
+    const char *t = bundled_types[i];
+    char rel_here[96], rel_tree[128], path[PATH_MAX + 64];
+    snprintf(rel_here, sizeof rel_here, "libmuster_%s.so", t);
+    snprintf(rel_tree, sizeof rel_tree, "../plugins/%s/libmuster_%s.so", t, t);
+    const char *const rel[] = {rel_here, rel_tree};
+    if (mu_plugin_host_find(a.plugins, t) == NULL && find_beside_self(rel, 2, path, sizeof path) &&
+        mu_plugin_host_load(a.plugins, path, &err) != 0)
+      mu_warn("agent", "bundled %s plugin %s: %s", t, path, err.msg);
+  }
   char types[512];
   mu_plugin_host_types(a.plugins, types, sizeof types);
   mu_info("agent", "task types: %s", types[0] ? types : "(none)");

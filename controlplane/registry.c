@@ -127,6 +127,8 @@ void mu_agent_to_info(const mu_agent *a, Muster__V1__AgentInfo *info,
     info->n_plugins = h->n_plugins;
     info->plugins = h->plugins;
     info->capacity = h->capacity;
+    info->n_interpreters = h->n_interpreters;
+    info->interpreters = h->interpreters;
     for (size_t i = 0; i < h->n_labels; i++) {
       muster__v1__agent_info__labels_entry__init(&label_storage[i]);
       label_storage[i].key = h->labels[i]->key;

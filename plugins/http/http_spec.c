@@ -1,0 +1,723 @@
+/* Parsing and checking of the HTTP task spec (http_spec.h). Runs twice per task: at
+ * validate() (result thrown away) and at start() (result kept), so both see the same rules.
+ * `${secret.NAME}` in the URL, query, headers and body is replaced by that secret's value. */
+#include "http_spec.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <jansson.h>
+#include <regex.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jpath.h"
+#include "muster_plugin.h"
+
+static int bad(char *errbuf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int bad(char *errbuf, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(errbuf, MUSTER_ERRBUF_SIZE, fmt, ap);
+  va_end(ap);
+  return -EINVAL;
+}
+
+static json_t *get(json_t *o, const char *camel, const char *snake) {
+  json_t *v = json_object_get(o, camel);
+  if (v == NULL && snake != NULL) v = json_object_get(o, snake);
+  return json_is_null(v) ? NULL : v;
+}
+
+/* ---- durations, sizes ---- */
+
+int mu_http_duration_parse(const char *text, int64_t *ret_ms) {
+  if (text == NULL || *text == '\0') return -EINVAL;
+  const char *p = text;
+  double total = 0;
+  while (*p) {
+    char *end;
+    if (!isdigit((unsigned char)*p)) return -EINVAL;
+    double v = strtod(p, &end);
+    if (end == p || v < 0) return -EINVAL;
+    p = end;
+    double unit;
+    if (strncmp(p, "ms", 2) == 0) unit = 1, p += 2;
+    else if (*p == 's') unit = 1000, p++;
+    else if (*p == 'm') unit = 60000, p++;
+    else if (*p == 'h') unit = 3600000, p++;
+    else if (*p == 'd') unit = 86400000, p++;
+    else if (*p == '\0' && p != text && total == 0) unit = 1000; /* bare number: seconds */
+    else return -EINVAL;
+    total += v * unit;
+    if (total > 1e15) return -EINVAL;
+  }
+  *ret_ms = (int64_t)total;
+  return 0;
+}
+
+int mu_http_size_parse(const char *text, uint64_t *ret_bytes) {
+  if (text == NULL || !isdigit((unsigned char)*text)) return -EINVAL;
+  char *end;
+  double v = strtod(text, &end);
+  double mul = 1;
+  switch (toupper((unsigned char)*end)) {
+    case '\0': break;
+    case 'B': mul = 1, end++; break;
+    case 'K': mul = 1024.0, end++; break;
+    case 'M': mul = 1024.0 * 1024, end++; break;
+    case 'G': mul = 1024.0 * 1024 * 1024, end++; break;
+    case 'T': mul = 1024.0 * 1024 * 1024 * 1024, end++; break;
+    default: return -EINVAL;
+  }
+  if (mul > 1 && (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0)) end += strlen(end);
+  if (*end != '\0' || v * mul > 1e18) return -EINVAL;
+  *ret_bytes = (uint64_t)(v * mul);
+  return 0;
+}
+
+/* ---- secrets ---- */
+
+static int by_length_desc(const void *a, const void *b) {
+  size_t la = strlen(*(char *const *)a), lb = strlen(*(char *const *)b);
+  return la < lb ? 1 : la > lb ? -1 : 0;
+}
+
+static int add_secret(mu_http_spec *s, const char *v) {
+  if (v == NULL || *v == '\0') return 0;
+  for (size_t i = 0; i < s->n_secrets; i++)
+    if (strcmp(s->secrets[i], v) == 0) return 0;
+  char **grown = realloc(s->secrets, (s->n_secrets + 1) * sizeof *grown);
+  if (grown == NULL) return -ENOMEM;
+  s->secrets = grown;
+  if ((s->secrets[s->n_secrets] = strdup(v)) == NULL) return -ENOMEM;
+  s->n_secrets++;
+  return 0;
+}
+
+char *mu_http_redact(const mu_http_spec *s, const char *data, size_t len, size_t *ret_len) {
+  /* "***" is never longer than a secret of 3+ bytes; shorter secrets grow the text a little. */
+  size_t cap = len * 3 + 1, n = 0;
+  char *out = malloc(cap);
+  if (out == NULL) return NULL;
+  size_t i = 0;
+  while (i < len) {
+    size_t hit = 0;
+    for (size_t k = 0; k < s->n_secrets && hit == 0; k++) {
+      size_t sl = strlen(s->secrets[k]);
+      if (sl <= len - i && memcmp(data + i, s->secrets[k], sl) == 0) hit = sl;
+    }
+    if (hit > 0) {
+      memcpy(out + n, "***", 3);
+      n += 3;
+      i += hit;
+    } else {
+      out[n++] = data[i++];
+    }
+  }
+  out[n] = '\0';
+  if (ret_len != NULL) *ret_len = n;
+  return out;
+}
+
+/* Replaces ${secret.NAME} in in with the value of spec secret NAME; *ret is malloc'd. */
+static int substitute(json_t *secrets, const char *in, const char *field, char **ret, char *errbuf) {
+  size_t cap = strlen(in) + 1, n = 0;
+  char *out = malloc(cap);
+  if (out == NULL) return -ENOMEM;
+  const char *p = in;
+  while (*p) {
+    const char *ref = strstr(p, "${secret.");
+    size_t lit = ref ? (size_t)(ref - p) : strlen(p);
+    const char *val = NULL;
+    size_t skip = lit;
+    if (ref != NULL) {
+      const char *close = strchr(ref, '}');
+      if (close == NULL) {
+        free(out);
+        return bad(errbuf, "%s: unterminated ${secret.NAME}", field);
+      }
+      size_t nl = (size_t)(close - ref) - 9;
+      size_t i;
+      json_t *e;
+      json_array_foreach(secrets, i, e) {
+        const char *name = json_string_value(json_object_get(e, "name"));
+        if (name != NULL && strlen(name) == nl && strncmp(name, ref + 9, nl) == 0)
+          val = json_string_value(json_object_get(e, "value"));
+      }
+      if (val == NULL) {
+        free(out);
+        return bad(errbuf, "%s: unknown secret \"%.*s\" (not in the task's secrets)", field, (int)nl, ref + 9);
+      }
+      skip = (size_t)(close - p) + 1;
+    }
+    size_t need = n + lit + (val ? strlen(val) : 0) + 1;
+    if (need > cap) {
+      char *g = realloc(out, need);
+      if (g == NULL) {
+        free(out);
+        return -ENOMEM;
+      }
+      out = g;
+      cap = need;
+    }
+    memcpy(out + n, p, lit);
+    n += lit;
+    if (val != NULL) {
+      memcpy(out + n, val, strlen(val));
+      n += strlen(val);
+    }
+    p += skip;
+  }
+  out[n] = '\0';
+  *ret = out;
+  return 0;
+}
+
+/* ---- field readers ---- */
+
+typedef struct parser {
+  json_t *secrets; /* the spec's secrets array (may be empty) */
+  char *errbuf;
+} parser;
+
+static int read_str(parser *ps, json_t *o, const char *camel, const char *snake, const char *field, bool subst,
+                    char **ret) {
+  json_t *v = get(o, camel, snake);
+  if (v == NULL) return 0;
+  if (!json_is_string(v)) return bad(ps->errbuf, "%s: must be a string", field);
+  if (subst) return substitute(ps->secrets, json_string_value(v), field, ret, ps->errbuf);
+  return (*ret = strdup(json_string_value(v))) ? 0 : -ENOMEM;
+}
+
+static int read_map(parser *ps, json_t *o, const char *camel, const char *snake, const char *field, bool subst,
+                    mu_http_kv **ret, size_t *ret_n) {
+  json_t *v = get(o, camel, snake);
+  if (v == NULL) return 0;
+  if (!json_is_object(v)) return bad(ps->errbuf, "%s: must be an object of strings", field);
+  if (json_object_size(v) > MU_HTTP_MAX_ITEMS) return bad(ps->errbuf, "%s: more than %d entries", field, MU_HTTP_MAX_ITEMS);
+  mu_http_kv *kv = calloc(json_object_size(v) + 1, sizeof *kv);
+  if (kv == NULL) return -ENOMEM;
+  *ret = kv;
+  const char *key;
+  json_t *val;
+  json_object_foreach(v, key, val) {
+    char f[300];
+    snprintf(f, sizeof f, "%s.%s", field, key);
+    if (!json_is_string(val)) return bad(ps->errbuf, "%s: must be a string", f);
+    if ((kv[*ret_n].key = strdup(key)) == NULL) return -ENOMEM;
+    (*ret_n)++;
+    int rc = subst ? substitute(ps->secrets, json_string_value(val), f, &kv[*ret_n - 1].value, ps->errbuf)
+                   : ((kv[*ret_n - 1].value = strdup(json_string_value(val))) ? 0 : -ENOMEM);
+    if (rc != 0) return rc;
+  }
+  return 0;
+}
+
+static int read_uints(parser *ps, json_t *o, const char *camel, const char *snake, const char *field, unsigned lo,
+                      unsigned hi, unsigned **ret, size_t *ret_n) {
+  json_t *v = get(o, camel, snake);
+  if (v == NULL) return 0;
+  if (!json_is_array(v)) return bad(ps->errbuf, "%s: must be a list of numbers", field);
+  if (json_array_size(v) > MU_HTTP_MAX_ITEMS) return bad(ps->errbuf, "%s: more than %d entries", field, MU_HTTP_MAX_ITEMS);
+  unsigned *u = calloc(json_array_size(v) + 1, sizeof *u);
+  if (u == NULL) return -ENOMEM;
+  *ret = u;
+  size_t i;
+  json_t *e;
+  json_array_foreach(v, i, e) {
+    json_int_t x = json_is_integer(e) ? json_integer_value(e) : -1;
+    if (json_is_string(e)) x = strtoll(json_string_value(e), NULL, 10); /* uint32 may come as text */
+    if (x < lo || x > hi) return bad(ps->errbuf, "%s[%zu]: must be a number from %u to %u", field, i, lo, hi);
+    u[(*ret_n)++] = (unsigned)x;
+  }
+  return 0;
+}
+
+static int read_bool(parser *ps, json_t *o, const char *camel, const char *snake, const char *field, bool *ret) {
+  json_t *v = get(o, camel, snake);
+  if (v == NULL) return 0;
+  if (!json_is_boolean(v)) return bad(ps->errbuf, "%s: must be true or false", field);
+  *ret = json_is_true(v);
+  return 0;
+}
+
+static int read_uint(parser *ps, json_t *o, const char *camel, const char *snake, const char *field, unsigned hi,
+                     unsigned *ret, bool *ret_set) {
+  json_t *v = get(o, camel, snake);
+  if (v == NULL) return 0;
+  json_int_t x = json_is_integer(v) ? json_integer_value(v) : -1;
+  if (json_is_string(v)) x = strtoll(json_string_value(v), NULL, 10);
+  if (x < 0 || x > hi) return bad(ps->errbuf, "%s: must be a number from 0 to %u", field, hi);
+  *ret = (unsigned)x;
+  if (ret_set) *ret_set = true;
+  return 0;
+}
+
+/* A path inside the task dir: relative, no "..". */
+static int check_rel_path(const char *p, const char *field, bool allow_abs, char *errbuf) {
+  if (p == NULL) return 0;
+  if (*p == '\0') return bad(errbuf, "%s: must not be empty", field);
+  if ((!allow_abs && p[0] == '/') || strstr(p, "..") != NULL)
+    return bad(errbuf, "%s: \"%s\" must be a path inside the task dir, without \"..\"", field, p);
+  return 0;
+}
+
+static bool has_ctl(const char *v) {
+  for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+    if (*p == '\r' || *p == '\n' || (*p < 0x20 && *p != '\t') || *p == 0x7f) return true;
+  return false;
+}
+
+static bool is_token(const char *v) {
+  if (*v == '\0') return false;
+  for (const char *p = v; *p; p++)
+    if (!isalnum((unsigned char)*p) && strchr("!#$%&'*+-.^_`|~", *p) == NULL) return false;
+  return true;
+}
+
+static const char *const fields[] = {
+    "method", "url", "query", "headers", "body", "bodyJson", "body_json", "form", "bodyFile", "body_file",
+    "auth", "connectTimeout", "connect_timeout", "maxRedirects", "max_redirects", "followRedirects",
+    "follow_redirects", "insecureSkipVerify", "insecure_skip_verify", "caFile", "ca_file", "proxy", "expect",
+    "extract", "extractHeaders", "extract_headers", "retryOnStatus", "retry_on_status", "maxRetries",
+    "max_retries", "maxBody", "max_body"};
+
+static int check_known(json_t *o, const char *section, const char *const *known, size_t n, char *errbuf) {
+  const char *key;
+  json_t *val;
+  json_object_foreach(o, key, val) {
+    bool ok = false;
+    for (size_t i = 0; i < n && !ok; i++) ok = strcmp(key, known[i]) == 0;
+    if (!ok) return bad(errbuf, "%s.%s: unknown field", section, key);
+  }
+  return 0;
+}
+
+/* Appends one percent-encoded "k=v" to a form body. */
+static void form_escape(char *dst, size_t *n, const char *src) {
+  static const char hex[] = "0123456789ABCDEF";
+  for (const unsigned char *p = (const unsigned char *)src; *p; p++) {
+    if (isalnum(*p) || strchr("-._~", *p)) {
+      dst[(*n)++] = (char)*p;
+    } else if (*p == ' ') {
+      dst[(*n)++] = '+';
+    } else {
+      dst[(*n)++] = '%';
+      dst[(*n)++] = hex[*p >> 4];
+      dst[(*n)++] = hex[*p & 15];
+    }
+  }
+}
+
+static int build_url(parser *ps, mu_http_spec *s, mu_http_kv *query, size_t n_query) {
+  if (s->url == NULL || *s->url == '\0') return bad(ps->errbuf, "http.url: required");
+  if (has_ctl(s->url) || strchr(s->url, ' ') != NULL)
+    return bad(ps->errbuf, "http.url: contains spaces or control characters");
+  CURLU *u = curl_url();
+  if (u == NULL) return -ENOMEM;
+  int rc = 0;
+  char *scheme = NULL, *host = NULL, *full = NULL;
+  CURLUcode uc = curl_url_set(u, CURLUPART_URL, s->url, 0);
+  if (uc != CURLUE_OK) {
+    rc = bad(ps->errbuf, "http.url: malformed URL: %s", curl_url_strerror(uc));
+    goto done;
+  }
+  if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+      (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0)) {
+    rc = bad(ps->errbuf, "http.url: scheme \"%s\" not supported (want http or https)", scheme ? scheme : "");
+    goto done;
+  }
+  if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || host == NULL || *host == '\0') {
+    rc = bad(ps->errbuf, "http.url: no host");
+    goto done;
+  }
+  for (size_t i = 0; i < n_query; i++) {
+    size_t len = strlen(query[i].key) + strlen(query[i].value) + 2;
+    char *kv = malloc(len);
+    if (kv == NULL) {
+      rc = -ENOMEM;
+      goto done;
+    }
+    snprintf(kv, len, "%s=%s", query[i].key, query[i].value);
+    uc = curl_url_set(u, CURLUPART_QUERY, kv, CURLU_APPENDQUERY | CURLU_URLENCODE);
+    free(kv);
+    if (uc != CURLUE_OK) {
+      rc = bad(ps->errbuf, "http.query.%s: %s", query[i].key, curl_url_strerror(uc));
+      goto done;
+    }
+  }
+  if (curl_url_get(u, CURLUPART_URL, &full, 0) != CURLUE_OK) {
+    rc = bad(ps->errbuf, "http.url: cannot be rebuilt");
+    goto done;
+  }
+  free(s->url);
+  s->url = strdup(full);
+  if (s->url == NULL) rc = -ENOMEM;
+done:
+  curl_free(scheme);
+  curl_free(host);
+  curl_free(full);
+  curl_url_cleanup(u);
+  return rc;
+}
+
+static int parse_body(parser *ps, json_t *h, mu_http_spec *s) {
+  char *body = NULL, *body_json = NULL;
+  mu_http_kv *form = NULL;
+  size_t n_form = 0;
+  int rc;
+  if ((rc = read_str(ps, h, "body", NULL, "http.body", true, &body)) != 0 ||
+      (rc = read_str(ps, h, "bodyJson", "body_json", "http.body_json", true, &body_json)) != 0 ||
+      (rc = read_map(ps, h, "form", NULL, "http.form", true, &form, &n_form)) != 0 ||
+      (rc = read_str(ps, h, "bodyFile", "body_file", "http.body_file", false, &s->body_file)) != 0)
+    goto done;
+  int given = (body != NULL) + (body_json != NULL) + (form != NULL) + (s->body_file != NULL);
+  if (given > 1) {
+    rc = bad(ps->errbuf, "http: give only one of body, body_json, form or body_file");
+    goto done;
+  }
+  if ((rc = check_rel_path(s->body_file, "http.body_file", false, ps->errbuf)) != 0) goto done;
+  if (body_json != NULL) {
+    json_error_t je;
+    json_t *doc = json_loads(body_json, JSON_DECODE_ANY, &je);
+    if (doc == NULL) {
+      rc = bad(ps->errbuf, "http.body_json: not JSON: %s (line %d)", je.text, je.line);
+      goto done;
+    }
+    json_decref(doc);
+    s->body = body_json;
+    body_json = NULL;
+    s->content_type = "application/json";
+  } else if (body != NULL) {
+    s->body = body;
+    body = NULL;
+  } else if (form != NULL) {
+    size_t cap = 1;
+    for (size_t i = 0; i < n_form; i++) cap += 3 * (strlen(form[i].key) + strlen(form[i].value)) + 2;
+    if ((s->body = malloc(cap)) == NULL) {
+      rc = -ENOMEM;
+      goto done;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < n_form; i++) {
+      if (i > 0) s->body[n++] = '&';
+      form_escape(s->body, &n, form[i].key);
+      s->body[n++] = '=';
+      form_escape(s->body, &n, form[i].value);
+    }
+    s->body[n] = '\0';
+    s->content_type = "application/x-www-form-urlencoded";
+  }
+  if (s->body != NULL) s->body_len = strlen(s->body);
+done:
+  free(body);
+  free(body_json);
+  for (size_t i = 0; i < n_form; i++) free(form[i].key), free(form[i].value);
+  free(form);
+  return rc;
+}
+
+static int parse_auth(parser *ps, json_t *h, mu_http_spec *s) {
+  json_t *a = get(h, "auth", NULL);
+  if (a == NULL) return 0;
+  if (!json_is_object(a)) return bad(ps->errbuf, "http.auth: must be an object");
+  static const char *const known[] = {"basicUser", "basic_user", "basicPassword", "basic_password", "bearerToken",
+                                      "bearer_token", "clientCert", "client_cert", "clientKey", "client_key"};
+  int rc;
+  if ((rc = check_known(a, "http.auth", known, sizeof known / sizeof *known, ps->errbuf)) != 0 ||
+      (rc = read_str(ps, a, "basicUser", "basic_user", "http.auth.basic_user", true, &s->basic_user)) != 0 ||
+      (rc = read_str(ps, a, "basicPassword", "basic_password", "http.auth.basic_password", true, &s->basic_password)) != 0 ||
+      (rc = read_str(ps, a, "bearerToken", "bearer_token", "http.auth.bearer_token", true, &s->bearer_token)) != 0 ||
+      (rc = read_str(ps, a, "clientCert", "client_cert", "http.auth.client_cert", false, &s->client_cert)) != 0 ||
+      (rc = read_str(ps, a, "clientKey", "client_key", "http.auth.client_key", false, &s->client_key)) != 0)
+    return rc;
+  if (s->basic_password != NULL && s->basic_user == NULL)
+    return bad(ps->errbuf, "http.auth.basic_password: given without basic_user");
+  if (s->basic_user != NULL && (strchr(s->basic_user, ':') || has_ctl(s->basic_user)))
+    return bad(ps->errbuf, "http.auth.basic_user: must not contain ':' or control characters");
+  if (s->bearer_token != NULL && (has_ctl(s->bearer_token) || *s->bearer_token == '\0'))
+    return bad(ps->errbuf, "http.auth.bearer_token: must be non-empty, without CR/LF or control characters");
+  if (s->basic_user != NULL && s->bearer_token != NULL)
+    return bad(ps->errbuf, "http.auth: give basic_user or bearer_token, not both");
+  if (s->client_key != NULL && s->client_cert == NULL) return bad(ps->errbuf, "http.auth.client_key: given without client_cert");
+  if ((rc = check_rel_path(s->client_cert, "http.auth.client_cert", true, ps->errbuf)) != 0 ||
+      (rc = check_rel_path(s->client_key, "http.auth.client_key", true, ps->errbuf)) != 0)
+    return rc;
+  if ((rc = add_secret(s, s->basic_password)) != 0 || (rc = add_secret(s, s->bearer_token)) != 0) return rc;
+  if (s->basic_user != NULL) {
+    /* the Authorization header an echoing server would show back */
+    char raw[1024], b64[1400];
+    int n = snprintf(raw, sizeof raw, "%s:%s", s->basic_user, s->basic_password ? s->basic_password : "");
+    if (n > 0 && (size_t)n < sizeof raw && s->basic_password && *s->basic_password) {
+      static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+      size_t o = 0;
+      for (int i = 0; i < n; i += 3) {
+        unsigned v = (unsigned char)raw[i] << 16;
+        if (i + 1 < n) v |= (unsigned char)raw[i + 1] << 8;
+        if (i + 2 < n) v |= (unsigned char)raw[i + 2];
+        b64[o++] = tbl[(v >> 18) & 63];
+        b64[o++] = tbl[(v >> 12) & 63];
+        b64[o++] = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
+        b64[o++] = i + 2 < n ? tbl[v & 63] : '=';
+      }
+      b64[o] = '\0';
+      if ((rc = add_secret(s, b64)) != 0) return rc;
+    }
+  }
+  return 0;
+}
+
+static int parse_expect(parser *ps, json_t *h, mu_http_spec *s) {
+  json_t *e = get(h, "expect", NULL);
+  if (e == NULL) return 0;
+  if (!json_is_object(e)) return bad(ps->errbuf, "http.expect: must be an object");
+  static const char *const known[] = {"status", "statusRanges", "status_ranges", "bodyContains", "body_contains",
+                                      "bodyNotContains", "body_not_contains", "jsonEquals", "json_equals",
+                                      "jsonMatches", "json_matches", "headerPresent", "header_present"};
+  int rc;
+  if ((rc = check_known(e, "http.expect", known, sizeof known / sizeof *known, ps->errbuf)) != 0 ||
+      (rc = read_uints(ps, e, "status", NULL, "http.expect.status", 100, 599, &s->status, &s->n_status)) != 0 ||
+      (rc = read_str(ps, e, "bodyContains", "body_contains", "http.expect.body_contains", false, &s->body_contains)) != 0 ||
+      (rc = read_str(ps, e, "bodyNotContains", "body_not_contains", "http.expect.body_not_contains", false,
+                     &s->body_not_contains)) != 0 ||
+      (rc = read_map(ps, e, "jsonEquals", "json_equals", "http.expect.json_equals", false, &s->json_equals,
+                     &s->n_json_equals)) != 0 ||
+      (rc = read_map(ps, e, "jsonMatches", "json_matches", "http.expect.json_matches", false, &s->json_matches,
+                     &s->n_json_matches)) != 0)
+    return rc;
+  json_t *ranges = get(e, "statusRanges", "status_ranges");
+  if (ranges != NULL) {
+    if (!json_is_array(ranges) || json_array_size(ranges) > MU_HTTP_MAX_ITEMS)
+      return bad(ps->errbuf, "http.expect.status_ranges: must be a list of {from, to}");
+    if ((s->ranges = calloc(json_array_size(ranges) + 1, sizeof *s->ranges)) == NULL) return -ENOMEM;
+    size_t i;
+    json_t *r;
+    json_array_foreach(ranges, i, r) {
+      char f[64];
+      snprintf(f, sizeof f, "http.expect.status_ranges[%zu]", i);
+      if (!json_is_object(r)) return bad(ps->errbuf, "%s: must be {from, to}", f);
+      unsigned from = 0, to = 0;
+      if ((rc = read_uint(ps, r, "from", NULL, f, 599, &from, NULL)) != 0 ||
+          (rc = read_uint(ps, r, "to", NULL, f, 599, &to, NULL)) != 0)
+        return rc;
+      if (from < 100 || to < from) return bad(ps->errbuf, "%s: want 100 <= from <= to <= 599, got %u-%u", f, from, to);
+      s->ranges[s->n_ranges++] = (mu_http_range){from, to};
+    }
+  }
+  json_t *hp = get(e, "headerPresent", "header_present");
+  if (hp != NULL) {
+    if (!json_is_array(hp) || json_array_size(hp) > MU_HTTP_MAX_ITEMS)
+      return bad(ps->errbuf, "http.expect.header_present: must be a list of header names");
+    if ((s->header_present = calloc(json_array_size(hp) + 1, sizeof *s->header_present)) == NULL) return -ENOMEM;
+    size_t i;
+    json_t *v;
+    json_array_foreach(hp, i, v) {
+      if (!json_is_string(v) || !is_token(json_string_value(v)))
+        return bad(ps->errbuf, "http.expect.header_present[%zu]: must be a header name", i);
+      if ((s->header_present[s->n_header_present++] = strdup(json_string_value(v))) == NULL) return -ENOMEM;
+    }
+  }
+  char why[200];
+  for (size_t i = 0; i < s->n_json_equals; i++)
+    if (mu_jpath_check(s->json_equals[i].key, why, sizeof why) != 0)
+      return bad(ps->errbuf, "http.expect.json_equals: bad JSON path \"%s\": %s", s->json_equals[i].key, why);
+  for (size_t i = 0; i < s->n_json_matches; i++) {
+    if (mu_jpath_check(s->json_matches[i].key, why, sizeof why) != 0)
+      return bad(ps->errbuf, "http.expect.json_matches: bad JSON path \"%s\": %s", s->json_matches[i].key, why);
+    regex_t re;
+    int rrc = regcomp(&re, s->json_matches[i].value, REG_EXTENDED | REG_NOSUB);
+    if (rrc != 0) {
+      regerror(rrc, &re, why, sizeof why);
+      return bad(ps->errbuf, "http.expect.json_matches.%s: bad regular expression: %s", s->json_matches[i].key, why);
+    }
+    regfree(&re);
+  }
+  return 0;
+}
+
+static bool param_key_ok(const char *k) {
+  size_t n = strlen(k);
+  if (n == 0 || n > 128) return false;
+  for (const char *p = k; *p; p++)
+    if (!isalnum((unsigned char)*p) && *p != '_' && *p != '.' && *p != '-') return false;
+  return true;
+}
+
+static int parse_rest(parser *ps, json_t *spec, json_t *h, mu_http_spec *s) {
+  int rc;
+  char *method = NULL, *ct = NULL, *maxb = NULL, *tmo = NULL;
+  mu_http_kv *query = NULL;
+  size_t n_query = 0;
+  unsigned max_redirects = 0;
+  bool redirects_set = false, retries_set = false;
+  if ((rc = read_str(ps, h, "method", NULL, "http.method", false, &method)) != 0) goto done;
+  const char *m = method ? method : "GET";
+  static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"};
+  for (size_t i = 0; i < 6 && s->method == NULL; i++)
+    if (strcasecmp(m, methods[i]) == 0) s->method = strdup(methods[i]);
+  if (s->method == NULL) {
+    rc = bad(ps->errbuf, "http.method: unknown method \"%s\" (want GET, POST, PUT, PATCH, DELETE or HEAD)", m);
+    goto done;
+  }
+  if ((rc = read_str(ps, h, "url", NULL, "http.url", true, &s->url)) != 0 ||
+      (rc = read_map(ps, h, "query", NULL, "http.query", true, &query, &n_query)) != 0 ||
+      (rc = build_url(ps, s, query, n_query)) != 0 ||
+      (rc = read_map(ps, h, "headers", NULL, "http.headers", true, &s->headers, &s->n_headers)) != 0)
+    goto done;
+  for (size_t i = 0; i < s->n_headers; i++) {
+    if (!is_token(s->headers[i].key)) {
+      rc = bad(ps->errbuf, "http.headers: \"%s\" is not a valid header name", s->headers[i].key);
+      goto done;
+    }
+    if (has_ctl(s->headers[i].value)) {
+      rc = bad(ps->errbuf, "http.headers.%s: value contains CR, LF or control characters (header injection)",
+               s->headers[i].key);
+      goto done;
+    }
+  }
+  if ((rc = parse_body(ps, h, s)) != 0 || (rc = parse_auth(ps, h, s)) != 0 || (rc = parse_expect(ps, h, s)) != 0)
+    goto done;
+  if ((rc = read_str(ps, h, "connectTimeout", "connect_timeout", "http.connect_timeout", false, &ct)) != 0) goto done;
+  s->connect_timeout_ms = MU_HTTP_DEFAULT_CONNECT_MS;
+  if (ct != NULL && (mu_http_duration_parse(ct, &s->connect_timeout_ms) != 0 || s->connect_timeout_ms <= 0)) {
+    rc = bad(ps->errbuf, "http.connect_timeout: bad duration \"%s\" (e.g. \"5s\", \"500ms\")", ct);
+    goto done;
+  }
+  if ((rc = read_uint(ps, h, "maxRedirects", "max_redirects", "http.max_redirects", 100, &max_redirects,
+                      &redirects_set)) != 0 ||
+      (rc = read_bool(ps, h, "followRedirects", "follow_redirects", "http.follow_redirects", &s->follow_redirects)) != 0 ||
+      (rc = read_bool(ps, h, "insecureSkipVerify", "insecure_skip_verify", "http.insecure_skip_verify", &s->insecure)) != 0 ||
+      (rc = read_str(ps, h, "caFile", "ca_file", "http.ca_file", false, &s->ca_file)) != 0 ||
+      (rc = check_rel_path(s->ca_file, "http.ca_file", true, ps->errbuf)) != 0 ||
+      (rc = read_str(ps, h, "proxy", NULL, "http.proxy", true, &s->proxy)) != 0)
+    goto done;
+  if (redirects_set && max_redirects > 0) s->follow_redirects = true;
+  s->max_redirects = redirects_set && max_redirects > 0 ? (long)max_redirects : MU_HTTP_DEFAULT_MAX_REDIRECTS;
+  if (s->proxy != NULL && (has_ctl(s->proxy) || *s->proxy == '\0')) {
+    rc = bad(ps->errbuf, "http.proxy: must be a non-empty URL without control characters");
+    goto done;
+  }
+  if ((rc = read_map(ps, h, "extract", NULL, "http.extract", false, &s->extract, &s->n_extract)) != 0 ||
+      (rc = read_map(ps, h, "extractHeaders", "extract_headers", "http.extract_headers", false, &s->extract_headers,
+                     &s->n_extract_headers)) != 0)
+    goto done;
+  char why[200];
+  for (size_t i = 0; i < s->n_extract; i++) {
+    if (!param_key_ok(s->extract[i].key)) {
+      rc = bad(ps->errbuf, "http.extract: bad param name \"%s\" (want [A-Za-z0-9_.-], 1-128 bytes)", s->extract[i].key);
+      goto done;
+    }
+    if (mu_jpath_check(s->extract[i].value, why, sizeof why) != 0) {
+      rc = bad(ps->errbuf, "http.extract.%s: bad JSON path \"%s\": %s", s->extract[i].key, s->extract[i].value, why);
+      goto done;
+    }
+  }
+  for (size_t i = 0; i < s->n_extract_headers; i++) {
+    if (!param_key_ok(s->extract_headers[i].key) || !is_token(s->extract_headers[i].value)) {
+      rc = bad(ps->errbuf, "http.extract_headers.%s: want a param name mapped to a header name", s->extract_headers[i].key);
+      goto done;
+    }
+  }
+  if ((rc = read_uints(ps, h, "retryOnStatus", "retry_on_status", "http.retry_on_status", 100, 599,
+                       &s->retry_on_status, &s->n_retry_on_status)) != 0 ||
+      (rc = read_uint(ps, h, "maxRetries", "max_retries", "http.max_retries", 100, &s->max_retries, &retries_set)) != 0)
+    goto done;
+  if (!retries_set && s->n_retry_on_status > 0) s->max_retries = MU_HTTP_DEFAULT_RETRIES;
+  if ((rc = read_str(ps, h, "maxBody", "max_body", "http.max_body", false, &maxb)) != 0) goto done;
+  s->max_body = MU_HTTP_DEFAULT_MAX_BODY;
+  if (maxb != NULL && (mu_http_size_parse(maxb, &s->max_body) != 0 || s->max_body == 0)) {
+    rc = bad(ps->errbuf, "http.max_body: bad size \"%s\" (e.g. \"1M\", \"64K\")", maxb);
+    goto done;
+  }
+  if ((rc = read_str(ps, spec, "timeout", NULL, "timeout", false, &tmo)) != 0) goto done;
+  if (tmo != NULL && *tmo != '\0' && mu_http_duration_parse(tmo, &s->timeout_ms) != 0) {
+    rc = bad(ps->errbuf, "timeout: bad duration \"%s\"", tmo);
+    goto done;
+  }
+done:
+  free(method);
+  free(ct);
+  free(maxb);
+  free(tmo);
+  for (size_t i = 0; i < n_query; i++) free(query[i].key), free(query[i].value);
+  free(query);
+  return rc;
+}
+
+int mu_http_spec_parse(const char *spec_json, const char *config_json, mu_http_spec **ret, char *errbuf) {
+  json_error_t je;
+  json_t *spec = json_loads(spec_json ? spec_json : "{}", 0, &je);
+  if (spec == NULL) return bad(errbuf, "spec: bad JSON: %s", je.text);
+  json_t *h = json_loads(config_json ? config_json : "{}", 0, &je);
+  if (h == NULL) {
+    json_decref(spec);
+    return bad(errbuf, "http: bad JSON: %s", je.text);
+  }
+  mu_http_spec *s = calloc(1, sizeof *s);
+  int rc = s ? 0 : -ENOMEM;
+  parser ps = {.secrets = get(spec, "secrets", NULL), .errbuf = errbuf};
+  if (rc != 0) goto done;
+  if (!json_is_object(h)) {
+    rc = bad(errbuf, "http: must be an object");
+    goto done;
+  }
+  if (ps.secrets != NULL && !json_is_array(ps.secrets)) {
+    rc = bad(errbuf, "secrets: must be a list");
+    goto done;
+  }
+  size_t i;
+  json_t *sec;
+  json_array_foreach(ps.secrets, i, sec) {
+    if ((rc = add_secret(s, json_string_value(json_object_get(sec, "value")))) != 0) goto done;
+  }
+  if ((rc = check_known(h, "http", fields, sizeof fields / sizeof *fields, errbuf)) != 0 ||
+      (rc = parse_rest(&ps, spec, h, s)) != 0)
+    goto done;
+  if (s->n_secrets > 1) qsort(s->secrets, s->n_secrets, sizeof *s->secrets, by_length_desc);
+  *ret = s;
+  s = NULL;
+done:
+  if (rc == -ENOMEM && errbuf[0] == '\0') snprintf(errbuf, MUSTER_ERRBUF_SIZE, "http: out of memory");
+  mu_http_spec_free(s);
+  json_decref(spec);
+  json_decref(h);
+  return rc;
+}
+
+static void free_kv(mu_http_kv *kv, size_t n) {
+  for (size_t i = 0; i < n; i++) free(kv[i].key), free(kv[i].value);
+  free(kv);
+}
+
+void mu_http_spec_free(mu_http_spec *s) {
+  if (s == NULL) return;
+  free(s->method);
+  free(s->url);
+  free_kv(s->headers, s->n_headers);
+  free(s->body);
+  free(s->body_file);
+  free(s->basic_user);
+  free(s->basic_password);
+  free(s->bearer_token);
+  free(s->client_cert);
+  free(s->client_key);
+  free(s->ca_file);
+  free(s->proxy);
+  free(s->status);
+  free(s->ranges);
+  free(s->body_contains);
+  free(s->body_not_contains);
+  free_kv(s->json_equals, s->n_json_equals);
+  free_kv(s->json_matches, s->n_json_matches);
+  for (size_t i = 0; i < s->n_header_present; i++) free(s->header_present[i]);
+  free(s->header_present);
+  free_kv(s->extract, s->n_extract);
+  free_kv(s->extract_headers, s->n_extract_headers);
+  free(s->retry_on_status);
+  for (size_t i = 0; i < s->n_secrets; i++) free(s->secrets[i]);
+  free(s->secrets);
+  free(s);
+}
