@@ -1,7 +1,8 @@
 /* The agent's connection to the control plane: one AgentGateway/Connect stream. Sends Hello,
  * waits for Welcome, then heartbeats with host metrics (gathered off the loop). When the
  * stream ends it reconnects with exponential backoff and jitter, trying the configured
- * addresses in turn and a leader address from NotLeader first. */
+ * addresses in turn and a leader address from NotLeader first (at once, for a few redirects
+ * in a row; then with the backoff). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +128,8 @@ static int on_control_message(mu_rpc_call *call, const uint8_t *data, size_t len
       mu_info("conn", "%s is not the leader; leader is '%s'", conn->target,
               msg->not_leader->leader_address);
       snprintf(conn->redirect, sizeof conn->redirect, "%s", msg->not_leader->leader_address);
+      /* a live member answered: no reason to back off far (a failover is under way) */
+      conn->backoff_ms = MU_CONN_BACKOFF_MIN_MS;
       mu_rpc_call_cancel(call, MU_RPC_CANCELLED, "redirected to the leader");
       protobuf_c_message_free_unpacked(&msg->base, NULL);
       return 1;
@@ -146,7 +149,10 @@ static void on_stream_done(mu_rpc_call *call, const mu_rpc_status *st, void *ud)
   uv_timer_stop(&conn->heartbeat_timer);
   if (conn->closing) return;
   int64_t delay;
-  if (conn->redirect[0] != '\0') {
+  if (conn->redirect[0] != '\0' && conn->attempts < 3) {
+    /* follow a redirect at once, but not forever: members that disagree on who leads (an
+     * election in progress) would bounce us back and forth */
+    conn->attempts++;
     delay = 0;
   } else {
     if (conn->welcomed) {

@@ -262,7 +262,7 @@ static int spawn_musterd(bench *b, mu_err *err) {
   snprintf(timeout, sizeof timeout, "%lldms", (long long)hb_timeout);
   snprintf(max_agents, sizeof max_agents, "%zu", b->opts.agents + 16);
   char *args[] = {b->musterd_path, "--listen", listen, "--heartbeat-timeout", timeout,
-                  "--max-agents", max_agents, NULL};
+                  "--max-agents", max_agents, "--no-etcd", NULL};
   return child_spawn(b, &b->musterd, args, "musterd.log", err);
 }
 

@@ -1,5 +1,7 @@
 /* Blocking unary calls for the CLI over lib/rpc: a private loop and engine per call, torn
- * down before returning, and one retry on the leader named in `muster-leader`. */
+ * down before returning. --addr may list several control planes ("a,b,c"): each is tried in
+ * turn while they answer UNAVAILABLE without naming a leader; a leader named in the
+ * `muster-leader` trailer is followed at once. */
 #include "cli/client.h"
 
 #include <stdio.h>
@@ -67,6 +69,36 @@ out:
   return rc;
 }
 
+#define MU_CLI_MAX_HOPS 8
+
+/* The i-th address of the comma-separated list (trimmed) into buf; 0 when there is none. */
+static int nth_addr(const char *list, size_t i, char *buf, size_t size) {
+  const char *p = list;
+  for (size_t k = 0; k < i; k++) {
+    p = strchr(p, ',');
+    if (p == NULL) return 0;
+    p++;
+  }
+  while (*p == ' ') p++;
+  size_t n = strcspn(p, ", ");
+  if (n == 0 || n >= size) return 0;
+  memcpy(buf, p, n);
+  buf[n] = '\0';
+  return 1;
+}
+
+/* With several addresses, points opts->addr at entry i of the list (the one that answered,
+ * or redirected us to the leader), so later calls of this command, streams included, go
+ * there first: the list lives in argv or the environment, which may be shortened in place. */
+static void remember_addr(const mu_cli_opts *opts, size_t i) {
+  char *p = (char *)opts->addr;
+  if (strchr(p, ',') == NULL) return;
+  for (size_t k = 0; k < i; k++) p = strchr(p, ',') + 1;
+  while (*p == ' ') p++;
+  p[strcspn(p, ", ")] = '\0';
+  ((mu_cli_opts *)opts)->addr = p;
+}
+
 int mu_cli_unary(const mu_cli_opts *opts, const char *path, const ProtobufCMessage *req,
                  const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **ret_reply,
                  mu_err *err) {
@@ -75,9 +107,13 @@ int mu_cli_unary(const mu_cli_opts *opts, const char *path, const ProtobufCMessa
   if (buf == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   protobuf_c_message_pack(req, buf);
   char addr[300];
-  snprintf(addr, sizeof addr, "%s", opts->addr);
+  size_t next = 1; /* the next list entry to try */
+  if (!nth_addr(opts->addr, 0, addr, sizeof addr)) {
+    free(buf);
+    return mu_err_set(err, MU_EINVAL, "--addr: '%s' is not HOST:PORT[,HOST:PORT...]", opts->addr);
+  }
   int rc = 0;
-  for (int hop = 0; hop < 3; hop++) {
+  for (int hop = 0; hop < MU_CLI_MAX_HOPS; hop++) {
     call_state cs;
     memset(&cs, 0, sizeof cs);
     rc = call_once(addr, opts->timeout_ms, path, buf, len, &cs, err);
@@ -87,12 +123,19 @@ int mu_cli_unary(const mu_cli_opts *opts, const char *path, const ProtobufCMessa
       free(cs.reply);
       continue;
     }
+    if (cs.code == MU_RPC_UNAVAILABLE && cs.leader[0] == '\0' &&
+        nth_addr(opts->addr, next, addr, sizeof addr)) {
+      next++; /* down, or no leader known there: try the next address of the list */
+      free(cs.reply);
+      continue;
+    }
     if (cs.code != MU_RPC_OK) {
       rc = mu_err_set(err, err_from_code(cs.code), "%s: %s: %s", addr,
                       mu_rpc_code_name(cs.code), cs.message);
       free(cs.reply);
       break;
     }
+    remember_addr(opts, next - 1);
     *ret_reply = protobuf_c_message_unpack(reply_desc, NULL, cs.reply_len, cs.reply);
     free(cs.reply);
     if (*ret_reply == NULL)

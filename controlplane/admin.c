@@ -63,24 +63,39 @@ static void get_cluster(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   (void)md;
   Muster__V1__Cluster c = MUSTER__V1__CLUSTER__INIT;
   Muster__V1__Member self = MUSTER__V1__MEMBER__INIT;
-  Muster__V1__Member *members[1] = {&self};
+  Muster__V1__Member other = MUSTER__V1__MEMBER__INIT;
+  Muster__V1__Member *members[2] = {&self, &other};
+  char etcd_error[400];
+  int leading = mu_cluster_leading(d);
+  int etcd_ok = mu_cluster_etcd_healthy(d, etcd_error, sizeof etcd_error);
+  const char *leader = d->role == MU_ROLE_SINGLE ? d->cfg.advertise : d->ha.leader_address;
   self.id = d->cfg.member_id;
   self.address = d->cfg.advertise;
-  self.leader = 1;
+  self.leader = leading;
   c.version = MU_VERSION;
   c.member_id = d->cfg.member_id;
   c.address = d->cfg.advertise;
-  /* A single member leads itself until etcd-backed election lands (issue 3). */
-  c.leader = 1;
-  c.leader_address = d->cfg.advertise;
+  c.leader = leading;
+  c.leader_address = (char *)leader;
+  c.leader_term = d->role == MU_ROLE_SINGLE ? 0 : (uint64_t)mu_leader_known_term(d->ha.leader);
   c.n_members = 1;
+  if (!leading && leader[0] != '\0' && strcmp(leader, d->cfg.advertise) != 0) {
+    other.id = "";
+    other.address = (char *)leader;
+    other.leader = 1;
+    c.n_members = 2;
+  }
   c.members = members;
-  c.etcd_healthy = 0;
-  c.etcd_error = "etcd is not used by this build yet (state is in memory)";
-  c.agents_connected = (uint32_t)d->registry.connected;
+  c.etcd_healthy = etcd_ok;
+  c.etcd_error = etcd_error;
+  uint32_t connected = 0;
+  for (size_t i = 0; i < d->registry.n; i++)
+    connected += d->registry.agents[i]->state == MUSTER__V1__AGENT_STATE__AGENT_CONNECTED;
+  c.agents_connected = connected;
   c.agents_total = (uint32_t)d->registry.n;
   c.started_at_ms = d->started_at_ms;
-  c.healthy = !d->stopping;
+  /* healthy: this member can do its job: serve (SINGLE), or etcd answers and a leader is known */
+  c.healthy = !d->stopping && (d->role == MU_ROLE_SINGLE || (etcd_ok && leader[0] != '\0'));
   mu_pb_reply(call, &c.base);
 }
 

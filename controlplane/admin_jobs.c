@@ -34,11 +34,18 @@ static void submit_spec(mu_daemon *d, mu_rpc_call *call, Muster__V1__JobSpec *sp
     mu_pb_fail(call, MU_RPC_RESOURCE_EXHAUSTED, "out of memory");
     return;
   }
+  if (mu_cluster_check_write(d, call) != 0) {
+    protobuf_c_message_free_unpacked(&spec->base, NULL);
+    return;
+  }
   if (mu_sched_submit(d, spec, &job, &err) != 0) {
     mu_pb_fail(call, mu_rpc_code_from_err(err.code), "%s", err.msg);
     return;
   }
-  reply_submitted(call, job);
+  if (job->submit_pending)
+    mu_persist_submit(d, job, call); /* answers once etcd holds the job */
+  else
+    reply_submitted(call, job);
 }
 
 static void submit_job(mu_rpc_call *call, const ProtobufCMessage *req_msg,
@@ -114,6 +121,7 @@ static void run_adhoc(mu_rpc_call *call, const ProtobufCMessage *req_msg,
 
 static mu_job *find_or_fail(mu_daemon *d, mu_rpc_call *call, const char *id) {
   mu_job *job = id[0] ? mu_sched_find(d, id) : NULL;
+  if (job != NULL && !job->ready) job = NULL; /* not stored yet (or an interrupted submit) */
   if (job == NULL) {
     if (id[0] == '\0')
       mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "job_id: required");
@@ -160,6 +168,7 @@ static void list_jobs(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   char token[32] = "";
   size_t matched = 0;
   for (mu_job *j = d->jobs; j != NULL && views != NULL; j = j->next) {
+    if (!j->ready) continue;
     if (req->state != MUSTER__V1__JOB_STATE__JOB_STATE_UNSPECIFIED && j->state != req->state)
       continue;
     if (strncmp(j->spec->name, req->name_prefix, strlen(req->name_prefix)) != 0) continue;
@@ -182,6 +191,7 @@ static void cancel_job(mu_rpc_call *call, const ProtobufCMessage *req_msg,
                        const mu_rpc_metadata *md, void *ud) {
   const Muster__V1__CancelJobRequest *req = (const Muster__V1__CancelJobRequest *)req_msg;
   (void)md;
+  if (mu_cluster_check_write(ud, call) != 0) return;
   mu_job *job = find_or_fail(ud, call, req->job_id);
   if (job == NULL) return;
   uint32_t n = 0;

@@ -275,6 +275,7 @@ static void on_upload_done(mu_rpc_call *call, const mu_rpc_status *st, void *ud)
 static void on_upload(mu_rpc_call *call, const mu_rpc_metadata *md, void *ud) {
   mu_daemon *d = ud;
   (void)md;
+  if (mu_cluster_check_write(d, call) != 0) return; /* a follower redirects to the leader */
   upload *u = calloc(1, sizeof *u);
   if (u == NULL || d->bundles == NULL) {
     free(u);
@@ -346,6 +347,7 @@ static void delete_bundle(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   const Muster__V1__DeleteBundleRequest *req = (const Muster__V1__DeleteBundleRequest *)req_msg;
   (void)md;
   char msg[400];
+  if (mu_cluster_check_write(d, call) != 0) return;
   if (req->ref[0] == '\0') {
     mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "ref: required (NAME@VERSION or sha256:<hex>)");
     return;

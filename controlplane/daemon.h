@@ -6,6 +6,8 @@
 #include <uv.h>
 
 #include "controlplane/bundles.h"
+#include "controlplane/ha/leader.h"
+#include "controlplane/ha/store.h"
 #include "controlplane/jobs.h"
 #include "controlplane/registry.h"
 #include "lib/config/server_config.h"
@@ -13,6 +15,36 @@
 #include "lib/rpc/rpc.h"
 
 #define MU_VERSION "0.1.0"
+
+/* The member's role. SINGLE: --no-etcd, state in memory, always leads. With etcd a member is
+ * a FOLLOWER (redirects agents and writes, serves reads from its watched copy) until elected;
+ * a LEADER schedules and writes, once its state is loaded (state_ready). */
+typedef enum { MU_ROLE_SINGLE = 0, MU_ROLE_FOLLOWER, MU_ROLE_LEADER } mu_role;
+
+struct mu_daemon;
+
+/* etcd mode bookkeeping (cluster.c, persist.c). */
+typedef struct mu_ha_state {
+  int active;                  /* mu_cluster_start ran (its timers exist) */
+  mu_etcd_client *etcd;
+  mu_leader *leader;
+  mu_store *store;
+  mu_etcd_watch *watch;        /* follower: the prefix watch keeping its copy hot */
+  uint64_t gen;                /* bumps on every role change: late loads are dropped */
+  int loading;                 /* a prefix load is in flight */
+  uv_timer_t retry_timer;      /* retries a failed load */
+  int64_t takeover_until_mono; /* leader: agents may reconnect until then */
+  char leader_address[300];    /* known leader ("" unknown) */
+  /* writes (persist.c) */
+  uv_timer_t flush_timer;
+  int flush_armed, flush_in_flight, submits_in_flight;
+  char **deleted_jobs;         /* job ids whose keys must be deleted */
+  size_t n_deleted, cap_deleted;
+  int write_failing;           /* the last write failed (etcd unreachable): health */
+  char write_error[300];
+  uint64_t writes, write_ops;  /* batches and ops committed */
+  void (*stop_cb)(struct mu_daemon *d); /* mu_cluster_stop's callback */
+} mu_ha_state;
 
 typedef struct mu_daemon {
   uv_loop_t *loop;
@@ -43,7 +75,51 @@ typedef struct mu_daemon {
   /* bundles (bundles.c) */
   mu_bundles_config bundle_cfg;
   mu_bundles *bundles;
+  mu_role role;
+  int state_ready;            /* leader: state loaded from etcd (SINGLE: always 1) */
+  mu_ha_state ha;
 } mu_daemon;
+
+/* cluster.c: etcd, election, follower watch, takeover, health. */
+/* Starts etcd mode (client, election, store, follower load). */
+int mu_cluster_start(mu_daemon *d, mu_err *err);
+/* Resigns and closes everything; done_cb runs once all is closed (maybe from inside). */
+void mu_cluster_stop(mu_daemon *d, void (*done_cb)(mu_daemon *d));
+/* True when this member may schedule, accept agents and write (SINGLE, or a loaded leader). */
+int mu_cluster_leading(const mu_daemon *d);
+/* For mutating admin calls: 0 when this member may write now; otherwise the call has been
+ * answered UNAVAILABLE (with muster-leader trailing metadata when another member leads). */
+int mu_cluster_check_write(mu_daemon *d, mu_rpc_call *call);
+/* etcd health for GetCluster and the health service; msg gets the error ("" when healthy). */
+int mu_cluster_etcd_healthy(const mu_daemon *d, char *msg, size_t size);
+/* gateway.c: ends every agent stream: with NotLeader(leader_address) when it is non-NULL
+ * (agents go there), else with UNAVAILABLE reason (agents reconnect and resend). */
+void mu_gateway_end_all(mu_daemon *d, const char *leader_address, const char *reason);
+
+/* persist.c: records in etcd. */
+void mu_persist_init(mu_daemon *d);
+void mu_persist_close(mu_daemon *d);
+/* Mark records changed; written by the next (coalesced) flush. No-ops in SINGLE mode. */
+void mu_persist_task(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx);
+void mu_persist_host(mu_daemon *d, mu_job *job, mu_host_run *h);
+void mu_persist_job(mu_daemon *d, mu_job *job);
+void mu_persist_agent(mu_daemon *d, mu_agent *a);
+void mu_persist_forget_job(mu_daemon *d, const char *job_id);
+/* Schedules a flush soon (also snapshots event sequences for durable acks). */
+void mu_persist_kick(mu_daemon *d);
+/* Writes a new job with all its task records and its ready marker; answers call with the
+ * SubmitJobResponse (or UNAVAILABLE) once etcd has it. The job must be submit_pending. */
+void mu_persist_submit(mu_daemon *d, mu_job *job, mu_rpc_call *call);
+/* Applies one record read from etcd (key relative to the prefix). leading: this member is the
+ * leader loading its state (no watcher events are published). Bad records are logged and
+ * skipped. */
+void mu_persist_apply(mu_daemon *d, const char *rel_key, const char *value, size_t len,
+                      int leading);
+void mu_persist_apply_delete(mu_daemon *d, const char *rel_key);
+/* Recounts jobs whose host states changed through mu_persist_apply. */
+void mu_persist_settle(mu_daemon *d);
+/* Frees every job (a new snapshot follows). */
+void mu_persist_reset_jobs(mu_daemon *d);
 
 /* gateway.c: sends one control message down an agent's stream. MU_EAGAIN when the agent is
  * not connected. */
@@ -66,6 +142,14 @@ int mu_sched_cancel(mu_daemon *d, mu_job *job, const char *reason, uint32_t *ret
 void mu_sched_on_event(mu_daemon *d, mu_agent *agent, const Muster__V1__TaskEvent *ev);
 void mu_sched_on_agent_up(mu_daemon *d, mu_agent *agent);
 void mu_sched_on_agent_down(mu_daemon *d, mu_agent *agent);
+/* A heartbeat from agent saying it runs running_tasks tasks. */
+void mu_sched_on_heartbeat(mu_daemon *d, mu_agent *agent, uint32_t running_tasks);
+/* Publishes task idx of host h to the job's watchers. */
+void mu_sched_publish_task(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx);
+/* Publishes the job's state and ends its watchers once it finished. */
+void mu_sched_publish_job_end(mu_daemon *d, mu_job *job);
+/* Recomputes a job's counters from its host states (after loading records). */
+void mu_sched_recount(mu_job *job);
 
 /* admin_jobs.c */
 int mu_admin_jobs_register(mu_daemon *d, mu_err *err);

@@ -69,7 +69,7 @@ static void send_welcome(mu_agent_session *s) {
   Muster__V1__ControlMessage msg = MUSTER__V1__CONTROL_MESSAGE__INIT;
   Muster__V1__Welcome w = MUSTER__V1__WELCOME__INIT;
   w.session_id = s->session_id;
-  w.leader_term = 0;
+  w.leader_term = s->daemon->term;
   w.heartbeat_timeout_ms = (uint64_t)s->daemon->cfg.heartbeat_timeout_ms;
   msg.msg_case = MUSTER__V1__CONTROL_MESSAGE__MSG_WELCOME;
   msg.welcome = &w;
@@ -119,12 +119,14 @@ static void on_hello(mu_agent_session *s, Muster__V1__AgentMessage *msg) {
   mu_info("gateway", "agent %s connected from %s (%zu labels, %zu plugins)", a->id, a->peer,
           msg->hello->n_labels, msg->hello->n_plugins);
   send_welcome(s);
+  mu_persist_agent(d, a);
   mu_sched_on_agent_up(d, a);
 }
 
 static int on_agent_message(mu_rpc_call *call, const uint8_t *data, size_t len, void *ud) {
   mu_agent_session *s = ud;
   (void)call;
+  if (s->close_reason != NULL) return 1; /* we are ending this stream */
   Muster__V1__AgentMessage *msg = muster__v1__agent_message__unpack(NULL, len, data);
   if (msg == NULL) {
     session_close(s, MU_RPC_INVALID_ARGUMENT,
@@ -154,6 +156,7 @@ static int on_agent_message(mu_rpc_call *call, const uint8_t *data, size_t len, 
       if (a->heartbeat_msg) protobuf_c_message_free_unpacked(&a->heartbeat_msg->base, NULL);
       a->heartbeat_msg = msg;
       a->last_heartbeat_ms = mu_now_ms();
+      if (a->lost_check) mu_sched_on_heartbeat(s->daemon, a, msg->heartbeat->metrics->running_tasks);
       return 0;
     case MUSTER__V1__AGENT_MESSAGE__MSG_HELLO:
       session_close(s, MU_RPC_INVALID_ARGUMENT, "Hello sent twice on one stream");
@@ -197,7 +200,10 @@ static void on_agent_done(mu_rpc_call *call, const mu_rpc_status *st, void *ud) 
                st->message);
     mu_registry_set_disconnected(&s->daemon->registry, s->agent, reason);
     mu_info("gateway", "agent %s disconnected: %s", s->agent->id, reason);
-    if (!s->daemon->stopping) mu_sched_on_agent_down(s->daemon, s->agent);
+    if (!s->daemon->stopping) {
+      mu_persist_agent(s->daemon, s->agent);
+      mu_sched_on_agent_down(s->daemon, s->agent);
+    }
   }
   free(s->close_reason);
   free(s);
@@ -216,6 +222,41 @@ static void on_connect(mu_rpc_call *call, const mu_rpc_metadata *md, void *ud) {
   mu_rpc_call_handlers h = {
       .on_message = on_agent_message, .on_read_end = on_agent_read_end, .on_done = on_agent_done};
   mu_rpc_call_start(call, &h, s);
+  if (!mu_cluster_leading(d)) {
+    if (d->role == MU_ROLE_LEADER) {
+      session_close(s, MU_RPC_UNAVAILABLE, "the leader is loading its state; retry shortly");
+      return;
+    }
+    Muster__V1__ControlMessage msg = MUSTER__V1__CONTROL_MESSAGE__INIT;
+    Muster__V1__NotLeader nl = MUSTER__V1__NOT_LEADER__INIT;
+    nl.leader_address = d->ha.leader_address;
+    msg.msg_case = MUSTER__V1__CONTROL_MESSAGE__MSG_NOT_LEADER;
+    msg.not_leader = &nl;
+    mu_pb_send(call, &msg.base, NULL);
+    session_close(s, MU_RPC_OK, "not the leader; the leader is '%s'", d->ha.leader_address);
+  }
+}
+
+void mu_gateway_end_all(mu_daemon *d, const char *leader_address, const char *reason) {
+  for (size_t i = 0; i < d->registry.n; i++) {
+    mu_agent *a = d->registry.agents[i];
+    mu_agent_session *s = a->session;
+    if (s == NULL) continue;
+    mu_registry_set_disconnected(&d->registry, a, reason);
+    s->agent = NULL; /* its end no longer concerns the registry */
+    if (leader_address != NULL) {
+      Muster__V1__ControlMessage msg = MUSTER__V1__CONTROL_MESSAGE__INIT;
+      Muster__V1__NotLeader nl = MUSTER__V1__NOT_LEADER__INIT;
+      nl.leader_address = (char *)leader_address;
+      msg.msg_case = MUSTER__V1__CONTROL_MESSAGE__MSG_NOT_LEADER;
+      msg.not_leader = &nl;
+      mu_pb_send(s->call, &msg.base, NULL);
+      session_close(s, MU_RPC_OK, "not the leader any more; the leader is '%s'", leader_address);
+    } else {
+      if (s->close_reason == NULL) s->close_reason = strdup(reason);
+      mu_rpc_call_cancel(s->call, MU_RPC_UNAVAILABLE, reason);
+    }
+  }
 }
 
 void mu_gateway_sweep(mu_daemon *d) {
@@ -230,6 +271,7 @@ void mu_gateway_sweep(mu_daemon *d) {
              (double)(now - a->last_seen_mono_ms) / 1000.0, (double)timeout / 1000.0);
     mu_warn("gateway", "agent %s: %s", a->id, reason);
     mu_registry_set_disconnected(&d->registry, a, reason);
+    mu_persist_agent(d, a);
     mu_sched_on_agent_down(d, a);
     if (s->close_reason == NULL) s->close_reason = strdup(reason);
     mu_rpc_call_cancel(s->call, MU_RPC_UNAVAILABLE, reason);

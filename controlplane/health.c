@@ -32,8 +32,10 @@ static void health_check(mu_rpc_call *call, const ProtobufCMessage *req_msg,
     return;
   }
   Grpc__Health__V1__HealthCheckResponse resp = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
-  resp.status = d->stopping ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING
-                            : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
+  char why[400];
+  int serving = !d->stopping && (d->role == MU_ROLE_SINGLE || mu_cluster_etcd_healthy(d, why, sizeof why));
+  resp.status = serving ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
+                        : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
   mu_pb_reply(call, &resp.base);
 }
 

@@ -49,6 +49,7 @@ typedef struct mu_task_run {
   mu_tail tail;
   int64_t retry_at_mono;         /* >0: waiting to retry at this time */
   int64_t lost_at_mono;          /* >0: its agent went away at this time */
+  uint8_t dirty;                 /* etcd mode: changed since last written (persist.c) */
 } mu_task_run;
 
 typedef struct mu_job mu_job;
@@ -95,6 +96,12 @@ struct mu_job {
   size_t n_history, cap_history, history_bytes;
   uint64_t history_dropped;
   mu_watcher *watchers;
+  /* etcd mode (persist.c) */
+  int ready;                     /* all its records are in etcd (its ready marker exists) */
+  int submit_pending;            /* the submission's write is in flight: not dispatched yet */
+  int dirty;                     /* the job record changed since last written */
+  size_t n_dirty_tasks;          /* task runs with dirty set */
+  int needs_recount;             /* loaded records changed host states: recount */
 };
 
 /* Creates a job for targets (agent ids; NULL entries for "any" placement). Takes spec. */

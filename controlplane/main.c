@@ -13,20 +13,24 @@
 
 static const char usage[] =
     "usage: musterd [--config FILE] [--listen HOST:PORT] [--advertise HOST:PORT]\n"
-    "               [--etcd URL[,URL...]] [--etcd-prefix PREFIX] [--state-dir DIR]\n"
+    "               [--etcd URL[,URL...] | --etcd none | --no-etcd] [--etcd-prefix PREFIX]\n"
+    "               [--state-dir DIR]\n"
     "               [--metrics-listen HOST:PORT] [--heartbeat-timeout DUR]\n"
     "               [--leader-ttl DUR] [--takeover-grace DUR] [--max-agents N]\n"
     "               [--max-message SIZE] [--member-id ID] [--log-level LEVEL]\n"
     "               [--trust-key FILE]... [--max-bundle-size SIZE] [--bundle-store-size SIZE]\n"
     "\n"
     "The Muster control plane: agents connect to it, the CLI and grpcurl talk to it.\n"
-    "Flags override the config file; see docs/configuration.md for every field.\n";
+    "Flags override the config file, MUSTER_ETCD sets the etcd endpoints; see\n"
+    "docs/configuration.md and docs/operations.md. Without etcd (--no-etcd) the state is in\n"
+    "memory only and this is the one member.\n";
 
 static const struct option long_opts[] = {
     {"config", required_argument, NULL, 'c'},
     {"listen", required_argument, NULL, 0},
     {"advertise", required_argument, NULL, 0},
     {"etcd", required_argument, NULL, 0},
+    {"no-etcd", no_argument, NULL, 0},
     {"etcd-prefix", required_argument, NULL, 0},
     {"state-dir", required_argument, NULL, 0},
     {"metrics-listen", required_argument, NULL, 0},
@@ -44,8 +48,10 @@ static const struct option long_opts[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* Loads the config file (if any) and then applies every flag over it. */
+/* Loads the config file (if any), then MUSTER_ETCD, then applies every flag over them.
+ * *ret_no_etcd: --no-etcd or an etcd of "none" (flag or environment) was given. */
 static int parse_config(int argc, char **argv, mu_server_config *cfg, mu_bundles_config *bcfg,
+                        int *ret_no_etcd,
                         mu_err *err) {
   const char *config_path = NULL;
   int idx;
@@ -62,14 +68,29 @@ static int parse_config(int argc, char **argv, mu_server_config *cfg, mu_bundles
   }
   if (optind < argc) return mu_err_set(err, MU_EINVAL, "unexpected argument '%s'", argv[optind]);
   if (config_path != NULL && mu_server_config_load(cfg, config_path, err) != 0) return err->code;
+  const char *env = getenv("MUSTER_ETCD");
+  *ret_no_etcd = 0;
+  if (env != NULL && strcmp(env, "none") == 0) {
+    *ret_no_etcd = 1;
+  } else if (env != NULL && env[0] != '\0' && mu_server_config_set(cfg, "etcd", env, err) != 0) {
+    char msg[sizeof err->msg];
+    snprintf(msg, sizeof msg, "%s", err->msg);
+    return mu_err_set(err, MU_EINVAL, "MUSTER_ETCD: %s", msg);
+  }
   optind = 1;
   while ((c = getopt_long(argc, argv, "c:h", long_opts, &idx)) != -1) {
     if (c != 0) continue;
-    if (mu_bundles_config_has(long_opts[idx].name)) {
-      if (mu_bundles_config_set(bcfg, long_opts[idx].name, optarg, err) != 0) return err->code;
+    const char *name = long_opts[idx].name;
+    if (mu_bundles_config_has(name)) {
+      if (mu_bundles_config_set(bcfg, name, optarg, err) != 0) return err->code;
       continue;
     }
-    if (mu_server_config_set(cfg, long_opts[idx].name, optarg, err) != 0) return err->code;
+    if (strcmp(name, "no-etcd") == 0 || (strcmp(name, "etcd") == 0 && strcmp(optarg, "none") == 0)) {
+      *ret_no_etcd = 1;
+      continue;
+    }
+    if (strcmp(name, "etcd") == 0) *ret_no_etcd = 0;
+    if (mu_server_config_set(cfg, name, optarg, err) != 0) return err->code;
   }
   return 0;
 }
@@ -81,6 +102,8 @@ static void on_engine_closed(void *ud) {
   uv_stop(d->loop);
 }
 
+static void on_cluster_stopped(mu_daemon *d) { mu_rpc_engine_close(d->engine, on_engine_closed, d); }
+
 static void daemon_stop(mu_daemon *d) {
   if (d->stopping) return;
   d->stopping = 1;
@@ -91,7 +114,12 @@ static void daemon_stop(mu_daemon *d) {
   uv_close((uv_handle_t *)&d->sweep_timer, NULL);
   uv_close((uv_handle_t *)&d->sigint, NULL);
   uv_close((uv_handle_t *)&d->sigterm, NULL);
-  mu_rpc_engine_close(d->engine, on_engine_closed, d);
+  /* etcd first (resigns, so a follower takes over at once; answers pending submits), then
+   * the rpc engine */
+  if (d->role != MU_ROLE_SINGLE)
+    mu_cluster_stop(d, on_cluster_stopped);
+  else
+    on_cluster_stopped(d);
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
@@ -116,6 +144,7 @@ static int daemon_start(mu_daemon *d, mu_err *err) {
       (rc = mu_rpc_server_start(d->server, err)) != 0)
     return rc;
   mu_sched_init(d);
+  if (d->role != MU_ROLE_SINGLE && (rc = mu_cluster_start(d, err)) != 0) return rc;
   uv_timer_init(d->loop, &d->sweep_timer);
   d->sweep_timer.data = d;
   int64_t every = d->cfg.heartbeat_timeout_ms / 4;
@@ -137,7 +166,8 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   mu_server_config_init(&d.cfg);
   mu_bundles_config_init(&d.bundle_cfg);
-  if (parse_config(argc, argv, &d.cfg, &d.bundle_cfg, &err) != 0) {
+  int no_etcd = 0;
+  if (parse_config(argc, argv, &d.cfg, &d.bundle_cfg, &no_etcd, &err) != 0) {
     fprintf(stderr, "musterd: %s\n%s", err.msg, usage);
     mu_server_config_free(&d.cfg);
     mu_bundles_config_free(&d.bundle_cfg);
@@ -147,6 +177,8 @@ int main(int argc, char **argv) {
   d.loop = uv_default_loop();
   d.started_at_ms = mu_now_ms();
   mu_registry_init(&d.registry, d.cfg.max_agents);
+  d.role = no_etcd ? MU_ROLE_SINGLE : MU_ROLE_FOLLOWER;
+  d.state_ready = no_etcd;
   d.tail_bytes = 64 * 1024;
   d.history_bytes = 8u << 20;
   d.max_jobs_kept = 1000;
@@ -156,13 +188,19 @@ int main(int argc, char **argv) {
   if (daemon_start(&d, &err) != 0) {
     fprintf(stderr, "musterd: %s\n", err.msg);
     status = 1;
-    if (d.engine != NULL) {
+    if (d.ha.active) {
+      d.stopping = 1;
+      mu_sched_close(&d);
+      mu_cluster_stop(&d, on_cluster_stopped);
+      uv_run(d.loop, UV_RUN_DEFAULT);
+    } else if (d.engine != NULL) {
       mu_rpc_engine_close(d.engine, on_engine_closed, &d);
       uv_run(d.loop, UV_RUN_DEFAULT);
     }
   } else {
-    mu_info("musterd", "%s serving on %s (port %d), heartbeat timeout %lldms", d.cfg.member_id,
-            d.cfg.listen, d.port, (long long)d.cfg.heartbeat_timeout_ms);
+    mu_info("musterd", "%s serving on %s (port %d), heartbeat timeout %lldms, %s", d.cfg.member_id,
+            d.cfg.listen, d.port, (long long)d.cfg.heartbeat_timeout_ms,
+            no_etcd ? "no etcd (state in memory, single member)" : "state in etcd");
     uv_run(d.loop, UV_RUN_DEFAULT);
   }
   mu_bundles_stop(&d);

@@ -27,6 +27,13 @@ typedef struct mu_agent {
   uint32_t running;                        /* task attempts assigned and not finished */
   uint64_t ack_seq;                        /* highest event sequence applied */
   uint64_t acked_seq;                      /* highest sequence acked to the agent */
+  /* etcd mode (persist.c): acks go out only for what etcd holds */
+  uint64_t durable_seq;                    /* highest sequence whose effects are in etcd */
+  uint64_t flush_seq;                      /* ack_seq when the write in flight started */
+  int persist_dirty;                       /* the agents/<id> record changed */
+  int64_t last_seen_ms;                    /* from etcd on followers (wall clock) */
+  int lost_check;                          /* reconnected with tasks in flight: the first
+                                              heartbeat says whether they still run */
 } mu_agent;
 
 typedef struct mu_registry {

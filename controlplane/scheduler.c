@@ -54,7 +54,7 @@ mu_job *mu_sched_find(mu_daemon *d, const char *job_id) {
 
 /* --- events out --- */
 
-static void publish_task(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx) {
+void mu_sched_publish_task(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx) {
   Muster__V1__JobEvent ev = MUSTER__V1__JOB_EVENT__INIT;
   Muster__V1__TaskRun run;
   mu_task_run *tr = &h->tasks[idx];
@@ -69,6 +69,12 @@ static void publish_task(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx) 
   mu_job_publish(job, &ev, tr->task_id, d->history_bytes);
   free(storage);
   free(ptrs);
+}
+
+/* Every task transition goes through here: told to watchers and written to etcd. */
+static void publish_task(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx) {
+  mu_persist_task(d, job, h, idx);
+  mu_sched_publish_task(d, job, h, idx);
 }
 
 static void publish_job_state(mu_daemon *d, mu_job *job) {
@@ -99,8 +105,9 @@ static void set_message(mu_task_run *tr, const char *msg) {
   tr->message = msg ? strdup(msg) : NULL;
 }
 
-/* Sends the assign for task idx of host h; the agent must be connected. */
-static int assign_task(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx, mu_agent *agent) {
+/* Sends the Assign of attempt for task idx of host h; the agent must be connected. */
+static int send_assign(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx, mu_agent *agent,
+                       uint32_t attempt, mu_err *err) {
   mu_task_run *tr = &h->tasks[idx];
   Muster__V1__ControlMessage msg = MUSTER__V1__CONTROL_MESSAGE__INIT;
   Muster__V1__Assign a = MUSTER__V1__ASSIGN__INIT;
@@ -127,10 +134,9 @@ static int assign_task(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx, mu
       entries[k].value = h->tasks[i].params[p].value;
       ptrs[k] = &entries[k];
     }
-  tr->attempt++;
   a.job_id = job->id;
   a.task_id = tr->task_id;
-  a.attempt = tr->attempt;
+  a.attempt = attempt;
   a.fencing_term = d->term;
   a.spec = job->spec->tasks[idx];
   char bundle_digest[MU_BUNDLE_DIGEST_SIZE] = "";
@@ -140,14 +146,22 @@ static int assign_task(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx, mu
   a.params = ptrs;
   msg.msg_case = MUSTER__V1__CONTROL_MESSAGE__MSG_ASSIGN;
   msg.assign = &a;
-  mu_err err = {0};
-  int rc = mu_gateway_send(agent, &msg, &err);
+  int rc = mu_gateway_send(agent, &msg, err);
   for (size_t i = 0; i < n; i++) free(keys[i]);
   free(keys);
   free(entries);
   free(ptrs);
+  return rc;
+}
+
+/* Assigns the next attempt of task idx of host h; the agent must be connected. */
+static int assign_task(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx, mu_agent *agent) {
+  mu_task_run *tr = &h->tasks[idx];
+  mu_err err = {0};
+  int rc = send_assign(d, job, h, idx, agent, tr->attempt + 1, &err);
+  if (rc == MU_ENOMEM) return rc;
+  if (rc == 0) tr->attempt++;
   if (rc != 0) {
-    tr->attempt--;
     mu_warn("sched", "job %s: assign %s to %s: %s", job->id, tr->task_id, agent->id, err.msg);
     return rc;
   }
@@ -189,6 +203,7 @@ static uint32_t cancel_pending(mu_daemon *d, mu_job *job, const char *why) {
       set_message(&h->tasks[t], why);
     }
     host_end(d, job, h, MU_HOST_CANCELLED);
+    mu_persist_host(d, job, h);
     publish_task(d, job, h, 0);
     n++;
   }
@@ -206,6 +221,7 @@ static void job_maybe_finish(mu_daemon *d, mu_job *job) {
   else
     job->state = MUSTER__V1__JOB_STATE__JOB_SUCCEEDED;
   job->finished_at_ms = mu_now_ms();
+  mu_persist_job(d, job);
   mu_info("sched", "job %s finished: %s (%u ok, %u failed, %u unreachable, %u cancelled)",
           job->id, protobuf_c_enum_descriptor_get_value(&muster__v1__job_state__descriptor,
                                                         job->state)->name,
@@ -324,6 +340,7 @@ static void evict_old_jobs(mu_daemon *d) {
     seen++;
     if (seen > d->max_jobs_kept && mu_job_finished(j)) {
       *pp = j->next;
+      mu_persist_forget_job(d, j->id);
       mu_job_free(j);
       d->n_jobs--;
       continue;
@@ -367,6 +384,8 @@ int mu_sched_submit(mu_daemon *d, Muster__V1__JobSpec *spec, mu_job **ret_job, m
   job->next = d->jobs;
   d->jobs = job;
   d->n_jobs++;
+  job->ready = d->role == MU_ROLE_SINGLE;
+  job->submit_pending = !job->ready; /* dispatched once etcd has it (mu_persist_submit) */
   mu_info("sched", "job %s '%s': %zu targets, %zu tasks, concurrency %u", job->id, spec->name,
           job->n_hosts, spec->n_tasks, job->concurrency);
   evict_old_jobs(d);
@@ -384,6 +403,7 @@ int mu_sched_cancel(mu_daemon *d, mu_job *job, const char *reason, uint32_t *ret
   char why[300];
   snprintf(why, sizeof why, "%s", reason && reason[0] ? reason : "cancelled by an operator");
   job->user_cancelled = 1;
+  mu_persist_job(d, job);
   uint32_t n = cancel_pending(d, job, why);
   for (size_t i = 0; i < job->n_hosts; i++) {
     mu_host_run *h = &job->hosts[i];
@@ -439,6 +459,25 @@ void mu_sched_on_event(mu_daemon *d, mu_agent *agent, const Muster__V1__TaskEven
   mu_job *job = mu_sched_find(d, ev->job_id);
   mu_host_run *h = NULL;
   mu_task_run *tr = job ? mu_job_task(job, ev->task_id, &h) : NULL;
+  if (tr != NULL && h->agent_id != NULL && strcmp(h->agent_id, agent->id) == 0 &&
+      ev->attempt > tr->attempt && (size_t)(tr - h->tasks) == h->current &&
+      (h->state == MU_HOST_RUNNING || h->state == MU_HOST_PENDING) && !mu_job_finished(job) &&
+      !job->submit_pending) {
+    /* An attempt assigned by an earlier leader whose record never reached etcd: the agent
+     * runs it, so adopt it rather than assign (and run) the task again. */
+    mu_info("sched", "job %s: adopting %s attempt %u reported by %s", job->id, tr->task_id,
+            ev->attempt, agent->id);
+    tr->attempt = ev->attempt;
+    tr->state = MUSTER__V1__TASK_STATE__ASSIGNED;
+    tr->retry_at_mono = 0;
+    tr->lost_at_mono = 0;
+    if (h->state == MU_HOST_PENDING) {
+      h->state = MU_HOST_RUNNING;
+      job->running++;
+    }
+    agent->running++;
+    mu_persist_task(d, job, h, h->current);
+  }
   if (tr == NULL || h->agent_id == NULL || strcmp(h->agent_id, agent->id) != 0 ||
       ev->attempt != tr->attempt) {
     mu_debug("sched", "agent %s: event for unknown or stale task %s/%s attempt %u", agent->id,
@@ -530,18 +569,39 @@ void mu_sched_on_agent_up(mu_daemon *d, mu_agent *agent) {
   agent->running = 0;
   agent->acked_seq = 0;
   agent->ack_seq = 0;
-  /* Tasks still running there keep counting against its slots. */
+  /* Tasks still running there keep counting against its slots. Whether they still run is
+   * for the agent's first heartbeat to say (mu_sched_on_heartbeat): until then their LOST
+   * timers go on. An Assign it may never have received is sent again with the same attempt;
+   * the agent runs each (task, attempt) at most once. */
   for (mu_job *j = d->jobs; j != NULL; j = j->next) {
-    if (mu_job_finished(j)) continue;
+    if (mu_job_finished(j) || j->submit_pending) continue;
     mu_host_run *h = mu_job_host(j, agent->id);
-    if (h != NULL && h->state == MU_HOST_RUNNING) {
+    if (h != NULL && h->state == MU_HOST_RUNNING && h->current < j->spec->n_tasks) {
       mu_task_run *tr = &h->tasks[h->current];
       if (tr->state >= MUSTER__V1__TASK_STATE__ASSIGNED &&
-          tr->state <= MUSTER__V1__TASK_STATE__RUNNING)
+          tr->state <= MUSTER__V1__TASK_STATE__RUNNING) {
         agent->running++;
+        if (tr->lost_at_mono > 0) agent->lost_check = 1;
+        if (tr->state == MUSTER__V1__TASK_STATE__ASSIGNED)
+          send_assign(d, j, h, h->current, agent, tr->attempt, NULL);
+      }
     }
   }
   mu_sched_kick(d);
+}
+
+/* The first heartbeat after a reconnect: when the agent runs at least as many tasks as it has
+ * here, they survived (a failover, a dropped stream) and are not lost; otherwise (a restarted
+ * agent) their LOST timers go on unless events about them arrive. */
+void mu_sched_on_heartbeat(mu_daemon *d, mu_agent *agent, uint32_t running_tasks) {
+  agent->lost_check = 0;
+  if (running_tasks < agent->running) return;
+  for (mu_job *j = d->jobs; j != NULL; j = j->next) {
+    if (mu_job_finished(j)) continue;
+    mu_host_run *h = mu_job_host(j, agent->id);
+    if (h != NULL && h->state == MU_HOST_RUNNING && h->current < j->spec->n_tasks)
+      h->tasks[h->current].lost_at_mono = 0;
+  }
 }
 
 void mu_sched_on_agent_down(mu_daemon *d, mu_agent *agent) {
@@ -622,6 +682,7 @@ static int dispatch_job(mu_daemon *d, mu_job *job, int64_t now) {
           if (job->running > 0) job->running--;
           tr->retry_at_mono = 0;
           tr->state = MUSTER__V1__TASK_STATE__PENDING;
+          mu_persist_task(d, job, h, h->current);
           continue;
         }
         size_t idx = h->current;
@@ -666,6 +727,7 @@ static int dispatch_job(mu_daemon *d, mu_job *job, int64_t now) {
                                                 : "not started: no matching agent is connected");
         }
         host_end(d, job, h, MU_HOST_UNREACHABLE);
+        mu_persist_host(d, job, h);
         publish_task(d, job, h, 0);
         if (job->error_budget >= 0 &&
             (int64_t)(job->failed + job->unreachable) > job->error_budget)
@@ -692,17 +754,45 @@ static int dispatch_job(mu_daemon *d, mu_job *job, int64_t now) {
   return timed && !mu_job_finished(job);
 }
 
+/* Acks what was applied; with etcd only what etcd holds (an agent resends anything unacked
+ * to the next leader, so nothing acked may be lost by a failover). */
 static void flush_acks(mu_daemon *d) {
   for (size_t i = 0; i < d->registry.n; i++) {
     mu_agent *a = d->registry.agents[i];
-    if (a->session == NULL || a->ack_seq <= a->acked_seq) continue;
+    uint64_t upto = a->ack_seq;
+    if (d->role != MU_ROLE_SINGLE && a->durable_seq < upto) upto = a->durable_seq;
+    if (a->session == NULL || upto <= a->acked_seq) continue;
     Muster__V1__ControlMessage msg = MUSTER__V1__CONTROL_MESSAGE__INIT;
     Muster__V1__Ack ack = MUSTER__V1__ACK__INIT;
-    ack.sequence = a->ack_seq;
+    ack.sequence = upto;
     msg.msg_case = MUSTER__V1__CONTROL_MESSAGE__MSG_ACK;
     msg.ack = &ack;
-    if (mu_gateway_send(a, &msg, NULL) == 0) a->acked_seq = a->ack_seq;
+    if (mu_gateway_send(a, &msg, NULL) == 0) a->acked_seq = upto;
   }
+}
+
+void mu_sched_recount(mu_job *job) {
+  job->running = job->succeeded = job->failed = job->cancelled = job->unreachable = 0;
+  size_t first_open = (size_t)-1;
+  for (size_t i = 0; i < job->n_hosts; i++) {
+    const mu_host_run *h = &job->hosts[i];
+    switch (h->state) {
+      case MU_HOST_RUNNING: job->running++; break;
+      case MU_HOST_SUCCEEDED: job->succeeded++; break;
+      case MU_HOST_FAILED: job->failed++; break;
+      case MU_HOST_CANCELLED: job->cancelled++; break;
+      case MU_HOST_UNREACHABLE: job->unreachable++; break;
+      default: break;
+    }
+    if ((h->state == MU_HOST_PENDING || h->state == MU_HOST_RUNNING) && h->batch < first_open)
+      first_open = h->batch;
+  }
+  if (job->rollout.batch > 0 && first_open != (size_t)-1) job->batch_current = first_open;
+}
+
+void mu_sched_publish_job_end(mu_daemon *d, mu_job *job) {
+  publish_job_state(d, job);
+  mu_job_close_watchers(job, MU_RPC_OK, "");
 }
 
 static int job_order(const void *pa, const void *pb) {
@@ -711,21 +801,27 @@ static int job_order(const void *pa, const void *pb) {
   return a->created_at_ms < b->created_at_ms ? -1 : a->created_at_ms > b->created_at_ms;
 }
 
+static int dispatchable(const mu_job *j) {
+  return !mu_job_finished(j) && j->ready && !j->submit_pending;
+}
+
 static void sched_tick(mu_daemon *d) {
+  if (!mu_cluster_leading(d)) return; /* followers and deposed leaders never dispatch */
   int64_t now = mu_mono_ms();
   size_t n = 0;
-  for (mu_job *j = d->jobs; j != NULL; j = j->next) n += !mu_job_finished(j);
+  for (mu_job *j = d->jobs; j != NULL; j = j->next) n += dispatchable(j);
   mu_job **order = calloc(n + 1, sizeof *order);
   int timed = 0;
   if (order != NULL) {
     size_t k = 0;
     for (mu_job *j = d->jobs; j != NULL; j = j->next)
-      if (!mu_job_finished(j)) order[k++] = j;
+      if (dispatchable(j)) order[k++] = j;
     qsort(order, k, sizeof *order, job_order); /* priority first, then oldest first */
     for (size_t i = 0; i < k; i++) timed |= dispatch_job(d, order[i], now);
     free(order);
   }
   flush_acks(d);
+  mu_persist_kick(d); /* also makes the events applied so far durable, for the next acks */
   if (timed && !d->sched_armed && !d->stopping) {
     d->sched_armed = 1;
     uv_timer_start(&d->sched_timer, on_sched_timer, MU_SCHED_TICK_MS, 0);

@@ -86,8 +86,10 @@ class Cluster:
         self.agents = {}
         self.failures = []
 
-    def start_musterd(self, *extra):
-        self.musterd = Proc("musterd", [self.musterd_bin, "--listen", self.addr] + list(extra),
+    def start_musterd(self, *extra, etcd=None):
+        """Starts musterd; in memory (--no-etcd) unless etcd= names endpoints."""
+        store = ["--etcd", etcd] if etcd else ["--no-etcd"]
+        self.musterd = Proc("musterd", [self.musterd_bin, "--listen", self.addr] + store + list(extra),
                             self.workdir)
         wait_until("musterd to answer on " + self.addr,
                    lambda: self.cli("cluster", check=False)[0] == 0)

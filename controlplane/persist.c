@@ -1,0 +1,687 @@
+/* musterd's records in etcd (DESIGN.md "State in etcd"): agents/<id>, jobs/<id> (spec, state,
+ * rollout, targets), jobs/<id>/ready (written last), tasks/<job>/<host>.<task> (one task run with
+ * its host's progress). Changes are marked dirty and written in one fenced batch per flush
+ * (coalesced, one batch in flight); agent events are acked only once what they changed is in
+ * etcd. The same decoders rebuild jobs and agents on a new leader and keep followers hot. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "controlplane/daemon.h"
+#include "lib/base/clock.h"
+#include "lib/base/log.h"
+#include "lib/pbjson/pbjson.h"
+#include "lib/rpc/pb.h"
+
+#define MU_PERSIST_FLUSH_MS 20       /* coalescing window */
+#define MU_PERSIST_RETRY_MS 500      /* after a failed write */
+#define MU_PERSIST_TAIL_BYTES 4096   /* output tail kept in a final task record */
+#define MU_PERSIST_MAX_DELETES 10000 /* job deletions queued */
+
+static int etcd_mode(const mu_daemon *d) { return d->role != MU_ROLE_SINGLE; }
+
+static void key_of(const mu_daemon *d, char *buf, size_t size, const char *fmt, const char *a,
+                   size_t h, size_t t) {
+  char rel[600];
+  snprintf(rel, sizeof rel, fmt, a, h, t);
+  snprintf(buf, size, "%s%s", d->cfg.etcd_prefix, rel);
+}
+
+/* --- marking --- */
+
+void mu_persist_task(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx) {
+  if (!etcd_mode(d)) return;
+  if (!h->tasks[idx].dirty) {
+    h->tasks[idx].dirty = 1;
+    job->n_dirty_tasks++;
+  }
+  mu_persist_kick(d);
+}
+
+void mu_persist_host(mu_daemon *d, mu_job *job, mu_host_run *h) {
+  for (size_t t = 0; etcd_mode(d) && t < job->spec->n_tasks; t++) mu_persist_task(d, job, h, t);
+}
+
+void mu_persist_job(mu_daemon *d, mu_job *job) {
+  if (!etcd_mode(d)) return;
+  job->dirty = 1;
+  mu_persist_kick(d);
+}
+
+void mu_persist_agent(mu_daemon *d, mu_agent *a) {
+  if (!etcd_mode(d)) return;
+  a->persist_dirty = 1;
+  mu_persist_kick(d);
+}
+
+void mu_persist_forget_job(mu_daemon *d, const char *job_id) {
+  mu_ha_state *ha = &d->ha;
+  if (!etcd_mode(d) || ha->n_deleted >= MU_PERSIST_MAX_DELETES) return;
+  if (ha->n_deleted == ha->cap_deleted) {
+    size_t cap = ha->cap_deleted ? ha->cap_deleted * 2 : 16;
+    char **grown = realloc(ha->deleted_jobs, cap * sizeof *grown);
+    if (grown == NULL) return;
+    ha->deleted_jobs = grown;
+    ha->cap_deleted = cap;
+  }
+  if ((ha->deleted_jobs[ha->n_deleted] = strdup(job_id)) != NULL) ha->n_deleted++;
+  mu_persist_kick(d);
+}
+
+/* --- encoding --- */
+
+static char *job_json(const mu_job *job) {
+  json_t *spec = NULL;
+  if (mu_pbjson_to_json(&job->spec->base, 0, &spec, NULL) != 0) return NULL;
+  json_t *hosts = json_array();
+  for (size_t i = 0; i < job->n_hosts; i++)
+    json_array_append_new(hosts, job->hosts[i].agent_id ? json_string(job->hosts[i].agent_id)
+                                                        : json_null());
+  const mu_rollout *r = &job->rollout;
+  json_t *o = json_pack(
+      "{s:i,s:s,s:o,s:i,s:I,s:I,s:b,s:s,s:{s:i,s:i,s:i,s:i,s:i,s:I},s:i,s:I,s:o}", "v", 1, "id",
+      job->id, "spec", spec, "state", (int)job->state, "created_at_ms",
+      (json_int_t)job->created_at_ms, "finished_at_ms", (json_int_t)job->finished_at_ms,
+      "user_cancelled", job->user_cancelled, "end_reason", job->end_reason ? job->end_reason : "",
+      "rollout", "max_concurrency", (int)r->max_concurrency, "max_concurrency_pct",
+      (int)r->max_concurrency_pct, "max_errors", (int)r->max_errors, "max_errors_pct",
+      (int)r->max_errors_pct, "batch", (int)r->batch, "disconnected_wait_ms",
+      (json_int_t)r->disconnected_wait_ms, "concurrency", (int)job->concurrency, "error_budget",
+      (json_int_t)job->error_budget, "hosts", hosts);
+  if (o == NULL) return NULL;
+  char *text = json_dumps(o, JSON_COMPACT);
+  json_decref(o);
+  return text;
+}
+
+static char *task_json(const mu_job *job, const mu_host_run *h, size_t idx) {
+  const mu_task_run *tr = &h->tasks[idx];
+  json_t *params = json_object();
+  for (size_t p = 0; p < tr->n_params; p++)
+    json_object_set_new(params, tr->params[p].key, json_string(tr->params[p].value));
+  json_t *o = json_pack(
+      "{s:i,s:s,s:i,s:i,s:i,s:i,s:s,s:I,s:I,s:b,s:o,s:i,s:i,s:i,s:o}", "v", 1, "task_id",
+      tr->task_id, "attempt", (int)tr->attempt, "state", (int)tr->state, "exit_code",
+      tr->exit_code, "signal", tr->signal, "message", tr->message ? tr->message : "",
+      "started_at_ms", (json_int_t)tr->started_at_ms, "finished_at_ms",
+      (json_int_t)tr->finished_at_ms, "retry", tr->retry_at_mono > 0, "params", params,
+      "host_state", (int)h->state, "current", (int)h->current, "batch", (int)h->batch,
+      "agent_id", h->agent_id ? json_string(h->agent_id) : json_null());
+  if (o == NULL) return NULL;
+  if (tr->has_metrics) {
+    json_t *m = NULL;
+    if (mu_pbjson_to_json(&tr->metrics.base, 0, &m, NULL) == 0) json_object_set_new(o, "metrics", m);
+  }
+  if (tr->state >= MUSTER__V1__TASK_STATE__SUCCEEDED && tr->tail.len > 0) {
+    char buf[MU_PERSIST_TAIL_BYTES + 1];
+    size_t n = mu_tail_copy(&tr->tail, buf, sizeof buf);
+    json_t *s = json_stringn(buf, n); /* NULL (skipped) when not UTF-8 */
+    if (s != NULL) json_object_set_new(o, "tail", s);
+  }
+  (void)job;
+  char *text = json_dumps(o, JSON_COMPACT);
+  json_decref(o);
+  return text;
+}
+
+static char *agent_json(const mu_agent *a) {
+  json_t *hello = NULL;
+  if (a->hello_msg == NULL || mu_pbjson_to_json(&a->hello_msg->base, 0, &hello, NULL) != 0)
+    return NULL;
+  json_t *o = json_pack("{s:i,s:o,s:b,s:I,s:I,s:s,s:s}", "v", 1, "hello", hello, "connected",
+                        a->session != NULL, "connected_at_ms", (json_int_t)a->connected_at_ms,
+                        "last_seen_ms", (json_int_t)a->last_heartbeat_ms, "peer",
+                        a->peer ? a->peer : "", "disconnect_reason",
+                        a->disconnect_reason ? a->disconnect_reason : "");
+  if (o == NULL) return NULL;
+  char *text = json_dumps(o, JSON_COMPACT);
+  json_decref(o);
+  return text;
+}
+
+static int put_task(mu_daemon *d, mu_store_batch *b, mu_job *job, size_t h, size_t t,
+                    mu_err *err) {
+  char key[700];
+  char *v = task_json(job, &job->hosts[h], t);
+  if (v == NULL) return mu_err_set(err, MU_ENOMEM, "encoding task %s", job->hosts[h].tasks[t].task_id);
+  key_of(d, key, sizeof key, "tasks/%s/%zu.%zu", job->id, h, t);
+  int rc = mu_store_batch_put(b, key, v, 0, err);
+  free(v);
+  return rc;
+}
+
+static int put_job(mu_daemon *d, mu_store_batch *b, mu_job *job, mu_err *err) {
+  char key[700];
+  char *v = job_json(job);
+  if (v == NULL) return mu_err_set(err, MU_ENOMEM, "encoding job %s", job->id);
+  key_of(d, key, sizeof key, "jobs/%s", job->id, 0, 0);
+  int rc = mu_store_batch_put(b, key, v, 0, err);
+  free(v);
+  return rc;
+}
+
+/* --- flushing --- */
+
+typedef struct flush_ctx {
+  mu_daemon *d;
+  uint64_t gen;
+  char **job_ids;              /* jobs written (re-marked whole on failure) */
+  size_t n_jobs;
+  char **deleted;
+  size_t n_deleted;
+} flush_ctx;
+
+static void flush_ctx_free(flush_ctx *fc) {
+  for (size_t i = 0; i < fc->n_jobs; i++) free(fc->job_ids[i]);
+  free(fc->job_ids);
+  for (size_t i = 0; i < fc->n_deleted; i++) free(fc->deleted[i]);
+  free(fc->deleted);
+  free(fc);
+}
+
+static void persist_flush(mu_daemon *d);
+
+static void on_flush_timer(uv_timer_t *t) {
+  mu_daemon *d = t->data;
+  d->ha.flush_armed = 0;
+  persist_flush(d);
+}
+
+void mu_persist_kick(mu_daemon *d) {
+  if (!etcd_mode(d) || d->ha.flush_armed || d->stopping) return;
+  d->ha.flush_armed = 1;
+  uv_timer_start(&d->ha.flush_timer, on_flush_timer, MU_PERSIST_FLUSH_MS, 0);
+}
+
+static void note_write_result(mu_daemon *d, const mu_err *err) {
+  if (err == NULL) {
+    d->ha.write_failing = 0;
+    d->ha.write_error[0] = '\0';
+    return;
+  }
+  d->ha.write_failing = err->code != MU_EPERM && err->code != MU_ECANCELED;
+  snprintf(d->ha.write_error, sizeof d->ha.write_error, "%s", err->msg);
+}
+
+static void on_flushed(void *ud, const mu_store_batch_result *res, const mu_err *err) {
+  flush_ctx *fc = ud;
+  mu_daemon *d = fc->d;
+  (void)res;
+  d->ha.flush_in_flight = 0;
+  if (d->stopping || fc->gen != d->ha.gen) { /* role changed: state is rebuilt anyway */
+    flush_ctx_free(fc);
+    return;
+  }
+  note_write_result(d, err);
+  if (err == NULL) {
+    d->ha.writes++;
+    for (size_t i = 0; i < d->registry.n; i++)
+      d->registry.agents[i]->durable_seq = d->registry.agents[i]->flush_seq;
+    mu_sched_kick(d); /* sends the acks */
+  } else {
+    mu_warn("persist", "write failed: %s", err->msg);
+    /* re-mark what the batch held (whole jobs: rare, and records are idempotent puts) */
+    for (size_t i = 0; i < fc->n_jobs; i++) {
+      mu_job *job = mu_sched_find(d, fc->job_ids[i]);
+      if (job == NULL) continue;
+      job->dirty = 1;
+      job->n_dirty_tasks = 0;
+      for (size_t h = 0; h < job->n_hosts; h++)
+        for (size_t t = 0; t < job->spec->n_tasks; t++) {
+          job->hosts[h].tasks[t].dirty = 1;
+          job->n_dirty_tasks++;
+        }
+    }
+    for (size_t i = 0; i < fc->n_deleted; i++) {
+      d->ha.flush_armed++; /* forget without arming the quick flush */
+      mu_persist_forget_job(d, fc->deleted[i]);
+      d->ha.flush_armed--;
+    }
+    for (size_t i = 0; i < d->registry.n; i++) d->registry.agents[i]->persist_dirty = 1;
+  }
+  flush_ctx_free(fc);
+  if (err != NULL && err->code == MU_EPERM) return; /* deposed: the election says so too */
+  if (err != NULL) {
+    if (!d->ha.flush_armed) {
+      d->ha.flush_armed = 1;
+      uv_timer_start(&d->ha.flush_timer, on_flush_timer, MU_PERSIST_RETRY_MS, 0);
+    }
+    return;
+  }
+  mu_persist_kick(d); /* whatever changed meanwhile */
+}
+
+static int add_job_changes(mu_daemon *d, mu_store_batch *b, mu_job *job, mu_err *err) {
+  for (size_t h = 0; h < job->n_hosts && job->n_dirty_tasks > 0; h++)
+    for (size_t t = 0; t < job->spec->n_tasks; t++) {
+      mu_task_run *tr = &job->hosts[h].tasks[t];
+      if (!tr->dirty) continue;
+      if (put_task(d, b, job, h, t, err) != 0) return err->code;
+      tr->dirty = 0;
+      job->n_dirty_tasks--;
+    }
+  if (job->dirty) {
+    if (put_job(d, b, job, err) != 0) return err->code;
+    job->dirty = 0;
+  }
+  return 0;
+}
+
+static void persist_flush(mu_daemon *d) {
+  mu_ha_state *ha = &d->ha;
+  if (d->stopping || d->role != MU_ROLE_LEADER || !d->state_ready || ha->flush_in_flight) return;
+  for (size_t i = 0; i < d->registry.n; i++)
+    d->registry.agents[i]->flush_seq = d->registry.agents[i]->ack_seq;
+  mu_store_batch *b = mu_store_batch_new(ha->store);
+  flush_ctx *fc = calloc(1, sizeof *fc);
+  size_t n_jobs = 0;
+  for (mu_job *j = d->jobs; j != NULL; j = j->next) n_jobs++;
+  if (b == NULL || fc == NULL || (fc->job_ids = calloc(n_jobs + 1, sizeof *fc->job_ids)) == NULL) {
+    mu_store_batch_free(b);
+    if (fc) flush_ctx_free(fc);
+    return;
+  }
+  fc->d = d;
+  fc->gen = ha->gen;
+  mu_err err = {0};
+  int rc = 0;
+  for (size_t i = 0; i < d->registry.n && rc == 0; i++) {
+    mu_agent *a = d->registry.agents[i];
+    if (!a->persist_dirty) continue;
+    char key[400];
+    char *v = agent_json(a);
+    a->persist_dirty = 0;
+    if (v == NULL) continue;
+    key_of(d, key, sizeof key, "agents/%s", a->id, 0, 0);
+    rc = mu_store_batch_put(b, key, v, 0, &err);
+    free(v);
+  }
+  fc->deleted = ha->deleted_jobs;
+  fc->n_deleted = ha->n_deleted;
+  ha->deleted_jobs = NULL;
+  ha->n_deleted = ha->cap_deleted = 0;
+  for (size_t i = 0; i < fc->n_deleted && rc == 0; i++) {
+    char key[700];
+    key_of(d, key, sizeof key, "jobs/%s/", fc->deleted[i], 0, 0);
+    rc = mu_store_batch_delete(b, key, true, &err);
+    key_of(d, key, sizeof key, "jobs/%s", fc->deleted[i], 0, 0);
+    if (rc == 0) rc = mu_store_batch_delete(b, key, false, &err);
+    key_of(d, key, sizeof key, "tasks/%s/", fc->deleted[i], 0, 0);
+    if (rc == 0) rc = mu_store_batch_delete(b, key, true, &err);
+  }
+  for (mu_job *j = d->jobs; j != NULL && rc == 0; j = j->next) {
+    if (j->submit_pending || !j->ready || (!j->dirty && j->n_dirty_tasks == 0)) continue;
+    fc->job_ids[fc->n_jobs++] = strdup(j->id);
+    rc = add_job_changes(d, b, j, &err);
+  }
+  if (rc != 0) mu_warn("persist", "building a write: %s", err.msg);
+  if (mu_store_batch_ops(b) == 0) {
+    mu_store_batch_free(b);
+    flush_ctx_free(fc);
+    int newer = 0;
+    for (size_t i = 0; i < d->registry.n; i++) {
+      mu_agent *a = d->registry.agents[i];
+      newer |= a->flush_seq > a->durable_seq;
+      a->durable_seq = a->flush_seq;
+    }
+    if (newer) mu_sched_kick(d);
+    return;
+  }
+  size_t ops = mu_store_batch_ops(b);
+  ha->flush_in_flight = 1;
+  if (mu_store_batch_commit(b, on_flushed, fc, &err) != 0) {
+    ha->flush_in_flight = 0;
+    /* re-mark through the failure path */
+    mu_store_batch_result res = {0};
+    on_flushed(fc, &res, &err);
+    return;
+  }
+  ha->write_ops += ops;
+}
+
+/* --- a submission: the job, all its tasks, then the ready marker --- */
+
+typedef struct submit_ctx {
+  mu_daemon *d;
+  mu_rpc_call *call;
+  char *job_id;
+  uint32_t targets;
+} submit_ctx;
+
+static void on_submitted(void *ud, const mu_store_batch_result *res, const mu_err *err) {
+  submit_ctx *sc = ud;
+  mu_daemon *d = sc->d;
+  (void)res;
+  d->ha.submits_in_flight--;
+  mu_job *job = mu_sched_find(d, sc->job_id);
+  if (err == NULL) {
+    note_write_result(d, NULL);
+    if (job != NULL) {
+      job->submit_pending = 0;
+      job->ready = 1;
+      mu_sched_kick(d);
+    }
+    Muster__V1__SubmitJobResponse resp = MUSTER__V1__SUBMIT_JOB_RESPONSE__INIT;
+    resp.job_id = sc->job_id;
+    resp.targets = sc->targets;
+    mu_pb_reply(sc->call, &resp.base);
+  } else {
+    note_write_result(d, err);
+    mu_warn("persist", "job %s not stored: %s", sc->job_id, err->msg);
+    if (job != NULL) {
+      mu_job **pp = &d->jobs;
+      while (*pp != job) pp = &(*pp)->next;
+      *pp = job->next;
+      d->n_jobs--;
+      mu_job_free(job);
+    }
+    if (res != NULL && res->ops_committed > 0) mu_persist_forget_job(d, sc->job_id);
+    if (err->code == MU_EPERM)
+      mu_cluster_check_write(d, sc->call); /* answers with the leader hint */
+    else
+      mu_pb_fail(sc->call, MU_RPC_UNAVAILABLE, "etcd unavailable: %s (job not stored)", err->msg);
+  }
+  free(sc->job_id);
+  free(sc);
+}
+
+void mu_persist_submit(mu_daemon *d, mu_job *job, mu_rpc_call *call) {
+  mu_err err = {0};
+  submit_ctx *sc = calloc(1, sizeof *sc);
+  mu_store_batch *b = mu_store_batch_new(d->ha.store);
+  int rc = sc && b && (sc->job_id = strdup(job->id)) ? 0 : mu_err_set(&err, MU_ENOMEM, "out of memory");
+  if (rc == 0) {
+    sc->d = d;
+    sc->call = call;
+    sc->targets = (uint32_t)job->n_hosts;
+    rc = put_job(d, b, job, &err);
+  }
+  for (size_t h = 0; h < job->n_hosts && rc == 0; h++)
+    for (size_t t = 0; t < job->spec->n_tasks && rc == 0; t++) {
+      rc = put_task(d, b, job, h, t, &err);
+      job->hosts[h].tasks[t].dirty = 0;
+    }
+  job->n_dirty_tasks = 0;
+  job->dirty = 0;
+  if (rc == 0) {
+    char key[700];
+    key_of(d, key, sizeof key, "jobs/%s/ready", job->id, 0, 0);
+    rc = mu_store_batch_put(b, key, "1", 1, &err);
+  }
+  if (rc == 0) {
+    d->ha.submits_in_flight++;
+    rc = mu_store_batch_commit(b, on_submitted, sc, &err);
+    b = NULL;
+    if (rc == 0) return;
+    d->ha.submits_in_flight--;
+  }
+  mu_store_batch_free(b);
+  if (sc) free(sc->job_id);
+  free(sc);
+  mu_job **pp = &d->jobs;
+  while (*pp != NULL && *pp != job) pp = &(*pp)->next;
+  if (*pp == job) {
+    *pp = job->next;
+    d->n_jobs--;
+  }
+  mu_job_free(job);
+  if (rc == MU_EPERM && mu_cluster_check_write(d, call) != 0) return;
+  mu_pb_fail(call, rc == MU_EPERM ? MU_RPC_UNAVAILABLE : mu_rpc_code_from_err(rc),
+             "job not stored: %s", err.msg);
+}
+
+/* --- decoding --- */
+
+static const char *jstr(const json_t *o, const char *k) {
+  const char *s = json_string_value(json_object_get(o, k));
+  return s ? s : "";
+}
+static int64_t jint(const json_t *o, const char *k) {
+  return (int64_t)json_integer_value(json_object_get(o, k));
+}
+
+static void job_insert_sorted(mu_daemon *d, mu_job *job) {
+  mu_job **pp = &d->jobs; /* newest first */
+  while (*pp != NULL && (*pp)->created_at_ms > job->created_at_ms) pp = &(*pp)->next;
+  job->next = *pp;
+  *pp = job;
+  d->n_jobs++;
+  unsigned long long secs, seq;
+  if (sscanf(job->id, "j-%llx-%llu", &secs, &seq) == 2 && seq > d->job_seq) d->job_seq = seq;
+}
+
+static void apply_job(mu_daemon *d, const char *id, const json_t *o, int leading) {
+  mu_job *job = mu_sched_find(d, id);
+  Muster__V1__JobState state = (Muster__V1__JobState)jint(o, "state");
+  if (job == NULL) {
+    Muster__V1__JobSpec *spec = NULL;
+    mu_err err = {0};
+    if (mu_pbjson_from_json(&muster__v1__job_spec__descriptor, json_object_get(o, "spec"),
+                            (ProtobufCMessage **)&spec, &err) != 0) {
+      mu_warn("persist", "jobs/%s: bad spec (%s); skipped", id, err.msg);
+      return;
+    }
+    const json_t *hosts = json_object_get(o, "hosts");
+    size_t n = json_array_size(hosts);
+    if (spec->n_tasks == 0 || n > d->max_task_runs || n * spec->n_tasks > d->max_task_runs ||
+        spec->target == NULL) {
+      mu_warn("persist", "jobs/%s: %zu targets x %zu tasks does not fit; skipped", id, n,
+              spec->n_tasks);
+      protobuf_c_message_free_unpacked(&spec->base, NULL);
+      return;
+    }
+    char **ids = calloc(n + 1, sizeof *ids);
+    for (size_t i = 0; ids && i < n; i++)
+      ids[i] = (char *)json_string_value(json_array_get(hosts, i));
+    const json_t *r = json_object_get(o, "rollout");
+    mu_rollout ro = {.max_concurrency = (uint32_t)jint(r, "max_concurrency"),
+                     .max_concurrency_pct = (uint32_t)jint(r, "max_concurrency_pct"),
+                     .max_errors = (int32_t)jint(r, "max_errors"),
+                     .max_errors_pct = (uint32_t)jint(r, "max_errors_pct"),
+                     .batch = (uint32_t)jint(r, "batch"),
+                     .disconnected_wait_ms = jint(r, "disconnected_wait_ms")};
+    job = ids ? mu_job_new(id, spec, &ro, ids, n, d->tail_bytes) : NULL;
+    free(ids);
+    if (job == NULL) {
+      protobuf_c_message_free_unpacked(&spec->base, NULL);
+      mu_warn("persist", "jobs/%s: out of memory; skipped", id);
+      return;
+    }
+    job->created_at_ms = jint(o, "created_at_ms");
+    job->concurrency = (uint32_t)jint(o, "concurrency");
+    job->error_budget = jint(o, "error_budget");
+    job_insert_sorted(d, job);
+  }
+  int was_finished = mu_job_finished(job);
+  job->state = state;
+  job->finished_at_ms = jint(o, "finished_at_ms");
+  job->user_cancelled = json_is_true(json_object_get(o, "user_cancelled"));
+  free(job->end_reason);
+  job->end_reason = jstr(o, "end_reason")[0] ? strdup(jstr(o, "end_reason")) : NULL;
+  if (!leading && job->ready && !was_finished && mu_job_finished(job))
+    mu_sched_publish_job_end(d, job);
+}
+
+static void set_str(char **dst, const char *s) {
+  free(*dst);
+  *dst = s && s[0] ? strdup(s) : NULL;
+}
+
+static void apply_task(mu_daemon *d, mu_job *job, size_t h, size_t t, const json_t *o,
+                       int leading) {
+  mu_host_run *hr = &job->hosts[h];
+  mu_task_run *tr = &hr->tasks[t];
+  const char *tid = jstr(o, "task_id");
+  if (tid[0] != '\0' && strcmp(tid, tr->task_id) != 0) set_str(&tr->task_id, tid);
+  tr->attempt = (uint32_t)jint(o, "attempt");
+  tr->state = (Muster__V1__TaskState)jint(o, "state");
+  tr->exit_code = (int32_t)jint(o, "exit_code");
+  tr->signal = (int32_t)jint(o, "signal");
+  set_str(&tr->message, jstr(o, "message"));
+  tr->started_at_ms = jint(o, "started_at_ms");
+  tr->finished_at_ms = jint(o, "finished_at_ms");
+  tr->retry_at_mono = json_is_true(json_object_get(o, "retry")) ? mu_mono_ms() : 0;
+  tr->lost_at_mono = 0;
+  const json_t *m = json_object_get(o, "metrics");
+  tr->has_metrics = 0;
+  if (m != NULL) {
+    Muster__V1__TaskMetrics *pm = NULL;
+    if (mu_pbjson_from_json(&muster__v1__task_metrics__descriptor, m, (ProtobufCMessage **)&pm,
+                            NULL) == 0) {
+      tr->metrics = *pm;
+      tr->metrics.base.unknown_fields = NULL;
+      tr->metrics.base.n_unknown_fields = 0;
+      tr->has_metrics = 1;
+      free(pm); /* TaskMetrics holds only scalars */
+    }
+  }
+  for (size_t p = 0; p < tr->n_params; p++) {
+    free(tr->params[p].key);
+    free(tr->params[p].value);
+  }
+  free(tr->params);
+  tr->params = NULL;
+  tr->n_params = 0;
+  const json_t *params = json_object_get(o, "params");
+  size_t np = json_object_size(params);
+  if (np > 0 && np <= 256 && (tr->params = calloc(np, sizeof *tr->params)) != NULL) {
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)params, k, v) {
+      tr->params[tr->n_params].key = strdup(k);
+      tr->params[tr->n_params].value = strdup(json_string_value(v) ? json_string_value(v) : "");
+      tr->n_params++;
+    }
+  }
+  const json_t *tail = json_object_get(o, "tail");
+  tr->tail.len = tr->tail.start = 0;
+  if (tail != NULL) mu_tail_append(&tr->tail, json_string_value(tail), json_string_length(tail));
+  /* the host's progress as of this record; records are applied in revision order */
+  hr->state = (mu_host_state)jint(o, "host_state");
+  hr->current = (size_t)jint(o, "current");
+  if (hr->current > job->spec->n_tasks) hr->current = job->spec->n_tasks;
+  if (hr->current == job->spec->n_tasks && hr->state == MU_HOST_RUNNING)
+    hr->state = MU_HOST_SUCCEEDED;
+  hr->batch = (size_t)jint(o, "batch");
+  const char *agent = json_string_value(json_object_get(o, "agent_id"));
+  if (agent != NULL && (hr->agent_id == NULL || strcmp(agent, hr->agent_id) != 0))
+    set_str(&hr->agent_id, agent);
+  hr->waiting_since_mono = 0;
+  job->needs_recount = 1;
+  if (!leading && job->ready) mu_sched_publish_task(d, job, hr, t);
+}
+
+static void apply_agent(mu_daemon *d, const char *id, const json_t *o) {
+  mu_agent *a = NULL;
+  mu_err err = {0};
+  if (mu_registry_upsert(&d->registry, id, &a, &err) != 0) {
+    mu_warn("persist", "agents/%s: %s; skipped", id, err.msg);
+    return;
+  }
+  if (a->session != NULL) return; /* connected here: the live stream knows better */
+  Muster__V1__AgentMessage *msg = NULL;
+  if (mu_pbjson_from_json(&muster__v1__agent_message__descriptor, json_object_get(o, "hello"),
+                          (ProtobufCMessage **)&msg, &err) != 0 ||
+      msg->msg_case != MUSTER__V1__AGENT_MESSAGE__MSG_HELLO) {
+    mu_warn("persist", "agents/%s: bad hello (%s); skipped", id, err.msg[0] ? err.msg : "not a Hello");
+    if (msg) protobuf_c_message_free_unpacked(&msg->base, NULL);
+    return;
+  }
+  if (a->hello_msg) protobuf_c_message_free_unpacked(&a->hello_msg->base, NULL);
+  a->hello_msg = msg;
+  a->state = d->role == MU_ROLE_FOLLOWER && json_is_true(json_object_get(o, "connected"))
+                 ? MUSTER__V1__AGENT_STATE__AGENT_CONNECTED
+                 : MUSTER__V1__AGENT_STATE__AGENT_DISCONNECTED;
+  a->connected_at_ms = jint(o, "connected_at_ms");
+  a->last_heartbeat_ms = a->last_seen_ms = jint(o, "last_seen_ms");
+  set_str(&a->peer, jstr(o, "peer"));
+  set_str(&a->disconnect_reason, jstr(o, "disconnect_reason"));
+}
+
+void mu_persist_apply(mu_daemon *d, const char *rel, const char *value, size_t len, int leading) {
+  char id[300];
+  size_t h, t;
+  int n = 0;
+  if (strcmp(rel, "leader") == 0) return;
+  json_error_t jerr;
+  json_t *o = json_loadb(value, len, 0, &jerr);
+  if (strncmp(rel, "jobs/", 5) == 0 && strchr(rel + 5, '/') != NULL) {
+    const char *slash = strchr(rel + 5, '/');
+    snprintf(id, sizeof id, "%.*s", (int)(slash - rel - 5), rel + 5);
+    mu_job *job = strcmp(slash, "/ready") == 0 ? mu_sched_find(d, id) : NULL;
+    if (job != NULL && !job->ready) {
+      job->ready = 1;
+      job->needs_recount = 1;
+      if (!leading && mu_job_finished(job)) mu_sched_publish_job_end(d, job);
+    }
+    json_decref(o);
+    return;
+  }
+  if (o == NULL || !json_is_object(o)) {
+    mu_warn("persist", "%s%s: not a JSON object (%s); skipped", d->cfg.etcd_prefix, rel, jerr.text);
+    json_decref(o);
+    return;
+  }
+  if (sscanf(rel, "agents/%299[^/]%n", id, &n) == 1 && rel[n] == '\0') {
+    apply_agent(d, id, o);
+  } else if (sscanf(rel, "jobs/%299[^/]%n", id, &n) == 1 && rel[n] == '\0') {
+    apply_job(d, id, o, leading);
+  } else if (sscanf(rel, "tasks/%299[^/]/%zu.%zu%n", id, &h, &t, &n) == 3 && rel[n] == '\0') {
+    mu_job *job = mu_sched_find(d, id);
+    if (job == NULL || h >= job->n_hosts || t >= job->spec->n_tasks)
+      mu_debug("persist", "%s: no such job or task here; skipped", rel);
+    else
+      apply_task(d, job, h, t, o, leading);
+  } else {
+    mu_debug("persist", "%s%s: not a musterd key; ignored", d->cfg.etcd_prefix, rel);
+  }
+  json_decref(o);
+}
+
+void mu_persist_apply_delete(mu_daemon *d, const char *rel) {
+  char id[300];
+  int n = 0;
+  if (sscanf(rel, "jobs/%299[^/]%n", id, &n) != 1 || rel[n] != '\0') return;
+  mu_job **pp = &d->jobs;
+  while (*pp != NULL && strcmp((*pp)->id, id) != 0) pp = &(*pp)->next;
+  if (*pp == NULL) return;
+  mu_job *job = *pp;
+  *pp = job->next;
+  d->n_jobs--;
+  mu_job_free(job);
+}
+
+void mu_persist_settle(mu_daemon *d) {
+  for (mu_job *j = d->jobs; j != NULL; j = j->next)
+    if (j->needs_recount) {
+      mu_sched_recount(j);
+      j->needs_recount = 0;
+    }
+}
+
+void mu_persist_reset_jobs(mu_daemon *d) {
+  while (d->jobs != NULL) {
+    mu_job *j = d->jobs;
+    d->jobs = j->next;
+    mu_job_free(j);
+  }
+  d->n_jobs = 0;
+  for (size_t i = 0; i < d->ha.n_deleted; i++) free(d->ha.deleted_jobs[i]);
+  d->ha.n_deleted = 0;
+}
+
+void mu_persist_init(mu_daemon *d) {
+  uv_timer_init(d->loop, &d->ha.flush_timer);
+  d->ha.flush_timer.data = d;
+}
+
+void mu_persist_close(mu_daemon *d) {
+  uv_timer_stop(&d->ha.flush_timer);
+  uv_close((uv_handle_t *)&d->ha.flush_timer, NULL);
+  for (size_t i = 0; i < d->ha.n_deleted; i++) free(d->ha.deleted_jobs[i]);
+  free(d->ha.deleted_jobs);
+  d->ha.deleted_jobs = NULL;
+  d->ha.n_deleted = d->ha.cap_deleted = 0;
+}
