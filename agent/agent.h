@@ -5,6 +5,7 @@
 
 #include <uv.h>
 
+#include "agent/bundles.h"
 #include "agent/exec/journal.h"
 #include "agent/exec/plugin_host.h"
 #include "agent/exec/runner.h"
@@ -53,6 +54,7 @@ struct mu_agent_daemon {
   mu_journal *journal;
   uint64_t sent_seq;         /* highest journal record sent on the current stream */
   mu_metrics_server *metrics; /* NULL unless metrics_listen is set */
+  struct mu_agent_bundles *bundles; /* bundles.c */
   uv_timer_t metrics_timer;
 };
 
@@ -63,6 +65,10 @@ void mu_agent_metrics_stop(mu_agent_daemon *a);
 /* tasks.c: the task path between the stream, the runner and the journal. */
 int mu_tasks_start(mu_agent_daemon *a, const char *helper_path, mu_err *err);
 void mu_tasks_on_assign(mu_agent_daemon *a, const Muster__V1__Assign *assign);
+/* Hands an assign to the runner now; 0 or the runner's refusal (already reported FAILED). */
+int mu_tasks_run_assign(mu_agent_daemon *a, const Muster__V1__Assign *assign);
+/* Reports the assigned attempt FAILED with message. */
+void mu_tasks_fail(mu_agent_daemon *a, const Muster__V1__Assign *assign, const char *message);
 void mu_tasks_on_cancel(mu_agent_daemon *a, const Muster__V1__Cancel *cancel);
 void mu_tasks_on_ack(mu_agent_daemon *a, uint64_t seq);
 void mu_tasks_on_welcome(mu_agent_daemon *a);

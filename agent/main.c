@@ -19,7 +19,8 @@ static const char usage[] =
     "usage: muster-agent [--config FILE] [--control HOST:PORT[,HOST:PORT...]] [--id ID]\n"
     "                    [--labels k=v[,k=v...]] [--spool-dir DIR] [--plugin-dir DIR]\n"
     "                    [--heartbeat-interval DUR] [--slots N] [--trust-key FILE]...\n"
-    "                    [--allow-unsigned] [--metrics-listen HOST:PORT]\n"
+    "                    [--allow-unsigned] [--allow-downgrade] [--bundle-cache-size SIZE]\n"
+    "                    [--metrics-listen HOST:PORT]\n"
     "                    [--reconnect-max DUR] [--max-message SIZE] [--log-level LEVEL]\n"
     "                    [--exec-helper PATH]\n"
     "\n"
@@ -37,6 +38,8 @@ static const struct option long_opts[] = {
     {"slots", required_argument, NULL, 0},
     {"trust-key", required_argument, NULL, 0},
     {"allow-unsigned", no_argument, NULL, 0},
+    {"allow-downgrade", no_argument, NULL, 0},
+    {"bundle-cache-size", required_argument, NULL, 0},
     {"metrics-listen", required_argument, NULL, 0},
     {"reconnect-max", required_argument, NULL, 0},
     {"max-message", required_argument, NULL, 0},
@@ -102,6 +105,7 @@ static void on_journal_closed(void *ud) {
 static void on_runner_closed(void *ud) {
   mu_agent_daemon *a = ud;
   a->runner = NULL;
+  mu_agent_bundles_stop(a);
   if (a->journal != NULL)
     mu_journal_close(a->journal, on_journal_closed, a);
   else

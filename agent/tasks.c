@@ -56,6 +56,7 @@ static void on_journal_error(mu_journal *j, int code, const char *msg, void *arg
 void mu_tasks_on_welcome(mu_agent_daemon *a) {
   a->sent_seq = 0; /* the control plane acks what it has; resend the rest */
   mu_tasks_flush(a);
+  mu_agent_bundles_on_welcome(a);
 }
 
 void mu_tasks_on_ack(mu_agent_daemon *a, uint64_t seq) {
@@ -167,15 +168,25 @@ static void on_runner_event(void *arg, const mu_task_event *e) {
 
 /* --- control plane -> runner --- */
 
+void mu_tasks_fail(mu_agent_daemon *a, const Muster__V1__Assign *as, const char *message) {
+  report_final(a, as->job_id, as->task_id, as->attempt, MUSTER__V1__TASK_STATE__FAILED, message);
+}
+
 void mu_tasks_on_assign(mu_agent_daemon *a, const Muster__V1__Assign *as) {
+  if (mu_agent_bundles_on_assign(a, as)) return; /* runs once its bundle is unpacked */
+  mu_tasks_run_assign(a, as);
+}
+
+int mu_tasks_run_assign(mu_agent_daemon *a, const Muster__V1__Assign *as) {
   json_t *spec = NULL;
   mu_err err = {0};
   char *spec_text = NULL;
   mu_kv *params = NULL;
+  int rc = MU_EINVAL;
   if (as->spec == NULL) {
     report_final(a, as->job_id, as->task_id, as->attempt, MUSTER__V1__TASK_STATE__FAILED,
                  "assign without a task spec");
-    return;
+    return rc;
   }
   if (mu_pbjson_to_json(&as->spec->base, 0, &spec, &err) == 0) mu_params_apply(as, spec);
   if (spec == NULL || (spec_text = json_dumps(spec, JSON_COMPACT)) == NULL) {
@@ -188,8 +199,8 @@ void mu_tasks_on_assign(mu_agent_daemon *a, const Muster__V1__Assign *as) {
     params[i].key = as->params[i]->key;
     params[i].value = as->params[i]->value;
   }
-  if (mu_runner_assign(a->runner, as->job_id, as->task_id, as->attempt, spec_text, params,
-                       params ? as->n_params : 0, &err) != 0) {
+  if ((rc = mu_runner_assign(a->runner, as->job_id, as->task_id, as->attempt, spec_text, params,
+                             params ? as->n_params : 0, &err)) != 0) {
     mu_warn("tasks", "%s attempt %u refused: %s", as->task_id, as->attempt, err.msg);
     report_final(a, as->job_id, as->task_id, as->attempt, MUSTER__V1__TASK_STATE__FAILED,
                  err.msg);
@@ -198,6 +209,7 @@ out:
   free(params);
   free(spec_text);
   json_decref(spec);
+  return rc;
 }
 
 void mu_tasks_on_cancel(mu_agent_daemon *a, const Muster__V1__Cancel *c) {
@@ -255,6 +267,7 @@ int mu_tasks_start(mu_agent_daemon *a, const char *helper_path, mu_err *err) {
   mu_journal_opts jo = {.on_persisted = on_persisted, .on_error = on_journal_error, .arg = a};
   int rc = mu_journal_open(a->loop, path, &jo, &a->journal, err);
   if (rc != 0) return rc;
+  if ((rc = mu_agent_bundles_start(a, err)) != 0) return rc;
   replay_ctx rctx = {.agent = a};
   mu_journal_foreach(a->journal, replay_record, &rctx);
   for (size_t i = 0; i < rctx.n; i++) {
@@ -273,6 +286,8 @@ int mu_tasks_start(mu_agent_daemon *a, const char *helper_path, mu_err *err) {
       .agent_id = a->cfg.id,
       .helper_path = helper_path,
       .retention = MU_RETAIN_NEVER,
+      .prepare_dir = mu_agent_bundles_prepare_dir,
+      .prepare_arg = a,
   };
   mu_runner_sink sink = {.on_event = on_runner_event, .arg = a};
   return mu_runner_new(a->loop, a->plugins, &rcfg, &sink, &a->runner, err);

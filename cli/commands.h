@@ -15,6 +15,10 @@ int mu_cmd_status(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_logs(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_cancel(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_jobs(const mu_cli_opts *opts, int argc, char **argv);
+/* cmd_bundle_remote.c: bundle push / ls / rm against the control plane. */
+int mu_cmd_bundle_push(const mu_cli_opts *opts, int argc, char **argv);
+int mu_cmd_bundle_ls(const mu_cli_opts *opts, int argc, char **argv);
+int mu_cmd_bundle_rm(const mu_cli_opts *opts, int argc, char **argv);
 
 /* Shared by commands: prints msg as one JSON line (proto3 JSON mapping). */
 int mu_cli_print_json(const ProtobufCMessage *msg);

@@ -5,6 +5,7 @@
 
 #include <uv.h>
 
+#include "controlplane/bundles.h"
 #include "controlplane/ha/leader.h"
 #include "controlplane/ha/store.h"
 #include "controlplane/jobs.h"
@@ -71,6 +72,9 @@ typedef struct mu_daemon {
   uint32_t max_tasks;         /* tasks per job */
   uint32_t max_task_runs;     /* targets x tasks per job */
 
+  /* bundles (bundles.c) */
+  mu_bundles_config bundle_cfg;
+  mu_bundles *bundles;
   mu_role role;
   int state_ready;            /* leader: state loaded from etcd (SINGLE: always 1) */
   mu_ha_state ha;
@@ -120,6 +124,9 @@ void mu_persist_reset_jobs(mu_daemon *d);
 /* gateway.c: sends one control message down an agent's stream. MU_EAGAIN when the agent is
  * not connected. */
 int mu_gateway_send(mu_agent *agent, const Muster__V1__ControlMessage *msg, mu_err *err);
+/* gateway.c: bytes queued on the agent's stream not yet handed to gRPC; SIZE_MAX when the
+ * agent is not connected (flow control for bundle chunks). */
+size_t mu_gateway_queued_bytes(const mu_agent *agent);
 
 /* scheduler.c */
 void mu_sched_init(mu_daemon *d);

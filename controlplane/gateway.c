@@ -3,6 +3,7 @@
  * closes that one stream with INVALID_ARGUMENT; a second stream for a connected id is refused
  * with ALREADY_EXISTS; silence past the heartbeat timeout disconnects the agent. */
 #include <ctype.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +82,10 @@ int mu_gateway_send(mu_agent *agent, const Muster__V1__ControlMessage *msg, mu_e
   if (agent->session == NULL)
     return mu_err_set(err, MU_EAGAIN, "agent %s is not connected", agent->id);
   return mu_pb_send(agent->session->call, &msg->base, err);
+}
+
+size_t mu_gateway_queued_bytes(const mu_agent *agent) {
+  return agent->session == NULL ? SIZE_MAX : mu_rpc_call_queued_bytes(agent->session->call);
 }
 
 static void on_hello(mu_agent_session *s, Muster__V1__AgentMessage *msg) {
@@ -165,8 +170,12 @@ static int on_agent_message(mu_rpc_call *call, const uint8_t *data, size_t len, 
       mu_sched_on_event(s->daemon, a, msg->event);
       protobuf_c_message_free_unpacked(&msg->base, NULL);
       return 0;
+    case MUSTER__V1__AGENT_MESSAGE__MSG_BUNDLE_REQUEST:
+      mu_bundles_on_request(s->daemon, a, msg->bundle_request);
+      protobuf_c_message_free_unpacked(&msg->base, NULL);
+      return 0;
     default:
-      /* Bundle requests and log replies arrive with the bundle and logs issues. */
+      /* Log replies arrive with the logs issue. */
       mu_debug("gateway", "agent %s: message %d ignored", a->id, (int)msg->msg_case);
       protobuf_c_message_free_unpacked(&msg->base, NULL);
       return 0;

@@ -156,9 +156,12 @@ static void check_task(problems *p, Muster__V1__TaskSpec *t, size_t i,
     for (const char *c = key; *c && ok; c++) ok = isalnum((unsigned char)*c) || *c == '_';
     if (!ok) add(p, "%s.env: bad variable name '%s'", path, key);
   }
-  if (t->bundle[0] != '\0')
+  char why[300];
+  if (t->bundle[0] != '\0' && limits->bundle_resolve == NULL)
     add(p, "%s.bundle: bundle '%s' not found (no bundle is stored on this control plane)", path,
         t->bundle);
+  else if (t->bundle[0] != '\0' && limits->bundle_resolve(limits->ud, t->bundle, why, sizeof why) != 0)
+    add(p, "%s.bundle: %s", path, why);
   if (t->kind_case == MUSTER__V1__TASK_SPEC__KIND_SHELL) {
     const Muster__V1__ShellTask *s = t->shell;
     int forms = (s->script[0] != '\0') + (s->script_file[0] != '\0') + (s->n_command > 0);

@@ -4,6 +4,7 @@
 #ifndef MU_CP_JOBSPEC_H
 #define MU_CP_JOBSPEC_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "lib/base/err.h"
@@ -23,6 +24,9 @@ typedef struct mu_jobspec_limits {
   uint32_t max_task_runs;        /* targets x tasks */
   /* Task types agents can serve beyond the built-in six (plugin types from Hello). */
   int (*type_known)(void *ud, const char *type);
+  /* Resolves a task's bundle reference to a stored bundle: 0, or non-zero with msg (e.g.
+   * "bundle 'x@1' not found"). NULL refuses every bundle. */
+  int (*bundle_resolve)(void *ud, const char *ref, char *msg, size_t msg_size);
   void *ud;
 } mu_jobspec_limits;
 

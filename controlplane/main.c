@@ -18,6 +18,7 @@ static const char usage[] =
     "               [--metrics-listen HOST:PORT] [--heartbeat-timeout DUR]\n"
     "               [--leader-ttl DUR] [--takeover-grace DUR] [--max-agents N]\n"
     "               [--max-message SIZE] [--member-id ID] [--log-level LEVEL]\n"
+    "               [--trust-key FILE]... [--max-bundle-size SIZE] [--bundle-store-size SIZE]\n"
     "\n"
     "The Muster control plane: agents connect to it, the CLI and grpcurl talk to it.\n"
     "Flags override the config file, MUSTER_ETCD sets the etcd endpoints; see\n"
@@ -40,13 +41,17 @@ static const struct option long_opts[] = {
     {"max-message", required_argument, NULL, 0},
     {"member-id", required_argument, NULL, 0},
     {"log-level", required_argument, NULL, 0},
+    {"trust-key", required_argument, NULL, 0},
+    {"max-bundle-size", required_argument, NULL, 0},
+    {"bundle-store-size", required_argument, NULL, 0},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
 
 /* Loads the config file (if any), then MUSTER_ETCD, then applies every flag over them.
  * *ret_no_etcd: --no-etcd or an etcd of "none" (flag or environment) was given. */
-static int parse_config(int argc, char **argv, mu_server_config *cfg, int *ret_no_etcd,
+static int parse_config(int argc, char **argv, mu_server_config *cfg, mu_bundles_config *bcfg,
+                        int *ret_no_etcd,
                         mu_err *err) {
   const char *config_path = NULL;
   int idx;
@@ -76,6 +81,10 @@ static int parse_config(int argc, char **argv, mu_server_config *cfg, int *ret_n
   while ((c = getopt_long(argc, argv, "c:h", long_opts, &idx)) != -1) {
     if (c != 0) continue;
     const char *name = long_opts[idx].name;
+    if (mu_bundles_config_has(name)) {
+      if (mu_bundles_config_set(bcfg, name, optarg, err) != 0) return err->code;
+      continue;
+    }
     if (strcmp(name, "no-etcd") == 0 || (strcmp(name, "etcd") == 0 && strcmp(optarg, "none") == 0)) {
       *ret_no_etcd = 1;
       continue;
@@ -100,6 +109,7 @@ static void daemon_stop(mu_daemon *d) {
   d->stopping = 1;
   mu_info("musterd", "stopping");
   mu_sched_close(d);
+  mu_bundles_stop(d);
   uv_timer_stop(&d->sweep_timer);
   uv_close((uv_handle_t *)&d->sweep_timer, NULL);
   uv_close((uv_handle_t *)&d->sigint, NULL);
@@ -121,7 +131,12 @@ static int daemon_start(mu_daemon *d, mu_err *err) {
   mu_rpc_options opts = {.max_message = d->cfg.max_message};
   int rc = mu_rpc_engine_new(d->loop, &d->engine, err);
   if (rc != 0) return rc;
+  mu_bundle_store *store = NULL;
+  if ((rc = mu_bundle_store_mem_new(d->bundle_cfg.max_store_bytes, &store, err)) != 0 ||
+      (rc = mu_bundles_start(d, store, err)) != 0)
+    return rc;
   if ((rc = mu_rpc_server_new(d->engine, &opts, &d->server, err)) != 0 ||
+      (rc = mu_bundles_register(d, err)) != 0 ||
       (rc = mu_gateway_register(d, err)) != 0 || (rc = mu_admin_register(d, err)) != 0 ||
       (rc = mu_admin_jobs_register(d, err)) != 0 ||
       (rc = mu_health_register(d, err)) != 0 || (rc = mu_reflection_register(d, err)) != 0 ||
@@ -150,10 +165,12 @@ int main(int argc, char **argv) {
   memset(&d, 0, sizeof d);
   signal(SIGPIPE, SIG_IGN);
   mu_server_config_init(&d.cfg);
+  mu_bundles_config_init(&d.bundle_cfg);
   int no_etcd = 0;
-  if (parse_config(argc, argv, &d.cfg, &no_etcd, &err) != 0) {
+  if (parse_config(argc, argv, &d.cfg, &d.bundle_cfg, &no_etcd, &err) != 0) {
     fprintf(stderr, "musterd: %s\n%s", err.msg, usage);
     mu_server_config_free(&d.cfg);
+    mu_bundles_config_free(&d.bundle_cfg);
     return 2;
   }
   mu_log_set_level(d.cfg.log_level);
@@ -186,10 +203,13 @@ int main(int argc, char **argv) {
             no_etcd ? "no etcd (state in memory, single member)" : "state in etcd");
     uv_run(d.loop, UV_RUN_DEFAULT);
   }
+  mu_bundles_stop(&d);
   uv_run(d.loop, UV_RUN_NOWAIT); /* let close callbacks run */
+  mu_bundles_free(&d);
   uv_loop_close(d.loop);
   mu_registry_free(&d.registry);
   if (d.reflect != NULL) mu_reflect_index_free(d.reflect);
   mu_server_config_free(&d.cfg);
+  mu_bundles_config_free(&d.bundle_cfg);
   return status;
 }

@@ -139,6 +139,9 @@ static int send_assign(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx, mu
   a.attempt = attempt;
   a.fencing_term = d->term;
   a.spec = job->spec->tasks[idx];
+  char bundle_digest[MU_BUNDLE_DIGEST_SIZE] = "";
+  if (a.spec->bundle[0] != '\0') mu_bundles_digest_of(d, a.spec->bundle, bundle_digest);
+  a.bundle_digest = bundle_digest;
   a.n_params = n;
   a.params = ptrs;
   msg.msg_case = MUSTER__V1__CONTROL_MESSAGE__MSG_ASSIGN;
@@ -351,6 +354,7 @@ int mu_sched_submit(mu_daemon *d, Muster__V1__JobSpec *spec, mu_job **ret_job, m
   mu_jobspec_limits limits = {.max_tasks = d->max_tasks,
                               .max_task_runs = d->max_task_runs,
                               .type_known = type_known,
+                              .bundle_resolve = mu_bundles_resolve_cb,
                               .ud = d};
   char **ids = NULL;
   size_t n = 0;

@@ -406,6 +406,9 @@ static int prepare_dirs(mu_runner *r, muster_task *t, mu_err *err) {
   int rc = mu_workdir_create(r->spool_dir, t->task_id, t->attempt, chown_to, t->run_as.uid, t->run_as.gid,
                              &t->task_dir, err);
   if (rc != 0) return rc;
+  if (r->cfg.prepare_dir != NULL &&
+      (rc = r->cfg.prepare_dir(r->cfg.prepare_arg, t->task_id, t->attempt, t->task_dir, err)) != 0)
+    return rc;
   const char *wd = t->spec->working_dir;
   if (wd == NULL) {
     t->cwd = strdup(t->task_dir);

@@ -61,6 +61,12 @@ typedef struct mu_runner_config {
   uint32_t control_max_lines;    /* 0 = 10000 */
   uint32_t max_params;           /* per attempt; 0 = 256 */
   uint32_t dedup_history;        /* finished (task, attempt) pairs remembered; 0 = 4096 */
+  /* Optional: runs right after an attempt's fresh task dir is made, before anything else is
+   * put in it (the agent moves the task's unpacked bundle in). Non-zero refuses the assign
+   * with err. */
+  int (*prepare_dir)(void *arg, const char *task_id, uint32_t attempt, const char *task_dir,
+                     mu_err *err);
+  void *prepare_arg;
 } mu_runner_config;
 
 typedef struct mu_runner_sink {

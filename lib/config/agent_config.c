@@ -23,6 +23,8 @@ static const mu_cfg_field agent_fields[] = {
     F("trust_keys", MU_CF_PATH_LIST, trust_keys, 0, 0),
     F("trust_key", MU_CF_PATH_APPEND, trust_keys, 0, 0),
     F("allow_unsigned", MU_CF_BOOL, allow_unsigned, 0, 0),
+    F("allow_downgrade", MU_CF_BOOL, allow_downgrade, 0, 0),
+    F("bundle_cache_size", MU_CF_SIZE, bundle_cache_size, 1024 * 1024, (int64_t)1 << 50),
     F("metrics_listen", MU_CF_OPT_ADDR, metrics_listen, 0, 0),
     F("log_level", MU_CF_LOG_LEVEL, log_level, 0, 0),
     F("reconnect_max", MU_CF_DURATION, reconnect_max_ms, 1000, 3600 * 1000),
@@ -50,6 +52,8 @@ void mu_agent_config_init(mu_agent_config *cfg) {
   cfg->slots = cpus * 2 > 4096 ? 4096 : (uint32_t)(cpus * 2);
   mu_strlist_init(&cfg->trust_keys);
   cfg->allow_unsigned = false;
+  cfg->allow_downgrade = false;
+  cfg->bundle_cache_size = 1ull << 30;
   cfg->metrics_listen[0] = '\0';
   cfg->log_level = MU_LOG_INFO;
   cfg->reconnect_max_ms = 30000;

@@ -27,6 +27,9 @@ typedef struct mu_agent_config {
   uint32_t slots;                       /* max concurrent tasks, 1..4096, default 2 x CPUs */
   mu_strlist trust_keys;                /* public key file paths */
   bool allow_unsigned;                  /* run unsigned / unknown-key bundles (default no) */
+  bool allow_downgrade;                 /* run a lower bundle version when the job pins it by
+                                         * digest (default no: rollback refused) */
+  uint64_t bundle_cache_size;           /* bytes of bundles cached in the spool, default 1G */
   char metrics_listen[MU_CFG_ADDR_MAX]; /* HOST:PORT, "" = no metrics endpoint */
   mu_log_level log_level;               /* default info */
   int64_t reconnect_max_ms;             /* max reconnect backoff, 1s..1h, default 30s */

@@ -1,0 +1,34 @@
+/* Bundles on the agent: a task whose spec names a bundle waits until the bundle is in the
+ * cache (fetched from the control plane on a miss), verified (digest, then signature against
+ * the --trust-key set unless allow_unsigned), checked against rollback (a lower version of a
+ * name this agent already ran is refused unless the job pins the bundle by digest and the
+ * agent has allow_downgrade) and unpacked into a staging dir; the runner's prepare_dir hook
+ * then moves it into the attempt's fresh task dir. See docs/bundles.md. Loop thread only. */
+#ifndef MU_AGENT_BUNDLES_H
+#define MU_AGENT_BUNDLES_H
+
+#include <stdint.h>
+
+#include "lib/base/err.h"
+#include "muster/v1/agent.pb-c.h"
+
+typedef struct mu_agent_daemon mu_agent_daemon;
+typedef struct mu_agent_bundles mu_agent_bundles;
+
+/* Sets up a->bundles: the cache under <spool>/bundles/cache, the trust set from
+ * cfg.trust_keys, the rollback record <spool>/bundles/ran, an empty staging dir. */
+int mu_agent_bundles_start(mu_agent_daemon *a, mu_err *err);
+/* Cancels waiting tasks and frees a->bundles once no background work is left. */
+void mu_agent_bundles_stop(mu_agent_daemon *a);
+/* Returns 1 when assign needs a bundle: it is then handled here (run, or reported FAILED
+ * naming the rule that refused the bundle); 0 when the caller should run it now. */
+int mu_agent_bundles_on_assign(mu_agent_daemon *a, const Muster__V1__Assign *assign);
+void mu_agent_bundles_on_chunk(mu_agent_daemon *a, const Muster__V1__BundleChunk *chunk);
+/* After a (re)connect: asks again for bundles still being fetched. */
+void mu_agent_bundles_on_welcome(mu_agent_daemon *a);
+/* mu_runner_config.prepare_dir (arg is the agent): moves the attempt's unpacked bundle, if it
+ * has one, into task_dir. */
+int mu_agent_bundles_prepare_dir(void *arg, const char *task_id, uint32_t attempt,
+                                 const char *task_dir, mu_err *err);
+
+#endif

@@ -1,0 +1,70 @@
+/* Where the control plane keeps uploaded bundles: a small asynchronous interface so the
+ * in-memory store (--no-etcd mode, this file's mu_bundle_store_mem_new) and an etcd-backed
+ * one (chunks under <prefix>bundles/<digest>/chunk/<n>, meta at bundles/<digest>/meta) are
+ * interchangeable. The control plane keeps every bundle's meta in memory; the store holds the
+ * bytes. Loop thread only. */
+#ifndef MU_CP_BUNDLE_STORE_H
+#define MU_CP_BUNDLE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/base/err.h"
+#include "lib/bundle/bundle.h"
+#include "lib/bundle/keys.h"
+
+/* What the control plane knows about one stored bundle. All strings owned; free with
+ * mu_bundle_meta_free. */
+typedef struct mu_bundle_meta {
+  char digest[MU_BUNDLE_DIGEST_SIZE];
+  char *name;
+  char *version;
+  char key_id[MU_KEY_ID_SIZE]; /* "" when unsigned */
+  uint64_t size;
+  int64_t uploaded_at_ms;
+  uint8_t *sig;                /* the .sig file bytes; NULL when unsigned */
+  size_t sig_len;
+} mu_bundle_meta;
+
+/* Deep copy (NULL when out of memory); caller frees with mu_bundle_meta_free. */
+mu_bundle_meta *mu_bundle_meta_dup(const mu_bundle_meta *m);
+/* Frees m and what it owns; NULL is fine. */
+void mu_bundle_meta_free(mu_bundle_meta *m);
+
+typedef struct mu_bundle_store mu_bundle_store;
+
+/* Completion of put/remove: rc 0 or a MU_E* code with msg (borrowed, never NULL). */
+typedef void (*mu_bundle_store_done_cb)(void *arg, int rc, const char *msg);
+/* Completion of read: on success data (taken by the callback: free()) holds len bytes. */
+typedef void (*mu_bundle_store_read_cb)(void *arg, int rc, const char *msg, uint8_t *data,
+                                        size_t len);
+/* One meta per stored bundle, at start-up: metas (each borrowed during the call). */
+typedef void (*mu_bundle_store_list_cb)(void *arg, int rc, const char *msg,
+                                        mu_bundle_meta *const *metas, size_t n);
+
+/* Every operation's callback runs exactly once; it may run before the call returns. */
+typedef struct mu_bundle_store_ops {
+  const char *kind; /* "memory", "etcd" */
+  /* Stores meta and data (both copied). Storing a digest that is present replaces it. */
+  void (*put)(mu_bundle_store *s, const mu_bundle_meta *meta, const uint8_t *data,
+              mu_bundle_store_done_cb cb, void *arg);
+  /* Reads the bytes of digest; MU_ENOENT when absent. */
+  void (*read)(mu_bundle_store *s, const char *digest, mu_bundle_store_read_cb cb, void *arg);
+  /* Removes digest (meta and bytes); removing an absent digest is not an error. */
+  void (*remove)(mu_bundle_store *s, const char *digest, mu_bundle_store_done_cb cb, void *arg);
+  void (*list)(mu_bundle_store *s, mu_bundle_store_list_cb cb, void *arg);
+  /* Frees the store (operations still pending complete with MU_ECANCELED first). */
+  void (*close)(mu_bundle_store *s);
+} mu_bundle_store_ops;
+
+struct mu_bundle_store {
+  const mu_bundle_store_ops *ops;
+  uint64_t reads;      /* read() calls that returned bytes (figures and tests) */
+  uint64_t read_bytes;
+};
+
+/* An in-memory store holding at most max_bytes of bundles in total (a put over it fails
+ * with MU_ENOSPC). Caller frees with s->ops->close(s). */
+int mu_bundle_store_mem_new(uint64_t max_bytes, mu_bundle_store **ret, mu_err *err);
+
+#endif

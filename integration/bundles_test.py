@@ -1,0 +1,296 @@
+"""End-to-end: signed bundles from a laptop to a fleet, with real musterd, agents and CLI.
+
+The operator's story: make a key, pack a directory, sign it, push it (twice: stored once),
+list it, and run a script from it on three hosts; the second run is a cache hit. Agents
+refuse a tampered bundle, an unsigned one (unless allowed) and a rollback, each naming the
+rule; a bundle in use cannot be removed; an upload that stops halfway stores nothing; a job
+naming a missing bundle is refused at submit.
+"""
+import json
+import os
+import threading
+import time
+
+import grpc
+
+from harness import main, wait_until
+
+HB = "300ms"
+
+
+def sh(c, *args, check=True):
+    return c.cli(*args, check=check)
+
+
+def make_bundle(c, name, version, text, sign=True, key="team", noise=0):
+    """Packs a directory whose run.sh prints text; returns the bundle path."""
+    src = os.path.join(c.workdir, "src-%s-%s-%d" % (name, version, abs(hash(text))))
+    os.makedirs(src, exist_ok=True)
+    with open(os.path.join(src, "run.sh"), "w") as f:
+        f.write('#!/bin/sh\necho "%s: $(cat data/msg.txt) on $MUSTER_AGENT_ID"\n' % text)
+    os.chmod(os.path.join(src, "run.sh"), 0o755)
+    os.makedirs(os.path.join(src, "data"), exist_ok=True)
+    with open(os.path.join(src, "data", "msg.txt"), "w") as f:
+        f.write("%s-%s\n" % (name, version))
+    if noise:
+        with open(os.path.join(src, "data", "noise.bin"), "wb") as f:
+            f.write(os.urandom(noise))
+    out = os.path.join(c.workdir, "%s-%s-%d.bundle" % (name, version, abs(hash(text))))
+    sh(c, "bundle", "pack", src, "--name", name, "--version", version, "--entry", "run.sh",
+       "--out", out)
+    if sign:
+        sh(c, "bundle", "sign", out, "--key", os.path.join(c.workdir, key + ".key"))
+    return out
+
+
+def push(c, path, *extra):
+    rc, out, err = c.cli("-o", "json", "bundle", "push", path, *extra, check=False)
+    assert rc == 0, err
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def job_file(c, bundle, hosts, name="from-bundle"):
+    path = os.path.join(c.workdir, "job-%d.yaml" % time.monotonic_ns())
+    with open(path, "w") as f:
+        f.write("""
+name: %s
+target: {hosts: [%s]}
+tasks:
+  - name: go
+    timeout: 20s
+    bundle: "%s"
+    shell: {script_file: run.sh}
+""" % (name, ", ".join(hosts), bundle))
+    return path
+
+
+def submit(c, bundle, hosts):
+    """Submits a job running run.sh from bundle on hosts: (exit code, {agent: TaskRun}, stderr)."""
+    rc, out, err = c.cli("-o", "json", "submit", job_file(c, bundle, hosts), check=False,
+                         timeout=90)
+    runs = {}
+    for line in out.splitlines():
+        obj = json.loads(line)
+        if "taskId" in obj:
+            runs[obj["agentId"]] = obj
+    return rc, runs, err
+
+
+def fleet(c, *agent_flags, ids=("web-1", "web-2", "db-1")):
+    if c.musterd is None:
+        c.start_musterd("--heartbeat-timeout", "3s")
+    for a in ids:
+        c.start_agent(a, "role=%s" % a.split("-")[0], "--heartbeat-interval", HB,
+                      "--trust-key", os.path.join(c.workdir, "team.pub"), *agent_flags)
+    wait_until("agents connected", lambda: sum(
+        1 for k, v in c.states().items() if k in ids and v == "AGENT_CONNECTED") == len(ids))
+
+
+def keys(c):
+    sh(c, "keygen", "--out", os.path.join(c.workdir, "team"))
+    sh(c, "keygen", "--out", os.path.join(c.workdir, "mallory"))
+
+
+def test_push_and_run_on_three_agents(c):
+    keys(c)
+    fleet(c)
+    b = make_bundle(c, "demo", "1.0.0", "hello")
+    first = push(c, b)
+    assert first["name"] == "demo" and first["version"] == "1.0.0", first
+    assert not first.get("alreadyPresent"), first
+    assert len(first["keyId"]) == 16, first
+    second = push(c, b)
+    assert second.get("alreadyPresent") is True and second["digest"] == first["digest"], second
+    rc, out, _ = sh(c, "bundle", "ls")
+    lines = [l for l in out.splitlines() if l.startswith("demo")]
+    assert len(lines) == 1 and "1.0.0" in lines[0] and first["keyId"] in lines[0], out
+    rc, out, _ = sh(c, "-o", "json", "bundle", "ls")
+    assert [json.loads(l)["digest"] for l in out.splitlines()] == [first["digest"]], out
+    rc, runs, err = submit(c, "demo@1.0.0", ["web-1", "web-2", "db-1"])
+    assert rc == 0, (runs, err)
+    assert set(runs) == {"web-1", "web-2", "db-1"}, runs
+    for agent, r in runs.items():
+        assert r["state"] == "SUCCEEDED", r
+        assert "hello: demo-1.0.0 on %s" % agent in r["outputTail"], r
+    # three agents fetched it, the control plane read its store once
+    assert c.musterd.text().count("(reading the store)") == 1, c.musterd.text()
+    # the second run (by digest this time) is a cache hit: no new request
+    rc, runs, err = submit(c, first["digest"], ["web-1", "web-2", "db-1"])
+    assert rc == 0 and all(r["state"] == "SUCCEEDED" for r in runs.values()), (runs, err)
+    for a in ("web-1", "web-2", "db-1"):
+        assert c.agents[a].text().count("missing; asking the control plane") == 1, a
+
+
+def test_tampered_and_unsigned_refused(c):
+    keys(c)
+    fleet(c)
+    c.start_agent("lax-1", "role=lax", "--heartbeat-interval", HB, "--allow-unsigned",
+                  "--trust-key", os.path.join(c.workdir, "team.pub"))
+    wait_until("lax agent", lambda: c.states().get("lax-1") == "AGENT_CONNECTED")
+    good = make_bundle(c, "app", "1.0", "good")
+    evil = make_bundle(c, "app", "1.1", "evil", sign=False)
+    # the good bundle's (intact) signature beside different bytes
+    info = push(c, evil, "--sig", good + ".sig")
+    rc, runs, _ = submit(c, info["digest"], ["web-1"])
+    assert rc == 1 and runs["web-1"]["state"] == "FAILED", runs
+    assert "bad signature by key" in runs["web-1"]["message"], runs
+    # signed by a key nobody trusts
+    other = make_bundle(c, "app", "1.2", "other", key="mallory")
+    info = push(c, other)
+    rc, runs, _ = submit(c, "app@1.2", ["web-1"])
+    assert rc == 1 and "not in the trust set" in runs["web-1"]["message"], runs
+    # unsigned: refused by default, run where the agent allows unsigned bundles
+    plain = make_bundle(c, "plain", "1.0", "plain", sign=False)
+    info = push(c, plain)
+    assert info.get("keyId", "") == "", info
+    rc, runs, _ = submit(c, "plain@1.0", ["web-2", "lax-1"])
+    assert rc == 1, runs
+    assert runs["web-2"]["state"] == "FAILED", runs
+    assert "unsigned bundles are not allowed" in runs["web-2"]["message"], runs
+    assert runs["lax-1"]["state"] == "SUCCEEDED" and "plain: plain-1.0" in runs["lax-1"]["outputTail"], runs
+    # nothing from a refused bundle is left behind in the stage dir
+    stage = os.path.join(c.workdir, "spool-web-1", "bundles", "stage")
+    assert os.listdir(stage) == [], os.listdir(stage)
+
+
+def test_rollback_refused_unless_pinned_and_allowed(c):
+    keys(c)
+    fleet(c, ids=("web-1",))
+    c.start_agent("old-ok", "role=old", "--heartbeat-interval", HB, "--allow-downgrade",
+                  "--trust-key", os.path.join(c.workdir, "team.pub"))
+    wait_until("old-ok", lambda: c.states().get("old-ok") == "AGENT_CONNECTED")
+    v2 = push(c, make_bundle(c, "web", "2.0", "two"))
+    v1 = push(c, make_bundle(c, "web", "1.9", "one"))
+    rc, runs, _ = submit(c, "web@2.0", ["web-1", "old-ok"])
+    assert rc == 0, runs
+    rc, runs, _ = submit(c, "web@1.9", ["web-1", "old-ok"])
+    assert rc == 1, runs
+    for a in ("web-1", "old-ok"):
+        assert "version 1.9 is lower than 2.0 already run here (rollback refused)" in runs[a]["message"], runs
+    # pinned by digest: allowed only where the agent allows downgrades
+    rc, runs, _ = submit(c, v1["digest"], ["web-1", "old-ok"])
+    assert runs["old-ok"]["state"] == "SUCCEEDED" and "one: web-1.9" in runs["old-ok"]["outputTail"], runs
+    assert runs["web-1"]["state"] == "FAILED" and "--allow-downgrade" in runs["web-1"]["message"], runs
+    # the same version again is fine; the record survives an agent restart
+    assert c.agents["web-1"].stop() == 0
+    c.start_agent("web-1", "role=web", "--heartbeat-interval", HB,
+                  "--trust-key", os.path.join(c.workdir, "team.pub"))
+    wait_until("web-1 back", lambda: c.states().get("web-1") == "AGENT_CONNECTED")
+    rc, runs, _ = submit(c, "web@2.0", ["web-1"])
+    assert rc == 0, runs
+    rc, runs, _ = submit(c, "web@1.9", ["web-1"])
+    assert rc == 1 and "rollback refused" in runs["web-1"]["message"], runs
+    assert v2["digest"] != v1["digest"]
+
+
+def test_rm_refused_while_a_job_uses_it(c):
+    keys(c)
+    fleet(c, ids=("web-1",))
+    info = push(c, make_bundle(c, "slow", "1.0", "slow"))
+    rc, out, err = c.cli("run", "--detach", "--hosts", "web-1", "--bundle", "slow@1.0", "--",
+                         "sleep 2; sh run.sh", check=False)
+    assert rc == 0, err
+    job = out.strip()
+    rc, _, err = c.cli("bundle", "rm", "slow@1.0", check=False)
+    assert rc != 0 and "used by job %s" % job in err, err
+    rc, out, _ = c.cli("watch", job, check=False, timeout=60)
+    assert rc == 0 and "slow: slow-1.0" in out, out
+    sh(c, "bundle", "rm", info["digest"])
+    rc, out, _ = sh(c, "-o", "json", "bundle", "ls")
+    assert out.strip() == "", out
+    rc, _, err = c.cli("bundle", "rm", "slow@1.0", check=False)
+    assert rc != 0 and "not found" in err, err
+
+
+def pb_bytes(field, data):
+    tag, n, out = bytes([(field << 3) | 2]), len(data), b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out += bytes([b | (0x80 if n else 0)])
+        if not n:
+            break
+    return tag + out + data
+
+
+def pb_varint(field, n):
+    out = bytes([field << 3])
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out += bytes([b | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def test_upload_that_stops_halfway_stores_nothing(c):
+    keys(c)
+    c.start_musterd()
+    path = make_bundle(c, "half", "1.0", "half", noise=300000)
+    data = open(path, "rb").read()
+    import hashlib
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    header = pb_bytes(2, digest.encode()) + pb_varint(3, len(data))
+    half = pb_bytes(1, data[: len(data) // 2])
+    channel = grpc.insecure_channel(c.addr)
+    upload = channel.stream_unary("/muster.v1.Admin/UploadBundle")
+    # 1. the client half-closes early
+    try:
+        upload(iter([header, half]), timeout=10)
+        raise AssertionError("a short upload was accepted")
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, e
+        assert "nothing stored" in e.details(), e.details()
+    # 2. the client vanishes mid-stream
+    gate = threading.Event()
+
+    def stalled():
+        yield header
+        yield half
+        gate.wait(10)
+
+    fut = upload.future(stalled(), timeout=30)
+    time.sleep(0.5)  # header and half the bytes are on the server
+    fut.cancel()
+    gate.set()
+    # (gRPC may report the vanished client as an early end of its stream)
+    wait_until("musterd to log the stopped upload",
+               lambda: c.musterd.text().count("nothing stored") >= 2)
+    channel.close()
+    rc, out, _ = sh(c, "-o", "json", "bundle", "ls")
+    assert out.strip() == "", out
+    assert c.musterd.alive()
+    # a bundle over the size cap is refused before any byte is stored
+    c.musterd.stop()
+    c.start_musterd("--max-bundle-size", "1K")
+    rc, _, err = c.cli("bundle", "push", path, check=False)
+    assert rc != 0 and "over the cap of 1024" in err, err
+    # and a whole upload still works
+    c.musterd.stop()
+    c.start_musterd()
+    info = push(c, path)
+    assert info["digest"] == digest
+
+
+def test_missing_bundle_refused_at_submit(c):
+    keys(c)
+    fleet(c, ids=("web-1",))
+    before = c.cli("-o", "json", "jobs")[1].count("\n")
+    rc, _, err = c.cli("submit", job_file(c, "x@1", ["web-1"]), check=False)
+    assert rc == 2 and "tasks[0].bundle: bundle 'x@1' not found" in err, err
+    rc, _, err = c.cli("run", "--bundle", "sha256:" + "0" * 64, "--", "true", check=False)
+    assert rc == 2 and "not found" in err, err
+    rc, _, err = c.cli("run", "--bundle", "nonsense", "--", "true", check=False)
+    assert rc == 2 and "expected NAME@VERSION or sha256:<hex>" in err, err
+    assert c.cli("-o", "json", "jobs")[1].count("\n") == before
+
+
+if __name__ == "__main__":
+    main([
+        test_push_and_run_on_three_agents,
+        test_tampered_and_unsigned_refused,
+        test_rollback_refused_unless_pinned_and_allowed,
+        test_rm_refused_while_a_job_uses_it,
+        test_upload_that_stops_halfway_stores_nothing,
+        test_missing_bundle_refused_at_submit,
+    ])
