@@ -22,7 +22,8 @@ static const char usage[] =
     "                    [--allow-unsigned] [--allow-downgrade] [--bundle-cache-size SIZE]\n"
     "                    [--metrics-listen HOST:PORT]\n"
     "                    [--reconnect-max DUR] [--max-message SIZE] [--log-level LEVEL]\n"
-    "                    [--exec-helper PATH]\n"
+    "                    [--exec-helper PATH] [--type-slots TYPE=N[,TYPE=N...]]\n"
+    "                    [--queue-max N]\n"
     "\n"
     "The Muster agent: connects to the control plane and runs the tasks it is given.\n"
     "Flags override the config file; see docs/configuration.md for every field.\n";
@@ -45,12 +46,40 @@ static const struct option long_opts[] = {
     {"max-message", required_argument, NULL, 0},
     {"log-level", required_argument, NULL, 0},
     {"exec-helper", required_argument, NULL, 'x'},
+    {"type-slots", required_argument, NULL, 'T'},
+    {"queue-max", required_argument, NULL, 'Q'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
 
 /* --exec-helper, or muster-exec beside this binary (installed) or in exec/ (Bazel tree). */
 static const char *exec_helper_path;
+static const char *type_slots_arg;
+static const char *queue_max_arg;
+
+/* --type-slots "python=2,http=64": per-type caps on concurrent attempts (the text is kept in
+ * a, the entries point into it). */
+static int parse_type_slots(mu_agent_daemon *a, const char *text, mu_err *err) {
+  snprintf(a->type_slots_text, sizeof a->type_slots_text, "%s", text);
+  char *save = NULL;
+  for (char *item = strtok_r(a->type_slots_text, ",", &save); item != NULL;
+       item = strtok_r(NULL, ",", &save)) {
+    char *eq = strchr(item, '=');
+    char *end = NULL;
+    unsigned long max = eq ? strtoul(eq + 1, &end, 10) : 0;
+    if (eq == NULL || eq == item || *end != '\0' || max == 0 || max > 4096)
+      return mu_err_set(err, MU_EINVAL, "--type-slots: expected TYPE=N[,TYPE=N...], got '%s'",
+                        item);
+    if (a->n_type_slots == MU_RUNNER_MAX_TYPE_SLOTS)
+      return mu_err_set(err, MU_EINVAL, "--type-slots: more than %d types",
+                        MU_RUNNER_MAX_TYPE_SLOTS);
+    *eq = '\0';
+    a->type_slots[a->n_type_slots].type = item;
+    a->type_slots[a->n_type_slots].max = (uint32_t)max;
+    a->n_type_slots++;
+  }
+  return 0;
+}
 
 static int find_beside_self(const char *const *rel, size_t n, char *out, size_t size) {
   char self[PATH_MAX];
@@ -74,6 +103,8 @@ static int parse_config(int argc, char **argv, mu_agent_config *cfg, mu_err *err
   while ((c = getopt_long(argc, argv, "c:h", long_opts, &idx)) != -1) {
     if (c == 'c') config_path = optarg;
     if (c == 'x') exec_helper_path = optarg;
+    if (c == 'T') type_slots_arg = optarg;
+    if (c == 'Q') queue_max_arg = optarg;
     if (c == 'h') {
       fputs(usage, stdout);
       exit(0);
@@ -134,7 +165,13 @@ int main(int argc, char **argv) {
   memset(&a, 0, sizeof a);
   signal(SIGPIPE, SIG_IGN);
   mu_agent_config_init(&a.cfg);
-  if (parse_config(argc, argv, &a.cfg, &err) != 0) {
+  char *end = NULL;
+  if (parse_config(argc, argv, &a.cfg, &err) != 0 ||
+      (type_slots_arg != NULL && parse_type_slots(&a, type_slots_arg, &err) != 0) ||
+      (queue_max_arg != NULL &&
+       ((a.queue_max = (uint32_t)strtoul(queue_max_arg, &end, 10)) == 0 || *end != '\0' ||
+        a.queue_max > 1000000) &&
+       mu_err_set(&err, MU_EINVAL, "--queue-max: expected 1..1000000, got '%s'", queue_max_arg))) {
     fprintf(stderr, "muster-agent: %s\n%s", err.msg, usage);
     mu_agent_config_free(&a.cfg);
     return 2;
