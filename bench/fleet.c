@@ -1,6 +1,7 @@
-/* bench/fleet: the simulated agents behind fleet_load. One struct per agent holds its stream
- * and heartbeat timer; the fleet owns them all in one array, and counts what happens so the
- * benchmark can time registration and heartbeat throughput without touching musterd. */
+/* bench/fleet: the simulated agents behind fleet_load and fanout. One struct per agent holds
+ * its stream, heartbeat timer and event sequence; the fleet owns them all in one array, and
+ * counts what happens so the benchmarks can time registration, heartbeats and task fan-out
+ * without touching musterd. */
 #include "bench/fleet.h"
 
 #include <stdio.h>
@@ -16,6 +17,7 @@ typedef struct sim_agent {
   uv_timer_t heartbeat;
   size_t index;
   int welcomed;
+  uint64_t sequence;     /* last TaskEvent sequence sent; the next one is sequence + 1 */
   char id[64];
 } sim_agent;
 
@@ -107,6 +109,55 @@ static void on_heartbeat(uv_timer_t *t) {
   if (agent_send(a, &msg) == 0) f->stats.heartbeats++;
 }
 
+/* One TaskEvent for the assignment; ev carries the event's oneof already set. */
+static void send_task_event(sim_agent *a, const Muster__V1__Assign *as, Muster__V1__TaskEvent *ev) {
+  ev->job_id = as->job_id;
+  ev->task_id = as->task_id;
+  ev->attempt = as->attempt;
+  ev->sequence = ++a->sequence;
+  ev->at_ms = mu_now_ms();
+  Muster__V1__AgentMessage msg = MUSTER__V1__AGENT_MESSAGE__INIT;
+  msg.msg_case = MUSTER__V1__AGENT_MESSAGE__MSG_EVENT;
+  msg.event = ev;
+  if (agent_send(a, &msg) == 0) a->fleet->stats.task_events++;
+}
+
+static void send_state(sim_agent *a, const Muster__V1__Assign *as, Muster__V1__TaskState state,
+                       const Muster__V1__TaskMetrics *metrics) {
+  Muster__V1__StateChange sc = MUSTER__V1__STATE_CHANGE__INIT;
+  sc.state = state;
+  sc.exit_code = 0;
+  sc.metrics = (Muster__V1__TaskMetrics *)metrics;
+  Muster__V1__TaskEvent ev = MUSTER__V1__TASK_EVENT__INIT;
+  ev.event_case = MUSTER__V1__TASK_EVENT__EVENT_STATE;
+  ev.state = &sc;
+  send_task_event(a, as, &ev);
+}
+
+/* Plays a whole `hostname` run at once: the task costs the simulated host nothing, so what
+ * fanout measures is the control plane, the wire and the client. */
+static void run_assign(sim_agent *a, const Muster__V1__Assign *as) {
+  mu_fleet *f = a->fleet;
+  f->stats.assigns++;
+  char out[80];
+  int n = snprintf(out, sizeof out, "%s\n", a->id);
+  send_state(a, as, MUSTER__V1__TASK_STATE__STARTING, NULL);
+  send_state(a, as, MUSTER__V1__TASK_STATE__RUNNING, NULL);
+  Muster__V1__OutputChunk oc = MUSTER__V1__OUTPUT_CHUNK__INIT;
+  oc.stream = MUSTER__V1__OUTPUT_CHUNK__STREAM__STDOUT;
+  oc.data.data = (uint8_t *)out;
+  oc.data.len = (size_t)n;
+  Muster__V1__TaskEvent ev = MUSTER__V1__TASK_EVENT__INIT;
+  ev.event_case = MUSTER__V1__TASK_EVENT__EVENT_OUTPUT;
+  ev.output = &oc;
+  send_task_event(a, as, &ev);
+  Muster__V1__TaskMetrics m = MUSTER__V1__TASK_METRICS__INIT;
+  m.wall_ms = 1;
+  m.output_bytes = n;
+  send_state(a, as, MUSTER__V1__TASK_STATE__SUCCEEDED, &m);
+  f->stats.last_task_done_ns = uv_hrtime();
+}
+
 static int on_control(mu_rpc_call *call, const uint8_t *data, size_t len, void *ud) {
   sim_agent *a = ud;
   mu_fleet *f = a->fleet;
@@ -119,6 +170,10 @@ static int on_control(mu_rpc_call *call, const uint8_t *data, size_t len, void *
     if (f->stats.welcomed == f->n_agents) f->stats.all_welcomed_ns = uv_hrtime();
     /* As muster-agent does: the first heartbeat right away, then every interval. */
     uv_timer_start(&a->heartbeat, on_heartbeat, 0, (uint64_t)f->heartbeat_interval_ms);
+  } else if (msg->msg_case == MUSTER__V1__CONTROL_MESSAGE__MSG_ASSIGN && !f->stopping) {
+    run_assign(a, msg->assign);
+  } else if (msg->msg_case == MUSTER__V1__CONTROL_MESSAGE__MSG_ACK) {
+    f->stats.acks++;
   }
   protobuf_c_message_free_unpacked(&msg->base, NULL);
   return 0;

@@ -1,6 +1,8 @@
 /* bench/fleet: many simulated agents in one process. Each is one AgentGateway/Connect stream
  * that sends a Hello like muster-agent's, counts the Welcome, then heartbeats with made-up
- * host metrics every interval. Streams are spread over several channels (each its own HTTP/2
+ * host metrics every interval. It answers each Assign at once as `hostname` would end:
+ * STARTING, RUNNING, one stdout chunk "<agent id>\n", SUCCEEDED (exit 0), with sequence
+ * numbers increasing per agent. Streams are spread over several channels (each its own HTTP/2
  * connection), agents_per_channel per channel. Everything runs on the rpc engine's loop. */
 #ifndef MU_BENCH_FLEET_H
 #define MU_BENCH_FLEET_H
@@ -26,6 +28,10 @@ typedef struct mu_fleet_stats {
   size_t failed;                 /* streams that ended before mu_fleet_stop */
   uint64_t heartbeats;           /* heartbeats queued and accepted by lib/rpc */
   uint64_t send_errors;          /* sends lib/rpc refused */
+  uint64_t assigns;              /* Assign messages received (each answered at once) */
+  uint64_t task_events;          /* TaskEvents queued (4 per Assign) */
+  uint64_t acks;                 /* Ack messages received */
+  uint64_t last_task_done_ns;    /* uv_hrtime() when the latest SUCCEEDED was queued; 0 = none */
   uint64_t start_ns;             /* uv_hrtime() just before the first Connect */
   uint64_t all_welcomed_ns;      /* uv_hrtime() at the last Welcome; 0 until then */
   char first_error[256];         /* why the first failed stream ended; "" when none did */
