@@ -105,7 +105,7 @@ static int walk_dir(walk *w, const char *rel, mu_err *err) {
                       child, (unsigned)(st.st_mode & 07777));
       goto out;
     }
-    mu_bundle_file *f;
+    mu_bundle_file *f = NULL;
     rc = add_file(w, &f, err);
     if (rc != 0) goto out;
     f->path = strdup(child);

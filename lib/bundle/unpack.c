@@ -229,7 +229,7 @@ static int extract(unpack_ctx *c) {
                       (unsigned long long)c->limits->max_entries);
       goto out;
     }
-    long idx;
+    long idx = -1;
     rc = check_entry(c, e, path, &idx);
     if (rc != 0) goto out;
     const mu_bundle_file *f = &c->m->files[idx];
