@@ -1,9 +1,11 @@
-/* Blocking unary calls for the CLI over lib/rpc: a private loop and engine per call, torn
- * down before returning. --addr may list several control planes ("a,b,c"): each is tried in
- * turn while they answer UNAVAILABLE without naming a leader; a leader named in the
- * `muster-leader` trailer is followed at once. */
+/* Blocking calls for the CLI over lib/rpc. One session per process keeps the loop, the engine
+ * and a channel per address, so `muster run` (RunAdhoc, then WatchJob) sets gRPC up once.
+ * --addr may list several control planes ("a,b,c"): each is tried in turn while they answer
+ * UNAVAILABLE without naming a leader; a leader named in the `muster-leader` trailer is
+ * followed at once. */
 #include "cli/client.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,65 +13,104 @@
 
 #include "lib/rpc/rpc.h"
 
-typedef struct call_state {
-  int done;
-  int code;
-  char message[1024];
-  char leader[300];
-  uint8_t *reply;
-  size_t reply_len;
-} call_state;
+#define MU_CLI_MAX_HOPS 8
+#define MU_CLI_MAX_CHANNELS 8 /* the oldest channel is closed to make room */
+#define MU_CLI_ADDR_MAX 300
 
-static void on_reply(const uint8_t *reply, size_t len, const mu_rpc_status *st, void *ud) {
-  call_state *cs = ud;
-  cs->done = 1;
-  cs->code = st->code;
-  snprintf(cs->message, sizeof cs->message, "%s", st->message);
-  const char *leader = mu_rpc_metadata_get(st->trailers, "muster-leader");
-  if (leader != NULL) snprintf(cs->leader, sizeof cs->leader, "%s", leader);
-  if (reply != NULL) {
-    cs->reply = malloc(len ? len : 1);
-    if (cs->reply != NULL) memcpy(cs->reply, reply, len);
-    cs->reply_len = len;
-  }
-}
+struct mu_cli_session {
+  uv_loop_t loop;
+  int loop_ready;
+  mu_rpc_engine *engine;
+  int busy; /* inside an attempt (its loop is running): nested calls get their own session */
+  size_t n_channels;
+  struct {
+    char addr[MU_CLI_ADDR_MAX];
+    mu_rpc_channel *channel;
+  } channels[MU_CLI_MAX_CHANNELS];
+};
+
+mu_cli_session *mu_cli_session_new(void) { return calloc(1, sizeof(mu_cli_session)); }
 
 static void on_closed(void *ud) { *(int *)ud = 1; }
 
-static int err_from_code(int code) {
-  switch (code) {
-    case MU_RPC_INVALID_ARGUMENT: return MU_EINVAL;
-    case MU_RPC_NOT_FOUND: return MU_ENOENT;
-    case MU_RPC_ALREADY_EXISTS: return MU_EEXIST;
-    case MU_RPC_PERMISSION_DENIED: return MU_EPERM;
-    case MU_RPC_DEADLINE_EXCEEDED: return MU_ETIMEDOUT;
-    default: return MU_EIO;
-  }
-}
-
-static int call_once(const char *addr, int64_t timeout_ms, const char *path, const uint8_t *req,
-                     size_t req_len, call_state *cs, mu_err *err) {
-  uv_loop_t loop;
-  mu_rpc_engine *engine = NULL;
-  mu_rpc_channel *channel = NULL;
-  int rc;
-  uv_loop_init(&loop);
-  if ((rc = mu_rpc_engine_new(&loop, &engine, err)) != 0) goto out;
-  if ((rc = mu_rpc_channel_new(engine, addr, NULL, NULL, &channel, err)) != 0) goto out;
-  if ((rc = mu_rpc_unary(channel, path, timeout_ms, NULL, req, req_len, on_reply, cs, err)) != 0)
-    goto out;
-  while (!cs->done) uv_run(&loop, UV_RUN_ONCE);
-out:
-  if (engine != NULL) {
+void mu_cli_session_close(mu_cli_session *s) {
+  if (s == NULL) return;
+  if (s->engine != NULL) {
     int closed = 0;
-    mu_rpc_engine_close(engine, on_closed, &closed);
-    while (!closed) uv_run(&loop, UV_RUN_ONCE);
+    mu_rpc_engine_close(s->engine, on_closed, &closed); /* closes the channels too */
+    while (!closed) uv_run(&s->loop, UV_RUN_ONCE);
   }
-  uv_loop_close(&loop);
-  return rc;
+  if (s->loop_ready) {
+    uv_run(&s->loop, UV_RUN_NOWAIT);
+    uv_loop_close(&s->loop);
+  }
+  free(s);
 }
 
-#define MU_CLI_MAX_HOPS 8
+static int session_start(mu_cli_session *s, mu_err *err) {
+  if (!s->loop_ready) {
+    int rc = uv_loop_init(&s->loop);
+    if (rc != 0) return mu_err_set(err, MU_EIO, "uv_loop_init: %s", uv_strerror(rc));
+    s->loop_ready = 1;
+  }
+  if (s->engine == NULL) return mu_rpc_engine_new(&s->loop, &s->engine, err);
+  return 0;
+}
+
+/* gRPC's default resolver goes through getaddrinfo on a worker thread even for literals;
+ * "ipv4:1.2.3.4:5" skips it. Other forms are passed as they are. */
+static void target_for(const char *addr, char *buf, size_t size) {
+  const char *colon = strrchr(addr, ':');
+  char host[64];
+  size_t n = colon != NULL ? (size_t)(colon - addr) : 0;
+  struct in_addr a;
+  if (n > 0 && n < sizeof host) {
+    memcpy(host, addr, n);
+    host[n] = '\0';
+    if (inet_pton(AF_INET, host, &a) == 1) {
+      snprintf(buf, size, "ipv4:%s", addr);
+      return;
+    }
+  }
+  snprintf(buf, size, "%s", addr);
+}
+
+static void session_drop_at(mu_cli_session *s, size_t i) {
+  mu_rpc_channel_close(s->channels[i].channel);
+  memmove(&s->channels[i], &s->channels[i + 1], (s->n_channels - i - 1) * sizeof s->channels[0]);
+  s->n_channels--;
+}
+
+/* Closes the channel to addr, if any, so the next call there connects afresh. */
+static void session_drop(mu_cli_session *s, const char *addr) {
+  for (size_t i = 0; i < s->n_channels; i++) {
+    if (strcmp(s->channels[i].addr, addr) == 0) {
+      session_drop_at(s, i);
+      return;
+    }
+  }
+}
+
+/* The session's channel to addr, opened on first use; the session owns it. */
+static int session_channel(mu_cli_session *s, const char *addr, mu_rpc_channel **ret,
+                           mu_err *err) {
+  for (size_t i = 0; i < s->n_channels; i++) {
+    if (strcmp(s->channels[i].addr, addr) == 0) {
+      *ret = s->channels[i].channel;
+      return 0;
+    }
+  }
+  if (s->n_channels == MU_CLI_MAX_CHANNELS) session_drop_at(s, 0);
+  char target[MU_CLI_ADDR_MAX + 8];
+  target_for(addr, target, sizeof target);
+  mu_rpc_channel *ch = NULL;
+  int rc = mu_rpc_channel_new(s->engine, target, NULL, NULL, &ch, err);
+  if (rc != 0) return rc;
+  snprintf(s->channels[s->n_channels].addr, MU_CLI_ADDR_MAX, "%s", addr);
+  s->channels[s->n_channels++].channel = ch;
+  *ret = ch;
+  return 0;
+}
 
 /* The i-th address of the comma-separated list (trimmed) into buf; 0 when there is none. */
 static int nth_addr(const char *list, size_t i, char *buf, size_t size) {
@@ -99,6 +140,107 @@ static void remember_addr(const mu_cli_opts *opts, size_t i) {
   ((mu_cli_opts *)opts)->addr = p;
 }
 
+int mu_cli_route(const mu_cli_opts *opts, mu_cli_attempt_fn attempt, void *ud,
+                 mu_cli_result *res, char *ret_addr, size_t addr_size, mu_err *err) {
+  mu_cli_session *s = opts->session, *own = NULL;
+  if (s == NULL || s->busy) {
+    if ((own = mu_cli_session_new()) == NULL)
+      return mu_err_set(err, MU_ENOMEM, "out of memory");
+    s = own;
+  }
+  char addr[MU_CLI_ADDR_MAX];
+  size_t next = 1; /* the next list entry to try */
+  int rc = 0;
+  memset(res, 0, sizeof *res);
+  if (!nth_addr(opts->addr, 0, addr, sizeof addr)) {
+    rc = mu_err_set(err, MU_EINVAL, "--addr: '%s' is not HOST:PORT[,HOST:PORT...]", opts->addr);
+    goto out;
+  }
+  snprintf(ret_addr, addr_size, "%s", addr);
+  if ((rc = session_start(s, err)) != 0) goto out;
+  for (int hop = 0; hop < MU_CLI_MAX_HOPS; hop++) {
+    mu_rpc_channel *channel = NULL;
+    memset(res, 0, sizeof *res);
+    snprintf(ret_addr, addr_size, "%s", addr);
+    if ((rc = session_channel(s, addr, &channel, err)) != 0) break;
+    s->busy = 1;
+    rc = attempt(&s->loop, channel, ud, res, err);
+    s->busy = 0;
+    if (rc != 0) break;
+    if (res->code == MU_RPC_UNAVAILABLE && res->leader[0] == '\0') session_drop(s, addr);
+    if (res->code == MU_RPC_UNAVAILABLE && !res->delivered) {
+      if (res->leader[0] != '\0' && strcmp(res->leader, addr) != 0) {
+        snprintf(addr, sizeof addr, "%s", res->leader); /* follow the redirect */
+        continue;
+      }
+      if (res->leader[0] == '\0' && nth_addr(opts->addr, next, addr, sizeof addr)) {
+        next++; /* down, or no leader known there: try the next address of the list */
+        continue;
+      }
+    }
+    if (res->code != MU_RPC_UNAVAILABLE) remember_addr(opts, next - 1);
+    break;
+  }
+out:
+  mu_cli_session_close(own);
+  return rc;
+}
+
+/* --- unary --- */
+
+typedef struct unary_ctx {
+  const char *path;
+  const uint8_t *req;
+  size_t req_len;
+  int64_t timeout_ms;
+  mu_cli_result *res;
+  int done;
+  int oom;
+  uint8_t *reply;
+  size_t reply_len;
+} unary_ctx;
+
+static void on_reply(const uint8_t *reply, size_t len, const mu_rpc_status *st, void *ud) {
+  unary_ctx *u = ud;
+  u->done = 1;
+  u->res->code = st->code;
+  snprintf(u->res->message, sizeof u->res->message, "%s", st->message);
+  const char *leader = mu_rpc_metadata_get(st->trailers, "muster-leader");
+  if (leader != NULL) snprintf(u->res->leader, sizeof u->res->leader, "%s", leader);
+  free(u->reply);
+  u->reply = NULL;
+  u->reply_len = 0;
+  if (reply != NULL) {
+    u->reply = malloc(len ? len : 1);
+    if (u->reply == NULL) u->oom = 1;
+    else memcpy(u->reply, reply, len);
+    u->reply_len = len;
+  }
+}
+
+static int unary_attempt(uv_loop_t *loop, mu_rpc_channel *channel, void *ud, mu_cli_result *res,
+                         mu_err *err) {
+  unary_ctx *u = ud;
+  u->res = res;
+  u->done = 0;
+  int rc = mu_rpc_unary(channel, u->path, u->timeout_ms, NULL, u->req, u->req_len, on_reply, u,
+                        err);
+  if (rc != 0) return rc;
+  while (!u->done) uv_run(loop, UV_RUN_ONCE);
+  return 0;
+}
+
+static int err_from_code(int code) {
+  switch (code) {
+    case MU_RPC_INVALID_ARGUMENT: return MU_EINVAL;
+    case MU_RPC_NOT_FOUND: return MU_ENOENT;
+    case MU_RPC_ALREADY_EXISTS: return MU_EEXIST;
+    case MU_RPC_PERMISSION_DENIED: return MU_EPERM;
+    case MU_RPC_DEADLINE_EXCEEDED: return MU_ETIMEDOUT;
+    default: return MU_EIO;
+  }
+}
+
 int mu_cli_unary(const mu_cli_opts *opts, const char *path, const ProtobufCMessage *req,
                  const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **ret_reply,
                  mu_err *err) {
@@ -106,42 +248,25 @@ int mu_cli_unary(const mu_cli_opts *opts, const char *path, const ProtobufCMessa
   uint8_t *buf = malloc(len ? len : 1);
   if (buf == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   protobuf_c_message_pack(req, buf);
-  char addr[300];
-  size_t next = 1; /* the next list entry to try */
-  if (!nth_addr(opts->addr, 0, addr, sizeof addr)) {
-    free(buf);
-    return mu_err_set(err, MU_EINVAL, "--addr: '%s' is not HOST:PORT[,HOST:PORT...]", opts->addr);
+  unary_ctx u = {.path = path, .req = buf, .req_len = len, .timeout_ms = opts->timeout_ms};
+  mu_cli_result res;
+  char addr[MU_CLI_ADDR_MAX];
+  int rc = mu_cli_route(opts, unary_attempt, &u, &res, addr, sizeof addr, err);
+  if (rc != 0) goto out;
+  if (res.code != MU_RPC_OK) {
+    rc = mu_err_set(err, err_from_code(res.code), "%s: %s: %s", addr, mu_rpc_code_name(res.code),
+                    res.message);
+    goto out;
   }
-  int rc = 0;
-  for (int hop = 0; hop < MU_CLI_MAX_HOPS; hop++) {
-    call_state cs;
-    memset(&cs, 0, sizeof cs);
-    rc = call_once(addr, opts->timeout_ms, path, buf, len, &cs, err);
-    if (rc != 0) break;
-    if (cs.code == MU_RPC_UNAVAILABLE && cs.leader[0] != '\0' && strcmp(cs.leader, addr) != 0) {
-      snprintf(addr, sizeof addr, "%s", cs.leader); /* follow the redirect */
-      free(cs.reply);
-      continue;
-    }
-    if (cs.code == MU_RPC_UNAVAILABLE && cs.leader[0] == '\0' &&
-        nth_addr(opts->addr, next, addr, sizeof addr)) {
-      next++; /* down, or no leader known there: try the next address of the list */
-      free(cs.reply);
-      continue;
-    }
-    if (cs.code != MU_RPC_OK) {
-      rc = mu_err_set(err, err_from_code(cs.code), "%s: %s: %s", addr,
-                      mu_rpc_code_name(cs.code), cs.message);
-      free(cs.reply);
-      break;
-    }
-    remember_addr(opts, next - 1);
-    *ret_reply = protobuf_c_message_unpack(reply_desc, NULL, cs.reply_len, cs.reply);
-    free(cs.reply);
-    if (*ret_reply == NULL)
-      rc = mu_err_set(err, MU_EIO, "%s: malformed %s reply", addr, reply_desc->name);
-    break;
+  if (u.oom) {
+    rc = mu_err_set(err, MU_ENOMEM, "%s: out of memory for the %s reply", addr, reply_desc->name);
+    goto out;
   }
+  *ret_reply = protobuf_c_message_unpack(reply_desc, NULL, u.reply_len, u.reply);
+  if (*ret_reply == NULL)
+    rc = mu_err_set(err, MU_EIO, "%s: malformed %s reply", addr, reply_desc->name);
+out:
+  free(u.reply);
   free(buf);
   return rc;
 }

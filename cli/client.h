@@ -1,5 +1,6 @@
-/* The CLI's way to talk to musterd: one blocking unary call at a time on a private loop
- * (the CLI has nothing else to do meanwhile), following `muster-leader` redirects. */
+/* The CLI's way to talk to musterd: blocking calls, one at a time, on a session (one loop, one
+ * rpc engine, one channel per address used) that lives for the whole process, following
+ * `muster-leader` redirects and the `--addr a,b,c` list. */
 #ifndef MU_CLI_CLIENT_H
 #define MU_CLI_CLIENT_H
 
@@ -7,16 +8,29 @@
 
 #include "lib/base/err.h"
 
+/* Loop, engine and channels shared by every call of the process. Cheap to create: the loop,
+ * engine (grpc_init, completion-queue thread) and channels start with the first call. */
+typedef struct mu_cli_session mu_cli_session;
+
 typedef struct mu_cli_opts {
   const char *addr;       /* --addr, MUSTER_ADDR, default 127.0.0.1:7400 */
   int json;               /* -o json */
   int64_t timeout_ms;     /* per call */
+  mu_cli_session *session; /* owned by main; NULL: every call sets up and tears down its own */
 } mu_cli_opts;
+
+/* A new, idle session; caller frees with mu_cli_session_close. NULL when out of memory (calls
+ * then fall back to one-shot sessions). */
+mu_cli_session *mu_cli_session_new(void);
+/* Closes the channels and engine (grpc_shutdown), runs the loop dry and frees s. NULL is ok.
+ * Not while a call is running. */
+void mu_cli_session_close(mu_cli_session *s);
 
 /* Calls path with req and unpacks the reply as reply_desc into *ret_reply (caller frees with
  * protobuf_c_message_free_unpacked). A non-OK status becomes an error whose message names the
  * address, the gRPC code and the server's message; err->code is MU_EIO for transport
- * problems and the closest MU_E* otherwise. */
+ * problems and the closest MU_E* otherwise. May be called from a mu_cli_stream callback (it
+ * then uses a one-shot session of its own). */
 int mu_cli_unary(const mu_cli_opts *opts, const char *path, const ProtobufCMessage *req,
                  const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **ret_reply,
                  mu_err *err);
@@ -28,10 +42,38 @@ int mu_cli_unary(const mu_cli_opts *opts, const char *path, const ProtobufCMessa
 /* A server-streaming call: sends req, then calls on_message for every reply until the server
  * ends the stream (or on_message returns non-zero, which cancels it). on_interrupt (may be
  * NULL) runs on SIGINT; it returns 0 to keep watching, non-zero to stop. The final status is
- * an error in err when not OK (a stop we asked for is not an error). */
+ * an error in err when not OK (a stop we asked for is not an error). Like mu_cli_unary it
+ * follows redirects and the address list, as long as no message has arrived yet. */
 typedef int (*mu_cli_message_fn)(void *ud, const uint8_t *data, size_t len);
 typedef int (*mu_cli_interrupt_fn)(void *ud);
 int mu_cli_stream(const mu_cli_opts *opts, const char *path, const ProtobufCMessage *req,
                   mu_cli_message_fn on_message, mu_cli_interrupt_fn on_interrupt, void *ud,
                   mu_err *err);
+#endif
+
+#ifndef MU_CLI_ROUTE_DECLS
+#define MU_CLI_ROUTE_DECLS
+/* Internal to cli/client.c and cli/stream.c: one call routed over the address list. */
+#include <uv.h>
+
+#include "lib/rpc/rpc.h"
+
+typedef struct mu_cli_result {
+  int code;            /* MU_RPC_* of the attempt */
+  char message[1024];
+  char leader[300];    /* the `muster-leader` trailer, or "" */
+  int delivered;       /* messages already handed to the caller: the call is not retried */
+} mu_cli_result;
+
+/* Runs one attempt on channel until it is over (running loop), filling *res. Returns 0, or a
+ * negative MU_E* (err filled) for a local failure, which ends the call. */
+typedef int (*mu_cli_attempt_fn)(uv_loop_t *loop, mu_rpc_channel *channel, void *ud,
+                                 mu_cli_result *res, mu_err *err);
+
+/* Runs attempt against opts->addr's entries and the leaders they name (at most 8 hops) until
+ * one answers other than a leaderless UNAVAILABLE or the list is used up. Returns 0 with the
+ * last attempt's outcome in *res and its address in ret_addr (size addr_size), or non-zero
+ * for a local failure. */
+int mu_cli_route(const mu_cli_opts *opts, mu_cli_attempt_fn attempt, void *ud,
+                 mu_cli_result *res, char *ret_addr, size_t addr_size, mu_err *err);
 #endif

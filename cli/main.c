@@ -137,8 +137,11 @@ int main(int argc, char **argv) {
       }
       sub_argv[sub_argc++] = argv[j];
     }
+    /* One session (loop, gRPC engine, channels) for every call of the command. */
+    opts.session = commands[k].remote != NULL ? mu_cli_session_new() : NULL;
     int rc = commands[k].remote != NULL ? commands[k].remote(&opts, sub_argc, sub_argv)
                                         : commands[k].local(sub_argc, sub_argv);
+    mu_cli_session_close(opts.session);
     free(sub_argv);
     return rc;
   }
