@@ -193,6 +193,8 @@ static void on_elected(void *ud, int64_t term) {
   d->role = MU_ROLE_LEADER;
   d->state_ready = 0;
   d->ha.loading = 0;
+  d->ha.write_failing = 0; /* a new term: write health starts over */
+  d->ha.write_error[0] = '\0';
   stop_watch(d);
   snprintf(d->ha.leader_address, sizeof d->ha.leader_address, "%s", d->cfg.advertise);
   /* Streams kept through an etcd outage: their unacked events must reach the rebuilt state. */
@@ -313,7 +315,9 @@ int mu_cluster_etcd_healthy(const mu_daemon *d, char *msg, size_t size) {
     snprintf(msg, size, "%s", h.last_err.msg[0] ? h.last_err.msg : "no answer from etcd yet");
     return 0;
   }
-  if (d->ha.write_failing) {
+  /* Only the leader writes; a write that failed in an earlier term (its callback may land
+   * after the step-down) must not keep a follower unhealthy and unable to redirect writes. */
+  if (d->role == MU_ROLE_LEADER && d->ha.write_failing) {
     snprintf(msg, size, "%s", d->ha.write_error);
     return 0;
   }
