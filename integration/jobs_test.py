@@ -55,6 +55,18 @@ def test_run_on_every_host(c):
     lines = [l for l in out.splitlines() if l.startswith("web-")]
     assert rc == 0 and len(lines) == 2 and all("SUCCEEDED" in l for l in lines), out
     assert "2 targets" in out, out
+    # a watcher that joins after the end gets the whole history
+    rc, out, _ = c.cli("-o", "json", "watch", summary["jobId"], check=False)
+    late = [json.loads(l) for l in out.splitlines()]
+    assert rc == 0 and {r["agentId"] for r in late if "taskId" in r} == {"web-1", "web-2", "db-1"}, out
+    assert late[-1]["state"] == "JOB_SUCCEEDED", late[-1]
+    # never more running than allowed: with one at a time, no two runs overlap
+    rc, res, _, _ = run_json(c, "--max-concurrency", "1", "--",
+                             "date +%s.%N; sleep 0.2; date +%s.%N")
+    assert rc == 0 and len(res) == 3, res
+    spans = sorted(tuple(float(x) for x in r["outputTail"].split()) for r in res.values())
+    for a, b in zip(spans, spans[1:]):
+        assert a[1] <= b[0], "runs overlap with max-concurrency 1: %r" % spans
     # argv form (no shell)
     rc, res, _, _ = run_json(c, "--hosts", "db-1", "--", "printf", "%s-%s", "a b", "c")
     assert rc == 0 and res["db-1"]["outputTail"] == "a b-c", res
