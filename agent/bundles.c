@@ -503,3 +503,8 @@ void mu_agent_bundles_stop(mu_agent_daemon *a) {
   }
   maybe_free(ab);
 }
+
+size_t mu_agent_bundles_cached(const mu_agent_daemon *a, const char **ret, size_t max) {
+  if (a->bundles == NULL || a->bundles->cache == NULL) return 0;
+  return mu_bundle_cache_list(a->bundles->cache, ret, max);
+}

@@ -7,6 +7,7 @@
 #ifndef MU_AGENT_BUNDLES_H
 #define MU_AGENT_BUNDLES_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "lib/base/err.h"
@@ -30,5 +31,9 @@ void mu_agent_bundles_on_welcome(mu_agent_daemon *a);
  * has one, into task_dir. */
 int mu_agent_bundles_prepare_dir(void *arg, const char *task_id, uint32_t attempt,
                                  const char *task_dir, mu_err *err);
+
+/* Digests of the bundles in the cache, for Hello: up to max borrowed strings (valid until the
+ * cache changes) into ret; returns how many. */
+size_t mu_agent_bundles_cached(const mu_agent_daemon *a, const char **ret, size_t max);
 
 #endif

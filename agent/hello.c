@@ -17,6 +17,7 @@ typedef struct hello_block {
   Muster__V1__PluginInfo **plugin_ptrs;
   char **interpreters;
   size_t n_interpreters;
+  const char *cached[256];      /* bundle digests, borrowed from the cache */
 } hello_block;
 
 /* The python plugin exports muster_python_interpreters() (JSON: [{"version","path"}]); the
@@ -92,6 +93,8 @@ Muster__V1__Hello *mu_hello_build(const mu_agent_daemon *agent) {
   }
   h->plugins = b->plugin_ptrs;
   add_interpreters(b, agent->plugins);
+  h->n_cached_bundles = mu_agent_bundles_cached(agent, b->cached, 256);
+  h->cached_bundles = (char **)b->cached;
   h->n_interpreters = b->n_interpreters;
   h->interpreters = b->interpreters;
   b->capacity.slots = cfg->slots;
