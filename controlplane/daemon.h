@@ -151,6 +151,14 @@ void mu_sched_publish_job_end(mu_daemon *d, mu_job *job);
 /* Recomputes a job's counters from its host states (after loading records). */
 void mu_sched_recount(mu_job *job);
 
+/* targets.c: the agent ids a target names (borrowed from the registry; a NULL entry is an
+ * "any" target placed at dispatch). Caller frees the array. MU_EINVAL names the field when
+ * nothing matches. */
+int mu_targets_resolve(mu_daemon *d, const Muster__V1__Target *t, char ***ret_ids, size_t *ret_n,
+                       mu_err *err);
+/* A mu_jobspec_limits.type_known callback: 1 when a known agent reports a plugin for type. */
+int mu_targets_type_known(void *ud, const char *type);
+
 /* admin_jobs.c */
 int mu_admin_jobs_register(mu_daemon *d, mu_err *err);
 

@@ -263,73 +263,6 @@ static void task_ended(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx) {
   mu_sched_kick(d);
 }
 
-/* --- target resolution --- */
-
-static int host_matches(const mu_agent *a, const char *pattern) {
-  if (fnmatch(pattern, a->id, 0) == 0) return 1;
-  const Muster__V1__Hello *h = a->hello_msg ? a->hello_msg->hello : NULL;
-  return h != NULL && fnmatch(pattern, h->hostname, 0) == 0;
-}
-
-static int type_known(void *ud, const char *type) {
-  mu_daemon *d = ud;
-  for (size_t i = 0; i < d->registry.n; i++) {
-    const mu_agent *a = d->registry.agents[i];
-    const Muster__V1__Hello *h = a->hello_msg ? a->hello_msg->hello : NULL;
-    for (size_t p = 0; h && p < h->n_plugins; p++)
-      if (strcmp(h->plugins[p]->type, type) == 0) return 1;
-  }
-  return 0;
-}
-
-static int resolve_targets(mu_daemon *d, const Muster__V1__Target *t, char ***ret_ids,
-                           size_t *ret_n, mu_err *err) {
-  char **ids = calloc(d->registry.n + t->n_hosts + 1, sizeof *ids);
-  size_t n = 0;
-  int rc = 0;
-  if (ids == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
-  if (t->all) {
-    for (size_t i = 0; i < d->registry.n; i++) ids[n++] = d->registry.agents[i]->id;
-    if (n == 0) rc = mu_err_set(err, MU_EINVAL, "target: all: no agent has ever connected");
-  } else if (t->selector[0] != '\0' || t->any[0] != '\0') {
-    const char *text = t->selector[0] ? t->selector : t->any;
-    mu_selector *sel = NULL;
-    if ((rc = mu_selector_parse(text, &sel, err)) == 0) {
-      for (size_t i = 0; i < d->registry.n; i++)
-        if (mu_selector_matches(sel, mu_agent_label, d->registry.agents[i]))
-          ids[n++] = d->registry.agents[i]->id;
-      mu_selector_free(sel);
-      if (n == 0)
-        rc = mu_err_set(err, MU_EINVAL, "target.%s: '%s' matches no agent",
-                        t->selector[0] ? "selector" : "any", text);
-      if (rc == 0 && t->any[0] != '\0') {
-        ids[0] = NULL; /* placed at dispatch on a connected match */
-        n = 1;
-      }
-    }
-  } else {
-    for (size_t k = 0; k < t->n_hosts && rc == 0; k++) {
-      size_t before = n;
-      for (size_t i = 0; i < d->registry.n; i++) {
-        int dup = 0;
-        for (size_t j = 0; j < n; j++) dup |= ids[j] == d->registry.agents[i]->id;
-        if (!dup && host_matches(d->registry.agents[i], t->hosts[k]))
-          ids[n++] = d->registry.agents[i]->id;
-      }
-      if (n == before)
-        rc = mu_err_set(err, MU_EINVAL, "target.hosts[%zu]: '%s' matches no agent", k,
-                        t->hosts[k]);
-    }
-  }
-  if (rc != 0) {
-    free(ids);
-    return rc;
-  }
-  *ret_ids = ids;
-  *ret_n = n;
-  return 0;
-}
-
 static void evict_old_jobs(mu_daemon *d) {
   if (d->n_jobs <= d->max_jobs_kept) return;
   /* drop the oldest finished jobs beyond the bound */
@@ -353,13 +286,13 @@ int mu_sched_submit(mu_daemon *d, Muster__V1__JobSpec *spec, mu_job **ret_job, m
   mu_rollout rollout;
   mu_jobspec_limits limits = {.max_tasks = d->max_tasks,
                               .max_task_runs = d->max_task_runs,
-                              .type_known = type_known,
+                              .type_known = mu_targets_type_known,
                               .bundle_resolve = mu_bundles_resolve_cb,
                               .ud = d};
   char **ids = NULL;
   size_t n = 0;
   int rc = mu_jobspec_validate(spec, &limits, &rollout, err);
-  if (rc == 0) rc = resolve_targets(d, spec->target, &ids, &n, err);
+  if (rc == 0) rc = mu_targets_resolve(d, spec->target, &ids, &n, err);
   if (rc == 0 && n * spec->n_tasks > d->max_task_runs)
     rc = mu_err_set(err, MU_EINVAL, "job has %zu task runs (%zu targets x %zu tasks); the limit is %u",
                     n * spec->n_tasks, n, spec->n_tasks, d->max_task_runs);

@@ -1,0 +1,74 @@
+/* Job targets: which agents a Target names (all, a label selector, host globs, or "any" one
+ * placed later), and which task types the fleet can serve. Split out of the scheduler. */
+#include <fnmatch.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controlplane/daemon.h"
+#include "lib/selector/selector.h"
+
+static int host_matches(const mu_agent *a, const char *pattern) {
+  if (fnmatch(pattern, a->id, 0) == 0) return 1;
+  const Muster__V1__Hello *h = a->hello_msg ? a->hello_msg->hello : NULL;
+  return h != NULL && fnmatch(pattern, h->hostname, 0) == 0;
+}
+
+int mu_targets_type_known(void *ud, const char *type) {
+  mu_daemon *d = ud;
+  for (size_t i = 0; i < d->registry.n; i++) {
+    const mu_agent *a = d->registry.agents[i];
+    const Muster__V1__Hello *h = a->hello_msg ? a->hello_msg->hello : NULL;
+    for (size_t p = 0; h && p < h->n_plugins; p++)
+      if (strcmp(h->plugins[p]->type, type) == 0) return 1;
+  }
+  return 0;
+}
+
+int mu_targets_resolve(mu_daemon *d, const Muster__V1__Target *t, char ***ret_ids, size_t *ret_n,
+                       mu_err *err) {
+  char **ids = calloc(d->registry.n + t->n_hosts + 1, sizeof *ids);
+  size_t n = 0;
+  int rc = 0;
+  if (ids == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
+  if (t->all) {
+    for (size_t i = 0; i < d->registry.n; i++) ids[n++] = d->registry.agents[i]->id;
+    if (n == 0) rc = mu_err_set(err, MU_EINVAL, "target: all: no agent has ever connected");
+  } else if (t->selector[0] != '\0' || t->any[0] != '\0') {
+    const char *text = t->selector[0] ? t->selector : t->any;
+    mu_selector *sel = NULL;
+    if ((rc = mu_selector_parse(text, &sel, err)) == 0) {
+      for (size_t i = 0; i < d->registry.n; i++)
+        if (mu_selector_matches(sel, mu_agent_label, d->registry.agents[i]))
+          ids[n++] = d->registry.agents[i]->id;
+      mu_selector_free(sel);
+      if (n == 0)
+        rc = mu_err_set(err, MU_EINVAL, "target.%s: '%s' matches no agent",
+                        t->selector[0] ? "selector" : "any", text);
+      if (rc == 0 && t->any[0] != '\0') {
+        ids[0] = NULL; /* placed at dispatch on a connected match */
+        n = 1;
+      }
+    }
+  } else {
+    for (size_t k = 0; k < t->n_hosts && rc == 0; k++) {
+      size_t before = n;
+      for (size_t i = 0; i < d->registry.n; i++) {
+        int dup = 0;
+        for (size_t j = 0; j < n; j++) dup |= ids[j] == d->registry.agents[i]->id;
+        if (!dup && host_matches(d->registry.agents[i], t->hosts[k]))
+          ids[n++] = d->registry.agents[i]->id;
+      }
+      if (n == before)
+        rc = mu_err_set(err, MU_EINVAL, "target.hosts[%zu]: '%s' matches no agent", k,
+                        t->hosts[k]);
+    }
+  }
+  if (rc != 0) {
+    free(ids);
+    return rc;
+  }
+  *ret_ids = ids;
+  *ret_n = n;
+  return 0;
+}
+
