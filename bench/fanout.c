@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "bench/fleet.h"
+#include "bench/setup.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "muster/v1/admin.pb-c.h"
@@ -237,50 +238,6 @@ static void proc_stop(bench *b, proc *p) {
 
 /* --- setup helpers (as in fleet_load) --- */
 
-static int find_binary(const char *flag, const char *flag_name, const char *rel,
-                       const char *argv0, char *ret_path, mu_err *err) {
-  char cand[4][PATH_MAX];
-  size_t n = 0;
-  if (flag != NULL) {
-    snprintf(cand[n++], PATH_MAX, "%s", flag);
-  } else {
-    const char *rd = getenv("RUNFILES_DIR");
-    snprintf(cand[n++], PATH_MAX, "%s", rel);
-    if (rd != NULL) snprintf(cand[n++], PATH_MAX, "%s/muster/%s", rd, rel);
-    snprintf(cand[n++], PATH_MAX, "%s.runfiles/muster/%s", argv0, rel);
-    snprintf(cand[n++], PATH_MAX, "bazel-bin/%s", rel);
-  }
-  for (size_t i = 0; i < n; i++)
-    if (access(cand[i], X_OK) == 0 && realpath(cand[i], ret_path) != NULL) return 0;
-  if (flag != NULL)
-    return mu_err_set(err, MU_ENOENT, "--%s '%s': not an executable file", flag_name, flag);
-  return mu_err_set(err, MU_ENOENT, "cannot find %s in the runfiles or bazel-bin; pass --%s PATH",
-                    rel, flag_name);
-}
-
-static int free_port(int *ret_port, mu_err *err) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t len = sizeof sa;
-  if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
-      getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
-    int e = errno;
-    if (fd >= 0) close(fd);
-    return mu_err_set(err, MU_EIO, "cannot pick a free loopback port: %s", strerror(e));
-  }
-  close(fd);
-  *ret_port = ntohs(sa.sin_port);
-  return 0;
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  remove(path);
-  return 0;
-}
-
 static int parse_list(const char *flag, const char *text, size_t *ret, size_t *ret_n,
                       mu_err *err) {
   char buf[256];
@@ -436,7 +393,7 @@ static int wait_cluster(bench *b, uint32_t agents, int64_t timeout_ms, mu_err *e
 
 static int musterd_start(bench *b, size_t max_agents, mu_err *err) {
   int port = 0;
-  int rc = free_port(&port, err);
+  int rc = mu_bench_free_port(&port, err);
   if (rc != 0) return rc;
   snprintf(b->target, sizeof b->target, "127.0.0.1:%d", port);
   char maxa[32];
@@ -780,12 +737,12 @@ static void report_ratio(const char *tool, size_t n, double peer_ms, double ours
 
 static int setup(bench *b, const char *argv0, mu_err *err) {
   int rc;
-  if ((rc = find_binary(b->o.musterd_flag, "musterd", "controlplane/musterd", argv0,
+  if ((rc = mu_bench_find_binary(b->o.musterd_flag, "musterd", "controlplane/musterd", argv0,
                         b->musterd_path, err)) != 0 ||
-      (rc = find_binary(b->o.cli_flag, "cli", "cli/muster", argv0, b->cli_path, err)) != 0 ||
-      (rc = find_binary(b->o.agent_flag, "agent", "agent/muster-agent", argv0, b->agent_path,
+      (rc = mu_bench_find_binary(b->o.cli_flag, "cli", "cli/muster", argv0, b->cli_path, err)) != 0 ||
+      (rc = mu_bench_find_binary(b->o.agent_flag, "agent", "agent/muster-agent", argv0, b->agent_path,
                         err)) != 0 ||
-      (rc = find_binary(b->o.script_flag, "peers-script", "bench/peers/ssh_peers.sh", argv0,
+      (rc = mu_bench_find_binary(b->o.script_flag, "peers-script", "bench/peers/ssh_peers.sh", argv0,
                         b->script_path, err)) != 0)
     return rc;
   const char *tmp = getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";
@@ -881,7 +838,7 @@ int main(int argc, char **argv) {
   int completed = !failed && !b.interrupted;
   if (b.workdir[0] != '\0') {
     if (completed && !b.o.keep_work_dir)
-      nftw(b.workdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+      mu_bench_rm_tree(b.workdir);
     else
       fprintf(stderr, "fanout: logs kept in %s\n", b.workdir);
   }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "bench/fleet.h"
+#include "bench/setup.h"
 #include "bench/procstat.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
@@ -177,53 +178,6 @@ static void raise_nofile(void) {
   if (setrlimit(RLIMIT_NOFILE, &rl) != 0) mu_warn("fleet_load", "cannot raise RLIMIT_NOFILE");
 }
 
-/* The binary from the flag, else from the runfiles (bazel run's working directory, then
- * RUNFILES_DIR, then argv0.runfiles), else from bazel-bin in a workspace checkout. */
-static int find_binary(const char *flag, const char *flag_name, const char *rel,
-                       const char *argv0, char *ret_path, mu_err *err) {
-  char cand[5][PATH_MAX];
-  size_t n = 0;
-  if (flag != NULL) {
-    snprintf(cand[n++], PATH_MAX, "%s", flag);
-  } else {
-    const char *rd = getenv("RUNFILES_DIR");
-    snprintf(cand[n++], PATH_MAX, "%s", rel);
-    if (rd != NULL) snprintf(cand[n++], PATH_MAX, "%s/muster/%s", rd, rel);
-    snprintf(cand[n++], PATH_MAX, "%s.runfiles/muster/%s", argv0, rel);
-    snprintf(cand[n++], PATH_MAX, "bazel-bin/%s", rel);
-  }
-  for (size_t i = 0; i < n; i++) {
-    if (access(cand[i], X_OK) == 0 && realpath(cand[i], ret_path) != NULL) return 0;
-  }
-  if (flag != NULL) return mu_err_set(err, MU_ENOENT, "--%s '%s': not an executable file",
-                                      flag_name, flag);
-  return mu_err_set(err, MU_ENOENT, "cannot find %s in the runfiles or bazel-bin; pass --%s PATH",
-                    rel, flag_name);
-}
-
-/* A loopback port that was free a moment ago (musterd binds it right after). */
-static int free_port(int *ret_port, mu_err *err) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t len = sizeof sa;
-  if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
-      getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
-    int e = errno;
-    if (fd >= 0) close(fd);
-    return mu_err_set(err, MU_EIO, "cannot pick a free loopback port: %s", strerror(e));
-  }
-  close(fd);
-  *ret_port = ntohs(sa.sin_port);
-  return 0;
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  remove(path);
-  return 0;
-}
 
 /* --- children --- */
 
@@ -572,11 +526,11 @@ static void report(const bench *b) {
 static int bench_setup(bench *b, const char *argv0, mu_err *err) {
   int port = 0;
   int rc;
-  if ((rc = find_binary(b->opts.musterd_flag, "musterd", "controlplane/musterd", argv0,
+  if ((rc = mu_bench_find_binary(b->opts.musterd_flag, "musterd", "controlplane/musterd", argv0,
                         b->musterd_path, err)) != 0 ||
-      (rc = find_binary(b->opts.agent_flag, "agent", "agent/muster-agent", argv0,
+      (rc = mu_bench_find_binary(b->opts.agent_flag, "agent", "agent/muster-agent", argv0,
                         b->agent_path, err)) != 0 ||
-      (rc = free_port(&port, err)) != 0)
+      (rc = mu_bench_free_port(&port, err)) != 0)
     return rc;
   snprintf(b->target, sizeof b->target, "127.0.0.1:%d", port);
   const char *tmp = getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";
@@ -616,7 +570,7 @@ int main(int argc, char **argv) {
       uv_run(b.loop, UV_RUN_DEFAULT);
     }
     mu_fleet_free(b.fleet);
-    if (b.workdir[0] != '\0') nftw(b.workdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (b.workdir[0] != '\0') mu_bench_rm_tree(b.workdir);
     return 1;
   }
   uv_timer_init(b.loop, &b.tick);
@@ -633,7 +587,7 @@ int main(int argc, char **argv) {
   if (completed) report(&b);
   mu_fleet_free(b.fleet);
   if (completed && !b.opts.keep_work_dir)
-    nftw(b.workdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    mu_bench_rm_tree(b.workdir);
   else
     fprintf(stderr, "fleet_load: logs kept in %s\n", b.workdir);
   return completed ? 0 : 1;

@@ -1,0 +1,20 @@
+/* Set-up helpers the benchmark programs share: finding the daemons to run, picking a free
+ * loopback port, and removing a work directory. */
+#ifndef MU_BENCH_SETUP_H
+#define MU_BENCH_SETUP_H
+
+#include "lib/base/err.h"
+
+/* The binary from flag (when non-NULL), else rel found in the runfiles (bazel run's working
+ * directory, then RUNFILES_DIR, then argv0.runfiles), else in bazel-bin of a workspace
+ * checkout. ret_path holds PATH_MAX bytes. MU_ENOENT names the flag to pass. */
+int mu_bench_find_binary(const char *flag, const char *flag_name, const char *rel,
+                         const char *argv0, char *ret_path, mu_err *err);
+
+/* A loopback port that was free a moment ago (the child binds it right after). */
+int mu_bench_free_port(int *ret_port, mu_err *err);
+
+/* Removes dir and everything below it (best effort). */
+void mu_bench_rm_tree(const char *dir);
+
+#endif
