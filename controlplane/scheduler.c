@@ -610,7 +610,10 @@ static int dispatch_job(mu_daemon *d, mu_job *job, int64_t now) {
         tr->finished_at_ms = mu_now_ms();
         if (job->spec->target->any[0] != '\0' && tr->attempt <= job->spec->tasks[h->current]->retries) {
           publish_task(d, job, h, h->current);
-          /* fail over: the retry may land on another matching agent */
+          /* fail over: the retry is placed again, on any matching agent that is connected */
+          free(h->agent_id);
+          h->agent_id = NULL;
+          h->waiting_since_mono = 0;
           h->state = MU_HOST_PENDING;
           if (job->running > 0) job->running--;
           tr->retry_at_mono = 0;
