@@ -78,6 +78,7 @@ typedef struct bench {
 typedef struct etcd_mark {
   int64_t revision;
   double puts, txns, deletes; /* -1 when /metrics lacks them */
+  double fsyncs, fsync_s;     /* WAL fsyncs and the seconds they took */
 } etcd_mark;
 
 static double ms_since(uint64_t ns) { return (double)(uv_hrtime() - ns) / 1e6; }
@@ -242,12 +243,14 @@ static int etcd_mark_read(bench *b, etcd_mark *m, mu_err *err) {
   int rc = etcd_get(b, key, &m->revision, NULL, err);
   if (rc != 0) return rc;
   buf r;
-  m->puts = m->txns = m->deletes = -1;
+  m->puts = m->txns = m->deletes = m->fsyncs = m->fsync_s = -1;
   if (etcd_http(b, "/metrics", NULL, &r, err) != 0) return 0; /* the revision is enough */
   m->puts = metric_sum(r.data, "etcd_mvcc_put_total");
   if (m->puts < 0) m->puts = metric_sum(r.data, "etcd_debugging_mvcc_put_total");
   m->txns = metric_sum(r.data, "etcd_mvcc_txn_total");
   m->deletes = metric_sum(r.data, "etcd_mvcc_delete_total");
+  m->fsyncs = metric_sum(r.data, "etcd_disk_wal_fsync_duration_seconds_count");
+  m->fsync_s = metric_sum(r.data, "etcd_disk_wal_fsync_duration_seconds_sum");
   free(r.data);
   return 0;
 }
@@ -515,6 +518,9 @@ static void print_writes(const char *name, const etcd_mark *a, const etcd_mark *
     printf("%s_keys_written_per_task: %.2f puts\n", name, (z->puts - a->puts) / (double)tasks);
   if (a->txns >= 0 && z->txns >= 0)
     printf("%s_etcd_txn_calls_per_task: %.3f\n", name, (z->txns - a->txns) / (double)tasks);
+  if (a->fsyncs >= 0 && z->fsyncs > a->fsyncs)
+    printf("%s_etcd_wal_fsyncs: %.0f (mean %.2f ms, %.0f ms in all)\n", name, z->fsyncs - a->fsyncs,
+           1000 * (z->fsync_s - a->fsync_s) / (z->fsyncs - a->fsyncs), 1000 * (z->fsync_s - a->fsync_s));
   fflush(stdout);
 }
 
