@@ -37,20 +37,20 @@ static const char usage[] =
     "usage: dispatch [--agents N] [--tasks-per-agent T] [--submit-jobs K] [--max-job-tasks M]\n"
     "                [--etcd URL] [--etcd-bin PATH] [--musterd PATH] [--musterd-arg ARG]...\n"
     "                [--log-level LEVEL] [--timeout DUR] [--no-submit] [--no-dispatch]\n"
-    "                [--keep-work-dir]\n"
+    "                [--etcd-arg ARG]... [--keep-work-dir]\n"
     "\n"
     "Starts etcd (unless --etcd), musterd --etcd and N simulated agents (default 1000). Then\n"
     "submit_N: K (default 20) back-to-back SubmitJob calls of a 1-task job on all N agents;\n"
     "dispatch: an N x T task run (default T = 100, i.e. 100,000 tasks), split into jobs of at\n"
     "most M tasks per agent (musterd's per-job task limit, default 64), timed from the first\n"
     "submit until every job's final record is in etcd. Writes per task come from etcd's\n"
-    "revision and /metrics. --musterd-arg passes one more flag to musterd.\n";
+    "revision and /metrics. --musterd-arg / --etcd-arg pass one more flag to musterd / etcd.\n";
 
 typedef struct opts {
   size_t agents, tasks_per_agent, submit_jobs, max_job_tasks;
   const char *etcd_url, *etcd_bin, *musterd_flag, *log_level;
-  char *musterd_args[MAX_MUSTERD_ARGS];
-  size_t n_musterd_args;
+  char *musterd_args[MAX_MUSTERD_ARGS], *etcd_args[MAX_MUSTERD_ARGS];
+  size_t n_musterd_args, n_etcd_args;
   int64_t timeout_ms;
   int submit, dispatch, keep_work_dir;
 } opts;
@@ -635,6 +635,7 @@ static int parse_opts(int argc, char **argv, opts *o, mu_err *err) {
       {"log-level", required_argument, NULL, 'l'},  {"timeout", required_argument, NULL, 'T'},
       {"no-submit", no_argument, NULL, 'S'},        {"no-dispatch", no_argument, NULL, 'D'},
       {"keep-work-dir", no_argument, NULL, 'w'},    {"help", no_argument, NULL, 'h'},
+      {"etcd-arg", required_argument, NULL, 'x'},
       {NULL, 0, NULL, 0}};
   *o = (opts){.agents = 1000, .tasks_per_agent = 100, .submit_jobs = 20, .max_job_tasks = 64,
               .etcd_bin = "/usr/bin/etcd", .log_level = "warn", .timeout_ms = 600000,
@@ -655,6 +656,12 @@ static int parse_opts(int argc, char **argv, opts *o, mu_err *err) {
           rc = mu_err_set(err, MU_EINVAL, "--musterd-arg: at most %d", MAX_MUSTERD_ARGS);
         else
           o->musterd_args[o->n_musterd_args++] = optarg;
+        break;
+      case 'x':
+        if (o->n_etcd_args == MAX_MUSTERD_ARGS)
+          rc = mu_err_set(err, MU_EINVAL, "--etcd-arg: at most %d", MAX_MUSTERD_ARGS);
+        else
+          o->etcd_args[o->n_etcd_args++] = optarg;
         break;
       case 'l': o->log_level = optarg; break;
       case 'T':
@@ -685,10 +692,14 @@ static int etcd_start(bench *b, mu_err *err) {
   snprintf(purl, sizeof purl, "http://127.0.0.1:%d", pport);
   snprintf(cluster, sizeof cluster, "bench=%s", purl);
   snprintf(b->etcd_url, sizeof b->etcd_url, "%s", curl_);
-  char *args[] = {(char *)b->o.etcd_bin, "--name", "bench", "--data-dir", data,
-                  "--listen-client-urls", curl_, "--advertise-client-urls", curl_,
-                  "--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl,
-                  "--initial-cluster", cluster, "--quota-backend-bytes", "8589934592", NULL};
+  char *args[20 + MAX_MUSTERD_ARGS] = {
+      (char *)b->o.etcd_bin, "--name", "bench", "--data-dir", data,
+      "--listen-client-urls", curl_, "--advertise-client-urls", curl_,
+      "--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl,
+      "--initial-cluster", cluster, "--quota-backend-bytes", "8589934592"};
+  size_t n = 17;
+  for (size_t i = 0; i < b->o.n_etcd_args; i++) args[n++] = b->o.etcd_args[i];
+  args[n] = NULL;
   if ((rc = proc_spawn(b, &b->etcd, args, "etcd.log", err)) != 0) return rc;
   uint64_t end = uv_hrtime() + (uint64_t)STARTUP_TIMEOUT_MS * 1000000ull;
   for (;;) {
