@@ -1,5 +1,6 @@
 /* Job bookkeeping: construction, lookups, read-only views for the admin API, bounded output
  * tails, and the bounded event history that late WatchJob callers replay. */
+#define _GNU_SOURCE /* qsort_r */
 #include "controlplane/jobs.h"
 
 #include <stdio.h>
@@ -7,6 +8,22 @@
 #include <string.h>
 
 #include "lib/base/clock.h"
+
+static int cmp_host_order(const void *a, const void *b, void *ud) {
+  const mu_host_run *hosts = ud;
+  return strcmp(hosts[*(const size_t *)a].agent_id, hosts[*(const size_t *)b].agent_id);
+}
+
+/* Sorts the hosts that have an agent id by it, for mu_job_host's binary search. */
+static void index_hosts(mu_job *job) {
+  free(job->host_order);
+  job->n_host_order = 0;
+  job->host_order = malloc((job->n_hosts + 1) * sizeof *job->host_order);
+  if (job->host_order == NULL) return; /* lookups scan instead */
+  for (size_t i = 0; i < job->n_hosts; i++)
+    if (job->hosts[i].agent_id != NULL) job->host_order[job->n_host_order++] = i;
+  qsort_r(job->host_order, job->n_host_order, sizeof *job->host_order, cmp_host_order, job->hosts);
+}
 
 mu_job *mu_job_new(const char *id, Muster__V1__JobSpec *spec, const mu_rollout *rollout,
                    char **agent_ids, size_t n_targets, size_t tail_cap) {
@@ -38,6 +55,7 @@ mu_job *mu_job_new(const char *id, Muster__V1__JobSpec *spec, const mu_rollout *
       tr->task_id = strdup(tid);
     }
   }
+  index_hosts(job);
   return job;
 }
 
@@ -60,6 +78,7 @@ void mu_job_free(mu_job *job) {
     free(h->agent_id);
   }
   free(job->hosts);
+  free(job->host_order);
   for (size_t i = 0; i < job->n_history; i++) free(job->history[i]);
   free(job->history);
   free(job->history_len);
@@ -75,10 +94,27 @@ int mu_job_finished(const mu_job *job) {
          job->state != MUSTER__V1__JOB_STATE__JOB_PENDING;
 }
 
-mu_host_run *mu_job_host(mu_job *job, const char *agent_id) {
+static mu_host_run *scan_host(mu_job *job, const char *agent_id) {
   for (size_t i = 0; i < job->n_hosts; i++)
     if (job->hosts[i].agent_id && strcmp(job->hosts[i].agent_id, agent_id) == 0)
       return &job->hosts[i];
+  return NULL;
+}
+
+mu_host_run *mu_job_host(mu_job *job, const char *agent_id) {
+  if (job->host_order == NULL || job->spec->target == NULL || job->spec->target->any[0] != '\0')
+    return scan_host(job, agent_id);
+  size_t lo = 0, hi = job->n_host_order;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    const char *id = job->hosts[job->host_order[mid]].agent_id;
+    int c = id ? strcmp(id, agent_id) : -1;
+    if (c == 0) return &job->hosts[job->host_order[mid]];
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
   return NULL;
 }
 
@@ -91,7 +127,24 @@ int mu_task_id_matches(const mu_job *job, const char *full, const char *given) {
 }
 
 mu_task_run *mu_job_task(mu_job *job, const char *task_id, mu_host_run **ret_host) {
-  for (size_t i = 0; i < job->n_hosts; i++)
+  /* "<job>/<agent>/<task>" or "<agent>/<task>": task names hold no '/', agent ids may */
+  size_t idlen = strlen(job->id);
+  const char *rest = strncmp(task_id, job->id, idlen) == 0 && task_id[idlen] == '/'
+                         ? task_id + idlen + 1 : task_id;
+  const char *slash = strrchr(rest, '/');
+  char agent[400];
+  if (slash != NULL && (size_t)(slash - rest) < sizeof agent) {
+    memcpy(agent, rest, (size_t)(slash - rest));
+    agent[slash - rest] = '\0';
+    mu_host_run *h = mu_job_host(job, agent);
+    for (size_t t = 0; h != NULL && t < job->spec->n_tasks; t++)
+      if (strcmp(job->spec->tasks[t]->name, slash + 1) == 0 &&
+          mu_task_id_matches(job, h->tasks[t].task_id, task_id)) {
+        if (ret_host) *ret_host = h;
+        return &h->tasks[t];
+      }
+  }
+  for (size_t i = 0; i < job->n_hosts; i++) /* e.g. an "any" host not placed yet */
     for (size_t t = 0; t < job->spec->n_tasks; t++)
       if (mu_task_id_matches(job, job->hosts[i].tasks[t].task_id, task_id)) {
         if (ret_host) *ret_host = &job->hosts[i];
@@ -100,17 +153,39 @@ mu_task_run *mu_job_task(mu_job *job, const char *task_id, mu_host_run **ret_hos
   return NULL;
 }
 
+/* Makes buf hold at least want bytes (at most cap); 0 or -1 when out of memory. Before the
+ * ring wraps start is 0, so the bytes kept stay where they are. */
+static int tail_reserve(mu_tail *t, size_t want) {
+  if (want <= t->alloc) return 0;
+  size_t size = t->alloc ? t->alloc : 256;
+  while (size < want) size *= 2;
+  if (size > t->cap) size = t->cap;
+  char *grown = realloc(t->buf, size);
+  if (grown == NULL) return -1;
+  t->buf = grown;
+  t->alloc = size;
+  return 0;
+}
+
 void mu_tail_append(mu_tail *t, const void *data, size_t len) {
   t->total += len;
-  if (t->cap == 0) return;
-  if (t->buf == NULL && (t->buf = malloc(t->cap)) == NULL) return;
+  if (t->cap == 0 || len == 0) return;
+  if (t->buf == NULL) t->alloc = 0;
   const char *p = data;
   if (len >= t->cap) {
+    if (tail_reserve(t, t->cap) != 0) return;
     memcpy(t->buf, p + len - t->cap, t->cap);
     t->start = 0;
     t->len = t->cap;
     return;
   }
+  if (t->len + len <= t->cap && t->start == 0) { /* not wrapping: append in place */
+    if (tail_reserve(t, t->len + len) != 0) return;
+    memcpy(t->buf + t->len, p, len);
+    t->len += len;
+    return;
+  }
+  if (tail_reserve(t, t->cap) != 0) return;
   for (size_t i = 0; i < len; i++) {
     size_t pos = (t->start + t->len) % t->cap;
     t->buf[pos] = p[i];

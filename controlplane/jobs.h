@@ -27,10 +27,12 @@ typedef struct mu_kv_pair {
   char *value;
 } mu_kv_pair;
 
-/* The last bytes of a task's output: a ring of cap bytes, plus totals. */
+/* The last bytes of a task's output: a ring of cap bytes, plus totals. buf grows on demand
+ * (alloc bytes) and only wraps once it holds cap bytes, so a short output costs little. */
 typedef struct mu_tail {
   char *buf;
   size_t cap, len, start;
+  size_t alloc;
   uint64_t total;
 } mu_tail;
 
@@ -84,6 +86,8 @@ struct mu_job {
   int64_t created_at_ms, finished_at_ms;
   mu_host_run *hosts;
   size_t n_hosts;
+  size_t *host_order;            /* indices of hosts with an agent id, sorted by it (lookups) */
+  size_t n_host_order;
   uint32_t concurrency;
   int64_t error_budget;
   uint32_t running, succeeded, failed, cancelled, unreachable;
@@ -110,11 +114,14 @@ mu_job *mu_job_new(const char *id, Muster__V1__JobSpec *spec, const mu_rollout *
 void mu_job_free(mu_job *job);
 
 int mu_job_finished(const mu_job *job);
+/* The host run of agent_id: a binary search of host_order (built by mu_job_new), plus a scan
+ * for "any" jobs, whose one host is placed (renamed) later. NULL when the agent is no target. */
 mu_host_run *mu_job_host(mu_job *job, const char *agent_id);
 /* Task ids are "<job>/<agent>/<task name>", unique across jobs (agents dedup on them);
  * "<agent>/<task name>" is accepted within a job. */
 int mu_task_id_matches(const mu_job *job, const char *full, const char *given);
-/* Finds the task by task id; sets *ret_host. */
+/* Finds the task by task id; sets *ret_host. Parses "<job>/<agent>/<task>" to look the host up
+ * (mu_job_host) and the task by name; falls back to a scan of every task run. */
 mu_task_run *mu_job_task(mu_job *job, const char *task_id, mu_host_run **ret_host);
 
 /* Fills a TaskRun view of tr (borrowed pointers; params built into storage of
