@@ -151,7 +151,10 @@ void mu_logs_on_request(mu_agent_daemon *a, const Muster__V1__LogRequest *req) {
   if (l == NULL || l->stopping || req->request_id[0] == '\0') return;
   log_read *old = read_find(l, req->request_id);
   if (old != NULL) read_drop(l, old); /* a cancel, or a request that replaces its read */
-  if (req->task_id[0] == '\0') return;
+  if (req->task_id[0] == '\0') {
+    mu_debug("logs", "%s: cancelled%s", req->request_id, old ? "" : " (already over)");
+    return;
+  }
   char msg[600];
   if (l->n >= MU_LOGS_MAX_READS) {
     snprintf(msg, sizeof msg, "agent %s is serving %d log reads already; try again shortly",
