@@ -608,7 +608,7 @@ static void reader_fail(mu_output_reader *r, int code, const char *what) {
   r->cb(r, code, msg, NULL, 0, r->arg);
 }
 
-static void reader_start_read(mu_output_reader *r);
+static int reader_start_read(mu_output_reader *r);
 
 static void on_reader_fs(uv_fs_t *req) {
   mu_output_reader *r = req->data;
@@ -627,7 +627,8 @@ static void on_reader_fs(uv_fs_t *req) {
   }
   if (type == UV_FS_OPEN) {
     r->fd = (uv_file)result;
-    reader_start_read(r);
+    int rc = reader_start_read(r);
+    if (rc != 0) reader_fail(r, MU_EIO, uv_strerror(rc));
     return;
   }
   size_t n = (size_t)result;
@@ -649,16 +650,14 @@ static void on_reader_fs(uv_fs_t *req) {
   r->cb(r, 0, "", r->buf, (size_t)whole, r->arg);
 }
 
-static void reader_start_read(mu_output_reader *r) {
+/* Queues the read; a libuv error code when it cannot (cb not called). */
+static int reader_start_read(mu_output_reader *r) {
   uint64_t avail = r->e->written - r->offset;
   size_t n = avail < r->max ? (size_t)avail : r->max;
   r->iov = uv_buf_init((char *)r->buf, (unsigned)n);
   int rc = uv_fs_read(r->s->loop, &r->req, r->fd, &r->iov, 1, (int64_t)r->offset, on_reader_fs);
-  if (rc != 0) {
-    reader_fail(r, MU_EIO, uv_strerror(rc));
-    return;
-  }
-  r->busy = 1;
+  if (rc == 0) r->busy = 1;
+  return rc;
 }
 
 int mu_output_reader_read(mu_output_reader *r, size_t max, mu_output_read_cb cb, void *arg) {
@@ -673,10 +672,7 @@ int mu_output_reader_read(mu_output_reader *r, size_t max, mu_output_read_cb cb,
   }
   r->cb = cb;
   r->arg = arg;
-  if (r->fd >= 0) {
-    reader_start_read(r);
-    return 0;
-  }
+  if (r->fd >= 0) return reader_start_read(r) == 0 ? 0 : MU_EIO;
   char path[4400];
   entry_path(r->s, r->e->key, path, sizeof path);
   int rc = uv_fs_open(r->s->loop, &r->req, path, O_RDONLY | O_CLOEXEC, 0, on_reader_fs);

@@ -89,8 +89,9 @@ uint64_t mu_output_reader_offset(const mu_output_reader *r);
 /* Reads whole records after the offset, at most max bytes (>= MU_OUTPUT_FRAME_HEADER +
  * MU_OUTPUT_FRAME_MAX), and calls cb once on the loop: status 0 with data (borrowed for the
  * callback; len may be 0 when the rest is a torn record), else a negative MU_E* with a
- * message. The offset advances by len. One read at a time: MU_EAGAIN when one is in flight,
- * MU_ENOENT when the state is not DATA. */
+ * message. The offset advances by len. cb never runs before this returns; an error return
+ * means it will not run: MU_EAGAIN when a read is in flight, MU_ENOENT when the state is not
+ * DATA, MU_EIO / MU_ENOMEM when the read cannot be queued. */
 typedef void (*mu_output_read_cb)(mu_output_reader *r, int status, const char *message,
                                   const uint8_t *data, size_t len, void *arg);
 int mu_output_reader_read(mu_output_reader *r, size_t max, mu_output_read_cb cb, void *arg);
