@@ -9,6 +9,7 @@
 #include "agent/exec/journal.h"
 #include "agent/exec/plugin_host.h"
 #include "agent/exec/runner.h"
+#include "agent/output_spool.h"
 #include "lib/config/agent_config.h"
 #include "lib/host/hostinfo.h"
 #include "lib/metrics/httpd.h"
@@ -60,6 +61,10 @@ struct mu_agent_daemon {
   uint32_t queue_max;         /* --queue-max; 0 = the runner's default */
   struct mu_agent_bundles *bundles; /* bundles.c */
   uv_timer_t metrics_timer;
+  mu_output_spool *spool;      /* every attempt's output, <spool_dir>/output (tasks.c) */
+  uint64_t output_spool_size;  /* --output-spool-size; 0 = the spool's default (1 GiB) */
+  int64_t output_retention_ms; /* --output-retention; 0 = the spool's default (7 days) */
+  struct mu_agent_logs *logs;  /* logs.c */
 };
 
 /* metrics.c: /metrics and /healthz when cfg.metrics_listen is set. */
@@ -87,6 +92,14 @@ void mu_conn_init(mu_conn *conn, mu_agent_daemon *agent);
 void mu_conn_start(mu_conn *conn);
 /* Stops timers and cancels the stream; handles close on the loop. */
 void mu_conn_stop(mu_conn *conn);
+
+/* logs.c: LogRequests from the control plane, answered from the output spool. */
+int mu_logs_start(mu_agent_daemon *a, mu_err *err);
+void mu_logs_on_request(mu_agent_daemon *a, const Muster__V1__LogRequest *req);
+/* Drops every read (the stream ended; the control plane asks again on the next one). */
+void mu_logs_on_stream_end(mu_agent_daemon *a);
+/* Drops every read and frees the log server (its timer closes on the loop). */
+void mu_logs_stop(mu_agent_daemon *a);
 
 /* hello.c: the Hello this agent sends; caller frees with mu_hello_free. */
 Muster__V1__Hello *mu_hello_build(const mu_agent_daemon *agent);

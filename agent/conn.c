@@ -133,8 +133,11 @@ static int on_control_message(mu_rpc_call *call, const uint8_t *data, size_t len
       mu_rpc_call_cancel(call, MU_RPC_CANCELLED, "redirected to the leader");
       protobuf_c_message_free_unpacked(&msg->base, NULL);
       return 1;
+    case MUSTER__V1__CONTROL_MESSAGE__MSG_LOG_REQUEST:
+      mu_logs_on_request(conn->agent, msg->log_request);
+      break;
     default:
-      /* BundleChunk, Drain and LogRequest arrive with the bundle and logs work. */
+      /* Drain is not handled yet. */
       mu_debug("conn", "control message %d not handled yet", (int)msg->msg_case);
       break;
   }
@@ -147,6 +150,7 @@ static void on_stream_done(mu_rpc_call *call, const mu_rpc_status *st, void *ud)
   (void)call;
   conn->call = NULL;
   uv_timer_stop(&conn->heartbeat_timer);
+  mu_logs_on_stream_end(conn->agent);
   if (conn->closing) return;
   int64_t delay;
   if (conn->redirect[0] != '\0' && conn->attempts < 3) {

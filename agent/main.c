@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "lib/base/clock.h"
 #include "lib/base/log.h"
 
 static const char usage[] =
@@ -23,7 +24,7 @@ static const char usage[] =
     "                    [--metrics-listen HOST:PORT]\n"
     "                    [--reconnect-max DUR] [--max-message SIZE] [--log-level LEVEL]\n"
     "                    [--exec-helper PATH] [--type-slots TYPE=N[,TYPE=N...]]\n"
-    "                    [--queue-max N]\n"
+    "                    [--queue-max N] [--output-spool-size SIZE] [--output-retention DUR]\n"
     "\n"
     "The Muster agent: connects to the control plane and runs the tasks it is given.\n"
     "Flags override the config file; see docs/configuration.md for every field.\n";
@@ -48,6 +49,8 @@ static const struct option long_opts[] = {
     {"exec-helper", required_argument, NULL, 'x'},
     {"type-slots", required_argument, NULL, 'T'},
     {"queue-max", required_argument, NULL, 'Q'},
+    {"output-spool-size", required_argument, NULL, 'S'},
+    {"output-retention", required_argument, NULL, 'R'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -56,6 +59,27 @@ static const struct option long_opts[] = {
 static const char *exec_helper_path;
 static const char *type_slots_arg;
 static const char *queue_max_arg;
+static const char *spool_size_arg;
+static const char *retention_arg;
+
+/* --output-spool-size (at least 1 MiB) and --output-retention (at least 1s). */
+static int parse_spool_flags(mu_agent_daemon *a, mu_err *err) {
+  if (spool_size_arg != NULL) {
+    if (mu_size_parse(spool_size_arg, &a->output_spool_size, err) != 0)
+      return mu_err_prefix(err, "--output-spool-size");
+    if (a->output_spool_size < (1u << 20))
+      return mu_err_set(err, MU_EINVAL, "--output-spool-size: at least 1M, got '%s'",
+                        spool_size_arg);
+  }
+  if (retention_arg != NULL) {
+    if (mu_duration_parse(retention_arg, &a->output_retention_ms, err) != 0)
+      return mu_err_prefix(err, "--output-retention");
+    if (a->output_retention_ms < 1000)
+      return mu_err_set(err, MU_EINVAL, "--output-retention: at least 1s, got '%s'",
+                        retention_arg);
+  }
+  return 0;
+}
 
 /* --type-slots "python=2,http=64": per-type caps on concurrent attempts (the text is kept in
  * a, the entries point into it). */
@@ -105,6 +129,8 @@ static int parse_config(int argc, char **argv, mu_agent_config *cfg, mu_err *err
     if (c == 'x') exec_helper_path = optarg;
     if (c == 'T') type_slots_arg = optarg;
     if (c == 'Q') queue_max_arg = optarg;
+    if (c == 'S') spool_size_arg = optarg;
+    if (c == 'R') retention_arg = optarg;
     if (c == 'h') {
       fputs(usage, stdout);
       exit(0);
@@ -133,14 +159,23 @@ static void on_journal_closed(void *ud) {
   mu_rpc_engine_close(a->engine, on_engine_closed, a);
 }
 
-static void on_runner_closed(void *ud) {
+static void on_spool_closed(void *ud) {
   mu_agent_daemon *a = ud;
-  a->runner = NULL;
-  mu_agent_bundles_stop(a);
+  a->spool = NULL;
   if (a->journal != NULL)
     mu_journal_close(a->journal, on_journal_closed, a);
   else
     on_journal_closed(a);
+}
+
+static void on_runner_closed(void *ud) {
+  mu_agent_daemon *a = ud;
+  a->runner = NULL;
+  mu_agent_bundles_stop(a);
+  if (a->spool != NULL)
+    mu_output_spool_close(a->spool, on_spool_closed, a); /* after the runner's final events */
+  else
+    on_spool_closed(a);
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
@@ -150,6 +185,7 @@ static void on_signal(uv_signal_t *h, int signum) {
   a->stopping = 1;
   mu_info("agent", "stopping");
   mu_agent_metrics_stop(a);
+  mu_logs_stop(a);
   mu_conn_stop(&a->conn);
   uv_close((uv_handle_t *)&a->sigint, NULL);
   uv_close((uv_handle_t *)&a->sigterm, NULL);
@@ -171,7 +207,8 @@ int main(int argc, char **argv) {
       (queue_max_arg != NULL &&
        ((a.queue_max = (uint32_t)strtoul(queue_max_arg, &end, 10)) == 0 || *end != '\0' ||
         a.queue_max > 1000000) &&
-       mu_err_set(&err, MU_EINVAL, "--queue-max: expected 1..1000000, got '%s'", queue_max_arg))) {
+       mu_err_set(&err, MU_EINVAL, "--queue-max: expected 1..1000000, got '%s'", queue_max_arg)) ||
+      parse_spool_flags(&a, &err) != 0) {
     fprintf(stderr, "muster-agent: %s\n%s", err.msg, usage);
     mu_agent_config_free(&a.cfg);
     return 2;

@@ -28,6 +28,25 @@ static void publish(uv_timer_t *t) {
               "", (double)js.write_errors);
   mu_prom_add(&p, "muster_agent_rss_bytes", "gauge", "Resident memory of the agent.", "",
               (double)rss);
+  if (a->spool != NULL) {
+    mu_output_spool_stats ss;
+    mu_output_spool_stats_get(a->spool, &ss);
+    mu_prom_add(&p, "muster_agent_output_spool_bytes", "gauge",
+                "Bytes of task output kept in the output spool.", "", (double)ss.bytes);
+    mu_prom_add(&p, "muster_agent_output_spool_files", "gauge",
+                "Task attempts whose output is in the spool.", "", (double)ss.files);
+    mu_prom_add(&p, "muster_agent_output_spool_evicted_total", "counter",
+                "Finished attempts' output evicted for the spool cap.", "",
+                (double)ss.evicted_files);
+    mu_prom_add(&p, "muster_agent_output_spool_expired_total", "counter",
+                "Finished attempts' output removed past the retention age.", "",
+                (double)ss.expired_files);
+    mu_prom_add(&p, "muster_agent_output_spool_overflow_bytes_total", "counter",
+                "Task output not spooled (cap or write queue full, or write errors).", "",
+                (double)ss.overflow_bytes);
+    mu_prom_add(&p, "muster_agent_output_spool_write_errors_total", "counter",
+                "Output spool write failures.", "", (double)ss.write_errors);
+  }
   int healthy = js.write_errors == 0 || js.persisted_seq + 1 >= js.next_seq;
   mu_metrics_server_publish(a->metrics, p.buf, healthy,
                             healthy ? NULL : "journal writes failing: events are not durable");

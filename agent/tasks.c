@@ -2,7 +2,8 @@
  * task event the runner reports is packed into an AgentMessage, appended to the on-disk
  * journal, and sent only once the journal says it is durable. Acks from the control plane
  * trim the journal; after a reconnect everything unacked is sent again; after a restart,
- * tasks the journal shows running are reported LOST. */
+ * tasks the journal shows running are reported LOST. Output also goes to the output spool
+ * (output_spool.h), which TaskLogs reads through logs.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,12 @@ static void on_runner_event(void *arg, const mu_task_event *e) {
   ev.at_ms = e->at_ms;
   switch (e->kind) {
     case MU_EV_STATE:
+      if (a->spool != NULL) {
+        if (mu_task_state_final(e->state.state))
+          mu_output_spool_finish(a->spool, e->task_id, e->attempt);
+        else
+          mu_output_spool_begin(a->spool, e->task_id, e->attempt);
+      }
       sc.state = (Muster__V1__TaskState)e->state.state;
       sc.exit_code = e->state.exit_code;
       sc.signal = e->state.signal;
@@ -140,6 +147,9 @@ static void on_runner_event(void *arg, const mu_task_event *e) {
                 e->state.exit_code, sc.message);
       break;
     case MU_EV_OUTPUT:
+      if (a->spool != NULL)
+        mu_output_spool_append(a->spool, e->task_id, e->attempt, e->output.stream == 2 ? 2 : 1,
+                               e->output.data, e->output.len);
       oc.stream = e->output.stream == 2 ? MUSTER__V1__OUTPUT_CHUNK__STREAM__STDERR
                                         : MUSTER__V1__OUTPUT_CHUNK__STREAM__STDOUT;
       oc.data.data = (uint8_t *)e->output.data;
@@ -268,6 +278,11 @@ int mu_tasks_start(mu_agent_daemon *a, const char *helper_path, mu_err *err) {
   int rc = mu_journal_open(a->loop, path, &jo, &a->journal, err);
   if (rc != 0) return rc;
   if ((rc = mu_agent_bundles_start(a, err)) != 0) return rc;
+  snprintf(path, sizeof path, "%s/output", a->cfg.spool_dir);
+  mu_output_spool_opts so = {.max_bytes = a->output_spool_size,
+                             .retention_ms = a->output_retention_ms};
+  if ((rc = mu_output_spool_open(a->loop, path, &so, &a->spool, err)) != 0) return rc;
+  if ((rc = mu_logs_start(a, err)) != 0) return rc;
   replay_ctx rctx = {.agent = a};
   mu_journal_foreach(a->journal, replay_record, &rctx);
   for (size_t i = 0; i < rctx.n; i++) {

@@ -1,6 +1,6 @@
 /* The job side of muster.v1.Admin: SubmitJob, RunAdhoc, GetJob, ListJobs, CancelJob (unary)
- * and the server streams WatchJob (history first, then live events) and TaskLogs (the kept
- * output, then live output with follow). */
+ * and the server stream WatchJob (history first, then live events). TaskLogs lives in
+ * task_logs.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,7 +209,6 @@ static void cancel_job(mu_rpc_call *call, const ProtobufCMessage *req_msg,
 
 typedef struct stream_ctx {
   mu_daemon *daemon;
-  int is_logs;
   int got_request;
   mu_watcher *watcher;
 } stream_ctx;
@@ -235,77 +234,17 @@ static void start_watch(stream_ctx *sc, mu_rpc_call *call, const char *job_id) {
   mu_job_add_watcher(job, sc->watcher);
 }
 
-static int send_log(mu_rpc_call *call, const char *task_id, const char *data, size_t len) {
-  Muster__V1__LogChunk lc = MUSTER__V1__LOG_CHUNK__INIT;
-  Muster__V1__OutputChunk oc = MUSTER__V1__OUTPUT_CHUNK__INIT;
-  oc.data.data = (uint8_t *)data;
-  oc.data.len = len;
-  lc.task_id = (char *)task_id;
-  lc.output = &oc;
-  return mu_pb_send(call, &lc.base, NULL);
-}
-
-static void start_logs(stream_ctx *sc, mu_rpc_call *call, const Muster__V1__TaskLogsRequest *req) {
-  mu_job *job = find_or_fail(sc->daemon, call, req->job_id);
-  if (job == NULL) return;
-  int any_running = 0, found = 0;
-  size_t cap = 0;
-  for (size_t i = 0; i < job->n_hosts; i++)
-    for (size_t t = 0; t < job->spec->n_tasks; t++) {
-      const mu_task_run *tr = &job->hosts[i].tasks[t];
-      if (req->task_id[0] && !mu_task_id_matches(job, tr->task_id, req->task_id)) continue;
-      found = 1;
-      if (tr->state < MUSTER__V1__TASK_STATE__SUCCEEDED && job->hosts[i].state == MU_HOST_RUNNING)
-        any_running = 1;
-      if (tr->tail.len == 0) continue;
-      if (tr->tail.cap + 1 > cap) cap = tr->tail.cap + 1;
-      char *buf = malloc(cap);
-      if (buf == NULL) continue;
-      size_t n = mu_tail_copy(&tr->tail, buf, cap);
-      send_log(call, tr->task_id, buf, n);
-      free(buf);
-    }
-  if (!found) {
-    mu_pb_fail(call, MU_RPC_NOT_FOUND, "job %s has no task '%s' (task ids are AGENT/TASK)",
-               job->id, req->task_id);
-    return;
-  }
-  if (!req->follow || !any_running || mu_job_finished(job)) {
-    mu_rpc_call_finish(call, MU_RPC_OK, "", NULL);
-    return;
-  }
-  sc->watcher = calloc(1, sizeof *sc->watcher);
-  if (sc->watcher == NULL) {
-    mu_pb_fail(call, MU_RPC_RESOURCE_EXHAUSTED, "out of memory");
-    return;
-  }
-  sc->watcher->call = call;
-  sc->watcher->task_id = strdup(req->task_id); /* "" follows every task of the job */
-  sc->watcher->follow = 1;
-  mu_job_add_watcher(job, sc->watcher);
-}
-
 static int stream_on_message(mu_rpc_call *call, const uint8_t *data, size_t len, void *ud) {
   stream_ctx *sc = ud;
   if (sc->got_request) return 1;
   sc->got_request = 1;
-  if (sc->is_logs) {
-    Muster__V1__TaskLogsRequest *req = muster__v1__task_logs_request__unpack(NULL, len, data);
-    if (req == NULL) {
-      mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "malformed TaskLogsRequest");
-      return 1;
-    }
-    start_logs(sc, call, req);
-    protobuf_c_message_free_unpacked(&req->base, NULL);
-  } else {
-    Muster__V1__WatchJobRequest *req = muster__v1__watch_job_request__unpack(NULL, len, data);
-    if (req == NULL) {
-      mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "malformed WatchJobRequest");
-      return 1;
-    }
-    start_watch(sc, call, req->job_id);
-    protobuf_c_message_free_unpacked(&req->base, NULL);
+  Muster__V1__WatchJobRequest *req = muster__v1__watch_job_request__unpack(NULL, len, data);
+  if (req == NULL) {
+    mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "malformed WatchJobRequest");
+    return 1;
   }
+  start_watch(sc, call, req->job_id);
+  protobuf_c_message_free_unpacked(&req->base, NULL);
   return 1;
 }
 
@@ -321,7 +260,8 @@ static void stream_on_done(mu_rpc_call *call, const mu_rpc_status *st, void *ud)
   free(sc);
 }
 
-static void on_stream_call(mu_rpc_call *call, const mu_rpc_metadata *md, mu_daemon *d, int logs) {
+static void on_watch(mu_rpc_call *call, const mu_rpc_metadata *md, void *ud) {
+  mu_daemon *d = ud;
   (void)md;
   stream_ctx *sc = calloc(1, sizeof *sc);
   if (sc == NULL) {
@@ -329,17 +269,8 @@ static void on_stream_call(mu_rpc_call *call, const mu_rpc_metadata *md, mu_daem
     return;
   }
   sc->daemon = d;
-  sc->is_logs = logs;
   mu_rpc_call_handlers h = {.on_message = stream_on_message, .on_done = stream_on_done};
   mu_rpc_call_start(call, &h, sc);
-}
-
-static void on_watch(mu_rpc_call *call, const mu_rpc_metadata *md, void *ud) {
-  on_stream_call(call, md, ud, 0);
-}
-
-static void on_logs(mu_rpc_call *call, const mu_rpc_metadata *md, void *ud) {
-  on_stream_call(call, md, ud, 1);
 }
 
 int mu_admin_jobs_register(mu_daemon *d, mu_err *err) {
@@ -360,6 +291,6 @@ int mu_admin_jobs_register(mu_daemon *d, mu_err *err) {
   }
   int rc = mu_rpc_server_add_method(d->server, "/muster.v1.Admin/WatchJob", on_watch, d, err);
   if (rc == 0)
-    rc = mu_rpc_server_add_method(d->server, "/muster.v1.Admin/TaskLogs", on_logs, d, err);
+    rc = mu_task_logs_register(d, err); /* task_logs.c */
   return rc;
 }

@@ -22,6 +22,7 @@
 typedef enum { MU_ROLE_SINGLE = 0, MU_ROLE_FOLLOWER, MU_ROLE_LEADER } mu_role;
 
 struct mu_daemon;
+typedef struct mu_log_fetch mu_log_fetch; /* task_logs.c */
 
 /* etcd mode bookkeeping (cluster.c, persist.c). */
 typedef struct mu_ha_state {
@@ -78,6 +79,12 @@ typedef struct mu_daemon {
   mu_role role;
   int state_ready;            /* leader: state loaded from etcd (SINGLE: always 1) */
   mu_ha_state ha;
+
+  /* TaskLogs calls (task_logs.c) */
+  mu_log_fetch *log_fetches;
+  size_t n_log_fetches;
+  uint64_t log_seq;           /* request ids of agent reads */
+  uv_timer_t *log_pump;       /* timeouts and paused reads; exists while calls do */
 } mu_daemon;
 
 /* cluster.c: etcd, election, follower watch, takeover, health. */
@@ -161,6 +168,13 @@ int mu_targets_type_known(void *ud, const char *type);
 
 /* admin_jobs.c */
 int mu_admin_jobs_register(mu_daemon *d, mu_err *err);
+
+/* task_logs.c: Admin/TaskLogs, reading the agent's output spool through its stream. */
+int mu_task_logs_register(mu_daemon *d, mu_err *err);
+/* A LogRequestReply from agent (routed by request_id; unknown ids are dropped). */
+void mu_task_logs_on_reply(mu_daemon *d, mu_agent *agent, const Muster__V1__LogRequestReply *rep);
+/* agent's stream ended: its reads fall back to the tail kept here. */
+void mu_task_logs_on_agent_down(mu_daemon *d, mu_agent *agent);
 
 /* gateway.c: muster.v1.AgentGateway/Connect */
 int mu_gateway_register(mu_daemon *d, mu_err *err);

@@ -174,8 +174,11 @@ static int on_agent_message(mu_rpc_call *call, const uint8_t *data, size_t len, 
       mu_bundles_on_request(s->daemon, a, msg->bundle_request);
       protobuf_c_message_free_unpacked(&msg->base, NULL);
       return 0;
+    case MUSTER__V1__AGENT_MESSAGE__MSG_LOG_REPLY:
+      mu_task_logs_on_reply(s->daemon, a, msg->log_reply);
+      protobuf_c_message_free_unpacked(&msg->base, NULL);
+      return 0;
     default:
-      /* Log replies arrive with the logs issue. */
       mu_debug("gateway", "agent %s: message %d ignored", a->id, (int)msg->msg_case);
       protobuf_c_message_free_unpacked(&msg->base, NULL);
       return 0;
@@ -200,6 +203,7 @@ static void on_agent_done(mu_rpc_call *call, const mu_rpc_status *st, void *ud) 
                st->message);
     mu_registry_set_disconnected(&s->daemon->registry, s->agent, reason);
     mu_info("gateway", "agent %s disconnected: %s", s->agent->id, reason);
+    mu_task_logs_on_agent_down(s->daemon, s->agent);
     if (!s->daemon->stopping) {
       mu_persist_agent(s->daemon, s->agent);
       mu_sched_on_agent_down(s->daemon, s->agent);

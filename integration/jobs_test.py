@@ -6,6 +6,7 @@ one task to the next; cancel stops processes on the hosts; logs show the output;
 dies mid-task is reported, never silently forgotten; bad specs are refused before anything
 is stored.
 """
+import base64
 import json
 import os
 import signal
@@ -220,6 +221,75 @@ def test_agent_restart_reports_lost_from_journal(c):
     assert "restarted" in task["message"] or "disconnected" in task["message"], task
 
 
+def log_chunks(c, job, task):
+    """`muster -o json logs JOB TASK`: ({stream: bytes}, [notes])."""
+    rc, out, err = c.cli("-o", "json", "logs", job, task, check=False, timeout=60)
+    assert rc == 0, err
+    streams, notes = {}, []
+    for line in out.splitlines():
+        chunk = json.loads(line)
+        data = base64.b64decode(chunk["output"].get("data", ""))
+        if not chunk.get("taskId"):
+            notes.append(data.decode())
+        else:
+            s = chunk["output"].get("stream", "STREAM_UNSPECIFIED")
+            streams[s] = streams.get(s, b"") + data
+    return streams, notes
+
+
+def test_full_logs_from_the_agent_spool(c):
+    # an agent whose output spool holds 2 MiB: room for one big output, not two
+    c.start_musterd("--heartbeat-timeout", "2s")
+    c.start_agent("web-1", "role=web", "--heartbeat-interval", HB, "--output-spool-size", "2M")
+    wait_until("agent connected", lambda: c.states().get("web-1") == "AGENT_CONNECTED")
+    # about 1 MiB of stdout, far more than the 64 KiB tail the control plane keeps
+    want = "".join("%d\n" % i for i in range(1, 150001))
+    rc, res, summary, err = run_json(c, "--hosts", "web-1", "--", "seq 1 150000; echo to-stderr >&2")
+    assert rc == 0, (res, err)
+    big = summary["jobId"]
+    rc, out, err = c.cli("logs", big, "web-1/run", timeout=60)
+    assert "note" not in err, err
+    assert out.replace("to-stderr\n", "", 1) == want, (len(out), len(want))
+    # stdout and stderr stay apart, byte-exact
+    streams, notes = log_chunks(c, big, "web-1/run")
+    assert notes == [], notes
+    assert streams.get("STDOUT", b"").decode() == want, len(streams.get("STDOUT", b""))
+    assert streams.get("STDERR") == b"to-stderr\n", streams.keys()
+    # follow a running task: lines arrive as they are printed, and the call ends with the task
+    rc, out, _ = c.cli("run", "--detach", "--hosts", "web-1", "--",
+                       "for i in 1 2 3 4 5 6 7 8; do echo line $i; sleep 0.4; done")
+    job = out.strip()
+    wait_until("task running", lambda: "RUNNING" in c.cli("status", job, check=False)[1])
+    p = subprocess.Popen([c.cli_bin, "--addr", c.addr, "logs", "-f", job, "web-1/run"],
+                         stdout=subprocess.PIPE, text=True)
+    seen = []
+    for line in p.stdout:
+        seen.append((time.monotonic(), line.rstrip("\n")))
+    assert p.wait(timeout=30) == 0
+    assert [l for _, l in seen] == ["line %d" % i for i in range(1, 9)], seen
+    assert seen[-1][0] - seen[-3][0] >= 0.6, "lines did not arrive as printed: %r" % seen
+    assert "serving the control plane's tail" not in c.musterd.text(), c.musterd.text()[-2000:]
+    # a second big output does not fit beside the first: the first is evicted, and its logs
+    # fall back to the tail the control plane kept, saying so
+    rc, res, summary, err = run_json(c, "--hosts", "web-1", "--", "seq 1 200000")
+    assert rc == 0, (res, err)
+    second = summary["jobId"]
+    rc, out, err = c.cli("logs", second, "web-1/run", timeout=60)
+    assert out == "".join("%d\n" % i for i in range(1, 200001)), len(out)
+    rc, out, err = c.cli("logs", big, "web-1/run")
+    assert "evicted" in err and "tail kept by the control plane" in err, err
+    assert 0 < len(out) <= 64 * 1024 and "150000\n" in out, len(out)
+    # the agent goes away: the tail, with a note naming the agent
+    agent = c.agents.pop("web-1")
+    assert agent.stop() == 0, agent.text()[-3000:]
+    wait_until("agent disconnected", lambda: c.states().get("web-1") != "AGENT_CONNECTED")
+    rc, out, err = c.cli("logs", second, "web-1/run")
+    assert rc == 0 and "agent web-1 is not connected" in err, err
+    assert len(out) == 64 * 1024 and out.endswith("199999\n200000\n"), len(out)
+    streams, notes = log_chunks(c, second, "web-1/run")
+    assert len(notes) == 1 and "not connected" in notes[0], notes
+
+
 if __name__ == "__main__":
     main([
         test_run_on_every_host,
@@ -229,4 +299,5 @@ if __name__ == "__main__":
         test_bad_specs_refused_before_storing,
         test_host_dies_mid_task,
         test_agent_restart_reports_lost_from_journal,
+        test_full_logs_from_the_agent_spool,
     ])

@@ -1,0 +1,530 @@
+/* muster.v1.Admin/TaskLogs: the full output of a task from its agent's output spool, read
+ * through the agent's stream (ControlMessage.LogRequest -> AgentMessage.LogRequestReply,
+ * routed here by request_id), and the tail this control plane keeps (in memory, loaded from
+ * etcd after a restart) when the agent is not connected, is busy, does not answer, or no
+ * longer has the output. A fallback is said in the stream itself: a LogChunk with an empty
+ * task_id whose output data is a note for the reader; the trailing metadata
+ * `muster-log-source` says where the output came from (agent, tail, agent+tail).
+ *
+ * The tasks a call names are read one after another; follow reads the one task live from its
+ * agent (or, in the fallback, from the task events this control plane receives). Bounds: at
+ * most MU_LOGS_PER_AGENT reads asked of one agent and MU_LOGS_MAX_FETCHES calls at once; the
+ * agent has MU_LOGS_ACK_MS to open a read; a caller whose send queue passes
+ * MU_LOGS_PAUSE_BYTES pauses its read (the agent's read is cancelled and asked again at the
+ * same offset once the queue drains). A caller that goes away cancels the agent's read. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controlplane/daemon.h"
+#include "lib/base/clock.h"
+#include "lib/base/log.h"
+#include "lib/rpc/pb.h"
+
+#define MU_LOGS_PER_AGENT 8
+#define MU_LOGS_MAX_FETCHES 256
+#define MU_LOGS_ACK_MS 10000          /* the agent opens the read (first reply) within this */
+#define MU_LOGS_IDLE_MS 30000         /* a read without follow: silence past this ends it */
+#define MU_LOGS_PAUSE_BYTES (4u << 20)
+#define MU_LOGS_RESUME_BYTES (512u << 10)
+#define MU_LOGS_PUMP_MS 50
+#define MU_LOGS_CHUNK (64 * 1024)     /* data per LogChunk sent to the caller */
+#define MU_FRAME_HEADER 8             /* the agent's spool record header (agent/output_spool.h) */
+
+typedef struct log_target {
+  char *task_id;
+  char *agent_id;                /* NULL: not placed yet */
+  uint32_t attempt;              /* 0: never assigned */
+  size_t host, task;             /* indexes into the job */
+} log_target;
+
+struct mu_log_fetch {
+  struct mu_log_fetch *next;
+  mu_daemon *d;
+  mu_rpc_call *call;
+  char *job_id;
+  log_target *targets;
+  size_t n, cur;
+  uint32_t want_attempt;         /* the request's attempt (0 = latest) */
+  int follow;
+  int got_request;
+  /* the agent read of targets[cur] */
+  int reading, acked, paused, read_follow;
+  char request_id[64];
+  uint32_t read_attempt;
+  int64_t stamp;                 /* the agent's connected_at_ms when asked */
+  int64_t last_mono;
+  uint64_t offset;               /* spool bytes received (record boundary) */
+  uint64_t delivered;            /* output bytes passed to the caller */
+  int used_agent, used_tail;
+  mu_watcher *watcher;           /* fallback follow: live output through the scheduler */
+  int done;
+};
+
+static void next_target(mu_log_fetch *f);
+
+/* --- helpers --- */
+
+static mu_task_run *target_run(mu_log_fetch *f, const log_target *t, mu_host_run **ret_host) {
+  mu_job *job = mu_sched_find(f->d, f->job_id);
+  if (job == NULL || t->host >= job->n_hosts || t->task >= job->spec->n_tasks) return NULL;
+  mu_task_run *tr = &job->hosts[t->host].tasks[t->task];
+  if (strcmp(tr->task_id, t->task_id) != 0) return NULL;
+  if (ret_host != NULL) *ret_host = &job->hosts[t->host];
+  return tr;
+}
+
+static int send_chunk(mu_log_fetch *f, const char *task_id, int stream, const void *data,
+                      size_t len) {
+  Muster__V1__LogChunk lc = MUSTER__V1__LOG_CHUNK__INIT;
+  Muster__V1__OutputChunk oc = MUSTER__V1__OUTPUT_CHUNK__INIT;
+  oc.stream = (Muster__V1__OutputChunk__Stream)stream;
+  oc.data.data = (uint8_t *)data;
+  oc.data.len = len;
+  lc.task_id = (char *)task_id;
+  lc.output = &oc;
+  return mu_pb_send(f->call, &lc.base, NULL);
+}
+
+static void send_note(mu_log_fetch *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A note for the reader: a LogChunk with an empty task_id. */
+static void send_note(mu_log_fetch *f, const char *fmt, ...) {
+  char msg[800];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  send_chunk(f, "", MUSTER__V1__OUTPUT_CHUNK__STREAM__STREAM_UNSPECIFIED, msg, strlen(msg));
+}
+
+static size_t reads_of_agent(const mu_daemon *d, const char *agent_id) {
+  size_t n = 0;
+  for (const mu_log_fetch *f = d->log_fetches; f != NULL; f = f->next)
+    if ((f->reading || f->paused) && f->cur < f->n && f->targets[f->cur].agent_id != NULL &&
+        strcmp(f->targets[f->cur].agent_id, agent_id) == 0)
+      n++;
+  return n;
+}
+
+static mu_agent *connected_agent(mu_daemon *d, const char *agent_id) {
+  mu_agent *a = agent_id ? mu_registry_find(&d->registry, agent_id) : NULL;
+  return a != NULL && a->session != NULL ? a : NULL;
+}
+
+/* Asks the agent to start (task_id set) or cancel (task_id NULL) the read request_id. */
+static int send_request(mu_agent *a, const char *request_id, const char *task_id,
+                        uint32_t attempt, uint64_t offset, int follow, mu_err *err) {
+  Muster__V1__ControlMessage msg = MUSTER__V1__CONTROL_MESSAGE__INIT;
+  Muster__V1__LogRequest lr = MUSTER__V1__LOG_REQUEST__INIT;
+  lr.request_id = (char *)request_id;
+  lr.task_id = (char *)(task_id ? task_id : "");
+  lr.attempt = attempt;
+  lr.offset = offset;
+  lr.follow = follow;
+  msg.msg_case = MUSTER__V1__CONTROL_MESSAGE__MSG_LOG_REQUEST;
+  msg.log_request = &lr;
+  return mu_gateway_send(a, &msg, err);
+}
+
+static void cancel_agent_read(mu_log_fetch *f) {
+  if (!f->reading) return;
+  f->reading = 0;
+  mu_agent *a = connected_agent(f->d, f->targets[f->cur].agent_id);
+  if (a != NULL && a->connected_at_ms == f->stamp)
+    send_request(a, f->request_id, NULL, 0, 0, 0, NULL);
+}
+
+static int ask_agent(mu_log_fetch *f, mu_agent *a, mu_err *err) {
+  const log_target *t = &f->targets[f->cur];
+  snprintf(f->request_id, sizeof f->request_id, "logs-%llu",
+           (unsigned long long)++f->d->log_seq);
+  int rc = send_request(a, f->request_id, t->task_id, f->read_attempt, f->offset, f->read_follow,
+                        err);
+  if (rc != 0) return rc;
+  f->reading = 1;
+  f->acked = 0;
+  f->paused = 0;
+  f->stamp = a->connected_at_ms;
+  f->last_mono = mu_mono_ms();
+  return 0;
+}
+
+/* --- the tail kept here --- */
+
+/* Sends the kept tail of targets[cur] (why: the reason, NULL for none), from output byte
+ * `from` on when the tail reaches back that far. Returns 1 when the call now follows the
+ * task live through the scheduler (the call stays open), else 0. */
+static int send_tail(mu_log_fetch *f, const char *why) {
+  const log_target *t = &f->targets[f->cur];
+  mu_host_run *h = NULL;
+  mu_task_run *tr = target_run(f, t, &h);
+  f->used_tail = 1;
+  if (tr == NULL) {
+    send_note(f, "%s: the job is no longer held by this control plane", t->task_id);
+    return 0;
+  }
+  size_t cap = tr->tail.cap + 1;
+  char *buf = malloc(cap);
+  size_t n = buf ? mu_tail_copy(&tr->tail, buf, cap) : 0;
+  uint64_t first = tr->tail.total - n; /* output byte where the tail starts */
+  size_t skip = 0;
+  /* the tail counts every attempt's output; it lines up with the agent's bytes only when the
+   * attempt read is the run's only one */
+  int aligned = f->read_attempt == 1 && tr->attempt == 1;
+  if (f->delivered > 0) {
+    if (aligned && f->delivered >= first) {
+      skip = f->delivered - first < n ? (size_t)(f->delivered - first) : n;
+      if (why) send_note(f, "%s: %s after %llu bytes; the rest from the tail kept by the control plane",
+                         t->task_id, why, (unsigned long long)f->delivered);
+    } else if (why) {
+      send_note(f, "%s: %s after %llu bytes; what follows is the tail kept by the control plane "
+                   "(the last %zu of %llu bytes; some output in between is missing)",
+                t->task_id, why, (unsigned long long)f->delivered, n,
+                (unsigned long long)tr->tail.total);
+    }
+  } else if (why) {
+    if (tr->tail.total > n)
+      send_note(f, "%s: %s; showing the tail kept by the control plane (the last %zu of %llu "
+                   "bytes, stdout and stderr merged)", t->task_id, why, n,
+                (unsigned long long)tr->tail.total);
+    else
+      send_note(f, "%s: %s; showing the output kept by the control plane (all %zu bytes, "
+                   "stdout and stderr merged)", t->task_id, why, n);
+  }
+  for (size_t off = skip; off < n; off += MU_LOGS_CHUNK) {
+    size_t len = n - off < MU_LOGS_CHUNK ? n - off : MU_LOGS_CHUNK;
+    send_chunk(f, t->task_id, MUSTER__V1__OUTPUT_CHUNK__STREAM__STREAM_UNSPECIFIED, buf + off,
+               len);
+  }
+  free(buf);
+  if (!f->follow || f->n != 1 || tr->state >= MUSTER__V1__TASK_STATE__SUCCEEDED ||
+      h->state != MU_HOST_RUNNING)
+    return 0;
+  /* follow the live output this control plane receives (the scheduler ends the call when
+   * the task ends) */
+  mu_job *job = mu_sched_find(f->d, f->job_id);
+  f->watcher = calloc(1, sizeof *f->watcher);
+  if (job == NULL || f->watcher == NULL || (f->watcher->task_id = strdup(t->task_id)) == NULL)
+    return 0;
+  f->watcher->call = f->call;
+  f->watcher->follow = 1;
+  mu_job_add_watcher(job, f->watcher);
+  return 1;
+}
+
+/* --- moving through the targets --- */
+
+static void fetch_finish(mu_log_fetch *f) {
+  if (f->done) return;
+  f->done = 1;
+  mu_rpc_metadata md = {0};
+  mu_rpc_metadata_add(&md, "muster-log-source",
+                      f->used_agent && f->used_tail ? "agent+tail"
+                      : f->used_agent               ? "agent"
+                                                    : "tail");
+  mu_rpc_call_finish(f->call, MU_RPC_OK, "", &md);
+}
+
+/* The read of targets[cur] cannot go on (why): the tail, then the next target. */
+static void fall_back(mu_log_fetch *f, const char *why) {
+  cancel_agent_read(f);
+  f->paused = 0;
+  mu_info("logs", "%s: %s; serving the control plane's tail", f->targets[f->cur].task_id, why);
+  if (send_tail(f, why)) return;
+  f->cur++;
+  next_target(f);
+}
+
+static void next_target(mu_log_fetch *f) {
+  mu_daemon *d = f->d;
+  while (!f->done && f->cur < f->n) {
+    log_target *t = &f->targets[f->cur];
+    mu_task_run *tr = target_run(f, t, NULL);
+    f->offset = f->delivered = 0;
+    f->read_attempt = f->want_attempt ? f->want_attempt : (tr ? tr->attempt : t->attempt);
+    f->read_follow = f->follow && f->n == 1;
+    char why[300] = "";
+    if (t->agent_id == NULL || f->read_attempt == 0) {
+      /* never ran: there is no output anywhere but what may come (follow) */
+      if (send_tail(f, NULL)) return;
+      f->cur++;
+      continue;
+    }
+    mu_agent *a = connected_agent(d, t->agent_id);
+    mu_err err = {0};
+    if (d->stopping)
+      snprintf(why, sizeof why, "the control plane is stopping");
+    else if (a == NULL)
+      snprintf(why, sizeof why, "agent %s is not connected", t->agent_id);
+    else if (reads_of_agent(d, t->agent_id) >= MU_LOGS_PER_AGENT)
+      snprintf(why, sizeof why, "agent %s is serving %d log reads already", t->agent_id,
+               MU_LOGS_PER_AGENT);
+    else if (ask_agent(f, a, &err) != 0)
+      snprintf(why, sizeof why, "asking agent %s: %s", t->agent_id, err.msg);
+    else
+      return; /* its replies move us on */
+    mu_info("logs", "%s: %s; serving the control plane's tail", t->task_id, why);
+    if (send_tail(f, why)) return;
+    f->cur++;
+  }
+  fetch_finish(f);
+}
+
+/* --- replies from agents --- */
+
+/* Passes the records in data to the caller, merging runs of one stream. 0, or -1 when
+ * malformed. */
+static int forward_records(mu_log_fetch *f, const uint8_t *data, size_t len) {
+  const char *task_id = f->targets[f->cur].task_id;
+  size_t off = 0, run_start = 0, run_len = 0;
+  int run_stream = 0;
+  uint8_t *buf = malloc(len ? len : 1);
+  if (buf == NULL) return -1;
+  while (off < len) {
+    if (len - off < MU_FRAME_HEADER || data[off] != 'M' || data[off + 1] != 'O') break;
+    int stream = data[off + 2];
+    size_t n = (size_t)data[off + 4] | (size_t)data[off + 5] << 8 | (size_t)data[off + 6] << 16 |
+               (size_t)data[off + 7] << 24;
+    if ((stream != 1 && stream != 2) || len - off - MU_FRAME_HEADER < n) break;
+    if (run_len > 0 && (stream != run_stream || run_len + n > MU_LOGS_CHUNK)) {
+      send_chunk(f, task_id, run_stream, buf + run_start, run_len);
+      run_start += run_len;
+      run_len = 0;
+    }
+    run_stream = stream;
+    memcpy(buf + run_start + run_len, data + off + MU_FRAME_HEADER, n);
+    run_len += n;
+    f->delivered += n;
+    off += MU_FRAME_HEADER + n;
+  }
+  if (run_len > 0) send_chunk(f, task_id, run_stream, buf + run_start, run_len);
+  free(buf);
+  f->offset += off;
+  return off == len ? 0 : -1;
+}
+
+void mu_task_logs_on_reply(mu_daemon *d, mu_agent *agent, const Muster__V1__LogRequestReply *rep) {
+  mu_log_fetch *f = d->log_fetches;
+  for (; f != NULL; f = f->next)
+    if (f->reading && strcmp(f->request_id, rep->request_id) == 0) break;
+  if (f == NULL || f->targets[f->cur].agent_id == NULL ||
+      strcmp(f->targets[f->cur].agent_id, agent->id) != 0)
+    return; /* a read already cancelled or given up */
+  f->acked = 1;
+  f->last_mono = mu_mono_ms();
+  if (rep->error[0] != '\0') {
+    f->reading = 0; /* the agent ended it */
+    fall_back(f, rep->error);
+    return;
+  }
+  f->used_agent = 1;
+  if (forward_records(f, rep->data.data, rep->data.len) != 0) {
+    fall_back(f, "malformed output records from the agent");
+    return;
+  }
+  if (rep->eof) {
+    f->reading = 0;
+    f->cur++;
+    next_target(f);
+    return;
+  }
+  if (mu_rpc_call_queued_bytes(f->call) > MU_LOGS_PAUSE_BYTES) {
+    /* the caller reads slower than the agent sends: stop the agent's read, ask again later */
+    cancel_agent_read(f);
+    f->paused = 1;
+  }
+}
+
+void mu_task_logs_on_agent_down(mu_daemon *d, mu_agent *agent) {
+  mu_log_fetch *f = d->log_fetches;
+  while (f != NULL) {
+    mu_log_fetch *next = f->next;
+    const char *id = f->cur < f->n ? f->targets[f->cur].agent_id : NULL;
+    if ((f->reading || f->paused) && id != NULL && strcmp(id, agent->id) == 0) {
+      f->reading = 0;
+      char why[200];
+      snprintf(why, sizeof why, "agent %s disconnected", agent->id);
+      fall_back(f, why);
+    }
+    f = next;
+  }
+}
+
+static void on_pump(uv_timer_t *t) {
+  mu_daemon *d = t->data;
+  int64_t now = mu_mono_ms();
+  mu_log_fetch *f = d->log_fetches;
+  while (f != NULL) {
+    mu_log_fetch *next = f->next;
+    if (!f->done && (f->reading || f->paused)) {
+      const char *id = f->targets[f->cur].agent_id;
+      mu_agent *a = connected_agent(d, id);
+      char why[200] = "";
+      mu_err err = {0};
+      if (a == NULL || a->connected_at_ms != f->stamp)
+        snprintf(why, sizeof why, "agent %s disconnected", id);
+      else if (f->reading && !f->acked && now - f->last_mono > MU_LOGS_ACK_MS)
+        snprintf(why, sizeof why, "agent %s did not answer within %ds", id, MU_LOGS_ACK_MS / 1000);
+      else if (f->reading && !f->read_follow && now - f->last_mono > MU_LOGS_IDLE_MS)
+        snprintf(why, sizeof why, "agent %s stopped sending for %ds", id, MU_LOGS_IDLE_MS / 1000);
+      else if (f->paused && mu_rpc_call_queued_bytes(f->call) < MU_LOGS_RESUME_BYTES &&
+               ask_agent(f, a, &err) != 0)
+        snprintf(why, sizeof why, "asking agent %s again: %s", id, err.msg);
+      if (why[0] != '\0') {
+        if (a == NULL || a->connected_at_ms != f->stamp) f->reading = 0;
+        fall_back(f, why);
+      }
+    }
+    f = next;
+  }
+}
+
+/* --- the call --- */
+
+static void on_pump_closed(uv_handle_t *h) { free(h); }
+
+static void fetch_free(mu_log_fetch *f) {
+  mu_daemon *d = f->d;
+  for (mu_log_fetch **pp = &d->log_fetches; *pp != NULL; pp = &(*pp)->next)
+    if (*pp == f) {
+      *pp = f->next;
+      break;
+    }
+  for (size_t i = 0; i < f->n; i++) {
+    free(f->targets[i].task_id);
+    free(f->targets[i].agent_id);
+  }
+  free(f->targets);
+  free(f->job_id);
+  free(f);
+  d->n_log_fetches--;
+  if (d->log_fetches == NULL && d->log_pump != NULL) {
+    uv_timer_stop(d->log_pump);
+    uv_close((uv_handle_t *)d->log_pump, on_pump_closed);
+    d->log_pump = NULL;
+  }
+}
+
+static void start_fetch(mu_log_fetch *f, const Muster__V1__TaskLogsRequest *req) {
+  mu_daemon *d = f->d;
+  mu_job *job = req->job_id[0] ? mu_sched_find(d, req->job_id) : NULL;
+  if (job != NULL && !job->ready) job = NULL;
+  if (job == NULL) {
+    if (req->job_id[0] == '\0')
+      mu_pb_fail(f->call, MU_RPC_INVALID_ARGUMENT, "job_id: required");
+    else
+      mu_pb_fail(f->call, MU_RPC_NOT_FOUND, "no job '%s'", req->job_id);
+    f->done = 1;
+    return;
+  }
+  f->job_id = strdup(job->id);
+  f->targets = calloc(job->n_hosts * job->spec->n_tasks + 1, sizeof *f->targets);
+  if (f->job_id == NULL || f->targets == NULL) {
+    mu_pb_fail(f->call, MU_RPC_RESOURCE_EXHAUSTED, "out of memory");
+    f->done = 1;
+    return;
+  }
+  for (size_t i = 0; i < job->n_hosts; i++)
+    for (size_t t = 0; t < job->spec->n_tasks; t++) {
+      const mu_task_run *tr = &job->hosts[i].tasks[t];
+      if (req->task_id[0] && !mu_task_id_matches(job, tr->task_id, req->task_id)) continue;
+      log_target *lt = &f->targets[f->n++];
+      lt->task_id = strdup(tr->task_id);
+      lt->agent_id = job->hosts[i].agent_id ? strdup(job->hosts[i].agent_id) : NULL;
+      lt->attempt = tr->attempt;
+      lt->host = i;
+      lt->task = t;
+    }
+  if (f->n == 0) {
+    mu_pb_fail(f->call, MU_RPC_NOT_FOUND, "job %s has no task '%s' (task ids are AGENT/TASK)",
+               job->id, req->task_id);
+    f->done = 1;
+    return;
+  }
+  f->want_attempt = req->attempt;
+  f->follow = req->follow;
+  if (f->follow && f->n > 1) {
+    /* following several tasks: the tails kept here, then their live output as it arrives */
+    for (f->cur = 0; f->cur < f->n; f->cur++) send_tail(f, NULL);
+    if (mu_job_finished(job) || (f->watcher = calloc(1, sizeof *f->watcher)) == NULL ||
+        (f->watcher->task_id = strdup("")) == NULL) {
+      fetch_finish(f);
+      return;
+    }
+    f->watcher->call = f->call;
+    f->watcher->follow = 1;
+    mu_job_add_watcher(job, f->watcher);
+    return;
+  }
+  next_target(f);
+}
+
+static int on_request(mu_rpc_call *call, const uint8_t *data, size_t len, void *ud) {
+  mu_log_fetch *f = ud;
+  (void)call;
+  if (f->got_request) return 1;
+  f->got_request = 1;
+  Muster__V1__TaskLogsRequest *req = muster__v1__task_logs_request__unpack(NULL, len, data);
+  if (req == NULL) {
+    mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "malformed TaskLogsRequest");
+    f->done = 1;
+    return 1;
+  }
+  start_fetch(f, req);
+  protobuf_c_message_free_unpacked(&req->base, NULL);
+  return 1;
+}
+
+static void on_done(mu_rpc_call *call, const mu_rpc_status *st, void *ud) {
+  mu_log_fetch *f = ud;
+  (void)call;
+  (void)st;
+  f->done = 1;
+  /* a caller gone mid-read: the agent stops reading too */
+  if (!f->d->stopping) cancel_agent_read(f);
+  if (f->watcher != NULL) {
+    mu_watcher_unlink(f->watcher);
+    free(f->watcher->task_id);
+    free(f->watcher);
+  }
+  fetch_free(f);
+}
+
+static void on_logs(mu_rpc_call *call, const mu_rpc_metadata *md, void *ud) {
+  mu_daemon *d = ud;
+  (void)md;
+  if (d->n_log_fetches >= MU_LOGS_MAX_FETCHES) {
+    mu_rpc_call_finish(call, MU_RPC_RESOURCE_EXHAUSTED,
+                       "too many TaskLogs calls at once; try again shortly", NULL);
+    return;
+  }
+  mu_log_fetch *f = calloc(1, sizeof *f);
+  if (f == NULL) {
+    mu_rpc_call_finish(call, MU_RPC_RESOURCE_EXHAUSTED, "out of memory", NULL);
+    return;
+  }
+  if (d->log_pump == NULL) {
+    d->log_pump = malloc(sizeof *d->log_pump);
+    if (d->log_pump == NULL) {
+      free(f);
+      mu_rpc_call_finish(call, MU_RPC_RESOURCE_EXHAUSTED, "out of memory", NULL);
+      return;
+    }
+    uv_timer_init(d->loop, d->log_pump);
+    d->log_pump->data = d;
+    uv_timer_start(d->log_pump, on_pump, MU_LOGS_PUMP_MS, MU_LOGS_PUMP_MS);
+  }
+  f->d = d;
+  f->call = call;
+  f->next = d->log_fetches;
+  d->log_fetches = f;
+  d->n_log_fetches++;
+  mu_rpc_call_handlers h = {.on_message = on_request, .on_done = on_done};
+  mu_rpc_call_start(call, &h, f);
+}
+
+int mu_task_logs_register(mu_daemon *d, mu_err *err) {
+  return mu_rpc_server_add_method(d->server, "/muster.v1.Admin/TaskLogs", on_logs, d, err);
+}
