@@ -18,6 +18,7 @@ static const char usage[] =
     "               [--metrics-listen HOST:PORT] [--heartbeat-timeout DUR]\n"
     "               [--leader-ttl DUR] [--takeover-grace DUR] [--max-agents N]\n"
     "               [--max-message SIZE] [--member-id ID] [--log-level LEVEL]\n"
+    "               [--max-job-tasks N] [--max-task-runs N] [--max-jobs-kept N]\n"
     "               [--trust-key FILE]... [--max-bundle-size SIZE] [--bundle-store-size SIZE]\n"
     "\n"
     "The Muster control plane: agents connect to it, the CLI and grpcurl talk to it.\n"
@@ -39,6 +40,9 @@ static const struct option long_opts[] = {
     {"takeover-grace", required_argument, NULL, 0},
     {"max-agents", required_argument, NULL, 0},
     {"max-message", required_argument, NULL, 0},
+    {"max-job-tasks", required_argument, NULL, 0},
+    {"max-task-runs", required_argument, NULL, 0},
+    {"max-jobs-kept", required_argument, NULL, 0},
     {"member-id", required_argument, NULL, 0},
     {"log-level", required_argument, NULL, 0},
     {"trust-key", required_argument, NULL, 0},
@@ -181,9 +185,9 @@ int main(int argc, char **argv) {
   d.state_ready = no_etcd;
   d.tail_bytes = 64 * 1024;
   d.history_bytes = 8u << 20;
-  d.max_jobs_kept = 1000;
-  d.max_tasks = 64;
-  d.max_task_runs = 200000;
+  d.max_jobs_kept = d.cfg.max_jobs_kept;
+  d.max_tasks = d.cfg.max_job_tasks;
+  d.max_task_runs = d.cfg.max_task_runs;
   int status = 0;
   if (daemon_start(&d, &err) != 0) {
     fprintf(stderr, "musterd: %s\n", err.msg);
