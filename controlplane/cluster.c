@@ -112,6 +112,7 @@ static void takeover(mu_daemon *d) {
     mu_agent *a = d->registry.agents[i];
     if (a->session == NULL) a->state = MUSTER__V1__AGENT_STATE__AGENT_DISCONNECTED;
     a->persist_dirty = a->hello_msg != NULL;
+    a->presence_dirty = a->session != NULL;
   }
   d->state_ready = 1;
   mu_info("cluster",
@@ -129,7 +130,10 @@ static int on_page(void *ud, const mu_etcd_kv *kvs, size_t n, mu_err *err) {
   mu_daemon *d = lc->d;
   if (d->stopping || lc->gen != d->ha.gen)
     return mu_err_set(err, MU_ECANCELED, "role changed during the load");
-  if (lc->pages++ == 0) mu_persist_reset_jobs(d); /* etcd answered: a fresh snapshot */
+  if (lc->pages++ == 0) { /* etcd answered: a fresh snapshot */
+    mu_persist_reset_jobs(d);
+    mu_presence_reset(d);
+  }
   size_t plen = strlen(d->cfg.etcd_prefix);
   for (size_t i = 0; i < n; i++)
     if (kvs[i].key_len > plen)
@@ -150,8 +154,12 @@ static void on_loaded(void *ud, int64_t revision, size_t total, const mu_err *er
     schedule_retry(d);
     return;
   }
-  if (pages == 0) mu_persist_reset_jobs(d); /* an empty prefix */
+  if (pages == 0) { /* an empty prefix */
+    mu_persist_reset_jobs(d);
+    mu_presence_reset(d);
+  }
   mu_persist_settle(d);
+  mu_presence_refresh(d);
   mu_debug("cluster", "loaded %zu keys at revision %lld", total, (long long)revision);
   if (leading)
     takeover(d);
@@ -196,6 +204,7 @@ static void on_elected(void *ud, int64_t term) {
   d->ha.write_failing = 0; /* a new term: write health starts over */
   d->ha.write_error[0] = '\0';
   stop_watch(d);
+  mu_presence_on_elected(d);
   snprintf(d->ha.leader_address, sizeof d->ha.leader_address, "%s", d->cfg.advertise);
   /* Streams kept through an etcd outage: their unacked events must reach the rebuilt state. */
   mu_gateway_end_all(d, NULL, "the control plane was elected again; reconnect");
@@ -213,6 +222,7 @@ static void on_deposed(void *ud, const char *reason) {
   d->ha.flush_in_flight = 0;
   uv_timer_stop(&d->sched_timer);
   d->sched_armed = 0;
+  mu_presence_on_deposed(d);
   const char *known = mu_leader_address(d->ha.leader);
   if (known[0] != '\0' && !is_self(d, known)) mu_gateway_end_all(d, known, reason);
   /* else (etcd unreachable): agents stay connected, nothing is scheduled or written */
@@ -226,6 +236,7 @@ static void on_leader_changed(void *ud, const char *address, int64_t term) {
           (long long)term);
   if (d->role != MU_ROLE_LEADER && address[0] != '\0' && !is_self(d, address))
     mu_gateway_end_all(d, address, "another member leads");
+  mu_presence_refresh(d); /* presence of an older term is a gone leader's */
 }
 
 /* --- public --- */
@@ -240,6 +251,7 @@ int mu_cluster_start(mu_daemon *d, mu_err *err) {
   ha->active = 1;
   uv_timer_init(d->loop, &ha->retry_timer);
   ha->retry_timer.data = d;
+  mu_presence_init(d);
   mu_persist_init(d);
   int rc = mu_etcd_client_new(d->loop, (const char *const *)d->cfg.etcd.items, d->cfg.etcd.n,
                               &eo, &ha->etcd, err);
@@ -255,8 +267,11 @@ int mu_cluster_start(mu_daemon *d, mu_err *err) {
   mu_store_options so = {.max_batch_ops = (size_t)d->max_task_runs + 1024,
                          .max_batch_bytes = (size_t)256 << 20};
   if ((rc = mu_store_new(ha->etcd, ha->leader, &so, &ha->store, err)) != 0) return rc;
-  mu_info("cluster", "etcd mode: %zu endpoint(s) starting with %s, prefix %s, leader TTL %lldms",
-          d->cfg.etcd.n, d->cfg.etcd.items[0], d->cfg.etcd_prefix, (long long)ttl);
+  mu_info("cluster",
+          "etcd mode: %zu endpoint(s) starting with %s, prefix %s, leader TTL %lldms, presence "
+          "TTL %lldms",
+          d->cfg.etcd.n, d->cfg.etcd.items[0], d->cfg.etcd_prefix, (long long)ttl,
+          (long long)d->presence_ttl_ms);
   start_load(d);
   return 0;
 }
@@ -284,6 +299,13 @@ static void on_store_closed(void *ud) {
     d->ha.stop_cb(d);
 }
 
+static void close_store(mu_daemon *d) {
+  if (d->ha.store != NULL)
+    mu_store_close(d->ha.store, on_store_closed, d);
+  else
+    on_store_closed(d);
+}
+
 void mu_cluster_stop(mu_daemon *d, void (*done_cb)(mu_daemon *d)) {
   mu_ha_state *ha = &d->ha;
   ha->gen++;
@@ -292,10 +314,8 @@ void mu_cluster_stop(mu_daemon *d, void (*done_cb)(mu_daemon *d)) {
   uv_timer_stop(&ha->retry_timer);
   uv_close((uv_handle_t *)&ha->retry_timer, NULL);
   mu_persist_close(d);
-  if (ha->store != NULL)
-    mu_store_close(ha->store, on_store_closed, d);
-  else
-    on_store_closed(d);
+  /* presence first: revoking its lease removes this member's presence keys at once */
+  mu_presence_stop(d, close_store);
 }
 
 int mu_cluster_leading(const mu_daemon *d) {

@@ -44,6 +44,11 @@ typedef struct mu_ha_state {
   int write_failing;           /* the last write failed (etcd unreachable): health */
   char write_error[300];
   uint64_t writes, write_ops;  /* batches and ops committed */
+  /* agent presence (presence.c): one lease per term, kept alive by the leader */
+  int64_t presence_lease;      /* etcd lease id; 0 while none is granted */
+  uint64_t presence_gen;       /* ha.gen the lease (or the call in flight) belongs to */
+  int presence_busy;           /* a grant or keep-alive is in flight */
+  uv_timer_t presence_timer;   /* keep-alive every TTL/3, retries */
   void (*stop_cb)(struct mu_daemon *d); /* mu_cluster_stop's callback */
 } mu_ha_state;
 
@@ -76,6 +81,7 @@ typedef struct mu_daemon {
   /* bundles (bundles.c) */
   mu_bundles_config bundle_cfg;
   mu_bundles *bundles;
+  int64_t presence_ttl_ms;    /* TTL of the presence lease (--presence-ttl) */
   mu_role role;
   int state_ready;            /* leader: state loaded from etcd (SINGLE: always 1) */
   mu_ha_state ha;
@@ -127,6 +133,28 @@ void mu_persist_apply_delete(mu_daemon *d, const char *rel_key);
 void mu_persist_settle(mu_daemon *d);
 /* Frees every job (a new snapshot follows). */
 void mu_persist_reset_jobs(mu_daemon *d);
+
+/* presence.c: <prefix>presence/<agent-id> under a lease the leader keeps alive. */
+void mu_presence_init(mu_daemon *d);
+/* Elected: grants this term's lease (presence is written once it exists). */
+void mu_presence_on_elected(mu_daemon *d);
+/* Deposed: stops the keep-alive and revokes the lease (its keys vanish at once). */
+void mu_presence_on_deposed(mu_daemon *d);
+/* Revokes the lease (if any) and closes the timer; done runs once (maybe from inside). */
+void mu_presence_stop(mu_daemon *d, void (*done)(mu_daemon *d));
+/* Adds a put (connected, under the lease) or delete (disconnected) for every agent whose
+ * presence changed to the flush batch b. Agents wait while no lease is granted. */
+int mu_presence_add_ops(mu_daemon *d, mu_store_batch *b, mu_err *err);
+/* A flush failed: presence is re-marked; MU_ENOENT (lease gone) grants a new lease. */
+void mu_presence_write_failed(mu_daemon *d, const mu_err *err);
+/* Follower: a presence key put (value) or deleted (value NULL). Bad values are logged with
+ * the key and skipped. */
+void mu_presence_apply(mu_daemon *d, const char *id, const char *value, size_t len);
+/* Follower: recomputes every agent's state from presence (after a leader change). */
+void mu_presence_refresh(mu_daemon *d);
+void mu_presence_refresh_agent(mu_daemon *d, mu_agent *a);
+/* A fresh snapshot follows: forget every presence seen. */
+void mu_presence_reset(mu_daemon *d);
 
 /* gateway.c: sends one control message down an agent's stream. MU_EAGAIN when the agent is
  * not connected. */

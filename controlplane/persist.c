@@ -1,5 +1,5 @@
-/* musterd's records in etcd (DESIGN.md "State in etcd"): agents/<id>, jobs/<id> (spec, state,
- * rollout, targets), jobs/<id>/ready (written last), tasks/<job>/<host>.<task> (one task run with
+/* musterd's records in etcd (DESIGN.md "State in etcd"): agents/<id> (presence/<id> is
+ * presence.c's, in the same flush), jobs/<id> (spec, state, rollout, targets), jobs/<id>/ready (written last), tasks/<job>/<host>.<task> (one task run with
  * its host's progress). Changes are marked dirty and written in one fenced batch per flush
  * (coalesced, one batch in flight); agent events are acked only once what they changed is in
  * etcd. The same decoders rebuild jobs and agents on a new leader and keep followers hot. */
@@ -53,6 +53,7 @@ void mu_persist_job(mu_daemon *d, mu_job *job) {
 void mu_persist_agent(mu_daemon *d, mu_agent *a) {
   if (!etcd_mode(d)) return;
   a->persist_dirty = 1;
+  a->presence_dirty = 1;
   mu_persist_kick(d);
 }
 
@@ -240,6 +241,7 @@ static void on_flushed(void *ud, const mu_store_batch_result *res, const mu_err 
       d->ha.flush_armed--;
     }
     for (size_t i = 0; i < d->registry.n; i++) d->registry.agents[i]->persist_dirty = 1;
+    mu_presence_write_failed(d, err);
   }
   flush_ctx_free(fc);
   if (err != NULL && err->code == MU_EPERM) return; /* deposed: the election says so too */
@@ -298,6 +300,7 @@ static void persist_flush(mu_daemon *d) {
     rc = mu_store_batch_put(b, key, v, 0, &err);
     free(v);
   }
+  if (rc == 0) rc = mu_presence_add_ops(d, b, &err); /* after agents/<id>: followers see both */
   fc->deleted = ha->deleted_jobs;
   fc->n_deleted = ha->n_deleted;
   ha->deleted_jobs = NULL;
@@ -591,10 +594,10 @@ static void apply_agent(mu_daemon *d, const char *id, const json_t *o) {
   }
   if (a->hello_msg) protobuf_c_message_free_unpacked(&a->hello_msg->base, NULL);
   a->hello_msg = msg;
-  a->state = d->role == MU_ROLE_FOLLOWER && json_is_true(json_object_get(o, "connected"))
-                 ? MUSTER__V1__AGENT_STATE__AGENT_CONNECTED
-                 : MUSTER__V1__AGENT_STATE__AGENT_DISCONNECTED;
-  a->connected_at_ms = jint(o, "connected_at_ms");
+  /* connected or not: presence/<id> says (followers); a leader's own streams otherwise */
+  a->state = MUSTER__V1__AGENT_STATE__AGENT_DISCONNECTED;
+  mu_presence_refresh_agent(d, a);
+  if (a->presence_term == 0) a->connected_at_ms = jint(o, "connected_at_ms");
   a->last_heartbeat_ms = a->last_seen_ms = jint(o, "last_seen_ms");
   set_str(&a->peer, jstr(o, "peer"));
   set_str(&a->disconnect_reason, jstr(o, "disconnect_reason"));
@@ -605,6 +608,10 @@ void mu_persist_apply(mu_daemon *d, const char *rel, const char *value, size_t l
   size_t h, t;
   int n = 0;
   if (strcmp(rel, "leader") == 0) return;
+  if (strncmp(rel, "presence/", 9) == 0) {
+    mu_presence_apply(d, rel + 9, value, len);
+    return;
+  }
   json_error_t jerr;
   json_t *o = json_loadb(value, len, 0, &jerr);
   if (strncmp(rel, "jobs/", 5) == 0 && strchr(rel + 5, '/') != NULL) {
@@ -643,6 +650,10 @@ void mu_persist_apply(mu_daemon *d, const char *rel, const char *value, size_t l
 void mu_persist_apply_delete(mu_daemon *d, const char *rel) {
   char id[300];
   int n = 0;
+  if (strncmp(rel, "presence/", 9) == 0) {
+    mu_presence_apply(d, rel + 9, NULL, 0);
+    return;
+  }
   if (sscanf(rel, "jobs/%299[^/]%n", id, &n) != 1 || rel[n] != '\0') return;
   mu_job **pp = &d->jobs;
   while (*pp != NULL && strcmp((*pp)->id, id) != 0) pp = &(*pp)->next;

@@ -2,6 +2,7 @@
  * lookups on every message, inserts only on first contact). */
 #include "controlplane/registry.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,6 +82,7 @@ void mu_registry_set_connected(mu_registry *reg, mu_agent *a, Muster__V1__AgentM
   a->session = session;
   a->state = MUSTER__V1__AGENT_STATE__AGENT_CONNECTED;
   a->connected_at_ms = now_ms;
+  snprintf(a->session_id, sizeof a->session_id, "%s-%lld", a->id, (long long)now_ms);
   a->last_heartbeat_ms = now_ms;
   a->last_seen_mono_ms = mono_ms;
   free(a->peer);

@@ -32,6 +32,11 @@ typedef struct mu_agent {
   uint64_t flush_seq;                      /* ack_seq when the write in flight started */
   int persist_dirty;                       /* the agents/<id> record changed */
   int64_t last_seen_ms;                    /* from etcd on followers (wall clock) */
+  /* presence (presence.c) */
+  char session_id[160];                    /* "<id>-<connected_at_ms>" of the current stream */
+  int presence_dirty;                      /* leader: presence/<id> must be (re)written */
+  int presence_stored;                     /* leader: a presence key of ours may exist */
+  uint64_t presence_term;                  /* follower: term in presence/<id>, 0 when none */
   int lost_check;                          /* reconnected with tasks in flight: the first
                                               heartbeat says whether they still run */
 } mu_agent;

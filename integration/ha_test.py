@@ -7,6 +7,7 @@ without running anything twice; etcd goes away and comes back, and the control p
 is unhealthy, refuses writes with a clear error, keeps its agents and recovers on its own; a
 bad --etcd value is refused at start.
 """
+import base64
 import json
 import os
 import subprocess
@@ -202,6 +203,96 @@ def test_failover_keeps_jobs_and_runs_once(c):
     print("  failover: new leader after %.1fs" % took)
 
 
+def presence(c):
+    """{agent id: (lease, record)} of the presence keys in etcd, via etcdctl."""
+    r = subprocess.run(["etcdctl", "--endpoints", c.endpoint, "get", "--prefix", "/muster/presence/",
+                        "-w", "json"], capture_output=True, text=True, timeout=10,
+                       env=dict(os.environ, ETCDCTL_API="3"))
+    assert r.returncode == 0, r.stderr
+    out = {}
+    for kv in json.loads(r.stdout).get("kvs", []):
+        key = base64.b64decode(kv["key"]).decode()
+        value = base64.b64decode(kv.get("value", "")).decode()
+        try:
+            rec = json.loads(value)
+        except ValueError:
+            rec = value
+        out[key[len("/muster/presence/"):]] = (int(kv.get("lease", 0)), rec)
+    return out
+
+
+def lease_ttl(c, lease):
+    """Seconds the lease has left (-1 once it expired or was revoked)."""
+    r = subprocess.run(["etcdctl", "--endpoints", c.endpoint, "lease", "timetolive", "%x" % lease,
+                        "-w", "json"], capture_output=True, text=True, timeout=10,
+                       env=dict(os.environ, ETCDCTL_API="3"))
+    assert r.returncode == 0, r.stderr
+    return int(json.loads(r.stdout).get("ttl", -1))
+
+
+def test_presence_follows_the_leader(c):
+    """presence/<id> exists while an agent is connected, under the leader's lease; it goes when
+    the agent stops, and with the lease when the leader is killed; the new leader writes it
+    again under its own lease for the agents that come back."""
+    c.start_etcd()
+    a = c.start_member("cp-a", "--presence-ttl", "3s")
+    b = c.start_member("cp-b", "--presence-ttl", "3s")
+    leader = wait_until("one leader", c.leader, timeout=10)
+    follower = [(n, addr) for n, addr in (("cp-a", a), ("cp-b", b)) if n != leader[0]][0]
+    both = leader[1] + "," + follower[1]
+    c.start_ha_agent("a1", both)
+    c.start_ha_agent("a2", both)
+    c.start_ha_agent("a3", leader[1])  # knows only the leader: it cannot follow a failover
+    hosts = {"a1", "a2", "a3"}
+    wait_until("three agents on the leader", lambda: c.connected_at(leader[1]) == hosts)
+    pres = wait_until("three presence keys", lambda: (lambda p: p if set(p) == hosts else None)(
+        presence(c)))
+    term1 = int(c.cluster_at(leader[1])["leaderTerm"])
+    leases = {lease for lease, _ in pres.values()}
+    assert len(leases) == 1 and 0 not in leases, pres
+    lease1 = leases.pop()
+    assert 0 < lease_ttl(c, lease1) <= 3, lease_ttl(c, lease1)
+    for aid, (_, rec) in pres.items():
+        assert rec["term"] == term1 and rec["address"] == leader[1], (aid, rec)
+        assert rec["session"].startswith(aid + "-") and rec["connected_at_ms"] > 0, rec
+    # the follower reports what presence says
+    wait_until("the follower sees three connected", lambda: c.connected_at(follower[1]) == hosts)
+
+    # an agent that stops: its key goes, the follower sees it disconnected
+    assert c.agents.pop("a2").stop() == 0
+    wait_until("presence/a2 deleted", lambda: "a2" not in presence(c))
+    wait_until("the follower sees a2 gone", lambda: c.connected_at(follower[1]) == {"a1", "a3"})
+
+    # a garbage presence record is logged with its key and skipped
+    subprocess.run(["etcdctl", "--endpoints", c.endpoint, "put", "/muster/presence/zz", "garbage{"],
+                   check=True, capture_output=True, env=dict(os.environ, ETCDCTL_API="3"))
+    wait_until("the follower logs the bad key", lambda: "/muster/presence/zz" in
+               c.members[follower[0]][0].text())
+    assert "zz" not in c.connected_at(follower[1])
+
+    # kill -9 the leader: its presence keys outlive it only until the lease expires
+    p, _ = c.members.pop(leader[0])
+    t0 = time.monotonic()
+    p.kill()
+    assert "a3" in presence(c), "presence/a3 went before the lease expired"
+    wait_until("presence/a3 gone with the dead leader's lease", lambda: "a3" not in presence(c),
+               timeout=3 + 4, step=0.1)
+    gone = time.monotonic() - t0
+    assert gone >= 1.5, "presence/a3 vanished %.1fs after the kill, before the 3s TTL" % gone
+    assert lease_ttl(c, lease1) == -1
+    wait_until("the follower to lead", lambda: (c.cluster_at(follower[1]) or {}).get("leader"),
+                     timeout=8)
+    term2 = int(c.cluster_at(follower[1])["leaderTerm"])
+    assert term2 > term1, (term1, term2)
+    wait_until("a1 back on the new leader", lambda: c.connected_at(follower[1]) == {"a1"}, timeout=10)
+    pres = wait_until("presence/a1 under the new lease", lambda: (lambda p: p if set(p) - {"zz"} ==
+                      {"a1"} and p["a1"][0] not in (0, lease1) else None)(presence(c)), timeout=10)
+    assert pres["a1"][1]["term"] == term2 and pres["a1"][1]["address"] == follower[1], pres
+    assert lease_ttl(c, pres["a1"][0]) > 0
+    print("  presence: a3's key gone %.1fs after kill -9 (TTL 3s); a1 under lease %x of term %d"
+          % (gone, pres["a1"][0], term2))
+
+
 def health(addr):
     ch = grpc.insecure_channel(addr)
     try:
@@ -279,4 +370,5 @@ if __name__ == "__main__":
         test_one_leader_redirects,
         test_failover_keeps_jobs_and_runs_once,
         test_etcd_outage,
+        test_presence_follows_the_leader,
     ])

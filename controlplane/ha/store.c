@@ -29,6 +29,7 @@ typedef struct batch_op {
   size_t key_len;
   char *value;
   size_t value_len;
+  int64_t lease;                /* put: attach to this lease (0: none) */
   size_t cost;                  /* estimated request bytes */
 } batch_op;
 
@@ -120,7 +121,7 @@ static size_t fence_cost(const mu_store *s) {
 }
 
 static int add_op(mu_store_batch *b, bool del, bool prefix, const char *key, const void *value,
-                  size_t value_len, mu_err *err) {
+                  size_t value_len, int64_t lease, mu_err *err) {
   const mu_store_options *o = &b->s->opts;
   if (key == NULL || key[0] == '\0') {
     return mu_err_set(err, MU_EINVAL, "store batch: op %zu has an empty key", b->n + 1);
@@ -147,7 +148,7 @@ static int add_op(mu_store_batch *b, bool del, bool prefix, const char *key, con
   }
   batch_op *op = &b->ops[b->n];
   *op = (batch_op){.del = del, .prefix = prefix, .key_len = key_len, .value_len = value_len,
-                   .cost = cost};
+                   .lease = lease, .cost = cost};
   op->key = malloc(key_len + 1);
   op->value = malloc(value_len + 1);
   if (op->key == NULL || op->value == NULL) {
@@ -165,11 +166,18 @@ static int add_op(mu_store_batch *b, bool del, bool prefix, const char *key, con
 
 int mu_store_batch_put(mu_store_batch *b, const char *key, const void *value, size_t value_len,
                        mu_err *err) {
-  return add_op(b, false, false, key, value, value != NULL ? value_len : 0, err);
+  return add_op(b, false, false, key, value, value != NULL ? value_len : 0, 0, err);
+}
+
+int mu_store_batch_put_lease(mu_store_batch *b, const char *key, const void *value,
+                             size_t value_len, int64_t lease, mu_err *err) {
+  if (lease < 0) return mu_err_set(err, MU_EINVAL, "store batch: put of '%s': bad lease %lld",
+                                   key ? key : "", (long long)lease);
+  return add_op(b, false, false, key, value, value != NULL ? value_len : 0, lease, err);
 }
 
 int mu_store_batch_delete(mu_store_batch *b, const char *key, bool prefix, mu_err *err) {
-  return add_op(b, true, prefix, key, NULL, 0, err);
+  return add_op(b, true, prefix, key, NULL, 0, 0, err);
 }
 
 /* Where the transaction starting at ops[from] ends under the limits. */
@@ -201,7 +209,8 @@ static int send_next(mu_store_batch *b, mu_err *err) {
       mu_etcd_txn_put(t, MU_ETCD_ON_SUCCESS,
                       &(mu_etcd_put_req){.key = op->key, .key_len = op->key_len,
                                          .value = op->value_len > 0 ? op->value : NULL,
-                                         .value_len = op->value_len});
+                                         .value_len = op->value_len,
+                                         .lease = op->lease});
     }
   }
   int rc = mu_etcd_txn_commit(b->s->c, t, on_txn, b, err);

@@ -71,6 +71,11 @@ void mu_store_batch_free(mu_store_batch *b);
  * bounds (names the key), MU_ENOMEM. A failed add leaves the batch as it was. */
 int mu_store_batch_put(mu_store_batch *b, const char *key, const void *value, size_t value_len,
                        mu_err *err);
+/* A put attached to an etcd lease (lease 0: none): the key goes when the lease expires or is
+ * revoked. A lease etcd no longer knows fails the whole transaction with MU_ENOENT ("requested
+ * lease not found"), fence or not; MU_EINVAL for a negative lease. Otherwise as put. */
+int mu_store_batch_put_lease(mu_store_batch *b, const char *key, const void *value,
+                             size_t value_len, int64_t lease, mu_err *err);
 /* Adds a delete of key, or of every key under it when prefix. Same errors as put. */
 int mu_store_batch_delete(mu_store_batch *b, const char *key, bool prefix, mu_err *err);
 size_t mu_store_batch_ops(const mu_store_batch *b);

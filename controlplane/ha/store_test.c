@@ -300,6 +300,66 @@ static void test_load_prefix_pages(void **state) {
   fixture_stop(&f);
 }
 
+typedef struct lease_call {
+  bool done;
+  int64_t id;
+  mu_err err;
+} lease_call;
+
+static void on_lease(void *ud, const mu_etcd_result *res, const mu_err *err) {
+  lease_call *lc = ud;
+  lc->done = true;
+  if (res != NULL) lc->id = res->lease_id;
+  if (err != NULL) lc->err = *err;
+}
+
+/* Puts attached to a lease (agent presence): the key carries the lease, goes when the lease is
+ * revoked, and a lease etcd does not know fails the batch with MU_ENOENT. */
+static void test_put_with_lease(void **state) {
+  fixture f;
+  fixture_start(&f, state, "/s5/", NULL);
+  mu_err err = {0};
+  lease_call g = {0};
+  assert_int_equal(mu_etcd_lease_grant(f.m.c, 30, on_lease, &g, &err), 0);
+  ha_run_until(f.e, &g.done, 5000);
+  assert_int_equal(g.err.code, 0);
+  assert_true(g.id > 0);
+  mu_store_batch *b = mu_store_batch_new(f.s);
+  assert_int_equal(mu_store_batch_put(b, "/s5/agents/a1", "{}", 0, &err), 0);
+  assert_int_equal(mu_store_batch_put_lease(b, "/s5/presence/a1", "{\"term\":1}", 0, g.id, &err), 0);
+  assert_int_equal(mu_store_batch_put_lease(b, "/s5/presence/a2", "x", 0, -1, &err), MU_EINVAL);
+  done d;
+  commit(&f, b, &d);
+  if (d.failed) fail_msg("batch: %s", d.err.msg);
+  mu_etcd_result *r = ha_side_range(f.e, "/s5/presence/a1", false);
+  assert_int_equal(r->n_kvs, 1);
+  assert_int_equal(r->kvs[0].lease, g.id);
+  assert_string_equal(r->kvs[0].value, "{\"term\":1}");
+  mu_etcd_result_free(r);
+  r = ha_side_range(f.e, "/s5/agents/a1", false);
+  assert_int_equal(r->kvs[0].lease, 0);
+  mu_etcd_result_free(r);
+
+  lease_call rv = {0};
+  assert_int_equal(mu_etcd_lease_revoke(f.m.c, g.id, on_lease, &rv, &err), 0);
+  ha_run_until(f.e, &rv.done, 5000);
+  assert_int_equal(rv.err.code, 0);
+  assert_int_equal(count(f.e, "/s5/presence/"), 0);
+  assert_int_equal(count(f.e, "/s5/agents/"), 1);
+
+  /* The revoked lease: the whole transaction is refused, the plain put in it too. */
+  b = mu_store_batch_new(f.s);
+  assert_int_equal(mu_store_batch_put(b, "/s5/agents/a2", "{}", 0, &err), 0);
+  assert_int_equal(mu_store_batch_put_lease(b, "/s5/presence/a2", "{}", 0, g.id, &err), 0);
+  commit(&f, b, &d);
+  assert_true(d.failed);
+  assert_int_equal(d.err.code, MU_ENOENT);
+  assert_int_equal(d.res.ops_committed, 0);
+  assert_int_equal(count(f.e, "/s5/agents/"), 1);
+  assert_true(f.m.leading); /* not a fencing failure: still the leader */
+  fixture_stop(&f);
+}
+
 static int group_setup(void **state) {
   mu_etcd_harness *h = NULL;
   mu_err err = {0};
@@ -322,6 +382,7 @@ int main(void) {
       cmocka_unit_test(test_batch_splits_by_bytes),
       cmocka_unit_test(test_fenced_out),
       cmocka_unit_test(test_load_prefix_pages),
+      cmocka_unit_test(test_put_with_lease),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
