@@ -27,11 +27,17 @@ typedef struct mu_conn {
   mu_rpc_channel *channel;
   char target[300];          /* address of channel */
   char redirect[300];        /* leader address from NotLeader, tried next */
+  char redirect_named[300];  /* the leader the previous NotLeader named */
+  uint32_t redirect_hops;    /* redirects followed at once since the named leader changed */
+  int64_t redirect_news_mono; /* when the named leader last changed (at most once a second) */
+  char refused[300];         /* the last address that refused connections ... */
+  int64_t refused_at_mono;   /* ... and when */
   size_t next_addr;          /* index into cfg.control for the next attempt */
   mu_rpc_call *call;         /* the live stream, NULL between attempts */
   int welcomed;
   int64_t backoff_ms;        /* next reconnect delay before jitter */
   uint32_t attempts;         /* consecutive failed attempts */
+  int64_t lost_at_mono;      /* when the last welcomed stream dropped; 0 = never welcomed */
   uv_timer_t heartbeat_timer;
   uv_timer_t reconnect_timer;
   uv_work_t metrics_work;

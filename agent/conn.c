@@ -2,7 +2,9 @@
  * waits for Welcome, then heartbeats with host metrics (gathered off the loop). When the
  * stream ends it reconnects with exponential backoff and jitter, trying the configured
  * addresses in turn and a leader address from NotLeader first (at once, for a few redirects
- * in a row; then with the backoff). */
+ * in a row; then with the backoff). For cfg.reconnect_fast_ms after a working stream drops
+ * it retries every 250-500 ms instead of backing off: a failover takes a lease TTL, and an
+ * agent that had backed off to seconds meanwhile would find the new leader seconds late. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 #include "lib/base/log.h"
 
 #define MU_CONN_BACKOFF_MIN_MS 200
+#define MU_CONN_FAST_MIN_MS 250 /* retry delay in the fast window: 250..500 ms */
 
 static void conn_connect(mu_conn *conn);
 
@@ -106,6 +109,7 @@ static int on_control_message(mu_rpc_call *call, const uint8_t *data, size_t len
     case MUSTER__V1__CONTROL_MESSAGE__MSG_WELCOME:
       conn->welcomed = 1;
       conn->attempts = 0;
+      conn->redirect_hops = 0;
       conn->backoff_ms = MU_CONN_BACKOFF_MIN_MS;
       mu_info("conn", "connected to %s (session %s)", conn->target, msg->welcome->session_id);
       uv_timer_start(&conn->heartbeat_timer, on_heartbeat_timer, 0,
@@ -127,7 +131,19 @@ static int on_control_message(mu_rpc_call *call, const uint8_t *data, size_t len
     case MUSTER__V1__CONTROL_MESSAGE__MSG_NOT_LEADER:
       mu_info("conn", "%s is not the leader; leader is '%s'", conn->target,
               msg->not_leader->leader_address);
-      snprintf(conn->redirect, sizeof conn->redirect, "%s", msg->not_leader->leader_address);
+      if (strcmp(msg->not_leader->leader_address, conn->redirect_named) != 0 &&
+          mu_mono_ms() - conn->redirect_news_mono > 1000) {
+        conn->redirect_news_mono = mu_mono_ms();
+        /* news: a leader we have not been sent to yet (a failover ended); go there at once */
+        snprintf(conn->redirect_named, sizeof conn->redirect_named, "%s",
+                 msg->not_leader->leader_address);
+        conn->redirect_hops = 0;
+      }
+      /* a member still naming the leader that just refused us (its lease has not expired):
+       * try the next configured address instead */
+      if (strcmp(msg->not_leader->leader_address, conn->refused) != 0 ||
+          mu_mono_ms() - conn->refused_at_mono > 2000)
+        snprintf(conn->redirect, sizeof conn->redirect, "%s", msg->not_leader->leader_address);
       /* a live member answered: no reason to back off far (a failover is under way) */
       conn->backoff_ms = MU_CONN_BACKOFF_MIN_MS;
       mu_rpc_call_cancel(call, MU_RPC_CANCELLED, "redirected to the leader");
@@ -153,17 +169,28 @@ static void on_stream_done(mu_rpc_call *call, const mu_rpc_status *st, void *ud)
   mu_logs_on_stream_end(conn->agent);
   if (conn->closing) return;
   int64_t delay;
-  if (conn->redirect[0] != '\0' && conn->attempts < 3) {
+  if (!conn->welcomed && st->code == MU_RPC_UNAVAILABLE) {
+    snprintf(conn->refused, sizeof conn->refused, "%s", conn->target);
+    conn->refused_at_mono = mu_mono_ms();
+  }
+  if (conn->redirect[0] != '\0' && conn->redirect_hops < 3) {
     /* follow a redirect at once, but not forever: members that disagree on who leads (an
      * election in progress) would bounce us back and forth */
+    conn->redirect_hops++;
     conn->attempts++;
     delay = 0;
-  } else {
+  } else if (conn->welcomed || (conn->lost_at_mono > 0 &&
+                                 mu_mono_ms() - conn->lost_at_mono < conn->agent->cfg.reconnect_fast_ms)) {
+    /* A stream that worked and dropped: retry soon and often, the control plane may be
+     * restarting or failing over; jitter spreads a whole fleet's retries. */
     if (conn->welcomed) {
-      /* A stream that worked and dropped: retry soon, the control plane may be restarting. */
-      conn->backoff_ms = MU_CONN_BACKOFF_MIN_MS;
+      conn->lost_at_mono = mu_mono_ms();
       conn->attempts = 0;
     }
+    conn->backoff_ms = MU_CONN_BACKOFF_MIN_MS;
+    conn->attempts++;
+    delay = MU_CONN_FAST_MIN_MS + (int64_t)(conn_rand(conn) % (MU_CONN_FAST_MIN_MS + 1));
+  } else {
     conn->attempts++;
     delay = conn->backoff_ms / 2 + (int64_t)(conn_rand(conn) % (uint32_t)(conn->backoff_ms / 2 + 1));
     conn->backoff_ms *= 2;

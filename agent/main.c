@@ -22,7 +22,7 @@ static const char usage[] =
     "                    [--heartbeat-interval DUR] [--slots N] [--trust-key FILE]...\n"
     "                    [--allow-unsigned] [--allow-downgrade] [--bundle-cache-size SIZE]\n"
     "                    [--metrics-listen HOST:PORT]\n"
-    "                    [--reconnect-max DUR] [--max-message SIZE] [--log-level LEVEL]\n"
+    "                    [--reconnect-max DUR] [--reconnect-fast DUR] [--max-message SIZE] [--log-level LEVEL]\n"
     "                    [--exec-helper PATH] [--type-slots TYPE=N[,TYPE=N...]]\n"
     "                    [--queue-max N] [--output-spool-size SIZE] [--output-retention DUR]\n"
     "\n"
@@ -44,6 +44,7 @@ static const struct option long_opts[] = {
     {"bundle-cache-size", required_argument, NULL, 0},
     {"metrics-listen", required_argument, NULL, 0},
     {"reconnect-max", required_argument, NULL, 0},
+    {"reconnect-fast", required_argument, NULL, 0},
     {"max-message", required_argument, NULL, 0},
     {"log-level", required_argument, NULL, 0},
     {"exec-helper", required_argument, NULL, 'x'},

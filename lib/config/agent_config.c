@@ -28,6 +28,7 @@ static const mu_cfg_field agent_fields[] = {
     F("metrics_listen", MU_CF_OPT_ADDR, metrics_listen, 0, 0),
     F("log_level", MU_CF_LOG_LEVEL, log_level, 0, 0),
     F("reconnect_max", MU_CF_DURATION, reconnect_max_ms, 1000, 3600 * 1000),
+    F("reconnect_fast", MU_CF_DURATION, reconnect_fast_ms, 0, 3600 * 1000),
     F("max_message", MU_CF_SIZE, max_message, 64 * 1024, 1024 * 1024 * 1024),
 };
 
@@ -57,6 +58,7 @@ void mu_agent_config_init(mu_agent_config *cfg) {
   cfg->metrics_listen[0] = '\0';
   cfg->log_level = MU_LOG_INFO;
   cfg->reconnect_max_ms = 30000;
+  cfg->reconnect_fast_ms = 15000;
   cfg->max_message = 16 * 1024 * 1024;
 }
 

@@ -33,6 +33,9 @@ typedef struct mu_agent_config {
   char metrics_listen[MU_CFG_ADDR_MAX]; /* HOST:PORT, "" = no metrics endpoint */
   mu_log_level log_level;               /* default info */
   int64_t reconnect_max_ms;             /* max reconnect backoff, 1s..1h, default 30s */
+  /* after a working stream drops: retry every 250-500 ms (no backoff) for this long, so a
+   * control-plane failover is followed at once; 0..1h, default 15s, 0 = backoff at once */
+  int64_t reconnect_fast_ms;
   uint64_t max_message;                 /* bytes per gRPC message, 64K..1G, default 16M */
 } mu_agent_config;
 
