@@ -255,7 +255,7 @@ static void on_flushed(void *ud, const mu_store_batch_result *res, const mu_err 
   mu_persist_kick(d); /* whatever changed meanwhile */
 }
 
-static int add_job_changes(mu_daemon *d, mu_store_batch *b, mu_job *job, mu_err *err) {
+static int add_task_changes(mu_daemon *d, mu_store_batch *b, mu_job *job, mu_err *err) {
   for (size_t h = 0; h < job->n_hosts && job->n_dirty_tasks > 0; h++)
     for (size_t t = 0; t < job->spec->n_tasks; t++) {
       mu_task_run *tr = &job->hosts[h].tasks[t];
@@ -264,10 +264,6 @@ static int add_job_changes(mu_daemon *d, mu_store_batch *b, mu_job *job, mu_err 
       tr->dirty = 0;
       job->n_dirty_tasks--;
     }
-  if (job->dirty) {
-    if (put_job(d, b, job, err) != 0) return err->code;
-    job->dirty = 0;
-  }
   return 0;
 }
 
@@ -300,6 +296,7 @@ static void persist_flush(mu_daemon *d) {
     rc = mu_store_batch_put(b, key, v, 0, &err);
     free(v);
   }
+  mu_store_batch_barrier(b);
   if (rc == 0) rc = mu_presence_add_ops(d, b, &err); /* after agents/<id>: followers see both */
   fc->deleted = ha->deleted_jobs;
   fc->n_deleted = ha->n_deleted;
@@ -314,10 +311,19 @@ static void persist_flush(mu_daemon *d) {
     key_of(d, key, sizeof key, "tasks/%s/", fc->deleted[i], 0, 0);
     if (rc == 0) rc = mu_store_batch_delete(b, key, true, &err);
   }
+  /* every task record first (in parallel transactions), then, after a barrier, the job
+   * records: a job stored as finished always has its tasks' final records stored */
   for (mu_job *j = d->jobs; j != NULL && rc == 0; j = j->next) {
     if (j->submit_pending || !j->ready || (!j->dirty && j->n_dirty_tasks == 0)) continue;
     fc->job_ids[fc->n_jobs++] = strdup(j->id);
-    rc = add_job_changes(d, b, j, &err);
+    rc = add_task_changes(d, b, j, &err);
+  }
+  mu_store_batch_barrier(b);
+  for (size_t i = 0; i < fc->n_jobs && rc == 0; i++) {
+    mu_job *j = fc->job_ids[i] ? mu_sched_find(d, fc->job_ids[i]) : NULL;
+    if (j == NULL || !j->dirty) continue;
+    rc = put_job(d, b, j, &err);
+    j->dirty = 0;
   }
   if (rc != 0) mu_warn("persist", "building a write: %s", err.msg);
   if (mu_store_batch_ops(b) == 0) {
@@ -410,6 +416,7 @@ void mu_persist_submit(mu_daemon *d, mu_job *job, mu_rpc_call *call) {
   job->dirty = 0;
   if (rc == 0) {
     char key[700];
+    mu_store_batch_barrier(b); /* the marker only once the job and every task are stored */
     key_of(d, key, sizeof key, "jobs/%s/ready", job->id, 0, 0);
     rc = mu_store_batch_put(b, key, "1", 1, &err);
   }

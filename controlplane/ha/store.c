@@ -1,7 +1,9 @@
 /* The leader's write path: batches of puts and deletes committed as fenced etcd transactions,
- * split greedily by op count and estimated request bytes and sent one after the other in the
- * order given; a refused fence fails the batch with MU_EPERM and deposes the leader. Also the
- * paged, single-revision prefix load a new leader rebuilds its in-memory state from. */
+ * split greedily by op count and estimated request bytes (and at barriers). Transactions
+ * between two barriers go out up to max_txns_in_flight at a time; a barrier's later ops are
+ * sent only once everything before it is committed. A refused fence fails the batch with
+ * MU_EPERM and deposes the leader. Also the paged, single-revision prefix load a new leader
+ * rebuilds its in-memory state from. */
 #include "controlplane/ha/store.h"
 
 #include <inttypes.h>
@@ -25,6 +27,7 @@ struct mu_store {
 
 typedef struct batch_op {
   bool del, prefix;
+  bool barrier;                 /* everything before this op is committed before it is sent */
   char *key;
   size_t key_len;
   char *value;
@@ -38,9 +41,14 @@ struct mu_store_batch {
   batch_op *ops;
   size_t n, cap;
   size_t bytes;                 /* sum of costs, bounded by max_batch_bytes */
+  bool barrier_next;            /* the next op added starts after a barrier */
   /* commit state */
   int64_t term;
-  size_t pos, end;              /* ops[pos..end) is the transaction in flight */
+  size_t *txn_start;            /* txns + 1 entries: ops[txn_start[i]..txn_start[i+1]) */
+  size_t next_txn;              /* next transaction to send */
+  size_t in_flight;             /* transactions sent and not answered */
+  mu_err first_err;             /* the first failure; nothing more is sent after it */
+  bool failed;
   mu_store_batch_result res;
   mu_store_batch_cb cb;
   void *ud;
@@ -81,6 +89,7 @@ int mu_store_new(mu_etcd_client *client, mu_leader *leader, const mu_store_optio
   if (s->opts.max_batch_ops == 0) s->opts.max_batch_ops = 100000;
   if (s->opts.max_batch_bytes == 0) s->opts.max_batch_bytes = (size_t)64 << 20;
   if (s->opts.page_size <= 0) s->opts.page_size = 1000;
+  if (s->opts.max_txns_in_flight == 0) s->opts.max_txns_in_flight = 8;
   *ret_store = s;
   return 0;
 }
@@ -109,6 +118,7 @@ void mu_store_batch_free(mu_store_batch *b) {
     free(b->ops[i].value);
   }
   free(b->ops);
+  free(b->txn_start);
   free(b);
 }
 
@@ -147,8 +157,8 @@ static int add_op(mu_store_batch *b, bool del, bool prefix, const char *key, con
     b->cap = cap;
   }
   batch_op *op = &b->ops[b->n];
-  *op = (batch_op){.del = del, .prefix = prefix, .key_len = key_len, .value_len = value_len,
-                   .lease = lease, .cost = cost};
+  *op = (batch_op){.del = del, .prefix = prefix, .barrier = b->barrier_next && b->n > 0,
+                   .key_len = key_len, .value_len = value_len, .lease = lease, .cost = cost};
   op->key = malloc(key_len + 1);
   op->value = malloc(value_len + 1);
   if (op->key == NULL || op->value == NULL) {
@@ -161,8 +171,11 @@ static int add_op(mu_store_batch *b, bool del, bool prefix, const char *key, con
   op->value[value_len] = '\0';
   b->n++;
   b->bytes += cost;
+  b->barrier_next = false;
   return 0;
 }
+
+void mu_store_batch_barrier(mu_store_batch *b) { b->barrier_next = true; }
 
 int mu_store_batch_put(mu_store_batch *b, const char *key, const void *value, size_t value_len,
                        mu_err *err) {
@@ -184,22 +197,32 @@ int mu_store_batch_delete(mu_store_batch *b, const char *key, bool prefix, mu_er
 static size_t txn_end(const mu_store_batch *b, size_t from) {
   const mu_store_options *o = &b->s->opts;
   size_t bytes = fence_cost(b->s), i = from;
-  while (i < b->n && i - from < o->max_txn_ops && bytes + b->ops[i].cost <= o->max_txn_bytes) {
+  while (i < b->n && i - from < o->max_txn_ops && bytes + b->ops[i].cost <= o->max_txn_bytes &&
+         (i == from || !b->ops[i].barrier)) {
     bytes += b->ops[i].cost;
     i++;
   }
   return i;
 }
 
+typedef struct txn_ctx {
+  mu_store_batch *b;
+  size_t idx;
+} txn_ctx;
+
 static void on_txn(void *ud, const mu_etcd_result *res, const mu_err *err);
 
-/* Sends ops[pos..] up to the limits as one fenced transaction. */
-static int send_next(mu_store_batch *b, mu_err *err) {
-  mu_etcd_txn *t = mu_etcd_txn_new();
-  if (t == NULL) return mu_err_set(err, MU_ENOMEM, "store batch: out of memory");
-  b->end = txn_end(b, b->pos);
+/* Sends transaction idx (ops txn_start[idx]..txn_start[idx+1]) as one fenced transaction. */
+static int send_txn(mu_store_batch *b, size_t idx, mu_err *err) {
+  txn_ctx *tc = malloc(sizeof *tc);
+  mu_etcd_txn *t = tc ? mu_etcd_txn_new() : NULL;
+  if (t == NULL) {
+    free(tc);
+    return mu_err_set(err, MU_ENOMEM, "store batch: out of memory");
+  }
+  *tc = (txn_ctx){.b = b, .idx = idx};
   mu_etcd_txn_fence(t, mu_leader_key(b->s->leader), b->term);
-  for (size_t i = b->pos; i < b->end; i++) {
+  for (size_t i = b->txn_start[idx]; i < b->txn_start[idx + 1]; i++) {
     const batch_op *op = &b->ops[i];
     if (op->del) {
       mu_etcd_txn_delete(t, MU_ETCD_ON_SUCCESS,
@@ -213,8 +236,9 @@ static int send_next(mu_store_batch *b, mu_err *err) {
                                          .lease = op->lease});
     }
   }
-  int rc = mu_etcd_txn_commit(b->s->c, t, on_txn, b, err);
+  int rc = mu_etcd_txn_commit(b->s->c, t, on_txn, tc, err);
   mu_etcd_txn_free(t);
+  if (rc != 0) free(tc);
   return rc;
 }
 
@@ -225,44 +249,65 @@ static void batch_finish(mu_store_batch *b, const mu_err *err) {
   store_release(s);
 }
 
+static void fail(mu_store_batch *b, const mu_err *e) {
+  if (b->failed) return;
+  b->failed = true;
+  b->first_err = *e;
+}
+
+/* Sends what may go now: up to the window, and past a barrier only when nothing before it is
+ * outstanding. Finishes the batch when everything is answered. */
+static void pump(mu_store_batch *b) {
+  const mu_store_options *o = &b->s->opts;
+  if (!b->failed && b->s->closing && b->next_txn < b->res.txns) {
+    mu_err e = {0};
+    mu_err_set(&e, MU_ECANCELED, "store batch: store closed after %zu of %zu transactions",
+               b->res.txns_committed, b->res.txns);
+    fail(b, &e);
+  }
+  while (!b->failed && b->next_txn < b->res.txns && b->in_flight < o->max_txns_in_flight) {
+    if (b->in_flight > 0 && b->ops[b->txn_start[b->next_txn]].barrier) break;
+    mu_err e = {0};
+    if (send_txn(b, b->next_txn, &e) != 0) {
+      mu_err_prefix(&e, "store batch: transaction %zu of %zu", b->next_txn + 1, b->res.txns);
+      fail(b, &e);
+      break;
+    }
+    b->next_txn++;
+    b->in_flight++;
+  }
+  if (b->in_flight > 0) return;
+  if (b->failed) batch_finish(b, &b->first_err);
+  else if (b->res.txns_committed == b->res.txns) batch_finish(b, NULL);
+}
+
 static void on_txn(void *ud, const mu_etcd_result *res, const mu_err *err) {
-  mu_store_batch *b = ud;
+  txn_ctx *tc = ud;
+  mu_store_batch *b = tc->b;
+  size_t idx = tc->idx;
+  free(tc);
+  b->in_flight--;
   mu_err e = {0};
   if (res == NULL) {
     e = *err;
     mu_err_prefix(&e, "store batch: transaction %zu of %zu (%zu of %zu ops committed before it)",
-                  b->res.txns_committed + 1, b->res.txns, b->res.ops_committed, b->n);
-    batch_finish(b, &e);
-    return;
-  }
-  if (!res->succeeded) {
+                  idx + 1, b->res.txns, b->res.ops_committed, b->n);
+    fail(b, &e);
+  } else if (!res->succeeded) {
     mu_err_set(&e, MU_EPERM,
                "not the leader any more (term %" PRId64 " fenced out); %zu of %zu ops committed",
                b->term, b->res.ops_committed, b->n);
-    mu_warn(LOG, "%s", e.msg);
-    if (!b->s->closing) mu_leader_step_down(b->s->leader, b->term, e.msg);
-    batch_finish(b, &e);
-    return;
+    if (!b->failed) {
+      mu_warn(LOG, "%s", e.msg);
+      if (!b->s->closing) mu_leader_step_down(b->s->leader, b->term, e.msg);
+    }
+    fail(b, &e);
+  } else {
+    if (res->revision > b->res.revision) b->res.revision = res->revision;
+    b->res.txns_committed++;
+    b->res.ops_committed += b->txn_start[idx + 1] - b->txn_start[idx];
   }
-  b->res.revision = res->revision;
-  b->res.txns_committed++;
-  b->res.ops_committed += b->end - b->pos;
-  b->pos = b->end;
-  if (b->pos == b->n) {
-    batch_finish(b, NULL);
-    return;
-  }
-  if (b->s->closing) {
-    mu_err_set(&e, MU_ECANCELED, "store batch: store closed after %zu of %zu transactions",
-               b->res.txns_committed, b->res.txns);
-    batch_finish(b, &e);
-    return;
-  }
-  if (send_next(b, &e) != 0) {
-    mu_err_prefix(&e, "store batch: transaction %zu of %zu", b->res.txns_committed + 1,
-                  b->res.txns);
-    batch_finish(b, &e);
-  }
+  pump(b);
 }
 
 int mu_store_batch_commit(mu_store_batch *b, mu_store_batch_cb cb, void *ud, mu_err *err) {
@@ -283,11 +328,21 @@ int mu_store_batch_commit(mu_store_batch *b, mu_store_batch_cb cb, void *ud, mu_
     goto fail;
   }
   for (size_t i = 0; i < b->n; i = txn_end(b, i)) b->res.txns++;
+  if ((b->txn_start = malloc((b->res.txns + 1) * sizeof *b->txn_start)) == NULL) {
+    rc = mu_err_set(err, MU_ENOMEM, "store batch: out of memory");
+    goto fail;
+  }
+  size_t k = 0;
+  for (size_t i = 0; i < b->n; i = txn_end(b, i)) b->txn_start[k++] = i;
+  b->txn_start[k] = b->n;
   b->cb = cb;
   b->ud = ud;
-  rc = send_next(b, err);
+  rc = send_txn(b, 0, err);
   if (rc != 0) goto fail;
+  b->next_txn = 1;
+  b->in_flight = 1;
   s->inflight++;
+  pump(b); /* the rest of the first window (never finishes: one is in flight) */
   return 0;
 fail:
   mu_store_batch_free(b);

@@ -6,10 +6,12 @@
  * fenced out)" and makes the leader step down (mu_leader_step_down).
  *
  * A batch is committed in as few transactions as fit the configured limits (ops per txn and
- * bytes per request), one after the other, in the order the ops were added. A batch that needs
- * more than one transaction is NOT atomic: a failure leaves the earlier transactions applied
- * (the callback says how many). Write what must appear all-or-nothing with a "ready marker"
- * last (see docs/ha.md): readers ignore a job until its ready key exists.
+ * bytes per request). Up to max_txns_in_flight of them are out at once, so they may land in
+ * any order — except across a barrier (mu_store_batch_barrier): ops after it are sent only
+ * once all before it are committed. A batch that needs more than one transaction is NOT
+ * atomic: a failure leaves some transactions applied (the callback says how many). Write what
+ * must appear all-or-nothing with a "ready marker" after a barrier (see docs/ha.md): readers
+ * ignore a job until its ready key exists.
  */
 #ifndef MU_HA_STORE_H
 #define MU_HA_STORE_H
@@ -31,10 +33,13 @@ typedef struct mu_store_options {
   size_t max_batch_ops;        /* ops in one batch; 0 → 100000 */
   size_t max_batch_bytes;      /* bytes held by one batch; 0 → 64 MiB */
   int64_t page_size;           /* keys per page of mu_store_load_prefix; 0 → 1000 */
+  size_t max_txns_in_flight;   /* transactions of one batch sent at once; 0 → 8, 1 = in order */
 } mu_store_options;
 
-/* What a finished batch did. On failure the first txns_committed transactions (ops_committed
- * ops) were applied and the rest were not sent. */
+/* What a finished batch did. On failure txns_committed transactions (ops_committed ops) were
+ * applied: every one before the last barrier passed, and some of those after it (up to
+ * max_txns_in_flight were out at once, and they may have landed in any order); nothing past
+ * the next barrier was sent. */
 typedef struct mu_store_batch_result {
   int64_t revision;            /* etcd revision after the last committed transaction */
   size_t txns;                 /* transactions the batch was split into */
@@ -79,6 +84,10 @@ int mu_store_batch_put_lease(mu_store_batch *b, const char *key, const void *val
 /* Adds a delete of key, or of every key under it when prefix. Same errors as put. */
 int mu_store_batch_delete(mu_store_batch *b, const char *key, bool prefix, mu_err *err);
 size_t mu_store_batch_ops(const mu_store_batch *b);
+/* Orders the batch: ops added after this call are sent only once every op added before it is
+ * committed (a "ready marker" after the records it vouches for). Without barriers the
+ * transactions of a batch may be applied in any order. No effect on an empty batch. */
+void mu_store_batch_barrier(mu_store_batch *b);
 
 /* Commits the batch under the leader's current term, consuming b whatever the outcome. cb runs
  * exactly once from the loop when 0 is returned. Errors without a callback: MU_EPERM when this

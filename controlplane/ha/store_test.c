@@ -118,26 +118,38 @@ static void test_batch_splits_by_ops(void **state) {
     snprintf(value, sizeof(value), "{\"n\":%d}", i);
     assert_int_equal(mu_store_batch_put(b, key, value, 0, &err), 0);
   }
+  mu_store_batch_barrier(b); /* the marker only after every task record */
   assert_int_equal(mu_store_batch_put(b, "/s1/jobs/j1/ready", "1", 1, &err), 0);
   assert_int_equal(mu_store_batch_ops(b), 301);
   done d;
   commit(&f, b, &d);
   if (d.failed) fail_msg("batch: %s", d.err.msg);
-  assert_int_equal(d.res.txns, 3); /* 128 + 128 + 45 */
-  assert_int_equal(d.res.txns_committed, 3);
+  assert_int_equal(d.res.txns, 4); /* 128 + 128 + 44 sent together, then the marker */
+  assert_int_equal(d.res.txns_committed, 4);
   assert_int_equal(d.res.ops_committed, 301);
   assert_int_equal(count(f.e, "/s1/tasks/j1/"), 300);
-  /* The ready marker went last: its revision is the batch's. */
+  /* The ready marker went last, alone: its revision is the batch's, above every task's. */
   mu_etcd_result *r = ha_side_range(f.e, "/s1/jobs/j1/ready", false);
   assert_int_equal(r->n_kvs, 1);
   assert_int_equal(r->kvs[0].mod_revision, d.res.revision);
   mu_etcd_result_free(r);
+  r = ha_side_range(f.e, "/s1/tasks/j1/", true);
+  assert_int_equal(r->n_kvs, 300);
+  int64_t revs[3] = {0};
+  size_t n_revs = 0;
+  for (size_t i = 0; i < r->n_kvs; i++) {
+    assert_true(r->kvs[i].mod_revision < d.res.revision);
+    size_t k = 0;
+    while (k < n_revs && revs[k] != r->kvs[i].mod_revision) k++;
+    if (k == n_revs) {
+      assert_true(n_revs < 3); /* three transactions, one revision each */
+      revs[n_revs++] = r->kvs[i].mod_revision;
+    }
+  }
+  assert_int_equal(n_revs, 3);
+  mu_etcd_result_free(r);
   r = ha_side_range(f.e, "/s1/tasks/j1/t299", false);
   assert_string_equal(r->kvs[0].value, "{\"n\":299}");
-  assert_int_equal(r->kvs[0].mod_revision, d.res.revision); /* same (last) transaction */
-  mu_etcd_result_free(r);
-  r = ha_side_range(f.e, "/s1/tasks/j1/t000", false);
-  assert_true(r->kvs[0].mod_revision < d.res.revision); /* an earlier transaction */
   mu_etcd_result_free(r);
 
   /* Deletes, by key and by prefix, in the same way. */
