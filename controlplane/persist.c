@@ -407,9 +407,15 @@ void mu_persist_submit(mu_daemon *d, mu_job *job, mu_rpc_call *call) {
     sc->targets = (uint32_t)job->n_hosts;
     rc = put_job(d, b, job, &err);
   }
+  /* A task still in the state mu_job_new gives it (PENDING, no attempt) needs no record: the
+   * job record's hosts and rollout rebuild it exactly (apply_job). Only its first real change
+   * is written, so a task that runs once costs about two keys, not three. */
   for (size_t h = 0; h < job->n_hosts && rc == 0; h++)
     for (size_t t = 0; t < job->spec->n_tasks && rc == 0; t++) {
-      rc = put_task(d, b, job, h, t, &err);
+      const mu_task_run *tr = &job->hosts[h].tasks[t];
+      if (tr->state != MUSTER__V1__TASK_STATE__PENDING || tr->attempt != 0 ||
+          job->hosts[h].state != MU_HOST_PENDING)
+        rc = put_task(d, b, job, h, t, &err);
       job->hosts[h].tasks[t].dirty = 0;
     }
   job->n_dirty_tasks = 0;
