@@ -168,6 +168,16 @@ static void test_round_trip(void **state) {
   assert_memory_equal(r.metas[0]->sig, m.sig, m.sig_len);
   result_clear(&r);
 
+  /* two puts of one digest at once: the second is refused while the first is stored */
+  result r2 = {0};
+  memset(&r, 0, sizeof r);
+  f.bs->ops->put(f.bs, &m, data, on_done, &r);
+  f.bs->ops->put(f.bs, &m, data, on_done, &r2);
+  assert_true(r2.done);
+  assert_int_equal(r2.rc, MU_EAGAIN);
+  ha_run_until(f.e, &r.done, 10000);
+  assert_int_equal(r.rc, 0);
+
   /* the same digest again replaces it (stored once) */
   put(&f, &m, data, &r);
   assert_int_equal(r.rc, 0);
