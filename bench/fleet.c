@@ -19,6 +19,10 @@ typedef struct sim_agent {
   int welcomed;
   uint64_t sequence;     /* last TaskEvent sequence sent; the next one is sequence + 1 */
   char id[64];
+  /* mu_fleet_request_bundle */
+  uint64_t bundle_asked_ns, bundle_done_ns;
+  uint64_t bundle_next;  /* the offset the next chunk must start at */
+  int bundle_state;      /* 0 idle, 1 receiving, 2 done, 3 failed */
 } sim_agent;
 
 struct mu_fleet {
@@ -158,6 +162,32 @@ static void run_assign(sim_agent *a, const Muster__V1__Assign *as) {
   f->stats.last_task_done_ns = uv_hrtime();
 }
 
+/* Counts one BundleChunk as muster-agent would receive it (bytes in order, then last). */
+static void on_bundle_chunk(sim_agent *a, const Muster__V1__BundleChunk *ch) {
+  mu_fleet *f = a->fleet;
+  if (a->bundle_state != 1) return;
+  f->stats.bundle_bytes += ch->data.len;
+  if (ch->error[0] != '\0' || ch->offset != a->bundle_next) {
+    a->bundle_state = 3;
+    f->stats.bundle_errors++;
+    if (f->stats.bundle_error[0] == '\0')
+      snprintf(f->stats.bundle_error, sizeof f->stats.bundle_error, "%s: %s", a->id,
+               ch->error[0] ? ch->error : "chunk offsets have a gap");
+    return;
+  }
+  a->bundle_next += ch->data.len;
+  if (!ch->last) return;
+  if (a->bundle_next != ch->total_size) {
+    a->bundle_state = 3;
+    f->stats.bundle_errors++;
+    return;
+  }
+  a->bundle_state = 2;
+  a->bundle_done_ns = uv_hrtime();
+  f->stats.bundles_done++;
+  f->stats.bundle_last_done_ns = a->bundle_done_ns;
+}
+
 static int on_control(mu_rpc_call *call, const uint8_t *data, size_t len, void *ud) {
   sim_agent *a = ud;
   mu_fleet *f = a->fleet;
@@ -174,6 +204,8 @@ static int on_control(mu_rpc_call *call, const uint8_t *data, size_t len, void *
     run_assign(a, msg->assign);
   } else if (msg->msg_case == MUSTER__V1__CONTROL_MESSAGE__MSG_ACK) {
     f->stats.acks++;
+  } else if (msg->msg_case == MUSTER__V1__CONTROL_MESSAGE__MSG_BUNDLE_CHUNK) {
+    on_bundle_chunk(a, msg->bundle_chunk);
   }
   protobuf_c_message_free_unpacked(&msg->base, NULL);
   return 0;
@@ -264,6 +296,38 @@ int mu_fleet_connect(mu_fleet *f, mu_err *err) {
     send_hello(a);
   }
   return 0;
+}
+
+int mu_fleet_request_bundle(mu_fleet *f, const char *digest, mu_err *err) {
+  if (digest == NULL || digest[0] == '\0') return mu_err_set(err, MU_EINVAL, "fleet: empty bundle digest");
+  Muster__V1__BundleRequest br = MUSTER__V1__BUNDLE_REQUEST__INIT;
+  br.digest = (char *)digest;
+  Muster__V1__AgentMessage msg = MUSTER__V1__AGENT_MESSAGE__INIT;
+  msg.msg_case = MUSTER__V1__AGENT_MESSAGE__MSG_BUNDLE_REQUEST;
+  msg.bundle_request = &br;
+  size_t asked = 0;
+  f->stats.bundle_first_request_ns = uv_hrtime();
+  for (size_t i = 0; i < f->n_agents; i++) {
+    sim_agent *a = &f->agents[i];
+    if (a->call == NULL || !a->welcomed) continue;
+    a->bundle_state = 1;
+    a->bundle_next = 0;
+    a->bundle_done_ns = 0;
+    a->bundle_asked_ns = uv_hrtime();
+    if (agent_send(a, &msg) != 0) {
+      a->bundle_state = 3;
+      continue;
+    }
+    f->stats.bundle_requests++;
+    asked++;
+  }
+  if (asked == 0) return mu_err_set(err, MU_EAGAIN, "fleet: no welcomed agent to ask for %s", digest);
+  return 0;
+}
+
+uint64_t mu_fleet_bundle_time_ns(const mu_fleet *f, size_t i) {
+  if (i >= f->n_agents || f->agents[i].bundle_state != 2) return 0;
+  return f->agents[i].bundle_done_ns - f->agents[i].bundle_asked_ns;
 }
 
 const mu_fleet_stats *mu_fleet_stats_get(const mu_fleet *f) { return &f->stats; }

@@ -3,7 +3,9 @@
  * host metrics every interval. It answers each Assign at once as `hostname` would end:
  * STARTING, RUNNING, one stdout chunk "<agent id>\n", SUCCEEDED (exit 0), with sequence
  * numbers increasing per agent. Streams are spread over several channels (each its own HTTP/2
- * connection), agents_per_channel per channel. Everything runs on the rpc engine's loop. */
+ * connection), agents_per_channel per channel. Everything runs on the rpc engine's loop.
+ * Optionally (mu_fleet_request_bundle) every agent asks for a bundle as muster-agent does on a
+ * cache miss and counts the BundleChunk bytes it receives, without keeping them. */
 #ifndef MU_BENCH_FLEET_H
 #define MU_BENCH_FLEET_H
 
@@ -35,6 +37,14 @@ typedef struct mu_fleet_stats {
   uint64_t start_ns;             /* uv_hrtime() just before the first Connect */
   uint64_t all_welcomed_ns;      /* uv_hrtime() at the last Welcome; 0 until then */
   char first_error[256];         /* why the first failed stream ended; "" when none did */
+  /* bundles (only after mu_fleet_request_bundle) */
+  uint64_t bundle_requests;      /* BundleRequests sent */
+  uint64_t bundle_bytes;         /* BundleChunk data bytes received, all agents */
+  size_t bundles_done;           /* agents that got a chunk with last set and every byte */
+  size_t bundle_errors;          /* agents that got an error chunk or a gap in the offsets */
+  uint64_t bundle_first_request_ns; /* uv_hrtime() of the first request */
+  uint64_t bundle_last_done_ns;  /* uv_hrtime() when the last agent finished; 0 until then */
+  char bundle_error[256];        /* the first error chunk's text */
 } mu_fleet_stats;
 
 typedef struct mu_fleet mu_fleet;
@@ -46,6 +56,14 @@ int mu_fleet_new(mu_rpc_engine *engine, const mu_fleet_config *cfg, mu_fleet **r
 /* Creates the channels and opens every stream now, each sending its Hello. MU_EIO or
  * MU_ENOMEM when a channel or call cannot be created (streams already open stay open). */
 int mu_fleet_connect(mu_fleet *fleet, mu_err *err);
+/* Every welcomed agent sends BundleRequest{digest, offset 0} now (agents not yet welcomed
+ * send nothing). Chunks are counted per agent; an agent is done at the chunk with last set if
+ * it has received every byte in order. MU_EINVAL when digest is empty, MU_EAGAIN when no agent
+ * is welcomed. */
+int mu_fleet_request_bundle(mu_fleet *fleet, const char *digest, mu_err *err);
+/* Agent i's time from its BundleRequest to its last chunk in ns; 0 when not done. */
+uint64_t mu_fleet_bundle_time_ns(const mu_fleet *fleet, size_t i);
+
 /* Counters so far; valid until mu_fleet_free. */
 const mu_fleet_stats *mu_fleet_stats_get(const mu_fleet *fleet);
 /* Stops heartbeats, cancels every stream and closes the channels; done_cb runs on the loop

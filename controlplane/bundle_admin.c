@@ -182,7 +182,10 @@ static void on_put(void *arg, int rc, const char *msg) {
   put_ctx *pc = arg;
   upload *u = pc->u;
   if (rc != 0) {
-    if (!u->call_done) upload_fail(u, MU_RPC_RESOURCE_EXHAUSTED, "storing the bundle: %s", msg);
+    /* a full store is the caller's problem; etcd trouble or a lost leadership is worth a retry */
+    if (!u->call_done)
+      upload_fail(u, rc == MU_ENOSPC || rc == MU_ENOMEM ? MU_RPC_RESOURCE_EXHAUSTED : MU_RPC_UNAVAILABLE,
+                  "storing the bundle: %s", msg);
   } else if (mu_bundles_index_add(u->b, pc->meta) != 0) {
     if (!u->call_done) upload_fail(u, MU_RPC_RESOURCE_EXHAUSTED, "out of memory indexing the bundle");
   } else {
@@ -296,6 +299,10 @@ static void list_bundles(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   mu_bundles *b = d->bundles;
   const Muster__V1__ListBundlesRequest *req = (const Muster__V1__ListBundlesRequest *)req_msg;
   (void)md;
+  if (b == NULL) {
+    mu_pb_fail(call, MU_RPC_UNAVAILABLE, "bundles are not loaded yet; retry shortly");
+    return;
+  }
   Muster__V1__BundleInfo *infos = calloc(b->n + 1, sizeof *infos);
   Muster__V1__BundleInfo **ptrs = calloc(b->n + 1, sizeof *ptrs);
   if (infos == NULL || ptrs == NULL) {
@@ -348,6 +355,10 @@ static void delete_bundle(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   (void)md;
   char msg[400];
   if (mu_cluster_check_write(d, call) != 0) return;
+  if (b == NULL || b->closing) {
+    mu_pb_fail(call, MU_RPC_UNAVAILABLE, "the control plane is stopping");
+    return;
+  }
   if (req->ref[0] == '\0') {
     mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "ref: required (NAME@VERSION or sha256:<hex>)");
     return;

@@ -6,32 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-mu_bundle_meta *mu_bundle_meta_dup(const mu_bundle_meta *m) {
-  mu_bundle_meta *c = calloc(1, sizeof *c);
-  if (c == NULL) return NULL;
-  *c = *m;
-  c->name = strdup(m->name ? m->name : "");
-  c->version = strdup(m->version ? m->version : "");
-  c->sig = NULL;
-  if (m->sig != NULL && m->sig_len > 0) {
-    c->sig = malloc(m->sig_len);
-    if (c->sig != NULL) memcpy(c->sig, m->sig, m->sig_len);
-  }
-  if (c->name == NULL || c->version == NULL || (m->sig_len > 0 && c->sig == NULL)) {
-    mu_bundle_meta_free(c);
-    return NULL;
-  }
-  return c;
-}
-
-void mu_bundle_meta_free(mu_bundle_meta *m) {
-  if (m == NULL) return;
-  free(m->name);
-  free(m->version);
-  free(m->sig);
-  free(m);
-}
-
 typedef struct mem_entry {
   mu_bundle_meta *meta;
   uint8_t *data;

@@ -16,6 +16,7 @@ void mu_bundles_config_init(mu_bundles_config *cfg) {
   cfg->max_bundle_bytes = 256ull << 20;
   cfg->max_store_bytes = 4ull << 30;
   cfg->chunk_bytes = 1u << 20;
+  cfg->store_chunk_bytes = MU_BUNDLE_STORE_ETCD_CHUNK;
   cfg->window_bytes = 4u << 20;
   cfg->max_uploads = 4;
   cfg->serve_cache_bytes = 1ull << 30;
@@ -26,7 +27,7 @@ void mu_bundles_config_free(mu_bundles_config *cfg) { mu_strlist_free(&cfg->trus
 
 bool mu_bundles_config_has(const char *name) {
   return strcmp(name, "trust-key") == 0 || strcmp(name, "max-bundle-size") == 0 ||
-         strcmp(name, "bundle-store-size") == 0;
+         strcmp(name, "bundle-store-size") == 0 || strcmp(name, "bundle-etcd-chunk") == 0;
 }
 
 int mu_bundles_config_set(mu_bundles_config *cfg, const char *name, const char *value,
@@ -40,6 +41,12 @@ int mu_bundles_config_set(mu_bundles_config *cfg, const char *name, const char *
     if (rc == 0 && v < 1024) rc = mu_err_set(err, MU_EINVAL, "must be at least 1K, got \"%s\"", value);
     if (rc == 0 && strcmp(name, "max-bundle-size") == 0) cfg->max_bundle_bytes = v;
     if (rc == 0 && strcmp(name, "bundle-store-size") == 0) cfg->max_store_bytes = v;
+    if (rc == 0 && strcmp(name, "bundle-etcd-chunk") == 0) {
+      if (v < 4096 || v > (1u << 20))
+        rc = mu_err_set(err, MU_EINVAL, "must be between 4K and 1M (etcd's request limit), got \"%s\"", value);
+      else
+        cfg->store_chunk_bytes = (size_t)v;
+    }
   }
   if (rc != 0) mu_err_prefix(err, "--%s", name);
   return rc;
@@ -128,14 +135,103 @@ void mu_bundles_digest_of(mu_daemon *d, const char *ref, char ret_digest[MU_BUND
   snprintf(ret_digest, MU_BUNDLE_DIGEST_SIZE, "%s", m ? m->digest : "");
 }
 
+typedef struct reload_ctx {
+  mu_bundles *b;
+  uint64_t gen;
+  mu_bundles_reload_cb cb;
+  void *ud;
+} reload_ctx;
+
 static void on_listed(void *arg, int rc, const char *msg, mu_bundle_meta *const *metas, size_t n) {
-  mu_bundles *b = arg;
+  reload_ctx *rc_ctx = arg;
+  mu_bundles *b = rc_ctx->b;
+  mu_bundles_reload_cb cb = rc_ctx->cb;
+  void *ud = rc_ctx->ud;
+  uint64_t gen = rc_ctx->gen;
+  free(rc_ctx);
   if (rc != 0) {
     mu_error("bundles", "cannot list stored bundles: %s", msg);
+    if (cb) cb(ud, rc, msg);
     return;
   }
+  if (gen != b->reload_gen || b->closing) {
+    if (cb) cb(ud, MU_ECANCELED, "superseded by a newer reload");
+    return;
+  }
+  /* bundles gone from the store stop being served */
+  for (size_t i = 0; i < b->n;) {
+    int kept = 0;
+    for (size_t j = 0; j < n && !kept; j++) kept = strcmp(metas[j]->digest, b->metas[i]->digest) == 0;
+    if (kept) {
+      i++;
+      continue;
+    }
+    char digest[MU_BUNDLE_DIGEST_SIZE];
+    snprintf(digest, sizeof digest, "%s", b->metas[i]->digest);
+    mu_bundles_index_remove(b, digest);
+    mu_bundles_serve_forget(b, digest, "the bundle is no longer stored on the control plane");
+  }
   for (size_t i = 0; i < n; i++)
-    if (mu_bundles_index_add(b, metas[i]) != 0) mu_error("bundles", "out of memory loading the index");
+    if (mu_bundles_index_add(b, metas[i]) != 0) {
+      mu_error("bundles", "out of memory loading the index");
+      if (cb) cb(ud, MU_ENOMEM, "out of memory loading the bundle index");
+      return;
+    }
+  mu_info("bundles", "index loaded from the %s store: %zu bundles", b->store->ops->kind, b->n);
+  if (cb) cb(ud, 0, "");
+}
+
+void mu_bundles_reload(mu_daemon *d, mu_bundles_reload_cb cb, void *ud) {
+  mu_bundles *b = d->bundles;
+  if (b == NULL) {
+    if (cb) cb(ud, MU_EAGAIN, "bundles are not started yet");
+    return;
+  }
+  if (b->closing) {
+    if (cb) cb(ud, MU_ECANCELED, "stopping");
+    return;
+  }
+  reload_ctx *rc_ctx = calloc(1, sizeof *rc_ctx);
+  if (rc_ctx == NULL) {
+    if (cb) cb(ud, MU_ENOMEM, "out of memory");
+    return;
+  }
+  *rc_ctx = (reload_ctx){.b = b, .gen = ++b->reload_gen, .cb = cb, .ud = ud};
+  b->store->ops->list(b->store, on_listed, rc_ctx);
+}
+
+void mu_bundles_apply_event(mu_daemon *d, const char *rel, const char *value, size_t len,
+                            int is_put) {
+  mu_bundles *b = d->bundles;
+  char digest[MU_BUNDLE_DIGEST_SIZE];
+  int n = 0;
+  if (b == NULL || sscanf(rel, "bundles/%71[^/]%n", digest, &n) != 1 || strcmp(rel + n, "/meta") != 0)
+    return; /* chunks, or nothing of ours */
+  if (!is_put) {
+    mu_bundles_index_remove(b, digest);
+    mu_bundles_serve_forget(b, digest, "the bundle was removed from the control plane");
+    return;
+  }
+  mu_bundle_meta *m = NULL;
+  mu_err err = {0};
+  if (mu_bundle_meta_from_json(value, len, digest, &m, NULL, NULL, &err) != 0) {
+    mu_warn("bundles", "%s%s: %s; ignored", d->cfg.etcd_prefix, rel, err.msg);
+    return;
+  }
+  if (mu_bundles_index_add(b, m) != 0) mu_error("bundles", "out of memory indexing %s", digest);
+  mu_bundle_meta_free(m);
+}
+
+void mu_bundles_stats_get(const mu_daemon *d, mu_bundles_stats *ret) {
+  const mu_bundles *b = d->bundles;
+  memset(ret, 0, sizeof *ret);
+  if (b == NULL) return;
+  ret->bundles = b->n;
+  for (size_t i = 0; i < b->n; i++) ret->bytes += b->metas[i]->size;
+  ret->store_reads = b->store->reads;
+  ret->store_read_bytes = b->store->read_bytes;
+  for (const mu_transfer *t = b->transfers; t != NULL; t = t->next) ret->transfers++;
+  ret->serve_cache_bytes = b->entry_bytes;
 }
 
 int mu_bundles_start(mu_daemon *d, mu_bundle_store *store, mu_err *err) {
@@ -158,7 +254,7 @@ int mu_bundles_start(mu_daemon *d, mu_bundle_store *store, mu_err *err) {
     }
   }
   mu_bundles_serve_init(b);
-  store->ops->list(store, on_listed, b);
+  if (d->role == MU_ROLE_SINGLE) mu_bundles_reload(d, NULL, NULL);
   mu_info("bundles", "%s store, %zu bundles, size cap %llu bytes, %zu trusted keys",
           store->ops->kind, b->n, (unsigned long long)b->cfg->max_bundle_bytes,
           b->trust ? mu_trust_set_count(b->trust) : 0);

@@ -22,8 +22,9 @@ typedef struct mu_bundles mu_bundles;
 /* Owns trust_keys: release with mu_bundles_config_free. */
 typedef struct mu_bundles_config {
   uint64_t max_bundle_bytes;  /* --max-bundle-size; default 256 MiB */
-  uint64_t max_store_bytes;   /* in-memory store cap (--bundle-store-size); default 4 GiB */
+  uint64_t max_store_bytes;   /* store cap, memory or etcd (--bundle-store-size); default 4 GiB */
   size_t chunk_bytes;         /* bytes per BundleChunk; default 1 MiB */
+  size_t store_chunk_bytes;   /* bytes per etcd chunk key (--bundle-etcd-chunk); default 512 KiB */
   size_t window_bytes;        /* queued on one agent stream before more chunks; default 4 MiB */
   size_t max_uploads;         /* concurrent uploads; default 4 */
   uint64_t serve_cache_bytes; /* bundle bytes kept in memory for serving; default 1 GiB */
@@ -32,15 +33,40 @@ typedef struct mu_bundles_config {
 
 void mu_bundles_config_init(mu_bundles_config *cfg);
 void mu_bundles_config_free(mu_bundles_config *cfg);
-/* True when name ("trust-key", "max-bundle-size", "bundle-store-size") is a bundle flag. */
+/* True when name ("trust-key", "max-bundle-size", "bundle-store-size", "bundle-etcd-chunk")
+ * is a bundle flag. */
 bool mu_bundles_config_has(const char *name);
 /* Applies one flag. Returns 0 or MU_EINVAL ("--max-bundle-size: ..."). */
 int mu_bundles_config_set(mu_bundles_config *cfg, const char *name, const char *value,
                           mu_err *err);
 
 /* Creates d->bundles from d->bundle_cfg (borrowed) with store (taken, also on failure), loads
- * the trust keys and the store's index. Errors name the bad key file. */
+ * the trust keys and, without etcd, the store's index (with etcd the cluster calls
+ * mu_bundles_reload once it has loaded its state). Errors name the bad key file. */
 int mu_bundles_start(mu_daemon *d, mu_bundle_store *store, mu_err *err);
+
+/* Completion of mu_bundles_reload: rc 0 or a MU_E* code with msg (borrowed). */
+typedef void (*mu_bundles_reload_cb)(void *ud, int rc, const char *msg);
+/* Replaces the index with what the store lists (a member that loaded etcd, before it leads or
+ * watches; bundles uploaded by any earlier leader). cb runs exactly once, maybe inside the
+ * call: MU_ECANCELED when stopping or when a newer reload superseded this one, MU_EAGAIN when
+ * bundles are not started, else the store's error. */
+void mu_bundles_reload(mu_daemon *d, mu_bundles_reload_cb cb, void *ud);
+/* A follower's watch event for a key under "<prefix>bundles/" (rel_key: without the prefix):
+ * a meta put adds the bundle to the index, a meta delete removes it, chunks are ignored. */
+void mu_bundles_apply_event(mu_daemon *d, const char *rel_key, const char *value, size_t len,
+                            int is_put);
+
+/* Figures for /metrics. */
+typedef struct mu_bundles_stats {
+  size_t bundles;           /* in the index */
+  uint64_t bytes;           /* their total size */
+  uint64_t store_reads;     /* whole-bundle reads from the store (etcd or memory) */
+  uint64_t store_read_bytes;
+  size_t transfers;         /* agents being sent a bundle now */
+  uint64_t serve_cache_bytes;
+} mu_bundles_stats;
+void mu_bundles_stats_get(const mu_daemon *d, mu_bundles_stats *ret);
 /* Registers the admin methods on d->server (before it starts). */
 int mu_bundles_register(mu_daemon *d, mu_err *err);
 /* Stops serving (ends transfers, closes the timer); calls still open may finish later. */

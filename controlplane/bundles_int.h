@@ -42,6 +42,7 @@ struct mu_bundles {
   mu_transfer *transfers;
   uv_timer_t pump;
   int closing;
+  uint64_t reload_gen;  /* the newest mu_bundles_reload; older lists are dropped */
 };
 
 /* bundles.c */

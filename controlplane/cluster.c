@@ -13,12 +13,15 @@
 #include "lib/rpc/pb.h"
 
 #define MU_CLUSTER_RETRY_MS 500
+/* Bundle chunks live under <prefix>bundles/: the state load skips them (bundles.c lists metas). */
+#define MU_BUNDLES_REL "bundles/"
 
 typedef struct load_ctx {
   mu_daemon *d;
   uint64_t gen;
   int leading;
   int pages;
+  int64_t revision;
 } load_ctx;
 
 static void start_load(mu_daemon *d);
@@ -50,6 +53,10 @@ static void on_watch(void *ud, const mu_etcd_watch_batch *b, const mu_err *err) 
     const mu_etcd_event *ev = &b->events[i];
     if (ev->kv.key_len <= plen) continue;
     const char *rel = ev->kv.key + plen;
+    if (strncmp(rel, MU_BUNDLES_REL, strlen(MU_BUNDLES_REL)) == 0) { /* bundle metas and chunks */
+      mu_bundles_apply_event(d, rel, ev->kv.value, ev->kv.value_len, ev->type == MU_ETCD_EVENT_PUT);
+      continue;
+    }
     if (ev->type == MU_ETCD_EVENT_PUT)
       mu_persist_apply(d, rel, ev->kv.value, ev->kv.value_len, 0);
     else
@@ -136,20 +143,46 @@ static int on_page(void *ud, const mu_etcd_kv *kvs, size_t n, mu_err *err) {
   }
   size_t plen = strlen(d->cfg.etcd_prefix);
   for (size_t i = 0; i < n; i++)
-    if (kvs[i].key_len > plen)
+    if (kvs[i].key_len > plen &&
+        strncmp(kvs[i].key + plen, MU_BUNDLES_REL, strlen(MU_BUNDLES_REL)) != 0)
       mu_persist_apply(d, kvs[i].key + plen, kvs[i].value, kvs[i].value_len, lc->leading);
   return 0;
+}
+
+/* The bundle index is listed after the state (and before leading or watching), so jobs that
+ * name a bundle resolve from the first dispatch on. */
+static void on_bundles_listed(void *ud, int rc, const char *msg) {
+  load_ctx *lc = ud;
+  mu_daemon *d = lc->d;
+  int current = !d->stopping && lc->gen == d->ha.gen;
+  int leading = lc->leading;
+  int64_t revision = lc->revision;
+  free(lc);
+  if (!current) return;
+  d->ha.loading = 0;
+  if (rc != 0) {
+    mu_warn("cluster", "listing bundles in %sbundles/: %s; retrying", d->cfg.etcd_prefix, msg);
+    schedule_retry(d);
+    return;
+  }
+  if (leading)
+    takeover(d);
+  else
+    start_watch(d, revision + 1);
 }
 
 static void on_loaded(void *ud, int64_t revision, size_t total, const mu_err *err) {
   load_ctx *lc = ud;
   mu_daemon *d = lc->d;
   int current = !d->stopping && lc->gen == d->ha.gen;
-  int leading = lc->leading, pages = lc->pages;
-  free(lc);
-  if (!current) return;
-  d->ha.loading = 0;
+  int pages = lc->pages;
+  if (!current) {
+    free(lc);
+    return;
+  }
   if (err != NULL) {
+    free(lc);
+    d->ha.loading = 0;
     mu_warn("cluster", "loading %s: %s; retrying", d->cfg.etcd_prefix, err->msg);
     schedule_retry(d);
     return;
@@ -161,10 +194,8 @@ static void on_loaded(void *ud, int64_t revision, size_t total, const mu_err *er
   mu_persist_settle(d);
   mu_presence_refresh(d);
   mu_debug("cluster", "loaded %zu keys at revision %lld", total, (long long)revision);
-  if (leading)
-    takeover(d);
-  else
-    start_watch(d, revision + 1);
+  lc->revision = revision;
+  mu_bundles_reload(d, on_bundles_listed, lc); /* still loading until it answers */
 }
 
 static void start_load(mu_daemon *d) {
@@ -178,7 +209,10 @@ static void start_load(mu_daemon *d) {
   lc->gen = d->ha.gen;
   lc->leading = d->role == MU_ROLE_LEADER;
   d->ha.loading = 1;
-  if (mu_store_load_prefix(d->ha.store, d->cfg.etcd_prefix, on_page, on_loaded, lc, &err) != 0) {
+  char skip[sizeof d->cfg.etcd_prefix + sizeof MU_BUNDLES_REL];
+  snprintf(skip, sizeof skip, "%s%s", d->cfg.etcd_prefix, MU_BUNDLES_REL);
+  if (mu_store_load_prefix_skip(d->ha.store, d->cfg.etcd_prefix, skip, on_page, on_loaded, lc,
+                                &err) != 0) {
     d->ha.loading = 0;
     free(lc);
     mu_warn("cluster", "loading %s: %s; retrying", d->cfg.etcd_prefix, err.msg);

@@ -11,6 +11,7 @@
 #include "controlplane/jobs.h"
 #include "controlplane/registry.h"
 #include "lib/config/server_config.h"
+#include "lib/metrics/httpd.h"
 #include "lib/reflect/reflect.h"
 #include "lib/rpc/rpc.h"
 
@@ -91,6 +92,10 @@ typedef struct mu_daemon {
   size_t n_log_fetches;
   uint64_t log_seq;           /* request ids of agent reads */
   uv_timer_t *log_pump;       /* timeouts and paused reads; exists while calls do */
+
+  /* /metrics (metrics.c); NULL without --metrics-listen */
+  mu_metrics_server *metrics;
+  uv_timer_t metrics_timer;
 } mu_daemon;
 
 /* cluster.c: etcd, election, follower watch, takeover, health. */
@@ -211,6 +216,10 @@ void mu_gateway_sweep(mu_daemon *d);
 
 /* admin.c: muster.v1.Admin */
 int mu_admin_register(mu_daemon *d, mu_err *err);
+
+/* metrics.c: /metrics and /healthz when cfg.metrics_listen is set (else nothing). */
+int mu_metrics_start(mu_daemon *d, mu_err *err);
+void mu_metrics_stop(mu_daemon *d);
 
 /* health.c: grpc.health.v1.Health and server reflection (v1 and v1alpha) */
 int mu_health_register(mu_daemon *d, mu_err *err);

@@ -21,6 +21,7 @@ static const char usage[] =
     "               [--max-message SIZE] [--member-id ID] [--log-level LEVEL]\n"
     "               [--max-job-tasks N] [--max-task-runs N] [--max-jobs-kept N]\n"
     "               [--trust-key FILE]... [--max-bundle-size SIZE] [--bundle-store-size SIZE]\n"
+    "               [--bundle-etcd-chunk SIZE]\n"
     "\n"
     "The Muster control plane: agents connect to it, the CLI and grpcurl talk to it.\n"
     "Flags override the config file, MUSTER_ETCD sets the etcd endpoints; see\n"
@@ -50,6 +51,7 @@ static const struct option long_opts[] = {
     {"trust-key", required_argument, NULL, 0},
     {"max-bundle-size", required_argument, NULL, 0},
     {"bundle-store-size", required_argument, NULL, 0},
+    {"bundle-etcd-chunk", required_argument, NULL, 0},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -128,6 +130,7 @@ static void daemon_stop(mu_daemon *d) {
   mu_info("musterd", "stopping");
   mu_sched_close(d);
   mu_bundles_stop(d);
+  mu_metrics_stop(d);
   uv_timer_stop(&d->sweep_timer);
   uv_close((uv_handle_t *)&d->sweep_timer, NULL);
   uv_close((uv_handle_t *)&d->sigint, NULL);
@@ -150,8 +153,9 @@ static int daemon_start(mu_daemon *d, mu_err *err) {
   int rc = mu_rpc_engine_new(d->loop, &d->engine, err);
   if (rc != 0) return rc;
   mu_bundle_store *store = NULL;
-  if ((rc = mu_bundle_store_mem_new(d->bundle_cfg.max_store_bytes, &store, err)) != 0 ||
-      (rc = mu_bundles_start(d, store, err)) != 0)
+  if (d->role == MU_ROLE_SINGLE &&
+      ((rc = mu_bundle_store_mem_new(d->bundle_cfg.max_store_bytes, &store, err)) != 0 ||
+       (rc = mu_bundles_start(d, store, err)) != 0))
     return rc;
   if ((rc = mu_rpc_server_new(d->engine, &opts, &d->server, err)) != 0 ||
       (rc = mu_bundles_register(d, err)) != 0 ||
@@ -162,7 +166,18 @@ static int daemon_start(mu_daemon *d, mu_err *err) {
       (rc = mu_rpc_server_start(d->server, err)) != 0)
     return rc;
   mu_sched_init(d);
-  if (d->role != MU_ROLE_SINGLE && (rc = mu_cluster_start(d, err)) != 0) return rc;
+  if (d->role != MU_ROLE_SINGLE) {
+    /* bundles in etcd, written through the leader's fenced store; listed once the cluster
+     * has loaded its state (mu_bundles_reload), before this member leads or watches */
+    mu_bundle_store_etcd_config bc = {.prefix = d->cfg.etcd_prefix,
+                                      .chunk_bytes = d->bundle_cfg.store_chunk_bytes,
+                                      .max_bytes = d->bundle_cfg.max_store_bytes};
+    if ((rc = mu_cluster_start(d, err)) != 0 ||
+        (rc = mu_bundle_store_etcd_new(d->loop, d->ha.etcd, d->ha.store, &bc, &store, err)) != 0 ||
+        (rc = mu_bundles_start(d, store, err)) != 0)
+      return rc;
+  }
+  if ((rc = mu_metrics_start(d, err)) != 0) return rc;
   uv_timer_init(d->loop, &d->sweep_timer);
   d->sweep_timer.data = d;
   int64_t every = d->cfg.heartbeat_timeout_ms / 4;

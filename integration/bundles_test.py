@@ -4,16 +4,20 @@ The operator's story: make a key, pack a directory, sign it, push it (twice: sto
 list it, and run a script from it on three hosts; the second run is a cache hit. Agents
 refuse a tampered bundle, an unsigned one (unless allowed) and a rollback, each naming the
 rule; a bundle in use cannot be removed; an upload that stops halfway stores nothing; a job
-naming a missing bundle is refused at submit.
+naming a missing bundle is refused at submit. With etcd, bundles are chunk keys in etcd: they
+survive a musterd restart and a failover to another member, and an agent with an empty cache
+still gets them (read from etcd once).
 """
 import json
 import os
+import subprocess
 import threading
 import time
+import urllib.request
 
 import grpc
 
-from harness import main, wait_until
+from harness import Proc, free_port, main, wait_until
 
 HB = "300ms"
 
@@ -285,6 +289,134 @@ def test_missing_bundle_refused_at_submit(c):
     assert c.cli("-o", "json", "jobs")[1].count("\n") == before
 
 
+def start_etcd(c):
+    """A single-node etcd in the work dir; returns (Proc, endpoint)."""
+    client, peer = "http://127.0.0.1:%d" % free_port(), "http://127.0.0.1:%d" % free_port()
+    p = Proc("etcd", ["/usr/bin/etcd", "--name", "b", "--data-dir", os.path.join(c.workdir, "etcd"),
+                      "--listen-client-urls", client, "--advertise-client-urls", client,
+                      "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                      "--initial-cluster", "b=" + peer], c.workdir)
+    wait_until("etcd to serve", lambda: subprocess.run(
+        ["curl", "-sf", "-m", "1", client + "/health"], capture_output=True).returncode == 0,
+        timeout=20)
+    return p, client
+
+
+def etcd_keys(endpoint, prefix):
+    r = subprocess.run(["etcdctl", "--endpoints", endpoint, "get", "--prefix", "--keys-only", prefix],
+                       capture_output=True, text=True, env=dict(os.environ, ETCDCTL_API="3"))
+    assert r.returncode == 0, r.stderr
+    return [k for k in r.stdout.splitlines() if k]
+
+
+def metric(port, name):
+    text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5).read().decode()
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError("no %s in /metrics:\n%s" % (name, text))
+
+
+def cli_at(c, addr, *args):
+    r = subprocess.run([c.cli_bin, "--addr", addr] + list(args), capture_output=True, text=True,
+                       timeout=30)
+    return r.returncode, r.stdout, r.stderr
+
+
+def leading(c, addr):
+    rc, out, _ = cli_at(c, addr, "-o", "json", "cluster")
+    return rc == 0 and json.loads(out).get("leader")
+
+
+ETCD_FLAGS = ("--leader-ttl", "2s", "--takeover-grace", "1s", "--heartbeat-timeout", "3s",
+              "--bundle-etcd-chunk", "64K")
+
+
+def test_etcd_bundles_survive_a_restart(c):
+    keys(c)
+    etcd, endpoint = start_etcd(c)
+    try:
+        mport = free_port()
+        flags = ETCD_FLAGS + ("--metrics-listen", "127.0.0.1:%d" % mport)
+        c.start_musterd(*flags, etcd=endpoint)
+        wait_until("leader", lambda: leading(c, c.addr))
+        path = make_bundle(c, "kept", "1.0", "kept", noise=300000)
+        info = push(c, path)
+        size = os.path.getsize(path)
+        assert info["size"] == str(size) or info["size"] == size, info
+        # chunks of 64K, then the meta
+        ks = etcd_keys(endpoint, "/muster/bundles/%s/" % info["digest"])
+        chunks = (size + 65535) // 65536
+        assert len(ks) == chunks + 1 and ks[-1].endswith("/meta"), ks
+        # a restart: the bundle is still there
+        assert c.musterd.stop() == 0
+        before = c.musterd.text().count("(reading the store)")
+        c.start_musterd(*flags, etcd=endpoint)
+        wait_until("leader again", lambda: leading(c, c.addr))
+        rc, out, _ = sh(c, "-o", "json", "bundle", "ls")
+        assert [json.loads(l)["digest"] for l in out.splitlines()] == [info["digest"]], out
+        assert metric(mport, "muster_bundle_store_read_bytes_total") == 0
+        # agents with empty caches run from it: read from etcd once for both
+        fleet(c, ids=("web-1", "web-2"))
+        rc, runs, err = submit(c, "kept@1.0", ["web-1", "web-2"])
+        assert rc == 0, (runs, err)
+        for agent, r in runs.items():
+            assert r["state"] == "SUCCEEDED" and "kept: kept-1.0 on %s" % agent in r["outputTail"], r
+        assert c.musterd.text().count("(reading the store)") == before + 1, c.musterd.text()
+        wait_until("metrics", lambda: metric(mport, "muster_bundle_store_read_bytes_total") == size)
+        assert metric(mport, "muster_bundle_store_reads_total") == 1
+        # removing it deletes the meta and the chunks
+        sh(c, "bundle", "rm", "kept@1.0")
+        assert etcd_keys(endpoint, "/muster/bundles/") == []
+        c.stop_all()
+        c.musterd = None
+        c.agents = {}
+    finally:
+        etcd.stop()
+
+
+def test_etcd_bundles_after_failover(c):
+    """Pushed while a second member follows: the follower becomes leader after kill -9 and
+    serves the bundle to an agent with an empty cache."""
+    keys(c)
+    etcd, endpoint = start_etcd(c)
+    members = []
+    try:
+        addrs = ["127.0.0.1:%d" % free_port() for _ in range(2)]
+        for i, addr in enumerate(addrs):
+            members.append(Proc("musterd-%d" % i, [c.musterd_bin, "--listen", addr, "--etcd", endpoint,
+                                                   "--member-id", "m%d" % i] + list(ETCD_FLAGS),
+                                c.workdir))
+            wait_until("m%d to answer" % i, lambda: cli_at(c, addr, "cluster")[0] == 0)
+        wait_until("a leader", lambda: leading(c, addrs[0]) or leading(c, addrs[1]))
+        lead = 0 if leading(c, addrs[0]) else 1
+        c.addr = addrs[lead]
+        info = push(c, make_bundle(c, "moved", "2.0", "moved", noise=200000))
+        # the follower learns of it from its watch
+        other = addrs[1 - lead]
+        wait_until("the follower lists it",
+                   lambda: info["digest"] in cli_at(c, other, "-o", "json", "bundle", "ls")[1])
+        members[lead].p.kill()
+        members[lead].p.wait()
+        wait_until("the follower leads", lambda: leading(c, other), timeout=20)
+        c.addr = other
+        c.start_agent("fresh-1", "role=fresh", "--heartbeat-interval", HB,
+                      "--trust-key", os.path.join(c.workdir, "team.pub"))
+        wait_until("agent", lambda: c.states().get("fresh-1") == "AGENT_CONNECTED")
+        rc, runs, err = submit(c, "moved@2.0", ["fresh-1"])
+        assert rc == 0 and runs["fresh-1"]["state"] == "SUCCEEDED", (runs, err)
+        assert "moved: moved-2.0 on fresh-1" in runs["fresh-1"]["outputTail"], runs
+        assert members[1 - lead].text().count("(reading the store)") == 1
+        assert c.agents["fresh-1"].stop() == 0
+        c.agents = {}
+        assert members[1 - lead].stop() == 0, members[1 - lead].text()[-3000:]
+    finally:
+        for m in members:
+            if m.alive():
+                m.kill()
+        etcd.stop()
+
+
 if __name__ == "__main__":
     main([
         test_push_and_run_on_three_agents,
@@ -293,4 +425,6 @@ if __name__ == "__main__":
         test_rm_refused_while_a_job_uses_it,
         test_upload_that_stops_halfway_stores_nothing,
         test_missing_bundle_refused_at_submit,
+        test_etcd_bundles_survive_a_restart,
+        test_etcd_bundles_after_failover,
     ])

@@ -58,6 +58,8 @@ typedef struct load {
   mu_store *s;
   char *prefix, *end, *next;    /* owned; next = key to resume from */
   size_t prefix_len, end_len, next_len;
+  char *after, *after_end;      /* owned; the range after a skipped sub-prefix, or NULL */
+  size_t after_len, after_end_len;
   int64_t revision;
   size_t total;
   mu_store_page_cb on_page;
@@ -367,7 +369,26 @@ static void load_free(load *ld) {
   free(ld->prefix);
   free(ld->end);
   free(ld->next);
+  free(ld->after);
+  free(ld->after_end);
   free(ld);
+}
+
+/* The range end of a prefix: last byte below 0xff incremented, the rest dropped ("\0" when
+ * every byte is 0xff: to the end of the key space). Caller frees. */
+static char *prefix_end(const char *prefix, size_t *ret_len) {
+  size_t len = strlen(prefix);
+  char *end = strdup(prefix);
+  if (end == NULL) return NULL;
+  while (len > 0 && (unsigned char)end[len - 1] == 0xff) len--;
+  if (len == 0) {
+    end[0] = '\0';
+    len = 1;
+  } else {
+    end[len - 1] = (char)((unsigned char)end[len - 1] + 1);
+  }
+  *ret_len = len;
+  return end;
 }
 
 static void on_page(void *ud, const mu_etcd_result *res, const mu_err *err);
@@ -407,13 +428,27 @@ static void on_page(void *ud, const mu_etcd_result *res, const mu_err *err) {
     }
     ld->total += res->n_kvs;
   }
-  if (!res->more || res->n_kvs == 0) {
+  if ((!res->more || res->n_kvs == 0) && ld->after == NULL) {
     load_finish(ld, NULL);
     return;
   }
   if (ld->s->closing) {
     mu_err_set(&e, MU_ECANCELED, "store: closed while loading '%s'", ld->prefix);
     load_finish(ld, &e);
+    return;
+  }
+  if (!res->more || res->n_kvs == 0) { /* the part before the skipped sub-prefix is done */
+    free(ld->next);
+    free(ld->end);
+    ld->next = ld->after;
+    ld->next_len = ld->after_len;
+    ld->end = ld->after_end;
+    ld->end_len = ld->after_end_len;
+    ld->after = ld->after_end = NULL;
+    if (load_next(ld, &e) != 0) {
+      mu_err_prefix(&e, "store: loading '%s'", ld->prefix);
+      load_finish(ld, &e);
+    }
     return;
   }
   /* Resume right after the last key: last key + "\0" is its immediate successor. */
@@ -437,9 +472,18 @@ static void on_page(void *ud, const mu_etcd_result *res, const mu_err *err) {
 
 int mu_store_load_prefix(mu_store *s, const char *prefix, mu_store_page_cb on_page_cb,
                          mu_store_load_cb on_done, void *ud, mu_err *err) {
+  return mu_store_load_prefix_skip(s, prefix, NULL, on_page_cb, on_done, ud, err);
+}
+
+int mu_store_load_prefix_skip(mu_store *s, const char *prefix, const char *skip,
+                              mu_store_page_cb on_page_cb, mu_store_load_cb on_done, void *ud,
+                              mu_err *err) {
   if (s->closing) return mu_err_set(err, MU_ECANCELED, "store: closing");
   if (prefix == NULL || prefix[0] == '\0' || on_done == NULL) {
     return mu_err_set(err, MU_EINVAL, "store: load needs a non-empty prefix and a callback");
+  }
+  if (skip != NULL && (strncmp(skip, prefix, strlen(prefix)) != 0 || strlen(skip) <= strlen(prefix))) {
+    return mu_err_set(err, MU_EINVAL, "store: skipped '%s' is not inside '%s'", skip, prefix);
   }
   load *ld = calloc(1, sizeof(*ld));
   if (ld == NULL) return mu_err_set(err, MU_ENOMEM, "store: out of memory");
@@ -448,19 +492,19 @@ int mu_store_load_prefix(mu_store *s, const char *prefix, mu_store_page_cb on_pa
   ld->prefix = strdup(prefix);
   ld->next = strdup(prefix);
   ld->next_len = ld->prefix_len;
-  ld->end = strdup(prefix);
-  if (ld->prefix == NULL || ld->next == NULL || ld->end == NULL) {
+  if (skip == NULL) {
+    ld->end = prefix_end(prefix, &ld->end_len);
+  } else {
+    /* [prefix, skip) first, then [end of skip, end of prefix) */
+    ld->end = strdup(skip);
+    ld->end_len = strlen(skip);
+    ld->after = prefix_end(skip, &ld->after_len);
+    ld->after_end = prefix_end(prefix, &ld->after_end_len);
+  }
+  if (ld->prefix == NULL || ld->next == NULL || ld->end == NULL ||
+      (skip != NULL && (ld->after == NULL || ld->after_end == NULL))) {
     load_free(ld);
     return mu_err_set(err, MU_ENOMEM, "store: out of memory");
-  }
-  /* The prefix's range end: last byte below 0xff incremented, the rest dropped. */
-  ld->end_len = ld->prefix_len;
-  while (ld->end_len > 0 && (unsigned char)ld->end[ld->end_len - 1] == 0xff) ld->end_len--;
-  if (ld->end_len == 0) {
-    ld->end[0] = '\0';
-    ld->end_len = 1;
-  } else {
-    ld->end[ld->end_len - 1] = (char)((unsigned char)ld->end[ld->end_len - 1] + 1);
   }
   int rc = load_next(ld, err);
   if (rc != 0) {

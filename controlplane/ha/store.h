@@ -114,5 +114,10 @@ typedef void (*mu_store_load_cb)(void *ud, int64_t revision, size_t total, const
  * MU_ECANCELED closing, or the first page could not be requested. */
 int mu_store_load_prefix(mu_store *s, const char *prefix, mu_store_page_cb on_page,
                          mu_store_load_cb on_done, void *ud, mu_err *err);
+/* The same, leaving out every key under skip (a longer prefix inside prefix, e.g. the bundle
+ * chunks under "<prefix>bundles/"); NULL skips nothing. MU_EINVAL when skip is not inside. */
+int mu_store_load_prefix_skip(mu_store *s, const char *prefix, const char *skip,
+                              mu_store_page_cb on_page, mu_store_load_cb on_done, void *ud,
+                              mu_err *err);
 
 #endif

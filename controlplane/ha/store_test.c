@@ -301,6 +301,21 @@ static void test_load_prefix_pages(void **state) {
   mu_etcd_result_free(r);
   loaded_free(&l);
 
+  /* Skipping a sub-prefix (bundle chunks): keys before and after it, none inside. */
+  ha_side_put(f.e, "/s4/agents/m/chunk", "big");
+  ha_side_put(f.e, "/s4/agents/z1", "{}");
+  loaded sk = {0};
+  assert_int_equal(mu_store_load_prefix_skip(f.s, "/s4/agents/", "/s4/agents/m/", on_page,
+                                             on_loaded, &sk, &err), 0);
+  ha_run_until(f.e, &sk.done, 10000);
+  if (sk.failed) fail_msg("load: %s", sk.err.msg);
+  assert_int_equal(sk.n, 101);
+  assert_string_equal(sk.keys[99], "/s4/agents/a099");
+  assert_string_equal(sk.keys[100], "/s4/agents/z1");
+  loaded_free(&sk);
+  assert_int_equal(mu_store_load_prefix_skip(f.s, "/s4/agents/", "/s4/other/", on_page,
+                                             on_loaded, &sk, &err), MU_EINVAL);
+
   /* Empty prefix → nothing, with the current revision. */
   loaded none = {0};
   assert_int_equal(mu_store_load_prefix(f.s, "/s4/none/", on_page, on_loaded, &none, &err), 0);

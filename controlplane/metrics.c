@@ -1,0 +1,68 @@
+/* musterd's /metrics and /healthz (only with --metrics-listen): a snapshot published from the
+ * loop every MU_METRICS_EVERY_MS — role, agents, jobs, etcd writes and the bundle figures
+ * (how much the bundle store was read: the distribution bench's "read once" check). The HTTP
+ * thread of lib/metrics only serves the last snapshot. */
+#include <stdio.h>
+
+#include "controlplane/daemon.h"
+#include "lib/base/log.h"
+
+#define MU_METRICS_EVERY_MS 500
+
+static void publish(uv_timer_t *t) {
+  mu_daemon *d = t->data;
+  mu_prom p = {0};
+  mu_bundles_stats bs;
+  mu_bundles_stats_get(d, &bs);
+  mu_prom_add(&p, "muster_leader", "gauge", "1 when this member schedules and writes.", "",
+              mu_cluster_leading(d) ? 1 : 0);
+  mu_prom_add(&p, "muster_agents_known", "gauge", "Agents in the registry.", "",
+              (double)d->registry.n);
+  mu_prom_add(&p, "muster_agents_connected", "gauge", "Agents with an open stream.", "",
+              (double)d->registry.connected);
+  mu_prom_add(&p, "muster_jobs", "gauge", "Jobs held in memory.", "", (double)d->n_jobs);
+  mu_prom_add(&p, "muster_etcd_write_batches_total", "counter",
+              "Fenced write batches committed to etcd (jobs, tasks, agents).", "",
+              (double)d->ha.writes);
+  mu_prom_add(&p, "muster_bundles_stored", "gauge", "Bundles in the index.", "",
+              (double)bs.bundles);
+  mu_prom_add(&p, "muster_bundles_stored_bytes", "gauge", "Total size of the stored bundles.",
+              "", (double)bs.bytes);
+  mu_prom_add(&p, "muster_bundle_store_reads_total", "counter",
+              "Whole bundles read from the bundle store (etcd or memory) to serve agents.", "",
+              (double)bs.store_reads);
+  mu_prom_add(&p, "muster_bundle_store_read_bytes_total", "counter",
+              "Bytes read from the bundle store to serve agents.", "",
+              (double)bs.store_read_bytes);
+  mu_prom_add(&p, "muster_bundle_transfers", "gauge", "Agents being sent a bundle now.", "",
+              (double)bs.transfers);
+  mu_prom_add(&p, "muster_bundle_serve_cache_bytes", "gauge",
+              "Bundle bytes held in memory for serving.", "", (double)bs.serve_cache_bytes);
+  char why[400];
+  int healthy = mu_cluster_etcd_healthy(d, why, sizeof why);
+  mu_metrics_server_publish(d->metrics, p.buf, healthy, healthy ? NULL : why);
+  mu_prom_free(&p);
+}
+
+int mu_metrics_start(mu_daemon *d, mu_err *err) {
+  if (d->cfg.metrics_listen[0] == '\0') return 0;
+  int port = 0;
+  int rc = mu_metrics_server_start(d->cfg.metrics_listen, &d->metrics, &port, err);
+  if (rc != 0) {
+    mu_err_prefix(err, "--metrics-listen");
+    return rc;
+  }
+  mu_info("musterd", "metrics on http://%s/metrics (port %d)", d->cfg.metrics_listen, port);
+  uv_timer_init(d->loop, &d->metrics_timer);
+  d->metrics_timer.data = d;
+  uv_timer_start(&d->metrics_timer, publish, 0, MU_METRICS_EVERY_MS);
+  return 0;
+}
+
+void mu_metrics_stop(mu_daemon *d) {
+  if (d->metrics == NULL) return;
+  uv_timer_stop(&d->metrics_timer);
+  uv_close((uv_handle_t *)&d->metrics_timer, NULL);
+  mu_metrics_server_stop(d->metrics);
+  d->metrics = NULL;
+}
