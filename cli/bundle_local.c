@@ -125,9 +125,11 @@ int mu_cli_keygen(int argc, char **argv) {
 static const char pack_usage[] =
     "usage: muster bundle pack DIR --name NAME --version VERSION --out FILE\n"
     "                          [--entry PATH] [--created-at SECS] [--compress zstd|gzip]\n"
+    "                          [--level N]\n"
     "                          [-o json]\n"
     "  Packs DIR into a reproducible bundle and prints its digest. --created-at (default\n"
-    "  $SOURCE_DATE_EPOCH, else 0) is the manifest time and every entry's mtime.\n";
+    "  $SOURCE_DATE_EPOCH, else 0) is the manifest time and every entry's mtime. --level:\n"
+    "  compression level (zstd 1..19, default 3; gzip 1..9, default 6).\n";
 
 /* Parses a non-negative decimal count of seconds. */
 static int parse_epoch(const char *text, int64_t *ret) {
@@ -145,6 +147,7 @@ int mu_cli_bundle_pack(int argc, char **argv) {
   const char *out = NULL;
   const char *created = NULL;
   const char *compress = NULL;
+  const char *level = NULL;
   bool json = false;
   mu_pack_opts o = {0};
   for (int i = 1; i < argc; i++) {
@@ -159,8 +162,8 @@ int mu_cli_bundle_pack(int argc, char **argv) {
       continue;
     }
     static const char *const names[] = {"--name", "--version", "--entry", "--out",
-                                        "--created-at", "--compress"};
-    const char **slots[] = {&o.name, &o.version, &o.entry, &out, &created, &compress};
+                                        "--created-at", "--compress", "--level"};
+    const char **slots[] = {&o.name, &o.version, &o.entry, &out, &created, &compress, &level};
     bool matched = false;
     for (size_t k = 0; k < sizeof names / sizeof names[0] && !matched; k++) {
       r = opt_value(argc, argv, &i, names[k], slots[k]);
@@ -195,6 +198,13 @@ int mu_cli_bundle_pack(int argc, char **argv) {
     o.compress = MU_BUNDLE_COMPRESS_GZIP;
   } else {
     return usage_error(cmd, pack_usage, "--compress '%s': want zstd or gzip", compress);
+  }
+  if (level != NULL) {
+    char *end = NULL;
+    long v = strtol(level, &end, 10);
+    if (end == level || *end != '\0' || v < 1 || v > 19)
+      return usage_error(cmd, pack_usage, "--level '%s': want 1..19 (zstd) or 1..9 (gzip)", level);
+    o.level = (int)v;
   }
   char digest[MU_BUNDLE_DIGEST_SIZE];
   mu_err err = {0};

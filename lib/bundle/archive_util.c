@@ -2,6 +2,8 @@
  * filters are allowed in, and how bundles are written so the bytes are reproducible. */
 #include "lib/bundle/archive_util.h"
 
+#include <stdio.h>
+
 int mu_archive_reader_open(const uint8_t *data, size_t len, struct archive **ret, mu_err *err) {
   struct archive *a = archive_read_new();
   if (a == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
@@ -30,11 +32,20 @@ int mu_archive_reader_open(const uint8_t *data, size_t len, struct archive **ret
   return 0;
 }
 
-int mu_archive_writer_setup(struct archive *a, mu_bundle_compress compress, mu_err *err) {
+int mu_archive_writer_setup(struct archive *a, mu_bundle_compress compress, int level,
+                            mu_err *err) {
   if (compress == MU_BUNDLE_COMPRESS_AUTO) {
     compress = archive_libzstd_version() != NULL ? MU_BUNDLE_COMPRESS_ZSTD
                                                  : MU_BUNDLE_COMPRESS_GZIP;
   }
+  int max_level = compress == MU_BUNDLE_COMPRESS_ZSTD ? 19 : 9;
+  if (level < 0 || level > max_level) {
+    return mu_err_set(err, MU_EINVAL, "compression level %d: %s takes 1..%d", level,
+                      compress == MU_BUNDLE_COMPRESS_ZSTD ? "zstd" : "gzip", max_level);
+  }
+  char level_text[8];
+  snprintf(level_text, sizeof level_text, "%d",
+           level ? level : (compress == MU_BUNDLE_COMPRESS_ZSTD ? 3 : 6));
   /* Without this the compressed stream is padded with zeros to a 10 KiB block, which a zstd
    * reader then takes for a broken second frame. */
   archive_write_set_bytes_in_last_block(a, 1);
@@ -43,11 +54,12 @@ int mu_archive_writer_setup(struct archive *a, mu_bundle_compress compress, mu_e
   }
   if (compress == MU_BUNDLE_COMPRESS_ZSTD) {
     if (archive_libzstd_version() == NULL || archive_write_add_filter_zstd(a) != ARCHIVE_OK ||
-        archive_write_set_filter_option(a, "zstd", "compression-level", "10") != ARCHIVE_OK) {
+        archive_write_set_filter_option(a, "zstd", "compression-level", level_text) != ARCHIVE_OK) {
       return mu_err_set(err, MU_ENOTSUP, "libarchive cannot write zstd in-process");
     }
   } else {
-    if (archive_zlib_version() == NULL || archive_write_add_filter_gzip(a) != ARCHIVE_OK) {
+    if (archive_zlib_version() == NULL || archive_write_add_filter_gzip(a) != ARCHIVE_OK ||
+        archive_write_set_filter_option(a, "gzip", "compression-level", level_text) != ARCHIVE_OK) {
       return mu_err_set(err, MU_ENOTSUP, "libarchive cannot write gzip in-process");
     }
     /* The gzip header carries a timestamp by default; a NULL value turns it off. */

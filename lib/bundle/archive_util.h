@@ -16,7 +16,10 @@
 int mu_archive_reader_open(const uint8_t *data, size_t len, struct archive **ret, mu_err *err);
 
 /* Sets format (pax restricted) and the filter on a fresh writer, with options that keep the
- * output byte-for-byte reproducible (no gzip timestamp, fixed zstd level, one thread). */
-int mu_archive_writer_setup(struct archive *a, mu_bundle_compress compress, mu_err *err);
+ * output byte-for-byte reproducible (no gzip timestamp, a given level, one thread). level 0
+ * is the default (zstd 3, as `zstd` and `tar --zstd`; gzip 6); else zstd 1..19, gzip 1..9
+ * (MU_EINVAL outside). */
+int mu_archive_writer_setup(struct archive *a, mu_bundle_compress compress, int level,
+                            mu_err *err);
 
 #endif

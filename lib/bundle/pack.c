@@ -236,7 +236,7 @@ static void fixed_header(struct archive_entry *e, const char *path, int64_t mtim
 }
 
 static int write_archive(const walk *w, const mu_manifest *m, const char *json, size_t json_len,
-                         mu_bundle_compress compress, out_sink *sink, mu_err *err) {
+                         mu_bundle_compress compress, int level, out_sink *sink, mu_err *err) {
   int rc = 0;
   struct archive *a = archive_write_new();
   struct archive_entry *e = archive_entry_new();
@@ -244,7 +244,7 @@ static int write_archive(const walk *w, const mu_manifest *m, const char *json, 
     rc = mu_err_set(err, MU_ENOMEM, "out of memory");
     goto out;
   }
-  rc = mu_archive_writer_setup(a, compress, err);
+  rc = mu_archive_writer_setup(a, compress, level, err);
   if (rc != 0) goto out;
   if (archive_write_open(a, sink, NULL, sink_write, NULL) != ARCHIVE_OK) {
     rc = mu_err_set(err, MU_EIO, "archive: %s", archive_error_string(a));
@@ -362,7 +362,7 @@ int mu_bundle_pack(const char *dir, const mu_pack_opts *opts, const char *out_pa
     goto out;
   }
   crypto_hash_sha256_init(&sink.hash);
-  rc = write_archive(&w, &m, json, json_len, opts->compress, &sink, err);
+  rc = write_archive(&w, &m, json, json_len, opts->compress, opts->level, &sink, err);
   if (rc != 0) goto out;
   if (fchmod(sink.fd, 0644) != 0 || fsync(sink.fd) != 0 || close(sink.fd) != 0) {
     sink.fd = -1;

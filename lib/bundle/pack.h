@@ -16,6 +16,7 @@ typedef struct mu_pack_opts {
   const char *entry;               /* entry point, a regular file in the dir; NULL for none */
   int64_t created_at;              /* seconds since the epoch, >= 0; also every mtime */
   mu_bundle_compress compress;     /* AUTO: zstd, else gzip */
+  int level;                       /* 0: zstd 3 / gzip 6; zstd 1..19, gzip 1..9 */
   const mu_unpack_limits *limits;  /* NULL: defaults; the bundle must fit them */
 } mu_pack_opts;
 
