@@ -68,8 +68,6 @@ struct mu_agent_daemon {
   struct mu_agent_bundles *bundles; /* bundles.c */
   uv_timer_t metrics_timer;
   mu_output_spool *spool;      /* every attempt's output, <spool_dir>/output (tasks.c) */
-  uint64_t output_spool_size;  /* --output-spool-size; 0 = the spool's default (1 GiB) */
-  int64_t output_retention_ms; /* --output-retention; 0 = the spool's default (7 days) */
   struct mu_agent_logs *logs;  /* logs.c */
 };
 

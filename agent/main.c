@@ -50,8 +50,8 @@ static const struct option long_opts[] = {
     {"exec-helper", required_argument, NULL, 'x'},
     {"type-slots", required_argument, NULL, 'T'},
     {"queue-max", required_argument, NULL, 'Q'},
-    {"output-spool-size", required_argument, NULL, 'S'},
-    {"output-retention", required_argument, NULL, 'R'},
+    {"output-spool-size", required_argument, NULL, 0},
+    {"output-retention", required_argument, NULL, 0},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -60,27 +60,6 @@ static const struct option long_opts[] = {
 static const char *exec_helper_path;
 static const char *type_slots_arg;
 static const char *queue_max_arg;
-static const char *spool_size_arg;
-static const char *retention_arg;
-
-/* --output-spool-size (at least 1 MiB) and --output-retention (at least 1s). */
-static int parse_spool_flags(mu_agent_daemon *a, mu_err *err) {
-  if (spool_size_arg != NULL) {
-    if (mu_size_parse(spool_size_arg, &a->output_spool_size, err) != 0)
-      return mu_err_prefix(err, "--output-spool-size");
-    if (a->output_spool_size < (1u << 20))
-      return mu_err_set(err, MU_EINVAL, "--output-spool-size: at least 1M, got '%s'",
-                        spool_size_arg);
-  }
-  if (retention_arg != NULL) {
-    if (mu_duration_parse(retention_arg, &a->output_retention_ms, err) != 0)
-      return mu_err_prefix(err, "--output-retention");
-    if (a->output_retention_ms < 1000)
-      return mu_err_set(err, MU_EINVAL, "--output-retention: at least 1s, got '%s'",
-                        retention_arg);
-  }
-  return 0;
-}
 
 /* --type-slots "python=2,http=64": per-type caps on concurrent attempts (the text is kept in
  * a, the entries point into it). */
@@ -130,8 +109,6 @@ static int parse_config(int argc, char **argv, mu_agent_config *cfg, mu_err *err
     if (c == 'x') exec_helper_path = optarg;
     if (c == 'T') type_slots_arg = optarg;
     if (c == 'Q') queue_max_arg = optarg;
-    if (c == 'S') spool_size_arg = optarg;
-    if (c == 'R') retention_arg = optarg;
     if (c == 'h') {
       fputs(usage, stdout);
       exit(0);
@@ -208,8 +185,7 @@ int main(int argc, char **argv) {
       (queue_max_arg != NULL &&
        ((a.queue_max = (uint32_t)strtoul(queue_max_arg, &end, 10)) == 0 || *end != '\0' ||
         a.queue_max > 1000000) &&
-       mu_err_set(&err, MU_EINVAL, "--queue-max: expected 1..1000000, got '%s'", queue_max_arg)) ||
-      parse_spool_flags(&a, &err) != 0) {
+       mu_err_set(&err, MU_EINVAL, "--queue-max: expected 1..1000000, got '%s'", queue_max_arg))) {
     fprintf(stderr, "muster-agent: %s\n%s", err.msg, usage);
     mu_agent_config_free(&a.cfg);
     return 2;

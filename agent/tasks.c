@@ -279,8 +279,8 @@ int mu_tasks_start(mu_agent_daemon *a, const char *helper_path, mu_err *err) {
   if (rc != 0) return rc;
   if ((rc = mu_agent_bundles_start(a, err)) != 0) return rc;
   snprintf(path, sizeof path, "%s/output", a->cfg.spool_dir);
-  mu_output_spool_opts so = {.max_bytes = a->output_spool_size,
-                             .retention_ms = a->output_retention_ms};
+  mu_output_spool_opts so = {.max_bytes = a->cfg.output_spool_size,
+                             .retention_ms = a->cfg.output_retention_ms};
   if ((rc = mu_output_spool_open(a->loop, path, &so, &a->spool, err)) != 0) return rc;
   if ((rc = mu_logs_start(a, err)) != 0) return rc;
   replay_ctx rctx = {.agent = a};

@@ -305,7 +305,7 @@ int mu_cluster_start(mu_daemon *d, mu_err *err) {
           "etcd mode: %zu endpoint(s) starting with %s, prefix %s, leader TTL %lldms, presence "
           "TTL %lldms",
           d->cfg.etcd.n, d->cfg.etcd.items[0], d->cfg.etcd_prefix, (long long)ttl,
-          (long long)d->presence_ttl_ms);
+          (long long)d->cfg.presence_ttl_ms);
   start_load(d);
   return 0;
 }

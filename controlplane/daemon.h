@@ -82,7 +82,6 @@ typedef struct mu_daemon {
   /* bundles (bundles.c) */
   mu_bundles_config bundle_cfg;
   mu_bundles *bundles;
-  int64_t presence_ttl_ms;    /* TTL of the presence lease (--presence-ttl) */
   mu_role role;
   int state_ready;            /* leader: state loaded from etcd (SINGLE: always 1) */
   mu_ha_state ha;

@@ -19,7 +19,7 @@ struct mu_agent_session {
   mu_rpc_call *call;
   mu_agent *agent;           /* set once Hello is accepted */
   char *close_reason;        /* why we ended the stream, if we did */
-  char session_id[40];
+  char session_id[160];             /* the registry's a->session_id, sent in Welcome */
 };
 
 static void session_close(mu_agent_session *s, int code, const char *fmt, ...)
@@ -115,7 +115,7 @@ static void on_hello(mu_agent_session *s, Muster__V1__AgentMessage *msg) {
   mu_registry_set_connected(&d->registry, a, msg, peer, s, mu_now_ms(), mu_mono_ms());
   free(peer);
   s->agent = a;
-  snprintf(s->session_id, sizeof s->session_id, "%s-%lld", a->id, (long long)mu_now_ms());
+  snprintf(s->session_id, sizeof s->session_id, "%s", a->session_id); /* = presence record's */
   mu_info("gateway", "agent %s connected from %s (%zu labels, %zu plugins)", a->id, a->peer,
           msg->hello->n_labels, msg->hello->n_plugins);
   send_welcome(s);

@@ -58,17 +58,8 @@ static const struct option long_opts[] = {
 
 /* Loads the config file (if any), then MUSTER_ETCD, then applies every flag over them.
  * *ret_no_etcd: --no-etcd or an etcd of "none" (flag or environment) was given. */
-/* --presence-ttl: the lease agent presence keys hang on (docs/ha.md); 1s..1h. */
-static int parse_presence_ttl(const char *text, int64_t *ret_ms, mu_err *err) {
-  int64_t ms = 0;
-  if (mu_duration_parse(text, &ms, err) != 0 || ms < 1000 || ms > 3600 * 1000)
-    return mu_err_set(err, MU_EINVAL, "--presence-ttl '%s': want a duration from 1s to 1h", text);
-  *ret_ms = ms;
-  return 0;
-}
-
 static int parse_config(int argc, char **argv, mu_server_config *cfg, mu_bundles_config *bcfg,
-                        int *ret_no_etcd, int64_t *ret_presence_ttl_ms, mu_err *err) {
+                        int *ret_no_etcd, mu_err *err) {
   const char *config_path = NULL;
   int idx;
   int c;
@@ -103,10 +94,6 @@ static int parse_config(int argc, char **argv, mu_server_config *cfg, mu_bundles
     }
     if (strcmp(name, "no-etcd") == 0 || (strcmp(name, "etcd") == 0 && strcmp(optarg, "none") == 0)) {
       *ret_no_etcd = 1;
-      continue;
-    }
-    if (strcmp(name, "presence-ttl") == 0) {
-      if (parse_presence_ttl(optarg, ret_presence_ttl_ms, err) != 0) return err->code;
       continue;
     }
     if (strcmp(name, "etcd") == 0) *ret_no_etcd = 0;
@@ -200,8 +187,7 @@ int main(int argc, char **argv) {
   mu_server_config_init(&d.cfg);
   mu_bundles_config_init(&d.bundle_cfg);
   int no_etcd = 0;
-  d.presence_ttl_ms = 10000;
-  if (parse_config(argc, argv, &d.cfg, &d.bundle_cfg, &no_etcd, &d.presence_ttl_ms, &err) != 0) {
+  if (parse_config(argc, argv, &d.cfg, &d.bundle_cfg, &no_etcd, &err) != 0) {
     fprintf(stderr, "musterd: %s\n%s", err.msg, usage);
     mu_server_config_free(&d.cfg);
     mu_bundles_config_free(&d.bundle_cfg);

@@ -23,7 +23,7 @@ static void arm(mu_daemon *d, int64_t ms) {
 }
 
 static int64_t period_ms(const mu_daemon *d) {
-  int64_t p = d->presence_ttl_ms / 3;
+  int64_t p = d->cfg.presence_ttl_ms / 3;
   return p < 300 ? 300 : p;
 }
 
@@ -112,7 +112,7 @@ static void on_timer(uv_timer_t *t) {
   ha->presence_busy = 1;
   int rc;
   if (ha->presence_lease == 0)
-    rc = mu_etcd_lease_grant(ha->etcd, (d->presence_ttl_ms + 999) / 1000, on_granted, d, &err);
+    rc = mu_etcd_lease_grant(ha->etcd, (d->cfg.presence_ttl_ms + 999) / 1000, on_granted, d, &err);
   else
     rc = mu_etcd_lease_keepalive(ha->etcd, ha->presence_lease, on_refreshed, d, &err);
   if (rc != 0) {

@@ -30,6 +30,8 @@ static const mu_cfg_field agent_fields[] = {
     F("reconnect_max", MU_CF_DURATION, reconnect_max_ms, 1000, 3600 * 1000),
     F("reconnect_fast", MU_CF_DURATION, reconnect_fast_ms, 0, 3600 * 1000),
     F("max_message", MU_CF_SIZE, max_message, 64 * 1024, 1024 * 1024 * 1024),
+    F("output_spool_size", MU_CF_SIZE, output_spool_size, 1024 * 1024, (int64_t)1 << 50),
+    F("output_retention", MU_CF_DURATION, output_retention_ms, 1000, 365LL * 24 * 3600 * 1000),
 };
 
 static const mu_cfg_table agent_table = {
@@ -60,6 +62,8 @@ void mu_agent_config_init(mu_agent_config *cfg) {
   cfg->reconnect_max_ms = 30000;
   cfg->reconnect_fast_ms = 15000;
   cfg->max_message = 16 * 1024 * 1024;
+  cfg->output_spool_size = 1ull << 30;
+  cfg->output_retention_ms = 7LL * 24 * 3600 * 1000;
 }
 
 int mu_agent_config_load(mu_agent_config *cfg, const char *path, mu_err *err) {

@@ -37,6 +37,8 @@ typedef struct mu_agent_config {
    * control-plane failover is followed at once; 0..1h, default 15s, 0 = backoff at once */
   int64_t reconnect_fast_ms;
   uint64_t max_message;                 /* bytes per gRPC message, 64K..1G, default 16M */
+  uint64_t output_spool_size;           /* task output kept in the spool, >= 1M, default 1G */
+  int64_t output_retention_ms;          /* finished output kept, 1s..365d, default 7d */
 } mu_agent_config;
 
 /* Fills cfg with the defaults. Never fails: should the one allocation (the default control

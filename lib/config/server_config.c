@@ -25,6 +25,7 @@ static const mu_cfg_field server_fields[] = {
     F("heartbeat_timeout", MU_CF_DURATION, heartbeat_timeout_ms, 1000, 3600 * 1000),
     F("leader_ttl", MU_CF_DURATION, leader_ttl_ms, 1000, 300 * 1000),
     F("takeover_grace", MU_CF_DURATION, takeover_grace_ms, 0, 3600 * 1000),
+    F("presence_ttl", MU_CF_DURATION, presence_ttl_ms, 1000, 3600 * 1000),
     F("max_agents", MU_CF_COUNT, max_agents, 1, 1000000),
     F("max_job_tasks", MU_CF_COUNT, max_job_tasks, 1, 10000),
     F("max_task_runs", MU_CF_COUNT, max_task_runs, 1, 10000000),
@@ -76,6 +77,7 @@ void mu_server_config_init(mu_server_config *cfg) {
   cfg->heartbeat_timeout_ms = 15000;
   cfg->leader_ttl_ms = 5000;
   cfg->takeover_grace_ms = 10000;
+  cfg->presence_ttl_ms = 10000;
   cfg->max_agents = 10000;
   cfg->max_job_tasks = 64;
   cfg->max_task_runs = 200000;

@@ -29,6 +29,7 @@ typedef struct mu_server_config {
   int64_t heartbeat_timeout_ms;         /* agent silent this long = gone; 1s..1h, default 15s */
   int64_t leader_ttl_ms;                /* leader lease TTL; 1s..5m, default 5s */
   int64_t takeover_grace_ms;            /* new leader waits for agents; 0..1h, default 10s */
+  int64_t presence_ttl_ms;              /* lease of agents' presence keys; 1s..1h, default 10s */
   uint32_t max_agents;                  /* 1..1000000, default 10000 */
   uint32_t max_job_tasks;               /* tasks in one job spec; 1..10000, default 64 */
   uint32_t max_task_runs;               /* targets x tasks of one job; 1..10000000, default 200000 */
