@@ -152,9 +152,14 @@ static int on_control_message(mu_rpc_call *call, const uint8_t *data, size_t len
     case MUSTER__V1__CONTROL_MESSAGE__MSG_LOG_REQUEST:
       mu_logs_on_request(conn->agent, msg->log_request);
       break;
+    case MUSTER__V1__CONTROL_MESSAGE__MSG_DRAIN:
+      /* The control plane stops sending new work; what runs here finishes. Nothing to change
+       * on this side but the operator's view in the log. */
+      mu_info("conn", "%s", msg->drain->drain ? "draining: the control plane starts no new tasks here"
+                                             : "undrained: taking tasks again");
+      break;
     default:
-      /* Drain is not handled yet. */
-      mu_debug("conn", "control message %d not handled yet", (int)msg->msg_case);
+      mu_debug("conn", "control message %d not handled", (int)msg->msg_case);
       break;
   }
   protobuf_c_message_free_unpacked(&msg->base, NULL);

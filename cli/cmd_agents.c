@@ -34,7 +34,7 @@ const char *mu_cli_ago(int64_t then_ms, char *buf, size_t size) {
 }
 
 static const char agents_usage[] =
-    "usage: muster agents [-t SELECTOR] [--state connected|disconnected] [-o json]\n"
+    "usage: muster agents [-t SELECTOR] [--state connected|disconnected|draining] [-o json]\n"
     "\n"
     "Lists the agents the control plane knows: id, state, labels, last heartbeat, load and\n"
     "running tasks. -t filters by labels (\"role=web,dc=eu*,!canary\").\n";
@@ -65,8 +65,11 @@ int mu_cmd_agents(const mu_cli_opts *opts, int argc, char **argv) {
           req.state = MUSTER__V1__AGENT_STATE__AGENT_CONNECTED;
         } else if (strcmp(optarg, "disconnected") == 0) {
           req.state = MUSTER__V1__AGENT_STATE__AGENT_DISCONNECTED;
+        } else if (strcmp(optarg, "draining") == 0) {
+          req.state = MUSTER__V1__AGENT_STATE__AGENT_DRAINING;
         } else {
-          fprintf(stderr, "muster agents: --state: expected connected or disconnected, got '%s'\n",
+          fprintf(stderr,
+                  "muster agents: --state: expected connected, disconnected or draining, got '%s'\n",
                   optarg);
           return 2;
         }
@@ -117,6 +120,49 @@ int mu_cmd_agents(const mu_cli_opts *opts, int argc, char **argv) {
   }
   protobuf_c_message_free_unpacked(reply_msg, NULL);
   return rc;
+}
+
+static const char drain_usage[] =
+    "usage: muster drain AGENT [--undrain]\n"
+    "\n"
+    "Drains an agent: what runs there finishes, but no new host run starts on it and job\n"
+    "targets (all, selectors, host globs, any) skip it until --undrain. Survives control-plane\n"
+    "failovers.\n";
+
+int mu_cmd_drain(const mu_cli_opts *opts, int argc, char **argv) {
+  Muster__V1__DrainAgentRequest req = MUSTER__V1__DRAIN_AGENT_REQUEST__INIT;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+      fputs(drain_usage, stdout);
+      return 0;
+    } else if (strcmp(argv[i], "--undrain") == 0) {
+      req.undrain = 1;
+    } else if (argv[i][0] == '-' || req.agent_id[0] != '\0') {
+      fprintf(stderr, "muster drain: unexpected argument '%s'\n%s", argv[i], drain_usage);
+      return 2;
+    } else {
+      req.agent_id = argv[i];
+    }
+  }
+  if (req.agent_id[0] == '\0') {
+    fprintf(stderr, "muster drain: AGENT is required\n%s", drain_usage);
+    return 2;
+  }
+  ProtobufCMessage *reply = NULL;
+  mu_err err = {0};
+  if (mu_cli_unary(opts, "/muster.v1.Admin/DrainAgent", &req.base,
+                   &muster__v1__drain_agent_response__descriptor, &reply, &err) != 0) {
+    fprintf(stderr, "muster drain: %s\n", err.msg);
+    return 1;
+  }
+  Muster__V1__DrainAgentResponse *r = (Muster__V1__DrainAgentResponse *)reply;
+  if (opts->json)
+    mu_cli_print_json(reply);
+  else
+    printf("%s: %s%s\n", req.agent_id, state_name(r->state),
+           req.undrain ? "" : " (running tasks finish; no new ones start)");
+  protobuf_c_message_free_unpacked(reply, NULL);
+  return 0;
 }
 
 static const char cluster_usage[] =

@@ -26,6 +26,7 @@ static const command commands[] = {
     {"cancel", "cancel a job", mu_cmd_cancel, NULL},
     {"jobs", "list jobs", mu_cmd_jobs, NULL},
     {"agents", "list agents: id, state, labels, last seen, load, tasks", mu_cmd_agents, NULL},
+    {"drain", "drain an agent (no new tasks start there) or --undrain it", mu_cmd_drain, NULL},
     {"cluster", "show the control plane: leader, members, etcd, agent counts", mu_cmd_cluster,
      NULL},
     {"keygen", "write an Ed25519 key pair for signing bundles", NULL, mu_cli_keygen},

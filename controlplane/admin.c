@@ -1,6 +1,6 @@
 /* The admin service (muster.v1.Admin): the calls the CLI and grpcurl use. This file serves
- * the cluster and agent views; job, bundle and log calls arrive with later issues and are
- * answered UNIMPLEMENTED (by the rpc layer) until then. */
+ * the cluster and agent views and DrainAgent; jobs are in admin_jobs.c, logs in task_logs.c,
+ * bundles in bundle_admin.c. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,7 +38,8 @@ static void list_agents(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   size_t used_labels = 0;
   for (size_t i = 0; i < n; i++) {
     const mu_agent *a = d->registry.agents[i];
-    if (req->state != MUSTER__V1__AGENT_STATE__AGENT_STATE_UNSPECIFIED && a->state != req->state)
+    if (req->state != MUSTER__V1__AGENT_STATE__AGENT_STATE_UNSPECIFIED &&
+        mu_agent_shown_state(a) != req->state)
       continue;
     if (!mu_selector_matches(sel, mu_agent_label, a)) continue;
     mu_agent_to_info(a, &infos[resp.n_agents], &labels[used_labels], &label_ptrs[used_labels]);
@@ -99,11 +100,41 @@ static void get_cluster(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   mu_pb_reply(call, &c.base);
 }
 
+/* DrainAgent: a draining agent keeps running what it has, but no new host run starts on it
+ * and target resolution skips it (docs/operations.md). The agent is told with a Drain. */
+static void drain_agent(mu_rpc_call *call, const ProtobufCMessage *req_msg,
+                        const mu_rpc_metadata *md, void *ud) {
+  mu_daemon *d = ud;
+  const Muster__V1__DrainAgentRequest *req = (const Muster__V1__DrainAgentRequest *)req_msg;
+  (void)md;
+  if (mu_cluster_check_write(d, call) != 0) return;
+  mu_agent *a = mu_registry_find(&d->registry, req->agent_id);
+  if (a == NULL) {
+    mu_pb_fail(call, MU_RPC_NOT_FOUND, "agent '%s' is not known", req->agent_id);
+    return;
+  }
+  int draining = !req->undrain;
+  if (a->draining != draining) {
+    a->draining = draining;
+    mu_info("admin", "agent %s %s", a->id, draining ? "draining: no new tasks start there"
+                                                    : "undrained: it takes tasks again");
+    mu_persist_agent(d, a);
+    mu_gateway_send_drain(a);
+    if (!draining) mu_sched_kick(d);
+  }
+  Muster__V1__DrainAgentResponse resp = MUSTER__V1__DRAIN_AGENT_RESPONSE__INIT;
+  resp.state = mu_agent_shown_state(a);
+  mu_pb_reply(call, &resp.base);
+}
+
 int mu_admin_register(mu_daemon *d, mu_err *err) {
   int rc = mu_pb_add_unary(d->server, "/muster.v1.Admin/ListAgents",
                            &muster__v1__list_agents_request__descriptor, list_agents, d, err);
   if (rc == 0)
     rc = mu_pb_add_unary(d->server, "/muster.v1.Admin/GetCluster",
                          &muster__v1__get_cluster_request__descriptor, get_cluster, d, err);
+  if (rc == 0)
+    rc = mu_pb_add_unary(d->server, "/muster.v1.Admin/DrainAgent",
+                         &muster__v1__drain_agent_request__descriptor, drain_agent, d, err);
   return rc;
 }

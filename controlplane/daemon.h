@@ -163,6 +163,8 @@ void mu_presence_reset(mu_daemon *d);
 /* gateway.c: sends one control message down an agent's stream. MU_EAGAIN when the agent is
  * not connected. */
 int mu_gateway_send(mu_agent *agent, const Muster__V1__ControlMessage *msg, mu_err *err);
+/* Tells a connected agent whether it is draining (a Drain message); no-op when disconnected. */
+void mu_gateway_send_drain(mu_agent *agent);
 /* gateway.c: bytes queued on the agent's stream not yet handed to gRPC; SIZE_MAX when the
  * agent is not connected (flow control for bundle chunks). */
 size_t mu_gateway_queued_bytes(const mu_agent *agent);

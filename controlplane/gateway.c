@@ -84,6 +84,18 @@ int mu_gateway_send(mu_agent *agent, const Muster__V1__ControlMessage *msg, mu_e
   return mu_pb_send(agent->session->call, &msg->base, err);
 }
 
+void mu_gateway_send_drain(mu_agent *agent) {
+  if (agent->session == NULL) return;
+  Muster__V1__ControlMessage msg = MUSTER__V1__CONTROL_MESSAGE__INIT;
+  Muster__V1__Drain dr = MUSTER__V1__DRAIN__INIT;
+  dr.drain = agent->draining;
+  msg.msg_case = MUSTER__V1__CONTROL_MESSAGE__MSG_DRAIN;
+  msg.drain = &dr;
+  mu_err err = {0};
+  if (mu_gateway_send(agent, &msg, &err) != 0)
+    mu_warn("gateway", "drain notice to %s not sent: %s", agent->id, err.msg);
+}
+
 size_t mu_gateway_queued_bytes(const mu_agent *agent) {
   return agent->session == NULL ? SIZE_MAX : mu_rpc_call_queued_bytes(agent->session->call);
 }
@@ -119,6 +131,7 @@ static void on_hello(mu_agent_session *s, Muster__V1__AgentMessage *msg) {
   mu_info("gateway", "agent %s connected from %s (%zu labels, %zu plugins)", a->id, a->peer,
           msg->hello->n_labels, msg->hello->n_plugins);
   send_welcome(s);
+  if (a->draining) mu_gateway_send_drain(a);
   mu_persist_agent(d, a);
   mu_sched_on_agent_up(d, a);
 }

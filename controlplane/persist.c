@@ -131,7 +131,8 @@ static char *agent_json(const mu_agent *a) {
   json_t *hello = NULL;
   if (a->hello_msg == NULL || mu_pbjson_to_json(&a->hello_msg->base, 0, &hello, NULL) != 0)
     return NULL;
-  json_t *o = json_pack("{s:i,s:o,s:b,s:I,s:I,s:s,s:s}", "v", 1, "hello", hello, "connected",
+  json_t *o = json_pack("{s:i,s:o,s:b,s:b,s:I,s:I,s:s,s:s}", "v", 1, "hello", hello,
+                        "draining", a->draining != 0, "connected",
                         a->session != NULL, "connected_at_ms", (json_int_t)a->connected_at_ms,
                         "last_seen_ms", (json_int_t)a->last_heartbeat_ms, "peer",
                         a->peer ? a->peer : "", "disconnect_reason",
@@ -596,6 +597,7 @@ static void apply_agent(mu_daemon *d, const char *id, const json_t *o) {
     mu_warn("persist", "agents/%s: %s; skipped", id, err.msg);
     return;
   }
+  a->draining = json_is_true(json_object_get(o, "draining"));
   if (a->session != NULL) return; /* connected here: the live stream knows better */
   Muster__V1__AgentMessage *msg = NULL;
   if (mu_pbjson_from_json(&muster__v1__agent_message__descriptor, json_object_get(o, "hello"),

@@ -108,12 +108,18 @@ const char *mu_agent_label(const void *agent, const char *key) {
   return NULL;
 }
 
+Muster__V1__AgentState mu_agent_shown_state(const mu_agent *a) {
+  if (a->draining && a->state == MUSTER__V1__AGENT_STATE__AGENT_CONNECTED)
+    return MUSTER__V1__AGENT_STATE__AGENT_DRAINING;
+  return a->state;
+}
+
 void mu_agent_to_info(const mu_agent *a, Muster__V1__AgentInfo *info,
                       Muster__V1__AgentInfo__LabelsEntry *label_storage,
                       Muster__V1__AgentInfo__LabelsEntry **entry_ptrs) {
   muster__v1__agent_info__init(info);
   info->agent_id = a->id;
-  info->state = a->state;
+  info->state = mu_agent_shown_state(a);
   info->connected_at_ms = a->connected_at_ms;
   info->last_heartbeat_ms = a->last_heartbeat_ms;
   info->peer = a->peer ? a->peer : "";

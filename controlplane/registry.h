@@ -39,6 +39,8 @@ typedef struct mu_agent {
   uint64_t presence_term;                  /* follower: term in presence/<id>, 0 when none */
   int lost_check;                          /* reconnected with tasks in flight: the first
                                               heartbeat says whether they still run */
+  int draining;                            /* DrainAgent: no new host runs start here (kept in
+                                              agents/<id>, so it survives failovers) */
 } mu_agent;
 
 typedef struct mu_registry {
@@ -59,6 +61,9 @@ void mu_registry_set_connected(mu_registry *reg, mu_agent *a, Muster__V1__AgentM
                                const char *peer, mu_agent_session *session, int64_t now_ms,
                                int64_t mono_ms);
 void mu_registry_set_disconnected(mu_registry *reg, mu_agent *a, const char *reason);
+
+/* The state shown to users: AGENT_DRAINING for a connected agent that is draining. */
+Muster__V1__AgentState mu_agent_shown_state(const mu_agent *a);
 
 /* The value of label key on agent a, or NULL (a mu_selector lookup function). */
 const char *mu_agent_label(const void *agent, const char *key);

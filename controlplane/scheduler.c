@@ -563,7 +563,8 @@ static mu_agent *place_any(mu_daemon *d, const mu_job *job) {
   uint32_t best_free = 0;
   for (size_t i = 0; i < d->registry.n; i++) {
     mu_agent *a = d->registry.agents[i];
-    if (a->session == NULL || !mu_selector_matches(sel, mu_agent_label, a)) continue;
+    if (a->session == NULL || a->draining || !mu_selector_matches(sel, mu_agent_label, a))
+      continue;
     uint32_t slots = a->hello_msg->hello->capacity ? a->hello_msg->hello->capacity->slots : 1;
     uint32_t free_slots = slots > a->running ? slots - a->running : 0;
     if (free_slots > best_free) {
@@ -654,13 +655,15 @@ static int dispatch_job(mu_daemon *d, mu_job *job, int64_t now) {
     if (h->state != MU_HOST_PENDING) continue;
     if (job->rollout.batch > 0 && h->batch != job->batch_current) continue;
     mu_agent *a = h->agent_id ? mu_registry_find(&d->registry, h->agent_id) : place_any(d, job);
-    if (a == NULL || a->session == NULL) {
+    if (a == NULL || a->session == NULL || a->draining) {
       if (h->waiting_since_mono == 0) h->waiting_since_mono = now;
       if (now - h->waiting_since_mono >= job->rollout.disconnected_wait_ms) {
         for (size_t t = 0; t < job->spec->n_tasks; t++) {
           h->tasks[t].state = MUSTER__V1__TASK_STATE__CANCELLED;
-          set_message(&h->tasks[t], h->agent_id ? "not started: agent is disconnected (unreachable)"
-                                                : "not started: no matching agent is connected");
+          set_message(&h->tasks[t], a != NULL && a->draining && a->session != NULL
+                                        ? "not started: agent is draining"
+                                    : h->agent_id ? "not started: agent is disconnected (unreachable)"
+                                                  : "not started: no matching agent is connected");
         }
         host_end(d, job, h, MU_HOST_UNREACHABLE);
         mu_persist_host(d, job, h);

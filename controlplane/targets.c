@@ -1,5 +1,6 @@
 /* Job targets: which agents a Target names (all, a label selector, host globs, or "any" one
- * placed later), and which task types the fleet can serve. Split out of the scheduler. */
+ * placed later), and which task types the fleet can serve. Draining agents are never
+ * targets; a target that names only draining agents is an error that says so. */
 #include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,21 +28,36 @@ int mu_targets_type_known(void *ud, const char *type) {
 int mu_targets_resolve(mu_daemon *d, const Muster__V1__Target *t, char ***ret_ids, size_t *ret_n,
                        mu_err *err) {
   char **ids = calloc(d->registry.n + t->n_hosts + 1, sizeof *ids);
-  size_t n = 0;
+  size_t n = 0, drained = 0;
   int rc = 0;
   if (ids == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   if (t->all) {
-    for (size_t i = 0; i < d->registry.n; i++) ids[n++] = d->registry.agents[i]->id;
-    if (n == 0) rc = mu_err_set(err, MU_EINVAL, "target: all: no agent has ever connected");
+    for (size_t i = 0; i < d->registry.n; i++) {
+      if (d->registry.agents[i]->draining)
+        drained++;
+      else
+        ids[n++] = d->registry.agents[i]->id;
+    }
+    if (n == 0 && drained > 0)
+      rc = mu_err_set(err, MU_EINVAL, "target: all: every agent (%zu) is draining", drained);
+    else if (n == 0)
+      rc = mu_err_set(err, MU_EINVAL, "target: all: no agent has ever connected");
   } else if (t->selector[0] != '\0' || t->any[0] != '\0') {
     const char *text = t->selector[0] ? t->selector : t->any;
     mu_selector *sel = NULL;
     if ((rc = mu_selector_parse(text, &sel, err)) == 0) {
-      for (size_t i = 0; i < d->registry.n; i++)
-        if (mu_selector_matches(sel, mu_agent_label, d->registry.agents[i]))
+      for (size_t i = 0; i < d->registry.n; i++) {
+        if (!mu_selector_matches(sel, mu_agent_label, d->registry.agents[i])) continue;
+        if (d->registry.agents[i]->draining)
+          drained++;
+        else
           ids[n++] = d->registry.agents[i]->id;
+      }
       mu_selector_free(sel);
-      if (n == 0)
+      if (n == 0 && drained > 0)
+        rc = mu_err_set(err, MU_EINVAL, "target.%s: '%s' matches only draining agents (%zu)",
+                        t->selector[0] ? "selector" : "any", text, drained);
+      else if (n == 0)
         rc = mu_err_set(err, MU_EINVAL, "target.%s: '%s' matches no agent",
                         t->selector[0] ? "selector" : "any", text);
       if (rc == 0 && t->any[0] != '\0') {
@@ -51,14 +67,20 @@ int mu_targets_resolve(mu_daemon *d, const Muster__V1__Target *t, char ***ret_id
     }
   } else {
     for (size_t k = 0; k < t->n_hosts && rc == 0; k++) {
-      size_t before = n;
+      size_t before = n, drained_here = 0;
       for (size_t i = 0; i < d->registry.n; i++) {
         int dup = 0;
         for (size_t j = 0; j < n; j++) dup |= ids[j] == d->registry.agents[i]->id;
-        if (!dup && host_matches(d->registry.agents[i], t->hosts[k]))
+        if (dup || !host_matches(d->registry.agents[i], t->hosts[k])) continue;
+        if (d->registry.agents[i]->draining)
+          drained_here++;
+        else
           ids[n++] = d->registry.agents[i]->id;
       }
-      if (n == before)
+      if (n == before && drained_here > 0)
+        rc = mu_err_set(err, MU_EINVAL, "target.hosts[%zu]: '%s' matches only draining agents (%zu)",
+                        k, t->hosts[k], drained_here);
+      else if (n == before)
         rc = mu_err_set(err, MU_EINVAL, "target.hosts[%zu]: '%s' matches no agent", k,
                         t->hosts[k]);
     }

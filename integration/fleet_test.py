@@ -196,6 +196,38 @@ def test_any_fails_over_when_agent_killed(c):
     assert "ran on %s" % other in task["outputTail"], task
 
 
+def test_drain_and_undrain(c):
+    """A drained agent finishes what it runs, gets no new host runs, and is skipped by
+    targets; naming only drained agents is an error; --undrain brings it back."""
+    mixed_fleet(c, sims=5)
+    rc, out, _ = c.cli("run", "--detach", "--hosts", "web-1", "--", "sleep 1.5; echo finished")
+    running = out.strip()
+    wait_until("task running", lambda: "RUNNING" in c.cli("status", running, check=False)[1])
+    rc, out, err = c.cli("drain", "web-1")
+    assert rc == 0 and "web-1: draining" in out, (out, err)
+    drained = c.agents_json("--state", "draining")
+    assert set(drained) == {"web-1"}, drained
+    # what ran there finishes
+    st = wait_until("drained agent's task done", lambda: (lambda j: j if j["state"] != "JOB_RUNNING" else None)(
+        json.loads(c.cli("-o", "json", "status", running, check=False)[1])), timeout=20)
+    assert st["state"] == "JOB_SUCCEEDED" and "finished" in st["tasks"][0]["outputTail"], st
+    # new runs skip it
+    rc, out, _ = c.cli("-o", "json", "run", "-t", "role=web", "--", "hostname", check=False)
+    hosts = {json.loads(l).get("agentId") for l in out.splitlines() if '"taskId"' in l}
+    assert rc == 0 and hosts == {"web-2"}, out
+    rc, _, err = c.cli("run", "--hosts", "web-1", "--", "true", check=False)
+    assert rc != 0 and "matches only draining agents" in err, err
+    rc, _, err = c.cli("drain", "no-such-agent", check=False)
+    assert rc == 1 and "not known" in err, err
+    # back
+    rc, out, _ = c.cli("drain", "--undrain", "web-1")
+    assert "web-1: connected" in out, out
+    rc, out, _ = c.cli("-o", "json", "run", "-t", "role=web", "--", "hostname", check=False)
+    hosts = {json.loads(l).get("agentId") for l in out.splitlines() if '"taskId"' in l}
+    assert rc == 0 and hosts == {"web-1", "web-2"}, out
+    assert "draining: the control plane starts no new tasks here" in c.agents["web-1"].text()
+
+
 def normalise(text):
     text = re.sub(r"j-[0-9a-f]+-[0-9]+", "<JOB>", text)
     text = re.sub(r"\b\d+(\.\d+)?(ms|s)\b", "<DUR>", text)
@@ -269,5 +301,6 @@ if __name__ == "__main__":
         test_batches_from_events,
         test_max_errors_percentage_stops_rollout,
         test_any_fails_over_when_agent_killed,
+        test_drain_and_undrain,
         test_cli_output_golden,
     ])

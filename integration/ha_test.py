@@ -200,6 +200,15 @@ def test_failover_keeps_jobs_and_runs_once(c):
     assert st["state"] == "JOB_SUCCEEDED", st
     text = open(marks).read()
     assert text.count("start") == 2 and text.count("end") == 2, "ran twice? %r" % text
+    # a drain is stored with the agent's record: it holds on the next leader, and the follower
+    # (a member again once restarted) shows it too
+    rc, out, err = c.cli_at(follower[1], "drain", "a2")
+    assert rc == 0 and "a2: draining" in out, (out, err)
+    new_member = c.start_member("cp-c")
+    wait_until("the new member to see the drain", lambda: '"a2"' in c.cli_at(
+        new_member, "-o", "json", "agents", "--state", "draining", check=False)[1], timeout=10)
+    rc, out, err = c.cli_at(follower[1], "-o", "json", "run", "--all", "--", "true")
+    assert rc == 0 and '"a2"' not in out and '"a1"' in out, (out, err)
     print("  failover: new leader after %.1fs" % took)
 
 
