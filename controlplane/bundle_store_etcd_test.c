@@ -328,22 +328,6 @@ static void test_bad_config(void **state) {
   assert_non_null(strstr(err.msg, "chunk size"));
 }
 
-static int group_setup(void **state) {
-  mu_etcd_harness *h = NULL;
-  mu_err err = {0};
-  if (mu_etcd_harness_start(NULL, &h, &err) != 0) {
-    fprintf(stderr, "harness: %s\n", err.msg);
-    return -1;
-  }
-  *state = h;
-  return 0;
-}
-
-static int group_teardown(void **state) {
-  mu_etcd_harness_free(*state);
-  return 0;
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_round_trip),
@@ -352,5 +336,5 @@ int main(void) {
       cmocka_unit_test(test_fenced_out_writer),
       cmocka_unit_test(test_bad_config),
   };
-  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+  return cmocka_run_group_tests(tests, mu_etcd_harness_group_setup, mu_etcd_harness_group_teardown);
 }

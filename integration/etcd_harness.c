@@ -288,3 +288,19 @@ void mu_etcd_harness_free(mu_etcd_harness *h) {
   if (h->curl_inited) curl_global_cleanup();
   free(h);
 }
+
+int mu_etcd_harness_group_setup(void **state) {
+  mu_etcd_harness *h = NULL;
+  mu_err err = {0};
+  if (mu_etcd_harness_start(NULL, &h, &err) != 0) {
+    fprintf(stderr, "etcd harness: %s\n", err.msg);
+    return -1;
+  }
+  *state = h;
+  return 0;
+}
+
+int mu_etcd_harness_group_teardown(void **state) {
+  mu_etcd_harness_free(*state);
+  return 0;
+}

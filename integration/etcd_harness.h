@@ -54,4 +54,9 @@ int mu_etcd_harness_restart(mu_etcd_harness *h, mu_err *err);
 /* Stops etcd and removes the temporary dir. NULL is fine. */
 void mu_etcd_harness_free(mu_etcd_harness *h);
 
+/* cmocka group fixtures: one etcd (default options) for a whole test group, in *state as a
+ * mu_etcd_harness *. Setup returns -1 (after printing why) when etcd cannot start. */
+int mu_etcd_harness_group_setup(void **state);
+int mu_etcd_harness_group_teardown(void **state);
+
 #endif

@@ -659,22 +659,6 @@ static void test_auth(void **state) {
   env_free(e);
 }
 
-static int group_setup(void **state) {
-  mu_etcd_harness *h = NULL;
-  mu_err err = {0};
-  if (mu_etcd_harness_start(NULL, &h, &err) != 0) {
-    fprintf(stderr, "harness: %s\n", err.msg);
-    return -1;
-  }
-  *state = h;
-  return 0;
-}
-
-static int group_teardown(void **state) {
-  mu_etcd_harness_free(*state);
-  return 0;
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_put_range),
@@ -691,5 +675,5 @@ int main(void) {
       cmocka_unit_test(test_close_from_callback),
       cmocka_unit_test(test_auth),
   };
-  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+  return cmocka_run_group_tests(tests, mu_etcd_harness_group_setup, mu_etcd_harness_group_teardown);
 }
