@@ -61,10 +61,8 @@ struct mu_agent_daemon {
   mu_journal *journal;
   uint64_t sent_seq;         /* highest journal record sent on the current stream */
   mu_metrics_server *metrics; /* NULL unless metrics_listen is set */
-  mu_runner_type_slot type_slots[MU_RUNNER_MAX_TYPE_SLOTS]; /* --type-slots */
+  mu_runner_type_slot type_slots[MU_RUNNER_MAX_TYPE_SLOTS]; /* from cfg.type_slots */
   size_t n_type_slots;
-  char type_slots_text[1024];
-  uint32_t queue_max;         /* --queue-max; 0 = the runner's default */
   struct mu_agent_bundles *bundles; /* bundles.c */
   uv_timer_t metrics_timer;
   mu_output_spool *spool;      /* every attempt's output, <spool_dir>/output (tasks.c) */

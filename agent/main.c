@@ -47,9 +47,9 @@ static const struct option long_opts[] = {
     {"reconnect-fast", required_argument, NULL, 0},
     {"max-message", required_argument, NULL, 0},
     {"log-level", required_argument, NULL, 0},
-    {"exec-helper", required_argument, NULL, 'x'},
-    {"type-slots", required_argument, NULL, 'T'},
-    {"queue-max", required_argument, NULL, 'Q'},
+    {"exec-helper", required_argument, NULL, 0},
+    {"type-slots", required_argument, NULL, 0},
+    {"queue-max", required_argument, NULL, 0},
     {"output-spool-size", required_argument, NULL, 0},
     {"output-retention", required_argument, NULL, 0},
     {"help", no_argument, NULL, 'h'},
@@ -57,31 +57,23 @@ static const struct option long_opts[] = {
 };
 
 /* --exec-helper, or muster-exec beside this binary (installed) or in exec/ (Bazel tree). */
-static const char *exec_helper_path;
-static const char *type_slots_arg;
-static const char *queue_max_arg;
 
-/* --type-slots "python=2,http=64": per-type caps on concurrent attempts (the text is kept in
- * a, the entries point into it). */
-static int parse_type_slots(mu_agent_daemon *a, const char *text, mu_err *err) {
-  snprintf(a->type_slots_text, sizeof a->type_slots_text, "%s", text);
-  char *save = NULL;
-  for (char *item = strtok_r(a->type_slots_text, ",", &save); item != NULL;
-       item = strtok_r(NULL, ",", &save)) {
-    char *eq = strchr(item, '=');
+/* type_slots {python: 2, http: 64} (config) / --type-slots python=2,http=64: per-type caps on
+ * concurrent attempts; the entries point into a->cfg.type_slots. */
+static int parse_type_slots(mu_agent_daemon *a, mu_err *err) {
+  const mu_labels *l = &a->cfg.type_slots;
+  if (l->n > MU_RUNNER_MAX_TYPE_SLOTS)
+    return mu_err_set(err, MU_EINVAL, "type_slots: more than %d types", MU_RUNNER_MAX_TYPE_SLOTS);
+  for (size_t i = 0; i < l->n; i++) {
     char *end = NULL;
-    unsigned long max = eq ? strtoul(eq + 1, &end, 10) : 0;
-    if (eq == NULL || eq == item || *end != '\0' || max == 0 || max > 4096)
-      return mu_err_set(err, MU_EINVAL, "--type-slots: expected TYPE=N[,TYPE=N...], got '%s'",
-                        item);
-    if (a->n_type_slots == MU_RUNNER_MAX_TYPE_SLOTS)
-      return mu_err_set(err, MU_EINVAL, "--type-slots: more than %d types",
-                        MU_RUNNER_MAX_TYPE_SLOTS);
-    *eq = '\0';
-    a->type_slots[a->n_type_slots].type = item;
-    a->type_slots[a->n_type_slots].max = (uint32_t)max;
-    a->n_type_slots++;
+    unsigned long max = strtoul(l->items[i].value, &end, 10);
+    if (l->items[i].value[0] == '\0' || *end != '\0' || max == 0 || max > 4096)
+      return mu_err_set(err, MU_EINVAL, "type_slots: %s: expected 1..4096 slots, got '%s'",
+                        l->items[i].key, l->items[i].value);
+    a->type_slots[i].type = l->items[i].key;
+    a->type_slots[i].max = (uint32_t)max;
   }
+  a->n_type_slots = l->n;
   return 0;
 }
 
@@ -106,9 +98,6 @@ static int parse_config(int argc, char **argv, mu_agent_config *cfg, mu_err *err
   opterr = 0;
   while ((c = getopt_long(argc, argv, "c:h", long_opts, &idx)) != -1) {
     if (c == 'c') config_path = optarg;
-    if (c == 'x') exec_helper_path = optarg;
-    if (c == 'T') type_slots_arg = optarg;
-    if (c == 'Q') queue_max_arg = optarg;
     if (c == 'h') {
       fputs(usage, stdout);
       exit(0);
@@ -179,13 +168,7 @@ int main(int argc, char **argv) {
   memset(&a, 0, sizeof a);
   signal(SIGPIPE, SIG_IGN);
   mu_agent_config_init(&a.cfg);
-  char *end = NULL;
-  if (parse_config(argc, argv, &a.cfg, &err) != 0 ||
-      (type_slots_arg != NULL && parse_type_slots(&a, type_slots_arg, &err) != 0) ||
-      (queue_max_arg != NULL &&
-       ((a.queue_max = (uint32_t)strtoul(queue_max_arg, &end, 10)) == 0 || *end != '\0' ||
-        a.queue_max > 1000000) &&
-       mu_err_set(&err, MU_EINVAL, "--queue-max: expected 1..1000000, got '%s'", queue_max_arg))) {
+  if (parse_config(argc, argv, &a.cfg, &err) != 0 || parse_type_slots(&a, &err) != 0) {
     fprintf(stderr, "muster-agent: %s\n%s", err.msg, usage);
     mu_agent_config_free(&a.cfg);
     return 2;
@@ -227,6 +210,7 @@ int main(int argc, char **argv) {
   mu_info("agent", "task types: %s", types[0] ? types : "(none)");
   char helper[PATH_MAX + 64];
   static const char *const helper_rel[] = {"muster-exec", "exec/muster-exec"};
+  const char *exec_helper_path = a.cfg.exec_helper[0] ? a.cfg.exec_helper : NULL;
   if (exec_helper_path == NULL && find_beside_self(helper_rel, 2, helper, sizeof helper))
     exec_helper_path = helper;
   if (exec_helper_path == NULL)

@@ -301,7 +301,7 @@ int mu_tasks_start(mu_agent_daemon *a, const char *helper_path, mu_err *err) {
       .agent_id = a->cfg.id,
       .helper_path = helper_path,
       .retention = MU_RETAIN_NEVER,
-      .queue_max = a->queue_max,
+      .queue_max = a->cfg.queue_max,
       .type_slots = a->n_type_slots ? a->type_slots : NULL,
       .n_type_slots = a->n_type_slots,
       .prepare_dir = mu_agent_bundles_prepare_dir,

@@ -32,6 +32,9 @@ static const mu_cfg_field agent_fields[] = {
     F("max_message", MU_CF_SIZE, max_message, 64 * 1024, 1024 * 1024 * 1024),
     F("output_spool_size", MU_CF_SIZE, output_spool_size, 1024 * 1024, (int64_t)1 << 50),
     F("output_retention", MU_CF_DURATION, output_retention_ms, 1000, 365LL * 24 * 3600 * 1000),
+    F("exec_helper", MU_CF_PATH, exec_helper, 0, 0),
+    F("type_slots", MU_CF_LABELS, type_slots, 0, 0),
+    F("queue_max", MU_CF_COUNT, queue_max, 1, 1000000),
 };
 
 static const mu_cfg_table agent_table = {
@@ -45,6 +48,8 @@ void mu_agent_config_init(mu_agent_config *cfg) {
   memset(cfg, 0, sizeof *cfg);
   mu_cfg_default_id(cfg->id, sizeof cfg->id);
   mu_labels_init(&cfg->labels);
+  mu_labels_init(&cfg->type_slots);
+  cfg->queue_max = 1024;
   mu_strlist_init(&cfg->control);
   mu_strlist_append(&cfg->control, MU_AGENT_DEFAULT_CONTROL, NULL);
   strcpy(cfg->plugin_dir, MU_AGENT_DEFAULT_PLUGIN_DIR);
