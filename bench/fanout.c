@@ -101,17 +101,8 @@ static double ms_between(uint64_t a, uint64_t b) { return (double)(b - a) / 1e6;
 
 static void on_tick(uv_timer_t *t) { (void)t; }
 
-/* Runs the loop until *flag is set (or, with flag NULL, for timeout_ms). 0 when it was set;
- * MU_ETIMEDOUT past the timeout, MU_ECANCELED when interrupted. The 10 ms tick bounds each
- * uv_run(UV_RUN_ONCE), so the clock is checked often. */
 static int run_until(bench *b, const int *flag, int64_t timeout_ms) {
-  uint64_t end = uv_hrtime() + (uint64_t)timeout_ms * 1000000ull;
-  while (flag == NULL || !*flag) {
-    if (b->interrupted) return MU_ECANCELED;
-    if (uv_hrtime() >= end) return flag == NULL ? 0 : MU_ETIMEDOUT;
-    uv_run(b->loop, UV_RUN_ONCE);
-  }
-  return 0;
+  return mu_bench_run_until(b->loop, flag, &b->interrupted, timeout_ms);
 }
 
 static void on_signal(uv_signal_t *h, int signum) {

@@ -57,3 +57,14 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 }
 
 void mu_bench_rm_tree(const char *dir) { nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+int mu_bench_run_until(uv_loop_t *loop, const int *flag, const volatile int *interrupted,
+                       int64_t timeout_ms) {
+  uint64_t end = uv_hrtime() + (uint64_t)timeout_ms * 1000000ull;
+  while (flag == NULL || !*flag) {
+    if (*interrupted) return MU_ECANCELED;
+    if (uv_hrtime() >= end) return flag == NULL ? 0 : MU_ETIMEDOUT;
+    uv_run(loop, UV_RUN_ONCE);
+  }
+  return 0;
+}

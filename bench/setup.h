@@ -3,6 +3,8 @@
 #ifndef MU_BENCH_SETUP_H
 #define MU_BENCH_SETUP_H
 
+#include <uv.h>
+
 #include "lib/base/err.h"
 
 /* The binary from flag (when non-NULL), else rel found in the runfiles (bazel run's working
@@ -16,5 +18,12 @@ int mu_bench_free_port(int *ret_port, mu_err *err);
 
 /* Removes dir and everything below it (best effort). */
 void mu_bench_rm_tree(const char *dir);
+
+/* Runs loop until *flag is set (or, with flag NULL, for timeout_ms): 0 when it was set (or
+ * the time passed with flag NULL), MU_ETIMEDOUT past the timeout, MU_ECANCELED as soon as
+ * *interrupted is set. Each uv_run(UV_RUN_ONCE) must be bounded by a repeating timer of the
+ * caller's (a short tick), so the clock is checked often. */
+int mu_bench_run_until(uv_loop_t *loop, const int *flag, const volatile int *interrupted,
+                       int64_t timeout_ms);
 
 #endif
