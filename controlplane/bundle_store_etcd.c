@@ -335,20 +335,32 @@ static void hash_done(uv_work_t *w, int status) {
   op_free(o);
 }
 
+/* The common start of an etcd reply on a read or list path: counts the reply, then fails the
+ * op (and returns 1) when it was stopped meanwhile or etcd answered an error. what names the
+ * step for the message, with %s for the digest. */
+static int op_reply_failed(op *o, int stopped, const mu_etcd_result *res, const mu_err *err,
+                           const char *what) {
+  o->pending--;
+  if (stopped) {
+    op_fail(o, MU_ECANCELED, "store closed");
+    return 1;
+  }
+  if (res == NULL) {
+    char step[256], msg[MU_ERR_MSG_MAX + 300];
+    snprintf(step, sizeof step, what, o->digest);
+    snprintf(msg, sizeof msg, "%s: %s", step, err->msg);
+    op_fail(o, err->code ? err->code : MU_EIO, msg);
+    return 1;
+  }
+  return 0;
+}
+
 static void on_chunk(void *ud, const mu_etcd_result *res, const mu_err *err) {
   op *o = ud;
   etcd_store *s = o->s;
-  o->pending--;
-  if (o->failed || s->closed) {
-    op_fail(o, MU_ECANCELED, "store closed");
+  if (op_reply_failed(o, o->failed || s->closed, res, err, "reading a chunk of %s from etcd"))
     return;
-  }
   char msg[MU_ERR_MSG_MAX + 200];
-  if (res == NULL) {
-    snprintf(msg, sizeof msg, "reading a chunk of %s from etcd: %s", o->digest, err->msg);
-    op_fail(o, err->code ? err->code : MU_EIO, msg);
-    return;
-  }
   long n = -1;
   const char *tail = res->n_kvs == 1 ? strrchr(res->kvs[0].key, '/') : NULL;
   if (tail != NULL) n = strtol(tail + 1, NULL, 10);
@@ -400,16 +412,7 @@ static void on_read_meta(void *ud, const mu_etcd_result *res, const mu_err *err)
   etcd_store *s = o->s;
   char msg[MU_ERR_MSG_MAX + 200];
   mu_err e = {0};
-  o->pending--;
-  if (s->closed) {
-    op_fail(o, MU_ECANCELED, "store closed");
-    return;
-  }
-  if (res == NULL) {
-    snprintf(msg, sizeof msg, "reading %s from etcd: %s", o->digest, err->msg);
-    op_fail(o, err->code ? err->code : MU_EIO, msg);
-    return;
-  }
+  if (op_reply_failed(o, s->closed, res, err, "reading %s from etcd")) return;
   if (res->n_kvs == 0) {
     op_fail(o, MU_ENOENT, "bundle not stored");
     return;
@@ -586,17 +589,7 @@ static void list_next_meta(op *o);
 static void on_list_meta(void *ud, const mu_etcd_result *res, const mu_err *err) {
   op *o = ud;
   etcd_store *s = o->s;
-  o->pending--;
-  if (s->closed || o->answered) {
-    op_fail(o, MU_ECANCELED, "store closed");
-    return;
-  }
-  if (res == NULL) {
-    char msg[MU_ERR_MSG_MAX + 64];
-    snprintf(msg, sizeof msg, "listing bundles in etcd: %s", err->msg);
-    op_fail(o, err->code ? err->code : MU_EIO, msg);
-    return;
-  }
+  if (op_reply_failed(o, s->closed || o->answered, res, err, "listing bundles in etcd")) return;
   const char *key = o->meta_keys[o->next_meta - 1];
   mu_bundle_meta *m = NULL;
   size_t chunks = 0;
@@ -672,17 +665,7 @@ static int list_take_key(op *o, const mu_etcd_kv *kv) {
 static void on_list_page(void *ud, const mu_etcd_result *res, const mu_err *err) {
   op *o = ud;
   etcd_store *s = o->s;
-  o->pending--;
-  if (s->closed || o->answered) {
-    op_fail(o, MU_ECANCELED, "store closed");
-    return;
-  }
-  if (res == NULL) {
-    char msg[MU_ERR_MSG_MAX + 64];
-    snprintf(msg, sizeof msg, "listing bundles in etcd: %s", err->msg);
-    op_fail(o, err->code ? err->code : MU_EIO, msg);
-    return;
-  }
+  if (op_reply_failed(o, s->closed || o->answered, res, err, "listing bundles in etcd")) return;
   if (o->revision == 0) o->revision = res->revision;
   for (size_t i = 0; i < res->n_kvs; i++)
     if (list_take_key(o, &res->kvs[i]) != 0) {
