@@ -2,7 +2,9 @@
  * agent's own stream, a window at a time (more only once the stream's send queue has drained
  * below cfg->window_bytes), so heartbeats, assigns and acks on the same stream never wait
  * behind a whole bundle. Every transfer of one digest shares one in-memory copy: the store is
- * read once however many agents ask at the same time. */
+ * read once however many agents ask at the same time. All streams together hold at most
+ * cfg->serve_queue_bytes of chunks: transfers take turns a chunk at a time under that cap, so
+ * a thousand agents asking at once cost the cap in memory, not a window each. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,53 +58,66 @@ static void transfer_drop(mu_bundles *b, mu_transfer *t) {
   free(t);
 }
 
-/* Sends what the window allows; returns 1 when the transfer is over (done or dropped). */
-static int transfer_pump(mu_bundles *b, mu_transfer *t) {
+/* Sends one chunk if the agent's window allows. Returns 1 when the transfer is over (done or
+ * dropped); *ret_sent is the bytes queued (0 when the window or a load held it back). */
+static int transfer_pump_one(mu_bundles *b, mu_transfer *t, size_t *ret_sent) {
   mu_agent *a = t->agent;
+  *ret_sent = 0;
   if (a->session == NULL || a->connected_at_ms != t->stream_stamp) return 1;
   mu_serve_entry *e = t->entry;
-  if (e->loading) return 0;
+  if (e->loading || mu_gateway_queued_bytes(a) >= b->cfg->window_bytes) return 0;
   const mu_bundle_meta *meta = mu_bundles_find(b, e->digest);
-  while (mu_gateway_queued_bytes(a) < b->cfg->window_bytes) {
-    size_t n = e->len - (size_t)t->offset;
-    if (n > b->cfg->chunk_bytes) n = b->cfg->chunk_bytes;
-    Muster__V1__ControlMessage msg = MUSTER__V1__CONTROL_MESSAGE__INIT;
-    Muster__V1__BundleChunk ch = MUSTER__V1__BUNDLE_CHUNK__INIT;
-    ch.digest = e->digest;
-    ch.offset = t->offset;
-    ch.data.data = e->data + t->offset;
-    ch.data.len = n;
-    ch.total_size = e->len;
-    ch.last = t->offset + n >= e->len;
-    if (!t->sent_header && meta != NULL) {
-      ch.signature.data = meta->sig;
-      ch.signature.len = meta->sig_len;
-      ch.name = meta->name;
-      ch.version = meta->version;
-    }
-    msg.msg_case = MUSTER__V1__CONTROL_MESSAGE__MSG_BUNDLE_CHUNK;
-    msg.bundle_chunk = &ch;
-    mu_err err = {0};
-    if (mu_gateway_send(a, &msg, &err) != 0) {
-      mu_warn("bundles", "%s to %s: %s; the agent asks again", e->digest, a->id, err.msg);
-      return 1;
-    }
-    t->sent_header = 1;
-    t->offset += n;
-    if (ch.last) {
-      mu_info("bundles", "%s sent to %s (%zu bytes)", e->digest, a->id, e->len);
-      return 1;
-    }
+  size_t n = e->len - (size_t)t->offset;
+  if (n > b->cfg->chunk_bytes) n = b->cfg->chunk_bytes;
+  Muster__V1__ControlMessage msg = MUSTER__V1__CONTROL_MESSAGE__INIT;
+  Muster__V1__BundleChunk ch = MUSTER__V1__BUNDLE_CHUNK__INIT;
+  ch.digest = e->digest;
+  ch.offset = t->offset;
+  ch.data.data = e->data + t->offset;
+  ch.data.len = n;
+  ch.total_size = e->len;
+  ch.last = t->offset + n >= e->len;
+  if (!t->sent_header && meta != NULL) {
+    ch.signature.data = meta->sig;
+    ch.signature.len = meta->sig_len;
+    ch.name = meta->name;
+    ch.version = meta->version;
+  }
+  msg.msg_case = MUSTER__V1__CONTROL_MESSAGE__MSG_BUNDLE_CHUNK;
+  msg.bundle_chunk = &ch;
+  mu_err err = {0};
+  if (mu_gateway_send(a, &msg, &err) != 0) {
+    mu_warn("bundles", "%s to %s: %s; the agent asks again", e->digest, a->id, err.msg);
+    return 1;
+  }
+  *ret_sent = n ? n : 1;
+  t->sent_header = 1;
+  t->offset += n;
+  if (ch.last) {
+    mu_info("bundles", "%s sent to %s (%zu bytes)", e->digest, a->id, e->len);
+    return 1;
   }
   return 0;
 }
 
+/* Round robin, a chunk per transfer per round, while the streams together hold less than
+ * serve_queue_bytes and some transfer could send. */
 static void pump_all(mu_bundles *b) {
-  mu_transfer *t = b->transfers;
-  while (t != NULL) {
-    mu_transfer *next = t->next;
-    if (transfer_pump(b, t)) transfer_drop(b, t);
-    t = next;
+  uint64_t queued = 0;
+  for (mu_transfer *t = b->transfers; t != NULL; t = t->next)
+    if (t->agent->session != NULL) queued += mu_gateway_queued_bytes(t->agent);
+  int progress = 1;
+  while (progress && queued < b->cfg->serve_queue_bytes) {
+    progress = 0;
+    mu_transfer *t = b->transfers;
+    while (t != NULL && queued < b->cfg->serve_queue_bytes) {
+      mu_transfer *next = t->next;
+      size_t sent = 0;
+      if (transfer_pump_one(b, t, &sent)) transfer_drop(b, t);
+      queued += sent;
+      progress |= sent > 0;
+      t = next;
+    }
   }
   if (b->transfers == NULL) uv_timer_stop(&b->pump);
 }

@@ -18,6 +18,7 @@ void mu_bundles_config_init(mu_bundles_config *cfg) {
   cfg->chunk_bytes = 1u << 20;
   cfg->store_chunk_bytes = MU_BUNDLE_STORE_ETCD_CHUNK;
   cfg->window_bytes = 4u << 20;
+  cfg->serve_queue_bytes = 64ull << 20;
   cfg->max_uploads = 4;
   cfg->serve_cache_bytes = 1ull << 30;
   mu_strlist_init(&cfg->trust_keys);
@@ -27,7 +28,8 @@ void mu_bundles_config_free(mu_bundles_config *cfg) { mu_strlist_free(&cfg->trus
 
 bool mu_bundles_config_has(const char *name) {
   return strcmp(name, "trust-key") == 0 || strcmp(name, "max-bundle-size") == 0 ||
-         strcmp(name, "bundle-store-size") == 0 || strcmp(name, "bundle-etcd-chunk") == 0;
+         strcmp(name, "bundle-store-size") == 0 || strcmp(name, "bundle-etcd-chunk") == 0 ||
+         strcmp(name, "bundle-serve-queue") == 0;
 }
 
 int mu_bundles_config_set(mu_bundles_config *cfg, const char *name, const char *value,
@@ -41,6 +43,12 @@ int mu_bundles_config_set(mu_bundles_config *cfg, const char *name, const char *
     if (rc == 0 && v < 1024) rc = mu_err_set(err, MU_EINVAL, "must be at least 1K, got \"%s\"", value);
     if (rc == 0 && strcmp(name, "max-bundle-size") == 0) cfg->max_bundle_bytes = v;
     if (rc == 0 && strcmp(name, "bundle-store-size") == 0) cfg->max_store_bytes = v;
+    if (rc == 0 && strcmp(name, "bundle-serve-queue") == 0) {
+      if (v < (1u << 20))
+        rc = mu_err_set(err, MU_EINVAL, "must be at least 1M (one chunk), got \"%s\"", value);
+      else
+        cfg->serve_queue_bytes = v;
+    }
     if (rc == 0 && strcmp(name, "bundle-etcd-chunk") == 0) {
       if (v < 4096 || v > (1u << 20))
         rc = mu_err_set(err, MU_EINVAL, "must be between 4K and 1M (etcd's request limit), got \"%s\"", value);

@@ -26,6 +26,8 @@ typedef struct mu_bundles_config {
   size_t chunk_bytes;         /* bytes per BundleChunk; default 1 MiB */
   size_t store_chunk_bytes;   /* bytes per etcd chunk key (--bundle-etcd-chunk); default 512 KiB */
   size_t window_bytes;        /* queued on one agent stream before more chunks; default 4 MiB */
+  uint64_t serve_queue_bytes; /* bundle bytes queued on all agent streams together
+                               * (--bundle-serve-queue); default 64 MiB */
   size_t max_uploads;         /* concurrent uploads; default 4 */
   uint64_t serve_cache_bytes; /* bundle bytes kept in memory for serving; default 1 GiB */
   mu_strlist trust_keys;      /* --trust-key FILE: when set, uploads must be signed by one */
@@ -33,8 +35,8 @@ typedef struct mu_bundles_config {
 
 void mu_bundles_config_init(mu_bundles_config *cfg);
 void mu_bundles_config_free(mu_bundles_config *cfg);
-/* True when name ("trust-key", "max-bundle-size", "bundle-store-size", "bundle-etcd-chunk")
- * is a bundle flag. */
+/* True when name ("trust-key", "max-bundle-size", "bundle-store-size", "bundle-etcd-chunk",
+ * "bundle-serve-queue") is a bundle flag. */
 bool mu_bundles_config_has(const char *name);
 /* Applies one flag. Returns 0 or MU_EINVAL ("--max-bundle-size: ..."). */
 int mu_bundles_config_set(mu_bundles_config *cfg, const char *name, const char *value,

@@ -21,7 +21,7 @@ static const char usage[] =
     "               [--max-message SIZE] [--member-id ID] [--log-level LEVEL]\n"
     "               [--max-job-tasks N] [--max-task-runs N] [--max-jobs-kept N]\n"
     "               [--trust-key FILE]... [--max-bundle-size SIZE] [--bundle-store-size SIZE]\n"
-    "               [--bundle-etcd-chunk SIZE]\n"
+    "               [--bundle-etcd-chunk SIZE] [--bundle-serve-queue SIZE]\n"
     "\n"
     "The Muster control plane: agents connect to it, the CLI and grpcurl talk to it.\n"
     "Flags override the config file, MUSTER_ETCD sets the etcd endpoints; see\n"
@@ -52,6 +52,7 @@ static const struct option long_opts[] = {
     {"max-bundle-size", required_argument, NULL, 0},
     {"bundle-store-size", required_argument, NULL, 0},
     {"bundle-etcd-chunk", required_argument, NULL, 0},
+    {"bundle-serve-queue", required_argument, NULL, 0},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
