@@ -4,7 +4,7 @@
  * MU_LOGS_CHUNK bytes per reply, read only while the stream's send queue is under
  * MU_LOGS_WINDOW so heartbeats and task events never wait behind a log; eof on the reply that
  * ends the read (a finished attempt read to its end, or the end of what there is without
- * follow). A LogRequest with an empty task_id cancels the read of its request_id. Reads end
+ * follow). A LogRequest with cancel set cancels the read of its request_id. Reads end
  * with the stream: the control plane asks again on the next one. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,7 +151,7 @@ void mu_logs_on_request(mu_agent_daemon *a, const Muster__V1__LogRequest *req) {
   if (l == NULL || l->stopping || req->request_id[0] == '\0') return;
   log_read *old = read_find(l, req->request_id);
   if (old != NULL) read_drop(l, old); /* a cancel, or a request that replaces its read */
-  if (req->task_id[0] == '\0') {
+  if (req->cancel || req->task_id[0] == '\0') { /* an empty task_id: cancel, as before v1.1 */
     mu_debug("logs", "%s: cancelled%s", req->request_id, old ? "" : " (already over)");
     return;
   }

@@ -369,14 +369,13 @@ static int on_log(void *ud, const uint8_t *data, size_t len) {
   logs_state *ls = ud;
   Muster__V1__LogChunk *lc = muster__v1__log_chunk__unpack(NULL, len, data);
   if (lc == NULL) return 0;
-  if (lc->output != NULL) {
+  if (lc->note[0] != '\0' && !ls->opts->json) {
+    /* a note from the control plane (where the output comes from), not task output */
+    fflush(stdout);
+    fprintf(stderr, "muster logs: note: %s\n", lc->note);
+  } else if (lc->output != NULL || lc->note[0] != '\0') {
     if (ls->opts->json) {
       mu_cli_print_json(&lc->base);
-    } else if (lc->task_id[0] == '\0') {
-      /* a note from the control plane (where the output comes from), not task output */
-      fflush(stdout);
-      fprintf(stderr, "muster logs: note: %.*s\n", (int)lc->output->data.len,
-              (const char *)lc->output->data.data);
     } else if (ls->prefix) {
       logs_print_prefixed(ls, lc->task_id, (const char *)lc->output->data.data,
                           lc->output->data.len);

@@ -2,8 +2,8 @@
  * through the agent's stream (ControlMessage.LogRequest -> AgentMessage.LogRequestReply,
  * routed here by request_id), and the tail this control plane keeps (in memory, loaded from
  * etcd after a restart) when the agent is not connected, is busy, does not answer, or no
- * longer has the output. A fallback is said in the stream itself: a LogChunk with an empty
- * task_id whose output data is a note for the reader; the trailing metadata
+ * longer has the output. A fallback is said in the stream itself: a LogChunk with `note` set
+ * (and no output) for the reader; the trailing metadata
  * `muster-log-source` says where the output came from (agent, tail, agent+tail).
  *
  * The tasks a call names are read one after another; follow reads the one task live from its
@@ -89,14 +89,17 @@ static int send_chunk(mu_log_fetch *f, const char *task_id, int stream, const vo
 
 static void send_note(mu_log_fetch *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* A note for the reader: a LogChunk with an empty task_id. */
+/* A note for the reader: a LogChunk with note set and no output. */
 static void send_note(mu_log_fetch *f, const char *fmt, ...) {
   char msg[800];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  send_chunk(f, "", MUSTER__V1__OUTPUT_CHUNK__STREAM__STREAM_UNSPECIFIED, msg, strlen(msg));
+  Muster__V1__LogChunk lc = MUSTER__V1__LOG_CHUNK__INIT;
+  lc.task_id = f->cur < f->n ? f->targets[f->cur].task_id : "";
+  lc.note = msg;
+  mu_pb_send(f->call, &lc.base, NULL);
 }
 
 static size_t reads_of_agent(const mu_daemon *d, const char *agent_id) {
@@ -123,6 +126,7 @@ static int send_request(mu_agent *a, const char *request_id, const char *task_id
   lr.attempt = attempt;
   lr.offset = offset;
   lr.follow = follow;
+  lr.cancel = task_id == NULL;
   msg.msg_case = MUSTER__V1__CONTROL_MESSAGE__MSG_LOG_REQUEST;
   msg.log_request = &lr;
   return mu_gateway_send(a, &msg, err);

@@ -228,10 +228,11 @@ def log_chunks(c, job, task):
     streams, notes = {}, []
     for line in out.splitlines():
         chunk = json.loads(line)
-        data = base64.b64decode(chunk["output"].get("data", ""))
-        if not chunk.get("taskId"):
-            notes.append(data.decode())
+        if chunk.get("note"):
+            assert "output" not in chunk, chunk
+            notes.append(chunk["note"])
         else:
+            data = base64.b64decode(chunk["output"].get("data", ""))
             s = chunk["output"].get("stream", "STREAM_UNSPECIFIED")
             streams[s] = streams.get(s, b"") + data
     return streams, notes
