@@ -151,7 +151,7 @@ void mu_logs_on_request(mu_agent_daemon *a, const Muster__V1__LogRequest *req) {
   if (l == NULL || l->stopping || req->request_id[0] == '\0') return;
   log_read *old = read_find(l, req->request_id);
   if (old != NULL) read_drop(l, old); /* a cancel, or a request that replaces its read */
-  if (req->cancel || req->task_id[0] == '\0') { /* an empty task_id: cancel, as before v1.1 */
+  if (req->cancel || req->task_id[0] == '\0') { /* an empty task_id names nothing to read */
     mu_debug("logs", "%s: cancelled%s", req->request_id, old ? "" : " (already over)");
     return;
   }
