@@ -21,6 +21,7 @@
 #include "bench/fleet.h"
 #include "bench/procstat.h"
 #include "bench/setup.h"
+#include "bench/stats.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "muster/v1/admin.pb-c.h"
@@ -517,11 +518,6 @@ static void print_writes(const char *name, const etcd_mark *a, const etcd_mark *
   fflush(stdout);
 }
 
-static int cmp_double(const void *x, const void *y) {
-  double a = *(const double *)x, c = *(const double *)y;
-  return a < c ? -1 : a > c;
-}
-
 /* --- the two figures --- */
 
 static int submit_figure(bench *b, mu_err *err) {
@@ -547,12 +543,10 @@ static int submit_figure(bench *b, mu_err *err) {
   if (rc == 0) {
     char name[32];
     snprintf(name, sizeof name, "submit_%zu", n);
-    qsort(lat, k, sizeof *lat, cmp_double);
-    double med = k % 2 ? lat[k / 2] : (lat[k / 2 - 1] + lat[k / 2]) / 2;
-    size_t r99 = (size_t)(0.99 * (double)k + 0.999999);
+    double med = mu_bench_percentile(lat, k, 50), p99 = mu_bench_percentile(lat, k, 99);
     printf("# %s: %zu back-to-back SubmitJob calls of a 1-task job on %zu agents\n", name, k, n);
     printf("%s_latency_median: %.1f ms\n%s_latency_p99: %.1f ms\n%s_latency_max: %.1f ms\n", name,
-           med, name, lat[r99 ? r99 - 1 : 0], name, lat[k - 1]);
+           med, name, p99, name, lat[k - 1]);
     printf("%s_jobs_per_s: %.1f jobs/s\n%s_tasks_per_s: %.0f tasks/s accepted\n", name,
            (double)k * 1000 / submit_ms, name, (double)(k * n) * 1000 / submit_ms);
     printf("%s_all_results_in_etcd: %.0f ms after the first submit (%zu jobs failed)\n", name,

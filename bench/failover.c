@@ -21,6 +21,7 @@
 
 #include "bench/fleet.h"
 #include "bench/setup.h"
+#include "bench/stats.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/rpc/rpc.h"
@@ -445,17 +446,6 @@ static int one_run(bench *b, run_result *r, mu_err *err) {
 
 /* --- figures --- */
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double percentile(double *v, size_t n, double p) {
-  qsort(v, n, sizeof *v, cmp_double);
-  size_t idx = (size_t)(p * (double)(n - 1) + 0.5);
-  return v[idx < n ? idx : n - 1];
-}
-
 static void report(const bench *b, const run_result *rs, size_t n) {
   double target = (double)b->o.ttl_ms + 1000.0;
   double *a = calloc(n, sizeof *a), *g = calloc(n, sizeof *g);
@@ -475,7 +465,7 @@ static void report(const bench *b, const run_result *rs, size_t n) {
   const char *names[2] = {"failover_admin", "failover_agents"};
   double *vals[2] = {a, g};
   for (int k = 0; k < 2; k++) {
-    double med = percentile(vals[k], n, 0.5), p99 = percentile(vals[k], n, 0.99);
+    double med = mu_bench_percentile(vals[k], n, 50), p99 = mu_bench_percentile(vals[k], n, 99);
     printf("%s_median: %.0f ms [target under %.0f ms with %.0f s TTL (within 1 s of lease expiry): %s]\n",
            names[k], med, target, (double)b->o.ttl_ms / 1000.0, med < target ? "met" : "missed");
     printf("%s_p99: %.0f ms [target under %.0f ms: %s]\n", names[k], p99, target,

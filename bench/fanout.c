@@ -21,6 +21,7 @@
 
 #include "bench/fleet.h"
 #include "bench/setup.h"
+#include "bench/stats.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "muster/v1/admin.pb-c.h"
@@ -304,21 +305,11 @@ static int parse_opts(int argc, char **argv, opts *o, mu_err *err) {
 
 /* --- statistics and the report --- */
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-/* Nearest-rank percentile (p in 0..100) of the samples; -1 when there are none. */
+/* Percentile (p in 0..100, stats.h) of the samples; -1 when there are none. */
 static double percentile(const samples *s, double p) {
-  if (s->n == 0) return -1;
   double v[MAX_RUNS];
   memcpy(v, s->v, s->n * sizeof v[0]);
-  qsort(v, s->n, sizeof v[0], cmp_double);
-  if (p == 50 && s->n % 2 == 0) return (v[s->n / 2 - 1] + v[s->n / 2]) / 2;
-  size_t rank = (size_t)((p / 100.0) * (double)s->n + 0.999999);
-  if (rank < 1) rank = 1;
-  return v[rank - 1];
+  return mu_bench_percentile(v, s->n, p);
 }
 
 static void add_sample(samples *s, double v) {
