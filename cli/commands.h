@@ -9,6 +9,7 @@
 int mu_cmd_agents(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_cluster(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_drain(const mu_cli_opts *opts, int argc, char **argv);
+int mu_cmd_dev(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_run(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_submit(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_watch(const mu_cli_opts *opts, int argc, char **argv);

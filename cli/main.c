@@ -29,6 +29,8 @@ static const command commands[] = {
     {"drain", "drain an agent (no new tasks start there) or --undrain it", mu_cmd_drain, NULL},
     {"cluster", "show the control plane: leader, members, etcd, agent counts", mu_cmd_cluster,
      NULL},
+    {"dev", "run a local etcd, control plane and agents in the foreground (Ctrl-C stops all)",
+     mu_cmd_dev, NULL},
     {"keygen", "write an Ed25519 key pair for signing bundles", NULL, mu_cli_keygen},
     {"bundle", "pack, sign, verify, push, list or remove task bundles (bundle --help)", cmd_bundle,
      NULL},

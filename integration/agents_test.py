@@ -158,6 +158,42 @@ def test_bad_config_and_flags(c):
     assert r.returncode == 1 and "UNAVAILABLE" in r.stderr, r  # nothing listening
 
 
+def test_muster_dev_runs_a_local_cluster(c):
+    """`muster dev`: etcd, musterd and agents as children in the foreground; a fleet run works
+    on it; Ctrl-C stops every child and the command exits 0; a second start finds the jobs
+    of the first (etcd's data is kept in the state dir)."""
+    state = os.path.join(c.workdir, "dev")
+
+    def start():
+        out_path = os.path.join(c.workdir, "dev.out")
+        out = open(out_path, "w")
+        p = subprocess.Popen([c.cli_bin, "--addr", c.addr, "dev", "--agents", "2",
+                              "--state-dir", state], stdout=out, stderr=subprocess.STDOUT)
+        wait_until("muster dev ready", lambda: "Ctrl-C stops everything" in open(out_path).read()
+                   or p.poll() is not None, timeout=60, step=0.2)
+        assert p.poll() is None, open(out_path).read()
+        return p, out, out_path
+
+    p, out, out_path = start()
+    rc, text, err = c.cli("run", "--", "echo dev run on $MUSTER_AGENT_ID", check=False)
+    assert rc == 0 and "dev run on dev-1" in text and "dev run on dev-2" in text, (text, err)
+    p.send_signal(signal.SIGINT)
+    assert p.wait(60) == 0, open(out_path).read()
+    out.close()
+    assert "muster dev: stopped" in open(out_path).read()
+    assert c.cli("cluster", check=False)[0] != 0, "musterd still answers after Ctrl-C"
+    for name in ("etcd", "musterd", "dev-1", "dev-2"):
+        assert os.path.exists(os.path.join(state, name + ".log")), name
+    p, out, out_path = start()
+    rc, text, _ = c.cli("jobs", check=False)
+    assert rc == 0 and "SUCCEEDED" in text, text
+    p.send_signal(signal.SIGINT)
+    assert p.wait(60) == 0
+    out.close()
+    rc, _, err = c.cli("dev", "--agents", "100", check=False)
+    assert rc == 2 and "--agents" in err, err
+
+
 if __name__ == "__main__":
     main([
         test_agents_register_with_labels,
@@ -165,4 +201,5 @@ if __name__ == "__main__":
         test_musterd_restart_brings_agents_back,
         test_bad_streams_are_refused_and_daemon_goes_on,
         test_bad_config_and_flags,
+        test_muster_dev_runs_a_local_cluster,
     ])
