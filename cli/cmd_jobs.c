@@ -49,10 +49,12 @@ static const char run_usage[] =
     "                  [--max-concurrency N|P%] [--max-errors N|P%] [--batch N]\n"
     "                  [--timeout DUR] [--retries N] [--env K=V]... [--memory SIZE]\n"
     "                  [--pids N] [--user NAME] [--wait DUR] [--group] [--quiet] [--detach]\n"
+    "                  [--type shell|python|http] [--bundle NAME@VERSION|DIGEST]\n"
     "                  [-o json] -- COMMAND [ARGS...]\n"
     "\n"
     "Runs COMMAND on every matching agent now and shows each host's result as it arrives.\n"
-    "One argument is a shell command line; several are run directly (no shell).\n"
+    "shell (default): one argument is a command line, several are run directly (no shell).\n"
+    "python: -c CODE | -m MODULE | SCRIPT, then ARGS.  http: [METHOD] URL.\n"
     "Exit code 0 only when every target succeeded. Ctrl-C asks whether to cancel or detach.\n";
 
 int mu_cmd_run(const mu_cli_opts *opts, int argc, char **argv) {

@@ -59,7 +59,64 @@ static void submit_job(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   submit_spec(ud, call, (Muster__V1__JobSpec *)copy_message(&req->spec->base));
 }
 
-/* RunAdhoc is the one-task job: `muster run -- CMD`. */
+/* The command of an ad hoc run as a task of its type. shell: one string is a command line,
+ * several an argv. python: `-c CODE [ARGS]`, `-m MODULE [ARGS]` or `SCRIPT [ARGS]` (a file
+ * from the bundle or on the host). http: `[METHOD] URL`. Returns NULL after filling why. */
+static const char *adhoc_kind(const Muster__V1__RunAdhocRequest *req, const char *type,
+                              Muster__V1__TaskSpec *task, Muster__V1__ShellTask *shell,
+                              Muster__V1__PythonTask *py, Muster__V1__HttpTask *http, char *why,
+                              size_t why_size) {
+  char **cmd = req->command;
+  size_t n = req->n_command;
+  if (strcmp(type, "shell") == 0) {
+    task->kind_case = MUSTER__V1__TASK_SPEC__KIND_SHELL;
+    task->shell = shell;
+    if (n == 1) {
+      shell->script = cmd[0];
+    } else {
+      shell->n_command = n;
+      shell->command = cmd;
+    }
+    return "shell";
+  }
+  if (strcmp(type, "python") == 0) {
+    task->kind_case = MUSTER__V1__TASK_SPEC__KIND_PYTHON;
+    task->python = py;
+    size_t first_arg = 1;
+    if ((strcmp(cmd[0], "-c") == 0 || strcmp(cmd[0], "-m") == 0) && n < 2) {
+      snprintf(why, why_size, "command: python %s needs a value", cmd[0]);
+      return NULL;
+    }
+    if (strcmp(cmd[0], "-c") == 0) {
+      py->code = cmd[1];
+      first_arg = 2;
+    } else if (strcmp(cmd[0], "-m") == 0) {
+      py->module = cmd[1];
+      first_arg = 2;
+    } else {
+      py->script = cmd[0];
+    }
+    py->n_args = n - first_arg;
+    py->args = cmd + first_arg;
+    return "python";
+  }
+  if (strcmp(type, "http") == 0) {
+    if (n > 2) {
+      snprintf(why, why_size, "command: an http run takes [METHOD] URL, got %zu words", n);
+      return NULL;
+    }
+    task->kind_case = MUSTER__V1__TASK_SPEC__KIND_HTTP;
+    task->http = http;
+    http->method = n == 2 ? cmd[0] : "GET";
+    http->url = cmd[n - 1];
+    return "http";
+  }
+  snprintf(why, why_size, "type: ad hoc runs take shell, python or http (got '%s'); submit a "
+           "job file for other task types", type);
+  return NULL;
+}
+
+/* RunAdhoc is the one-task job: `muster run [--type T] -- CMD`. */
 static void run_adhoc(mu_rpc_call *call, const ProtobufCMessage *req_msg,
                       const mu_rpc_metadata *md, void *ud) {
   const Muster__V1__RunAdhocRequest *req = (const Muster__V1__RunAdhocRequest *)req_msg;
@@ -68,16 +125,18 @@ static void run_adhoc(mu_rpc_call *call, const ProtobufCMessage *req_msg,
     mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "command: required (the command to run)");
     return;
   }
-  const char *type = req->type[0] ? req->type : "shell";
-  if (strcmp(type, "shell") != 0) {
-    mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT,
-               "type: ad hoc runs take a command, so only 'shell' fits (got '%s'); submit a job "
-               "file for other task types", type);
-    return;
-  }
   Muster__V1__JobSpec spec = MUSTER__V1__JOB_SPEC__INIT;
   Muster__V1__TaskSpec task = MUSTER__V1__TASK_SPEC__INIT;
   Muster__V1__ShellTask shell = MUSTER__V1__SHELL_TASK__INIT;
+  Muster__V1__PythonTask py = MUSTER__V1__PYTHON_TASK__INIT;
+  Muster__V1__HttpTask http = MUSTER__V1__HTTP_TASK__INIT;
+  char why[300];
+  const char *type = adhoc_kind(req, req->type[0] ? req->type : "shell", &task, &shell, &py,
+                                &http, why, sizeof why);
+  if (type == NULL) {
+    mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "%s", why);
+    return;
+  }
   Muster__V1__TaskSpec *tasks[1] = {&task};
   Muster__V1__Target empty_target = MUSTER__V1__TARGET__INIT;
   Muster__V1__TaskSpec__EnvEntry *env = calloc(req->n_env + 1, sizeof *env);
@@ -90,7 +149,7 @@ static void run_adhoc(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   spec.n_tasks = 1;
   spec.tasks = tasks;
   task.name = "run";
-  task.type = "shell";
+  task.type = (char *)type;
   task.timeout = req->timeout;
   task.retries = req->retries;
   task.bundle = req->bundle;
@@ -104,15 +163,6 @@ static void run_adhoc(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   }
   task.n_env = env_ptrs ? req->n_env : 0;
   task.env = env_ptrs;
-  task.kind_case = MUSTER__V1__TASK_SPEC__KIND_SHELL;
-  task.shell = &shell;
-  /* One string is a shell command line; several are an argv run without a shell. */
-  if (req->n_command == 1)
-    shell.script = req->command[0];
-  else {
-    shell.n_command = req->n_command;
-    shell.command = req->command;
-  }
   Muster__V1__JobSpec *copy = (Muster__V1__JobSpec *)copy_message(&spec.base);
   free(env);
   free(env_ptrs);

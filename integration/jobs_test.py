@@ -13,7 +13,7 @@ import signal
 import subprocess
 import time
 
-from harness import main, wait_until
+from harness import free_port, main, wait_until
 
 HB = "300ms"
 
@@ -291,6 +291,38 @@ def test_full_logs_from_the_agent_spool(c):
     assert len(notes) == 1 and "not connected" in notes[0], notes
 
 
+def test_adhoc_python_and_http(c):
+    """`muster run --type python|http`: the same fleet run for the other built-in task types;
+    bad forms are refused before anything is stored."""
+    fleet(c)
+    rc, res, _, err = run_json(c, "--hosts", "web-1", "--type", "python", "--",
+                               "-c", "import sys; print('py', sys.argv[1:])", "a", "b")
+    assert rc == 0 and "py ['a', 'b']" in res["web-1"]["outputTail"], (res, err)
+    port = free_port()
+    srv = subprocess.Popen(["/usr/bin/python3", "-m", "http.server", str(port), "--bind",
+                            "127.0.0.1"], cwd=c.workdir, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    try:
+        wait_until("http server", lambda: subprocess.run(
+            ["curl", "-sf", "http://127.0.0.1:%d/" % port], capture_output=True).returncode == 0)
+        rc, res, _, err = run_json(c, "-t", "role=web", "--type", "http", "--",
+                                   "GET", "http://127.0.0.1:%d/" % port)
+        assert rc == 0 and set(res) == {"web-1", "web-2"}, (res, err)
+        rc, res, _, _ = run_json(c, "--hosts", "db-1", "--type", "http", "--",
+                                 "http://127.0.0.1:%d/missing" % port)
+        assert rc == 1 and "404" in res["db-1"]["message"], res
+    finally:
+        srv.kill()
+        srv.wait()
+    for args, why in ((["--type", "spark", "--", "x"], "ad hoc runs take shell, python or http"),
+                      (["--type", "http", "--", "a", "b", "c"], "[METHOD] URL"),
+                      (["--type", "python", "--", "-m"], "needs a value")):
+        rc, _, err = c.cli("run", *args, check=False)
+        assert rc == 2 and why in err, (args, err)
+    rc, out, _ = c.cli("jobs", check=False)
+    assert out.count("run:") == 3, out  # the refused ones were never stored
+
+
 if __name__ == "__main__":
     main([
         test_run_on_every_host,
@@ -301,4 +333,5 @@ if __name__ == "__main__":
         test_host_dies_mid_task,
         test_agent_restart_reports_lost_from_journal,
         test_full_logs_from_the_agent_spool,
+        test_adhoc_python_and_http,
     ])
