@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "controlplane/audit.h"
 #include "controlplane/daemon.h"
 #include "lib/base/clock.h"
 #include "lib/rpc/pb.h"
@@ -116,8 +117,7 @@ static void drain_agent(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   int draining = !req->undrain;
   if (a->draining != draining) {
     a->draining = draining;
-    mu_info("admin", "agent %s %s", a->id, draining ? "draining: no new tasks start there"
-                                                    : "undrained: it takes tasks again");
+    mu_audit(call, draining ? "agent.drain" : "agent.undrain", "agent=%s", a->id);
     mu_persist_agent(d, a);
     mu_gateway_send_drain(a);
     if (!draining) mu_sched_kick(d);

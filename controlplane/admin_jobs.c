@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "controlplane/audit.h"
 #include "controlplane/daemon.h"
 #include "lib/base/log.h"
 #include "lib/rpc/pb.h"
@@ -39,9 +40,12 @@ static void submit_spec(mu_daemon *d, mu_rpc_call *call, Muster__V1__JobSpec *sp
     return;
   }
   if (mu_sched_submit(d, spec, &job, &err) != 0) {
+    mu_audit(call, "job.submit", "refused: %s", err.msg);
     mu_pb_fail(call, mu_rpc_code_from_err(err.code), "%s", err.msg);
     return;
   }
+  mu_audit(call, "job.submit", "job=%s name='%.120s' targets=%zu tasks=%zu", job->id,
+           job->spec->name, job->n_hosts, job->spec->n_tasks);
   if (job->submit_pending)
     mu_persist_submit(d, job, call); /* answers once etcd holds the job */
   else
@@ -247,9 +251,11 @@ static void cancel_job(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   uint32_t n = 0;
   mu_err err = {0};
   if (mu_sched_cancel(ud, job, req->reason, &n, &err) != 0) {
+    mu_audit(call, "job.cancel", "job=%s refused: %s", job->id, err.msg);
     mu_pb_fail(call, MU_RPC_FAILED_PRECONDITION, "%s", err.msg);
     return;
   }
+  mu_audit(call, "job.cancel", "job=%s cancelling=%u reason='%.200s'", job->id, n, req->reason);
   Muster__V1__CancelJobResponse resp = MUSTER__V1__CANCEL_JOB_RESPONSE__INIT;
   resp.cancelled_tasks = n;
   mu_pb_reply(call, &resp.base);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "controlplane/bundles_int.h"
+#include "controlplane/audit.h"
 #include "controlplane/daemon.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
@@ -60,7 +61,7 @@ static void upload_fail(upload *u, int code, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  mu_warn("bundles", "upload refused: %s", msg);
+  mu_audit(u->call_done ? NULL : u->call, "bundle.upload", "refused: %s", msg);
   u->finished = 1;
   mu_rpc_call_finish(u->call, code, msg, NULL);
 }
@@ -189,9 +190,10 @@ static void on_put(void *arg, int rc, const char *msg) {
   } else if (mu_bundles_index_add(u->b, pc->meta) != 0) {
     if (!u->call_done) upload_fail(u, MU_RPC_RESOURCE_EXHAUSTED, "out of memory indexing the bundle");
   } else {
-    mu_info("bundles", "stored %s@%s %s (%llu bytes, %s)", pc->meta->name, pc->meta->version,
-            pc->meta->digest, (unsigned long long)pc->meta->size,
-            pc->meta->key_id[0] ? pc->meta->key_id : "unsigned");
+    mu_audit(u->call_done ? NULL : u->call, "bundle.upload", "stored %s@%s %s (%llu bytes, %s)",
+             pc->meta->name, pc->meta->version, pc->meta->digest,
+             (unsigned long long)pc->meta->size,
+             pc->meta->key_id[0] ? pc->meta->key_id : "unsigned");
     if (!u->call_done) reply_info(u, pc->meta, 0);
   }
   mu_bundle_meta_free(pc->meta);
@@ -340,7 +342,7 @@ static void on_removed(void *arg, int rc, const char *msg) {
     char why[300];
     snprintf(why, sizeof why, "bundle %s was removed from the control plane", dc->digest);
     mu_bundles_serve_forget(dc->b, dc->digest, why);
-    mu_info("bundles", "removed %s", dc->what);
+    mu_audit(dc->call, "bundle.delete", "removed %s", dc->what);
     Muster__V1__DeleteBundleResponse resp = MUSTER__V1__DELETE_BUNDLE_RESPONSE__INIT;
     mu_pb_reply(dc->call, &resp.base);
   }

@@ -226,6 +226,12 @@ def test_drain_and_undrain(c):
     hosts = {json.loads(l).get("agentId") for l in out.splitlines() if '"taskId"' in l}
     assert rc == 0 and hosts == {"web-1", "web-2"}, out
     assert "draining: the control plane starts no new tasks here" in c.agents["web-1"].text()
+    # every admin action leaves an audit line with the caller's address
+    log = c.musterd.text()
+    assert re.search(r"audit: peer=ipv4:127\.0\.0\.1:\d+ action=agent\.drain agent=web-1", log), log[-2000:]
+    assert "action=agent.undrain agent=web-1" in log
+    assert re.search(r"action=job\.submit job=j-\S+ name='run: hostname' targets=1 tasks=1", log)
+    assert re.search(r"action=job\.submit refused: target\.hosts\[0\]: 'web-1' matches only draining", log)
 
 
 def normalise(text):

@@ -116,6 +116,9 @@ def test_timeout_retries_and_cancel(c):
     wait_until("processes gone", lambda: subprocess.run(["pgrep", "-f", "sleep " + tag]).returncode == 1)
     rc, _, err = c.cli("cancel", job, check=False)
     assert rc == 1 and "already finished" in err, err
+    log = c.musterd.text()
+    assert "action=job.cancel job=%s cancelling=3" % job in log, log[-2000:]
+    assert "action=job.cancel job=%s refused: " % job in log
 
 
 def test_playbook_params_and_logs(c):
