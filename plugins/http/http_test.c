@@ -20,7 +20,7 @@
 
 #include <cmocka.h>
 
-#include "agent/exec/runner.h"
+#include "agent/exec/runner_testkit.h"
 
 static char http_so[4096], server_py[4096], tmp[512], spool[600];
 static int port, tls_port;
@@ -29,97 +29,22 @@ static pid_t server_pid;
 #define MAX_TASKS 128
 #define OUT_CAP (2 * 1024 * 1024)
 
-typedef struct rec {
-  char task_id[64];
-  int state;
-  char *out;
-  size_t out_len, out_total;
-  char err[8192];
-  size_t err_len;
-  char params[1024];
-  char message[1024];
-  bool final;
-  uint64_t final_ms;
-} rec;
-
-typedef struct world {
-  uv_loop_t loop;
-  mu_plugin_host *plugins;
-  mu_runner *runner;
-  rec recs[MAX_TASKS];
-  int n_recs;
-  bool closed;
-} world;
-
-static rec *rec_for(world *w, const char *task_id) {
-  for (int i = 0; i < w->n_recs; i++)
-    if (strcmp(w->recs[i].task_id, task_id) == 0) return &w->recs[i];
-  assert_true(w->n_recs < MAX_TASKS);
-  rec *r = &w->recs[w->n_recs++];
-  memset(r, 0, sizeof *r);
-  snprintf(r->task_id, sizeof r->task_id, "%s", task_id);
-  r->out = calloc(1, OUT_CAP + 1);
-  return r;
-}
-
-static void on_event(void *arg, const mu_task_event *ev) {
-  world *w = arg;
-  rec *r = rec_for(w, ev->task_id);
-  assert_false(r->final);
-  if (ev->kind == MU_EV_STATE) {
-    r->state = ev->state.state;
-    if (mu_task_state_final(ev->state.state)) {
-      r->final = true;
-      r->final_ms = uv_hrtime() / 1000000;
-      snprintf(r->message, sizeof r->message, "%s", ev->state.message);
-    }
-  } else if (ev->kind == MU_EV_OUTPUT && ev->output.stream == 1) {
-    size_t n = ev->output.len < OUT_CAP - r->out_len ? ev->output.len : OUT_CAP - r->out_len;
-    memcpy(r->out + r->out_len, ev->output.data, n);
-    r->out_len += n;
-    r->out_total += ev->output.len;
-  } else if (ev->kind == MU_EV_OUTPUT) {
-    size_t n = ev->output.len < sizeof r->err - 1 - r->err_len ? ev->output.len : sizeof r->err - 1 - r->err_len;
-    memcpy(r->err + r->err_len, ev->output.data, n);
-    r->err_len += n;
-  } else if (ev->kind == MU_EV_PARAM) {
-    size_t n = strlen(r->params);
-    snprintf(r->params + n, sizeof r->params - n, "%s=%s;", ev->param.key, ev->param.value);
-  }
-}
+typedef mu_tk_rec rec;
+typedef mu_tk_world world;
 
 static void world_init(world *w) {
-  memset(w, 0, sizeof *w);
-  uv_loop_init(&w->loop);
-  mu_err err = {0};
-  assert_int_equal(mu_plugin_host_new(&w->plugins, &err), 0);
-  if (mu_plugin_host_load(w->plugins, http_so, &err) != 0) fail_msg("load: %s", err.msg);
-  mu_runner_config cfg = {.slots = MAX_TASKS, .spool_dir = spool, .agent_id = "agent-1", .grace_ms = 500,
-                          .output_limit = 4 * 1024 * 1024};
-  mu_runner_sink sink = {on_event, w};
-  if (mu_runner_new(&w->loop, w->plugins, &cfg, &sink, &w->runner, &err) != 0) fail_msg("runner: %s", err.msg);
+  mu_runner_config cfg = {.slots = MAX_TASKS, .spool_dir = spool, .agent_id = "agent-1",
+                          .grace_ms = 500, .output_limit = 4 * 1024 * 1024};
+  mu_tk_world_init(w, http_so, &cfg, OUT_CAP, 8192);
 }
 
-static void on_closed(void *arg) { ((world *)arg)->closed = true; }
-
-static void world_free(world *w) {
-  mu_runner_close(w->runner, on_closed, w);
-  uv_run(&w->loop, UV_RUN_DEFAULT);
-  assert_true(w->closed);
-  assert_int_equal(uv_loop_close(&w->loop), 0); /* the shared curl multi closed all its handles */
-  mu_plugin_host_free(w->plugins);
-  for (int i = 0; i < w->n_recs; i++) free(w->recs[i].out);
-}
+static void world_free(world *w) { mu_tk_world_free(w); }
 
 static rec *assign(world *w, const char *task_id, const char *spec) {
-  mu_err err = {0};
-  if (mu_runner_assign(w->runner, "job-1", task_id, 1, spec, NULL, 0, &err) != 0) fail_msg("assign %s: %s", task_id, err.msg);
-  return rec_for(w, task_id);
+  return mu_tk_assign(w, task_id, spec, NULL, 0);
 }
 
-static void run_until_final(world *w, rec *r) {
-  while (!r->final) uv_run(&w->loop, UV_RUN_ONCE);
-}
+static void run_until_final(world *w, rec *r) { mu_tk_run_until_final(w, r); }
 
 /* Runs one task to its end; the spec is a printf format where %d is the plain port. */
 static rec *run(world *w, const char *task_id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

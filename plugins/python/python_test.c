@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "agent/exec/runner.h"
+#include "agent/exec/runner_testkit.h"
 
 static char helper[4096], python_so[4096];
 static char base[256], spool[300], cache[300], wheelhouse[300], wheel_sha[80];
@@ -27,97 +27,18 @@ static const char *pyenv_27 = "/root/.pyenv/versions/2.7.18/bin/python2.7";
 static int have_311, have_27;
 static void *keep_loaded; /* one plugin instance for the whole run, so its counters persist */
 
-#define MAX_TASKS 16
 
-typedef struct rec {
-  char task_id[64];
-  int states[16];
-  int n_states;
-  char out[16384], err[32768];
-  size_t out_len, err_len;
-  int n_progress;
-  double last_pct;
-  char params[512];
-  char message[1024];
-  int exit_code, signal;
-  bool final;
-} rec;
-
-typedef struct world {
-  uv_loop_t loop;
-  mu_plugin_host *plugins;
-  mu_runner *runner;
-  rec recs[MAX_TASKS];
-  int n_recs;
-  bool closed;
-} world;
-
-static rec *rec_for(world *w, const char *task_id) {
-  for (int i = 0; i < w->n_recs; i++)
-    if (strcmp(w->recs[i].task_id, task_id) == 0) return &w->recs[i];
-  assert_true(w->n_recs < MAX_TASKS);
-  rec *r = &w->recs[w->n_recs++];
-  memset(r, 0, sizeof *r);
-  snprintf(r->task_id, sizeof r->task_id, "%s", task_id);
-  return r;
-}
-
-static void on_event(void *arg, const mu_task_event *ev) {
-  world *w = arg;
-  rec *r = rec_for(w, ev->task_id);
-  switch (ev->kind) {
-    case MU_EV_STATE:
-      r->states[r->n_states++] = ev->state.state;
-      if (mu_task_state_final(ev->state.state)) {
-        r->final = true;
-        r->exit_code = ev->state.exit_code;
-        r->signal = ev->state.signal;
-        snprintf(r->message, sizeof r->message, "%s", ev->state.message);
-      }
-      break;
-    case MU_EV_OUTPUT: {
-      char *dst = ev->output.stream == 1 ? r->out : r->err;
-      size_t cap = ev->output.stream == 1 ? sizeof r->out : sizeof r->err;
-      size_t *n = ev->output.stream == 1 ? &r->out_len : &r->err_len;
-      size_t len = ev->output.len < cap - 1 - *n ? ev->output.len : cap - 1 - *n;
-      memcpy(dst + *n, ev->output.data, len);
-      *n += len;
-      dst[*n] = '\0';
-      break;
-    }
-    case MU_EV_PROGRESS:
-      r->n_progress++;
-      r->last_pct = ev->progress.percent;
-      break;
-    case MU_EV_PARAM: {
-      size_t n = strlen(r->params);
-      snprintf(r->params + n, sizeof r->params - n, "%s=%s;", ev->param.key, ev->param.value);
-      break;
-    }
-  }
-}
+typedef mu_tk_rec rec;
+typedef mu_tk_world world;
 
 static void world_init(world *w, bool no_cgroups) {
-  memset(w, 0, sizeof *w);
-  uv_loop_init(&w->loop);
-  mu_err err = {0};
-  assert_int_equal(mu_plugin_host_new(&w->plugins, &err), 0);
-  if (mu_plugin_host_load(w->plugins, python_so, &err) != 0) fail_msg("load: %s", err.msg);
-  mu_runner_config cfg = {.slots = 12, .spool_dir = spool, .agent_id = "agent-1", .helper_path = helper,
-                          .grace_ms = 500, .cgroup_name = "muster-pytest", .no_cgroups = no_cgroups};
-  mu_runner_sink sink = {on_event, w};
-  if (mu_runner_new(&w->loop, w->plugins, &cfg, &sink, &w->runner, &err) != 0) fail_msg("runner: %s", err.msg);
+  mu_runner_config cfg = {.slots = 12, .spool_dir = spool, .agent_id = "agent-1",
+                          .helper_path = helper, .grace_ms = 500,
+                          .cgroup_name = "muster-pytest", .no_cgroups = no_cgroups};
+  mu_tk_world_init(w, python_so, &cfg, 16384, 32768);
 }
 
-static void on_closed(void *arg) { ((world *)arg)->closed = true; }
-
-static void world_free(world *w) {
-  mu_runner_close(w->runner, on_closed, w);
-  uv_run(&w->loop, UV_RUN_DEFAULT);
-  assert_true(w->closed);
-  assert_int_equal(uv_loop_close(&w->loop), 0);
-  mu_plugin_host_free(w->plugins);
-}
+static void world_free(world *w) { mu_tk_world_free(w); }
 
 static void write_file(const char *dir, const char *name, const char *text) {
   char path[1024];
@@ -149,13 +70,11 @@ static rec *assignp(world *w, const char *task_id, const char *spec, const mu_kv
   for (const char *name; (name = va_arg(ap, const char *)) != NULL;) write_file(g.gl_pathv[0], name, va_arg(ap, const char *));
   va_end(ap);
   globfree(&g);
-  return rec_for(w, task_id);
+  return mu_tk_rec_for(w, task_id);
 }
 #define assign(w, id, spec, ...) assignp(w, id, spec, NULL, 0, __VA_ARGS__)
 
-static void run_until_final(world *w, rec *r) {
-  while (!r->final) uv_run(&w->loop, UV_RUN_ONCE);
-}
+static void run_until_final(world *w, rec *r) { mu_tk_run_until_final(w, r); }
 
 static int last_state(const rec *r) { return r->states[r->n_states - 1]; }
 
@@ -502,7 +421,7 @@ static void test_run_as_nobody_cache_read_only(void **state) {
 /* Cancels the task once its build process is running (machines under load start slowly). */
 static void on_cancel_timer(uv_timer_t *t) {
   world *w = t->data;
-  rec *r = rec_for(w, "cancel-build");
+  rec *r = mu_tk_rec_for(w, "cancel-build");
   if (strstr(r->err, "creating the virtual environment") == NULL && !r->final) return;
   mu_err err = {0};
   if (!r->final) assert_int_equal(mu_runner_cancel(w->runner, "cancel-build", 1, "operator said stop", &err), 0);
