@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include "agent/exec/runner_testkit.h"
+
 #include "agent/exec/runner.h"
 
 static char helper[4096], shell_so[4096], echo_so[4096];
@@ -258,18 +260,6 @@ static void test_task_dir_fresh_and_cleaned(void **state) {
   assert_int_equal(stat(d2, &sb), 0);
 }
 
-static bool pid_gone(pid_t pid) {
-  char path[64], buf[512];
-  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-  FILE *f = fopen(path, "r");
-  if (f == NULL) return true;
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = '\0';
-  const char *rp = strrchr(buf, ')');
-  return rp != NULL && (rp[2] == 'Z' || rp[2] == 'X');
-}
-
 static void test_timeout_kills_group(void **state) {
   (void)state;
   world w;
@@ -288,8 +278,8 @@ static void test_timeout_kills_group(void **state) {
   int gc = -1;
   assert_int_equal(fscanf(f, "%d", &gc), 1);
   fclose(f);
-  for (int i = 0; i < 50 && !pid_gone(gc); i++) usleep(20000);
-  assert_true(pid_gone(gc));
+  for (int i = 0; i < 50 && !mu_tk_pid_gone(gc); i++) usleep(20000);
+  assert_true(mu_tk_pid_gone(gc));
   world_free(&w);
 }
 

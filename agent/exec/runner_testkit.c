@@ -2,6 +2,7 @@
 #include "agent/exec/runner_testkit.h"
 
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,4 +104,17 @@ mu_tk_rec *mu_tk_assign(mu_tk_world *w, const char *task_id, const char *spec,
 
 void mu_tk_run_until_final(mu_tk_world *w, mu_tk_rec *r) {
   while (!r->final) uv_run(&w->loop, UV_RUN_ONCE);
+}
+
+bool mu_tk_pid_gone(pid_t pid) {
+  if (kill(pid, 0) != 0) return true;
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (f == NULL) return true;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  const char *rp = strrchr(buf, ')');
+  return rp != NULL && (rp[2] == 'Z' || rp[2] == 'X');
 }

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <uv.h>
 
 #include "agent/exec/plugin_host.h"
@@ -56,5 +57,8 @@ mu_tk_rec *mu_tk_assign(mu_tk_world *w, const char *task_id, const char *spec,
                         const mu_kv *params, size_t n_params);
 /* Runs the loop until r has its final state. */
 void mu_tk_run_until_final(mu_tk_world *w, mu_tk_rec *r);
+
+/* True when process pid no longer runs: gone, or a zombie (waiting for its reaper). */
+bool mu_tk_pid_gone(pid_t pid);
 
 #endif

@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "agent/exec/runner_testkit.h"
+
 #include "agent/exec/supervisor.h"
 
 static char helper[4096];
@@ -147,19 +149,6 @@ static void test_output_limit(void **state) {
   free(r);
 }
 
-static bool pid_gone(pid_t pid) {
-  if (kill(pid, 0) != 0) return true;
-  char path[64], buf[512];
-  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-  FILE *f = fopen(path, "r");
-  if (f == NULL) return true;
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = '\0';
-  const char *rp = strrchr(buf, ')');
-  return rp != NULL && (rp[2] == 'Z' || rp[2] == 'X'); /* a zombie waiting for init is gone */
-}
-
 static pid_t read_pid_file(const char *path) {
   FILE *f = fopen(path, "r");
   if (f == NULL) return -1;
@@ -188,8 +177,8 @@ static void test_timeout_kills_grandchild(void **state) {
   assert_non_null(strstr(r->res.message, "timed out"));
   pid_t gc = read_pid_file(pidfile);
   assert_true(gc > 0);
-  for (int i = 0; i < 50 && !pid_gone(gc); i++) usleep(20000);
-  assert_true(pid_gone(gc));
+  for (int i = 0; i < 50 && !mu_tk_pid_gone(gc); i++) usleep(20000);
+  assert_true(mu_tk_pid_gone(gc));
   free(r);
 }
 
@@ -206,8 +195,8 @@ static void test_normal_exit_kills_leftovers(void **state) {
   assert_int_equal(r->res.exit_code, 0);
   pid_t bg = read_pid_file(pidfile);
   assert_true(bg > 0);
-  for (int i = 0; i < 50 && !pid_gone(bg); i++) usleep(20000);
-  assert_true(pid_gone(bg));
+  for (int i = 0; i < 50 && !mu_tk_pid_gone(bg); i++) usleep(20000);
+  assert_true(mu_tk_pid_gone(bg));
   free(r);
 }
 

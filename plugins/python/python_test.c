@@ -352,18 +352,6 @@ static void test_bad_inputs_fail_with_names(void **state) {
   world_free(&w);
 }
 
-static bool pid_gone(pid_t pid) {
-  char path[64], buf[512];
-  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-  FILE *f = fopen(path, "r");
-  if (f == NULL) return true;
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = '\0';
-  const char *rp = strrchr(buf, ')');
-  return rp != NULL && (rp[2] == 'Z' || rp[2] == 'X');
-}
-
 static void test_timeout_kills_interpreter(void **state) {
   (void)state;
   world w;
@@ -381,8 +369,8 @@ static void test_timeout_kills_interpreter(void **state) {
   int pid = -1;
   assert_int_equal(fscanf(f, "%d", &pid), 1);
   fclose(f);
-  for (int i = 0; i < 50 && !pid_gone(pid); i++) usleep(20000);
-  assert_true(pid_gone(pid));
+  for (int i = 0; i < 50 && !mu_tk_pid_gone(pid); i++) usleep(20000);
+  assert_true(mu_tk_pid_gone(pid));
   /* A memory limit binds the interpreter too. */
   r = assign(&w, "hungry", "{\"resources\":{\"memory\":\"64M\"},\"python\":{\"code\":"
                            "\"b = bytearray(400 * 1024 * 1024); print('allocated')\"}}", NULL);
