@@ -215,6 +215,7 @@ static void test_key_deleted(void **state) {
   ha_member *ms[] = {&p.a, &p.b};
   ha_member *lead = ha_leader_of(ms, 2);
   int64_t old_term = lead->term;
+  e->allow_overlap = true; /* see ha_testenv.h: the old term is fenced, not yet told */
   ha_side_delete(e, e->leader_key, false);
   int64_t until = mu_mono_ms() + 3000;
   while (lead->deposed == 0 && mu_mono_ms() < until) ha_run_for(e, 10);
@@ -222,7 +223,9 @@ static void test_key_deleted(void **state) {
   assert_non_null(strstr(lead->reason, "deleted"));
   if (!ha_run_while(e, has_leader, &p, 3000)) fail_msg("no leader after the key was deleted");
   assert_true(ha_leader_of(ms, 2)->term > old_term);
-  assert_int_equal(e->max_leading, 1);
+  assert_true(e->max_leading <= 2);
+  ha_run_for(e, 200);
+  assert_int_equal(e->leading, 1); /* the overlap, if any, has ended */
   ha_member_stop(&p.a);
   ha_member_stop(&p.b);
   ha_env_free(e);
