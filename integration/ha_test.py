@@ -17,6 +17,7 @@ import time
 import grpc
 
 from harness import Cluster, Proc, free_port, wait_until
+from harness import main as harness_main
 
 TTL = "2s"
 GRACE = "3s"
@@ -349,28 +350,7 @@ def test_bad_etcd_flag(c):
 
 
 def main(tests):
-    failed = 0
-    only = os.environ.get("HA_ONLY")
-    tests = [t for t in tests if not only or t.__name__ == only]
-    for fn in tests:
-        c = HA(*sys.argv[1:4])
-        t0 = time.monotonic()
-        try:
-            fn(c)
-            c.stop_all()
-            print("PASS %s (%.1fs)" % (fn.__name__, time.monotonic() - t0), flush=True)
-        except Exception as e:  # noqa: BLE001 - report every failure, then go on
-            failed += 1
-            print("FAIL %s: %s" % (fn.__name__, e), flush=True)
-            for p in c.procs():
-                try:
-                    if p.alive():
-                        p.kill()
-                    print("---- %s log (tail) ----\n%s" % (p.name, p.text()[-3000:]))
-                except Exception:  # noqa: BLE001
-                    pass
-    print("%d passed, %d failed" % (len(tests) - failed, failed))
-    sys.exit(1 if failed else 0)
+    harness_main(tests, lambda *bins: HA(*bins))
 
 
 if __name__ == "__main__":

@@ -123,6 +123,9 @@ class Cluster:
         agents = self.agents_json() or {}
         return {k: v.get("state") for k, v in agents.items()}
 
+    def procs(self):
+        return list(self.agents.values()) + ([self.musterd] if self.musterd else [])
+
     def stop_all(self):
         """Stops every daemon; a non-zero exit (sanitizer report, crash) is a failure."""
         problems = []
@@ -138,14 +141,19 @@ class Cluster:
             raise AssertionError("\n".join(problems))
 
 
-def main(test_functions):
-    """Runs each test(cluster) with a fresh cluster; prints a line per test; exit 1 on failure."""
+def main(test_functions, make_cluster=None):
+    """Runs each test(cluster) with a fresh cluster (make_cluster(musterd, agent, cli), default
+    Cluster); prints a line per test, the log tails of a failed test's daemons and a count;
+    exit 1 on failure. MUSTER_TEST_ONLY=name runs one test."""
     if len(sys.argv) < 4:
         print("usage: %s MUSTERD AGENT CLI" % sys.argv[0], file=sys.stderr)
         sys.exit(2)
+    make_cluster = make_cluster or Cluster
+    only = os.environ.get("MUSTER_TEST_ONLY")
+    test_functions = [t for t in test_functions if not only or t.__name__ == only]
     failed = 0
     for fn in test_functions:
-        c = Cluster(*sys.argv[1:4])
+        c = make_cluster(*sys.argv[1:4])
         t0 = time.monotonic()
         try:
             fn(c)
@@ -154,11 +162,12 @@ def main(test_functions):
         except Exception as e:  # noqa: BLE001 - report every failure, then go on
             failed += 1
             print("FAIL %s: %s" % (fn.__name__, e), flush=True)
-            for p in list(c.agents.values()) + ([c.musterd] if c.musterd else []):
+            for p in c.procs():
                 try:
                     if p.alive():
                         p.kill()
-                    print("---- %s log (tail) ----\n%s" % (p.name, p.text()[-2000:]))
+                    print("---- %s log (tail) ----\n%s" % (p.name, p.text()[-3000:]))
                 except Exception:  # noqa: BLE001
                     pass
+    print("%d passed, %d failed" % (len(test_functions) - failed, failed))
     sys.exit(1 if failed else 0)
