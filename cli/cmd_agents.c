@@ -206,6 +206,11 @@ int mu_cmd_cluster(const mu_cli_opts *opts, int argc, char **argv) {
     printf("agents:    %u connected of %u\n", c->agents_connected, c->agents_total);
     printf("started:   %s\n", mu_cli_ago(c->started_at_ms, ago, sizeof ago));
     printf("healthy:   %s\n", c->healthy ? "yes" : "no");
+    if (c->security[0] != '\0')
+      printf("security:  %s\n", strcmp(c->security, "insecure") == 0
+                                    ? "INSECURE: plaintext, no authentication (musterd --insecure)"
+                                    : c->security);
+    if (c->caller[0] != '\0') printf("you are:   %s\n", c->caller);
   }
   protobuf_c_message_free_unpacked(reply_msg, NULL);
   return rc;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "controlplane/audit.h"
+#include "controlplane/authz.h"
 #include "controlplane/daemon.h"
 #include "lib/base/clock.h"
 #include "lib/rpc/pb.h"
@@ -98,6 +99,11 @@ static void get_cluster(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   c.started_at_ms = d->started_at_ms;
   /* healthy: this member can do its job: serve (SINGLE), or etcd answers and a leader is known */
   c.healthy = !d->stopping && (d->role == MU_ROLE_SINGLE || (etcd_ok && leader[0] != '\0'));
+  c.security = d->cfg.insecure ? "insecure" : "mtls";
+  char who[200] = "-";
+  const mu_caller *caller = mu_authz_caller(call);
+  if (caller != NULL) mu_caller_describe(caller, who, sizeof who);
+  c.caller = who;
   mu_pb_reply(call, &c.base);
 }
 
@@ -112,6 +118,13 @@ static void drain_agent(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   mu_agent *a = mu_registry_find(&d->registry, req->agent_id);
   if (a == NULL) {
     mu_pb_fail(call, MU_RPC_NOT_FOUND, "agent '%s' is not known", req->agent_id);
+    return;
+  }
+  mu_err err = {0};
+  char *ids[1] = {a->id};
+  if (mu_authz_check_targets(d, mu_authz_caller(call), ids, 1, &err) != 0) {
+    mu_audit(call, "agent.drain", "agent=%s denied: %s", a->id, err.msg);
+    mu_pb_fail(call, MU_RPC_PERMISSION_DENIED, "%s", err.msg);
     return;
   }
   int draining = !req->undrain;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "controlplane/audit.h"
+#include "controlplane/authz.h"
 #include "controlplane/daemon.h"
 #include "lib/base/log.h"
 #include "lib/rpc/pb.h"
@@ -39,7 +40,7 @@ static void submit_spec(mu_daemon *d, mu_rpc_call *call, Muster__V1__JobSpec *sp
     protobuf_c_message_free_unpacked(&spec->base, NULL);
     return;
   }
-  if (mu_sched_submit(d, spec, &job, &err) != 0) {
+  if (mu_sched_submit(d, spec, mu_authz_caller(call), &job, &err) != 0) {
     mu_audit(call, "job.submit", "refused: %s", err.msg);
     mu_pb_fail(call, mu_rpc_code_from_err(err.code), "%s", err.msg);
     return;
@@ -241,6 +242,16 @@ static void list_jobs(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   free(views);
 }
 
+/* A scoped operator may cancel only jobs whose placed hosts are all inside its scope. */
+static int check_job_scope(mu_daemon *d, mu_rpc_call *call, const mu_job *job, mu_err *err) {
+  char **ids = calloc(job->n_hosts ? job->n_hosts : 1, sizeof *ids);
+  if (ids == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
+  for (size_t i = 0; i < job->n_hosts; i++) ids[i] = job->hosts[i].agent_id;
+  int rc = mu_authz_check_targets(d, mu_authz_caller(call), ids, job->n_hosts, err);
+  free(ids);
+  return rc;
+}
+
 static void cancel_job(mu_rpc_call *call, const ProtobufCMessage *req_msg,
                        const mu_rpc_metadata *md, void *ud) {
   const Muster__V1__CancelJobRequest *req = (const Muster__V1__CancelJobRequest *)req_msg;
@@ -250,6 +261,11 @@ static void cancel_job(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   if (job == NULL) return;
   uint32_t n = 0;
   mu_err err = {0};
+  if (check_job_scope(ud, call, job, &err) != 0) {
+    mu_audit(call, "job.cancel", "job=%s denied: %s", job->id, err.msg);
+    mu_pb_fail(call, MU_RPC_PERMISSION_DENIED, "%s", err.msg);
+    return;
+  }
   if (mu_sched_cancel(ud, job, req->reason, &n, &err) != 0) {
     mu_audit(call, "job.cancel", "job=%s refused: %s", job->id, err.msg);
     mu_pb_fail(call, MU_RPC_FAILED_PRECONDITION, "%s", err.msg);

@@ -92,6 +92,12 @@ typedef struct mu_daemon {
   uint64_t log_seq;           /* request ids of agent reads */
   uv_timer_t *log_pump;       /* timeouts and paused reads; exists while calls do */
 
+  /* security (authz.c, tokens.c, secrets.c, audit.c); each module owns its state */
+  struct mu_crl_state *crl;      /* --tls-crl, reloaded when the file changes; NULL: none */
+  struct mu_tokens *tokens;      /* bearer tokens */
+  struct mu_secrets *secrets;    /* the secret store */
+  struct mu_audit_log *audit_log; /* audit records kept in etcd / memory */
+
   /* /metrics (metrics.c); NULL without --metrics-listen */
   mu_metrics_server *metrics;
   uv_timer_t metrics_timer;
@@ -174,8 +180,11 @@ void mu_sched_init(mu_daemon *d);
 void mu_sched_close(mu_daemon *d);
 /* Runs a dispatch pass soon (coalesced). */
 void mu_sched_kick(mu_daemon *d);
-/* Validates spec (taken in every case), resolves its targets and creates a running job. */
-int mu_sched_submit(mu_daemon *d, Muster__V1__JobSpec *spec, mu_job **ret_job, mu_err *err);
+/* Validates spec (taken in every case), checks that caller (NULL: no check) may run it on
+ * those targets (authz.h), resolves its targets and creates a running job. */
+struct mu_caller;
+int mu_sched_submit(mu_daemon *d, Muster__V1__JobSpec *spec, const struct mu_caller *caller,
+                    mu_job **ret_job, mu_err *err);
 mu_job *mu_sched_find(mu_daemon *d, const char *job_id);
 /* Cancels what has not finished; MU_EINVAL when the job already ended (message says how). */
 int mu_sched_cancel(mu_daemon *d, mu_job *job, const char *reason, uint32_t *ret_cancelled,

@@ -1,7 +1,9 @@
 /* The agent gateway: one muster.v1.AgentGateway/Connect stream per agent. The first message
  * must be a valid Hello; then heartbeats keep the agent's metrics fresh. A malformed message
- * closes that one stream with INVALID_ARGUMENT; a second stream for a connected id is refused
- * with ALREADY_EXISTS; silence past the heartbeat timeout disconnects the agent. */
+ * closes that one stream with INVALID_ARGUMENT. With TLS the agent id is its certificate's: a
+ * Hello claiming another id is refused (PERMISSION_DENIED, audited) and a new stream from the
+ * same certificate replaces the old one; without TLS a second stream for a connected id is
+ * refused with ALREADY_EXISTS. Silence past the heartbeat timeout disconnects the agent. */
 #include <ctype.h>
 #include <stdint.h>
 #include <stdarg.h>
@@ -9,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "controlplane/audit.h"
+#include "controlplane/authz.h"
 #include "controlplane/daemon.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
@@ -109,7 +113,32 @@ static void on_hello(mu_agent_session *s, Muster__V1__AgentMessage *msg) {
     return;
   }
   const char *id = msg->hello->agent_id;
+  const mu_caller *caller = mu_authz_caller(s->call);
+  int proven = caller != NULL && caller->kind == MU_CALLER_AGENT;
+  if (proven && strcmp(caller->name, id) != 0) {
+    mu_audit(s->call, "agent.impersonation", "certificate=%s claimed=%s outcome=denied",
+             caller->name, id);
+    session_close(s, MU_RPC_PERMISSION_DENIED,
+                  "this agent certificate is for '%s'; its Hello claims to be '%s'", caller->name,
+                  id);
+    protobuf_c_message_free_unpacked(&msg->base, NULL);
+    return;
+  }
   mu_agent *a = mu_registry_find(&d->registry, id);
+  if (a != NULL && a->session != NULL && proven) {
+    /* The same proven agent again (it restarted, or its old stream is half dead): the new
+     * stream wins, so nobody can lock the real agent out. */
+    mu_agent_session *old = a->session;
+    const char *why = "replaced by a new stream from the same agent certificate";
+    mu_info("gateway", "agent %s: %s (old stream from %s)", id, why, a->peer ? a->peer : "?");
+    mu_registry_set_disconnected(&d->registry, a, why);
+    old->agent = NULL;
+    mu_task_logs_on_agent_down(d, a);
+    mu_persist_agent(d, a);
+    mu_sched_on_agent_down(d, a);
+    if (old->close_reason == NULL) old->close_reason = strdup(why);
+    mu_rpc_call_cancel(old->call, MU_RPC_UNAVAILABLE, why);
+  }
   if (a != NULL && a->session != NULL) {
     session_close(s, MU_RPC_ALREADY_EXISTS,
                   "agent '%s' is already connected (stream from %s); refusing a second one",

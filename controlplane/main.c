@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "controlplane/authz.h"
 #include "controlplane/daemon.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
@@ -22,11 +23,14 @@ static const char usage[] =
     "               [--max-job-tasks N] [--max-task-runs N] [--max-jobs-kept N]\n"
     "               [--trust-key FILE]... [--max-bundle-size SIZE] [--bundle-store-size SIZE]\n"
     "               [--bundle-etcd-chunk SIZE] [--bundle-serve-queue SIZE]\n"
+    "               --tls-ca FILE --tls-cert FILE --tls-key FILE [--tls-crl FILE]\n"
+    "               [--tls-client-cert-optional] | --insecure\n"
     "\n"
     "The Muster control plane: agents connect to it, the CLI and grpcurl talk to it.\n"
     "Flags override the config file, MUSTER_ETCD sets the etcd endpoints; see\n"
     "docs/configuration.md and docs/operations.md. Without etcd (--no-etcd) the state is in\n"
-    "memory only and this is the one member.\n";
+    "memory only and this is the one member. It serves mTLS only (make the files with\n"
+    "`muster pki`, see docs/security.md); --insecure serves plaintext to anyone.\n";
 
 static const struct option long_opts[] = {
     {"config", required_argument, NULL, 'c'},
@@ -53,9 +57,33 @@ static const struct option long_opts[] = {
     {"bundle-store-size", required_argument, NULL, 0},
     {"bundle-etcd-chunk", required_argument, NULL, 0},
     {"bundle-serve-queue", required_argument, NULL, 0},
+    {"tls-ca", required_argument, NULL, 0},
+    {"tls-cert", required_argument, NULL, 0},
+    {"tls-key", required_argument, NULL, 0},
+    {"tls-crl", required_argument, NULL, 0},
+    {"tls-client-cert-optional", no_argument, NULL, 0},
+    {"insecure", no_argument, NULL, 0},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
+
+/* Secure by default: TLS needs all three files; plaintext must be asked for. */
+static int check_tls_config(const mu_server_config *cfg, mu_err *err) {
+  int given = (cfg->tls_ca[0] != '\0') + (cfg->tls_cert[0] != '\0') + (cfg->tls_key[0] != '\0');
+  if (cfg->insecure && given > 0)
+    return mu_err_set(err, MU_EINVAL, "--insecure and --tls-* exclude each other");
+  if (cfg->insecure) return 0;
+  if (given == 0)
+    return mu_err_set(err, MU_EINVAL,
+                      "no TLS configured: give --tls-ca, --tls-cert and --tls-key (make them with "
+                      "`muster pki init` and `muster pki issue --kind server`, docs/security.md), "
+                      "or --insecure to serve plaintext, where anyone who reaches the port can "
+                      "run commands on every agent");
+  if (given < 3)
+    return mu_err_set(err, MU_EINVAL, "TLS needs all of --tls-ca, --tls-cert and --tls-key (%s missing)",
+                      cfg->tls_ca[0] == '\0' ? "--tls-ca" : cfg->tls_cert[0] == '\0' ? "--tls-cert" : "--tls-key");
+  return 0;
+}
 
 /* Loads the config file (if any), then MUSTER_ETCD, then applies every flag over them.
  * *ret_no_etcd: --no-etcd or an etcd of "none" (flag or environment) was given. */
@@ -98,9 +126,10 @@ static int parse_config(int argc, char **argv, mu_server_config *cfg, mu_bundles
       continue;
     }
     if (strcmp(name, "etcd") == 0) *ret_no_etcd = 0;
-    if (mu_server_config_set(cfg, name, optarg, err) != 0) return err->code;
+    const char *value = long_opts[idx].has_arg == no_argument ? "true" : optarg;
+    if (mu_server_config_set(cfg, name, value, err) != 0) return err->code;
   }
-  return 0;
+  return check_tls_config(cfg, err);
 }
 
 static void on_sweep(uv_timer_t *t) { mu_gateway_sweep(t->data); }
@@ -119,6 +148,7 @@ static void daemon_stop(mu_daemon *d) {
   mu_sched_close(d);
   mu_bundles_stop(d);
   mu_metrics_stop(d);
+  mu_authz_close(d);
   uv_timer_stop(&d->sweep_timer);
   uv_close((uv_handle_t *)&d->sweep_timer, NULL);
   uv_close((uv_handle_t *)&d->sigint, NULL);
@@ -136,6 +166,23 @@ static void on_signal(uv_signal_t *h, int signum) {
   daemon_stop(h->data);
 }
 
+static int listen_on(mu_daemon *d, mu_err *err) {
+  mu_rpc_creds creds = {.tls = !d->cfg.insecure,
+                        .ca_file = d->cfg.tls_ca,
+                        .cert_file = d->cfg.tls_cert,
+                        .key_file = d->cfg.tls_key,
+                        .require_client_cert = !d->cfg.tls_client_cert_optional};
+  int rc = mu_authz_reload_crl(d, err);
+  if (rc == 0) rc = mu_rpc_server_listen(d->server, d->cfg.listen, &creds, &d->port, err);
+  if (rc != 0) return rc;
+  mu_authz_install(d);
+  if (d->cfg.insecure)
+    mu_warn("musterd",
+            "INSECURE: serving plaintext gRPC without authentication; anyone who reaches %s can "
+            "run any command as root on every agent (--insecure)", d->cfg.listen);
+  return 0;
+}
+
 static int daemon_start(mu_daemon *d, mu_err *err) {
   mu_rpc_options opts = {.max_message = d->cfg.max_message};
   int rc = mu_rpc_engine_new(d->loop, &d->engine, err);
@@ -150,7 +197,7 @@ static int daemon_start(mu_daemon *d, mu_err *err) {
       (rc = mu_gateway_register(d, err)) != 0 || (rc = mu_admin_register(d, err)) != 0 ||
       (rc = mu_admin_jobs_register(d, err)) != 0 ||
       (rc = mu_health_register(d, err)) != 0 || (rc = mu_reflection_register(d, err)) != 0 ||
-      (rc = mu_rpc_server_listen(d->server, d->cfg.listen, NULL, &d->port, err)) != 0 ||
+      (rc = listen_on(d, err)) != 0 ||
       (rc = mu_rpc_server_start(d->server, err)) != 0)
     return rc;
   mu_sched_init(d);

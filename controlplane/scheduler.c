@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "controlplane/authz.h"
 #include "controlplane/daemon.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
@@ -282,7 +283,27 @@ static void evict_old_jobs(mu_daemon *d) {
   }
 }
 
-int mu_sched_submit(mu_daemon *d, Muster__V1__JobSpec *spec, mu_job **ret_job, mu_err *err) {
+/* What a scoped operator may submit: its task types only, and an "any" target placed only
+ * inside its scope (the scope is added to the any-selector). Hosts are checked once resolved. */
+static int authorize_spec(const mu_caller *caller, Muster__V1__JobSpec *spec, mu_err *err) {
+  if (caller == NULL || caller->role >= MU_ACCESS_ADMIN) return 0;
+  for (size_t i = 0; i < spec->n_tasks; i++) {
+    int rc = mu_authz_check_type(caller, spec->tasks[i]->type, err);
+    if (rc != 0) return rc;
+  }
+  Muster__V1__Target *t = spec->target;
+  if (caller->scope[0] == '\0' || t == NULL || t->any[0] == '\0') return 0;
+  size_t n = strlen(t->any) + strlen(caller->scope) + 2;
+  char *scoped = malloc(n);
+  if (scoped == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
+  snprintf(scoped, n, "%s,%s", t->any, caller->scope);
+  if (t->any != protobuf_c_empty_string) free(t->any);
+  t->any = scoped;
+  return 0;
+}
+
+int mu_sched_submit(mu_daemon *d, Muster__V1__JobSpec *spec, const mu_caller *caller,
+                    mu_job **ret_job, mu_err *err) {
   mu_rollout rollout;
   mu_jobspec_limits limits = {.max_tasks = d->max_tasks,
                               .max_task_runs = d->max_task_runs,
@@ -292,7 +313,9 @@ int mu_sched_submit(mu_daemon *d, Muster__V1__JobSpec *spec, mu_job **ret_job, m
   char **ids = NULL;
   size_t n = 0;
   int rc = mu_jobspec_validate(spec, &limits, &rollout, err);
+  if (rc == 0) rc = authorize_spec(caller, spec, err);
   if (rc == 0) rc = mu_targets_resolve(d, spec->target, &ids, &n, err);
+  if (rc == 0) rc = mu_authz_check_targets(d, caller, ids, n, err);
   if (rc == 0 && n * spec->n_tasks > d->max_task_runs)
     rc = mu_err_set(err, MU_EINVAL, "job has %zu task runs (%zu targets x %zu tasks); the limit is %u",
                     n * spec->n_tasks, n, spec->n_tasks, d->max_task_runs);

@@ -33,6 +33,12 @@ static const mu_cfg_field server_fields[] = {
     F("max_message", MU_CF_SIZE, max_message, 64 * 1024, 1024 * 1024 * 1024),
     F("log_level", MU_CF_LOG_LEVEL, log_level, 0, 0),
     F("member_id", MU_CF_MEMBER_ID, member_id, 0, 0),
+    F("tls_ca", MU_CF_PATH, tls_ca, 0, 0),
+    F("tls_cert", MU_CF_PATH, tls_cert, 0, 0),
+    F("tls_key", MU_CF_PATH, tls_key, 0, 0),
+    F("tls_crl", MU_CF_PATH, tls_crl, 0, 0),
+    F("tls_client_cert_optional", MU_CF_BOOL, tls_client_cert_optional, 0, 0),
+    F("insecure", MU_CF_BOOL, insecure, 0, 0),
 };
 
 /* Recomputes advertise and member_id from listen unless they were given. listen is always

@@ -38,6 +38,15 @@ typedef struct mu_server_config {
   mu_log_level log_level;               /* default info */
   /* This member's name in the cluster; unless set explicitly, "<hostname>:<listen port>". */
   char member_id[MU_CFG_ID_MAX + 1];
+  /* TLS (docs/security.md): the CA that signs every certificate, this member's certificate
+   * and key, an optional CRL; all "" = none. Without them musterd refuses to start unless
+   * insecure is set. */
+  char tls_ca[MU_CFG_PATH_MAX];
+  char tls_cert[MU_CFG_PATH_MAX];
+  char tls_key[MU_CFG_PATH_MAX];
+  char tls_crl[MU_CFG_PATH_MAX];
+  bool tls_client_cert_optional;        /* admin clients may come with a token and no cert */
+  bool insecure;                        /* plaintext gRPC, anonymous callers are admins */
   bool advertise_given;                 /* internal: advertise came from the file or a flag */
   bool member_id_given;                 /* internal: member_id came from the file or a flag */
 } mu_server_config;

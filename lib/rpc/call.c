@@ -35,6 +35,7 @@ static void call_free(mu_rpc_call *call) {
   free(call->finish_message);
   free(call->cancel_message);
   free(call->method);
+  if (call->auth_free != NULL) call->auth_free(call->auth);
   mu_rpc_link_remove(&call->link);
   free(call);
   mu_rpc_engine_maybe_finish(engine);
@@ -372,3 +373,11 @@ void mu_rpc_call_start(mu_rpc_call *call, const mu_rpc_call_handlers *handlers, 
   call->ud = ud;
   mu_rpc_call_start_reading(call);
 }
+
+void mu_rpc_call_set_auth(mu_rpc_call *call, void *auth, void (*free_fn)(void *auth)) {
+  if (call->auth_free != NULL && call->auth != auth) call->auth_free(call->auth);
+  call->auth = auth;
+  call->auth_free = free_fn;
+}
+
+void *mu_rpc_call_auth(const mu_rpc_call *call) { return call->auth; }

@@ -6,26 +6,13 @@
 
 #include "lib/rpc/internal.h"
 
-static char *slurp(const char *path, mu_err *err) {
-  FILE *f = fopen(path, "rb");
-  if (f == NULL) {
-    mu_err_set(err, MU_ENOENT, "cannot read %s: %s", path, strerror(errno));
-    return NULL;
-  }
-  char *buf = malloc(1 << 20);
-  size_t n = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
-  fclose(f);
-  if (buf != NULL) buf[n] = '\0';
-  return buf;
-}
-
 int mu_rpc_channel_new(mu_rpc_engine *engine, const char *target, const mu_rpc_creds *creds,
                        const mu_rpc_options *opts, mu_rpc_channel **ret, mu_err *err) {
   grpc_channel_credentials *cc = NULL;
   if (creds != NULL && creds->tls) {
-    char *ca = creds->ca_file ? slurp(creds->ca_file, err) : NULL;
-    char *cert = creds->cert_file ? slurp(creds->cert_file, err) : NULL;
-    char *key = creds->key_file ? slurp(creds->key_file, err) : NULL;
+    char *ca = creds->ca_file ? mu_rpc_read_file(creds->ca_file, err) : NULL;
+    char *cert = creds->cert_file ? mu_rpc_read_file(creds->cert_file, err) : NULL;
+    char *key = creds->key_file ? mu_rpc_read_file(creds->key_file, err) : NULL;
     if ((creds->ca_file && !ca) || (creds->cert_file && !cert) || (creds->key_file && !key)) {
       free(ca);
       free(cert);
@@ -48,6 +35,17 @@ int mu_rpc_channel_new(mu_rpc_engine *engine, const char *target, const mu_rpc_c
   ch->engine = engine;
   if (opts != NULL) ch->opts = *opts;
   grpc_channel_args *args = mu_rpc_args_new(opts, 0);
+  if (creds != NULL && creds->tls && creds->server_name != NULL && args != NULL) {
+    /* the name the server's certificate must carry, instead of the target's host */
+    grpc_arg *grown = realloc(args->args, (args->num_args + 1) * sizeof *grown);
+    if (grown != NULL) {
+      args->args = grown;
+      grown[args->num_args].type = GRPC_ARG_STRING;
+      grown[args->num_args].key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;
+      grown[args->num_args].value.string = (char *)creds->server_name;
+      args->num_args++;
+    }
+  }
   ch->channel = grpc_channel_create(target, cc, args);
   mu_rpc_args_free(args);
   grpc_channel_credentials_release(cc);

@@ -93,6 +93,8 @@ struct mu_rpc_call {
   grpc_call_details details;
   grpc_metadata_array request_md;
   char *method;
+  void *auth;                /* mu_rpc_call_set_auth */
+  void (*auth_free)(void *auth);
 
   /* client side status */
   grpc_metadata_array recv_headers;
@@ -119,6 +121,20 @@ void mu_rpc_call_start_reading(mu_rpc_call *call);
 void mu_rpc_call_client_begin(mu_rpc_call *call, const mu_rpc_metadata *md);
 void mu_rpc_call_server_begin(mu_rpc_call *call);
 void mu_rpc_metadata_from_grpc(mu_rpc_metadata *md, const grpc_metadata_array *arr);
+
+/* peer.c: the peer of a server call from its auth context (pem borrowed from *ret_ctx,
+ * which the caller releases with grpc_auth_context_release; NULL ctx when none). */
+void mu_rpc_peer_fill(grpc_call *call, mu_rpc_peer *peer, grpc_auth_context **ret_ctx);
+
+/* tls.c: server credentials that re-read their files when they change; NULL with err set.
+ * The fetcher's state (*ret_state) must outlive the credentials: the server frees it with
+ * mu_rpc_tls_state_free after grpc_server_destroy. */
+typedef struct mu_rpc_tls_state mu_rpc_tls_state;
+grpc_server_credentials *mu_rpc_tls_server_creds(const mu_rpc_creds *creds,
+                                                 mu_rpc_tls_state **ret_state, mu_err *err);
+void mu_rpc_tls_state_free(mu_rpc_tls_state *s);
+/* Reads a whole (small) file; NULL with err set. Caller frees. */
+char *mu_rpc_read_file(const char *path, mu_err *err);
 
 /* channel.c: calls of a closed channel are cancelled through this list */
 struct mu_rpc_channel {

@@ -59,14 +59,32 @@ int mu_rpc_metadata_add(mu_rpc_metadata *md, const char *key, const char *value)
 const char *mu_rpc_metadata_get(const mu_rpc_metadata *md, const char *key);
 
 /* Credentials: insecure, or TLS with PEM files (server: cert+key, optional client CA for mTLS;
- * client: CA, optional cert+key for mTLS). */
+ * client: CA, optional cert+key for mTLS). The files are read when a channel is created
+ * (client) and, on a server, again on the next handshake after any of them changes on disk
+ * (mtime or size): a renewed certificate is used by new connections while running streams go
+ * on. A server file that turns unreadable keeps the last good set (logged once). */
 typedef struct mu_rpc_creds {
   int tls;                 /* 0: insecure (plaintext) */
   const char *ca_file;
   const char *cert_file;
   const char *key_file;
-  int require_client_cert; /* server side */
+  int require_client_cert; /* server side: GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY */
+  const char *server_name; /* client side: name checked against the server certificate
+                            * instead of the target's host (NULL: the target's host) */
 } mu_rpc_creds;
+
+/* The peer of a server call as its TLS handshake proved it. Filled before any handler runs. */
+#define MU_RPC_PEER_MAX_URIS 4
+typedef struct mu_rpc_peer {
+  int tls;                        /* the connection is TLS */
+  int verified;                   /* a client certificate was presented and verified */
+  char common_name[129];          /* subject CN of the client certificate, "" when none */
+  char uris[MU_RPC_PEER_MAX_URIS][256]; /* URI subject alternative names */
+  size_t n_uris;
+  const char *pem;                /* the client's leaf certificate (PEM) or NULL; valid
+                                   * during the gate callback only */
+  char address[80];               /* "ipv4:127.0.0.1:5000" */
+} mu_rpc_peer;
 
 typedef struct mu_rpc_status {
   int code;                /* MU_RPC_* */
@@ -126,6 +144,15 @@ int mu_rpc_server_add_method(mu_rpc_server *server, const char *path, mu_rpc_met
  * registering fails). */
 int mu_rpc_server_add_method_owned(mu_rpc_server *server, const char *path, mu_rpc_method_cb cb,
                                    void *ud, void (*ud_free)(void *ud), mu_err *err);
+/* The server's gate: runs on the loop thread for every new call, registered method or not,
+ * before the method's handler, with the caller's metadata and proven identity. It returns
+ * MU_RPC_OK to let the call through (it may attach data with mu_rpc_call_set_auth first), or
+ * another status code: the call is then finished with that code and msg, and no handler
+ * runs. Without a gate every call goes through. Before mu_rpc_server_start only. */
+typedef int (*mu_rpc_gate_cb)(mu_rpc_call *call, const char *method, const mu_rpc_metadata *md,
+                              const mu_rpc_peer *peer, char *msg, size_t msg_size, void *ud);
+void mu_rpc_server_set_gate(mu_rpc_server *server, mu_rpc_gate_cb gate, void *ud);
+
 /* Binds HOST:PORT (":0" picks a port; ret_port may be NULL). Before start. */
 int mu_rpc_server_listen(mu_rpc_server *server, const char *addr, const mu_rpc_creds *creds,
                          int *ret_port, mu_err *err);
@@ -177,6 +204,11 @@ void mu_rpc_call_cancel(mu_rpc_call *call, int code, const char *message);
 char *mu_rpc_call_peer(const mu_rpc_call *call);
 /* Server side: the method path of the call. */
 const char *mu_rpc_call_method(const mu_rpc_call *call);
+/* Server side: attaches data to the call (the gate's verdict on who calls); the call owns it
+ * and runs free_fn(auth) when it is freed. Replaces (and frees) what was attached before. */
+void mu_rpc_call_set_auth(mu_rpc_call *call, void *auth, void (*free_fn)(void *auth));
+/* The data attached with mu_rpc_call_set_auth, or NULL. */
+void *mu_rpc_call_auth(const mu_rpc_call *call);
 /* Swaps the user data handed to the callbacks. */
 void mu_rpc_call_set_userdata(mu_rpc_call *call, void *ud);
 

@@ -37,6 +37,10 @@ struct mu_rpc_server {
   int slots_armed;
   mu_rpc_request_slot slots[MU_RPC_REQUEST_SLOTS];
   mu_rpc_tag shutdown_tag;
+  mu_rpc_gate_cb gate;
+  void *gate_ud;
+  mu_rpc_tls_state **tls; /* certificate fetchers of TLS listeners (freed after the server) */
+  size_t n_tls;
   void (*close_cb)(void *ud);
   void *close_ud;
 };
@@ -54,6 +58,8 @@ static void server_maybe_destroy(mu_rpc_server *server) {
     if (server->methods[i].ud_free != NULL) server->methods[i].ud_free(server->methods[i].ud);
   }
   free(server->methods);
+  for (size_t i = 0; i < server->n_tls; i++) mu_rpc_tls_state_free(server->tls[i]);
+  free(server->tls);
   mu_rpc_link_remove(&server->link);
   free(server);
   if (cb != NULL) cb(ud);
@@ -108,13 +114,28 @@ static void on_request(void *self, int ok) {
   const mu_rpc_method *m = call->method ? server_find(server, call->method) : NULL;
   if (server->closing) {
     mu_rpc_call_finish(call, MU_RPC_UNAVAILABLE, "server shutting down", NULL);
-  } else if (m == NULL) {
+    return;
+  }
+  mu_rpc_metadata md;
+  mu_rpc_metadata_from_grpc(&md, &call->request_md);
+  if (server->gate != NULL) {
+    mu_rpc_peer peer;
+    grpc_auth_context *ctx = NULL;
+    char msg[600] = "";
+    mu_rpc_peer_fill(call->call, &peer, &ctx);
+    int code = server->gate(call, call->method ? call->method : "", &md, &peer, msg, sizeof msg,
+                            server->gate_ud);
+    if (ctx != NULL) grpc_auth_context_release(ctx);
+    if (code != MU_RPC_OK) {
+      mu_rpc_call_finish(call, code, msg[0] ? msg : mu_rpc_code_name(code), NULL);
+      return;
+    }
+  }
+  if (m == NULL) {
     char msg[600];
     snprintf(msg, sizeof msg, "unknown method %s", call->method ? call->method : "?");
     mu_rpc_call_finish(call, MU_RPC_UNIMPLEMENTED, msg, NULL);
   } else {
-    mu_rpc_metadata md;
-    mu_rpc_metadata_from_grpc(&md, &call->request_md);
     m->cb(call, &md, m->ud);
   }
 }
@@ -198,76 +219,33 @@ fail:
   return rc;
 }
 
-static char *read_file(const char *path, mu_err *err) {
-  FILE *f = fopen(path, "rb");
-  if (f == NULL) {
-    mu_err_set(err, MU_ENOENT, "cannot read %s: %s", path, strerror(errno));
-    return NULL;
-  }
-  size_t cap = 4096, len = 0;
-  char *buf = malloc(cap);
-  while (buf != NULL) {
-    size_t n = fread(buf + len, 1, cap - len - 1, f);
-    len += n;
-    if (n == 0) break;
-    if (len + 1 == cap) {
-      if (cap > (1u << 22)) break;
-      char *g = realloc(buf, cap * 2);
-      if (g == NULL) {
-        free(buf);
-        buf = NULL;
-        break;
-      }
-      buf = g;
-      cap *= 2;
-    }
-  }
-  fclose(f);
-  if (buf == NULL) {
-    mu_err_set(err, MU_ENOMEM, "out of memory reading %s", path);
-    return NULL;
-  }
-  buf[len] = '\0';
-  return buf;
-}
-
 int mu_rpc_server_listen(mu_rpc_server *server, const char *addr, const mu_rpc_creds *creds,
                          int *ret_port, mu_err *err) {
   grpc_server_credentials *sc = NULL;
-  char *ca = NULL, *cert = NULL, *key = NULL;
-  int rc = 0;
+  mu_rpc_tls_state *tls = NULL;
   if (creds != NULL && creds->tls) {
-    if (creds->cert_file == NULL || creds->key_file == NULL) {
-      rc = mu_err_set(err, MU_EINVAL, "TLS listener %s needs a certificate and a key", addr);
-      goto out;
+    if ((sc = mu_rpc_tls_server_creds(creds, &tls, err)) == NULL) return err ? err->code : MU_EIO;
+    mu_rpc_tls_state **grown = realloc(server->tls, (server->n_tls + 1) * sizeof *grown);
+    if (grown == NULL) {
+      grpc_server_credentials_release(sc);
+      mu_rpc_tls_state_free(tls);
+      return mu_err_set(err, MU_ENOMEM, "rpc: out of memory");
     }
-    if ((cert = read_file(creds->cert_file, err)) == NULL ||
-        (key = read_file(creds->key_file, err)) == NULL ||
-        (creds->ca_file != NULL && (ca = read_file(creds->ca_file, err)) == NULL)) {
-      rc = err ? err->code : MU_EIO;
-      goto out;
-    }
-    grpc_ssl_pem_key_cert_pair pair = {key, cert};
-    sc = grpc_ssl_server_credentials_create_ex(
-        ca, &pair, 1,
-        creds->require_client_cert ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
-                                   : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE,
-        NULL);
+    server->tls = grown;
+    server->tls[server->n_tls++] = tls;
   } else {
     sc = grpc_insecure_server_credentials_create();
   }
   int port = grpc_server_add_http2_port(server->server, addr, sc);
-  if (port == 0) {
-    rc = mu_err_set(err, MU_EIO, "cannot listen on %s (address in use or invalid)", addr);
-    goto out;
-  }
+  grpc_server_credentials_release(sc);
+  if (port == 0) return mu_err_set(err, MU_EIO, "cannot listen on %s (address in use or invalid)", addr);
   if (ret_port != NULL) *ret_port = port;
-out:
-  if (sc != NULL) grpc_server_credentials_release(sc);
-  free(ca);
-  free(cert);
-  free(key);
-  return rc;
+  return 0;
+}
+
+void mu_rpc_server_set_gate(mu_rpc_server *server, mu_rpc_gate_cb gate, void *ud) {
+  server->gate = gate;
+  server->gate_ud = ud;
 }
 
 int mu_rpc_server_start(mu_rpc_server *server, mu_err *err) {

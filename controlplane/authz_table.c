@@ -1,0 +1,38 @@
+/* The one permission table: every method musterd serves and what its caller needs. A method
+ * that is not listed here is denied by the gate (authz.c), whatever handler it has. Add a line
+ * with every new RPC. */
+#include <string.h>
+
+#include "controlplane/authz.h"
+
+static const struct {
+  const char *method;
+  mu_perm perm;
+} perm_table[] = {
+    {"/grpc.health.v1.Health/Check", MU_PERM_OPEN},
+    {"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", MU_PERM_AUTHENTICATED},
+    {"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", MU_PERM_AUTHENTICATED},
+    {"/muster.v1.AgentGateway/Connect", MU_PERM_AGENT},
+    /* reads */
+    {"/muster.v1.Admin/GetCluster", MU_PERM_VIEW},
+    {"/muster.v1.Admin/ListAgents", MU_PERM_VIEW},
+    {"/muster.v1.Admin/GetJob", MU_PERM_VIEW},
+    {"/muster.v1.Admin/ListJobs", MU_PERM_VIEW},
+    {"/muster.v1.Admin/WatchJob", MU_PERM_VIEW},
+    {"/muster.v1.Admin/TaskLogs", MU_PERM_VIEW},
+    {"/muster.v1.Admin/ListBundles", MU_PERM_VIEW},
+    /* running things (scope and task types checked by the handlers) */
+    {"/muster.v1.Admin/SubmitJob", MU_PERM_OPERATE},
+    {"/muster.v1.Admin/RunAdhoc", MU_PERM_OPERATE},
+    {"/muster.v1.Admin/CancelJob", MU_PERM_OPERATE},
+    {"/muster.v1.Admin/DrainAgent", MU_PERM_OPERATE},
+    /* what runs, who may, and with which secrets */
+    {"/muster.v1.Admin/UploadBundle", MU_PERM_ADMIN},
+    {"/muster.v1.Admin/DeleteBundle", MU_PERM_ADMIN},
+};
+
+mu_perm mu_authz_method_perm(const char *method) {
+  for (size_t i = 0; i < sizeof perm_table / sizeof perm_table[0]; i++)
+    if (strcmp(perm_table[i].method, method) == 0) return perm_table[i].perm;
+  return 0;
+}
