@@ -226,7 +226,15 @@ static void conn_connect(mu_conn *conn) {
     if (conn->channel != NULL) mu_rpc_channel_close(conn->channel);
     conn->channel = NULL;
     mu_rpc_options opts = {.max_message = agent->cfg.max_message, .keepalive_ms = 10000};
-    if (mu_rpc_channel_new(agent->engine, target, NULL, &opts, &conn->channel, &err) != 0) {
+    /* the files are read anew for every channel: a renewed certificate is used on the next
+     * connection */
+    const mu_agent_config *cfg = &agent->cfg;
+    mu_rpc_creds creds = {.tls = !cfg->insecure,
+                          .ca_file = cfg->tls_ca,
+                          .cert_file = cfg->tls_cert,
+                          .key_file = cfg->tls_key,
+                          .server_name = cfg->tls_server_name[0] ? cfg->tls_server_name : NULL};
+    if (mu_rpc_channel_new(agent->engine, target, &creds, &opts, &conn->channel, &err) != 0) {
       mu_error("conn", "%s", err.msg);
       conn_schedule(conn, agent->cfg.reconnect_max_ms);
       return;

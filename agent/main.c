@@ -25,6 +25,8 @@ static const char usage[] =
     "                    [--reconnect-max DUR] [--reconnect-fast DUR] [--max-message SIZE] [--log-level LEVEL]\n"
     "                    [--exec-helper PATH] [--type-slots TYPE=N[,TYPE=N...]]\n"
     "                    [--queue-max N] [--output-spool-size SIZE] [--output-retention DUR]\n"
+    "                    --tls-ca FILE --tls-cert FILE --tls-key FILE [--tls-server-name NAME]\n"
+    "                    | --insecure\n"
     "\n"
     "The Muster agent: connects to the control plane and runs the tasks it is given.\n"
     "Flags override the config file; see docs/configuration.md for every field.\n";
@@ -52,6 +54,11 @@ static const struct option long_opts[] = {
     {"queue-max", required_argument, NULL, 0},
     {"output-spool-size", required_argument, NULL, 0},
     {"output-retention", required_argument, NULL, 0},
+    {"tls-ca", required_argument, NULL, 0},
+    {"tls-cert", required_argument, NULL, 0},
+    {"tls-key", required_argument, NULL, 0},
+    {"tls-server-name", required_argument, NULL, 0},
+    {"insecure", no_argument, NULL, 0},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -113,6 +120,16 @@ static int parse_config(int argc, char **argv, mu_agent_config *cfg, mu_err *err
     const char *value = optarg != NULL ? optarg : "true";
     if (mu_agent_config_set(cfg, long_opts[idx].name, value, err) != 0) return err->code;
   }
+  /* secure by default, like musterd */
+  int given = (cfg->tls_ca[0] != '\0') + (cfg->tls_cert[0] != '\0') + (cfg->tls_key[0] != '\0');
+  if (cfg->insecure && given > 0)
+    return mu_err_set(err, MU_EINVAL, "--insecure and --tls-* exclude each other");
+  if (!cfg->insecure && given < 3)
+    return mu_err_set(err, MU_EINVAL,
+                      "the control plane is reached over mTLS: give --tls-ca, --tls-cert and "
+                      "--tls-key (an agent certificate from `muster pki issue --kind agent --name "
+                      "%s`, docs/security.md), or --insecure for a plaintext control plane",
+                      cfg->id);
   return 0;
 }
 

@@ -92,8 +92,21 @@ static void session_drop(mu_cli_session *s, const char *addr) {
 }
 
 /* The session's channel to addr, opened on first use; the session owns it. */
-static int session_channel(mu_cli_session *s, const char *addr, mu_rpc_channel **ret,
-                           mu_err *err) {
+int mu_cli_channel_new(const mu_cli_opts *opts, mu_rpc_engine *engine, const char *addr,
+                       const mu_rpc_options *ro, mu_rpc_channel **ret, mu_err *err) {
+  char target[MU_CLI_ADDR_MAX + 8];
+  target_for(addr, target, sizeof target);
+  mu_rpc_creds creds = {.tls = opts->ca != NULL && opts->ca[0] != '\0',
+                        .ca_file = opts->ca,
+                        .cert_file = opts->cert && opts->cert[0] ? opts->cert : NULL,
+                        .key_file = opts->key && opts->key[0] ? opts->key : NULL};
+  if (creds.tls && (creds.cert_file == NULL) != (creds.key_file == NULL))
+    return mu_err_set(err, MU_EINVAL, "--cert and --key go together (MUSTER_CERT, MUSTER_KEY)");
+  return mu_rpc_channel_new(engine, target, &creds, ro, ret, err);
+}
+
+static int session_channel(mu_cli_session *s, const mu_cli_opts *opts, const char *addr,
+                           mu_rpc_channel **ret, mu_err *err) {
   for (size_t i = 0; i < s->n_channels; i++) {
     if (strcmp(s->channels[i].addr, addr) == 0) {
       *ret = s->channels[i].channel;
@@ -101,10 +114,8 @@ static int session_channel(mu_cli_session *s, const char *addr, mu_rpc_channel *
     }
   }
   if (s->n_channels == MU_CLI_MAX_CHANNELS) session_drop_at(s, 0);
-  char target[MU_CLI_ADDR_MAX + 8];
-  target_for(addr, target, sizeof target);
   mu_rpc_channel *ch = NULL;
-  int rc = mu_rpc_channel_new(s->engine, target, NULL, NULL, &ch, err);
+  int rc = mu_cli_channel_new(opts, s->engine, addr, NULL, &ch, err);
   if (rc != 0) return rc;
   snprintf(s->channels[s->n_channels].addr, MU_CLI_ADDR_MAX, "%s", addr);
   s->channels[s->n_channels++].channel = ch;
@@ -162,7 +173,7 @@ int mu_cli_route(const mu_cli_opts *opts, mu_cli_attempt_fn attempt, void *ud,
     mu_rpc_channel *channel = NULL;
     memset(res, 0, sizeof *res);
     snprintf(ret_addr, addr_size, "%s", addr);
-    if ((rc = session_channel(s, addr, &channel, err)) != 0) break;
+    if ((rc = session_channel(s, opts, addr, &channel, err)) != 0) break;
     s->busy = 1;
     rc = attempt(&s->loop, channel, ud, res, err);
     s->busy = 0;
@@ -180,6 +191,14 @@ int mu_cli_route(const mu_cli_opts *opts, mu_cli_attempt_fn attempt, void *ud,
     }
     if (res->code != MU_RPC_UNAVAILABLE) remember_addr(opts, next - 1);
     break;
+  }
+  int plaintext = opts->ca == NULL || opts->ca[0] == '\0';
+  if (rc == 0 && plaintext &&
+      (res->code == MU_RPC_UNAVAILABLE || res->code == MU_RPC_UNAUTHENTICATED)) {
+    size_t n = strlen(res->message);
+    snprintf(res->message + n, sizeof res->message - n, "%s",
+             " (the control plane serves mTLS unless started with --insecure: give --ca, --cert "
+             "and --key, or set MUSTER_CA, MUSTER_CERT and MUSTER_KEY)");
   }
 out:
   mu_cli_session_close(own);

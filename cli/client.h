@@ -17,6 +17,10 @@ typedef struct mu_cli_opts {
   int json;               /* -o json */
   int64_t timeout_ms;     /* per call */
   mu_cli_session *session; /* owned by main; NULL: every call sets up and tears down its own */
+  /* mTLS (--ca/--cert/--key or MUSTER_CA/MUSTER_CERT/MUSTER_KEY); ca NULL = plaintext */
+  const char *ca;
+  const char *cert;
+  const char *key;
 } mu_cli_opts;
 
 /* A new, idle session; caller frees with mu_cli_session_close. NULL when out of memory (calls
@@ -76,4 +80,7 @@ typedef int (*mu_cli_attempt_fn)(uv_loop_t *loop, mu_rpc_channel *channel, void 
  * for a local failure. */
 int mu_cli_route(const mu_cli_opts *opts, mu_cli_attempt_fn attempt, void *ud,
                  mu_cli_result *res, char *ret_addr, size_t addr_size, mu_err *err);
+/* A channel to addr (HOST:PORT) with opts' credentials (TLS when opts->ca is set). */
+int mu_cli_channel_new(const mu_cli_opts *opts, mu_rpc_engine *engine, const char *addr,
+                       const mu_rpc_options *ro, mu_rpc_channel **ret, mu_err *err);
 #endif

@@ -125,7 +125,7 @@ static int push_run(const mu_cli_opts *opts, const Muster__V1__UploadBundleReque
   muster__v1__upload_bundle_request__pack(header, hbuf);
   mu_rpc_options ro = {.max_message = 2 * PUSH_CHUNK + 128 * 1024};
   if ((rc = mu_rpc_engine_new(&loop, &engine, err)) != 0) goto out;
-  if ((rc = mu_rpc_channel_new(engine, opts->addr, NULL, &ro, &channel, err)) != 0) goto out;
+  if ((rc = mu_cli_channel_new(opts, engine, opts->addr, &ro, &channel, err)) != 0) goto out;
   mu_rpc_call_handlers h = {.on_message = on_reply, .on_done = on_done};
   if ((rc = mu_rpc_call_new(channel, "/muster.v1.Admin/UploadBundle", 0, NULL, &h, s, &s->call,
                             err)) != 0)

@@ -39,12 +39,16 @@ static const command commands[] = {
 
 static void usage(FILE *out) {
   fprintf(out,
-          "usage: muster [--addr HOST:PORT] [-o json] [--timeout DUR] COMMAND [ARGS...]\n"
+          "usage: muster [--addr HOST:PORT] [--ca F --cert F --key F] [-o json] [--timeout DUR]\n"
+          "              COMMAND [ARGS...]\n"
           "\n"
           "Global options:\n"
           "  --addr HOST:PORT   control plane address (default $MUSTER_ADDR or 127.0.0.1:7400)\n"
           "  -o json            one JSON object per line instead of tables\n"
           "  --timeout DUR      per-call deadline (default 10s)\n"
+          "  --ca FILE          CA certificate: talk mTLS (default $MUSTER_CA; unset: plaintext)\n"
+          "  --cert FILE        client certificate (default $MUSTER_CERT)\n"
+          "  --key FILE         client key (default $MUSTER_KEY)\n"
           "\nCommands:\n");
   for (size_t i = 0; i < N_COMMANDS; i++)
     fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
@@ -91,6 +95,9 @@ static int cmd_bundle(const mu_cli_opts *opts, int argc, char **argv) {
 int main(int argc, char **argv) {
   mu_cli_opts opts = {.addr = getenv("MUSTER_ADDR"), .json = 0, .timeout_ms = 10000};
   if (opts.addr == NULL || opts.addr[0] == '\0') opts.addr = "127.0.0.1:7400";
+  opts.ca = getenv("MUSTER_CA");
+  opts.cert = getenv("MUSTER_CERT");
+  opts.key = getenv("MUSTER_KEY");
   int i = 1;
   for (; i < argc && argv[i][0] == '-'; i++) {
     const char *a = argv[i];
@@ -101,6 +108,12 @@ int main(int argc, char **argv) {
       opts.addr = argv[++i];
     } else if (strncmp(a, "--addr=", 7) == 0) {
       opts.addr = a + 7;
+    } else if (strcmp(a, "--ca") == 0 && i + 1 < argc) {
+      opts.ca = argv[++i];
+    } else if (strcmp(a, "--cert") == 0 && i + 1 < argc) {
+      opts.cert = argv[++i];
+    } else if (strcmp(a, "--key") == 0 && i + 1 < argc) {
+      opts.key = argv[++i];
     } else if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && i + 1 < argc) {
       const char *o = argv[++i];
       if (strcmp(o, "json") == 0) {

@@ -279,7 +279,10 @@ int mu_cluster_start(mu_daemon *d, mu_err *err) {
   mu_ha_state *ha = &d->ha;
   int64_t ttl = d->cfg.leader_ttl_ms;
   mu_etcd_options eo = {.request_timeout_ms = ttl / 3 < 300 ? 300 : ttl / 3,
-                        .connect_timeout_ms = 500};
+                        .connect_timeout_ms = 500,
+                        .tls_ca = d->cfg.etcd_ca,
+                        .tls_cert = d->cfg.etcd_cert,
+                        .tls_key = d->cfg.etcd_key};
   if (eo.request_timeout_ms > 5000) eo.request_timeout_ms = 5000;
   d->role = MU_ROLE_FOLLOWER;
   ha->active = 1;

@@ -25,6 +25,7 @@ static const char usage[] =
     "               [--bundle-etcd-chunk SIZE] [--bundle-serve-queue SIZE]\n"
     "               --tls-ca FILE --tls-cert FILE --tls-key FILE [--tls-crl FILE]\n"
     "               [--tls-client-cert-optional] | --insecure\n"
+    "               [--etcd-ca FILE --etcd-cert FILE --etcd-key FILE]\n"
     "\n"
     "The Muster control plane: agents connect to it, the CLI and grpcurl talk to it.\n"
     "Flags override the config file, MUSTER_ETCD sets the etcd endpoints; see\n"
@@ -63,6 +64,9 @@ static const struct option long_opts[] = {
     {"tls-crl", required_argument, NULL, 0},
     {"tls-client-cert-optional", no_argument, NULL, 0},
     {"insecure", no_argument, NULL, 0},
+    {"etcd-ca", required_argument, NULL, 0},
+    {"etcd-cert", required_argument, NULL, 0},
+    {"etcd-key", required_argument, NULL, 0},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };

@@ -85,8 +85,8 @@ def test_musterd_restart_brings_agents_back(c):
     assert all(p.alive() for p in c.agents.values())
 
 
-def _connect_call(c):
-    ch = grpc.insecure_channel(c.addr)
+def _connect_call(c, kind="agent", name="intruder"):
+    ch = c.grpc_channel(kind, name)
     return ch, ch.stream_stream("/muster.v1.AgentGateway/Connect",
                                 request_serializer=lambda b: b, response_deserializer=lambda b: b)
 
@@ -100,8 +100,9 @@ def test_bad_streams_are_refused_and_daemon_goes_on(c):
         ([b"\xff\xff\xff\xff\xff"], grpc.StatusCode.INVALID_ARGUMENT, "malformed AgentMessage"),
         # field 2 = Heartbeat (empty) before any Hello
         ([b"\x12\x00"], grpc.StatusCode.INVALID_ARGUMENT, "must be Hello"),
-        # Hello with agent_id "web-1", already connected
-        ([b"\x0a\x07\x0a\x05web-1"], grpc.StatusCode.ALREADY_EXISTS, "already connected"),
+        # an agent certificate for "intruder" saying Hello as the connected "web-1"
+        ([b"\x0a\x07\x0a\x05web-1"], grpc.StatusCode.PERMISSION_DENIED,
+         "certificate is for 'intruder'; its Hello claims to be 'web-1'"),
         # Hello with an invalid id
         ([b"\x0a\x06\x0a\x04a b!"], grpc.StatusCode.INVALID_ARGUMENT, "agent_id"),
     ]
@@ -113,14 +114,17 @@ def test_bad_streams_are_refused_and_daemon_goes_on(c):
         except grpc.RpcError as e:
             assert e.code() == code, (msgs, e.code(), e.details())
             assert text in e.details(), (msgs, e.details())
-    # unknown admin method
+    ch.close()
+    ch = c.grpc_channel("admin", "test-admin")
+    # a method that is in no permission table: denied before anything else looks at it
     nope = ch.unary_unary("/muster.v1.Admin/NoSuchMethod", request_serializer=lambda b: b,
                           response_deserializer=lambda b: b)
     try:
         nope(b"", timeout=5)
         raise AssertionError("unknown method answered")
     except grpc.RpcError as e:
-        assert e.code() == grpc.StatusCode.UNIMPLEMENTED, e.code()
+        assert e.code() == grpc.StatusCode.PERMISSION_DENIED, e.code()
+        assert "not in the permission table" in e.details(), e.details()
     # a malformed admin request
     la = ch.unary_unary("/muster.v1.Admin/ListAgents", request_serializer=lambda b: b,
                         response_deserializer=lambda b: b)

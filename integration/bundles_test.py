@@ -236,7 +236,7 @@ def test_upload_that_stops_halfway_stores_nothing(c):
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     header = pb_bytes(2, digest.encode()) + pb_varint(3, len(data))
     half = pb_bytes(1, data[: len(data) // 2])
-    channel = grpc.insecure_channel(c.addr)
+    channel = c.grpc_channel()
     upload = channel.stream_unary("/muster.v1.Admin/UploadBundle")
     # 1. the client half-closes early
     try:
@@ -385,7 +385,8 @@ def test_etcd_bundles_after_failover(c):
         addrs = ["127.0.0.1:%d" % free_port() for _ in range(2)]
         for i, addr in enumerate(addrs):
             members.append(Proc("musterd-%d" % i, [c.musterd_bin, "--listen", addr, "--etcd", endpoint,
-                                                   "--member-id", "m%d" % i] + list(ETCD_FLAGS),
+                                                   "--member-id", "m%d" % i] + list(ETCD_FLAGS) +
+                                                  c.server_tls("m%d" % i),
                                 c.workdir))
             wait_until("m%d to answer" % i, lambda: cli_at(c, addr, "cluster")[0] == 0)
         wait_until("a leader", lambda: leading(c, addrs[0]) or leading(c, addrs[1]))

@@ -16,7 +16,7 @@ import sys
 
 import grpc
 
-from harness import Proc, main, wait_until
+from harness import Cluster, Proc, main, wait_until
 
 HB = "300ms"
 SIMS = 200
@@ -301,8 +301,14 @@ def test_cli_output_golden(c):
     check_golden("run_quiet.txt", normalise(out))
 
 
+class PlaintextCluster(Cluster):
+    """This suite is the one that keeps the plaintext path (`--insecure` on both daemons): its
+    200 simulated agents share one certificate-less process."""
+    insecure = True
+
+
 if __name__ == "__main__":
-    main([
+    main(make_cluster=PlaintextCluster, test_functions=[
         test_percentage_concurrency_from_events,
         test_batches_from_events,
         test_max_errors_percentage_stops_rollout,

@@ -152,7 +152,7 @@ class EtcdCluster(HA):
         p = Proc(name, [self.musterd_bin, "--listen", addr, "--advertise", addr,
                         "--etcd", ",".join(endpoints), "--member-id", name,
                         "--leader-ttl", "%ds" % TTL_S, "--takeover-grace", grace,
-                        "--heartbeat-timeout", "2s"], self.workdir)
+                        "--heartbeat-timeout", "2s"] + self.server_tls(name), self.workdir)
         self.members[name] = (p, addr)
         wait_until(name + " to answer", lambda: self.cli_at(addr, "cluster", check=False)[0] == 0)
         return addr

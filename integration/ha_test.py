@@ -53,7 +53,8 @@ class HA(Cluster):
         addr = "127.0.0.1:%d" % port
         p = Proc(name, [self.musterd_bin, "--listen", addr, "--etcd", self.endpoint,
                         "--member-id", name, "--leader-ttl", TTL, "--takeover-grace", GRACE,
-                        "--heartbeat-timeout", "2s"] + list(extra), self.workdir)
+                        "--heartbeat-timeout", "2s"] + self.server_tls(name) + list(extra),
+                 self.workdir)
         self.members[name] = (p, addr)
         wait_until(name + " to answer", lambda: self.cli_at(addr, "cluster", check=False)[0] == 0)
         return addr
@@ -88,7 +89,7 @@ class HA(Cluster):
         p = Proc("agent-" + agent_id,
                  [self.agent_bin, "--control", control, "--id", agent_id, "--spool-dir", spool,
                   "--plugin-dir", os.path.join(self.workdir, "plugins"),
-                  "--heartbeat-interval", "300ms"], self.workdir)
+                  "--heartbeat-interval", "300ms"] + self.agent_tls(agent_id), self.workdir)
         self.agents[agent_id] = p
         return p
 
@@ -151,7 +152,7 @@ def test_one_leader_redirects(c):
     rc, out, err = c.cli_at(dead + "," + follower[1], "run", "--detach", "--all", "--", "true")
     assert rc == 0 and out.strip().startswith("j-"), (out, err)
     # a write sent straight to the follower names the leader
-    ch = grpc.insecure_channel(follower[1])
+    ch = c.grpc_channel(addr=follower[1])
     try:
         ch.unary_unary("/muster.v1.Admin/CancelJob")(b"\x0a\x03j-x", timeout=5)
         raise AssertionError("CancelJob on the follower succeeded")
@@ -303,8 +304,8 @@ def test_presence_follows_the_leader(c):
           % (gone, pres["a1"][0], term2))
 
 
-def health(addr):
-    ch = grpc.insecure_channel(addr)
+def health(c, addr):
+    ch = c.grpc_channel(addr=addr)
     try:
         return ch.unary_unary("/grpc.health.v1.Health/Check")(b"", timeout=5)
     finally:
@@ -317,7 +318,7 @@ def test_etcd_outage(c):
     wait_until("a leader", c.leader, timeout=10)
     c.start_ha_agent("a1", addr)
     wait_until("a1 connected", lambda: "a1" in c.connected_at(addr))
-    assert health(addr) == b"\x08\x01"  # SERVING
+    assert health(c, addr) == b"\x08\x01"  # SERVING
     t0 = time.monotonic()
     c.etcd.stop()
     print("  etcd stopped after %.1fs" % (time.monotonic() - t0))
@@ -325,7 +326,7 @@ def test_etcd_outage(c):
                                                else None)(c.cluster_at(addr)), timeout=10)
     assert not cl.get("healthy") and cl.get("etcdError"), cl
     print("  unhealthy after %.1fs: %s" % (time.monotonic() - t0, cl.get("etcdError")))
-    assert health(addr) == b"\x08\x02"  # NOT_SERVING
+    assert health(c, addr) == b"\x08\x02"  # NOT_SERVING
     rc, out, err = c.cli_at(addr, "run", "--all", "--", "true", check=False)
     assert rc != 0 and "etcd unavailable" in err, (rc, out, err)
     print("  run refused after %.1fs: %s" % (time.monotonic() - t0, err.strip()))
@@ -337,7 +338,7 @@ def test_etcd_outage(c):
     wait_until("healthy again", lambda: (c.cluster_at(addr) or {}).get("healthy"), timeout=15)
     wait_until("a run after the outage", lambda: c.cli_at(addr, "run", "--all", "--", "true",
                                                          check=False)[0] == 0, timeout=15)
-    assert health(addr) == b"\x08\x01"
+    assert health(c, addr) == b"\x08\x01"
     print("  recovered after %.1fs" % (time.monotonic() - t0))
 
 

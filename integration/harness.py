@@ -15,6 +15,9 @@ import tempfile
 import time
 
 
+LSAN_SUPPRESSIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lsan.supp")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -41,7 +44,9 @@ class Proc:
         self.argv = argv
         self.log_path = os.path.join(workdir, name + ".log")
         self.log = open(self.log_path, "ab")
-        self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
+        env = dict(os.environ)
+        env["LSAN_OPTIONS"] = "suppressions=" + LSAN_SUPPRESSIONS
+        self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=env)
 
     @property
     def pid(self):
@@ -74,7 +79,64 @@ class Proc:
         self.log.close()
 
 
+class Pki:
+    """A throwaway CA in dir and the certificates a test needs, made with the `openssl` CLI the
+    way docs/security.md documents it (muster pki writes the same files; its own tests are in
+    lib/pki). Certificates are cached by (kind, name, role)."""
+
+    def __init__(self, dir):
+        self.dir = dir
+        os.makedirs(dir, exist_ok=True)
+        self.ca = os.path.join(dir, "ca.crt")
+        self.ca_key = os.path.join(dir, "ca.key")
+        self.serial = os.path.join(dir, "ca.srl")
+        self._openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", self.ca_key)
+        self._openssl("req", "-x509", "-new", "-key", self.ca_key, "-subj", "/O=muster/CN=muster test CA",
+                      "-days", "30", "-out", self.ca)
+        self.issued = {}
+
+    def _openssl(self, *args):
+        r = subprocess.run(["openssl"] + list(args), capture_output=True, text=True)
+        if r.returncode != 0:
+            raise AssertionError("openssl %s failed: %s" % (args[0], r.stderr))
+
+    def issue(self, kind, name, role=None, sans=("localhost", "127.0.0.1"), days=30, ca=None,
+              ca_key=None):
+        """(crt, key) paths of a certificate of kind server|agent|admin for name (signed by
+        this CA, or by ca/ca_key)."""
+        k = (kind, name, role, days, ca)
+        if k in self.issued:
+            return self.issued[k]
+        prefix = os.path.join(self.dir, "%s-%s%s-%d" % (kind, name, "-" + role if role else "",
+                                                          len(self.issued)))
+        crt, key, csr, ext = prefix + ".crt", prefix + ".key", prefix + ".csr", prefix + ".ext"
+        self._openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key)
+        self._openssl("req", "-new", "-key", key, "-subj", "/O=muster/OU=%s/CN=%s" % (kind, name),
+                      "-out", csr)
+        alt = ["URI:muster://%s/%s" % (kind, name)]
+        if role:
+            alt.append("URI:muster://role/%s" % role)
+        if kind == "server":
+            alt += ["IP:" + h if h[0].isdigit() else "DNS:" + h for h in sans]
+        eku = "serverAuth,clientAuth" if kind == "server" else "clientAuth"
+        with open(ext, "w") as f:
+            f.write("subjectAltName=%s\nextendedKeyUsage=%s\nbasicConstraints=CA:FALSE\n" %
+                    (",".join(alt), eku))
+        self._openssl("x509", "-req", "-in", csr, "-CA", ca or self.ca, "-CAkey", ca_key or self.ca_key,
+                      "-CAcreateserial", "-CAserial", self.serial, "-days", str(days),
+                      "-extfile", ext, "-out", crt)
+        os.chmod(key, 0o600)
+        self.issued[k] = (crt, key)
+        return crt, key
+
+
 class Cluster:
+    """A test's daemons. Every connection is mTLS from a throwaway CA (insecure=True: the one
+    plaintext path, `--insecure` on both daemons). The CLI gets the admin certificate through
+    MUSTER_CA / MUSTER_CERT / MUSTER_KEY in this process's environment."""
+
+    insecure = False
+
     def __init__(self, musterd, agent, cli):
         self.musterd_bin = os.path.abspath(musterd)
         self.agent_bin = os.path.abspath(agent)
@@ -85,12 +147,46 @@ class Cluster:
         self.musterd = None
         self.agents = {}
         self.failures = []
+        for v in ("MUSTER_CA", "MUSTER_CERT", "MUSTER_KEY", "MUSTER_TOKEN"):
+            os.environ.pop(v, None)
+        self.pki = None
+        if not self.insecure:
+            self.pki = Pki(os.path.join(self.workdir, "pki"))
+            crt, key = self.pki.issue("admin", "test-admin", role="admin")
+            os.environ.update(MUSTER_CA=self.pki.ca, MUSTER_CERT=crt, MUSTER_KEY=key)
+
+    def server_tls(self, name="musterd"):
+        """musterd's flags for TLS (or --insecure)."""
+        if self.insecure:
+            return ["--insecure"]
+        crt, key = self.pki.issue("server", name)
+        return ["--tls-ca", self.pki.ca, "--tls-cert", crt, "--tls-key", key]
+
+    def grpc_channel(self, kind="admin", name="test-admin", role="admin", addr=None):
+        """A python3-grpcio channel to musterd with a certificate of kind/name (plaintext when
+        the cluster is insecure, or kind is None)."""
+        import grpc
+        addr = addr or self.addr
+        if self.insecure or kind is None:
+            return grpc.insecure_channel(addr)
+        crt, key = self.pki.issue(kind, name, role=role if kind == "admin" else None)
+        creds = grpc.ssl_channel_credentials(root_certificates=open(self.pki.ca, "rb").read(),
+                                             private_key=open(key, "rb").read(),
+                                             certificate_chain=open(crt, "rb").read())
+        return grpc.secure_channel(addr, creds)
+
+    def agent_tls(self, agent_id):
+        """muster-agent's flags for an agent certificate of agent_id (or --insecure)."""
+        if self.insecure:
+            return ["--insecure"]
+        crt, key = self.pki.issue("agent", agent_id)
+        return ["--tls-ca", self.pki.ca, "--tls-cert", crt, "--tls-key", key]
 
     def start_musterd(self, *extra, etcd=None):
         """Starts musterd; in memory (--no-etcd) unless etcd= names endpoints."""
         store = ["--etcd", etcd] if etcd else ["--no-etcd"]
-        self.musterd = Proc("musterd", [self.musterd_bin, "--listen", self.addr] + store + list(extra),
-                            self.workdir)
+        self.musterd = Proc("musterd", [self.musterd_bin, "--listen", self.addr] + store +
+                            self.server_tls() + list(extra), self.workdir)
         wait_until("musterd to answer on " + self.addr,
                    lambda: self.cli("cluster", check=False)[0] == 0)
         return self.musterd
@@ -99,7 +195,7 @@ class Cluster:
         spool = os.path.join(self.workdir, "spool-" + agent_id)
         os.makedirs(spool, exist_ok=True)
         argv = [self.agent_bin, "--control", self.addr, "--id", agent_id, "--spool-dir", spool,
-                "--plugin-dir", os.path.join(self.workdir, "plugins")] + list(extra)
+                "--plugin-dir", os.path.join(self.workdir, "plugins")] + self.agent_tls(agent_id) + list(extra)
         if labels:
             argv += ["--labels", labels]
         p = Proc("agent-" + agent_id, argv, self.workdir)

@@ -55,7 +55,16 @@ def test_reflection_lists_and_calls(c):
     c.start_musterd()
     c.start_agent("edge-7", "role=edge,dc=ap-south")
     wait_until("edge-7 connected", lambda: c.states().get("edge-7") == "AGENT_CONNECTED")
-    ch = grpc.insecure_channel(c.addr)
+    # without a client certificate the TLS handshake itself fails
+    anon = grpc.secure_channel(c.addr, grpc.ssl_channel_credentials(
+        root_certificates=open(c.pki.ca, "rb").read()))
+    try:
+        ask(refl_grpc.ServerReflectionStub(anon), refl_pb2, list_services="")
+        raise AssertionError("reflection answered a client without a certificate")
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.UNAVAILABLE, e.code()
+    anon.close()
+    ch = c.grpc_channel("admin", "ext-admin", role="admin")  # ssl_channel_credentials
     stub = refl_grpc.ServerReflectionStub(ch)
 
     services = {s.name for s in ask(stub, refl_pb2, list_services="").list_services_response.service}
@@ -79,6 +88,13 @@ def test_reflection_lists_and_calls(c):
                             response_deserializer=resp_cls.FromString)
         return fn(req_cls(**fields), timeout=5)
 
+    def call_as(channel, method, **fields):
+        m = svc.FindMethodByName(method)
+        fn = channel.unary_unary("/muster.v1.Admin/" + method,
+                                 request_serializer=factory.GetPrototype(m.input_type).SerializeToString,
+                                 response_deserializer=factory.GetPrototype(m.output_type).FromString)
+        return fn(factory.GetPrototype(m.input_type)(**fields), timeout=5)
+
     agents = call("ListAgents").agents
     assert [a.agent_id for a in agents] == ["edge-7"], agents
     assert dict(agents[0].labels) == {"role": "edge", "dc": "ap-south"}
@@ -94,6 +110,25 @@ def test_reflection_lists_and_calls(c):
     except grpc.RpcError as e:
         assert e.code() == grpc.StatusCode.NOT_FOUND
     ch.close()
+
+    # a viewer certificate may read but not run
+    viewer = c.grpc_channel("admin", "ext-viewer", role="viewer")
+    assert [a.agent_id for a in call_as(viewer, "ListAgents").agents] == ["edge-7"]
+    try:
+        call_as(viewer, "RunAdhoc", command=["id"])
+        raise AssertionError("a viewer ran a command")
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.PERMISSION_DENIED, e.code()
+        assert "needs the operator role" in e.details(), e.details()
+    viewer.close()
+    # an agent certificate may not call the admin API
+    agent = c.grpc_channel("agent", "edge-7")
+    try:
+        call_as(agent, "ListAgents")
+        raise AssertionError("an agent certificate listed agents")
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.PERMISSION_DENIED, e.code()
+    agent.close()
 
 
 if __name__ == "__main__":

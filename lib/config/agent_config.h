@@ -26,6 +26,14 @@ typedef struct mu_agent_config {
   int64_t heartbeat_interval_ms;        /* 100ms..10m, default 5s */
   uint32_t slots;                       /* max concurrent tasks, 1..4096, default 2 x CPUs */
   mu_strlist trust_keys;                /* public key file paths */
+  /* mTLS to the control plane (docs/security.md): CA, this agent's certificate and key
+   * ("" = none; then insecure must be set), the name the server certificate must carry when
+   * it is not the --control host. */
+  char tls_ca[MU_CFG_PATH_MAX];
+  char tls_cert[MU_CFG_PATH_MAX];
+  char tls_key[MU_CFG_PATH_MAX];
+  char tls_server_name[MU_CFG_PATH_MAX];
+  bool insecure;                        /* plaintext to the control plane */
   bool allow_unsigned;                  /* run unsigned / unknown-key bundles (default no) */
   bool allow_downgrade;                 /* run a lower bundle version when the job pins it by
                                          * digest (default no: rollback refused) */

@@ -47,6 +47,11 @@ typedef struct mu_server_config {
   char tls_crl[MU_CFG_PATH_MAX];
   bool tls_client_cert_optional;        /* admin clients may come with a token and no cert */
   bool insecure;                        /* plaintext gRPC, anonymous callers are admins */
+  /* TLS to etcd (https:// endpoints): its CA, and our client certificate and key ("" = the
+   * system CA store, no client certificate) */
+  char etcd_ca[MU_CFG_PATH_MAX];
+  char etcd_cert[MU_CFG_PATH_MAX];
+  char etcd_key[MU_CFG_PATH_MAX];
   bool advertise_given;                 /* internal: advertise came from the file or a flag */
   bool member_id_given;                 /* internal: member_id came from the file or a flag */
 } mu_server_config;

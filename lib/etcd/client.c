@@ -105,6 +105,12 @@ static int curl_timer_cb(CURLM *multi, long timeout_ms, void *userp) {
 
 /* ---- client life ---- */
 
+static void free_tls(mu_etcd_client *c) {
+  free((char *)c->opts.tls_ca);
+  free((char *)c->opts.tls_cert);
+  free((char *)c->opts.tls_key);
+}
+
 int mu_etcd_client_new(uv_loop_t *loop, const char *const *endpoints, size_t n_endpoints,
                        const mu_etcd_options *opts, mu_etcd_client **ret_client, mu_err *err) {
   mu_etcd_client *c = NULL;
@@ -128,6 +134,13 @@ int mu_etcd_client_new(uv_loop_t *loop, const char *const *endpoints, size_t n_e
   c->loop = loop;
   if (opts != NULL) c->opts = *opts;
   c->opts.username = c->opts.password = NULL;
+  c->opts.tls_ca = c->opts.tls_cert = c->opts.tls_key = NULL;
+  if (opts != NULL) {
+    const char *in[3] = {opts->tls_ca, opts->tls_cert, opts->tls_key};
+    const char **out[3] = {&c->opts.tls_ca, &c->opts.tls_cert, &c->opts.tls_key};
+    for (int i = 0; i < 3; i++)
+      if (in[i] != NULL && in[i][0] != '\0' && (*out[i] = strdup(in[i])) == NULL) goto nomem;
+  }
   if (c->opts.request_timeout_ms <= 0) c->opts.request_timeout_ms = DEFAULT_TIMEOUT_MS;
   if (c->opts.connect_timeout_ms <= 0) c->opts.connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
   if (c->opts.max_request_bytes == 0) c->opts.max_request_bytes = MU_ETCD_DEFAULT_MAX_REQUEST_BYTES;
@@ -175,6 +188,7 @@ fail:
     free(c->endpoints);
     free((char *)c->opts.username);
     free((char *)c->opts.password);
+    free_tls(c);
     free(c);
   }
   curl_global_cleanup();
@@ -211,6 +225,7 @@ static void client_free(mu_etcd_client *c) {
   free(c->endpoints);
   free((char *)c->opts.username);
   free((char *)c->opts.password);
+  free_tls(c);
   free(c->token);
   free(c);
   curl_global_cleanup();
@@ -357,6 +372,9 @@ static int req_attempt(mu_etcd_req *r, mu_err *err) {
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_PROXY, "");
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->opts.connect_timeout_ms);
+  if (c->opts.tls_ca != NULL) curl_easy_setopt(e, CURLOPT_CAINFO, c->opts.tls_ca);
+  if (c->opts.tls_cert != NULL) curl_easy_setopt(e, CURLOPT_SSLCERT, c->opts.tls_cert);
+  if (c->opts.tls_key != NULL) curl_easy_setopt(e, CURLOPT_SSLKEY, c->opts.tls_key);
   if (r->watch != NULL) {
     /* A watch lives for hours: no overall timeout, TCP keep-alive finds dead peers. */
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);

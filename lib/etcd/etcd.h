@@ -46,6 +46,12 @@ typedef struct mu_etcd_options {
   const char *username;        /* NULL → no etcd auth */
   const char *password;
   int64_t watch_retry_max_ms;  /* cap of the watch reconnect backoff; 0 → 2000 */
+  /* TLS to https:// endpoints (copied): the CA that signs etcd's certificate, and this
+   * client's certificate and key for etcd's --client-cert-auth. NULL or "" → none (the
+   * system's CA store for https). */
+  const char *tls_ca;
+  const char *tls_cert;
+  const char *tls_key;
 } mu_etcd_options;
 
 /* One key-value. key and value are NUL-terminated for convenience but may hold NULs. */

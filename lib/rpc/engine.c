@@ -59,7 +59,7 @@ static void engine_closed(uv_handle_t *handle) {
   free(engine->spare);
   pthread_mutex_destroy(&engine->lock);
   free(engine);
-  grpc_shutdown();
+  grpc_shutdown_blocking(); /* waits for gRPC's own threads: no TLS state left behind */
   if (cb != NULL) cb(ud);
 }
 
