@@ -64,6 +64,17 @@ mu_access mu_access_parse(const char *name);
 /* "admin cert alice (operator)", "token ci-bot (viewer)", "agent web-1", "anonymous". */
 const char *mu_caller_describe(const mu_caller *c, char *buf, size_t size);
 
+/* authz_core.c: the decision, without daemon state. */
+/* Fills c (kind, name, role) from a verified client certificate's muster:// URIs;
+ * PERMISSION_DENIED with msg when it names no Muster identity or an unknown role. */
+int mu_authz_caller_from_cert(const mu_rpc_peer *peer, mu_caller *c, char *msg, size_t size);
+/* The token of an `authorization: Bearer T` entry; "" for another scheme, NULL when none. */
+const char *mu_authz_bearer_token(const mu_rpc_metadata *md);
+/* MU_RPC_OK when caller c may call method (needing perm); else the status code and msg.
+ * insecure: the daemon runs --insecure (anonymous callers are admins there). */
+int mu_authz_judge(const mu_caller *c, mu_perm perm, const char *method, int insecure, char *msg,
+                   size_t size);
+
 /* Installs the gate on d->server (before it starts). */
 void mu_authz_install(struct mu_daemon *d);
 /* Re-reads the CRL file (--tls-crl) now; the gate also does it when the file changes. */

@@ -10,6 +10,7 @@ static const struct {
   mu_perm perm;
 } perm_table[] = {
     {"/grpc.health.v1.Health/Check", MU_PERM_OPEN},
+    {"/grpc.health.v1.Health/Watch", MU_PERM_OPEN}, /* not served: UNIMPLEMENTED */
     {"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", MU_PERM_AUTHENTICATED},
     {"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", MU_PERM_AUTHENTICATED},
     {"/muster.v1.AgentGateway/Connect", MU_PERM_AGENT},
