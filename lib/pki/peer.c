@@ -209,8 +209,11 @@ static int read_sans(X509 *x, mu_pki_cert_info *ret, mu_err *err) {
   }
   GENERAL_NAMES_free(gens);
   if (rc == 0 && ret->role[0] != '\0' && strcmp(ret->kind, "admin") != 0) {
-    rc = mu_err_set(err, MU_EINVAL, "a role URI (muster://role/%s) on a %s certificate", ret->role,
-                    ret->kind[0] != '\0' ? ret->kind : "non-muster");
+    rc = ret->kind[0] != '\0'
+             ? mu_err_set(err, MU_EINVAL, "a role URI (muster://role/%s) on a certificate of kind %s",
+                          ret->role, ret->kind)
+             : mu_err_set(err, MU_EINVAL, "a role URI (muster://role/%s) without a muster identity",
+                          ret->role);
   }
   /* An admin without a role URI gets the least role, as mu_pki_issue would have given it. */
   if (rc == 0 && strcmp(ret->kind, "admin") == 0 && ret->role[0] == '\0') {
