@@ -86,11 +86,17 @@ static int parse_days(const char *sub, const char *usage, const char *text, int 
  * opt is not one of them, else the exit code to return. */
 static int common_opt(int opt, const char *sub, const char *usage, char **argv) {
   switch (opt) {
-    case 'h': fputs(usage, stdout); return 0;
-    case 'o': return usage_fail(sub, usage, "-o: expected json or table, got '%s'", optarg);
-    case ':': return usage_fail(sub, usage, "%s needs a value", argv[optind - 1]);
-    case '?': return usage_fail(sub, usage, "unknown option '%s'", argv[optind - 1]);
-    default: return -1;
+    case 'h':
+      fputs(usage, stdout);
+      return 0;
+    case 'o':
+      return usage_fail(sub, usage, "-o: expected json or table, got '%s'", optarg);
+    case ':':
+      return usage_fail(sub, usage, "%s needs a value", argv[optind - 1]);
+    case '?':
+      return usage_fail(sub, usage, "unknown option '%s'", argv[optind - 1]);
+    default:
+      return -1;
   }
 }
 
@@ -153,7 +159,8 @@ static int pki_init(const mu_cli_opts *opts, int argc, char **argv) {
     if (opt == 'f') force = 1;
     if (opt == 'd' && (rc = parse_days("init", init_usage, optarg, &days)) != 0) return rc;
   }
-  if (optind < argc) return usage_fail("init", init_usage, "unexpected argument '%s'", argv[optind]);
+  if (optind < argc)
+    return usage_fail("init", init_usage, "unexpected argument '%s'", argv[optind]);
   if (dir == NULL || dir[0] == '\0') return usage_fail("init", init_usage, "--out DIR is required");
   mu_err err = {0};
   int rc = force ? mu_pki_init_force(dir, days, &err) : mu_pki_init(dir, days, &err);
@@ -223,25 +230,22 @@ static int pki_issue(const mu_cli_opts *opts, int argc, char **argv) {
   char until[32];
   time_text(info.not_after, until, sizeof until);
   if (opts->json) {
-    print_json(json_pack("{s:s+, s:s+, s:s, s:s, s:s, s:o, s:s, s:s}", "cert", o.out, ".crt",
-                         "key", o.out, ".key", "kind", info.kind, "name", info.name, "role",
-                         info.role, "sans", sans_array(&info), "serial", info.serial_hex,
-                         "not_after", until));
+    print_json(json_pack("{s:s+, s:s+, s:s, s:s, s:s, s:o, s:s, s:s}", "cert", o.out, ".crt", "key",
+                         o.out, ".key", "kind", info.kind, "name", info.name, "role", info.role,
+                         "sans", sans_array(&info), "serial", info.serial_hex, "not_after", until));
   } else {
     printf("wrote %s.crt, %s.key (0600)\n%s '%s'%s%s, serial %s, valid until %s\n", o.out, o.out,
-           info.kind, info.name, info.role[0] != '\0' ? ", role " : "", info.role,
-           info.serial_hex, until);
+           info.kind, info.name, info.role[0] != '\0' ? ", role " : "", info.role, info.serial_hex,
+           until);
   }
   return 0;
 }
 
 static int pki_crl(const mu_cli_opts *opts, int argc, char **argv) {
-  static const struct option lo[] = {{"ca", required_argument, NULL, 'c'},
-                                     {"revoke", required_argument, NULL, 'R'},
-                                     {"out", required_argument, NULL, 'O'},
-                                     {"days", required_argument, NULL, 'd'},
-                                     {"help", no_argument, NULL, 'h'},
-                                     {NULL, 0, NULL, 0}};
+  static const struct option lo[] = {
+      {"ca", required_argument, NULL, 'c'},  {"revoke", required_argument, NULL, 'R'},
+      {"out", required_argument, NULL, 'O'}, {"days", required_argument, NULL, 'd'},
+      {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0}};
   const char *ca_dir = NULL, *revoke = NULL, *out = NULL;
   int days = 0, opt;
   while ((opt = getopt_long(argc, argv, ":ho:", lo, NULL)) != -1) {
@@ -253,7 +257,8 @@ static int pki_crl(const mu_cli_opts *opts, int argc, char **argv) {
     if (opt == 'd' && (rc = parse_days("crl", crl_usage, optarg, &days)) != 0) return rc;
   }
   if (optind < argc) return usage_fail("crl", crl_usage, "unexpected argument '%s'", argv[optind]);
-  if (ca_dir == NULL || ca_dir[0] == '\0') return usage_fail("crl", crl_usage, "--ca DIR is required");
+  if (ca_dir == NULL || ca_dir[0] == '\0')
+    return usage_fail("crl", crl_usage, "--ca DIR is required");
   mu_pki_cert_info revoked = {0};
   int rc = revoke != NULL ? read_info("crl", revoke, &revoked) : 0;
   if (rc != 0) return rc;
@@ -290,7 +295,9 @@ static void show_text(const mu_pki_cert_info *i) {
   time_text(i->not_before, from, sizeof from);
   time_text(i->not_after, until, sizeof until);
   int64_t now = (int64_t)time(NULL);
-  const char *state = now < i->not_before ? " (not yet valid)" : now > i->not_after ? " (EXPIRED)" : "";
+  const char *state = now < i->not_before  ? " (not yet valid)"
+                      : now > i->not_after ? " (EXPIRED)"
+                                           : "";
   const char *usage = i->server_auth && i->client_auth ? "serverAuth, clientAuth"
                       : i->server_auth                 ? "serverAuth"
                       : i->client_auth                 ? "clientAuth"
@@ -310,12 +317,11 @@ static void show_json(const mu_pki_cert_info *i) {
   char from[32], until[32];
   time_text(i->not_before, from, sizeof from);
   time_text(i->not_after, until, sizeof until);
-  print_json(json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:s, s:s, s:s, s:b, s:b, s:b}", "kind",
-                       i->kind, "name", i->name, "role", i->role, "cn", i->cn, "issuer_cn",
-                       i->issuer_cn, "sans", sans_array(i), "sans_truncated", i->sans_truncated,
-                       "serial", i->serial_hex, "not_before", from, "not_after", until,
-                       "server_auth", i->server_auth, "client_auth", i->client_auth, "ca",
-                       i->is_ca));
+  print_json(json_pack(
+      "{s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:s, s:s, s:s, s:b, s:b, s:b}", "kind", i->kind, "name",
+      i->name, "role", i->role, "cn", i->cn, "issuer_cn", i->issuer_cn, "sans", sans_array(i),
+      "sans_truncated", i->sans_truncated, "serial", i->serial_hex, "not_before", from, "not_after",
+      until, "server_auth", i->server_auth, "client_auth", i->client_auth, "ca", i->is_ca));
 }
 
 static int pki_show(const mu_cli_opts *opts, int argc, char **argv) {
@@ -326,7 +332,8 @@ static int pki_show(const mu_cli_opts *opts, int argc, char **argv) {
     if (rc >= 0) return rc;
   }
   if (optind + 1 != argc) {
-    return usage_fail("show", show_usage, optind == argc ? "%s is required" : "one %s only", "CERT");
+    return usage_fail("show", show_usage, optind == argc ? "%s is required" : "one %s only",
+                      "CERT");
   }
   mu_pki_cert_info info;
   int rc = read_info("show", argv[optind], &info);

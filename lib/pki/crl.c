@@ -28,7 +28,9 @@ typedef struct revoked_db {
   size_t n;
 } revoked_db;
 
-static int hexval(char c) { return isdigit((unsigned char)c) ? c - '0' : toupper((unsigned char)c) - 'A' + 10; }
+static int hexval(char c) {
+  return isdigit((unsigned char)c) ? c - '0' : toupper((unsigned char)c) - 'A' + 10;
+}
 
 /* "SERIALHEX UNIXTIME[ CN]" */
 static int parse_line(const char *line, size_t len, revoked *ret) {
@@ -105,8 +107,10 @@ static int db_revoke(const char *db_path, revoked_db *db, const pki_ca *ca, cons
   pki_name_cn(X509_get_issuer_name(x), issuer_cn, sizeof issuer_cn);
   pki_name_cn(X509_get_subject_name(ca->cert), ca_cn, sizeof ca_cn);
   if (X509_cmp(x, ca->cert) == 0) {
-    rc = mu_err_set(err, MU_EINVAL, "%s is the CA certificate itself; to retire a CA, make a new "
-                    "one (pki init --force)", cert_path);
+    rc = mu_err_set(err, MU_EINVAL,
+                    "%s is the CA certificate itself; to retire a CA, make a new "
+                    "one (pki init --force)",
+                    cert_path);
   } else if (X509_check_issued(ca->cert, x) != X509_V_OK ||
              X509_verify(x, X509_get0_pubkey(ca->cert)) != 1) {
     ERR_clear_error();
@@ -187,7 +191,8 @@ static int make_crl(const pki_ca *ca, const revoked_db *db, int64_t number, int 
   for (size_t i = 0; ok && i < db->n; i++) ok = add_entry(crl, &db->v[i]);
   if (ok && ski != NULL) {
     akid->keyid = ASN1_OCTET_STRING_dup(ski);
-    ok = akid->keyid != NULL && X509_CRL_add1_ext_i2d(crl, NID_authority_key_identifier, akid, 0, 0);
+    ok =
+        akid->keyid != NULL && X509_CRL_add1_ext_i2d(crl, NID_authority_key_identifier, akid, 0, 0);
   }
   ok = ok && X509_CRL_sort(crl) && X509_CRL_sign(crl, ca->key, EVP_sha256()) > 0;
   int rc = ok ? pki_crl_pem(crl, ret_pem, err) : pki_ossl_err(err, MU_EIO, "making the CRL");
@@ -215,8 +220,10 @@ int mu_pki_crl(const char *ca_dir, const char *revoke_cert_path, const char *out
   }
   if (rc != 0) return rc;
   int lock = open(ca_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (lock < 0) return mu_err_set(err, errno == ENOENT ? MU_ENOENT : MU_EIO, "%s: %s", ca_dir, strerror(errno));
-  if (flock(lock, LOCK_EX) != 0) rc = mu_err_set(err, MU_EIO, "%s: lock: %s", ca_dir, strerror(errno));
+  if (lock < 0)
+    return mu_err_set(err, errno == ENOENT ? MU_ENOENT : MU_EIO, "%s: %s", ca_dir, strerror(errno));
+  if (flock(lock, LOCK_EX) != 0)
+    rc = mu_err_set(err, MU_EIO, "%s: lock: %s", ca_dir, strerror(errno));
   if (rc == 0) rc = mu_pki_ca_load(ca_dir, &ca_cert, &ca_key, err);
   if (rc == 0) rc = pki_ca_parse(ca_cert, ca_key, &ca, err);
   if (rc == 0) rc = db_load(db_path, &db, err);

@@ -64,7 +64,6 @@ int pki_check_days(int days, int def, int *ret, mu_err *err);
 /* mu_err_set with ": <libcrypto's reason>" appended; clears libcrypto's error queue. */
 int pki_ossl_err(mu_err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-
 /* The first certificate / private key in pem; what names the input in messages. */
 int pki_cert_parse(const char *pem, const char *what, X509 **ret, mu_err *err);
 int pki_key_parse(const char *pem, const char *what, EVP_PKEY **ret, mu_err *err);

@@ -152,8 +152,8 @@ int mu_pki_issue_mem(const char *ca_cert_pem, const char *ca_key_pem, const mu_p
   if (rc == 0) rc = pki_cert_ext(x, ca.cert, NID_basic_constraints, "critical,CA:FALSE", err);
   if (rc == 0) rc = pki_cert_ext(x, ca.cert, NID_key_usage, "critical,digitalSignature", err);
   if (rc == 0) {
-    rc = pki_cert_ext(x, ca.cert, NID_ext_key_usage, server ? "serverAuth,clientAuth" : "clientAuth",
-                      err);
+    rc = pki_cert_ext(x, ca.cert, NID_ext_key_usage,
+                      server ? "serverAuth,clientAuth" : "clientAuth", err);
   }
   if (rc == 0) rc = pki_cert_ext(x, ca.cert, NID_subject_key_identifier, "hash", err);
   if (rc == 0) rc = pki_cert_ext(x, ca.cert, NID_authority_key_identifier, "keyid:always", err);

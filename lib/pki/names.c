@@ -33,8 +33,9 @@ int pki_check_name(const char *what, const char *name, mu_err *err) {
     } else {
       snprintf(shown, sizeof shown, "\\x%02x", c);
     }
-    return mu_err_set(err, MU_EINVAL, "%s '%s': character %s is not allowed (only A-Z a-z 0-9 . _ -)",
-                      what, isprint(c) ? name : "(unprintable)", shown);
+    return mu_err_set(err, MU_EINVAL,
+                      "%s '%s': character %s is not allowed (only A-Z a-z 0-9 . _ -)", what,
+                      isprint(c) ? name : "(unprintable)", shown);
   }
   return 0;
 }

@@ -1,6 +1,8 @@
 /* Reading peers for authorization: a peer certificate's muster identity (the muster:// URI
  * SANs), its serial, and a verified CRL as a sorted array to look serials up in. Each call
  * parses its PEM once; only the CRL set allocates. */
+#include "lib/pki/peer.h"
+
 #include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -10,7 +12,6 @@
 #include <string.h>
 
 #include "lib/pki/internal.h"
-#include "lib/pki/peer.h"
 
 static int cmp_serial(const void *a, const void *b) {
   const mu_pki_serial *x = a, *y = b;
@@ -210,8 +211,9 @@ static int read_sans(X509 *x, mu_pki_cert_info *ret, mu_err *err) {
   GENERAL_NAMES_free(gens);
   if (rc == 0 && ret->role[0] != '\0' && strcmp(ret->kind, "admin") != 0) {
     rc = ret->kind[0] != '\0'
-             ? mu_err_set(err, MU_EINVAL, "a role URI (muster://role/%s) on a certificate of kind %s",
-                          ret->role, ret->kind)
+             ? mu_err_set(err, MU_EINVAL,
+                          "a role URI (muster://role/%s) on a certificate of kind %s", ret->role,
+                          ret->kind)
              : mu_err_set(err, MU_EINVAL, "a role URI (muster://role/%s) without a muster identity",
                           ret->role);
   }

@@ -24,9 +24,9 @@ typedef struct mu_pki_serial {
 typedef struct mu_pki_crl_set {
   mu_pki_serial *serials; /* n entries, sorted by (len, bytes) */
   size_t n;
-  int64_t last_update;    /* unix seconds */
-  int64_t next_update;    /* unix seconds; 0 when the CRL has none */
-  int64_t number;         /* the CRL number extension; -1 when absent */
+  int64_t last_update; /* unix seconds */
+  int64_t next_update; /* unix seconds; 0 when the CRL has none */
+  int64_t number;      /* the CRL number extension; -1 when absent */
 } mu_pki_crl_set;
 
 /* Loads the PEM CRL at crl_path and verifies its signature and issuer against the first
@@ -50,17 +50,17 @@ int mu_pki_cert_serial_from_pem(const char *pem, uint8_t *buf, size_t size, size
 
 /* A certificate as Muster reads it. Strings are NUL-terminated, "" when absent. */
 typedef struct mu_pki_cert_info {
-  char cn[256];                   /* subject CN */
-  char issuer_cn[256];            /* issuer CN */
-  char kind[16];                  /* from muster://KIND/NAME: "server", "agent", "admin" */
-  char name[129];                 /* NAME of that URI */
-  char role[16];                  /* from muster://role/ROLE (admin kind only) */
-  char sans[MU_PKI_SANS_SIZE];    /* DNS and IP SANs, comma-separated ("localhost,127.0.0.1") */
-  bool sans_truncated;            /* more than fitted in sans */
-  bool server_auth, client_auth;  /* extendedKeyUsage (false when there is no such extension) */
-  bool is_ca;                     /* basicConstraints CA:TRUE */
+  char cn[256];                  /* subject CN */
+  char issuer_cn[256];           /* issuer CN */
+  char kind[16];                 /* from muster://KIND/NAME: "server", "agent", "admin" */
+  char name[129];                /* NAME of that URI */
+  char role[16];                 /* from muster://role/ROLE (admin kind only) */
+  char sans[MU_PKI_SANS_SIZE];   /* DNS and IP SANs, comma-separated ("localhost,127.0.0.1") */
+  bool sans_truncated;           /* more than fitted in sans */
+  bool server_auth, client_auth; /* extendedKeyUsage (false when there is no such extension) */
+  bool is_ca;                    /* basicConstraints CA:TRUE */
   char serial_hex[MU_PKI_SERIAL_HEX_SIZE];
-  int64_t not_before, not_after;  /* unix seconds */
+  int64_t not_before, not_after; /* unix seconds */
 } mu_pki_cert_info;
 
 /* Parses the first certificate in pem into *ret. A certificate without muster:// URIs parses

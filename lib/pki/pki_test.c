@@ -49,17 +49,9 @@ static int teardown(void **state) {
   return 0;
 }
 
-static X509 *parse(const char *pem) {
-  BIO *bio = BIO_new_mem_buf(pem, -1);
-  X509 *x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-  BIO_free(bio);
-  assert_non_null(x);
-  return x;
-}
-
 /* The subject as one line ("O=muster, OU=agent, CN=web-1"), malloc'd. */
 static char *subject_of(const char *pem) {
-  X509 *x = parse(pem);
+  X509 *x = pt_parse_cert(pem);
   BIO *bio = BIO_new(BIO_s_mem());
   X509_NAME_print_ex(bio, X509_get_subject_name(x), 0, XN_FLAG_ONELINE & ~ASN1_STRFLGS_ESC_MSB);
   char *data = NULL;
@@ -82,7 +74,7 @@ static void test_init_writes_ca(void **state) {
   assert_int_equal(pt_mode(f->ca_dir), 0700);
   assert_int_equal(pt_mode(key), 0600);
   assert_int_equal(pt_mode(crt) & 0600, 0600);
-  X509 *x = parse(f->ca_cert);
+  X509 *x = pt_parse_cert(f->ca_cert);
   uint32_t flags = X509_get_extension_flags(x);
   assert_true(flags & EXFLAG_CA);
   assert_true(flags & EXFLAG_SS);
@@ -187,7 +179,7 @@ static char *issue_checked(fixture *f, const char *kind, const char *name, const
   assert_int_equal(pt_ext_critical(pem, NID_basic_constraints), 1);
   assert_int_equal(pt_ext_critical(pem, NID_subject_key_identifier), 0);
   assert_int_equal(pt_ext_critical(pem, NID_authority_key_identifier), 0);
-  X509 *x = parse(pem);
+  X509 *x = pt_parse_cert(pem);
   assert_int_equal(X509_get_key_usage(x), KU_DIGITAL_SIGNATURE);
   assert_false(X509_get_extension_flags(x) & EXFLAG_CA);
   int64_t skew = (int64_t)time(NULL) - 300;
@@ -230,7 +222,8 @@ static void test_issue_server(void **state) {
   assert_int_equal(strlen(info.serial_hex), 32);
   assert_true(info.not_after - info.not_before == 365L * 86400 + 300);
   free(pem);
-  pem = issue_checked(f, "server", "musterd-2", NULL, "musterd.example.com, 10.0.0.5,::1,*.svc.local");
+  pem = issue_checked(f, "server", "musterd-2", NULL,
+                      "musterd.example.com, 10.0.0.5,::1,*.svc.local");
   assert_int_equal(mu_pki_cert_info_from_pem(pem, &info, &err), 0);
   assert_string_equal(info.sans, "musterd.example.com,10.0.0.5,::1,*.svc.local");
   free(pem);

@@ -115,7 +115,7 @@ int pt_run(char *const argv[], char **ret_output) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-static X509 *parse_cert(const char *pem) {
+X509 *pt_parse_cert(const char *pem) {
   BIO *bio = BIO_new_mem_buf(pem, -1);
   X509 *x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
   BIO_free(bio);
@@ -124,8 +124,8 @@ static X509 *parse_cert(const char *pem) {
 }
 
 int pt_verify(const char *ca_pem, const char *leaf_pem, int purpose, const char *crl_pem) {
-  X509 *ca = parse_cert(ca_pem);
-  X509 *leaf = parse_cert(leaf_pem);
+  X509 *ca = pt_parse_cert(ca_pem);
+  X509 *leaf = pt_parse_cert(leaf_pem);
   X509_STORE *store = X509_STORE_new();
   assert_int_equal(X509_STORE_add_cert(store, ca), 1);
   if (crl_pem != NULL) {
@@ -159,8 +159,7 @@ char *pt_cert_with_sans(const char *san_conf) {
   X509_gmtime_adj(X509_getm_notBefore(x), -60);
   X509_gmtime_adj(X509_getm_notAfter(x), 3600);
   X509_NAME *name = X509_get_subject_name(x);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"crafted", -1, -1,
-                             0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"crafted", -1, -1, 0);
   X509_set_issuer_name(x, name);
   X509_set_pubkey(x, key);
   if (san_conf != NULL) {
@@ -185,7 +184,7 @@ char *pt_cert_with_sans(const char *san_conf) {
 }
 
 int pt_ext_critical(const char *cert_pem, int nid) {
-  X509 *x = parse_cert(cert_pem);
+  X509 *x = pt_parse_cert(cert_pem);
   int i = X509_get_ext_by_NID(x, nid, -1);
   int crit = i < 0 ? -1 : X509_EXTENSION_get_critical(X509_get_ext(x, i));
   X509_free(x);

@@ -4,6 +4,7 @@
 #ifndef MU_PKI_TEST_UTIL_H
 #define MU_PKI_TEST_UTIL_H
 
+#include <openssl/x509.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -21,6 +22,9 @@ void pt_rm_rf(const char *path);
 /* Runs argv (argv[0] looked up in PATH) and returns its exit status (-1 when it did not
  * exit); stdout and stderr together go to *ret_output when non-NULL (caller frees). */
 int pt_run(char *const argv[], char **ret_output);
+
+/* The first certificate in pem (caller frees with X509_free). */
+X509 *pt_parse_cert(const char *pem);
 
 /* X509_verify_cert of leaf_pem against the CA, for purpose (X509_PURPOSE_SSL_CLIENT, ...; 0:
  * any); crl_pem (may be NULL) turns on CRL checking. Returns X509_V_OK or the error. */
