@@ -125,17 +125,24 @@ static json_t *sans_array(const mu_pki_cert_info *i) {
   return list;
 }
 
-/* Reads the certificate at path into *ret (cert_info); returns 0 or an exit code. */
-static int read_info(const char *sub, const char *path, mu_pki_cert_info *ret) {
+/* Reads the PEM file at path into buf (size bytes, NUL-terminated); returns 0 or exit code 2. */
+static int read_pem(const char *sub, const char *path, char *buf, size_t size) {
   FILE *f = fopen(path, "r");
   if (f == NULL) {
     fprintf(stderr, "muster pki %s: %s: %s\n", sub, path, strerror(errno));
     return 2;
   }
-  static char pem[1 << 16];
-  size_t n = fread(pem, 1, sizeof pem - 1, f);
+  size_t n = fread(buf, 1, size - 1, f);
   fclose(f);
-  pem[n] = '\0';
+  buf[n] = '\0';
+  return 0;
+}
+
+/* Reads the certificate at path as Muster does (cert_info); returns 0 or an exit code. */
+static int read_info(const char *sub, const char *path, mu_pki_cert_info *ret) {
+  static char pem[1 << 16];
+  int rc = read_pem(sub, path, pem, sizeof pem);
+  if (rc != 0) return rc;
   mu_err err = {0};
   if (mu_pki_cert_info_from_pem(pem, ret, &err) != 0) {
     mu_err_prefix(&err, "%s", path);
@@ -259,11 +266,21 @@ static int pki_crl(const mu_cli_opts *opts, int argc, char **argv) {
   if (optind < argc) return usage_fail("crl", crl_usage, "unexpected argument '%s'", argv[optind]);
   if (ca_dir == NULL || ca_dir[0] == '\0')
     return usage_fail("crl", crl_usage, "--ca DIR is required");
-  mu_pki_cert_info revoked = {0};
-  int rc = revoke != NULL ? read_info("crl", revoke, &revoked) : 0;
-  if (rc != 0) return rc;
   mu_err err = {0};
   if (mu_pki_crl(ca_dir, revoke, out, days, &err) != 0) return fail("crl", &err);
+  /* The serial as the CRL lists it; the certificate need not be a valid muster identity. */
+  char serial[MU_PKI_SERIAL_HEX_SIZE] = "";
+  if (revoke != NULL) {
+    static char pem[1 << 16];
+    uint8_t bytes[MU_PKI_SERIAL_MAX];
+    size_t len = 0;
+    int rc = read_pem("crl", revoke, pem, sizeof pem);
+    if (rc != 0) return rc;
+    if (mu_pki_cert_serial_from_pem(pem, bytes, sizeof bytes, &len, &err) != 0) {
+      return fail("crl", &err);
+    }
+    for (size_t i = 0; i < len; i++) snprintf(serial + 2 * i, 3, "%02X", bytes[i]);
+  }
   char crl_path[4096], ca_path[4096];
   if (out != NULL) {
     snprintf(crl_path, sizeof crl_path, "%s", out);
@@ -278,11 +295,10 @@ static int pki_crl(const mu_cli_opts *opts, int argc, char **argv) {
   time_text(set->next_update, next, sizeof next);
   if (opts->json) {
     print_json(json_pack("{s:s, s:s?, s:I, s:I, s:s}", "crl", crl_path, "revoked",
-                         revoke != NULL ? revoked.serial_hex : NULL, "number",
-                         (json_int_t)set->number, "entries", (json_int_t)set->n, "next_update",
-                         next));
+                         revoke != NULL ? serial : NULL, "number", (json_int_t)set->number,
+                         "entries", (json_int_t)set->n, "next_update", next));
   } else {
-    if (revoke != NULL) printf("revoked serial %s (CN '%s')\n", revoked.serial_hex, revoked.cn);
+    if (revoke != NULL) printf("revoked %s (serial %s)\n", revoke, serial);
     printf("wrote %s (CRL number %lld, %zu revoked, next update %s)\n", crl_path,
            (long long)set->number, set->n, next);
   }

@@ -60,7 +60,7 @@ serial=$(openssl x509 -in pki/web-1.crt -noout -serial | cut -d= -f2)
 contains "\"serial\":\"$serial\""
 
 expect 0 "$muster" pki crl --ca pki --revoke pki/web-1.crt
-contains "revoked serial $serial (CN 'web-1')"
+contains "revoked pki/web-1.crt (serial $serial)"
 contains "wrote pki/ca.crl (CRL number 1, 1 revoked"
 expect 0 "$muster" pki crl --ca pki --revoke pki/web-1.crt -o json
 contains '"entries":1'
@@ -110,6 +110,15 @@ expect 0 "$muster" pki init --out other
 expect 0 "$muster" pki issue --ca other --kind agent --name stranger --out other/stranger
 expect 2 "$muster" pki crl --ca pki --revoke other/stranger.crt
 contains "was not issued by this CA"
+# A certificate of this CA that Muster would refuse as an identity can still be revoked.
+expect 0 openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -noenc \
+  -CA pki/ca.crt -CAkey pki/ca.key -keyout twin.key -out twin.crt -subj /CN=twin \
+  -addext "subjectAltName=URI:muster://agent/a,URI:muster://agent/b"
+expect 2 "$muster" pki show twin.crt
+contains "a second identity"
+expect 0 "$muster" pki crl --ca pki --revoke twin.crt
+contains "revoked twin.crt (serial"
+contains "2 revoked"
 expect 2 "$muster" pki show
 contains "CERT is required"
 expect 2 "$muster" pki show missing.crt

@@ -64,7 +64,7 @@ static int db_load(const char *path, revoked_db *db, mu_err *err) {
   if (rc != 0) return rc;
   size_t lines = 1;
   for (const char *p = db->text; *p != '\0'; p++) lines += *p == '\n';
-  db->v = calloc(lines, sizeof *db->v);
+  db->v = calloc(lines + 1, sizeof *db->v); /* + the one db_revoke may add */
   if (db->v == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   int lineno = 0;
   for (const char *p = db->text; *p != '\0';) {
@@ -131,7 +131,7 @@ static int db_revoke(const char *db_path, revoked_db *db, const pki_ca *ca, cons
   db->text = text;
   snprintf(text + old, need - old, "%s%s %lld %s\n", old > 0 && text[old - 1] != '\n' ? "\n" : "",
            hex[0] != '\0' ? hex : "00", (long long)r.when, cn);
-  db->v[db->n++] = r; /* db->v has a spare slot: one more than the lines read */
+  db->v[db->n++] = r; /* db_load left room for one more */
   return pki_write_file(db_path, db->text, strlen(db->text), 0644, true, err);
 }
 

@@ -222,6 +222,29 @@ static void test_crl_set_checks_signer(void **state) {
   free(pem);
 }
 
+/* A hand-edited database (every line an entry, no final newline) takes a new revocation. */
+static void test_crl_hand_edited_db(void **state) {
+  fixture *f = *state;
+  mu_err err = {0};
+  char *db_path = pt_path(f->ca_dir, "revoked.txt");
+  pt_write(db_path, "00ABCD 1700000000 old laptop\nABCE 1700000001 lost phone");
+  int rc = mu_pki_crl(f->ca_dir, f->a1, NULL, 0, &err);
+  if (rc != 0) fprintf(stderr, "crl: %s\n", err.msg);
+  assert_int_equal(rc, 0);
+  char *db = pt_read(db_path);
+  assert_non_null(strstr(db, "lost phone\n"));
+  assert_non_null(strstr(db, " a1\n"));
+  mu_pki_crl_set *set = load_set(f);
+  assert_int_equal(set->n, 3);
+  const uint8_t old[] = {0xAB, 0xCD};
+  assert_true(mu_pki_crl_set_is_revoked(set, old, sizeof old));
+  mu_pki_serial s1 = serial_of(f->a1);
+  assert_true(mu_pki_crl_set_is_revoked(set, s1.bytes, s1.len));
+  mu_pki_crl_set_free(set);
+  free(db);
+  free(db_path);
+}
+
 /* libcrypto's own CRL check agrees with the set. */
 static void test_crl_libcrypto_verify(void **state) {
   fixture *f = *state;
@@ -243,6 +266,7 @@ int mu_test_crl(void) {
       cmocka_unit_test_setup_teardown(test_crl_idempotent_and_numbered, setup, teardown),
       cmocka_unit_test_setup_teardown(test_crl_refuses, setup, teardown),
       cmocka_unit_test_setup_teardown(test_crl_set_checks_signer, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_crl_hand_edited_db, setup, teardown),
       cmocka_unit_test_setup_teardown(test_crl_libcrypto_verify, setup, teardown),
   };
   return cmocka_run_group_tests_name("crl", tests, NULL, NULL);
