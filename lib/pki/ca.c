@@ -113,30 +113,31 @@ int mu_pki_ca_load(const char *dir, char **ret_cert_pem, char **ret_key_pem, mu_
   return 0;
 }
 
-int pki_ca_parse(const char *cert_pem, const char *key_pem, pki_ca *ret, mu_err *err) {
-  pki_ca ca = {0};
-  int rc = pki_cert_parse(cert_pem, "CA certificate", &ca.cert, err);
-  if (rc == 0) rc = pki_key_parse(key_pem, "CA key", &ca.key, err);
-  if (rc == 0 && (X509_get_extension_flags(ca.cert) & EXFLAG_CA) == 0) {
+int mu_pki_ca_parse(const char *cert_pem, const char *key_pem, mu_pki_ca **ret, mu_err *err) {
+  mu_pki_ca *ca = calloc(1, sizeof *ca);
+  if (ca == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
+  int rc = pki_cert_parse(cert_pem, "CA certificate", &ca->cert, err);
+  if (rc == 0) rc = pki_key_parse(key_pem, "CA key", &ca->key, err);
+  if (rc == 0 && (X509_get_extension_flags(ca->cert) & EXFLAG_CA) == 0) {
     char cn[256];
-    pki_name_cn(X509_get_subject_name(ca.cert), cn, sizeof cn);
+    pki_name_cn(X509_get_subject_name(ca->cert), cn, sizeof cn);
     rc = mu_err_set(err, MU_EINVAL, "CA certificate '%s' is not a CA (no basicConstraints CA:TRUE)",
                     cn);
   }
-  if (rc == 0 && X509_check_private_key(ca.cert, ca.key) != 1) {
+  if (rc == 0 && X509_check_private_key(ca->cert, ca->key) != 1) {
     rc = pki_ossl_err(err, MU_EINVAL, "the CA key does not belong to the CA certificate");
   }
   if (rc != 0) {
-    pki_ca_free(&ca);
+    mu_pki_ca_free(ca);
     return rc;
   }
   *ret = ca;
   return 0;
 }
 
-void pki_ca_free(pki_ca *ca) {
+void mu_pki_ca_free(mu_pki_ca *ca) {
+  if (ca == NULL) return;
   X509_free(ca->cert);
   EVP_PKEY_free(ca->key);
-  ca->cert = NULL;
-  ca->key = NULL;
+  free(ca);
 }

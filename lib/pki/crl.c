@@ -93,8 +93,8 @@ static bool db_has(const revoked_db *db, const mu_pki_serial *s) {
 
 /* Adds cert_path's certificate to the database file unless it is there; refuses one the CA
  * did not issue. */
-static int db_revoke(const char *db_path, revoked_db *db, const pki_ca *ca, const char *cert_path,
-                     mu_err *err) {
+static int db_revoke(const char *db_path, revoked_db *db, const mu_pki_ca *ca,
+                     const char *cert_path, mu_err *err) {
   char *pem = NULL;
   X509 *x = NULL;
   char cn[256], issuer_cn[256], ca_cn[256];
@@ -173,7 +173,7 @@ static int add_entry(X509_CRL *crl, const revoked *r) {
 }
 
 /* The signed CRL of every entry in db, as PEM. */
-static int make_crl(const pki_ca *ca, const revoked_db *db, int64_t number, int days,
+static int make_crl(const mu_pki_ca *ca, const revoked_db *db, int64_t number, int days,
                     char **ret_pem, mu_err *err) {
   int64_t now = (int64_t)time(NULL);
   X509_CRL *crl = X509_CRL_new();
@@ -208,7 +208,7 @@ int mu_pki_crl(const char *ca_dir, const char *revoke_cert_path, const char *out
                mu_err *err) {
   char db_path[PATH_MAX], num_path[PATH_MAX], crl_path[PATH_MAX];
   char *ca_cert = NULL, *ca_key = NULL, *pem = NULL;
-  pki_ca ca = {0};
+  mu_pki_ca *ca = NULL;
   revoked_db db = {0};
   int64_t number = 0;
   int rc = pki_check_days(days, MU_PKI_CRL_DAYS, &days, err);
@@ -225,17 +225,17 @@ int mu_pki_crl(const char *ca_dir, const char *revoke_cert_path, const char *out
   if (flock(lock, LOCK_EX) != 0)
     rc = mu_err_set(err, MU_EIO, "%s: lock: %s", ca_dir, strerror(errno));
   if (rc == 0) rc = mu_pki_ca_load(ca_dir, &ca_cert, &ca_key, err);
-  if (rc == 0) rc = pki_ca_parse(ca_cert, ca_key, &ca, err);
+  if (rc == 0) rc = mu_pki_ca_parse(ca_cert, ca_key, &ca, err);
   if (rc == 0) rc = db_load(db_path, &db, err);
-  if (rc == 0 && revoke_cert_path != NULL) rc = db_revoke(db_path, &db, &ca, revoke_cert_path, err);
+  if (rc == 0 && revoke_cert_path != NULL) rc = db_revoke(db_path, &db, ca, revoke_cert_path, err);
   if (rc == 0) rc = next_number(num_path, &number, err);
-  if (rc == 0) rc = make_crl(&ca, &db, number, days, &pem, err);
+  if (rc == 0) rc = make_crl(ca, &db, number, days, &pem, err);
   if (rc == 0) rc = pki_write_file(crl_path, pem, strlen(pem), 0644, true, err);
   close(lock);
   free(pem);
   free(db.text);
   free(db.v);
-  pki_ca_free(&ca);
+  mu_pki_ca_free(ca);
   free(ca_cert);
   pki_free_secret(ca_key);
   return rc;

@@ -13,6 +13,7 @@
 
 #include "lib/base/err.h"
 #include "lib/pki/peer.h"
+#include "lib/pki/pki.h"
 
 #define PKI_FILE_MAX (1 << 20) /* the largest PEM file read */
 
@@ -87,7 +88,8 @@ void pki_free_secret(char *s);
 
 /* Uppercase hex of n bytes into out (2n + 1 bytes). */
 void pki_hex(const uint8_t *bytes, size_t n, char *out);
-/* An ASN1 INTEGER's magnitude (leading zeros dropped). MU_EINVAL when over 20 bytes. */
+/* An ASN1 INTEGER's magnitude (leading zeros dropped). MU_EINVAL when negative or over 20
+ * bytes. */
 int pki_serial_of(const ASN1_INTEGER *ai, mu_pki_serial *ret, mu_err *err);
 /* Unix seconds of an ASN1 time; 0 for NULL or unparsable. */
 int64_t pki_time(const ASN1_TIME *t);
@@ -96,13 +98,10 @@ void pki_name_cn(const X509_NAME *name, char *buf, size_t size);
 
 /* --- ca.c --- */
 
-/* A parsed CA: its certificate must be a CA and key must match it. */
-typedef struct pki_ca {
+/* A parsed CA (mu_pki_ca_parse checked that cert is a CA and key is its key). */
+struct mu_pki_ca {
   X509 *cert;
   EVP_PKEY *key;
-} pki_ca;
-
-int pki_ca_parse(const char *cert_pem, const char *key_pem, pki_ca *ret, mu_err *err);
-void pki_ca_free(pki_ca *ca);
+};
 
 #endif

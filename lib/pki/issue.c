@@ -135,30 +135,28 @@ static int check_opts(const mu_pki_issue_opts *o, const char **ret_role, int64_t
   return 0;
 }
 
-int mu_pki_issue_mem(const char *ca_cert_pem, const char *ca_key_pem, const mu_pki_issue_opts *o,
-                     char **ret_cert_pem, char **ret_key_pem, mu_err *err) {
+int mu_pki_issue_ca(mu_pki_ca *ca, const mu_pki_issue_opts *o, char **ret_cert_pem,
+                    char **ret_key_pem, mu_err *err) {
   const char *role = NULL;
   int64_t nb = 0, na = 0;
   int rc = check_opts(o, &role, &nb, &na, err);
   if (rc != 0) return rc;
-  pki_ca ca = {0};
   EVP_PKEY *key = NULL;
   X509 *x = NULL;
   char *cert_pem = NULL;
   bool server = strcmp(o->kind, "server") == 0;
-  rc = pki_ca_parse(ca_cert_pem, ca_key_pem, &ca, err);
-  if (rc == 0) rc = pki_key_new(&key, err);
-  if (rc == 0) rc = pki_cert_new(key, o->kind, o->name, ca.cert, nb, na, &x, err);
-  if (rc == 0) rc = pki_cert_ext(x, ca.cert, NID_basic_constraints, "critical,CA:FALSE", err);
-  if (rc == 0) rc = pki_cert_ext(x, ca.cert, NID_key_usage, "critical,digitalSignature", err);
+  rc = pki_key_new(&key, err);
+  if (rc == 0) rc = pki_cert_new(key, o->kind, o->name, ca->cert, nb, na, &x, err);
+  if (rc == 0) rc = pki_cert_ext(x, ca->cert, NID_basic_constraints, "critical,CA:FALSE", err);
+  if (rc == 0) rc = pki_cert_ext(x, ca->cert, NID_key_usage, "critical,digitalSignature", err);
   if (rc == 0) {
-    rc = pki_cert_ext(x, ca.cert, NID_ext_key_usage,
+    rc = pki_cert_ext(x, ca->cert, NID_ext_key_usage,
                       server ? "serverAuth,clientAuth" : "clientAuth", err);
   }
-  if (rc == 0) rc = pki_cert_ext(x, ca.cert, NID_subject_key_identifier, "hash", err);
-  if (rc == 0) rc = pki_cert_ext(x, ca.cert, NID_authority_key_identifier, "keyid:always", err);
+  if (rc == 0) rc = pki_cert_ext(x, ca->cert, NID_subject_key_identifier, "hash", err);
+  if (rc == 0) rc = pki_cert_ext(x, ca->cert, NID_authority_key_identifier, "keyid:always", err);
   if (rc == 0) rc = add_sans(x, o, role, err);
-  if (rc == 0) rc = pki_cert_sign(x, ca.key, err);
+  if (rc == 0) rc = pki_cert_sign(x, ca->key, err);
   if (rc == 0) rc = pki_cert_pem(x, &cert_pem, err);
   if (rc == 0) rc = pki_key_pem(key, ret_key_pem, err);
   if (rc == 0) {
@@ -168,7 +166,15 @@ int mu_pki_issue_mem(const char *ca_cert_pem, const char *ca_key_pem, const mu_p
   free(cert_pem);
   X509_free(x);
   EVP_PKEY_free(key);
-  pki_ca_free(&ca);
+  return rc;
+}
+
+int mu_pki_issue_mem(const char *ca_cert_pem, const char *ca_key_pem, const mu_pki_issue_opts *o,
+                     char **ret_cert_pem, char **ret_key_pem, mu_err *err) {
+  mu_pki_ca *ca = NULL;
+  int rc = mu_pki_ca_parse(ca_cert_pem, ca_key_pem, &ca, err);
+  if (rc == 0) rc = mu_pki_issue_ca(ca, o, ret_cert_pem, ret_key_pem, err);
+  mu_pki_ca_free(ca);
   return rc;
 }
 

@@ -26,6 +26,14 @@ static void test_serial(void **state) {
   assert_int_equal(buf[1], 0x92);
   assert_int_equal(mu_pki_cert_serial_from_pem(pem, buf, 1, &len, &err), MU_ENOSPC);
   assert_int_equal(mu_pki_cert_serial_from_pem("junk", buf, sizeof buf, &len, &err), MU_EINVAL);
+  char *negative = pt_cert_with_serial(NULL, -5);
+  assert_int_equal(mu_pki_cert_serial_from_pem(negative, buf, sizeof buf, &len, &err), MU_EINVAL);
+  assert_non_null(strstr(err.msg, "negative serial"));
+  free(negative);
+  char *zero = pt_cert_with_serial(NULL, 0);
+  assert_int_equal(mu_pki_cert_serial_from_pem(zero, buf, sizeof buf, &len, &err), 0);
+  assert_int_equal(len, 0);
+  free(zero);
   mu_pki_cert_info info;
   assert_int_equal(mu_pki_cert_info_from_pem(pem, &info, &err), 0);
   assert_string_equal(info.serial_hex, "1092");

@@ -149,13 +149,15 @@ int pt_verify(const char *ca_pem, const char *leaf_pem, int purpose, const char 
   return result;
 }
 
-char *pt_cert_with_sans(const char *san_conf) {
+char *pt_cert_with_sans(const char *san_conf) { return pt_cert_with_serial(san_conf, 4242); }
+
+char *pt_cert_with_serial(const char *san_conf, long serial) {
   EVP_PKEY *key = EVP_EC_gen("P-256");
   X509 *x = X509_new();
   assert_non_null(key);
   assert_non_null(x);
   X509_set_version(x, X509_VERSION_3);
-  ASN1_INTEGER_set(X509_get_serialNumber(x), 4242);
+  ASN1_INTEGER_set(X509_get_serialNumber(x), serial);
   X509_gmtime_adj(X509_getm_notBefore(x), -60);
   X509_gmtime_adj(X509_getm_notAfter(x), 3600);
   X509_NAME *name = X509_get_subject_name(x);

@@ -31,8 +31,10 @@ X509 *pt_parse_cert(const char *pem);
 int pt_verify(const char *ca_pem, const char *leaf_pem, int purpose, const char *crl_pem);
 
 /* A self-signed certificate with subjectAltName san_conf in OpenSSL's syntax
- * ("URI:muster://agent/a,DNS:x"; NULL: none), malloc'd PEM. */
+ * ("URI:muster://agent/a,DNS:x"; NULL: none), malloc'd PEM. Its serial is 4242. */
 char *pt_cert_with_sans(const char *san_conf);
+/* The same with another serial (negative ones too). */
+char *pt_cert_with_serial(const char *san_conf, long serial);
 
 /* Extension nid of cert_pem: -1 when absent, else 1 when critical and 0 when not. */
 int pt_ext_critical(const char *cert_pem, int nid);
