@@ -6,6 +6,7 @@
 #include <openssl/x509v3.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,6 +199,20 @@ static char *issue_checked(fixture *f, const char *kind, const char *name, const
   char *key_argv[] = {"openssl", "pkey", "-in", key, "-noout", NULL};
   assert_int_equal(pt_run(key_argv, &sub), 0);
   free(sub);
+  /* The URIs and key usages as openssl prints them from the raw extensions. */
+  char *ext_argv[] = {
+      "openssl", "x509", "-in", crt, "-noout", "-ext", "subjectAltName,extendedKeyUsage", NULL};
+  assert_int_equal(pt_run(ext_argv, &text), 0);
+  snprintf(want, sizeof want, "URI:muster://%s/%s", kind, name);
+  assert_non_null(strstr(text, want));
+  bool admin = strcmp(kind, "admin") == 0;
+  snprintf(want, sizeof want, "URI:muster://role/%s", role != NULL ? role : "viewer");
+  assert_true((strstr(text, want) != NULL) == admin);
+  assert_true((strstr(text, "muster://role/") != NULL) == admin);
+  assert_non_null(strstr(text, "TLS Web Client Authentication"));
+  bool server = strcmp(kind, "server") == 0;
+  assert_true((strstr(text, "TLS Web Server Authentication") != NULL) == server);
+  free(text);
   free(ca_crt);
   free(subject);
   free(crt);
