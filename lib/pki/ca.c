@@ -49,22 +49,12 @@ static int make_ca(int days, char **ret_cert, char **ret_key, mu_err *err) {
   snprintf(cn, sizeof cn, "muster CA %02x%02x%02x", rnd[0], rnd[1], rnd[2]);
   EVP_PKEY *key = NULL;
   X509 *x = NULL;
-  char *cert_pem = NULL;
   int64_t now = (int64_t)time(NULL);
   int rc = pki_key_new(&key, err);
   if (rc == 0) rc = pki_cert_new(key, NULL, cn, NULL, now - 300, now + 86400LL * days, &x, err);
   if (rc == 0) rc = pki_cert_ext(x, x, NID_basic_constraints, "critical,CA:TRUE", err);
   if (rc == 0) rc = pki_cert_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign", err);
-  if (rc == 0) rc = pki_cert_ext(x, x, NID_subject_key_identifier, "hash", err);
-  if (rc == 0) rc = pki_cert_ext(x, x, NID_authority_key_identifier, "keyid:always", err);
-  if (rc == 0) rc = pki_cert_sign(x, key, err);
-  if (rc == 0) rc = pki_cert_pem(x, &cert_pem, err);
-  if (rc == 0) rc = pki_key_pem(key, ret_key, err);
-  if (rc == 0) {
-    *ret_cert = cert_pem;
-    cert_pem = NULL;
-  }
-  free(cert_pem);
+  if (rc == 0) rc = pki_cert_finish(x, x, key, key, ret_cert, ret_key, err);
   X509_free(x);
   EVP_PKEY_free(key);
   return rc;

@@ -81,8 +81,10 @@ int pki_cert_new(EVP_PKEY *key, const char *ou, const char *cn, X509 *issuer, in
                  int64_t not_after, X509 **ret, mu_err *err);
 /* Adds an extension in OpenSSL's config syntax ("critical,CA:TRUE"); issuer may be x. */
 int pki_cert_ext(X509 *x, X509 *issuer, int nid, const char *value, mu_err *err);
-/* Signs x with key, SHA-256. */
-int pki_cert_sign(X509 *x, EVP_PKEY *key, mu_err *err);
+/* Completes x: subject and authority key identifiers (issuer may be x), the signature by
+ * signer (SHA-256), then x and key as PEM (both set only on success; caller frees). */
+int pki_cert_finish(X509 *x, X509 *issuer, EVP_PKEY *signer, EVP_PKEY *key, char **ret_cert_pem,
+                    char **ret_key_pem, mu_err *err);
 /* Clears and frees a string that held a private key; NULL is ok. */
 void pki_free_secret(char *s);
 

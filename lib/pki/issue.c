@@ -143,7 +143,6 @@ int mu_pki_issue_ca(mu_pki_ca *ca, const mu_pki_issue_opts *o, char **ret_cert_p
   if (rc != 0) return rc;
   EVP_PKEY *key = NULL;
   X509 *x = NULL;
-  char *cert_pem = NULL;
   bool server = strcmp(o->kind, "server") == 0;
   rc = pki_key_new(&key, err);
   if (rc == 0) rc = pki_cert_new(key, o->kind, o->name, ca->cert, nb, na, &x, err);
@@ -153,17 +152,8 @@ int mu_pki_issue_ca(mu_pki_ca *ca, const mu_pki_issue_opts *o, char **ret_cert_p
     rc = pki_cert_ext(x, ca->cert, NID_ext_key_usage,
                       server ? "serverAuth,clientAuth" : "clientAuth", err);
   }
-  if (rc == 0) rc = pki_cert_ext(x, ca->cert, NID_subject_key_identifier, "hash", err);
-  if (rc == 0) rc = pki_cert_ext(x, ca->cert, NID_authority_key_identifier, "keyid:always", err);
   if (rc == 0) rc = add_sans(x, o, role, err);
-  if (rc == 0) rc = pki_cert_sign(x, ca->key, err);
-  if (rc == 0) rc = pki_cert_pem(x, &cert_pem, err);
-  if (rc == 0) rc = pki_key_pem(key, ret_key_pem, err);
-  if (rc == 0) {
-    *ret_cert_pem = cert_pem;
-    cert_pem = NULL;
-  }
-  free(cert_pem);
+  if (rc == 0) rc = pki_cert_finish(x, ca->cert, ca->key, key, ret_cert_pem, ret_key_pem, err);
   X509_free(x);
   EVP_PKEY_free(key);
   return rc;

@@ -147,8 +147,19 @@ int pki_cert_ext(X509 *x, X509 *issuer, int nid, const char *value, mu_err *err)
   return 0;
 }
 
-int pki_cert_sign(X509 *x, EVP_PKEY *key, mu_err *err) {
-  if (X509_sign(x, key, EVP_sha256()) <= 0) return pki_ossl_err(err, MU_EIO, "signing");
+int pki_cert_finish(X509 *x, X509 *issuer, EVP_PKEY *signer, EVP_PKEY *key, char **ret_cert_pem,
+                    char **ret_key_pem, mu_err *err) {
+  char *cert_pem = NULL;
+  int rc = pki_cert_ext(x, x, NID_subject_key_identifier, "hash", err);
+  if (rc == 0) rc = pki_cert_ext(x, issuer, NID_authority_key_identifier, "keyid:always", err);
+  if (rc == 0 && X509_sign(x, signer, EVP_sha256()) <= 0) rc = pki_ossl_err(err, MU_EIO, "signing");
+  if (rc == 0) rc = pki_cert_pem(x, &cert_pem, err);
+  if (rc == 0) rc = pki_key_pem(key, ret_key_pem, err);
+  if (rc != 0) {
+    free(cert_pem);
+    return rc;
+  }
+  *ret_cert_pem = cert_pem;
   return 0;
 }
 
