@@ -17,6 +17,7 @@ typedef struct mu_cli_opts {
   int json;               /* -o json */
   int64_t timeout_ms;     /* per call */
   mu_cli_session *session; /* owned by main; NULL: every call sets up and tears down its own */
+  const char *token;      /* --token, MUSTER_TOKEN: sent as a bearer token; NULL or "": none */
 } mu_cli_opts;
 
 /* A new, idle session; caller frees with mu_cli_session_close. NULL when out of memory (calls
@@ -76,4 +77,9 @@ typedef int (*mu_cli_attempt_fn)(uv_loop_t *loop, mu_rpc_channel *channel, void 
  * for a local failure. */
 int mu_cli_route(const mu_cli_opts *opts, mu_cli_attempt_fn attempt, void *ud,
                  mu_cli_result *res, char *ret_addr, size_t addr_size, mu_err *err);
+
+/* The request metadata of every call into *ret_md: `authorization: Bearer TOKEN` when
+ * opts->token is set, nothing otherwise. MU_EINVAL "--token: ..." when the token cannot be
+ * sent (control characters, spaces, too long); the message never echoes it. */
+int mu_cli_call_metadata(const mu_cli_opts *opts, mu_rpc_metadata *ret_md, mu_err *err);
 #endif

@@ -34,17 +34,20 @@ static const command commands[] = {
     {"keygen", "write an Ed25519 key pair for signing bundles", NULL, mu_cli_keygen},
     {"bundle", "pack, sign, verify, push, list or remove task bundles (bundle --help)", cmd_bundle,
      NULL},
+    {"token", "create, list or revoke bearer tokens for admin callers (token --help)",
+     mu_cmd_token, NULL},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
 static void usage(FILE *out) {
   fprintf(out,
-          "usage: muster [--addr HOST:PORT] [-o json] [--timeout DUR] COMMAND [ARGS...]\n"
+          "usage: muster [--addr HOST:PORT] [--token TOKEN] [-o json] [--timeout DUR] COMMAND [ARGS...]\n"
           "\n"
           "Global options:\n"
           "  --addr HOST:PORT   control plane address (default $MUSTER_ADDR or 127.0.0.1:7400)\n"
           "  -o json            one JSON object per line instead of tables\n"
           "  --timeout DUR      per-call deadline (default 10s)\n"
+          "  --token TOKEN      bearer token for every call (default $MUSTER_TOKEN)\n"
           "\nCommands:\n");
   for (size_t i = 0; i < N_COMMANDS; i++)
     fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
@@ -91,6 +94,7 @@ static int cmd_bundle(const mu_cli_opts *opts, int argc, char **argv) {
 int main(int argc, char **argv) {
   mu_cli_opts opts = {.addr = getenv("MUSTER_ADDR"), .json = 0, .timeout_ms = 10000};
   if (opts.addr == NULL || opts.addr[0] == '\0') opts.addr = "127.0.0.1:7400";
+  opts.token = getenv("MUSTER_TOKEN");
   int i = 1;
   for (; i < argc && argv[i][0] == '-'; i++) {
     const char *a = argv[i];
@@ -109,6 +113,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "muster: -o: expected json or table, got '%s'\n", o);
         return 2;
       }
+    } else if (strcmp(a, "--token") == 0 && i + 1 < argc) {
+      opts.token = argv[++i];
+    } else if (strncmp(a, "--token=", 8) == 0) {
+      opts.token = a + 8;
     } else if (strcmp(a, "--timeout") == 0 && i + 1 < argc) {
       mu_err err = {0};
       if (mu_duration_parse(argv[++i], &opts.timeout_ms, &err) != 0) {
@@ -123,6 +131,12 @@ int main(int argc, char **argv) {
   }
   if (i == argc) {
     usage(stderr);
+    return 2;
+  }
+  mu_rpc_metadata md;
+  mu_err terr = {0};
+  if (mu_cli_call_metadata(&opts, &md, &terr) != 0) { /* a token that cannot be sent */
+    fprintf(stderr, "muster: %s\n", terr.msg);
     return 2;
   }
   for (size_t k = 0; k < N_COMMANDS; k++) {
