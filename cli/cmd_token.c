@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "controlplane/token_codec.h"
 #include "lib/base/clock.h"
 #include "muster/v1/token.pb-c.h"
 
@@ -35,21 +36,14 @@ static int usage_error(const char *fmt, ...) {
 
 /* "in 3h", "5m ago", "never" for an instant (0 = never) relative to now. */
 static const char *when(int64_t at_ms, char *buf, size_t size) {
-  if (at_ms <= 0) {
-    snprintf(buf, size, "never");
-    return buf;
-  }
+  char span[32];
   int64_t now = mu_now_ms();
-  if (at_ms <= now) return mu_cli_ago(at_ms, buf, size);
-  int64_t s = (at_ms - now + 999) / 1000;
-  if (s < 120)
-    snprintf(buf, size, "in %llds", (long long)s);
-  else if (s < 7200)
-    snprintf(buf, size, "in %lldm", (long long)(s / 60));
-  else if (s < 3 * 86400)
-    snprintf(buf, size, "in %lldh", (long long)(s / 3600));
+  if (at_ms <= 0)
+    snprintf(buf, size, "never");
+  else if (at_ms <= now)
+    mu_cli_ago(at_ms, buf, size);
   else
-    snprintf(buf, size, "in %lldd", (long long)(s / 86400));
+    snprintf(buf, size, "in %s", mu_token_span(at_ms - now + 999, span, sizeof span));
   return buf;
 }
 

@@ -295,11 +295,14 @@ static void write_free(token_write *w) {
 static void reply_created(token_write *w, int64_t now) {
   char span[32];
   const mu_token_record *r = &w->rec;
+  char pruned[80] = "";
+  if (w->pruned[0] != '\0')
+    snprintf(pruned, sizeof pruned, " (dead token %s deleted: max_tokens)", w->pruned);
   mu_audit(w->call, "token.create", "name=%s id=%s role=%s scope=%s types=%s expires=%s%s%s",
            r->name, r->id, r->role, r->scope[0] ? r->scope : "-", r->types[0] ? r->types : "-",
            r->expires_at_ms ? "in " : "never",
            r->expires_at_ms ? mu_token_span(r->expires_at_ms - now, span, sizeof span) : "",
-           w->pruned[0] ? " (pruned a dead token to stay under max_tokens)" : "");
+           pruned);
   Muster__V1__TokenInfo info = MUSTER__V1__TOKEN_INFO__INIT;
   Muster__V1__CreateTokenResponse resp = MUSTER__V1__CREATE_TOKEN_RESPONSE__INIT;
   fill_info(&info, r, now);
@@ -374,13 +377,14 @@ static void write_record(token_write *w) {
   char *value = mu_token_to_json(&w->rec);
   mu_store_batch *b = mu_store_batch_new(d->ha.store);
   int rc = value != NULL && b != NULL ? 0 : mu_err_set(&err, MU_ENOMEM, "out of memory");
-  if (rc == 0) {
-    key_of(d, w->rec.id, key, sizeof key);
-    rc = mu_store_batch_put(b, key, value, 0, &err);
-  }
+  /* the delete first: followers see the events in this order and are bounded too */
   if (rc == 0 && w->pruned[0] != '\0') {
     key_of(d, w->pruned, key, sizeof key);
     rc = mu_store_batch_delete(b, key, false, &err);
+  }
+  if (rc == 0) {
+    key_of(d, w->rec.id, key, sizeof key);
+    rc = mu_store_batch_put(b, key, value, 0, &err);
   }
   if (value != NULL) sodium_memzero(value, strlen(value));
   free(value);

@@ -5,7 +5,8 @@ viewer can look but not run; the operator runs on its web hosts and its task typ
 is told which hosts are outside its scope; a revoked, an expired or a garbage token is
 refused; the secret is printed once by `token create` and appears nowhere else, not in
 `token ls` and not in the control plane's log. With etcd, a token made on the leader works on
-the follower, its revocation reaches the follower at once, and tokens survive a restart.
+the follower, its revocation reaches the follower at once, a full table gives up its oldest
+dead token on every member, and tokens survive a restart.
 
 musterd runs with --insecure (TLS for the test harness comes separately): a call with a
 token is still authenticated as that token.
@@ -154,40 +155,50 @@ def test_revoked_expired_and_garbage_are_refused(c):
 
 def test_tokens_with_etcd_reach_every_member_and_survive_a_restart(c):
     c.start_etcd()
-    c.start_member("cp-a", "--insecure")
-    c.start_member("cp-b", "--insecure")
+    c.start_member("cp-a", "--insecure", "--max-tokens", "4")
+    c.start_member("cp-b", "--insecure", "--max-tokens", "4")
     leader = wait_until("one leader", c.leader, timeout=10)
     follower = [addr for n, (_, addr) in c.members.items() if n != leader[0]][0]
 
     # made through the follower (redirected to the leader), usable on both
     keep = create(c, "keeper", "--role", "viewer", addr=follower)
     gone = create(c, "goner", "--role", "admin", addr=leader[1])
+    old = create(c, "old", "--role", "viewer", addr=leader[1])
     for addr in (leader[1], follower):
         wait_until("the tokens on " + addr,
                    lambda: as_token(c, keep, "agents", addr=addr)[0] == 0 and
                    as_token(c, gone, "token", "ls", addr=addr)[0] == 0, timeout=5)
 
     # revoked on the leader: refused on the follower at once
+    c.cli_at(leader[1], "token", "revoke", "old")
     c.cli_at(leader[1], "token", "revoke", "goner")
     wait_until("the follower to refuse the revoked token",
                lambda: "was revoked" in as_token(c, gone, "agents", addr=follower)[2], timeout=2)
+
+    # a full table (max_tokens 4) gives up the token dead the longest, on every member
+    create(c, "new", "--role", "viewer", addr=leader[1])
+    newer = create(c, "newer", "--role", "viewer", addr=leader[1])
+    wait_until("the follower to take the newest token past max_tokens",
+               lambda: as_token(c, newer, "agents", addr=follower)[0] == 0, timeout=2)
+    refused(as_token(c, old, "agents", addr=follower), "unknown token")
 
     # both members restart: the tokens come back from etcd
     for name in list(c.members):
         p, _ = c.members.pop(name)
         assert p.stop() == 0, p.text()[-3000:]
-    addr = c.start_member("cp-a", "--insecure")
+    addr = c.start_member("cp-a", "--insecure", "--max-tokens", "4")
     wait_until("cp-a leads", lambda: c.leader() is not None, timeout=10)
     wait_until("the kept token to work after the restart",
                lambda: as_token(c, keep, "agents", addr=addr)[0] == 0, timeout=5)
     refused(as_token(c, gone, "agents", addr=addr), "token goner was revoked")
     rows = [json.loads(l) for l in c.cli_at(addr, "-o", "json", "token", "ls")[1].splitlines()]
-    assert sorted((r["name"], r["state"]) for r in rows) == [("goner", "revoked"),
-                                                               ("keeper", "active")], rows
+    assert sorted((r["name"], r["state"]) for r in rows) == [
+        ("goner", "revoked"), ("keeper", "active"), ("new", "active"), ("newer", "active")], rows
     logs = "".join(open(os.path.join(c.workdir, n + ".log"), errors="replace").read()
                    for n in ("cp-a", "cp-b"))
-    for s in secrets_of([keep, gone]):
+    for s in secrets_of([keep, gone, old, newer]):
         assert s not in logs, "a secret leaked into a log"
+    assert "skipped" not in logs, "a token record was skipped"
 
 
 if __name__ == "__main__":
