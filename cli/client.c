@@ -269,7 +269,8 @@ int mu_cli_unary(const mu_cli_opts *opts, const char *path, const ProtobufCMessa
   uint8_t *buf = malloc(len ? len : 1);
   if (buf == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   protobuf_c_message_pack(req, buf);
-  unary_ctx u = {.path = path, .req = buf, .req_len = len, .timeout_ms = opts->timeout_ms, .md = &md};
+  unary_ctx u = {.path = path, .req = buf, .req_len = len, .timeout_ms = opts->timeout_ms,
+                 .md = &md};
   mu_cli_result res;
   char addr[MU_CLI_ADDR_MAX];
   int rc = mu_cli_route(opts, unary_attempt, &u, &res, addr, sizeof addr, err);

@@ -78,7 +78,8 @@ static int token_create(const mu_cli_opts *opts, int argc, char **argv) {
     }
   }
   if (optind != argc - 1) return usage_error("create: expected one NAME");
-  if (req.role[0] == '\0') return usage_error("create: --role is required (viewer, operator or admin)");
+  if (req.role[0] == '\0')
+    return usage_error("create: --role is required (viewer, operator or admin)");
   req.name = argv[optind];
   ProtobufCMessage *reply = NULL;
   int rc = call(opts, "/muster.v1.Tokens/CreateToken", &req.base,

@@ -41,7 +41,8 @@ static const command commands[] = {
 
 static void usage(FILE *out) {
   fprintf(out,
-          "usage: muster [--addr HOST:PORT] [--token TOKEN] [-o json] [--timeout DUR] COMMAND [ARGS...]\n"
+          "usage: muster [--addr HOST:PORT] [--token TOKEN] [-o json] [--timeout DUR]\n"
+          "              COMMAND [ARGS...]\n"
           "\n"
           "Global options:\n"
           "  --addr HOST:PORT   control plane address (default $MUSTER_ADDR or 127.0.0.1:7400)\n"

@@ -106,7 +106,8 @@ int mu_token_verify(const mu_token_record *rec, const char *secret, int64_t now_
   return 0;
 }
 
-static const char name_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-";
+static const char name_chars[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-";
 
 int mu_token_check_name(const char *name, mu_err *err) {
   size_t n = strlen(name);

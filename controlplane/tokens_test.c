@@ -185,21 +185,21 @@ static void test_record_json(void **state) {
   assert_int_equal(mu_token_verify(&back, ta + 17, NOW, &err), 0);
   free(json);
 
+#define REC(rest) "{\"id\":\"abcdefghijkl\",\"name\":\"n\",\"role\":\"admin\"" rest "}"
   static const struct {
     const char *json;
     const char *want;
   } bad[] = {
       {"[1]", "not a JSON object"},
       {"{", "not a JSON object"},
-      {"{\"id\":\"abcdefghijkl\",\"name\":\"n\",\"role\":\"admin\"}", "hash"},
+      {REC(""), "hash"},
+      {REC(",\"hash\":\"00\""), "hash: expected 64 hex digits"},
+      {REC(",\"hash\":\"00\",\"expires_at_ms\":-1"), "expires_at_ms"},
+      {REC(",\"hash\":\"00\",\"name\":\"a b\""), "name 'a b'"},
+      {REC(",\"role\":7"), "role: expected a string"},
       {"{\"id\":\"ABC\",\"name\":\"n\",\"role\":\"admin\",\"hash\":\"00\"}", "id 'ABC'"},
-      {"{\"id\":\"abcdefghijkl\",\"name\":\"a b\",\"role\":\"admin\",\"hash\":\"00\"}", "name 'a b'"},
-      {"{\"id\":\"abcdefghijkl\",\"name\":\"n\",\"role\":7,\"hash\":\"00\"}", "role: expected a string"},
-      {"{\"id\":\"abcdefghijkl\",\"name\":\"n\",\"role\":\"admin\",\"hash\":\"00\"}",
-       "hash: expected 64 hex digits"},
-      {"{\"id\":\"abcdefghijkl\",\"name\":\"n\",\"role\":\"admin\",\"hash\":\"00\",\"expires_at_ms\":-1}",
-       "expires_at_ms"},
   };
+#undef REC
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     mu_err e = {0};
     assert_int_equal(mu_token_from_json(bad[i].json, strlen(bad[i].json), &back, &e), MU_EINVAL);
