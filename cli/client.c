@@ -205,10 +205,29 @@ out:
   return rc;
 }
 
+/* --- credentials --- */
+
+int mu_cli_call_metadata(const mu_cli_opts *opts, mu_rpc_metadata *ret_md, mu_err *err) {
+  char value[sizeof ret_md->entries[0].value];
+  memset(ret_md, 0, sizeof *ret_md);
+  if (opts->token == NULL || opts->token[0] == '\0') return 0;
+  size_t n = strlen(opts->token);
+  for (size_t i = 0; i < n; i++)
+    if (opts->token[i] <= ' ' || opts->token[i] > '~')
+      return mu_err_set(err, MU_EINVAL, "--token (or MUSTER_TOKEN): character %zu is not printable "
+                        "ASCII; expected the mst_... text `muster token create` printed", i + 1);
+  if (n + 8 > sizeof value)
+    return mu_err_set(err, MU_EINVAL, "--token (or MUSTER_TOKEN): %zu characters, too long", n);
+  snprintf(value, sizeof value, "Bearer %s", opts->token);
+  mu_rpc_metadata_add(ret_md, "authorization", value);
+  return 0;
+}
+
 /* --- unary --- */
 
 typedef struct unary_ctx {
   const char *path;
+  const mu_rpc_metadata *md;
   const uint8_t *req;
   size_t req_len;
   int64_t timeout_ms;
@@ -242,7 +261,7 @@ static int unary_attempt(uv_loop_t *loop, mu_rpc_channel *channel, void *ud, mu_
   unary_ctx *u = ud;
   u->res = res;
   u->done = 0;
-  int rc = mu_rpc_unary(channel, u->path, u->timeout_ms, NULL, u->req, u->req_len, on_reply, u,
+  int rc = mu_rpc_unary(channel, u->path, u->timeout_ms, u->md, u->req, u->req_len, on_reply, u,
                         err);
   if (rc != 0) return rc;
   while (!u->done) uv_run(loop, UV_RUN_ONCE);
@@ -263,11 +282,14 @@ static int err_from_code(int code) {
 int mu_cli_unary(const mu_cli_opts *opts, const char *path, const ProtobufCMessage *req,
                  const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **ret_reply,
                  mu_err *err) {
+  mu_rpc_metadata md;
+  if (mu_cli_call_metadata(opts, &md, err) != 0) return err->code;
   size_t len = protobuf_c_message_get_packed_size(req);
   uint8_t *buf = malloc(len ? len : 1);
   if (buf == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   protobuf_c_message_pack(req, buf);
-  unary_ctx u = {.path = path, .req = buf, .req_len = len, .timeout_ms = opts->timeout_ms};
+  unary_ctx u = {.path = path, .req = buf, .req_len = len, .timeout_ms = opts->timeout_ms,
+                 .md = &md};
   mu_cli_result res;
   char addr[MU_CLI_ADDR_MAX];
   int rc = mu_cli_route(opts, unary_attempt, &u, &res, addr, sizeof addr, err);

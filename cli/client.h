@@ -21,6 +21,7 @@ typedef struct mu_cli_opts {
   const char *ca;
   const char *cert;
   const char *key;
+  const char *token;      /* --token, MUSTER_TOKEN: sent as a bearer token; NULL or "": none */
 } mu_cli_opts;
 
 /* A new, idle session; caller frees with mu_cli_session_close. NULL when out of memory (calls
@@ -83,4 +84,9 @@ int mu_cli_route(const mu_cli_opts *opts, mu_cli_attempt_fn attempt, void *ud,
 /* A channel to addr (HOST:PORT) with opts' credentials (TLS when opts->ca is set). */
 int mu_cli_channel_new(const mu_cli_opts *opts, mu_rpc_engine *engine, const char *addr,
                        const mu_rpc_options *ro, mu_rpc_channel **ret, mu_err *err);
+
+/* The request metadata of every call into *ret_md: `authorization: Bearer TOKEN` when
+ * opts->token is set, nothing otherwise. MU_EINVAL "--token: ..." when the token cannot be
+ * sent (control characters, spaces, too long); the message never echoes it. */
+int mu_cli_call_metadata(const mu_cli_opts *opts, mu_rpc_metadata *ret_md, mu_err *err);
 #endif

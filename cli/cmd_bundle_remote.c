@@ -127,7 +127,9 @@ static int push_run(const mu_cli_opts *opts, const Muster__V1__UploadBundleReque
   if ((rc = mu_rpc_engine_new(&loop, &engine, err)) != 0) goto out;
   if ((rc = mu_cli_channel_new(opts, engine, opts->addr, &ro, &channel, err)) != 0) goto out;
   mu_rpc_call_handlers h = {.on_message = on_reply, .on_done = on_done};
-  if ((rc = mu_rpc_call_new(channel, "/muster.v1.Admin/UploadBundle", 0, NULL, &h, s, &s->call,
+  mu_rpc_metadata md;
+  if ((rc = mu_cli_call_metadata(opts, &md, err)) != 0 ||
+      (rc = mu_rpc_call_new(channel, "/muster.v1.Admin/UploadBundle", 0, &md, &h, s, &s->call,
                             err)) != 0)
     goto out;
   if (mu_rpc_call_send(s->call, hbuf, hlen, NULL) == 0) {

@@ -35,13 +35,15 @@ static const command commands[] = {
     {"bundle", "pack, sign, verify, push, list or remove task bundles (bundle --help)", cmd_bundle,
      NULL},
     {"pki", "make a CA, issue and revoke certificates, show one (pki --help)", mu_cmd_pki, NULL},
+    {"token", "create, list or revoke bearer tokens for admin callers (token --help)",
+     mu_cmd_token, NULL},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
 static void usage(FILE *out) {
   fprintf(out,
-          "usage: muster [--addr HOST:PORT] [--ca F --cert F --key F] [-o json] [--timeout DUR]\n"
-          "              COMMAND [ARGS...]\n"
+          "usage: muster [--addr HOST:PORT] [--ca F --cert F --key F] [--token TOKEN] [-o json]\n"
+          "              [--timeout DUR] COMMAND [ARGS...]\n"
           "\n"
           "Global options:\n"
           "  --addr HOST:PORT   control plane address (default $MUSTER_ADDR or 127.0.0.1:7400)\n"
@@ -50,6 +52,7 @@ static void usage(FILE *out) {
           "  --ca FILE          CA certificate: talk mTLS (default $MUSTER_CA; unset: plaintext)\n"
           "  --cert FILE        client certificate (default $MUSTER_CERT)\n"
           "  --key FILE         client key (default $MUSTER_KEY)\n"
+          "  --token TOKEN      bearer token for every call (default $MUSTER_TOKEN)\n"
           "\nCommands:\n");
   for (size_t i = 0; i < N_COMMANDS; i++)
     fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
@@ -99,6 +102,7 @@ int main(int argc, char **argv) {
   opts.ca = getenv("MUSTER_CA");
   opts.cert = getenv("MUSTER_CERT");
   opts.key = getenv("MUSTER_KEY");
+  opts.token = getenv("MUSTER_TOKEN");
   int i = 1;
   for (; i < argc && argv[i][0] == '-'; i++) {
     const char *a = argv[i];
@@ -123,6 +127,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "muster: -o: expected json or table, got '%s'\n", o);
         return 2;
       }
+    } else if (strcmp(a, "--token") == 0 && i + 1 < argc) {
+      opts.token = argv[++i];
+    } else if (strncmp(a, "--token=", 8) == 0) {
+      opts.token = a + 8;
     } else if (strcmp(a, "--timeout") == 0 && i + 1 < argc) {
       mu_err err = {0};
       if (mu_duration_parse(argv[++i], &opts.timeout_ms, &err) != 0) {
@@ -137,6 +145,12 @@ int main(int argc, char **argv) {
   }
   if (i == argc) {
     usage(stderr);
+    return 2;
+  }
+  mu_rpc_metadata md;
+  mu_err terr = {0};
+  if (mu_cli_call_metadata(&opts, &md, &terr) != 0) { /* a token that cannot be sent */
+    fprintf(stderr, "muster: %s\n", terr.msg);
     return 2;
   }
   for (size_t k = 0; k < N_COMMANDS; k++) {

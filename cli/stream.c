@@ -12,6 +12,7 @@
 
 typedef struct stream_state {
   const char *path;
+  const mu_rpc_metadata *md;
   const uint8_t *req;
   size_t req_len;
   mu_cli_message_fn on_message;
@@ -67,7 +68,7 @@ static int stream_attempt(uv_loop_t *loop, mu_rpc_channel *channel, void *ud,
   sigint.data = s;
   uv_signal_start(&sigint, st_on_sigint, SIGINT);
   mu_rpc_call_handlers h = {.on_message = st_on_message, .on_done = st_on_done};
-  int rc = mu_rpc_call_new(channel, s->path, 0, NULL, &h, s, &s->call, err);
+  int rc = mu_rpc_call_new(channel, s->path, 0, s->md, &h, s, &s->call, err);
   if (rc == 0) {
     mu_rpc_call_send(s->call, s->req, s->req_len, NULL);
     mu_rpc_call_close_send(s->call);
@@ -84,12 +85,14 @@ static int stream_attempt(uv_loop_t *loop, mu_rpc_channel *channel, void *ud,
 int mu_cli_stream(const mu_cli_opts *opts, const char *path, const ProtobufCMessage *req,
                   mu_cli_message_fn on_message, mu_cli_interrupt_fn on_interrupt, void *ud,
                   mu_err *err) {
+  mu_rpc_metadata md;
+  if (mu_cli_call_metadata(opts, &md, err) != 0) return err->code;
   size_t len = protobuf_c_message_get_packed_size(req);
   uint8_t *buf = malloc(len ? len : 1);
   if (buf == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   protobuf_c_message_pack(req, buf);
   stream_state s = {.path = path, .req = buf, .req_len = len, .on_message = on_message,
-                    .on_interrupt = on_interrupt, .ud = ud};
+                    .on_interrupt = on_interrupt, .ud = ud, .md = &md};
   mu_cli_result res;
   char addr[300];
   int rc = mu_cli_route(opts, stream_attempt, &s, &res, addr, sizeof addr, err);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "controlplane/daemon.h"
+#include "controlplane/tokens.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/rpc/pb.h"
@@ -140,6 +141,7 @@ static int on_page(void *ud, const mu_etcd_kv *kvs, size_t n, mu_err *err) {
   if (lc->pages++ == 0) { /* etcd answered: a fresh snapshot */
     mu_persist_reset_jobs(d);
     mu_presence_reset(d);
+    mu_tokens_load_begin(d);
   }
   size_t plen = strlen(d->cfg.etcd_prefix);
   for (size_t i = 0; i < n; i++)
@@ -190,7 +192,9 @@ static void on_loaded(void *ud, int64_t revision, size_t total, const mu_err *er
   if (pages == 0) { /* an empty prefix */
     mu_persist_reset_jobs(d);
     mu_presence_reset(d);
+    mu_tokens_load_begin(d);
   }
+  mu_tokens_load_end(d);
   mu_persist_settle(d);
   mu_presence_refresh(d);
   mu_debug("cluster", "loaded %zu keys at revision %lld", total, (long long)revision);

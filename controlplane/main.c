@@ -9,6 +9,7 @@
 
 #include "controlplane/authz.h"
 #include "controlplane/daemon.h"
+#include "controlplane/tokens.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 
@@ -18,7 +19,7 @@ static const char usage[] =
     "               [--state-dir DIR]\n"
     "               [--metrics-listen HOST:PORT] [--heartbeat-timeout DUR]\n"
     "               [--leader-ttl DUR] [--takeover-grace DUR] [--presence-ttl DUR]\n"
-    "               [--max-agents N]\n"
+    "               [--max-agents N] [--max-tokens N]\n"
     "               [--max-message SIZE] [--member-id ID] [--log-level LEVEL]\n"
     "               [--max-job-tasks N] [--max-task-runs N] [--max-jobs-kept N]\n"
     "               [--trust-key FILE]... [--max-bundle-size SIZE] [--bundle-store-size SIZE]\n"
@@ -51,6 +52,7 @@ static const struct option long_opts[] = {
     {"max-job-tasks", required_argument, NULL, 0},
     {"max-task-runs", required_argument, NULL, 0},
     {"max-jobs-kept", required_argument, NULL, 0},
+    {"max-tokens", required_argument, NULL, 0},
     {"member-id", required_argument, NULL, 0},
     {"log-level", required_argument, NULL, 0},
     {"trust-key", required_argument, NULL, 0},
@@ -199,7 +201,7 @@ static int daemon_start(mu_daemon *d, mu_err *err) {
   if ((rc = mu_rpc_server_new(d->engine, &opts, &d->server, err)) != 0 ||
       (rc = mu_bundles_register(d, err)) != 0 ||
       (rc = mu_gateway_register(d, err)) != 0 || (rc = mu_admin_register(d, err)) != 0 ||
-      (rc = mu_admin_jobs_register(d, err)) != 0 ||
+      (rc = mu_admin_jobs_register(d, err)) != 0 || (rc = mu_tokens_register(d, err)) != 0 ||
       (rc = mu_health_register(d, err)) != 0 || (rc = mu_reflection_register(d, err)) != 0 ||
       (rc = listen_on(d, err)) != 0 ||
       (rc = mu_rpc_server_start(d->server, err)) != 0)
@@ -278,6 +280,7 @@ int main(int argc, char **argv) {
   mu_bundles_stop(&d);
   uv_run(d.loop, UV_RUN_NOWAIT); /* let close callbacks run */
   mu_bundles_free(&d);
+  mu_tokens_free(&d);
   uv_loop_close(d.loop);
   mu_registry_free(&d.registry);
   if (d.reflect != NULL) mu_reflect_index_free(d.reflect);

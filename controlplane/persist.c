@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "controlplane/daemon.h"
+#include "controlplane/tokens.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/pbjson/pbjson.h"
@@ -627,6 +628,10 @@ void mu_persist_apply(mu_daemon *d, const char *rel, const char *value, size_t l
     mu_presence_apply(d, rel + 9, value, len);
     return;
   }
+  if (strncmp(rel, "tokens/", 7) == 0) {
+    mu_tokens_apply(d, rel + 7, value, len);
+    return;
+  }
   json_error_t jerr;
   json_t *o = json_loadb(value, len, 0, &jerr);
   if (strncmp(rel, "jobs/", 5) == 0 && strchr(rel + 5, '/') != NULL) {
@@ -667,6 +672,10 @@ void mu_persist_apply_delete(mu_daemon *d, const char *rel) {
   int n = 0;
   if (strncmp(rel, "presence/", 9) == 0) {
     mu_presence_apply(d, rel + 9, NULL, 0);
+    return;
+  }
+  if (strncmp(rel, "tokens/", 7) == 0) {
+    mu_tokens_apply(d, rel + 7, NULL, 0);
     return;
   }
   if (sscanf(rel, "jobs/%299[^/]%n", id, &n) != 1 || rel[n] != '\0') return;

@@ -347,6 +347,7 @@ static void server_defaults_and_derived(void **state) {
   assert_int_equal(cfg.leader_ttl_ms, 5000);
   assert_int_equal(cfg.takeover_grace_ms, 10000);
   assert_int_equal(cfg.max_agents, 10000);
+  assert_int_equal(cfg.max_tokens, 10000);
   assert_int_equal(cfg.max_message, 16 * 1024 * 1024);
   assert_int_equal(cfg.log_level, MU_LOG_INFO);
   snprintf(want, sizeof want, "%s:7400", host);
@@ -420,6 +421,7 @@ static void server_file(void **state) {
       {"etcd_prefix: muster\n", 1, "etcd_prefix", "must start and end with '/'"},
       {"leader_ttl: 500ms\n", 1, "leader_ttl", "out of range 1s..5m"},
       {"max_agents: 0\n", 1, "max_agents", "out of range 1..1000000"},
+      {"max_tokens: 0\n", 1, "max_tokens", "out of range 1..1000000"},
       {"member_id: \"a b\"\n", 1, "member_id", "bad id"},
       {"state_dir: [a]\n", 1, "state_dir", "expected a path, got a list"},
       {"listen: 1.2.3.4:1\nadvertize: x:1\n", 2, "advertize", "unknown field in server config"},

@@ -30,6 +30,7 @@ static const mu_cfg_field server_fields[] = {
     F("max_job_tasks", MU_CF_COUNT, max_job_tasks, 1, 10000),
     F("max_task_runs", MU_CF_COUNT, max_task_runs, 1, 10000000),
     F("max_jobs_kept", MU_CF_COUNT, max_jobs_kept, 1, 1000000),
+    F("max_tokens", MU_CF_COUNT, max_tokens, 1, 1000000),
     F("max_message", MU_CF_SIZE, max_message, 64 * 1024, 1024 * 1024 * 1024),
     F("log_level", MU_CF_LOG_LEVEL, log_level, 0, 0),
     F("member_id", MU_CF_MEMBER_ID, member_id, 0, 0),
@@ -91,6 +92,7 @@ void mu_server_config_init(mu_server_config *cfg) {
   cfg->max_job_tasks = 64;
   cfg->max_task_runs = 200000;
   cfg->max_jobs_kept = 1000;
+  cfg->max_tokens = 10000;
   cfg->max_message = 16 * 1024 * 1024;
   cfg->log_level = MU_LOG_INFO;
   derive(cfg);

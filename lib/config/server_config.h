@@ -34,6 +34,7 @@ typedef struct mu_server_config {
   uint32_t max_job_tasks;               /* tasks in one job spec; 1..10000, default 64 */
   uint32_t max_task_runs;               /* targets x tasks of one job; 1..10000000, default 200000 */
   uint32_t max_jobs_kept;               /* finished jobs kept in memory; 1..1000000, default 1000 */
+  uint32_t max_tokens;                  /* bearer tokens, dead ones too; 1..1000000, default 10000 */
   uint64_t max_message;                 /* bytes per gRPC message, 64K..1G, default 16M */
   mu_log_level log_level;               /* default info */
   /* This member's name in the cluster; unless set explicitly, "<hostname>:<listen port>". */
