@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/dev_pki.h"
 #include "lib/base/clock.h"
 #include "muster/v1/admin.pb-c.h"
 
@@ -42,6 +43,7 @@ typedef struct dev_child {
 } dev_child;
 
 typedef struct dev_cluster {
+  mu_dev_pki pki;
   dev_child children[DEV_MAX_CHILDREN];
   size_t n;
   char state_dir[PATH_MAX];
@@ -211,7 +213,11 @@ static int dev_start_control(dev_cluster *c, const mu_cli_opts *opts, int no_etc
     }
     if (dev_spawn(c, "etcd", argv) != 0) return -1;
   }
+  char crt[PATH_MAX + 32], key[PATH_MAX + 32];
+  snprintf(crt, sizeof crt, "%s.crt", c->pki.server);
+  snprintf(key, sizeof key, "%s.key", c->pki.server);
   char *argv[] = {c->musterd, "--listen", (char *)opts->addr, "--state-dir", c->state_dir,
+                  "--tls-ca", c->pki.ca, "--tls-cert", crt, "--tls-key", key,
                   no_etcd ? "--no-etcd" : "--etcd", no_etcd ? NULL : etcd_url, NULL};
   return dev_spawn(c, "musterd", argv);
 }
@@ -249,6 +255,22 @@ int mu_cmd_dev(const mu_cli_opts *opts, int argc, char **argv) {
     return 1;
   }
   if (realpath(state, c->state_dir) == NULL) snprintf(c->state_dir, sizeof c->state_dir, "%s", state);
+  mu_err perr = {0};
+  if (mu_dev_pki_prepare(c->state_dir, opts->addr, &c->pki, &perr) != 0) {
+    fprintf(stderr, "muster dev: certificates in %s/pki: %s\n", c->state_dir, perr.msg);
+    free(c);
+    return 1;
+  }
+  /* the CLI's own calls (readiness) go over mTLS with the dev admin certificate */
+  char admin_crt[PATH_MAX + 32], admin_key[PATH_MAX + 32];
+  snprintf(admin_crt, sizeof admin_crt, "%s.crt", c->pki.admin);
+  snprintf(admin_key, sizeof admin_key, "%s.key", c->pki.admin);
+  mu_cli_opts dev_opts = *opts;
+  dev_opts.ca = c->pki.ca;
+  dev_opts.cert = admin_crt;
+  dev_opts.key = admin_key;
+  dev_opts.token = NULL;
+  opts = &dev_opts;
   struct sigaction sa = {.sa_handler = on_stop_signal};
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
@@ -261,8 +283,16 @@ int mu_cmd_dev(const mu_cli_opts *opts, int argc, char **argv) {
     snprintf(labels, sizeof labels, "role=dev,idx=%ld", i);
     snprintf(spool, sizeof spool, "%s/%s", c->state_dir, id);
     mkdir(spool, 0750);
+    char prefix[PATH_MAX + 48], crt[PATH_MAX + 64], key[PATH_MAX + 64];
+    if (mu_dev_pki_agent(&c->pki, id, prefix, sizeof prefix, &perr) != 0) {
+      fprintf(stderr, "muster dev: certificate for %s: %s\n", id, perr.msg);
+      goto out;
+    }
+    snprintf(crt, sizeof crt, "%s.crt", prefix);
+    snprintf(key, sizeof key, "%s.key", prefix);
     char *av[] = {c->agent, "--control", (char *)opts->addr, "--id", id, "--labels", labels,
-                  "--spool-dir", spool, NULL};
+                  "--spool-dir", spool, "--tls-ca", c->pki.ca, "--tls-cert", crt,
+                  "--tls-key", key, NULL};
     if (dev_spawn(c, id, av) != 0) goto out;
   }
   int64_t deadline = mu_mono_ms() + DEV_READY_MS;
@@ -280,8 +310,12 @@ int mu_cmd_dev(const mu_cli_opts *opts, int argc, char **argv) {
   if (dead == NULL && !dev_stop_signal) {
     printf("muster dev: control plane %s (%s), %ld agent%s (dev-1..dev-%ld)\n", opts->addr,
            no_etcd ? "state in memory" : etcd_url, agents, agents == 1 ? "" : "s", agents);
-    printf("muster dev: logs and data in %s; in another terminal: muster --addr %s agents\n",
-           c->state_dir, opts->addr);
+    printf("muster dev: mTLS with a throwaway CA in %s/pki; logs and data in %s\n",
+           c->state_dir, c->state_dir);
+    printf("muster dev: in another terminal:\n  source %s/env   # or:\n"
+           "  export MUSTER_ADDR=%s MUSTER_CA=%s MUSTER_CERT=%s MUSTER_KEY=%s\n"
+           "  muster agents\n",
+           c->state_dir, opts->addr, c->pki.ca, admin_crt, admin_key);
     printf("muster dev: Ctrl-C stops everything\n");
     fflush(stdout);
     while (!dev_stop_signal && (dead = dev_dead_child(c, &status)) == NULL)

@@ -179,6 +179,18 @@ def test_muster_dev_runs_a_local_cluster(c):
         return p, out, out_path
 
     p, out, out_path = start()
+    # the copy-paste line muster dev prints: its own CA and admin certificate
+    shown = open(out_path).read()
+    assert "source %s/env" % os.path.realpath(state) in shown and "MUSTER_CA=" in shown, shown
+    env_line = open(os.path.join(state, "env")).read().split()
+    dev_env = dict(kv.split("=", 1) for kv in env_line[1:])
+    assert dev_env["MUSTER_ADDR"] == c.addr, dev_env
+    for k in ("MUSTER_CA", "MUSTER_CERT", "MUSTER_KEY"):
+        assert os.path.exists(dev_env[k]), (k, dev_env)
+    key_mode = os.stat(dev_env["MUSTER_KEY"]).st_mode & 0o777
+    assert key_mode == 0o600, oct(key_mode)
+    harness_env = {k: os.environ[k] for k in dev_env if k in os.environ}
+    os.environ.update(dev_env)
     rc, text, err = c.cli("run", "--", "echo dev run on $MUSTER_AGENT_ID", check=False)
     assert rc == 0 and "dev run on dev-1" in text and "dev run on dev-2" in text, (text, err)
     p.send_signal(signal.SIGINT)
@@ -194,6 +206,7 @@ def test_muster_dev_runs_a_local_cluster(c):
     p.send_signal(signal.SIGINT)
     assert p.wait(60) == 0
     out.close()
+    os.environ.update(harness_env)
     rc, _, err = c.cli("dev", "--agents", "100", check=False)
     assert rc == 2 and "--agents" in err, err
 

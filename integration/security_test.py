@@ -225,6 +225,49 @@ def test_etcd_over_mtls(c):
         etcd.stop()
 
 
+def write_crl(c, path, revoked_certs):
+    """A CRL signed by the cluster's CA listing revoked_certs (paths), written atomically."""
+    ca, ca_key = load_ca(c)
+    b = (x509.CertificateRevocationListBuilder().issuer_name(ca.subject)
+         .last_update(now() - datetime.timedelta(minutes=1))
+         .next_update(now() + datetime.timedelta(days=7)))
+    for crt in revoked_certs:
+        serial = x509.load_pem_x509_certificate(open(crt, "rb").read()).serial_number
+        b = b.add_revoked_certificate(x509.RevokedCertificateBuilder().serial_number(serial)
+                                      .revocation_date(now()).build())
+    crl = b.sign(ca_key, hashes.SHA256())
+    with open(path + ".tmp", "wb") as f:
+        f.write(crl.public_bytes(serialization.Encoding.PEM))
+    os.replace(path + ".tmp", path)
+
+
+def test_revoked_certificate_refused_without_restart(c):
+    crl = os.path.join(c.workdir, "ca.crl")
+    write_crl(c, crl, [])
+    c.start_musterd("--tls-crl", crl)
+    alice = c.pki.issue("admin", "alice", role="operator")
+    rc, out, err = cli_with(c, alice[0], alice[1], "cluster")
+    assert rc == 0 and "alice" in out, (out, err)
+    write_crl(c, crl, [alice[0]])
+    def refused():
+        rc, _, err = cli_with(c, alice[0], alice[1], "agents")
+        return err if rc != 0 and "UNAUTHENTICATED" in err and "revoked" in err else None
+    wait_until("the CRL to apply without a restart", refused, timeout=10)
+    rc, _, _ = c.cli("agents")  # everyone else is untouched
+    assert rc == 0
+    # a CRL signed by another CA is not taken: the last good one stays
+    other_key = ec.generate_private_key(ec.SECP256R1())
+    bad = (x509.CertificateRevocationListBuilder()
+           .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "evil CA")]))
+           .last_update(now()).next_update(now() + datetime.timedelta(days=1))
+           .sign(other_key, hashes.SHA256()))
+    with open(crl + ".tmp", "wb") as f:
+        f.write(bad.public_bytes(serialization.Encoding.PEM))
+    os.replace(crl + ".tmp", crl)
+    wait_until("the bad CRL to be refused", lambda: "not reloaded" in c.musterd.text(), timeout=10)
+    assert refused()
+
+
 class PlaintextCluster(Cluster):
     insecure = True
 
@@ -258,6 +301,7 @@ if __name__ == "__main__":
         test_expired_and_not_yet_valid_refused,
         test_certificate_kinds_stay_in_their_lane,
         test_server_certificate_reload,
+        test_revoked_certificate_refused_without_restart,
         test_etcd_over_mtls,
         test_insecure_is_explicit_and_loud,
     ])

@@ -8,8 +8,8 @@ refused; the secret is printed once by `token create` and appears nowhere else, 
 the follower, its revocation reaches the follower at once, a full table gives up its oldest
 dead token on every member, and tokens survive a restart.
 
-musterd runs with --insecure (TLS for the test harness comes separately): a call with a
-token is still authenticated as that token.
+Everything runs over mTLS: the CLI presents the harness's admin certificate, and a call that
+also carries a token is authenticated as the token.
 """
 import json
 import os
@@ -23,7 +23,7 @@ HEARTBEAT = ["--heartbeat-timeout", "2s"]
 
 def start_single(c):
     """musterd without etcd plus two agents, web-1 (role=web) and db-1 (role=db)."""
-    c.start_musterd("--insecure", *HEARTBEAT)
+    c.start_musterd(*HEARTBEAT)
     c.members["musterd"] = (c.musterd, c.addr)  # HA's stop_all and procs see it
     c.start_agent("web-1", "role=web", "--heartbeat-interval", "300ms")
     c.start_agent("db-1", "role=db", "--heartbeat-interval", "300ms")
@@ -155,8 +155,8 @@ def test_revoked_expired_and_garbage_are_refused(c):
 
 def test_tokens_with_etcd_reach_every_member_and_survive_a_restart(c):
     c.start_etcd()
-    c.start_member("cp-a", "--insecure", "--max-tokens", "4")
-    c.start_member("cp-b", "--insecure", "--max-tokens", "4")
+    c.start_member("cp-a", "--max-tokens", "4")
+    c.start_member("cp-b", "--max-tokens", "4")
     leader = wait_until("one leader", c.leader, timeout=10)
     follower = [addr for n, (_, addr) in c.members.items() if n != leader[0]][0]
 
@@ -186,7 +186,7 @@ def test_tokens_with_etcd_reach_every_member_and_survive_a_restart(c):
     for name in list(c.members):
         p, _ = c.members.pop(name)
         assert p.stop() == 0, p.text()[-3000:]
-    addr = c.start_member("cp-a", "--insecure", "--max-tokens", "4")
+    addr = c.start_member("cp-a", "--max-tokens", "4")
     wait_until("cp-a leads", lambda: c.leader() is not None, timeout=10)
     wait_until("the kept token to work after the restart",
                lambda: as_token(c, keep, "agents", addr=addr)[0] == 0, timeout=5)
