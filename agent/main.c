@@ -15,6 +15,7 @@
 #include "agent/agent.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
+#include "lib/pki/peer.h"
 
 static const char usage[] =
     "usage: muster-agent [--config FILE] [--control HOST:PORT[,HOST:PORT...]] [--id ID]\n"
@@ -30,6 +31,41 @@ static const char usage[] =
     "\n"
     "The Muster agent: connects to the control plane and runs the tasks it is given.\n"
     "Flags override the config file; see docs/configuration.md for every field.\n";
+
+/* The agent's id is its certificate's (muster://agent/ID): without --id/id it is taken from
+ * there; a different explicit id is refused here, before the control plane would. */
+static int id_from_certificate(mu_agent_config *cfg, mu_err *err) {
+  char *pem = NULL;
+  size_t len = 0;
+  FILE *f = fopen(cfg->tls_cert, "rb");
+  if (f == NULL) return mu_err_set(err, MU_ENOENT, "--tls-cert %s: %s", cfg->tls_cert, strerror(errno));
+  pem = calloc(1, 1 << 20);
+  if (pem != NULL) len = fread(pem, 1, (1 << 20) - 1, f);
+  fclose(f);
+  if (pem == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
+  mu_pki_cert_info info;
+  mu_err perr = {0};
+  int rc = len > 0 ? mu_pki_cert_info_from_pem(pem, &info, &perr) : MU_EINVAL;
+  free(pem);
+  if (rc != 0)
+    return mu_err_set(err, MU_EINVAL, "--tls-cert %s: %s", cfg->tls_cert,
+                      len > 0 ? perr.msg : "empty file");
+  if (strcmp(info.kind, "agent") != 0)
+    return mu_err_set(err, MU_EINVAL,
+                      "--tls-cert %s is %s%s%s, not an agent's (issue one with `muster pki issue "
+                      "--kind agent --name ID`)", cfg->tls_cert,
+                      info.kind[0] ? "a certificate of kind '" : "not a Muster certificate",
+                      info.kind, info.kind[0] ? "'" : "");
+  char host_id[sizeof cfg->id];
+  mu_cfg_default_id(host_id, sizeof host_id);
+  if (strcmp(cfg->id, info.name) == 0) return 0;
+  if (strcmp(cfg->id, host_id) != 0)
+    return mu_err_set(err, MU_EINVAL,
+                      "--id %s does not match the certificate, which is for agent '%s' (drop --id "
+                      "or issue a certificate for %s)", cfg->id, info.name, cfg->id);
+  snprintf(cfg->id, sizeof cfg->id, "%s", info.name);
+  return 0;
+}
 
 static const struct option long_opts[] = {
     {"config", required_argument, NULL, 'c'},
@@ -130,7 +166,7 @@ static int parse_config(int argc, char **argv, mu_agent_config *cfg, mu_err *err
                       "--tls-key (an agent certificate from `muster pki issue --kind agent --name "
                       "%s`, docs/security.md), or --insecure for a plaintext control plane",
                       cfg->id);
-  return 0;
+  return cfg->insecure ? 0 : id_from_certificate(cfg, err);
 }
 
 static void on_engine_closed(void *ud) {

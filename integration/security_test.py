@@ -280,6 +280,15 @@ def test_insecure_is_explicit_and_loud(c):
     rc = subprocess.run([c.agent_bin, "--control", c.addr, "--id", "x", "--spool-dir", spool],
                         capture_output=True, text=True, timeout=10)
     assert rc.returncode == 2 and "--insecure" in rc.stderr, rc
+    # an agent takes its id from its certificate, and refuses a different --id or another kind
+    crt, key = c.pki.issue("agent", "web-7")
+    admin_crt, admin_key = c.pki.issue("admin", "test-admin", role="admin")
+    for cert, k, extra, want in ((crt, key, ["--id", "web-8"], "does not match the certificate"),
+                                 (admin_crt, admin_key, [], "kind 'admin', not an agent's")):
+        rc = subprocess.run([c.agent_bin, "--control", c.addr, "--spool-dir", spool, "--tls-ca",
+                             c.pki.ca, "--tls-cert", cert, "--tls-key", k] + extra,
+                            capture_output=True, text=True, timeout=10)
+        assert rc.returncode == 2 and want in rc.stderr, rc
     plain = PlaintextCluster(c.musterd_bin, c.agent_bin, c.cli_bin)
     try:
         plain.start_musterd()
