@@ -93,8 +93,8 @@ static int client_refused(struct MHD_Connection *conn, long *ret_reason, char *w
   if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &text, 0) == 0) {
     snprintf(why, size, "%s", (const char *)text.data);
     gnutls_free(text.data);
-    size_t n = strlen(why);
-    while (n > 0 && why[n - 1] == ' ') why[--n] = '\0';
+    size_t len = strlen(why);
+    while (len > 0 && why[len - 1] == ' ') why[--len] = '\0';
   } else {
     snprintf(why, size, "client certificate not trusted (status 0x%x)", status);
   }
