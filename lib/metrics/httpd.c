@@ -363,10 +363,11 @@ int mu_metrics_server_start(const mu_metrics_options *opts, mu_metrics_server **
     return mu_err_set(err, MU_EIO, "cannot serve metrics on %s (address in use?)", opts->listen);
   }
   atomic_store(&s->serving, 1);
-  if (ret_port != NULL) {
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
-    *ret_port = info ? info->port : (int)ntohs(sa.sin_port);
-  }
+  const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+  int port = info ? info->port : (int)ntohs(sa.sin_port);
+  mu_info("metrics", "metrics on %s://%s/metrics (port %d)%s", s->tls_cert ? "https" : "http",
+          opts->listen, port, s->tls_ca ? ", client certificate required" : "");
+  if (ret_port != NULL) *ret_port = port;
   *ret = s;
   return 0;
 }

@@ -30,7 +30,7 @@ typedef struct mu_metrics_options {
 int mu_metrics_options_check(const mu_metrics_options *opts, mu_err *err);
 
 /* Checks the options, reads the TLS files, and serves on opts->listen from libmicrohttpd's
- * own thread. *ret_port (may be NULL) gets the bound port. Errors: MU_EINVAL (address, option
+ * own thread (logging where, at info). *ret_port (may be NULL) gets the bound port. Errors: MU_EINVAL (address, option
  * shape, a file that is not a PEM certificate or key, a key that is not the certificate's),
  * MU_ENOENT/MU_EIO (a file unreadable, the address not bindable), MU_ENOTSUP (TLS asked of a
  * libmicrohttpd built without it). Owner stops it with mu_metrics_server_stop. */
