@@ -23,6 +23,7 @@ static const char usage[] =
     "                    [--heartbeat-interval DUR] [--slots N] [--trust-key FILE]...\n"
     "                    [--allow-unsigned] [--allow-downgrade] [--bundle-cache-size SIZE]\n"
     "                    [--metrics-listen HOST:PORT]\n"
+    "                    [--metrics-tls-cert FILE --metrics-tls-key FILE [--metrics-tls-ca FILE]]\n"
     "                    [--reconnect-max DUR] [--reconnect-fast DUR] [--max-message SIZE] [--log-level LEVEL]\n"
     "                    [--exec-helper PATH] [--type-slots TYPE=N[,TYPE=N...]]\n"
     "                    [--queue-max N] [--output-spool-size SIZE] [--output-retention DUR]\n"
@@ -81,6 +82,9 @@ static const struct option long_opts[] = {
     {"allow-downgrade", no_argument, NULL, 0},
     {"bundle-cache-size", required_argument, NULL, 0},
     {"metrics-listen", required_argument, NULL, 0},
+    {"metrics-tls-cert", required_argument, NULL, 0},
+    {"metrics-tls-key", required_argument, NULL, 0},
+    {"metrics-tls-ca", required_argument, NULL, 0},
     {"reconnect-max", required_argument, NULL, 0},
     {"reconnect-fast", required_argument, NULL, 0},
     {"max-message", required_argument, NULL, 0},
@@ -156,6 +160,9 @@ static int parse_config(int argc, char **argv, mu_agent_config *cfg, mu_err *err
     const char *value = optarg != NULL ? optarg : "true";
     if (mu_agent_config_set(cfg, long_opts[idx].name, value, err) != 0) return err->code;
   }
+  mu_metrics_options metrics = {cfg->metrics_listen, cfg->metrics_tls_cert, cfg->metrics_tls_key,
+                                cfg->metrics_tls_ca};
+  if (mu_metrics_options_check(&metrics, err) != 0) return err->code;
   /* secure by default, like musterd */
   int given = (cfg->tls_ca[0] != '\0') + (cfg->tls_cert[0] != '\0') + (cfg->tls_key[0] != '\0');
   if (cfg->insecure && given > 0)

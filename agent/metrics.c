@@ -3,7 +3,6 @@
 #include <stdio.h>
 
 #include "agent/agent.h"
-#include "lib/base/log.h"
 #include "lib/host/hostinfo.h"
 
 static void publish(uv_timer_t *t) {
@@ -55,10 +54,12 @@ static void publish(uv_timer_t *t) {
 
 int mu_agent_metrics_start(mu_agent_daemon *a, mu_err *err) {
   if (a->cfg.metrics_listen[0] == '\0') return 0;
-  int port = 0;
-  int rc = mu_metrics_server_start(a->cfg.metrics_listen, &a->metrics, &port, err);
+  mu_metrics_options opts = {.listen = a->cfg.metrics_listen,
+                             .tls_cert = a->cfg.metrics_tls_cert,
+                             .tls_key = a->cfg.metrics_tls_key,
+                             .tls_ca = a->cfg.metrics_tls_ca};
+  int rc = mu_metrics_server_start(&opts, &a->metrics, NULL, err);
   if (rc != 0) return rc;
-  mu_info("agent", "metrics on http://%s/metrics (port %d)", a->cfg.metrics_listen, port);
   uv_timer_init(a->loop, &a->metrics_timer);
   a->metrics_timer.data = a;
   uv_timer_start(&a->metrics_timer, publish, 0, 1000);

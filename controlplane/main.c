@@ -18,6 +18,7 @@ static const char usage[] =
     "               [--etcd URL[,URL...] | --etcd none | --no-etcd] [--etcd-prefix PREFIX]\n"
     "               [--state-dir DIR]\n"
     "               [--metrics-listen HOST:PORT] [--heartbeat-timeout DUR]\n"
+    "               [--metrics-tls-cert FILE --metrics-tls-key FILE [--metrics-tls-ca FILE]]\n"
     "               [--leader-ttl DUR] [--takeover-grace DUR] [--presence-ttl DUR]\n"
     "               [--max-agents N] [--max-tokens N]\n"
     "               [--max-message SIZE] [--member-id ID] [--log-level LEVEL]\n"
@@ -43,6 +44,9 @@ static const struct option long_opts[] = {
     {"etcd-prefix", required_argument, NULL, 0},
     {"state-dir", required_argument, NULL, 0},
     {"metrics-listen", required_argument, NULL, 0},
+    {"metrics-tls-cert", required_argument, NULL, 0},
+    {"metrics-tls-key", required_argument, NULL, 0},
+    {"metrics-tls-ca", required_argument, NULL, 0},
     {"heartbeat-timeout", required_argument, NULL, 0},
     {"leader-ttl", required_argument, NULL, 0},
     {"takeover-grace", required_argument, NULL, 0},
@@ -135,6 +139,9 @@ static int parse_config(int argc, char **argv, mu_server_config *cfg, mu_bundles
     const char *value = long_opts[idx].has_arg == no_argument ? "true" : optarg;
     if (mu_server_config_set(cfg, name, value, err) != 0) return err->code;
   }
+  mu_metrics_options metrics = {cfg->metrics_listen, cfg->metrics_tls_cert, cfg->metrics_tls_key,
+                                cfg->metrics_tls_ca};
+  if (mu_metrics_options_check(&metrics, err) != 0) return err->code;
   return check_tls_config(cfg, err);
 }
 

@@ -5,7 +5,6 @@
 #include <stdio.h>
 
 #include "controlplane/daemon.h"
-#include "lib/base/log.h"
 
 #define MU_METRICS_EVERY_MS 500
 
@@ -46,13 +45,12 @@ static void publish(uv_timer_t *t) {
 
 int mu_metrics_start(mu_daemon *d, mu_err *err) {
   if (d->cfg.metrics_listen[0] == '\0') return 0;
-  int port = 0;
-  int rc = mu_metrics_server_start(d->cfg.metrics_listen, &d->metrics, &port, err);
-  if (rc != 0) {
-    mu_err_prefix(err, "--metrics-listen");
-    return rc;
-  }
-  mu_info("musterd", "metrics on http://%s/metrics (port %d)", d->cfg.metrics_listen, port);
+  mu_metrics_options opts = {.listen = d->cfg.metrics_listen,
+                             .tls_cert = d->cfg.metrics_tls_cert,
+                             .tls_key = d->cfg.metrics_tls_key,
+                             .tls_ca = d->cfg.metrics_tls_ca};
+  int rc = mu_metrics_server_start(&opts, &d->metrics, NULL, err);
+  if (rc != 0) return rc;
   uv_timer_init(d->loop, &d->metrics_timer);
   d->metrics_timer.data = d;
   uv_timer_start(&d->metrics_timer, publish, 0, MU_METRICS_EVERY_MS);

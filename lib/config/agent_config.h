@@ -39,6 +39,11 @@ typedef struct mu_agent_config {
                                          * digest (default no: rollback refused) */
   uint64_t bundle_cache_size;           /* bytes of bundles cached in the spool, default 1G */
   char metrics_listen[MU_CFG_ADDR_MAX]; /* HOST:PORT, "" = no metrics endpoint */
+  /* metrics over HTTPS: certificate and key (both or neither), and a CA that client
+   * certificates must chain to ("" = any client); lib/metrics/httpd.h */
+  char metrics_tls_cert[MU_CFG_PATH_MAX];
+  char metrics_tls_key[MU_CFG_PATH_MAX];
+  char metrics_tls_ca[MU_CFG_PATH_MAX];
   mu_log_level log_level;               /* default info */
   int64_t reconnect_max_ms;             /* max reconnect backoff, 1s..1h, default 30s */
   /* after a working stream drops: retry every 250-500 ms (no backoff) for this long, so a

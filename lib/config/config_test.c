@@ -575,6 +575,38 @@ static void yaml_doc_api(void **state) {
   assert_has(err.msg, "utf.yaml:2: YAML syntax error");
 }
 
+/* The metrics TLS keys of both daemons, from a file and as flags (lib/metrics checks that
+ * they come together). */
+static void metrics_tls_keys(void **state) {
+  (void)state;
+  mu_err err = {0};
+  mu_agent_config a;
+  mu_agent_config_init(&a);
+  assert_string_equal(a.metrics_tls_cert, "");
+  const char *path = write_file("agent-metrics.yaml",
+                                "metrics_listen: 0.0.0.0:9101\n"
+                                "metrics_tls_cert: /etc/muster/agent.crt\n"
+                                "metrics_tls_key: /etc/muster/agent.key\n"
+                                "metrics_tls_ca: /etc/muster/ca.crt\n");
+  assert_int_equal(mu_agent_config_load(&a, path, &err), 0);
+  assert_string_equal(a.metrics_tls_cert, "/etc/muster/agent.crt");
+  assert_string_equal(a.metrics_tls_key, "/etc/muster/agent.key");
+  assert_string_equal(a.metrics_tls_ca, "/etc/muster/ca.crt");
+  assert_int_equal(mu_agent_config_set(&a, "metrics-tls-ca", "/other/ca.crt", &err), 0);
+  assert_string_equal(a.metrics_tls_ca, "/other/ca.crt");
+  mu_agent_config_free(&a);
+  mu_server_config s;
+  mu_server_config_init(&s);
+  assert_string_equal(s.metrics_tls_ca, "");
+  assert_int_equal(mu_server_config_set(&s, "metrics-tls-cert", "/m.crt", &err), 0);
+  assert_int_equal(mu_server_config_set(&s, "metrics_tls_key", "/m.key", &err), 0);
+  assert_string_equal(s.metrics_tls_cert, "/m.crt");
+  assert_string_equal(s.metrics_tls_key, "/m.key");
+  assert_int_equal(mu_server_config_set(&s, "metrics-tls-ca", "", &err), MU_EINVAL);
+  assert_has(err.msg, "--metrics-tls-ca");
+  mu_server_config_free(&s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(agent_defaults),
@@ -591,6 +623,7 @@ int main(void) {
       cmocka_unit_test(addr_api),
       cmocka_unit_test(strlist_api),
       cmocka_unit_test(yaml_doc_api),
+      cmocka_unit_test(metrics_tls_keys),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,6 +26,11 @@ typedef struct mu_server_config {
   char etcd_prefix[MU_CFG_PREFIX_MAX];  /* starts and ends with '/' */
   char state_dir[MU_CFG_PATH_MAX];
   char metrics_listen[MU_CFG_ADDR_MAX]; /* HOST:PORT, "" = no metrics endpoint */
+  /* metrics over HTTPS: certificate and key (both or neither), and a CA that client
+   * certificates must chain to ("" = any client); lib/metrics/httpd.h */
+  char metrics_tls_cert[MU_CFG_PATH_MAX];
+  char metrics_tls_key[MU_CFG_PATH_MAX];
+  char metrics_tls_ca[MU_CFG_PATH_MAX];
   int64_t heartbeat_timeout_ms;         /* agent silent this long = gone; 1s..1h, default 15s */
   int64_t leader_ttl_ms;                /* leader lease TTL; 1s..5m, default 5s */
   int64_t takeover_grace_ms;            /* new leader waits for agents; 0..1h, default 10s */
