@@ -29,6 +29,10 @@ static const struct {
     /* what runs, who may, and with which secrets */
     {"/muster.v1.Admin/UploadBundle", MU_PERM_ADMIN},
     {"/muster.v1.Admin/DeleteBundle", MU_PERM_ADMIN},
+    {"/muster.v1.Secrets/SetSecret", MU_PERM_ADMIN},
+    {"/muster.v1.Secrets/ListSecrets", MU_PERM_ADMIN},
+    {"/muster.v1.Secrets/DeleteSecret", MU_PERM_ADMIN},
+    {"/muster.v1.Secrets/RotateSecretKey", MU_PERM_ADMIN},
 };
 
 mu_perm mu_authz_method_perm(const char *method) {

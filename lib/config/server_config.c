@@ -39,6 +39,7 @@ static const mu_cfg_field server_fields[] = {
     F("tls_crl", MU_CF_PATH, tls_crl, 0, 0),
     F("tls_client_cert_optional", MU_CF_BOOL, tls_client_cert_optional, 0, 0),
     F("insecure", MU_CF_BOOL, insecure, 0, 0),
+    F("secret_key", MU_CF_PATH, secret_key, 0, 0),
 };
 
 /* Recomputes advertise and member_id from listen unless they were given. listen is always
