@@ -34,6 +34,7 @@ static const command commands[] = {
     {"keygen", "write an Ed25519 key pair for signing bundles", NULL, mu_cli_keygen},
     {"bundle", "pack, sign, verify, push, list or remove task bundles (bundle --help)", cmd_bundle,
      NULL},
+    {"secret", "set, list, remove secrets or rotate their key (secret --help)", mu_cmd_secret, NULL},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -172,9 +172,10 @@ void mu_secrets_apply(mu_daemon *d, const char *name, const char *value, size_t 
     mu_warn("secrets", "%s%s: %s; skipped", d->cfg.etcd_prefix, name, err.msg);
     return;
   }
-  int held = 0;
-  for (size_t i = 0; i < s->n_keys && !held; i++) held = strcmp(s->keys[i].id, rec->key_id) == 0;
-  if (s->enabled && !held && strcmp(s->warned_key_id, rec->key_id) != 0) {
+  /* A record under a key this member lacks (a rotation led elsewhere): the operator has put
+   * the new key in the key file; load it now (reading a key decrypts nothing) or say so. */
+  if (s->enabled && strcmp(s->warned_key_id, rec->key_id) != 0 &&
+      mu_secrets_key(s, rec->key_id) == NULL) {
     char have[200];
     held_keys(s, have, sizeof have);
     mu_warn("secrets", "secret '%s' is encrypted with key id %s; this member has %s: it cannot "

@@ -67,17 +67,21 @@ static size_t scan(const mu_redactor *r, const unsigned char *in, size_t n, bool
       continue;
     }
     size_t best = 0, rest = n - i;
-    bool maybe = false; /* a value longer than what is left starts with what is left */
+    bool prefix = false; /* a value longer than what is left starts with what is left */
     for (size_t k = 0; k < r->n; k++) {
       size_t l = r->lens[k];
       if (l <= rest) {
         if (l > best && memcmp(in + i, r->values[k], l) == 0) best = l;
-      } else if (!final && memcmp(in + i, r->values[k], rest) == 0) {
-        maybe = true;
+      } else if (!prefix && memcmp(in + i, r->values[k], rest) == 0) {
+        prefix = true;
       }
     }
-    if (maybe) break;
-    if (best > 0) {
+    if (prefix && !final) break; /* decided by bytes to come */
+    if (prefix && rest >= MU_REDACT_MIN) { /* the stream ended inside a value */
+      memcpy(out + o, MU_REDACT_MARK, sizeof MU_REDACT_MARK - 1);
+      o += sizeof MU_REDACT_MARK - 1;
+      i = n;
+    } else if (best > 0) {
       memcpy(out + o, MU_REDACT_MARK, sizeof MU_REDACT_MARK - 1);
       o += sizeof MU_REDACT_MARK - 1;
       i += best;

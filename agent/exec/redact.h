@@ -8,9 +8,11 @@
  *
  * Rules: matching is byte-for-byte (binary data is fine); at each position the longest value
  * that matches wins, and scanning goes on after it (so of overlapping occurrences the first is
- * replaced, and the full value of the other can no longer appear either). Values shorter than
- * MU_REDACT_MIN bytes are ignored: redacting every "a" would destroy output and hint at the
- * value anyway; the control plane refuses to store such short secrets (secret_box.h). */
+ * replaced, and the full value of the other can no longer appear either). A stream that ends
+ * inside a value (the task was killed mid-print) has that tail replaced too when it is
+ * MU_REDACT_MIN bytes or more. Values shorter than MU_REDACT_MIN bytes are ignored: redacting
+ * every "a" would destroy output and hint at the value anyway; the control plane refuses to
+ * store such short secrets (secret_box.h). */
 #ifndef MU_REDACT_H
 #define MU_REDACT_H
 
