@@ -73,6 +73,18 @@ static int fail(const char *what, const mu_err *err) {
   return err->code == MU_EINVAL ? 2 : 1;
 }
 
+/* Calls Secrets/method: 0 with *ret (the caller frees it), or the exit code once the error is
+ * printed. */
+static int call(const mu_cli_opts *opts, const char *what, const char *method,
+                const ProtobufCMessage *req, const ProtobufCMessageDescriptor *reply_desc,
+                ProtobufCMessage **ret) {
+  char path[96];
+  mu_err err = {0};
+  snprintf(path, sizeof path, "/muster.v1.Secrets/%s", method);
+  if (mu_cli_unary(opts, path, req, reply_desc, ret, &err) != 0) return fail(what, &err);
+  return 0;
+}
+
 static int secret_set(const mu_cli_opts *opts, int argc, char **argv) {
   static const struct option lo[] = {{"file", required_argument, NULL, 'f'},
                                      {"scope", required_argument, NULL, 's'},
@@ -119,10 +131,9 @@ static int secret_set(const mu_cli_opts *opts, int argc, char **argv) {
     req.value.data = (uint8_t *)value;
     req.value.len = len;
     ProtobufCMessage *reply = NULL;
-    if (mu_cli_unary(opts, "/muster.v1.Secrets/SetSecret", &req.base,
-                     &muster__v1__set_secret_response__descriptor, &reply, &err) != 0) {
-      rc = fail("set", &err);
-    } else {
+    rc = call(opts, "set", "SetSecret", &req.base, &muster__v1__set_secret_response__descriptor,
+              &reply);
+    if (rc == 0) {
       const Muster__V1__SetSecretResponse *r = (const Muster__V1__SetSecretResponse *)reply;
       if (opts->json)
         mu_cli_print_json(reply);
@@ -143,10 +154,9 @@ static int secret_ls(const mu_cli_opts *opts, int argc, char **argv) {
   }
   if (argc == 2) req.name_prefix = argv[1];
   ProtobufCMessage *reply = NULL;
-  mu_err err = {0};
-  if (mu_cli_unary(opts, "/muster.v1.Secrets/ListSecrets", &req.base,
-                   &muster__v1__list_secrets_response__descriptor, &reply, &err) != 0)
-    return fail("ls", &err);
+  int rc = call(opts, "ls", "ListSecrets", &req.base, &muster__v1__list_secrets_response__descriptor,
+                &reply);
+  if (rc != 0) return rc;
   const Muster__V1__ListSecretsResponse *r = (const Muster__V1__ListSecretsResponse *)reply;
   if (opts->json) {
     for (size_t i = 0; i < r->n_secrets; i++) mu_cli_print_json(&r->secrets[i]->base);
@@ -173,10 +183,9 @@ static int secret_rm(const mu_cli_opts *opts, int argc, char **argv) {
   Muster__V1__DeleteSecretRequest req = MUSTER__V1__DELETE_SECRET_REQUEST__INIT;
   req.name = argv[1];
   ProtobufCMessage *reply = NULL;
-  mu_err err = {0};
-  if (mu_cli_unary(opts, "/muster.v1.Secrets/DeleteSecret", &req.base,
-                   &muster__v1__delete_secret_response__descriptor, &reply, &err) != 0)
-    return fail("rm", &err);
+  int rc = call(opts, "rm", "DeleteSecret", &req.base,
+                &muster__v1__delete_secret_response__descriptor, &reply);
+  if (rc != 0) return rc;
   const Muster__V1__DeleteSecretResponse *r = (const Muster__V1__DeleteSecretResponse *)reply;
   if (opts->json)
     mu_cli_print_json(reply);
@@ -198,10 +207,9 @@ static int secret_rotate(const mu_cli_opts *opts, int argc, char **argv) {
     }
   }
   ProtobufCMessage *reply = NULL;
-  mu_err err = {0};
-  if (mu_cli_unary(opts, "/muster.v1.Secrets/RotateSecretKey", &req.base,
-                   &muster__v1__rotate_secret_key_response__descriptor, &reply, &err) != 0)
-    return fail("rotate-key", &err);
+  int rc = call(opts, "rotate-key", "RotateSecretKey", &req.base,
+                &muster__v1__rotate_secret_key_response__descriptor, &reply);
+  if (rc != 0) return rc;
   const Muster__V1__RotateSecretKeyResponse *r = (const Muster__V1__RotateSecretKeyResponse *)reply;
   if (opts->json)
     mu_cli_print_json(reply);

@@ -203,6 +203,7 @@ static void check_http_secrets(problems *p, const Muster__V1__TaskSpec *t, const
     check_secret_refs(p, t, path, field, h->form[k]->value);
   }
   if (h->auth != NULL) {
+    check_secret_refs(p, t, path, "http.auth.basic_user", h->auth->basic_user);
     check_credential(p, t, path, "http.auth.basic_password", h->auth->basic_password);
     check_credential(p, t, path, "http.auth.bearer_token", h->auth->bearer_token);
   }

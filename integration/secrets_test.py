@@ -246,19 +246,15 @@ tasks:
 
 
 def test_secrets_refused_without_a_key(c):
-    key = os.path.join(c.workdir, "open.key")
-    with open(key, "w") as f:
-        f.write("00" * 32 + "\n")
-    os.chmod(key, 0o644)
-    r = subprocess.run([c.musterd_bin, "--listen", c.addr, "--no-etcd", "--insecure",
-                        "--secret-key", key], capture_output=True, text=True, timeout=20)
-    assert r.returncode == 2 and "mode 0644 is wider than 0600" in r.stderr, r.stderr
-    with open(key, "w") as f:
-        f.write("00" * 31 + "\n")
-    os.chmod(key, 0o600)
-    r = subprocess.run([c.musterd_bin, "--listen", c.addr, "--no-etcd", "--insecure",
-                        "--secret-key", key], capture_output=True, text=True, timeout=20)
-    assert r.returncode == 2 and "a secret key is 32 bytes" in r.stderr, r.stderr
+    key = os.path.join(c.workdir, "bad.key")
+    for text, mode, why in (("00" * 32 + "\n", 0o644, "mode 0644 is wider than 0600"),
+                            ("00" * 31 + "\n", 0o600, "a secret key is 32 bytes")):
+        with open(key, "w") as f:
+            f.write(text)
+        os.chmod(key, mode)
+        r = subprocess.run([c.musterd_bin, "--listen", c.addr, "--no-etcd", "--insecure",
+                            "--secret-key", key], capture_output=True, text=True, timeout=20)
+        assert r.returncode == 2 and why in r.stderr and key in r.stderr, r.stderr
     c.start_musterd("--insecure")
     c.start_agent("sec-web-1")
     wait_until("the agent", lambda: c.states().get("sec-web-1") == "AGENT_CONNECTED")

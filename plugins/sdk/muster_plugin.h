@@ -65,7 +65,10 @@ typedef struct muster_task_context {
   uint32_t attempt;            /* 1 for the first run, 2 for the first retry, ... */
   const char *agent_id;
   const char *task_dir;        /* fresh, empty-but-for-the-bundle directory for this attempt */
-  const char *spec_json;       /* the whole muster.v1.TaskSpec in its proto3 JSON form */
+  const char *spec_json;       /* the whole muster.v1.TaskSpec in its proto3 JSON form; its
+                                * "secrets" entries hold their values ("value"), delivered for
+                                * this attempt only: use them, never log or store them (the
+                                * agent redacts them from output, progress, params, results) */
   const char *config_json;     /* the task type's own part: the "shell"/"http"/... object as
                                 * JSON, or PluginTask.config_json for third-party types;
                                 * "{}" when absent */
