@@ -172,7 +172,8 @@ typedef struct muster_host_api {
   void (*set_user_data)(muster_task *task, void *data);
   void *(*user_data)(muster_task *task);
 
-  /* Logs a line to the agent's log, tagged with the plugin type and task id. */
+  /* Logs a line to the agent's log, tagged with the plugin type and task id (the task's
+   * secret values replaced by "***"). */
   void (*log)(muster_task *task, muster_log_level level, const char *fmt, ...)
       __attribute__((format(printf, 3, 4)));
 } muster_host_api;
