@@ -75,7 +75,11 @@ void mu_agent_metrics_stop(mu_agent_daemon *a);
 
 /* tasks.c: the task path between the stream, the runner and the journal. */
 int mu_tasks_start(mu_agent_daemon *a, const char *helper_path, mu_err *err);
-void mu_tasks_on_assign(mu_agent_daemon *a, const Muster__V1__Assign *assign);
+/* Runs (or, waiting for its bundle, keeps a copy of) assign, then zeroes assign's secret
+ * values: the caller's message holds none once this returns. */
+void mu_tasks_on_assign(mu_agent_daemon *a, Muster__V1__Assign *assign);
+/* Zeroes the secret values an Assign carries (Assign.secrets), in place. */
+void mu_tasks_wipe_secrets(Muster__V1__Assign *assign);
 /* Hands an assign to the runner now; 0 or the runner's refusal (already reported FAILED). */
 int mu_tasks_run_assign(mu_agent_daemon *a, const Muster__V1__Assign *assign);
 /* Reports the assigned attempt FAILED with message. */

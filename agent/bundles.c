@@ -164,6 +164,7 @@ static void prep_free(mu_agent_bundles *ab, prep *p) {
       break;
     }
   if (p->holding && ab->cache != NULL) mu_bundle_cache_release(ab->cache, p->digest);
+  mu_tasks_wipe_secrets(p->assign);
   if (p->assign != NULL) protobuf_c_message_free_unpacked(&p->assign->base, NULL);
   free(p->stage);
   free(p->path);
@@ -305,6 +306,7 @@ int mu_agent_bundles_on_assign(mu_agent_daemon *a, const Muster__V1__Assign *as)
   }
   muster__v1__assign__pack(as, buf);
   p->assign = muster__v1__assign__unpack(NULL, len, buf);
+  explicit_bzero(buf, len); /* it held the secret values */
   free(buf);
   p->ab = ab;
   snprintf(p->digest, sizeof p->digest, "%s", as->bundle_digest);
@@ -313,6 +315,7 @@ int mu_agent_bundles_on_assign(mu_agent_daemon *a, const Muster__V1__Assign *as)
     p->stage = NULL;
   if (p->assign == NULL || p->stage == NULL) {
     free(p->stage);
+    mu_tasks_wipe_secrets(p->assign);
     if (p->assign) protobuf_c_message_free_unpacked(&p->assign->base, NULL);
     free(p);
     mu_tasks_fail(a, as, "out of memory");

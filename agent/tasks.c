@@ -3,7 +3,10 @@
  * journal, and sent only once the journal says it is durable. Acks from the control plane
  * trim the journal; after a reconnect everything unacked is sent again; after a restart,
  * tasks the journal shows running are reported LOST. Output also goes to the output spool
- * (output_spool.h), which TaskLogs reads through logs.c. */
+ * (output_spool.h), which TaskLogs reads through logs.c. Assignments are never journaled: the
+ * secret values one carries (Assign.secrets) go into the spec handed to the runner, in memory,
+ * and are wiped from every copy once used; after a restart a task that was running is LOST
+ * and the control plane decides whether to send it again (resolving its secrets afresh). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,9 +185,53 @@ void mu_tasks_fail(mu_agent_daemon *a, const Muster__V1__Assign *as, const char 
   report_final(a, as->job_id, as->task_id, as->attempt, MUSTER__V1__TASK_STATE__FAILED, message);
 }
 
-void mu_tasks_on_assign(mu_agent_daemon *a, const Muster__V1__Assign *as) {
-  if (mu_agent_bundles_on_assign(a, as)) return; /* runs once its bundle is unpacked */
-  mu_tasks_run_assign(a, as);
+void mu_tasks_on_assign(mu_agent_daemon *a, Muster__V1__Assign *as) {
+  if (!mu_agent_bundles_on_assign(a, as)) /* else it runs once its bundle is unpacked */
+    mu_tasks_run_assign(a, as);
+  mu_tasks_wipe_secrets(as); /* the stream's copy; the runner has its own */
+}
+
+/* --- secrets: the values in the Assign go into the spec the runner gets, and nowhere else --- */
+
+/* Fills each spec.secrets entry with its value from as->secrets ("value", "as"); the runner
+ * refuses an entry left without one. The spec with values lives in memory only: this
+ * function's caller wipes its text, the runner wipes its copy. */
+static int add_secret_values(const Muster__V1__Assign *as, json_t *spec, mu_err *err) {
+  json_t *arr = json_object_get(spec, "secrets");
+  size_t i;
+  json_t *entry;
+  json_array_foreach(arr, i, entry) {
+    const char *name = json_string_value(json_object_get(entry, "name"));
+    for (size_t k = 0; name != NULL && k < as->n_secrets; k++) {
+      const Muster__V1__ResolvedSecret *rs = as->secrets[k];
+      if (strcmp(rs->name, name) != 0) continue;
+      json_t *v = json_stringn((const char *)rs->value.data, rs->value.len);
+      if (v == NULL || memchr(rs->value.data, 0, rs->value.len) != NULL) {
+        json_decref(v);
+        return mu_err_set(err, MU_EINVAL, "secret %s: the delivered value is not UTF-8 text", name);
+      }
+      json_object_set_new(entry, "value", v);
+      json_object_set_new(entry, "as", json_string(rs->as));
+      json_object_del(entry, "asFile");
+    }
+  }
+  return 0;
+}
+
+/* Zeroes the secret values held by spec (jansson frees its strings without wiping them). */
+static void wipe_secret_values(json_t *spec) {
+  size_t i;
+  json_t *entry;
+  json_array_foreach(json_object_get(spec, "secrets"), i, entry) {
+    json_t *v = json_object_get(entry, "value");
+    if (json_is_string(v)) explicit_bzero((char *)json_string_value(v), json_string_length(v));
+  }
+}
+
+void mu_tasks_wipe_secrets(Muster__V1__Assign *as) {
+  for (size_t i = 0; as != NULL && i < as->n_secrets; i++)
+    if (as->secrets[i]->value.data != NULL)
+      explicit_bzero(as->secrets[i]->value.data, as->secrets[i]->value.len);
 }
 
 int mu_tasks_run_assign(mu_agent_daemon *a, const Muster__V1__Assign *as) {
@@ -198,7 +245,14 @@ int mu_tasks_run_assign(mu_agent_daemon *a, const Muster__V1__Assign *as) {
                  "assign without a task spec");
     return rc;
   }
-  if (mu_pbjson_to_json(&as->spec->base, 0, &spec, &err) == 0) mu_params_apply(as, spec);
+  if (mu_pbjson_to_json(&as->spec->base, 0, &spec, &err) == 0) {
+    mu_params_apply(as, spec);
+    if (add_secret_values(as, spec, &err) != 0) {
+      wipe_secret_values(spec);
+      json_decref(spec);
+      spec = NULL;
+    }
+  }
   if (spec == NULL || (spec_text = json_dumps(spec, JSON_COMPACT)) == NULL) {
     report_final(a, as->job_id, as->task_id, as->attempt, MUSTER__V1__TASK_STATE__FAILED,
                  err.msg[0] ? err.msg : "cannot encode the task spec");
@@ -217,7 +271,9 @@ int mu_tasks_run_assign(mu_agent_daemon *a, const Muster__V1__Assign *as) {
   }
 out:
   free(params);
+  if (spec_text != NULL) explicit_bzero(spec_text, strlen(spec_text));
   free(spec_text);
+  if (spec != NULL) wipe_secret_values(spec);
   json_decref(spec);
   return rc;
 }

@@ -25,6 +25,8 @@ int mu_cmd_bundle_rm(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_pki(const mu_cli_opts *opts, int argc, char **argv);
 /* cmd_token.c: token create / ls / revoke. */
 int mu_cmd_token(const mu_cli_opts *opts, int argc, char **argv);
+/* cmd_secret.c: secret set / ls / rm / rotate-key / keygen. */
+int mu_cmd_secret(const mu_cli_opts *opts, int argc, char **argv);
 
 /* Shared by commands: prints msg as one JSON line (proto3 JSON mapping). */
 int mu_cli_print_json(const ProtobufCMessage *msg);

@@ -37,6 +37,7 @@ static const command commands[] = {
     {"pki", "make a CA, issue and revoke certificates, show one (pki --help)", mu_cmd_pki, NULL},
     {"token", "create, list or revoke bearer tokens for admin callers (token --help)",
      mu_cmd_token, NULL},
+    {"secret", "set, list, remove secrets or rotate their key (secret --help)", mu_cmd_secret, NULL},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -33,6 +33,10 @@ static const struct {
     {"/muster.v1.Tokens/CreateToken", MU_PERM_ADMIN},
     {"/muster.v1.Tokens/ListTokens", MU_PERM_ADMIN},
     {"/muster.v1.Tokens/RevokeToken", MU_PERM_ADMIN},
+    {"/muster.v1.Secrets/SetSecret", MU_PERM_ADMIN},
+    {"/muster.v1.Secrets/ListSecrets", MU_PERM_ADMIN},
+    {"/muster.v1.Secrets/DeleteSecret", MU_PERM_ADMIN},
+    {"/muster.v1.Secrets/RotateSecretKey", MU_PERM_ADMIN},
 };
 
 mu_perm mu_authz_method_perm(const char *method) {

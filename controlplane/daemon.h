@@ -141,7 +141,7 @@ void mu_persist_apply(mu_daemon *d, const char *rel_key, const char *value, size
 void mu_persist_apply_delete(mu_daemon *d, const char *rel_key);
 /* Recounts jobs whose host states changed through mu_persist_apply. */
 void mu_persist_settle(mu_daemon *d);
-/* Frees every job (a new snapshot follows). */
+/* Frees every job and forgets the secret records (a new snapshot follows). */
 void mu_persist_reset_jobs(mu_daemon *d);
 
 /* presence.c: <prefix>presence/<agent-id> under a lease the leader keeps alive. */

@@ -270,7 +270,8 @@ Muster__V1__Job *mu_job_view(const mu_job *job, int with_tasks) {
   b->unreachable = calloc(job->n_hosts + 1, sizeof *b->unreachable);
   for (size_t i = 0; b->unreachable && i < job->n_hosts; i++)
     if (job->hosts[i].state == MU_HOST_UNREACHABLE)
-      b->unreachable[v->n_unreachable++] = job->hosts[i].agent_id;
+      b->unreachable[v->n_unreachable++] = /* an "any" host never placed has no agent */
+          job->hosts[i].agent_id ? job->hosts[i].agent_id : "(any: no matching agent)";
   v->unreachable = b->unreachable;
   if (!with_tasks) return v;
   size_t n_runs = job->n_hosts * job->spec->n_tasks, n_params = 0;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "lib/base/clock.h"
 #include "lib/selector/selector.h"
@@ -102,6 +103,148 @@ static void check_size(problems *p, const char *path, const char *text) {
   if (mu_size_parse(text, &v, &e) != 0) add(p, "%s: %s", path, e.msg);
 }
 
+/* --- secrets: only by reference, never inline (docs/job-spec.md#secrets) --- */
+
+#define SECRET_FORM "secrets: [{name: %s, from: <stored secret>}] (store it with `muster secret set`)"
+
+static int word_is(const char *w, size_t n, const char *word) {
+  return strlen(word) == n && strncasecmp(w, word, n) == 0;
+}
+
+/* An env var name that says it holds a secret: a '_'-separated part PASSWORD, PASSWD, SECRET,
+ * TOKEN or APIKEY, the parts API_KEY or PRIVATE_KEY, or a name ending in one of them
+ * (DBPASSWORD). Names whose last part is FILE, PATH, DIR or NAME point at something instead. */
+static int looks_secret(const char *key) {
+  static const char *const words[] = {"PASSWORD", "PASSWD", "SECRET", "TOKEN", "APIKEY"};
+  const char *last = strrchr(key, '_');
+  last = last ? last + 1 : key;
+  size_t last_n = strlen(last);
+  if (word_is(last, last_n, "FILE") || word_is(last, last_n, "PATH") ||
+      word_is(last, last_n, "DIR") || word_is(last, last_n, "NAME"))
+    return 0;
+  size_t klen = strlen(key);
+  for (size_t k = 0; k < sizeof words / sizeof *words; k++) {
+    size_t wl = strlen(words[k]);
+    if (klen >= wl && strcasecmp(key + klen - wl, words[k]) == 0) return 1;
+  }
+  const char *prev = NULL;
+  size_t prev_n = 0;
+  for (const char *w = key; *w;) {
+    size_t n = strcspn(w, "_");
+    for (size_t k = 0; k < sizeof words / sizeof *words; k++)
+      if (word_is(w, n, words[k])) return 1;
+    if (prev != NULL && word_is(w, n, "KEY") &&
+        (word_is(prev, prev_n, "API") || word_is(prev, prev_n, "PRIVATE")))
+      return 1;
+    prev = w;
+    prev_n = n;
+    w += n;
+    while (*w == '_') w++;
+  }
+  return 0;
+}
+
+/* A value made only of ${...} references (output params) is not a literal. */
+static int is_literal(const char *v) {
+  while (*v != '\0') {
+    const char *end = v[0] == '$' && v[1] == '{' ? strchr(v, '}') : NULL;
+    if (end == NULL) return 1;
+    v = end + 1;
+  }
+  return 0;
+}
+
+static int secret_named(const Muster__V1__TaskSpec *t, const char *name, size_t n) {
+  for (size_t k = 0; k < t->n_secrets; k++)
+    if (strlen(t->secrets[k]->name) == n && strncmp(t->secrets[k]->name, name, n) == 0) return 1;
+  return 0;
+}
+
+/* Every ${secret.NAME} in text must name one of the task's secrets entries. */
+static void check_secret_refs(problems *p, const Muster__V1__TaskSpec *t, const char *path,
+                              const char *field, const char *text) {
+  for (const char *r = strstr(text, "${secret."); r != NULL; r = strstr(r + 1, "${secret.")) {
+    const char *name = r + 9, *end = strchr(name, '}');
+    size_t n = end ? (size_t)(end - name) : strlen(name);
+    if (end == NULL)
+      add(p, "%s.%s: unterminated ${secret.NAME}", path, field);
+    else if (!secret_named(t, name, n))
+      add(p, "%s.%s: ${secret.%.*s} names no entry of the task's secrets; add secrets: "
+          "[{name: %.*s, from: <stored secret>}]", path, field, (int)n, name, (int)n, name);
+  }
+}
+
+/* A field that carries a credential takes ${secret.NAME} references, not the credential. */
+static void check_credential(problems *p, const Muster__V1__TaskSpec *t, const char *path,
+                             const char *field, const char *text) {
+  if (text[0] != '\0' && strstr(text, "${secret.") == NULL)
+    add(p, "%s.%s: a literal credential is refused (it would be stored in clear); use "
+        "\"${secret.NAME}\" with " SECRET_FORM, path, field, "NAME");
+  check_secret_refs(p, t, path, field, text);
+}
+
+static void check_http_secrets(problems *p, const Muster__V1__TaskSpec *t, const char *path) {
+  const Muster__V1__HttpTask *h = t->http;
+  char field[160];
+  check_secret_refs(p, t, path, "http.url", h->url);
+  check_secret_refs(p, t, path, "http.body", h->body);
+  check_secret_refs(p, t, path, "http.body_json", h->body_json);
+  check_secret_refs(p, t, path, "http.proxy", h->proxy);
+  for (size_t k = 0; k < h->n_headers; k++) {
+    snprintf(field, sizeof field, "http.headers.%.100s", h->headers[k]->key);
+    check_secret_refs(p, t, path, field, h->headers[k]->value);
+  }
+  for (size_t k = 0; k < h->n_query; k++) {
+    snprintf(field, sizeof field, "http.query.%.100s", h->query[k]->key);
+    check_secret_refs(p, t, path, field, h->query[k]->value);
+  }
+  for (size_t k = 0; k < h->n_form; k++) {
+    snprintf(field, sizeof field, "http.form.%.100s", h->form[k]->key);
+    check_secret_refs(p, t, path, field, h->form[k]->value);
+  }
+  if (h->auth != NULL) {
+    check_secret_refs(p, t, path, "http.auth.basic_user", h->auth->basic_user);
+    check_credential(p, t, path, "http.auth.basic_password", h->auth->basic_password);
+    check_credential(p, t, path, "http.auth.bearer_token", h->auth->bearer_token);
+  }
+}
+
+static void check_secrets(problems *p, const Muster__V1__TaskSpec *t, const char *path) {
+  for (size_t k = 0; k < t->n_secrets; k++) {
+    const Muster__V1__SecretRef *s = t->secrets[k];
+    const char *name = s->name[0] ? s->name : "NAME";
+    int as_file = strcmp(s->as, "file") == 0 || s->as_file;
+    if (s->value[0] != '\0')
+      add(p, "%s '%s': secrets[%zu] '%s' has an inline value, which is refused (it would be "
+          "stored in clear); use " SECRET_FORM, path, t->name, k, name, name);
+    else if (s->from[0] == '\0')
+      add(p, "%s.secrets[%zu] '%s': from (the stored secret's name) is required: " SECRET_FORM,
+          path, k, name, name);
+    if (s->as[0] != '\0' && strcmp(s->as, "env") != 0 && strcmp(s->as, "file") != 0)
+      add(p, "%s.secrets[%zu].as: \"env\" or \"file\", got \"%s\"", path, k, s->as);
+    else if (s->as_file && strcmp(s->as, "env") == 0)
+      add(p, "%s.secrets[%zu]: as_file and as: env conflict", path, k);
+    int ok = s->name[0] != '\0' && (as_file ? s->name[0] != '.' : !isdigit((unsigned char)s->name[0]));
+    for (const char *c = s->name; *c && ok; c++)
+      ok = isalnum((unsigned char)*c) || *c == '_' || (as_file && (*c == '.' || *c == '-'));
+    if (!ok)
+      add(p, "%s.secrets[%zu].name: '%s' is not %s", path, k, s->name,
+          as_file ? "a file name ([A-Za-z0-9._-], not starting with '.')"
+                  : "an environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
+    for (size_t j = 0; j < k; j++)
+      if (strcmp(t->secrets[j]->name, s->name) == 0)
+        add(p, "%s.secrets[%zu].name: '%s' is already secrets[%zu]", path, k, s->name, j);
+  }
+  for (size_t k = 0; k < t->n_env; k++)
+    if (looks_secret(t->env[k]->key) && is_literal(t->env[k]->value))
+      add(p, "%s '%s': env %s looks like a secret and has a literal value, which is refused (it "
+          "would be stored in clear); use " SECRET_FORM, path, t->name, t->env[k]->key,
+          t->env[k]->key);
+  if (t->kind_case == MUSTER__V1__TASK_SPEC__KIND_HTTP) check_http_secrets(p, t, path);
+  if (t->kind_case == MUSTER__V1__TASK_SPEC__KIND_CONTAINER)
+    check_credential(p, t, path, "container.registry_auth", t->container->registry_auth);
+}
+
 static void check_task(problems *p, Muster__V1__TaskSpec *t, size_t i,
                        const mu_jobspec_limits *limits) {
   char path[64];
@@ -170,6 +313,7 @@ static void check_task(problems *p, Muster__V1__TaskSpec *t, size_t i,
   }
   if (t->kind_case == MUSTER__V1__TASK_SPEC__KIND_HTTP && t->http->url[0] == '\0')
     add(p, "%s.http.url: required", path);
+  check_secrets(p, t, path);
 }
 
 int mu_jobspec_validate(Muster__V1__JobSpec *spec, const mu_jobspec_limits *limits,

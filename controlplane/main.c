@@ -10,6 +10,7 @@
 #include "controlplane/authz.h"
 #include "controlplane/daemon.h"
 #include "controlplane/tokens.h"
+#include "controlplane/secrets.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 
@@ -28,6 +29,7 @@ static const char usage[] =
     "               --tls-ca FILE --tls-cert FILE --tls-key FILE [--tls-crl FILE]\n"
     "               [--tls-client-cert-optional] | --insecure\n"
     "               [--etcd-ca FILE --etcd-cert FILE --etcd-key FILE]\n"
+    "               [--secret-key FILE]\n"
     "\n"
     "The Muster control plane: agents connect to it, the CLI and grpcurl talk to it.\n"
     "Flags override the config file, MUSTER_ETCD sets the etcd endpoints; see\n"
@@ -73,6 +75,7 @@ static const struct option long_opts[] = {
     {"etcd-ca", required_argument, NULL, 0},
     {"etcd-cert", required_argument, NULL, 0},
     {"etcd-key", required_argument, NULL, 0},
+    {"secret-key", required_argument, NULL, 0},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -162,6 +165,7 @@ static void daemon_stop(mu_daemon *d) {
   mu_bundles_stop(d);
   mu_metrics_stop(d);
   mu_authz_close(d);
+  mu_secrets_close(d);
   uv_timer_stop(&d->sweep_timer);
   uv_close((uv_handle_t *)&d->sweep_timer, NULL);
   uv_close((uv_handle_t *)&d->sigint, NULL);
@@ -209,6 +213,7 @@ static int daemon_start(mu_daemon *d, mu_err *err) {
       (rc = mu_bundles_register(d, err)) != 0 ||
       (rc = mu_gateway_register(d, err)) != 0 || (rc = mu_admin_register(d, err)) != 0 ||
       (rc = mu_admin_jobs_register(d, err)) != 0 || (rc = mu_tokens_register(d, err)) != 0 ||
+      (rc = mu_secrets_register(d, err)) != 0 ||
       (rc = mu_health_register(d, err)) != 0 || (rc = mu_reflection_register(d, err)) != 0 ||
       (rc = listen_on(d, err)) != 0 ||
       (rc = mu_rpc_server_start(d->server, err)) != 0)
@@ -255,6 +260,13 @@ int main(int argc, char **argv) {
     return 2;
   }
   mu_log_set_level(d.cfg.log_level);
+  if (mu_secrets_init(&d, &err) != 0) { /* a bad --secret-key is bad configuration */
+    fprintf(stderr, "musterd: %s\n", err.msg);
+    mu_secrets_close(&d);
+    mu_server_config_free(&d.cfg);
+    mu_bundles_config_free(&d.bundle_cfg);
+    return 2;
+  }
   d.loop = uv_default_loop();
   d.started_at_ms = mu_now_ms();
   mu_registry_init(&d.registry, d.cfg.max_agents);
@@ -288,6 +300,7 @@ int main(int argc, char **argv) {
   uv_run(d.loop, UV_RUN_NOWAIT); /* let close callbacks run */
   mu_bundles_free(&d);
   mu_tokens_free(&d);
+  mu_secrets_close(&d);
   uv_loop_close(d.loop);
   mu_registry_free(&d.registry);
   if (d.reflect != NULL) mu_reflect_index_free(d.reflect);

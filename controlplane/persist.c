@@ -11,6 +11,7 @@
 
 #include "controlplane/daemon.h"
 #include "controlplane/tokens.h"
+#include "controlplane/secrets.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/pbjson/pbjson.h"
@@ -632,6 +633,10 @@ void mu_persist_apply(mu_daemon *d, const char *rel, const char *value, size_t l
     mu_tokens_apply(d, rel + 7, value, len);
     return;
   }
+  if (strncmp(rel, "secrets/", 8) == 0) { /* sealed records: secrets.c */
+    mu_secrets_apply(d, rel + 8, value, len);
+    return;
+  }
   json_error_t jerr;
   json_t *o = json_loadb(value, len, 0, &jerr);
   if (strncmp(rel, "jobs/", 5) == 0 && strchr(rel + 5, '/') != NULL) {
@@ -678,6 +683,10 @@ void mu_persist_apply_delete(mu_daemon *d, const char *rel) {
     mu_tokens_apply(d, rel + 7, NULL, 0);
     return;
   }
+  if (strncmp(rel, "secrets/", 8) == 0) {
+    mu_secrets_apply(d, rel + 8, NULL, 0);
+    return;
+  }
   if (sscanf(rel, "jobs/%299[^/]%n", id, &n) != 1 || rel[n] != '\0') return;
   mu_job **pp = &d->jobs;
   while (*pp != NULL && strcmp((*pp)->id, id) != 0) pp = &(*pp)->next;
@@ -705,6 +714,7 @@ void mu_persist_reset_jobs(mu_daemon *d) {
   d->n_jobs = 0;
   for (size_t i = 0; i < d->ha.n_deleted; i++) free(d->ha.deleted_jobs[i]);
   d->ha.n_deleted = 0;
+  mu_secrets_reset(d); /* the snapshot brings the secret records too */
 }
 
 void mu_persist_init(mu_daemon *d) {

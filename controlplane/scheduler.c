@@ -10,12 +10,14 @@
 
 #include "controlplane/authz.h"
 #include "controlplane/daemon.h"
+#include "controlplane/secrets.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/selector/selector.h"
 
 #define MU_SCHED_TICK_MS 200
 #define MU_MAX_PARAMS 256
+#define MU_EACCES_SECRET (-EACCES) /* send_assign: the task's secrets were refused */
 
 static void sched_tick(mu_daemon *d);
 
@@ -145,9 +147,13 @@ static int send_assign(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx, mu
   a.bundle_digest = bundle_digest;
   a.n_params = n;
   a.params = ptrs;
+  /* The task's secrets, decrypted for this agent only: in this message and nowhere else. */
+  int rc = mu_secrets_resolve(d, a.spec, agent, &a.secrets, &a.n_secrets, err);
+  if (rc != 0) rc = rc == MU_ENOMEM ? MU_ENOMEM : MU_EACCES_SECRET;
   msg.msg_case = MUSTER__V1__CONTROL_MESSAGE__MSG_ASSIGN;
   msg.assign = &a;
-  int rc = mu_gateway_send(agent, &msg, err);
+  if (rc == 0) rc = mu_gateway_send(agent, &msg, err);
+  mu_secrets_resolved_free(a.secrets, a.n_secrets);
   for (size_t i = 0; i < n; i++) free(keys[i]);
   free(keys);
   free(entries);
@@ -155,12 +161,27 @@ static int send_assign(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx, mu
   return rc;
 }
 
-/* Assigns the next attempt of task idx of host h; the agent must be connected. */
+static void task_ended(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx);
+
+/* Assigns the next attempt of task idx of host h; the agent must be connected. An attempt
+ * whose secrets cannot be resolved for the agent ends FAILED here, saying why. */
 static int assign_task(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx, mu_agent *agent) {
   mu_task_run *tr = &h->tasks[idx];
   mu_err err = {0};
   int rc = send_assign(d, job, h, idx, agent, tr->attempt + 1, &err);
   if (rc == MU_ENOMEM) return rc;
+  if (rc == MU_EACCES_SECRET) {
+    mu_warn("sched", "job %s: %s not sent to %s: %s", job->id, tr->task_id, agent->id, err.msg);
+    tr->attempt++;
+    tr->state = MUSTER__V1__TASK_STATE__FAILED;
+    tr->retry_at_mono = 0;
+    tr->exit_code = -1;
+    tr->started_at_ms = tr->finished_at_ms = mu_now_ms();
+    set_message(tr, err.msg);
+    task_ended(d, job, h, idx); /* a retry, or the host's end; the pass finishes the job */
+    publish_task(d, job, h, idx);
+    return 0;
+  }
   if (rc == 0) tr->attempt++;
   if (rc != 0) {
     mu_warn("sched", "job %s: assign %s to %s: %s", job->id, tr->task_id, agent->id, err.msg);
@@ -316,6 +337,7 @@ int mu_sched_submit(mu_daemon *d, Muster__V1__JobSpec *spec, const mu_caller *ca
   if (rc == 0) rc = authorize_spec(caller, spec, err);
   if (rc == 0) rc = mu_targets_resolve(d, spec->target, &ids, &n, err);
   if (rc == 0) rc = mu_authz_check_targets(d, caller, ids, n, err);
+  if (rc == 0) rc = mu_secrets_check_job(d, spec, ids, n, err);
   if (rc == 0 && n * spec->n_tasks > d->max_task_runs)
     rc = mu_err_set(err, MU_EINVAL, "job has %zu task runs (%zu targets x %zu tasks); the limit is %u",
                     n * spec->n_tasks, n, spec->n_tasks, d->max_task_runs);

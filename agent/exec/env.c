@@ -69,6 +69,9 @@ int mu_env_build(bool inherit_env, const char *const *const *layers, size_t n_la
 
 void mu_env_free(char **env) {
   if (env == NULL) return;
-  for (size_t i = 0; env[i] != NULL; i++) free(env[i]);
+  for (size_t i = 0; env[i] != NULL; i++) {
+    explicit_bzero(env[i], strlen(env[i])); /* env secrets are among them */
+    free(env[i]);
+  }
   free(env);
 }

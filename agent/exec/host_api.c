@@ -293,7 +293,9 @@ static void h_log(muster_task *t, muster_log_level level, const char *fmt, ...) 
                    : level == MUSTER_LOG_INFO ? MU_LOG_INFO
                    : level == MUSTER_LOG_WARN ? MU_LOG_WARN
                                               : MU_LOG_ERROR;
-  mu_log(l, "plugin", "%s %s#%u: %s", t->plugin->type, t->task_id, t->attempt, msg);
+  char *clean = t->redactor != NULL ? mu_redact_text(t->redactor, msg) : NULL; /* secrets */
+  mu_log(l, "plugin", "%s %s#%u: %s", t->plugin->type, t->task_id, t->attempt, clean ? clean : msg);
+  free(clean);
 }
 
 static const muster_host_api api = {

@@ -38,7 +38,21 @@ void mu_task_emit_state(muster_task *t, mu_task_state state) {
   emit(t, &ev);
 }
 
+/* Output passes the attempt's secret redaction first (task_secrets.c, redact.h). */
 void mu_task_emit_output(muster_task *t, int stream, const void *data, size_t len) {
+  if (t->final_sent || len == 0) return;
+  const void *out = data;
+  size_t n = len;
+  mu_err err = {0};
+  if (t->redactor != NULL &&
+      mu_redact_stream_feed(&t->redact[stream == 2], data, len, &out, &n, &err) != 0) {
+    t->dropped += len; /* never let unredacted bytes through */
+    return;
+  }
+  mu_task_emit_output_redacted(t, stream, out, n);
+}
+
+void mu_task_emit_output_redacted(muster_task *t, int stream, const void *data, size_t len) {
   if (t->final_sent || len == 0) return;
   size_t keep = len;
   uint64_t room = t->out_bytes >= t->output_limit ? 0 : t->output_limit - t->out_bytes;
@@ -60,22 +74,26 @@ void mu_task_emit_progress(muster_task *t, double pct, const char *msg) {
   if (t->final_sent) return;
   mu_task_event ev;
   memset(&ev, 0, sizeof ev);
+  char *clean = t->redactor != NULL && msg != NULL ? mu_redact_text(t->redactor, msg) : NULL;
   ev.kind = MU_EV_PROGRESS;
   ev.progress.percent = pct;
-  ev.progress.message = msg ? msg : "";
+  ev.progress.message = clean ? clean : msg ? msg : "";
   emit(t, &ev);
+  free(clean);
 }
 
 int mu_task_set_param(muster_task *t, const char *key, const char *value) {
   if (key == NULL || value == NULL || !mu_ctl_key_valid(key)) return -EINVAL;
   if (strlen(value) > MU_PARAM_VALUE_MAX || t->params_set >= t->runner->cfg.max_params) return -ENOSPC;
   t->params_set++;
+  char *clean = t->redactor != NULL ? mu_redact_text(t->redactor, value) : NULL;
   mu_task_event ev;
   memset(&ev, 0, sizeof ev);
   ev.kind = MU_EV_PARAM;
   ev.param.key = key;
-  ev.param.value = value;
+  ev.param.value = clean ? clean : value;
   emit(t, &ev);
+  free(clean);
   return 0;
 }
 
@@ -139,17 +157,12 @@ static void check_closed(mu_runner *r) {
 static void task_free(muster_task *t) {
   free(t->job_id);
   free(t->task_id);
+  mu_task_secrets_release(t);
+  if (t->spec_json != NULL) explicit_bzero(t->spec_json, strlen(t->spec_json)); /* has values */
   free(t->spec_json);
   mu_task_spec_free(t->spec);
   free(t->task_dir);
   free(t->cwd);
-  if (t->secret_env != NULL) {
-    for (size_t i = 0; t->secret_env[i] != NULL; i++) {
-      memset(t->secret_env[i], 0, strlen(t->secret_env[i]));
-      free(t->secret_env[i]);
-    }
-    free(t->secret_env);
-  }
   for (size_t i = 0; i < t->ctx.n_params; i++) {
     free(t->param_keys[i]);
     free(t->param_values[i]);
@@ -187,6 +200,7 @@ static void dispatch(mu_runner *r);
 static void finalize(muster_task *t) {
   mu_runner *r = t->runner;
   mu_task_state state = final_state(t);
+  mu_task_secrets_flush(t); /* output held back by redaction goes before the final state */
   char msg[1024];
   size_t n = 0;
   if (state == MU_TASK_TIMED_OUT && strstr(t->result_msg, "timed out") == NULL)
@@ -201,6 +215,7 @@ static void finalize(muster_task *t) {
     n += (size_t)snprintf(msg + n, sizeof msg - n, "; output limit of %llu bytes hit, %llu bytes dropped",
                           (unsigned long long)t->output_limit, (unsigned long long)t->dropped);
   if (n >= 2 && n < sizeof msg && strcmp(msg + n - 2, "; ") == 0) msg[n - 2] = '\0';
+  char *clean = t->redactor != NULL ? mu_redact_text(t->redactor, msg) : NULL;
 
   t->m.wall_ms = mu_mono_ms() - t->start_mono_ms;
   t->m.output_bytes = (int64_t)t->out_bytes;
@@ -211,11 +226,13 @@ static void finalize(muster_task *t) {
   ev.state.state = state;
   ev.state.exit_code = t->result.exit_code;
   ev.state.signal = t->result.signal;
-  ev.state.message = msg;
+  ev.state.message = clean ? clean : msg;
   ev.state.metrics = &t->m;
   emit(t, &ev);
+  free(clean);
   t->final_sent = true;
   if (t->started && t->plugin->cleanup != NULL) t->plugin->cleanup(t, mu_host_api(), t->user_data);
+  mu_task_secrets_release(t); /* files wiped before the task dir goes */
 
   for (muster_task **pp = &r->tasks; *pp != NULL; pp = &(*pp)->next) {
     if (*pp == t) {
@@ -356,6 +373,7 @@ int mu_runner_new(uv_loop_t *loop, mu_plugin_host *plugins, const mu_runner_conf
     }
   }
   if (!cfg->no_cgroups) mu_cgroup_root_detect(NULL, r->cgroup_name, &r->cg_root);
+  mu_secret_dir_sweep(r->spool_dir, r->agent_id);
   mu_info("runner", "limits via %s; %u slots, %zu type caps, queue of %u; spool %s", mu_runner_limits_mode(r),
           r->cfg.slots, r->cfg.n_type_slots, r->cfg.queue_max, r->spool_dir);
   *ret = r;
@@ -400,7 +418,7 @@ static muster_task *find_queued(mu_runner *r, const char *task_id, uint32_t atte
   return NULL;
 }
 
-/* Task dir, working dir, secrets: everything on disk an attempt needs before it starts. */
+/* Task dir, working dir, secrets: everything an attempt needs before it starts. */
 static int prepare_dirs(mu_runner *r, muster_task *t, mu_err *err) {
   bool chown_to = t->run_as.set && geteuid() == 0;
   int rc = mu_workdir_create(r->spool_dir, t->task_id, t->attempt, chown_to, t->run_as.uid, t->run_as.gid,
@@ -420,24 +438,7 @@ static int prepare_dirs(mu_runner *r, muster_task *t, mu_err *err) {
       return mu_err_set(err, MU_EIO, "workingDir: cannot chown %s: %s", t->cwd, strerror(errno));
   }
   if (t->cwd == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
-  t->secret_env = calloc(t->spec->n_secrets + 1, sizeof *t->secret_env);
-  if (t->secret_env == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
-  for (size_t i = 0; i < t->spec->n_secrets; i++) {
-    const mu_spec_secret *s = &t->spec->secrets[i];
-    char *kv = NULL;
-    if (s->as_file) {
-      char *path = NULL;
-      rc = mu_workdir_write_secret(t->task_dir, s->name, s->value, chown_to, t->run_as.uid, t->run_as.gid, &path, err);
-      if (rc != 0) return rc;
-      if (asprintf(&kv, "%s_FILE=%s", s->name, path) < 0) kv = NULL;
-      free(path);
-    } else if (asprintf(&kv, "%s=%s", s->name, s->value) < 0) {
-      kv = NULL;
-    }
-    if (kv == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
-    t->secret_env[i] = kv;
-  }
-  return 0;
+  return mu_task_secrets_prepare(t, chown_to, err);
 }
 
 static int copy_params(muster_task *t, const mu_kv *params, size_t n) {
@@ -486,6 +487,7 @@ static void dequeue(mu_runner *r, muster_task *t) {
 
 /* Removes what an attempt that never got a slot left on disk, and frees it. */
 static void discard(mu_runner *r, muster_task *t) {
+  mu_task_secrets_release(t);
   if (t->task_dir != NULL) {
     char *dir = strdup(t->task_dir);
     if (dir != NULL && mu_workdir_remove(r->loop, dir, on_removed, r) == 0) r->pending_removals++;

@@ -224,6 +224,43 @@ static void test_env_has_only_spec_and_context(void **state) {
   world_free(&w);
 }
 
+/* Secret values never leave the runner: output split mid-value, the file form, a param and
+ * the final message are redacted; the file is 0400 in a memory-only dir that is gone after. */
+static void test_secrets_redacted_and_wiped(void **state) {
+  (void)state;
+  world w;
+  world_init(&w, NULL);
+  rec *r = run_spec(&w, "sec", "{\"secrets\":[{\"name\":\"PW\",\"value\":\"hunter2-pw-x\"},"
+                               "{\"name\":\"pw\",\"value\":\"hunter2-pw-x\",\"as\":\"file\"}],"
+                               "\"shell\":{\"interpreter\":\"bash\",\"script\":"
+                               "\"printf %s ${PW:0:4}; sleep 0.1; printf '%s\\\\n' ${PW:4}; "
+                               "cat $MUSTER_SECRETS_DIR/pw; echo; echo dir=$MUSTER_SECRETS_DIR; "
+                               "stat -c %a $pw_FILE; echo 'param p=hunter2-pw-x' >&3; "
+                               "echo hunter2-pw-x >&2; exit 3\"}}");
+  assert_int_equal(r->states[r->n_states - 1], MU_TASK_FAILED);
+  assert_null(strstr(r->out, "hunter2"));
+  assert_null(strstr(r->err, "hunter2"));
+  assert_null(strstr(r->params, "hunter2"));
+  assert_non_null(strstr(r->out, "***\n***\n"));
+  assert_non_null(strstr(r->out, "\n400\n"));
+  assert_non_null(strstr(r->params, "p=***"));
+  assert_string_equal(r->err, "***\n");
+  char dir[512] = "";
+  const char *d = strstr(r->out, "dir=");
+  assert_non_null(d);
+  assert_int_equal(sscanf(d, "dir=%511s", dir), 1);
+  struct stat st;
+  assert_int_not_equal(stat(dir, &st), 0); /* wiped with the task */
+  /* a secret without a delivered value is refused, not run with an empty one */
+  mu_err err = {0};
+  assert_int_equal(mu_runner_assign(w.runner, "job-1", "novalue", 1,
+                                    "{\"secrets\":[{\"name\":\"PW\",\"from\":\"x\"}],"
+                                    "\"shell\":{\"script\":\"true\"}}", NULL, 0, &err),
+                   MU_EINVAL);
+  assert_non_null(strstr(err.msg, "no value came with the assignment"));
+  world_free(&w);
+}
+
 static void test_task_dir_fresh_and_cleaned(void **state) {
   (void)state;
   world w;
@@ -641,6 +678,7 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_shell_end_to_end),
       cmocka_unit_test(test_env_has_only_spec_and_context),
+      cmocka_unit_test(test_secrets_redacted_and_wiped),
       cmocka_unit_test(test_task_dir_fresh_and_cleaned),
       cmocka_unit_test(test_timeout_kills_group),
       cmocka_unit_test(test_cancel),

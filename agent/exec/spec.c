@@ -100,6 +100,9 @@ static int parse_env(json_t *root, mu_task_spec *s, mu_err *err) {
   return 0;
 }
 
+/* secrets: [{name, value, as}] — the values are the ones the control plane resolved at
+ * dispatch (the agent puts them in the spec it hands the runner); an entry without one is
+ * refused rather than run with an empty secret. */
 static int parse_secrets(json_t *root, mu_task_spec *s, mu_err *err) {
   json_t *arr = get(root, "secrets", NULL);
   if (arr == NULL) return 0;
@@ -114,14 +117,20 @@ static int parse_secrets(json_t *root, mu_task_spec *s, mu_err *err) {
     snprintf(field, sizeof field, "secrets[%zu]", i);
     if (!json_is_object(e)) return mu_err_set(err, MU_EINVAL, "%s: must be an object", field);
     mu_spec_secret *sec = &s->secrets[s->n_secrets++];
+    char *as = NULL;
     if (get_string(e, "name", NULL, field, &sec->name, err) != 0) return err->code;
     if (get_string(e, "value", NULL, field, &sec->value, err) != 0) return err->code;
     if (sec->name == NULL || sec->name[0] == '\0' || strchr(sec->name, '=') || strchr(sec->name, '/'))
       return mu_err_set(err, MU_EINVAL, "%s.name: must be a non-empty name without '=' or '/'", field);
-    if (sec->value == NULL && (sec->value = strdup("")) == NULL)
-      return mu_err_set(err, MU_ENOMEM, "out of memory");
+    if (sec->value == NULL)
+      return mu_err_set(err, MU_EINVAL, "%s '%s': no value came with the assignment (the control "
+                        "plane resolves secrets at dispatch)", field, sec->name);
+    if (get_string(e, "as", NULL, field, &as, err) != 0) return err->code;
     json_t *af = get(e, "asFile", "as_file");
-    sec->as_file = af != NULL && json_is_true(af);
+    sec->as_file = (af != NULL && json_is_true(af)) || (as != NULL && strcmp(as, "file") == 0);
+    int bad_as = as != NULL && as[0] != '\0' && strcmp(as, "file") != 0 && strcmp(as, "env") != 0;
+    free(as);
+    if (bad_as) return mu_err_set(err, MU_EINVAL, "%s.as: \"env\" or \"file\"", field);
   }
   return 0;
 }
@@ -289,7 +298,7 @@ void mu_task_spec_free(mu_task_spec *s) {
   free(s->env);
   for (size_t i = 0; i < s->n_secrets; i++) {
     free(s->secrets[i].name);
-    if (s->secrets[i].value != NULL) memset(s->secrets[i].value, 0, strlen(s->secrets[i].value));
+    if (s->secrets[i].value != NULL) explicit_bzero(s->secrets[i].value, strlen(s->secrets[i].value));
     free(s->secrets[i].value);
   }
   free(s->secrets);

@@ -10,7 +10,9 @@
 
 #include "agent/exec/cgroup.h"
 #include "agent/exec/event.h"
+#include "agent/exec/redact.h"
 #include "agent/exec/runas.h"
+#include "agent/exec/secret_dir.h"
 #include "agent/exec/runner.h"
 #include "agent/exec/spec.h"
 #include "agent/exec/supervisor.h"
@@ -51,6 +53,9 @@ struct muster_task {
   char *cwd;                   /* task_dir or task_dir/working_dir */
   mu_runas run_as;
   char **secret_env;           /* "NAME=value" / "NAME_FILE=path", NULL-terminated */
+  mu_secret_dir *secret_dir;   /* file secrets, NULL when none (task_secrets.c) */
+  mu_redactor *redactor;       /* the secret values; NULL when none to redact */
+  mu_redact_stream redact[2];  /* stdout, stderr: output held back while it may be a value */
   muster_task_context ctx;
   char **param_keys, **param_values;
   void *user_data;
@@ -104,10 +109,19 @@ struct mu_runner {
 /* runner.c */
 void mu_task_emit_state(muster_task *t, mu_task_state state);
 void mu_task_emit_output(muster_task *t, int stream, const void *data, size_t len);
+/* The same for bytes that went through the attempt's redaction already. */
+void mu_task_emit_output_redacted(muster_task *t, int stream, const void *data, size_t len);
 void mu_task_emit_progress(muster_task *t, double pct, const char *msg);
 int mu_task_set_param(muster_task *t, const char *key, const char *value);
 int mu_task_finish(muster_task *t, muster_state state, int exit_code, int sig, const char *msg);
 void mu_task_schedule(muster_task *t);
+
+/* task_secrets.c: env entries, files and redaction of the spec's secrets (values delivered
+ * with the assign); release wipes them all and is safe to call twice. */
+int mu_task_secrets_prepare(muster_task *t, bool chown_to, mu_err *err);
+void mu_task_secrets_release(muster_task *t);
+/* Sends what the redaction streams hold back (the task's output is over). */
+void mu_task_secrets_flush(muster_task *t);
 
 /* host_api.c */
 void mu_task_release_timers(muster_task *t);

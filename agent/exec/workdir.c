@@ -102,27 +102,3 @@ int mu_workdir_remove(uv_loop_t *loop, char *path, void (*cb)(void *arg, int sta
   }
   return rc;
 }
-
-int mu_workdir_write_secret(const char *dir, const char *name, const char *value, bool chown_to,
-                            uid_t uid, gid_t gid, char **ret_path, mu_err *err) {
-  char *path = NULL;
-  if (asprintf(&path, "%s/.secret-%s", dir, name) < 0) return mu_err_set(err, MU_ENOMEM, "out of memory");
-  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
-  int rc = 0;
-  if (fd < 0) {
-    rc = mu_err_set(err, MU_EIO, "secret %s: cannot create %s: %s", name, path, strerror(errno));
-    goto fail;
-  }
-  size_t len = strlen(value);
-  if (write(fd, value, len) != (ssize_t)len || (chown_to && fchown(fd, uid, gid) != 0)) {
-    rc = mu_err_set(err, MU_EIO, "secret %s: cannot write %s: %s", name, path, strerror(errno));
-    close(fd);
-    goto fail;
-  }
-  close(fd);
-  *ret_path = path;
-  return 0;
-fail:
-  free(path);
-  return rc;
-}

@@ -20,8 +20,5 @@ int mu_workdir_create(const char *spool_dir, const char *task_id, uint32_t attem
  * Takes ownership of path. Returns 0 or the uv_queue_work error (path freed then). */
 int mu_workdir_remove(uv_loop_t *loop, char *path, void (*cb)(void *arg, int status), void *arg);
 
-/* Writes a file of mode 0400 inside dir (for secrets), owned like dir. */
-int mu_workdir_write_secret(const char *dir, const char *name, const char *value, bool chown_to,
-                            uid_t uid, gid_t gid, char **ret_path, mu_err *err);
 
 #endif

@@ -46,6 +46,7 @@ static const mu_cfg_field server_fields[] = {
     F("etcd_ca", MU_CF_PATH, etcd_ca, 0, 0),
     F("etcd_cert", MU_CF_PATH, etcd_cert, 0, 0),
     F("etcd_key", MU_CF_PATH, etcd_key, 0, 0),
+    F("secret_key", MU_CF_PATH, secret_key, 0, 0),
 };
 
 /* Recomputes advertise and member_id from listen unless they were given. listen is always

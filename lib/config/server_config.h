@@ -52,6 +52,8 @@ typedef struct mu_server_config {
   char tls_key[MU_CFG_PATH_MAX];
   char tls_crl[MU_CFG_PATH_MAX];
   bool tls_client_cert_optional;        /* admin clients may come with a token and no cert */
+  char secret_key[MU_CFG_PATH_MAX];     /* the 32-byte key secrets are encrypted with; "" = no
+                                           secrets (docs/security.md#secrets) */
   bool insecure;                        /* plaintext gRPC, anonymous callers are admins */
   /* TLS to etcd (https:// endpoints): its CA, and our client certificate and key ("" = the
    * system CA store, no client certificate) */

@@ -65,7 +65,10 @@ typedef struct muster_task_context {
   uint32_t attempt;            /* 1 for the first run, 2 for the first retry, ... */
   const char *agent_id;
   const char *task_dir;        /* fresh, empty-but-for-the-bundle directory for this attempt */
-  const char *spec_json;       /* the whole muster.v1.TaskSpec in its proto3 JSON form */
+  const char *spec_json;       /* the whole muster.v1.TaskSpec in its proto3 JSON form; its
+                                * "secrets" entries hold their values ("value"), delivered for
+                                * this attempt only: use them, never log or store them (the
+                                * agent redacts them from output, progress, params, results) */
   const char *config_json;     /* the task type's own part: the "shell"/"http"/... object as
                                 * JSON, or PluginTask.config_json for third-party types;
                                 * "{}" when absent */
@@ -169,7 +172,8 @@ typedef struct muster_host_api {
   void (*set_user_data)(muster_task *task, void *data);
   void *(*user_data)(muster_task *task);
 
-  /* Logs a line to the agent's log, tagged with the plugin type and task id. */
+  /* Logs a line to the agent's log, tagged with the plugin type and task id (the task's
+   * secret values replaced by "***"). */
   void (*log)(muster_task *task, muster_log_level level, const char *fmt, ...)
       __attribute__((format(printf, 3, 4)));
 } muster_host_api;
