@@ -351,7 +351,12 @@ int mu_tasks_start(mu_agent_daemon *a, const char *helper_path, mu_err *err) {
     free(rctx.open[i].task_id);
   }
   free(rctx.open);
+  /* one cgroup sub-tree per agent id: two agents on one host (tests, staging) never share a
+   * task's cgroup when their task ids coincide, so one cannot kill the other's tasks */
+  char cgroup_name[sizeof a->cfg.id + 8];
+  snprintf(cgroup_name, sizeof cgroup_name, "muster-%s", a->cfg.id);
   mu_runner_config rcfg = {
+      .cgroup_name = cgroup_name,
       .slots = a->cfg.slots,
       .spool_dir = a->cfg.spool_dir,
       .agent_id = a->cfg.id,
