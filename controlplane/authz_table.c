@@ -29,6 +29,8 @@ static const struct {
     /* what runs, who may, and with which secrets */
     {"/muster.v1.Admin/UploadBundle", MU_PERM_ADMIN},
     {"/muster.v1.Admin/DeleteBundle", MU_PERM_ADMIN},
+    /* who did what */
+    {"/muster.v1.Audit/ListAudit", MU_PERM_ADMIN},
 };
 
 mu_perm mu_authz_method_perm(const char *method) {

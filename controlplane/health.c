@@ -12,6 +12,7 @@
 static const char *const served_services[] = {
     "muster.v1.Admin",
     "muster.v1.AgentGateway",
+    "muster.v1.Audit",
     "grpc.health.v1.Health",
     "grpc.reflection.v1.ServerReflection",
     "grpc.reflection.v1alpha.ServerReflection",
