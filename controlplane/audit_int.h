@@ -23,6 +23,7 @@ typedef struct mu_audit_log {
   int flush_armed;
   uv_timer_t prune_timer;
   int prune_busy;
+  int64_t prune_due;         /* monotonic ms of the next pass; 0 = none armed */
   uint64_t stored_since_prune;
   /* gate denials */
   mu_audit_limiter limiter;

@@ -19,6 +19,7 @@
 #define MU_AUDIT_PRUNE_EVERY_MS 60000 /* a pruning pass at least this often */
 #define MU_AUDIT_PRUNE_BATCH 1000     /* oldest keys read, and at most deleted, per pass */
 #define MU_AUDIT_PRUNE_AGAIN_MS 200   /* the next pass when a batch was full */
+#define MU_AUDIT_PRUNE_SETTLE_MS 5000 /* a pass this long after writes at the latest */
 
 static int leader(const mu_audit_log *al) { return al->d->role == MU_ROLE_LEADER && al->d->ha.store; }
 
@@ -69,10 +70,12 @@ static void on_written(void *ud, const mu_store_batch_result *res, const mu_err 
     al->n_pending -= n;
     al->stored += n;
     al->stored_since_prune += n;
-    /* a pass after every tenth of the bound written (at most every 1000) */
+    /* a pass after every tenth of the bound written (at most every 1000), and one soon
+     * after the writes stop */
     uint64_t every = al->d->cfg.audit_max_records / 10;
-    if (al->stored_since_prune >= (every < 1 ? 1 : every > 1000 ? 1000 : every))
-      prune_soon(al, 0);
+    prune_soon(al, al->stored_since_prune >= (every < 1 ? 1 : every > 1000 ? 1000 : every)
+                       ? 0
+                       : MU_AUDIT_PRUNE_SETTLE_MS);
     if (al->n_pending > 0) kick(al, 0);
   } else if (err->code == MU_EPERM) {
     drop_pending(al, 0, "this member no longer leads");
@@ -226,13 +229,18 @@ static void prune(mu_audit_log *al) {
 
 static void on_prune_timer(uv_timer_t *t) {
   mu_audit_log *al = t->data;
+  int busy = al->prune_busy;
+  al->prune_due = 0;
   prune(al);
-  if (!al->closing)
-    uv_timer_start(&al->prune_timer, on_prune_timer, MU_AUDIT_PRUNE_EVERY_MS, 0);
+  prune_soon(al, busy ? MU_AUDIT_PRUNE_AGAIN_MS : MU_AUDIT_PRUNE_EVERY_MS);
 }
 
+/* A pass within delay_ms, unless one is due sooner already. */
 static void prune_soon(mu_audit_log *al, uint64_t delay_ms) {
-  if (!al->closing) uv_timer_start(&al->prune_timer, on_prune_timer, delay_ms, 0);
+  int64_t due = mu_mono_ms() + (int64_t)delay_ms;
+  if (al->closing || (al->prune_due != 0 && al->prune_due <= due)) return;
+  al->prune_due = due;
+  uv_timer_start(&al->prune_timer, on_prune_timer, delay_ms, 0);
 }
 
 /* --- life cycle --- */
