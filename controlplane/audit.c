@@ -152,8 +152,17 @@ void mu_audit(mu_rpc_call *call, const char *action, const char *fmt, ...) {
     reason = strchr(at, ' ') + 1;
     *at = '\0';
   }
+  /* the target: a leading job=, agent=, name=, ... */
+  static const char *const keys[] = {"job=", "agent=", "name=", "bundle=", "secret=", "token="};
+  char target[MU_AUDIT_TARGET_MAX] = "";
+  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+    if (strncmp(details, keys[i], strlen(keys[i])) == 0) {
+      const char *v = details + strlen(keys[i]);
+      snprintf(target, sizeof target, "%.*s", (int)strcspn(v, " "), v);
+      break;
+    }
   mu_caller tmp;
-  record(compat_daemon, caller_of(call, &tmp), action, "", result, reason, details);
+  record(compat_daemon, caller_of(call, &tmp), action, target, result, reason, details);
 }
 
 /* --- gate denials --- */
