@@ -280,21 +280,25 @@ void mu_audit_pending(const mu_daemon *d, mu_audit_rec *const **ret_recs, size_t
 void mu_audit_metrics(const mu_daemon *d, mu_prom *p) {
   const mu_audit_log *al = d->audit_log;
   if (al == NULL) return;
-  mu_prom_add(p, "muster_audit_records_total", "counter",
-              "Audit records made by this member (each is also a log line).", "",
-              (double)al->recorded);
-  mu_prom_add(p, "muster_audit_stored_total", "counter",
-              "Audit records stored (etcd by the leader, or memory with --no-etcd).", "",
-              (double)al->stored);
-  mu_prom_add(p, "muster_audit_dropped_total", "counter",
-              "Audit records not stored: write queue full, or leadership lost before the write "
-              "(they are in the log).", "", (double)al->dropped);
-  mu_prom_add(p, "muster_audit_denials_suppressed_total", "counter",
-              "Gate denials over audit_denials_per_second, counted in summary records.", "",
-              (double)al->suppressed);
-  mu_prom_add(p, "muster_audit_pruned_total", "counter",
-              "Audit records deleted past audit_max_records or audit_retention.", "",
-              (double)al->pruned);
-  mu_prom_add(p, "muster_audit_pending", "gauge", "Audit records waiting to be written to etcd.",
-              "", (double)al->n_pending);
+  const struct {
+    const char *name, *type, *help;
+    double value;
+  } rows[] = {
+      {"muster_audit_records_total", "counter",
+       "Audit records made by this member (each is also a log line).", (double)al->recorded},
+      {"muster_audit_stored_total", "counter",
+       "Audit records stored (etcd by the leader, or memory with --no-etcd).", (double)al->stored},
+      {"muster_audit_dropped_total", "counter",
+       "Audit records not stored: write queue full, or leadership lost before the write (they "
+       "are in the log).", (double)al->dropped},
+      {"muster_audit_denials_suppressed_total", "counter",
+       "Gate denials over audit_denials_per_second, counted in summary records.",
+       (double)al->suppressed},
+      {"muster_audit_pruned_total", "counter",
+       "Audit records deleted past audit_max_records or audit_retention.", (double)al->pruned},
+      {"muster_audit_pending", "gauge", "Audit records waiting to be written to etcd.",
+       (double)al->n_pending},
+  };
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+    mu_prom_add(p, rows[i].name, rows[i].type, rows[i].help, "", rows[i].value);
 }

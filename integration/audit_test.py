@@ -23,26 +23,6 @@ from harness import main as harness_main
 HB = "300ms"
 
 
-class AuditCluster(HA):
-    """HA's etcd and members, plus the single --no-etcd musterd of Cluster."""
-
-    def procs(self):
-        return super().procs() + ([self.musterd] if self.musterd else [])
-
-    def stop_all(self):
-        problems = []
-        try:
-            super().stop_all()
-        except AssertionError as e:
-            problems.append(str(e))
-        if self.musterd is not None:
-            rc = self.musterd.stop()
-            if rc != 0:
-                problems.append("musterd exited %d:\n%s" % (rc, self.musterd.text()[-3000:]))
-        if problems:
-            raise AssertionError("\n".join(problems))
-
-
 def audit(c, addr, *args):
     """`muster -o json audit ARGS` at addr: the records, newest first."""
     rc, out, err = c.cli_at(addr, "-o", "json", "audit", *args)
@@ -127,6 +107,8 @@ def operator_story(c, addr, agent="a1"):
 
 def start_single(c, *flags):
     c.start_musterd("--insecure", "--heartbeat-timeout", "2s", *flags)
+    c.members["musterd"] = (c.musterd, c.addr)  # stopped (and checked) with HA's members
+    c.musterd = None
     c.start_agent("a1", "role=web", "--heartbeat-interval", HB)
     wait_until("a1 connected", lambda: c.states().get("a1") == "AGENT_CONNECTED")
 
@@ -135,7 +117,7 @@ def test_trail_in_memory(c):
     start_single(c, "--audit-denials-per-second", "5")
     operator_story(c, c.addr)
     # the audit log lines are there too, one per record
-    log = c.musterd.text()
+    log = c.members["musterd"][0].text()
     assert "audit: peer=ipv4:127.0.0.1:" in log and "action=agent.drain target=a1" in log, log[-2000:]
     # a flood of refused calls: at most 5 a second one by one, the rest summed up
     ch = grpc.insecure_channel(c.addr)
@@ -212,4 +194,4 @@ if __name__ == "__main__":
         test_trail_in_memory,
         test_memory_ring_is_bounded,
         test_trail_in_etcd_survives_restarts_and_is_bounded,
-    ], lambda *bins: AuditCluster(*bins))
+    ], lambda *bins: HA(*bins))
