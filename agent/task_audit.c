@@ -203,7 +203,8 @@ int mu_task_audits_start(mu_task_audits *ta, const char *job_id, const char *tas
   ret->command_digest = store->digest;
   ret->digest_of = store->digest_of;
   ret->bundle_digest = store->bundle;
-  mu_info("tasks", "audit: task.start job=%s task=%s attempt=%u user=%s type=%s command=%s of=%s%s%s",
+  mu_info("tasks",
+          "audit: task.start job=%s task=%s attempt=%u user=%s type=%s command=%s of=%s%s%s",
           job_id, task_id, attempt, store->run_as, store->type, store->digest, store->digest_of,
           store->bundle[0] ? " bundle=" : "", store->bundle);
   return 0;

@@ -146,7 +146,8 @@ static void on_runner_event(void *arg, const mu_task_event *e) {
       ev.event_case = MUSTER__V1__TASK_EVENT__EVENT_STATE;
       ev.state = &sc;
       if (e->state.state == MU_TASK_STARTING &&
-          mu_task_audits_start(a->task_audits, e->job_id, e->task_id, e->attempt, &started, &sa) == 0)
+          mu_task_audits_start(a->task_audits, e->job_id, e->task_id, e->attempt, &started,
+                               &sa) == 0)
         ev.start_audit = &sa; /* the control plane records who started what */
       if (mu_task_state_final(e->state.state)) {
         mu_task_audits_drop(a->task_audits, e->task_id, e->attempt);

@@ -99,7 +99,8 @@ int mu_cmd_audit(const mu_cli_opts *opts, int argc, char **argv) {
     print_table(r);
   }
   if (r->truncated && !opts->json)
-    fprintf(stderr, "(more records match: narrow with --since, --who or --action, or raise --limit)\n");
+    fprintf(stderr,
+            "(more records match: narrow with --since, --who or --action, or raise --limit)\n");
   protobuf_c_message_free_unpacked(reply, NULL);
   return 0;
 }

@@ -43,8 +43,9 @@ static void submit_spec(mu_daemon *d, mu_rpc_call *call, Muster__V1__JobSpec *sp
   char name[128];
   snprintf(name, sizeof name, "%s", spec->name); /* the spec is taken in every case */
   if (mu_sched_submit(d, spec, mu_authz_caller(call), &job, &err) != 0) {
-    mu_audit_record(d, call, "job.submit", "", err.code == MU_EPERM ? MU_AUDIT_DENIED : MU_AUDIT_REFUSED,
-                    err.msg, "name='%.120s'", name);
+    mu_audit_record(d, call, "job.submit", "",
+                    err.code == MU_EPERM ? MU_AUDIT_DENIED : MU_AUDIT_REFUSED, err.msg,
+                    "name='%.120s'", name);
     mu_pb_fail(call, mu_rpc_code_from_err(err.code), "%s", err.msg);
     return;
   }

@@ -174,8 +174,8 @@ static void summarize(mu_daemon *d, uint64_t n) {
            "%llu more denials within one second were not recorded one by one "
            "(audit_denials_per_second=%u)",
            (unsigned long long)n, (unsigned)d->cfg.audit_denials_per_second);
-  mu_audit_record_as(d, NULL, "authz.denied", "*", MU_AUDIT_DENIED, why, "suppressed=%llu last='%s'",
-                     (unsigned long long)n, al->last_denied);
+  mu_audit_record_as(d, NULL, "authz.denied", "*", MU_AUDIT_DENIED, why,
+                     "suppressed=%llu last='%s'", (unsigned long long)n, al->last_denied);
 }
 
 static void on_denial_timer(uv_timer_t *t) {

@@ -188,7 +188,8 @@ static void read_page(query *q) {
 /* --- the call --- */
 
 /* Fills q's filter from req; INVALID_ARGUMENT naming the field otherwise. */
-static int parse_request(query *q, const Muster__V1__ListAuditRequest *req, char *msg, size_t size) {
+static int parse_request(query *q, const Muster__V1__ListAuditRequest *req, char *msg,
+                         size_t size) {
   if (strlen(req->who) >= sizeof q->who || strlen(req->action) >= sizeof q->action) {
     snprintf(msg, size, "%s: too long (at most %zu bytes)",
              strlen(req->who) >= sizeof q->who ? "who" : "action",
@@ -306,7 +307,8 @@ static void on_list(mu_rpc_call *call, const mu_rpc_metadata *md, void *ud) {
   q->al = d->audit_log;
   q->al->refs++;
   q->call = call;
-  mu_rpc_call_handlers h = {.on_message = on_message, .on_read_end = on_read_end, .on_done = on_done};
+  mu_rpc_call_handlers h = {
+      .on_message = on_message, .on_read_end = on_read_end, .on_done = on_done};
   mu_rpc_call_start(call, &h, q);
 }
 

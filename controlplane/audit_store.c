@@ -21,7 +21,9 @@
 #define MU_AUDIT_PRUNE_AGAIN_MS 200   /* the next pass when a batch was full */
 #define MU_AUDIT_PRUNE_SETTLE_MS 5000 /* a pass this long after writes at the latest */
 
-static int leader(const mu_audit_log *al) { return al->d->role == MU_ROLE_LEADER && al->d->ha.store; }
+static int leader(const mu_audit_log *al) {
+  return al->d->role == MU_ROLE_LEADER && al->d->ha.store != NULL;
+}
 
 void mu_audit_unref(mu_audit_log *al) {
   if (--al->refs > 0 || !al->closing) return;

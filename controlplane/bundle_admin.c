@@ -382,8 +382,8 @@ static void delete_bundle(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   }
   const char *job = mu_bundles_used_by(b, m->digest);
   if (job != NULL) {
-    mu_audit_record(d, call, "bundle.delete", req->ref, MU_AUDIT_REFUSED, "used by an unfinished job",
-                    "job=%s", job);
+    mu_audit_record(d, call, "bundle.delete", req->ref, MU_AUDIT_REFUSED,
+                    "used by an unfinished job", "job=%s", job);
     mu_pb_fail(call, MU_RPC_FAILED_PRECONDITION,
                "bundle %s@%s (%s) is used by job %s, which has not finished; cancel it or wait",
                m->name, m->version, m->digest, job);

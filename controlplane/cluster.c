@@ -18,7 +18,9 @@
 #define MU_BUNDLES_REL "bundles/"
 
 /* Audit records (audit.h) are not state: loads skip them, follower watches ignore them. */
-static int audit_key(const char *rel) { return strncmp(rel, MU_AUDIT_REL, strlen(MU_AUDIT_REL)) == 0; }
+static int audit_key(const char *rel) {
+  return strncmp(rel, MU_AUDIT_REL, strlen(MU_AUDIT_REL)) == 0;
+}
 
 typedef struct load_ctx {
   mu_daemon *d;
