@@ -1,7 +1,7 @@
 /* muster.v1.Audit/ListAudit: records matching the filters, newest first. With etcd any member
  * answers by reading <prefix>audit/ backwards in pages (keys sort by time; all pages at one
  * revision), from the newest down to `since`, until `limit` records matched or the scan
- * bound (audit_max_records + MU_AUDIT_SCAN_EXTRA keys) is reached; the leader adds what it
+ * bound (audit_max_records + MU_AUDIT_SCAN_EXTRA keys, at most MU_AUDIT_SCAN_MAX) is reached; the leader adds what it
  * has not written yet. Nothing of the 100k records is held in memory between calls, and
  * the loop never waits. With --no-etcd the ring answers at once. */
 #include <stdio.h>
@@ -17,6 +17,7 @@
 
 #define MU_AUDIT_PAGE 500           /* keys per etcd read */
 #define MU_AUDIT_SCAN_EXTRA 10000   /* keys read past audit_max_records (pruning lags) */
+#define MU_AUDIT_SCAN_MAX 1000000   /* keys one call reads at most, whatever the bound */
 #define MU_AUDIT_MAX_QUERIES 16     /* ListAudit calls reading etcd at once */
 #define MU_AUDIT_DEFAULT_LIMIT 100
 #define MU_AUDIT_MAX_LIMIT 10000
@@ -266,6 +267,7 @@ static void start(query *q, const Muster__V1__ListAuditRequest *req) {
   q->end[plen - 1] = '/' + 1; /* "<prefix>audit0": just past every key under audit/ */
   q->end_len = plen;
   q->scan_max = (size_t)d->cfg.audit_max_records + MU_AUDIT_SCAN_EXTRA;
+  if (q->scan_max > MU_AUDIT_SCAN_MAX) q->scan_max = MU_AUDIT_SCAN_MAX;
   read_page(q);
 }
 
