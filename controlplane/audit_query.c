@@ -1,9 +1,9 @@
 /* muster.v1.Audit/ListAudit: records matching the filters, newest first. With etcd any member
  * answers by reading <prefix>audit/ backwards in pages (keys sort by time; all pages at one
- * revision), from the newest down to `since`, until `limit` records matched or the scan
- * bound (audit_max_records + MU_AUDIT_SCAN_EXTRA keys, at most MU_AUDIT_SCAN_MAX) is reached; the leader adds what it
- * has not written yet. Nothing of the 100k records is held in memory between calls, and
- * the loop never waits. With --no-etcd the ring answers at once. */
+ * revision), from the newest down to `since`, until `limit` records matched or the scan bound
+ * (audit_max_records + MU_AUDIT_SCAN_EXTRA keys, at most MU_AUDIT_SCAN_MAX) is reached; the
+ * leader adds what it has not written yet. Nothing of the 100k records is held in memory
+ * between calls, and the loop never waits. With --no-etcd the ring answers at once. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
