@@ -16,16 +16,6 @@
 /* The daemon of this process, for mu_audit (the call form that names none). */
 static mu_daemon *compat_daemon;
 
-static const char *kind_name(mu_caller_kind k) {
-  switch (k) {
-    case MU_CALLER_ADMIN_CERT: return "admin_cert";
-    case MU_CALLER_TOKEN: return "token";
-    case MU_CALLER_AGENT: return "agent";
-    case MU_CALLER_SERVER: return "server";
-    default: return "anonymous";
-  }
-}
-
 /* "anonymous", "token:ci-bot", "agent:web-1": the log line's who=. */
 static void who_text(const mu_audit_rec *r, char *buf, size_t size) {
   if (strcmp(r->caller_name, r->caller_kind) == 0 || r->caller_name[0] == '\0')
@@ -54,21 +44,11 @@ static void record(mu_daemon *d, const mu_caller *who, const char *action, const
   mu_audit_rec in = {.time_ms = mu_now_ms(),
                      .seq = al ? ++al->seq : 0,
                      .member = d->cfg.member_id,
-                     .caller_kind = "musterd",
-                     .caller_name = d->cfg.member_id,
                      .action = action,
                      .target = target,
                      .params = params,
                      .outcome = outcome};
-  if (who != NULL) {
-    int admin = who->kind == MU_CALLER_ANONYMOUS || who->kind == MU_CALLER_ADMIN_CERT ||
-                who->kind == MU_CALLER_TOKEN;
-    in.caller_kind = kind_name(who->kind);
-    in.caller_name = who->name;
-    in.caller_role = admin ? mu_access_name(who->role) : "";
-    in.token_id = who->token_id;
-    in.address = who->address;
-  }
+  mu_audit_rec_set_caller(&in, who, d->cfg.member_id);
   mu_audit_rec *r = mu_audit_rec_pack(&in);
   if (r == NULL) {
     mu_error("audit", "out of memory: the record of %s on %s is lost", action, target);

@@ -12,6 +12,8 @@
 
 #include <jansson.h>
 
+#include "controlplane/authz.h"
+
 /* --- cleaning --- */
 
 /* Bytes of the valid UTF-8 sequence at s, 0 when it is not one. */
@@ -139,6 +141,44 @@ char *mu_audit_redact(const char *params, char *out, size_t size) {
   }
   out[o] = '\0';
   return out;
+}
+
+/* --- the caller --- */
+
+static const char *kind_name(mu_caller_kind k) {
+  switch (k) {
+    case MU_CALLER_ADMIN_CERT: return "admin_cert";
+    case MU_CALLER_TOKEN: return "token";
+    case MU_CALLER_AGENT: return "agent";
+    case MU_CALLER_SERVER: return "server";
+    default: return "anonymous";
+  }
+}
+
+/* mu_access_name's names: authz.c needs the daemon, and this file must not. */
+static const char *role_name(mu_access role) {
+  switch (role) {
+    case MU_ACCESS_VIEWER: return "viewer";
+    case MU_ACCESS_OPERATOR: return "operator";
+    case MU_ACCESS_ADMIN: return "admin";
+    default: return "none";
+  }
+}
+
+void mu_audit_rec_set_caller(mu_audit_rec *in, const mu_caller *c, const char *member) {
+  if (c == NULL) {
+    in->caller_kind = "musterd";
+    in->caller_name = member;
+    in->caller_role = in->token_id = in->address = "";
+    return;
+  }
+  int admin = c->kind == MU_CALLER_ANONYMOUS || c->kind == MU_CALLER_ADMIN_CERT ||
+              c->kind == MU_CALLER_TOKEN;
+  in->caller_kind = kind_name(c->kind);
+  in->caller_name = c->name;
+  in->caller_role = admin ? role_name(c->role) : "";
+  in->token_id = c->kind == MU_CALLER_TOKEN ? c->token_id : "";
+  in->address = c->address;
 }
 
 /* --- packing --- */

@@ -38,6 +38,12 @@ typedef struct mu_audit_rec {
   const char *outcome;     /* "ok", "denied: WHY", "refused: WHY" */
 } mu_audit_rec;
 
+/* Fills in's caller fields from c (borrowed, as the gate proved it; its strings must outlive
+ * in): kind "anonymous", "admin_cert", "token", "agent" or "server"; the role for admin kinds
+ * only; token id and address. c NULL: musterd itself, named member. */
+struct mu_caller;
+void mu_audit_rec_set_caller(mu_audit_rec *in, const struct mu_caller *c, const char *member);
+
 /* A packed copy of in (fields borrowed; NULL strings read as ""): each field cut to its bound,
  * control characters and invalid UTF-8 replaced by '?', params redacted (mu_audit_redact), and
  * the id made from time_ms, seq and member when in->id is NULL or empty. Caller frees with

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "controlplane/audit_record.h"
+#include "controlplane/authz.h"
 
 static mu_audit_rec *make(int64_t ms, uint64_t seq, const char *action, const char *name) {
   mu_audit_rec in = {.time_ms = ms,
@@ -196,6 +197,47 @@ static void filters_match(void **state) {
   free(r);
 }
 
+/* The caller as the gate proved it becomes the record's caller fields. */
+static void callers_become_fields(void **state) {
+  (void)state;
+  static const struct {
+    mu_caller c;
+    const char *kind, *name, *role, *token_id;
+  } cases[] = {
+      {{.kind = MU_CALLER_ANONYMOUS, .name = "anonymous", .role = MU_ACCESS_ADMIN},
+       "anonymous", "anonymous", "admin", ""},
+      {{.kind = MU_CALLER_ANONYMOUS, .name = "anonymous", .role = MU_ACCESS_NONE},
+       "anonymous", "anonymous", "none", ""},
+      {{.kind = MU_CALLER_ADMIN_CERT, .name = "alice", .role = MU_ACCESS_OPERATOR},
+       "admin_cert", "alice", "operator", ""},
+      {{.kind = MU_CALLER_TOKEN, .name = "ci-bot", .role = MU_ACCESS_VIEWER, .token_id = "tk9"},
+       "token", "ci-bot", "viewer", "tk9"},
+      {{.kind = MU_CALLER_AGENT, .name = "web-1", .role = MU_ACCESS_ADMIN, .token_id = "x"},
+       "agent", "web-1", "", ""}, /* agents have no role, and never a token */
+      {{.kind = MU_CALLER_SERVER, .name = "cp-2"}, "server", "cp-2", "", ""},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    mu_caller c = cases[i].c;
+    snprintf(c.address, sizeof c.address, "ipv4:10.0.0.%zu:5000", i);
+    mu_audit_rec in = {.time_ms = 1, .member = "m1", .action = "job.submit", .outcome = "ok"};
+    mu_audit_rec_set_caller(&in, &c, "m1");
+    mu_audit_rec *r = mu_audit_rec_pack(&in);
+    assert_string_equal(r->caller_kind, cases[i].kind);
+    assert_string_equal(r->caller_name, cases[i].name);
+    assert_string_equal(r->caller_role, cases[i].role);
+    assert_string_equal(r->token_id, cases[i].token_id);
+    assert_string_equal(r->address, c.address);
+    free(r);
+  }
+  mu_audit_rec in = {.time_ms = 1, .action = "authz.denied", .outcome = "denied: x"};
+  mu_audit_rec_set_caller(&in, NULL, "m1"); /* musterd itself (a denial summary) */
+  mu_audit_rec *r = mu_audit_rec_pack(&in);
+  assert_string_equal(r->caller_kind, "musterd");
+  assert_string_equal(r->caller_name, "m1");
+  assert_string_equal(r->address, "");
+  free(r);
+}
+
 static void limiter_bounds_denials(void **state) {
   (void)state;
   mu_audit_limiter l = {.per_sec = 3};
@@ -252,6 +294,7 @@ int main(void) {
       cmocka_unit_test(fields_are_bounded_and_cleaned),
       cmocka_unit_test(secrets_are_redacted),
       cmocka_unit_test(filters_match),
+      cmocka_unit_test(callers_become_fields),
       cmocka_unit_test(limiter_bounds_denials),
       cmocka_unit_test(ring_keeps_the_newest_within_bounds),
   };
