@@ -67,6 +67,7 @@ struct mu_agent_daemon {
   uv_timer_t metrics_timer;
   mu_output_spool *spool;      /* every attempt's output, <spool_dir>/output (tasks.c) */
   struct mu_agent_logs *logs;  /* logs.c */
+  struct mu_task_audits *task_audits; /* task_audit.h: start facts until STARTING (tasks.c) */
 };
 
 /* metrics.c: /metrics and /healthz when cfg.metrics_listen is set. */

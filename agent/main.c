@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/task_audit.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/pki/peer.h"
@@ -300,6 +301,7 @@ int main(int argc, char **argv) {
   uv_run(a.loop, UV_RUN_DEFAULT);
   uv_run(a.loop, UV_RUN_NOWAIT);
   uv_loop_close(a.loop);
+  mu_task_audits_free(a.task_audits);
   mu_plugin_host_free(a.plugins);
   mu_agent_config_free(&a.cfg);
   return 0;

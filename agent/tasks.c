@@ -12,9 +12,12 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "agent/task_audit.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/pbjson/pbjson.h"
+
+#define MU_TASK_AUDITS_MAX 100000 /* attempts assigned and not started yet, for their audit */
 
 /* --- journal -> stream --- */
 
@@ -115,6 +118,8 @@ static void on_runner_event(void *arg, const mu_task_event *e) {
   Muster__V1__OutputParams op = MUSTER__V1__OUTPUT_PARAMS__INIT;
   Muster__V1__OutputParams__ParamsEntry pe = MUSTER__V1__OUTPUT_PARAMS__PARAMS_ENTRY__INIT;
   Muster__V1__OutputParams__ParamsEntry *pes[1] = {&pe};
+  Muster__V1__TaskStartAudit sa;
+  mu_task_audit started;
   ev.job_id = (char *)e->job_id;
   ev.task_id = (char *)e->task_id;
   ev.attempt = e->attempt;
@@ -143,11 +148,17 @@ static void on_runner_event(void *arg, const mu_task_event *e) {
       }
       ev.event_case = MUSTER__V1__TASK_EVENT__EVENT_STATE;
       ev.state = &sc;
-      if (mu_task_state_final(e->state.state))
+      if (e->state.state == MU_TASK_STARTING &&
+          mu_task_audits_start(a->task_audits, e->job_id, e->task_id, e->attempt, &started,
+                               &sa) == 0)
+        ev.start_audit = &sa; /* the control plane records who started what */
+      if (mu_task_state_final(e->state.state)) {
+        mu_task_audits_drop(a->task_audits, e->task_id, e->attempt);
         mu_info("tasks", "%s attempt %u: %s (exit %d) %s", e->task_id, e->attempt,
                 protobuf_c_enum_descriptor_get_value(&muster__v1__task_state__descriptor,
                                                      sc.state)->name,
                 e->state.exit_code, sc.message);
+      }
       break;
     case MU_EV_OUTPUT:
       if (a->spool != NULL)
@@ -258,6 +269,7 @@ int mu_tasks_run_assign(mu_agent_daemon *a, const Muster__V1__Assign *as) {
                  err.msg[0] ? err.msg : "cannot encode the task spec");
     goto out;
   }
+  mu_task_audits_add(a->task_audits, as->task_id, as->attempt, spec, as->bundle_digest);
   params = calloc(as->n_params + 1, sizeof *params);
   for (size_t i = 0; params != NULL && i < as->n_params; i++) {
     params[i].key = as->params[i]->key;
@@ -266,6 +278,7 @@ int mu_tasks_run_assign(mu_agent_daemon *a, const Muster__V1__Assign *as) {
   if ((rc = mu_runner_assign(a->runner, as->job_id, as->task_id, as->attempt, spec_text, params,
                              params ? as->n_params : 0, &err)) != 0) {
     mu_warn("tasks", "%s attempt %u refused: %s", as->task_id, as->attempt, err.msg);
+    mu_task_audits_drop(a->task_audits, as->task_id, as->attempt);
     report_final(a, as->job_id, as->task_id, as->attempt, MUSTER__V1__TASK_STATE__FAILED,
                  err.msg);
   }
@@ -333,6 +346,8 @@ int mu_tasks_start(mu_agent_daemon *a, const char *helper_path, mu_err *err) {
   mu_journal_opts jo = {.on_persisted = on_persisted, .on_error = on_journal_error, .arg = a};
   int rc = mu_journal_open(a->loop, path, &jo, &a->journal, err);
   if (rc != 0) return rc;
+  if ((a->task_audits = mu_task_audits_new(MU_TASK_AUDITS_MAX)) == NULL)
+    return mu_err_set(err, MU_ENOMEM, "out of memory");
   if ((rc = mu_agent_bundles_start(a, err)) != 0) return rc;
   snprintf(path, sizeof path, "%s/output", a->cfg.spool_dir);
   mu_output_spool_opts so = {.max_bytes = a->cfg.output_spool_size,

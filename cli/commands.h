@@ -17,6 +17,8 @@ int mu_cmd_status(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_logs(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_cancel(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_jobs(const mu_cli_opts *opts, int argc, char **argv);
+/* cmd_audit.c: the audit trail. */
+int mu_cmd_audit(const mu_cli_opts *opts, int argc, char **argv);
 /* cmd_bundle_remote.c: bundle push / ls / rm against the control plane. */
 int mu_cmd_bundle_push(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_bundle_ls(const mu_cli_opts *opts, int argc, char **argv);

@@ -31,6 +31,7 @@ static const command commands[] = {
      NULL},
     {"dev", "run a local etcd, control plane and agents in the foreground (Ctrl-C stops all)",
      mu_cmd_dev, NULL},
+    {"audit", "list the audit trail: who did what, when, and how it ended", mu_cmd_audit, NULL},
     {"keygen", "write an Ed25519 key pair for signing bundles", NULL, mu_cli_keygen},
     {"bundle", "pack, sign, verify, push, list or remove task bundles (bundle --help)", cmd_bundle,
      NULL},

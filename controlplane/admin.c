@@ -123,14 +123,16 @@ static void drain_agent(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   mu_err err = {0};
   char *ids[1] = {a->id};
   if (mu_authz_check_targets(d, mu_authz_caller(call), ids, 1, &err) != 0) {
-    mu_audit(call, "agent.drain", "agent=%s denied: %s", a->id, err.msg);
+    mu_audit_record(d, call, req->undrain ? "agent.undrain" : "agent.drain", a->id,
+                    MU_AUDIT_DENIED, err.msg, NULL);
     mu_pb_fail(call, MU_RPC_PERMISSION_DENIED, "%s", err.msg);
     return;
   }
   int draining = !req->undrain;
+  mu_audit_record(d, call, draining ? "agent.drain" : "agent.undrain", a->id, MU_AUDIT_OK, NULL,
+                  "%s", a->draining == draining ? "unchanged" : "");
   if (a->draining != draining) {
     a->draining = draining;
-    mu_audit(call, draining ? "agent.drain" : "agent.undrain", "agent=%s", a->id);
     mu_persist_agent(d, a);
     mu_gateway_send_drain(a);
     if (!draining) mu_sched_kick(d);

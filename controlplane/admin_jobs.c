@@ -40,13 +40,18 @@ static void submit_spec(mu_daemon *d, mu_rpc_call *call, Muster__V1__JobSpec *sp
     protobuf_c_message_free_unpacked(&spec->base, NULL);
     return;
   }
+  char name[128];
+  snprintf(name, sizeof name, "%s", spec->name); /* the spec is taken in every case */
   if (mu_sched_submit(d, spec, mu_authz_caller(call), &job, &err) != 0) {
-    mu_audit(call, "job.submit", "refused: %s", err.msg);
+    mu_audit_record(d, call, "job.submit", "",
+                    err.code == MU_EPERM ? MU_AUDIT_DENIED : MU_AUDIT_REFUSED, err.msg,
+                    "name='%.120s'", name);
     mu_pb_fail(call, mu_rpc_code_from_err(err.code), "%s", err.msg);
     return;
   }
-  mu_audit(call, "job.submit", "job=%s name='%.120s' targets=%zu tasks=%zu", job->id,
-           job->spec->name, job->n_hosts, job->spec->n_tasks);
+  mu_audit_record(d, call, "job.submit", job->id, MU_AUDIT_OK, NULL,
+                  "name='%.120s' targets=%zu tasks=%zu", job->spec->name, job->n_hosts,
+                  job->spec->n_tasks);
   if (job->submit_pending)
     mu_persist_submit(d, job, call); /* answers once etcd holds the job */
   else
@@ -262,16 +267,17 @@ static void cancel_job(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   uint32_t n = 0;
   mu_err err = {0};
   if (check_job_scope(ud, call, job, &err) != 0) {
-    mu_audit(call, "job.cancel", "job=%s denied: %s", job->id, err.msg);
+    mu_audit_record(ud, call, "job.cancel", job->id, MU_AUDIT_DENIED, err.msg, NULL);
     mu_pb_fail(call, MU_RPC_PERMISSION_DENIED, "%s", err.msg);
     return;
   }
   if (mu_sched_cancel(ud, job, req->reason, &n, &err) != 0) {
-    mu_audit(call, "job.cancel", "job=%s refused: %s", job->id, err.msg);
+    mu_audit_record(ud, call, "job.cancel", job->id, MU_AUDIT_REFUSED, err.msg, NULL);
     mu_pb_fail(call, MU_RPC_FAILED_PRECONDITION, "%s", err.msg);
     return;
   }
-  mu_audit(call, "job.cancel", "job=%s cancelling=%u reason='%.200s'", job->id, n, req->reason);
+  mu_audit_record(ud, call, "job.cancel", job->id, MU_AUDIT_OK, NULL,
+                  "cancelling=%u reason='%.200s'", n, req->reason);
   Muster__V1__CancelJobResponse resp = MUSTER__V1__CANCEL_JOB_RESPONSE__INIT;
   resp.cancelled_tasks = n;
   mu_pb_reply(call, &resp.base);

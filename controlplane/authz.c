@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "controlplane/audit.h"
 #include "controlplane/daemon.h"
 
 const mu_caller *mu_authz_caller(const mu_rpc_call *call) { return mu_rpc_call_auth(call); }
@@ -22,6 +23,7 @@ static int gate(mu_rpc_call *call, const char *method, const mu_rpc_metadata *md
   if (perm == 0) {
     snprintf(msg, size, "%s is not in the permission table: denied", method);
     mu_warn("authz", "denied %s from %s: not in the permission table", method, peer->address);
+    mu_audit_denial(d, NULL, peer->address, method, msg);
     return MU_RPC_PERMISSION_DENIED;
   }
   mu_caller *c = calloc(1, sizeof *c);
@@ -63,6 +65,7 @@ out:
     char who[200];
     mu_warn("authz", "denied %s from %s (%s): %s", method, peer->address,
             mu_caller_describe(c, who, sizeof who), msg);
+    mu_audit_denial(d, c, peer->address, method, msg);
     free(c);
     return code;
   }

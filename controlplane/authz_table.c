@@ -37,6 +37,8 @@ static const struct {
     {"/muster.v1.Secrets/ListSecrets", MU_PERM_ADMIN},
     {"/muster.v1.Secrets/DeleteSecret", MU_PERM_ADMIN},
     {"/muster.v1.Secrets/RotateSecretKey", MU_PERM_ADMIN},
+    /* who did what */
+    {"/muster.v1.Audit/ListAudit", MU_PERM_ADMIN},
 };
 
 mu_perm mu_authz_method_perm(const char *method) {

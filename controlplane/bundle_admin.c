@@ -9,6 +9,7 @@
 
 #include "controlplane/bundles_int.h"
 #include "controlplane/audit.h"
+#include "controlplane/authz.h"
 #include "controlplane/daemon.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
@@ -33,6 +34,7 @@ typedef struct upload {
   int verify_rc;
   mu_err verify_err;
   mu_bundle_info *info;
+  mu_caller caller;      /* for the audit record, which may come after the call is gone */
 } upload;
 
 static void upload_free(upload *u) {
@@ -61,7 +63,7 @@ static void upload_fail(upload *u, int code, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  mu_audit(u->call_done ? NULL : u->call, "bundle.upload", "refused: %s", msg);
+  mu_audit_record_as(u->b->d, &u->caller, "bundle.upload", u->digest, MU_AUDIT_REFUSED, msg, NULL);
   u->finished = 1;
   mu_rpc_call_finish(u->call, code, msg, NULL);
 }
@@ -190,10 +192,12 @@ static void on_put(void *arg, int rc, const char *msg) {
   } else if (mu_bundles_index_add(u->b, pc->meta) != 0) {
     if (!u->call_done) upload_fail(u, MU_RPC_RESOURCE_EXHAUSTED, "out of memory indexing the bundle");
   } else {
-    mu_audit(u->call_done ? NULL : u->call, "bundle.upload", "stored %s@%s %s (%llu bytes, %s)",
-             pc->meta->name, pc->meta->version, pc->meta->digest,
-             (unsigned long long)pc->meta->size,
-             pc->meta->key_id[0] ? pc->meta->key_id : "unsigned");
+    char ref[300];
+    snprintf(ref, sizeof ref, "%s@%s", pc->meta->name, pc->meta->version);
+    mu_audit_record_as(u->b->d, &u->caller, "bundle.upload", ref, MU_AUDIT_OK, NULL,
+                       "digest=%s bytes=%llu key=%s", pc->meta->digest,
+                       (unsigned long long)pc->meta->size,
+                       pc->meta->key_id[0] ? pc->meta->key_id : "unsigned");
     if (!u->call_done) reply_info(u, pc->meta, 0);
   }
   mu_bundle_meta_free(pc->meta);
@@ -289,6 +293,7 @@ static void on_upload(mu_rpc_call *call, const mu_rpc_metadata *md, void *ud) {
   }
   u->b = d->bundles;
   u->call = call;
+  mu_audit_caller_copy(call, &u->caller);
   mu_rpc_call_handlers h = {.on_message = on_upload_message,
                             .on_read_end = on_upload_read_end,
                             .on_done = on_upload_done};
@@ -331,18 +336,23 @@ typedef struct delete_ctx {
   mu_rpc_call *call;
   char digest[MU_BUNDLE_DIGEST_SIZE];
   char what[400];
+  char ref[300];
+  mu_caller caller;
 } delete_ctx;
 
 static void on_removed(void *arg, int rc, const char *msg) {
   delete_ctx *dc = arg;
   if (rc != 0) {
+    mu_audit_record_as(dc->b->d, &dc->caller, "bundle.delete", dc->ref, MU_AUDIT_REFUSED, msg,
+                       "digest=%s", dc->digest);
     mu_pb_fail(dc->call, MU_RPC_UNAVAILABLE, "removing %s: %s", dc->what, msg);
   } else {
     mu_bundles_index_remove(dc->b, dc->digest);
     char why[300];
     snprintf(why, sizeof why, "bundle %s was removed from the control plane", dc->digest);
     mu_bundles_serve_forget(dc->b, dc->digest, why);
-    mu_audit(dc->call, "bundle.delete", "removed %s", dc->what);
+    mu_audit_record_as(dc->b->d, &dc->caller, "bundle.delete", dc->ref, MU_AUDIT_OK, NULL,
+                       "digest=%s", dc->digest);
     Muster__V1__DeleteBundleResponse resp = MUSTER__V1__DELETE_BUNDLE_RESPONSE__INIT;
     mu_pb_reply(dc->call, &resp.base);
   }
@@ -372,6 +382,8 @@ static void delete_bundle(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   }
   const char *job = mu_bundles_used_by(b, m->digest);
   if (job != NULL) {
+    mu_audit_record(d, call, "bundle.delete", req->ref, MU_AUDIT_REFUSED,
+                    "used by an unfinished job", "job=%s", job);
     mu_pb_fail(call, MU_RPC_FAILED_PRECONDITION,
                "bundle %s@%s (%s) is used by job %s, which has not finished; cancel it or wait",
                m->name, m->version, m->digest, job);
@@ -386,6 +398,8 @@ static void delete_bundle(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   dc->call = call;
   snprintf(dc->digest, sizeof dc->digest, "%s", m->digest);
   snprintf(dc->what, sizeof dc->what, "%s@%s (%s)", m->name, m->version, m->digest);
+  snprintf(dc->ref, sizeof dc->ref, "%s@%s", m->name, m->version);
+  mu_audit_caller_copy(call, &dc->caller);
   b->store->ops->remove(b->store, dc->digest, on_removed, dc);
 }
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "controlplane/audit_record.h"
 #include "controlplane/daemon.h"
 #include "controlplane/tokens.h"
 #include "lib/base/clock.h"
@@ -16,6 +17,11 @@
 #define MU_CLUSTER_RETRY_MS 500
 /* Bundle chunks live under <prefix>bundles/: the state load skips them (bundles.c lists metas). */
 #define MU_BUNDLES_REL "bundles/"
+
+/* Audit records (audit.h) are not state: loads skip them, follower watches ignore them. */
+static int audit_key(const char *rel) {
+  return strncmp(rel, MU_AUDIT_REL, strlen(MU_AUDIT_REL)) == 0;
+}
 
 typedef struct load_ctx {
   mu_daemon *d;
@@ -54,6 +60,7 @@ static void on_watch(void *ud, const mu_etcd_watch_batch *b, const mu_err *err) 
     const mu_etcd_event *ev = &b->events[i];
     if (ev->kv.key_len <= plen) continue;
     const char *rel = ev->kv.key + plen;
+    if (audit_key(rel)) continue;
     if (strncmp(rel, MU_BUNDLES_REL, strlen(MU_BUNDLES_REL)) == 0) { /* bundle metas and chunks */
       mu_bundles_apply_event(d, rel, ev->kv.value, ev->kv.value_len, ev->type == MU_ETCD_EVENT_PUT);
       continue;
@@ -214,9 +221,12 @@ static void start_load(mu_daemon *d) {
   lc->leading = d->role == MU_ROLE_LEADER;
   d->ha.loading = 1;
   char skip[sizeof d->cfg.etcd_prefix + sizeof MU_BUNDLES_REL];
+  char audit[sizeof d->cfg.etcd_prefix + sizeof MU_AUDIT_REL];
   snprintf(skip, sizeof skip, "%s%s", d->cfg.etcd_prefix, MU_BUNDLES_REL);
-  if (mu_store_load_prefix_skip(d->ha.store, d->cfg.etcd_prefix, skip, on_page, on_loaded, lc,
-                                &err) != 0) {
+  snprintf(audit, sizeof audit, "%s%s", d->cfg.etcd_prefix, MU_AUDIT_REL);
+  const char *skips[] = {skip, audit};
+  if (mu_store_load_prefix_skips(d->ha.store, d->cfg.etcd_prefix, skips, 2, on_page, on_loaded,
+                                 lc, &err) != 0) {
     d->ha.loading = 0;
     free(lc);
     mu_warn("cluster", "loading %s: %s; retrying", d->cfg.etcd_prefix, err.msg);

@@ -116,8 +116,8 @@ static void on_hello(mu_agent_session *s, Muster__V1__AgentMessage *msg) {
   const mu_caller *caller = mu_authz_caller(s->call);
   int proven = caller != NULL && caller->kind == MU_CALLER_AGENT;
   if (proven && strcmp(caller->name, id) != 0) {
-    mu_audit(s->call, "agent.impersonation", "certificate=%s claimed=%s outcome=denied",
-             caller->name, id);
+    mu_audit_record(d, s->call, "agent.impersonation", id, MU_AUDIT_DENIED,
+                    "the agent certificate names another agent", "certificate=%s", caller->name);
     session_close(s, MU_RPC_PERMISSION_DENIED,
                   "this agent certificate is for '%s'; its Hello claims to be '%s'", caller->name,
                   id);
@@ -209,6 +209,7 @@ static int on_agent_message(mu_rpc_call *call, const uint8_t *data, size_t len, 
       protobuf_c_message_free_unpacked(&msg->base, NULL);
       return 1;
     case MUSTER__V1__AGENT_MESSAGE__MSG_EVENT:
+      mu_audit_task_start(s->daemon, a, s->call, msg->event);
       mu_sched_on_event(s->daemon, a, msg->event);
       protobuf_c_message_free_unpacked(&msg->base, NULL);
       return 0;

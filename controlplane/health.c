@@ -14,6 +14,7 @@ static const char *const served_services[] = {
     "muster.v1.AgentGateway",
     "muster.v1.Tokens",
     "muster.v1.Secrets",
+    "muster.v1.Audit",
     "grpc.health.v1.Health",
     "grpc.reflection.v1.ServerReflection",
     "grpc.reflection.v1alpha.ServerReflection",

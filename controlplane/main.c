@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "controlplane/audit.h"
 #include "controlplane/authz.h"
 #include "controlplane/daemon.h"
 #include "controlplane/tokens.h"
@@ -24,6 +25,8 @@ static const char usage[] =
     "               [--max-agents N] [--max-tokens N]\n"
     "               [--max-message SIZE] [--member-id ID] [--log-level LEVEL]\n"
     "               [--max-job-tasks N] [--max-task-runs N] [--max-jobs-kept N]\n"
+    "               [--audit-max-records N] [--audit-retention DUR]\n"
+    "               [--audit-denials-per-second N]\n"
     "               [--trust-key FILE]... [--max-bundle-size SIZE] [--bundle-store-size SIZE]\n"
     "               [--bundle-etcd-chunk SIZE] [--bundle-serve-queue SIZE]\n"
     "               --tls-ca FILE --tls-cert FILE --tls-key FILE [--tls-crl FILE]\n"
@@ -59,6 +62,9 @@ static const struct option long_opts[] = {
     {"max-task-runs", required_argument, NULL, 0},
     {"max-jobs-kept", required_argument, NULL, 0},
     {"max-tokens", required_argument, NULL, 0},
+    {"audit-max-records", required_argument, NULL, 0},
+    {"audit-retention", required_argument, NULL, 0},
+    {"audit-denials-per-second", required_argument, NULL, 0},
     {"member-id", required_argument, NULL, 0},
     {"log-level", required_argument, NULL, 0},
     {"trust-key", required_argument, NULL, 0},
@@ -164,6 +170,7 @@ static void daemon_stop(mu_daemon *d) {
   mu_sched_close(d);
   mu_bundles_stop(d);
   mu_metrics_stop(d);
+  mu_audit_close(d);
   mu_authz_close(d);
   mu_secrets_close(d);
   uv_timer_stop(&d->sweep_timer);
@@ -203,6 +210,7 @@ static int listen_on(mu_daemon *d, mu_err *err) {
 static int daemon_start(mu_daemon *d, mu_err *err) {
   mu_rpc_options opts = {.max_message = d->cfg.max_message};
   int rc = mu_rpc_engine_new(d->loop, &d->engine, err);
+  if (rc == 0) rc = mu_audit_open(d, err);
   if (rc != 0) return rc;
   mu_bundle_store *store = NULL;
   if (d->role == MU_ROLE_SINGLE &&
@@ -213,7 +221,7 @@ static int daemon_start(mu_daemon *d, mu_err *err) {
       (rc = mu_bundles_register(d, err)) != 0 ||
       (rc = mu_gateway_register(d, err)) != 0 || (rc = mu_admin_register(d, err)) != 0 ||
       (rc = mu_admin_jobs_register(d, err)) != 0 || (rc = mu_tokens_register(d, err)) != 0 ||
-      (rc = mu_secrets_register(d, err)) != 0 ||
+      (rc = mu_secrets_register(d, err)) != 0 || (rc = mu_audit_register(d, err)) != 0 ||
       (rc = mu_health_register(d, err)) != 0 || (rc = mu_reflection_register(d, err)) != 0 ||
       (rc = listen_on(d, err)) != 0 ||
       (rc = mu_rpc_server_start(d->server, err)) != 0)
@@ -281,6 +289,7 @@ int main(int argc, char **argv) {
   if (daemon_start(&d, &err) != 0) {
     fprintf(stderr, "musterd: %s\n", err.msg);
     status = 1;
+    mu_audit_close(&d);
     if (d.ha.active) {
       d.stopping = 1;
       mu_sched_close(&d);

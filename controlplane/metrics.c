@@ -4,6 +4,7 @@
  * thread of lib/metrics only serves the last snapshot. */
 #include <stdio.h>
 
+#include "controlplane/audit.h"
 #include "controlplane/daemon.h"
 
 #define MU_METRICS_EVERY_MS 500
@@ -37,6 +38,7 @@ static void publish(uv_timer_t *t) {
               (double)bs.transfers);
   mu_prom_add(&p, "muster_bundle_serve_cache_bytes", "gauge",
               "Bundle bytes held in memory for serving.", "", (double)bs.serve_cache_bytes);
+  mu_audit_metrics(d, &p);
   char why[400];
   int healthy = mu_cluster_etcd_healthy(d, why, sizeof why);
   mu_metrics_server_publish(d->metrics, p.buf, healthy, healthy ? NULL : why);

@@ -228,10 +228,10 @@ def test_drain_and_undrain(c):
     assert "draining: the control plane starts no new tasks here" in c.agents["web-1"].text()
     # every admin action leaves an audit line with the caller's address
     log = c.musterd.text()
-    assert re.search(r"audit: peer=ipv4:127\.0\.0\.1:\d+ action=agent\.drain agent=web-1", log), log[-2000:]
-    assert "action=agent.undrain agent=web-1" in log
-    assert re.search(r"action=job\.submit job=j-\S+ name='run: hostname' targets=1 tasks=1", log)
-    assert re.search(r"action=job\.submit refused: target\.hosts\[0\]: 'web-1' matches only draining", log)
+    assert re.search(r"audit: peer=ipv4:127\.0\.0\.1:\d+ who=anonymous action=agent\.drain target=web-1 outcome=ok", log), log[-2000:]
+    assert "action=agent.undrain target=web-1" in log
+    assert re.search(r"action=job\.submit target=j-\S+ name='run: hostname' targets=1 tasks=1 outcome=ok", log)
+    assert re.search(r"action=job\.submit target=- name='run: true' outcome=refused: target\.hosts\[0\]: 'web-1' matches only draining", log)
 
 
 def normalise(text):

@@ -9,6 +9,7 @@ is stored.
 import base64
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -117,8 +118,8 @@ def test_timeout_retries_and_cancel(c):
     rc, _, err = c.cli("cancel", job, check=False)
     assert rc == 1 and "already finished" in err, err
     log = c.musterd.text()
-    assert "action=job.cancel job=%s cancelling=3" % job in log, log[-2000:]
-    assert "action=job.cancel job=%s refused: " % job in log
+    assert "action=job.cancel target=%s cancelling=3" % job in log, log[-2000:]
+    assert re.search(r"action=job\.cancel target=%s .*outcome=refused: " % job, log)
 
 
 def test_playbook_params_and_logs(c):

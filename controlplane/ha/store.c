@@ -58,8 +58,11 @@ typedef struct load {
   mu_store *s;
   char *prefix, *end, *next;    /* owned; next = key to resume from */
   size_t prefix_len, end_len, next_len;
-  char *after, *after_end;      /* owned; the range after a skipped sub-prefix, or NULL */
-  size_t after_len, after_end_len;
+  struct load_range {          /* owned; the ranges between skipped sub-prefixes, in order */
+    char *start, *end;
+    size_t start_len, end_len;
+  } *rest;
+  size_t n_rest, next_rest;
   int64_t revision;
   size_t total;
   mu_store_page_cb on_page;
@@ -369,8 +372,11 @@ static void load_free(load *ld) {
   free(ld->prefix);
   free(ld->end);
   free(ld->next);
-  free(ld->after);
-  free(ld->after_end);
+  for (size_t i = ld->next_rest; i < ld->n_rest; i++) {
+    free(ld->rest[i].start);
+    free(ld->rest[i].end);
+  }
+  free(ld->rest);
   free(ld);
 }
 
@@ -428,7 +434,7 @@ static void on_page(void *ud, const mu_etcd_result *res, const mu_err *err) {
     }
     ld->total += res->n_kvs;
   }
-  if ((!res->more || res->n_kvs == 0) && ld->after == NULL) {
+  if ((!res->more || res->n_kvs == 0) && ld->next_rest == ld->n_rest) {
     load_finish(ld, NULL);
     return;
   }
@@ -437,14 +443,15 @@ static void on_page(void *ud, const mu_etcd_result *res, const mu_err *err) {
     load_finish(ld, &e);
     return;
   }
-  if (!res->more || res->n_kvs == 0) { /* the part before the skipped sub-prefix is done */
+  if (!res->more || res->n_kvs == 0) { /* this range is done: the one after the next skip */
+    struct load_range *r = &ld->rest[ld->next_rest++];
     free(ld->next);
     free(ld->end);
-    ld->next = ld->after;
-    ld->next_len = ld->after_len;
-    ld->end = ld->after_end;
-    ld->end_len = ld->after_end_len;
-    ld->after = ld->after_end = NULL;
+    ld->next = r->start;
+    ld->next_len = r->start_len;
+    ld->end = r->end;
+    ld->end_len = r->end_len;
+    r->start = r->end = NULL;
     if (load_next(ld, &e) != 0) {
       mu_err_prefix(&e, "store: loading '%s'", ld->prefix);
       load_finish(ld, &e);
@@ -478,35 +485,103 @@ int mu_store_load_prefix(mu_store *s, const char *prefix, mu_store_page_cb on_pa
 int mu_store_load_prefix_skip(mu_store *s, const char *prefix, const char *skip,
                               mu_store_page_cb on_page_cb, mu_store_load_cb on_done, void *ud,
                               mu_err *err) {
+  const char *skips[1] = {skip};
+  return mu_store_load_prefix_skips(s, prefix, skips, skip != NULL, on_page_cb, on_done, ud, err);
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* 1 when [start, end) holds no key: end is not "\0" (the end of the key space) and start is
+ * at or past it. */
+static int range_empty(const char *start, size_t start_len, const char *end, size_t end_len) {
+  if (end_len == 1 && end[0] == '\0') return 0;
+  size_t n = start_len < end_len ? start_len : end_len;
+  int c = memcmp(start, end, n);
+  return c > 0 || (c == 0 && start_len >= end_len);
+}
+
+/* Splits [prefix, end of prefix) around the sorted skips into ld's first range (next, end)
+ * and the rest. */
+static int load_plan(load *ld, const char *prefix, const char **sorted, size_t n) {
+  size_t len = 0;
+  char *start = strdup(prefix);
+  size_t start_len = strlen(prefix);
+  if (start == NULL || (ld->rest = calloc(n + 1, sizeof *ld->rest)) == NULL) {
+    free(start);
+    return MU_ENOMEM;
+  }
+  for (size_t i = 0; i <= n; i++) {
+    char *end = i < n ? strdup(sorted[i]) : prefix_end(prefix, &len);
+    size_t end_len = i < n ? strlen(sorted[i]) : len;
+    char *after = i < n ? prefix_end(sorted[i], &len) : NULL;
+    if (end == NULL || (i < n && after == NULL)) {
+      free(start);
+      free(end);
+      free(after);
+      return MU_ENOMEM;
+    }
+    if (range_empty(start, start_len, end, end_len)) {
+      free(start);
+      free(end);
+    } else if (ld->next == NULL) {
+      ld->next = start;
+      ld->next_len = start_len;
+      ld->end = end;
+      ld->end_len = end_len;
+    } else {
+      ld->rest[ld->n_rest++] = (struct load_range){start, end, start_len, end_len};
+    }
+    start = after;
+    start_len = len;
+  }
+  if (ld->next == NULL) { /* everything skipped: one empty read still gives the revision */
+    ld->next = strdup(prefix);
+    ld->next_len = strlen(prefix);
+    ld->end = strdup(prefix);
+    ld->end_len = ld->next_len;
+    if (ld->next == NULL || ld->end == NULL) return MU_ENOMEM;
+  }
+  return 0;
+}
+
+int mu_store_load_prefix_skips(mu_store *s, const char *prefix, const char *const *skips,
+                               size_t n_skips, mu_store_page_cb on_page_cb,
+                               mu_store_load_cb on_done, void *ud, mu_err *err) {
   if (s->closing) return mu_err_set(err, MU_ECANCELED, "store: closing");
   if (prefix == NULL || prefix[0] == '\0' || on_done == NULL) {
     return mu_err_set(err, MU_EINVAL, "store: load needs a non-empty prefix and a callback");
   }
-  if (skip != NULL && (strncmp(skip, prefix, strlen(prefix)) != 0 || strlen(skip) <= strlen(prefix))) {
-    return mu_err_set(err, MU_EINVAL, "store: skipped '%s' is not inside '%s'", skip, prefix);
-  }
+  size_t plen = strlen(prefix);
+  for (size_t i = 0; i < n_skips; i++)
+    if (skips[i] == NULL || strncmp(skips[i], prefix, plen) != 0 || strlen(skips[i]) <= plen)
+      return mu_err_set(err, MU_EINVAL, "store: skipped '%s' is not inside '%s'",
+                        skips[i] ? skips[i] : "(null)", prefix);
+  /* sorted, and a skip inside another one adds nothing */
+  const char **sorted = calloc(n_skips + 1, sizeof *sorted);
   load *ld = calloc(1, sizeof(*ld));
-  if (ld == NULL) return mu_err_set(err, MU_ENOMEM, "store: out of memory");
-  *ld = (load){.s = s, .on_page = on_page_cb, .on_done = on_done, .ud = ud};
-  ld->prefix_len = strlen(prefix);
-  ld->prefix = strdup(prefix);
-  ld->next = strdup(prefix);
-  ld->next_len = ld->prefix_len;
-  if (skip == NULL) {
-    ld->end = prefix_end(prefix, &ld->end_len);
-  } else {
-    /* [prefix, skip) first, then [end of skip, end of prefix) */
-    ld->end = strdup(skip);
-    ld->end_len = strlen(skip);
-    ld->after = prefix_end(skip, &ld->after_len);
-    ld->after_end = prefix_end(prefix, &ld->after_end_len);
+  if (sorted == NULL || ld == NULL) {
+    free(sorted);
+    free(ld);
+    return mu_err_set(err, MU_ENOMEM, "store: out of memory");
   }
-  if (ld->prefix == NULL || ld->next == NULL || ld->end == NULL ||
-      (skip != NULL && (ld->after == NULL || ld->after_end == NULL))) {
+  size_t n = 0;
+  for (size_t i = 0; i < n_skips; i++) sorted[i] = skips[i];
+  qsort(sorted, n_skips, sizeof *sorted, cmp_str);
+  for (size_t i = 0; i < n_skips; i++)
+    if (n == 0 || strncmp(sorted[i], sorted[n - 1], strlen(sorted[n - 1])) != 0)
+      sorted[n++] = sorted[i];
+  *ld = (load){.s = s, .on_page = on_page_cb, .on_done = on_done, .ud = ud};
+  ld->prefix_len = plen;
+  ld->prefix = strdup(prefix);
+  int rc = ld->prefix == NULL ? MU_ENOMEM : load_plan(ld, prefix, sorted, n);
+  free(sorted);
+  if (rc != 0) {
     load_free(ld);
     return mu_err_set(err, MU_ENOMEM, "store: out of memory");
   }
-  int rc = load_next(ld, err);
+  rc = load_next(ld, err);
   if (rc != 0) {
     load_free(ld);
     return rc;

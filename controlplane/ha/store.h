@@ -119,5 +119,10 @@ int mu_store_load_prefix(mu_store *s, const char *prefix, mu_store_page_cb on_pa
 int mu_store_load_prefix_skip(mu_store *s, const char *prefix, const char *skip,
                               mu_store_page_cb on_page, mu_store_load_cb on_done, void *ud,
                               mu_err *err);
+/* The same with several sub-prefixes left out (bundle chunks, audit records); skips are
+ * borrowed for the call, in any order. MU_EINVAL when one is not inside prefix. */
+int mu_store_load_prefix_skips(mu_store *s, const char *prefix, const char *const *skips,
+                               size_t n_skips, mu_store_page_cb on_page,
+                               mu_store_load_cb on_done, void *ud, mu_err *err);
 
 #endif

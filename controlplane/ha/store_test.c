@@ -316,6 +316,22 @@ static void test_load_prefix_pages(void **state) {
   assert_int_equal(mu_store_load_prefix_skip(f.s, "/s4/agents/", "/s4/other/", on_page,
                                              on_loaded, &sk, &err), MU_EINVAL);
 
+  /* Several skips (bundle chunks and audit records), in any order, one inside another. */
+  const char *skips[] = {"/s4/agents/z", "/s4/agents/m/", "/s4/agents/a05", "/s4/agents/m/chunk"};
+  loaded ms = {0};
+  assert_int_equal(mu_store_load_prefix_skips(f.s, "/s4/agents/", skips, 4, on_page, on_loaded,
+                                              &ms, &err), 0);
+  ha_run_until(f.e, &ms.done, 10000);
+  if (ms.failed) fail_msg("load: %s", ms.err.msg);
+  assert_int_equal(ms.n, 90); /* a000..a049 and a060..a099 */
+  assert_string_equal(ms.keys[49], "/s4/agents/a049");
+  assert_string_equal(ms.keys[50], "/s4/agents/a060");
+  assert_string_equal(ms.keys[89], "/s4/agents/a099");
+  loaded_free(&ms);
+  const char *outside[] = {"/s4/agents/m/", "/s4/other/"};
+  assert_int_equal(mu_store_load_prefix_skips(f.s, "/s4/agents/", outside, 2, on_page,
+                                              on_loaded, &ms, &err), MU_EINVAL);
+
   /* Empty prefix → nothing, with the current revision. */
   loaded none = {0};
   assert_int_equal(mu_store_load_prefix(f.s, "/s4/none/", on_page, on_loaded, &none, &err), 0);

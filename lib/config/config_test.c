@@ -350,6 +350,9 @@ static void server_defaults_and_derived(void **state) {
   assert_int_equal(cfg.max_tokens, 10000);
   assert_int_equal(cfg.max_message, 16 * 1024 * 1024);
   assert_int_equal(cfg.log_level, MU_LOG_INFO);
+  assert_int_equal(cfg.audit_max_records, 100000);
+  assert_true(cfg.audit_retention_ms == 30LL * 24 * 3600 * 1000);
+  assert_int_equal(cfg.audit_denials_per_second, 10);
   snprintf(want, sizeof want, "%s:7400", host);
   assert_string_equal(cfg.member_id, want);
 
@@ -385,6 +388,9 @@ static void server_file(void **state) {
                                 "takeover_grace: 0s\n"
                                 "max_agents: 500\n"
                                 "max_message: 32M\n"
+                                "audit_max_records: 50\n"
+                                "audit_retention: 7d\n"
+                                "audit_denials_per_second: 3\n"
                                 "log_level: warn\n");
   mu_server_config_init(&cfg);
   assert_int_equal(mu_server_config_load(&cfg, path, &err), 0);
@@ -400,6 +406,11 @@ static void server_file(void **state) {
   assert_int_equal(cfg.max_agents, 500);
   assert_int_equal(cfg.max_message, 32 * 1024 * 1024);
   assert_int_equal(cfg.log_level, MU_LOG_WARN);
+  assert_int_equal(cfg.audit_max_records, 50);
+  assert_true(cfg.audit_retention_ms == 7LL * 24 * 3600 * 1000);
+  assert_int_equal(cfg.audit_denials_per_second, 3);
+  assert_int_equal(mu_server_config_set(&cfg, "audit-max-records", "5", &err), MU_EINVAL);
+  assert_int_equal(mu_server_config_set(&cfg, "audit-retention", "10s", &err), MU_EINVAL);
   /* Flags after the file. */
   assert_int_equal(mu_server_config_set(&cfg, "etcd", "http://x:1,http://y:2", &err), 0);
   assert_int_equal(cfg.etcd.n, 2);

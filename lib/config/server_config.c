@@ -35,6 +35,10 @@ static const mu_cfg_field server_fields[] = {
     F("max_jobs_kept", MU_CF_COUNT, max_jobs_kept, 1, 1000000),
     F("max_tokens", MU_CF_COUNT, max_tokens, 1, 1000000),
     F("max_message", MU_CF_SIZE, max_message, 64 * 1024, 1024 * 1024 * 1024),
+    F("audit_max_records", MU_CF_COUNT, audit_max_records, 10, 10000000),
+    F("audit_retention", MU_CF_DURATION, audit_retention_ms, 60 * 1000,
+      3650LL * 24 * 3600 * 1000),
+    F("audit_denials_per_second", MU_CF_COUNT, audit_denials_per_second, 1, 10000),
     F("log_level", MU_CF_LOG_LEVEL, log_level, 0, 0),
     F("member_id", MU_CF_MEMBER_ID, member_id, 0, 0),
     F("tls_ca", MU_CF_PATH, tls_ca, 0, 0),
@@ -98,6 +102,9 @@ void mu_server_config_init(mu_server_config *cfg) {
   cfg->max_jobs_kept = 1000;
   cfg->max_tokens = 10000;
   cfg->max_message = 16 * 1024 * 1024;
+  cfg->audit_max_records = 100000;
+  cfg->audit_retention_ms = 30LL * 24 * 3600 * 1000;
+  cfg->audit_denials_per_second = 10;
   cfg->log_level = MU_LOG_INFO;
   derive(cfg);
 }

@@ -41,6 +41,9 @@ typedef struct mu_server_config {
   uint32_t max_jobs_kept;               /* finished jobs kept in memory; 1..1000000, default 1000 */
   uint32_t max_tokens;                  /* bearer tokens, dead ones too; 1..1000000, default 10000 */
   uint64_t max_message;                 /* bytes per gRPC message, 64K..1G, default 16M */
+  uint32_t audit_max_records;           /* audit records kept; 10..10000000, default 100000 */
+  int64_t audit_retention_ms;           /* audit records older are deleted; 1m..10y, default 30d */
+  uint32_t audit_denials_per_second;    /* gate denials recorded one by one; 1..10000, default 10 */
   mu_log_level log_level;               /* default info */
   /* This member's name in the cluster; unless set explicitly, "<hostname>:<listen port>". */
   char member_id[MU_CFG_ID_MAX + 1];

@@ -140,7 +140,9 @@ int codec_range(const mu_etcd_range_req *req, json_t **ret, size_t *payload, mu_
                        req->prefix, payload, err);
   if (rc != 0) goto fail;
   if (set_int(o, "limit", req->limit) || set_int(o, "revision", req->revision) ||
-      set_bool(o, "keys_only", req->keys_only) || set_bool(o, "count_only", req->count_only)) {
+      set_bool(o, "keys_only", req->keys_only) || set_bool(o, "count_only", req->count_only) ||
+      (req->descend && (json_object_set_new(o, "sort_order", json_string("DESCEND")) != 0 ||
+                        json_object_set_new(o, "sort_target", json_string("KEY")) != 0))) {
     rc = mu_err_set(err, MU_ENOMEM, "etcd: out of memory");
     goto fail;
   }

@@ -134,6 +134,7 @@ typedef struct mu_etcd_range_req {
   int64_t revision;            /* 0 → latest */
   bool keys_only;
   bool count_only;
+  bool descend;                /* keys in descending order (with limit: the last ones) */
 } mu_etcd_range_req;
 
 typedef struct mu_etcd_put_req {

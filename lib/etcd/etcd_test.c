@@ -152,6 +152,15 @@ static void test_put_range(void **state) {
   assert_int_equal(k.res->count, 3);
   done(&k);
 
+  /* descending with a limit: the last keys first */
+  OK(e, k, mu_etcd_range,
+     &(mu_etcd_range_req){.key = "/t1/", .prefix = true, .limit = 2, .descend = true});
+  assert_int_equal(k.res->n_kvs, 2);
+  assert_string_equal(k.res->kvs[0].key, "/t1/c");
+  assert_string_equal(k.res->kvs[1].key, "/t1/b");
+  assert_true(k.res->more);
+  done(&k);
+
   OK(e, k, mu_etcd_range, &(mu_etcd_range_req){.key = "/t1/a", .revision = r1});
   assert_string_equal(k.res->kvs[0].value, "1");
   done(&k);
