@@ -20,12 +20,6 @@ static int gate(mu_rpc_call *call, const char *method, const mu_rpc_metadata *md
                 const mu_rpc_peer *peer, char *msg, size_t size, void *ud) {
   mu_daemon *d = ud;
   mu_perm perm = mu_authz_method_perm(method);
-  if (perm == 0) {
-    snprintf(msg, size, "%s is not in the permission table: denied", method);
-    mu_warn("authz", "denied %s from %s: not in the permission table", method, peer->address);
-    mu_audit_denial(d, NULL, peer->address, method, msg);
-    return MU_RPC_PERMISSION_DENIED;
-  }
   mu_caller *c = calloc(1, sizeof *c);
   if (c == NULL) {
     snprintf(msg, size, "out of memory");
@@ -58,6 +52,11 @@ static int gate(mu_rpc_call *call, const char *method, const mu_rpc_metadata *md
     }
     snprintf(t.address, sizeof t.address, "%s", peer->address);
     *c = t;
+  }
+  if (perm == 0) { /* identified first, so the refusal says who tried */
+    snprintf(msg, size, "%s is not in the permission table: denied", method);
+    code = MU_RPC_PERMISSION_DENIED;
+    goto out;
   }
   code = mu_authz_judge(c, perm, method, d->cfg.insecure, msg, size);
 out:

@@ -8,7 +8,7 @@ refuses leaves a bounded number of records and one summary of the rest. Without 
 trail is a bounded ring in memory; with etcd it survives a restart of the control plane, any
 member can list it, and the oldest records go once audit_max_records is passed.
 
-Every musterd here runs with --insecure: the caller is then "anonymous", an admin.
+Everything runs over mTLS: the CLI is the harness's admin certificate "test-admin".
 """
 import hashlib
 import json
@@ -64,9 +64,10 @@ def operator_story(c, addr, agent="a1"):
         "agent.drain", "job.cancel", "job.cancel", "task.start", "job.submit", "task.start",
         "job.submit"], [r["action"] for r in mine]
     drain, refused, cancel, start2, submit2, start1, submit1 = mine[:7]
-    # the admin calls: who (an anonymous admin with its address), on what, how it ended
+    # the admin calls: who (the admin certificate, with its address), on what, how it ended
     for r in (drain, refused, cancel, submit2, submit1):
-        assert r["caller"]["kind"] == "anonymous" and r["caller"]["role"] == "admin", r
+        assert r["caller"]["kind"] == "admin_cert" and r["caller"]["role"] == "admin", r
+        assert r["caller"]["name"] == "test-admin", r
         assert r["caller"]["address"].startswith("ipv4:127.0.0.1:"), r
         assert r["memberId"], r
     assert drain["target"] == agent and drain["outcome"] == "ok", drain
@@ -100,13 +101,13 @@ def operator_story(c, addr, agent="a1"):
     rc, out, _ = c.cli_at(addr, "audit", "--action", "job.cancel")
     lines = out.splitlines()
     assert lines[0].split() == ["TIME", "WHO", "ACTION", "TARGET", "OUTCOME"], out
-    assert "anonymous" in lines[1] and sleeper in lines[1] and "refused: " in lines[1], out
+    assert "test-admin" in lines[1] and sleeper in lines[1] and "refused: " in lines[1], out
     assert lines[2].rstrip().endswith(" ok"), out
     return [r["id"] for r in reversed(mine[:7])] + [recent[0]["id"]]
 
 
 def start_single(c, *flags):
-    c.start_musterd("--insecure", "--heartbeat-timeout", "2s", *flags)
+    c.start_musterd("--heartbeat-timeout", "2s", *flags)
     c.members["musterd"] = (c.musterd, c.addr)  # stopped (and checked) with HA's members
     c.musterd = None
     c.start_agent("a1", "role=web", "--heartbeat-interval", HB)
@@ -120,7 +121,7 @@ def test_trail_in_memory(c):
     log = c.members["musterd"][0].text()
     assert "audit: peer=ipv4:127.0.0.1:" in log and "action=agent.drain target=a1" in log, log[-2000:]
     # a flood of refused calls: at most 5 a second one by one, the rest summed up
-    ch = grpc.insecure_channel(c.addr)
+    ch = c.grpc_channel()
     flood = 40
     for _ in range(flood):
         try:
@@ -140,7 +141,7 @@ def test_trail_in_memory(c):
     assert 0 < len(one) < flood and summed > 0, recs
     assert one[0]["outcome"].startswith("denied: /muster.v1.Admin/NoSuchMethod is not in the "
                                         "permission table"), one[0]
-    assert one[0]["caller"]["kind"] == "anonymous", one[0]
+    assert one[0]["caller"]["kind"] == "admin_cert", one[0]
     summary = [r for r in recs if r["target"] == "*"][0]
     assert "audit_denials_per_second=5" in summary["outcome"], summary
     assert summary["caller"]["kind"] == "musterd", summary
@@ -159,7 +160,7 @@ def test_memory_ring_is_bounded(c):
 
 def test_trail_in_etcd_survives_restarts_and_is_bounded(c):
     c.start_etcd()
-    flags = ("--insecure", "--audit-max-records", "20")
+    flags = ("--audit-max-records", "20")
     addr = c.start_member("cp-a", *flags)
     wait_until("cp-a to lead", lambda: (c.cluster_at(addr) or {}).get("leader"))
     c.start_ha_agent("a1", addr)
