@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 
 
 LSAN_SUPPRESSIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lsan.supp")
@@ -257,7 +258,8 @@ def main(test_functions, make_cluster=None):
             print("PASS %s (%.1fs)" % (fn.__name__, time.monotonic() - t0), flush=True)
         except Exception as e:  # noqa: BLE001 - report every failure, then go on
             failed += 1
-            print("FAIL %s: %s" % (fn.__name__, e), flush=True)
+            print("FAIL %s: %s" % (fn.__name__, e or repr(e)), flush=True)
+            print(traceback.format_exc()[-3000:], flush=True)
             for p in c.procs():
                 try:
                     if p.alive():
