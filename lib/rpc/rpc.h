@@ -71,6 +71,13 @@ typedef struct mu_rpc_creds {
   int require_client_cert; /* server side: GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY */
   const char *server_name; /* client side: name checked against the server certificate
                             * instead of the target's host (NULL: the target's host) */
+  /* Client side, optional: PEM text used instead of the matching file (ca_pem for ca_file,
+   * and so on), copied when the channel is created. For programs that hold certificates in
+   * memory, e.g. a benchmark's thousands of simulated agents (lib/pki mu_pki_issue_ca). A
+   * server ignores them: it reads its files, to reload them when they change. */
+  const char *ca_pem;
+  const char *cert_pem;
+  const char *key_pem;
 } mu_rpc_creds;
 
 /* The peer of a server call as its TLS handshake proved it. Filled before any handler runs. */
