@@ -1,6 +1,8 @@
 /* fanout: times `muster run -- hostname` end to end. For each fleet size it starts a fresh
  * musterd, connects that many simulated agents (bench/fleet, which answer each Assign at once)
- * and runs the real CLI K times; then the same across R real muster-agent processes; then
+ * and runs the real CLI K times, plaintext (--insecure) and then over mTLS (--tls both, the
+ * default; a CA made for the run, every agent its own certificate and connection), and
+ * compares the two; then the same across R real muster-agent processes; then
  * pdsh, clush and ansible over a private loopback sshd (bench/peers/ssh_peers.sh). Prints
  * "name: value unit" figures with met/missed next to the issue's targets and never asserts
  * them: the exit code is 0 whenever the run completed (see docs/benchmarks.md). */
@@ -20,6 +22,7 @@
 #include <unistd.h>
 
 #include "bench/fleet.h"
+#include "bench/pki_setup.h"
 #include "bench/setup.h"
 #include "bench/stats.h"
 #include "lib/base/clock.h"
@@ -28,6 +31,7 @@
 
 #define TARGET_1000_MS 1000.0  /* 1,000 hosts end to end */
 #define TARGET_SPEEDUP 100.0   /* vs pdsh and clush at 100 hosts */
+#define TARGET_MTLS_SLOWER 10.0 /* issue 12: mTLS at most 10 % slower than plaintext */
 #define MAX_SIZES 8
 #define MAX_RUNS 1000
 #define LINE_MAX_BYTES 4096    /* longer stdout lines are cut (only counted) */
@@ -40,12 +44,16 @@ static const char usage[] =
     "usage: fanout [--agents N] [--sizes N,N,...] [--runs K] [--real-agents R]\n"
     "              [--peers | --no-peers] [--peer-sizes N,N,...] [--peer-runs K]\n"
     "              [--peer-timeout DUR] [--musterd PATH] [--cli PATH] [--agent PATH]\n"
-    "              [--peers-script PATH] [--keep-work-dir]\n"
+    "              [--peers-script PATH] [--keep-work-dir] [--tls both|on|off]\n"
+    "              [--agents-per-channel N]\n"
     "\n"
     "Times `muster -o json run -- hostname` from submit to the last result: across N simulated\n"
     "agents for each size (default 1000,100,10; --agents N sets the first), across R real\n"
     "muster-agent processes (default 10; 0 skips), and pdsh/clush/ansible over SSH to\n"
-    "loopback targets (default sizes 10,100, 3 runs each). K = 10 runs per case by default.\n";
+    "loopback targets (default sizes 10,100, 3 runs each). K = 10 runs per case by default.\n"
+    "--tls both (default) runs every case plaintext (--insecure), then over mTLS with a CA\n"
+    "made for the run, and compares them. Simulated agents: 1 per connection (100 with\n"
+    "--tls off; mTLS is always 1).\n";
 
 typedef struct opts {
   size_t sizes[MAX_SIZES], n_sizes;
@@ -55,6 +63,8 @@ typedef struct opts {
   int64_t peer_timeout_ms;
   const char *musterd_flag, *cli_flag, *agent_flag, *script_flag;
   int keep_work_dir;
+  int tls_modes;           /* MU_BENCH_PLAIN | MU_BENCH_MTLS */
+  size_t agents_per_channel; /* plaintext simulated agents */
 } opts;
 
 /* One child process; stdout optionally read line by line and matched. */
@@ -90,6 +100,8 @@ typedef struct bench {
   char workdir[PATH_MAX];
   char target[64];
   int no_etcd;             /* musterd --help mentions --no-etcd */
+  mu_bench_pki pki;        /* made when --tls asks for mTLS */
+  const mu_bench_pki *tls; /* the current case's: NULL plaintext, else &pki */
   proc musterd;
   mu_rpc_channel *admin;
   uint32_t cluster_agents; /* agents_connected from the last GetCluster; -1u: no answer */
@@ -267,10 +279,11 @@ static int parse_opts(int argc, char **argv, opts *o, mu_err *err) {
       {"peer-timeout", required_argument, NULL, 'T'}, {"musterd", required_argument, NULL, 'm'},
       {"cli", required_argument, NULL, 'c'},         {"agent", required_argument, NULL, 'a'},
       {"peers-script", required_argument, NULL, 'x'}, {"keep-work-dir", no_argument, NULL, 'w'},
+      {"tls", required_argument, NULL, 't'},         {"agents-per-channel", required_argument, NULL, 'C'},
       {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0}};
   *o = (opts){.sizes = {1000, 100, 10}, .n_sizes = 3, .peer_sizes = {10, 100}, .n_peer_sizes = 2,
               .runs = 10, .real_agents = 10, .peer_runs = 3, .peers = 1,
-              .peer_timeout_ms = 300000};
+              .peer_timeout_ms = 300000, .tls_modes = MU_BENCH_PLAIN | MU_BENCH_MTLS};
   int c, rc = 0;
   opterr = 0;
   while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -292,6 +305,8 @@ static int parse_opts(int argc, char **argv, opts *o, mu_err *err) {
       case 'a': o->agent_flag = optarg; break;
       case 'x': o->script_flag = optarg; break;
       case 'w': o->keep_work_dir = 1; break;
+      case 't': rc = mu_bench_tls_parse(optarg, &o->tls_modes, err); break;
+      case 'C': rc = parse_count("agents-per-channel", optarg, 100000, &o->agents_per_channel, err); break;
       case 'h': fputs(usage, stdout); exit(0);
       default: return mu_err_set(err, MU_EINVAL, "unknown or incomplete option '%s'", argv[optind - 1]);
     }
@@ -300,6 +315,8 @@ static int parse_opts(int argc, char **argv, opts *o, mu_err *err) {
   if (optind < argc) return mu_err_set(err, MU_EINVAL, "unexpected argument '%s'", argv[optind]);
   if (o->sizes[0] == 0 || o->runs == 0)
     return mu_err_set(err, MU_EINVAL, "--agents and --runs must be at least 1");
+  /* mTLS agents have a connection each; the plaintext run they are compared with too */
+  if (o->agents_per_channel == 0) o->agents_per_channel = o->tls_modes == MU_BENCH_PLAIN ? 100 : 1;
   return 0;
 }
 
@@ -380,12 +397,18 @@ static int musterd_start(bench *b, size_t max_agents, mu_err *err) {
   snprintf(b->target, sizeof b->target, "127.0.0.1:%d", port);
   char maxa[32];
   snprintf(maxa, sizeof maxa, "%zu", max_agents + 16);
-  char *args[] = {b->musterd_path, "--listen", b->target, "--heartbeat-timeout", "60s",
-                  "--max-agents", maxa, b->no_etcd ? "--no-etcd" : NULL, NULL};
+  char *args[16] = {b->musterd_path, "--listen", b->target, "--heartbeat-timeout", "60s",
+                    "--max-agents", maxa};
+  size_t n = 7;
+  if (b->no_etcd) args[n++] = "--no-etcd";
+  const mu_bench_pki *p = b->tls;
+  n += mu_bench_pki_daemon_args(p, p ? p->server_cert : NULL, p ? p->server_key : NULL, args + n);
+  args[n] = NULL;
   b->musterd.match = NULL;
   if ((rc = proc_spawn(b, &b->musterd, args, 0, "musterd.log", err)) != 0) return rc;
   mu_rpc_options ao = {.max_message = 64u << 20};
-  if ((rc = mu_rpc_channel_new(b->engine, b->target, NULL, &ao, &b->admin, err)) != 0) return rc;
+  mu_rpc_creds creds = p ? mu_bench_pki_admin_creds(p) : (mu_rpc_creds){0};
+  if ((rc = mu_rpc_channel_new(b->engine, b->target, &creds, &ao, &b->admin, err)) != 0) return rc;
   return wait_cluster(b, 0, STARTUP_TIMEOUT_MS, err);
 }
 
@@ -402,8 +425,16 @@ static void musterd_stop(bench *b) {
  * spawn→last result line to last. */
 static void cli_run(bench *b, size_t expect, samples *total, samples *last) {
   proc p = {.match = "\"taskId\"", .match_ok = "\"SUCCEEDED\""};
-  char *args[] = {b->cli_path, "--addr", b->target, "--timeout", "60s", "-o", "json", "run",
-                  "--", "hostname", NULL};
+  char *args[24] = {b->cli_path, "--addr", b->target};
+  size_t n = 3;
+  if (b->tls != NULL) {
+    char *tls[] = {"--ca", (char *)b->tls->ca_file, "--cert", (char *)b->tls->admin_cert, "--key",
+                   (char *)b->tls->admin_key};
+    memcpy(args + n, tls, sizeof tls);
+    n += sizeof tls / sizeof tls[0];
+  }
+  char *rest[] = {"--timeout", "60s", "-o", "json", "run", "--", "hostname", NULL};
+  memcpy(args + n, rest, sizeof rest);
   mu_err err = {0};
   if (proc_spawn(b, &p, args, 1, "cli.log", &err) != 0) {
     mu_warn("fanout", "%s", err.msg);
@@ -554,17 +585,25 @@ static void on_fleet_stopped(void *ud) { *(int *)ud = 1; }
 static int sim_size(bench *b, size_t n, result_set *rs, mu_err *err) {
   mu_fleet *fleet = NULL;
   int stopped = 0, rc;
+  const char *label = b->tls ? "mtls_sim" : "sim";
   if ((rc = musterd_start(b, n, err)) != 0) goto out;
-  mu_fleet_config fc = {.target = b->target, .agents = n, .agents_per_channel = 100,
+  mu_fleet_config fc = {.target = b->target, .agents = n,
+                        .agents_per_channel = b->o.agents_per_channel,
                         .heartbeat_interval_ms = 5000, .id_prefix = "sim"};
   if ((rc = mu_fleet_new(b->engine, &fc, &fleet, err)) != 0) goto out;
+  if (b->tls != NULL &&
+      (rc = mu_fleet_use_tls(fleet, b->tls->ca, b->tls->ca_cert_pem, NULL, err)) != 0)
+    goto out;
+  uint64_t t0 = uv_hrtime();
   if ((rc = mu_fleet_connect(fleet, err)) != 0) goto out;
   if ((rc = wait_cluster(b, (uint32_t)n, CONNECT_TIMEOUT_MS, err)) != 0) goto out;
-  mu_info("fanout", "%zu simulated agents connected", n);
-  time_runs(b, "sim", n, rs);
   const mu_fleet_stats *fs = mu_fleet_stats_get(fleet);
-  printf("# sim fleet: %llu assigns answered, %llu task events, %llu acks, %llu send errors\n",
-         (unsigned long long)fs->assigns, (unsigned long long)fs->task_events,
+  printf("# %s fleet: %zu agents over %zu connections, connected in %.0f ms (certificates issued "
+         "before, in %.0f ms)\n", label, n, fs->channels, ms_between(t0, uv_hrtime()),
+         (double)fs->cert_issue_ns / 1e6);
+  time_runs(b, label, n, rs);
+  printf("# %s fleet: %llu assigns answered, %llu task events, %llu acks, %llu send errors\n",
+         label, (unsigned long long)fs->assigns, (unsigned long long)fs->task_events,
          (unsigned long long)fs->acks, (unsigned long long)fs->send_errors);
 out:
   if (fleet != NULL) {
@@ -589,12 +628,17 @@ static int real_agents(bench *b, result_set *rs, mu_err *err) {
     snprintf(id, sizeof id, "real-%03zu", i);
     snprintf(spool, sizeof spool, "%s/spool-%03zu", b->workdir, i);
     snprintf(log, sizeof log, "agent-%03zu.log", i);
-    char *args[] = {b->agent_path, "--control", b->target, "--id", id, "--labels", "bench=real",
-                    "--spool-dir", spool, "--plugin-dir", plugins, NULL};
-    rc = proc_spawn(b, &agents[i], args, 0, log, err);
+    char *args[24] = {b->agent_path, "--control", b->target, "--id", id, "--labels", "bench=real",
+                      "--spool-dir", spool, "--plugin-dir", plugins};
+    char cert[PATH_MAX + 16], key[PATH_MAX + 16];
+    if (b->tls != NULL) rc = mu_bench_pki_issue_files(b->tls, "agent", id, cert, key, err);
+    size_t n = 11;
+    n += mu_bench_pki_daemon_args(b->tls, cert, key, args + n);
+    args[n] = NULL;
+    if (rc == 0) rc = proc_spawn(b, &agents[i], args, 0, log, err);
   }
   if (rc == 0) rc = wait_cluster(b, (uint32_t)r, CONNECT_TIMEOUT_MS, err);
-  if (rc == 0) time_runs(b, "real", r, rs);
+  if (rc == 0) time_runs(b, b->tls ? "mtls_real" : "real", r, rs);
   for (size_t i = 0; i < r; i++) proc_stop(b, &agents[i]);
   musterd_stop(b);
   free(agents);
@@ -704,17 +748,82 @@ static void probe_no_etcd(bench *b) {
   b->no_etcd = p.seen_flag;
 }
 
-static void report_ratio(const char *tool, size_t n, double peer_ms, double ours_ms, int target) {
+static void report_ratio(const char *prefix, const char *tool, size_t n, double peer_ms,
+                         double ours_ms, int target) {
   if (peer_ms <= 0 || ours_ms <= 0) {
-    printf("ours_vs_%s_%zu: n/a\n", tool, n);
+    printf("%sours_vs_%s_%zu: n/a\n", prefix, tool, n);
     return;
   }
   double ratio = peer_ms / ours_ms;
   if (target)
-    printf("ours_vs_%s_%zu: %.1f x faster  [target >= %g x: %s]\n", tool, n, ratio,
+    printf("%sours_vs_%s_%zu: %.1f x faster  [target >= %g x: %s]\n", prefix, tool, n, ratio,
            TARGET_SPEEDUP, ratio >= TARGET_SPEEDUP ? "met" : "missed");
   else
-    printf("ours_vs_%s_%zu: %.1f x faster\n", tool, n, ratio);
+    printf("%sours_vs_%s_%zu: %.1f x faster\n", prefix, tool, n, ratio);
+}
+
+/* How much slower mTLS was than plaintext at percentile p of one figure, in %. */
+static void report_mtls(const char *name, const char *stat, double p, const samples *plain,
+                        const samples *mtls, int target) {
+  double a = percentile(plain, p), m = percentile(mtls, p);
+  if (a <= 0 || m < 0) {
+    printf("mtls_vs_plain_%s_%s: n/a\n", name, stat);
+    return;
+  }
+  double slower = 100.0 * (m - a) / a;
+  if (target)
+    printf("mtls_vs_plain_%s_%s: %+.1f %% (%.1f vs %.1f ms)  [target <= %g %% slower: %s]\n", name,
+           stat, slower, m, a, TARGET_MTLS_SLOWER, slower <= TARGET_MTLS_SLOWER ? "met" : "missed");
+  else
+    printf("mtls_vs_plain_%s_%s: %+.1f %% (%.1f vs %.1f ms)\n", name, stat, slower, m, a);
+}
+
+/* The end-to-end target and the peers' ratios of one mode (0 plaintext, 1 mTLS). */
+static void report_mode(const bench *b, int mode, const result_set *sim, const result_set *real,
+                        double peer_med[][MAX_SIZES]) {
+  const char *prefix = mode ? "mtls_" : "";
+  for (size_t s = 0; s < b->o.n_sizes; s++) {
+    if (b->o.sizes[s] != 1000) continue;
+    double m = percentile(&sim[s].cli_total, 50);
+    printf("%sfanout_1000_end_to_end: %.1f ms  [target < %g ms: %s]\n", prefix, m, TARGET_1000_MS,
+           m >= 0 && m < TARGET_1000_MS ? "met" : "missed");
+  }
+  for (size_t p = 0; b->o.peers && p < b->o.n_peer_sizes; p++) {
+    size_t n = b->o.peer_sizes[p];
+    for (size_t s = 0; s < b->o.n_sizes; s++) {
+      if (b->o.sizes[s] != n) continue;
+      double ours = percentile(&sim[s].cli_total, 50);
+      for (size_t t = 0; t < N_PEERS; t++)
+        report_ratio(prefix, peer_tools[t].name, n, peer_med[t][p], ours, n == 100 && t < 2);
+    }
+    if (b->o.real_agents == n) {
+      double ours = percentile(&real->cli_total, 50);
+      for (size_t t = 0; t < N_PEERS; t++) {
+        char name[32];
+        snprintf(name, sizeof name, "%s_real", peer_tools[t].name);
+        report_ratio(prefix, name, n, peer_med[t][p], ours, 0);
+      }
+    }
+  }
+}
+
+/* mTLS against plaintext, case by case: CLI end to end (the issue's target) and the API. */
+static void report_mtls_cases(const bench *b, result_set sim[2][MAX_SIZES], result_set real[2]) {
+  printf("# mTLS against plaintext (median and p99 of the same runs)\n");
+  for (size_t s = 0; s <= b->o.n_sizes; s++) {
+    if (s == b->o.n_sizes && b->o.real_agents == 0) break;
+    const result_set *a = s < b->o.n_sizes ? &sim[0][s] : &real[0];
+    const result_set *m = s < b->o.n_sizes ? &sim[1][s] : &real[1];
+    char name[64];
+    snprintf(name, sizeof name, "%s_%zu_cli_total", s < b->o.n_sizes ? "sim" : "real",
+             s < b->o.n_sizes ? b->o.sizes[s] : b->o.real_agents);
+    report_mtls(name, "median", 50, &a->cli_total, &m->cli_total, 1);
+    report_mtls(name, "p99", 99, &a->cli_total, &m->cli_total, 1);
+    snprintf(name, sizeof name, "%s_%zu_api_submit_to_last", s < b->o.n_sizes ? "sim" : "real",
+             s < b->o.n_sizes ? b->o.sizes[s] : b->o.real_agents);
+    report_mtls(name, "median", 50, &a->api_submit, &m->api_submit, 0);
+    report_mtls(name, "p99", 99, &a->api_submit, &m->api_submit, 0);
+  }
 }
 
 static int setup(bench *b, const char *argv0, mu_err *err) {
@@ -731,6 +840,12 @@ static int setup(bench *b, const char *argv0, mu_err *err) {
   snprintf(b->workdir, sizeof b->workdir, "%s/fanout.XXXXXX", tmp);
   if (mkdtemp(b->workdir) == NULL)
     return mu_err_set(err, MU_EIO, "cannot create a work dir under %s: %s", tmp, strerror(errno));
+  if (b->o.tls_modes & MU_BENCH_MTLS) {
+    char dir[PATH_MAX + 8];
+    snprintf(dir, sizeof dir, "%s/pki", b->workdir);
+    if ((rc = mu_bench_pki_make(&b->pki, dir, err)) != 0) return rc;
+    printf("# mTLS: CA, server and admin certificates made in %.1f ms\n", b->pki.setup_ms);
+  }
   return mu_rpc_engine_new(b->loop, &b->engine, err);
 }
 
@@ -760,7 +875,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "fanout: %s\n", err.msg);
     failed = 1;
   }
-  static result_set sim[MAX_SIZES], real;
+  /* [0] plaintext, [1] mTLS; each size runs plaintext then mTLS, so both see the same load */
+  static result_set sim[2][MAX_SIZES], real[2];
   double peer_med[N_PEERS][MAX_SIZES];
   char load[64];
   if (!failed) {
@@ -769,44 +885,34 @@ int main(int argc, char **argv) {
     printf("# fanout: musterd %s%s, cli %s; load average at start %s\n", b.musterd_path,
            b.no_etcd ? " --no-etcd" : "", b.cli_path, load);
     for (size_t s = 0; s < b.o.n_sizes && !failed; s++)
-      if (sim_size(&b, b.o.sizes[s], &sim[s], &err) != 0) {
-        fprintf(stderr, "fanout: %zu simulated agents: %s\n", b.o.sizes[s], err.msg);
+      for (int mode = 0; mode < 2 && !failed; mode++) {
+        if (!(b.o.tls_modes & (mode ? MU_BENCH_MTLS : MU_BENCH_PLAIN))) continue;
+        b.tls = mode ? &b.pki : NULL;
+        if (sim_size(&b, b.o.sizes[s], &sim[mode][s], &err) != 0) {
+          fprintf(stderr, "fanout: %zu simulated agents: %s\n", b.o.sizes[s], err.msg);
+          failed = 1;
+        }
+      }
+    for (int mode = 0; mode < 2 && !failed && b.o.real_agents > 0; mode++) {
+      if (!(b.o.tls_modes & (mode ? MU_BENCH_MTLS : MU_BENCH_PLAIN))) continue;
+      b.tls = mode ? &b.pki : NULL;
+      if (real_agents(&b, &real[mode], &err) != 0) {
+        fprintf(stderr, "fanout: %zu real agents: %s\n", b.o.real_agents, err.msg);
         failed = 1;
       }
-    if (!failed && b.o.real_agents > 0 && real_agents(&b, &real, &err) != 0) {
-      fprintf(stderr, "fanout: %zu real agents: %s\n", b.o.real_agents, err.msg);
-      failed = 1;
     }
     if (!failed && b.o.peers) peers(&b, peer_med);
   }
   if (!failed && !b.interrupted) {
     printf("# summary (medians; ours = `muster run` CLI process start to exit)\n");
-    for (size_t s = 0; s < b.o.n_sizes; s++) {
-      if (b.o.sizes[s] != 1000) continue;
-      double m = percentile(&sim[s].cli_total, 50);
-      printf("fanout_1000_end_to_end: %.1f ms  [target < %g ms: %s]\n", m, TARGET_1000_MS,
-             m >= 0 && m < TARGET_1000_MS ? "met" : "missed");
-    }
-    for (size_t p = 0; b.o.peers && p < b.o.n_peer_sizes; p++) {
-      size_t n = b.o.peer_sizes[p];
-      for (size_t s = 0; s < b.o.n_sizes; s++) {
-        if (b.o.sizes[s] != n) continue;
-        double ours = percentile(&sim[s].cli_total, 50);
-        for (size_t t = 0; t < N_PEERS; t++)
-          report_ratio(peer_tools[t].name, n, peer_med[t][p], ours, n == 100 && t < 2);
-      }
-      if (b.o.real_agents == n) {
-        double ours = percentile(&real.cli_total, 50);
-        for (size_t t = 0; t < N_PEERS; t++) {
-          char name[32];
-          snprintf(name, sizeof name, "%s_real", peer_tools[t].name);
-          report_ratio(name, n, peer_med[t][p], ours, 0);
-        }
-      }
-    }
+    for (int mode = 0; mode < 2; mode++)
+      if (b.o.tls_modes & (mode ? MU_BENCH_MTLS : MU_BENCH_PLAIN))
+        report_mode(&b, mode, sim[mode], &real[mode], peer_med);
+    if (b.o.tls_modes == (MU_BENCH_PLAIN | MU_BENCH_MTLS)) report_mtls_cases(&b, sim, real);
     load_average(load, sizeof load);
     printf("# load average at the end %s\n", load);
   }
+  mu_bench_pki_free(&b.pki);
   if (b.engine != NULL) {
     int closed = 0;
     mu_rpc_engine_close(b.engine, on_fleet_stopped, &closed);
