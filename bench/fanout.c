@@ -23,6 +23,7 @@
 
 #include "bench/fleet.h"
 #include "bench/pki_setup.h"
+#include "bench/procstat.h"
 #include "bench/setup.h"
 #include "bench/stats.h"
 #include "lib/base/clock.h"
@@ -555,14 +556,26 @@ static void api_run_once(bench *b, size_t expect, samples *submit_last, samples 
 
 typedef struct result_set {
   samples cli_total, cli_last, api_submit, api_reply;
+  double musterd_cpu_ms, self_cpu_ms; /* per CLI run: musterd's and this process's (agents) */
 } result_set;
+
+static uint64_t cpu_ms(pid_t pid) {
+  uint64_t ms = 0;
+  mu_proc_cpu_ms(pid, &ms, NULL);
+  return ms;
+}
 
 /* One warm-up CLI run, then K CLI runs and K API runs against the connected agents. */
 static void time_runs(bench *b, const char *label, size_t n, result_set *rs) {
   samples warm = {0}, ignore = {0};
   cli_run(b, n, &warm, &ignore);
+  uint64_t musterd0 = cpu_ms(b->musterd.h.pid), self0 = cpu_ms(getpid());
   for (size_t k = 0; k < b->o.runs && !b->interrupted; k++)
     cli_run(b, n, &rs->cli_total, &rs->cli_last);
+  if (rs->cli_total.n > 0) {
+    rs->musterd_cpu_ms = (double)(cpu_ms(b->musterd.h.pid) - musterd0) / (double)rs->cli_total.n;
+    rs->self_cpu_ms = (double)(cpu_ms(getpid()) - self0) / (double)rs->cli_total.n;
+  }
   for (size_t k = 0; k < b->o.runs && !b->interrupted; k++)
     api_run_once(b, n, &rs->api_submit, &rs->api_reply);
   char name[96];
@@ -576,6 +589,8 @@ static void time_runs(bench *b, const char *label, size_t n, result_set *rs) {
   print_samples(name, &rs->api_submit);
   snprintf(name, sizeof name, "%s_%zu_api_reply_to_last", label, n);
   print_samples(name, &rs->api_reply);
+  printf("%s_%zu_musterd_cpu_per_run: %.1f ms\n%s_%zu_load_tool_cpu_per_run: %.1f ms\n", label, n,
+         rs->musterd_cpu_ms, label, n, rs->self_cpu_ms);
 }
 
 /* --- the three parts --- */
@@ -823,6 +838,10 @@ static void report_mtls_cases(const bench *b, result_set sim[2][MAX_SIZES], resu
              s < b->o.n_sizes ? b->o.sizes[s] : b->o.real_agents);
     report_mtls(name, "median", 50, &a->api_submit, &m->api_submit, 0);
     report_mtls(name, "p99", 99, &a->api_submit, &m->api_submit, 0);
+    if (a->musterd_cpu_ms > 0)
+      printf("mtls_vs_plain_%.*s_musterd_cpu_per_run: %.2f x (%.1f vs %.1f ms)\n",
+             (int)(strlen(name) - strlen("_api_submit_to_last")), name,
+             m->musterd_cpu_ms / a->musterd_cpu_ms, m->musterd_cpu_ms, a->musterd_cpu_ms);
   }
 }
 
