@@ -2,8 +2,7 @@
  * says Hello, and answers two Assigns with STARTING, RUNNING, its id as stdout and SUCCEEDED,
  * with sequence numbers increasing per agent across both tasks; Acks are counted. Over mTLS
  * each agent comes on a connection of its own with a certificate naming its id. */
-#define _XOPEN_SOURCE 700 /* nftw, mkdtemp */
-#include <ftw.h>
+#define _XOPEN_SOURCE 700 /* mkdtemp */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +13,7 @@
 #include <cmocka.h>
 
 #include "bench/fleet.h"
+#include "bench/setup.h"
 #include "lib/pki/pki.h"
 #include "muster/v1/agent.pb-c.h"
 
@@ -187,12 +187,6 @@ static int fixture_new(void **state, int tls) {
 static int setup(void **state) { return fixture_new(state, 0); }
 static int setup_tls(void **state) { return fixture_new(state, 1); }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
 
 static void set_flag(void *ud) { *(int *)ud = 1; }
 
@@ -202,7 +196,7 @@ static int teardown(void **state) {
   mu_rpc_engine_close(f->engine, set_flag, &closed);
   while (!closed) uv_run(&f->loop, UV_RUN_ONCE);
   assert_int_equal(uv_loop_close(&f->loop), 0);
-  if (f->pki_dir[0] != '\0') assert_int_equal(nftw(f->pki_dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS), 0);
+  if (f->pki_dir[0] != '\0') mu_bench_rm_tree(f->pki_dir);
   free(f->ca_cert);
   free(f->ca_key);
   free(f);
