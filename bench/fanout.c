@@ -33,9 +33,6 @@
 #define TARGET_1000_MS 1000.0  /* 1,000 hosts end to end */
 #define TARGET_SPEEDUP 100.0   /* vs pdsh and clush at 100 hosts */
 #define TARGET_MTLS_SLOWER 10.0 /* issue 12: mTLS at most 10 % slower than plaintext */
-#define MAX_SIZES 8
-#define MAX_RUNS 1000
-#define LINE_MAX_BYTES 4096    /* longer stdout lines are cut (only counted) */
 #define STARTUP_TIMEOUT_MS 10000
 #define CONNECT_TIMEOUT_MS 60000
 #define RUN_TIMEOUT_MS 120000
@@ -56,60 +53,9 @@ static const char usage[] =
     "made for the run, and compares them. Simulated agents: 1 per connection (100 with\n"
     "--tls off; mTLS is always 1).\n";
 
-typedef struct opts {
-  size_t sizes[MAX_SIZES], n_sizes;
-  size_t peer_sizes[MAX_SIZES], n_peer_sizes;
-  size_t runs, real_agents, peer_runs;
-  int peers;
-  int64_t peer_timeout_ms;
-  const char *musterd_flag, *cli_flag, *agent_flag, *script_flag;
-  int keep_work_dir;
-  int tls_modes;           /* MU_BENCH_PLAIN | MU_BENCH_MTLS */
-  size_t agents_per_channel; /* plaintext simulated agents */
-} opts;
+#include "bench/fanout.h"
 
-/* One child process; stdout optionally read line by line and matched. */
-typedef struct proc {
-  uv_process_t h;
-  uv_pipe_t out;
-  int started, exited, out_open;
-  int64_t status;
-  int sig;
-  uint64_t start_ns, exit_ns, last_result_ns;
-  const char *match;       /* a stdout line holding this is one result */
-  const char *match_ok;    /* ... and a successful one when it also holds this */
-  size_t results, ok;
-  int seen_flag;           /* some line held `match` (used for --help probes) */
-  char line[LINE_MAX_BYTES];
-  size_t line_len;
-} proc;
-
-typedef struct samples {
-  double v[MAX_RUNS];
-  size_t n;
-  size_t incomplete;       /* runs that ended without every result, or failed */
-} samples;
-
-typedef struct bench {
-  opts o;
-  uv_loop_t *loop;
-  mu_rpc_engine *engine;
-  uv_timer_t tick;
-  uv_signal_t sigint, sigterm;
-  int interrupted;
-  char musterd_path[PATH_MAX], cli_path[PATH_MAX], agent_path[PATH_MAX], script_path[PATH_MAX];
-  char workdir[PATH_MAX];
-  char target[64];
-  int no_etcd;             /* musterd --help mentions --no-etcd */
-  mu_bench_pki pki;        /* made when --tls asks for mTLS */
-  const mu_bench_pki *tls; /* the current case's: NULL plaintext, else &pki */
-  proc musterd;
-  mu_rpc_channel *admin;
-  uint32_t cluster_agents; /* agents_connected from the last GetCluster; -1u: no answer */
-  int cluster_inflight;
-} bench;
-
-static double ms_between(uint64_t a, uint64_t b) { return (double)(b - a) / 1e6; }
+double fanout_ms_between(uint64_t a, uint64_t b) { return (double)(b - a) / 1e6; }
 
 /* --- running the loop until something happens --- */
 
@@ -179,8 +125,7 @@ static void on_exit_cb(uv_process_t *h, int64_t status, int sig) {
   uv_close((uv_handle_t *)h, NULL);
 }
 
-/* Starts argv[0]; stderr (and stdout unless capture) go to WORKDIR/log_name. */
-static int proc_spawn(bench *b, proc *p, char **argv, int capture, const char *log_name,
+int fanout_proc_spawn(bench *b, proc *p, char **argv, int capture, const char *log_name,
                       mu_err *err) {
   char log_path[PATH_MAX + 64];
   snprintf(log_path, sizeof log_path, "%s/%s", b->workdir, log_name);
@@ -218,8 +163,7 @@ static int proc_spawn(bench *b, proc *p, char **argv, int capture, const char *l
   return 0;
 }
 
-/* Waits for the process to exit and its stdout to close; kills it past timeout_ms. */
-static int proc_wait(bench *b, proc *p, int64_t timeout_ms) {
+int fanout_proc_wait(bench *b, proc *p, int64_t timeout_ms) {
   int done = 0;
   uint64_t end = uv_hrtime() + (uint64_t)timeout_ms * 1000000ull;
   int killed = 0;
@@ -238,7 +182,7 @@ static int proc_wait(bench *b, proc *p, int64_t timeout_ms) {
 static void proc_stop(bench *b, proc *p) {
   if (!p->started || p->exited) return;
   uv_process_kill(&p->h, SIGTERM);
-  if (proc_wait(b, p, STOP_GRACE_MS) != 0) mu_warn("fanout", "pid %d needed SIGKILL", p->h.pid);
+  if (fanout_proc_wait(b, p, STOP_GRACE_MS) != 0) mu_warn("fanout", "pid %d needed SIGKILL", p->h.pid);
 }
 
 /* --- setup helpers (as in fleet_load) --- */
@@ -280,7 +224,8 @@ static int parse_opts(int argc, char **argv, opts *o, mu_err *err) {
       {"peer-timeout", required_argument, NULL, 'T'}, {"musterd", required_argument, NULL, 'm'},
       {"cli", required_argument, NULL, 'c'},         {"agent", required_argument, NULL, 'a'},
       {"peers-script", required_argument, NULL, 'x'}, {"keep-work-dir", no_argument, NULL, 'w'},
-      {"tls", required_argument, NULL, 't'},         {"agents-per-channel", required_argument, NULL, 'C'},
+      {"tls", required_argument, NULL, 't'},
+      {"agents-per-channel", required_argument, NULL, 'C'},
       {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0}};
   *o = (opts){.sizes = {1000, 100, 10}, .n_sizes = 3, .peer_sizes = {10, 100}, .n_peer_sizes = 2,
               .runs = 10, .real_agents = 10, .peer_runs = 3, .peers = 1,
@@ -307,7 +252,9 @@ static int parse_opts(int argc, char **argv, opts *o, mu_err *err) {
       case 'x': o->script_flag = optarg; break;
       case 'w': o->keep_work_dir = 1; break;
       case 't': rc = mu_bench_tls_parse(optarg, &o->tls_modes, err); break;
-      case 'C': rc = parse_count("agents-per-channel", optarg, 100000, &o->agents_per_channel, err); break;
+      case 'C':
+        rc = parse_count("agents-per-channel", optarg, 100000, &o->agents_per_channel, err);
+        break;
       case 'h': fputs(usage, stdout); exit(0);
       default: return mu_err_set(err, MU_EINVAL, "unknown or incomplete option '%s'", argv[optind - 1]);
     }
@@ -323,25 +270,24 @@ static int parse_opts(int argc, char **argv, opts *o, mu_err *err) {
 
 /* --- statistics and the report --- */
 
-/* Percentile (p in 0..100, stats.h) of the samples; -1 when there are none. */
-static double percentile(const samples *s, double p) {
+double fanout_percentile(const samples *s, double p) {
   double v[MAX_RUNS];
   memcpy(v, s->v, s->n * sizeof v[0]);
   return mu_bench_percentile(v, s->n, p);
 }
 
-static void add_sample(samples *s, double v) {
+void fanout_add_sample(samples *s, double v) {
   if (s->n < MAX_RUNS) s->v[s->n++] = v;
 }
 
-static void print_samples(const char *name, const samples *s) {
+void fanout_print_samples(const char *name, const samples *s) {
   if (s->n == 0) {
     printf("%s_median: n/a ms\n", name);
     return;
   }
   printf("%s_median: %.1f ms\n%s_p99: %.1f ms\n%s_min: %.1f ms\n%s_runs: %zu runs (%zu "
-         "incomplete)\n", name, percentile(s, 50), name, percentile(s, 99), name,
-         percentile(s, 0), name, s->n, s->incomplete);
+         "incomplete)\n", name, fanout_percentile(s, 50), name, fanout_percentile(s, 99), name,
+         fanout_percentile(s, 0), name, s->n, s->incomplete);
   fflush(stdout);
 }
 
@@ -406,7 +352,7 @@ static int musterd_start(bench *b, size_t max_agents, mu_err *err) {
   n += mu_bench_pki_daemon_args(p, p ? p->server_cert : NULL, p ? p->server_key : NULL, args + n);
   args[n] = NULL;
   b->musterd.match = NULL;
-  if ((rc = proc_spawn(b, &b->musterd, args, 0, "musterd.log", err)) != 0) return rc;
+  if ((rc = fanout_proc_spawn(b, &b->musterd, args, 0, "musterd.log", err)) != 0) return rc;
   mu_rpc_options ao = {.max_message = 64u << 20};
   mu_rpc_creds creds = p ? mu_bench_pki_admin_creds(p) : (mu_rpc_creds){0};
   if ((rc = mu_rpc_channel_new(b->engine, b->target, &creds, &ao, &b->admin, err)) != 0) return rc;
@@ -437,12 +383,12 @@ static void cli_run(bench *b, size_t expect, samples *total, samples *last) {
   char *rest[] = {"--timeout", "60s", "-o", "json", "run", "--", "hostname", NULL};
   memcpy(args + n, rest, sizeof rest);
   mu_err err = {0};
-  if (proc_spawn(b, &p, args, 1, "cli.log", &err) != 0) {
+  if (fanout_proc_spawn(b, &p, args, 1, "cli.log", &err) != 0) {
     mu_warn("fanout", "%s", err.msg);
     total->incomplete++;
     return;
   }
-  int rc = proc_wait(b, &p, RUN_TIMEOUT_MS);
+  int rc = fanout_proc_wait(b, &p, RUN_TIMEOUT_MS);
   int complete = rc == 0 && p.status == 0 && p.ok == expect;
   if (!complete) {
     mu_warn("fanout", "muster run: exit %lld, %zu results, %zu ok of %zu%s; see %s/cli.log",
@@ -450,8 +396,8 @@ static void cli_run(bench *b, size_t expect, samples *total, samples *last) {
     total->incomplete++;
     last->incomplete++;
   }
-  add_sample(total, ms_between(p.start_ns, p.exit_ns));
-  if (p.results > 0) add_sample(last, ms_between(p.start_ns, p.last_result_ns));
+  fanout_add_sample(total, fanout_ms_between(p.start_ns, p.exit_ns));
+  if (p.results > 0) fanout_add_sample(last, fanout_ms_between(p.start_ns, p.last_result_ns));
 }
 
 typedef struct api_run {
@@ -549,8 +495,8 @@ static void api_run_once(bench *b, size_t expect, samples *submit_last, samples 
     reply_last->incomplete++;
   }
   if (r.last_ns != 0) {
-    add_sample(submit_last, ms_between(r.submit_ns, r.last_ns));
-    add_sample(reply_last, ms_between(r.reply_ns, r.last_ns));
+    fanout_add_sample(submit_last, fanout_ms_between(r.submit_ns, r.last_ns));
+    fanout_add_sample(reply_last, fanout_ms_between(r.reply_ns, r.last_ns));
   }
 }
 
@@ -582,13 +528,13 @@ static void time_runs(bench *b, const char *label, size_t n, result_set *rs) {
   printf("# %s: %zu hosts, %zu runs each (after one warm-up CLI run: %.1f ms)\n", label, n,
          b->o.runs, warm.n ? warm.v[0] : -1.0);
   snprintf(name, sizeof name, "%s_%zu_cli_total", label, n);
-  print_samples(name, &rs->cli_total);
+  fanout_print_samples(name, &rs->cli_total);
   snprintf(name, sizeof name, "%s_%zu_cli_last_result", label, n);
-  print_samples(name, &rs->cli_last);
+  fanout_print_samples(name, &rs->cli_last);
   snprintf(name, sizeof name, "%s_%zu_api_submit_to_last", label, n);
-  print_samples(name, &rs->api_submit);
+  fanout_print_samples(name, &rs->api_submit);
   snprintf(name, sizeof name, "%s_%zu_api_reply_to_last", label, n);
-  print_samples(name, &rs->api_reply);
+  fanout_print_samples(name, &rs->api_reply);
   printf("%s_%zu_musterd_cpu_per_run: %.1f ms\n%s_%zu_load_tool_cpu_per_run: %.1f ms\n", label, n,
          rs->musterd_cpu_ms, label, n, rs->self_cpu_ms);
 }
@@ -614,7 +560,7 @@ static int sim_size(bench *b, size_t n, result_set *rs, mu_err *err) {
   if ((rc = wait_cluster(b, (uint32_t)n, CONNECT_TIMEOUT_MS, err)) != 0) goto out;
   const mu_fleet_stats *fs = mu_fleet_stats_get(fleet);
   printf("# %s fleet: %zu agents over %zu connections, connected in %.0f ms (certificates issued "
-         "before, in %.0f ms)\n", label, n, fs->channels, ms_between(t0, uv_hrtime()),
+         "before, in %.0f ms)\n", label, n, fs->channels, fanout_ms_between(t0, uv_hrtime()),
          (double)fs->cert_issue_ns / 1e6);
   time_runs(b, label, n, rs);
   printf("# %s fleet: %llu assigns answered, %llu task events, %llu acks, %llu send errors\n",
@@ -650,7 +596,7 @@ static int real_agents(bench *b, result_set *rs, mu_err *err) {
     size_t n = 11;
     n += mu_bench_pki_daemon_args(b->tls, cert, key, args + n);
     args[n] = NULL;
-    if (rc == 0) rc = proc_spawn(b, &agents[i], args, 0, log, err);
+    if (rc == 0) rc = fanout_proc_spawn(b, &agents[i], args, 0, log, err);
   }
   if (rc == 0) rc = wait_cluster(b, (uint32_t)r, CONNECT_TIMEOUT_MS, err);
   if (rc == 0) time_runs(b, b->tls ? "mtls_real" : "real", r, rs);
@@ -660,106 +606,13 @@ static int real_agents(bench *b, result_set *rs, mu_err *err) {
   return rc;
 }
 
-typedef struct peer_tool {
-  const char *name, *match, *match_ok;
-} peer_tool;
-
-static const peer_tool peer_tools[] = {
-    {"pdsh", ": ", NULL}, {"clush", ": ", NULL}, {"ansible", " | ", " | CHANGED"}};
-#define N_PEERS (sizeof peer_tools / sizeof peer_tools[0])
-
-/* Times each tool running `hostname` on t1..tN through the private sshd; peer_med[t][s] gets
- * the median wall time, or -1. */
-static void peers(bench *b, double peer_med[N_PEERS][MAX_SIZES]) {
-  for (size_t t = 0; t < N_PEERS; t++)
-    for (size_t s = 0; s < MAX_SIZES; s++) peer_med[t][s] = -1;
-  size_t max_n = 0;
-  for (size_t s = 0; s < b->o.n_peer_sizes; s++)
-    if (b->o.peer_sizes[s] > max_n) max_n = b->o.peer_sizes[s];
-  char dir[PATH_MAX + 8], count[32];
-  snprintf(dir, sizeof dir, "%s/ssh", b->workdir);
-  snprintf(count, sizeof count, "%zu", max_n);
-  mkdir(dir, 0700);
-  proc setup = {0};
-  char *start[] = {b->script_path, "start", dir, count, NULL};
-  mu_err err = {0};
-  if (proc_spawn(b, &setup, start, 0, "ssh_peers.log", &err) != 0 ||
-      proc_wait(b, &setup, 120000) != 0 || setup.status != 0) {
-    printf("# peers skipped: %s (see %s/ssh_peers.log)\n",
-           err.msg[0] ? err.msg : "bench/peers/ssh_peers.sh start failed", b->workdir);
-    return;
-  }
-  char cfg[PATH_MAX + 32], env_pdsh[PATH_MAX + 64];
-  snprintf(cfg, sizeof cfg, "%s/ssh_config", dir);
-  snprintf(env_pdsh, sizeof env_pdsh, "-F %s %%h", cfg);
-  /* The peers' own settings; only their children read these. */
-  setenv("PDSH_SSH_ARGS", env_pdsh, 1);
-  char path[PATH_MAX + 32];
-  snprintf(path, sizeof path, "%s/ansible-cp", dir);
-  setenv("ANSIBLE_SSH_CONTROL_PATH_DIR", path, 1);
-  snprintf(path, sizeof path, "%s/ansible-local", dir);
-  setenv("ANSIBLE_LOCAL_TEMP", path, 1);
-  snprintf(path, sizeof path, "%s/ansible-remote", dir);
-  setenv("ANSIBLE_REMOTE_TEMP", path, 1);
-  setenv("ANSIBLE_HOST_KEY_CHECKING", "False", 1);
-  setenv("ANSIBLE_NOCOLOR", "1", 1);
-  char inventory[PATH_MAX + 32], sshopt[PATH_MAX + 16];
-  snprintf(inventory, sizeof inventory, "%s/inventory", dir);
-  snprintf(sshopt, sizeof sshopt, "-F %s", cfg);
-  for (size_t s = 0; s < b->o.n_peer_sizes && !b->interrupted; s++) {
-    size_t n = b->o.peer_sizes[s];
-    char hosts[64], fanout[32];
-    snprintf(hosts, sizeof hosts, "t[1-%zu]", n);
-    snprintf(fanout, sizeof fanout, "%zu", n);
-    for (size_t t = 0; t < N_PEERS && !b->interrupted; t++) {
-      char *pdsh[] = {"/usr/bin/pdsh", "-R", "ssh", "-f", fanout, "-w", hosts, "hostname", NULL};
-      char *clush[] = {"/usr/bin/clush", "-f", fanout, "-o", sshopt, "-w", hosts, "hostname", NULL};
-      char limit[80];
-      snprintf(limit, sizeof limit, "all[0:%zu]", n - 1); /* the first n (ends inclusive) */
-      char *ansible[] = {"/usr/bin/ansible", "all", "-i", inventory, "-l", limit, "-f", fanout,
-                         "-m", "command", "-a", "hostname", NULL};
-      char **argv = t == 0 ? pdsh : t == 1 ? clush : ansible;
-      samples sm = {0};
-      for (size_t k = 0; k < b->o.peer_runs && !b->interrupted; k++) {
-        proc p = {.match = peer_tools[t].match, .match_ok = peer_tools[t].match_ok};
-        char log[32];
-        snprintf(log, sizeof log, "%s.log", peer_tools[t].name);
-        if (proc_spawn(b, &p, argv, 1, log, &err) != 0) {
-          printf("# %s skipped: %s\n", peer_tools[t].name, err.msg);
-          break;
-        }
-        int rc = proc_wait(b, &p, b->o.peer_timeout_ms);
-        size_t ok = p.match_ok ? p.ok : p.results;
-        if (rc != 0 || p.status != 0 || ok != n) {
-          mu_warn("fanout", "%s to %zu hosts: exit %lld, %zu of %zu ok%s; see %s/%s", argv[0], n,
-                  (long long)p.status, ok, n, rc ? " (killed at the timeout)" : "", b->workdir,
-                  log);
-          sm.incomplete++;
-        }
-        add_sample(&sm, ms_between(p.start_ns, p.exit_ns));
-      }
-      char name[64];
-      snprintf(name, sizeof name, "peer_%s_%zu_wall", peer_tools[t].name, n);
-      print_samples(name, &sm);
-      peer_med[t][s] = percentile(&sm, 50);
-    }
-  }
-  /* The private sshd must go even after Ctrl-C: run the stop step uninterrupted. */
-  int interrupted = b->interrupted;
-  b->interrupted = 0;
-  char *stop[] = {b->script_path, "stop", dir, NULL};
-  proc down = {0};
-  if (proc_spawn(b, &down, stop, 0, "ssh_peers.log", &err) == 0) proc_wait(b, &down, 30000);
-  b->interrupted = b->interrupted || interrupted;
-}
-
 /* --- main --- */
 
 static void probe_no_etcd(bench *b) {
   proc p = {.match = "--no-etcd"};
   char *args[] = {b->musterd_path, "--help", NULL};
   mu_err err = {0};
-  if (proc_spawn(b, &p, args, 1, "musterd.log", &err) == 0) proc_wait(b, &p, 10000);
+  if (fanout_proc_spawn(b, &p, args, 1, "musterd.log", &err) == 0) fanout_proc_wait(b, &p, 10000);
   b->no_etcd = p.seen_flag;
 }
 
@@ -780,7 +633,7 @@ static void report_ratio(const char *prefix, const char *tool, size_t n, double 
 /* How much slower mTLS was than plaintext at percentile p of one figure, in %. */
 static void report_mtls(const char *name, const char *stat, double p, const samples *plain,
                         const samples *mtls, int target) {
-  double a = percentile(plain, p), m = percentile(mtls, p);
+  double a = fanout_percentile(plain, p), m = fanout_percentile(mtls, p);
   if (a <= 0 || m < 0) {
     printf("mtls_vs_plain_%s_%s: n/a\n", name, stat);
     return;
@@ -799,7 +652,7 @@ static void report_mode(const bench *b, int mode, const result_set *sim, const r
   const char *prefix = mode ? "mtls_" : "";
   for (size_t s = 0; s < b->o.n_sizes; s++) {
     if (b->o.sizes[s] != 1000) continue;
-    double m = percentile(&sim[s].cli_total, 50);
+    double m = fanout_percentile(&sim[s].cli_total, 50);
     printf("%sfanout_1000_end_to_end: %.1f ms  [target < %g ms: %s]\n", prefix, m, TARGET_1000_MS,
            m >= 0 && m < TARGET_1000_MS ? "met" : "missed");
   }
@@ -807,15 +660,16 @@ static void report_mode(const bench *b, int mode, const result_set *sim, const r
     size_t n = b->o.peer_sizes[p];
     for (size_t s = 0; s < b->o.n_sizes; s++) {
       if (b->o.sizes[s] != n) continue;
-      double ours = percentile(&sim[s].cli_total, 50);
+      double ours = fanout_percentile(&sim[s].cli_total, 50);
       for (size_t t = 0; t < N_PEERS; t++)
-        report_ratio(prefix, peer_tools[t].name, n, peer_med[t][p], ours, n == 100 && t < 2);
+        report_ratio(prefix, fanout_peer_tools[t].name, n, peer_med[t][p], ours,
+                     n == 100 && t < 2);
     }
     if (b->o.real_agents == n) {
-      double ours = percentile(&real->cli_total, 50);
+      double ours = fanout_percentile(&real->cli_total, 50);
       for (size_t t = 0; t < N_PEERS; t++) {
         char name[32];
-        snprintf(name, sizeof name, "%s_real", peer_tools[t].name);
+        snprintf(name, sizeof name, "%s_real", fanout_peer_tools[t].name);
         report_ratio(prefix, name, n, peer_med[t][p], ours, 0);
       }
     }
@@ -920,7 +774,7 @@ int main(int argc, char **argv) {
         failed = 1;
       }
     }
-    if (!failed && b.o.peers) peers(&b, peer_med);
+    if (!failed && b.o.peers) fanout_peers(&b, peer_med);
   }
   if (!failed && !b.interrupted) {
     printf("# summary (medians; ours = `muster run` CLI process start to exit)\n");
