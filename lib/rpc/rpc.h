@@ -7,7 +7,8 @@
  * bytes; callers pack and unpack with protobuf-c.
  *
  * Life cycle: a call lives until its on_done callback has run; the wrapper frees it right after.
- * Sends are queued (bounded by max_send_queue bytes; overflow is MU_ENOSPC). */
+ * Sends are queued (bounded by max_send_queue bytes; overflow is MU_ENOSPC); small messages
+ * queued back to back leave in one write. */
 #ifndef MU_RPC_H
 #define MU_RPC_H
 
