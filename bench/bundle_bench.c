@@ -504,7 +504,7 @@ static int part_dist(bench *b) {
   snprintf(maxa, sizeof maxa, "%zu", b->o.agents + 16);
   char *margv[] = {b->musterd, "--listen", addr, "--etcd", client, "--metrics-listen",
                    metrics_addr, "--max-bundle-size", maxb, "--max-agents", maxa,
-                   "--heartbeat-timeout", "120s", "--log-level", "warn", NULL};
+                   "--heartbeat-timeout", "120s", "--log-level", "warn", "--insecure", NULL};
   b->musterd_pid = spawn_bg(margv, mlog);
   leader_probe lp = {b, addr};
   if (!wait_for(musterd_leads, &lp, 20000)) {

@@ -714,8 +714,8 @@ static int musterd_start(bench *b, mu_err *err) {
   char *args[16 + MAX_MUSTERD_ARGS] = {b->musterd_path, "--listen", b->target, "--etcd",
                                        b->etcd_url, "--state-dir", state, "--heartbeat-timeout",
                                        "60s", "--max-agents", maxa, "--log-level",
-                                       (char *)b->o.log_level};
-  size_t n = 13;
+                                       (char *)b->o.log_level, "--insecure"};
+  size_t n = 14;
   for (size_t i = 0; i < b->o.n_musterd_args; i++) args[n++] = b->o.musterd_args[i];
   args[n] = NULL;
   if ((rc = proc_spawn(b, &b->musterd, args, "musterd.log", err)) != 0) return rc;

@@ -320,7 +320,7 @@ static int setup(bench *b, mu_err *err) {
     const char *args[] = {b->musterd_path, "--listen", b->addr[i], "--advertise", b->addr[i],
                           "--etcd", b->etcd_urls, "--member-id", id, "--leader-ttl", ttl,
                           "--takeover-grace", grace, "--heartbeat-timeout", hb,
-                          "--etcd-prefix", "/muster/", NULL};
+                          "--etcd-prefix", "/muster/", "--insecure", NULL};
     rc = proc_set(&b->member[i], id, args);
   }
   for (int i = 0; i < MEMBERS && rc == 0; i++) rc = start_member(b, i, err);
@@ -337,7 +337,7 @@ static int setup(bench *b, mu_err *err) {
     mkdir(spool, 0755);
     mkdir(plugins, 0755);
     const char *args[] = {b->agent_path, "--control", b->control, "--id", id, "--spool-dir", spool,
-                          "--plugin-dir", plugins, "--heartbeat-interval", "1s",
+                          "--plugin-dir", plugins, "--heartbeat-interval", "1s", "--insecure",
                           b->o.reconnect_max_ms > 0 ? "--reconnect-max" : NULL, rmax, NULL};
     rc = proc_set(&b->agents[i], id, args);
     if (rc == 0) rc = proc_start(b, &b->agents[i], err);

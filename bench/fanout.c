@@ -1,6 +1,8 @@
 /* fanout: times `muster run -- hostname` end to end. For each fleet size it starts a fresh
  * musterd, connects that many simulated agents (bench/fleet, which answer each Assign at once)
- * and runs the real CLI K times; then the same across R real muster-agent processes; then
+ * and runs the real CLI K times, plaintext (--insecure) and then over mTLS (--tls both, the
+ * default; a CA made for the run, every agent its own certificate and connection), and
+ * compares the two; then the same across R real muster-agent processes; then
  * pdsh, clush and ansible over a private loopback sshd (bench/peers/ssh_peers.sh). Prints
  * "name: value unit" figures with met/missed next to the issue's targets and never asserts
  * them: the exit code is 0 whenever the run completed (see docs/benchmarks.md). */
@@ -20,6 +22,8 @@
 #include <unistd.h>
 
 #include "bench/fleet.h"
+#include "bench/pki_setup.h"
+#include "bench/procstat.h"
 #include "bench/setup.h"
 #include "bench/stats.h"
 #include "lib/base/clock.h"
@@ -28,9 +32,7 @@
 
 #define TARGET_1000_MS 1000.0  /* 1,000 hosts end to end */
 #define TARGET_SPEEDUP 100.0   /* vs pdsh and clush at 100 hosts */
-#define MAX_SIZES 8
-#define MAX_RUNS 1000
-#define LINE_MAX_BYTES 4096    /* longer stdout lines are cut (only counted) */
+#define TARGET_MTLS_SLOWER 10.0 /* issue 12: mTLS at most 10 % slower than plaintext */
 #define STARTUP_TIMEOUT_MS 10000
 #define CONNECT_TIMEOUT_MS 60000
 #define RUN_TIMEOUT_MS 120000
@@ -40,63 +42,20 @@ static const char usage[] =
     "usage: fanout [--agents N] [--sizes N,N,...] [--runs K] [--real-agents R]\n"
     "              [--peers | --no-peers] [--peer-sizes N,N,...] [--peer-runs K]\n"
     "              [--peer-timeout DUR] [--musterd PATH] [--cli PATH] [--agent PATH]\n"
-    "              [--peers-script PATH] [--keep-work-dir]\n"
+    "              [--peers-script PATH] [--keep-work-dir] [--tls both|on|off]\n"
+    "              [--agents-per-channel N]\n"
     "\n"
     "Times `muster -o json run -- hostname` from submit to the last result: across N simulated\n"
     "agents for each size (default 1000,100,10; --agents N sets the first), across R real\n"
     "muster-agent processes (default 10; 0 skips), and pdsh/clush/ansible over SSH to\n"
-    "loopback targets (default sizes 10,100, 3 runs each). K = 10 runs per case by default.\n";
+    "loopback targets (default sizes 10,100, 3 runs each). K = 10 runs per case by default.\n"
+    "--tls both (default) runs every case plaintext (--insecure), then over mTLS with a CA\n"
+    "made for the run, and compares them. Simulated agents: 1 per connection (100 with\n"
+    "--tls off; mTLS is always 1).\n";
 
-typedef struct opts {
-  size_t sizes[MAX_SIZES], n_sizes;
-  size_t peer_sizes[MAX_SIZES], n_peer_sizes;
-  size_t runs, real_agents, peer_runs;
-  int peers;
-  int64_t peer_timeout_ms;
-  const char *musterd_flag, *cli_flag, *agent_flag, *script_flag;
-  int keep_work_dir;
-} opts;
+#include "bench/fanout.h"
 
-/* One child process; stdout optionally read line by line and matched. */
-typedef struct proc {
-  uv_process_t h;
-  uv_pipe_t out;
-  int started, exited, out_open;
-  int64_t status;
-  int sig;
-  uint64_t start_ns, exit_ns, last_result_ns;
-  const char *match;       /* a stdout line holding this is one result */
-  const char *match_ok;    /* ... and a successful one when it also holds this */
-  size_t results, ok;
-  int seen_flag;           /* some line held `match` (used for --help probes) */
-  char line[LINE_MAX_BYTES];
-  size_t line_len;
-} proc;
-
-typedef struct samples {
-  double v[MAX_RUNS];
-  size_t n;
-  size_t incomplete;       /* runs that ended without every result, or failed */
-} samples;
-
-typedef struct bench {
-  opts o;
-  uv_loop_t *loop;
-  mu_rpc_engine *engine;
-  uv_timer_t tick;
-  uv_signal_t sigint, sigterm;
-  int interrupted;
-  char musterd_path[PATH_MAX], cli_path[PATH_MAX], agent_path[PATH_MAX], script_path[PATH_MAX];
-  char workdir[PATH_MAX];
-  char target[64];
-  int no_etcd;             /* musterd --help mentions --no-etcd */
-  proc musterd;
-  mu_rpc_channel *admin;
-  uint32_t cluster_agents; /* agents_connected from the last GetCluster; -1u: no answer */
-  int cluster_inflight;
-} bench;
-
-static double ms_between(uint64_t a, uint64_t b) { return (double)(b - a) / 1e6; }
+double fanout_ms_between(uint64_t a, uint64_t b) { return (double)(b - a) / 1e6; }
 
 /* --- running the loop until something happens --- */
 
@@ -166,8 +125,7 @@ static void on_exit_cb(uv_process_t *h, int64_t status, int sig) {
   uv_close((uv_handle_t *)h, NULL);
 }
 
-/* Starts argv[0]; stderr (and stdout unless capture) go to WORKDIR/log_name. */
-static int proc_spawn(bench *b, proc *p, char **argv, int capture, const char *log_name,
+int fanout_proc_spawn(bench *b, proc *p, char **argv, int capture, const char *log_name,
                       mu_err *err) {
   char log_path[PATH_MAX + 64];
   snprintf(log_path, sizeof log_path, "%s/%s", b->workdir, log_name);
@@ -205,8 +163,7 @@ static int proc_spawn(bench *b, proc *p, char **argv, int capture, const char *l
   return 0;
 }
 
-/* Waits for the process to exit and its stdout to close; kills it past timeout_ms. */
-static int proc_wait(bench *b, proc *p, int64_t timeout_ms) {
+int fanout_proc_wait(bench *b, proc *p, int64_t timeout_ms) {
   int done = 0;
   uint64_t end = uv_hrtime() + (uint64_t)timeout_ms * 1000000ull;
   int killed = 0;
@@ -225,7 +182,7 @@ static int proc_wait(bench *b, proc *p, int64_t timeout_ms) {
 static void proc_stop(bench *b, proc *p) {
   if (!p->started || p->exited) return;
   uv_process_kill(&p->h, SIGTERM);
-  if (proc_wait(b, p, STOP_GRACE_MS) != 0) mu_warn("fanout", "pid %d needed SIGKILL", p->h.pid);
+  if (fanout_proc_wait(b, p, STOP_GRACE_MS) != 0) mu_warn("fanout", "pid %d needed SIGKILL", p->h.pid);
 }
 
 /* --- setup helpers (as in fleet_load) --- */
@@ -267,10 +224,12 @@ static int parse_opts(int argc, char **argv, opts *o, mu_err *err) {
       {"peer-timeout", required_argument, NULL, 'T'}, {"musterd", required_argument, NULL, 'm'},
       {"cli", required_argument, NULL, 'c'},         {"agent", required_argument, NULL, 'a'},
       {"peers-script", required_argument, NULL, 'x'}, {"keep-work-dir", no_argument, NULL, 'w'},
+      {"tls", required_argument, NULL, 't'},
+      {"agents-per-channel", required_argument, NULL, 'C'},
       {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0}};
   *o = (opts){.sizes = {1000, 100, 10}, .n_sizes = 3, .peer_sizes = {10, 100}, .n_peer_sizes = 2,
               .runs = 10, .real_agents = 10, .peer_runs = 3, .peers = 1,
-              .peer_timeout_ms = 300000};
+              .peer_timeout_ms = 300000, .tls_modes = MU_BENCH_PLAIN | MU_BENCH_MTLS};
   int c, rc = 0;
   opterr = 0;
   while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -292,6 +251,10 @@ static int parse_opts(int argc, char **argv, opts *o, mu_err *err) {
       case 'a': o->agent_flag = optarg; break;
       case 'x': o->script_flag = optarg; break;
       case 'w': o->keep_work_dir = 1; break;
+      case 't': rc = mu_bench_tls_parse(optarg, &o->tls_modes, err); break;
+      case 'C':
+        rc = parse_count("agents-per-channel", optarg, 100000, &o->agents_per_channel, err);
+        break;
       case 'h': fputs(usage, stdout); exit(0);
       default: return mu_err_set(err, MU_EINVAL, "unknown or incomplete option '%s'", argv[optind - 1]);
     }
@@ -300,30 +263,31 @@ static int parse_opts(int argc, char **argv, opts *o, mu_err *err) {
   if (optind < argc) return mu_err_set(err, MU_EINVAL, "unexpected argument '%s'", argv[optind]);
   if (o->sizes[0] == 0 || o->runs == 0)
     return mu_err_set(err, MU_EINVAL, "--agents and --runs must be at least 1");
+  /* mTLS agents have a connection each; the plaintext run they are compared with too */
+  if (o->agents_per_channel == 0) o->agents_per_channel = o->tls_modes == MU_BENCH_PLAIN ? 100 : 1;
   return 0;
 }
 
 /* --- statistics and the report --- */
 
-/* Percentile (p in 0..100, stats.h) of the samples; -1 when there are none. */
-static double percentile(const samples *s, double p) {
+double fanout_percentile(const samples *s, double p) {
   double v[MAX_RUNS];
   memcpy(v, s->v, s->n * sizeof v[0]);
   return mu_bench_percentile(v, s->n, p);
 }
 
-static void add_sample(samples *s, double v) {
+void fanout_add_sample(samples *s, double v) {
   if (s->n < MAX_RUNS) s->v[s->n++] = v;
 }
 
-static void print_samples(const char *name, const samples *s) {
+void fanout_print_samples(const char *name, const samples *s) {
   if (s->n == 0) {
     printf("%s_median: n/a ms\n", name);
     return;
   }
   printf("%s_median: %.1f ms\n%s_p99: %.1f ms\n%s_min: %.1f ms\n%s_runs: %zu runs (%zu "
-         "incomplete)\n", name, percentile(s, 50), name, percentile(s, 99), name,
-         percentile(s, 0), name, s->n, s->incomplete);
+         "incomplete)\n", name, fanout_percentile(s, 50), name, fanout_percentile(s, 99), name,
+         fanout_percentile(s, 0), name, s->n, s->incomplete);
   fflush(stdout);
 }
 
@@ -380,12 +344,18 @@ static int musterd_start(bench *b, size_t max_agents, mu_err *err) {
   snprintf(b->target, sizeof b->target, "127.0.0.1:%d", port);
   char maxa[32];
   snprintf(maxa, sizeof maxa, "%zu", max_agents + 16);
-  char *args[] = {b->musterd_path, "--listen", b->target, "--heartbeat-timeout", "60s",
-                  "--max-agents", maxa, b->no_etcd ? "--no-etcd" : NULL, NULL};
+  char *args[16] = {b->musterd_path, "--listen", b->target, "--heartbeat-timeout", "60s",
+                    "--max-agents", maxa};
+  size_t n = 7;
+  if (b->no_etcd) args[n++] = "--no-etcd";
+  const mu_bench_pki *p = b->tls;
+  n += mu_bench_pki_daemon_args(p, p ? p->server_cert : NULL, p ? p->server_key : NULL, args + n);
+  args[n] = NULL;
   b->musterd.match = NULL;
-  if ((rc = proc_spawn(b, &b->musterd, args, 0, "musterd.log", err)) != 0) return rc;
+  if ((rc = fanout_proc_spawn(b, &b->musterd, args, 0, "musterd.log", err)) != 0) return rc;
   mu_rpc_options ao = {.max_message = 64u << 20};
-  if ((rc = mu_rpc_channel_new(b->engine, b->target, NULL, &ao, &b->admin, err)) != 0) return rc;
+  mu_rpc_creds creds = p ? mu_bench_pki_admin_creds(p) : (mu_rpc_creds){0};
+  if ((rc = mu_rpc_channel_new(b->engine, b->target, &creds, &ao, &b->admin, err)) != 0) return rc;
   return wait_cluster(b, 0, STARTUP_TIMEOUT_MS, err);
 }
 
@@ -402,15 +372,23 @@ static void musterd_stop(bench *b) {
  * spawn→last result line to last. */
 static void cli_run(bench *b, size_t expect, samples *total, samples *last) {
   proc p = {.match = "\"taskId\"", .match_ok = "\"SUCCEEDED\""};
-  char *args[] = {b->cli_path, "--addr", b->target, "--timeout", "60s", "-o", "json", "run",
-                  "--", "hostname", NULL};
+  char *args[24] = {b->cli_path, "--addr", b->target};
+  size_t n = 3;
+  if (b->tls != NULL) {
+    char *tls[] = {"--ca", (char *)b->tls->ca_file, "--cert", (char *)b->tls->admin_cert, "--key",
+                   (char *)b->tls->admin_key};
+    memcpy(args + n, tls, sizeof tls);
+    n += sizeof tls / sizeof tls[0];
+  }
+  char *rest[] = {"--timeout", "60s", "-o", "json", "run", "--", "hostname", NULL};
+  memcpy(args + n, rest, sizeof rest);
   mu_err err = {0};
-  if (proc_spawn(b, &p, args, 1, "cli.log", &err) != 0) {
+  if (fanout_proc_spawn(b, &p, args, 1, "cli.log", &err) != 0) {
     mu_warn("fanout", "%s", err.msg);
     total->incomplete++;
     return;
   }
-  int rc = proc_wait(b, &p, RUN_TIMEOUT_MS);
+  int rc = fanout_proc_wait(b, &p, RUN_TIMEOUT_MS);
   int complete = rc == 0 && p.status == 0 && p.ok == expect;
   if (!complete) {
     mu_warn("fanout", "muster run: exit %lld, %zu results, %zu ok of %zu%s; see %s/cli.log",
@@ -418,8 +396,8 @@ static void cli_run(bench *b, size_t expect, samples *total, samples *last) {
     total->incomplete++;
     last->incomplete++;
   }
-  add_sample(total, ms_between(p.start_ns, p.exit_ns));
-  if (p.results > 0) add_sample(last, ms_between(p.start_ns, p.last_result_ns));
+  fanout_add_sample(total, fanout_ms_between(p.start_ns, p.exit_ns));
+  if (p.results > 0) fanout_add_sample(last, fanout_ms_between(p.start_ns, p.last_result_ns));
 }
 
 typedef struct api_run {
@@ -517,34 +495,48 @@ static void api_run_once(bench *b, size_t expect, samples *submit_last, samples 
     reply_last->incomplete++;
   }
   if (r.last_ns != 0) {
-    add_sample(submit_last, ms_between(r.submit_ns, r.last_ns));
-    add_sample(reply_last, ms_between(r.reply_ns, r.last_ns));
+    fanout_add_sample(submit_last, fanout_ms_between(r.submit_ns, r.last_ns));
+    fanout_add_sample(reply_last, fanout_ms_between(r.reply_ns, r.last_ns));
   }
 }
 
 typedef struct result_set {
   samples cli_total, cli_last, api_submit, api_reply;
+  double musterd_cpu_ms, self_cpu_ms; /* per CLI run: musterd's and this process's (agents) */
 } result_set;
+
+static uint64_t cpu_ms(pid_t pid) {
+  uint64_t ms = 0;
+  mu_proc_cpu_ms(pid, &ms, NULL);
+  return ms;
+}
 
 /* One warm-up CLI run, then K CLI runs and K API runs against the connected agents. */
 static void time_runs(bench *b, const char *label, size_t n, result_set *rs) {
   samples warm = {0}, ignore = {0};
   cli_run(b, n, &warm, &ignore);
+  uint64_t musterd0 = cpu_ms(b->musterd.h.pid), self0 = cpu_ms(getpid());
   for (size_t k = 0; k < b->o.runs && !b->interrupted; k++)
     cli_run(b, n, &rs->cli_total, &rs->cli_last);
+  if (rs->cli_total.n > 0) {
+    rs->musterd_cpu_ms = (double)(cpu_ms(b->musterd.h.pid) - musterd0) / (double)rs->cli_total.n;
+    rs->self_cpu_ms = (double)(cpu_ms(getpid()) - self0) / (double)rs->cli_total.n;
+  }
   for (size_t k = 0; k < b->o.runs && !b->interrupted; k++)
     api_run_once(b, n, &rs->api_submit, &rs->api_reply);
   char name[96];
   printf("# %s: %zu hosts, %zu runs each (after one warm-up CLI run: %.1f ms)\n", label, n,
          b->o.runs, warm.n ? warm.v[0] : -1.0);
   snprintf(name, sizeof name, "%s_%zu_cli_total", label, n);
-  print_samples(name, &rs->cli_total);
+  fanout_print_samples(name, &rs->cli_total);
   snprintf(name, sizeof name, "%s_%zu_cli_last_result", label, n);
-  print_samples(name, &rs->cli_last);
+  fanout_print_samples(name, &rs->cli_last);
   snprintf(name, sizeof name, "%s_%zu_api_submit_to_last", label, n);
-  print_samples(name, &rs->api_submit);
+  fanout_print_samples(name, &rs->api_submit);
   snprintf(name, sizeof name, "%s_%zu_api_reply_to_last", label, n);
-  print_samples(name, &rs->api_reply);
+  fanout_print_samples(name, &rs->api_reply);
+  printf("%s_%zu_musterd_cpu_per_run: %.1f ms\n%s_%zu_load_tool_cpu_per_run: %.1f ms\n", label, n,
+         rs->musterd_cpu_ms, label, n, rs->self_cpu_ms);
 }
 
 /* --- the three parts --- */
@@ -554,17 +546,25 @@ static void on_fleet_stopped(void *ud) { *(int *)ud = 1; }
 static int sim_size(bench *b, size_t n, result_set *rs, mu_err *err) {
   mu_fleet *fleet = NULL;
   int stopped = 0, rc;
+  const char *label = b->tls ? "mtls_sim" : "sim";
   if ((rc = musterd_start(b, n, err)) != 0) goto out;
-  mu_fleet_config fc = {.target = b->target, .agents = n, .agents_per_channel = 100,
+  mu_fleet_config fc = {.target = b->target, .agents = n,
+                        .agents_per_channel = b->o.agents_per_channel,
                         .heartbeat_interval_ms = 5000, .id_prefix = "sim"};
   if ((rc = mu_fleet_new(b->engine, &fc, &fleet, err)) != 0) goto out;
+  if (b->tls != NULL &&
+      (rc = mu_fleet_use_tls(fleet, b->tls->ca, b->tls->ca_cert_pem, NULL, err)) != 0)
+    goto out;
+  uint64_t t0 = uv_hrtime();
   if ((rc = mu_fleet_connect(fleet, err)) != 0) goto out;
   if ((rc = wait_cluster(b, (uint32_t)n, CONNECT_TIMEOUT_MS, err)) != 0) goto out;
-  mu_info("fanout", "%zu simulated agents connected", n);
-  time_runs(b, "sim", n, rs);
   const mu_fleet_stats *fs = mu_fleet_stats_get(fleet);
-  printf("# sim fleet: %llu assigns answered, %llu task events, %llu acks, %llu send errors\n",
-         (unsigned long long)fs->assigns, (unsigned long long)fs->task_events,
+  printf("# %s fleet: %zu agents over %zu connections, connected in %.0f ms (certificates issued "
+         "before, in %.0f ms)\n", label, n, fs->channels, fanout_ms_between(t0, uv_hrtime()),
+         (double)fs->cert_issue_ns / 1e6);
+  time_runs(b, label, n, rs);
+  printf("# %s fleet: %llu assigns answered, %llu task events, %llu acks, %llu send errors\n",
+         label, (unsigned long long)fs->assigns, (unsigned long long)fs->task_events,
          (unsigned long long)fs->acks, (unsigned long long)fs->send_errors);
 out:
   if (fleet != NULL) {
@@ -589,109 +589,21 @@ static int real_agents(bench *b, result_set *rs, mu_err *err) {
     snprintf(id, sizeof id, "real-%03zu", i);
     snprintf(spool, sizeof spool, "%s/spool-%03zu", b->workdir, i);
     snprintf(log, sizeof log, "agent-%03zu.log", i);
-    char *args[] = {b->agent_path, "--control", b->target, "--id", id, "--labels", "bench=real",
-                    "--spool-dir", spool, "--plugin-dir", plugins, NULL};
-    rc = proc_spawn(b, &agents[i], args, 0, log, err);
+    char *args[24] = {b->agent_path, "--control", b->target, "--id", id, "--labels", "bench=real",
+                      "--spool-dir", spool, "--plugin-dir", plugins};
+    char cert[PATH_MAX + 16], key[PATH_MAX + 16];
+    if (b->tls != NULL) rc = mu_bench_pki_issue_files(b->tls, "agent", id, cert, key, err);
+    size_t n = 11;
+    n += mu_bench_pki_daemon_args(b->tls, cert, key, args + n);
+    args[n] = NULL;
+    if (rc == 0) rc = fanout_proc_spawn(b, &agents[i], args, 0, log, err);
   }
   if (rc == 0) rc = wait_cluster(b, (uint32_t)r, CONNECT_TIMEOUT_MS, err);
-  if (rc == 0) time_runs(b, "real", r, rs);
+  if (rc == 0) time_runs(b, b->tls ? "mtls_real" : "real", r, rs);
   for (size_t i = 0; i < r; i++) proc_stop(b, &agents[i]);
   musterd_stop(b);
   free(agents);
   return rc;
-}
-
-typedef struct peer_tool {
-  const char *name, *match, *match_ok;
-} peer_tool;
-
-static const peer_tool peer_tools[] = {
-    {"pdsh", ": ", NULL}, {"clush", ": ", NULL}, {"ansible", " | ", " | CHANGED"}};
-#define N_PEERS (sizeof peer_tools / sizeof peer_tools[0])
-
-/* Times each tool running `hostname` on t1..tN through the private sshd; peer_med[t][s] gets
- * the median wall time, or -1. */
-static void peers(bench *b, double peer_med[N_PEERS][MAX_SIZES]) {
-  for (size_t t = 0; t < N_PEERS; t++)
-    for (size_t s = 0; s < MAX_SIZES; s++) peer_med[t][s] = -1;
-  size_t max_n = 0;
-  for (size_t s = 0; s < b->o.n_peer_sizes; s++)
-    if (b->o.peer_sizes[s] > max_n) max_n = b->o.peer_sizes[s];
-  char dir[PATH_MAX + 8], count[32];
-  snprintf(dir, sizeof dir, "%s/ssh", b->workdir);
-  snprintf(count, sizeof count, "%zu", max_n);
-  mkdir(dir, 0700);
-  proc setup = {0};
-  char *start[] = {b->script_path, "start", dir, count, NULL};
-  mu_err err = {0};
-  if (proc_spawn(b, &setup, start, 0, "ssh_peers.log", &err) != 0 ||
-      proc_wait(b, &setup, 120000) != 0 || setup.status != 0) {
-    printf("# peers skipped: %s (see %s/ssh_peers.log)\n",
-           err.msg[0] ? err.msg : "bench/peers/ssh_peers.sh start failed", b->workdir);
-    return;
-  }
-  char cfg[PATH_MAX + 32], env_pdsh[PATH_MAX + 64];
-  snprintf(cfg, sizeof cfg, "%s/ssh_config", dir);
-  snprintf(env_pdsh, sizeof env_pdsh, "-F %s %%h", cfg);
-  /* The peers' own settings; only their children read these. */
-  setenv("PDSH_SSH_ARGS", env_pdsh, 1);
-  char path[PATH_MAX + 32];
-  snprintf(path, sizeof path, "%s/ansible-cp", dir);
-  setenv("ANSIBLE_SSH_CONTROL_PATH_DIR", path, 1);
-  snprintf(path, sizeof path, "%s/ansible-local", dir);
-  setenv("ANSIBLE_LOCAL_TEMP", path, 1);
-  snprintf(path, sizeof path, "%s/ansible-remote", dir);
-  setenv("ANSIBLE_REMOTE_TEMP", path, 1);
-  setenv("ANSIBLE_HOST_KEY_CHECKING", "False", 1);
-  setenv("ANSIBLE_NOCOLOR", "1", 1);
-  char inventory[PATH_MAX + 32], sshopt[PATH_MAX + 16];
-  snprintf(inventory, sizeof inventory, "%s/inventory", dir);
-  snprintf(sshopt, sizeof sshopt, "-F %s", cfg);
-  for (size_t s = 0; s < b->o.n_peer_sizes && !b->interrupted; s++) {
-    size_t n = b->o.peer_sizes[s];
-    char hosts[64], fanout[32];
-    snprintf(hosts, sizeof hosts, "t[1-%zu]", n);
-    snprintf(fanout, sizeof fanout, "%zu", n);
-    for (size_t t = 0; t < N_PEERS && !b->interrupted; t++) {
-      char *pdsh[] = {"/usr/bin/pdsh", "-R", "ssh", "-f", fanout, "-w", hosts, "hostname", NULL};
-      char *clush[] = {"/usr/bin/clush", "-f", fanout, "-o", sshopt, "-w", hosts, "hostname", NULL};
-      char limit[80];
-      snprintf(limit, sizeof limit, "all[0:%zu]", n - 1); /* the first n (ends inclusive) */
-      char *ansible[] = {"/usr/bin/ansible", "all", "-i", inventory, "-l", limit, "-f", fanout,
-                         "-m", "command", "-a", "hostname", NULL};
-      char **argv = t == 0 ? pdsh : t == 1 ? clush : ansible;
-      samples sm = {0};
-      for (size_t k = 0; k < b->o.peer_runs && !b->interrupted; k++) {
-        proc p = {.match = peer_tools[t].match, .match_ok = peer_tools[t].match_ok};
-        char log[32];
-        snprintf(log, sizeof log, "%s.log", peer_tools[t].name);
-        if (proc_spawn(b, &p, argv, 1, log, &err) != 0) {
-          printf("# %s skipped: %s\n", peer_tools[t].name, err.msg);
-          break;
-        }
-        int rc = proc_wait(b, &p, b->o.peer_timeout_ms);
-        size_t ok = p.match_ok ? p.ok : p.results;
-        if (rc != 0 || p.status != 0 || ok != n) {
-          mu_warn("fanout", "%s to %zu hosts: exit %lld, %zu of %zu ok%s; see %s/%s", argv[0], n,
-                  (long long)p.status, ok, n, rc ? " (killed at the timeout)" : "", b->workdir,
-                  log);
-          sm.incomplete++;
-        }
-        add_sample(&sm, ms_between(p.start_ns, p.exit_ns));
-      }
-      char name[64];
-      snprintf(name, sizeof name, "peer_%s_%zu_wall", peer_tools[t].name, n);
-      print_samples(name, &sm);
-      peer_med[t][s] = percentile(&sm, 50);
-    }
-  }
-  /* The private sshd must go even after Ctrl-C: run the stop step uninterrupted. */
-  int interrupted = b->interrupted;
-  b->interrupted = 0;
-  char *stop[] = {b->script_path, "stop", dir, NULL};
-  proc down = {0};
-  if (proc_spawn(b, &down, stop, 0, "ssh_peers.log", &err) == 0) proc_wait(b, &down, 30000);
-  b->interrupted = b->interrupted || interrupted;
 }
 
 /* --- main --- */
@@ -700,21 +612,91 @@ static void probe_no_etcd(bench *b) {
   proc p = {.match = "--no-etcd"};
   char *args[] = {b->musterd_path, "--help", NULL};
   mu_err err = {0};
-  if (proc_spawn(b, &p, args, 1, "musterd.log", &err) == 0) proc_wait(b, &p, 10000);
+  if (fanout_proc_spawn(b, &p, args, 1, "musterd.log", &err) == 0) fanout_proc_wait(b, &p, 10000);
   b->no_etcd = p.seen_flag;
 }
 
-static void report_ratio(const char *tool, size_t n, double peer_ms, double ours_ms, int target) {
+static void report_ratio(const char *prefix, const char *tool, size_t n, double peer_ms,
+                         double ours_ms, int target) {
   if (peer_ms <= 0 || ours_ms <= 0) {
-    printf("ours_vs_%s_%zu: n/a\n", tool, n);
+    printf("%sours_vs_%s_%zu: n/a\n", prefix, tool, n);
     return;
   }
   double ratio = peer_ms / ours_ms;
   if (target)
-    printf("ours_vs_%s_%zu: %.1f x faster  [target >= %g x: %s]\n", tool, n, ratio,
+    printf("%sours_vs_%s_%zu: %.1f x faster  [target >= %g x: %s]\n", prefix, tool, n, ratio,
            TARGET_SPEEDUP, ratio >= TARGET_SPEEDUP ? "met" : "missed");
   else
-    printf("ours_vs_%s_%zu: %.1f x faster\n", tool, n, ratio);
+    printf("%sours_vs_%s_%zu: %.1f x faster\n", prefix, tool, n, ratio);
+}
+
+/* How much slower mTLS was than plaintext at percentile p of one figure, in %. */
+static void report_mtls(const char *name, const char *stat, double p, const samples *plain,
+                        const samples *mtls, int target) {
+  double a = fanout_percentile(plain, p), m = fanout_percentile(mtls, p);
+  if (a <= 0 || m < 0) {
+    printf("mtls_vs_plain_%s_%s: n/a\n", name, stat);
+    return;
+  }
+  double slower = 100.0 * (m - a) / a;
+  if (target)
+    printf("mtls_vs_plain_%s_%s: %+.1f %% (%.1f vs %.1f ms)  [target <= %g %% slower: %s]\n", name,
+           stat, slower, m, a, TARGET_MTLS_SLOWER, slower <= TARGET_MTLS_SLOWER ? "met" : "missed");
+  else
+    printf("mtls_vs_plain_%s_%s: %+.1f %% (%.1f vs %.1f ms)\n", name, stat, slower, m, a);
+}
+
+/* The end-to-end target and the peers' ratios of one mode (0 plaintext, 1 mTLS). */
+static void report_mode(const bench *b, int mode, const result_set *sim, const result_set *real,
+                        double peer_med[][MAX_SIZES]) {
+  const char *prefix = mode ? "mtls_" : "";
+  for (size_t s = 0; s < b->o.n_sizes; s++) {
+    if (b->o.sizes[s] != 1000) continue;
+    double m = fanout_percentile(&sim[s].cli_total, 50);
+    printf("%sfanout_1000_end_to_end: %.1f ms  [target < %g ms: %s]\n", prefix, m, TARGET_1000_MS,
+           m >= 0 && m < TARGET_1000_MS ? "met" : "missed");
+  }
+  for (size_t p = 0; b->o.peers && p < b->o.n_peer_sizes; p++) {
+    size_t n = b->o.peer_sizes[p];
+    for (size_t s = 0; s < b->o.n_sizes; s++) {
+      if (b->o.sizes[s] != n) continue;
+      double ours = fanout_percentile(&sim[s].cli_total, 50);
+      for (size_t t = 0; t < N_PEERS; t++)
+        report_ratio(prefix, fanout_peer_tools[t].name, n, peer_med[t][p], ours,
+                     n == 100 && t < 2);
+    }
+    if (b->o.real_agents == n) {
+      double ours = fanout_percentile(&real->cli_total, 50);
+      for (size_t t = 0; t < N_PEERS; t++) {
+        char name[32];
+        snprintf(name, sizeof name, "%s_real", fanout_peer_tools[t].name);
+        report_ratio(prefix, name, n, peer_med[t][p], ours, 0);
+      }
+    }
+  }
+}
+
+/* mTLS against plaintext, case by case: CLI end to end (the issue's target) and the API. */
+static void report_mtls_cases(const bench *b, result_set sim[2][MAX_SIZES], result_set real[2]) {
+  printf("# mTLS against plaintext (median and p99 of the same runs)\n");
+  for (size_t s = 0; s <= b->o.n_sizes; s++) {
+    if (s == b->o.n_sizes && b->o.real_agents == 0) break;
+    const result_set *a = s < b->o.n_sizes ? &sim[0][s] : &real[0];
+    const result_set *m = s < b->o.n_sizes ? &sim[1][s] : &real[1];
+    char name[64];
+    snprintf(name, sizeof name, "%s_%zu_cli_total", s < b->o.n_sizes ? "sim" : "real",
+             s < b->o.n_sizes ? b->o.sizes[s] : b->o.real_agents);
+    report_mtls(name, "median", 50, &a->cli_total, &m->cli_total, 1);
+    report_mtls(name, "p99", 99, &a->cli_total, &m->cli_total, 1);
+    snprintf(name, sizeof name, "%s_%zu_api_submit_to_last", s < b->o.n_sizes ? "sim" : "real",
+             s < b->o.n_sizes ? b->o.sizes[s] : b->o.real_agents);
+    report_mtls(name, "median", 50, &a->api_submit, &m->api_submit, 0);
+    report_mtls(name, "p99", 99, &a->api_submit, &m->api_submit, 0);
+    if (a->musterd_cpu_ms > 0)
+      printf("mtls_vs_plain_%.*s_musterd_cpu_per_run: %.2f x (%.1f vs %.1f ms)\n",
+             (int)(strlen(name) - strlen("_api_submit_to_last")), name,
+             m->musterd_cpu_ms / a->musterd_cpu_ms, m->musterd_cpu_ms, a->musterd_cpu_ms);
+  }
 }
 
 static int setup(bench *b, const char *argv0, mu_err *err) {
@@ -731,6 +713,12 @@ static int setup(bench *b, const char *argv0, mu_err *err) {
   snprintf(b->workdir, sizeof b->workdir, "%s/fanout.XXXXXX", tmp);
   if (mkdtemp(b->workdir) == NULL)
     return mu_err_set(err, MU_EIO, "cannot create a work dir under %s: %s", tmp, strerror(errno));
+  if (b->o.tls_modes & MU_BENCH_MTLS) {
+    char dir[PATH_MAX + 8];
+    snprintf(dir, sizeof dir, "%s/pki", b->workdir);
+    if ((rc = mu_bench_pki_make(&b->pki, dir, err)) != 0) return rc;
+    printf("# mTLS: CA, server and admin certificates made in %.1f ms\n", b->pki.setup_ms);
+  }
   return mu_rpc_engine_new(b->loop, &b->engine, err);
 }
 
@@ -760,7 +748,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "fanout: %s\n", err.msg);
     failed = 1;
   }
-  static result_set sim[MAX_SIZES], real;
+  /* [0] plaintext, [1] mTLS; each size runs plaintext then mTLS, so both see the same load */
+  static result_set sim[2][MAX_SIZES], real[2];
   double peer_med[N_PEERS][MAX_SIZES];
   char load[64];
   if (!failed) {
@@ -769,44 +758,34 @@ int main(int argc, char **argv) {
     printf("# fanout: musterd %s%s, cli %s; load average at start %s\n", b.musterd_path,
            b.no_etcd ? " --no-etcd" : "", b.cli_path, load);
     for (size_t s = 0; s < b.o.n_sizes && !failed; s++)
-      if (sim_size(&b, b.o.sizes[s], &sim[s], &err) != 0) {
-        fprintf(stderr, "fanout: %zu simulated agents: %s\n", b.o.sizes[s], err.msg);
+      for (int mode = 0; mode < 2 && !failed; mode++) {
+        if (!(b.o.tls_modes & (mode ? MU_BENCH_MTLS : MU_BENCH_PLAIN))) continue;
+        b.tls = mode ? &b.pki : NULL;
+        if (sim_size(&b, b.o.sizes[s], &sim[mode][s], &err) != 0) {
+          fprintf(stderr, "fanout: %zu simulated agents: %s\n", b.o.sizes[s], err.msg);
+          failed = 1;
+        }
+      }
+    for (int mode = 0; mode < 2 && !failed && b.o.real_agents > 0; mode++) {
+      if (!(b.o.tls_modes & (mode ? MU_BENCH_MTLS : MU_BENCH_PLAIN))) continue;
+      b.tls = mode ? &b.pki : NULL;
+      if (real_agents(&b, &real[mode], &err) != 0) {
+        fprintf(stderr, "fanout: %zu real agents: %s\n", b.o.real_agents, err.msg);
         failed = 1;
       }
-    if (!failed && b.o.real_agents > 0 && real_agents(&b, &real, &err) != 0) {
-      fprintf(stderr, "fanout: %zu real agents: %s\n", b.o.real_agents, err.msg);
-      failed = 1;
     }
-    if (!failed && b.o.peers) peers(&b, peer_med);
+    if (!failed && b.o.peers) fanout_peers(&b, peer_med);
   }
   if (!failed && !b.interrupted) {
     printf("# summary (medians; ours = `muster run` CLI process start to exit)\n");
-    for (size_t s = 0; s < b.o.n_sizes; s++) {
-      if (b.o.sizes[s] != 1000) continue;
-      double m = percentile(&sim[s].cli_total, 50);
-      printf("fanout_1000_end_to_end: %.1f ms  [target < %g ms: %s]\n", m, TARGET_1000_MS,
-             m >= 0 && m < TARGET_1000_MS ? "met" : "missed");
-    }
-    for (size_t p = 0; b.o.peers && p < b.o.n_peer_sizes; p++) {
-      size_t n = b.o.peer_sizes[p];
-      for (size_t s = 0; s < b.o.n_sizes; s++) {
-        if (b.o.sizes[s] != n) continue;
-        double ours = percentile(&sim[s].cli_total, 50);
-        for (size_t t = 0; t < N_PEERS; t++)
-          report_ratio(peer_tools[t].name, n, peer_med[t][p], ours, n == 100 && t < 2);
-      }
-      if (b.o.real_agents == n) {
-        double ours = percentile(&real.cli_total, 50);
-        for (size_t t = 0; t < N_PEERS; t++) {
-          char name[32];
-          snprintf(name, sizeof name, "%s_real", peer_tools[t].name);
-          report_ratio(name, n, peer_med[t][p], ours, 0);
-        }
-      }
-    }
+    for (int mode = 0; mode < 2; mode++)
+      if (b.o.tls_modes & (mode ? MU_BENCH_MTLS : MU_BENCH_PLAIN))
+        report_mode(&b, mode, sim[mode], &real[mode], peer_med);
+    if (b.o.tls_modes == (MU_BENCH_PLAIN | MU_BENCH_MTLS)) report_mtls_cases(&b, sim, real);
     load_average(load, sizeof load);
     printf("# load average at the end %s\n", load);
   }
+  mu_bench_pki_free(&b.pki);
   if (b.engine != NULL) {
     int closed = 0;
     mu_rpc_engine_close(b.engine, on_fleet_stopped, &closed);

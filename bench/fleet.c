@@ -23,6 +23,7 @@ typedef struct sim_agent {
   uint64_t bundle_asked_ns, bundle_done_ns;
   uint64_t bundle_next;  /* the offset the next chunk must start at */
   int bundle_state;      /* 0 idle, 1 receiving, 2 done, 3 failed */
+  char *cert_pem, *key_pem; /* mu_fleet_use_tls; NULL in plaintext */
 } sim_agent;
 
 struct mu_fleet {
@@ -36,6 +37,8 @@ struct mu_fleet {
   mu_rpc_channel **channels;
   size_t n_channels;
   mu_fleet_stats stats;
+  char *ca_pem;             /* mu_fleet_use_tls: the CA trusted; NULL in plaintext */
+  char *server_name;        /* NULL: the target's host */
   int connected;            /* mu_fleet_connect ran: timers initialised */
   int stopping;
   size_t live_calls;
@@ -266,6 +269,50 @@ int mu_fleet_new(mu_rpc_engine *engine, const mu_fleet_config *cfg, mu_fleet **r
   return 0;
 }
 
+/* Drops every certificate issued so far: the fleet is plaintext again. */
+static void fleet_drop_tls(mu_fleet *f) {
+  for (size_t i = 0; i < f->n_agents; i++) {
+    free(f->agents[i].cert_pem);
+    free(f->agents[i].key_pem);
+    f->agents[i].cert_pem = f->agents[i].key_pem = NULL;
+  }
+  free(f->ca_pem);
+  free(f->server_name);
+  f->ca_pem = f->server_name = NULL;
+}
+
+int mu_fleet_use_tls(mu_fleet *f, mu_pki_ca *ca, const char *ca_cert_pem,
+                     const char *server_name, mu_err *err) {
+  if (f->connected || f->ca_pem != NULL)
+    return mu_err_set(err, MU_EINVAL, "fleet: TLS is set once, before connecting");
+  mu_rpc_channel **channels = calloc(f->n_agents, sizeof *channels);
+  f->ca_pem = strdup(ca_cert_pem);
+  f->server_name = server_name ? strdup(server_name) : NULL;
+  if (channels == NULL || f->ca_pem == NULL || (server_name && f->server_name == NULL)) {
+    free(channels);
+    fleet_drop_tls(f);
+    return mu_err_set(err, MU_ENOMEM, "fleet: out of memory for %zu TLS channels", f->n_agents);
+  }
+  uint64_t t0 = uv_hrtime();
+  for (size_t i = 0; i < f->n_agents; i++) {
+    sim_agent *a = &f->agents[i];
+    mu_pki_issue_opts o = {.kind = "agent", .name = a->id};
+    int rc = mu_pki_issue_ca(ca, &o, &a->cert_pem, &a->key_pem, err);
+    if (rc != 0) {
+      free(channels);
+      fleet_drop_tls(f);
+      return mu_err_prefix(err, "fleet: certificate for %s", a->id);
+    }
+  }
+  f->stats.cert_issue_ns = uv_hrtime() - t0;
+  f->stats.certs = f->n_agents;
+  free(f->channels);
+  f->channels = channels;
+  f->n_channels = f->n_agents;
+  f->agents_per_channel = 1;
+  return 0;
+}
+
 int mu_fleet_connect(mu_fleet *f, mu_err *err) {
   uv_loop_t *loop = mu_rpc_engine_loop(f->engine);
   for (size_t i = 0; i < f->n_agents; i++) {
@@ -279,7 +326,11 @@ int mu_fleet_connect(mu_fleet *f, mu_err *err) {
      * are equal. A per-channel max_message (16 MiB + c bytes) makes each channel's args
      * distinct, so each channel gets its own HTTP/2 connection, as separate hosts would. */
     mu_rpc_options opts = {.max_message = (16u << 20) + c, .keepalive_ms = 10000};
-    int rc = mu_rpc_channel_new(f->engine, f->target, NULL, &opts, &f->channels[c], err);
+    const sim_agent *a = &f->agents[c * f->agents_per_channel];
+    mu_rpc_creds creds = {.tls = 1, .ca_pem = f->ca_pem, .cert_pem = a->cert_pem,
+                          .key_pem = a->key_pem, .server_name = f->server_name};
+    int rc = mu_rpc_channel_new(f->engine, f->target, f->ca_pem ? &creds : NULL, &opts,
+                                &f->channels[c], err);
     if (rc != 0) return rc;
     f->stats.channels++;
   }
@@ -357,6 +408,7 @@ void mu_fleet_stop(mu_fleet *f, void (*done_cb)(void *ud), void *ud) {
 
 void mu_fleet_free(mu_fleet *f) {
   if (f == NULL) return;
+  if (f->agents != NULL) fleet_drop_tls(f);
   free(f->agents);
   free(f->channels);
   free(f->target);

@@ -5,7 +5,8 @@
  * numbers increasing per agent. Streams are spread over several channels (each its own HTTP/2
  * connection), agents_per_channel per channel. Everything runs on the rpc engine's loop.
  * Optionally (mu_fleet_request_bundle) every agent asks for a bundle as muster-agent does on a
- * cache miss and counts the BundleChunk bytes it receives, without keeping them. */
+ * cache miss and counts the BundleChunk bytes it receives, without keeping them. Over mTLS
+ * (mu_fleet_use_tls) every agent has a certificate of its own and a channel of its own. */
 #ifndef MU_BENCH_FLEET_H
 #define MU_BENCH_FLEET_H
 
@@ -13,6 +14,7 @@
 #include <stdint.h>
 
 #include "lib/base/err.h"
+#include "lib/pki/pki.h"
 #include "lib/rpc/rpc.h"
 
 typedef struct mu_fleet_config {
@@ -37,6 +39,8 @@ typedef struct mu_fleet_stats {
   uint64_t start_ns;             /* uv_hrtime() just before the first Connect */
   uint64_t all_welcomed_ns;      /* uv_hrtime() at the last Welcome; 0 until then */
   char first_error[256];         /* why the first failed stream ended; "" when none did */
+  size_t certs;                  /* agent certificates issued (mu_fleet_use_tls) */
+  uint64_t cert_issue_ns;        /* the time issuing them took (set-up, before any Connect) */
   /* bundles (only after mu_fleet_request_bundle) */
   uint64_t bundle_requests;      /* BundleRequests sent */
   uint64_t bundle_bytes;         /* BundleChunk data bytes received, all agents */
@@ -53,6 +57,14 @@ typedef struct mu_fleet mu_fleet;
  * after mu_fleet_stop's callback has run (or at once if mu_fleet_connect was never called). */
 int mu_fleet_new(mu_rpc_engine *engine, const mu_fleet_config *cfg, mu_fleet **ret_fleet,
                  mu_err *err);
+/* mTLS: issues every agent a certificate for its id from ca (kind agent, in memory with
+ * mu_pki_issue_ca; about 0.4 ms each) and makes mu_fleet_connect give every agent a TLS
+ * channel of its own (agents_per_channel becomes 1: a TLS connection has one identity) that
+ * presents it and trusts ca_cert_pem. server_name (may be NULL: the target's host) is checked
+ * against musterd's certificate. ca is only used during the call. Before mu_fleet_connect and
+ * once: MU_EINVAL otherwise; lib/pki's errors as they come (the fleet then stays plaintext). */
+int mu_fleet_use_tls(mu_fleet *fleet, mu_pki_ca *ca, const char *ca_cert_pem,
+                     const char *server_name, mu_err *err);
 /* Creates the channels and opens every stream now, each sending its Hello. MU_EIO or
  * MU_ENOMEM when a channel or call cannot be created (streams already open stay open). */
 int mu_fleet_connect(mu_fleet *fleet, mu_err *err);

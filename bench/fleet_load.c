@@ -1,6 +1,8 @@
 /* fleet_load: starts a musterd, connects N simulated agents to it from this one process (one
  * libuv loop, one rpc engine, several channels), and prints how long registration took, what
  * musterd and one real idle muster-agent cost in memory, and the heartbeat rate it absorbed.
+ * With --tls both (the default) it does that twice, plaintext (musterd --insecure) and then
+ * over mTLS (every agent its own certificate and connection), and compares the two.
  * Figures go to stdout as "name: value unit", each next to the issue's target with met/missed;
  * nothing is asserted: the exit code is 0 whenever the run completed (see docs/benchmarks.md). */
 #define _GNU_SOURCE
@@ -19,6 +21,7 @@
 #include <unistd.h>
 
 #include "bench/fleet.h"
+#include "bench/pki_setup.h"
 #include "bench/setup.h"
 #include "bench/procstat.h"
 #include "lib/base/clock.h"
@@ -29,6 +32,8 @@
 #define TARGET_REGISTER_MS 2000.0
 #define TARGET_MUSTERD_MIB 100.0
 #define TARGET_AGENT_RSS_MIB 8.0
+#define TARGET_REGISTER_MTLS_MS 3000.0 /* issue 12: mTLS registration */
+#define TARGET_MTLS_RATIO 1.5          /* ... and at most 1.5 x the plaintext time */
 
 #define STARTUP_TIMEOUT_MS 10000
 #define AGENT_CONNECT_TIMEOUT_MS 15000
@@ -39,11 +44,15 @@ static const char usage[] =
     "usage: fleet_load [--agents N] [--agents-per-channel N] [--heartbeat-interval DUR]\n"
     "                  [--hold DUR] [--idle-wait DUR] [--register-timeout DUR]\n"
     "                  [--poll-interval DUR] [--musterd PATH] [--agent PATH] [--keep-work-dir]\n"
+    "                  [--tls both|on|off]\n"
     "\n"
     "Starts musterd on a free loopback port, opens N simulated agent streams against it,\n"
     "holds them for a while and prints registration time, memory and heartbeat figures.\n"
-    "Defaults: 1000 agents, 100 per channel, heartbeat 5s, hold 5s, idle wait 3s,\n"
-    "register timeout 60s, poll 50ms; binaries from the Bazel runfiles.\n";
+    "--tls both (default) does it plaintext (musterd --insecure), then over mTLS with a CA made\n"
+    "for the run (each agent its own certificate and connection), and compares them.\n"
+    "Defaults: 1000 agents, heartbeat 5s, hold 5s, idle wait 3s, register timeout 60s, poll\n"
+    "50ms; agents per channel 1 (100 with --tls off; mTLS is always 1); binaries from the\n"
+    "Bazel runfiles.\n";
 
 typedef struct bench_opts {
   size_t agents;
@@ -56,6 +65,7 @@ typedef struct bench_opts {
   const char *musterd_flag;
   const char *agent_flag;
   int keep_work_dir;
+  int tls_modes;               /* MU_BENCH_PLAIN | MU_BENCH_MTLS */
 } bench_opts;
 
 typedef struct child {
@@ -70,8 +80,11 @@ typedef struct child {
 enum phase { PH_READY, PH_REGISTER, PH_HOLD, PH_FINAL, PH_STOP, PH_DONE };
 enum poll_kind { POLL_CLUSTER, POLL_FLEET, POLL_REAL_AGENT, POLL_FRESH };
 
+/* One run: one musterd, plaintext or mTLS. */
 typedef struct bench {
   bench_opts opts;
+  const mu_bench_pki *pki;     /* NULL: a plaintext run */
+  const char *prefix;          /* of every figure's name: "" plaintext, "mtls_" */
   uv_loop_t *loop;
   mu_rpc_engine *engine;
   mu_rpc_channel *admin;
@@ -133,12 +146,13 @@ static int parse_opts(int argc, char **argv, bench_opts *o, mu_err *err) {
       {"musterd", required_argument, NULL, 'm'},
       {"agent", required_argument, NULL, 'a'},
       {"keep-work-dir", no_argument, NULL, 'k'},
+      {"tls", required_argument, NULL, 'T'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
-  *o = (bench_opts){.agents = 1000, .agents_per_channel = 100, .heartbeat_interval_ms = 5000,
-                    .hold_ms = 5000, .idle_wait_ms = 3000, .register_timeout_ms = 60000,
-                    .poll_ms = 50};
+  *o = (bench_opts){.agents = 1000, .heartbeat_interval_ms = 5000, .hold_ms = 5000,
+                    .idle_wait_ms = 3000, .register_timeout_ms = 60000, .poll_ms = 50,
+                    .tls_modes = MU_BENCH_PLAIN | MU_BENCH_MTLS};
   int c;
   int idx = 0;
   opterr = 0;
@@ -155,6 +169,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o, mu_err *err) {
       case 'm': o->musterd_flag = optarg; break;
       case 'a': o->agent_flag = optarg; break;
       case 'k': o->keep_work_dir = 1; break;
+      case 'T': rc = mu_bench_tls_parse(optarg, &o->tls_modes, err); break;
       case 'h': fputs(usage, stdout); exit(0);
       default:
         return mu_err_set(err, MU_EINVAL, "unknown or incomplete option '%s'", argv[optind - 1]);
@@ -166,6 +181,12 @@ static int parse_opts(int argc, char **argv, bench_opts *o, mu_err *err) {
   if (optind < argc) return mu_err_set(err, MU_EINVAL, "unexpected argument '%s'", argv[optind]);
   if (o->heartbeat_interval_ms <= 0 || o->poll_ms <= 0 || o->hold_ms < 0)
     return mu_err_set(err, MU_EINVAL, "--heartbeat-interval and --poll-interval must be > 0");
+  /* A TLS connection has one identity, so mTLS agents have one each; the plaintext run they
+   * are compared with does the same unless told otherwise. */
+  if (o->agents_per_channel == 0) o->agents_per_channel = o->tls_modes == MU_BENCH_PLAIN ? 100 : 1;
+  if (o->tls_modes == MU_BENCH_MTLS && o->agents_per_channel != 1)
+    return mu_err_set(err, MU_EINVAL, "--agents-per-channel: over mTLS every agent has its own "
+                      "connection (1), got %zu", o->agents_per_channel);
   return 0;
 }
 
@@ -215,8 +236,12 @@ static int spawn_musterd(bench *b, mu_err *err) {
   snprintf(listen, sizeof listen, "%s", b->target);
   snprintf(timeout, sizeof timeout, "%lldms", (long long)hb_timeout);
   snprintf(max_agents, sizeof max_agents, "%zu", b->opts.agents + 16);
-  char *args[] = {b->musterd_path, "--listen", listen, "--heartbeat-timeout", timeout,
-                  "--max-agents", max_agents, "--no-etcd", NULL};
+  char *args[16] = {b->musterd_path, "--listen", listen, "--heartbeat-timeout", timeout,
+                    "--max-agents", max_agents, "--no-etcd"};
+  const mu_bench_pki *p = b->pki;
+  size_t n = 8;
+  n += mu_bench_pki_daemon_args(p, p ? p->server_cert : NULL, p ? p->server_key : NULL, args + n);
+  args[n] = NULL;
   return child_spawn(b, &b->musterd, args, "musterd.log", err);
 }
 
@@ -227,9 +252,17 @@ static int spawn_agent(bench *b, mu_err *err) {
   mkdir(spool, 0700);
   mkdir(plugins, 0700);
   snprintf(interval, sizeof interval, "%lldms", (long long)b->opts.heartbeat_interval_ms);
-  char *args[] = {b->agent_path, "--control", b->target, "--id", REAL_AGENT_ID,
-                  "--labels", "bench=real", "--spool-dir", spool, "--plugin-dir", plugins,
-                  "--heartbeat-interval", interval, NULL};
+  char cert[PATH_MAX + 16], key[PATH_MAX + 16];
+  if (b->pki != NULL) {
+    int rc = mu_bench_pki_issue_files(b->pki, "agent", REAL_AGENT_ID, cert, key, err);
+    if (rc != 0) return rc;
+  }
+  char *args[24] = {b->agent_path, "--control", b->target, "--id", REAL_AGENT_ID,
+                    "--labels", "bench=real", "--spool-dir", spool, "--plugin-dir", plugins,
+                    "--heartbeat-interval", interval};
+  size_t n = 13;
+  n += mu_bench_pki_daemon_args(b->pki, cert, key, args + n);
+  args[n] = NULL;
   return child_spawn(b, &b->agent, args, "agent.log", err);
 }
 
@@ -464,60 +497,75 @@ static void on_sigint(uv_signal_t *h, int signum) {
 
 /* --- the report --- */
 
-static void fig(const char *name, double value, int decimals, const char *unit) {
-  printf("%s: %.*f %s\n", name, decimals, value, unit);
+static void fig(const bench *b, const char *name, double value, int decimals, const char *unit) {
+  printf("%s%s: %.*f %s\n", b->prefix, name, decimals, value, unit);
 }
 
 /* A figure next to its target ("< target unit") with met/missed; value < 0 means n/a. */
-static void fig_target(const char *name, double value, int decimals, const char *unit,
-                       double target) {
+static void fig_target(const bench *b, const char *name, double value, int decimals,
+                       const char *unit, double target) {
   if (value < 0)
-    printf("%s: n/a %s  [target < %g %s: missed]\n", name, unit, target, unit);
+    printf("%s%s: n/a %s  [target < %g %s: missed]\n", b->prefix, name, unit, target, unit);
   else
-    printf("%s: %.*f %s  [target < %g %s: %s]\n", name, decimals, value, unit, target, unit,
-           value < target ? "met" : "missed");
+    printf("%s%s: %.*f %s  [target < %g %s: %s]\n", b->prefix, name, decimals, value, unit,
+           target, unit, value < target ? "met" : "missed");
 }
 
-static void report(const bench *b) {
+/* What the mTLS run is compared on; a value < 0 was not measured. */
+typedef struct run_summary {
+  double welcomed_ms, listed_ms, musterd_rss_mib, musterd_cpu_ms, load_tool_cpu_ms;
+} run_summary;
+
+static void report(const bench *b, run_summary *ret) {
   const mu_fleet_stats *fs = mu_fleet_stats_get(b->fleet);
   double hold_s = (double)(b->hold_end_ns - b->hold_start_ns) / 1e9;
-  printf("# fleet_load: musterd %s, agent %s\n", b->musterd_path, b->agent_path);
-  fig("agents", (double)b->opts.agents, 0, "agents");
-  fig("channels", (double)fs->channels, 0, "channels");
-  fig("heartbeat_interval", (double)b->opts.heartbeat_interval_ms, 0, "ms");
-  fig_target("register_all_welcomed", fs->all_welcomed_ns ? ms_since(fs->start_ns,
-             fs->all_welcomed_ns) : -1, 1, "ms", TARGET_REGISTER_MS);
-  fig_target("register_all_listed", b->listed_ns ? ms_since(fs->start_ns, b->listed_ns) : -1, 1,
-             "ms", TARGET_REGISTER_MS);
-  fig("register_poll_interval", (double)b->opts.poll_ms, 0, "ms");
-  fig("welcomed", (double)fs->welcomed, 0, "agents");
-  fig("streams_failed", (double)fs->failed, 0, "agents");
+  double target = b->pki ? TARGET_REGISTER_MTLS_MS : TARGET_REGISTER_MS;
+  *ret = (run_summary){
+      .welcomed_ms = fs->all_welcomed_ns ? ms_since(fs->start_ns, fs->all_welcomed_ns) : -1,
+      .listed_ms = b->listed_ns ? ms_since(fs->start_ns, b->listed_ns) : -1,
+      .musterd_rss_mib = b->musterd_sampled ? mib(b->musterd_mem.rss_kib) : -1,
+      .musterd_cpu_ms = (double)(b->musterd_cpu_hold_start_ms - b->musterd_cpu_ready_ms),
+      .load_tool_cpu_ms = (double)(b->self_cpu_hold_start_ms - b->self_cpu_ready_ms)};
+  printf("# fleet_load %s: musterd %s, agent %s\n", b->pki ? "over mTLS" : "plaintext (--insecure)",
+         b->musterd_path, b->agent_path);
+  fig(b, "agents", (double)b->opts.agents, 0, "agents");
+  fig(b, "channels", (double)fs->channels, 0, "channels");
+  fig(b, "heartbeat_interval", (double)b->opts.heartbeat_interval_ms, 0, "ms");
+  if (b->pki != NULL)
+    printf("%sagent_certs_issued: %zu certificates in %.1f ms (%.3f ms each; set-up, before the "
+           "first Connect)\n", b->prefix, fs->certs, (double)fs->cert_issue_ns / 1e6,
+           fs->certs ? (double)fs->cert_issue_ns / 1e6 / (double)fs->certs : 0);
+  fig_target(b, "register_all_welcomed", ret->welcomed_ms, 1, "ms", target);
+  fig_target(b, "register_all_listed", ret->listed_ms, 1, "ms", target);
+  fig(b, "register_poll_interval", (double)b->opts.poll_ms, 0, "ms");
+  fig(b, "welcomed", (double)fs->welcomed, 0, "agents");
+  fig(b, "streams_failed", (double)fs->failed, 0, "agents");
   if (fs->first_error[0] != '\0') printf("# first failed stream: %s\n", fs->first_error);
-  fig("musterd_idle_rss", mib(b->musterd_idle.rss_kib), 1, "MiB");
-  fig_target("musterd_rss", b->musterd_sampled ? mib(b->musterd_mem.rss_kib) : -1, 1, "MiB",
+  fig(b, "musterd_idle_rss", mib(b->musterd_idle.rss_kib), 1, "MiB");
+  fig_target(b, "musterd_rss", b->musterd_sampled ? mib(b->musterd_mem.rss_kib) : -1, 1, "MiB",
              TARGET_MUSTERD_MIB);
-  fig_target("musterd_pss", b->musterd_sampled ? mib(b->musterd_mem.pss_kib) : -1, 1, "MiB",
+  fig_target(b, "musterd_pss", b->musterd_sampled ? mib(b->musterd_mem.pss_kib) : -1, 1, "MiB",
              TARGET_MUSTERD_MIB);
-  fig("musterd_private_dirty", mib(b->musterd_mem.private_dirty_kib), 1, "MiB");
-  fig("musterd_threads", (double)b->musterd_mem.threads, 0, "threads");
-  fig("musterd_sockets", (double)b->musterd_sockets, 0, "sockets");
-  fig("musterd_cpu_register", (double)(b->musterd_cpu_hold_start_ms - b->musterd_cpu_ready_ms),
+  fig(b, "musterd_private_dirty", mib(b->musterd_mem.private_dirty_kib), 1, "MiB");
+  fig(b, "musterd_threads", (double)b->musterd_mem.threads, 0, "threads");
+  fig(b, "musterd_sockets", (double)b->musterd_sockets, 0, "sockets");
+  fig(b, "musterd_cpu_register", (double)(b->musterd_cpu_hold_start_ms - b->musterd_cpu_ready_ms),
       0, "ms");
-  fig("musterd_cpu_hold", hold_s > 0 ? (double)(b->musterd_cpu_hold_end_ms -
+  fig(b, "musterd_cpu_hold", hold_s > 0 ? (double)(b->musterd_cpu_hold_end_ms -
       b->musterd_cpu_hold_start_ms) / 10.0 / hold_s : 0, 1, "%");
-  fig("hold", hold_s * 1000.0, 0, "ms");
-  fig("heartbeats_per_s", hold_s > 0 ? (double)(b->hb_hold_end - b->hb_hold_start) / hold_s : 0,
+  fig(b, "hold", hold_s * 1000.0, 0, "ms");
+  fig(b, "heartbeats_per_s", hold_s > 0 ? (double)(b->hb_hold_end - b->hb_hold_start) / hold_s : 0,
       1, "heartbeats/s");
-  fig("heartbeats_fresh", (double)b->fresh_agents, 0, "agents");
-  fig_target("agent_rss", b->agent_sampled ? mib(b->agent_mem.rss_kib) : -1, 2, "MiB",
+  fig(b, "heartbeats_fresh", (double)b->fresh_agents, 0, "agents");
+  fig_target(b, "agent_rss", b->agent_sampled ? mib(b->agent_mem.rss_kib) : -1, 2, "MiB",
              TARGET_AGENT_RSS_MIB);
-  fig("agent_pss", mib(b->agent_mem.pss_kib), 2, "MiB");
-  fig("agent_private_dirty", mib(b->agent_mem.private_dirty_kib), 2, "MiB");
-  fig("agent_threads", (double)b->agent_mem.threads, 0, "threads");
-  fig("load_tool_rss", mib(b->self_mem.rss_kib), 1, "MiB");
-  fig("load_tool_cpu_register", (double)(b->self_cpu_hold_start_ms - b->self_cpu_ready_ms), 0,
+  fig(b, "agent_pss", mib(b->agent_mem.pss_kib), 2, "MiB");
+  fig(b, "agent_private_dirty", mib(b->agent_mem.private_dirty_kib), 2, "MiB");
+  fig(b, "agent_threads", (double)b->agent_mem.threads, 0, "threads");
+  fig(b, "load_tool_rss", mib(b->self_mem.rss_kib), 1, "MiB");
+  fig(b, "load_tool_cpu_register", (double)(b->self_cpu_hold_start_ms - b->self_cpu_ready_ms), 0,
       "ms");
-  fig("load_tool_cpu_hold", hold_s > 0 ? (double)(b->self_cpu_hold_end_ms -
+  fig(b, "load_tool_cpu_hold", hold_s > 0 ? (double)(b->self_cpu_hold_end_ms -
       b->self_cpu_hold_start_ms) / 10.0 / hold_s : 0, 1, "%");
 }
 
@@ -533,44 +581,51 @@ static int bench_setup(bench *b, const char *argv0, mu_err *err) {
       (rc = mu_bench_free_port(&port, err)) != 0)
     return rc;
   snprintf(b->target, sizeof b->target, "127.0.0.1:%d", port);
-  const char *tmp = getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";
-  snprintf(b->workdir, sizeof b->workdir, "%s/fleet_load.XXXXXX", tmp);
-  if (mkdtemp(b->workdir) == NULL)
-    return mu_err_set(err, MU_EIO, "cannot create a work dir under %s: %s", tmp, strerror(errno));
+  if (mkdir(b->workdir, 0700) != 0)
+    return mu_err_set(err, MU_EIO, "cannot create %s: %s", b->workdir, strerror(errno));
   if ((rc = mu_rpc_engine_new(b->loop, &b->engine, err)) != 0) return rc;
   mu_rpc_options admin_opts = {.max_message = 64u << 20};
-  if ((rc = mu_rpc_channel_new(b->engine, b->target, NULL, &admin_opts, &b->admin, err)) != 0)
+  mu_rpc_creds admin_creds = b->pki ? mu_bench_pki_admin_creds(b->pki) : (mu_rpc_creds){0};
+  if ((rc = mu_rpc_channel_new(b->engine, b->target, &admin_creds, &admin_opts, &b->admin,
+                               err)) != 0)
     return rc;
   mu_fleet_config fc = {.target = b->target, .agents = b->opts.agents,
                         .agents_per_channel = b->opts.agents_per_channel,
                         .heartbeat_interval_ms = b->opts.heartbeat_interval_ms,
                         .id_prefix = "sim"};
   if ((rc = mu_fleet_new(b->engine, &fc, &b->fleet, err)) != 0) return rc;
+  if (b->pki != NULL) {
+    mu_info("fleet_load", "issuing %zu agent certificates", b->opts.agents);
+    rc = mu_fleet_use_tls(b->fleet, b->pki->ca, b->pki->ca_cert_pem, NULL, err);
+    if (rc != 0) return rc;
+  }
   return spawn_musterd(b, err);
 }
 
-int main(int argc, char **argv) {
-  bench b;
+/* One musterd and its fleet, plaintext (pki NULL) or over mTLS, in workdir (created here).
+ * 0 when the run completed and *ret holds its figures (printed already), 1 otherwise. */
+static int run_once(const bench_opts *o, const char *argv0, const char *workdir,
+                    const mu_bench_pki *pki, run_summary *ret) {
+  static bench b; /* one run at a time */
   mu_err err = {0};
   memset(&b, 0, sizeof b);
-  signal(SIGPIPE, SIG_IGN);
-  if (parse_opts(argc, argv, &b.opts, &err) != 0) {
-    fprintf(stderr, "fleet_load: %s\n%s", err.msg, usage);
-    return 2;
-  }
-  raise_nofile();
+  b.opts = *o;
+  b.pki = pki;
+  b.prefix = pki ? "mtls_" : "";
+  if (pki != NULL) b.opts.agents_per_channel = 1;
+  snprintf(b.workdir, sizeof b.workdir, "%s", workdir);
   b.loop = uv_default_loop();
   b.musterd.name = "musterd";
   b.agent.name = "muster-agent";
-  if (bench_setup(&b, argv[0], &err) != 0) {
+  if (bench_setup(&b, argv0, &err) != 0) {
     fprintf(stderr, "fleet_load: %s\n", err.msg);
     if (b.engine != NULL) {
       if (b.admin != NULL) mu_rpc_channel_close(b.admin);
       mu_rpc_engine_close(b.engine, NULL, NULL);
       uv_run(b.loop, UV_RUN_DEFAULT);
     }
+    uv_loop_close(b.loop);
     mu_fleet_free(b.fleet);
-    if (b.workdir[0] != '\0') mu_bench_rm_tree(b.workdir);
     return 1;
   }
   uv_timer_init(b.loop, &b.tick);
@@ -584,11 +639,74 @@ int main(int argc, char **argv) {
   uv_run(b.loop, UV_RUN_DEFAULT);
   uv_loop_close(b.loop);
   int completed = !b.failed && !b.interrupted && b.hold_end_ns != 0;
-  if (completed) report(&b);
+  if (completed) report(&b, ret);
+  fflush(stdout);
   mu_fleet_free(b.fleet);
-  if (completed && !b.opts.keep_work_dir)
-    mu_bench_rm_tree(b.workdir);
-  else
-    fprintf(stderr, "fleet_load: logs kept in %s\n", b.workdir);
   return completed ? 0 : 1;
+}
+
+/* mTLS against plaintext: "<figure>: R x" with the issue's target when it set one. */
+static void compare(const char *name, double mtls, double plain, double target) {
+  if (mtls < 0 || plain <= 0) {
+    printf("mtls_vs_plain_%s: n/a\n", name);
+  } else if (target > 0) {
+    printf("mtls_vs_plain_%s: %.2f x  [target <= %g x: %s]\n", name, mtls / plain, target,
+           mtls / plain <= target ? "met" : "missed");
+  } else {
+    printf("mtls_vs_plain_%s: %.2f x\n", name, mtls / plain);
+  }
+}
+
+int main(int argc, char **argv) {
+  bench_opts o;
+  mu_err err = {0};
+  signal(SIGPIPE, SIG_IGN);
+  if (parse_opts(argc, argv, &o, &err) != 0) {
+    fprintf(stderr, "fleet_load: %s\n%s", err.msg, usage);
+    return 2;
+  }
+  raise_nofile();
+  char top[PATH_MAX], dir[PATH_MAX + 16];
+  const char *tmp = getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";
+  snprintf(top, sizeof top, "%s/fleet_load.XXXXXX", tmp);
+  if (mkdtemp(top) == NULL) {
+    fprintf(stderr, "fleet_load: cannot create a work dir under %s: %s\n", tmp, strerror(errno));
+    return 1;
+  }
+  mu_bench_pki pki = {0};
+  int failed = 0;
+  run_summary plain = {-1, -1, -1, -1, -1}, mtls = plain;
+  if (o.tls_modes & MU_BENCH_MTLS) {
+    snprintf(dir, sizeof dir, "%s/pki", top);
+    if (mu_bench_pki_make(&pki, dir, &err) != 0) {
+      fprintf(stderr, "fleet_load: %s\n", err.msg);
+      failed = 1;
+    } else {
+      printf("# mTLS: CA, server and admin certificates made in %.1f ms (%s)\n", pki.setup_ms,
+             dir);
+    }
+  }
+  if (!failed && (o.tls_modes & MU_BENCH_PLAIN)) {
+    snprintf(dir, sizeof dir, "%s/plain", top);
+    failed = run_once(&o, argv[0], dir, NULL, &plain);
+  }
+  if (!failed && (o.tls_modes & MU_BENCH_MTLS)) {
+    snprintf(dir, sizeof dir, "%s/mtls", top);
+    failed = run_once(&o, argv[0], dir, &pki, &mtls);
+  }
+  if (!failed && o.tls_modes == (MU_BENCH_PLAIN | MU_BENCH_MTLS)) {
+    printf("# mTLS (%zu agents, 1 per connection) against plaintext (%zu per connection)\n",
+           o.agents, o.agents_per_channel);
+    compare("register_all_welcomed", mtls.welcomed_ms, plain.welcomed_ms, TARGET_MTLS_RATIO);
+    compare("register_all_listed", mtls.listed_ms, plain.listed_ms, TARGET_MTLS_RATIO);
+    compare("musterd_rss", mtls.musterd_rss_mib, plain.musterd_rss_mib, 0);
+    compare("musterd_cpu_register", mtls.musterd_cpu_ms, plain.musterd_cpu_ms, 0);
+    compare("load_tool_cpu_register", mtls.load_tool_cpu_ms, plain.load_tool_cpu_ms, 0);
+  }
+  mu_bench_pki_free(&pki);
+  if (!failed && !o.keep_work_dir)
+    mu_bench_rm_tree(top);
+  else
+    fprintf(stderr, "fleet_load: logs kept in %s\n", top);
+  return failed ? 1 : 0;
 }

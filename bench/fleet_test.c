@@ -1,6 +1,8 @@
 /* Tests for bench/fleet against a fake AgentGateway in the same process: each simulated agent
  * says Hello, and answers two Assigns with STARTING, RUNNING, its id as stdout and SUCCEEDED,
- * with sequence numbers increasing per agent across both tasks; Acks are counted. */
+ * with sequence numbers increasing per agent across both tasks; Acks are counted. Over mTLS
+ * each agent comes on a connection of its own with a certificate naming its id. */
+#define _XOPEN_SOURCE 700 /* mkdtemp */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +13,8 @@
 #include <cmocka.h>
 
 #include "bench/fleet.h"
+#include "bench/setup.h"
+#include "lib/pki/pki.h"
 #include "muster/v1/agent.pb-c.h"
 
 #define AGENTS 3
@@ -30,6 +34,7 @@ typedef struct fake_agent {
   struct fixture *f;
   mu_rpc_call *call;
   char id[64];
+  char uri[256];          /* the client certificate's URI SAN (TLS); "" in plaintext */
   int assigned;
   seen_event ev[TASKS * EVENTS_PER_TASK];
   size_t n_ev;
@@ -43,6 +48,8 @@ typedef struct fixture {
   fake_agent agents[AGENTS];
   size_t n_agents;
   size_t total_events;
+  char pki_dir[256];      /* TLS fixture: the CA and the server's certificate; "" otherwise */
+  char *ca_cert, *ca_key;
 } fixture;
 
 static void send_control(fake_agent *a, const Muster__V1__ControlMessage *msg) {
@@ -124,25 +131,62 @@ static void gw_connect(mu_rpc_call *call, const mu_rpc_metadata *md, void *ud) {
   fake_agent *a = &f->agents[f->n_agents++];
   a->f = f;
   a->call = call;
+  const char *uri = mu_rpc_call_auth(call);
+  snprintf(a->uri, sizeof a->uri, "%s", uri ? uri : "");
   mu_rpc_call_handlers h = {.on_message = gw_on_message, .on_done = gw_on_done};
   mu_rpc_call_start(call, &h, a);
 }
 
-static int setup(void **state) {
+/* TLS: hands the verified client certificate's URI to gw_connect. */
+static int gw_gate(mu_rpc_call *call, const char *method, const mu_rpc_metadata *md,
+                   const mu_rpc_peer *peer, char *msg, size_t msg_size, void *ud) {
+  (void)method;
+  (void)md;
+  (void)msg;
+  (void)msg_size;
+  (void)ud;
+  if (peer->verified && peer->n_uris == 1) mu_rpc_call_set_auth(call, strdup(peer->uris[0]), free);
+  return MU_RPC_OK;
+}
+
+/* A fake gateway, plaintext or (tls) requiring client certificates from a fresh CA. */
+static int fixture_new(void **state, int tls) {
   fixture *f = calloc(1, sizeof *f);
   mu_err err = {0};
   int port = 0;
+  char ca[300], crt[300], key[300], prefix[300];
+  mu_rpc_creds creds = {.tls = 1, .ca_file = ca, .cert_file = crt, .key_file = key,
+                        .require_client_cert = 1};
   assert_int_equal(uv_loop_init(&f->loop), 0);
   assert_int_equal(mu_rpc_engine_new(&f->loop, &f->engine, &err), 0);
   assert_int_equal(mu_rpc_server_new(f->engine, NULL, &f->server, &err), 0);
   assert_int_equal(mu_rpc_server_add_method(f->server, "/muster.v1.AgentGateway/Connect",
                                             gw_connect, f, &err), 0);
-  assert_int_equal(mu_rpc_server_listen(f->server, "127.0.0.1:0", NULL, &port, &err), 0);
+  if (tls) {
+    const char *tmp = getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";
+    snprintf(f->pki_dir, sizeof f->pki_dir, "%s/fleet_test.XXXXXX", tmp);
+    assert_non_null(mkdtemp(f->pki_dir));
+    snprintf(prefix, sizeof prefix, "%s/server", f->pki_dir);
+    mu_pki_issue_opts o = {.ca_dir = f->pki_dir, .kind = "server", .name = "gw", .out = prefix};
+    assert_int_equal(mu_pki_init(f->pki_dir, 0, &err), 0);
+    assert_int_equal(mu_pki_issue(&o, &err), 0);
+    assert_int_equal(mu_pki_ca_load(f->pki_dir, &f->ca_cert, &f->ca_key, &err), 0);
+    snprintf(ca, sizeof ca, "%s/ca.crt", f->pki_dir);
+    snprintf(crt, sizeof crt, "%s.crt", prefix);
+    snprintf(key, sizeof key, "%s.key", prefix);
+    mu_rpc_server_set_gate(f->server, gw_gate, f);
+  }
+  assert_int_equal(mu_rpc_server_listen(f->server, "127.0.0.1:0", tls ? &creds : NULL, &port,
+                                        &err), 0);
   assert_int_equal(mu_rpc_server_start(f->server, &err), 0);
   snprintf(f->target, sizeof f->target, "127.0.0.1:%d", port);
   *state = f;
   return 0;
 }
+
+static int setup(void **state) { return fixture_new(state, 0); }
+static int setup_tls(void **state) { return fixture_new(state, 1); }
+
 
 static void set_flag(void *ud) { *(int *)ud = 1; }
 
@@ -152,17 +196,16 @@ static int teardown(void **state) {
   mu_rpc_engine_close(f->engine, set_flag, &closed);
   while (!closed) uv_run(&f->loop, UV_RUN_ONCE);
   assert_int_equal(uv_loop_close(&f->loop), 0);
+  if (f->pki_dir[0] != '\0') mu_bench_rm_tree(f->pki_dir);
+  free(f->ca_cert);
+  free(f->ca_key);
   free(f);
   return 0;
 }
 
-static void test_agents_answer_assigns_like_hostname(void **state) {
-  fixture *f = *state;
+/* Connects the fleet, lets every agent run TASKS tasks and checks what the gateway saw. */
+static void run_tasks_and_check(fixture *f, mu_fleet *fleet) {
   mu_err err = {0};
-  mu_fleet *fleet = NULL;
-  mu_fleet_config cfg = {.target = f->target, .agents = AGENTS, .agents_per_channel = 2,
-                         .heartbeat_interval_ms = 60000, .id_prefix = "t"};
-  assert_int_equal(mu_fleet_new(f->engine, &cfg, &fleet, &err), 0);
   assert_int_equal(mu_fleet_connect(fleet, &err), 0);
   const mu_fleet_stats *st = mu_fleet_stats_get(fleet);
   uint64_t deadline = uv_hrtime() + 10ull * 1000000000ull;
@@ -202,12 +245,51 @@ static void test_agents_answer_assigns_like_hostname(void **state) {
   int stopped = 0;
   mu_fleet_stop(fleet, set_flag, &stopped);
   while (!stopped) uv_run(&f->loop, UV_RUN_ONCE);
+}
+
+static void test_agents_answer_assigns_like_hostname(void **state) {
+  fixture *f = *state;
+  mu_err err = {0};
+  mu_fleet *fleet = NULL;
+  mu_fleet_config cfg = {.target = f->target, .agents = AGENTS, .agents_per_channel = 2,
+                         .heartbeat_interval_ms = 60000, .id_prefix = "t"};
+  assert_int_equal(mu_fleet_new(f->engine, &cfg, &fleet, &err), 0);
+  run_tasks_and_check(f, fleet);
+  assert_int_equal(mu_fleet_stats_get(fleet)->channels, 2);
+  assert_string_equal(f->agents[0].uri, "");
+  mu_fleet_free(fleet);
+}
+
+static void test_tls_agents_have_own_certificate_and_connection(void **state) {
+  fixture *f = *state;
+  mu_err err = {0};
+  mu_fleet *fleet = NULL;
+  mu_pki_ca *ca = NULL;
+  mu_fleet_config cfg = {.target = f->target, .agents = AGENTS, .agents_per_channel = 2,
+                         .heartbeat_interval_ms = 60000, .id_prefix = "tls"};
+  assert_int_equal(mu_fleet_new(f->engine, &cfg, &fleet, &err), 0);
+  assert_int_equal(mu_pki_ca_parse(f->ca_cert, f->ca_key, &ca, &err), 0);
+  assert_int_equal(mu_fleet_use_tls(fleet, ca, f->ca_cert, NULL, &err), 0);
+  assert_int_equal(mu_fleet_use_tls(fleet, ca, f->ca_cert, NULL, &err), MU_EINVAL);
+  mu_pki_ca_free(ca);
+  const mu_fleet_stats *st = mu_fleet_stats_get(fleet);
+  assert_int_equal(st->certs, AGENTS);
+  assert_true(st->cert_issue_ns > 0);
+  run_tasks_and_check(f, fleet);
+  assert_int_equal(st->channels, AGENTS); /* one connection per agent, whatever the config */
+  for (size_t i = 0; i < AGENTS; i++) {
+    char want[128];
+    snprintf(want, sizeof want, "muster://agent/%s", f->agents[i].id);
+    assert_string_equal(f->agents[i].uri, want);
+  }
   mu_fleet_free(fleet);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_agents_answer_assigns_like_hostname, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_tls_agents_have_own_certificate_and_connection,
+                                      setup_tls, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

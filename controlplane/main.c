@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "controlplane/audit.h"
 #include "controlplane/authz.h"
@@ -212,6 +213,11 @@ static int daemon_start(mu_daemon *d, mu_err *err) {
   int rc = mu_rpc_engine_new(d->loop, &d->engine, err);
   if (rc == 0) rc = mu_audit_open(d, err);
   if (rc != 0) return rc;
+  /* TLS handshakes run where gRPC polls: with the queue thread alone, every agent's handshake
+   * waits for one core (docs/benchmarks.md, "mTLS"). A poller per further core, up to 7. */
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  size_t pollers = cpus > 8 ? 7 : cpus > 1 ? (size_t)cpus - 1 : 0;
+  if ((rc = mu_rpc_engine_add_pollers(d->engine, pollers, err)) != 0) return rc;
   mu_bundle_store *store = NULL;
   if (d->role == MU_ROLE_SINGLE &&
       ((rc = mu_bundle_store_mem_new(d->bundle_cfg.max_store_bytes, &store, err)) != 0 ||

@@ -131,6 +131,8 @@ void mu_rpc_call_start_reading(mu_rpc_call *call) {
 
 /* --- sending --- */
 
+#define MU_RPC_COALESCE_MAX 16384 /* messages up to this size may wait for the next one */
+
 static size_t md_to_grpc(const mu_rpc_metadata *md, grpc_metadata *out) {
   for (size_t i = 0; i < md->count; i++) {
     memset(&out[i], 0, sizeof out[i]);
@@ -180,6 +182,12 @@ static void call_pump(mu_rpc_call *call) {
     }
     ops[n].op = GRPC_OP_SEND_MESSAGE;
     ops[n].data.send_message.send_message = call->send_head->buf;
+    /* More is queued behind a small message: let gRPC hold it for the next one, so a burst
+     * (an agent's task events, musterd's acks) goes out in one write and one TLS record
+     * instead of one each. gRPC completes the send at once and writes by 64 KiB buffered at
+     * the latest; the last message of the burst is never held. */
+    if (call->send_head->next != NULL && call->send_head->len <= MU_RPC_COALESCE_MAX)
+      ops[n].flags = GRPC_WRITE_BUFFER_HINT;
     n++;
     if (call_start_batch(call, ops, n, &call->send_tag) == 0) call->sending = 1;
     return;

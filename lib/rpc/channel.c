@@ -10,20 +10,23 @@ int mu_rpc_channel_new(mu_rpc_engine *engine, const char *target, const mu_rpc_c
                        const mu_rpc_options *opts, mu_rpc_channel **ret, mu_err *err) {
   grpc_channel_credentials *cc = NULL;
   if (creds != NULL && creds->tls) {
-    char *ca = creds->ca_file ? mu_rpc_read_file(creds->ca_file, err) : NULL;
-    char *cert = creds->cert_file ? mu_rpc_read_file(creds->cert_file, err) : NULL;
-    char *key = creds->key_file ? mu_rpc_read_file(creds->key_file, err) : NULL;
-    if ((creds->ca_file && !ca) || (creds->cert_file && !cert) || (creds->key_file && !key)) {
-      free(ca);
-      free(cert);
-      free(key);
-      return err ? err->code : MU_EIO;
+    /* in-memory PEM wins over a file; gRPC copies what it is given */
+    const char *pem[3] = {creds->ca_pem, creds->cert_pem, creds->key_pem};
+    const char *file[3] = {creds->ca_file, creds->cert_file, creds->key_file};
+    char *read[3] = {NULL, NULL, NULL};
+    int failed = 0;
+    for (int i = 0; i < 3 && !failed; i++) {
+      if (pem[i] != NULL || file[i] == NULL) continue;
+      read[i] = mu_rpc_read_file(file[i], err);
+      pem[i] = read[i];
+      failed = read[i] == NULL;
     }
-    grpc_ssl_pem_key_cert_pair pair = {key, cert};
-    cc = grpc_ssl_credentials_create(ca, cert && key ? &pair : NULL, NULL, NULL);
-    free(ca);
-    free(cert);
-    free(key);
+    grpc_ssl_pem_key_cert_pair pair = {pem[2], pem[1]};
+    if (!failed)
+      cc = grpc_ssl_credentials_create(pem[0], pem[1] && pem[2] ? &pair : NULL, NULL, NULL);
+    if (read[2] != NULL) memset(read[2], 0, strlen(read[2]));
+    for (int i = 0; i < 3; i++) free(read[i]);
+    if (failed) return err ? err->code : MU_EIO;
   } else {
     cc = grpc_insecure_credentials_create();
   }

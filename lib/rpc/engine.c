@@ -1,6 +1,7 @@
 /* The rpc engine: one gRPC completion queue, a thread that waits on it, and the bridge that
  * hands each completion to the libuv loop thread (a locked event vector + uv_async_t). All
  * tag callbacks therefore run on the loop thread. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +52,46 @@ static void *cq_thread_main(void *arg) {
   }
 }
 
+/* A poller: waits on a queue that never gets a tag. gRPC's epoll engine lets any thread
+ * waiting on a queue poll every connection and run what the events trigger there (TLS
+ * handshakes, HTTP/2 framing), so pollers spread that work over more cores. */
+static void *poller_main(void *arg) {
+  grpc_completion_queue *cq = arg;
+  for (;;) {
+    grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    if (ev.type == GRPC_QUEUE_SHUTDOWN) return NULL;
+  }
+}
+
+int mu_rpc_engine_add_pollers(mu_rpc_engine *engine, size_t n, mu_err *err) {
+  if (engine->poll_cq != NULL || engine->closing)
+    return mu_err_set(err, MU_EINVAL, "rpc engine: pollers are added once, before closing");
+  if (n == 0) return 0;
+  engine->pollers = calloc(n, sizeof *engine->pollers);
+  if (engine->pollers == NULL) return mu_err_set(err, MU_ENOMEM, "rpc engine: out of memory");
+  engine->poll_cq = grpc_completion_queue_create_for_next(NULL);
+  for (size_t i = 0; i < n; i++) {
+    int rc = pthread_create(&engine->pollers[i], NULL, poller_main, engine->poll_cq);
+    if (rc != 0) {
+      mu_warn("rpc", "started %zu of %zu poller threads: %s", i, n, strerror(rc));
+      break;
+    }
+    engine->n_pollers++;
+  }
+  return 0;
+}
+
+static void pollers_stop(mu_rpc_engine *engine) {
+  if (engine->poll_cq == NULL) return;
+  grpc_completion_queue_shutdown(engine->poll_cq);
+  for (size_t i = 0; i < engine->n_pollers; i++) pthread_join(engine->pollers[i], NULL);
+  grpc_completion_queue_destroy(engine->poll_cq);
+  engine->poll_cq = NULL;
+  free(engine->pollers);
+  engine->pollers = NULL;
+  engine->n_pollers = 0;
+}
+
 static void engine_closed(uv_handle_t *handle) {
   mu_rpc_engine *engine = handle->data;
   void (*cb)(void *) = engine->close_cb;
@@ -90,6 +131,7 @@ static void on_wakeup(uv_async_t *async) {
     }
     pthread_join(engine->thread, NULL);
     engine->thread_started = 0;
+    pollers_stop(engine);
     grpc_completion_queue_destroy(engine->cq);
     engine->cq = NULL;
     uv_close((uv_handle_t *)&engine->wakeup, engine_closed);

@@ -32,6 +32,9 @@ struct mu_rpc_engine {
   pthread_t thread;
   int thread_started;
   uv_async_t wakeup;
+  grpc_completion_queue *poll_cq; /* mu_rpc_engine_add_pollers: never gets a tag; NULL if none */
+  pthread_t *pollers;
+  size_t n_pollers;
 
   pthread_mutex_t lock;      /* guards the event vector and cq_done */
   mu_rpc_event *events;

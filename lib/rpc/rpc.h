@@ -7,7 +7,8 @@
  * bytes; callers pack and unpack with protobuf-c.
  *
  * Life cycle: a call lives until its on_done callback has run; the wrapper frees it right after.
- * Sends are queued (bounded by max_send_queue bytes; overflow is MU_ENOSPC). */
+ * Sends are queued (bounded by max_send_queue bytes; overflow is MU_ENOSPC); small messages
+ * queued back to back leave in one write. */
 #ifndef MU_RPC_H
 #define MU_RPC_H
 
@@ -71,6 +72,13 @@ typedef struct mu_rpc_creds {
   int require_client_cert; /* server side: GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY */
   const char *server_name; /* client side: name checked against the server certificate
                             * instead of the target's host (NULL: the target's host) */
+  /* Client side, optional: PEM text used instead of the matching file (ca_pem for ca_file,
+   * and so on), copied when the channel is created. For programs that hold certificates in
+   * memory, e.g. a benchmark's thousands of simulated agents (lib/pki mu_pki_issue_ca). A
+   * server ignores them: it reads its files, to reload them when they change. */
+  const char *ca_pem;
+  const char *cert_pem;
+  const char *key_pem;
 } mu_rpc_creds;
 
 /* The peer of a server call as its TLS handshake proved it. Filled before any handler runs. */
@@ -123,6 +131,13 @@ typedef struct mu_rpc_options {
 /* Starts gRPC (grpc_init) and the completion-queue thread. Owner frees with
  * mu_rpc_engine_close + running the loop until close_cb. */
 int mu_rpc_engine_new(uv_loop_t *loop, mu_rpc_engine **ret_engine, mu_err *err);
+/* Starts n threads that only poll gRPC's connections, so the network work gRPC does there
+ * (TLS handshakes above all, HTTP/2 framing) can use n + 1 cores instead of the queue
+ * thread's one; callbacks still run on the loop thread, in order. For a server with many
+ * clients (musterd) or a process that simulates many (bench/fleet); 0 adds none. Once, before
+ * mu_rpc_engine_close (MU_EINVAL otherwise); a thread that cannot start is logged, not an
+ * error. They are joined when the engine closes. */
+int mu_rpc_engine_add_pollers(mu_rpc_engine *engine, size_t n, mu_err *err);
 /* Shuts down servers and channels still open, cancels their calls, drains the queue, joins
  * the thread and releases gRPC. close_cb (may be NULL) runs on the loop when all is gone. */
 void mu_rpc_engine_close(mu_rpc_engine *engine, void (*close_cb)(void *ud), void *ud);

@@ -1,5 +1,8 @@
 /* lib/rpc tests: a real gRPC server and client on one loop, over a loopback TCP port, for
- * every call kind, metadata, error statuses, deadlines, cancellation and unknown methods. */
+ * every call kind, metadata, error statuses, deadlines, cancellation and unknown methods, and
+ * mTLS with the client's certificate given as PEM text instead of files (and extra pollers). */
+#define _XOPEN_SOURCE 700 /* nftw, mkdtemp */
+#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "lib/pki/pki.h"
 #include "lib/rpc/rpc.h"
 
 typedef struct fixture {
@@ -399,6 +403,102 @@ static void test_send_queue_bound(void **state) {
   mu_rpc_channel_close(ch);
 }
 
+/* ---- mTLS with in-memory PEM on the client ---- */
+
+static int tls_gate(mu_rpc_call *call, const char *method, const mu_rpc_metadata *md,
+                    const mu_rpc_peer *peer, char *msg, size_t msg_size, void *ud) {
+  (void)call;
+  (void)method;
+  (void)md;
+  (void)msg;
+  (void)msg_size;
+  snprintf((char *)ud, 256, "%s", peer->verified && peer->n_uris > 0 ? peer->uris[0] : "-");
+  return MU_RPC_OK;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+  (void)sb;
+  (void)flag;
+  (void)ftw;
+  return remove(path);
+}
+
+/* One unary call to target over a channel with creds; returns its status code. */
+static int tls_call(fixture *f, const char *target, const mu_rpc_creds *creds) {
+  mu_rpc_channel *ch = NULL;
+  mu_err err = {0};
+  assert_int_equal(mu_rpc_channel_new(f->engine, target, creds, NULL, &ch, &err), 0);
+  reset(f);
+  mu_rpc_unary(ch, "/test.Echo/Unary", 5000, NULL, (const uint8_t *)"tls", 3, c_unary_cb, f,
+               NULL);
+  run_until_done(f);
+  mu_rpc_channel_close(ch);
+  return f->code;
+}
+
+static void test_tls_pem_strings(void **state) {
+  fixture *f = *state;
+  mu_err err = {0};
+  /* the handshakes below may run on these threads; the engine joins them when it closes */
+  assert_int_equal(mu_rpc_engine_add_pollers(f->engine, 2, &err), 0);
+  assert_int_equal(mu_rpc_engine_add_pollers(f->engine, 1, &err), MU_EINVAL);
+  char dir[256], other[256], prefix[300];
+  const char *tmp = getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";
+  snprintf(dir, sizeof dir, "%s/rpc_tls.XXXXXX", tmp);
+  assert_non_null(mkdtemp(dir));
+  snprintf(other, sizeof other, "%s/other-ca", dir);
+  assert_int_equal(mu_pki_init(dir, 0, &err), 0);
+  assert_int_equal(mu_pki_init(other, 0, &err), 0);
+  snprintf(prefix, sizeof prefix, "%s/server", dir);
+  mu_pki_issue_opts so = {.ca_dir = dir, .kind = "server", .name = "rpc-test", .out = prefix};
+  assert_int_equal(mu_pki_issue(&so, &err), 0);
+  char *ca_cert, *ca_key, *other_cert, *other_key, *cert, *key, *bad_cert, *bad_key;
+  assert_int_equal(mu_pki_ca_load(dir, &ca_cert, &ca_key, &err), 0);
+  assert_int_equal(mu_pki_ca_load(other, &other_cert, &other_key, &err), 0);
+  mu_pki_issue_opts ao = {.kind = "agent", .name = "pem-client"};
+  assert_int_equal(mu_pki_issue_mem(ca_cert, ca_key, &ao, &cert, &key, &err), 0);
+  assert_int_equal(mu_pki_issue_mem(other_cert, other_key, &ao, &bad_cert, &bad_key, &err), 0);
+
+  char ca_file[300], cert_file[300], key_file[300], seen[256] = "";
+  snprintf(ca_file, sizeof ca_file, "%s/ca.crt", dir);
+  snprintf(cert_file, sizeof cert_file, "%s.crt", prefix);
+  snprintf(key_file, sizeof key_file, "%s.key", prefix);
+  mu_rpc_server *srv;
+  int port = 0;
+  mu_rpc_creds sc = {.tls = 1, .ca_file = ca_file, .cert_file = cert_file, .key_file = key_file,
+                     .require_client_cert = 1};
+  assert_int_equal(mu_rpc_server_new(f->engine, NULL, &srv, &err), 0);
+  mu_rpc_server_add_method(srv, "/test.Echo/Unary", m_unary, f, &err);
+  mu_rpc_server_set_gate(srv, tls_gate, seen);
+  assert_int_equal(mu_rpc_server_listen(srv, "127.0.0.1:0", &sc, &port, &err), 0);
+  assert_int_equal(mu_rpc_server_start(srv, &err), 0);
+  char target[64];
+  snprintf(target, sizeof target, "127.0.0.1:%d", port);
+
+  /* the PEM strings are used, and win over files that do not exist */
+  mu_rpc_creds cc = {.tls = 1, .ca_file = "/nonexistent/ca.crt", .ca_pem = ca_cert,
+                     .cert_pem = cert, .key_pem = key};
+  assert_int_equal(tls_call(f, target, &cc), MU_RPC_OK);
+  assert_string_equal(f->last, "tls");
+  assert_string_equal(seen, "muster://agent/pem-client");
+  /* a client certificate from another CA is refused in the handshake */
+  mu_rpc_creds bad = {.tls = 1, .ca_pem = ca_cert, .cert_pem = bad_cert, .key_pem = bad_key};
+  assert_int_equal(tls_call(f, target, &bad), MU_RPC_UNAVAILABLE);
+  /* a file that cannot be read is still an error when no PEM stands in for it */
+  mu_rpc_creds missing = {.tls = 1, .ca_file = "/nonexistent/ca.crt", .cert_pem = cert,
+                          .key_pem = key};
+  mu_rpc_channel *ch = NULL;
+  assert_int_equal(mu_rpc_channel_new(f->engine, target, &missing, NULL, &ch, &err), MU_ENOENT);
+  assert_null(ch);
+
+  int closed = 0;
+  mu_rpc_server_close(srv, engine_closed, &closed);
+  while (!closed) uv_run(&f->loop, UV_RUN_ONCE);
+  char *pems[] = {ca_cert, ca_key, other_cert, other_key, cert, key, bad_cert, bad_key};
+  for (size_t i = 0; i < sizeof pems / sizeof pems[0]; i++) free(pems[i]);
+  assert_int_equal(nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_unary_with_metadata, setup, teardown),
@@ -410,6 +510,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
       cmocka_unit_test_setup_teardown(test_unreachable, setup, teardown),
       cmocka_unit_test_setup_teardown(test_send_queue_bound, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_tls_pem_strings, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
