@@ -120,7 +120,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     return 0;
   }
   char *parts[2];
-  if (mu_fuzz_split(data, size, "\n", parts, 2) != 0) return 0;
+  if (mu_fuzz_split(data, size, "\n", parts, NULL, 2) != 0) return 0;
   if (mode == 1) link(parts[0], parts[1]);
   else versions(parts[0], parts[1]);
   mu_fuzz_split_free(parts, 2);

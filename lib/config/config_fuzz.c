@@ -50,7 +50,7 @@ static void agent_file(const uint8_t *data, size_t size) {
 /* "key\nvalue": one --key=value flag. */
 static void flag(const uint8_t *data, size_t size, int server) {
   char *kv[2];
-  if (mu_fuzz_split(data, size, "\n", kv, 2) != 0) return;
+  if (mu_fuzz_split(data, size, "\n", kv, NULL, 2) != 0) return;
   mu_err err = {0};
   int rc;
   if (server) {

@@ -38,7 +38,7 @@ static void labels_from(char *text, labels *l) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char *parts[2];
-  if (mu_fuzz_split(data, size, "\n", parts, 2) != 0) return 0;
+  if (mu_fuzz_split(data, size, "\n", parts, NULL, 2) != 0) return 0;
   mu_selector *sel = NULL;
   mu_err err = {0};
   if (mu_selector_parse(parts[0], &sel, &err) == 0) {
