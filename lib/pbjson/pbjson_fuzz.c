@@ -3,7 +3,8 @@
  * in after a failover). Byte 0 picks the type (low 4 bits), the direction (0x10: the rest is a
  * binary protobuf as an agent or client sends it; else JSON) and the printing flags (0xe0).
  * Properties: whatever decodes and prints must read back, and print the same again; a message
- * read from JSON packs to the same bytes after that round trip. */
+ * read from JSON packs to the same bytes after that round trip; a message that passes
+ * mu_pbjson_proto3_check prints and survives a pack/unpack copy. */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,8 +94,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (first == NULL) return 0;
 
   char *text1 = print(first, flags);
-  /* Only an invalid UTF-8 string may stop printing, and JSON input has none. */
+  /* Only an invalid UTF-8 string may stop printing (JSON input has none), and the check
+   * servers run on what they unpack says exactly when. */
   MU_FUZZ_CHECK(text1 != NULL || binary);
+  mu_err uerr = {0};
+  if (mu_pbjson_proto3_check(first, &uerr) == 0) {
+    MU_FUZZ_CHECK(text1 != NULL);
+    size_t len;
+    uint8_t *bytes = packed(first, &len);
+    ProtobufCMessage *copy = protobuf_c_message_unpack(desc, NULL, len, bytes);
+    MU_FUZZ_CHECK(copy != NULL); /* the copy SubmitJob makes */
+    protobuf_c_message_free_unpacked(copy, NULL);
+    free(bytes);
+  } else {
+    MU_FUZZ_CHECK(binary && uerr.code == MU_EINVAL);
+  }
   if (text1 != NULL) {
     ProtobufCMessage *second = read_back(desc, text1);
     char *text2 = print(second, flags);
