@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "controlplane/fuzz_checks.h"
 #include "controlplane/hello.h"
 #include "controlplane/jobspec.h"
 #include "lib/bundle/bundle.h"
@@ -39,61 +40,21 @@ static const ProtobufCMessageDescriptor *const types[] = {
 };
 #define N_TYPES (sizeof types / sizeof *types)
 
-static int type_known(void *ud, const char *type) {
-  (void)ud;
-  return strcmp(type, "sleep") == 0; /* a plugin type some agent reported */
-}
-
-static int bundle_resolve(void *ud, const char *ref, char *msg, size_t msg_size) {
-  (void)ud;
-  if (strcmp(ref, "etl@2.3.0") == 0 || mu_bundle_digest_check(ref, NULL) == 0) return 0;
-  snprintf(msg, msg_size, "bundle '%s' not found", ref);
-  return MU_ENOENT;
-}
-
-/* What the server keeps must turn into its etcd record (job_json, agent_json in persist.c). */
-static void storable(const ProtobufCMessage *msg) {
-  json_t *j = NULL;
-  mu_err err = {0};
-  int rc = mu_pbjson_to_json(msg, 0, &j, &err);
-  if (rc != 0) fprintf(stderr, "accepted but not storable: %s\n", err.msg);
-  MU_FUZZ_CHECK(rc == 0);
-  json_decref(j);
-}
-
-/* mu_sched_submit's checks before it resolves targets; takes spec. */
-static void submit(Muster__V1__JobSpec *spec) {
-  MU_FUZZ_CHECK(spec != NULL);
-  mu_jobspec_limits limits = {.max_tasks = 64,
-                              .max_task_runs = 200000,
-                              .type_known = type_known,
-                              .bundle_resolve = bundle_resolve};
-  mu_rollout rollout;
-  mu_err err = {0};
-  if (mu_jobspec_validate(spec, &limits, &rollout, &err) == 0) {
-    MU_FUZZ_CHECK(spec->n_tasks >= 1 && spec->n_tasks <= 64 && spec->target != NULL);
-    storable(&spec->base);
-  } else {
-    MU_FUZZ_CHECK(err.code == MU_EINVAL && err.msg[0] != '\0');
-  }
-  protobuf_c_message_free_unpacked(&spec->base, NULL);
-}
-
 static void check(const ProtobufCMessage *msg) {
   mu_err err = {0};
   if (msg->descriptor == &muster__v1__agent_message__descriptor) {
     const Muster__V1__AgentMessage *m = (const Muster__V1__AgentMessage *)msg;
     if (m->msg_case == MUSTER__V1__AGENT_MESSAGE__MSG_HELLO) {
-      if (mu_hello_check(m->hello, &err) == 0) storable(msg); /* the registry keeps it */
+      if (mu_hello_check(m->hello, &err) == 0) mu_fuzz_storable(msg); /* the registry keeps it */
       else MU_FUZZ_CHECK(err.code == MU_EINVAL && err.msg[0] != '\0');
     }
   } else if (msg->descriptor == &muster__v1__submit_job_request__descriptor) {
     const Muster__V1__SubmitJobRequest *r = (const Muster__V1__SubmitJobRequest *)msg;
-    if (r->spec != NULL) submit(mu_jobspec_copy(r->spec));
+    if (r->spec != NULL) mu_fuzz_jobspec_submit(mu_jobspec_copy(r->spec));
   } else if (msg->descriptor == &muster__v1__run_adhoc_request__descriptor) {
     Muster__V1__JobSpec *spec = NULL;
     int rc = mu_jobspec_adhoc((const Muster__V1__RunAdhocRequest *)msg, &spec, &err);
-    if (rc == 0) submit(spec);
+    if (rc == 0) mu_fuzz_jobspec_submit(spec);
     else MU_FUZZ_CHECK(rc == MU_EINVAL && err.msg[0] != '\0' && spec == NULL);
   } else if (msg->descriptor == &muster__v1__list_agents_request__descriptor) {
     mu_selector *sel = NULL;

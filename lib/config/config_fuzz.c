@@ -19,31 +19,27 @@ static void refused(int rc, const mu_err *err) {
   MU_FUZZ_CHECK(rc < 0 && err->code == rc && err->msg[0] != '\0');
 }
 
-static void server_file(const uint8_t *data, size_t size) {
+/* A musterd (server) or muster-agent config file, loaded from a memfd. */
+static void config_file(const uint8_t *data, size_t size, int server) {
   char path[64];
   int fd = mu_fuzz_memfile(data, size, path, sizeof path);
   if (fd < 0) return;
-  mu_server_config cfg;
-  mu_server_config_init(&cfg);
   mu_err err = {0};
-  int rc = mu_server_config_load(&cfg, path, &err);
+  int rc;
+  if (server) {
+    mu_server_config cfg;
+    mu_server_config_init(&cfg);
+    rc = mu_server_config_load(&cfg, path, &err);
+    if (rc == 0) MU_FUZZ_CHECK(cfg.etcd.n >= 1 && cfg.listen[0] && cfg.advertise[0]);
+    mu_server_config_free(&cfg);
+  } else {
+    mu_agent_config cfg;
+    mu_agent_config_init(&cfg);
+    rc = mu_agent_config_load(&cfg, path, &err);
+    if (rc == 0) MU_FUZZ_CHECK(cfg.control.n >= 1 && cfg.slots >= 1 && cfg.id[0]);
+    mu_agent_config_free(&cfg);
+  }
   if (rc != 0) refused(rc, &err);
-  else MU_FUZZ_CHECK(cfg.etcd.n >= 1 && cfg.listen[0] != '\0' && cfg.advertise[0] != '\0');
-  mu_server_config_free(&cfg);
-  close(fd);
-}
-
-static void agent_file(const uint8_t *data, size_t size) {
-  char path[64];
-  int fd = mu_fuzz_memfile(data, size, path, sizeof path);
-  if (fd < 0) return;
-  mu_agent_config cfg;
-  mu_agent_config_init(&cfg);
-  mu_err err = {0};
-  int rc = mu_agent_config_load(&cfg, path, &err);
-  if (rc != 0) refused(rc, &err);
-  else MU_FUZZ_CHECK(cfg.control.n >= 1 && cfg.slots >= 1 && cfg.id[0] != '\0');
-  mu_agent_config_free(&cfg);
   close(fd);
 }
 
@@ -144,12 +140,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int glob = (data[0] & 0x80) != 0;
   data++;
   size--;
-  if (mode == 0) {
-    server_file(data, size);
-    return 0;
-  }
-  if (mode == 1) {
-    agent_file(data, size);
+  if (mode == 0 || mode == 1) {
+    config_file(data, size, mode == 0);
     return 0;
   }
   if (mode == 2 || mode == 3) {

@@ -18,6 +18,7 @@ def mu_fuzz_target(name, srcs, deps = [], size = "small", **kwargs):
         name = name + "_corpus",
         srcs = corpus,
         tags = ["mu_fuzz_corpus"],
+        testonly = True,
     )
     native.cc_binary(
         name = name,
@@ -31,6 +32,7 @@ def mu_fuzz_target(name, srcs, deps = [], size = "small", **kwargs):
             "//conditions:default": [],
         }),
         tags = ["manual", "mu_fuzz"],
+        testonly = True,
         **kwargs
     )
     native.cc_test(
