@@ -20,9 +20,10 @@ static Muster__V1__JobSpec *parse_ok(const char *text) {
 
 static void test_yaml_and_json_agree(void **state) {
   (void)state;
-  Muster__V1__JobSpec *y = parse_ok("name: x\ntarget: {all: true}\ntasks: [{shell: {script: hi}}]\n");
-  Muster__V1__JobSpec *j =
-      parse_ok(" {\"name\": \"x\", \"target\": {\"all\": true}, \"tasks\": [{\"shell\": {\"script\": \"hi\"}}]}");
+  Muster__V1__JobSpec *y =
+      parse_ok("name: x\ntarget: {all: true}\ntasks: [{shell: {script: hi}}]\n");
+  Muster__V1__JobSpec *j = parse_ok(" {\"name\": \"x\", \"target\": {\"all\": true}, "
+                                    "\"tasks\": [{\"shell\": {\"script\": \"hi\"}}]}");
   assert_string_equal(y->name, j->name);
   assert_true(y->target->all && j->target->all);
   assert_int_equal(y->n_tasks, 1);

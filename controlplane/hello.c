@@ -14,8 +14,8 @@ static int valid_agent_id(const char *id) {
 
 int mu_hello_check(const Muster__V1__Hello *h, mu_err *err) {
   if (!valid_agent_id(h->agent_id))
-    return mu_err_set(err, MU_EINVAL, "Hello.agent_id '%.130s' is invalid (1-128 of [A-Za-z0-9._-])",
-                      h->agent_id);
+    return mu_err_set(err, MU_EINVAL,
+                      "Hello.agent_id '%.130s' is invalid (1-128 of [A-Za-z0-9._-])", h->agent_id);
   if (h->n_labels > 64)
     return mu_err_set(err, MU_EINVAL, "Hello.labels: %zu labels, at most 64 allowed", h->n_labels);
   for (size_t i = 0; i < h->n_labels; i++) {

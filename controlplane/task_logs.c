@@ -478,8 +478,8 @@ static int on_request(mu_rpc_call *call, const uint8_t *data, size_t len, void *
     req = NULL;
   }
   if (req == NULL) {
-    mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "malformed TaskLogsRequest%s%s", err.msg[0] ? ": " : "",
-               err.msg);
+    mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "malformed TaskLogsRequest%s%s",
+               err.msg[0] ? ": " : "", err.msg);
     f->done = 1;
     return 1;
   }
