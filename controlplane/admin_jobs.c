@@ -61,7 +61,8 @@ static void run_adhoc(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   Muster__V1__JobSpec *spec = NULL;
   mu_err err = {0};
   if (mu_jobspec_adhoc(req, &spec, &err) != 0) {
-    mu_pb_fail(call, mu_rpc_code_from_err(err.code), "%s", err.msg);
+    mu_pb_fail(call, err.code == MU_ENOMEM ? MU_RPC_RESOURCE_EXHAUSTED : MU_RPC_INVALID_ARGUMENT,
+               "%s", err.msg);
     return;
   }
   submit_spec(ud, call, spec);
