@@ -12,10 +12,29 @@
 
 #define MU_JOBFILE_MAX (4u << 20)
 
-static json_t *yaml_to_json(yaml_document_t *doc, yaml_node_t *node, int depth, char *why,
-                            size_t why_size) {
+/* What a YAML file of len bytes may expand to. Every alias (*name) is expanded again, so a
+ * few hundred bytes of nested aliases could otherwise become gigabytes. A file without aliases
+ * never reaches the bounds (each value takes at least 2 of its bytes, and its text is in it);
+ * the extra allows real reuse of anchors. */
+#define MU_JOBFILE_ALIAS_VALUES 100000u
+#define MU_JOBFILE_ALIAS_TEXT (1u << 20)
+
+typedef struct expansion {
+  size_t values, max_values;
+  size_t text, max_text;
+} expansion;
+
+static json_t *yaml_to_json(yaml_document_t *doc, yaml_node_t *node, int depth, expansion *x,
+                            char *why, size_t why_size) {
   if (node == NULL || depth > 64) {
     snprintf(why, why_size, "nesting too deep");
+    return NULL;
+  }
+  x->values++;
+  if (node->type == YAML_SCALAR_NODE) x->text += node->data.scalar.length;
+  if (x->values > x->max_values || x->text > x->max_text) {
+    snprintf(why, why_size, "aliases expand to more than %zu values or %zu bytes of text",
+             x->max_values, x->max_text);
     return NULL;
   }
   switch (node->type) {
@@ -30,7 +49,8 @@ static json_t *yaml_to_json(yaml_document_t *doc, yaml_node_t *node, int depth, 
       json_t *arr = json_array();
       for (yaml_node_item_t *it = node->data.sequence.items.start;
            it < node->data.sequence.items.top; it++) {
-        json_t *v = yaml_to_json(doc, yaml_document_get_node(doc, *it), depth + 1, why, why_size);
+        json_t *v = yaml_to_json(doc, yaml_document_get_node(doc, *it), depth + 1, x, why,
+                                 why_size);
         if (v == NULL) {
           json_decref(arr);
           return NULL;
@@ -57,8 +77,8 @@ static json_t *yaml_to_json(yaml_document_t *doc, yaml_node_t *node, int depth, 
           json_decref(obj);
           return NULL;
         }
-        json_t *v = yaml_to_json(doc, yaml_document_get_node(doc, p->value), depth + 1, why,
-                                 why_size);
+        json_t *v = yaml_to_json(doc, yaml_document_get_node(doc, p->value), depth + 1, x,
+                                 why, why_size);
         if (v == NULL) {
           json_decref(obj);
           return NULL;
@@ -96,43 +116,52 @@ static char *read_all(const char *path, size_t *ret_len, mu_err *err) {
   return buf;
 }
 
-int mu_jobfile_load(const char *path, Muster__V1__JobSpec **ret_spec, mu_err *err) {
-  size_t len = 0;
-  char *text = read_all(path, &len, err);
-  if (text == NULL) return err->code;
+int mu_jobfile_parse(const char *name, const char *text, size_t len,
+                     Muster__V1__JobSpec **ret_spec, mu_err *err) {
   json_t *json = NULL;
   int rc = 0;
   const char *p = text;
-  while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r') p++;
-  if (*p == '{') {
+  const char *end = text + len;
+  while (p < end && (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')) p++;
+  if (p < end && *p == '{') {
     json_error_t je;
     json = json_loadb(text, len, 0, &je);
-    if (json == NULL) rc = mu_err_set(err, MU_EINVAL, "%s:%d: %s", path, je.line, je.text);
+    if (json == NULL) rc = mu_err_set(err, MU_EINVAL, "%s:%d: %s", name, je.line, je.text);
   } else {
     yaml_parser_t parser;
     yaml_document_t doc;
     yaml_parser_initialize(&parser);
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     if (!yaml_parser_load(&parser, &doc)) {
-      rc = mu_err_set(err, MU_EINVAL, "%s:%lu: %s", path,
+      rc = mu_err_set(err, MU_EINVAL, "%s:%lu: %s", name,
                       (unsigned long)parser.problem_mark.line + 1,
                       parser.problem ? parser.problem : "YAML syntax error");
     } else {
       char why[256] = "empty document";
+      expansion x = {.max_values = len / 2 + MU_JOBFILE_ALIAS_VALUES,
+                     .max_text = len + MU_JOBFILE_ALIAS_TEXT};
       yaml_node_t *root = yaml_document_get_root_node(&doc);
-      json = root ? yaml_to_json(&doc, root, 0, why, sizeof why) : NULL;
-      if (json == NULL) rc = mu_err_set(err, MU_EINVAL, "%s: %s", path, why);
+      json = root ? yaml_to_json(&doc, root, 0, &x, why, sizeof why) : NULL;
+      if (json == NULL) rc = mu_err_set(err, MU_EINVAL, "%s: %s", name, why);
       yaml_document_delete(&doc);
     }
     yaml_parser_delete(&parser);
   }
   if (rc == 0 && !json_is_object(json))
-    rc = mu_err_set(err, MU_EINVAL, "%s: the top level must be a mapping (a job spec)", path);
+    rc = mu_err_set(err, MU_EINVAL, "%s: the top level must be a mapping (a job spec)", name);
   ProtobufCMessage *msg = NULL;
   if (rc == 0 && mu_pbjson_from_json(&muster__v1__job_spec__descriptor, json, &msg, err) != 0)
-    rc = mu_err_prefix(err, "%s", path);
+    rc = mu_err_prefix(err, "%s", name);
   if (rc == 0) *ret_spec = (Muster__V1__JobSpec *)msg;
   json_decref(json);
+  return rc;
+}
+
+int mu_jobfile_load(const char *path, Muster__V1__JobSpec **ret_spec, mu_err *err) {
+  size_t len = 0;
+  char *text = read_all(path, &len, err);
+  if (text == NULL) return err->code;
+  int rc = mu_jobfile_parse(path, text, len, ret_spec, err);
   free(text);
   return rc;
 }

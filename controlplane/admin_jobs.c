@@ -9,18 +9,8 @@
 #include "controlplane/authz.h"
 #include "controlplane/daemon.h"
 #include "lib/base/log.h"
+#include "lib/pbjson/pbjson.h"
 #include "lib/rpc/pb.h"
-
-/* An owned copy of a message (the request is freed when the handler returns). */
-static ProtobufCMessage *copy_message(const ProtobufCMessage *m) {
-  size_t len = protobuf_c_message_get_packed_size(m);
-  uint8_t *buf = malloc(len ? len : 1);
-  if (buf == NULL) return NULL;
-  protobuf_c_message_pack(m, buf);
-  ProtobufCMessage *copy = protobuf_c_message_unpack(m->descriptor, NULL, len, buf);
-  free(buf);
-  return copy;
-}
 
 static void reply_submitted(mu_rpc_call *call, mu_job *job) {
   Muster__V1__SubmitJobResponse resp = MUSTER__V1__SUBMIT_JOB_RESPONSE__INIT;
@@ -66,117 +56,22 @@ static void submit_job(mu_rpc_call *call, const ProtobufCMessage *req_msg,
     mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "spec: required");
     return;
   }
-  submit_spec(ud, call, (Muster__V1__JobSpec *)copy_message(&req->spec->base));
+  submit_spec(ud, call, mu_jobspec_copy(req->spec)); /* the request is freed on return */
 }
 
-/* The command of an ad hoc run as a task of its type. shell: one string is a command line,
- * several an argv. python: `-c CODE [ARGS]`, `-m MODULE [ARGS]` or `SCRIPT [ARGS]` (a file
- * from the bundle or on the host). http: `[METHOD] URL`. Returns NULL after filling why. */
-static const char *adhoc_kind(const Muster__V1__RunAdhocRequest *req, const char *type,
-                              Muster__V1__TaskSpec *task, Muster__V1__ShellTask *shell,
-                              Muster__V1__PythonTask *py, Muster__V1__HttpTask *http, char *why,
-                              size_t why_size) {
-  char **cmd = req->command;
-  size_t n = req->n_command;
-  if (strcmp(type, "shell") == 0) {
-    task->kind_case = MUSTER__V1__TASK_SPEC__KIND_SHELL;
-    task->shell = shell;
-    if (n == 1) {
-      shell->script = cmd[0];
-    } else {
-      shell->n_command = n;
-      shell->command = cmd;
-    }
-    return "shell";
-  }
-  if (strcmp(type, "python") == 0) {
-    task->kind_case = MUSTER__V1__TASK_SPEC__KIND_PYTHON;
-    task->python = py;
-    size_t first_arg = 1;
-    if ((strcmp(cmd[0], "-c") == 0 || strcmp(cmd[0], "-m") == 0) && n < 2) {
-      snprintf(why, why_size, "command: python %s needs a value", cmd[0]);
-      return NULL;
-    }
-    if (strcmp(cmd[0], "-c") == 0) {
-      py->code = cmd[1];
-      first_arg = 2;
-    } else if (strcmp(cmd[0], "-m") == 0) {
-      py->module = cmd[1];
-      first_arg = 2;
-    } else {
-      py->script = cmd[0];
-    }
-    py->n_args = n - first_arg;
-    py->args = cmd + first_arg;
-    return "python";
-  }
-  if (strcmp(type, "http") == 0) {
-    if (n > 2) {
-      snprintf(why, why_size, "command: an http run takes [METHOD] URL, got %zu words", n);
-      return NULL;
-    }
-    task->kind_case = MUSTER__V1__TASK_SPEC__KIND_HTTP;
-    task->http = http;
-    http->method = n == 2 ? cmd[0] : "GET";
-    http->url = cmd[n - 1];
-    return "http";
-  }
-  snprintf(why, why_size, "type: ad hoc runs take shell, python or http (got '%s'); submit a "
-           "job file for other task types", type);
-  return NULL;
-}
-
-/* RunAdhoc is the one-task job: `muster run [--type T] -- CMD`. */
+/* RunAdhoc is the one-task job: `muster run [--type T] -- CMD` (built by mu_jobspec_adhoc). */
 static void run_adhoc(mu_rpc_call *call, const ProtobufCMessage *req_msg,
                       const mu_rpc_metadata *md, void *ud) {
   const Muster__V1__RunAdhocRequest *req = (const Muster__V1__RunAdhocRequest *)req_msg;
   (void)md;
-  if (req->n_command == 0) {
-    mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "command: required (the command to run)");
+  Muster__V1__JobSpec *spec = NULL;
+  mu_err err = {0};
+  if (mu_jobspec_adhoc(req, &spec, &err) != 0) {
+    mu_pb_fail(call, err.code == MU_ENOMEM ? MU_RPC_RESOURCE_EXHAUSTED : MU_RPC_INVALID_ARGUMENT,
+               "%s", err.msg);
     return;
   }
-  Muster__V1__JobSpec spec = MUSTER__V1__JOB_SPEC__INIT;
-  Muster__V1__TaskSpec task = MUSTER__V1__TASK_SPEC__INIT;
-  Muster__V1__ShellTask shell = MUSTER__V1__SHELL_TASK__INIT;
-  Muster__V1__PythonTask py = MUSTER__V1__PYTHON_TASK__INIT;
-  Muster__V1__HttpTask http = MUSTER__V1__HTTP_TASK__INIT;
-  char why[300];
-  const char *type = adhoc_kind(req, req->type[0] ? req->type : "shell", &task, &shell, &py,
-                                &http, why, sizeof why);
-  if (type == NULL) {
-    mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "%s", why);
-    return;
-  }
-  Muster__V1__TaskSpec *tasks[1] = {&task};
-  Muster__V1__Target empty_target = MUSTER__V1__TARGET__INIT;
-  Muster__V1__TaskSpec__EnvEntry *env = calloc(req->n_env + 1, sizeof *env);
-  Muster__V1__TaskSpec__EnvEntry **env_ptrs = calloc(req->n_env + 1, sizeof *env_ptrs);
-  char name[200];
-  snprintf(name, sizeof name, "run: %.120s", req->command[0]); /* names are at most 128 */
-  spec.name = name;
-  spec.target = req->target ? req->target : &empty_target;
-  spec.rollout = req->rollout;
-  spec.n_tasks = 1;
-  spec.tasks = tasks;
-  task.name = "run";
-  task.type = (char *)type;
-  task.timeout = req->timeout;
-  task.retries = req->retries;
-  task.bundle = req->bundle;
-  task.resources = req->resources;
-  task.run_as = req->run_as;
-  for (size_t i = 0; env && env_ptrs && i < req->n_env; i++) {
-    muster__v1__task_spec__env_entry__init(&env[i]);
-    env[i].key = req->env[i]->key;
-    env[i].value = req->env[i]->value;
-    env_ptrs[i] = &env[i];
-  }
-  task.n_env = env_ptrs ? req->n_env : 0;
-  task.env = env_ptrs;
-  Muster__V1__JobSpec *copy = (Muster__V1__JobSpec *)copy_message(&spec.base);
-  free(env);
-  free(env_ptrs);
-  submit_spec(ud, call, copy);
+  submit_spec(ud, call, spec);
 }
 
 static mu_job *find_or_fail(mu_daemon *d, mu_rpc_call *call, const char *id) {
@@ -317,8 +212,11 @@ static int stream_on_message(mu_rpc_call *call, const uint8_t *data, size_t len,
   if (sc->got_request) return 1;
   sc->got_request = 1;
   Muster__V1__WatchJobRequest *req = muster__v1__watch_job_request__unpack(NULL, len, data);
-  if (req == NULL) {
-    mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "malformed WatchJobRequest");
+  mu_err err = {0};
+  if (req == NULL || mu_pbjson_proto3_check(&req->base, &err) != 0) {
+    mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "malformed WatchJobRequest%s%s", req ? ": " : "",
+               err.msg);
+    if (req != NULL) protobuf_c_message_free_unpacked(&req->base, NULL);
     return 1;
   }
   start_watch(sc, call, req->job_id);

@@ -14,6 +14,7 @@
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/bundle/verify.h"
+#include "lib/pbjson/pbjson.h"
 #include "lib/rpc/pb.h"
 
 typedef struct upload {
@@ -136,6 +137,12 @@ static int on_upload_message(mu_rpc_call *call, const uint8_t *data, size_t len,
   Muster__V1__UploadBundleRequest *r = muster__v1__upload_bundle_request__unpack(NULL, len, data);
   if (r == NULL) {
     upload_fail(u, MU_RPC_INVALID_ARGUMENT, "malformed UploadBundleRequest (%zu bytes)", len);
+    return 1;
+  }
+  mu_err bad = {0};
+  if (mu_pbjson_proto3_check(&r->base, &bad) != 0) {
+    upload_fail(u, MU_RPC_INVALID_ARGUMENT, "malformed UploadBundleRequest: %s", bad.msg);
+    protobuf_c_message_free_unpacked(&r->base, NULL);
     return 1;
   }
   int stop = 0;

@@ -4,7 +4,6 @@
  * Hello claiming another id is refused (PERMISSION_DENIED, audited) and a new stream from the
  * same certificate replaces the old one; without TLS a second stream for a connected id is
  * refused with ALREADY_EXISTS. Silence past the heartbeat timeout disconnects the agent. */
-#include <ctype.h>
 #include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,8 +13,10 @@
 #include "controlplane/audit.h"
 #include "controlplane/authz.h"
 #include "controlplane/daemon.h"
+#include "controlplane/hello.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
+#include "lib/pbjson/pbjson.h"
 #include "lib/rpc/pb.h"
 
 struct mu_agent_session {
@@ -37,36 +38,6 @@ static void session_close(mu_agent_session *s, int code, const char *fmt, ...) {
   va_end(ap);
   if (s->close_reason == NULL) s->close_reason = strdup(msg);
   mu_rpc_call_finish(s->call, code, msg, NULL);
-}
-
-static int valid_agent_id(const char *id) {
-  size_t n = strlen(id);
-  if (n == 0 || n > 128) return 0;
-  for (size_t i = 0; i < n; i++)
-    if (!isalnum((unsigned char)id[i]) && strchr("._-", id[i]) == NULL) return 0;
-  return 1;
-}
-
-/* Checks a Hello; returns NULL or a message naming the bad field. */
-static const char *hello_problem(const Muster__V1__Hello *h, char *buf, size_t size) {
-  if (!valid_agent_id(h->agent_id)) {
-    snprintf(buf, size, "Hello.agent_id '%.130s' is invalid (1-128 of [A-Za-z0-9._-])",
-             h->agent_id);
-    return buf;
-  }
-  if (h->n_labels > 64) {
-    snprintf(buf, size, "Hello.labels: %zu labels, at most 64 allowed", h->n_labels);
-    return buf;
-  }
-  for (size_t i = 0; i < h->n_labels; i++) {
-    if (h->labels[i]->key[0] == '\0' || strlen(h->labels[i]->key) > 63 ||
-        strlen(h->labels[i]->value) > 255) {
-      snprintf(buf, size, "Hello.labels['%.63s']: key must be 1-63 bytes, value at most 255",
-               h->labels[i]->key);
-      return buf;
-    }
-  }
-  return NULL;
 }
 
 static void send_welcome(mu_agent_session *s) {
@@ -106,9 +77,9 @@ size_t mu_gateway_queued_bytes(const mu_agent *agent) {
 
 static void on_hello(mu_agent_session *s, Muster__V1__AgentMessage *msg) {
   mu_daemon *d = s->daemon;
-  char why[300];
-  if (hello_problem(msg->hello, why, sizeof why) != NULL) {
-    session_close(s, MU_RPC_INVALID_ARGUMENT, "%s", why);
+  mu_err why = {0};
+  if (mu_hello_check(msg->hello, &why) != 0) {
+    session_close(s, MU_RPC_INVALID_ARGUMENT, "%s", why.msg);
     protobuf_c_message_free_unpacked(&msg->base, NULL);
     return;
   }
@@ -173,6 +144,13 @@ static int on_agent_message(mu_rpc_call *call, const uint8_t *data, size_t len, 
   if (msg == NULL) {
     session_close(s, MU_RPC_INVALID_ARGUMENT,
                   "malformed AgentMessage (%zu bytes): cannot decode; closing this stream", len);
+    return 1;
+  }
+  mu_err bad = {0};
+  if (mu_pbjson_proto3_check(&msg->base, &bad) != 0) { /* could be neither stored nor copied */
+    session_close(s, MU_RPC_INVALID_ARGUMENT, "malformed AgentMessage: %s; closing this stream",
+                  bad.msg);
+    protobuf_c_message_free_unpacked(&msg->base, NULL);
     return 1;
   }
   if (s->agent == NULL) {

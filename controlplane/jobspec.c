@@ -1,5 +1,6 @@
 /* JobSpec validation: collects every problem with its field path, fills defaults, parses the
- * rollout. Nothing here touches daemon state; the caller stores a spec only when this passes. */
+ * rollout; and the one-task spec of an ad hoc run. Nothing here touches daemon state; the
+ * caller stores a spec only when validation passes. */
 #include "controlplane/jobspec.h"
 
 #include <ctype.h>
@@ -391,5 +392,124 @@ int mu_jobspec_validate(Muster__V1__JobSpec *spec, const mu_jobspec_limits *limi
   }
   if (p.n > 0) return mu_err_set(err, MU_EINVAL, "%s", p.buf);
   *ret_rollout = r;
+  return 0;
+}
+
+Muster__V1__JobSpec *mu_jobspec_copy(const Muster__V1__JobSpec *spec) {
+  size_t len = protobuf_c_message_get_packed_size(&spec->base);
+  uint8_t *buf = malloc(len ? len : 1);
+  if (buf == NULL) return NULL;
+  protobuf_c_message_pack(&spec->base, buf);
+  Muster__V1__JobSpec *copy = muster__v1__job_spec__unpack(NULL, len, buf);
+  free(buf);
+  return copy;
+}
+
+/* The command of an ad hoc run as a task of its type. shell: one string is a command line,
+ * several an argv. python: `-c CODE [ARGS]`, `-m MODULE [ARGS]` or `SCRIPT [ARGS]` (a file
+ * from the bundle or on the host). http: `[METHOD] URL`. Returns NULL after filling why. */
+static const char *adhoc_kind(const Muster__V1__RunAdhocRequest *req, const char *type,
+                              Muster__V1__TaskSpec *task, Muster__V1__ShellTask *shell,
+                              Muster__V1__PythonTask *py, Muster__V1__HttpTask *http, char *why,
+                              size_t why_size) {
+  char **cmd = req->command;
+  size_t n = req->n_command;
+  if (strcmp(type, "shell") == 0) {
+    task->kind_case = MUSTER__V1__TASK_SPEC__KIND_SHELL;
+    task->shell = shell;
+    if (n == 1) {
+      shell->script = cmd[0];
+    } else {
+      shell->n_command = n;
+      shell->command = cmd;
+    }
+    return "shell";
+  }
+  if (strcmp(type, "python") == 0) {
+    task->kind_case = MUSTER__V1__TASK_SPEC__KIND_PYTHON;
+    task->python = py;
+    size_t first_arg = 1;
+    if ((strcmp(cmd[0], "-c") == 0 || strcmp(cmd[0], "-m") == 0) && n < 2) {
+      snprintf(why, why_size, "command: python %s needs a value", cmd[0]);
+      return NULL;
+    }
+    if (strcmp(cmd[0], "-c") == 0) {
+      py->code = cmd[1];
+      first_arg = 2;
+    } else if (strcmp(cmd[0], "-m") == 0) {
+      py->module = cmd[1];
+      first_arg = 2;
+    } else {
+      py->script = cmd[0];
+    }
+    py->n_args = n - first_arg;
+    py->args = cmd + first_arg;
+    return "python";
+  }
+  if (strcmp(type, "http") == 0) {
+    if (n > 2) {
+      snprintf(why, why_size, "command: an http run takes [METHOD] URL, got %zu words", n);
+      return NULL;
+    }
+    task->kind_case = MUSTER__V1__TASK_SPEC__KIND_HTTP;
+    task->http = http;
+    http->method = n == 2 ? cmd[0] : "GET";
+    http->url = cmd[n - 1];
+    return "http";
+  }
+  snprintf(why, why_size, "type: ad hoc runs take shell, python or http (got '%s'); submit a "
+           "job file for other task types", type);
+  return NULL;
+}
+
+int mu_jobspec_adhoc(const Muster__V1__RunAdhocRequest *req, Muster__V1__JobSpec **ret_spec,
+                     mu_err *err) {
+  if (req->n_command == 0)
+    return mu_err_set(err, MU_EINVAL, "command: required (the command to run)");
+  Muster__V1__JobSpec spec = MUSTER__V1__JOB_SPEC__INIT;
+  Muster__V1__TaskSpec task = MUSTER__V1__TASK_SPEC__INIT;
+  Muster__V1__ShellTask shell = MUSTER__V1__SHELL_TASK__INIT;
+  Muster__V1__PythonTask py = MUSTER__V1__PYTHON_TASK__INIT;
+  Muster__V1__HttpTask http = MUSTER__V1__HTTP_TASK__INIT;
+  char why[300];
+  const char *type = adhoc_kind(req, req->type[0] ? req->type : "shell", &task, &shell, &py,
+                                &http, why, sizeof why);
+  if (type == NULL) return mu_err_set(err, MU_EINVAL, "%s", why);
+  Muster__V1__TaskSpec *tasks[1] = {&task};
+  Muster__V1__Target empty_target = MUSTER__V1__TARGET__INIT;
+  Muster__V1__TaskSpec__EnvEntry *env = calloc(req->n_env + 1, sizeof *env);
+  Muster__V1__TaskSpec__EnvEntry **env_ptrs = calloc(req->n_env + 1, sizeof *env_ptrs);
+  if (env == NULL || env_ptrs == NULL) {
+    free(env);
+    free(env_ptrs);
+    return mu_err_set(err, MU_ENOMEM, "out of memory");
+  }
+  char name[200];
+  snprintf(name, sizeof name, "run: %.120s", req->command[0]); /* names are at most 128 */
+  spec.name = name;
+  spec.target = req->target ? req->target : &empty_target;
+  spec.rollout = req->rollout;
+  spec.n_tasks = 1;
+  spec.tasks = tasks;
+  task.name = "run";
+  task.type = (char *)type;
+  task.timeout = req->timeout;
+  task.retries = req->retries;
+  task.bundle = req->bundle;
+  task.resources = req->resources;
+  task.run_as = req->run_as;
+  for (size_t i = 0; i < req->n_env; i++) {
+    muster__v1__task_spec__env_entry__init(&env[i]);
+    env[i].key = req->env[i]->key;
+    env[i].value = req->env[i]->value;
+    env_ptrs[i] = &env[i];
+  }
+  task.n_env = req->n_env;
+  task.env = env_ptrs;
+  Muster__V1__JobSpec *copy = mu_jobspec_copy(&spec);
+  free(env);
+  free(env_ptrs);
+  if (copy == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
+  *ret_spec = copy;
   return 0;
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "lib/base/err.h"
+#include "muster/v1/admin.pb-c.h"
 #include "muster/v1/job.pb-c.h"
 
 typedef struct mu_rollout {
@@ -34,6 +35,18 @@ typedef struct mu_jobspec_limits {
  * Returns 0 or MU_EINVAL with every problem in err. */
 int mu_jobspec_validate(Muster__V1__JobSpec *spec, const mu_jobspec_limits *limits,
                         mu_rollout *ret_rollout, mu_err *err);
+
+/* An owned deep copy of spec (caller frees with protobuf_c_message_free_unpacked); NULL when
+ * out of memory. */
+Muster__V1__JobSpec *mu_jobspec_copy(const Muster__V1__JobSpec *spec);
+
+/* The one-task job of a RunAdhoc request (`muster run [--type T] -- CMD`), not yet validated.
+ * The command becomes a task of its type: shell (one string is a script, several an argv),
+ * python (`-c CODE [ARGS]`, `-m MODULE [ARGS]` or `SCRIPT [ARGS]`) or http (`[METHOD] URL`).
+ * On success *ret_spec is owned by the caller (protobuf_c_message_free_unpacked). Errors:
+ * MU_EINVAL naming the field ("command: required ..."), MU_ENOMEM. */
+int mu_jobspec_adhoc(const Muster__V1__RunAdhocRequest *req, Muster__V1__JobSpec **ret_spec,
+                     mu_err *err);
 
 /* Resolves "N" or "P%" against n targets (at least 1 when a percentage is non-zero). */
 uint32_t mu_rollout_concurrency(const mu_rollout *r, uint32_t n_targets);

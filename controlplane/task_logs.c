@@ -20,6 +20,7 @@
 #include "controlplane/daemon.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
+#include "lib/pbjson/pbjson.h"
 #include "lib/rpc/pb.h"
 
 #define MU_LOGS_PER_AGENT 8
@@ -471,8 +472,14 @@ static int on_request(mu_rpc_call *call, const uint8_t *data, size_t len, void *
   if (f->got_request) return 1;
   f->got_request = 1;
   Muster__V1__TaskLogsRequest *req = muster__v1__task_logs_request__unpack(NULL, len, data);
+  mu_err err = {0};
+  if (req != NULL && mu_pbjson_proto3_check(&req->base, &err) != 0) {
+    protobuf_c_message_free_unpacked(&req->base, NULL);
+    req = NULL;
+  }
   if (req == NULL) {
-    mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "malformed TaskLogsRequest");
+    mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "malformed TaskLogsRequest%s%s",
+               err.msg[0] ? ": " : "", err.msg);
     f->done = 1;
     return 1;
   }

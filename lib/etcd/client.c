@@ -473,25 +473,6 @@ int client_unary(mu_etcd_client *c, mu_etcd_kind kind, const char *path, char *b
   return rc;
 }
 
-int client_etcd_error(const char *what, long http_status, json_t *reply, mu_err *err) {
-  const char *msg = json_string_value(json_object_get(reply, "message"));
-  if (msg == NULL) msg = json_string_value(json_object_get(reply, "error"));
-  if (msg == NULL) {
-    return mu_err_set(err, MU_EIO, "etcd %s: HTTP %ld with no etcd error in the reply", what,
-                      http_status);
-  }
-  int gcode = (int)codec_int(reply, "code");
-  int code;
-  if (strstr(msg, "compacted") != NULL) code = MU_EAGAIN;
-  else if (gcode == 3 || gcode == 11) code = MU_EINVAL;
-  else if (gcode == 5) code = MU_ENOENT;
-  else if (gcode == 7 || gcode == 16) code = MU_EPERM;
-  else if (gcode == 8) code = MU_ENOSPC;
-  else if (gcode == 4 || gcode == 14) code = MU_EAGAIN;
-  else code = MU_EIO;
-  return mu_err_set(err, code, "etcd %s: %s (gRPC code %d)", what, msg, gcode);
-}
-
 static bool connect_failed(mu_etcd_req *r, CURLcode cc) {
   if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST) return true;
   if (cc == CURLE_OPERATION_TIMEDOUT) {

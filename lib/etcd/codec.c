@@ -1,7 +1,7 @@
 /* JSON codec for etcd's gateway: base64 keys and values, int64 fields sent back as strings,
  * zero values omitted. Builds request objects for range/put/delete (shared by direct calls and
  * txn ops, counting the payload bytes etcd's request limit applies to) and turns replies into
- * mu_etcd_result trees (with deep copy and free). */
+ * mu_etcd_result trees (with deep copy and free), and error replies into a mu_err. */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -390,4 +390,23 @@ mu_etcd_result *mu_etcd_result_dup(const mu_etcd_result *res) {
     return NULL;
   }
   return d;
+}
+
+int client_etcd_error(const char *what, long http_status, json_t *reply, mu_err *err) {
+  const char *msg = json_string_value(json_object_get(reply, "message"));
+  if (msg == NULL) msg = json_string_value(json_object_get(reply, "error"));
+  if (msg == NULL) {
+    return mu_err_set(err, MU_EIO, "etcd %s: HTTP %ld with no etcd error in the reply", what,
+                      http_status);
+  }
+  int gcode = (int)codec_int(reply, "code");
+  int code;
+  if (strstr(msg, "compacted") != NULL) code = MU_EAGAIN;
+  else if (gcode == 3 || gcode == 11) code = MU_EINVAL;
+  else if (gcode == 5) code = MU_ENOENT;
+  else if (gcode == 7 || gcode == 16) code = MU_EPERM;
+  else if (gcode == 8) code = MU_ENOSPC;
+  else if (gcode == 4 || gcode == 14) code = MU_EAGAIN;
+  else code = MU_EIO;
+  return mu_err_set(err, code, "etcd %s: %s (gRPC code %d)", what, msg, gcode);
 }

@@ -86,8 +86,6 @@ void client_handle_closed(mu_etcd_client *c);
 /* Submits a unary op: body is owned from here on (freed on error too). */
 int client_unary(mu_etcd_client *c, mu_etcd_kind kind, const char *path, char *body,
                  const char *what, mu_etcd_cb cb, void *ud, mu_err *err);
-/* Maps an etcd error reply ({"error","message","code"}) to a mu_err; returns its code. */
-int client_etcd_error(const char *what, long http_status, json_t *reply, mu_err *err);
 
 /* ---- watch.c ---- */
 void watch_on_data(mu_etcd_watch *w);     /* new bytes arrived */
@@ -113,5 +111,8 @@ int codec_kv(json_t *j, mu_etcd_kv *kv);
 void codec_kv_clear(mu_etcd_kv *kv);
 int codec_result(mu_etcd_kind kind, json_t *reply, mu_etcd_result *res, mu_err *err);
 void codec_result_clear(mu_etcd_result *res);
+/* Maps an etcd error reply ({"error","message","code"}) to a mu_err; returns its code. (Named
+ * for its callers in client.c and watch.c.) */
+int client_etcd_error(const char *what, long http_status, json_t *reply, mu_err *err);
 
 #endif

@@ -2,6 +2,7 @@
  * they arrive. A dropped stream is re-opened (backoff, all endpoints) from the last delivered
  * revision + 1, and events at or below it are filtered, so callers see each event once.
  * Compaction, refused auth and bad requests end the watch with one error callback. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,6 +204,8 @@ bool watch_wants_delivery(const mu_etcd_watch *w) {
   return !w->cancelled && (w->has_data || w->term.code != 0);
 }
 
+static bool event_revision_ok(int64_t rev) { return rev >= 1 && rev < INT64_MAX; }
+
 static void deliver_events(mu_etcd_watch *w, json_t *arr, int64_t revision) {
   size_t n = json_array_size(arr);
   mu_etcd_event *ev = calloc(n, sizeof(*ev));
@@ -220,6 +223,13 @@ static void deliver_events(mu_etcd_watch *w, json_t *arr, int64_t revision) {
                                                          : MU_ETCD_EVENT_PUT;
     if (codec_kv(json_object_get(j, "kv"), &e->kv) != 0) {
       mu_err_set(&w->term, MU_EIO, "etcd %s: malformed event", w->what);
+      goto out;
+    }
+    /* Revisions start at 1; resuming needs revision + 1. Anything else is not from etcd, and
+     * would defeat the once-only filter below (or overflow it). */
+    if (!event_revision_ok(e->kv.mod_revision)) {
+      mu_err_set(&w->term, MU_EIO, "etcd %s: malformed event (mod_revision %lld)", w->what,
+                 (long long)e->kv.mod_revision);
       goto out;
     }
     json_t *p = json_object_get(j, "prev_kv");
@@ -296,6 +306,11 @@ static void watch_message(mu_etcd_watch *w, json_t *j) {
     return;
   }
   if (json_is_true(json_object_get(res, "created"))) {
+    if (rev < 0 || rev == INT64_MAX) {
+      mu_err_set(&w->term, MU_EIO, "etcd %s: malformed watch creation (revision %lld)", w->what,
+                 (long long)rev);
+      return;
+    }
     w->backoff_ms = RETRY_MIN_MS;
     w->reauth_tries = 0;
     if (w->next_rev == 0) w->next_rev = rev + 1;

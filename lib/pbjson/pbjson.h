@@ -44,6 +44,15 @@ int mu_pbjson_to_json(const ProtobufCMessage *msg, int flags, json_t **ret_json,
 int mu_pbjson_from_json(const ProtobufCMessageDescriptor *desc, const json_t *json,
                         ProtobufCMessage **ret_msg, mu_err *err);
 
+/* Checks what proto3 requires but protobuf-c's unpack does not enforce (C++, Go and Python
+ * refuse such messages when they parse): every string field, nested and repeated and map ones
+ * included, holds valid UTF-8, and no unknown field is numbered outside 1..2^29-1. Servers
+ * call it on what they unpack from peers. A message that passes converts with
+ * mu_pbjson_to_json and survives a pack/unpack copy. Returns 0, or MU_EINVAL naming the path
+ * ("tasks[0].shell.command[1]: string is not valid UTF-8"), also for a nesting deeper than
+ * MU_PBJSON_MAX_DEPTH. */
+int mu_pbjson_proto3_check(const ProtobufCMessage *msg, mu_err *err);
+
 /* Prints msg as one line of JSON plus a newline to out. Returns 0, MU_ENOMEM or MU_EIO. */
 int mu_pbjson_print(const ProtobufCMessage *msg, int flags, FILE *out);
 

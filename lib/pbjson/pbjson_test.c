@@ -376,6 +376,43 @@ static void test_errors(void **state) {
                      "muster.v1.AgentState");
 }
 
+/* What a peer's protobuf-c may send but proto3 refuses, named by its path. */
+static void test_proto3_check(void **state) {
+  (void)state;
+  ProtobufCMessage *m = parse_ok(&muster__v1__job_spec__descriptor, job_json);
+  mu_err err = {0};
+  assert_int_equal(mu_pbjson_proto3_check(m, &err), 0); /* "x y", "é" and friends are fine */
+  Muster__V1__JobSpec *spec = (Muster__V1__JobSpec *)m;
+  const char *bad[] = {"\xff", "a\xc0\xaf" "b" /* overlong '/' */, "\xed\xa0\x80" /* surrogate */,
+                       "\xf4\x90\x80\x80" /* above U+10FFFF */, "\xe2\x82" /* cut short */};
+  char *saved = spec->tasks[1]->http->headers[0]->value;
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    spec->tasks[1]->http->headers[0]->value = (char *)bad[i];
+    assert_int_equal(mu_pbjson_proto3_check(m, &err), MU_EINVAL);
+    assert_string_equal(err.msg, "tasks[1].http.headers[0].value: string is not valid UTF-8");
+    json_t *j = NULL;
+    assert_int_not_equal(mu_pbjson_to_json(m, 0, &j, NULL), 0); /* what the check prevents */
+  }
+  spec->tasks[1]->http->headers[0]->value = "\xe2\x82\xac \xf0\x9f\x98\x80"; /* euro, emoji */
+  assert_int_equal(mu_pbjson_proto3_check(m, &err), 0);
+  spec->tasks[1]->http->headers[0]->value = saved;
+  protobuf_c_message_free_unpacked(m, NULL);
+
+  /* Field number 0 through an overlong tag (0x82 0x00): protobuf-c keeps it as an unknown
+   * field, then packs it as 0x02, which it refuses to read back (found by request_fuzz). */
+  static const uint8_t tag0[] = {0x0a, 0x01, 'j', 0x82, 0x00, 0x00};
+  ProtobufCMessage *u = protobuf_c_message_unpack(&muster__v1__job_spec__descriptor, NULL,
+                                                  sizeof tag0, tag0);
+  assert_non_null(u);
+  assert_int_equal(mu_pbjson_proto3_check(u, &err), MU_EINVAL);
+  assert_string_equal(err.msg, "field number 0 is out of range 1..536870911");
+  size_t len;
+  uint8_t *bytes = packed(u, &len);
+  assert_null(protobuf_c_message_unpack(&muster__v1__job_spec__descriptor, NULL, len, bytes));
+  free(bytes);
+  protobuf_c_message_free_unpacked(u, NULL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_jobspec_round_trip),
@@ -386,6 +423,7 @@ int main(void) {
       cmocka_unit_test(test_print_one_line),
       cmocka_unit_test(test_errors),
       cmocka_unit_test(test_doc_example),
+      cmocka_unit_test(test_proto3_check),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "grpc/reflection/v1/reflection.pb-c.h"
+#include "lib/pbjson/pbjson.h"
 #include "lib/reflect/internal.h"
 
 #define GRPC_NOT_FOUND 5
@@ -193,6 +194,14 @@ int mu_reflect_handle(const mu_reflect_index *idx, const uint8_t *req, size_t re
     return mu_err_set(err, MU_EINVAL,
                       "reflection: request is not a valid ServerReflectionRequest (%zu bytes)",
                       req_len);
+  }
+  /* What protobuf-c lets through but other runtimes refuse; echoed back in original_request,
+   * it would make the answer unreadable to the client (found by reflect_fuzz). */
+  mu_err bad = {0};
+  if (mu_pbjson_proto3_check(&rq->base, &bad) != 0) {
+    protobuf_c_message_free_unpacked(&rq->base, NULL);
+    return mu_err_set(err, MU_EINVAL,
+                      "reflection: request is not a valid ServerReflectionRequest: %s", bad.msg);
   }
   grpc__reflection__v1__server_reflection_response__init(&a.resp);
   grpc__reflection__v1__file_descriptor_response__init(&a.files);

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "lib/pbjson/pbjson.h"
+
 typedef struct pb_method {
   const ProtobufCMessageDescriptor *desc;
   mu_pb_unary_fn fn;
@@ -26,6 +28,13 @@ static int pb_on_message(mu_rpc_call *call, const uint8_t *data, size_t len, voi
   if (req == NULL) {
     mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "malformed %s request (%zu bytes): cannot decode",
                pc->method->desc->name, len);
+    return 1;
+  }
+  mu_err err = {0};
+  if (mu_pbjson_proto3_check(req, &err) != 0) { /* what other runtimes refuse */
+    mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "malformed %s request: %s", pc->method->desc->name,
+               err.msg);
+    protobuf_c_message_free_unpacked(req, NULL);
     return 1;
   }
   pc->method->fn(call, req, &pc->md, pc->method->ud);

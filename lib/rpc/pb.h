@@ -13,7 +13,8 @@
 typedef void (*mu_pb_unary_fn)(mu_rpc_call *call, const ProtobufCMessage *req,
                                const mu_rpc_metadata *md, void *ud);
 
-/* Registers a unary method; a request that does not decode as req_desc gets INVALID_ARGUMENT. */
+/* Registers a unary method; a request that does not decode as req_desc, or breaks a proto3
+ * rule protobuf-c lets through (mu_pbjson_proto3_check), gets INVALID_ARGUMENT. */
 int mu_pb_add_unary(mu_rpc_server *server, const char *path,
                     const ProtobufCMessageDescriptor *req_desc, mu_pb_unary_fn fn, void *ud,
                     mu_err *err);

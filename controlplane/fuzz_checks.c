@@ -1,0 +1,51 @@
+/* The checks the control plane's fuzz targets share (fuzz_checks.h). */
+#include "controlplane/fuzz_checks.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "controlplane/jobspec.h"
+#include "lib/bundle/bundle.h"
+#include "lib/fuzz/fuzz_util.h"
+#include "lib/pbjson/pbjson.h"
+
+static int type_known(void *ud, const char *type) {
+  (void)ud;
+  return strcmp(type, "sleep") == 0; /* a plugin type some agent reported */
+}
+
+static int bundle_resolve(void *ud, const char *ref, char *msg, size_t msg_size) {
+  (void)ud;
+  if (strcmp(ref, "etl@2.3.0") == 0 || mu_bundle_digest_check(ref, NULL) == 0) return 0;
+  snprintf(msg, msg_size, "bundle '%s' not found", ref);
+  return MU_ENOENT;
+}
+
+void mu_fuzz_storable(const ProtobufCMessage *msg) {
+  json_t *j = NULL;
+  mu_err err = {0};
+  int rc = mu_pbjson_to_json(msg, 0, &j, &err);
+  if (rc != 0) fprintf(stderr, "accepted but not storable: %s\n", err.msg);
+  MU_FUZZ_CHECK(rc == 0);
+  json_decref(j);
+}
+
+void mu_fuzz_jobspec_submit(Muster__V1__JobSpec *spec) {
+  MU_FUZZ_CHECK(spec != NULL);
+  mu_jobspec_limits limits = {.max_tasks = 64,
+                              .max_task_runs = 200000,
+                              .type_known = type_known,
+                              .bundle_resolve = bundle_resolve};
+  mu_rollout rollout;
+  mu_err err = {0};
+  if (mu_jobspec_validate(spec, &limits, &rollout, &err) == 0) {
+    MU_FUZZ_CHECK(spec->n_tasks >= 1 && spec->n_tasks <= 64 && spec->target != NULL);
+    for (size_t i = 0; i < spec->n_tasks; i++)
+      MU_FUZZ_CHECK(spec->tasks[i]->name[0] != '\0' && spec->tasks[i]->type[0] != '\0');
+    MU_FUZZ_CHECK(mu_rollout_concurrency(&rollout, 7) >= 1);
+    mu_fuzz_storable(&spec->base);
+  } else {
+    MU_FUZZ_CHECK(err.code == MU_EINVAL && err.msg[0] != '\0');
+  }
+  protobuf_c_message_free_unpacked(&spec->base, NULL);
+}

@@ -1,0 +1,29 @@
+/* Hello checks (hello.h): the agent id's alphabet and the label bounds the registry relies on. */
+#include "controlplane/hello.h"
+
+#include <ctype.h>
+#include <string.h>
+
+static int valid_agent_id(const char *id) {
+  size_t n = strlen(id);
+  if (n == 0 || n > 128) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!isalnum((unsigned char)id[i]) && strchr("._-", id[i]) == NULL) return 0;
+  return 1;
+}
+
+int mu_hello_check(const Muster__V1__Hello *h, mu_err *err) {
+  if (!valid_agent_id(h->agent_id))
+    return mu_err_set(err, MU_EINVAL,
+                      "Hello.agent_id '%.130s' is invalid (1-128 of [A-Za-z0-9._-])", h->agent_id);
+  if (h->n_labels > 64)
+    return mu_err_set(err, MU_EINVAL, "Hello.labels: %zu labels, at most 64 allowed", h->n_labels);
+  for (size_t i = 0; i < h->n_labels; i++) {
+    if (h->labels[i]->key[0] == '\0' || strlen(h->labels[i]->key) > 63 ||
+        strlen(h->labels[i]->value) > 255)
+      return mu_err_set(err, MU_EINVAL,
+                        "Hello.labels['%.63s']: key must be 1-63 bytes, value at most 255",
+                        h->labels[i]->key);
+  }
+  return 0;
+}
