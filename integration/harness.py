@@ -17,6 +17,8 @@ import traceback
 
 
 LSAN_SUPPRESSIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lsan.supp")
+# every process a test starts (daemons, the CLI, tools) inherits it
+os.environ["LSAN_OPTIONS"] = "suppressions=" + LSAN_SUPPRESSIONS
 
 
 def free_port():
