@@ -18,6 +18,7 @@
 static Muster__V1__JobSpec *spec_with(json_t *task, json_t *target) {
   json_t *t = json_pack("{s:s, s:{s:s}}", "name", "t", "shell", "script", "true");
   if (task != NULL) {
+    if (json_object_get(task, "python") != NULL) json_object_del(t, "shell");
     json_object_update(t, task);
     json_decref(task);
   }
