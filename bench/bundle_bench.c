@@ -504,15 +504,16 @@ static int part_dist(bench *b) {
   snprintf(maxa, sizeof maxa, "%zu", b->o.agents + 16);
   char *margv[] = {b->musterd, "--listen", addr, "--etcd", client, "--metrics-listen",
                    metrics_addr, "--max-bundle-size", maxb, "--max-agents", maxa,
-                   "--heartbeat-timeout", "120s", "--log-level", "warn", "--insecure", NULL};
+                   "--heartbeat-timeout", "120s", "--log-level", "warn", "--insecure",
+                   "--allow-unsigned-bundles", NULL};
   b->musterd_pid = spawn_bg(margv, mlog);
   leader_probe lp = {b, addr};
   if (!wait_for(musterd_leads, &lp, 20000)) {
     mu_error(LOG, "musterd did not lead within 20s; see %s", mlog);
     return -1;
   }
-  /* the bundle: random bytes (zstd cannot shrink them), packed unsigned; musterd without
-   * --trust-key stores it and agents would judge the signature */
+  /* the bundle: random bytes (zstd cannot shrink them), packed unsigned; musterd takes it
+   * with --allow-unsigned-bundles (the simulated agents do not check signatures) */
   char dir[PATH_MAX + 16], bundle[PATH_MAX + 32], plog[PATH_MAX + 16];
   snprintf(dir, sizeof dir, "%s/dist-tree", b->work);
   snprintf(bundle, sizeof bundle, "%s/dist.bundle", b->work);

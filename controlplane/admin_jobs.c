@@ -81,7 +81,7 @@ static mu_job *find_or_fail(mu_daemon *d, mu_rpc_call *call, const char *id) {
     if (id[0] == '\0')
       mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "job_id: required");
     else
-      mu_pb_fail(call, MU_RPC_NOT_FOUND, "no job '%s'", id);
+      mu_sched_fail_not_found(d, call, id);
   }
   return job;
 }

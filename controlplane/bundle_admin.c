@@ -1,7 +1,7 @@
 /* The bundle admin calls: UploadBundle (client-streaming: a header with digest, size and
- * signature, then chunks; verified off the loop; stored only when complete and valid; the
- * same digest twice is stored once), ListBundles and DeleteBundle (refused while an unfinished
- * job references the bundle). */
+ * signature, then chunks; unsigned ones refused unless allow_unsigned_bundles; verified off
+ * the loop; stored only when complete and valid; the same digest twice is stored once),
+ * ListBundles and DeleteBundle (refused while an unfinished job references the bundle). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +93,15 @@ static int on_header(upload *u, const Muster__V1__UploadBundleRequest *r) {
     reply_info(u, have, 1);
     return 1;
   }
+  /* Refused before any byte is read: otherwise an unsigned upload could claim a name@version
+   * first and its signed push would get ALREADY_EXISTS. */
+  if (r->signature.len == 0 && !b->d->cfg.allow_unsigned_bundles) {
+    upload_fail(u, MU_RPC_PERMISSION_DENIED,
+                "bundle is unsigned (unsigned uploads are refused); sign it with `muster bundle sign "
+                "FILE --key KEY`, or start musterd with --allow-unsigned-bundles "
+                "(allow_unsigned_bundles: true)");
+    return 1;
+  }
   if (r->total_size == 0) {
     upload_fail(u, MU_RPC_INVALID_ARGUMENT, "UploadBundleRequest.total_size: required in the first message");
     return 1;
@@ -171,6 +180,7 @@ static void verify_work(uv_work_t *w) {
   if (b->trust != NULL) {
     check.sig = u->sig;
     check.sig_len = u->sig_len;
+    check.allow_unsigned = b->d->cfg.allow_unsigned_bundles; /* a signature, when given, must verify */
   } else {
     /* No trust keys here: agents judge signatures; we check the digest and manifest. */
     check.allow_unsigned = true;

@@ -8,6 +8,7 @@
 #include "controlplane/bundles.h"
 #include "controlplane/ha/leader.h"
 #include "controlplane/ha/store.h"
+#include "controlplane/job_retention.h"
 #include "controlplane/jobs.h"
 #include "controlplane/registry.h"
 #include "lib/config/server_config.h"
@@ -75,7 +76,9 @@ typedef struct mu_daemon {
   uint64_t term;              /* leader term handed to agents as the fencing term */
   size_t tail_bytes;          /* output tail kept per task run */
   size_t history_bytes;       /* WatchJob history kept per job */
-  size_t max_jobs_kept;       /* finished jobs kept in memory */
+  mu_retention retention;     /* which finished jobs are kept (job_retention.h) */
+  mu_evicted_ring evicted;    /* ids of jobs retention forgot, for "was evicted" answers */
+  uint64_t jobs_evicted, jobs_evicted_young; /* young: past max_jobs_kept_hard before min age */
   uint32_t max_tasks;         /* tasks per job */
   uint32_t max_task_runs;     /* targets x tasks per job */
 
@@ -186,6 +189,9 @@ struct mu_caller;
 int mu_sched_submit(mu_daemon *d, Muster__V1__JobSpec *spec, const struct mu_caller *caller,
                     mu_job **ret_job, mu_err *err);
 mu_job *mu_sched_find(mu_daemon *d, const char *job_id);
+/* Answers call NOT_FOUND for a job id not held: "job X was evicted (finished at T;
+ * retention: ...)" when retention forgot it, else "no job 'X'". */
+void mu_sched_fail_not_found(mu_daemon *d, mu_rpc_call *call, const char *job_id);
 /* Cancels what has not finished; MU_EINVAL when the job already ended (message says how). */
 int mu_sched_cancel(mu_daemon *d, mu_job *job, const char *reason, uint32_t *ret_cancelled,
                     mu_err *err);

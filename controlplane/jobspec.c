@@ -1,6 +1,7 @@
 /* JobSpec validation: collects every problem with its field path, fills defaults, parses the
  * rollout; and the one-task spec of an ad hoc run. Nothing here touches daemon state; the
  * caller stores a spec only when validation passes. */
+#define _GNU_SOURCE /* qsort_r */
 #include "controlplane/jobspec.h"
 
 #include <ctype.h>
@@ -246,6 +247,79 @@ static void check_secrets(problems *p, const Muster__V1__TaskSpec *t, const char
     check_credential(p, t, path, "container.registry_auth", t->container->registry_auth);
 }
 
+/* --- what the agent and execve() take (MU_JOBSPEC_MAX_*) --- */
+
+/* A list of arguments: its count, each one's size, and their sum (with NULs) into *total. */
+static void check_args(problems *p, const char *path, const char *field, char *const *items,
+                       size_t n, size_t *total) {
+  if (n > MU_JOBSPEC_MAX_ARGS)
+    add(p, "%s.%s: %zu entries, the limit is %d", path, field, n, MU_JOBSPEC_MAX_ARGS);
+  int reported = 0;
+  for (size_t k = 0; k < n; k++) {
+    size_t len = strlen(items[k]);
+    *total += len + 1;
+    if (len > MU_JOBSPEC_MAX_ARG_BYTES && !reported++)
+      add(p, "%s.%s[%zu]: %zu bytes, the limit for one argument is %d", path, field, k, len,
+          MU_JOBSPEC_MAX_ARG_BYTES);
+  }
+}
+
+/* A path the agent resolves under the task dir: relative and without "..", as the agent
+ * checks it (agent/exec/runner.c, plugins/shell). */
+static int inside_task_dir(const char *path) {
+  return path[0] != '/' && strstr(path, "..") == NULL;
+}
+
+/* "user[:group]", as agent/exec/runas.c parses it; whether the user exists is the host's. */
+static void check_run_as(problems *p, const char *path, const char *run_as) {
+  size_t len = strlen(run_as);
+  const char *colon = strchr(run_as, ':');
+  if (len == 0) return;
+  if (len > MU_JOBSPEC_MAX_RUN_AS)
+    add(p, "%s.run_as: %zu characters, the limit is %d", path, len, MU_JOBSPEC_MAX_RUN_AS);
+  else if (run_as[0] == ':')
+    add(p, "%s.run_as: empty user in '%s' (expected user[:group])", path, run_as);
+  else if (colon != NULL && colon[1] == '\0')
+    add(p, "%s.run_as: empty group in '%s' (expected user[:group])", path, run_as);
+}
+
+static void check_exec_limits(problems *p, const Muster__V1__TaskSpec *t, const char *path) {
+  size_t total = 0;
+  if (t->n_env > MU_JOBSPEC_MAX_ENV)
+    add(p, "%s.env: %zu variables, the limit is %d", path, t->n_env, MU_JOBSPEC_MAX_ENV);
+  int reported = 0;
+  for (size_t k = 0; k < t->n_env; k++) {
+    size_t len = strlen(t->env[k]->key) + 1 + strlen(t->env[k]->value);
+    total += len + 1;
+    if (len > MU_JOBSPEC_MAX_ARG_BYTES && !reported++)
+      add(p, "%s.env.%.100s: %zu bytes as %.100s=VALUE, the limit for one variable is %d", path,
+          t->env[k]->key, len, t->env[k]->key, MU_JOBSPEC_MAX_ARG_BYTES);
+  }
+  if (t->n_secrets > MU_JOBSPEC_MAX_ENV)
+    add(p, "%s.secrets: %zu entries, the limit is %d", path, t->n_secrets, MU_JOBSPEC_MAX_ENV);
+  if (!inside_task_dir(t->working_dir))
+    add(p, "%s.working_dir: '%.200s' must be relative to the task dir, without '..'", path,
+        t->working_dir);
+  check_run_as(p, path, t->run_as);
+  if (t->kind_case == MUSTER__V1__TASK_SPEC__KIND_SHELL) {
+    const Muster__V1__ShellTask *s = t->shell;
+    check_args(p, path, "shell.args", s->args, s->n_args, &total);
+    check_args(p, path, "shell.command", s->command, s->n_command, &total);
+    size_t len = strlen(s->script);
+    if (len > MU_JOBSPEC_MAX_SCRIPT_BYTES)
+      add(p, "%s.shell.script: %zu bytes, the limit is %u (4 MiB)", path, len,
+          MU_JOBSPEC_MAX_SCRIPT_BYTES);
+    if (!inside_task_dir(s->script_file))
+      add(p, "%s.shell.script_file: '%.200s' must be a path inside the task dir (the bundle), "
+          "without '..'", path, s->script_file);
+  }
+  if (t->kind_case == MUSTER__V1__TASK_SPEC__KIND_PYTHON)
+    check_args(p, path, "python.args", t->python->args, t->python->n_args, &total);
+  if (total > MU_JOBSPEC_MAX_EXEC_BYTES)
+    add(p, "%s: arguments and environment together are %zu bytes, the limit is %u", path, total,
+        MU_JOBSPEC_MAX_EXEC_BYTES);
+}
+
 static void check_task(problems *p, Muster__V1__TaskSpec *t, size_t i,
                        const mu_jobspec_limits *limits) {
   char path[64];
@@ -314,7 +388,33 @@ static void check_task(problems *p, Muster__V1__TaskSpec *t, size_t i,
   }
   if (t->kind_case == MUSTER__V1__TASK_SPEC__KIND_HTTP && t->http->url[0] == '\0')
     add(p, "%s.http.url: required", path);
+  check_exec_limits(p, t, path);
   check_secrets(p, t, path);
+}
+
+static int host_order(const void *pa, const void *pb, void *ud) {
+  char *const *hosts = ud;
+  size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+  int c = strcmp(hosts[a], hosts[b]);
+  return c != 0 ? c : (a > b) - (a < b);
+}
+
+/* The same entry twice in hosts: sorted by name (then position) so a long list costs
+ * n log n; each later copy is reported at its own index. */
+static void check_duplicate_hosts(problems *p, const Muster__V1__Target *t) {
+  if (t->n_hosts < 2) return;
+  size_t *idx = malloc(t->n_hosts * sizeof *idx);
+  if (idx == NULL) {
+    add(p, "target.hosts: out of memory checking %zu hosts", t->n_hosts);
+    return;
+  }
+  for (size_t i = 0; i < t->n_hosts; i++) idx[i] = i;
+  qsort_r(idx, t->n_hosts, sizeof *idx, host_order, t->hosts);
+  for (size_t i = 1; i < t->n_hosts; i++)
+    if (strcmp(t->hosts[idx[i]], t->hosts[idx[i - 1]]) == 0)
+      add(p, "target.hosts[%zu]: duplicate host '%.200s' in target.hosts", idx[i],
+          t->hosts[idx[i]]);
+  free(idx);
 }
 
 int mu_jobspec_validate(Muster__V1__JobSpec *spec, const mu_jobspec_limits *limits,
@@ -341,6 +441,7 @@ int mu_jobspec_validate(Muster__V1__JobSpec *spec, const mu_jobspec_limits *limi
     }
     for (size_t i = 0; i < t->n_hosts; i++)
       if (t->hosts[i][0] == '\0') add(&p, "target.hosts[%zu]: empty host name", i);
+    check_duplicate_hosts(&p, t);
   }
 
   if (spec->rollout != NULL) {

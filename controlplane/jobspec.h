@@ -11,6 +11,20 @@
 #include "muster/v1/admin.pb-c.h"
 #include "muster/v1/job.pb-c.h"
 
+/* What an agent and execve() take. A spec over one of these would fail on every host, so
+ * it is refused at submit, naming the field and the limit. The agent keeps its own copies
+ * (agent/exec/spec.h MU_SPEC_MAX_ENV, runas.c, plugins/shell and plugins/python *_MAX_ARGS):
+ * change them together. */
+#define MU_JOBSPEC_MAX_ENV 1024               /* env variables, and secrets, per task */
+#define MU_JOBSPEC_MAX_ARGS 4096              /* shell.args, shell.command, python.args */
+#define MU_JOBSPEC_MAX_ARG_BYTES 131071       /* one argument or "K=V": Linux's MAX_ARG_STRLEN
+                                                 (32 pages) less its NUL */
+#define MU_JOBSPEC_MAX_EXEC_BYTES (1u << 20)  /* arguments and environment together, each with
+                                                 its NUL: half the usual 2 MiB ARG_MAX, the
+                                                 rest left for the agent's own variables */
+#define MU_JOBSPEC_MAX_SCRIPT_BYTES (4u << 20) /* shell.script (a script file's cap too) */
+#define MU_JOBSPEC_MAX_RUN_AS 63              /* characters of run_as "user[:group]" */
+
 typedef struct mu_rollout {
   uint32_t max_concurrency;      /* count; 0 = unlimited (resolved against targets) */
   uint32_t max_concurrency_pct;  /* when given as a percentage, else 0 */

@@ -26,9 +26,11 @@ static const char usage[] =
     "               [--max-agents N] [--max-tokens N]\n"
     "               [--max-message SIZE] [--member-id ID] [--log-level LEVEL]\n"
     "               [--max-job-tasks N] [--max-task-runs N] [--max-jobs-kept N]\n"
+    "               [--jobs-kept-min-age DUR] [--max-jobs-kept-hard N]\n"
     "               [--audit-max-records N] [--audit-retention DUR]\n"
     "               [--audit-denials-per-second N]\n"
-    "               [--trust-key FILE]... [--max-bundle-size SIZE] [--bundle-store-size SIZE]\n"
+    "               [--trust-key FILE]... [--allow-unsigned-bundles]\n"
+    "               [--max-bundle-size SIZE] [--bundle-store-size SIZE]\n"
     "               [--bundle-etcd-chunk SIZE] [--bundle-serve-queue SIZE]\n"
     "               --tls-ca FILE --tls-cert FILE --tls-key FILE [--tls-crl FILE]\n"
     "               [--tls-client-cert-optional] | --insecure\n"
@@ -62,6 +64,9 @@ static const struct option long_opts[] = {
     {"max-job-tasks", required_argument, NULL, 0},
     {"max-task-runs", required_argument, NULL, 0},
     {"max-jobs-kept", required_argument, NULL, 0},
+    {"jobs-kept-min-age", required_argument, NULL, 0},
+    {"max-jobs-kept-hard", required_argument, NULL, 0},
+    {"allow-unsigned-bundles", no_argument, NULL, 0},
     {"max-tokens", required_argument, NULL, 0},
     {"audit-max-records", required_argument, NULL, 0},
     {"audit-retention", required_argument, NULL, 0},
@@ -149,6 +154,9 @@ static int parse_config(int argc, char **argv, mu_server_config *cfg, mu_bundles
     const char *value = long_opts[idx].has_arg == no_argument ? "true" : optarg;
     if (mu_server_config_set(cfg, name, value, err) != 0) return err->code;
   }
+  if (cfg->max_jobs_kept_hard < cfg->max_jobs_kept)
+    return mu_err_set(err, MU_EINVAL, "max_jobs_kept_hard (%u) must be at least max_jobs_kept (%u)",
+                      cfg->max_jobs_kept_hard, cfg->max_jobs_kept);
   mu_metrics_options metrics = {cfg->metrics_listen, cfg->metrics_tls_cert, cfg->metrics_tls_key,
                                 cfg->metrics_tls_ca};
   if (mu_metrics_options_check(&metrics, err) != 0) return err->code;
@@ -288,7 +296,9 @@ int main(int argc, char **argv) {
   d.state_ready = no_etcd;
   d.tail_bytes = 64 * 1024;
   d.history_bytes = 8u << 20;
-  d.max_jobs_kept = d.cfg.max_jobs_kept;
+  d.retention = (mu_retention){.max_kept = d.cfg.max_jobs_kept,
+                               .min_age_ms = d.cfg.jobs_kept_min_age_ms,
+                               .hard_cap = d.cfg.max_jobs_kept_hard};
   d.max_tasks = d.cfg.max_job_tasks;
   d.max_task_runs = d.cfg.max_task_runs;
   int status = 0;
@@ -318,6 +328,7 @@ int main(int argc, char **argv) {
   mu_secrets_close(&d);
   uv_loop_close(d.loop);
   mu_registry_free(&d.registry);
+  mu_evicted_ring_free(&d.evicted);
   if (d.reflect != NULL) mu_reflect_index_free(d.reflect);
   mu_server_config_free(&d.cfg);
   mu_bundles_config_free(&d.bundle_cfg);

@@ -21,6 +21,12 @@ static void publish(uv_timer_t *t) {
   mu_prom_add(&p, "muster_agents_connected", "gauge", "Agents with an open stream.", "",
               (double)d->registry.connected);
   mu_prom_add(&p, "muster_jobs", "gauge", "Jobs held in memory.", "", (double)d->n_jobs);
+  mu_prom_add(&p, "muster_jobs_evicted_total", "counter",
+              "Finished jobs forgotten by retention (max_jobs_kept, jobs_kept_min_age).", "",
+              (double)d->jobs_evicted);
+  mu_prom_add(&p, "muster_jobs_evicted_young_total", "counter",
+              "Finished jobs forgotten before jobs_kept_min_age because more than "
+              "max_jobs_kept_hard jobs were held.", "", (double)d->jobs_evicted_young);
   mu_prom_add(&p, "muster_etcd_write_batches_total", "counter",
               "Fenced write batches committed to etcd (jobs, tasks, agents).", "",
               (double)d->ha.writes);

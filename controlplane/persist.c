@@ -694,6 +694,9 @@ void mu_persist_apply_delete(mu_daemon *d, const char *rel) {
   mu_job *job = *pp;
   *pp = job->next;
   d->n_jobs--;
+  if (mu_job_finished(job)) /* the leader's retention forgot it: say so here too */
+    mu_evicted_ring_add(&d->evicted, job->id, job->finished_at_ms,
+                        mu_now_ms() - job->finished_at_ms < d->retention.min_age_ms);
   mu_job_free(job);
 }
 

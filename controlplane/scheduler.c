@@ -13,6 +13,7 @@
 #include "controlplane/secrets.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
+#include "lib/rpc/pb.h"
 #include "lib/selector/selector.h"
 
 #define MU_SCHED_TICK_MS 200
@@ -53,6 +54,12 @@ mu_job *mu_sched_find(mu_daemon *d, const char *job_id) {
   for (mu_job *j = d->jobs; j != NULL; j = j->next)
     if (strcmp(j->id, job_id) == 0) return j;
   return NULL;
+}
+
+void mu_sched_fail_not_found(mu_daemon *d, mu_rpc_call *call, const char *job_id) {
+  char msg[MU_ERR_MSG_MAX];
+  mu_retention_not_found(&d->retention, &d->evicted, job_id, msg, sizeof msg);
+  mu_pb_fail(call, MU_RPC_NOT_FOUND, "%s", msg);
 }
 
 /* --- events out --- */
@@ -285,23 +292,41 @@ static void task_ended(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx) {
   mu_sched_kick(d);
 }
 
+/* Forgets finished jobs past the retention (job_retention.h), remembering their ids. */
 static void evict_old_jobs(mu_daemon *d) {
-  if (d->n_jobs <= d->max_jobs_kept) return;
-  /* drop the oldest finished jobs beyond the bound */
+  if (d->n_jobs <= d->retention.max_kept) return;
+  mu_retention_job *view = calloc(d->n_jobs, sizeof *view);
+  bool *evict = calloc(d->n_jobs, sizeof *evict);
+  size_t n = 0, young = 0;
+  int64_t now = mu_now_ms();
+  for (mu_job *j = d->jobs; view != NULL && evict != NULL && j != NULL && n < d->n_jobs; j = j->next)
+    view[n++] = (mu_retention_job){mu_job_finished(j), j->finished_at_ms};
+  size_t gone = view && evict ? mu_retention_plan(&d->retention, view, n, now, evict, &young) : 0;
   mu_job **pp = &d->jobs;
-  size_t seen = 0;
-  while (*pp != NULL) {
+  for (size_t i = 0; gone > 0 && i < n && *pp != NULL; i++) {
     mu_job *j = *pp;
-    seen++;
-    if (seen > d->max_jobs_kept && mu_job_finished(j)) {
-      *pp = j->next;
-      mu_persist_forget_job(d, j->id);
-      mu_job_free(j);
-      d->n_jobs--;
+    if (!evict[i]) {
+      pp = &j->next;
       continue;
     }
-    pp = &j->next;
+    *pp = j->next;
+    mu_evicted_ring_add(&d->evicted, j->id, j->finished_at_ms,
+                        now - j->finished_at_ms < d->retention.min_age_ms);
+    mu_persist_forget_job(d, j->id);
+    mu_job_free(j);
+    d->n_jobs--;
   }
+  d->jobs_evicted += gone;
+  d->jobs_evicted_young += young;
+  if (young > 0) {
+    char age[32];
+    mu_retention_format_duration(d->retention.min_age_ms, age, sizeof age);
+    mu_warn("sched", "%zu finished jobs forgotten while younger than jobs_kept_min_age (%s): "
+            "more than max_jobs_kept_hard (%zu) jobs were held; %llu so far", young, age,
+            d->retention.hard_cap, (unsigned long long)d->jobs_evicted_young);
+  }
+  free(view);
+  free(evict);
 }
 
 /* What a scoped operator may submit: its task types only, and an "any" target placed only

@@ -28,9 +28,14 @@ int mu_targets_type_known(void *ud, const char *type) {
 int mu_targets_resolve(mu_daemon *d, const Muster__V1__Target *t, char ***ret_ids, size_t *ret_n,
                        mu_err *err) {
   char **ids = calloc(d->registry.n + t->n_hosts + 1, sizeof *ids);
+  size_t *named_by = calloc(d->registry.n + t->n_hosts + 1, sizeof *named_by); /* hosts entry */
   size_t n = 0, drained = 0;
   int rc = 0;
-  if (ids == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
+  if (ids == NULL || named_by == NULL) {
+    free(ids);
+    free(named_by);
+    return mu_err_set(err, MU_ENOMEM, "out of memory");
+  }
   if (t->all) {
     for (size_t i = 0; i < d->registry.n; i++) {
       if (d->registry.agents[i]->draining)
@@ -67,17 +72,27 @@ int mu_targets_resolve(mu_daemon *d, const Muster__V1__Target *t, char ***ret_id
     }
   } else {
     for (size_t k = 0; k < t->n_hosts && rc == 0; k++) {
-      size_t before = n, drained_here = 0;
+      size_t before = n, drained_here = 0, taken = 0, taken_by = 0;
       for (size_t i = 0; i < d->registry.n; i++) {
-        int dup = 0;
-        for (size_t j = 0; j < n; j++) dup |= ids[j] == d->registry.agents[i]->id;
-        if (dup || !host_matches(d->registry.agents[i], t->hosts[k])) continue;
-        if (d->registry.agents[i]->draining)
+        size_t j = 0;
+        while (j < n && ids[j] != d->registry.agents[i]->id) j++;
+        if (!host_matches(d->registry.agents[i], t->hosts[k])) continue;
+        if (j < n) { /* an earlier entry named it */
+          if (taken++ == 0) taken_by = named_by[j];
+          continue;
+        }
+        if (d->registry.agents[i]->draining) {
           drained_here++;
-        else
+        } else {
+          named_by[n] = k;
           ids[n++] = d->registry.agents[i]->id;
+        }
       }
-      if (n == before && drained_here > 0)
+      if (n == before && drained_here == 0 && taken > 0)
+        rc = mu_err_set(err, MU_EINVAL,
+                        "target.hosts[%zu]: '%s' matches only agents already named by "
+                        "target.hosts[%zu] ('%s')", k, t->hosts[k], taken_by, t->hosts[taken_by]);
+      else if (n == before && drained_here > 0)
         rc = mu_err_set(err, MU_EINVAL, "target.hosts[%zu]: '%s' matches only draining agents (%zu)",
                         k, t->hosts[k], drained_here);
       else if (n == before)
@@ -85,6 +100,7 @@ int mu_targets_resolve(mu_daemon *d, const Muster__V1__Target *t, char ***ret_id
                         t->hosts[k]);
     }
   }
+  free(named_by);
   if (rc != 0) {
     free(ids);
     return rc;

@@ -420,7 +420,7 @@ static void start_fetch(mu_log_fetch *f, const Muster__V1__TaskLogsRequest *req)
     if (req->job_id[0] == '\0')
       mu_pb_fail(f->call, MU_RPC_INVALID_ARGUMENT, "job_id: required");
     else
-      mu_pb_fail(f->call, MU_RPC_NOT_FOUND, "no job '%s'", req->job_id);
+      mu_sched_fail_not_found(d, f->call, req->job_id);
     f->done = 1;
     return;
   }

@@ -127,6 +127,7 @@ def test_push_and_run_on_three_agents(c):
 
 def test_tampered_and_unsigned_refused(c):
     keys(c)
+    c.start_musterd("--heartbeat-timeout", "3s", "--allow-unsigned-bundles")
     fleet(c)
     c.start_agent("lax-1", "role=lax", "--heartbeat-interval", HB, "--allow-unsigned",
                   "--trust-key", os.path.join(c.workdir, "team.pub"))
@@ -155,6 +156,33 @@ def test_tampered_and_unsigned_refused(c):
     # nothing from a refused bundle is left behind in the stage dir
     stage = os.path.join(c.workdir, "spool-web-1", "bundles", "stage")
     assert os.listdir(stage) == [], os.listdir(stage)
+
+
+def test_unsigned_upload_refused_by_default(c):
+    """Without --trust-key an unsigned upload could claim name@version before the real, signed
+    one; musterd refuses unsigned uploads unless told to take them."""
+    keys(c)
+    c.start_musterd()
+    squat = make_bundle(c, "app", "1.0", "squatter", sign=False)
+    rc, _, err = c.cli("bundle", "push", squat, check=False)
+    assert rc != 0, err
+    assert "bundle is unsigned" in err and "--allow-unsigned-bundles" in err, err
+    assert sh(c, "-o", "json", "bundle", "ls")[1].strip() == ""
+    assert "action=bundle.upload" in c.musterd.text() and "outcome=refused" in c.musterd.text()
+    # the real one is stored under its name
+    real = push(c, make_bundle(c, "app", "1.0", "real"))
+    assert real["name"] == "app" and len(real["keyId"]) == 16, real
+    # the flag (or allow_unsigned_bundles: true in the config file) lets them in
+    c.musterd.stop()
+    conf = os.path.join(c.workdir, "musterd.yaml")
+    with open(conf, "w") as f:
+        f.write("allow_unsigned_bundles: true\n")
+    c.start_musterd("--config", conf)
+    info = push(c, squat)
+    assert info["name"] == "app" and info.get("keyId", "") == "", info
+    c.musterd.stop()
+    c.start_musterd("--allow-unsigned-bundles")
+    assert push(c, squat)["digest"] == info["digest"]
 
 
 def test_rollback_refused_unless_pinned_and_allowed(c):
@@ -234,7 +262,8 @@ def test_upload_that_stops_halfway_stores_nothing(c):
     data = open(path, "rb").read()
     import hashlib
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    header = pb_bytes(2, digest.encode()) + pb_varint(3, len(data))
+    header = (pb_bytes(2, digest.encode()) + pb_varint(3, len(data)) +
+              pb_bytes(4, open(path + ".sig", "rb").read()))
     half = pb_bytes(1, data[: len(data) // 2])
     channel = c.grpc_channel()
     upload = channel.stream_unary("/muster.v1.Admin/UploadBundle")
@@ -422,6 +451,7 @@ if __name__ == "__main__":
     main([
         test_push_and_run_on_three_agents,
         test_tampered_and_unsigned_refused,
+        test_unsigned_upload_refused_by_default,
         test_rollback_refused_unless_pinned_and_allowed,
         test_rm_refused_while_a_job_uses_it,
         test_upload_that_stops_halfway_stores_nothing,

@@ -98,8 +98,10 @@ def test_failures_exit_codes_and_rollout(c):
 
 def test_timeout_retries_and_cancel(c):
     fleet(c)
-    rc, res, _, err = run_json(c, "--hosts", "web-1", "--timeout", "1s", "--", "sleep 20")
+    rc, res, _, err = run_json(c, "--hosts", "web-1", "--timeout", "1500ms", "--", "sleep 20")
     assert rc == 1 and res["web-1"]["state"] == "TIMED_OUT", (res, err)
+    # the message gives the task's own limit
+    assert res["web-1"]["message"].startswith("timed out after 1.5s"), res["web-1"]
     # fails on the first attempt, succeeds on the second
     marker = os.path.join(c.workdir, "attempts")
     script = "echo x >> %s; [ $(wc -l < %s) -ge 2 ]" % (marker, marker)
@@ -192,6 +194,113 @@ tasks:
     assert rc == 2 and "tasks[0].bogus: unknown field" in err, err
     after = c.cli("-o", "json", "jobs")[1].count("\n")
     assert before == after, "a refused job was stored"
+
+
+def test_agent_limits_refused_at_submit(c):
+    """What would fail on every host is refused at submit, naming the field and the limit;
+    nothing is stored."""
+    fleet(c)
+    before = c.cli("-o", "json", "jobs")[1].count("\n")
+    spec = os.path.join(c.workdir, "limits.json")
+
+    def submit(task, target=None):
+        t = {"name": "t", "shell": {"script": "true"}}
+        t.update(task)
+        with open(spec, "w") as f:
+            json.dump({"target": target or {"hosts": ["web-1"]}, "tasks": [t]}, f)
+        return c.cli("submit", spec, check=False)
+
+    cases = [
+        ({"env": {"V%d" % i: "x" for i in range(1025)}}, "tasks[0].env: 1025 variables, the limit is 1024"),
+        ({"shell": {"script": "true", "args": ["a"] * 4097}}, "tasks[0].shell.args: 4097 entries, the limit is 4096"),
+        ({"shell": {"command": ["true"] + ["a"] * 4096}}, "tasks[0].shell.command: 4097 entries, the limit is 4096"),
+        ({"working_dir": "../.."}, "tasks[0].working_dir: '../..' must be relative to the task dir"),
+        ({"shell": {"script_file": "/etc/passwd"}}, "tasks[0].shell.script_file: '/etc/passwd' must be a path inside"),
+        ({"shell": {"script": "true", "args": ["x" * 200000]}}, "the limit for one argument is 131071"),
+        ({"run_as": "deploy:"}, "tasks[0].run_as: empty group in 'deploy:'"),
+    ]
+    for task, want in cases:
+        rc, _, err = submit(task)
+        assert rc == 2 and want in err, (want, err[:500])
+    rc, _, err = submit({}, {"hosts": ["web-1", "db-1", "web-1"]})
+    assert rc == 2 and "target.hosts[2]: duplicate host 'web-1' in target.hosts" in err, err
+    rc, _, err = c.cli("run", "--hosts", "web-1,web-1", "--", "true", check=False)
+    assert rc == 2 and "duplicate host 'web-1'" in err, err
+    # a glob that names only hosts an earlier entry took says so
+    rc, _, err = submit({}, {"hosts": ["web-1", "web-1*"]})
+    assert rc == 2 and "matches only agents already named by target.hosts[0]" in err, err
+    rc, _, err = submit({"env": {"A": "x" * 140000}})
+    assert rc == 2 and "tasks[0].env.A: 140002 bytes as A=VALUE, the limit for one variable is 131071" in err, err
+    after = c.cli("-o", "json", "jobs")[1].count("\n")
+    assert before == after, "a refused job was stored"
+
+
+def test_large_script_runs(c):
+    """A script far over what one exec argument takes (128 KiB) runs: the agent hands it to the
+    interpreter in a file."""
+    fleet(c)
+    body = "x" * (1 << 20)
+    script = "s='%s'\necho ${#s} \"$1\"\n" % body
+    spec = os.path.join(c.workdir, "big.json")
+    with open(spec, "w") as f:
+        json.dump({"name": "big", "target": {"hosts": ["web-1", "db-1"]},
+                   "tasks": [{"name": "big", "shell": {"script": script, "args": ["arg1"]}},
+                             {"name": "small", "shell": {"script": "echo small \"$0\""}}]}, f)
+    rc, out, err = c.cli("-o", "json", "submit", spec, check=False, timeout=60)
+    assert rc == 0, (out[-2000:], err)
+    runs = [json.loads(l) for l in out.splitlines() if "taskId" in l]
+    big = [r for r in runs if r["taskName"] == "big"]
+    assert len(big) == 2 and all(r["outputTail"] == "%d arg1\n" % len(body) for r in big), big
+    small = [r for r in runs if r["taskName"] == "small"]
+    assert all(r["outputTail"].startswith("small %s/" % r["jobId"]) for r in small), small
+
+
+def test_run_as_unknown_user_fails_clearly(c):
+    """A run_as user a host does not have fails there, naming the user and the host, and
+    stops the rollout like any failure."""
+    fleet(c)
+    rc, res, summary, err = run_json(c, "--user", "nosuch-muster-user", "--max-concurrency", "1",
+                                     "--max-errors", "0", "--", "true")
+    assert rc == 1, (res, err)
+    failed = [(a, r) for a, r in res.items() if r["state"] == "FAILED"]
+    assert len(failed) == 1, res
+    agent, r = failed[0]
+    assert "user 'nosuch-muster-user' does not exist on %s" % agent in r["message"], r
+    assert sorted(r["state"] for r in res.values()) == ["CANCELLED", "CANCELLED", "FAILED"], res
+    assert summary["state"] == "JOB_FAILED", summary
+
+
+def test_finished_jobs_kept_for_their_min_age(c):
+    """A burst past max_jobs_kept does not lose jobs that just finished; past the hard cap the
+    oldest go, and asking for one says it was evicted, when, and by which rule."""
+    c.start_musterd("--max-jobs-kept", "2", "--max-jobs-kept-hard", "4")
+    c.start_agent("web-1", "role=web", "--heartbeat-interval", HB)
+    wait_until("agent", lambda: c.states().get("web-1") == "AGENT_CONNECTED")
+    jobs = []
+    for i in range(4):
+        rc, res, summary, err = run_json(c, "--", "echo %d" % i)
+        assert rc == 0, err
+        jobs.append(summary["jobId"])
+    # four finished jobs, twice max_jobs_kept: all younger than 1h, all kept
+    for j in jobs:
+        rc, out, err = c.cli("-o", "json", "status", j, check=False)
+        assert rc == 0 and json.loads(out)["state"] == "JOB_SUCCEEDED", (j, err)
+    for i in range(2):
+        rc, res, summary, err = run_json(c, "--", "echo more %d" % i)
+        assert rc == 0, err
+        jobs.append(summary["jobId"])
+    # past the hard cap of 4: the two oldest went, and say so
+    for j in jobs[:2]:
+        rc, _, err = c.cli("status", j, check=False)
+        assert rc != 0, err
+        assert "job %s was evicted (finished at " % j in err, err
+        assert "retention: max_jobs_kept 2, jobs_kept_min_age 1h, max_jobs_kept_hard 4" in err, err
+        rc, _, err = c.cli("logs", j, check=False)
+        assert rc != 0 and "was evicted" in err, err
+    for j in jobs[2:]:
+        assert c.cli("status", j, check=False)[0] == 0, j
+    log = c.musterd.text()
+    assert "younger than jobs_kept_min_age" in log and "max_jobs_kept_hard" in log, log[-2000:]
 
 
 def test_host_dies_mid_task(c):
@@ -334,6 +443,10 @@ if __name__ == "__main__":
         test_timeout_retries_and_cancel,
         test_playbook_params_and_logs,
         test_bad_specs_refused_before_storing,
+        test_agent_limits_refused_at_submit,
+        test_large_script_runs,
+        test_run_as_unknown_user_fails_clearly,
+        test_finished_jobs_kept_for_their_min_age,
         test_host_dies_mid_task,
         test_agent_restart_reports_lost_from_journal,
         test_full_logs_from_the_agent_spool,

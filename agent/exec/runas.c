@@ -3,6 +3,7 @@
 #include "agent/exec/runas.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -17,8 +18,9 @@ static bool all_digits(const char *s) {
   return true;
 }
 
-int mu_runas_resolve(const char *spec, mu_runas *ret, mu_err *err) {
+int mu_runas_resolve(const char *spec, const char *host, mu_runas *ret, mu_err *err) {
   memset(ret, 0, sizeof *ret);
+  if (host == NULL) host = "this host";
   if (spec == NULL || *spec == '\0') return 0;
   char user[64], group[64] = "";
   if (strlen(spec) >= sizeof user)
@@ -38,8 +40,12 @@ int mu_runas_resolve(const char *spec, mu_runas *ret, mu_err *err) {
                                                                               : (gid_t)ret->uid;
   } else {
     struct passwd pw, *res = NULL;
-    if (getpwnam_r(user, &pw, buf, sizeof buf, &res) != 0 || res == NULL)
-      return mu_err_set(err, MU_EINVAL, "run_as: unknown user \"%s\"", user);
+    int e = getpwnam_r(user, &pw, buf, sizeof buf, &res);
+    if (e != 0 && e != ENOENT && e != ESRCH)
+      return mu_err_set(err, MU_EIO, "run_as: cannot look up user '%s' on %s: %s", user, host,
+                        strerror(e));
+    if (res == NULL)
+      return mu_err_set(err, MU_EINVAL, "run_as: user '%s' does not exist on %s", user, host);
     ret->uid = pw.pw_uid;
     ret->gid = pw.pw_gid;
   }
@@ -49,7 +55,7 @@ int mu_runas_resolve(const char *spec, mu_runas *ret, mu_err *err) {
     } else {
       struct group gr, *gres = NULL;
       if (getgrnam_r(group, &gr, buf, sizeof buf, &gres) != 0 || gres == NULL)
-        return mu_err_set(err, MU_EINVAL, "run_as: unknown group \"%s\"", group);
+        return mu_err_set(err, MU_EINVAL, "run_as: group '%s' does not exist on %s", group, host);
       ret->gid = gr.gr_gid;
     }
   }

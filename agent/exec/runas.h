@@ -16,9 +16,10 @@ typedef struct mu_runas {
 } mu_runas;
 
 /* Resolves spec ("nobody", "nobody:nogroup", "65534:65534"); NULL or "" gives set=false.
- * The group defaults to the user's primary group. MU_EINVAL names an unknown user/group.
+ * The group defaults to the user's primary group. MU_EINVAL names an unknown user/group and
+ * host (the agent's id, for "user 'x' does not exist on web-3"; NULL: "this host").
  * Uses getpwnam_r/getgrnam_r: call at assign time, not in a hot path. */
-int mu_runas_resolve(const char *spec, mu_runas *ret, mu_err *err);
+int mu_runas_resolve(const char *spec, const char *host, mu_runas *ret, mu_err *err);
 
 /* MU_EPERM when ra asks for a different user and the agent is not root. */
 int mu_runas_check(const mu_runas *ra, mu_err *err);

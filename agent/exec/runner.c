@@ -367,7 +367,7 @@ int mu_runner_new(uv_loop_t *loop, mu_plugin_host *plugins, const mu_runner_conf
   if ((rc = copy_type_slots(r, cfg, err)) != 0) goto fail;
   if (r->run_as_default != NULL) {
     mu_runas ra;
-    if ((rc = mu_runas_resolve(r->run_as_default, &ra, err)) != 0 || (rc = mu_runas_check(&ra, err)) != 0) {
+    if ((rc = mu_runas_resolve(r->run_as_default, r->agent_id, &ra, err)) != 0 || (rc = mu_runas_check(&ra, err)) != 0) {
       mu_err_prefix(err, "runner default");
       goto fail;
     }
@@ -610,7 +610,7 @@ static int build_task(mu_runner *r, const char *job_id, const char *task_id, uin
     goto fail;
   }
   const char *user = spec->run_as != NULL && *spec->run_as ? spec->run_as : r->run_as_default;
-  if ((rc = mu_runas_resolve(user, &t->run_as, err)) != 0 || (rc = mu_runas_check(&t->run_as, err)) != 0) {
+  if ((rc = mu_runas_resolve(user, r->agent_id, &t->run_as, err)) != 0 || (rc = mu_runas_check(&t->run_as, err)) != 0) {
     mu_err_prefix(err, "task %s", task_id);
     goto fail;
   }

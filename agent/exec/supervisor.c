@@ -77,7 +77,10 @@ static void build_result(mu_proc *p, mu_proc_result *r) {
   size_t n = 0;
   char *m = r->message;
   size_t cap = sizeof r->message;
-  if (p->killed_for != MU_KILL_NONE) {
+  /* A timeout kept by the caller (no timeout_ms here: the runner's task deadline) is the
+   * caller's to word, with the limit it knows; here it would read "after 0s". */
+  bool own_words = p->killed_for != MU_KILL_TIMEOUT || p->timeout_ms > 0;
+  if (p->killed_for != MU_KILL_NONE && own_words) {
     n += snprintf(m + n, cap - n, "%s", reason_text(p->killed_for));
     if (p->killed_for == MU_KILL_TIMEOUT)
       n += snprintf(m + n, cap - n, " after %.3gs", (double)p->timeout_ms / 1000.0);

@@ -345,7 +345,7 @@ static void test_run_as_nobody(void **state) {
   const char *argv[] = {"sh", "-c", "id -u; id -g; id -G", NULL};
   mu_proc_opts o = make_opts(r, argv);
   mu_err err = {0};
-  assert_int_equal(mu_runas_resolve("nobody", &o.run_as, &err), 0);
+  assert_int_equal(mu_runas_resolve("nobody", NULL, &o.run_as, &err), 0);
   o.cwd = "/";
   run_to_end(r, &o);
   char want[128];
@@ -366,7 +366,7 @@ static void test_run_as_refused_when_not_root(void **state) {
     assert_int_equal(mu_runas_check(&ra, &err), MU_EPERM);
     assert_non_null(strstr(err.msg, "someone"));
   }
-  assert_int_equal(mu_runas_resolve("no-such-user-xyz", &ra, &err), MU_EINVAL);
+  assert_int_equal(mu_runas_resolve("no-such-user-xyz", NULL, &ra, &err), MU_EINVAL);
   assert_non_null(strstr(err.msg, "no-such-user-xyz"));
 }
 

@@ -39,6 +39,10 @@ typedef struct mu_server_config {
   uint32_t max_job_tasks;               /* tasks in one job spec; 1..10000, default 64 */
   uint32_t max_task_runs;               /* targets x tasks of one job; 1..10000000, default 200000 */
   uint32_t max_jobs_kept;               /* finished jobs kept in memory; 1..1000000, default 1000 */
+  int64_t jobs_kept_min_age_ms;         /* finished jobs younger are kept past max_jobs_kept;
+                                           0..30d, default 1h */
+  uint32_t max_jobs_kept_hard;          /* jobs held at most, young or not; 1..10000000, default
+                                           10000, at least max_jobs_kept */
   uint32_t max_tokens;                  /* bearer tokens, dead ones too; 1..1000000, default 10000 */
   uint64_t max_message;                 /* bytes per gRPC message, 64K..1G, default 16M */
   uint32_t audit_max_records;           /* audit records kept; 10..10000000, default 100000 */
@@ -55,6 +59,7 @@ typedef struct mu_server_config {
   char tls_key[MU_CFG_PATH_MAX];
   char tls_crl[MU_CFG_PATH_MAX];
   bool tls_client_cert_optional;        /* admin clients may come with a token and no cert */
+  bool allow_unsigned_bundles;          /* store bundle uploads without a signature */
   char secret_key[MU_CFG_PATH_MAX];     /* the 32-byte key secrets are encrypted with; "" = no
                                            secrets (docs/security.md#secrets) */
   bool insecure;                        /* plaintext gRPC, anonymous callers are admins */

@@ -22,6 +22,11 @@
 #define SHELL_MAX_ARGS 4096
 #define SHELL_MAX_INTERPRETERS 64
 #define SHELL_MAX_SCRIPT_FILE (4 << 20)
+/* An inline script longer than this goes to its interpreter as a file in the task dir, not
+ * as an argument: one exec argument holds at most 128 KiB (MAX_ARG_STRLEN), and all of them
+ * with the environment share ARG_MAX. Below it `-c` keeps $0 the task id. */
+#define SHELL_MAX_ARGV_SCRIPT (64 << 10)
+#define SHELL_SCRIPT_NAME ".muster-script"
 
 static const char *const interpreters[] = {"sh", "bash", "zsh", "dash", "ksh"};
 
@@ -188,6 +193,9 @@ static int check(json_t *sh, char *errbuf) {
   if (script != NULL) {
     if (!json_is_string(script)) return fail(errbuf, "shell.script: must be a string");
     if (json_string_length(script) == 0) return fail(errbuf, "shell.script: empty script");
+    if (json_string_length(script) > SHELL_MAX_SCRIPT_FILE)
+      return fail(errbuf, "shell.script: %zu bytes, the limit is %d (4 MiB)", json_string_length(script),
+                  SHELL_MAX_SCRIPT_FILE);
   }
   if (file != NULL) {
     if (!json_is_string(file) || json_string_length(file) == 0) return fail(errbuf, "shell.scriptFile: must be a non-empty string");
@@ -266,6 +274,27 @@ done:
   return rc;
 }
 
+/* Writes an inline script too long for argv to path (a new file, readable by the task's
+ * run_as user: the task dir is theirs, the file 0444). Like read_script_file, a local write
+ * of at most 4 MiB into the page cache, not synced. */
+static int write_script_file(const char *path, const char *text, size_t len, char *errbuf) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+  if (fd < 0)
+    return fail(errbuf, "shell.script: cannot write %s (%zu bytes, too long for an argument): %s", path, len,
+                strerror(errno));
+  size_t n = 0;
+  while (n < len) {
+    ssize_t put = write(fd, text + n, len - n);
+    if (put < 0 && errno == EINTR) continue;
+    if (put <= 0) break;
+    n += (size_t)put;
+  }
+  int saved = errno;
+  close(fd);
+  if (n < len) return fail(errbuf, "shell.script: writing %s: %s", path, strerror(saved));
+  return 0;
+}
+
 /* One INFO line per task through the host log: who, what, where. */
 static void audit(muster_task *task, const shell_task *st, json_t *spec, const char *form, const char *interp,
                   const char *program, const char *text, size_t len) {
@@ -317,6 +346,12 @@ static int run(muster_task *task, shell_task *st, json_t *spec, json_t *sh, char
     text_len = strlen(text);
     for (size_t i = 0; i < n_cmd; i++) argv[n++] = json_string_value(json_array_get(command, i));
     audit(task, st, spec, "command", "-", argv[0], text, text_len);
+  } else if (script != NULL && strlen(script) > SHELL_MAX_ARGV_SCRIPT) {
+    snprintf(path, sizeof path, "%s/%s", ctx->task_dir, SHELL_SCRIPT_NAME);
+    if ((rc = write_script_file(path, script, strlen(script), errbuf)) != 0) goto done;
+    argv[n++] = interp;
+    argv[n++] = path; /* $0 in the script */
+    audit(task, st, spec, "script", interp, interp, script, strlen(script));
   } else if (script != NULL) {
     argv[n++] = interp;
     argv[n++] = "-c";
