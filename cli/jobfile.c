@@ -8,6 +8,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "lib/config/yaml_limits.h"
 #include "lib/pbjson/pbjson.h"
 
 #define MU_JOBFILE_MAX (4u << 20)
@@ -127,7 +128,8 @@ int mu_jobfile_parse(const char *name, const char *text, size_t len,
     json_error_t je;
     json = json_loadb(text, len, 0, &je);
     if (json == NULL) rc = mu_err_set(err, MU_EINVAL, "%s:%d: %s", name, je.line, je.text);
-  } else {
+  } else if ((rc = mu_yaml_check_limits(name, text, len, MU_YAML_MAX_DEPTH, MU_YAML_MAX_NODES,
+                                         err)) == 0) {
     yaml_parser_t parser;
     yaml_document_t doc;
     yaml_parser_initialize(&parser);

@@ -4,7 +4,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -63,11 +65,42 @@ static void test_alias_bomb_refused(void **state) {
   assert_non_null(strstr(err.msg, "bomb.yaml: aliases expand to more than"));
 }
 
+/* Issue 13: 65,536 nested "[" took 8.8 s inside libyaml's document loader before our depth
+ * check saw it; the event pre-check refuses it at level 65, in linear time. JSON's own depth
+ * limit (jansson) refuses the same nesting. */
+static void test_deep_nesting_refused_fast(void **state) {
+  (void)state;
+  size_t depth = 65536;
+  char *text = malloc(2 * depth + 32);
+  assert_non_null(text);
+  for (int json = 0; json < 2; json++) {
+    size_t n = (size_t)sprintf(text, json ? "{\"name\":\"x\",\"a\":" : "name: x\na: ");
+    memset(text + n, '[', depth);
+    memset(text + n + depth, ']', depth);
+    n += 2 * depth;
+    if (json) text[n++] = '}';
+    text[n] = '\0';
+    Muster__V1__JobSpec *spec = NULL;
+    mu_err err = {0};
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(mu_jobfile_parse("deep", text, n, &spec, &err), MU_EINVAL);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    assert_null(spec);
+    if (!json) assert_non_null(strstr(err.msg, "deep:2: nesting deeper than 64 levels"));
+    if (json) assert_non_null(strstr(err.msg, "maximum parsing depth"));
+    if (secs > 2.0) fail_msg("%s nesting took %.2fs", json ? "JSON" : "YAML", secs);
+  }
+  free(text);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_yaml_and_json_agree),
       cmocka_unit_test(test_anchors_expand),
       cmocka_unit_test(test_alias_bomb_refused),
+      cmocka_unit_test(test_deep_nesting_refused_fast),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -584,6 +584,14 @@ static void yaml_doc_api(void **state) {
   const char *bad = "a: 1\nb: \xff\xfe\n";
   assert_int_equal(mu_yaml_doc_parse("utf.yaml", bad, strlen(bad), &doc, &err), MU_EINVAL);
   assert_has(err.msg, "utf.yaml:2: YAML syntax error");
+  /* Deep nesting is refused before libyaml's loader (quadratic in flow depth) sees it. */
+  char deep[4096] = "a: ";
+  memset(deep + 3, '[', 2000);
+  memset(deep + 2003, ']', 2000);
+  deep[4003] = '\n';
+  deep[4004] = '\0';
+  assert_int_equal(mu_yaml_doc_parse("deep.yaml", deep, strlen(deep), &doc, &err), MU_EINVAL);
+  assert_has(err.msg, "deep.yaml:1: nesting deeper than 64 levels");
 }
 
 /* The metrics TLS keys of both daemons, from a file and as flags (lib/metrics checks that

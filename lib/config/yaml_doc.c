@@ -3,6 +3,7 @@
  * with "FILE:LINE: field 'NAME': ". Syntax errors, oversize and unreadable files are turned
  * into messages that name the file (and the line, when libyaml knows it). */
 #include "lib/config/yaml_doc.h"
+#include "lib/config/yaml_limits.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -78,6 +79,9 @@ int mu_yaml_doc_parse(const char *name, const char *text, size_t len, mu_yaml_do
     free(doc);
     return mu_err_set(err, MU_ENOMEM, "%s: out of memory", name);
   }
+  if ((rc = mu_yaml_check_limits(name, text, len, MU_YAML_MAX_DEPTH, MU_YAML_MAX_NODES, err)) !=
+      0)
+    goto fail_doc;
   if (!yaml_parser_initialize(&parser)) {
     rc = mu_err_set(err, MU_ENOMEM, "%s: cannot initialise the YAML parser", name);
     goto fail_doc;
