@@ -154,6 +154,7 @@ static void on_runner_event(void *arg, const mu_task_event *e) {
         ev.start_audit = &sa; /* the control plane records who started what */
       if (mu_task_state_final(e->state.state)) {
         mu_task_audits_drop(a->task_audits, e->task_id, e->attempt);
+        mu_agent_bundles_attempt_ended(a, e->task_id, e->attempt);
         mu_info("tasks", "%s attempt %u: %s (exit %d) %s", e->task_id, e->attempt,
                 protobuf_c_enum_descriptor_get_value(&muster__v1__task_state__descriptor,
                                                      sc.state)->name,
@@ -381,6 +382,7 @@ int mu_tasks_start(mu_agent_daemon *a, const char *helper_path, mu_err *err) {
       .type_slots = a->n_type_slots ? a->type_slots : NULL,
       .n_type_slots = a->n_type_slots,
       .prepare_dir = mu_agent_bundles_prepare_dir,
+      .started = mu_agent_bundles_started,
       .prepare_arg = a,
   };
   mu_runner_sink sink = {.on_event = on_runner_event, .arg = a};
