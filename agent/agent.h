@@ -68,6 +68,11 @@ struct mu_agent_daemon {
   mu_output_spool *spool;      /* every attempt's output, <spool_dir>/output (tasks.c) */
   struct mu_agent_logs *logs;  /* logs.c */
   struct mu_task_audits *task_audits; /* task_audit.h: start facts until STARTING (tasks.c) */
+  /* Attempts the previous process was running when it ended (tasks.c), listed in Hello until
+   * the control plane acks the LOST events journaled for them (up to lost_seq). */
+  Muster__V1__LostAttempt **lost, *lost_items;
+  size_t n_lost;
+  uint64_t lost_seq;
 };
 
 /* metrics.c: /metrics and /healthz when cfg.metrics_listen is set. */
@@ -88,6 +93,8 @@ void mu_tasks_fail(mu_agent_daemon *a, const Muster__V1__Assign *assign, const c
 void mu_tasks_on_cancel(mu_agent_daemon *a, const Muster__V1__Cancel *cancel);
 void mu_tasks_on_ack(mu_agent_daemon *a, uint64_t seq);
 void mu_tasks_on_welcome(mu_agent_daemon *a);
+/* Frees the lost attempts list (a->lost); at exit, or once acked. */
+void mu_tasks_lost_free(mu_agent_daemon *a);
 /* params.c: substitutes ${task.key} in the spec and adds MUSTER_PARAM_* env entries. */
 #include <jansson.h>
 void mu_params_apply(const Muster__V1__Assign *assign, json_t *spec);

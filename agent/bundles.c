@@ -1,7 +1,8 @@
 /* The agent's bundle path for one task: cache get (fetch on a miss) -> on the thread pool:
  * read, verify digest and signature, rollback check, unpack into a staging dir -> hand the
- * assign to the runner, whose prepare_dir hook moves the staged tree into the task dir.
- * Refusals fail the task with the rule that refused it. */
+ * assign to the runner, whose prepare_dir hook checks rollback again and moves the staged tree
+ * into the task dir; the runner's started hook then raises the rollback floor (a bundle that
+ * never ran must not). Refusals fail the task with the rule that refused it. */
 #define _GNU_SOURCE
 #include "agent/bundles.h"
 
@@ -32,6 +33,7 @@ typedef struct prep {
   Muster__V1__Assign *assign;  /* owned copy */
   char digest[MU_BUNDLE_DIGEST_SIZE];
   int pinned;                  /* the task names the bundle by digest */
+  char name[MU_BUNDLE_NAME_MAX + 1], version[MU_BUNDLE_VERSION_MAX + 1]; /* once verified */
   char *stage;                 /* <spool>/bundles/stage/<n> */
   char *path, *sig_path;       /* from the cache, while held */
   int holding;                 /* holds a cache reference */
@@ -43,6 +45,15 @@ typedef struct prep {
   mu_err err;
   char note[300];
 } prep;
+
+/* An attempt whose bundle is in its task dir, until the runner says it started (the floor is
+ * raised then) or it ends without starting. */
+typedef struct ran_wait {
+  struct ran_wait *next;
+  char *task_id;
+  uint32_t attempt;
+  char name[MU_BUNDLE_NAME_MAX + 1], version[MU_BUNDLE_VERSION_MAX + 1];
+} ran_wait;
 
 struct mu_agent_bundles {
   mu_agent_daemon *a;
@@ -61,98 +72,165 @@ struct mu_agent_bundles {
   pthread_mutex_t ran_lock;
   char **ran_names, **ran_versions;
   size_t n_ran;
+  ran_wait *waits;             /* started from a bundle, not yet reported started */
+  uv_work_t save_work;         /* writes the record on the thread pool, one at a time */
+  int saving, save_again;
+  int save_errno;              /* set by the save worker, logged on the loop */
   /* (task_id, attempt) keys recently handled: a repeated Assign is ignored */
   char *recent[MU_RECENT_KEYS];
   size_t recent_next;
 };
 
 static void maybe_free(mu_agent_bundles *ab);
+static void ran_save_later(mu_agent_bundles *ab);
 
 /* --- rollback record --- */
+
+/* Raises name's floor to version (adds the name when new). Caller holds ran_lock, or is the
+ * only thread (start-up). 1 when raised, 0 when it was already there or higher, or MU_ENOMEM
+ * / MU_ENOSPC (the record is full). */
+static int ran_put(mu_agent_bundles *ab, const char *name, const char *version) {
+  size_t i = 0;
+  while (i < ab->n_ran && strcmp(ab->ran_names[i], name) != 0) i++;
+  if (i < ab->n_ran && mu_bundle_version_cmp(version, ab->ran_versions[i]) <= 0) return 0;
+  char *v = strdup(version);
+  if (v == NULL) return MU_ENOMEM;
+  if (i < ab->n_ran) {
+    free(ab->ran_versions[i]);
+    ab->ran_versions[i] = v;
+    return 1;
+  }
+  char *n = ab->n_ran < MU_MAX_RAN_NAMES ? strdup(name) : NULL;
+  char **gn = n ? realloc(ab->ran_names, (ab->n_ran + 1) * sizeof *gn) : NULL;
+  if (gn != NULL) ab->ran_names = gn;
+  char **gv = gn ? realloc(ab->ran_versions, (ab->n_ran + 1) * sizeof *gv) : NULL;
+  if (gv == NULL) {
+    free(n);
+    free(v);
+    return ab->n_ran < MU_MAX_RAN_NAMES ? MU_ENOMEM : MU_ENOSPC;
+  }
+  ab->ran_versions = gv;
+  ab->ran_names[ab->n_ran] = n;
+  ab->ran_versions[ab->n_ran] = v;
+  ab->n_ran++;
+  return 1;
+}
 
 static void ran_load(mu_agent_bundles *ab) {
   FILE *fp = fopen(ab->ran_path, "re");
   if (fp == NULL) return;
   char name[256], version[128];
-  while (ab->n_ran < MU_MAX_RAN_NAMES && fscanf(fp, "%255s %127s", name, version) == 2) {
-    char **gn = realloc(ab->ran_names, (ab->n_ran + 1) * sizeof *gn);
-    if (gn == NULL) break;
-    ab->ran_names = gn;
-    char **gv = realloc(ab->ran_versions, (ab->n_ran + 1) * sizeof *gv);
-    if (gv == NULL) break;
-    ab->ran_versions = gv;
-    ab->ran_names[ab->n_ran] = strdup(name);
-    ab->ran_versions[ab->n_ran] = strdup(version);
-    if (ab->ran_names[ab->n_ran] == NULL || ab->ran_versions[ab->n_ran] == NULL) {
-      free(ab->ran_names[ab->n_ran]);
-      free(ab->ran_versions[ab->n_ran]);
-      break;
-    }
-    ab->n_ran++;
+  while (fscanf(fp, "%255s %127s", name, version) == 2 && ran_put(ab, name, version) >= 0) {
   }
   fclose(fp);
 }
 
-/* Writes the record (tmp + rename). Caller holds ran_lock. */
-static void ran_save(mu_agent_bundles *ab) {
+/* Writes the record (tmp + rename) on a worker, from a copy taken under ran_lock, so neither
+ * the loop nor a bundle check waits on the disk. */
+static void ran_save_work(uv_work_t *w) {
+  mu_agent_bundles *ab = w->data;
+  char *text = NULL;
+  size_t len = 0;
+  FILE *mem = open_memstream(&text, &len);
+  if (mem == NULL) return;
+  pthread_mutex_lock(&ab->ran_lock);
+  for (size_t i = 0; i < ab->n_ran; i++) fprintf(mem, "%s %s\n", ab->ran_names[i], ab->ran_versions[i]);
+  pthread_mutex_unlock(&ab->ran_lock);
+  int ok = fclose(mem) == 0;
   char tmp[4200];
   snprintf(tmp, sizeof tmp, "%s.tmp", ab->ran_path);
-  FILE *fp = fopen(tmp, "we");
-  if (fp == NULL) return;
-  for (size_t i = 0; i < ab->n_ran; i++) fprintf(fp, "%s %s\n", ab->ran_names[i], ab->ran_versions[i]);
-  int ok = fflush(fp) == 0 && fsync(fileno(fp)) == 0;
-  ok = (fclose(fp) == 0) && ok;
-  if (ok) rename(tmp, ab->ran_path);
+  FILE *fp = ok ? fopen(tmp, "we") : NULL;
+  if (fp != NULL) {
+    ok = fwrite(text, 1, len, fp) == len && fflush(fp) == 0 && fsync(fileno(fp)) == 0;
+    ok = (fclose(fp) == 0) && ok;
+    if (!ok || rename(tmp, ab->ran_path) != 0) ab->save_errno = errno ? errno : EIO;
+  } else {
+    ab->save_errno = errno ? errno : EIO;
+  }
+  free(text);
 }
 
-/* The rollback rule (on a worker). Records version as run when it is the highest. */
-static int ran_check(mu_agent_bundles *ab, prep *p, const char *name, const char *version) {
-  int rc = 0;
+static void ran_save_done(uv_work_t *w, int status) {
+  mu_agent_bundles *ab = w->data;
+  (void)status;
+  ab->workers--;
+  ab->saving = 0;
+  if (ab->save_errno != 0)
+    mu_warn("bundles", "rollback record %s not saved: %s", ab->ran_path, strerror(ab->save_errno));
+  ab->save_errno = 0;
+  if (ab->save_again) {
+    ab->save_again = 0;
+    ran_save_later(ab);
+  }
+  maybe_free(ab);
+}
+
+static void ran_save_later(mu_agent_bundles *ab) {
+  if (ab->saving) {
+    ab->save_again = 1;
+    return;
+  }
+  ab->save_work.data = ab;
+  ab->saving = 1;
+  ab->workers++;
+  if (uv_queue_work(ab->a->loop, &ab->save_work, ran_save_work, ran_save_done) != 0) {
+    ab->saving = 0;
+    ab->workers--;
+  }
+}
+
+/* The rollback rule (any thread): 0 when version may run; note says why a lower one may. */
+static int ran_check(mu_agent_bundles *ab, const prep *p, char *note, size_t note_size, mu_err *err) {
   pthread_mutex_lock(&ab->ran_lock);
   size_t i = 0;
-  while (i < ab->n_ran && strcmp(ab->ran_names[i], name) != 0) i++;
+  while (i < ab->n_ran && strcmp(ab->ran_names[i], p->name) != 0) i++;
   const char *last = i < ab->n_ran ? ab->ran_versions[i] : NULL;
-  rc = mu_bundle_rollback_check(name, last, version, &p->err);
+  int rc = mu_bundle_rollback_check(p->name, last, p->version, err);
   if (rc == MU_EPERM && p->pinned && ab->a->cfg.allow_downgrade) {
-    snprintf(p->note, sizeof p->note, "bundle '%s': running %s below %s: pinned by digest and downgrades are allowed",
-             name, version, last);
+    snprintf(note, note_size, "bundle '%s': running %s below %s: pinned by digest and downgrades are allowed",
+             p->name, p->version, last);
     rc = 0;
-  } else if (rc == MU_EPERM) {
-    mu_err_prefix(&p->err, "%s", p->pinned ? "pinned by digest, but this agent does not allow downgrades (--allow-downgrade)"
-                                           : "");
-    if (!p->pinned) { /* mu_err_prefix added ": "; keep the plain rule text */
-      char plain[MU_ERR_MSG_MAX];
-      snprintf(plain, sizeof plain, "%s", p->err.msg + 2);
-      snprintf(p->err.msg, sizeof p->err.msg, "%s", plain);
-    }
-  }
-  if (rc == 0 && (last == NULL || mu_bundle_version_cmp(version, last) > 0)) {
-    if (i < ab->n_ran) {
-      char *v = strdup(version);
-      if (v != NULL) {
-        free(ab->ran_versions[i]);
-        ab->ran_versions[i] = v;
-      }
-    } else if (ab->n_ran < MU_MAX_RAN_NAMES) {
-      char **gn = realloc(ab->ran_names, (ab->n_ran + 1) * sizeof *gn);
-      if (gn != NULL) ab->ran_names = gn;
-      char **gv = gn ? realloc(ab->ran_versions, (ab->n_ran + 1) * sizeof *gv) : NULL;
-      if (gv != NULL) {
-        ab->ran_versions = gv;
-        ab->ran_names[ab->n_ran] = strdup(name);
-        ab->ran_versions[ab->n_ran] = strdup(version);
-        if (ab->ran_names[ab->n_ran] && ab->ran_versions[ab->n_ran]) {
-          ab->n_ran++;
-        } else {
-          free(ab->ran_names[ab->n_ran]);
-          free(ab->ran_versions[ab->n_ran]);
-        }
-      }
-    }
-    ran_save(ab);
+  } else if (rc == MU_EPERM && p->pinned) {
+    mu_err_prefix(err, "%s", "pinned by digest, but this agent does not allow downgrades (--allow-downgrade)");
   }
   pthread_mutex_unlock(&ab->ran_lock);
   return rc;
+}
+
+/* Unlinks and returns the wait of (task_id, attempt); NULL when there is none. */
+static ran_wait *wait_take(mu_agent_bundles *ab, const char *task_id, uint32_t attempt) {
+  for (ran_wait **pw = ab ? &ab->waits : NULL; pw != NULL && *pw != NULL; pw = &(*pw)->next)
+    if ((*pw)->attempt == attempt && strcmp((*pw)->task_id, task_id) == 0) {
+      ran_wait *w = *pw;
+      *pw = w->next;
+      return w;
+    }
+  return NULL;
+}
+
+static void wait_free(ran_wait *w) {
+  if (w == NULL) return;
+  free(w->task_id);
+  free(w);
+}
+
+void mu_agent_bundles_started(void *arg, const char *task_id, uint32_t attempt) {
+  mu_agent_daemon *a = arg;
+  mu_agent_bundles *ab = a->bundles;
+  ran_wait *w = wait_take(ab, task_id, attempt);
+  if (w == NULL) return;
+  pthread_mutex_lock(&ab->ran_lock);
+  int rc = ran_put(ab, w->name, w->version);
+  pthread_mutex_unlock(&ab->ran_lock);
+  if (rc < 0)
+    mu_warn("bundles", "%s@%s not added to the rollback record: %s", w->name, w->version, mu_strerror(rc));
+  else if (rc > 0)
+    ran_save_later(ab);
+  wait_free(w);
+}
+
+void mu_agent_bundles_attempt_ended(mu_agent_daemon *a, const char *task_id, uint32_t attempt) {
+  wait_free(wait_take(a->bundles, task_id, attempt));
 }
 
 /* --- per task --- */
@@ -191,7 +269,11 @@ static void prep_work(uv_work_t *w) {
   mu_bundle_check check = {.expected_digest = p->digest, .trust = ab->trust, .sig = sig,
                            .sig_len = sig_len, .allow_unsigned = ab->a->cfg.allow_unsigned};
   if (rc == 0) rc = mu_bundle_verify(data, len, &check, &limits, &info, &p->err);
-  if (rc == 0) rc = ran_check(ab, p, info->manifest->name, info->manifest->version);
+  if (rc == 0) {
+    snprintf(p->name, sizeof p->name, "%s", info->manifest->name);
+    snprintf(p->version, sizeof p->version, "%s", info->manifest->version);
+    rc = ran_check(ab, p, p->note, sizeof p->note, &p->err);
+  }
   if (rc == 0) rc = mu_bundle_unpack(data, len, &check, &limits, p->stage, NULL, &p->err);
   if (rc != 0 && info != NULL && info->manifest != NULL)
     mu_err_prefix(&p->err, "bundle %s@%s (%s)", info->manifest->name, info->manifest->version, p->digest);
@@ -327,6 +409,41 @@ int mu_agent_bundles_on_assign(mu_agent_daemon *a, const Muster__V1__Assign *as)
   return 1;
 }
 
+/* Moves the unpacked tree of p from its stage dir into task_dir. */
+static int move_staged(const prep *p, const char *task_dir, mu_err *err) {
+  DIR *dir = opendir(p->stage);
+  if (dir == NULL) return mu_err_set(err, MU_EIO, "bundle: staged dir %s: %s", p->stage, strerror(errno));
+  int rc = 0;
+  struct dirent *de;
+  while (rc == 0 && (de = readdir(dir)) != NULL) {
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
+    char from[4400], to[4400];
+    snprintf(from, sizeof from, "%s/%s", p->stage, de->d_name);
+    snprintf(to, sizeof to, "%s/%s", task_dir, de->d_name);
+    if (rename(from, to) != 0)
+      rc = mu_err_set(err, MU_EIO, "bundle: moving %s into the task dir: %s", de->d_name, strerror(errno));
+  }
+  closedir(dir);
+  if (rc == 0) rmdir(p->stage);
+  return rc;
+}
+
+/* Remembers p's name@version for the attempt until the runner says it started. */
+static int wait_for_start(mu_agent_bundles *ab, const prep *p, const char *task_id, uint32_t attempt,
+                          mu_err *err) {
+  ran_wait *w = calloc(1, sizeof *w);
+  if (w == NULL || (w->task_id = strdup(task_id)) == NULL) {
+    free(w);
+    return mu_err_set(err, MU_ENOMEM, "bundle: out of memory");
+  }
+  w->attempt = attempt;
+  snprintf(w->name, sizeof w->name, "%s", p->name);
+  snprintf(w->version, sizeof w->version, "%s", p->version);
+  w->next = ab->waits;
+  ab->waits = w;
+  return 0;
+}
+
 int mu_agent_bundles_prepare_dir(void *arg, const char *task_id, uint32_t attempt,
                                  const char *task_dir, mu_err *err) {
   mu_agent_daemon *a = arg;
@@ -337,28 +454,16 @@ int mu_agent_bundles_prepare_dir(void *arg, const char *task_id, uint32_t attemp
         strcmp(p->assign->task_id, task_id) == 0)
       break;
   if (p == NULL) return 0;
-  int rc = 0;
-  DIR *dir = opendir(p->stage);
-  if (dir == NULL) {
-    rc = mu_err_set(err, MU_EIO, "bundle: staged dir %s: %s", p->stage, strerror(errno));
-  } else {
-    struct dirent *de;
-    while (rc == 0 && (de = readdir(dir)) != NULL) {
-      if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
-      char from[4400], to[4400];
-      snprintf(from, sizeof from, "%s/%s", p->stage, de->d_name);
-      snprintf(to, sizeof to, "%s/%s", task_dir, de->d_name);
-      if (rename(from, to) != 0)
-        rc = mu_err_set(err, MU_EIO, "bundle: moving %s into the task dir: %s", de->d_name, strerror(errno));
-    }
-    closedir(dir);
-    if (rc == 0) rmdir(p->stage);
-  }
+  /* Checked again as it is about to run (it may have waited for a slot): a higher version
+   * may have started from another task since the worker checked. */
+  char note[sizeof p->note];
+  int rc = ran_check(ab, p, note, sizeof note, err);
+  if (rc != 0) mu_err_prefix(err, "bundle %s@%s (%s)", p->name, p->version, p->digest);
+  if (rc == 0) rc = move_staged(p, task_dir, err);
+  if (rc == 0) rc = wait_for_start(ab, p, task_id, attempt, err);
+  if (rc != 0) remove_tree_later(ab, p->stage);
   p->consumed = 1;
-  if (!p->in_assign) {
-    if (rc != 0) remove_tree_later(ab, p->stage);
-    prep_free(ab, p);
-  }
+  if (!p->in_assign) prep_free(ab, p);
   return rc;
 }
 
@@ -460,6 +565,11 @@ static void free_now(mu_agent_bundles *ab) {
   }
   free(ab->ran_names);
   free(ab->ran_versions);
+  while (ab->waits != NULL) {
+    ran_wait *w = ab->waits;
+    ab->waits = w->next;
+    wait_free(w);
+  }
   mu_trust_set_free(ab->trust);
   pthread_mutex_destroy(&ab->ran_lock);
   free(ab->root);

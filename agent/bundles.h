@@ -3,7 +3,8 @@
  * the --trust-key set unless allow_unsigned), checked against rollback (a lower version of a
  * name this agent already ran is refused unless the job pins the bundle by digest and the
  * agent has allow_downgrade) and unpacked into a staging dir; the runner's prepare_dir hook
- * then moves it into the attempt's fresh task dir. See docs/bundles.md. Loop thread only. */
+ * then moves it into the attempt's fresh task dir. A version counts as run here (the rollback
+ * floor rises) only once a task started from it. See docs/bundles.md. Loop thread only. */
 #ifndef MU_AGENT_BUNDLES_H
 #define MU_AGENT_BUNDLES_H
 
@@ -31,6 +32,11 @@ void mu_agent_bundles_on_welcome(mu_agent_daemon *a);
  * has one, into task_dir. */
 int mu_agent_bundles_prepare_dir(void *arg, const char *task_id, uint32_t attempt,
                                  const char *task_dir, mu_err *err);
+/* mu_runner_config.started (arg is the agent): the attempt started, so its bundle's version
+ * is now run here; the rollback record is raised (and saved on the thread pool). */
+void mu_agent_bundles_started(void *arg, const char *task_id, uint32_t attempt);
+/* The attempt ended: forgets its bundle if it never started (its version never ran). */
+void mu_agent_bundles_attempt_ended(mu_agent_daemon *a, const char *task_id, uint32_t attempt);
 
 /* Digests of the bundles in the cache, for Hello: up to max borrowed strings (valid until the
  * cache changes) into ret; returns how many. */

@@ -95,6 +95,10 @@ Muster__V1__Hello *mu_hello_build(const mu_agent_daemon *agent) {
   add_interpreters(b, agent->plugins);
   h->n_cached_bundles = mu_agent_bundles_cached(agent, b->cached, 256);
   h->cached_bundles = (char **)b->cached;
+  if (agent->lost != NULL) { /* borrowed from the agent, which keeps it until acked */
+    h->n_lost_attempts = agent->n_lost;
+    h->lost_attempts = agent->lost;
+  }
   h->n_interpreters = b->n_interpreters;
   h->interpreters = b->interpreters;
   b->capacity.slots = cfg->slots;

@@ -302,6 +302,7 @@ int main(int argc, char **argv) {
   uv_run(a.loop, UV_RUN_NOWAIT);
   uv_loop_close(a.loop);
   mu_task_audits_free(a.task_audits);
+  mu_tasks_lost_free(&a);
   mu_plugin_host_free(a.plugins);
   mu_agent_config_free(&a.cfg);
   return 0;

@@ -1,8 +1,10 @@
 /* The agent's task path: Assign and Cancel from the control plane go to the runner; every
  * task event the runner reports is packed into an AgentMessage, appended to the on-disk
  * journal, and sent only once the journal says it is durable. Acks from the control plane
- * trim the journal; after a reconnect everything unacked is sent again; after a restart,
- * tasks the journal shows running are reported LOST. Output also goes to the output spool
+ * trim the journal; after a reconnect everything unacked is sent again. Each attempt is marked
+ * in the journal while it runs (marks outlive acks), so after a restart the attempts the
+ * previous process was running are reported LOST, as events and in every Hello until the
+ * control plane acks those events. Output also goes to the output spool
  * (output_spool.h), which TaskLogs reads through logs.c. Assignments are never journaled: the
  * secret values one carries (Assign.secrets) go into the spec handed to the runner, in memory,
  * and are wiped from every copy once used; after a restart a task that was running is LOST
@@ -68,6 +70,8 @@ void mu_tasks_on_welcome(mu_agent_daemon *a) {
 
 void mu_tasks_on_ack(mu_agent_daemon *a, uint64_t seq) {
   if (a->journal != NULL) mu_journal_ack(a->journal, seq);
+  /* the control plane has our LOST events, so it has seen a Hello listing them */
+  if (a->n_lost > 0 && seq >= a->lost_seq) mu_tasks_lost_free(a);
 }
 
 /* Appends one TaskEvent (its sequence filled in here) to the journal. */
@@ -105,6 +109,8 @@ static void report_final(mu_agent_daemon *a, const char *job_id, const char *tas
   ev.state = &sc;
   journal_event(a, &ev);
 }
+
+static void track_attempt(mu_agent_daemon *a, const mu_task_event *e);
 
 /* --- runner -> journal --- */
 
@@ -154,6 +160,7 @@ static void on_runner_event(void *arg, const mu_task_event *e) {
         ev.start_audit = &sa; /* the control plane records who started what */
       if (mu_task_state_final(e->state.state)) {
         mu_task_audits_drop(a->task_audits, e->task_id, e->attempt);
+        mu_agent_bundles_attempt_ended(a, e->task_id, e->attempt);
         mu_info("tasks", "%s attempt %u: %s (exit %d) %s", e->task_id, e->attempt,
                 protobuf_c_enum_descriptor_get_value(&muster__v1__task_state__descriptor,
                                                      sc.state)->name,
@@ -188,6 +195,7 @@ static void on_runner_event(void *arg, const mu_task_event *e) {
       break;
   }
   journal_event(a, &ev);
+  if (e->kind == MU_EV_STATE) track_attempt(a, e);
 }
 
 /* --- control plane -> runner --- */
@@ -297,47 +305,140 @@ void mu_tasks_on_cancel(mu_agent_daemon *a, const Muster__V1__Cancel *c) {
     mu_info("tasks", "cancel %s attempt %u: %s", c->task_id, c->attempt, err.msg);
 }
 
-/* --- start-up: what the journal says was running when we stopped --- */
+/* --- which attempts are running, as the journal knows it across a crash --- */
 
-typedef struct replay_ctx {
-  mu_agent_daemon *agent;
-  struct open_task {
-    char *job_id, *task_id;
-    uint32_t attempt;
-  } *open;
+#define MU_LOST_MESSAGE "agent restarted (previous process ended while the task ran)"
+
+/* The journal mark of an attempt: "<task_id>#<attempt>". */
+static void attempt_key(const char *task_id, uint32_t attempt, char *buf, size_t size) {
+  snprintf(buf, size, "%s#%u", task_id, attempt);
+}
+
+/* Marks an attempt as it starts and unmarks it once its final event is journaled: the marks
+ * outlive the acks of its events, so the next process knows what this one was running. */
+static void track_attempt(mu_agent_daemon *a, const mu_task_event *e) {
+  int final = mu_task_state_final(e->state.state);
+  if (a->journal == NULL || (e->state.state != MU_TASK_STARTING && !final)) return;
+  char key[1100];
+  attempt_key(e->task_id, e->attempt, key, sizeof key);
+  if (final) {
+    mu_journal_unmark(a->journal, key);
+    return;
+  }
+  Muster__V1__LostAttempt la = MUSTER__V1__LOST_ATTEMPT__INIT;
+  la.job_id = (char *)e->job_id;
+  la.task_id = (char *)e->task_id;
+  la.attempt = e->attempt;
+  uint8_t buf[1200];
+  size_t len = muster__v1__lost_attempt__get_packed_size(&la);
+  mu_err err = {0};
+  if (len > sizeof buf)
+    mu_err_set(&err, MU_EINVAL, "ids too long to mark");
+  else
+    mu_journal_mark(a->journal, key, buf, muster__v1__lost_attempt__pack(&la, buf), &err);
+  if (err.msg[0] != '\0')
+    mu_warn("tasks", "%s attempt %u not marked running (after a crash it is found LOST only by "
+            "the control plane's grace period): %s", e->task_id, e->attempt, err.msg);
+}
+
+/* What the previous process was running when it ended: its marks, and (for journals written
+ * before marks) attempts whose last unacked event is not final; an unacked final event wins. */
+typedef struct lost_scan {
+  Muster__V1__LostAttempt *items; /* strings owned */
   size_t n;
-} replay_ctx;
+} lost_scan;
 
-static int replay_record(void *arg, uint64_t seq, const void *data, size_t len) {
-  replay_ctx *rc = arg;
+static size_t lost_find(const lost_scan *ls, const char *task_id, uint32_t attempt) {
+  size_t i = 0;
+  while (i < ls->n && (ls->items[i].attempt != attempt || strcmp(ls->items[i].task_id, task_id) != 0)) i++;
+  return i;
+}
+
+static void lost_add(lost_scan *ls, const char *job_id, const char *task_id, uint32_t attempt) {
+  if (lost_find(ls, task_id, attempt) < ls->n) return;
+  Muster__V1__LostAttempt *g = realloc(ls->items, (ls->n + 1) * sizeof *g);
+  if (g == NULL) return;
+  ls->items = g;
+  muster__v1__lost_attempt__init(&g[ls->n]);
+  g[ls->n].job_id = strdup(job_id);
+  g[ls->n].task_id = strdup(task_id);
+  g[ls->n].attempt = attempt;
+  if (g[ls->n].job_id == NULL || g[ls->n].task_id == NULL) {
+    free(g[ls->n].job_id);
+    free(g[ls->n].task_id);
+    return;
+  }
+  ls->n++;
+}
+
+static void lost_remove(lost_scan *ls, size_t i) {
+  free(ls->items[i].job_id);
+  free(ls->items[i].task_id);
+  ls->items[i] = ls->items[--ls->n];
+}
+
+static int scan_mark(void *arg, const char *key, const void *data, size_t len) {
+  (void)key;
+  Muster__V1__LostAttempt *la = muster__v1__lost_attempt__unpack(NULL, len, data);
+  if (la == NULL) return 0;
+  lost_add(arg, la->job_id, la->task_id, la->attempt);
+  protobuf_c_message_free_unpacked(&la->base, NULL);
+  return 0;
+}
+
+static int scan_record(void *arg, uint64_t seq, const void *data, size_t len) {
+  lost_scan *ls = arg;
   (void)seq;
   Muster__V1__AgentMessage *m = muster__v1__agent_message__unpack(NULL, len, data);
   if (m == NULL) return 0;
   if (m->msg_case == MUSTER__V1__AGENT_MESSAGE__MSG_EVENT &&
       m->event->event_case == MUSTER__V1__TASK_EVENT__EVENT_STATE) {
     const Muster__V1__TaskEvent *ev = m->event;
-    size_t i = 0;
-    for (; i < rc->n; i++)
-      if (strcmp(rc->open[i].task_id, ev->task_id) == 0 && rc->open[i].attempt == ev->attempt)
-        break;
-    int final = ev->state->state >= MUSTER__V1__TASK_STATE__SUCCEEDED;
-    if (final && i < rc->n) {
-      free(rc->open[i].job_id);
-      free(rc->open[i].task_id);
-      rc->open[i] = rc->open[--rc->n];
-    } else if (!final && i == rc->n) {
-      struct open_task *g = realloc(rc->open, (rc->n + 1) * sizeof *g);
-      if (g != NULL) {
-        rc->open = g;
-        g[rc->n].job_id = strdup(ev->job_id);
-        g[rc->n].task_id = strdup(ev->task_id);
-        g[rc->n].attempt = ev->attempt;
-        rc->n++;
-      }
+    size_t i = lost_find(ls, ev->task_id, ev->attempt);
+    if (ev->state->state >= MUSTER__V1__TASK_STATE__SUCCEEDED) {
+      if (i < ls->n) lost_remove(ls, i);
+    } else {
+      lost_add(ls, ev->job_id, ev->task_id, ev->attempt);
     }
   }
   protobuf_c_message_free_unpacked(&m->base, NULL);
   return 0;
+}
+
+/* At start-up: reports each attempt the previous process left running LOST (journaled), drops
+ * its mark, and keeps the list for Hello (a->lost) until those events are acked. */
+static void report_lost(mu_agent_daemon *a) {
+  lost_scan ls = {0};
+  mu_journal_foreach_mark(a->journal, scan_mark, &ls);
+  mu_journal_foreach(a->journal, scan_record, &ls);
+  a->lost = calloc(ls.n + 1, sizeof *a->lost);
+  for (size_t i = 0; i < ls.n; i++) {
+    const Muster__V1__LostAttempt *la = &ls.items[i];
+    mu_warn("tasks", "%s attempt %u was running when the agent's previous process ended: reporting LOST",
+            la->task_id, la->attempt);
+    report_final(a, la->job_id, la->task_id, la->attempt, MUSTER__V1__TASK_STATE__LOST, MU_LOST_MESSAGE);
+    char key[1100];
+    attempt_key(la->task_id, la->attempt, key, sizeof key);
+    mu_journal_unmark(a->journal, key);
+    if (a->lost != NULL) a->lost[i] = &ls.items[i];
+  }
+  a->lost_items = ls.items;
+  a->n_lost = ls.n;
+  mu_journal_stats st;
+  mu_journal_stats_get(a->journal, &st);
+  a->lost_seq = st.next_seq - 1;
+}
+
+void mu_tasks_lost_free(mu_agent_daemon *a) {
+  for (size_t i = 0; i < a->n_lost; i++) {
+    free(a->lost_items[i].job_id);
+    free(a->lost_items[i].task_id);
+  }
+  free(a->lost_items);
+  free(a->lost);
+  a->lost_items = NULL;
+  a->lost = NULL;
+  a->n_lost = 0;
 }
 
 int mu_tasks_start(mu_agent_daemon *a, const char *helper_path, mu_err *err) {
@@ -354,18 +455,7 @@ int mu_tasks_start(mu_agent_daemon *a, const char *helper_path, mu_err *err) {
                              .retention_ms = a->cfg.output_retention_ms};
   if ((rc = mu_output_spool_open(a->loop, path, &so, &a->spool, err)) != 0) return rc;
   if ((rc = mu_logs_start(a, err)) != 0) return rc;
-  replay_ctx rctx = {.agent = a};
-  mu_journal_foreach(a->journal, replay_record, &rctx);
-  for (size_t i = 0; i < rctx.n; i++) {
-    mu_warn("tasks", "%s attempt %u was running when the agent stopped: reporting LOST",
-            rctx.open[i].task_id, rctx.open[i].attempt);
-    report_final(a, rctx.open[i].job_id, rctx.open[i].task_id, rctx.open[i].attempt,
-                 MUSTER__V1__TASK_STATE__LOST,
-                 "the agent restarted while the task was running; its outcome is unknown");
-    free(rctx.open[i].job_id);
-    free(rctx.open[i].task_id);
-  }
-  free(rctx.open);
+  report_lost(a);
   /* one cgroup sub-tree per agent id: two agents on one host (tests, staging) never share a
    * task's cgroup when their task ids coincide, so one cannot kill the other's tasks */
   char cgroup_name[sizeof a->cfg.id + 8];
@@ -381,6 +471,7 @@ int mu_tasks_start(mu_agent_daemon *a, const char *helper_path, mu_err *err) {
       .type_slots = a->n_type_slots ? a->type_slots : NULL,
       .n_type_slots = a->n_type_slots,
       .prepare_dir = mu_agent_bundles_prepare_dir,
+      .started = mu_agent_bundles_started,
       .prepare_arg = a,
   };
   mu_runner_sink sink = {.on_event = on_runner_event, .arg = a};

@@ -292,6 +292,33 @@ static void task_ended(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx) {
   mu_sched_kick(d);
 }
 
+/* The current attempt of host h is LOST (its agent vanished, or restarted while it ran):
+ * retried where the spec allows — for an `any` target placed again on any matching agent —
+ * else the host's end. */
+static void task_lost(mu_daemon *d, mu_job *job, mu_host_run *h, const char *why) {
+  mu_task_run *tr = &h->tasks[h->current];
+  size_t idx = h->current;
+  tr->state = MUSTER__V1__TASK_STATE__LOST;
+  tr->lost_at_mono = 0;
+  set_message(tr, why);
+  tr->finished_at_ms = mu_now_ms();
+  if (job->spec->target->any[0] != '\0' && tr->attempt <= job->spec->tasks[idx]->retries) {
+    publish_task(d, job, h, idx);
+    /* fail over: the retry is placed again, on any matching agent that is connected */
+    free(h->agent_id);
+    h->agent_id = NULL;
+    h->waiting_since_mono = 0;
+    h->state = MU_HOST_PENDING;
+    if (job->running > 0) job->running--;
+    tr->retry_at_mono = 0;
+    tr->state = MUSTER__V1__TASK_STATE__PENDING;
+    mu_persist_task(d, job, h, idx);
+    return;
+  }
+  task_ended(d, job, h, idx);
+  publish_task(d, job, h, idx);
+}
+
 /* Forgets finished jobs past the retention (job_retention.h), remembering their ids. */
 static void evict_old_jobs(mu_daemon *d) {
   if (d->n_jobs <= d->retention.max_kept) return;
@@ -568,7 +595,30 @@ void mu_sched_on_event(mu_daemon *d, mu_agent *agent, const Muster__V1__TaskEven
   }
 }
 
+/* The attempts the agent's Hello says its previous process was running: LOST now, not after
+ * the grace period. Only the current attempt of a host placed on this agent and still active
+ * here matches, so a repeated or stale list changes nothing. */
+static void lost_by_restart(mu_daemon *d, mu_agent *agent) {
+  const Muster__V1__Hello *hello = agent->hello_msg ? agent->hello_msg->hello : NULL;
+  for (size_t i = 0; hello != NULL && i < hello->n_lost_attempts; i++) {
+    const Muster__V1__LostAttempt *la = hello->lost_attempts[i];
+    mu_job *j = mu_sched_find(d, la->job_id);
+    mu_host_run *h = NULL;
+    mu_task_run *tr = j != NULL && !mu_job_finished(j) && !j->submit_pending
+                          ? mu_job_task(j, la->task_id, &h) : NULL;
+    if (tr == NULL || h->state != MU_HOST_RUNNING || h->agent_id == NULL ||
+        strcmp(h->agent_id, agent->id) != 0 || (size_t)(tr - h->tasks) != h->current ||
+        tr->attempt != la->attempt || tr->state < MUSTER__V1__TASK_STATE__ASSIGNED ||
+        tr->state > MUSTER__V1__TASK_STATE__RUNNING)
+      continue;
+    mu_warn("sched", "job %s: %s attempt %u: LOST: agent %s restarted while it ran", j->id,
+            tr->task_id, tr->attempt, agent->id);
+    task_lost(d, j, h, "agent restarted (previous process ended while the task ran)");
+  }
+}
+
 void mu_sched_on_agent_up(mu_daemon *d, mu_agent *agent) {
+  lost_by_restart(d, agent);
   agent->running = 0;
   agent->acked_seq = 0;
   agent->ack_seq = 0;
@@ -675,26 +725,7 @@ static int dispatch_job(mu_daemon *d, mu_job *job, int64_t now) {
       timed = 1;
       if (now - tr->lost_at_mono > d->cfg.heartbeat_timeout_ms) {
         if (a != NULL && a->running > 0 && a->session == NULL) a->running--;
-        tr->state = MUSTER__V1__TASK_STATE__LOST;
-        tr->lost_at_mono = 0;
-        set_message(tr, "agent disconnected and did not report back within the grace period");
-        tr->finished_at_ms = mu_now_ms();
-        if (job->spec->target->any[0] != '\0' && tr->attempt <= job->spec->tasks[h->current]->retries) {
-          publish_task(d, job, h, h->current);
-          /* fail over: the retry is placed again, on any matching agent that is connected */
-          free(h->agent_id);
-          h->agent_id = NULL;
-          h->waiting_since_mono = 0;
-          h->state = MU_HOST_PENDING;
-          if (job->running > 0) job->running--;
-          tr->retry_at_mono = 0;
-          tr->state = MUSTER__V1__TASK_STATE__PENDING;
-          mu_persist_task(d, job, h, h->current);
-          continue;
-        }
-        size_t idx = h->current;
-        task_ended(d, job, h, idx);
-        publish_task(d, job, h, idx);
+        task_lost(d, job, h, "agent disconnected and did not report back within the grace period");
       }
       continue;
     }

@@ -5,6 +5,7 @@ disconnected within the heartbeat timeout; a hung host is dropped when its heart
 and comes back when it recovers; the control plane restarts and every agent comes back on
 its own; bad streams and bad configs get clear errors and the daemon keeps serving.
 """
+import json
 import os
 import signal
 import subprocess
@@ -139,6 +140,103 @@ def test_bad_streams_are_refused_and_daemon_goes_on(c):
     assert c.states() == {"web-1": "AGENT_CONNECTED"}, c.states()
 
 
+def _job(c, job):
+    """`muster -o json status JOB` (which exits 1 once the job failed)."""
+    rc, out, err = c.cli("-o", "json", "status", job, check=False)
+    assert out.strip(), (rc, err)
+    return json.loads(out)
+
+
+def _history(c, job):
+    """The task runs (TaskRun objects) `muster watch` replays for a finished job."""
+    rc, out, err = c.cli("-o", "json", "watch", job, check=False, timeout=60)
+    assert rc in (0, 1), err
+    return [json.loads(line) for line in out.splitlines() if "taskId" in line]
+
+
+def _kill_pid_in(path):
+    """Kills the process whose pid a task wrote to path (the agent's kill -9 left it running
+    where the task's cgroup did not take it down)."""
+    try:
+        pid = int(open(path).read().strip())
+        if b"sleep" in open("/proc/%d/cmdline" % pid, "rb").read():
+            os.kill(pid, signal.SIGKILL)
+    except (OSError, ValueError):
+        pass
+
+
+LOST_BY_RESTART = "agent restarted (previous process ended while the task ran)"
+
+
+def test_restarted_agent_reports_lost_tasks_at_once(c):
+    """kill -9 an agent while two tasks run there and start it again: its Hello says which
+    attempts its previous process was running, so they are LOST as soon as it is back (not
+    after the 20 s heartbeat grace), saying why; the task with a retry runs again and
+    succeeds."""
+    c.start_musterd("--heartbeat-timeout", "20s")
+    c.start_agent("web-1", "role=web", "--heartbeat-interval", HEARTBEAT)
+    wait_until("web-1 connected", lambda: c.states().get("web-1") == "AGENT_CONNECTED")
+    pids, marker = os.path.join(c.workdir, "pids"), os.path.join(c.workdir, "ran-once")
+    os.makedirs(pids)
+    once = c.cli("run", "--detach", "--hosts", "web-1", "--",
+                 "echo $$ > %s/once; exec sleep 60" % pids)[1].strip()
+    retried = c.cli("run", "--detach", "--hosts", "web-1", "--retries", "1", "--",
+                    "if [ -e %s ]; then echo second attempt; exit 0; fi; touch %s; "
+                    "echo $$ > %s/retried; exec sleep 60" % (marker, marker, pids))[1].strip()
+    for job in (once, retried):
+        wait_until("%s running" % job, lambda: _job(c, job)["tasks"][0]["state"] == "RUNNING")
+    time.sleep(1)  # the control plane has acked RUNNING: the agent's journal no longer holds it
+    c.agents["web-1"].kill()
+    for name in ("once", "retried"):
+        _kill_pid_in(os.path.join(pids, name))
+    before = c.agents_json()["web-1"]["connectedAtMs"]
+    c.start_agent("web-1", "role=web", "--heartbeat-interval", HEARTBEAT)
+    back = wait_until("web-1 back", lambda: (lambda a: a if a["state"] == "AGENT_CONNECTED" and
+                                             a["connectedAtMs"] != before else None)(
+        c.agents_json()["web-1"]))
+    st = wait_until("the first task LOST", lambda: (lambda j: j if j["state"] != "JOB_RUNNING"
+                                                    else None)(_job(c, once)), timeout=10)
+    task = st["tasks"][0]
+    assert st["state"] == "JOB_FAILED" and task["state"] == "LOST", st
+    assert task["message"] == LOST_BY_RESTART, task
+    took = int(task["finishedAtMs"]) - int(back["connectedAtMs"])
+    assert took < 2000, "LOST %d ms after the new Hello" % took
+    st = wait_until("the retried task done", lambda: (lambda j: j if j["state"] != "JOB_RUNNING"
+                                                      else None)(_job(c, retried)), timeout=20)
+    task = st["tasks"][0]
+    assert st["state"] == "JOB_SUCCEEDED" and task["attempt"] == 2, st
+    assert "second attempt" in task["outputTail"], task
+    assert "%s/web-1/run attempt 1 %s; retrying" % (retried, LOST_BY_RESTART) in c.musterd.text()
+
+
+def test_reconnected_agent_keeps_its_running_tasks(c):
+    """The agent's stream drops while its process lives on (here a second stream with its
+    certificate replaces it, as when the old one is half dead): it reconnects, its Hello lists
+    nothing lost, and the task it was running goes on to succeed, as the same attempt."""
+    c.start_musterd("--heartbeat-timeout", "3s")
+    c.start_agent("web-1", "role=web", "--heartbeat-interval", HEARTBEAT)
+    wait_until("web-1 connected", lambda: c.states().get("web-1") == "AGENT_CONNECTED")
+    job = c.cli("run", "--detach", "--hosts", "web-1", "--", "sleep 4; echo done")[1].strip()
+    wait_until("task running", lambda: _job(c, job)["tasks"][0]["state"] == "RUNNING")
+    before = c.agents_json()["web-1"]["connectedAtMs"]
+    ch, connect = _connect_call(c, name="web-1")
+    try:
+        for _ in connect(iter([b"\x0a\x07\x0a\x05web-1"]), timeout=5):
+            pass  # Welcome; then our half-close ends this stream
+    except grpc.RpcError:
+        pass
+    ch.close()
+    wait_until("web-1 reconnected", lambda: (lambda a: a["state"] == "AGENT_CONNECTED" and
+                                             a["connectedAtMs"] != before)(c.agents_json()["web-1"]))
+    assert "replaced by a new stream" in c.musterd.text(), c.musterd.text()[-2000:]
+    st = wait_until("job done", lambda: (lambda j: j if j["state"] != "JOB_RUNNING" else None)(
+        _job(c, job)), timeout=20)
+    task = st["tasks"][0]
+    assert st["state"] == "JOB_SUCCEEDED" and task["attempt"] == 1, st
+    assert "done" in task["outputTail"], task
+    assert all(t["state"] != "LOST" for t in _history(c, job)), _history(c, job)
+
+
 def test_bad_config_and_flags(c):
     bad = os.path.join(c.workdir, "agent.yaml")
     with open(bad, "w") as f:
@@ -217,6 +315,8 @@ if __name__ == "__main__":
         test_killed_agent_disconnects_within_timeout,
         test_musterd_restart_brings_agents_back,
         test_bad_streams_are_refused_and_daemon_goes_on,
+        test_restarted_agent_reports_lost_tasks_at_once,
+        test_reconnected_agent_keeps_its_running_tasks,
         test_bad_config_and_flags,
         test_muster_dev_runs_a_local_cluster,
     ])

@@ -26,7 +26,7 @@ def sh(c, *args, check=True):
     return c.cli(*args, check=check)
 
 
-def make_bundle(c, name, version, text, sign=True, key="team", noise=0):
+def make_bundle(c, name, version, text, sign=True, key="team", noise=0, compress=None):
     """Packs a directory whose run.sh prints text; returns the bundle path."""
     src = os.path.join(c.workdir, "src-%s-%s-%d" % (name, version, abs(hash(text))))
     os.makedirs(src, exist_ok=True)
@@ -41,7 +41,7 @@ def make_bundle(c, name, version, text, sign=True, key="team", noise=0):
             f.write(os.urandom(noise))
     out = os.path.join(c.workdir, "%s-%s-%d.bundle" % (name, version, abs(hash(text))))
     sh(c, "bundle", "pack", src, "--name", name, "--version", version, "--entry", "run.sh",
-       "--out", out)
+       "--out", out, *(("--compress", compress) if compress else ()))
     if sign:
         sh(c, "bundle", "sign", out, "--key", os.path.join(c.workdir, key + ".key"))
     return out
@@ -213,6 +213,53 @@ def test_rollback_refused_unless_pinned_and_allowed(c):
     rc, runs, _ = submit(c, "web@1.9", ["web-1"])
     assert rc == 1 and "rollback refused" in runs["web-1"]["message"], runs
     assert v2["digest"] != v1["digest"]
+
+
+def corrupt_but_signed(c, name, version, text):
+    """A bundle whose manifest and signature are in order but whose run.sh bytes are not the
+    ones the manifest lists (a build that broke after hashing, signed anyway): it verifies,
+    and the agent refuses it while unpacking."""
+    import gzip
+    import io
+    import tarfile
+    path = make_bundle(c, name, version, text, sign=False, compress="gzip")
+    tar = bytearray(gzip.decompress(open(path, "rb").read()))
+    member = tarfile.open(fileobj=io.BytesIO(bytes(tar))).getmember("run.sh")
+    at = member.offset_data + member.size - 2  # the script's last character before "\n"
+    tar[at] = ord("X") if tar[at] != ord("X") else ord("Y")
+    with open(path, "wb") as f:
+        f.write(gzip.compress(bytes(tar), mtime=0))
+    sh(c, "bundle", "sign", path, "--key", os.path.join(c.workdir, "team.key"))
+    return path
+
+
+def test_a_bundle_that_never_ran_does_not_raise_the_rollback_floor(c):
+    """legit@5.0.0 is signed but fails to unpack on the agent: it never ran there, so
+    legit@2.0.0 still runs. Once a good 5.0.0 has run, 2.0.0 is refused again."""
+    keys(c)
+    fleet(c, ids=("web-1",))
+    push(c, corrupt_but_signed(c, "legit", "5.0.0", "five"))
+    rc, runs, _ = submit(c, "legit@5.0.0", ["web-1"])
+    assert rc == 1 and runs["web-1"]["state"] == "FAILED", runs
+    assert "entry 'run.sh': sha256 does not match the manifest" in runs["web-1"]["message"], runs
+    push(c, make_bundle(c, "legit", "2.0.0", "two"))
+    rc, runs, _ = submit(c, "legit@2.0.0", ["web-1"])
+    assert rc == 0, runs
+    assert "two: legit-2.0.0 on web-1" in runs["web-1"]["outputTail"], runs
+    # the broken build is replaced by a good one, which runs and raises the floor
+    sh(c, "bundle", "rm", "legit@5.0.0")
+    push(c, make_bundle(c, "legit", "5.0.0", "five, fixed"))
+    rc, runs, _ = submit(c, "legit@5.0.0", ["web-1"])
+    assert rc == 0 and "five, fixed: legit-5.0.0" in runs["web-1"]["outputTail"], runs
+    rc, runs, _ = submit(c, "legit@2.0.0", ["web-1"])
+    assert rc == 1, runs
+    assert ("version 2.0.0 is lower than 5.0.0 already run here (rollback refused)"
+            in runs["web-1"]["message"]), runs
+    # and the floor is on disk: it holds across an agent restart
+    assert c.agents["web-1"].stop() == 0
+    fleet(c, ids=("web-1",))
+    rc, runs, _ = submit(c, "legit@2.0.0", ["web-1"])
+    assert rc == 1 and "rollback refused" in runs["web-1"]["message"], runs
 
 
 def test_rm_refused_while_a_job_uses_it(c):
@@ -453,6 +500,7 @@ if __name__ == "__main__":
         test_tampered_and_unsigned_refused,
         test_unsigned_upload_refused_by_default,
         test_rollback_refused_unless_pinned_and_allowed,
+        test_a_bundle_that_never_ran_does_not_raise_the_rollback_floor,
         test_rm_refused_while_a_job_uses_it,
         test_upload_that_stops_halfway_stores_nothing,
         test_missing_bundle_refused_at_submit,

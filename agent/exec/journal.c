@@ -1,6 +1,7 @@
-/* The durability journal (journal.h): replay at open, append/ack queued on the loop thread,
- * batches written and fdatasync'ed on a libuv worker, compaction by rewrite-and-rename.
- * Live records are mirrored in memory in a FIFO list so acks and re-sends need no disk I/O. */
+/* The durability journal (journal.h): replay at open, append/ack/mark queued on the loop
+ * thread, batches written and fdatasync'ed on a libuv worker, compaction by rewrite-and-rename.
+ * Live records are mirrored in memory in a FIFO list so acks and re-sends need no disk I/O;
+ * marks in a list of their own. */
 #include "agent/exec/journal.h"
 
 #include <errno.h>
@@ -17,7 +18,8 @@
 
 #define J_MAGIC 0x314a554du /* "MUJ1" little-endian */
 #define J_HDR 24
-enum { J_EVENT = 1, J_ACK = 2, J_BASE = 3 };
+enum { J_EVENT = 1, J_ACK = 2, J_BASE = 3, J_MARK = 4, J_UNMARK = 5 };
+#define J_MAX_KEY 1024
 
 typedef struct jrec {
   struct jrec *next;
@@ -25,6 +27,14 @@ typedef struct jrec {
   uint32_t len;
   unsigned char data[];
 } jrec;
+
+/* A mark: payload is the key, a NUL, then the value (the J_MARK record's payload). */
+typedef struct jmark {
+  struct jmark *next;
+  uint32_t key_len;
+  uint32_t len;
+  unsigned char payload[];
+} jmark;
 
 typedef struct jbuf {
   unsigned char *p;
@@ -49,6 +59,7 @@ struct mu_journal {
   int fd;
   mu_journal_opts o;
   jrec *head, *tail;
+  jmark *marks;                /* in the order first set */
   mu_journal_stats st;
   jbuf pending;
   uint64_t pending_last_seq;
@@ -135,6 +146,54 @@ static int list_push(mu_journal *j, uint64_t seq, const void *data, uint32_t len
   return 0;
 }
 
+static jmark **mark_find(mu_journal *j, const void *key, size_t key_len) {
+  jmark **pm = &j->marks;
+  while (*pm != NULL && ((*pm)->key_len != key_len || memcmp((*pm)->payload, key, key_len) != 0))
+    pm = &(*pm)->next;
+  return pm;
+}
+
+/* Sets the mark whose record payload (key, NUL, value) is given, replacing one with its key. */
+static int mark_set(mu_journal *j, const unsigned char *payload, uint32_t len) {
+  uint32_t key_len = (uint32_t)strlen((const char *)payload);
+  jmark *m = malloc(sizeof *m + len);
+  if (m == NULL) return MU_ENOMEM;
+  m->key_len = key_len;
+  m->len = len;
+  memcpy(m->payload, payload, len);
+  jmark **pm = mark_find(j, payload, key_len);
+  if (*pm != NULL) {
+    j->st.mark_bytes -= J_HDR + (*pm)->len;
+    m->next = (*pm)->next;
+    free(*pm);
+  } else {
+    m->next = NULL;
+    j->st.marks++;
+  }
+  *pm = m;
+  j->st.mark_bytes += J_HDR + len;
+  return 0;
+}
+
+static void mark_drop(mu_journal *j, const void *key, size_t key_len) {
+  jmark **pm = mark_find(j, key, key_len);
+  jmark *m = *pm;
+  if (m == NULL) return;
+  *pm = m->next;
+  j->st.marks--;
+  j->st.mark_bytes -= J_HDR + m->len;
+  free(m);
+}
+
+static void marks_free(mu_journal *j) {
+  while (j->marks != NULL) {
+    jmark *m = j->marks;
+    j->marks = m->next;
+    free(m);
+  }
+  j->st.marks = j->st.mark_bytes = 0;
+}
+
 /* Reads the file, rebuilding the live list; cuts a torn/corrupt tail. */
 static int replay(mu_journal *j, mu_err *err) {
   struct stat sb;
@@ -171,6 +230,15 @@ static int replay(mu_journal *j, mu_err *err) {
     } else if (type == J_ACK || type == J_BASE) {
       if (seq > j->st.acked_seq) j->st.acked_seq = seq;
       list_drop_upto(j, seq);
+    } else if (type == J_MARK) {
+      const unsigned char *nul = len > 1 ? memchr(payload, 0, len) : NULL;
+      if (nul == NULL || nul == payload) break;
+      if (mark_set(j, payload, len) != 0) {
+        rc = mu_err_set(err, MU_ENOMEM, "journal %s: out of memory", j->path);
+        goto done;
+      }
+    } else if (type == J_UNMARK) {
+      mark_drop(j, payload, len);
     } else {
       break;
     }
@@ -203,6 +271,7 @@ int mu_journal_open(uv_loop_t *loop, const char *path, const mu_journal_opts *op
   if (j->o.max_bytes == 0) j->o.max_bytes = 64ull << 20;
   if (j->o.compact_bytes == 0) j->o.compact_bytes = j->o.max_bytes / 2;
   if (j->o.max_record == 0) j->o.max_record = 4u << 20;
+  if (j->o.max_marks == 0) j->o.max_marks = 4096;
   j->st.next_seq = 1;
   if (snprintf(j->path, sizeof j->path, "%s", path) >= (int)sizeof j->path) {
     rc = mu_err_set(err, MU_EINVAL, "journal: path too long");
@@ -221,6 +290,7 @@ int mu_journal_open(uv_loop_t *loop, const char *path, const mu_journal_opts *op
   return 0;
 fail:
   list_drop_upto(j, UINT64_MAX);
+  marks_free(j);
   if (j->fd >= 0) close(j->fd);
   free(j);
   return rc;
@@ -290,6 +360,7 @@ static void kick(mu_journal *j);
 static void finish_close(mu_journal *j) {
   if (j->fd >= 0) close(j->fd);
   list_drop_upto(j, UINT64_MAX);
+  marks_free(j);
   free(j->pending.p);
   void (*cb)(void *) = j->close_cb;
   void *arg = j->close_arg;
@@ -343,14 +414,14 @@ static int start_work(mu_journal *j, jwork *w) {
  * pending batch. Finishes a close once nothing is left. */
 static void kick(mu_journal *j) {
   if (j->inflight != NULL) return;
-  uint64_t dead = j->st.file_bytes + j->pending.len > j->st.live_bytes
-                      ? j->st.file_bytes + j->pending.len - j->st.live_bytes
-                      : 0;
+  uint64_t kept = j->st.live_bytes + j->st.mark_bytes;
+  uint64_t dead = j->st.file_bytes + j->pending.len > kept ? j->st.file_bytes + j->pending.len - kept : 0;
   if (dead > j->o.compact_bytes && !j->closing) {
     jwork *w = calloc(1, sizeof *w);
     if (w == NULL) return;
     w->compact = 1;
     int rc = buf_put(&w->buf, J_BASE, j->st.acked_seq, NULL, 0);
+    for (jmark *m = j->marks; m != NULL && rc == 0; m = m->next) rc = buf_put(&w->buf, J_MARK, 0, m->payload, m->len);
     for (jrec *r = j->head; r != NULL && rc == 0; r = r->next) rc = buf_put(&w->buf, J_EVENT, r->seq, r->data, r->len);
     if (rc != 0) {
       free(w->buf.p);
@@ -405,6 +476,42 @@ void mu_journal_ack(mu_journal *j, uint64_t upto) {
   if (buf_put(&j->pending, J_ACK, upto, NULL, 0) == 0 && j->pending_last_seq < upto)
     j->pending_last_seq = upto;
   kick(j);
+}
+
+int mu_journal_mark(mu_journal *j, const char *key, const void *data, size_t len, mu_err *err) {
+  if (j->closing) return mu_err_set(err, MU_EINVAL, "journal: closed");
+  size_t key_len = strlen(key);
+  if (key_len == 0 || key_len > J_MAX_KEY)
+    return mu_err_set(err, MU_EINVAL, "journal: a mark key must be 1-%d bytes, got %zu", J_MAX_KEY, key_len);
+  if (len > j->o.max_record - key_len - 1)
+    return mu_err_set(err, MU_EINVAL, "journal: mark of %zu bytes exceeds max_record %u", len, j->o.max_record);
+  if (*mark_find(j, key, key_len) == NULL && j->st.marks >= j->o.max_marks)
+    return mu_err_set(err, MU_ENOSPC, "journal: %llu marks set, the limit (max_marks)",
+                      (unsigned long long)j->st.marks);
+  uint32_t plen = (uint32_t)(key_len + 1 + len);
+  unsigned char *payload = malloc(plen);
+  if (payload == NULL) return mu_err_set(err, MU_ENOMEM, "journal: out of memory");
+  memcpy(payload, key, key_len + 1);
+  if (len > 0) memcpy(payload + key_len + 1, data, len);
+  int rc = buf_put(&j->pending, J_MARK, 0, payload, plen);
+  if (rc == 0) rc = mark_set(j, payload, plen);
+  free(payload);
+  if (rc != 0) return mu_err_set(err, MU_ENOMEM, "journal: out of memory");
+  kick(j);
+  return 0;
+}
+
+void mu_journal_unmark(mu_journal *j, const char *key) {
+  size_t key_len = strlen(key);
+  if (j->closing || *mark_find(j, key, key_len) == NULL) return;
+  if (buf_put(&j->pending, J_UNMARK, 0, key, (uint32_t)key_len) != 0) return; /* kept: safe side */
+  mark_drop(j, key, key_len);
+  kick(j);
+}
+
+void mu_journal_foreach_mark(const mu_journal *j, mu_journal_mark_cb cb, void *arg) {
+  for (const jmark *m = j->marks; m != NULL; m = m->next)
+    if (cb(arg, (const char *)m->payload, m->payload + m->key_len + 1, m->len - m->key_len - 1) != 0) return;
 }
 
 void mu_journal_close(mu_journal *j, void (*cb)(void *arg), void *arg) {

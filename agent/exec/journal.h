@@ -16,7 +16,14 @@
  *
  * Bounds: live (unacked) bytes are capped by max_bytes; an append past it fails with
  * MU_ENOSPC and counts an overflow. Everything live is also kept in memory (same bound), so
- * unacked records can be re-sent after a reconnect without touching the disk. */
+ * unacked records can be re-sent after a reconnect without touching the disk.
+ *
+ * Marks: small keyed records (types mark and unmark, seq 0) that acks never drop, for what
+ * must outlive an acked event: the agent marks each attempt as it starts and unmarks it when
+ * it ends, so after a crash it knows what was running even though the control plane acked
+ * every event about it. They are written in order with the events around them, kept by
+ * compaction while set, and held in memory (at most max_marks). An agent older than marks
+ * takes the first mark for a corrupt tail and cuts the file there. */
 #ifndef MU_JOURNAL_H
 #define MU_JOURNAL_H
 
@@ -32,6 +39,7 @@ typedef struct mu_journal_opts {
   uint64_t max_bytes;          /* cap on live records (headers included); 0 = 64 MiB */
   uint64_t compact_bytes;      /* rewrite when dead bytes exceed this; 0 = max_bytes / 2 */
   uint32_t max_record;         /* largest payload; 0 = 4 MiB */
+  uint32_t max_marks;          /* marks set at once; 0 = 4096 */
   /* Called on the loop thread after a batch is durable; may be NULL. */
   void (*on_persisted)(mu_journal *j, uint64_t upto_seq, void *arg);
   /* Called on the loop thread when a write fails (the journal keeps records in memory and
@@ -51,6 +59,8 @@ typedef struct mu_journal_stats {
   uint64_t torn_bytes;         /* cut off the tail at open */
   uint64_t compactions;
   uint64_t write_errors;
+  uint64_t marks;              /* marks set */
+  uint64_t mark_bytes;         /* their records' bytes (headers included) */
 } mu_journal_stats;
 
 /* Opens (creating if needed) the journal at path and replays it synchronously: call at
@@ -74,6 +84,19 @@ int mu_journal_append(mu_journal *j, const void *data, size_t len, uint64_t *ret
 void mu_journal_ack(mu_journal *j, uint64_t upto);
 
 void mu_journal_stats_get(const mu_journal *j, mu_journal_stats *ret);
+
+/* Sets mark key (a non-empty string of at most 1 KiB) to data (copied), replacing its old
+ * value; durable with the next batch. MU_ENOSPC when max_marks are set already, MU_EINVAL for
+ * a bad key, a record over max_record or after close, MU_ENOMEM. */
+int mu_journal_mark(mu_journal *j, const char *key, const void *data, size_t len, mu_err *err);
+
+/* Drops mark key (durable with the next batch); nothing when it is not set. */
+void mu_journal_unmark(mu_journal *j, const char *key);
+
+/* Visits the marks set (those replayed at open first, in the order they were first set); stop
+ * early by returning non-zero. key and data are borrowed until the next mark/unmark. */
+typedef int (*mu_journal_mark_cb)(void *arg, const char *key, const void *data, size_t len);
+void mu_journal_foreach_mark(const mu_journal *j, mu_journal_mark_cb cb, void *arg);
 
 /* Writes what is queued, then frees the journal and calls cb (may be NULL) on the loop. */
 void mu_journal_close(mu_journal *j, void (*cb)(void *arg), void *arg);

@@ -1,6 +1,6 @@
 /* Journal tests: append/persist/replay in order, ack survives a restart, a torn tail is cut
  * and ignored, the size bound refuses appends, compaction keeps only live records and keeps
- * sequence numbers increasing. */
+ * sequence numbers increasing; marks outlive acks, restarts and compaction until unmarked. */
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -221,6 +221,101 @@ static void test_compaction(void **state) {
   assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+typedef struct marks_seen {
+  int n;
+  char text[16][64]; /* "key=value" */
+} marks_seen;
+
+static int visit_mark(void *arg, const char *key, const void *data, size_t len) {
+  marks_seen *m = arg;
+  snprintf(m->text[m->n++], sizeof m->text[0], "%s=%.*s", key, (int)len, (const char *)data);
+  return 0;
+}
+
+static marks_seen marks_of(const mu_journal *j) {
+  marks_seen m = {0};
+  mu_journal_foreach_mark(j, visit_mark, &m);
+  return m;
+}
+
+static void mark(mu_journal *j, const char *key, const char *value) {
+  mu_err err = {0};
+  assert_int_equal(mu_journal_mark(j, key, value, strlen(value), &err), 0);
+}
+
+/* What an agent needs after kill -9: the attempts it marked running, even when the control
+ * plane acked every event about them long ago. */
+static void test_marks_outlive_acks_restarts_and_compaction(void **state) {
+  (void)state;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  seen s = {0};
+  mu_journal *j = open_j(&loop, &s, 1 << 20, 512);
+  append(j, "start a", 1);
+  mark(j, "a#1", "job-1");
+  append(j, "start b", 2);
+  mark(j, "b#1", "job-1");
+  mark(j, "c#1", "job-2");
+  mu_journal_unmark(j, "c#1");
+  mu_journal_unmark(j, "never-marked");
+  mu_journal_ack(j, 2); /* the events are acked: the marks stay */
+  close_j(&loop, j);
+
+  seen r = {0};
+  j = open_j(&loop, &r, 1 << 20, 512);
+  mu_journal_foreach(j, visit, &r);
+  assert_int_equal(r.n, 0);
+  marks_seen m = marks_of(j);
+  assert_int_equal(m.n, 2);
+  assert_string_equal(m.text[0], "a#1=job-1");
+  assert_string_equal(m.text[1], "b#1=job-1");
+  mu_journal_unmark(j, "a#1");
+  mark(j, "b#1", "job-9"); /* a new value replaces the old */
+  /* enough acked traffic to compact several times */
+  char text[32];
+  for (int i = 3; i <= 120; i++) {
+    snprintf(text, sizeof text, "record-%03d", i);
+    append(j, text, (uint64_t)i);
+    mu_journal_ack(j, (uint64_t)i);
+    if (i % 10 == 0) uv_run(&loop, UV_RUN_DEFAULT);
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  mu_journal_stats st;
+  mu_journal_stats_get(j, &st);
+  assert_true(st.compactions >= 1);
+  assert_int_equal(st.marks, 1);
+  close_j(&loop, j);
+
+  seen e = {0};
+  j = open_j(&loop, &e, 1 << 20, 512);
+  m = marks_of(j);
+  assert_int_equal(m.n, 1);
+  assert_string_equal(m.text[0], "b#1=job-9");
+  append(j, "next", 121);
+  close_j(&loop, j);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_marks_bound(void **state) {
+  (void)state;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  mu_journal_opts o = {.max_marks = 2};
+  mu_journal *j = NULL;
+  mu_err err = {0};
+  assert_int_equal(mu_journal_open(&loop, path, &o, &j, &err), 0);
+  mark(j, "x", "1");
+  mark(j, "y", "2");
+  mark(j, "y", "3"); /* replacing is not adding */
+  assert_int_equal(mu_journal_mark(j, "z", "4", 1, &err), MU_ENOSPC);
+  assert_non_null(strstr(err.msg, "2 marks"));
+  mu_journal_unmark(j, "x");
+  mark(j, "z", "4");
+  assert_int_equal(mu_journal_mark(j, "", "4", 1, &err), MU_EINVAL);
+  close_j(&loop, j);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void) {
   snprintf(dir, sizeof dir, "%s/jtest.XXXXXX", getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp");
   if (mkdtemp(dir) == NULL) return 2;
@@ -232,6 +327,8 @@ int main(void) {
       cmocka_unit_test_setup(test_torn_tail, setup),
       cmocka_unit_test_setup(test_bound, setup),
       cmocka_unit_test_setup(test_compaction, setup),
+      cmocka_unit_test_setup(test_marks_outlive_acks_restarts_and_compaction, setup),
+      cmocka_unit_test_setup(test_marks_bound, setup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -266,6 +266,8 @@ static void start_plugin(muster_task *t) {
   t->running_sent = true;
   char errbuf[MUSTER_ERRBUF_SIZE] = "";
   int rc = t->plugin->start(t, mu_host_api(), errbuf);
+  mu_runner *r = t->runner;
+  if (rc == 0 && r->cfg.started != NULL) r->cfg.started(r->cfg.prepare_arg, t->task_id, t->attempt);
   if (rc != 0 && !t->finished) {
     char msg[MUSTER_ERRBUF_SIZE + 64];
     snprintf(msg, sizeof msg, "%s: %s", t->plugin->type, errbuf[0] ? errbuf : "start failed");

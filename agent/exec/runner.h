@@ -67,6 +67,10 @@ typedef struct mu_runner_config {
   int (*prepare_dir)(void *arg, const char *task_id, uint32_t attempt, const char *task_dir,
                      mu_err *err);
   void *prepare_arg;
+  /* Optional: called once per attempt that really started, right after its plugin's start
+   * succeeded (for a process: it was spawned); never for one refused or failed before that.
+   * The agent raises a bundle's rollback floor here. arg is prepare_arg. */
+  void (*started)(void *arg, const char *task_id, uint32_t attempt);
 } mu_runner_config;
 
 typedef struct mu_runner_sink {

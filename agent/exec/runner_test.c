@@ -659,6 +659,41 @@ static void test_cancel_and_dedup_while_queued(void **state) {
   assert_non_null(strstr(q4->message, "shutting down"));
 }
 
+/* The started hook: the attempts it named, and the states each had reported by then. */
+static char started_log[512];
+
+static void on_started(void *arg, const char *task_id, uint32_t attempt) {
+  world *w = arg;
+  rec *r = rec_for(w, task_id, attempt);
+  size_t n = strlen(started_log);
+  snprintf(started_log + n, sizeof started_log - n, "%s%s#%u:%d", n ? " " : "", task_id, attempt,
+           r->n_states);
+}
+
+/* Called once an attempt really started (after RUNNING, before its end); never for one whose
+ * plugin refused to start or that was cancelled while queued. */
+static void test_started_hook_only_for_started_attempts(void **state) {
+  (void)state;
+  world w;
+  mu_runner_config cfg = {.slots = 1, .started = on_started, .prepare_arg = &w};
+  world_init(&w, &cfg);
+  started_log[0] = '\0';
+  rec *ok = run_spec(&w, "ok", "{\"shell\":{\"script\":\"true\"}}");
+  assert_int_equal(ok->states[ok->n_states - 1], MU_TASK_SUCCEEDED);
+  rec *bad = run_spec(&w, "nofile", "{\"shell\":{\"scriptFile\":\"missing.sh\"}}");
+  assert_int_equal(bad->states[bad->n_states - 1], MU_TASK_FAILED);
+  rec *busy = assign(&w, "busy", 1, "{\"shell\":{\"script\":\"sleep 0.3\"}}");
+  rec *queued = assign(&w, "queued", 1, "{\"shell\":{\"script\":\"true\"}}");
+  mu_err err = {0};
+  assert_int_equal(mu_runner_cancel(w.runner, "queued", 1, "no", &err), 0);
+  run_until_final(&w, busy);
+  run_until_final(&w, queued);
+  assert_int_equal(queued->states[queued->n_states - 1], MU_TASK_CANCELLED);
+  /* 2 states (STARTING, RUNNING) when each started */
+  assert_string_equal(started_log, "ok#1:2 busy#1:2");
+  world_free(&w);
+}
+
 static void test_shell_policy_and_interpreters(void **state) {
   (void)state;
   world w;
@@ -715,6 +750,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_type_limits),
       cmocka_unit_test(test_cancel_and_dedup_while_queued),
       cmocka_unit_test(test_shell_policy_and_interpreters),
+      cmocka_unit_test(test_started_hook_only_for_started_attempts),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   char cmd[300];
