@@ -160,6 +160,12 @@ static int was_evicted(const mu_output_spool *s, const char *key) {
   return 0;
 }
 
+int mu_output_spool_evicted(const mu_output_spool *s, const char *task_id, uint32_t attempt) {
+  char key[MU_KEY_MAX];
+  mu_output_spool_key(task_id, attempt, key, sizeof key);
+  return entry_find(s, key) == NULL && was_evicted(s, key);
+}
+
 static void on_unlinked(uv_fs_t *req) {
   if (req->result < 0 && req->result != UV_ENOENT)
     mu_warn("spool", "removing %s: %s", req->path, uv_strerror((int)req->result));

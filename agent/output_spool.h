@@ -73,6 +73,10 @@ void mu_output_spool_stats_get(const mu_output_spool *s, mu_output_spool_stats *
  * reader must be closed first. */
 void mu_output_spool_close(mu_output_spool *s, void (*cb)(void *arg), void *arg);
 
+/* 1 when the attempt's output was here and was removed (evicted for the cap or past the
+ * retention age; remembered for the last max_evicted_names files), else 0. */
+int mu_output_spool_evicted(const mu_output_spool *s, const char *task_id, uint32_t attempt);
+
 /* The file name key of (task_id, attempt), without ".log", into buf (>= 256 bytes). */
 void mu_output_spool_key(const char *task_id, uint32_t attempt, char *buf, size_t size);
 
