@@ -237,7 +237,8 @@ static int ask_agent(mu_log_fetch *f, mu_agent *a, mu_err *err) {
 /* Sends the kept tail of targets[cur] after a fallback (why: the reason, reason: the LogGap
  * reason of what it leaves out; NULL when the task never ran), with a gap for every byte
  * range neither the agent nor the tail gave. The tail lines up with the agent's bytes only
- * when it holds just this attempt and the control plane received all of it. Returns 1 when
+ * when it holds just this attempt, which has ended, and the control plane received all of it
+ * (its count matches the agent's final one); else what is missing has no known end. Returns 1 when
  * the call now follows the task live through the scheduler (the call stays open), else 0. */
 static int send_tail(mu_log_fetch *f, const char *why, int reason) {
   const log_target *t = &f->targets[f->cur];
@@ -255,8 +256,10 @@ static int send_tail(mu_log_fetch *f, const char *why, int reason) {
   uint64_t total = tr->tail.total, first = total - n; /* output byte where the tail starts */
   uint64_t at = f->pos[1] + f->pos[2];                /* what the caller has accounted for */
   int final = tr->state >= MUSTER__V1__TASK_STATE__SUCCEEDED;
-  uint64_t size = final && tr->has_metrics ? (uint64_t)tr->metrics.output_bytes : total;
-  int aligned = f->read_attempt == tr->attempt && tr->attempt <= 1 && size == total;
+  /* the agent's count: the control plane misses output events its agent could not journal */
+  int known = final && tr->has_metrics;
+  uint64_t size = known ? (uint64_t)tr->metrics.output_bytes : total;
+  int aligned = known && f->read_attempt == tr->attempt && tr->attempt <= 1 && size == total;
   size_t skip = 0;
   if (why != NULL) {
     char what[600];
@@ -281,7 +284,7 @@ static int send_tail(mu_log_fetch *f, const char *why, int reason) {
                    "bytes it received%s, stdout and stderr merged)", t->task_id, n,
                 (unsigned long long)total, tr->attempt > 1 ? " over every attempt" : "");
     }
-    if (final && tr->has_metrics && tr->metrics.output_dropped_bytes > 0 &&
+    if (known && tr->metrics.output_dropped_bytes > 0 &&
         !f->truncation_reported) {
       f->truncation_reported = 1;
       send_gap(f, 0, size, size + (uint64_t)tr->metrics.output_dropped_bytes,

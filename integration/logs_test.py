@@ -87,6 +87,25 @@ def test_large_output_byte_exact(c):
     assert size == n and got == want, (size, n)
 
 
+def test_follow_from_before_the_start(c):
+    # `muster logs -f` right after submitting: the task has not started yet (the one before it
+    # sleeps); the command waits for it and prints all of its output as it is written
+    start(c)
+    part = 3 * 1024 * 1024 + 7
+    tasks = [{"name": "first", "shell": {"script": "sleep 1"}},
+             {"name": "second",
+              "shell": {"script": "for i in 1 2 3; do %s; sleep 0.3; done" % (GEN % part)}}]
+    path = os.path.join(c.workdir, "follow.json")
+    with open(path, "w") as f:
+        json.dump({"name": "follow", "target": {"hosts": ["web-1"]}, "tasks": tasks}, f)
+    job = c.cli("submit", path, "--detach")[1].strip()
+    rc, out, err = logs(c, "-f", job, "web-1/second")
+    want = subprocess.run(["sh", "-c", GEN % part], capture_output=True, check=True).stdout * 3
+    assert rc == 0 and err == "", (rc, err)
+    assert len(out) == len(want) and out == want, (len(out), len(want))
+    assert "serving the control plane's tail" not in c.musterd.text()
+
+
 def gap(err, what):
     """The (first, last) byte of the gap a note names, e.g. what='of stdout were dropped'."""
     m = re.search(r"bytes (\d+)\.\.(\d+) %s" % what, err)
@@ -131,5 +150,6 @@ def test_missing_output_is_reported(c):
 if __name__ == "__main__":
     main([
         test_large_output_byte_exact,
+        test_follow_from_before_the_start,
         test_missing_output_is_reported,
     ])
