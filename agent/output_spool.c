@@ -65,6 +65,7 @@ struct mu_output_spool {
   uv_timer_t sweep_timer;
   int timer_open;
   uint32_t readers;              /* alive, closing ones included */
+  uint32_t unlinks;              /* removals in flight: close waits for them */
   int closing;
   void (*close_cb)(void *arg);
   void *close_arg;
@@ -167,10 +168,13 @@ int mu_output_spool_evicted(const mu_output_spool *s, const char *task_id, uint3
 }
 
 static void on_unlinked(uv_fs_t *req) {
+  mu_output_spool *s = req->data;
   if (req->result < 0 && req->result != UV_ENOENT)
     mu_warn("spool", "removing %s: %s", req->path, uv_strerror((int)req->result));
   uv_fs_req_cleanup(req);
   free(req);
+  s->unlinks--;
+  spool_maybe_closed(s);
 }
 
 static int entry_removable(const spool_entry *e) {
@@ -187,7 +191,13 @@ static void entry_remove(mu_output_spool *s, spool_entry *e, int expired) {
   char path[4400];
   entry_path(s, e->key, path, sizeof path);
   uv_fs_t *req = malloc(sizeof *req);
-  if (req != NULL && uv_fs_unlink(s->loop, req, path, on_unlinked) != 0) free(req);
+  if (req != NULL) {
+    req->data = s;
+    if (uv_fs_unlink(s->loop, req, path, on_unlinked) == 0)
+      s->unlinks++;
+    else
+      free(req);
+  }
   s->st.files--;
   s->st.bytes -= e->size;
   if (expired) {
@@ -596,7 +606,7 @@ static void free_all(mu_output_spool *s) {
 }
 
 static void spool_maybe_closed(mu_output_spool *s) {
-  if (!s->closing || s->timer_open || s->readers > 0) return;
+  if (!s->closing || s->timer_open || s->readers > 0 || s->unlinks > 0) return;
   for (size_t b = 0; b < MU_SPOOL_BUCKETS; b++)
     for (spool_entry *e = s->buckets[b]; e != NULL; e = e->next)
       if (e->busy || e->fd >= 0) return;

@@ -87,18 +87,6 @@ static int wait_status(pid_t pid) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static void stop(pid_t pid, const char *name) {
-  if (pid <= 0) return;
-  kill(pid, SIGTERM);
-  for (int i = 0; i < 100; i++) {
-    if (waitpid(pid, NULL, WNOHANG) == pid) return;
-    usleep(100 * 1000);
-  }
-  mu_warn(LOG, "%s did not stop within 10s of SIGTERM; killing it", name);
-  kill(pid, SIGKILL);
-  waitpid(pid, NULL, 0);
-}
-
 static uint64_t rss_kib(pid_t pid) {
   mu_proc_mem m;
   return pid > 0 && mu_proc_mem_read(pid, &m, NULL) == 0 ? m.rss_kib : 0;
@@ -411,8 +399,8 @@ int main(int argc, char **argv) {
   printf("machine: %ld cores online; musterd, the agent, the CLI and the reader share them\n",
          cores);
   int failed = bench_logs(&b);
-  stop(b.agent_pid, "muster-agent");
-  stop(b.musterd_pid, "musterd");
+  mu_bench_stop_child(b.agent_pid, "muster-agent");
+  mu_bench_stop_child(b.musterd_pid, "musterd");
   mu_bench_pki_free(&b.pki);
   if (!b.o.keep)
     mu_bench_rm_tree(b.work);
