@@ -148,16 +148,27 @@ static const char *stream_name(int stream) {
 }
 
 /* Reports missing output: bytes [start, end) of stream (0: the whole output; end 0: not
- * known), as a note for people and a LogGap for programs. what finishes the sentence. */
+ * known), as a note for people and a LogGap for programs; detail finishes the sentence
+ * after the verb the reason gives ("were dropped", "are missing"). */
 static void send_gap(mu_log_fetch *f, int stream, uint64_t start, uint64_t end, int reason,
-                     const char *what) {
+                     const char *detail) {
+  static const char *const verbs[][2] = {
+      [MUSTER__V1__LOG_GAP__REASON__DROPPED] = {"were dropped", "was dropped"},
+      [MUSTER__V1__LOG_GAP__REASON__TRUNCATED] = {"were truncated", "was truncated"},
+      [MUSTER__V1__LOG_GAP__REASON__EVICTED] = {"were evicted", "was evicted"},
+      [MUSTER__V1__LOG_GAP__REASON__UNAVAILABLE] = {"are missing", "is missing"},
+  };
+  if (reason < MUSTER__V1__LOG_GAP__REASON__DROPPED || reason > MUSTER__V1__LOG_GAP__REASON__UNAVAILABLE)
+    reason = MUSTER__V1__LOG_GAP__REASON__UNAVAILABLE;
+  const char *verb = verbs[reason][end > start ? 0 : 1];
   char msg[800];
   if (end > start)
-    snprintf(msg, sizeof msg, "%s: bytes %llu..%llu of %s %s", cur_task(f),
-             (unsigned long long)start, (unsigned long long)(end - 1), stream_name(stream), what);
+    snprintf(msg, sizeof msg, "%s: bytes %llu..%llu of %s %s%s", cur_task(f),
+             (unsigned long long)start, (unsigned long long)(end - 1), stream_name(stream), verb,
+             detail);
   else
-    snprintf(msg, sizeof msg, "%s: %s from byte %llu on %s", cur_task(f), stream_name(stream),
-             (unsigned long long)start, what);
+    snprintf(msg, sizeof msg, "%s: %s from byte %llu on %s%s", cur_task(f), stream_name(stream),
+             (unsigned long long)start, verb, detail);
   Muster__V1__LogChunk lc = MUSTER__V1__LOG_CHUNK__INIT;
   Muster__V1__LogGap gap = MUSTER__V1__LOG_GAP__INIT;
   gap.stream = (Muster__V1__OutputChunk__Stream)stream;
@@ -247,7 +258,7 @@ static int send_tail(mu_log_fetch *f, const char *why, int reason) {
   f->used_tail = 1;
   if (tr == NULL) {
     send_gap(f, 0, f->pos[1] + f->pos[2], 0, MUSTER__V1__LOG_GAP__REASON__UNAVAILABLE,
-             "is missing: the job is no longer held by this control plane");
+             ": the job is no longer held by this control plane");
     return 0;
   }
   size_t cap = tr->tail.cap + 1;
@@ -264,9 +275,9 @@ static int send_tail(mu_log_fetch *f, const char *why, int reason) {
   if (why != NULL) {
     char what[600];
     if (reason == MUSTER__V1__LOG_GAP__REASON__EVICTED)
-      snprintf(what, sizeof what, "were evicted from agent %s's output spool", t->agent_id);
+      snprintf(what, sizeof what, " from agent %s's output spool", t->agent_id);
     else
-      snprintf(what, sizeof what, "are missing: %s", why);
+      snprintf(what, sizeof what, ": %s", why);
     if (aligned && at >= first) {
       skip = at - first < n ? (size_t)(at - first) : n;
       if (at > 0)
@@ -288,7 +299,7 @@ static int send_tail(mu_log_fetch *f, const char *why, int reason) {
         !f->truncation_reported) {
       f->truncation_reported = 1;
       send_gap(f, 0, size, size + (uint64_t)tr->metrics.output_dropped_bytes,
-               MUSTER__V1__LOG_GAP__REASON__TRUNCATED, "were truncated at the task's output limit");
+               MUSTER__V1__LOG_GAP__REASON__TRUNCATED, " at the task's output limit");
     }
   }
   for (size_t off = skip; off < n && !f->done; off += MU_LOGS_CHUNK) {
@@ -397,13 +408,13 @@ static void forward_gap(mu_log_fetch *f, const mu_output_gap *g, const char *age
   if (g->stream == 0) { /* past the output limit: after everything else */
     f->truncation_reported = 1;
     send_gap(f, 0, g->start, g->start + g->len, MUSTER__V1__LOG_GAP__REASON__TRUNCATED,
-             "were truncated at the task's output limit");
+             " at the task's output limit");
     return;
   }
   /* from where the stream stands: bytes before g->start that never came are missing too */
   uint64_t start = f->pos[g->stream], end = g->start + g->len;
   if (end <= start) return; /* reported already */
-  snprintf(what, sizeof what, "were dropped by agent %s's output spool: %s", agent_id,
+  snprintf(what, sizeof what, " by agent %s's output spool: %s", agent_id,
            mu_output_drop_cause_text(g->cause));
   send_gap(f, g->stream, start, end, MUSTER__V1__LOG_GAP__REASON__DROPPED, what);
   f->pos[g->stream] = end;
