@@ -694,7 +694,8 @@ size_t mu_output_reader_missing(const mu_output_reader *r, uint8_t *buf, size_t 
     if (e->gap[st].len > 0 && n + MU_OUTPUT_GAP_RECORD <= size)
       n += mu_output_gap_put(buf + n, &e->gap[st]);
   /* the truncation record is the last one written: lost only if the file failed */
-  if (e->truncated > 0 && (!e->truncation_queued || e->failed) && n + MU_OUTPUT_GAP_RECORD <= size) {
+  if (e->truncated > 0 && (!e->truncation_queued || e->failed) &&
+      n + MU_OUTPUT_GAP_RECORD <= size) {
     mu_output_gap g = truncation_gap(e);
     n += mu_output_gap_put(buf + n, &g);
   }

@@ -248,11 +248,15 @@ static int find_spool_file(bench *b, char *ret, size_t size) {
   return 0;
 }
 
-static double mbps(unsigned long long bytes, double secs) { return secs > 0 ? bytes / secs / 1e6 : 0; }
+static double mbps(unsigned long long bytes, double secs) {
+  return secs > 0 ? (double)bytes / secs / 1e6 : 0;
+}
 
 static double mib(uint64_t kib) { return (double)kib / 1024.0; }
 
-static double grew(uint64_t peak, uint64_t before) { return ((double)peak - (double)before) / 1024.0; }
+static double grew(uint64_t peak, uint64_t before) {
+  return ((double)peak - (double)before) / 1024.0;
+}
 
 static int same(const drained *got, const drained *want) {
   return got->status == 0 && got->bytes == want->bytes && strcmp(got->sha, want->sha) == 0;

@@ -158,7 +158,8 @@ static void send_gap(mu_log_fetch *f, int stream, uint64_t start, uint64_t end, 
       [MUSTER__V1__LOG_GAP__REASON__EVICTED] = {"were evicted", "was evicted"},
       [MUSTER__V1__LOG_GAP__REASON__UNAVAILABLE] = {"are missing", "is missing"},
   };
-  if (reason < MUSTER__V1__LOG_GAP__REASON__DROPPED || reason > MUSTER__V1__LOG_GAP__REASON__UNAVAILABLE)
+  if (reason < MUSTER__V1__LOG_GAP__REASON__DROPPED ||
+      reason > MUSTER__V1__LOG_GAP__REASON__UNAVAILABLE)
     reason = MUSTER__V1__LOG_GAP__REASON__UNAVAILABLE;
   const char *verb = verbs[reason][end > start ? 0 : 1];
   char msg[800];
@@ -249,8 +250,8 @@ static int ask_agent(mu_log_fetch *f, mu_agent *a, mu_err *err) {
  * reason of what it leaves out; NULL when the task never ran), with a gap for every byte
  * range neither the agent nor the tail gave. The tail lines up with the agent's bytes only
  * when it holds just this attempt, which has ended, and the control plane received all of it
- * (its count matches the agent's final one); else what is missing has no known end. Returns 1 when
- * the call now follows the task live through the scheduler (the call stays open), else 0. */
+ * (its count matches the agent's final one); else what is missing has no known end. Returns 1
+ * when the call now follows the task live through the scheduler (the call stays open). */
 static int send_tail(mu_log_fetch *f, const char *why, int reason) {
   const log_target *t = &f->targets[f->cur];
   mu_host_run *h = NULL;
@@ -270,7 +271,10 @@ static int send_tail(mu_log_fetch *f, const char *why, int reason) {
   /* the agent's count: the control plane misses output events its agent could not journal */
   int known = final && tr->has_metrics;
   uint64_t size = known ? (uint64_t)tr->metrics.output_bytes : total;
-  int aligned = known && f->read_attempt == tr->attempt && tr->attempt <= 1 && size == total;
+  /* a running attempt has no final count to check against: its tail is trusted to start
+   * where it says only when nothing is to be joined to it */
+  int aligned = f->read_attempt == tr->attempt && tr->attempt <= 1 &&
+                (known ? size == total : at == 0);
   size_t skip = 0;
   if (why != NULL) {
     char what[600];
@@ -359,7 +363,8 @@ static void next_target(mu_log_fetch *f) {
     log_target *t = &f->targets[f->cur];
     mu_host_run *h = NULL;
     mu_task_run *tr = target_run(f, t, &h);
-    if (h != NULL && h->agent_id != NULL && (t->agent_id == NULL || strcmp(t->agent_id, h->agent_id) != 0)) {
+    if (h != NULL && h->agent_id != NULL &&
+        (t->agent_id == NULL || strcmp(t->agent_id, h->agent_id) != 0)) {
       free(t->agent_id); /* placed since (an "any" target), or its retry went elsewhere */
       t->agent_id = strdup(h->agent_id);
     }
