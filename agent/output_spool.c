@@ -1,8 +1,9 @@
 /* The output spool (output_spool.h): an index of attempt files on the loop, writes through
  * libuv fs requests (one in flight per file), eviction of the oldest finished files for the
- * total cap, removal past the retention age, and readers that hand out whole records from
- * any offset. The index is a fixed hash table of entries keyed by file name; the directory
- * scan at open is the only synchronous disk work and runs before the loop serves traffic. */
+ * total cap, removal past the retention age, gap records for output it could not keep, and
+ * readers that hand out whole records from any offset. The index is a fixed hash table of
+ * entries keyed by file name; the directory scan at open is the only synchronous disk work
+ * and runs before the loop serves traffic. */
 #define _GNU_SOURCE
 #include "agent/output_spool.h"
 
@@ -42,6 +43,14 @@ typedef struct spool_entry {
   uv_buf_t iov;
   int refs;                      /* open readers */
   int drop_logged;
+  /* Stream offsets (index 1 stdout, 2 stderr) of this run of the attempt: pos counts every
+   * byte seen, kept or not; gap is the dropped run at the end of a stream not yet recorded
+   * (everything before pos - gap.len is in records, queued or written); inflight_pos and
+   * written_pos are where the records in flight and on disk end. */
+  uint64_t pos[3], inflight_pos[3], written_pos[3];
+  mu_output_gap gap[3];
+  uint64_t truncated;            /* past the output limit, recorded when finished */
+  int truncation_queued;
 } spool_entry;
 
 struct mu_output_spool {
@@ -56,6 +65,7 @@ struct mu_output_spool {
   uv_timer_t sweep_timer;
   int timer_open;
   uint32_t readers;              /* alive, closing ones included */
+  uint32_t unlinks;              /* removals in flight: close waits for them */
   int closing;
   void (*close_cb)(void *arg);
   void *close_arg;
@@ -151,11 +161,20 @@ static int was_evicted(const mu_output_spool *s, const char *key) {
   return 0;
 }
 
+int mu_output_spool_evicted(const mu_output_spool *s, const char *task_id, uint32_t attempt) {
+  char key[MU_KEY_MAX];
+  mu_output_spool_key(task_id, attempt, key, sizeof key);
+  return entry_find(s, key) == NULL && was_evicted(s, key);
+}
+
 static void on_unlinked(uv_fs_t *req) {
+  mu_output_spool *s = req->data;
   if (req->result < 0 && req->result != UV_ENOENT)
     mu_warn("spool", "removing %s: %s", req->path, uv_strerror((int)req->result));
   uv_fs_req_cleanup(req);
   free(req);
+  s->unlinks--;
+  spool_maybe_closed(s);
 }
 
 static int entry_removable(const spool_entry *e) {
@@ -172,7 +191,13 @@ static void entry_remove(mu_output_spool *s, spool_entry *e, int expired) {
   char path[4400];
   entry_path(s, e->key, path, sizeof path);
   uv_fs_t *req = malloc(sizeof *req);
-  if (req != NULL && uv_fs_unlink(s->loop, req, path, on_unlinked) != 0) free(req);
+  if (req != NULL) {
+    req->data = s;
+    if (uv_fs_unlink(s->loop, req, path, on_unlinked) == 0)
+      s->unlinks++;
+    else
+      free(req);
+  }
   s->st.files--;
   s->st.bytes -= e->size;
   if (expired) {
@@ -203,6 +228,79 @@ static int make_room(mu_output_spool *s, uint64_t need) {
   return 1;
 }
 
+/* Output of stream from offset start not kept: counted, logged once per attempt, and
+ * added to the stream's pending gap (always the end of the stream: see spool_entry). */
+static void count_drop(mu_output_spool *s, spool_entry *e, int stream, uint64_t start, size_t len,
+                       int cause) {
+  s->st.overflow_bytes += len;
+  if (e == NULL) return;
+  if (!e->drop_logged) {
+    e->drop_logged = 1;
+    mu_warn("spool", "%s: output not spooled: %s (more drops of this attempt are only counted)",
+            e->key, mu_output_drop_cause_text(cause));
+  }
+  mu_output_gap *g = &e->gap[stream];
+  if (g->len == 0) {
+    g->stream = stream;
+    g->reason = MU_OUTPUT_GAP_DROPPED;
+    g->start = start;
+  }
+  g->cause = cause;
+  g->len += len;
+}
+
+static size_t gaps_pending(const spool_entry *e) {
+  return (e->gap[1].len > 0) + (e->gap[2].len > 0);
+}
+
+/* Moves the pending gaps into the records queued for writing (room for them reserved). */
+static void gaps_queue(spool_entry *e) {
+  for (int st = 1; st <= 2; st++) {
+    if (e->gap[st].len == 0) continue;
+    e->pending_len += mu_output_gap_put(e->pending + e->pending_len, &e->gap[st]);
+    memset(&e->gap[st], 0, sizeof e->gap[st]);
+  }
+}
+
+/* Grows the write queue of e to hold need more bytes; 0, or -1 out of memory. */
+static int pending_reserve(spool_entry *e, size_t need) {
+  if (e->pending_len + need <= e->pending_cap) return 0;
+  size_t cap = e->pending_cap ? e->pending_cap : 4096;
+  while (cap < e->pending_len + need) cap *= 2;
+  uint8_t *g = realloc(e->pending, cap);
+  if (g == NULL) return -1;
+  e->pending = g;
+  e->pending_cap = cap;
+  return 0;
+}
+
+/* The stream offsets the records in buf (whole ones) take the written ones to. */
+static void positions_after(uint64_t pos[3], const uint8_t *buf, size_t len) {
+  for (size_t off = 0; off < len;) {
+    int kind;
+    const uint8_t *p;
+    size_t n;
+    mu_output_frame_get(buf + off, &kind, &p, &n);
+    mu_output_gap g;
+    if (kind == 1 || kind == 2)
+      pos[kind] += n;
+    else if (mu_output_gap_get(p, n, &g) == 0 && g.stream != 0)
+      pos[g.stream] = g.start + g.len;
+    off += MU_OUTPUT_FRAME_HEADER + n;
+  }
+}
+
+/* The file cannot be written from here on: everything of each stream past what is on disk
+ * is a gap (the records queued and in flight included). */
+static void entry_lost_tail(spool_entry *e) {
+  for (int st = 1; st <= 2; st++) {
+    if (e->pos[st] == e->written_pos[st]) continue;
+    e->gap[st] = (mu_output_gap){.stream = st, .reason = MU_OUTPUT_GAP_DROPPED,
+                                 .cause = MU_OUTPUT_DROP_WRITE, .start = e->written_pos[st],
+                                 .len = e->pos[st] - e->written_pos[st]};
+  }
+}
+
 /* --- writing --- */
 
 static void on_entry_fs(uv_fs_t *req) {
@@ -231,12 +329,15 @@ static void on_entry_fs(uv_fs_t *req) {
         s->st.write_errors++;
         e->failed = 1;
         uint64_t got = result > 0 ? (uint64_t)result : 0;
+        long whole = mu_output_frames_whole(e->inflight, (size_t)got);
+        positions_after(e->written_pos, e->inflight, whole > 0 ? (size_t)whole : 0);
         e->written += got;
         e->size -= e->inflight_len - got;
         s->st.bytes -= e->inflight_len - got;
         s->st.overflow_bytes += e->inflight_len - got;
       } else {
         e->written += e->inflight_len;
+        memcpy(e->written_pos, e->inflight_pos, sizeof e->written_pos);
       }
       s->pending_bytes -= e->inflight_len;
       free(e->inflight);
@@ -256,6 +357,7 @@ static void on_entry_fs(uv_fs_t *req) {
     s->st.overflow_bytes += e->pending_len;
     e->pending_len = 0;
   }
+  if (e->failed) entry_lost_tail(e);
   entry_kick(e);
   spool_maybe_closed(s);
 }
@@ -274,6 +376,7 @@ static void entry_kick(spool_entry *e) {
   } else if (e->fd >= 0 && e->pending_len > 0 && !e->failed) {
     e->inflight = e->pending;
     e->inflight_len = e->pending_len;
+    for (int st = 1; st <= 2; st++) e->inflight_pos[st] = e->pos[st] - e->gap[st].len;
     e->pending = NULL;
     e->pending_len = e->pending_cap = 0;
     e->iov = uv_buf_init((char *)e->inflight, (unsigned)e->inflight_len);
@@ -289,6 +392,13 @@ static void entry_kick(spool_entry *e) {
     mu_warn("spool", "%s: cannot queue a file request: %s", e->key, uv_strerror(rc));
     s->st.write_errors++;
     e->failed = 1;
+    if (e->inflight != NULL) { /* the write that could not start */
+      s->pending_bytes -= e->inflight_len;
+      free(e->inflight);
+      e->inflight = NULL;
+      e->inflight_len = 0;
+    }
+    entry_lost_tail(e);
   }
 }
 
@@ -302,6 +412,11 @@ static spool_entry *entry_get(mu_output_spool *s, const char *task_id, uint32_t 
     e->size = e->written = 0;
     e->finished = e->from_scan = 0;
     e->truncate = 1;
+    memset(e->pos, 0, sizeof e->pos);
+    memset(e->written_pos, 0, sizeof e->written_pos);
+    memset(e->gap, 0, sizeof e->gap);
+    e->truncated = 0;
+    e->truncation_queued = 0;
   }
   if (e == NULL) e = entry_add(s, key);
   return e;
@@ -313,58 +428,41 @@ void mu_output_spool_begin(mu_output_spool *s, const char *task_id, uint32_t att
   if (e != NULL && !e->finished) entry_kick(e);
 }
 
-static void count_drop(mu_output_spool *s, spool_entry *e, size_t len, const char *why) {
-  s->st.overflow_bytes += len;
-  if (e != NULL && !e->drop_logged) {
-    e->drop_logged = 1;
-    mu_warn("spool", "%s: output not spooled: %s (more drops of this attempt are only counted)",
-            e->key, why);
-  }
-}
-
 void mu_output_spool_append(mu_output_spool *s, const char *task_id, uint32_t attempt,
                             int stream, const void *data, size_t len) {
   if (s->closing || len == 0) return;
+  stream = stream == 2 ? 2 : 1;
   spool_entry *e = entry_get(s, task_id, attempt);
-  if (e == NULL || e->finished || e->failed) {
-    count_drop(s, e, len, e == NULL ? "out of memory" : "the file cannot be written");
+  if (e == NULL || e->finished) {
+    count_drop(s, NULL, stream, 0, len, MU_OUTPUT_DROP_NOMEM); /* nowhere to say it */
+    if (e == NULL) mu_warn("spool", "%s: output not spooled: out of memory", task_id);
+    return;
+  }
+  uint64_t start = e->pos[stream];
+  e->pos[stream] += len;
+  if (e->failed) {
+    count_drop(s, e, stream, start, len, MU_OUTPUT_DROP_WRITE);
     return;
   }
   size_t n_frames = (len + MU_OUTPUT_FRAME_MAX - 1) / MU_OUTPUT_FRAME_MAX;
-  size_t need = len + n_frames * MU_OUTPUT_FRAME_HEADER;
+  size_t need = len + n_frames * MU_OUTPUT_FRAME_HEADER + gaps_pending(e) * MU_OUTPUT_GAP_RECORD;
   if (s->pending_bytes + need > s->opts.max_pending) {
-    count_drop(s, e, len, "the disk is not keeping up (write queue full)");
+    count_drop(s, e, stream, start, len, MU_OUTPUT_DROP_QUEUE);
     return;
   }
   if (!make_room(s, need)) {
-    count_drop(s, e, len, "the spool cap is reached and no finished output is left to evict");
+    count_drop(s, e, stream, start, len, MU_OUTPUT_DROP_CAP);
     return;
   }
-  if (e->pending_len + need > e->pending_cap) {
-    size_t cap = e->pending_cap ? e->pending_cap : 4096;
-    while (cap < e->pending_len + need) cap *= 2;
-    uint8_t *g = realloc(e->pending, cap);
-    if (g == NULL) {
-      count_drop(s, e, len, "out of memory");
-      return;
-    }
-    e->pending = g;
-    e->pending_cap = cap;
+  if (pending_reserve(e, need) != 0) {
+    count_drop(s, e, stream, start, len, MU_OUTPUT_DROP_NOMEM);
+    return;
   }
+  gaps_queue(e); /* what was dropped goes in before what follows it */
   const uint8_t *p = data;
   for (size_t off = 0; off < len;) {
     size_t n = len - off < MU_OUTPUT_FRAME_MAX ? len - off : MU_OUTPUT_FRAME_MAX;
-    uint8_t *h = e->pending + e->pending_len;
-    h[0] = 'M';
-    h[1] = 'O';
-    h[2] = (uint8_t)(stream == 2 ? 2 : 1);
-    h[3] = 0;
-    h[4] = (uint8_t)n;
-    h[5] = (uint8_t)(n >> 8);
-    h[6] = (uint8_t)(n >> 16);
-    h[7] = (uint8_t)(n >> 24);
-    memcpy(h + MU_OUTPUT_FRAME_HEADER, p + off, n);
-    e->pending_len += MU_OUTPUT_FRAME_HEADER + n;
+    e->pending_len += mu_output_frame_put(e->pending + e->pending_len, stream, p + off, n);
     off += n;
   }
   e->size += need;
@@ -373,11 +471,39 @@ void mu_output_spool_append(mu_output_spool *s, const char *task_id, uint32_t at
   entry_kick(e);
 }
 
+void mu_output_spool_truncated(mu_output_spool *s, const char *task_id, uint32_t attempt,
+                               uint64_t bytes) {
+  char key[MU_KEY_MAX];
+  mu_output_spool_key(task_id, attempt, key, sizeof key);
+  spool_entry *e = entry_find(s, key);
+  if (e != NULL && !e->finished) e->truncated += bytes;
+}
+
+/* The truncation gap: after every byte of both streams. */
+static mu_output_gap truncation_gap(const spool_entry *e) {
+  return (mu_output_gap){.stream = 0, .reason = MU_OUTPUT_GAP_TRUNCATED,
+                         .start = e->pos[1] + e->pos[2], .len = e->truncated};
+}
+
 void mu_output_spool_finish(mu_output_spool *s, const char *task_id, uint32_t attempt) {
   char key[MU_KEY_MAX];
   mu_output_spool_key(task_id, attempt, key, sizeof key);
   spool_entry *e = entry_find(s, key);
   if (e == NULL || e->finished) return;
+  /* the last gaps go in now, past the bounds if need be: they are a few small records */
+  size_t need = gaps_pending(e) * MU_OUTPUT_GAP_RECORD + (e->truncated > 0) * MU_OUTPUT_GAP_RECORD;
+  if (need > 0 && !e->failed && pending_reserve(e, need) == 0) {
+    make_room(s, need);
+    gaps_queue(e);
+    if (e->truncated > 0) {
+      mu_output_gap g = truncation_gap(e);
+      e->pending_len += mu_output_gap_put(e->pending + e->pending_len, &g);
+      e->truncation_queued = 1;
+    }
+    e->size += need;
+    s->st.bytes += need;
+    s->pending_bytes += need;
+  }
   e->finished = 1;
   e->finished_ms = mu_now_ms();
   entry_kick(e);
@@ -480,7 +606,7 @@ static void free_all(mu_output_spool *s) {
 }
 
 static void spool_maybe_closed(mu_output_spool *s) {
-  if (!s->closing || s->timer_open || s->readers > 0) return;
+  if (!s->closing || s->timer_open || s->readers > 0 || s->unlinks > 0) return;
   for (size_t b = 0; b < MU_SPOOL_BUCKETS; b++)
     for (spool_entry *e = s->buckets[b]; e != NULL; e = e->next)
       if (e->busy || e->fd >= 0) return;
@@ -515,26 +641,6 @@ void mu_output_spool_close(mu_output_spool *s, void (*cb)(void *arg), void *arg)
 }
 
 /* --- reading --- */
-
-long mu_output_frames_whole(const uint8_t *buf, size_t len) {
-  size_t off = 0;
-  while (len - off >= MU_OUTPUT_FRAME_HEADER) {
-    const uint8_t *h = buf + off;
-    if (h[0] != 'M' || h[1] != 'O' || (h[2] != 1 && h[2] != 2)) return -1;
-    uint32_t n = (uint32_t)h[4] | (uint32_t)h[5] << 8 | (uint32_t)h[6] << 16 | (uint32_t)h[7] << 24;
-    if (n > MU_OUTPUT_FRAME_MAX) return -1;
-    if (len - off - MU_OUTPUT_FRAME_HEADER < n) break;
-    off += MU_OUTPUT_FRAME_HEADER + n;
-  }
-  return (long)off;
-}
-
-void mu_output_frame_get(const uint8_t *buf, int *ret_stream, const uint8_t **ret_data,
-                         size_t *ret_len) {
-  *ret_stream = buf[2];
-  *ret_len = (size_t)buf[4] | (size_t)buf[5] << 8 | (size_t)buf[6] << 16 | (size_t)buf[7] << 24;
-  *ret_data = buf + MU_OUTPUT_FRAME_HEADER;
-}
 
 int mu_output_reader_open(mu_output_spool *s, const char *task_id, uint32_t attempt,
                           uint64_t offset, mu_output_reader **ret, mu_err *err) {
@@ -580,6 +686,21 @@ mu_output_read_state mu_output_reader_state(const mu_output_reader *r) {
 }
 
 uint64_t mu_output_reader_offset(const mu_output_reader *r) { return r->offset; }
+
+size_t mu_output_reader_missing(const mu_output_reader *r, uint8_t *buf, size_t size) {
+  const spool_entry *e = r->e;
+  size_t n = 0;
+  for (int st = 1; st <= 2; st++)
+    if (e->gap[st].len > 0 && n + MU_OUTPUT_GAP_RECORD <= size)
+      n += mu_output_gap_put(buf + n, &e->gap[st]);
+  /* the truncation record is the last one written: lost only if the file failed */
+  if (e->truncated > 0 && (!e->truncation_queued || e->failed) &&
+      n + MU_OUTPUT_GAP_RECORD <= size) {
+    mu_output_gap g = truncation_gap(e);
+    n += mu_output_gap_put(buf + n, &g);
+  }
+  return n;
+}
 
 static void reader_free(mu_output_reader *r) {
   mu_output_spool *s = r->s;

@@ -3,16 +3,19 @@
  * percent-encoded to [A-Za-z0-9._-] (long ids: a prefix and a hash), then ".<attempt>".
  * TaskLogs reads it back through the agent's stream (agent/logs.c).
  *
- * On disk: a sequence of records, each an 8-byte header {'M', 'O', stream (1 stdout, 2
- * stderr), 0, payload length u32 little-endian} and at most MU_OUTPUT_FRAME_MAX payload bytes,
- * so stdout and stderr stay apart and in the order they were produced. A torn last record
- * (crash mid-write) is ignored by readers.
+ * On disk: a sequence of records (lib/output/frames.h): output of stdout or stderr, so both
+ * stay apart and in the order they were produced, and gap records where output the spool saw
+ * is missing -- dropped for a bound, or past the task's output limit (mu_output_spool_
+ * truncated) -- with the stream offsets it covers, so a reader can say which bytes. A torn
+ * last record (crash mid-write) is ignored by readers.
  *
  * Writes are queued on the loop and done by libuv fs requests (the thread pool): one write in
  * flight per file, the loop never waits on the disk. Bounds: max_bytes over every file (the
- * oldest finished attempts are evicted first to make room; past that, new output is dropped
- * and counted as overflow), max_pending bytes queued for writing, and finished attempts
- * older than retention_ms are removed by mu_output_spool_sweep. Loop thread only. */
+ * oldest finished attempts are evicted first to make room; past that, new output is dropped,
+ * counted as overflow and recorded as a gap), max_pending bytes queued for writing, and
+ * finished attempts older than retention_ms are removed by mu_output_spool_sweep. Gap records
+ * go in before the next output that fits, or when the attempt finishes (then past the bounds
+ * by at most three records). Loop thread only. */
 #ifndef MU_AGENT_OUTPUT_SPOOL_H
 #define MU_AGENT_OUTPUT_SPOOL_H
 
@@ -21,9 +24,7 @@
 #include <uv.h>
 
 #include "lib/base/err.h"
-
-#define MU_OUTPUT_FRAME_HEADER 8
-#define MU_OUTPUT_FRAME_MAX 32768 /* payload bytes per record */
+#include "lib/output/frames.h"
 
 typedef struct mu_output_spool mu_output_spool;
 typedef struct mu_output_reader mu_output_reader;
@@ -54,9 +55,13 @@ int mu_output_spool_open(uv_loop_t *loop, const char *dir, const mu_output_spool
 /* Starts an attempt's file (idempotent; append does it too). */
 void mu_output_spool_begin(mu_output_spool *s, const char *task_id, uint32_t attempt);
 /* Appends output of stream (1 stdout, 2 stderr) as records; data is copied. Output that does
- * not fit the bounds is dropped, counted and logged once per attempt. */
+ * not fit the bounds is dropped, counted, logged once per attempt and recorded as a gap. */
 void mu_output_spool_append(mu_output_spool *s, const char *task_id, uint32_t attempt,
                             int stream, const void *data, size_t len);
+/* Records that `bytes` more output of the attempt were never captured (past the task's output
+ * limit): a gap after everything appended, written when the attempt finishes. */
+void mu_output_spool_truncated(mu_output_spool *s, const char *task_id, uint32_t attempt,
+                               uint64_t bytes);
 /* Marks the attempt finished: nothing more is appended; eviction may take it. */
 void mu_output_spool_finish(mu_output_spool *s, const char *task_id, uint32_t attempt);
 
@@ -67,6 +72,10 @@ void mu_output_spool_stats_get(const mu_output_spool *s, mu_output_spool_stats *
 /* Writes what is queued, then frees the spool and calls cb (may be NULL) on the loop. Every
  * reader must be closed first. */
 void mu_output_spool_close(mu_output_spool *s, void (*cb)(void *arg), void *arg);
+
+/* 1 when the attempt's output was here and was removed (evicted for the cap or past the
+ * retention age; remembered for the last max_evicted_names files), else 0. */
+int mu_output_spool_evicted(const mu_output_spool *s, const char *task_id, uint32_t attempt);
 
 /* The file name key of (task_id, attempt), without ".log", into buf (>= 256 bytes). */
 void mu_output_spool_key(const char *task_id, uint32_t attempt, char *buf, size_t size);
@@ -86,6 +95,11 @@ int mu_output_reader_open(mu_output_spool *s, const char *task_id, uint32_t atte
                           uint64_t offset, mu_output_reader **ret, mu_err *err);
 mu_output_read_state mu_output_reader_state(const mu_output_reader *r);
 uint64_t mu_output_reader_offset(const mu_output_reader *r);
+/* Gap records (into buf, room for 4 * MU_OUTPUT_GAP_RECORD) for output the spool saw and has
+ * not put in the file, and never will as things stand: drops not yet followed by output that
+ * fit, or what a file that could not be written lost. For the end of a read (it may come
+ * later in the file otherwise). Returns the bytes written. */
+size_t mu_output_reader_missing(const mu_output_reader *r, uint8_t *buf, size_t size);
 /* Reads whole records after the offset, at most max bytes (>= MU_OUTPUT_FRAME_HEADER +
  * MU_OUTPUT_FRAME_MAX), and calls cb once on the loop: status 0 with data (borrowed for the
  * callback; len may be 0 when the rest is a torn record), else a negative MU_E* with a
@@ -97,12 +111,5 @@ typedef void (*mu_output_read_cb)(mu_output_reader *r, int status, const char *m
 int mu_output_reader_read(mu_output_reader *r, size_t max, mu_output_read_cb cb, void *arg);
 /* Frees the reader (a read in flight is finished quietly first; its cb is not called). */
 void mu_output_reader_close(mu_output_reader *r);
-
-/* Splits records: returns the bytes of whole records at the start of buf (0 when the first
- * one is incomplete); -1 when a header is malformed. */
-long mu_output_frames_whole(const uint8_t *buf, size_t len);
-/* The record at buf (whole, as checked above): its stream and payload. */
-void mu_output_frame_get(const uint8_t *buf, int *ret_stream, const uint8_t **ret_data,
-                         size_t *ret_len);
 
 #endif

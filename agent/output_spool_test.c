@@ -1,6 +1,7 @@
 /* Tests for the output spool: records written off the loop and read back byte-exact from any
  * record offset, stdout and stderr kept apart, follow states, eviction for the cap (oldest
- * finished first), overflow when only running output is left, restart (rescan) and retention. */
+ * finished first), overflow when only running output is left (and the gap records that say
+ * which bytes are missing), truncation at the output limit, restart (rescan) and retention. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +19,8 @@ typedef struct got {
   uint8_t *out[3];               /* payload per stream, concatenated */
   size_t out_len[3];
   size_t records;
+  mu_output_gap gaps[8];
+  size_t n_gaps;
   int status;
   char message[300];
   int calls;
@@ -36,6 +39,12 @@ static void on_read(mu_output_reader *r, int status, const char *message, const 
     const uint8_t *p;
     size_t n;
     mu_output_frame_get(data + off, &stream, &p, &n);
+    if (stream == MU_OUTPUT_GAP) {
+      assert_true(g->n_gaps < 8);
+      assert_int_equal(mu_output_gap_get(p, n, &g->gaps[g->n_gaps++]), 0);
+      off += MU_OUTPUT_FRAME_HEADER + n;
+      continue;
+    }
     assert_true(stream == 1 || stream == 2);
     g->out[stream] = realloc(g->out[stream], g->out_len[stream] + n + 1);
     memcpy(g->out[stream] + g->out_len[stream], p, n);
@@ -263,14 +272,80 @@ static void test_retention_and_keys(void **state) {
   assert_string_not_equal(key, key2);
 }
 
-static void test_frames(void **state) {
+static void assert_gap(const mu_output_gap *g, int stream, int reason, uint64_t start,
+                       uint64_t len) {
+  assert_int_equal(g->stream, stream);
+  assert_int_equal(g->reason, reason);
+  assert_int_equal(g->start, start);
+  assert_int_equal(g->len, len);
+}
+
+/* Output the spool cannot keep leaves gap records with its stream offsets, before the next
+ * output that fits or at the finish; a reader of a running attempt learns of the last one
+ * from mu_output_reader_missing; truncation at the output limit is the final record. */
+static void test_gaps(void **state) {
   (void)state;
-  uint8_t buf[32] = {'M', 'O', 1, 0, 3, 0, 0, 0, 'a', 'b', 'c', 'M', 'O', 2, 0, 5, 0, 0, 0, 'x'};
-  assert_int_equal(mu_output_frames_whole(buf, 11), 11);
-  assert_int_equal(mu_output_frames_whole(buf, 20), 11); /* the second is incomplete */
-  assert_int_equal(mu_output_frames_whole(buf, 5), 0);
-  buf[0] = 'X';
-  assert_int_equal(mu_output_frames_whole(buf, 11), -1);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  char dir[256];
+  make_dir(dir, sizeof dir);
+  mu_output_spool *s = NULL;
+  mu_err err = {0};
+  mu_output_spool_opts o = {.max_bytes = 3000};
+  assert_int_equal(mu_output_spool_open(&loop, dir, &o, &s, &err), 0);
+  char buf[1500];
+  memset(buf, 'o', sizeof buf);
+  mu_output_spool_append(s, "t", 1, 1, buf, 1000);
+  mu_output_spool_append(s, "t", 1, 2, buf, 1500);
+  mu_output_spool_append(s, "t", 1, 1, buf, 1000); /* over the cap, nothing to evict */
+  mu_output_spool_append(s, "t", 1, 1, buf, 200);  /* fits: the gap record goes first */
+  mu_output_spool_append(s, "t", 1, 1, buf, 1000); /* dropped again */
+  settle(&loop);
+  mu_output_reader *r = NULL;
+  assert_int_equal(mu_output_reader_open(s, "t", 1, 0, &r, &err), 0);
+  got g = {0};
+  assert_int_equal(read_all(&loop, r, 0, &g), MU_OUTPUT_READ_WAIT);
+  assert_int_equal(g.out_len[1], 1200);
+  assert_int_equal(g.out_len[2], 1500);
+  assert_int_equal(g.n_gaps, 1);
+  assert_gap(&g.gaps[0], 1, MU_OUTPUT_GAP_DROPPED, 1000, 1000);
+  assert_int_equal(g.gaps[0].cause, MU_OUTPUT_DROP_CAP);
+  /* the running attempt's last drop is not in the file yet */
+  uint8_t miss[4 * MU_OUTPUT_GAP_RECORD];
+  size_t n = mu_output_reader_missing(r, miss, sizeof miss);
+  assert_int_equal(n, MU_OUTPUT_GAP_RECORD);
+  mu_output_gap mg;
+  assert_int_equal(mu_output_gap_get(miss + MU_OUTPUT_FRAME_HEADER, MU_OUTPUT_GAP_PAYLOAD, &mg), 0);
+  assert_gap(&mg, 1, MU_OUTPUT_GAP_DROPPED, 2200, 1000);
+  /* the end: 5000 bytes past the output limit; both gaps are written */
+  mu_output_spool_truncated(s, "t", 1, 5000);
+  mu_output_spool_finish(s, "t", 1);
+  settle(&loop);
+  got g2 = {0};
+  assert_int_equal(read_all(&loop, r, 0, &g2), MU_OUTPUT_READ_EOF);
+  assert_int_equal(g2.out_len[1] + g2.out_len[2], 0);
+  assert_int_equal(g2.n_gaps, 2);
+  assert_gap(&g2.gaps[0], 1, MU_OUTPUT_GAP_DROPPED, 2200, 1000);
+  assert_gap(&g2.gaps[1], 0, MU_OUTPUT_GAP_TRUNCATED, 3200 + 1500, 5000);
+  assert_int_equal(mu_output_reader_missing(r, miss, sizeof miss), 0);
+  mu_output_reader_close(r);
+  mu_output_spool_stats st;
+  mu_output_spool_stats_get(s, &st);
+  assert_int_equal(st.overflow_bytes, 2000);
+  close_spool(&loop, s);
+  /* after a restart the gaps are still in the file */
+  assert_int_equal(mu_output_spool_open(&loop, dir, NULL, &s, &err), 0);
+  assert_int_equal(mu_output_reader_open(s, "t", 1, 0, &r, &err), 0);
+  got g3 = {0};
+  assert_int_equal(read_all(&loop, r, 0, &g3), MU_OUTPUT_READ_EOF);
+  assert_int_equal(g3.n_gaps, 3);
+  assert_int_equal(g3.out_len[1], 1200);
+  mu_output_reader_close(r);
+  close_spool(&loop, s);
+  got_free(&g);
+  got_free(&g2);
+  got_free(&g3);
+  assert_int_equal(uv_loop_close(&loop), 0);
 }
 
 int main(void) {
@@ -278,7 +353,7 @@ int main(void) {
       cmocka_unit_test(test_write_and_read_from_offset),
       cmocka_unit_test(test_eviction_and_cap),
       cmocka_unit_test(test_retention_and_keys),
-      cmocka_unit_test(test_frames),
+      cmocka_unit_test(test_gaps),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

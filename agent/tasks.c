@@ -133,9 +133,12 @@ static void on_runner_event(void *arg, const mu_task_event *e) {
   switch (e->kind) {
     case MU_EV_STATE:
       if (a->spool != NULL) {
-        if (mu_task_state_final(e->state.state))
+        if (mu_task_state_final(e->state.state)) {
+          if (e->state.metrics != NULL && e->state.metrics->output_dropped_bytes > 0)
+            mu_output_spool_truncated(a->spool, e->task_id, e->attempt,
+                                      (uint64_t)e->state.metrics->output_dropped_bytes);
           mu_output_spool_finish(a->spool, e->task_id, e->attempt);
-        else
+        } else
           mu_output_spool_begin(a->spool, e->task_id, e->attempt);
       }
       sc.state = (Muster__V1__TaskState)e->state.state;

@@ -176,18 +176,6 @@ static pid_t spawn_bg(char *const argv[], const char *log) {
   return pid;
 }
 
-static void stop_bg(pid_t pid, const char *name) {
-  if (pid <= 0) return;
-  kill(pid, SIGTERM);
-  for (int i = 0; i < 100; i++) {
-    if (waitpid(pid, NULL, WNOHANG) == pid) return;
-    usleep(100 * 1000);
-  }
-  mu_warn(LOG, "%s did not stop within 10s of SIGTERM; killing it", name);
-  kill(pid, SIGKILL);
-  waitpid(pid, NULL, 0);
-}
-
 static int have(const char *path) { return access(path, X_OK) == 0; }
 
 /* ---- part 1: pack + sign ---- */
@@ -712,8 +700,8 @@ int main(int argc, char **argv) {
   int failed = 0;
   if (!b.o.skip_pack && part_pack(&b) != 0) failed = 1;
   if (!b.o.skip_dist && part_dist(&b) != 0) failed = 1;
-  stop_bg(b.musterd_pid, "musterd");
-  stop_bg(b.etcd_pid, "etcd");
+  mu_bench_stop_child(b.musterd_pid, "musterd");
+  mu_bench_stop_child(b.etcd_pid, "etcd");
   curl_global_cleanup();
   if (!b.o.keep)
     mu_bench_rm_tree(b.work);

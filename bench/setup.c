@@ -1,4 +1,5 @@
-/* Benchmark set-up helpers (setup.h): binary lookup, a free port, work-dir removal. */
+/* Benchmark set-up helpers (setup.h): binary lookup, a free port, stopping children, work-dir
+ * removal. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include "bench/setup.h"
 
@@ -9,8 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "lib/base/log.h"
 
 int mu_bench_find_binary(const char *flag, const char *flag_name, const char *rel,
                          const char *argv0, char *ret_path, mu_err *err) {
@@ -67,4 +73,16 @@ int mu_bench_run_until(uv_loop_t *loop, const int *flag, const volatile int *int
     uv_run(loop, UV_RUN_ONCE);
   }
   return 0;
+}
+
+void mu_bench_stop_child(pid_t pid, const char *name) {
+  if (pid <= 0) return;
+  kill(pid, SIGTERM);
+  for (int i = 0; i < 100; i++) {
+    if (waitpid(pid, NULL, WNOHANG) == pid) return;
+    nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
+  }
+  mu_warn("bench", "%s did not stop within 10s of SIGTERM; killing it", name);
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
 }

@@ -1,8 +1,9 @@
 /* Set-up helpers the benchmark programs share: finding the daemons to run, picking a free
- * loopback port, and removing a work directory. */
+ * loopback port, stopping them, and removing a work directory. */
 #ifndef MU_BENCH_SETUP_H
 #define MU_BENCH_SETUP_H
 
+#include <sys/types.h>
 #include <uv.h>
 
 #include "lib/base/err.h"
@@ -18,6 +19,10 @@ int mu_bench_free_port(int *ret_port, mu_err *err);
 
 /* Removes dir and everything below it (best effort). */
 void mu_bench_rm_tree(const char *dir);
+
+/* Stops a child started by the bench: SIGTERM, up to 10 s for it to exit, then SIGKILL (with
+ * a warning naming it). pid <= 0 does nothing. */
+void mu_bench_stop_child(pid_t pid, const char *name);
 
 /* Runs loop until *flag is set (or, with flag NULL, for timeout_ms): 0 when it was set (or
  * the time passed with flag NULL), MU_ETIMEDOUT past the timeout, MU_ECANCELED as soon as

@@ -1,4 +1,5 @@
-/* Job commands: run (ad hoc), submit (job file), watch, status, logs, cancel and jobs. */
+/* Job commands: run (ad hoc), submit (job file), watch, status, cancel and jobs (logs is in
+ * cmd_logs.c). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -328,102 +329,6 @@ int mu_cmd_status(const mu_cli_opts *opts, int argc, char **argv) {
            job->state == MUSTER__V1__JOB_STATE__JOB_CANCELLED;
   protobuf_c_message_free_unpacked(&job->base, NULL);
   return rc;
-}
-
-typedef struct logs_state {
-  const mu_cli_opts *opts;
-  int prefix;
-  /* prefix mode: the unfinished last line of the task whose output came last */
-  char *partial_task;
-  char *partial;
-  size_t partial_len;
-} logs_state;
-
-#define MU_LOGS_LINE_MAX (64 * 1024) /* a longer line is printed in pieces */
-
-static void logs_flush_partial(logs_state *ls) {
-  if (ls->partial_len > 0)
-    printf("%s: %.*s\n", ls->partial_task, (int)ls->partial_len, ls->partial);
-  ls->partial_len = 0;
-}
-
-/* Prints "task: line" per line, like pdsh; a line split over chunks is printed once whole. */
-static void logs_print_prefixed(logs_state *ls, const char *task_id, const char *p, size_t n) {
-  if (ls->partial_task == NULL || strcmp(ls->partial_task, task_id) != 0) {
-    logs_flush_partial(ls);
-    free(ls->partial_task);
-    ls->partial_task = strdup(task_id);
-    if (ls->partial_task == NULL) return;
-  }
-  if (ls->partial == NULL && (ls->partial = malloc(MU_LOGS_LINE_MAX)) == NULL) return;
-  for (size_t i = 0; i < n; i++) {
-    if (p[i] == '\n') {
-      printf("%s: %.*s\n", task_id, (int)ls->partial_len, ls->partial);
-      ls->partial_len = 0;
-      continue;
-    }
-    if (ls->partial_len == MU_LOGS_LINE_MAX) logs_flush_partial(ls);
-    ls->partial[ls->partial_len++] = p[i];
-  }
-}
-
-static int on_log(void *ud, const uint8_t *data, size_t len) {
-  logs_state *ls = ud;
-  Muster__V1__LogChunk *lc = muster__v1__log_chunk__unpack(NULL, len, data);
-  if (lc == NULL) return 0;
-  if (lc->note[0] != '\0' && !ls->opts->json) {
-    /* a note from the control plane (where the output comes from), not task output */
-    fflush(stdout);
-    fprintf(stderr, "muster logs: note: %s\n", lc->note);
-  } else if (lc->output != NULL || lc->note[0] != '\0') {
-    if (ls->opts->json) {
-      mu_cli_print_json(&lc->base);
-    } else if (ls->prefix) {
-      logs_print_prefixed(ls, lc->task_id, (const char *)lc->output->data.data,
-                          lc->output->data.len);
-    } else {
-      fwrite(lc->output->data.data, 1, lc->output->data.len, stdout);
-    }
-    fflush(stdout);
-  }
-  protobuf_c_message_free_unpacked(&lc->base, NULL);
-  return 0;
-}
-
-int mu_cmd_logs(const mu_cli_opts *opts, int argc, char **argv) {
-  static const char usage[] =
-      "usage: muster logs JOB [TASK] [-f]\n\n"
-      "Prints the output of a job's tasks (TASK is AGENT/NAME; all tasks when omitted, each\n"
-      "line prefixed with its task): the full output from the agent's spool, or the tail the\n"
-      "control plane keeps when the agent is away (a note on stderr says so). -f follows\n"
-      "running tasks until they end. -o json prints one LogChunk per line.\n";
-  Muster__V1__TaskLogsRequest req = MUSTER__V1__TASK_LOGS_REQUEST__INIT;
-  const char *pos[2] = {NULL, NULL};
-  int n = 0;
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "-f") == 0 || strcmp(argv[i], "--follow") == 0) req.follow = 1;
-    else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-      fputs(usage, stdout);
-      return 0;
-    } else if (argv[i][0] == '-') return usage_error("logs", usage, "unknown option '%s'", argv[i]);
-    else if (n < 2) pos[n++] = argv[i];
-    else return usage_error("logs", usage, "unexpected argument '%s'", argv[i]);
-  }
-  if (n == 0) return usage_error("logs", usage, "%s", "JOB is required");
-  req.job_id = (char *)pos[0];
-  req.task_id = (char *)(pos[1] ? pos[1] : "");
-  logs_state ls = {.opts = opts, .prefix = pos[1] == NULL};
-  mu_err err = {0};
-  int rc = mu_cli_stream(opts, "/muster.v1.Admin/TaskLogs", &req.base, on_log, NULL, &ls, &err);
-  logs_flush_partial(&ls);
-  fflush(stdout);
-  free(ls.partial_task);
-  free(ls.partial);
-  if (rc != 0) {
-    fprintf(stderr, "muster logs: %s\n", err.msg);
-    return 1;
-  }
-  return 0;
 }
 
 int mu_cmd_cancel(const mu_cli_opts *opts, int argc, char **argv) {

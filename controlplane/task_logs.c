@@ -2,16 +2,22 @@
  * through the agent's stream (ControlMessage.LogRequest -> AgentMessage.LogRequestReply,
  * routed here by request_id), and the tail this control plane keeps (in memory, loaded from
  * etcd after a restart) when the agent is not connected, is busy, does not answer, or no
- * longer has the output. A fallback is said in the stream itself: a LogChunk with `note` set
- * (and no output) for the reader; the trailing metadata
- * `muster-log-source` says where the output came from (agent, tail, agent+tail).
+ * longer has the output. What the caller gets is never silently less than the output: every
+ * byte range it misses (dropped or evicted on the agent, past the output limit, covered by no
+ * tail) is a LogChunk with `note` and `gap` set; a chunk that cannot be queued ends the call
+ * with DATA_LOSS. The trailing metadata `muster-log-source` says where the output came from
+ * (agent, tail, agent+tail).
  *
  * The tasks a call names are read one after another; follow reads the one task live from its
- * agent (or, in the fallback, from the task events this control plane receives). Bounds: at
- * most MU_LOGS_PER_AGENT reads asked of one agent and MU_LOGS_MAX_FETCHES calls at once; the
- * agent has MU_LOGS_ACK_MS to open a read; a caller whose send queue passes
- * MU_LOGS_PAUSE_BYTES pauses its read (the agent's read is cancelled and asked again at the
- * same offset once the queue drains). A caller that goes away cancels the agent's read. */
+ * agent (waiting for it to start), or in the fallback from the task events this control plane
+ * receives. Flow control end to end: the agent sends at most MU_LOGS_WINDOW spool bytes past
+ * what we acknowledged, and we acknowledge only while the caller's send queue is under
+ * MU_LOGS_CALLER_HIGH (again once it drains under MU_LOGS_CALLER_LOW): a slow caller stops the
+ * agent's read, and memory here and there stays bounded by the windows. Agents without flow
+ * control (older ones: their opening reply has no window) are paused by cancelling their read
+ * and asking again from the same offset. Bounds: at most MU_LOGS_PER_AGENT reads asked of one
+ * agent and MU_LOGS_MAX_FETCHES calls at once; the agent has MU_LOGS_ACK_MS to open a read. A
+ * caller that goes away cancels the agent's read. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,17 +27,21 @@
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/pbjson/pbjson.h"
+#include "lib/output/frames.h"
 #include "lib/rpc/pb.h"
 
 #define MU_LOGS_PER_AGENT 8
 #define MU_LOGS_MAX_FETCHES 256
 #define MU_LOGS_ACK_MS 10000          /* the agent opens the read (first reply) within this */
 #define MU_LOGS_IDLE_MS 30000         /* a read without follow: silence past this ends it */
-#define MU_LOGS_PAUSE_BYTES (4u << 20)
+#define MU_LOGS_WINDOW (2u << 20)     /* spool bytes an agent sends ahead of our acks */
+#define MU_LOGS_ACK_EVERY (MU_LOGS_WINDOW / 4)
+#define MU_LOGS_CALLER_HIGH (2u << 20)
+#define MU_LOGS_CALLER_LOW (512u << 10)
+#define MU_LOGS_PAUSE_BYTES (4u << 20) /* agents without flow control */
 #define MU_LOGS_RESUME_BYTES (512u << 10)
 #define MU_LOGS_PUMP_MS 50
-#define MU_LOGS_CHUNK (64 * 1024)     /* data per LogChunk sent to the caller */
-#define MU_FRAME_HEADER 8             /* the agent's spool record header (agent/output_spool.h) */
+#define MU_LOGS_CHUNK (256 * 1024)    /* data per LogChunk sent to the caller */
 
 typedef struct log_target {
   char *task_id;
@@ -52,12 +62,17 @@ struct mu_log_fetch {
   int got_request;
   /* the agent read of targets[cur] */
   int reading, acked, paused, read_follow;
+  int flow;                      /* the agent keeps our window (its opening reply said so) */
+  int waiting;                   /* follow: the task has not started yet; the pump looks again */
   char request_id[64];
   uint32_t read_attempt;
   int64_t stamp;                 /* the agent's connected_at_ms when asked */
   int64_t last_mono;
   uint64_t offset;               /* spool bytes received (record boundary) */
-  uint64_t delivered;            /* output bytes passed to the caller */
+  uint64_t acked_offset;         /* what the agent was told we passed on */
+  uint64_t pos[3];               /* output bytes accounted for per stream (1, 2): passed on or
+                                  * reported missing */
+  int truncation_reported;
   int used_agent, used_tail;
   mu_watcher *watcher;           /* fallback follow: live output through the scheduler */
   int done;
@@ -76,6 +91,30 @@ static mu_task_run *target_run(mu_log_fetch *f, const log_target *t, mu_host_run
   return tr;
 }
 
+static const char *cur_task(const mu_log_fetch *f) {
+  return f->cur < f->n ? f->targets[f->cur].task_id : "";
+}
+
+static void cancel_agent_read(mu_log_fetch *f);
+
+/* Queues one LogChunk for the caller. One that cannot be queued (the caller's queue is at
+ * its bound, or the call is over) ends the call with DATA_LOSS rather than leave a hole:
+ * 0, or -1 and the call is ending. */
+static int send_lc(mu_log_fetch *f, const Muster__V1__LogChunk *lc) {
+  if (f->done) return -1;
+  mu_err err = {0};
+  if (mu_pb_send(f->call, &lc->base, &err) == 0) return 0;
+  mu_warn("logs", "%s: output not passed on, ending the call: %s", cur_task(f), err.msg);
+  cancel_agent_read(f);
+  f->done = 1;
+  char msg[700];
+  snprintf(msg, sizeof msg, "%s: output after byte %llu of stdout / %llu of stderr could not be "
+           "sent: %s", cur_task(f), (unsigned long long)f->pos[1], (unsigned long long)f->pos[2],
+           err.msg);
+  mu_rpc_call_finish(f->call, MU_RPC_DATA_LOSS, msg, NULL);
+  return -1;
+}
+
 static int send_chunk(mu_log_fetch *f, const char *task_id, int stream, const void *data,
                       size_t len) {
   Muster__V1__LogChunk lc = MUSTER__V1__LOG_CHUNK__INIT;
@@ -85,7 +124,7 @@ static int send_chunk(mu_log_fetch *f, const char *task_id, int stream, const vo
   oc.data.len = len;
   lc.task_id = (char *)task_id;
   lc.output = &oc;
-  return mu_pb_send(f->call, &lc.base, NULL);
+  return send_lc(f, &lc);
 }
 
 static void send_note(mu_log_fetch *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -98,9 +137,50 @@ static void send_note(mu_log_fetch *f, const char *fmt, ...) {
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   Muster__V1__LogChunk lc = MUSTER__V1__LOG_CHUNK__INIT;
-  lc.task_id = f->cur < f->n ? f->targets[f->cur].task_id : "";
+  lc.task_id = (char *)cur_task(f);
   lc.note = msg;
-  mu_pb_send(f->call, &lc.base, NULL);
+  send_lc(f, &lc);
+}
+
+static const char *stream_name(int stream) {
+  return stream == 1   ? "stdout"
+         : stream == 2 ? "stderr"
+                       : "the output (stdout and stderr together)";
+}
+
+/* Reports missing output: bytes [start, end) of stream (0: the whole output; end 0: not
+ * known), as a note for people and a LogGap for programs; detail finishes the sentence
+ * after the verb the reason gives ("were dropped", "are missing"). */
+static void send_gap(mu_log_fetch *f, int stream, uint64_t start, uint64_t end, int reason,
+                     const char *detail) {
+  static const char *const verbs[][2] = {
+      [MUSTER__V1__LOG_GAP__REASON__DROPPED] = {"were dropped", "was dropped"},
+      [MUSTER__V1__LOG_GAP__REASON__TRUNCATED] = {"were truncated", "was truncated"},
+      [MUSTER__V1__LOG_GAP__REASON__EVICTED] = {"were evicted", "was evicted"},
+      [MUSTER__V1__LOG_GAP__REASON__UNAVAILABLE] = {"are missing", "is missing"},
+  };
+  if (reason < MUSTER__V1__LOG_GAP__REASON__DROPPED ||
+      reason > MUSTER__V1__LOG_GAP__REASON__UNAVAILABLE)
+    reason = MUSTER__V1__LOG_GAP__REASON__UNAVAILABLE;
+  const char *verb = verbs[reason][end > start ? 0 : 1];
+  char msg[800];
+  if (end > start)
+    snprintf(msg, sizeof msg, "%s: bytes %llu..%llu of %s %s%s", cur_task(f),
+             (unsigned long long)start, (unsigned long long)(end - 1), stream_name(stream), verb,
+             detail);
+  else
+    snprintf(msg, sizeof msg, "%s: %s from byte %llu on %s%s", cur_task(f), stream_name(stream),
+             (unsigned long long)start, verb, detail);
+  Muster__V1__LogChunk lc = MUSTER__V1__LOG_CHUNK__INIT;
+  Muster__V1__LogGap gap = MUSTER__V1__LOG_GAP__INIT;
+  gap.stream = (Muster__V1__OutputChunk__Stream)stream;
+  gap.start = start;
+  gap.end = end > start ? end : 0;
+  gap.reason = (Muster__V1__LogGap__Reason)reason;
+  lc.task_id = (char *)cur_task(f);
+  lc.note = msg;
+  lc.gap = &gap;
+  send_lc(f, &lc);
 }
 
 static size_t reads_of_agent(const mu_daemon *d, const char *agent_id) {
@@ -117,9 +197,16 @@ static mu_agent *connected_agent(mu_daemon *d, const char *agent_id) {
   return a != NULL && a->session != NULL ? a : NULL;
 }
 
-/* Asks the agent to start (task_id set) or cancel (task_id NULL) the read request_id. */
+/* The agent of the read in progress, while its stream is the one we asked on. */
+static mu_agent *read_agent(mu_log_fetch *f) {
+  mu_agent *a = connected_agent(f->d, f->targets[f->cur].agent_id);
+  return a != NULL && a->connected_at_ms == f->stamp ? a : NULL;
+}
+
+/* Asks the agent to start (task_id set), cancel (task_id NULL, ack 0) or move the window of
+ * (ack 1: offset passed on) the read request_id. */
 static int send_request(mu_agent *a, const char *request_id, const char *task_id,
-                        uint32_t attempt, uint64_t offset, int follow, mu_err *err) {
+                        uint32_t attempt, uint64_t offset, int follow, int ack, mu_err *err) {
   Muster__V1__ControlMessage msg = MUSTER__V1__CONTROL_MESSAGE__INIT;
   Muster__V1__LogRequest lr = MUSTER__V1__LOG_REQUEST__INIT;
   lr.request_id = (char *)request_id;
@@ -127,7 +214,9 @@ static int send_request(mu_agent *a, const char *request_id, const char *task_id
   lr.attempt = attempt;
   lr.offset = offset;
   lr.follow = follow;
-  lr.cancel = task_id == NULL;
+  lr.cancel = task_id == NULL && !ack;
+  lr.ack = ack;
+  lr.window = MU_LOGS_WINDOW;
   msg.msg_case = MUSTER__V1__CONTROL_MESSAGE__MSG_LOG_REQUEST;
   msg.log_request = &lr;
   return mu_gateway_send(a, &msg, err);
@@ -136,9 +225,8 @@ static int send_request(mu_agent *a, const char *request_id, const char *task_id
 static void cancel_agent_read(mu_log_fetch *f) {
   if (!f->reading) return;
   f->reading = 0;
-  mu_agent *a = connected_agent(f->d, f->targets[f->cur].agent_id);
-  if (a != NULL && a->connected_at_ms == f->stamp)
-    send_request(a, f->request_id, NULL, 0, 0, 0, NULL);
+  mu_agent *a = read_agent(f);
+  if (a != NULL) send_request(a, f->request_id, NULL, 0, 0, 0, 0, NULL);
 }
 
 static int ask_agent(mu_log_fetch *f, mu_agent *a, mu_err *err) {
@@ -146,11 +234,12 @@ static int ask_agent(mu_log_fetch *f, mu_agent *a, mu_err *err) {
   snprintf(f->request_id, sizeof f->request_id, "logs-%llu",
            (unsigned long long)++f->d->log_seq);
   int rc = send_request(a, f->request_id, t->task_id, f->read_attempt, f->offset, f->read_follow,
-                        err);
+                        0, err);
   if (rc != 0) return rc;
   f->reading = 1;
   f->acked = 0;
   f->paused = 0;
+  f->acked_offset = f->offset;
   f->stamp = a->connected_at_ms;
   f->last_mono = mu_mono_ms();
   return 0;
@@ -158,55 +247,73 @@ static int ask_agent(mu_log_fetch *f, mu_agent *a, mu_err *err) {
 
 /* --- the tail kept here --- */
 
-/* Sends the kept tail of targets[cur] (why: the reason, NULL for none), from output byte
- * `from` on when the tail reaches back that far. Returns 1 when the call now follows the
- * task live through the scheduler (the call stays open), else 0. */
-static int send_tail(mu_log_fetch *f, const char *why) {
+/* Sends the kept tail of targets[cur] after a fallback (why: the reason, reason: the LogGap
+ * reason of what it leaves out; NULL when the task never ran), with a gap for every byte
+ * range neither the agent nor the tail gave. The tail lines up with the agent's bytes only
+ * when it holds just this attempt, which has ended, and the control plane received all of it
+ * (its count matches the agent's final one); else what is missing has no known end. Returns 1
+ * when the call now follows the task live through the scheduler (the call stays open). */
+static int send_tail(mu_log_fetch *f, const char *why, int reason) {
   const log_target *t = &f->targets[f->cur];
   mu_host_run *h = NULL;
   mu_task_run *tr = target_run(f, t, &h);
   f->used_tail = 1;
   if (tr == NULL) {
-    send_note(f, "%s: the job is no longer held by this control plane", t->task_id);
+    send_gap(f, 0, f->pos[1] + f->pos[2], 0, MUSTER__V1__LOG_GAP__REASON__UNAVAILABLE,
+             ": the job is no longer held by this control plane");
     return 0;
   }
   size_t cap = tr->tail.cap + 1;
   char *buf = malloc(cap);
   size_t n = buf ? mu_tail_copy(&tr->tail, buf, cap) : 0;
-  uint64_t first = tr->tail.total - n; /* output byte where the tail starts */
+  uint64_t total = tr->tail.total, first = total - n; /* output byte where the tail starts */
+  uint64_t at = f->pos[1] + f->pos[2];                /* what the caller has accounted for */
+  int final = tr->state >= MUSTER__V1__TASK_STATE__SUCCEEDED;
+  /* the agent's count: the control plane misses output events its agent could not journal */
+  int known = final && tr->has_metrics;
+  uint64_t size = known ? (uint64_t)tr->metrics.output_bytes : total;
+  /* a running attempt has no final count to check against: its tail is trusted to start
+   * where it says only when nothing is to be joined to it */
+  int aligned = f->read_attempt == tr->attempt && tr->attempt <= 1 &&
+                (known ? size == total : at == 0);
   size_t skip = 0;
-  /* the tail counts every attempt's output; it lines up with the agent's bytes only when the
-   * attempt read is the run's only one */
-  int aligned = f->read_attempt == 1 && tr->attempt == 1;
-  if (f->delivered > 0) {
-    if (aligned && f->delivered >= first) {
-      skip = f->delivered - first < n ? (size_t)(f->delivered - first) : n;
-      if (why) send_note(f, "%s: %s after %llu bytes; the rest from the tail kept by the control plane",
-                         t->task_id, why, (unsigned long long)f->delivered);
-    } else if (why) {
-      send_note(f, "%s: %s after %llu bytes; what follows is the tail kept by the control plane "
-                   "(the last %zu of %llu bytes; some output in between is missing)",
-                t->task_id, why, (unsigned long long)f->delivered, n,
-                (unsigned long long)tr->tail.total);
-    }
-  } else if (why) {
-    if (tr->tail.total > n)
-      send_note(f, "%s: %s; showing the tail kept by the control plane (the last %zu of %llu "
-                   "bytes, stdout and stderr merged)", t->task_id, why, n,
-                (unsigned long long)tr->tail.total);
+  if (why != NULL) {
+    char what[600];
+    if (reason == MUSTER__V1__LOG_GAP__REASON__EVICTED)
+      snprintf(what, sizeof what, " from agent %s's output spool", t->agent_id);
     else
-      send_note(f, "%s: %s; showing the output kept by the control plane (all %zu bytes, "
-                   "stdout and stderr merged)", t->task_id, why, n);
+      snprintf(what, sizeof what, ": %s", why);
+    if (aligned && at >= first) {
+      skip = at - first < n ? (size_t)(at - first) : n;
+      if (at > 0)
+        send_note(f, "%s: %s after %llu bytes; the rest from the tail kept by the control plane",
+                  t->task_id, why, (unsigned long long)at);
+      else
+        send_note(f, "%s: %s; showing the output kept by the control plane (all %zu bytes, "
+                     "stdout and stderr merged)", t->task_id, why, n);
+    } else {
+      if (aligned)
+        send_gap(f, 0, at, first, reason, what);
+      else
+        send_gap(f, 0, at, 0, reason, what);
+      send_note(f, "%s: showing the tail kept by the control plane instead (the last %zu of %llu "
+                   "bytes it received%s, stdout and stderr merged)", t->task_id, n,
+                (unsigned long long)total, tr->attempt > 1 ? " over every attempt" : "");
+    }
+    if (known && tr->metrics.output_dropped_bytes > 0 &&
+        !f->truncation_reported) {
+      f->truncation_reported = 1;
+      send_gap(f, 0, size, size + (uint64_t)tr->metrics.output_dropped_bytes,
+               MUSTER__V1__LOG_GAP__REASON__TRUNCATED, " at the task's output limit");
+    }
   }
-  for (size_t off = skip; off < n; off += MU_LOGS_CHUNK) {
+  for (size_t off = skip; off < n && !f->done; off += MU_LOGS_CHUNK) {
     size_t len = n - off < MU_LOGS_CHUNK ? n - off : MU_LOGS_CHUNK;
     send_chunk(f, t->task_id, MUSTER__V1__OUTPUT_CHUNK__STREAM__STREAM_UNSPECIFIED, buf + off,
                len);
   }
   free(buf);
-  if (!f->follow || f->n != 1 || tr->state >= MUSTER__V1__TASK_STATE__SUCCEEDED ||
-      h->state != MU_HOST_RUNNING)
-    return 0;
+  if (f->done || !f->follow || f->n != 1 || final || h->state != MU_HOST_RUNNING) return 0;
   /* follow the live output this control plane receives (the scheduler ends the call when
    * the task ends) */
   mu_job *job = mu_sched_find(f->d, f->job_id);
@@ -233,27 +340,48 @@ static void fetch_finish(mu_log_fetch *f) {
 }
 
 /* The read of targets[cur] cannot go on (why): the tail, then the next target. */
-static void fall_back(mu_log_fetch *f, const char *why) {
+static void fall_back(mu_log_fetch *f, const char *why, int reason) {
   cancel_agent_read(f);
   f->paused = 0;
-  mu_info("logs", "%s: %s; serving the control plane's tail", f->targets[f->cur].task_id, why);
-  if (send_tail(f, why)) return;
+  mu_info("logs", "%s: %s; serving the control plane's tail", cur_task(f), why);
+  if (send_tail(f, why, reason)) return;
   f->cur++;
   next_target(f);
 }
 
+/* Follow of one task that has not started (or waits for its retry): wait for the attempt
+ * to start on its agent rather than end at once or read an attempt that is over. */
+static int worth_waiting(mu_log_fetch *f, const mu_task_run *tr) {
+  mu_job *job = mu_sched_find(f->d, f->job_id);
+  return f->read_follow && tr != NULL && job != NULL && !mu_job_finished(job) &&
+         tr->state < MUSTER__V1__TASK_STATE__STARTING;
+}
+
 static void next_target(mu_log_fetch *f) {
   mu_daemon *d = f->d;
+  f->waiting = 0;
   while (!f->done && f->cur < f->n) {
     log_target *t = &f->targets[f->cur];
-    mu_task_run *tr = target_run(f, t, NULL);
-    f->offset = f->delivered = 0;
+    mu_host_run *h = NULL;
+    mu_task_run *tr = target_run(f, t, &h);
+    if (h != NULL && h->agent_id != NULL &&
+        (t->agent_id == NULL || strcmp(t->agent_id, h->agent_id) != 0)) {
+      free(t->agent_id); /* placed since (an "any" target), or its retry went elsewhere */
+      t->agent_id = strdup(h->agent_id);
+    }
+    f->offset = 0;
+    memset(f->pos, 0, sizeof f->pos);
+    f->truncation_reported = 0;
     f->read_attempt = f->want_attempt ? f->want_attempt : (tr ? tr->attempt : t->attempt);
     f->read_follow = f->follow && f->n == 1;
     char why[300] = "";
+    if (!f->want_attempt && worth_waiting(f, tr)) {
+      f->waiting = 1; /* the pump looks again */
+      return;
+    }
     if (t->agent_id == NULL || f->read_attempt == 0) {
       /* never ran: there is no output anywhere but what may come (follow) */
-      if (send_tail(f, NULL)) return;
+      if (send_tail(f, NULL, 0)) return;
       f->cur++;
       continue;
     }
@@ -271,7 +399,7 @@ static void next_target(mu_log_fetch *f) {
     else
       return; /* its replies move us on */
     mu_info("logs", "%s: %s; serving the control plane's tail", t->task_id, why);
-    if (send_tail(f, why)) return;
+    if (send_tail(f, why, MUSTER__V1__LOG_GAP__REASON__UNAVAILABLE)) return;
     f->cur++;
   }
   fetch_finish(f);
@@ -279,35 +407,93 @@ static void next_target(mu_log_fetch *f) {
 
 /* --- replies from agents --- */
 
+/* A gap record from the agent's spool: reported with its byte range (from where the stream
+ * stands here, should the two differ). */
+static void forward_gap(mu_log_fetch *f, const mu_output_gap *g, const char *agent_id) {
+  char what[400];
+  if (g->stream == 0) { /* past the output limit: after everything else */
+    f->truncation_reported = 1;
+    send_gap(f, 0, g->start, g->start + g->len, MUSTER__V1__LOG_GAP__REASON__TRUNCATED,
+             " at the task's output limit");
+    return;
+  }
+  /* from where the stream stands: bytes before g->start that never came are missing too */
+  uint64_t start = f->pos[g->stream], end = g->start + g->len;
+  if (end <= start) return; /* reported already */
+  snprintf(what, sizeof what, " by agent %s's output spool: %s", agent_id,
+           mu_output_drop_cause_text(g->cause));
+  send_gap(f, g->stream, start, end, MUSTER__V1__LOG_GAP__REASON__DROPPED, what);
+  f->pos[g->stream] = end;
+}
+
 /* Passes the records in data to the caller, merging runs of one stream. 0, or -1 when
- * malformed. */
-static int forward_records(mu_log_fetch *f, const uint8_t *data, size_t len) {
+ * malformed or the call is ending. */
+static int forward_records(mu_log_fetch *f, const uint8_t *data, size_t len,
+                           const char *agent_id) {
   const char *task_id = f->targets[f->cur].task_id;
-  size_t off = 0, run_start = 0, run_len = 0;
-  int run_stream = 0;
+  long whole = mu_output_frames_whole(data, len);
+  if (whole != (long)len) return -1;
   uint8_t *buf = malloc(len ? len : 1);
   if (buf == NULL) return -1;
-  while (off < len) {
-    if (len - off < MU_FRAME_HEADER || data[off] != 'M' || data[off + 1] != 'O') break;
-    int stream = data[off + 2];
-    size_t n = (size_t)data[off + 4] | (size_t)data[off + 5] << 8 | (size_t)data[off + 6] << 16 |
-               (size_t)data[off + 7] << 24;
-    if ((stream != 1 && stream != 2) || len - off - MU_FRAME_HEADER < n) break;
-    if (run_len > 0 && (stream != run_stream || run_len + n > MU_LOGS_CHUNK)) {
-      send_chunk(f, task_id, run_stream, buf + run_start, run_len);
-      run_start += run_len;
+  size_t off = 0, run_len = 0;
+  int run_stream = 0, rc = 0;
+  while (off < len && rc == 0) {
+    int kind;
+    const uint8_t *p;
+    size_t n;
+    mu_output_frame_get(data + off, &kind, &p, &n);
+    off += MU_OUTPUT_FRAME_HEADER + n;
+    if (run_len > 0 && (kind != run_stream || run_len + n > MU_LOGS_CHUNK)) {
+      rc = send_chunk(f, task_id, run_stream, buf, run_len);
       run_len = 0;
     }
-    run_stream = stream;
-    memcpy(buf + run_start + run_len, data + off + MU_FRAME_HEADER, n);
+    if (kind == MU_OUTPUT_GAP) {
+      mu_output_gap g;
+      if (mu_output_gap_get(p, n, &g) != 0) rc = -1;
+      else forward_gap(f, &g, agent_id);
+      rc = f->done ? -1 : rc;
+      continue;
+    }
+    run_stream = kind;
+    memcpy(buf + run_len, p, n);
     run_len += n;
-    f->delivered += n;
-    off += MU_FRAME_HEADER + n;
+    f->pos[kind] += n;
   }
-  if (run_len > 0) send_chunk(f, task_id, run_stream, buf + run_start, run_len);
+  if (run_len > 0 && rc == 0) rc = send_chunk(f, task_id, run_stream, buf, run_len);
   free(buf);
   f->offset += off;
-  return off == len ? 0 : -1;
+  return rc;
+}
+
+static void send_ack(mu_log_fetch *f) {
+  mu_agent *a = read_agent(f);
+  if (a == NULL || !f->reading || f->offset == f->acked_offset) return;
+  if (send_request(a, f->request_id, NULL, 0, f->offset, 0, 1, NULL) == 0) {
+    f->acked_offset = f->offset;
+    f->last_mono = mu_mono_ms(); /* the agent's silence counts from here */
+  }
+}
+
+static void on_caller_drained(mu_rpc_call *call, void *arg) {
+  mu_log_fetch *f = arg;
+  (void)call;
+  if (!f->done && f->flow) send_ack(f);
+}
+
+/* After passing data on: let the agent send more, unless the caller is behind. */
+static void pace(mu_log_fetch *f) {
+  size_t queued = mu_rpc_call_queued_bytes(f->call);
+  if (!f->flow) {
+    if (queued > MU_LOGS_PAUSE_BYTES) { /* an older agent: stop its read, ask again later */
+      cancel_agent_read(f);
+      f->paused = 1;
+    }
+    return;
+  }
+  if (queued >= MU_LOGS_CALLER_HIGH)
+    mu_rpc_call_on_drain(f->call, MU_LOGS_CALLER_LOW, on_caller_drained, f);
+  else if (f->offset - f->acked_offset >= MU_LOGS_ACK_EVERY)
+    send_ack(f);
 }
 
 void mu_task_logs_on_reply(mu_daemon *d, mu_agent *agent, const Muster__V1__LogRequestReply *rep) {
@@ -317,29 +503,39 @@ void mu_task_logs_on_reply(mu_daemon *d, mu_agent *agent, const Muster__V1__LogR
   if (f == NULL || f->targets[f->cur].agent_id == NULL ||
       strcmp(f->targets[f->cur].agent_id, agent->id) != 0)
     return; /* a read already cancelled or given up */
+  if (!f->acked) f->flow = rep->window > 0; /* the opening reply */
   f->acked = 1;
   f->last_mono = mu_mono_ms();
   if (rep->error[0] != '\0') {
     f->reading = 0; /* the agent ended it */
-    fall_back(f, rep->error);
+    fall_back(f, rep->error,
+              rep->evicted ? MUSTER__V1__LOG_GAP__REASON__EVICTED
+                           : MUSTER__V1__LOG_GAP__REASON__UNAVAILABLE);
+    return;
+  }
+  if (f->flow && rep->data.len > 0 && rep->offset != f->offset) {
+    char why[200];
+    snprintf(why, sizeof why, "agent %s sent spool offset %llu where %llu was due", agent->id,
+             (unsigned long long)rep->offset, (unsigned long long)f->offset);
+    fall_back(f, why, MUSTER__V1__LOG_GAP__REASON__UNAVAILABLE);
     return;
   }
   f->used_agent = 1;
-  if (forward_records(f, rep->data.data, rep->data.len) != 0) {
-    fall_back(f, "malformed output records from the agent");
+  if (forward_records(f, rep->data.data, rep->data.len, agent->id) != 0) {
+    if (!f->done) fall_back(f, "malformed output records from the agent",
+                            MUSTER__V1__LOG_GAP__REASON__UNAVAILABLE);
     return;
   }
   if (rep->eof) {
     f->reading = 0;
+    if (rep->running && !f->read_follow)
+      send_note(f, "%s: attempt %u is still running: this is its output so far; -f follows it",
+                cur_task(f), f->read_attempt);
     f->cur++;
     next_target(f);
     return;
   }
-  if (mu_rpc_call_queued_bytes(f->call) > MU_LOGS_PAUSE_BYTES) {
-    /* the caller reads slower than the agent sends: stop the agent's read, ask again later */
-    cancel_agent_read(f);
-    f->paused = 1;
-  }
+  pace(f);
 }
 
 void mu_task_logs_on_agent_down(mu_daemon *d, mu_agent *agent) {
@@ -351,7 +547,7 @@ void mu_task_logs_on_agent_down(mu_daemon *d, mu_agent *agent) {
       f->reading = 0;
       char why[200];
       snprintf(why, sizeof why, "agent %s disconnected", agent->id);
-      fall_back(f, why);
+      fall_back(f, why, MUSTER__V1__LOG_GAP__REASON__UNAVAILABLE);
     }
     f = next;
   }
@@ -363,23 +559,27 @@ static void on_pump(uv_timer_t *t) {
   mu_log_fetch *f = d->log_fetches;
   while (f != NULL) {
     mu_log_fetch *next = f->next;
-    if (!f->done && (f->reading || f->paused)) {
+    if (!f->done && f->waiting) {
+      mu_task_run *tr = target_run(f, &f->targets[f->cur], NULL);
+      if (tr == NULL || !worth_waiting(f, tr)) next_target(f);
+    } else if (!f->done && (f->reading || f->paused)) {
       const char *id = f->targets[f->cur].agent_id;
-      mu_agent *a = connected_agent(d, id);
+      mu_agent *a = read_agent(f);
       char why[200] = "";
       mu_err err = {0};
-      if (a == NULL || a->connected_at_ms != f->stamp)
+      if (a == NULL)
         snprintf(why, sizeof why, "agent %s disconnected", id);
       else if (f->reading && !f->acked && now - f->last_mono > MU_LOGS_ACK_MS)
         snprintf(why, sizeof why, "agent %s did not answer within %ds", id, MU_LOGS_ACK_MS / 1000);
-      else if (f->reading && !f->read_follow && now - f->last_mono > MU_LOGS_IDLE_MS)
+      else if (f->reading && !f->read_follow && now - f->last_mono > MU_LOGS_IDLE_MS &&
+               !(f->flow && f->offset - f->acked_offset >= MU_LOGS_ACK_EVERY)) /* not held by us */
         snprintf(why, sizeof why, "agent %s stopped sending for %ds", id, MU_LOGS_IDLE_MS / 1000);
       else if (f->paused && mu_rpc_call_queued_bytes(f->call) < MU_LOGS_RESUME_BYTES &&
                ask_agent(f, a, &err) != 0)
         snprintf(why, sizeof why, "asking agent %s again: %s", id, err.msg);
       if (why[0] != '\0') {
-        if (a == NULL || a->connected_at_ms != f->stamp) f->reading = 0;
-        fall_back(f, why);
+        if (a == NULL) f->reading = 0;
+        fall_back(f, why, MUSTER__V1__LOG_GAP__REASON__UNAVAILABLE);
       }
     }
     f = next;
@@ -452,7 +652,8 @@ static void start_fetch(mu_log_fetch *f, const Muster__V1__TaskLogsRequest *req)
   f->follow = req->follow;
   if (f->follow && f->n > 1) {
     /* following several tasks: the tails kept here, then their live output as it arrives */
-    for (f->cur = 0; f->cur < f->n; f->cur++) send_tail(f, NULL);
+    for (f->cur = 0; f->cur < f->n; f->cur++) send_tail(f, NULL, 0);
+    if (f->done) return;
     if (mu_job_finished(job) || (f->watcher = calloc(1, sizeof *f->watcher)) == NULL ||
         (f->watcher->task_id = strdup("")) == NULL) {
       fetch_finish(f);

@@ -335,8 +335,8 @@ def test_agent_restart_reports_lost_from_journal(c):
 
 
 def log_chunks(c, job, task):
-    """`muster -o json logs JOB TASK`: ({stream: bytes}, [notes])."""
-    rc, out, err = c.cli("-o", "json", "logs", job, task, check=False, timeout=60)
+    """`muster -o json logs --allow-partial JOB TASK`: ({stream: bytes}, [notes])."""
+    rc, out, err = c.cli("-o", "json", "logs", "--allow-partial", job, task, check=False, timeout=60)
     assert rc == 0, err
     streams, notes = {}, []
     for line in out.splitlines():
@@ -384,24 +384,27 @@ def test_full_logs_from_the_agent_spool(c):
     assert seen[-1][0] - seen[-3][0] >= 0.6, "lines did not arrive as printed: %r" % seen
     assert "serving the control plane's tail" not in c.musterd.text(), c.musterd.text()[-2000:]
     # a second big output does not fit beside the first: the first is evicted, and its logs
-    # fall back to the tail the control plane kept, saying so
+    # fall back to the tail the control plane kept, saying so and which bytes are missing
     rc, res, summary, err = run_json(c, "--hosts", "web-1", "--", "seq 1 200000")
     assert rc == 0, (res, err)
     second = summary["jobId"]
     rc, out, err = c.cli("logs", second, "web-1/run", timeout=60)
     assert out == "".join("%d\n" % i for i in range(1, 200001)), len(out)
-    rc, out, err = c.cli("logs", big, "web-1/run")
-    assert "evicted" in err and "tail kept by the control plane" in err, err
+    rc, out, err = c.cli("logs", big, "web-1/run", check=False)
+    assert rc == 1 and "tail kept by the control plane" in err, (rc, err)
+    assert re.search(r"bytes 0\.\.\d+ of the output \(stdout and stderr together\) were evicted "
+                     r"from agent web-1's output spool", err), err
     assert 0 < len(out) <= 64 * 1024 and "150000\n" in out, len(out)
+    assert c.cli("logs", "--allow-partial", big, "web-1/run", check=False)[0] == 0
     # the agent goes away: the tail, with a note naming the agent
     agent = c.agents.pop("web-1")
     assert agent.stop() == 0, agent.text()[-3000:]
     wait_until("agent disconnected", lambda: c.states().get("web-1") != "AGENT_CONNECTED")
-    rc, out, err = c.cli("logs", second, "web-1/run")
-    assert rc == 0 and "agent web-1 is not connected" in err, err
+    rc, out, err = c.cli("logs", second, "web-1/run", check=False)
+    assert rc == 1 and "are missing: agent web-1 is not connected" in err, err
     assert len(out) == 64 * 1024 and out.endswith("199999\n200000\n"), len(out)
     streams, notes = log_chunks(c, second, "web-1/run")
-    assert len(notes) == 1 and "not connected" in notes[0], notes
+    assert len(notes) == 2 and "not connected" in notes[0], notes
 
 
 def test_adhoc_python_and_http(c):

@@ -155,6 +155,12 @@ static void on_send(void *self, int ok) {
     free(item);
   }
   if (!ok) call->read_stopped = 1; /* the stream is broken; status will tell why */
+  if (call->drain_cb != NULL && call->queued_bytes < call->drain_below && !call->done &&
+      !call->final_seen) {
+    void (*cb)(mu_rpc_call *, void *) = call->drain_cb;
+    call->drain_cb = NULL;
+    cb(call, call->drain_arg); /* may queue more: call_pump below sends it */
+  }
   call_pump(call);
   call_maybe_done(call);
 }
@@ -243,6 +249,13 @@ int mu_rpc_call_send(mu_rpc_call *call, const uint8_t *data, size_t len, mu_err 
 }
 
 size_t mu_rpc_call_queued_bytes(const mu_rpc_call *call) { return call->queued_bytes; }
+
+void mu_rpc_call_on_drain(mu_rpc_call *call, size_t below, void (*cb)(mu_rpc_call *, void *),
+                          void *arg) {
+  call->drain_below = below;
+  call->drain_cb = cb;
+  call->drain_arg = arg;
+}
 
 void mu_rpc_call_close_send(mu_rpc_call *call) {
   if (call->is_server || call->close_send_requested) return;

@@ -73,6 +73,9 @@ struct mu_rpc_call {
   /* sending: a FIFO of byte buffers; one SEND_MESSAGE at a time */
   struct mu_rpc_send_item *send_head, *send_tail;
   size_t queued_bytes;
+  size_t drain_below;        /* mu_rpc_call_on_drain: its threshold, callback and argument */
+  void (*drain_cb)(mu_rpc_call *call, void *arg);
+  void *drain_arg;
   int sending;
   int headers_sent;          /* server: initial metadata sent */
   mu_rpc_metadata headers;   /* server: to send with the first message */

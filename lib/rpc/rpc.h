@@ -208,6 +208,12 @@ int mu_rpc_call_set_headers(mu_rpc_call *call, const mu_rpc_metadata *md, mu_err
 int mu_rpc_call_send(mu_rpc_call *call, const uint8_t *data, size_t len, mu_err *err);
 /* Bytes queued and not yet handed to gRPC (for flow control by callers). */
 size_t mu_rpc_call_queued_bytes(const mu_rpc_call *call);
+/* Flow control without polling: cb(call, arg) runs once, on the loop, when a send completes
+ * and leaves fewer than `below` bytes queued (check mu_rpc_call_queued_bytes first: nothing
+ * fires while the queue is empty). It may send. One waiter per call: another registration
+ * replaces it, cb NULL removes it; it never runs once the call is over. */
+void mu_rpc_call_on_drain(mu_rpc_call *call, size_t below, void (*cb)(mu_rpc_call *call, void *arg),
+                          void *arg);
 /* Client side: no more messages from us (after the queued ones). */
 void mu_rpc_call_close_send(mu_rpc_call *call);
 /* Server side: ends the call with a status after the queued messages; trailers may be NULL. */

@@ -403,6 +403,41 @@ static void test_send_queue_bound(void **state) {
   mu_rpc_channel_close(ch);
 }
 
+typedef struct drain_probe {
+  fixture *f;
+  int fired;
+  size_t queued_at_fire;
+} drain_probe;
+
+static void on_drain_send_last(mu_rpc_call *call, void *arg) {
+  drain_probe *p = arg;
+  p->fired++;
+  p->queued_at_fire = mu_rpc_call_queued_bytes(call);
+  mu_rpc_call_send(call, (const uint8_t *)"last", 4, NULL); /* sending from the callback */
+  mu_rpc_call_close_send(call);
+}
+
+/* on_drain fires once, when the queue falls under the mark, and may send from there. */
+static void test_on_drain(void **state) {
+  fixture *f = *state;
+  reset(f);
+  mu_rpc_call *call;
+  mu_rpc_call_new(f->channel, "/test.Echo/Bidi", 5000, NULL, &client_handlers, f, &call, NULL);
+  static uint8_t big[100000];
+  for (int i = 0; i < 20; i++) assert_int_equal(mu_rpc_call_send(call, big, sizeof big, NULL), 0);
+  assert_true(mu_rpc_call_queued_bytes(call) > 150000);
+  drain_probe gone = {f, 0, 0}, probe = {f, 0, 0};
+  mu_rpc_call_on_drain(call, 150000, on_drain_send_last, &gone);
+  mu_rpc_call_on_drain(call, 150000, on_drain_send_last, &probe); /* replaces the first */
+  run_until_done(f);
+  assert_int_equal(f->code, MU_RPC_OK);
+  assert_int_equal(gone.fired, 0);
+  assert_int_equal(probe.fired, 1);
+  assert_true(probe.queued_at_fire < 150000);
+  assert_int_equal(f->n_msgs, 21);
+  assert_string_equal(f->last, "last");
+}
+
 /* ---- mTLS with in-memory PEM on the client ---- */
 
 static int tls_gate(mu_rpc_call *call, const char *method, const mu_rpc_metadata *md,
@@ -510,6 +545,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
       cmocka_unit_test_setup_teardown(test_unreachable, setup, teardown),
       cmocka_unit_test_setup_teardown(test_send_queue_bound, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_on_drain, setup, teardown),
       cmocka_unit_test_setup_teardown(test_tls_pem_strings, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
