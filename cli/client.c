@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <uv.h>
 
 #include "lib/rpc/rpc.h"
@@ -192,17 +193,78 @@ int mu_cli_route(const mu_cli_opts *opts, mu_cli_attempt_fn attempt, void *ud,
     if (res->code != MU_RPC_UNAVAILABLE) remember_addr(opts, next - 1);
     break;
   }
-  int plaintext = opts->ca == NULL || opts->ca[0] == '\0';
-  if (rc == 0 && plaintext &&
-      (res->code == MU_RPC_UNAVAILABLE || res->code == MU_RPC_UNAUTHENTICATED)) {
-    size_t n = strlen(res->message);
-    snprintf(res->message + n, sizeof res->message - n, "%s",
-             " (the control plane serves mTLS unless started with --insecure: give --ca, --cert "
-             "and --key, or set MUSTER_CA, MUSTER_CERT and MUSTER_KEY)");
-  }
 out:
   mu_cli_session_close(own);
   return rc;
+}
+
+/* --- what to check when a call fails --- */
+
+static int err_from_code(int code) {
+  switch (code) {
+    case MU_RPC_INVALID_ARGUMENT: return MU_EINVAL;
+    case MU_RPC_NOT_FOUND: return MU_ENOENT;
+    case MU_RPC_ALREADY_EXISTS: return MU_EEXIST;
+    case MU_RPC_PERMISSION_DENIED: return MU_EPERM;
+    case MU_RPC_DEADLINE_EXCEEDED: return MU_ETIMEDOUT;
+    default: return MU_EIO;
+  }
+}
+
+/* The host part of HOST:PORT or [HOST]:PORT (without brackets): start and length. */
+static const char *host_start(const char *addr) { return addr[0] == '[' ? addr + 1 : addr; }
+static size_t host_len(const char *addr) {
+  if (addr[0] == '[') {
+    const char *end = strchr(addr, ']');
+    return end != NULL ? (size_t)(end - addr - 1) : strlen(addr);
+  }
+  const char *colon = strrchr(addr, ':');
+  return colon != NULL ? (size_t)(colon - addr) : strlen(addr);
+}
+
+/* gRPC gives one status text for every transport failure; these are the words it uses (the
+ * core's subchannel and TLS handshaker messages) for the causes a user can act on. */
+static int has(const char *text, const char *word) {
+  size_t n = strlen(word);
+  for (const char *p = text; *p != '\0'; p++)
+    if (strncasecmp(p, word, n) == 0) return 1;
+  return 0;
+}
+
+int mu_cli_status_error(const mu_cli_opts *opts, const char *addr, const mu_cli_result *res,
+                        mu_err *err) {
+  const char *m = res->message;
+  const char *code = mu_rpc_code_name(res->code);
+  int plaintext = opts->ca == NULL || opts->ca[0] == '\0';
+  static const char tls_hint[] =
+      "give --ca, --cert and --key, or set MUSTER_CA, MUSTER_CERT and MUSTER_KEY";
+  if (res->code == MU_RPC_UNAUTHENTICATED && plaintext)
+    return mu_err_set(err, MU_EPERM, "%s: %s: %s (the control plane serves mTLS unless started "
+                      "with --insecure: %s)", addr, code, m, tls_hint);
+  int transport = res->code == MU_RPC_UNAVAILABLE && !res->delivered && res->leader[0] == '\0';
+  int timed_out = res->code == MU_RPC_DEADLINE_EXCEEDED && !res->delivered;
+  if (!transport && !timed_out)
+    return mu_err_set(err, err_from_code(res->code), "%s: %s: %s", addr, code, m);
+  if (has(m, "handshake") || has(m, "ssl") || has(m, "certificate") || has(m, "tls")) {
+    return mu_err_set(err, MU_EIO, "cannot reach the control plane at %s: the TLS handshake "
+                      "failed: check --ca/--cert/--key (MUSTER_CA, MUSTER_CERT, MUSTER_KEY) and "
+                      "that the server certificate names %.*s\ndetail: %s: %s", addr,
+                      (int)host_len(addr), host_start(addr), code, m);
+  }
+  const char *why = has(m, "refused")                                    ? "connection refused"
+                    : has(m, "dns") || has(m, "resolv") || has(m, "not known") ||
+                              has(m, "name not found")                   ? "name not resolved"
+                    : timed_out || has(m, "timed out") || has(m, "timeout") ? "timed out"
+                    : has(m, "unreachable")                              ? "host unreachable"
+                                                                         : "unavailable";
+  /* A plaintext client talking to a TLS server sees the connection dropped, not refused. */
+  int suggest_tls = plaintext && strcmp(why, "connection refused") != 0 &&
+                    strcmp(why, "name not resolved") != 0;
+  return mu_err_set(err, timed_out ? MU_ETIMEDOUT : MU_EIO,
+                    "cannot reach the control plane at %s (%s): is musterd running? set --addr or "
+                    "MUSTER_ADDR%s%s\ndetail: %s: %s", addr, why,
+                    suggest_tls ? "; it serves mTLS unless started with --insecure: " : "",
+                    suggest_tls ? tls_hint : "", code, m);
 }
 
 /* --- credentials --- */
@@ -268,16 +330,6 @@ static int unary_attempt(uv_loop_t *loop, mu_rpc_channel *channel, void *ud, mu_
   return 0;
 }
 
-static int err_from_code(int code) {
-  switch (code) {
-    case MU_RPC_INVALID_ARGUMENT: return MU_EINVAL;
-    case MU_RPC_NOT_FOUND: return MU_ENOENT;
-    case MU_RPC_ALREADY_EXISTS: return MU_EEXIST;
-    case MU_RPC_PERMISSION_DENIED: return MU_EPERM;
-    case MU_RPC_DEADLINE_EXCEEDED: return MU_ETIMEDOUT;
-    default: return MU_EIO;
-  }
-}
 
 int mu_cli_unary(const mu_cli_opts *opts, const char *path, const ProtobufCMessage *req,
                  const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **ret_reply,
@@ -295,8 +347,7 @@ int mu_cli_unary(const mu_cli_opts *opts, const char *path, const ProtobufCMessa
   int rc = mu_cli_route(opts, unary_attempt, &u, &res, addr, sizeof addr, err);
   if (rc != 0) goto out;
   if (res.code != MU_RPC_OK) {
-    rc = mu_err_set(err, err_from_code(res.code), "%s: %s: %s", addr, mu_rpc_code_name(res.code),
-                    res.message);
+    rc = mu_cli_status_error(opts, addr, &res, err);
     goto out;
   }
   if (u.oom) {

@@ -81,6 +81,12 @@ typedef int (*mu_cli_attempt_fn)(uv_loop_t *loop, mu_rpc_channel *channel, void 
  * for a local failure. */
 int mu_cli_route(const mu_cli_opts *opts, mu_cli_attempt_fn attempt, void *ud,
                  mu_cli_result *res, char *ret_addr, size_t addr_size, mu_err *err);
+/* The error for a call to addr that ended with res (not OK): transport failures become "cannot
+ * reach the control plane at ADDR (WHY): ..." naming what to check, with the gRPC status on a
+ * second "detail:" line; other statuses "ADDR: CODE: message". Returns err->code (MU_EIO,
+ * MU_ETIMEDOUT, or the closest MU_E* of the gRPC code). */
+int mu_cli_status_error(const mu_cli_opts *opts, const char *addr, const mu_cli_result *res,
+                        mu_err *err);
 /* A channel to addr (HOST:PORT) with opts' credentials (TLS when opts->ca is set). */
 int mu_cli_channel_new(const mu_cli_opts *opts, mu_rpc_engine *engine, const char *addr,
                        const mu_rpc_options *ro, mu_rpc_channel **ret, mu_err *err);

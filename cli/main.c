@@ -42,6 +42,108 @@ static const command commands[] = {
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
+/* Levenshtein distance of a and b, capped: anything past 3 counts as 3 (names are short). */
+static size_t edit_distance(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  if (la > 32 || lb > 32) return 3;
+  size_t prev[33], cur[33];
+  for (size_t j = 0; j <= lb; j++) prev[j] = j;
+  for (size_t i = 1; i <= la; i++) {
+    cur[0] = i;
+    for (size_t j = 1; j <= lb; j++) {
+      size_t best = prev[j - 1] + (a[i - 1] != b[j - 1]);
+      if (prev[j] + 1 < best) best = prev[j] + 1;
+      if (cur[j - 1] + 1 < best) best = cur[j - 1] + 1;
+      cur[j] = best;
+    }
+    memcpy(prev, cur, (lb + 1) * sizeof prev[0]);
+  }
+  return prev[lb] > 3 ? 3 : prev[lb];
+}
+
+/* The name of names[] closest to word (edit distance at most 2, or word is a prefix of it
+ * with at least 2 characters), or NULL. */
+static const char *closest(const char *word, const char *const *names, size_t n) {
+  const char *best = NULL;
+  size_t best_d = 3;
+  size_t wl = strlen(word);
+  for (size_t i = 0; i < n; i++) {
+    size_t d = edit_distance(word, names[i]);
+    if (d > 2 && wl >= 2 && strncmp(names[i], word, wl) == 0) d = 2;
+    if (d < best_d) {
+      best_d = d;
+      best = names[i];
+    }
+  }
+  return best;
+}
+
+static const char *const global_flags[] = {"--addr", "--ca", "--cert", "--key", "--output",
+                                           "--token", "--timeout", "--help"};
+
+/* Checks one HOST:PORT or [V6]:PORT entry of --addr; 0, or 2 with the message printed. */
+static int check_addr_entry(const char *entry, size_t n, const char *from) {
+  char e[300];
+  if (n == 0 || n >= sizeof e) {
+    fprintf(stderr, "muster: %s: empty or overlong entry in '%s': expected HOST:PORT[,HOST:PORT...]\n",
+            from, entry);
+    return 2;
+  }
+  memcpy(e, entry, n);
+  e[n] = '\0';
+  const char *port = NULL;
+  size_t host_n = 0;
+  if (e[0] == '[') {
+    const char *end = strchr(e, ']');
+    host_n = end != NULL ? (size_t)(end - e - 1) : 0;
+    port = end != NULL && end[1] == ':' ? end + 2 : NULL;
+    if (end == NULL || host_n == 0) {
+      fprintf(stderr, "muster: %s: '%s' is not HOST:PORT (an IPv6 address goes in brackets: "
+              "[::1]:7400)\n", from, e);
+      return 2;
+    }
+  } else {
+    const char *colon = strrchr(e, ':');
+    if (colon != NULL && strchr(e, ':') != colon) {
+      fprintf(stderr, "muster: %s: '%s': put an IPv6 address in brackets, like [%s]:7400\n",
+              from, e, e);
+      return 2;
+    }
+    host_n = colon != NULL ? (size_t)(colon - e) : n;
+    port = colon != NULL ? colon + 1 : NULL;
+  }
+  if (port == NULL || port[0] == '\0') {
+    fprintf(stderr, "muster: %s: '%s' has no port: did you mean '%s%s7400'?\n", from, e, e,
+            port == NULL ? ":" : "");
+    return 2;
+  }
+  char *end = NULL;
+  long p = strtol(port, &end, 10);
+  if (host_n == 0 || *end != '\0' || port[0] < '0' || port[0] > '9' || p < 1 || p > 65535) {
+    fprintf(stderr, "muster: %s: '%s' is not HOST:PORT with a port from 1 to 65535\n", from, e);
+    return 2;
+  }
+  return 0;
+}
+
+/* Checks every entry of the comma list up front, so a bad one is a usage error, not a dial. */
+static int check_addr(const char *list, const char *from) {
+  const char *p = list;
+  for (;;) {
+    while (*p == ' ') p++;
+    size_t n = strcspn(p, ", ");
+    if (check_addr_entry(p, n, from) != 0) return 2;
+    p += n;
+    while (*p == ' ') p++;
+    if (*p == '\0') return 0;
+    if (*p != ',') {
+      fprintf(stderr, "muster: %s: '%s' is not HOST:PORT[,HOST:PORT...]\n", from, list);
+      return 2;
+    }
+    p++;
+  }
+}
+
 static void usage(FILE *out) {
   fprintf(out,
           "usage: muster [--addr HOST:PORT] [--ca F --cert F --key F] [--token TOKEN] [-o json]\n"
@@ -100,6 +202,7 @@ static int cmd_bundle(const mu_cli_opts *opts, int argc, char **argv) {
 
 int main(int argc, char **argv) {
   mu_cli_opts opts = {.addr = getenv("MUSTER_ADDR"), .json = 0, .timeout_ms = 10000};
+  const char *addr_from = "MUSTER_ADDR";
   if (opts.addr == NULL || opts.addr[0] == '\0') opts.addr = "127.0.0.1:7400";
   opts.ca = getenv("MUSTER_CA");
   opts.cert = getenv("MUSTER_CERT");
@@ -113,8 +216,10 @@ int main(int argc, char **argv) {
       return 0;
     } else if (strcmp(a, "--addr") == 0 && i + 1 < argc) {
       opts.addr = argv[++i];
+      addr_from = "--addr";
     } else if (strncmp(a, "--addr=", 7) == 0) {
       opts.addr = a + 7;
+      addr_from = "--addr";
     } else if (strcmp(a, "--ca") == 0 && i + 1 < argc) {
       opts.ca = argv[++i];
     } else if (strcmp(a, "--cert") == 0 && i + 1 < argc) {
@@ -140,8 +245,17 @@ int main(int argc, char **argv) {
         return 2;
       }
     } else {
-      fprintf(stderr, "muster: unknown or incomplete option '%s'\n\n", a);
-      usage(stderr);
+      char name[64];
+      snprintf(name, sizeof name, "%.*s", (int)strcspn(a, "="), a);
+      const char *near = closest(name, global_flags, sizeof global_flags / sizeof global_flags[0]);
+      int known = near != NULL && strcmp(near, name) == 0;
+      if (known) /* a known flag with its value missing */
+        fprintf(stderr, "muster: option '%s' needs a value; see 'muster --help'\n", a);
+      else if (near != NULL)
+        fprintf(stderr, "muster: unknown option '%s'; did you mean '%s'? see 'muster --help'\n",
+                a, near);
+      else
+        fprintf(stderr, "muster: unknown option '%s'; see 'muster --help'\n", a);
       return 2;
     }
   }
@@ -149,6 +263,7 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
+  if (check_addr(opts.addr, addr_from) != 0) return 2;
   mu_rpc_metadata md;
   mu_err terr = {0};
   if (mu_cli_call_metadata(&opts, &md, &terr) != 0) { /* a token that cannot be sent */
@@ -178,7 +293,13 @@ int main(int argc, char **argv) {
     free(sub_argv);
     return rc;
   }
-  fprintf(stderr, "muster: unknown command '%s'\n\n", argv[i]);
-  usage(stderr);
+  const char *names[N_COMMANDS];
+  for (size_t k = 0; k < N_COMMANDS; k++) names[k] = commands[k].name;
+  const char *near = closest(argv[i], names, N_COMMANDS);
+  if (near != NULL)
+    fprintf(stderr, "muster: unknown command '%s'; did you mean '%s'? see 'muster --help'\n",
+            argv[i], near);
+  else
+    fprintf(stderr, "muster: unknown command '%s'; see 'muster --help'\n", argv[i]);
   return 2;
 }

@@ -97,8 +97,7 @@ int mu_cli_stream(const mu_cli_opts *opts, const char *path, const ProtobufCMess
   char addr[300];
   int rc = mu_cli_route(opts, stream_attempt, &s, &res, addr, sizeof addr, err);
   if (rc == 0 && res.code != MU_RPC_OK && !s.stopped_by_us)
-    rc = mu_err_set(err, res.code == MU_RPC_NOT_FOUND ? MU_ENOENT : MU_EIO, "%s: %s: %s", addr,
-                    mu_rpc_code_name(res.code), res.message);
+    rc = mu_cli_status_error(opts, addr, &res, err);
   free(buf);
   return rc;
 }
