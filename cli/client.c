@@ -256,13 +256,17 @@ int mu_cli_status_error(const mu_cli_opts *opts, const char *addr, const mu_cli_
                               has(m, "name not found")                   ? "name not resolved"
                     : timed_out || has(m, "timed out") || has(m, "timeout") ? "timed out"
                     : has(m, "unreachable")                              ? "host unreachable"
+                    : has(m, "reset")                                    ? "connection reset"
+                    : has(m, "closed")                                   ? "connection closed"
                                                                          : "unavailable";
   /* A plaintext client talking to a TLS server sees the connection dropped, not refused. */
   int suggest_tls = plaintext && strcmp(why, "connection refused") != 0 &&
                     strcmp(why, "name not resolved") != 0;
   return mu_err_set(err, timed_out ? MU_ETIMEDOUT : MU_EIO,
-                    "cannot reach the control plane at %s (%s): is musterd running? set --addr or "
+                    "cannot reach the control plane at %s (%s): %s set --addr or "
                     "MUSTER_ADDR%s%s\ndetail: %s: %s", addr, why,
+                    strcmp(why, "name not resolved") == 0 ? "check the host name;"
+                                                          : "is musterd running?",
                     suggest_tls ? "; it serves mTLS unless started with --insecure: " : "",
                     suggest_tls ? tls_hint : "", code, m);
 }

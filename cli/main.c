@@ -78,8 +78,9 @@ static const char *closest(const char *word, const char *const *names, size_t n)
   return best;
 }
 
-static const char *const global_flags[] = {"--addr", "--ca", "--cert", "--key", "--output",
-                                           "--token", "--timeout", "--help"};
+static const char *const global_flags[] = {"--addr",  "--ca",      "--cert", "--key",
+                                           "--output", "--token", "--timeout", "--help",
+                                           "--verbose"};
 
 /* Checks one HOST:PORT or [V6]:PORT entry of --addr; 0, or 2 with the message printed. */
 static int check_addr_entry(const char *entry, size_t n, const char *from) {
@@ -147,7 +148,7 @@ static int check_addr(const char *list, const char *from) {
 static void usage(FILE *out) {
   fprintf(out,
           "usage: muster [--addr HOST:PORT] [--ca F --cert F --key F] [--token TOKEN] [-o json]\n"
-          "              [--timeout DUR] COMMAND [ARGS...]\n"
+          "              [--timeout DUR] [-v] COMMAND [ARGS...]\n"
           "\n"
           "Global options:\n"
           "  --addr HOST:PORT   control plane address (default $MUSTER_ADDR or 127.0.0.1:7400)\n"
@@ -157,6 +158,7 @@ static void usage(FILE *out) {
           "  --cert FILE        client certificate (default $MUSTER_CERT)\n"
           "  --key FILE         client key (default $MUSTER_KEY)\n"
           "  --token TOKEN      bearer token for every call (default $MUSTER_TOKEN)\n"
+          "  -v, --verbose      show gRPC's own log of connection and TLS failures\n"
           "\nCommands:\n");
   for (size_t i = 0; i < N_COMMANDS; i++)
     fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
@@ -208,12 +210,15 @@ int main(int argc, char **argv) {
   opts.cert = getenv("MUSTER_CERT");
   opts.key = getenv("MUSTER_KEY");
   opts.token = getenv("MUSTER_TOKEN");
+  int verbose = 0;
   int i = 1;
   for (; i < argc && argv[i][0] == '-'; i++) {
     const char *a = argv[i];
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
       usage(stdout);
       return 0;
+    } else if (strcmp(a, "--verbose") == 0 || strcmp(a, "-v") == 0) {
+      verbose = 1;
     } else if (strcmp(a, "--addr") == 0 && i + 1 < argc) {
       opts.addr = argv[++i];
       addr_from = "--addr";
@@ -264,6 +269,11 @@ int main(int argc, char **argv) {
     return 2;
   }
   if (check_addr(opts.addr, addr_from) != 0) return 2;
+  /* gRPC logs handshake and connect failures to stderr itself; our error says what to check
+   * and carries its status on a "detail:" line, so its log is for --verbose (or an explicit
+   * GRPC_VERBOSITY). Set before the first call starts gRPC; not for `muster dev`, whose
+   * daemons inherit the environment and keep their logs. */
+  if (strcmp(argv[i], "dev") != 0) setenv("GRPC_VERBOSITY", verbose ? "ERROR" : "NONE", 0);
   mu_rpc_metadata md;
   mu_err terr = {0};
   if (mu_cli_call_metadata(&opts, &md, &terr) != 0) { /* a token that cannot be sent */

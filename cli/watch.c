@@ -235,6 +235,10 @@ int mu_watch_job(const mu_cli_opts *opts, const mu_watch_opts *wopts, const char
   int exit_code = 1;
   if (rc != 0) {
     fprintf(stderr, "muster: watch %s: %s\n", job_id, err.msg);
+    /* The job runs on without us: say how to pick it up again (not for a job that isn't). */
+    if (err.code != MU_ENOENT)
+      fprintf(stderr, "muster: lost the stream of job %s; it keeps running: re-attach with "
+              "'muster watch %s'\n", job_id, job_id);
   } else if (w.detached) {
     fprintf(stderr, "detached from %s; follow it with: muster watch %s\n", job_id, job_id);
   } else {

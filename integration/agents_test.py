@@ -255,9 +255,75 @@ def test_bad_config_and_flags(c):
     assert r.returncode == 2 and "%s:2: field 'bogus_field'" % srv in r.stderr, r.stderr
     r = subprocess.run([c.cli_bin, "frobnicate"], capture_output=True, text=True)
     assert r.returncode == 2 and "unknown command 'frobnicate'" in r.stderr, r
-    r = subprocess.run([c.cli_bin, "--addr", "127.0.0.1:%d" % c.port, "agents"],
-                       capture_output=True, text=True)
-    assert r.returncode == 1 and "UNAVAILABLE" in r.stderr, r  # nothing listening
+    cli_errors_say_what_to_check(c)
+
+
+def cli(c, *args, env=None):
+    r = subprocess.run([c.cli_bin] + list(args), capture_output=True, text=True,
+                       env=dict(os.environ, **(env or {})), timeout=60)
+    return r.returncode, r.stderr
+
+
+def cli_errors_say_what_to_check(c):
+    """An operator's mistakes get one sentence naming what to check, and the exit code says
+    whether it was the command line (2) or the call (1)."""
+    # nothing listening: what went wrong, where, and what to check; gRPC's words on a second line
+    rc, err = cli(c, "--addr", c.addr, "agents")
+    lines = err.splitlines()
+    assert rc == 1 and lines[0] == (
+        "muster agents: cannot reach the control plane at %s (connection refused): is musterd "
+        "running? set --addr or MUSTER_ADDR" % c.addr), err
+    assert lines[1].startswith("detail: UNAVAILABLE: ") and "refused" in lines[1], err
+    # a host without a port is refused before any dial, with the fix suggested
+    rc, err = cli(c, "--addr", "127.0.0.1", "agents")
+    assert (rc, err) == (2, "muster: --addr: '127.0.0.1' has no port: did you mean "
+                            "'127.0.0.1:7400'?\n"), (rc, err)
+    rc, err = cli(c, "agents", env={"MUSTER_ADDR": "[::1]:7400, 127.0.0.1:99999"})
+    assert (rc, err) == (2, "muster: MUSTER_ADDR: '127.0.0.1:99999' is not HOST:PORT with a port "
+                            "from 1 to 65535\n"), (rc, err)
+    # typos: one line pointing at the closest name and at --help, not the whole usage
+    rc, err = cli(c, "agnets")
+    assert (rc, err) == (2, "muster: unknown command 'agnets'; did you mean 'agents'? see "
+                            "'muster --help'\n"), (rc, err)
+    rc, err = cli(c, "--adr", c.addr, "agents")
+    assert (rc, err) == (2, "muster: unknown option '--adr'; did you mean '--addr'? see "
+                            "'muster --help'\n"), (rc, err)
+
+    # a control plane whose certificate our CA did not sign: the handshake is named
+    c.start_musterd()
+    other = os.path.join(c.workdir, "other-ca")
+    os.makedirs(other, exist_ok=True)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", other + "/ca.key",
+                    "-out", other + "/ca.crt", "-subj", "/CN=some other CA", "-days", "2"],
+                   check=True, capture_output=True)
+    rc, err = cli(c, "--addr", c.addr, "agents", env={"MUSTER_CA": other + "/ca.crt"})
+    lines = err.splitlines()
+    assert rc == 1 and lines[0] == (
+        "muster agents: cannot reach the control plane at %s: the TLS handshake failed: check "
+        "--ca/--cert/--key (MUSTER_CA, MUSTER_CERT, MUSTER_KEY) and that the server certificate "
+        "names 127.0.0.1" % c.addr), err
+    assert lines[1].startswith("detail: UNAVAILABLE: "), err
+
+    # the control plane goes away while `muster run` follows its job: how to pick it up again
+    c.start_agent("web-1", "role=web")
+    wait_until("one connected agent", lambda: list(c.states().values()) == ["AGENT_CONNECTED"])
+    run = subprocess.Popen([c.cli_bin, "--addr", c.addr, "run", "-t", "role=web", "--",
+                            "sleep 20"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
+    wait_until("the job to run", lambda: any(j.get("state") == "JOB_RUNNING"
+                                              for j in jobs_json(c)), timeout=20)
+    job_id = [j for j in jobs_json(c) if j.get("state") == "JOB_RUNNING"][0]["jobId"]
+    c.musterd.kill()
+    _, err = run.communicate(timeout=30)
+    assert run.returncode == 1, err
+    assert ("muster: lost the stream of job %s; it keeps running: re-attach with "
+            "'muster watch %s'" % (job_id, job_id)) in err, err
+
+
+def jobs_json(c):
+    rc, out, _ = c.cli("-o", "json", "jobs", check=False)
+    return [json.loads(line) for line in out.splitlines() if line.strip()] if rc == 0 else []
 
 
 def test_muster_dev_runs_a_local_cluster(c):
