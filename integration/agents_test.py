@@ -313,8 +313,8 @@ def cli_errors_say_what_to_check(c):
                            text=True)
     wait_until("the job to run", lambda: any(j.get("state") == "JOB_RUNNING"
                                               for j in jobs_json(c)), timeout=20)
-    job_id = [j for j in jobs_json(c) if j.get("state") == "JOB_RUNNING"][0]["jobId"]
-    c.musterd.kill()
+    job_id = [j for j in jobs_json(c) if j.get("state") == "JOB_RUNNING"][0]["id"]
+    assert c.musterd.stop() == 0  # the control plane goes away mid-run
     _, err = run.communicate(timeout=30)
     assert run.returncode == 1, err
     assert ("muster: lost the stream of job %s; it keeps running: re-attach with "
