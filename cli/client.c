@@ -251,10 +251,14 @@ int mu_cli_status_error(const mu_cli_opts *opts, const char *addr, const mu_cli_
                       "that the server certificate names %.*s\ndetail: %s: %s", addr,
                       (int)host_len(addr), host_start(addr), code, m);
   }
+  if (timed_out)
+    return mu_err_set(err, MU_ETIMEDOUT, "no answer from the control plane at %s in time (timed "
+                      "out; --timeout sets the limit): is musterd running and reachable? set "
+                      "--addr or MUSTER_ADDR\ndetail: %s: %s", addr, code, m);
   const char *why = has(m, "refused")                                    ? "connection refused"
                     : has(m, "dns") || has(m, "resolv") || has(m, "not known") ||
                               has(m, "name not found")                   ? "name not resolved"
-                    : timed_out || has(m, "timed out") || has(m, "timeout") ? "timed out"
+                    : has(m, "timed out") || has(m, "timeout")       ? "timed out"
                     : has(m, "unreachable")                              ? "host unreachable"
                     : has(m, "reset")                                    ? "connection reset"
                     : has(m, "closed")                                   ? "connection closed"
@@ -262,7 +266,7 @@ int mu_cli_status_error(const mu_cli_opts *opts, const char *addr, const mu_cli_
   /* A plaintext client talking to a TLS server sees the connection dropped, not refused. */
   int suggest_tls = plaintext && strcmp(why, "connection refused") != 0 &&
                     strcmp(why, "name not resolved") != 0;
-  return mu_err_set(err, timed_out ? MU_ETIMEDOUT : MU_EIO,
+  return mu_err_set(err, MU_EIO,
                     "cannot reach the control plane at %s (%s): %s set --addr or "
                     "MUSTER_ADDR%s%s\ndetail: %s: %s", addr, why,
                     strcmp(why, "name not resolved") == 0 ? "check the host name;"

@@ -61,14 +61,15 @@ static size_t edit_distance(const char *a, const char *b) {
   return prev[lb] > 3 ? 3 : prev[lb];
 }
 
-/* The name of names[] closest to word (edit distance at most 2, or word is a prefix of it
- * with at least 2 characters), or NULL. */
+/* The name of names[] closest to word (edit distance at most 2, 1 for words of up to 3
+ * characters, or word is a prefix of it with at least 2 characters), or NULL. */
 static const char *closest(const char *word, const char *const *names, size_t n) {
   const char *best = NULL;
   size_t best_d = 3;
   size_t wl = strlen(word);
   for (size_t i = 0; i < n; i++) {
     size_t d = edit_distance(word, names[i]);
+    if ((wl <= 3 && d == 2) || (wl <= 2 && d == 1)) d = 3; /* "ls" is not "logs", "-x" not "-o" */
     if (d > 2 && wl >= 2 && strncmp(names[i], word, wl) == 0) d = 2;
     if (d < best_d) {
       best_d = d;
@@ -80,7 +81,7 @@ static const char *closest(const char *word, const char *const *names, size_t n)
 
 static const char *const global_flags[] = {"--addr",  "--ca",      "--cert", "--key",
                                            "--output", "--token", "--timeout", "--help",
-                                           "--verbose"};
+                                           "--verbose", "-o", "-v", "-h"};
 
 /* Checks one HOST:PORT or [V6]:PORT entry of --addr; 0, or 2 with the message printed. */
 static int check_addr_entry(const char *entry, size_t n, const char *from) {
@@ -106,8 +107,8 @@ static int check_addr_entry(const char *entry, size_t n, const char *from) {
   } else {
     const char *colon = strrchr(e, ':');
     if (colon != NULL && strchr(e, ':') != colon) {
-      fprintf(stderr, "muster: %s: '%s': put an IPv6 address in brackets, like [%s]:7400\n",
-              from, e, e);
+      fprintf(stderr, "muster: %s: '%s': put an IPv6 address in brackets, like '[%.*s]:%s'\n",
+              from, e, (int)(colon - e), e, colon + 1);
       return 2;
     }
     host_n = colon != NULL ? (size_t)(colon - e) : n;
