@@ -86,9 +86,9 @@ static const char *const global_flags[] = {"--addr",  "--ca",      "--cert", "--
 /* Checks one HOST:PORT or [V6]:PORT entry of --addr; 0, or 2 with the message printed. */
 static int check_addr_entry(const char *entry, size_t n, const char *from) {
   char e[300];
-  if (n == 0 || n >= sizeof e) {
-    fprintf(stderr, "muster: %s: empty or overlong entry in '%s': expected HOST:PORT[,HOST:PORT...]\n",
-            from, entry);
+  if (n >= sizeof e) {
+    fprintf(stderr, "muster: %s: an entry of %zu characters is too long for HOST:PORT\n", from,
+            n);
     return 2;
   }
   memcpy(e, entry, n);
@@ -134,6 +134,11 @@ static int check_addr(const char *list, const char *from) {
   for (;;) {
     while (*p == ' ') p++;
     size_t n = strcspn(p, ", ");
+    if (n == 0) {
+      fprintf(stderr, "muster: %s: empty entry in '%s': expected HOST:PORT[,HOST:PORT...]\n",
+              from, list);
+      return 2;
+    }
     if (check_addr_entry(p, n, from) != 0) return 2;
     p += n;
     while (*p == ' ') p++;
