@@ -309,6 +309,64 @@ def test_muster_dev_runs_a_local_cluster(c):
     assert rc == 2 and "--agents" in err, err
 
 
+def test_fresh_agents_find_their_plugins(c):
+    """A fresh install runs jobs: an agent started with no plugin flags, and one pointed at a
+    plugin dir that does not exist, find the plugins that ship with Muster and run a shell
+    task. An agent with no plugins at all (an empty dir and nothing beside its binary) shows
+    as degraded, its /healthz says why, and a job for it alone is refused at submit."""
+    import shutil
+    from harness import free_port
+
+    def curl(url):
+        r = subprocess.run(["curl", "-s", "--max-time", "10", "-o", "-", "-w", "\n%{http_code}",
+                            url], capture_output=True, text=True, timeout=30)
+        body, _, code = r.stdout.rpartition("\n")
+        return int(code or 0), body
+    c.start_musterd()
+    c.start_agent("web-1", "role=web")
+    c.start_agent("web-2", "role=web", plugin_dir=os.path.join(c.workdir, "no-such-dir"))
+    wait_until("two connected agents",
+               lambda: list(c.states().values()).count("AGENT_CONNECTED") == 2)
+    assert "no-such-dir" in c.agents["web-2"].text(), c.agents["web-2"].text()
+    for a in c.agents_json().values():
+        assert "shell" in [p["type"] for p in a.get("plugins", [])], a
+    rc, out, err = c.cli("run", "-t", "role=web", "--", "echo fresh on $MUSTER_AGENT_ID",
+                         check=False)
+    assert rc == 0 and "fresh on web-1" in out and "fresh on web-2" in out, (out, err)
+    if os.path.isdir("/var/lib/muster/plugins"):
+        print("note: /var/lib/muster/plugins exists here; the no-plugins case is skipped")
+        return
+    # the agent binary alone in a temp dir: nothing beside it, no Bazel tree above it
+    lone = os.path.join(c.workdir, "lone", "bin")
+    os.makedirs(lone)
+    empty = os.path.join(c.workdir, "lone", "empty-plugins")
+    os.makedirs(empty)
+    agent_copy = os.path.join(lone, "muster-agent")
+    shutil.copy(os.path.realpath(c.agent_bin), agent_copy)
+    port = free_port()
+    c.start_agent("bare-1", "role=bare", "--metrics-listen", "127.0.0.1:%d" % port,
+                  plugin_dir=empty, agent_bin=agent_copy)
+    wait_until("bare-1 connected", lambda: c.states().get("bare-1") == "AGENT_CONNECTED")
+    assert "task types: none" in c.agents["bare-1"].text(), c.agents["bare-1"].text()
+    wait_until("/healthz answers",
+               lambda: curl("http://127.0.0.1:%d/healthz" % port)[0] != 0)
+    code, body = curl("http://127.0.0.1:%d/healthz" % port)
+    assert code == 503 and "no task types" in body, (code, body)
+    _, table, _ = c.cli("agents")
+    lines = table.splitlines()
+    assert lines[0].split()[:4] == ["ID", "STATE", "LABELS", "TYPES"], table
+    rows = {ln.split()[0]: ln.split() for ln in lines[1:] if ln.split() and ln.split()[0] in
+            ("web-1", "web-2", "bare-1")}
+    assert rows["bare-1"][1:4] == ["degraded", "role=bare", "-"], table
+    assert rows["web-1"][1] == "connected" and "shell" in rows["web-1"][3].split(","), table
+    rc, _, err = c.cli("run", "--hosts", "bare-1", "--", "true", check=False)
+    assert rc != 0 and \
+        'task \'run\': no targeted agent serves type "shell" (bare-1)' in err, err
+    # a target that also names a serving agent is accepted
+    rc, out, err = c.cli("run", "--hosts", "web-1", "--", "true", check=False)
+    assert rc == 0, (out, err)
+
+
 if __name__ == "__main__":
     main([
         test_agents_register_with_labels,
@@ -319,4 +377,5 @@ if __name__ == "__main__":
         test_reconnected_agent_keeps_its_running_tasks,
         test_bad_config_and_flags,
         test_muster_dev_runs_a_local_cluster,
+        test_fresh_agents_find_their_plugins,
     ])
