@@ -266,11 +266,12 @@ def test_muster_dev_runs_a_local_cluster(c):
     of the first (etcd's data is kept in the state dir)."""
     state = os.path.join(c.workdir, "dev")
 
-    def start():
+    def start(*extra):
         out_path = os.path.join(c.workdir, "dev.out")
         out = open(out_path, "w")
         p = subprocess.Popen([c.cli_bin, "--addr", c.addr, "dev", "--agents", "2",
-                              "--state-dir", state], stdout=out, stderr=subprocess.STDOUT)
+                              "--state-dir", state] + list(extra),
+                             stdout=out, stderr=subprocess.STDOUT)
         wait_until("muster dev ready", lambda: "Ctrl-C stops everything" in open(out_path).read()
                    or p.poll() is not None, timeout=60, step=0.2)
         assert p.poll() is None, open(out_path).read()
@@ -298,9 +299,14 @@ def test_muster_dev_runs_a_local_cluster(c):
     assert c.cli("cluster", check=False)[0] != 0, "musterd still answers after Ctrl-C"
     for name in ("etcd", "musterd", "dev-1", "dev-2"):
         assert os.path.exists(os.path.join(state, name + ".log")), name
-    p, out, out_path = start()
+    # --plugin-dir reaches the agents (a missing one: they warn and find the bundled types)
+    p, out, out_path = start("--plugin-dir", os.path.join(c.workdir, "dev-plugins"))
     rc, text, _ = c.cli("jobs", check=False)
     assert rc == 0 and "SUCCEEDED" in text, text
+    dev1_log = open(os.path.join(state, "dev-1.log")).read()
+    assert "plugin dir %s/dev-plugins" % c.workdir in dev1_log, dev1_log[-2000:]
+    rc, text, err = c.cli("run", "--", "echo again", check=False)
+    assert rc == 0 and text.count("again") >= 2, (text, err)
     p.send_signal(signal.SIGINT)
     assert p.wait(60) == 0
     out.close()
@@ -359,6 +365,18 @@ def test_fresh_agents_find_their_plugins(c):
             ("web-1", "web-2", "bare-1")}
     assert rows["bare-1"][1:4] == ["degraded", "role=bare", "-"], table
     assert rows["web-1"][1] == "connected" and "shell" in rows["web-1"][3].split(","), table
+    # the installed layout: bin/muster-agent with lib/muster/plugins/ beside bin/
+    inst = os.path.join(c.workdir, "inst")
+    os.makedirs(os.path.join(inst, "bin"))
+    os.makedirs(os.path.join(inst, "lib", "muster", "plugins"))
+    shutil.copy(os.path.realpath(c.agent_bin), os.path.join(inst, "bin", "muster-agent"))
+    shell_so = os.path.join(os.path.dirname(os.path.realpath(c.agent_bin)), "..", "plugins",
+                            "shell", "libmuster_shell.so")
+    shutil.copy(shell_so, os.path.join(inst, "lib", "muster", "plugins"))
+    c.start_agent("inst-1", "role=inst", agent_bin=os.path.join(inst, "bin", "muster-agent"))
+    wait_until("inst-1 connected", lambda: c.states().get("inst-1") == "AGENT_CONNECTED")
+    types = [p["type"] for p in c.agents_json()["inst-1"].get("plugins", [])]
+    assert types == ["shell"], types
     rc, _, err = c.cli("run", "--hosts", "bare-1", "--", "true", check=False)
     assert rc != 0 and \
         'task \'run\': no targeted agent serves type "shell" (bare-1)' in err, err
