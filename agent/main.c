@@ -313,6 +313,9 @@ int main(int argc, char **argv) {
   char types[512];
   mu_plugin_host_types(a.plugins, types, sizeof types);
   mu_info("agent", "task types: %s", types[0] ? types : "(none)");
+  if (mu_plugin_host_count(a.plugins) == 0)
+    mu_warn("agent", "no task types: every task sent here would fail, so this agent reports "
+                     "itself degraded (see the plugin_dir search order in docs/configuration.md)");
   char helper[PATH_MAX + 64];
   static const char *const helper_rel[] = {"muster-exec", "exec/muster-exec"};
   const char *exec_helper_path = a.cfg.exec_helper[0] ? a.cfg.exec_helper : NULL;
