@@ -140,6 +140,65 @@ static int find_beside_self(const char *const *rel, size_t n, char *out, size_t 
   return 0;
 }
 
+/* Where plugins come from, first existing dir wins: plugin_dir when configured, plugins/ beside
+ * the binary, ../lib/muster/plugins beside it (installed layout), the compiled-in default. A
+ * configured dir that is missing is only a warning so a fresh install still runs. The types
+ * that ship with Muster are then taken from any of those dirs, beside the binary or from the
+ * Bazel tree, so an agent started with no flags always serves them when their .so exists. */
+static void load_plugins(mu_agent_daemon *a) {
+  mu_err err = {0};
+  char self[PATH_MAX] = "";
+  ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (len > 0) {
+    self[len] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash != NULL) *slash = '\0';
+  }
+  char dirs[4][PATH_MAX + 32];
+  size_t n = 0;
+  int configured = strcmp(a->cfg.plugin_dir, MU_AGENT_DEFAULT_PLUGIN_DIR) != 0;
+  if (configured) snprintf(dirs[n++], sizeof dirs[0], "%s", a->cfg.plugin_dir);
+  if (self[0] != '\0') {
+    snprintf(dirs[n++], sizeof dirs[0], "%s/plugins", self);
+    snprintf(dirs[n++], sizeof dirs[0], "%s/../lib/muster/plugins", self);
+  }
+  snprintf(dirs[n++], sizeof dirs[0], "%s", MU_AGENT_DEFAULT_PLUGIN_DIR);
+  struct stat st;
+  if (configured && (stat(dirs[0], &st) != 0 || !S_ISDIR(st.st_mode)))
+    mu_warn("agent", "plugin dir %s: %s; looking beside the agent and in %s instead", dirs[0],
+            stat(dirs[0], &st) != 0 ? strerror(errno) : "not a directory",
+            MU_AGENT_DEFAULT_PLUGIN_DIR);
+  for (size_t i = 0; i < n; i++) {
+    if (stat(dirs[i], &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+    int refused = 0;
+    if (mu_plugin_host_load_dir(a->plugins, dirs[i], &refused, &err) != 0)
+      mu_warn("agent", "plugin dir %s: %s", dirs[i], err.msg);
+    else
+      mu_info("agent", "plugin dir %s", dirs[i]);
+    break;
+  }
+  static const char *const bundled_types[] = {"shell", "http", "python"};
+  for (size_t i = 0; i < sizeof bundled_types / sizeof bundled_types[0]; i++) {
+    const char *t = bundled_types[i];
+    if (mu_plugin_host_find(a->plugins, t) != NULL) continue;
+    char path[PATH_MAX + 96];
+    int found = 0;
+    for (size_t k = 0; k < n && !found; k++) {
+      snprintf(path, sizeof path, "%s/libmuster_%s.so", dirs[k], t);
+      found = access(path, F_OK) == 0;
+    }
+    if (!found) {
+      char rel_here[96], rel_tree[128];
+      snprintf(rel_here, sizeof rel_here, "libmuster_%s.so", t);
+      snprintf(rel_tree, sizeof rel_tree, "../plugins/%s/libmuster_%s.so", t, t);
+      const char *const rel[] = {rel_here, rel_tree};
+      found = find_beside_self(rel, 2, path, sizeof path);
+    }
+    if (found && mu_plugin_host_load(a->plugins, path, &err) != 0)
+      mu_warn("agent", "bundled %s plugin %s: %s", t, path, err.msg);
+  }
+}
+
 static int parse_config(int argc, char **argv, mu_agent_config *cfg, mu_err *err) {
   const char *config_path = NULL;
   int idx, c;
@@ -250,25 +309,13 @@ int main(int argc, char **argv) {
     fprintf(stderr, "muster-agent: %s\n", err.msg);
     return 1;
   }
-  int refused = 0;
-  if (mu_plugin_host_load_dir(a.plugins, a.cfg.plugin_dir, &refused, &err) != 0)
-    mu_warn("agent", "plugin dir %s: %s", a.cfg.plugin_dir, err.msg);
-  /* The task types that ship with Muster are found beside the agent (an install) or in the
-   * Bazel tree, unless the plugin dir already provides them. */
-  static const char *const bundled_types[] = {"shell", "http", "python"};
-  for (size_t i = 0; i < sizeof bundled_types / sizeof bundled_types[0]; i++) {
-    const char *t = bundled_types[i];
-    char rel_here[96], rel_tree[128], path[PATH_MAX + 64];
-    snprintf(rel_here, sizeof rel_here, "libmuster_%s.so", t);
-    snprintf(rel_tree, sizeof rel_tree, "../plugins/%s/libmuster_%s.so", t, t);
-    const char *const rel[] = {rel_here, rel_tree};
-    if (mu_plugin_host_find(a.plugins, t) == NULL && find_beside_self(rel, 2, path, sizeof path) &&
-        mu_plugin_host_load(a.plugins, path, &err) != 0)
-      mu_warn("agent", "bundled %s plugin %s: %s", t, path, err.msg);
-  }
+  load_plugins(&a);
   char types[512];
   mu_plugin_host_types(a.plugins, types, sizeof types);
   mu_info("agent", "task types: %s", types[0] ? types : "(none)");
+  if (mu_plugin_host_count(a.plugins) == 0)
+    mu_warn("agent", "no task types: every task sent here would fail, so this agent reports "
+                     "itself degraded (see the plugin_dir search order in docs/configuration.md)");
   char helper[PATH_MAX + 64];
   static const char *const helper_rel[] = {"muster-exec", "exec/muster-exec"};
   const char *exec_helper_path = a.cfg.exec_helper[0] ? a.cfg.exec_helper : NULL;

@@ -46,9 +46,13 @@ static void publish(uv_timer_t *t) {
     mu_prom_add(&p, "muster_agent_output_spool_write_errors_total", "counter",
                 "Output spool write failures.", "", (double)ss.write_errors);
   }
-  int healthy = js.write_errors == 0 || js.persisted_seq + 1 >= js.next_seq;
-  mu_metrics_server_publish(a->metrics, p.buf, healthy,
-                            healthy ? NULL : "journal writes failing: events are not durable");
+  int durable = js.write_errors == 0 || js.persisted_seq + 1 >= js.next_seq;
+  /* An agent with no plugins accepts no task at all: not healthy, whatever else holds. */
+  int has_types = a->plugins != NULL && mu_plugin_host_count(a->plugins) > 0;
+  const char *why = !has_types ? "no task types"
+                    : !durable ? "journal writes failing: events are not durable"
+                               : NULL;
+  mu_metrics_server_publish(a->metrics, p.buf, why == NULL, why);
   mu_prom_free(&p);
 }
 

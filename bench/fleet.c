@@ -87,6 +87,14 @@ static void send_hello(sim_agent *a) {
   h.memory_bytes = 8ULL << 30;
   h.agent_version = "0.1.0-fleet_load";
   h.capacity = &cap;
+  /* Simulated agents run any task as shell does; saying so lets submit check task types. */
+  Muster__V1__PluginInfo shell = MUSTER__V1__PLUGIN_INFO__INIT;
+  shell.type = "shell";
+  shell.version = "sim";
+  shell.abi_version = 1;
+  Muster__V1__PluginInfo *plugins[1] = {&shell};
+  h.plugins = plugins;
+  h.n_plugins = 1;
   h.heartbeat_interval_ms = (uint64_t)f->heartbeat_interval_ms;
   Muster__V1__AgentMessage msg = MUSTER__V1__AGENT_MESSAGE__INIT;
   msg.msg_case = MUSTER__V1__AGENT_MESSAGE__MSG_HELLO;

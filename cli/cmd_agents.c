@@ -36,8 +36,9 @@ const char *mu_cli_ago(int64_t then_ms, char *buf, size_t size) {
 static const char agents_usage[] =
     "usage: muster agents [-t SELECTOR] [--state connected|disconnected|draining] [-o json]\n"
     "\n"
-    "Lists the agents the control plane knows: id, state, labels, last heartbeat, load and\n"
-    "running tasks. -t filters by labels (\"role=web,dc=eu*,!canary\").\n";
+    "Lists the agents the control plane knows: id, state, labels, task types, last heartbeat,\n"
+    "load and running tasks. A connected agent that serves no task type shows as degraded.\n"
+    "-t filters by labels (\"role=web,dc=eu*,!canary\").\n";
 
 static const char *state_name(Muster__V1__AgentState s) {
   switch (s) {
@@ -98,8 +99,8 @@ int mu_cmd_agents(const mu_cli_opts *opts, int argc, char **argv) {
     for (size_t i = 0; i < reply->n_agents && rc == 0; i++)
       rc = mu_cli_print_json(&reply->agents[i]->base);
   } else {
-    printf("%-24s %-13s %-32s %-10s %6s %5s\n", "ID", "STATE", "LABELS", "LAST SEEN", "LOAD",
-           "TASKS");
+    printf("%-24s %-13s %-32s %-20s %-10s %6s %5s\n", "ID", "STATE", "LABELS", "TYPES",
+           "LAST SEEN", "LOAD", "TASKS");
     for (size_t i = 0; i < reply->n_agents; i++) {
       const Muster__V1__AgentInfo *a = reply->agents[i];
       char labels[512] = "";
@@ -108,8 +109,18 @@ int mu_cmd_agents(const mu_cli_opts *opts, int argc, char **argv) {
         off += (size_t)snprintf(labels + off, sizeof labels - off, "%s%s=%s", j ? "," : "",
                                 a->labels[j]->key, a->labels[j]->value);
       if (labels[0] == '\0') snprintf(labels, sizeof labels, "-");
+      char types[256] = "";
+      off = 0;
+      for (size_t j = 0; j < a->n_plugins && off < sizeof types; j++)
+        off += (size_t)snprintf(types + off, sizeof types - off, "%s%s", j ? "," : "",
+                                a->plugins[j]->type);
+      if (types[0] == '\0') snprintf(types, sizeof types, "-");
+      /* Connected but serving no task type: every job sent there would fail. */
+      const char *state = a->state == MUSTER__V1__AGENT_STATE__AGENT_CONNECTED && a->n_plugins == 0
+                              ? "degraded"
+                              : state_name(a->state);
       char ago[32];
-      printf("%-24s %-13s %-32s %-10s %6.2f %5u\n", a->agent_id, state_name(a->state), labels,
+      printf("%-24s %-13s %-32s %-20s %-10s %6.2f %5u\n", a->agent_id, state, labels, types,
              mu_cli_ago(a->last_heartbeat_ms, ago, sizeof ago), a->metrics ? a->metrics->load1 : 0.0,
              a->metrics ? a->metrics->running_tasks : 0);
     }

@@ -30,12 +30,14 @@
 
 static const char dev_usage[] =
     "usage: muster dev [--agents N] [--state-dir DIR] [--no-etcd] [--etcd-bin PATH]\n"
+    "                  [--plugin-dir DIR]\n"
     "\n"
     "Runs a local cluster in the foreground: a single-node etcd (data in DIR/etcd), musterd\n"
     "on --addr (default 127.0.0.1:7400) and N agents (default 3: dev-1..dev-N, labels\n"
     "role=dev,idx=I), each with its log in DIR (default .state/dev). Ctrl-C stops them all.\n"
     "--no-etcd keeps the control plane's state in memory instead. musterd and muster-agent\n"
-    "are found beside this binary (installed) or in the Bazel tree.\n";
+    "are found beside this binary (installed) or in the Bazel tree. --plugin-dir is passed\n"
+    "on to every agent (by default they find the plugins that ship with Muster themselves).\n";
 
 typedef struct dev_child {
   char name[32];
@@ -49,6 +51,7 @@ typedef struct dev_cluster {
   char state_dir[PATH_MAX];
   char musterd[PATH_MAX];
   char agent[PATH_MAX];
+  const char *plugin_dir; /* --plugin-dir for the agents, or NULL; borrowed from argv */
 } dev_cluster;
 
 static volatile sig_atomic_t dev_stop_signal;
@@ -159,7 +162,8 @@ static int dev_ready(const mu_cli_opts *opts, uint32_t want) {
 }
 
 static int dev_parse(int argc, char **argv, long *ret_agents, const char **ret_state,
-                     int *ret_no_etcd, const char **ret_etcd_bin) {
+                     int *ret_no_etcd, const char **ret_etcd_bin,
+                     const char **ret_plugin_dir) {
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
       fputs(dev_usage, stdout);
@@ -176,6 +180,8 @@ static int dev_parse(int argc, char **argv, long *ret_agents, const char **ret_s
       *ret_state = argv[++i];
     } else if (strcmp(argv[i], "--etcd-bin") == 0 && i + 1 < argc) {
       *ret_etcd_bin = argv[++i];
+    } else if (strcmp(argv[i], "--plugin-dir") == 0 && i + 1 < argc) {
+      *ret_plugin_dir = argv[++i];
     } else if (strcmp(argv[i], "--no-etcd") == 0) {
       *ret_no_etcd = 1;
     } else {
@@ -224,9 +230,10 @@ static int dev_start_control(dev_cluster *c, const mu_cli_opts *opts, int no_etc
 
 int mu_cmd_dev(const mu_cli_opts *opts, int argc, char **argv) {
   long agents = 3;
-  const char *state = ".state/dev", *etcd_bin = "/usr/bin/etcd";
+  const char *state = ".state/dev", *etcd_bin = "/usr/bin/etcd", *plugin_dir = NULL;
   int no_etcd = 0, rc;
-  if ((rc = dev_parse(argc, argv, &agents, &state, &no_etcd, &etcd_bin)) != 0) return rc;
+  if ((rc = dev_parse(argc, argv, &agents, &state, &no_etcd, &etcd_bin, &plugin_dir)) != 0)
+    return rc;
   if (strchr(opts->addr, ',') != NULL) {
     fprintf(stderr, "muster dev: --addr must be one HOST:PORT to listen on, got '%s'\n",
             opts->addr);
@@ -234,6 +241,7 @@ int mu_cmd_dev(const mu_cli_opts *opts, int argc, char **argv) {
   }
   dev_cluster *c = calloc(1, sizeof *c);
   if (c == NULL) return 1;
+  c->plugin_dir = plugin_dir;
   if (find_sibling("musterd", "controlplane/musterd", c->musterd, sizeof c->musterd) != 0 ||
       find_sibling("muster-agent", "agent/muster-agent", c->agent, sizeof c->agent) != 0) {
     fprintf(stderr, "muster dev: musterd and muster-agent are not beside this binary nor in "
@@ -292,7 +300,11 @@ int mu_cmd_dev(const mu_cli_opts *opts, int argc, char **argv) {
     snprintf(key, sizeof key, "%s.key", prefix);
     char *av[] = {c->agent, "--control", (char *)opts->addr, "--id", id, "--labels", labels,
                   "--spool-dir", spool, "--tls-ca", c->pki.ca, "--tls-cert", crt,
-                  "--tls-key", key, NULL};
+                  "--tls-key", key, NULL, NULL, NULL};
+    if (c->plugin_dir != NULL) {
+      av[15] = "--plugin-dir";
+      av[16] = (char *)c->plugin_dir;
+    }
     if (dev_spawn(c, id, av) != 0) goto out;
   }
   int64_t deadline = mu_mono_ms() + DEV_READY_MS;

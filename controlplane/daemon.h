@@ -214,6 +214,10 @@ int mu_targets_resolve(mu_daemon *d, const Muster__V1__Target *t, char ***ret_id
                        mu_err *err);
 /* A mu_jobspec_limits.type_known callback: 1 when a known agent reports a plugin for type. */
 int mu_targets_type_known(void *ud, const char *type);
+/* MU_EINVAL when a task's type is served by none of the resolved targets ids (n of them; an
+ * "any" target is not checked), naming the task, the type and up to 10 of the hosts. */
+int mu_targets_check_types(mu_daemon *d, const Muster__V1__JobSpec *spec, char *const *ids,
+                           size_t n, mu_err *err);
 
 /* admin_jobs.c */
 int mu_admin_jobs_register(mu_daemon *d, mu_err *err);

@@ -389,6 +389,7 @@ int mu_sched_submit(mu_daemon *d, Muster__V1__JobSpec *spec, const mu_caller *ca
   if (rc == 0) rc = authorize_spec(caller, spec, err);
   if (rc == 0) rc = mu_targets_resolve(d, spec->target, &ids, &n, err);
   if (rc == 0) rc = mu_authz_check_targets(d, caller, ids, n, err);
+  if (rc == 0) rc = mu_targets_check_types(d, spec, ids, n, err);
   if (rc == 0) rc = mu_secrets_check_job(d, spec, ids, n, err);
   if (rc == 0 && n * spec->n_tasks > d->max_task_runs)
     rc = mu_err_set(err, MU_EINVAL, "job has %zu task runs (%zu targets x %zu tasks); the limit is %u",

@@ -110,3 +110,33 @@ int mu_targets_resolve(mu_daemon *d, const Muster__V1__Target *t, char ***ret_id
   return 0;
 }
 
+
+/* 1 when agent id serves type, or when it cannot be told (no Hello known yet). */
+static int agent_serves(const mu_daemon *d, const char *id, const char *type) {
+  const mu_agent *a = mu_registry_find(&d->registry, id);
+  const Muster__V1__Hello *h = a && a->hello_msg ? a->hello_msg->hello : NULL;
+  if (h == NULL) return 1;
+  for (size_t p = 0; p < h->n_plugins; p++)
+    if (strcmp(h->plugins[p]->type, type) == 0) return 1;
+  return 0;
+}
+
+int mu_targets_check_types(mu_daemon *d, const Muster__V1__JobSpec *spec, char *const *ids,
+                           size_t n, mu_err *err) {
+  if (n == 0 || ids[0] == NULL) return 0; /* "any": placed at dispatch */
+  for (size_t t = 0; t < spec->n_tasks; t++) {
+    const Muster__V1__TaskSpec *ts = spec->tasks[t];
+    size_t k = 0;
+    while (k < n && !agent_serves(d, ids[k], ts->type)) k++;
+    if (k < n) continue;
+    char hosts[512] = "";
+    size_t off = 0;
+    for (size_t i = 0; i < n && i < 10 && off < sizeof hosts; i++)
+      off += (size_t)snprintf(hosts + off, sizeof hosts - off, "%s%s", i ? ", " : "", ids[i]);
+    if (n > 10 && off < sizeof hosts)
+      snprintf(hosts + off, sizeof hosts - off, ", ... %zu more", n - 10);
+    return mu_err_set(err, MU_EINVAL, "task '%s': no targeted agent serves type \"%s\" (%s)",
+                      ts->name, ts->type, hosts);
+  }
+  return 0;
+}

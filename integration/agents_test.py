@@ -332,11 +332,12 @@ def test_muster_dev_runs_a_local_cluster(c):
     of the first (etcd's data is kept in the state dir)."""
     state = os.path.join(c.workdir, "dev")
 
-    def start():
+    def start(*extra):
         out_path = os.path.join(c.workdir, "dev.out")
         out = open(out_path, "w")
         p = subprocess.Popen([c.cli_bin, "--addr", c.addr, "dev", "--agents", "2",
-                              "--state-dir", state], stdout=out, stderr=subprocess.STDOUT)
+                              "--state-dir", state] + list(extra),
+                             stdout=out, stderr=subprocess.STDOUT)
         wait_until("muster dev ready", lambda: "Ctrl-C stops everything" in open(out_path).read()
                    or p.poll() is not None, timeout=60, step=0.2)
         assert p.poll() is None, open(out_path).read()
@@ -364,15 +365,90 @@ def test_muster_dev_runs_a_local_cluster(c):
     assert c.cli("cluster", check=False)[0] != 0, "musterd still answers after Ctrl-C"
     for name in ("etcd", "musterd", "dev-1", "dev-2"):
         assert os.path.exists(os.path.join(state, name + ".log")), name
-    p, out, out_path = start()
+    # --plugin-dir reaches the agents (a missing one: they warn and find the bundled types)
+    p, out, out_path = start("--plugin-dir", os.path.join(c.workdir, "dev-plugins"))
     rc, text, _ = c.cli("jobs", check=False)
     assert rc == 0 and "SUCCEEDED" in text, text
+    dev1_log = open(os.path.join(state, "dev-1.log")).read()
+    assert "plugin dir %s/dev-plugins" % c.workdir in dev1_log, dev1_log[-2000:]
+    rc, text, err = c.cli("run", "--", "echo again", check=False)
+    assert rc == 0 and text.count("again") >= 2, (text, err)
     p.send_signal(signal.SIGINT)
     assert p.wait(60) == 0
     out.close()
     os.environ.update(harness_env)
     rc, _, err = c.cli("dev", "--agents", "100", check=False)
     assert rc == 2 and "--agents" in err, err
+
+
+def test_fresh_agents_find_their_plugins(c):
+    """A fresh install runs jobs: an agent started with no plugin flags, and one pointed at a
+    plugin dir that does not exist, find the plugins that ship with Muster and run a shell
+    task. An agent with no plugins at all (an empty dir and nothing beside its binary) shows
+    as degraded, its /healthz says why, and a job for it alone is refused at submit."""
+    import shutil
+    from harness import free_port
+
+    def curl(url):
+        r = subprocess.run(["curl", "-s", "--max-time", "10", "-o", "-", "-w", "\n%{http_code}",
+                            url], capture_output=True, text=True, timeout=30)
+        body, _, code = r.stdout.rpartition("\n")
+        return int(code or 0), body
+    c.start_musterd()
+    c.start_agent("web-1", "role=web")
+    c.start_agent("web-2", "role=web", plugin_dir=os.path.join(c.workdir, "no-such-dir"))
+    wait_until("two connected agents",
+               lambda: list(c.states().values()).count("AGENT_CONNECTED") == 2)
+    assert "no-such-dir" in c.agents["web-2"].text(), c.agents["web-2"].text()
+    for a in c.agents_json().values():
+        assert "shell" in [p["type"] for p in a.get("plugins", [])], a
+    rc, out, err = c.cli("run", "-t", "role=web", "--", "echo fresh on $MUSTER_AGENT_ID",
+                         check=False)
+    assert rc == 0 and "fresh on web-1" in out and "fresh on web-2" in out, (out, err)
+    if os.path.isdir("/var/lib/muster/plugins"):
+        print("note: /var/lib/muster/plugins exists here; the no-plugins case is skipped")
+        return
+    # the agent binary alone in a temp dir: nothing beside it, no Bazel tree above it
+    lone = os.path.join(c.workdir, "lone", "bin")
+    os.makedirs(lone)
+    empty = os.path.join(c.workdir, "lone", "empty-plugins")
+    os.makedirs(empty)
+    agent_copy = os.path.join(lone, "muster-agent")
+    shutil.copy(os.path.realpath(c.agent_bin), agent_copy)
+    port = free_port()
+    c.start_agent("bare-1", "role=bare", "--metrics-listen", "127.0.0.1:%d" % port,
+                  plugin_dir=empty, agent_bin=agent_copy)
+    wait_until("bare-1 connected", lambda: c.states().get("bare-1") == "AGENT_CONNECTED")
+    assert "task types: none" in c.agents["bare-1"].text(), c.agents["bare-1"].text()
+    wait_until("/healthz answers",
+               lambda: curl("http://127.0.0.1:%d/healthz" % port)[0] != 0)
+    code, body = curl("http://127.0.0.1:%d/healthz" % port)
+    assert code == 503 and "no task types" in body, (code, body)
+    _, table, _ = c.cli("agents")
+    lines = table.splitlines()
+    assert lines[0].split()[:4] == ["ID", "STATE", "LABELS", "TYPES"], table
+    rows = {ln.split()[0]: ln.split() for ln in lines[1:] if ln.split() and ln.split()[0] in
+            ("web-1", "web-2", "bare-1")}
+    assert rows["bare-1"][1:4] == ["degraded", "role=bare", "-"], table
+    assert rows["web-1"][1] == "connected" and "shell" in rows["web-1"][3].split(","), table
+    # the installed layout: bin/muster-agent with lib/muster/plugins/ beside bin/
+    inst = os.path.join(c.workdir, "inst")
+    os.makedirs(os.path.join(inst, "bin"))
+    os.makedirs(os.path.join(inst, "lib", "muster", "plugins"))
+    shutil.copy(os.path.realpath(c.agent_bin), os.path.join(inst, "bin", "muster-agent"))
+    shell_so = os.path.join(os.path.dirname(os.path.realpath(c.agent_bin)), "..", "plugins",
+                            "shell", "libmuster_shell.so")
+    shutil.copy(shell_so, os.path.join(inst, "lib", "muster", "plugins"))
+    c.start_agent("inst-1", "role=inst", agent_bin=os.path.join(inst, "bin", "muster-agent"))
+    wait_until("inst-1 connected", lambda: c.states().get("inst-1") == "AGENT_CONNECTED")
+    types = [p["type"] for p in c.agents_json()["inst-1"].get("plugins", [])]
+    assert types == ["shell"], types
+    rc, _, err = c.cli("run", "--hosts", "bare-1", "--", "true", check=False)
+    assert rc != 0 and \
+        'task \'run\': no targeted agent serves type "shell" (bare-1)' in err, err
+    # a target that also names a serving agent is accepted
+    rc, out, err = c.cli("run", "--hosts", "web-1", "--", "true", check=False)
+    assert rc == 0, (out, err)
 
 
 if __name__ == "__main__":
@@ -385,4 +461,5 @@ if __name__ == "__main__":
         test_reconnected_agent_keeps_its_running_tasks,
         test_bad_config_and_flags,
         test_muster_dev_runs_a_local_cluster,
+        test_fresh_agents_find_their_plugins,
     ])

@@ -299,6 +299,12 @@ def test_cli_output_golden(c):
     rc, out, _ = c.cli("run", "--quiet", "-t", "role=web", "--", "true", check=False)
     assert rc == 0, out
     check_golden("run_quiet.txt", normalise(out))
+    # the agents table: last seen and load vary, the rows are sorted by id
+    rc, out, _ = c.cli("agents", check=False)
+    assert rc == 0, out
+    lines = [re.sub(r"\S+ ago +\d+\.\d\d +(\d+)$", r"<SEEN> <LOAD> \1", l)
+             for l in out.splitlines()]
+    check_golden("agents_table.txt", "\n".join([lines[0]] + sorted(lines[1:-1]) + lines[-1:]) + "\n")
 
 
 class PlaintextCluster(Cluster):

@@ -194,11 +194,15 @@ class Cluster:
                    lambda: self.cli("cluster", check=False)[0] == 0)
         return self.musterd
 
-    def start_agent(self, agent_id, labels="", *extra):
+    def start_agent(self, agent_id, labels="", *extra, plugin_dir=None, agent_bin=None):
+        """Starts an agent as the README does: no plugin flags unless plugin_dir is given (it
+        finds the plugins that ship with Muster itself); agent_bin runs another copy."""
         spool = os.path.join(self.workdir, "spool-" + agent_id)
         os.makedirs(spool, exist_ok=True)
-        argv = [self.agent_bin, "--control", self.addr, "--id", agent_id, "--spool-dir", spool,
-                "--plugin-dir", os.path.join(self.workdir, "plugins")] + self.agent_tls(agent_id) + list(extra)
+        argv = [agent_bin or self.agent_bin, "--control", self.addr, "--id", agent_id,
+                "--spool-dir", spool] + self.agent_tls(agent_id) + list(extra)
+        if plugin_dir is not None:
+            argv += ["--plugin-dir", plugin_dir]
         if labels:
             argv += ["--labels", labels]
         p = Proc("agent-" + agent_id, argv, self.workdir)
