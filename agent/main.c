@@ -37,21 +37,10 @@ static const char usage[] =
 /* The agent's id is its certificate's (muster://agent/ID): without --id/id it is taken from
  * there; a different explicit id is refused here, before the control plane would. */
 static int id_from_certificate(mu_agent_config *cfg, mu_err *err) {
-  char *pem = NULL;
-  size_t len = 0;
-  FILE *f = fopen(cfg->tls_cert, "rb");
-  if (f == NULL) return mu_err_set(err, MU_ENOENT, "--tls-cert %s: %s", cfg->tls_cert, strerror(errno));
-  pem = calloc(1, 1 << 20);
-  if (pem != NULL) len = fread(pem, 1, (1 << 20) - 1, f);
-  fclose(f);
-  if (pem == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   mu_pki_cert_info info;
   mu_err perr = {0};
-  int rc = len > 0 ? mu_pki_cert_info_from_pem(pem, &info, &perr) : MU_EINVAL;
-  free(pem);
-  if (rc != 0)
-    return mu_err_set(err, MU_EINVAL, "--tls-cert %s: %s", cfg->tls_cert,
-                      len > 0 ? perr.msg : "empty file");
+  if (mu_pki_cert_info_from_file(cfg->tls_cert, &info, &perr) != 0)
+    return mu_err_set(err, MU_EINVAL, "--tls-cert %s", perr.msg);
   if (strcmp(info.kind, "agent") != 0)
     return mu_err_set(err, MU_EINVAL,
                       "--tls-cert %s is %s%s%s, not an agent's (issue one with `muster pki issue "

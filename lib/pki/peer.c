@@ -300,3 +300,14 @@ int mu_pki_cert_info_from_pem(const char *pem, mu_pki_cert_info *ret, mu_err *er
   if (rc == 0) *ret = info;
   return rc;
 }
+
+int mu_pki_cert_info_from_file(const char *path, mu_pki_cert_info *ret, mu_err *err) {
+  char *pem = NULL;
+  int rc = pki_read_file(path, &pem, err);
+  if (rc != 0) return rc;
+  mu_err perr = {0};
+  rc = mu_pki_cert_info_from_pem(pem, ret, &perr);
+  free(pem);
+  if (rc != 0) return mu_err_set(err, rc, "%s: %s", path, perr.msg);
+  return 0;
+}

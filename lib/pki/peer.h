@@ -68,5 +68,8 @@ typedef struct mu_pki_cert_info {
  * muster:// URIs that cannot be trusted: an unknown kind or role, a bad name, two identities,
  * or a role on a kind other than admin. */
 int mu_pki_cert_info_from_pem(const char *pem, mu_pki_cert_info *ret, mu_err *err);
+/* The same for the certificate file at path (at most 1 MiB). MU_ENOENT when it is missing;
+ * the error names the file. */
+int mu_pki_cert_info_from_file(const char *path, mu_pki_cert_info *ret, mu_err *err);
 
 #endif
