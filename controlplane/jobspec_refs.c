@@ -46,16 +46,20 @@ static void problem(walk *w, const char *path, const char *what) {
   w->report(w->ud, msg);
 }
 
-static int is_http_field(const char *path) { return strstr(path, "].http.") != NULL; }
+/* Fields whose plugin replaces ${secret.NAME} itself: http's, and the container registry's
+ * credentials. */
+static int takes_secret_refs(const char *path) {
+  return strstr(path, "].http.") != NULL || strstr(path, "].container.") != NULL;
+}
 
 static void check_ref(walk *w, const char *path, const char *body, size_t n) {
   int bn = n > 200 ? 200 : (int)n;
   char what[512];
   if (n > 7 && strncmp(body, "secret.", 7) == 0) {
-    if (is_http_field(path)) return; /* jobspec.c checks it names a secrets entry */
+    if (takes_secret_refs(path)) return; /* jobspec.c checks it names a secrets entry */
     snprintf(what, sizeof what,
-             "${%.*s} is replaced only in http fields (read the secret from the task's "
-             "environment)",
+             "${%.*s} is replaced only in http and container fields (read the secret from "
+             "the task's environment)",
              bn, body);
     problem(w, path, what);
     return;
