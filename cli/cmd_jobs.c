@@ -20,13 +20,22 @@ static int usage_error(const char *cmd, const char *usage, const char *fmt, cons
   return 2;
 }
 
+/* jobfile: the submitted file, whose lines and columns then lead the refusal's problems. */
 static int submit_and_watch(const mu_cli_opts *opts, const char *path, const ProtobufCMessage *req,
-                            const mu_watch_opts *w, int detach) {
+                            const mu_watch_opts *w, int detach, const char *jobfile) {
   ProtobufCMessage *reply_msg = NULL;
   mu_err err = {0};
   if (mu_cli_unary(opts, path, req, &muster__v1__submit_job_response__descriptor, &reply_msg,
                    &err) != 0) {
-    fprintf(stderr, "muster: %s\n", err.msg);
+    /* "ADDR: INVALID_ARGUMENT: tasks[0].timeout: ...; tasks[1]...": one line per problem */
+    const char *problems = strstr(err.msg, ": INVALID_ARGUMENT: ");
+    if (problems != NULL) problems += 20;
+    if (jobfile != NULL && problems != NULL && mu_jobfile_path_prefix(problems) > 0) {
+      fprintf(stderr, "muster submit: refused by the control plane:\n");
+      mu_jobfile_explain_file(jobfile, problems, stderr);
+    } else {
+      fprintf(stderr, "muster: %s\n", err.msg);
+    }
     return err.code == MU_EINVAL ? 2 : 1;
   }
   Muster__V1__SubmitJobResponse *r = (Muster__V1__SubmitJobResponse *)reply_msg;
@@ -210,7 +219,7 @@ int mu_cmd_run(const mu_cli_opts *opts, int argc, char **argv) {
   req.n_command = (size_t)(argc - optind);
   req.command = argv + optind;
   w.interactive = isatty(STDIN_FILENO) && isatty(STDERR_FILENO);
-  rc = submit_and_watch(opts, "/muster.v1.Admin/RunAdhoc", &req.base, &w, detach);
+  rc = submit_and_watch(opts, "/muster.v1.Admin/RunAdhoc", &req.base, &w, detach, NULL);
 out:
   free(hosts_copy);
   return rc;
@@ -252,7 +261,8 @@ int mu_cmd_submit(const mu_cli_opts *opts, int argc, char **argv) {
   Muster__V1__SubmitJobRequest req = MUSTER__V1__SUBMIT_JOB_REQUEST__INIT;
   req.spec = spec;
   w.interactive = isatty(STDIN_FILENO) && isatty(STDERR_FILENO);
-  int rc = submit_and_watch(opts, "/muster.v1.Admin/SubmitJob", &req.base, &w, detach);
+  int rc = submit_and_watch(opts, "/muster.v1.Admin/SubmitJob", &req.base, &w, detach,
+                            argv[optind]);
   protobuf_c_message_free_unpacked(&spec->base, NULL);
   return rc;
 }

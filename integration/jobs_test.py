@@ -139,6 +139,8 @@ tasks:
     shell: {script: "echo probing; echo 'param version=4.2' >&3"}
   - name: use
     shell: {interpreter: bash, script: "echo got ${probe.version} and $MUSTER_PARAM_PROBE_VERSION"}
+  - name: escaped
+    shell: {script: "echo 'kept $${probe.version}'"}
 """)
     rc, out, err = c.cli("-o", "json", "submit", spec, check=False)
     assert rc == 0, (out, err)
@@ -147,6 +149,8 @@ tasks:
     assert len(uses) == 2 and {r["agentId"] for r in uses} == {"web-1", "db-1"}, runs
     for r in uses:
         assert "got 4.2 and 4.2" in r["outputTail"], r
+    for r in (r for r in runs if r["taskName"] == "escaped"):
+        assert "kept ${probe.version}" in r["outputTail"], r
     probe = [r for r in runs if r["taskName"] == "probe"][0]
     assert probe["outputParams"] == {"version": "4.2"}, probe
     job = json.loads(out.splitlines()[-1])["jobId"]
@@ -186,8 +190,28 @@ tasks:
 """)
     rc, _, err = c.cli("submit", spec, check=False)
     assert rc == 2, err
-    for want in ("tasks[0].timeout", "tasks[1].name", "tasks[1].type: unknown task type 'telepathy'"):
-        assert want in err, (want, err)
+    # every problem at once, one per line, each at its FILE:LINE:COL
+    for want in ("bad.yaml:5:14: tasks[0].timeout", "bad.yaml:7:11: tasks[1].name",
+                 "bad.yaml:8:11: tasks[1].type: unknown task type 'telepathy'"):
+        assert "\n" + os.path.join(c.workdir, want) in err, (want, err)
+    # ${...} references are resolved or refused at submit, never handed to a shell
+    with open(spec, "w") as f:
+        f.write("""target: {all: true}
+tasks:
+  - name: first
+    shell: {script: "echo ${later.x} ${HOME} ${first.y}"}
+  - name: later
+    env: {A: "${nobody.z}"}
+    shell: {command: [echo, "${first.ok}", "${secret.S}"]}
+""")
+    rc, _, err = c.cli("submit", spec, check=False)
+    assert rc == 2, err
+    for want in ("bad.yaml:4:21: tasks[0].shell.script: ${later.x}: task 'later' runs after this one (tasks[1])",
+                 "bad.yaml:4:21: tasks[0].shell.script: ${first.y}: a task cannot use its own params",
+                 "bad.yaml:6:14: tasks[1].env.A: ${nobody.z}: no task 'nobody' in this job",
+                 "bad.yaml:7:44: tasks[1].shell.command[2]: ${secret.S} is replaced only in http and container fields"):
+        assert os.path.join(c.workdir, want) in err, (want, err)
+    assert "${HOME}" not in err and "${first.ok}" not in err, err
     with open(spec, "w") as f:
         f.write("target: {all: true}\ntasks: [{shell: {script: x}, bogus: 1}]\n")
     rc, _, err = c.cli("submit", spec, check=False)
