@@ -220,6 +220,51 @@ tasks:
     assert before == after, "a refused job was stored"
 
 
+def test_dry_run_plans_without_starting(c):
+    """`run --dry-run` and `submit --plan` check against the live fleet and print the rollout;
+    nothing is stored or started, and a bad job gets the refusal a submit would get."""
+    fleet(c)
+    c.start_agent("web-3", "role=web,dc=ap", "--heartbeat-interval", HB)
+    wait_until("web-3 connected", lambda: c.states().get("web-3") == "AGENT_CONNECTED")
+    c.agents.pop("web-3").stop()
+    wait_until("web-3 disconnected", lambda: c.states().get("web-3") == "AGENT_DISCONNECTED")
+    before = c.cli("-o", "json", "jobs")[1].count("\n")
+    marker = os.path.join(c.workdir, "dry-run-ran")
+    rc, out, err = c.cli("run", "--dry-run", "-t", "role=web", "--batch", "2", "--max-errors",
+                         "1", "--", "touch " + marker)
+    assert rc == 0, (out, err)
+    lines = out.splitlines()
+    assert lines[0].startswith("plan for job 'run: touch ") and lines[0].endswith(
+        "': 1 task on 3 targets (3 task runs); nothing was started"), out
+    assert lines[1] == "tasks: run (shell)", out
+    assert lines[2] == ("rollout: 2 hosts at a time, 1 failed host tolerated (one more cancels "
+                        "the rest)"), out
+    assert lines[3:5] == ["  batch 1: web-1, web-2", "  batch 2: web-3"], out
+    assert lines[5].startswith("disconnected now: web-3 (unreachable unless it reconnects"), out
+    # JSON, from a job file
+    spec = os.path.join(c.workdir, "plan.yaml")
+    with open(spec, "w") as f:
+        f.write("name: planned\ntarget: {all: true}\nrollout: {max_concurrency: 25%%}\n"
+                "tasks: [{name: a, shell: {script: 'touch %s'}}, {name: b, http: {url: 'http://x'}}]\n"
+                % marker)
+    rc, out, err = c.cli("-o", "json", "submit", "--plan", spec)
+    plan = json.loads(out)
+    assert plan["name"] == "planned", plan
+    assert sorted(plan["targets"]) == ["db-1", "web-1", "web-2", "web-3"], plan
+    assert plan["concurrency"] == 1 and plan["taskRuns"] == 8, plan
+    assert plan["tasks"] == ["a (shell)", "b (http)"] and plan["disconnected"] == ["web-3"], plan
+    # an `any` target lists its connected candidates
+    rc, out, err = c.cli("run", "--dry-run", "--any", "role=web", "--", "true")
+    assert "on one agent picked at dispatch from 2 connected candidates" in out, out
+    assert "candidates: web-1, web-2" in out, out
+    # refusals are the submit's own
+    rc, _, err = c.cli("run", "--dry-run", "-t", "role=nope", "--", "true", check=False)
+    assert rc == 2 and "matches no agent" in err, err
+    time.sleep(0.5)
+    assert not os.path.exists(marker), "a dry run ran the command"
+    assert c.cli("-o", "json", "jobs")[1].count("\n") == before, "a dry run stored a job"
+
+
 def test_agent_limits_refused_at_submit(c):
     """What would fail on every host is refused at submit, naming the field and the limit;
     nothing is stored."""
@@ -471,6 +516,7 @@ if __name__ == "__main__":
         test_playbook_params_and_logs,
         test_bad_specs_refused_before_storing,
         test_agent_limits_refused_at_submit,
+        test_dry_run_plans_without_starting,
         test_large_script_runs,
         test_run_as_unknown_user_fails_clearly,
         test_finished_jobs_kept_for_their_min_age,
