@@ -158,6 +158,14 @@ tasks:
     assert out.strip() == "got 4.2 and 4.2", out
     rc, out, _ = c.cli("logs", job)
     assert "/web-1/probe: probing" in out and "/db-1/use: got 4.2" in out, out
+    # grep across hosts, grouped: both hosts printed the same line
+    rc, out, _ = c.cli("logs", job, "--grep", "got [0-9.]+")
+    assert out == ("---------------\ndb-1,web-1 (2)\n---------------\n"
+                   "use: got 4.2 and 4.2\n"), out
+    rc, out, _ = c.cli("logs", job, "--grep", "nothing like this", check=False)
+    assert rc == 1 and "no match on: db-1,web-1" in out, (rc, out)
+    rc, _, err = c.cli("logs", job, "--hosts", "web-1", check=False)
+    assert rc == 2 and "--hosts narrows --grep" in err, err
     # live logs with -f
     rc, out, _ = c.cli("run", "--detach", "--hosts", "web-2", "--",
                        "for i in 1 2 3; do echo line $i; sleep 0.2; done")
