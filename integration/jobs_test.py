@@ -273,6 +273,35 @@ def test_dry_run_plans_without_starting(c):
     assert c.cli("-o", "json", "jobs")[1].count("\n") == before, "a dry run stored a job"
 
 
+def test_explain_says_why(c):
+    """`muster explain` gives each failed run its reason class and the evidence."""
+    fleet(c)
+    def job_of(*args):
+        rc, out, err = c.cli("-o", "json", "run", *args, check=False, timeout=60)
+        return json.loads(out.splitlines()[-1])["jobId"]
+    job = job_of("--hosts", "web-1", "--", "echo before; echo oops >&2; exit 3")
+    rc, out, err = c.cli("explain", job)
+    assert rc == 0, err
+    assert "web-1/run: FAILED (exit code, attempt 1)\n  exited with code 3" in out, out
+    assert "      | oops" in out, out
+    job = job_of("--hosts", "web-2", "--timeout", "1s", "--", "sleep 5")
+    rc, out, _ = c.cli("explain", job)
+    assert "web-2/run: TIMED_OUT (timeout, attempt 1)\n  still running at its 1s timeout" in out, out
+    job = job_of("--hosts", "db-1", "--memory", "64M", "--",
+                 "python3 -c 'b = bytearray(512 << 20); print(len(b))'")
+    rc, out, _ = c.cli("explain", job)
+    assert "db-1/run: FAILED (out of memory, attempt 1)" in out, out
+    assert "killed by the kernel's OOM killer: memory peaked at" in out and "64.0 MiB limit" in out, out
+    # a succeeded run is explained only when asked for
+    job = job_of("--hosts", "web-1", "--", "true")
+    rc, out, _ = c.cli("explain", job)
+    assert "every task run succeeded" in out, out
+    rc, out, _ = c.cli("explain", job, "web-1/run")
+    assert "web-1/run: SUCCEEDED (ok, attempt 1)" in out, out
+    rc, out, _ = c.cli("explain", job, "web-9/run", check=False)
+    assert rc == 1 and "no task run 'web-9/run'" in out, out
+
+
 def test_agent_limits_refused_at_submit(c):
     """What would fail on every host is refused at submit, naming the field and the limit;
     nothing is stored."""
@@ -525,6 +554,7 @@ if __name__ == "__main__":
         test_bad_specs_refused_before_storing,
         test_agent_limits_refused_at_submit,
         test_dry_run_plans_without_starting,
+        test_explain_says_why,
         test_large_script_runs,
         test_run_as_unknown_user_fails_clearly,
         test_finished_jobs_kept_for_their_min_age,
