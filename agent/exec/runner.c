@@ -308,6 +308,22 @@ static void begin_stop(muster_task *t, mu_kill_reason why, muster_cancel_reason 
   if (!t->finished) uv_timer_start(&t->force, on_force, (uint64_t)t->runner->cfg.grace_ms + 2000, 0);
 }
 
+int mu_task_cancel_extend(muster_task *t, uint64_t ms) {
+  if (t->finished) return -EALREADY;
+  if (!t->cancelled && !t->timed_out) return -EINVAL;
+  uv_timer_start(&t->force, on_force, ms, 0);
+  return 0;
+}
+
+int mu_task_cancel_withdraw(muster_task *t) {
+  if (t->finished) return -EALREADY;
+  if (!t->cancelled || t->timed_out || t->cancel_reason != MUSTER_CANCEL_REQUESTED) return -EINVAL;
+  t->cancelled = false;
+  t->cancel_msg[0] = '\0';
+  uv_timer_stop(&t->force);
+  return 0;
+}
+
 /* ---- public API ---- */
 
 static char *dup_or_null(const char *s) { return s != NULL ? strdup(s) : NULL; }
