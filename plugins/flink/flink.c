@@ -263,6 +263,8 @@ static void run_jar(flink_task *ft) {
   }
   run_body(ft, body, size);
   snprintf(path, sizeof path, "/jars/%s/run", ft->jar_id);
+  /* recorded before the job exists, so a retry looks it up whatever happens next */
+  ft->host->set_param(ft->task, "job_id", ft->own_id);
   say(ft, MUSTER_STDOUT, "flink: running %s on %s as job %s", ft->upload_name, ft->base, ft->own_id);
   call(ft, PH_RUN, "POST", path, body, NULL);
   free(body);
@@ -423,6 +425,7 @@ static void start_cli(flink_task *ft) {
                          .user = ft};
   char errbuf[MUSTER_ERRBUF_SIZE] = "";
   ft->ph = PH_CLI;
+  ft->host->set_param(ft->task, "job_id", ft->own_id);
   say(ft, MUSTER_STDOUT, "flink: submitting with %s (target %s) as job %s", bin, mu_flink_target_name(s->target),
       ft->own_id);
   int rc = ft->host->spawn(ft->task, &o, &ft->proc, errbuf);
@@ -730,6 +733,30 @@ static int resolve_program(flink_task *ft, const char *task_dir, char *errbuf) {
   return 0;
 }
 
+static void add_candidate(flink_task *ft, const char *id) {
+  if (id == NULL || !mu_flink_job_id_valid(id) || ft->n_candidates >= FLINK_MAX_LOOKBACK) return;
+  for (size_t i = 0; i < ft->n_candidates; i++)
+    if (strcmp(ft->candidates[i], id) == 0) return;
+  memcpy(ft->candidates[ft->n_candidates++], id, MU_FLINK_JOB_ID_LEN + 1);
+}
+
+/* The JobID an earlier attempt of this task recorded (its output param "<task>.job_id", which
+ * the control plane hands a retry wherever it is placed), or NULL. */
+static const char *earlier_job_id(const muster_task_context *ctx) {
+  json_error_t jerr;
+  json_t *spec = json_loads(ctx->spec_json, 0, &jerr);
+  const char *name = json_string_value(json_object_get(spec, "name"));
+  const char *found = NULL;
+  char key[300];
+  if (name != NULL) {
+    snprintf(key, sizeof key, "%s.job_id", name);
+    for (size_t i = 0; i < ctx->n_params && found == NULL; i++)
+      if (strcmp(ctx->param_keys[i], key) == 0) found = ctx->param_values[i];
+  }
+  json_decref(spec);
+  return found;
+}
+
 static int flink_start(muster_task *task, const muster_host_api *host, char *errbuf) {
   flink_task *ft = calloc(1, sizeof *ft);
   if (ft == NULL) return -ENOMEM;
@@ -748,14 +775,17 @@ static int flink_start(muster_task *task, const muster_host_api *host, char *err
   /* the JobIDs this task may already own, newest first */
   if (ft->spec->job_id[0] != '\0') {
     memcpy(ft->own_id, ft->spec->job_id, sizeof ft->own_id);
-    memcpy(ft->candidates[0], ft->own_id, sizeof ft->own_id);
-    ft->n_candidates = 1;
+    add_candidate(ft, ft->own_id);
   } else {
     mu_flink_job_id_derive(ctx->task_id, ctx->attempt, ft->own_id);
-    for (uint32_t a = ctx->attempt; a >= 1 && ft->n_candidates < FLINK_MAX_LOOKBACK; a--)
-      mu_flink_job_id_derive(ctx->task_id, a, ft->candidates[ft->n_candidates++]);
+    add_candidate(ft, ft->own_id);
+    add_candidate(ft, earlier_job_id(ctx));
+    for (uint32_t a = ctx->attempt - 1; a >= 1 && ft->n_candidates < FLINK_MAX_LOOKBACK; a--) {
+      char id[MU_FLINK_JOB_ID_LEN + 1];
+      mu_flink_job_id_derive(ctx->task_id, a, id);
+      add_candidate(ft, id);
+    }
   }
-  host->set_param(task, "job_id", ft->own_id);
   if (ft->base[0] == '\0') { /* no REST yet: a CLI target submits, then tracks where the CLI says */
     start_cli(ft);
     return 0;

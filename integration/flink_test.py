@@ -1,0 +1,311 @@
+"""End-to-end: Flink tasks with real musterd, a real agent loading plugins/flink, and the
+JobManager emulator (integration/emulators/flink/jobmanager.py, built from Flink's documented
+REST protocol: no Flink runs here).
+
+The operator's story: a batch job from a signed bundle runs on a session cluster and succeeds,
+or fails with Flink's own exception; a bad entry class, a missing jar, a missing savepoint and
+an unreachable JobManager each fail with a message that says so. A streaming job runs until it
+is cancelled, stops with a savepoint whose path is recorded, and the next version restores from
+it. A savepoint that never completes leaves the job and the task RUNNING (no second job); a
+second cancel stops it. When the agent is killed -9 mid-stream, the retry re-attaches to the
+same JobID: Flink sees one submission. Application targets go through the flink CLI emulator,
+and an application cluster that vanishes at the end is read from the YARN RM emulator.
+
+    python3 flink_test.py MUSTERD AGENT CLI LIBMUSTER_FLINK_SO EMULATOR_DIR
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+from harness import free_port, main, wait_until
+
+HB = "300ms"
+FLINK_SO = os.path.abspath(sys.argv[4]) if len(sys.argv) > 4 else None
+EMU_DIR = os.path.abspath(sys.argv[5]) if len(sys.argv) > 5 else None
+
+JAR = """Manifest-Version: 1.0 (an emulated jar: the JobManager emulator reads these lines)
+class com.example.WordCount batch finish_after=3
+class com.example.Broken batch fail_after=1 error=java.lang.IllegalStateException: input /data/in is missing
+class com.example.Clicks streaming checkpoint_every=1
+class com.example.Flaky streaming restart_every=2
+"""
+
+
+class JobManager:
+    """The JobManager emulator as a process on a free port."""
+
+    def __init__(self, workdir, *extra, name="jm"):
+        self.state = os.path.join(workdir, name + "-state.json")
+        self.port_file = os.path.join(workdir, name + ".port")
+        self.workdir, self.extra, self.name = workdir, extra, name
+        self.port = None
+        self.start()
+
+    def start(self, port=None):
+        if os.path.exists(self.port_file):
+            os.unlink(self.port_file)
+        argv = ["/usr/bin/python3", os.path.join(EMU_DIR, "jobmanager.py"), "--state", self.state,
+                "--port-file", self.port_file, "--port", str(port or 0)] + list(self.extra)
+        self.log = open(os.path.join(self.workdir, self.name + ".log"), "ab")
+        self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
+        wait_until("the JobManager emulator to listen", lambda: os.path.exists(self.port_file))
+        self.port = int(open(self.port_file).read())
+        self.url = "http://127.0.0.1:%d" % self.port
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.terminate()
+            self.p.wait(10)
+        self.log.close()
+
+    def get(self, path):
+        with urllib.request.urlopen(self.url + path, timeout=5) as r:
+            return json.loads(r.read())
+
+    def post(self, path, obj):
+        req = urllib.request.Request(self.url + path, data=json.dumps(obj).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return json.loads(r.read())
+
+    def emu(self):
+        return self.get("/emulator/state")
+
+
+def setup(c, *agent_flags, musterd_flags=()):
+    """musterd, one agent with the Flink plugin, a signed bundle `clicks@1.0.0` holding app.jar."""
+    c.start_musterd("--heartbeat-timeout", "2s", *musterd_flags)
+    plugins = os.path.join(c.workdir, "plugins")
+    os.makedirs(plugins, exist_ok=True)
+    os.symlink(FLINK_SO, os.path.join(plugins, "libmuster_flink.so"))
+    c.cli("keygen", "--out", os.path.join(c.workdir, "team"))
+    start_agent(c, *agent_flags)
+    src = os.path.join(c.workdir, "src")
+    os.makedirs(os.path.join(src, "lib"), exist_ok=True)
+    with open(os.path.join(src, "lib", "app.jar"), "w") as f:
+        f.write(JAR)
+    with open(os.path.join(src, "job.py"), "w") as f:
+        f.write("# a PyFlink program (the CLI emulator reads the class line)\n# class job.Main batch finish_after=2\n")
+    out = os.path.join(c.workdir, "clicks.bundle")
+    c.cli("bundle", "pack", src, "--name", "clicks", "--version", "1.0.0", "--out", out)
+    c.cli("bundle", "sign", out, "--key", os.path.join(c.workdir, "team.key"))
+    c.cli("bundle", "push", out)
+
+
+def start_agent(c, *flags):
+    c.start_agent("web-1", "role=web", "--heartbeat-interval", HB, "--trust-key",
+                  os.path.join(c.workdir, "team.pub"), *flags, plugin_dir=os.path.join(c.workdir, "plugins"))
+    wait_until("agent connected", lambda: c.states().get("web-1") == "AGENT_CONNECTED")
+    wait_until("agent serves flink", lambda: "flink" in [p["type"] for p in c.agents_json()["web-1"].get("plugins", [])])
+
+
+def job_file(c, flink, name="flink-job", task="stream", target='{hosts: [web-1]}', extra=""):
+    path = os.path.join(c.workdir, "job-%d.yaml" % time.monotonic_ns())
+    with open(path, "w") as f:
+        f.write("name: %s\ntarget: %s\ntasks:\n  - name: %s\n    type: flink\n    bundle: clicks@1.0.0\n"
+                "%s    flink: %s\n" % (name, target, task, extra, json.dumps(flink)))
+    return path
+
+
+def submit(c, flink, **kw):
+    """Runs a job to its end: (exit code, the task's TaskRun)."""
+    rc, out, err = c.cli("-o", "json", "submit", job_file(c, flink, **kw), check=False, timeout=90)
+    runs = [json.loads(l) for l in out.splitlines() if '"taskId"' in l]
+    assert runs, (out, err)
+    return rc, runs[-1]
+
+
+def submit_detached(c, flink, **kw):
+    rc, out, err = c.cli("submit", "--detach", job_file(c, flink, **kw), check=False)
+    assert rc == 0, err
+    return out.strip()
+
+
+def status(c, job):
+    return json.loads(c.cli("-o", "json", "status", job, check=False)[1])
+
+
+def task_of(c, job):
+    return status(c, job)["tasks"][-1]
+
+
+def wait_job_end(c, job, timeout=30):
+    return wait_until("job %s to end" % job, lambda: (lambda s: s if s["state"] not in (
+        "JOB_RUNNING", "JOB_PENDING") else None)(status(c, job)), timeout=timeout)
+
+
+def logs(c, job):
+    return c.cli("logs", job, check=False)[1]
+
+
+def streaming(jm, **over):
+    f = {"jobmanagerUrl": jm.url, "jar": "lib/app.jar", "entryClass": "com.example.Clicks", "kind": "streaming",
+         "onCancel": "savepoint", "savepointDir": "file:" + os.path.join(jm.workdir, "savepoints"),
+         "pollInterval": "200ms", "savepointTimeout": "5s"}
+    f.update(over)
+    return f
+
+
+def running_job(jm, n=1):
+    jobs = jm.emu()["jobs"]
+    running = [k for k, v in jobs.items() if v["state"] == "RUNNING"]
+    return running if len(running) == n else None
+
+
+# ---- tests ----
+
+def test_batch_success_failure_and_bad_input(c):
+    setup(c)
+    jm = JobManager(c.workdir)
+    try:
+        base = {"jobmanagerUrl": jm.url, "jar": "lib/app.jar", "pollInterval": "100ms", "parallelism": 2,
+                "programArgs": ["--input", "/data/in"]}
+        rc, run = submit(c, dict(base, entryClass="com.example.WordCount"))
+        assert rc == 0 and run["state"] == "SUCCEEDED", run
+        jid = run["outputParams"]["job_id"]
+        assert "FINISHED" in run["message"] and jid in run["message"], run
+        st = jm.emu()
+        assert st["jobs"][jid]["state"] == "FINISHED" and st["submissions"][jid] == 1, st
+        assert st["jobs"][jid]["run"]["programArgsList"] == ["--input", "/data/in"], st
+        assert st["jobs"][jid]["run"]["parallelism"] == 2, st
+
+        # a second task with the same jar reuses the upload
+        rc, run = submit(c, dict(base, entryClass="com.example.WordCount"), name="again")
+        assert rc == 0 and jm.emu()["uploads"] == 1, jm.emu()
+        assert "reusing uploaded jar" in run["outputTail"], run
+
+        # the job fails: Flink's root exception is the task's message
+        rc, run = submit(c, dict(base, entryClass="com.example.Broken"))
+        assert rc == 1 and run["state"] == "FAILED", run
+        assert "FAILED: java.lang.IllegalStateException: input /data/in is missing" in run["message"], run
+
+        # bad input, each named
+        rc, run = submit(c, dict(base, entryClass="com.example.Nope"))
+        assert run["state"] == "FAILED", run
+        assert "entry point class 'com.example.Nope' was not found in the jar file" in run["message"], run
+        rc, run = submit(c, dict(base, jar="lib/missing.jar"))
+        assert run["state"] == "FAILED" and 'flink.jar: "lib/missing.jar" not found' in run["message"], run
+        rc, run = submit(c, dict(base, entryClass="com.example.Clicks", kind="streaming",
+                                 savepointPath="file:/nonexistent/savepoint-1"))
+        assert run["state"] == "FAILED", run
+        assert "Cannot find checkpoint or savepoint file/directory 'file:/nonexistent/savepoint-1'" in run["message"], run
+        dead = "http://127.0.0.1:%d" % free_port()
+        rc, run = submit(c, dict(base, jobmanagerUrl=dead, unreachableTimeout="1s"))
+        assert run["state"] == "FAILED", run
+        assert "unreachable for 1s" in run["message"] and "nothing was submitted" in run["message"], run
+        # refused by the plugin's validate() before anything runs, naming the field
+        rc, run = submit(c, dict(base, kind="streaming", onCancel="savepoint"))
+        assert rc != 0 and run["state"] == "FAILED", run
+        assert "flink.on_cancel: savepoint needs savepoint_dir" in run["message"], run
+
+        # 503s from the JobManager are retried within the budget
+        jm.post("/emulator/config", {"fail_next": 3})
+        rc, run = submit(c, dict(base, entryClass="com.example.WordCount"), name="flaky")
+        assert rc == 0 and run["state"] == "SUCCEEDED", run
+        assert "unreachable (HTTP 503)" in run["outputTail"], run
+    finally:
+        jm.stop()
+
+
+def test_stream_stop_with_savepoint_then_restore(c):
+    setup(c)
+    jm = JobManager(c.workdir)
+    try:
+        job = submit_detached(c, streaming(jm))
+        jid = wait_until("a running streaming job", lambda: running_job(jm))[0]
+        wait_until("task RUNNING with checkpoints", lambda: (lambda t: t["state"] == "RUNNING" and
+                   "last_checkpoint_path" in t.get("outputParams", {}))(task_of(c, job)))
+        t = task_of(c, job)
+        assert t["outputParams"]["job_id"] == jid, t
+        c.cli("cancel", job)
+        st = wait_job_end(c, job)
+        t = st["tasks"][-1]
+        assert t["state"] == "CANCELLED", t
+        sp = t["outputParams"]["savepoint_path"]
+        assert sp.startswith("file:" + os.path.join(jm.workdir, "savepoints") + "/savepoint-"), t
+        assert "stopped with a savepoint at " + sp in t["message"], t
+        assert "Savepoint completed. Path: " + sp in logs(c, job)
+        emu = jm.emu()
+        assert emu["jobs"][jid]["state"] == "FINISHED", emu
+        assert [tr["kind"] for tr in emu["triggers"]] == ["stop"] and not emu["triggers"][0]["drain"], emu
+
+        # the next version restores from it (the emulator sees savepointPath)
+        job2 = submit_detached(c, streaming(jm, savepointPath=sp, restoreMode="claim", allowNonRestoredState=True,
+                                            onCancel="drain"), name="v2")
+        jid2 = wait_until("the restored job", lambda: running_job(jm))[0]
+        run = jm.emu()["jobs"][jid2]["run"]
+        assert run["savepointPath"] == sp and run["restoreMode"] == "CLAIM" and run["allowNonRestoredState"], run
+        c.cli("cancel", job2)
+        t = wait_job_end(c, job2)["tasks"][-1]
+        assert t["state"] == "CANCELLED" and "savepoint_path" in t["outputParams"], t
+        assert jm.emu()["triggers"][-1]["drain"] is True, jm.emu()
+    finally:
+        jm.stop()
+
+
+def test_savepoint_timeout_keeps_job_running(c):
+    setup(c)
+    jm = JobManager(c.workdir, "--savepoint-mode", "hang")
+    try:
+        job = submit_detached(c, streaming(jm, savepointTimeout="1s"))
+        jid = wait_until("a running streaming job", lambda: running_job(jm))[0]
+        wait_until("task RUNNING", lambda: task_of(c, job)["state"] == "RUNNING")
+        c.cli("cancel", job)
+        wait_until("the savepoint timeout event", lambda: "the job is still RUNNING" in logs(c, job), timeout=20)
+        time.sleep(1.5)  # several polls later: still running, on both sides, and no second job
+        assert task_of(c, job)["state"] == "RUNNING", task_of(c, job)
+        emu = jm.emu()
+        assert emu["jobs"][jid]["state"] == "RUNNING" and len(emu["jobs"]) == 1, emu
+        assert emu["submissions"] == {jid: 1}, emu
+        assert "still IN_PROGRESS after savepoint_timeout (1s)" in logs(c, job)
+        # the savepoint works again: a second cancel stops the job with one
+        jm.post("/emulator/config", {"savepoint_mode": "ok"})
+        c.cli("cancel", job)
+        t = wait_job_end(c, job)["tasks"][-1]
+        assert t["state"] == "CANCELLED" and "savepoint_path" in t["outputParams"], t
+        assert jm.emu()["jobs"][jid]["state"] == "FINISHED", jm.emu()
+    finally:
+        jm.stop()
+
+
+def test_agent_kill9_reattaches_by_job_id(c):
+    setup(c)
+    jm = JobManager(c.workdir)
+    try:
+        job = submit_detached(c, streaming(jm, onCancel="cancel"), target='{any: "role=web"}',
+                              extra="    retries: 2\n")
+        jid = wait_until("a running streaming job", lambda: running_job(jm))[0]
+        wait_until("task RUNNING", lambda: task_of(c, job)["state"] == "RUNNING")
+        p = c.agents["web-1"]
+        p.p.send_signal(signal.SIGKILL)
+        p.p.wait()
+        p.log.close()
+        # the JobManager restarts too, on the same port, with its state
+        jm.stop()
+        jm.start(port=jm.port)
+        start_agent(c)
+        wait_until("the retry re-attached", lambda: "re-attached" in logs(c, job), timeout=30)
+        t = task_of(c, job)
+        assert t["state"] == "RUNNING" and t["attempt"] >= 2, t
+        assert t["outputParams"]["job_id"] == jid or jid in logs(c, job), t
+        emu = jm.emu()
+        assert emu["submissions"] == {jid: 1} and len(emu["jobs"]) == 1, emu
+        c.cli("cancel", job)
+        t = wait_job_end(c, job)["tasks"][-1]
+        assert t["state"] == "CANCELLED" and "CANCELED" in t["message"], t
+        assert jm.emu()["jobs"][jid]["state"] == "CANCELED", jm.emu()
+    finally:
+        jm.stop()
+
+
+if __name__ == "__main__":
+    main([
+        test_batch_success_failure_and_bad_input,
+        test_stream_stop_with_savepoint_then_restore,
+        test_savepoint_timeout_keeps_job_running,
+        test_agent_kill9_reattaches_by_job_id,
+    ])
