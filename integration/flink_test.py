@@ -302,10 +302,103 @@ def test_agent_kill9_reattaches_by_job_id(c):
         jm.stop()
 
 
+class YarnRM(JobManager):
+    """The YARN RM emulator (it launches application clusters: jobmanager.py --application)."""
+
+    def start(self, port=None):
+        if os.path.exists(self.port_file):
+            os.unlink(self.port_file)
+        argv = ["/usr/bin/python3", os.path.join(EMU_DIR, "yarn_rm.py"), "--port-file", self.port_file,
+                "--workdir", self.workdir, "--port", str(port or 0)]
+        self.log = open(os.path.join(self.workdir, self.name + ".log"), "ab")
+        self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
+        wait_until("the YARN RM emulator to listen", lambda: os.path.exists(self.port_file))
+        self.port = int(open(self.port_file).read())
+        self.url = "http://127.0.0.1:%d" % self.port
+
+    def apps(self):
+        return self.get("/emulator/state")["apps"]
+
+    def kill(self, app_id):
+        req = urllib.request.Request("%s/ws/v1/cluster/apps/%s/state" % (self.url, app_id), method="PUT",
+                                     data=json.dumps({"state": "KILLED"}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(req, timeout=5).read()
+
+
+def application(rm, **over):
+    f = {"target": "yarn-application", "flinkHome": EMU_DIR, "yarnRmUrl": rm.url, "jar": "lib/app.jar",
+         "entryClass": "com.example.Clicks", "kind": "streaming", "yarnQueue": "etl", "pollInterval": "200ms"}
+    f.update(over)
+    return f
+
+
+def env_for(rm):
+    return "    env: {FLINK_EMU_RM: \"%s\"}\n" % rm.url
+
+
+def test_application_targets_through_the_cli(c):
+    setup(c)
+    rm = YarnRM(c.workdir, name="rm")
+    try:
+        # a batch job in its own application cluster: JobID pinned, app id from the CLI's lines
+        rc, run = submit(c, application(rm, entryClass="com.example.WordCount", kind="batch"), extra=env_for(rm))
+        assert rc == 0 and run["state"] == "SUCCEEDED", run
+        app_id = run["outputParams"]["yarn_app_id"]
+        assert app_id.startswith("application_") and "Submitted application " + app_id in run["outputTail"], run
+        assert rm.apps()[app_id]["queue"] == "etl", rm.apps()
+
+        # per-job (deprecated, accepted): `flink run -d -t yarn-per-job` prints the JobID line
+        rc, run = submit(c, application(rm, target="yarn-per-job", entryClass="com.example.WordCount", kind="batch"),
+                         extra=env_for(rm), name="per-job")
+        assert rc == 0 and run["state"] == "SUCCEEDED", run
+        assert "Job has been submitted with JobID " + run["outputParams"]["job_id"] in run["outputTail"], run
+
+        # local, PyFlink: the job runs in the CLI and ends with it
+        rc, run = submit(c, {"target": "local", "flinkHome": EMU_DIR, "python": "job.py"}, name="local-py")
+        assert rc == 0 and run["state"] == "SUCCEEDED" and "ended with the CLI" in run["message"], run
+
+        # a streaming application killed through YARN: its JobManager vanishes, the RM says how it ended
+        job = submit_detached(c, application(rm), extra=env_for(rm), name="killed")
+        wait_until("task RUNNING", lambda: task_of(c, job)["state"] == "RUNNING" and
+                   "yarn_app_id" in task_of(c, job).get("outputParams", {}))
+        app_id = task_of(c, job)["outputParams"]["yarn_app_id"]
+        wait_until("the application RUNNING", lambda: rm.apps()[app_id]["state"] == "RUNNING")
+        time.sleep(0.5)
+        rm.kill(app_id)
+        t = wait_job_end(c, job)["tasks"][-1]
+        assert t["state"] == "CANCELLED", t
+        assert "application cluster %s is gone; the RM reports KILLED/KILLED" % app_id in t["message"], t
+
+        # kill -9 the agent while an application streams: the retry finds it through the RM, no second one
+        job = submit_detached(c, application(rm, onCancel="savepoint", savepointDir="file:" + c.workdir + "/sp"),
+                              extra=env_for(rm) + "    retries: 2\n", target='{any: "role=web"}', name="reattach")
+        wait_until("task RUNNING", lambda: task_of(c, job)["state"] == "RUNNING" and
+                   "yarn_app_id" in task_of(c, job).get("outputParams", {}))
+        app_id = task_of(c, job)["outputParams"]["yarn_app_id"]
+        n_apps = len(rm.apps())
+        p = c.agents["web-1"]
+        p.p.send_signal(signal.SIGKILL)
+        p.p.wait()
+        p.log.close()
+        start_agent(c)
+        wait_until("the retry re-attached", lambda: "re-attached" in logs(c, job), timeout=30)
+        assert len(rm.apps()) == n_apps, rm.apps()
+        assert task_of(c, job)["state"] == "RUNNING", task_of(c, job)
+        # stop with a savepoint through the RM's proxy; the cluster then goes away with its job
+        c.cli("cancel", job)
+        t = wait_job_end(c, job)["tasks"][-1]
+        assert t["state"] == "CANCELLED" and "stopped with a savepoint" in t["message"], t
+        assert t["outputParams"]["savepoint_path"].startswith("file:" + c.workdir + "/sp/savepoint-"), t
+    finally:
+        rm.stop()
+
+
 if __name__ == "__main__":
     main([
         test_batch_success_failure_and_bad_input,
         test_stream_stop_with_savepoint_then_restore,
         test_savepoint_timeout_keeps_job_running,
         test_agent_kill9_reattaches_by_job_id,
+        test_application_targets_through_the_cli,
     ])

@@ -42,6 +42,8 @@ typedef enum {
   PH_STOP,        /* POST /jobs/{id}/stop */
   PH_SAVEPOINT,   /* GET /jobs/{id}/savepoints/{trigger} */
   PH_WAIT_END,    /* GET /jobs/{id} until terminal, after a cancel or stop */
+  PH_RM,          /* GET {rm}/ws/v1/cluster/apps/{app}: the JobManager is gone or silent */
+  PH_RM_START,    /* the same at start: is an earlier attempt's application still there? */
 } phase;
 
 typedef struct flink_task {
@@ -71,6 +73,8 @@ typedef struct flink_task {
   bool plain_fallback;             /* savepoint failed on a timeout: cancel without one */
   char savepoint_location[MU_FLINK_TEXT_MAX];
   mu_flink_cli_facts cli;
+  char app_id[64];                 /* the YARN application, "" when none */
+  phase rm_return;                 /* the phase to go on with after an RM check */
   muster_proc *proc;
   bool finished;
 } flink_task;
@@ -116,14 +120,29 @@ static void end(flink_task *ft, muster_state state, const char *fmt, ...) {
 static void on_reply(void *arg, const mu_flink_reply *reply);
 static void on_timer(muster_task *task, muster_timer *timer, void *user);
 
-static void call(flink_task *ft, phase ph, const char *method, const char *path, const char *json_body,
-                 const char *upload) {
-  char url[1600];
-  snprintf(url, sizeof url, "%s%s", ft->base, path);
+static void call_url(flink_task *ft, phase ph, const char *method, const char *url, const char *json_body,
+                     const char *upload) {
   ft->ph = ph;
   if (mu_flink_rest_start(&ft->rest, ft->multi, method, url, json_body, upload, upload ? ft->upload_name : NULL,
                           on_reply, ft) != 0)
     end(ft, MUSTER_STATE_FAILED, "flink: cannot start a REST call to %s (out of memory)", url);
+}
+
+static void call(flink_task *ft, phase ph, const char *method, const char *path, const char *json_body,
+                 const char *upload) {
+  char url[1600];
+  snprintf(url, sizeof url, "%s%s", ft->base, path);
+  call_url(ft, ph, method, url, json_body, upload);
+}
+
+/* Asks the YARN RM about the application (when there is one and an RM to ask). */
+static bool ask_rm(flink_task *ft, phase ph, phase then) {
+  if (ft->app_id[0] == '\0' || ft->spec->yarn_rm_url == NULL) return false;
+  char url[1600];
+  snprintf(url, sizeof url, "%s/ws/v1/cluster/apps/%s", ft->spec->yarn_rm_url, ft->app_id);
+  ft->rm_return = then;
+  call_url(ft, ph, "GET", url, NULL, NULL);
+  return true;
 }
 
 static void call_job(flink_task *ft, phase ph, const char *method, const char *suffix, const char *json_body) {
@@ -363,11 +382,18 @@ static void on_cli_exit(muster_task *task, muster_proc *proc, const muster_proc_
         ft->cli.job_id[0] ? "; job " : "", ft->cli.job_id);
     return;
   }
+  bool application = ft->spec->target == MU_FLINK_TARGET_YARN_APPLICATION ||
+                     ft->spec->target == MU_FLINK_TARGET_K8S_APPLICATION;
+  if (ft->cli.job_id[0] == '\0' && application) /* run-application prints no JobID: it is the one we pinned */
+    memcpy(ft->cli.job_id, ft->own_id, sizeof ft->own_id);
   if (ft->cli.job_id[0] == '\0') {
     end(ft, MUSTER_STATE_FAILED, "flink: the flink CLI ended without printing \"Job has been submitted with JobID\"");
     return;
   }
-  if (ft->cli.yarn_app_id[0] != '\0') ft->host->set_param(ft->task, "yarn_app_id", ft->cli.yarn_app_id);
+  if (ft->cli.yarn_app_id[0] != '\0') {
+    snprintf(ft->app_id, sizeof ft->app_id, "%s", ft->cli.yarn_app_id);
+    ft->host->set_param(ft->task, "yarn_app_id", ft->app_id);
+  }
   if (ft->base[0] == '\0' && ft->cli.web_url[0] != '\0') snprintf(ft->base, sizeof ft->base, "%s", ft->cli.web_url);
   if (ft->base[0] == '\0' && ft->cli.yarn_app_id[0] != '\0' && ft->spec->yarn_rm_url != NULL)
     snprintf(ft->base, sizeof ft->base, "%s/proxy/%s", ft->spec->yarn_rm_url, ft->cli.yarn_app_id);
@@ -447,7 +473,9 @@ static void progress(flink_task *ft, const mu_flink_job_info *info) {
 
 static void on_track(flink_task *ft, const mu_flink_reply *r, bool waiting_end) {
   char ferr[MU_FLINK_TEXT_MAX], why[600], err[256];
-  if (no_reply(r, ferr, sizeof ferr)) {
+  if (no_reply(r, ferr, sizeof ferr) || (r->status == 404 && ft->app_id[0] != '\0')) {
+    /* an application cluster goes away with its job: the RM knows how it ended */
+    if (ask_rm(ft, PH_RM, waiting_end ? PH_WAIT_END : PH_TRACK)) return;
     if (unreachable(ft, r, why, sizeof why)) {
       later(ft, (uint64_t)ft->spec->poll_ms);
     } else {
@@ -538,6 +566,71 @@ static void on_checkpoints(flink_task *ft, const mu_flink_reply *r) {
   }
   ft->ph = ft->cancelling ? PH_WAIT_END : PH_TRACK;
   later(ft, (uint64_t)ft->spec->poll_ms);
+}
+
+/* ---- the YARN RM, for application clusters ---- */
+
+static muster_state rm_final_state(flink_task *ft, const mu_flink_yarn_app *app, const char **ret_flink_state) {
+  const char *f = app->final_status;
+  if (strcmp(f, "SUCCEEDED") == 0) {
+    *ret_flink_state = "FINISHED";
+    return ft->cancelling && ft->savepoint_location[0] == '\0' ? MUSTER_STATE_CANCELLED : MUSTER_STATE_SUCCEEDED;
+  }
+  if (strcmp(f, "KILLED") == 0 || strcmp(app->state, "KILLED") == 0) {
+    *ret_flink_state = "CANCELED";
+    return MUSTER_STATE_CANCELLED;
+  }
+  *ret_flink_state = "FAILED";
+  return MUSTER_STATE_FAILED;
+}
+
+static void on_rm(flink_task *ft, const mu_flink_reply *r, bool at_start) {
+  char why[600], err[256];
+  mu_flink_yarn_app app;
+  bool ok = r->curl == CURLE_OK && r->status == 200 && mu_flink_json_yarn_app(r->body, r->len, &app, err, sizeof err) == 0;
+  if (at_start) {
+    if (ok && !app.ended) {
+      snprintf(ft->base, sizeof ft->base, "%s/proxy/%s", ft->spec->yarn_rm_url, ft->app_id);
+      say(ft, MUSTER_STDOUT, "flink: YARN application %s of an earlier attempt is %s; looking up its job there",
+          ft->app_id, app.state);
+      lookup_next(ft);
+    } else if (ok) {
+      const char *fs = "";
+      muster_state st = rm_final_state(ft, &app, &fs);
+      ft->host->set_param(ft->task, "state", fs);
+      end(ft, st, "flink: re-attached: YARN application %s of an earlier attempt had ended %s (%s); job %s %s; not "
+          "submitting again", ft->app_id, app.state, app.final_status, ft->candidates[0], fs);
+    } else {
+      say(ft, MUSTER_STDOUT, "flink: YARN application %s of an earlier attempt is not known to the RM; submitting",
+          ft->app_id);
+      ft->app_id[0] = '\0';
+      start_cli(ft);
+    }
+    return;
+  }
+  if (ok && app.ended) {
+    const char *fs = "";
+    muster_state st = rm_final_state(ft, &app, &fs);
+    ft->host->set_param(ft->task, "state", fs);
+    if (st == MUSTER_STATE_CANCELLED && ft->savepoint_location[0] != '\0')
+      end(ft, st, "flink: job %s stopped with a savepoint at %s (application %s %s)", ft->job_id,
+          ft->savepoint_location, ft->app_id, app.final_status);
+    else
+      end(ft, st, "flink: job %s %s: its application cluster %s is gone; the RM reports %s/%s", ft->job_id, fs,
+          ft->app_id, app.state, app.final_status);
+    return;
+  }
+  mu_flink_reply fake = *r;
+  if (ok) { /* the RM says it runs: the JobManager is only silent for now */
+    fake.curl = CURLE_COULDNT_CONNECT;
+    fake.error = "the JobManager does not answer (YARN says the application is RUNNING)";
+  }
+  ft->ph = ft->rm_return;
+  if (unreachable(ft, &fake, why, sizeof why))
+    later(ft, (uint64_t)ft->spec->poll_ms);
+  else
+    end(ft, MUSTER_STATE_FAILED, "flink: JobManager %s and the RM unreachable for %llds (%s); job %s may still run",
+        ft->base, (long long)(ft->spec->unreachable_ms / 1000), why, ft->job_id);
 }
 
 /* ---- cancel ---- */
@@ -677,6 +770,8 @@ static void on_reply(void *arg, const mu_flink_reply *r) {
     case PH_CANCEL: on_cancel_reply(ft, r); break;
     case PH_STOP: on_stop(ft, r); break;
     case PH_SAVEPOINT: on_savepoint(ft, r); break;
+    case PH_RM: on_rm(ft, r, false); break;
+    case PH_RM_START: on_rm(ft, r, true); break;
     case PH_CLI: break;
   }
 }
@@ -740,16 +835,16 @@ static void add_candidate(flink_task *ft, const char *id) {
   memcpy(ft->candidates[ft->n_candidates++], id, MU_FLINK_JOB_ID_LEN + 1);
 }
 
-/* The JobID an earlier attempt of this task recorded (its output param "<task>.job_id", which
- * the control plane hands a retry wherever it is placed), or NULL. */
-static const char *earlier_job_id(const muster_task_context *ctx) {
+/* What an earlier attempt of this task recorded (its output param "<task>.<param>", e.g. job_id,
+ * which the control plane hands a retry wherever it is placed), or NULL. */
+static const char *earlier_param(const muster_task_context *ctx, const char *param) {
   json_error_t jerr;
   json_t *spec = json_loads(ctx->spec_json, 0, &jerr);
   const char *name = json_string_value(json_object_get(spec, "name"));
   const char *found = NULL;
   char key[300];
   if (name != NULL) {
-    snprintf(key, sizeof key, "%s.job_id", name);
+    snprintf(key, sizeof key, "%s.%s", name, param);
     for (size_t i = 0; i < ctx->n_params && found == NULL; i++)
       if (strcmp(ctx->param_keys[i], key) == 0) found = ctx->param_values[i];
   }
@@ -779,7 +874,7 @@ static int flink_start(muster_task *task, const muster_host_api *host, char *err
   } else {
     mu_flink_job_id_derive(ctx->task_id, ctx->attempt, ft->own_id);
     add_candidate(ft, ft->own_id);
-    add_candidate(ft, earlier_job_id(ctx));
+    add_candidate(ft, earlier_param(ctx, "job_id"));
     for (uint32_t a = ctx->attempt - 1; a >= 1 && ft->n_candidates < FLINK_MAX_LOOKBACK; a--) {
       char id[MU_FLINK_JOB_ID_LEN + 1];
       mu_flink_job_id_derive(ctx->task_id, a, id);
@@ -787,6 +882,11 @@ static int flink_start(muster_task *task, const muster_host_api *host, char *err
     }
   }
   if (ft->base[0] == '\0') { /* no REST yet: a CLI target submits, then tracks where the CLI says */
+    const char *app = earlier_param(ctx, "yarn_app_id");
+    if (app != NULL && strlen(app) < sizeof ft->app_id && ft->spec->yarn_rm_url != NULL) {
+      snprintf(ft->app_id, sizeof ft->app_id, "%s", app);
+      if (ask_rm(ft, PH_RM_START, PH_LOOKUP)) return 0;
+    }
     start_cli(ft);
     return 0;
   }

@@ -65,6 +65,12 @@ static void check_replies(const char *body, size_t len) {
     no_breaks(ck.latest_failure);
   }
   if (mu_flink_json_exceptions(body, len, text, sizeof text, err, sizeof err) == 0) no_breaks(text);
+  mu_flink_yarn_app app;
+  if (mu_flink_json_yarn_app(body, len, &app, err, sizeof err) == 0) {
+    MU_FUZZ_CHECK(app.state[0] != '\0' || !app.ended);
+    no_breaks(app.state);
+    no_breaks(app.final_status);
+  }
   if (mu_flink_json_errors(body, len, text, sizeof text)) MU_FUZZ_CHECK(strlen(text) < sizeof text);
   mu_flink_cli_facts f = {0};
   mu_flink_cli_scan(body, len, &f);

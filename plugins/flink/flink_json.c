@@ -306,3 +306,24 @@ int mu_flink_json_exceptions(const char *body, size_t len, char *ret, size_t siz
   json_decref(j);
   return rc;
 }
+
+int mu_flink_json_yarn_app(const char *body, size_t len, mu_flink_yarn_app *ret, char *err, size_t errlen) {
+  memset(ret, 0, sizeof *ret);
+  json_t *j = load(body, len, "YARN application report", err, errlen);
+  if (j == NULL) return -EINVAL;
+  json_t *app = json_object_get(j, "app");
+  size_t n = 0, m = 0;
+  const char *state = json_is_object(app) ? str(app, "state", &n) : NULL;
+  const char *final = json_is_object(app) ? str(app, "finalStatus", &m) : NULL;
+  int rc = 0;
+  if (state == NULL) {
+    rc = fail(err, errlen, "YARN application report: no \"app\".\"state\"");
+  } else {
+    copy_text(ret->state, sizeof ret->state, state, n);
+    if (final != NULL) copy_text(ret->final_status, sizeof ret->final_status, final, m);
+    ret->ended = strcmp(ret->state, "FINISHED") == 0 || strcmp(ret->state, "FAILED") == 0 ||
+                 strcmp(ret->state, "KILLED") == 0;
+  }
+  json_decref(j);
+  return rc;
+}

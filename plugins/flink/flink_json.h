@@ -81,4 +81,13 @@ int mu_flink_json_checkpoints(const char *body, size_t len, mu_flink_checkpoint_
  * exceptionHistory entry). */
 int mu_flink_json_exceptions(const char *body, size_t len, char *ret, size_t size, char *err, size_t errlen);
 
+/* YARN RM GET /ws/v1/cluster/apps/{id}: {"app": {"state", "finalStatus", ...}}. state is one
+ * of NEW .. RUNNING, FINISHED, FAILED, KILLED; final_status UNDEFINED, SUCCEEDED, FAILED, KILLED. */
+typedef struct mu_flink_yarn_app {
+  char state[32];
+  char final_status[32];
+  bool ended;                   /* state FINISHED, FAILED or KILLED */
+} mu_flink_yarn_app;
+int mu_flink_json_yarn_app(const char *body, size_t len, mu_flink_yarn_app *ret, char *err, size_t errlen);
+
 #endif

@@ -234,6 +234,17 @@ static void test_replies(void **state) {
                                    text, sizeof text));
   assert_non_null(strstr(text, "ProgramInvocationException: no class"));
   assert_false(mu_flink_json_errors(B("{\"jobid\":\"x\"}"), text, sizeof text));
+
+  mu_flink_yarn_app app;
+  assert_int_equal(mu_flink_json_yarn_app(B("{\"app\":{\"id\":\"application_1_0001\",\"state\":\"KILLED\","
+                                            "\"finalStatus\":\"KILLED\",\"trackingUrl\":\"x\"}}"), &app, err, sizeof err), 0);
+  assert_true(app.ended);
+  assert_string_equal(app.final_status, "KILLED");
+  assert_int_equal(mu_flink_json_yarn_app(B("{\"app\":{\"state\":\"RUNNING\",\"finalStatus\":\"UNDEFINED\"}}"), &app,
+                                          err, sizeof err), 0);
+  assert_false(app.ended);
+  assert_int_not_equal(mu_flink_json_yarn_app(B("{\"RemoteException\":{\"exception\":\"NotFoundException\"}}"), &app, err,
+                                              sizeof err), 0);
 }
 
 static void test_cli(void **state) {
