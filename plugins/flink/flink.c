@@ -111,7 +111,8 @@ static void end(flink_task *ft, muster_state state, const char *fmt, ...) {
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   muster_result r = {state, state == MUSTER_STATE_SUCCEEDED ? 0 : -1, 0, msg};
-  ft->host->log(ft->task, state == MUSTER_STATE_SUCCEEDED ? MUSTER_LOG_INFO : MUSTER_LOG_WARN, "%s", msg);
+  ft->host->log(ft->task, state == MUSTER_STATE_FAILED || state == MUSTER_STATE_TIMED_OUT ? MUSTER_LOG_WARN
+                                                                                           : MUSTER_LOG_INFO, "%s", msg);
   ft->host->finish(ft->task, &r);
 }
 
