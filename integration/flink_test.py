@@ -394,6 +394,68 @@ def test_application_targets_through_the_cli(c):
         rm.stop()
 
 
+def test_leader_kill9_while_streaming(c):
+    """Two musterd on a real etcd; kill -9 the leader while a streaming job runs: the agent
+    follows the new leader, the task keeps its job (one submission), and a cancel through the
+    new leader stops it with a savepoint."""
+    from ha_test import HA
+    h = HA(c.musterd_bin, c.agent_bin, c.cli_bin)
+    jm = None
+    try:
+        h.start_etcd()
+        a = h.start_member("cp-a", "--allow-unsigned-bundles")
+        b = h.start_member("cp-b", "--allow-unsigned-bundles")
+        leader = wait_until("one leader", h.leader, timeout=10)
+        follower = [(n, addr) for n, (_, addr) in h.members.items() if n != leader[0]][0]
+        plugins = os.path.join(h.workdir, "plugins")
+        os.makedirs(plugins, exist_ok=True)
+        os.symlink(FLINK_SO, os.path.join(plugins, "libmuster_flink.so"))
+        spool = os.path.join(h.workdir, "spool-web-1")
+        os.makedirs(spool, exist_ok=True)
+        from harness import Proc
+        h.agents["web-1"] = Proc("agent-web-1", [
+            h.agent_bin, "--control", a + "," + b, "--id", "web-1", "--spool-dir", spool, "--plugin-dir", plugins,
+            "--heartbeat-interval", HB, "--allow-unsigned"] + h.agent_tls("web-1"), h.workdir)
+        wait_until("the agent on the leader", lambda: "web-1" in h.connected_at(leader[1]))
+        src = os.path.join(h.workdir, "src")
+        os.makedirs(os.path.join(src, "lib"), exist_ok=True)
+        with open(os.path.join(src, "lib", "app.jar"), "w") as f:
+            f.write(JAR)
+        out = os.path.join(h.workdir, "clicks.bundle")
+        h.cli_at(leader[1], "bundle", "pack", src, "--name", "clicks", "--version", "1.0.0", "--out", out)
+        h.cli_at(leader[1], "bundle", "push", out)
+        jm = JobManager(h.workdir)
+        spec = job_file(h, streaming(jm))
+        rc, outp, err = h.cli_at(leader[1], "submit", "--detach", spec)
+        assert rc == 0, err
+        job = outp.strip()
+        jid = wait_until("a running streaming job", lambda: running_job(jm))[0]
+        wait_until("task RUNNING", lambda: (h.job(leader[1], job) or {}).get("tasks", [{}])[-1].get("state") ==
+                   "RUNNING")
+        p, _ = h.members.pop(leader[0])
+        p.kill()
+        wait_until("the follower to lead", lambda: (h.cluster_at(follower[1]) or {}).get("leader"), timeout=10,
+                   step=0.1)
+        wait_until("the agent on the new leader", lambda: "web-1" in h.connected_at(follower[1]), timeout=15)
+        t = h.job(follower[1], job)["tasks"][-1]
+        assert t["state"] == "RUNNING" and t["attempt"] == 1, t
+        time.sleep(1)
+        assert jm.emu()["submissions"] == {jid: 1} and jm.emu()["jobs"][jid]["state"] == "RUNNING", jm.emu()
+        h.cli_at(follower[1], "cancel", job)
+        def ended():  # `muster status` exits 1 for a cancelled job: read its JSON anyway
+            out = h.cli_at(follower[1], "-o", "json", "status", job, check=False)[1]
+            j = json.loads(out) if out.strip() else None
+            return j if j and j["state"] not in ("JOB_RUNNING", "JOB_PENDING") else None
+        st = wait_until("the job to end", ended, timeout=30)
+        t = st["tasks"][-1]
+        assert t["state"] == "CANCELLED" and "stopped with a savepoint" in t["message"], t
+        assert jm.emu()["submissions"] == {jid: 1} and jm.emu()["jobs"][jid]["state"] == "FINISHED", jm.emu()
+    finally:
+        if jm is not None:
+            jm.stop()
+        h.stop_all()
+
+
 if __name__ == "__main__":
     main([
         test_batch_success_failure_and_bad_input,
@@ -401,4 +463,5 @@ if __name__ == "__main__":
         test_savepoint_timeout_keeps_job_running,
         test_agent_kill9_reattaches_by_job_id,
         test_application_targets_through_the_cli,
+        test_leader_kill9_while_streaming,
     ])
