@@ -88,6 +88,9 @@ def setup(c, *agent_flags, musterd_flags=()):
     os.makedirs(os.path.join(src, "lib"), exist_ok=True)
     with open(os.path.join(src, "lib", "app.jar"), "w") as f:
         f.write(JAR)
+    with open(os.path.join(src, "report.sql"), "w") as f:
+        f.write("-- class sql.Report batch finish_after=2\nCREATE TABLE clicks (id INT) WITH ('connector' = "
+                "'datagen');\nINSERT INTO report SELECT id FROM clicks;\n")
     with open(os.path.join(src, "job.py"), "w") as f:
         f.write("# a PyFlink program (the CLI emulator reads the class line)\n# class job.Main batch finish_after=2\n")
     out = os.path.join(c.workdir, "clicks.bundle")
@@ -201,6 +204,13 @@ def test_batch_success_failure_and_bad_input(c):
         rc, run = submit(c, dict(base, kind="streaming", onCancel="savepoint"))
         assert rc != 0 and run["state"] == "FAILED", run
         assert "flink.on_cancel: savepoint needs savepoint_dir" in run["message"], run
+
+        # a SQL script on the session cluster: sql-client.sh -f, JobID from its "Job ID:" line
+        rc, run = submit(c, {"jobmanagerUrl": jm.url, "sqlScript": "report.sql", "flinkHome": EMU_DIR,
+                             "pollInterval": "100ms"}, name="sql")
+        assert rc == 0 and run["state"] == "SUCCEEDED", run
+        assert "Job ID: " + run["outputParams"]["job_id"] in run["outputTail"], run
+        assert jm.emu()["jobs"][run["outputParams"]["job_id"]]["state"] == "FINISHED", jm.emu()
 
         # 503s from the JobManager are retried within the budget
         jm.post("/emulator/config", {"fail_next": 3})

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "flink_cli.h"
+#include "flink_digest.h"
 #include "flink_json.h"
 #include "flink_rest.h"
 #include "flink_spec.h"
@@ -31,7 +32,8 @@
 
 typedef enum {
   PH_LOOKUP,      /* GET /jobs/{candidate}: is a job of ours already there? */
-  PH_JARS,        /* GET /jars: an upload of this jar to reuse */
+  PH_DIGEST,      /* the jar's SHA-256, on the thread pool */
+  PH_JARS,        /* GET /jars: an upload of this jar (same digest) to reuse */
   PH_UPLOAD,      /* POST /jars/upload */
   PH_RUN,         /* POST /jars/{id}/run */
   PH_CLI,         /* the flink CLI submitting */
@@ -60,7 +62,9 @@ typedef struct flink_task {
   char own_id[MU_FLINK_JOB_ID_LEN + 1];   /* the JobID this attempt submits with */
   char job_id[MU_FLINK_JOB_ID_LEN + 1];   /* the job tracked ("" before) */
   char jar_id[512];
-  char upload_name[256];
+  char upload_name[256];          /* "<sha256 prefix>-<file name>" once digested */
+  bool digested;
+  mu_flink_digest *digest;         /* under way, else NULL */
   char trigger[64];
   muster_timer *timer;
   mu_flink_job_state last_state;
@@ -191,6 +195,7 @@ static void reachable(flink_task *ft) {
 
 static void submit(flink_task *ft);
 static void start_cli(flink_task *ft);
+static void on_digest(void *arg, int rc, const char *hex);
 
 static void lookup_next(flink_task *ft) {
   if (ft->cand >= ft->n_candidates) {
@@ -270,7 +275,27 @@ static void submit(flink_task *ft) {
     start_cli(ft);
     return;
   }
+  if (!ft->digested) {
+    ft->ph = PH_DIGEST;
+    if (mu_flink_digest_start(ft->host->loop(ft->task), ft->program_path, on_digest, ft, &ft->digest) != 0)
+      end(ft, MUSTER_STATE_FAILED, "flink: cannot hash %s", ft->spec->program_file);
+    return;
+  }
   call(ft, PH_JARS, "GET", "/jars", NULL, NULL);
+}
+
+static void on_digest(void *arg, int rc, const char *hex) {
+  flink_task *ft = arg;
+  ft->digest = NULL;
+  if (ft->finished) return;
+  if (rc != 0) {
+    end(ft, MUSTER_STATE_FAILED, "flink.jar: cannot read \"%s\": %s", ft->spec->program_file, strerror(-rc));
+    return;
+  }
+  const char *slash = strrchr(ft->spec->program_file, '/');
+  snprintf(ft->upload_name, sizeof ft->upload_name, "%.16s-%s", hex, slash ? slash + 1 : ft->spec->program_file);
+  ft->digested = true;
+  submit(ft);
 }
 
 static void run_jar(flink_task *ft) {
@@ -773,6 +798,7 @@ static void on_reply(void *arg, const mu_flink_reply *r) {
     case PH_SAVEPOINT: on_savepoint(ft, r); break;
     case PH_RM: on_rm(ft, r, false); break;
     case PH_RM_START: on_rm(ft, r, true); break;
+    case PH_DIGEST:
     case PH_CLI: break;
   }
 }
@@ -932,6 +958,7 @@ static void flink_cleanup(muster_task *task, const muster_host_api *host, void *
   flink_task *ft = user_data;
   if (ft == NULL) return;
   mu_flink_rest_abort(&ft->rest);
+  mu_flink_digest_orphan(ft->digest);
   mu_http_multi_release(ft->multi);
   mu_flink_spec_free(ft->spec);
   free(ft->program_path);

@@ -107,6 +107,7 @@ static void scan_line(const char *l, const char *end, mu_flink_cli_facts *f) {
   static const char savepoint[] = "Savepoint completed. Path: ";
   static const char web[] = "JobManager Web Interface: ";
   static const char found_web[] = "Found Web Interface ";
+  static const char sql_job[] = "Job ID: ";
   size_t len = (size_t)(end - l);
   char line[2048];
   if (len >= sizeof line) len = sizeof line - 1;
@@ -119,6 +120,11 @@ static void scan_line(const char *l, const char *end, mu_flink_cli_facts *f) {
     char id[64];
     token(p + sizeof submitted - 1, line + len, id, sizeof id);
     for (char *c = id; *c; c++) *c = (char)tolower((unsigned char)*c);
+    if (mu_flink_job_id_valid(id)) memcpy(f->job_id, id, sizeof f->job_id);
+  }
+  if ((p = strstr(line, sql_job)) != NULL && p == line) { /* sql-client.sh: "Job ID: <id>" */
+    char id[64];
+    token(p + sizeof sql_job - 1, line + len, id, sizeof id);
     if (mu_flink_job_id_valid(id)) memcpy(f->job_id, id, sizeof f->job_id);
   }
   if ((p = strstr(line, savepoint)) != NULL) token(p + sizeof savepoint - 1, line + len, f->savepoint_path, sizeof f->savepoint_path);

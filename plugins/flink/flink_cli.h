@@ -1,7 +1,8 @@
 /* The `flink` CLI side of the Flink task: the argv for the application, per-job and local
  * targets (and `sql-client.sh -f` for SQL scripts), and what the CLI's own output says about
  * the submission (notes/spark-flink-protocols.md §2.2): the JobID from "Job has been submitted
- * with JobID <id>", the YARN application id, the JobManager's web interface, a savepoint path. */
+ * with JobID <id>" (or sql-client.sh's "Job ID: <id>"), the YARN application id, the
+ * JobManager's web interface, a savepoint path. */
 #ifndef MU_FLINK_CLI_H
 #define MU_FLINK_CLI_H
 

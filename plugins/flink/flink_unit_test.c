@@ -288,6 +288,10 @@ static void test_cli(void **state) {
   assert_string_equal(f.yarn_app_id, "application_1700000000000_0042");
   assert_string_equal(f.web_url, "http://rm-node:40123");
   assert_string_equal(f.savepoint_path, "file:/sp/savepoint-1-2");
+  mu_flink_cli_facts q = {0};
+  mu_flink_cli_scan(B("[INFO] SQL update statement has been successfully submitted to the cluster:\n"
+                      "Job ID: 6b1af540c0c0bb3fcfcad50ac037c862\n"), &q);
+  assert_string_equal(q.job_id, "6b1af540c0c0bb3fcfcad50ac037c862");
   mu_flink_cli_facts g = {0};
   mu_flink_cli_scan(B("Job has been submitted with JobID nothex\napplication_x_1\n"), &g);
   assert_string_equal(g.job_id, "");
