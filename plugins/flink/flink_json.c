@@ -77,6 +77,14 @@ static int64_t num(json_t *o, const char *key) {
   return -1;
 }
 
+/* A jar id is a path segment of later URLs: printable, no spaces, nothing URL-special. */
+static bool jar_id_ok(const char *id, size_t size) {
+  if (*id == '\0' || strlen(id) >= size) return false;
+  for (const char *p = id; *p; p++)
+    if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f || strchr("/?#%\\", *p) != NULL) return false;
+  return true;
+}
+
 /* The first line of a (Java) text: "java.lang.X: message". */
 static void first_line(char *ret, size_t size, const char *s, size_t len) {
   const char *nl = memchr(s, '\n', len);
@@ -127,7 +135,7 @@ int mu_flink_json_upload(const char *body, size_t len, char *ret_id, size_t size
   } else {
     const char *base = strrchr(fn, '/');
     base = base != NULL ? base + 1 : fn;
-    if (*base == '\0' || strlen(base) >= size || strpbrk(base, "?#%\\ ") != NULL)
+    if (!jar_id_ok(base, size))
       rc = fail(err, errlen, "jar upload reply: bad jar id in \"%.128s\"", fn);
     else
       copy_text(ret_id, size, base, strlen(base));
@@ -151,7 +159,7 @@ int mu_flink_json_jar_find(const char *body, size_t len, const char *name, char 
       const char *id = json_is_object(f) ? str(f, "id", NULL) : NULL;
       const char *nm = json_is_object(f) ? str(f, "name", NULL) : NULL;
       if (id == NULL || nm == NULL || strcmp(nm, name) != 0) continue;
-      if (*id == '\0' || strlen(id) >= size || strpbrk(id, "/?#%\\ ") != NULL) continue;
+      if (!jar_id_ok(id, size)) continue;
       copy_text(ret_id, size, id, strlen(id));
       rc = 0;
       break;
