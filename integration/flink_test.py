@@ -257,6 +257,65 @@ def test_stream_stop_with_savepoint_then_restore(c):
         jm.stop()
 
 
+def test_upgrade_modes(c):
+    """savepoint: stop the running version with a savepoint, start the new one from it;
+    last-state: start from the running version's latest checkpoint, refused when it is older
+    than max_checkpoint_age unless forced; stateless: cancel, start empty."""
+    setup(c)
+    jm = JobManager(c.workdir)
+    try:
+        job1 = submit_detached(c, streaming(jm), name="v1")
+        jid1 = wait_until("v1 running", lambda: running_job(jm))[0]
+        wait_until("v1 checkpointed", lambda: jm.emu()["jobs"][jid1]["checkpoints"] >= 1)
+
+        job2 = submit_detached(c, streaming(jm, upgradeMode="savepoint", upgradeFrom=jid1), name="v2")
+        jid2 = wait_until("v2 running", lambda: (lambda r: r if r and r[0] != jid1 else None)(running_job(jm)))[0]
+        emu = jm.emu()
+        assert emu["jobs"][jid1]["state"] == "FINISHED", emu
+        sp = [t for t in emu["triggers"] if t["jid"] == jid1][0]["location"]
+        assert emu["jobs"][jid2]["run"]["savepointPath"] == sp, emu
+        t = task_of(c, job2)
+        assert t["outputParams"]["upgrade_savepoint_path"] == sp and t["outputParams"]["job_id"] == jid2, t
+        # v1's task saw its job FINISHED by someone else's stop: it ends, nothing restarts it
+        t1 = wait_job_end(c, job1)["tasks"][-1]
+        assert t1["state"] == "SUCCEEDED" and "FINISHED" in t1["message"], t1
+
+        wait_until("v2 checkpointed", lambda: jm.emu()["jobs"][jid2]["checkpoints"] >= 2)
+        job3 = submit_detached(c, streaming(jm, upgradeMode="last-state", upgradeFrom=jid2), name="v3")
+        jid3 = wait_until("v3 running", lambda: (lambda r: r if r and r[0] not in (jid1, jid2) else None)(
+            running_job(jm)))[0]
+        emu = jm.emu()
+        ck = emu["jobs"][jid3]["run"]["savepointPath"]
+        assert emu["jobs"][jid2]["state"] == "CANCELED", emu
+        assert ck.startswith("file:/tmp/flink-ck/%s/chk-" % jid2), emu
+        assert int(ck.rsplit("-", 1)[1]) >= 2, ck  # the latest one
+        assert task_of(c, job3)["outputParams"]["upgrade_checkpoint_path"] == ck
+
+        # a checkpoint two hours old is refused, and nothing changes
+        jm.post("/emulator/config", {"checkpoint_age_ms": 7200000})
+        rc, run = submit(c, streaming(jm, upgradeMode="last-state", upgradeFrom=jid3, maxCheckpointAge="1h"),
+                         name="v4")
+        assert run["state"] == "FAILED" and "over max_checkpoint_age (3600s)" in run["message"], run
+        assert "nothing was changed" in run["message"] and jm.emu()["jobs"][jid3]["state"] == "RUNNING", jm.emu()
+        job4 = submit_detached(c, streaming(jm, upgradeMode="last-state", upgradeFrom=jid3, maxCheckpointAge="1h",
+                                            forceUpgrade=True), name="v4-forced")
+        jid4 = wait_until("v4 running", lambda: (lambda r: r if r and r[0] not in (jid1, jid2, jid3) else None)(
+            running_job(jm)))[0]
+
+        job5 = submit_detached(c, streaming(jm, upgradeMode="stateless", upgradeFrom=jid4), name="v5")
+        jid5 = wait_until("v5 running", lambda: (lambda r: r if r and r[0] not in (jid1, jid2, jid3, jid4) else None)(
+            running_job(jm)))[0]
+        emu = jm.emu()
+        assert emu["jobs"][jid4]["state"] == "CANCELED" and emu["jobs"][jid5]["run"]["savepointPath"] is None, emu
+        assert all(n == 1 for n in emu["submissions"].values()), emu
+        for j in (job2, job3, job4):
+            assert wait_job_end(c, j)["tasks"][-1]["state"] == "CANCELLED"
+        c.cli("cancel", job5)
+        assert wait_job_end(c, job5)["tasks"][-1]["state"] == "CANCELLED"
+    finally:
+        jm.stop()
+
+
 def test_savepoint_timeout_keeps_job_running(c):
     setup(c)
     jm = JobManager(c.workdir, "--savepoint-mode", "hang")
@@ -470,6 +529,7 @@ if __name__ == "__main__":
     main([
         test_batch_success_failure_and_bad_input,
         test_stream_stop_with_savepoint_then_restore,
+        test_upgrade_modes,
         test_savepoint_timeout_keeps_job_running,
         test_agent_kill9_reattaches_by_job_id,
         test_application_targets_through_the_cli,

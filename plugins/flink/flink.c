@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "flink_cli.h"
@@ -46,6 +47,8 @@ typedef enum {
   PH_WAIT_END,    /* GET /jobs/{id} until terminal, after a cancel or stop */
   PH_RM,          /* GET {rm}/ws/v1/cluster/apps/{app}: the JobManager is gone or silent */
   PH_RM_START,    /* the same at start: is an earlier attempt's application still there? */
+  PH_UPG_LOOK,    /* upgrade: GET /jobs/{upgrade_from} */
+  PH_UPG_CKPT,    /* upgrade last-state: GET /jobs/{upgrade_from}/checkpoints */
 } phase;
 
 typedef struct flink_task {
@@ -77,6 +80,9 @@ typedef struct flink_task {
   bool plain_fallback;             /* savepoint failed on a timeout: cancel without one */
   char savepoint_location[MU_FLINK_TEXT_MAX];
   mu_flink_cli_facts cli;
+  bool upgrading;                  /* job_id is the old version being stopped */
+  bool upgraded;                   /* the old version has ended: submit this one */
+  char restore_path[MU_FLINK_TEXT_MAX]; /* what the upgrade restores from, "" for empty state */
   char app_id[64];                 /* the YARN application, "" when none */
   phase rm_return;                 /* the phase to go on with after an RM check */
   muster_proc *proc;
@@ -259,8 +265,9 @@ static void run_body(flink_task *ft, char *out, size_t size) {
   json_object_set_new(b, "programArgsList", args);
   if (s->parallelism > 0) json_object_set_new(b, "parallelism", json_integer(s->parallelism));
   json_object_set_new(b, "jobId", json_string(ft->own_id));
-  if (s->savepoint_path) {
-    json_object_set_new(b, "savepointPath", json_string(s->savepoint_path));
+  const char *restore = ft->restore_path[0] ? ft->restore_path : s->savepoint_path;
+  if (restore) {
+    json_object_set_new(b, "savepointPath", json_string(restore));
     json_object_set_new(b, "allowNonRestoredState", json_boolean(s->allow_non_restored_state));
     if (s->restore_mode) json_object_set_new(b, "restoreMode", json_string(s->restore_mode));
   }
@@ -270,7 +277,13 @@ static void run_body(flink_task *ft, char *out, size_t size) {
   json_decref(b);
 }
 
+static void start_upgrade(flink_task *ft);
+
 static void submit(flink_task *ft) {
+  if (ft->spec->upgrade != MU_FLINK_UPGRADE_NONE && !ft->upgraded) {
+    start_upgrade(ft);
+    return;
+  }
   if (ft->spec->target != MU_FLINK_TARGET_SESSION || ft->spec->program != MU_FLINK_PROGRAM_JAR) {
     start_cli(ft);
     return;
@@ -497,6 +510,8 @@ static void progress(flink_task *ft, const mu_flink_job_info *info) {
   ft->host->report_progress(ft->task, ft->spec->kind == MU_FLINK_STREAMING ? 50 : 30, msg);
 }
 
+static void upgrade_old_ended(flink_task *ft, const mu_flink_job_info *info);
+
 static void on_track(flink_task *ft, const mu_flink_reply *r, bool waiting_end) {
   char ferr[MU_FLINK_TEXT_MAX], why[600], err[256];
   if (no_reply(r, ferr, sizeof ferr) || (r->status == 404 && ft->app_id[0] != '\0')) {
@@ -532,6 +547,10 @@ static void on_track(flink_task *ft, const mu_flink_reply *r, bool waiting_end) 
     ft->host->set_param(ft->task, "state", info.state_name);
   }
   ft->last_state = info.state;
+  if (ft->upgrading && mu_flink_job_state_terminal(info.state)) {
+    upgrade_old_ended(ft, &info);
+    return;
+  }
   bool cancelled_by_us = waiting_end || ft->cancelling;
   switch (info.state) {
     case MU_FLINK_JOB_FINISHED:
@@ -666,6 +685,11 @@ static void start_cancel_action(flink_task *ft);
 /* The savepoint did not happen: the job runs on, and so does the task (StreamPark reports such
  * a job FAILED and starts a second copy; this never does). */
 static void savepoint_failed(flink_task *ft, const char *why) {
+  if (ft->upgrading) { /* nothing changed: the old version runs on, the new one never started */
+    end(ft, MUSTER_STATE_FAILED, "flink: upgrade: the savepoint of job %s failed: %s; the old version is still "
+        "RUNNING and the new one was not started", ft->job_id, why);
+    return;
+  }
   say(ft, MUSTER_STDERR, "flink: event: the savepoint of job %s failed: %s; the job is still RUNNING%s", ft->job_id, why,
       ft->cancel_reason == MUSTER_CANCEL_TIMEOUT ? "; the task timed out, so the job is cancelled without a savepoint"
                                                   : " and so is this task (cancel again to retry)");
@@ -732,15 +756,23 @@ static void on_savepoint(flink_task *ft, const mu_flink_reply *r) {
     return;
   }
   snprintf(ft->savepoint_location, sizeof ft->savepoint_location, "%s", sp.location);
-  ft->host->set_param(ft->task, "savepoint_path", sp.location);
+  ft->host->set_param(ft->task, ft->upgrading ? "upgrade_savepoint_path" : "savepoint_path", sp.location);
   say(ft, MUSTER_STDOUT, "Savepoint completed. Path: %s", sp.location);
   /* a completed savepoint does not mean the job has ended: wait for its terminal state */
   ft->ph = PH_WAIT_END;
   later(ft, 0);
 }
 
+static void upgrade_old_ended(flink_task *ft, const mu_flink_job_info *info);
+
 static void on_cancel_reply(flink_task *ft, const mu_flink_reply *r) {
   char ferr[MU_FLINK_TEXT_MAX] = "";
+  if (r->curl == CURLE_OK && (r->status == 404 || r->status == 409) && ft->upgrading) {
+    mu_flink_job_info gone = {.state = MU_FLINK_JOB_CANCELED};
+    snprintf(gone.state_name, sizeof gone.state_name, "%s", r->status == 404 ? "gone" : "already ended");
+    upgrade_old_ended(ft, &gone);
+    return;
+  }
   if (r->curl == CURLE_OK && r->status == 404) {
     end(ft, ft->cancel_reason == MUSTER_CANCEL_TIMEOUT ? MUSTER_STATE_TIMED_OUT : MUSTER_STATE_CANCELLED,
         "flink: job %s is not on the cluster any more", ft->job_id);
@@ -759,15 +791,21 @@ static void on_cancel_reply(flink_task *ft, const mu_flink_reply *r) {
   later(ft, (uint64_t)ft->spec->poll_ms);
 }
 
+static void start_cancel_action_for(flink_task *ft, bool savepoint);
+
 static void start_cancel_action(flink_task *ft) {
+  start_cancel_action_for(ft, ft->spec->on_cancel != MU_FLINK_CANCEL_PLAIN && !ft->plain_fallback &&
+                                  ft->spec->kind == MU_FLINK_STREAMING);
+}
+
+/* Stops the job with a savepoint, or cancels it. */
+static void start_cancel_action_for(flink_task *ft, bool savepoint) {
   stop_timer(ft);
   mu_flink_rest_abort(&ft->rest);
-  bool savepoint = ft->spec->on_cancel != MU_FLINK_CANCEL_PLAIN && !ft->plain_fallback &&
-                   ft->spec->kind == MU_FLINK_STREAMING;
   if (savepoint) {
     json_t *b = json_object();
     json_object_set_new(b, "targetDirectory", json_string(ft->spec->savepoint_dir));
-    json_object_set_new(b, "drain", json_boolean(ft->spec->on_cancel == MU_FLINK_CANCEL_DRAIN));
+    json_object_set_new(b, "drain", json_boolean(ft->spec->on_cancel == MU_FLINK_CANCEL_DRAIN && !ft->upgrading));
     char *text = json_dumps(b, JSON_COMPACT);
     json_decref(b);
     say(ft, MUSTER_STDOUT, "flink: stopping job %s with a savepoint into %s%s", ft->job_id, ft->spec->savepoint_dir,
@@ -777,6 +815,104 @@ static void start_cancel_action(flink_task *ft) {
   } else {
     call_job(ft, PH_CANCEL, "PATCH", "?mode=cancel", NULL);
   }
+}
+
+/* ---- upgrade (like the flink-kubernetes-operator's upgradeMode) ---- */
+
+static const char *earlier_param(const muster_task_context *ctx, const char *param);
+
+static void start_upgrade(flink_task *ft) {
+  char path[128];
+  snprintf(path, sizeof path, "/jobs/%s", ft->spec->upgrade_from);
+  call(ft, PH_UPG_LOOK, "GET", path, NULL, NULL);
+}
+
+/* The old version is stopped, cancelled or gone: this one starts from what the upgrade kept. */
+static void upgrade_old_ended(flink_task *ft, const mu_flink_job_info *info) {
+  if (ft->spec->upgrade == MU_FLINK_UPGRADE_SAVEPOINT && ft->savepoint_location[0] == '\0') {
+    end(ft, MUSTER_STATE_FAILED, "flink: upgrade: job %s ended %s before its savepoint completed; nothing was started",
+        ft->job_id, info->state_name);
+    return;
+  }
+  if (ft->spec->upgrade == MU_FLINK_UPGRADE_SAVEPOINT)
+    snprintf(ft->restore_path, sizeof ft->restore_path, "%s", ft->savepoint_location);
+  say(ft, MUSTER_STDOUT, "flink: upgrade: old job %s %s; starting the new version %s%s", ft->job_id, info->state_name,
+      ft->restore_path[0] ? "from " : "with empty state", ft->restore_path);
+  ft->upgrading = false;
+  ft->upgraded = true;
+  ft->job_id[0] = '\0';
+  ft->savepoint_location[0] = '\0';
+  ft->last_state = MU_FLINK_JOB_UNKNOWN;
+  submit(ft);
+}
+
+static void on_upgrade_look(flink_task *ft, const mu_flink_reply *r) {
+  char ferr[MU_FLINK_TEXT_MAX] = "", err[256];
+  mu_flink_job_info info;
+  if (r->curl != CURLE_OK || r->status != 200 || mu_flink_json_job(r->body, r->len, &info, err, sizeof err) != 0) {
+    if (r->curl == CURLE_OK) mu_flink_json_errors(r->body, r->len, ferr, sizeof ferr);
+    end(ft, MUSTER_STATE_FAILED, "flink.upgrade_from: job %s: %s", ft->spec->upgrade_from,
+        r->curl != CURLE_OK ? r->error : r->status == 404 ? "not found on the cluster" : ferr[0] ? ferr : err);
+    return;
+  }
+  memcpy(ft->job_id, ft->spec->upgrade_from, sizeof ft->job_id);
+  ft->upgrading = true;
+  ft->host->set_param(ft->task, "upgraded_from", ft->job_id);
+  bool running = !mu_flink_job_state_terminal(info.state);
+  switch (ft->spec->upgrade) {
+    case MU_FLINK_UPGRADE_STATELESS:
+      say(ft, MUSTER_STDOUT, "flink: upgrade (stateless): cancelling job %s (%s)", ft->job_id, info.state_name);
+      if (!running) upgrade_old_ended(ft, &info);
+      else call_job(ft, PH_CANCEL, "PATCH", "?mode=cancel", NULL);
+      return;
+    case MU_FLINK_UPGRADE_SAVEPOINT:
+      if (!running && earlier_param(ft->host->context(ft->task), "upgrade_savepoint_path") != NULL) {
+        /* an earlier attempt stopped it with a savepoint, then was lost: start from that */
+        snprintf(ft->savepoint_location, sizeof ft->savepoint_location, "%s",
+                 earlier_param(ft->host->context(ft->task), "upgrade_savepoint_path"));
+        upgrade_old_ended(ft, &info);
+        return;
+      }
+      if (info.state != MU_FLINK_JOB_RUNNING) {
+        end(ft, MUSTER_STATE_FAILED, "flink: upgrade (savepoint): job %s is %s, not RUNNING, so it cannot take a "
+            "savepoint; use upgrade_mode last-state", ft->job_id, info.state_name);
+        return;
+      }
+      ft->plain_fallback = false;
+      start_cancel_action_for(ft, true);
+      return;
+    case MU_FLINK_UPGRADE_LAST_STATE:
+      call_job(ft, PH_UPG_CKPT, "GET", "/checkpoints", NULL);
+      return;
+    case MU_FLINK_UPGRADE_NONE: break;
+  }
+}
+
+static void on_upgrade_checkpoints(flink_task *ft, const mu_flink_reply *r) {
+  mu_flink_checkpoint_info ck;
+  char err[256];
+  if (r->curl != CURLE_OK || r->status != 200 || mu_flink_json_checkpoints(r->body, r->len, &ck, err, sizeof err) != 0) {
+    end(ft, MUSTER_STATE_FAILED, "flink: upgrade (last-state): cannot read the checkpoints of job %s: %s", ft->job_id,
+        r->curl != CURLE_OK ? r->error : err);
+    return;
+  }
+  if (ck.latest_path[0] == '\0') {
+    end(ft, MUSTER_STATE_FAILED, "flink: upgrade (last-state): job %s has no completed checkpoint; nothing was changed",
+        ft->job_id);
+    return;
+  }
+  int64_t age = ck.latest_timestamp_ms > 0 ? (int64_t)time(NULL) * 1000 - ck.latest_timestamp_ms : -1;
+  if (age > ft->spec->max_checkpoint_age_ms && !ft->spec->force_upgrade) {
+    end(ft, MUSTER_STATE_FAILED, "flink: upgrade (last-state) refused: the latest checkpoint of job %s (%s) is %llds "
+        "old, over max_checkpoint_age (%llds); set force_upgrade, or use upgrade_mode savepoint; nothing was changed",
+        ft->job_id, ck.latest_path, (long long)(age / 1000), (long long)(ft->spec->max_checkpoint_age_ms / 1000));
+    return;
+  }
+  snprintf(ft->restore_path, sizeof ft->restore_path, "%s", ck.latest_path);
+  ft->host->set_param(ft->task, "upgrade_checkpoint_path", ck.latest_path);
+  say(ft, MUSTER_STDOUT, "flink: upgrade (last-state): job %s's latest checkpoint is %s (%llds old); cancelling it",
+      ft->job_id, ck.latest_path, (long long)(age >= 0 ? age / 1000 : -1));
+  call_job(ft, PH_CANCEL, "PATCH", "?mode=cancel", NULL);
 }
 
 /* ---- dispatch ---- */
@@ -798,6 +934,8 @@ static void on_reply(void *arg, const mu_flink_reply *r) {
     case PH_SAVEPOINT: on_savepoint(ft, r); break;
     case PH_RM: on_rm(ft, r, false); break;
     case PH_RM_START: on_rm(ft, r, true); break;
+    case PH_UPG_LOOK: on_upgrade_look(ft, r); break;
+    case PH_UPG_CKPT: on_upgrade_checkpoints(ft, r); break;
     case PH_DIGEST:
     case PH_CLI: break;
   }
@@ -939,6 +1077,12 @@ static void flink_cancel(muster_task *task, const muster_host_api *host, muster_
     bool run_in_flight = ft->ph == PH_RUN;
     end(ft, reason == MUSTER_CANCEL_TIMEOUT ? MUSTER_STATE_TIMED_OUT : MUSTER_STATE_CANCELLED,
         "flink: cancelled before the job was submitted%s", run_in_flight ? " (the run call was aborted)" : "");
+    return;
+  }
+  if (ft->upgrading) {
+    end(ft, reason == MUSTER_CANCEL_TIMEOUT ? MUSTER_STATE_TIMED_OUT : MUSTER_STATE_CANCELLED,
+        "flink: cancelled during the upgrade: the old job %s was being stopped (last seen %s); the new version was "
+        "not started", ft->job_id, mu_flink_job_state_name(ft->last_state));
     return;
   }
   if (ft->cancelling) return;

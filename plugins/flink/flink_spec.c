@@ -433,6 +433,47 @@ static int parse_timing(json_t *root, json_t *f, mu_flink_spec *s, char *errbuf)
   return 0;
 }
 
+static int parse_upgrade(json_t *f, mu_flink_spec *s, char *errbuf) {
+  char *mode = NULL, *from = NULL;
+  int rc = get_str(f, "upgradeMode", "upgrade_mode", &mode, errbuf);
+  if (rc == 0) rc = get_str(f, "upgradeFrom", "upgrade_from", &from, errbuf);
+  if (rc == 0) rc = get_duration(f, "maxCheckpointAge", "max_checkpoint_age", MU_FLINK_DEFAULT_CHECKPOINT_AGE_MS,
+                                 &s->max_checkpoint_age_ms, errbuf);
+  if (rc == 0) rc = get_bool(f, "forceUpgrade", "force_upgrade", &s->force_upgrade, errbuf);
+  if (rc == 0 && mode != NULL) {
+    if (strcmp(mode, "stateless") == 0) s->upgrade = MU_FLINK_UPGRADE_STATELESS;
+    else if (strcmp(mode, "savepoint") == 0) s->upgrade = MU_FLINK_UPGRADE_SAVEPOINT;
+    else if (strcmp(mode, "last-state") == 0 || strcmp(mode, "last_state") == 0) s->upgrade = MU_FLINK_UPGRADE_LAST_STATE;
+    else rc = bad(errbuf, "flink.upgrade_mode: unknown mode \"%.64s\" (want stateless, savepoint or last-state)", mode);
+  }
+  if (rc == 0 && from != NULL) {
+    for (char *p = from; *p; p++) *p = (char)tolower((unsigned char)*p);
+    if (!mu_flink_job_id_valid(from)) rc = bad(errbuf, "flink.upgrade_from: \"%.64s\" is not a JobID (32 hex characters)", from);
+    else memcpy(s->upgrade_from, from, MU_FLINK_JOB_ID_LEN + 1);
+  }
+  if (rc == 0 && (s->upgrade != MU_FLINK_UPGRADE_NONE) != (s->upgrade_from[0] != '\0'))
+    rc = bad(errbuf, s->upgrade_from[0] ? "flink.upgrade_from: needs upgrade_mode (stateless, savepoint or last-state)"
+                                        : "flink.upgrade_mode: needs upgrade_from (the JobID of the running version)");
+  if (rc == 0 && s->upgrade != MU_FLINK_UPGRADE_NONE) {
+    if (s->kind != MU_FLINK_STREAMING) rc = bad(errbuf, "flink.upgrade_mode: upgrades are for streaming jobs (kind: streaming)");
+    else if (s->target != MU_FLINK_TARGET_SESSION || s->program != MU_FLINK_PROGRAM_JAR)
+      rc = bad(errbuf, "flink.upgrade_mode: upgrades run over REST: target session with a jar");
+    else if (s->savepoint_path != NULL)
+      rc = bad(errbuf, "flink.savepoint_path: conflicts with upgrade_mode (the upgrade decides what to restore from)");
+    else if (s->upgrade == MU_FLINK_UPGRADE_SAVEPOINT && s->savepoint_dir == NULL &&
+             conf_get(s, "state.savepoints.dir") == NULL)
+      rc = bad(errbuf, "flink.upgrade_mode: savepoint needs savepoint_dir (or conf state.savepoints.dir)");
+    else if (s->upgrade == MU_FLINK_UPGRADE_SAVEPOINT && s->savepoint_dir == NULL &&
+             (s->savepoint_dir = strdup(conf_get(s, "state.savepoints.dir"))) == NULL)
+      rc = -ENOMEM;
+    else if (s->job_id[0] != '\0' && strcmp(s->job_id, s->upgrade_from) == 0)
+      rc = bad(errbuf, "flink.job_id: the new version needs its own JobID, not upgrade_from's");
+  }
+  free(mode);
+  free(from);
+  return rc;
+}
+
 /* Which targets need what: the REST URL for session, a CLI for the others. */
 static int check_target(const mu_flink_spec *s, char *errbuf) {
   if (s->target == MU_FLINK_TARGET_SESSION && s->rest_url == NULL)
@@ -474,6 +515,7 @@ int mu_flink_spec_parse(const char *spec_json, const char *config_json, mu_flink
       (rc = get_str(f, "flinkHome", "flink_home", &s->flink_home, errbuf)) != 0 ||
       (rc = parse_conf(f, s, errbuf)) != 0 || (rc = parse_cluster_options(f, s, errbuf)) != 0 ||
       (rc = parse_lifecycle(f, s, errbuf)) != 0 || (rc = parse_timing(root, f, s, errbuf)) != 0 ||
+      (rc = parse_upgrade(f, s, errbuf)) != 0 ||
       (rc = check_target(s, errbuf)) != 0)
     goto fail;
   json_decref(root);

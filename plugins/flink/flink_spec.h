@@ -15,6 +15,7 @@
 #define MU_FLINK_DEFAULT_UNREACHABLE_MS 60000
 #define MU_FLINK_DEFAULT_RESTART_EVENTS 3
 #define MU_FLINK_JOB_ID_LEN 32                /* lowercase hex */
+#define MU_FLINK_DEFAULT_CHECKPOINT_AGE_MS 3600000
 
 typedef enum {
   MU_FLINK_TARGET_SESSION = 0,     /* an existing cluster's REST API */
@@ -29,6 +30,13 @@ typedef enum { MU_FLINK_BATCH = 0, MU_FLINK_STREAMING } mu_flink_kind;
 typedef enum { MU_FLINK_PROGRAM_JAR = 0, MU_FLINK_PROGRAM_PYTHON, MU_FLINK_PROGRAM_SQL } mu_flink_program;
 
 typedef enum { MU_FLINK_CANCEL_PLAIN = 0, MU_FLINK_CANCEL_SAVEPOINT, MU_FLINK_CANCEL_DRAIN } mu_flink_on_cancel;
+
+typedef enum {
+  MU_FLINK_UPGRADE_NONE = 0,
+  MU_FLINK_UPGRADE_STATELESS,   /* cancel the old job, start empty */
+  MU_FLINK_UPGRADE_SAVEPOINT,   /* stop the old job with a savepoint, start from it */
+  MU_FLINK_UPGRADE_LAST_STATE,  /* cancel the old job, start from its latest completed checkpoint */
+} mu_flink_upgrade;
 
 typedef struct mu_flink_kv {
   char *key;
@@ -61,6 +69,10 @@ typedef struct mu_flink_spec {
   int64_t unreachable_ms;
   unsigned restart_event_threshold;
   int64_t timeout_ms;           /* the task's timeout; 0 = none */
+  mu_flink_upgrade upgrade;
+  char upgrade_from[MU_FLINK_JOB_ID_LEN + 1]; /* "" without an upgrade */
+  int64_t max_checkpoint_age_ms;
+  bool force_upgrade;
 } mu_flink_spec;
 
 /* Parses and checks the spec. On success *ret is owned by the caller (mu_flink_spec_free). On

@@ -65,6 +65,14 @@ static void test_spec_defaults(void **state) {
   assert_int_equal(s->savepoint_timeout_ms, 2000);
   mu_flink_spec_free(s);
 
+  s = parse_ok("{" SESSION ",\"kind\":\"streaming\",\"upgrade_mode\":\"last-state\",\"max_checkpoint_age\":\"10m\","
+               "\"upgrade_from\":\"0123456789ABCDEF0123456789abcdef\",\"force_upgrade\":true}");
+  assert_int_equal(s->upgrade, MU_FLINK_UPGRADE_LAST_STATE);
+  assert_string_equal(s->upgrade_from, "0123456789abcdef0123456789abcdef");
+  assert_int_equal(s->max_checkpoint_age_ms, 600000);
+  assert_true(s->force_upgrade);
+  mu_flink_spec_free(s);
+
   /* the legacy flag, and the savepoint dir from conf */
   s = parse_ok("{" SESSION ",\"kind\":\"streaming\",\"savepointOnCancel\":true,"
                "\"conf\":{\"state.savepoints.dir\":\"file:/sp\"}}");
@@ -130,6 +138,20 @@ static void test_spec_refusals(void **state) {
           "flink.detached");
   refused("{" SESSION ",\"program_args\":[1]}", "flink.program_args[0]: want a string");
   refused("[1]", "not a JSON object");
+  refused("{" SESSION ",\"kind\":\"streaming\",\"upgrade_mode\":\"stateless\"}", "flink.upgrade_mode: needs upgrade_from");
+  refused("{" SESSION ",\"kind\":\"streaming\",\"upgrade_from\":\"0123456789abcdef0123456789abcdef\"}",
+          "flink.upgrade_from: needs upgrade_mode");
+  refused("{" SESSION ",\"kind\":\"streaming\",\"upgrade_mode\":\"blue-green\"}", "flink.upgrade_mode: unknown mode");
+  refused("{" SESSION ",\"upgrade_mode\":\"stateless\",\"upgrade_from\":\"0123456789abcdef0123456789abcdef\"}",
+          "upgrades are for streaming jobs");
+  refused("{" SESSION ",\"kind\":\"streaming\",\"upgrade_mode\":\"savepoint\","
+          "\"upgrade_from\":\"0123456789abcdef0123456789abcdef\"}", "flink.upgrade_mode: savepoint needs savepoint_dir");
+  refused("{" SESSION ",\"kind\":\"streaming\",\"upgrade_mode\":\"last-state\",\"savepoint_path\":\"/s\","
+          "\"upgrade_from\":\"0123456789abcdef0123456789abcdef\"}", "flink.savepoint_path: conflicts with upgrade_mode");
+  refused("{\"target\":\"yarn-application\",\"jar\":\"a.jar\",\"kind\":\"streaming\",\"upgrade_mode\":\"stateless\","
+          "\"upgrade_from\":\"0123456789abcdef0123456789abcdef\"}", "upgrades run over REST");
+  refused("{" SESSION ",\"kind\":\"streaming\",\"upgrade_mode\":\"stateless\",\"upgrade_from\":\"xyz\"}",
+          "flink.upgrade_from: \"xyz\" is not a JobID");
   refused("{" SESSION ",\"savepoint_dir\":\"/a b\",\"on_cancel\":\"savepoint\",\"kind\":\"streaming\"}",
           "flink.savepoint_dir: spaces");
 }

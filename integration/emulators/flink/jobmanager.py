@@ -28,7 +28,7 @@ per entry class:  class <name> batch|streaming [finish_after=N] [fail_after=N] [
 
 Test controls (not Flink): GET /emulator/state (jobs with what their run asked for, submissions
 per JobID, uploads, triggers), POST /emulator/config {"savepoint_polls", "savepoint_mode",
-"fail_next": N (N replies 503), "delay_ms"}. --state FILE keeps jobs, jars and triggers across a
+"fail_next": N (N replies 503), "delay_ms", "checkpoint_age_ms" (how old the latest checkpoint is)}. --state FILE keeps jobs, jars and triggers across a
 restart of the emulator. --application runs one job (given by the flink CLI emulator through
 /emulator/submit) and exits, closing its port, one poll after the job has ended, reporting the
 final status to the YARN RM emulator (--rm, --app-id) as a real application cluster does.
@@ -185,6 +185,9 @@ def advance(st, job):
 def savepoint_exists(st, path):
     if path in st.savepoint_dirs:
         return True
+    m = re.fullmatch(r"file:/tmp/flink-ck/([0-9a-f]{32})/chk-(\d+)", path)  # a retained checkpoint
+    if m and m.group(1) in st.jobs and 0 < int(m.group(2)) <= st.jobs[m.group(1)]["checkpoints"]:
+        return True
     local = path[5:] if path.startswith("file:") else path
     return os.path.exists(local)
 
@@ -228,12 +231,12 @@ def job_details(job):
                               else "CREATED": 1}, "plan": {"jid": job["jid"], "name": job["name"], "nodes": []}}
 
 
-def checkpoints(job):
+def checkpoints(job, age_ms=0):
     n = job["checkpoints"]
     latest = None
     if n > 0:
         latest = {"className": "completed", "id": n, "status": "COMPLETED", "is_savepoint": False,
-                  "trigger_timestamp": now_ms() - 40, "latest_ack_timestamp": now_ms() - 5,
+                  "trigger_timestamp": now_ms() - age_ms - 40, "latest_ack_timestamp": now_ms() - age_ms - 5,
                   "state_size": 4096 * n, "end_to_end_duration": 35, "num_subtasks": 1,
                   "num_acknowledged_subtasks": 1, "external_path": "file:/tmp/flink-ck/%s/chk-%d" % (job["jid"], n),
                   "discarded": False}
@@ -373,7 +376,7 @@ class Handler(BaseHTTPRequestHandler):
                         op["failure"], **{"serialized-throwable": "rO0ABXNy"})}}
                 return 200, {"status": {"id": "COMPLETED"}, "operation": {"location": op["location"]}}
             if method == "GET" and rest == ["checkpoints"]:
-                return 200, checkpoints(job)
+                return 200, checkpoints(job, int(st.config.get("checkpoint_age_ms", 0)))
             if method == "GET" and rest == ["exceptions"]:
                 exc = job["exception"]
                 return 200, {"root-exception": exc + "\n\tat org.example.Job.run(Job.java:42)" if exc else None,
