@@ -200,6 +200,36 @@ static void test_timeout_cancels_without_savepoint(void **state) {
   emu_stop(&e);
 }
 
+/* A job that keeps restarting raises an event every restart_event_threshold restarts, shows its
+ * restarts in progress, and stays RUNNING; a plain cancel ends it CANCELED. */
+static void test_restart_events(void **state) {
+  (void)state;
+  emu e;
+  emu_start(&e, "flaky", "1", "ok");
+  world w;
+  world_init(&w, 500);
+  char spec[2048];
+  snprintf(spec, sizeof spec,
+           "{\"name\":\"f\",\"flink\":{\"jobmanagerUrl\":\"http://127.0.0.1:%d\",\"jar\":\"%s\","
+           "\"entryClass\":\"com.example.Flaky\",\"kind\":\"streaming\",\"pollInterval\":\"50ms\","
+           "\"restartEventThreshold\":2}}", e.port, jar);
+  rec *r = mu_tk_assign(&w, "flaky", spec, NULL, 0);
+  uint64_t end = uv_hrtime() / 1000000 + 20000;
+  while ((r->err == NULL || strstr(r->err, "has restarted 2 times") == NULL) && uv_hrtime() / 1000000 < end)
+    run_for(&w, 50);
+  ASSERT_HAS(r->err, "flink: event: job ");
+  ASSERT_HAS(r->err, "has restarted 2 times");
+  ASSERT_HAS(r->out, "RESTARTING");
+  assert_false(r->final);
+  assert_true(r->n_progress > 0);
+  cancel(&w, "flaky");
+  mu_tk_run_until_final(&w, r);
+  ASSERT_STATE(r, MU_TASK_CANCELLED);
+  ASSERT_HAS(r->message, "CANCELED");
+  mu_tk_world_free(&w);
+  emu_stop(&e);
+}
+
 /* 50 streaming tasks on one loop: each owns one job; all stop with their savepoints. */
 static void test_many_streams(void **state) {
   (void)state;
@@ -260,13 +290,14 @@ int main(int argc, char **argv) {
   snprintf(jar, sizeof jar, "%s/app.jar", tmp);
   FILE *f = fopen(jar, "w");
   if (f == NULL) return 2;
-  fputs("class com.example.Clicks streaming\n", f);
+  fputs("class com.example.Clicks streaming\nclass com.example.Flaky streaming restart_every=3\n", f);
   fclose(f);
   curl_global_init(CURL_GLOBAL_DEFAULT);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_stop_outlasts_the_grace_period),
       cmocka_unit_test(test_failed_savepoint_keeps_running),
       cmocka_unit_test(test_timeout_cancels_without_savepoint),
+      cmocka_unit_test(test_restart_events),
       cmocka_unit_test(test_many_streams),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
