@@ -133,9 +133,17 @@ static void flink_cancel(muster_task *task, const muster_host_api *host, muster_
       ft->cancel_reason = reason;
       return;
     }
-    bool run_in_flight = ft->ph == PH_RUN;
-    flink_end(ft, reason == MUSTER_CANCEL_TIMEOUT ? MUSTER_STATE_TIMED_OUT : MUSTER_STATE_CANCELLED,
-        "flink: cancelled before the job was submitted%s", run_in_flight ? " (the run call was aborted)" : "");
+    if (!ft->run_sent) {
+      flink_end(ft, reason == MUSTER_CANCEL_TIMEOUT ? MUSTER_STATE_TIMED_OUT : MUSTER_STATE_CANCELLED,
+                "flink: cancelled before the job was submitted");
+      return;
+    }
+    /* the run call went out: the job may exist even without its reply; cancel it by our JobID */
+    memcpy(ft->job_id, ft->own_id, sizeof ft->job_id);
+    ft->cancelling = true;
+    ft->cancel_reason = reason;
+    ft->plain_fallback = true;
+    flink_start_cancel_action(ft);
     return;
   }
   if (ft->upgrading) {

@@ -116,13 +116,13 @@ static void run_until_out(world *w, rec *r, const char *text, uint64_t ms) {
   }
 }
 
-static rec *assign_stream(world *w, const emu *e, const char *id, const char *extra) {
+static rec *assign_stream(world *w, const emu *e, const char *id, const char *on_cancel) {
   char spec[2048];
   snprintf(spec, sizeof spec,
            "{\"name\":\"%s\",\"timeout\":\"120s\",\"flink\":{\"jobmanagerUrl\":\"http://127.0.0.1:%d\",\"jar\":\"%s\","
-           "\"entryClass\":\"com.example.Clicks\",\"kind\":\"streaming\",\"onCancel\":\"savepoint\","
-           "\"savepointDir\":\"file:%s/sp\",\"pollInterval\":\"100ms\"%s}}",
-           id, e->port, jar, tmp, extra);
+           "\"entryClass\":\"com.example.Clicks\",\"kind\":\"streaming\",\"onCancel\":\"%s\","
+           "\"savepointDir\":\"file:%s/sp\",\"pollInterval\":\"100ms\"}}",
+           id, e->port, jar, on_cancel, tmp);
   return mu_tk_assign(w, id, spec, NULL, 0);
 }
 
@@ -139,7 +139,7 @@ static void test_stop_outlasts_the_grace_period(void **state) {
   emu_start(&e, "slow", "25", "ok"); /* 25 polls of 100 ms: ~2.5 s, past 100 ms + 2 s */
   world w;
   world_init(&w, 100);
-  rec *r = assign_stream(&w, &e, "slow-sp", "");
+  rec *r = assign_stream(&w, &e, "slow-sp", "savepoint");
   run_until_out(&w, r, "RUNNING", 10000);
   uint64_t t0 = uv_hrtime() / 1000000;
   cancel(&w, "slow-sp");
@@ -160,7 +160,7 @@ static void test_failed_savepoint_keeps_running(void **state) {
   emu_start(&e, "failing", "1", "fail");
   world w;
   world_init(&w, 100);
-  rec *r = assign_stream(&w, &e, "sp-fails", "");
+  rec *r = assign_stream(&w, &e, "sp-fails", "savepoint");
   run_until_out(&w, r, "RUNNING", 10000);
   cancel(&w, "sp-fails");
   run_for(&w, 3000); /* past the agent's forced end (grace + 2 s) */
@@ -196,6 +196,31 @@ static void test_timeout_cancels_without_savepoint(void **state) {
   ASSERT_STATE(r, MU_TASK_TIMED_OUT);
   ASSERT_HAS(r->err, "the task timed out, so the job is cancelled without a savepoint");
   ASSERT_HAS(r->out, "CANCELED");
+  mu_tk_world_free(&w);
+  emu_stop(&e);
+}
+
+/* Cancelled while the run call is on its way (a slow JobManager): the job may exist without our
+ * having its reply, so it is cancelled by our JobID, never left running. */
+static void test_cancel_while_run_in_flight(void **state) {
+  (void)state;
+  emu e;
+  emu_start(&e, "slowrun", "1", "ok");
+  world w;
+  world_init(&w, 500);
+  rec *r = assign_stream(&w, &e, "inflight", "cancel");
+  run_until_out(&w, r, "as job ", 10000); /* jar uploaded; the run call goes out next */
+  free(emu_call(&e, "/emulator/config", "{\"delay_ms\": 700}"));
+  run_for(&w, 100);
+  cancel(&w, "inflight");
+  mu_tk_run_until_final(&w, r);
+  ASSERT_STATE(r, MU_TASK_CANCELLED);
+  free(emu_call(&e, "/emulator/config", "{\"delay_ms\": 0}"));
+  char *st = emu_call(&e, "/emulator/state", NULL);
+  if (strstr(st, "\"state\": \"RUNNING\"") != NULL || strstr(st, "\"state\": \"CREATED\"") != NULL ||
+      strstr(st, "\"state\": \"INITIALIZING\"") != NULL)
+    fail_msg("a job was left running: %s; task said \"%s\"", st, r->message);
+  free(st);
   mu_tk_world_free(&w);
   emu_stop(&e);
 }
@@ -242,7 +267,7 @@ static void test_many_streams(void **state) {
   char id[N][32];
   for (int i = 0; i < N; i++) {
     snprintf(id[i], sizeof id[i], "s-%02d", i);
-    r[i] = assign_stream(&w, &e, id[i], "");
+    r[i] = assign_stream(&w, &e, id[i], "savepoint");
   }
   for (int i = 0; i < N; i++) run_until_out(&w, r[i], "RUNNING", 30000);
   for (int i = 0; i < N; i++) cancel(&w, id[i]);
@@ -298,6 +323,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_failed_savepoint_keeps_running),
       cmocka_unit_test(test_timeout_cancels_without_savepoint),
       cmocka_unit_test(test_restart_events),
+      cmocka_unit_test(test_cancel_while_run_in_flight),
       cmocka_unit_test(test_many_streams),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -496,14 +496,18 @@ static int check_target(const mu_flink_spec *s, char *errbuf) {
 
 int mu_flink_spec_parse(const char *spec_json, const char *config_json, mu_flink_spec **ret, char *errbuf) {
   *ret = NULL;
-  json_error_t jerr;
-  json_t *root = json_loads(spec_json ? spec_json : "{}", JSON_REJECT_DUPLICATES, &jerr);
+  json_error_t jerr_root, jerr;
+  json_t *root = json_loads(spec_json ? spec_json : "{}", JSON_REJECT_DUPLICATES, &jerr_root);
   json_t *f = json_loads(config_json ? config_json : "{}", JSON_REJECT_DUPLICATES, &jerr);
   mu_flink_spec *s = calloc(1, sizeof *s);
   int rc;
   if (s == NULL) {
     rc = -ENOMEM;
     snprintf(errbuf, MUSTER_ERRBUF_SIZE, "out of memory");
+    goto fail;
+  }
+  if (root == NULL || f == NULL) {
+    rc = bad(errbuf, "flink: the spec is not valid JSON: %s", root == NULL ? jerr_root.text : jerr.text);
     goto fail;
   }
   if (!json_is_object(root) || !json_is_object(f)) {

@@ -141,6 +141,7 @@ static void run_jar(flink_task *ft) {
   snprintf(path, sizeof path, "/jars/%s/run", ft->jar_id);
   /* recorded before the job exists, so a retry looks it up whatever happens next */
   ft->host->set_param(ft->task, "job_id", ft->own_id);
+  ft->run_sent = true;
   flink_say(ft, MUSTER_STDOUT, "flink: running %s on %s as job %s", ft->upload_name, ft->base, ft->own_id);
   flink_call(ft, PH_RUN, "POST", path, body, NULL);
   free(body);

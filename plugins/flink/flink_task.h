@@ -75,6 +75,7 @@ typedef struct flink_task {
   char app_id[64];                 /* the YARN application, "" when none */
   phase rm_return;                 /* the phase to go on with after an RM check */
   muster_proc *proc;
+  bool run_sent;                   /* the run call went out with own_id */
   bool finished;
 } flink_task;
 

@@ -138,6 +138,7 @@ static void test_spec_refusals(void **state) {
           "flink.detached");
   refused("{" SESSION ",\"program_args\":[1]}", "flink.program_args[0]: want a string");
   refused("[1]", "not a JSON object");
+  refused("{" SESSION ",\"kind\":\"batch\",\"kind\":\"streaming\"}", "not valid JSON: duplicate object key");
   refused("{" SESSION ",\"kind\":\"streaming\",\"upgrade_mode\":\"stateless\"}", "flink.upgrade_mode: needs upgrade_from");
   refused("{" SESSION ",\"kind\":\"streaming\",\"upgrade_from\":\"0123456789abcdef0123456789abcdef\"}",
           "flink.upgrade_from: needs upgrade_mode");
