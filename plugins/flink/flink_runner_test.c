@@ -209,12 +209,14 @@ static void test_cancel_while_run_in_flight(void **state) {
   world w;
   world_init(&w, 500);
   rec *r = assign_stream(&w, &e, "inflight", "cancel");
-  run_until_out(&w, r, "as job ", 10000); /* jar uploaded; the run call goes out next */
-  free(emu_call(&e, "/emulator/config", "{\"delay_ms\": 700}"));
+  run_until_out(&w, r, "uploading", 10000);
+  free(emu_call(&e, "/emulator/config", "{\"delay_ms\": 700}")); /* every reply from now on is slow */
+  run_until_out(&w, r, "as job ", 10000);                         /* the run call is out */
   run_for(&w, 100);
   cancel(&w, "inflight");
   mu_tk_run_until_final(&w, r);
   ASSERT_STATE(r, MU_TASK_CANCELLED);
+  assert_null(strstr(r->out, "flink: submitted job")); /* cancelled before the run's reply came */
   free(emu_call(&e, "/emulator/config", "{\"delay_ms\": 0}"));
   char *st = emu_call(&e, "/emulator/state", NULL);
   if (strstr(st, "\"state\": \"RUNNING\"") != NULL || strstr(st, "\"state\": \"CREATED\"") != NULL ||
