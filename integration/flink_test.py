@@ -423,6 +423,13 @@ def test_application_targets_through_the_cli(c):
         assert rc == 0 and run["state"] == "SUCCEEDED", run
         assert "Job has been submitted with JobID " + run["outputParams"]["job_id"] in run["outputTail"], run
 
+        # kubernetes-application: the cluster id is the handle; tracked at the printed web interface
+        rc, run = submit(c, {"target": "kubernetes-application", "flinkHome": EMU_DIR, "jar": "lib/app.jar",
+                             "entryClass": "com.example.WordCount", "kubernetesClusterId": "wordcount-k8s",
+                             "kubernetesNamespace": "flink", "pollInterval": "200ms"}, extra=env_for(rm), name="k8s")
+        assert rc == 0 and run["state"] == "SUCCEEDED", run
+        assert "Create flink application cluster wordcount-k8s successfully" in run["outputTail"], run
+
         # local, PyFlink: the job runs in the CLI and ends with it
         rc, run = submit(c, {"target": "local", "flinkHome": EMU_DIR, "python": "job.py"}, name="local-py")
         assert rc == 0 and run["state"] == "SUCCEEDED" and "ended with the CLI" in run["message"], run
