@@ -11,6 +11,7 @@
 
 #include "controlplane/bundles_int.h"
 #include "controlplane/daemon.h"
+#include "controlplane/gateway.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 

@@ -10,10 +10,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "controlplane/gateway.h"
+
 #include "controlplane/audit.h"
 #include "controlplane/authz.h"
+#include "controlplane/bundles.h"
+#include "controlplane/cluster.h"
 #include "controlplane/daemon.h"
 #include "controlplane/hello.h"
+#include "controlplane/persist.h"
+#include "controlplane/scheduler.h"
+#include "controlplane/task_logs.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/pbjson/pbjson.h"
@@ -44,7 +51,7 @@ static void send_welcome(mu_agent_session *s) {
   Muster__V1__ControlMessage msg = MUSTER__V1__CONTROL_MESSAGE__INIT;
   Muster__V1__Welcome w = MUSTER__V1__WELCOME__INIT;
   w.session_id = s->session_id;
-  w.leader_term = s->daemon->term;
+  w.leader_term = s->daemon->cluster->term;
   w.heartbeat_timeout_ms = (uint64_t)s->daemon->cfg.heartbeat_timeout_ms;
   msg.msg_case = MUSTER__V1__CONTROL_MESSAGE__MSG_WELCOME;
   msg.welcome = &w;
@@ -106,7 +113,7 @@ static void on_hello(mu_agent_session *s, Muster__V1__AgentMessage *msg) {
     old->agent = NULL;
     mu_task_logs_on_agent_down(d, a);
     mu_persist_agent(d, a);
-    mu_sched_on_agent_down(d, a);
+    mu_sched_on_agent_down(d->sched, a);
     if (old->close_reason == NULL) old->close_reason = strdup(why);
     mu_rpc_call_cancel(old->call, MU_RPC_UNAVAILABLE, why);
   }
@@ -133,7 +140,7 @@ static void on_hello(mu_agent_session *s, Muster__V1__AgentMessage *msg) {
   send_welcome(s);
   if (a->draining) mu_gateway_send_drain(a);
   mu_persist_agent(d, a);
-  mu_sched_on_agent_up(d, a);
+  mu_sched_on_agent_up(d->sched, a);
 }
 
 static int on_agent_message(mu_rpc_call *call, const uint8_t *data, size_t len, void *ud) {
@@ -176,7 +183,7 @@ static int on_agent_message(mu_rpc_call *call, const uint8_t *data, size_t len, 
       if (a->heartbeat_msg) protobuf_c_message_free_unpacked(&a->heartbeat_msg->base, NULL);
       a->heartbeat_msg = msg;
       a->last_heartbeat_ms = mu_now_ms();
-      if (a->lost_check) mu_sched_on_heartbeat(s->daemon, a, msg->heartbeat->metrics->running_tasks);
+      if (a->lost_check) mu_sched_on_heartbeat(s->daemon->sched, a, msg->heartbeat->metrics->running_tasks);
       return 0;
     case MUSTER__V1__AGENT_MESSAGE__MSG_HELLO:
       session_close(s, MU_RPC_INVALID_ARGUMENT, "Hello sent twice on one stream");
@@ -188,7 +195,7 @@ static int on_agent_message(mu_rpc_call *call, const uint8_t *data, size_t len, 
       return 1;
     case MUSTER__V1__AGENT_MESSAGE__MSG_EVENT:
       mu_audit_task_start(s->daemon, a, s->call, msg->event);
-      mu_sched_on_event(s->daemon, a, msg->event);
+      mu_sched_on_event(s->daemon->sched, a, msg->event);
       protobuf_c_message_free_unpacked(&msg->base, NULL);
       return 0;
     case MUSTER__V1__AGENT_MESSAGE__MSG_BUNDLE_REQUEST:
@@ -227,7 +234,7 @@ static void on_agent_done(mu_rpc_call *call, const mu_rpc_status *st, void *ud) 
     mu_task_logs_on_agent_down(s->daemon, s->agent);
     if (!s->daemon->stopping) {
       mu_persist_agent(s->daemon, s->agent);
-      mu_sched_on_agent_down(s->daemon, s->agent);
+      mu_sched_on_agent_down(s->daemon->sched, s->agent);
     }
   }
   free(s->close_reason);
@@ -248,17 +255,17 @@ static void on_connect(mu_rpc_call *call, const mu_rpc_metadata *md, void *ud) {
       .on_message = on_agent_message, .on_read_end = on_agent_read_end, .on_done = on_agent_done};
   mu_rpc_call_start(call, &h, s);
   if (!mu_cluster_leading(d)) {
-    if (d->role == MU_ROLE_LEADER) {
+    if (d->cluster->role == MU_ROLE_LEADER) {
       session_close(s, MU_RPC_UNAVAILABLE, "the leader is loading its state; retry shortly");
       return;
     }
     Muster__V1__ControlMessage msg = MUSTER__V1__CONTROL_MESSAGE__INIT;
     Muster__V1__NotLeader nl = MUSTER__V1__NOT_LEADER__INIT;
-    nl.leader_address = d->ha.leader_address;
+    nl.leader_address = d->cluster->leader_address;
     msg.msg_case = MUSTER__V1__CONTROL_MESSAGE__MSG_NOT_LEADER;
     msg.not_leader = &nl;
     mu_pb_send(call, &msg.base, NULL);
-    session_close(s, MU_RPC_OK, "not the leader; the leader is '%s'", d->ha.leader_address);
+    session_close(s, MU_RPC_OK, "not the leader; the leader is '%s'", d->cluster->leader_address);
   }
 }
 
@@ -297,7 +304,7 @@ void mu_gateway_sweep(mu_daemon *d) {
     mu_warn("gateway", "agent %s: %s", a->id, reason);
     mu_registry_set_disconnected(&d->registry, a, reason);
     mu_persist_agent(d, a);
-    mu_sched_on_agent_down(d, a);
+    mu_sched_on_agent_down(d->sched, a);
     if (s->close_reason == NULL) s->close_reason = strdup(reason);
     mu_rpc_call_cancel(s->call, MU_RPC_UNAVAILABLE, reason);
   }
@@ -306,4 +313,25 @@ void mu_gateway_sweep(mu_daemon *d) {
 int mu_gateway_register(mu_daemon *d, mu_err *err) {
   return mu_rpc_server_add_method(d->server, "/muster.v1.AgentGateway/Connect", on_connect, d,
                                   err);
+}
+
+static void on_sweep(uv_timer_t *t) { mu_gateway_sweep(t->data); }
+
+void mu_gateway_start(mu_daemon *d) {
+  mu_gateway *g = d->gateway;
+  uv_timer_init(d->loop, &g->sweep_timer);
+  g->sweep_timer.data = d;
+  g->started = 1;
+  int64_t every = d->cfg.heartbeat_timeout_ms / 4;
+  if (every < 100) every = 100;
+  if (every > 1000) every = 1000;
+  uv_timer_start(&g->sweep_timer, on_sweep, (uint64_t)every, (uint64_t)every);
+}
+
+void mu_gateway_stop(mu_daemon *d) {
+  mu_gateway *g = d->gateway;
+  if (!g->started) return;
+  g->started = 0;
+  uv_timer_stop(&g->sweep_timer);
+  uv_close((uv_handle_t *)&g->sweep_timer, NULL);
 }

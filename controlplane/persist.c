@@ -1,17 +1,20 @@
-/* musterd's records in etcd (DESIGN.md "State in etcd"): agents/<id> (presence/<id> is
- * presence.c's, in the same flush), jobs/<id> (spec, state, rollout, targets), jobs/<id>/ready (written last), tasks/<job>/<host>.<task> (one task run with
- * its host's progress). Changes are marked dirty and written in one fenced batch per flush
- * (coalesced, one batch in flight); agent events are acked only once what they changed is in
- * etcd. The same decoders rebuild jobs and agents on a new leader and keep followers hot. */
+/* musterd's records in etcd (persist.h): agents/<id> (presence/<id> is presence.c's, in the
+ * same flush), jobs/<id> (spec, state, rollout, targets), jobs/<id>/ready (written last),
+ * tasks/<job>/<host>.<task> (one task run with its host's progress). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
+#include "controlplane/persist.h"
+
+#include "controlplane/cluster.h"
 #include "controlplane/daemon.h"
-#include "controlplane/tokens.h"
+#include "controlplane/presence.h"
+#include "controlplane/scheduler.h"
 #include "controlplane/secrets.h"
+#include "controlplane/tokens.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/pbjson/pbjson.h"
@@ -22,7 +25,7 @@
 #define MU_PERSIST_TAIL_BYTES 4096   /* output tail kept in a final task record */
 #define MU_PERSIST_MAX_DELETES 10000 /* job deletions queued */
 
-static int etcd_mode(const mu_daemon *d) { return d->role != MU_ROLE_SINGLE; }
+static int etcd_mode(const mu_daemon *d) { return d->cluster->role != MU_ROLE_SINGLE; }
 
 static void key_of(const mu_daemon *d, char *buf, size_t size, const char *fmt, const char *a,
                    size_t h, size_t t) {
@@ -42,10 +45,6 @@ void mu_persist_task(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx) {
   mu_persist_kick(d);
 }
 
-void mu_persist_host(mu_daemon *d, mu_job *job, mu_host_run *h) {
-  for (size_t t = 0; etcd_mode(d) && t < job->spec->n_tasks; t++) mu_persist_task(d, job, h, t);
-}
-
 void mu_persist_job(mu_daemon *d, mu_job *job) {
   if (!etcd_mode(d)) return;
   job->dirty = 1;
@@ -60,7 +59,7 @@ void mu_persist_agent(mu_daemon *d, mu_agent *a) {
 }
 
 void mu_persist_forget_job(mu_daemon *d, const char *job_id) {
-  mu_ha_state *ha = &d->ha;
+  mu_persist *ha = d->persist;
   if (!etcd_mode(d) || ha->n_deleted >= MU_PERSIST_MAX_DELETES) return;
   if (ha->n_deleted == ha->cap_deleted) {
     size_t cap = ha->cap_deleted ? ha->cap_deleted * 2 : 16;
@@ -189,46 +188,46 @@ static void persist_flush(mu_daemon *d);
 
 static void on_flush_timer(uv_timer_t *t) {
   mu_daemon *d = t->data;
-  d->ha.flush_armed = 0;
+  d->persist->flush_armed = 0;
   persist_flush(d);
 }
 
 void mu_persist_kick(mu_daemon *d) {
-  if (!etcd_mode(d) || d->ha.flush_armed || d->stopping) return;
-  d->ha.flush_armed = 1;
-  uv_timer_start(&d->ha.flush_timer, on_flush_timer, MU_PERSIST_FLUSH_MS, 0);
+  if (!etcd_mode(d) || d->persist->flush_armed || d->stopping) return;
+  d->persist->flush_armed = 1;
+  uv_timer_start(&d->persist->flush_timer, on_flush_timer, MU_PERSIST_FLUSH_MS, 0);
 }
 
 static void note_write_result(mu_daemon *d, const mu_err *err) {
   if (err == NULL) {
-    d->ha.write_failing = 0;
-    d->ha.write_error[0] = '\0';
+    d->persist->write_failing = 0;
+    d->persist->write_error[0] = '\0';
     return;
   }
-  d->ha.write_failing = err->code != MU_EPERM && err->code != MU_ECANCELED;
-  snprintf(d->ha.write_error, sizeof d->ha.write_error, "%s", err->msg);
+  d->persist->write_failing = err->code != MU_EPERM && err->code != MU_ECANCELED;
+  snprintf(d->persist->write_error, sizeof d->persist->write_error, "%s", err->msg);
 }
 
 static void on_flushed(void *ud, const mu_store_batch_result *res, const mu_err *err) {
   flush_ctx *fc = ud;
   mu_daemon *d = fc->d;
   (void)res;
-  d->ha.flush_in_flight = 0;
-  if (d->stopping || fc->gen != d->ha.gen) { /* role changed: state is rebuilt anyway */
+  d->persist->flush_in_flight = 0;
+  if (d->stopping || fc->gen != d->cluster->gen) { /* role changed: state is rebuilt anyway */
     flush_ctx_free(fc);
     return;
   }
   note_write_result(d, err);
   if (err == NULL) {
-    d->ha.writes++;
+    d->persist->writes++;
     for (size_t i = 0; i < d->registry.n; i++)
       d->registry.agents[i]->durable_seq = d->registry.agents[i]->flush_seq;
-    mu_sched_kick(d); /* sends the acks */
+    mu_sched_kick(d->sched); /* sends the acks */
   } else {
     mu_warn("persist", "write failed: %s", err->msg);
     /* re-mark what the batch held (whole jobs: rare, and records are idempotent puts) */
     for (size_t i = 0; i < fc->n_jobs; i++) {
-      mu_job *job = mu_sched_find(d, fc->job_ids[i]);
+      mu_job *job = mu_sched_find(d->sched, fc->job_ids[i]);
       if (job == NULL) continue;
       job->dirty = 1;
       job->n_dirty_tasks = 0;
@@ -239,9 +238,9 @@ static void on_flushed(void *ud, const mu_store_batch_result *res, const mu_err 
         }
     }
     for (size_t i = 0; i < fc->n_deleted; i++) {
-      d->ha.flush_armed++; /* forget without arming the quick flush */
+      d->persist->flush_armed++; /* forget without arming the quick flush */
       mu_persist_forget_job(d, fc->deleted[i]);
-      d->ha.flush_armed--;
+      d->persist->flush_armed--;
     }
     for (size_t i = 0; i < d->registry.n; i++) d->registry.agents[i]->persist_dirty = 1;
     mu_presence_write_failed(d, err);
@@ -249,9 +248,9 @@ static void on_flushed(void *ud, const mu_store_batch_result *res, const mu_err 
   flush_ctx_free(fc);
   if (err != NULL && err->code == MU_EPERM) return; /* deposed: the election says so too */
   if (err != NULL) {
-    if (!d->ha.flush_armed) {
-      d->ha.flush_armed = 1;
-      uv_timer_start(&d->ha.flush_timer, on_flush_timer, MU_PERSIST_RETRY_MS, 0);
+    if (!d->persist->flush_armed) {
+      d->persist->flush_armed = 1;
+      uv_timer_start(&d->persist->flush_timer, on_flush_timer, MU_PERSIST_RETRY_MS, 0);
     }
     return;
   }
@@ -271,21 +270,21 @@ static int add_task_changes(mu_daemon *d, mu_store_batch *b, mu_job *job, mu_err
 }
 
 static void persist_flush(mu_daemon *d) {
-  mu_ha_state *ha = &d->ha;
-  if (d->stopping || d->role != MU_ROLE_LEADER || !d->state_ready || ha->flush_in_flight) return;
+  mu_persist *ha = d->persist;
+  if (d->stopping || d->cluster->role != MU_ROLE_LEADER || !d->cluster->state_ready || ha->flush_in_flight) return;
   for (size_t i = 0; i < d->registry.n; i++)
     d->registry.agents[i]->flush_seq = d->registry.agents[i]->ack_seq;
-  mu_store_batch *b = mu_store_batch_new(ha->store);
+  mu_store_batch *b = mu_store_batch_new(d->cluster->store);
   flush_ctx *fc = calloc(1, sizeof *fc);
   size_t n_jobs = 0;
-  for (mu_job *j = d->jobs; j != NULL; j = j->next) n_jobs++;
+  for (mu_job *j = d->sched->jobs; j != NULL; j = j->next) n_jobs++;
   if (b == NULL || fc == NULL || (fc->job_ids = calloc(n_jobs + 1, sizeof *fc->job_ids)) == NULL) {
     mu_store_batch_free(b);
     if (fc) flush_ctx_free(fc);
     return;
   }
   fc->d = d;
-  fc->gen = ha->gen;
+  fc->gen = d->cluster->gen;
   mu_err err = {0};
   int rc = 0;
   for (size_t i = 0; i < d->registry.n && rc == 0; i++) {
@@ -316,14 +315,14 @@ static void persist_flush(mu_daemon *d) {
   }
   /* every task record first (in parallel transactions), then, after a barrier, the job
    * records: a job stored as finished always has its tasks' final records stored */
-  for (mu_job *j = d->jobs; j != NULL && rc == 0; j = j->next) {
+  for (mu_job *j = d->sched->jobs; j != NULL && rc == 0; j = j->next) {
     if (j->submit_pending || !j->ready || (!j->dirty && j->n_dirty_tasks == 0)) continue;
     fc->job_ids[fc->n_jobs++] = strdup(j->id);
     rc = add_task_changes(d, b, j, &err);
   }
   mu_store_batch_barrier(b);
   for (size_t i = 0; i < fc->n_jobs && rc == 0; i++) {
-    mu_job *j = fc->job_ids[i] ? mu_sched_find(d, fc->job_ids[i]) : NULL;
+    mu_job *j = fc->job_ids[i] ? mu_sched_find(d->sched, fc->job_ids[i]) : NULL;
     if (j == NULL || !j->dirty) continue;
     rc = put_job(d, b, j, &err);
     j->dirty = 0;
@@ -338,7 +337,7 @@ static void persist_flush(mu_daemon *d) {
       newer |= a->flush_seq > a->durable_seq;
       a->durable_seq = a->flush_seq;
     }
-    if (newer) mu_sched_kick(d);
+    if (newer) mu_sched_kick(d->sched);
     return;
   }
   size_t ops = mu_store_batch_ops(b);
@@ -366,14 +365,14 @@ static void on_submitted(void *ud, const mu_store_batch_result *res, const mu_er
   submit_ctx *sc = ud;
   mu_daemon *d = sc->d;
   (void)res;
-  d->ha.submits_in_flight--;
-  mu_job *job = mu_sched_find(d, sc->job_id);
+  d->persist->submits_in_flight--;
+  mu_job *job = mu_sched_find(d->sched, sc->job_id);
   if (err == NULL) {
     note_write_result(d, NULL);
     if (job != NULL) {
       job->submit_pending = 0;
       job->ready = 1;
-      mu_sched_kick(d);
+      mu_sched_kick(d->sched);
     }
     Muster__V1__SubmitJobResponse resp = MUSTER__V1__SUBMIT_JOB_RESPONSE__INIT;
     resp.job_id = sc->job_id;
@@ -383,10 +382,7 @@ static void on_submitted(void *ud, const mu_store_batch_result *res, const mu_er
     note_write_result(d, err);
     mu_warn("persist", "job %s not stored: %s", sc->job_id, err->msg);
     if (job != NULL) {
-      mu_job **pp = &d->jobs;
-      while (*pp != job) pp = &(*pp)->next;
-      *pp = job->next;
-      d->n_jobs--;
+      mu_sched_remove(d->sched, job);
       mu_job_free(job);
     }
     if (res != NULL && res->ops_committed > 0) mu_persist_forget_job(d, sc->job_id);
@@ -402,7 +398,7 @@ static void on_submitted(void *ud, const mu_store_batch_result *res, const mu_er
 void mu_persist_submit(mu_daemon *d, mu_job *job, mu_rpc_call *call) {
   mu_err err = {0};
   submit_ctx *sc = calloc(1, sizeof *sc);
-  mu_store_batch *b = mu_store_batch_new(d->ha.store);
+  mu_store_batch *b = mu_store_batch_new(d->cluster->store);
   int rc = sc && b && (sc->job_id = strdup(job->id)) ? 0 : mu_err_set(&err, MU_ENOMEM, "out of memory");
   if (rc == 0) {
     sc->d = d;
@@ -430,21 +426,16 @@ void mu_persist_submit(mu_daemon *d, mu_job *job, mu_rpc_call *call) {
     rc = mu_store_batch_put(b, key, "1", 1, &err);
   }
   if (rc == 0) {
-    d->ha.submits_in_flight++;
+    d->persist->submits_in_flight++;
     rc = mu_store_batch_commit(b, on_submitted, sc, &err);
     b = NULL;
     if (rc == 0) return;
-    d->ha.submits_in_flight--;
+    d->persist->submits_in_flight--;
   }
   mu_store_batch_free(b);
   if (sc) free(sc->job_id);
   free(sc);
-  mu_job **pp = &d->jobs;
-  while (*pp != NULL && *pp != job) pp = &(*pp)->next;
-  if (*pp == job) {
-    *pp = job->next;
-    d->n_jobs--;
-  }
+  mu_sched_remove(d->sched, job);
   mu_job_free(job);
   if (rc == MU_EPERM && mu_cluster_check_write(d, call) != 0) return;
   mu_pb_fail(call, rc == MU_EPERM ? MU_RPC_UNAVAILABLE : mu_rpc_code_from_err(rc),
@@ -461,18 +452,8 @@ static int64_t jint(const json_t *o, const char *k) {
   return (int64_t)json_integer_value(json_object_get(o, k));
 }
 
-static void job_insert_sorted(mu_daemon *d, mu_job *job) {
-  mu_job **pp = &d->jobs; /* newest first */
-  while (*pp != NULL && (*pp)->created_at_ms > job->created_at_ms) pp = &(*pp)->next;
-  job->next = *pp;
-  *pp = job;
-  d->n_jobs++;
-  unsigned long long secs, seq;
-  if (sscanf(job->id, "j-%llx-%llu", &secs, &seq) == 2 && seq > d->job_seq) d->job_seq = seq;
-}
-
 static void apply_job(mu_daemon *d, const char *id, const json_t *o, int leading) {
-  mu_job *job = mu_sched_find(d, id);
+  mu_job *job = mu_sched_find(d->sched, id);
   Muster__V1__JobState state = (Muster__V1__JobState)jint(o, "state");
   if (job == NULL) {
     Muster__V1__JobSpec *spec = NULL;
@@ -484,7 +465,7 @@ static void apply_job(mu_daemon *d, const char *id, const json_t *o, int leading
     }
     const json_t *hosts = json_object_get(o, "hosts");
     size_t n = json_array_size(hosts);
-    if (spec->n_tasks == 0 || n > d->max_task_runs || n * spec->n_tasks > d->max_task_runs ||
+    if (spec->n_tasks == 0 || n > d->sched->cfg.max_task_runs || n * spec->n_tasks > d->sched->cfg.max_task_runs ||
         spec->target == NULL) {
       mu_warn("persist", "jobs/%s: %zu targets x %zu tasks does not fit; skipped", id, n,
               spec->n_tasks);
@@ -501,7 +482,7 @@ static void apply_job(mu_daemon *d, const char *id, const json_t *o, int leading
                      .max_errors_pct = (uint32_t)jint(r, "max_errors_pct"),
                      .batch = (uint32_t)jint(r, "batch"),
                      .disconnected_wait_ms = jint(r, "disconnected_wait_ms")};
-    job = ids ? mu_job_new(id, spec, &ro, ids, n, d->tail_bytes) : NULL;
+    job = ids ? mu_job_new(id, spec, &ro, ids, n, d->sched->cfg.tail_bytes) : NULL;
     free(ids);
     if (job == NULL) {
       protobuf_c_message_free_unpacked(&spec->base, NULL);
@@ -511,7 +492,7 @@ static void apply_job(mu_daemon *d, const char *id, const json_t *o, int leading
     job->created_at_ms = jint(o, "created_at_ms");
     job->concurrency = (uint32_t)jint(o, "concurrency");
     job->error_budget = jint(o, "error_budget");
-    job_insert_sorted(d, job);
+    mu_sched_insert(d->sched, job);
   }
   int was_finished = mu_job_finished(job);
   job->state = state;
@@ -520,7 +501,7 @@ static void apply_job(mu_daemon *d, const char *id, const json_t *o, int leading
   free(job->end_reason);
   job->end_reason = jstr(o, "end_reason")[0] ? strdup(jstr(o, "end_reason")) : NULL;
   if (!leading && job->ready && !was_finished && mu_job_finished(job))
-    mu_sched_publish_job_end(d, job);
+    mu_sched_publish_job_end(d->sched, job);
 }
 
 static void set_str(char **dst, const char *s) {
@@ -589,7 +570,7 @@ static void apply_task(mu_daemon *d, mu_job *job, size_t h, size_t t, const json
     set_str(&hr->agent_id, agent);
   hr->waiting_since_mono = 0;
   job->needs_recount = 1;
-  if (!leading && job->ready) mu_sched_publish_task(d, job, hr, t);
+  if (!leading && job->ready) mu_sched_publish_task(d->sched, job, hr, t);
 }
 
 static void apply_agent(mu_daemon *d, const char *id, const json_t *o) {
@@ -642,11 +623,11 @@ void mu_persist_apply(mu_daemon *d, const char *rel, const char *value, size_t l
   if (strncmp(rel, "jobs/", 5) == 0 && strchr(rel + 5, '/') != NULL) {
     const char *slash = strchr(rel + 5, '/');
     snprintf(id, sizeof id, "%.*s", (int)(slash - rel - 5), rel + 5);
-    mu_job *job = strcmp(slash, "/ready") == 0 ? mu_sched_find(d, id) : NULL;
+    mu_job *job = strcmp(slash, "/ready") == 0 ? mu_sched_find(d->sched, id) : NULL;
     if (job != NULL && !job->ready) {
       job->ready = 1;
       job->needs_recount = 1;
-      if (!leading && mu_job_finished(job)) mu_sched_publish_job_end(d, job);
+      if (!leading && mu_job_finished(job)) mu_sched_publish_job_end(d->sched, job);
     }
     json_decref(o);
     return;
@@ -661,7 +642,7 @@ void mu_persist_apply(mu_daemon *d, const char *rel, const char *value, size_t l
   } else if (sscanf(rel, "jobs/%299[^/]%n", id, &n) == 1 && rel[n] == '\0') {
     apply_job(d, id, o, leading);
   } else if (sscanf(rel, "tasks/%299[^/]/%zu.%zu%n", id, &h, &t, &n) == 3 && rel[n] == '\0') {
-    mu_job *job = mu_sched_find(d, id);
+    mu_job *job = mu_sched_find(d->sched, id);
     if (job == NULL || h >= job->n_hosts || t >= job->spec->n_tasks)
       mu_debug("persist", "%s: no such job or task here; skipped", rel);
     else
@@ -688,20 +669,15 @@ void mu_persist_apply_delete(mu_daemon *d, const char *rel) {
     return;
   }
   if (sscanf(rel, "jobs/%299[^/]%n", id, &n) != 1 || rel[n] != '\0') return;
-  mu_job **pp = &d->jobs;
-  while (*pp != NULL && strcmp((*pp)->id, id) != 0) pp = &(*pp)->next;
-  if (*pp == NULL) return;
-  mu_job *job = *pp;
-  *pp = job->next;
-  d->n_jobs--;
-  if (mu_job_finished(job)) /* the leader's retention forgot it: say so here too */
-    mu_evicted_ring_add(&d->evicted, job->id, job->finished_at_ms,
-                        mu_now_ms() - job->finished_at_ms < d->retention.min_age_ms);
+  mu_job *job = mu_sched_find(d->sched, id);
+  if (job == NULL) return;
+  mu_sched_remove(d->sched, job);
+  mu_sched_note_evicted(d->sched, job); /* the leader's retention forgot it: say so here too */
   mu_job_free(job);
 }
 
 void mu_persist_settle(mu_daemon *d) {
-  for (mu_job *j = d->jobs; j != NULL; j = j->next)
+  for (mu_job *j = d->sched->jobs; j != NULL; j = j->next)
     if (j->needs_recount) {
       mu_sched_recount(j);
       j->needs_recount = 0;
@@ -709,27 +685,22 @@ void mu_persist_settle(mu_daemon *d) {
 }
 
 void mu_persist_reset_jobs(mu_daemon *d) {
-  while (d->jobs != NULL) {
-    mu_job *j = d->jobs;
-    d->jobs = j->next;
-    mu_job_free(j);
-  }
-  d->n_jobs = 0;
-  for (size_t i = 0; i < d->ha.n_deleted; i++) free(d->ha.deleted_jobs[i]);
-  d->ha.n_deleted = 0;
+  mu_sched_reset(d->sched);
+  for (size_t i = 0; i < d->persist->n_deleted; i++) free(d->persist->deleted_jobs[i]);
+  d->persist->n_deleted = 0;
   mu_secrets_reset(d); /* the snapshot brings the secret records too */
 }
 
 void mu_persist_init(mu_daemon *d) {
-  uv_timer_init(d->loop, &d->ha.flush_timer);
-  d->ha.flush_timer.data = d;
+  uv_timer_init(d->loop, &d->persist->flush_timer);
+  d->persist->flush_timer.data = d;
 }
 
 void mu_persist_close(mu_daemon *d) {
-  uv_timer_stop(&d->ha.flush_timer);
-  uv_close((uv_handle_t *)&d->ha.flush_timer, NULL);
-  for (size_t i = 0; i < d->ha.n_deleted; i++) free(d->ha.deleted_jobs[i]);
-  free(d->ha.deleted_jobs);
-  d->ha.deleted_jobs = NULL;
-  d->ha.n_deleted = d->ha.cap_deleted = 0;
+  uv_timer_stop(&d->persist->flush_timer);
+  uv_close((uv_handle_t *)&d->persist->flush_timer, NULL);
+  for (size_t i = 0; i < d->persist->n_deleted; i++) free(d->persist->deleted_jobs[i]);
+  free(d->persist->deleted_jobs);
+  d->persist->deleted_jobs = NULL;
+  d->persist->n_deleted = d->persist->cap_deleted = 0;
 }
