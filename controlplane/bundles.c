@@ -251,7 +251,7 @@ int mu_bundles_start(mu_daemon *d, mu_bundle_store *store, mu_err *err) {
     return mu_err_set(err, MU_ENOMEM, "out of memory");
   }
   b->d = d;
-  b->cfg = &d->bundle_cfg;
+  b->cfg = d->bundle_cfg;
   b->store = store;
   d->bundles = b;
   if (b->cfg->trust_keys.n > 0) {

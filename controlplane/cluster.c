@@ -1,7 +1,8 @@
-/* musterd with etcd: the client, the election (controlplane/ha/leader.h) and the fenced store.
- * A follower loads the prefix and watches it to serve reads and redirect everything else; a
- * newly elected leader loads its state, gives agents takeover_grace to come back (silent ones'
- * running tasks then go LOST through the scheduler), and writes through persist.c. A deposed
+/* musterd with etcd (cluster.h): the client, the election (controlplane/ha/leader.h) and the
+ * fenced store. A follower loads the prefix and watches it to serve reads and redirect
+ * everything else; a newly elected leader loads its state, gives agents takeover_grace to come
+ * back, and leads. What happens is published as cluster events (events.h): the scheduler,
+ * persist.c, presence and the gateway act on them; this file includes none of them. A deposed
  * leader stops scheduling and writing at once. etcd health feeds GetCluster and Health. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,11 +12,7 @@
 
 #include "controlplane/audit_record.h"
 #include "controlplane/daemon.h"
-#include "controlplane/gateway.h"
-#include "controlplane/persist.h"
-#include "controlplane/presence.h"
-#include "controlplane/scheduler.h"
-#include "controlplane/tokens.h"
+#include "controlplane/events.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/rpc/pb.h"
@@ -67,16 +64,12 @@ static void on_watch(void *ud, const mu_etcd_watch_batch *b, const mu_err *err) 
     if (ev->kv.key_len <= plen) continue;
     const char *rel = ev->kv.key + plen;
     if (audit_key(rel)) continue;
-    if (strncmp(rel, MU_BUNDLES_REL, strlen(MU_BUNDLES_REL)) == 0) { /* bundle metas and chunks */
-      mu_bundles_apply_event(d, rel, ev->kv.value, ev->kv.value_len, ev->type == MU_ETCD_EVENT_PUT);
-      continue;
-    }
     if (ev->type == MU_ETCD_EVENT_PUT)
-      mu_persist_apply(d, rel, ev->kv.value, ev->kv.value_len, 0);
+      mu_events_record(&d->events, rel, ev->kv.value ? ev->kv.value : "", ev->kv.value_len, 0);
     else
-      mu_persist_apply_delete(d, rel);
+      mu_events_record(&d->events, rel, NULL, 0, 0);
   }
-  mu_persist_settle(d);
+  mu_events_records_end(&d->events, 0);
 }
 
 static void start_watch(mu_daemon *d, int64_t from) {
@@ -98,22 +91,9 @@ static void stop_watch(mu_daemon *d) {
 
 static void takeover(mu_daemon *d) {
   int64_t grace = d->cfg.takeover_grace_ms;
-  size_t jobs = 0, running = 0, dropped = 0;
   d->cluster->takeover_until_mono = mu_mono_ms() + grace;
-  mu_sched_takeover(d->sched, grace, &jobs, &running, &dropped);
-  for (size_t i = 0; i < d->registry.n; i++) {
-    mu_agent *a = d->registry.agents[i];
-    if (a->session == NULL) a->state = MUSTER__V1__AGENT_STATE__AGENT_DISCONNECTED;
-    a->persist_dirty = a->hello_msg != NULL;
-    a->presence_dirty = a->session != NULL;
-  }
   d->cluster->state_ready = 1;
-  mu_info("cluster",
-          "leading term %lld: %zu jobs loaded (%zu tasks in flight), %zu agents known, %zu "
-          "interrupted submissions dropped; agents have %.1fs to reconnect",
-          (long long)d->cluster->term, jobs, running, d->registry.n, dropped, (double)grace / 1000.0);
-  mu_sched_kick(d->sched);
-  mu_persist_kick(d);
+  mu_events_takeover(&d->events, d->cluster->term, grace);
 }
 
 /* --- loading --- */
@@ -123,16 +103,13 @@ static int on_page(void *ud, const mu_etcd_kv *kvs, size_t n, mu_err *err) {
   mu_daemon *d = lc->d;
   if (d->stopping || lc->gen != d->cluster->gen)
     return mu_err_set(err, MU_ECANCELED, "role changed during the load");
-  if (lc->pages++ == 0) { /* etcd answered: a fresh snapshot */
-    mu_persist_reset_jobs(d);
-    mu_presence_reset(d);
-    mu_tokens_load_begin(d);
-  }
+  if (lc->pages++ == 0) mu_events_snapshot_begin(&d->events); /* etcd answered: a fresh one */
   size_t plen = strlen(d->cfg.etcd_prefix);
   for (size_t i = 0; i < n; i++)
     if (kvs[i].key_len > plen &&
         strncmp(kvs[i].key + plen, MU_BUNDLES_REL, strlen(MU_BUNDLES_REL)) != 0)
-      mu_persist_apply(d, kvs[i].key + plen, kvs[i].value, kvs[i].value_len, lc->leading);
+      mu_events_record(&d->events, kvs[i].key + plen, kvs[i].value ? kvs[i].value : "",
+                       kvs[i].value_len, lc->leading);
   return 0;
 }
 
@@ -174,17 +151,14 @@ static void on_loaded(void *ud, int64_t revision, size_t total, const mu_err *er
     schedule_retry(d);
     return;
   }
-  if (pages == 0) { /* an empty prefix */
-    mu_persist_reset_jobs(d);
-    mu_presence_reset(d);
-    mu_tokens_load_begin(d);
-  }
-  mu_tokens_load_end(d);
-  mu_persist_settle(d);
-  mu_presence_refresh(d);
+  if (pages == 0) mu_events_snapshot_begin(&d->events); /* an empty prefix */
+  mu_events_records_end(&d->events, 1);
   mu_debug("cluster", "loaded %zu keys at revision %lld", total, (long long)revision);
   lc->revision = revision;
-  mu_bundles_reload(d, on_bundles_listed, lc); /* still loading until it answers */
+  if (d->cluster->reload != NULL) /* still loading until it answers */
+    d->cluster->reload(d, on_bundles_listed, lc);
+  else
+    on_bundles_listed(lc, 0, "");
 }
 
 static void start_load(mu_daemon *d) {
@@ -224,17 +198,16 @@ static void on_elected(void *ud, int64_t term) {
           (long long)term);
   d->cluster->gen++;
   d->cluster->term = (uint64_t)term;
-  d->sched->term = (uint64_t)term;
   d->cluster->role = MU_ROLE_LEADER;
   d->cluster->state_ready = 0;
   d->cluster->loading = 0;
-  d->persist->write_failing = 0; /* a new term: write health starts over */
-  d->persist->write_error[0] = '\0';
+  d->cluster->write_failing = 0; /* a new term: write health starts over */
+  d->cluster->write_error[0] = '\0';
   stop_watch(d);
-  mu_presence_on_elected(d);
   snprintf(d->cluster->leader_address, sizeof d->cluster->leader_address, "%s", d->cfg.advertise);
-  /* Streams kept through an etcd outage: their unacked events must reach the rebuilt state. */
-  mu_gateway_end_all(d, NULL, "the control plane was elected again; reconnect");
+  /* the scheduler takes the term, presence a new lease, the gateway ends streams kept through
+   * an etcd outage (their unacked events must reach the rebuilt state) */
+  mu_events_elected(&d->events, d->cluster->term);
   start_load(d);
 }
 
@@ -246,12 +219,10 @@ static void on_deposed(void *ud, const char *reason) {
   d->cluster->role = MU_ROLE_FOLLOWER;
   d->cluster->state_ready = 0;
   d->cluster->loading = 0;
-  d->persist->flush_in_flight = 0;
-  mu_sched_pause(d->sched);
-  mu_presence_on_deposed(d);
   const char *known = mu_leader_address(d->cluster->leader);
-  if (known[0] != '\0' && !is_self(d, known)) mu_gateway_end_all(d, known, reason);
-  /* else (etcd unreachable): agents stay connected, nothing is scheduled or written */
+  /* without a known leader elsewhere (etcd unreachable) agents stay connected, and nothing is
+   * scheduled or written */
+  mu_events_deposed(&d->events, reason, known[0] != '\0' && !is_self(d, known) ? known : NULL);
   start_load(d);
 }
 
@@ -261,8 +232,8 @@ static void on_leader_changed(void *ud, const char *address, int64_t term) {
   mu_info("cluster", "leader is now %s (term %lld)", address[0] ? address : "(unknown)",
           (long long)term);
   if (d->cluster->role != MU_ROLE_LEADER && address[0] != '\0' && !is_self(d, address))
-    mu_gateway_end_all(d, address, "another member leads");
-  mu_presence_refresh(d); /* presence of an older term is a gone leader's */
+    mu_events_leader_elsewhere(&d->events, address);
+  mu_events_leader_changed(&d->events, address, term); /* older presence is a gone leader's */
 }
 
 /* --- public --- */
@@ -280,8 +251,6 @@ int mu_cluster_start(mu_daemon *d, mu_err *err) {
   ha->active = 1;
   uv_timer_init(d->loop, &ha->retry_timer);
   ha->retry_timer.data = d;
-  mu_presence_init(d);
-  mu_persist_init(d);
   int rc = mu_etcd_client_new(d->loop, (const char *const *)d->cfg.etcd.items, d->cfg.etcd.n,
                               &eo, &ha->etcd, err);
   if (rc != 0) return rc;
@@ -293,7 +262,7 @@ int mu_cluster_start(mu_daemon *d, mu_err *err) {
                              .on_deposed = on_deposed,
                              .on_leader_changed = on_leader_changed};
   if ((rc = mu_leader_new(d->loop, ha->etcd, &lo, &cbs, d, &ha->leader, err)) != 0) return rc;
-  mu_store_options so = {.max_batch_ops = (size_t)d->sched->cfg.max_task_runs + 1024,
+  mu_store_options so = {.max_batch_ops = (size_t)d->cfg.max_task_runs + 1024,
                          .max_batch_bytes = (size_t)256 << 20};
   if ((rc = mu_store_new(ha->etcd, ha->leader, &so, &ha->store, err)) != 0) return rc;
   mu_info("cluster",
@@ -342,9 +311,12 @@ void mu_cluster_stop(mu_daemon *d, void (*done_cb)(mu_daemon *d)) {
   stop_watch(d);
   uv_timer_stop(&ha->retry_timer);
   uv_close((uv_handle_t *)&ha->retry_timer, NULL);
-  mu_persist_close(d);
-  /* presence first: revoking its lease removes this member's presence keys at once */
-  mu_presence_stop(d, close_store);
+  /* what writes through the store first (presence: revoking its lease removes this member's
+   * presence keys at once) */
+  if (ha->before_close != NULL)
+    ha->before_close(d, close_store);
+  else
+    close_store(d);
 }
 
 int mu_cluster_leading(const mu_daemon *d) {
@@ -366,8 +338,8 @@ int mu_cluster_etcd_healthy(const mu_daemon *d, char *msg, size_t size) {
   }
   /* Only the leader writes; a write that failed in an earlier term (its callback may land
    * after the step-down) must not keep a follower unhealthy and unable to redirect writes. */
-  if (d->cluster->role == MU_ROLE_LEADER && d->persist->write_failing) {
-    snprintf(msg, size, "%s", d->persist->write_error);
+  if (d->cluster->role == MU_ROLE_LEADER && d->cluster->write_failing) {
+    snprintf(msg, size, "%s", d->cluster->write_error);
     return 0;
   }
   msg[0] = '\0';
@@ -399,4 +371,15 @@ int mu_cluster_check_write(mu_daemon *d, mu_rpc_call *call) {
   snprintf(msg, sizeof msg, "%s is not the leader; the leader is %s", d->cfg.advertise, leader);
   mu_rpc_call_finish(call, MU_RPC_UNAVAILABLE, msg, &md);
   return MU_EAGAIN;
+}
+
+void mu_cluster_note_write(mu_daemon *d, const mu_err *err) {
+  mu_cluster *c = d->cluster;
+  if (err == NULL) {
+    c->write_failing = 0;
+    c->write_error[0] = '\0';
+    return;
+  }
+  c->write_failing = err->code != MU_EPERM && err->code != MU_ECANCELED;
+  snprintf(c->write_error, sizeof c->write_error, "%s", err->msg);
 }

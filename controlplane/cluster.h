@@ -38,10 +38,19 @@ typedef struct mu_cluster {
   uv_timer_t retry_timer;      /* retries a failed load */
   int64_t takeover_until_mono; /* leader: agents may reconnect until then */
   char leader_address[300];    /* known leader ("" unknown) */
+  int write_failing;           /* the last write failed (etcd unreachable): health */
+  char write_error[300];
   void (*stop_cb)(struct mu_daemon *d); /* mu_cluster_stop's callback */
+  /* Set by the wiring before mu_cluster_start. reload: what must be listed after a snapshot
+   * and before leading or watching (the bundle index; bundles.h mu_bundles_reload), cb runs
+   * exactly once. before_close: what still writes through the store ends first (persist,
+   * presence); it calls then once done. NULL: nothing. */
+  void (*reload)(struct mu_daemon *d, void (*cb)(void *ctx, int rc, const char *msg), void *ctx);
+  void (*before_close)(struct mu_daemon *d, void (*then)(struct mu_daemon *d));
 } mu_cluster;
 
-/* Starts etcd mode (client, election, store, follower load). */
+/* Starts etcd mode (client, election, store, follower load). What happens from then on is
+ * published to d->events (events.h: elected, deposed, records, takeover, ...). */
 int mu_cluster_start(struct mu_daemon *d, mu_err *err);
 /* Resigns and closes everything; done_cb runs once all is closed (maybe from inside). */
 void mu_cluster_stop(struct mu_daemon *d, void (*done_cb)(struct mu_daemon *d));
@@ -50,6 +59,8 @@ int mu_cluster_leading(const struct mu_daemon *d);
 /* For mutating admin calls: 0 when this member may write now; otherwise the call has been
  * answered UNAVAILABLE (with muster-leader trailing metadata when another member leads). */
 int mu_cluster_check_write(struct mu_daemon *d, mu_rpc_call *call);
+/* A write through the store ended (err NULL: it succeeded): the write health below. */
+void mu_cluster_note_write(struct mu_daemon *d, const mu_err *err);
 /* etcd health for GetCluster and the health service; msg gets the error ("" when healthy). */
 int mu_cluster_etcd_healthy(const struct mu_daemon *d, char *msg, size_t size);
 

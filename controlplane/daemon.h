@@ -6,7 +6,7 @@
 
 #include <uv.h>
 
-#include "controlplane/bundles.h"
+#include "controlplane/events.h"
 #include "controlplane/registry.h"
 #include "lib/config/server_config.h"
 #include "lib/metrics/httpd.h"
@@ -21,6 +21,8 @@ struct mu_cluster;    /* cluster.h */
 struct mu_presence;   /* presence.h */
 struct mu_gateway;    /* gateway.h */
 struct mu_task_logs;  /* task_logs.h */
+struct mu_bundles;    /* bundles.h */
+struct mu_bundles_config;
 
 typedef struct mu_daemon {
   uv_loop_t *loop;
@@ -34,6 +36,9 @@ typedef struct mu_daemon {
   int port;                   /* the port actually bound */
   int stopping;
 
+  /* what agents do and what happens to this member (events.h); modules subscribe at start */
+  mu_events events;
+
   /* the modules; each owns its state (see its header) and is reached through its API */
   struct mu_scheduler *sched;    /* jobs and dispatch */
   struct mu_persist *persist;    /* records in etcd */
@@ -42,9 +47,9 @@ typedef struct mu_daemon {
   struct mu_gateway *gateway;    /* agent streams */
   struct mu_task_logs *logs;     /* TaskLogs calls */
 
-  /* bundles (bundles.c) */
-  mu_bundles_config bundle_cfg;
-  mu_bundles *bundles;
+  /* bundles (bundles.h) */
+  struct mu_bundles_config *bundle_cfg; /* main's */
+  struct mu_bundles *bundles;
 
   /* security (authz.c, tokens.c, secrets.c, audit.c); each module owns its state */
   struct mu_crl_state *crl;      /* --tls-crl, reloaded when the file changes; NULL: none */
@@ -56,12 +61,6 @@ typedef struct mu_daemon {
   mu_metrics_server *metrics;
   uv_timer_t metrics_timer;
 } mu_daemon;
-
-/* daemon.c: creates the modules and wires them together (the scheduler's hooks). */
-int mu_daemon_modules_new(mu_daemon *d, int no_etcd, mu_err *err);
-void mu_daemon_modules_free(mu_daemon *d);
-/* Starts the scheduler on d->loop with its hooks wired to the other modules. */
-void mu_daemon_start_scheduler(mu_daemon *d);
 
 /* admin_jobs.c */
 int mu_admin_jobs_register(mu_daemon *d, mu_err *err);

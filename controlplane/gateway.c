@@ -3,7 +3,9 @@
  * closes that one stream with INVALID_ARGUMENT. With TLS the agent id is its certificate's: a
  * Hello claiming another id is refused (PERMISSION_DENIED, audited) and a new stream from the
  * same certificate replaces the old one; without TLS a second stream for a connected id is
- * refused with ALREADY_EXISTS. Silence past the heartbeat timeout disconnects the agent. */
+ * refused with ALREADY_EXISTS. Silence past the heartbeat timeout disconnects the agent.
+ * What agents do is published as agent events (events.h: up, down, heartbeat, task events,
+ * log replies, bundle requests); the scheduler, persist.c, task logs and bundles listen. */
 #include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,13 +16,10 @@
 
 #include "controlplane/audit.h"
 #include "controlplane/authz.h"
-#include "controlplane/bundles.h"
 #include "controlplane/cluster.h"
 #include "controlplane/daemon.h"
+#include "controlplane/events.h"
 #include "controlplane/hello.h"
-#include "controlplane/persist.h"
-#include "controlplane/scheduler.h"
-#include "controlplane/task_logs.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/pbjson/pbjson.h"
@@ -111,9 +110,7 @@ static void on_hello(mu_agent_session *s, Muster__V1__AgentMessage *msg) {
     mu_info("gateway", "agent %s: %s (old stream from %s)", id, why, a->peer ? a->peer : "?");
     mu_registry_set_disconnected(&d->registry, a, why);
     old->agent = NULL;
-    mu_task_logs_on_agent_down(d, a);
-    mu_persist_agent(d, a);
-    mu_sched_on_agent_down(d->sched, a);
+    mu_events_agent_down(&d->events, a, 0);
     if (old->close_reason == NULL) old->close_reason = strdup(why);
     mu_rpc_call_cancel(old->call, MU_RPC_UNAVAILABLE, why);
   }
@@ -139,8 +136,7 @@ static void on_hello(mu_agent_session *s, Muster__V1__AgentMessage *msg) {
           msg->hello->n_labels, msg->hello->n_plugins);
   send_welcome(s);
   if (a->draining) mu_gateway_send_drain(a);
-  mu_persist_agent(d, a);
-  mu_sched_on_agent_up(d->sched, a);
+  mu_events_agent_up(&d->events, a);
 }
 
 static int on_agent_message(mu_rpc_call *call, const uint8_t *data, size_t len, void *ud) {
@@ -183,7 +179,7 @@ static int on_agent_message(mu_rpc_call *call, const uint8_t *data, size_t len, 
       if (a->heartbeat_msg) protobuf_c_message_free_unpacked(&a->heartbeat_msg->base, NULL);
       a->heartbeat_msg = msg;
       a->last_heartbeat_ms = mu_now_ms();
-      if (a->lost_check) mu_sched_on_heartbeat(s->daemon->sched, a, msg->heartbeat->metrics->running_tasks);
+      mu_events_agent_heartbeat(&s->daemon->events, a, msg->heartbeat);
       return 0;
     case MUSTER__V1__AGENT_MESSAGE__MSG_HELLO:
       session_close(s, MU_RPC_INVALID_ARGUMENT, "Hello sent twice on one stream");
@@ -195,15 +191,15 @@ static int on_agent_message(mu_rpc_call *call, const uint8_t *data, size_t len, 
       return 1;
     case MUSTER__V1__AGENT_MESSAGE__MSG_EVENT:
       mu_audit_task_start(s->daemon, a, s->call, msg->event);
-      mu_sched_on_event(s->daemon->sched, a, msg->event);
+      mu_events_agent_task_event(&s->daemon->events, a, msg->event);
       protobuf_c_message_free_unpacked(&msg->base, NULL);
       return 0;
     case MUSTER__V1__AGENT_MESSAGE__MSG_BUNDLE_REQUEST:
-      mu_bundles_on_request(s->daemon, a, msg->bundle_request);
+      mu_events_agent_bundle_request(&s->daemon->events, a, msg->bundle_request);
       protobuf_c_message_free_unpacked(&msg->base, NULL);
       return 0;
     case MUSTER__V1__AGENT_MESSAGE__MSG_LOG_REPLY:
-      mu_task_logs_on_reply(s->daemon, a, msg->log_reply);
+      mu_events_agent_log_reply(&s->daemon->events, a, msg->log_reply);
       protobuf_c_message_free_unpacked(&msg->base, NULL);
       return 0;
     default:
@@ -231,11 +227,7 @@ static void on_agent_done(mu_rpc_call *call, const mu_rpc_status *st, void *ud) 
                st->message);
     mu_registry_set_disconnected(&s->daemon->registry, s->agent, reason);
     mu_info("gateway", "agent %s disconnected: %s", s->agent->id, reason);
-    mu_task_logs_on_agent_down(s->daemon, s->agent);
-    if (!s->daemon->stopping) {
-      mu_persist_agent(s->daemon, s->agent);
-      mu_sched_on_agent_down(s->daemon->sched, s->agent);
-    }
+    mu_events_agent_down(&s->daemon->events, s->agent, s->daemon->stopping);
   }
   free(s->close_reason);
   free(s);
@@ -303,8 +295,7 @@ void mu_gateway_sweep(mu_daemon *d) {
              (double)(now - a->last_seen_mono_ms) / 1000.0, (double)timeout / 1000.0);
     mu_warn("gateway", "agent %s: %s", a->id, reason);
     mu_registry_set_disconnected(&d->registry, a, reason);
-    mu_persist_agent(d, a);
-    mu_sched_on_agent_down(d->sched, a);
+    mu_events_agent_down(&d->events, a, 0);
     if (s->close_reason == NULL) s->close_reason = strdup(reason);
     mu_rpc_call_cancel(s->call, MU_RPC_UNAVAILABLE, reason);
   }
@@ -334,4 +325,18 @@ void mu_gateway_stop(mu_daemon *d) {
   g->started = 0;
   uv_timer_stop(&g->sweep_timer);
   uv_close((uv_handle_t *)&g->sweep_timer, NULL);
+}
+
+/* --- cluster events (events.h) --- */
+
+void mu_gateway_on_elected(mu_daemon *d) {
+  mu_gateway_end_all(d, NULL, "the control plane was elected again; reconnect");
+}
+
+void mu_gateway_on_deposed(mu_daemon *d, const char *reason, const char *redirect_to) {
+  if (redirect_to != NULL) mu_gateway_end_all(d, redirect_to, reason);
+}
+
+void mu_gateway_on_leader_elsewhere(mu_daemon *d, const char *address) {
+  mu_gateway_end_all(d, address, "another member leads");
 }

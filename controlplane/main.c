@@ -15,6 +15,7 @@
 #include "controlplane/daemon.h"
 #include "controlplane/gateway.h"
 #include "controlplane/scheduler.h"
+#include "controlplane/wiring.h"
 #include "controlplane/tokens.h"
 #include "controlplane/secrets.h"
 #include "lib/base/clock.h"
@@ -229,7 +230,7 @@ static int daemon_start(mu_daemon *d, mu_err *err) {
   if ((rc = mu_rpc_engine_add_pollers(d->engine, pollers, err)) != 0) return rc;
   mu_bundle_store *store = NULL;
   if (d->cluster->role == MU_ROLE_SINGLE &&
-      ((rc = mu_bundle_store_mem_new(d->bundle_cfg.max_store_bytes, &store, err)) != 0 ||
+      ((rc = mu_bundle_store_mem_new(d->bundle_cfg->max_store_bytes, &store, err)) != 0 ||
        (rc = mu_bundles_start(d, store, err)) != 0))
     return rc;
   if ((rc = mu_rpc_server_new(d->engine, &opts, &d->server, err)) != 0 ||
@@ -241,14 +242,14 @@ static int daemon_start(mu_daemon *d, mu_err *err) {
       (rc = listen_on(d, err)) != 0 ||
       (rc = mu_rpc_server_start(d->server, err)) != 0)
     return rc;
-  mu_daemon_start_scheduler(d);
+  mu_wiring_start_scheduler(d);
   if (d->cluster->role != MU_ROLE_SINGLE) {
     /* bundles in etcd, written through the leader's fenced store; listed once the cluster
      * has loaded its state (mu_bundles_reload), before this member leads or watches */
     mu_bundle_store_etcd_config bc = {.prefix = d->cfg.etcd_prefix,
-                                      .chunk_bytes = d->bundle_cfg.store_chunk_bytes,
-                                      .max_bytes = d->bundle_cfg.max_store_bytes};
-    if ((rc = mu_cluster_start(d, err)) != 0 ||
+                                      .chunk_bytes = d->bundle_cfg->store_chunk_bytes,
+                                      .max_bytes = d->bundle_cfg->max_store_bytes};
+    if ((rc = mu_wiring_start_cluster(d, err)) != 0 ||
         (rc = mu_bundle_store_etcd_new(d->loop, d->cluster->etcd, d->cluster->store, &bc, &store, err)) != 0 ||
         (rc = mu_bundles_start(d, store, err)) != 0)
       return rc;
@@ -265,16 +266,18 @@ static int daemon_start(mu_daemon *d, mu_err *err) {
 
 int main(int argc, char **argv) {
   mu_daemon d;
+  mu_bundles_config bundle_cfg;
   mu_err err = {0};
   memset(&d, 0, sizeof d);
+  d.bundle_cfg = &bundle_cfg;
   signal(SIGPIPE, SIG_IGN);
   mu_server_config_init(&d.cfg);
-  mu_bundles_config_init(&d.bundle_cfg);
+  mu_bundles_config_init(d.bundle_cfg);
   int no_etcd = 0;
-  if (parse_config(argc, argv, &d.cfg, &d.bundle_cfg, &no_etcd, &err) != 0) {
+  if (parse_config(argc, argv, &d.cfg, d.bundle_cfg, &no_etcd, &err) != 0) {
     fprintf(stderr, "musterd: %s\n%s", err.msg, usage);
     mu_server_config_free(&d.cfg);
-    mu_bundles_config_free(&d.bundle_cfg);
+    mu_bundles_config_free(d.bundle_cfg);
     return 2;
   }
   mu_log_set_level(d.cfg.log_level);
@@ -282,13 +285,13 @@ int main(int argc, char **argv) {
     fprintf(stderr, "musterd: %s\n", err.msg);
     mu_secrets_close(&d);
     mu_server_config_free(&d.cfg);
-    mu_bundles_config_free(&d.bundle_cfg);
+    mu_bundles_config_free(d.bundle_cfg);
     return 2;
   }
   d.loop = uv_default_loop();
   d.started_at_ms = mu_now_ms();
   mu_registry_init(&d.registry, d.cfg.max_agents);
-  if (mu_daemon_modules_new(&d, no_etcd, &err) != 0) {
+  if (mu_wiring_new(&d, no_etcd, &err) != 0) {
     fprintf(stderr, "musterd: %s\n", err.msg);
     return 1;
   }
@@ -319,9 +322,9 @@ int main(int argc, char **argv) {
   mu_secrets_close(&d);
   uv_loop_close(d.loop);
   mu_registry_free(&d.registry);
-  mu_daemon_modules_free(&d);
+  mu_wiring_free(&d);
   if (d.reflect != NULL) mu_reflect_index_free(d.reflect);
   mu_server_config_free(&d.cfg);
-  mu_bundles_config_free(&d.bundle_cfg);
+  mu_bundles_config_free(d.bundle_cfg);
   return status;
 }

@@ -198,16 +198,6 @@ void mu_persist_kick(mu_daemon *d) {
   uv_timer_start(&d->persist->flush_timer, on_flush_timer, MU_PERSIST_FLUSH_MS, 0);
 }
 
-static void note_write_result(mu_daemon *d, const mu_err *err) {
-  if (err == NULL) {
-    d->persist->write_failing = 0;
-    d->persist->write_error[0] = '\0';
-    return;
-  }
-  d->persist->write_failing = err->code != MU_EPERM && err->code != MU_ECANCELED;
-  snprintf(d->persist->write_error, sizeof d->persist->write_error, "%s", err->msg);
-}
-
 static void on_flushed(void *ud, const mu_store_batch_result *res, const mu_err *err) {
   flush_ctx *fc = ud;
   mu_daemon *d = fc->d;
@@ -217,7 +207,7 @@ static void on_flushed(void *ud, const mu_store_batch_result *res, const mu_err 
     flush_ctx_free(fc);
     return;
   }
-  note_write_result(d, err);
+  mu_cluster_note_write(d, err);
   if (err == NULL) {
     d->persist->writes++;
     for (size_t i = 0; i < d->registry.n; i++)
@@ -368,7 +358,7 @@ static void on_submitted(void *ud, const mu_store_batch_result *res, const mu_er
   d->persist->submits_in_flight--;
   mu_job *job = mu_sched_find(d->sched, sc->job_id);
   if (err == NULL) {
-    note_write_result(d, NULL);
+    mu_cluster_note_write(d, NULL);
     if (job != NULL) {
       job->submit_pending = 0;
       job->ready = 1;
@@ -379,7 +369,7 @@ static void on_submitted(void *ud, const mu_store_batch_result *res, const mu_er
     resp.targets = sc->targets;
     mu_pb_reply(sc->call, &resp.base);
   } else {
-    note_write_result(d, err);
+    mu_cluster_note_write(d, err);
     mu_warn("persist", "job %s not stored: %s", sc->job_id, err->msg);
     if (job != NULL) {
       mu_sched_remove(d->sched, job);
@@ -703,4 +693,43 @@ void mu_persist_close(mu_daemon *d) {
   free(d->persist->deleted_jobs);
   d->persist->deleted_jobs = NULL;
   d->persist->n_deleted = d->persist->cap_deleted = 0;
+}
+
+/* --- events (events.h) --- */
+
+void mu_persist_on_agent(mu_daemon *d, mu_agent *a, int stopping) {
+  if (!stopping) mu_persist_agent(d, a);
+}
+
+void mu_persist_on_deposed(mu_daemon *d) { d->persist->flush_in_flight = 0; }
+
+void mu_persist_on_snapshot_begin(mu_daemon *d) {
+  mu_persist_reset_jobs(d);
+  mu_presence_reset(d);
+  mu_tokens_load_begin(d);
+}
+
+void mu_persist_on_record(mu_daemon *d, const char *rel, const char *value, size_t len,
+                          int leading) {
+  if (strncmp(rel, "bundles/", 8) == 0) return; /* bundles.c's */
+  if (value != NULL)
+    mu_persist_apply(d, rel, value, len, leading);
+  else
+    mu_persist_apply_delete(d, rel);
+}
+
+void mu_persist_on_records_end(mu_daemon *d, int snapshot) {
+  if (snapshot) mu_tokens_load_end(d);
+  mu_persist_settle(d);
+  if (snapshot) mu_presence_refresh(d);
+}
+
+void mu_persist_on_takeover(mu_daemon *d) {
+  for (size_t i = 0; i < d->registry.n; i++) {
+    mu_agent *a = d->registry.agents[i];
+    if (a->session == NULL) a->state = MUSTER__V1__AGENT_STATE__AGENT_DISCONNECTED;
+    a->persist_dirty = a->hello_msg != NULL;
+    a->presence_dirty = a->session != NULL;
+  }
+  mu_persist_kick(d);
 }

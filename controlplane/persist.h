@@ -22,8 +22,6 @@ typedef struct mu_persist {
   int flush_armed, flush_in_flight, submits_in_flight;
   char **deleted_jobs;         /* job ids whose keys must be deleted */
   size_t n_deleted, cap_deleted;
-  int write_failing;           /* the last write failed (etcd unreachable): health */
-  char write_error[300];
   uint64_t writes, write_ops;  /* batches and ops committed */
 } mu_persist;
 
@@ -34,6 +32,16 @@ void mu_persist_task(struct mu_daemon *d, mu_job *job, mu_host_run *h, size_t id
 void mu_persist_job(struct mu_daemon *d, mu_job *job);
 void mu_persist_agent(struct mu_daemon *d, mu_agent *a);
 void mu_persist_forget_job(struct mu_daemon *d, const char *job_id);
+/* The agent record's listener (events.h): a changed agent is marked (not while stopping). */
+void mu_persist_on_agent(struct mu_daemon *d, mu_agent *a, int stopping);
+/* Cluster events (events.h) for persist.c: deposed drops the write in flight, a snapshot
+ * resets jobs, presence and tokens, records are applied, and a takeover marks every agent. */
+void mu_persist_on_deposed(struct mu_daemon *d);
+void mu_persist_on_snapshot_begin(struct mu_daemon *d);
+void mu_persist_on_record(struct mu_daemon *d, const char *rel_key, const char *value, size_t len,
+                          int leading);
+void mu_persist_on_records_end(struct mu_daemon *d, int snapshot);
+void mu_persist_on_takeover(struct mu_daemon *d);
 /* Schedules a flush soon (also snapshots event sequences for durable acks). */
 void mu_persist_kick(struct mu_daemon *d);
 /* Writes a new job with all its task records and its ready marker; answers call with the

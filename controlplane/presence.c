@@ -14,7 +14,6 @@
 
 #include "controlplane/cluster.h"
 #include "controlplane/daemon.h"
-#include "controlplane/persist.h"
 #include "lib/base/log.h"
 
 #define MU_PRESENCE_RETRY_MS 500
@@ -76,7 +75,7 @@ static void on_granted(void *ud, const mu_etcd_result *res, const mu_err *err) {
   mu_info("presence", "presence lease %lld granted (TTL %llds) for term %llu",
           (long long)res->lease_id, (long long)res->ttl, (unsigned long long)d->cluster->term);
   mark_all(d);
-  mu_persist_kick(d);
+  if (d->presence->granted != NULL) d->presence->granted(d); /* the next flush writes them */
   arm(d, period_ms(d));
 }
 
@@ -297,3 +296,5 @@ void mu_presence_apply(mu_daemon *d, const char *id, const char *value, size_t l
   }
   json_decref(o);
 }
+
+void mu_presence_on_leader_changed(mu_daemon *d) { mu_presence_refresh(d); }

@@ -1,6 +1,6 @@
 /* Agent presence in etcd (presence.c): <prefix>presence/<agent-id> exists while the agent is
  * connected to the leader, under one lease the leader grants per term and keeps alive. Puts
- * and deletes ride on persist.c's flush batch; followers derive connected/disconnected from
+ * and deletes ride on persist.c's flush batch (it calls mu_presence_add_ops); followers derive connected/disconnected from
  * the watched keys. */
 #ifndef MU_CP_PRESENCE_H
 #define MU_CP_PRESENCE_H
@@ -21,6 +21,8 @@ typedef struct mu_presence {
   uint64_t gen;                /* cluster gen the lease (or the call in flight) belongs to */
   int busy;                    /* a grant or keep-alive is in flight */
   uv_timer_t timer;            /* keep-alive every TTL/3, retries */
+  /* Set by the wiring: a lease was granted, presence can be written (a flush soon). */
+  void (*granted)(struct mu_daemon *d);
 } mu_presence;
 
 void mu_presence_init(struct mu_daemon *d);
@@ -41,6 +43,8 @@ void mu_presence_apply(struct mu_daemon *d, const char *id, const char *value, s
 /* Follower: recomputes every agent's state from presence (after a leader change). */
 void mu_presence_refresh(struct mu_daemon *d);
 void mu_presence_refresh_agent(struct mu_daemon *d, mu_agent *a);
+/* Cluster events (events.h): the leader known to etcd changed (refreshes followers' view). */
+void mu_presence_on_leader_changed(struct mu_daemon *d);
 /* A fresh snapshot follows: forget every presence seen. */
 void mu_presence_reset(struct mu_daemon *d);
 

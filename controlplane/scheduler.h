@@ -4,7 +4,7 @@
  * before its tasks are LOST, and finishes jobs. It owns the job list (mu_scheduler.jobs) and
  * reads the agent registry; it never waits on an agent and touches no network itself: what it
  * sends and what it marks changed goes through mu_sched_hooks, which musterd wires to the
- * gateway and to persist.c (daemon.c) and a test wires to a table. Loop thread only. */
+ * gateway and to persist.c (wiring.c) and a test wires to a table. Loop thread only. */
 #ifndef MU_CP_SCHEDULER_H
 #define MU_CP_SCHEDULER_H
 
