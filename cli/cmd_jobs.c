@@ -9,7 +9,7 @@
 #include "cli/commands.h"
 #include "cli/jobfile.h"
 #include "cli/watch.h"
-#include "controlplane/jobspec.h"
+#include "lib/base/count_or_pct.h"
 #include "lib/base/clock.h"
 #include "muster/v1/admin.pb-c.h"
 

@@ -10,7 +10,7 @@
 
 #include "controlplane/audit.h"
 #include "controlplane/authz.h"
-#include "controlplane/bundles.h"
+#include "controlplane/bundles/bundles.h"
 #include "controlplane/cluster.h"
 #include "controlplane/daemon.h"
 #include "controlplane/gateway.h"

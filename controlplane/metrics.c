@@ -6,7 +6,7 @@
 
 #include "controlplane/audit.h"
 #include "controlplane/cluster.h"
-#include "controlplane/bundles.h"
+#include "controlplane/bundles/bundles.h"
 #include "controlplane/daemon.h"
 #include "controlplane/persist.h"
 #include "controlplane/scheduler.h"

@@ -362,10 +362,8 @@ static void task_ended(mu_scheduler *s, mu_job *job, mu_host_run *h, size_t idx)
     host_end(s, job, h, MU_HOST_CANCELLED);
   } else {
     host_end(s, job, h, MU_HOST_FAILED);
-    if (job->error_budget >= 0 && (int64_t)(job->failed + job->unreachable) > job->error_budget) {
-      char why[160];
-      snprintf(why, sizeof why, "not started: max errors reached (%u failed, %lld allowed)",
-               job->failed + job->unreachable, (long long)job->error_budget);
+    char why[160];
+    if (mu_rollout_over_budget(job->error_budget, job->failed + job->unreachable, why, sizeof why)) {
       uint32_t n = cancel_pending(s, job, why);
       if (n > 0) mu_warn("sched", "job %s: %s; %u targets cancelled", job->id, why, n);
     }
@@ -863,9 +861,10 @@ static int dispatch_job(mu_scheduler *s, mu_job *job, int64_t now) {
         host_end(s, job, h, MU_HOST_UNREACHABLE);
         mark_host(s, job, h);
         publish_task(s, job, h, 0);
-        if (job->error_budget >= 0 &&
-            (int64_t)(job->failed + job->unreachable) > job->error_budget)
-          cancel_pending(s, job, "not started: max errors reached");
+        char why[160];
+        if (mu_rollout_over_budget(job->error_budget, job->failed + job->unreachable, why,
+                                   sizeof why))
+          cancel_pending(s, job, why);
       } else {
         timed = 1;
       }

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "controlplane/authz.h"
-#include "controlplane/bundles.h"
+#include "controlplane/bundles/bundles.h"
 #include "controlplane/cluster.h"
 #include "controlplane/daemon.h"
 #include "controlplane/events.h"

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "controlplane/bundles_int.h"
+#include "controlplane/bundles/bundles_int.h"
 #include "controlplane/cluster.h"
 #include "controlplane/daemon.h"
 #include "controlplane/scheduler.h"
