@@ -8,12 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "controlplane/presence.h"
 
 #include "controlplane/cluster.h"
 #include "controlplane/daemon.h"
+#include "controlplane/records.h"
 #include "lib/base/log.h"
 
 #define MU_PRESENCE_RETRY_MS 500
@@ -183,13 +182,16 @@ void mu_presence_stop(mu_daemon *d, void (*done)(mu_daemon *d)) {
 /* --- writes (leader) --- */
 
 static char *presence_json(const mu_daemon *d, const mu_agent *a) {
-  json_t *o = json_pack("{s:i,s:s,s:I,s:I,s:s,s:s,s:s}", "v", 1, "session", a->session_id,
-                        "term", (json_int_t)d->cluster->term, "connected_at_ms",
-                        (json_int_t)a->connected_at_ms, "address", d->cfg.advertise,
-                        "member_id", d->cfg.member_id, "peer", a->peer ? a->peer : "");
-  if (o == NULL) return NULL;
-  char *text = json_dumps(o, JSON_COMPACT);
-  json_decref(o);
+  Muster__V1__PresenceRecord rec = MUSTER__V1__PRESENCE_RECORD__INIT;
+  rec.v = MU_RECORD_VERSION;
+  rec.session = (char *)a->session_id;
+  rec.term = (int64_t)d->cluster->term;
+  rec.connected_at_ms = a->connected_at_ms;
+  rec.address = (char *)d->cfg.advertise;
+  rec.member_id = (char *)d->cfg.member_id;
+  rec.peer = a->peer ? a->peer : "";
+  char *text = NULL;
+  mu_record_encode(&rec.base, &text, NULL);
   return text;
 }
 
@@ -268,33 +270,32 @@ void mu_presence_apply(mu_daemon *d, const char *id, const char *value, size_t l
     }
     return;
   }
-  json_error_t jerr;
-  json_t *o = json_loadb(value, len, 0, &jerr);
-  json_int_t term = json_integer_value(json_object_get(o, "term"));
-  const char *session = json_string_value(json_object_get(o, "session"));
-  if (!json_is_object(o) || term <= 0 || session == NULL) {
+  Muster__V1__PresenceRecord *rec = NULL;
+  mu_err err = {0};
+  if (mu_record_decode(&muster__v1__presence_record__descriptor, value, len,
+                       (ProtobufCMessage **)&rec, &err) != 0 ||
+      rec->term <= 0 || rec->session[0] == '\0') {
     mu_warn("presence", "%spresence/%s: %s; skipped", prefix, id,
-            o == NULL ? jerr.text : "not a presence record (needs session and a positive term)");
-    json_decref(o);
+            rec == NULL ? err.msg : "not a presence record (needs session and a positive term)");
+    if (rec != NULL) protobuf_c_message_free_unpacked(&rec->base, NULL);
     return;
   }
   if (d->cluster->role != MU_ROLE_FOLLOWER) { /* a leader's live streams know better */
-    json_decref(o);
+    protobuf_c_message_free_unpacked(&rec->base, NULL);
     return;
   }
-  mu_err err = {0};
   if (a == NULL && mu_registry_upsert(&d->registry, id, &a, &err) != 0) {
     mu_warn("presence", "%spresence/%s: %s; skipped", prefix, id, err.msg);
-    json_decref(o);
+    protobuf_c_message_free_unpacked(&rec->base, NULL);
     return;
   }
   if (a->session == NULL) {
-    a->presence_term = (uint64_t)term;
-    a->connected_at_ms = (int64_t)json_integer_value(json_object_get(o, "connected_at_ms"));
-    snprintf(a->session_id, sizeof a->session_id, "%s", session);
+    a->presence_term = (uint64_t)rec->term;
+    a->connected_at_ms = rec->connected_at_ms;
+    snprintf(a->session_id, sizeof a->session_id, "%s", rec->session);
     mu_presence_refresh_agent(d, a);
   }
-  json_decref(o);
+  protobuf_c_message_free_unpacked(&rec->base, NULL);
 }
 
 void mu_presence_on_leader_changed(mu_daemon *d) { mu_presence_refresh(d); }
