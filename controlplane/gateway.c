@@ -22,7 +22,6 @@
 #include "controlplane/hello.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
-#include "lib/pbjson/pbjson.h"
 #include "lib/rpc/pb.h"
 
 struct mu_agent_session {
@@ -81,14 +80,9 @@ size_t mu_gateway_queued_bytes(const mu_agent *agent) {
   return agent->session == NULL ? SIZE_MAX : mu_rpc_call_queued_bytes(agent->session->call);
 }
 
+/* msg passed mu_agent_message_check (hello.h) as a stream's first message. */
 static void on_hello(mu_agent_session *s, Muster__V1__AgentMessage *msg) {
   mu_daemon *d = s->daemon;
-  mu_err why = {0};
-  if (mu_hello_check(msg->hello, &why) != 0) {
-    session_close(s, MU_RPC_INVALID_ARGUMENT, "%s", why.msg);
-    protobuf_c_message_free_unpacked(&msg->base, NULL);
-    return;
-  }
   const char *id = msg->hello->agent_id;
   const mu_caller *caller = mu_authz_caller(s->call);
   int proven = caller != NULL && caller->kind == MU_CALLER_AGENT;
@@ -150,45 +144,24 @@ static int on_agent_message(mu_rpc_call *call, const uint8_t *data, size_t len, 
     return 1;
   }
   mu_err bad = {0};
-  if (mu_pbjson_proto3_check(&msg->base, &bad) != 0) { /* could be neither stored nor copied */
-    session_close(s, MU_RPC_INVALID_ARGUMENT, "malformed AgentMessage: %s; closing this stream",
-                  bad.msg);
+  if (mu_agent_message_check(msg, s->agent != NULL, &bad) != 0) { /* hello.h */
+    session_close(s, MU_RPC_INVALID_ARGUMENT, "%s", bad.msg);
     protobuf_c_message_free_unpacked(&msg->base, NULL);
     return 1;
   }
   if (s->agent == NULL) {
-    if (msg->msg_case != MUSTER__V1__AGENT_MESSAGE__MSG_HELLO) {
-      session_close(s, MU_RPC_INVALID_ARGUMENT,
-                    "the first message on a Connect stream must be Hello (got field %d)",
-                    (int)msg->msg_case);
-      protobuf_c_message_free_unpacked(&msg->base, NULL);
-      return 1;
-    }
     on_hello(s, msg); /* takes msg */
     return s->agent == NULL;
   }
   mu_agent *a = s->agent;
   a->last_seen_mono_ms = mu_mono_ms();
   switch (msg->msg_case) {
-    case MUSTER__V1__AGENT_MESSAGE__MSG_HEARTBEAT:
-      if (msg->heartbeat->metrics == NULL) {
-        session_close(s, MU_RPC_INVALID_ARGUMENT, "Heartbeat without metrics");
-        protobuf_c_message_free_unpacked(&msg->base, NULL);
-        return 1;
-      }
+    case MUSTER__V1__AGENT_MESSAGE__MSG_HEARTBEAT: /* with metrics (checked above) */
       if (a->heartbeat_msg) protobuf_c_message_free_unpacked(&a->heartbeat_msg->base, NULL);
       a->heartbeat_msg = msg;
       a->last_heartbeat_ms = mu_now_ms();
       mu_events_agent_heartbeat(&s->daemon->events, a, msg->heartbeat);
       return 0;
-    case MUSTER__V1__AGENT_MESSAGE__MSG_HELLO:
-      session_close(s, MU_RPC_INVALID_ARGUMENT, "Hello sent twice on one stream");
-      protobuf_c_message_free_unpacked(&msg->base, NULL);
-      return 1;
-    case MUSTER__V1__AGENT_MESSAGE__MSG__NOT_SET:
-      session_close(s, MU_RPC_INVALID_ARGUMENT, "empty AgentMessage (no field set)");
-      protobuf_c_message_free_unpacked(&msg->base, NULL);
-      return 1;
     case MUSTER__V1__AGENT_MESSAGE__MSG_EVENT:
       mu_audit_task_start(s->daemon, a, s->call, msg->event);
       mu_events_agent_task_event(&s->daemon->events, a, msg->event);
