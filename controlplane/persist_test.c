@@ -2,7 +2,9 @@
  * writes every changed task record before its job record (the barrier: a job stored as
  * finished always has its tasks' final records), acks become durable only once etcd holds the
  * batch, what was written reads back into a second member's scheduler (the new leader's or a
- * follower's load), and a forgotten job's keys are deleted. */
+ * follower's load), and a forgotten job's keys are deleted; and the records musterd wrote
+ * before store.proto (testdata/store_v1_records.jsonl) load into jobs and agents, so an
+ * upgraded cluster keeps its jobs. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -200,9 +202,66 @@ static void tasks_before_their_job_and_read_back(void **state) {
   fixture_stop(&f);
 }
 
+static void records_of_the_previous_format_load(void **state) {
+  fixture f;
+  fixture_start(&f, state, "/p2/");
+  mu_daemon *d = &f.d;
+  FILE *in = fopen("controlplane/testdata/store_v1_records.jsonl", "r");
+  assert_non_null(in);
+  char line[65536];
+  size_t n = 0;
+  while (fgets(line, sizeof line, in) != NULL) {
+    json_error_t jerr;
+    json_t *o = json_loads(line, 0, &jerr);
+    assert_non_null(o);
+    const char *v = json_string_value(json_object_get(o, "value"));
+    mu_persist_apply(d, json_string_value(json_object_get(o, "key")), v, strlen(v), 1);
+    json_decref(o);
+    n++;
+  }
+  fclose(in);
+  mu_persist_settle(d);
+  assert_true(n >= 15);
+  assert_int_equal(d->sched->n_jobs, 4);
+  size_t pending_any = 0, retried = 0;
+  for (mu_job *j = d->sched->jobs; j != NULL; j = j->next) {
+    assert_true(j->ready);
+    if (j->spec->target->any[0] != '\0') {
+      assert_int_equal(j->n_hosts, 1);
+      assert_null(j->hosts[0].agent_id); /* null in the old record: placed at dispatch */
+      assert_int_equal(j->state, MUSTER__V1__JOB_STATE__JOB_RUNNING);
+      assert_int_equal(j->rollout.disconnected_wait_ms, 3600000);
+      pending_any++;
+    }
+    mu_task_run *tr = &j->hosts[0].tasks[0];
+    if (tr->attempt == 2) {
+      assert_int_equal(j->state, MUSTER__V1__JOB_STATE__JOB_FAILED);
+      assert_int_equal(j->failed, 2); /* recounted from the hosts' states */
+      assert_int_equal(tr->state, MUSTER__V1__TASK_STATE__FAILED);
+      assert_int_equal(tr->n_params, 1);
+      assert_string_equal(tr->params[0].value, "1.2.3");
+      assert_true(tr->has_metrics);
+      char tail[64];
+      mu_tail_copy(&tr->tail, tail, sizeof tail);
+      assert_string_equal(tail, "hello\nhello\n");
+      retried++;
+    }
+  }
+  assert_int_equal(pending_any, 1);
+  assert_int_equal(retried, 1);
+  assert_true(d->sched->job_seq >= 4); /* new ids continue after the loaded ones */
+  mu_agent *a = mu_registry_find(&d->registry, "web-1");
+  assert_non_null(a);
+  assert_non_null(a->hello_msg);
+  assert_int_equal(a->hello_msg->hello->n_plugins, 3);
+  assert_non_null(mu_registry_find(&d->registry, "web-2"));
+  fixture_stop(&f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(tasks_before_their_job_and_read_back),
+      cmocka_unit_test(records_of_the_previous_format_load),
   };
   return cmocka_run_group_tests(tests, mu_etcd_harness_group_setup, mu_etcd_harness_group_teardown);
 }
