@@ -640,23 +640,32 @@ void mu_persist_apply(mu_daemon *d, const char *rel, const char *value, size_t l
     }
     return;
   }
-  ProtobufCMessage *rec = NULL;
+  const ProtobufCMessageDescriptor *desc = NULL;
+  mu_job *job = NULL;
   if (sscanf(rel, "agents/%299[^/]%n", id, &n) == 1 && rel[n] == '\0') {
-    if ((rec = decode(d, rel, &muster__v1__agent_record__descriptor, value, len)) != NULL)
-      apply_agent(d, id, (Muster__V1__AgentRecord *)rec);
+    desc = &muster__v1__agent_record__descriptor;
   } else if (sscanf(rel, "jobs/%299[^/]%n", id, &n) == 1 && rel[n] == '\0') {
-    if ((rec = decode(d, rel, &muster__v1__job_record__descriptor, value, len)) != NULL)
-      apply_job(d, id, (Muster__V1__JobRecord *)rec, leading);
+    desc = &muster__v1__job_record__descriptor;
   } else if (sscanf(rel, "tasks/%299[^/]/%zu.%zu%n", id, &h, &t, &n) == 3 && rel[n] == '\0') {
-    mu_job *job = mu_sched_find(d->sched, id);
-    if (job == NULL || h >= job->n_hosts || t >= job->spec->n_tasks)
+    job = mu_sched_find(d->sched, id);
+    if (job == NULL || h >= job->n_hosts || t >= job->spec->n_tasks) {
       mu_debug("persist", "%s: no such job or task here; skipped", rel);
-    else if ((rec = decode(d, rel, &muster__v1__task_record__descriptor, value, len)) != NULL)
-      apply_task(d, job, h, t, (Muster__V1__TaskRecord *)rec, leading);
+      return;
+    }
+    desc = &muster__v1__task_record__descriptor;
   } else {
     mu_debug("persist", "%s%s: not a musterd key; ignored", d->cfg.etcd_prefix, rel);
+    return;
   }
-  if (rec != NULL) protobuf_c_message_free_unpacked(rec, NULL);
+  ProtobufCMessage *rec = decode(d, rel, desc, value, len);
+  if (rec == NULL) return;
+  if (desc == &muster__v1__agent_record__descriptor)
+    apply_agent(d, id, (Muster__V1__AgentRecord *)rec);
+  else if (desc == &muster__v1__job_record__descriptor)
+    apply_job(d, id, (Muster__V1__JobRecord *)rec, leading);
+  else
+    apply_task(d, job, h, t, (Muster__V1__TaskRecord *)rec, leading);
+  protobuf_c_message_free_unpacked(rec, NULL);
 }
 
 void mu_persist_apply_delete(mu_daemon *d, const char *rel) {
