@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include "lib/testing/skip.h"
+
 #include "agent/exec/runner_testkit.h"
 
 #include "agent/exec/runner.h"
@@ -417,7 +419,7 @@ static void test_limits_enforced(void **state) {
 
 static void test_run_as_nobody_and_rlimits(void **state) {
   (void)state;
-  if (geteuid() != 0) skip();
+  if (geteuid() != 0) MU_SKIP("not root: run-as needs root");
   mu_runner_config cfg = {.no_cgroups = true};
   world w;
   world_init(&w, &cfg);
