@@ -217,6 +217,11 @@ int mu_spark_build_argv(const mu_spark_spec *s, const mu_spark_submit_ctx *c, mu
   }
   if (s->master_kind == MU_SPARK_STANDALONE && s->cluster) conf(&b, "spark.standalone.submit.waitAppCompletion", "false");
 
+  if (sql && c->sql_file == NULL && s->app_resource == NULL) {
+    snprintf(errbuf, MUSTER_ERRBUF_SIZE, "spark.sql: the inline script was not written to a file");
+    mu_spark_argv_free(ret);
+    return -EINVAL;
+  }
   if (sql) {
     push(&b, "-f");
     if (c->sql_file != NULL) {

@@ -25,7 +25,7 @@ static void check_spec(const mu_spark_spec *s) {
   MU_FUZZ_CHECK(jvm == (s->main_class != NULL));
   MU_FUZZ_CHECK(s->program == MU_SPARK_SQL ? (s->sql != NULL) != (s->app_resource != NULL) : s->app_resource != NULL);
   MU_FUZZ_CHECK(s->poll_ms >= MU_SPARK_MIN_POLL_MS && s->max_poll_errors > 0);
-  mu_spark_submit_ctx c = {.task_dir = "/t", .task_tag = "muster-j-t", .attempt_tag = "muster-j-t-a1", .app_name = "n"};
+  mu_spark_submit_ctx c = {.task_dir = "/t", .sql_file = s->sql ? "/t/q.sql" : NULL, .task_tag = "muster-j-t", .attempt_tag = "muster-j-t-a1", .app_name = "n"};
   mu_spark_argv a;
   char err[MUSTER_ERRBUF_SIZE];
   MU_FUZZ_CHECK(mu_spark_build_argv(s, &c, &a, err) == 0);

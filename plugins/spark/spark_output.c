@@ -131,7 +131,7 @@ bool mu_spark_scan_line(mu_spark_scan *s, const char *line, size_t len) {
       (n = url_len(p, rest)) > 0)
     news |= set_once(f->ui_url, p, n);
   if (f->k8s_submission[0] != '\0' && (p = after(line, len, "xit code: ", &rest)) != NULL && rest > 0 &&
-      isdigit((unsigned char)p[0]) && p > line && (p[-1] == 'e' || p[-1] == 'E')) {
+      isdigit((unsigned char)p[0]) && p - 11 >= line && (p[-11] == 'e' || p[-11] == 'E')) {
     int code = 0;
     for (size_t i = 0; i < rest && i < 4 && isdigit((unsigned char)p[i]); i++) code = code * 10 + (p[i] - '0');
     if (code != f->k8s_exit_code) f->k8s_exit_code = code, news = true;

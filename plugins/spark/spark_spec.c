@@ -681,6 +681,21 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
     goto done;
   }
 
+  if (s->via == MU_SPARK_VIA_REST) {
+    if (s->master_kind != MU_SPARK_STANDALONE) {
+      rc = bad(ps->errbuf, "spark.via: rest submits to a standalone master: master must be spark://host:port");
+      goto done;
+    }
+    if (s->rest_url == NULL) {
+      rc = bad(ps->errbuf, "spark.rest_url: required for via rest (or MUSTER_SPARK_REST_URL on the agent)");
+      goto done;
+    }
+    if (s->program != MU_SPARK_JAVA && s->program != MU_SPARK_SCALA) {
+      rc = bad(ps->errbuf, "spark.via: rest runs java or scala programs (a standalone cluster has no python cluster mode)");
+      goto done;
+    }
+    s->cluster = true;
+  }
   /* program, class, resource */
   bool jvm = s->program == MU_SPARK_JAVA || s->program == MU_SPARK_SCALA;
   if (jvm && s->main_class == NULL) {
@@ -830,21 +845,6 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
   if (s->via == MU_SPARK_VIA_LIVY) {
     rc = bad(ps->errbuf, "spark.via: livy is not implemented by this agent's spark plugin yet (use spark-submit or rest)");
     goto done;
-  }
-  if (s->via == MU_SPARK_VIA_REST) {
-    if (s->master_kind != MU_SPARK_STANDALONE) {
-      rc = bad(ps->errbuf, "spark.via: rest submits to a standalone master: master must be spark://host:port");
-      goto done;
-    }
-    if (s->rest_url == NULL) {
-      rc = bad(ps->errbuf, "spark.rest_url: required for via rest (or MUSTER_SPARK_REST_URL on the agent)");
-      goto done;
-    }
-    if (!jvm) {
-      rc = bad(ps->errbuf, "spark.via: rest runs java or scala programs (a standalone cluster has no python cluster mode)");
-      goto done;
-    }
-    s->cluster = true;
   }
   if (s->via == MU_SPARK_VIA_SUBMIT && s->cluster && s->master_kind == MU_SPARK_YARN && s->yarn_rm_urls.n == 0) {
     rc = bad(ps->errbuf, "spark.yarn_rm_urls: required to track a yarn cluster-mode application (or MUSTER_SPARK_YARN_RM_URLS on the agent)");
