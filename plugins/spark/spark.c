@@ -367,8 +367,16 @@ static void handle_kill_reply(spark_task *st, const mu_spark_reply *r) {
       on_app_state(st, MU_SPARK_APP_KILLED, "KILLED", NULL, NULL);
       return;
     }
+    if (r->status == 200 && mu_spark_yarn_state_parse(r->body, r->len, state) == 0 &&
+        (strcmp(state, "FINISHED") == 0 || strcmp(state, "FAILED") == 0)) {
+      st->kill_sent = true; /* it had ended before the kill: ask how */
+      start_status_call(st);
+      return;
+    }
     if (r->status == 202 || r->status == 200) {
       st->poll_errors = 0;
+      if (mu_spark_yarn_state_parse(r->body, r->len, state) == 0 && state[0] != '\0')
+        snprintf(st->app_state, sizeof st->app_state, "%s", state);
       st->kill_sent = true;
       track_next(st, SPARK_KILL_RETRY_MS); /* repeat the PUT until 200 KILLED */
       return;
