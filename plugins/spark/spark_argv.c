@@ -27,7 +27,11 @@ static uint64_t fnv1a(const char *a, const char *b) {
 
 void mu_spark_task_tag(const char *job_id, const char *task_id, char *buf) {
   char raw[4 * TASK_TAG_MAX];
-  snprintf(raw, sizeof raw, "muster-%s-%s", job_id, task_id);
+  size_t jl = strlen(job_id);
+  if (strncmp(task_id, job_id, jl) == 0 && task_id[jl] == '/') /* task ids start with their job's */
+    snprintf(raw, sizeof raw, "muster-%s", task_id);
+  else
+    snprintf(raw, sizeof raw, "muster-%s-%s", job_id, task_id);
   size_t n = 0;
   bool dash = false;
   for (const char *p = raw; *p && n < sizeof raw - 1; p++) {

@@ -34,7 +34,8 @@ void mu_spark_argv_free(mu_spark_argv *a);
  * secret of s replaced by "***". Caller frees; NULL when out of memory. */
 char *mu_spark_argv_display(const mu_spark_spec *s, const mu_spark_argv *a);
 
-/* The tags: "muster-<job>-<task>" (every attempt of the task) and "<that>-a<attempt>",
+/* The tags: "muster-<job>-<task>" (every attempt of the task; a task id that starts with
+ * "<job>/" is used alone) and "<that>-a<attempt>",
  * lower case, [a-z0-9-] only, at most MU_SPARK_TAG_MAX bytes (a hash keeps long ids apart).
  * buf must hold MU_SPARK_TAG_MAX + 1 bytes. */
 void mu_spark_task_tag(const char *job_id, const char *task_id, char *buf);

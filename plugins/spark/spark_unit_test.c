@@ -267,6 +267,8 @@ static void test_tags(void **state) {
   char t[MU_SPARK_TAG_MAX + 1], a[MU_SPARK_TAG_MAX + 1], t2[MU_SPARK_TAG_MAX + 1];
   mu_spark_task_tag("J-20240101-ABC", "Nightly ETL", t);
   assert_string_equal(t, "muster-j-20240101-abc-nightly-etl");
+  mu_spark_task_tag("j-1", "j-1/web-1/etl", t2);
+  assert_string_equal(t2, "muster-j-1-web-1-etl");
   mu_spark_attempt_tag(t, 3, a);
   assert_string_equal(a, "muster-j-20240101-abc-nightly-etl-a3");
   char long_id[300];
