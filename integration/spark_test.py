@@ -275,6 +275,27 @@ def test_yarn_cluster_state_from_the_rm(c):
     assert app_of(c, bad)["finalStatus"] == "FAILED"
 
 
+def test_ambiguous_failure_does_not_duplicate(c):
+    """spark-submit dies right after YARN accepted the application, before printing its id:
+    the plugin finds the application by the task's tag and tracks it instead of failing (and
+    a retry would submit again); one submission for the tag."""
+    setup(c)
+    rc, runs, job, err = submit(c, job_file(c, "ambiguous", """
+  - name: app
+    type: spark
+    retries: 1
+    bundle: etl-app@1.0.0
+    spark: {master: yarn, deploy_mode: cluster, main_class: a.B, app_resource: lib/etl.jar, poll_interval: 200ms,
+            conf: {spark.emulator.clientCrashAfterSubmit: "true", spark.emulator.runSeconds: "1"}}
+"""))
+    t = runs["app"]
+    assert rc == 0 and t["state"] == "SUCCEEDED" and t["attempt"] == 1, t
+    rc, log, _ = c.cli("logs", job, "spark-1/app")
+    assert "spark-submit failed after submitting application_" in log, log
+    stats = c.emu.stats()
+    assert len(stats["apps"]) == 1 and set(stats["submissions"].values()) == {1}, stats["submissions"]
+
+
 def _wait_app(c, job, task="app", states=("RUNNING",)):
     """Waits until the job's task reported an app id and the emulator has it in one of states."""
     def check():
@@ -485,5 +506,6 @@ if __name__ == "__main__":
         test_standalone_rest,
         test_reattach_after_agent_restart,
         test_reattach_finished_while_down,
+        test_ambiguous_failure_does_not_duplicate,
         test_secrets_never_in_the_logged_command,
     ], make_cluster=SparkCluster)

@@ -78,6 +78,9 @@ typedef struct spark_task {
   bool have_phase;
   double last_progress;
   bool params_sent_tracking, params_sent_ui;
+  bool app_id_param_pending;   /* the id is sent as a param once its handle is on disk */
+  bool lookup_then_fail;       /* spark-submit failed without an id: find what it submitted, else fail */
+  char fail_message[600];
   bool cancelling;
   muster_cancel_reason cancel_reason;
   uint64_t kill_deadline_ms;
@@ -122,10 +125,19 @@ static void free_task(spark_task *st) {
 
 static void on_saved(void *arg, int rc, const char *msg);
 
+static void set_param(spark_task *st, const char *key, const char *value);
+
 static void save_handle(spark_task *st, mu_spark_h_phase phase) {
-  if (st->handle_path[0] == '\0') return;
   st->h.phase = phase;
-  if (mu_spark_handle_save(st->host->loop(st->task), st->handle_path, &st->h, on_saved, st) == 0) st->pending_saves++;
+  if (st->handle_path[0] != '\0' &&
+      mu_spark_handle_save(st->host->loop(st->task), st->handle_path, &st->h, on_saved, st) == 0) {
+    st->pending_saves++;
+    return;
+  }
+  if (st->app_id_param_pending) { /* nothing to wait for */
+    st->app_id_param_pending = false;
+    set_param(st, "app_id", st->h.app_id);
+  }
 }
 
 static void stop_work(spark_task *st) {
@@ -173,6 +185,10 @@ static void on_saved(void *arg, int rc, const char *msg) {
   if (st->cleaned) {
     if (st->pending_saves == 0) free_task(st);
     return;
+  }
+  if (st->app_id_param_pending && !st->finished) {
+    st->app_id_param_pending = false;
+    set_param(st, "app_id", st->h.app_id);
   }
   if (rc != 0) {
     st->host->log(st->task, MUSTER_LOG_WARN, "application handle not saved: %s", msg);
@@ -425,13 +441,20 @@ static void handle_lookup_reply(spark_task *st, const mu_spark_reply *r) {
   for (int i = 0; i < n; i++) {
     mu_spark_app_phase ph = mu_spark_yarn_phase(apps[i].state, apps[i].final_status);
     if (mu_spark_phase_final(ph)) continue;
-    say(st, "spark: re-attaching to %s (state %s, tag %s) instead of submitting again", apps[i].id, apps[i].state,
-        st->task_tag);
+    if (st->lookup_then_fail)
+      say(st, "spark: spark-submit failed after submitting %s (found by tag %s); tracking it", apps[i].id, st->task_tag);
+    else
+      say(st, "spark: re-attaching to %s (state %s, tag %s) instead of submitting again", apps[i].id, apps[i].state,
+          st->task_tag);
     snprintf(st->h.app_id, sizeof st->h.app_id, "%s", apps[i].id);
     st->reattached = true;
     set_param(st, "app_id", st->h.app_id);
     save_handle(st, MU_SPARK_H_SUBMITTED);
     begin_tracking(st);
+    return;
+  }
+  if (st->lookup_then_fail) { /* the RM confirms nothing of this task runs */
+    end_app(st, MUSTER_STATE_FAILED, "%s", st->fail_message);
     return;
   }
   submit(st);
@@ -597,8 +620,8 @@ static void apply_found(spark_task *st) {
   if (id[0] != '\0' && st->h.app_id[0] == '\0') {
     snprintf(st->h.app_id, sizeof st->h.app_id, "%s", id);
     st->host->log(st->task, MUSTER_LOG_INFO, "application %s (from spark-submit's own output)", id);
+    st->app_id_param_pending = true; /* reported once the handle is durable (on_saved) */
     save_handle(st, MU_SPARK_H_SUBMITTED);
-    set_param(st, "app_id", id);
   }
   if (f->tracking_url[0] != '\0' && !st->params_sent_tracking) {
     st->params_sent_tracking = true;
@@ -639,14 +662,17 @@ static void on_proc_exit(muster_task *task, muster_proc *proc, const muster_proc
   const char *why = x->message && *x->message ? x->message : "";
   if (st->spec->cluster && strcmp(st->h.kind, "k8s") != 0) {
     if (st->h.app_id[0] == '\0') {
-      if (is_yarn(st) && n_rms(st) > 0 && x->exit_code == 0) { /* the id line may have gone missing: ask by tag */
-        say(st, "spark: spark-submit printed no application id; looking it up by tag %s", st->task_tag);
+      snprintf(st->fail_message, sizeof st->fail_message, "spark: spark-submit printed no application id (%s)%s",
+               *why ? why : "exit 0", is_yarn(st) && n_rms(st) > 0 ? "; the ResourceManager has none with this task's tag" : "");
+      if (is_yarn(st) && n_rms(st) > 0) {
+        /* ambiguous: it may have submitted and died before printing the id; ask by tag */
+        say(st, "spark: spark-submit printed no application id; looking for one by tag %s", st->task_tag);
+        st->lookup_then_fail = true;
         st->stage = ST_PREPARING;
         start_lookup_call(st);
         return;
       }
-      end_app(st, MUSTER_STATE_FAILED, "spark: spark-submit exited %d before an application was submitted%s%s", x->exit_code,
-              *why ? ": " : "", why);
+      end_app(st, MUSTER_STATE_FAILED, "%s", st->fail_message);
       return;
     }
     if (!trackable(st)) {
@@ -946,7 +972,7 @@ static int spark_start(muster_task *task, const muster_host_api *host, char *err
     found = 0;
   }
   if (found > 0 && old.attempt <= ctx->attempt && resume_earlier(st, &old, ctx->attempt)) return 0;
-  if (found == 0 && ctx->attempt > 1 && is_yarn(st) && n_rms(st) > 0) {
+  if ((found == 0 || old.phase == MU_SPARK_H_DONE) && ctx->attempt > 1 && is_yarn(st) && n_rms(st) > 0) {
     /* an earlier attempt may have run on another agent: ask the RM by tag */
     st->stage = ST_PREPARING;
     start_lookup_call(st);

@@ -180,6 +180,9 @@ def main(sql=False):
                 sys.stderr.write('Exception in thread "main" java.net.ConnectException: Call From host to rm:8032 failed on connection exception\n')
                 return 1
             app_id = resp["id"]
+            if conf.get("spark.emulator.clientCrashAfterSubmit") == "true":  # submitted, then the client dies
+                sys.stderr.write('Exception in thread "main" java.io.IOException: Connection reset by peer\n')
+                return 1
             log("INFO", "Client", "Submitting application %s to ResourceManager" % app_id)
             log("INFO", "YarnClientImpl", "Submitted application %s" % app_id)
             yarn_report(app_id, "ACCEPTED", rm)
