@@ -467,6 +467,46 @@ def test_reattach_finished_while_down(c):
     assert len(c.emu.stats()["apps"]) == 1
 
 
+def test_leader_failover_keeps_tracking(c):
+    """kill -9 the leading musterd of three (3-member etcd) while a cluster-mode application
+    runs: the agent moves to the new leader, the plugin keeps tracking the same application,
+    and the task ends once (attempt 1) with its real final state; one submission."""
+    import ha_cluster_test
+    h = ha_cluster_test.EtcdCluster(c.musterd_bin, c.agent_bin, c.cli_bin)
+    try:
+        os.makedirs(os.path.join(h.workdir, "plugins"))
+        os.symlink(SPARK_SO, os.path.join(h.workdir, "plugins", "libmuster_spark.so"))
+        leader = h.start_three()
+        path = job_file(c, "failover", """
+  - name: app
+    type: spark
+    spark: {master: "spark://127.0.0.1:7077", via: rest, main_class: a.B, app_resource: "hdfs:///a.jar",
+            poll_interval: 200ms, conf: {spark.emulator.runSeconds: "8"}}
+""", target='{hosts: [a1]}')
+        rc, out, err = h.cli_at(leader[1], "submit", "--detach", path)
+        assert rc == 0, err
+        job = out.strip().split()[-1]
+
+        def app_running():
+            t = (h.job(leader[1], job) or {}).get("tasks", [{}])[0]
+            d = t.get("outputParams", {}).get("app_id")
+            return d if d and c.emu.stats()["drivers"].get(d, {}).get("driverState") == "RUNNING" else None
+        driver = wait_until("the driver running", app_running, timeout=20)
+        p, _ = h.members.pop(leader[0])
+        p.kill()
+        new = wait_until("a new leader", h.leader, timeout=15)
+        st = wait_until("the job to end on the new leader", lambda: (lambda j: j if j and j["state"] not in
+                        ("JOB_RUNNING", "JOB_PENDING") else None)(h.job(new[1], job)), timeout=40)
+        t = st["tasks"][-1]
+        assert st["state"] == "JOB_SUCCEEDED" and t["attempt"] == 1, st
+        assert t["outputParams"]["app_id"] == driver, t
+        stats = c.emu.stats()
+        assert len(stats["drivers"]) == 1 and stats["drivers"][driver]["driverState"] == "FINISHED", stats["drivers"]
+        assert set(stats["submissions"].values()) == {1}, stats["submissions"]
+    finally:
+        h.stop_all()
+
+
 def test_secrets_never_in_the_logged_command(c):
     key = os.path.join(c.workdir, "secret.key")
     c.cli("secret", "keygen", "--out", key)
@@ -507,5 +547,6 @@ if __name__ == "__main__":
         test_reattach_after_agent_restart,
         test_reattach_finished_while_down,
         test_ambiguous_failure_does_not_duplicate,
+        test_leader_failover_keeps_tracking,
         test_secrets_never_in_the_logged_command,
     ], make_cluster=SparkCluster)
