@@ -108,6 +108,11 @@ class SparkCluster(Cluster):
 def setup(c, *musterd_flags):
     c.start_musterd("--heartbeat-timeout", "20s", "--allow-unsigned-bundles", *musterd_flags)
     c.start_spark_agent()
+    setup_bundle(c)
+
+
+def setup_bundle(c):
+    """Pushes etl-app@1.0.0: lib/etl.jar, job.py, query.sql."""
     src = os.path.join(c.workdir, "app-src")
     os.makedirs(os.path.join(src, "lib"))
     for name, text in (("lib/etl.jar", "PK\x03\x04 not really a jar"), ("job.py", "print('hi')\n"),
@@ -335,6 +340,22 @@ def test_cancel_and_timeout_kill_the_application(c):
     assert app["state"] == "KILLED", app
     assert c.emu.stats()["kills"][app_id] >= 2  # 202 first, then 200 KILLED
 
+    # cancelled before spark-submit printed the id: the application is found by tag and killed
+    rc, out, err = c.cli("submit", "--detach", job_file(c, "cancel-early", """
+  - name: app
+    type: spark
+    bundle: etl-app@1.0.0
+    spark: {master: yarn, deploy_mode: cluster, main_class: a.B, app_resource: lib/etl.jar, poll_interval: 200ms,
+            conf: {spark.emulator.runSeconds: "120", spark.emulator.clientSleepBeforeId: "30"}}
+"""))
+    job = out.strip().split()[-1]
+    known = set(c.emu.stats()["apps"])
+    fresh = wait_until("the application accepted", lambda: [a for a in c.emu.stats()["apps"] if a not in known], timeout=20)
+    c.cli("cancel", job)
+    t = _wait_job(c, job)["tasks"][0]
+    assert t["state"] == "CANCELLED" and "%s killed (confirmed)" % fresh[0] in t["message"], t
+    assert c.emu.stats()["apps"][fresh[0]]["state"] == "KILLED"
+
     # an application that never leaves ACCEPTED: the task timeout kills it, verified
     rc, runs, job, err = submit(c, job_file(c, "stuck", """
   - name: app
@@ -499,7 +520,7 @@ def test_leader_failover_keeps_tracking(c):
                         ("JOB_RUNNING", "JOB_PENDING") else None)(h.job(new[1], job)), timeout=40)
         t = st["tasks"][-1]
         assert st["state"] == "JOB_SUCCEEDED" and t["attempt"] == 1, st
-        assert t["outputParams"]["app_id"] == driver, t
+        assert t.get("outputParams", {}).get("app_id") == driver, t
         stats = c.emu.stats()
         assert len(stats["drivers"]) == 1 and stats["drivers"][driver]["driverState"] == "FINISHED", stats["drivers"]
         assert set(stats["submissions"].values()) == {1}, stats["submissions"]

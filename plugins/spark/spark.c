@@ -32,7 +32,9 @@
 #define SPARK_DEFAULT_STATE_DIR "/var/lib/muster/spark"
 #define SPARK_CALL_TIMEOUT_MS 10000
 #define SPARK_MAX_REDIRECTS 3
-#define SPARK_KILL_RETRY_MS 500
+#define SPARK_PROGRESS_MS 5000
+#define SPARK_KILL_RETRY_FIRST_MS 100 /* a kill is re-checked after 100 ms, doubling to 1 s */
+#define SPARK_KILL_RETRY_MAX_MS 1000
 
 /* The agent's configuration, read once at load. */
 static struct {
@@ -77,6 +79,7 @@ typedef struct spark_task {
   mu_spark_app_phase phase;
   bool have_phase;
   double last_progress;
+  uint64_t last_progress_ms;
   bool params_sent_tracking, params_sent_ui;
   bool app_id_param_pending;   /* the id is sent as a param once its handle is on disk */
   bool lookup_then_fail;       /* spark-submit failed without an id: find what it submitted, else fail */
@@ -86,6 +89,7 @@ typedef struct spark_task {
   uint64_t kill_deadline_ms;
   uint64_t submit_deadline_ms;
   bool kill_sent;
+  uint64_t kill_retry_ms;
   int pending_saves;           /* handle writes in flight: cleanup waits for them */
   bool cleaned;
   bool finished;
@@ -95,6 +99,13 @@ typedef struct spark_task {
 static uint64_t now_ms(void) { return uv_hrtime() / 1000000u; }
 
 static void track_next(spark_task *st, uint64_t delay_ms);
+
+/* The next wait while a kill is under way: 100 ms, doubling to 1 s. */
+static uint64_t kill_retry(spark_task *st) {
+  uint64_t d = st->kill_retry_ms ? st->kill_retry_ms : SPARK_KILL_RETRY_FIRST_MS;
+  st->kill_retry_ms = d * 2 > SPARK_KILL_RETRY_MAX_MS ? SPARK_KILL_RETRY_MAX_MS : d * 2;
+  return d;
+}
 static void start_status_call(spark_task *st);
 static void start_kill_call(spark_task *st);
 
@@ -261,7 +272,7 @@ static void poll_error(spark_task *st, const char *fmt, ...) {
   st->host->log(st->task, MUSTER_LOG_WARN, "tracking %s: %s (%u/%u)", st->h.app_id, st->last_error, st->poll_errors,
                 st->spec->max_poll_errors);
   if (st->stage == ST_KILLING) {
-    track_next(st, SPARK_KILL_RETRY_MS);
+    track_next(st, kill_retry(st));
     return;
   }
   if (st->poll_errors >= st->spec->max_poll_errors) {
@@ -272,9 +283,14 @@ static void poll_error(spark_task *st, const char *fmt, ...) {
   track_next(st, (uint64_t)st->spec->poll_ms);
 }
 
+/* Progress, at most every SPARK_PROGRESS_MS and only when the whole percent moved: each report
+ * is a journaled event, and hundreds of tracked applications must not flood the control plane. */
 static void report_progress(spark_task *st, double pct) {
-  if (pct < 0 || pct == st->last_progress) return;
+  if (pct < 0 || (int)pct == (int)st->last_progress) return;
+  uint64_t now = now_ms();
+  if (pct < 100 && st->last_progress >= 0 && now - st->last_progress_ms < SPARK_PROGRESS_MS) return;
   st->last_progress = pct;
+  st->last_progress_ms = now;
   char msg[300];
   snprintf(msg, sizeof msg, "%s %s", st->h.app_id, st->app_state);
   st->host->report_progress(st->task, pct, msg);
@@ -369,7 +385,7 @@ static void handle_status_reply(spark_task *st, const mu_spark_reply *r) {
     st->poll_errors = 0;
     on_app_state(st, mu_spark_driver_phase(rep.driver_state), rep.driver_state, rep.message, NULL);
   }
-  if (!st->finished && st->stage != ST_ENDED) track_next(st, st->stage == ST_KILLING ? SPARK_KILL_RETRY_MS : (uint64_t)st->spec->poll_ms);
+  if (!st->finished && st->stage != ST_ENDED) track_next(st, st->stage == ST_KILLING ? kill_retry(st) : (uint64_t)st->spec->poll_ms);
 }
 
 /* PUT …/state {"state":"KILLED"}: 202 (accepted) or 200 KILLED; standalone: kill/<id>. */
@@ -394,7 +410,7 @@ static void handle_kill_reply(spark_task *st, const mu_spark_reply *r) {
       if (mu_spark_yarn_state_parse(r->body, r->len, state) == 0 && state[0] != '\0')
         snprintf(st->app_state, sizeof st->app_state, "%s", state);
       st->kill_sent = true;
-      track_next(st, SPARK_KILL_RETRY_MS); /* repeat the PUT until 200 KILLED */
+      track_next(st, kill_retry(st)); /* repeat the PUT until 200 KILLED */
       return;
     }
     if (r->status == 400 || r->status == 404 || r->status == 409) {
@@ -427,10 +443,47 @@ static void begin_tracking(spark_task *st) {
 /* A previous attempt's application found by tag (YARN), or none. */
 static void submit(spark_task *st);
 
+static void start_lookup_call(spark_task *st);
+
+/* Cancel or timeout: kill the application through the cluster manager and wait for it to say
+ * so; without an id yet (YARN), find it by the task's tag first. */
+static void begin_kill(spark_task *st) {
+  st->stage = ST_KILLING;
+  st->kill_deadline_ms = now_ms() + (uint64_t)st->spec->kill_ms;
+  st->poll_errors = 0;
+  st->last_error[0] = '\0';
+  if (st->h.app_id[0] == '\0') {
+    say(st, "spark: looking for this task's application by tag %s to kill it", st->task_tag);
+    start_lookup_call(st);
+    return;
+  }
+  say(st, "spark: killing %s through the %s", st->h.app_id, is_yarn(st) ? "ResourceManager" : "master's REST server");
+  start_kill_call(st);
+}
+
 static void handle_lookup_reply(spark_task *st, const mu_spark_reply *r) {
   char why[MU_SPARK_TEXT_MAX], text[300];
   mu_spark_yarn_app apps[8];
   int n = r->status == 200 ? mu_spark_yarn_apps_parse(r->body, r->len, st->task_tag, apps, 8, why) : -1;
+  if (st->stage == ST_KILLING) { /* a cancel before spark-submit printed the id */
+    if (n < 0) {
+      mu_spark_error_text(r->body, r->len, text, sizeof text);
+      poll_error(st, "GET %s/ws/v1/cluster/apps?applicationTags=%s: %s%s", rm_base(st), st->task_tag,
+                 r->status == 200 ? "" : "HTTP ", r->status == 200 ? why : text);
+      return;
+    }
+    for (int i = 0; i < n; i++)
+      if (!mu_spark_phase_final(mu_spark_yarn_phase(apps[i].state, apps[i].final_status))) {
+        snprintf(st->h.app_id, sizeof st->h.app_id, "%s", apps[i].id);
+        save_handle(st, MU_SPARK_H_SUBMITTED);
+        begin_kill(st);
+        return;
+      }
+    end_app(st, st->cancel_reason == MUSTER_CANCEL_TIMEOUT ? MUSTER_STATE_TIMED_OUT : MUSTER_STATE_CANCELLED,
+            "spark: %s; the ResourceManager runs no application tagged %s",
+            st->cancel_reason == MUSTER_CANCEL_TIMEOUT ? "timed out" : "cancelled", st->task_tag);
+    return;
+  }
   if (n < 0) {
     mu_spark_error_text(r->body, r->len, text, sizeof text);
     end(st, MUSTER_STATE_FAILED,
@@ -475,9 +528,10 @@ static void handle_create_reply(spark_task *st, const mu_spark_reply *r) {
   }
   snprintf(st->h.app_id, sizeof st->h.app_id, "%s", rep.submission_id);
   say(st, "spark: submitted %s to %s", st->h.app_id, st->spec->rest_url);
-  set_param(st, "app_id", st->h.app_id);
+  st->app_id_param_pending = true; /* reported once the handle is durable (on_saved) */
   save_handle(st, MU_SPARK_H_SUBMITTED);
-  begin_tracking(st);
+  if (st->cancelling) begin_kill(st); /* cancelled while the master was creating it */
+  else begin_tracking(st);
 }
 
 static void on_call(void *arg, const mu_spark_reply *r) {
@@ -573,8 +627,11 @@ static void unconfirmed(spark_task *st) {
   st->host->log(st->task, MUSTER_LOG_WARN, "kill unconfirmed: %s still %s (metric spark_kill_unconfirmed)", st->h.app_id,
                 st->app_state[0] ? st->app_state : "in an unknown state");
   set_param(st, "kill_unconfirmed", st->h.app_id);
+  char who[400];
+  if (st->h.app_id[0] != '\0') snprintf(who, sizeof who, "%s", st->h.app_id);
+  else snprintf(who, sizeof who, "the application tagged %s", st->task_tag);
   end(st, st->cancel_reason == MUSTER_CANCEL_TIMEOUT ? MUSTER_STATE_TIMED_OUT : MUSTER_STATE_CANCELLED,
-      "kill unconfirmed: %s still %s%s%s", st->h.app_id, st->app_state[0] ? st->app_state : "in an unknown state",
+      "kill unconfirmed: %s still %s%s%s", who, st->app_state[0] ? st->app_state : "in an unknown state",
       st->last_error[0] ? "; last error: " : "", st->last_error);
 }
 
@@ -590,7 +647,8 @@ static void on_timer(muster_task *task, muster_timer *timer, void *user) {
       return;
     }
     /* YARN: repeat the PUT until 200 KILLED; standalone: poll the status after the kill */
-    if (is_yarn(st) || !st->kill_sent) start_kill_call(st);
+    if (st->h.app_id[0] == '\0') start_lookup_call(st);
+    else if (is_yarn(st) || !st->kill_sent) start_kill_call(st);
     else start_status_call(st);
     return;
   }
@@ -653,6 +711,8 @@ static void on_proc_exit(muster_task *task, muster_proc *proc, const muster_proc
   snprintf(st->exit_message, sizeof st->exit_message, "%s", x->message ? x->message : "");
   if (st->finished) return;
   if (st->scan != NULL && mu_spark_scan_end(st->scan)) apply_found(st);
+  mu_spark_scan_free(st->scan); /* 18 KiB of line buffers, not needed while tracking */
+  st->scan = NULL;
   if (st->cancelling) {
     if (st->stage == ST_KILLING) return; /* the cluster kill decides */
     end(st, st->cancel_reason == MUSTER_CANCEL_TIMEOUT ? MUSTER_STATE_TIMED_OUT : MUSTER_STATE_CANCELLED,
@@ -987,19 +1047,21 @@ static void spark_cancel(muster_task *task, const muster_host_api *host, muster_
   if (st == NULL || st->finished) return;
   st->cancelling = true;
   st->cancel_reason = reason;
-  stop_work(st);
   if (reason == MUSTER_CANCEL_SHUTDOWN) { /* the application keeps running; the next attempt re-attaches */
+    stop_work(st);
     end(st, MUSTER_STATE_CANCELLED, "spark: the agent is stopping; %s%sleft running for the next attempt to re-attach",
         st->h.app_id, st->h.app_id[0] ? " " : "");
     return;
   }
+  if (st->call != NULL && st->call_kind == CALL_CREATE) return; /* killed once the master names the driver */
+  stop_work(st);
   if (st->h.app_id[0] != '\0' && trackable(st)) {
-    st->stage = ST_KILLING;
-    st->kill_deadline_ms = now_ms() + (uint64_t)st->spec->kill_ms;
-    st->poll_errors = 0;
-    st->last_error[0] = '\0';
-    say(st, "spark: killing %s through the %s", st->h.app_id, is_yarn(st) ? "ResourceManager" : "master's REST server");
-    start_kill_call(st);
+    begin_kill(st);
+    return;
+  }
+  if (st->h.app_id[0] == '\0' && is_yarn(st) && n_rms(st) > 0 && st->spec->cluster && st->stage == ST_SUBMITTING) {
+    /* spark-submit may have submitted before printing the id: find the application by tag */
+    begin_kill(st);
     return;
   }
   if (st->proc != NULL) return; /* the agent signalled spark-submit; its exit ends the task */

@@ -180,6 +180,7 @@ def main(sql=False):
                 sys.stderr.write('Exception in thread "main" java.net.ConnectException: Call From host to rm:8032 failed on connection exception\n')
                 return 1
             app_id = resp["id"]
+            time.sleep(float(conf.get("spark.emulator.clientSleepBeforeId", "0")))  # a slow client
             if conf.get("spark.emulator.clientCrashAfterSubmit") == "true":  # submitted, then the client dies
                 sys.stderr.write('Exception in thread "main" java.io.IOException: Connection reset by peer\n')
                 return 1
