@@ -6,7 +6,9 @@ Spark tasks on one agent tracked against the emulators (integration/emulators/sp
 - cancel-to-confirmed-kill latency: from just before `muster cancel JOB` to the task's
   finishedAtMs, the task having ended "killed (confirmed)" by the ResourceManager.
 
-Usage: spark_bench.py MUSTERD AGENT CLI LIBMUSTER_SPARK_SO [N] (bazel run //integration:spark_bench)
+Usage: spark_bench.py MUSTERD AGENT CLI LIBMUSTER_SPARK_SO [N [shell]]
+(bazel run //integration:spark_bench -- 200; "-- 200 shell" runs N shell tasks `sleep 600`
+instead, for the agent's own per-task cost without any Spark tracking)
 """
 import json
 import os
@@ -19,6 +21,7 @@ import spark_test  # noqa: E402
 from harness import wait_until  # noqa: E402
 
 N = int(sys.argv[5]) if len(sys.argv) > 5 else 200
+SHELL = len(sys.argv) > 6 and sys.argv[6] == "shell"
 WINDOW_S = 20.0
 KILL_DELAY = "0.2"
 CLK = os.sysconf("SC_CLK_TCK")
@@ -62,6 +65,11 @@ def main():
         jobs = []
         t0 = time.monotonic()
         for i in range(N):
+            if SHELL:
+                path = spark_test.job_file(c, "bench-%d" % i, "  - name: app\n    shell: {command: [sleep, \"600\"]}\n")
+                rc, out, err = c.cli("submit", "--detach", path)
+                jobs.append(out.strip().split()[-1])
+                continue
             path = spark_test.job_file(c, "bench-%d" % i, """
   - name: app
     type: spark
@@ -74,6 +82,8 @@ def main():
         submitted_s = time.monotonic() - t0
 
         def all_tracked():
+            if SHELL:
+                return all(spark_test.status(c, j)["tasks"][0]["state"] == "RUNNING" for j in jobs)
             apps = c.emu.stats()["apps"]
             return len(apps) == N and all(a["state"] == "RUNNING" for a in apps.values())
         wait_until("%d applications running" % N, all_tracked, timeout=600, step=1)
@@ -92,8 +102,11 @@ def main():
             if "killed (confirmed)" in t.get("message", ""):
                 lat.append(int(t["finishedAtMs"]) - sent[j])
         kills = c.emu.stats()["kills"]
-        print("spark tracking bench: %d cluster-mode YARN tasks on one agent, poll_interval 2s (default), "
-              "emulator kill delay %ss, %d CPUs" % (N, KILL_DELAY, os.cpu_count()))
+        if SHELL:
+            print("baseline: %d shell tasks `sleep 600` on one agent, %d CPUs" % (N, os.cpu_count()))
+        else:
+            print("spark tracking bench: %d cluster-mode YARN tasks on one agent, poll_interval 2s (default), "
+                  "emulator kill delay %ss, %d CPUs" % (N, KILL_DELAY, os.cpu_count()))
         print("  submitted %d jobs in %.1fs; all %d applications RUNNING after %.1fs" % (N, submitted_s, N, ready_s))
         print("  agent idle:      %.2f%% of a core, RSS %.1f MiB" % (idle_cpu, idle_rss / 1024.0))
         print("  agent tracking:  %.2f%% of a core over %.0fs, RSS %.1f MiB (+%.1f MiB)" % (
