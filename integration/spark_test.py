@@ -249,6 +249,47 @@ def test_failures_name_the_cause(c):
     assert "127.0.0.1:9" in runs["rm-down"]["message"], runs["rm-down"]["message"]
 
 
+def test_url_resource_checked(c):
+    """An app_resource URL is fetched and run only when its sha256 is the spec's."""
+    import hashlib
+    import http.server
+    import threading
+    setup(c)
+    files = os.path.join(c.workdir, "www")
+    os.makedirs(files)
+    data = b"PK\x03\x04 an application jar"
+    with open(os.path.join(files, "pi.jar"), "wb") as f:
+        f.write(data)
+    handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(*a, directory=files, **kw)
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    url = "http://127.0.0.1:%d/pi.jar" % srv.server_address[1]
+    try:
+        good, bad = hashlib.sha256(data).hexdigest(), "0" * 64
+        rc, runs, job, err = submit(c, job_file(c, "url", """
+  - name: good
+    type: spark
+    continue_on_error: true
+    spark: {master: "local[1]", main_class: a.B, app_resource: "%s", app_resource_sha256: "%s"}
+  - name: bad
+    type: spark
+    continue_on_error: true
+    spark: {master: "local[1]", main_class: a.B, app_resource: "%s", app_resource_sha256: "%s"}
+  - name: missing
+    type: spark
+    spark: {master: "local[1]", main_class: a.B, app_resource: "%s", app_resource_sha256: "%s"}
+""" % (url, good, url, bad, url + ".nope", good)))
+        assert runs["good"]["state"] == "SUCCEEDED", runs["good"]
+        rc, log, _ = c.cli("logs", job, "spark-1/good")
+        assert "spark: fetched %s (%d bytes, sha256 %s)" % (url, len(data), good) in log, log
+        assert ".muster-spark-pi.jar" in log, log
+        assert runs["bad"]["state"] == "FAILED", runs["bad"]
+        assert "sha256 mismatch: got %s" % good in runs["bad"]["message"], runs["bad"]["message"]
+        assert runs["missing"]["state"] == "FAILED" and "HTTP 404" in runs["missing"]["message"], runs["missing"]
+    finally:
+        srv.shutdown()
+
+
 def test_yarn_cluster_state_from_the_rm(c):
     setup(c)
     rm, standby = c.emu.urls["rm"], c.emu.urls["standby"]
@@ -562,6 +603,7 @@ if __name__ == "__main__":
     main([
         test_local_client_and_sql,
         test_failures_name_the_cause,
+        test_url_resource_checked,
         test_yarn_cluster_state_from_the_rm,
         test_cancel_and_timeout_kill_the_application,
         test_standalone_rest,

@@ -23,6 +23,7 @@
 
 #include "muster_plugin.h"
 #include "spark_argv.h"
+#include "spark_fetch.h"
 #include "spark_handle.h"
 #include "spark_http.h"
 #include "spark_output.h"
@@ -94,6 +95,8 @@ typedef struct spark_task {
   bool cleaned;
   bool finished;
   char *sql_path;
+  mu_spark_fetch *fetch;       /* an app_resource URL being fetched */
+  char *fetched_path;          /* where it was put, checked */
 } spark_task;
 
 static uint64_t now_ms(void) { return uv_hrtime() / 1000000u; }
@@ -127,6 +130,7 @@ static void say(spark_task *st, const char *fmt, ...) {
 }
 
 static void free_task(spark_task *st) {
+  free(st->fetched_path);
   mu_spark_spec_free(st->spec);
   mu_spark_scan_free(st->scan);
   free(st->app_name);
@@ -152,6 +156,8 @@ static void save_handle(spark_task *st, mu_spark_h_phase phase) {
 }
 
 static void stop_work(spark_task *st) {
+  mu_spark_fetch_cancel(st->fetch);
+  st->fetch = NULL;
   if (st->call != NULL) mu_spark_call_cancel(st->call);
   st->call = NULL;
   st->call_kind = CALL_NONE;
@@ -772,7 +778,8 @@ static int write_sql(spark_task *st, const char *task_dir) {
 
 static void launch_submit(spark_task *st) {
   const muster_task_context *ctx = st->host->context(st->task);
-  mu_spark_submit_ctx sc = {.task_dir = ctx->task_dir, .sql_file = st->sql_path, .task_tag = st->task_tag,
+  mu_spark_submit_ctx sc = {.task_dir = ctx->task_dir, .app_resource = st->fetched_path, .sql_file = st->sql_path,
+                            .task_tag = st->task_tag,
                             .attempt_tag = st->attempt_tag, .app_name = st->app_name};
   mu_spark_argv av;
   char err[MUSTER_ERRBUF_SIZE] = "";
@@ -833,6 +840,45 @@ static void launch_rest(spark_task *st) {
   free(body);
 }
 
+static void on_fetched(void *arg, int rc, const char *msg) {
+  spark_task *st = arg;
+  st->fetch = NULL; /* freed by the fetch after this returns */
+  if (st->finished) return;
+  if (rc != 0) {
+    end_app(st, MUSTER_STATE_FAILED, "spark.app_resource: %s: %s", st->spec->app_resource, msg);
+    return;
+  }
+  say(st, "spark: fetched %s (%s)", st->spec->app_resource, msg);
+  launch_submit(st);
+}
+
+/* An app_resource URL: fetched into the task dir and checked against app_resource_sha256
+ * before spark-submit sees it. The file keeps the URL's base name (spark-submit goes by the
+ * extension). */
+static void fetch_resource(spark_task *st) {
+  const char *url = st->spec->app_resource;
+  const char *stop = url + strcspn(url, "?#");
+  const char *base = stop;
+  while (base > url && base[-1] != '/') base--;
+  char name[128];
+  size_t n = 0;
+  for (const char *p = base; p < stop && n + 1 < sizeof name; p++)
+    name[n++] = (isalnum((unsigned char)*p) || *p == '.' || *p == '-' || *p == '_') ? *p : '_';
+  name[n] = '\0';
+  if (n == 0 || name[0] == '.') snprintf(name, sizeof name, "app%s", st->spec->program == MU_SPARK_PYTHON ? ".py" : ".jar");
+  if (asprintf(&st->fetched_path, "%s/.muster-spark-%s", st->host->context(st->task)->task_dir, name) < 0) {
+    st->fetched_path = NULL;
+    end(st, MUSTER_STATE_FAILED, "spark: out of memory");
+    return;
+  }
+  long timeout = st->spec->timeout_ms > 0 ? (long)st->spec->timeout_ms : 30L * 60 * 1000;
+  char msg[512];
+  say(st, "spark: fetching %s", url);
+  if (mu_spark_fetch_start(st->host->loop(st->task), url, st->fetched_path, st->spec->app_resource_sha256, 0, timeout,
+                           on_fetched, st, &st->fetch, msg) != 0)
+    end_app(st, MUSTER_STATE_FAILED, "spark.app_resource: %s: %s", url, msg);
+}
+
 static void on_submitting_saved(void *arg, int rc, const char *msg);
 
 /* Writes the "submitting" handle (durably), then submits. */
@@ -867,6 +913,7 @@ static void on_submitting_saved(void *arg, int rc, const char *msg) {
                   st->spec->master_kind == MU_SPARK_LOCAL ? "local" : "client");
   }
   if (st->spec->via == MU_SPARK_VIA_REST) launch_rest(st);
+  else if (st->spec->app_resource_is_url) fetch_resource(st);
   else launch_submit(st);
 }
 
