@@ -313,6 +313,7 @@ static void on_app_state(spark_task *st, mu_spark_app_phase phase, const char *s
   if (st->stage == ST_KILLING) {
     if (mu_spark_phase_final(phase)) {
       bool ours = phase == MU_SPARK_APP_KILLED;
+      set_param(st, "final_state", state_text);
       say(st, "spark: %s %s", st->h.app_id, ours ? "killed (confirmed by the cluster manager)" : "had already ended");
       end_app(st, st->cancel_reason == MUSTER_CANCEL_TIMEOUT ? MUSTER_STATE_TIMED_OUT : MUSTER_STATE_CANCELLED,
               "spark: %s: %s %s", st->cancel_reason == MUSTER_CANCEL_TIMEOUT ? "timed out" : "cancelled", st->h.app_id,
@@ -471,6 +472,14 @@ static void handle_lookup_reply(spark_task *st, const mu_spark_reply *r) {
   char why[MU_SPARK_TEXT_MAX], text[300];
   mu_spark_yarn_app apps[8];
   int n = r->status == 200 ? mu_spark_yarn_apps_parse(r->body, r->len, st->task_tag, apps, 8, why) : -1;
+  if (n < 0 && st->stage != ST_KILLING && (r->status >= 500 || r->status == 200) &&
+      ++st->poll_errors < st->spec->max_poll_errors) { /* a failing or confused RM: ask again */
+    mu_spark_error_text(r->body, r->len, text, sizeof text);
+    st->host->log(st->task, MUSTER_LOG_WARN, "looking up tag %s: HTTP %ld: %s (%u/%u)", st->task_tag, r->status,
+                  r->status == 200 ? why : text, st->poll_errors, st->spec->max_poll_errors);
+    track_next(st, (uint64_t)st->spec->poll_ms);
+    return;
+  }
   if (st->stage == ST_KILLING) { /* a cancel before spark-submit printed the id */
     if (n < 0) {
       mu_spark_error_text(r->body, r->len, text, sizeof text);
@@ -554,9 +563,9 @@ static void on_call(void *arg, const mu_spark_reply *r) {
       end(st, MUSTER_STATE_FAILED, "spark: POST %s/v1/submissions/create: %s (nothing submitted)", st->spec->rest_url, r->error);
       return;
     }
-    if (kind == CALL_LOOKUP) {
-      if (++st->poll_errors < (unsigned)(n_rms(st) > 0 ? n_rms(st) : 1)) {
-        track_next(st, 0);
+    if (kind == CALL_LOOKUP && st->stage != ST_KILLING) {
+      if (++st->poll_errors < st->spec->max_poll_errors) { /* the next RM, within the error budget */
+        track_next(st, st->poll_errors < n_rms(st) ? 0 : (uint64_t)st->spec->poll_ms);
         return;
       }
       end(st, MUSTER_STATE_FAILED,
