@@ -342,6 +342,40 @@ def test_ambiguous_failure_does_not_duplicate(c):
     assert len(stats["apps"]) == 1 and set(stats["submissions"].values()) == {1}, stats["submissions"]
 
 
+def test_rm_refusing_or_garbage(c):
+    """A ResourceManager that answers garbage, or 401 (Kerberos required), fails the task after
+    max_poll_errors with the endpoint and its answer; a kill it refuses ends "kill unconfirmed"."""
+    setup(c)
+    app = """
+  - name: app
+    type: spark
+    bundle: etl-app@1.0.0
+    spark: {master: yarn, deploy_mode: cluster, main_class: a.B, app_resource: lib/etl.jar, poll_interval: 200ms,
+            max_poll_errors: 3, kill_timeout: 2s, conf: {spark.emulator.runSeconds: "60"}}
+"""
+    rc, out, err = c.cli("submit", "--detach", job_file(c, "garbage", app))
+    job = out.strip().split()[-1]
+    app_id = _wait_app(c, job)
+    c.emu.faults(rm_garbage_next=1000)
+    t = _wait_job(c, job)["tasks"][0]
+    rm = c.emu.urls["rm"]
+    assert t["state"] == "FAILED", t
+    assert "lost track of %s after 3 consecutive errors; last: GET %s/ws/v1/cluster/apps/%s: not JSON" % (app_id, rm, app_id) \
+        in t["message"], t["message"]
+    c.emu.faults(rm_garbage_next=0)
+    rc, out, err = c.cli("submit", "--detach", job_file(c, "unauthorized", app))
+    job = out.strip().split()[-1]
+    app_id = _wait_app(c, job)
+    c.emu.faults(rm_unauthorized=True)
+    c.cli("cancel", job)
+    t = _wait_job(c, job)["tasks"][0]
+    assert t["state"] == "CANCELLED", t
+    assert "kill unconfirmed: %s still " % app_id in t["message"], t["message"]
+    assert "last error: PUT %s/ws/v1/cluster/apps/%s/state: HTTP 401: Error 401 Authentication required" % (
+        rm, app_id) in t["message"], t["message"]
+    assert c.emu.stats()["apps"][app_id]["state"] == "RUNNING"
+
+
 def _wait_app(c, job, task="app", states=("RUNNING",)):
     """Waits until the job's task reported an app id and the emulator has it in one of states."""
     def check():
@@ -607,6 +641,7 @@ if __name__ == "__main__":
         test_yarn_cluster_state_from_the_rm,
         test_cancel_and_timeout_kill_the_application,
         test_standalone_rest,
+        test_rm_refusing_or_garbage,
         test_reattach_after_agent_restart,
         test_reattach_finished_while_down,
         test_ambiguous_failure_does_not_duplicate,

@@ -3,6 +3,7 @@
 #include "spark_proto.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -54,12 +55,23 @@ void mu_spark_error_text(const char *body, size_t len, char *buf, size_t size) {
     snprintf(buf, size, "%s", json_string_value(re));
   } else if (json_is_string(msg)) {
     snprintf(buf, size, "%s", json_string_value(msg));
-  } else {
-    size_t n = len < size - 1 ? len : size - 1;
-    if (n > 200) n = 200;
-    for (size_t i = 0; i < n; i++) buf[i] = (body[i] >= 0x20 && body[i] < 0x7f) ? body[i] : ' ';
+  } else { /* text or an HTML error page: its text, tags dropped, spaces folded, at most 200 bytes */
+    size_t n = 0, lim = size - 1 < 200 ? size - 1 : 200;
+    bool tag = false, space = true;
+    for (size_t i = 0; i < len && n < lim; i++) {
+      char ch = body[i];
+      if (ch == '<') tag = true;
+      if (tag) {
+        if (ch == '>') tag = false;
+        ch = ' ';
+      }
+      if (ch < 0x20 || ch >= 0x7f) ch = ' ';
+      if (ch == ' ' && space) continue;
+      space = ch == ' ';
+      buf[n++] = ch;
+    }
+    while (n > 0 && buf[n - 1] == ' ') n--;
     buf[n] = '\0';
-    while (n > 0 && buf[n - 1] == ' ') buf[--n] = '\0';
   }
   json_decref(j);
 }

@@ -358,6 +358,9 @@ static void test_yarn_answers(void **state) {
   char text[200];
   mu_spark_error_text(nf, strlen(nf), text, sizeof text);
   assert_string_equal(text, "java.lang.Exception: app with id: application_1_9 not found");
+  const char *html = "<html><head><title>Error 401 Authentication required</title></head>\n<body><h2>HTTP ERROR 401</h2></body></html>";
+  mu_spark_error_text(html, strlen(html), text, sizeof text);
+  assert_string_equal(text, "Error 401 Authentication required HTTP ERROR 401");
   mu_spark_yarn_app apps[4];
   const char *list = "{\"apps\":{\"app\":[{\"id\":\"application_1_1\",\"state\":\"RUNNING\",\"applicationTags\":\"muster-j-t,muster-j-t-a1\"},"
                      "{\"id\":\"application_1_2\",\"state\":\"RUNNING\",\"applicationTags\":\"other\"}]}}";

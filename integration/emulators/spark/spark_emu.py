@@ -30,7 +30,8 @@ client dies right after YARN accepted the application, before printing its id) a
 spark.emulator.clientSleepBeforeId (seconds between YARN accepting it and printing the id).
 
 Test knobs (not part of any real protocol) live under /_emu/ on the RM port: POST /_emu/faults
-{"rm_fail_next": N (500s), "rm_garbage_next": N (200 with a non-JSON body), "rest_fail_next",
+{"rm_fail_next": N (500s), "rm_garbage_next": N (200 with a non-JSON body), "rm_unauthorized":
+bool (401 with WWW-Authenticate: Negotiate, as a Kerberos-secured RM), "rest_fail_next",
 "rest_standby": bool, "delay_ms"}; GET /_emu/stats (submissions per tag, kill requests, every
 application's computed state); POST /_emu/yarn/submit and /_emu/yarn/finish, which the fake
 spark-submit uses where the real one would speak YARN's RPC protocol. State is saved to
@@ -264,6 +265,10 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(500, {"RemoteException": {"exception": "WebApplicationException",
                                                        "message": "java.lang.RuntimeException: emulated failure",
                                                        "javaClassName": "javax.ws.rs.WebApplicationException"}})
+        if st.d["faults"].get("rm_unauthorized"):  # a secured RM asked without credentials
+            return self.send(401, raw=b"<html><head><title>Error 401 Authentication required</title></head>"
+                                      b"<body><h2>HTTP ERROR 401</h2><p>Authentication required</p></body></html>",
+                             headers=[("WWW-Authenticate", "Negotiate")], ctype="text/html;charset=iso-8859-1")
         if st.fault("rm_garbage_next"):
             return self.send(200, raw=b"<html><body>Proxy error: upstream sent garbage</body></html>", ctype="text/html")
         if path == "/ws/v1/cluster/apps" and method == "GET":
