@@ -300,14 +300,15 @@ def test_yarn_cluster_state_from_the_rm(c):
     continue_on_error: true
     bundle: etl-app@1.0.0
     spark: {master: yarn, deploy_mode: cluster, main_class: a.B, app_resource: lib/etl.jar, poll_interval: 200ms,
-            yarn_rm_urls: ["%s", "%s"], conf: {spark.emulator.runSeconds: "2"}}
+            yarn_rm_urls: ["%s", "%s"], spark_ui_url: "%s", conf: {spark.emulator.runSeconds: "2"}}
   - name: finished-failed
     type: spark
     bundle: etl-app@1.0.0
     spark: {master: yarn, deploy_mode: cluster, main_class: a.B, app_resource: lib/etl.jar, poll_interval: 200ms,
             conf: {spark.emulator.final: FAILED, spark.emulator.diagnostics: "User class threw exception: boom"}}
-""" % (standby, rm)))
+""" % (standby, rm, c.emu.urls["rest"])))
     ok, bad = runs["ok"], runs["finished-failed"]
+    assert c.emu.stats()["api_calls"] > 0  # progress from the monitoring API's jobs
     assert ok["state"] == "SUCCEEDED", ok
     assert "FINISHED/SUCCEEDED" in ok["message"], ok
     assert "spark-submit detached; tracking application_" in ok["outputTail"], ok["outputTail"]

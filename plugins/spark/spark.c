@@ -51,7 +51,7 @@ typedef enum {
   ST_ENDED,
 } spark_stage;
 
-typedef enum { CALL_NONE, CALL_STATUS, CALL_KILL, CALL_LOOKUP, CALL_CREATE, CALL_FINAL } call_kind;
+typedef enum { CALL_NONE, CALL_STATUS, CALL_KILL, CALL_LOOKUP, CALL_CREATE, CALL_FINAL, CALL_PROGRESS } call_kind;
 
 typedef struct spark_task {
   const muster_host_api *host;
@@ -373,7 +373,7 @@ static void handle_status_reply(spark_task *st, const mu_spark_reply *r) {
         return;
       }
     }
-    if (st->stage != ST_KILLING) report_progress(st, app.progress);
+    if (st->stage != ST_KILLING && st->spec->spark_ui_url == NULL) report_progress(st, app.progress);
     on_app_state(st, phase, state_text, app.diagnostics, app.am_container_logs);
   } else {
     mu_spark_rest_reply rep;
@@ -391,6 +391,12 @@ static void handle_status_reply(spark_task *st, const mu_spark_reply *r) {
     }
     st->poll_errors = 0;
     on_app_state(st, mu_spark_driver_phase(rep.driver_state), rep.driver_state, rep.message, NULL);
+  }
+  if (!st->finished && st->stage == ST_TRACKING && st->spec->spark_ui_url != NULL && st->phase == MU_SPARK_APP_RUNNING) {
+    /* progress from the Spark monitoring API: completed / total tasks of the jobs */
+    char url[2048];
+    snprintf(url, sizeof url, "%s/api/v1/applications/%s/jobs", st->spec->spark_ui_url, st->h.app_id);
+    if (call(st, CALL_PROGRESS, "GET", url, NULL) == 0) return;
   }
   if (!st->finished && st->stage != ST_ENDED) track_next(st, st->stage == ST_KILLING ? kill_retry(st) : (uint64_t)st->spec->poll_ms);
 }
@@ -554,6 +560,14 @@ static void on_call(void *arg, const mu_spark_reply *r) {
   call_kind kind = st->call_kind;
   st->call = NULL; /* freed by the caller after this returns */
   if (st->finished) return;
+  if (kind == CALL_PROGRESS) { /* best effort: never counts against the error budget */
+    double pct = r->error == NULL && r->status == 200 ? mu_spark_jobs_progress(r->body, r->len) : -1;
+    if (pct >= 0) report_progress(st, pct);
+    else st->host->log(st->task, MUSTER_LOG_DEBUG, "progress from %s: %s", st->spec->spark_ui_url,
+                       r->error ? r->error : "no jobs yet");
+    track_next(st, (uint64_t)st->spec->poll_ms);
+    return;
+  }
   if (r->error != NULL) {
     const char *base = is_yarn(st) ? rm_base(st) : st->spec->rest_url;
     char msg[700];
@@ -606,6 +620,7 @@ static void on_call(void *arg, const mu_spark_reply *r) {
     case CALL_KILL: handle_kill_reply(st, r); break;
     case CALL_LOOKUP: handle_lookup_reply(st, r); break;
     case CALL_CREATE: handle_create_reply(st, r); break;
+    case CALL_PROGRESS:
     case CALL_NONE: break;
   }
 }

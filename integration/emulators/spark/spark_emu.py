@@ -233,7 +233,7 @@ class Handler(BaseHTTPRequestHandler):
             apps = {i: yarn_view(a, self.base(), now) for i, a in st.d["apps"].items()}
             drivers = {i: driver_view(d, now) for i, d in st.d["drivers"].items()}
             return self.send(200, {"submissions": st.d["submissions"], "kills": st.d["kills"], "apps": apps,
-                                   "drivers": drivers})
+                                   "drivers": drivers, "api_calls": st.d.get("api_calls", 0)})
         if path == "/_emu/yarn/submit" and method == "POST":
             req = self.body()
             st.d["seq"] += 1
@@ -400,6 +400,7 @@ class Handler(BaseHTTPRequestHandler):
     def jobs(self, app_id):
         """Monitoring API: one job whose completed tasks follow the application's progress."""
         st = self.server.state
+        st.d["api_calls"] = st.d.get("api_calls", 0) + 1
         a = st.d["apps"].get(app_id)
         if a is None:
             return self.send(404, raw=("unknown app: %s" % app_id).encode(), ctype="text/plain")
