@@ -377,6 +377,25 @@ def test_rm_refusing_or_garbage(c):
     assert c.emu.stats()["apps"][app_id]["state"] == "RUNNING"
 
 
+def test_submit_timeout(c):
+    """spark-submit names no application within submit_timeout: it is stopped, and the
+    application YARN had accepted is found by tag and tracked to its end (not submitted again)."""
+    setup(c)
+    rc, runs, job, err = submit(c, job_file(c, "slow-client", """
+  - name: app
+    type: spark
+    bundle: etl-app@1.0.0
+    spark: {master: yarn, deploy_mode: cluster, main_class: a.B, app_resource: lib/etl.jar, poll_interval: 200ms,
+            submit_timeout: 2s, conf: {spark.emulator.clientSleepBeforeId: "60", spark.emulator.runSeconds: "1"}}
+"""))
+    t = runs["app"]
+    assert t["state"] == "SUCCEEDED", t
+    rc, log, _ = c.cli("logs", job, "spark-1/app")
+    assert "no application id after submit_timeout (2000 ms); stopping spark-submit" in log, log
+    assert "spark-submit failed after submitting application_" in log, log
+    assert len(c.emu.stats()["apps"]) == 1
+
+
 def _wait_app(c, job, task="app", states=("RUNNING",)):
     """Waits until the job's task reported an app id and the emulator has it in one of states."""
     def check():
@@ -646,6 +665,7 @@ if __name__ == "__main__":
         test_reattach_after_agent_restart,
         test_reattach_finished_while_down,
         test_ambiguous_failure_does_not_duplicate,
+        test_submit_timeout,
         test_leader_failover_keeps_tracking,
         test_secrets_never_in_the_logged_command,
     ], make_cluster=SparkCluster)

@@ -72,6 +72,8 @@ typedef struct spark_task {
   call_kind call_kind;
   int redirects;
   muster_timer *timer;
+  muster_timer *submit_timer;  /* cluster mode: spark-submit has submit_timeout to name the id */
+  bool submit_timed_out;
   size_t rm_index;             /* the ResourceManager answering last */
   char rm_redirect[512];       /* an active RM a standby pointed at, not in the list */
   unsigned poll_errors;
@@ -155,7 +157,13 @@ static void save_handle(spark_task *st, mu_spark_h_phase phase) {
   }
 }
 
+static void stop_submit_timer(spark_task *st) {
+  if (st->submit_timer != NULL) st->host->timer_stop(st->task, st->submit_timer);
+  st->submit_timer = NULL;
+}
+
 static void stop_work(spark_task *st) {
+  stop_submit_timer(st);
   mu_spark_fetch_cancel(st->fetch);
   st->fetch = NULL;
   if (st->call != NULL) mu_spark_call_cancel(st->call);
@@ -514,7 +522,10 @@ static void handle_lookup_reply(spark_task *st, const mu_spark_reply *r) {
   }
   for (int i = 0; i < n; i++) {
     mu_spark_app_phase ph = mu_spark_yarn_phase(apps[i].state, apps[i].final_status);
-    if (mu_spark_phase_final(ph)) continue;
+    /* this attempt's own application counts whatever its state (its end is the task's end);
+     * an earlier attempt's only while it runs */
+    bool own = st->lookup_then_fail && mu_spark_tags_have(apps[i].tags, st->attempt_tag);
+    if (mu_spark_phase_final(ph) && !own) continue;
     if (st->lookup_then_fail)
       say(st, "spark: spark-submit failed after submitting %s (found by tag %s); tracking it", apps[i].id, st->task_tag);
     else
@@ -706,6 +717,7 @@ static void apply_found(spark_task *st) {
                    : is_standalone(st) ? (st->spec->cluster ? f->driver_id : f->standalone_app_id)
                    : strcmp(st->h.kind, "k8s") == 0 ? f->k8s_submission : "";
   if (id[0] != '\0' && st->h.app_id[0] == '\0') {
+    stop_submit_timer(st);
     snprintf(st->h.app_id, sizeof st->h.app_id, "%s", id);
     st->host->log(st->task, MUSTER_LOG_INFO, "application %s (from spark-submit's own output)", id);
     st->app_id_param_pending = true; /* reported once the handle is durable (on_saved) */
@@ -752,8 +764,9 @@ static void on_proc_exit(muster_task *task, muster_proc *proc, const muster_proc
   const char *why = x->message && *x->message ? x->message : "";
   if (st->spec->cluster && strcmp(st->h.kind, "k8s") != 0) {
     if (st->h.app_id[0] == '\0') {
-      snprintf(st->fail_message, sizeof st->fail_message, "spark: spark-submit printed no application id (%s)%s",
-               *why ? why : "exit 0", is_yarn(st) && n_rms(st) > 0 ? "; the ResourceManager has none with this task's tag" : "");
+      snprintf(st->fail_message, sizeof st->fail_message, "spark: spark-submit printed no application id%s (%s)%s",
+               st->submit_timed_out ? " within submit_timeout" : "", *why ? why : "exit 0",
+               is_yarn(st) && n_rms(st) > 0 ? "; the ResourceManager has none with this task's tag" : "");
       if (is_yarn(st) && n_rms(st) > 0) {
         /* ambiguous: it may have submitted and died before printing the id; ask by tag */
         say(st, "spark: spark-submit printed no application id; looking for one by tag %s", st->task_tag);
@@ -800,6 +813,19 @@ static int write_sql(spark_task *st, const char *task_dir) {
   return rc;
 }
 
+/* spark-submit named no application within submit_timeout: stop it; its exit then asks the
+ * cluster by tag (YARN) whether it submitted one anyway. */
+static void on_submit_timeout(muster_task *task, muster_timer *timer, void *user) {
+  (void)task;
+  (void)timer;
+  spark_task *st = user;
+  st->submit_timer = NULL; /* one-shot: released by the host */
+  if (st->finished || st->h.app_id[0] != '\0' || st->proc == NULL) return;
+  st->submit_timed_out = true;
+  say(st, "spark: no application id after submit_timeout (%lld ms); stopping spark-submit", (long long)st->spec->submit_ms);
+  st->host->proc_kill(st->task, st->proc);
+}
+
 static void launch_submit(spark_task *st) {
   const muster_task_context *ctx = st->host->context(st->task);
   mu_spark_submit_ctx sc = {.task_dir = ctx->task_dir, .app_resource = st->fetched_path, .sql_file = st->sql_path,
@@ -825,6 +851,10 @@ static void launch_submit(spark_task *st) {
                          .user = st, .on_output = on_output};
   if (st->host->spawn(st->task, &o, &st->proc, err) != 0) {
     end_app(st, MUSTER_STATE_FAILED, "spark: cannot start %s: %s", av.argv[0], err);
+  } else if (st->spec->cluster &&
+             st->host->timer_start(st->task, (uint64_t)st->spec->submit_ms, 0, on_submit_timeout, st, &st->submit_timer) != 0) {
+    st->submit_timer = NULL;
+    st->host->log(st->task, MUSTER_LOG_WARN, "submit_timeout not armed (no timer)");
   }
   mu_spark_argv_free(&av);
 }
