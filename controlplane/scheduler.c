@@ -696,7 +696,7 @@ void mu_sched_on_event(mu_scheduler *s, mu_agent *agent, const Muster__V1__TaskE
         store_param(tr, ev->params->params[i]->key, ev->params->params[i]->value);
       /* written before the event is acked: a param (a Spark application id) must survive a
        * failover of the control plane as much as a state change does */
-      mu_persist_task(d, job, h, idx);
+      mark_task(s, job, h, idx);
       return;
     default:
       return;
