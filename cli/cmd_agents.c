@@ -4,18 +4,12 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/output_json.h"
 #include "lib/base/clock.h"
 #include "lib/pbjson/pbjson.h"
 #include "muster/v1/admin.pb-c.h"
 
-int mu_cli_print_json(const ProtobufCMessage *msg) {
-  mu_err err = {0};
-  if (mu_pbjson_print(msg, 0, stdout) != 0) {
-    fprintf(stderr, "muster: cannot print JSON: %s\n", err.msg);
-    return 1;
-  }
-  return 0;
-}
+int mu_cli_print_json(const ProtobufCMessage *msg) { return mu_cli_json_message(NULL, msg); }
 
 const char *mu_cli_ago(int64_t then_ms, char *buf, size_t size) {
   if (then_ms <= 0) {

@@ -59,6 +59,18 @@ const char *mu_job_counts_format(const Muster__V1__JobCounts *c, char *buf, size
   return buf;
 }
 
+int mu_task_run_exit(const Muster__V1__TaskRun *t, int *ret_code) {
+  if (t->state == MUSTER__V1__TASK_STATE__SUCCEEDED) {
+    *ret_code = t->exit_code;
+    return 1;
+  }
+  if (t->state == MUSTER__V1__TASK_STATE__FAILED && t->signal == 0 && t->exit_code != 0) {
+    *ret_code = t->exit_code;
+    return 1;
+  }
+  return 0;
+}
+
 const char *mu_plural(uint64_t n, const char *noun, char *buf, size_t size) {
   snprintf(buf, size, "%llu %s%s", (unsigned long long)n, noun, n == 1 ? "" : "s");
   return buf;

@@ -44,6 +44,11 @@ uint32_t mu_job_counts_ended(const Muster__V1__JobCounts *c);
  * zero, in the order above ("0 targets" alone for none). Returns buf. */
 const char *mu_job_counts_format(const Muster__V1__JobCounts *c, char *buf, size_t size);
 
+/* Whether task run t ended with an exit code to show: 1 with *ret_code set (0 for SUCCEEDED,
+ * the code for a FAILED run that exited non-zero), 0 for every other run (cancelled, lost,
+ * unreachable, timed out or killed by a signal, failed before it ran, not ended yet). */
+int mu_task_run_exit(const Muster__V1__TaskRun *t, int *ret_code);
+
 /* "1 target", "2 targets": n and the noun, with an s unless n is 1. Returns buf. */
 const char *mu_plural(uint64_t n, const char *noun, char *buf, size_t size);
 

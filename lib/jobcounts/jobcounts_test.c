@@ -55,8 +55,33 @@ static void plurals_and_durations(void **state) {
   assert_string_equal(mu_count_state_name(MU_COUNT_STATES), "?");
 }
 
+static void exit_codes(void **state) {
+  (void)state;
+  Muster__V1__TaskRun t = MUSTER__V1__TASK_RUN__INIT;
+  int code = -1;
+  t.state = MUSTER__V1__TASK_STATE__SUCCEEDED;
+  assert_int_equal(mu_task_run_exit(&t, &code), 1);
+  assert_int_equal(code, 0);
+  t.state = MUSTER__V1__TASK_STATE__FAILED;
+  t.exit_code = 3;
+  assert_int_equal(mu_task_run_exit(&t, &code), 1);
+  assert_int_equal(code, 3);
+  t.signal = 9; /* killed: no exit code */
+  assert_int_equal(mu_task_run_exit(&t, &code), 0);
+  t.signal = 0;
+  t.exit_code = 0; /* failed before it ran (spawn, run_as) */
+  assert_int_equal(mu_task_run_exit(&t, &code), 0);
+  t.state = MUSTER__V1__TASK_STATE__CANCELLED;
+  assert_int_equal(mu_task_run_exit(&t, &code), 0);
+  t.state = MUSTER__V1__TASK_STATE__LOST;
+  assert_int_equal(mu_task_run_exit(&t, &code), 0);
+  t.state = MUSTER__V1__TASK_STATE__TIMED_OUT;
+  assert_int_equal(mu_task_run_exit(&t, &code), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(fill_and_format),
-                                     cmocka_unit_test(plurals_and_durations)};
+                                     cmocka_unit_test(plurals_and_durations),
+                                     cmocka_unit_test(exit_codes)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

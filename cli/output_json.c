@@ -1,0 +1,100 @@
+/* The CLI's JSON lines (output_json.h): proto messages through lib/pbjson with every field
+ * present and numbers as numbers, then renamed to the names every command shares. */
+#include "cli/output_json.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/jobcounts/jobcounts.h"
+#include "lib/pbjson/pbjson.h"
+
+#define JSON_FLAGS \
+  (MU_PBJSON_EMIT_DEFAULTS | MU_PBJSON_INT64_AS_NUMBERS | MU_PBJSON_EMIT_UNSET_MESSAGES)
+
+static void rename_key(json_t *obj, const char *from, const char *to) {
+  json_t *v = json_object_get(obj, from);
+  if (v == NULL) return;
+  json_object_set(obj, to, v);
+  json_object_del(obj, from);
+}
+
+static void shape_task_run(const Muster__V1__TaskRun *t, json_t *obj) {
+  int code;
+  if (!mu_task_run_exit(t, &code)) json_object_set_new(obj, "exitCode", json_null());
+}
+
+static void shape_job(const Muster__V1__Job *job, json_t *obj) {
+  rename_key(obj, "id", "jobId");
+  rename_key(obj, "unreachable", "unreachableHosts");
+  static const char *const flat[] = {"pending", "running", "succeeded", "failed"};
+  for (size_t i = 0; i < sizeof flat / sizeof flat[0]; i++) json_object_del(obj, flat[i]);
+  json_t *tasks = json_object_get(obj, "tasks");
+  for (size_t i = 0; tasks != NULL && i < job->n_tasks && i < json_array_size(tasks); i++)
+    shape_task_run(job->tasks[i], json_array_get(tasks, i));
+}
+
+json_t *mu_cli_json_of(const ProtobufCMessage *msg) {
+  json_t *obj = NULL;
+  mu_err err = {0};
+  if (mu_pbjson_to_json(msg, JSON_FLAGS, &obj, &err) != 0) return NULL;
+  if (msg->descriptor == &muster__v1__job__descriptor)
+    shape_job((const Muster__V1__Job *)msg, obj);
+  else if (msg->descriptor == &muster__v1__task_run__descriptor)
+    shape_task_run((const Muster__V1__TaskRun *)msg, obj);
+  return obj;
+}
+
+char *mu_cli_json_line(const char *kind, json_t *obj) {
+  if (obj == NULL) return NULL;
+  json_t *line = json_object();
+  char *text = NULL;
+  if (line != NULL && json_object_set_new(line, "schema", json_integer(MU_CLI_JSON_SCHEMA)) == 0 &&
+      json_object_set_new(line, "kind", json_string(kind)) == 0 &&
+      json_object_update(line, obj) == 0)
+    text = json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(16));
+  json_decref(line);
+  json_decref(obj);
+  return text;
+}
+
+int mu_cli_json_emit(const char *kind, json_t *obj) {
+  char *text = mu_cli_json_line(kind, obj);
+  if (text == NULL) {
+    fprintf(stderr, "muster: cannot print JSON: out of memory\n");
+    return 1;
+  }
+  int rc = 0;
+  if (fputs(text, stdout) == EOF || fputc('\n', stdout) == EOF) {
+    fprintf(stderr, "muster: cannot print JSON: write error\n");
+    rc = 1;
+  }
+  fflush(stdout);
+  free(text);
+  return rc;
+}
+
+/* The kind of a line that prints one message of type desc. */
+static const char *kind_of(const ProtobufCMessageDescriptor *desc, char *buf, size_t size) {
+  static const struct {
+    const char *type, *kind;
+  } kinds[] = {{"AgentInfo", "agent"},   {"Job", "job"},         {"TaskRun", "task"},
+               {"AuditRecord", "audit"}, {"BundleInfo", "bundle"}, {"TokenInfo", "token"},
+               {"SecretInfo", "secret"}, {"Cluster", "cluster"},  {"LogChunk", "log"}};
+  for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+    if (strcmp(desc->short_name, kinds[i].type) == 0) return kinds[i].kind;
+  snprintf(buf, size, "%s", desc->short_name);
+  if (buf[0] >= 'A' && buf[0] <= 'Z') buf[0] = (char)(buf[0] - 'A' + 'a');
+  return buf;
+}
+
+int mu_cli_json_message(const char *kind, const ProtobufCMessage *msg) {
+  char name[64];
+  if (kind == NULL) kind = kind_of(msg->descriptor, name, sizeof name);
+  return mu_cli_json_emit(kind, mu_cli_json_of(msg));
+}
+
+char *mu_cli_json_message_line(const ProtobufCMessage *msg) {
+  char name[64];
+  return mu_cli_json_line(kind_of(msg->descriptor, name, sizeof name), mu_cli_json_of(msg));
+}
