@@ -29,9 +29,9 @@ static void shape_job(const Muster__V1__Job *job, json_t *obj) {
   rename_key(obj, "unreachable", "unreachableHosts");
   static const char *const flat[] = {"pending", "running", "succeeded", "failed"};
   for (size_t i = 0; i < sizeof flat / sizeof flat[0]; i++) json_object_del(obj, flat[i]);
-  json_t *tasks = json_object_get(obj, "tasks");
-  for (size_t i = 0; tasks != NULL && i < job->n_tasks && i < json_array_size(tasks); i++)
-    shape_task_run(job->tasks[i], json_array_get(tasks, i));
+  /* task runs are lines of their own ("kind":"task"), never nested in the job's line */
+  (void)job;
+  json_object_del(obj, "tasks");
 }
 
 json_t *mu_cli_json_of(const ProtobufCMessage *msg) {

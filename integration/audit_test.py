@@ -16,7 +16,7 @@ import time
 
 import grpc
 
-from harness import wait_until
+from harness import job_status, wait_until
 from ha_test import HA
 from harness import main as harness_main
 
@@ -36,14 +36,14 @@ def sha256(text):
 def job_state(c, addr, job):
     # `muster status` exits 1 for a job that did not succeed
     rc, out, _ = c.cli_at(addr, "-o", "json", "status", job, check=False)
-    return json.loads(out)["state"] if out.strip() else None
+    return job_status(out)["state"] if out.strip() else None
 
 
 def operator_story(c, addr, agent="a1"):
     """Runs a job, cancels one (twice), drains the agent; checks what `muster audit` says.
     Returns the ids of the records it made, oldest first."""
     c.cli_at(addr, "run", "--all", "--", "echo audited")
-    done = json.loads(c.cli_at(addr, "-o", "json", "jobs")[1].splitlines()[0])["id"]
+    done = json.loads(c.cli_at(addr, "-o", "json", "jobs")[1].splitlines()[0])["jobId"]
     rc, out, _ = c.cli_at(addr, "run", "--detach", "--all", "--", "sleep", "27")
     sleeper = out.strip()
     wait_until("the agent to start the sleeper", lambda: any(

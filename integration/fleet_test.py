@@ -16,7 +16,7 @@ import sys
 
 import grpc
 
-from harness import Cluster, Proc, main, wait_until
+from harness import Cluster, Proc, job_status, main, wait_until
 
 HB = "300ms"
 SIMS = 200
@@ -179,7 +179,7 @@ def test_any_fails_over_when_agent_killed(c):
                        '[ "$MUSTER_ATTEMPT" = 1 ] && sleep 27; echo "ran on $MUSTER_AGENT_ID"')
     job = out.strip()
     def running_on():
-        st = json.loads(c.cli("-o", "json", "status", job, check=False)[1])
+        st = job_status(c.cli("-o", "json", "status", job, check=False)[1])
         t = st["tasks"][0]
         return t.get("agentId") if t["state"] == "RUNNING" else None
     first = wait_until("task running", running_on)
@@ -188,7 +188,7 @@ def test_any_fails_over_when_agent_killed(c):
     del c.agents[first]
     subprocess.run(["pkill", "-f", "sleep 27"])
     st = wait_until("job finished", lambda: (lambda j: j if j["state"] != "JOB_RUNNING" else None)(
-        json.loads(c.cli("-o", "json", "status", job, check=False)[1])), timeout=20)
+        job_status(c.cli("-o", "json", "status", job, check=False)[1])), timeout=20)
     other = "web-2" if first == "web-1" else "web-1"
     task = st["tasks"][0]
     assert st["state"] == "JOB_SUCCEEDED", st
@@ -209,7 +209,7 @@ def test_drain_and_undrain(c):
     assert set(drained) == {"web-1"}, drained
     # what ran there finishes
     st = wait_until("drained agent's task done", lambda: (lambda j: j if j["state"] != "JOB_RUNNING" else None)(
-        json.loads(c.cli("-o", "json", "status", running, check=False)[1])), timeout=20)
+        job_status(c.cli("-o", "json", "status", running, check=False)[1])), timeout=20)
     assert st["state"] == "JOB_SUCCEEDED" and "finished" in st["tasks"][0]["outputTail"], st
     # new runs skip it
     rc, out, _ = c.cli("-o", "json", "run", "-t", "role=web", "--", "hostname", check=False)
