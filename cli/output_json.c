@@ -24,8 +24,56 @@ static void shape_task_run(const Muster__V1__TaskRun *t, json_t *obj) {
   if (!mu_task_run_exit(t, &code)) json_object_set_new(obj, "exitCode", json_null());
 }
 
+/* No bare "id" anywhere: a message's own id is named after what it is ("jobId", "auditId",
+ * "memberId", "tokenId"), at every depth. */
+static void rename_ids(const ProtobufCMessageDescriptor *d, json_t *obj) {
+  if (!json_is_object(obj)) return;
+  if (json_object_get(obj, "id") != NULL) {
+    static const struct {
+      const char *type, *name;
+    } names[] = {{"Job", "jobId"},           {"AuditRecord", "auditId"},
+                 {"Member", "memberId"},     {"TokenInfo", "tokenId"},
+                 {"CreateTokenResponse", "tokenId"}};
+    char buf[80];
+    const char *to = NULL;
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && to == NULL; i++)
+      if (strcmp(d->short_name, names[i].type) == 0) to = names[i].name;
+    if (to == NULL) {
+      snprintf(buf, sizeof buf, "%sId", d->short_name);
+      if (buf[0] >= 'A' && buf[0] <= 'Z') buf[0] = (char)(buf[0] - 'A' + 'a');
+      to = buf;
+    }
+    /* the new name goes first, where "id" was read by people */
+    json_t *v = json_incref(json_object_get(obj, "id"));
+    json_t *copy = json_object();
+    json_object_set_new(copy, to, v);
+    json_object_del(obj, "id");
+    json_object_update(copy, obj);
+    json_object_clear(obj);
+    json_object_update(obj, copy);
+    json_decref(copy);
+  }
+  for (unsigned i = 0; i < d->n_fields; i++) {
+    const ProtobufCFieldDescriptor *f = &d->fields[i];
+    if (f->type != PROTOBUF_C_TYPE_MESSAGE) continue;
+    char camel[128];
+    size_t k = 0;
+    for (const char *p = f->name; *p && k < sizeof camel - 1; p++) {
+      if (*p == '_' && p[1] != '\0') camel[k++] = (char)(*++p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+      else camel[k++] = *p;
+    }
+    camel[k] = '\0';
+    json_t *v = json_object_get(obj, camel);
+    const ProtobufCMessageDescriptor *sub = f->descriptor;
+    if (json_is_array(v)) {
+      for (size_t j = 0; j < json_array_size(v); j++) rename_ids(sub, json_array_get(v, j));
+    } else if (json_is_object(v) && f->label != PROTOBUF_C_LABEL_REPEATED) {
+      rename_ids(sub, v);
+    }
+  }
+}
+
 static void shape_job(const Muster__V1__Job *job, json_t *obj) {
-  rename_key(obj, "id", "jobId");
   rename_key(obj, "unreachable", "unreachableHosts");
   static const char *const flat[] = {"pending", "running", "succeeded", "failed"};
   for (size_t i = 0; i < sizeof flat / sizeof flat[0]; i++) json_object_del(obj, flat[i]);
@@ -38,6 +86,7 @@ json_t *mu_cli_json_of(const ProtobufCMessage *msg) {
   json_t *obj = NULL;
   mu_err err = {0};
   if (mu_pbjson_to_json(msg, JSON_FLAGS, &obj, &err) != 0) return NULL;
+  rename_ids(msg->descriptor, obj);
   if (msg->descriptor == &muster__v1__job__descriptor)
     shape_job((const Muster__V1__Job *)msg, obj);
   else if (msg->descriptor == &muster__v1__task_run__descriptor)
