@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "cli/output_json.h"
+#include "lib/jobcounts/jobcounts.h"
 #include "lib/base/clock.h"
 #include "lib/pbjson/pbjson.h"
 #include "muster/v1/admin.pb-c.h"
@@ -121,7 +122,8 @@ int mu_cmd_agents(const mu_cli_opts *opts, int argc, char **argv) {
     size_t connected = 0;
     for (size_t i = 0; i < reply->n_agents; i++)
       connected += reply->agents[i]->state == MUSTER__V1__AGENT_STATE__AGENT_CONNECTED;
-    printf("%zu agents, %zu connected\n", reply->n_agents, connected);
+    char na[48];
+    printf("%s, %zu connected\n", mu_plural(reply->n_agents, "agent", na, sizeof na), connected);
   }
   protobuf_c_message_free_unpacked(reply_msg, NULL);
   return rc;
