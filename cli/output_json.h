@@ -3,7 +3,7 @@
  * numbers as numbers, one name per concept across commands (a job's id is "jobId" wherever
  * it appears, an agent's "agentId"), and on every line "schema" (MU_CLI_JSON_SCHEMA, raised
  * when a field changes meaning or goes away) and "kind" (what the line describes: "job",
- * "task", "summary", "agent", ...). */
+ * "task", "summary", "agent", ...). An unset nested object is null. */
 #ifndef MU_CLI_OUTPUT_JSON_H
 #define MU_CLI_OUTPUT_JSON_H
 

@@ -185,13 +185,8 @@ void mu_text_print_groups(FILE *out, const mu_text_opts *o, const mu_watch_model
       group_of[i] = n_groups++;
     }
   }
-  size_t *order = malloc((n_groups + 1) * sizeof *order);
   group *sorted = malloc((n_groups + 1) * sizeof *sorted);
-  if (order == NULL || sorted == NULL) {
-    free(order);
-    free(sorted);
-    goto out;
-  }
+  if (sorted == NULL) goto out;
   memcpy(sorted, groups, n_groups * sizeof *groups);
   qsort(sorted, n_groups, sizeof *sorted, cmp_group);
   for (size_t k = 0; k < n_groups; k++) {
@@ -225,7 +220,6 @@ void mu_text_print_groups(FILE *out, const mu_text_opts *o, const mu_watch_model
               total - shown == 1 ? "" : "s", o->job_id, r->task_name);
     free(set);
   }
-  free(order);
   free(sorted);
 out:
   free(group_of);

@@ -55,26 +55,45 @@ int mu_panel_render(const mu_panel_opts *po, const mu_watch_model *m, int64_t t0
   uint32_t ended = mu_job_counts_ended(c);
   char el[32], eta[32], tmp[64];
   int width = po->width > 20 ? po->width : 80;
-  int cells = width >= 100 ? 30 : 20;
   int64_t eta_ms = mu_watch_model_eta_ms(m, now_ms);
-  /* 1: job, bar over hosts, elapsed, ETA (the bar's colour codes are not cut) */
-  addf(&o, "job %s ", po->job_id);
-  bar(&o, ended, c->targets, cells, po->color);
-  addf(&o, " %u/%s %3u%%  %s  ETA %s\n", ended, mu_plural(c->targets, "host", tmp, sizeof tmp),
-       c->targets ? (unsigned)((uint64_t)ended * 100 / c->targets) : 100u,
-       mu_duration_format(now_ms - t0_ms, el, sizeof el),
-       eta_ms < 0 ? "-" : mu_duration_format(eta_ms, eta, sizeof eta));
-  o.lines++;
+  /* 1: job, bar over hosts, elapsed, ETA; the bar takes what the line has left (up to 30
+   * cells), so the line never wraps and the panel's height stays what was drawn */
+  char head[160], tail[160];
+  snprintf(head, sizeof head, "job %s ", po->job_id);
+  snprintf(tail, sizeof tail, " %u/%s %3u%%  %s  ETA %s", ended,
+           mu_plural(c->targets, "host", tmp, sizeof tmp),
+           c->targets ? (unsigned)((uint64_t)ended * 100 / c->targets) : 100u,
+           mu_duration_format(now_ms - t0_ms, el, sizeof el),
+           eta_ms < 0 ? "-" : mu_duration_format(eta_ms, eta, sizeof eta));
+  int cells = width - 1 - (int)strlen(head) - (int)strlen(tail) - 2;
+  if (cells > 30) cells = 30;
+  size_t start = o.len;
+  addf(&o, "%s", head);
+  if (cells >= 5) bar(&o, ended, c->targets, cells, po->color);
+  addf(&o, "%s", tail);
+  if (cells < 5) end_line(&o, start, width);
+  else {
+    addf(&o, "\n");
+    o.lines++;
+  }
   /* 2: task runs, when there are several tasks */
   if (m->n_tasks > 1) {
     uint64_t total = (uint64_t)c->targets * m->n_tasks, done = mu_watch_model_runs_ended(m);
-    addf(&o, "tasks %*s", (int)strlen(po->job_id) - 2, "");
-    bar(&o, done, total, cells, po->color);
-    addf(&o, " %llu/%llu task runs\n", (unsigned long long)done, (unsigned long long)total);
-    o.lines++;
+    snprintf(head, sizeof head, "%-*s", (int)strlen(head), "tasks");
+    snprintf(tail, sizeof tail, " %llu/%llu task runs", (unsigned long long)done,
+             (unsigned long long)total);
+    start = o.len;
+    addf(&o, "%s", head);
+    if (cells >= 5) bar(&o, done, total, cells, po->color);
+    addf(&o, "%s", tail);
+    if (cells < 5) end_line(&o, start, width);
+    else {
+      addf(&o, "\n");
+      o.lines++;
+    }
   }
   /* 3: counts, as musterd counts them */
-  size_t start = o.len;
+  start = o.len;
   char counts[256];
   addf(&o, "  %s", mu_job_counts_format(c, counts, sizeof counts));
   end_line(&o, start, width);
@@ -84,11 +103,12 @@ int mu_panel_render(const mu_panel_opts *po, const mu_watch_model *m, int64_t t0
   size_t n_top = 0, n_active = 0;
   for (size_t i = 0; i < m->n_hosts; i++) {
     const mu_watch_host *h = &m->hosts[i];
-    if (h->active_since_mono == 0 || h->done) continue;
+    /* running as musterd counts it: started, not ended (between two tasks, or retrying) */
+    if (h->first_start_mono == 0 || h->done) continue;
     n_active++;
     size_t k = n_top < SHOW ? n_top++ : SHOW;
     /* insertion into the top list, oldest start first */
-    while (k > 0 && m->hosts[top[k - 1]].active_since_mono > h->active_since_mono) {
+    while (k > 0 && m->hosts[top[k - 1]].first_start_mono > h->first_start_mono) {
       if (k < SHOW) top[k] = top[k - 1];
       k--;
     }
@@ -99,7 +119,7 @@ int mu_panel_render(const mu_panel_opts *po, const mu_watch_model *m, int64_t t0
     addf(&o, "  running:");
     for (size_t k = 0; k < n_top; k++)
       addf(&o, "%s %s %s", k ? "," : "", m->hosts[top[k]].agent_id,
-           mu_duration_format(now_ms - m->hosts[top[k]].active_since_mono, tmp, sizeof tmp));
+           mu_duration_format(now_ms - m->hosts[top[k]].first_start_mono, tmp, sizeof tmp));
     if (n_active > n_top) addf(&o, " (+%zu more)", n_active - n_top);
     end_line(&o, start, width);
   }

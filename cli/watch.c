@@ -101,8 +101,8 @@ static int per_host_output(const watch_state *w) {
 }
 
 static void result_ended(watch_state *w, const Muster__V1__TaskRun *t, mu_watch_run *r) {
-  if (w->opts->json) {
-    if (!per_host_output(w)) return;
+  if (w->opts->json) { /* --group is a text form: JSON keeps its task lines */
+    if (w->wopts->quiet || w->wopts->summary_only) return;
     json_t *o = mu_cli_json_of(&t->base);
     if (o != NULL) {
       json_object_set_new(o, "output", json_stringn(r->out ? r->out : "", r->out_len));
@@ -143,9 +143,10 @@ static int on_event(void *ud, const uint8_t *data, size_t len) {
       panel_erase(w);
       fflush(stderr);
     }
-    printf("%-24s %-10s attempt %u: %s; retrying\n", mu_run_label(&w->model, r, label, sizeof label),
-           protobuf_c_enum_descriptor_get_value(&muster__v1__task_state__descriptor,
-                                                (int)ev->task->state)->name,
+    const ProtobufCEnumValue *sv = protobuf_c_enum_descriptor_get_value(
+        &muster__v1__task_state__descriptor, (int)ev->task->state);
+    printf("%-24s %-10s attempt %u: %s; retrying\n",
+           mu_run_label(&w->model, r, label, sizeof label), sv ? sv->name : "?",
            ev->task->attempt, ev->task->message);
     fflush(stdout);
     if (w->panel) panel_draw(w);

@@ -195,11 +195,9 @@ mu_watch_change mu_watch_model_apply(mu_watch_model *m, const Muster__V1__JobEve
   r->finished_at_ms = t->finished_at_ms;
   set_str(&r->message, t->message);
   if (is_active(t->state)) {
-    if (h->active_since_mono == 0) h->active_since_mono = now_ms;
     if (h->first_start_mono == 0) h->first_start_mono = now_ms;
     return MU_EV_CHANGED;
   }
-  h->active_since_mono = 0;
   int final = t->state >= MUSTER__V1__TASK_STATE__SUCCEEDED;
   if (final && t->retry_pending) {
     free(r->out);

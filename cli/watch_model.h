@@ -32,7 +32,6 @@ typedef struct mu_watch_run {
 
 typedef struct mu_watch_host {
   char *agent_id;
-  int64_t active_since_mono;   /* a task run of it is active since (0: none is) */
   int64_t first_start_mono;    /* first seen active (0: never) */
   int64_t ended_mono;          /* host_done seen (0: not yet) */
   uint32_t runs_ended;         /* its task runs that ended */

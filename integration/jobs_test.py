@@ -343,7 +343,7 @@ def log_chunks(c, job, task):
     for line in out.splitlines():
         chunk = json.loads(line)
         if chunk.get("note"):
-            assert "output" not in chunk, chunk
+            assert chunk["output"] is None, chunk  # a note carries no output
             notes.append(chunk["note"])
         else:
             data = base64.b64decode(chunk["output"].get("data", ""))

@@ -11,8 +11,10 @@ most 100 at a time, so hosts end in three waves with nothing happening in betwee
 """
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 from harness import Cluster, Proc, main, wait_until
@@ -42,7 +44,9 @@ def start_fleet(c):
 class Tmux:
     def __init__(self, c, command, env=""):
         self.name = "muster-panel-%d" % os.getpid()
-        self.sock = os.path.join(c.workdir, "tmux.sock")
+        # a socket path must fit sun_path (108 bytes): Bazel's TEST_TMPDIR does not
+        self.dir = tempfile.mkdtemp(prefix="mpanel-", dir="/tmp")
+        self.sock = os.path.join(self.dir, "tmux.sock")
         subprocess.run(["tmux", "-S", self.sock, "new-session", "-d", "-s", self.name, "-x", "120",
                         "-y", "40", "%s %s; echo EXIT=$?; sleep 60" % (env, command)], check=True)
 
@@ -54,6 +58,7 @@ class Tmux:
 
     def close(self):
         subprocess.run(["tmux", "-S", self.sock, "kill-server"], capture_output=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 PANEL = re.compile(r"^job (j-\S+) \[([#-]+)\] (\d+)/(\d+) hosts +(\d+)%  (\S+)  ETA (\S+)$", re.M)

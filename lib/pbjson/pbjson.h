@@ -26,8 +26,8 @@
   0x8 /* 64-bit integers as JSON numbers (exact up to 2^53 in readers that use doubles); \
          a uint64 past INT64_MAX stays a string. Output only: not the proto3 mapping */
 #define MU_PBJSON_EMIT_UNSET_MESSAGES                                                     \
-  0x10 /* an unset singular message field (not in a oneof) prints as the message of its  \
-          defaults instead of being omitted; with EMIT_DEFAULTS every field is present */
+  0x10 /* an unset singular message field (not in a oneof) prints as null instead of being \
+          omitted; with EMIT_DEFAULTS every field is present. Output only */
 
 /* Deepest message nesting accepted or produced; deeper input is MU_EINVAL (as protobuf's
  * own parsers do, this guards the recursion against hostile input). */

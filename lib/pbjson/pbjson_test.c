@@ -182,13 +182,11 @@ static void test_emit_defaults(void **state) {
   /* Scalars, lists and maps appear; unset messages (target, rollout) do not. */
   assert_string_equal(text, "{\"name\":\"\",\"tasks\":[],\"priority\":0,\"labels\":{}}");
   free(text);
-  /* With EMIT_UNSET_MESSAGES every field is there, unset messages as their defaults. */
+  /* With EMIT_UNSET_MESSAGES every field is there, unset messages as null. */
   text = to_text(&js.base, MU_PBJSON_EMIT_DEFAULTS | MU_PBJSON_EMIT_UNSET_MESSAGES);
   assert_string_equal(text,
-                      "{\"name\":\"\",\"target\":{\"all\":false,\"selector\":\"\",\"hosts\":[],"
-                      "\"any\":\"\"},\"rollout\":{\"maxConcurrency\":\"\",\"maxErrors\":\"\","
-                      "\"batch\":0,\"disconnectedWait\":\"\"},\"tasks\":[],\"priority\":0,"
-                      "\"labels\":{}}");
+                      "{\"name\":\"\",\"target\":null,\"rollout\":null,\"tasks\":[],"
+                      "\"priority\":0,\"labels\":{}}");
   free(text);
 
   Muster__V1__TaskSpec ts = MUSTER__V1__TASK_SPEC__INIT;

@@ -119,16 +119,8 @@ static int value_to_json(const ProtobufCFieldDescriptor *f, const void *p, int f
     case PROTOBUF_C_TYPE_MESSAGE: {
       const ProtobufCMessage *sub = *(const ProtobufCMessage *const *)p;
       if (sub == NULL && (flags & MU_PBJSON_EMIT_UNSET_MESSAGES)) {
-        /* an unset message prints as the message of its defaults */
-        const ProtobufCMessageDescriptor *d = f->descriptor;
-        ProtobufCMessage *empty = calloc(1, d->sizeof_message);
-        if (empty == NULL) {
-          return mu_err_set(err, MU_ENOMEM, "out of memory converting field %s", f->name);
-        }
-        protobuf_c_message_init(d, empty);
-        int rc = message_to_json(empty, flags, depth + 1, ret, err);
-        free(empty);
-        return rc;
+        j = json_null(); /* present, and saying it is not set */
+        break;
       }
       if (sub == NULL) {
         j = json_object();
