@@ -10,6 +10,7 @@
 #include "cli/jobfile.h"
 #include "cli/output_json.h"
 #include "cli/output_text.h"
+#include "cli/plan_print.h"
 #include "cli/watch.h"
 #include "controlplane/jobspec.h"
 #include "lib/base/clock.h"
@@ -23,16 +24,34 @@ static int usage_error(const char *cmd, const char *usage, const char *fmt, cons
   return 2;
 }
 
+/* jobfile: the submitted file, whose lines and columns then lead the refusal's problems. */
 static int submit_and_watch(const mu_cli_opts *opts, const char *path, const ProtobufCMessage *req,
-                            const mu_watch_opts *w, int detach, uint32_t n_tasks) {
+                            const mu_watch_opts *w, int detach, uint32_t n_tasks,
+                            const char *jobfile) {
   ProtobufCMessage *reply_msg = NULL;
   mu_err err = {0};
   if (mu_cli_unary(opts, path, req, &muster__v1__submit_job_response__descriptor, &reply_msg,
                    &err) != 0) {
-    fprintf(stderr, "muster: %s\n", err.msg);
+    /* "ADDR: INVALID_ARGUMENT: tasks[0].timeout: ...; tasks[1]...": one line per problem */
+    const char *problems = strstr(err.msg, ": INVALID_ARGUMENT: ");
+    if (problems != NULL) problems += 20;
+    if (jobfile != NULL && problems != NULL && mu_jobfile_path_prefix(problems) > 0) {
+      fprintf(stderr, "muster submit: refused by the control plane:\n");
+      mu_jobfile_explain_file(jobfile, problems, stderr);
+    } else {
+      fprintf(stderr, "muster: %s\n", err.msg);
+    }
     return err.code == MU_EINVAL ? 2 : 1;
   }
   Muster__V1__SubmitJobResponse *r = (Muster__V1__SubmitJobResponse *)reply_msg;
+  if (r->plan != NULL) { /* a dry run: nothing was started */
+    if (opts->json)
+      mu_cli_print_json(&r->plan->base);
+    else
+      mu_plan_print(r->plan, stdout);
+    protobuf_c_message_free_unpacked(reply_msg, NULL);
+    return 0;
+  }
   char job_id[128];
   snprintf(job_id, sizeof job_id, "%s", r->job_id);
   uint32_t targets = r->targets;
@@ -60,12 +79,13 @@ static const char run_usage[] =
     "                  [--pids N] [--user NAME] [--wait DUR] [--detach]\n"
     "                  [--type shell|python|http] [--bundle NAME@VERSION|DIGEST]\n"
     MU_WATCH_USAGE
-    "                  [-o json] -- COMMAND [ARGS...]\n"
+    "                  [--dry-run] [-o json] -- COMMAND [ARGS...]\n"
     "\n"
     "Runs COMMAND on every matching agent now and shows each host's result and output as it\n"
     "ends, each line prefixed 'HOST: ' (--lines N: the first N lines, --tail N: the last N;\n"
     "--group: identical results together under a node set; --summary-only: the counts and the\n"
     "hosts that did not succeed). On a terminal a live panel shows progress.\n"
+    "--dry-run prints the targets in rollout order, batches and error budget; nothing runs.\n"
     "shell (default): one argument is a command line, several are run directly (no shell).\n"
     "python: -c CODE | -m MODULE | SCRIPT, then ARGS.  http: [METHOD] URL.\n"
     "Exit code 0 only when every target succeeded. Ctrl-C asks whether to cancel or detach.\n";
@@ -80,7 +100,7 @@ int mu_cmd_run(const mu_cli_opts *opts, int argc, char **argv) {
       {"env", required_argument, NULL, 'E'},      {"memory", required_argument, NULL, 'm'},
       {"pids", required_argument, NULL, 'p'},     {"user", required_argument, NULL, 'u'},
       {"wait", required_argument, NULL, 'w'},     MU_WATCH_LONG_OPTIONS,
-      {"detach", no_argument, NULL, 'd'},
+      {"detach", no_argument, NULL, 'd'},         {"dry-run", no_argument, NULL, 'n'},
       {"type", required_argument, NULL, 'k'},     {"bundle", required_argument, NULL, 'B'},
       {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
   Muster__V1__RunAdhocRequest req = MUSTER__V1__RUN_ADHOC_REQUEST__INIT;
@@ -193,6 +213,7 @@ int mu_cmd_run(const mu_cli_opts *opts, int argc, char **argv) {
       }
       case 'u': req.run_as = optarg; break;
       case 'd': detach = 1; break;
+      case 'n': req.dry_run = 1; break;
       case 'k': req.type = optarg; break;
       case 'B': req.bundle = optarg; break;
       case 'h': fputs(run_usage, stdout); rc = 0; goto out;
@@ -227,32 +248,36 @@ int mu_cmd_run(const mu_cli_opts *opts, int argc, char **argv) {
   req.n_command = (size_t)(argc - optind);
   req.command = argv + optind;
   w.interactive = isatty(STDIN_FILENO) && isatty(STDERR_FILENO);
-  rc = submit_and_watch(opts, "/muster.v1.Admin/RunAdhoc", &req.base, &w, detach, 1);
+  rc = submit_and_watch(opts, "/muster.v1.Admin/RunAdhoc", &req.base, &w, detach, 1, NULL);
 out:
   free(hosts_copy);
   return rc;
 }
 
 static const char submit_usage[] =
-    "usage: muster submit FILE [--detach] [-o json]\n"
+    "usage: muster submit FILE [--plan] [--detach] [-o json]\n"
     MU_WATCH_USAGE
     "\n"
     "Submits a job file (YAML or JSON, see docs/job-spec.md; '-' reads stdin) and follows it\n"
-    "like `muster run`.\n";
+    "like `muster run`. --plan (or --dry-run) checks it against the live fleet and prints\n"
+    "the targets in rollout order, batches and error budget; nothing is stored or started.\n";
 
 int mu_cmd_submit(const mu_cli_opts *opts, int argc, char **argv) {
   static const struct option lo[] = {{"detach", no_argument, NULL, 'd'},
+                                     {"plan", no_argument, NULL, 'n'},
+                                     {"dry-run", no_argument, NULL, 'n'},
                                      MU_WATCH_LONG_OPTIONS,
                                      {"help", no_argument, NULL, 'h'},
                                      {NULL, 0, NULL, 0}};
   mu_watch_opts w = {0};
-  int detach = 0, c;
+  int detach = 0, dry_run = 0, c;
   mu_err oerr = {0};
   optind = 1;
   opterr = 0;
   while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
     int used;
     if (c == 'd') detach = 1;
+    else if (c == 'n') dry_run = 1;
     else if (c == 'h') {
       fputs(submit_usage, stdout);
       return 0;
@@ -270,9 +295,10 @@ int mu_cmd_submit(const mu_cli_opts *opts, int argc, char **argv) {
   }
   Muster__V1__SubmitJobRequest req = MUSTER__V1__SUBMIT_JOB_REQUEST__INIT;
   req.spec = spec;
+  req.dry_run = dry_run;
   w.interactive = isatty(STDIN_FILENO) && isatty(STDERR_FILENO);
   int rc = submit_and_watch(opts, "/muster.v1.Admin/SubmitJob", &req.base, &w, detach,
-                            (uint32_t)spec->n_tasks);
+                            (uint32_t)spec->n_tasks, argv[optind]);
   protobuf_c_message_free_unpacked(&spec->base, NULL);
   return rc;
 }

@@ -23,6 +23,8 @@ static const command commands[] = {
     {"watch", "follow a job: results so far, then live", mu_cmd_watch, NULL},
     {"status", "show a job and its task runs", mu_cmd_status, NULL},
     {"logs", "print a job's task output (-f follows)", mu_cmd_logs, NULL},
+    {"cp", "copy files to many hosts through a signed bundle, or --from-hosts back", mu_cmd_cp,
+     NULL},
     {"cancel", "cancel a job", mu_cmd_cancel, NULL},
     {"jobs", "list jobs", mu_cmd_jobs, NULL},
     {"agents", "list agents: id, state, labels, last seen, load, tasks", mu_cmd_agents, NULL},
