@@ -123,6 +123,25 @@ int mu_cli_json_emit(const char *kind, json_t *obj) {
   return rc;
 }
 
+int mu_cli_json_emit_camel(const char *kind, json_t *obj) {
+  if (obj == NULL) return mu_cli_json_emit(kind, NULL);
+  json_t *camel = json_object();
+  const char *key;
+  json_t *v;
+  json_object_foreach(obj, key, v) {
+    char name[128];
+    size_t k = 0;
+    for (const char *p = key; *p && k < sizeof name - 1; p++) {
+      if (*p == '_' && p[1] >= 'a' && p[1] <= 'z') name[k++] = (char)(*++p - 'a' + 'A');
+      else name[k++] = *p;
+    }
+    name[k] = '\0';
+    json_object_set(camel, name, v);
+  }
+  json_decref(obj);
+  return mu_cli_json_emit(kind, camel);
+}
+
 /* The kind of a line that prints one message of type desc. */
 static const char *kind_of(const ProtobufCMessageDescriptor *desc, char *buf, size_t size) {
   static const struct {

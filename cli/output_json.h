@@ -25,6 +25,10 @@ json_t *mu_cli_json_of(const ProtobufCMessage *msg);
  * nothing). Returns 0, or 1 when it could not be printed (said on stderr). */
 int mu_cli_json_emit(const char *kind, json_t *obj);
 
+/* mu_cli_json_emit for objects built by hand with snake_case names (the local commands: pki,
+ * keygen, bundle pack/sign/verify): the top-level names are turned to lowerCamelCase first. */
+int mu_cli_json_emit_camel(const char *kind, json_t *obj);
+
 /* mu_cli_json_emit(kind, mu_cli_json_of(msg)); kind NULL: the kind of the message's type
  * ("agent" for AgentInfo, "job", "task", "audit", "bundle", "token", "secret", "cluster",
  * "log"; other types by their name in lowerCamelCase, "cancelJobResponse"). */
