@@ -81,8 +81,10 @@ static void panel_refresh(watch_state *w) {
   /* one write per refresh: the erase, the results and the panel leave together */
   panel_erase(w);
   fflush(stderr);
-  for (size_t i = 0; i < w->n_queued; i++)
+  for (size_t i = 0; i < w->n_queued; i++) {
     mu_text_print_run(stdout, &w->text, &w->model, &w->model.runs[w->queued[i]]);
+    mu_watch_run_drop_output(&w->model.runs[w->queued[i]]);
+  }
   w->n_queued = 0;
   fflush(stdout);
   panel_draw(w);
@@ -111,6 +113,7 @@ static void result_ended(watch_state *w, const Muster__V1__TaskRun *t, mu_watch_
                           json_boolean(r->out_seen == r->out_len && !r->out_from_tail));
     }
     mu_cli_json_emit("task", o);
+    mu_watch_run_drop_output(r);
     return;
   }
   if (!per_host_output(w)) return;
@@ -127,6 +130,7 @@ static void result_ended(watch_state *w, const Muster__V1__TaskRun *t, mu_watch_
   }
   mu_text_print_run(stdout, &w->text, &w->model, r);
   fflush(stdout);
+  mu_watch_run_drop_output(r);
 }
 
 static int on_event(void *ud, const uint8_t *data, size_t len) {

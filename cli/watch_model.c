@@ -229,6 +229,12 @@ mu_watch_change mu_watch_model_apply(mu_watch_model *m, const Muster__V1__JobEve
   return was_ended ? MU_EV_CHANGED : MU_EV_ENDED;
 }
 
+void mu_watch_run_drop_output(mu_watch_run *r) {
+  free(r->out);
+  r->out = NULL;
+  r->out_len = 0;
+}
+
 uint64_t mu_watch_model_runs_ended(const mu_watch_model *m) {
   uint64_t n = 0;
   for (size_t i = 0; i < m->n_hosts; i++)

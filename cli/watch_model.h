@@ -77,6 +77,10 @@ void mu_watch_model_free(mu_watch_model *m);
 mu_watch_change mu_watch_model_apply(mu_watch_model *m, const Muster__V1__JobEvent *ev,
                                      int64_t now_ms, mu_watch_run **ret_run);
 
+/* Frees r's kept output once it has been printed (out_seen stays): what the CLI holds is then
+ * bounded by the runs in flight, not by the fleet. --group keeps it to the end. */
+void mu_watch_run_drop_output(mu_watch_run *r);
+
 /* Task runs that ended: every run of a host that is done counts, the ones never started too. */
 uint64_t mu_watch_model_runs_ended(const mu_watch_model *m);
 
