@@ -25,6 +25,8 @@ static const command commands[] = {
     {"logs", "print a job's task output (-f follows)", mu_cmd_logs, NULL},
     {"cp", "copy files to many hosts through a signed bundle, or --from-hosts back", mu_cmd_cp,
      NULL},
+    {"explain", "say why a job's task runs failed, were cancelled or still wait", mu_cmd_explain,
+     NULL},
     {"cancel", "cancel a job", mu_cmd_cancel, NULL},
     {"jobs", "list jobs", mu_cmd_jobs, NULL},
     {"agents", "list agents: id, state, labels, last seen, load, tasks", mu_cmd_agents, NULL},

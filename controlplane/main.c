@@ -24,7 +24,7 @@ static const char usage[] =
     "               [--metrics-tls-cert FILE --metrics-tls-key FILE [--metrics-tls-ca FILE]]\n"
     "               [--leader-ttl DUR] [--takeover-grace DUR] [--presence-ttl DUR]\n"
     "               [--max-agents N] [--max-tokens N]\n"
-    "               [--max-message SIZE] [--member-id ID] [--log-level LEVEL]\n"
+    "               [--max-message SIZE] [--member-id ID] [--log-level LEVEL] [--log-format text|json]\n"
     "               [--max-job-tasks N] [--max-task-runs N] [--max-jobs-kept N]\n"
     "               [--jobs-kept-min-age DUR] [--max-jobs-kept-hard N]\n"
     "               [--audit-max-records N] [--audit-retention DUR]\n"
@@ -73,6 +73,7 @@ static const struct option long_opts[] = {
     {"audit-denials-per-second", required_argument, NULL, 0},
     {"member-id", required_argument, NULL, 0},
     {"log-level", required_argument, NULL, 0},
+    {"log-format", required_argument, NULL, 0},
     {"trust-key", required_argument, NULL, 0},
     {"max-bundle-size", required_argument, NULL, 0},
     {"bundle-store-size", required_argument, NULL, 0},
@@ -282,6 +283,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   mu_log_set_level(d.cfg.log_level);
+  mu_log_set_format(d.cfg.log_format);
   if (mu_secrets_init(&d, &err) != 0) { /* a bad --secret-key is bad configuration */
     fprintf(stderr, "musterd: %s\n", err.msg);
     mu_secrets_close(&d);

@@ -128,9 +128,11 @@ static int send_assign(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx, mu
   mu_task_run *tr = &h->tasks[idx];
   Muster__V1__ControlMessage msg = MUSTER__V1__CONTROL_MESSAGE__INIT;
   Muster__V1__Assign a = MUSTER__V1__ASSIGN__INIT;
-  /* Output params of earlier tasks on this host, as "<task>.<key>". */
-  size_t n = 0;
-  for (size_t i = 0; i < idx; i++) n += h->tasks[i].n_params;
+  /* Output params of earlier tasks on this host, as "<task>.<key>"; a retry also gets those its
+   * own earlier attempts set, so a task holding a remote handle (a Flink JobID) finds it again
+   * after a failover to another agent. */
+  size_t n = 0, upto = attempt > 1 ? idx + 1 : idx;
+  for (size_t i = 0; i < upto; i++) n += h->tasks[i].n_params;
   Muster__V1__Assign__ParamsEntry *entries = calloc(n + 1, sizeof *entries);
   Muster__V1__Assign__ParamsEntry **ptrs = calloc(n + 1, sizeof *ptrs);
   char **keys = calloc(n + 1, sizeof *keys);
@@ -141,7 +143,7 @@ static int send_assign(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx, mu
     return MU_ENOMEM;
   }
   size_t k = 0;
-  for (size_t i = 0; i < idx; i++)
+  for (size_t i = 0; i < upto; i++)
     for (size_t p = 0; p < h->tasks[i].n_params; p++, k++) {
       muster__v1__assign__params_entry__init(&entries[k]);
       size_t len = strlen(job->spec->tasks[i]->name) + strlen(h->tasks[i].params[p].key) + 2;
