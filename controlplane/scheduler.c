@@ -151,9 +151,13 @@ void mu_sched_publish_task(mu_scheduler *s, mu_job *job, mu_host_run *h, size_t 
   char tail[1024];
   int final = tr->state >= MUSTER__V1__TASK_STATE__SUCCEEDED;
   mu_task_run_view(job, h, idx, &run, storage, ptrs, final ? tail : NULL, sizeof tail);
+  Muster__V1__JobCounts counts;
+  mu_job_counts_of(job, &counts);
   ev.job_id = job->id;
   ev.task = &run;
   ev.at_ms = mu_now_ms();
+  ev.counts = &counts;
+  ev.host_done = h->state >= MU_HOST_SUCCEEDED;
   mu_job_publish(job, &ev, tr->task_id, s->cfg.history_bytes);
   free(storage);
   free(ptrs);
@@ -170,6 +174,9 @@ static void publish_job_state(mu_scheduler *s, mu_job *job) {
   ev.job_id = job->id;
   ev.job_state = job->state;
   ev.at_ms = mu_now_ms();
+  Muster__V1__JobCounts counts;
+  mu_job_counts_of(job, &counts);
+  ev.counts = &counts;
   mu_job_publish(job, &ev, NULL, s->cfg.history_bytes);
 }
 
