@@ -316,7 +316,7 @@ async function jobView(id) {
 
   function renderHead() {
     document.title = job.id + " (" + job.state + ") · Muster";
-    head.replaceChildren(
+    head.replaceChildren(...[
       h("h1", {}, "Job ", h("span", {id: "job-id"}, job.id), " ", job.name ?
         h("span", {class: "muted"}, job.name) : null, " ",
         h("span", {id: "job-state", "data-state": job.state}, badge(job.state))),
@@ -326,7 +326,8 @@ async function jobView(id) {
         h("div", {class: "card", id: "job-count-" + k}, h("div", {class: "n"}, v),
           h("div", {class: "muted"}, k)))),
       progressBar(job, true),
-      job.end_reason ? h("p", {class: "muted"}, job.end_reason) : null);
+      job.end_reason ? h("p", {class: "muted", id: "end-reason"}, job.end_reason) : null,
+    ].filter(Boolean));
   }
 
   // One row per host, one bar per task run from start to finish (or now).
