@@ -21,7 +21,7 @@ from harness import free_port, wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-ELEMENT = "element-6066-11e4-a52a-4f72b3a9f3f8"
+ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
 
 
 def available():

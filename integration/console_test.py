@@ -92,7 +92,8 @@ def test_browser_story(c):
         # a wrong token is refused and nothing is kept
         b.type("#token", "mst_aaaaaaaaaaaa_" + "A" * 43)
         b.click("#login-submit")
-        err = b.wait_js("the refusal", "return document.querySelector('#login-error').textContent")
+        err = b.wait_js("the refusal", "const t = document.querySelector('#login-error')"
+                        ".textContent; return t.includes('refused') ? t : null")
         assert "unknown token" in err, err
         assert b.js("return sessionStorage.getItem('muster.token')") is None
         assert b.url().endswith("/login?next=%2F"), b.url()

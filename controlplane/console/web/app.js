@@ -148,6 +148,7 @@ function loginView() {
     h("button", {type: "submit", id: "login-submit"}, "Log in"));
   form.addEventListener("submit", async e => {
     e.preventDefault();
+    msg.textContent = "";
     sessionStorage.setItem(TOKEN_KEY, input.value.trim());
     const r = await api("/api/v1/whoami", {noRedirect: true});
     if (r.status === 200) {
