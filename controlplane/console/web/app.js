@@ -363,7 +363,7 @@ async function jobView(id) {
         if (!x) continue;
         const start = x.started_at_ms, end = x.finished_at_ms || (start ? Date.now() : 0);
         if (!start) continue; // not started: nothing on the time axis yet
-        const x0 = X(start), w = Math.max(2, X(end) - x0);
+        const x0 = X(start), w = Math.max(3, X(end) - x0);
         const rect = h("svg:rect", {class: "run s-" + x.state, x: x0, y: y + 2, width: w,
                                     height: rowH - 4, "data-host": host, "data-task": task,
                                     "data-state": x.state});
