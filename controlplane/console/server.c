@@ -205,7 +205,10 @@ void mu_console_req_unref(mu_console_req *r) {
   for (int i = 0; i < MU_CQ_COUNT; i++) free(r->query[i]);
   free(r->pem);
   free(r->body);
-  mu_console_stream_unref(r->stream);
+  if (r->stream != NULL) { /* answered after its connection gave up: nobody will read it */
+    mu_console_stream_reader_gone(r->stream);
+    mu_console_stream_unref(r->stream);
+  }
   free(r);
 }
 
@@ -355,7 +358,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   if (ask_loop(c, r) != 0) {
     ret = answer_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "musterd is busy or stopping");
   } else if (r->stream != NULL) {
-    ret = answer_stream(conn, r->stream);
+    mu_console_stream *st = r->stream; /* the response takes it over */
+    r->stream = NULL;
+    ret = answer_stream(conn, st);
+    mu_console_stream_unref(st);
   } else {
     char *body = r->body;
     r->body = NULL;
