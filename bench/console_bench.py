@@ -71,6 +71,11 @@ def main():
             body = resp.read()
         print("GET /api/v1/jobs/ID: %d bytes, %.1f ms (urllib)" % (len(body),
                                                                  1000 * (time.monotonic() - t)))
+        with urllib.request.urlopen(base + "/api/v1/jobs/%s/events" % job) as resp:
+            replay = resp.read()
+        print("GET /api/v1/jobs/ID/events (history): %d bytes, %d events%s" % (
+            len(replay), replay.count(b"\n\n"),
+            ", ended in overflow" if b"event: overflow" in replay else ""))
         loads = []
         with Browser(work, width=1400, height=1000) as b:
             b.get(base + "/")  # warm: the static files are cached after this

@@ -225,6 +225,11 @@ def test_endpoints_and_auth(c):
                                   for t in ("step1", "step2")), done
     outs = [e for n, e in events if n == "output" and e["host"] == "web-1" and e["task"] == "step2"]
     assert "".join(o["data"] for o in outs).endswith("step2 done\n"), outs
+    # history=0: live events only; the job is over, so just the end
+    st, body = http(c, api + "/jobs/%s/events?history=0" % job, token=token)
+    assert st == 200 and body.startswith("event: end\n"), (st, body)
+    st, body = http(c, api + "/jobs/%s/events?history=2" % job, token=token)
+    assert st == 400, (st, body)
     st, body = http(c, api + "/jobs/" + job, token=token)
     assert st == 200 and body["state"] == "succeeded" and body["succeeded"] == 3, body
     assert body["runs_total"] == 6 and len(body["runs"]) == 6, body

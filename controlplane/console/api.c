@@ -395,12 +395,15 @@ static void sub_on_end(mu_watcher *w, int code, const char *message) {
 static int job_events(mu_console *con, mu_console_req *r) {
   mu_job *job = find_job(con, r);
   if (job == NULL) return 0;
+  uint64_t history;
+  if (mu_console_param_uint(r->query[MU_CQ_HISTORY], 1, 1, &history) != 0)
+    return answer_error(r, 400, "history: expected 0 or 1");
   if (con->n_subs >= (size_t)con->cfg.max_connections * 2)
     return answer_error(r, 503, "too many live event streams (%zu)", con->n_subs);
   mu_console_stream *st = mu_console_stream_new(con->cfg.stream_buffer);
   if (st == NULL) return answer(r, 500, NULL);
   /* what a late WatchJob caller replays, then live events: no gap, both on this thread */
-  for (size_t i = 0; i < job->n_history; i++) {
+  for (size_t i = 0; history && i < job->n_history; i++) {
     const char *name;
     char *data;
     if (mu_console_event_json(job->history[i], job->history_len[i], MU_CONSOLE_OUTPUT_EVENT_MAX,

@@ -21,6 +21,7 @@ typedef enum {
   MU_CQ_LIMIT,
   MU_CQ_AFTER,
   MU_CQ_OFFSET,
+  MU_CQ_HISTORY,
   MU_CQ_COUNT
 } mu_console_query;
 extern const char *const mu_console_query_names[MU_CQ_COUNT];

@@ -25,8 +25,8 @@
 #define MU_CONSOLE_KEEPALIVE_MS 15000   /* a comment line on an idle event stream */
 #define MU_CONSOLE_PEM_MAX (1u << 20)
 
-const char *const mu_console_query_names[MU_CQ_COUNT] = {"selector", "state", "tail",
-                                                         "limit",    "after", "offset"};
+const char *const mu_console_query_names[MU_CQ_COUNT] = {
+    "selector", "state", "tail", "limit", "after", "offset", "history"};
 
 /* Headers on every answer: nothing is framed, sniffed or loaded from elsewhere. */
 static const char csp[] =

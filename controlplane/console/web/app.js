@@ -264,11 +264,13 @@ async function jobsView() {
 }
 
 // Reads a server-sent-events body from fetch (EventSource cannot send the token header).
-async function readEvents(path, onEvent, signal) {
+// onOpen runs once the server holds the subscription (its answer's headers arrived).
+async function readEvents(path, onEvent, signal, onOpen) {
   const resp = await fetch(path, {headers: token() ? {Authorization: "Bearer " + token()} : {},
                                   cache: "no-store", signal});
   if (resp.status === 401) { goLogin(); return; }
   if (!resp.ok || !resp.body) throw new Error("events: " + resp.status);
+  if (onOpen) await onOpen();
   const reader = resp.body.getReader();
   const dec = new TextDecoder();
   let buf = "";
@@ -297,7 +299,17 @@ async function jobView(id) {
   if (r.status !== 200) return setMain(h("p", {class: "error"}, r.body.error));
   let job = r.body;
   const runs = new Map();  // "host\ttask" -> run
-  for (const run of job.runs) runs.set(run.host + "\t" + run.task, run);
+  // A run only moves forward: a newer attempt, or a later state of the same attempt. So a
+  // snapshot and live events can be merged in any order.
+  const RANK = {unspecified: 0, pending: 0, assigned: 1, starting: 2, running: 3};
+  function applyRun(x) {
+    const k = x.host + "\t" + x.task, cur = runs.get(k);
+    const rank = r => r.state in RANK ? RANK[r.state] : 4;
+    if (cur && (x.attempt < cur.attempt || (x.attempt === cur.attempt && rank(x) < rank(cur))))
+      return;
+    runs.set(k, x);
+  }
+  for (const run of job.runs) applyRun(run);
   const taskNames = job.tasks.map(t => t.name);
   const hosts = [...new Set(job.runs.map(x => x.host))].sort();
   let selHost = hosts[0] || "", selTask = taskNames[0] || "";
@@ -430,9 +442,11 @@ async function jobView(id) {
   async function follow() {
     live.textContent = "● live";
     try {
-      await readEvents("/api/v1/jobs/" + encodeURIComponent(job.id) + "/events", (name, ev) => {
+      // no history replay: the snapshot fetched once the subscription exists covers it
+      const jobPath = "/api/v1/jobs/" + encodeURIComponent(job.id);
+      await readEvents(jobPath + "/events?history=0", (name, ev) => {
         if (name === "task") {
-          runs.set(ev.host + "\t" + ev.task, ev);
+          applyRun(ev);
           recount();
           render();
         } else if (name === "output") {
@@ -444,7 +458,15 @@ async function jobView(id) {
           job.state = ev.state;
           render();
         }
-      }, ctl.signal);
+      }, ctl.signal, async () => {
+        const snap = await api(jobPath);
+        if (snap.status !== 200) return;
+        const state = job.state, fresh = snap.body.runs;
+        job = snap.body;
+        if (state !== "running" && state !== "pending") job.state = state; // a "job" event won
+        for (const run of fresh) applyRun(run);
+        render();
+      });
     } catch (e) {
       if (ctl.signal.aborted) return;
     }
@@ -452,7 +474,7 @@ async function jobView(id) {
     const again = await api("/api/v1/jobs/" + encodeURIComponent(job.id)).catch(() => null);
     if (again && again.status === 200) {
       job = again.body;
-      for (const run of job.runs) runs.set(run.host + "\t" + run.task, run);
+      for (const run of job.runs) applyRun(run);
       render();
       if (job.state === "running" || job.state === "pending") setTimeout(follow, 1000);
     }
