@@ -12,7 +12,7 @@ $TEST_UNDECLARED_OUTPUTS_DIR.
 The JSON endpoints are checked directly too (urllib over the CA): no credentials or a wrong
 token 401, a viewer token 200, an admin certificate without a token 200, an agent
 certificate 403, unknown job 404 JSON, the page's 404 status, a POST 405, the live events
-stream in order, and a read-only console for a viewer (no endpoint changes anything)."""
+stream in order, 90 requests from 16 threads at once, and a revoked token refused at once."""
 import json
 import os
 import ssl
@@ -262,6 +262,16 @@ def test_endpoints_and_auth(c):
     # read-only: nothing but GET
     st, body = http(c, api + "/jobs", token=token, method="POST")
     assert st == 405, (st, body)
+    # the loop answers many browsers at once (a thread per connection waits, the loop doesn't)
+    import concurrent.futures
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        codes = list(pool.map(lambda i: http(c, api + ("/agents", "/jobs", "/jobs/" + job)[i % 3],
+                                            token=token)[0], range(90)))
+    assert codes == [200] * 90, codes
+    # a revoked token stops working at once, as on the admin API
+    c.cli("token", "revoke", "dash")
+    st, body = http(c, api + "/whoami", token=token)
+    assert st == 401 and "revoked" in body["error"], (st, body)
     # the denials are logged by musterd as the admin API's are
     wait_until("the denial in musterd's log", lambda: "denied console GET" in c.musterd.text())
 
