@@ -12,7 +12,9 @@ $TEST_UNDECLARED_OUTPUTS_DIR.
 The JSON endpoints are checked directly too (urllib over the CA): no credentials or a wrong
 token 401, a viewer token 200, an admin certificate without a token 200, an agent
 certificate 403, unknown job 404 JSON, the page's 404 status, a POST 405, the live events
-stream in order, 90 requests from 16 threads at once, and a revoked token refused at once."""
+stream in order, 90 requests from 16 threads at once, and a revoked token refused at once.
+
+With a real etcd and two members, the follower's console answers from its watched copy."""
 import json
 import os
 import ssl
@@ -21,6 +23,7 @@ import urllib.error
 import urllib.request
 
 from browser import Browser, available
+from ha_test import HA
 from harness import free_port, main, wait_until
 
 HEARTBEAT = ["--heartbeat-interval", "300ms"]
@@ -31,6 +34,7 @@ def start(c):
     """musterd with the console, three agents; returns the console's base URL."""
     web = free_port()
     c.start_musterd("--heartbeat-timeout", "2s", "--web-listen", "127.0.0.1:%d" % web)
+    c.members["musterd"] = (c.musterd, c.addr)  # HA's stop_all and procs see it
     c.start_agent("web-1", "role=web,dc=eu", *HEARTBEAT)
     c.start_agent("web-2", "role=web,dc=us", *HEARTBEAT)
     c.start_agent("db-1", "role=db,dc=eu", *HEARTBEAT)
@@ -276,5 +280,39 @@ def test_endpoints_and_auth(c):
     wait_until("the denial in musterd's log", lambda: "denied console GET" in c.musterd.text())
 
 
+def test_follower_serves_the_console(c):
+    """Two members on a real etcd, each with a console: the follower's console answers from
+    its watched copy (agents, jobs, a job's runs), authenticates a token made on the leader,
+    and says it is not leading."""
+    c.start_etcd()
+    webs = {}
+    for name in ("cp-a", "cp-b"):
+        webs[name] = free_port()
+        c.start_member(name, "--web-listen", "127.0.0.1:%d" % webs[name])
+    leader = wait_until("one leader", c.leader, timeout=10)
+    follower = [n for n in c.members if n != leader[0]][0]
+    c.addr = leader[1]  # agents and the CLI talk to the leader
+    c.start_agent("web-1", "role=web", *HEARTBEAT)
+    c.start_agent("web-2", "role=web", *HEARTBEAT)
+    token = viewer_token(c)
+    api = "https://127.0.0.1:%d/api/v1" % webs[follower]
+    st, body = wait_until("the token on the follower",
+                          lambda: (lambda r: r if r[0] == 200 else None)(
+                              http(c, api + "/whoami", token=token)), timeout=5)
+    assert body["leading"] is False and body["member"] == follower, body
+    wait_until("both agents on the follower's console", lambda: http(
+        c, api + "/agents", token=token)[1].get("counts", {}).get("connected") == 2, timeout=10)
+    job = submit_sleeps(c, seconds=0.2, tasks=2)
+    def done():
+        st, body = http(c, api + "/jobs/" + job, token=token)
+        return st == 200 and body["state"] == "succeeded" and body
+    body = wait_until("the job done on the follower's console", done, timeout=30)
+    assert sorted((r["host"], r["task"], r["state"]) for r in body["runs"]) == [
+        (h, t, "succeeded") for h in ("web-1", "web-2") for t in ("step1", "step2")], body
+    st, body = http(c, api + "/jobs/j-nope", token=token)
+    assert st == 404, (st, body)
+
+
 if __name__ == "__main__":
-    main([test_browser_story, test_endpoints_and_auth])
+    main([test_browser_story, test_endpoints_and_auth, test_follower_serves_the_console],
+         lambda *bins: HA(*bins))
