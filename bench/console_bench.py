@@ -59,7 +59,7 @@ def main():
                            capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, r.stderr
         out = subprocess.run(cli + ["-o", "json", "jobs"], capture_output=True, text=True).stdout
-        job = json.loads(out.splitlines()[0])["id"]
+        job = json.loads(out.splitlines()[0])["jobId"]
 
         def finished():
             with urllib.request.urlopen(base + "/api/v1/jobs/%s?limit=1" % job) as resp:

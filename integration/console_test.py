@@ -76,7 +76,7 @@ def submit_sleeps(c, seconds=1.5, tasks=3):
                     "sleep %s; echo step%d done\"}\n" % (i + 1, i + 1, seconds, i + 1))
     c.cli("submit", "--detach", path)
     _, out, _ = c.cli("-o", "json", "jobs")
-    return json.loads(out.splitlines()[0])["id"]
+    return json.loads(out.splitlines()[0])["jobId"]
 
 
 def shot(b, name):
