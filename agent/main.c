@@ -233,6 +233,7 @@ static void on_engine_closed(void *ud) {
 
 static void on_journal_closed(void *ud) {
   mu_agent_daemon *a = ud;
+  a->journal = NULL; /* freed: an ack arriving while the engine closes must not reach it */
   mu_rpc_engine_close(a->engine, on_engine_closed, a);
 }
 
