@@ -1,0 +1,268 @@
+/* The image store and pulls (see image.h). */
+#define _GNU_SOURCE
+#include "plugins/container/image.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int mkdir_p(const char *path, mode_t mode) {
+  char buf[PATH_MAX];
+  snprintf(buf, sizeof buf, "%s", path);
+  for (char *p = buf + 1; *p; p++)
+    if (*p == '/') {
+      *p = '\0';
+      if (mkdir(buf, mode) != 0 && errno != EEXIST) return -1;
+      *p = '/';
+    }
+  return mkdir(buf, mode) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+int mu_store_init(const char *root, mu_err *err) {
+  const char *subs[] = {"blobs/sha256", "refs", "rootfs", "tmp"};
+  for (size_t i = 0; i < 4; i++) {
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/%s", root, subs[i]);
+    if (mkdir_p(p, 0700) != 0) return mu_err_set(err, MU_EIO, "image store: cannot create %s: %s", p, strerror(errno));
+  }
+  return 0;
+}
+
+int mu_pull_policy_parse(const char *s, mu_pull_policy *ret) {
+  if (s == NULL || *s == '\0' || strcmp(s, "if-not-present") == 0) *ret = MU_PULL_IF_NOT_PRESENT;
+  else if (strcmp(s, "always") == 0) *ret = MU_PULL_ALWAYS;
+  else if (strcmp(s, "never") == 0) *ret = MU_PULL_NEVER;
+  else return -1;
+  return 0;
+}
+
+static void blob_path(const char *root, const char *digest, char *buf, size_t cap) {
+  snprintf(buf, cap, "%s/blobs/sha256/%s", root, digest + 7);
+}
+
+/* Reads a small blob from the store and checks its digest (a store file could be damaged). */
+static int read_blob(const char *root, const char *digest, char **ret, size_t *ret_len, mu_err *err) {
+  char path[PATH_MAX];
+  blob_path(root, digest, path, sizeof path);
+  *ret = NULL;
+  FILE *f = fopen(path, "rbe");
+  if (f == NULL) return errno == ENOENT ? MU_ENOENT : mu_err_set(err, MU_EIO, "cannot read %s: %s", path, strerror(errno));
+  char *buf = malloc(MU_MANIFEST_MAX_BYTES + 1);
+  size_t n = buf ? fread(buf, 1, MU_MANIFEST_MAX_BYTES + 1, f) : 0;
+  fclose(f);
+  if (buf == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
+  if (n > MU_MANIFEST_MAX_BYTES) {
+    free(buf);
+    return mu_err_set(err, MU_ENOSPC, "%s is over the manifest bound", path);
+  }
+  buf[n] = '\0';
+  unsigned char h[32];
+  unsigned hl = 0;
+  EVP_Digest(buf, n, h, &hl, EVP_sha256(), NULL);
+  char got[72];
+  int k = snprintf(got, sizeof got, "sha256:");
+  for (int i = 0; i < 32; i++) k += snprintf(got + k, sizeof got - (size_t)k, "%02x", h[i]);
+  if (strcmp(got, digest) != 0) {
+    free(buf);
+    unlink(path);
+    return MU_ENOENT; /* damaged: fetch again */
+  }
+  *ret = buf;
+  *ret_len = n;
+  return 0;
+}
+
+static int write_atomic(const char *root, const char *final, const void *data, size_t len, mu_err *err) {
+  char tmp[PATH_MAX];
+  snprintf(tmp, sizeof tmp, "%s/tmp/w.XXXXXX", root);
+  int fd = mkostemp(tmp, O_CLOEXEC);
+  if (fd < 0) return mu_err_set(err, MU_EIO, "cannot create %s: %s", tmp, strerror(errno));
+  bool ok = write(fd, data, len) == (ssize_t)len && fchmod(fd, 0644) == 0 && fsync(fd) == 0;
+  close(fd);
+  if (!ok || rename(tmp, final) != 0) {
+    unlink(tmp);
+    return mu_err_set(err, MU_EIO, "cannot write %s: %s", final, strerror(errno));
+  }
+  return 0;
+}
+
+static void ref_path(const char *root, const mu_imgref *ref, char *buf, size_t cap) {
+  char name[MU_IMGREF_MAX + 1];
+  snprintf(name, sizeof name, "%s/%s:%s", ref->registry, ref->repository, ref->tag);
+  for (char *p = name; *p; p++)
+    if (*p == '/') *p = '%';
+  snprintf(buf, cap, "%s/refs/%s", root, name);
+}
+
+static bool blob_present(const char *root, const mu_descriptor *d) {
+  char path[PATH_MAX];
+  struct stat st;
+  blob_path(root, d->digest, path, sizeof path);
+  return stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == d->size;
+}
+
+typedef struct progress {
+  const mu_pull_opts *opts;
+  char phase[64];
+  uint64_t done, total;
+  mu_image *img;
+} progress;
+
+static void on_bytes(void *arg, uint64_t n) {
+  progress *p = arg;
+  p->done += n;
+  p->img->downloaded_bytes += n;
+  if (p->opts->on_progress) p->opts->on_progress(p->opts->arg, p->phase, p->done, p->total);
+}
+
+/* Fetches the manifest for ref: by digest, or by tag (then pinned to its digest). An index is
+ * resolved to the platform's manifest. */
+static int resolve(const char *root, mu_registry *reg, const mu_imgref *ref, const mu_pull_opts *opts, mu_image *img,
+                   char **ret_body, size_t *ret_len, mu_err *err) {
+  char ctype[128] = "", digest[72] = "";
+  char *body = NULL;
+  size_t len = 0;
+  int rc;
+  char rp[PATH_MAX];
+  ref_path(root, ref, rp, sizeof rp);
+  if (ref->digest[0]) {
+    snprintf(digest, sizeof digest, "%s", ref->digest);
+  } else if (opts->policy != MU_PULL_ALWAYS) {
+    FILE *f = fopen(rp, "re");
+    if (f != NULL) {
+      if (fgets(digest, sizeof digest, f) == NULL || !mu_digest_valid(digest)) digest[0] = '\0';
+      fclose(f);
+    }
+  }
+  if (digest[0] && opts->policy != MU_PULL_ALWAYS && read_blob(root, digest, &body, &len, err) == 0) goto have;
+  if (opts->policy == MU_PULL_NEVER)
+    return mu_err_set(err, MU_ENOENT, "image %s/%s:%s is not in the store and pull_policy is never", ref->registry,
+                      ref->repository, ref->tag[0] ? ref->tag : ref->digest);
+  if (reg == NULL) return mu_err_set(err, MU_EINVAL, "no registry client");
+  if ((rc = mu_registry_get_manifest(reg, mu_imgref_reference(ref), &body, &len, ctype, digest, err)) != 0) return rc;
+  mu_doc_kind kind;
+  if ((rc = mu_doc_kind_of(ctype, body, len, &kind, err)) != 0) goto fail;
+  if (kind == MU_DOC_INDEX) {
+    mu_descriptor d;
+    if ((rc = mu_index_select(body, len, &opts->platform, &d, err)) != 0) goto fail;
+    free(body);
+    body = NULL;
+    if ((rc = mu_registry_get_manifest(reg, d.digest, &body, &len, ctype, digest, err)) != 0) goto fail;
+    if ((int64_t)len != d.size) {
+      rc = mu_err_set(err, MU_EIO, "manifest %s: %zu bytes, the index says %lld", d.digest, len, (long long)d.size);
+      goto fail;
+    }
+    if ((rc = mu_doc_kind_of(ctype, body, len, &kind, err)) != 0) goto fail;
+    if (kind != MU_DOC_MANIFEST) {
+      rc = mu_err_set(err, MU_ENOTSUP, "index entry %s is not an image manifest", d.digest);
+      goto fail;
+    }
+  }
+  char bp[PATH_MAX];
+  blob_path(root, digest, bp, sizeof bp);
+  if ((rc = write_atomic(root, bp, body, len, err)) != 0) goto fail;
+  if (!ref->digest[0]) {
+    char line[80];
+    int n = snprintf(line, sizeof line, "%s\n", digest);
+    if ((rc = write_atomic(root, rp, line, (size_t)n, err)) != 0) goto fail;
+  }
+have:
+  snprintf(img->manifest_digest, sizeof img->manifest_digest, "%s", digest);
+  *ret_body = body;
+  *ret_len = len;
+  return 0;
+fail:
+  free(body);
+  return rc;
+}
+
+int mu_image_pull(const char *root, const mu_imgref *ref, const mu_pull_opts *opts, mu_image *img, mu_err *err) {
+  memset(img, 0, sizeof *img);
+  mu_registry *reg = NULL;
+  char *body = NULL, *cfg = NULL;
+  size_t len = 0, cfg_len = 0;
+  progress prog = {.opts = opts, .img = img};
+  int rc;
+  if ((rc = mu_store_init(root, err)) != 0) return rc;
+  mu_registry_opts ro = opts->registry;
+  ro.on_bytes = on_bytes;
+  ro.arg = &prog;
+  if (opts->policy != MU_PULL_NEVER && (rc = mu_registry_new(ref, &ro, &reg, err)) != 0) return rc;
+  snprintf(prog.phase, sizeof prog.phase, "manifest");
+  if ((rc = resolve(root, reg, ref, opts, img, &body, &len, err)) != 0) goto done;
+  if ((rc = mu_manifest_parse(body, len, &img->manifest, err)) != 0) goto done;
+  const mu_manifest *m = &img->manifest;
+  for (size_t i = 0; i <= m->n_layers; i++) { /* the config, then each layer */
+    const mu_descriptor *d = i == 0 ? &m->config : &m->layers[i - 1];
+    if (blob_present(root, d)) continue;
+    if (opts->policy == MU_PULL_NEVER) {
+      rc = mu_err_set(err, MU_ENOENT, "blob %s is not in the store and pull_policy is never", d->digest);
+      goto done;
+    }
+    if (i == 0) snprintf(prog.phase, sizeof prog.phase, "config");
+    else snprintf(prog.phase, sizeof prog.phase, "layer %zu/%zu", i, m->n_layers);
+    prog.done = 0;
+    prog.total = (uint64_t)d->size;
+    char bp[PATH_MAX];
+    blob_path(root, d->digest, bp, sizeof bp);
+    if ((rc = mu_registry_get_blob(reg, d, bp, err)) != 0) goto done;
+    if (i > 0) img->layers_downloaded++;
+  }
+  if ((rc = read_blob(root, m->config.digest, &cfg, &cfg_len, err)) != 0) {
+    if (rc == MU_ENOENT) rc = mu_err_set(err, MU_EIO, "config %s: damaged in the store", m->config.digest);
+    goto done;
+  }
+  if ((rc = mu_image_config_parse(cfg, cfg_len, &img->config, err)) != 0) {
+    mu_err_prefix(err, "image config %s", m->config.digest);
+    goto done;
+  }
+  if (img->config.n_diff_ids != 0 && img->config.n_diff_ids != m->n_layers) {
+    rc = mu_err_set(err, MU_EINVAL, "image config lists %zu diff_ids for %zu layers", img->config.n_diff_ids, m->n_layers);
+    goto done;
+  }
+  snprintf(img->rootfs, sizeof img->rootfs, "%s/rootfs/%s", root, img->manifest_digest + 7);
+  struct stat st;
+  if (stat(img->rootfs, &st) != 0) {
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s/tmp/rootfs.XXXXXX", root);
+    if (mkdtemp(tmp) == NULL || chmod(tmp, 0755) != 0) {
+      rc = mu_err_set(err, MU_EIO, "cannot create %s: %s", tmp, strerror(errno));
+      goto done;
+    }
+    const char *layers[MU_MANIFEST_MAX_LAYERS];
+    char paths[MU_MANIFEST_MAX_LAYERS][PATH_MAX / 4];
+    for (size_t i = 0; i < m->n_layers; i++) {
+      blob_path(root, m->layers[i].digest, paths[i], sizeof paths[i]);
+      layers[i] = paths[i];
+    }
+    snprintf(prog.phase, sizeof prog.phase, "unpack");
+    if (opts->on_progress) opts->on_progress(opts->arg, prog.phase, 0, 0);
+    if ((rc = mu_unpack_layers(tmp, layers, m->n_layers, &opts->unpack, err)) != 0) {
+      mu_rm_rf(tmp);
+      goto done;
+    }
+    if (rename(tmp, img->rootfs) != 0) {
+      int e = errno;
+      mu_rm_rf(tmp);
+      if (e != EEXIST && e != ENOTEMPTY) {
+        rc = mu_err_set(err, MU_EIO, "cannot rename into %s: %s", img->rootfs, strerror(e));
+        goto done;
+      }
+    } else {
+      img->unpacked = true;
+    }
+  }
+done:
+  free(body);
+  free(cfg);
+  mu_registry_free(reg);
+  if (rc != 0) mu_image_free(img);
+  return rc;
+}
+
+void mu_image_free(mu_image *img) { mu_image_config_free(&img->config); }

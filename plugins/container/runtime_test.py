@@ -1,0 +1,324 @@
+"""The container helper (muster-container) against a real loopback docker-registry: pulls of
+OCI and Docker manifests, gzip/zstd/plain layers, an amd64+arm64 index, token and Basic auth,
+bad input, the store (warm start, shared layers once), hostile layers, and the launcher's
+isolation checked from inside the container (escapes refused), plus runc as a reference.
+Needs root (namespaces, mounts), docker-registry and busybox-static (scripts/setup)."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import unittest
+import http.server
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import regfixture as rf  # noqa: E402
+
+HELPER = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else None
+del sys.argv[1:]
+
+
+def need_root():
+    if os.geteuid() != 0:
+        raise unittest.SkipTest("needs root (namespaces, mounts, chroot)")
+    for tool in ("docker-registry", rf.BUSYBOX):
+        if shutil.which(tool) is None and not os.path.exists(tool):
+            raise unittest.SkipTest("%s missing: run scripts/setup" % tool)
+
+
+class Base(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        need_root()
+        cls.reg = rf.Registry()
+        cls.tmp = tempfile.mkdtemp(prefix="ctr-test.")
+        cls.store = os.path.join(cls.tmp, "store")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.reg.close()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def pull(self, image, *opts, store=None, env=None, ok=True):
+        argv = [HELPER, "pull", "--store", store or self.store, "--insecure"] + list(opts) + [image]
+        p = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+        if ok and p.returncode != 0:
+            self.fail("pull %s: rc %d: %s" % (image, p.returncode, p.stderr))
+        if not ok:
+            self.assertNotEqual(p.returncode, 0, p.stdout)
+            return p.stderr
+        digest, rootfs, layers, nbytes = p.stdout.split()
+        return digest, rootfs, int(layers), int(nbytes)
+
+    def run_ctr(self, image, timeout=60, **cfg):
+        state = tempfile.mkdtemp(prefix="task.", dir=self.tmp)
+        conf = dict({"store": self.store, "image": image, "insecure": True, "state_dir": state}, **cfg)
+        path = os.path.join(state, "container.json")
+        with open(path, "w") as f:
+            json.dump(conf, f)
+        p = subprocess.run([HELPER, "run", path], capture_output=True, text=True, timeout=timeout)
+        self.assertFalse(os.path.exists(path), "the config (credentials) must be deleted")
+        return p
+
+
+class PullTest(Base):
+    def test_oci_gzip_and_warm_start(self):
+        self.reg.push_image("t/oci", "v1", [rf.busybox_layer()], {"Cmd": ["/bin/echo", "hi"]})
+        d, rootfs, layers, nbytes = self.pull(self.host("t/oci:v1"))
+        self.assertEqual(layers, 1)
+        self.assertGreater(nbytes, 100000)
+        self.assertTrue(os.path.isfile(os.path.join(rootfs, "bin/busybox")))
+        d2, _, layers2, nbytes2 = self.pull(self.host("t/oci:v1"))
+        self.assertEqual((d2, layers2, nbytes2), (d, 0, 0), "a warm start downloads nothing")
+        d3, _, layers3, _ = self.pull(self.host("t/oci@" + d))
+        self.assertEqual((d3, layers3), (d, 0))
+
+    def host(self, name):
+        return "%s/%s" % (self.reg.host, name)
+
+    def test_zstd_plain_docker(self):
+        base = rf.busybox_layer()
+        top = rf.Layer().file("etc/motd", "zstd layer\n").raw()
+        self.reg.push_image("t/zstd", "1", [base, top], compression="zstd")
+        _, rootfs, _, _ = self.pull(self.host("t/zstd:1"))
+        self.assertEqual(open(os.path.join(rootfs, "etc/motd")).read(), "zstd layer\n")
+        self.reg.push_image("t/plain", "1", [base, rf.Layer().file("etc/motd", "plain\n").raw()], compression="none")
+        _, rootfs, _, _ = self.pull(self.host("t/plain:1"))
+        self.assertEqual(open(os.path.join(rootfs, "etc/motd")).read(), "plain\n")
+        self.reg.push_image("t/docker", "1", [base], docker=True)
+        _, rootfs, layers, _ = self.pull(self.host("t/docker:1"))
+        self.assertTrue(os.path.isfile(os.path.join(rootfs, "bin/busybox")))
+
+    def test_shared_layers_stored_once(self):
+        store = os.path.join(self.tmp, "dedup")
+        base = rf.busybox_layer()
+        self.reg.push_image("t/a", "1", [base, rf.Layer().file("a", "a").raw()])
+        self.reg.push_image("t/b", "1", [base, rf.Layer().file("b", "b").raw()])
+        _, _, la, _ = self.pull(self.host("t/a:1"), store=store)
+        _, _, lb, nb = self.pull(self.host("t/b:1"), store=store)
+        self.assertEqual((la, lb), (2, 1), "the shared base layer is downloaded once")
+        self.assertLess(nb, 10000)
+
+    def test_index_platforms(self):
+        amd = self.reg.push_image("t/multi", "amd64", [rf.Layer().file("arch", "amd64\n").raw()], arch="amd64")
+        arm = self.reg.push_image("t/multi", "arm64", [rf.Layer().file("arch", "arm64\n").raw()], arch="arm64")
+        self.reg.push_index("t/multi", "1", [(arm[0], arm[1], "arm64", "v8"), (amd[0], amd[1], "amd64", None)])
+        d, rootfs, _, _ = self.pull(self.host("t/multi:1"), "--platform", "linux/amd64")
+        self.assertEqual(d, amd[0])
+        self.assertEqual(open(os.path.join(rootfs, "arch")).read(), "amd64\n")
+        d, rootfs, _, _ = self.pull(self.host("t/multi:1"), "--platform", "linux/arm64/v8", "--policy", "always")
+        self.assertEqual(d, arm[0])
+        err = self.pull(self.host("t/multi:1"), "--platform", "linux/s390x", "--policy", "always", ok=False)
+        self.assertIn("no image for platform linux/s390x", err)
+        self.assertIn("linux/arm64/v8", err)
+
+    def test_bad_references_and_policies(self):
+        self.assertIn("short names are refused", self.pull("busybox", ok=False))
+        self.assertIn("digest", self.pull(self.host("t/x@sha256:abc"), ok=False))
+        self.assertIn("HTTP 404", self.pull(self.host("t/missing:1"), "--policy", "always", ok=False))
+        self.assertIn("pull_policy is never", self.pull(self.host("t/never:1"), "--policy", "never", ok=False))
+        p = subprocess.run([HELPER, "pull", "--store", self.store, "--insecure", "10.1.2.3:5000/a:1"],
+                           capture_output=True, text=True)
+        self.assertIn("loopback registries only", p.stderr)
+        p = subprocess.run([HELPER, "pull", "--store", self.store, self.host("t/oci:v1")], capture_output=True, text=True,
+                           timeout=60)
+        self.assertNotEqual(p.returncode, 0, "https is the default: a plain-http registry fails")
+
+
+class FakeRegistry(http.server.BaseHTTPRequestHandler):
+    """Serves what a test puts in `routes` (path -> (status, headers, body)); "stall" hangs."""
+    routes = {}
+
+    def do_GET(self):
+        r = self.routes.get(self.path.split("?")[0])
+        if r is None:
+            self.send_response(404)
+            self.end_headers()
+            return
+        status, headers, body = r
+        if body == b"stall":
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b"x")
+            self.wfile.flush()
+            threading.Event().wait(30)
+            return
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+
+class BadRegistryTest(Base):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeRegistry)
+        cls.srv.daemon_threads = True
+        threading.Thread(target=cls.srv.serve_forever, daemon=True).start()
+        cls.fake = "127.0.0.1:%d" % cls.srv.server_address[1]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.shutdown()
+        super().tearDownClass()
+
+    def serve_image(self, name, layer, layer_digest=None, layer_size=None, manifest_digest_header=None, media=None):
+        cfg = json.dumps({"os": "linux", "architecture": "amd64", "config": {}}).encode()
+        man = json.dumps({"schemaVersion": 2, "mediaType": rf.OCI_MANIFEST,
+                          "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": rf.sha(cfg), "size": len(cfg)},
+                          "layers": [{"mediaType": media or "application/vnd.oci.image.layer.v1.tar",
+                                      "digest": layer_digest or rf.sha(layer), "size": layer_size or len(layer)}]}).encode()
+        h = {"Content-Type": rf.OCI_MANIFEST}
+        if manifest_digest_header:
+            h["Docker-Content-Digest"] = manifest_digest_header
+        FakeRegistry.routes["/v2/%s/manifests/1" % name] = (200, h, man)
+        FakeRegistry.routes["/v2/%s/blobs/%s" % (name, rf.sha(cfg))] = (200, {}, cfg)
+        FakeRegistry.routes["/v2/%s/blobs/%s" % (name, layer_digest or rf.sha(layer))] = (200, {}, layer)
+        return "%s/%s:1" % (self.fake, name)
+
+    def test_wrong_blob_digest(self):
+        layer = rf.Layer().file("a", "a").raw()
+        img = self.serve_image("bad/digest", layer, layer_digest=rf.sha(b"something else"))
+        self.assertIn("refused", self.pull(img, ok=False))
+
+    def test_blob_longer_than_descriptor(self):
+        layer = rf.Layer().file("a", "a").raw()
+        img = self.serve_image("bad/size", layer, layer_size=100)
+        self.assertIn("more bytes than the descriptor", self.pull(img, ok=False))
+
+    def test_manifest_digest_header_mismatch(self):
+        layer = rf.Layer().file("a", "a").raw()
+        img = self.serve_image("bad/header", layer, manifest_digest_header=rf.sha(b"other"))
+        self.assertIn("Docker-Content-Digest", self.pull(img, ok=False))
+
+    def test_unknown_layer_type(self):
+        layer = rf.Layer().file("a", "a").raw()
+        img = self.serve_image("bad/type", layer, media="application/vnd.example.layer.v1.tar+lz4")
+        self.assertIn("unsupported media type", self.pull(img, ok=False))
+
+    def test_manifest_too_big(self):
+        FakeRegistry.routes["/v2/bad/big/manifests/1"] = (200, {"Content-Type": rf.OCI_MANIFEST}, b" " * (5 << 20))
+        self.assertIn("bound", self.pull(self.fake + "/bad/big:1", ok=False))
+
+    def test_stall_times_out(self):
+        layer = rf.Layer().file("a", "a").raw()
+        img = self.serve_image("bad/stall", layer)
+        FakeRegistry.routes["/v2/bad/stall/blobs/%s" % rf.sha(layer)] = (200, {}, b"stall")
+        err = self.pull(img, "--stall-ms", "1500", ok=False)
+        self.assertIn("stalled", err)
+
+
+class TokenAuthTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        need_root()
+        cls.reg = rf.Registry(token=True)
+        cls.reg.login_push("private/bb")
+        cls.reg.push_image("private/bb", "1", [rf.busybox_layer()])
+        cls.reg.auth_header = None
+        cls.tmp = tempfile.mkdtemp(prefix="ctr-tok.")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.reg.close()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def pull(self, creds):
+        env = dict(os.environ, REGAUTH=creds or "")
+        argv = [HELPER, "pull", "--store", os.path.join(self.tmp, "s"), "--insecure", "--policy", "always"]
+        if creds is not None:
+            argv += ["--auth-env", "REGAUTH"]
+        return subprocess.run(argv + [self.reg.host + "/private/bb:1"], capture_output=True, text=True, env=env, timeout=60)
+
+    def test_token_flow(self):
+        p = self.pull("muster:secret")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = self.pull(None)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("HTTP 401", p.stderr)
+        p = self.pull("muster:wrong")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("401", p.stderr)
+        self.assertNotIn("wrong", p.stderr, "credentials never printed")
+
+
+class HostileLayerTest(Base):
+    def hostile(self, name, build, expect_err=None):
+        base = rf.busybox_layer()
+        self.reg.push_image("hostile/" + name, "1", [base] + [b(rf.Layer()).raw() for b in build])
+        img = "%s/hostile/%s:1" % (self.reg.host, name)
+        if expect_err:
+            err = self.pull(img, ok=False)
+            self.assertIn(expect_err, err)
+            return None
+        return self.pull(img)[1]
+
+    def setUp(self):
+        self.victim_dir = tempfile.mkdtemp(prefix="victim.", dir=self.tmp)
+        self.victim = os.path.join(self.victim_dir, "victim")
+        with open(self.victim, "w") as f:
+            f.write("host file\n")
+
+    def tearDown(self):
+        with open(self.victim) as f:
+            self.assertEqual(f.read(), "host file\n", "a host file was touched")
+
+    def test_dotdot(self):
+        self.hostile("dotdot", [lambda l: l.file("../../../../" + self.victim.lstrip("/"), "pwned")], "\"..\" refused")
+
+    def test_absolute(self):
+        self.hostile("abs", [lambda l: l.file(self.victim, "pwned")], "absolute path refused")
+
+    def test_symlink_then_write(self):
+        # Unpacked in a chroot with SECURE_SYMLINKS: the symlink is replaced, nothing escapes
+        # (tearDown checks the host file).
+        rootfs = self.hostile("symwrite", [lambda l: l.symlink("lnk", self.victim_dir),
+                                           lambda l: l.file("lnk/victim", "pwned")])
+        self.assertFalse(os.path.islink(os.path.join(rootfs, "lnk")))
+
+    def test_symlink_then_write_same_layer(self):
+        self.hostile("symwrite1", [lambda l: l.symlink("lnk", self.victim_dir).file("lnk/victim", "pwned")], "lnk/victim")
+
+    def test_whiteout_through_symlink(self):
+        self.hostile("whsym", [lambda l: l.symlink("lnk", self.victim_dir), lambda l: l.file("lnk/.wh.victim", "")])
+
+    def test_hardlink_out(self):
+        self.hostile("hardlink", [lambda l: l.hardlink("h", self.victim)], "absolute path refused")
+        self.hostile("hardlink2", [lambda l: l.hardlink("h", "../../../.." + self.victim)], "\"..\" refused")
+
+    def test_device_node(self):
+        self.hostile("dev", [lambda l: l.device("dev/mem", 1, 1)], "device nodes are refused")
+
+    def test_bare_whiteout(self):
+        self.hostile("barewh", [lambda l: l.file("etc/.wh.", "")], "bare .wh.")
+
+    def test_duplicate(self):
+        self.hostile("dup", [lambda l: l.file("a", "1").file("a", "2")], "appears twice")
+
+    def test_bomb(self):
+        base = rf.busybox_layer()
+        bomb = rf.Layer().file("zeros", b"\0" * (64 << 20)).raw()
+        self.reg.push_image("hostile/bomb", "1", [base, bomb])
+        err = self.pull("%s/hostile/bomb:1" % self.reg.host, "--max-bytes", str(16 << 20), ok=False)
+        self.assertIn("cap", err)
+
+    def test_whiteouts_applied(self):
+        rootfs = self.hostile("wh", [lambda l: l.dir("d").file("d/a", "a").file("d/b", "b").file("keep", "k").file("gone", "g"),
+                                     lambda l: l.file("d/c", "c").file("d/.wh..wh..opq", "").file(".wh.gone", "")])
+        self.assertEqual(sorted(os.listdir(os.path.join(rootfs, "d"))), ["c"], "opaque hides lower entries, keeps its own")
+        self.assertFalse(os.path.exists(os.path.join(rootfs, "gone")))
+        self.assertTrue(os.path.exists(os.path.join(rootfs, "keep")))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
