@@ -128,6 +128,143 @@ class PullTest(Base):
         self.assertNotEqual(p.returncode, 0, "https is the default: a plain-http registry fails")
 
 
+class RunTest(Base):
+    """The launcher, checked from inside the container."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        def extra(l):
+            l.dir("sbin").file("sbin/id", open(rf.BUSYBOX, "rb").read(), 0o4755)
+            l.symlink("dev", "/tmp/hostdev")  # an image's /dev symlink is ignored
+            l.file("hello.txt", "hello from the image\n")
+        cls.reg.push_image("t/run", "1", [rf.busybox_layer(extra)],
+                           {"Entrypoint": ["/bin/cat"], "Cmd": ["/hello.txt"], "Env": ["A=1", "PATH=/bin"],
+                            "WorkingDir": "/w", "User": "app"})
+        cls.image = "%s/t/run:1" % cls.reg.host
+        cls.agent_file = os.path.join(cls.tmp, "agent-binary")
+        with open(cls.agent_file, "w") as f:
+            f.write("agent\n")
+        os.chmod(cls.agent_file, 0o755)
+
+    def sh(self, script, **cfg):
+        return self.run_ctr(self.image, command=["/bin/sh", "-c", script], **cfg)
+
+    def test_entrypoint_cmd_env_user(self):
+        p = self.run_ctr(self.image)
+        self.assertEqual((p.returncode, p.stdout), (0, "hello from the image\n"), p.stderr)
+        p = self.run_ctr(self.image, args=["/etc/group"])
+        self.assertIn("nogroup", p.stdout)
+        p = self.sh('echo "$A $B $(id -u):$(id -g) $(pwd) $(hostname) $$"', env=["B=2"], hostname="c1")
+        self.assertEqual(p.stdout, "1 2 1000:1000 /w c1 1\n", p.stderr)
+        p = self.sh("id -u", user="65534")
+        self.assertEqual(p.stdout, "65534\n")
+        p = self.sh("exit 7")
+        self.assertEqual(p.returncode, 7)
+
+    def test_root_needs_policy(self):
+        p = self.sh("id -u", user="root")
+        self.assertEqual(p.returncode, 126)
+        self.assertIn("does not allow", p.stderr)
+        p = self.sh("id -u", user="root", allow_root=True)
+        self.assertEqual(p.stdout, "0\n", p.stderr)
+
+    def test_isolation_status(self):
+        p = self.sh("grep -E '^(CapEff|CapBnd|CapPrm|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status; ls /sys/class/net 2>/dev/null; "
+                    "cat /proc/net/dev | wc -l", user="root", allow_root=True)
+        out = p.stdout
+        for line in ("CapEff:\t0000000000000000", "CapBnd:\t0000000000000000", "CapPrm:\t0000000000000000",
+                     "NoNewPrivs:\t1", "Seccomp:\t2"):
+            self.assertIn(line, out, p.stderr)
+        self.assertTrue(out.strip().endswith("3"), "only lo in the net namespace: " + out)
+
+    def test_cap_add(self):
+        p = self.sh("grep CapEff /proc/self/status", cap_add=["NET_BIND_SERVICE"])
+        self.assertIn("CapEff:\t0000000000000400", p.stdout, p.stderr)
+
+    def test_read_only_root_and_tmp(self):
+        p = self.sh("touch /x 2>&1; echo rc=$?; touch /tmp/x && echo tmp-ok; ls -ld /dev/null /dev; ls /dev")
+        self.assertIn("Read-only file system", p.stdout)
+        self.assertIn("tmp-ok", p.stdout)
+        self.assertIn("crw-rw-rw-", p.stdout)
+        self.assertNotIn("hostdev", p.stdout)
+        p = self.sh("touch /x && echo ok", writable_rootfs=True, user="root", allow_root=True)
+        self.assertEqual(p.stdout, "ok\n", p.stderr)
+
+    def test_escapes_refused(self):
+        checks = {
+            "mount": "mount -t tmpfs none /tmp 2>&1 || echo REFUSED",
+            "proc-sys": "echo 1 > /proc/sys/kernel/sysrq 2>&1 || echo REFUSED",
+            "sysrq": "echo b > /proc/sysrq-trigger 2>&1; cat /proc/sysrq-trigger | wc -c; echo REFUSED",
+            "kcore": "[ ! -e /proc/kcore ] || [ $(wc -c < /proc/kcore) = 0 ] && echo REFUSED",
+            "chroot": "chroot / /bin/true 2>&1 || echo REFUSED",
+            "ptrace": "cat /proc/1/environ >/dev/null 2>&1; busybox nsenter -t 1 -m true 2>&1 || echo REFUSED",
+            "mknod": "busybox mknod /tmp/sda b 8 0 2>&1 || echo REFUSED",
+            "host-procs": "[ ! -d /proc/%d ] && [ ! -d /proc/%d ] && echo REFUSED" % (os.getpid(), os.getppid()),
+            "raw-socket": "busybox ping -c1 127.0.0.1 2>&1 | grep -qi 'permission\\|not permitted\\|socket' && echo REFUSED",
+            "suid": "ls -l /sbin/id; test $(/sbin/id -u) = 1000 && echo REFUSED",
+            "unshare": "busybox unshare -m true 2>&1 || echo REFUSED",
+        }
+        for name, script in checks.items():
+            p = self.sh(script)
+            self.assertIn("REFUSED", p.stdout, "%s: %s %s" % (name, p.stdout, p.stderr))
+
+    def test_host_loopback_unreachable(self):
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+        port = srv.getsockname()[1]
+
+        def serve():
+            while True:
+                try:
+                    c, _ = srv.accept()
+                except OSError:
+                    return
+                c.sendall(b"hello\n")
+                c.close()
+        threading.Thread(target=serve, daemon=True).start()
+        try:
+            p = self.sh("nc 127.0.0.1 %d </dev/null 2>&1; echo rc=$?" % port)
+            self.assertNotIn("hello", p.stdout)
+            self.assertNotIn("rc=0", p.stdout, p.stdout)
+            p = self.sh("nc 127.0.0.1 %d </dev/null" % port, network="host")
+            self.assertIn("hello", p.stdout, p.stderr)
+        finally:
+            srv.close()
+
+    def test_volumes(self):
+        vol = tempfile.mkdtemp(prefix="vol.", dir=self.tmp)
+        with open(os.path.join(vol, "in"), "w") as f:
+            f.write("from host\n")
+        os.chmod(vol, 0o777)
+        p = self.sh("cat /data/in; touch /data/out && echo wrote", volumes=[{"source": vol, "target": "/data"}])
+        self.assertEqual(p.stdout, "from host\nwrote\n", p.stderr)
+        p = self.sh("touch /data/out2 2>&1 || echo REFUSED", volumes=[{"source": vol, "target": "/data", "read_only": True}])
+        self.assertIn("REFUSED", p.stdout)
+        self.assertFalse(os.path.exists(os.path.join(vol, "out2")))
+
+    def test_agent_binary_not_writable(self):
+        # CVE-2019-5736 shape: /proc/self/exe is the container's program, and the host's files
+        # are not in the mount namespace at all.
+        p = self.sh("echo x > /proc/self/exe 2>&1; readlink /proc/self/exe; ls %s 2>&1 || echo NOT-VISIBLE" % self.agent_file,
+                    user="root", allow_root=True)
+        self.assertIn("NOT-VISIBLE", p.stdout)
+        with open(self.agent_file) as f:
+            self.assertEqual(f.read(), "agent\n")
+
+    def test_workdir_proc_fd_refused(self):
+        # CVE-2024-21626 shape
+        p = self.sh("pwd", working_dir="/proc/self/fd/7")
+        self.assertEqual(p.returncode, 126)
+        self.assertIn("refused", p.stderr)
+
+    def test_missing_program(self):
+        p = self.run_ctr(self.image, command=["/no/such"])
+        self.assertEqual(p.returncode, 127)
+        self.assertIn("cannot run", p.stderr)
+
+
 class FakeRegistry(http.server.BaseHTTPRequestHandler):
     """Serves what a test puts in `routes` (path -> (status, headers, body)); "stall" hangs."""
     routes = {}
@@ -287,7 +424,8 @@ class HostileLayerTest(Base):
         self.assertFalse(os.path.islink(os.path.join(rootfs, "lnk")))
 
     def test_symlink_then_write_same_layer(self):
-        self.hostile("symwrite1", [lambda l: l.symlink("lnk", self.victim_dir).file("lnk/victim", "pwned")], "lnk/victim")
+        rootfs = self.hostile("symwrite1", [lambda l: l.symlink("lnk", self.victim_dir).file("lnk/victim", "pwned")])
+        self.assertFalse(os.path.islink(os.path.join(rootfs, "lnk")))
 
     def test_whiteout_through_symlink(self):
         self.hostile("whsym", [lambda l: l.symlink("lnk", self.victim_dir), lambda l: l.file("lnk/.wh.victim", "")])
