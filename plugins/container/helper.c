@@ -12,6 +12,7 @@
  * (so the supervisor sees SIGKILL from the OOM killer as such). Setup failures exit 125. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "plugins/container/image.h"
@@ -104,6 +106,44 @@ static int pull_image(json_t *cfg, const char *store, mu_image *img) {
             img->layers_downloaded, (unsigned long long)img->downloaded_bytes);
   }
   return 0;
+}
+
+/* The memory cgroup's OOM kill counter (v1 memory.oom_control, v2 memory.events), opened
+ * before the launcher enters a new cgroup namespace. -1 when there is none. */
+static int open_oom_counter(void) {
+  FILE *f = fopen("/proc/self/cgroup", "re");
+  if (f == NULL) return -1;
+  char line[4096], v1[4096] = "", v2[4096] = "";
+  while (fgets(line, sizeof line, f) != NULL) {
+    line[strcspn(line, "\n")] = '\0';
+    char *a = strchr(line, ':'), *b = a ? strchr(a + 1, ':') : NULL;
+    if (b == NULL) continue;
+    *b = '\0';
+    if (strcmp(a + 1, "memory") == 0) snprintf(v1, sizeof v1, "%s", b + 1);
+    else if (a[1] == '\0') snprintf(v2, sizeof v2, "%s", b + 1);
+  }
+  fclose(f);
+  char path[8300];
+  int fd = -1;
+  if (v1[0]) {
+    snprintf(path, sizeof path, "/sys/fs/cgroup/memory%s/memory.oom_control", v1);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+  }
+  if (fd < 0 && v2[0]) {
+    snprintf(path, sizeof path, "/sys/fs/cgroup%s/memory.events", v2);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+  }
+  return fd;
+}
+
+static long long read_oom_kills(int fd) {
+  if (fd < 0) return -1;
+  char buf[1024];
+  ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+  if (n <= 0) return -1;
+  buf[n] = '\0';
+  const char *p = strstr(buf, "oom_kill ");
+  return p ? atoll(p + 9) : -1;
 }
 
 static int cmd_run(const char *path) {
@@ -201,7 +241,17 @@ static int cmd_run(const char *path) {
        strncmp(spec.user, "root:", 5) == 0))
     spec.user = NULL;
   if (control_fd >= 0) dprintf(control_fd, "progress 60 starting %s\n", argv[0]);
+  int oom_fd = open_oom_counter();
+  long long oom_before = read_oom_kills(oom_fd);
   int status = mu_launch_run(&spec);
+  long long oom_after = read_oom_kills(oom_fd);
+  if (oom_fd >= 0) close(oom_fd);
+  if (status >= 0 && oom_after > oom_before && oom_before >= 0) {
+    /* Something in the container was OOM-killed (maybe a child of its pid 1, which then
+     * exited 137): say so, and end the way the supervisor recognises as an OOM kill. */
+    fprintf(stderr, "muster-container: the OOM killer ended a process of the container (memory limit)\n");
+    status = SIGKILL; /* a wait status "killed by SIGKILL" */
+  }
   free(argv);
   free(env);
   free(v);

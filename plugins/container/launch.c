@@ -348,6 +348,7 @@ __attribute__((noreturn)) static void child_main(const mu_launch_spec *s) {
   snprintf(root, sizeof root, "%s/root", s->state_dir);
   snprintf(upper, sizeof upper, "%s/upper", s->state_dir);
   snprintf(work, sizeof work, "%s/work", s->state_dir);
+  if (mkdir(s->state_dir, 0700) != 0 && errno != EEXIST) die(126, "create %s: %s", s->state_dir, strerror(errno));
   mkdir(root, 0755);
   mkdir(upper, 0755);
   mkdir(work, 0700);

@@ -213,3 +213,26 @@ class Registry:
                                                                                       **({"variant": v} if v else {}))})
             for d, s, a, v in entries]}
         return self.push_manifest(repo, tag, idx, OCI_INDEX)
+
+
+def run_image_config():
+    return {"Entrypoint": ["/bin/cat"], "Cmd": ["/hello.txt"], "Env": ["A=1", "PATH=/bin"], "WorkingDir": "/w", "User": "app"}
+
+
+def push_run_image(reg, repo="t/run", tag="1"):
+    """The image the plugin and end-to-end tests run: busybox, /hello.txt, user app."""
+    return reg.push_image(repo, tag, [busybox_layer(lambda l: l.file("hello.txt", "hello from the image\n"))],
+                          run_image_config())
+
+
+if __name__ == "__main__":
+    # serve: start a loopback registry with the run image pushed as t/run:1, print its
+    # "host:port", and stop when stdin closes (for tests in other languages).
+    import sys
+    r = Registry()
+    try:
+        push_run_image(r)
+        print(r.host, flush=True)
+        sys.stdin.read()
+    finally:
+        r.close()
