@@ -146,14 +146,23 @@ static long long read_oom_kills(int fd) {
   return p ? atoll(p + 9) : -1;
 }
 
+static int run_config(json_t *cfg);
+
 static int cmd_run(const char *path) {
   json_error_t je;
   json_t *cfg = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
   unlink(path);
   if (!json_is_object(cfg)) {
     fprintf(stderr, "muster-container: config %s: %s\n", path, je.text);
+    json_decref(cfg);
     return 125;
   }
+  int rc = run_config(cfg);
+  json_decref(cfg);
+  return rc;
+}
+
+static int run_config(json_t *cfg) {
   const char *store = jstr(cfg, "store", "/var/lib/muster/images");
   mu_image img;
   int rc = pull_image(cfg, store, &img);
@@ -176,6 +185,9 @@ static int cmd_run(const char *path) {
   for (char **p = cmdv; p && *p; p++) n++;
   if (n == 0) {
     fprintf(stderr, "muster-container: nothing to run: the image has no Entrypoint or Cmd and the task gives no command\n");
+    free(ep);
+    free(cm);
+    mu_image_free(&img);
     return 125;
   }
   const char **argv = calloc(n + 1, sizeof *argv);
@@ -259,7 +271,6 @@ static int cmd_run(const char *path) {
   free(ep);
   free(cm);
   mu_image_free(&img);
-  json_decref(cfg);
   if (status < 0) return 125;
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   int sig = WTERMSIG(status);

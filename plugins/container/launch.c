@@ -21,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -410,37 +411,57 @@ static void forward(int sig) {
   if (child_pid > 0) kill((pid_t)child_pid, sig);
 }
 
-int mu_launch_run(const mu_launch_spec *s) {
-  int flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWCGROUP | (s->host_network ? 0 : CLONE_NEWNET);
-  if (unshare(flags) != 0) {
-    dprintf(2, "muster-container: unshare namespaces: %s\n", strerror(errno));
-    return -1;
-  }
+typedef struct clone_arg {
+  const mu_launch_spec *spec;
+  sigset_t mask;
+} clone_arg;
+
+static int clone_main(void *p) {
+  clone_arg *a = p;
   static const int fwd[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
-  sigset_t block, old;
+  for (size_t i = 0; i < sizeof fwd / sizeof *fwd; i++) signal(fwd[i], SIG_DFL);
+  sigprocmask(SIG_SETMASK, &a->mask, NULL);
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  child_main(a->spec);
+}
+
+int mu_launch_run(const mu_launch_spec *s) {
+  /* clone() rather than unshare() + fork(): the helper itself stays in the agent's
+   * namespaces (a process whose pid namespace's init has exited can no longer fork). */
+  int flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWCGROUP | (s->host_network ? 0 : CLONE_NEWNET);
+  static const int fwd[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+  sigset_t block;
+  clone_arg arg = {.spec = s};
   sigemptyset(&block);
   for (size_t i = 0; i < sizeof fwd / sizeof *fwd; i++) sigaddset(&block, fwd[i]);
-  sigprocmask(SIG_BLOCK, &block, &old);
-  pid_t pid = fork();
-  if (pid < 0) {
-    dprintf(2, "muster-container: fork: %s\n", strerror(errno));
+  sigprocmask(SIG_BLOCK, &block, &arg.mask);
+  size_t stack_size = 1 << 20;
+  char *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) {
+    dprintf(2, "muster-container: mmap: %s\n", strerror(errno));
+    sigprocmask(SIG_SETMASK, &arg.mask, NULL);
     return -1;
   }
-  if (pid == 0) {
-    for (size_t i = 0; i < sizeof fwd / sizeof *fwd; i++) signal(fwd[i], SIG_DFL);
-    sigprocmask(SIG_SETMASK, &old, NULL);
-    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    child_main(s);
+  pid_t pid = clone(clone_main, stack + stack_size, flags | SIGCHLD, &arg);
+  if (pid < 0) {
+    dprintf(2, "muster-container: clone with new namespaces: %s\n", strerror(errno));
+    munmap(stack, stack_size);
+    sigprocmask(SIG_SETMASK, &arg.mask, NULL);
+    return -1;
   }
   child_pid = pid;
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = forward;
   for (size_t i = 0; i < sizeof fwd / sizeof *fwd; i++) sigaction(fwd[i], &sa, NULL);
-  sigprocmask(SIG_SETMASK, &old, NULL);
+  sigprocmask(SIG_SETMASK, &arg.mask, NULL);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return -1;
+    if (errno != EINTR) {
+      status = -1;
+      break;
+    }
   }
+  munmap(stack, stack_size);
   return status;
 }

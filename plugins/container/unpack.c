@@ -99,6 +99,7 @@ static uint64_t hash_str(const char *s) {
 }
 
 static void seen_reset(upk *u) {
+  if (u->seen == NULL) return;
   for (size_t i = 0; i < u->seen_cap; i++) free(u->seen[i]);
   memset(u->seen, 0, u->seen_cap * sizeof *u->seen);
   u->seen_n = 0;
