@@ -21,7 +21,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -416,7 +415,7 @@ typedef struct clone_arg {
   sigset_t mask;
 } clone_arg;
 
-static int clone_main(void *p) {
+__attribute__((noreturn)) static void clone_main(void *p) {
   clone_arg *a = p;
   static const int fwd[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
   for (size_t i = 0; i < sizeof fwd / sizeof *fwd; i++) signal(fwd[i], SIG_DFL);
@@ -435,17 +434,12 @@ int mu_launch_run(const mu_launch_spec *s) {
   sigemptyset(&block);
   for (size_t i = 0; i < sizeof fwd / sizeof *fwd; i++) sigaddset(&block, fwd[i]);
   sigprocmask(SIG_BLOCK, &block, &arg.mask);
-  size_t stack_size = 1 << 20;
-  char *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-  if (stack == MAP_FAILED) {
-    dprintf(2, "muster-container: mmap: %s\n", strerror(errno));
-    sigprocmask(SIG_SETMASK, &arg.mask, NULL);
-    return -1;
-  }
-  pid_t pid = clone(clone_main, stack + stack_size, flags | SIGCHLD, &arg);
+  /* The raw syscall with no new stack: fork semantics (the child runs on a copy of this
+   * stack), which sanitizers and libc's noreturn paths expect. The helper is single-threaded. */
+  pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)flags | SIGCHLD, NULL, NULL, NULL, 0UL);
+  if (pid == 0) clone_main(&arg);
   if (pid < 0) {
     dprintf(2, "muster-container: clone with new namespaces: %s\n", strerror(errno));
-    munmap(stack, stack_size);
     sigprocmask(SIG_SETMASK, &arg.mask, NULL);
     return -1;
   }
@@ -462,6 +456,5 @@ int mu_launch_run(const mu_launch_spec *s) {
       break;
     }
   }
-  munmap(stack, stack_size);
   return status;
 }
