@@ -404,10 +404,27 @@ __attribute__((noreturn)) static void child_main(const mu_launch_spec *s) {
   exec_in(s);
 }
 
-static volatile sig_atomic_t child_pid;
+static volatile sig_atomic_t child_pid, stop_signal = SIGTERM;
 
 static void forward(int sig) {
-  if (child_pid > 0) kill((pid_t)child_pid, sig);
+  if (child_pid > 0) kill((pid_t)child_pid, sig == SIGTERM ? stop_signal : sig);
+}
+
+int mu_signal_from_name(const char *name) {
+  static const struct {
+    const char *n;
+    int s;
+  } sigs[] = {{"HUP", SIGHUP}, {"INT", SIGINT}, {"QUIT", SIGQUIT}, {"KILL", SIGKILL}, {"USR1", SIGUSR1},
+              {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"WINCH", SIGWINCH}, {"STOP", SIGSTOP}, {"PWR", SIGPWR}};
+  if (name == NULL || *name == '\0') return -1;
+  if (name[0] >= '0' && name[0] <= '9') {
+    int v = atoi(name);
+    return v > 0 && v < 65 ? v : -1;
+  }
+  if (strncasecmp(name, "SIG", 3) == 0) name += 3;
+  for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+    if (strcasecmp(name, sigs[i].n) == 0) return sigs[i].s;
+  return -1;
 }
 
 typedef struct clone_arg {
@@ -421,6 +438,7 @@ __attribute__((noreturn)) static void clone_main(void *p) {
   for (size_t i = 0; i < sizeof fwd / sizeof *fwd; i++) signal(fwd[i], SIG_DFL);
   sigprocmask(SIG_SETMASK, &a->mask, NULL);
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  setpgid(0, 0); /* signals reach it through the helper (TERM as the image's StopSignal) */
   child_main(a->spec);
 }
 
@@ -444,6 +462,7 @@ int mu_launch_run(const mu_launch_spec *s) {
     return -1;
   }
   child_pid = pid;
+  if (s->stop_signal > 0) stop_signal = s->stop_signal;
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = forward;

@@ -42,9 +42,14 @@ typedef struct mu_launch_spec {
   const char *const *cap_add;   /* NULL-terminated names ("NET_BIND_SERVICE" or "CAP_..."); may be NULL */
   const mu_volume *volumes;
   size_t n_volumes;
+  int stop_signal;              /* what a TERM to the helper becomes (the image's StopSignal); 0 = SIGTERM */
 } mu_launch_spec;
 
-/* Runs the container and waits for it, forwarding TERM/INT/HUP/QUIT/USR1/USR2. Returns the
+/* "SIGINT", "INT" or "2" -> 2; -1 when unknown. */
+int mu_signal_from_name(const char *name);
+
+/* Runs the container (in its own process group) and waits for it, forwarding
+ * TERM (as stop_signal)/INT/HUP/QUIT/USR1/USR2. Returns the
  * wait status of the container's pid 1, or -1 with a message on stderr when it could not be
  * started. Must run as root. */
 int mu_launch_run(const mu_launch_spec *spec);

@@ -265,9 +265,61 @@ class RunTest(Base):
         self.assertIn("cannot run", p.stderr)
 
 
+class RuncComparisonTest(Base):
+    """The same image and commands under runc (test-only reference): same exit codes and output."""
+
+    def test_same_as_runc(self):
+        if shutil.which("runc") is None:
+            self.skipTest("runc missing: run scripts/setup")
+        self.reg.push_image("t/cmp", "1", [rf.busybox_layer(lambda l: l.file("hello.txt", "hello\n"))],
+                            {"Cmd": ["/bin/sh"], "Env": ["PATH=/bin", "X=1"], "WorkingDir": "/w"})
+        image = "%s/t/cmp:1" % self.reg.host
+        _, rootfs, _, _ = self.pull(image)
+        scripts = ["cat /hello.txt", "id -u; id -g", "exit 5", "echo $X; pwd", "touch /x 2>/dev/null; echo $?",
+                   "ls /proc/self/fd | wc -l", "grep -c . /proc/net/dev", "cat /proc/self/status | grep NoNewPrivs"]
+        bundle = tempfile.mkdtemp(prefix="runc.", dir=self.tmp)
+        subprocess.run(["runc", "spec", "--bundle", bundle], check=True)
+        with open(os.path.join(bundle, "config.json")) as f:
+            spec = json.load(f)
+        spec["root"] = {"path": rootfs, "readonly": True}
+        spec["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev"]})
+        spec["process"].update({"terminal": False, "user": {"uid": 65534, "gid": 65534}, "cwd": "/w",
+                                "env": ["PATH=/bin", "X=1", "HOME=/"], "noNewPrivileges": True})
+        for caps in spec["process"]["capabilities"].values():
+            caps.clear()
+        for script in scripts:
+            spec["process"]["args"] = ["/bin/sh", "-c", script]
+            with open(os.path.join(bundle, "config.json"), "w") as f:
+                json.dump(spec, f)
+            ref = subprocess.run(["runc", "--root", os.path.join(self.tmp, "runc-state"), "run", "--bundle", bundle,
+                                  "cmp%d" % os.getpid()], capture_output=True, text=True, timeout=60)
+            ours = self.run_ctr(image, command=["/bin/sh", "-c", script])
+            self.assertEqual((ours.returncode, ours.stdout), (ref.returncode, ref.stdout),
+                             "%r: runc %r / ours %r %r" % (script, ref.stdout, ours.stdout, ours.stderr))
+
+
+class StopSignalTest(Base):
+    def test_stop_signal_from_image(self):
+        import signal
+        import time
+        self.reg.push_image("t/stop", "1", [rf.busybox_layer()],
+                            {"Entrypoint": ["/bin/sh", "-c", "trap 'echo got INT; exit 3' INT; trap 'echo got TERM; exit 4' TERM; "
+                                            "echo ready; while :; do sleep 0.1; done"], "StopSignal": "SIGINT"})
+        state = tempfile.mkdtemp(prefix="task.", dir=self.tmp)
+        path = os.path.join(state, "c.json")
+        with open(path, "w") as f:
+            json.dump({"store": self.store, "image": "%s/t/stop:1" % self.reg.host, "insecure": True, "state_dir": state}, f)
+        p = subprocess.Popen([HELPER, "run", path], stdout=subprocess.PIPE, text=True)
+        self.assertEqual(p.stdout.readline(), "ready\n")
+        p.send_signal(signal.SIGTERM)
+        out, _ = p.communicate(timeout=30)
+        self.assertEqual((p.returncode, out), (3, "got INT\n"), "TERM became the image's StopSignal")
+
+
 class FakeRegistry(http.server.BaseHTTPRequestHandler):
     """Serves what a test puts in `routes` (path -> (status, headers, body)); "stall" hangs."""
     routes = {}
+    ranges = []
 
     def do_GET(self):
         r = self.routes.get(self.path.split("?")[0])
@@ -276,6 +328,26 @@ class FakeRegistry(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             return
         status, headers, body = r
+        if isinstance(body, tuple):  # ("drop", data): the first GET breaks half-way, then Range works
+            data = body[1]
+            rng = self.headers.get("Range")
+            FakeRegistry.ranges.append(rng)
+            if rng is None:
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data[:len(data) // 2])
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+                self.close_connection = True
+                return
+            start = int(rng.split("=")[1].rstrip("-"))
+            self.send_response(206)
+            self.send_header("Content-Range", "bytes %d-%d/%d" % (start, len(data) - 1, len(data)))
+            self.send_header("Content-Length", str(len(data) - start))
+            self.end_headers()
+            self.wfile.write(data[start:])
+            return
         if body == b"stall":
             self.send_response(200)
             self.send_header("Content-Length", "1000")
@@ -346,6 +418,15 @@ class BadRegistryTest(Base):
     def test_manifest_too_big(self):
         FakeRegistry.routes["/v2/bad/big/manifests/1"] = (200, {"Content-Type": rf.OCI_MANIFEST}, b" " * (5 << 20))
         self.assertIn("bound", self.pull(self.fake + "/bad/big:1", ok=False))
+
+    def test_resume_after_dropped_connection(self):
+        layer = rf.Layer().file("big", os.urandom(300000)).raw()
+        img = self.serve_image("drop/resume", layer)
+        FakeRegistry.routes["/v2/drop/resume/blobs/%s" % rf.sha(layer)] = (200, {}, ("drop", layer))
+        FakeRegistry.ranges.clear()
+        _, rootfs, layers, nbytes = self.pull(img)
+        self.assertEqual(os.path.getsize(os.path.join(rootfs, "big")), 300000)
+        self.assertEqual(FakeRegistry.ranges, [None, "bytes=%d-" % (len(layer) // 2)], "resumed with Range")
 
     def test_stall_times_out(self):
         layer = rf.Layer().file("a", "a").raw()
