@@ -126,18 +126,17 @@ static void setup_dev(int rootfd) {
   for (size_t i = 0; i < sizeof nodes / sizeof *nodes; i++) {
     if (mknodat(dev, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)) != 0)
       die(126, "mknod /dev/%s: %s", nodes[i].name, strerror(errno));
-    fchmodat(dev, nodes[i].name, 0666, 0);
+    if (fchmodat(dev, nodes[i].name, 0666, 0) != 0) die(126, "chmod /dev/%s: %s", nodes[i].name, strerror(errno));
   }
   struct stat st;
   if (fstatat(dev, "null", &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISCHR(st.st_mode) || major(st.st_rdev) != 1 || minor(st.st_rdev) != 3)
     die(126, "/dev/null is not the null device");
   mkdirat(dev, "pts", 0755);
   mkdirat(dev, "shm", 01777);
-  symlinkat("pts/ptmx", dev, "ptmx");
-  symlinkat("/proc/self/fd", dev, "fd");
-  symlinkat("/proc/self/fd/0", dev, "stdin");
-  symlinkat("/proc/self/fd/1", dev, "stdout");
-  symlinkat("/proc/self/fd/2", dev, "stderr");
+  static const char *const links[][2] = {{"pts/ptmx", "ptmx"}, {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"},
+                                          {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"}};
+  for (size_t i = 0; i < sizeof links / sizeof *links; i++)
+    if (symlinkat(links[i][0], dev, links[i][1]) != 0) die(126, "/dev/%s: %s", links[i][1], strerror(errno));
   close(dev);
   mount_at(rootfd, "dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620");
   mount_at(rootfd, "dev/shm", "shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k");
@@ -385,7 +384,8 @@ __attribute__((noreturn)) static void child_main(const mu_launch_spec *s) {
   }
   if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | (s->read_only_root ? MS_RDONLY : 0), NULL) != 0)
     die(126, "remount the root: %s", strerror(errno));
-  if (s->hostname && *s->hostname) sethostname(s->hostname, strnlen(s->hostname, 64));
+  if (s->hostname && *s->hostname && sethostname(s->hostname, strnlen(s->hostname, 64)) != 0)
+    die(126, "sethostname: %s", strerror(errno));
   if (!s->host_network) lo_up();
 
   uid_t uid;
@@ -462,6 +462,13 @@ int mu_launch_run(const mu_launch_spec *s) {
     return -1;
   }
   child_pid = pid;
+  /* Hold the container's mount namespace: tearing down its ~20 mounts takes the kernel tens
+   * of ms of RCU grace periods, which would otherwise sit between the container's exit and
+   * this wait returning. A short-lived child of ours drops it after we report (it stays in
+   * the task's cgroup, which the supervisor empties). */
+  char nspath[64];
+  snprintf(nspath, sizeof nspath, "/proc/%d/ns/mnt", (int)pid);
+  int mntns = open(nspath, O_RDONLY | O_CLOEXEC);
   if (s->stop_signal > 0) stop_signal = s->stop_signal;
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -474,6 +481,14 @@ int mu_launch_run(const mu_launch_spec *s) {
       status = -1;
       break;
     }
+  }
+  if (mntns >= 0) {
+    pid_t dropper = fork();
+    if (dropper == 0) {
+      close(mntns);
+      _exit(0);
+    }
+    close(mntns);
   }
   return status;
 }

@@ -189,10 +189,11 @@ int main(int argc, char **argv) {
     return 0;
   }
   signal(SIGPIPE, SIG_IGN);
-  realpath(argv[1], helper);
-  realpath(argv[2], plugin_so);
-  realpath(argv[3], container_helper);
-  realpath(argv[4], fixture);
+  if (realpath(argv[1], helper) == NULL || realpath(argv[2], plugin_so) == NULL || realpath(argv[3], container_helper) == NULL ||
+      realpath(argv[4], fixture) == NULL) {
+    perror("realpath");
+    return 1;
+  }
   snprintf(base, sizeof base, "/tmp/ctr-plugin-test.XXXXXX");
   if (mkdtemp(base) == NULL) return 1;
   snprintf(spool, sizeof spool, "%s/spool", base);

@@ -33,11 +33,8 @@ int64_t mu_registry_now_ms(void) {
 }
 
 int mu_registry_new(const mu_imgref *ref, const mu_registry_opts *opts, mu_registry **ret, mu_err *err) {
-  static int curl_ready;
-  if (!curl_ready) {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    curl_ready = 1;
-  }
+  /* No curl_global_init here: a warm start never talks to the registry, and the first
+   * curl_easy_init() does it (the helper is single-threaded). It costs milliseconds (TLS). */
   mu_registry *r = calloc(1, sizeof *r);
   if (r == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   r->ref = *ref;
@@ -471,8 +468,8 @@ int mu_registry_get_blob(mu_registry *r, const mu_descriptor *d, const char *des
     char got[72];
     hex_digest(md, got);
     if (strcmp(got, d->digest) != 0) {
-      (void)ftruncate(fd, 0);
       rc = mu_err_set(err, MU_EIO, "blob %s: content has digest %s (refused)", d->digest, got);
+      if (ftruncate(fd, 0) != 0) unlink(partial); /* never resume from refused bytes */
       goto done;
     }
     goto verified;
