@@ -28,6 +28,7 @@ def setup(c, reg):
     os.environ["MUSTER_CONTAINER_STORE"] = os.path.join(c.workdir, "images")
     os.environ["MUSTER_CONTAINER_INSECURE_REGISTRIES"] = reg.host
     os.environ.pop("MUSTER_CONTAINER_HELPER", None)
+    c.plugin_dir = plugins
     c.start_musterd()
     c.start_agent("box-1", "role=ctr", "--heartbeat-interval", "300ms", plugin_dir=plugins)
     wait_until("the agent to connect", lambda: c.states().get("box-1") == "AGENT_CONNECTED")
@@ -106,5 +107,53 @@ tasks:
         reg.close()
 
 
+def live_pids(needle):
+    """Pids (not zombies) whose command line contains needle."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            with open("/proc/%s/status" % pid) as f:
+                state = [l for l in f if l.startswith("State:")][0]
+        except (OSError, IndexError):
+            continue
+        if needle in cmd and "zombie" not in state:
+            found.append(int(pid))
+    return found
+
+
+def test_agent_killed_with_container_running(c):
+    """kill -9 of the agent: its running container is killed at once (never left running
+    unseen), and the restarted agent reports the attempt LOST."""
+    if os.geteuid() != 0 or shutil.which("docker-registry") is None or not os.path.exists(rf.BUSYBOX):
+        print("SKIP test_agent_killed_with_container_running: needs root, docker-registry and busybox-static")
+        return
+    reg = rf.Registry()
+    try:
+        rf.push_run_image(reg)
+        setup(c, reg)
+        path = os.path.join(c.workdir, "long.yaml")
+        with open(path, "w") as f:
+            f.write('name: long\ntarget: {hosts: [box-1]}\ntasks:\n  - name: sleeper\n    type: container\n'
+                    '    container: {image: "%s/t/run:1", command: [/bin/sleep, "6061"]}\n' % reg.host)
+        rc, out, err = c.cli("submit", "--detach", path)
+        job = out.strip().split()[-1]
+        wait_until("the container to run", lambda: live_pids("sleep 6061"), timeout=30)
+        c.agents["box-1"].kill()
+        wait_until("the container to be killed with its agent", lambda: not live_pids("sleep 6061"), timeout=10)
+        c.start_agent("box-1", "role=ctr", "--heartbeat-interval", "300ms", plugin_dir=c.plugin_dir)
+
+        def final_state():
+            rc, out, _ = c.cli("-o", "json", "status", job, check=False)
+            return ("LOST" in out or "FAILED" in out) and out  # exit 1: the job failed
+        out = wait_until("the attempt to be reported", final_state, timeout=30)
+        assert "LOST" in out, out
+    finally:
+        reg.close()
+
+
 if __name__ == "__main__":
-    main([test_container_job])
+    main([test_container_job, test_agent_killed_with_container_running])

@@ -287,6 +287,7 @@ static json_t *build_config(json_t *spec, json_t *c, const muster_task_context *
   char state[PATH_MAX];
   snprintf(state, sizeof state, "%s/.container", ctx->task_dir);
   json_object_set_new(o, "state_dir", json_string(state));
+  json_object_set_new(o, "watch_pid", json_integer(getpid())); /* the agent */
   return o;
 }
 

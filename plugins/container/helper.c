@@ -246,6 +246,7 @@ static int run_config(json_t *cfg) {
       .volumes = v,
       .n_volumes = json_array_size(vols),
       .stop_signal = img.config.stop_signal ? mu_signal_from_name(img.config.stop_signal) : 0,
+      .watch_pid = (int)json_integer_value(json_object_get(cfg, "watch_pid")),
   };
   /* Root image user without allow_root: run as nobody rather than fail (non-root by default);
    * an explicit task user of root is refused by the launcher. */

@@ -9,6 +9,7 @@
 #include <linux/capability.h>
 #include <linux/openat2.h>
 #include <net/if.h>
+#include <poll.h>
 #include <pwd.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -476,6 +477,25 @@ int mu_launch_run(const mu_launch_spec *s) {
   for (size_t i = 0; i < sizeof fwd / sizeof *fwd; i++) sigaction(fwd[i], &sa, NULL);
   sigprocmask(SIG_SETMASK, &arg.mask, NULL);
   int status = 0;
+  int watch = s->watch_pid > 0 ? (int)syscall(SYS_pidfd_open, s->watch_pid, 0) : -1;
+  int childfd = watch >= 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+  if (s->watch_pid > 0 && watch < 0 && errno == ESRCH) {
+    dprintf(2, "muster-container: the agent (pid %d) is gone: stopping the container\n", s->watch_pid);
+    kill(pid, SIGKILL);
+  }
+  while (watch >= 0 && childfd >= 0) {
+    struct pollfd fds[2] = {{.fd = childfd, .events = POLLIN}, {.fd = watch, .events = POLLIN}};
+    int n = poll(fds, 2, -1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 || (fds[0].revents & POLLIN)) break;
+    if (fds[1].revents & POLLIN) {
+      dprintf(2, "muster-container: the agent (pid %d) died: killing the container\n", s->watch_pid);
+      kill(pid, SIGKILL);
+      break;
+    }
+  }
+  if (watch >= 0) close(watch);
+  if (childfd >= 0) close(childfd);
   while (waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) {
       status = -1;

@@ -43,6 +43,8 @@ typedef struct mu_launch_spec {
   const mu_volume *volumes;
   size_t n_volumes;
   int stop_signal;              /* what a TERM to the helper becomes (the image's StopSignal); 0 = SIGTERM */
+  int watch_pid;                /* the agent: when it dies, the container is killed at once (never
+                                 * left running unseen); 0 = none */
 } mu_launch_spec;
 
 /* "SIGINT", "INT" or "2" -> 2; -1 when unknown. */
