@@ -50,6 +50,7 @@ typedef struct ct_task {
   muster_task *task;
   const muster_host_api *host;
   char config_path[PATH_MAX];
+  char report_path[PATH_MAX];   /* the helper's reason for ending the container, if any */
   bool finished;
 } ct_task;
 
@@ -117,12 +118,25 @@ static int check_strings(json_t *a, const char *what, size_t max, char *errbuf) 
   return 0;
 }
 
+static long long duration_ms(const char *s, long long def) {
+  if (s == NULL) return def;
+  char *end;
+  double v = strtod(s, &end);
+  if (end == s || v <= 0) return def;
+  if (strcmp(end, "ms") == 0) return (long long)v;
+  if (*end == '\0' || strcmp(end, "s") == 0) return (long long)(v * 1000);
+  if (strcmp(end, "m") == 0) return (long long)(v * 60000);
+  if (strcmp(end, "h") == 0) return (long long)(v * 3600000);
+  return def;
+}
+
 static int check(json_t *spec, json_t *c, char *errbuf) {
   if (!json_is_object(c)) return fail(errbuf, "container: must be an object");
   static const char *const fields[] = {
       "image", "command", "args", "mounts", "network", "registryAuth", "registry_auth", "readOnlyRootfs",
       "read_only_rootfs", "pullPolicy", "pull_policy", "user", "capAdd", "cap_add", "workingDir", "working_dir",
-      "platform", "writableRootfs", "writable_rootfs", "pullTimeout", "pull_timeout", "hostname"};
+      "platform", "writableRootfs", "writable_rootfs", "pullTimeout", "pull_timeout", "hostname", "healthCheck",
+      "health_check"};
   const char *key;
   json_t *val;
   json_object_foreach(c, key, val) {
@@ -182,6 +196,22 @@ static int check(json_t *spec, json_t *c, char *errbuf) {
     return fail(errbuf, "container.registryAuth: use ${secret.NAME} (a secret holding user:password)");
   if (spec != NULL && get_str(spec, "runAs", "run_as") != NULL)
     return fail(errbuf, "run_as: not used by container tasks; set container.user (a user of the image)");
+  json_t *hc = get(c, "healthCheck", "health_check");
+  if (hc != NULL) {
+    if (!json_is_object(hc)) return fail(errbuf, "container.healthCheck: must be {command, interval, timeout, startPeriod, retries}");
+    json_t *hcmd = get(hc, "command", NULL);
+    if (json_array_size(hcmd) == 0) return fail(errbuf, "container.healthCheck.command: a non-empty list of strings is required");
+    if (check_strings(hcmd, "healthCheck.command", CT_MAX_ARGS, errbuf) != 0) return -1;
+    static const char *const durations[][2] = {{"interval", NULL}, {"timeout", NULL}, {"startPeriod", "start_period"}};
+    for (size_t k = 0; k < 3; k++) {
+      const char *d = get_str(hc, durations[k][0], durations[k][1]);
+      if (d != NULL && duration_ms(d, -1) < 0) return fail(errbuf, "container.healthCheck.%s: bad duration \"%s\"", durations[k][0], d);
+    }
+    json_t *rt = get(hc, "retries", NULL);
+    const char *rts = json_string_value(rt);
+    long long rv = json_is_integer(rt) ? json_integer_value(rt) : rts ? atoll(rts) : 3;
+    if (rv < 1 || rv > 100) return fail(errbuf, "container.healthCheck.retries: must be 1..100");
+  }
   const char *plat = get_str(c, "platform", NULL);
   if (plat != NULL && (strlen(plat) > 90 || strchr(plat, '/') == NULL))
     return fail(errbuf, "container.platform: \"%s\" is not os/arch[/variant]", plat);
@@ -208,18 +238,6 @@ static const char *secret_value(json_t *spec, const char *ref) {
     if (name && strlen(name) == n - 10 && strncmp(name, ref + 9, n - 10) == 0) return json_string_value(json_object_get(e, "value"));
   }
   return NULL;
-}
-
-static long long duration_ms(const char *s, long long def) {
-  if (s == NULL) return def;
-  char *end;
-  double v = strtod(s, &end);
-  if (end == s || v <= 0) return def;
-  if (strcmp(end, "ms") == 0) return (long long)v;
-  if (*end == '\0' || strcmp(end, "s") == 0) return (long long)(v * 1000);
-  if (strcmp(end, "m") == 0) return (long long)(v * 60000);
-  if (strcmp(end, "h") == 0) return (long long)(v * 3600000);
-  return def;
 }
 
 static json_t *build_config(json_t *spec, json_t *c, const muster_task_context *ctx, char *errbuf) {
@@ -288,6 +306,17 @@ static json_t *build_config(json_t *spec, json_t *c, const muster_task_context *
   snprintf(state, sizeof state, "%s/.container", ctx->task_dir);
   json_object_set_new(o, "state_dir", json_string(state));
   json_object_set_new(o, "watch_pid", json_integer(getpid())); /* the agent */
+  json_t *hc = get(c, "healthCheck", "health_check");
+  if (hc != NULL) {
+    json_t *rt = get(hc, "retries", NULL);
+    const char *rts = json_string_value(rt);
+    json_object_set_new(o, "health_check",
+                        json_pack("{s:O, s:I, s:I, s:I, s:I}", "command", get(hc, "command", NULL), "interval_ms",
+                                  (json_int_t)duration_ms(get_str(hc, "interval", NULL), 30000), "timeout_ms",
+                                  (json_int_t)duration_ms(get_str(hc, "timeout", NULL), 30000), "start_period_ms",
+                                  (json_int_t)duration_ms(get_str(hc, "startPeriod", "start_period"), 0), "retries",
+                                  (json_int_t)(json_is_integer(rt) ? json_integer_value(rt) : rts ? atoll(rts) : 3)));
+  }
   return o;
 }
 
@@ -302,9 +331,19 @@ static void on_exit_cb(muster_task *task, muster_proc *proc, const muster_proc_e
   (void)proc;
   ct_task *ct = user;
   unlink(ct->config_path);
-  char msg[480];
+  char msg[480], report[400] = "";
+  FILE *rf = fopen(ct->report_path, "re");
+  if (rf != NULL) {
+    size_t n = fread(report, 1, sizeof report - 1, rf);
+    report[n] = '\0';
+    fclose(rf);
+  }
   muster_result r = {.state = x->suggested_state, .exit_code = x->exit_code, .signal = x->signal, .message = msg};
-  if (x->oom_killed) {
+  if (report[0] != '\0' && !x->timed_out && !x->cancelled) {
+    r.state = MUSTER_STATE_FAILED;
+    r.exit_code = x->signal ? 128 + x->signal : x->exit_code;
+    snprintf(msg, sizeof msg, "container %s", report);
+  } else if (x->oom_killed) {
     r.exit_code = 137;
     snprintf(msg, sizeof msg, "container killed by the OOM killer (exit 137): the memory limit was reached");
   } else if (x->signal != 0) {
@@ -334,6 +373,7 @@ static int ct_start(muster_task *task, const muster_host_api *host, char *errbuf
   }
   if ((conf = build_config(spec, c, ctx, errbuf)) == NULL) goto done;
   snprintf(ct->config_path, sizeof ct->config_path, "%s/.container.json", ctx->task_dir);
+  snprintf(ct->report_path, sizeof ct->report_path, "%s/.container/report", ctx->task_dir);
   int fd = open(ct->config_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0 || json_dumpfd(conf, fd, JSON_COMPACT) != 0) {
     if (fd >= 0) close(fd);

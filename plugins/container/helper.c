@@ -248,6 +248,16 @@ static int run_config(json_t *cfg) {
       .stop_signal = img.config.stop_signal ? mu_signal_from_name(img.config.stop_signal) : 0,
       .watch_pid = (int)json_integer_value(json_object_get(cfg, "watch_pid")),
   };
+  char report[600] = "";
+  spec.report = report;
+  spec.report_cap = sizeof report;
+  json_t *hc = json_object_get(cfg, "health_check");
+  char **hargv = json_array_size(json_object_get(hc, "command")) ? strv(json_object_get(hc, "command")) : NULL;
+  spec.health = (mu_health_check){.argv = (const char *const *)hargv,
+                                  .interval_ms = json_integer_value(json_object_get(hc, "interval_ms")),
+                                  .timeout_ms = json_integer_value(json_object_get(hc, "timeout_ms")),
+                                  .start_period_ms = json_integer_value(json_object_get(hc, "start_period_ms")),
+                                  .retries = (int)json_integer_value(json_object_get(hc, "retries"))};
   /* Root image user without allow_root: run as nobody rather than fail (non-root by default);
    * an explicit task user of root is refused by the launcher. */
   if (!spec.allow_root && jstr(cfg, "user", NULL) == NULL && spec.user != NULL &&
@@ -259,6 +269,16 @@ static int run_config(json_t *cfg) {
   long long oom_before = read_oom_kills(oom_fd);
   int status = mu_launch_run(&spec);
   long long oom_after = read_oom_kills(oom_fd);
+  free(hargv);
+  if (report[0] != '\0') { /* the plugin takes the task's message from here */
+    char rp[4200];
+    snprintf(rp, sizeof rp, "%s/report", spec.state_dir);
+    FILE *rf = fopen(rp, "we");
+    if (rf != NULL) {
+      fputs(report, rf);
+      fclose(rf);
+    }
+  }
   if (oom_fd >= 0) close(oom_fd);
   if (status >= 0 && oom_after > oom_before && oom_before >= 0) {
     /* Something in the container was OOM-killed (maybe a child of its pid 1, which then

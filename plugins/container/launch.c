@@ -29,6 +29,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef CLOSE_RANGE_UNSHARE
@@ -319,9 +320,9 @@ static const char *env_get(const char *const *env, const char *key) {
   return NULL;
 }
 
-__attribute__((noreturn)) static void exec_in(const mu_launch_spec *s) {
-  const char *prog = s->argv[0];
-  char *const *argv = (char *const *)s->argv;
+__attribute__((noreturn)) static void exec_in(const mu_launch_spec *s, const char *const *args) {
+  const char *prog = args[0];
+  char *const *argv = (char *const *)args;
   char *const *envp = (char *const *)s->env;
   if (strchr(prog, '/') != NULL) {
     execve(prog, argv, envp);
@@ -402,7 +403,7 @@ __attribute__((noreturn)) static void child_main(const mu_launch_spec *s) {
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) die(126, "no_new_privs: %s", strerror(errno));
   if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) die(126, "pdeathsig: %s", strerror(errno));
   load_seccomp();
-  exec_in(s);
+  exec_in(s, s->argv);
 }
 
 static volatile sig_atomic_t child_pid, stop_signal = SIGTERM;
@@ -443,7 +444,177 @@ __attribute__((noreturn)) static void clone_main(void *p) {
   child_main(a->spec);
 }
 
-int mu_launch_run(const mu_launch_spec *s) {
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A health check: a child that joins the container's namespaces, then a grandchild (in its
+ * pid namespace) with the container's user, capabilities, no_new_privs and seccomp runs the
+ * command. Output (stdout and stderr) goes to *ret_out. Returns the child's pid or -1. */
+static pid_t start_check(const mu_launch_spec *s, pid_t init, int *ret_out) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return -1;
+  pid_t c = fork();
+  if (c < 0) {
+    close(p[0]);
+    close(p[1]);
+    return -1;
+  }
+  if (c == 0) {
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(p[1], 1) < 0 || dup2(p[1], 2) < 0) _exit(126);
+    int pfd = (int)syscall(SYS_pidfd_open, init, 0);
+    int ns = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWCGROUP | (s->host_network ? 0 : CLONE_NEWNET);
+    if (pfd < 0 || setns(pfd, ns) != 0) die(126, "health check: cannot join the container: %s", strerror(errno));
+    close(pfd);
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    pid_t g = fork();
+    if (g < 0) die(126, "health check: fork: %s", strerror(errno));
+    if (g == 0) {
+      uid_t uid;
+      gid_t gid;
+      resolve_user(s->user, s->allow_root, &uid, &gid);
+      drop_privileges(s, uid, gid);
+      if (syscall(SYS_close_range, 3U, ~0U, 0) != 0)
+        for (int fd = 3; fd < 65536; fd++) close(fd);
+      if (chdir(s->cwd && *s->cwd ? s->cwd : "/") != 0 && chdir("/") != 0) _exit(126);
+      if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) _exit(126);
+      prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+      load_seccomp();
+      exec_in(s, s->health.argv);
+    }
+    int st = 0;
+    while (waitpid(g, &st, 0) < 0 && errno == EINTR) {
+    }
+    _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+  }
+  close(p[1]);
+  fcntl(p[0], F_SETFL, O_NONBLOCK);
+  *ret_out = p[0];
+  return c;
+}
+
+/* Waits for the container's pid 1 to exit, killing it when the agent dies or when the health
+ * check failed `retries` times in a row. */
+static void supervise(mu_launch_spec *s, pid_t pid) {
+  int childfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  int watch = s->watch_pid > 0 ? (int)syscall(SYS_pidfd_open, s->watch_pid, 0) : -1;
+  if (s->report && s->report_cap) s->report[0] = '\0';
+  if (s->watch_pid > 0 && watch < 0 && errno == ESRCH) {
+    dprintf(2, "muster-container: the agent (pid %d) is gone: stopping the container\n", s->watch_pid);
+    kill(pid, SIGKILL);
+  }
+  if (childfd < 0) return; /* the plain waitpid() follows */
+  const mu_health_check *h = &s->health;
+  bool health = h->argv != NULL && h->argv[0] != NULL;
+  int64_t interval = h->interval_ms > 0 ? h->interval_ms : 30000, timeout = h->timeout_ms > 0 ? h->timeout_ms : 30000;
+  int retries = h->retries > 0 ? h->retries : 3, failures = 0;
+  int64_t next = now_ms() + (h->start_period_ms > 0 ? h->start_period_ms : interval), deadline = 0;
+  pid_t check = -1;
+  int check_fd = -1, check_out = -1;
+  char out[1024];
+  size_t out_len = 0;
+  bool timed_out = false, ended = false;
+  for (;;) {
+    struct pollfd fds[4];
+    int n = 0, i_child = n++, i_watch = -1, i_check = -1, i_out = -1;
+    fds[i_child] = (struct pollfd){.fd = childfd, .events = POLLIN};
+    if (watch >= 0) fds[i_watch = n++] = (struct pollfd){.fd = watch, .events = POLLIN};
+    if (check_fd >= 0) fds[i_check = n++] = (struct pollfd){.fd = check_fd, .events = POLLIN};
+    if (check_out >= 0) fds[i_out = n++] = (struct pollfd){.fd = check_out, .events = POLLIN};
+    int wait_ms = -1;
+    if (health && !ended) {
+      int64_t at = check > 0 ? deadline : next, left = at - now_ms();
+      wait_ms = left < 0 ? 0 : (int)(left > 60000 ? 60000 : left);
+    }
+    int r = poll(fds, (nfds_t)n, wait_ms);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) break;
+    if (fds[i_child].revents & POLLIN) break;
+    if (i_watch >= 0 && (fds[i_watch].revents & POLLIN)) {
+      dprintf(2, "muster-container: the agent (pid %d) died: killing the container\n", s->watch_pid);
+      kill(pid, SIGKILL);
+      break;
+    }
+    if (i_out >= 0 && (fds[i_out].revents & (POLLIN | POLLHUP))) {
+      char buf[4096];
+      ssize_t got = read(check_out, buf, sizeof buf);
+      if (got <= 0) {
+        close(check_out);
+        check_out = -1;
+      } else {
+        size_t keep = (size_t)got < sizeof out - 1 - out_len ? (size_t)got : sizeof out - 1 - out_len;
+        memcpy(out + out_len, buf, keep);
+        out_len += keep;
+      }
+    }
+    if (check > 0 && !timed_out && now_ms() >= deadline) {
+      kill(check, SIGKILL);
+      timed_out = true;
+    }
+    if (i_check >= 0 && (fds[i_check].revents & POLLIN)) {
+      /* what the check wrote is in the pipe already (it was non-blocking-drained above or is
+       * read now); a background process it left holding the pipe is not waited for */
+      for (char buf[4096]; check_out >= 0;) {
+        ssize_t got = read(check_out, buf, sizeof buf);
+        if (got <= 0) break;
+        size_t keep = (size_t)got < sizeof out - 1 - out_len ? (size_t)got : sizeof out - 1 - out_len;
+        memcpy(out + out_len, buf, keep);
+        out_len += keep;
+      }
+      if (check_out >= 0) close(check_out);
+      check_out = -1;
+      int st = 0;
+      while (waitpid(check, &st, 0) < 0 && errno == EINTR) {
+      }
+      close(check_fd);
+      check_fd = -1;
+      check = -1;
+      bool ok = !timed_out && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+      out[out_len] = '\0';
+      if (ok) {
+        failures = 0;
+      } else if (++failures >= retries) {
+        while (out_len > 0 && (out[out_len - 1] == '\n' || out[out_len - 1] == ' ')) out[--out_len] = '\0';
+        char why[64];
+        if (timed_out) snprintf(why, sizeof why, "timed out after %lld ms", (long long)timeout);
+        else snprintf(why, sizeof why, "exit %d", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+        if (s->report && s->report_cap)
+          snprintf(s->report, s->report_cap, "unhealthy: the health check failed %d times in a row (last: %s%s%.300s)", failures, why,
+                   out_len ? ": " : "", out);
+        dprintf(2, "muster-container: %s\n", s->report ? s->report : "unhealthy");
+        kill(pid, SIGKILL);
+        ended = true;
+      }
+      next = now_ms() + interval;
+    }
+    if (health && !ended && check < 0 && now_ms() >= next) {
+      out_len = 0;
+      timed_out = false;
+      check = start_check(s, pid, &check_out);
+      if (check > 0) {
+        check_fd = (int)syscall(SYS_pidfd_open, check, 0);
+        deadline = now_ms() + timeout;
+      } else {
+        next = now_ms() + interval;
+      }
+    }
+  }
+  if (check > 0) {
+    kill(check, SIGKILL);
+    while (waitpid(check, NULL, 0) < 0 && errno == EINTR) {
+    }
+  }
+  if (check_fd >= 0) close(check_fd);
+  if (check_out >= 0) close(check_out);
+  if (watch >= 0) close(watch);
+  close(childfd);
+}
+
+int mu_launch_run(mu_launch_spec *s) {
   /* clone() rather than unshare() + fork(): the helper itself stays in the agent's
    * namespaces (a process whose pid namespace's init has exited can no longer fork). */
   int flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWCGROUP | (s->host_network ? 0 : CLONE_NEWNET);
@@ -477,25 +648,7 @@ int mu_launch_run(const mu_launch_spec *s) {
   for (size_t i = 0; i < sizeof fwd / sizeof *fwd; i++) sigaction(fwd[i], &sa, NULL);
   sigprocmask(SIG_SETMASK, &arg.mask, NULL);
   int status = 0;
-  int watch = s->watch_pid > 0 ? (int)syscall(SYS_pidfd_open, s->watch_pid, 0) : -1;
-  int childfd = watch >= 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
-  if (s->watch_pid > 0 && watch < 0 && errno == ESRCH) {
-    dprintf(2, "muster-container: the agent (pid %d) is gone: stopping the container\n", s->watch_pid);
-    kill(pid, SIGKILL);
-  }
-  while (watch >= 0 && childfd >= 0) {
-    struct pollfd fds[2] = {{.fd = childfd, .events = POLLIN}, {.fd = watch, .events = POLLIN}};
-    int n = poll(fds, 2, -1);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 || (fds[0].revents & POLLIN)) break;
-    if (fds[1].revents & POLLIN) {
-      dprintf(2, "muster-container: the agent (pid %d) died: killing the container\n", s->watch_pid);
-      kill(pid, SIGKILL);
-      break;
-    }
-  }
-  if (watch >= 0) close(watch);
-  if (childfd >= 0) close(childfd);
+  supervise(s, pid);
   while (waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) {
       status = -1;

@@ -21,12 +21,24 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct mu_volume {
   const char *source;           /* host path (already checked against the allow-list) */
   const char *target;           /* absolute path in the container */
   bool read_only;
 } mu_volume;
+
+/* A command run inside the running container (same namespaces, user, capabilities, seccomp)
+ * every interval; `retries` failures in a row (non-zero exit or past the timeout) end the
+ * container as unhealthy. */
+typedef struct mu_health_check {
+  const char *const *argv;      /* NULL: no health check */
+  int64_t interval_ms;          /* 0 = 30000 */
+  int64_t timeout_ms;           /* 0 = 30000 */
+  int64_t start_period_ms;      /* before the first check; 0 = interval */
+  int retries;                  /* 0 = 3 */
+} mu_health_check;
 
 typedef struct mu_launch_spec {
   const char *rootfs;           /* the store's unpacked rootfs (never written) */
@@ -45,6 +57,9 @@ typedef struct mu_launch_spec {
   int stop_signal;              /* what a TERM to the helper becomes (the image's StopSignal); 0 = SIGTERM */
   int watch_pid;                /* the agent: when it dies, the container is killed at once (never
                                  * left running unseen); 0 = none */
+  mu_health_check health;
+  char *report;                 /* out: why the helper ended the container ("unhealthy: ..."), or "" */
+  size_t report_cap;
 } mu_launch_spec;
 
 /* "SIGINT", "INT" or "2" -> 2; -1 when unknown. */
@@ -54,7 +69,7 @@ int mu_signal_from_name(const char *name);
  * TERM (as stop_signal)/INT/HUP/QUIT/USR1/USR2. Returns the
  * wait status of the container's pid 1, or -1 with a message on stderr when it could not be
  * started. Must run as root. */
-int mu_launch_run(const mu_launch_spec *spec);
+int mu_launch_run(mu_launch_spec *spec);
 
 /* Capability number for a name ("CHOWN", "cap_chown"), or -1. */
 int mu_cap_from_name(const char *name);

@@ -97,6 +97,13 @@ static void test_limits(void **state) {
   expect_state(r, MU_TASK_SUCCEEDED);
   assert_int_equal(r->out_total, 6 + 300000 + 1 + 4);
   assert_non_null(strstr(r->out, "\nend\n"));
+  /* a failing health check ends the container and names itself */
+  r = run(&w, "unhealthy", spec_of("{\"container\":{\"image\":\"%s/t/run:1\",\"command\":[\"/bin/sleep\",\"30\"],"
+                                   "\"healthCheck\":{\"command\":[\"/bin/sh\",\"-c\",\"echo db down; exit 2\"],"
+                                   "\"interval\":\"200ms\",\"retries\":\"2\"}}}", registry));
+  expect_state(r, MU_TASK_FAILED);
+  if (strstr(r->message, "unhealthy: the health check failed 2 times in a row (last: exit 2: db down)") == NULL)
+    fail_msg("unhealthy message: %s", r->message);
   /* pid 1 without a TERM handler ignores TERM: the grace period ends in KILL. */
   r = run(&w, "slow", spec_of("{\"timeout\":\"1s\",\"container\":{\"image\":\"%s/t/run:1\",\"command\":[\"/bin/sleep\",\"60\"]}}",
                               registry));
@@ -122,6 +129,8 @@ static void test_policy_refusals(void **state) {
       {"{\"image\":\"%s/t/run:1\",\"registryAuth\":\"user:pw\"}", "${secret.NAME}"},
       {"{\"image\":\"%s/t/run:1\",\"pullPolicy\":\"sometimes\"}", "pullPolicy"},
       {"{\"image\":\"%s/t/run:1\",\"bogus\":1}", "unknown field"},
+      {"{\"image\":\"%s/t/run:1\",\"healthCheck\":{\"interval\":\"1s\"}}", "healthCheck.command"},
+      {"{\"image\":\"%s/t/run:1\",\"healthCheck\":{\"command\":[\"true\"],\"interval\":\"soon\"}}", "bad duration"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     char cfg[600], id[32];

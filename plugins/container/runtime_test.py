@@ -253,6 +253,23 @@ class RunTest(Base):
         with open(self.agent_file) as f:
             self.assertEqual(f.read(), "agent\n")
 
+    def test_health_check(self):
+        # runs inside: same mounts (/tmp), user and hostname as the container
+        p = self.sh("sleep 1.5; cat /tmp/hc", hostname="hc1",
+                    health_check={"command": ["/bin/sh", "-c", "id -u > /tmp/hc; hostname >> /tmp/hc"],
+                                  "interval_ms": 200, "retries": 2})
+        self.assertEqual((p.returncode, p.stdout), (0, "1000\nhc1\n"), p.stderr)
+        # failing: the container is ended, with the check's output
+        state_dir = None
+        p = self.sh("sleep 30", health_check={"command": ["/bin/sh", "-c", "echo not ready; exit 1"], "interval_ms": 200,
+                                             "retries": 2})
+        self.assertEqual(p.returncode, -9)
+        self.assertIn("unhealthy: the health check failed 2 times in a row (last: exit 1: not ready)", p.stderr)
+        # a check past its timeout counts as a failure
+        p = self.sh("sleep 30", health_check={"command": ["/bin/sleep", "10"], "interval_ms": 100, "timeout_ms": 200,
+                                             "retries": 1})
+        self.assertIn("timed out after 200 ms", p.stderr)
+
     def test_workdir_proc_fd_refused(self):
         # CVE-2024-21626 shape
         p = self.sh("pwd", working_dir="/proc/self/fd/7")
