@@ -16,7 +16,9 @@
  *   MUSTER_CONTAINER_ALLOW_HOST_NETWORK=1  tasks may ask for network host
  *   MUSTER_CONTAINER_CAPS               comma list of capabilities tasks may add
  *   MUSTER_CONTAINER_PULL_TIMEOUT       seconds; default 300
- *   MUSTER_CONTAINER_MAX_IMAGE_BYTES    unpacked size cap; default 8 GiB */
+ *   MUSTER_CONTAINER_MAX_IMAGE_BYTES    unpacked size cap; default 8 GiB
+ *   MUSTER_CONTAINER_STORE_MAX_BYTES    GC bound on the store's size (after a pull that fetched)
+ *   MUSTER_CONTAINER_STORE_MAX_AGE      GC: images unused this many seconds are removed */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -43,7 +45,7 @@ static struct {
   char store[PATH_MAX];
   char *default_registry, *insecure, *ca_file, *volumes, *caps;
   bool allow_root, allow_host_network;
-  long long pull_timeout_s, max_image_bytes;
+  long long pull_timeout_s, max_image_bytes, store_max_bytes, store_max_age_s;
 } g;
 
 typedef struct ct_task {
@@ -255,6 +257,8 @@ static json_t *build_config(json_t *spec, json_t *c, const muster_task_context *
   if (plat) json_object_set_new(o, "platform", json_string(plat));
   json_object_set_new(o, "pull_timeout_ms", json_integer(duration_ms(get_str(c, "pullTimeout", "pull_timeout"), g.pull_timeout_s * 1000)));
   if (g.max_image_bytes > 0) json_object_set_new(o, "max_image_bytes", json_integer(g.max_image_bytes));
+  if (g.store_max_bytes > 0) json_object_set_new(o, "store_max_bytes", json_integer(g.store_max_bytes));
+  if (g.store_max_age_s > 0) json_object_set_new(o, "store_max_age_s", json_integer(g.store_max_age_s));
   const char *auth = get_str(c, "registryAuth", "registry_auth");
   if (auth != NULL) {
     const char *v = secret_value(spec, auth);
@@ -442,6 +446,10 @@ __attribute__((constructor)) static void ct_load(void) {
   g.pull_timeout_s = v && atoll(v) > 0 ? atoll(v) : 300;
   v = getenv("MUSTER_CONTAINER_MAX_IMAGE_BYTES");
   g.max_image_bytes = v ? atoll(v) : 0;
+  v = getenv("MUSTER_CONTAINER_STORE_MAX_BYTES");
+  g.store_max_bytes = v ? atoll(v) : 0;
+  v = getenv("MUSTER_CONTAINER_STORE_MAX_AGE");
+  g.store_max_age_s = v ? atoll(v) : 0;
 }
 
 __attribute__((destructor)) static void ct_unload(void) {

@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "plugins/container/gc.h"
 #include "plugins/container/image.h"
 #include "plugins/container/launch.h"
 
@@ -168,9 +169,31 @@ static int run_config(json_t *cfg) {
   int rc = pull_image(cfg, store, &img);
   json_object_del(cfg, "auth");
   if (rc != 0) return rc;
+  /* Hold the image against GC while it runs; a GC that removed it just now means pull again. */
+  int use_fd = -1;
+  mu_err uerr = {0};
+  if (mu_store_use(img.rootfs, &use_fd, &uerr) != 0) {
+    mu_image_free(&img);
+    if ((rc = pull_image(cfg, store, &img)) != 0) return rc;
+    if (mu_store_use(img.rootfs, &use_fd, &uerr) != 0) {
+      fprintf(stderr, "muster-container: %s\n", uerr.msg);
+      mu_image_free(&img);
+      return 125;
+    }
+  }
+  json_int_t gc_bytes = json_integer_value(json_object_get(cfg, "store_max_bytes"));
+  json_int_t gc_age = json_integer_value(json_object_get(cfg, "store_max_age_s"));
+  if ((gc_bytes > 0 || gc_age > 0) && (img.layers_downloaded > 0 || img.unpacked)) {
+    mu_gc_opts go = {.max_bytes = (uint64_t)gc_bytes, .max_age_s = gc_age, .keep_digest = img.manifest_digest};
+    mu_gc_result gr;
+    if (mu_store_gc(store, &go, &gr, &uerr) == 0 && gr.images_removed > 0 && control_fd >= 0)
+      dprintf(control_fd, "progress 55 image store: removed %d unused image(s), %llu -> %llu bytes\n", gr.images_removed,
+              (unsigned long long)gr.bytes_before, (unsigned long long)gr.bytes_after);
+  }
   if (json_is_true(json_object_get(cfg, "pull_only"))) {
     printf("%s %s\n", img.manifest_digest, img.rootfs);
     mu_image_free(&img);
+    close(use_fd);
     return 0;
   }
 
@@ -293,6 +316,7 @@ static int run_config(json_t *cfg) {
   free(ep);
   free(cm);
   mu_image_free(&img);
+  close(use_fd);
   if (status < 0) return 125;
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   int sig = WTERMSIG(status);
@@ -349,12 +373,44 @@ static int cmd_pull(int argc, char **argv) {
   return rc;
 }
 
+static int cmd_store(int argc, char **argv) {
+  const char *store = "/var/lib/muster/images";
+  mu_gc_opts go = {0};
+  for (int i = 2; i + 1 < argc; i += 2) {
+    if (strcmp(argv[i], "--store") == 0) store = argv[i + 1];
+    else if (strcmp(argv[i], "--max-bytes") == 0) go.max_bytes = strtoull(argv[i + 1], NULL, 10);
+    else if (strcmp(argv[i], "--max-age-s") == 0) go.max_age_s = atoll(argv[i + 1]);
+    else {
+      fprintf(stderr, "muster-container: unknown option %s\n", argv[i]);
+      return 2;
+    }
+  }
+  mu_err err = {0};
+  if (strcmp(argv[1], "images") == 0) {
+    if (mu_store_list(store, stdout, &err) != 0) {
+      fprintf(stderr, "muster-container: %s\n", err.msg);
+      return 1;
+    }
+    return 0;
+  }
+  mu_gc_result r;
+  if (mu_store_gc(store, &go, &r, &err) != 0) {
+    fprintf(stderr, "muster-container: %s\n", err.msg);
+    return 1;
+  }
+  printf("removed %d kept %d in-use %d bytes %llu -> %llu\n", r.images_removed, r.images_kept, r.images_in_use,
+         (unsigned long long)r.bytes_before, (unsigned long long)r.bytes_after);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *c = getenv("MUSTER_CONTROL");
   if (c != NULL && *c) control_fd = atoi(c);
   signal(SIGPIPE, SIG_IGN);
   if (argc == 3 && strcmp(argv[1], "run") == 0) return cmd_run(argv[2]);
   if (argc >= 3 && strcmp(argv[1], "pull") == 0) return cmd_pull(argc, argv);
-  fprintf(stderr, "usage: muster-container run CONFIG.json | pull [options] IMAGE\n");
+  if (argc >= 2 && (strcmp(argv[1], "images") == 0 || strcmp(argv[1], "gc") == 0)) return cmd_store(argc, argv);
+  fprintf(stderr, "usage: muster-container run CONFIG.json | pull [options] IMAGE | images [--store DIR] |\n"
+                  "       gc [--store DIR] [--max-bytes N] [--max-age-s N]\n");
   return 2;
 }

@@ -333,6 +333,48 @@ class StopSignalTest(Base):
         self.assertEqual((p.returncode, out), (3, "got INT\n"), "TERM became the image's StopSignal")
 
 
+class GcTest(Base):
+    def test_list_and_gc(self):
+        import time
+        store = os.path.join(self.tmp, "gc")
+        base = rf.busybox_layer()
+        self.reg.push_image("gc/a", "1", [base, rf.Layer().file("a", "a" * 5000).raw()])
+        self.reg.push_image("gc/b", "1", [base, rf.Layer().file("b", "b").raw()], {"Cmd": ["/bin/sleep", "3"]})
+        self.reg.push_image("gc/c", "1", [rf.Layer().file("c", "c").raw()])
+        digests = {}
+        for i, name in enumerate(("a", "b", "c")):
+            d, rootfs, _, _ = self.pull("%s/gc/%s:1" % (self.reg.host, name), store=store)
+            digests[name] = d
+            os.utime(rootfs, (1000 + i, 1000 + i))  # a is the least recently used
+        out = subprocess.run([HELPER, "images", "--store", store], capture_output=True, text=True, check=True).stdout
+        self.assertEqual(len(out.splitlines()), 3, out)
+        self.assertIn("%s/gc/a:1" % self.reg.host, out)
+        # b runs (holds its image) while GC wants the store at 1 byte
+        state = tempfile.mkdtemp(prefix="task.", dir=self.tmp)
+        cfg = os.path.join(state, "c.json")
+        with open(cfg, "w") as f:
+            json.dump({"store": store, "image": "%s/gc/b:1" % self.reg.host, "insecure": True, "state_dir": state}, f)
+        running = subprocess.Popen([HELPER, "run", cfg])
+        time.sleep(1)
+        out = subprocess.run([HELPER, "gc", "--store", store, "--max-bytes", "1"], capture_output=True, text=True,
+                             check=True).stdout
+        self.assertTrue(out.startswith("removed 2 kept 0 in-use 1"), out)
+        blobs = set(os.listdir(os.path.join(store, "blobs/sha256")))
+        self.assertIn(rf.sha(gzip_of(base))[7:], blobs, "the shared base layer stays: b still names it")
+        self.assertNotIn(digests["a"][7:], blobs)
+        self.assertFalse(os.path.exists(os.path.join(store, "rootfs", digests["c"][7:])))
+        self.assertEqual(running.wait(timeout=30), 0)
+        out = subprocess.run([HELPER, "gc", "--store", store, "--max-bytes", "1"], capture_output=True, text=True,
+                             check=True).stdout
+        self.assertTrue(out.startswith("removed 1 kept 0 in-use 0"), out)
+        self.assertEqual(os.listdir(os.path.join(store, "blobs/sha256")), [])
+        self.assertEqual(os.listdir(os.path.join(store, "refs")), [])
+
+
+def gzip_of(raw):
+    return rf.compress(raw, "gzip")[0]
+
+
 class FakeRegistry(http.server.BaseHTTPRequestHandler):
     """Serves what a test puts in `routes` (path -> (status, headers, body)); "stall" hangs."""
     routes = {}
