@@ -98,9 +98,12 @@ static bool volume_allowed(const char *path) {
   if (realpath(path, real) == NULL) return false;
   for (const char *p = g.volumes; *p;) {
     const char *e = strchr(p, ':');
-    size_t len = e ? (size_t)(e - p) : strlen(p);
-    while (len > 1 && p[len - 1] == '/') len--;
-    if (len > 0 && strncmp(real, p, len) == 0 && (real[len] == '\0' || real[len] == '/' || len == 1)) return true;
+    char one[PATH_MAX], root[PATH_MAX];
+    snprintf(one, sizeof one, "%.*s", (int)(e ? (size_t)(e - p) : strlen(p)), p);
+    if (realpath(one, root) != NULL) {
+      size_t len = strlen(root);
+      if (strncmp(real, root, len) == 0 && (real[len] == '\0' || real[len] == '/' || strcmp(root, "/") == 0)) return true;
+    }
     if (e == NULL) break;
     p = e + 1;
   }
@@ -300,6 +303,23 @@ static json_t *build_config(json_t *spec, json_t *c, const muster_task_context *
                                           get_str(e, "target", NULL), "read_only", json_is_true(ro)));
   }
   json_object_set_new(o, "volumes", vols);
+  if (g.volumes) {
+    /* the allow-list, resolved, for the helper's check of what it actually opened */
+    char *roots = NULL;
+    size_t rl = 0;
+    FILE *m = open_memstream(&roots, &rl);
+    for (const char *p = g.volumes; m && *p;) {
+      const char *e = strchr(p, ':');
+      char one[PATH_MAX], real[PATH_MAX];
+      snprintf(one, sizeof one, "%.*s", (int)(e ? (size_t)(e - p) : strlen(p)), p);
+      if (realpath(one, real) != NULL) fprintf(m, "%s%s", ftell(m) ? ":" : "", real);
+      if (e == NULL) break;
+      p = e + 1;
+    }
+    if (m) fclose(m);
+    json_object_set_new(o, "volume_roots", json_string(roots ? roots : ""));
+    free(roots);
+  }
   const char *hn = get_str(c, "hostname", NULL);
   char hostname[64];
   snprintf(hostname, sizeof hostname, "%.63s", hn ? hn : ctx->task_id);

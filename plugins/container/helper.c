@@ -268,6 +268,7 @@ static int run_config(json_t *cfg) {
       .cap_add = (const char *const *)capv,
       .volumes = v,
       .n_volumes = json_array_size(vols),
+      .volume_roots = jstr(cfg, "volume_roots", NULL),
       .stop_signal = img.config.stop_signal ? mu_signal_from_name(img.config.stop_signal) : 0,
       .watch_pid = (int)json_integer_value(json_object_get(cfg, "watch_pid")),
   };

@@ -117,6 +117,20 @@ static void mount_at(int rootfd, const char *target, const char *src, const char
   close(fd);
 }
 
+/* True when path is one of the colon-separated roots or below one (roots NULL: no check). */
+static bool path_allowed(const char *path, const char *roots) {
+  if (roots == NULL) return true;
+  for (const char *p = roots; *p;) {
+    const char *e = strchr(p, ':');
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    while (len > 1 && p[len - 1] == '/') len--;
+    if (len > 0 && strncmp(path, p, len) == 0 && (path[len] == '\0' || path[len] == '/' || len == 1)) return true;
+    if (e == NULL) break;
+    p = e + 1;
+  }
+  return false;
+}
+
 static void setup_dev(int rootfd) {
   mount_at(rootfd, "dev", "tmpfs", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=65536k");
   int dev = openat2_root(rootfd, "dev", O_RDONLY | O_DIRECTORY);
@@ -367,6 +381,13 @@ __attribute__((noreturn)) static void child_main(const mu_launch_spec *s) {
     int src = open(v->source, O_PATH | O_CLOEXEC | O_NOFOLLOW);
     struct stat st;
     if (src < 0 || fstat(src, &st) != 0) die(126, "volume %s: %s", v->source, strerror(errno));
+    /* What was opened must still be under the allow-list (a path component swapped for a
+     * symlink after the plugin's check would point elsewhere). */
+    char lp[64], real[4096];
+    ssize_t rl = readlink(fdpath(src, lp, sizeof lp), real, sizeof real - 1);
+    if (rl <= 0) die(126, "volume %s: %s", v->source, strerror(errno));
+    real[rl] = '\0';
+    if (!path_allowed(real, s->volume_roots)) die(126, "volume %s resolves to %s, outside the allowed host paths", v->source, real);
     int tgt = make_target(rootfd, v->target, !S_ISDIR(st.st_mode));
     char sp[64], tp[64];
     if (mount(fdpath(src, sp, sizeof sp), fdpath(tgt, tp, sizeof tp), NULL, MS_BIND | MS_REC, NULL) != 0)

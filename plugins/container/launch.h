@@ -54,6 +54,7 @@ typedef struct mu_launch_spec {
   const char *const *cap_add;   /* NULL-terminated names ("NET_BIND_SERVICE" or "CAP_..."); may be NULL */
   const mu_volume *volumes;
   size_t n_volumes;
+  const char *volume_roots;     /* colon list the resolved sources must be under; NULL = no check */
   int stop_signal;              /* what a TERM to the helper becomes (the image's StopSignal); 0 = SIGTERM */
   int watch_pid;                /* the agent: when it dies, the container is killed at once (never
                                  * left running unseen); 0 = none */
