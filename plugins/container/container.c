@@ -278,12 +278,30 @@ static json_t *build_config(json_t *spec, json_t *c, const muster_task_context *
   json_t *env = json_array();
   const char *k;
   json_t *v;
+  size_t i;
+  json_t *e;
   json_object_foreach(json_object_get(spec, "env"), k, v) {
     char *kv = NULL;
     if (json_is_string(v) && asprintf(&kv, "%s=%s", k, json_string_value(v)) > 0) json_array_append_new(env, json_string(kv));
     free(kv);
   }
+  /* env secrets reach the container's environment (file secrets are copied by the helper);
+   * the registry credentials do not */
+  const char *auth_ref = get_str(c, "registryAuth", "registry_auth");
+  json_array_foreach(json_object_get(spec, "secrets"), i, e) {
+    const char *name = json_string_value(json_object_get(e, "name")), *value = json_string_value(json_object_get(e, "value"));
+    const char *as = json_string_value(json_object_get(e, "as"));
+    bool as_file = json_is_true(json_object_get(e, "asFile")) || json_is_true(json_object_get(e, "as_file")) || (as && strcmp(as, "file") == 0);
+    if (name == NULL || value == NULL || as_file) continue;
+    if (auth_ref != NULL && strlen(auth_ref) == strlen(name) + 10 && strncmp(auth_ref + 9, name, strlen(name)) == 0) continue;
+    char *kv = NULL;
+    if (asprintf(&kv, "%s=%s", name, value) > 0) json_array_append_new(env, json_string(kv));
+    if (kv) explicit_bzero(kv, strlen(kv));
+    free(kv);
+  }
   json_object_set_new(o, "env", env);
+  if (auth_ref != NULL && strlen(auth_ref) > 10)
+    json_object_set_new(o, "skip_secret", json_stringn(auth_ref + 9, strlen(auth_ref) - 10));
   const char *wd = get_str(c, "workingDir", "working_dir"), *user = get_str(c, "user", NULL);
   if (wd) json_object_set_new(o, "working_dir", json_string(wd));
   if (user) json_object_set_new(o, "user", json_string(user));
@@ -295,8 +313,6 @@ static json_t *build_config(json_t *spec, json_t *c, const muster_task_context *
   json_t *caps = get(c, "capAdd", "cap_add");
   if (caps) json_object_set(o, "cap_add", caps);
   json_t *vols = json_array();
-  size_t i;
-  json_t *e;
   json_array_foreach(get(c, "mounts", NULL), i, e) {
     json_t *ro = get(e, "readOnly", "read_only");
     json_array_append_new(vols, json_pack("{s:s, s:s, s:b}", "source", get_str(e, "source", NULL), "target",

@@ -11,6 +11,7 @@
  * The exit status is the container's: its exit code, or the signal that killed it re-raised
  * (so the supervisor sees SIGKILL from the OOM killer as such). Setup failures exit 125. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -236,6 +237,29 @@ static int run_config(json_t *cfg) {
     env[j] = kv;
     if (j == m) m++;
   }
+  /* file secrets: copied by the launcher to /run/secrets, named as the agent names them */
+  const char *secrets_dir = getenv("MUSTER_SECRETS_DIR");
+  char **secret_env = NULL;
+  size_t n_secret_env = 0;
+  if (secrets_dir != NULL && *secrets_dir) {
+    DIR *d = opendir(secrets_dir);
+    struct dirent *de;
+    while (d != NULL && (de = readdir(d)) != NULL) {
+      if (de->d_name[0] == '.' || strcmp(de->d_name, jstr(cfg, "skip_secret", "")) == 0) continue;
+      char **grown = realloc(secret_env, (n_secret_env + 2) * sizeof *grown);
+      if (grown == NULL) break;
+      secret_env = grown;
+      if (asprintf(&secret_env[n_secret_env], "%s_FILE=/run/secrets/%s", de->d_name, de->d_name) > 0) n_secret_env++;
+    }
+    if (d != NULL) closedir(d);
+    const char **grown_env = realloc(env, (m + n_secret_env + 4) * sizeof *env);
+    if (grown_env != NULL) {
+      env = grown_env;
+      for (size_t i = 0; i < n_secret_env; i++) env[m++] = secret_env[i];
+      env[m++] = "MUSTER_SECRETS_DIR=/run/secrets";
+      env[m] = NULL;
+    }
+  }
   bool have_path = false, have_home = false;
   for (size_t j = 0; j < m; j++) {
     have_path |= strncmp(env[j], "PATH=", 5) == 0;
@@ -269,6 +293,8 @@ static int run_config(json_t *cfg) {
       .volumes = v,
       .n_volumes = json_array_size(vols),
       .volume_roots = jstr(cfg, "volume_roots", NULL),
+      .secrets_dir = secrets_dir && *secrets_dir ? secrets_dir : NULL,
+      .secrets_skip = jstr(cfg, "skip_secret", NULL),
       .stop_signal = img.config.stop_signal ? mu_signal_from_name(img.config.stop_signal) : 0,
       .watch_pid = (int)json_integer_value(json_object_get(cfg, "watch_pid")),
   };
@@ -294,6 +320,8 @@ static int run_config(json_t *cfg) {
   int status = mu_launch_run(&spec);
   long long oom_after = read_oom_kills(oom_fd);
   free(hargv);
+  for (size_t i = 0; i < n_secret_env; i++) free(secret_env[i]);
+  free(secret_env);
   if (report[0] != '\0') { /* the plugin takes the task's message from here */
     char rp[4200];
     snprintf(rp, sizeof rp, "%s/report", spec.state_dir);

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "plugins/container/launch.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -176,6 +177,37 @@ static void mask_proc(void) {
         mount(NULL, ro[i], NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
       die(126, "read-only %s: %s", ro[i], strerror(errno));
   }
+}
+
+/* The task's file secrets into /run/secrets (the container's tmpfs /run): 0400 files owned by
+ * the container's user in a 0500 directory; never on a disk. */
+static void copy_secrets(int from, const char *skip, uid_t uid, gid_t gid) {
+  if (mkdir("/run/secrets", 0500) != 0 || chown("/run/secrets", uid, gid) != 0) die(126, "/run/secrets: %s", strerror(errno));
+  int to = open("/run/secrets", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  DIR *d = fdopendir(dup(from));
+  if (to < 0 || d == NULL) die(126, "/run/secrets: %s", strerror(errno));
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.' || (skip && strcmp(e->d_name, skip) == 0)) continue;
+    int in = openat(from, e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat st;
+    if (in < 0 || fstat(in, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (1 << 20)) {
+      if (in >= 0) close(in);
+      continue;
+    }
+    int out = openat(to, e->d_name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400);
+    if (out < 0) die(126, "/run/secrets/%s: %s", e->d_name, strerror(errno));
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0)
+      if (write(out, buf, (size_t)n) != n) die(126, "/run/secrets/%s: %s", e->d_name, strerror(errno));
+    explicit_bzero(buf, sizeof buf);
+    if (fchown(out, uid, gid) != 0) die(126, "/run/secrets/%s: %s", e->d_name, strerror(errno));
+    close(out);
+    close(in);
+  }
+  closedir(d);
+  close(to);
 }
 
 static void lo_up(void) {
@@ -395,6 +427,8 @@ __attribute__((noreturn)) static void child_main(const mu_launch_spec *s) {
     close(src);
     close(tgt);
   }
+  int secrets = s->secrets_dir ? open(s->secrets_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW) : -1;
+  if (s->secrets_dir && secrets < 0) die(126, "secrets %s: %s", s->secrets_dir, strerror(errno));
   if (fchdir(rootfd) != 0) die(126, "chdir rootfs: %s", strerror(errno));
   close(rootfd);
   if (syscall(SYS_pivot_root, ".", ".") != 0) die(126, "pivot_root: %s", strerror(errno));
@@ -414,6 +448,10 @@ __attribute__((noreturn)) static void child_main(const mu_launch_spec *s) {
   uid_t uid;
   gid_t gid;
   resolve_user(s->user, s->allow_root, &uid, &gid);
+  if (secrets >= 0) {
+    copy_secrets(secrets, s->secrets_skip, uid, gid);
+    close(secrets);
+  }
   const char *cwd = s->cwd && *s->cwd ? s->cwd : "/";
   if (cwd[0] != '/' || strncmp(cwd, "/proc", 5) == 0 || strstr(cwd, "/..") != NULL)
     die(126, "working dir \"%s\" refused (absolute, no \"..\", not under /proc)", cwd);

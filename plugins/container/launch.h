@@ -55,6 +55,9 @@ typedef struct mu_launch_spec {
   const mu_volume *volumes;
   size_t n_volumes;
   const char *volume_roots;     /* colon list the resolved sources must be under; NULL = no check */
+  const char *secrets_dir;      /* the task's file secrets on the host (a tmpfs); copied as 0400
+                                 * files owned by the container's user to /run/secrets; NULL = none */
+  const char *secrets_skip;     /* a secret not given to the container (the registry credentials) */
   int stop_signal;              /* what a TERM to the helper becomes (the image's StopSignal); 0 = SIGTERM */
   int watch_pid;                /* the agent: when it dies, the container is killed at once (never
                                  * left running unseen); 0 = none */

@@ -70,6 +70,15 @@ static void test_runs_image(void **state) {
   assert_int_equal(r->exit_code, 3);
   assert_string_equal(r->out, "1 2 1000\n");
   assert_non_null(strstr(r->err, "err"));
+  /* secrets: env ones in the environment, file ones as 0400 files of the container's user in
+   * /run/secrets (a tmpfs), the registry credentials in neither */
+  r = run(&w, "secrets", spec_of("{\"secrets\":[{\"name\":\"PW\",\"value\":\"pw-env-1\"},{\"name\":\"tok\",\"value\":\"tok-file-2\","
+                                 "\"as\":\"file\"},{\"name\":\"REG\",\"value\":\"u:p\",\"as\":\"file\"}],"
+                                 "\"container\":{\"image\":\"%s/t/run:1\",\"registryAuth\":\"${secret.REG}\",\"command\":[\"/bin/sh\",\"-c\","
+                                 "\"echo $PW; cat $tok_FILE; echo; stat -c '%%a %%u' $tok_FILE; ls /run/secrets; echo reg=$REG_FILE\"]}}",
+                                 registry));
+  expect_state(r, MU_TASK_SUCCEEDED);
+  assert_string_equal(r->out, "***\n***\n400 1000\ntok\nreg=\n");
   r = run(&w, "stdin", spec_of("{\"stdin\":\"from stdin\",\"container\":{\"image\":\"%s/t/run:1\",\"args\":[\"-\"]}}", registry));
   expect_state(r, MU_TASK_SUCCEEDED);
   assert_string_equal(r->out, "from stdin");
