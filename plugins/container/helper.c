@@ -94,6 +94,8 @@ static int pull_image(json_t *cfg, const char *store, mu_image *img) {
   }
   po.unpack.max_bytes = (uint64_t)json_integer_value(json_object_get(cfg, "max_image_bytes"));
   po.unpack.max_entries = (uint64_t)json_integer_value(json_object_get(cfg, "max_image_entries"));
+  po.parallel = (int)json_integer_value(json_object_get(cfg, "parallel_downloads"));
+  po.store_parallel = (int)json_integer_value(json_object_get(cfg, "store_parallel_downloads"));
   int rc = mu_image_pull(store, &ref, &po, img, &err);
   explicit_bzero(auth, sizeof auth);
   if (rc != 0) {

@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <sys/file.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +122,133 @@ static void on_bytes(void *arg, uint64_t n) {
   if (p->opts->on_progress) p->opts->on_progress(p->opts->arg, p->phase, p->done, p->total);
 }
 
+/* ---- blobs, fetched in parallel ---- */
+
+typedef struct fetch {
+  const char *root;
+  const mu_descriptor *todo[MU_MANIFEST_MAX_LAYERS + 1];
+  size_t n_todo, next;
+  int slots;                    /* store-wide cap */
+  pthread_mutex_t mu;
+  progress *prog;
+  uint64_t done_bytes;
+  int layers;
+  mu_registry *base;
+  int rc;
+  mu_err err;
+} fetch;
+
+static void fetch_bytes(void *arg, uint64_t n) {
+  fetch *f = arg;
+  pthread_mutex_lock(&f->mu);
+  f->done_bytes += n;
+  f->prog->img->downloaded_bytes += n;
+  if (f->prog->opts->on_progress) f->prog->opts->on_progress(f->prog->opts->arg, f->prog->phase, f->done_bytes, f->prog->total);
+  pthread_mutex_unlock(&f->mu);
+}
+
+/* A store-wide download slot: the first free of slots lock files, else wait on one. */
+static int take_slot(const char *root, int slots, int hint) {
+  char p[PATH_MAX];
+  for (int k = 0; k < slots; k++) {
+    snprintf(p, sizeof p, "%s/tmp/.download-slot-%d", root, k);
+    int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return -1;
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) return fd;
+    close(fd);
+  }
+  snprintf(p, sizeof p, "%s/tmp/.download-slot-%d", root, hint % slots);
+  int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd >= 0 && flock(fd, LOCK_EX) != 0) {
+    close(fd);
+    fd = -1;
+  }
+  return fd;
+}
+
+static void *fetch_worker(void *arg) {
+  fetch *f = arg;
+  mu_registry *reg = NULL;
+  for (;;) {
+    pthread_mutex_lock(&f->mu);
+    if (reg == NULL) reg = mu_registry_clone(f->base); /* after the lock: the base token is current */
+    const mu_descriptor *d = f->rc == 0 && f->next < f->n_todo ? f->todo[f->next++] : NULL;
+    int index = (int)f->next;
+    pthread_mutex_unlock(&f->mu);
+    if (d == NULL || reg == NULL) break;
+    mu_registry_set_progress(reg, fetch_bytes, f);
+    char bp[PATH_MAX];
+    blob_path(f->root, d->digest, bp, sizeof bp);
+    int slot = take_slot(f->root, f->slots, index);
+    mu_err e = {0};
+    int rc = mu_registry_get_blob(reg, d, bp, &e);
+    if (slot >= 0) close(slot);
+    pthread_mutex_lock(&f->mu);
+    if (rc != 0 && f->rc == 0) {
+      f->rc = rc;
+      f->err = e;
+    }
+    if (rc == 0) f->layers++;
+    pthread_mutex_unlock(&f->mu);
+  }
+  mu_registry_free(reg);
+  return NULL;
+}
+
+static int fetch_blobs(const char *root, mu_registry *reg, const mu_manifest *m, const mu_pull_opts *opts, mu_image *img,
+                       progress *prog, mu_err *err) {
+  fetch *f = calloc(1, sizeof *f);
+  if (f == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
+  f->root = root;
+  f->prog = prog;
+  f->base = reg;
+  f->slots = opts->store_parallel > 0 ? opts->store_parallel : 6;
+  pthread_mutex_init(&f->mu, NULL);
+  int rc = 0;
+  bool config_missing = !blob_present(root, &m->config);
+  /* the config first, alone: it answers any auth challenge once, for every worker */
+  if (config_missing) {
+    if (opts->policy == MU_PULL_NEVER) {
+      rc = mu_err_set(err, MU_ENOENT, "blob %s is not in the store and pull_policy is never", m->config.digest);
+      goto done;
+    }
+    char bp[PATH_MAX];
+    blob_path(root, m->config.digest, bp, sizeof bp);
+    snprintf(prog->phase, sizeof prog->phase, "config");
+    if ((rc = mu_registry_get_blob(reg, &m->config, bp, err)) != 0) goto done;
+  }
+  for (size_t i = 0; i < m->n_layers; i++) {
+    if (blob_present(root, &m->layers[i])) continue;
+    if (opts->policy == MU_PULL_NEVER) {
+      rc = mu_err_set(err, MU_ENOENT, "blob %s is not in the store and pull_policy is never", m->layers[i].digest);
+      goto done;
+    }
+    f->todo[f->n_todo++] = &m->layers[i];
+    prog->total += (uint64_t)m->layers[i].size;
+  }
+  if (f->n_todo == 0) goto done;
+  snprintf(prog->phase, sizeof prog->phase, "%zu layers", f->n_todo);
+  mu_registry_global_init(); /* before threads: libcurl's global init is not thread-safe */
+  int n = opts->parallel > 0 ? opts->parallel : 3;
+  if ((size_t)n > f->n_todo) n = (int)f->n_todo;
+  pthread_t th[16];
+  if (n > 16) n = 16;
+  int started = 0;
+  for (; started < n; started++)
+    if (pthread_create(&th[started], NULL, fetch_worker, f) != 0) break;
+  if (started == 0) fetch_worker(f);
+  for (int k = 0; k < started; k++) pthread_join(th[k], NULL);
+  img->layers_downloaded += f->layers;
+  if (f->rc != 0) {
+    rc = f->rc;
+    if (err) *err = f->err;
+  }
+done:
+  pthread_mutex_destroy(&f->mu);
+  free(f);
+  return rc;
+}
+
 /* Fetches the manifest for ref: by digest, or by tag (then pinned to its digest). An index is
  * resolved to the platform's manifest. */
 static int resolve(const char *root, mu_registry *reg, const mu_imgref *ref, const mu_pull_opts *opts, mu_image *img,
@@ -197,22 +326,7 @@ int mu_image_pull(const char *root, const mu_imgref *ref, const mu_pull_opts *op
   if ((rc = resolve(root, reg, ref, opts, img, &body, &len, err)) != 0) goto done;
   if ((rc = mu_manifest_parse(body, len, &img->manifest, err)) != 0) goto done;
   const mu_manifest *m = &img->manifest;
-  for (size_t i = 0; i <= m->n_layers; i++) { /* the config, then each layer */
-    const mu_descriptor *d = i == 0 ? &m->config : &m->layers[i - 1];
-    if (blob_present(root, d)) continue;
-    if (opts->policy == MU_PULL_NEVER) {
-      rc = mu_err_set(err, MU_ENOENT, "blob %s is not in the store and pull_policy is never", d->digest);
-      goto done;
-    }
-    if (i == 0) snprintf(prog.phase, sizeof prog.phase, "config");
-    else snprintf(prog.phase, sizeof prog.phase, "layer %zu/%zu", i, m->n_layers);
-    prog.done = 0;
-    prog.total = (uint64_t)d->size;
-    char bp[PATH_MAX];
-    blob_path(root, d->digest, bp, sizeof bp);
-    if ((rc = mu_registry_get_blob(reg, d, bp, err)) != 0) goto done;
-    if (i > 0) img->layers_downloaded++;
-  }
+  if ((rc = fetch_blobs(root, reg, m, opts, img, &prog, err)) != 0) goto done;
   if ((rc = read_blob(root, m->config.digest, &cfg, &cfg_len, err)) != 0) {
     if (rc == MU_ENOENT) rc = mu_err_set(err, MU_EIO, "config %s: damaged in the store", m->config.digest);
     goto done;

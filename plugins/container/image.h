@@ -27,6 +27,9 @@ typedef struct mu_pull_opts {
   mu_platform platform;
   mu_pull_policy policy;
   mu_unpack_limits unpack;
+  int parallel;                 /* layer downloads at once in this pull; 0 = 3 */
+  int store_parallel;           /* downloads at once across every pull of this store (the
+                                 * agent), by flock slots; 0 = 6 */
   /* Progress (may be NULL): a phase ("manifest", "layer 2/5", "unpack"), bytes so far. */
   void (*on_progress)(void *arg, const char *phase, uint64_t bytes_done, uint64_t bytes_total);
   void *arg;

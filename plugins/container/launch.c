@@ -716,7 +716,9 @@ int mu_launch_run(mu_launch_spec *s) {
   }
   if (mntns >= 0) {
     pid_t dropper = fork();
-    if (dropper == 0) {
+    if (dropper == 0) { /* holds nothing else (not the image's GC lock, not the pipes) */
+      if (mntns > 0) syscall(SYS_close_range, 0U, (unsigned)mntns - 1, 0);
+      syscall(SYS_close_range, (unsigned)mntns + 1, ~0U, 0);
       close(mntns);
       _exit(0);
     }

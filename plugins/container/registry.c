@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,6 +44,23 @@ int mu_registry_new(const mu_imgref *ref, const mu_registry_opts *opts, mu_regis
   snprintf(r->base, sizeof r->base, "%s://%s", opts->insecure ? "http" : "https", ref->registry);
   *ret = r;
   return 0;
+}
+
+void mu_registry_global_init(void) {
+  static int done;
+  if (!done) curl_global_init(CURL_GLOBAL_DEFAULT);
+  done = 1;
+}
+
+mu_registry *mu_registry_clone(const mu_registry *r) {
+  mu_registry *c = malloc(sizeof *c);
+  if (c != NULL) memcpy(c, r, sizeof *c);
+  return c;
+}
+
+void mu_registry_set_progress(mu_registry *r, void (*on_bytes)(void *, uint64_t), void *arg) {
+  r->opts.on_bytes = on_bytes;
+  r->opts.arg = arg;
 }
 
 void mu_registry_free(mu_registry *r) {
@@ -414,6 +432,14 @@ int mu_registry_get_blob(mu_registry *r, const mu_descriptor *d, const char *des
     rc = mu_err_set(err, MU_EIO, "cannot open %s: %s", partial, strerror(errno));
     goto done;
   }
+  /* One writer per blob (another task, another thread): wait for it, then see whether it
+   * stored the blob meanwhile. */
+  if (flock(fd, LOCK_EX) != 0) {
+    rc = mu_err_set(err, MU_EIO, "cannot lock %s: %s", partial, strerror(errno));
+    goto done;
+  }
+  struct stat done_st;
+  if (stat(dest, &done_st) == 0 && done_st.st_size == d->size) goto done;
   for (int attempt = 0; attempt < 3; attempt++) {
     EVP_DigestInit_ex(md, EVP_sha256(), NULL);
     int64_t have = rehash_partial(fd, md, d->size);

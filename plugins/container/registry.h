@@ -4,7 +4,7 @@
  * - Manifests: Accept for OCI + Docker manifests and indexes; at most MU_MANIFEST_MAX_BYTES
  *   read; the body's sha256 must equal the digest asked for, and Docker-Content-Digest when
  *   the registry sends one.
- * - Blobs: streamed to "<dest>.partial" while hashed; refused as soon as more bytes than the
+ * - Blobs: streamed to "<dest>.partial" (flock'd: one writer per blob) while hashed; refused as soon as more bytes than the
  *   descriptor's size arrive; renamed to dest only when size and sha256 match. A partial file
  *   left by a dropped connection is resumed with Range (its bytes are hashed again first).
  * - Auth: on 401 the WWW-Authenticate challenge is answered once: Bearer (token from the
@@ -38,6 +38,11 @@ typedef struct mu_registry mu_registry;
 
 int mu_registry_new(const mu_imgref *ref, const mu_registry_opts *opts, mu_registry **ret, mu_err *err);
 void mu_registry_free(mu_registry *r);
+/* libcurl's global init (implicit in the first request otherwise); call before threads. */
+void mu_registry_global_init(void);
+/* A copy (the token obtained so far included) for another thread; NULL when out of memory. */
+mu_registry *mu_registry_clone(const mu_registry *r);
+void mu_registry_set_progress(mu_registry *r, void (*on_bytes)(void *, uint64_t), void *arg);
 
 /* GETs manifests/<reference> (a tag or a digest). On success *ret_body (malloc'd, caller
  * frees; NUL-terminated) holds len bytes, ctype the Content-Type and digest the body's

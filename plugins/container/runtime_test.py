@@ -102,6 +102,19 @@ class PullTest(Base):
         self.assertEqual((la, lb), (2, 1), "the shared base layer is downloaded once")
         self.assertLess(nb, 10000)
 
+    def test_concurrent_pulls_of_one_image(self):
+        store = os.path.join(self.tmp, "concurrent")
+        layers = [rf.busybox_layer()] + [rf.Layer().file("f%d" % i, os.urandom(200000)).raw() for i in range(5)]
+        self.reg.push_image("t/conc", "1", layers)
+        procs = [subprocess.Popen([HELPER, "pull", "--store", store, "--insecure", self.host("t/conc:1")],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+        outs = [p.communicate(timeout=120) for p in procs]
+        for p, (out, err) in zip(procs, outs):
+            self.assertEqual(p.returncode, 0, err)
+        self.assertEqual(len({o.split()[0] for o, _ in outs}), 1)
+        blobs = os.listdir(os.path.join(store, "blobs/sha256"))
+        self.assertEqual(len([b for b in blobs if not b.endswith(".partial")]), 1 + 1 + 6, blobs)  # manifest, config, layers
+
     def test_index_platforms(self):
         amd = self.reg.push_image("t/multi", "amd64", [rf.Layer().file("arch", "amd64\n").raw()], arch="amd64")
         arm = self.reg.push_image("t/multi", "arm64", [rf.Layer().file("arch", "arm64\n").raw()], arch="arm64")
