@@ -3,6 +3,8 @@
 #define _GNU_SOURCE
 #include "plugins/container/launch.h"
 
+#include "plugins/container/creds.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -37,33 +39,6 @@
 #define CLOSE_RANGE_UNSHARE (1U << 1)
 #endif
 
-static const char *const cap_names[] = {
-    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
-    "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
-    "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
-    "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
-    "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
-    "CHECKPOINT_RESTORE",
-};
-#define N_CAPS ((int)(sizeof cap_names / sizeof *cap_names))
-
-int mu_cap_from_name(const char *name) {
-  if (strncasecmp(name, "CAP_", 4) == 0) name += 4;
-  for (int i = 0; i < N_CAPS; i++)
-    if (strcasecmp(name, cap_names[i]) == 0) return i;
-  return -1;
-}
-
-__attribute__((noreturn, format(printf, 2, 3))) static void die(int code, const char *fmt, ...) {
-  char msg[600];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  dprintf(2, "muster-container: %s\n", msg);
-  _exit(code);
-}
-
 static int openat2_root(int rootfd, const char *path, int flags) {
   struct open_how how = {.flags = (uint64_t)flags | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
   return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
@@ -85,13 +60,13 @@ static int make_target(int rootfd, const char *path, bool want_file) {
   char *comp = strtok_r(buf, "/", &save);
   while (comp != NULL) {
     char *next = strtok_r(NULL, "/", &save);
-    if (strcmp(comp, "..") == 0 || strcmp(comp, ".") == 0) die(126, "mount target %s: \".\" or \"..\" refused", path);
+    if (strcmp(comp, "..") == 0 || strcmp(comp, ".") == 0) mu_launch_die(126, "mount target %s: \".\" or \"..\" refused", path);
     bool last = next == NULL;
     struct open_how how = {.flags = O_PATH | O_CLOEXEC | (last && want_file ? 0 : O_DIRECTORY),
                            .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
     int fd = (int)syscall(SYS_openat2, cur, comp, &how, sizeof how);
     if (fd < 0 && (errno == ELOOP || errno == ENOTDIR)) {
-      if (unlinkat(cur, comp, 0) != 0) die(126, "mount target %s: cannot replace %s: %s", path, comp, strerror(errno));
+      if (unlinkat(cur, comp, 0) != 0) mu_launch_die(126, "mount target %s: cannot replace %s: %s", path, comp, strerror(errno));
       errno = ENOENT;
     }
     if (fd < 0 && errno == ENOENT) {
@@ -99,11 +74,11 @@ static int make_target(int rootfd, const char *path, bool want_file) {
         int f = openat(cur, comp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
         if (f >= 0) close(f);
       } else if (mkdirat(cur, comp, 0755) != 0 && errno != EEXIST) {
-        die(126, "mount target %s: cannot create %s: %s", path, comp, strerror(errno));
+        mu_launch_die(126, "mount target %s: cannot create %s: %s", path, comp, strerror(errno));
       }
       fd = (int)syscall(SYS_openat2, cur, comp, &how, sizeof how);
     }
-    if (fd < 0) die(126, "mount target %s: %s: %s", path, comp, strerror(errno));
+    if (fd < 0) mu_launch_die(126, "mount target %s: %s: %s", path, comp, strerror(errno));
     close(cur);
     cur = fd;
     comp = next;
@@ -114,7 +89,7 @@ static int make_target(int rootfd, const char *path, bool want_file) {
 static void mount_at(int rootfd, const char *target, const char *src, const char *fstype, unsigned long flags, const char *data) {
   int fd = make_target(rootfd, target, false);
   char p[64];
-  if (mount(src, fdpath(fd, p, sizeof p), fstype, flags, data) != 0) die(126, "mount %s on %s: %s", fstype ? fstype : src, target, strerror(errno));
+  if (mount(src, fdpath(fd, p, sizeof p), fstype, flags, data) != 0) mu_launch_die(126, "mount %s on %s: %s", fstype ? fstype : src, target, strerror(errno));
   close(fd);
 }
 
@@ -135,25 +110,25 @@ static bool path_allowed(const char *path, const char *roots) {
 static void setup_dev(int rootfd) {
   mount_at(rootfd, "dev", "tmpfs", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=65536k");
   int dev = openat2_root(rootfd, "dev", O_RDONLY | O_DIRECTORY);
-  if (dev < 0) die(126, "open /dev: %s", strerror(errno));
+  if (dev < 0) mu_launch_die(126, "open /dev: %s", strerror(errno));
   static const struct {
     const char *name;
     unsigned maj, min;
   } nodes[] = {{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
   for (size_t i = 0; i < sizeof nodes / sizeof *nodes; i++) {
     if (mknodat(dev, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)) != 0)
-      die(126, "mknod /dev/%s: %s", nodes[i].name, strerror(errno));
-    if (fchmodat(dev, nodes[i].name, 0666, 0) != 0) die(126, "chmod /dev/%s: %s", nodes[i].name, strerror(errno));
+      mu_launch_die(126, "mknod /dev/%s: %s", nodes[i].name, strerror(errno));
+    if (fchmodat(dev, nodes[i].name, 0666, 0) != 0) mu_launch_die(126, "chmod /dev/%s: %s", nodes[i].name, strerror(errno));
   }
   struct stat st;
   if (fstatat(dev, "null", &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISCHR(st.st_mode) || major(st.st_rdev) != 1 || minor(st.st_rdev) != 3)
-    die(126, "/dev/null is not the null device");
+    mu_launch_die(126, "/dev/null is not the null device");
   mkdirat(dev, "pts", 0755);
   mkdirat(dev, "shm", 01777);
   static const char *const links[][2] = {{"pts/ptmx", "ptmx"}, {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"},
                                           {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"}};
   for (size_t i = 0; i < sizeof links / sizeof *links; i++)
-    if (symlinkat(links[i][0], dev, links[i][1]) != 0) die(126, "/dev/%s: %s", links[i][1], strerror(errno));
+    if (symlinkat(links[i][0], dev, links[i][1]) != 0) mu_launch_die(126, "/dev/%s: %s", links[i][1], strerror(errno));
   close(dev);
   mount_at(rootfd, "dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620");
   mount_at(rootfd, "dev/shm", "shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k");
@@ -167,25 +142,25 @@ static void mask_proc(void) {
   static const char *const ro[] = {"/proc/sys", "/proc/irq", "/proc/bus", "/proc/fs"};
   for (size_t i = 0; i < sizeof masked_files / sizeof *masked_files; i++)
     if (access(masked_files[i], F_OK) == 0 && mount("/dev/null", masked_files[i], NULL, MS_BIND, NULL) != 0)
-      die(126, "mask %s: %s", masked_files[i], strerror(errno));
+      mu_launch_die(126, "mask %s: %s", masked_files[i], strerror(errno));
   for (size_t i = 0; i < sizeof masked_dirs / sizeof *masked_dirs; i++)
     if (access(masked_dirs[i], F_OK) == 0 && mount("tmpfs", masked_dirs[i], "tmpfs", MS_RDONLY, "size=0") != 0)
-      die(126, "mask %s: %s", masked_dirs[i], strerror(errno));
+      mu_launch_die(126, "mask %s: %s", masked_dirs[i], strerror(errno));
   for (size_t i = 0; i < sizeof ro / sizeof *ro; i++) {
     if (access(ro[i], F_OK) != 0) continue;
     if (mount(ro[i], ro[i], NULL, MS_BIND | MS_REC, NULL) != 0 ||
         mount(NULL, ro[i], NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
-      die(126, "read-only %s: %s", ro[i], strerror(errno));
+      mu_launch_die(126, "read-only %s: %s", ro[i], strerror(errno));
   }
 }
 
 /* The task's file secrets into /run/secrets (the container's tmpfs /run): 0400 files owned by
  * the container's user in a 0500 directory; never on a disk. */
 static void copy_secrets(int from, const char *skip, uid_t uid, gid_t gid) {
-  if (mkdir("/run/secrets", 0500) != 0 || chown("/run/secrets", uid, gid) != 0) die(126, "/run/secrets: %s", strerror(errno));
+  if (mkdir("/run/secrets", 0500) != 0 || chown("/run/secrets", uid, gid) != 0) mu_launch_die(126, "/run/secrets: %s", strerror(errno));
   int to = open("/run/secrets", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
   DIR *d = fdopendir(dup(from));
-  if (to < 0 || d == NULL) die(126, "/run/secrets: %s", strerror(errno));
+  if (to < 0 || d == NULL) mu_launch_die(126, "/run/secrets: %s", strerror(errno));
   struct dirent *e;
   while ((e = readdir(d)) != NULL) {
     if (e->d_name[0] == '.' || (skip && strcmp(e->d_name, skip) == 0)) continue;
@@ -196,13 +171,13 @@ static void copy_secrets(int from, const char *skip, uid_t uid, gid_t gid) {
       continue;
     }
     int out = openat(to, e->d_name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400);
-    if (out < 0) die(126, "/run/secrets/%s: %s", e->d_name, strerror(errno));
+    if (out < 0) mu_launch_die(126, "/run/secrets/%s: %s", e->d_name, strerror(errno));
     char buf[65536];
     ssize_t n;
     while ((n = read(in, buf, sizeof buf)) > 0)
-      if (write(out, buf, (size_t)n) != n) die(126, "/run/secrets/%s: %s", e->d_name, strerror(errno));
+      if (write(out, buf, (size_t)n) != n) mu_launch_die(126, "/run/secrets/%s: %s", e->d_name, strerror(errno));
     explicit_bzero(buf, sizeof buf);
-    if (fchown(out, uid, gid) != 0) die(126, "/run/secrets/%s: %s", e->d_name, strerror(errno));
+    if (fchown(out, uid, gid) != 0) mu_launch_die(126, "/run/secrets/%s: %s", e->d_name, strerror(errno));
     close(out);
     close(in);
   }
@@ -223,187 +198,21 @@ static void lo_up(void) {
   close(s);
 }
 
-static bool all_digits(const char *s) {
-  if (*s == '\0') return false;
-  for (; *s; s++)
-    if (*s < '0' || *s > '9') return false;
-  return true;
-}
-
-/* Looks name up in the container's /etc/passwd (field 0 -> uid, gid) or /etc/group. */
-static bool lookup(const char *file, const char *name, long *id, long *gid) {
-  FILE *f = fopen(file, "re");
-  if (f == NULL) return false;
-  char line[1024];
-  bool found = false;
-  int lines = 0;
-  while (!found && lines++ < 100000 && fgets(line, sizeof line, f) != NULL) {
-    char *save = NULL, *fields[4] = {0};
-    int n = 0;
-    for (char *p = strtok_r(line, ":\n", &save); p && n < 4; p = strtok_r(NULL, ":\n", &save)) fields[n++] = p;
-    if (n >= 3 && strcmp(fields[0], name) == 0 && all_digits(fields[2])) {
-      *id = strtol(fields[2], NULL, 10);
-      if (gid && n >= 4 && all_digits(fields[3])) *gid = strtol(fields[3], NULL, 10);
-      found = true;
-    }
-  }
-  fclose(f);
-  return found;
-}
-
-static void resolve_user(const char *spec, bool allow_root, uid_t *uid, gid_t *gid) {
-  long u = 65534, g = -1;
-  if (spec != NULL && *spec != '\0') {
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", spec);
-    char *colon = strchr(buf, ':');
-    if (colon) *colon = '\0';
-    if (all_digits(buf)) u = strtol(buf, NULL, 10);
-    else if (!lookup("/etc/passwd", buf, &u, &g)) die(126, "user \"%s\" is not in the image's /etc/passwd", buf);
-    if (colon) {
-      const char *gs = colon + 1;
-      if (all_digits(gs)) g = strtol(gs, NULL, 10);
-      else if (!lookup("/etc/group", gs, &g, NULL)) die(126, "group \"%s\" is not in the image's /etc/group", gs);
-    }
-  }
-  if (g < 0) {
-    /* the user's primary group from the image, else the uid's number */
-    g = u;
-    FILE *f = fopen("/etc/passwd", "re");
-    if (f != NULL) {
-      char line[1024];
-      while (fgets(line, sizeof line, f) != NULL) {
-        char *save = NULL, *fields[4] = {0};
-        int n = 0;
-        for (char *p = strtok_r(line, ":\n", &save); p && n < 4; p = strtok_r(NULL, ":\n", &save)) fields[n++] = p;
-        if (n >= 4 && all_digits(fields[2]) && strtol(fields[2], NULL, 10) == u && all_digits(fields[3])) {
-          g = strtol(fields[3], NULL, 10);
-          break;
-        }
-      }
-      fclose(f);
-    }
-  }
-  if (u < 0 || u > 0x7fffffff || g < 0 || g > 0x7fffffff) die(126, "user \"%s\": id out of range", spec);
-  if ((u == 0 || g == 0) && !allow_root) die(126, "user \"%s\" is root, which this agent does not allow (container.allow_root)", spec ? spec : "");
-  *uid = (uid_t)u;
-  *gid = (gid_t)g;
-}
-
-static void drop_privileges(const mu_launch_spec *s, uid_t uid, gid_t gid) {
-  uint64_t keep = 0;
-  for (const char *const *c = s->cap_add; c && *c; c++) {
-    int n = mu_cap_from_name(*c);
-    if (n < 0) die(126, "unknown capability %s", *c);
-    keep |= 1ull << n;
-  }
-  for (int c = 0; c <= 63; c++) {
-    if (keep & (1ull << c)) continue;
-    if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0 && errno != EINVAL) die(126, "drop capability %d: %s", c, strerror(errno));
-  }
-  if (setgroups(0, NULL) != 0) die(126, "setgroups: %s", strerror(errno));
-  if (keep && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) die(126, "keepcaps: %s", strerror(errno));
-  if (setresgid(gid, gid, gid) != 0) die(126, "setresgid %u: %s", (unsigned)gid, strerror(errno));
-  if (setresuid(uid, uid, uid) != 0) die(126, "setresuid %u: %s", (unsigned)uid, strerror(errno));
-  struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
-  struct __user_cap_data_struct data[2];
-  memset(data, 0, sizeof data);
-  data[0].effective = data[0].permitted = data[0].inheritable = (uint32_t)keep;
-  data[1].effective = data[1].permitted = data[1].inheritable = (uint32_t)(keep >> 32);
-  if (syscall(SYS_capset, &hdr, data) != 0) die(126, "capset: %s", strerror(errno));
-  prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-  for (int c = 0; c < 64; c++)
-    if ((keep & (1ull << c)) && uid != 0 && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) != 0)
-      die(126, "ambient capability %s: %s", cap_names[c], strerror(errno));
-  if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) != 0) die(126, "keepcaps: %s", strerror(errno));
-}
-
-/* The default profile: everything a normal program needs, EPERM for what Docker's default
- * profile refuses without capabilities (mounts, namespaces, module and kexec loading, BPF,
- * perf, ptrace, keyrings, clock setting, reboot, ...). Namespaces through clone() flags too;
- * clone3 answers ENOSYS so libc falls back to clone, whose flags can be checked. */
-static void load_seccomp(void) {
-  scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
-  if (ctx == NULL) die(126, "seccomp_init failed");
-  static const char *const denied[] = {
-      "mount", "umount", "umount2", "pivot_root", "chroot", "ptrace", "process_vm_readv", "process_vm_writev",
-      "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module", "bpf", "perf_event_open",
-      "unshare", "setns", "keyctl", "add_key", "request_key", "userfaultfd", "open_by_handle_at", "name_to_handle_at",
-      "acct", "swapon", "swapoff", "reboot", "syslog", "settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
-      "quotactl", "lookup_dcookie", "iopl", "ioperm", "move_mount", "open_tree", "fsopen", "fsmount", "fspick",
-      "fsconfig", "mount_setattr", "vhangup", "nfsservctl", "uselib", "ustat", "sysfs", "_sysctl", "kcmp",
-      "create_module", "get_kernel_syms", "query_module", "vm86", "vm86old", "stime", "pciconfig_read",
-      "pciconfig_write", "lookup_dcookie", "fanotify_init", "setdomainname", "sethostname", "personality",
-  };
-  int rc = 0;
-  for (size_t i = 0; i < sizeof denied / sizeof *denied; i++) {
-    int nr = seccomp_syscall_resolve_name(denied[i]);
-    if (nr == __NR_SCMP_ERROR) continue;
-    if (strcmp(denied[i], "personality") == 0) {
-      /* allow the harmless queries and PER_LINUX, as Docker does */
-      rc |= seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 1, SCMP_A0(SCMP_CMP_NE, 0));
-      continue;
-    }
-    rc |= seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
-  }
-  static const unsigned long ns_flags[] = {CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID,
-                                           CLONE_NEWNET, CLONE_NEWCGROUP};
-  for (size_t i = 0; i < sizeof ns_flags / sizeof *ns_flags; i++)
-    rc |= seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1, SCMP_A0(SCMP_CMP_MASKED_EQ, ns_flags[i], ns_flags[i]));
-  int clone3 = seccomp_syscall_resolve_name("clone3");
-  if (clone3 != __NR_SCMP_ERROR) rc |= seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), clone3, 0);
-  /* raw and packet sockets need CAP_NET_RAW, which is dropped; AF_PACKET refused here too */
-  rc |= seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, AF_PACKET));
-  if (rc != 0) die(126, "seccomp rules: %s", strerror(-rc));
-  if ((rc = seccomp_load(ctx)) != 0) die(126, "seccomp_load: %s", strerror(-rc));
-  seccomp_release(ctx);
-}
-
-static const char *env_get(const char *const *env, const char *key) {
-  size_t n = strlen(key);
-  for (const char *const *e = env; e && *e; e++)
-    if (strncmp(*e, key, n) == 0 && (*e)[n] == '=') return *e + n + 1;
-  return NULL;
-}
-
-__attribute__((noreturn)) static void exec_in(const mu_launch_spec *s, const char *const *args) {
-  const char *prog = args[0];
-  char *const *argv = (char *const *)args;
-  char *const *envp = (char *const *)s->env;
-  if (strchr(prog, '/') != NULL) {
-    execve(prog, argv, envp);
-    die(errno == ENOENT ? 127 : 126, "cannot run \"%s\": %s", prog, strerror(errno));
-  }
-  const char *path = env_get(s->env, "PATH");
-  if (path == NULL) path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-  int last = ENOENT;
-  char dirs[4096];
-  snprintf(dirs, sizeof dirs, "%s", path);
-  char *save = NULL;
-  for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-    char full[4096];
-    snprintf(full, sizeof full, "%s/%s", d, prog);
-    execve(full, argv, envp);
-    if (errno != ENOENT) last = errno;
-  }
-  die(last == ENOENT ? 127 : 126, "cannot run \"%s\": %s (PATH=%s)", prog, strerror(last), path);
-}
-
 __attribute__((noreturn)) static void child_main(const mu_launch_spec *s) {
-  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) die(126, "make mounts private: %s", strerror(errno));
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) mu_launch_die(126, "make mounts private: %s", strerror(errno));
   char root[4096], upper[4096], work[4096], opts[12288];
   snprintf(root, sizeof root, "%s/root", s->state_dir);
   snprintf(upper, sizeof upper, "%s/upper", s->state_dir);
   snprintf(work, sizeof work, "%s/work", s->state_dir);
-  if (mkdir(s->state_dir, 0700) != 0 && errno != EEXIST) die(126, "create %s: %s", s->state_dir, strerror(errno));
+  if (mkdir(s->state_dir, 0700) != 0 && errno != EEXIST) mu_launch_die(126, "create %s: %s", s->state_dir, strerror(errno));
   mkdir(root, 0755);
   mkdir(upper, 0755);
   mkdir(work, 0700);
-  if (strpbrk(s->rootfs, ",:") || strpbrk(upper, ",:") || strpbrk(work, ",:")) die(126, "paths with ',' or ':' cannot be overlay layers");
+  if (strpbrk(s->rootfs, ",:") || strpbrk(upper, ",:") || strpbrk(work, ",:")) mu_launch_die(126, "paths with ',' or ':' cannot be overlay layers");
   snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s", s->rootfs, upper, work);
-  if (mount("overlay", root, "overlay", MS_NOSUID | MS_NODEV, opts) != 0) die(126, "overlay rootfs: %s", strerror(errno));
+  if (mount("overlay", root, "overlay", MS_NOSUID | MS_NODEV, opts) != 0) mu_launch_die(126, "overlay rootfs: %s", strerror(errno));
   int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (rootfd < 0) die(126, "open rootfs: %s", strerror(errno));
+  if (rootfd < 0) mu_launch_die(126, "open rootfs: %s", strerror(errno));
   mount_at(rootfd, "proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
   setup_dev(rootfd);
   mount_at(rootfd, "tmp", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
@@ -412,57 +221,57 @@ __attribute__((noreturn)) static void child_main(const mu_launch_spec *s) {
     const mu_volume *v = &s->volumes[i];
     int src = open(v->source, O_PATH | O_CLOEXEC | O_NOFOLLOW);
     struct stat st;
-    if (src < 0 || fstat(src, &st) != 0) die(126, "volume %s: %s", v->source, strerror(errno));
+    if (src < 0 || fstat(src, &st) != 0) mu_launch_die(126, "volume %s: %s", v->source, strerror(errno));
     /* What was opened must still be under the allow-list (a path component swapped for a
      * symlink after the plugin's check would point elsewhere). */
     char lp[64], real[4096];
     ssize_t rl = readlink(fdpath(src, lp, sizeof lp), real, sizeof real - 1);
-    if (rl <= 0) die(126, "volume %s: %s", v->source, strerror(errno));
+    if (rl <= 0) mu_launch_die(126, "volume %s: %s", v->source, strerror(errno));
     real[rl] = '\0';
-    if (!path_allowed(real, s->volume_roots)) die(126, "volume %s resolves to %s, outside the allowed host paths", v->source, real);
+    if (!path_allowed(real, s->volume_roots)) mu_launch_die(126, "volume %s resolves to %s, outside the allowed host paths", v->source, real);
     int tgt = make_target(rootfd, v->target, !S_ISDIR(st.st_mode));
     char sp[64], tp[64];
     if (mount(fdpath(src, sp, sizeof sp), fdpath(tgt, tp, sizeof tp), NULL, MS_BIND | MS_REC, NULL) != 0)
-      die(126, "volume %s on %s: %s", v->source, v->target, strerror(errno));
+      mu_launch_die(126, "volume %s on %s: %s", v->source, v->target, strerror(errno));
     close(src);
     close(tgt);
   }
   int secrets = s->secrets_dir ? open(s->secrets_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW) : -1;
-  if (s->secrets_dir && secrets < 0) die(126, "secrets %s: %s", s->secrets_dir, strerror(errno));
-  if (fchdir(rootfd) != 0) die(126, "chdir rootfs: %s", strerror(errno));
+  if (s->secrets_dir && secrets < 0) mu_launch_die(126, "secrets %s: %s", s->secrets_dir, strerror(errno));
+  if (fchdir(rootfd) != 0) mu_launch_die(126, "chdir rootfs: %s", strerror(errno));
   close(rootfd);
-  if (syscall(SYS_pivot_root, ".", ".") != 0) die(126, "pivot_root: %s", strerror(errno));
-  if (umount2(".", MNT_DETACH) != 0) die(126, "detach the old root: %s", strerror(errno));
-  if (chdir("/") != 0) die(126, "chdir /: %s", strerror(errno));
+  if (syscall(SYS_pivot_root, ".", ".") != 0) mu_launch_die(126, "pivot_root: %s", strerror(errno));
+  if (umount2(".", MNT_DETACH) != 0) mu_launch_die(126, "detach the old root: %s", strerror(errno));
+  if (chdir("/") != 0) mu_launch_die(126, "chdir /: %s", strerror(errno));
   mask_proc();
   for (size_t i = 0; i < s->n_volumes; i++) {
     unsigned long fl = MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | (s->volumes[i].read_only ? MS_RDONLY : 0);
-    if (mount(NULL, s->volumes[i].target, NULL, fl, NULL) != 0) die(126, "volume %s: remount: %s", s->volumes[i].target, strerror(errno));
+    if (mount(NULL, s->volumes[i].target, NULL, fl, NULL) != 0) mu_launch_die(126, "volume %s: remount: %s", s->volumes[i].target, strerror(errno));
   }
   if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | (s->read_only_root ? MS_RDONLY : 0), NULL) != 0)
-    die(126, "remount the root: %s", strerror(errno));
+    mu_launch_die(126, "remount the root: %s", strerror(errno));
   if (s->hostname && *s->hostname && sethostname(s->hostname, strnlen(s->hostname, 64)) != 0)
-    die(126, "sethostname: %s", strerror(errno));
+    mu_launch_die(126, "sethostname: %s", strerror(errno));
   if (!s->host_network) lo_up();
 
   uid_t uid;
   gid_t gid;
-  resolve_user(s->user, s->allow_root, &uid, &gid);
+  mu_creds_resolve_user(s->user, s->allow_root, &uid, &gid);
   if (secrets >= 0) {
     copy_secrets(secrets, s->secrets_skip, uid, gid);
     close(secrets);
   }
   const char *cwd = s->cwd && *s->cwd ? s->cwd : "/";
   if (cwd[0] != '/' || strncmp(cwd, "/proc", 5) == 0 || strstr(cwd, "/..") != NULL)
-    die(126, "working dir \"%s\" refused (absolute, no \"..\", not under /proc)", cwd);
-  drop_privileges(s, uid, gid);
+    mu_launch_die(126, "working dir \"%s\" refused (absolute, no \"..\", not under /proc)", cwd);
+  mu_creds_drop(s, uid, gid);
   if (syscall(SYS_close_range, 3U, ~0U, 0) != 0)
     for (int fd = 3; fd < 65536; fd++) close(fd);
-  if (chdir(cwd) != 0) die(126, "working dir \"%s\": %s", cwd, strerror(errno));
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) die(126, "no_new_privs: %s", strerror(errno));
-  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) die(126, "pdeathsig: %s", strerror(errno));
-  load_seccomp();
-  exec_in(s, s->argv);
+  if (chdir(cwd) != 0) mu_launch_die(126, "working dir \"%s\": %s", cwd, strerror(errno));
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) mu_launch_die(126, "no_new_privs: %s", strerror(errno));
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) mu_launch_die(126, "pdeathsig: %s", strerror(errno));
+  mu_seccomp_load_default();
+  mu_exec_in_container(s, s->argv);
 }
 
 static volatile sig_atomic_t child_pid, stop_signal = SIGTERM;
@@ -527,23 +336,23 @@ static pid_t start_check(const mu_launch_spec *s, pid_t init, int *ret_out) {
     if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(p[1], 1) < 0 || dup2(p[1], 2) < 0) _exit(126);
     int pfd = (int)syscall(SYS_pidfd_open, init, 0);
     int ns = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWCGROUP | (s->host_network ? 0 : CLONE_NEWNET);
-    if (pfd < 0 || setns(pfd, ns) != 0) die(126, "health check: cannot join the container: %s", strerror(errno));
+    if (pfd < 0 || setns(pfd, ns) != 0) mu_launch_die(126, "health check: cannot join the container: %s", strerror(errno));
     close(pfd);
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     pid_t g = fork();
-    if (g < 0) die(126, "health check: fork: %s", strerror(errno));
+    if (g < 0) mu_launch_die(126, "health check: fork: %s", strerror(errno));
     if (g == 0) {
       uid_t uid;
       gid_t gid;
-      resolve_user(s->user, s->allow_root, &uid, &gid);
-      drop_privileges(s, uid, gid);
+      mu_creds_resolve_user(s->user, s->allow_root, &uid, &gid);
+      mu_creds_drop(s, uid, gid);
       if (syscall(SYS_close_range, 3U, ~0U, 0) != 0)
         for (int fd = 3; fd < 65536; fd++) close(fd);
       if (chdir(s->cwd && *s->cwd ? s->cwd : "/") != 0 && chdir("/") != 0) _exit(126);
       if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) _exit(126);
       prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-      load_seccomp();
-      exec_in(s, s->health.argv);
+      mu_seccomp_load_default();
+      mu_exec_in_container(s, s->health.argv);
     }
     int st = 0;
     while (waitpid(g, &st, 0) < 0 && errno == EINTR) {
