@@ -407,6 +407,10 @@ static int ct_start(muster_task *task, const muster_host_api *host, char *errbuf
     goto done;
   }
   if (check(spec, c, errbuf) != 0) goto done;
+  if (geteuid() != 0) {
+    fail(errbuf, "container: this agent does not run as root, which the container runtime needs (namespaces, mounts)");
+    goto done;
+  }
   if (access(g.helper, X_OK) != 0) {
     fail(errbuf, "container: helper %s: %s (set MUSTER_CONTAINER_HELPER)", g.helper, strerror(errno));
     goto done;
