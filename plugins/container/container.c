@@ -151,7 +151,14 @@ static int check(json_t *spec, json_t *c, char *errbuf) {
   }
   mu_imgref ref;
   mu_err err = {0};
-  if (mu_imgref_parse(get_str(c, "image", NULL), g.default_registry, &ref, &err) != 0) return fail(errbuf, "container.%s", err.msg);
+  const char *image = get_str(c, "image", NULL);
+  if (image != NULL && strncmp(image, "oci-layout:", 11) == 0) {
+    const char *dir = image + 11;
+    if (*dir == '\0' || *dir == '/' || strstr(dir, "..") != NULL)
+      return fail(errbuf, "container.image: \"%s\": oci-layout:DIR[:TAG] needs DIR inside the task dir (the bundle), without \"..\"", image);
+  } else if (mu_imgref_parse(image, g.default_registry, &ref, &err) != 0) {
+    return fail(errbuf, "container.%s", err.msg);
+  }
   if (check_strings(get(c, "command", NULL), "command", CT_MAX_ARGS, errbuf) != 0 ||
       check_strings(get(c, "args", NULL), "args", CT_MAX_ARGS, errbuf) != 0 ||
       check_strings(get(c, "capAdd", "cap_add"), "capAdd", 64, errbuf) != 0)
@@ -248,7 +255,20 @@ static const char *secret_value(json_t *spec, const char *ref) {
 static json_t *build_config(json_t *spec, json_t *c, const muster_task_context *ctx, char *errbuf) {
   json_t *o = json_object();
   mu_imgref ref;
-  mu_imgref_parse(get_str(c, "image", NULL), g.default_registry, &ref, NULL);
+  memset(&ref, 0, sizeof ref);
+  const char *image = get_str(c, "image", NULL);
+  if (strncmp(image, "oci-layout:", 11) == 0) {
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/%s", ctx->task_dir, image + 11);
+    char *colon = strrchr(dir + strlen(ctx->task_dir), ':');
+    if (colon != NULL) {
+      json_object_set_new(o, "layout_tag", json_string(colon + 1));
+      *colon = '\0';
+    }
+    json_object_set_new(o, "layout", json_string(dir));
+  } else {
+    mu_imgref_parse(image, g.default_registry, &ref, NULL);
+  }
   json_object_set_new(o, "store", json_string(g.store));
   json_object_set_new(o, "image", json_string(get_str(c, "image", NULL)));
   if (g.default_registry) json_object_set_new(o, "default_registry", json_string(g.default_registry));

@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <sys/file.h>
@@ -310,23 +312,12 @@ fail:
   return rc;
 }
 
-int mu_image_pull(const char *root, const mu_imgref *ref, const mu_pull_opts *opts, mu_image *img, mu_err *err) {
-  memset(img, 0, sizeof *img);
-  mu_registry *reg = NULL;
-  char *body = NULL, *cfg = NULL;
-  size_t len = 0, cfg_len = 0;
-  progress prog = {.opts = opts, .img = img};
-  int rc;
-  if ((rc = mu_store_init(root, err)) != 0) return rc;
-  mu_registry_opts ro = opts->registry;
-  ro.on_bytes = on_bytes;
-  ro.arg = &prog;
-  if (opts->policy != MU_PULL_NEVER && (rc = mu_registry_new(ref, &ro, &reg, err)) != 0) return rc;
-  snprintf(prog.phase, sizeof prog.phase, "manifest");
-  if ((rc = resolve(root, reg, ref, opts, img, &body, &len, err)) != 0) goto done;
-  if ((rc = mu_manifest_parse(body, len, &img->manifest, err)) != 0) goto done;
+/* From the manifest on: config, rootfs (shared by registry pulls and OCI layouts). */
+static int complete(const char *root, const mu_pull_opts *opts, mu_image *img, progress *prog, mu_err *err) {
   const mu_manifest *m = &img->manifest;
-  if ((rc = fetch_blobs(root, reg, m, opts, img, &prog, err)) != 0) goto done;
+  char *cfg = NULL;
+  size_t cfg_len = 0;
+  int rc;
   if ((rc = read_blob(root, m->config.digest, &cfg, &cfg_len, err)) != 0) {
     if (rc == MU_ENOENT) rc = mu_err_set(err, MU_EIO, "config %s: damaged in the store", m->config.digest);
     goto done;
@@ -354,8 +345,8 @@ int mu_image_pull(const char *root, const mu_imgref *ref, const mu_pull_opts *op
       blob_path(root, m->layers[i].digest, paths[i], sizeof paths[i]);
       layers[i] = paths[i];
     }
-    snprintf(prog.phase, sizeof prog.phase, "unpack");
-    if (opts->on_progress) opts->on_progress(opts->arg, prog.phase, 0, 0);
+    snprintf(prog->phase, sizeof prog->phase, "unpack");
+    if (opts->on_progress) opts->on_progress(opts->arg, prog->phase, 0, 0);
     if ((rc = mu_unpack_layers(tmp, layers, m->n_layers, &opts->unpack, err)) != 0) {
       mu_rm_rf(tmp);
       goto done;
@@ -372,9 +363,157 @@ int mu_image_pull(const char *root, const mu_imgref *ref, const mu_pull_opts *op
     }
   }
 done:
-  free(body);
   free(cfg);
+  return rc;
+}
+
+int mu_image_pull(const char *root, const mu_imgref *ref, const mu_pull_opts *opts, mu_image *img, mu_err *err) {
+  memset(img, 0, sizeof *img);
+  mu_registry *reg = NULL;
+  char *body = NULL;
+  size_t len = 0;
+  progress prog = {.opts = opts, .img = img};
+  int rc;
+  if ((rc = mu_store_init(root, err)) != 0) return rc;
+  mu_registry_opts ro = opts->registry;
+  ro.on_bytes = on_bytes;
+  ro.arg = &prog;
+  if (opts->policy != MU_PULL_NEVER && (rc = mu_registry_new(ref, &ro, &reg, err)) != 0) return rc;
+  snprintf(prog.phase, sizeof prog.phase, "manifest");
+  if ((rc = resolve(root, reg, ref, opts, img, &body, &len, err)) != 0) goto done;
+  if ((rc = mu_manifest_parse(body, len, &img->manifest, err)) != 0) goto done;
+  if ((rc = fetch_blobs(root, reg, &img->manifest, opts, img, &prog, err)) != 0) goto done;
+  rc = complete(root, opts, img, &prog, err);
+done:
+  free(body);
   mu_registry_free(reg);
+  if (rc != 0) mu_image_free(img);
+  return rc;
+}
+
+/* ---- OCI image layouts (an image inside a bundle, for hosts without a registry) ---- */
+
+/* Copies dir/blobs/sha256/<hex> of d into the store, checking size and sha256. */
+static int copy_layout_blob(const char *root, int dirfd, const mu_descriptor *d, mu_err *err) {
+  char rel[100], dest[PATH_MAX], tmp[PATH_MAX];
+  blob_path(root, d->digest, dest, sizeof dest);
+  struct stat st;
+  if (stat(dest, &st) == 0 && st.st_size == d->size) return 0;
+  snprintf(rel, sizeof rel, "blobs/sha256/%s", d->digest + 7);
+  struct open_how how = {.flags = O_RDONLY | O_CLOEXEC, .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+  int in = (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
+  if (in < 0) return mu_err_set(err, MU_ENOENT, "OCI layout: blob %s: %s", d->digest, strerror(errno));
+  snprintf(tmp, sizeof tmp, "%s/tmp/layout.XXXXXX", root);
+  int out = mkostemp(tmp, O_CLOEXEC);
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  int rc = 0;
+  int64_t total = 0;
+  if (out < 0 || md == NULL) {
+    rc = mu_err_set(err, MU_EIO, "cannot create %s: %s", tmp, strerror(errno));
+    goto done;
+  }
+  EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+  char buf[65536];
+  for (;;) {
+    ssize_t n = read(in, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      rc = mu_err_set(err, MU_EIO, "OCI layout: blob %s: %s", d->digest, strerror(errno));
+      goto done;
+    }
+    if (n == 0) break;
+    total += n;
+    if (total > d->size) {
+      rc = mu_err_set(err, MU_EIO, "OCI layout: blob %s is longer than its descriptor's %lld bytes", d->digest, (long long)d->size);
+      goto done;
+    }
+    EVP_DigestUpdate(md, buf, (size_t)n);
+    if (write(out, buf, (size_t)n) != n) {
+      rc = mu_err_set(err, MU_EIO, "cannot write %s: %s", tmp, strerror(errno));
+      goto done;
+    }
+  }
+  unsigned char h[32];
+  unsigned hl = 0;
+  EVP_DigestFinal_ex(md, h, &hl);
+  char got[72];
+  int k = snprintf(got, sizeof got, "sha256:");
+  for (int i = 0; i < 32; i++) k += snprintf(got + k, sizeof got - (size_t)k, "%02x", h[i]);
+  if (total != d->size || strcmp(got, d->digest) != 0) {
+    rc = mu_err_set(err, MU_EIO, "OCI layout: blob %s has %lld bytes and digest %s (refused)", d->digest, (long long)total, got);
+    goto done;
+  }
+  if (fchmod(out, 0644) != 0 || fsync(out) != 0 || rename(tmp, dest) != 0)
+    rc = mu_err_set(err, MU_EIO, "cannot store %s: %s", dest, strerror(errno));
+done:
+  if (rc != 0 && out >= 0) unlink(tmp);
+  if (out >= 0) close(out);
+  close(in);
+  EVP_MD_CTX_free(md);
+  return rc;
+}
+
+static int read_layout_doc(int dirfd, const char *rel, char **ret, size_t *ret_len, mu_err *err) {
+  struct open_how how = {.flags = O_RDONLY | O_CLOEXEC, .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+  int fd = (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
+  if (fd < 0) return mu_err_set(err, MU_ENOENT, "OCI layout: %s: %s", rel, strerror(errno));
+  char *buf = malloc(MU_MANIFEST_MAX_BYTES + 1);
+  size_t n = 0;
+  while (buf != NULL && n <= MU_MANIFEST_MAX_BYTES) {
+    ssize_t r = read(fd, buf + n, MU_MANIFEST_MAX_BYTES + 1 - n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    n += (size_t)r;
+  }
+  close(fd);
+  if (buf == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
+  if (n > MU_MANIFEST_MAX_BYTES) {
+    free(buf);
+    return mu_err_set(err, MU_ENOSPC, "OCI layout: %s is over the %u-byte bound", rel, MU_MANIFEST_MAX_BYTES);
+  }
+  buf[n] = '\0';
+  *ret = buf;
+  *ret_len = n;
+  return 0;
+}
+
+int mu_image_from_layout(const char *root, const char *dir, const char *tag, const mu_pull_opts *opts, mu_image *img, mu_err *err) {
+  memset(img, 0, sizeof *img);
+  progress prog = {.opts = opts, .img = img};
+  char *index = NULL, *body = NULL;
+  size_t len = 0;
+  int rc;
+  if ((rc = mu_store_init(root, err)) != 0) return rc;
+  int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dirfd < 0) return mu_err_set(err, MU_ENOENT, "OCI layout %s: %s", dir, strerror(errno));
+  if ((rc = read_layout_doc(dirfd, "index.json", &index, &len, err)) != 0) goto done;
+  mu_descriptor d;
+  if ((rc = mu_layout_select(index, len, tag, &d, err)) != 0) goto done;
+  for (int depth = 0;; depth++) {
+    if ((rc = copy_layout_blob(root, dirfd, &d, err)) != 0) goto done;
+    free(body);
+    body = NULL;
+    if ((rc = read_blob(root, d.digest, &body, &len, err)) != 0) goto done;
+    mu_doc_kind kind;
+    if ((rc = mu_doc_kind_of(d.media_type, body, len, &kind, err)) != 0) goto done;
+    if (kind == MU_DOC_MANIFEST) break;
+    if (depth > 0) {
+      rc = mu_err_set(err, MU_ENOTSUP, "OCI layout: nested indexes are not supported");
+      goto done;
+    }
+    if ((rc = mu_index_select(body, len, &opts->platform, &d, err)) != 0) goto done;
+  }
+  snprintf(img->manifest_digest, sizeof img->manifest_digest, "%s", d.digest);
+  if ((rc = mu_manifest_parse(body, len, &img->manifest, err)) != 0) goto done;
+  for (size_t i = 0; i <= img->manifest.n_layers && rc == 0; i++) {
+    const mu_descriptor *b = i == 0 ? &img->manifest.config : &img->manifest.layers[i - 1];
+    rc = copy_layout_blob(root, dirfd, b, err);
+  }
+  if (rc == 0) rc = complete(root, opts, img, &prog, err);
+done:
+  close(dirfd);
+  free(index);
+  free(body);
   if (rc != 0) mu_image_free(img);
   return rc;
 }

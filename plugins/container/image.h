@@ -53,6 +53,13 @@ int mu_store_init(const char *root, mu_err *err);
 int mu_image_pull(const char *root, const mu_imgref *ref, const mu_pull_opts *opts, mu_image *ret, mu_err *err);
 void mu_image_free(mu_image *img);
 
+/* The same from an OCI image layout directory (index.json + blobs/sha256/, e.g. from a bundle
+ * or `skopeo copy ... oci:DIR:TAG`): the manifest named tag (annotation
+ * org.opencontainers.image.ref.name; "" = the only one), an index resolved for the platform,
+ * every blob copied into the store with its size and sha256 checked. */
+int mu_image_from_layout(const char *root, const char *dir, const char *tag, const mu_pull_opts *opts, mu_image *img,
+                         mu_err *err);
+
 /* Parses "always" / "if-not-present" / "never" ("" = if-not-present). */
 int mu_pull_policy_parse(const char *s, mu_pull_policy *ret);
 

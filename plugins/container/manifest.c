@@ -229,6 +229,39 @@ done:
   return rc;
 }
 
+int mu_layout_select(const char *body, size_t len, const char *tag, mu_descriptor *ret, mu_err *err) {
+  memset(ret, 0, sizeof *ret);
+  json_t *root = load(body, len, err);
+  if (root == NULL) return err ? err->code : MU_EINVAL;
+  json_t *list = json_object_get(root, "manifests");
+  int rc = 0;
+  char names[256] = "";
+  size_t nl = 0;
+  if (!json_is_array(list) || json_array_size(list) == 0) {
+    rc = mu_err_set(err, MU_EINVAL, "OCI layout: index.json has no manifests");
+    goto done;
+  }
+  if ((tag == NULL || *tag == '\0') && json_array_size(list) == 1) {
+    rc = descriptor_parse(json_array_get(list, 0), "index.json entry", ret, err);
+    goto done;
+  }
+  for (size_t i = 0; i < json_array_size(list); i++) {
+    json_t *m = json_array_get(list, i);
+    const char *name = str_of(json_object_get(m, "annotations"), "org.opencontainers.image.ref.name");
+    if (name == NULL) continue;
+    if (nl < sizeof names - 1) nl += (size_t)snprintf(names + nl, sizeof names - nl, "%s%.60s", nl ? ", " : "", name);
+    if (nl >= sizeof names) nl = sizeof names - 1;
+    if (tag != NULL && strcmp(name, tag) == 0) {
+      rc = descriptor_parse(m, "index.json entry", ret, err);
+      goto done;
+    }
+  }
+  rc = mu_err_set(err, MU_ENOENT, "OCI layout: no image named \"%s\" (it has: %s)", tag ? tag : "", nl ? names : "none named");
+done:
+  json_decref(root);
+  return rc;
+}
+
 static int str_array(json_t *a, const char *what, char ***ret, mu_err *err) {
   *ret = NULL;
   if (a == NULL || json_is_null(a)) return 0;

@@ -57,6 +57,10 @@ int mu_manifest_parse(const char *body, size_t len, mu_manifest *ret, mu_err *er
  * has one; an index entry without variant matches any). MU_ENOENT names the platforms seen. */
 int mu_index_select(const char *body, size_t len, const mu_platform *want, mu_descriptor *ret, mu_err *err);
 
+/* From an OCI layout's index.json: the entry whose org.opencontainers.image.ref.name
+ * annotation is tag (tag "" or NULL: the only entry). MU_ENOENT lists the names there are. */
+int mu_layout_select(const char *body, size_t len, const char *tag, mu_descriptor *ret, mu_err *err);
+
 /* The runtime part of an image config. Arrays are NULL-terminated, strings owned by it. */
 typedef struct mu_image_config {
   char **entrypoint, **cmd, **env;

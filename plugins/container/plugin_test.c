@@ -138,6 +138,7 @@ static void test_policy_refusals(void **state) {
       {"{\"image\":\"%s/t/run:1\",\"registryAuth\":\"user:pw\"}", "${secret.NAME}"},
       {"{\"image\":\"%s/t/run:1\",\"pullPolicy\":\"sometimes\"}", "pullPolicy"},
       {"{\"image\":\"%s/t/run:1\",\"bogus\":1}", "unknown field"},
+      {"{\"image\":\"oci-layout:../../x:1\"}", "inside the task dir"},
       {"{\"image\":\"%s/t/run:1\",\"healthCheck\":{\"interval\":\"1s\"}}", "healthCheck.command"},
       {"{\"image\":\"%s/t/run:1\",\"healthCheck\":{\"command\":[\"true\"],\"interval\":\"soon\"}}", "bad duration"},
   };

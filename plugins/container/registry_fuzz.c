@@ -1,5 +1,6 @@
 /* Fuzzes what a registry sends back: manifests, indexes, image configs and WWW-Authenticate.
- * Input: "CONTENT_TYPE\nPLATFORM\nWWW_AUTHENTICATE\nBODY". Properties: an accepted manifest
+ * Input: "CONTENT_TYPE\nPLATFORM_OR_TAG\nWWW_AUTHENTICATE\nBODY" (the body also read as an
+ * OCI layout's index.json, the second line as the tag). Properties: an accepted manifest
  * has valid digests, non-negative sizes and at most the layer bound; a selected index entry
  * matches the platform asked for; config arrays are NULL-terminated; a Bearer challenge has
  * an http(s) realm; every refusal has a message. */
@@ -34,6 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (mu_platform_parse(parts[1], &p, &err) != 0) mu_platform_host(&p);
   mu_descriptor d;
   if (mu_index_select(parts[3], lens[3], &p, &d, &err) == 0) MU_FUZZ_CHECK(mu_digest_valid(d.digest) && d.size >= 0);
+  mu_descriptor ld;
+  if (mu_layout_select(parts[3], lens[3], parts[1], &ld, &err) == 0) MU_FUZZ_CHECK(mu_digest_valid(ld.digest) && ld.size >= 0);
   mu_image_config c;
   if (mu_image_config_parse(parts[3], lens[3], &c, &err) == 0) {
     for (char **v = c.cmd; v && *v; v++) MU_FUZZ_CHECK(*v != NULL);

@@ -115,6 +115,30 @@ class PullTest(Base):
         blobs = os.listdir(os.path.join(store, "blobs/sha256"))
         self.assertEqual(len([b for b in blobs if not b.endswith(".partial")]), 1 + 1 + 6, blobs)  # manifest, config, layers
 
+    def test_oci_layout(self):
+        if shutil.which("skopeo") is None:
+            self.skipTest("skopeo missing: run scripts/setup")
+        self.reg.push_image("t/layout", "1", [rf.busybox_layer(lambda l: l.file("hello.txt", "from a layout\n"))],
+                            {"Entrypoint": ["/bin/cat"], "Cmd": ["/hello.txt"]})
+        layout = os.path.join(self.tmp, "layout")
+        subprocess.run(["skopeo", "copy", "--quiet", "--src-tls-verify=false", "docker://" + self.host("t/layout:1"),
+                        "oci:%s:v1" % layout], check=True)
+        store = os.path.join(self.tmp, "layout-store")
+        d, rootfs, _, _ = self.pull("v1", "--layout", layout, store=store)
+        self.assertEqual(open(os.path.join(rootfs, "hello.txt")).read(), "from a layout\n")
+        err = self.pull("v2", "--layout", layout, store=store, ok=False)
+        self.assertIn('no image named "v2" (it has: v1)', err)
+        # a tampered blob is refused
+        store2 = os.path.join(self.tmp, "layout-store2")
+        man = json.load(open(os.path.join(layout, "blobs/sha256", d[7:])))
+        layer = os.path.join(layout, "blobs/sha256", man["layers"][0]["digest"][7:])
+        data = bytearray(open(layer, "rb").read())
+        data[100] ^= 1
+        with open(layer, "wb") as f:
+            f.write(data)
+        err = self.pull("v1", "--layout", layout, store=store2, ok=False)
+        self.assertIn("refused", err)
+
     def test_index_platforms(self):
         amd = self.reg.push_image("t/multi", "amd64", [rf.Layer().file("arch", "amd64\n").raw()], arch="amd64")
         arm = self.reg.push_image("t/multi", "arm64", [rf.Layer().file("arch", "arm64\n").raw()], arch="arm64")
