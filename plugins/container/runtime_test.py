@@ -416,14 +416,23 @@ class FakeRegistry(http.server.BaseHTTPRequestHandler):
     """Serves what a test puts in `routes` (path -> (status, headers, body)); "stall" hangs."""
     routes = {}
     ranges = []
+    seen = []
 
     def do_GET(self):
+        FakeRegistry.seen.append((self.headers.get("Host"), self.path.split("?")[0], self.headers.get("Authorization")))
         r = self.routes.get(self.path.split("?")[0])
         if r is None:
             self.send_response(404)
             self.end_headers()
             return
         status, headers, body = r
+        if headers.get("X-Need-Basic") and self.headers.get("Authorization") is None:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="fake"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        headers = {k: v for k, v in headers.items() if k != "X-Need-Basic"}
         if isinstance(body, tuple):  # ("drop", data): the first GET breaks half-way, then Range works
             data = body[1]
             rng = self.headers.get("Range")
@@ -523,6 +532,24 @@ class BadRegistryTest(Base):
         _, rootfs, layers, nbytes = self.pull(img)
         self.assertEqual(os.path.getsize(os.path.join(rootfs, "big")), 300000)
         self.assertEqual(FakeRegistry.ranges, [None, "bytes=%d-" % (len(layer) // 2)], "resumed with Range")
+
+    def test_no_credentials_across_a_redirect(self):
+        layer = rf.Layer().file("a", "redirected").raw()
+        img = self.serve_image("redir/x", layer)
+        port = self.srv.server_address[1]
+        man_path = "/v2/redir/x/manifests/1"
+        st, h, body = FakeRegistry.routes[man_path]
+        FakeRegistry.routes[man_path] = (st, dict(h, **{"X-Need-Basic": "1"}), body)
+        blob_path = "/v2/redir/x/blobs/%s" % rf.sha(layer)
+        FakeRegistry.routes["/elsewhere/blob"] = (200, {}, layer)
+        FakeRegistry.routes[blob_path] = (307, {"Location": "http://localhost:%d/elsewhere/blob" % port}, b"")
+        FakeRegistry.seen.clear()
+        env = dict(os.environ, REGAUTH="user:pw")
+        _, rootfs, _, _ = self.pull(img, "--auth-env", "REGAUTH", env=env)
+        self.assertEqual(open(os.path.join(rootfs, "a")).read(), "redirected")
+        sent = {(host.split(":")[0], path): auth for host, path, auth in FakeRegistry.seen}
+        self.assertTrue(sent[("127.0.0.1", man_path)], "Basic credentials sent to the registry")
+        self.assertIsNone(sent[("localhost", "/elsewhere/blob")], "no Authorization to another host after a redirect")
 
     def test_stall_times_out(self):
         layer = rf.Layer().file("a", "a").raw()
