@@ -308,7 +308,7 @@ static void child(const char *dir, const int *fds, size_t n, const mu_unpack_lim
     dprintf(report, "cannot chroot into %s: %s", dir, strerror(errno));
     _exit(1);
   }
-  umask(0);
+  umask(022); /* implicit parent dirs 0755; entries get their own modes (ARCHIVE_EXTRACT_PERM) */
   u.root_fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   for (size_t i = 0; i < n; i++) {
     if (apply_whiteouts(&u, fds[i], (int)i + 1) != 0 || extract(&u, fds[i], (int)i + 1) != 0) {
