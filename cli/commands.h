@@ -5,6 +5,7 @@
 #define MU_CLI_COMMANDS_H
 
 #include "cli/client.h"
+#include "muster/v1/admin.pb-c.h"
 
 int mu_cmd_agents(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_cluster(const mu_cli_opts *opts, int argc, char **argv);
@@ -17,12 +18,23 @@ int mu_cmd_status(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_logs(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_cancel(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_jobs(const mu_cli_opts *opts, int argc, char **argv);
+/* cmd_explain.c: why task runs failed or wait. */
+int mu_cmd_explain(const mu_cli_opts *opts, int argc, char **argv);
 /* cmd_audit.c: the audit trail. */
 int mu_cmd_audit(const mu_cli_opts *opts, int argc, char **argv);
 /* cmd_bundle_remote.c: bundle push / ls / rm against the control plane. */
 int mu_cmd_bundle_push(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_bundle_ls(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_bundle_rm(const mu_cli_opts *opts, int argc, char **argv);
+/* Uploads bundle bytes (and the .sig text, NULL when unsigned) with a progress bar on a
+ * terminal when progress is set; label names it there. On success *ret_info is the caller's
+ * (protobuf_c_message_free_unpacked). *ret_status is the exit code the command should give:
+ * 0, 2 for a refusal (invalid, denied, too large), 1 otherwise. */
+int mu_cli_bundle_upload(const mu_cli_opts *opts, const uint8_t *data, size_t len,
+                         const uint8_t *sig, size_t sig_len, const char *label, int progress,
+                         Muster__V1__BundleInfo **ret_info, int *ret_status, mu_err *err);
+/* cmd_cp.c: muster cp (to hosts through a signed bundle; --from-hosts back through logs). */
+int mu_cmd_cp(const mu_cli_opts *opts, int argc, char **argv);
 /* cmd_pki.c: pki init / issue / crl / show (local: no server; -o json from opts). */
 int mu_cmd_pki(const mu_cli_opts *opts, int argc, char **argv);
 /* cmd_token.c: token create / ls / revoke. */
@@ -30,7 +42,8 @@ int mu_cmd_token(const mu_cli_opts *opts, int argc, char **argv);
 /* cmd_secret.c: secret set / ls / rm / rotate-key / keygen. */
 int mu_cmd_secret(const mu_cli_opts *opts, int argc, char **argv);
 
-/* Shared by commands: prints msg as one JSON line (proto3 JSON mapping). */
+/* Shared by commands: prints msg as one JSON line in the CLI's shape (output_json.h: every
+ * field, numbers as numbers, "schema" and "kind"). */
 int mu_cli_print_json(const ProtobufCMessage *msg);
 /* "3s ago", "5m ago", "-" for 0; into buf. */
 const char *mu_cli_ago(int64_t then_ms, char *buf, size_t size);

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import time
 
-from harness import free_port, main, wait_until
+from harness import free_port, job_status, main, wait_until
 
 HB = "300ms"
 
@@ -51,11 +51,12 @@ def test_run_on_every_host(c):
         assert "hello from %s" % agent in r["outputTail"], r
         assert "oops" in r["outputTail"], r
         assert int(r["metrics"]["wallMs"]) >= 0
-    assert summary["state"] == "JOB_SUCCEEDED" and summary["succeeded"] == 3, summary
-    # the table form: one line per host and a summary line
+    assert summary["state"] == "JOB_SUCCEEDED" and summary["counts"]["succeeded"] == 3, summary
+    # the text form: a result line per host, its output prefixed with the host, a summary
     rc, out, _ = c.cli("run", "-t", "role=web", "--", "uname -s", check=False)
-    lines = [l for l in out.splitlines() if l.startswith("web-")]
-    assert rc == 0 and len(lines) == 2 and all("SUCCEEDED" in l for l in lines), out
+    lines = [l for l in out.splitlines() if re.match(r"web-\d +SUCCEEDED +exit 0 ", l)]
+    assert rc == 0 and len(lines) == 2, out
+    assert "web-1: Linux" in out and "web-2: Linux" in out, out
     assert "2 targets" in out, out
     # a watcher that joins after the end gets the whole history
     rc, out, _ = c.cli("-o", "json", "watch", summary["jobId"], check=False)
@@ -115,7 +116,7 @@ def test_timeout_retries_and_cancel(c):
                                                         capture_output=True).stdout.count(b"\n") >= 3)
     rc, out, _ = c.cli("cancel", job)
     assert "cancelling 3" in out, out
-    wait_until("job cancelled", lambda: json.loads(c.cli("-o", "json", "status", job, check=False)[1])["state"] == "JOB_CANCELLED")
+    wait_until("job cancelled", lambda: job_status(c.cli("-o", "json", "status", job, check=False)[1])["state"] == "JOB_CANCELLED")
     wait_until("processes gone", lambda: subprocess.run(["pgrep", "-f", "sleep " + tag]).returncode == 1)
     rc, _, err = c.cli("cancel", job, check=False)
     assert rc == 1 and "already finished" in err, err
@@ -139,6 +140,8 @@ tasks:
     shell: {script: "echo probing; echo 'param version=4.2' >&3"}
   - name: use
     shell: {interpreter: bash, script: "echo got ${probe.version} and $MUSTER_PARAM_PROBE_VERSION"}
+  - name: escaped
+    shell: {script: "echo 'kept $${probe.version}'"}
 """)
     rc, out, err = c.cli("-o", "json", "submit", spec, check=False)
     assert rc == 0, (out, err)
@@ -147,6 +150,8 @@ tasks:
     assert len(uses) == 2 and {r["agentId"] for r in uses} == {"web-1", "db-1"}, runs
     for r in uses:
         assert "got 4.2 and 4.2" in r["outputTail"], r
+    for r in (r for r in runs if r["taskName"] == "escaped"):
+        assert "kept ${probe.version}" in r["outputTail"], r
     probe = [r for r in runs if r["taskName"] == "probe"][0]
     assert probe["outputParams"] == {"version": "4.2"}, probe
     job = json.loads(out.splitlines()[-1])["jobId"]
@@ -154,6 +159,14 @@ tasks:
     assert out.strip() == "got 4.2 and 4.2", out
     rc, out, _ = c.cli("logs", job)
     assert "/web-1/probe: probing" in out and "/db-1/use: got 4.2" in out, out
+    # grep across hosts, grouped: both hosts printed the same line
+    rc, out, _ = c.cli("logs", job, "--grep", "got [0-9.]+")
+    assert out == ("---------------\ndb-1,web-1 (2)\n---------------\n"
+                   "use: got 4.2 and 4.2\n"), out
+    rc, out, _ = c.cli("logs", job, "--grep", "nothing like this", check=False)
+    assert rc == 1 and "no match on: db-1,web-1" in out, (rc, out)
+    rc, _, err = c.cli("logs", job, "--hosts", "web-1", check=False)
+    assert rc == 2 and "--hosts narrows --grep" in err, err
     # live logs with -f
     rc, out, _ = c.cli("run", "--detach", "--hosts", "web-2", "--",
                        "for i in 1 2 3; do echo line $i; sleep 0.2; done")
@@ -186,14 +199,151 @@ tasks:
 """)
     rc, _, err = c.cli("submit", spec, check=False)
     assert rc == 2, err
-    for want in ("tasks[0].timeout", "tasks[1].name", "tasks[1].type: unknown task type 'telepathy'"):
-        assert want in err, (want, err)
+    # every problem at once, one per line, each at its FILE:LINE:COL
+    for want in ("bad.yaml:5:14: tasks[0].timeout", "bad.yaml:7:11: tasks[1].name",
+                 "bad.yaml:8:11: tasks[1].type: unknown task type 'telepathy'"):
+        assert "\n" + os.path.join(c.workdir, want) in err, (want, err)
+    # ${...} references are resolved or refused at submit, never handed to a shell
+    with open(spec, "w") as f:
+        f.write("""target: {all: true}
+tasks:
+  - name: first
+    shell: {script: "echo ${later.x} ${HOME} ${first.y}"}
+  - name: later
+    env: {A: "${nobody.z}"}
+    shell: {command: [echo, "${first.ok}", "${secret.S}"]}
+""")
+    rc, _, err = c.cli("submit", spec, check=False)
+    assert rc == 2, err
+    for want in ("bad.yaml:4:21: tasks[0].shell.script: ${later.x}: task 'later' runs after this one (tasks[1])",
+                 "bad.yaml:4:21: tasks[0].shell.script: ${first.y}: a task cannot use its own params",
+                 "bad.yaml:6:14: tasks[1].env.A: ${nobody.z}: no task 'nobody' in this job",
+                 "bad.yaml:7:44: tasks[1].shell.command[2]: ${secret.S} is replaced only in http and container fields"):
+        assert os.path.join(c.workdir, want) in err, (want, err)
+    assert "${HOME}" not in err and "${first.ok}" not in err, err
     with open(spec, "w") as f:
         f.write("target: {all: true}\ntasks: [{shell: {script: x}, bogus: 1}]\n")
     rc, _, err = c.cli("submit", spec, check=False)
     assert rc == 2 and "tasks[0].bogus: unknown field" in err, err
     after = c.cli("-o", "json", "jobs")[1].count("\n")
     assert before == after, "a refused job was stored"
+
+
+def test_dry_run_plans_without_starting(c):
+    """`run --dry-run` and `submit --plan` check against the live fleet and print the rollout;
+    nothing is stored or started, and a bad job gets the refusal a submit would get."""
+    fleet(c)
+    c.start_agent("web-3", "role=web,dc=ap", "--heartbeat-interval", HB)
+    wait_until("web-3 connected", lambda: c.states().get("web-3") == "AGENT_CONNECTED")
+    c.agents.pop("web-3").stop()
+    wait_until("web-3 disconnected", lambda: c.states().get("web-3") == "AGENT_DISCONNECTED")
+    before = c.cli("-o", "json", "jobs")[1].count("\n")
+    marker = os.path.join(c.workdir, "dry-run-ran")
+    rc, out, err = c.cli("run", "--dry-run", "-t", "role=web", "--batch", "2", "--max-errors",
+                         "1", "--", "touch " + marker)
+    assert rc == 0, (out, err)
+    lines = out.splitlines()
+    assert lines[0].startswith("plan for job 'run: touch ") and lines[0].endswith(
+        "': 1 task on 3 targets (3 task runs); nothing was started"), out
+    assert lines[1] == "tasks: run (shell)", out
+    assert lines[2] == ("rollout: 2 hosts at a time, 1 failed host tolerated (one more cancels "
+                        "the rest)"), out
+    assert lines[3:5] == ["  batch 1: web-1, web-2", "  batch 2: web-3"], out
+    assert lines[5].startswith("disconnected now: web-3 (unreachable unless it reconnects"), out
+    # JSON, from a job file
+    spec = os.path.join(c.workdir, "plan.yaml")
+    with open(spec, "w") as f:
+        f.write("name: planned\ntarget: {all: true}\nrollout: {max_concurrency: 25%%}\n"
+                "tasks: [{name: a, shell: {script: 'touch %s'}}, {name: b, http: {url: 'http://x'}}]\n"
+                % marker)
+    rc, out, err = c.cli("-o", "json", "submit", "--plan", spec)
+    plan = json.loads(out)
+    assert plan["name"] == "planned", plan
+    assert sorted(plan["targets"]) == ["db-1", "web-1", "web-2", "web-3"], plan
+    assert plan["concurrency"] == 1 and plan["taskRuns"] == 8, plan
+    assert plan["tasks"] == ["a (shell)", "b (http)"] and plan["disconnected"] == ["web-3"], plan
+    # an `any` target lists its connected candidates
+    rc, out, err = c.cli("run", "--dry-run", "--any", "role=web", "--", "true")
+    assert "on one agent picked at dispatch from 2 connected candidates" in out, out
+    assert "candidates: web-1, web-2" in out, out
+    # refusals are the submit's own
+    rc, _, err = c.cli("run", "--dry-run", "-t", "role=nope", "--", "true", check=False)
+    assert rc == 2 and "matches no agent" in err, err
+    time.sleep(0.5)
+    assert not os.path.exists(marker), "a dry run ran the command"
+    assert c.cli("-o", "json", "jobs")[1].count("\n") == before, "a dry run stored a job"
+
+
+def test_explain_says_why(c):
+    """`muster explain` gives each failed run its reason class and the evidence."""
+    fleet(c)
+    def job_of(*args):
+        rc, out, err = c.cli("-o", "json", "run", *args, check=False, timeout=60)
+        return json.loads(out.splitlines()[-1])["jobId"]
+    job = job_of("--hosts", "web-1", "--", "echo before; echo oops >&2; exit 3")
+    rc, out, err = c.cli("explain", job)
+    assert rc == 0, err
+    assert "web-1/run: FAILED (exit code, attempt 1)\n  exited with code 3" in out, out
+    assert "      | oops" in out, out
+    job = job_of("--hosts", "web-2", "--timeout", "1s", "--", "sleep 5")
+    rc, out, _ = c.cli("explain", job)
+    assert "web-2/run: TIMED_OUT (timeout, attempt 1)\n  still running at its 1s timeout" in out, out
+    job = job_of("--hosts", "db-1", "--memory", "64M", "--",
+                 "python3 -c 'b = bytearray(512 << 20); print(len(b))'")
+    rc, out, _ = c.cli("explain", job)
+    assert "db-1/run: FAILED (out of memory, attempt 1)" in out, out
+    assert "killed by the kernel's OOM killer: memory peaked at" in out and "64.0 MiB limit" in out, out
+    # a succeeded run is explained only when asked for
+    job = job_of("--hosts", "web-1", "--", "true")
+    rc, out, _ = c.cli("explain", job)
+    assert "every task run succeeded" in out, out
+    rc, out, _ = c.cli("explain", job, "web-1/run")
+    assert "web-1/run: SUCCEEDED (ok, attempt 1)" in out, out
+    rc, out, _ = c.cli("explain", job, "web-9/run", check=False)
+    assert rc == 1 and "no task run 'web-9/run'" in out, out
+
+
+def _trace_ids(job_id, task_id, attempt):
+    """lib/base/trace.h's derivation, as docs/observability.md gives it."""
+    m = (1 << 64) - 1
+
+    def fnv(s, h):
+        for b in s.encode():
+            h = ((h ^ b) * 0x100000001b3) & m
+        return h
+
+    def mix(x):
+        x ^= x >> 30
+        x = (x * 0xbf58476d1ce4e5b9) & m
+        x ^= x >> 27
+        x = (x * 0x94d049bb133111eb) & m
+        return x ^ (x >> 31)
+    a, b = 0xcbf29ce484222325, 0x84222325cbf29ce4
+    trace = "%016x%016x" % (mix(fnv(job_id, a)), mix(fnv(job_id, b)))
+    span = "%016x" % mix(fnv("#%d" % attempt, fnv(task_id, a)))
+    return trace, "00-%s-%s-01" % (trace, span)
+
+
+def test_trace_ids_and_json_logs(c):
+    """Tasks get MUSTER_TRACE_ID and TRACEPARENT derived from their job; with --log-format
+    json every log line of musterd and the agent is a JSON object, and the lines about a job
+    carry its trace id."""
+    c.start_musterd("--heartbeat-timeout", "2s", "--log-format", "json")
+    c.start_agent("web-1", "role=web", "--heartbeat-interval", HB, "--log-format", "json")
+    wait_until("agent connected", lambda: c.states().get("web-1") == "AGENT_CONNECTED")
+    rc, res, summary, err = run_json(c, "--", "echo $MUSTER_TRACE_ID $TRACEPARENT")
+    assert rc == 0, err
+    run = res["web-1"]
+    trace, parent = _trace_ids(summary["jobId"], run["taskId"], run["attempt"])
+    assert run["outputTail"].split() == [trace, parent], (run, trace, parent)
+    rc, _, err = c.cli("run", "--", "true", check=False)
+    time.sleep(0.3)
+    for proc in (c.musterd, c.agents["web-1"]):
+        lines = [l for l in proc.text().splitlines() if l.strip()]
+        objs = [json.loads(l) for l in lines]  # every line is one JSON object
+        assert all({"ts", "level", "component", "msg"} <= set(o) for o in objs), objs[:3]
+        about = [o for o in objs if summary["jobId"] in o["msg"]]
+        assert about and all(o.get("trace_id") == trace for o in about), about
 
 
 def test_agent_limits_refused_at_submit(c):
@@ -284,7 +434,7 @@ def test_finished_jobs_kept_for_their_min_age(c):
     # four finished jobs, twice max_jobs_kept: all younger than 1h, all kept
     for j in jobs:
         rc, out, err = c.cli("-o", "json", "status", j, check=False)
-        assert rc == 0 and json.loads(out)["state"] == "JOB_SUCCEEDED", (j, err)
+        assert rc == 0 and job_status(out)["state"] == "JOB_SUCCEEDED", (j, err)
     for i in range(2):
         rc, res, summary, err = run_json(c, "--", "echo more %d" % i)
         assert rc == 0, err
@@ -311,7 +461,7 @@ def test_host_dies_mid_task(c):
     c.agents["db-1"].kill()
     del c.agents["db-1"]
     st = wait_until("task lost", lambda: (lambda j: j if j["state"] != "JOB_RUNNING" else None)(
-        json.loads(c.cli("-o", "json", "status", job, check=False)[1])), timeout=10)
+        job_status(c.cli("-o", "json", "status", job, check=False)[1])), timeout=10)
     task = st["tasks"][0]
     assert st["state"] == "JOB_FAILED" and task["state"] == "LOST", st
     assert "agent disconnected" in task["message"], task
@@ -328,7 +478,7 @@ def test_agent_restart_reports_lost_from_journal(c):
     subprocess.run(["pkill", "-f", "sleep 26"])
     c.start_agent("web-1", "role=web,dc=eu-west", "--heartbeat-interval", HB)
     st = wait_until("task reported", lambda: (lambda j: j if j["state"] != "JOB_RUNNING" else None)(
-        json.loads(c.cli("-o", "json", "status", job, check=False)[1])), timeout=10)
+        job_status(c.cli("-o", "json", "status", job, check=False)[1])), timeout=10)
     task = st["tasks"][0]
     assert task["state"] == "LOST", task
     assert "restarted" in task["message"] or "disconnected" in task["message"], task
@@ -342,7 +492,7 @@ def log_chunks(c, job, task):
     for line in out.splitlines():
         chunk = json.loads(line)
         if chunk.get("note"):
-            assert "output" not in chunk, chunk
+            assert chunk["output"] is None, chunk  # a note carries no output
             notes.append(chunk["note"])
         else:
             data = base64.b64decode(chunk["output"].get("data", ""))
@@ -447,6 +597,9 @@ if __name__ == "__main__":
         test_playbook_params_and_logs,
         test_bad_specs_refused_before_storing,
         test_agent_limits_refused_at_submit,
+        test_dry_run_plans_without_starting,
+        test_trace_ids_and_json_logs,
+        test_explain_says_why,
         test_large_script_runs,
         test_run_as_unknown_user_fails_clearly,
         test_finished_jobs_kept_for_their_min_age,

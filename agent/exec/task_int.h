@@ -26,6 +26,7 @@ struct muster_proc {
   muster_task *task;
   mu_proc *proc;               /* NULL once exited */
   muster_proc_exit_cb on_exit;
+  muster_proc_output_cb on_output; /* NULL unless the plugin watches the output */
   void *user;
 };
 
@@ -125,5 +126,8 @@ void mu_task_secrets_flush(muster_task *t);
 
 /* host_api.c */
 void mu_task_release_timers(muster_task *t);
+/* The host API's cancel_extend / cancel_withdraw (muster_plugin.h). */
+int mu_task_cancel_extend(muster_task *t, uint64_t ms);
+int mu_task_cancel_withdraw(muster_task *t);
 
 #endif

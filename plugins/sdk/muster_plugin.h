@@ -106,6 +106,10 @@ typedef struct muster_proc_exit {
 typedef void (*muster_proc_exit_cb)(muster_task *task, muster_proc *proc,
                                     const muster_proc_exit *exit, void *user);
 typedef void (*muster_timer_cb)(muster_task *task, muster_timer *timer, void *user);
+/* Sees a process's output as it becomes the task's output (a chunk, not a line; the bytes are
+ * the process's own, before the agent redacts secrets). Called on the loop thread. */
+typedef void (*muster_proc_output_cb)(muster_task *task, muster_proc *proc, muster_stream stream,
+                                      const void *data, size_t len, void *user);
 
 /* A process to run under the agent's supervisor. Its stdout/stderr become the task's output,
  * its control fd (MUSTER_CONTROL) feeds progress and params, and the task's limits (timeout,
@@ -120,6 +124,8 @@ typedef struct muster_spawn_opts {
   size_t stdin_len;
   muster_proc_exit_cb on_exit; /* required */
   void *user;
+  /* Appended (an agent older than this member ignores it, seen from `size`): */
+  muster_proc_output_cb on_output; /* optional: watch the output (e.g. for an id it prints) */
 } muster_spawn_opts;
 
 /* The agent's function table. Every function returns 0 on success or a negative errno value
@@ -176,6 +182,18 @@ typedef struct muster_host_api {
    * secret values replaced by "***"). */
   void (*log)(muster_task *task, muster_log_level level, const char *fmt, ...)
       __attribute__((format(printf, 3, 4)));
+
+  /* Appended members: check `size` (offsetof) before calling them on an older agent. */
+
+  /* For a task being cancelled whose stop takes remote work longer than the agent's grace
+   * period (a Flink stop-with-savepoint): moves the agent's forced end of the task to ms from
+   * now. -EINVAL when the task is not being cancelled, -EALREADY after finish(). */
+  int (*cancel_extend)(muster_task *task, uint64_t ms);
+  /* The cancel did not happen (the remote system refused it and the work goes on): the task
+   * is no longer being cancelled, the forced end is dropped, the task's own timeout still
+   * applies, and a later cancel is delivered to cancel() again. Not for MUSTER_CANCEL_TIMEOUT
+   * or SHUTDOWN (-EINVAL). -EALREADY after finish(). */
+  int (*cancel_withdraw)(muster_task *task);
 } muster_host_api;
 
 /* The exported descriptor. Strings must be static. */
