@@ -402,12 +402,15 @@ static void on_exit_cb(muster_task *task, muster_proc *proc, const muster_proc_e
   if (report[0] != '\0' && !x->timed_out && !x->cancelled) {
     r.state = MUSTER_STATE_FAILED;
     r.exit_code = x->signal ? 128 + x->signal : x->exit_code;
+    r.signal = 0;
     snprintf(msg, sizeof msg, "container %s", report);
   } else if (x->oom_killed) {
-    r.exit_code = 137;
+    r.exit_code = 137; /* as Docker reports it: 128 + SIGKILL, the signal in the message */
+    r.signal = 0;
     snprintf(msg, sizeof msg, "container killed by the OOM killer (exit 137): the memory limit was reached");
   } else if (x->signal != 0) {
     r.exit_code = 128 + x->signal;
+    r.signal = 0;
     snprintf(msg, sizeof msg, "container %s (exit %d)", x->message ? x->message : "killed", r.exit_code);
   } else if (x->exit_code == 125) {
     snprintf(msg, sizeof msg, "container could not start (see stderr): %s", x->message ? x->message : "exit 125");
