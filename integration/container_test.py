@@ -1,0 +1,159 @@
+"""End-to-end: container tasks through real musterd and a real agent (its runner, supervisor and
+cgroups) with images from a real loopback docker-registry (plugins/container/regfixture.py).
+
+The operator's story: a job runs an image's entrypoint on a host and shows its output and the
+pinned digest; a second run starts warm; the task's command, env and limits apply (a memory
+hog is OOM-killed, exit 137, and said so); the full output is in `muster logs`; a spec the
+agent's policy refuses fails with a message naming the field; a secret gives registry creds.
+
+argv: MUSTERD AGENT CLI PLUGIN_SO MUSTER_CONTAINER REGFIXTURE_PY
+"""
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+from harness import main, wait_until
+
+PLUGIN_SO, HELPER, FIXTURE = (os.path.abspath(p) for p in sys.argv[4:7])
+sys.path.insert(0, os.path.dirname(FIXTURE))
+import regfixture as rf  # noqa: E402
+
+
+def setup(c, reg):
+    plugins = tempfile.mkdtemp(prefix="ctr-plugins.", dir=c.workdir)
+    os.symlink(PLUGIN_SO, os.path.join(plugins, "libmuster_container.so"))
+    os.symlink(HELPER, os.path.join(plugins, "muster-container"))  # found beside the .so
+    os.environ["MUSTER_CONTAINER_STORE"] = os.path.join(c.workdir, "images")
+    os.environ["MUSTER_CONTAINER_INSECURE_REGISTRIES"] = reg.host
+    os.environ.pop("MUSTER_CONTAINER_HELPER", None)
+    c.plugin_dir = plugins
+    c.start_musterd()
+    c.start_agent("box-1", "role=ctr", "--heartbeat-interval", "300ms", plugin_dir=plugins)
+    wait_until("the agent to connect", lambda: c.states().get("box-1") == "AGENT_CONNECTED")
+
+
+def submit(c, yaml_text):
+    path = os.path.join(c.workdir, "job-%d.yaml" % len(os.listdir(c.workdir)))
+    with open(path, "w") as f:
+        f.write(yaml_text)
+    rc, out, err = c.cli("-o", "json", "submit", path, check=False, timeout=120)
+    runs = [json.loads(l) for l in out.splitlines() if "taskId" in l]
+    summary = [json.loads(l) for l in out.splitlines() if "jobId" in l and "taskId" not in l]
+    return rc, runs, (summary[-1] if summary else {}), err
+
+
+def test_container_job(c):
+    if os.geteuid() != 0 or shutil.which("docker-registry") is None or not os.path.exists(rf.BUSYBOX):
+        print("SKIP test_container_job: needs root, docker-registry and busybox-static (scripts/setup)")
+        return
+    reg = rf.Registry()
+    try:
+        rf.push_run_image(reg)
+        setup(c, reg)
+        rc, runs, summary, err = submit(c, """
+name: ctr
+target: {hosts: [box-1]}
+tasks:
+  - name: hello
+    type: container
+    timeout: 60s
+    container: {image: "%(r)s/t/run:1"}
+  - name: again
+    type: container
+    env: {GREETING: hi}
+    container:
+      image: "%(r)s/t/run:1"
+      command: [/bin/sh, -c, 'echo "$GREETING from $(id -u) in $(pwd)"; grep -c . /proc/net/dev']
+""" % {"r": reg.host})
+        assert rc == 0, (runs, err)
+        hello = [r for r in runs if r["taskName"] == "hello"][-1]
+        assert hello["state"] == "SUCCEEDED", hello
+        assert hello["outputTail"] == "hello from the image\n", hello
+        assert hello["outputParams"]["image_digest"].startswith("sha256:"), hello
+        again = [r for r in runs if r["taskName"] == "again"][-1]
+        assert again["outputTail"] == "hi from 1000 in /w\n3\n", again  # image user, WorkingDir, only lo
+        rc, out, _ = c.cli("logs", summary["jobId"], "box-1/hello")
+        assert out == "hello from the image\n", out
+
+        # limits: a memory hog is OOM-killed and reported as such
+        rc, runs, summary, err = submit(c, """
+name: hog
+target: {hosts: [box-1]}
+tasks:
+  - name: hog
+    type: container
+    resources: {memory: 32M}
+    container: {image: "%s/t/run:1", command: [/bin/sh, -c, "echo start; dd if=/dev/zero of=/dev/null bs=200M count=1"]}
+""" % reg.host)
+        hog = [r for r in runs if r["taskName"] == "hog"][-1]
+        assert rc != 0 and hog["state"] == "FAILED", hog
+        assert hog["exitCode"] == 137 and "OOM" in hog["message"], hog
+
+        # the agent's policy: host network and root are refused by default
+        rc, runs, summary, err = submit(c, """
+name: refused
+target: {hosts: [box-1]}
+tasks:
+  - name: net
+    type: container
+    container: {image: "%s/t/run:1", network: host}
+""" % reg.host)
+        net = [r for r in runs if r["taskName"] == "net"]
+        text = json.dumps(net) + err
+        assert rc != 0 and "host is not allowed" in text, text
+    finally:
+        reg.close()
+
+
+def live_pids(needle):
+    """Pids (not zombies) whose command line contains needle."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            with open("/proc/%s/status" % pid) as f:
+                state = [l for l in f if l.startswith("State:")][0]
+        except (OSError, IndexError):
+            continue
+        if needle in cmd and "zombie" not in state:
+            found.append(int(pid))
+    return found
+
+
+def test_agent_killed_with_container_running(c):
+    """kill -9 of the agent: its running container is killed at once (never left running
+    unseen), and the restarted agent reports the attempt LOST."""
+    if os.geteuid() != 0 or shutil.which("docker-registry") is None or not os.path.exists(rf.BUSYBOX):
+        print("SKIP test_agent_killed_with_container_running: needs root, docker-registry and busybox-static")
+        return
+    reg = rf.Registry()
+    try:
+        rf.push_run_image(reg)
+        setup(c, reg)
+        path = os.path.join(c.workdir, "long.yaml")
+        with open(path, "w") as f:
+            f.write('name: long\ntarget: {hosts: [box-1]}\ntasks:\n  - name: sleeper\n    type: container\n'
+                    '    container: {image: "%s/t/run:1", command: [/bin/sleep, "6061"]}\n' % reg.host)
+        rc, out, err = c.cli("submit", "--detach", path)
+        job = out.strip().split()[-1]
+        wait_until("the container to run", lambda: live_pids("sleep 6061"), timeout=30)
+        c.agents["box-1"].kill()
+        wait_until("the container to be killed with its agent", lambda: not live_pids("sleep 6061"), timeout=10)
+        c.start_agent("box-1", "role=ctr", "--heartbeat-interval", "300ms", plugin_dir=c.plugin_dir)
+
+        def final_state():
+            rc, out, _ = c.cli("-o", "json", "status", job, check=False)
+            return ("LOST" in out or "FAILED" in out) and out  # exit 1: the job failed
+        out = wait_until("the attempt to be reported", final_state, timeout=30)
+        assert "LOST" in out, out
+    finally:
+        reg.close()
+
+
+if __name__ == "__main__":
+    main([test_container_job, test_agent_killed_with_container_running])
