@@ -15,6 +15,7 @@
 #include "controlplane/secrets.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
+#include "lib/version/version.h"
 
 static const char usage[] =
     "usage: musterd [--config FILE] [--listen HOST:PORT] [--advertise HOST:PORT]\n"
@@ -36,6 +37,7 @@ static const char usage[] =
     "               [--tls-client-cert-optional] | --insecure\n"
     "               [--etcd-ca FILE --etcd-cert FILE --etcd-key FILE]\n"
     "               [--secret-key FILE]\n"
+    "       musterd --version\n"
     "\n"
     "The Muster control plane: agents connect to it, the CLI and grpcurl talk to it.\n"
     "Flags override the config file, MUSTER_ETCD sets the etcd endpoints; see\n"
@@ -274,6 +276,8 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   mu_server_config_init(&d.cfg);
   mu_bundles_config_init(&d.bundle_cfg);
+  for (int i = 1; i < argc; i++) /* --version: release and git commit, nothing else */
+    if (strcmp(argv[i], "--version") == 0) return mu_version_print(stdout, "musterd"), 0;
   int no_etcd = 0;
   if (parse_config(argc, argv, &d.cfg, &d.bundle_cfg, &no_etcd, &err) != 0) {
     fprintf(stderr, "musterd: %s\n%s", err.msg, usage);
