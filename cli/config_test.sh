@@ -10,6 +10,7 @@ unset MUSTER_ADDR MUSTER_CA MUSTER_CERT MUSTER_KEY MUSTER_TOKEN MUSTER_CONTEXT
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 export MUSTER_CONFIG=$dir/config.yaml
+export HOME=${HOME:-$dir}
 fails=0 passes=0
 expect() { # description, expected, actual
   if [ "$2" = "$3" ]; then passes=$((passes + 1)); else

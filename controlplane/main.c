@@ -274,10 +274,10 @@ int main(int argc, char **argv) {
   mu_err err = {0};
   memset(&d, 0, sizeof d);
   signal(SIGPIPE, SIG_IGN);
-  mu_server_config_init(&d.cfg);
-  mu_bundles_config_init(&d.bundle_cfg);
   for (int i = 1; i < argc; i++) /* --version: release and git commit, nothing else */
     if (strcmp(argv[i], "--version") == 0) return mu_version_print(stdout, "musterd"), 0;
+  mu_server_config_init(&d.cfg);
+  mu_bundles_config_init(&d.bundle_cfg);
   int no_etcd = 0;
   if (parse_config(argc, argv, &d.cfg, &d.bundle_cfg, &no_etcd, &err) != 0) {
     fprintf(stderr, "musterd: %s\n%s", err.msg, usage);

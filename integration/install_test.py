@@ -237,7 +237,8 @@ def test_installed_binaries_run_a_task(s):
     plugins = os.path.join(root, "usr/lib/muster/plugins")
     harness.wait_until("the agent's task types", lambda: "task types:" in agent.text())
     log = agent.text()
-    assert "task types: shell, http, python" in log, log[-2000:]
+    types = log.split("task types: ", 1)[1].split("\n", 1)[0]
+    assert sorted(types.split(", ")) == ["http", "python", "shell"], log[-2000:]
     assert "plugin dir %s/../lib/muster/plugins" % bindir in log, log[-2000:]
     assert "muster-exec not found" not in log, log[-2000:]
     # The CLI reaches it through a context of its config file (no --addr/--ca flags).
@@ -253,7 +254,7 @@ def test_installed_binaries_run_a_task(s):
     def connected():
         r = run(muster, "agents", "-o", "json", env=env, check=False)
         rows = [json.loads(l) for l in r.stdout.strip().split("\n") if l.strip()]
-        return [a for a in rows if a.get("id") == "installed-1" and a.get("state") == "connected"]
+        return [a for a in rows if a.get("agentId") == "installed-1" and a.get("state") == "AGENT_CONNECTED"]
     harness.wait_until("installed-1 connected", connected, timeout=30)
     r = run(muster, "run", "-t", "role=installed", "--", "sh", "-c",
             "echo hello from $(basename $0) on installed", env=env)
