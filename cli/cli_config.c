@@ -106,6 +106,12 @@ static int load_contexts(mu_cli_config *cfg, mu_yaml_field *field, mu_err *err) 
       return mu_err_set(err, MU_EINVAL, "bad context name '%s' (1-127 of A-Z a-z 0-9 . _ - @ :)",
                         name ? name : "?");
     }
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(cfg->contexts[j].name, name) == 0) {
+        field->err_line = mu_yaml_node_line(k);
+        return mu_err_set(err, MU_EINVAL, "context '%s' given twice (first at line %d)", name,
+                          mu_yaml_node_line(mu_yaml_node_key(map, j)));
+      }
     snprintf(cfg->contexts[i].name, sizeof cfg->contexts[i].name, "%s", name);
     cfg->n = i + 1;
     if (load_context(cfg, field, mu_yaml_node_value(map, i), &cfg->contexts[i], err) != 0)

@@ -88,6 +88,9 @@ printf 'contexts:\n  a:\n    addr: nope\n' > "$dir/bad3.yaml"
 out=$(MUSTER_CONFIG=$dir/bad3.yaml "$muster" --context a agents 2>&1); rc=$?
 expect "bad context address: exit" 2 "$rc"
 contains "bad context address: names the context" "context a: 'nope' has no port" "$out"
+printf 'contexts:\n  a: {addr: "x:1"}\n  a: {addr: "y:1"}\n' > "$dir/dup.yaml"
+out=$(MUSTER_CONFIG=$dir/dup.yaml "$muster" agents 2>&1)
+contains "a context given twice" "dup.yaml:3: field 'contexts': context 'a' given twice (first at line 2)" "$out"
 # completion and config never trip over a broken file
 MUSTER_CONFIG=$dir/bad.yaml "$muster" completion bash >/dev/null
 expect "completion with a broken config file" 0 "$?"
