@@ -42,10 +42,36 @@ expect "bash: a command's flags from its --help" "--state" "$(complete_bash must
 expect "bash: -o values" "json" "$(complete_bash muster -o j)"
 expect "bash: completion shells" "bash" "$(complete_bash muster completion b)"
 if command -v zsh >/dev/null; then
-  if zsh -n <("$muster" completion zsh); then passes=$((passes + 1)); else
+  mkdir -p "$dir/fpath"
+  "$muster" completion zsh > "$dir/fpath/_muster"
+  if zsh -n "$dir/fpath/_muster"; then passes=$((passes + 1)); else
     echo "FAIL zsh -n rejects the zsh completion"; fails=$((fails + 1)); fi
+  # A real interactive zsh on a pty (zsh/zpty): type WORDS, Tab, Enter. The completed line runs
+  # `mt`, bound to muster's completion, which prints what it was given.
+  complete_zsh() {
+    PATH="$dir/bin:$PATH" FPATH_DIR="$dir/fpath" LINE="$1" timeout 30 zsh -f -c '
+      zmodload zsh/zpty
+      zpty z "TERM=dumb zsh -f -i"
+      zpty -w z "PS1=\"> \"; fpath=(\$FPATH_DIR \$fpath); autoload -U compinit; compinit -u; compdef _muster mt; mt() { print -r -- \"RES\"\"ULT[\$*]\" }"
+      sleep 1
+      zpty -w -n z "mt $LINE"$'"'"'\t'"'"'
+      sleep 0.5
+      zpty -w -n z $'"'"'\n'"'"'
+      out=""
+      for i in {1..200}; do   # up to 20 s on a loaded machine
+        while zpty -r -t z chunk; do out+=$chunk; done
+        [[ $out == *RESULT\[*\]* ]] && break
+        sleep 0.1
+      done
+      zpty -d z
+      print -r -- ${${out##*RESULT\[}%%\]*}'
+  }
+  expect "zsh: commands" "agents" "$(complete_zsh "ag")"
+  expect "zsh: global flags" "--context" "$(complete_zsh "--conte")"
+  expect "zsh: a command's flags from its --help" "agents --state" "$(complete_zsh "agents --sta")"
+  expect "zsh: subcommands" "pki issue" "$(complete_zsh "pki iss")"
 else
-  echo "SKIP zsh syntax check: zsh is not installed"
+  echo "SKIP zsh checks: zsh is not installed (scripts/setup installs it)"
 fi
 "$muster" completion fish >/dev/null 2>&1
 expect "completion fish exit code" 2 "$?"
