@@ -58,8 +58,14 @@ out=$(MUSTER_ADDR=127.0.0.1:4 "$muster" --addr 127.0.0.1:5 agents 2>&1)
 contains "--addr wins over MUSTER_ADDR" "127.0.0.1:5" "$out"
 out=$(MUSTER_CONTEXT=prod "$muster" --context lab agents 2>&1)
 contains "--context wins over MUSTER_CONTEXT" "127.0.0.1:1" "$out"
+chmod 644 "$MUSTER_CONFIG"
 out=$(MUSTER_CONTEXT=prod "$muster" agents 2>&1)
 contains "MUSTER_CONTEXT picks prod (its CA is read)" "tls/ca.crt" "$out"
+contains "a token in a file others can read: warned" "holds a token and others can read it" "$out"
+chmod 600 "$MUSTER_CONFIG"
+out=$(MUSTER_CONTEXT=prod "$muster" agents 2>&1)
+case "$out" in *"others can read"*) echo "FAIL warned about a 0600 file"; fails=$((fails + 1)) ;;
+  *) passes=$((passes + 1)) ;; esac
 out=$("$muster" --context nope agents 2>&1); rc=$?
 expect "unknown context: exit" 2 "$rc"
 contains "unknown context names the known ones" "no such context in $dir/config.yaml (contexts: lab, prod)" "$out"

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli_config.h"
 #include "cli/command_table.h"
@@ -263,6 +264,11 @@ static int resolve_options(const global_flags *g, int uses_context, mu_cli_confi
   opts->cert = pick(g->cert, "MUSTER_CERT", ctx ? ctx->cert : NULL);
   opts->key = pick(g->key, "MUSTER_KEY", ctx ? ctx->key : NULL);
   opts->token = pick(g->token, "MUSTER_TOKEN", ctx ? ctx->token : NULL);
+  struct stat st;
+  if (ctx != NULL && opts->token == ctx->token && ctx->token != NULL && !g->quiet &&
+      stat(cfg->path, &st) == 0 && (st.st_mode & 077) != 0)
+    fprintf(stderr, "muster: warning: %s holds a token and others can read it: chmod 600 %s\n",
+            cfg->path, cfg->path);
   const char *timeout = pick(g->timeout, NULL, ctx ? ctx->timeout : NULL);
   if (timeout != NULL && mu_duration_parse(timeout, &opts->timeout_ms, &err) != 0) {
     fprintf(stderr, "muster: %s: %s\n", g->timeout ? "--timeout" : "the context's timeout",

@@ -6,8 +6,11 @@ set -euo pipefail
 dist=$1 install_script=$2 debian=$3 out=$4
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
-"$install_script" --from "$dist" --prefix /usr --root "$stage/root" --sysconfdir /etc \
-  --unitdir /lib/systemd/system --no-reload 2>/dev/null
+if ! log=$("$install_script" --from "$dist" --prefix /usr --root "$stage/root" \
+    --sysconfdir /etc --unitdir /lib/systemd/system --no-reload 2>&1); then
+  echo "$log" >&2
+  exit 1
+fi
 root=$stage/root
 rmdir "$root/var/lib/muster" "$root/var/lib" "$root/var" # made by postinst, removed by purge
 version=$(tar -xOf "$dist" ./VERSION)
