@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "lib/host/facts.h"
 
 /* One allocation owns the message and everything it points to that is not borrowed. */
 typedef struct hello_block {
@@ -18,6 +19,9 @@ typedef struct hello_block {
   char **interpreters;
   size_t n_interpreters;
   const char *cached[256];      /* bundle digests, borrowed from the cache */
+  mu_host_fact fact_values[MU_HOST_FACT_PAIRS];
+  Muster__V1__Fact facts[MU_HOST_FACT_PAIRS];
+  Muster__V1__Fact *fact_ptrs[MU_HOST_FACT_PAIRS];
 } hello_block;
 
 /* The python plugin exports muster_python_interpreters() (JSON: [{"version","path"}]); the
@@ -99,6 +103,14 @@ Muster__V1__Hello *mu_hello_build(const mu_agent_daemon *agent) {
     h->n_lost_attempts = agent->n_lost;
     h->lost_attempts = agent->lost;
   }
+  h->n_facts = mu_host_fact_list(&agent->facts, NULL, b->fact_values);
+  for (size_t i = 0; i < h->n_facts; i++) {
+    muster__v1__fact__init(&b->facts[i]);
+    b->facts[i].name = (char *)b->fact_values[i].name;
+    b->facts[i].value = b->fact_values[i].value;
+    b->fact_ptrs[i] = &b->facts[i];
+  }
+  h->facts = b->fact_ptrs;
   h->n_interpreters = b->n_interpreters;
   h->interpreters = b->interpreters;
   b->capacity.slots = cfg->slots;

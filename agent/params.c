@@ -1,6 +1,7 @@
 /* Output params of earlier tasks on this host, made visible to the next task: every
  * "${task.key}" in the spec's strings is replaced by its value, and each param is also in the
- * environment as MUSTER_PARAM_<TASK>_<KEY> (upper-case, other characters as '_'). */
+ * environment as MUSTER_PARAM_<TASK>_<KEY> (upper-case, other characters as '_'). "$${" is
+ * the escape for a literal "${" (controlplane/jobspec_refs.h refuses unresolvable references). */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,10 +26,11 @@ static char *substitute(const Muster__V1__Assign *as, const char *s) {
   int changed = 0;
   if (out == NULL) return NULL;
   for (const char *p = s; *p;) {
-    const char *end = p[0] == '$' && p[1] == '{' ? strchr(p + 2, '}') : NULL;
+    int escaped = p[0] == '$' && p[1] == '$' && p[2] == '{'; /* "$${": a literal "${" */
+    const char *end = !escaped && p[0] == '$' && p[1] == '{' ? strchr(p + 2, '}') : NULL;
     const char *val = end ? lookup(as, p + 2, (size_t)(end - p - 2)) : NULL;
-    const char *piece = val ? val : p;
-    size_t n = val ? strlen(val) : 1;
+    const char *piece = val ? val : escaped ? p + 1 : p;
+    size_t n = val ? strlen(val) : escaped ? 2 : 1;
     if (len + n + 1 > cap) {
       cap = (len + n + 1) * 2;
       if (cap > MU_PARAMS_MAX_STRING) {
@@ -47,6 +49,9 @@ static char *substitute(const Muster__V1__Assign *as, const char *s) {
     if (val) {
       changed = 1;
       p = end + 1;
+    } else if (escaped) {
+      changed = 1;
+      p += 3;
     } else {
       p++;
     }
@@ -91,8 +96,8 @@ static void walk(const Muster__V1__Assign *as, json_t *j) {
 }
 
 void mu_params_apply(const Muster__V1__Assign *as, json_t *spec) {
+  walk(as, spec); /* also with no params: "$${" escapes become "${" */
   if (as->n_params == 0) return;
-  walk(as, spec);
   json_t *env = json_object_get(spec, "env");
   if (env == NULL) {
     env = json_object();

@@ -38,7 +38,8 @@ static const char agents_usage[] =
     "\n"
     "Lists the agents the control plane knows: id, state, labels, task types, last heartbeat,\n"
     "load and running tasks. A connected agent that serves no task type shows as degraded.\n"
-    "-t filters by labels (\"role=web,dc=eu*,!canary\").\n";
+    "-t filters by labels and built-in facts (\"role=web,dc=eu*,!canary,cpus>=8\"; facts: os,\n"
+    "kernel, arch, hostname, cpus, mem_gib, distro, distro_version).\n";
 
 static const char *state_name(Muster__V1__AgentState s) {
   switch (s) {

@@ -161,6 +161,54 @@ static void print_info(const mu_cli_opts *opts, const Muster__V1__BundleInfo *bi
   printf("%s\n", bi->digest);
 }
 
+int mu_cli_bundle_upload(const mu_cli_opts *opts, const uint8_t *data, size_t len,
+                         const uint8_t *sig, size_t sig_len, const char *label, int progress,
+                         Muster__V1__BundleInfo **ret_info, int *ret_status, mu_err *err) {
+  Muster__V1__UploadBundleRequest header = MUSTER__V1__UPLOAD_BUNDLE_REQUEST__INIT;
+  char digest[MU_BUNDLE_DIGEST_SIZE];
+  mu_sig parsed;
+  push_state s;
+  int rc = 0;
+  memset(&s, 0, sizeof s);
+  *ret_status = 1;
+  mu_bundle_digest(data, len, digest);
+  header.digest = digest;
+  header.total_size = len;
+  if (sig != NULL) {
+    if ((rc = mu_sig_parse((const char *)sig, sig_len, &parsed, err)) != 0) {
+      *ret_status = 2;
+      return mu_err_prefix(err, "signature");
+    }
+    header.signature.data = (uint8_t *)sig;
+    header.signature.len = sig_len;
+    header.key_id = parsed.key_id;
+  }
+  s.data = data;
+  s.len = len;
+  s.label = label;
+  s.progress = progress && isatty(2);
+  if ((rc = push_run(opts, &header, &s, err)) != 0) goto out;
+  if (s.code == MU_RPC_OK) draw(&s, 1);
+  else if (s.progress) fputc('\n', stderr);
+  if (s.code != MU_RPC_OK) {
+    rc = mu_err_set(err, MU_EIO, "%s: %s: %s", opts->addr, mu_rpc_code_name(s.code), s.message);
+    *ret_status = s.code == MU_RPC_INVALID_ARGUMENT || s.code == MU_RPC_PERMISSION_DENIED ||
+                          s.code == MU_RPC_ALREADY_EXISTS || s.code == MU_RPC_RESOURCE_EXHAUSTED
+                      ? 2
+                      : 1;
+    goto out;
+  }
+  *ret_info = muster__v1__bundle_info__unpack(NULL, s.reply_len, s.reply);
+  if (*ret_info == NULL) {
+    rc = mu_err_set(err, MU_EIO, "%s: malformed BundleInfo reply", opts->addr);
+    goto out;
+  }
+  *ret_status = 0;
+out:
+  free(s.reply);
+  return rc;
+}
+
 int mu_cmd_bundle_push(const mu_cli_opts *opts, int argc, char **argv) {
   const char *file = NULL, *sig_path = NULL;
   int no_progress = 0;
@@ -187,9 +235,7 @@ int mu_cmd_bundle_push(const mu_cli_opts *opts, int argc, char **argv) {
   uint8_t *data = NULL, *sig = NULL;
   size_t len = 0, sig_len = 0;
   char default_sig[4200];
-  int status = 1;
-  push_state s;
-  memset(&s, 0, sizeof s);
+  int status = 2;
   if (mu_bundle_read_file(file, PUSH_MAX_FILE, &data, &len, &err) != 0) {
     fprintf(stderr, "muster bundle push: %s\n", err.msg);
     return 2;
@@ -198,52 +244,19 @@ int mu_cmd_bundle_push(const mu_cli_opts *opts, int argc, char **argv) {
     snprintf(default_sig, sizeof default_sig, "%s.sig", file);
     if (access(default_sig, F_OK) == 0) sig_path = default_sig;
   }
-  Muster__V1__UploadBundleRequest header = MUSTER__V1__UPLOAD_BUNDLE_REQUEST__INIT;
-  char digest[MU_BUNDLE_DIGEST_SIZE];
-  mu_sig parsed;
-  mu_bundle_digest(data, len, digest);
-  header.digest = digest;
-  header.total_size = len;
-  if (sig_path != NULL) {
-    if (mu_bundle_read_file(sig_path, 64 * 1024, &sig, &sig_len, &err) != 0 ||
-        mu_sig_parse((const char *)sig, sig_len, &parsed, &err) != 0) {
-      fprintf(stderr, "muster bundle push: signature %s: %s\n", sig_path, err.msg);
-      status = 2;
-      goto out;
-    }
-    header.signature.data = sig;
-    header.signature.len = sig_len;
-    header.key_id = parsed.key_id;
+  if (sig_path != NULL && mu_bundle_read_file(sig_path, 64 * 1024, &sig, &sig_len, &err) != 0) {
+    fprintf(stderr, "muster bundle push: signature %s: %s\n", sig_path, err.msg);
+    goto out;
   }
-  s.data = data;
-  s.len = len;
-  s.label = file;
-  s.progress = !no_progress && !opts->json && isatty(2);
-  if (push_run(opts, &header, &s, &err) != 0) {
+  Muster__V1__BundleInfo *bi = NULL;
+  if (mu_cli_bundle_upload(opts, data, len, sig, sig_len, file, !no_progress && !opts->json, &bi,
+                           &status, &err) != 0) {
     fprintf(stderr, "muster bundle push: %s\n", err.msg);
-    goto out;
-  }
-  if (s.code == MU_RPC_OK) draw(&s, 1);
-  else if (s.progress) fputc('\n', stderr);
-  if (s.code != MU_RPC_OK) {
-    fprintf(stderr, "muster bundle push: %s: %s: %s\n", opts->addr, mu_rpc_code_name(s.code),
-            s.message);
-    status = s.code == MU_RPC_INVALID_ARGUMENT || s.code == MU_RPC_PERMISSION_DENIED ||
-                     s.code == MU_RPC_ALREADY_EXISTS || s.code == MU_RPC_RESOURCE_EXHAUSTED
-                 ? 2
-                 : 1;
-    goto out;
-  }
-  Muster__V1__BundleInfo *bi = muster__v1__bundle_info__unpack(NULL, s.reply_len, s.reply);
-  if (bi == NULL) {
-    fprintf(stderr, "muster bundle push: %s: malformed BundleInfo reply\n", opts->addr);
     goto out;
   }
   print_info(opts, bi);
   protobuf_c_message_free_unpacked(&bi->base, NULL);
-  status = 0;
 out:
-  free(s.reply);
   free(data);
   free(sig);
   return status;

@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/jobfile.h"
+#include "cli/plan_print.h"
 #include "cli/watch.h"
 #include "controlplane/jobspec.h"
 #include "lib/base/clock.h"
@@ -20,16 +21,33 @@ static int usage_error(const char *cmd, const char *usage, const char *fmt, cons
   return 2;
 }
 
+/* jobfile: the submitted file, whose lines and columns then lead the refusal's problems. */
 static int submit_and_watch(const mu_cli_opts *opts, const char *path, const ProtobufCMessage *req,
-                            const mu_watch_opts *w, int detach) {
+                            const mu_watch_opts *w, int detach, const char *jobfile) {
   ProtobufCMessage *reply_msg = NULL;
   mu_err err = {0};
   if (mu_cli_unary(opts, path, req, &muster__v1__submit_job_response__descriptor, &reply_msg,
                    &err) != 0) {
-    fprintf(stderr, "muster: %s\n", err.msg);
+    /* "ADDR: INVALID_ARGUMENT: tasks[0].timeout: ...; tasks[1]...": one line per problem */
+    const char *problems = strstr(err.msg, ": INVALID_ARGUMENT: ");
+    if (problems != NULL) problems += 20;
+    if (jobfile != NULL && problems != NULL && mu_jobfile_path_prefix(problems) > 0) {
+      fprintf(stderr, "muster submit: refused by the control plane:\n");
+      mu_jobfile_explain_file(jobfile, problems, stderr);
+    } else {
+      fprintf(stderr, "muster: %s\n", err.msg);
+    }
     return err.code == MU_EINVAL ? 2 : 1;
   }
   Muster__V1__SubmitJobResponse *r = (Muster__V1__SubmitJobResponse *)reply_msg;
+  if (r->plan != NULL) { /* a dry run: nothing was started */
+    if (opts->json)
+      mu_cli_print_json(&r->plan->base);
+    else
+      mu_plan_print(r->plan, stdout);
+    protobuf_c_message_free_unpacked(reply_msg, NULL);
+    return 0;
+  }
   char job_id[128];
   snprintf(job_id, sizeof job_id, "%s", r->job_id);
   uint32_t targets = r->targets;
@@ -51,9 +69,10 @@ static const char run_usage[] =
     "                  [--timeout DUR] [--retries N] [--env K=V]... [--memory SIZE]\n"
     "                  [--pids N] [--user NAME] [--wait DUR] [--group] [--quiet] [--detach]\n"
     "                  [--type shell|python|http] [--bundle NAME@VERSION|DIGEST]\n"
-    "                  [-o json] -- COMMAND [ARGS...]\n"
+    "                  [--dry-run] [-o json] -- COMMAND [ARGS...]\n"
     "\n"
     "Runs COMMAND on every matching agent now and shows each host's result as it arrives.\n"
+    "--dry-run prints the targets in rollout order, batches and error budget; nothing runs.\n"
     "shell (default): one argument is a command line, several are run directly (no shell).\n"
     "python: -c CODE | -m MODULE | SCRIPT, then ARGS.  http: [METHOD] URL.\n"
     "Exit code 0 only when every target succeeded. Ctrl-C asks whether to cancel or detach.\n";
@@ -69,6 +88,7 @@ int mu_cmd_run(const mu_cli_opts *opts, int argc, char **argv) {
       {"pids", required_argument, NULL, 'p'},     {"user", required_argument, NULL, 'u'},
       {"wait", required_argument, NULL, 'w'},     {"group", no_argument, NULL, 'g'},
       {"quiet", no_argument, NULL, 'q'},          {"detach", no_argument, NULL, 'd'},
+      {"dry-run", no_argument, NULL, 'n'},
       {"type", required_argument, NULL, 'k'},     {"bundle", required_argument, NULL, 'B'},
       {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
   Muster__V1__RunAdhocRequest req = MUSTER__V1__RUN_ADHOC_REQUEST__INIT;
@@ -183,6 +203,7 @@ int mu_cmd_run(const mu_cli_opts *opts, int argc, char **argv) {
       case 'g': w.group = 1; break;
       case 'q': w.quiet = 1; break;
       case 'd': detach = 1; break;
+      case 'n': req.dry_run = 1; break;
       case 'k': req.type = optarg; break;
       case 'B': req.bundle = optarg; break;
       case 'h': fputs(run_usage, stdout); rc = 0; goto out;
@@ -210,30 +231,34 @@ int mu_cmd_run(const mu_cli_opts *opts, int argc, char **argv) {
   req.n_command = (size_t)(argc - optind);
   req.command = argv + optind;
   w.interactive = isatty(STDIN_FILENO) && isatty(STDERR_FILENO);
-  rc = submit_and_watch(opts, "/muster.v1.Admin/RunAdhoc", &req.base, &w, detach);
+  rc = submit_and_watch(opts, "/muster.v1.Admin/RunAdhoc", &req.base, &w, detach, NULL);
 out:
   free(hosts_copy);
   return rc;
 }
 
 static const char submit_usage[] =
-    "usage: muster submit FILE [--detach] [--group] [--quiet] [-o json]\n"
+    "usage: muster submit FILE [--plan] [--detach] [--group] [--quiet] [-o json]\n"
     "\n"
     "Submits a job file (YAML or JSON, see docs/job-spec.md; '-' reads stdin) and follows it\n"
-    "like `muster run`.\n";
+    "like `muster run`. --plan (or --dry-run) checks it against the live fleet and prints\n"
+    "the targets in rollout order, batches and error budget; nothing is stored or started.\n";
 
 int mu_cmd_submit(const mu_cli_opts *opts, int argc, char **argv) {
   static const struct option lo[] = {{"detach", no_argument, NULL, 'd'},
+                                     {"plan", no_argument, NULL, 'n'},
+                                     {"dry-run", no_argument, NULL, 'n'},
                                      {"group", no_argument, NULL, 'g'},
                                      {"quiet", no_argument, NULL, 'q'},
                                      {"help", no_argument, NULL, 'h'},
                                      {NULL, 0, NULL, 0}};
   mu_watch_opts w = {0};
-  int detach = 0, c;
+  int detach = 0, dry_run = 0, c;
   optind = 1;
   opterr = 0;
   while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
     if (c == 'd') detach = 1;
+    else if (c == 'n') dry_run = 1;
     else if (c == 'g') w.group = 1;
     else if (c == 'q') w.quiet = 1;
     else if (c == 'h') {
@@ -251,8 +276,10 @@ int mu_cmd_submit(const mu_cli_opts *opts, int argc, char **argv) {
   }
   Muster__V1__SubmitJobRequest req = MUSTER__V1__SUBMIT_JOB_REQUEST__INIT;
   req.spec = spec;
+  req.dry_run = dry_run;
   w.interactive = isatty(STDIN_FILENO) && isatty(STDERR_FILENO);
-  int rc = submit_and_watch(opts, "/muster.v1.Admin/SubmitJob", &req.base, &w, detach);
+  int rc = submit_and_watch(opts, "/muster.v1.Admin/SubmitJob", &req.base, &w, detach,
+                            argv[optind]);
   protobuf_c_message_free_unpacked(&spec->base, NULL);
   return rc;
 }

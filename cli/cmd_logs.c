@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/logs_grep.h"
 #include "lib/pbjson/pbjson.h"
 #include "muster/v1/admin.pb-c.h"
 
@@ -21,6 +22,7 @@
 
 typedef struct logs_state {
   const mu_cli_opts *opts;
+  mu_logs_grep *grep;            /* --grep: lines are collected, printed grouped at the end */
   int prefix;
   size_t gaps;                   /* chunks that said output is missing */
   char error[400];               /* set: stop, exit 1 */
@@ -144,6 +146,9 @@ static int on_log(void *ud, const uint8_t *data, size_t len) {
       out_write(ls);
     }
     put_err("muster logs: note: %s\n", lc->note);
+  } else if (ls->grep != NULL && lc->output != NULL) {
+    mu_logs_grep_feed(ls->grep, lc->task_id, (const char *)lc->output->data.data,
+                      lc->output->data.len);
   } else if (lc->output != NULL || lc->note[0] != '\0') {
     if (ls->opts->json)
       print_json(ls, &lc->base);
@@ -159,7 +164,7 @@ static int on_log(void *ud, const uint8_t *data, size_t len) {
 
 int mu_cmd_logs(const mu_cli_opts *opts, int argc, char **argv) {
   static const char usage[] =
-      "usage: muster logs JOB [TASK] [-f] [--allow-partial]\n\n"
+      "usage: muster logs JOB [TASK] [-f] [--allow-partial] [--grep REGEX [--hosts H1,H2]]\n\n"
       "Prints the output of a job's tasks (TASK is AGENT/NAME; all tasks when omitted, each\n"
       "line prefixed with its task): the full output from the agent's spool, or the tail the\n"
       "control plane keeps when the agent is away (a note on stderr says so). -f follows\n"
@@ -167,13 +172,21 @@ int mu_cmd_logs(const mu_cli_opts *opts, int argc, char **argv) {
       "Output that is missing (dropped or evicted on the agent, past the task's output limit,\n"
       "not in the tail) is named on stderr by its byte range, and the exit code is 1 unless\n"
       "--allow-partial. Exit codes: 0 all output printed, 1 output missing or an error, 2\n"
-      "bad usage.\n";
+      "bad usage.\n"
+      "--grep prints only the lines that match REGEX (POSIX extended), hosts with the same\n"
+      "matching lines grouped once (the biggest group first, so the odd host out is last),\n"
+      "then the hosts without a match; --hosts narrows it to those agents. Exit 0 when a\n"
+      "line matched, 1 when none did.\n";
   Muster__V1__TaskLogsRequest req = MUSTER__V1__TASK_LOGS_REQUEST__INIT;
-  const char *pos[2] = {NULL, NULL};
+  const char *pos[2] = {NULL, NULL}, *grep = NULL, *hosts = NULL;
   int n = 0, allow_partial = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "-f") == 0 || strcmp(argv[i], "--follow") == 0) {
       req.follow = 1;
+    } else if (strcmp(argv[i], "--grep") == 0 && i + 1 < argc) {
+      grep = argv[++i];
+    } else if (strcmp(argv[i], "--hosts") == 0 && i + 1 < argc) {
+      hosts = argv[++i];
     } else if (strcmp(argv[i], "--allow-partial") == 0) {
       allow_partial = 1;
     } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -193,14 +206,32 @@ int mu_cmd_logs(const mu_cli_opts *opts, int argc, char **argv) {
     fprintf(stderr, "muster logs: JOB is required\n%s", usage);
     return 2;
   }
+  if (hosts != NULL && grep == NULL) {
+    fprintf(stderr, "muster logs: --hosts narrows --grep; give --grep REGEX too\n%s", usage);
+    return 2;
+  }
+  if (grep != NULL && (req.follow || opts->json)) {
+    fprintf(stderr, "muster logs: --grep groups finished output; not with -f or -o json\n");
+    return 2;
+  }
   req.job_id = (char *)pos[0];
   req.task_id = (char *)(pos[1] ? pos[1] : "");
   logs_state ls = {.opts = opts, .prefix = pos[1] == NULL};
   mu_err err = {0};
+  if (grep != NULL && mu_logs_grep_new(grep, hosts, &ls.grep, &err) != 0) {
+    fprintf(stderr, "muster logs: %s\n", err.msg);
+    return 2;
+  }
   fflush(stdout); /* from here on stdout is written with write(2) only */
   int rc = mu_cli_stream(opts, "/muster.v1.Admin/TaskLogs", &req.base, on_log, NULL, &ls, &err);
   logs_flush_partial(&ls);
   out_write(&ls);
+  size_t matched = 0;
+  if (ls.grep != NULL) {
+    matched = mu_logs_grep_print(ls.grep, stdout);
+    fflush(stdout);
+    mu_logs_grep_free(ls.grep);
+  }
   free(ls.partial_task);
   free(ls.partial);
   free(ls.out);
@@ -220,5 +251,5 @@ int mu_cmd_logs(const mu_cli_opts *opts, int argc, char **argv) {
     put_err("muster logs: %s\n", msg);
     return 1;
   }
-  return 0;
+  return grep != NULL && matched == 0 ? 1 : 0;
 }

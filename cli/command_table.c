@@ -13,6 +13,8 @@ const mu_cli_command mu_cli_commands[] = {
     {"watch", "follow a job: results so far, then live", NULL, mu_cmd_watch, NULL},
     {"status", "show a job and its task runs", NULL, mu_cmd_status, NULL},
     {"logs", "print a job's task output (-f follows)", NULL, mu_cmd_logs, NULL},
+    {"cp", "copy files to many hosts through a signed bundle, or --from-hosts back", NULL,
+     mu_cmd_cp, NULL},
     {"cancel", "cancel a job", NULL, mu_cmd_cancel, NULL},
     {"jobs", "list jobs", NULL, mu_cmd_jobs, NULL},
     {"agents", "list agents: id, state, labels, last seen, load, tasks", NULL, mu_cmd_agents,

@@ -5,6 +5,7 @@
 #define MU_CLI_COMMANDS_H
 
 #include "cli/client.h"
+#include "muster/v1/admin.pb-c.h"
 
 int mu_cmd_agents(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_cluster(const mu_cli_opts *opts, int argc, char **argv);
@@ -23,6 +24,15 @@ int mu_cmd_audit(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_bundle_push(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_bundle_ls(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_bundle_rm(const mu_cli_opts *opts, int argc, char **argv);
+/* Uploads bundle bytes (and the .sig text, NULL when unsigned) with a progress bar on a
+ * terminal when progress is set; label names it there. On success *ret_info is the caller's
+ * (protobuf_c_message_free_unpacked). *ret_status is the exit code the command should give:
+ * 0, 2 for a refusal (invalid, denied, too large), 1 otherwise. */
+int mu_cli_bundle_upload(const mu_cli_opts *opts, const uint8_t *data, size_t len,
+                         const uint8_t *sig, size_t sig_len, const char *label, int progress,
+                         Muster__V1__BundleInfo **ret_info, int *ret_status, mu_err *err);
+/* cmd_cp.c: muster cp (to hosts through a signed bundle; --from-hosts back through logs). */
+int mu_cmd_cp(const mu_cli_opts *opts, int argc, char **argv);
 /* cmd_pki.c: pki init / issue / crl / show (local: no server; -o json from opts). */
 int mu_cmd_pki(const mu_cli_opts *opts, int argc, char **argv);
 /* cmd_token.c: token create / ls / revoke. */

@@ -152,11 +152,26 @@ int mu_jobfile_parse(const char *name, const char *text, size_t len,
   if (rc == 0 && !json_is_object(json))
     rc = mu_err_set(err, MU_EINVAL, "%s: the top level must be a mapping (a job spec)", name);
   ProtobufCMessage *msg = NULL;
-  if (rc == 0 && mu_pbjson_from_json(&muster__v1__job_spec__descriptor, json, &msg, err) != 0)
-    rc = mu_err_prefix(err, "%s", name);
+  if (rc == 0 && mu_pbjson_from_json(&muster__v1__job_spec__descriptor, json, &msg, err) != 0) {
+    unsigned line = 0, col = 0;
+    size_t plen = mu_jobfile_path_prefix(err->msg);
+    if (plen > 0 && mu_jobfile_locate(text, len, err->msg, plen, &line, &col) == 0)
+      rc = mu_err_prefix(err, "%s:%u:%u", name, line, col);
+    else
+      rc = mu_err_prefix(err, "%s", name);
+  }
   if (rc == 0) *ret_spec = (Muster__V1__JobSpec *)msg;
   json_decref(json);
   return rc;
+}
+
+int mu_jobfile_explain_file(const char *path, const char *msg, FILE *out) {
+  size_t len = 0;
+  mu_err err = {0};
+  char *text = strcmp(path, "-") == 0 ? NULL : read_all(path, &len, &err);
+  int n = mu_jobfile_explain(strcmp(path, "-") == 0 ? "<stdin>" : path, text, len, msg, out);
+  free(text);
+  return n;
 }
 
 int mu_jobfile_load(const char *path, Muster__V1__JobSpec **ret_spec, mu_err *err) {

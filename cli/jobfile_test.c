@@ -95,12 +95,60 @@ static void test_deep_nesting_refused_fast(void **state) {
   free(text);
 }
 
+static void test_problems_located(void **state) {
+  (void)state;
+  const char *text =
+      "name: x\n"
+      "target: {hosts: [web-1]}\n"
+      "tasks:\n"
+      "  - name: a\n"
+      "    timeout: 5x\n"
+      "  - shell:\n"
+      "      script: echo ${c.k}\n"
+      "    env: {http.proxy: y}\n";
+  size_t len = strlen(text);
+  unsigned line = 0, col = 0;
+  assert_int_equal(mu_jobfile_locate(text, len, "tasks[0].timeout", 16, &line, &col), 0);
+  assert_int_equal(line, 5);
+  assert_int_equal(col, 14);
+  /* a defaulted field points at its task; a dotted key is found whole */
+  assert_int_equal(mu_jobfile_locate(text, len, "tasks[1].type", 13, &line, &col), 0);
+  assert_int_equal(line, 6);
+  assert_int_equal(mu_jobfile_locate(text, len, "tasks[1].env.http.proxy", 23, &line, &col), 0);
+  assert_int_equal(line, 8);
+  assert_int_equal(col, 23);
+  assert_int_equal(mu_jobfile_locate(text, len, "nothing", 7, &line, &col), -1);
+
+  char *out = NULL;
+  size_t out_len = 0;
+  FILE *f = open_memstream(&out, &out_len);
+  int n = mu_jobfile_explain("job.yaml", text, len,
+                             "tasks[0].timeout: bad duration \"5x\"; use a: b; "
+                             "tasks[1].shell.script: ${c.k}: no task 'c' in this job; "
+                             "rollout.batch: too big",
+                             f);
+  fclose(f);
+  assert_int_equal(n, 3);
+  assert_string_equal(out,
+                      "job.yaml:5:14: tasks[0].timeout: bad duration \"5x\"; use a: b\n"
+                      "job.yaml:7:15: tasks[1].shell.script: ${c.k}: no task 'c' in this job\n"
+                      "job.yaml: rollout.batch: too big\n");
+  free(out);
+  /* a decoding error at load carries the position too */
+  Muster__V1__JobSpec *spec = NULL;
+  mu_err err = {0};
+  const char *bad = "target: {all: true}\ntasks:\n  - retries: many\n";
+  assert_int_not_equal(mu_jobfile_parse("j.yaml", bad, strlen(bad), &spec, &err), 0);
+  if (strncmp(err.msg, "j.yaml:3:14: tasks[0].retries", 29) != 0) fail_msg("got: %s", err.msg);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_yaml_and_json_agree),
       cmocka_unit_test(test_anchors_expand),
       cmocka_unit_test(test_alias_bomb_refused),
       cmocka_unit_test(test_deep_nesting_refused_fast),
+      cmocka_unit_test(test_problems_located),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

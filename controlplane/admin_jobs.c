@@ -19,7 +19,24 @@ static void reply_submitted(mu_rpc_call *call, mu_job *job) {
   mu_pb_reply(call, &resp.base);
 }
 
-static void submit_spec(mu_daemon *d, mu_rpc_call *call, Muster__V1__JobSpec *spec) {
+/* A dry run: the plan, or the refusal a submit would get (from the leader, which knows which
+ * agents are connected). */
+static void plan_spec(mu_daemon *d, mu_rpc_call *call, Muster__V1__JobSpec *spec) {
+  Muster__V1__JobPlan *plan = NULL;
+  mu_err err = {0};
+  if (mu_sched_plan(d, spec, mu_authz_caller(call), &plan, &err) != 0) {
+    mu_pb_fail(call, mu_rpc_code_from_err(err.code), "%s", err.msg);
+    return;
+  }
+  Muster__V1__SubmitJobResponse resp = MUSTER__V1__SUBMIT_JOB_RESPONSE__INIT;
+  resp.targets = (uint32_t)plan->n_targets;
+  resp.plan = plan;
+  mu_pb_reply(call, &resp.base);
+  protobuf_c_message_free_unpacked(&plan->base, NULL);
+}
+
+static void submit_spec(mu_daemon *d, mu_rpc_call *call, Muster__V1__JobSpec *spec,
+                        int dry_run) {
   mu_job *job = NULL;
   mu_err err = {0};
   if (spec == NULL) {
@@ -28,6 +45,10 @@ static void submit_spec(mu_daemon *d, mu_rpc_call *call, Muster__V1__JobSpec *sp
   }
   if (mu_cluster_check_write(d, call) != 0) {
     protobuf_c_message_free_unpacked(&spec->base, NULL);
+    return;
+  }
+  if (dry_run) {
+    plan_spec(d, call, spec);
     return;
   }
   char name[128];
@@ -56,7 +77,7 @@ static void submit_job(mu_rpc_call *call, const ProtobufCMessage *req_msg,
     mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "spec: required");
     return;
   }
-  submit_spec(ud, call, mu_jobspec_copy(req->spec)); /* the request is freed on return */
+  submit_spec(ud, call, mu_jobspec_copy(req->spec), req->dry_run); /* req is freed on return */
 }
 
 /* RunAdhoc is the one-task job: `muster run [--type T] -- CMD` (built by mu_jobspec_adhoc). */
@@ -71,7 +92,7 @@ static void run_adhoc(mu_rpc_call *call, const ProtobufCMessage *req_msg,
                "%s", err.msg);
     return;
   }
-  submit_spec(ud, call, spec);
+  submit_spec(ud, call, spec, req->dry_run);
 }
 
 static mu_job *find_or_fail(mu_daemon *d, mu_rpc_call *call, const char *id) {

@@ -188,6 +188,18 @@ void mu_sched_kick(mu_daemon *d);
 struct mu_caller;
 int mu_sched_submit(mu_daemon *d, Muster__V1__JobSpec *spec, const struct mu_caller *caller,
                     mu_job **ret_job, mu_err *err);
+/* The checks of mu_sched_submit without creating a job: validation (defaults filled in),
+ * permissions, targets (caller owns *ret_ids, an array of borrowed ids; NULL for an `any`
+ * target), task types, secrets and the task-run limit. On error spec is freed. */
+int mu_sched_admit(mu_daemon *d, Muster__V1__JobSpec *spec, const struct mu_caller *caller,
+                   mu_rollout *ret_rollout, char ***ret_ids, size_t *ret_n, mu_err *err);
+
+/* plan.c: a dry run. Admits spec (taken in every case) as mu_sched_submit would and answers
+ * what the job would do (targets in rollout order, batches, concurrency, error budget, hosts
+ * disconnected now); nothing is stored or started. *ret_plan is the caller's
+ * (muster__v1__job_plan__free_unpacked). */
+int mu_sched_plan(mu_daemon *d, Muster__V1__JobSpec *spec, const struct mu_caller *caller,
+                  Muster__V1__JobPlan **ret_plan, mu_err *err);
 mu_job *mu_sched_find(mu_daemon *d, const char *job_id);
 /* Answers call NOT_FOUND for a job id not held: "job X was evicted (finished at T;
  * retention: ...)" when retention forgot it, else "no job 'X'". */

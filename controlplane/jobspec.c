@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "controlplane/jobspec_refs.h"
 #include "lib/base/clock.h"
 #include "lib/selector/selector.h"
 
@@ -392,6 +393,8 @@ static void check_task(problems *p, Muster__V1__TaskSpec *t, size_t i,
   check_secrets(p, t, path);
 }
 
+static void add_ref_problem(void *ud, const char *problem) { add(ud, "%s", problem); }
+
 static int host_order(const void *pa, const void *pb, void *ud) {
   char *const *hosts = ud;
   size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
@@ -491,6 +494,9 @@ int mu_jobspec_validate(Muster__V1__JobSpec *spec, const mu_jobspec_limits *limi
       }
     check_task(&p, task, i, limits);
   }
+  /* after the loop above: references may name any task, defaults filled in */
+  for (size_t i = 0; i < spec->n_tasks && i < 1000; i++)
+    mu_jobspec_refs_check(spec, i, add_ref_problem, &p);
   if (p.n > 0) return mu_err_set(err, MU_EINVAL, "%s", p.buf);
   *ret_rollout = r;
   return 0;

@@ -147,6 +147,45 @@ static void host_named_twice(void **state) {
   assert_string_equal(check(spec_with(NULL, json_pack("{s:[s,s]}", "hosts", "web-1", "web-*"))), "");
 }
 
+/* A job of several tasks from JSON text; validated and freed by check(). */
+static Muster__V1__JobSpec *job_of(const char *tasks_json) {
+  json_error_t je;
+  json_t *tasks = json_loads(tasks_json, 0, &je);
+  if (tasks == NULL) fail_msg("bad test json: %s", je.text);
+  json_t *root = json_pack("{s:{s:[s]}, s:o}", "target", "hosts", "web-1", "tasks", tasks);
+  Muster__V1__JobSpec *spec = NULL;
+  mu_err err = {0};
+  if (mu_pbjson_from_json(&muster__v1__job_spec__descriptor, root, (ProtobufCMessage **)&spec,
+                          &err) != 0)
+    fail_msg("bad test spec: %s", err.msg);
+  json_decref(root);
+  return spec;
+}
+
+static void references_resolved_at_submit(void **state) {
+  (void)state;
+  /* an earlier task's param, in a script, an env value and an argv item: fine; so are shell
+   * expansions, "$${" escapes and secrets in http fields */
+  assert_string_equal(
+      check(job_of("[{\"name\":\"probe.v2\",\"shell\":{\"script\":\"echo param v=1 >&3\"}},"
+                   " {\"name\":\"b\",\"env\":{\"V\":\"${probe.v2.v}\"},"
+                   "  \"shell\":{\"command\":[\"echo\",\"${probe.v2.v}\"]}},"
+                   " {\"shell\":{\"script\":\"echo ${HOME} ${V:-x} ${#V} $${literal.x} ${b.k}\"}},"
+                   " {\"secrets\":[{\"name\":\"T\",\"from\":\"t\"}],"
+                   "  \"http\":{\"url\":\"https://h/${secret.T}/${b.k}\"}}]")),
+      "");
+  const char *msg = check(job_of(
+      "[{\"name\":\"a\",\"shell\":{\"script\":\"echo ${a.x} ${c.y} ${missing.z}\"}},"
+      " {\"name\":\"b\",\"env\":{\"K\":\"${job.id}\"},\"shell\":{\"script\":\"echo ${secret.S}\"}},"
+      " {\"name\":\"c\",\"shell\":{\"command\":[\"x\",\"${nope.k}\"]}}]"));
+  assert_has(msg, "tasks[0].shell.script: ${a.x}: a task cannot use its own params");
+  assert_has(msg, "tasks[0].shell.script: ${c.y}: task 'c' runs after this one (tasks[2])");
+  assert_has(msg, "tasks[0].shell.script: ${missing.z}: no task 'missing' in this job");
+  assert_has(msg, "tasks[1].env.K: ${job.id}: no task 'job'");
+  assert_has(msg, "tasks[1].shell.script: ${secret.S} is replaced only in http and container fields");
+  assert_has(msg, "tasks[2].shell.command[1]: ${nope.k}: no task 'nope'");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(counts_over_the_agent_limits),
@@ -154,6 +193,7 @@ int main(void) {
       cmocka_unit_test(paths_outside_the_task_dir),
       cmocka_unit_test(run_as_syntax),
       cmocka_unit_test(host_named_twice),
+      cmocka_unit_test(references_resolved_at_submit),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

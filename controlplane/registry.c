@@ -105,6 +105,8 @@ const char *mu_agent_label(const void *agent, const char *key) {
   const Muster__V1__Hello *h = a->hello_msg->hello;
   for (size_t i = 0; i < h->n_labels; i++)
     if (strcmp(h->labels[i]->key, key) == 0) return h->labels[i]->value;
+  for (size_t i = 0; i < h->n_facts; i++) /* built-in facts: labels of the same name win */
+    if (strcmp(h->facts[i]->name, key) == 0) return h->facts[i]->value;
   return NULL;
 }
 
@@ -135,6 +137,8 @@ void mu_agent_to_info(const mu_agent *a, Muster__V1__AgentInfo *info,
     info->n_plugins = h->n_plugins;
     info->plugins = h->plugins;
     info->capacity = h->capacity;
+    info->n_facts = h->n_facts; /* the same message type: borrowed like the plugins */
+    info->facts = h->facts;
     info->n_interpreters = h->n_interpreters;
     info->interpreters = h->interpreters;
     for (size_t i = 0; i < h->n_labels; i++) {

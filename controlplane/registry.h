@@ -65,7 +65,8 @@ void mu_registry_set_disconnected(mu_registry *reg, mu_agent *a, const char *rea
 /* The state shown to users: AGENT_DRAINING for a connected agent that is draining. */
 Muster__V1__AgentState mu_agent_shown_state(const mu_agent *a);
 
-/* The value of label key on agent a, or NULL (a mu_selector lookup function). */
+/* The value of label key on agent a, else of its built-in fact of that name (os, cpus, ...),
+ * else NULL (a mu_selector lookup function). */
 const char *mu_agent_label(const void *agent, const char *key);
 
 /* Fills info with borrowed pointers into a (valid until a changes); labels are built into

@@ -375,9 +375,8 @@ static int authorize_spec(const mu_caller *caller, Muster__V1__JobSpec *spec, mu
   return 0;
 }
 
-int mu_sched_submit(mu_daemon *d, Muster__V1__JobSpec *spec, const mu_caller *caller,
-                    mu_job **ret_job, mu_err *err) {
-  mu_rollout rollout;
+int mu_sched_admit(mu_daemon *d, Muster__V1__JobSpec *spec, const mu_caller *caller,
+                   mu_rollout *ret_rollout, char ***ret_ids, size_t *ret_n, mu_err *err) {
   mu_jobspec_limits limits = {.max_tasks = d->max_tasks,
                               .max_task_runs = d->max_task_runs,
                               .type_known = mu_targets_type_known,
@@ -385,7 +384,7 @@ int mu_sched_submit(mu_daemon *d, Muster__V1__JobSpec *spec, const mu_caller *ca
                               .ud = d};
   char **ids = NULL;
   size_t n = 0;
-  int rc = mu_jobspec_validate(spec, &limits, &rollout, err);
+  int rc = mu_jobspec_validate(spec, &limits, ret_rollout, err);
   if (rc == 0) rc = authorize_spec(caller, spec, err);
   if (rc == 0) rc = mu_targets_resolve(d, spec->target, &ids, &n, err);
   if (rc == 0) rc = mu_authz_check_targets(d, caller, ids, n, err);
@@ -399,6 +398,18 @@ int mu_sched_submit(mu_daemon *d, Muster__V1__JobSpec *spec, const mu_caller *ca
     protobuf_c_message_free_unpacked(&spec->base, NULL);
     return rc;
   }
+  *ret_ids = ids;
+  *ret_n = n;
+  return 0;
+}
+
+int mu_sched_submit(mu_daemon *d, Muster__V1__JobSpec *spec, const mu_caller *caller,
+                    mu_job **ret_job, mu_err *err) {
+  mu_rollout rollout;
+  char **ids = NULL;
+  size_t n = 0;
+  int rc = mu_sched_admit(d, spec, caller, &rollout, &ids, &n, err);
+  if (rc != 0) return rc;
   char id[64];
   d->job_seq++;
   snprintf(id, sizeof id, "j-%llx-%llu", (unsigned long long)(mu_now_ms() / 1000),

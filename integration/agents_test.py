@@ -46,6 +46,21 @@ def test_agents_register_with_labels(c):
     # selectors filter
     assert set(c.agents_json("-t", "dc=eu*")) == {"web-1", "db-1"}
     assert set(c.agents_json("-t", "role=web,!tier")) == {"web-1", "web-2"}
+    # built-in facts are selector terms too, with numeric comparisons; a label of the same
+    # name wins over the fact
+    facts = {f["name"]: f["value"] for f in agents["web-1"]["facts"]}
+    assert facts["os"] == "linux" and facts["arch"] == os.uname().machine, facts
+    assert facts["kernel"] == os.uname().release and int(facts["cpus"]) == os.cpu_count(), facts
+    assert float(facts["mem_gib"]) > 0 and facts["hostname"] == agents["web-1"]["hostname"], facts
+    assert set(c.agents_json("-t", "os=linux,cpus>=1,mem_gib>0.1")) == {"web-1", "web-2", "db-1"}
+    assert set(c.agents_json("-t", "cpus>100000")) == set()
+    assert set(c.agents_json("-t", "dc=eu*,cpus<=%d" % os.cpu_count())) == {"web-1", "db-1"}
+    rc, _, err = c.cli("agents", "-t", "cpus>=eight", check=False)
+    assert rc == 2 and "'>=' compares with 'eight', which is not a number" in err, err
+    rc, out, err = c.cli("-o", "json", "run", "-t", "role=db,os=linux,cpus>=1", "--", "echo on $(hostname)")
+    assert rc == 0 and '"agentId":"db-1"' in out.replace(" ", ""), (out, err)
+    rc, _, err = c.cli("run", "-t", "mem_gib>1000000", "--", "true", check=False)
+    assert rc == 2 and "matches no agent" in err, err
     # the table names every agent and its labels
     _, out, _ = c.cli("agents")
     assert "web-2" in out and "role=web,dc=us-east" in out and "3 agents, 3 connected" in out, out

@@ -139,6 +139,8 @@ tasks:
     shell: {script: "echo probing; echo 'param version=4.2' >&3"}
   - name: use
     shell: {interpreter: bash, script: "echo got ${probe.version} and $MUSTER_PARAM_PROBE_VERSION"}
+  - name: escaped
+    shell: {script: "echo 'kept $${probe.version}'"}
 """)
     rc, out, err = c.cli("-o", "json", "submit", spec, check=False)
     assert rc == 0, (out, err)
@@ -147,6 +149,8 @@ tasks:
     assert len(uses) == 2 and {r["agentId"] for r in uses} == {"web-1", "db-1"}, runs
     for r in uses:
         assert "got 4.2 and 4.2" in r["outputTail"], r
+    for r in (r for r in runs if r["taskName"] == "escaped"):
+        assert "kept ${probe.version}" in r["outputTail"], r
     probe = [r for r in runs if r["taskName"] == "probe"][0]
     assert probe["outputParams"] == {"version": "4.2"}, probe
     job = json.loads(out.splitlines()[-1])["jobId"]
@@ -154,6 +158,14 @@ tasks:
     assert out.strip() == "got 4.2 and 4.2", out
     rc, out, _ = c.cli("logs", job)
     assert "/web-1/probe: probing" in out and "/db-1/use: got 4.2" in out, out
+    # grep across hosts, grouped: both hosts printed the same line
+    rc, out, _ = c.cli("logs", job, "--grep", "got [0-9.]+")
+    assert out == ("---------------\ndb-1,web-1 (2)\n---------------\n"
+                   "use: got 4.2 and 4.2\n"), out
+    rc, out, _ = c.cli("logs", job, "--grep", "nothing like this", check=False)
+    assert rc == 1 and "no match on: db-1,web-1" in out, (rc, out)
+    rc, _, err = c.cli("logs", job, "--hosts", "web-1", check=False)
+    assert rc == 2 and "--hosts narrows --grep" in err, err
     # live logs with -f
     rc, out, _ = c.cli("run", "--detach", "--hosts", "web-2", "--",
                        "for i in 1 2 3; do echo line $i; sleep 0.2; done")
@@ -186,14 +198,79 @@ tasks:
 """)
     rc, _, err = c.cli("submit", spec, check=False)
     assert rc == 2, err
-    for want in ("tasks[0].timeout", "tasks[1].name", "tasks[1].type: unknown task type 'telepathy'"):
-        assert want in err, (want, err)
+    # every problem at once, one per line, each at its FILE:LINE:COL
+    for want in ("bad.yaml:5:14: tasks[0].timeout", "bad.yaml:7:11: tasks[1].name",
+                 "bad.yaml:8:11: tasks[1].type: unknown task type 'telepathy'"):
+        assert "\n" + os.path.join(c.workdir, want) in err, (want, err)
+    # ${...} references are resolved or refused at submit, never handed to a shell
+    with open(spec, "w") as f:
+        f.write("""target: {all: true}
+tasks:
+  - name: first
+    shell: {script: "echo ${later.x} ${HOME} ${first.y}"}
+  - name: later
+    env: {A: "${nobody.z}"}
+    shell: {command: [echo, "${first.ok}", "${secret.S}"]}
+""")
+    rc, _, err = c.cli("submit", spec, check=False)
+    assert rc == 2, err
+    for want in ("bad.yaml:4:21: tasks[0].shell.script: ${later.x}: task 'later' runs after this one (tasks[1])",
+                 "bad.yaml:4:21: tasks[0].shell.script: ${first.y}: a task cannot use its own params",
+                 "bad.yaml:6:14: tasks[1].env.A: ${nobody.z}: no task 'nobody' in this job",
+                 "bad.yaml:7:44: tasks[1].shell.command[2]: ${secret.S} is replaced only in http and container fields"):
+        assert os.path.join(c.workdir, want) in err, (want, err)
+    assert "${HOME}" not in err and "${first.ok}" not in err, err
     with open(spec, "w") as f:
         f.write("target: {all: true}\ntasks: [{shell: {script: x}, bogus: 1}]\n")
     rc, _, err = c.cli("submit", spec, check=False)
     assert rc == 2 and "tasks[0].bogus: unknown field" in err, err
     after = c.cli("-o", "json", "jobs")[1].count("\n")
     assert before == after, "a refused job was stored"
+
+
+def test_dry_run_plans_without_starting(c):
+    """`run --dry-run` and `submit --plan` check against the live fleet and print the rollout;
+    nothing is stored or started, and a bad job gets the refusal a submit would get."""
+    fleet(c)
+    c.start_agent("web-3", "role=web,dc=ap", "--heartbeat-interval", HB)
+    wait_until("web-3 connected", lambda: c.states().get("web-3") == "AGENT_CONNECTED")
+    c.agents.pop("web-3").stop()
+    wait_until("web-3 disconnected", lambda: c.states().get("web-3") == "AGENT_DISCONNECTED")
+    before = c.cli("-o", "json", "jobs")[1].count("\n")
+    marker = os.path.join(c.workdir, "dry-run-ran")
+    rc, out, err = c.cli("run", "--dry-run", "-t", "role=web", "--batch", "2", "--max-errors",
+                         "1", "--", "touch " + marker)
+    assert rc == 0, (out, err)
+    lines = out.splitlines()
+    assert lines[0].startswith("plan for job 'run: touch ") and lines[0].endswith(
+        "': 1 task on 3 targets (3 task runs); nothing was started"), out
+    assert lines[1] == "tasks: run (shell)", out
+    assert lines[2] == ("rollout: 2 hosts at a time, 1 failed host tolerated (one more cancels "
+                        "the rest)"), out
+    assert lines[3:5] == ["  batch 1: web-1, web-2", "  batch 2: web-3"], out
+    assert lines[5].startswith("disconnected now: web-3 (unreachable unless it reconnects"), out
+    # JSON, from a job file
+    spec = os.path.join(c.workdir, "plan.yaml")
+    with open(spec, "w") as f:
+        f.write("name: planned\ntarget: {all: true}\nrollout: {max_concurrency: 25%%}\n"
+                "tasks: [{name: a, shell: {script: 'touch %s'}}, {name: b, http: {url: 'http://x'}}]\n"
+                % marker)
+    rc, out, err = c.cli("-o", "json", "submit", "--plan", spec)
+    plan = json.loads(out)
+    assert plan["name"] == "planned", plan
+    assert sorted(plan["targets"]) == ["db-1", "web-1", "web-2", "web-3"], plan
+    assert plan["concurrency"] == 1 and plan["taskRuns"] == 8, plan
+    assert plan["tasks"] == ["a (shell)", "b (http)"] and plan["disconnected"] == ["web-3"], plan
+    # an `any` target lists its connected candidates
+    rc, out, err = c.cli("run", "--dry-run", "--any", "role=web", "--", "true")
+    assert "on one agent picked at dispatch from 2 connected candidates" in out, out
+    assert "candidates: web-1, web-2" in out, out
+    # refusals are the submit's own
+    rc, _, err = c.cli("run", "--dry-run", "-t", "role=nope", "--", "true", check=False)
+    assert rc == 2 and "matches no agent" in err, err
+    time.sleep(0.5)
+    assert not os.path.exists(marker), "a dry run ran the command"
+    assert c.cli("-o", "json", "jobs")[1].count("\n") == before, "a dry run stored a job"
 
 
 def test_agent_limits_refused_at_submit(c):
@@ -447,6 +524,7 @@ if __name__ == "__main__":
         test_playbook_params_and_logs,
         test_bad_specs_refused_before_storing,
         test_agent_limits_refused_at_submit,
+        test_dry_run_plans_without_starting,
         test_large_script_runs,
         test_run_as_unknown_user_fails_clearly,
         test_finished_jobs_kept_for_their_min_age,

@@ -2,19 +2,40 @@
 #include "lib/selector/selector.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <fnmatch.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MU_SELECTOR_MAX_TERMS 64
 
-typedef enum { TERM_EQ, TERM_NE, TERM_PRESENT, TERM_ABSENT } term_kind;
+typedef enum { TERM_EQ, TERM_NE, TERM_PRESENT, TERM_ABSENT, TERM_GE, TERM_LE, TERM_GT, TERM_LT } term_kind;
 
 typedef struct term {
   term_kind kind;
   char *key;
   char *value;
+  double number; /* TERM_GE .. TERM_LT */
 } term;
+
+/* The comparison operators, longest first so ">=" is not read as ">". */
+static const struct {
+  const char *op;
+  term_kind kind;
+} comparisons[] = {{">=", TERM_GE}, {"<=", TERM_LE}, {">", TERM_GT}, {"<", TERM_LT}};
+
+/* A finite decimal number and nothing else ("8", "15.5", "-1"); 0 or -1. */
+static int parse_number(const char *text, double *ret) {
+  char *end;
+  errno = 0;
+  double v = strtod(text, &end);
+  if (end == text || *end != '\0' || errno != 0 || !isfinite(v)) return -1;
+  for (const char *c = text; *c; c++)
+    if (!isdigit((unsigned char)*c) && strchr("+-.", *c) == NULL) return -1; /* no 0x, inf */
+  *ret = v;
+  return 0;
+}
 
 struct mu_selector {
   size_t n;
@@ -65,7 +86,24 @@ int mu_selector_parse(const char *text, mu_selector **ret, mu_err *err) {
     term *tm = &sel->terms[sel->n];
     char *ne = strstr(t, "!=");
     char *eq = strchr(t, '=');
-    if (ne != NULL) {
+    char *cmp = NULL;
+    size_t c = 0;
+    for (; c < sizeof comparisons / sizeof *comparisons; c++)
+      if ((cmp = strstr(t, comparisons[c].op)) != NULL) break;
+    if (cmp != NULL && (eq == NULL || cmp < eq)) {
+      size_t oplen = strlen(comparisons[c].op);
+      *cmp = '\0';
+      tm->kind = comparisons[c].kind;
+      tm->key = strdup(trim(t));
+      tm->value = strdup(trim(cmp + oplen));
+      if (tm->value != NULL && parse_number(tm->value, &tm->number) != 0) {
+        sel->n++;
+        rc = mu_err_set(err, MU_EINVAL,
+                        "selector term %zu: '%s' compares with '%s', which is not a number",
+                        idx, comparisons[c].op, tm->value);
+        goto fail;
+      }
+    } else if (ne != NULL) {
       *ne = '\0';
       tm->kind = TERM_NE;
       tm->key = strdup(trim(t));
@@ -83,7 +121,7 @@ int mu_selector_parse(const char *text, mu_selector **ret, mu_err *err) {
       tm->key = strdup(t);
     }
     sel->n++;
-    if (tm->key == NULL || ((tm->kind == TERM_EQ || tm->kind == TERM_NE) && tm->value == NULL)) {
+    if (tm->key == NULL || (tm->kind != TERM_PRESENT && tm->kind != TERM_ABSENT && tm->value == NULL)) {
       rc = mu_err_set(err, MU_ENOMEM, "out of memory");
       goto fail;
     }
@@ -93,9 +131,9 @@ int mu_selector_parse(const char *text, mu_selector **ret, mu_err *err) {
                       "'/' only)", idx, tm->key);
       goto fail;
     }
-    if (tm->value != NULL && strchr(tm->value, '=') != NULL) {
-      rc = mu_err_set(err, MU_EINVAL, "selector term %zu: value '%s' contains '='", idx,
-                      tm->value);
+    if (tm->value != NULL && strpbrk(tm->value, "=<>") != NULL) {
+      rc = mu_err_set(err, MU_EINVAL, "selector term %zu: value '%s' contains '=', '<' or '>'",
+                      idx, tm->value);
       goto fail;
     }
   }
@@ -126,6 +164,16 @@ int mu_selector_matches(const mu_selector *sel, mu_selector_lookup_fn lookup,
       case TERM_NE:
         if (v != NULL && fnmatch(tm->value, v, 0) == 0) return 0;
         break;
+      default: { /* a comparison: a value that is not a number never matches */
+        double n;
+        if (v == NULL || parse_number(v, &n) != 0) return 0;
+        int ok = tm->kind == TERM_GE ? n >= tm->number
+                 : tm->kind == TERM_LE ? n <= tm->number
+                 : tm->kind == TERM_GT ? n > tm->number
+                                       : n < tm->number;
+        if (!ok) return 0;
+        break;
+      }
     }
   }
   return 1;

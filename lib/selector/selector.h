@@ -1,6 +1,7 @@
-/* Label selectors: "role=web,dc=eu*,!canary,tier!=db,gpu". Terms are comma-separated and all
- * must hold: `k=v` (v may be a glob), `k!=v`, `k` (label present), `!k` (label absent).
- * Used by job targets and agent listings. */
+/* Label selectors: "role=web,dc=eu*,!canary,tier!=db,gpu,cpus>=8". Terms are comma-separated
+ * and all must hold: `k=v` (v may be a glob), `k!=v`, `k` (label present), `!k` (label
+ * absent), and numeric comparisons `k>=n`, `k<=n`, `k>n`, `k<n` (a value that is not a
+ * number never matches them). Used by job targets, agent listings and scopes. */
 #ifndef MU_SELECTOR_H
 #define MU_SELECTOR_H
 

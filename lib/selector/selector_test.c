@@ -39,6 +39,21 @@ static void test_matching(void **state) {
   assert_true(match("dc=*-east", db_us));
 }
 
+static void test_comparisons(void **state) {
+  (void)state;
+  const char *big[] = {"cpus", "16", "mem_gib", "62.7", "os", "linux", "rack", "r7", NULL};
+  const char *small[] = {"cpus", "2", "mem_gib", "3.8", "os", "linux", NULL};
+  assert_true(match("cpus>=8,os=linux", big));
+  assert_false(match("cpus>=8,os=linux", small));
+  assert_true(match("cpus>=2, cpus<=2", small));
+  assert_false(match("cpus>2", small));
+  assert_true(match("mem_gib>62.5,mem_gib<63", big));
+  assert_true(match("mem_gib < 4", small));
+  assert_false(match("rack>1", big)); /* not a number: never matches */
+  assert_false(match("gpus>=0", big)); /* absent: never matches */
+  assert_true(match("cpus!=2", big));
+}
+
 static void test_errors(void **state) {
   (void)state;
   mu_selector *sel = NULL;
@@ -48,10 +63,16 @@ static void test_errors(void **state) {
   assert_int_equal(mu_selector_parse("ro le=web", &sel, &err), MU_EINVAL);
   assert_non_null(strstr(err.msg, "'ro le'"));
   assert_int_equal(mu_selector_parse("a=b=c", &sel, &err), MU_EINVAL);
+  assert_int_equal(mu_selector_parse("os=linux,cpus>=eight", &sel, &err), MU_EINVAL);
+  assert_non_null(strstr(err.msg, "selector term 2: '>=' compares with 'eight', which is not a number"));
+  assert_int_equal(mu_selector_parse("cpus>0x10", &sel, &err), MU_EINVAL);
+  assert_int_equal(mu_selector_parse("cpus>inf", &sel, &err), MU_EINVAL);
+  assert_int_equal(mu_selector_parse(">=3", &sel, &err), MU_EINVAL);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_matching),
+                                     cmocka_unit_test(test_comparisons),
                                      cmocka_unit_test(test_errors)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

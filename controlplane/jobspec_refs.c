@@ -1,0 +1,176 @@
+/* ${TASK.KEY} and ${secret.NAME} references in task specs (see jobspec_refs.h). The task's
+ * message is walked through its protobuf-c descriptor, so a field added to a task type later
+ * is checked without a change here. */
+#include "controlplane/jobspec_refs.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MU_REFS_PATH_MAX 256
+#define MU_REFS_DEPTH_MAX 16
+
+typedef struct walk {
+  const Muster__V1__JobSpec *spec;
+  size_t index;
+  mu_jobspec_refs_report report;
+  void *ud;
+  int problems;
+} walk;
+
+/* At most this many problems per task: one bad script could otherwise name thousands. */
+#define MU_REFS_PROBLEMS_MAX 8
+
+static int ref_char(int c) { return isalnum(c) || c == '.' || c == '_' || c == '-'; }
+
+/* The task whose name followed by "." starts body, the longest such name; -1 when none. */
+static long task_of(const Muster__V1__JobSpec *spec, const char *body, size_t n) {
+  long best = -1;
+  size_t best_len = 0;
+  for (size_t j = 0; j < spec->n_tasks; j++) {
+    const char *name = spec->tasks[j]->name;
+    size_t len = strlen(name);
+    if (len == 0 || len + 1 >= n || body[len] != '.' || strncmp(body, name, len) != 0) continue;
+    if (len > best_len) {
+      best = (long)j;
+      best_len = len;
+    }
+  }
+  return best;
+}
+
+static void problem(walk *w, const char *path, const char *what) {
+  if (w->problems++ >= MU_REFS_PROBLEMS_MAX) return;
+  char msg[900];
+  snprintf(msg, sizeof msg, "%s: %s", path, what);
+  w->report(w->ud, msg);
+}
+
+/* Fields whose plugin replaces ${secret.NAME} itself: http's, and the container registry's
+ * credentials. */
+static int takes_secret_refs(const char *path) {
+  return strstr(path, "].http.") != NULL || strstr(path, "].container.") != NULL;
+}
+
+static void check_ref(walk *w, const char *path, const char *body, size_t n) {
+  int bn = n > 200 ? 200 : (int)n;
+  char what[512];
+  if (n > 7 && strncmp(body, "secret.", 7) == 0) {
+    if (takes_secret_refs(path)) return; /* jobspec.c checks it names a secrets entry */
+    snprintf(what, sizeof what,
+             "${%.*s} is replaced only in http and container fields (read the secret from "
+             "the task's environment)",
+             bn, body);
+    problem(w, path, what);
+    return;
+  }
+  long j = task_of(w->spec, body, n);
+  if (j < 0) {
+    const char *dot = memchr(body, '.', n);
+    int ns = dot ? (int)(dot - body) : bn;
+    snprintf(what, sizeof what,
+             "${%.*s}: no task '%.*s' in this job", 
+             bn, body, ns > 100 ? 100 : ns, body);
+  } else if ((size_t)j == w->index) {
+    snprintf(what, sizeof what, "${%.*s}: a task cannot use its own params", bn, body);
+  } else if ((size_t)j > w->index) {
+    snprintf(what, sizeof what, "${%.*s}: task '%.128s' runs after this one (tasks[%ld])", bn,
+             body, w->spec->tasks[j]->name, j);
+  } else {
+    return;
+  }
+  problem(w, path, what);
+}
+
+static void check_text(walk *w, const char *path, const char *text) {
+  if (text == NULL) return;
+  for (const char *p = strstr(text, "${"); p != NULL; p = strstr(p + 2, "${")) {
+    if (p > text && p[-1] == '$') continue; /* "$${": a literal "${" */
+    const char *body = p + 2, *e = body;
+    while (ref_char((unsigned char)*e)) e++;
+    if (*e != '}' || memchr(body, '.', (size_t)(e - body)) == NULL) continue;
+    check_ref(w, path, body, (size_t)(e - body));
+  }
+}
+
+static void walk_message(walk *w, const ProtobufCMessage *m, char *path, size_t plen,
+                         int depth);
+
+/* A map entry (key/value message) adds ".KEY" to the path rather than "[i]". */
+static int is_map_entry(const ProtobufCMessageDescriptor *d) {
+  return d->n_fields == 2 && strcmp(d->fields[0].name, "key") == 0 &&
+         strcmp(d->fields[1].name, "value") == 0 && d->fields[0].type == PROTOBUF_C_TYPE_STRING;
+}
+
+static void walk_value(walk *w, const ProtobufCFieldDescriptor *f, const void *slot, char *path,
+                       size_t plen, int depth) {
+  if (f->type == PROTOBUF_C_TYPE_STRING) {
+    check_text(w, path, *(char *const *)slot);
+  } else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+    const ProtobufCMessage *sub = *(ProtobufCMessage *const *)slot;
+    if (sub == NULL) return;
+    const ProtobufCMessageDescriptor *d = f->descriptor;
+    if (is_map_entry(d)) {
+      const char *key = *(char *const *)((const char *)sub + d->fields[0].offset);
+      size_t n = (size_t)snprintf(path + plen, MU_REFS_PATH_MAX - plen, ".%s", key ? key : "");
+      if (plen + n >= MU_REFS_PATH_MAX) n = MU_REFS_PATH_MAX - 1 - plen;
+      if (d->fields[1].type == PROTOBUF_C_TYPE_STRING)
+        check_text(w, path, *(char *const *)((const char *)sub + d->fields[1].offset));
+      else
+        walk_value(w, &d->fields[1], (const char *)sub + d->fields[1].offset, path, plen + n,
+                   depth + 1);
+      path[plen] = '\0';
+      return;
+    }
+    walk_message(w, sub, path, plen, depth + 1);
+  }
+}
+
+static void walk_message(walk *w, const ProtobufCMessage *m, char *path, size_t plen,
+                         int depth) {
+  if (depth > MU_REFS_DEPTH_MAX) return;
+  const ProtobufCMessageDescriptor *d = m->descriptor;
+  for (unsigned k = 0; k < d->n_fields; k++) {
+    const ProtobufCFieldDescriptor *f = &d->fields[k];
+    if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE) continue;
+    const char *base = (const char *)m;
+    if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+      uint32_t which = *(const uint32_t *)(base + f->quantifier_offset);
+      if (which != f->id) continue;
+    }
+    size_t n = (size_t)snprintf(path + plen, MU_REFS_PATH_MAX - plen, ".%s", f->name);
+    if (plen + n >= MU_REFS_PATH_MAX) continue;
+    if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+      size_t count = *(const size_t *)(base + f->quantifier_offset);
+      const char *items = *(const char *const *)(base + f->offset);
+      size_t step = f->type == PROTOBUF_C_TYPE_STRING ? sizeof(char *) : sizeof(void *);
+      int entries = f->type == PROTOBUF_C_TYPE_MESSAGE && is_map_entry(f->descriptor);
+      for (size_t i = 0; i < count && items != NULL; i++) {
+        size_t in = entries ? 0
+                            : (size_t)snprintf(path + plen + n, MU_REFS_PATH_MAX - plen - n,
+                                               "[%zu]", i);
+        if (plen + n + in >= MU_REFS_PATH_MAX) break;
+        walk_value(w, f, items + i * step, path, plen + n + in, depth);
+        path[plen + n] = '\0';
+      }
+    } else {
+      walk_value(w, f, base + f->offset, path, plen + n, depth);
+    }
+    path[plen] = '\0';
+  }
+}
+
+void mu_jobspec_refs_check(const Muster__V1__JobSpec *spec, size_t index,
+                           mu_jobspec_refs_report report, void *ud) {
+  if (index >= spec->n_tasks) return;
+  walk w = {.spec = spec, .index = index, .report = report, .ud = ud};
+  char path[MU_REFS_PATH_MAX];
+  size_t plen = (size_t)snprintf(path, sizeof path, "tasks[%zu]", index);
+  walk_message(&w, &spec->tasks[index]->base, path, plen, 0);
+  if (w.problems > MU_REFS_PROBLEMS_MAX) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "tasks[%zu]: %d more bad ${...} references not listed", index,
+             w.problems - MU_REFS_PROBLEMS_MAX);
+    report(ud, msg);
+  }
+}
