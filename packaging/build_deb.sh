@@ -15,21 +15,33 @@ root=$stage/root
 rmdir "$root/var/lib/muster" "$root/var/lib" "$root/var" # made by postinst, removed by purge
 version=$(tar -xOf "$dist" ./VERSION)
 
-# The package owning each library (usrmerge: a library may be registered under /lib or /usr/lib).
-owner() {
-  local lib=$1 real
-  real=$(readlink -f "$lib")
-  for p in "$lib" "$real" "${lib#/usr}" "/usr$lib" "${real#/usr}" "/usr$real"; do
-    dpkg -S "$p" 2>/dev/null | head -1 | cut -d: -f1 && return 0
-  done
-  echo "build_deb: no package owns $lib" >&2
-  return 1
-}
+# The package owning each library, from one dpkg-query over every spelling of its path
+# (usrmerge: a library may be registered under /lib or /usr/lib, by its link name or target).
 libs=$(for f in "$root"/usr/bin/* "$root"/usr/libexec/muster/* "$root"/usr/lib/muster/plugins/*.so; do
          ldd "$f"
        done | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | sort -u)
+variants() {
+  local lib=$1 real
+  real=$(readlink -f "$lib")
+  printf '%s\n' "$lib" "$real" "${lib#/usr}" "/usr$lib" "${real#/usr}" "/usr$real"
+}
+owners=$(for l in $libs; do variants "$l"; done | sort -u | xargs dpkg-query -S 2>/dev/null || true)
+pkgs=""
+for l in $libs; do
+  pkg=""
+  for v in $(variants "$l"); do
+    pkg=$(awk -v p="$v" '!/^diversion/ && $NF == p { sub(/[:,].*/, "", $1); print $1; exit }' \
+      <<<"$owners")
+    [ -n "$pkg" ] && break
+  done
+  if [ -z "$pkg" ]; then
+    echo "build_deb: no package owns $l" >&2
+    exit 1
+  fi
+  pkgs="$pkgs $pkg"
+done
 depends=""
-for pkg in $(for l in $libs; do owner "$l"; done | sort -u); do
+for pkg in $(tr ' ' '\n' <<<"$pkgs" | sed '/^$/d' | sort -u); do
   v=$(dpkg-query -W -f='${Version}' "$pkg")
   depends="${depends:+$depends, }$pkg (>= $v)"
 done
