@@ -1,9 +1,10 @@
 /* What `muster` exits with: one meaning per code, for scripts (documented in docs/cli.md,
  * "Exit codes", and in `muster --help`). The first that applies wins, in this order: usage
- * (2) before anything ran; cancelled (4) when the job was cancelled (Ctrl-C then cancel, or `muster
- * cancel`; a rollout stopped by max_errors is a failure); failures (1) when a task run failed, timed out or was lost, or a
- * command failed (the control plane refused it or could not be reached); unreachable (3) when
- * some targets could not be reached and every other one succeeded. */
+ * (2) before anything ran; cancelled (4) when the job was cancelled (Ctrl-C then cancel, or
+ * `muster cancel`; a rollout stopped by max_errors is a failure); failures (1) when a task run
+ * failed, timed out or was lost, or a command failed (the control plane refused it or could
+ * not be reached); unreachable (3) when some targets could not be reached and every other one
+ * succeeded. */
 #ifndef MU_CLI_EXIT_CODES_H
 #define MU_CLI_EXIT_CODES_H
 
