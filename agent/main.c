@@ -26,7 +26,7 @@ static const char usage[] =
     "                    [--allow-unsigned] [--allow-downgrade] [--bundle-cache-size SIZE]\n"
     "                    [--metrics-listen HOST:PORT]\n"
     "                    [--metrics-tls-cert FILE --metrics-tls-key FILE [--metrics-tls-ca FILE]]\n"
-    "                    [--reconnect-max DUR] [--reconnect-fast DUR] [--max-message SIZE] [--log-level LEVEL]\n"
+    "                    [--reconnect-max DUR] [--reconnect-fast DUR] [--max-message SIZE] [--log-level LEVEL] [--log-format text|json]\n"
     "                    [--exec-helper PATH] [--type-slots TYPE=N[,TYPE=N...]]\n"
     "                    [--queue-max N] [--output-spool-size SIZE] [--output-retention DUR]\n"
     "                    --tls-ca FILE --tls-cert FILE --tls-key FILE [--tls-server-name NAME]\n"
@@ -81,6 +81,7 @@ static const struct option long_opts[] = {
     {"reconnect-fast", required_argument, NULL, 0},
     {"max-message", required_argument, NULL, 0},
     {"log-level", required_argument, NULL, 0},
+    {"log-format", required_argument, NULL, 0},
     {"exec-helper", required_argument, NULL, 0},
     {"type-slots", required_argument, NULL, 0},
     {"queue-max", required_argument, NULL, 0},
@@ -290,6 +291,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   mu_log_set_level(a.cfg.log_level);
+  mu_log_set_format(a.cfg.log_format);
   if (mu_host_facts_get(&a.facts, &err) != 0) {
     fprintf(stderr, "muster-agent: %s\n", err.msg);
     mu_agent_config_free(&a.cfg);

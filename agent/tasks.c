@@ -459,10 +459,14 @@ int mu_tasks_start(mu_agent_daemon *a, const char *helper_path, mu_err *err) {
   if ((rc = mu_output_spool_open(a->loop, path, &so, &a->spool, err)) != 0) return rc;
   if ((rc = mu_logs_start(a, err)) != 0) return rc;
   report_lost(a);
-  /* one cgroup sub-tree per agent id: two agents on one host (tests, staging) never share a
-   * task's cgroup when their task ids coincide, so one cannot kill the other's tasks */
-  char cgroup_name[sizeof a->cfg.id + 8];
-  snprintf(cgroup_name, sizeof cgroup_name, "muster-%s", a->cfg.id);
+  /* one cgroup sub-tree per agent: id and spool dir. Two agents on one host (tests, staging)
+   * never share a task's cgroup when their task ids coincide — even with the same id, as
+   * concurrent test clusters have (job ids are "j-<second>-<n>") — so one cannot kill the
+   * other's tasks; the same agent restarted finds its sub-tree again. */
+  char cgroup_name[sizeof a->cfg.id + 24];
+  uint32_t h = 2166136261u; /* FNV-1a of the spool dir */
+  for (const char *c = a->cfg.spool_dir; *c; c++) h = (h ^ (uint8_t)*c) * 16777619u;
+  snprintf(cgroup_name, sizeof cgroup_name, "muster-%s-%08x", a->cfg.id, h);
   mu_runner_config rcfg = {
       .cgroup_name = cgroup_name,
       .slots = a->cfg.slots,

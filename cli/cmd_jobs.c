@@ -10,7 +10,7 @@
 #include "cli/jobfile.h"
 #include "cli/plan_print.h"
 #include "cli/watch.h"
-#include "controlplane/jobspec.h"
+#include "lib/base/count_or_pct.h"
 #include "lib/base/clock.h"
 #include "muster/v1/admin.pb-c.h"
 

@@ -15,6 +15,8 @@ const mu_cli_command mu_cli_commands[] = {
     {"logs", "print a job's task output (-f follows)", NULL, mu_cmd_logs, NULL},
     {"cp", "copy files to many hosts through a signed bundle, or --from-hosts back", NULL,
      mu_cmd_cp, NULL},
+    {"explain", "say why a job's task runs failed, were cancelled or still wait", NULL,
+     mu_cmd_explain, NULL},
     {"cancel", "cancel a job", NULL, mu_cmd_cancel, NULL},
     {"jobs", "list jobs", NULL, mu_cmd_jobs, NULL},
     {"agents", "list agents: id, state, labels, last seen, load, tasks", NULL, mu_cmd_agents,

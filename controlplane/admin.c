@@ -6,7 +6,11 @@
 
 #include "controlplane/audit.h"
 #include "controlplane/authz.h"
+#include "controlplane/cluster.h"
 #include "controlplane/daemon.h"
+#include "controlplane/gateway.h"
+#include "controlplane/persist.h"
+#include "controlplane/scheduler.h"
 #include "lib/base/clock.h"
 #include "lib/rpc/pb.h"
 #include "lib/selector/selector.h"
@@ -71,7 +75,7 @@ static void get_cluster(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   char etcd_error[400];
   int leading = mu_cluster_leading(d);
   int etcd_ok = mu_cluster_etcd_healthy(d, etcd_error, sizeof etcd_error);
-  const char *leader = d->role == MU_ROLE_SINGLE ? d->cfg.advertise : d->ha.leader_address;
+  const char *leader = d->cluster->role == MU_ROLE_SINGLE ? d->cfg.advertise : d->cluster->leader_address;
   self.id = d->cfg.member_id;
   self.address = d->cfg.advertise;
   self.leader = leading;
@@ -80,7 +84,7 @@ static void get_cluster(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   c.address = d->cfg.advertise;
   c.leader = leading;
   c.leader_address = (char *)leader;
-  c.leader_term = d->role == MU_ROLE_SINGLE ? 0 : (uint64_t)mu_leader_known_term(d->ha.leader);
+  c.leader_term = d->cluster->role == MU_ROLE_SINGLE ? 0 : (uint64_t)mu_leader_known_term(d->cluster->leader);
   c.n_members = 1;
   if (!leading && leader[0] != '\0' && strcmp(leader, d->cfg.advertise) != 0) {
     other.id = "";
@@ -98,7 +102,7 @@ static void get_cluster(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   c.agents_total = (uint32_t)d->registry.n;
   c.started_at_ms = d->started_at_ms;
   /* healthy: this member can do its job: serve (SINGLE), or etcd answers and a leader is known */
-  c.healthy = !d->stopping && (d->role == MU_ROLE_SINGLE || (etcd_ok && leader[0] != '\0'));
+  c.healthy = !d->stopping && (d->cluster->role == MU_ROLE_SINGLE || (etcd_ok && leader[0] != '\0'));
   c.security = d->cfg.insecure ? "insecure" : "mtls";
   char who[200] = "-";
   const mu_caller *caller = mu_authz_caller(call);
@@ -135,7 +139,7 @@ static void drain_agent(mu_rpc_call *call, const ProtobufCMessage *req_msg,
     a->draining = draining;
     mu_persist_agent(d, a);
     mu_gateway_send_drain(a);
-    if (!draining) mu_sched_kick(d);
+    if (!draining) mu_sched_kick(d->sched);
   }
   Muster__V1__DrainAgentResponse resp = MUSTER__V1__DRAIN_AGENT_RESPONSE__INIT;
   resp.state = mu_agent_shown_state(a);

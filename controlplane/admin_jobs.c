@@ -7,7 +7,11 @@
 
 #include "controlplane/audit.h"
 #include "controlplane/authz.h"
+#include "controlplane/cluster.h"
 #include "controlplane/daemon.h"
+#include "controlplane/persist.h"
+#include "controlplane/scheduler.h"
+#include "controlplane/task_logs.h"
 #include "lib/base/log.h"
 #include "lib/pbjson/pbjson.h"
 #include "lib/rpc/pb.h"
@@ -53,7 +57,7 @@ static void submit_spec(mu_daemon *d, mu_rpc_call *call, Muster__V1__JobSpec *sp
   }
   char name[128];
   snprintf(name, sizeof name, "%s", spec->name); /* the spec is taken in every case */
-  if (mu_sched_submit(d, spec, mu_authz_caller(call), &job, &err) != 0) {
+  if (mu_sched_submit(d->sched, spec, mu_authz_caller(call), &job, &err) != 0) {
     mu_audit_record(d, call, "job.submit", "",
                     err.code == MU_EPERM ? MU_AUDIT_DENIED : MU_AUDIT_REFUSED, err.msg,
                     "name='%.120s'", name);
@@ -96,13 +100,13 @@ static void run_adhoc(mu_rpc_call *call, const ProtobufCMessage *req_msg,
 }
 
 static mu_job *find_or_fail(mu_daemon *d, mu_rpc_call *call, const char *id) {
-  mu_job *job = id[0] ? mu_sched_find(d, id) : NULL;
+  mu_job *job = id[0] ? mu_sched_find(d->sched, id) : NULL;
   if (job != NULL && !job->ready) job = NULL; /* not stored yet (or an interrupted submit) */
   if (job == NULL) {
     if (id[0] == '\0')
       mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "job_id: required");
     else
-      mu_sched_fail_not_found(d, call, id);
+      mu_sched_fail_not_found(d->sched, call, id);
   }
   return job;
 }
@@ -143,7 +147,7 @@ static void list_jobs(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   Muster__V1__ListJobsResponse resp = MUSTER__V1__LIST_JOBS_RESPONSE__INIT;
   char token[32] = "";
   size_t matched = 0;
-  for (mu_job *j = d->jobs; j != NULL && views != NULL; j = j->next) {
+  for (mu_job *j = d->sched->jobs; j != NULL && views != NULL; j = j->next) {
     if (!j->ready) continue;
     if (req->state != MUSTER__V1__JOB_STATE__JOB_STATE_UNSPECIFIED && j->state != req->state)
       continue;
@@ -187,7 +191,7 @@ static void cancel_job(mu_rpc_call *call, const ProtobufCMessage *req_msg,
     mu_pb_fail(call, MU_RPC_PERMISSION_DENIED, "%s", err.msg);
     return;
   }
-  if (mu_sched_cancel(ud, job, req->reason, &n, &err) != 0) {
+  if (mu_sched_cancel(((mu_daemon *)ud)->sched, job, req->reason, &n, &err) != 0) {
     mu_audit_record(ud, call, "job.cancel", job->id, MU_AUDIT_REFUSED, err.msg, NULL);
     mu_pb_fail(call, MU_RPC_FAILED_PRECONDITION, "%s", err.msg);
     return;

@@ -10,6 +10,7 @@
 #include "controlplane/audit_int.h"
 #include "controlplane/authz.h"
 #include "controlplane/daemon.h"
+#include "controlplane/scheduler.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 
@@ -199,7 +200,7 @@ void mu_audit_task_start(mu_daemon *d, mu_agent *a, mu_rpc_call *call,
                          const Muster__V1__TaskEvent *ev) {
   const Muster__V1__TaskStartAudit *sa = ev->start_audit;
   if (sa == NULL) return;
-  mu_job *job = mu_sched_find(d, ev->job_id);
+  mu_job *job = mu_sched_find(d->sched, ev->job_id);
   mu_host_run *h = NULL;
   mu_task_run *tr = job ? mu_job_task(job, ev->task_id, &h) : NULL;
   if (tr != NULL && tr->attempt == ev->attempt && tr->state >= MUSTER__V1__TASK_STATE__STARTING)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "controlplane/audit_int.h"
+#include "controlplane/cluster.h"
 #include "controlplane/daemon.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
@@ -177,7 +178,7 @@ static void read_page(query *q) {
                            .revision = q->revision,
                            .descend = true};
   mu_err err = {0};
-  if (d->ha.etcd == NULL || mu_etcd_range(d->ha.etcd, &req, on_page, q, &err) != 0) {
+  if (d->cluster->etcd == NULL || mu_etcd_range(d->cluster->etcd, &req, on_page, q, &err) != 0) {
     mu_pb_fail(q->call, MU_RPC_UNAVAILABLE, "reading audit records from etcd: %s",
                err.msg[0] ? err.msg : "not connected");
     return;
@@ -235,7 +236,7 @@ static void start(query *q, const Muster__V1__ListAuditRequest *req) {
     mu_pb_fail(q->call, MU_RPC_RESOURCE_EXHAUSTED, "out of memory");
     return;
   }
-  if (d->role == MU_ROLE_SINGLE) {
+  if (d->cluster->role == MU_ROLE_SINGLE) {
     mu_audit_ring *ring = &q->al->ring;
     q->al->pruned += mu_audit_ring_prune(ring, mu_now_ms());
     const mu_audit_rec *r;

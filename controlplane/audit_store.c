@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "controlplane/audit_int.h"
+#include "controlplane/cluster.h"
 #include "controlplane/daemon.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
@@ -22,7 +23,7 @@
 #define MU_AUDIT_PRUNE_SETTLE_MS 5000 /* a pass this long after writes at the latest */
 
 static int leader(const mu_audit_log *al) {
-  return al->d->role == MU_ROLE_LEADER && al->d->ha.store != NULL;
+  return al->d->cluster->role == MU_ROLE_LEADER && al->d->cluster->store != NULL;
 }
 
 void mu_audit_unref(mu_audit_log *al) {
@@ -97,7 +98,7 @@ static void flush(mu_audit_log *al) {
     drop_pending(al, 0, "this member no longer leads");
     return;
   }
-  mu_store_batch *b = mu_store_batch_new(d->ha.store);
+  mu_store_batch *b = mu_store_batch_new(d->cluster->store);
   mu_err err = {0};
   int rc = b ? 0 : mu_err_set(&err, MU_ENOMEM, "out of memory");
   size_t n = al->n_pending < MU_AUDIT_WRITE_BATCH ? al->n_pending : MU_AUDIT_WRITE_BATCH;
@@ -128,7 +129,7 @@ static void flush(mu_audit_log *al) {
 
 void mu_audit_store_add(mu_audit_log *al, mu_audit_rec *rec) {
   mu_daemon *d = al->d;
-  if (d->role == MU_ROLE_SINGLE) {
+  if (d->cluster->role == MU_ROLE_SINGLE) {
     al->pruned += mu_audit_ring_push(&al->ring, rec, rec->time_ms);
     al->stored++;
     return;
@@ -189,7 +190,7 @@ static void on_oldest(void *ud, const mu_etcd_result *res, const mu_err *err) {
     int64_t t = mu_audit_id_time(id);
     if ((int64_t)i < excess || (t >= 0 && t < cutoff)) n = i + 1;
   }
-  mu_store_batch *b = n ? mu_store_batch_new(d->ha.store) : NULL;
+  mu_store_batch *b = n ? mu_store_batch_new(d->cluster->store) : NULL;
   mu_err e = {0};
   int rc = 0;
   for (size_t i = 0; b != NULL && i < n && rc == 0; i++)
@@ -222,7 +223,7 @@ static void prune(mu_audit_log *al) {
   al->stored_since_prune = 0;
   al->prune_busy = 1;
   al->refs++;
-  if (mu_etcd_range(d->ha.etcd, &req, on_oldest, al, &err) != 0) {
+  if (mu_etcd_range(d->cluster->etcd, &req, on_oldest, al, &err) != 0) {
     mu_warn("audit", "reading the oldest audit records: %s", err.msg);
     al->prune_busy = 0;
     al->refs--;
@@ -255,7 +256,7 @@ void mu_audit_store_init(mu_audit_log *al) {
   uv_timer_init(loop, &al->prune_timer);
   al->flush_timer.data = al->prune_timer.data = al;
   al->refs += 2;
-  if (al->d->role != MU_ROLE_SINGLE) prune_soon(al, MU_AUDIT_PRUNE_EVERY_MS / 10);
+  if (al->d->cluster->role != MU_ROLE_SINGLE) prune_soon(al, MU_AUDIT_PRUNE_EVERY_MS / 10);
 }
 
 void mu_audit_store_close(mu_audit_log *al) {

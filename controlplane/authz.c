@@ -74,20 +74,6 @@ out:
 
 void mu_authz_install(mu_daemon *d) { mu_rpc_server_set_gate(d->server, gate, d); }
 
-int mu_authz_check_type(const mu_caller *caller, const char *type, mu_err *err) {
-  if (caller == NULL || caller->role >= MU_ACCESS_ADMIN || caller->types[0] == '\0') return 0;
-  size_t n = strlen(type);
-  for (const char *p = caller->types; *p != '\0';) {
-    const char *end = strchr(p, ',');
-    size_t len = end ? (size_t)(end - p) : strlen(p);
-    if (len == n && strncmp(p, type, n) == 0) return 0;
-    p += len + (end != NULL);
-  }
-  char who[200];
-  return mu_err_set(err, MU_EPERM, "%s may not run task type '%s' (allowed: %s)",
-                    mu_caller_describe(caller, who, sizeof who), type, caller->types);
-}
-
 int mu_authz_check_targets(mu_daemon *d, const mu_caller *caller, char *const *ids, size_t n_ids,
                            mu_err *err) {
   char who[200];

@@ -134,3 +134,16 @@ int mu_authz_judge(const mu_caller *c, mu_perm perm, const char *method, int ins
   return MU_RPC_OK;
 }
 
+int mu_authz_check_type(const mu_caller *caller, const char *type, mu_err *err) {
+  if (caller == NULL || caller->role >= MU_ACCESS_ADMIN || caller->types[0] == '\0') return 0;
+  size_t n = strlen(type);
+  for (const char *p = caller->types; *p != '\0';) {
+    const char *end = strchr(p, ',');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    if (len == n && strncmp(p, type, n) == 0) return 0;
+    p += len + (end != NULL);
+  }
+  char who[200];
+  return mu_err_set(err, MU_EPERM, "%s may not run task type '%s' (allowed: %s)",
+                    mu_caller_describe(caller, who, sizeof who), type, caller->types);
+}

@@ -1,15 +1,18 @@
-/* musterd with etcd: the client, the election (controlplane/ha/leader.h) and the fenced store.
- * A follower loads the prefix and watches it to serve reads and redirect everything else; a
- * newly elected leader loads its state, gives agents takeover_grace to come back (silent ones'
- * running tasks then go LOST through the scheduler), and writes through persist.c. A deposed
+/* musterd with etcd (cluster.h): the client, the election (controlplane/ha/leader.h) and the
+ * fenced store. A follower loads the prefix and watches it to serve reads and redirect
+ * everything else; a newly elected leader loads its state, gives agents takeover_grace to come
+ * back, and leads. What happens is published as cluster events (events.h): the scheduler,
+ * persist.c, presence and the gateway act on them; this file includes none of them. A deposed
  * leader stops scheduling and writing at once. etcd health feeds GetCluster and Health. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "controlplane/cluster.h"
+
 #include "controlplane/audit_record.h"
 #include "controlplane/daemon.h"
-#include "controlplane/tokens.h"
+#include "controlplane/events.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/rpc/pb.h"
@@ -35,13 +38,13 @@ static void start_load(mu_daemon *d);
 
 static void on_retry_timer(uv_timer_t *t) {
   mu_daemon *d = t->data;
-  if (d->stopping || d->ha.loading) return;
-  if (d->role == MU_ROLE_LEADER && !d->state_ready) start_load(d);
-  if (d->role == MU_ROLE_FOLLOWER && d->ha.watch == NULL) start_load(d);
+  if (d->stopping || d->cluster->loading) return;
+  if (d->cluster->role == MU_ROLE_LEADER && !d->cluster->state_ready) start_load(d);
+  if (d->cluster->role == MU_ROLE_FOLLOWER && d->cluster->watch == NULL) start_load(d);
 }
 
 static void schedule_retry(mu_daemon *d) {
-  if (!d->stopping) uv_timer_start(&d->ha.retry_timer, on_retry_timer, MU_CLUSTER_RETRY_MS, 0);
+  if (!d->stopping) uv_timer_start(&d->cluster->retry_timer, on_retry_timer, MU_CLUSTER_RETRY_MS, 0);
 }
 
 /* --- follower watch --- */
@@ -49,8 +52,8 @@ static void schedule_retry(mu_daemon *d) {
 static void on_watch(void *ud, const mu_etcd_watch_batch *b, const mu_err *err) {
   mu_daemon *d = ud;
   if (err != NULL) {
-    d->ha.watch = NULL;
-    if (d->stopping || d->role != MU_ROLE_FOLLOWER) return;
+    d->cluster->watch = NULL;
+    if (d->stopping || d->cluster->role != MU_ROLE_FOLLOWER) return;
     mu_warn("cluster", "watch of %s ended: %s; reloading", d->cfg.etcd_prefix, err->msg);
     schedule_retry(d);
     return;
@@ -61,81 +64,36 @@ static void on_watch(void *ud, const mu_etcd_watch_batch *b, const mu_err *err) 
     if (ev->kv.key_len <= plen) continue;
     const char *rel = ev->kv.key + plen;
     if (audit_key(rel)) continue;
-    if (strncmp(rel, MU_BUNDLES_REL, strlen(MU_BUNDLES_REL)) == 0) { /* bundle metas and chunks */
-      mu_bundles_apply_event(d, rel, ev->kv.value, ev->kv.value_len, ev->type == MU_ETCD_EVENT_PUT);
-      continue;
-    }
     if (ev->type == MU_ETCD_EVENT_PUT)
-      mu_persist_apply(d, rel, ev->kv.value, ev->kv.value_len, 0);
+      mu_events_record(&d->events, rel, ev->kv.value ? ev->kv.value : "", ev->kv.value_len, 0);
     else
-      mu_persist_apply_delete(d, rel);
+      mu_events_record(&d->events, rel, NULL, 0, 0);
   }
-  mu_persist_settle(d);
+  mu_events_records_end(&d->events, 0);
 }
 
 static void start_watch(mu_daemon *d, int64_t from) {
   mu_etcd_watch_req req = {.key = d->cfg.etcd_prefix, .prefix = true, .start_revision = from};
   mu_err err = {0};
-  if (mu_etcd_watch_start(d->ha.etcd, &req, on_watch, d, &d->ha.watch, &err) != 0) {
+  if (mu_etcd_watch_start(d->cluster->etcd, &req, on_watch, d, &d->cluster->watch, &err) != 0) {
     mu_warn("cluster", "watching %s: %s; retrying", d->cfg.etcd_prefix, err.msg);
-    d->ha.watch = NULL;
+    d->cluster->watch = NULL;
     schedule_retry(d);
   }
 }
 
 static void stop_watch(mu_daemon *d) {
-  if (d->ha.watch != NULL) mu_etcd_watch_cancel(d->ha.watch);
-  d->ha.watch = NULL;
+  if (d->cluster->watch != NULL) mu_etcd_watch_cancel(d->cluster->watch);
+  d->cluster->watch = NULL;
 }
 
 /* --- takeover --- */
 
 static void takeover(mu_daemon *d) {
-  int64_t now = mu_mono_ms();
   int64_t grace = d->cfg.takeover_grace_ms;
-  size_t jobs = 0, running = 0, dropped = 0;
-  d->ha.takeover_until_mono = now + grace;
-  for (mu_job **pp = &d->jobs; *pp != NULL;) {
-    mu_job *j = *pp;
-    if (!j->ready) { /* an interrupted submission: its client never heard success */
-      mu_warn("cluster", "job %s has no ready marker (interrupted submission); deleting it", j->id);
-      mu_persist_forget_job(d, j->id);
-      *pp = j->next;
-      d->n_jobs--;
-      mu_job_free(j);
-      dropped++;
-      continue;
-    }
-    jobs++;
-    pp = &j->next;
-    if (mu_job_finished(j)) continue;
-    for (size_t i = 0; i < j->n_hosts; i++) {
-      mu_host_run *h = &j->hosts[i];
-      if (h->state == MU_HOST_PENDING) h->waiting_since_mono = now + grace; /* waits start later */
-      if (h->state != MU_HOST_RUNNING || h->current >= j->spec->n_tasks) continue;
-      mu_task_run *tr = &h->tasks[h->current];
-      if (tr->state < MUSTER__V1__TASK_STATE__ASSIGNED || tr->state > MUSTER__V1__TASK_STATE__RUNNING)
-        continue;
-      /* The scheduler calls a task LOST heartbeat_timeout after lost_at_mono: shift it so
-       * that happens takeover_grace from now unless the agent comes back. */
-      int64_t at = now + grace - d->cfg.heartbeat_timeout_ms;
-      tr->lost_at_mono = at > 0 ? at : 1;
-      running++;
-    }
-  }
-  for (size_t i = 0; i < d->registry.n; i++) {
-    mu_agent *a = d->registry.agents[i];
-    if (a->session == NULL) a->state = MUSTER__V1__AGENT_STATE__AGENT_DISCONNECTED;
-    a->persist_dirty = a->hello_msg != NULL;
-    a->presence_dirty = a->session != NULL;
-  }
-  d->state_ready = 1;
-  mu_info("cluster",
-          "leading term %lld: %zu jobs loaded (%zu tasks in flight), %zu agents known, %zu "
-          "interrupted submissions dropped; agents have %.1fs to reconnect",
-          (long long)d->term, jobs, running, d->registry.n, dropped, (double)grace / 1000.0);
-  mu_sched_kick(d);
-  mu_persist_kick(d);
+  d->cluster->takeover_until_mono = mu_mono_ms() + grace;
+  d->cluster->state_ready = 1;
+  mu_events_takeover(&d->events, d->cluster->term, grace);
 }
 
 /* --- loading --- */
@@ -143,18 +101,15 @@ static void takeover(mu_daemon *d) {
 static int on_page(void *ud, const mu_etcd_kv *kvs, size_t n, mu_err *err) {
   load_ctx *lc = ud;
   mu_daemon *d = lc->d;
-  if (d->stopping || lc->gen != d->ha.gen)
+  if (d->stopping || lc->gen != d->cluster->gen)
     return mu_err_set(err, MU_ECANCELED, "role changed during the load");
-  if (lc->pages++ == 0) { /* etcd answered: a fresh snapshot */
-    mu_persist_reset_jobs(d);
-    mu_presence_reset(d);
-    mu_tokens_load_begin(d);
-  }
+  if (lc->pages++ == 0) mu_events_snapshot_begin(&d->events); /* etcd answered: a fresh one */
   size_t plen = strlen(d->cfg.etcd_prefix);
   for (size_t i = 0; i < n; i++)
     if (kvs[i].key_len > plen &&
         strncmp(kvs[i].key + plen, MU_BUNDLES_REL, strlen(MU_BUNDLES_REL)) != 0)
-      mu_persist_apply(d, kvs[i].key + plen, kvs[i].value, kvs[i].value_len, lc->leading);
+      mu_events_record(&d->events, kvs[i].key + plen, kvs[i].value ? kvs[i].value : "",
+                       kvs[i].value_len, lc->leading);
   return 0;
 }
 
@@ -163,12 +118,12 @@ static int on_page(void *ud, const mu_etcd_kv *kvs, size_t n, mu_err *err) {
 static void on_bundles_listed(void *ud, int rc, const char *msg) {
   load_ctx *lc = ud;
   mu_daemon *d = lc->d;
-  int current = !d->stopping && lc->gen == d->ha.gen;
+  int current = !d->stopping && lc->gen == d->cluster->gen;
   int leading = lc->leading;
   int64_t revision = lc->revision;
   free(lc);
   if (!current) return;
-  d->ha.loading = 0;
+  d->cluster->loading = 0;
   if (rc != 0) {
     mu_warn("cluster", "listing bundles in %sbundles/: %s; retrying", d->cfg.etcd_prefix, msg);
     schedule_retry(d);
@@ -183,7 +138,7 @@ static void on_bundles_listed(void *ud, int rc, const char *msg) {
 static void on_loaded(void *ud, int64_t revision, size_t total, const mu_err *err) {
   load_ctx *lc = ud;
   mu_daemon *d = lc->d;
-  int current = !d->stopping && lc->gen == d->ha.gen;
+  int current = !d->stopping && lc->gen == d->cluster->gen;
   int pages = lc->pages;
   if (!current) {
     free(lc);
@@ -191,22 +146,19 @@ static void on_loaded(void *ud, int64_t revision, size_t total, const mu_err *er
   }
   if (err != NULL) {
     free(lc);
-    d->ha.loading = 0;
+    d->cluster->loading = 0;
     mu_warn("cluster", "loading %s: %s; retrying", d->cfg.etcd_prefix, err->msg);
     schedule_retry(d);
     return;
   }
-  if (pages == 0) { /* an empty prefix */
-    mu_persist_reset_jobs(d);
-    mu_presence_reset(d);
-    mu_tokens_load_begin(d);
-  }
-  mu_tokens_load_end(d);
-  mu_persist_settle(d);
-  mu_presence_refresh(d);
+  if (pages == 0) mu_events_snapshot_begin(&d->events); /* an empty prefix */
+  mu_events_records_end(&d->events, 1);
   mu_debug("cluster", "loaded %zu keys at revision %lld", total, (long long)revision);
   lc->revision = revision;
-  mu_bundles_reload(d, on_bundles_listed, lc); /* still loading until it answers */
+  if (d->cluster->reload != NULL) /* still loading until it answers */
+    d->cluster->reload(d, on_bundles_listed, lc);
+  else
+    on_bundles_listed(lc, 0, "");
 }
 
 static void start_load(mu_daemon *d) {
@@ -217,17 +169,17 @@ static void start_load(mu_daemon *d) {
     return;
   }
   lc->d = d;
-  lc->gen = d->ha.gen;
-  lc->leading = d->role == MU_ROLE_LEADER;
-  d->ha.loading = 1;
+  lc->gen = d->cluster->gen;
+  lc->leading = d->cluster->role == MU_ROLE_LEADER;
+  d->cluster->loading = 1;
   char skip[sizeof d->cfg.etcd_prefix + sizeof MU_BUNDLES_REL];
   char audit[sizeof d->cfg.etcd_prefix + sizeof MU_AUDIT_REL];
   snprintf(skip, sizeof skip, "%s%s", d->cfg.etcd_prefix, MU_BUNDLES_REL);
   snprintf(audit, sizeof audit, "%s%s", d->cfg.etcd_prefix, MU_AUDIT_REL);
   const char *skips[] = {skip, audit};
-  if (mu_store_load_prefix_skips(d->ha.store, d->cfg.etcd_prefix, skips, 2, on_page, on_loaded,
+  if (mu_store_load_prefix_skips(d->cluster->store, d->cfg.etcd_prefix, skips, 2, on_page, on_loaded,
                                  lc, &err) != 0) {
-    d->ha.loading = 0;
+    d->cluster->loading = 0;
     free(lc);
     mu_warn("cluster", "loading %s: %s; retrying", d->cfg.etcd_prefix, err.msg);
     schedule_retry(d);
@@ -244,53 +196,50 @@ static void on_elected(void *ud, int64_t term) {
   mu_daemon *d = ud;
   mu_info("cluster", "%s elected leader (term %lld); loading state", d->cfg.member_id,
           (long long)term);
-  d->ha.gen++;
-  d->term = (uint64_t)term;
-  d->role = MU_ROLE_LEADER;
-  d->state_ready = 0;
-  d->ha.loading = 0;
-  d->ha.write_failing = 0; /* a new term: write health starts over */
-  d->ha.write_error[0] = '\0';
+  d->cluster->gen++;
+  d->cluster->term = (uint64_t)term;
+  d->cluster->role = MU_ROLE_LEADER;
+  d->cluster->state_ready = 0;
+  d->cluster->loading = 0;
+  d->cluster->write_failing = 0; /* a new term: write health starts over */
+  d->cluster->write_error[0] = '\0';
   stop_watch(d);
-  mu_presence_on_elected(d);
-  snprintf(d->ha.leader_address, sizeof d->ha.leader_address, "%s", d->cfg.advertise);
-  /* Streams kept through an etcd outage: their unacked events must reach the rebuilt state. */
-  mu_gateway_end_all(d, NULL, "the control plane was elected again; reconnect");
+  snprintf(d->cluster->leader_address, sizeof d->cluster->leader_address, "%s", d->cfg.advertise);
+  /* the scheduler takes the term, presence a new lease, the gateway ends streams kept through
+   * an etcd outage (their unacked events must reach the rebuilt state) */
+  mu_events_elected(&d->events, d->cluster->term);
   start_load(d);
 }
 
 static void on_deposed(void *ud, const char *reason) {
   mu_daemon *d = ud;
   mu_warn("cluster", "%s is no longer the leader (term %lld): %s", d->cfg.member_id,
-          (long long)d->term, reason);
-  d->ha.gen++;
-  d->role = MU_ROLE_FOLLOWER;
-  d->state_ready = 0;
-  d->ha.loading = 0;
-  d->ha.flush_in_flight = 0;
-  uv_timer_stop(&d->sched_timer);
-  d->sched_armed = 0;
-  mu_presence_on_deposed(d);
-  const char *known = mu_leader_address(d->ha.leader);
-  if (known[0] != '\0' && !is_self(d, known)) mu_gateway_end_all(d, known, reason);
-  /* else (etcd unreachable): agents stay connected, nothing is scheduled or written */
+          (long long)d->cluster->term, reason);
+  d->cluster->gen++;
+  d->cluster->role = MU_ROLE_FOLLOWER;
+  d->cluster->state_ready = 0;
+  d->cluster->loading = 0;
+  const char *known = mu_leader_address(d->cluster->leader);
+  /* without a known leader elsewhere (etcd unreachable) agents stay connected, and nothing is
+   * scheduled or written */
+  mu_events_deposed(&d->events, reason, known[0] != '\0' && !is_self(d, known) ? known : NULL);
   start_load(d);
 }
 
 static void on_leader_changed(void *ud, const char *address, int64_t term) {
   mu_daemon *d = ud;
-  snprintf(d->ha.leader_address, sizeof d->ha.leader_address, "%s", address);
+  snprintf(d->cluster->leader_address, sizeof d->cluster->leader_address, "%s", address);
   mu_info("cluster", "leader is now %s (term %lld)", address[0] ? address : "(unknown)",
           (long long)term);
-  if (d->role != MU_ROLE_LEADER && address[0] != '\0' && !is_self(d, address))
-    mu_gateway_end_all(d, address, "another member leads");
-  mu_presence_refresh(d); /* presence of an older term is a gone leader's */
+  if (d->cluster->role != MU_ROLE_LEADER && address[0] != '\0' && !is_self(d, address))
+    mu_events_leader_elsewhere(&d->events, address);
+  mu_events_leader_changed(&d->events, address, term); /* older presence is a gone leader's */
 }
 
 /* --- public --- */
 
 int mu_cluster_start(mu_daemon *d, mu_err *err) {
-  mu_ha_state *ha = &d->ha;
+  mu_cluster *ha = d->cluster;
   int64_t ttl = d->cfg.leader_ttl_ms;
   mu_etcd_options eo = {.request_timeout_ms = ttl / 3 < 300 ? 300 : ttl / 3,
                         .connect_timeout_ms = 500,
@@ -298,12 +247,10 @@ int mu_cluster_start(mu_daemon *d, mu_err *err) {
                         .tls_cert = d->cfg.etcd_cert,
                         .tls_key = d->cfg.etcd_key};
   if (eo.request_timeout_ms > 5000) eo.request_timeout_ms = 5000;
-  d->role = MU_ROLE_FOLLOWER;
+  d->cluster->role = MU_ROLE_FOLLOWER;
   ha->active = 1;
   uv_timer_init(d->loop, &ha->retry_timer);
   ha->retry_timer.data = d;
-  mu_presence_init(d);
-  mu_persist_init(d);
   int rc = mu_etcd_client_new(d->loop, (const char *const *)d->cfg.etcd.items, d->cfg.etcd.n,
                               &eo, &ha->etcd, err);
   if (rc != 0) return rc;
@@ -315,7 +262,7 @@ int mu_cluster_start(mu_daemon *d, mu_err *err) {
                              .on_deposed = on_deposed,
                              .on_leader_changed = on_leader_changed};
   if ((rc = mu_leader_new(d->loop, ha->etcd, &lo, &cbs, d, &ha->leader, err)) != 0) return rc;
-  mu_store_options so = {.max_batch_ops = (size_t)d->max_task_runs + 1024,
+  mu_store_options so = {.max_batch_ops = (size_t)d->cfg.max_task_runs + 1024,
                          .max_batch_bytes = (size_t)256 << 20};
   if ((rc = mu_store_new(ha->etcd, ha->leader, &so, &ha->store, err)) != 0) return rc;
   mu_info("cluster",
@@ -329,67 +276,70 @@ int mu_cluster_start(mu_daemon *d, mu_err *err) {
 
 static void on_client_closed(void *ud) {
   mu_daemon *d = ud;
-  d->ha.etcd = NULL;
-  if (d->ha.stop_cb) d->ha.stop_cb(d);
+  d->cluster->etcd = NULL;
+  if (d->cluster->stop_cb) d->cluster->stop_cb(d);
 }
 
 static void on_leader_closed(void *ud) {
   mu_daemon *d = ud;
-  d->ha.leader = NULL;
-  mu_etcd_client_close(d->ha.etcd, on_client_closed, d);
+  d->cluster->leader = NULL;
+  mu_etcd_client_close(d->cluster->etcd, on_client_closed, d);
 }
 
 static void on_store_closed(void *ud) {
   mu_daemon *d = ud;
-  d->ha.store = NULL;
-  if (d->ha.leader != NULL)
-    mu_leader_close(d->ha.leader, on_leader_closed, d);
-  else if (d->ha.etcd != NULL)
-    mu_etcd_client_close(d->ha.etcd, on_client_closed, d);
-  else if (d->ha.stop_cb)
-    d->ha.stop_cb(d);
+  d->cluster->store = NULL;
+  if (d->cluster->leader != NULL)
+    mu_leader_close(d->cluster->leader, on_leader_closed, d);
+  else if (d->cluster->etcd != NULL)
+    mu_etcd_client_close(d->cluster->etcd, on_client_closed, d);
+  else if (d->cluster->stop_cb)
+    d->cluster->stop_cb(d);
 }
 
 static void close_store(mu_daemon *d) {
-  if (d->ha.store != NULL)
-    mu_store_close(d->ha.store, on_store_closed, d);
+  if (d->cluster->store != NULL)
+    mu_store_close(d->cluster->store, on_store_closed, d);
   else
     on_store_closed(d);
 }
 
 void mu_cluster_stop(mu_daemon *d, void (*done_cb)(mu_daemon *d)) {
-  mu_ha_state *ha = &d->ha;
+  mu_cluster *ha = d->cluster;
   ha->gen++;
   ha->stop_cb = done_cb;
   stop_watch(d);
   uv_timer_stop(&ha->retry_timer);
   uv_close((uv_handle_t *)&ha->retry_timer, NULL);
-  mu_persist_close(d);
-  /* presence first: revoking its lease removes this member's presence keys at once */
-  mu_presence_stop(d, close_store);
+  /* what writes through the store first (presence: revoking its lease removes this member's
+   * presence keys at once) */
+  if (ha->before_close != NULL)
+    ha->before_close(d, close_store);
+  else
+    close_store(d);
 }
 
 int mu_cluster_leading(const mu_daemon *d) {
-  if (d->role == MU_ROLE_SINGLE) return 1;
-  return d->role == MU_ROLE_LEADER && d->state_ready && !d->stopping &&
-         mu_leader_is_leader(d->ha.leader);
+  if (d->cluster->role == MU_ROLE_SINGLE) return 1;
+  return d->cluster->role == MU_ROLE_LEADER && d->cluster->state_ready && !d->stopping &&
+         mu_leader_is_leader(d->cluster->leader);
 }
 
 int mu_cluster_etcd_healthy(const mu_daemon *d, char *msg, size_t size) {
-  if (d->role == MU_ROLE_SINGLE) {
+  if (d->cluster->role == MU_ROLE_SINGLE) {
     snprintf(msg, size, "etcd is not used (--no-etcd: state is in memory only)");
     return 0;
   }
   mu_leader_health h;
-  mu_leader_get_health(d->ha.leader, &h);
+  mu_leader_get_health(d->cluster->leader, &h);
   if (!h.healthy) {
     snprintf(msg, size, "%s", h.last_err.msg[0] ? h.last_err.msg : "no answer from etcd yet");
     return 0;
   }
   /* Only the leader writes; a write that failed in an earlier term (its callback may land
    * after the step-down) must not keep a follower unhealthy and unable to redirect writes. */
-  if (d->role == MU_ROLE_LEADER && d->ha.write_failing) {
-    snprintf(msg, size, "%s", d->ha.write_error);
+  if (d->cluster->role == MU_ROLE_LEADER && d->cluster->write_failing) {
+    snprintf(msg, size, "%s", d->cluster->write_error);
     return 0;
   }
   msg[0] = '\0';
@@ -399,18 +349,18 @@ int mu_cluster_etcd_healthy(const mu_daemon *d, char *msg, size_t size) {
 int mu_cluster_check_write(mu_daemon *d, mu_rpc_call *call) {
   char why[400];
   int healthy = mu_cluster_etcd_healthy(d, why, sizeof why);
-  if (d->role == MU_ROLE_SINGLE) return 0;
+  if (d->cluster->role == MU_ROLE_SINGLE) return 0;
   if (mu_cluster_leading(d) && healthy) return 0;
   if (!healthy) {
     mu_pb_fail(call, MU_RPC_UNAVAILABLE, "etcd unavailable: %s", why);
     return MU_EAGAIN;
   }
-  if (d->role == MU_ROLE_LEADER) {
+  if (d->cluster->role == MU_ROLE_LEADER) {
     mu_pb_fail(call, MU_RPC_UNAVAILABLE,
                "this member was just elected leader and is loading its state; retry shortly");
     return MU_EAGAIN;
   }
-  const char *leader = d->ha.leader_address;
+  const char *leader = d->cluster->leader_address;
   if (leader[0] == '\0' || is_self(d, leader)) {
     mu_pb_fail(call, MU_RPC_UNAVAILABLE, "no leader elected yet; retry shortly");
     return MU_EAGAIN;
@@ -421,4 +371,15 @@ int mu_cluster_check_write(mu_daemon *d, mu_rpc_call *call) {
   snprintf(msg, sizeof msg, "%s is not the leader; the leader is %s", d->cfg.advertise, leader);
   mu_rpc_call_finish(call, MU_RPC_UNAVAILABLE, msg, &md);
   return MU_EAGAIN;
+}
+
+void mu_cluster_note_write(mu_daemon *d, const mu_err *err) {
+  mu_cluster *c = d->cluster;
+  if (err == NULL) {
+    c->write_failing = 0;
+    c->write_error[0] = '\0';
+    return;
+  }
+  c->write_failing = err->code != MU_EPERM && err->code != MU_ECANCELED;
+  snprintf(c->write_error, sizeof c->write_error, "%s", err->msg);
 }

@@ -3,20 +3,25 @@
  * closes that one stream with INVALID_ARGUMENT. With TLS the agent id is its certificate's: a
  * Hello claiming another id is refused (PERMISSION_DENIED, audited) and a new stream from the
  * same certificate replaces the old one; without TLS a second stream for a connected id is
- * refused with ALREADY_EXISTS. Silence past the heartbeat timeout disconnects the agent. */
+ * refused with ALREADY_EXISTS. Silence past the heartbeat timeout disconnects the agent.
+ * What agents do is published as agent events (events.h: up, down, heartbeat, task events,
+ * log replies, bundle requests); the scheduler, persist.c, task logs and bundles listen. */
 #include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "controlplane/gateway.h"
+
 #include "controlplane/audit.h"
 #include "controlplane/authz.h"
+#include "controlplane/cluster.h"
 #include "controlplane/daemon.h"
+#include "controlplane/events.h"
 #include "controlplane/hello.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
-#include "lib/pbjson/pbjson.h"
 #include "lib/rpc/pb.h"
 
 struct mu_agent_session {
@@ -44,7 +49,7 @@ static void send_welcome(mu_agent_session *s) {
   Muster__V1__ControlMessage msg = MUSTER__V1__CONTROL_MESSAGE__INIT;
   Muster__V1__Welcome w = MUSTER__V1__WELCOME__INIT;
   w.session_id = s->session_id;
-  w.leader_term = s->daemon->term;
+  w.leader_term = s->daemon->cluster->term;
   w.heartbeat_timeout_ms = (uint64_t)s->daemon->cfg.heartbeat_timeout_ms;
   msg.msg_case = MUSTER__V1__CONTROL_MESSAGE__MSG_WELCOME;
   msg.welcome = &w;
@@ -75,14 +80,9 @@ size_t mu_gateway_queued_bytes(const mu_agent *agent) {
   return agent->session == NULL ? SIZE_MAX : mu_rpc_call_queued_bytes(agent->session->call);
 }
 
+/* msg passed mu_agent_message_check (hello.h) as a stream's first message. */
 static void on_hello(mu_agent_session *s, Muster__V1__AgentMessage *msg) {
   mu_daemon *d = s->daemon;
-  mu_err why = {0};
-  if (mu_hello_check(msg->hello, &why) != 0) {
-    session_close(s, MU_RPC_INVALID_ARGUMENT, "%s", why.msg);
-    protobuf_c_message_free_unpacked(&msg->base, NULL);
-    return;
-  }
   const char *id = msg->hello->agent_id;
   const mu_caller *caller = mu_authz_caller(s->call);
   int proven = caller != NULL && caller->kind == MU_CALLER_AGENT;
@@ -104,9 +104,7 @@ static void on_hello(mu_agent_session *s, Muster__V1__AgentMessage *msg) {
     mu_info("gateway", "agent %s: %s (old stream from %s)", id, why, a->peer ? a->peer : "?");
     mu_registry_set_disconnected(&d->registry, a, why);
     old->agent = NULL;
-    mu_task_logs_on_agent_down(d, a);
-    mu_persist_agent(d, a);
-    mu_sched_on_agent_down(d, a);
+    mu_events_agent_down(&d->events, a, 0);
     if (old->close_reason == NULL) old->close_reason = strdup(why);
     mu_rpc_call_cancel(old->call, MU_RPC_UNAVAILABLE, why);
   }
@@ -132,8 +130,7 @@ static void on_hello(mu_agent_session *s, Muster__V1__AgentMessage *msg) {
           msg->hello->n_labels, msg->hello->n_plugins);
   send_welcome(s);
   if (a->draining) mu_gateway_send_drain(a);
-  mu_persist_agent(d, a);
-  mu_sched_on_agent_up(d, a);
+  mu_events_agent_up(&d->events, a);
 }
 
 static int on_agent_message(mu_rpc_call *call, const uint8_t *data, size_t len, void *ud) {
@@ -147,56 +144,35 @@ static int on_agent_message(mu_rpc_call *call, const uint8_t *data, size_t len, 
     return 1;
   }
   mu_err bad = {0};
-  if (mu_pbjson_proto3_check(&msg->base, &bad) != 0) { /* could be neither stored nor copied */
-    session_close(s, MU_RPC_INVALID_ARGUMENT, "malformed AgentMessage: %s; closing this stream",
-                  bad.msg);
+  if (mu_agent_message_check(msg, s->agent != NULL, &bad) != 0) { /* hello.h */
+    session_close(s, MU_RPC_INVALID_ARGUMENT, "%s", bad.msg);
     protobuf_c_message_free_unpacked(&msg->base, NULL);
     return 1;
   }
   if (s->agent == NULL) {
-    if (msg->msg_case != MUSTER__V1__AGENT_MESSAGE__MSG_HELLO) {
-      session_close(s, MU_RPC_INVALID_ARGUMENT,
-                    "the first message on a Connect stream must be Hello (got field %d)",
-                    (int)msg->msg_case);
-      protobuf_c_message_free_unpacked(&msg->base, NULL);
-      return 1;
-    }
     on_hello(s, msg); /* takes msg */
     return s->agent == NULL;
   }
   mu_agent *a = s->agent;
   a->last_seen_mono_ms = mu_mono_ms();
   switch (msg->msg_case) {
-    case MUSTER__V1__AGENT_MESSAGE__MSG_HEARTBEAT:
-      if (msg->heartbeat->metrics == NULL) {
-        session_close(s, MU_RPC_INVALID_ARGUMENT, "Heartbeat without metrics");
-        protobuf_c_message_free_unpacked(&msg->base, NULL);
-        return 1;
-      }
+    case MUSTER__V1__AGENT_MESSAGE__MSG_HEARTBEAT: /* with metrics (checked above) */
       if (a->heartbeat_msg) protobuf_c_message_free_unpacked(&a->heartbeat_msg->base, NULL);
       a->heartbeat_msg = msg;
       a->last_heartbeat_ms = mu_now_ms();
-      if (a->lost_check) mu_sched_on_heartbeat(s->daemon, a, msg->heartbeat->metrics->running_tasks);
+      mu_events_agent_heartbeat(&s->daemon->events, a, msg->heartbeat);
       return 0;
-    case MUSTER__V1__AGENT_MESSAGE__MSG_HELLO:
-      session_close(s, MU_RPC_INVALID_ARGUMENT, "Hello sent twice on one stream");
-      protobuf_c_message_free_unpacked(&msg->base, NULL);
-      return 1;
-    case MUSTER__V1__AGENT_MESSAGE__MSG__NOT_SET:
-      session_close(s, MU_RPC_INVALID_ARGUMENT, "empty AgentMessage (no field set)");
-      protobuf_c_message_free_unpacked(&msg->base, NULL);
-      return 1;
     case MUSTER__V1__AGENT_MESSAGE__MSG_EVENT:
       mu_audit_task_start(s->daemon, a, s->call, msg->event);
-      mu_sched_on_event(s->daemon, a, msg->event);
+      mu_events_agent_task_event(&s->daemon->events, a, msg->event);
       protobuf_c_message_free_unpacked(&msg->base, NULL);
       return 0;
     case MUSTER__V1__AGENT_MESSAGE__MSG_BUNDLE_REQUEST:
-      mu_bundles_on_request(s->daemon, a, msg->bundle_request);
+      mu_events_agent_bundle_request(&s->daemon->events, a, msg->bundle_request);
       protobuf_c_message_free_unpacked(&msg->base, NULL);
       return 0;
     case MUSTER__V1__AGENT_MESSAGE__MSG_LOG_REPLY:
-      mu_task_logs_on_reply(s->daemon, a, msg->log_reply);
+      mu_events_agent_log_reply(&s->daemon->events, a, msg->log_reply);
       protobuf_c_message_free_unpacked(&msg->base, NULL);
       return 0;
     default:
@@ -224,11 +200,7 @@ static void on_agent_done(mu_rpc_call *call, const mu_rpc_status *st, void *ud) 
                st->message);
     mu_registry_set_disconnected(&s->daemon->registry, s->agent, reason);
     mu_info("gateway", "agent %s disconnected: %s", s->agent->id, reason);
-    mu_task_logs_on_agent_down(s->daemon, s->agent);
-    if (!s->daemon->stopping) {
-      mu_persist_agent(s->daemon, s->agent);
-      mu_sched_on_agent_down(s->daemon, s->agent);
-    }
+    mu_events_agent_down(&s->daemon->events, s->agent, s->daemon->stopping);
   }
   free(s->close_reason);
   free(s);
@@ -248,17 +220,17 @@ static void on_connect(mu_rpc_call *call, const mu_rpc_metadata *md, void *ud) {
       .on_message = on_agent_message, .on_read_end = on_agent_read_end, .on_done = on_agent_done};
   mu_rpc_call_start(call, &h, s);
   if (!mu_cluster_leading(d)) {
-    if (d->role == MU_ROLE_LEADER) {
+    if (d->cluster->role == MU_ROLE_LEADER) {
       session_close(s, MU_RPC_UNAVAILABLE, "the leader is loading its state; retry shortly");
       return;
     }
     Muster__V1__ControlMessage msg = MUSTER__V1__CONTROL_MESSAGE__INIT;
     Muster__V1__NotLeader nl = MUSTER__V1__NOT_LEADER__INIT;
-    nl.leader_address = d->ha.leader_address;
+    nl.leader_address = d->cluster->leader_address;
     msg.msg_case = MUSTER__V1__CONTROL_MESSAGE__MSG_NOT_LEADER;
     msg.not_leader = &nl;
     mu_pb_send(call, &msg.base, NULL);
-    session_close(s, MU_RPC_OK, "not the leader; the leader is '%s'", d->ha.leader_address);
+    session_close(s, MU_RPC_OK, "not the leader; the leader is '%s'", d->cluster->leader_address);
   }
 }
 
@@ -296,8 +268,7 @@ void mu_gateway_sweep(mu_daemon *d) {
              (double)(now - a->last_seen_mono_ms) / 1000.0, (double)timeout / 1000.0);
     mu_warn("gateway", "agent %s: %s", a->id, reason);
     mu_registry_set_disconnected(&d->registry, a, reason);
-    mu_persist_agent(d, a);
-    mu_sched_on_agent_down(d, a);
+    mu_events_agent_down(&d->events, a, 0);
     if (s->close_reason == NULL) s->close_reason = strdup(reason);
     mu_rpc_call_cancel(s->call, MU_RPC_UNAVAILABLE, reason);
   }
@@ -306,4 +277,39 @@ void mu_gateway_sweep(mu_daemon *d) {
 int mu_gateway_register(mu_daemon *d, mu_err *err) {
   return mu_rpc_server_add_method(d->server, "/muster.v1.AgentGateway/Connect", on_connect, d,
                                   err);
+}
+
+static void on_sweep(uv_timer_t *t) { mu_gateway_sweep(t->data); }
+
+void mu_gateway_start(mu_daemon *d) {
+  mu_gateway *g = d->gateway;
+  uv_timer_init(d->loop, &g->sweep_timer);
+  g->sweep_timer.data = d;
+  g->started = 1;
+  int64_t every = d->cfg.heartbeat_timeout_ms / 4;
+  if (every < 100) every = 100;
+  if (every > 1000) every = 1000;
+  uv_timer_start(&g->sweep_timer, on_sweep, (uint64_t)every, (uint64_t)every);
+}
+
+void mu_gateway_stop(mu_daemon *d) {
+  mu_gateway *g = d->gateway;
+  if (!g->started) return;
+  g->started = 0;
+  uv_timer_stop(&g->sweep_timer);
+  uv_close((uv_handle_t *)&g->sweep_timer, NULL);
+}
+
+/* --- cluster events (events.h) --- */
+
+void mu_gateway_on_elected(mu_daemon *d) {
+  mu_gateway_end_all(d, NULL, "the control plane was elected again; reconnect");
+}
+
+void mu_gateway_on_deposed(mu_daemon *d, const char *reason, const char *redirect_to) {
+  if (redirect_to != NULL) mu_gateway_end_all(d, redirect_to, reason);
+}
+
+void mu_gateway_on_leader_elsewhere(mu_daemon *d, const char *address) {
+  mu_gateway_end_all(d, address, "another member leads");
 }

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "controlplane/cluster.h"
 #include "controlplane/daemon.h"
 #include "descriptor_set.h"
 #include "grpc/health/v1/health.pb-c.h"
@@ -36,7 +37,7 @@ static void health_check(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   }
   Grpc__Health__V1__HealthCheckResponse resp = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
   char why[400];
-  int serving = !d->stopping && (d->role == MU_ROLE_SINGLE || mu_cluster_etcd_healthy(d, why, sizeof why));
+  int serving = !d->stopping && (d->cluster->role == MU_ROLE_SINGLE || mu_cluster_etcd_healthy(d, why, sizeof why));
   resp.status = serving ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
                         : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
   mu_pb_reply(call, &resp.base);

@@ -1,8 +1,11 @@
-/* Hello checks (hello.h): the agent id's alphabet and the label bounds the registry relies on. */
+/* Hello checks (hello.h): the agent id's alphabet and the label bounds the registry relies on,
+ * and what every AgentMessage on a stream must be. */
 #include "controlplane/hello.h"
 
 #include <ctype.h>
 #include <string.h>
+
+#include "lib/pbjson/pbjson.h"
 
 static int valid_agent_id(const char *id) {
   size_t n = strlen(id);
@@ -26,4 +29,29 @@ int mu_hello_check(const Muster__V1__Hello *h, mu_err *err) {
                         h->labels[i]->key);
   }
   return 0;
+}
+
+int mu_agent_message_check(const Muster__V1__AgentMessage *msg, int hello_seen, mu_err *err) {
+  mu_err bad = {0};
+  if (mu_pbjson_proto3_check(&msg->base, &bad) != 0) /* could be neither stored nor copied */
+    return mu_err_set(err, MU_EINVAL, "malformed AgentMessage: %s; closing this stream", bad.msg);
+  if (!hello_seen) {
+    if (msg->msg_case != MUSTER__V1__AGENT_MESSAGE__MSG_HELLO)
+      return mu_err_set(err, MU_EINVAL,
+                        "the first message on a Connect stream must be Hello (got field %d)",
+                        (int)msg->msg_case);
+    return mu_hello_check(msg->hello, err);
+  }
+  switch (msg->msg_case) {
+    case MUSTER__V1__AGENT_MESSAGE__MSG_HEARTBEAT:
+      if (msg->heartbeat->metrics == NULL)
+        return mu_err_set(err, MU_EINVAL, "Heartbeat without metrics");
+      return 0;
+    case MUSTER__V1__AGENT_MESSAGE__MSG_HELLO:
+      return mu_err_set(err, MU_EINVAL, "Hello sent twice on one stream");
+    case MUSTER__V1__AGENT_MESSAGE__MSG__NOT_SET:
+      return mu_err_set(err, MU_EINVAL, "empty AgentMessage (no field set)");
+    default:
+      return 0;
+  }
 }

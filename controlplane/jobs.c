@@ -43,7 +43,7 @@ mu_job *mu_job_new(const char *id, Muster__V1__JobSpec *spec, const mu_rollout *
     h->job = job;
     h->agent_id = agent_ids[i] ? strdup(agent_ids[i]) : NULL;
     h->tasks = calloc(spec->n_tasks, sizeof *h->tasks);
-    h->batch = rollout->batch ? i / rollout->batch : 0;
+    h->batch = mu_rollout_batch_of(rollout, i);
     for (size_t t = 0; h->tasks && t < spec->n_tasks; t++) {
       mu_task_run *tr = &h->tasks[t];
       tr->state = MUSTER__V1__TASK_STATE__PENDING;

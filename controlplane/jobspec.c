@@ -38,40 +38,7 @@ static void add(problems *p, const char *fmt, ...) {
   p->n++;
 }
 
-int mu_count_or_pct_parse(const char *text, uint32_t *ret_count, uint32_t *ret_pct, mu_err *err) {
-  char *end;
-  if (text == NULL || !isdigit((unsigned char)text[0]))
-    return mu_err_set(err, MU_EINVAL, "expected a count like \"10\" or a percentage like \"25%%\", got \"%s\"",
-                      text ? text : "");
-  unsigned long v = strtoul(text, &end, 10);
-  if (*end == '%' && end[1] == '\0') {
-    if (v == 0 || v > 100)
-      return mu_err_set(err, MU_EINVAL, "percentage must be 1%%..100%%, got \"%s\"", text);
-    *ret_count = 0;
-    *ret_pct = (uint32_t)v;
-    return 0;
-  }
-  if (*end != '\0' || v > 1000000)
-    return mu_err_set(err, MU_EINVAL, "expected a count like \"10\" or a percentage like \"25%%\", got \"%s\"",
-                      text);
-  *ret_count = (uint32_t)v;
-  *ret_pct = 0;
-  return 0;
-}
-
-uint32_t mu_rollout_concurrency(const mu_rollout *r, uint32_t n) {
-  if (r->max_concurrency_pct > 0) {
-    uint32_t c = (uint32_t)(((uint64_t)n * r->max_concurrency_pct) / 100);
-    return c ? c : 1;
-  }
-  if (r->batch > 0) return r->batch;
-  return r->max_concurrency ? r->max_concurrency : (n ? n : 1);
-}
-
-int64_t mu_rollout_error_budget(const mu_rollout *r, uint32_t n) {
-  if (r->max_errors_pct > 0) return (int64_t)(((uint64_t)n * r->max_errors_pct) / 100);
-  return r->max_errors;
-}
+static void rollout_problem(void *ud, const char *msg) { add(ud, "%s", msg); }
 
 static const char *const builtin_types[] = {"shell", "http", "python", "spark", "flink",
                                             "container"};
@@ -424,7 +391,7 @@ int mu_jobspec_validate(Muster__V1__JobSpec *spec, const mu_jobspec_limits *limi
                         mu_rollout *ret_rollout, mu_err *err) {
   problems p;
   memset(&p, 0, sizeof p);
-  mu_rollout r = {.max_errors = -1};
+  mu_rollout r;
   if (strlen(spec->name) > 128) add(&p, "name: at most 128 characters");
 
   const Muster__V1__Target *t = spec->target;
@@ -447,31 +414,7 @@ int mu_jobspec_validate(Muster__V1__JobSpec *spec, const mu_jobspec_limits *limi
     check_duplicate_hosts(&p, t);
   }
 
-  if (spec->rollout != NULL) {
-    const Muster__V1__Rollout *ro = spec->rollout;
-    mu_err e = {0};
-    if (ro->max_concurrency[0] != '\0' &&
-        mu_count_or_pct_parse(ro->max_concurrency, &r.max_concurrency, &r.max_concurrency_pct,
-                              &e) != 0)
-      add(&p, "rollout.max_concurrency: %s", e.msg);
-    if (ro->max_concurrency[0] != '\0' && r.max_concurrency == 0 && r.max_concurrency_pct == 0)
-      add(&p, "rollout.max_concurrency: must be at least 1");
-    if (ro->max_errors[0] != '\0') {
-      uint32_t c = 0, pct = 0;
-      if (mu_count_or_pct_parse(ro->max_errors, &c, &pct, &e) != 0) {
-        add(&p, "rollout.max_errors: %s", e.msg);
-      } else {
-        r.max_errors = (int32_t)c;
-        r.max_errors_pct = pct;
-      }
-    }
-    r.batch = ro->batch;
-    if (ro->batch > 0 && ro->max_concurrency[0] != '\0')
-      add(&p, "rollout: batch and max_concurrency conflict (a batch is its own concurrency)");
-    check_duration(&p, "rollout.disconnected_wait", ro->disconnected_wait, 0);
-    if (ro->disconnected_wait[0] != '\0')
-      mu_duration_parse(ro->disconnected_wait, &r.disconnected_wait_ms, NULL);
-  }
+  mu_rollout_parse(spec->rollout, &r, rollout_problem, &p);
 
   if (spec->n_tasks == 0) add(&p, "tasks: at least one task is required");
   if (spec->n_tasks > limits->max_tasks)

@@ -1,5 +1,5 @@
 /* Job specs: validation of a muster.v1.JobSpec before anything is stored, and the parsed
- * rollout limits the scheduler uses. Every problem is named by its field path; all problems
+ * rollout limits the scheduler uses (rollout.h). Every problem is named by its field path; all problems
  * are reported at once ("tasks[1].timeout: bad duration ...; target: ..."). */
 #ifndef MU_CP_JOBSPEC_H
 #define MU_CP_JOBSPEC_H
@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "controlplane/rollout.h"
 #include "lib/base/err.h"
 #include "muster/v1/admin.pb-c.h"
 #include "muster/v1/job.pb-c.h"
@@ -24,15 +25,6 @@
                                                  rest left for the agent's own variables */
 #define MU_JOBSPEC_MAX_SCRIPT_BYTES (4u << 20) /* shell.script (a script file's cap too) */
 #define MU_JOBSPEC_MAX_RUN_AS 63              /* characters of run_as "user[:group]" */
-
-typedef struct mu_rollout {
-  uint32_t max_concurrency;      /* count; 0 = unlimited (resolved against targets) */
-  uint32_t max_concurrency_pct;  /* when given as a percentage, else 0 */
-  int32_t max_errors;            /* count; -1 = unlimited */
-  uint32_t max_errors_pct;       /* when given as a percentage, else 0 */
-  uint32_t batch;                /* 0 = no batches */
-  int64_t disconnected_wait_ms;  /* wait for a disconnected target before calling it unreachable */
-} mu_rollout;
 
 typedef struct mu_jobspec_limits {
   uint32_t max_tasks;            /* tasks per job */
@@ -61,13 +53,5 @@ Muster__V1__JobSpec *mu_jobspec_copy(const Muster__V1__JobSpec *spec);
  * MU_EINVAL naming the field ("command: required ..."), MU_ENOMEM. */
 int mu_jobspec_adhoc(const Muster__V1__RunAdhocRequest *req, Muster__V1__JobSpec **ret_spec,
                      mu_err *err);
-
-/* Resolves "N" or "P%" against n targets (at least 1 when a percentage is non-zero). */
-uint32_t mu_rollout_concurrency(const mu_rollout *r, uint32_t n_targets);
-/* The number of failed targets tolerated before the rest is cancelled; -1 unlimited. */
-int64_t mu_rollout_error_budget(const mu_rollout *r, uint32_t n_targets);
-
-/* Parses "N" or "P%" (used by CLI flags too). */
-int mu_count_or_pct_parse(const char *text, uint32_t *ret_count, uint32_t *ret_pct, mu_err *err);
 
 #endif

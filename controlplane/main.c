@@ -10,7 +10,12 @@
 
 #include "controlplane/audit.h"
 #include "controlplane/authz.h"
+#include "controlplane/bundles/bundles.h"
+#include "controlplane/cluster.h"
 #include "controlplane/daemon.h"
+#include "controlplane/gateway.h"
+#include "controlplane/scheduler.h"
+#include "controlplane/wiring.h"
 #include "controlplane/tokens.h"
 #include "controlplane/secrets.h"
 #include "lib/base/clock.h"
@@ -25,7 +30,7 @@ static const char usage[] =
     "               [--metrics-tls-cert FILE --metrics-tls-key FILE [--metrics-tls-ca FILE]]\n"
     "               [--leader-ttl DUR] [--takeover-grace DUR] [--presence-ttl DUR]\n"
     "               [--max-agents N] [--max-tokens N]\n"
-    "               [--max-message SIZE] [--member-id ID] [--log-level LEVEL]\n"
+    "               [--max-message SIZE] [--member-id ID] [--log-level LEVEL] [--log-format text|json]\n"
     "               [--max-job-tasks N] [--max-task-runs N] [--max-jobs-kept N]\n"
     "               [--jobs-kept-min-age DUR] [--max-jobs-kept-hard N]\n"
     "               [--audit-max-records N] [--audit-retention DUR]\n"
@@ -75,6 +80,7 @@ static const struct option long_opts[] = {
     {"audit-denials-per-second", required_argument, NULL, 0},
     {"member-id", required_argument, NULL, 0},
     {"log-level", required_argument, NULL, 0},
+    {"log-format", required_argument, NULL, 0},
     {"trust-key", required_argument, NULL, 0},
     {"max-bundle-size", required_argument, NULL, 0},
     {"bundle-store-size", required_argument, NULL, 0},
@@ -165,8 +171,6 @@ static int parse_config(int argc, char **argv, mu_server_config *cfg, mu_bundles
   return check_tls_config(cfg, err);
 }
 
-static void on_sweep(uv_timer_t *t) { mu_gateway_sweep(t->data); }
-
 static void on_engine_closed(void *ud) {
   mu_daemon *d = ud;
   uv_stop(d->loop);
@@ -178,19 +182,18 @@ static void daemon_stop(mu_daemon *d) {
   if (d->stopping) return;
   d->stopping = 1;
   mu_info("musterd", "stopping");
-  mu_sched_close(d);
+  mu_sched_close(d->sched);
   mu_bundles_stop(d);
   mu_metrics_stop(d);
   mu_audit_close(d);
   mu_authz_close(d);
   mu_secrets_close(d);
-  uv_timer_stop(&d->sweep_timer);
-  uv_close((uv_handle_t *)&d->sweep_timer, NULL);
+  mu_gateway_stop(d);
   uv_close((uv_handle_t *)&d->sigint, NULL);
   uv_close((uv_handle_t *)&d->sigterm, NULL);
   /* etcd first (resigns, so a follower takes over at once; answers pending submits), then
    * the rpc engine */
-  if (d->role != MU_ROLE_SINGLE)
+  if (d->cluster->role != MU_ROLE_SINGLE)
     mu_cluster_stop(d, on_cluster_stopped);
   else
     on_cluster_stopped(d);
@@ -229,8 +232,8 @@ static int daemon_start(mu_daemon *d, mu_err *err) {
   size_t pollers = cpus > 8 ? 7 : cpus > 1 ? (size_t)cpus - 1 : 0;
   if ((rc = mu_rpc_engine_add_pollers(d->engine, pollers, err)) != 0) return rc;
   mu_bundle_store *store = NULL;
-  if (d->role == MU_ROLE_SINGLE &&
-      ((rc = mu_bundle_store_mem_new(d->bundle_cfg.max_store_bytes, &store, err)) != 0 ||
+  if (d->cluster->role == MU_ROLE_SINGLE &&
+      ((rc = mu_bundle_store_mem_new(d->bundle_cfg->max_store_bytes, &store, err)) != 0 ||
        (rc = mu_bundles_start(d, store, err)) != 0))
     return rc;
   if ((rc = mu_rpc_server_new(d->engine, &opts, &d->server, err)) != 0 ||
@@ -242,25 +245,20 @@ static int daemon_start(mu_daemon *d, mu_err *err) {
       (rc = listen_on(d, err)) != 0 ||
       (rc = mu_rpc_server_start(d->server, err)) != 0)
     return rc;
-  mu_sched_init(d);
-  if (d->role != MU_ROLE_SINGLE) {
+  mu_wiring_start_scheduler(d);
+  if (d->cluster->role != MU_ROLE_SINGLE) {
     /* bundles in etcd, written through the leader's fenced store; listed once the cluster
      * has loaded its state (mu_bundles_reload), before this member leads or watches */
     mu_bundle_store_etcd_config bc = {.prefix = d->cfg.etcd_prefix,
-                                      .chunk_bytes = d->bundle_cfg.store_chunk_bytes,
-                                      .max_bytes = d->bundle_cfg.max_store_bytes};
-    if ((rc = mu_cluster_start(d, err)) != 0 ||
-        (rc = mu_bundle_store_etcd_new(d->loop, d->ha.etcd, d->ha.store, &bc, &store, err)) != 0 ||
+                                      .chunk_bytes = d->bundle_cfg->store_chunk_bytes,
+                                      .max_bytes = d->bundle_cfg->max_store_bytes};
+    if ((rc = mu_wiring_start_cluster(d, err)) != 0 ||
+        (rc = mu_bundle_store_etcd_new(d->loop, d->cluster->etcd, d->cluster->store, &bc, &store, err)) != 0 ||
         (rc = mu_bundles_start(d, store, err)) != 0)
       return rc;
   }
   if ((rc = mu_metrics_start(d, err)) != 0) return rc;
-  uv_timer_init(d->loop, &d->sweep_timer);
-  d->sweep_timer.data = d;
-  int64_t every = d->cfg.heartbeat_timeout_ms / 4;
-  if (every < 100) every = 100;
-  if (every > 1000) every = 1000;
-  uv_timer_start(&d->sweep_timer, on_sweep, (uint64_t)every, (uint64_t)every);
+  mu_gateway_start(d);
   uv_signal_init(d->loop, &d->sigint);
   uv_signal_init(d->loop, &d->sigterm);
   d->sigint.data = d->sigterm.data = d;
@@ -271,48 +269,46 @@ static int daemon_start(mu_daemon *d, mu_err *err) {
 
 int main(int argc, char **argv) {
   mu_daemon d;
+  mu_bundles_config bundle_cfg;
   mu_err err = {0};
   memset(&d, 0, sizeof d);
+  d.bundle_cfg = &bundle_cfg;
   signal(SIGPIPE, SIG_IGN);
   for (int i = 1; i < argc; i++) /* --version: release and git commit, nothing else */
     if (strcmp(argv[i], "--version") == 0) return mu_version_print(stdout, "musterd"), 0;
   mu_server_config_init(&d.cfg);
-  mu_bundles_config_init(&d.bundle_cfg);
+  mu_bundles_config_init(d.bundle_cfg);
   int no_etcd = 0;
-  if (parse_config(argc, argv, &d.cfg, &d.bundle_cfg, &no_etcd, &err) != 0) {
+  if (parse_config(argc, argv, &d.cfg, d.bundle_cfg, &no_etcd, &err) != 0) {
     fprintf(stderr, "musterd: %s\n%s", err.msg, usage);
     mu_server_config_free(&d.cfg);
-    mu_bundles_config_free(&d.bundle_cfg);
+    mu_bundles_config_free(d.bundle_cfg);
     return 2;
   }
   mu_log_set_level(d.cfg.log_level);
+  mu_log_set_format(d.cfg.log_format);
   if (mu_secrets_init(&d, &err) != 0) { /* a bad --secret-key is bad configuration */
     fprintf(stderr, "musterd: %s\n", err.msg);
     mu_secrets_close(&d);
     mu_server_config_free(&d.cfg);
-    mu_bundles_config_free(&d.bundle_cfg);
+    mu_bundles_config_free(d.bundle_cfg);
     return 2;
   }
   d.loop = uv_default_loop();
   d.started_at_ms = mu_now_ms();
   mu_registry_init(&d.registry, d.cfg.max_agents);
-  d.role = no_etcd ? MU_ROLE_SINGLE : MU_ROLE_FOLLOWER;
-  d.state_ready = no_etcd;
-  d.tail_bytes = 64 * 1024;
-  d.history_bytes = 8u << 20;
-  d.retention = (mu_retention){.max_kept = d.cfg.max_jobs_kept,
-                               .min_age_ms = d.cfg.jobs_kept_min_age_ms,
-                               .hard_cap = d.cfg.max_jobs_kept_hard};
-  d.max_tasks = d.cfg.max_job_tasks;
-  d.max_task_runs = d.cfg.max_task_runs;
+  if (mu_wiring_new(&d, no_etcd, &err) != 0) {
+    fprintf(stderr, "musterd: %s\n", err.msg);
+    return 1;
+  }
   int status = 0;
   if (daemon_start(&d, &err) != 0) {
     fprintf(stderr, "musterd: %s\n", err.msg);
     status = 1;
     mu_audit_close(&d);
-    if (d.ha.active) {
+    if (d.cluster->active) {
       d.stopping = 1;
-      mu_sched_close(&d);
+      mu_sched_close(d.sched);
       mu_cluster_stop(&d, on_cluster_stopped);
       uv_run(d.loop, UV_RUN_DEFAULT);
     } else if (d.engine != NULL) {
@@ -332,9 +328,9 @@ int main(int argc, char **argv) {
   mu_secrets_close(&d);
   uv_loop_close(d.loop);
   mu_registry_free(&d.registry);
-  mu_evicted_ring_free(&d.evicted);
+  mu_wiring_free(&d);
   if (d.reflect != NULL) mu_reflect_index_free(d.reflect);
   mu_server_config_free(&d.cfg);
-  mu_bundles_config_free(&d.bundle_cfg);
+  mu_bundles_config_free(d.bundle_cfg);
   return status;
 }

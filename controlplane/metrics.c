@@ -5,7 +5,11 @@
 #include <stdio.h>
 
 #include "controlplane/audit.h"
+#include "controlplane/cluster.h"
+#include "controlplane/bundles/bundles.h"
 #include "controlplane/daemon.h"
+#include "controlplane/persist.h"
+#include "controlplane/scheduler.h"
 
 #define MU_METRICS_EVERY_MS 500
 
@@ -20,16 +24,16 @@ static void publish(uv_timer_t *t) {
               (double)d->registry.n);
   mu_prom_add(&p, "muster_agents_connected", "gauge", "Agents with an open stream.", "",
               (double)d->registry.connected);
-  mu_prom_add(&p, "muster_jobs", "gauge", "Jobs held in memory.", "", (double)d->n_jobs);
+  mu_prom_add(&p, "muster_jobs", "gauge", "Jobs held in memory.", "", (double)d->sched->n_jobs);
   mu_prom_add(&p, "muster_jobs_evicted_total", "counter",
               "Finished jobs forgotten by retention (max_jobs_kept, jobs_kept_min_age).", "",
-              (double)d->jobs_evicted);
+              (double)d->sched->jobs_evicted);
   mu_prom_add(&p, "muster_jobs_evicted_young_total", "counter",
               "Finished jobs forgotten before jobs_kept_min_age because more than "
-              "max_jobs_kept_hard jobs were held.", "", (double)d->jobs_evicted_young);
+              "max_jobs_kept_hard jobs were held.", "", (double)d->sched->jobs_evicted_young);
   mu_prom_add(&p, "muster_etcd_write_batches_total", "counter",
               "Fenced write batches committed to etcd (jobs, tasks, agents).", "",
-              (double)d->ha.writes);
+              (double)d->persist->writes);
   mu_prom_add(&p, "muster_bundles_stored", "gauge", "Bundles in the index.", "",
               (double)bs.bundles);
   mu_prom_add(&p, "muster_bundles_stored_bytes", "gauge", "Total size of the stored bundles.",

@@ -1,17 +1,21 @@
-/* musterd's records in etcd (DESIGN.md "State in etcd"): agents/<id> (presence/<id> is
- * presence.c's, in the same flush), jobs/<id> (spec, state, rollout, targets), jobs/<id>/ready (written last), tasks/<job>/<host>.<task> (one task run with
- * its host's progress). Changes are marked dirty and written in one fenced batch per flush
- * (coalesced, one batch in flight); agent events are acked only once what they changed is in
- * etcd. The same decoders rebuild jobs and agents on a new leader and keep followers hot. */
+/* musterd's records in etcd (persist.h): agents/<id> (presence/<id> is presence.c's, in the
+ * same flush), jobs/<id> (spec, state, rollout, targets), jobs/<id>/ready (written last),
+ * tasks/<job>/<host>.<task> (one task run with its host's progress). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
+#include "controlplane/persist.h"
+
+#include "controlplane/cluster.h"
 #include "controlplane/daemon.h"
-#include "controlplane/tokens.h"
+#include "controlplane/presence.h"
+#include "controlplane/records.h"
+#include "controlplane/scheduler.h"
 #include "controlplane/secrets.h"
+#include "controlplane/tokens.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/pbjson/pbjson.h"
@@ -22,7 +26,7 @@
 #define MU_PERSIST_TAIL_BYTES 4096   /* output tail kept in a final task record */
 #define MU_PERSIST_MAX_DELETES 10000 /* job deletions queued */
 
-static int etcd_mode(const mu_daemon *d) { return d->role != MU_ROLE_SINGLE; }
+static int etcd_mode(const mu_daemon *d) { return d->cluster->role != MU_ROLE_SINGLE; }
 
 static void key_of(const mu_daemon *d, char *buf, size_t size, const char *fmt, const char *a,
                    size_t h, size_t t) {
@@ -42,10 +46,6 @@ void mu_persist_task(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx) {
   mu_persist_kick(d);
 }
 
-void mu_persist_host(mu_daemon *d, mu_job *job, mu_host_run *h) {
-  for (size_t t = 0; etcd_mode(d) && t < job->spec->n_tasks; t++) mu_persist_task(d, job, h, t);
-}
-
 void mu_persist_job(mu_daemon *d, mu_job *job) {
   if (!etcd_mode(d)) return;
   job->dirty = 1;
@@ -60,7 +60,7 @@ void mu_persist_agent(mu_daemon *d, mu_agent *a) {
 }
 
 void mu_persist_forget_job(mu_daemon *d, const char *job_id) {
-  mu_ha_state *ha = &d->ha;
+  mu_persist *ha = d->persist;
   if (!etcd_mode(d) || ha->n_deleted >= MU_PERSIST_MAX_DELETES) return;
   if (ha->n_deleted == ha->cap_deleted) {
     size_t cap = ha->cap_deleted ? ha->cap_deleted * 2 : 16;
@@ -76,72 +76,108 @@ void mu_persist_forget_job(mu_daemon *d, const char *job_id) {
 /* --- encoding --- */
 
 static char *job_json(const mu_job *job) {
-  json_t *spec = NULL;
-  if (mu_pbjson_to_json(&job->spec->base, 0, &spec, NULL) != 0) return NULL;
-  json_t *hosts = json_array();
+  Muster__V1__JobRecord rec = MUSTER__V1__JOB_RECORD__INIT;
+  Muster__V1__RolloutLimits ro = MUSTER__V1__ROLLOUT_LIMITS__INIT;
+  char **hosts = calloc(job->n_hosts + 1, sizeof *hosts);
+  if (hosts == NULL) return NULL;
   for (size_t i = 0; i < job->n_hosts; i++)
-    json_array_append_new(hosts, job->hosts[i].agent_id ? json_string(job->hosts[i].agent_id)
-                                                        : json_null());
+    hosts[i] = job->hosts[i].agent_id ? job->hosts[i].agent_id : ""; /* "": not placed */
   const mu_rollout *r = &job->rollout;
-  json_t *o = json_pack(
-      "{s:i,s:s,s:o,s:i,s:I,s:I,s:b,s:s,s:{s:i,s:i,s:i,s:i,s:i,s:I},s:i,s:I,s:o}", "v", 1, "id",
-      job->id, "spec", spec, "state", (int)job->state, "created_at_ms",
-      (json_int_t)job->created_at_ms, "finished_at_ms", (json_int_t)job->finished_at_ms,
-      "user_cancelled", job->user_cancelled, "end_reason", job->end_reason ? job->end_reason : "",
-      "rollout", "max_concurrency", (int)r->max_concurrency, "max_concurrency_pct",
-      (int)r->max_concurrency_pct, "max_errors", (int)r->max_errors, "max_errors_pct",
-      (int)r->max_errors_pct, "batch", (int)r->batch, "disconnected_wait_ms",
-      (json_int_t)r->disconnected_wait_ms, "concurrency", (int)job->concurrency, "error_budget",
-      (json_int_t)job->error_budget, "hosts", hosts);
-  if (o == NULL) return NULL;
-  char *text = json_dumps(o, JSON_COMPACT);
-  json_decref(o);
+  ro.max_concurrency = r->max_concurrency;
+  ro.max_concurrency_pct = r->max_concurrency_pct;
+  ro.max_errors = r->max_errors;
+  ro.max_errors_pct = r->max_errors_pct;
+  ro.batch = r->batch;
+  ro.disconnected_wait_ms = r->disconnected_wait_ms;
+  rec.v = MU_RECORD_VERSION;
+  rec.id = job->id;
+  rec.spec = job->spec;
+  rec.state = job->state;
+  rec.created_at_ms = job->created_at_ms;
+  rec.finished_at_ms = job->finished_at_ms;
+  rec.user_cancelled = job->user_cancelled != 0;
+  rec.end_reason = job->end_reason ? job->end_reason : "";
+  rec.rollout = &ro;
+  rec.concurrency = job->concurrency;
+  rec.error_budget = job->error_budget;
+  rec.n_hosts = job->n_hosts;
+  rec.hosts = hosts;
+  char *text = NULL;
+  mu_record_encode(&rec.base, &text, NULL);
+  free(hosts);
   return text;
+}
+
+/* 1 when the n bytes at s are valid UTF-8 (what a JSON string may hold). */
+static int utf8_ok(const char *s, size_t n) {
+  json_t *j = json_stringn(s, n);
+  json_decref(j);
+  return j != NULL;
 }
 
 static char *task_json(const mu_job *job, const mu_host_run *h, size_t idx) {
   const mu_task_run *tr = &h->tasks[idx];
-  json_t *params = json_object();
-  for (size_t p = 0; p < tr->n_params; p++)
-    json_object_set_new(params, tr->params[p].key, json_string(tr->params[p].value));
-  json_t *o = json_pack(
-      "{s:i,s:s,s:i,s:i,s:i,s:i,s:s,s:I,s:I,s:b,s:o,s:i,s:i,s:i,s:o}", "v", 1, "task_id",
-      tr->task_id, "attempt", (int)tr->attempt, "state", (int)tr->state, "exit_code",
-      tr->exit_code, "signal", tr->signal, "message", tr->message ? tr->message : "",
-      "started_at_ms", (json_int_t)tr->started_at_ms, "finished_at_ms",
-      (json_int_t)tr->finished_at_ms, "retry", tr->retry_at_mono > 0, "params", params,
-      "host_state", (int)h->state, "current", (int)h->current, "batch", (int)h->batch,
-      "agent_id", h->agent_id ? json_string(h->agent_id) : json_null());
-  if (o == NULL) return NULL;
+  Muster__V1__TaskRecord rec = MUSTER__V1__TASK_RECORD__INIT;
+  Muster__V1__TaskRecord__ParamsEntry *entries = calloc(tr->n_params + 1, sizeof *entries);
+  Muster__V1__TaskRecord__ParamsEntry **ptrs = calloc(tr->n_params + 1, sizeof *ptrs);
+  char tail[MU_PERSIST_TAIL_BYTES + 1];
+  char *text = NULL;
+  (void)job;
+  if (entries == NULL || ptrs == NULL) goto out;
+  for (size_t p = 0; p < tr->n_params; p++) {
+    muster__v1__task_record__params_entry__init(&entries[p]);
+    entries[p].key = tr->params[p].key;
+    entries[p].value = tr->params[p].value;
+    ptrs[p] = &entries[p];
+  }
+  rec.v = MU_RECORD_VERSION;
+  rec.task_id = tr->task_id;
+  rec.attempt = tr->attempt;
+  rec.state = tr->state;
+  rec.exit_code = tr->exit_code;
+  rec.signal = tr->signal;
+  rec.message = tr->message ? tr->message : "";
+  rec.started_at_ms = tr->started_at_ms;
+  rec.finished_at_ms = tr->finished_at_ms;
+  rec.retry = tr->retry_at_mono > 0;
+  rec.n_params = tr->n_params;
+  rec.params = ptrs;
+  rec.host_state = (int32_t)h->state;
+  rec.current = (uint32_t)h->current;
+  rec.batch = (uint32_t)h->batch;
+  rec.agent_id = h->agent_id ? h->agent_id : "";
+  Muster__V1__TaskMetrics metrics;
   if (tr->has_metrics) {
-    json_t *m = NULL;
-    if (mu_pbjson_to_json(&tr->metrics.base, 0, &m, NULL) == 0) json_object_set_new(o, "metrics", m);
+    metrics = tr->metrics;
+    metrics.base.descriptor = &muster__v1__task_metrics__descriptor;
+    rec.metrics = &metrics;
   }
   if (tr->state >= MUSTER__V1__TASK_STATE__SUCCEEDED && tr->tail.len > 0) {
-    char buf[MU_PERSIST_TAIL_BYTES + 1];
-    size_t n = mu_tail_copy(&tr->tail, buf, sizeof buf);
-    json_t *s = json_stringn(buf, n); /* NULL (skipped) when not UTF-8 */
-    if (s != NULL) json_object_set_new(o, "tail", s);
+    size_t n = mu_tail_copy(&tr->tail, tail, sizeof tail);
+    tail[n < sizeof tail ? n : sizeof tail - 1] = '\0';
+    if (n < sizeof tail && utf8_ok(tail, n) && memchr(tail, '\0', n) == NULL)
+      rec.tail = tail; /* else skipped, as a JSON string could not hold it */
   }
-  (void)job;
-  char *text = json_dumps(o, JSON_COMPACT);
-  json_decref(o);
+  mu_record_encode(&rec.base, &text, NULL);
+out:
+  free(entries);
+  free(ptrs);
   return text;
 }
 
 static char *agent_json(const mu_agent *a) {
-  json_t *hello = NULL;
-  if (a->hello_msg == NULL || mu_pbjson_to_json(&a->hello_msg->base, 0, &hello, NULL) != 0)
-    return NULL;
-  json_t *o = json_pack("{s:i,s:o,s:b,s:b,s:I,s:I,s:s,s:s}", "v", 1, "hello", hello,
-                        "draining", a->draining != 0, "connected",
-                        a->session != NULL, "connected_at_ms", (json_int_t)a->connected_at_ms,
-                        "last_seen_ms", (json_int_t)a->last_heartbeat_ms, "peer",
-                        a->peer ? a->peer : "", "disconnect_reason",
-                        a->disconnect_reason ? a->disconnect_reason : "");
-  if (o == NULL) return NULL;
-  char *text = json_dumps(o, JSON_COMPACT);
-  json_decref(o);
+  if (a->hello_msg == NULL) return NULL;
+  Muster__V1__AgentRecord rec = MUSTER__V1__AGENT_RECORD__INIT;
+  rec.v = MU_RECORD_VERSION;
+  rec.hello = a->hello_msg;
+  rec.draining = a->draining != 0;
+  rec.connected = a->session != NULL;
+  rec.connected_at_ms = a->connected_at_ms;
+  rec.last_seen_ms = a->last_heartbeat_ms;
+  rec.peer = a->peer ? a->peer : "";
+  rec.disconnect_reason = a->disconnect_reason ? a->disconnect_reason : "";
+  char *text = NULL;
+  mu_record_encode(&rec.base, &text, NULL);
   return text;
 }
 
@@ -189,46 +225,36 @@ static void persist_flush(mu_daemon *d);
 
 static void on_flush_timer(uv_timer_t *t) {
   mu_daemon *d = t->data;
-  d->ha.flush_armed = 0;
+  d->persist->flush_armed = 0;
   persist_flush(d);
 }
 
 void mu_persist_kick(mu_daemon *d) {
-  if (!etcd_mode(d) || d->ha.flush_armed || d->stopping) return;
-  d->ha.flush_armed = 1;
-  uv_timer_start(&d->ha.flush_timer, on_flush_timer, MU_PERSIST_FLUSH_MS, 0);
-}
-
-static void note_write_result(mu_daemon *d, const mu_err *err) {
-  if (err == NULL) {
-    d->ha.write_failing = 0;
-    d->ha.write_error[0] = '\0';
-    return;
-  }
-  d->ha.write_failing = err->code != MU_EPERM && err->code != MU_ECANCELED;
-  snprintf(d->ha.write_error, sizeof d->ha.write_error, "%s", err->msg);
+  if (!etcd_mode(d) || d->persist->flush_armed || d->stopping) return;
+  d->persist->flush_armed = 1;
+  uv_timer_start(&d->persist->flush_timer, on_flush_timer, MU_PERSIST_FLUSH_MS, 0);
 }
 
 static void on_flushed(void *ud, const mu_store_batch_result *res, const mu_err *err) {
   flush_ctx *fc = ud;
   mu_daemon *d = fc->d;
   (void)res;
-  d->ha.flush_in_flight = 0;
-  if (d->stopping || fc->gen != d->ha.gen) { /* role changed: state is rebuilt anyway */
+  d->persist->flush_in_flight = 0;
+  if (d->stopping || fc->gen != d->cluster->gen) { /* role changed: state is rebuilt anyway */
     flush_ctx_free(fc);
     return;
   }
-  note_write_result(d, err);
+  mu_cluster_note_write(d, err);
   if (err == NULL) {
-    d->ha.writes++;
+    d->persist->writes++;
     for (size_t i = 0; i < d->registry.n; i++)
       d->registry.agents[i]->durable_seq = d->registry.agents[i]->flush_seq;
-    mu_sched_kick(d); /* sends the acks */
+    mu_sched_kick(d->sched); /* sends the acks */
   } else {
     mu_warn("persist", "write failed: %s", err->msg);
     /* re-mark what the batch held (whole jobs: rare, and records are idempotent puts) */
     for (size_t i = 0; i < fc->n_jobs; i++) {
-      mu_job *job = mu_sched_find(d, fc->job_ids[i]);
+      mu_job *job = mu_sched_find(d->sched, fc->job_ids[i]);
       if (job == NULL) continue;
       job->dirty = 1;
       job->n_dirty_tasks = 0;
@@ -239,9 +265,9 @@ static void on_flushed(void *ud, const mu_store_batch_result *res, const mu_err 
         }
     }
     for (size_t i = 0; i < fc->n_deleted; i++) {
-      d->ha.flush_armed++; /* forget without arming the quick flush */
+      d->persist->flush_armed++; /* forget without arming the quick flush */
       mu_persist_forget_job(d, fc->deleted[i]);
-      d->ha.flush_armed--;
+      d->persist->flush_armed--;
     }
     for (size_t i = 0; i < d->registry.n; i++) d->registry.agents[i]->persist_dirty = 1;
     mu_presence_write_failed(d, err);
@@ -249,9 +275,9 @@ static void on_flushed(void *ud, const mu_store_batch_result *res, const mu_err 
   flush_ctx_free(fc);
   if (err != NULL && err->code == MU_EPERM) return; /* deposed: the election says so too */
   if (err != NULL) {
-    if (!d->ha.flush_armed) {
-      d->ha.flush_armed = 1;
-      uv_timer_start(&d->ha.flush_timer, on_flush_timer, MU_PERSIST_RETRY_MS, 0);
+    if (!d->persist->flush_armed) {
+      d->persist->flush_armed = 1;
+      uv_timer_start(&d->persist->flush_timer, on_flush_timer, MU_PERSIST_RETRY_MS, 0);
     }
     return;
   }
@@ -271,21 +297,21 @@ static int add_task_changes(mu_daemon *d, mu_store_batch *b, mu_job *job, mu_err
 }
 
 static void persist_flush(mu_daemon *d) {
-  mu_ha_state *ha = &d->ha;
-  if (d->stopping || d->role != MU_ROLE_LEADER || !d->state_ready || ha->flush_in_flight) return;
+  mu_persist *ha = d->persist;
+  if (d->stopping || d->cluster->role != MU_ROLE_LEADER || !d->cluster->state_ready || ha->flush_in_flight) return;
   for (size_t i = 0; i < d->registry.n; i++)
     d->registry.agents[i]->flush_seq = d->registry.agents[i]->ack_seq;
-  mu_store_batch *b = mu_store_batch_new(ha->store);
+  mu_store_batch *b = mu_store_batch_new(d->cluster->store);
   flush_ctx *fc = calloc(1, sizeof *fc);
   size_t n_jobs = 0;
-  for (mu_job *j = d->jobs; j != NULL; j = j->next) n_jobs++;
+  for (mu_job *j = d->sched->jobs; j != NULL; j = j->next) n_jobs++;
   if (b == NULL || fc == NULL || (fc->job_ids = calloc(n_jobs + 1, sizeof *fc->job_ids)) == NULL) {
     mu_store_batch_free(b);
     if (fc) flush_ctx_free(fc);
     return;
   }
   fc->d = d;
-  fc->gen = ha->gen;
+  fc->gen = d->cluster->gen;
   mu_err err = {0};
   int rc = 0;
   for (size_t i = 0; i < d->registry.n && rc == 0; i++) {
@@ -316,14 +342,14 @@ static void persist_flush(mu_daemon *d) {
   }
   /* every task record first (in parallel transactions), then, after a barrier, the job
    * records: a job stored as finished always has its tasks' final records stored */
-  for (mu_job *j = d->jobs; j != NULL && rc == 0; j = j->next) {
+  for (mu_job *j = d->sched->jobs; j != NULL && rc == 0; j = j->next) {
     if (j->submit_pending || !j->ready || (!j->dirty && j->n_dirty_tasks == 0)) continue;
     fc->job_ids[fc->n_jobs++] = strdup(j->id);
     rc = add_task_changes(d, b, j, &err);
   }
   mu_store_batch_barrier(b);
   for (size_t i = 0; i < fc->n_jobs && rc == 0; i++) {
-    mu_job *j = fc->job_ids[i] ? mu_sched_find(d, fc->job_ids[i]) : NULL;
+    mu_job *j = fc->job_ids[i] ? mu_sched_find(d->sched, fc->job_ids[i]) : NULL;
     if (j == NULL || !j->dirty) continue;
     rc = put_job(d, b, j, &err);
     j->dirty = 0;
@@ -338,7 +364,7 @@ static void persist_flush(mu_daemon *d) {
       newer |= a->flush_seq > a->durable_seq;
       a->durable_seq = a->flush_seq;
     }
-    if (newer) mu_sched_kick(d);
+    if (newer) mu_sched_kick(d->sched);
     return;
   }
   size_t ops = mu_store_batch_ops(b);
@@ -366,27 +392,24 @@ static void on_submitted(void *ud, const mu_store_batch_result *res, const mu_er
   submit_ctx *sc = ud;
   mu_daemon *d = sc->d;
   (void)res;
-  d->ha.submits_in_flight--;
-  mu_job *job = mu_sched_find(d, sc->job_id);
+  d->persist->submits_in_flight--;
+  mu_job *job = mu_sched_find(d->sched, sc->job_id);
   if (err == NULL) {
-    note_write_result(d, NULL);
+    mu_cluster_note_write(d, NULL);
     if (job != NULL) {
       job->submit_pending = 0;
       job->ready = 1;
-      mu_sched_kick(d);
+      mu_sched_kick(d->sched);
     }
     Muster__V1__SubmitJobResponse resp = MUSTER__V1__SUBMIT_JOB_RESPONSE__INIT;
     resp.job_id = sc->job_id;
     resp.targets = sc->targets;
     mu_pb_reply(sc->call, &resp.base);
   } else {
-    note_write_result(d, err);
+    mu_cluster_note_write(d, err);
     mu_warn("persist", "job %s not stored: %s", sc->job_id, err->msg);
     if (job != NULL) {
-      mu_job **pp = &d->jobs;
-      while (*pp != job) pp = &(*pp)->next;
-      *pp = job->next;
-      d->n_jobs--;
+      mu_sched_remove(d->sched, job);
       mu_job_free(job);
     }
     if (res != NULL && res->ops_committed > 0) mu_persist_forget_job(d, sc->job_id);
@@ -402,7 +425,7 @@ static void on_submitted(void *ud, const mu_store_batch_result *res, const mu_er
 void mu_persist_submit(mu_daemon *d, mu_job *job, mu_rpc_call *call) {
   mu_err err = {0};
   submit_ctx *sc = calloc(1, sizeof *sc);
-  mu_store_batch *b = mu_store_batch_new(d->ha.store);
+  mu_store_batch *b = mu_store_batch_new(d->cluster->store);
   int rc = sc && b && (sc->job_id = strdup(job->id)) ? 0 : mu_err_set(&err, MU_ENOMEM, "out of memory");
   if (rc == 0) {
     sc->d = d;
@@ -430,21 +453,16 @@ void mu_persist_submit(mu_daemon *d, mu_job *job, mu_rpc_call *call) {
     rc = mu_store_batch_put(b, key, "1", 1, &err);
   }
   if (rc == 0) {
-    d->ha.submits_in_flight++;
+    d->persist->submits_in_flight++;
     rc = mu_store_batch_commit(b, on_submitted, sc, &err);
     b = NULL;
     if (rc == 0) return;
-    d->ha.submits_in_flight--;
+    d->persist->submits_in_flight--;
   }
   mu_store_batch_free(b);
   if (sc) free(sc->job_id);
   free(sc);
-  mu_job **pp = &d->jobs;
-  while (*pp != NULL && *pp != job) pp = &(*pp)->next;
-  if (*pp == job) {
-    *pp = job->next;
-    d->n_jobs--;
-  }
+  mu_sched_remove(d->sched, job);
   mu_job_free(job);
   if (rc == MU_EPERM && mu_cluster_check_write(d, call) != 0) return;
   mu_pb_fail(call, rc == MU_EPERM ? MU_RPC_UNAVAILABLE : mu_rpc_code_from_err(rc),
@@ -453,108 +471,76 @@ void mu_persist_submit(mu_daemon *d, mu_job *job, mu_rpc_call *call) {
 
 /* --- decoding --- */
 
-static const char *jstr(const json_t *o, const char *k) {
-  const char *s = json_string_value(json_object_get(o, k));
-  return s ? s : "";
-}
-static int64_t jint(const json_t *o, const char *k) {
-  return (int64_t)json_integer_value(json_object_get(o, k));
+static void set_str(char **dst, const char *s) {
+  free(*dst);
+  *dst = s && s[0] ? strdup(s) : NULL;
 }
 
-static void job_insert_sorted(mu_daemon *d, mu_job *job) {
-  mu_job **pp = &d->jobs; /* newest first */
-  while (*pp != NULL && (*pp)->created_at_ms > job->created_at_ms) pp = &(*pp)->next;
-  job->next = *pp;
-  *pp = job;
-  d->n_jobs++;
-  unsigned long long secs, seq;
-  if (sscanf(job->id, "j-%llx-%llu", &secs, &seq) == 2 && seq > d->job_seq) d->job_seq = seq;
-}
-
-static void apply_job(mu_daemon *d, const char *id, const json_t *o, int leading) {
-  mu_job *job = mu_sched_find(d, id);
-  Muster__V1__JobState state = (Muster__V1__JobState)jint(o, "state");
+static void apply_job(mu_daemon *d, const char *id, Muster__V1__JobRecord *rec, int leading) {
+  mu_job *job = mu_sched_find(d->sched, id);
   if (job == NULL) {
-    Muster__V1__JobSpec *spec = NULL;
-    mu_err err = {0};
-    if (mu_pbjson_from_json(&muster__v1__job_spec__descriptor, json_object_get(o, "spec"),
-                            (ProtobufCMessage **)&spec, &err) != 0) {
-      mu_warn("persist", "jobs/%s: bad spec (%s); skipped", id, err.msg);
-      return;
-    }
-    const json_t *hosts = json_object_get(o, "hosts");
-    size_t n = json_array_size(hosts);
-    if (spec->n_tasks == 0 || n > d->max_task_runs || n * spec->n_tasks > d->max_task_runs ||
-        spec->target == NULL) {
+    size_t n = rec->n_hosts;
+    Muster__V1__JobSpec *spec = rec->spec;
+    if (spec == NULL || spec->n_tasks == 0 || n > d->sched->cfg.max_task_runs ||
+        n * spec->n_tasks > d->sched->cfg.max_task_runs || spec->target == NULL) {
       mu_warn("persist", "jobs/%s: %zu targets x %zu tasks does not fit; skipped", id, n,
-              spec->n_tasks);
-      protobuf_c_message_free_unpacked(&spec->base, NULL);
+              spec ? spec->n_tasks : 0);
       return;
     }
     char **ids = calloc(n + 1, sizeof *ids);
-    for (size_t i = 0; ids && i < n; i++)
-      ids[i] = (char *)json_string_value(json_array_get(hosts, i));
-    const json_t *r = json_object_get(o, "rollout");
-    mu_rollout ro = {.max_concurrency = (uint32_t)jint(r, "max_concurrency"),
-                     .max_concurrency_pct = (uint32_t)jint(r, "max_concurrency_pct"),
-                     .max_errors = (int32_t)jint(r, "max_errors"),
-                     .max_errors_pct = (uint32_t)jint(r, "max_errors_pct"),
-                     .batch = (uint32_t)jint(r, "batch"),
-                     .disconnected_wait_ms = jint(r, "disconnected_wait_ms")};
-    job = ids ? mu_job_new(id, spec, &ro, ids, n, d->tail_bytes) : NULL;
+    for (size_t i = 0; ids && i < n; i++) ids[i] = rec->hosts[i][0] ? rec->hosts[i] : NULL;
+    const Muster__V1__RolloutLimits *r = rec->rollout;
+    mu_rollout ro = {.max_errors = -1};
+    if (r != NULL)
+      ro = (mu_rollout){.max_concurrency = r->max_concurrency,
+                        .max_concurrency_pct = r->max_concurrency_pct,
+                        .max_errors = r->max_errors,
+                        .max_errors_pct = r->max_errors_pct,
+                        .batch = r->batch,
+                        .disconnected_wait_ms = r->disconnected_wait_ms};
+    rec->spec = NULL; /* the job takes it, in every case */
+    job = ids ? mu_job_new(id, spec, &ro, ids, n, d->sched->cfg.tail_bytes) : NULL;
     free(ids);
     if (job == NULL) {
       protobuf_c_message_free_unpacked(&spec->base, NULL);
       mu_warn("persist", "jobs/%s: out of memory; skipped", id);
       return;
     }
-    job->created_at_ms = jint(o, "created_at_ms");
-    job->concurrency = (uint32_t)jint(o, "concurrency");
-    job->error_budget = jint(o, "error_budget");
-    job_insert_sorted(d, job);
+    job->created_at_ms = rec->created_at_ms;
+    job->concurrency = rec->concurrency;
+    job->error_budget = rec->error_budget;
+    mu_sched_insert(d->sched, job);
   }
   int was_finished = mu_job_finished(job);
-  job->state = state;
-  job->finished_at_ms = jint(o, "finished_at_ms");
-  job->user_cancelled = json_is_true(json_object_get(o, "user_cancelled"));
-  free(job->end_reason);
-  job->end_reason = jstr(o, "end_reason")[0] ? strdup(jstr(o, "end_reason")) : NULL;
+  job->state = rec->state;
+  job->finished_at_ms = rec->finished_at_ms;
+  job->user_cancelled = rec->user_cancelled;
+  set_str(&job->end_reason, rec->end_reason);
   if (!leading && job->ready && !was_finished && mu_job_finished(job))
-    mu_sched_publish_job_end(d, job);
+    mu_sched_publish_job_end(d->sched, job);
 }
 
-static void set_str(char **dst, const char *s) {
-  free(*dst);
-  *dst = s && s[0] ? strdup(s) : NULL;
-}
-
-static void apply_task(mu_daemon *d, mu_job *job, size_t h, size_t t, const json_t *o,
-                       int leading) {
+static void apply_task(mu_daemon *d, mu_job *job, size_t h, size_t t,
+                       const Muster__V1__TaskRecord *rec, int leading) {
   mu_host_run *hr = &job->hosts[h];
   mu_task_run *tr = &hr->tasks[t];
-  const char *tid = jstr(o, "task_id");
-  if (tid[0] != '\0' && strcmp(tid, tr->task_id) != 0) set_str(&tr->task_id, tid);
-  tr->attempt = (uint32_t)jint(o, "attempt");
-  tr->state = (Muster__V1__TaskState)jint(o, "state");
-  tr->exit_code = (int32_t)jint(o, "exit_code");
-  tr->signal = (int32_t)jint(o, "signal");
-  set_str(&tr->message, jstr(o, "message"));
-  tr->started_at_ms = jint(o, "started_at_ms");
-  tr->finished_at_ms = jint(o, "finished_at_ms");
-  tr->retry_at_mono = json_is_true(json_object_get(o, "retry")) ? mu_mono_ms() : 0;
+  if (rec->task_id[0] != '\0' && strcmp(rec->task_id, tr->task_id) != 0)
+    set_str(&tr->task_id, rec->task_id);
+  tr->attempt = rec->attempt;
+  tr->state = rec->state;
+  tr->exit_code = rec->exit_code;
+  tr->signal = rec->signal;
+  set_str(&tr->message, rec->message);
+  tr->started_at_ms = rec->started_at_ms;
+  tr->finished_at_ms = rec->finished_at_ms;
+  tr->retry_at_mono = rec->retry ? mu_mono_ms() : 0;
   tr->lost_at_mono = 0;
-  const json_t *m = json_object_get(o, "metrics");
   tr->has_metrics = 0;
-  if (m != NULL) {
-    Muster__V1__TaskMetrics *pm = NULL;
-    if (mu_pbjson_from_json(&muster__v1__task_metrics__descriptor, m, (ProtobufCMessage **)&pm,
-                            NULL) == 0) {
-      tr->metrics = *pm;
-      tr->metrics.base.unknown_fields = NULL;
-      tr->metrics.base.n_unknown_fields = 0;
-      tr->has_metrics = 1;
-      free(pm); /* TaskMetrics holds only scalars */
-    }
+  if (rec->metrics != NULL) {
+    tr->metrics = *rec->metrics; /* TaskMetrics holds only scalars */
+    tr->metrics.base.unknown_fields = NULL;
+    tr->metrics.base.n_unknown_fields = 0;
+    tr->has_metrics = 1;
   }
   for (size_t p = 0; p < tr->n_params; p++) {
     free(tr->params[p].key);
@@ -563,61 +549,67 @@ static void apply_task(mu_daemon *d, mu_job *job, size_t h, size_t t, const json
   free(tr->params);
   tr->params = NULL;
   tr->n_params = 0;
-  const json_t *params = json_object_get(o, "params");
-  size_t np = json_object_size(params);
+  size_t np = rec->n_params;
   if (np > 0 && np <= 256 && (tr->params = calloc(np, sizeof *tr->params)) != NULL) {
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)params, k, v) {
-      tr->params[tr->n_params].key = strdup(k);
-      tr->params[tr->n_params].value = strdup(json_string_value(v) ? json_string_value(v) : "");
+    for (size_t p = 0; p < np; p++) {
+      tr->params[tr->n_params].key = strdup(rec->params[p]->key);
+      tr->params[tr->n_params].value = strdup(rec->params[p]->value);
       tr->n_params++;
     }
   }
-  const json_t *tail = json_object_get(o, "tail");
   tr->tail.len = tr->tail.start = 0;
-  if (tail != NULL) mu_tail_append(&tr->tail, json_string_value(tail), json_string_length(tail));
+  if (rec->tail[0] != '\0') mu_tail_append(&tr->tail, rec->tail, strlen(rec->tail));
   /* the host's progress as of this record; records are applied in revision order */
-  hr->state = (mu_host_state)jint(o, "host_state");
-  hr->current = (size_t)jint(o, "current");
+  hr->state = (mu_host_state)rec->host_state;
+  hr->current = rec->current;
   if (hr->current > job->spec->n_tasks) hr->current = job->spec->n_tasks;
   if (hr->current == job->spec->n_tasks && hr->state == MU_HOST_RUNNING)
     hr->state = MU_HOST_SUCCEEDED;
-  hr->batch = (size_t)jint(o, "batch");
-  const char *agent = json_string_value(json_object_get(o, "agent_id"));
-  if (agent != NULL && (hr->agent_id == NULL || strcmp(agent, hr->agent_id) != 0))
+  hr->batch = rec->batch;
+  const char *agent = rec->agent_id;
+  if (agent[0] != '\0' && (hr->agent_id == NULL || strcmp(agent, hr->agent_id) != 0))
     set_str(&hr->agent_id, agent);
   hr->waiting_since_mono = 0;
   job->needs_recount = 1;
-  if (!leading && job->ready) mu_sched_publish_task(d, job, hr, t);
+  if (!leading && job->ready) mu_sched_publish_task(d->sched, job, hr, t);
 }
 
-static void apply_agent(mu_daemon *d, const char *id, const json_t *o) {
+static void apply_agent(mu_daemon *d, const char *id, Muster__V1__AgentRecord *rec) {
   mu_agent *a = NULL;
   mu_err err = {0};
   if (mu_registry_upsert(&d->registry, id, &a, &err) != 0) {
     mu_warn("persist", "agents/%s: %s; skipped", id, err.msg);
     return;
   }
-  a->draining = json_is_true(json_object_get(o, "draining"));
+  a->draining = rec->draining;
   if (a->session != NULL) return; /* connected here: the live stream knows better */
-  Muster__V1__AgentMessage *msg = NULL;
-  if (mu_pbjson_from_json(&muster__v1__agent_message__descriptor, json_object_get(o, "hello"),
-                          (ProtobufCMessage **)&msg, &err) != 0 ||
-      msg->msg_case != MUSTER__V1__AGENT_MESSAGE__MSG_HELLO) {
-    mu_warn("persist", "agents/%s: bad hello (%s); skipped", id, err.msg[0] ? err.msg : "not a Hello");
-    if (msg) protobuf_c_message_free_unpacked(&msg->base, NULL);
+  Muster__V1__AgentMessage *msg = rec->hello;
+  if (msg == NULL || msg->msg_case != MUSTER__V1__AGENT_MESSAGE__MSG_HELLO) {
+    mu_warn("persist", "agents/%s: bad hello (%s); skipped", id, msg ? "not a Hello" : "none");
     return;
   }
+  rec->hello = NULL; /* the registry takes it */
   if (a->hello_msg) protobuf_c_message_free_unpacked(&a->hello_msg->base, NULL);
   a->hello_msg = msg;
   /* connected or not: presence/<id> says (followers); a leader's own streams otherwise */
   a->state = MUSTER__V1__AGENT_STATE__AGENT_DISCONNECTED;
   mu_presence_refresh_agent(d, a);
-  if (a->presence_term == 0) a->connected_at_ms = jint(o, "connected_at_ms");
-  a->last_heartbeat_ms = a->last_seen_ms = jint(o, "last_seen_ms");
-  set_str(&a->peer, jstr(o, "peer"));
-  set_str(&a->disconnect_reason, jstr(o, "disconnect_reason"));
+  if (a->presence_term == 0) a->connected_at_ms = rec->connected_at_ms;
+  a->last_heartbeat_ms = a->last_seen_ms = rec->last_seen_ms;
+  set_str(&a->peer, rec->peer);
+  set_str(&a->disconnect_reason, rec->disconnect_reason);
+}
+
+/* Decodes value as a record of desc; logs and returns NULL when it is not one. */
+static ProtobufCMessage *decode(mu_daemon *d, const char *rel, const ProtobufCMessageDescriptor *desc,
+                                const char *value, size_t len) {
+  ProtobufCMessage *rec = NULL;
+  mu_err err = {0};
+  if (mu_record_decode(desc, value, len, &rec, &err) != 0) {
+    mu_warn("persist", "%s%s: %s; skipped", d->cfg.etcd_prefix, rel, err.msg);
+    return NULL;
+  }
+  return rec;
 }
 
 void mu_persist_apply(mu_daemon *d, const char *rel, const char *value, size_t len, int leading) {
@@ -637,39 +629,43 @@ void mu_persist_apply(mu_daemon *d, const char *rel, const char *value, size_t l
     mu_secrets_apply(d, rel + 8, value, len);
     return;
   }
-  json_error_t jerr;
-  json_t *o = json_loadb(value, len, 0, &jerr);
   if (strncmp(rel, "jobs/", 5) == 0 && strchr(rel + 5, '/') != NULL) {
     const char *slash = strchr(rel + 5, '/');
     snprintf(id, sizeof id, "%.*s", (int)(slash - rel - 5), rel + 5);
-    mu_job *job = strcmp(slash, "/ready") == 0 ? mu_sched_find(d, id) : NULL;
+    mu_job *job = strcmp(slash, "/ready") == 0 ? mu_sched_find(d->sched, id) : NULL;
     if (job != NULL && !job->ready) {
       job->ready = 1;
       job->needs_recount = 1;
-      if (!leading && mu_job_finished(job)) mu_sched_publish_job_end(d, job);
+      if (!leading && mu_job_finished(job)) mu_sched_publish_job_end(d->sched, job);
     }
-    json_decref(o);
     return;
   }
-  if (o == NULL || !json_is_object(o)) {
-    mu_warn("persist", "%s%s: not a JSON object (%s); skipped", d->cfg.etcd_prefix, rel, jerr.text);
-    json_decref(o);
-    return;
-  }
+  const ProtobufCMessageDescriptor *desc = NULL;
+  mu_job *job = NULL;
   if (sscanf(rel, "agents/%299[^/]%n", id, &n) == 1 && rel[n] == '\0') {
-    apply_agent(d, id, o);
+    desc = &muster__v1__agent_record__descriptor;
   } else if (sscanf(rel, "jobs/%299[^/]%n", id, &n) == 1 && rel[n] == '\0') {
-    apply_job(d, id, o, leading);
+    desc = &muster__v1__job_record__descriptor;
   } else if (sscanf(rel, "tasks/%299[^/]/%zu.%zu%n", id, &h, &t, &n) == 3 && rel[n] == '\0') {
-    mu_job *job = mu_sched_find(d, id);
-    if (job == NULL || h >= job->n_hosts || t >= job->spec->n_tasks)
+    job = mu_sched_find(d->sched, id);
+    if (job == NULL || h >= job->n_hosts || t >= job->spec->n_tasks) {
       mu_debug("persist", "%s: no such job or task here; skipped", rel);
-    else
-      apply_task(d, job, h, t, o, leading);
+      return;
+    }
+    desc = &muster__v1__task_record__descriptor;
   } else {
     mu_debug("persist", "%s%s: not a musterd key; ignored", d->cfg.etcd_prefix, rel);
+    return;
   }
-  json_decref(o);
+  ProtobufCMessage *rec = decode(d, rel, desc, value, len);
+  if (rec == NULL) return;
+  if (desc == &muster__v1__agent_record__descriptor)
+    apply_agent(d, id, (Muster__V1__AgentRecord *)rec);
+  else if (desc == &muster__v1__job_record__descriptor)
+    apply_job(d, id, (Muster__V1__JobRecord *)rec, leading);
+  else
+    apply_task(d, job, h, t, (Muster__V1__TaskRecord *)rec, leading);
+  protobuf_c_message_free_unpacked(rec, NULL);
 }
 
 void mu_persist_apply_delete(mu_daemon *d, const char *rel) {
@@ -688,20 +684,15 @@ void mu_persist_apply_delete(mu_daemon *d, const char *rel) {
     return;
   }
   if (sscanf(rel, "jobs/%299[^/]%n", id, &n) != 1 || rel[n] != '\0') return;
-  mu_job **pp = &d->jobs;
-  while (*pp != NULL && strcmp((*pp)->id, id) != 0) pp = &(*pp)->next;
-  if (*pp == NULL) return;
-  mu_job *job = *pp;
-  *pp = job->next;
-  d->n_jobs--;
-  if (mu_job_finished(job)) /* the leader's retention forgot it: say so here too */
-    mu_evicted_ring_add(&d->evicted, job->id, job->finished_at_ms,
-                        mu_now_ms() - job->finished_at_ms < d->retention.min_age_ms);
+  mu_job *job = mu_sched_find(d->sched, id);
+  if (job == NULL) return;
+  mu_sched_remove(d->sched, job);
+  mu_sched_note_evicted(d->sched, job); /* the leader's retention forgot it: say so here too */
   mu_job_free(job);
 }
 
 void mu_persist_settle(mu_daemon *d) {
-  for (mu_job *j = d->jobs; j != NULL; j = j->next)
+  for (mu_job *j = d->sched->jobs; j != NULL; j = j->next)
     if (j->needs_recount) {
       mu_sched_recount(j);
       j->needs_recount = 0;
@@ -709,27 +700,61 @@ void mu_persist_settle(mu_daemon *d) {
 }
 
 void mu_persist_reset_jobs(mu_daemon *d) {
-  while (d->jobs != NULL) {
-    mu_job *j = d->jobs;
-    d->jobs = j->next;
-    mu_job_free(j);
-  }
-  d->n_jobs = 0;
-  for (size_t i = 0; i < d->ha.n_deleted; i++) free(d->ha.deleted_jobs[i]);
-  d->ha.n_deleted = 0;
+  mu_sched_reset(d->sched);
+  for (size_t i = 0; i < d->persist->n_deleted; i++) free(d->persist->deleted_jobs[i]);
+  d->persist->n_deleted = 0;
   mu_secrets_reset(d); /* the snapshot brings the secret records too */
 }
 
 void mu_persist_init(mu_daemon *d) {
-  uv_timer_init(d->loop, &d->ha.flush_timer);
-  d->ha.flush_timer.data = d;
+  uv_timer_init(d->loop, &d->persist->flush_timer);
+  d->persist->flush_timer.data = d;
 }
 
 void mu_persist_close(mu_daemon *d) {
-  uv_timer_stop(&d->ha.flush_timer);
-  uv_close((uv_handle_t *)&d->ha.flush_timer, NULL);
-  for (size_t i = 0; i < d->ha.n_deleted; i++) free(d->ha.deleted_jobs[i]);
-  free(d->ha.deleted_jobs);
-  d->ha.deleted_jobs = NULL;
-  d->ha.n_deleted = d->ha.cap_deleted = 0;
+  uv_timer_stop(&d->persist->flush_timer);
+  uv_close((uv_handle_t *)&d->persist->flush_timer, NULL);
+  for (size_t i = 0; i < d->persist->n_deleted; i++) free(d->persist->deleted_jobs[i]);
+  free(d->persist->deleted_jobs);
+  d->persist->deleted_jobs = NULL;
+  d->persist->n_deleted = d->persist->cap_deleted = 0;
+}
+
+/* --- events (events.h) --- */
+
+void mu_persist_on_agent(mu_daemon *d, mu_agent *a, int stopping) {
+  if (!stopping) mu_persist_agent(d, a);
+}
+
+void mu_persist_on_deposed(mu_daemon *d) { d->persist->flush_in_flight = 0; }
+
+void mu_persist_on_snapshot_begin(mu_daemon *d) {
+  mu_persist_reset_jobs(d);
+  mu_presence_reset(d);
+  mu_tokens_load_begin(d);
+}
+
+void mu_persist_on_record(mu_daemon *d, const char *rel, const char *value, size_t len,
+                          int leading) {
+  if (strncmp(rel, "bundles/", 8) == 0) return; /* bundles.c's */
+  if (value != NULL)
+    mu_persist_apply(d, rel, value, len, leading);
+  else
+    mu_persist_apply_delete(d, rel);
+}
+
+void mu_persist_on_records_end(mu_daemon *d, int snapshot) {
+  if (snapshot) mu_tokens_load_end(d);
+  mu_persist_settle(d);
+  if (snapshot) mu_presence_refresh(d);
+}
+
+void mu_persist_on_takeover(mu_daemon *d) {
+  for (size_t i = 0; i < d->registry.n; i++) {
+    mu_agent *a = d->registry.agents[i];
+    if (a->session == NULL) a->state = MUSTER__V1__AGENT_STATE__AGENT_DISCONNECTED;
+    a->persist_dirty = a->hello_msg != NULL;
+    a->presence_dirty = a->session != NULL;
+  }
+  mu_persist_kick(d);
 }

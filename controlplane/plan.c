@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "controlplane/daemon.h"
+#include "controlplane/scheduler.h"
 #include "lib/selector/selector.h"
 
 /* An owned copy of text for a JobPlan string field (freed by free_unpacked). */
@@ -38,7 +39,7 @@ int mu_sched_plan(mu_daemon *d, Muster__V1__JobSpec *spec, const struct mu_calle
   mu_rollout rollout;
   char **ids = NULL;
   size_t n = 0;
-  int rc = mu_sched_admit(d, spec, caller, &rollout, &ids, &n, err);
+  int rc = mu_sched_admit(d->sched, spec, caller, &rollout, &ids, &n, err);
   if (rc != 0) return rc;
   Muster__V1__JobPlan *plan = calloc(1, sizeof *plan);
   if (plan == NULL) {

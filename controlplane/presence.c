@@ -8,9 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
+#include "controlplane/presence.h"
 
+#include "controlplane/cluster.h"
 #include "controlplane/daemon.h"
+#include "controlplane/records.h"
 #include "lib/base/log.h"
 
 #define MU_PRESENCE_RETRY_MS 500
@@ -19,7 +21,7 @@
 static void on_timer(uv_timer_t *t);
 
 static void arm(mu_daemon *d, int64_t ms) {
-  if (!d->stopping && d->ha.active) uv_timer_start(&d->ha.presence_timer, on_timer, (uint64_t)ms, 0);
+  if (!d->stopping && d->cluster->active) uv_timer_start(&d->presence->timer, on_timer, (uint64_t)ms, 0);
 }
 
 static int64_t period_ms(const mu_daemon *d) {
@@ -45,7 +47,7 @@ static void on_revoked(void *ud, const mu_etcd_result *res, const mu_err *err) {
 
 static void revoke(mu_daemon *d, int64_t lease, mu_etcd_cb cb, void *ud) {
   mu_err err = {0};
-  if (mu_etcd_lease_revoke(d->ha.etcd, lease, cb, ud, &err) != 0) {
+  if (mu_etcd_lease_revoke(d->cluster->etcd, lease, cb, ud, &err) != 0) {
     mu_warn("presence", "revoking lease %lld: %s", (long long)lease, err.msg);
     if (cb != on_revoked) cb(ud, NULL, &err);
   }
@@ -53,14 +55,14 @@ static void revoke(mu_daemon *d, int64_t lease, mu_etcd_cb cb, void *ud) {
 
 static void on_granted(void *ud, const mu_etcd_result *res, const mu_err *err) {
   mu_daemon *d = ud;
-  d->ha.presence_busy = 0;
+  d->presence->busy = 0;
   if (d->stopping) {
     if (res != NULL) revoke(d, res->lease_id, on_revoked, NULL);
     return;
   }
-  if (d->ha.presence_gen != d->ha.gen || d->role != MU_ROLE_LEADER) { /* a past term's */
+  if (d->presence->gen != d->cluster->gen || d->cluster->role != MU_ROLE_LEADER) { /* a past term's */
     if (res != NULL) revoke(d, res->lease_id, on_revoked, NULL);
-    if (d->role == MU_ROLE_LEADER && d->ha.presence_lease == 0) arm(d, 0);
+    if (d->cluster->role == MU_ROLE_LEADER && d->presence->lease == 0) arm(d, 0);
     return;
   }
   if (err != NULL) {
@@ -68,63 +70,64 @@ static void on_granted(void *ud, const mu_etcd_result *res, const mu_err *err) {
     arm(d, MU_PRESENCE_RETRY_MS);
     return;
   }
-  d->ha.presence_lease = res->lease_id;
+  d->presence->lease = res->lease_id;
   mu_info("presence", "presence lease %lld granted (TTL %llds) for term %llu",
-          (long long)res->lease_id, (long long)res->ttl, (unsigned long long)d->term);
+          (long long)res->lease_id, (long long)res->ttl, (unsigned long long)d->cluster->term);
   mark_all(d);
-  mu_persist_kick(d);
+  if (d->presence->granted != NULL) d->presence->granted(d); /* the next flush writes them */
   arm(d, period_ms(d));
 }
 
 static void on_refreshed(void *ud, const mu_etcd_result *res, const mu_err *err) {
   mu_daemon *d = ud;
   (void)res;
-  d->ha.presence_busy = 0;
-  if (d->stopping || d->ha.presence_gen != d->ha.gen || d->role != MU_ROLE_LEADER) return;
+  d->presence->busy = 0;
+  if (d->stopping || d->presence->gen != d->cluster->gen || d->cluster->role != MU_ROLE_LEADER) return;
   if (err == NULL) {
     arm(d, period_ms(d));
     return;
   }
   if (err->code == MU_ENOENT) {
     mu_warn("presence", "presence lease %lld is gone (%s); granting a new one",
-            (long long)d->ha.presence_lease, err->msg);
-    d->ha.presence_lease = 0;
+            (long long)d->presence->lease, err->msg);
+    d->presence->lease = 0;
     mark_all(d);
     arm(d, 0);
     return;
   }
   mu_warn("presence", "refreshing presence lease %lld: %s; retrying",
-          (long long)d->ha.presence_lease, err->msg);
+          (long long)d->presence->lease, err->msg);
   arm(d, MU_PRESENCE_RETRY_MS);
 }
 
 static void on_timer(uv_timer_t *t) {
   mu_daemon *d = t->data;
-  mu_ha_state *ha = &d->ha;
+  mu_presence *p = d->presence;
+  mu_cluster *ha = d->cluster;
   mu_err err = {0};
-  if (d->stopping || d->role != MU_ROLE_LEADER) return;
-  if (ha->presence_busy) {
+  if (d->stopping || d->cluster->role != MU_ROLE_LEADER) return;
+  if (p->busy) {
     arm(d, MU_PRESENCE_BUSY_MS);
     return;
   }
   if (!mu_leader_is_leader(ha->leader)) return; /* past its deadline: on_deposed follows */
-  ha->presence_gen = ha->gen;
-  ha->presence_busy = 1;
+  p->gen = ha->gen;
+  p->busy = 1;
   int rc;
-  if (ha->presence_lease == 0)
+  if (p->lease == 0)
     rc = mu_etcd_lease_grant(ha->etcd, (d->cfg.presence_ttl_ms + 999) / 1000, on_granted, d, &err);
   else
-    rc = mu_etcd_lease_keepalive(ha->etcd, ha->presence_lease, on_refreshed, d, &err);
+    rc = mu_etcd_lease_keepalive(ha->etcd, p->lease, on_refreshed, d, &err);
   if (rc != 0) {
-    ha->presence_busy = 0;
+    p->busy = 0;
     mu_warn("presence", "presence lease: %s; retrying", err.msg);
     arm(d, MU_PRESENCE_RETRY_MS);
   }
 }
 
 void mu_presence_init(mu_daemon *d) {
-  uv_timer_init(d->loop, &d->ha.presence_timer);
-  d->ha.presence_timer.data = d;
+  uv_timer_init(d->loop, &d->presence->timer);
+  d->presence->timer.data = d;
 }
 
 static void forget_written(mu_daemon *d) {
@@ -136,15 +139,15 @@ static void forget_written(mu_daemon *d) {
 
 void mu_presence_on_elected(mu_daemon *d) {
   /* Keys of earlier terms belong to their leaders' leases and go with them. */
-  d->ha.presence_lease = 0;
+  d->presence->lease = 0;
   forget_written(d);
   arm(d, 0);
 }
 
 void mu_presence_on_deposed(mu_daemon *d) {
-  uv_timer_stop(&d->ha.presence_timer);
-  if (d->ha.presence_lease != 0) revoke(d, d->ha.presence_lease, on_revoked, NULL);
-  d->ha.presence_lease = 0;
+  uv_timer_stop(&d->presence->timer);
+  if (d->presence->lease != 0) revoke(d, d->presence->lease, on_revoked, NULL);
+  d->presence->lease = 0;
   forget_written(d);
 }
 
@@ -161,12 +164,12 @@ static void on_stop_revoked(void *ud, const mu_etcd_result *res, const mu_err *e
 }
 
 void mu_presence_stop(mu_daemon *d, void (*done)(mu_daemon *d)) {
-  uv_timer_stop(&d->ha.presence_timer);
-  if (!uv_is_closing((uv_handle_t *)&d->ha.presence_timer))
-    uv_close((uv_handle_t *)&d->ha.presence_timer, NULL);
-  int64_t lease = d->ha.presence_lease;
-  d->ha.presence_lease = 0;
-  stop_ctx *sc = lease != 0 && d->ha.etcd != NULL ? calloc(1, sizeof *sc) : NULL;
+  uv_timer_stop(&d->presence->timer);
+  if (!uv_is_closing((uv_handle_t *)&d->presence->timer))
+    uv_close((uv_handle_t *)&d->presence->timer, NULL);
+  int64_t lease = d->presence->lease;
+  d->presence->lease = 0;
+  stop_ctx *sc = lease != 0 && d->cluster->etcd != NULL ? calloc(1, sizeof *sc) : NULL;
   if (sc == NULL) {
     done(d);
     return;
@@ -179,18 +182,21 @@ void mu_presence_stop(mu_daemon *d, void (*done)(mu_daemon *d)) {
 /* --- writes (leader) --- */
 
 static char *presence_json(const mu_daemon *d, const mu_agent *a) {
-  json_t *o = json_pack("{s:i,s:s,s:I,s:I,s:s,s:s,s:s}", "v", 1, "session", a->session_id,
-                        "term", (json_int_t)d->term, "connected_at_ms",
-                        (json_int_t)a->connected_at_ms, "address", d->cfg.advertise,
-                        "member_id", d->cfg.member_id, "peer", a->peer ? a->peer : "");
-  if (o == NULL) return NULL;
-  char *text = json_dumps(o, JSON_COMPACT);
-  json_decref(o);
+  Muster__V1__PresenceRecord rec = MUSTER__V1__PRESENCE_RECORD__INIT;
+  rec.v = MU_RECORD_VERSION;
+  rec.session = (char *)a->session_id;
+  rec.term = (int64_t)d->cluster->term;
+  rec.connected_at_ms = a->connected_at_ms;
+  rec.address = (char *)d->cfg.advertise;
+  rec.member_id = (char *)d->cfg.member_id;
+  rec.peer = a->peer ? a->peer : "";
+  char *text = NULL;
+  mu_record_encode(&rec.base, &text, NULL);
   return text;
 }
 
 int mu_presence_add_ops(mu_daemon *d, mu_store_batch *b, mu_err *err) {
-  int64_t lease = d->ha.presence_lease;
+  int64_t lease = d->presence->lease;
   for (size_t i = 0; i < d->registry.n; i++) {
     mu_agent *a = d->registry.agents[i];
     if (!a->presence_dirty) continue;
@@ -221,12 +227,12 @@ void mu_presence_write_failed(mu_daemon *d, const mu_err *err) {
     a->presence_stored = 1;
     a->presence_dirty = 1;
   }
-  if (err != NULL && err->code == MU_ENOENT && d->ha.presence_lease != 0 &&
-      d->role == MU_ROLE_LEADER) {
+  if (err != NULL && err->code == MU_ENOENT && d->presence->lease != 0 &&
+      d->cluster->role == MU_ROLE_LEADER) {
     mu_warn("presence", "etcd does not know presence lease %lld any more; granting a new one",
-            (long long)d->ha.presence_lease);
-    d->ha.presence_lease = 0;
-    uv_timer_stop(&d->ha.presence_timer);
+            (long long)d->presence->lease);
+    d->presence->lease = 0;
+    uv_timer_stop(&d->presence->timer);
     arm(d, 0);
   }
 }
@@ -234,9 +240,9 @@ void mu_presence_write_failed(mu_daemon *d, const mu_err *err) {
 /* --- reads (followers) --- */
 
 void mu_presence_refresh_agent(mu_daemon *d, mu_agent *a) {
-  if (d->role != MU_ROLE_FOLLOWER || a->session != NULL) return;
+  if (d->cluster->role != MU_ROLE_FOLLOWER || a->session != NULL) return;
   /* A key of an older term is a dead or deposed leader's, waiting for its lease to expire. */
-  uint64_t known = (uint64_t)mu_leader_known_term(d->ha.leader);
+  uint64_t known = (uint64_t)mu_leader_known_term(d->cluster->leader);
   int connected = a->presence_term > 0 && (known == 0 || a->presence_term >= known);
   a->state = connected ? MUSTER__V1__AGENT_STATE__AGENT_CONNECTED
                        : MUSTER__V1__AGENT_STATE__AGENT_DISCONNECTED;
@@ -264,31 +270,32 @@ void mu_presence_apply(mu_daemon *d, const char *id, const char *value, size_t l
     }
     return;
   }
-  json_error_t jerr;
-  json_t *o = json_loadb(value, len, 0, &jerr);
-  json_int_t term = json_integer_value(json_object_get(o, "term"));
-  const char *session = json_string_value(json_object_get(o, "session"));
-  if (!json_is_object(o) || term <= 0 || session == NULL) {
-    mu_warn("presence", "%spresence/%s: %s; skipped", prefix, id,
-            o == NULL ? jerr.text : "not a presence record (needs session and a positive term)");
-    json_decref(o);
-    return;
-  }
-  if (d->role != MU_ROLE_FOLLOWER) { /* a leader's live streams know better */
-    json_decref(o);
-    return;
-  }
+  Muster__V1__PresenceRecord *rec = NULL;
   mu_err err = {0};
+  if (mu_record_decode(&muster__v1__presence_record__descriptor, value, len,
+                       (ProtobufCMessage **)&rec, &err) != 0 ||
+      rec->term <= 0 || rec->session[0] == '\0') {
+    mu_warn("presence", "%spresence/%s: %s; skipped", prefix, id,
+            rec == NULL ? err.msg : "not a presence record (needs session and a positive term)");
+    if (rec != NULL) protobuf_c_message_free_unpacked(&rec->base, NULL);
+    return;
+  }
+  if (d->cluster->role != MU_ROLE_FOLLOWER) { /* a leader's live streams know better */
+    protobuf_c_message_free_unpacked(&rec->base, NULL);
+    return;
+  }
   if (a == NULL && mu_registry_upsert(&d->registry, id, &a, &err) != 0) {
     mu_warn("presence", "%spresence/%s: %s; skipped", prefix, id, err.msg);
-    json_decref(o);
+    protobuf_c_message_free_unpacked(&rec->base, NULL);
     return;
   }
   if (a->session == NULL) {
-    a->presence_term = (uint64_t)term;
-    a->connected_at_ms = (int64_t)json_integer_value(json_object_get(o, "connected_at_ms"));
-    snprintf(a->session_id, sizeof a->session_id, "%s", session);
+    a->presence_term = (uint64_t)rec->term;
+    a->connected_at_ms = rec->connected_at_ms;
+    snprintf(a->session_id, sizeof a->session_id, "%s", rec->session);
     mu_presence_refresh_agent(d, a);
   }
-  json_decref(o);
+  protobuf_c_message_free_unpacked(&rec->base, NULL);
 }
+
+void mu_presence_on_leader_changed(mu_daemon *d) { mu_presence_refresh(d); }

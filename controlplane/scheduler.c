@@ -1,16 +1,14 @@
-/* The scheduler: turns a validated job into host runs, starts them within the rollout limits
- * (max concurrency, batches, max errors, per-agent slots), assigns each host's tasks in order,
- * applies task events from agents, retries with backoff, gives a vanished agent a grace
- * period before its tasks are LOST, and finishes jobs. It never waits on an agent: every pass
- * only looks at state and sends what it can. */
+/* The scheduler (scheduler.h): rollout limits, assignment, task events, retries, LOST
+ * tasks and finished jobs. Every pass only looks at state and sends what it can; what leaves
+ * the scheduler goes through its hooks. */
+#include "controlplane/scheduler.h"
+
 #include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "controlplane/authz.h"
-#include "controlplane/daemon.h"
-#include "controlplane/secrets.h"
+#include "controlplane/targets.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/rpc/pb.h"
@@ -20,51 +18,131 @@
 #define MU_MAX_PARAMS 256
 #define MU_EACCES_SECRET (-EACCES) /* send_assign: the task's secrets were refused */
 
-static void sched_tick(mu_daemon *d);
+static void sched_tick(mu_scheduler *s);
+
+/* --- the hooks (scheduler.h): each one optional --- */
+
+static int leading(mu_scheduler *s) {
+  return s->hooks.leading == NULL || s->hooks.leading(s->hooks.ud);
+}
+
+static int send_msg(mu_scheduler *s, mu_agent *agent, const Muster__V1__ControlMessage *msg,
+                    mu_err *err) {
+  if (s->hooks.send == NULL)
+    return mu_err_set(err, MU_EAGAIN, "agent %s is not connected", agent->id);
+  return s->hooks.send(s->hooks.ud, agent, msg, err);
+}
+
+static void mark_task(mu_scheduler *s, mu_job *job, mu_host_run *h, size_t idx) {
+  if (s->hooks.task_changed != NULL) s->hooks.task_changed(s->hooks.ud, job, h, idx);
+}
+
+static void mark_host(mu_scheduler *s, mu_job *job, mu_host_run *h) {
+  for (size_t t = 0; t < job->spec->n_tasks; t++) mark_task(s, job, h, t);
+}
+
+static void mark_job(mu_scheduler *s, mu_job *job) {
+  if (s->hooks.job_changed != NULL) s->hooks.job_changed(s->hooks.ud, job);
+}
+
+static void forget_job(mu_scheduler *s, const char *job_id) {
+  if (s->hooks.job_forgotten != NULL) s->hooks.job_forgotten(s->hooks.ud, job_id);
+}
+
+static void pass_done(mu_scheduler *s) {
+  if (s->hooks.pass_done != NULL) s->hooks.pass_done(s->hooks.ud);
+}
+
+/* --- the pass timer and the job list --- */
 
 static void on_sched_timer(uv_timer_t *t) {
-  mu_daemon *d = t->data;
-  d->sched_armed = 0;
-  sched_tick(d);
+  mu_scheduler *s = t->data;
+  s->armed = 0;
+  sched_tick(s);
 }
 
-void mu_sched_init(mu_daemon *d) {
-  uv_timer_init(d->loop, &d->sched_timer);
-  d->sched_timer.data = d;
+void mu_sched_init(mu_scheduler *s, const mu_sched_config *cfg, const mu_sched_hooks *hooks) {
+  s->cfg = *cfg;
+  s->hooks = *hooks;
+  uv_timer_init(cfg->loop, &s->timer);
+  s->timer.data = s;
 }
 
-void mu_sched_close(mu_daemon *d) {
-  uv_timer_stop(&d->sched_timer);
-  uv_close((uv_handle_t *)&d->sched_timer, NULL);
-  while (d->jobs != NULL) {
-    mu_job *j = d->jobs;
-    d->jobs = j->next;
+void mu_sched_reset(mu_scheduler *s) {
+  while (s->jobs != NULL) {
+    mu_job *j = s->jobs;
+    s->jobs = j->next;
     mu_job_free(j);
   }
-  d->n_jobs = 0;
+  s->n_jobs = 0;
 }
 
-void mu_sched_kick(mu_daemon *d) {
-  if (d->sched_armed || d->stopping) return;
-  d->sched_armed = 1;
-  uv_timer_start(&d->sched_timer, on_sched_timer, 0, 0);
+void mu_sched_close(mu_scheduler *s) {
+  s->stopping = 1;
+  uv_timer_stop(&s->timer);
+  if (!uv_is_closing((uv_handle_t *)&s->timer)) uv_close((uv_handle_t *)&s->timer, NULL);
+  mu_sched_reset(s);
 }
 
-mu_job *mu_sched_find(mu_daemon *d, const char *job_id) {
-  for (mu_job *j = d->jobs; j != NULL; j = j->next)
+void mu_sched_free(mu_scheduler *s) { mu_evicted_ring_free(&s->evicted); }
+
+void mu_sched_kick(mu_scheduler *s) {
+  if (s->armed || s->stopping) return;
+  s->armed = 1;
+  uv_timer_start(&s->timer, on_sched_timer, 0, 0);
+}
+
+void mu_sched_pass(mu_scheduler *s) {
+  if (s->armed) uv_timer_stop(&s->timer);
+  s->armed = 0;
+  sched_tick(s);
+}
+
+void mu_sched_pause(mu_scheduler *s) {
+  uv_timer_stop(&s->timer);
+  s->armed = 0;
+}
+
+void mu_sched_insert(mu_scheduler *s, mu_job *job) {
+  mu_job **pp = &s->jobs; /* newest first */
+  while (*pp != NULL && (*pp)->created_at_ms > job->created_at_ms) pp = &(*pp)->next;
+  job->next = *pp;
+  *pp = job;
+  s->n_jobs++;
+  unsigned long long secs, seq;
+  if (sscanf(job->id, "j-%llx-%llu", &secs, &seq) == 2 && seq > s->job_seq) s->job_seq = seq;
+}
+
+void mu_sched_remove(mu_scheduler *s, mu_job *job) {
+  mu_job **pp = &s->jobs;
+  while (*pp != NULL && *pp != job) pp = &(*pp)->next;
+  if (*pp != job) return;
+  *pp = job->next;
+  job->next = NULL;
+  s->n_jobs--;
+}
+
+void mu_sched_note_evicted(mu_scheduler *s, const mu_job *job) {
+  if (mu_job_finished(job))
+    mu_evicted_ring_add(&s->evicted, job->id, job->finished_at_ms,
+                        mu_now_ms() - job->finished_at_ms < s->cfg.retention.min_age_ms);
+}
+
+mu_job *mu_sched_find(mu_scheduler *s, const char *job_id) {
+  for (mu_job *j = s->jobs; j != NULL; j = j->next)
     if (strcmp(j->id, job_id) == 0) return j;
   return NULL;
 }
 
-void mu_sched_fail_not_found(mu_daemon *d, mu_rpc_call *call, const char *job_id) {
+void mu_sched_fail_not_found(const mu_scheduler *s, mu_rpc_call *call, const char *job_id) {
   char msg[MU_ERR_MSG_MAX];
-  mu_retention_not_found(&d->retention, &d->evicted, job_id, msg, sizeof msg);
+  mu_retention_not_found(&s->cfg.retention, &s->evicted, job_id, msg, sizeof msg);
   mu_pb_fail(call, MU_RPC_NOT_FOUND, "%s", msg);
 }
 
 /* --- events out --- */
 
-void mu_sched_publish_task(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx) {
+void mu_sched_publish_task(mu_scheduler *s, mu_job *job, mu_host_run *h, size_t idx) {
   Muster__V1__JobEvent ev = MUSTER__V1__JOB_EVENT__INIT;
   Muster__V1__TaskRun run;
   mu_task_run *tr = &h->tasks[idx];
@@ -76,23 +154,23 @@ void mu_sched_publish_task(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx
   ev.job_id = job->id;
   ev.task = &run;
   ev.at_ms = mu_now_ms();
-  mu_job_publish(job, &ev, tr->task_id, d->history_bytes);
+  mu_job_publish(job, &ev, tr->task_id, s->cfg.history_bytes);
   free(storage);
   free(ptrs);
 }
 
 /* Every task transition goes through here: told to watchers and written to etcd. */
-static void publish_task(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx) {
-  mu_persist_task(d, job, h, idx);
-  mu_sched_publish_task(d, job, h, idx);
+static void publish_task(mu_scheduler *s, mu_job *job, mu_host_run *h, size_t idx) {
+  mark_task(s, job, h, idx);
+  mu_sched_publish_task(s, job, h, idx);
 }
 
-static void publish_job_state(mu_daemon *d, mu_job *job) {
+static void publish_job_state(mu_scheduler *s, mu_job *job) {
   Muster__V1__JobEvent ev = MUSTER__V1__JOB_EVENT__INIT;
   ev.job_id = job->id;
   ev.job_state = job->state;
   ev.at_ms = mu_now_ms();
-  mu_job_publish(job, &ev, NULL, d->history_bytes);
+  mu_job_publish(job, &ev, NULL, s->cfg.history_bytes);
 }
 
 /* --- assignment --- */
@@ -116,14 +194,16 @@ static void set_message(mu_task_run *tr, const char *msg) {
 }
 
 /* Sends the Assign of attempt for task idx of host h; the agent must be connected. */
-static int send_assign(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx, mu_agent *agent,
+static int send_assign(mu_scheduler *s, mu_job *job, mu_host_run *h, size_t idx, mu_agent *agent,
                        uint32_t attempt, mu_err *err) {
   mu_task_run *tr = &h->tasks[idx];
   Muster__V1__ControlMessage msg = MUSTER__V1__CONTROL_MESSAGE__INIT;
   Muster__V1__Assign a = MUSTER__V1__ASSIGN__INIT;
-  /* Output params of earlier tasks on this host, as "<task>.<key>". */
-  size_t n = 0;
-  for (size_t i = 0; i < idx; i++) n += h->tasks[i].n_params;
+  /* Output params of earlier tasks on this host, as "<task>.<key>"; a retry also gets those its
+   * own earlier attempts set, so a task holding a remote handle (a Flink JobID) finds it again
+   * after a failover to another agent. */
+  size_t n = 0, upto = attempt > 1 ? idx + 1 : idx;
+  for (size_t i = 0; i < upto; i++) n += h->tasks[i].n_params;
   Muster__V1__Assign__ParamsEntry *entries = calloc(n + 1, sizeof *entries);
   Muster__V1__Assign__ParamsEntry **ptrs = calloc(n + 1, sizeof *ptrs);
   char **keys = calloc(n + 1, sizeof *keys);
@@ -134,7 +214,7 @@ static int send_assign(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx, mu
     return MU_ENOMEM;
   }
   size_t k = 0;
-  for (size_t i = 0; i < idx; i++)
+  for (size_t i = 0; i < upto; i++)
     for (size_t p = 0; p < h->tasks[i].n_params; p++, k++) {
       muster__v1__assign__params_entry__init(&entries[k]);
       size_t len = strlen(job->spec->tasks[i]->name) + strlen(h->tasks[i].params[p].key) + 2;
@@ -147,20 +227,23 @@ static int send_assign(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx, mu
   a.job_id = job->id;
   a.task_id = tr->task_id;
   a.attempt = attempt;
-  a.fencing_term = d->term;
+  a.fencing_term = s->term;
   a.spec = job->spec->tasks[idx];
-  char bundle_digest[MU_BUNDLE_DIGEST_SIZE] = "";
-  if (a.spec->bundle[0] != '\0') mu_bundles_digest_of(d, a.spec->bundle, bundle_digest);
+  char bundle_digest[MU_SCHED_DIGEST_SIZE] = "";
+  if (a.spec->bundle[0] != '\0' && s->hooks.bundle_digest != NULL)
+    s->hooks.bundle_digest(s->hooks.ud, a.spec->bundle, bundle_digest);
   a.bundle_digest = bundle_digest;
   a.n_params = n;
   a.params = ptrs;
   /* The task's secrets, decrypted for this agent only: in this message and nowhere else. */
-  int rc = mu_secrets_resolve(d, a.spec, agent, &a.secrets, &a.n_secrets, err);
+  int rc = s->hooks.secrets_resolve == NULL
+               ? 0
+               : s->hooks.secrets_resolve(s->hooks.ud, a.spec, agent, &a.secrets, &a.n_secrets, err);
   if (rc != 0) rc = rc == MU_ENOMEM ? MU_ENOMEM : MU_EACCES_SECRET;
   msg.msg_case = MUSTER__V1__CONTROL_MESSAGE__MSG_ASSIGN;
   msg.assign = &a;
-  if (rc == 0) rc = mu_gateway_send(agent, &msg, err);
-  mu_secrets_resolved_free(a.secrets, a.n_secrets);
+  if (rc == 0) rc = send_msg(s, agent, &msg, err);
+  if (s->hooks.secrets_free != NULL) s->hooks.secrets_free(a.secrets, a.n_secrets);
   for (size_t i = 0; i < n; i++) free(keys[i]);
   free(keys);
   free(entries);
@@ -168,14 +251,14 @@ static int send_assign(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx, mu
   return rc;
 }
 
-static void task_ended(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx);
+static void task_ended(mu_scheduler *s, mu_job *job, mu_host_run *h, size_t idx);
 
 /* Assigns the next attempt of task idx of host h; the agent must be connected. An attempt
  * whose secrets cannot be resolved for the agent ends FAILED here, saying why. */
-static int assign_task(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx, mu_agent *agent) {
+static int assign_task(mu_scheduler *s, mu_job *job, mu_host_run *h, size_t idx, mu_agent *agent) {
   mu_task_run *tr = &h->tasks[idx];
   mu_err err = {0};
-  int rc = send_assign(d, job, h, idx, agent, tr->attempt + 1, &err);
+  int rc = send_assign(s, job, h, idx, agent, tr->attempt + 1, &err);
   if (rc == MU_ENOMEM) return rc;
   if (rc == MU_EACCES_SECRET) {
     mu_warn("sched", "job %s: %s not sent to %s: %s", job->id, tr->task_id, agent->id, err.msg);
@@ -185,8 +268,8 @@ static int assign_task(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx, mu
     tr->exit_code = -1;
     tr->started_at_ms = tr->finished_at_ms = mu_now_ms();
     set_message(tr, err.msg);
-    task_ended(d, job, h, idx); /* a retry, or the host's end; the pass finishes the job */
-    publish_task(d, job, h, idx);
+    task_ended(s, job, h, idx); /* a retry, or the host's end; the pass finishes the job */
+    publish_task(s, job, h, idx);
     return 0;
   }
   if (rc == 0) tr->attempt++;
@@ -202,14 +285,14 @@ static int assign_task(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx, mu
   tr->has_metrics = 0;
   set_message(tr, NULL);
   agent->running++;
-  publish_task(d, job, h, idx);
+  publish_task(s, job, h, idx);
   return 0;
 }
 
 /* --- finishing --- */
 
-static void host_end(mu_daemon *d, mu_job *job, mu_host_run *h, mu_host_state st) {
-  (void)d;
+static void host_end(mu_scheduler *s, mu_job *job, mu_host_run *h, mu_host_state st) {
+  (void)s;
   if (h->state == MU_HOST_RUNNING && job->running > 0) job->running--;
   h->state = st;
   switch (st) {
@@ -222,7 +305,7 @@ static void host_end(mu_daemon *d, mu_job *job, mu_host_run *h, mu_host_state st
 }
 
 /* Cancels hosts that have not started (max errors reached, or the job was cancelled). */
-static uint32_t cancel_pending(mu_daemon *d, mu_job *job, const char *why) {
+static uint32_t cancel_pending(mu_scheduler *s, mu_job *job, const char *why) {
   uint32_t n = 0;
   for (size_t i = 0; i < job->n_hosts; i++) {
     mu_host_run *h = &job->hosts[i];
@@ -231,15 +314,15 @@ static uint32_t cancel_pending(mu_daemon *d, mu_job *job, const char *why) {
       h->tasks[t].state = MUSTER__V1__TASK_STATE__CANCELLED;
       set_message(&h->tasks[t], why);
     }
-    host_end(d, job, h, MU_HOST_CANCELLED);
-    mu_persist_host(d, job, h);
-    publish_task(d, job, h, 0);
+    host_end(s, job, h, MU_HOST_CANCELLED);
+    mark_host(s, job, h);
+    publish_task(s, job, h, 0);
     n++;
   }
   return n;
 }
 
-static void job_maybe_finish(mu_daemon *d, mu_job *job) {
+static void job_maybe_finish(mu_scheduler *s, mu_job *job) {
   if (mu_job_finished(job)) return;
   uint32_t ended = job->succeeded + job->failed + job->cancelled + job->unreachable;
   if (ended < job->n_hosts) return;
@@ -250,17 +333,17 @@ static void job_maybe_finish(mu_daemon *d, mu_job *job) {
   else
     job->state = MUSTER__V1__JOB_STATE__JOB_SUCCEEDED;
   job->finished_at_ms = mu_now_ms();
-  mu_persist_job(d, job);
+  mark_job(s, job);
   mu_info("sched", "job %s finished: %s (%u ok, %u failed, %u unreachable, %u cancelled)",
           job->id, protobuf_c_enum_descriptor_get_value(&muster__v1__job_state__descriptor,
                                                         job->state)->name,
           job->succeeded, job->failed, job->unreachable, job->cancelled);
-  publish_job_state(d, job);
+  publish_job_state(s, job);
   mu_job_close_watchers(job, MU_RPC_OK, "");
 }
 
 /* A task attempt ended (or was lost); decide what the host does next. */
-static void task_ended(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx) {
+static void task_ended(mu_scheduler *s, mu_job *job, mu_host_run *h, size_t idx) {
   mu_task_run *tr = &h->tasks[idx];
   const Muster__V1__TaskSpec *spec = job->spec->tasks[idx];
   Muster__V1__TaskState st = tr->state;
@@ -275,27 +358,25 @@ static void task_ended(mu_daemon *d, mu_job *job, mu_host_run *h, size_t idx) {
   }
   if (ok || (spec->continue_on_error && st != MUSTER__V1__TASK_STATE__CANCELLED)) {
     h->current = idx + 1;
-    if (h->current >= job->spec->n_tasks) host_end(d, job, h, MU_HOST_SUCCEEDED);
+    if (h->current >= job->spec->n_tasks) host_end(s, job, h, MU_HOST_SUCCEEDED);
     /* the next task is assigned by the next pass */
   } else if (st == MUSTER__V1__TASK_STATE__CANCELLED) {
-    host_end(d, job, h, MU_HOST_CANCELLED);
+    host_end(s, job, h, MU_HOST_CANCELLED);
   } else {
-    host_end(d, job, h, MU_HOST_FAILED);
-    if (job->error_budget >= 0 && (int64_t)(job->failed + job->unreachable) > job->error_budget) {
-      char why[160];
-      snprintf(why, sizeof why, "not started: max errors reached (%u failed, %lld allowed)",
-               job->failed + job->unreachable, (long long)job->error_budget);
-      uint32_t n = cancel_pending(d, job, why);
+    host_end(s, job, h, MU_HOST_FAILED);
+    char why[160];
+    if (mu_rollout_over_budget(job->error_budget, job->failed + job->unreachable, why, sizeof why)) {
+      uint32_t n = cancel_pending(s, job, why);
       if (n > 0) mu_warn("sched", "job %s: %s; %u targets cancelled", job->id, why, n);
     }
   }
-  mu_sched_kick(d);
+  mu_sched_kick(s);
 }
 
 /* The current attempt of host h is LOST (its agent vanished, or restarted while it ran):
  * retried where the spec allows — for an `any` target placed again on any matching agent —
  * else the host's end. */
-static void task_lost(mu_daemon *d, mu_job *job, mu_host_run *h, const char *why) {
+static void task_lost(mu_scheduler *s, mu_job *job, mu_host_run *h, const char *why) {
   mu_task_run *tr = &h->tasks[h->current];
   size_t idx = h->current;
   tr->state = MUSTER__V1__TASK_STATE__LOST;
@@ -303,7 +384,7 @@ static void task_lost(mu_daemon *d, mu_job *job, mu_host_run *h, const char *why
   set_message(tr, why);
   tr->finished_at_ms = mu_now_ms();
   if (job->spec->target->any[0] != '\0' && tr->attempt <= job->spec->tasks[idx]->retries) {
-    publish_task(d, job, h, idx);
+    publish_task(s, job, h, idx);
     /* fail over: the retry is placed again, on any matching agent that is connected */
     free(h->agent_id);
     h->agent_id = NULL;
@@ -312,24 +393,24 @@ static void task_lost(mu_daemon *d, mu_job *job, mu_host_run *h, const char *why
     if (job->running > 0) job->running--;
     tr->retry_at_mono = 0;
     tr->state = MUSTER__V1__TASK_STATE__PENDING;
-    mu_persist_task(d, job, h, idx);
+    mark_task(s, job, h, idx);
     return;
   }
-  task_ended(d, job, h, idx);
-  publish_task(d, job, h, idx);
+  task_ended(s, job, h, idx);
+  publish_task(s, job, h, idx);
 }
 
 /* Forgets finished jobs past the retention (job_retention.h), remembering their ids. */
-static void evict_old_jobs(mu_daemon *d) {
-  if (d->n_jobs <= d->retention.max_kept) return;
-  mu_retention_job *view = calloc(d->n_jobs, sizeof *view);
-  bool *evict = calloc(d->n_jobs, sizeof *evict);
+static void evict_old_jobs(mu_scheduler *s) {
+  if (s->n_jobs <= s->cfg.retention.max_kept) return;
+  mu_retention_job *view = calloc(s->n_jobs, sizeof *view);
+  bool *evict = calloc(s->n_jobs, sizeof *evict);
   size_t n = 0, young = 0;
   int64_t now = mu_now_ms();
-  for (mu_job *j = d->jobs; view != NULL && evict != NULL && j != NULL && n < d->n_jobs; j = j->next)
+  for (mu_job *j = s->jobs; view != NULL && evict != NULL && j != NULL && n < s->n_jobs; j = j->next)
     view[n++] = (mu_retention_job){mu_job_finished(j), j->finished_at_ms};
-  size_t gone = view && evict ? mu_retention_plan(&d->retention, view, n, now, evict, &young) : 0;
-  mu_job **pp = &d->jobs;
+  size_t gone = view && evict ? mu_retention_plan(&s->cfg.retention, view, n, now, evict, &young) : 0;
+  mu_job **pp = &s->jobs;
   for (size_t i = 0; gone > 0 && i < n && *pp != NULL; i++) {
     mu_job *j = *pp;
     if (!evict[i]) {
@@ -337,20 +418,20 @@ static void evict_old_jobs(mu_daemon *d) {
       continue;
     }
     *pp = j->next;
-    mu_evicted_ring_add(&d->evicted, j->id, j->finished_at_ms,
-                        now - j->finished_at_ms < d->retention.min_age_ms);
-    mu_persist_forget_job(d, j->id);
+    mu_evicted_ring_add(&s->evicted, j->id, j->finished_at_ms,
+                        now - j->finished_at_ms < s->cfg.retention.min_age_ms);
+    forget_job(s, j->id);
     mu_job_free(j);
-    d->n_jobs--;
+    s->n_jobs--;
   }
-  d->jobs_evicted += gone;
-  d->jobs_evicted_young += young;
+  s->jobs_evicted += gone;
+  s->jobs_evicted_young += young;
   if (young > 0) {
     char age[32];
-    mu_retention_format_duration(d->retention.min_age_ms, age, sizeof age);
+    mu_retention_format_duration(s->cfg.retention.min_age_ms, age, sizeof age);
     mu_warn("sched", "%zu finished jobs forgotten while younger than jobs_kept_min_age (%s): "
             "more than max_jobs_kept_hard (%zu) jobs were held; %llu so far", young, age,
-            d->retention.hard_cap, (unsigned long long)d->jobs_evicted_young);
+            s->cfg.retention.hard_cap, (unsigned long long)s->jobs_evicted_young);
   }
   free(view);
   free(evict);
@@ -375,24 +456,36 @@ static int authorize_spec(const mu_caller *caller, Muster__V1__JobSpec *spec, mu
   return 0;
 }
 
-int mu_sched_admit(mu_daemon *d, Muster__V1__JobSpec *spec, const mu_caller *caller,
+static int type_known(void *ud, const char *type) {
+  mu_scheduler *s = ud;
+  return mu_targets_type_known(s->cfg.registry, type);
+}
+
+static int bundle_resolve(void *ud, const char *ref, char *msg, size_t msg_size) {
+  mu_scheduler *s = ud;
+  return s->hooks.bundle_resolve(s->hooks.ud, ref, msg, msg_size);
+}
+
+int mu_sched_admit(mu_scheduler *s, Muster__V1__JobSpec *spec, const mu_caller *caller,
                    mu_rollout *ret_rollout, char ***ret_ids, size_t *ret_n, mu_err *err) {
-  mu_jobspec_limits limits = {.max_tasks = d->max_tasks,
-                              .max_task_runs = d->max_task_runs,
-                              .type_known = mu_targets_type_known,
-                              .bundle_resolve = mu_bundles_resolve_cb,
-                              .ud = d};
+  mu_jobspec_limits limits = {.max_tasks = s->cfg.max_tasks,
+                              .max_task_runs = s->cfg.max_task_runs,
+                              .type_known = type_known,
+                              .bundle_resolve = s->hooks.bundle_resolve ? bundle_resolve : NULL,
+                              .ud = s};
   char **ids = NULL;
   size_t n = 0;
   int rc = mu_jobspec_validate(spec, &limits, ret_rollout, err);
   if (rc == 0) rc = authorize_spec(caller, spec, err);
-  if (rc == 0) rc = mu_targets_resolve(d, spec->target, &ids, &n, err);
-  if (rc == 0) rc = mu_authz_check_targets(d, caller, ids, n, err);
-  if (rc == 0) rc = mu_targets_check_types(d, spec, ids, n, err);
-  if (rc == 0) rc = mu_secrets_check_job(d, spec, ids, n, err);
-  if (rc == 0 && n * spec->n_tasks > d->max_task_runs)
+  if (rc == 0) rc = mu_targets_resolve(s->cfg.registry, spec->target, &ids, &n, err);
+  if (rc == 0 && s->hooks.check_targets != NULL)
+    rc = s->hooks.check_targets(s->hooks.ud, caller, ids, n, err);
+  if (rc == 0) rc = mu_targets_check_types(s->cfg.registry, spec, ids, n, err);
+  if (rc == 0 && s->hooks.check_secrets != NULL)
+    rc = s->hooks.check_secrets(s->hooks.ud, spec, ids, n, err);
+  if (rc == 0 && n * spec->n_tasks > s->cfg.max_task_runs)
     rc = mu_err_set(err, MU_EINVAL, "job has %zu task runs (%zu targets x %zu tasks); the limit is %u",
-                    n * spec->n_tasks, n, spec->n_tasks, d->max_task_runs);
+                    n * spec->n_tasks, n, spec->n_tasks, s->cfg.max_task_runs);
   if (rc != 0) {
     free(ids);
     protobuf_c_message_free_unpacked(&spec->base, NULL);
@@ -403,40 +496,40 @@ int mu_sched_admit(mu_daemon *d, Muster__V1__JobSpec *spec, const mu_caller *cal
   return 0;
 }
 
-int mu_sched_submit(mu_daemon *d, Muster__V1__JobSpec *spec, const mu_caller *caller,
+int mu_sched_submit(mu_scheduler *s, Muster__V1__JobSpec *spec, const mu_caller *caller,
                     mu_job **ret_job, mu_err *err) {
   mu_rollout rollout;
   char **ids = NULL;
   size_t n = 0;
-  int rc = mu_sched_admit(d, spec, caller, &rollout, &ids, &n, err);
+  int rc = mu_sched_admit(s, spec, caller, &rollout, &ids, &n, err);
   if (rc != 0) return rc;
   char id[64];
-  d->job_seq++;
+  s->job_seq++;
   snprintf(id, sizeof id, "j-%llx-%llu", (unsigned long long)(mu_now_ms() / 1000),
-           (unsigned long long)d->job_seq);
+           (unsigned long long)s->job_seq);
   if (spec->name[0] == '\0') {
     spec->name = strdup("job");
   }
-  mu_job *job = mu_job_new(id, spec, &rollout, ids, n, d->tail_bytes);
+  mu_job *job = mu_job_new(id, spec, &rollout, ids, n, s->cfg.tail_bytes);
   free(ids);
   if (job == NULL) {
     protobuf_c_message_free_unpacked(&spec->base, NULL);
     return mu_err_set(err, MU_ENOMEM, "out of memory creating the job");
   }
-  job->next = d->jobs;
-  d->jobs = job;
-  d->n_jobs++;
-  job->ready = d->role == MU_ROLE_SINGLE;
+  job->next = s->jobs;
+  s->jobs = job;
+  s->n_jobs++;
+  job->ready = !s->cfg.durable;
   job->submit_pending = !job->ready; /* dispatched once etcd has it (mu_persist_submit) */
   mu_info("sched", "job %s '%s': %zu targets, %zu tasks, concurrency %u", job->id, spec->name,
           job->n_hosts, spec->n_tasks, job->concurrency);
-  evict_old_jobs(d);
+  evict_old_jobs(s);
   *ret_job = job;
-  mu_sched_kick(d);
+  mu_sched_kick(s);
   return 0;
 }
 
-int mu_sched_cancel(mu_daemon *d, mu_job *job, const char *reason, uint32_t *ret_cancelled,
+int mu_sched_cancel(mu_scheduler *s, mu_job *job, const char *reason, uint32_t *ret_cancelled,
                     mu_err *err) {
   if (mu_job_finished(job))
     return mu_err_set(err, MU_EINVAL, "job %s already finished (%s)", job->id,
@@ -445,13 +538,13 @@ int mu_sched_cancel(mu_daemon *d, mu_job *job, const char *reason, uint32_t *ret
   char why[300];
   snprintf(why, sizeof why, "%s", reason && reason[0] ? reason : "cancelled by an operator");
   job->user_cancelled = 1;
-  mu_persist_job(d, job);
-  uint32_t n = cancel_pending(d, job, why);
+  mark_job(s, job);
+  uint32_t n = cancel_pending(s, job, why);
   for (size_t i = 0; i < job->n_hosts; i++) {
     mu_host_run *h = &job->hosts[i];
     if (h->state != MU_HOST_RUNNING) continue;
     mu_task_run *tr = &h->tasks[h->current];
-    mu_agent *a = h->agent_id ? mu_registry_find(&d->registry, h->agent_id) : NULL;
+    mu_agent *a = h->agent_id ? mu_registry_find(s->cfg.registry, h->agent_id) : NULL;
     int active = tr->state == MUSTER__V1__TASK_STATE__ASSIGNED ||
                  tr->state == MUSTER__V1__TASK_STATE__STARTING ||
                  tr->state == MUSTER__V1__TASK_STATE__RUNNING;
@@ -464,16 +557,16 @@ int mu_sched_cancel(mu_daemon *d, mu_job *job, const char *reason, uint32_t *ret
       c.reason = why;
       msg.msg_case = MUSTER__V1__CONTROL_MESSAGE__MSG_CANCEL;
       msg.cancel = &c;
-      if (mu_gateway_send(a, &msg, NULL) == 0) continue; /* CANCELLED comes back as an event */
+      if (send_msg(s, a, &msg, NULL) == 0) continue; /* CANCELLED comes back as an event */
     }
     if (active && a != NULL && a->running > 0) a->running--;
     tr->state = MUSTER__V1__TASK_STATE__CANCELLED;
     set_message(tr, why);
-    host_end(d, job, h, MU_HOST_CANCELLED);
-    publish_task(d, job, h, h->current);
+    host_end(s, job, h, MU_HOST_CANCELLED);
+    publish_task(s, job, h, h->current);
   }
   *ret_cancelled = n;
-  job_maybe_finish(d, job);
+  job_maybe_finish(s, job);
   return 0;
 }
 
@@ -495,10 +588,10 @@ static void store_param(mu_task_run *tr, const char *key, const char *value) {
   tr->n_params++;
 }
 
-void mu_sched_on_event(mu_daemon *d, mu_agent *agent, const Muster__V1__TaskEvent *ev) {
+void mu_sched_on_event(mu_scheduler *s, mu_agent *agent, const Muster__V1__TaskEvent *ev) {
   if (ev->sequence > agent->ack_seq) agent->ack_seq = ev->sequence;
-  mu_sched_kick(d); /* flushes the ack */
-  mu_job *job = mu_sched_find(d, ev->job_id);
+  mu_sched_kick(s); /* flushes the ack */
+  mu_job *job = mu_sched_find(s, ev->job_id);
   mu_host_run *h = NULL;
   mu_task_run *tr = job ? mu_job_task(job, ev->task_id, &h) : NULL;
   if (tr != NULL && h->agent_id != NULL && strcmp(h->agent_id, agent->id) == 0 &&
@@ -518,7 +611,7 @@ void mu_sched_on_event(mu_daemon *d, mu_agent *agent, const Muster__V1__TaskEven
       job->running++;
     }
     agent->running++;
-    mu_persist_task(d, job, h, h->current);
+    mark_task(s, job, h, h->current);
   }
   if (tr == NULL || h->agent_id == NULL || strcmp(h->agent_id, agent->id) != 0 ||
       ev->attempt != tr->attempt) {
@@ -548,8 +641,8 @@ void mu_sched_on_event(mu_daemon *d, mu_agent *agent, const Muster__V1__TaskEven
           tr->has_metrics = 1;
         }
         if (agent->running > 0) agent->running--;
-        task_ended(d, job, h, idx); /* decides on a retry before anyone is told */
-        publish_task(d, job, h, idx);
+        task_ended(s, job, h, idx); /* decides on a retry before anyone is told */
+        publish_task(s, job, h, idx);
         /* TaskLogs followers of this task are done */
         for (mu_watcher *w = job->watchers; w != NULL;) {
           mu_watcher *next = w->next;
@@ -560,9 +653,9 @@ void mu_sched_on_event(mu_daemon *d, mu_agent *agent, const Muster__V1__TaskEven
           }
           w = next;
         }
-        job_maybe_finish(d, job);
+        job_maybe_finish(s, job);
       } else {
-        publish_task(d, job, h, idx);
+        publish_task(s, job, h, idx);
       }
       return;
     }
@@ -580,7 +673,7 @@ void mu_sched_on_event(mu_daemon *d, mu_agent *agent, const Muster__V1__TaskEven
       je.task = &run;
       je.output = ev->output;
       je.at_ms = ev->at_ms;
-      mu_job_publish(job, &je, tr->task_id, d->history_bytes);
+      mu_job_publish(job, &je, tr->task_id, s->cfg.history_bytes);
       return;
     }
     case MUSTER__V1__TASK_EVENT__EVENT_PROGRESS: {
@@ -595,7 +688,7 @@ void mu_sched_on_event(mu_daemon *d, mu_agent *agent, const Muster__V1__TaskEven
       je.task = &run;
       je.progress = ev->progress;
       je.at_ms = ev->at_ms;
-      mu_job_publish(job, &je, NULL, d->history_bytes);
+      mu_job_publish(job, &je, NULL, s->cfg.history_bytes);
       return;
     }
     case MUSTER__V1__TASK_EVENT__EVENT_PARAMS:
@@ -610,11 +703,11 @@ void mu_sched_on_event(mu_daemon *d, mu_agent *agent, const Muster__V1__TaskEven
 /* The attempts the agent's Hello says its previous process was running: LOST now, not after
  * the grace period. Only the current attempt of a host placed on this agent and still active
  * here matches, so a repeated or stale list changes nothing. */
-static void lost_by_restart(mu_daemon *d, mu_agent *agent) {
+static void lost_by_restart(mu_scheduler *s, mu_agent *agent) {
   const Muster__V1__Hello *hello = agent->hello_msg ? agent->hello_msg->hello : NULL;
   for (size_t i = 0; hello != NULL && i < hello->n_lost_attempts; i++) {
     const Muster__V1__LostAttempt *la = hello->lost_attempts[i];
-    mu_job *j = mu_sched_find(d, la->job_id);
+    mu_job *j = mu_sched_find(s, la->job_id);
     mu_host_run *h = NULL;
     mu_task_run *tr = j != NULL && !mu_job_finished(j) && !j->submit_pending
                           ? mu_job_task(j, la->task_id, &h) : NULL;
@@ -625,12 +718,12 @@ static void lost_by_restart(mu_daemon *d, mu_agent *agent) {
       continue;
     mu_warn("sched", "job %s: %s attempt %u: LOST: agent %s restarted while it ran", j->id,
             tr->task_id, tr->attempt, agent->id);
-    task_lost(d, j, h, "agent restarted (previous process ended while the task ran)");
+    task_lost(s, j, h, "agent restarted (previous process ended while the task ran)");
   }
 }
 
-void mu_sched_on_agent_up(mu_daemon *d, mu_agent *agent) {
-  lost_by_restart(d, agent);
+void mu_sched_on_agent_up(mu_scheduler *s, mu_agent *agent) {
+  lost_by_restart(s, agent);
   agent->running = 0;
   agent->acked_seq = 0;
   agent->ack_seq = 0;
@@ -638,7 +731,7 @@ void mu_sched_on_agent_up(mu_daemon *d, mu_agent *agent) {
    * for the agent's first heartbeat to say (mu_sched_on_heartbeat): until then their LOST
    * timers go on. An Assign it may never have received is sent again with the same attempt;
    * the agent runs each (task, attempt) at most once. */
-  for (mu_job *j = d->jobs; j != NULL; j = j->next) {
+  for (mu_job *j = s->jobs; j != NULL; j = j->next) {
     if (mu_job_finished(j) || j->submit_pending) continue;
     mu_host_run *h = mu_job_host(j, agent->id);
     if (h != NULL && h->state == MU_HOST_RUNNING && h->current < j->spec->n_tasks) {
@@ -648,20 +741,20 @@ void mu_sched_on_agent_up(mu_daemon *d, mu_agent *agent) {
         agent->running++;
         if (tr->lost_at_mono > 0) agent->lost_check = 1;
         if (tr->state == MUSTER__V1__TASK_STATE__ASSIGNED)
-          send_assign(d, j, h, h->current, agent, tr->attempt, NULL);
+          send_assign(s, j, h, h->current, agent, tr->attempt, NULL);
       }
     }
   }
-  mu_sched_kick(d);
+  mu_sched_kick(s);
 }
 
 /* The first heartbeat after a reconnect: when the agent runs at least as many tasks as it has
  * here, they survived (a failover, a dropped stream) and are not lost; otherwise (a restarted
  * agent) their LOST timers go on unless events about them arrive. */
-void mu_sched_on_heartbeat(mu_daemon *d, mu_agent *agent, uint32_t running_tasks) {
+void mu_sched_on_heartbeat(mu_scheduler *s, mu_agent *agent, uint32_t running_tasks) {
   agent->lost_check = 0;
   if (running_tasks < agent->running) return;
-  for (mu_job *j = d->jobs; j != NULL; j = j->next) {
+  for (mu_job *j = s->jobs; j != NULL; j = j->next) {
     if (mu_job_finished(j)) continue;
     mu_host_run *h = mu_job_host(j, agent->id);
     if (h != NULL && h->state == MU_HOST_RUNNING && h->current < j->spec->n_tasks)
@@ -669,9 +762,9 @@ void mu_sched_on_heartbeat(mu_daemon *d, mu_agent *agent, uint32_t running_tasks
   }
 }
 
-void mu_sched_on_agent_down(mu_daemon *d, mu_agent *agent) {
+void mu_sched_on_agent_down(mu_scheduler *s, mu_agent *agent) {
   int64_t now = mu_mono_ms();
-  for (mu_job *j = d->jobs; j != NULL; j = j->next) {
+  for (mu_job *j = s->jobs; j != NULL; j = j->next) {
     if (mu_job_finished(j)) continue;
     for (size_t i = 0; i < j->n_hosts; i++) {
       mu_host_run *h = &j->hosts[i];
@@ -683,18 +776,18 @@ void mu_sched_on_agent_down(mu_daemon *d, mu_agent *agent) {
         tr->lost_at_mono = now;
     }
   }
-  mu_sched_kick(d);
+  mu_sched_kick(s);
 }
 
 /* --- the dispatch pass --- */
 
-static mu_agent *place_any(mu_daemon *d, const mu_job *job) {
+static mu_agent *place_any(mu_scheduler *s, const mu_job *job) {
   mu_selector *sel = NULL;
   if (mu_selector_parse(job->spec->target->any, &sel, NULL) != 0) return NULL;
   mu_agent *best = NULL;
   uint32_t best_free = 0;
-  for (size_t i = 0; i < d->registry.n; i++) {
-    mu_agent *a = d->registry.agents[i];
+  for (size_t i = 0; i < s->cfg.registry->n; i++) {
+    mu_agent *a = s->cfg.registry->agents[i];
     if (a->session == NULL || a->draining || !mu_selector_matches(sel, mu_agent_label, a))
       continue;
     uint32_t slots = a->hello_msg->hello->capacity ? a->hello_msg->hello->capacity->slots : 1;
@@ -726,18 +819,18 @@ static void place_host(mu_host_run *h, mu_agent *a, const mu_job *job) {
 }
 
 /* Returns 1 when the job still needs timed attention (retries, waits, grace). */
-static int dispatch_job(mu_daemon *d, mu_job *job, int64_t now) {
+static int dispatch_job(mu_scheduler *s, mu_job *job, int64_t now) {
   int timed = 0;
   for (size_t i = 0; i < job->n_hosts; i++) {
     mu_host_run *h = &job->hosts[i];
     if (h->state != MU_HOST_RUNNING) continue;
     mu_task_run *tr = &h->tasks[h->current];
-    mu_agent *a = mu_registry_find(&d->registry, h->agent_id);
+    mu_agent *a = mu_registry_find(s->cfg.registry, h->agent_id);
     if (tr->lost_at_mono > 0) {
       timed = 1;
-      if (now - tr->lost_at_mono > d->cfg.heartbeat_timeout_ms) {
+      if (now - tr->lost_at_mono > s->cfg.heartbeat_timeout_ms) {
         if (a != NULL && a->running > 0 && a->session == NULL) a->running--;
-        task_lost(d, job, h, "agent disconnected and did not report back within the grace period");
+        task_lost(s, job, h, "agent disconnected and did not report back within the grace period");
       }
       continue;
     }
@@ -745,12 +838,12 @@ static int dispatch_job(mu_daemon *d, mu_job *job, int64_t now) {
       timed = 1;
       if (now < tr->retry_at_mono || a == NULL || a->session == NULL || !agent_has_slot(a))
         continue;
-      assign_task(d, job, h, h->current, a);
+      assign_task(s, job, h, h->current, a);
       continue;
     }
     if (tr->state == MUSTER__V1__TASK_STATE__PENDING && a != NULL && a->session != NULL &&
         agent_has_slot(a))
-      assign_task(d, job, h, h->current, a);
+      assign_task(s, job, h, h->current, a);
     else if (tr->state == MUSTER__V1__TASK_STATE__PENDING)
       timed = 1;
   }
@@ -767,7 +860,7 @@ static int dispatch_job(mu_daemon *d, mu_job *job, int64_t now) {
     mu_host_run *h = &job->hosts[i];
     if (h->state != MU_HOST_PENDING) continue;
     if (job->rollout.batch > 0 && h->batch != job->batch_current) continue;
-    mu_agent *a = h->agent_id ? mu_registry_find(&d->registry, h->agent_id) : place_any(d, job);
+    mu_agent *a = h->agent_id ? mu_registry_find(s->cfg.registry, h->agent_id) : place_any(s, job);
     if (a == NULL || a->session == NULL || a->draining) {
       if (h->waiting_since_mono == 0) h->waiting_since_mono = now;
       if (now - h->waiting_since_mono >= job->rollout.disconnected_wait_ms) {
@@ -778,12 +871,13 @@ static int dispatch_job(mu_daemon *d, mu_job *job, int64_t now) {
                                     : h->agent_id ? "not started: agent is disconnected (unreachable)"
                                                   : "not started: no matching agent is connected");
         }
-        host_end(d, job, h, MU_HOST_UNREACHABLE);
-        mu_persist_host(d, job, h);
-        publish_task(d, job, h, 0);
-        if (job->error_budget >= 0 &&
-            (int64_t)(job->failed + job->unreachable) > job->error_budget)
-          cancel_pending(d, job, "not started: max errors reached");
+        host_end(s, job, h, MU_HOST_UNREACHABLE);
+        mark_host(s, job, h);
+        publish_task(s, job, h, 0);
+        char why[160];
+        if (mu_rollout_over_budget(job->error_budget, job->failed + job->unreachable, why,
+                                   sizeof why))
+          cancel_pending(s, job, why);
       } else {
         timed = 1;
       }
@@ -796,30 +890,30 @@ static int dispatch_job(mu_daemon *d, mu_job *job, int64_t now) {
     if (h->agent_id == NULL) place_host(h, a, job);
     h->state = MU_HOST_RUNNING;
     job->running++;
-    if (assign_task(d, job, h, h->current, a) != 0) {
+    if (assign_task(s, job, h, h->current, a) != 0) {
       h->state = MU_HOST_PENDING;
       job->running--;
       timed = 1;
     }
   }
-  job_maybe_finish(d, job);
+  job_maybe_finish(s, job);
   return timed && !mu_job_finished(job);
 }
 
 /* Acks what was applied; with etcd only what etcd holds (an agent resends anything unacked
  * to the next leader, so nothing acked may be lost by a failover). */
-static void flush_acks(mu_daemon *d) {
-  for (size_t i = 0; i < d->registry.n; i++) {
-    mu_agent *a = d->registry.agents[i];
+static void flush_acks(mu_scheduler *s) {
+  for (size_t i = 0; i < s->cfg.registry->n; i++) {
+    mu_agent *a = s->cfg.registry->agents[i];
     uint64_t upto = a->ack_seq;
-    if (d->role != MU_ROLE_SINGLE && a->durable_seq < upto) upto = a->durable_seq;
+    if (s->cfg.durable && a->durable_seq < upto) upto = a->durable_seq;
     if (a->session == NULL || upto <= a->acked_seq) continue;
     Muster__V1__ControlMessage msg = MUSTER__V1__CONTROL_MESSAGE__INIT;
     Muster__V1__Ack ack = MUSTER__V1__ACK__INIT;
     ack.sequence = upto;
     msg.msg_case = MUSTER__V1__CONTROL_MESSAGE__MSG_ACK;
     msg.ack = &ack;
-    if (mu_gateway_send(a, &msg, NULL) == 0) a->acked_seq = upto;
+    if (send_msg(s, a, &msg, NULL) == 0) a->acked_seq = upto;
   }
 }
 
@@ -842,8 +936,8 @@ void mu_sched_recount(mu_job *job) {
   if (job->rollout.batch > 0 && first_open != (size_t)-1) job->batch_current = first_open;
 }
 
-void mu_sched_publish_job_end(mu_daemon *d, mu_job *job) {
-  publish_job_state(d, job);
+void mu_sched_publish_job_end(mu_scheduler *s, mu_job *job) {
+  publish_job_state(s, job);
   mu_job_close_watchers(job, MU_RPC_OK, "");
 }
 
@@ -857,25 +951,62 @@ static int dispatchable(const mu_job *j) {
   return !mu_job_finished(j) && j->ready && !j->submit_pending;
 }
 
-static void sched_tick(mu_daemon *d) {
-  if (!mu_cluster_leading(d)) return; /* followers and deposed leaders never dispatch */
+static void sched_tick(mu_scheduler *s) {
+  if (!leading(s)) return; /* followers and deposed leaders never dispatch */
   int64_t now = mu_mono_ms();
   size_t n = 0;
-  for (mu_job *j = d->jobs; j != NULL; j = j->next) n += dispatchable(j);
+  for (mu_job *j = s->jobs; j != NULL; j = j->next) n += dispatchable(j);
   mu_job **order = calloc(n + 1, sizeof *order);
   int timed = 0;
   if (order != NULL) {
     size_t k = 0;
-    for (mu_job *j = d->jobs; j != NULL; j = j->next)
+    for (mu_job *j = s->jobs; j != NULL; j = j->next)
       if (dispatchable(j)) order[k++] = j;
     qsort(order, k, sizeof *order, job_order); /* priority first, then oldest first */
-    for (size_t i = 0; i < k; i++) timed |= dispatch_job(d, order[i], now);
+    for (size_t i = 0; i < k; i++) timed |= dispatch_job(s, order[i], now);
     free(order);
   }
-  flush_acks(d);
-  mu_persist_kick(d); /* also makes the events applied so far durable, for the next acks */
-  if (timed && !d->sched_armed && !d->stopping) {
-    d->sched_armed = 1;
-    uv_timer_start(&d->sched_timer, on_sched_timer, MU_SCHED_TICK_MS, 0);
+  flush_acks(s);
+  pass_done(s); /* also makes the events applied so far durable, for the next acks */
+  if (timed && !s->armed && !s->stopping) {
+    s->armed = 1;
+    uv_timer_start(&s->timer, on_sched_timer, MU_SCHED_TICK_MS, 0);
   }
+}
+
+void mu_sched_takeover(mu_scheduler *s, int64_t grace, size_t *ret_jobs, size_t *ret_running,
+                       size_t *ret_dropped) {
+  int64_t now = mu_mono_ms();
+  size_t jobs = 0, running = 0, dropped = 0;
+  for (mu_job **pp = &s->jobs; *pp != NULL;) {
+    mu_job *j = *pp;
+    if (!j->ready) { /* an interrupted submission: its client never heard success */
+      mu_warn("cluster", "job %s has no ready marker (interrupted submission); deleting it", j->id);
+      forget_job(s, j->id);
+      *pp = j->next;
+      s->n_jobs--;
+      mu_job_free(j);
+      dropped++;
+      continue;
+    }
+    jobs++;
+    pp = &j->next;
+    if (mu_job_finished(j)) continue;
+    for (size_t i = 0; i < j->n_hosts; i++) {
+      mu_host_run *h = &j->hosts[i];
+      if (h->state == MU_HOST_PENDING) h->waiting_since_mono = now + grace; /* waits start later */
+      if (h->state != MU_HOST_RUNNING || h->current >= j->spec->n_tasks) continue;
+      mu_task_run *tr = &h->tasks[h->current];
+      if (tr->state < MUSTER__V1__TASK_STATE__ASSIGNED || tr->state > MUSTER__V1__TASK_STATE__RUNNING)
+        continue;
+      /* A task is called LOST heartbeat_timeout after lost_at_mono: shift it so that happens
+       * takeover_grace from now unless the agent comes back. */
+      int64_t at = now + grace - s->cfg.heartbeat_timeout_ms;
+      tr->lost_at_mono = at > 0 ? at : 1;
+      running++;
+    }
+  }
+  *ret_jobs = jobs;
+  *ret_running = running;
+  *ret_dropped = dropped;
 }

@@ -9,6 +9,7 @@
 
 #include "controlplane/audit.h"
 #include "controlplane/authz.h"
+#include "controlplane/cluster.h"
 #include "controlplane/daemon.h"
 #include "controlplane/secrets_int.h"
 #include "lib/base/clock.h"
@@ -26,7 +27,7 @@ struct mu_secret_op {
   mu_daemon *d;
   op_kind kind;
   mu_rpc_call *call;
-  uint64_t gen;                  /* d->ha.gen when the write was sent */
+  uint64_t gen;                  /* d->cluster->gen when the write was sent */
   char *name, *scope, *key_file;
   char by[200];
   char *value;                   /* SET: wiped once sealed */
@@ -90,7 +91,7 @@ static void reply(mu_secret_op *op, const mu_err *err, int from_store) {
 static void apply_done(mu_daemon *d, mu_secret_op *op) {
   mu_secrets *s = d->secrets;
   mu_err err = {0};
-  int current = op->gen == d->ha.gen; /* else a new load brings the records */
+  int current = op->gen == d->cluster->gen; /* else a new load brings the records */
   if (op->kind == OP_SET) {
     mu_audit(op->call, "secret.set", "name=%s version=%" PRIu64 " scope='%s'", op->name,
              op->version, op->scope);
@@ -238,10 +239,10 @@ static void run_next(mu_daemon *d) {
   if (s->ops_head == NULL) s->ops_tail = NULL;
   s->n_ops--;
   s->op_running = 1;
-  op->gen = d->ha.gen;
+  op->gen = d->cluster->gen;
   mu_err err = {0};
-  int etcd = d->role != MU_ROLE_SINGLE;
-  mu_store_batch *b = etcd ? mu_store_batch_new(d->ha.store) : NULL;
+  int etcd = d->cluster->role != MU_ROLE_SINGLE;
+  mu_store_batch *b = etcd ? mu_store_batch_new(d->cluster->store) : NULL;
   int rc = etcd && b == NULL ? mu_err_set(&err, MU_ENOMEM, "out of memory") : 0;
   if (rc == 0 && etcd && !mu_cluster_leading(d)) { /* deposed while it waited */
     mu_store_batch_free(b);

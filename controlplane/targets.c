@@ -2,10 +2,11 @@
  * placed later), and which task types the fleet can serve. Draining agents are never
  * targets; a target that names only draining agents is an error that says so. */
 #include <fnmatch.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "controlplane/daemon.h"
+#include "controlplane/targets.h"
 #include "lib/selector/selector.h"
 
 static int host_matches(const mu_agent *a, const char *pattern) {
@@ -15,9 +16,9 @@ static int host_matches(const mu_agent *a, const char *pattern) {
 }
 
 int mu_targets_type_known(void *ud, const char *type) {
-  mu_daemon *d = ud;
-  for (size_t i = 0; i < d->registry.n; i++) {
-    const mu_agent *a = d->registry.agents[i];
+  const mu_registry *reg = ud;
+  for (size_t i = 0; i < reg->n; i++) {
+    const mu_agent *a = reg->agents[i];
     const Muster__V1__Hello *h = a->hello_msg ? a->hello_msg->hello : NULL;
     for (size_t p = 0; h && p < h->n_plugins; p++)
       if (strcmp(h->plugins[p]->type, type) == 0) return 1;
@@ -25,10 +26,10 @@ int mu_targets_type_known(void *ud, const char *type) {
   return 0;
 }
 
-int mu_targets_resolve(mu_daemon *d, const Muster__V1__Target *t, char ***ret_ids, size_t *ret_n,
-                       mu_err *err) {
-  char **ids = calloc(d->registry.n + t->n_hosts + 1, sizeof *ids);
-  size_t *named_by = calloc(d->registry.n + t->n_hosts + 1, sizeof *named_by); /* hosts entry */
+int mu_targets_resolve(const mu_registry *reg, const Muster__V1__Target *t, char ***ret_ids,
+                       size_t *ret_n, mu_err *err) {
+  char **ids = calloc(reg->n + t->n_hosts + 1, sizeof *ids);
+  size_t *named_by = calloc(reg->n + t->n_hosts + 1, sizeof *named_by); /* hosts entry */
   size_t n = 0, drained = 0;
   int rc = 0;
   if (ids == NULL || named_by == NULL) {
@@ -37,11 +38,11 @@ int mu_targets_resolve(mu_daemon *d, const Muster__V1__Target *t, char ***ret_id
     return mu_err_set(err, MU_ENOMEM, "out of memory");
   }
   if (t->all) {
-    for (size_t i = 0; i < d->registry.n; i++) {
-      if (d->registry.agents[i]->draining)
+    for (size_t i = 0; i < reg->n; i++) {
+      if (reg->agents[i]->draining)
         drained++;
       else
-        ids[n++] = d->registry.agents[i]->id;
+        ids[n++] = reg->agents[i]->id;
     }
     if (n == 0 && drained > 0)
       rc = mu_err_set(err, MU_EINVAL, "target: all: every agent (%zu) is draining", drained);
@@ -51,12 +52,12 @@ int mu_targets_resolve(mu_daemon *d, const Muster__V1__Target *t, char ***ret_id
     const char *text = t->selector[0] ? t->selector : t->any;
     mu_selector *sel = NULL;
     if ((rc = mu_selector_parse(text, &sel, err)) == 0) {
-      for (size_t i = 0; i < d->registry.n; i++) {
-        if (!mu_selector_matches(sel, mu_agent_label, d->registry.agents[i])) continue;
-        if (d->registry.agents[i]->draining)
+      for (size_t i = 0; i < reg->n; i++) {
+        if (!mu_selector_matches(sel, mu_agent_label, reg->agents[i])) continue;
+        if (reg->agents[i]->draining)
           drained++;
         else
-          ids[n++] = d->registry.agents[i]->id;
+          ids[n++] = reg->agents[i]->id;
       }
       mu_selector_free(sel);
       if (n == 0 && drained > 0)
@@ -73,19 +74,19 @@ int mu_targets_resolve(mu_daemon *d, const Muster__V1__Target *t, char ***ret_id
   } else {
     for (size_t k = 0; k < t->n_hosts && rc == 0; k++) {
       size_t before = n, drained_here = 0, taken = 0, taken_by = 0;
-      for (size_t i = 0; i < d->registry.n; i++) {
+      for (size_t i = 0; i < reg->n; i++) {
         size_t j = 0;
-        while (j < n && ids[j] != d->registry.agents[i]->id) j++;
-        if (!host_matches(d->registry.agents[i], t->hosts[k])) continue;
+        while (j < n && ids[j] != reg->agents[i]->id) j++;
+        if (!host_matches(reg->agents[i], t->hosts[k])) continue;
         if (j < n) { /* an earlier entry named it */
           if (taken++ == 0) taken_by = named_by[j];
           continue;
         }
-        if (d->registry.agents[i]->draining) {
+        if (reg->agents[i]->draining) {
           drained_here++;
         } else {
           named_by[n] = k;
-          ids[n++] = d->registry.agents[i]->id;
+          ids[n++] = reg->agents[i]->id;
         }
       }
       if (n == before && drained_here == 0 && taken > 0)
@@ -112,8 +113,8 @@ int mu_targets_resolve(mu_daemon *d, const Muster__V1__Target *t, char ***ret_id
 
 
 /* 1 when agent id serves type, or when it cannot be told (no Hello known yet). */
-static int agent_serves(const mu_daemon *d, const char *id, const char *type) {
-  const mu_agent *a = mu_registry_find(&d->registry, id);
+static int agent_serves(const mu_registry *reg, const char *id, const char *type) {
+  const mu_agent *a = mu_registry_find(reg, id);
   const Muster__V1__Hello *h = a && a->hello_msg ? a->hello_msg->hello : NULL;
   if (h == NULL) return 1;
   for (size_t p = 0; p < h->n_plugins; p++)
@@ -121,13 +122,13 @@ static int agent_serves(const mu_daemon *d, const char *id, const char *type) {
   return 0;
 }
 
-int mu_targets_check_types(mu_daemon *d, const Muster__V1__JobSpec *spec, char *const *ids,
-                           size_t n, mu_err *err) {
+int mu_targets_check_types(const mu_registry *reg, const Muster__V1__JobSpec *spec,
+                           char *const *ids, size_t n, mu_err *err) {
   if (n == 0 || ids[0] == NULL) return 0; /* "any": placed at dispatch */
   for (size_t t = 0; t < spec->n_tasks; t++) {
     const Muster__V1__TaskSpec *ts = spec->tasks[t];
     size_t k = 0;
-    while (k < n && !agent_serves(d, ids[k], ts->type)) k++;
+    while (k < n && !agent_serves(reg, ids[k], ts->type)) k++;
     if (k < n) continue;
     char hosts[512] = "";
     size_t off = 0;

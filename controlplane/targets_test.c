@@ -10,13 +10,13 @@
 
 #include <cmocka.h>
 
-#include "controlplane/daemon.h"
+#include "controlplane/targets.h"
 
-/* Adds agent id to d's registry, connected with a Hello listing types (NULL: no Hello). */
-static void add_agent(mu_daemon *d, const char *id, const char *const *types, size_t n) {
+/* Adds agent id to reg, connected with a Hello listing types (NULL: no Hello). */
+static void add_agent(mu_registry *reg, const char *id, const char *const *types, size_t n) {
   mu_agent *a = NULL;
   mu_err err = {0};
-  assert_int_equal(mu_registry_upsert(&d->registry, id, &a, &err), 0);
+  assert_int_equal(mu_registry_upsert(reg, id, &a, &err), 0);
   if (types == NULL) return;
   Muster__V1__AgentMessage *m = calloc(1, sizeof *m);
   Muster__V1__Hello *h = calloc(1, sizeof *h);
@@ -54,39 +54,38 @@ static void free_hello(mu_agent *a) {
 
 static void refused_when_no_target_serves_the_type(void **state) {
   (void)state;
-  mu_daemon *d = calloc(1, sizeof *d);
-  mu_registry_init(&d->registry, 100);
+  mu_registry reg_store, *reg = &reg_store;
+  mu_registry_init(reg, 100);
   static const char *const web[] = {"shell", "http"};
-  add_agent(d, "web-1", web, 2);
-  add_agent(d, "web-2", web, 1);
-  add_agent(d, "bare-1", web, 0);
-  add_agent(d, "new-1", NULL, 0);
+  add_agent(reg, "web-1", web, 2);
+  add_agent(reg, "web-2", web, 1);
+  add_agent(reg, "bare-1", web, 0);
+  add_agent(reg, "new-1", NULL, 0);
   char *ids[12] = {"web-1", "web-2"};
   mu_err err = {0};
   Muster__V1__JobSpec *spark = spec_of("build", "spark");
-  assert_int_equal(mu_targets_check_types(d, spark, ids, 2, &err), MU_EINVAL);
+  assert_int_equal(mu_targets_check_types(reg, spark, ids, 2, &err), MU_EINVAL);
   assert_string_equal(err.msg, "task 'build': no targeted agent serves type \"spark\" (web-1, web-2)");
   Muster__V1__JobSpec *http = spec_of("ping", "http");
-  assert_int_equal(mu_targets_check_types(d, http, ids, 2, &err), 0); /* web-1 serves it */
+  assert_int_equal(mu_targets_check_types(reg, http, ids, 2, &err), 0); /* web-1 serves it */
   ids[0] = "bare-1";
   Muster__V1__JobSpec *shell = spec_of("run", "shell");
-  assert_int_equal(mu_targets_check_types(d, shell, ids, 1, &err), MU_EINVAL);
+  assert_int_equal(mu_targets_check_types(reg, shell, ids, 1, &err), MU_EINVAL);
   assert_string_equal(err.msg, "task 'run': no targeted agent serves type \"shell\" (bare-1)");
   ids[1] = "new-1"; /* no Hello yet: cannot tell, so not refused */
-  assert_int_equal(mu_targets_check_types(d, shell, ids, 2, &err), 0);
+  assert_int_equal(mu_targets_check_types(reg, shell, ids, 2, &err), 0);
   ids[0] = NULL; /* "any": placed at dispatch */
-  assert_int_equal(mu_targets_check_types(d, spark, ids, 1, &err), 0);
+  assert_int_equal(mu_targets_check_types(reg, spark, ids, 1, &err), 0);
   /* at most 10 hosts are named */
   for (size_t i = 0; i < 12; i++) ids[i] = "bare-1";
-  assert_int_equal(mu_targets_check_types(d, spark, ids, 12, &err), MU_EINVAL);
+  assert_int_equal(mu_targets_check_types(reg, spark, ids, 12, &err), MU_EINVAL);
   assert_non_null(strstr(err.msg, "(bare-1, bare-1, bare-1, bare-1, bare-1, bare-1, bare-1, "
                                   "bare-1, bare-1, bare-1, ... 2 more)"));
   protobuf_c_message_free_unpacked(&spark->base, NULL);
   protobuf_c_message_free_unpacked(&http->base, NULL);
   protobuf_c_message_free_unpacked(&shell->base, NULL);
-  for (size_t i = 0; i < d->registry.n; i++) free_hello(d->registry.agents[i]);
-  mu_registry_free(&d->registry);
-  free(d);
+  for (size_t i = 0; i < reg->n; i++) free_hello(reg->agents[i]);
+  mu_registry_free(reg);
 }
 
 int main(void) {

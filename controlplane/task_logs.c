@@ -23,7 +23,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "controlplane/task_logs.h"
+
 #include "controlplane/daemon.h"
+#include "controlplane/gateway.h"
+#include "controlplane/scheduler.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/pbjson/pbjson.h"
@@ -83,7 +87,7 @@ static void next_target(mu_log_fetch *f);
 /* --- helpers --- */
 
 static mu_task_run *target_run(mu_log_fetch *f, const log_target *t, mu_host_run **ret_host) {
-  mu_job *job = mu_sched_find(f->d, f->job_id);
+  mu_job *job = mu_sched_find(f->d->sched, f->job_id);
   if (job == NULL || t->host >= job->n_hosts || t->task >= job->spec->n_tasks) return NULL;
   mu_task_run *tr = &job->hosts[t->host].tasks[t->task];
   if (strcmp(tr->task_id, t->task_id) != 0) return NULL;
@@ -185,7 +189,7 @@ static void send_gap(mu_log_fetch *f, int stream, uint64_t start, uint64_t end, 
 
 static size_t reads_of_agent(const mu_daemon *d, const char *agent_id) {
   size_t n = 0;
-  for (const mu_log_fetch *f = d->log_fetches; f != NULL; f = f->next)
+  for (const mu_log_fetch *f = d->logs->fetches; f != NULL; f = f->next)
     if ((f->reading || f->paused) && f->cur < f->n && f->targets[f->cur].agent_id != NULL &&
         strcmp(f->targets[f->cur].agent_id, agent_id) == 0)
       n++;
@@ -232,7 +236,7 @@ static void cancel_agent_read(mu_log_fetch *f) {
 static int ask_agent(mu_log_fetch *f, mu_agent *a, mu_err *err) {
   const log_target *t = &f->targets[f->cur];
   snprintf(f->request_id, sizeof f->request_id, "logs-%llu",
-           (unsigned long long)++f->d->log_seq);
+           (unsigned long long)++f->d->logs->seq);
   int rc = send_request(a, f->request_id, t->task_id, f->read_attempt, f->offset, f->read_follow,
                         0, err);
   if (rc != 0) return rc;
@@ -316,7 +320,7 @@ static int send_tail(mu_log_fetch *f, const char *why, int reason) {
   if (f->done || !f->follow || f->n != 1 || final || h->state != MU_HOST_RUNNING) return 0;
   /* follow the live output this control plane receives (the scheduler ends the call when
    * the task ends) */
-  mu_job *job = mu_sched_find(f->d, f->job_id);
+  mu_job *job = mu_sched_find(f->d->sched, f->job_id);
   f->watcher = calloc(1, sizeof *f->watcher);
   if (job == NULL || f->watcher == NULL || (f->watcher->task_id = strdup(t->task_id)) == NULL)
     return 0;
@@ -352,7 +356,7 @@ static void fall_back(mu_log_fetch *f, const char *why, int reason) {
 /* Follow of one task that has not started (or waits for its retry): wait for the attempt
  * to start on its agent rather than end at once or read an attempt that is over. */
 static int worth_waiting(mu_log_fetch *f, const mu_task_run *tr) {
-  mu_job *job = mu_sched_find(f->d, f->job_id);
+  mu_job *job = mu_sched_find(f->d->sched, f->job_id);
   return f->read_follow && tr != NULL && job != NULL && !mu_job_finished(job) &&
          tr->state < MUSTER__V1__TASK_STATE__STARTING;
 }
@@ -497,7 +501,7 @@ static void pace(mu_log_fetch *f) {
 }
 
 void mu_task_logs_on_reply(mu_daemon *d, mu_agent *agent, const Muster__V1__LogRequestReply *rep) {
-  mu_log_fetch *f = d->log_fetches;
+  mu_log_fetch *f = d->logs->fetches;
   for (; f != NULL; f = f->next)
     if (f->reading && strcmp(f->request_id, rep->request_id) == 0) break;
   if (f == NULL || f->targets[f->cur].agent_id == NULL ||
@@ -539,7 +543,7 @@ void mu_task_logs_on_reply(mu_daemon *d, mu_agent *agent, const Muster__V1__LogR
 }
 
 void mu_task_logs_on_agent_down(mu_daemon *d, mu_agent *agent) {
-  mu_log_fetch *f = d->log_fetches;
+  mu_log_fetch *f = d->logs->fetches;
   while (f != NULL) {
     mu_log_fetch *next = f->next;
     const char *id = f->cur < f->n ? f->targets[f->cur].agent_id : NULL;
@@ -556,7 +560,7 @@ void mu_task_logs_on_agent_down(mu_daemon *d, mu_agent *agent) {
 static void on_pump(uv_timer_t *t) {
   mu_daemon *d = t->data;
   int64_t now = mu_mono_ms();
-  mu_log_fetch *f = d->log_fetches;
+  mu_log_fetch *f = d->logs->fetches;
   while (f != NULL) {
     mu_log_fetch *next = f->next;
     if (!f->done && f->waiting) {
@@ -592,7 +596,7 @@ static void on_pump_closed(uv_handle_t *h) { free(h); }
 
 static void fetch_free(mu_log_fetch *f) {
   mu_daemon *d = f->d;
-  for (mu_log_fetch **pp = &d->log_fetches; *pp != NULL; pp = &(*pp)->next)
+  for (mu_log_fetch **pp = &d->logs->fetches; *pp != NULL; pp = &(*pp)->next)
     if (*pp == f) {
       *pp = f->next;
       break;
@@ -604,23 +608,23 @@ static void fetch_free(mu_log_fetch *f) {
   free(f->targets);
   free(f->job_id);
   free(f);
-  d->n_log_fetches--;
-  if (d->log_fetches == NULL && d->log_pump != NULL) {
-    uv_timer_stop(d->log_pump);
-    uv_close((uv_handle_t *)d->log_pump, on_pump_closed);
-    d->log_pump = NULL;
+  d->logs->n_fetches--;
+  if (d->logs->fetches == NULL && d->logs->pump != NULL) {
+    uv_timer_stop(d->logs->pump);
+    uv_close((uv_handle_t *)d->logs->pump, on_pump_closed);
+    d->logs->pump = NULL;
   }
 }
 
 static void start_fetch(mu_log_fetch *f, const Muster__V1__TaskLogsRequest *req) {
   mu_daemon *d = f->d;
-  mu_job *job = req->job_id[0] ? mu_sched_find(d, req->job_id) : NULL;
+  mu_job *job = req->job_id[0] ? mu_sched_find(d->sched, req->job_id) : NULL;
   if (job != NULL && !job->ready) job = NULL;
   if (job == NULL) {
     if (req->job_id[0] == '\0')
       mu_pb_fail(f->call, MU_RPC_INVALID_ARGUMENT, "job_id: required");
     else
-      mu_sched_fail_not_found(d, f->call, req->job_id);
+      mu_sched_fail_not_found(d->sched, f->call, req->job_id);
     f->done = 1;
     return;
   }
@@ -707,7 +711,7 @@ static void on_done(mu_rpc_call *call, const mu_rpc_status *st, void *ud) {
 static void on_logs(mu_rpc_call *call, const mu_rpc_metadata *md, void *ud) {
   mu_daemon *d = ud;
   (void)md;
-  if (d->n_log_fetches >= MU_LOGS_MAX_FETCHES) {
+  if (d->logs->n_fetches >= MU_LOGS_MAX_FETCHES) {
     mu_rpc_call_finish(call, MU_RPC_RESOURCE_EXHAUSTED,
                        "too many TaskLogs calls at once; try again shortly", NULL);
     return;
@@ -717,22 +721,22 @@ static void on_logs(mu_rpc_call *call, const mu_rpc_metadata *md, void *ud) {
     mu_rpc_call_finish(call, MU_RPC_RESOURCE_EXHAUSTED, "out of memory", NULL);
     return;
   }
-  if (d->log_pump == NULL) {
-    d->log_pump = malloc(sizeof *d->log_pump);
-    if (d->log_pump == NULL) {
+  if (d->logs->pump == NULL) {
+    d->logs->pump = malloc(sizeof *d->logs->pump);
+    if (d->logs->pump == NULL) {
       free(f);
       mu_rpc_call_finish(call, MU_RPC_RESOURCE_EXHAUSTED, "out of memory", NULL);
       return;
     }
-    uv_timer_init(d->loop, d->log_pump);
-    d->log_pump->data = d;
-    uv_timer_start(d->log_pump, on_pump, MU_LOGS_PUMP_MS, MU_LOGS_PUMP_MS);
+    uv_timer_init(d->loop, d->logs->pump);
+    d->logs->pump->data = d;
+    uv_timer_start(d->logs->pump, on_pump, MU_LOGS_PUMP_MS, MU_LOGS_PUMP_MS);
   }
   f->d = d;
   f->call = call;
-  f->next = d->log_fetches;
-  d->log_fetches = f;
-  d->n_log_fetches++;
+  f->next = d->logs->fetches;
+  d->logs->fetches = f;
+  d->logs->n_fetches++;
   mu_rpc_call_handlers h = {.on_message = on_request, .on_done = on_done};
   mu_rpc_call_start(call, &h, f);
 }

@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "controlplane/audit.h"
+#include "controlplane/cluster.h"
 #include "controlplane/daemon.h"
 #include "controlplane/token_codec.h"
 #include "lib/base/clock.h"
@@ -368,14 +369,14 @@ static void key_of(const mu_daemon *d, const char *id, char *buf, size_t size) {
 /* Stores w->rec: at once without etcd, else through the leader's fenced store. Takes w. */
 static void write_record(token_write *w) {
   mu_daemon *d = w->d;
-  if (d->role == MU_ROLE_SINGLE) {
+  if (d->cluster->role == MU_ROLE_SINGLE) {
     write_done(w, NULL);
     return;
   }
   mu_err err = {0};
   char key[sizeof d->cfg.etcd_prefix + 32];
   char *value = mu_token_to_json(&w->rec);
-  mu_store_batch *b = mu_store_batch_new(d->ha.store);
+  mu_store_batch *b = mu_store_batch_new(d->cluster->store);
   int rc = value != NULL && b != NULL ? 0 : mu_err_set(&err, MU_ENOMEM, "out of memory");
   /* the delete first: followers see the events in this order and are bounded too */
   if (rc == 0 && w->pruned[0] != '\0') {

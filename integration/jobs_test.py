@@ -273,6 +273,78 @@ def test_dry_run_plans_without_starting(c):
     assert c.cli("-o", "json", "jobs")[1].count("\n") == before, "a dry run stored a job"
 
 
+def test_explain_says_why(c):
+    """`muster explain` gives each failed run its reason class and the evidence."""
+    fleet(c)
+    def job_of(*args):
+        rc, out, err = c.cli("-o", "json", "run", *args, check=False, timeout=60)
+        return json.loads(out.splitlines()[-1])["jobId"]
+    job = job_of("--hosts", "web-1", "--", "echo before; echo oops >&2; exit 3")
+    rc, out, err = c.cli("explain", job)
+    assert rc == 0, err
+    assert "web-1/run: FAILED (exit code, attempt 1)\n  exited with code 3" in out, out
+    assert "      | oops" in out, out
+    job = job_of("--hosts", "web-2", "--timeout", "1s", "--", "sleep 5")
+    rc, out, _ = c.cli("explain", job)
+    assert "web-2/run: TIMED_OUT (timeout, attempt 1)\n  still running at its 1s timeout" in out, out
+    job = job_of("--hosts", "db-1", "--memory", "64M", "--",
+                 "python3 -c 'b = bytearray(512 << 20); print(len(b))'")
+    rc, out, _ = c.cli("explain", job)
+    assert "db-1/run: FAILED (out of memory, attempt 1)" in out, out
+    assert "killed by the kernel's OOM killer: memory peaked at" in out and "64.0 MiB limit" in out, out
+    # a succeeded run is explained only when asked for
+    job = job_of("--hosts", "web-1", "--", "true")
+    rc, out, _ = c.cli("explain", job)
+    assert "every task run succeeded" in out, out
+    rc, out, _ = c.cli("explain", job, "web-1/run")
+    assert "web-1/run: SUCCEEDED (ok, attempt 1)" in out, out
+    rc, out, _ = c.cli("explain", job, "web-9/run", check=False)
+    assert rc == 1 and "no task run 'web-9/run'" in out, out
+
+
+def _trace_ids(job_id, task_id, attempt):
+    """lib/base/trace.h's derivation, as docs/observability.md gives it."""
+    m = (1 << 64) - 1
+
+    def fnv(s, h):
+        for b in s.encode():
+            h = ((h ^ b) * 0x100000001b3) & m
+        return h
+
+    def mix(x):
+        x ^= x >> 30
+        x = (x * 0xbf58476d1ce4e5b9) & m
+        x ^= x >> 27
+        x = (x * 0x94d049bb133111eb) & m
+        return x ^ (x >> 31)
+    a, b = 0xcbf29ce484222325, 0x84222325cbf29ce4
+    trace = "%016x%016x" % (mix(fnv(job_id, a)), mix(fnv(job_id, b)))
+    span = "%016x" % mix(fnv("#%d" % attempt, fnv(task_id, a)))
+    return trace, "00-%s-%s-01" % (trace, span)
+
+
+def test_trace_ids_and_json_logs(c):
+    """Tasks get MUSTER_TRACE_ID and TRACEPARENT derived from their job; with --log-format
+    json every log line of musterd and the agent is a JSON object, and the lines about a job
+    carry its trace id."""
+    c.start_musterd("--heartbeat-timeout", "2s", "--log-format", "json")
+    c.start_agent("web-1", "role=web", "--heartbeat-interval", HB, "--log-format", "json")
+    wait_until("agent connected", lambda: c.states().get("web-1") == "AGENT_CONNECTED")
+    rc, res, summary, err = run_json(c, "--", "echo $MUSTER_TRACE_ID $TRACEPARENT")
+    assert rc == 0, err
+    run = res["web-1"]
+    trace, parent = _trace_ids(summary["jobId"], run["taskId"], run["attempt"])
+    assert run["outputTail"].split() == [trace, parent], (run, trace, parent)
+    rc, _, err = c.cli("run", "--", "true", check=False)
+    time.sleep(0.3)
+    for proc in (c.musterd, c.agents["web-1"]):
+        lines = [l for l in proc.text().splitlines() if l.strip()]
+        objs = [json.loads(l) for l in lines]  # every line is one JSON object
+        assert all({"ts", "level", "component", "msg"} <= set(o) for o in objs), objs[:3]
+        about = [o for o in objs if summary["jobId"] in o["msg"]]
+        assert about and all(o.get("trace_id") == trace for o in about), about
+
+
 def test_agent_limits_refused_at_submit(c):
     """What would fail on every host is refused at submit, naming the field and the limit;
     nothing is stored."""
@@ -525,6 +597,8 @@ if __name__ == "__main__":
         test_bad_specs_refused_before_storing,
         test_agent_limits_refused_at_submit,
         test_dry_run_plans_without_starting,
+        test_trace_ids_and_json_logs,
+        test_explain_says_why,
         test_large_script_runs,
         test_run_as_unknown_user_fails_clearly,
         test_finished_jobs_kept_for_their_min_age,

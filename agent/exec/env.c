@@ -2,6 +2,8 @@
  * replace-by-name, so a spec can override PATH and nothing can override MUSTER_*. */
 #include "agent/exec/env.h"
 
+#include "lib/base/trace.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +59,15 @@ int mu_env_build(bool inherit_env, const char *const *const *layers, size_t n_la
       rc = env_set(&e, buf, err);
     }
     snprintf(buf, sizeof buf, "MUSTER_ATTEMPT=%u", ctx->attempt);
+    if (rc == 0) rc = env_set(&e, buf, err);
+    /* the job's trace (lib/base/trace.h): HTTP calls a task makes can carry TRACEPARENT */
+    char trace[MU_TRACE_ID_HEX], parent[MU_TRACEPARENT_LEN];
+    mu_trace_id(ctx->job_id ? ctx->job_id : "", trace);
+    mu_traceparent(ctx->job_id ? ctx->job_id : "", ctx->task_id ? ctx->task_id : "", ctx->attempt,
+                   parent);
+    snprintf(buf, sizeof buf, "MUSTER_TRACE_ID=%s", trace);
+    if (rc == 0) rc = env_set(&e, buf, err);
+    snprintf(buf, sizeof buf, "TRACEPARENT=%s", parent);
     if (rc == 0) rc = env_set(&e, buf, err);
   }
   if (rc != 0) {

@@ -314,6 +314,8 @@ static const muster_host_api api = {
     .set_user_data = h_set_user_data,
     .user_data = h_user_data,
     .log = h_log,
+    .cancel_extend = mu_task_cancel_extend,
+    .cancel_withdraw = mu_task_cancel_withdraw,
 };
 
 const muster_host_api *mu_host_api(void) { return &api; }

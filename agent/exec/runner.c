@@ -304,8 +304,25 @@ static void begin_stop(muster_task *t, mu_kill_reason why, muster_cancel_reason 
     mu_task_schedule(t); /* start_plugin sees the flag and finishes */
     return;
   }
-  if (t->plugin->cancel != NULL && !t->finished) t->plugin->cancel(t, mu_host_api(), reason);
+  /* armed before the plugin hears of it, so the plugin can move it (cancel_extend) */
   if (!t->finished) uv_timer_start(&t->force, on_force, (uint64_t)t->runner->cfg.grace_ms + 2000, 0);
+  if (t->plugin->cancel != NULL && !t->finished) t->plugin->cancel(t, mu_host_api(), reason);
+}
+
+int mu_task_cancel_extend(muster_task *t, uint64_t ms) {
+  if (t->finished) return -EALREADY;
+  if (!t->cancelled && !t->timed_out) return -EINVAL;
+  uv_timer_start(&t->force, on_force, ms, 0);
+  return 0;
+}
+
+int mu_task_cancel_withdraw(muster_task *t) {
+  if (t->finished) return -EALREADY;
+  if (!t->cancelled || t->timed_out || t->cancel_reason != MUSTER_CANCEL_REQUESTED) return -EINVAL;
+  t->cancelled = false;
+  t->cancel_msg[0] = '\0';
+  uv_timer_stop(&t->force);
+  return 0;
 }
 
 /* ---- public API ---- */

@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include "lib/testing/skip.h"
+
 #include "agent/exec/runner_testkit.h"
 
 #include "agent/exec/runner.h"
@@ -211,7 +213,7 @@ static void test_env_has_only_spec_and_context(void **state) {
   int n = 0;
   for (char *save = NULL, *l = strtok_r(r->out, "\n", &save); l && n < 32; l = strtok_r(NULL, "\n", &save)) lines[n++] = l;
   qsort(lines, (size_t)n, sizeof *lines, cmp_str);
-  assert_int_equal(n, 9);
+  assert_int_equal(n, 11);
   assert_string_equal(lines[0], "A=1");
   assert_string_equal(lines[1], "MUSTER_AGENT_ID=agent-1");
   assert_string_equal(lines[2], "MUSTER_ATTEMPT=1");
@@ -219,8 +221,10 @@ static void test_env_has_only_spec_and_context(void **state) {
   assert_string_equal(lines[4], "MUSTER_JOB_ID=job-1");
   assert_true(strncmp(lines[5], "MUSTER_TASK_DIR=", 16) == 0);
   assert_string_equal(lines[6], "MUSTER_TASK_ID=env");
-  assert_string_equal(lines[7], "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-  assert_string_equal(lines[8], "TOKEN=s3");
+  assert_string_equal(lines[7], "MUSTER_TRACE_ID=fed2e199023f945066bc0db46c17e870");
+  assert_string_equal(lines[8], "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  assert_string_equal(lines[9], "TOKEN=s3");
+  assert_string_equal(lines[10], "TRACEPARENT=00-fed2e199023f945066bc0db46c17e870-d2f28f47864589f8-01");
   world_free(&w);
 }
 
@@ -415,7 +419,7 @@ static void test_limits_enforced(void **state) {
 
 static void test_run_as_nobody_and_rlimits(void **state) {
   (void)state;
-  if (geteuid() != 0) skip();
+  if (geteuid() != 0) MU_SKIP("not root: run-as needs root");
   mu_runner_config cfg = {.no_cgroups = true};
   world w;
   world_init(&w, &cfg);

@@ -72,7 +72,10 @@ static void build_result(mu_proc *p, mu_proc_result *r) {
     if (r->user_cpu_us < 0) r->user_cpu_us = p->cg_stats.user_us;
     if (r->sys_cpu_us < 0) r->sys_cpu_us = p->cg_stats.sys_us;
     r->cgroup_memory_peak_bytes = p->cg_stats.memory_peak_bytes;
-    r->oom_killed = p->cg_stats.oom_kills > 0 && r->signal == SIGKILL && p->limits.memory_bytes > 0;
+    /* killed by the OOM killer: the task itself, or a child of a shell that then exited
+     * 128 + SIGKILL */
+    r->oom_killed = p->cg_stats.oom_kills > 0 && p->limits.memory_bytes > 0 &&
+                    (r->signal == SIGKILL || r->exit_code == 128 + SIGKILL);
   }
   size_t n = 0;
   char *m = r->message;

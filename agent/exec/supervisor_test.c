@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "lib/testing/skip.h"
+
 #include "agent/exec/runner_testkit.h"
 
 #include "agent/exec/supervisor.h"
@@ -308,7 +310,8 @@ static void test_pids_limit(void **state) {
   mu_proc_opts o = make_opts(r, argv);
   o.limits.pids = 10;
   if (!mu_cgroup_root_has(&cg_root, MU_CG_PIDS)) {
-    skip(); /* as root, RLIMIT_NPROC does not bind; runner_test covers run-as + rlimit */
+    /* as root, RLIMIT_NPROC does not bind; runner_test covers run-as + rlimit */
+    MU_SKIP("no pids cgroup controller");
   }
   run_to_end(r, &o);
   assert_string_equal(r->res.limits_via, cg_root.mode == MU_CGROUP_V2 ? "cgroup-v2" : "cgroup-v1");
@@ -340,7 +343,7 @@ static void test_memory_limit(void **state) {
 
 static void test_run_as_nobody(void **state) {
   (void)state;
-  if (geteuid() != 0) skip();
+  if (geteuid() != 0) MU_SKIP("not root: run-as needs root");
   run *r = calloc(1, sizeof *r);
   const char *argv[] = {"sh", "-c", "id -u; id -g; id -G", NULL};
   mu_proc_opts o = make_opts(r, argv);

@@ -125,5 +125,8 @@ void mu_task_secrets_flush(muster_task *t);
 
 /* host_api.c */
 void mu_task_release_timers(muster_task *t);
+/* The host API's cancel_extend / cancel_withdraw (muster_plugin.h). */
+int mu_task_cancel_extend(muster_task *t, uint64_t ms);
+int mu_task_cancel_withdraw(muster_task *t);
 
 #endif

@@ -35,6 +35,7 @@ static const mu_cfg_field agent_fields[] = {
     F("metrics_tls_key", MU_CF_PATH, metrics_tls_key, 0, 0),
     F("metrics_tls_ca", MU_CF_PATH, metrics_tls_ca, 0, 0),
     F("log_level", MU_CF_LOG_LEVEL, log_level, 0, 0),
+    F("log_format", MU_CF_LOG_FORMAT, log_format, 0, 0),
     F("reconnect_max", MU_CF_DURATION, reconnect_max_ms, 1000, 3600 * 1000),
     F("reconnect_fast", MU_CF_DURATION, reconnect_fast_ms, 0, 3600 * 1000),
     F("max_message", MU_CF_SIZE, max_message, 64 * 1024, 1024 * 1024 * 1024),

@@ -45,6 +45,7 @@ typedef struct mu_agent_config {
   char metrics_tls_key[MU_CFG_PATH_MAX];
   char metrics_tls_ca[MU_CFG_PATH_MAX];
   mu_log_level log_level;               /* default info */
+  mu_log_format log_format;             /* default text; json: one object per line */
   int64_t reconnect_max_ms;             /* max reconnect backoff, 1s..1h, default 30s */
   /* after a working stream drops: retry every 250-500 ms (no backoff) for this long, so a
    * control-plane failover is followed at once; 0..1h, default 15s, 0 = backoff at once */

@@ -39,6 +39,7 @@ static const char *expected(mu_cfg_kind k) {
     case MU_CF_COUNT: return "a whole number";
     case MU_CF_BOOL: return "true or false";
     case MU_CF_LOG_LEVEL: return "one of debug, info, warn, error";
+    case MU_CF_LOG_FORMAT: return "text or json";
     case MU_CF_LABELS: return "a mapping or a \"k=v,k2=v2\" string";
     default: return "a list or a comma-separated string";
   }
@@ -220,6 +221,10 @@ static int set_text(void *cfg, const mu_cfg_field *f, const char *text, mu_err *
       if (mu_log_parse_level(text, MEMBER(cfg, f, mu_log_level)) < 0)
         return mu_err_set(err, MU_EINVAL,
                           "bad log level \"%s\" (expected debug, info, warn or error)", text);
+      return 0;
+    case MU_CF_LOG_FORMAT:
+      if (mu_log_parse_format(text, MEMBER(cfg, f, mu_log_format)) < 0)
+        return mu_err_set(err, MU_EINVAL, "bad log format \"%s\" (expected text or json)", text);
       return 0;
     case MU_CF_LABELS: {
       mu_labels tmp;

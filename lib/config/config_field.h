@@ -32,6 +32,7 @@ typedef enum {
   MU_CF_COUNT,       /* uint32_t in [min, max] */
   MU_CF_BOOL,        /* bool */
   MU_CF_LOG_LEVEL,   /* mu_log_level */
+  MU_CF_LOG_FORMAT,  /* mu_log_format */
   MU_CF_LABELS,      /* mu_labels */
 } mu_cfg_kind;
 

@@ -43,6 +43,7 @@ static const mu_cfg_field server_fields[] = {
       3650LL * 24 * 3600 * 1000),
     F("audit_denials_per_second", MU_CF_COUNT, audit_denials_per_second, 1, 10000),
     F("log_level", MU_CF_LOG_LEVEL, log_level, 0, 0),
+    F("log_format", MU_CF_LOG_FORMAT, log_format, 0, 0),
     F("member_id", MU_CF_MEMBER_ID, member_id, 0, 0),
     F("tls_ca", MU_CF_PATH, tls_ca, 0, 0),
     F("tls_cert", MU_CF_PATH, tls_cert, 0, 0),

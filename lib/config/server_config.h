@@ -49,6 +49,7 @@ typedef struct mu_server_config {
   int64_t audit_retention_ms;           /* audit records older are deleted; 1m..10y, default 30d */
   uint32_t audit_denials_per_second;    /* gate denials recorded one by one; 1..10000, default 10 */
   mu_log_level log_level;               /* default info */
+  mu_log_format log_format;             /* default text; json: one object per line */
   /* This member's name in the cluster; unless set explicitly, "<hostname>:<listen port>". */
   char member_id[MU_CFG_ID_MAX + 1];
   /* TLS (docs/security.md): the CA that signs every certificate, this member's certificate

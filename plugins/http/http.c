@@ -16,6 +16,7 @@
 #include "http_check.h"
 #include "http_multi.h"
 #include "http_spec.h"
+#include "lib/base/trace.h"
 #include "muster_plugin.h"
 
 #define HTTP_MAX_HEADER_BYTES (64 * 1024)
@@ -29,6 +30,7 @@ typedef struct http_task {
   mu_http_multi *multi;
   mu_http_xfer xfer;
   struct curl_slist *hdr_list;
+  char traceparent[MU_TRACEPARENT_LEN]; /* sent unless the spec sets its own */
   FILE *body_fp;
   char *body_path, *ca_path, *cert_path, *key_path; /* resolved against the task dir */
   char *body;                                       /* response body, <= max_body bytes */
@@ -166,6 +168,8 @@ static int build_headers(http_task *ht) {
     rc = add_header(ht, "Authorization", v);
     free(v);
   }
+  if (rc == 0 && !has_header(s, "traceparent")) /* the job's trace (lib/base/trace.h) */
+    rc = add_header(ht, "traceparent", ht->traceparent);
   if (rc == 0 && !has_header(s, "Expect")) { /* "Expect:" drops curl's 100-continue wait */
     struct curl_slist *l = curl_slist_append(ht->hdr_list, "Expect:");
     if (l == NULL) return -ENOMEM;
@@ -438,6 +442,7 @@ static int http_start(muster_task *task, const muster_host_api *host, char *errb
   ht->start_ms = now_ms();
   host->set_user_data(task, ht); /* freed in cleanup, whatever happens next */
   const muster_task_context *ctx = host->context(task);
+  mu_traceparent(ctx->job_id, ctx->task_id, ctx->attempt, ht->traceparent);
   int rc = mu_http_spec_parse(ctx->spec_json, ctx->config_json, &ht->spec, errbuf);
   if (rc != 0) return rc;
   if ((rc = resolve(ctx->task_dir, ht->spec->body_file, "http.body_file", &ht->body_path, errbuf)) != 0 ||

@@ -18,6 +18,8 @@
 
 #include <cmocka.h>
 
+#include "lib/testing/skip.h"
+
 #include "agent/exec/runner_testkit.h"
 
 static char helper[4096], python_so[4096];
@@ -383,8 +385,7 @@ static void test_timeout_kills_interpreter(void **state) {
 static void test_run_as_nobody_cache_read_only(void **state) {
   (void)state;
   if (geteuid() != 0) {
-    printf("skipping run-as: not root\n");
-    skip();
+    MU_SKIP("not root: run-as needs root");
   }
   world w;
   world_init(&w, true);

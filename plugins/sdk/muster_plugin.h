@@ -176,6 +176,18 @@ typedef struct muster_host_api {
    * secret values replaced by "***"). */
   void (*log)(muster_task *task, muster_log_level level, const char *fmt, ...)
       __attribute__((format(printf, 3, 4)));
+
+  /* Appended members: check `size` (offsetof) before calling them on an older agent. */
+
+  /* For a task being cancelled whose stop takes remote work longer than the agent's grace
+   * period (a Flink stop-with-savepoint): moves the agent's forced end of the task to ms from
+   * now. -EINVAL when the task is not being cancelled, -EALREADY after finish(). */
+  int (*cancel_extend)(muster_task *task, uint64_t ms);
+  /* The cancel did not happen (the remote system refused it and the work goes on): the task
+   * is no longer being cancelled, the forced end is dropped, the task's own timeout still
+   * applies, and a later cancel is delivered to cancel() again. Not for MUSTER_CANCEL_TIMEOUT
+   * or SHUTDOWN (-EINVAL). -EALREADY after finish(). */
+  int (*cancel_withdraw)(muster_task *task);
 } muster_host_api;
 
 /* The exported descriptor. Strings must be static. */

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "controlplane/bundle_store.h"
+#include "controlplane/bundles/bundle_store.h"
 #include "lib/base/err.h"
 #include "lib/bundle/bundle.h"
 #include "lib/config/strlist.h"

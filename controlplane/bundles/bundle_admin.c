@@ -7,9 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "controlplane/bundles_int.h"
 #include "controlplane/audit.h"
 #include "controlplane/authz.h"
+#include "controlplane/bundles/bundles_int.h"
+#include "controlplane/cluster.h"
 #include "controlplane/daemon.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"

@@ -9,8 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "controlplane/bundles_int.h"
+#include "controlplane/bundles/bundles_int.h"
 #include "controlplane/daemon.h"
+#include "controlplane/gateway.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 

@@ -6,8 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "controlplane/bundles_int.h"
+#include "controlplane/bundles/bundles_int.h"
+#include "controlplane/cluster.h"
 #include "controlplane/daemon.h"
+#include "controlplane/scheduler.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 
@@ -119,7 +121,7 @@ void mu_bundles_index_remove(mu_bundles *b, const char *digest) {
 }
 
 const char *mu_bundles_used_by(mu_bundles *b, const char *digest) {
-  for (mu_job *job = b->d->jobs; job != NULL; job = job->next) {
+  for (mu_job *job = b->d->sched->jobs; job != NULL; job = job->next) {
     if (mu_job_finished(job)) continue;
     for (size_t i = 0; i < job->spec->n_tasks; i++) {
       const char *ref = job->spec->tasks[i]->bundle;
@@ -249,7 +251,7 @@ int mu_bundles_start(mu_daemon *d, mu_bundle_store *store, mu_err *err) {
     return mu_err_set(err, MU_ENOMEM, "out of memory");
   }
   b->d = d;
-  b->cfg = &d->bundle_cfg;
+  b->cfg = d->bundle_cfg;
   b->store = store;
   d->bundles = b;
   if (b->cfg->trust_keys.n > 0) {
@@ -262,7 +264,7 @@ int mu_bundles_start(mu_daemon *d, mu_bundle_store *store, mu_err *err) {
     }
   }
   mu_bundles_serve_init(b);
-  if (d->role == MU_ROLE_SINGLE) mu_bundles_reload(d, NULL, NULL);
+  if (d->cluster->role == MU_ROLE_SINGLE) mu_bundles_reload(d, NULL, NULL);
   mu_info("bundles", "%s store, %zu bundles, size cap %llu bytes, %zu trusted keys",
           store->ops->kind, b->n, (unsigned long long)b->cfg->max_bundle_bytes,
           b->trust ? mu_trust_set_count(b->trust) : 0);

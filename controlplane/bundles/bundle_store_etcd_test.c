@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "controlplane/bundle_store.h"
+#include "controlplane/bundles/bundle_store.h"
 #include "controlplane/ha/ha_testenv.h"
 #include "lib/base/clock.h"
 

@@ -5,7 +5,7 @@
 
 #include <uv.h>
 
-#include "controlplane/bundles.h"
+#include "controlplane/bundles/bundles.h"
 #include "lib/bundle/keys.h"
 
 /* One bundle's bytes held for serving; shared by every transfer of that digest. */

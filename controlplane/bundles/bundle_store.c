@@ -1,7 +1,7 @@
 /* The in-memory bundle store (musterd without etcd): every bundle's bytes and meta in one
  * malloc'd block each, bounded by a total byte cap. Callbacks run before the calls return.
  * See bundle_store.h for the interface the etcd-backed store shares. */
-#include "controlplane/bundle_store.h"
+#include "controlplane/bundles/bundle_store.h"
 
 #include <stdlib.h>
 #include <string.h>

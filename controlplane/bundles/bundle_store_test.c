@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "controlplane/bundle_store.h"
+#include "controlplane/bundles/bundle_store.h"
 
 typedef struct result {
   int calls, rc;

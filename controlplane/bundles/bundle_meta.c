@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "controlplane/bundle_store.h"
+#include "controlplane/bundles/bundle_store.h"
 
 mu_bundle_meta *mu_bundle_meta_dup(const mu_bundle_meta *m) {
   mu_bundle_meta *c = calloc(1, sizeof *c);

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <uv.h>
 
-#include "controlplane/bundle_store.h"
+#include "controlplane/bundles/bundle_store.h"
 #include "lib/base/log.h"
 
 #define LOG "bundles"

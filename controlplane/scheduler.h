@@ -1,0 +1,143 @@
+/* The scheduler: turns a validated job into host runs, starts them within the rollout limits
+ * (max concurrency, batches, max errors, per-agent slots), assigns each host's tasks in order,
+ * applies task events from agents, retries with backoff, gives a vanished agent a grace period
+ * before its tasks are LOST, and finishes jobs. It owns the job list (mu_scheduler.jobs) and
+ * reads the agent registry; it never waits on an agent and touches no network itself: what it
+ * sends and what it marks changed goes through mu_sched_hooks, which musterd wires to the
+ * gateway and to persist.c (wiring.c) and a test wires to a table. Loop thread only. */
+#ifndef MU_CP_SCHEDULER_H
+#define MU_CP_SCHEDULER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "controlplane/authz.h"
+#include "controlplane/job_retention.h"
+#include "controlplane/jobs.h"
+#include "controlplane/registry.h"
+#include "lib/base/err.h"
+#include "muster/v1/agent.pb-c.h"
+
+#define MU_SCHED_DIGEST_SIZE 72 /* = MU_BUNDLE_DIGEST_SIZE: "sha256:" + 64 hex + NUL */
+
+/* What the scheduler asks of the rest of the daemon. Every member may be NULL (then: not
+ * leading never happens, nothing is sent, nothing is stored, no extra checks). */
+typedef struct mu_sched_hooks {
+  void *ud;
+  /* 1 when this member may dispatch (SINGLE, or a leader with its state loaded). */
+  int (*leading)(void *ud);
+  /* Sends one control message down agent's stream: 0, or MU_EAGAIN when not connected. */
+  int (*send)(void *ud, mu_agent *agent, const Muster__V1__ControlMessage *msg, mu_err *err);
+  /* The digest a task's bundle reference resolves to ("" when none) for an Assign. */
+  void (*bundle_digest)(void *ud, const char *ref, char digest[MU_SCHED_DIGEST_SIZE]);
+  /* A task's secrets decrypted for agent (into the Assign only), and their release. A
+   * non-zero return other than MU_ENOMEM ends the attempt FAILED with err's message. */
+  int (*secrets_resolve)(void *ud, const Muster__V1__TaskSpec *task, const mu_agent *agent,
+                         Muster__V1__ResolvedSecret ***ret, size_t *ret_n, mu_err *err);
+  void (*secrets_free)(Muster__V1__ResolvedSecret **r, size_t n);
+  /* Submit checks beyond the spec itself, in this order: a bundle reference is stored
+   * (jobspec.h bundle_resolve), caller may run on the resolved ids, the job's secrets exist
+   * and may go to those agents. */
+  int (*bundle_resolve)(void *ud, const char *ref, char *msg, size_t msg_size);
+  int (*check_targets)(void *ud, const mu_caller *caller, char *const *ids, size_t n,
+                       mu_err *err);
+  int (*check_secrets)(void *ud, Muster__V1__JobSpec *spec, char *const *ids, size_t n,
+                       mu_err *err);
+  /* Changes to store (persist.c): a task run, every task of a host, a job record, a job
+   * forgotten by retention; pass_done after every dispatch pass (a flush soon). */
+  void (*task_changed)(void *ud, mu_job *job, mu_host_run *h, size_t idx);
+  void (*job_changed)(void *ud, mu_job *job);
+  void (*job_forgotten)(void *ud, const char *job_id);
+  void (*pass_done)(void *ud);
+} mu_sched_hooks;
+
+typedef struct mu_sched_config {
+  uv_loop_t *loop;
+  mu_registry *registry;          /* borrowed: the agents jobs run on */
+  int durable;                    /* etcd mode: new jobs wait for their write, acks for
+                                     what etcd holds (agent durable_seq) */
+  int64_t heartbeat_timeout_ms;   /* a vanished agent's tasks are LOST after this */
+  size_t tail_bytes;              /* output tail kept per task run */
+  size_t history_bytes;           /* WatchJob history kept per job */
+  uint32_t max_tasks;             /* tasks per job */
+  uint32_t max_task_runs;         /* targets x tasks per job */
+  mu_retention retention;         /* which finished jobs are kept (job_retention.h) */
+} mu_sched_config;
+
+/* The scheduler's state. Others read jobs and the counters; only scheduler.c and the record
+ * loader (persist.c, through mu_sched_insert/mu_sched_remove) change the list. */
+typedef struct mu_scheduler {
+  mu_sched_config cfg;
+  mu_sched_hooks hooks;
+  mu_job *jobs;                   /* newest first */
+  size_t n_jobs;
+  uint64_t job_seq;               /* the last "j-<secs>-<seq>" number handed out or loaded */
+  uint64_t term;                  /* leader term handed to agents as the fencing term */
+  uv_timer_t timer;
+  int armed, stopping;
+  mu_evicted_ring evicted;        /* ids of jobs retention forgot, for "was evicted" answers */
+  uint64_t jobs_evicted, jobs_evicted_young; /* young: past max_jobs_kept_hard before min age */
+} mu_scheduler;
+
+/* Starts the scheduler (its timer on cfg.loop). cfg and hooks are copied. */
+void mu_sched_init(mu_scheduler *s, const mu_sched_config *cfg, const mu_sched_hooks *hooks);
+/* Stops the timer and frees every job (the handle closes on the loop). */
+void mu_sched_close(mu_scheduler *s);
+/* Frees what close left (the evicted ring) once the loop has stopped. */
+void mu_sched_free(mu_scheduler *s);
+
+/* Runs a dispatch pass soon (coalesced). */
+void mu_sched_kick(mu_scheduler *s);
+/* One dispatch pass now (what the timer runs; tests call it directly). */
+void mu_sched_pass(mu_scheduler *s);
+/* Stops pending passes (deposed: nothing is dispatched until kicked again). */
+void mu_sched_pause(mu_scheduler *s);
+
+/* Validates spec (taken in every case), checks that caller (NULL: no check) may run it on
+ * those targets (authz.h), resolves its targets and creates a running job. */
+int mu_sched_submit(mu_scheduler *s, Muster__V1__JobSpec *spec, const mu_caller *caller,
+                    mu_job **ret_job, mu_err *err);
+/* The checks of mu_sched_submit without creating a job: validation (defaults filled in),
+ * permissions, targets (caller owns *ret_ids, an array of borrowed ids; NULL for an `any`
+ * target), task types, secrets and the task-run limit. On error spec is freed. */
+int mu_sched_admit(mu_scheduler *s, Muster__V1__JobSpec *spec, const mu_caller *caller,
+                   mu_rollout *ret_rollout, char ***ret_ids, size_t *ret_n, mu_err *err);
+mu_job *mu_sched_find(mu_scheduler *s, const char *job_id);
+/* Answers call NOT_FOUND for a job id not held: "job X was evicted (finished at T;
+ * retention: ...)" when retention forgot it, else "no job 'X'". */
+void mu_sched_fail_not_found(const mu_scheduler *s, mu_rpc_call *call, const char *job_id);
+/* Cancels what has not finished; MU_EINVAL when the job already ended (message says how). */
+int mu_sched_cancel(mu_scheduler *s, mu_job *job, const char *reason, uint32_t *ret_cancelled,
+                    mu_err *err);
+
+/* Agent events (the gateway's, events.h). */
+void mu_sched_on_event(mu_scheduler *s, mu_agent *agent, const Muster__V1__TaskEvent *ev);
+void mu_sched_on_agent_up(mu_scheduler *s, mu_agent *agent);
+void mu_sched_on_agent_down(mu_scheduler *s, mu_agent *agent);
+/* A heartbeat from agent saying it runs running_tasks tasks. */
+void mu_sched_on_heartbeat(mu_scheduler *s, mu_agent *agent, uint32_t running_tasks);
+
+/* Publishes task idx of host h to the job's watchers. */
+void mu_sched_publish_task(mu_scheduler *s, mu_job *job, mu_host_run *h, size_t idx);
+/* Publishes the job's state and ends its watchers once it finished. */
+void mu_sched_publish_job_end(mu_scheduler *s, mu_job *job);
+/* Recomputes a job's counters from its host states (after loading records). */
+void mu_sched_recount(mu_job *job);
+
+/* The record loader's access to the list: insert keeps newest-first order and job_seq past
+ * the id's number; remove unlinks (does not free). */
+void mu_sched_insert(mu_scheduler *s, mu_job *job);
+void mu_sched_remove(mu_scheduler *s, mu_job *job);
+/* Frees every job (a fresh snapshot follows). */
+void mu_sched_reset(mu_scheduler *s);
+/* A job deleted by another member's retention: remembered as evicted when it had finished. */
+void mu_sched_note_evicted(mu_scheduler *s, const mu_job *job);
+/* A new term's takeover: ready jobs' running tasks get until now + grace to be reported
+ * (else LOST), pending hosts start waiting then; jobs without a ready marker are dropped
+ * (job_forgotten). Counts what it saw. */
+void mu_sched_takeover(mu_scheduler *s, int64_t grace_ms, size_t *ret_jobs, size_t *ret_running,
+                       size_t *ret_dropped);
+
+#endif

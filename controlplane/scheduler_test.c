@@ -1,0 +1,352 @@
+/* Tests for scheduler.c on a table of agents and job specs, with no network: the hooks record
+ * what would be sent to agents and marked for etcd. Covered: max concurrency and per-agent
+ * slots, the error budget (the rest cancelled, with its message), "any" placement on the agent
+ * with the most free slots (draining ones skipped), a disconnected target ending UNREACHABLE,
+ * a vanished agent's task going LOST after the grace period, retries with backoff, and
+ * cancellation of running and pending hosts. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "controlplane/scheduler.h"
+#include "lib/pbjson/pbjson.h"
+
+/* --- the table the hooks write --- */
+
+typedef struct sent {
+  Muster__V1__ControlMessage__MsgCase kind;
+  char agent[64];
+  char task_id[200];
+  uint32_t attempt;
+} sent;
+
+typedef struct world {
+  uv_loop_t loop;
+  mu_registry reg;
+  mu_scheduler s;
+  sent out[256];
+  size_t n_out;
+  size_t task_marks, job_marks;
+  int dummy_session;          /* agents "connected" point their session here */
+} world;
+
+static int hook_send(void *ud, mu_agent *agent, const Muster__V1__ControlMessage *msg,
+                     mu_err *err) {
+  world *w = ud;
+  if (agent->session == NULL)
+    return mu_err_set(err, MU_EAGAIN, "agent %s is not connected", agent->id);
+  assert_true(w->n_out < sizeof w->out / sizeof w->out[0]);
+  sent *o = &w->out[w->n_out++];
+  memset(o, 0, sizeof *o);
+  o->kind = msg->msg_case;
+  snprintf(o->agent, sizeof o->agent, "%s", agent->id);
+  if (msg->msg_case == MUSTER__V1__CONTROL_MESSAGE__MSG_ASSIGN) {
+    snprintf(o->task_id, sizeof o->task_id, "%s", msg->assign->task_id);
+    o->attempt = msg->assign->attempt;
+  } else if (msg->msg_case == MUSTER__V1__CONTROL_MESSAGE__MSG_CANCEL) {
+    snprintf(o->task_id, sizeof o->task_id, "%s", msg->cancel->task_id);
+    o->attempt = msg->cancel->attempt;
+  }
+  return 0;
+}
+
+static void hook_task_changed(void *ud, mu_job *job, mu_host_run *h, size_t idx) {
+  (void)job, (void)h, (void)idx;
+  ((world *)ud)->task_marks++;
+}
+
+static void hook_job_changed(void *ud, mu_job *job) {
+  (void)job;
+  ((world *)ud)->job_marks++;
+}
+
+static size_t count_sent(const world *w, Muster__V1__ControlMessage__MsgCase kind) {
+  size_t n = 0;
+  for (size_t i = 0; i < w->n_out; i++) n += w->out[i].kind == kind;
+  return n;
+}
+
+static const sent *nth_sent(const world *w, Muster__V1__ControlMessage__MsgCase kind, size_t k) {
+  for (size_t i = 0; i < w->n_out; i++)
+    if (w->out[i].kind == kind && k-- == 0) return &w->out[i];
+  return NULL;
+}
+
+/* --- set-up --- */
+
+static world *world_new(int64_t heartbeat_timeout_ms) {
+  world *w = calloc(1, sizeof *w);
+  assert_non_null(w);
+  assert_int_equal(uv_loop_init(&w->loop), 0);
+  mu_registry_init(&w->reg, 100);
+  mu_sched_config cfg = {.loop = &w->loop,
+                         .registry = &w->reg,
+                         .heartbeat_timeout_ms = heartbeat_timeout_ms,
+                         .tail_bytes = 4096,
+                         .history_bytes = 1 << 20,
+                         .max_tasks = 64,
+                         .max_task_runs = 10000,
+                         .retention = {.max_kept = 100, .hard_cap = 200}};
+  mu_sched_hooks hooks = {.ud = w,
+                          .send = hook_send,
+                          .task_changed = hook_task_changed,
+                          .job_changed = hook_job_changed};
+  mu_sched_init(&w->s, &cfg, &hooks);
+  return w;
+}
+
+static void world_free(world *w) {
+  mu_sched_close(&w->s);
+  uv_run(&w->loop, UV_RUN_NOWAIT);
+  mu_sched_free(&w->s);
+  for (size_t i = 0; i < w->reg.n; i++) w->reg.agents[i]->session = NULL;
+  mu_registry_free(&w->reg);
+  assert_int_equal(uv_loop_close(&w->loop), 0);
+  free(w);
+}
+
+/* Adds a connected agent with slots and labels ("k=v,k=v"), its Hello built from JSON. */
+static mu_agent *add_agent(world *w, const char *id, uint32_t slots, const char *labels) {
+  json_t *lab = json_object();
+  char buf[200];
+  snprintf(buf, sizeof buf, "%s", labels ? labels : "");
+  for (char *save = NULL, *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+    char *eq = strchr(kv, '=');
+    *eq = '\0';
+    json_object_set_new(lab, kv, json_string(eq + 1));
+  }
+  json_t *j = json_pack("{s:{s:s,s:s,s:o,s:{s:i},s:[{s:s}]}}", "hello", "agent_id", id,
+                        "hostname", id, "labels", lab, "capacity", "slots", (int)slots,
+                        "plugins", "type", "shell");
+  Muster__V1__AgentMessage *msg = NULL;
+  mu_err err = {0};
+  if (mu_pbjson_from_json(&muster__v1__agent_message__descriptor, j, (ProtobufCMessage **)&msg,
+                          &err) != 0)
+    fail_msg("bad hello: %s", err.msg);
+  json_decref(j);
+  mu_agent *a = NULL;
+  assert_int_equal(mu_registry_upsert(&w->reg, id, &a, &err), 0);
+  mu_registry_set_connected(&w->reg, a, msg, "test", (mu_agent_session *)&w->dummy_session, 1,
+                            1);
+  return a;
+}
+
+/* Submits a job from JSON (JobSpec mapping); returns it. */
+static mu_job *submit(world *w, const char *json) {
+  json_error_t jerr;
+  json_t *j = json_loads(json, 0, &jerr);
+  if (j == NULL) fail_msg("bad test JSON: %s", jerr.text);
+  Muster__V1__JobSpec *spec = NULL;
+  mu_err err = {0};
+  if (mu_pbjson_from_json(&muster__v1__job_spec__descriptor, j, (ProtobufCMessage **)&spec,
+                          &err) != 0)
+    fail_msg("bad test spec: %s", err.msg);
+  json_decref(j);
+  mu_job *job = NULL;
+  if (mu_sched_submit(&w->s, spec, NULL, &job, &err) != 0) fail_msg("submit: %s", err.msg);
+  return job;
+}
+
+/* Agent reports a state for its current attempt of task_id. */
+static void report(world *w, const char *agent_id, mu_job *job, const char *task_id,
+                   uint32_t attempt, Muster__V1__TaskState st, int32_t exit_code) {
+  static uint64_t seq;
+  Muster__V1__TaskEvent ev = MUSTER__V1__TASK_EVENT__INIT;
+  Muster__V1__StateChange sc = MUSTER__V1__STATE_CHANGE__INIT;
+  sc.state = st;
+  sc.exit_code = exit_code;
+  sc.message = st == MUSTER__V1__TASK_STATE__FAILED ? "exit 1" : "";
+  ev.job_id = job->id;
+  ev.task_id = (char *)task_id;
+  ev.attempt = attempt;
+  ev.sequence = ++seq;
+  ev.at_ms = 1000;
+  ev.event_case = MUSTER__V1__TASK_EVENT__EVENT_STATE;
+  ev.state = &sc;
+  mu_sched_on_event(&w->s, mu_registry_find(&w->reg, agent_id), &ev);
+}
+
+#define ASSIGN MUSTER__V1__CONTROL_MESSAGE__MSG_ASSIGN
+#define CANCEL MUSTER__V1__CONTROL_MESSAGE__MSG_CANCEL
+
+/* --- decisions --- */
+
+static void concurrency_and_slots(void **state) {
+  (void)state;
+  world *w = world_new(10000);
+  add_agent(w, "a1", 1, NULL);
+  add_agent(w, "a2", 1, NULL);
+  add_agent(w, "a3", 1, NULL);
+  add_agent(w, "a4", 1, NULL);
+  mu_job *job = submit(w, "{\"target\":{\"all\":true},\"rollout\":{\"max_concurrency\":\"2\"},"
+                          "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"true\"}},"
+                          "{\"name\":\"u\",\"shell\":{\"script\":\"true\"}}]}");
+  assert_int_equal(job->n_hosts, 4);
+  assert_int_equal(job->concurrency, 2);
+  mu_sched_pass(&w->s);
+  assert_int_equal(count_sent(w, ASSIGN), 2); /* max concurrency 2 */
+  const sent *first = nth_sent(w, ASSIGN, 0);
+  assert_string_equal(first->agent, "a1");
+  assert_int_equal(first->attempt, 1);
+  char tid[200];
+  snprintf(tid, sizeof tid, "%s/a1/t", job->id);
+  assert_string_equal(first->task_id, tid);
+  /* a1's first task ends: its second task goes to a1 (the host keeps its place), nothing new */
+  report(w, "a1", job, tid, 1, MUSTER__V1__TASK_STATE__SUCCEEDED, 0);
+  mu_sched_pass(&w->s);
+  assert_int_equal(count_sent(w, ASSIGN), 3);
+  snprintf(tid, sizeof tid, "%s/a1/u", job->id);
+  assert_string_equal(nth_sent(w, ASSIGN, 2)->task_id, tid);
+  /* a1 done: a third host starts */
+  report(w, "a1", job, tid, 1, MUSTER__V1__TASK_STATE__SUCCEEDED, 0);
+  mu_sched_pass(&w->s);
+  assert_int_equal(count_sent(w, ASSIGN), 4);
+  assert_string_equal(nth_sent(w, ASSIGN, 3)->agent, "a3");
+  assert_int_equal(job->succeeded, 1);
+  assert_int_equal(job->running, 2);
+  assert_true(w->task_marks > 0);
+  world_free(w);
+}
+
+static void error_budget_cancels_the_rest(void **state) {
+  (void)state;
+  world *w = world_new(10000);
+  add_agent(w, "b1", 1, NULL);
+  add_agent(w, "b2", 1, NULL);
+  add_agent(w, "b3", 1, NULL);
+  mu_job *job = submit(w, "{\"target\":{\"all\":true},"
+                          "\"rollout\":{\"max_concurrency\":\"1\",\"max_errors\":\"0\"},"
+                          "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"false\"}}]}");
+  assert_int_equal(job->error_budget, 0);
+  mu_sched_pass(&w->s);
+  assert_int_equal(count_sent(w, ASSIGN), 1);
+  report(w, "b1", job, nth_sent(w, ASSIGN, 0)->task_id, 1, MUSTER__V1__TASK_STATE__FAILED, 1);
+  mu_sched_pass(&w->s);
+  assert_int_equal(count_sent(w, ASSIGN), 1); /* nothing else starts */
+  assert_int_equal(job->failed, 1);
+  assert_int_equal(job->cancelled, 2);
+  assert_int_equal(job->state, MUSTER__V1__JOB_STATE__JOB_FAILED);
+  assert_int_equal(job->hosts[1].tasks[0].state, MUSTER__V1__TASK_STATE__CANCELLED);
+  assert_string_equal(job->hosts[1].tasks[0].message,
+                      "not started: max errors reached (1 failed, 0 allowed)");
+  assert_true(w->job_marks > 0);
+  world_free(w);
+}
+
+static void any_goes_to_the_most_free_slots(void **state) {
+  (void)state;
+  world *w = world_new(10000);
+  mu_agent *x = add_agent(w, "x", 8, "role=web");
+  add_agent(w, "y", 2, "role=web");
+  add_agent(w, "z", 3, "role=web");
+  add_agent(w, "db", 16, "role=db");
+  x->draining = 1; /* most slots, but draining */
+  mu_job *job = submit(w, "{\"target\":{\"any\":\"role=web\"},"
+                          "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"true\"}}]}");
+  assert_int_equal(job->n_hosts, 1);
+  assert_null(job->hosts[0].agent_id);
+  mu_sched_pass(&w->s);
+  assert_int_equal(count_sent(w, ASSIGN), 1);
+  assert_string_equal(nth_sent(w, ASSIGN, 0)->agent, "z");
+  assert_string_equal(job->hosts[0].agent_id, "z");
+  world_free(w);
+}
+
+static void disconnected_target_is_unreachable(void **state) {
+  (void)state;
+  world *w = world_new(10000);
+  add_agent(w, "up", 1, NULL);
+  mu_agent *gone = add_agent(w, "gone", 1, NULL);
+  mu_registry_set_disconnected(&w->reg, gone, "test");
+  mu_job *job = submit(w, "{\"target\":{\"hosts\":[\"up\",\"gone\"]},"
+                          "\"rollout\":{\"disconnected_wait\":\"0s\"},"
+                          "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"true\"}}]}");
+  mu_sched_pass(&w->s);
+  assert_int_equal(count_sent(w, ASSIGN), 1);
+  mu_host_run *h = mu_job_host(job, "gone");
+  assert_non_null(h);
+  assert_int_equal(h->state, MU_HOST_UNREACHABLE);
+  assert_string_equal(h->tasks[0].message, "not started: agent is disconnected (unreachable)");
+  assert_int_equal(job->unreachable, 1);
+  world_free(w);
+}
+
+static void vanished_agent_task_is_lost(void **state) {
+  (void)state;
+  world *w = world_new(1); /* grace: 1 ms */
+  mu_agent *a = add_agent(w, "v", 1, NULL);
+  mu_job *job = submit(w, "{\"target\":{\"hosts\":[\"v\"]},"
+                          "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"sleep 9\"}}]}");
+  mu_sched_pass(&w->s);
+  assert_int_equal(count_sent(w, ASSIGN), 1);
+  mu_registry_set_disconnected(&w->reg, a, "test");
+  mu_sched_on_agent_down(&w->s, a);
+  usleep(20 * 1000);
+  mu_sched_pass(&w->s);
+  assert_int_equal(job->hosts[0].tasks[0].state, MUSTER__V1__TASK_STATE__LOST);
+  assert_int_equal(job->hosts[0].state, MU_HOST_FAILED);
+  assert_int_equal(job->state, MUSTER__V1__JOB_STATE__JOB_FAILED);
+  world_free(w);
+}
+
+static void failed_attempt_is_retried_after_backoff(void **state) {
+  (void)state;
+  world *w = world_new(10000);
+  add_agent(w, "r", 1, NULL);
+  mu_job *job = submit(w, "{\"target\":{\"hosts\":[\"r\"]},\"tasks\":[{\"name\":\"t\","
+                          "\"retries\":1,\"backoff\":{\"initial\":\"10ms\"},"
+                          "\"shell\":{\"script\":\"false\"}}]}");
+  mu_sched_pass(&w->s);
+  const sent *a1 = nth_sent(w, ASSIGN, 0);
+  assert_non_null(a1);
+  report(w, "r", job, a1->task_id, 1, MUSTER__V1__TASK_STATE__FAILED, 1);
+  mu_sched_pass(&w->s);
+  assert_int_equal(count_sent(w, ASSIGN), 1); /* still backing off */
+  usleep(30 * 1000);
+  mu_sched_pass(&w->s);
+  assert_int_equal(count_sent(w, ASSIGN), 2);
+  assert_int_equal(nth_sent(w, ASSIGN, 1)->attempt, 2);
+  assert_false(mu_job_finished(job));
+  world_free(w);
+}
+
+static void cancel_stops_running_and_pending(void **state) {
+  (void)state;
+  world *w = world_new(10000);
+  add_agent(w, "c1", 1, NULL);
+  add_agent(w, "c2", 1, NULL);
+  mu_job *job = submit(w, "{\"target\":{\"all\":true},\"rollout\":{\"max_concurrency\":\"1\"},"
+                          "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"sleep 9\"}}]}");
+  mu_sched_pass(&w->s);
+  uint32_t n = 0;
+  mu_err err = {0};
+  assert_int_equal(mu_sched_cancel(&w->s, job, "", &n, &err), 0);
+  assert_int_equal(n, 2);
+  assert_int_equal(count_sent(w, CANCEL), 1); /* the running one is told; CANCELLED comes back */
+  assert_string_equal(nth_sent(w, CANCEL, 0)->agent, "c1");
+  assert_string_equal(job->hosts[1].tasks[0].message, "cancelled by an operator");
+  report(w, "c1", job, nth_sent(w, CANCEL, 0)->task_id, 1, MUSTER__V1__TASK_STATE__CANCELLED, 0);
+  assert_int_equal(job->state, MUSTER__V1__JOB_STATE__JOB_CANCELLED);
+  assert_int_equal(mu_sched_cancel(&w->s, job, "", &n, &err), MU_EINVAL);
+  world_free(w);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(concurrency_and_slots),
+      cmocka_unit_test(error_budget_cancels_the_rest),
+      cmocka_unit_test(any_goes_to_the_most_free_slots),
+      cmocka_unit_test(disconnected_target_is_unreachable),
+      cmocka_unit_test(vanished_agent_task_is_lost),
+      cmocka_unit_test(failed_attempt_is_retried_after_backoff),
+      cmocka_unit_test(cancel_stops_running_and_pending),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,77 @@
+/* lib/base: trace ids (fixed vectors, also computed by the Python in docs/observability.md),
+ * job ids found in log text, and JSON log lines. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "lib/base/err.h"
+#include "lib/base/log.h"
+#include "lib/base/trace.h"
+
+static void trace_ids(void **state) {
+  (void)state;
+  char trace[MU_TRACE_ID_HEX], span[MU_SPAN_ID_HEX], tp[MU_TRACEPARENT_LEN];
+  mu_trace_id("j-6b0fdbec-3", trace);
+  assert_string_equal(trace, "80ebdf6e27e4e755a6828a3b89e7e332");
+  mu_span_id("j-6b0fdbec-3/db-1/run", 1, span);
+  assert_string_equal(span, "45a1e72edf160335");
+  mu_traceparent("j-6b0fdbec-3", "j-6b0fdbec-3/db-1/run", 1, tp);
+  assert_string_equal(tp, "00-80ebdf6e27e4e755a6828a3b89e7e332-45a1e72edf160335-01");
+  mu_span_id("j-6b0fdbec-3/db-1/run", 2, span);
+  assert_string_not_equal(span, "45a1e72edf160335"); /* a retry is another span */
+}
+
+static void job_ids_in_text(void **state) {
+  (void)state;
+  char job[64];
+  assert_int_equal(mu_trace_find_job_id("task j-6b0fdbec-3/db-1/run attempt 1", job, sizeof job), 0);
+  assert_string_equal(job, "j-6b0fdbec-3");
+  assert_int_equal(mu_trace_find_job_id("abj-12-3 nope j-zz-1 j-1f-", job, sizeof job), -1);
+  assert_int_equal(mu_trace_find_job_id("job=j-1f-22,", job, sizeof job), 0);
+  assert_string_equal(job, "j-1f-22");
+  assert_int_equal(mu_trace_find_job_id("j-1f-22", job, 4), -1);
+}
+
+static void json_lines(void **state) {
+  (void)state;
+  char path[] = "/tmp/mu-log-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  int saved = dup(2);
+  dup2(fd, 2);
+  mu_log_format f;
+  assert_int_equal(mu_log_parse_format("json", &f), 0);
+  assert_int_equal(mu_log_parse_format("xml", &f), MU_EINVAL);
+  mu_log_set_format(f);
+  mu_info("sched", "job %s \"quoted\"\ttab", "j-6b0fdbec-3");
+  mu_warn("conn", "no job here");
+  mu_log_set_format(MU_LOG_TEXT);
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  char buf[2048] = "";
+  FILE *in = fopen(path, "r");
+  size_t n = fread(buf, 1, sizeof buf - 1, in);
+  fclose(in);
+  close(fd);
+  unlink(path);
+  buf[n] = '\0';
+  assert_non_null(strstr(buf, "\"level\":\"info\",\"component\":\"sched\",\"msg\":\"job j-6b0fdbec-3 "
+                              "\\\"quoted\\\"\\u0009tab\",\"job_id\":\"j-6b0fdbec-3\",\"trace_id\":\"80ebdf6e27e4e755a6828a3b89e7e332\"}\n"));
+  assert_non_null(strstr(buf, "\"level\":\"warn\",\"component\":\"conn\",\"msg\":\"no job here\"}\n"));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(trace_ids),
+      cmocka_unit_test(job_ids_in_text),
+      cmocka_unit_test(json_lines),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
