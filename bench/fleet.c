@@ -15,6 +15,9 @@ typedef struct sim_agent {
   mu_fleet *fleet;
   mu_rpc_call *call;     /* NULL once its on_done has run */
   uv_timer_t heartbeat;
+  uv_timer_t task_timer;  /* task_ms: ends the timed task */
+  char *timed_job, *timed_task; /* the timed task's ids (NULL: none runs) */
+  uint32_t timed_attempt;
   size_t index;
   int welcomed;
   uint64_t sequence;     /* last TaskEvent sequence sent; the next one is sequence + 1 */
@@ -32,6 +35,7 @@ struct mu_fleet {
   char *id_prefix;
   size_t agents_per_channel;
   int64_t heartbeat_interval_ms;
+  int64_t task_ms;
   sim_agent *agents;        /* n_agents entries */
   size_t n_agents;
   mu_rpc_channel **channels;
@@ -149,15 +153,11 @@ static void send_state(sim_agent *a, const Muster__V1__Assign *as, Muster__V1__T
   send_task_event(a, as, &ev);
 }
 
-/* Plays a whole `hostname` run at once: the task costs the simulated host nothing, so what
- * fanout measures is the control plane, the wire and the client. */
-static void run_assign(sim_agent *a, const Muster__V1__Assign *as) {
+/* The end of a `hostname` run: its output line and SUCCEEDED. */
+static void finish_assign(sim_agent *a, const Muster__V1__Assign *as) {
   mu_fleet *f = a->fleet;
-  f->stats.assigns++;
   char out[80];
   int n = snprintf(out, sizeof out, "%s\n", a->id);
-  send_state(a, as, MUSTER__V1__TASK_STATE__STARTING, NULL);
-  send_state(a, as, MUSTER__V1__TASK_STATE__RUNNING, NULL);
   Muster__V1__OutputChunk oc = MUSTER__V1__OUTPUT_CHUNK__INIT;
   oc.stream = MUSTER__V1__OUTPUT_CHUNK__STREAM__STDOUT;
   oc.data.data = (uint8_t *)out;
@@ -171,6 +171,41 @@ static void run_assign(sim_agent *a, const Muster__V1__Assign *as) {
   m.output_bytes = n;
   send_state(a, as, MUSTER__V1__TASK_STATE__SUCCEEDED, &m);
   f->stats.last_task_done_ns = uv_hrtime();
+}
+
+static void on_task_timer(uv_timer_t *t) {
+  sim_agent *a = t->data;
+  if (a->timed_task == NULL) return;
+  Muster__V1__Assign as = MUSTER__V1__ASSIGN__INIT;
+  as.job_id = a->timed_job;
+  as.task_id = a->timed_task;
+  as.attempt = a->timed_attempt;
+  if (a->call != NULL && !a->fleet->stopping) finish_assign(a, &as);
+  free(a->timed_job);
+  free(a->timed_task);
+  a->timed_job = a->timed_task = NULL;
+}
+
+/* Plays a whole `hostname` run: at once (the task costs the simulated host nothing, so what
+ * fanout measures is the control plane, the wire and the client), or over task_ms. */
+static void run_assign(sim_agent *a, const Muster__V1__Assign *as) {
+  mu_fleet *f = a->fleet;
+  f->stats.assigns++;
+  send_state(a, as, MUSTER__V1__TASK_STATE__STARTING, NULL);
+  send_state(a, as, MUSTER__V1__TASK_STATE__RUNNING, NULL);
+  if (f->task_ms > 0 && a->timed_task == NULL) {
+    a->timed_job = strdup(as->job_id);
+    a->timed_task = strdup(as->task_id);
+    a->timed_attempt = as->attempt;
+    if (a->timed_job != NULL && a->timed_task != NULL) {
+      uv_timer_start(&a->task_timer, on_task_timer, (uint64_t)f->task_ms, 0);
+      return;
+    }
+    free(a->timed_job);
+    free(a->timed_task);
+    a->timed_job = a->timed_task = NULL;
+  }
+  finish_assign(a, as);
 }
 
 /* Counts one BundleChunk as muster-agent would receive it (bytes in order, then last). */
@@ -258,6 +293,7 @@ int mu_fleet_new(mu_rpc_engine *engine, const mu_fleet_config *cfg, mu_fleet **r
   f->n_agents = cfg->agents;
   f->agents_per_channel = cfg->agents_per_channel;
   f->heartbeat_interval_ms = cfg->heartbeat_interval_ms;
+  f->task_ms = cfg->task_ms;
   f->n_channels = (cfg->agents + cfg->agents_per_channel - 1) / cfg->agents_per_channel;
   f->target = strdup(cfg->target);
   f->id_prefix = strdup(cfg->id_prefix ? cfg->id_prefix : "sim");
@@ -326,7 +362,9 @@ int mu_fleet_connect(mu_fleet *f, mu_err *err) {
   for (size_t i = 0; i < f->n_agents; i++) {
     uv_timer_init(loop, &f->agents[i].heartbeat);
     f->agents[i].heartbeat.data = &f->agents[i];
-    f->open_timers++;
+    uv_timer_init(loop, &f->agents[i].task_timer);
+    f->agents[i].task_timer.data = &f->agents[i];
+    f->open_timers += 2;
   }
   f->connected = 1;
   for (size_t c = 0; c < f->n_channels; c++) {
@@ -404,7 +442,10 @@ void mu_fleet_stop(mu_fleet *f, void (*done_cb)(void *ud), void *ud) {
   f->done_ud = ud;
   if (f->connected) {
     for (size_t i = 0; i < f->n_agents; i++)
+    {
       uv_close((uv_handle_t *)&f->agents[i].heartbeat, on_timer_closed);
+      uv_close((uv_handle_t *)&f->agents[i].task_timer, on_timer_closed);
+    }
   }
   /* Closing a channel cancels its calls; their on_done runs later, from the engine. */
   for (size_t c = 0; c < f->n_channels; c++) {
@@ -417,6 +458,10 @@ void mu_fleet_stop(mu_fleet *f, void (*done_cb)(void *ud), void *ud) {
 void mu_fleet_free(mu_fleet *f) {
   if (f == NULL) return;
   if (f->agents != NULL) fleet_drop_tls(f);
+  for (size_t i = 0; f->agents != NULL && i < f->n_agents; i++) {
+    free(f->agents[i].timed_job);
+    free(f->agents[i].timed_task);
+  }
   free(f->agents);
   free(f->channels);
   free(f->target);

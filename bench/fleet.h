@@ -1,6 +1,6 @@
 /* bench/fleet: many simulated agents in one process. Each is one AgentGateway/Connect stream
  * that sends a Hello like muster-agent's, counts the Welcome, then heartbeats with made-up
- * host metrics every interval. It answers each Assign at once as `hostname` would end:
+ * host metrics every interval. It answers each Assign at once (or after task_ms) as `hostname` would end:
  * STARTING, RUNNING, one stdout chunk "<agent id>\n", SUCCEEDED (exit 0), with sequence
  * numbers increasing per agent. Streams are spread over several channels (each its own HTTP/2
  * connection), agents_per_channel per channel. Everything runs on the rpc engine's loop.
@@ -23,6 +23,9 @@ typedef struct mu_fleet_config {
   size_t agents_per_channel;     /* >= 1 */
   int64_t heartbeat_interval_ms; /* > 0 */
   const char *id_prefix;         /* agent ids are "<prefix>-00042" */
+  int64_t task_ms;               /* > 0: a task runs this long (STARTING and RUNNING at once,
+                                    output and SUCCEEDED after it); an Assign arriving while
+                                    the agent's one timed task runs is answered at once */
 } mu_fleet_config;
 
 typedef struct mu_fleet_stats {

@@ -3,6 +3,7 @@
  * failed command) and print results as text or, with -o json, one JSON object per line. */
 #define _GNU_SOURCE /* asprintf */
 #include "cli/bundle_local.h"
+#include "cli/output_json.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -64,13 +65,8 @@ static int usage_error(const char *cmd, const char *usage, const char *fmt, cons
 /* Bad input (a missing file, an invalid name or bundle) is 2; anything else failed: 1. */
 static int exit_for(int code) { return code == MU_EINVAL || code == MU_ENOENT ? 2 : 1; }
 
-static void print_json(json_t *obj) {
-  if (obj == NULL) return;
-  char *s = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
-  if (s != NULL) printf("%s\n", s);
-  free(s);
-  json_decref(obj);
-}
+/* One line in the CLI's JSON shape (cli/output_json.h): schema, kind, lowerCamelCase names. */
+static void print_json(const char *kind, json_t *obj) { mu_cli_json_emit_camel(kind, obj); }
 
 static const char keygen_usage[] =
     "usage: muster keygen --out PREFIX [-o json]\n"
@@ -113,7 +109,7 @@ int mu_cli_keygen(int argc, char **argv) {
     return 1;
   }
   if (json) {
-    print_json(json_pack("{s:s, s:s+, s:s+}", "key_id", pk.key_id, "key", prefix, ".key",
+    print_json("key", json_pack("{s:s, s:s+, s:s+}", "key_id", pk.key_id, "key", prefix, ".key",
                          "pub", prefix, ".pub"));
   } else {
     printf("wrote %s.key (secret, mode 0600) and %s.pub\nkey id %s\n", prefix, prefix,
@@ -214,7 +210,7 @@ int mu_cli_bundle_pack(int argc, char **argv) {
     return exit_for(rc);
   }
   if (json) {
-    print_json(json_pack("{s:s, s:s, s:s, s:s, s:I}", "digest", digest, "file", out, "name",
+    print_json("bundleFile", json_pack("{s:s, s:s, s:s, s:s, s:I}", "digest", digest, "file", out, "name",
                          o.name, "version", o.version, "created_at", (json_int_t)o.created_at));
   } else {
     printf("%s\n", digest);
@@ -272,7 +268,7 @@ int mu_cli_bundle_sign(int argc, char **argv) {
     return exit_for(rc);
   }
   if (json) {
-    print_json(json_pack("{s:s, s:s, s:s}", "file", file, "sig", sig_path, "key_id", key_id));
+    print_json("signature", json_pack("{s:s, s:s, s:s}", "file", file, "sig", sig_path, "key_id", key_id));
   } else {
     printf("signed %s with key %s -> %s\n", file, key_id, sig_path);
   }
@@ -295,7 +291,7 @@ static void print_summary(const char *file, const mu_bundle_info *info, bool jso
     bytes += m->files[i].size;
   }
   if (json) {
-    print_json(json_pack("{s:b, s:s, s:s, s:s?, s:s, s:s, s:s?, s:I, s:I, s:I, s:I}", "ok", 1,
+    print_json("verification", json_pack("{s:b, s:s, s:s, s:s?, s:s, s:s, s:s?, s:I, s:I, s:I, s:I}", "ok", 1,
                          "file", file, "digest", info->digest, "key_id",
                          info->key_id[0] != '\0' ? info->key_id : NULL, "name", m->name,
                          "version", m->version, "entry", m->entry, "created_at",

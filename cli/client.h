@@ -57,6 +57,12 @@ typedef int (*mu_cli_interrupt_fn)(void *ud);
 int mu_cli_stream(const mu_cli_opts *opts, const char *path, const ProtobufCMessage *req,
                   mu_cli_message_fn on_message, mu_cli_interrupt_fn on_interrupt, void *ud,
                   mu_err *err);
+/* mu_cli_stream, plus on_tick (may be NULL) called every tick_ms on the call's loop while a
+ * stream is open, whether or not messages arrive (the live panel's redraw). */
+typedef void (*mu_cli_tick_fn)(void *ud);
+int mu_cli_stream_ticking(const mu_cli_opts *opts, const char *path, const ProtobufCMessage *req,
+                          mu_cli_message_fn on_message, mu_cli_interrupt_fn on_interrupt,
+                          mu_cli_tick_fn on_tick, uint64_t tick_ms, void *ud, mu_err *err);
 #endif
 
 #ifndef MU_CLI_ROUTE_DECLS

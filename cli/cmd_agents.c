@@ -4,18 +4,13 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/output_json.h"
+#include "lib/jobcounts/jobcounts.h"
 #include "lib/base/clock.h"
 #include "lib/pbjson/pbjson.h"
 #include "muster/v1/admin.pb-c.h"
 
-int mu_cli_print_json(const ProtobufCMessage *msg) {
-  mu_err err = {0};
-  if (mu_pbjson_print(msg, 0, stdout) != 0) {
-    fprintf(stderr, "muster: cannot print JSON: %s\n", err.msg);
-    return 1;
-  }
-  return 0;
-}
+int mu_cli_print_json(const ProtobufCMessage *msg) { return mu_cli_json_message(NULL, msg); }
 
 const char *mu_cli_ago(int64_t then_ms, char *buf, size_t size) {
   if (then_ms <= 0) {
@@ -128,7 +123,8 @@ int mu_cmd_agents(const mu_cli_opts *opts, int argc, char **argv) {
     size_t connected = 0;
     for (size_t i = 0; i < reply->n_agents; i++)
       connected += reply->agents[i]->state == MUSTER__V1__AGENT_STATE__AGENT_CONNECTED;
-    printf("%zu agents, %zu connected\n", reply->n_agents, connected);
+    char na[48];
+    printf("%s, %zu connected\n", mu_plural(reply->n_agents, "agent", na, sizeof na), connected);
   }
   protobuf_c_message_free_unpacked(reply_msg, NULL);
   return rc;

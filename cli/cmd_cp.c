@@ -278,7 +278,7 @@ static int run_job(const mu_cli_opts *opts, cp_args *a, char **command, size_t n
   if (!opts->json && !quiet)
     fprintf(stderr, "job %s: %u %s\n", job_id, targets, targets == 1 ? "target" : "targets");
   mu_watch_opts w = {.quiet = quiet};
-  return mu_watch_job(opts, &w, job_id, targets);
+  return mu_watch_job(opts, &w, job_id, targets, 1);
 }
 
 static int copy_to_hosts(const mu_cli_opts *opts, cp_args *a) {

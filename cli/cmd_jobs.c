@@ -8,10 +8,13 @@
 
 #include "cli/commands.h"
 #include "cli/jobfile.h"
+#include "cli/output_json.h"
+#include "cli/output_text.h"
 #include "cli/plan_print.h"
 #include "cli/watch.h"
 #include "lib/base/count_or_pct.h"
 #include "lib/base/clock.h"
+#include "lib/jobcounts/jobcounts.h"
 #include "muster/v1/admin.pb-c.h"
 
 static int usage_error(const char *cmd, const char *usage, const char *fmt, const char *arg) {
@@ -23,7 +26,8 @@ static int usage_error(const char *cmd, const char *usage, const char *fmt, cons
 
 /* jobfile: the submitted file, whose lines and columns then lead the refusal's problems. */
 static int submit_and_watch(const mu_cli_opts *opts, const char *path, const ProtobufCMessage *req,
-                            const mu_watch_opts *w, int detach, const char *jobfile) {
+                            const mu_watch_opts *w, int detach, uint32_t n_tasks,
+                            const char *jobfile) {
   ProtobufCMessage *reply_msg = NULL;
   mu_err err = {0};
   if (mu_cli_unary(opts, path, req, &muster__v1__submit_job_response__descriptor, &reply_msg,
@@ -53,25 +57,34 @@ static int submit_and_watch(const mu_cli_opts *opts, const char *path, const Pro
   uint32_t targets = r->targets;
   protobuf_c_message_free_unpacked(reply_msg, NULL);
   if (detach) {
-    if (opts->json)
-      printf("{\"jobId\":\"%s\",\"targets\":%u}\n", job_id, targets);
-    else
-      printf("%s\n", job_id);
+    if (opts->json) {
+      json_t *o = json_object();
+      json_object_set_new(o, "jobId", json_string(job_id));
+      json_object_set_new(o, "targets", json_integer(targets));
+      return mu_cli_json_emit("submitted", o);
+    }
+    printf("%s\n", job_id);
     return 0;
   }
-  if (!opts->json && !w->quiet) fprintf(stderr, "job %s: %u targets\n", job_id, targets);
-  return mu_watch_job(opts, w, job_id, targets);
+  char tn[48];
+  if (!opts->json && !w->quiet)
+    fprintf(stderr, "job %s: %s\n", job_id, mu_plural(targets, "target", tn, sizeof tn));
+  return mu_watch_job(opts, w, job_id, targets, n_tasks);
 }
 
 static const char run_usage[] =
     "usage: muster run [-t SELECTOR | --all | --hosts H1,H2 | --any SELECTOR]\n"
     "                  [--max-concurrency N|P%] [--max-errors N|P%] [--batch N]\n"
     "                  [--timeout DUR] [--retries N] [--env K=V]... [--memory SIZE]\n"
-    "                  [--pids N] [--user NAME] [--wait DUR] [--group] [--quiet] [--detach]\n"
+    "                  [--pids N] [--user NAME] [--wait DUR] [--detach]\n"
     "                  [--type shell|python|http] [--bundle NAME@VERSION|DIGEST]\n"
+    MU_WATCH_USAGE
     "                  [--dry-run] [-o json] -- COMMAND [ARGS...]\n"
     "\n"
-    "Runs COMMAND on every matching agent now and shows each host's result as it arrives.\n"
+    "Runs COMMAND on every matching agent now and shows each host's result and output as it\n"
+    "ends, each line prefixed 'HOST: ' (--lines N: the first N lines, --tail N: the last N;\n"
+    "--group: identical results together under a node set; --summary-only: the counts and the\n"
+    "hosts that did not succeed). On a terminal a live panel shows progress.\n"
     "--dry-run prints the targets in rollout order, batches and error budget; nothing runs.\n"
     "shell (default): one argument is a command line, several are run directly (no shell).\n"
     "python: -c CODE | -m MODULE | SCRIPT, then ARGS.  http: [METHOD] URL.\n"
@@ -86,9 +99,8 @@ int mu_cmd_run(const mu_cli_opts *opts, int argc, char **argv) {
       {"timeout", required_argument, NULL, 'T'},  {"retries", required_argument, NULL, 'r'},
       {"env", required_argument, NULL, 'E'},      {"memory", required_argument, NULL, 'm'},
       {"pids", required_argument, NULL, 'p'},     {"user", required_argument, NULL, 'u'},
-      {"wait", required_argument, NULL, 'w'},     {"group", no_argument, NULL, 'g'},
-      {"quiet", no_argument, NULL, 'q'},          {"detach", no_argument, NULL, 'd'},
-      {"dry-run", no_argument, NULL, 'n'},
+      {"wait", required_argument, NULL, 'w'},     MU_WATCH_LONG_OPTIONS,
+      {"detach", no_argument, NULL, 'd'},         {"dry-run", no_argument, NULL, 'n'},
       {"type", required_argument, NULL, 'k'},     {"bundle", required_argument, NULL, 'B'},
       {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
   Muster__V1__RunAdhocRequest req = MUSTER__V1__RUN_ADHOC_REQUEST__INIT;
@@ -200,16 +212,21 @@ int mu_cmd_run(const mu_cli_opts *opts, int argc, char **argv) {
         break;
       }
       case 'u': req.run_as = optarg; break;
-      case 'g': w.group = 1; break;
-      case 'q': w.quiet = 1; break;
       case 'd': detach = 1; break;
       case 'n': req.dry_run = 1; break;
       case 'k': req.type = optarg; break;
       case 'B': req.bundle = optarg; break;
       case 'h': fputs(run_usage, stdout); rc = 0; goto out;
-      default:
+      default: {
+        int used = mu_watch_opts_apply(&w, c, optarg, &err);
+        if (used < 0) {
+          rc = usage_error("run", run_usage, "%s", err.msg);
+          goto out;
+        }
+        if (used > 0) break;
         rc = usage_error("run", run_usage, "unknown or incomplete option '%s'", argv[optind - 1]);
         goto out;
+      }
     }
   }
   if (optind < argc && strcmp(argv[optind], "--") == 0) optind++;
@@ -231,14 +248,15 @@ int mu_cmd_run(const mu_cli_opts *opts, int argc, char **argv) {
   req.n_command = (size_t)(argc - optind);
   req.command = argv + optind;
   w.interactive = isatty(STDIN_FILENO) && isatty(STDERR_FILENO);
-  rc = submit_and_watch(opts, "/muster.v1.Admin/RunAdhoc", &req.base, &w, detach, NULL);
+  rc = submit_and_watch(opts, "/muster.v1.Admin/RunAdhoc", &req.base, &w, detach, 1, NULL);
 out:
   free(hosts_copy);
   return rc;
 }
 
 static const char submit_usage[] =
-    "usage: muster submit FILE [--plan] [--detach] [--group] [--quiet] [-o json]\n"
+    "usage: muster submit FILE [--plan] [--detach] [-o json]\n"
+    MU_WATCH_USAGE
     "\n"
     "Submits a job file (YAML or JSON, see docs/job-spec.md; '-' reads stdin) and follows it\n"
     "like `muster run`. --plan (or --dry-run) checks it against the live fleet and prints\n"
@@ -248,23 +266,24 @@ int mu_cmd_submit(const mu_cli_opts *opts, int argc, char **argv) {
   static const struct option lo[] = {{"detach", no_argument, NULL, 'd'},
                                      {"plan", no_argument, NULL, 'n'},
                                      {"dry-run", no_argument, NULL, 'n'},
-                                     {"group", no_argument, NULL, 'g'},
-                                     {"quiet", no_argument, NULL, 'q'},
+                                     MU_WATCH_LONG_OPTIONS,
                                      {"help", no_argument, NULL, 'h'},
                                      {NULL, 0, NULL, 0}};
   mu_watch_opts w = {0};
   int detach = 0, dry_run = 0, c;
+  mu_err oerr = {0};
   optind = 1;
   opterr = 0;
   while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+    int used;
     if (c == 'd') detach = 1;
     else if (c == 'n') dry_run = 1;
-    else if (c == 'g') w.group = 1;
-    else if (c == 'q') w.quiet = 1;
     else if (c == 'h') {
       fputs(submit_usage, stdout);
       return 0;
-    } else
+    } else if ((used = mu_watch_opts_apply(&w, c, optarg, &oerr)) < 0)
+      return usage_error("submit", submit_usage, "%s", oerr.msg);
+    else if (used == 0)
       return usage_error("submit", submit_usage, "unknown or incomplete option '%s'", argv[optind - 1]);
   }
   if (optind != argc - 1) return usage_error("submit", submit_usage, "%s", "expected one FILE");
@@ -279,7 +298,7 @@ int mu_cmd_submit(const mu_cli_opts *opts, int argc, char **argv) {
   req.dry_run = dry_run;
   w.interactive = isatty(STDIN_FILENO) && isatty(STDERR_FILENO);
   int rc = submit_and_watch(opts, "/muster.v1.Admin/SubmitJob", &req.base, &w, detach,
-                            argv[optind]);
+                            (uint32_t)spec->n_tasks, argv[optind]);
   protobuf_c_message_free_unpacked(&spec->base, NULL);
   return rc;
 }
@@ -299,33 +318,74 @@ static Muster__V1__Job *get_job(const mu_cli_opts *opts, const char *id, int wit
   return (Muster__V1__Job *)reply;
 }
 
-static const char *job_state_name(Muster__V1__JobState s) {
-  const ProtobufCEnumValue *v =
-      protobuf_c_enum_descriptor_get_value(&muster__v1__job_state__descriptor, (int)s);
-  return v ? v->name + 4 : "?"; /* drop "JOB_" */
-}
+
+static const char watch_usage[] =
+    "usage: muster watch JOB\n" MU_WATCH_USAGE
+    "\nFollows a job from its start: results so far, then live (as `muster run` shows them).\n";
 
 int mu_cmd_watch(const mu_cli_opts *opts, int argc, char **argv) {
-  if (argc != 2 || argv[1][0] == '-') {
-    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-      puts("usage: muster watch JOB\n\nFollows a job from its start: results so far, then live.");
+  static const struct option lo[] = {MU_WATCH_LONG_OPTIONS, {"help", no_argument, NULL, 'h'},
+                                     {NULL, 0, NULL, 0}};
+  mu_watch_opts w = {0};
+  mu_err err = {0};
+  int c;
+  optind = 1;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+    int used;
+    if (c == 'h') {
+      fputs(watch_usage, stdout);
       return 0;
+    } else if ((used = mu_watch_opts_apply(&w, c, optarg, &err)) < 0) {
+      return usage_error("watch", watch_usage, "%s", err.msg);
+    } else if (used == 0) {
+      return usage_error("watch", watch_usage, "unknown or incomplete option '%s'",
+                         argv[optind - 1]);
     }
-    fprintf(stderr, "usage: muster watch JOB\n");
-    return 2;
   }
-  Muster__V1__Job *job = get_job(opts, argv[1], 0, "watch");
+  if (optind != argc - 1) return usage_error("watch", watch_usage, "%s", "expected one JOB");
+  const char *id = argv[optind];
+  Muster__V1__Job *job = get_job(opts, id, 0, "watch");
   if (job == NULL) return 1;
   uint32_t targets = job->targets;
+  uint32_t n_tasks = job->spec ? (uint32_t)job->spec->n_tasks : 1;
   protobuf_c_message_free_unpacked(&job->base, NULL);
-  mu_watch_opts w = {.interactive = isatty(STDIN_FILENO) && isatty(STDERR_FILENO)};
-  return mu_watch_job(opts, &w, argv[1], targets);
+  w.interactive = isatty(STDIN_FILENO) && isatty(STDERR_FILENO);
+  return mu_watch_job(opts, &w, id, targets, n_tasks);
+}
+
+/* "EXIT" column: the code where there is one, "signal N", or "-". */
+static const char *exit_column(const Muster__V1__TaskRun *t, char *buf, size_t size) {
+  int code;
+  if (mu_task_run_exit(t, &code)) snprintf(buf, size, "%d", code);
+  else if (t->signal != 0) snprintf(buf, size, "sig %d", t->signal);
+  else snprintf(buf, size, "-");
+  return buf;
+}
+
+static const char *run_duration(const Muster__V1__TaskRun *t, char *buf, size_t size) {
+  if (t->started_at_ms > 0 && t->finished_at_ms >= t->started_at_ms)
+    return mu_duration_format(t->finished_at_ms - t->started_at_ms, buf, size);
+  if (t->started_at_ms > 0) /* still running */
+    return mu_duration_format(mu_now_ms() - t->started_at_ms, buf, size);
+  snprintf(buf, size, "-");
+  return buf;
+}
+
+/* The counts of a job as every command prints them (lib/jobcounts). */
+static const char *job_counts_text(const Muster__V1__Job *job, char *buf, size_t size) {
+  Muster__V1__JobCounts c = MUSTER__V1__JOB_COUNTS__INIT;
+  if (job->counts != NULL) c = *job->counts;
+  else c.targets = job->targets;
+  return mu_job_counts_format(&c, buf, size);
 }
 
 int mu_cmd_status(const mu_cli_opts *opts, int argc, char **argv) {
   if (argc != 2 || argv[1][0] == '-') {
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-      puts("usage: muster status JOB\n\nShows a job and every task run: state, exit, duration.");
+      puts("usage: muster status JOB\n\nShows a job, its targets by state, and every task run: "
+           "state, exit code, attempt, duration.\n-o json: one line for the job, then one per "
+           "task run.");
       return 0;
     }
     fprintf(stderr, "usage: muster status JOB\n");
@@ -334,22 +394,30 @@ int mu_cmd_status(const mu_cli_opts *opts, int argc, char **argv) {
   Muster__V1__Job *job = get_job(opts, argv[1], 1, "status");
   if (job == NULL) return 1;
   if (opts->json) {
-    mu_cli_print_json(&job->base);
+    /* one object per line: the job (without its runs), then each run */
+    size_t n_tasks = job->n_tasks;
+    Muster__V1__TaskRun **tasks = job->tasks;
+    job->n_tasks = 0;
+    job->tasks = NULL;
+    mu_cli_json_message("job", &job->base);
+    for (size_t i = 0; i < n_tasks; i++) mu_cli_json_message("task", &tasks[i]->base);
+    job->n_tasks = n_tasks;
+    job->tasks = tasks;
   } else {
-    char ago[32];
-    printf("job %s '%s': %s, %u targets (%u running, %u ok, %u failed, %u pending), created %s\n",
-           job->id, job->spec ? job->spec->name : "", job_state_name(job->state), job->targets,
-           job->running, job->succeeded, job->failed, job->pending,
+    char ago[32], counts[256];
+    printf("job %s '%s': %s, %s; created %s\n", job->id, job->spec ? job->spec->name : "",
+           mu_job_state_word(job->state), job_counts_text(job, counts, sizeof counts),
            mu_cli_ago(job->created_at_ms, ago, sizeof ago));
-    printf("%-32s %-10s %5s %8s %7s  %s\n", "TASK", "STATE", "EXIT", "ATTEMPT", "SECS", "MESSAGE");
+    printf("%-32s %-10s %6s %7s %8s  %s\n", "TASK", "STATE", "EXIT", "ATTEMPT", "DURATION",
+           "MESSAGE");
     for (size_t i = 0; i < job->n_tasks; i++) {
       const Muster__V1__TaskRun *t = job->tasks[i];
-      double secs = t->finished_at_ms > t->started_at_ms && t->started_at_ms > 0
-                        ? (double)(t->finished_at_ms - t->started_at_ms) / 1000.0 : 0.0;
+      char ex[32], dur[32];
       const ProtobufCEnumValue *sv =
           protobuf_c_enum_descriptor_get_value(&muster__v1__task_state__descriptor, (int)t->state);
-      printf("%-32s %-10s %5d %8u %7.2f  %s\n", t->task_id, sv ? sv->name : "?", t->exit_code,
-             t->attempt, secs, t->message);
+      printf("%-32s %-10s %6s %7u %8s  %s\n", t->task_id, sv ? sv->name : "?",
+             exit_column(t, ex, sizeof ex), t->attempt, run_duration(t, dur, sizeof dur),
+             t->message);
     }
   }
   int rc = job->state == MUSTER__V1__JOB_STATE__JOB_FAILED ||
@@ -379,8 +447,16 @@ int mu_cmd_cancel(const mu_cli_opts *opts, int argc, char **argv) {
     return 1;
   }
   Muster__V1__CancelJobResponse *r = (Muster__V1__CancelJobResponse *)reply;
-  if (opts->json) mu_cli_print_json(reply);
-  else printf("job %s: cancelling %u targets\n", argv[1], r->cancelled_tasks);
+  char tn[48];
+  if (opts->json) {
+    json_t *o = json_object();
+    json_object_set_new(o, "jobId", json_string(argv[1]));
+    json_object_set_new(o, "cancelledTargets", json_integer(r->cancelled_tasks));
+    mu_cli_json_emit("cancel", o);
+  } else {
+    printf("job %s: cancelling %s\n", argv[1],
+           mu_plural(r->cancelled_tasks, "target", tn, sizeof tn));
+  }
   protobuf_c_message_free_unpacked(reply, NULL);
   return 0;
 }
@@ -419,16 +495,19 @@ int mu_cmd_jobs(const mu_cli_opts *opts, int argc, char **argv) {
   }
   Muster__V1__ListJobsResponse *r = (Muster__V1__ListJobsResponse *)reply;
   if (!opts->json)
-    printf("%-24s %-28s %-10s %7s %5s %6s %s\n", "ID", "NAME", "STATE", "TARGETS", "OK", "FAILED",
-           "CREATED");
+    printf("%-24s %-24s %-10s %7s %7s %9s %6s %9s %11s  %s\n", "ID", "NAME", "STATE", "TARGETS",
+           "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "UNREACHABLE", "CREATED");
   for (size_t i = 0; i < r->n_jobs; i++) {
     const Muster__V1__Job *j = r->jobs[i];
     char ago[32];
+    Muster__V1__JobCounts c = MUSTER__V1__JOB_COUNTS__INIT;
+    if (j->counts != NULL) c = *j->counts;
     if (opts->json)
-      mu_cli_print_json(&j->base);
+      mu_cli_json_message("job", &j->base);
     else
-      printf("%-24s %-28.28s %-10s %7u %5u %6u %s\n", j->id, j->spec ? j->spec->name : "",
-             job_state_name(j->state), j->targets, j->succeeded, j->failed,
+      printf("%-24s %-24.24s %-10s %7u %7u %9u %6u %9u %11u  %s\n", j->id,
+             j->spec ? j->spec->name : "", mu_job_state_word(j->state), j->targets, c.running,
+             c.succeeded, c.failed, c.cancelled, c.unreachable,
              mu_cli_ago(j->created_at_ms, ago, sizeof ago));
   }
   protobuf_c_message_free_unpacked(reply, NULL);

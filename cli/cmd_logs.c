@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/output_json.h"
 #include "cli/logs_grep.h"
 #include "lib/pbjson/pbjson.h"
 #include "muster/v1/admin.pb-c.h"
@@ -119,15 +120,13 @@ static void logs_print_prefixed(logs_state *ls, const char *task_id, const char 
 }
 
 static void print_json(logs_state *ls, const ProtobufCMessage *msg) {
-  char *buf = NULL;
-  size_t len = 0;
-  FILE *m = open_memstream(&buf, &len);
-  int rc = m != NULL ? mu_pbjson_print(msg, 0, m) : MU_ENOMEM;
-  if (m != NULL) fclose(m);
-  if (rc != 0)
-    snprintf(ls->error, sizeof ls->error, "cannot print a chunk as JSON: %s", mu_strerror(rc));
-  else
-    put_out(ls, buf, len);
+  char *buf = mu_cli_json_message_line(msg);
+  if (buf == NULL) {
+    snprintf(ls->error, sizeof ls->error, "cannot print a chunk as JSON: out of memory");
+  } else {
+    put_out(ls, buf, strlen(buf));
+    put_out(ls, "\n", 1);
+  }
   free(buf);
 }
 

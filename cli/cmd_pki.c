@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "cli/commands.h"
+#include "cli/output_json.h"
 #include "lib/pki/peer.h"
 #include "lib/pki/pki.h"
 
@@ -107,11 +108,8 @@ static void time_text(int64_t t, char *buf, size_t size) {
   strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static void print_json(json_t *obj) {
-  if (obj != NULL) json_dumpf(obj, stdout, JSON_COMPACT | JSON_SORT_KEYS);
-  putchar('\n');
-  json_decref(obj);
-}
+/* One line in the CLI's JSON shape (cli/output_json.h): schema, kind, lowerCamelCase names. */
+static void print_json(const char *kind, json_t *obj) { mu_cli_json_emit_camel(kind, obj); }
 
 /* The DNS and IP SANs as a JSON array. */
 static json_t *sans_array(const mu_pki_cert_info *i) {
@@ -180,7 +178,7 @@ static int pki_init(const mu_cli_opts *opts, int argc, char **argv) {
   char until[32];
   time_text(info.not_after, until, sizeof until);
   if (opts->json) {
-    print_json(json_pack("{s:s+, s:s+, s:s, s:s, s:s}", "cert", dir, "/ca.crt", "key", dir,
+    print_json("ca", json_pack("{s:s+, s:s+, s:s, s:s, s:s}", "cert", dir, "/ca.crt", "key", dir,
                          "/ca.key", "subject", info.cn, "serial", info.serial_hex, "not_after",
                          until));
   } else {
@@ -237,8 +235,8 @@ static int pki_issue(const mu_cli_opts *opts, int argc, char **argv) {
   char until[32];
   time_text(info.not_after, until, sizeof until);
   if (opts->json) {
-    print_json(json_pack("{s:s+, s:s+, s:s, s:s, s:s, s:o, s:s, s:s}", "cert", o.out, ".crt", "key",
-                         o.out, ".key", "kind", info.kind, "name", info.name, "role", info.role,
+    print_json("certificate", json_pack("{s:s+, s:s+, s:s, s:s, s:s, s:o, s:s, s:s}", "cert", o.out, ".crt", "key",
+                         o.out, ".key", "cert_kind", info.kind, "name", info.name, "role", info.role,
                          "sans", sans_array(&info), "serial", info.serial_hex, "not_after", until));
   } else {
     printf("wrote %s.crt, %s.key (0600)\n%s '%s'%s%s, serial %s, valid until %s\n", o.out, o.out,
@@ -294,7 +292,7 @@ static int pki_crl(const mu_cli_opts *opts, int argc, char **argv) {
   char next[32];
   time_text(set->next_update, next, sizeof next);
   if (opts->json) {
-    print_json(json_pack("{s:s, s:s?, s:I, s:I, s:s}", "crl", crl_path, "revoked",
+    print_json("crl", json_pack("{s:s, s:s?, s:I, s:I, s:s}", "crl", crl_path, "revoked",
                          revoke != NULL ? serial : NULL, "number", (json_int_t)set->number,
                          "entries", (json_int_t)set->n, "next_update", next));
   } else {
@@ -333,8 +331,8 @@ static void show_json(const mu_pki_cert_info *i) {
   char from[32], until[32];
   time_text(i->not_before, from, sizeof from);
   time_text(i->not_after, until, sizeof until);
-  print_json(json_pack(
-      "{s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:s, s:s, s:s, s:b, s:b, s:b}", "kind", i->kind, "name",
+  print_json("certificate", json_pack(
+      "{s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:s, s:s, s:s, s:b, s:b, s:b}", "cert_kind", i->kind, "name",
       i->name, "role", i->role, "cn", i->cn, "issuer_cn", i->issuer_cn, "sans", sans_array(i),
       "sans_truncated", i->sans_truncated, "serial", i->serial_hex, "not_before", from, "not_after",
       until, "server_auth", i->server_auth, "client_auth", i->client_auth, "ca", i->is_ca));

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "lib/jobcounts/jobcounts.h"
 #include "controlplane/token_codec.h"
 #include "lib/base/clock.h"
 #include "muster/v1/token.pb-c.h"
@@ -134,7 +135,8 @@ static int token_ls(const mu_cli_opts *opts, int argc, char **argv) {
            mu_cli_ago(t->created_at_ms, created, sizeof created),
            when(t->expires_at_ms, expires, sizeof expires), t->created_by);
   }
-  if (!opts->json) printf("%zu tokens\n", r->n_tokens);
+  char nt[48];
+  if (!opts->json) printf("%s\n", mu_plural(r->n_tokens, "token", nt, sizeof nt));
   protobuf_c_message_free_unpacked(reply, NULL);
   return 0;
 }

@@ -49,7 +49,8 @@ int mu_cmd_config(const mu_cli_opts *opts, int argc, char **argv);
 /* cmd_completion.c: bash and zsh completion scripts from the command table (local). */
 int mu_cmd_completion(const mu_cli_opts *opts, int argc, char **argv);
 
-/* Shared by commands: prints msg as one JSON line (proto3 JSON mapping). */
+/* Shared by commands: prints msg as one JSON line in the CLI's shape (output_json.h: every
+ * field, numbers as numbers, "schema" and "kind"). */
 int mu_cli_print_json(const ProtobufCMessage *msg);
 /* "3s ago", "5m ago", "-" for 0; into buf. */
 const char *mu_cli_ago(int64_t then_ms, char *buf, size_t size);

@@ -50,9 +50,9 @@ contains "name     musterd-1"
 contains "sans     musterd.example.com,10.0.0.5,localhost"
 contains "usage    serverAuth, clientAuth"
 expect 0 "$muster" pki show pki/alice.crt -o json
-contains '"kind":"admin"'
+contains '"certKind":"admin"'
 contains '"role":"operator"'
-contains '"client_auth":true'
+contains '"clientAuth":true'
 expect 0 "$muster" -o json pki show pki/web-1.crt
 contains '"name":"web-1"'
 contains '"role":""'

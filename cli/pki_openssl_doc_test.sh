@@ -32,15 +32,15 @@ show() {
   out=$("$muster" pki show "$3" -o json) || fail "muster pki show $3 refused it"
   case "$out" in *"\"$1\":$2"*) ;; *) fail "$3: want \"$1\":$2 in $out" ;; esac
 }
-show kind '"server"' pki/musterd-1.crt
+show certKind '"server"' pki/musterd-1.crt
 show name '"musterd-1"' pki/musterd-1.crt
 show sans '["musterd.example.com","10.0.0.5","localhost","127.0.0.1"]' pki/musterd-1.crt
-show server_auth true pki/musterd-1.crt
-show client_auth true pki/musterd-1.crt
-show kind '"agent"' pki/web-1.crt
+show serverAuth true pki/musterd-1.crt
+show clientAuth true pki/musterd-1.crt
+show certKind '"agent"' pki/web-1.crt
 show name '"web-1"' pki/web-1.crt
-show server_auth false pki/web-1.crt
-show kind '"admin"' pki/alice.crt
+show serverAuth false pki/web-1.crt
+show certKind '"admin"' pki/alice.crt
 show role '"operator"' pki/alice.crt
 show ca true pki/ca.crt
 

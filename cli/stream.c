@@ -17,6 +17,8 @@ typedef struct stream_state {
   size_t req_len;
   mu_cli_message_fn on_message;
   mu_cli_interrupt_fn on_interrupt;
+  mu_cli_tick_fn on_tick;
+  uint64_t tick_ms;
   void *ud;
   mu_rpc_call *call;
   mu_cli_result *res;
@@ -56,6 +58,11 @@ static void st_on_sigint(uv_signal_t *h, int signum) {
   }
 }
 
+static void st_on_tick(uv_timer_t *t) {
+  stream_state *s = t->data;
+  s->on_tick(s->ud);
+}
+
 static void on_handle_closed(uv_handle_t *h) { *(int *)h->data = 1; }
 
 static int stream_attempt(uv_loop_t *loop, mu_rpc_channel *channel, void *ud,
@@ -67,6 +74,10 @@ static int stream_attempt(uv_loop_t *loop, mu_rpc_channel *channel, void *ud,
   uv_signal_init(loop, &sigint);
   sigint.data = s;
   uv_signal_start(&sigint, st_on_sigint, SIGINT);
+  uv_timer_t tick;
+  uv_timer_init(loop, &tick);
+  tick.data = s;
+  if (s->on_tick != NULL) uv_timer_start(&tick, st_on_tick, s->tick_ms, s->tick_ms);
   mu_rpc_call_handlers h = {.on_message = st_on_message, .on_done = st_on_done};
   int rc = mu_rpc_call_new(channel, s->path, 0, s->md, &h, s, &s->call, err);
   if (rc == 0) {
@@ -74,17 +85,26 @@ static int stream_attempt(uv_loop_t *loop, mu_rpc_channel *channel, void *ud,
     mu_rpc_call_close_send(s->call);
     while (!s->done) uv_run(loop, UV_RUN_ONCE);
   }
-  int closed = 0;
+  int closed = 0, tick_closed = 0;
   uv_signal_stop(&sigint);
   sigint.data = &closed;
   uv_close((uv_handle_t *)&sigint, on_handle_closed);
-  while (!closed) uv_run(loop, UV_RUN_ONCE);
+  uv_timer_stop(&tick);
+  tick.data = &tick_closed;
+  uv_close((uv_handle_t *)&tick, on_handle_closed);
+  while (!closed || !tick_closed) uv_run(loop, UV_RUN_ONCE);
   return rc;
 }
 
 int mu_cli_stream(const mu_cli_opts *opts, const char *path, const ProtobufCMessage *req,
                   mu_cli_message_fn on_message, mu_cli_interrupt_fn on_interrupt, void *ud,
                   mu_err *err) {
+  return mu_cli_stream_ticking(opts, path, req, on_message, on_interrupt, NULL, 0, ud, err);
+}
+
+int mu_cli_stream_ticking(const mu_cli_opts *opts, const char *path, const ProtobufCMessage *req,
+                          mu_cli_message_fn on_message, mu_cli_interrupt_fn on_interrupt,
+                          mu_cli_tick_fn on_tick, uint64_t tick_ms, void *ud, mu_err *err) {
   mu_rpc_metadata md;
   if (mu_cli_call_metadata(opts, &md, err) != 0) return err->code;
   size_t len = protobuf_c_message_get_packed_size(req);
@@ -92,7 +112,8 @@ int mu_cli_stream(const mu_cli_opts *opts, const char *path, const ProtobufCMess
   if (buf == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   protobuf_c_message_pack(req, buf);
   stream_state s = {.path = path, .req = buf, .req_len = len, .on_message = on_message,
-                    .on_interrupt = on_interrupt, .ud = ud, .md = &md};
+                    .on_interrupt = on_interrupt, .on_tick = on_tick,
+                    .tick_ms = tick_ms ? tick_ms : 100, .ud = ud, .md = &md};
   mu_cli_result res;
   char addr[300];
   int rc = mu_cli_route(opts, stream_attempt, &s, &res, addr, sizeof addr, err);

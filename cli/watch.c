@@ -1,6 +1,7 @@
-/* The job watcher behind run/submit/watch: applies WatchJob events to a small per-task table,
- * prints each task's result once, keeps a progress line fresh on a terminal, and ends with a
- * summary and the exit code. */
+/* Follows a job on the WatchJob stream (watch.h): events go into the model (watch_model.c),
+ * ended runs are printed as they come (output_text.c / output_json.c), and on a terminal a
+ * timer redraws the panel (panel.c) ten times a second, printing the results queued since
+ * the last redraw above it. Off a terminal: plain lines, no control codes. */
 #include "cli/watch.h"
 
 #include <stdio.h>
@@ -8,158 +9,163 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/commands.h"
+#include "cli/output_json.h"
+#include "cli/panel.h"
 #include "lib/base/clock.h"
+#include "lib/jobcounts/jobcounts.h"
 #include "muster/v1/admin.pb-c.h"
 
-#define MU_WATCH_OUTPUT_KEEP (64 * 1024)
-
-typedef struct task_row {
-  char *task_id;
-  char *agent_id;
-  Muster__V1__TaskState state;
-  int printed;
-  char *out;            /* output kept for first lines / grouping (bounded) */
-  size_t out_len;
-} task_row;
+#define MU_WATCH_OUTPUT_KEEP (64 * 1024)   /* output kept per task run */
+#define MU_PANEL_TICK_MS 100
+#define MU_PANEL_MAX (16 * 1024)
 
 typedef struct watch_state {
   const mu_cli_opts *opts;
   const mu_watch_opts *wopts;
   const char *job_id;
-  uint32_t targets;
-  task_row *rows;
-  size_t n_rows, cap_rows;
-  Muster__V1__JobState job_state;
+  mu_watch_model model;
+  mu_text_opts text;
   int64_t t0;
-  int tty;
-  int progress_shown;
+  int panel;             /* draw the live panel on stderr */
+  int panel_lines;       /* lines of the panel on screen now */
+  size_t *queued;        /* runs ended since the last redraw (panel mode) */
+  size_t n_queued, cap_queued;
   int detached;
 } watch_state;
 
-static task_row *row_for(watch_state *w, const Muster__V1__TaskRun *t) {
-  for (size_t i = 0; i < w->n_rows; i++)
-    if (strcmp(w->rows[i].task_id, t->task_id) == 0) return &w->rows[i];
-  if (w->n_rows == w->cap_rows) {
-    size_t cap = w->cap_rows ? w->cap_rows * 2 : 64;
-    task_row *g = realloc(w->rows, cap * sizeof *g);
-    if (g == NULL) return NULL;
-    w->rows = g;
-    w->cap_rows = cap;
-  }
-  task_row *r = &w->rows[w->n_rows++];
-  memset(r, 0, sizeof *r);
-  r->task_id = strdup(t->task_id);
-  r->agent_id = strdup(t->agent_id);
-  return r;
-}
-
-static const char *state_text(Muster__V1__TaskState s) {
-  const ProtobufCEnumValue *v =
-      protobuf_c_enum_descriptor_get_value(&muster__v1__task_state__descriptor, (int)s);
-  return v ? v->name : "?";
-}
-
-static void clear_progress(watch_state *w) {
-  if (w->progress_shown) {
-    fputs("\r\033[K", stderr);
-    w->progress_shown = 0;
+int mu_watch_opts_apply(mu_watch_opts *w, int c, const char *arg, mu_err *err) {
+  switch (c) {
+    case 1001:
+    case 1002: {
+      char *end;
+      unsigned long n = strtoul(arg, &end, 10);
+      if (*end || arg[0] == '\0' || arg[0] == '-' || n > 1000000)
+        return mu_err_set(err, MU_EINVAL, "--%s: expected a line count, got '%s'",
+                          c == 1001 ? "lines" : "tail", arg), -1;
+      w->lines = n;
+      w->tail = c == 1002;
+      return 1;
+    }
+    case 1003: w->summary_only = 1; return 1;
+    case 1004:
+      if (mu_color_parse(arg, &w->color) != 0)
+        return mu_err_set(err, MU_EINVAL, "--color: expected auto, always or never, got '%s'",
+                          arg), -1;
+      return 1;
+    case 1005: w->group = 1; return 1;
+    case 1006: w->quiet = 1; return 1;
+    case 1007: w->no_panel = 1; return 1;
+    default: return 0;
   }
 }
 
-static void show_progress(watch_state *w) {
-  if (!w->tty || w->wopts->quiet) return;
-  uint32_t done = 0, failed = 0, running = 0;
-  for (size_t i = 0; i < w->n_rows; i++) {
-    Muster__V1__TaskState s = w->rows[i].state;
-    if (s == MUSTER__V1__TASK_STATE__SUCCEEDED) done++;
-    else if (s >= MUSTER__V1__TASK_STATE__FAILED) failed++;
-    else if (s >= MUSTER__V1__TASK_STATE__ASSIGNED) running++;
-  }
-  uint32_t pending = w->targets > done + failed + running ? w->targets - done - failed - running : 0;
-  fprintf(stderr, "\r\033[K%s: %u done, %u running, %u failed, %u pending of %u  %.1fs",
-          w->job_id, done, running, failed, pending, w->targets,
-          (double)(mu_mono_ms() - w->t0) / 1000.0);
+/* --- the panel on stderr --- */
+
+static void panel_erase(watch_state *w) {
+  if (w->panel_lines == 0) return;
+  fprintf(stderr, "\r\033[%dA\033[J", w->panel_lines);
+  w->panel_lines = 0;
+}
+
+static void panel_draw(watch_state *w) {
+  char buf[MU_PANEL_MAX];
+  mu_panel_opts po = {.job_id = w->job_id, .color = mu_color_use(w->wopts->color, STDERR_FILENO),
+                      .width = mu_panel_width(STDERR_FILENO)};
+  int n = mu_panel_render(&po, &w->model, w->t0, mu_mono_ms(), buf, sizeof buf);
+  fputs(buf, stderr);
+  w->panel_lines = n;
+}
+
+/* Prints the queued results above the panel, then the panel again. */
+static void panel_refresh(watch_state *w) {
+  /* one write per refresh: the erase, the results and the panel leave together */
+  panel_erase(w);
   fflush(stderr);
-  w->progress_shown = 1;
+  for (size_t i = 0; i < w->n_queued; i++) {
+    mu_text_print_run(stdout, &w->text, &w->model, &w->model.runs[w->queued[i]]);
+    mu_watch_run_drop_output(&w->model.runs[w->queued[i]]);
+  }
+  w->n_queued = 0;
+  fflush(stdout);
+  panel_draw(w);
+  fflush(stderr);
 }
 
-static void print_result(watch_state *w, const Muster__V1__TaskRun *t, task_row *r) {
-  if (w->wopts->quiet || r->printed) return;
-  r->printed = 1;
-  if (w->opts->json) {
-    mu_cli_print_json(&t->base);
+static void on_tick(void *ud) {
+  watch_state *w = ud;
+  if (w->panel) panel_refresh(w);
+}
+
+/* --- events --- */
+
+static int per_host_output(const watch_state *w) {
+  return !w->wopts->quiet && !w->wopts->group && !w->wopts->summary_only;
+}
+
+static void result_ended(watch_state *w, const Muster__V1__TaskRun *t, mu_watch_run *r) {
+  if (w->opts->json) { /* --group is a text form: JSON keeps its task lines */
+    if (w->wopts->quiet || w->wopts->summary_only) return;
+    json_t *o = mu_cli_json_of(&t->base);
+    if (o != NULL) {
+      json_object_set_new(o, "output", json_stringn(r->out ? r->out : "", r->out_len));
+      json_object_set_new(o, "outputBytes", json_integer((json_int_t)r->out_seen));
+      json_object_set_new(o, "outputComplete",
+                          json_boolean(r->out_seen == r->out_len && !r->out_from_tail));
+    }
+    mu_cli_json_emit("task", o);
+    mu_watch_run_drop_output(r);
     return;
   }
-  clear_progress(w);
-  double secs = t->finished_at_ms > t->started_at_ms && t->started_at_ms > 0
-                    ? (double)(t->finished_at_ms - t->started_at_ms) / 1000.0
-                    : 0.0;
-  char first[200] = "";
-  const char *src = r->out_len ? r->out : t->output_tail;
-  if (src != NULL) {
-    size_t i = 0;
-    for (; src[i] && src[i] != '\n' && i < sizeof first - 1; i++) first[i] = src[i];
-    first[i] = '\0';
+  if (!per_host_output(w)) return;
+  if (w->panel) {
+    if (w->n_queued == w->cap_queued) {
+      size_t cap = w->cap_queued ? w->cap_queued * 2 : 64;
+      size_t *g = realloc(w->queued, cap * sizeof *g);
+      if (g == NULL) return;
+      w->queued = g;
+      w->cap_queued = cap;
+    }
+    w->queued[w->n_queued++] = (size_t)(r - w->model.runs);
+    return;
   }
-  printf("%-24s %-10s exit %-4d %6.2fs  %s%s%s\n", t->agent_id[0] ? t->agent_id : t->task_id,
-         state_text(t->state), t->exit_code, secs, first,
-         t->message[0] && t->state != MUSTER__V1__TASK_STATE__SUCCEEDED ? "  # " : "",
-         t->state != MUSTER__V1__TASK_STATE__SUCCEEDED ? t->message : "");
+  mu_text_print_run(stdout, &w->text, &w->model, r);
   fflush(stdout);
+  mu_watch_run_drop_output(r);
 }
 
 static int on_event(void *ud, const uint8_t *data, size_t len) {
   watch_state *w = ud;
   Muster__V1__JobEvent *ev = muster__v1__job_event__unpack(NULL, len, data);
   if (ev == NULL) return 0;
-  if (ev->job_state != MUSTER__V1__JOB_STATE__JOB_STATE_UNSPECIFIED) w->job_state = ev->job_state;
-  if (ev->task != NULL && ev->task->task_id[0]) {
-    task_row *r = row_for(w, ev->task);
-    if (r != NULL) {
-      if (ev->output != NULL && r->out_len < MU_WATCH_OUTPUT_KEEP) {
-        size_t n = ev->output->data.len;
-        if (r->out_len + n > MU_WATCH_OUTPUT_KEEP) n = MU_WATCH_OUTPUT_KEEP - r->out_len;
-        char *g = realloc(r->out, r->out_len + n + 1);
-        if (g != NULL) {
-          memcpy(g + r->out_len, ev->output->data.data, n);
-          r->out_len += n;
-          g[r->out_len] = '\0';
-          r->out = g;
-        }
-      } else if (ev->output == NULL && ev->progress == NULL) {
-        r->state = ev->task->state;
-        if (ev->task->agent_id[0] && strcmp(r->agent_id, ev->task->agent_id) != 0) {
-          free(r->agent_id);
-          r->agent_id = strdup(ev->task->agent_id);
-        }
-        if (r->state >= MUSTER__V1__TASK_STATE__SUCCEEDED && ev->task->retry_pending) {
-          if (!w->wopts->quiet && !w->opts->json) {
-            clear_progress(w);
-            printf("%-24s %-10s attempt %u: %s; retrying\n", r->agent_id,
-                   state_text(ev->task->state), ev->task->attempt, ev->task->message);
-          }
-          free(r->out);
-          r->out = NULL;
-          r->out_len = 0;
-        } else if (r->state >= MUSTER__V1__TASK_STATE__SUCCEEDED) {
-          if (r->out_len == 0 && ev->task->output_tail[0]) {
-            r->out = strdup(ev->task->output_tail);
-            r->out_len = r->out ? strlen(r->out) : 0;
-          }
-          print_result(w, ev->task, r);
-        }
-      }
+  mu_watch_run *r = NULL;
+  mu_watch_change ch = mu_watch_model_apply(&w->model, ev, mu_mono_ms(), &r);
+  if (ch == MU_EV_ENDED) {
+    result_ended(w, ev->task, r);
+  } else if (ch == MU_EV_RETRYING && !w->opts->json && !w->wopts->quiet) {
+    char label[300];
+    if (w->panel) {
+      panel_erase(w);
+      fflush(stderr);
     }
+    const ProtobufCEnumValue *sv = protobuf_c_enum_descriptor_get_value(
+        &muster__v1__task_state__descriptor, (int)ev->task->state);
+    printf("%-24s %-10s attempt %u: %s; retrying\n",
+           mu_run_label(&w->model, r, label, sizeof label), sv ? sv->name : "?",
+           ev->task->attempt, ev->task->message);
+    fflush(stdout);
+    if (w->panel) panel_draw(w);
   }
-  show_progress(w);
   protobuf_c_message_free_unpacked(&ev->base, NULL);
   return 0;
 }
 
 static int on_interrupt(void *ud) {
   watch_state *w = ud;
-  clear_progress(w);
+  if (w->panel) {
+    panel_refresh(w);
+    panel_erase(w);
+    fflush(stderr);
+  }
   if (!w->wopts->interactive) {
     w->detached = 1;
     return 1;
@@ -193,46 +199,78 @@ static int on_interrupt(void *ud) {
   return 1;
 }
 
-/* Prints hosts grouped by identical output (clubak style). */
-static void print_groups(watch_state *w) {
-  int *done = calloc(w->n_rows + 1, sizeof *done);
-  if (done == NULL) return;
-  for (size_t i = 0; i < w->n_rows; i++) {
-    if (done[i]) continue;
-    const char *out = w->rows[i].out ? w->rows[i].out : "";
-    printf("---------------\n");
-    size_t count = 0;
-    for (size_t j = i; j < w->n_rows; j++) {
-      const char *o = w->rows[j].out ? w->rows[j].out : "";
-      if (!done[j] && strcmp(o, out) == 0) {
-        printf("%s%s", count ? "," : "", w->rows[j].agent_id);
-        done[j] = 1;
-        count++;
-      }
-    }
-    printf(" (%zu)\n---------------\n%s%s", count, out,
-           out[0] && out[strlen(out) - 1] != '\n' ? "\n" : "");
+/* The final counts: musterd's from the stream, or asked for when the stream carried none. */
+static void final_counts(watch_state *w) {
+  if (w->model.have_counts && w->model.job_state >= MUSTER__V1__JOB_STATE__JOB_SUCCEEDED) return;
+  Muster__V1__GetJobRequest req = MUSTER__V1__GET_JOB_REQUEST__INIT;
+  req.job_id = (char *)w->job_id;
+  ProtobufCMessage *reply = NULL;
+  mu_err err = {0};
+  if (mu_cli_unary(w->opts, "/muster.v1.Admin/GetJob", &req.base, &muster__v1__job__descriptor,
+                   &reply, &err) != 0)
+    return;
+  Muster__V1__Job *job = (Muster__V1__Job *)reply;
+  if (job->counts != NULL) {
+    w->model.counts = *job->counts;
+    w->model.counts.base.unknown_fields = NULL;
+    w->model.counts.base.n_unknown_fields = 0;
+    w->model.have_counts = 1;
   }
-  free(done);
+  w->model.job_state = job->state;
+  protobuf_c_message_free_unpacked(reply, NULL);
+}
+
+static void print_json_summary(watch_state *w, int64_t elapsed) {
+  json_t *o = json_object();
+  const ProtobufCEnumValue *js = protobuf_c_enum_descriptor_get_value(
+      &muster__v1__job_state__descriptor, (int)w->model.job_state);
+  json_object_set_new(o, "jobId", json_string(w->job_id));
+  json_object_set_new(o, "state", json_string(js ? js->name : "JOB_STATE_UNSPECIFIED"));
+  json_object_set_new(o, "targets", json_integer(w->model.counts.targets));
+  json_object_set_new(o, "counts", mu_cli_json_of(&w->model.counts.base));
+  json_object_set_new(o, "elapsedMs", json_integer(elapsed));
+  json_t *hosts = json_array();
+  for (size_t i = 0; i < w->model.n_hosts; i++)
+    if (w->model.hosts[i].done && w->model.hosts[i].failed)
+      json_array_append_new(hosts, json_string(w->model.hosts[i].agent_id));
+  json_object_set_new(o, "notSucceededHosts", hosts);
+  mu_cli_json_emit("summary", o);
 }
 
 int mu_watch_job(const mu_cli_opts *opts, const mu_watch_opts *wopts, const char *job_id,
-                 uint32_t targets) {
+                 uint32_t targets, uint32_t n_tasks) {
   watch_state w;
   memset(&w, 0, sizeof w);
   w.opts = opts;
   w.wopts = wopts;
   w.job_id = job_id;
-  w.targets = targets;
   w.t0 = mu_mono_ms();
-  w.tty = isatty(STDERR_FILENO) && !opts->json;
+  const char *np = getenv("MUSTER_NO_PANEL");
+  w.panel = !opts->json && !wopts->quiet && !wopts->no_panel && isatty(STDERR_FILENO) &&
+            !(np != NULL && np[0] != '\0' && strcmp(np, "0") != 0);
+  mu_keep_mode keep = wopts->summary_only || wopts->quiet ? MU_KEEP_NONE
+                      : wopts->tail                       ? MU_KEEP_TAIL
+                                                          : MU_KEEP_HEAD;
+  mu_watch_model_init(&w.model, targets, n_tasks, keep, MU_WATCH_OUTPUT_KEEP);
+  w.text = (mu_text_opts){.job_id = job_id, .color = mu_color_use(wopts->color, STDOUT_FILENO),
+                          .lines = wopts->lines, .tail = wopts->tail};
   Muster__V1__WatchJobRequest req = MUSTER__V1__WATCH_JOB_REQUEST__INIT;
   req.job_id = (char *)job_id;
   mu_err err = {0};
-  int rc = mu_cli_stream(opts, "/muster.v1.Admin/WatchJob", &req.base, on_event, on_interrupt,
-                         &w, &err);
-  clear_progress(&w);
+  if (w.panel) {
+    panel_draw(&w);
+    fflush(stderr);
+  }
+  int rc = mu_cli_stream_ticking(opts, "/muster.v1.Admin/WatchJob", &req.base, on_event,
+                                 on_interrupt, w.panel ? on_tick : NULL, MU_PANEL_TICK_MS, &w,
+                                 &err);
+  if (w.panel) { /* what is still queued, then the panel goes: the summary replaces it */
+    panel_refresh(&w);
+    panel_erase(&w);
+    fflush(stderr);
+  }
   int exit_code = 1;
+  int64_t elapsed = mu_mono_ms() - w.t0;
   if (rc != 0) {
     fprintf(stderr, "muster: watch %s: %s\n", job_id, err.msg);
     /* The job runs on without us: say how to pick it up again (not for a job that isn't). */
@@ -242,30 +280,16 @@ int mu_watch_job(const mu_cli_opts *opts, const mu_watch_opts *wopts, const char
   } else if (w.detached) {
     fprintf(stderr, "detached from %s; follow it with: muster watch %s\n", job_id, job_id);
   } else {
-    if (wopts->group && !opts->json) print_groups(&w);
-    uint32_t ok = 0, failed = 0;
-    for (size_t i = 0; i < w.n_rows; i++) {
-      if (w.rows[i].state == MUSTER__V1__TASK_STATE__SUCCEEDED) ok++;
-      else failed++;
-    }
-    const ProtobufCEnumValue *js =
-        protobuf_c_enum_descriptor_get_value(&muster__v1__job_state__descriptor, (int)w.job_state);
+    final_counts(&w);
     if (opts->json) {
-      printf("{\"jobId\":\"%s\",\"state\":\"%s\",\"targets\":%u,\"succeeded\":%u,\"failed\":%u,"
-             "\"elapsedMs\":%lld}\n", job_id, js ? js->name : "?", targets, ok, failed,
-             (long long)(mu_mono_ms() - w.t0));
+      print_json_summary(&w, elapsed);
     } else {
-      printf("%s %s: %u targets, %u task runs ok, %u failed (%.1fs)\n", job_id,
-             js ? js->name : "?",
-             targets, ok, failed, (double)(mu_mono_ms() - w.t0) / 1000.0);
+      if (wopts->group) mu_text_print_groups(stdout, &w.text, &w.model);
+      mu_text_print_summary(stdout, &w.text, &w.model, elapsed);
     }
-    exit_code = w.job_state == MUSTER__V1__JOB_STATE__JOB_SUCCEEDED ? 0 : 1;
+    exit_code = w.model.job_state == MUSTER__V1__JOB_STATE__JOB_SUCCEEDED ? 0 : 1;
   }
-  for (size_t i = 0; i < w.n_rows; i++) {
-    free(w.rows[i].task_id);
-    free(w.rows[i].agent_id);
-    free(w.rows[i].out);
-  }
-  free(w.rows);
+  free(w.queued);
+  mu_watch_model_free(&w.model);
   return exit_code;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lib/base/clock.h"
+#include "lib/jobcounts/jobcounts.h"
 
 static int cmp_host_order(const void *a, const void *b, void *ud) {
   const mu_host_run *hosts = ud;
@@ -239,8 +240,19 @@ void mu_task_run_view(const mu_job *job, const mu_host_run *h, size_t index,
 }
 
 /* A view owns its arrays (not the strings, which it borrows from the job). */
+void mu_job_counts_of(const mu_job *job, Muster__V1__JobCounts *ret_counts) {
+  uint32_t by_state[MU_COUNT_STATES] = {0};
+  by_state[MU_COUNT_RUNNING] = job->running;
+  by_state[MU_COUNT_SUCCEEDED] = job->succeeded;
+  by_state[MU_COUNT_FAILED] = job->failed;
+  by_state[MU_COUNT_CANCELLED] = job->cancelled;
+  by_state[MU_COUNT_UNREACHABLE] = job->unreachable;
+  mu_job_counts_fill(ret_counts, (uint32_t)job->n_hosts, by_state);
+}
+
 typedef struct view_block {
   Muster__V1__Job job;
+  Muster__V1__JobCounts counts;
   Muster__V1__TaskRun *runs;
   Muster__V1__TaskRun **run_ptrs;
   Muster__V1__TaskRun__OutputParamsEntry *params;
@@ -262,11 +274,12 @@ Muster__V1__Job *mu_job_view(const mu_job *job, int with_tasks) {
   v->created_at_ms = job->created_at_ms;
   v->finished_at_ms = job->finished_at_ms;
   v->targets = (uint32_t)job->n_hosts;
-  v->running = job->running;
-  v->succeeded = job->succeeded;
-  v->failed = job->failed + job->unreachable;
-  uint32_t done = job->succeeded + job->failed + job->cancelled + job->unreachable;
-  v->pending = (uint32_t)job->n_hosts - done - job->running;
+  mu_job_counts_of(job, &b->counts);
+  v->counts = &b->counts;
+  v->pending = b->counts.pending;
+  v->running = b->counts.running;
+  v->succeeded = b->counts.succeeded;
+  v->failed = b->counts.failed;
   b->unreachable = calloc(job->n_hosts + 1, sizeof *b->unreachable);
   for (size_t i = 0; b->unreachable && i < job->n_hosts; i++)
     if (job->hosts[i].state == MU_HOST_UNREACHABLE)

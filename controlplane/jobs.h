@@ -131,6 +131,9 @@ void mu_task_run_view(const mu_job *job, const mu_host_run *h, size_t index,
                       Muster__V1__TaskRun__OutputParamsEntry **ptrs, char *tail_buf,
                       size_t tail_size);
 
+/* The job's targets by state (lib/jobcounts: the one definition) into *ret_counts. */
+void mu_job_counts_of(const mu_job *job, Muster__V1__JobCounts *ret_counts);
+
 /* Job summary view (borrowed; tasks included when with_tasks). Free with mu_job_view_free. */
 Muster__V1__Job *mu_job_view(const mu_job *job, int with_tasks);
 void mu_job_view_free(Muster__V1__Job *view);

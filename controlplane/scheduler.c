@@ -151,9 +151,13 @@ void mu_sched_publish_task(mu_scheduler *s, mu_job *job, mu_host_run *h, size_t 
   char tail[1024];
   int final = tr->state >= MUSTER__V1__TASK_STATE__SUCCEEDED;
   mu_task_run_view(job, h, idx, &run, storage, ptrs, final ? tail : NULL, sizeof tail);
+  Muster__V1__JobCounts counts;
+  mu_job_counts_of(job, &counts);
   ev.job_id = job->id;
   ev.task = &run;
   ev.at_ms = mu_now_ms();
+  ev.counts = &counts;
+  ev.host_done = h->state >= MU_HOST_SUCCEEDED;
   mu_job_publish(job, &ev, tr->task_id, s->cfg.history_bytes);
   free(storage);
   free(ptrs);
@@ -170,6 +174,9 @@ static void publish_job_state(mu_scheduler *s, mu_job *job) {
   ev.job_id = job->id;
   ev.job_state = job->state;
   ev.at_ms = mu_now_ms();
+  Muster__V1__JobCounts counts;
+  mu_job_counts_of(job, &counts);
+  ev.counts = &counts;
   mu_job_publish(job, &ev, NULL, s->cfg.history_bytes);
 }
 
@@ -694,6 +701,9 @@ void mu_sched_on_event(mu_scheduler *s, mu_agent *agent, const Muster__V1__TaskE
     case MUSTER__V1__TASK_EVENT__EVENT_PARAMS:
       for (size_t i = 0; i < ev->params->n_params; i++)
         store_param(tr, ev->params->params[i]->key, ev->params->params[i]->value);
+      /* written before the event is acked: a param (a Spark application id) must survive a
+       * failover of the control plane as much as a state change does */
+      mark_task(s, job, h, idx);
       return;
     default:
       return;

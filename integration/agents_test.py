@@ -13,7 +13,7 @@ import time
 
 import grpc
 
-from harness import Cluster, main, wait_until  # noqa: F401
+from harness import Cluster, job_status, main, wait_until  # noqa: F401
 
 HEARTBEAT = "300ms"
 TIMEOUT = "2s"
@@ -159,7 +159,7 @@ def _job(c, job):
     """`muster -o json status JOB` (which exits 1 once the job failed)."""
     rc, out, err = c.cli("-o", "json", "status", job, check=False)
     assert out.strip(), (rc, err)
-    return json.loads(out)
+    return job_status(out)
 
 
 def _history(c, job):
@@ -328,7 +328,7 @@ def cli_errors_say_what_to_check(c):
                            text=True)
     wait_until("the job to run", lambda: any(j.get("state") == "JOB_RUNNING"
                                               for j in jobs_json(c)), timeout=20)
-    job_id = [j for j in jobs_json(c) if j.get("state") == "JOB_RUNNING"][0]["id"]
+    job_id = [j for j in jobs_json(c) if j.get("state") == "JOB_RUNNING"][0]["jobId"]
     assert c.musterd.stop() == 0  # the control plane goes away mid-run
     _, err = run.communicate(timeout=30)
     assert run.returncode == 1, err

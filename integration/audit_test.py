@@ -16,7 +16,7 @@ import time
 
 import grpc
 
-from harness import wait_until
+from harness import job_status, wait_until
 from ha_test import HA
 from harness import main as harness_main
 
@@ -36,14 +36,14 @@ def sha256(text):
 def job_state(c, addr, job):
     # `muster status` exits 1 for a job that did not succeed
     rc, out, _ = c.cli_at(addr, "-o", "json", "status", job, check=False)
-    return json.loads(out)["state"] if out.strip() else None
+    return job_status(out)["state"] if out.strip() else None
 
 
 def operator_story(c, addr, agent="a1"):
     """Runs a job, cancels one (twice), drains the agent; checks what `muster audit` says.
     Returns the ids of the records it made, oldest first."""
     c.cli_at(addr, "run", "--all", "--", "echo audited")
-    done = json.loads(c.cli_at(addr, "-o", "json", "jobs")[1].splitlines()[0])["id"]
+    done = json.loads(c.cli_at(addr, "-o", "json", "jobs")[1].splitlines()[0])["jobId"]
     rc, out, _ = c.cli_at(addr, "run", "--detach", "--all", "--", "sleep", "27")
     sleeper = out.strip()
     wait_until("the agent to start the sleeper", lambda: any(
@@ -55,7 +55,7 @@ def operator_story(c, addr, agent="a1"):
     c.cli_at(addr, "drain", agent)
 
     recs = audit(c, addr, "--limit", "1000")
-    ids = [r["id"] for r in recs]
+    ids = [r["auditId"] for r in recs]
     assert ids == sorted(ids, reverse=True), ids  # newest first
     times = [int(r["timeMs"]) for r in recs]
     assert times == sorted(times, reverse=True), times
@@ -89,8 +89,8 @@ def operator_story(c, addr, agent="a1"):
     jobs = audit(c, addr, "--action", "job.")
     assert [r["action"] for r in jobs] == ["job.cancel", "job.cancel", "job.submit",
                                            "job.submit"], jobs
-    assert [r["id"] for r in audit(c, addr, "--action", "job.submit")] == \
-        [submit2["id"], submit1["id"]]
+    assert [r["auditId"] for r in audit(c, addr, "--action", "job.submit")] == \
+        [submit2["auditId"], submit1["auditId"]]
     assert {r["action"] for r in audit(c, addr, "--who", agent)} == {"task.start"}
     assert len(audit(c, addr, "--limit", "2")) == 2
     time.sleep(1.2)
@@ -103,7 +103,7 @@ def operator_story(c, addr, agent="a1"):
     assert lines[0].split() == ["TIME", "WHO", "ACTION", "TARGET", "OUTCOME"], out
     assert "test-admin" in lines[1] and sleeper in lines[1] and "refused: " in lines[1], out
     assert lines[2].rstrip().endswith(" ok"), out
-    return [r["id"] for r in reversed(mine[:7])] + [recent[0]["id"]]
+    return [r["auditId"] for r in reversed(mine[:7])] + [recent[0]["auditId"]]
 
 
 def start_single(c, *flags):
@@ -172,19 +172,19 @@ def test_trail_in_etcd_survives_restarts_and_is_bounded(c):
     assert p.stop() == 0, p.text()[-3000:]
     addr = c.start_member("cp-a", *flags)
     wait_until("cp-a to lead again", lambda: (c.cluster_at(addr) or {}).get("leader"), timeout=15)
-    after = [r["id"] for r in audit(c, addr, "--limit", "1000")]
+    after = [r["auditId"] for r in audit(c, addr, "--limit", "1000")]
     assert all(i in after for i in story), (story, after)
     # and so does a follower, reading etcd
     other = c.start_member("cp-b", *flags)
     assert not (c.cluster_at(other) or {}).get("leader")
-    assert [r["id"] for r in audit(c, other, "--limit", "1000")] == after
+    assert [r["auditId"] for r in audit(c, other, "--limit", "1000")] == after
 
     # past the bound the leader deletes the oldest: the story's first records go
     for i in range(12):
         c.cli_at(addr, "drain", "a1")
         c.cli_at(addr, "drain", "--undrain", "a1")
     kept = wait_until("at most 20 records", lambda: (lambda ids: ids if len(ids) <= 20 else None)(
-        [r["id"] for r in audit(c, addr, "--limit", "1000")]), timeout=15)
+        [r["auditId"] for r in audit(c, addr, "--limit", "1000")]), timeout=15)
     assert story[0] not in kept and story[1] not in kept, (story, kept)
     assert kept == sorted(kept, reverse=True) and len(kept) >= 18, kept
     assert "deleting the" in c.members["cp-a"][0].text()

@@ -374,7 +374,8 @@ def test_cp_to_and_from_hosts(c):
     # unsigned is refused by musterd by default, saying how to sign
     rc, _, err = c.cli("cp", "--hosts", "web-1", tool, dest, check=False)
     assert rc == 2 and "--sign-key" in err, err
-    rc, out, err = c.cli("cp", "--hosts", "web-1,web-2", "--sign-key", key,
+    # one host at a time: both agents of this test share one filesystem and one DEST
+    rc, out, err = c.cli("cp", "--hosts", "web-1,web-2", "--max-concurrency", "1", "--sign-key", key,
                          os.path.join(src, "app.conf"), os.path.join(src, "conf.d"),
                          os.path.join(src, "current.conf"), tool, dest, check=False)
     assert rc == 0, (out, err)

@@ -21,7 +21,7 @@ import sys
 import time
 import urllib.request
 
-from harness import free_port, main, wait_until
+from harness import free_port, job_status, main, wait_until
 
 HB = "300ms"
 FLINK_SO = os.path.abspath(sys.argv[4]) if len(sys.argv) > 4 else None
@@ -129,7 +129,7 @@ def submit_detached(c, flink, **kw):
 
 
 def status(c, job):
-    return json.loads(c.cli("-o", "json", "status", job, check=False)[1])
+    return job_status(c.cli("-o", "json", "status", job, check=False)[1])
 
 
 def task_of(c, job):
@@ -520,7 +520,7 @@ def test_leader_kill9_while_streaming(c):
         h.cli_at(follower[1], "cancel", job)
         def ended():  # `muster status` exits 1 for a cancelled job: read its JSON anyway
             out = h.cli_at(follower[1], "-o", "json", "status", job, check=False)[1]
-            j = json.loads(out) if out.strip() else None
+            j = job_status(out) if out.strip() else None
             return j if j and j["state"] not in ("JOB_RUNNING", "JOB_PENDING") else None
         st = wait_until("the job to end", ended, timeout=30)
         t = st["tasks"][-1]

@@ -289,7 +289,7 @@ def test_three_member_failover(c):
 
     after = {j: c.job(new[1], j) for j in done}
     assert after == before, "finished jobs changed across failover:\n%r\n%r" % (before, after)
-    ids = {json.loads(l)["id"] for l in c.cli_at(new[1], "-o", "json", "jobs")[1].splitlines() if l}
+    ids = {json.loads(l)["jobId"] for l in c.cli_at(new[1], "-o", "json", "jobs")[1].splitlines() if l}
     assert set(done) | {running} <= ids, ids
     st = wait_until("the running job to finish", lambda: (lambda j: j if j and j["state"] not in
                     ("JOB_RUNNING", "JOB_PENDING") else None)(c.job(new[1], running)), timeout=20)

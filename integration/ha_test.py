@@ -16,7 +16,7 @@ import time
 
 import grpc
 
-from harness import Cluster, Proc, free_port, wait_until
+from harness import Cluster, Proc, free_port, job_status, wait_until
 from harness import main as harness_main
 
 TTL = "2s"
@@ -102,7 +102,7 @@ class HA(Cluster):
 
     def job(self, addr, job_id):
         rc, out, _ = self.cli_at(addr, "-o", "json", "status", job_id, check=False)
-        return json.loads(out) if rc == 0 else None
+        return job_status(out) if rc == 0 else None
 
     def stop_all(self):
         problems = []
@@ -172,7 +172,7 @@ def test_failover_keeps_jobs_and_runs_once(c):
     wait_until("two agents on the leader", lambda: c.connected_at(leader[1]) == {"a1", "a2"})
     rc, out, _ = c.cli_at(leader[1], "run", "--all", "--", "echo done-before")
     assert rc == 0, out
-    done_job = json.loads(c.cli_at(leader[1], "-o", "json", "jobs")[1].splitlines()[0])["id"]
+    done_job = json.loads(c.cli_at(leader[1], "-o", "json", "jobs")[1].splitlines()[0])["jobId"]
     before = c.job(leader[1], done_job)
     assert before["state"] == "JOB_SUCCEEDED", before
     marks = os.path.join(c.workdir, "marks")

@@ -30,6 +30,20 @@ def free_port():
         return s.getsockname()[1]
 
 
+def json_lines(out):
+    """`muster -o json ...` output: one object per line (docs/cli.md, "JSON output")."""
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def job_status(out):
+    """`muster -o json status JOB` output (a "job" line, then a "task" line per task run) as one
+    dict: the job with its task runs under "tasks"."""
+    lines = json_lines(out)
+    job = next(l for l in lines if l.get("kind") == "job")
+    job["tasks"] = [l for l in lines if l.get("kind") == "task"]
+    return job
+
+
 def wait_until(what, cond, timeout=15.0, step=0.05):
     """Polls cond() until it returns a truthy value; fails naming `what` on timeout."""
     deadline = time.monotonic() + timeout

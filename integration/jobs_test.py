@@ -14,7 +14,7 @@ import signal
 import subprocess
 import time
 
-from harness import free_port, main, wait_until
+from harness import free_port, job_status, main, wait_until
 
 HB = "300ms"
 
@@ -51,11 +51,12 @@ def test_run_on_every_host(c):
         assert "hello from %s" % agent in r["outputTail"], r
         assert "oops" in r["outputTail"], r
         assert int(r["metrics"]["wallMs"]) >= 0
-    assert summary["state"] == "JOB_SUCCEEDED" and summary["succeeded"] == 3, summary
-    # the table form: one line per host and a summary line
+    assert summary["state"] == "JOB_SUCCEEDED" and summary["counts"]["succeeded"] == 3, summary
+    # the text form: a result line per host, its output prefixed with the host, a summary
     rc, out, _ = c.cli("run", "-t", "role=web", "--", "uname -s", check=False)
-    lines = [l for l in out.splitlines() if l.startswith("web-")]
-    assert rc == 0 and len(lines) == 2 and all("SUCCEEDED" in l for l in lines), out
+    lines = [l for l in out.splitlines() if re.match(r"web-\d +SUCCEEDED +exit 0 ", l)]
+    assert rc == 0 and len(lines) == 2, out
+    assert "web-1: Linux" in out and "web-2: Linux" in out, out
     assert "2 targets" in out, out
     # a watcher that joins after the end gets the whole history
     rc, out, _ = c.cli("-o", "json", "watch", summary["jobId"], check=False)
@@ -115,7 +116,7 @@ def test_timeout_retries_and_cancel(c):
                                                         capture_output=True).stdout.count(b"\n") >= 3)
     rc, out, _ = c.cli("cancel", job)
     assert "cancelling 3" in out, out
-    wait_until("job cancelled", lambda: json.loads(c.cli("-o", "json", "status", job, check=False)[1])["state"] == "JOB_CANCELLED")
+    wait_until("job cancelled", lambda: job_status(c.cli("-o", "json", "status", job, check=False)[1])["state"] == "JOB_CANCELLED")
     wait_until("processes gone", lambda: subprocess.run(["pgrep", "-f", "sleep " + tag]).returncode == 1)
     rc, _, err = c.cli("cancel", job, check=False)
     assert rc == 1 and "already finished" in err, err
@@ -433,7 +434,7 @@ def test_finished_jobs_kept_for_their_min_age(c):
     # four finished jobs, twice max_jobs_kept: all younger than 1h, all kept
     for j in jobs:
         rc, out, err = c.cli("-o", "json", "status", j, check=False)
-        assert rc == 0 and json.loads(out)["state"] == "JOB_SUCCEEDED", (j, err)
+        assert rc == 0 and job_status(out)["state"] == "JOB_SUCCEEDED", (j, err)
     for i in range(2):
         rc, res, summary, err = run_json(c, "--", "echo more %d" % i)
         assert rc == 0, err
@@ -460,7 +461,7 @@ def test_host_dies_mid_task(c):
     c.agents["db-1"].kill()
     del c.agents["db-1"]
     st = wait_until("task lost", lambda: (lambda j: j if j["state"] != "JOB_RUNNING" else None)(
-        json.loads(c.cli("-o", "json", "status", job, check=False)[1])), timeout=10)
+        job_status(c.cli("-o", "json", "status", job, check=False)[1])), timeout=10)
     task = st["tasks"][0]
     assert st["state"] == "JOB_FAILED" and task["state"] == "LOST", st
     assert "agent disconnected" in task["message"], task
@@ -477,7 +478,7 @@ def test_agent_restart_reports_lost_from_journal(c):
     subprocess.run(["pkill", "-f", "sleep 26"])
     c.start_agent("web-1", "role=web,dc=eu-west", "--heartbeat-interval", HB)
     st = wait_until("task reported", lambda: (lambda j: j if j["state"] != "JOB_RUNNING" else None)(
-        json.loads(c.cli("-o", "json", "status", job, check=False)[1])), timeout=10)
+        job_status(c.cli("-o", "json", "status", job, check=False)[1])), timeout=10)
     task = st["tasks"][0]
     assert task["state"] == "LOST", task
     assert "restarted" in task["message"] or "disconnected" in task["message"], task
@@ -491,7 +492,7 @@ def log_chunks(c, job, task):
     for line in out.splitlines():
         chunk = json.loads(line)
         if chunk.get("note"):
-            assert "output" not in chunk, chunk
+            assert chunk["output"] is None, chunk  # a note carries no output
             notes.append(chunk["note"])
         else:
             data = base64.b64decode(chunk["output"].get("data", ""))

@@ -4,7 +4,10 @@
  * on stdout once every stream is welcomed, "failed: WHY" and exits 1 if a stream ends
  * early, and stops cleanly (exit 0) on SIGTERM or SIGINT.
  *
- * usage: sim_agents --control HOST:PORT [--agents N] [--prefix P] [--heartbeat-interval DUR] */
+ * --task-time DUR makes each task run that long (the live panel's tests and bench).
+ *
+ * usage: sim_agents --control HOST:PORT [--agents N] [--prefix P] [--heartbeat-interval DUR]
+ *                   [--task-time DUR] */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,11 +73,12 @@ int main(int argc, char **argv) {
       {"agents", required_argument, NULL, 'n'},
       {"prefix", required_argument, NULL, 'p'},
       {"heartbeat-interval", required_argument, NULL, 'h'},
+      {"task-time", required_argument, NULL, 't'},
       {NULL, 0, NULL, 0},
   };
   const char *control = NULL, *prefix = "sim";
   long agents = 100;
-  int64_t heartbeat_ms = 1000;
+  int64_t heartbeat_ms = 1000, task_ms = 0;
   mu_err err = {0};
   int opt;
   while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -89,12 +93,18 @@ int main(int argc, char **argv) {
           return 2;
         }
         break;
+      case 't':
+        if (mu_duration_parse(optarg, &task_ms, &err) != 0 || task_ms < 0) {
+          fprintf(stderr, "sim_agents: --task-time: %s\n", err.msg[0] ? err.msg : "negative");
+          return 2;
+        }
+        break;
       default: return 2;
     }
   }
   if (control == NULL || agents < 1 || agents > 100000) {
     fprintf(stderr, "usage: sim_agents --control HOST:PORT [--agents 1..100000] [--prefix P]"
-                    " [--heartbeat-interval DUR]\n");
+                    " [--heartbeat-interval DUR] [--task-time DUR]\n");
     return 2;
   }
   sim s;
@@ -102,7 +112,8 @@ int main(int argc, char **argv) {
   s.loop = uv_default_loop();
   s.agents = (size_t)agents;
   mu_fleet_config fc = {.target = control, .agents = s.agents, .agents_per_channel = 50,
-                        .heartbeat_interval_ms = heartbeat_ms, .id_prefix = prefix};
+                        .heartbeat_interval_ms = heartbeat_ms, .id_prefix = prefix,
+                        .task_ms = task_ms};
   if (mu_rpc_engine_new(s.loop, &s.engine, &err) != 0 ||
       mu_fleet_new(s.engine, &fc, &s.fleet, &err) != 0 || mu_fleet_connect(s.fleet, &err) != 0) {
     fprintf(stderr, "sim_agents: %s\n", err.msg);

@@ -69,6 +69,7 @@ static void on_proc_output(mu_proc *p, void *arg, int stream, const char *data, 
   (void)p;
   struct muster_proc *mp = arg;
   mu_task_emit_output(mp->task, stream, data, len);
+  if (mp->on_output != NULL) mp->on_output(mp->task, mp, (muster_stream)stream, data, len, mp->user);
 }
 
 static void on_proc_control(mu_proc *p, void *arg, const mu_ctl_line *l) {
@@ -172,6 +173,7 @@ static int h_spawn(muster_task *t, const muster_spawn_opts *o, muster_proc **ret
   mp->task = t;
   mp->on_exit = o->on_exit;
   mp->user = o->user;
+  if (o->size >= offsetof(muster_spawn_opts, on_output) + sizeof o->on_output) mp->on_output = o->on_output;
   char leaf[192], safe[128];
   size_t n = 0;
   for (const char *p = t->task_id; *p && n + 1 < sizeof safe; p++)

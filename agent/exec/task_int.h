@@ -26,6 +26,7 @@ struct muster_proc {
   muster_task *task;
   mu_proc *proc;               /* NULL once exited */
   muster_proc_exit_cb on_exit;
+  muster_proc_output_cb on_output; /* NULL unless the plugin watches the output */
   void *user;
 };
 

@@ -22,6 +22,12 @@
                                         unset message fields and oneofs stay omitted */
 #define MU_PBJSON_ORIGINAL_NAMES 0x2 /* field names as in the .proto (snake_case) */
 #define MU_PBJSON_ENUMS_AS_INTS 0x4  /* enums as numbers instead of names */
+#define MU_PBJSON_INT64_AS_NUMBERS                                                        \
+  0x8 /* 64-bit integers as JSON numbers (exact up to 2^53 in readers that use doubles); \
+         a uint64 past INT64_MAX stays a string. Output only: not the proto3 mapping */
+#define MU_PBJSON_EMIT_UNSET_MESSAGES                                                     \
+  0x10 /* an unset singular message field (not in a oneof) prints as null instead of being \
+          omitted; with EMIT_DEFAULTS every field is present. Output only */
 
 /* Deepest message nesting accepted or produced; deeper input is MU_EINVAL (as protobuf's
  * own parsers do, this guards the recursion against hostile input). */

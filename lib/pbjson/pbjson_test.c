@@ -182,6 +182,12 @@ static void test_emit_defaults(void **state) {
   /* Scalars, lists and maps appear; unset messages (target, rollout) do not. */
   assert_string_equal(text, "{\"name\":\"\",\"tasks\":[],\"priority\":0,\"labels\":{}}");
   free(text);
+  /* With EMIT_UNSET_MESSAGES every field is there, unset messages as null. */
+  text = to_text(&js.base, MU_PBJSON_EMIT_DEFAULTS | MU_PBJSON_EMIT_UNSET_MESSAGES);
+  assert_string_equal(text,
+                      "{\"name\":\"\",\"target\":null,\"rollout\":null,\"tasks\":[],"
+                      "\"priority\":0,\"labels\":{}}");
+  free(text);
 
   Muster__V1__TaskSpec ts = MUSTER__V1__TASK_SPEC__INIT;
   Muster__V1__ShellTask sh = MUSTER__V1__SHELL_TASK__INIT;
@@ -223,6 +229,12 @@ static void test_agents_64bit_and_enums(void **state) {
   free(text);
   text = to_text(m, MU_PBJSON_ENUMS_AS_INTS);
   assert_non_null(strstr(text, "\"state\":3"));
+  free(text);
+  /* INT64_AS_NUMBERS: numbers as numbers, but a uint64 past INT64_MAX stays a string */
+  text = to_text(m, MU_PBJSON_INT64_AS_NUMBERS);
+  assert_non_null(strstr(text, "\"memoryBytes\":17179869184,"));
+  assert_non_null(strstr(text, "\"connectedAtMs\":-12}"));
+  assert_non_null(strstr(text, "\"spoolDiskFreeBytes\":\"18446744073709551615\""));
   free(text);
   protobuf_c_message_free_unpacked(m, NULL);
 }

@@ -70,11 +70,15 @@ static int value_to_json(const ProtobufCFieldDescriptor *f, const void *p, int f
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
-      j = int64_to_json(*(const int64_t *)p);
+      j = (flags & MU_PBJSON_INT64_AS_NUMBERS) ? json_integer(*(const int64_t *)p)
+                                               : int64_to_json(*(const int64_t *)p);
       break;
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64:
-      j = uint64_to_json(*(const uint64_t *)p);
+      /* past INT64_MAX a uint64 cannot be a jansson integer: it stays a string */
+      j = (flags & MU_PBJSON_INT64_AS_NUMBERS) && *(const uint64_t *)p <= INT64_MAX
+              ? json_integer((json_int_t) * (const uint64_t *)p)
+              : uint64_to_json(*(const uint64_t *)p);
       break;
     case PROTOBUF_C_TYPE_FLOAT:
       j = float_to_json(*(const float *)p);
@@ -114,6 +118,10 @@ static int value_to_json(const ProtobufCFieldDescriptor *f, const void *p, int f
     }
     case PROTOBUF_C_TYPE_MESSAGE: {
       const ProtobufCMessage *sub = *(const ProtobufCMessage *const *)p;
+      if (sub == NULL && (flags & MU_PBJSON_EMIT_UNSET_MESSAGES)) {
+        j = json_null(); /* present, and saying it is not set */
+        break;
+      }
       if (sub == NULL) {
         j = json_object();
         break;
@@ -270,7 +278,7 @@ static int singular_present(const ProtobufCMessage *msg, const ProtobufCFieldDes
     return MEMBER(uint32_t, msg, f->quantifier_offset) == f->id;
   }
   if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
-    return *(const ProtobufCMessage *const *)p != NULL;
+    return *(const ProtobufCMessage *const *)p != NULL || (flags & MU_PBJSON_EMIT_UNSET_MESSAGES);
   }
   if (f->label == PROTOBUF_C_LABEL_REQUIRED) {
     return 1;

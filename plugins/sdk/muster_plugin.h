@@ -106,6 +106,10 @@ typedef struct muster_proc_exit {
 typedef void (*muster_proc_exit_cb)(muster_task *task, muster_proc *proc,
                                     const muster_proc_exit *exit, void *user);
 typedef void (*muster_timer_cb)(muster_task *task, muster_timer *timer, void *user);
+/* Sees a process's output as it becomes the task's output (a chunk, not a line; the bytes are
+ * the process's own, before the agent redacts secrets). Called on the loop thread. */
+typedef void (*muster_proc_output_cb)(muster_task *task, muster_proc *proc, muster_stream stream,
+                                      const void *data, size_t len, void *user);
 
 /* A process to run under the agent's supervisor. Its stdout/stderr become the task's output,
  * its control fd (MUSTER_CONTROL) feeds progress and params, and the task's limits (timeout,
@@ -120,6 +124,8 @@ typedef struct muster_spawn_opts {
   size_t stdin_len;
   muster_proc_exit_cb on_exit; /* required */
   void *user;
+  /* Appended (an agent older than this member ignores it, seen from `size`): */
+  muster_proc_output_cb on_output; /* optional: watch the output (e.g. for an id it prints) */
 } muster_spawn_opts;
 
 /* The agent's function table. Every function returns 0 on success or a negative errno value

@@ -1,0 +1,671 @@
+"""End-to-end: the spark task type with real musterd, real agents and plugins/spark, against
+emulators of Spark's and YARN's documented protocols (integration/emulators/spark: a fake
+spark-submit and spark-sql printing Spark's own lines, a YARN ResourceManager REST server with a
+standby that answers 307, a Spark standalone REST submission server). No JVM runs here; the
+wire protocol is the real one (docs/task-spark.md).
+
+The operator's story: local, client and cluster submissions run with their output streamed and
+the application id reported as a param; the id is this task's own (tagged, taken only from its
+own submission); a cluster application's state comes from the cluster manager, not the exit
+code (FINISHED with finalStatus FAILED fails the task); cancel and timeout kill the application
+through the cluster manager and wait for it to confirm, or say "kill unconfirmed"; an agent
+killed -9 while its application runs comes back and re-attaches instead of submitting again
+(the emulator counts one submission for the task's tag); secrets never show in the logged
+command line.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+from harness import Cluster, free_port, main, wait_until
+
+HB = "300ms"
+HERE = os.path.dirname(os.path.abspath(__file__))
+EMU_DIR = os.path.join(HERE, "emulators", "spark")
+SPARK_SO = os.path.abspath(sys.argv[4]) if len(sys.argv) > 4 else None
+
+
+class Emulator:
+    """spark_emu.py as a process: YARN RM (+ a standby) and the standalone REST server, its state
+    in the cluster's work dir so a restart keeps the applications."""
+
+    def __init__(self, workdir):
+        self.workdir = workdir
+        self.state = os.path.join(workdir, "emu-state.json")
+        self.ready = os.path.join(workdir, "emu-ready.json")
+        self.ports = [free_port(), free_port(), free_port()]
+        self.p = None
+        self.start()
+        self.home = os.path.join(workdir, "spark-home")
+        os.makedirs(os.path.join(self.home, "bin"), exist_ok=True)
+        os.makedirs(os.path.join(self.home, "conf"), exist_ok=True)
+        for b in ("spark-submit", "spark-sql"):
+            dst = os.path.join(self.home, "bin", b)
+            if not os.path.exists(dst):
+                os.symlink(os.path.join(EMU_DIR, "bin", b), dst)
+        with open(os.path.join(self.home, "conf", "emulator.json"), "w") as f:
+            json.dump(self.urls, f)
+
+    def start(self):
+        if os.path.exists(self.ready):
+            os.unlink(self.ready)
+        log = open(os.path.join(self.workdir, "emulator.log"), "ab")
+        self.p = subprocess.Popen([sys.executable, os.path.join(EMU_DIR, "spark_emu.py"), "--state", self.state,
+                                   "--ready", self.ready, "--rm-port", str(self.ports[0]),
+                                   "--standby-port", str(self.ports[1]), "--rest-port", str(self.ports[2])],
+                                  stdout=log, stderr=subprocess.STDOUT)
+        wait_until("the emulator", lambda: os.path.exists(self.ready))
+        with open(self.ready) as f:
+            self.urls = json.load(f)
+
+    def stop(self):
+        if self.p is not None and self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+
+    def get(self, path):
+        with urllib.request.urlopen(self.urls["rm"] + path, timeout=10) as r:
+            return json.loads(r.read())
+
+    def stats(self):
+        return self.get("/_emu/stats")
+
+    def faults(self, **kw):
+        req = urllib.request.Request(self.urls["rm"] + "/_emu/faults", data=json.dumps(kw).encode(), method="POST")
+        urllib.request.urlopen(req, timeout=10).read()
+
+
+class SparkCluster(Cluster):
+    def __init__(self, *a):
+        super().__init__(*a)
+        self.emu = Emulator(self.workdir)
+        self.plugins = os.path.join(self.workdir, "plugins")
+        os.makedirs(self.plugins)
+        os.symlink(SPARK_SO, os.path.join(self.plugins, "libmuster_spark.so"))
+        os.environ["MUSTER_SPARK_HOME"] = self.emu.home
+        os.environ["MUSTER_SPARK_STATE_DIR"] = os.path.join(self.workdir, "spark-state")
+        os.environ["MUSTER_SPARK_YARN_RM_URLS"] = self.emu.urls["rm"]
+        os.environ["MUSTER_SPARK_REST_URL"] = self.emu.urls["rest"]
+
+    def start_spark_agent(self, agent_id="spark-1"):
+        p = self.start_agent(agent_id, "role=spark", "--heartbeat-interval", HB, "--allow-unsigned",
+                             plugin_dir=self.plugins)
+        wait_until("%s connected" % agent_id, lambda: self.states().get(agent_id) == "AGENT_CONNECTED")
+        return p
+
+    def stop_all(self):
+        try:
+            super().stop_all()
+        finally:
+            self.emu.stop()
+
+
+def setup(c, *musterd_flags):
+    c.start_musterd("--heartbeat-timeout", "20s", "--allow-unsigned-bundles", *musterd_flags)
+    c.start_spark_agent()
+    setup_bundle(c)
+
+
+def setup_bundle(c):
+    """Pushes etl-app@1.0.0: lib/etl.jar, job.py, query.sql."""
+    src = os.path.join(c.workdir, "app-src")
+    os.makedirs(os.path.join(src, "lib"))
+    for name, text in (("lib/etl.jar", "PK\x03\x04 not really a jar"), ("job.py", "print('hi')\n"),
+                       ("query.sql", "select 42; select 'done'\n"), ("run.sh", "#!/bin/sh\n")):
+        with open(os.path.join(src, name), "w") as f:
+            f.write(text)
+    out = os.path.join(c.workdir, "app.bundle")
+    c.cli("bundle", "pack", src, "--name", "etl-app", "--version", "1.0.0", "--entry", "run.sh", "--out", out)
+    rc, o, err = c.cli("bundle", "push", out, check=False)
+    assert rc == 0, err
+
+
+def job_file(c, name, tasks, target='{hosts: [spark-1]}'):
+    path = os.path.join(c.workdir, "%s-%d.yaml" % (name, time.monotonic_ns()))
+    with open(path, "w") as f:
+        f.write("name: %s\ntarget: %s\ntasks:\n%s" % (name, target, tasks))
+    return path
+
+
+def submit(c, path, timeout=90):
+    """`muster -o json submit`: (exit code, {task name: TaskRun}, job id)."""
+    rc, out, err = c.cli("-o", "json", "submit", path, check=False, timeout=timeout)
+    runs, job = {}, None
+    for line in out.splitlines():
+        obj = json.loads(line)
+        if "taskId" in obj:
+            runs[obj["taskName"]] = obj
+        elif "jobId" in obj:
+            job = obj["jobId"]
+    assert runs or rc != 0, (out, err)
+    return rc, runs, job, err
+
+
+def status(c, job):
+    rc, out, err = c.cli("-o", "json", "status", job, check=False)
+    assert out.strip(), (rc, err)
+    return json.loads(out)
+
+
+def app_of(c, run):
+    app_id = run.get("outputParams", {}).get("app_id")
+    assert app_id, run
+    return c.emu.stats()["apps"].get(app_id) or c.emu.stats()["drivers"].get(app_id)
+
+
+def test_local_client_and_sql(c):
+    setup(c)
+    rc, runs, job, err = submit(c, job_file(c, "local", """
+  - name: pi
+    type: spark
+    bundle: etl-app@1.0.0
+    spark: {master: "local[2]", main_class: org.example.Pi, app_resource: lib/etl.jar, app_args: ["100", "a b"],
+            conf: {spark.emulator.stdout: "Pi is roughly 3.14159"}}
+  - name: py
+    type: spark
+    bundle: etl-app@1.0.0
+    spark: {master: "local[*]", app_resource: job.py}
+  - name: sql
+    type: spark
+    spark: {program_type: sql, sql: "select 7; select 'ok'"}
+  - name: yarn-client
+    type: spark
+    bundle: etl-app@1.0.0
+    spark: {master: yarn, deploy_mode: client, main_class: org.example.Pi, app_resource: lib/etl.jar, queue: etl,
+            conf: {spark.emulator.runSeconds: "1"}}
+"""))
+    assert rc == 0, (runs, err)
+    pi = runs["pi"]
+    assert pi["state"] == "SUCCEEDED", pi
+    assert "Pi is roughly 3.14159" in pi["outputTail"], pi
+    # the command line is shown, as an argv (the argument with a space stays one argument)
+    rc, log, _ = c.cli("logs", job, "spark-1/pi")
+    assert "--class org.example.Pi" in log and "etl.jar 100 'a b'" in log, log
+    assert pi["outputParams"]["ui_url"] == "http://127.0.0.1:4040", pi
+    assert runs["py"]["state"] == "SUCCEEDED", runs["py"]
+    assert "7" in runs["sql"]["outputTail"] and "ok" in runs["sql"]["outputTail"], runs["sql"]
+    yc = runs["yarn-client"]
+    assert yc["state"] == "SUCCEEDED", yc
+    app = app_of(c, yc)
+    assert app["state"] == "FINISHED" and app["finalStatus"] == "SUCCEEDED" and app["queue"] == "etl", app
+    # tagged with the task and the attempt; the name carries the attempt's tag
+    tags = app["applicationTags"].split(",")
+    assert yc["outputParams"]["tag"] in tags, (tags, yc["outputParams"])
+    assert app["name"].endswith("[%s]" % yc["outputParams"]["tag"]), app
+    assert c.emu.stats()["submissions"][yc["outputParams"]["tag"]] == 1
+
+
+def test_failures_name_the_cause(c):
+    setup(c)
+    rc, runs, job, err = submit(c, job_file(c, "bad", """
+  - name: no-class
+    type: spark
+    continue_on_error: true
+    bundle: etl-app@1.0.0
+    spark: {master: yarn, app_resource: lib/etl.jar}
+  - name: missing-jar
+    type: spark
+    continue_on_error: true
+    bundle: etl-app@1.0.0
+    spark: {master: "local[1]", main_class: a.B, app_resource: lib/nope.jar}
+  - name: url-no-sha
+    type: spark
+    continue_on_error: true
+    spark: {main_class: a.B, app_resource: "https://repo.example/x.jar"}
+  - name: conflict
+    type: spark
+    continue_on_error: true
+    bundle: etl-app@1.0.0
+    spark: {master: "local[2]", deploy_mode: cluster, main_class: a.B, app_resource: lib/etl.jar}
+  - name: app-fails
+    type: spark
+    continue_on_error: true
+    bundle: etl-app@1.0.0
+    spark: {master: "local[2]", main_class: a.B, app_resource: lib/etl.jar, conf: {spark.emulator.final: FAILED}}
+  - name: rm-down
+    type: spark
+    bundle: etl-app@1.0.0
+    spark: {master: yarn, deploy_mode: cluster, main_class: a.B, app_resource: lib/etl.jar,
+            yarn_rm_urls: ["http://127.0.0.1:9"], max_poll_errors: 2, poll_interval: 200ms}
+"""))
+    assert rc != 0
+    want = {
+        "no-class": "spark.main_class: required for program_type java",
+        "missing-jar": "spark.app_resource: \"lib/nope.jar\" not found in the task's bundle",
+        "url-no-sha": "spark.app_resource_sha256: required when app_resource is a URL",
+        "conflict": "spark.deploy_mode: cluster conflicts with master \"local[2]\"",
+        "app-fails": "spark-submit exit code 1",
+        "rm-down": "lost track of application_",
+    }
+    for name, text in want.items():
+        r = runs[name]
+        assert r["state"] == "FAILED" and text in r["message"], (name, r["message"], r)
+    assert "java.lang.RuntimeException: emulated failure" in runs["app-fails"]["outputTail"]
+    assert "127.0.0.1:9" in runs["rm-down"]["message"], runs["rm-down"]["message"]
+
+
+def test_url_resource_checked(c):
+    """An app_resource URL is fetched and run only when its sha256 is the spec's."""
+    import hashlib
+    import http.server
+    import threading
+    setup(c)
+    files = os.path.join(c.workdir, "www")
+    os.makedirs(files)
+    data = b"PK\x03\x04 an application jar"
+    with open(os.path.join(files, "pi.jar"), "wb") as f:
+        f.write(data)
+    handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(*a, directory=files, **kw)
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    url = "http://127.0.0.1:%d/pi.jar" % srv.server_address[1]
+    try:
+        good, bad = hashlib.sha256(data).hexdigest(), "0" * 64
+        rc, runs, job, err = submit(c, job_file(c, "url", """
+  - name: good
+    type: spark
+    continue_on_error: true
+    spark: {master: "local[1]", main_class: a.B, app_resource: "%s", app_resource_sha256: "%s"}
+  - name: bad
+    type: spark
+    continue_on_error: true
+    spark: {master: "local[1]", main_class: a.B, app_resource: "%s", app_resource_sha256: "%s"}
+  - name: missing
+    type: spark
+    spark: {master: "local[1]", main_class: a.B, app_resource: "%s", app_resource_sha256: "%s"}
+""" % (url, good, url, bad, url + ".nope", good)))
+        assert runs["good"]["state"] == "SUCCEEDED", runs["good"]
+        rc, log, _ = c.cli("logs", job, "spark-1/good")
+        assert "spark: fetched %s (%d bytes, sha256 %s)" % (url, len(data), good) in log, log
+        assert ".muster-spark-pi.jar" in log, log
+        assert runs["bad"]["state"] == "FAILED", runs["bad"]
+        assert "sha256 mismatch: got %s" % good in runs["bad"]["message"], runs["bad"]["message"]
+        assert runs["missing"]["state"] == "FAILED" and "HTTP 404" in runs["missing"]["message"], runs["missing"]
+    finally:
+        srv.shutdown()
+
+
+def test_yarn_cluster_state_from_the_rm(c):
+    setup(c)
+    rm, standby = c.emu.urls["rm"], c.emu.urls["standby"]
+    c.emu.faults(rm_fail_next=2, rm_garbage_next=1)  # transient errors are within the budget
+    rc, runs, job, err = submit(c, job_file(c, "cluster", """
+  - name: ok
+    type: spark
+    continue_on_error: true
+    bundle: etl-app@1.0.0
+    spark: {master: yarn, deploy_mode: cluster, main_class: a.B, app_resource: lib/etl.jar, poll_interval: 200ms,
+            yarn_rm_urls: ["%s", "%s"], spark_ui_url: "%s", conf: {spark.emulator.runSeconds: "2"}}
+  - name: finished-failed
+    type: spark
+    bundle: etl-app@1.0.0
+    spark: {master: yarn, deploy_mode: cluster, main_class: a.B, app_resource: lib/etl.jar, poll_interval: 200ms,
+            conf: {spark.emulator.final: FAILED, spark.emulator.diagnostics: "User class threw exception: boom"}}
+""" % (standby, rm, c.emu.urls["rest"])))
+    ok, bad = runs["ok"], runs["finished-failed"]
+    assert c.emu.stats()["api_calls"] > 0  # progress from the monitoring API's jobs
+    assert ok["state"] == "SUCCEEDED", ok
+    assert "FINISHED/SUCCEEDED" in ok["message"], ok
+    assert "spark-submit detached; tracking application_" in ok["outputTail"], ok["outputTail"]
+    assert ok["outputParams"]["tracking_url"].startswith(rm + "/proxy/application_"), ok["outputParams"]
+    assert ok["outputParams"]["final_state"] == "FINISHED/SUCCEEDED", ok["outputParams"]
+    assert "standby ResourceManager: following to %s" % rm in c.agents["spark-1"].text()
+    # FINISHED with finalStatus FAILED: spark-submit exited 0, yet the task failed, saying why
+    assert bad["state"] == "FAILED", bad
+    assert "ended FINISHED/FAILED: User class threw exception: boom" in bad["message"], bad["message"]
+    assert "spark: driver logs: http://" in bad["outputTail"], bad["outputTail"]
+    assert app_of(c, bad)["finalStatus"] == "FAILED"
+
+
+def test_ambiguous_failure_does_not_duplicate(c):
+    """spark-submit dies right after YARN accepted the application, before printing its id:
+    the plugin finds the application by the task's tag and tracks it instead of failing (and
+    a retry would submit again); one submission for the tag."""
+    setup(c)
+    rc, runs, job, err = submit(c, job_file(c, "ambiguous", """
+  - name: app
+    type: spark
+    retries: 1
+    bundle: etl-app@1.0.0
+    spark: {master: yarn, deploy_mode: cluster, main_class: a.B, app_resource: lib/etl.jar, poll_interval: 200ms,
+            conf: {spark.emulator.clientCrashAfterSubmit: "true", spark.emulator.runSeconds: "1"}}
+"""))
+    t = runs["app"]
+    assert rc == 0 and t["state"] == "SUCCEEDED" and t["attempt"] == 1, t
+    rc, log, _ = c.cli("logs", job, "spark-1/app")
+    assert "spark-submit failed after submitting application_" in log, log
+    stats = c.emu.stats()
+    assert len(stats["apps"]) == 1 and set(stats["submissions"].values()) == {1}, stats["submissions"]
+
+
+def test_rm_refusing_or_garbage(c):
+    """A ResourceManager that answers garbage, or 401 (Kerberos required), fails the task after
+    max_poll_errors with the endpoint and its answer; a kill it refuses ends "kill unconfirmed"."""
+    setup(c)
+    app = """
+  - name: app
+    type: spark
+    bundle: etl-app@1.0.0
+    spark: {master: yarn, deploy_mode: cluster, main_class: a.B, app_resource: lib/etl.jar, poll_interval: 200ms,
+            max_poll_errors: 3, kill_timeout: 2s, conf: {spark.emulator.runSeconds: "60"}}
+"""
+    rc, out, err = c.cli("submit", "--detach", job_file(c, "garbage", app))
+    job = out.strip().split()[-1]
+    app_id = _wait_app(c, job)
+    c.emu.faults(rm_garbage_next=1000)
+    t = _wait_job(c, job)["tasks"][0]
+    rm = c.emu.urls["rm"]
+    assert t["state"] == "FAILED", t
+    assert "lost track of %s after 3 consecutive errors; last: GET %s/ws/v1/cluster/apps/%s: not JSON" % (app_id, rm, app_id) \
+        in t["message"], t["message"]
+    c.emu.faults(rm_garbage_next=0)
+    rc, out, err = c.cli("submit", "--detach", job_file(c, "unauthorized", app))
+    job = out.strip().split()[-1]
+    app_id = _wait_app(c, job)
+    c.emu.faults(rm_unauthorized=True)
+    c.cli("cancel", job)
+    t = _wait_job(c, job)["tasks"][0]
+    assert t["state"] == "CANCELLED", t
+    assert "kill unconfirmed: %s still " % app_id in t["message"], t["message"]
+    assert "last error: PUT %s/ws/v1/cluster/apps/%s/state: HTTP 401: Error 401 Authentication required" % (
+        rm, app_id) in t["message"], t["message"]
+    assert c.emu.stats()["apps"][app_id]["state"] == "RUNNING"
+
+
+def test_submit_timeout(c):
+    """spark-submit names no application within submit_timeout: it is stopped, and the
+    application YARN had accepted is found by tag and tracked to its end (not submitted again)."""
+    setup(c)
+    rc, runs, job, err = submit(c, job_file(c, "slow-client", """
+  - name: app
+    type: spark
+    bundle: etl-app@1.0.0
+    spark: {master: yarn, deploy_mode: cluster, main_class: a.B, app_resource: lib/etl.jar, poll_interval: 200ms,
+            submit_timeout: 2s, conf: {spark.emulator.clientSleepBeforeId: "60", spark.emulator.runSeconds: "1"}}
+"""))
+    t = runs["app"]
+    assert t["state"] == "SUCCEEDED", t
+    rc, log, _ = c.cli("logs", job, "spark-1/app")
+    assert "no application id after submit_timeout (2000 ms); stopping spark-submit" in log, log
+    assert "spark-submit failed after submitting application_" in log, log
+    assert len(c.emu.stats()["apps"]) == 1
+
+
+def _wait_app(c, job, task="app", states=("RUNNING",)):
+    """Waits until the job's task reported an app id and the emulator has it in one of states."""
+    def check():
+        t = [t for t in status(c, job)["tasks"] if t["taskName"] == task]
+        app_id = t and t[-1].get("outputParams", {}).get("app_id")
+        if not app_id:
+            return None
+        st = c.emu.stats()
+        a = st["apps"].get(app_id) or st["drivers"].get(app_id)
+        return app_id if a and (a.get("state") or a.get("driverState")) in states else None
+    return wait_until("the application %s" % "/".join(states), check, timeout=30)
+
+
+def _wait_job(c, job, timeout=40):
+    return wait_until("job %s to end" % job, lambda: (lambda j: j if j["state"] != "JOB_RUNNING" else None)(status(c, job)),
+                      timeout=timeout)
+
+
+def test_cancel_and_timeout_kill_the_application(c):
+    setup(c)
+    long_app = "conf: {spark.emulator.runSeconds: \"120\"}"
+    # cancel: PUT state KILLED until the RM says 200 KILLED
+    rc, out, err = c.cli("submit", "--detach", job_file(c, "cancel-me", """
+  - name: app
+    type: spark
+    bundle: etl-app@1.0.0
+    spark: {master: yarn, deploy_mode: cluster, main_class: a.B, app_resource: lib/etl.jar, poll_interval: 200ms, %s}
+""" % long_app))
+    job = out.strip().split()[-1]
+    app_id = _wait_app(c, job)
+    c.cli("cancel", job)
+    st = _wait_job(c, job)
+    t = st["tasks"][0]
+    assert t["state"] == "CANCELLED", t
+    assert "%s killed (confirmed)" % app_id in t["message"], t["message"]
+    app = c.emu.stats()["apps"][app_id]
+    assert app["state"] == "KILLED", app
+    assert c.emu.stats()["kills"][app_id] >= 2  # 202 first, then 200 KILLED
+
+    # cancelled before spark-submit printed the id: the application is found by tag and killed
+    rc, out, err = c.cli("submit", "--detach", job_file(c, "cancel-early", """
+  - name: app
+    type: spark
+    bundle: etl-app@1.0.0
+    spark: {master: yarn, deploy_mode: cluster, main_class: a.B, app_resource: lib/etl.jar, poll_interval: 200ms,
+            conf: {spark.emulator.runSeconds: "120", spark.emulator.clientSleepBeforeId: "30"}}
+"""))
+    job = out.strip().split()[-1]
+    known = set(c.emu.stats()["apps"])
+    fresh = wait_until("the application accepted", lambda: [a for a in c.emu.stats()["apps"] if a not in known], timeout=20)
+    c.cli("cancel", job)
+    t = _wait_job(c, job)["tasks"][0]
+    assert t["state"] == "CANCELLED" and "%s killed (confirmed)" % fresh[0] in t["message"], t
+    assert c.emu.stats()["apps"][fresh[0]]["state"] == "KILLED"
+
+    # an application that never leaves ACCEPTED: the task timeout kills it, verified
+    rc, runs, job, err = submit(c, job_file(c, "stuck", """
+  - name: app
+    type: spark
+    timeout: 4s
+    bundle: etl-app@1.0.0
+    spark: {master: yarn, deploy_mode: cluster, main_class: a.B, app_resource: lib/etl.jar, poll_interval: 200ms,
+            conf: {spark.emulator.acceptSeconds: "-1"}}
+"""))
+    t = runs["app"]
+    assert t["state"] == "TIMED_OUT", t
+    app = app_of(c, t)
+    assert app["state"] == "KILLED", app
+    assert "killed (confirmed)" in t["message"], t["message"]
+
+    # a kill the cluster never confirms: CANCELLED, saying so
+    rc, out, err = c.cli("submit", "--detach", job_file(c, "unkillable", """
+  - name: app
+    type: spark
+    bundle: etl-app@1.0.0
+    spark: {master: yarn, deploy_mode: cluster, main_class: a.B, app_resource: lib/etl.jar, poll_interval: 200ms,
+            kill_timeout: 2s, conf: {spark.emulator.runSeconds: "120", spark.emulator.ignoreKill: "true"}}
+"""))
+    job = out.strip().split()[-1]
+    app_id = _wait_app(c, job)
+    c.cli("cancel", job)
+    t = _wait_job(c, job)["tasks"][0]
+    assert t["state"] == "CANCELLED", t
+    assert "kill unconfirmed: %s still RUNNING" % app_id in t["message"], t["message"]
+    assert c.emu.stats()["apps"][app_id]["state"] == "RUNNING"
+
+
+def test_standalone_rest(c):
+    setup(c)
+    rest = c.emu.urls["rest"]
+    rc, runs, job, err = submit(c, job_file(c, "standalone", """
+  - name: rest
+    type: spark
+    continue_on_error: true
+    spark: {master: "spark://127.0.0.1:7077", via: rest, rest_url: "%s", main_class: org.example.Pi,
+            app_resource: "hdfs:///apps/pi.jar", app_args: ["10"], poll_interval: 200ms, executor_memory: 1g}
+  - name: submit-cluster
+    type: spark
+    continue_on_error: true
+    bundle: etl-app@1.0.0
+    spark: {master: "spark://127.0.0.1:7077", deploy_mode: cluster, rest_url: "%s", main_class: org.example.Pi,
+            app_resource: lib/etl.jar, poll_interval: 200ms, conf: {spark.emulator.final: ERROR}}
+""" % (rest, rest)))
+    r = runs["rest"]
+    assert r["state"] == "SUCCEEDED", r
+    assert r["outputParams"]["app_id"].startswith("driver-"), r
+    assert app_of(c, r)["driverState"] == "FINISHED"
+    s = runs["submit-cluster"]
+    assert s["state"] == "FAILED" and "ended ERROR" in s["message"], s
+    # kill: asynchronous on the master; the plugin polls until KILLED
+    rc, out, err = c.cli("submit", "--detach", job_file(c, "rest-cancel", """
+  - name: app
+    type: spark
+    spark: {master: "spark://127.0.0.1:7077", via: rest, main_class: a.B, app_resource: "hdfs:///a.jar",
+            poll_interval: 200ms, conf: {spark.emulator.runSeconds: "120"}}
+"""))
+    job = out.strip().split()[-1]
+    app_id = _wait_app(c, job, states=("RUNNING",))
+    c.cli("cancel", job)
+    t = _wait_job(c, job)["tasks"][0]
+    assert t["state"] == "CANCELLED" and "killed (confirmed)" in t["message"], t
+    assert c.emu.stats()["drivers"][app_id]["driverState"] == "KILLED"
+    # a master in STANDBY refuses, and the task says what it answered
+    c.emu.faults(rest_standby=True)
+    rc, runs, job, err = submit(c, job_file(c, "standby", """
+  - name: app
+    type: spark
+    spark: {master: "spark://127.0.0.1:7077", via: rest, main_class: a.B, app_resource: "hdfs:///a.jar"}
+"""))
+    t = runs["app"]
+    assert t["state"] == "FAILED" and "Current state is not alive: STANDBY" in t["message"], t
+
+
+def test_reattach_after_agent_restart(c):
+    """kill -9 the agent while its cluster-mode application runs, start it again: the retry
+    re-attaches to the same application (one submission for the tag) and the task ends with
+    the application's real final state."""
+    setup(c)
+    rc, out, err = c.cli("submit", "--detach", job_file(c, "reattach", """
+  - name: app
+    type: spark
+    retries: 1
+    bundle: etl-app@1.0.0
+    spark: {master: yarn, deploy_mode: cluster, main_class: a.B, app_resource: lib/etl.jar, poll_interval: 200ms,
+            conf: {spark.emulator.runSeconds: "8"}}
+"""))
+    job = out.strip().split()[-1]
+    app_id = _wait_app(c, job)
+    time.sleep(0.5)
+    c.agents["spark-1"].kill()
+    c.start_spark_agent()
+    st = _wait_job(c, job, timeout=60)
+    t = st["tasks"][-1]
+    assert st["state"] == "JOB_SUCCEEDED" and t["attempt"] == 2, st
+    assert t["outputParams"]["app_id"] == app_id, t
+    assert "re-attaching to %s, submitted by attempt 1 (not submitting again)" % app_id in t["outputTail"], t["outputTail"]
+    stats = c.emu.stats()
+    task_tag = [k for k in stats["submissions"] if not k.endswith("-a1") and not k.endswith("-a2")]
+    assert len(task_tag) == 1 and stats["submissions"][task_tag[0]] == 1, stats["submissions"]
+    assert stats["apps"][app_id]["finalStatus"] == "SUCCEEDED"
+    assert len(stats["apps"]) == 1, stats["apps"].keys()
+
+
+def test_reattach_finished_while_down(c):
+    """The application ends while the agent is down: the retry reports its real end (FAILED
+    here) without submitting again."""
+    setup(c)
+    rc, out, err = c.cli("submit", "--detach", job_file(c, "down", """
+  - name: app
+    type: spark
+    retries: 1
+    bundle: etl-app@1.0.0
+    spark: {master: yarn, deploy_mode: cluster, main_class: a.B, app_resource: lib/etl.jar, poll_interval: 200ms,
+            conf: {spark.emulator.runSeconds: "3", spark.emulator.final: FAILED}}
+"""))
+    job = out.strip().split()[-1]
+    app_id = _wait_app(c, job)
+    c.agents["spark-1"].kill()
+    wait_until("the application to end", lambda: c.emu.stats()["apps"][app_id]["state"] == "FINISHED", timeout=20)
+    c.start_spark_agent()
+    st = _wait_job(c, job, timeout=60)
+    t = st["tasks"][-1]
+    assert st["state"] == "JOB_FAILED" and t["attempt"] == 2, st
+    assert "ended FINISHED/FAILED" in t["message"], t
+    assert len(c.emu.stats()["apps"]) == 1
+
+
+def test_leader_failover_keeps_tracking(c):
+    """kill -9 the leading musterd of three (3-member etcd) while a cluster-mode application
+    runs: the agent moves to the new leader, the plugin keeps tracking the same application,
+    and the task ends once (attempt 1) with its real final state; one submission."""
+    import ha_cluster_test
+    h = ha_cluster_test.EtcdCluster(c.musterd_bin, c.agent_bin, c.cli_bin)
+    try:
+        os.makedirs(os.path.join(h.workdir, "plugins"))
+        os.symlink(SPARK_SO, os.path.join(h.workdir, "plugins", "libmuster_spark.so"))
+        leader = h.start_three()
+        path = job_file(c, "failover", """
+  - name: app
+    type: spark
+    spark: {master: "spark://127.0.0.1:7077", via: rest, main_class: a.B, app_resource: "hdfs:///a.jar",
+            poll_interval: 200ms, conf: {spark.emulator.runSeconds: "8"}}
+""", target='{hosts: [a1]}')
+        rc, out, err = h.cli_at(leader[1], "submit", "--detach", path)
+        assert rc == 0, err
+        job = out.strip().split()[-1]
+
+        def app_running():
+            t = (h.job(leader[1], job) or {}).get("tasks", [{}])[0]
+            d = t.get("outputParams", {}).get("app_id")
+            return d if d and c.emu.stats()["drivers"].get(d, {}).get("driverState") == "RUNNING" else None
+        driver = wait_until("the driver running", app_running, timeout=20)
+        p, _ = h.members.pop(leader[0])
+        p.kill()
+        new = wait_until("a new leader", h.leader, timeout=15)
+        st = wait_until("the job to end on the new leader", lambda: (lambda j: j if j and j["state"] not in
+                        ("JOB_RUNNING", "JOB_PENDING") else None)(h.job(new[1], job)), timeout=40)
+        t = st["tasks"][-1]
+        assert st["state"] == "JOB_SUCCEEDED" and t["attempt"] == 1, st
+        assert t.get("outputParams", {}).get("app_id") == driver, t
+        stats = c.emu.stats()
+        assert len(stats["drivers"]) == 1 and stats["drivers"][driver]["driverState"] == "FINISHED", stats["drivers"]
+        assert set(stats["submissions"].values()) == {1}, stats["submissions"]
+    finally:
+        h.stop_all()
+
+
+def test_secrets_never_in_the_logged_command(c):
+    key = os.path.join(c.workdir, "secret.key")
+    c.cli("secret", "keygen", "--out", key)
+    setup(c, "--secret-key", key)
+    value = "s3-Secr3t-%d" % os.getpid()
+    vfile = os.path.join(c.workdir, "v")
+    with open(vfile, "w") as f:
+        f.write(value)
+    c.cli("secret", "set", "s3-key", "--file", vfile)
+    os.unlink(vfile)
+    rc, runs, job, err = submit(c, job_file(c, "secret", """
+  - name: app
+    type: spark
+    secrets: [{name: S3_KEY, from: s3-key}]
+    bundle: etl-app@1.0.0
+    spark: {master: "local[1]", main_class: a.B, app_resource: lib/etl.jar, app_args: ["--key=${secret.S3_KEY}"],
+            conf: {spark.hadoop.fs.s3a.secret.key: "${secret.S3_KEY}"}}
+"""))
+    t = runs["app"]
+    assert t["state"] == "SUCCEEDED", t
+    rc, log, _ = c.cli("logs", job, "spark-1/app")
+    assert "spark.hadoop.fs.s3a.secret.key=***" in log and "--key=***" in log, log
+    for what, text in (("output", log), ("agent log", c.agents["spark-1"].text()),
+                       ("musterd log", c.musterd.text())):
+        assert value not in text, "secret value in the %s" % what
+
+
+if __name__ == "__main__":
+    if SPARK_SO is None:
+        print("usage: spark_test.py MUSTERD AGENT CLI LIBMUSTER_SPARK_SO", file=sys.stderr)
+        sys.exit(2)
+    main([
+        test_local_client_and_sql,
+        test_failures_name_the_cause,
+        test_url_resource_checked,
+        test_yarn_cluster_state_from_the_rm,
+        test_cancel_and_timeout_kill_the_application,
+        test_standalone_rest,
+        test_rm_refusing_or_garbage,
+        test_reattach_after_agent_restart,
+        test_reattach_finished_while_down,
+        test_ambiguous_failure_does_not_duplicate,
+        test_submit_timeout,
+        test_leader_failover_keeps_tracking,
+        test_secrets_never_in_the_logged_command,
+    ], make_cluster=SparkCluster)

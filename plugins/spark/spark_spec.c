@@ -1,0 +1,951 @@
+/* Parsing and checking of the Spark task spec (spark_spec.h). Runs at validate() (result
+ * thrown away) and at start() (kept), so both apply the same rules. `${secret.NAME}` in conf
+ * values and app_args is replaced by that secret's value, which is then masked wherever the
+ * plugin shows the command line. */
+#include "spark_spec.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "muster_plugin.h"
+
+static int bad(char *errbuf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int bad(char *errbuf, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(errbuf, MUSTER_ERRBUF_SIZE, fmt, ap);
+  va_end(ap);
+  return -EINVAL;
+}
+
+static json_t *get(json_t *o, const char *camel, const char *snake) {
+  json_t *v = json_object_get(o, camel);
+  if (v == NULL && snake != NULL) v = json_object_get(o, snake);
+  return json_is_null(v) ? NULL : v;
+}
+
+const char *mu_spark_program_name(mu_spark_program p) {
+  switch (p) {
+    case MU_SPARK_JAVA: return "java";
+    case MU_SPARK_SCALA: return "scala";
+    case MU_SPARK_PYTHON: return "python";
+    case MU_SPARK_SQL: return "sql";
+  }
+  return "?";
+}
+
+/* ---- small parsers ---- */
+
+int mu_spark_duration_parse(const char *text, int64_t *ret_ms) {
+  if (text == NULL || *text == '\0') return -EINVAL;
+  const char *p = text;
+  double total = 0;
+  while (*p) {
+    char *end;
+    if (!isdigit((unsigned char)*p)) return -EINVAL;
+    double v = strtod(p, &end);
+    if (end == p || v < 0) return -EINVAL;
+    p = end;
+    double unit;
+    if (strncmp(p, "ms", 2) == 0) unit = 1, p += 2;
+    else if (*p == 's') unit = 1000, p++;
+    else if (*p == 'm') unit = 60000, p++;
+    else if (*p == 'h') unit = 3600000, p++;
+    else if (*p == '\0' && total == 0) unit = 1000; /* bare number: seconds */
+    else return -EINVAL;
+    total += v * unit;
+    if (total > 1e12) return -EINVAL;
+  }
+  *ret_ms = (int64_t)total;
+  return 0;
+}
+
+bool mu_spark_memory_ok(const char *t) {
+  if (t == NULL || !isdigit((unsigned char)*t)) return false;
+  while (isdigit((unsigned char)*t)) t++;
+  if (*t == '\0') return true; /* bytes */
+  if (strchr("kKmMgGtTpP", *t) == NULL) return false;
+  t++;
+  if (*t == 'b' || *t == 'B') t++;
+  return *t == '\0';
+}
+
+static bool has_ctl(const char *v) {
+  for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+    if (*p < 0x20 || *p == 0x7f) return true;
+  return false;
+}
+
+static bool is_hex64(const char *v) {
+  if (strlen(v) != 64) return false;
+  for (; *v; v++)
+    if (!isxdigit((unsigned char)*v)) return false;
+  return true;
+}
+
+/* a.b.C$D: dotted Java identifiers */
+static bool is_class_name(const char *v) {
+  bool start = true;
+  if (*v == '\0') return false;
+  for (; *v; v++) {
+    unsigned char c = (unsigned char)*v;
+    if (c == '.') {
+      if (start) return false;
+      start = true;
+    } else if (isalpha(c) || c == '_' || c == '$' || c >= 0x80 || (!start && isdigit(c))) {
+      start = false;
+    } else {
+      return false;
+    }
+  }
+  return !start;
+}
+
+static bool has_suffix(const char *s, const char *suf) {
+  size_t a = strlen(s), b = strlen(suf);
+  return a >= b && strcasecmp(s + a - b, suf) == 0;
+}
+
+/* scheme of "scheme://..." copied to buf, or "" */
+static void url_scheme(const char *v, char *buf, size_t size) {
+  buf[0] = '\0';
+  const char *c = strstr(v, "://");
+  if (c == NULL || c == v || (size_t)(c - v) >= size) return;
+  for (const char *p = v; p < c; p++)
+    if (!isalnum((unsigned char)*p) && *p != '+' && *p != '-' && *p != '.') return;
+  snprintf(buf, size, "%.*s", (int)(c - v), v);
+}
+
+/* ---- secrets ---- */
+
+static int by_length_desc(const void *a, const void *b) {
+  size_t la = strlen(*(char *const *)a), lb = strlen(*(char *const *)b);
+  return la < lb ? 1 : la > lb ? -1 : 0;
+}
+
+static int add_secret(mu_spark_spec *s, const char *v) {
+  if (v == NULL || *v == '\0') return 0;
+  for (size_t i = 0; i < s->n_secrets; i++)
+    if (strcmp(s->secrets[i], v) == 0) return 0;
+  char **grown = realloc(s->secrets, (s->n_secrets + 1) * sizeof *grown);
+  if (grown == NULL) return -ENOMEM;
+  s->secrets = grown;
+  if ((s->secrets[s->n_secrets] = strdup(v)) == NULL) return -ENOMEM;
+  s->n_secrets++;
+  return 0;
+}
+
+char *mu_spark_mask(const mu_spark_spec *s, const char *data, size_t len, size_t *ret_len) {
+  size_t cap = len * 3 + 1, n = 0, i = 0;
+  char *out = malloc(cap);
+  if (out == NULL) return NULL;
+  while (i < len) {
+    size_t hit = 0;
+    for (size_t k = 0; k < s->n_secrets && hit == 0; k++) {
+      size_t sl = strlen(s->secrets[k]);
+      if (sl <= len - i && memcmp(data + i, s->secrets[k], sl) == 0) hit = sl;
+    }
+    if (hit > 0) {
+      memcpy(out + n, "***", 3);
+      n += 3;
+      i += hit;
+    } else {
+      out[n++] = data[i++];
+    }
+  }
+  out[n] = '\0';
+  if (ret_len != NULL) *ret_len = n;
+  return out;
+}
+
+/* Replaces ${secret.NAME} in `in` with the value of spec secret NAME; *ret is malloc'd. */
+static int substitute(json_t *secrets, const char *in, const char *field, char **ret, char *errbuf) {
+  size_t cap = strlen(in) + 1, n = 0;
+  char *out = malloc(cap);
+  if (out == NULL) return -ENOMEM;
+  const char *p = in;
+  while (*p) {
+    const char *ref = strstr(p, "${secret.");
+    size_t lit = ref ? (size_t)(ref - p) : strlen(p), skip = lit;
+    const char *val = NULL;
+    if (ref != NULL) {
+      const char *close = strchr(ref, '}');
+      if (close == NULL) {
+        free(out);
+        return bad(errbuf, "%s: unterminated ${secret.NAME}", field);
+      }
+      size_t nl = (size_t)(close - ref) - 9, i;
+      json_t *e;
+      json_array_foreach(secrets, i, e) {
+        const char *name = json_string_value(json_object_get(e, "name"));
+        if (name != NULL && strlen(name) == nl && strncmp(name, ref + 9, nl) == 0)
+          val = json_string_value(json_object_get(e, "value"));
+      }
+      if (val == NULL) {
+        free(out);
+        return bad(errbuf, "%s: unknown secret \"%.*s\" (not in the task's secrets)", field, (int)nl, ref + 9);
+      }
+      skip = (size_t)(close - p) + 1;
+    }
+    size_t need = n + lit + (val ? strlen(val) : 0) + 1;
+    if (need > cap) {
+      char *g = realloc(out, need);
+      if (g == NULL) {
+        free(out);
+        return -ENOMEM;
+      }
+      out = g;
+      cap = need;
+    }
+    memcpy(out + n, p, lit);
+    n += lit;
+    if (val != NULL) {
+      memcpy(out + n, val, strlen(val));
+      n += strlen(val);
+    }
+    p += skip;
+  }
+  out[n] = '\0';
+  *ret = out;
+  return 0;
+}
+
+/* ---- field readers ---- */
+
+typedef struct parser {
+  json_t *secrets;
+  char *errbuf;
+} parser;
+
+static int read_str(parser *ps, json_t *o, const char *camel, const char *snake, const char *field, bool subst,
+                    char **ret) {
+  json_t *v = get(o, camel, snake);
+  if (v == NULL) return 0;
+  if (!json_is_string(v)) return bad(ps->errbuf, "%s: must be a string", field);
+  const char *t = json_string_value(v);
+  if (*t == '\0') return 0; /* proto3: empty is unset */
+  size_t max = strcmp(field, "spark.sql") == 0 ? MU_SPARK_MAX_SQL : MU_SPARK_MAX_STRING;
+  if (strlen(t) > max) return bad(ps->errbuf, "%s: longer than %zu bytes", field, max);
+  if (subst) return substitute(ps->secrets, t, field, ret, ps->errbuf);
+  return (*ret = strdup(t)) ? 0 : -ENOMEM;
+}
+
+static int read_list(parser *ps, json_t *o, const char *camel, const char *snake, const char *field, bool subst,
+                     mu_spark_list *ret) {
+  json_t *v = get(o, camel, snake);
+  if (v == NULL) return 0;
+  if (json_is_string(v))
+    return bad(ps->errbuf, "%s: must be a list of strings (an argv, never one shell string)", field);
+  if (!json_is_array(v)) return bad(ps->errbuf, "%s: must be a list of strings", field);
+  if (json_array_size(v) > MU_SPARK_MAX_ITEMS) return bad(ps->errbuf, "%s: more than %d entries", field, MU_SPARK_MAX_ITEMS);
+  if ((ret->items = calloc(json_array_size(v) + 1, sizeof *ret->items)) == NULL) return -ENOMEM;
+  size_t i;
+  json_t *e;
+  json_array_foreach(v, i, e) {
+    char f[160];
+    snprintf(f, sizeof f, "%s[%zu]", field, i);
+    if (!json_is_string(e)) return bad(ps->errbuf, "%s: must be a string", f);
+    const char *t = json_string_value(e);
+    if (strlen(t) > MU_SPARK_MAX_STRING) return bad(ps->errbuf, "%s: longer than %d bytes", f, MU_SPARK_MAX_STRING);
+    int rc = subst ? substitute(ps->secrets, t, f, &ret->items[ret->n], ps->errbuf)
+                   : ((ret->items[ret->n] = strdup(t)) ? 0 : -ENOMEM);
+    if (rc != 0) return rc;
+    ret->n++;
+  }
+  return 0;
+}
+
+static int read_uint(parser *ps, json_t *o, const char *camel, const char *snake, const char *field, uint32_t hi,
+                     uint32_t *ret) {
+  json_t *v = get(o, camel, snake);
+  if (v == NULL) return 0;
+  json_int_t x = json_is_integer(v) ? json_integer_value(v) : -1;
+  if (json_is_string(v)) {
+    char *end = NULL;
+    const char *t = json_string_value(v);
+    x = strtoll(t, &end, 10);
+    if (end == t || *end != '\0') x = -1;
+  }
+  if (x < 0 || x > (json_int_t)hi) return bad(ps->errbuf, "%s: must be a number from 0 to %u", field, hi);
+  *ret = (uint32_t)x;
+  return 0;
+}
+
+static int read_bool(parser *ps, json_t *o, const char *camel, const char *snake, const char *field, bool *ret) {
+  json_t *v = get(o, camel, snake);
+  if (v == NULL) return 0;
+  if (json_is_string(v) && (strcmp(json_string_value(v), "true") == 0 || strcmp(json_string_value(v), "false") == 0)) {
+    *ret = strcmp(json_string_value(v), "true") == 0; /* YAML hands scalars over as text */
+    return 0;
+  }
+  if (!json_is_boolean(v)) return bad(ps->errbuf, "%s: must be true or false", field);
+  *ret = json_is_true(v);
+  return 0;
+}
+
+static int read_duration(parser *ps, json_t *o, const char *camel, const char *snake, const char *field,
+                         int64_t min_ms, int64_t *ret) {
+  char *t = NULL;
+  int rc = read_str(ps, o, camel, snake, field, false, &t);
+  if (rc != 0 || t == NULL) return rc;
+  int64_t ms = 0;
+  if (mu_spark_duration_parse(t, &ms) != 0) rc = bad(ps->errbuf, "%s: bad duration \"%s\" (e.g. \"5s\", \"500ms\")", field, t);
+  else if (ms < min_ms) rc = bad(ps->errbuf, "%s: %s is below the minimum of %lld ms", field, t, (long long)min_ms);
+  else *ret = ms;
+  free(t);
+  return rc;
+}
+
+static const char *const known_fields[] = {
+    "master", "deployMode", "deploy_mode", "mainClass", "main_class", "appResource", "app_resource", "appArgs",
+    "app_args", "conf", "driverMemory", "driver_memory", "executorMemory", "executor_memory", "executorCores",
+    "executor_cores", "numExecutors", "num_executors", "queue", "name", "jars", "pyFiles", "py_files", "sparkHome",
+    "spark_home", "restUrl", "rest_url", "programType", "program_type", "appResourceSha256", "app_resource_sha256",
+    "driverCores", "driver_cores", "namespace", "files", "archives", "packages", "dynamicAllocation",
+    "dynamic_allocation", "principal", "keytab", "via", "yarnRmUrls", "yarn_rm_urls", "livyUrl", "livy_url",
+    "sparkUiUrl", "spark_ui_url", "sql", "pollInterval", "poll_interval", "killTimeout", "kill_timeout",
+    "maxPollErrors", "max_poll_errors", "submitTimeout", "submit_timeout"};
+
+static int check_known(json_t *o, const char *section, const char *const *known, size_t n, char *errbuf) {
+  const char *key;
+  json_t *val;
+  json_object_foreach(o, key, val) {
+    bool ok = false;
+    for (size_t i = 0; i < n && !ok; i++) ok = strcmp(key, known[i]) == 0;
+    if (!ok) return bad(errbuf, "%s.%s: unknown field", section, key);
+  }
+  return 0;
+}
+
+/* ---- checks ---- */
+
+/* A bundle-relative path (no "..", not absolute) or, where urls_ok, an http(s)/hdfs/s3a/... URL. */
+static int check_resource(const char *v, const char *field, bool urls_ok, char *errbuf) {
+  if (has_ctl(v)) return bad(errbuf, "%s: control characters are not allowed", field);
+  char scheme[32];
+  url_scheme(v, scheme, sizeof scheme);
+  if (scheme[0] != '\0') {
+    if (!urls_ok) return bad(errbuf, "%s: \"%s\" must be a file from the bundle", field, v);
+    return 0;
+  }
+  if (v[0] == '/' || strcmp(v, "..") == 0 || strncmp(v, "../", 3) == 0 || strstr(v, "/../") != NULL ||
+      has_suffix(v, "/.."))
+    return bad(errbuf, "%s: \"%s\" must be a path inside the task's bundle, without \"..\"", field, v);
+  return 0;
+}
+
+static int check_list_resources(const mu_spark_list *l, const char *field, char *errbuf) {
+  for (size_t i = 0; i < l->n; i++) {
+    char f[128];
+    snprintf(f, sizeof f, "%s[%zu]", field, i);
+    if (l->items[i][0] == '\0') return bad(errbuf, "%s: must not be empty", f);
+    if (strchr(l->items[i], ',') != NULL) return bad(errbuf, "%s: \"%s\" must not contain ','", f, l->items[i]);
+    int rc = check_resource(l->items[i], f, true, errbuf);
+    if (rc != 0) return rc;
+  }
+  return 0;
+}
+
+/* group:artifact:version, each part [A-Za-z0-9._-]+ */
+static bool is_package(const char *v) {
+  int parts = 1;
+  size_t run = 0;
+  for (; *v; v++) {
+    if (*v == ':') {
+      if (run == 0) return false;
+      parts++;
+      run = 0;
+    } else if (isalnum((unsigned char)*v) || strchr("._-", *v) != NULL) {
+      run++;
+    } else {
+      return false;
+    }
+  }
+  return parts == 3 && run > 0;
+}
+
+static int check_master(mu_spark_spec *s, char *errbuf) {
+  const char *m = s->master;
+  if (has_ctl(m) || strchr(m, ' ') != NULL) return bad(errbuf, "spark.master: spaces and control characters are not allowed");
+  if (strncmp(m, "local", 5) == 0) {
+    const char *p = m + 5;
+    s->master_kind = MU_SPARK_LOCAL;
+    if (*p == '\0') return 0;
+    if (*p++ != '[') goto bad_local;
+    if (*p == '*') p++;
+    else if (isdigit((unsigned char)*p) && *p != '0') while (isdigit((unsigned char)*p)) p++;
+    else goto bad_local;
+    if (*p == ',') {
+      p++;
+      if (!isdigit((unsigned char)*p)) goto bad_local;
+      while (isdigit((unsigned char)*p)) p++;
+    }
+    if (strcmp(p, "]") == 0) return 0;
+  bad_local:
+    return bad(errbuf, "spark.master: \"%s\" is not local, local[N], local[*] or local[N,F]", m);
+  }
+  if (strncmp(m, "spark://", 8) == 0) {
+    s->master_kind = MU_SPARK_STANDALONE;
+    const char *p = m + 8;
+    /* host:port[,host:port...] */
+    while (*p) {
+      const char *colon = NULL, *q = p;
+      while (*q && *q != ',') {
+        if (*q == ':') colon = q;
+        q++;
+      }
+      if (colon == NULL || colon == p || colon + 1 == q)
+        return bad(errbuf, "spark.master: \"%s\": each master must be host:port", m);
+      for (const char *d = colon + 1; d < q; d++)
+        if (!isdigit((unsigned char)*d)) return bad(errbuf, "spark.master: \"%s\": bad port", m);
+      long port = strtol(colon + 1, NULL, 10);
+      if (port < 1 || port > 65535) return bad(errbuf, "spark.master: \"%s\": port out of range", m);
+      p = *q == ',' ? q + 1 : q;
+      if (*q == ',' && *p == '\0') return bad(errbuf, "spark.master: \"%s\": trailing ','", m);
+    }
+    if (m[8] == '\0') return bad(errbuf, "spark.master: \"%s\": no host", m);
+    return 0;
+  }
+  if (strcmp(m, "yarn") == 0) {
+    s->master_kind = MU_SPARK_YARN;
+    return 0;
+  }
+  if (strncmp(m, "k8s://", 6) == 0) {
+    s->master_kind = MU_SPARK_K8S;
+    const char *api = m + 6;
+    if (*api == '\0' || (strstr(api, "://") != NULL && strncmp(api, "https://", 8) != 0 && strncmp(api, "http://", 7) != 0))
+      return bad(errbuf, "spark.master: \"%s\": want k8s://https://host:port", m);
+    return 0;
+  }
+  return bad(errbuf, "spark.master: \"%s\" is not local[N], spark://host:port, yarn or k8s://https://host:port", m);
+}
+
+/* Checks each URL of a list: http(s), no control characters; strips trailing '/'. */
+static int check_http_url(char *u, const char *field, char *errbuf) {
+  if (has_ctl(u) || strchr(u, ' ') != NULL) return bad(errbuf, "%s: spaces and control characters are not allowed", field);
+  if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)
+    return bad(errbuf, "%s: \"%s\" must be an http:// or https:// URL", field, u);
+  size_t n = strlen(u);
+  while (n > 8 && u[n - 1] == '/') u[--n] = '\0';
+  return 0;
+}
+
+static int split_urls(const char *csv, mu_spark_list *ret) {
+  for (const char *p = csv; *p;) {
+    const char *c = strchr(p, ',');
+    size_t n = c ? (size_t)(c - p) : strlen(p);
+    while (n > 0 && *p == ' ') p++, n--;
+    while (n > 0 && p[n - 1] == ' ') n--;
+    if (n > 0) {
+      if (ret->n >= MU_SPARK_MAX_ITEMS) return 0;
+      char **g = realloc(ret->items, (ret->n + 2) * sizeof *g);
+      if (g == NULL) return -ENOMEM;
+      ret->items = g;
+      if ((g[ret->n] = strndup(p, n)) == NULL) return -ENOMEM;
+      g[++ret->n] = NULL;
+    }
+    if (c == NULL) break;
+    p = c + 1;
+  }
+  return 0;
+}
+
+static int dup_default(char **field, const char *def) {
+  if (*field != NULL || def == NULL || *def == '\0') return 0;
+  return (*field = strdup(def)) ? 0 : -ENOMEM;
+}
+
+/* conf keys a field of the spec sets: setting both is refused. */
+static const struct {
+  const char *conf, *field;
+} owned_conf[] = {
+    {"spark.master", "master"},
+    {"spark.submit.deployMode", "deploy_mode"},
+    {"spark.app.name", "name"},
+    {"spark.driver.memory", "driver_memory"},
+    {"spark.driver.cores", "driver_cores"},
+    {"spark.executor.memory", "executor_memory"},
+    {"spark.executor.cores", "executor_cores"},
+    {"spark.executor.instances", "num_executors"},
+    {"spark.yarn.queue", "queue"},
+    {"spark.kubernetes.namespace", "namespace"},
+    {"spark.jars", "jars"},
+    {"spark.submit.pyFiles", "py_files"},
+    {"spark.files", "files"},
+    {"spark.archives", "archives"},
+    {"spark.jars.packages", "packages"},
+    {"spark.dynamicAllocation.enabled", "dynamic_allocation"},
+    {"spark.dynamicAllocation.minExecutors", "dynamic_allocation"},
+    {"spark.dynamicAllocation.maxExecutors", "dynamic_allocation"},
+    {"spark.dynamicAllocation.initialExecutors", "dynamic_allocation"},
+    {"spark.kerberos.principal", "principal"},
+    {"spark.kerberos.keytab", "keytab"},
+    {"spark.yarn.principal", "principal"},
+    {"spark.yarn.keytab", "keytab"},
+};
+
+/* conf keys the plugin itself sets, for tracking and kill: never from the spec. */
+static const char *const plugin_conf[] = {
+    "spark.yarn.submit.waitAppCompletion",
+    "spark.kubernetes.submission.waitAppCompletion",
+    "spark.standalone.submit.waitAppCompletion",
+};
+
+static bool field_set(const mu_spark_spec *s, const char *field) {
+  if (strcmp(field, "master") == 0 || strcmp(field, "deploy_mode") == 0) return true;
+  if (strcmp(field, "name") == 0) return s->name != NULL;
+  if (strcmp(field, "driver_memory") == 0) return s->driver_memory != NULL;
+  if (strcmp(field, "driver_cores") == 0) return s->driver_cores > 0;
+  if (strcmp(field, "executor_memory") == 0) return s->executor_memory != NULL;
+  if (strcmp(field, "executor_cores") == 0) return s->executor_cores > 0;
+  if (strcmp(field, "num_executors") == 0) return s->num_executors > 0;
+  if (strcmp(field, "queue") == 0) return s->queue != NULL;
+  if (strcmp(field, "namespace") == 0) return s->namespace_ != NULL;
+  if (strcmp(field, "jars") == 0) return s->jars.n > 0;
+  if (strcmp(field, "py_files") == 0) return s->py_files.n > 0;
+  if (strcmp(field, "files") == 0) return s->files.n > 0;
+  if (strcmp(field, "archives") == 0) return s->archives.n > 0;
+  if (strcmp(field, "packages") == 0) return s->packages.n > 0;
+  if (strcmp(field, "dynamic_allocation") == 0) return s->dyn_enabled;
+  if (strcmp(field, "principal") == 0) return s->principal != NULL;
+  if (strcmp(field, "keytab") == 0) return s->keytab != NULL;
+  return false;
+}
+
+static int kv_cmp(const void *a, const void *b) {
+  return strcmp(((const mu_spark_kv *)a)->key, ((const mu_spark_kv *)b)->key);
+}
+
+static int read_conf(parser *ps, json_t *o, mu_spark_spec *s) {
+  json_t *v = get(o, "conf", NULL);
+  if (v == NULL) return 0;
+  if (!json_is_object(v)) return bad(ps->errbuf, "spark.conf: must be an object of strings");
+  if (json_object_size(v) > MU_SPARK_MAX_ITEMS) return bad(ps->errbuf, "spark.conf: more than %d entries", MU_SPARK_MAX_ITEMS);
+  if ((s->conf = calloc(json_object_size(v) + 1, sizeof *s->conf)) == NULL) return -ENOMEM;
+  const char *key;
+  json_t *val;
+  json_object_foreach(v, key, val) {
+    char f[300];
+    snprintf(f, sizeof f, "spark.conf.%.200s", key);
+    if (strncmp(key, "spark.", 6) != 0 || key[6] == '\0')
+      return bad(ps->errbuf, "%s: not a Spark property (keys start with \"spark.\"; spark-submit ignores others)", f);
+    for (const char *p = key; *p; p++)
+      if (!isalnum((unsigned char)*p) && strchr("._-[]", *p) == NULL) return bad(ps->errbuf, "%s: bad character in key", f);
+    char *text = NULL;
+    if (json_is_string(val)) text = strdup(json_string_value(val));
+    else if (json_is_integer(val) || json_is_boolean(val) || json_is_real(val)) text = json_dumps(val, JSON_ENCODE_ANY);
+    else return bad(ps->errbuf, "%s: must be a string", f);
+    if (text == NULL) return -ENOMEM;
+    int rc = substitute(ps->secrets, text, f, &s->conf[s->n_conf].value, ps->errbuf);
+    free(text);
+    if (rc != 0) return rc;
+    if ((s->conf[s->n_conf].key = strdup(key)) == NULL) return -ENOMEM;
+    s->n_conf++;
+    if (has_ctl(s->conf[s->n_conf - 1].value)) return bad(ps->errbuf, "%s: control characters are not allowed", f);
+  }
+  qsort(s->conf, s->n_conf, sizeof *s->conf, kv_cmp);
+  return 0;
+}
+
+static int parse_program(parser *ps, json_t *o, mu_spark_spec *s) {
+  char *pt = NULL;
+  int rc = read_str(ps, o, "programType", "program_type", "spark.program_type", false, &pt);
+  if (rc != 0) return rc;
+  if (pt == NULL) {
+    s->program = s->sql != NULL || (s->app_resource && has_suffix(s->app_resource, ".sql")) ? MU_SPARK_SQL
+                 : s->app_resource && has_suffix(s->app_resource, ".py") ? MU_SPARK_PYTHON
+                                                                          : MU_SPARK_JAVA;
+    return 0;
+  }
+  static const char *const names[] = {"java", "scala", "python", "sql"};
+  for (int i = 0; i < 4; i++)
+    if (strcasecmp(pt, names[i]) == 0) {
+      s->program = (mu_spark_program)i;
+      free(pt);
+      return 0;
+    }
+  rc = bad(ps->errbuf, "spark.program_type: unknown program type \"%s\" (want java, scala, python or sql)", pt);
+  free(pt);
+  return rc;
+}
+
+static int parse_dyn(parser *ps, json_t *o, mu_spark_spec *s) {
+  json_t *d = get(o, "dynamicAllocation", "dynamic_allocation");
+  if (d == NULL) return 0;
+  if (!json_is_object(d)) return bad(ps->errbuf, "spark.dynamic_allocation: must be an object");
+  static const char *const known[] = {"enabled", "minExecutors", "min_executors", "maxExecutors", "max_executors",
+                                      "initialExecutors", "initial_executors"};
+  int rc;
+  if ((rc = check_known(d, "spark.dynamic_allocation", known, 7, ps->errbuf)) != 0 ||
+      (rc = read_bool(ps, d, "enabled", NULL, "spark.dynamic_allocation.enabled", &s->dyn_enabled)) != 0 ||
+      (rc = read_uint(ps, d, "minExecutors", "min_executors", "spark.dynamic_allocation.min_executors", 100000, &s->dyn_min)) != 0 ||
+      (rc = read_uint(ps, d, "maxExecutors", "max_executors", "spark.dynamic_allocation.max_executors", 100000, &s->dyn_max)) != 0 ||
+      (rc = read_uint(ps, d, "initialExecutors", "initial_executors", "spark.dynamic_allocation.initial_executors", 100000,
+                      &s->dyn_initial)) != 0)
+    return rc;
+  if (!s->dyn_enabled && (s->dyn_min || s->dyn_max || s->dyn_initial))
+    return bad(ps->errbuf, "spark.dynamic_allocation: executor bounds given but enabled is not true");
+  if (s->dyn_enabled) {
+    if (s->dyn_max > 0 && s->dyn_min > s->dyn_max)
+      return bad(ps->errbuf, "spark.dynamic_allocation: min_executors (%u) is above max_executors (%u)", s->dyn_min, s->dyn_max);
+    if (s->dyn_initial > 0 && (s->dyn_initial < s->dyn_min || (s->dyn_max > 0 && s->dyn_initial > s->dyn_max)))
+      return bad(ps->errbuf, "spark.dynamic_allocation: initial_executors (%u) must lie between min_executors and max_executors",
+                 s->dyn_initial);
+    if (s->num_executors > 0)
+      return bad(ps->errbuf, "spark.num_executors: conflicts with dynamic_allocation (use dynamic_allocation.initial_executors)");
+  }
+  return 0;
+}
+
+static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defaults *def, mu_spark_spec *s) {
+  int rc;
+  char *dm = NULL, *via = NULL;
+  if ((rc = read_str(ps, o, "master", NULL, "spark.master", false, &s->master)) != 0 ||
+      (rc = read_str(ps, o, "deployMode", "deploy_mode", "spark.deploy_mode", false, &dm)) != 0 ||
+      (rc = read_str(ps, o, "mainClass", "main_class", "spark.main_class", false, &s->main_class)) != 0 ||
+      (rc = read_str(ps, o, "appResource", "app_resource", "spark.app_resource", false, &s->app_resource)) != 0 ||
+      (rc = read_str(ps, o, "appResourceSha256", "app_resource_sha256", "spark.app_resource_sha256", false,
+                     &s->app_resource_sha256)) != 0 ||
+      (rc = read_str(ps, o, "sql", NULL, "spark.sql", false, &s->sql)) != 0 ||
+      (rc = read_list(ps, o, "appArgs", "app_args", "spark.app_args", true, &s->app_args)) != 0 ||
+      (rc = read_conf(ps, o, s)) != 0 ||
+      (rc = read_str(ps, o, "name", NULL, "spark.name", false, &s->name)) != 0 ||
+      (rc = read_uint(ps, o, "driverCores", "driver_cores", "spark.driver_cores", 1024, &s->driver_cores)) != 0 ||
+      (rc = read_uint(ps, o, "executorCores", "executor_cores", "spark.executor_cores", 1024, &s->executor_cores)) != 0 ||
+      (rc = read_uint(ps, o, "numExecutors", "num_executors", "spark.num_executors", 100000, &s->num_executors)) != 0 ||
+      (rc = read_str(ps, o, "driverMemory", "driver_memory", "spark.driver_memory", false, &s->driver_memory)) != 0 ||
+      (rc = read_str(ps, o, "executorMemory", "executor_memory", "spark.executor_memory", false, &s->executor_memory)) != 0 ||
+      (rc = read_str(ps, o, "queue", NULL, "spark.queue", false, &s->queue)) != 0 ||
+      (rc = read_str(ps, o, "namespace", NULL, "spark.namespace", false, &s->namespace_)) != 0 ||
+      (rc = read_list(ps, o, "jars", NULL, "spark.jars", false, &s->jars)) != 0 ||
+      (rc = read_list(ps, o, "pyFiles", "py_files", "spark.py_files", false, &s->py_files)) != 0 ||
+      (rc = read_list(ps, o, "files", NULL, "spark.files", false, &s->files)) != 0 ||
+      (rc = read_list(ps, o, "archives", NULL, "spark.archives", false, &s->archives)) != 0 ||
+      (rc = read_list(ps, o, "packages", NULL, "spark.packages", false, &s->packages)) != 0 ||
+      (rc = read_str(ps, o, "principal", NULL, "spark.principal", false, &s->principal)) != 0 ||
+      (rc = read_str(ps, o, "keytab", NULL, "spark.keytab", false, &s->keytab)) != 0 ||
+      (rc = read_str(ps, o, "via", NULL, "spark.via", false, &via)) != 0 ||
+      (rc = read_str(ps, o, "sparkHome", "spark_home", "spark.spark_home", false, &s->spark_home)) != 0 ||
+      (rc = read_list(ps, o, "yarnRmUrls", "yarn_rm_urls", "spark.yarn_rm_urls", false, &s->yarn_rm_urls)) != 0 ||
+      (rc = read_str(ps, o, "restUrl", "rest_url", "spark.rest_url", false, &s->rest_url)) != 0 ||
+      (rc = read_str(ps, o, "livyUrl", "livy_url", "spark.livy_url", false, &s->livy_url)) != 0 ||
+      (rc = read_str(ps, o, "sparkUiUrl", "spark_ui_url", "spark.spark_ui_url", false, &s->spark_ui_url)) != 0 ||
+      (rc = read_uint(ps, o, "maxPollErrors", "max_poll_errors", "spark.max_poll_errors", 1000, &s->max_poll_errors)) != 0 ||
+      (rc = parse_program(ps, o, s)) != 0 || (rc = parse_dyn(ps, o, s)) != 0)
+    goto done;
+  s->poll_ms = MU_SPARK_DEFAULT_POLL_MS;
+  s->kill_ms = MU_SPARK_DEFAULT_KILL_MS;
+  s->submit_ms = MU_SPARK_DEFAULT_SUBMIT_MS;
+  if (s->max_poll_errors == 0) s->max_poll_errors = MU_SPARK_DEFAULT_POLL_ERRORS;
+  if ((rc = read_duration(ps, o, "pollInterval", "poll_interval", "spark.poll_interval", MU_SPARK_MIN_POLL_MS, &s->poll_ms)) != 0 ||
+      (rc = read_duration(ps, o, "killTimeout", "kill_timeout", "spark.kill_timeout", 1000, &s->kill_ms)) != 0 ||
+      (rc = read_duration(ps, o, "submitTimeout", "submit_timeout", "spark.submit_timeout", 1000, &s->submit_ms)) != 0 ||
+      (rc = read_duration(ps, spec, "timeout", NULL, "timeout", 0, &s->timeout_ms)) != 0)
+    goto done;
+
+  /* agent defaults */
+  if ((rc = dup_default(&s->spark_home, def ? def->spark_home : NULL)) != 0 ||
+      (rc = dup_default(&s->rest_url, def ? def->rest_url : NULL)) != 0 ||
+      (rc = dup_default(&s->livy_url, def ? def->livy_url : NULL)) != 0 ||
+      (rc = dup_default(&s->spark_ui_url, def ? def->spark_ui_url : NULL)) != 0)
+    goto done;
+  if (s->yarn_rm_urls.n == 0 && def != NULL && def->yarn_rm_urls != NULL &&
+      (rc = split_urls(def->yarn_rm_urls, &s->yarn_rm_urls)) != 0)
+    goto done;
+
+  /* master and deploy mode */
+  if (s->master == NULL && (s->master = strdup("local[*]")) == NULL) {
+    rc = -ENOMEM;
+    goto done;
+  }
+  if ((rc = check_master(s, ps->errbuf)) != 0) goto done;
+  if (dm != NULL && strcmp(dm, "client") != 0 && strcmp(dm, "cluster") != 0) {
+    rc = bad(ps->errbuf, "spark.deploy_mode: \"%s\" is not client or cluster", dm);
+    goto done;
+  }
+  s->cluster = dm != NULL && strcmp(dm, "cluster") == 0;
+  if (s->cluster && s->master_kind == MU_SPARK_LOCAL) {
+    rc = bad(ps->errbuf, "spark.deploy_mode: cluster conflicts with master \"%s\" (a local master runs in client mode)", s->master);
+    goto done;
+  }
+  if (via == NULL || strcmp(via, "spark-submit") == 0) s->via = MU_SPARK_VIA_SUBMIT;
+  else if (strcmp(via, "rest") == 0) s->via = MU_SPARK_VIA_REST;
+  else if (strcmp(via, "livy") == 0) s->via = MU_SPARK_VIA_LIVY;
+  else {
+    rc = bad(ps->errbuf, "spark.via: \"%s\" is not spark-submit, rest or livy", via);
+    goto done;
+  }
+
+  if (s->via == MU_SPARK_VIA_REST) {
+    if (s->master_kind != MU_SPARK_STANDALONE) {
+      rc = bad(ps->errbuf, "spark.via: rest submits to a standalone master: master must be spark://host:port");
+      goto done;
+    }
+    if (s->rest_url == NULL) {
+      rc = bad(ps->errbuf, "spark.rest_url: required for via rest (or MUSTER_SPARK_REST_URL on the agent)");
+      goto done;
+    }
+    if (s->program != MU_SPARK_JAVA && s->program != MU_SPARK_SCALA) {
+      rc = bad(ps->errbuf, "spark.via: rest runs java or scala programs (a standalone cluster has no python cluster mode)");
+      goto done;
+    }
+    s->cluster = true;
+  }
+  /* program, class, resource */
+  bool jvm = s->program == MU_SPARK_JAVA || s->program == MU_SPARK_SCALA;
+  if (jvm && s->main_class == NULL) {
+    rc = bad(ps->errbuf, "spark.main_class: required for program_type %s", mu_spark_program_name(s->program));
+    goto done;
+  }
+  if (!jvm && s->main_class != NULL) {
+    rc = bad(ps->errbuf, "spark.main_class: not used by program_type %s", mu_spark_program_name(s->program));
+    goto done;
+  }
+  if (s->main_class != NULL && !is_class_name(s->main_class)) {
+    rc = bad(ps->errbuf, "spark.main_class: \"%s\" is not a class name (a.b.Main)", s->main_class);
+    goto done;
+  }
+  if (s->program == MU_SPARK_SQL) {
+    if ((s->sql == NULL) == (s->app_resource == NULL)) {
+      rc = bad(ps->errbuf, "spark.sql: program_type sql takes exactly one of sql (inline) and app_resource (a .sql file from the bundle)");
+      goto done;
+    }
+    if (s->via != MU_SPARK_VIA_SUBMIT) {
+      rc = bad(ps->errbuf, "spark.via: program_type sql runs spark-sql, so via must be spark-submit");
+      goto done;
+    }
+    if (s->cluster) {
+      rc = bad(ps->errbuf, "spark.deploy_mode: spark-sql runs in client mode only");
+      goto done;
+    }
+  } else {
+    if (s->sql != NULL) {
+      rc = bad(ps->errbuf, "spark.sql: only for program_type sql");
+      goto done;
+    }
+    if (s->app_resource == NULL) {
+      rc = bad(ps->errbuf, "spark.app_resource: required (a %s from the bundle, or an http(s) URL with app_resource_sha256)",
+               s->program == MU_SPARK_PYTHON ? ".py file" : "jar");
+      goto done;
+    }
+  }
+  if (s->app_resource != NULL) {
+    char scheme[32];
+    url_scheme(s->app_resource, scheme, sizeof scheme);
+    s->app_resource_is_url = scheme[0] != '\0';
+    if ((rc = check_resource(s->app_resource, "spark.app_resource", s->via == MU_SPARK_VIA_REST || s->via == MU_SPARK_VIA_LIVY ||
+                                                                        strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0,
+                             ps->errbuf)) != 0) {
+      if (s->app_resource_is_url)
+        rc = bad(ps->errbuf, "spark.app_resource: scheme \"%s\" not supported with spark-submit (a bundle path, or an http(s) URL with app_resource_sha256)", scheme);
+      goto done;
+    }
+    bool http = strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0;
+    if (http && s->via == MU_SPARK_VIA_SUBMIT && s->app_resource_sha256 == NULL) {
+      rc = bad(ps->errbuf, "spark.app_resource_sha256: required when app_resource is a URL (\"%s\")", s->app_resource);
+      goto done;
+    }
+    if (s->via == MU_SPARK_VIA_REST && !s->app_resource_is_url && s->app_resource[0] != '/') {
+      rc = bad(ps->errbuf, "spark.app_resource: via rest sends no file: give a URL or path the cluster's workers can read");
+      goto done;
+    }
+  }
+  if (s->app_resource_sha256 != NULL) {
+    if (!is_hex64(s->app_resource_sha256)) {
+      rc = bad(ps->errbuf, "spark.app_resource_sha256: want 64 hex digits");
+      goto done;
+    }
+    if (!s->app_resource_is_url) {
+      rc = bad(ps->errbuf, "spark.app_resource_sha256: only for an app_resource URL (bundle files are checked with the bundle)");
+      goto done;
+    }
+    for (char *p = s->app_resource_sha256; *p; p++) *p = (char)tolower((unsigned char)*p);
+  }
+  if (s->program == MU_SPARK_PYTHON && s->app_resource != NULL && !has_suffix(s->app_resource, ".py")) {
+    rc = bad(ps->errbuf, "spark.app_resource: \"%s\" is not a .py file (program_type python)", s->app_resource);
+    goto done;
+  }
+  if (s->py_files.n > 0 && s->program != MU_SPARK_PYTHON) {
+    rc = bad(ps->errbuf, "spark.py_files: only for program_type python");
+    goto done;
+  }
+
+  /* resources */
+  if (s->driver_memory && !mu_spark_memory_ok(s->driver_memory)) {
+    rc = bad(ps->errbuf, "spark.driver_memory: \"%s\" is not a memory size (e.g. 512m, 2g)", s->driver_memory);
+    goto done;
+  }
+  if (s->executor_memory && !mu_spark_memory_ok(s->executor_memory)) {
+    rc = bad(ps->errbuf, "spark.executor_memory: \"%s\" is not a memory size (e.g. 512m, 2g)", s->executor_memory);
+    goto done;
+  }
+  if (s->name != NULL && has_ctl(s->name)) {
+    rc = bad(ps->errbuf, "spark.name: control characters are not allowed");
+    goto done;
+  }
+  if (s->queue != NULL && (has_ctl(s->queue) || strchr(s->queue, ' '))) {
+    rc = bad(ps->errbuf, "spark.queue: spaces and control characters are not allowed");
+    goto done;
+  }
+  if (s->queue != NULL && s->master_kind != MU_SPARK_YARN) {
+    rc = bad(ps->errbuf, "spark.queue: only for master yarn");
+    goto done;
+  }
+  if (s->namespace_ != NULL && s->master_kind != MU_SPARK_K8S) {
+    rc = bad(ps->errbuf, "spark.namespace: only for k8s:// masters");
+    goto done;
+  }
+  if ((rc = check_list_resources(&s->jars, "spark.jars", ps->errbuf)) != 0 ||
+      (rc = check_list_resources(&s->py_files, "spark.py_files", ps->errbuf)) != 0 ||
+      (rc = check_list_resources(&s->files, "spark.files", ps->errbuf)) != 0 ||
+      (rc = check_list_resources(&s->archives, "spark.archives", ps->errbuf)) != 0)
+    goto done;
+  for (size_t i = 0; i < s->packages.n; i++)
+    if (!is_package(s->packages.items[i])) {
+      rc = bad(ps->errbuf, "spark.packages[%zu]: \"%s\" is not group:artifact:version", i, s->packages.items[i]);
+      goto done;
+    }
+  if ((s->principal == NULL) != (s->keytab == NULL)) {
+    rc = bad(ps->errbuf, "spark.%s: principal and keytab go together", s->principal ? "keytab" : "principal");
+    goto done;
+  }
+  if (s->keytab != NULL && s->keytab[0] != '/' && (rc = check_resource(s->keytab, "spark.keytab", false, ps->errbuf)) != 0)
+    goto done;
+
+  /* conf vs fields */
+  for (size_t i = 0; i < s->n_conf; i++) {
+    for (size_t k = 0; k < sizeof owned_conf / sizeof *owned_conf; k++)
+      if (strcmp(s->conf[i].key, owned_conf[k].conf) == 0 && field_set(s, owned_conf[k].field)) {
+        rc = bad(ps->errbuf, "spark.conf.%s: conflicts with spark.%s (set one of them)", s->conf[i].key, owned_conf[k].field);
+        goto done;
+      }
+    for (size_t k = 0; k < sizeof plugin_conf / sizeof *plugin_conf; k++)
+      if (strcmp(s->conf[i].key, plugin_conf[k]) == 0) {
+        rc = bad(ps->errbuf, "spark.conf.%s: set by Muster, which detaches in cluster mode and tracks the application itself",
+                 s->conf[i].key);
+        goto done;
+      }
+  }
+
+  /* tracking surfaces */
+  for (size_t i = 0; i < s->yarn_rm_urls.n; i++) {
+    char f[64];
+    snprintf(f, sizeof f, "spark.yarn_rm_urls[%zu]", i);
+    if ((rc = check_http_url(s->yarn_rm_urls.items[i], f, ps->errbuf)) != 0) goto done;
+  }
+  if ((s->rest_url && (rc = check_http_url(s->rest_url, "spark.rest_url", ps->errbuf)) != 0) ||
+      (s->livy_url && (rc = check_http_url(s->livy_url, "spark.livy_url", ps->errbuf)) != 0) ||
+      (s->spark_ui_url && (rc = check_http_url(s->spark_ui_url, "spark.spark_ui_url", ps->errbuf)) != 0))
+    goto done;
+  if (s->via == MU_SPARK_VIA_LIVY) {
+    rc = bad(ps->errbuf, "spark.via: livy is not implemented by this agent's spark plugin yet (use spark-submit or rest)");
+    goto done;
+  }
+  if (s->via == MU_SPARK_VIA_SUBMIT && s->cluster && s->master_kind == MU_SPARK_YARN && s->yarn_rm_urls.n == 0) {
+    rc = bad(ps->errbuf, "spark.yarn_rm_urls: required to track a yarn cluster-mode application (or MUSTER_SPARK_YARN_RM_URLS on the agent)");
+    goto done;
+  }
+  if (s->via == MU_SPARK_VIA_SUBMIT && s->cluster && s->master_kind == MU_SPARK_STANDALONE && s->rest_url == NULL) {
+    /* the REST server listens on the master's host, port 6066 by default */
+    const char *h = s->master + 8;
+    size_t hl = strcspn(h, ":,");
+    char buf[600];
+    snprintf(buf, sizeof buf, "http://%.*s:6066", (int)(hl < 500 ? hl : 500), h);
+    if ((s->rest_url = strdup(buf)) == NULL) {
+      rc = -ENOMEM;
+      goto done;
+    }
+  }
+  if (s->cluster && s->master_kind == MU_SPARK_STANDALONE && s->program == MU_SPARK_PYTHON) {
+    rc = bad(ps->errbuf, "spark.deploy_mode: a standalone master runs python applications in client mode only");
+    goto done;
+  }
+done:
+  free(dm);
+  free(via);
+  return rc;
+}
+
+int mu_spark_spec_parse(const char *spec_json, const char *config_json, const mu_spark_defaults *defaults,
+                        mu_spark_spec **ret, char *errbuf) {
+  errbuf[0] = '\0';
+  json_error_t je;
+  json_t *spec = json_loads(spec_json ? spec_json : "{}", 0, &je);
+  if (spec == NULL) return bad(errbuf, "spec: bad JSON: %s", je.text);
+  json_t *o = json_loads(config_json ? config_json : "{}", 0, &je);
+  if (o == NULL) {
+    json_decref(spec);
+    return bad(errbuf, "spark: bad JSON: %s", je.text);
+  }
+  mu_spark_spec *s = calloc(1, sizeof *s);
+  parser ps = {.secrets = json_is_object(spec) ? get(spec, "secrets", NULL) : NULL, .errbuf = errbuf};
+  int rc = s ? 0 : -ENOMEM;
+  if (rc != 0) goto done;
+  if (!json_is_object(spec) || !json_is_object(o)) {
+    rc = bad(errbuf, "spark: must be an object");
+    goto done;
+  }
+  if (ps.secrets != NULL && !json_is_array(ps.secrets)) {
+    rc = bad(errbuf, "secrets: must be a list");
+    goto done;
+  }
+  size_t i;
+  json_t *sec;
+  json_array_foreach(ps.secrets, i, sec) {
+    if ((rc = add_secret(s, json_string_value(json_object_get(sec, "value")))) != 0) goto done;
+  }
+  if ((rc = check_known(o, "spark", known_fields, sizeof known_fields / sizeof *known_fields, errbuf)) != 0 ||
+      (rc = parse_fields(&ps, spec, o, defaults, s)) != 0)
+    goto done;
+  if (s->n_secrets > 1) qsort(s->secrets, s->n_secrets, sizeof *s->secrets, by_length_desc);
+  *ret = s;
+  s = NULL;
+done:
+  if (rc == -ENOMEM && errbuf[0] == '\0') snprintf(errbuf, MUSTER_ERRBUF_SIZE, "spark: out of memory");
+  mu_spark_spec_free(s);
+  json_decref(spec);
+  json_decref(o);
+  return rc;
+}
+
+static void free_list(mu_spark_list *l) {
+  for (size_t i = 0; i < l->n; i++) free(l->items[i]);
+  free(l->items);
+}
+
+void mu_spark_spec_free(mu_spark_spec *s) {
+  if (s == NULL) return;
+  free(s->master);
+  free(s->main_class);
+  free(s->app_resource);
+  free(s->app_resource_sha256);
+  free(s->sql);
+  free_list(&s->app_args);
+  for (size_t i = 0; i < s->n_conf; i++) free(s->conf[i].key), free(s->conf[i].value);
+  free(s->conf);
+  free(s->name);
+  free(s->driver_memory);
+  free(s->executor_memory);
+  free(s->queue);
+  free(s->namespace_);
+  free_list(&s->jars);
+  free_list(&s->py_files);
+  free_list(&s->files);
+  free_list(&s->archives);
+  free_list(&s->packages);
+  free(s->principal);
+  free(s->keytab);
+  free(s->spark_home);
+  free_list(&s->yarn_rm_urls);
+  free(s->rest_url);
+  free(s->livy_url);
+  free(s->spark_ui_url);
+  for (size_t i = 0; i < s->n_secrets; i++) free(s->secrets[i]);
+  free(s->secrets);
+  free(s);
+}
