@@ -230,7 +230,8 @@ static int run_task(bench *b, mu_err *err) {
   int rc = cli(b, out, args);
   read_text(out, text, sizeof text);
   if (rc != 0) return mu_err_set(err, MU_EIO, "muster submit failed (%d): %s", rc, text);
-  sscanf(text, "%127s", b->job);
+  /* the summary: "job J succeeded: ..." */
+  if (sscanf(text, "job %127s", b->job) != 1) sscanf(text, "%127s", b->job);
   printf("task_run: %.2f s (%llu bytes written by the task, through the agent's spool)\n",
          now_s() - t0, b->o.bytes);
   return 0;

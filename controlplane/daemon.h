@@ -57,6 +57,9 @@ typedef struct mu_daemon {
   struct mu_secrets *secrets;    /* the secret store */
   struct mu_audit_log *audit_log; /* audit records kept in etcd / memory */
 
+  /* the web console (controlplane/console); NULL without --web-listen */
+  struct mu_console *console;
+
   /* /metrics (metrics.c); NULL without --metrics-listen */
   mu_metrics_server *metrics;
   uv_timer_t metrics_timer;

@@ -385,6 +385,14 @@ void mu_job_publish(mu_job *job, const Muster__V1__JobEvent *ev, const char *tas
   for (mu_watcher *w = job->watchers; w != NULL;) {
     mu_watcher *next = w->next;
     int rc = 0;
+    if (w->on_event != NULL) {
+      if (w->on_event(w, buf, len) != 0) {
+        mu_watcher_unlink(w);
+        if (w->on_end != NULL) w->on_end(w, MU_RPC_RESOURCE_EXHAUSTED, "watcher cut off");
+      }
+      w = next;
+      continue;
+    }
     if (w->task_id == NULL)
       rc = mu_rpc_call_send(w->call, buf, len, NULL);
     else if (chunk != NULL && (w->task_id[0] == '\0' || mu_task_id_matches(job, task_id, w->task_id)))
@@ -405,6 +413,10 @@ void mu_job_close_watchers(mu_job *job, int code, const char *message) {
   while (job->watchers != NULL) {
     mu_watcher *w = job->watchers;
     mu_watcher_unlink(w);
+    if (w->call == NULL) {
+      if (w->on_end != NULL) w->on_end(w, code, message);
+      continue;
+    }
     mu_rpc_call_finish(w->call, code, message, NULL);
   }
 }

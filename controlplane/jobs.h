@@ -75,6 +75,12 @@ typedef struct mu_watcher {
   char *task_id;                 /* TaskLogs: only this task's output; NULL = WatchJob */
   uint32_t attempt;
   int follow;
+  /* A watcher inside musterd (the web console) has no call: on_event gets each packed
+   * JobEvent as WatchJob would (nonzero: unlink it and run on_end), on_end runs once when
+   * the job ends, is dropped, or the watcher is cut off; the owner frees it there. */
+  int (*on_event)(struct mu_watcher *w, const uint8_t *event, size_t len);
+  void (*on_end)(struct mu_watcher *w, int code, const char *message);
+  void *ud;
 } mu_watcher;
 
 struct mu_job {

@@ -46,10 +46,15 @@ static void problem(walk *w, const char *path, const char *what) {
   w->report(w->ud, msg);
 }
 
-/* Fields whose plugin replaces ${secret.NAME} itself: http's, and the container registry's
- * credentials. */
+/* Fields whose plugin replaces ${secret.NAME} itself: the http, container, spark and flink
+ * sections and a third-party plugin's config (shell and python tasks read secrets from their
+ * environment instead). */
 static int takes_secret_refs(const char *path) {
-  return strstr(path, "].http.") != NULL || strstr(path, "].container.") != NULL;
+  static const char *const sections[] = {"].http.", "].container.", "].spark.", "].flink.",
+                                         "].plugin."};
+  for (size_t i = 0; i < sizeof sections / sizeof *sections; i++)
+    if (strstr(path, sections[i]) != NULL) return 1;
+  return 0;
 }
 
 static void check_ref(walk *w, const char *path, const char *body, size_t n) {
@@ -58,8 +63,8 @@ static void check_ref(walk *w, const char *path, const char *body, size_t n) {
   if (n > 7 && strncmp(body, "secret.", 7) == 0) {
     if (takes_secret_refs(path)) return; /* jobspec.c checks it names a secrets entry */
     snprintf(what, sizeof what,
-             "${%.*s} is replaced only in http and container fields (read the secret from "
-             "the task's environment)",
+             "${%.*s} is not replaced in shell, python or env fields (read the secret "
+             "from the task's environment)",
              bn, body);
     problem(w, path, what);
     return;

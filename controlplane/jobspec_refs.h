@@ -4,7 +4,7 @@
  * own "${VAR}", "${VAR:-x}" or "${#VAR}" is not one; "${a.b}" is a "bad substitution" in
  * every shell, so it can only be meant for us). It must name:
  *   - an output param of a task that runs earlier in the list: ${TASK.KEY}, or
- *   - a secrets entry of the task, in an http or container field: ${secret.NAME}.
+ *   - a secrets entry of the task, in an http, container, spark, flink or plugin field: ${secret.NAME}.
  * "$${" is the escape: the agent turns it into a literal "${" and it is never a reference. */
 #ifndef MU_CP_JOBSPEC_REFS_H
 #define MU_CP_JOBSPEC_REFS_H

@@ -182,7 +182,7 @@ static void references_resolved_at_submit(void **state) {
   assert_has(msg, "tasks[0].shell.script: ${c.y}: task 'c' runs after this one (tasks[2])");
   assert_has(msg, "tasks[0].shell.script: ${missing.z}: no task 'missing' in this job");
   assert_has(msg, "tasks[1].env.K: ${job.id}: no task 'job'");
-  assert_has(msg, "tasks[1].shell.script: ${secret.S} is replaced only in http and container fields");
+  assert_has(msg, "tasks[1].shell.script: ${secret.S} is not replaced in shell, python or env fields");
   assert_has(msg, "tasks[2].shell.command[1]: ${nope.k}: no task 'nope'");
 }
 

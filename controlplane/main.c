@@ -12,6 +12,7 @@
 #include "controlplane/authz.h"
 #include "controlplane/bundles/bundles.h"
 #include "controlplane/cluster.h"
+#include "controlplane/console/console.h"
 #include "controlplane/daemon.h"
 #include "controlplane/gateway.h"
 #include "controlplane/scheduler.h"
@@ -42,6 +43,8 @@ static const char usage[] =
     "               [--tls-client-cert-optional] | --insecure\n"
     "               [--etcd-ca FILE --etcd-cert FILE --etcd-key FILE]\n"
     "               [--secret-key FILE]\n"
+    "               [--web-listen HOST:PORT [--web-tls-cert FILE --web-tls-key FILE]]\n"
+    "               [--web-max-connections N] [--web-stream-buffer BYTES]\n"
     "       musterd --version\n"
     "\n"
     "The Muster control plane: agents connect to it, the CLI and grpcurl talk to it.\n"
@@ -96,6 +99,11 @@ static const struct option long_opts[] = {
     {"etcd-cert", required_argument, NULL, 0},
     {"etcd-key", required_argument, NULL, 0},
     {"secret-key", required_argument, NULL, 0},
+    {"web-listen", required_argument, NULL, 0},
+    {"web-tls-cert", required_argument, NULL, 0},
+    {"web-tls-key", required_argument, NULL, 0},
+    {"web-max-connections", required_argument, NULL, 0},
+    {"web-stream-buffer", required_argument, NULL, 0},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -121,7 +129,7 @@ static int check_tls_config(const mu_server_config *cfg, mu_err *err) {
 /* Loads the config file (if any), then MUSTER_ETCD, then applies every flag over them.
  * *ret_no_etcd: --no-etcd or an etcd of "none" (flag or environment) was given. */
 static int parse_config(int argc, char **argv, mu_server_config *cfg, mu_bundles_config *bcfg,
-                        int *ret_no_etcd, mu_err *err) {
+                        mu_console_config *web, int *ret_no_etcd, mu_err *err) {
   const char *config_path = NULL;
   int idx;
   int c;
@@ -154,6 +162,10 @@ static int parse_config(int argc, char **argv, mu_server_config *cfg, mu_bundles
       if (mu_bundles_config_set(bcfg, name, optarg, err) != 0) return err->code;
       continue;
     }
+    if (mu_console_config_has(name)) {
+      if (mu_console_config_set(web, name, optarg, err) != 0) return err->code;
+      continue;
+    }
     if (strcmp(name, "no-etcd") == 0 || (strcmp(name, "etcd") == 0 && strcmp(optarg, "none") == 0)) {
       *ret_no_etcd = 1;
       continue;
@@ -168,6 +180,7 @@ static int parse_config(int argc, char **argv, mu_server_config *cfg, mu_bundles
   mu_metrics_options metrics = {cfg->metrics_listen, cfg->metrics_tls_cert, cfg->metrics_tls_key,
                                 cfg->metrics_tls_ca};
   if (mu_metrics_options_check(&metrics, err) != 0) return err->code;
+  if (mu_console_config_check(web, cfg->insecure, err) != 0) return err->code;
   return check_tls_config(cfg, err);
 }
 
@@ -185,6 +198,7 @@ static void daemon_stop(mu_daemon *d) {
   mu_sched_close(d->sched);
   mu_bundles_stop(d);
   mu_metrics_stop(d);
+  mu_console_stop(d);
   mu_audit_close(d);
   mu_authz_close(d);
   mu_secrets_close(d);
@@ -221,7 +235,7 @@ static int listen_on(mu_daemon *d, mu_err *err) {
   return 0;
 }
 
-static int daemon_start(mu_daemon *d, mu_err *err) {
+static int daemon_start(mu_daemon *d, const mu_console_config *web, mu_err *err) {
   mu_rpc_options opts = {.max_message = d->cfg.max_message};
   int rc = mu_rpc_engine_new(d->loop, &d->engine, err);
   if (rc == 0) rc = mu_audit_open(d, err);
@@ -258,6 +272,7 @@ static int daemon_start(mu_daemon *d, mu_err *err) {
       return rc;
   }
   if ((rc = mu_metrics_start(d, err)) != 0) return rc;
+  if ((rc = mu_console_start(d, web, err)) != 0) return rc;
   mu_gateway_start(d);
   uv_signal_init(d->loop, &d->sigint);
   uv_signal_init(d->loop, &d->sigterm);
@@ -278,8 +293,10 @@ int main(int argc, char **argv) {
     if (strcmp(argv[i], "--version") == 0) return mu_version_print(stdout, "musterd"), 0;
   mu_server_config_init(&d.cfg);
   mu_bundles_config_init(d.bundle_cfg);
+  mu_console_config web;
+  mu_console_config_init(&web);
   int no_etcd = 0;
-  if (parse_config(argc, argv, &d.cfg, d.bundle_cfg, &no_etcd, &err) != 0) {
+  if (parse_config(argc, argv, &d.cfg, d.bundle_cfg, &web, &no_etcd, &err) != 0) {
     fprintf(stderr, "musterd: %s\n%s", err.msg, usage);
     mu_server_config_free(&d.cfg);
     mu_bundles_config_free(d.bundle_cfg);
@@ -302,7 +319,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   int status = 0;
-  if (daemon_start(&d, &err) != 0) {
+  if (daemon_start(&d, &web, &err) != 0) {
     fprintf(stderr, "musterd: %s\n", err.msg);
     status = 1;
     mu_audit_close(&d);

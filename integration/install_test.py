@@ -96,6 +96,7 @@ def test_deb_metadata(s):
         "./usr/lib/muster/plugins/libmuster_http.so": "-rw-r--r--",
         "./usr/lib/muster/plugins/libmuster_python.so": "-rw-r--r--",
         "./usr/lib/muster/plugins/libmuster_flink.so": "-rw-r--r--",
+        "./usr/lib/muster/plugins/libmuster_spark.so": "-rw-r--r--",
         "./lib/systemd/system/musterd.service": "-rw-r--r--",
         "./lib/systemd/system/muster-agent.service": "-rw-r--r--",
         "./etc/muster/agent.yaml": "-rw-r--r--", "./etc/muster/musterd.yaml": "-rw-r--r--",
@@ -239,7 +240,7 @@ def test_installed_binaries_run_a_task(s):
     harness.wait_until("the agent's task types", lambda: "task types:" in agent.text())
     log = agent.text()
     types = log.split("task types: ", 1)[1].split("\n", 1)[0]
-    assert sorted(types.split(", ")) == ["flink", "http", "python", "shell"], log[-2000:]
+    assert sorted(types.split(", ")) == ["flink", "http", "python", "shell", "spark"], log[-2000:]
     assert "plugin dir %s/../lib/muster/plugins" % bindir in log, log[-2000:]
     assert "muster-exec not found" not in log, log[-2000:]
     # The CLI reaches it through a context of its config file (no --addr/--ca flags).

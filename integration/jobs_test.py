@@ -218,7 +218,7 @@ tasks:
     for want in ("bad.yaml:4:21: tasks[0].shell.script: ${later.x}: task 'later' runs after this one (tasks[1])",
                  "bad.yaml:4:21: tasks[0].shell.script: ${first.y}: a task cannot use its own params",
                  "bad.yaml:6:14: tasks[1].env.A: ${nobody.z}: no task 'nobody' in this job",
-                 "bad.yaml:7:44: tasks[1].shell.command[2]: ${secret.S} is replaced only in http and container fields"):
+                 "bad.yaml:7:44: tasks[1].shell.command[2]: ${secret.S} is not replaced in shell, python or env fields"):
         assert os.path.join(c.workdir, want) in err, (want, err)
     assert "${HOME}" not in err and "${first.ok}" not in err, err
     with open(spec, "w") as f:

@@ -22,7 +22,7 @@ import sys
 import time
 import urllib.request
 
-from harness import Cluster, free_port, main, wait_until
+from harness import Cluster, free_port, job_status, main, wait_until
 
 HB = "300ms"
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -149,7 +149,7 @@ def submit(c, path, timeout=90):
 def status(c, job):
     rc, out, err = c.cli("-o", "json", "status", job, check=False)
     assert out.strip(), (rc, err)
-    return json.loads(out)
+    return job_status(out)
 
 
 def app_of(c, run):
