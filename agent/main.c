@@ -17,6 +17,7 @@
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/pki/peer.h"
+#include "lib/version/version.h"
 
 static const char usage[] =
     "usage: muster-agent [--config FILE] [--control HOST:PORT[,HOST:PORT...]] [--id ID]\n"
@@ -30,6 +31,7 @@ static const char usage[] =
     "                    [--queue-max N] [--output-spool-size SIZE] [--output-retention DUR]\n"
     "                    --tls-ca FILE --tls-cert FILE --tls-key FILE [--tls-server-name NAME]\n"
     "                    | --insecure\n"
+    "       muster-agent --version\n"
     "\n"
     "The Muster agent: connects to the control plane and runs the tasks it is given.\n"
     "Flags override the config file; see docs/configuration.md for every field.\n";
@@ -91,6 +93,7 @@ static const struct option long_opts[] = {
     {"tls-server-name", required_argument, NULL, 0},
     {"insecure", no_argument, NULL, 0},
     {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
 };
 
@@ -197,6 +200,10 @@ static int parse_config(int argc, char **argv, mu_agent_config *cfg, mu_err *err
     if (c == 'c') config_path = optarg;
     if (c == 'h') {
       fputs(usage, stdout);
+      exit(0);
+    }
+    if (c == 'V') {
+      mu_version_print(stdout, "muster-agent");
       exit(0);
     }
     if (c == '?')
@@ -309,9 +316,10 @@ int main(int argc, char **argv) {
     mu_warn("agent", "no task types: every task sent here would fail, so this agent reports "
                      "itself degraded (see the plugin_dir search order in docs/configuration.md)");
   char helper[PATH_MAX + 64];
-  static const char *const helper_rel[] = {"muster-exec", "exec/muster-exec"};
+  static const char *const helper_rel[] = {"muster-exec", "exec/muster-exec",
+                                           "../libexec/muster/muster-exec"}; /* installed */
   const char *exec_helper_path = a.cfg.exec_helper[0] ? a.cfg.exec_helper : NULL;
-  if (exec_helper_path == NULL && find_beside_self(helper_rel, 2, helper, sizeof helper))
+  if (exec_helper_path == NULL && find_beside_self(helper_rel, 3, helper, sizeof helper))
     exec_helper_path = helper;
   if (exec_helper_path == NULL)
     mu_warn("agent", "muster-exec not found beside the agent (use --exec-helper): tasks that "

@@ -22,6 +22,9 @@ typedef struct mu_cli_opts {
   const char *cert;
   const char *key;
   const char *token;      /* --token, MUSTER_TOKEN: sent as a bearer token; NULL or "": none */
+  int quiet;              /* -q: results and errors only, no progress, notes or hints */
+  const char *config_path; /* the CLI config file (cli_config.h), whether or not it exists */
+  const char *context;    /* the context in use (--context, MUSTER_CONTEXT, the file's), or NULL */
 } mu_cli_opts;
 
 /* A new, idle session; caller frees with mu_cli_session_close. NULL when out of memory (calls

@@ -1,6 +1,6 @@
 /* The CLI's subcommands. Each takes (argc, argv) with argv[0] the subcommand name and the
  * global options already parsed, prints to stdout (errors to stderr) and returns the exit
- * code: 0 success, 1 the command failed, 2 bad usage or input. */
+ * code, one of cli/exit_codes.h. */
 #ifndef MU_CLI_COMMANDS_H
 #define MU_CLI_COMMANDS_H
 
@@ -41,6 +41,13 @@ int mu_cmd_pki(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_token(const mu_cli_opts *opts, int argc, char **argv);
 /* cmd_secret.c: secret set / ls / rm / rotate-key / keygen. */
 int mu_cmd_secret(const mu_cli_opts *opts, int argc, char **argv);
+
+/* cmd_bundle.c: bundle pack / sign / verify (local) and push / ls / rm (remote). */
+int mu_cmd_bundle(const mu_cli_opts *opts, int argc, char **argv);
+/* cmd_config.c: the CLI config file's contexts (local). */
+int mu_cmd_config(const mu_cli_opts *opts, int argc, char **argv);
+/* cmd_completion.c: bash and zsh completion scripts from the command table (local). */
+int mu_cmd_completion(const mu_cli_opts *opts, int argc, char **argv);
 
 /* Shared by commands: prints msg as one JSON line in the CLI's shape (output_json.h: every
  * field, numbers as numbers, "schema" and "kind"). */

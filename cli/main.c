@@ -1,50 +1,17 @@
-/* muster: the command-line client. Parses the global options (--addr, -o, --timeout), then
- * hands the rest to a subcommand. Exit codes: 0 success, 1 failed, 2 bad usage or input. */
+/* muster: the command-line client. Parses the global options (command_table.h), resolves
+ * the address, TLS files and token (a flag, else the environment, else the context of the CLI
+ * config file, cli_config.h), then hands the rest to a subcommand. Exit codes: exit_codes.h. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
-#include "cli/bundle_local.h"
+#include "cli/cli_config.h"
+#include "cli/command_table.h"
 #include "cli/commands.h"
+#include "cli/exit_codes.h"
 #include "lib/base/clock.h"
-
-typedef struct command {
-  const char *name;
-  const char *summary;
-  int (*remote)(const mu_cli_opts *opts, int argc, char **argv);
-  int (*local)(int argc, char **argv);
-} command;
-
-static int cmd_bundle(const mu_cli_opts *opts, int argc, char **argv);
-
-static const command commands[] = {
-    {"run", "run a command on many agents now: muster run -t SELECTOR -- CMD", mu_cmd_run, NULL},
-    {"submit", "submit a job file (YAML or JSON) and follow it", mu_cmd_submit, NULL},
-    {"watch", "follow a job: results so far, then live", mu_cmd_watch, NULL},
-    {"status", "show a job and its task runs", mu_cmd_status, NULL},
-    {"logs", "print a job's task output (-f follows)", mu_cmd_logs, NULL},
-    {"cp", "copy files to many hosts through a signed bundle, or --from-hosts back", mu_cmd_cp,
-     NULL},
-    {"explain", "say why a job's task runs failed, were cancelled or still wait", mu_cmd_explain,
-     NULL},
-    {"cancel", "cancel a job", mu_cmd_cancel, NULL},
-    {"jobs", "list jobs", mu_cmd_jobs, NULL},
-    {"agents", "list agents: id, state, labels, last seen, load, tasks", mu_cmd_agents, NULL},
-    {"drain", "drain an agent (no new tasks start there) or --undrain it", mu_cmd_drain, NULL},
-    {"cluster", "show the control plane: leader, members, etcd, agent counts", mu_cmd_cluster,
-     NULL},
-    {"dev", "run a local etcd, control plane and agents in the foreground (Ctrl-C stops all)",
-     mu_cmd_dev, NULL},
-    {"audit", "list the audit trail: who did what, when, and how it ended", mu_cmd_audit, NULL},
-    {"keygen", "write an Ed25519 key pair for signing bundles", NULL, mu_cli_keygen},
-    {"bundle", "pack, sign, verify, push, list or remove task bundles (bundle --help)", cmd_bundle,
-     NULL},
-    {"pki", "make a CA, issue and revoke certificates, show one (pki --help)", mu_cmd_pki, NULL},
-    {"token", "create, list or revoke bearer tokens for admin callers (token --help)",
-     mu_cmd_token, NULL},
-    {"secret", "set, list, remove secrets or rotate their key (secret --help)", mu_cmd_secret, NULL},
-};
-#define N_COMMANDS (sizeof commands / sizeof commands[0])
+#include "lib/version/version.h"
 
 /* Levenshtein distance of a and b, capped: anything past 3 counts as 3 (names are short). */
 static size_t edit_distance(const char *a, const char *b) {
@@ -82,10 +49,6 @@ static const char *closest(const char *word, const char *const *names, size_t n)
   }
   return best;
 }
-
-static const char *const global_flags[] = {"--addr",  "--ca",      "--cert", "--key",
-                                           "--output", "--token", "--timeout", "--help",
-                                           "--verbose", "-o", "-v", "-h"};
 
 /* Checks one HOST:PORT or [V6]:PORT entry of --addr; 0, or 2 with the message printed. */
 static int check_addr_entry(const char *entry, size_t n, const char *from) {
@@ -155,171 +118,237 @@ static int check_addr(const char *list, const char *from) {
   }
 }
 
-static void usage(FILE *out) {
-  fprintf(out,
-          "usage: muster [--addr HOST:PORT] [--ca F --cert F --key F] [--token TOKEN] [-o json]\n"
-          "              [--timeout DUR] [-v] COMMAND [ARGS...]\n"
-          "\n"
-          "Global options:\n"
-          "  --addr HOST:PORT   control plane address (default $MUSTER_ADDR or 127.0.0.1:7400)\n"
-          "  -o json            one JSON object per line instead of tables\n"
-          "  --timeout DUR      per-call deadline (default 10s)\n"
-          "  --ca FILE          CA certificate: talk mTLS (default $MUSTER_CA; unset: plaintext)\n"
-          "  --cert FILE        client certificate (default $MUSTER_CERT)\n"
-          "  --key FILE         client key (default $MUSTER_KEY)\n"
-          "  --token TOKEN      bearer token for every call (default $MUSTER_TOKEN)\n"
-          "  -v, --verbose      show gRPC's own log of connection and TLS failures\n"
-          "\nCommands:\n");
-  for (size_t i = 0; i < N_COMMANDS; i++)
-    fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
-  fprintf(out, "\nRun 'muster COMMAND --help' for a command's options.\n");
-}
+/* The global options as given on the command line; NULL when not given. */
+typedef struct global_flags {
+  const char *addr, *ca, *cert, *key, *token, *timeout, *context;
+  int json, quiet, verbose;
+} global_flags;
 
-static int cmd_bundle(const mu_cli_opts *opts, int argc, char **argv) {
-  static const char bundle_usage[] =
-      "usage: muster bundle pack DIR --name NAME --version VERSION --out FILE\n"
-      "       muster bundle sign FILE --key PREFIX.key\n"
-      "       muster bundle verify FILE --pub PREFIX.pub\n"
-      "       muster bundle push FILE          (uploads FILE and FILE.sig if present)\n"
-      "       muster bundle ls [NAME]\n"
-      "       muster bundle rm NAME@VERSION|sha256:DIGEST\n";
-  if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-    fputs(bundle_usage, argc < 2 ? stderr : stdout);
-    return argc < 2 ? 2 : 0;
-  }
-  if (strcmp(argv[1], "push") == 0) return mu_cmd_bundle_push(opts, argc - 1, argv + 1);
-  if (strcmp(argv[1], "ls") == 0) return mu_cmd_bundle_ls(opts, argc - 1, argv + 1);
-  if (strcmp(argv[1], "rm") == 0) return mu_cmd_bundle_rm(opts, argc - 1, argv + 1);
-  int (*local)(int, char **) = strcmp(argv[1], "pack") == 0     ? mu_cli_bundle_pack
-                              : strcmp(argv[1], "sign") == 0     ? mu_cli_bundle_sign
-                              : strcmp(argv[1], "verify") == 0   ? mu_cli_bundle_verify
-                                                                 : NULL;
-  if (local != NULL) {
-    /* Local subcommands read -o themselves; main took it out of argv. */
-    char **sub = calloc((size_t)argc + 3, sizeof *sub);
-    if (sub == NULL) return 1;
-    int n = 0;
-    for (int i = 1; i < argc; i++) sub[n++] = argv[i];
-    if (opts->json) {
-      sub[n++] = "-o";
-      sub[n++] = "json";
+/* The name of the global flag a (or its "--x=" prefix), or "" when unknown. */
+static const char *flag_value(int argc, char **argv, int *i, const char *name, int *missing) {
+  const char *a = argv[*i];
+  size_t n = strlen(name);
+  if (strcmp(a, name) == 0) {
+    if (*i + 1 >= argc) {
+      *missing = 1;
+      return NULL;
     }
-    int rc = local(n, sub);
-    free(sub);
-    return rc;
+    return argv[++*i];
   }
-  fprintf(stderr, "muster bundle: unknown subcommand '%s'\n%s", argv[1], bundle_usage);
-  return 2;
+  if (strncmp(a, name, n) == 0 && a[n] == '=') return a + n + 1;
+  return NULL;
 }
 
-int main(int argc, char **argv) {
-  mu_cli_opts opts = {.addr = getenv("MUSTER_ADDR"), .json = 0, .timeout_ms = 10000};
-  const char *addr_from = "MUSTER_ADDR";
-  if (opts.addr == NULL || opts.addr[0] == '\0') opts.addr = "127.0.0.1:7400";
-  opts.ca = getenv("MUSTER_CA");
-  opts.cert = getenv("MUSTER_CERT");
-  opts.key = getenv("MUSTER_KEY");
-  opts.token = getenv("MUSTER_TOKEN");
-  int verbose = 0;
+/* Parses the global options before the command; returns the index of the command word, or -1
+ * with *rc set (0 for --help/--version, 2 for bad usage). */
+static int parse_global(int argc, char **argv, global_flags *g, int *rc) {
+  static const char *const value_names[] = {"--addr", "--ca", "--cert", "--key", "--token",
+                                            "--timeout", "--context", "--output", "-o"};
   int i = 1;
   for (; i < argc && argv[i][0] == '-'; i++) {
     const char *a = argv[i];
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-      usage(stdout);
-      return 0;
-    } else if (strcmp(a, "--verbose") == 0 || strcmp(a, "-v") == 0) {
-      verbose = 1;
-    } else if (strcmp(a, "--addr") == 0 && i + 1 < argc) {
-      opts.addr = argv[++i];
-      addr_from = "--addr";
-    } else if (strncmp(a, "--addr=", 7) == 0) {
-      opts.addr = a + 7;
-      addr_from = "--addr";
-    } else if (strcmp(a, "--ca") == 0 && i + 1 < argc) {
-      opts.ca = argv[++i];
-    } else if (strcmp(a, "--cert") == 0 && i + 1 < argc) {
-      opts.cert = argv[++i];
-    } else if (strcmp(a, "--key") == 0 && i + 1 < argc) {
-      opts.key = argv[++i];
-    } else if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && i + 1 < argc) {
-      const char *o = argv[++i];
-      if (strcmp(o, "json") == 0) {
-        opts.json = 1;
-      } else if (strcmp(o, "table") != 0) {
-        fprintf(stderr, "muster: -o: expected json or table, got '%s'\n", o);
-        return 2;
-      }
-    } else if (strcmp(a, "--token") == 0 && i + 1 < argc) {
-      opts.token = argv[++i];
-    } else if (strncmp(a, "--token=", 8) == 0) {
-      opts.token = a + 8;
-    } else if (strcmp(a, "--timeout") == 0 && i + 1 < argc) {
-      mu_err err = {0};
-      if (mu_duration_parse(argv[++i], &opts.timeout_ms, &err) != 0) {
-        fprintf(stderr, "muster: --timeout: %s\n", err.msg);
-        return 2;
-      }
-    } else {
-      char name[64];
-      snprintf(name, sizeof name, "%.*s", (int)strcspn(a, "="), a);
-      const char *near = closest(name, global_flags, sizeof global_flags / sizeof global_flags[0]);
-      int known = near != NULL && strcmp(near, name) == 0;
-      if (known) /* a known flag with its value missing */
-        fprintf(stderr, "muster: option '%s' needs a value; see 'muster --help'\n", a);
-      else if (near != NULL)
-        fprintf(stderr, "muster: unknown option '%s'; did you mean '%s'? see 'muster --help'\n",
-                a, near);
-      else
-        fprintf(stderr, "muster: unknown option '%s'; see 'muster --help'\n", a);
-      return 2;
+      mu_cli_usage(stdout);
+      *rc = MU_EXIT_OK;
+      return -1;
     }
+    if (strcmp(a, "--version") == 0) {
+      mu_version_print(stdout, "muster");
+      *rc = MU_EXIT_OK;
+      return -1;
+    }
+    if (strcmp(a, "--verbose") == 0 || strcmp(a, "-v") == 0) {
+      g->verbose = 1;
+      continue;
+    }
+    if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
+      g->quiet = 1;
+      continue;
+    }
+    const char **slots[] = {&g->addr, &g->ca, &g->cert, &g->key, &g->token, &g->timeout,
+                            &g->context};
+    const char *value = NULL;
+    int missing = 0, matched = 0;
+    for (size_t k = 0; k < sizeof value_names / sizeof value_names[0] && !matched; k++) {
+      value = flag_value(argc, argv, &i, value_names[k], &missing);
+      if (value == NULL && !missing) continue;
+      matched = 1;
+      if (missing) break;
+      if (k < 7) {
+        *slots[k] = value;
+      } else if (strcmp(value, "json") == 0 || strcmp(value, "table") == 0) {
+        g->json = strcmp(value, "json") == 0;
+      } else {
+        fprintf(stderr, "muster: -o: expected json or table, got '%s'\n", value);
+        *rc = MU_EXIT_USAGE;
+        return -1;
+      }
+    }
+    if (matched && !missing) continue;
+    if (missing) {
+      fprintf(stderr, "muster: option '%s' needs a value; see 'muster --help'\n", a);
+      *rc = MU_EXIT_USAGE;
+      return -1;
+    }
+    const char *names[64];
+    size_t n = 0;
+    for (size_t k = 0; k < mu_cli_n_global_flags && n + 2 <= 64; k++) {
+      names[n++] = mu_cli_global_flags[k].name;
+      if (mu_cli_global_flags[k].short_name) names[n++] = mu_cli_global_flags[k].short_name;
+    }
+    char name[64];
+    snprintf(name, sizeof name, "%.*s", (int)strcspn(a, "="), a);
+    const char *near = closest(name, names, n);
+    if (near != NULL && strcmp(near, name) != 0)
+      fprintf(stderr, "muster: unknown option '%s'; did you mean '%s'? see 'muster --help'\n",
+              a, near);
+    else
+      fprintf(stderr, "muster: unknown option '%s'; see 'muster --help'\n", a);
+    *rc = MU_EXIT_USAGE;
+    return -1;
   }
   if (i == argc) {
-    usage(stderr);
-    return 2;
+    mu_cli_usage(stderr);
+    *rc = MU_EXIT_USAGE;
+    return -1;
   }
-  if (check_addr(opts.addr, addr_from) != 0) return 2;
+  return i;
+}
+
+/* A flag, else the environment variable (when set and not empty), else the context's. */
+static const char *pick(const char *flag, const char *env_name, const char *from_context) {
+  if (flag != NULL) return flag;
+  const char *env = env_name != NULL ? getenv(env_name) : NULL;
+  if (env != NULL && env[0] != '\0') return env;
+  return from_context;
+}
+
+/* Fills opts from the flags, the environment and the context (precedence in that order);
+ * config_path and cfg live as long as opts. Returns 0, or an exit code with the error printed. */
+static int resolve_options(const global_flags *g, int uses_context, mu_cli_config *cfg,
+                           char *config_path, size_t path_size, mu_cli_opts *opts) {
+  mu_err err = {0};
+  memset(cfg, 0, sizeof *cfg);
+  if (mu_cli_config_path(config_path, path_size, &err) == 0) opts->config_path = config_path;
+  const mu_cli_context *ctx = NULL;
+  const char *env_context = getenv("MUSTER_CONTEXT");
+  const char *wanted = g->context != NULL ? g->context
+                       : env_context != NULL && env_context[0] != '\0' ? env_context
+                                                                         : NULL;
+  if (uses_context && opts->config_path != NULL) {
+    if (mu_cli_config_load(config_path, cfg, &err) != 0) {
+      fprintf(stderr, "muster: %s\n", err.msg);
+      return MU_EXIT_USAGE;
+    }
+    if (wanted == NULL && cfg->current[0] != '\0') wanted = cfg->current;
+  }
+  if (uses_context && wanted != NULL) {
+    ctx = mu_cli_config_find(cfg, wanted);
+    if (ctx == NULL) {
+      char names[512];
+      mu_cli_config_names(cfg, names, sizeof names);
+      if (cfg->exists)
+        fprintf(stderr, "muster: %s %s: no such context in %s (contexts: %s)\n",
+                g->context != NULL ? "--context" : "MUSTER_CONTEXT", wanted, cfg->path, names);
+      else
+        fprintf(stderr, "muster: %s %s: there is no CLI config file %s (set MUSTER_CONFIG, or "
+                "see 'muster config --help')\n", g->context != NULL ? "--context" :
+                "MUSTER_CONTEXT", wanted, opts->config_path ? opts->config_path : "");
+      return MU_EXIT_USAGE;
+    }
+    opts->context = ctx->name;
+  }
+  opts->addr = pick(g->addr, "MUSTER_ADDR", ctx ? ctx->addr : NULL);
+  if (opts->addr == NULL) opts->addr = "127.0.0.1:7400";
+  opts->ca = pick(g->ca, "MUSTER_CA", ctx ? ctx->ca : NULL);
+  opts->cert = pick(g->cert, "MUSTER_CERT", ctx ? ctx->cert : NULL);
+  opts->key = pick(g->key, "MUSTER_KEY", ctx ? ctx->key : NULL);
+  opts->token = pick(g->token, "MUSTER_TOKEN", ctx ? ctx->token : NULL);
+  struct stat st;
+  if (ctx != NULL && opts->token == ctx->token && ctx->token != NULL && !g->quiet &&
+      stat(cfg->path, &st) == 0 && (st.st_mode & 077) != 0)
+    fprintf(stderr, "muster: warning: %s holds a token and others can read it: chmod 600 %s\n",
+            cfg->path, cfg->path);
+  const char *timeout = pick(g->timeout, NULL, ctx ? ctx->timeout : NULL);
+  if (timeout != NULL && mu_duration_parse(timeout, &opts->timeout_ms, &err) != 0) {
+    fprintf(stderr, "muster: %s: %s\n", g->timeout ? "--timeout" : "the context's timeout",
+            err.msg);
+    return MU_EXIT_USAGE;
+  }
+  char from[64 + MU_CLI_CONTEXT_NAME_MAX];
+  if (g->addr != NULL) snprintf(from, sizeof from, "--addr");
+  else if (getenv("MUSTER_ADDR") != NULL && getenv("MUSTER_ADDR")[0] != '\0')
+    snprintf(from, sizeof from, "MUSTER_ADDR");
+  else if (ctx != NULL && ctx->addr != NULL) snprintf(from, sizeof from, "context %s", ctx->name);
+  else snprintf(from, sizeof from, "the default address");
+  return check_addr(opts->addr, from) != 0 ? MU_EXIT_USAGE : 0;
+}
+
+int main(int argc, char **argv) {
+  global_flags g = {0};
+  int rc = 0;
+  int i = parse_global(argc, argv, &g, &rc);
+  if (i < 0) return rc;
+  const mu_cli_command *cmd = mu_cli_command_find(argv[i]);
+  if (cmd == NULL) {
+    const char *names[64];
+    size_t n = 0;
+    for (size_t k = 0; k < mu_cli_n_commands && n < 64; k++) names[n++] = mu_cli_commands[k].name;
+    const char *near = closest(argv[i], names, n);
+    if (near != NULL)
+      fprintf(stderr, "muster: unknown command '%s'; did you mean '%s'? see 'muster --help'\n",
+              argv[i], near);
+    else
+      fprintf(stderr, "muster: unknown command '%s'; see 'muster --help'\n", argv[i]);
+    return MU_EXIT_USAGE;
+  }
+  /* `config` reads the file itself (and reports its errors); `completion` needs nothing. */
+  int uses_context = strcmp(cmd->name, "config") != 0 && strcmp(cmd->name, "completion") != 0;
+  mu_cli_opts opts = {.json = g.json, .quiet = g.quiet, .timeout_ms = 10000};
+  mu_cli_config cfg;
+  char config_path[4096];
+  rc = resolve_options(&g, uses_context, &cfg, config_path, sizeof config_path, &opts);
+  if (rc != 0) {
+    mu_cli_config_free(&cfg);
+    return rc;
+  }
   /* gRPC logs handshake and connect failures to stderr itself; our error says what to check
    * and carries its status on a "detail:" line, so its log is for --verbose (or an explicit
    * GRPC_VERBOSITY). Set before the first call starts gRPC; not for `muster dev`, whose
    * daemons inherit the environment and keep their logs. */
-  if (strcmp(argv[i], "dev") != 0) setenv("GRPC_VERBOSITY", verbose ? "ERROR" : "NONE", 0);
+  if (strcmp(cmd->name, "dev") != 0) setenv("GRPC_VERBOSITY", g.verbose ? "ERROR" : "NONE", 0);
   mu_rpc_metadata md;
   mu_err terr = {0};
   if (mu_cli_call_metadata(&opts, &md, &terr) != 0) { /* a token that cannot be sent */
     fprintf(stderr, "muster: %s\n", terr.msg);
-    return 2;
+    mu_cli_config_free(&cfg);
+    return MU_EXIT_USAGE;
   }
-  for (size_t k = 0; k < N_COMMANDS; k++) {
-    if (strcmp(argv[i], commands[k].name) != 0) continue;
-    /* Subcommand options after the name: -o json is accepted there too. */
-    int sub_argc = 0;
-    char **sub_argv = calloc((size_t)(argc - i + 1), sizeof *sub_argv);
-    if (sub_argv == NULL) return 1;
-    for (int j = i; j < argc; j++) {
-      if (commands[k].remote != NULL && strcmp(argv[j], "-o") == 0 && j + 1 < argc &&
-          (strcmp(argv[j + 1], "json") == 0 || strcmp(argv[j + 1], "table") == 0)) {
-        opts.json = strcmp(argv[j + 1], "json") == 0;
-        j++;
-        continue;
-      }
-      sub_argv[sub_argc++] = argv[j];
+  /* Subcommand options after the name: -o json is accepted there too. -q reaches run and
+   * submit as their own --quiet (until they read opts->quiet themselves). */
+  int sub_argc = 0;
+  char **sub_argv = calloc((size_t)(argc - i + 2), sizeof *sub_argv);
+  if (sub_argv == NULL) {
+    mu_cli_config_free(&cfg);
+    return MU_EXIT_FAILED;
+  }
+  for (int j = i; j < argc; j++) {
+    if (cmd->with_opts != NULL && strcmp(argv[j], "-o") == 0 && j + 1 < argc &&
+        (strcmp(argv[j + 1], "json") == 0 || strcmp(argv[j + 1], "table") == 0)) {
+      opts.json = strcmp(argv[j + 1], "json") == 0;
+      j++;
+      continue;
     }
-    /* One session (loop, gRPC engine, channels) for every call of the command. */
-    opts.session = commands[k].remote != NULL ? mu_cli_session_new() : NULL;
-    int rc = commands[k].remote != NULL ? commands[k].remote(&opts, sub_argc, sub_argv)
-                                        : commands[k].local(sub_argc, sub_argv);
-    mu_cli_session_close(opts.session);
-    free(sub_argv);
-    return rc;
+    sub_argv[sub_argc++] = argv[j];
+    if (j == i && g.quiet && (strcmp(cmd->name, "run") == 0 || strcmp(cmd->name, "submit") == 0))
+      sub_argv[sub_argc++] = "--quiet";
   }
-  const char *names[N_COMMANDS];
-  for (size_t k = 0; k < N_COMMANDS; k++) names[k] = commands[k].name;
-  const char *near = closest(argv[i], names, N_COMMANDS);
-  if (near != NULL)
-    fprintf(stderr, "muster: unknown command '%s'; did you mean '%s'? see 'muster --help'\n",
-            argv[i], near);
-  else
-    fprintf(stderr, "muster: unknown command '%s'; see 'muster --help'\n", argv[i]);
-  return 2;
+  /* One session (loop, gRPC engine, channels) for every call of the command. */
+  opts.session = cmd->with_opts != NULL ? mu_cli_session_new() : NULL;
+  rc = cmd->with_opts != NULL ? cmd->with_opts(&opts, sub_argc, sub_argv)
+                              : cmd->plain(sub_argc, sub_argv);
+  mu_cli_session_close(opts.session);
+  free(sub_argv);
+  mu_cli_config_free(&cfg);
+  return rc;
 }

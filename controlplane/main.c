@@ -21,6 +21,7 @@
 #include "controlplane/secrets.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
+#include "lib/version/version.h"
 
 static const char usage[] =
     "usage: musterd [--config FILE] [--listen HOST:PORT] [--advertise HOST:PORT]\n"
@@ -44,6 +45,7 @@ static const char usage[] =
     "               [--secret-key FILE]\n"
     "               [--web-listen HOST:PORT [--web-tls-cert FILE --web-tls-key FILE]]\n"
     "               [--web-max-connections N] [--web-stream-buffer BYTES]\n"
+    "       musterd --version\n"
     "\n"
     "The Muster control plane: agents connect to it, the CLI and grpcurl talk to it.\n"
     "Flags override the config file, MUSTER_ETCD sets the etcd endpoints; see\n"
@@ -287,6 +289,8 @@ int main(int argc, char **argv) {
   memset(&d, 0, sizeof d);
   d.bundle_cfg = &bundle_cfg;
   signal(SIGPIPE, SIG_IGN);
+  for (int i = 1; i < argc; i++) /* --version: release and git commit, nothing else */
+    if (strcmp(argv[i], "--version") == 0) return mu_version_print(stdout, "musterd"), 0;
   mu_server_config_init(&d.cfg);
   mu_bundles_config_init(d.bundle_cfg);
   mu_console_config web;

@@ -19,6 +19,9 @@ import traceback
 LSAN_SUPPRESSIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lsan.supp")
 # every process a test starts (daemons, the CLI, tools) inherits it
 os.environ["LSAN_OPTIONS"] = "suppressions=" + LSAN_SUPPRESSIONS
+# the CLI never reads the developer's own contexts (~/.config/muster/config.yaml) in a test
+os.environ["MUSTER_CONFIG"] = "/nonexistent/muster-test-config.yaml"
+os.environ.pop("MUSTER_CONTEXT", None)
 
 
 def free_port():
