@@ -4,6 +4,8 @@
  * the last redraw above it. Off a terminal: plain lines, no control codes. */
 #include "cli/watch.h"
 
+#include "cli/exit_codes.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -237,6 +239,17 @@ static void print_json_summary(watch_state *w, int64_t elapsed) {
   mu_cli_json_emit("summary", o);
 }
 
+/* The exit code of a finished job (cli/exit_codes.h): 0 all succeeded, 4 cancelled, 1 a run
+ * failed (or anything else went wrong), 3 only unreachable targets kept it from succeeding. */
+static int job_exit_code(const mu_watch_model *m) {
+  const Muster__V1__JobCounts *c = &m->counts;
+  if (m->job_state == MUSTER__V1__JOB_STATE__JOB_SUCCEEDED) return MU_EXIT_OK;
+  int cancelled = m->job_state == MUSTER__V1__JOB_STATE__JOB_CANCELLED;
+  if (!cancelled && c->failed == 0 && (c->unreachable == 0 || c->cancelled > 0))
+    return MU_EXIT_FAILED; /* not ok, and not only for unreachable hosts */
+  return mu_exit_for_job(cancelled, c->failed, c->unreachable);
+}
+
 int mu_watch_job(const mu_cli_opts *opts, const mu_watch_opts *wopts, const char *job_id,
                  uint32_t targets, uint32_t n_tasks) {
   watch_state w;
@@ -287,7 +300,7 @@ int mu_watch_job(const mu_cli_opts *opts, const mu_watch_opts *wopts, const char
       if (wopts->group) mu_text_print_groups(stdout, &w.text, &w.model);
       mu_text_print_summary(stdout, &w.text, &w.model, elapsed);
     }
-    exit_code = w.model.job_state == MUSTER__V1__JOB_STATE__JOB_SUCCEEDED ? 0 : 1;
+    exit_code = job_exit_code(&w.model);
   }
   free(w.queued);
   mu_watch_model_free(&w.model);

@@ -273,6 +273,17 @@ def test_dry_run_plans_without_starting(c):
     assert not os.path.exists(marker), "a dry run ran the command"
     assert c.cli("-o", "json", "jobs")[1].count("\n") == before, "a dry run stored a job"
 
+    # exit codes say what happened: 3 when only unreachable hosts kept the job from
+    # succeeding, 4 when it was cancelled
+    rc, out, err = c.cli("run", "--hosts", "web-1,web-3", "--wait", "300ms", "--", "true",
+                         check=False)
+    assert rc == 3, (rc, out, err)
+    rc, out, _ = c.cli("run", "--detach", "--hosts", "web-1", "--", "sleep 30")
+    job = out.strip()
+    c.cli("cancel", job)
+    rc, out, err = c.cli("watch", job, check=False)
+    assert rc == 4, (rc, out, err)
+
 
 def test_explain_says_why(c):
     """`muster explain` gives each failed run its reason class and the evidence."""
