@@ -184,7 +184,7 @@ static int cmp_host(const void *a, const void *b) {
 
 size_t mu_logs_grep_print(mu_logs_grep *g, FILE *out) {
   for (size_t i = 0; i < g->n_hosts; i++) flush_partial(g, &g->hosts[i]);
-  qsort(g->hosts, g->n_hosts, sizeof *g->hosts, cmp_host);
+  if (g->n_hosts > 1) qsort(g->hosts, g->n_hosts, sizeof *g->hosts, cmp_host);
   /* groups: the first host of each, its size */
   size_t *first = calloc(g->n_hosts + 1, sizeof *first), *size = calloc(g->n_hosts + 1, sizeof *size);
   size_t groups = 0, matches = 0;
