@@ -13,6 +13,7 @@
 
 #define MU_TZ_NAME_MAX 64
 #define MU_TZ_MAX_OFFSET (25 * 3600) /* RFC 8536: -89999..93599 */
+#define MU_TZ_MAX_DST_OFFSET 93599     /* a summer time offset RFC 8536 still allows */
 #define MU_TZ_TIME_LIMIT (1LL << 45)   /* about a million years either side of 1970 */
 
 typedef enum { DATE_MONTH_WEEK_DAY, DATE_JULIAN_NO_LEAP, DATE_ZERO_BASED } date_kind;
@@ -151,6 +152,7 @@ static int parse_rule(const char *text, size_t len, posix_rule *r) {
     if (parse_hms(&c, 24, &off) != 0) return -1;
     r->dst_off = -off;
   }
+  if (r->dst_off <= -MU_TZ_MAX_OFFSET || r->dst_off > MU_TZ_MAX_DST_OFFSET) return -1;
   if (c.p == c.end) { /* POSIX's default rule (the US one) */
     r->start = (rule_date){DATE_MONTH_WEEK_DAY, 3, 2, 0, 0, 7200};
     r->end = (rule_date){DATE_MONTH_WEEK_DAY, 11, 1, 0, 0, 7200};
