@@ -222,9 +222,10 @@ static void failure_text(json_t *cause, char *ret, size_t size) {
   size_t n = 0;
   const char *trace = json_is_object(cause) ? str(cause, "stack-trace", &n) : NULL;
   const char *cls = json_is_object(cause) ? str(cause, "class", NULL) : NULL;
+  ret[0] = '\0';
   if (trace != NULL && n > 0) first_line(ret, size, trace, n);
-  else if (cls != NULL) copy_text(ret, size, cls, strlen(cls));
-  else snprintf(ret, size, "the savepoint failed (no cause given)");
+  if (ret[0] == '\0' && cls != NULL) copy_text(ret, size, cls, strlen(cls));
+  if (ret[0] == '\0') snprintf(ret, size, "the savepoint failed (no cause given)");
 }
 
 int mu_flink_json_savepoint(const char *body, size_t len, mu_flink_savepoint_info *ret, char *err, size_t errlen) {
