@@ -15,6 +15,7 @@
 
 #include "jpath.h"
 #include "muster_plugin.h"
+#include "secret_refs.h"
 
 static int bad(char *errbuf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int bad(char *errbuf, const char *fmt, ...) {
@@ -122,60 +123,6 @@ char *mu_http_redact(const mu_http_spec *s, const char *data, size_t len, size_t
   return out;
 }
 
-/* Replaces ${secret.NAME} in in with the value of spec secret NAME; *ret is malloc'd. */
-static int substitute(json_t *secrets, const char *in, const char *field, char **ret, char *errbuf) {
-  size_t cap = strlen(in) + 1, n = 0;
-  char *out = malloc(cap);
-  if (out == NULL) return -ENOMEM;
-  const char *p = in;
-  while (*p) {
-    const char *ref = strstr(p, "${secret.");
-    size_t lit = ref ? (size_t)(ref - p) : strlen(p);
-    const char *val = NULL;
-    size_t skip = lit;
-    if (ref != NULL) {
-      const char *close = strchr(ref, '}');
-      if (close == NULL) {
-        free(out);
-        return bad(errbuf, "%s: unterminated ${secret.NAME}", field);
-      }
-      size_t nl = (size_t)(close - ref) - 9;
-      size_t i;
-      json_t *e;
-      json_array_foreach(secrets, i, e) {
-        const char *name = json_string_value(json_object_get(e, "name"));
-        if (name != NULL && strlen(name) == nl && strncmp(name, ref + 9, nl) == 0)
-          val = json_string_value(json_object_get(e, "value"));
-      }
-      if (val == NULL) {
-        free(out);
-        return bad(errbuf, "%s: unknown secret \"%.*s\" (not in the task's secrets)", field, (int)nl, ref + 9);
-      }
-      skip = (size_t)(close - p) + 1;
-    }
-    size_t need = n + lit + (val ? strlen(val) : 0) + 1;
-    if (need > cap) {
-      char *g = realloc(out, need);
-      if (g == NULL) {
-        free(out);
-        return -ENOMEM;
-      }
-      out = g;
-      cap = need;
-    }
-    memcpy(out + n, p, lit);
-    n += lit;
-    if (val != NULL) {
-      memcpy(out + n, val, strlen(val));
-      n += strlen(val);
-    }
-    p += skip;
-  }
-  out[n] = '\0';
-  *ret = out;
-  return 0;
-}
-
 /* ---- field readers ---- */
 
 typedef struct parser {
@@ -188,7 +135,7 @@ static int read_str(parser *ps, json_t *o, const char *camel, const char *snake,
   json_t *v = get(o, camel, snake);
   if (v == NULL) return 0;
   if (!json_is_string(v)) return bad(ps->errbuf, "%s: must be a string", field);
-  if (subst) return substitute(ps->secrets, json_string_value(v), field, ret, ps->errbuf);
+  if (subst) return muster_secret_refs_substitute(ps->secrets, json_string_value(v), field, ret, ps->errbuf);
   return (*ret = strdup(json_string_value(v))) ? 0 : -ENOMEM;
 }
 
@@ -209,7 +156,7 @@ static int read_map(parser *ps, json_t *o, const char *camel, const char *snake,
     if (!json_is_string(val)) return bad(ps->errbuf, "%s: must be a string", f);
     if ((kv[*ret_n].key = strdup(key)) == NULL) return -ENOMEM;
     (*ret_n)++;
-    int rc = subst ? substitute(ps->secrets, json_string_value(val), f, &kv[*ret_n - 1].value, ps->errbuf)
+    int rc = subst ? muster_secret_refs_substitute(ps->secrets, json_string_value(val), f, &kv[*ret_n - 1].value, ps->errbuf)
                    : ((kv[*ret_n - 1].value = strdup(json_string_value(val))) ? 0 : -ENOMEM);
     if (rc != 0) return rc;
   }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "muster_plugin.h"
+#include "secret_refs.h"
 
 static int bad(char *errbuf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int bad(char *errbuf, const char *fmt, ...) {
@@ -163,58 +164,6 @@ char *mu_spark_mask(const mu_spark_spec *s, const char *data, size_t len, size_t
   return out;
 }
 
-/* Replaces ${secret.NAME} in `in` with the value of spec secret NAME; *ret is malloc'd. */
-static int substitute(json_t *secrets, const char *in, const char *field, char **ret, char *errbuf) {
-  size_t cap = strlen(in) + 1, n = 0;
-  char *out = malloc(cap);
-  if (out == NULL) return -ENOMEM;
-  const char *p = in;
-  while (*p) {
-    const char *ref = strstr(p, "${secret.");
-    size_t lit = ref ? (size_t)(ref - p) : strlen(p), skip = lit;
-    const char *val = NULL;
-    if (ref != NULL) {
-      const char *close = strchr(ref, '}');
-      if (close == NULL) {
-        free(out);
-        return bad(errbuf, "%s: unterminated ${secret.NAME}", field);
-      }
-      size_t nl = (size_t)(close - ref) - 9, i;
-      json_t *e;
-      json_array_foreach(secrets, i, e) {
-        const char *name = json_string_value(json_object_get(e, "name"));
-        if (name != NULL && strlen(name) == nl && strncmp(name, ref + 9, nl) == 0)
-          val = json_string_value(json_object_get(e, "value"));
-      }
-      if (val == NULL) {
-        free(out);
-        return bad(errbuf, "%s: unknown secret \"%.*s\" (not in the task's secrets)", field, (int)nl, ref + 9);
-      }
-      skip = (size_t)(close - p) + 1;
-    }
-    size_t need = n + lit + (val ? strlen(val) : 0) + 1;
-    if (need > cap) {
-      char *g = realloc(out, need);
-      if (g == NULL) {
-        free(out);
-        return -ENOMEM;
-      }
-      out = g;
-      cap = need;
-    }
-    memcpy(out + n, p, lit);
-    n += lit;
-    if (val != NULL) {
-      memcpy(out + n, val, strlen(val));
-      n += strlen(val);
-    }
-    p += skip;
-  }
-  out[n] = '\0';
-  *ret = out;
-  return 0;
-}
-
 /* ---- field readers ---- */
 
 typedef struct parser {
@@ -231,7 +180,7 @@ static int read_str(parser *ps, json_t *o, const char *camel, const char *snake,
   if (*t == '\0') return 0; /* proto3: empty is unset */
   size_t max = strcmp(field, "spark.sql") == 0 ? MU_SPARK_MAX_SQL : MU_SPARK_MAX_STRING;
   if (strlen(t) > max) return bad(ps->errbuf, "%s: longer than %zu bytes", field, max);
-  if (subst) return substitute(ps->secrets, t, field, ret, ps->errbuf);
+  if (subst) return muster_secret_refs_substitute(ps->secrets, t, field, ret, ps->errbuf);
   return (*ret = strdup(t)) ? 0 : -ENOMEM;
 }
 
@@ -252,7 +201,7 @@ static int read_list(parser *ps, json_t *o, const char *camel, const char *snake
     if (!json_is_string(e)) return bad(ps->errbuf, "%s: must be a string", f);
     const char *t = json_string_value(e);
     if (strlen(t) > MU_SPARK_MAX_STRING) return bad(ps->errbuf, "%s: longer than %d bytes", f, MU_SPARK_MAX_STRING);
-    int rc = subst ? substitute(ps->secrets, t, f, &ret->items[ret->n], ps->errbuf)
+    int rc = subst ? muster_secret_refs_substitute(ps->secrets, t, f, &ret->items[ret->n], ps->errbuf)
                    : ((ret->items[ret->n] = strdup(t)) ? 0 : -ENOMEM);
     if (rc != 0) return rc;
     ret->n++;
@@ -541,7 +490,7 @@ static int read_conf(parser *ps, json_t *o, mu_spark_spec *s) {
     else if (json_is_integer(val) || json_is_boolean(val) || json_is_real(val)) text = json_dumps(val, JSON_ENCODE_ANY);
     else return bad(ps->errbuf, "%s: must be a string", f);
     if (text == NULL) return -ENOMEM;
-    int rc = substitute(ps->secrets, text, f, &s->conf[s->n_conf].value, ps->errbuf);
+    int rc = muster_secret_refs_substitute(ps->secrets, text, f, &s->conf[s->n_conf].value, ps->errbuf);
     free(text);
     if (rc != 0) return rc;
     if ((s->conf[s->n_conf].key = strdup(key)) == NULL) return -ENOMEM;
