@@ -128,8 +128,8 @@ static void on_bytes(void *arg, uint64_t n) {
 
 typedef struct fetch {
   const char *root;
-  const mu_descriptor *todo[MU_MANIFEST_MAX_LAYERS + 1];
-  size_t n_todo, next;
+  const mu_descriptor *to_fetch[MU_MANIFEST_MAX_LAYERS + 1];
+  size_t n_to_fetch, next;
   int slots;                    /* store-wide cap */
   pthread_mutex_t mu;
   progress *prog;
@@ -174,7 +174,7 @@ static void *fetch_worker(void *arg) {
   for (;;) {
     pthread_mutex_lock(&f->mu);
     if (reg == NULL) reg = mu_registry_clone(f->base); /* after the lock: the base token is current */
-    const mu_descriptor *d = f->rc == 0 && f->next < f->n_todo ? f->todo[f->next++] : NULL;
+    const mu_descriptor *d = f->rc == 0 && f->next < f->n_to_fetch ? f->to_fetch[f->next++] : NULL;
     int index = (int)f->next;
     pthread_mutex_unlock(&f->mu);
     if (d == NULL || reg == NULL) break;
@@ -225,14 +225,14 @@ static int fetch_blobs(const char *root, mu_registry *reg, const mu_manifest *m,
       rc = mu_err_set(err, MU_ENOENT, "blob %s is not in the store and pull_policy is never", m->layers[i].digest);
       goto done;
     }
-    f->todo[f->n_todo++] = &m->layers[i];
+    f->to_fetch[f->n_to_fetch++] = &m->layers[i];
     prog->total += (uint64_t)m->layers[i].size;
   }
-  if (f->n_todo == 0) goto done;
-  snprintf(prog->phase, sizeof prog->phase, "%zu layers", f->n_todo);
+  if (f->n_to_fetch == 0) goto done;
+  snprintf(prog->phase, sizeof prog->phase, "%zu layers", f->n_to_fetch);
   mu_registry_global_init(); /* before threads: libcurl's global init is not thread-safe */
   int n = opts->parallel > 0 ? opts->parallel : 3;
-  if ((size_t)n > f->n_todo) n = (int)f->n_todo;
+  if ((size_t)n > f->n_to_fetch) n = (int)f->n_to_fetch;
   pthread_t th[16];
   if (n > 16) n = 16;
   int started = 0;
