@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/base/regex_size.h"
+
 typedef struct host_lines {
   char *host;
   char **lines;          /* "TASK: line" */
@@ -28,6 +30,11 @@ struct mu_logs_grep {
 int mu_logs_grep_new(const char *regex, const char *hosts, mu_logs_grep **ret, mu_err *err) {
   mu_logs_grep *g = calloc(1, sizeof *g);
   if (g == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
+  char size_why[160];
+  if (mu_regex_check_size(regex, MU_REGEX_MAX_UNITS, size_why, sizeof size_why) != 0) {
+    free(g);
+    return mu_err_set(err, MU_EINVAL, "--grep '%s': regular expression %s", regex, size_why);
+  }
   int rc = regcomp(&g->re, regex, REG_EXTENDED | REG_NOSUB);
   if (rc != 0) {
     char why[200];

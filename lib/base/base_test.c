@@ -12,6 +12,7 @@
 
 #include "lib/base/err.h"
 #include "lib/base/log.h"
+#include "lib/base/regex_size.h"
 #include "lib/base/trace.h"
 
 static void trace_ids(void **state) {
@@ -67,11 +68,38 @@ static void json_lines(void **state) {
   assert_non_null(strstr(buf, "\"level\":\"warn\",\"component\":\"conn\",\"msg\":\"no job here\"}\n"));
 }
 
+/* Patterns people write pass; nested bounded repetitions that glibc would expand into
+ * millions of nodes are refused before regcomp() sees them. */
+static void regex_sizes(void **state) {
+  (void)state;
+  char why[160];
+  static const char *const ok[] = {
+      "^2\\.", "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+      "([0-9]{1,3}\\.){3}[0-9]{1,3}", "(ok|OK)+$", "a{,", "[]{}]{20}", "[[:alpha:]]{100}", ")", "((a)", "x{1000}",
+  };
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+    why[0] = '\0';
+    assert_int_equal(mu_regex_check_size(ok[i], MU_REGEX_MAX_UNITS, why, sizeof why), 0);
+  }
+  static const char *const big[] = {"(a{1000}){1000}", "((a{30}){30}){30}", "a{32767}{32767}", "(((((x+)+)+)+)+){999}",
+                                    "((((((((((((((((a{9}){9}){9}){9}){9}){9}){9}){9})))))))))"};
+  for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
+    why[0] = '\0';
+    assert_int_equal(mu_regex_check_size(big[i], MU_REGEX_MAX_UNITS, why, sizeof why), -1);
+    assert_non_null(strstr(why, "too large"));
+  }
+  char deep[200] = "";
+  for (int i = 0; i < 70; i++) strcat(deep, "(");
+  assert_int_equal(mu_regex_check_size(deep, MU_REGEX_MAX_UNITS, why, sizeof why), -1);
+  assert_non_null(strstr(why, "nested more than 64"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(trace_ids),
       cmocka_unit_test(job_ids_in_text),
       cmocka_unit_test(json_lines),
+      cmocka_unit_test(regex_sizes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/base/regex_size.h"
 #include "jpath.h"
 #include "muster_plugin.h"
 #include "secret_refs.h"
@@ -474,6 +475,8 @@ static int parse_expect(parser *ps, json_t *h, mu_http_spec *s) {
   for (size_t i = 0; i < s->n_json_matches; i++) {
     if (mu_jpath_check(s->json_matches[i].key, why, sizeof why) != 0)
       return bad(ps->errbuf, "http.expect.json_matches: bad JSON path \"%s\": %s", s->json_matches[i].key, why);
+    if (mu_regex_check_size(s->json_matches[i].value, MU_REGEX_MAX_UNITS, why, sizeof why) != 0)
+      return bad(ps->errbuf, "http.expect.json_matches.%s: regular expression %s", s->json_matches[i].key, why);
     regex_t re;
     int rrc = regcomp(&re, s->json_matches[i].value, REG_EXTENDED | REG_NOSUB);
     if (rrc != 0) {

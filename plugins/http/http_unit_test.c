@@ -77,6 +77,7 @@ static void test_validation_names_the_field(void **state) {
   refused("{\"url\":\"http://h/\",\"extract\":{\"bad key!\":\"$.a\"}}", "http.extract: bad param name");
   refused("{\"url\":\"http://h/\",\"expect\":{\"jsonEquals\":{\"a.b\":\"1\"}}}", "http.expect.json_equals: bad JSON path \"a.b\"");
   refused("{\"url\":\"http://h/\",\"expect\":{\"json_matches\":{\"$.a\":\"(\"}}}", "bad regular expression");
+  refused("{\"url\":\"http://h/\",\"expect\":{\"json_matches\":{\"$.a\":\"(a{999}){999}\"}}}", "too large once its repetitions");
   refused("{\"url\":\"http://h/\",\"expect\":{\"status\":[99]}}", "http.expect.status[0]: must be a number from 100 to 599");
   refused("{\"url\":\"http://h/\",\"expect\":{\"statusRanges\":[{\"from\":300,\"to\":200}]}}", "http.expect.status_ranges[0]");
   refused("{\"url\":\"http://h/\",\"expect\":{\"bogus\":1}}", "http.expect.bogus: unknown field");
