@@ -81,7 +81,7 @@ static void regex_sizes(void **state) {
     why[0] = '\0';
     assert_int_equal(mu_regex_check_size(ok[i], MU_REGEX_MAX_UNITS, why, sizeof why), 0);
   }
-  static const char *const big[] = {"(a{1000}){1000}", "((a{30}){30}){30}", "a{32767}{32767}", "(((((x+)+)+)+)+){999}",
+  static const char *const big[] = {"(a{1000}){1000}", "((a{30}){30}){30}", "a{32767}{32767}", "(((((x+)+)+)+)+){999}", "((a{00}){99}){99}", "(a?){5000}",
                                     "((((((((((((((((a{9}){9}){9}){9}){9}){9}){9}){9})))))))))"};
   for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
     why[0] = '\0';
