@@ -22,6 +22,7 @@ struct mu_presence;   /* presence.h */
 struct mu_gateway;    /* gateway.h */
 struct mu_task_logs;  /* task_logs.h */
 struct mu_bundles;    /* bundles.h */
+struct mu_agent_gc;   /* agent_gc.h */
 struct mu_bundles_config;
 
 typedef struct mu_daemon {
@@ -46,6 +47,7 @@ typedef struct mu_daemon {
   struct mu_presence *presence;  /* presence keys */
   struct mu_gateway *gateway;    /* agent streams */
   struct mu_task_logs *logs;     /* TaskLogs calls */
+  struct mu_agent_gc *agent_gc;  /* forgetting agents: agents rm, agent_gc_after */
 
   /* bundles (bundles.h) */
   struct mu_bundles_config *bundle_cfg; /* main's */
