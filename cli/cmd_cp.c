@@ -313,7 +313,7 @@ static int copy_to_hosts(const mu_cli_opts *opts, cp_args *a) {
   protobuf_c_message_free_unpacked(&bi->base, NULL);
   char *command[] = {"sh", "-c", (char *)copy_script, "muster-cp", a->paths[a->n_paths - 1]};
   char job_id[128];
-  status = run_job(opts, a, command, 5, ref, 0, job_id, sizeof job_id);
+  status = run_job(opts, a, command, 5, ref, opts->quiet, job_id, sizeof job_id);
   delete_bundle(opts, ref);
 out:
   free(data);
