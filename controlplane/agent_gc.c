@@ -31,19 +31,8 @@ static void remove_agent(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   mu_daemon *d = ud;
   const Muster__V1__RemoveAgentRequest *req = (const Muster__V1__RemoveAgentRequest *)req_msg;
   (void)md;
-  if (mu_cluster_check_write(d, call) != 0) return;
-  mu_agent *a = mu_registry_find(&d->registry, req->agent_id);
-  if (a == NULL) {
-    mu_pb_fail(call, MU_RPC_NOT_FOUND, "agent '%s' is not known", req->agent_id);
-    return;
-  }
-  mu_err err = {0};
-  char *ids[1] = {a->id};
-  if (mu_authz_check_targets(d, mu_authz_caller(call), ids, 1, &err) != 0) {
-    mu_audit_record(d, call, "agent.remove", a->id, MU_AUDIT_DENIED, err.msg, NULL);
-    mu_pb_fail(call, MU_RPC_PERMISSION_DENIED, "%s", err.msg);
-    return;
-  }
+  mu_agent *a = mu_admin_agent_for_write(d, call, req->agent_id, "agent.remove");
+  if (a == NULL) return;
   if (a->session != NULL && !req->force) {
     char why[400];
     snprintf(why, sizeof why,

@@ -80,6 +80,11 @@ int mu_sched_plan(mu_daemon *d, Muster__V1__JobSpec *spec, const struct mu_calle
 
 /* admin.c: muster.v1.Admin */
 int mu_admin_register(mu_daemon *d, mu_err *err);
+/* The agent a mutating admin call names, once this member may write (else the call is
+ * answered with the leader), the agent is known (else NOT_FOUND) and the caller may act on it
+ * (else PERMISSION_DENIED, audited as action). NULL when the call was answered here. */
+mu_agent *mu_admin_agent_for_write(mu_daemon *d, mu_rpc_call *call, const char *agent_id,
+                                   const char *action);
 
 /* metrics.c: /metrics and /healthz when cfg.metrics_listen is set (else nothing). */
 int mu_metrics_start(mu_daemon *d, mu_err *err);
