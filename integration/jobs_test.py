@@ -645,6 +645,9 @@ def test_dead_host_is_unreachable(c):
     rc, out, _ = c.cli("run", "--hosts", "web-[1-2]", "--wait", "300ms", "--skip-unreachable",
                        "--", "true", check=False)
     assert rc == 0 and "2 targets: 1 succeeded, 1 skipped" in out and "skipped: web-1" in out, out
+    rc, out, _ = c.cli("run", "--dry-run", "--hosts", "web-[1-2]", "--skip-unreachable", "--",
+                       "true")
+    assert rc == 0 and "disconnected now: web-1 (skipped unless it reconnects" in out, out
     # ... and from a job file (rollout.skip_unreachable), or submit's flag
     spec = os.path.join(c.workdir, "skip.yaml")
     with open(spec, "w") as f:
