@@ -25,6 +25,17 @@ void mu_agent_forget(mu_daemon *d, mu_agent *a, const char *why) {
   mu_registry_remove(&d->registry, a);
 }
 
+void mu_agent_gc_on_record(mu_daemon *d, const char *rel_key, const char *value) {
+  char id[300];
+  int n = 0;
+  if (value != NULL || d->cluster->role != MU_ROLE_FOLLOWER ||
+      sscanf(rel_key, "agents/%299[^/]%n", id, &n) != 1 || rel_key[n] != '\0')
+    return;
+  mu_agent *a = mu_registry_find(&d->registry, id);
+  if (a != NULL && a->session == NULL)
+    mu_agent_forget(d, a, "the leader forgot it (agents/ record deleted)");
+}
+
 /* RemoveAgent: forgets an agent; a connected one only with force, which ends its stream. */
 static void remove_agent(mu_rpc_call *call, const ProtobufCMessage *req_msg,
                          const mu_rpc_metadata *md, void *ud) {

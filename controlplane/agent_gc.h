@@ -35,4 +35,8 @@ void mu_agent_gc_sweep(struct mu_daemon *d);
  * it leaves the registry and is freed. why is logged. */
 void mu_agent_forget(struct mu_daemon *d, mu_agent *a, const char *why);
 
+/* Cluster event (events.h) record: agents/<id> deleted, seen by a follower, forgets the agent
+ * (the leader forgot it; a follower holds no stream of its own). */
+void mu_agent_gc_on_record(struct mu_daemon *d, const char *rel_key, const char *value);
+
 #endif

@@ -9,7 +9,6 @@
 
 #include "controlplane/persist.h"
 
-#include "controlplane/agent_gc.h"
 #include "controlplane/cluster.h"
 #include "controlplane/daemon.h"
 #include "controlplane/presence.h"
@@ -715,13 +714,6 @@ void mu_persist_apply_delete(mu_daemon *d, const char *rel) {
   }
   if (strncmp(rel, "secrets/", 8) == 0) {
     mu_secrets_apply(d, rel + 8, NULL, 0);
-    return;
-  }
-  if (sscanf(rel, "agents/%299[^/]%n", id, &n) == 1 && rel[n] == '\0') {
-    /* the leader forgot it (it forgets its own at once); a stream here knows better */
-    mu_agent *a = mu_registry_find(&d->registry, id);
-    if (d->cluster->role == MU_ROLE_FOLLOWER && a != NULL && a->session == NULL)
-      mu_agent_forget(d, a, "the leader forgot it (agents/ record deleted)");
     return;
   }
   if (sscanf(rel, "jobs/%299[^/]%n", id, &n) != 1 || rel[n] != '\0') return;

@@ -57,7 +57,7 @@ void mu_persist_submit(struct mu_daemon *d, mu_job *job, mu_rpc_call *call);
  * skipped. */
 void mu_persist_apply(struct mu_daemon *d, const char *rel_key, const char *value, size_t len,
                       int leading);
-/* A deleted key; agents/<id> on a follower forgets the agent (agent_gc.h). */
+/* A deleted key (agents/<id> is agent_gc.c's: it listens to the records itself). */
 void mu_persist_apply_delete(struct mu_daemon *d, const char *rel_key);
 /* Recounts jobs whose host states changed through mu_persist_apply. */
 void mu_persist_settle(struct mu_daemon *d);

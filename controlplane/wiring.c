@@ -240,6 +240,12 @@ static void gateway_elsewhere(void *ud, const char *address) {
   mu_gateway_on_leader_elsewhere(ud, address);
 }
 
+static void agent_gc_record(void *ud, const char *rel, const char *value, size_t len,
+                            int leading) {
+  (void)len, (void)leading;
+  mu_agent_gc_on_record(ud, rel, value);
+}
+
 static void bundles_record(void *ud, const char *rel, const char *value, size_t len, int leading) {
   (void)leading;
   if (strncmp(rel, "bundles/", 8) == 0) mu_bundles_apply_event(ud, rel, value, len, value != NULL);
@@ -274,6 +280,7 @@ static void subscribe(mu_daemon *d) {
        .deposed = gateway_deposed,
        .leader_elsewhere = gateway_elsewhere},
       {.ud = d, .record = bundles_record},
+      {.ud = d, .record = agent_gc_record},
   };
   for (size_t i = 0; i < sizeof agent / sizeof agent[0]; i++)
     mu_events_on_agent(&d->events, &agent[i], &err); /* a fixed number: cannot overflow */
