@@ -30,11 +30,64 @@ const char *mu_cli_ago(int64_t then_ms, char *buf, size_t size) {
 
 static const char agents_usage[] =
     "usage: muster agents [-t SELECTOR] [--state connected|disconnected|draining] [-o json]\n"
+    "       muster agents rm [--force] ID...\n"
     "\n"
     "Lists the agents the control plane knows: id, state, labels, task types, last heartbeat,\n"
     "load and running tasks. A connected agent that serves no task type shows as degraded.\n"
     "-t filters by labels and built-in facts (\"role=web,dc=eu*,!canary,cpus>=8\"; facts: os,\n"
-    "kernel, arch, hostname, cpus, mem_gib, distro, distro_version).\n";
+    "kernel, arch, hostname, cpus, mem_gib, distro, distro_version). -q prints ids only.\n"
+    "rm forgets agents (a dead host): refused while one is connected unless --force, which\n"
+    "ends its stream first (an agent still running reconnects and is registered again).\n"
+    "musterd also forgets agents disconnected longer than agent_gc_after (default 7d).\n";
+
+/* `muster agents rm [--force] ID...`: RemoveAgent for each; exit 1 if any was refused. */
+static int agents_rm(const mu_cli_opts *opts, int argc, char **argv) {
+  int force = 0, n = 0, failed = 0;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--force") == 0 || strcmp(argv[i], "-f") == 0) {
+      force = 1;
+    } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+      fputs(agents_usage, stdout);
+      return 0;
+    } else if (argv[i][0] == '-') {
+      fprintf(stderr, "muster agents rm: unknown option '%s'\n%s", argv[i], agents_usage);
+      return 2;
+    } else {
+      n++;
+    }
+  }
+  if (n == 0) {
+    fprintf(stderr, "muster agents rm: give at least one agent ID\n%s", agents_usage);
+    return 2;
+  }
+  for (int i = 1; i < argc; i++) {
+    if (argv[i][0] == '-') continue;
+    Muster__V1__RemoveAgentRequest req = MUSTER__V1__REMOVE_AGENT_REQUEST__INIT;
+    req.agent_id = argv[i];
+    req.force = force;
+    ProtobufCMessage *reply = NULL;
+    mu_err err = {0};
+    if (mu_cli_unary(opts, "/muster.v1.Admin/RemoveAgent", &req.base,
+                     &muster__v1__remove_agent_response__descriptor, &reply, &err) != 0) {
+      fprintf(stderr, "muster agents rm: %s\n", err.msg);
+      failed = 1;
+      continue;
+    }
+    const Muster__V1__RemoveAgentResponse *r = (const Muster__V1__RemoveAgentResponse *)reply;
+    if (opts->json) {
+      json_t *o = json_object();
+      json_object_set_new(o, "agentId", json_string(argv[i]));
+      json_object_set_new(o, "removed", json_true());
+      json_object_set_new(o, "disconnected", json_boolean(r->disconnected));
+      mu_cli_json_emit("removed", o);
+    } else if (!opts->quiet) {
+      printf("%s: removed%s\n", argv[i],
+             r->disconnected ? " (its stream was ended)" : "");
+    }
+    protobuf_c_message_free_unpacked(reply, NULL);
+  }
+  return failed;
+}
 
 static const char *state_name(Muster__V1__AgentState s) {
   switch (s) {
@@ -50,6 +103,7 @@ int mu_cmd_agents(const mu_cli_opts *opts, int argc, char **argv) {
                                      {"state", required_argument, NULL, 's'},
                                      {"help", no_argument, NULL, 'h'},
                                      {NULL, 0, NULL, 0}};
+  if (argc > 1 && strcmp(argv[1], "rm") == 0) return agents_rm(opts, argc - 1, argv + 1);
   Muster__V1__ListAgentsRequest req = MUSTER__V1__LIST_AGENTS_REQUEST__INIT;
   int c;
   optind = 1;
@@ -94,6 +148,8 @@ int mu_cmd_agents(const mu_cli_opts *opts, int argc, char **argv) {
   if (opts->json) {
     for (size_t i = 0; i < reply->n_agents && rc == 0; i++)
       rc = mu_cli_print_json(&reply->agents[i]->base);
+  } else if (opts->quiet) { /* ids only, for scripts: muster agents -q --state disconnected */
+    for (size_t i = 0; i < reply->n_agents; i++) printf("%s\n", reply->agents[i]->agent_id);
   } else {
     printf("%-24s %-13s %-32s %-20s %-10s %6s %5s\n", "ID", "STATE", "LABELS", "TYPES",
            "LAST SEEN", "LOAD", "TASKS");
@@ -166,7 +222,7 @@ int mu_cmd_drain(const mu_cli_opts *opts, int argc, char **argv) {
   Muster__V1__DrainAgentResponse *r = (Muster__V1__DrainAgentResponse *)reply;
   if (opts->json)
     mu_cli_print_json(reply);
-  else
+  else if (!opts->quiet)
     printf("%s: %s%s\n", req.agent_id, state_name(r->state),
            req.undrain ? "" : " (running tasks finish; no new ones start)");
   protobuf_c_message_free_unpacked(reply, NULL);
@@ -176,7 +232,8 @@ int mu_cmd_drain(const mu_cli_opts *opts, int argc, char **argv) {
 static const char cluster_usage[] =
     "usage: muster cluster [-o json]\n"
     "\n"
-    "Shows the control plane: version, leader, members, etcd health and agent counts.\n";
+    "Shows the control plane: version, leader, members, etcd health and agent counts.\n"
+    "-q prints the leader's address only.\n";
 
 int mu_cmd_cluster(const mu_cli_opts *opts, int argc, char **argv) {
   if (argc > 1) {
@@ -199,6 +256,8 @@ int mu_cmd_cluster(const mu_cli_opts *opts, int argc, char **argv) {
   int rc = 0;
   if (opts->json) {
     rc = mu_cli_print_json(reply_msg);
+  } else if (opts->quiet) { /* the leader's address alone ("" line when none is known) */
+    printf("%s\n", c->leader_address);
   } else {
     char ago[32];
     printf("version:   %s\n", c->version);

@@ -30,8 +30,9 @@ static void who_of(const Muster__V1__AuditCaller *c, char *buf, size_t size) {
   }
 }
 
-static void print_table(const Muster__V1__ListAuditResponse *r) {
-  printf("%-19s  %-24s  %-20s  %-32s  %s\n", "TIME", "WHO", "ACTION", "TARGET", "OUTCOME");
+static void print_table(const Muster__V1__ListAuditResponse *r, int header) {
+  if (header)
+    printf("%-19s  %-24s  %-20s  %-32s  %s\n", "TIME", "WHO", "ACTION", "TARGET", "OUTCOME");
   for (size_t i = 0; i < r->n_records; i++) {
     const Muster__V1__AuditRecord *a = r->records[i];
     char when[32] = "-", who[200];
@@ -96,9 +97,9 @@ int mu_cmd_audit(const mu_cli_opts *opts, int argc, char **argv) {
   if (opts->json) {
     for (size_t i = 0; i < r->n_records; i++) mu_cli_print_json(&r->records[i]->base);
   } else {
-    print_table(r);
+    print_table(r, !opts->quiet); /* -q: the rows alone, no hint */
   }
-  if (r->truncated && !opts->json)
+  if (r->truncated && !opts->json && !opts->quiet)
     fprintf(stderr,
             "(more records match: narrow with --since, --who or --action, or raise --limit)\n");
   protobuf_c_message_free_unpacked(reply, NULL);

@@ -155,7 +155,8 @@ static void print_info(const mu_cli_opts *opts, const Muster__V1__BundleInfo *bi
     mu_cli_print_json(&bi->base);
     return;
   }
-  printf("%s %s@%s (%llu bytes, %s)%s\n", bi->already_present ? "already present:" : "pushed",
+  if (!opts->quiet) /* -q: the digest alone */
+    printf("%s %s@%s (%llu bytes, %s)%s\n", bi->already_present ? "already present:" : "pushed",
          bi->name, bi->version, (unsigned long long)bi->size,
          bi->key_id[0] ? bi->key_id : "unsigned", "");
   printf("%s\n", bi->digest);
@@ -285,13 +286,17 @@ int mu_cmd_bundle_ls(const mu_cli_opts *opts, int argc, char **argv) {
     return 1;
   }
   const Muster__V1__ListBundlesResponse *resp = (const Muster__V1__ListBundlesResponse *)reply;
-  if (!opts->json)
+  if (!opts->json && !opts->quiet)
     printf("%-24s %-12s %-20s %10s %-16s %s\n", "NAME", "VERSION", "DIGEST", "SIZE", "KEY",
            "UPLOADED");
   for (size_t i = 0; i < resp->n_bundles; i++) {
     const Muster__V1__BundleInfo *b = resp->bundles[i];
     if (opts->json) {
       mu_cli_print_json(&b->base);
+      continue;
+    }
+    if (opts->quiet) { /* NAME@VERSION only */
+      printf("%s@%s\n", b->name, b->version);
       continue;
     }
     char ago[32];
@@ -326,7 +331,7 @@ int mu_cmd_bundle_rm(const mu_cli_opts *opts, int argc, char **argv) {
   protobuf_c_message_free_unpacked(reply, NULL);
   if (opts->json)
     printf("{\"removed\":\"%s\"}\n", argv[1]);
-  else
+  else if (!opts->quiet)
     printf("removed %s\n", argv[1]);
   return 0;
 }

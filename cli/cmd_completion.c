@@ -154,13 +154,13 @@ static void print_zsh(FILE *out) {
       fprintf(out, "        %s) subs='%s' ;;\n", mu_cli_commands[i].name,
               mu_cli_commands[i].subcommands);
   fputs("      esac\n"
-        "      if [[ -n $subs && $CURRENT -eq 2 ]]; then\n"
+        "      if [[ -n $subs && $CURRENT -eq 2 && $PREFIX != -* ]]; then\n"
         "        compadd -- ${=subs}\n"
         "      elif [[ $cmd == config && $words[2] == use-context ]]; then\n"
         "        _muster_contexts\n"
         "      elif [[ $PREFIX == -* ]]; then\n"
         "        local -a flags\n"
-        "        if [[ -n $subs ]]; then\n"
+        "        if [[ -n $subs && $CURRENT -gt 2 ]]; then\n"
         "          flags=(${(f)\"$(muster $cmd $words[2] --help 2>&1 | grep -oE -- "
         "'--[a-z][a-z0-9-]*' | sort -u)\"})\n"
         "        else\n"

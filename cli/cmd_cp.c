@@ -23,6 +23,7 @@
 
 #include "cli/commands.h"
 #include "cli/cp_extract.h"
+#include "cli/nodeset.h"
 #include "cli/watch.h"
 #include "lib/base/clock.h"
 #include "lib/bundle/keys.h"
@@ -52,8 +53,8 @@ static const char copy_script[] =
 typedef struct cp_args {
   Muster__V1__Target target;
   Muster__V1__Rollout rollout;
-  char *hosts[256];
-  char *hosts_copy;
+  char **hosts;                 /* --hosts expanded (owned) */
+  size_t n_hosts;
   const char *sign_key;
   const char *timeout;
   const char *max_size;
@@ -84,15 +85,14 @@ static int parse_args(int argc, char **argv, cp_args *a) {
       case 't': a->target.selector = optarg; targets++; break;
       case 'a': a->target.all = 1; targets++; break;
       case 'H': {
-        free(a->hosts_copy);
-        a->hosts_copy = strdup(optarg);
-        size_t n = 0;
-        char *save = NULL;
-        for (char *h = strtok_r(a->hosts_copy, ",", &save); h && n < 256;
-             h = strtok_r(NULL, ",", &save))
-          a->hosts[n++] = h;
+        mu_err err = {0};
+        mu_nodeset_names_free(a->hosts, a->n_hosts);
+        a->hosts = NULL;
+        a->n_hosts = 0;
+        if (mu_nodeset_expand(optarg, MU_NODESET_MAX_HOSTS, &a->hosts, &a->n_hosts, &err) != 0)
+          return usage("--hosts: %s", err.msg);
         a->target.hosts = a->hosts;
-        a->target.n_hosts = n;
+        a->target.n_hosts = a->n_hosts;
         targets++;
         break;
       }
@@ -313,7 +313,7 @@ static int copy_to_hosts(const mu_cli_opts *opts, cp_args *a) {
   protobuf_c_message_free_unpacked(&bi->base, NULL);
   char *command[] = {"sh", "-c", (char *)copy_script, "muster-cp", a->paths[a->n_paths - 1]};
   char job_id[128];
-  status = run_job(opts, a, command, 5, ref, 0, job_id, sizeof job_id);
+  status = run_job(opts, a, command, 5, ref, opts->quiet, job_id, sizeof job_id);
   delete_bundle(opts, ref);
 out:
   free(data);
@@ -465,6 +465,6 @@ int mu_cmd_cp(const mu_cli_opts *opts, int argc, char **argv) {
     if (a.sign_key != NULL && a.sign_key[0] == '\0') a.sign_key = NULL;
     rc = a.from_hosts ? copy_from_hosts(opts, &a) : copy_to_hosts(opts, &a);
   }
-  free(a.hosts_copy);
+  mu_nodeset_names_free(a.hosts, a.n_hosts);
   return rc;
 }

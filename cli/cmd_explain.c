@@ -50,7 +50,8 @@ int mu_cmd_explain(const mu_cli_opts *opts, int argc, char **argv) {
     fprintf(stderr, "muster explain: agents unknown (%s)\n", err.msg);
   const Muster__V1__ListAgentsResponse *al = (const Muster__V1__ListAgentsResponse *)agents;
   size_t explained = mu_explain_job((const Muster__V1__Job *)job, al ? al->agents : NULL,
-                                    al ? al->n_agents : 0, pos[1], mu_now_ms(), stdout);
+                                    al ? al->n_agents : 0, pos[1], mu_now_ms(), opts->quiet,
+                                    stdout);
   protobuf_c_message_free_unpacked(job, NULL);
   if (agents != NULL) protobuf_c_message_free_unpacked(agents, NULL);
   return pos[1] != NULL && explained == 0 ? 1 : 0;

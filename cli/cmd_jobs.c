@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/jobfile.h"
+#include "cli/nodeset.h"
 #include "cli/output_json.h"
 #include "cli/output_text.h"
 #include "cli/plan_print.h"
@@ -73,10 +74,10 @@ static int submit_and_watch(const mu_cli_opts *opts, const char *path, const Pro
 }
 
 static const char run_usage[] =
-    "usage: muster run [-t SELECTOR | --all | --hosts H1,H2 | --any SELECTOR]\n"
+    "usage: muster run [-t SELECTOR | --all | --hosts NODESET | --any SELECTOR]\n"
     "                  [--max-concurrency N|P%] [--max-errors N|P%] [--batch N]\n"
     "                  [--timeout DUR] [--retries N] [--env K=V]... [--memory SIZE]\n"
-    "                  [--pids N] [--user NAME] [--wait DUR] [--detach]\n"
+    "                  [--pids N] [--user NAME] [--wait DUR] [--skip-unreachable] [--detach]\n"
     "                  [--type shell|python|http] [--bundle NAME@VERSION|DIGEST]\n"
     MU_WATCH_USAGE
     "                  [--dry-run] [-o json] -- COMMAND [ARGS...]\n"
@@ -86,6 +87,8 @@ static const char run_usage[] =
     "--group: identical results together under a node set; --summary-only: the counts and the\n"
     "hosts that did not succeed). On a terminal a live panel shows progress.\n"
     "--dry-run prints the targets in rollout order, batches and error budget; nothing runs.\n"
+    "--hosts takes ids, globs (* ?) and clush node sets: web[01-05],db1 (brackets are ranges).\n"
+    "--skip-unreachable: targets still disconnected after --wait are skipped, not failures.\n"
     "shell (default): one argument is a command line, several are run directly (no shell).\n"
     "python: -c CODE | -m MODULE | SCRIPT, then ARGS.  http: [METHOD] URL.\n"
     "Exit code 0 only when every target succeeded. Ctrl-C asks whether to cancel or detach.\n";
@@ -102,6 +105,7 @@ int mu_cmd_run(const mu_cli_opts *opts, int argc, char **argv) {
       {"wait", required_argument, NULL, 'w'},     MU_WATCH_LONG_OPTIONS,
       {"detach", no_argument, NULL, 'd'},         {"dry-run", no_argument, NULL, 'n'},
       {"type", required_argument, NULL, 'k'},     {"bundle", required_argument, NULL, 'B'},
+      {"skip-unreachable", no_argument, NULL, 'S'},
       {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
   Muster__V1__RunAdhocRequest req = MUSTER__V1__RUN_ADHOC_REQUEST__INIT;
   Muster__V1__Target target = MUSTER__V1__TARGET__INIT;
@@ -109,11 +113,11 @@ int mu_cmd_run(const mu_cli_opts *opts, int argc, char **argv) {
   Muster__V1__Resources res = MUSTER__V1__RESOURCES__INIT;
   Muster__V1__RunAdhocRequest__EnvEntry env[64];
   Muster__V1__RunAdhocRequest__EnvEntry *env_ptrs[64];
-  char *hosts[256];
+  char **hosts = NULL;
+  size_t n_hosts = 0;
   char pids[16] = "";
   mu_watch_opts w = {0};
   int detach = 0, targets_given = 0, rc = 2;
-  char *hosts_copy = NULL;
   mu_err err = {0};
   int c;
   optind = 1;
@@ -124,18 +128,19 @@ int mu_cmd_run(const mu_cli_opts *opts, int argc, char **argv) {
       case 't': target.selector = optarg; targets_given++; break;
       case 'A': target.all = 1; targets_given++; break;
       case 'y': target.any = optarg; targets_given++; break;
-      case 'H': {
-        free(hosts_copy);
-        hosts_copy = strdup(optarg);
-        target.n_hosts = 0;
-        char *save = NULL;
-        for (char *h = strtok_r(hosts_copy, ",", &save); h && target.n_hosts < 256;
-             h = strtok_r(NULL, ",", &save))
-          hosts[target.n_hosts++] = h;
+      case 'H':
+        mu_nodeset_names_free(hosts, n_hosts);
+        hosts = NULL;
+        n_hosts = 0;
+        if (mu_nodeset_expand(optarg, MU_NODESET_MAX_HOSTS, &hosts, &n_hosts, &err) != 0) {
+          rc = usage_error("run", run_usage, "--hosts: %s", err.msg);
+          goto out;
+        }
         target.hosts = hosts;
+        target.n_hosts = n_hosts;
         targets_given++;
         break;
-      }
+      case 'S': rollout.skip_unreachable = 1; break;
       case 'c': case 'e': {
         uint32_t n, p;
         if (mu_count_or_pct_parse(optarg, &n, &p, &err) != 0) {
@@ -250,27 +255,30 @@ int mu_cmd_run(const mu_cli_opts *opts, int argc, char **argv) {
   w.interactive = isatty(STDIN_FILENO) && isatty(STDERR_FILENO);
   rc = submit_and_watch(opts, "/muster.v1.Admin/RunAdhoc", &req.base, &w, detach, 1, NULL);
 out:
-  free(hosts_copy);
+  mu_nodeset_names_free(hosts, n_hosts);
   return rc;
 }
 
 static const char submit_usage[] =
-    "usage: muster submit FILE [--plan] [--detach] [-o json]\n"
+    "usage: muster submit FILE [--plan] [--detach] [--skip-unreachable] [-o json]\n"
     MU_WATCH_USAGE
     "\n"
     "Submits a job file (YAML or JSON, see docs/job-spec.md; '-' reads stdin) and follows it\n"
     "like `muster run`. --plan (or --dry-run) checks it against the live fleet and prints\n"
-    "the targets in rollout order, batches and error budget; nothing is stored or started.\n";
+    "the targets in rollout order, batches and error budget; nothing is stored or started.\n"
+    "--skip-unreachable sets rollout.skip_unreachable: targets still disconnected after\n"
+    "rollout.disconnected_wait are skipped, not failures.\n";
 
 int mu_cmd_submit(const mu_cli_opts *opts, int argc, char **argv) {
   static const struct option lo[] = {{"detach", no_argument, NULL, 'd'},
                                      {"plan", no_argument, NULL, 'n'},
                                      {"dry-run", no_argument, NULL, 'n'},
+                                     {"skip-unreachable", no_argument, NULL, 'S'},
                                      MU_WATCH_LONG_OPTIONS,
                                      {"help", no_argument, NULL, 'h'},
                                      {NULL, 0, NULL, 0}};
   mu_watch_opts w = {0};
-  int detach = 0, dry_run = 0, c;
+  int detach = 0, dry_run = 0, skip_unreachable = 0, c;
   mu_err oerr = {0};
   optind = 1;
   opterr = 0;
@@ -278,6 +286,7 @@ int mu_cmd_submit(const mu_cli_opts *opts, int argc, char **argv) {
     int used;
     if (c == 'd') detach = 1;
     else if (c == 'n') dry_run = 1;
+    else if (c == 'S') skip_unreachable = 1;
     else if (c == 'h') {
       fputs(submit_usage, stdout);
       return 0;
@@ -292,6 +301,16 @@ int mu_cmd_submit(const mu_cli_opts *opts, int argc, char **argv) {
   if (mu_jobfile_load(argv[optind], &spec, &err) != 0) {
     fprintf(stderr, "muster submit: %s\n", err.msg);
     return 2;
+  }
+  if (skip_unreachable) { /* over the file's rollout.skip_unreachable */
+    if (spec->rollout == NULL && (spec->rollout = malloc(sizeof *spec->rollout)) != NULL)
+      muster__v1__rollout__init(spec->rollout); /* freed with the spec */
+    if (spec->rollout == NULL) {
+      fprintf(stderr, "muster submit: out of memory\n");
+      protobuf_c_message_free_unpacked(&spec->base, NULL);
+      return 1;
+    }
+    spec->rollout->skip_unreachable = 1;
   }
   Muster__V1__SubmitJobRequest req = MUSTER__V1__SUBMIT_JOB_REQUEST__INIT;
   req.spec = spec;
@@ -385,7 +404,7 @@ int mu_cmd_status(const mu_cli_opts *opts, int argc, char **argv) {
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
       puts("usage: muster status JOB\n\nShows a job, its targets by state, and every task run: "
            "state, exit code, attempt, duration.\n-o json: one line for the job, then one per "
-           "task run.");
+           "task run. -q: the job's state word only (succeeded, failed, running, ...).");
       return 0;
     }
     fprintf(stderr, "usage: muster status JOB\n");
@@ -403,6 +422,8 @@ int mu_cmd_status(const mu_cli_opts *opts, int argc, char **argv) {
     for (size_t i = 0; i < n_tasks; i++) mu_cli_json_message("task", &tasks[i]->base);
     job->n_tasks = n_tasks;
     job->tasks = tasks;
+  } else if (opts->quiet) { /* the job's state alone: succeeded, failed, running, ... */
+    printf("%s\n", mu_job_state_word(job->state));
   } else {
     char ago[32], counts[256];
     printf("job %s '%s': %s, %s; created %s\n", job->id, job->spec ? job->spec->name : "",
@@ -453,7 +474,7 @@ int mu_cmd_cancel(const mu_cli_opts *opts, int argc, char **argv) {
     json_object_set_new(o, "jobId", json_string(argv[1]));
     json_object_set_new(o, "cancelledTargets", json_integer(r->cancelled_tasks));
     mu_cli_json_emit("cancel", o);
-  } else {
+  } else if (!opts->quiet) {
     printf("job %s: cancelling %s\n", argv[1],
            mu_plural(r->cancelled_tasks, "target", tn, sizeof tn));
   }
@@ -466,7 +487,7 @@ int mu_cmd_jobs(const mu_cli_opts *opts, int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
       puts("usage: muster jobs [--state running|succeeded|failed|cancelled] [--limit N]\n\n"
-           "Lists jobs, newest first.");
+           "Lists jobs, newest first. -q prints job ids only.");
       return 0;
     } else if (strcmp(argv[i], "--state") == 0 && i + 1 < argc) {
       char name[64];
@@ -494,9 +515,10 @@ int mu_cmd_jobs(const mu_cli_opts *opts, int argc, char **argv) {
     return 1;
   }
   Muster__V1__ListJobsResponse *r = (Muster__V1__ListJobsResponse *)reply;
-  if (!opts->json)
-    printf("%-24s %-24s %-10s %7s %7s %9s %6s %9s %11s  %s\n", "ID", "NAME", "STATE", "TARGETS",
-           "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "UNREACHABLE", "CREATED");
+  if (!opts->json && !opts->quiet)
+    printf("%-24s %-24s %-10s %7s %7s %9s %6s %9s %11s %7s  %s\n", "ID", "NAME", "STATE",
+           "TARGETS", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "UNREACHABLE", "SKIPPED",
+           "CREATED");
   for (size_t i = 0; i < r->n_jobs; i++) {
     const Muster__V1__Job *j = r->jobs[i];
     char ago[32];
@@ -504,10 +526,12 @@ int mu_cmd_jobs(const mu_cli_opts *opts, int argc, char **argv) {
     if (j->counts != NULL) c = *j->counts;
     if (opts->json)
       mu_cli_json_message("job", &j->base);
+    else if (opts->quiet) /* ids only */
+      printf("%s\n", j->id);
     else
-      printf("%-24s %-24.24s %-10s %7u %7u %9u %6u %9u %11u  %s\n", j->id,
+      printf("%-24s %-24.24s %-10s %7u %7u %9u %6u %9u %11u %7u  %s\n", j->id,
              j->spec ? j->spec->name : "", mu_job_state_word(j->state), j->targets, c.running,
-             c.succeeded, c.failed, c.cancelled, c.unreachable,
+             c.succeeded, c.failed, c.cancelled, c.unreachable, c.skipped,
              mu_cli_ago(j->created_at_ms, ago, sizeof ago));
   }
   protobuf_c_message_free_unpacked(reply, NULL);

@@ -139,12 +139,12 @@ static int on_log(void *ud, const uint8_t *data, size_t len) {
   }
   if (lc->gap != NULL) ls->gaps++;
   if (lc->note[0] != '\0' && !ls->opts->json) {
-    /* a note from the control plane (where the output comes from, what is missing) */
-    if (ls->prefix) {
+    /* a note from the control plane (where the output comes from, what is missing); -q: none */
+    if (ls->prefix && !ls->opts->quiet) {
       logs_flush_partial(ls);
       out_write(ls);
     }
-    put_err("muster logs: note: %s\n", lc->note);
+    if (!ls->opts->quiet) put_err("muster logs: note: %s\n", lc->note);
   } else if (ls->grep != NULL && lc->output != NULL) {
     mu_logs_grep_feed(ls->grep, lc->task_id, (const char *)lc->output->data.data,
                       lc->output->data.len);

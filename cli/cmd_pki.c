@@ -181,7 +181,7 @@ static int pki_init(const mu_cli_opts *opts, int argc, char **argv) {
     print_json("ca", json_pack("{s:s+, s:s+, s:s, s:s, s:s}", "cert", dir, "/ca.crt", "key", dir,
                          "/ca.key", "subject", info.cn, "serial", info.serial_hex, "not_after",
                          until));
-  } else {
+  } else if (!opts->quiet) {
     printf("wrote %s/ca.crt, %s/ca.key (0600)\nCA '%s', valid until %s\n", dir, dir, info.cn,
            until);
   }
@@ -238,7 +238,7 @@ static int pki_issue(const mu_cli_opts *opts, int argc, char **argv) {
     print_json("certificate", json_pack("{s:s+, s:s+, s:s, s:s, s:s, s:o, s:s, s:s}", "cert", o.out, ".crt", "key",
                          o.out, ".key", "cert_kind", info.kind, "name", info.name, "role", info.role,
                          "sans", sans_array(&info), "serial", info.serial_hex, "not_after", until));
-  } else {
+  } else if (!opts->quiet) {
     printf("wrote %s.crt, %s.key (0600)\n%s '%s'%s%s, serial %s, valid until %s\n", o.out, o.out,
            info.kind, info.name, info.role[0] != '\0' ? ", role " : "", info.role, info.serial_hex,
            until);
@@ -295,7 +295,7 @@ static int pki_crl(const mu_cli_opts *opts, int argc, char **argv) {
     print_json("crl", json_pack("{s:s, s:s?, s:I, s:I, s:s}", "crl", crl_path, "revoked",
                          revoke != NULL ? serial : NULL, "number", (json_int_t)set->number,
                          "entries", (json_int_t)set->n, "next_update", next));
-  } else {
+  } else if (!opts->quiet) {
     if (revoke != NULL) printf("revoked %s (serial %s)\n", revoke, serial);
     printf("wrote %s (CRL number %lld, %zu revoked, next update %s)\n", crl_path,
            (long long)set->number, set->n, next);

@@ -137,7 +137,7 @@ static int secret_set(const mu_cli_opts *opts, int argc, char **argv) {
       const Muster__V1__SetSecretResponse *r = (const Muster__V1__SetSecretResponse *)reply;
       if (opts->json)
         mu_cli_print_json(reply);
-      else
+      else if (!opts->quiet)
         printf("secret %s: version %llu\n", r->name, (unsigned long long)r->version);
       protobuf_c_message_free_unpacked(reply, NULL);
     }
@@ -160,6 +160,8 @@ static int secret_ls(const mu_cli_opts *opts, int argc, char **argv) {
   const Muster__V1__ListSecretsResponse *r = (const Muster__V1__ListSecretsResponse *)reply;
   if (opts->json) {
     for (size_t i = 0; i < r->n_secrets; i++) mu_cli_print_json(&r->secrets[i]->base);
+  } else if (opts->quiet) { /* names only */
+    for (size_t i = 0; i < r->n_secrets; i++) printf("%s\n", r->secrets[i]->name);
   } else {
     printf("%-28s %7s %-24s %-10s %-30s %s\n", "NAME", "VERSION", "SCOPE", "UPDATED", "BY", "KEY");
     for (size_t i = 0; i < r->n_secrets; i++) {
@@ -189,7 +191,7 @@ static int secret_rm(const mu_cli_opts *opts, int argc, char **argv) {
   const Muster__V1__DeleteSecretResponse *r = (const Muster__V1__DeleteSecretResponse *)reply;
   if (opts->json)
     mu_cli_print_json(reply);
-  else
+  else if (!opts->quiet)
     printf("deleted secret %s (version %llu)\n", r->name, (unsigned long long)r->version);
   protobuf_c_message_free_unpacked(reply, NULL);
   return 0;
@@ -213,7 +215,7 @@ static int secret_rotate(const mu_cli_opts *opts, int argc, char **argv) {
   const Muster__V1__RotateSecretKeyResponse *r = (const Muster__V1__RotateSecretKeyResponse *)reply;
   if (opts->json)
     mu_cli_print_json(reply);
-  else
+  else if (!opts->quiet)
     printf("secret key rotated: key id %s -> %s, %u secrets re-encrypted\n", r->old_key_id,
            r->new_key_id, r->reencrypted);
   protobuf_c_message_free_unpacked(reply, NULL);

@@ -93,12 +93,14 @@ static int token_create(const mu_cli_opts *opts, int argc, char **argv) {
   } else {
     char exp[32];
     /* the token alone on stdout (TOKEN=$(muster token create ...)); the notes on stderr */
-    fprintf(stderr, "token %s created: id %s, role %s%s%s%s%s, expires %s\n", req.name, r->id,
+    if (!opts->quiet)
+      fprintf(stderr, "token %s created: id %s, role %s%s%s%s%s, expires %s\n", req.name, r->id,
             i ? i->role : req.role, req.scope[0] ? ", scope " : "", req.scope,
             req.types[0] ? ", types " : "", req.types, when(r->expires_at_ms, exp, sizeof exp));
     printf("%s\n", r->token);
     fflush(stdout);
-    fprintf(stderr,
+    if (!opts->quiet)
+      fprintf(stderr,
             "This is the only time the token is shown: store it now. Use it with\n"
             "  MUSTER_TOKEN=<token> muster --addr %s agents     (or muster --token <token> ...)\n"
             "  grpcurl -H 'authorization: Bearer <token>' %s muster.v1.Admin/ListAgents\n",
@@ -120,13 +122,17 @@ static int token_ls(const mu_cli_opts *opts, int argc, char **argv) {
                 &muster__v1__list_tokens_response__descriptor, &reply);
   if (rc != 0) return rc;
   const Muster__V1__ListTokensResponse *r = (const Muster__V1__ListTokensResponse *)reply;
-  if (!opts->json)
+  if (!opts->json && !opts->quiet)
     printf("%-20s %-12s %-8s %-8s %-20s %-12s %-9s %-9s %s\n", "NAME", "ID", "ROLE", "STATE",
            "SCOPE", "TYPES", "CREATED", "EXPIRES", "CREATED BY");
   for (size_t k = 0; k < r->n_tokens; k++) {
     const Muster__V1__TokenInfo *t = r->tokens[k];
     if (opts->json) {
       mu_cli_print_json(&t->base);
+      continue;
+    }
+    if (opts->quiet) { /* names only */
+      printf("%s\n", t->name);
       continue;
     }
     char created[32], expires[32];
@@ -136,7 +142,7 @@ static int token_ls(const mu_cli_opts *opts, int argc, char **argv) {
            when(t->expires_at_ms, expires, sizeof expires), t->created_by);
   }
   char nt[48];
-  if (!opts->json) printf("%s\n", mu_plural(r->n_tokens, "token", nt, sizeof nt));
+  if (!opts->json && !opts->quiet) printf("%s\n", mu_plural(r->n_tokens, "token", nt, sizeof nt));
   protobuf_c_message_free_unpacked(reply, NULL);
   return 0;
 }
@@ -158,6 +164,8 @@ static int token_revoke(const mu_cli_opts *opts, int argc, char **argv) {
   char ago[32];
   if (opts->json)
     mu_cli_print_json(reply);
+  else if (opts->quiet)
+    ; /* nothing: the exit code says it */
   else if (t == NULL)
     printf("revoked %s\n", argv[1]);
   else if (r->already_revoked)

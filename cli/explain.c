@@ -128,7 +128,12 @@ static void reason(const Muster__V1__Job *job, const Muster__V1__TaskRun *tr,
       snprintf(why, why_size, "%s; agent %s is %s", msg[0] ? msg : "the agent went away while it ran",
                tr->agent_id, a_state);
       break;
-    case MUSTER__V1__TASK_STATE__CANCELLED:
+    case MUSTER__V1__TASK_STATE__UNREACHABLE:
+      snprintf(cls, cls_size, "%s", strncmp(msg, "skipped", 7) == 0 ? "skipped" : "unreachable");
+      snprintf(why, why_size, "%s; agent %s is %s", msg[0] ? msg : "never started: its agent could not be reached",
+               tr->agent_id[0] ? tr->agent_id : "-", a_state);
+      break;
+    case MUSTER__V1__TASK_STATE__CANCELLED: /* records from before UNREACHABLE said CANCELLED */
       if (strstr(msg, "unreachable") || strstr(msg, "disconnected") || strstr(msg, "no matching")) {
         snprintf(cls, cls_size, "unreachable");
         snprintf(why, why_size, "%s; agent %s is %s", msg, tr->agent_id[0] ? tr->agent_id : "-",
@@ -200,16 +205,23 @@ static int matches(const Muster__V1__TaskRun *tr, const char *task) {
 }
 
 size_t mu_explain_job(const Muster__V1__Job *job, Muster__V1__AgentInfo *const *agents,
-                      size_t n_agents, const char *task, int64_t now_ms, FILE *out) {
+                      size_t n_agents, const char *task, int64_t now_ms, int brief, FILE *out) {
   const ProtobufCEnumValue *js =
       protobuf_c_enum_descriptor_get_value(&muster__v1__job_state__descriptor, (int)job->state);
   char d[32];
   duration((job->finished_at_ms > 0 ? job->finished_at_ms : now_ms) - job->created_at_ms, d,
            sizeof d);
-  fprintf(out, "job %s '%s': %s after %s; %u of %u %s succeeded, %u failed, %zu unreachable\n",
-          job->id, job->spec ? job->spec->name : "", js ? js->name + 4 : "?", d, job->succeeded,
-          job->targets, job->targets == 1 ? "target" : "targets", job->failed,
-          job->n_unreachable);
+  /* unreachable hosts: musterd's count (Job.unreachable lists the skipped ones too) */
+  const Muster__V1__JobCounts *c = job->counts;
+  uint32_t unreachable = c ? c->unreachable : (uint32_t)job->n_unreachable;
+  if (!brief) {
+    fprintf(out, "job %s '%s': %s after %s; %u of %u %s succeeded, %u failed, %u unreachable",
+            job->id, job->spec ? job->spec->name : "", js ? js->name + 4 : "?", d,
+            job->succeeded, job->targets, job->targets == 1 ? "target" : "targets", job->failed,
+            unreachable);
+    if (c != NULL && c->skipped > 0) fprintf(out, ", %u skipped", c->skipped);
+    fputc('\n', out);
+  }
   size_t explained = 0;
   for (size_t i = 0; i < job->n_tasks; i++) {
     const Muster__V1__TaskRun *tr = job->tasks[i];
@@ -218,6 +230,12 @@ size_t mu_explain_job(const Muster__V1__Job *job, Muster__V1__AgentInfo *const *
       continue;
     char cls[32], why[1200];
     reason(job, tr, agents, n_agents, now_ms, cls, sizeof cls, why, sizeof why);
+    if (brief) {
+      fprintf(out, "%s/%s %s %s: %s\n", tr->agent_id[0] ? tr->agent_id : "any", tr->task_name,
+              state_name(tr->state), cls, why);
+      explained++;
+      continue;
+    }
     fprintf(out, "%s/%s: %s (%s, attempt %u)\n  %s\n", tr->agent_id[0] ? tr->agent_id : "any",
             tr->task_name, state_name(tr->state), cls, tr->attempt, why);
     if (tr->state == MUSTER__V1__TASK_STATE__FAILED ||

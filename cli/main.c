@@ -324,8 +324,10 @@ int main(int argc, char **argv) {
     mu_cli_config_free(&cfg);
     return MU_EXIT_USAGE;
   }
-  /* Subcommand options after the name: -o json is accepted there too. -q reaches run and
-   * submit as their own --quiet (until they read opts->quiet themselves). */
+  /* Subcommand options after the name: -o json and -q/--quiet are accepted there too. -q
+   * reaches run, submit and watch as their own --quiet (their output options). */
+  int follows = strcmp(cmd->name, "run") == 0 || strcmp(cmd->name, "submit") == 0 ||
+                strcmp(cmd->name, "watch") == 0;
   int sub_argc = 0;
   char **sub_argv = calloc((size_t)(argc - i + 2), sizeof *sub_argv);
   if (sub_argv == NULL) {
@@ -339,9 +341,15 @@ int main(int argc, char **argv) {
       j++;
       continue;
     }
+    /* not for run: a -q there may be its command's (`muster run grep -q x f`); it has --quiet */
+    if (cmd->with_opts != NULL && j > i && strcmp(cmd->name, "run") != 0 &&
+        (strcmp(argv[j], "-q") == 0 || strcmp(argv[j], "--quiet") == 0)) {
+      opts.quiet = 1;
+      if (follows) sub_argv[sub_argc++] = "--quiet";
+      continue;
+    }
     sub_argv[sub_argc++] = argv[j];
-    if (j == i && g.quiet && (strcmp(cmd->name, "run") == 0 || strcmp(cmd->name, "submit") == 0))
-      sub_argv[sub_argc++] = "--quiet";
+    if (j == i && g.quiet && follows) sub_argv[sub_argc++] = "--quiet";
   }
   /* One session (loop, gRPC engine, channels) for every call of the command. */
   opts.session = cmd->with_opts != NULL ? mu_cli_session_new() : NULL;

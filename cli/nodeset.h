@@ -21,6 +21,9 @@ char *mu_nodeset_fold(const char *const *names, size_t n);
  * (an unclosed '[', an empty item or range, "b-a"), MU_ENOSPC past max, MU_ENOMEM. Caller
  * frees with mu_nodeset_names_free. */
 int mu_nodeset_expand(const char *set, size_t max, char ***ret_names, size_t *ret_n, mu_err *err);
+
+/* The most hosts `--hosts` expands to (run, cp): brackets there are node sets, not globs. */
+#define MU_NODESET_MAX_HOSTS 100000
 void mu_nodeset_names_free(char **names, size_t n);
 
 #endif

@@ -31,7 +31,8 @@ const char *mu_state_color(Muster__V1__TaskState s, int color) {
     case MUSTER__V1__TASK_STATE__FAILED:
     case MUSTER__V1__TASK_STATE__TIMED_OUT:
     case MUSTER__V1__TASK_STATE__LOST: return "\033[31m";
-    case MUSTER__V1__TASK_STATE__CANCELLED: return "\033[33m";
+    case MUSTER__V1__TASK_STATE__CANCELLED:
+    case MUSTER__V1__TASK_STATE__UNREACHABLE: return "\033[33m";
     default: return "\033[36m";
   }
 }
@@ -242,17 +243,21 @@ void mu_text_print_summary(FILE *out, const mu_text_opts *o, const mu_watch_mode
           mu_job_state_word(m->job_state), mu_color_reset(o->color),
           mu_job_counts_format(c, counts, sizeof counts),
           mu_duration_format(elapsed_ms, dur, sizeof dur));
-  /* the hosts of each problem: a failed host ended with a run that did not succeed */
-  if (mu_job_counts_problems(c) == 0) return;
+  /* the hosts of each problem (a failed host ended with a run that did not succeed), and the
+   * hosts skip_unreachable skipped */
+  if (mu_job_counts_problems(c) == 0 && c->skipped == 0) return;
   const char **names = calloc(m->n_hosts + 1, sizeof *names);
   if (names == NULL) return;
-  size_t n = 0;
-  for (size_t i = 0; i < m->n_hosts; i++)
-    if (m->hosts[i].done && m->hosts[i].failed) names[n++] = m->hosts[i].agent_id;
-  if (n > 0) {
-    char *set = mu_nodeset_fold(names, n);
-    fprintf(out, "  not succeeded: %s\n", set ? set : "?");
-    free(set);
+  for (int skipped = 0; skipped <= 1; skipped++) {
+    size_t n = 0;
+    for (size_t i = 0; i < m->n_hosts; i++)
+      if (m->hosts[i].done && (skipped ? m->hosts[i].skipped : m->hosts[i].failed))
+        names[n++] = m->hosts[i].agent_id;
+    if (n > 0) {
+      char *set = mu_nodeset_fold(names, n);
+      fprintf(out, "  %s: %s\n", skipped ? "skipped" : "not succeeded", set ? set : "?");
+      free(set);
+    }
   }
   free(names);
 }

@@ -69,7 +69,8 @@ void mu_plan_print(const Muster__V1__JobPlan *plan, FILE *out) {
   if (plan->n_disconnected > 0) {
     fprintf(out, "disconnected now: ");
     host_list(plan->disconnected, 0, plan->n_disconnected, out);
-    fprintf(out, " (unreachable unless %s within rollout.disconnected_wait)\n",
+    fprintf(out, " (%s unless %s within rollout.disconnected_wait)\n",
+            plan->skip_unreachable ? "skipped" : "unreachable",
             plural(plan->n_disconnected, "it reconnects", "they reconnect"));
   }
 }

@@ -236,6 +236,11 @@ static void print_json_summary(watch_state *w, int64_t elapsed) {
     if (w->model.hosts[i].done && w->model.hosts[i].failed)
       json_array_append_new(hosts, json_string(w->model.hosts[i].agent_id));
   json_object_set_new(o, "notSucceededHosts", hosts);
+  json_t *skipped = json_array();
+  for (size_t i = 0; i < w->model.n_hosts; i++)
+    if (w->model.hosts[i].done && w->model.hosts[i].skipped)
+      json_array_append_new(skipped, json_string(w->model.hosts[i].agent_id));
+  json_object_set_new(o, "skippedHosts", skipped);
   mu_cli_json_emit("summary", o);
 }
 

@@ -210,7 +210,11 @@ mu_watch_change mu_watch_model_apply(mu_watch_model *m, const Muster__V1__JobEve
   if (!was_ended) {
     r->ended = 1;
     h->runs_ended++;
-    if (t->state != MUSTER__V1__TASK_STATE__SUCCEEDED) h->failed = 1;
+    /* musterd says "skipped: ..." for the runs of a target skip_unreachable skipped */
+    if (t->state == MUSTER__V1__TASK_STATE__UNREACHABLE && strncmp(t->message, "skipped", 7) == 0)
+      h->skipped = 1;
+    else if (t->state != MUSTER__V1__TASK_STATE__SUCCEEDED)
+      h->failed = 1;
   }
   if (r->out_seen == 0 && t->output_tail[0] && m->keep != MU_KEEP_NONE) {
     /* the stream carried no output (a late watcher past the history bound): the tail */

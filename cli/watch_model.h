@@ -36,7 +36,8 @@ typedef struct mu_watch_host {
   int64_t ended_mono;          /* host_done seen (0: not yet) */
   uint32_t runs_ended;         /* its task runs that ended */
   int done;
-  int failed;                  /* ended with a run that was not SUCCEEDED */
+  int failed;                  /* ended with a run that was not SUCCEEDED (nor skipped) */
+  int skipped;                 /* UNREACHABLE and skipped (rollout.skip_unreachable) */
 } mu_watch_host;
 
 typedef struct mu_watch_model {

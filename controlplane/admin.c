@@ -111,6 +111,24 @@ static void get_cluster(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   mu_pb_reply(call, &c.base);
 }
 
+mu_agent *mu_admin_agent_for_write(mu_daemon *d, mu_rpc_call *call, const char *agent_id,
+                                   const char *action) {
+  if (mu_cluster_check_write(d, call) != 0) return NULL;
+  mu_agent *a = mu_registry_find(&d->registry, agent_id);
+  if (a == NULL) {
+    mu_pb_fail(call, MU_RPC_NOT_FOUND, "agent '%s' is not known", agent_id);
+    return NULL;
+  }
+  mu_err err = {0};
+  char *ids[1] = {a->id};
+  if (mu_authz_check_targets(d, mu_authz_caller(call), ids, 1, &err) != 0) {
+    mu_audit_record(d, call, action, a->id, MU_AUDIT_DENIED, err.msg, NULL);
+    mu_pb_fail(call, MU_RPC_PERMISSION_DENIED, "%s", err.msg);
+    return NULL;
+  }
+  return a;
+}
+
 /* DrainAgent: a draining agent keeps running what it has, but no new host run starts on it
  * and target resolution skips it (docs/operations.md). The agent is told with a Drain. */
 static void drain_agent(mu_rpc_call *call, const ProtobufCMessage *req_msg,
@@ -118,20 +136,9 @@ static void drain_agent(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   mu_daemon *d = ud;
   const Muster__V1__DrainAgentRequest *req = (const Muster__V1__DrainAgentRequest *)req_msg;
   (void)md;
-  if (mu_cluster_check_write(d, call) != 0) return;
-  mu_agent *a = mu_registry_find(&d->registry, req->agent_id);
-  if (a == NULL) {
-    mu_pb_fail(call, MU_RPC_NOT_FOUND, "agent '%s' is not known", req->agent_id);
-    return;
-  }
-  mu_err err = {0};
-  char *ids[1] = {a->id};
-  if (mu_authz_check_targets(d, mu_authz_caller(call), ids, 1, &err) != 0) {
-    mu_audit_record(d, call, req->undrain ? "agent.undrain" : "agent.drain", a->id,
-                    MU_AUDIT_DENIED, err.msg, NULL);
-    mu_pb_fail(call, MU_RPC_PERMISSION_DENIED, "%s", err.msg);
-    return;
-  }
+  mu_agent *a = mu_admin_agent_for_write(d, call, req->agent_id,
+                                         req->undrain ? "agent.undrain" : "agent.drain");
+  if (a == NULL) return;
   int draining = !req->undrain;
   mu_audit_record(d, call, draining ? "agent.drain" : "agent.undrain", a->id, MU_AUDIT_OK, NULL,
                   "%s", a->draining == draining ? "unchanged" : "");

@@ -30,6 +30,7 @@ static const struct {
     /* what runs, who may, and with which secrets */
     {"/muster.v1.Admin/UploadBundle", MU_PERM_ADMIN},
     {"/muster.v1.Admin/DeleteBundle", MU_PERM_ADMIN},
+    {"/muster.v1.Admin/RemoveAgent", MU_PERM_ADMIN},
     {"/muster.v1.Tokens/CreateToken", MU_PERM_ADMIN},
     {"/muster.v1.Tokens/ListTokens", MU_PERM_ADMIN},
     {"/muster.v1.Tokens/RevokeToken", MU_PERM_ADMIN},

@@ -22,6 +22,7 @@ struct mu_presence;   /* presence.h */
 struct mu_gateway;    /* gateway.h */
 struct mu_task_logs;  /* task_logs.h */
 struct mu_bundles;    /* bundles.h */
+struct mu_agent_gc;   /* agent_gc.h */
 struct mu_bundles_config;
 
 typedef struct mu_daemon {
@@ -46,6 +47,7 @@ typedef struct mu_daemon {
   struct mu_presence *presence;  /* presence keys */
   struct mu_gateway *gateway;    /* agent streams */
   struct mu_task_logs *logs;     /* TaskLogs calls */
+  struct mu_agent_gc *agent_gc;  /* forgetting agents: agents rm, agent_gc_after */
 
   /* bundles (bundles.h) */
   struct mu_bundles_config *bundle_cfg; /* main's */
@@ -78,6 +80,11 @@ int mu_sched_plan(mu_daemon *d, Muster__V1__JobSpec *spec, const struct mu_calle
 
 /* admin.c: muster.v1.Admin */
 int mu_admin_register(mu_daemon *d, mu_err *err);
+/* The agent a mutating admin call names, once this member may write (else the call is
+ * answered with the leader), the agent is known (else NOT_FOUND) and the caller may act on it
+ * (else PERMISSION_DENIED, audited as action). NULL when the call was answered here. */
+mu_agent *mu_admin_agent_for_write(mu_daemon *d, mu_rpc_call *call, const char *agent_id,
+                                   const char *action);
 
 /* metrics.c: /metrics and /healthz when cfg.metrics_listen is set (else nothing). */
 int mu_metrics_start(mu_daemon *d, mu_err *err);

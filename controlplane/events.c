@@ -50,6 +50,10 @@ void mu_events_agent_bundle_request(const mu_events *ev, mu_agent *agent,
   EACH_AGENT(bundle_request, agent, req);
 }
 
+void mu_events_agent_forgotten(const mu_events *ev, mu_agent *agent) {
+  EACH_AGENT(forgotten, agent);
+}
+
 void mu_events_elected(const mu_events *ev, uint64_t term) { EACH_CLUSTER(elected, term); }
 
 void mu_events_deposed(const mu_events *ev, const char *reason, const char *redirect_to) {

@@ -30,6 +30,9 @@ typedef struct mu_agent_listener {
   void (*task_event)(void *ud, mu_agent *agent, const Muster__V1__TaskEvent *ev);
   void (*log_reply)(void *ud, mu_agent *agent, const Muster__V1__LogRequestReply *rep);
   void (*bundle_request)(void *ud, mu_agent *agent, const Muster__V1__BundleRequest *req);
+  /* The agent (not connected) is about to be forgotten (`muster agents rm`, agent_gc_after,
+   * or a follower seeing agents/<id> deleted): drop every pointer to it; it is freed next. */
+  void (*forgotten)(void *ud, mu_agent *agent);
 } mu_agent_listener;
 
 /* What happens to this member and to the state it reads, published by the cluster. */
@@ -77,6 +80,7 @@ void mu_events_agent_log_reply(const mu_events *ev, mu_agent *agent,
                                const Muster__V1__LogRequestReply *rep);
 void mu_events_agent_bundle_request(const mu_events *ev, mu_agent *agent,
                                     const Muster__V1__BundleRequest *req);
+void mu_events_agent_forgotten(const mu_events *ev, mu_agent *agent);
 
 void mu_events_elected(const mu_events *ev, uint64_t term);
 void mu_events_deposed(const mu_events *ev, const char *reason, const char *redirect_to);

@@ -256,21 +256,27 @@ void mu_gateway_end_all(mu_daemon *d, const char *leader_address, const char *re
   }
 }
 
+void mu_gateway_disconnect(mu_daemon *d, mu_agent *a, const char *reason) {
+  mu_agent_session *s = a->session;
+  if (s == NULL) return;
+  mu_warn("gateway", "agent %s: %s", a->id, reason);
+  mu_registry_set_disconnected(&d->registry, a, reason);
+  s->agent = NULL; /* its end no longer concerns the registry */
+  mu_events_agent_down(&d->events, a, 0);
+  if (s->close_reason == NULL) s->close_reason = strdup(reason);
+  mu_rpc_call_cancel(s->call, MU_RPC_UNAVAILABLE, reason);
+}
+
 void mu_gateway_sweep(mu_daemon *d) {
   int64_t now = mu_mono_ms();
   int64_t timeout = d->cfg.heartbeat_timeout_ms;
   for (size_t i = 0; i < d->registry.n; i++) {
     mu_agent *a = d->registry.agents[i];
     if (a->session == NULL || now - a->last_seen_mono_ms <= timeout) continue;
-    mu_agent_session *s = a->session;
     char reason[200];
     snprintf(reason, sizeof reason, "no heartbeat for %.1fs (timeout %.1fs)",
              (double)(now - a->last_seen_mono_ms) / 1000.0, (double)timeout / 1000.0);
-    mu_warn("gateway", "agent %s: %s", a->id, reason);
-    mu_registry_set_disconnected(&d->registry, a, reason);
-    mu_events_agent_down(&d->events, a, 0);
-    if (s->close_reason == NULL) s->close_reason = strdup(reason);
-    mu_rpc_call_cancel(s->call, MU_RPC_UNAVAILABLE, reason);
+    mu_gateway_disconnect(d, a, reason);
   }
 }
 

@@ -24,6 +24,10 @@ int mu_gateway_register(struct mu_daemon *d, mu_err *err);
 /* Starts the sweep: agents silent past the heartbeat timeout are disconnected. */
 void mu_gateway_start(struct mu_daemon *d);
 void mu_gateway_stop(struct mu_daemon *d);
+/* Ends agent a's stream now (UNAVAILABLE reason): the registry says disconnected and the
+ * agent_down listeners have run when it returns; the stream's end no longer touches a. No-op
+ * when a is not connected. */
+void mu_gateway_disconnect(struct mu_daemon *d, mu_agent *a, const char *reason);
 /* Disconnects agents whose last heartbeat is older than the timeout (what the sweep runs). */
 void mu_gateway_sweep(struct mu_daemon *d);
 /* Ends every agent stream: with NotLeader(leader_address) when it is non-NULL (agents go

@@ -247,6 +247,7 @@ void mu_job_counts_of(const mu_job *job, Muster__V1__JobCounts *ret_counts) {
   by_state[MU_COUNT_FAILED] = job->failed;
   by_state[MU_COUNT_CANCELLED] = job->cancelled;
   by_state[MU_COUNT_UNREACHABLE] = job->unreachable;
+  by_state[MU_COUNT_SKIPPED] = job->skipped;
   mu_job_counts_fill(ret_counts, (uint32_t)job->n_hosts, by_state);
 }
 
@@ -282,7 +283,7 @@ Muster__V1__Job *mu_job_view(const mu_job *job, int with_tasks) {
   v->failed = b->counts.failed;
   b->unreachable = calloc(job->n_hosts + 1, sizeof *b->unreachable);
   for (size_t i = 0; b->unreachable && i < job->n_hosts; i++)
-    if (job->hosts[i].state == MU_HOST_UNREACHABLE)
+    if (job->hosts[i].state == MU_HOST_UNREACHABLE || job->hosts[i].state == MU_HOST_SKIPPED)
       b->unreachable[v->n_unreachable++] = /* an "any" host never placed has no agent */
           job->hosts[i].agent_id ? job->hosts[i].agent_id : "(any: no matching agent)";
   v->unreachable = b->unreachable;

@@ -20,6 +20,7 @@ typedef enum {
   MU_HOST_FAILED,
   MU_HOST_CANCELLED,
   MU_HOST_UNREACHABLE,
+  MU_HOST_SKIPPED,               /* unreachable with rollout.skip_unreachable (stored as 6) */
 } mu_host_state;
 
 typedef struct mu_kv_pair {
@@ -96,7 +97,7 @@ struct mu_job {
   size_t n_host_order;
   uint32_t concurrency;
   int64_t error_budget;
-  uint32_t running, succeeded, failed, cancelled, unreachable;
+  uint32_t running, succeeded, failed, cancelled, unreachable, skipped;
   size_t batch_current;
   int user_cancelled;
   char *end_reason;

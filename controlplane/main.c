@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "controlplane/agent_gc.h"
 #include "controlplane/audit.h"
 #include "controlplane/authz.h"
 #include "controlplane/bundles/bundles.h"
@@ -30,7 +31,7 @@ static const char usage[] =
     "               [--metrics-listen HOST:PORT] [--heartbeat-timeout DUR]\n"
     "               [--metrics-tls-cert FILE --metrics-tls-key FILE [--metrics-tls-ca FILE]]\n"
     "               [--leader-ttl DUR] [--takeover-grace DUR] [--presence-ttl DUR]\n"
-    "               [--max-agents N] [--max-tokens N]\n"
+    "               [--max-agents N] [--max-tokens N] [--agent-gc-after DUR]\n"
     "               [--max-message SIZE] [--member-id ID] [--log-level LEVEL] [--log-format text|json]\n"
     "               [--max-job-tasks N] [--max-task-runs N] [--max-jobs-kept N]\n"
     "               [--jobs-kept-min-age DUR] [--max-jobs-kept-hard N]\n"
@@ -70,6 +71,7 @@ static const struct option long_opts[] = {
     {"takeover-grace", required_argument, NULL, 0},
     {"presence-ttl", required_argument, NULL, 0},
     {"max-agents", required_argument, NULL, 0},
+    {"agent-gc-after", required_argument, NULL, 0},
     {"max-message", required_argument, NULL, 0},
     {"max-job-tasks", required_argument, NULL, 0},
     {"max-task-runs", required_argument, NULL, 0},
@@ -203,6 +205,7 @@ static void daemon_stop(mu_daemon *d) {
   mu_authz_close(d);
   mu_secrets_close(d);
   mu_gateway_stop(d);
+  mu_agent_gc_stop(d);
   uv_close((uv_handle_t *)&d->sigint, NULL);
   uv_close((uv_handle_t *)&d->sigterm, NULL);
   /* etcd first (resigns, so a follower takes over at once; answers pending submits), then
@@ -253,6 +256,7 @@ static int daemon_start(mu_daemon *d, const mu_console_config *web, mu_err *err)
   if ((rc = mu_rpc_server_new(d->engine, &opts, &d->server, err)) != 0 ||
       (rc = mu_bundles_register(d, err)) != 0 ||
       (rc = mu_gateway_register(d, err)) != 0 || (rc = mu_admin_register(d, err)) != 0 ||
+      (rc = mu_agent_gc_register(d, err)) != 0 ||
       (rc = mu_admin_jobs_register(d, err)) != 0 || (rc = mu_tokens_register(d, err)) != 0 ||
       (rc = mu_secrets_register(d, err)) != 0 || (rc = mu_audit_register(d, err)) != 0 ||
       (rc = mu_health_register(d, err)) != 0 || (rc = mu_reflection_register(d, err)) != 0 ||
@@ -274,6 +278,7 @@ static int daemon_start(mu_daemon *d, const mu_console_config *web, mu_err *err)
   if ((rc = mu_metrics_start(d, err)) != 0) return rc;
   if ((rc = mu_console_start(d, web, err)) != 0) return rc;
   mu_gateway_start(d);
+  mu_agent_gc_start(d);
   uv_signal_init(d->loop, &d->sigint);
   uv_signal_init(d->loop, &d->sigterm);
   d->sigint.data = d->sigterm.data = d;

@@ -89,6 +89,7 @@ static char *job_json(const mu_job *job) {
   ro.max_errors_pct = r->max_errors_pct;
   ro.batch = r->batch;
   ro.disconnected_wait_ms = r->disconnected_wait_ms;
+  ro.skip_unreachable = r->skip_unreachable != 0;
   rec.v = MU_RECORD_VERSION;
   rec.id = job->id;
   rec.spec = job->spec;
@@ -202,6 +203,32 @@ static int put_job(mu_daemon *d, mu_store_batch *b, mu_job *job, mu_err *err) {
   return rc;
 }
 
+void mu_persist_forget_agent(mu_daemon *d, const char *agent_id) {
+  if (!etcd_mode(d) || d->cluster->role != MU_ROLE_LEADER) return;
+  mu_err err = {0};
+  if (mu_strlist_append(&d->persist->deleted_agents, agent_id, &err) != 0)
+    mu_warn("persist", "agents/%s stays in etcd: %s", agent_id, err.msg);
+  mu_persist_kick(d);
+}
+
+/* Deletes the records of forgotten agents (fc takes the list); one that is back in the
+ * registry keeps them (its new records are written). */
+static int add_agent_deletes(mu_daemon *d, mu_store_batch *b, mu_strlist *gone, mu_err *err) {
+  *gone = d->persist->deleted_agents;
+  mu_strlist_init(&d->persist->deleted_agents);
+  d->persist->deleted_agents.max = gone->max;
+  for (size_t i = 0; i < gone->n; i++) {
+    if (mu_registry_find(&d->registry, gone->items[i]) != NULL) continue;
+    char key[400];
+    key_of(d, key, sizeof key, "agents/%s", gone->items[i], 0, 0);
+    int rc = mu_store_batch_delete(b, key, false, err);
+    key_of(d, key, sizeof key, "presence/%s", gone->items[i], 0, 0);
+    if (rc == 0) rc = mu_store_batch_delete(b, key, false, err);
+    if (rc != 0) return rc;
+  }
+  return 0;
+}
+
 /* --- flushing --- */
 
 typedef struct flush_ctx {
@@ -211,6 +238,7 @@ typedef struct flush_ctx {
   size_t n_jobs;
   char **deleted;
   size_t n_deleted;
+  mu_strlist deleted_agents;
 } flush_ctx;
 
 static void flush_ctx_free(flush_ctx *fc) {
@@ -218,6 +246,7 @@ static void flush_ctx_free(flush_ctx *fc) {
   free(fc->job_ids);
   for (size_t i = 0; i < fc->n_deleted; i++) free(fc->deleted[i]);
   free(fc->deleted);
+  mu_strlist_free(&fc->deleted_agents);
   free(fc);
 }
 
@@ -269,6 +298,8 @@ static void on_flushed(void *ud, const mu_store_batch_result *res, const mu_err 
       mu_persist_forget_job(d, fc->deleted[i]);
       d->persist->flush_armed--;
     }
+    for (size_t i = 0; i < fc->deleted_agents.n; i++)
+      mu_strlist_append(&d->persist->deleted_agents, fc->deleted_agents.items[i], NULL);
     for (size_t i = 0; i < d->registry.n; i++) d->registry.agents[i]->persist_dirty = 1;
     mu_presence_write_failed(d, err);
   }
@@ -327,6 +358,7 @@ static void persist_flush(mu_daemon *d) {
   }
   mu_store_batch_barrier(b);
   if (rc == 0) rc = mu_presence_add_ops(d, b, &err); /* after agents/<id>: followers see both */
+  if (rc == 0) rc = add_agent_deletes(d, b, &fc->deleted_agents, &err);
   fc->deleted = ha->deleted_jobs;
   fc->n_deleted = ha->n_deleted;
   ha->deleted_jobs = NULL;
@@ -497,7 +529,8 @@ static void apply_job(mu_daemon *d, const char *id, Muster__V1__JobRecord *rec, 
                         .max_errors = r->max_errors,
                         .max_errors_pct = r->max_errors_pct,
                         .batch = r->batch,
-                        .disconnected_wait_ms = r->disconnected_wait_ms};
+                        .disconnected_wait_ms = r->disconnected_wait_ms,
+                        .skip_unreachable = r->skip_unreachable};
     rec->spec = NULL; /* the job takes it, in every case */
     job = ids ? mu_job_new(id, spec, &ro, ids, n, d->sched->cfg.tail_bytes) : NULL;
     free(ids);
@@ -707,6 +740,8 @@ void mu_persist_reset_jobs(mu_daemon *d) {
 }
 
 void mu_persist_init(mu_daemon *d) {
+  mu_strlist_init(&d->persist->deleted_agents);
+  d->persist->deleted_agents.max = MU_PERSIST_MAX_DELETES;
   uv_timer_init(d->loop, &d->persist->flush_timer);
   d->persist->flush_timer.data = d;
 }
@@ -718,6 +753,7 @@ void mu_persist_close(mu_daemon *d) {
   free(d->persist->deleted_jobs);
   d->persist->deleted_jobs = NULL;
   d->persist->n_deleted = d->persist->cap_deleted = 0;
+  mu_strlist_free(&d->persist->deleted_agents);
 }
 
 /* --- events (events.h) --- */

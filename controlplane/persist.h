@@ -13,6 +13,7 @@
 
 #include "controlplane/jobs.h"
 #include "controlplane/registry.h"
+#include "lib/config/strlist.h"
 #include "lib/rpc/rpc.h"
 
 struct mu_daemon;
@@ -23,6 +24,7 @@ typedef struct mu_persist {
   char **deleted_jobs;         /* job ids whose keys must be deleted */
   size_t n_deleted, cap_deleted;
   uint64_t writes, write_ops;  /* batches and ops committed */
+  mu_strlist deleted_agents;   /* forgotten agents whose agents/ and presence/ keys go */
 } mu_persist;
 
 void mu_persist_init(struct mu_daemon *d);
@@ -32,6 +34,9 @@ void mu_persist_task(struct mu_daemon *d, mu_job *job, mu_host_run *h, size_t id
 void mu_persist_job(struct mu_daemon *d, mu_job *job);
 void mu_persist_agent(struct mu_daemon *d, mu_agent *a);
 void mu_persist_forget_job(struct mu_daemon *d, const char *job_id);
+/* Leader: agents/<id> and presence/<id> are deleted by the next flush (unless the agent is in
+ * the registry again by then: it came back). No-op elsewhere. */
+void mu_persist_forget_agent(struct mu_daemon *d, const char *agent_id);
 /* The agent record's listener (events.h): a changed agent is marked (not while stopping). */
 void mu_persist_on_agent(struct mu_daemon *d, mu_agent *a, int stopping);
 /* Cluster events (events.h) for persist.c: deposed drops the write in flight, a snapshot
@@ -52,6 +57,7 @@ void mu_persist_submit(struct mu_daemon *d, mu_job *job, mu_rpc_call *call);
  * skipped. */
 void mu_persist_apply(struct mu_daemon *d, const char *rel_key, const char *value, size_t len,
                       int leading);
+/* A deleted key (agents/<id> is agent_gc.c's: it listens to the records itself). */
 void mu_persist_apply_delete(struct mu_daemon *d, const char *rel_key);
 /* Recounts jobs whose host states changed through mu_persist_apply. */
 void mu_persist_settle(struct mu_daemon *d);

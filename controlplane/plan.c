@@ -55,6 +55,7 @@ int mu_sched_plan(mu_daemon *d, Muster__V1__JobSpec *spec, const struct mu_calle
   plan->any = spec->target != NULL && spec->target->any[0] != '\0';
   plan->concurrency = mu_rollout_concurrency(&rollout, (uint32_t)n);
   plan->error_budget = mu_rollout_error_budget(&rollout, (uint32_t)n);
+  plan->skip_unreachable = rollout.skip_unreachable;
   plan->batch = rollout.batch;
   plan->task_runs = (uint32_t)(n * spec->n_tasks);
   if (plan->any) {

@@ -120,6 +120,7 @@ static void old_records_say_what_they_said(void **state) {
   assert_string_equal(any->hosts[0], "");
   assert_string_equal(any->spec->target->any, "dc=eu");
   assert_int_equal(any->rollout->disconnected_wait_ms, 3600000);
+  assert_false(any->rollout->skip_unreachable); /* written before it existed */
   assert_int_equal(any->error_budget, -1);
   assert_int_equal(any->state, MUSTER__V1__JOB_STATE__JOB_RUNNING);
   assert_true(any->created_at_ms > 1700000000000LL);
@@ -192,6 +193,20 @@ static void what_is_written_now(void **state) {
   assert_int_equal(mu_record_decode(&muster__v1__task_record__descriptor, "{\"attempt\":\"x\"}",
                                     15, &m, &err), MU_EINVAL);
   assert_non_null(strstr(err.msg, "attempt"));
+  /* a skipped target's run: state UNREACHABLE (10), host state MU_HOST_SKIPPED (6) */
+  Muster__V1__TaskRecord skipped = MUSTER__V1__TASK_RECORD__INIT;
+  skipped.v = MU_RECORD_VERSION;
+  skipped.state = MUSTER__V1__TASK_STATE__UNREACHABLE;
+  skipped.message = "skipped: agent is disconnected (unreachable)";
+  skipped.host_state = 6;
+  assert_int_equal(mu_record_encode(&skipped.base, &text, &err), 0);
+  assert_string_equal(text, "{\"v\":1,\"state\":10,\"message\":\"skipped: agent is disconnected "
+                            "(unreachable)\",\"host_state\":6}");
+  assert_int_equal(mu_record_decode(&muster__v1__task_record__descriptor, text, strlen(text), &m,
+                                    &err), 0);
+  assert_int_equal(((Muster__V1__TaskRecord *)m)->state, MUSTER__V1__TASK_STATE__UNREACHABLE);
+  protobuf_c_message_free_unpacked(m, NULL);
+  free(text);
 }
 
 int main(void) {

@@ -73,6 +73,23 @@ int mu_registry_upsert(mu_registry *reg, const char *id, mu_agent **ret, mu_err 
   return 0;
 }
 
+void mu_registry_remove(mu_registry *reg, mu_agent *a) {
+  size_t i = lower_bound(reg, a->id);
+  if (i >= reg->n || reg->agents[i] != a) return;
+  if (a->session != NULL && reg->connected > 0) reg->connected--;
+  memmove(&reg->agents[i], &reg->agents[i + 1], (reg->n - i - 1) * sizeof *reg->agents);
+  reg->n--;
+  agent_free(a);
+}
+
+int mu_agent_gc_due(const mu_agent *a, int64_t after_ms, int64_t not_before_ms, int64_t now_ms) {
+  if (after_ms <= 0 || a->session != NULL ||
+      a->state != MUSTER__V1__AGENT_STATE__AGENT_DISCONNECTED)
+    return 0;
+  int64_t seen = a->last_heartbeat_ms > not_before_ms ? a->last_heartbeat_ms : not_before_ms;
+  return now_ms - seen > after_ms;
+}
+
 void mu_registry_set_connected(mu_registry *reg, mu_agent *a, Muster__V1__AgentMessage *hello_msg,
                                const char *peer, mu_agent_session *session, int64_t now_ms,
                                int64_t mono_ms) {

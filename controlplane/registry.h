@@ -56,6 +56,15 @@ mu_agent *mu_registry_find(const mu_registry *reg, const char *id);
 /* Finds or adds the agent id. MU_ENOSPC when max_agents would be exceeded. */
 int mu_registry_upsert(mu_registry *reg, const char *id, mu_agent **ret, mu_err *err);
 
+/* Removes a (not connected: its session must be NULL) from the registry and frees it. Whoever
+ * holds the pointer must have let go (events.h agent_forgotten). */
+void mu_registry_remove(mu_registry *reg, mu_agent *a);
+
+/* Whether a disconnected agent is due to be forgotten: not connected, and last heard from
+ * (its last heartbeat, or not_before when later: when this member started watching) more
+ * than after_ms before now_ms. after_ms 0 = never. Wall clock milliseconds. */
+int mu_agent_gc_due(const mu_agent *a, int64_t after_ms, int64_t not_before_ms, int64_t now_ms);
+
 /* Connected/disconnected bookkeeping (keeps reg->connected right). hello_msg is taken. */
 void mu_registry_set_connected(mu_registry *reg, mu_agent *a, Muster__V1__AgentMessage *hello_msg,
                                const char *peer, mu_agent_session *session, int64_t now_ms,

@@ -36,6 +36,7 @@ int mu_rollout_parse(const Muster__V1__Rollout *ro, mu_rollout *ret,
       }
     }
     r.batch = ro->batch;
+    r.skip_unreachable = ro->skip_unreachable;
     if (ro->batch > 0 && ro->max_concurrency[0] != '\0')
       say(problem, ud, &n, "%s",
           "rollout: batch and max_concurrency conflict (a batch is its own concurrency)");

@@ -18,6 +18,7 @@ typedef struct mu_rollout {
   uint32_t max_errors_pct;       /* when given as a percentage, else 0 */
   uint32_t batch;                /* 0 = no batches */
   int64_t disconnected_wait_ms;  /* wait for a disconnected target before calling it unreachable */
+  int skip_unreachable;          /* unreachable targets are skipped, not failures */
 } mu_rollout;
 
 /* Parses ro (NULL: the defaults) into *ret. Every problem is handed to problem(ud, msg) with

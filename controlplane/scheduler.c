@@ -307,6 +307,7 @@ static void host_end(mu_scheduler *s, mu_job *job, mu_host_run *h, mu_host_state
     case MU_HOST_FAILED: job->failed++; break;
     case MU_HOST_CANCELLED: job->cancelled++; break;
     case MU_HOST_UNREACHABLE: job->unreachable++; break;
+    case MU_HOST_SKIPPED: job->skipped++; break;
     default: break;
   }
 }
@@ -329,9 +330,32 @@ static uint32_t cancel_pending(mu_scheduler *s, mu_job *job, const char *why) {
   return n;
 }
 
+/* Host h never started because its agent (a; NULL when unknown or not placed) could not be
+ * reached past the rollout's wait: every task run is UNREACHABLE, and the host counts as
+ * unreachable (against max_errors) or, with skip_unreachable, as skipped (not a failure). */
+static void host_unreachable(mu_scheduler *s, mu_job *job, mu_host_run *h, const mu_agent *a) {
+  int skip = job->rollout.skip_unreachable;
+  const char *cause = a != NULL && a->draining && a->session != NULL ? "agent is draining"
+                      : h->agent_id ? "agent is disconnected (unreachable)"
+                                    : "no matching agent is connected";
+  char why[160];
+  snprintf(why, sizeof why, "%s: %s", skip ? "skipped" : "not started", cause);
+  for (size_t t = 0; t < job->spec->n_tasks; t++) {
+    h->tasks[t].state = MUSTER__V1__TASK_STATE__UNREACHABLE;
+    set_message(&h->tasks[t], why);
+  }
+  host_end(s, job, h, skip ? MU_HOST_SKIPPED : MU_HOST_UNREACHABLE);
+  mark_host(s, job, h);
+  publish_task(s, job, h, 0);
+  char over[160];
+  if (!skip && mu_rollout_over_budget(job->error_budget, job->failed + job->unreachable, over,
+                                      sizeof over))
+    cancel_pending(s, job, over);
+}
+
 static void job_maybe_finish(mu_scheduler *s, mu_job *job) {
   if (mu_job_finished(job)) return;
-  uint32_t ended = job->succeeded + job->failed + job->cancelled + job->unreachable;
+  uint32_t ended = job->succeeded + job->failed + job->cancelled + job->unreachable + job->skipped;
   if (ended < job->n_hosts) return;
   if (job->user_cancelled)
     job->state = MUSTER__V1__JOB_STATE__JOB_CANCELLED;
@@ -341,10 +365,10 @@ static void job_maybe_finish(mu_scheduler *s, mu_job *job) {
     job->state = MUSTER__V1__JOB_STATE__JOB_SUCCEEDED;
   job->finished_at_ms = mu_now_ms();
   mark_job(s, job);
-  mu_info("sched", "job %s finished: %s (%u ok, %u failed, %u unreachable, %u cancelled)",
+  mu_info("sched", "job %s finished: %s (%u ok, %u failed, %u unreachable, %u skipped, %u cancelled)",
           job->id, protobuf_c_enum_descriptor_get_value(&muster__v1__job_state__descriptor,
                                                         job->state)->name,
-          job->succeeded, job->failed, job->unreachable, job->cancelled);
+          job->succeeded, job->failed, job->unreachable, job->skipped, job->cancelled);
   publish_job_state(s, job);
   mu_job_close_watchers(job, MU_RPC_OK, "");
 }
@@ -874,20 +898,7 @@ static int dispatch_job(mu_scheduler *s, mu_job *job, int64_t now) {
     if (a == NULL || a->session == NULL || a->draining) {
       if (h->waiting_since_mono == 0) h->waiting_since_mono = now;
       if (now - h->waiting_since_mono >= job->rollout.disconnected_wait_ms) {
-        for (size_t t = 0; t < job->spec->n_tasks; t++) {
-          h->tasks[t].state = MUSTER__V1__TASK_STATE__CANCELLED;
-          set_message(&h->tasks[t], a != NULL && a->draining && a->session != NULL
-                                        ? "not started: agent is draining"
-                                    : h->agent_id ? "not started: agent is disconnected (unreachable)"
-                                                  : "not started: no matching agent is connected");
-        }
-        host_end(s, job, h, MU_HOST_UNREACHABLE);
-        mark_host(s, job, h);
-        publish_task(s, job, h, 0);
-        char why[160];
-        if (mu_rollout_over_budget(job->error_budget, job->failed + job->unreachable, why,
-                                   sizeof why))
-          cancel_pending(s, job, why);
+        host_unreachable(s, job, h, a);
       } else {
         timed = 1;
       }
@@ -929,6 +940,7 @@ static void flush_acks(mu_scheduler *s) {
 
 void mu_sched_recount(mu_job *job) {
   job->running = job->succeeded = job->failed = job->cancelled = job->unreachable = 0;
+  job->skipped = 0;
   size_t first_open = (size_t)-1;
   for (size_t i = 0; i < job->n_hosts; i++) {
     const mu_host_run *h = &job->hosts[i];
@@ -938,6 +950,7 @@ void mu_sched_recount(mu_job *job) {
       case MU_HOST_FAILED: job->failed++; break;
       case MU_HOST_CANCELLED: job->cancelled++; break;
       case MU_HOST_UNREACHABLE: job->unreachable++; break;
+      case MU_HOST_SKIPPED: job->skipped++; break;
       default: break;
     }
     if ((h->state == MU_HOST_PENDING || h->state == MU_HOST_RUNNING) && h->batch < first_open)

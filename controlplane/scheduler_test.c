@@ -1,9 +1,10 @@
 /* Tests for scheduler.c on a table of agents and job specs, with no network: the hooks record
  * what would be sent to agents and marked for etcd. Covered: max concurrency and per-agent
  * slots, the error budget (the rest cancelled, with its message), "any" placement on the agent
- * with the most free slots (draining ones skipped), a disconnected target ending UNREACHABLE,
- * a vanished agent's task going LOST after the grace period, retries with backoff, and
- * cancellation of running and pending hosts. */
+ * with the most free slots (draining ones skipped), a disconnected target ending UNREACHABLE
+ * (its runs UNREACHABLE, counted against max_errors; skipped instead with skip_unreachable),
+ * a forgotten agent's target, the agent GC decision, a vanished agent's task going LOST after
+ * the grace period, retries with backoff, and cancellation of running and pending hosts. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 #include <jansson.h>
 
 #include "controlplane/scheduler.h"
+#include "lib/jobcounts/jobcounts.h"
 #include "lib/pbjson/pbjson.h"
 
 /* --- the table the hooks write --- */
@@ -273,8 +275,102 @@ static void disconnected_target_is_unreachable(void **state) {
   mu_host_run *h = mu_job_host(job, "gone");
   assert_non_null(h);
   assert_int_equal(h->state, MU_HOST_UNREACHABLE);
+  assert_int_equal(h->tasks[0].state, MUSTER__V1__TASK_STATE__UNREACHABLE); /* not CANCELLED */
   assert_string_equal(h->tasks[0].message, "not started: agent is disconnected (unreachable)");
   assert_int_equal(job->unreachable, 1);
+  assert_int_equal(job->cancelled, 0);
+  report(w, "up", job, nth_sent(w, ASSIGN, 0)->task_id, 1, MUSTER__V1__TASK_STATE__SUCCEEDED, 0);
+  assert_int_equal(job->state, MUSTER__V1__JOB_STATE__JOB_FAILED);
+  Muster__V1__JobCounts c;
+  mu_job_counts_of(job, &c);
+  assert_int_equal(c.succeeded, 1);
+  assert_int_equal(c.unreachable, 1);
+  assert_int_equal(c.skipped, 0);
+  world_free(w);
+}
+
+/* Unreachable targets count against max_errors as their own state: past the budget the rest
+ * is cancelled (CANCELLED), the unreachable ones stay UNREACHABLE. */
+static void unreachable_counts_against_max_errors(void **state) {
+  (void)state;
+  world *w = world_new(10000);
+  const char *ids[] = {"d1", "d2", "d3"};
+  for (size_t i = 0; i < 3; i++)
+    mu_registry_set_disconnected(&w->reg, add_agent(w, ids[i], 1, NULL), "test");
+  add_agent(w, "ok", 1, NULL);
+  mu_job *job = submit(w, "{\"target\":{\"hosts\":[\"d1\",\"d2\",\"d3\",\"ok\"]},"
+                          "\"rollout\":{\"max_errors\":\"1\",\"max_concurrency\":\"1\"},"
+                          "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"true\"}}]}");
+  mu_sched_pass(&w->s);
+  assert_int_equal(job->unreachable, 2); /* the second one is past max_errors 1 */
+  assert_int_equal(job->cancelled, 2);
+  assert_int_equal(count_sent(w, ASSIGN), 0);
+  assert_int_equal(mu_job_host(job, "d1")->tasks[0].state, MUSTER__V1__TASK_STATE__UNREACHABLE);
+  assert_int_equal(mu_job_host(job, "d2")->tasks[0].state, MUSTER__V1__TASK_STATE__UNREACHABLE);
+  assert_int_equal(mu_job_host(job, "d3")->tasks[0].state, MUSTER__V1__TASK_STATE__CANCELLED);
+  assert_string_equal(mu_job_host(job, "ok")->tasks[0].message,
+                      "not started: max errors reached (2 failed, 1 allowed)");
+  assert_int_equal(job->state, MUSTER__V1__JOB_STATE__JOB_FAILED);
+  world_free(w);
+}
+
+/* skip_unreachable: the unreachable target is skipped (not against max_errors 0) and the job
+ * succeeds on the reachable ones; a forgotten agent (not in the registry) is unreachable too. */
+static void skip_unreachable_skips(void **state) {
+  (void)state;
+  world *w = world_new(10000);
+  mu_agent *gone = add_agent(w, "gone", 1, NULL);
+  add_agent(w, "up", 1, NULL);
+  mu_registry_set_disconnected(&w->reg, gone, "test");
+  mu_job *job = submit(w, "{\"target\":{\"hosts\":[\"gone\",\"up\"]},"
+                          "\"rollout\":{\"max_errors\":\"0\",\"skip_unreachable\":true},"
+                          "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"true\"}},"
+                          "{\"name\":\"u\",\"shell\":{\"script\":\"true\"}}]}");
+  mu_registry_remove(&w->reg, gone); /* forgotten after submit: still a target */
+  mu_sched_pass(&w->s);
+  mu_host_run *h = mu_job_host(job, "gone");
+  assert_int_equal(h->state, MU_HOST_SKIPPED);
+  for (size_t t = 0; t < 2; t++) {
+    assert_int_equal(h->tasks[t].state, MUSTER__V1__TASK_STATE__UNREACHABLE);
+    assert_string_equal(h->tasks[t].message, "skipped: agent is disconnected (unreachable)");
+  }
+  assert_int_equal(job->skipped, 1);
+  assert_int_equal(job->unreachable, 0);
+  assert_int_equal(job->cancelled, 0);
+  assert_int_equal(count_sent(w, ASSIGN), 1); /* up is not cancelled by max_errors 0 */
+  report(w, "up", job, nth_sent(w, ASSIGN, 0)->task_id, 1, MUSTER__V1__TASK_STATE__SUCCEEDED, 0);
+  mu_sched_pass(&w->s);
+  report(w, "up", job, nth_sent(w, ASSIGN, 1)->task_id, 1, MUSTER__V1__TASK_STATE__SUCCEEDED, 0);
+  assert_int_equal(job->state, MUSTER__V1__JOB_STATE__JOB_SUCCEEDED);
+  Muster__V1__JobCounts c;
+  mu_job_counts_of(job, &c);
+  assert_int_equal(c.skipped, 1);
+  assert_int_equal(c.pending, 0);
+  assert_int_equal(mu_job_counts_problems(&c), 0);
+  /* a recount from records (another leader) gives the same */
+  mu_sched_recount(job);
+  assert_int_equal(job->skipped, 1);
+  assert_int_equal(job->succeeded, 1);
+  world_free(w);
+}
+
+/* The GC decision: only disconnected agents, past after_ms since last heard from (or since the
+ * member started, whichever is later); 0 = never. */
+static void agent_gc_decision(void **state) {
+  (void)state;
+  world *w = world_new(10000);
+  mu_agent *a = add_agent(w, "g", 1, NULL);
+  a->last_heartbeat_ms = 1000;
+  assert_false(mu_agent_gc_due(a, 500, 0, 100000)); /* connected */
+  mu_registry_set_disconnected(&w->reg, a, "test");
+  assert_true(mu_agent_gc_due(a, 500, 0, 100000));
+  assert_false(mu_agent_gc_due(a, 0, 0, 100000));          /* 0: never */
+  assert_false(mu_agent_gc_due(a, 500, 0, 1400));          /* 400ms: not yet */
+  assert_false(mu_agent_gc_due(a, 500, 99800, 100000));    /* started 200ms ago */
+  assert_true(mu_agent_gc_due(a, 500, 99000, 100000));
+  mu_registry_remove(&w->reg, a);
+  assert_null(mu_registry_find(&w->reg, "g"));
+  assert_int_equal(w->reg.n, 0);
   world_free(w);
 }
 
@@ -344,6 +440,9 @@ int main(void) {
       cmocka_unit_test(error_budget_cancels_the_rest),
       cmocka_unit_test(any_goes_to_the_most_free_slots),
       cmocka_unit_test(disconnected_target_is_unreachable),
+      cmocka_unit_test(unreachable_counts_against_max_errors),
+      cmocka_unit_test(skip_unreachable_skips),
+      cmocka_unit_test(agent_gc_decision),
       cmocka_unit_test(vanished_agent_task_is_lost),
       cmocka_unit_test(failed_attempt_is_retried_after_backoff),
       cmocka_unit_test(cancel_stops_running_and_pending),

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "controlplane/agent_gc.h"
 #include "controlplane/authz.h"
 #include "controlplane/bundles/bundles.h"
 #include "controlplane/cluster.h"
@@ -30,7 +31,9 @@ int mu_wiring_new(mu_daemon *d, int no_etcd, mu_err *err) {
   d->presence = calloc(1, sizeof *d->presence);
   d->gateway = calloc(1, sizeof *d->gateway);
   d->logs = calloc(1, sizeof *d->logs);
-  if (!d->sched || !d->persist || !d->cluster || !d->presence || !d->gateway || !d->logs) {
+  d->agent_gc = calloc(1, sizeof *d->agent_gc);
+  if (!d->sched || !d->persist || !d->cluster || !d->presence || !d->gateway || !d->logs ||
+      !d->agent_gc) {
     mu_wiring_free(d);
     return mu_err_set(err, MU_ENOMEM, "out of memory");
   }
@@ -51,6 +54,8 @@ void mu_wiring_free(mu_daemon *d) {
   free(d->presence);
   free(d->gateway);
   free(d->logs);
+  free(d->agent_gc);
+  d->agent_gc = NULL;
   d->sched = NULL;
   d->persist = NULL;
   d->cluster = NULL;
@@ -167,6 +172,8 @@ static void bundles_request(void *ud, mu_agent *a, const Muster__V1__BundleReque
   mu_bundles_on_request(ud, a, req);
 }
 
+static void bundles_forgotten(void *ud, mu_agent *a) { mu_bundles_on_agent_forgotten(ud, a); }
+
 /* --- cluster events --- */
 
 static void sched_elected(void *ud, uint64_t term) { ((mu_daemon *)ud)->sched->term = term; }
@@ -233,6 +240,12 @@ static void gateway_elsewhere(void *ud, const char *address) {
   mu_gateway_on_leader_elsewhere(ud, address);
 }
 
+static void agent_gc_record(void *ud, const char *rel, const char *value, size_t len,
+                            int leading) {
+  (void)len, (void)leading;
+  mu_agent_gc_on_record(ud, rel, value);
+}
+
 static void bundles_record(void *ud, const char *rel, const char *value, size_t len, int leading) {
   (void)leading;
   if (strncmp(rel, "bundles/", 8) == 0) mu_bundles_apply_event(ud, rel, value, len, value != NULL);
@@ -248,7 +261,7 @@ static void subscribe(mu_daemon *d) {
        .down = sched_down,
        .heartbeat = sched_heartbeat,
        .task_event = sched_task_event},
-      {.ud = d, .bundle_request = bundles_request},
+      {.ud = d, .bundle_request = bundles_request, .forgotten = bundles_forgotten},
   };
   const mu_cluster_listener cluster[] = {
       {.ud = d, .elected = sched_elected, .deposed = sched_deposed, .takeover = sched_takeover},
@@ -267,6 +280,7 @@ static void subscribe(mu_daemon *d) {
        .deposed = gateway_deposed,
        .leader_elsewhere = gateway_elsewhere},
       {.ud = d, .record = bundles_record},
+      {.ud = d, .record = agent_gc_record},
   };
   for (size_t i = 0; i < sizeof agent / sizeof agent[0]; i++)
     mu_events_on_agent(&d->events, &agent[i], &err); /* a fixed number: cannot overflow */

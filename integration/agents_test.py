@@ -466,6 +466,79 @@ def test_fresh_agents_find_their_plugins(c):
     assert rc == 0, (out, err)
 
 
+def audit_actions(c, action):
+    rc, out, err = c.cli("-o", "json", "audit", "--action", action, check=False)
+    assert rc == 0, err
+    return [json.loads(line) for line in out.splitlines() if line]
+
+
+def test_agents_rm_forgets_dead_hosts(c):
+    """A dead host stays listed (and targeted) until `muster agents rm` forgets it; a connected
+    one is refused unless --force, which ends its stream; a forced agent that still runs comes
+    back as new."""
+    three_agents(c)
+    # refused while connected, naming the way out
+    rc, out, err = c.cli("agents", "rm", "web-1", check=False)
+    assert rc == 1 and "is connected" in err and "--force" in err, (rc, out, err)
+    assert c.states().get("web-1") == "AGENT_CONNECTED"
+    rc, _, err = c.cli("agents", "rm", "nobody", check=False)
+    assert rc == 1 and "agent 'nobody' is not known" in err, err
+    rc, _, err = c.cli("agents", "rm", check=False)
+    assert rc == 2 and "give at least one agent ID" in err, err
+    # a dead host: listed as disconnected, then forgotten
+    c.agents["web-2"].kill()
+    del c.agents["web-2"]
+    wait_until("web-2 disconnected", lambda: c.states().get("web-2") == "AGENT_DISCONNECTED")
+    rc, out, err = c.cli("agents", "rm", "web-2")
+    assert rc == 0 and out.strip() == "web-2: removed", (out, err)
+    assert set(c.states()) == {"web-1", "db-1"}, c.states()
+    rc, out, _ = c.cli("-q", "agents")
+    assert out.split() == ["db-1", "web-1"], out  # -q: ids only
+    rc, out, _ = c.cli("agents", "-q", "--state", "disconnected")
+    assert out == "", out
+    # --force on a connected agent that cannot answer (stopped): its stream ends, it is gone
+    c.agents["db-1"].p.send_signal(signal.SIGSTOP)
+    rc, out, err = c.cli("-o", "json", "agents", "rm", "--force", "db-1")
+    got = json.loads(out)
+    assert rc == 0 and got["agentId"] == "db-1" and got["disconnected"] is True, (out, err)
+    assert set(c.states()) == {"web-1"}, c.states()
+    # ... and once it runs again it reconnects and is registered as new
+    c.agents["db-1"].p.send_signal(signal.SIGCONT)
+    wait_until("db-1 registered again", lambda: c.states().get("db-1") == "AGENT_CONNECTED",
+               timeout=15)
+    # every removal is audited, the refusals too
+    outcomes = sorted((r["target"], r["outcome"]) for r in audit_actions(c, "agent.remove"))
+    assert ("db-1", "ok") in outcomes and ("web-2", "ok") in outcomes, outcomes
+    assert any(t == "web-1" and o.startswith("refused") for t, o in outcomes), outcomes
+    assert "agent web-2 forgotten: removed by" in c.musterd.text()
+
+
+def test_agent_gc_after_forgets_long_disconnected(c):
+    """With agent_gc_after (2s here, 7d by default) the control plane forgets agents that stay
+    disconnected that long, and never a connected one."""
+    c.start_musterd("--heartbeat-timeout", TIMEOUT, "--agent-gc-after", "2s")
+    c.start_agent("web-1", "role=web", "--heartbeat-interval", HEARTBEAT)
+    c.start_agent("web-2", "role=web", "--heartbeat-interval", HEARTBEAT)
+    wait_until("two connected agents",
+               lambda: list(c.states().values()).count("AGENT_CONNECTED") == 2)
+    c.agents["web-2"].kill()
+    del c.agents["web-2"]
+    wait_until("web-2 disconnected", lambda: c.states().get("web-2") == "AGENT_DISCONNECTED")
+    t0 = time.monotonic()
+    wait_until("web-2 forgotten", lambda: "web-2" not in c.states(), timeout=8)
+    took = time.monotonic() - t0
+    assert took >= 1.0, "forgotten %.2fs after it disconnected, before agent_gc_after" % took
+    time.sleep(2.5)  # web-1 has been connected far longer than 2s: it stays
+    assert c.states() == {"web-1": "AGENT_CONNECTED"}, c.states()
+    gc = audit_actions(c, "agent.gc")
+    assert [r["target"] for r in gc] == ["web-2"], gc
+    assert "past agent_gc_after (2.00s)" in c.musterd.text(), c.musterd.text()[-2000:]
+    # 0 turns it off; a bad value is refused at start
+    r = subprocess.run([c.musterd_bin, "--insecure", "--no-etcd", "--agent-gc-after", "soon"],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 2 and "agent-gc-after" in r.stderr.replace("_", "-"), r.stderr
+
+
 if __name__ == "__main__":
     main([
         test_agents_register_with_labels,
@@ -477,4 +550,6 @@ if __name__ == "__main__":
         test_bad_config_and_flags,
         test_muster_dev_runs_a_local_cluster,
         test_fresh_agents_find_their_plugins,
+        test_agents_rm_forgets_dead_hosts,
+        test_agent_gc_after_forgets_long_disconnected,
     ])

@@ -21,7 +21,7 @@ from harness import Cluster, job_status, json_lines, main, wait_until
 HERE = os.path.dirname(os.path.abspath(__file__))
 GOLDEN = os.path.join(HERE, "golden")
 HB = "300ms"
-RESULT_LINE = re.compile(r"^(\S+)\s+(SUCCEEDED|FAILED|TIMED_OUT|CANCELLED|LOST)\s")
+RESULT_LINE = re.compile(r"^(\S+)\s+(SUCCEEDED|FAILED|TIMED_OUT|CANCELLED|LOST|UNREACHABLE)\s")
 
 
 def fleet(c):
@@ -125,6 +125,20 @@ def test_text_forms_golden(c):
     check_golden("status_cancelled.txt", normalise(out))
     rc, out, _ = c.cli("jobs", "--limit", "2")
     check_golden("jobs_table.txt", normalise(out))
+    # -q (global, or after the command): what each command prints then (docs/cli.md, "-q")
+    ids = c.cli("jobs", "--limit", "2", "-q")[1].split()
+    assert len(ids) == 2 and ids[0] == job and all(i.startswith("j-") for i in ids), ids
+    assert c.cli("-q", "agents")[1] == "db-1\nweb-1\nweb-2\n"
+    assert c.cli("cluster", "-q")[1] == c.addr + "\n"
+    assert c.cli("-q", "status", job, check=False)[1] == "cancelled\n"
+    assert c.cli("-q", "drain", "web-2")[1] == ""
+    assert c.cli("drain", "web-2", "--undrain", "-q")[1] == ""
+    assert c.cli("-q", "bundle", "ls")[1] == ""
+    rc, out, err = c.cli("-q", "explain", job, check=False)
+    assert out.startswith("db-1/run CANCELLED cancelled: ") and "\n" == out[-1], (out, err)
+    assert out.count("\n") == 1, out  # one line per run, no job line, no output
+    rc, out, err = c.cli("-q", "logs", job, check=False)
+    assert "note:" not in err, err
 
 
 def jq(text, program, *args):

@@ -342,6 +342,51 @@ def test_etcd_outage(c):
     print("  recovered after %.1fs" % (time.monotonic() - t0))
 
 
+def agent_records(c):
+    """The agent ids under agents/ in etcd."""
+    r = subprocess.run(["etcdctl", "--endpoints", c.endpoint, "get", "--prefix", "/muster/agents/",
+                        "--keys-only"], capture_output=True, text=True, timeout=10,
+                       env=dict(os.environ, ETCDCTL_API="3"))
+    assert r.returncode == 0, r.stderr
+    return {k[len("/muster/agents/"):] for k in r.stdout.split()}
+
+
+def known_at(c, addr):
+    rc, out, _ = c.cli_at(addr, "-q", "agents", check=False)
+    return set(out.split()) if rc == 0 else None
+
+
+def test_forgotten_agents_leave_etcd_and_the_follower(c):
+    """`muster agents rm` on the leader deletes the agent's records through the fenced store;
+    the follower forgets it from its watch; agent_gc_after does the same on its own, on the
+    leader only."""
+    c.start_etcd()
+    for name in ("cp-a", "cp-b"):
+        c.start_member(name, "--agent-gc-after", "4s")
+    leader = wait_until("one leader", c.leader, timeout=10)
+    follower = [addr for n, (_, addr) in c.members.items() if n != leader[0]][0]
+    for aid in ("a1", "a2", "a3"):
+        c.start_ha_agent(aid, leader[1])
+    wait_until("the follower sees three agents",
+               lambda: c.connected_at(follower) == {"a1", "a2", "a3"}, timeout=15)
+    assert agent_records(c) == {"a1", "a2", "a3"}
+    # removed by hand: gone from etcd, the leader and the follower
+    c.agents.pop("a2").kill()
+    wait_until("a2 disconnected", lambda: "a2" not in c.connected_at(leader[1]))
+    rc, out, err = c.cli_at(follower, "agents", "rm", "a2", check=False)  # sent to the leader
+    assert rc == 0 and out.strip() == "a2: removed", (rc, out, err)
+    wait_until("a2 gone from etcd", lambda: "a2" not in agent_records(c))
+    assert known_at(c, leader[1]) == {"a1", "a3"}
+    wait_until("the follower forgot a2", lambda: known_at(c, follower) == {"a1", "a3"})
+    # forgotten after agent_gc_after, by the leader; the follower follows
+    c.agents.pop("a3").kill()
+    wait_until("a3 forgotten everywhere", lambda: known_at(c, follower) == {"a1"} and
+               known_at(c, leader[1]) == {"a1"} and agent_records(c) == {"a1"}, timeout=15)
+    assert "agent a3 forgotten: disconnected for" in c.members[leader[0]][0].text()
+    follower_name = [n for n in c.members if n != leader[0]][0]
+    assert "agent a3 forgotten: the leader forgot it" in c.members[follower_name][0].text()
+
+
 def test_bad_etcd_flag(c):
     r = subprocess.run([c.musterd_bin, "--etcd", "bogus"], capture_output=True, text=True)
     assert r.returncode == 2 and "--etcd" in r.stderr, r
@@ -361,4 +406,5 @@ if __name__ == "__main__":
         test_failover_keeps_jobs_and_runs_once,
         test_etcd_outage,
         test_presence_follows_the_leader,
+        test_forgotten_agents_leave_etcd_and_the_follower,
     ])

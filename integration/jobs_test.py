@@ -600,6 +600,72 @@ def test_adhoc_python_and_http(c):
     assert out.count("run:") == 3, out  # the refused ones were never stored
 
 
+def test_dead_host_is_unreachable(c):
+    """A job over a dead host: the host's run is UNREACHABLE (not CANCELLED) once the wait is
+    over, counted as its own state against max_errors, and the CLI exits 3; with
+    --skip-unreachable the host is skipped and the job succeeds (exit 0)."""
+    fleet(c)
+    c.agents.pop("web-1").kill()
+    wait_until("web-1 disconnected", lambda: c.states().get("web-1") == "AGENT_DISCONNECTED")
+    # --hosts takes a node set
+    rc, res, summary, err = run_json(c, "--hosts", "web-[1-2],db-1", "--wait", "300ms", "--",
+                                     "true")
+    assert rc == 3, (rc, res, summary, err)
+    assert res["web-1"]["state"] == "UNREACHABLE", res["web-1"]
+    assert res["web-1"]["exitCode"] is None, res["web-1"]
+    assert "unreachable" in res["web-1"]["message"], res["web-1"]
+    assert res["web-2"]["state"] == res["db-1"]["state"] == "SUCCEEDED", res
+    counts = summary["counts"]
+    assert (counts["succeeded"], counts["unreachable"], counts["cancelled"],
+            counts["skipped"]) == (2, 1, 0, 0), summary
+    assert summary["notSucceededHosts"] == ["web-1"] and summary["skippedHosts"] == [], summary
+    job = summary["jobId"]
+    rc, out, _ = c.cli("status", job, check=False)
+    assert rc == 1 and re.search(r"/web-1/run +UNREACHABLE +- ", out), out
+    assert "3 targets: 2 succeeded, 1 unreachable" in out, out
+    assert c.cli("-q", "status", job, check=False)[1] == "failed\n"
+    rc, out, _ = c.cli("explain", job, check=False)
+    assert "web-1/run: UNREACHABLE (unreachable, attempt 0)" in out, out
+    assert job in c.cli("jobs", "-q")[1].split()
+    # the text form says it too, and a bad node set is refused before anything is sent
+    rc, out, _ = c.cli("run", "--hosts", "web-[1-2]", "--wait", "300ms", "--", "true",
+                       check=False)
+    assert rc == 3 and re.search(r"^web-1 +UNREACHABLE", out, re.M), out
+    assert "2 targets: 1 succeeded, 1 unreachable" in out and "not succeeded: web-1" in out, out
+    rc, _, err = c.cli("run", "--hosts", "web-[2-1]", "--", "true", check=False)
+    assert rc == 2 and "--hosts: node set: range 2-1" in err, err
+    # --skip-unreachable: skipped, not a failure, exit 0
+    rc, res, summary, err = run_json(c, "--hosts", "web-[1-2]", "--wait", "300ms",
+                                     "--skip-unreachable", "--max-errors", "0", "--", "true")
+    assert rc == 0 and summary["state"] == "JOB_SUCCEEDED", (rc, summary, err)
+    assert res["web-1"]["state"] == "UNREACHABLE", res["web-1"]
+    assert res["web-1"]["message"].startswith("skipped: "), res["web-1"]
+    assert (summary["counts"]["skipped"], summary["counts"]["unreachable"]) == (1, 0), summary
+    assert summary["skippedHosts"] == ["web-1"] and summary["notSucceededHosts"] == [], summary
+    rc, out, _ = c.cli("run", "--hosts", "web-[1-2]", "--wait", "300ms", "--skip-unreachable",
+                       "--", "true", check=False)
+    assert rc == 0 and "2 targets: 1 succeeded, 1 skipped" in out and "skipped: web-1" in out, out
+    rc, out, _ = c.cli("run", "--dry-run", "--hosts", "web-[1-2]", "--skip-unreachable", "--",
+                       "true")
+    assert rc == 0 and "disconnected now: web-1 (skipped unless it reconnects" in out, out
+    # ... and from a job file (rollout.skip_unreachable), or submit's flag
+    spec = os.path.join(c.workdir, "skip.yaml")
+    with open(spec, "w") as f:
+        f.write("name: skip\ntarget: {hosts: [web-1, db-1]}\nrollout: {disconnected_wait: 300ms}\n"
+                "tasks: [{name: a, shell: {script: 'true'}}]\n")
+    assert c.cli("submit", spec, check=False)[0] == 3
+    assert c.cli("submit", "--skip-unreachable", spec, check=False)[0] == 0
+    # unreachable counts against max_errors: past it the rest is cancelled (exit 1)
+    rc, res, summary, _ = run_json(c, "--hosts", "web-[1-2],db-1", "--wait", "300ms",
+                                   "--max-concurrency", "1", "--max-errors", "0", "--",
+                                   "sleep 1")
+    assert rc == 1, (rc, summary)
+    assert res["web-1"]["state"] == "UNREACHABLE", res
+    cancelled = [h for h, r in res.items() if r["state"] == "CANCELLED"]
+    assert len(cancelled) == 1 and "max errors" in res[cancelled[0]]["message"], res
+    assert (summary["counts"]["unreachable"], summary["counts"]["cancelled"]) == (1, 1), summary
+
+
 if __name__ == "__main__":
     main([
         test_run_on_every_host,
@@ -618,4 +684,5 @@ if __name__ == "__main__":
         test_agent_restart_reports_lost_from_journal,
         test_full_logs_from_the_agent_spool,
         test_adhoc_python_and_http,
+        test_dead_host_is_unreachable,
     ])

@@ -239,6 +239,17 @@ void mu_bundles_on_request(mu_daemon *d, mu_agent *agent, const Muster__V1__Bund
   kick(b);
 }
 
+void mu_bundles_on_agent_forgotten(mu_daemon *d, mu_agent *agent) {
+  mu_bundles *b = d->bundles;
+  if (b == NULL) return;
+  mu_transfer *t = b->transfers;
+  while (t != NULL) {
+    mu_transfer *next = t->next;
+    if (t->agent == agent) transfer_drop(b, t);
+    t = next;
+  }
+}
+
 void mu_bundles_serve_forget(mu_bundles *b, const char *digest, const char *why) {
   mu_transfer *t = b->transfers;
   while (t != NULL) {

@@ -84,5 +84,7 @@ void mu_bundles_digest_of(mu_daemon *d, const char *ref, char ret_digest[MU_BUND
 
 /* An agent's BundleRequest: streams the bundle from req->offset on the agent's stream. */
 void mu_bundles_on_request(mu_daemon *d, mu_agent *agent, const Muster__V1__BundleRequest *req);
+/* The agent is being forgotten (events.h): its transfers are dropped. */
+void mu_bundles_on_agent_forgotten(mu_daemon *d, mu_agent *agent);
 
 #endif

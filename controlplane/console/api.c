@@ -215,14 +215,16 @@ static json_t *job_json(const mu_job *job) {
   json_object_set_new(o, "state", json_string(mu_console_job_state_name((int)job->state)));
   json_object_set_new(o, "created_at_ms", json_integer(job->created_at_ms));
   json_object_set_new(o, "finished_at_ms", json_integer(job->finished_at_ms));
-  uint32_t done = job->succeeded + job->failed + job->cancelled + job->unreachable;
-  json_object_set_new(o, "targets", json_integer((json_int_t)job->n_hosts));
-  json_object_set_new(o, "pending", json_integer((json_int_t)(job->n_hosts - done - job->running)));
-  json_object_set_new(o, "running", json_integer(job->running));
-  json_object_set_new(o, "succeeded", json_integer(job->succeeded));
-  json_object_set_new(o, "failed", json_integer(job->failed));
-  json_object_set_new(o, "cancelled", json_integer(job->cancelled));
-  json_object_set_new(o, "unreachable", json_integer(job->unreachable));
+  Muster__V1__JobCounts c; /* lib/jobcounts: the counts every surface shows */
+  mu_job_counts_of(job, &c);
+  json_object_set_new(o, "targets", json_integer(c.targets));
+  json_object_set_new(o, "pending", json_integer(c.pending));
+  json_object_set_new(o, "running", json_integer(c.running));
+  json_object_set_new(o, "succeeded", json_integer(c.succeeded));
+  json_object_set_new(o, "failed", json_integer(c.failed));
+  json_object_set_new(o, "cancelled", json_integer(c.cancelled));
+  json_object_set_new(o, "unreachable", json_integer(c.unreachable));
+  json_object_set_new(o, "skipped", json_integer(c.skipped));
   json_t *tasks = json_array();
   for (size_t t = 0; tasks != NULL && spec != NULL && t < spec->n_tasks; t++) {
     json_t *tj = json_object();

@@ -11,7 +11,7 @@
 const char *mu_console_task_state_name(int state) {
   static const char *const names[] = {"unspecified", "pending",   "assigned", "starting",
                                       "running",     "succeeded", "failed",   "timed_out",
-                                      "cancelled",   "lost"};
+                                      "cancelled",   "lost",      "unreachable"};
   return state >= 0 && state < (int)(sizeof names / sizeof names[0]) ? names[state] : "unknown";
 }
 

@@ -30,6 +30,7 @@ static const mu_cfg_field server_fields[] = {
     F("takeover_grace", MU_CF_DURATION, takeover_grace_ms, 0, 3600 * 1000),
     F("presence_ttl", MU_CF_DURATION, presence_ttl_ms, 1000, 3600 * 1000),
     F("max_agents", MU_CF_COUNT, max_agents, 1, 1000000),
+    F("agent_gc_after", MU_CF_DURATION, agent_gc_after_ms, 0, 3650LL * 24 * 3600 * 1000),
     F("max_job_tasks", MU_CF_COUNT, max_job_tasks, 1, 10000),
     F("max_task_runs", MU_CF_COUNT, max_task_runs, 1, 10000000),
     F("max_jobs_kept", MU_CF_COUNT, max_jobs_kept, 1, 1000000),
@@ -101,6 +102,7 @@ void mu_server_config_init(mu_server_config *cfg) {
   cfg->takeover_grace_ms = 10000;
   cfg->presence_ttl_ms = 10000;
   cfg->max_agents = 10000;
+  cfg->agent_gc_after_ms = 7LL * 24 * 3600 * 1000;
   cfg->max_job_tasks = 64;
   cfg->max_task_runs = 200000;
   cfg->max_jobs_kept = 1000;

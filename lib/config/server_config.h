@@ -36,6 +36,8 @@ typedef struct mu_server_config {
   int64_t takeover_grace_ms;            /* new leader waits for agents; 0..1h, default 10s */
   int64_t presence_ttl_ms;              /* lease of agents' presence keys; 1s..1h, default 10s */
   uint32_t max_agents;                  /* 1..1000000, default 10000 */
+  int64_t agent_gc_after_ms;            /* disconnected agents are forgotten after this; 0 =
+                                           never; 0..10y, default 7d (agent_gc.h) */
   uint32_t max_job_tasks;               /* tasks in one job spec; 1..10000, default 64 */
   uint32_t max_task_runs;               /* targets x tasks of one job; 1..10000000, default 200000 */
   uint32_t max_jobs_kept;               /* finished jobs kept in memory; 1..1000000, default 1000 */

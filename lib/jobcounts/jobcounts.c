@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const names[MU_COUNT_STATES] = {"pending",   "running",   "succeeded",
-                                                   "failed",    "cancelled", "unreachable"};
+static const char *const names[MU_COUNT_STATES] = {
+    "pending", "running", "succeeded", "failed", "cancelled", "unreachable", "skipped"};
 
 const char *mu_count_state_name(mu_count_state s) {
   return s < MU_COUNT_STATES ? names[s] : "?";
@@ -21,7 +21,9 @@ void mu_job_counts_fill(Muster__V1__JobCounts *c, uint32_t targets,
   c->failed = by_state[MU_COUNT_FAILED];
   c->cancelled = by_state[MU_COUNT_CANCELLED];
   c->unreachable = by_state[MU_COUNT_UNREACHABLE];
-  uint64_t placed = (uint64_t)c->running + c->succeeded + c->failed + c->cancelled + c->unreachable;
+  c->skipped = by_state[MU_COUNT_SKIPPED];
+  uint64_t placed = (uint64_t)c->running + c->succeeded + c->failed + c->cancelled +
+                    c->unreachable + c->skipped;
   c->pending = placed < targets ? (uint32_t)(targets - placed) : 0;
 }
 
@@ -33,6 +35,7 @@ uint32_t mu_job_counts_get(const Muster__V1__JobCounts *c, mu_count_state s) {
     case MU_COUNT_FAILED: return c->failed;
     case MU_COUNT_CANCELLED: return c->cancelled;
     case MU_COUNT_UNREACHABLE: return c->unreachable;
+    case MU_COUNT_SKIPPED: return c->skipped;
     default: return 0;
   }
 }
@@ -42,7 +45,7 @@ uint32_t mu_job_counts_problems(const Muster__V1__JobCounts *c) {
 }
 
 uint32_t mu_job_counts_ended(const Muster__V1__JobCounts *c) {
-  return c->succeeded + mu_job_counts_problems(c);
+  return c->succeeded + mu_job_counts_problems(c) + c->skipped;
 }
 
 const char *mu_job_counts_format(const Muster__V1__JobCounts *c, char *buf, size_t size) {

@@ -1,5 +1,5 @@
 /* lib/jobcounts: the one definition of a job's counts (protos: JobCounts). A job's targets
- * are counted by state, each target in exactly one state, so the six states add up to the
+ * are counted by state, each target in exactly one state, so the seven states add up to the
  * targets; task runs are not counted here (a job of three tasks on two hosts has 2 targets).
  * musterd fills JobCounts from its per-state tallies with mu_job_counts_fill; every surface
  * of the CLI (run, watch, status, jobs, JSON) prints what it received through
@@ -21,6 +21,7 @@ typedef enum {
   MU_COUNT_FAILED,
   MU_COUNT_CANCELLED,
   MU_COUNT_UNREACHABLE,
+  MU_COUNT_SKIPPED, /* unreachable, and the job said skip_unreachable: not a problem */
   MU_COUNT_STATES
 } mu_count_state;
 
@@ -35,7 +36,8 @@ void mu_job_counts_fill(Muster__V1__JobCounts *c, uint32_t targets,
 /* c's count for state s. */
 uint32_t mu_job_counts_get(const Muster__V1__JobCounts *c, mu_count_state s);
 
-/* Targets that ended other than succeeded: failed + cancelled + unreachable. */
+/* Targets that ended other than succeeded: failed + cancelled + unreachable (skipped ones
+ * are not problems: the job asked for them to be skipped). */
 uint32_t mu_job_counts_problems(const Muster__V1__JobCounts *c);
 /* Targets that ended, whatever the outcome. */
 uint32_t mu_job_counts_ended(const Muster__V1__JobCounts *c);

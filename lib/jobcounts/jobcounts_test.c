@@ -21,6 +21,15 @@ static void fill_and_format(void **state) {
   assert_string_equal(mu_job_counts_format(&c, buf, sizeof buf),
                       "10 targets: 2 pending, 1 running, 2 succeeded, 1 failed, 3 cancelled, "
                       "1 unreachable");
+  /* skipped targets ended, but are not problems */
+  uint32_t skip[MU_COUNT_STATES] = {0, 0, 2, 0, 0, 0, 1};
+  mu_job_counts_fill(&c, 3, skip);
+  assert_int_equal(c.pending, 0);
+  assert_int_equal(c.skipped, 1);
+  assert_int_equal(mu_job_counts_problems(&c), 0);
+  assert_int_equal(mu_job_counts_ended(&c), 3);
+  assert_string_equal(mu_job_counts_format(&c, buf, sizeof buf),
+                      "3 targets: 2 succeeded, 1 skipped");
   uint32_t one[MU_COUNT_STATES] = {0, 0, 1, 0, 0, 0};
   mu_job_counts_fill(&c, 1, one);
   assert_string_equal(mu_job_counts_format(&c, buf, sizeof buf), "1 target: 1 succeeded");
@@ -52,6 +61,7 @@ static void plurals_and_durations(void **state) {
   assert_string_equal(mu_duration_format(125000, buf, sizeof buf), "2m05s");
   assert_string_equal(mu_duration_format(3720000, buf, sizeof buf), "1h02m");
   assert_string_equal(mu_count_state_name(MU_COUNT_UNREACHABLE), "unreachable");
+  assert_string_equal(mu_count_state_name(MU_COUNT_SKIPPED), "skipped");
   assert_string_equal(mu_count_state_name(MU_COUNT_STATES), "?");
 }
 

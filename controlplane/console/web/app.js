@@ -425,16 +425,18 @@ async function jobView(id) {
       if (!byHost.has(x.host)) byHost.set(x.host, []);
       byHost.get(x.host).push(x.state);
     }
-    let running = 0, succeeded = 0, failed = 0, cancelled = 0, pendingN = 0;
+    let running = 0, succeeded = 0, failed = 0, cancelled = 0, unreachable = 0, pendingN = 0;
     for (const states of byHost.values()) {
       if (states.some(s => s === "running" || s === "assigned" || s === "starting")) running++;
       else if (states.every(s => s === "succeeded")) succeeded++;
       else if (states.some(s => s === "failed" || s === "timed_out" || s === "lost")) failed++;
       else if (states.some(s => s === "cancelled")) cancelled++;
+      else if (states.some(s => s === "unreachable")) unreachable++; // skipped ones too, until the refetch
       else pendingN++;
     }
     if (job.state !== "running" && job.state !== "pending") return;
-    Object.assign(job, {running, succeeded, failed, cancelled, pending: pendingN, unreachable: 0});
+    Object.assign(job, {running, succeeded, failed, cancelled, pending: pendingN, unreachable,
+                        skipped: 0});
   }
 
   const ctl = new AbortController();
