@@ -17,6 +17,7 @@ typedef struct entry {
   const muster_plugin *desc;
   void *dl;                 /* NULL for built-ins */
   char *path;
+  char isolation[16];
   mu_plugin_info info;
 } entry;
 
@@ -48,7 +49,8 @@ static bool type_name_ok(const char *t) {
   return true;
 }
 
-static int check_and_add(mu_plugin_host *h, const muster_plugin *d, void *dl, const char *path, mu_err *err) {
+static int check_and_add(mu_plugin_host *h, const muster_plugin *d, void *dl, const char *path,
+                         const char *isolation, mu_err *err) {
   if (d->abi_version != MUSTER_PLUGIN_ABI_VERSION)
     return mu_err_set(err, MU_EINVAL, "plugin %s: built for ABI version %u, this agent speaks %u; not loaded",
                       path, d->abi_version, MUSTER_PLUGIN_ABI_VERSION);
@@ -73,12 +75,19 @@ static int check_and_add(mu_plugin_host *h, const muster_plugin *d, void *dl, co
   e->info.description = d->description ? d->description : "";
   e->info.path = e->path;
   e->info.abi_version = d->abi_version;
+  snprintf(e->isolation, sizeof e->isolation, "%s", isolation);
+  e->info.isolation = e->isolation;
   h->n++;
   return 0;
 }
 
 int mu_plugin_host_register(mu_plugin_host *h, const muster_plugin *desc, mu_err *err) {
-  return check_and_add(h, desc, NULL, "(built-in)", err);
+  return check_and_add(h, desc, NULL, "(built-in)", "in-process", err);
+}
+
+int mu_plugin_host_register_as(mu_plugin_host *h, const muster_plugin *desc, const char *path,
+                               const char *isolation, mu_err *err) {
+  return check_and_add(h, desc, NULL, path, isolation, err);
 }
 
 int mu_plugin_host_load(mu_plugin_host *h, const char *path, mu_err *err) {
@@ -90,7 +99,7 @@ int mu_plugin_host_load(mu_plugin_host *h, const char *path, mu_err *err) {
     return mu_err_set(err, MU_EINVAL, "plugin %s: no %s symbol (not a Muster plugin?); not loaded", path,
                       MUSTER_PLUGIN_SYMBOL);
   }
-  int rc = check_and_add(h, d, dl, path, err);
+  int rc = check_and_add(h, d, dl, path, "in-process", err);
   if (rc != 0) {
     dlclose(dl);
     return rc;
