@@ -15,7 +15,7 @@
 
 static int crash_at_unload;
 
-static void crash(void) {
+__attribute__((no_sanitize_undefined, noinline)) static void crash(void) {
   volatile int *p = NULL;
   *p = 42; /* SIGSEGV */
 }
