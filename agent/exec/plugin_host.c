@@ -112,7 +112,8 @@ static int cmp_names(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-int mu_plugin_host_load_dir(mu_plugin_host *h, const char *dir, int *ret_refused, mu_err *err) {
+int mu_plugin_dir_load(const char *dir, int (*load)(void *arg, const char *path, mu_err *err), void *arg,
+                       int *ret_refused, mu_err *err) {
   DIR *d = opendir(dir);
   if (d == NULL) return mu_err_set(err, MU_EIO, "plugin dir %s: %s", dir, strerror(errno));
   char *names[1024];
@@ -129,7 +130,7 @@ int mu_plugin_host_load_dir(mu_plugin_host *h, const char *dir, int *ret_refused
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, names[i]);
     mu_err e = {0};
-    if (mu_plugin_host_load(h, path, &e) != 0) {
+    if (load(arg, path, &e) != 0) {
       mu_warn("plugins", "%s", e.msg);
       refused++;
     }
@@ -137,6 +138,12 @@ int mu_plugin_host_load_dir(mu_plugin_host *h, const char *dir, int *ret_refused
   }
   if (ret_refused != NULL) *ret_refused = refused;
   return 0;
+}
+
+static int load_one(void *arg, const char *path, mu_err *err) { return mu_plugin_host_load(arg, path, err); }
+
+int mu_plugin_host_load_dir(mu_plugin_host *h, const char *dir, int *ret_refused, mu_err *err) {
+  return mu_plugin_dir_load(dir, load_one, h, ret_refused, err);
 }
 
 size_t mu_plugin_host_count(const mu_plugin_host *h) { return h->n; }

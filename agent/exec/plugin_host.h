@@ -37,6 +37,11 @@ int mu_plugin_host_load(mu_plugin_host *h, const char *path, mu_err *err);
  * Returns MU_EIO only when dir cannot be read. *ret_refused (may be NULL) gets the count. */
 int mu_plugin_host_load_dir(mu_plugin_host *h, const char *dir, int *ret_refused, mu_err *err);
 
+/* The same walk over dir's *.so files (name order, refusals logged and counted) with another
+ * loader, load(arg, path, err), e.g. one that runs plugins out of process. */
+int mu_plugin_dir_load(const char *dir, int (*load)(void *arg, const char *path, mu_err *err), void *arg,
+                       int *ret_refused, mu_err *err);
+
 /* Registers a descriptor linked into the agent itself (same checks as load). */
 int mu_plugin_host_register(mu_plugin_host *h, const muster_plugin *desc, mu_err *err);
 
