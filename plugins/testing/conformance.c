@@ -33,6 +33,14 @@ static void report(suite *s, const char *verdict, const char *check, const char 
   vfprintf(s->out, fmt, ap);
   fputc('\n', s->out);
   va_end(ap);
+  if (strcmp(verdict, "skip") == 0) { /* as MU_SKIP: counted by scripts/test, a failure under CI=true */
+    const char *ci = getenv("CI");
+    fprintf(s->out, "MU_TEST_SKIPPED: conformance %s\n", check);
+    if (ci != NULL && (strcmp(ci, "true") == 0 || strcmp(ci, "1") == 0)) {
+      fprintf(s->out, "FAIL %-9s would skip under CI=true\n", check);
+      s->failed++;
+    }
+  }
   if (strcmp(verdict, "FAIL") == 0) s->failed++;
   if (strcmp(verdict, "FAIL") == 0 && strcmp(check, "bounded") == 0) s->bounded_failed++;
 }
@@ -40,10 +48,9 @@ static void report(suite *s, const char *verdict, const char *check, const char 
 /* The checks every run gets: leftovers, bounds, stall, leaks. Returns false after reporting
  * a failure under check's name. */
 static bool common_checks(suite *s, const char *check, const mpt_result *r) {
-  if (r->max_stall_ms > s->max_stall) s->max_stall = r->max_stall_ms;
   if (r->leftover_pids > 0) {
-    report(s, "FAIL", check, "%d process(es) still carry MUSTER_TASK_ID=%s after the task ended (pid %d): "
-           "the plugin started something its task does not own", r->leftover_pids, r->task_id, r->leftover_pid);
+    report(s, "FAIL", check, "%d process(es) still running after the task ended (pid %d, now killed): "
+           "everything a task starts must end with it (use host->spawn)", r->leftover_pids, r->leftover_pid);
     return false;
   }
   if (r->event_after_final) {
@@ -107,7 +114,16 @@ static void check_run(suite *s, mpt_world *w, int *ret_state) {
     }
     if (ok) report(s, "ok", "run", "%s in %lld ms (%s)", mpt_state_name(r.state), (long long)r.wall_ms, r.message);
   }
+  s->max_stall = r.max_stall_ms;
   mpt_result_free(&r);
+  /* A loop stall must repeat to count: on a busy machine one slow iteration can be the
+   * scheduler's doing. A plugin that blocks does so every time; the best of three is kept. */
+  for (int i = 0; i < 2 && s->max_stall > s->o->max_stall_ms; i++) {
+    mu_err e = {0};
+    if (run_one(s, w, s->o->spec_json, -1, &r, &e) == 0 && r.max_stall_ms < s->max_stall)
+      s->max_stall = r.max_stall_ms;
+    mpt_result_free(&r);
+  }
 }
 
 /* cancel (timeout_spec NULL) or timeout (the spec with a short timeout). */
@@ -184,10 +200,10 @@ int mpt_conformance(const mpt_conformance_opts *o, FILE *out, mu_err *err) {
   else
     report(&s, "ok", "cleanup", "no leaks after %d tasks (LeakSanitizer)", s.leak_runs);
   if (s.max_stall > defaults.max_stall_ms)
-    report(&s, "FAIL", "stall", "the loop was busy %lld ms in one iteration (bound %lld ms): something blocks it",
-           (long long)s.max_stall, (long long)defaults.max_stall_ms);
+    report(&s, "FAIL", "stall", "the loop was busy %lld ms in one iteration, in each of 3 runs (bound %lld ms): "
+           "something in the plugin blocks it", (long long)s.max_stall, (long long)defaults.max_stall_ms);
   else
-    report(&s, "ok", "stall", "longest loop iteration %lld ms (bound %lld ms)", (long long)s.max_stall,
+    report(&s, "ok", "stall", "longest loop iteration %lld ms in a run (bound %lld ms)", (long long)s.max_stall,
            (long long)defaults.max_stall_ms);
   if (s.bounded_failed == 0)
     report(&s, "ok", "bounded", "progress messages <= %d bytes, <= %d params of <= %d bytes, output within its limit",

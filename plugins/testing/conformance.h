@@ -8,7 +8,9 @@
  *   timeout   the same for the spec's timeout: TIMED_OUT, nothing left
  *   cleanup   after each task, LeakSanitizer finds nothing start() allocated and cleanup()
  *             did not free (needs an ASan build: --config=asan; otherwise skipped, saying so)
- *   stall     no loop iteration was busy longer than max_stall_ms (default 10) in any task
+ *   stall     no loop iteration of the task was busy longer than max_stall_ms (default 10;
+ *             time in host->spawn, the agent's own, is left out); a stall must show in each
+ *             of three runs to fail, so a busy machine does not fail a good plugin
  *   bounded   messages stay in bounds: progress messages <= 4096 bytes, <= 256 params with
  *             values <= 4096 bytes, output within the task's output limit
  *   isolation the same spec run out of process (muster-plugin-host) ends in the same state

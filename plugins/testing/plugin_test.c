@@ -2,23 +2,39 @@
  * one plugin in-process or behind a muster-plugin-host, and a recorder for one task at a time
  * that also measures loop stalls (libuv's idle-time metric around each iteration) and looks
  * for processes the task left behind (/proc/PID/environ carrying its MUSTER_TASK_ID). */
+#define _GNU_SOURCE /* RUSAGE_THREAD */
 #include "plugins/testing/plugin_test.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "agent/plugin/remote.h"
 
+/* The plugin as the runner sees it in-process: its own callbacks, handed a copy of the host
+ * API whose spawn() is timed, so the loop-stall measure can leave out the agent's own cost of
+ * starting a process (libuv waits for the child's exec) and blame only the plugin. */
+typedef struct wrapped {
+  muster_plugin desc;          /* first: found again through mu_runner_task_plugin() */
+  const muster_plugin *real;
+  muster_host_api api;
+  struct mpt_world *w;
+} wrapped;
+
 struct mpt_world {
   uv_loop_t loop;
   mu_plugin_host *plugins;
+  mu_plugin_host *loaded;      /* the real plugin, in-process */
+  wrapped wrap;
+  uint64_t spawn_ns;           /* spent in host->spawn during this loop iteration */
   mu_plugin_remote *remote;
   mu_runner *runner;
   mpt_opts o;
@@ -26,7 +42,8 @@ struct mpt_world {
   uint64_t runs;
   mpt_result *cur;             /* the task being run */
   uv_prepare_t stall;
-  uint64_t last_ns, last_idle_ns;
+  uint64_t last_ns, last_idle_ns, last_cpu_ns;
+  long last_nvcsw;
   bool closed;
 };
 
@@ -97,17 +114,93 @@ static void on_event(void *arg, const mu_task_event *ev) {
   }
 }
 
-/* Busy time of each loop iteration: wall time between two prepares minus the time the loop
- * spent waiting in poll (UV_METRICS_IDLE_TIME). A plugin that blocks shows up here. */
+static void thread_usage(uint64_t *ret_cpu_ns, long *ret_nvcsw) {
+  struct rusage ru;
+  getrusage(RUSAGE_THREAD, &ru);
+  *ret_cpu_ns = ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) * 1000000000u +
+                ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) * 1000u;
+  *ret_nvcsw = ru.ru_nvcsw;
+}
+
+static void stall_mark(mpt_world *w) {
+  w->spawn_ns = 0;
+  w->last_ns = uv_hrtime();
+  w->last_idle_ns = uv_metrics_idle_time(&w->loop);
+  thread_usage(&w->last_cpu_ns, &w->last_nvcsw);
+}
+
+/* How long each loop iteration kept the loop from polling: wall time between two prepares
+ * minus the time spent waiting in poll (UV_METRICS_IDLE_TIME). So that a busy machine does
+ * not fail a plugin, an iteration that never gave up the CPU on its own (no voluntary context
+ * switch: nothing slept or blocked) counts only the CPU time it used. */
 static void on_prepare(uv_prepare_t *h) {
   mpt_world *w = h->data;
-  uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(&w->loop);
-  if (w->last_ns != 0 && w->cur != NULL) {
-    int64_t busy_ms = (int64_t)((now - w->last_ns) - (idle - w->last_idle_ns)) / 1000000;
-    if (busy_ms > w->cur->max_stall_ms) w->cur->max_stall_ms = busy_ms;
+  uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(&w->loop), cpu;
+  long nvcsw;
+  thread_usage(&cpu, &nvcsw);
+  if (w->cur != NULL) {
+    /* poll itself switches voluntarily when it waits; only count switches beyond that */
+    bool waited = idle > w->last_idle_ns;
+    bool blocked = nvcsw - w->last_nvcsw > (waited ? 1 : 0);
+    uint64_t busy = (now - w->last_ns) - (idle - w->last_idle_ns);
+    busy = busy > w->spawn_ns ? busy - w->spawn_ns : 0; /* the agent's own, see wrapped */
+    int64_t ms = (int64_t)((blocked ? busy : cpu - w->last_cpu_ns) / 1000000);
+    if (ms > w->cur->max_stall_ms) w->cur->max_stall_ms = ms;
+    if (getenv("MPT_DEBUG_STALL") != NULL && ms > 2)
+      fprintf(stderr, "stall %lld ms: wall %llu us cpu %llu us voluntary switches %ld waited %d\n", (long long)ms,
+              (unsigned long long)(busy / 1000), (unsigned long long)((cpu - w->last_cpu_ns) / 1000),
+              nvcsw - w->last_nvcsw, waited);
   }
   w->last_ns = now;
   w->last_idle_ns = idle;
+  w->spawn_ns = 0;
+  w->last_cpu_ns = cpu;
+  w->last_nvcsw = nvcsw;
+}
+
+static wrapped *wrap_of(muster_task *t) { return (wrapped *)mu_runner_task_plugin(t); }
+
+static int w_spawn(muster_task *t, const muster_spawn_opts *o, muster_proc **ret, char *errbuf) {
+  wrapped *wr = wrap_of(t);
+  uint64_t t0 = uv_hrtime();
+  int rc = mu_host_api()->spawn(t, o, ret, errbuf);
+  wr->w->spawn_ns += uv_hrtime() - t0;
+  return rc;
+}
+
+static int w_start(muster_task *t, const muster_host_api *host, char *errbuf) {
+  (void)host;
+  wrapped *wr = wrap_of(t);
+  return wr->real->start(t, &wr->api, errbuf);
+}
+
+static void w_cancel(muster_task *t, const muster_host_api *host, muster_cancel_reason reason) {
+  (void)host;
+  wrapped *wr = wrap_of(t);
+  if (wr->real->cancel != NULL) wr->real->cancel(t, &wr->api, reason);
+}
+
+static void w_cleanup(muster_task *t, const muster_host_api *host, void *user_data) {
+  (void)host;
+  wrapped *wr = wrap_of(t);
+  if (wr->real->cleanup != NULL) wr->real->cleanup(t, &wr->api, user_data);
+}
+
+/* Loads plugin_so in-process behind the wrapper. */
+static int load_wrapped(mpt_world *w, const char *plugin_so, mu_err *err) {
+  int rc = mu_plugin_host_new(&w->loaded, err);
+  if (rc == 0) rc = mu_plugin_host_load(w->loaded, plugin_so, err);
+  if (rc != 0) return rc;
+  const muster_plugin *real = mu_plugin_host_find(w->loaded, mu_plugin_host_info(w->loaded, 0)->type);
+  w->wrap.real = real;
+  w->wrap.w = w;
+  w->wrap.api = *mu_host_api();
+  w->wrap.api.spawn = w_spawn;
+  w->wrap.desc = *real;
+  w->wrap.desc.start = w_start;
+  w->wrap.desc.cancel = w_cancel;
+  w->wrap.desc.cleanup = w_cleanup;
+  return mu_plugin_host_register_as(w->plugins, &w->wrap.desc, plugin_so, "in-process", err);
 }
 
 int mpt_world_new(const char *plugin_so, const mpt_opts *o, mpt_world **ret, mu_err *err) {
@@ -137,7 +230,7 @@ int mpt_world_new(const char *plugin_so, const mpt_opts *o, mpt_world **ret, mu_
     if ((rc = mu_plugin_remote_open(&w->loop, &ro, &w->remote, err)) != 0) goto fail;
     rc = mu_plugin_host_register_as(w->plugins, mu_plugin_remote_descriptor(w->remote), plugin_so, "process", err);
   } else {
-    rc = mu_plugin_host_load(w->plugins, plugin_so, err);
+    rc = load_wrapped(w, plugin_so, err);
   }
   if (rc != 0) goto fail;
   mu_runner_config cfg = {.slots = 4,
@@ -172,14 +265,34 @@ void mpt_world_free(mpt_world *w) {
   uv_run(&w->loop, UV_RUN_DEFAULT);
   if (uv_loop_close(&w->loop) != 0) fprintf(stderr, "muster-plugin-test: the plugin left libuv handles open\n");
   mu_plugin_host_free(w->plugins);
+  mu_plugin_host_free(w->loaded); /* dlclose after the last task of it */
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", w->spool);
   if (system(cmd) != 0) fprintf(stderr, "muster-plugin-test: could not remove %s\n", w->spool);
   free(w);
 }
 
-/* Processes whose environment still says MUSTER_TASK_ID=task_id. */
-static int leftovers(const char *task_id, int *ret_pid) {
+/* The parent pid from /proc/PID/stat, or -1. */
+static int parent_of(int pid) {
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  int fd = open(path, O_RDONLY);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  buf[n] = '\0';
+  const char *rp = strrchr(buf, ')');
+  int ppid = -1;
+  char st = 0;
+  if (rp == NULL || sscanf(rp + 1, " %c %d", &st, &ppid) != 2 || st == 'Z') return -1;
+  return ppid;
+}
+
+/* Processes the task left behind: still carrying MUSTER_TASK_ID=task_id in their environment
+ * (started through the supervisor), or children of this process other than the plugin host
+ * (started by the plugin behind the supervisor's back). They are killed once counted. */
+static int leftovers(const char *task_id, int host_pid, int *ret_pid) {
   char want[128];
   int wl = snprintf(want, sizeof want, "MUSTER_TASK_ID=%s", task_id);
   DIR *d = opendir("/proc");
@@ -194,7 +307,13 @@ static int leftovers(const char *task_id, int *ret_pid) {
   }
   while ((de = readdir(d)) != NULL) {
     int pid = atoi(de->d_name);
-    if (pid <= 0 || pid == getpid()) continue;
+    if (pid <= 0 || pid == getpid() || pid == host_pid) continue;
+    if (parent_of(pid) == getpid()) {
+      n++;
+      *ret_pid = pid;
+      kill(pid, SIGKILL);
+      continue;
+    }
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/environ", pid);
     int fd = open(path, O_RDONLY);
@@ -206,6 +325,7 @@ static int leftovers(const char *task_id, int *ret_pid) {
       if ((int)el == wl && memcmp(buf + i, want, (size_t)wl) == 0) {
         n++;
         *ret_pid = pid;
+        kill(pid, SIGKILL);
         break;
       }
       i += (ssize_t)el + 1;
@@ -234,13 +354,13 @@ int mpt_run(mpt_world *w, const mpt_run_opts *ro, mpt_result *r, mu_err *err) {
   if (r->out == NULL || r->err == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   snprintf(r->task_id, sizeof r->task_id, "mpt-%d-%llu", (int)getpid(), (unsigned long long)++w->runs);
   w->cur = r;
-  w->last_ns = 0;
   uint64_t t0 = uv_hrtime();
   int rc = mu_runner_assign(w->runner, "plugin-test", r->task_id, 1, ro->spec_json, ro->params, ro->n_params, err);
   if (rc != 0) {
     w->cur = NULL;
     return rc;
   }
+  stall_mark(w); /* the assign's own work (spec, task dir) is the agent's, not the plugin's */
   canceller c = {.w = w};
   uv_timer_init(&w->loop, &c.t);
   c.t.data = &c;
@@ -258,7 +378,9 @@ int mpt_run(mpt_world *w, const mpt_run_opts *ro, mpt_result *r, mu_err *err) {
   uv_close((uv_handle_t *)&c.t, NULL);
   uv_run(&w->loop, UV_RUN_NOWAIT); /* cleanup() and closes that follow the final event */
   w->cur = NULL;
-  r->leftover_pids = leftovers(r->task_id, &r->leftover_pid);
+  mu_plugin_remote_stats st = {0};
+  if (w->remote != NULL) mu_plugin_remote_stats_get(w->remote, &st);
+  r->leftover_pids = leftovers(r->task_id, st.pid, &r->leftover_pid);
   if (gave_up) return mu_err_set(err, MU_ETIMEDOUT, "task %s: no final state within %lld ms", r->task_id,
                                  (long long)deadline);
   return 0;

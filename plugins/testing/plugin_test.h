@@ -48,7 +48,8 @@ typedef struct mpt_result {
   bool event_after_final;      /* a broken contract the runner should never allow */
   int64_t wall_ms;             /* assign to final state */
   int64_t max_stall_ms;        /* longest stretch the loop spent busy in one iteration */
-  int leftover_pids;           /* processes still carrying MUSTER_TASK_ID of this task after it ended */
+  int leftover_pids;           /* processes left after it ended (killed once counted): carrying its
+                                * MUSTER_TASK_ID, or children of this process but the plugin host */
   int leftover_pid;            /* one of them, for the report */
 } mpt_result;
 
