@@ -40,7 +40,8 @@ typedef struct mu_pchan_limits {
 int mu_pchan_open(uv_loop_t *loop, int fd, const mu_pchan_limits *lim, const mu_pchan_cb *cb,
                   mu_pchan **ret, mu_err *err);
 
-/* Encodes and queues one message. MU_ENOSPC (message over max_body, or the queue over
+/* Encodes and queues one message; the queue is written on the loop's next poll, so messages
+ * sent from one callback leave in one write. MU_ENOSPC (message over max_body, or the queue over
  * max_pending: the channel is then failed too), MU_EIO after an error. */
 int mu_pchan_send(mu_pchan *ch, uint8_t kind, uint64_t task, const int64_t *ints, size_t n_ints,
                   const mu_pstr *strs, size_t n_strs, mu_err *err);
