@@ -512,7 +512,7 @@ int main(int argc, char **argv) {
     send_or_die(MU_PM_HELLO, 0, ints, 5, strs, 3);
     uv_run(H.loop, UV_RUN_DEFAULT);
   }
-  /* Flush what is queued (LOAD_FAILED) as far as the socket takes it, then unload. */
+  mu_pchan_flush(H.ch, 1000); /* a LOAD_FAILED, or the last words of the tasks */
   mu_pchan_close(H.ch, NULL, NULL);
   uv_run(H.loop, UV_RUN_NOWAIT);
   if (H.dl != NULL) dlclose(H.dl); /* runs the plugin's destructors: a crash here is reported */

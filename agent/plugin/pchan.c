@@ -304,6 +304,19 @@ int mu_pchan_call(mu_pchan *ch, uint8_t kind, uint64_t task, const int64_t *ints
   }
 }
 
+int mu_pchan_flush(mu_pchan *ch, int timeout_ms) {
+  int64_t deadline = mu_mono_ms() + timeout_ms;
+  while (!ch->failed && ch->wlen > ch->woff) {
+    if (flush_some(ch) != 0) return MU_EIO;
+    if (ch->wlen == ch->woff) break;
+    int64_t left = deadline - mu_mono_ms();
+    if (left <= 0) return MU_ETIMEDOUT;
+    struct pollfd pfd = {ch->fd, POLLOUT, 0};
+    if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR) return MU_EIO;
+  }
+  return ch->failed ? MU_EIO : 0;
+}
+
 size_t mu_pchan_pending(const mu_pchan *ch) { return ch->wlen - ch->woff; }
 
 static void on_handle_closed(uv_handle_t *h) {

@@ -52,6 +52,10 @@ int mu_pchan_call(mu_pchan *ch, uint8_t kind, uint64_t task, const int64_t *ints
                   const mu_pstr *strs, size_t n_strs, int64_t call, int timeout_ms, mu_pmsg **ret,
                   mu_err *err);
 
+/* Host process only: writes what is queued, waiting with poll(2) up to timeout_ms (before it
+ * exits). 0, MU_ETIMEDOUT, MU_EIO. */
+int mu_pchan_flush(mu_pchan *ch, int timeout_ms);
+
 /* Bytes waiting to be written. */
 size_t mu_pchan_pending(const mu_pchan *ch);
 

@@ -1,12 +1,13 @@
 """mu_plugin_conformance_test: a plugin's conformance suite as a Bazel test (docs/plugins.md).
 
 mu_plugin_conformance_test(name, plugin = "//plugins/x:libmuster_x.so", spec = "testdata/x.json")
-runs `muster-plugin-test PLUGIN SPEC --conformance` with the agent's muster-exec and
+runs `muster-plugin-test PLUGIN SPEC --conformance` (after starting the fixtures the test file
+names, see run_conformance.sh; data = their files) with the agent's muster-exec and
 muster-plugin-host, so the plugin is checked in-process (leaks under --config=asan, loop
 stalls, cancel, timeout, leftovers, bounds) and once out of process.
 """
 
-def mu_plugin_conformance_test(name, plugin, spec, args = [], size = "small", tags = [], **kwargs):
+def mu_plugin_conformance_test(name, plugin, spec, args = [], data = [], size = "small", tags = [], **kwargs):
     native.sh_test(
         name = name,
         size = size,
@@ -28,7 +29,7 @@ def mu_plugin_conformance_test(name, plugin, spec, args = [], size = "small", ta
             "//plugins/testing:testdata/http_fixture.py",
             plugin,
             spec,
-        ],
+        ] + data,
         tags = tags + ["exclusive", "no-sandbox"],
         **kwargs
     )

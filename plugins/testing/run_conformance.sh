@@ -1,20 +1,31 @@
 #!/bin/sh
-# Runs muster-plugin-test with the arguments Bazel gives (conformance.bzl). A test file that
-# says @PORT@ gets a local HTTP fixture (testdata/http_fixture.py) and its port put in.
+# Runs muster-plugin-test with the arguments Bazel gives (conformance.bzl), after starting the
+# fixture a test file asks for by its placeholders:
+#   @PORT@        a local HTTP server (testdata/http_fixture.py): /hello at once, /slow after 30 s
+#   @FLINK_PORT@  the Flink JobManager emulator (integration/emulators/flink/jobmanager.py), with
+#                 @TMP@/app.jar holding a batch class com.example.Count and a streaming
+#                 com.example.Clicks
 set -e
 bin=$1 so=$2 spec=$3
 shift 3
+tmp=$(mktemp -d "${TEST_TMPDIR:-/tmp}/conformance.XXXXXX")
+pids=
+trap 'for p in $pids; do kill $p 2>/dev/null; done; rm -rf "$tmp"' EXIT
+wait_file() { for _ in $(seq 200); do [ -s "$1" ] && return 0; sleep 0.05; done; echo "fixture did not start" >&2; exit 2; }
+cp "$spec" "$tmp/spec.json"
 if grep -q '@PORT@' "$spec"; then
-  fixture=$(dirname "$0")/testdata/http_fixture.py
-  [ -f "$fixture" ] || fixture=plugins/testing/testdata/http_fixture.py
-  tmp=${TEST_TMPDIR:-/tmp}
-  python3 "$fixture" > "$tmp/port" &
-  server=$!
-  trap 'kill $server 2>/dev/null' EXIT
-  for _ in $(seq 100); do [ -s "$tmp/port" ] && break; sleep 0.05; done
-  sed "s/@PORT@/$(cat "$tmp/port")/g" "$spec" > "$tmp/spec.json"
-  spec=$tmp/spec.json
-  "$bin" "$so" "$spec" "$@"
-  exit $?
+  python3 plugins/testing/testdata/http_fixture.py > "$tmp/port" &
+  pids="$pids $!"
+  wait_file "$tmp/port"
+  sed -i "s/@PORT@/$(cat "$tmp/port")/g" "$tmp/spec.json"
 fi
-exec "$bin" "$so" "$spec" "$@"
+if grep -q '@FLINK_PORT@' "$spec"; then
+  printf 'class com.example.Count batch finish_after=2\nclass com.example.Clicks streaming\n' > "$tmp/app.jar"
+  python3 integration/emulators/flink/jobmanager.py --port-file "$tmp/flink.port" > "$tmp/flink.log" 2>&1 &
+  pids="$pids $!"
+  wait_file "$tmp/flink.port"
+  sed -i "s/@FLINK_PORT@/$(cat "$tmp/flink.port")/g" "$tmp/spec.json"
+fi
+sed -i "s|@TMP@|$tmp|g" "$tmp/spec.json"
+unset http_proxy HTTP_PROXY ALL_PROXY
+"$bin" "$so" "$tmp/spec.json" "$@"
