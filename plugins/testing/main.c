@@ -1,7 +1,7 @@
 /* muster-plugin-test: runs a task-type plugin through the agent's real runner as the agent
  * would, checks scripted expectations, and with --conformance runs the conformance suite
  * (conformance.h). The test file is a task spec, or {"spec": ..., "params": {...},
- * "expect": [...], "cancel": {"spec": ..., "afterMs": N}, "skipCancel": "why"}.
+ * "expect": [...], "bundleDir": DIR, "cancel": {"spec": ..., "afterMs": N}, "skipCancel": "why"}.
  * Exit 0: every check passed; 1: a check failed; 2: bad usage or input. */
 #include <getopt.h>
 #include <jansson.h>
@@ -27,6 +27,7 @@ static const char usage[] =
     "  param.KEY=VALUE  param.KEY~TEXT  noparam.KEY  progress>=N  pct=N\n"
     "  ms<=N  stall<=N (longest loop iteration, ms)  leftover=0\n"
     "TEST.json: a task spec, or {\"spec\": {...}, \"params\": {\"task.key\": \"v\"}, \"expect\": [...],\n"
+    "  \"bundleDir\": \"DIR copied into each task dir\",\n"
     "  \"cancel\": {\"spec\": {...}, \"afterMs\": 300}, \"skipCancel\": \"reason\"}\n"
     "--conformance runs the suite every plugin must pass (docs/plugins.md, Testing plugins).\n";
 
@@ -130,7 +131,13 @@ int main(int argc, char **argv) {
   char *cancel_json = dump(json_object_get(cancel, "spec"));
   if (cancel_after < 0 && json_is_integer(json_object_get(cancel, "afterMs")))
     cancel_after = (long)json_integer_value(json_object_get(cancel, "afterMs"));
-  mpt_opts wo = {.helper_path = helper, .host_path = process ? host : NULL};
+  char bundle_abs[PATH_MAX];
+  const char *bundle = json_string_value(json_object_get(test, "bundleDir"));
+  if (bundle != NULL && realpath(bundle, bundle_abs) == NULL) {
+    fprintf(stderr, "muster-plugin-test: %s: bundleDir %s does not exist\n", test_path, bundle);
+    return 2;
+  }
+  mpt_opts wo = {.helper_path = helper, .host_path = process ? host : NULL, .bundle_dir = bundle ? bundle_abs : NULL};
   if (process && host == NULL) {
     fprintf(stderr, "muster-plugin-test: --isolation process needs muster-plugin-host (--plugin-host)\n");
     return 2;

@@ -40,6 +40,7 @@ struct mpt_world {
   mpt_opts o;
   char spool[256];
   uint64_t runs;
+  unsigned nonce;              /* task ids differ between worlds too (plugins remember ids) */
   mpt_result *cur;             /* the task being run */
   uv_prepare_t stall;
   uint64_t last_ns, last_idle_ns, last_cpu_ns;
@@ -203,12 +204,28 @@ static int load_wrapped(mpt_world *w, const char *plugin_so, mu_err *err) {
   return mu_plugin_host_register_as(w->plugins, &w->wrap.desc, plugin_so, "in-process", err);
 }
 
+/* The runner's prepare_dir: the test's bundle into the fresh task dir (the assign's own work,
+ * outside the stall measure). */
+static int prepare_dir(void *arg, const char *task_id, uint32_t attempt, const char *task_dir, mu_err *err) {
+  (void)task_id;
+  (void)attempt;
+  mpt_world *w = arg;
+  if (w->o.bundle_dir == NULL) return 0;
+  char cmd[8192];
+  if (snprintf(cmd, sizeof cmd, "cp -a '%s/.' '%s/'", w->o.bundle_dir, task_dir) >= (int)sizeof cmd ||
+      strchr(w->o.bundle_dir, '\'') != NULL)
+    return mu_err_set(err, MU_EINVAL, "bundle dir %s: path too long or has a quote", w->o.bundle_dir);
+  if (system(cmd) != 0) return mu_err_set(err, MU_EIO, "copying bundle dir %s into %s failed", w->o.bundle_dir, task_dir);
+  return 0;
+}
+
 int mpt_world_new(const char *plugin_so, const mpt_opts *o, mpt_world **ret, mu_err *err) {
   mpt_world *w = calloc(1, sizeof *w);
   if (w == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   if (o != NULL) w->o = *o;
   if (w->o.capture_max == 0) w->o.capture_max = 1024 * 1024;
   if (w->o.grace_ms == 0) w->o.grace_ms = 1000;
+  w->nonce = (unsigned)(uv_hrtime() & 0xffffff);
   const char *tmp = getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
   snprintf(w->spool, sizeof w->spool, "%s/muster-plugin-test.XXXXXX", tmp);
   int rc;
@@ -239,7 +256,9 @@ int mpt_world_new(const char *plugin_so, const mpt_opts *o, mpt_world **ret, mu_
                           .helper_path = w->o.helper_path,
                           .output_limit = w->o.output_limit,
                           .grace_ms = w->o.grace_ms,
-                          .cgroup_name = "muster-plugin-test"};
+                          .cgroup_name = "muster-plugin-test",
+                          .prepare_dir = prepare_dir,
+                          .prepare_arg = w};
   mu_runner_sink sink = {on_event, w};
   if ((rc = mu_runner_new(&w->loop, w->plugins, &cfg, &sink, &w->runner, err)) != 0) goto fail;
   *ret = w;
@@ -352,7 +371,7 @@ int mpt_run(mpt_world *w, const mpt_run_opts *ro, mpt_result *r, mu_err *err) {
   r->out = calloc(1, w->o.capture_max + 1);
   r->err = calloc(1, w->o.capture_max + 1);
   if (r->out == NULL || r->err == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
-  snprintf(r->task_id, sizeof r->task_id, "mpt-%d-%llu", (int)getpid(), (unsigned long long)++w->runs);
+  snprintf(r->task_id, sizeof r->task_id, "mpt-%d-%x-%llu", (int)getpid(), w->nonce, (unsigned long long)++w->runs);
   w->cur = r;
   uint64_t t0 = uv_hrtime();
   int rc = mu_runner_assign(w->runner, "plugin-test", r->task_id, 1, ro->spec_json, ro->params, ro->n_params, err);

@@ -24,6 +24,8 @@ typedef struct mpt_opts {
   uint64_t output_limit;       /* per task; 0 = the runner's default (16 MiB) */
   size_t capture_max;          /* bytes of stdout/stderr kept per task; 0 = 1 MiB */
   int64_t grace_ms;            /* TERM -> KILL; 0 = 1000 */
+  const char *bundle_dir;      /* copied into every task dir, as the agent unpacks a task's
+                                * bundle there (files the spec names: a jar, a script); NULL = none */
 } mpt_opts;
 
 typedef struct mpt_world mpt_world;

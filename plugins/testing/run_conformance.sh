@@ -5,6 +5,9 @@
 #   @FLINK_PORT@  the Flink JobManager emulator (integration/emulators/flink/jobmanager.py), with
 #                 @TMP@/app.jar holding a batch class com.example.Count and a streaming
 #                 com.example.Clicks
+#   @SPARK_HOME@  a Spark home whose spark-submit is the emulator's fake one
+#                 (integration/emulators/spark; local masters need no cluster), and a bundle
+#                 dir @TMP@/bundle holding lib/etl.jar
 set -e
 bin=$1 so=$2 spec=$3
 shift 3
@@ -25,6 +28,15 @@ if grep -q '@FLINK_PORT@' "$spec"; then
   pids="$pids $!"
   wait_file "$tmp/flink.port"
   sed -i "s/@FLINK_PORT@/$(cat "$tmp/flink.port")/g" "$tmp/spec.json"
+fi
+if grep -q '@SPARK_HOME@' "$spec"; then
+  mkdir -p "$tmp/spark-home/bin" "$tmp/spark-home/conf" "$tmp/spark-state"
+  ln -s "$PWD/integration/emulators/spark/bin/spark-submit" "$tmp/spark-home/bin/spark-submit"
+  echo '{}' > "$tmp/spark-home/conf/emulator.json"
+  mkdir -p "$tmp/bundle/lib"
+  printf 'PK\003\004 an application jar' > "$tmp/bundle/lib/etl.jar"
+  export MUSTER_SPARK_STATE_DIR="$tmp/spark-state"
+  sed -i "s|@SPARK_HOME@|$tmp/spark-home|g" "$tmp/spec.json"
 fi
 sed -i "s|@TMP@|$tmp|g" "$tmp/spec.json"
 unset http_proxy HTTP_PROXY ALL_PROXY
