@@ -53,6 +53,9 @@ struct mu_plugin_remote {
   int pid;
   mu_pchan *ch;                /* NULL when no host */
   uv_timer_t timer;            /* backoff before a restart; kill deadline when stopping */
+  uv_timer_t watchdog;         /* PINGs a host with tasks; kills it when it does not answer */
+  int64_t wd_sent_ms;          /* the unanswered watchdog PING's time, 0 = none out */
+  char kill_reason[160];       /* why we killed the host, for its tasks' message ("" = crash) */
   int64_t backoff_ms, up_since_ms;
   rtask *tasks;
   uint64_t next_task;
@@ -313,6 +316,33 @@ static void kill_host(mu_plugin_remote *r) {
   if (r->proc_live && r->pid > 0) uv_process_kill(&r->proc, SIGKILL);
 }
 
+/* Kills the host for a reason of ours; its exit fails the tasks with it. */
+static void kill_host_for(mu_plugin_remote *r, const char *why) {
+  if (r->kill_reason[0] == '\0') snprintf(r->kill_reason, sizeof r->kill_reason, "%s", why);
+  kill_host(r);
+}
+
+#define WATCHDOG_NONCE (-1)
+
+static void on_watchdog(uv_timer_t *t) {
+  mu_plugin_remote *r = t->data;
+  if (r->state != R_UP || r->ch == NULL) return;
+  int64_t now = mu_mono_ms();
+  if (r->wd_sent_ms > 0) {
+    if (now - r->wd_sent_ms >= r->o.hang_ms) {
+      char why[160];
+      snprintf(why, sizeof why, "stopped responding (no answer in %lld ms)", (long long)r->o.hang_ms);
+      mu_warn("plugins", "plugin '%s' host (pid %d) %s; killing it", r->type, r->pid, why);
+      kill_host_for(r, why);
+    }
+    return;
+  }
+  if (r->st.live_tasks == 0) return; /* an idle host may sleep as it likes */
+  int64_t ints[] = {WATCHDOG_NONCE};
+  mu_err e = {0};
+  if (mu_pchan_send(r->ch, MU_PM_PING, 0, ints, 1, NULL, 0, &e) == 0) r->wd_sent_ms = now;
+}
+
 static void on_msg(mu_pchan *ch, mu_pmsg *m, void *arg) {
   (void)ch;
   mu_plugin_remote *r = arg;
@@ -324,10 +354,12 @@ static void on_msg(mu_pchan *ch, mu_pmsg *m, void *arg) {
     } else {
       mu_warn("plugins", "plugin '%s': unexpected HELLO for '%s' from pid %d; stopping it", r->type,
               m->strs[0].p, r->pid);
-      kill_host(r);
+      kill_host_for(r, "serves another type after its restart");
     }
   } else if (m->kind == MU_PM_LOAD_FAILED) {
     mu_warn("plugins", "plugin '%s': host could not load %s: %s", r->type, r->so_path, m->strs[0].p);
+  } else if (m->kind == MU_PM_PONG && m->ints[0] == WATCHDOG_NONCE) {
+    r->wd_sent_ms = 0;
   } else if (m->kind == MU_PM_PONG) {
     if (r->ping_cb != NULL) {
       void (*cb)(void *, int64_t) = r->ping_cb;
@@ -344,8 +376,13 @@ static void on_msg(mu_pchan *ch, mu_pmsg *m, void *arg) {
 static void on_chan_error(mu_pchan *ch, const mu_err *err, void *arg) {
   (void)ch;
   mu_plugin_remote *r = arg;
-  if (r->state != R_CLOSING && err->code != MU_EIO)
+  if (r->state != R_CLOSING && err->code != MU_EIO) {
     mu_warn("plugins", "plugin '%s': host pid %d: %s; stopping it", r->type, r->pid, err->msg);
+    char why[160];
+    snprintf(why, sizeof why, "broke the protocol (%.120s)", err->msg);
+    kill_host_for(r, why);
+    return;
+  }
   kill_host(r); /* its exit tells what happened */
 }
 
@@ -389,19 +426,23 @@ static void on_host_exit(uv_process_t *p, int64_t status, int term_signal) {
   r->st.pid = 0;
   if (r->ch != NULL) mu_pchan_close(r->ch, NULL, NULL);
   r->ch = NULL;
-  char how[64], sig[32];
-  if (term_signal != 0) snprintf(how, sizeof how, "crashed (%s)", sig_name(term_signal, sig, sizeof sig));
+  char how[192], sig[32];
+  r->wd_sent_ms = 0;
+  if (r->kill_reason[0] != '\0') snprintf(how, sizeof how, "%s", r->kill_reason);
+  else if (term_signal != 0) snprintf(how, sizeof how, "crashed (%s)", sig_name(term_signal, sig, sizeof sig));
   else snprintf(how, sizeof how, "exited with code %d", (int)status);
+  r->kill_reason[0] = '\0';
   uv_close((uv_handle_t *)p, on_handle_closed);
   if (r->state == R_CLOSING) {
     if (term_signal != 0 && term_signal != SIGKILL)
       mu_warn("plugins", "plugin '%s' host (pid %d) %s while stopping (unloading the plugin)", r->type, pid, how);
     uv_timer_stop(&r->timer);
     uv_close((uv_handle_t *)&r->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&r->watchdog, on_handle_closed);
     return;
   }
   r->st.crashes++;
-  char msg[256];
+  char msg[320];
   snprintf(msg, sizeof msg, "plugin '%s' %s; restarted", r->type, how);
   uint32_t failed = r->api != NULL ? fail_tasks(r, msg) : 0;
   r->st.tasks_failed += failed;
@@ -537,9 +578,15 @@ int mu_plugin_remote_open(uv_loop_t *loop, const mu_plugin_remote_opts *opts, mu
   r->host_path = strdup(opts->host_path);
   r->so_path = strdup(opts->so_path);
   r->type = strdup("?");
+  if (r->o.hang_ms <= 0) r->o.hang_ms = 10000;
   uv_timer_init(loop, &r->timer);
   r->timer.data = r;
-  r->open_handles = 1;
+  uv_timer_init(loop, &r->watchdog);
+  r->watchdog.data = r;
+  uv_unref((uv_handle_t *)&r->watchdog);
+  uint64_t every = (uint64_t)(r->o.hang_ms / 4 > 0 ? r->o.hang_ms / 4 : 1);
+  uv_timer_start(&r->watchdog, on_watchdog, every, every);
+  r->open_handles = 2;
   r->state = R_STARTING;
   int fd = -1;
   mu_pmsg *hello = NULL;
@@ -595,6 +642,7 @@ fail:
     kill_host(r); /* its exit callback closes the handles and frees r */
   } else {
     uv_close((uv_handle_t *)&r->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&r->watchdog, on_handle_closed);
   }
   return rc;
 }
@@ -635,5 +683,6 @@ void mu_plugin_remote_close(mu_plugin_remote *r, void (*cb)(void *arg), void *ar
     uv_timer_start(&r->timer, on_kill_timer, 2000, 0);
   } else {
     uv_close((uv_handle_t *)&r->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&r->watchdog, on_handle_closed);
   }
 }

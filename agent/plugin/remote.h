@@ -10,7 +10,10 @@
  * type still running ends FAILED with "plugin 'TYPE' crashed (SIGSEGV); restarted", its
  * processes are killed, and the process is started again after a backoff that doubles from
  * backoff_min_ms to backoff_max_ms (reset once a host stayed up for backoff_reset_ms). Until it
- * is up again, tasks of the type fail at start with the reason. Nothing here blocks the loop,
+ * is up again, tasks of the type fail at start with the reason. A host stuck in a plugin
+ * callback is found by a watchdog (a PING unanswered for hang_ms while tasks run) and handled
+ * like a crash: "plugin 'TYPE' stopped responding (no answer in 10000 ms); restarted". A host
+ * that breaks the protocol is killed the same way. Nothing here blocks the loop,
  * except mu_plugin_remote_open's wait for the first HELLO (at agent start, before the loop
  * runs; bounded by hello_timeout_ms). All calls on the loop thread. */
 #ifndef MU_PLUGIN_REMOTE_H
@@ -34,11 +37,13 @@ typedef struct mu_plugin_remote_opts {
   int64_t backoff_reset_ms;    /* 0 = 60000 */
   size_t max_message;          /* bytes per message; 0 = MU_PM_DEFAULT_MAX_BODY */
   size_t max_pending;          /* bytes queued for a host that does not read; 0 = 64 MiB */
+  int64_t hang_ms;             /* a host that leaves a PING unanswered this long while it has
+                                * tasks is killed as hung ("stopped responding"); 0 = 10000 */
 } mu_plugin_remote_opts;
 
 typedef struct mu_plugin_remote_stats {
   int pid;                     /* of the host process now, 0 when none */
-  uint32_t crashes;            /* host processes that died unasked */
+  uint32_t crashes;            /* host processes that died unasked, hung or broke the protocol */
   uint32_t restarts;           /* host processes started after the first */
   uint32_t tasks_failed;       /* tasks ended by a crash */
   uint32_t live_tasks;

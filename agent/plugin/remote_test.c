@@ -31,7 +31,7 @@ typedef struct fixture {
 } fixture;
 
 static mu_plugin_remote *open_remote(fixture *f, const char *so) {
-  mu_plugin_remote_opts o = {.host_path = host_bin, .so_path = so, .backoff_min_ms = 50};
+  mu_plugin_remote_opts o = {.host_path = host_bin, .so_path = so, .backoff_min_ms = 50, .hang_ms = 400};
   mu_plugin_remote *r = NULL;
   mu_err err = {0};
   if (mu_plugin_remote_open(&f->w.loop, &o, &r, &err) != 0) fail_msg("open %s: %s", so, err.msg);
@@ -160,6 +160,26 @@ static void test_crash_in_exit_callback(void **state) {
   fixture_free(&f);
 }
 
+static void test_hang_is_killed(void **state) {
+  (void)state;
+  fixture f;
+  fixture_init(&f);
+  mu_tk_rec *sh = mu_tk_assign(&f.w, "sh2", "{\"shell\":{\"script\":\"sleep 0.2; echo fine\"}}", NULL, 0);
+  mu_tk_rec *c = crasher_task(&f, "c-hang", "{\"crash\":\"hang\",\"ms\":50}");
+  mu_tk_run_until_final(&f.w, c);
+  assert_int_equal(c->state, MU_TASK_FAILED);
+  if (strstr(c->message, "plugin 'crasher' stopped responding (no answer in 400 ms); restarted") == NULL)
+    fail_msg("message: %s", c->message);
+  assert_true(c->final_ms > 0);
+  mu_tk_run_until_final(&f.w, sh);
+  assert_int_equal(sh->state, MU_TASK_SUCCEEDED); /* the agent's loop never waited on the hung host */
+  wait_host_up(&f, f.crasher);
+  mu_tk_rec *ok = crasher_task(&f, "c-after-hang", "{\"crash\":\"none\",\"ms\":10}");
+  mu_tk_run_until_final(&f.w, ok);
+  assert_int_equal(ok->state, MU_TASK_SUCCEEDED);
+  fixture_free(&f);
+}
+
 static void test_crash_at_unload(void **state) {
   (void)state;
   fixture f;
@@ -236,6 +256,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_crash_in_start),
       cmocka_unit_test(test_crash_in_timer_kills_processes),
       cmocka_unit_test(test_crash_in_exit_callback),
+      cmocka_unit_test(test_hang_is_killed),
       cmocka_unit_test(test_crash_at_unload),
       cmocka_unit_test(test_example_out_of_process),
       cmocka_unit_test(test_load_refused),

@@ -1,15 +1,17 @@
 /* crasher: a deliberately broken third-party plugin for the isolation tests. Config:
- *   {"crash": "start" | "timer" | "exit" | "unload" | "none", "pidFile": "/path", "ms": 100}
+ *   {"crash": "start" | "timer" | "exit" | "unload" | "hang" | "none", "pidFile": "/path", "ms": 100}
  * start: segfaults in start(); timer: starts `sleep 30` (writing its pid to pidFile when
  * given), then segfaults in a timer callback after ms; exit: runs `true` and segfaults in
  * its exit callback; unload: succeeds, and the process segfaults when the plugin is unloaded
- * (dlclose runs the destructor); none: succeeds after ms. */
+ * (dlclose runs the destructor); hang: never returns from a timer callback after ms; none:
+ * succeeds after ms. */
 #include <errno.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "muster_plugin.h"
 
@@ -33,6 +35,8 @@ static void on_tick(muster_task *task, muster_timer *timer, void *user) {
   (void)task;
   ctask *c = user;
   if (strcmp(c->mode, "timer") == 0) crash();
+  if (strcmp(c->mode, "hang") == 0)
+    for (;;) sleep(1);
 }
 
 static const muster_host_api *g_host; /* test plugin: one host per process */
@@ -71,6 +75,8 @@ static int c_start(muster_task *task, const muster_host_api *host, char *errbuf)
     muster_spawn_opts o = {.size = sizeof o, .argv = argv, .on_exit = on_proc_exit, .user = c};
     rc = host->spawn(task, &o, NULL, errbuf);
     if (rc == 0) rc = host->timer_start(task, (uint64_t)ms, 0, on_tick, c, NULL);
+  } else if (strcmp(c->mode, "hang") == 0) {
+    rc = host->timer_start(task, (uint64_t)ms, 0, on_tick, c, NULL);
   } else if (strcmp(c->mode, "exit") == 0) {
     const char *argv[] = {"true", NULL};
     muster_spawn_opts o = {.size = sizeof o, .argv = argv, .on_exit = on_proc_exit, .user = c};
