@@ -129,6 +129,18 @@ mu_plugin_remote *mu_plugin_set_remote(const mu_plugin_set *s, const char *type)
   return NULL;
 }
 
+void mu_plugin_set_totals(const mu_plugin_set *s, uint32_t *ret_hosts, uint32_t *ret_up, uint64_t *ret_crashes) {
+  *ret_hosts = (uint32_t)s->n;
+  *ret_up = 0;
+  *ret_crashes = 0;
+  for (size_t i = 0; i < s->n; i++) {
+    mu_plugin_remote_stats st;
+    mu_plugin_remote_stats_get(s->remotes[i], &st);
+    *ret_up += st.pid > 0;
+    *ret_crashes += st.crashes;
+  }
+}
+
 static void on_remote_closed(void *arg) {
   mu_plugin_set *s = arg;
   if (--s->closing > 0) return;

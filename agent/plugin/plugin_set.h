@@ -13,6 +13,7 @@
 #define MU_PLUGIN_SET_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "agent/exec/plugin_host.h"
@@ -42,6 +43,10 @@ int mu_plugin_set_load_dir(mu_plugin_set *s, const char *dir, int *ret_refused, 
 
 /* The out-of-process plugin serving type, or NULL. */
 mu_plugin_remote *mu_plugin_set_remote(const mu_plugin_set *s, const char *type);
+
+/* Sums over the out-of-process plugins: how many, how many have a host process up now, and
+ * their host crashes (hangs and protocol breaks included) so far. For /metrics. */
+void mu_plugin_set_totals(const mu_plugin_set *s, uint32_t *ret_hosts, uint32_t *ret_up, uint64_t *ret_crashes);
 
 /* Stops every host process and frees the set, then cb(arg) on the loop. After the runner. */
 void mu_plugin_set_close(mu_plugin_set *s, void (*cb)(void *arg), void *arg);
