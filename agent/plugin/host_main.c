@@ -52,6 +52,7 @@ struct muster_task {
   muster_task_context ctx;
   const char **keys, **values;
   void *user_data;
+  bool started;                /* start() ran: cleanup() is owed */
   bool finished, cleaning;
   uint32_t params;
   struct muster_timer *timers;
@@ -380,6 +381,7 @@ static void on_start(mu_pmsg *m) {
     return;
   }
   errbuf[0] = '\0';
+  t->started = true;
   if (H.p->start(t, &api, errbuf) != 0) {
     t->finished = true;
     start_failed(t->id, errbuf[0] ? errbuf : "start failed");
@@ -391,10 +393,8 @@ static void on_cleanup(muster_task *t) {
   t->cleaning = true;
   t->finished = true;
   for (struct muster_timer *tm = t->timers; tm != NULL; tm = tm->next) timer_release(tm);
-  if (H.p->cleanup != NULL) H.p->cleanup(t, &api, t->user_data);
-  t->open_timers++; /* hold the task until timers close, even if there were none */
-  t->open_timers--;
-  maybe_free_task(t);
+  if (t->started && H.p->cleanup != NULL) H.p->cleanup(t, &api, t->user_data);
+  maybe_free_task(t); /* now, or when the last timer handle has closed */
 }
 
 static void on_proc_exit(muster_task *t, mu_pmsg *m) {
