@@ -47,6 +47,15 @@ static const char *beside_self(const char *const *rel, size_t n, char *out, size
   return NULL;
 }
 
+/* An assertion as one line: newlines and tabs in it shown as \n, \t. */
+static void print_escaped(const char *s) {
+  for (; *s; s++) {
+    if (*s == '\n') fputs("\\n", stdout);
+    else if (*s == '\t') fputs("\\t", stdout);
+    else putchar(*s);
+  }
+}
+
 static char *dump(json_t *j) { return j ? json_dumps(j, JSON_COMPACT) : NULL; }
 
 int main(int argc, char **argv) {
@@ -180,7 +189,9 @@ int main(int argc, char **argv) {
       for (size_t e = 0; e < n_expect && run == 0; e++) {
         char why[1024];
         int x = mpt_expect(&r, expect[e], why, sizeof why);
-        printf("%s expect %s%s%s\n", x == 0 ? "ok  " : "FAIL", expect[e], x ? ": " : "", x ? why : "");
+        printf("%s expect ", x == 0 ? "ok  " : "FAIL");
+        print_escaped(expect[e]);
+        printf("%s%s\n", x ? ": " : "", x ? why : "");
         if (x != 0) rc = x < 0 ? 2 : rc == 2 ? 2 : 1;
       }
       mpt_result_free(&r);
