@@ -49,8 +49,8 @@ static void bench_open(bench *b, const char *spool, const char *helper, const ch
   } else if (mu_plugin_host_load(b->plugins, so, &err) != 0) {
     goto fail;
   }
-  mu_runner_config cfg = {.slots = 4, .spool_dir = spool, .agent_id = "bench", .helper_path = helper,
-                          .cgroup_name = "muster-bench"};
+  mu_runner_config cfg = {
+      .slots = 4, .spool_dir = spool, .agent_id = "bench", .helper_path = helper, .cgroup_name = "muster-bench"};
   mu_runner_sink sink = {on_event, b};
   if (mu_runner_new(&b->loop, b->plugins, &cfg, &sink, &b->runner, &err) != 0) goto fail;
   return;
@@ -141,12 +141,15 @@ int main(int argc, char **argv) {
     const char *name, *so, *spec;
   } cases[] = {
       {"sleep-echo (no process)", echo_so,
-       "{\"plugin\":{\"type\":\"sleep-echo\",\"configJson\":\"{\\\"message\\\":\\\"x\\\",\\\"count\\\":1,\\\"intervalMs\\\":0}\"}}"},
+       "{\"plugin\":{\"type\":\"sleep-echo\",\"configJson\":\"{\\\"message\\\":\\\"x\\\",\\\"count\\\":1,"
+       "\\\"intervalMs\\\":0}\"}}"},
       {"shell `true` (one process)", shell_so, "{\"shell\":{\"command\":[\"true\"]}}"},
   };
   double *lat[2] = {calloc(tasks, sizeof(double)), calloc(tasks, sizeof(double))};
-  printf("plugin isolation: %zu trivial tasks per case and mode, one at a time (assign -> final state), the two\n"
-         "modes interleaved in rounds of 100 so load on the machine hits both alike; then 4 in flight\n", tasks);
+  printf(
+      "plugin isolation: %zu trivial tasks per case and mode, one at a time (assign -> final state), the two\n"
+      "modes interleaved in rounds of 100 so load on the machine hits both alike; then 4 in flight\n",
+      tasks);
   printf("%-28s %-11s %9s %9s %9s %10s\n", "case", "isolation", "p50 us", "p99 us", "mean us", "tasks/s");
   for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
     bench b[2];

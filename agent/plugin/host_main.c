@@ -47,12 +47,12 @@ struct muster_proc {
 
 struct muster_task {
   struct muster_task *next;
-  uint64_t id;                 /* the agent's handle */
-  mu_pmsg *start;              /* backs ctx's strings */
+  uint64_t id;    /* the agent's handle */
+  mu_pmsg *start; /* backs ctx's strings */
   muster_task_context ctx;
   const char **keys, **values;
   void *user_data;
-  bool started;                /* start() ran: cleanup() is owed */
+  bool started; /* start() ran: cleanup() is owed */
   bool finished, cleaning;
   uint32_t params;
   struct muster_timer *timers;
@@ -111,8 +111,8 @@ static int a_set_param(muster_task *t, const char *key, const char *value) {
   if (t->finished) return -EALREADY;
   if (key == NULL || value == NULL || *key == '\0' || strlen(key) > PARAM_KEY_MAX) return -EINVAL;
   for (const char *c = key; *c; c++)
-    if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_' ||
-          *c == '.' || *c == '-'))
+    if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_' || *c == '.' ||
+          *c == '-'))
       return -EINVAL;
   if (strlen(value) > PARAM_VALUE_MAX || t->params >= PARAMS_MAX) return -ENOSPC;
   t->params++;
@@ -451,10 +451,17 @@ static void on_msg(mu_pchan *ch, mu_pmsg *m, void *arg) {
       case MU_PM_CANCEL:
         if (H.p->cancel != NULL && !t->finished) H.p->cancel(t, &api, (muster_cancel_reason)m->ints[0]);
         break;
-      case MU_PM_CLEANUP: on_cleanup(t); break;
-      case MU_PM_PROC_EXIT: on_proc_exit(t, m); break;
-      case MU_PM_PROC_OUTPUT: on_proc_output(t, m); break;
-      default: fprintf(stderr, "muster-plugin-host: unexpected %s\n", mu_pm_kind_name(m->kind));
+      case MU_PM_CLEANUP:
+        on_cleanup(t);
+        break;
+      case MU_PM_PROC_EXIT:
+        on_proc_exit(t, m);
+        break;
+      case MU_PM_PROC_OUTPUT:
+        on_proc_output(t, m);
+        break;
+      default:
+        fprintf(stderr, "muster-plugin-host: unexpected %s\n", mu_pm_kind_name(m->kind));
     }
   }
   free(m);
@@ -469,8 +476,9 @@ static void on_error(mu_pchan *ch, const mu_err *err, void *arg) {
 }
 
 static int usage(void) {
-  fprintf(stderr, "usage: muster-plugin-host --fd N PLUGIN.so\n"
-                  "Started by muster-agent for a plugin in process isolation (docs/plugins.md).\n");
+  fprintf(stderr,
+          "usage: muster-plugin-host --fd N PLUGIN.so\n"
+          "Started by muster-agent for a plugin in process isolation (docs/plugins.md).\n");
   return 2;
 }
 
@@ -493,7 +501,8 @@ int main(int argc, char **argv) {
     snprintf(why, sizeof why, "cannot load: %s", dlerror());
   } else {
     H.p = dlsym(H.dl, MUSTER_PLUGIN_SYMBOL);
-    if (H.p == NULL) snprintf(why, sizeof why, "no %s symbol (not a Muster plugin?)", MUSTER_PLUGIN_SYMBOL);
+    if (H.p == NULL)
+      snprintf(why, sizeof why, "no %s symbol (not a Muster plugin?)", MUSTER_PLUGIN_SYMBOL);
     else if (H.p->abi_version != MUSTER_PLUGIN_ABI_VERSION)
       snprintf(why, sizeof why, "built for ABI version %u, this host speaks %u", H.p->abi_version,
                MUSTER_PLUGIN_ABI_VERSION);

@@ -21,14 +21,14 @@ struct mu_pchan {
   uv_loop_t *loop;
   int fd;
   uv_poll_t poll;
-  uv_timer_t kick;           /* delivers held messages */
+  uv_timer_t kick; /* delivers held messages */
   mu_pchan_limits lim;
   mu_pchan_cb cb;
   uint8_t *rbuf;
   size_t rlen, rcap;
   uint8_t *wbuf;
   size_t woff, wlen, wcap;
-  held *held_head, *held_tail;  /* set aside by mu_pchan_call */
+  held *held_head, *held_tail; /* set aside by mu_pchan_call */
   bool failed, closing, dispatching;
   int events;
   int open_handles;
@@ -130,8 +130,10 @@ static void hold(mu_pchan *ch, mu_pmsg *m) {
   }
   h->next = NULL;
   h->m = m;
-  if (ch->held_tail) ch->held_tail->next = h;
-  else ch->held_head = h;
+  if (ch->held_tail)
+    ch->held_tail->next = h;
+  else
+    ch->held_head = h;
   ch->held_tail = h;
 }
 
@@ -184,8 +186,8 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   update_events(ch);
 }
 
-int mu_pchan_open(uv_loop_t *loop, int fd, const mu_pchan_limits *lim, const mu_pchan_cb *cb,
-                  mu_pchan **ret, mu_err *err) {
+int mu_pchan_open(uv_loop_t *loop, int fd, const mu_pchan_limits *lim, const mu_pchan_cb *cb, mu_pchan **ret,
+                  mu_err *err) {
   mu_pchan *ch = calloc(1, sizeof *ch);
   if (ch == NULL) return mu_err_set(err, MU_ENOMEM, "plugin channel: out of memory");
   ch->loop = loop;
@@ -252,8 +254,8 @@ static int send_frame(mu_pchan *ch, uint8_t kind, uint64_t task, const int64_t *
   return rc;
 }
 
-int mu_pchan_send(mu_pchan *ch, uint8_t kind, uint64_t task, const int64_t *ints, size_t n_ints,
-                  const mu_pstr *strs, size_t n_strs, mu_err *err) {
+int mu_pchan_send(mu_pchan *ch, uint8_t kind, uint64_t task, const int64_t *ints, size_t n_ints, const mu_pstr *strs,
+                  size_t n_strs, mu_err *err) {
   int rc = send_frame(ch, kind, task, ints, n_ints, strs, n_strs, err);
   if (rc != 0) return rc;
   /* Written when the loop polls next (the socket is writable at once): what one callback
@@ -262,9 +264,8 @@ int mu_pchan_send(mu_pchan *ch, uint8_t kind, uint64_t task, const int64_t *ints
   return 0;
 }
 
-int mu_pchan_call(mu_pchan *ch, uint8_t kind, uint64_t task, const int64_t *ints, size_t n_ints,
-                  const mu_pstr *strs, size_t n_strs, int64_t call, int timeout_ms, mu_pmsg **ret,
-                  mu_err *err) {
+int mu_pchan_call(mu_pchan *ch, uint8_t kind, uint64_t task, const int64_t *ints, size_t n_ints, const mu_pstr *strs,
+                  size_t n_strs, int64_t call, int timeout_ms, mu_pmsg **ret, mu_err *err) {
   int rc = send_frame(ch, kind, task, ints, n_ints, strs, n_strs, err);
   if (rc != 0) return rc;
   int64_t deadline = mu_mono_ms() + timeout_ms;

@@ -31,26 +31,25 @@ typedef struct mu_pchan_cb {
 } mu_pchan_cb;
 
 typedef struct mu_pchan_limits {
-  size_t max_body;       /* 0 = MU_PM_DEFAULT_MAX_BODY */
-  size_t max_pending;    /* bytes queued for writing; 0 = 64 MiB */
+  size_t max_body;    /* 0 = MU_PM_DEFAULT_MAX_BODY */
+  size_t max_pending; /* bytes queued for writing; 0 = 64 MiB */
 } mu_pchan_limits;
 
 /* Takes fd (made non-blocking; closed by mu_pchan_close). *ret is the caller's, released with
  * mu_pchan_close. */
-int mu_pchan_open(uv_loop_t *loop, int fd, const mu_pchan_limits *lim, const mu_pchan_cb *cb,
-                  mu_pchan **ret, mu_err *err);
+int mu_pchan_open(uv_loop_t *loop, int fd, const mu_pchan_limits *lim, const mu_pchan_cb *cb, mu_pchan **ret,
+                  mu_err *err);
 
 /* Encodes and queues one message; the queue is written on the loop's next poll, so messages
  * sent from one callback leave in one write. MU_ENOSPC (message over max_body, or the queue over
  * max_pending: the channel is then failed too), MU_EIO after an error. */
-int mu_pchan_send(mu_pchan *ch, uint8_t kind, uint64_t task, const int64_t *ints, size_t n_ints,
-                  const mu_pstr *strs, size_t n_strs, mu_err *err);
+int mu_pchan_send(mu_pchan *ch, uint8_t kind, uint64_t task, const int64_t *ints, size_t n_ints, const mu_pstr *strs,
+                  size_t n_strs, mu_err *err);
 
 /* Host process only: sends, then waits up to timeout_ms for the MU_PM_REPLY whose ints[0]
  * is call (the caller puts call in the request). *ret: free(). MU_ETIMEDOUT, MU_EIO. */
-int mu_pchan_call(mu_pchan *ch, uint8_t kind, uint64_t task, const int64_t *ints, size_t n_ints,
-                  const mu_pstr *strs, size_t n_strs, int64_t call, int timeout_ms, mu_pmsg **ret,
-                  mu_err *err);
+int mu_pchan_call(mu_pchan *ch, uint8_t kind, uint64_t task, const int64_t *ints, size_t n_ints, const mu_pstr *strs,
+                  size_t n_strs, int64_t call, int timeout_ms, mu_pmsg **ret, mu_err *err);
 
 /* Host process only: writes what is queued, waiting with poll(2) up to timeout_ms (before it
  * exits). 0, MU_ETIMEDOUT, MU_EIO. */

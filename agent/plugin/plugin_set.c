@@ -49,7 +49,8 @@ int mu_plugin_set_new(uv_loop_t *loop, mu_plugin_host *plugins, const mu_labels 
   s->plugins = plugins;
   s->settings = settings;
   if (opts != NULL) s->opts = *opts;
-  if (host_path != NULL && (s->host_path = strdup(host_path)) == NULL) {
+  s->host_path = host_path != NULL ? strdup(host_path) : NULL;
+  if (host_path != NULL && s->host_path == NULL) {
     free(s);
     return mu_err_set(err, MU_ENOMEM, "plugins: out of memory");
   }

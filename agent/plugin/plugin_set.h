@@ -22,7 +22,8 @@
 #include "lib/config/labels.h"
 
 /* The types whose .so ships with Muster (trusted, in-process by default). */
-#define MU_PLUGIN_SHIPPED {"shell", "http", "python", "spark", "flink", "container"}
+#define MU_PLUGIN_SHIPPED \
+  { "shell", "http", "python", "spark", "flink", "container" }
 
 typedef struct mu_plugin_set mu_plugin_set;
 

@@ -47,7 +47,8 @@ static void fix_free(fix *f) {
 
 static const char *isolation_of(fix *f, const char *type) {
   for (size_t i = 0; i < mu_plugin_host_count(f->plugins); i++)
-    if (strcmp(mu_plugin_host_info(f->plugins, i)->type, type) == 0) return mu_plugin_host_info(f->plugins, i)->isolation;
+    if (strcmp(mu_plugin_host_info(f->plugins, i)->type, type) == 0)
+      return mu_plugin_host_info(f->plugins, i)->isolation;
   return NULL;
 }
 
@@ -59,8 +60,8 @@ static void test_defaults(void **state) {
   mu_err err = {0};
   assert_int_equal(mu_plugin_set_load_dir(f.set, dir, &refused, &err), 0);
   assert_int_equal(refused, 0);
-  assert_string_equal(isolation_of(&f, "shell"), "in-process");    /* shipped */
-  assert_string_equal(isolation_of(&f, "sleep-echo"), "process");  /* third party */
+  assert_string_equal(isolation_of(&f, "shell"), "in-process");   /* shipped */
+  assert_string_equal(isolation_of(&f, "sleep-echo"), "process"); /* third party */
   assert_non_null(mu_plugin_set_remote(f.set, "sleep-echo"));
   assert_null(mu_plugin_set_remote(f.set, "shell"));
   uint32_t hosts, up;

@@ -67,13 +67,13 @@ static uint64_t get_u64(const uint8_t *p) {
   return v;
 }
 
-int mu_pmsg_encode(uint8_t kind, uint64_t task, const int64_t *ints, size_t n_ints, const mu_pstr *strs,
-                   size_t n_strs, size_t max_body, uint8_t **ret, size_t *ret_len, mu_err *err) {
+int mu_pmsg_encode(uint8_t kind, uint64_t task, const int64_t *ints, size_t n_ints, const mu_pstr *strs, size_t n_strs,
+                   size_t max_body, uint8_t **ret, size_t *ret_len, mu_err *err) {
   const kind_info *k = find_kind(kind);
   if (k == NULL) return mu_err_set(err, MU_EINVAL, "plugin message: unknown kind %u", kind);
   if (n_ints < k->min_ints || n_strs < k->min_strs || n_ints > MU_PM_MAX_INTS || n_strs > MU_PM_MAX_STRS)
-    return mu_err_set(err, MU_EINVAL, "plugin message %s: %zu ints and %zu strings (wants >= %u and >= %u)",
-                      k->name, n_ints, n_strs, k->min_ints, k->min_strs);
+    return mu_err_set(err, MU_EINVAL, "plugin message %s: %zu ints and %zu strings (wants >= %u and >= %u)", k->name,
+                      n_ints, n_strs, k->min_ints, k->min_strs);
   size_t body = MU_PM_BODY_FIXED + 8 * n_ints;
   for (size_t i = 0; i < n_strs; i++) {
     if (strs[i].len > max_body || body + 4 + strs[i].len > max_body)
@@ -109,8 +109,7 @@ int mu_pmsg_frame_len(const uint8_t *buf, size_t len, size_t max_body, size_t *r
   if (len < MU_PM_HEADER) return 0;
   uint32_t body = get_u32(buf);
   if (body < MU_PM_BODY_FIXED || body > max_body)
-    return mu_err_set(err, MU_EINVAL, "plugin message: length %u outside %d..%zu", body, MU_PM_BODY_FIXED,
-                      max_body);
+    return mu_err_set(err, MU_EINVAL, "plugin message: length %u outside %d..%zu", body, MU_PM_BODY_FIXED, max_body);
   if (len - MU_PM_HEADER >= body) *ret_frame_len = MU_PM_HEADER + (size_t)body;
   return 0;
 }
@@ -131,11 +130,11 @@ int mu_pmsg_decode(const uint8_t *frame, size_t len, size_t max_body, mu_pmsg **
   if (k == NULL) return mu_err_set(err, MU_EINVAL, "plugin message: unknown kind %u", kind);
   if (p[1] != 0) return mu_err_set(err, MU_EINVAL, "plugin message %s: reserved byte is %u", k->name, p[1]);
   if (n_ints > MU_PM_MAX_INTS || n_strs > MU_PM_MAX_STRS)
-    return mu_err_set(err, MU_EINVAL, "plugin message %s: %u ints / %u strings over the bounds (%d / %d)",
-                      k->name, n_ints, n_strs, MU_PM_MAX_INTS, MU_PM_MAX_STRS);
+    return mu_err_set(err, MU_EINVAL, "plugin message %s: %u ints / %u strings over the bounds (%d / %d)", k->name,
+                      n_ints, n_strs, MU_PM_MAX_INTS, MU_PM_MAX_STRS);
   if (n_ints < k->min_ints || n_strs < k->min_strs)
-    return mu_err_set(err, MU_EINVAL, "plugin message %s: %u ints and %u strings, needs %u and %u", k->name,
-                      n_ints, n_strs, k->min_ints, k->min_strs);
+    return mu_err_set(err, MU_EINVAL, "plugin message %s: %u ints and %u strings, needs %u and %u", k->name, n_ints,
+                      n_strs, k->min_ints, k->min_strs);
   p += MU_PM_BODY_FIXED;
   if ((size_t)(end - p) < 8u * n_ints)
     return mu_err_set(err, MU_EINVAL, "plugin message %s: %u ints run past the frame", k->name, n_ints);
@@ -149,13 +148,11 @@ int mu_pmsg_decode(const uint8_t *frame, size_t len, size_t max_body, mu_pmsg **
       return mu_err_set(err, MU_EINVAL, "plugin message %s: string %u runs past the frame", k->name, i);
     uint32_t sl = get_u32(q);
     if ((size_t)(end - q) - 4 < sl)
-      return mu_err_set(err, MU_EINVAL, "plugin message %s: string %u of %u bytes runs past the frame", k->name,
-                        i, sl);
+      return mu_err_set(err, MU_EINVAL, "plugin message %s: string %u of %u bytes runs past the frame", k->name, i, sl);
     q += 4 + sl;
     str_bytes += sl + 1;
   }
-  if (q != end)
-    return mu_err_set(err, MU_EINVAL, "plugin message %s: %zu trailing bytes", k->name, (size_t)(end - q));
+  if (q != end) return mu_err_set(err, MU_EINVAL, "plugin message %s: %zu trailing bytes", k->name, (size_t)(end - q));
   size_t size = sizeof(mu_pmsg) + sizeof(int64_t) * n_ints + sizeof(mu_pstr) * n_strs + str_bytes;
   mu_pmsg *m = malloc(size);
   if (m == NULL) return mu_err_set(err, MU_ENOMEM, "plugin message: out of memory");

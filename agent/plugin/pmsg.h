@@ -13,41 +13,41 @@
 
 #include "lib/base/err.h"
 
-#define MU_PM_HEADER 4                 /* the length prefix */
-#define MU_PM_BODY_FIXED 16            /* kind .. task */
+#define MU_PM_HEADER 4      /* the length prefix */
+#define MU_PM_BODY_FIXED 16 /* kind .. task */
 #define MU_PM_MAX_INTS 32
 #define MU_PM_MAX_STRS 65536
 #define MU_PM_DEFAULT_MAX_BODY (32u * 1024 * 1024) /* a START carries the whole spec */
 
 typedef enum {
   /* host -> agent */
-  MU_PM_HELLO = 1,        /* ints: abi, has_validate, has_cancel, has_cleanup, pid; strs: type, version, description */
-  MU_PM_LOAD_FAILED,      /* strs: reason (the host exits after it) */
-  MU_PM_START_FAILED,     /* task; strs: errbuf (validate or start refused) */
-  MU_PM_OUTPUT,           /* task; ints: stream; strs: data */
-  MU_PM_PROGRESS,         /* task; ints: percent x 1e6; strs: message */
-  MU_PM_PARAM,            /* task; strs: key, value */
-  MU_PM_FINISH,           /* task; ints: state, exit_code, signal, has_message; strs: message */
-  MU_PM_SPAWN,            /* task; ints: call, proc, want_output, has_stdin, has_cwd, n_argv;
+  MU_PM_HELLO = 1,       /* ints: abi, has_validate, has_cancel, has_cleanup, pid; strs: type, version, description */
+  MU_PM_LOAD_FAILED,     /* strs: reason (the host exits after it) */
+  MU_PM_START_FAILED,    /* task; strs: errbuf (validate or start refused) */
+  MU_PM_OUTPUT,          /* task; ints: stream; strs: data */
+  MU_PM_PROGRESS,        /* task; ints: percent x 1e6; strs: message */
+  MU_PM_PARAM,           /* task; strs: key, value */
+  MU_PM_FINISH,          /* task; ints: state, exit_code, signal, has_message; strs: message */
+  MU_PM_SPAWN,           /* task; ints: call, proc, want_output, has_stdin, has_cwd, n_argv;
                            * strs: cwd, stdin, argv..., env... */
-  MU_PM_PROC_KILL,        /* task; ints: proc */
-  MU_PM_LOG,              /* task; ints: level; strs: text */
-  MU_PM_CANCEL_EXTEND,    /* task; ints: call, ms */
-  MU_PM_CANCEL_WITHDRAW,  /* task; ints: call */
-  MU_PM_PONG,             /* ints: nonce */
+  MU_PM_PROC_KILL,       /* task; ints: proc */
+  MU_PM_LOG,             /* task; ints: level; strs: text */
+  MU_PM_CANCEL_EXTEND,   /* task; ints: call, ms */
+  MU_PM_CANCEL_WITHDRAW, /* task; ints: call */
+  MU_PM_PONG,            /* ints: nonce */
   /* agent -> host */
-  MU_PM_START = 32,       /* task; ints: attempt, n_params; strs: job, task, agent, dir, spec, config, k1, v1, ... */
-  MU_PM_CANCEL,           /* task; ints: reason */
-  MU_PM_CLEANUP,          /* task */
-  MU_PM_REPLY,            /* task; ints: call, rc; strs: errbuf */
-  MU_PM_PROC_EXIT,        /* task; ints: proc, exit_code, signal, timed_out, cancelled, oom,
+  MU_PM_START = 32,  /* task; ints: attempt, n_params; strs: job, task, agent, dir, spec, config, k1, v1, ... */
+  MU_PM_CANCEL,      /* task; ints: reason */
+  MU_PM_CLEANUP,     /* task */
+  MU_PM_REPLY,       /* task; ints: call, rc; strs: errbuf */
+  MU_PM_PROC_EXIT,   /* task; ints: proc, exit_code, signal, timed_out, cancelled, oom,
                            * suggested_state, wall_ms, user_cpu_us, sys_cpu_us, max_rss; strs: message */
-  MU_PM_PROC_OUTPUT,      /* task; ints: proc, stream; strs: data */
-  MU_PM_PING,             /* ints: nonce */
+  MU_PM_PROC_OUTPUT, /* task; ints: proc, stream; strs: data */
+  MU_PM_PING,        /* ints: nonce */
 } mu_pm_kind;
 
 typedef struct mu_pstr {
-  const char *p;   /* in a decoded message: NUL-terminated (data may hold NULs: use len) */
+  const char *p; /* in a decoded message: NUL-terminated (data may hold NULs: use len) */
   size_t len;
 } mu_pstr;
 
@@ -67,8 +67,8 @@ const char *mu_pm_kind_name(uint8_t kind);
 /* Encodes one frame (length prefix included). *ret is malloc'd, the caller frees it.
  * MU_ENOSPC when the body would pass max_body, MU_EINVAL for an unknown kind or too few
  * ints/strs for it. */
-int mu_pmsg_encode(uint8_t kind, uint64_t task, const int64_t *ints, size_t n_ints, const mu_pstr *strs,
-                   size_t n_strs, size_t max_body, uint8_t **ret, size_t *ret_len, mu_err *err);
+int mu_pmsg_encode(uint8_t kind, uint64_t task, const int64_t *ints, size_t n_ints, const mu_pstr *strs, size_t n_strs,
+                   size_t max_body, uint8_t **ret, size_t *ret_len, mu_err *err);
 
 /* Looks at buf: returns 0 with *ret_frame_len = 0 when more bytes are needed, 0 with the
  * frame's full length when one is complete, MU_EINVAL when the length prefix is over

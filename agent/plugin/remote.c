@@ -26,7 +26,7 @@ typedef enum { R_STARTING, R_UP, R_DOWN, R_CLOSING } r_state;
 typedef struct rproc {
   struct rproc *next;
   struct rtask *rt;
-  int64_t id;                  /* the host's number for it */
+  int64_t id; /* the host's number for it */
   muster_proc *mp;
 } rproc;
 
@@ -35,13 +35,13 @@ typedef struct rtask {
   mu_plugin_remote *r;
   muster_task *task;
   uint64_t id;
-  uint32_t gen;                /* the host process it started in */
+  uint32_t gen; /* the host process it started in */
   bool finished;
   rproc *procs;
 } rtask;
 
 struct mu_plugin_remote {
-  muster_plugin desc;          /* first: the runner hands it back (mu_runner_task_plugin) */
+  muster_plugin desc; /* first: the runner hands it back (mu_runner_task_plugin) */
   uv_loop_t *loop;
   char *host_path, *so_path;
   char *type, *version, *description;
@@ -49,13 +49,13 @@ struct mu_plugin_remote {
   r_state state;
   uint32_t gen;
   uv_process_t proc;
-  bool proc_live;              /* proc handle initialised and not yet closed */
+  bool proc_live; /* proc handle initialised and not yet closed */
   int pid;
-  mu_pchan *ch;                /* NULL when no host */
-  uv_timer_t timer;            /* backoff before a restart; kill deadline when stopping */
-  uv_timer_t watchdog;         /* PINGs a host with tasks; kills it when it does not answer */
-  int64_t wd_sent_ms;          /* the unanswered watchdog PING's time, 0 = none out */
-  char kill_reason[160];       /* why we killed the host, for its tasks' message ("" = crash) */
+  mu_pchan *ch;          /* NULL when no host */
+  uv_timer_t timer;      /* backoff before a restart; kill deadline when stopping */
+  uv_timer_t watchdog;   /* PINGs a host with tasks; kills it when it does not answer */
+  int64_t wd_sent_ms;    /* the unanswered watchdog PING's time, 0 = none out */
+  char kill_reason[160]; /* why we killed the host, for its tasks' message ("" = crash) */
   int64_t backoff_ms, up_since_ms;
   rtask *tasks;
   uint64_t next_task;
@@ -77,8 +77,10 @@ static mu_pstr S(const char *s) { return (mu_pstr){s ? s : "", s ? strlen(s) : 0
 
 static const char *sig_name(int sig, char *buf, size_t cap) {
   const char *abbr = sigabbrev_np(sig);
-  if (abbr != NULL) snprintf(buf, cap, "SIG%s", abbr);
-  else snprintf(buf, cap, "signal %d", sig);
+  if (abbr != NULL)
+    snprintf(buf, cap, "SIG%s", abbr);
+  else
+    snprintf(buf, cap, "signal %d", sig);
   return buf;
 }
 
@@ -190,7 +192,7 @@ static void on_rproc_exit(muster_task *task, muster_proc *mp, const muster_proc_
   rproc *rp = user;
   rtask *rt = rp->rt;
   if (rt->gen == rt->r->gen) {
-    int64_t ints[] = {rp->id,         x->exit_code,  x->signal,  x->timed_out,
+    int64_t ints[] = {rp->id,         x->exit_code,  x->signal,          x->timed_out,
                       x->cancelled,   x->oom_killed, x->suggested_state, x->wall_ms,
                       x->user_cpu_us, x->sys_cpu_us, x->max_rss_bytes};
     mu_pstr strs[] = {S(x->message)};
@@ -200,8 +202,8 @@ static void on_rproc_exit(muster_task *task, muster_proc *mp, const muster_proc_
   free(rp);
 }
 
-static void on_rproc_output(muster_task *task, muster_proc *mp, muster_stream stream, const void *data,
-                            size_t len, void *user) {
+static void on_rproc_output(muster_task *task, muster_proc *mp, muster_stream stream, const void *data, size_t len,
+                            void *user) {
   (void)task;
   (void)mp;
   rproc *rp = user;
@@ -290,7 +292,9 @@ static void on_task_msg(mu_plugin_remote *r, rtask *rt, const mu_pmsg *m) {
       api->finish(t, &res);
       break;
     }
-    case MU_PM_SPAWN: do_spawn(r, rt, m); break;
+    case MU_PM_SPAWN:
+      do_spawn(r, rt, m);
+      break;
     case MU_PM_PROC_KILL:
       for (rproc *rp = rt->procs; rp != NULL; rp = rp->next)
         if (rp->id == m->ints[0]) {
@@ -352,8 +356,8 @@ static void on_msg(mu_pchan *ch, mu_pmsg *m, void *arg) {
       r->up_since_ms = mu_mono_ms();
       mu_info("plugins", "plugin '%s' host up again (pid %d, restart %u)", r->type, r->pid, r->st.restarts);
     } else {
-      mu_warn("plugins", "plugin '%s': unexpected HELLO for '%s' from pid %d; stopping it", r->type,
-              m->strs[0].p, r->pid);
+      mu_warn("plugins", "plugin '%s': unexpected HELLO for '%s' from pid %d; stopping it", r->type, m->strs[0].p,
+              r->pid);
       kill_host_for(r, "serves another type after its restart");
     }
   } else if (m->kind == MU_PM_LOAD_FAILED) {
@@ -428,9 +432,12 @@ static void on_host_exit(uv_process_t *p, int64_t status, int term_signal) {
   r->ch = NULL;
   char how[192], sig[32];
   r->wd_sent_ms = 0;
-  if (r->kill_reason[0] != '\0') snprintf(how, sizeof how, "%s", r->kill_reason);
-  else if (term_signal != 0) snprintf(how, sizeof how, "crashed (%s)", sig_name(term_signal, sig, sizeof sig));
-  else snprintf(how, sizeof how, "exited with code %d", (int)status);
+  if (r->kill_reason[0] != '\0')
+    snprintf(how, sizeof how, "%s", r->kill_reason);
+  else if (term_signal != 0)
+    snprintf(how, sizeof how, "crashed (%s)", sig_name(term_signal, sig, sizeof sig));
+  else
+    snprintf(how, sizeof how, "exited with code %d", (int)status);
   r->kill_reason[0] = '\0';
   uv_close((uv_handle_t *)p, on_handle_closed);
   if (r->state == R_CLOSING) {
@@ -448,13 +455,13 @@ static void on_host_exit(uv_process_t *p, int64_t status, int term_signal) {
   r->st.tasks_failed += failed;
   r->gen++; /* late messages and process exits of the old host go nowhere */
   if (r->up_since_ms > 0 && mu_mono_ms() - r->up_since_ms >= r->o.backoff_reset_ms) r->backoff_ms = 0;
-  r->backoff_ms = r->backoff_ms == 0 ? r->o.backoff_min_ms
+  r->backoff_ms = r->backoff_ms == 0                        ? r->o.backoff_min_ms
                   : r->backoff_ms * 2 > r->o.backoff_max_ms ? r->o.backoff_max_ms
                                                             : r->backoff_ms * 2;
   r->up_since_ms = 0;
   r->state = R_DOWN;
-  mu_warn("plugins", "plugin '%s' host (pid %d) %s; %u running task%s failed; restarting in %" PRId64 " ms",
-          r->type, pid, how, failed, failed == 1 ? "" : "s", r->backoff_ms);
+  mu_warn("plugins", "plugin '%s' host (pid %d) %s; %u running task%s failed; restarting in %" PRId64 " ms", r->type,
+          pid, how, failed, failed == 1 ? "" : "s", r->backoff_ms);
   uv_timer_start(&r->timer, on_restart_timer, (uint64_t)r->backoff_ms, 0);
 }
 
@@ -529,7 +536,8 @@ static int await_hello(int fd, int timeout_ms, size_t max_body, mu_pmsg **ret, m
   int rc = 0;
   for (;;) {
     size_t flen = 0;
-    if ((rc = mu_pmsg_frame_len(buf, len, max_body, &flen, err)) != 0) break;
+    rc = mu_pmsg_frame_len(buf, len, max_body, &flen, err);
+    if (rc != 0) break;
     if (flen > 0) {
       rc = mu_pmsg_decode(buf, flen, max_body, ret, err);
       break;
@@ -561,8 +569,7 @@ static int await_hello(int fd, int timeout_ms, size_t max_body, mu_pmsg **ret, m
   return rc;
 }
 
-int mu_plugin_remote_open(uv_loop_t *loop, const mu_plugin_remote_opts *opts, mu_plugin_remote **ret,
-                          mu_err *err) {
+int mu_plugin_remote_open(uv_loop_t *loop, const mu_plugin_remote_opts *opts, mu_plugin_remote **ret, mu_err *err) {
   if (opts == NULL || opts->host_path == NULL || opts->so_path == NULL)
     return mu_err_set(err, MU_EINVAL, "plugin: host_path and so_path are required");
   mu_plugin_remote *r = calloc(1, sizeof *r);
@@ -595,8 +602,10 @@ int mu_plugin_remote_open(uv_loop_t *loop, const mu_plugin_remote_opts *opts, mu
     rc = mu_err_set(err, MU_ENOMEM, "plugin: out of memory");
     goto fail;
   }
-  if ((rc = spawn_host(r, &fd, err)) != 0) goto fail;
-  if ((rc = await_hello(fd, r->o.hello_timeout_ms, r->o.max_message, &hello, err)) != 0) {
+  rc = spawn_host(r, &fd, err);
+  if (rc != 0) goto fail;
+  rc = await_hello(fd, r->o.hello_timeout_ms, r->o.max_message, &hello, err);
+  if (rc != 0) {
     mu_err_prefix(err, "plugin %s: host %s", r->so_path, r->host_path);
     goto fail;
   }
@@ -628,7 +637,8 @@ int mu_plugin_remote_open(uv_loop_t *loop, const mu_plugin_remote_opts *opts, mu
   };
   free(hello);
   hello = NULL;
-  if ((rc = open_chan(r, fd, err)) != 0) goto fail;
+  rc = open_chan(r, fd, err);
+  if (rc != 0) goto fail;
   fd = -1;
   r->state = R_UP;
   r->up_since_ms = mu_mono_ms();

@@ -29,23 +29,23 @@
 typedef struct mu_plugin_remote mu_plugin_remote;
 
 typedef struct mu_plugin_remote_opts {
-  const char *host_path;       /* muster-plugin-host; required */
-  const char *so_path;         /* the plugin; required */
-  int hello_timeout_ms;        /* 0 = 5000 */
-  int64_t backoff_min_ms;      /* 0 = 100 */
-  int64_t backoff_max_ms;      /* 0 = 30000 */
-  int64_t backoff_reset_ms;    /* 0 = 60000 */
-  size_t max_message;          /* bytes per message; 0 = MU_PM_DEFAULT_MAX_BODY */
-  size_t max_pending;          /* bytes queued for a host that does not read; 0 = 64 MiB */
-  int64_t hang_ms;             /* a host that leaves a PING unanswered this long while it has
+  const char *host_path;    /* muster-plugin-host; required */
+  const char *so_path;      /* the plugin; required */
+  int hello_timeout_ms;     /* 0 = 5000 */
+  int64_t backoff_min_ms;   /* 0 = 100 */
+  int64_t backoff_max_ms;   /* 0 = 30000 */
+  int64_t backoff_reset_ms; /* 0 = 60000 */
+  size_t max_message;       /* bytes per message; 0 = MU_PM_DEFAULT_MAX_BODY */
+  size_t max_pending;       /* bytes queued for a host that does not read; 0 = 64 MiB */
+  int64_t hang_ms;          /* a host that leaves a PING unanswered this long while it has
                                 * tasks is killed as hung ("stopped responding"); 0 = 10000 */
 } mu_plugin_remote_opts;
 
 typedef struct mu_plugin_remote_stats {
-  int pid;                     /* of the host process now, 0 when none */
-  uint32_t crashes;            /* host processes that died unasked, hung or broke the protocol */
-  uint32_t restarts;           /* host processes started after the first */
-  uint32_t tasks_failed;       /* tasks ended by a crash */
+  int pid;               /* of the host process now, 0 when none */
+  uint32_t crashes;      /* host processes that died unasked, hung or broke the protocol */
+  uint32_t restarts;     /* host processes started after the first */
+  uint32_t tasks_failed; /* tasks ended by a crash */
   uint32_t live_tasks;
 } mu_plugin_remote_stats;
 
@@ -54,8 +54,7 @@ typedef struct mu_plugin_remote_stats {
  * wrong ABI, ...), MU_EIO when the host does not start or answer. opts' strings are copied.
  * *ret: the caller's; mu_plugin_remote_close. On error nothing is left but a killed child
  * the loop reaps. */
-int mu_plugin_remote_open(uv_loop_t *loop, const mu_plugin_remote_opts *opts, mu_plugin_remote **ret,
-                          mu_err *err);
+int mu_plugin_remote_open(uv_loop_t *loop, const mu_plugin_remote_opts *opts, mu_plugin_remote **ret, mu_err *err);
 
 /* The proxy descriptor (type, version, description as the plugin's), for
  * mu_plugin_host_register_as. Borrowed from r: valid until mu_plugin_remote_close. */

@@ -42,8 +42,12 @@ static mu_plugin_remote *open_remote(fixture *f, const char *so) {
 
 static void fixture_init(fixture *f) {
   memset(f, 0, sizeof *f);
-  mu_runner_config cfg = {.slots = 8, .spool_dir = spool, .agent_id = "agent-1", .helper_path = helper,
-                          .grace_ms = 300, .cgroup_name = "muster-test"};
+  mu_runner_config cfg = {.slots = 8,
+                          .spool_dir = spool,
+                          .agent_id = "agent-1",
+                          .helper_path = helper,
+                          .grace_ms = 300,
+                          .cgroup_name = "muster-test"};
   mu_tk_world_init(&f->w, shell_so, &cfg, 4096, 4096);
   f->crasher = open_remote(f, crash_so);
   f->echo = open_remote(f, echo_so);
@@ -87,8 +91,7 @@ static void wait_host_up(fixture *f, mu_plugin_remote *r) {
 
 static void assert_crash_message(const mu_tk_rec *r) {
   assert_int_equal(r->state, MU_TASK_FAILED);
-  if (strstr(r->message, "plugin 'crasher' crashed (SIGSEGV); restarted") == NULL)
-    fail_msg("message: %s", r->message);
+  if (strstr(r->message, "plugin 'crasher' crashed (SIGSEGV); restarted") == NULL) fail_msg("message: %s", r->message);
 }
 
 static void test_crash_in_start(void **state) {
@@ -96,8 +99,10 @@ static void test_crash_in_start(void **state) {
   fixture f;
   fixture_init(&f);
   mu_tk_rec *sh = mu_tk_assign(&f.w, "sh", "{\"shell\":{\"script\":\"sleep 0.4; echo still here\"}}", NULL, 0);
-  mu_tk_rec *echo = mu_tk_assign(&f.w, "echo", "{\"plugin\":{\"type\":\"sleep-echo\",\"configJson\":"
-                                 "\"{\\\"message\\\":\\\"hi\\\",\\\"count\\\":4,\\\"intervalMs\\\":100}\"}}", NULL, 0);
+  mu_tk_rec *echo = mu_tk_assign(&f.w, "echo",
+                                 "{\"plugin\":{\"type\":\"sleep-echo\",\"configJson\":"
+                                 "\"{\\\"message\\\":\\\"hi\\\",\\\"count\\\":4,\\\"intervalMs\\\":100}\"}}",
+                                 NULL, 0);
   mu_tk_rec *c = crasher_task(&f, "c1", "{\"crash\":\"start\"}");
   mu_tk_run_until_final(&f.w, c);
   assert_crash_message(c);
@@ -198,8 +203,10 @@ static void test_example_out_of_process(void **state) {
   (void)state;
   fixture f;
   fixture_init(&f);
-  mu_tk_rec *r = mu_tk_assign(&f.w, "e1", "{\"plugin\":{\"type\":\"sleep-echo\",\"configJson\":"
-                              "\"{\\\"message\\\":\\\"hey\\\",\\\"count\\\":3,\\\"intervalMs\\\":20}\"}}", NULL, 0);
+  mu_tk_rec *r = mu_tk_assign(&f.w, "e1",
+                              "{\"plugin\":{\"type\":\"sleep-echo\",\"configJson\":"
+                              "\"{\\\"message\\\":\\\"hey\\\",\\\"count\\\":3,\\\"intervalMs\\\":20}\"}}",
+                              NULL, 0);
   mu_tk_run_until_final(&f.w, r);
   assert_int_equal(r->state, MU_TASK_SUCCEEDED);
   assert_string_equal(r->out, "hey\nhey\nhey\n");
@@ -207,8 +214,10 @@ static void test_example_out_of_process(void **state) {
   assert_true(r->last_pct == 100.0);
   assert_string_equal(r->params, "echoed=3;");
   /* timeout reaches cancel() in the host */
-  r = mu_tk_assign(&f.w, "e2", "{\"timeout\":\"150ms\",\"plugin\":{\"type\":\"sleep-echo\",\"configJson\":"
-                   "\"{\\\"message\\\":\\\"m\\\",\\\"count\\\":100,\\\"intervalMs\\\":50}\"}}", NULL, 0);
+  r = mu_tk_assign(&f.w, "e2",
+                   "{\"timeout\":\"150ms\",\"plugin\":{\"type\":\"sleep-echo\",\"configJson\":"
+                   "\"{\\\"message\\\":\\\"m\\\",\\\"count\\\":100,\\\"intervalMs\\\":50}\"}}",
+                   NULL, 0);
   mu_tk_run_until_final(&f.w, r);
   assert_int_equal(r->state, MU_TASK_TIMED_OUT);
   /* validate() runs in the host at start */
@@ -244,8 +253,10 @@ int main(int argc, char **argv) {
     return 2;
   }
   const char **paths[] = {&host_bin, &helper, &shell_so, &echo_so, &crash_so, &bad_abi_so};
-  for (int i = 0; i < 6; i++) /* absolute: processes start in their task dirs */
-    if ((*paths[i] = realpath(argv[i + 1], NULL)) == NULL) return 2;
+  for (int i = 0; i < 6; i++) { /* absolute: processes start in their task dirs */
+    *paths[i] = realpath(argv[i + 1], NULL);
+    if (*paths[i] == NULL) return 2;
+  }
   /* The hosts inherit this: under ASan a segfault must stay a SIGSEGV (not ASan's report and
    * abort) for the message check, and a crashed host's leaks are not this test's. */
   setenv("ASAN_OPTIONS", "handle_segv=0:detect_leaks=0:allow_user_segv_handler=1", 1);
@@ -253,12 +264,9 @@ int main(int argc, char **argv) {
   if (mkdtemp(spool) == NULL) return 2;
   chmod(spool, 0755);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_crash_in_start),
-      cmocka_unit_test(test_crash_in_timer_kills_processes),
-      cmocka_unit_test(test_crash_in_exit_callback),
-      cmocka_unit_test(test_hang_is_killed),
-      cmocka_unit_test(test_crash_at_unload),
-      cmocka_unit_test(test_example_out_of_process),
+      cmocka_unit_test(test_crash_in_start),         cmocka_unit_test(test_crash_in_timer_kills_processes),
+      cmocka_unit_test(test_crash_in_exit_callback), cmocka_unit_test(test_hang_is_killed),
+      cmocka_unit_test(test_crash_at_unload),        cmocka_unit_test(test_example_out_of_process),
       cmocka_unit_test(test_load_refused),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);

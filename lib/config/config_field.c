@@ -404,8 +404,9 @@ static int set_plugins_node(void *cfg, const mu_cfg_field *f, mu_yaml_field *yf,
         rc = mu_err_set(err, MU_EINVAL, "plugin '%s': type name too long", mu_yaml_node_text(k));
         goto fail;
       }
-      if ((rc = check_plugin_setting(key, mu_yaml_node_text(sv), err)) != 0) goto fail;
-      if ((rc = mu_labels_set(&tmp, key, mu_yaml_node_text(sv), 0, err)) != 0) goto fail;
+      rc = check_plugin_setting(key, mu_yaml_node_text(sv), err);
+      if (rc == 0) rc = mu_labels_set(&tmp, key, mu_yaml_node_text(sv), 0, err);
+      if (rc != 0) goto fail;
     }
   }
   yf->err_line = 0;

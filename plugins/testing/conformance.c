@@ -49,8 +49,10 @@ static void report(suite *s, const char *verdict, const char *check, const char 
  * a failure under check's name. */
 static bool common_checks(suite *s, const char *check, const mpt_result *r) {
   if (r->leftover_pids > 0) {
-    report(s, "FAIL", check, "%d process(es) still running after the task ended (pid %d, now killed): "
-           "everything a task starts must end with it (use host->spawn)", r->leftover_pids, r->leftover_pid);
+    report(s, "FAIL", check,
+           "%d process(es) still running after the task ended (pid %d, now killed): "
+           "everything a task starts must end with it (use host->spawn)",
+           r->leftover_pids, r->leftover_pid);
     return false;
   }
   if (r->event_after_final) {
@@ -120,8 +122,7 @@ static void check_run(suite *s, mpt_world *w, int *ret_state) {
    * scheduler's doing. A plugin that blocks does so every time; the best of three is kept. */
   for (int i = 0; i < 2 && s->max_stall > s->o->max_stall_ms; i++) {
     mu_err e = {0};
-    if (run_one(s, w, s->o->spec_json, -1, &r, &e) == 0 && r.max_stall_ms < s->max_stall)
-      s->max_stall = r.max_stall_ms;
+    if (run_one(s, w, s->o->spec_json, -1, &r, &e) == 0 && r.max_stall_ms < s->max_stall) s->max_stall = r.max_stall_ms;
     mpt_result_free(&r);
   }
 }
@@ -186,22 +187,27 @@ int mpt_conformance(const mpt_conformance_opts *o, FILE *out, mu_err *err) {
     check_stop(&s, w, "cancel", NULL);
     char *ts = with_timeout(defaults.cancel_spec_json ? defaults.cancel_spec_json : defaults.spec_json,
                             defaults.cancel_after_ms);
-    if (ts == NULL) report(&s, "FAIL", "timeout", "the cancel spec is not a JSON object");
-    else check_stop(&s, w, "timeout", ts);
+    if (ts == NULL)
+      report(&s, "FAIL", "timeout", "the cancel spec is not a JSON object");
+    else
+      check_stop(&s, w, "timeout", ts);
     free(ts);
   }
   mpt_world_free(w);
   if (__lsan_do_recoverable_leak_check == NULL)
-    report(&s, "skip", "cleanup", "not a sanitizer build: run under --config=asan to check that cleanup() frees "
-                                  "what start() allocated");
+    report(&s, "skip", "cleanup",
+           "not a sanitizer build: run under --config=asan to check that cleanup() frees "
+           "what start() allocated");
   else if (s.leaky_runs > 0)
     report(&s, "FAIL", "cleanup", "LeakSanitizer found memory not freed after %d of %d tasks (report above)",
            s.leaky_runs, s.leak_runs);
   else
     report(&s, "ok", "cleanup", "no leaks after %d tasks (LeakSanitizer)", s.leak_runs);
   if (s.max_stall > defaults.max_stall_ms)
-    report(&s, "FAIL", "stall", "the loop was busy %lld ms in one iteration, in each of 3 runs (bound %lld ms): "
-           "something in the plugin blocks it", (long long)s.max_stall, (long long)defaults.max_stall_ms);
+    report(&s, "FAIL", "stall",
+           "the loop was busy %lld ms in one iteration, in each of 3 runs (bound %lld ms): "
+           "something in the plugin blocks it",
+           (long long)s.max_stall, (long long)defaults.max_stall_ms);
   else
     report(&s, "ok", "stall", "longest loop iteration %lld ms in a run (bound %lld ms)", (long long)s.max_stall,
            (long long)defaults.max_stall_ms);

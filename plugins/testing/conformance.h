@@ -26,15 +26,15 @@
 
 typedef struct mpt_conformance_opts {
   const char *plugin_so;
-  mpt_opts world;                  /* host_path here enables the isolation check */
-  const char *spec_json;           /* a task that runs to completion */
-  const char *const *expect;       /* assertions for it (mpt_expect), NULL-terminated; may be NULL */
+  mpt_opts world;            /* host_path here enables the isolation check */
+  const char *spec_json;     /* a task that runs to completion */
+  const char *const *expect; /* assertions for it (mpt_expect), NULL-terminated; may be NULL */
   const mu_kv *params;
   size_t n_params;
-  const char *cancel_spec_json;    /* a task that runs well past cancel_after_ms; NULL = spec_json */
-  int64_t cancel_after_ms;         /* 0 = 300 */
-  int64_t max_stall_ms;            /* 0 = 10 */
-  const char *skip_cancel;         /* non-NULL: skip cancel and timeout, with this reason */
+  const char *cancel_spec_json; /* a task that runs well past cancel_after_ms; NULL = spec_json */
+  int64_t cancel_after_ms;      /* 0 = 300 */
+  int64_t max_stall_ms;         /* 0 = 10 */
+  const char *skip_cancel;      /* non-NULL: skip cancel and timeout, with this reason */
 } mpt_conformance_opts;
 
 /* Runs every check, one line each on out ("ok|FAIL|skip CHECK: detail"). Returns the number

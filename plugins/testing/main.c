@@ -50,21 +50,27 @@ static const char *beside_self(const char *const *rel, size_t n, char *out, size
 /* An assertion as one line: newlines and tabs in it shown as \n, \t. */
 static void print_escaped(const char *s) {
   for (; *s; s++) {
-    if (*s == '\n') fputs("\\n", stdout);
-    else if (*s == '\t') fputs("\\t", stdout);
-    else putchar(*s);
+    if (*s == '\n')
+      fputs("\\n", stdout);
+    else if (*s == '\t')
+      fputs("\\t", stdout);
+    else
+      putchar(*s);
   }
 }
 
 static char *dump(json_t *j) { return j ? json_dumps(j, JSON_COMPACT) : NULL; }
 
 int main(int argc, char **argv) {
-  static const struct option opts[] = {
-      {"expect", required_argument, NULL, 'e'},      {"conformance", no_argument, NULL, 'C'},
-      {"isolation", required_argument, NULL, 'i'},   {"cancel-after", required_argument, NULL, 'c'},
-      {"exec-helper", required_argument, NULL, 'x'}, {"plugin-host", required_argument, NULL, 'p'},
-      {"max-stall-ms", required_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0}};
+  static const struct option opts[] = {{"expect", required_argument, NULL, 'e'},
+                                       {"conformance", no_argument, NULL, 'C'},
+                                       {"isolation", required_argument, NULL, 'i'},
+                                       {"cancel-after", required_argument, NULL, 'c'},
+                                       {"exec-helper", required_argument, NULL, 'x'},
+                                       {"plugin-host", required_argument, NULL, 'p'},
+                                       {"max-stall-ms", required_argument, NULL, 's'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {NULL, 0, NULL, 0}};
   const char *expect[MAX_EXPECT + 1] = {0};
   size_t n_expect = 0;
   int conformance = 0, process = 0;
@@ -80,7 +86,9 @@ int main(int argc, char **argv) {
         }
         expect[n_expect++] = optarg;
         break;
-      case 'C': conformance = 1; break;
+      case 'C':
+        conformance = 1;
+        break;
       case 'i':
         if (strcmp(optarg, "process") != 0 && strcmp(optarg, "in-process") != 0) {
           fprintf(stderr, "muster-plugin-test: --isolation: expected in-process or process, got \"%s\"\n", optarg);
@@ -88,12 +96,24 @@ int main(int argc, char **argv) {
         }
         process = strcmp(optarg, "process") == 0;
         break;
-      case 'c': cancel_after = atol(optarg); break;
-      case 'x': helper = optarg; break;
-      case 'p': host = optarg; break;
-      case 's': max_stall = atol(optarg); break;
-      case 'h': fputs(usage, stdout); return 0;
-      default: fputs(usage, stderr); return 2;
+      case 'c':
+        cancel_after = atol(optarg);
+        break;
+      case 'x':
+        helper = optarg;
+        break;
+      case 'p':
+        host = optarg;
+        break;
+      case 's':
+        max_stall = atol(optarg);
+        break;
+      case 'h':
+        fputs(usage, stdout);
+        return 0;
+      default:
+        fputs(usage, stderr);
+        return 2;
     }
   }
   if (argc - optind != 2) {
@@ -103,7 +123,8 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   const char *so = argv[optind], *test_path = argv[optind + 1];
   char helper_buf[PATH_MAX + 64], host_buf[PATH_MAX + 64], so_abs[PATH_MAX];
-  static const char *const helper_rel[] = {"muster-exec", "../libexec/muster/muster-exec", "../../agent/exec/muster-exec"};
+  static const char *const helper_rel[] = {"muster-exec", "../libexec/muster/muster-exec",
+                                           "../../agent/exec/muster-exec"};
   static const char *const host_rel[] = {"muster-plugin-host", "../libexec/muster/muster-plugin-host",
                                          "../../agent/plugin/muster-plugin-host"};
   if (helper == NULL) helper = beside_self(helper_rel, 3, helper_buf, sizeof helper_buf);
@@ -175,13 +196,15 @@ int main(int argc, char **argv) {
       rc = 2;
     } else {
       mpt_result r;
-      mpt_run_opts ro = {.spec_json = spec_json, .params = params, .n_params = n_params, .cancel_after_ms = cancel_after};
+      mpt_run_opts ro = {
+          .spec_json = spec_json, .params = params, .n_params = n_params, .cancel_after_ms = cancel_after};
       int run = mpt_run(w, &ro, &r, &err);
-      printf("task %s: %s exit=%d signal=%d in %lld ms; %d progress, %zu params, %llu/%llu bytes out/err, "
-             "longest loop iteration %lld ms, %d left behind\n  message: %s\n",
-             r.task_id, mpt_state_name(r.state), r.exit_code, r.signal, (long long)r.wall_ms, r.n_progress,
-             r.n_params, (unsigned long long)r.out_total, (unsigned long long)r.err_total, (long long)r.max_stall_ms,
-             r.leftover_pids, r.message);
+      printf(
+          "task %s: %s exit=%d signal=%d in %lld ms; %d progress, %zu params, %llu/%llu bytes out/err, "
+          "longest loop iteration %lld ms, %d left behind\n  message: %s\n",
+          r.task_id, mpt_state_name(r.state), r.exit_code, r.signal, (long long)r.wall_ms, r.n_progress, r.n_params,
+          (unsigned long long)r.out_total, (unsigned long long)r.err_total, (long long)r.max_stall_ms, r.leftover_pids,
+          r.message);
       if (run != 0) {
         printf("FAIL run: %s\n", err.msg);
         rc = 1;

@@ -23,7 +23,7 @@
  * API whose spawn() is timed, so the loop-stall measure can leave out the agent's own cost of
  * starting a process (libuv waits for the child's exec) and blame only the plugin. */
 typedef struct wrapped {
-  muster_plugin desc;          /* first: found again through mu_runner_task_plugin() */
+  muster_plugin desc; /* first: found again through mu_runner_task_plugin() */
   const muster_plugin *real;
   muster_host_api api;
   struct mpt_world *w;
@@ -32,16 +32,16 @@ typedef struct wrapped {
 struct mpt_world {
   uv_loop_t loop;
   mu_plugin_host *plugins;
-  mu_plugin_host *loaded;      /* the real plugin, in-process */
+  mu_plugin_host *loaded; /* the real plugin, in-process */
   wrapped wrap;
-  uint64_t spawn_ns;           /* spent in host->spawn during this loop iteration */
+  uint64_t spawn_ns; /* spent in host->spawn during this loop iteration */
   mu_plugin_remote *remote;
   mu_runner *runner;
   mpt_opts o;
   char spool[256];
   uint64_t runs;
-  unsigned nonce;              /* task ids differ between worlds too (plugins remember ids) */
-  mpt_result *cur;             /* the task being run */
+  unsigned nonce;  /* task ids differ between worlds too (plugins remember ids) */
+  mpt_result *cur; /* the task being run */
   uv_prepare_t stall;
   uint64_t last_ns, last_idle_ns, last_cpu_ns;
   long last_nvcsw;
@@ -50,13 +50,20 @@ struct mpt_world {
 
 const char *mpt_state_name(int state) {
   switch (state) {
-    case MU_TASK_STARTING: return "STARTING";
-    case MU_TASK_RUNNING: return "RUNNING";
-    case MU_TASK_SUCCEEDED: return "SUCCEEDED";
-    case MU_TASK_FAILED: return "FAILED";
-    case MU_TASK_TIMED_OUT: return "TIMED_OUT";
-    case MU_TASK_CANCELLED: return "CANCELLED";
-    default: return "NONE";
+    case MU_TASK_STARTING:
+      return "STARTING";
+    case MU_TASK_RUNNING:
+      return "RUNNING";
+    case MU_TASK_SUCCEEDED:
+      return "SUCCEEDED";
+    case MU_TASK_FAILED:
+      return "FAILED";
+    case MU_TASK_TIMED_OUT:
+      return "TIMED_OUT";
+    case MU_TASK_CANCELLED:
+      return "CANCELLED";
+    default:
+      return "NONE";
   }
 }
 
@@ -215,7 +222,8 @@ static int prepare_dir(void *arg, const char *task_id, uint32_t attempt, const c
   if (snprintf(cmd, sizeof cmd, "cp -a '%s/.' '%s/'", w->o.bundle_dir, task_dir) >= (int)sizeof cmd ||
       strchr(w->o.bundle_dir, '\'') != NULL)
     return mu_err_set(err, MU_EINVAL, "bundle dir %s: path too long or has a quote", w->o.bundle_dir);
-  if (system(cmd) != 0) return mu_err_set(err, MU_EIO, "copying bundle dir %s into %s failed", w->o.bundle_dir, task_dir);
+  if (system(cmd) != 0)
+    return mu_err_set(err, MU_EIO, "copying bundle dir %s into %s failed", w->o.bundle_dir, task_dir);
   return 0;
 }
 
@@ -241,10 +249,12 @@ int mpt_world_new(const char *plugin_so, const mpt_opts *o, mpt_world **ret, mu_
   w->stall.data = w;
   uv_prepare_start(&w->stall, on_prepare);
   uv_unref((uv_handle_t *)&w->stall);
-  if ((rc = mu_plugin_host_new(&w->plugins, err)) != 0) goto fail;
+  rc = mu_plugin_host_new(&w->plugins, err);
+  if (rc != 0) goto fail;
   if (w->o.host_path != NULL) {
     mu_plugin_remote_opts ro = {.host_path = w->o.host_path, .so_path = plugin_so, .backoff_min_ms = 50};
-    if ((rc = mu_plugin_remote_open(&w->loop, &ro, &w->remote, err)) != 0) goto fail;
+    rc = mu_plugin_remote_open(&w->loop, &ro, &w->remote, err);
+    if (rc != 0) goto fail;
     rc = mu_plugin_host_register_as(w->plugins, mu_plugin_remote_descriptor(w->remote), plugin_so, "process", err);
   } else {
     rc = load_wrapped(w, plugin_so, err);
@@ -260,7 +270,8 @@ int mpt_world_new(const char *plugin_so, const mpt_opts *o, mpt_world **ret, mu_
                           .prepare_dir = prepare_dir,
                           .prepare_arg = w};
   mu_runner_sink sink = {on_event, w};
-  if ((rc = mu_runner_new(&w->loop, w->plugins, &cfg, &sink, &w->runner, err)) != 0) goto fail;
+  rc = mu_runner_new(&w->loop, w->plugins, &cfg, &sink, &w->runner, err);
+  if (rc != 0) goto fail;
   *ret = w;
   return 0;
 fail:
@@ -400,8 +411,8 @@ int mpt_run(mpt_world *w, const mpt_run_opts *ro, mpt_result *r, mu_err *err) {
   mu_plugin_remote_stats st = {0};
   if (w->remote != NULL) mu_plugin_remote_stats_get(w->remote, &st);
   r->leftover_pids = leftovers(r->task_id, st.pid, &r->leftover_pid);
-  if (gave_up) return mu_err_set(err, MU_ETIMEDOUT, "task %s: no final state within %lld ms", r->task_id,
-                                 (long long)deadline);
+  if (gave_up)
+    return mu_err_set(err, MU_ETIMEDOUT, "task %s: no final state within %lld ms", r->task_id, (long long)deadline);
   return 0;
 }
 
@@ -439,8 +450,9 @@ static const char *param_of(const mpt_result *r, const char *key) {
 
 static int text_check(const char *what, const char *have, char op, const char *want, char *why, size_t cap) {
   bool ok = op == '=' ? strcmp(have, want) == 0 : strstr(have, want) != NULL;
-  if (!ok) snprintf(why, cap, "%s: wanted %s \"%.200s\", got \"%.300s\"", what, op == '=' ? "exactly" : "to contain",
-                    want, have);
+  if (!ok)
+    snprintf(why, cap, "%s: wanted %s \"%.200s\", got \"%.300s\"", what, op == '=' ? "exactly" : "to contain", want,
+             have);
   return ok ? 0 : 1;
 }
 
@@ -495,7 +507,8 @@ int mpt_expect(const mpt_result *r, const char *a, char *why, size_t cap) {
   if (strcmp(key, "progress") == 0) return num_check("progress reports", r->n_progress, nop, num, why, cap);
   if (strcmp(key, "pct") == 0) return num_check("last progress percent", r->last_pct, nop, num, why, cap);
   if (strcmp(key, "ms") == 0) return num_check("wall ms", (double)r->wall_ms, nop, num, why, cap);
-  if (strcmp(key, "stall") == 0) return num_check("longest loop stall (ms)", (double)r->max_stall_ms, nop, num, why, cap);
+  if (strcmp(key, "stall") == 0)
+    return num_check("longest loop stall (ms)", (double)r->max_stall_ms, nop, num, why, cap);
   if (strcmp(key, "leftover") == 0) return num_check("processes left behind", r->leftover_pids, nop, num, why, cap);
   snprintf(why, cap, "cannot read assertion \"%s\" (see muster-plugin-test --help)", a);
   return MU_EINVAL;

@@ -19,12 +19,12 @@
 #define MPT_MAX_STATES 16
 
 typedef struct mpt_opts {
-  const char *helper_path;     /* muster-exec; required for plugins that run processes */
-  const char *host_path;       /* muster-plugin-host: run the plugin out of process; NULL = in-process */
-  uint64_t output_limit;       /* per task; 0 = the runner's default (16 MiB) */
-  size_t capture_max;          /* bytes of stdout/stderr kept per task; 0 = 1 MiB */
-  int64_t grace_ms;            /* TERM -> KILL; 0 = 1000 */
-  const char *bundle_dir;      /* copied into every task dir, as the agent unpacks a task's
+  const char *helper_path; /* muster-exec; required for plugins that run processes */
+  const char *host_path;   /* muster-plugin-host: run the plugin out of process; NULL = in-process */
+  uint64_t output_limit;   /* per task; 0 = the runner's default (16 MiB) */
+  size_t capture_max;      /* bytes of stdout/stderr kept per task; 0 = 1 MiB */
+  int64_t grace_ms;        /* TERM -> KILL; 0 = 1000 */
+  const char *bundle_dir;  /* copied into every task dir, as the agent unpacks a task's
                                 * bundle there (files the spec names: a jar, a script); NULL = none */
 } mpt_opts;
 
@@ -33,34 +33,34 @@ typedef struct mpt_world mpt_world;
 /* Everything one task reported, plus what the world measured around it. */
 typedef struct mpt_result {
   char task_id[64];
-  int state;                   /* final mu_task_state */
-  int states[MPT_MAX_STATES];  /* every state event in order */
+  int state;                  /* final mu_task_state */
+  int states[MPT_MAX_STATES]; /* every state event in order */
   int n_states;
   int exit_code, signal;
   char message[1024];
-  char *out, *err;             /* NUL-terminated, capped at capture_max; owned (mpt_result_free) */
+  char *out, *err; /* NUL-terminated, capped at capture_max; owned (mpt_result_free) */
   size_t out_len, err_len;
-  uint64_t out_total, err_total;   /* bytes reported, also past the cap */
+  uint64_t out_total, err_total; /* bytes reported, also past the cap */
   int n_progress;
   double last_pct;
-  size_t max_progress_msg;     /* longest progress message */
+  size_t max_progress_msg; /* longest progress message */
   size_t n_params;
   char *param_keys[MPT_MAX_PARAMS], *param_values[MPT_MAX_PARAMS];
   uint64_t n_events;
-  bool event_after_final;      /* a broken contract the runner should never allow */
-  int64_t wall_ms;             /* assign to final state */
-  int64_t max_stall_ms;        /* longest stretch the loop spent busy in one iteration */
-  int leftover_pids;           /* processes left after it ended (killed once counted): carrying its
+  bool event_after_final; /* a broken contract the runner should never allow */
+  int64_t wall_ms;        /* assign to final state */
+  int64_t max_stall_ms;   /* longest stretch the loop spent busy in one iteration */
+  int leftover_pids;      /* processes left after it ended (killed once counted): carrying its
                                 * MUSTER_TASK_ID, or children of this process but the plugin host */
-  int leftover_pid;            /* one of them, for the report */
+  int leftover_pid;       /* one of them, for the report */
 } mpt_result;
 
 typedef struct mpt_run_opts {
-  const char *spec_json;       /* a muster.v1.TaskSpec in proto3 JSON; required */
-  const mu_kv *params;         /* earlier tasks' output params ("task.key") */
+  const char *spec_json; /* a muster.v1.TaskSpec in proto3 JSON; required */
+  const mu_kv *params;   /* earlier tasks' output params ("task.key") */
   size_t n_params;
-  int64_t cancel_after_ms;     /* cancel the task this long after assign; < 0 = never */
-  int64_t deadline_ms;         /* give up (cancel, then fail the run) after this; 0 = 120000 */
+  int64_t cancel_after_ms; /* cancel the task this long after assign; < 0 = never */
+  int64_t deadline_ms;     /* give up (cancel, then fail the run) after this; 0 = 120000 */
 } mpt_run_opts;
 
 /* Loads plugin_so (in-process, or in a muster-plugin-host when o->host_path is set) and makes

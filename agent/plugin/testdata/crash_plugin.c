@@ -61,7 +61,8 @@ static int c_start(muster_task *task, const muster_host_api *host, char *errbuf)
   json_t *cfg = json_loads(host->context(task)->config_json, 0, NULL);
   const char *mode = cfg ? json_string_value(json_object_get(cfg, "crash")) : NULL;
   const char *pid_file = cfg ? json_string_value(json_object_get(cfg, "pidFile")) : NULL;
-  json_int_t ms = cfg && json_is_integer(json_object_get(cfg, "ms")) ? json_integer_value(json_object_get(cfg, "ms")) : 100;
+  json_int_t ms =
+      cfg && json_is_integer(json_object_get(cfg, "ms")) ? json_integer_value(json_object_get(cfg, "ms")) : 100;
   ctask *c = calloc(1, sizeof *c);
   snprintf(c->mode, sizeof c->mode, "%s", mode ? mode : "none");
   host->set_user_data(task, c);

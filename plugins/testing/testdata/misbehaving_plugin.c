@@ -45,7 +45,8 @@ static int m_start(muster_task *task, const muster_host_api *host, char *errbuf)
 }
 
 static void m_cancel(muster_task *task, const muster_host_api *host, muster_cancel_reason reason) {
-  muster_result r = {reason == MUSTER_CANCEL_TIMEOUT ? MUSTER_STATE_TIMED_OUT : MUSTER_STATE_CANCELLED, -1, 0, "stopped"};
+  muster_result r = {reason == MUSTER_CANCEL_TIMEOUT ? MUSTER_STATE_TIMED_OUT : MUSTER_STATE_CANCELLED, -1, 0,
+                     "stopped"};
   host->finish(task, &r);
 }
 
