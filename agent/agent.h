@@ -57,6 +57,7 @@ struct mu_agent_daemon {
   uv_signal_t sigint, sigterm;
   int stopping;
   mu_plugin_host *plugins;
+  struct mu_plugin_set *plugin_set; /* agent/plugin/plugin_set.h: isolation, host processes */
   mu_runner *runner;
   mu_journal *journal;
   uint64_t sent_seq;         /* highest journal record sent on the current stream */

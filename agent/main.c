@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/plugin/plugin_set.h"
 #include "agent/task_audit.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
@@ -164,7 +165,7 @@ static void load_plugins(mu_agent_daemon *a) {
   for (size_t i = 0; i < n; i++) {
     if (stat(dirs[i], &st) != 0 || !S_ISDIR(st.st_mode)) continue;
     int refused = 0;
-    if (mu_plugin_host_load_dir(a->plugins, dirs[i], &refused, &err) != 0)
+    if (mu_plugin_set_load_dir(a->plugin_set, dirs[i], &refused, &err) != 0)
       mu_warn("agent", "plugin dir %s: %s", dirs[i], err.msg);
     else
       mu_info("agent", "plugin dir %s", dirs[i]);
@@ -187,7 +188,7 @@ static void load_plugins(mu_agent_daemon *a) {
       const char *const rel[] = {rel_here, rel_tree};
       found = find_beside_self(rel, 2, path, sizeof path);
     }
-    if (found && mu_plugin_host_load(a->plugins, path, &err) != 0)
+    if (found && mu_plugin_set_load(a->plugin_set, path, &err) != 0)
       mu_warn("agent", "bundled %s plugin %s: %s", t, path, err.msg);
   }
 }
@@ -253,14 +254,20 @@ static void on_spool_closed(void *ud) {
     on_journal_closed(a);
 }
 
-static void on_runner_closed(void *ud) {
+static void on_plugins_closed(void *ud) {
   mu_agent_daemon *a = ud;
-  a->runner = NULL;
+  a->plugin_set = NULL;
   mu_agent_bundles_stop(a);
   if (a->spool != NULL)
     mu_output_spool_close(a->spool, on_spool_closed, a); /* after the runner's final events */
   else
     on_spool_closed(a);
+}
+
+static void on_runner_closed(void *ud) {
+  mu_agent_daemon *a = ud;
+  a->runner = NULL;
+  mu_plugin_set_close(a->plugin_set, on_plugins_closed, a); /* host processes after their tasks */
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
@@ -305,6 +312,16 @@ int main(int argc, char **argv) {
     return 1;
   }
   if (mu_plugin_host_new(&a.plugins, &err) != 0) {
+    fprintf(stderr, "muster-agent: %s\n", err.msg);
+    return 1;
+  }
+  char plugin_host_path[PATH_MAX + 64];
+  static const char *const plugin_host_rel[] = {"muster-plugin-host", "plugin/muster-plugin-host",
+                                                "../libexec/muster/muster-plugin-host"}; /* installed */
+  const char *plugin_host = find_beside_self(plugin_host_rel, 3, plugin_host_path, sizeof plugin_host_path)
+                                ? plugin_host_path
+                                : NULL;
+  if (mu_plugin_set_new(a.loop, a.plugins, &a.cfg.plugins, plugin_host, NULL, &a.plugin_set, &err) != 0) {
     fprintf(stderr, "muster-agent: %s\n", err.msg);
     return 1;
   }

@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "agent/agent.h"
+#include "agent/plugin/plugin_set.h"
 #include "lib/host/hostinfo.h"
 
 static void publish(uv_timer_t *t) {
@@ -45,6 +46,17 @@ static void publish(uv_timer_t *t) {
                 (double)ss.overflow_bytes);
     mu_prom_add(&p, "muster_agent_output_spool_write_errors_total", "counter",
                 "Output spool write failures.", "", (double)ss.write_errors);
+  }
+  if (a->plugin_set != NULL) { /* out-of-process plugins (agent/plugin/plugin_set.h) */
+    uint32_t hosts, up;
+    uint64_t crashes;
+    mu_plugin_set_totals(a->plugin_set, &hosts, &up, &crashes);
+    mu_prom_add(&p, "muster_agent_plugin_hosts", "gauge",
+                "Plugin types running out of process (a muster-plugin-host each).", "", hosts);
+    mu_prom_add(&p, "muster_agent_plugin_hosts_up", "gauge", "Plugin host processes up now.", "", up);
+    mu_prom_add(&p, "muster_agent_plugin_host_crashes_total", "counter",
+                "Plugin host processes that crashed, hung or broke the protocol (each restarted).", "",
+                (double)crashes);
   }
   int durable = js.write_errors == 0 || js.persisted_seq + 1 >= js.next_seq;
   /* An agent with no plugins accepts no task at all: not healthy, whatever else holds. */

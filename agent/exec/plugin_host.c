@@ -17,6 +17,7 @@ typedef struct entry {
   const muster_plugin *desc;
   void *dl;                 /* NULL for built-ins */
   char *path;
+  char isolation[16];
   mu_plugin_info info;
 } entry;
 
@@ -48,7 +49,8 @@ static bool type_name_ok(const char *t) {
   return true;
 }
 
-static int check_and_add(mu_plugin_host *h, const muster_plugin *d, void *dl, const char *path, mu_err *err) {
+static int check_and_add(mu_plugin_host *h, const muster_plugin *d, void *dl, const char *path,
+                         const char *isolation, mu_err *err) {
   if (d->abi_version != MUSTER_PLUGIN_ABI_VERSION)
     return mu_err_set(err, MU_EINVAL, "plugin %s: built for ABI version %u, this agent speaks %u; not loaded",
                       path, d->abi_version, MUSTER_PLUGIN_ABI_VERSION);
@@ -73,12 +75,19 @@ static int check_and_add(mu_plugin_host *h, const muster_plugin *d, void *dl, co
   e->info.description = d->description ? d->description : "";
   e->info.path = e->path;
   e->info.abi_version = d->abi_version;
+  snprintf(e->isolation, sizeof e->isolation, "%s", isolation);
+  e->info.isolation = e->isolation;
   h->n++;
   return 0;
 }
 
 int mu_plugin_host_register(mu_plugin_host *h, const muster_plugin *desc, mu_err *err) {
-  return check_and_add(h, desc, NULL, "(built-in)", err);
+  return check_and_add(h, desc, NULL, "(built-in)", "in-process", err);
+}
+
+int mu_plugin_host_register_as(mu_plugin_host *h, const muster_plugin *desc, const char *path,
+                               const char *isolation, mu_err *err) {
+  return check_and_add(h, desc, NULL, path, isolation, err);
 }
 
 int mu_plugin_host_load(mu_plugin_host *h, const char *path, mu_err *err) {
@@ -90,7 +99,7 @@ int mu_plugin_host_load(mu_plugin_host *h, const char *path, mu_err *err) {
     return mu_err_set(err, MU_EINVAL, "plugin %s: no %s symbol (not a Muster plugin?); not loaded", path,
                       MUSTER_PLUGIN_SYMBOL);
   }
-  int rc = check_and_add(h, d, dl, path, err);
+  int rc = check_and_add(h, d, dl, path, "in-process", err);
   if (rc != 0) {
     dlclose(dl);
     return rc;
@@ -103,7 +112,8 @@ static int cmp_names(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-int mu_plugin_host_load_dir(mu_plugin_host *h, const char *dir, int *ret_refused, mu_err *err) {
+int mu_plugin_dir_load(const char *dir, int (*load)(void *arg, const char *path, mu_err *err), void *arg,
+                       int *ret_refused, mu_err *err) {
   DIR *d = opendir(dir);
   if (d == NULL) return mu_err_set(err, MU_EIO, "plugin dir %s: %s", dir, strerror(errno));
   char *names[1024];
@@ -120,7 +130,7 @@ int mu_plugin_host_load_dir(mu_plugin_host *h, const char *dir, int *ret_refused
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, names[i]);
     mu_err e = {0};
-    if (mu_plugin_host_load(h, path, &e) != 0) {
+    if (load(arg, path, &e) != 0) {
       mu_warn("plugins", "%s", e.msg);
       refused++;
     }
@@ -128,6 +138,12 @@ int mu_plugin_host_load_dir(mu_plugin_host *h, const char *dir, int *ret_refused
   }
   if (ret_refused != NULL) *ret_refused = refused;
   return 0;
+}
+
+static int load_one(void *arg, const char *path, mu_err *err) { return mu_plugin_host_load(arg, path, err); }
+
+int mu_plugin_host_load_dir(mu_plugin_host *h, const char *dir, int *ret_refused, mu_err *err) {
+  return mu_plugin_dir_load(dir, load_one, h, ret_refused, err);
 }
 
 size_t mu_plugin_host_count(const mu_plugin_host *h) { return h->n; }

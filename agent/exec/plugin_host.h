@@ -21,6 +21,7 @@ typedef struct mu_plugin_info {
   const char *description;  /* may be "" */
   const char *path;         /* the .so, or "(built-in)" */
   uint32_t abi_version;
+  const char *isolation;    /* "in-process", or "process" (a muster-plugin-host runs it) */
 } mu_plugin_info;
 
 /* *ret is owned by the caller: mu_plugin_host_free once no task uses a plugin. */
@@ -36,8 +37,18 @@ int mu_plugin_host_load(mu_plugin_host *h, const char *path, mu_err *err);
  * Returns MU_EIO only when dir cannot be read. *ret_refused (may be NULL) gets the count. */
 int mu_plugin_host_load_dir(mu_plugin_host *h, const char *dir, int *ret_refused, mu_err *err);
 
+/* The same walk over dir's *.so files (name order, refusals logged and counted) with another
+ * loader, load(arg, path, err), e.g. one that runs plugins out of process. */
+int mu_plugin_dir_load(const char *dir, int (*load)(void *arg, const char *path, mu_err *err), void *arg,
+                       int *ret_refused, mu_err *err);
+
 /* Registers a descriptor linked into the agent itself (same checks as load). */
 int mu_plugin_host_register(mu_plugin_host *h, const muster_plugin *desc, mu_err *err);
+
+/* Registers a descriptor with the .so path and isolation mode to report (an out-of-process
+ * plugin's proxy, agent/plugin/remote.h). Same checks as load; path and isolation copied. */
+int mu_plugin_host_register_as(mu_plugin_host *h, const muster_plugin *desc, const char *path,
+                               const char *isolation, mu_err *err);
 
 size_t mu_plugin_host_count(const mu_plugin_host *h);
 /* i < count; the pointer is borrowed from h. */

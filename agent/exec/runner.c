@@ -255,6 +255,8 @@ static void finalize(muster_task *t) {
   dispatch(r);
 }
 
+const muster_plugin *mu_runner_task_plugin(const muster_task *t) { return t->plugin; }
+
 static void start_plugin(muster_task *t) {
   t->launched = true;
   if (t->cancelled || t->timed_out) {

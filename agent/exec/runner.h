@@ -113,6 +113,9 @@ uint32_t mu_runner_running_count(const mu_runner *r);
 /* Attempts waiting in the queue for a slot. */
 uint32_t mu_runner_queued_count(const mu_runner *r);
 
+/* The descriptor serving an attempt (an out-of-process plugin's proxy finds itself by it). */
+const muster_plugin *mu_runner_task_plugin(const muster_task *t);
+
 /* How processes are limited here: "cgroup-v1", "cgroup-v2" or "rlimit". */
 const char *mu_runner_limits_mode(const mu_runner *r);
 

@@ -44,6 +44,7 @@ static const mu_cfg_field agent_fields[] = {
     F("exec_helper", MU_CF_PATH, exec_helper, 0, 0),
     F("type_slots", MU_CF_LABELS, type_slots, 0, 0),
     F("queue_max", MU_CF_COUNT, queue_max, 1, 1000000),
+    F("plugins", MU_CF_PLUGINS, plugins, 0, 0),
 };
 
 static const mu_cfg_table agent_table = {
@@ -58,6 +59,7 @@ void mu_agent_config_init(mu_agent_config *cfg) {
   mu_cfg_default_id(cfg->id, sizeof cfg->id);
   mu_labels_init(&cfg->labels);
   mu_labels_init(&cfg->type_slots);
+  mu_labels_init(&cfg->plugins);
   cfg->queue_max = 1024;
   mu_strlist_init(&cfg->control);
   mu_strlist_append(&cfg->control, MU_AGENT_DEFAULT_CONTROL, NULL);

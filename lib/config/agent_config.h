@@ -56,6 +56,9 @@ typedef struct mu_agent_config {
   char exec_helper[MU_CFG_PATH_MAX];    /* muster-exec; "" = beside the agent binary */
   mu_labels type_slots;                 /* per task type caps: {python: 2, http: 64} */
   uint32_t queue_max;                   /* attempts waiting for a slot, 1..1000000, 1024 */
+  /* per plugin type settings, plugins: {TYPE: {isolation: in-process|process}}, kept as
+   * "TYPE.isolation" -> value (docs/plugins.md, Isolation) */
+  mu_labels plugins;
 } mu_agent_config;
 
 /* Fills cfg with the defaults. Never fails: should the one allocation (the default control

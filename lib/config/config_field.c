@@ -41,6 +41,7 @@ static const char *expected(mu_cfg_kind k) {
     case MU_CF_LOG_LEVEL: return "one of debug, info, warn, error";
     case MU_CF_LOG_FORMAT: return "text or json";
     case MU_CF_LABELS: return "a mapping or a \"k=v,k2=v2\" string";
+    case MU_CF_PLUGINS: return "a mapping {TYPE: {isolation: in-process|process}} or \"TYPE.isolation=process,...\"";
     default: return "a list or a comma-separated string";
   }
 }
@@ -161,6 +162,23 @@ static int parse_bool(const char *text, bool *ret, mu_err *err) {
 }
 
 /* Sets a non-list field from text. The member is only written once text is valid. */
+/* One agent `plugins:` setting, "TYPE.SETTING" = value (docs/plugins.md, Isolation). */
+static int check_plugin_setting(const char *key, const char *value, mu_err *err) {
+  const char *dot = strrchr(key, '.');
+  if (dot == NULL || dot == key)
+    return mu_err_set(err, MU_EINVAL, "'%s': expected TYPE.SETTING, e.g. sleep-echo.isolation", key);
+  for (const char *c = key; c < dot; c++)
+    if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' || *c == '_'))
+      return mu_err_set(err, MU_EINVAL, "plugin type '%.*s': want [a-z0-9_-]+", (int)(dot - key), key);
+  if (strcmp(dot + 1, "isolation") != 0)
+    return mu_err_set(err, MU_EINVAL, "plugin '%.*s': unknown setting '%s' (known: isolation)", (int)(dot - key),
+                      key, dot + 1);
+  if (strcmp(value, "in-process") != 0 && strcmp(value, "process") != 0)
+    return mu_err_set(err, MU_EINVAL, "plugin '%.*s': isolation \"%s\": expected in-process or process",
+                      (int)(dot - key), key, value);
+  return 0;
+}
+
 static int set_text(void *cfg, const mu_cfg_field *f, const char *text, mu_err *err) {
   int rc = 0;
   char a[32], b[32];
@@ -232,6 +250,21 @@ static int set_text(void *cfg, const mu_cfg_field *f, const char *text, mu_err *
       mu_labels_init_max(&tmp, dst->max);
       rc = mu_labels_parse(&tmp, text, 0, err);
       if (rc < 0) return rc;
+      mu_labels_free(dst);
+      *dst = tmp;
+      return 0;
+    }
+    case MU_CF_PLUGINS: {
+      mu_labels tmp;
+      mu_labels *dst = MEMBER(cfg, f, mu_labels);
+      mu_labels_init_max(&tmp, dst->max);
+      rc = mu_labels_parse(&tmp, text, 0, err);
+      for (size_t i = 0; rc == 0 && i < tmp.n; i++)
+        rc = check_plugin_setting(tmp.items[i].key, tmp.items[i].value, err);
+      if (rc < 0) {
+        mu_labels_free(&tmp);
+        return rc;
+      }
       mu_labels_free(dst);
       *dst = tmp;
       return 0;
@@ -338,6 +371,53 @@ fail:
   return rc;
 }
 
+/* plugins: {TYPE: {isolation: process}} flattened to "TYPE.isolation" = "process". */
+static int set_plugins_node(void *cfg, const mu_cfg_field *f, mu_yaml_field *yf, mu_err *err) {
+  mu_yaml_node node = yf->value;
+  mu_yaml_kind kind = mu_yaml_node_kind(node);
+  if (kind == MU_YAML_NULL || kind == MU_YAML_SCALAR)
+    return set_text(cfg, f, mu_yaml_node_text(node), err);
+  if (kind != MU_YAML_MAP)
+    return mu_err_set(err, MU_EINVAL, "expected %s, got %s", expected(f->kind), mu_yaml_kind_name(kind));
+  mu_labels *dst = MEMBER(cfg, f, mu_labels);
+  mu_labels tmp;
+  mu_labels_init_max(&tmp, dst->max);
+  int rc = 0;
+  for (size_t i = 0; i < mu_yaml_node_len(node); i++) {
+    mu_yaml_node k = mu_yaml_node_key(node, i);
+    mu_yaml_node v = mu_yaml_node_value(node, i);
+    yf->err_line = mu_yaml_node_line(k);
+    if (mu_yaml_node_kind(k) != MU_YAML_SCALAR || mu_yaml_node_kind(v) != MU_YAML_MAP) {
+      rc = mu_err_set(err, MU_EINVAL, "expected TYPE: {isolation: ...}, got %s: %s",
+                      mu_yaml_kind_name(mu_yaml_node_kind(k)), mu_yaml_kind_name(mu_yaml_node_kind(v)));
+      goto fail;
+    }
+    for (size_t j = 0; j < mu_yaml_node_len(v); j++) {
+      mu_yaml_node sk = mu_yaml_node_key(v, j), sv = mu_yaml_node_value(v, j);
+      yf->err_line = mu_yaml_node_line(sk);
+      if (mu_yaml_node_kind(sk) != MU_YAML_SCALAR || mu_yaml_node_kind(sv) != MU_YAML_SCALAR) {
+        rc = mu_err_set(err, MU_EINVAL, "plugin '%s': settings are SETTING: value", mu_yaml_node_text(k));
+        goto fail;
+      }
+      char key[MU_LABEL_KEY_MAX + 2];
+      if (snprintf(key, sizeof key, "%s.%s", mu_yaml_node_text(k), mu_yaml_node_text(sk)) >= (int)sizeof key) {
+        rc = mu_err_set(err, MU_EINVAL, "plugin '%s': type name too long", mu_yaml_node_text(k));
+        goto fail;
+      }
+      rc = check_plugin_setting(key, mu_yaml_node_text(sv), err);
+      if (rc == 0) rc = mu_labels_set(&tmp, key, mu_yaml_node_text(sv), 0, err);
+      if (rc != 0) goto fail;
+    }
+  }
+  yf->err_line = 0;
+  mu_labels_free(dst);
+  *dst = tmp;
+  return 0;
+fail:
+  mu_labels_free(&tmp);
+  return rc;
+}
+
 static const mu_cfg_field *find_field(const mu_cfg_table *t, const char *name, bool dashes) {
   for (size_t i = 0; i < t->n; i++) {
     const char *a = t->fields[i].name;
@@ -378,6 +458,8 @@ static int load_field(void *arg, mu_yaml_field *yf, mu_err *err) {
     rc = set_list_node(ctx->cfg, f, yf, err);
   } else if (f->kind == MU_CF_LABELS) {
     rc = set_labels_node(ctx->cfg, f, yf, err);
+  } else if (f->kind == MU_CF_PLUGINS) {
+    rc = set_plugins_node(ctx->cfg, f, yf, err);
   } else if (kind == MU_YAML_LIST || kind == MU_YAML_MAP) {
     rc = mu_err_set(err, MU_EINVAL, "expected %s, got %s", expected(f->kind),
                     mu_yaml_kind_name(kind));
@@ -424,7 +506,7 @@ void mu_cfg_free(void *cfg, const mu_cfg_table *table) {
   for (size_t i = 0; i < table->n; i++) {
     const mu_cfg_field *f = &table->fields[i];
     if (is_list(f->kind)) mu_strlist_free(MEMBER(cfg, f, mu_strlist));
-    if (f->kind == MU_CF_LABELS) mu_labels_free(MEMBER(cfg, f, mu_labels));
+    if (f->kind == MU_CF_LABELS || f->kind == MU_CF_PLUGINS) mu_labels_free(MEMBER(cfg, f, mu_labels));
   }
 }
 

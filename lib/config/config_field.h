@@ -34,6 +34,8 @@ typedef enum {
   MU_CF_LOG_LEVEL,   /* mu_log_level */
   MU_CF_LOG_FORMAT,  /* mu_log_format */
   MU_CF_LABELS,      /* mu_labels */
+  MU_CF_PLUGINS,     /* mu_labels "TYPE.SETTING" -> value, from {TYPE: {SETTING: value}};
+                      * settings: isolation (in-process|process) */
 } mu_cfg_kind;
 
 typedef struct mu_cfg_field {

@@ -626,6 +626,28 @@ static void metrics_tls_keys(void **state) {
   mu_server_config_free(&s);
 }
 
+/* plugins: {TYPE: {isolation: ...}} (docs/plugins.md, Isolation), from a file and a flag. */
+static void agent_plugin_isolation(void **state) {
+  (void)state;
+  mu_agent_config cfg;
+  mu_err err = {0};
+  const char *path = write_file("plugins.yaml",
+                                "plugins:\n  sleep-echo: {isolation: in-process}\n"
+                                "  shell:\n    isolation: process\n");
+  mu_agent_config_init(&cfg);
+  assert_int_equal(mu_agent_config_load(&cfg, path, &err), 0);
+  assert_string_equal(mu_labels_get(&cfg.plugins, "sleep-echo.isolation"), "in-process");
+  assert_string_equal(mu_labels_get(&cfg.plugins, "shell.isolation"), "process");
+  assert_int_equal(mu_agent_config_set(&cfg, "plugins", "x.isolation=process", &err), 0);
+  assert_int_equal(cfg.plugins.n, 1);
+  assert_int_equal(mu_agent_config_set(&cfg, "plugins", "x.isolation=sandbox", &err), MU_EINVAL);
+  assert_has(err.msg, "--plugins: plugin 'x': isolation \"sandbox\": expected in-process or process");
+  mu_agent_config_free(&cfg);
+  expect_agent_error("plugins:\n  http:\n    isolaton: process\n", 3, "plugins",
+                     "plugin 'http': unknown setting 'isolaton' (known: isolation)");
+  expect_agent_error("plugins:\n  http: process\n", 2, "plugins", "expected TYPE: {isolation: ...}");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(agent_defaults),
@@ -643,6 +665,7 @@ int main(void) {
       cmocka_unit_test(strlist_api),
       cmocka_unit_test(yaml_doc_api),
       cmocka_unit_test(metrics_tls_keys),
+      cmocka_unit_test(agent_plugin_isolation),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
