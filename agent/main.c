@@ -168,6 +168,7 @@ static void load_plugins(mu_agent_daemon *a) {
       mu_warn("agent", "plugin dir %s: %s", dirs[i], err.msg);
     else
       mu_info("agent", "plugin dir %s", dirs[i]);
+    a->plugins_refused += refused;
     break;
   }
   static const char *const bundled_types[] = {"shell", "http", "python"};
