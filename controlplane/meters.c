@@ -63,8 +63,8 @@ int mu_meters_new(mu_meters **ret, mu_err *err) {
         .n_buckets = N(wait_buckets)}},
       {&m->dispatch_latency,
        {.name = "muster_dispatch_latency_seconds",
-        .help = "Dispatch latency: stage=\"assign\" from a job's submission to its first task's "
-        "assignment, stage=\"start\" from an attempt's assignment to the agent saying it runs.",
+        .help = "Dispatch latency: stage=\"assign\" from a job's submission to each host's first "
+        "task's assignment, stage=\"start\" from an attempt's assignment to the agent saying it runs.",
         .type = MU_METRIC_HISTOGRAM,
         .labels = {"stage"},
         .buckets = wait_buckets,
