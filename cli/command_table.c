@@ -17,6 +17,8 @@ const mu_cli_command mu_cli_commands[] = {
      mu_cmd_cp, NULL},
     {"explain", "say why a job's task runs failed, were cancelled or still wait", NULL,
      mu_cmd_explain, NULL},
+    {"doctor", "check the control plane and agents: each OK, WARN or FAIL with a fix", NULL,
+     mu_cmd_doctor, NULL},
     {"cancel", "cancel a job", NULL, mu_cmd_cancel, NULL},
     {"jobs", "list jobs", NULL, mu_cmd_jobs, NULL},
     {"agents", "list agents: id, state, labels, last seen, load, tasks", NULL, mu_cmd_agents,
