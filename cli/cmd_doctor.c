@@ -76,7 +76,7 @@ int mu_cmd_doctor(const mu_cli_opts *opts, int argc, char **argv) {
                                      {"selector", required_argument, NULL, 't'},
                                      {"help", no_argument, NULL, 'h'},
                                      {NULL, 0, NULL, 0}};
-  const char *agent = NULL;
+  const char *agent = NULL, *selector = NULL;
   Muster__V1__ListAgentsRequest areq = MUSTER__V1__LIST_AGENTS_REQUEST__INIT;
   int c;
   optind = 1;
@@ -84,19 +84,20 @@ int mu_cmd_doctor(const mu_cli_opts *opts, int argc, char **argv) {
   while ((c = getopt_long(argc, argv, "a:t:h", lo, NULL)) != -1) {
     switch (c) {
       case 'a': agent = optarg; break;
-      case 't': areq.selector = optarg; break;
+      case 't': selector = optarg; break;
       case 'h': fputs(doctor_usage, stdout); return 0;
       default:
         fprintf(stderr, "muster doctor: unknown option '%s'\n%s", argv[optind - 1], doctor_usage);
         return MU_EXIT_USAGE;
     }
   }
-  if (optind < argc || (agent != NULL && areq.selector != NULL)) {
+  if (optind < argc || (agent != NULL && selector != NULL)) {
     fprintf(stderr, "muster doctor: %s\n%s",
             optind < argc ? "unexpected argument" : "--agent and -t do not go together",
             doctor_usage);
     return MU_EXIT_USAGE;
   }
+  if (selector != NULL) areq.selector = (char *)selector;
   mu_doctor d = {0};
   mu_err err = {0};
   Muster__V1__GetClusterRequest creq = MUSTER__V1__GET_CLUSTER_REQUEST__INIT;
@@ -130,10 +131,10 @@ int mu_cmd_doctor(const mu_cli_opts *opts, int argc, char **argv) {
       mu_doctor_check_agent(&d, al->agents[i], now);
       checked++;
     }
-    if (checked == 0 && (agent != NULL || areq.selector != NULL))
+    if (checked == 0 && (agent != NULL || selector != NULL))
       mu_doctor_add(&d, "cluster", "agents", MU_DOCTOR_FAIL,
                     "muster agents lists the agents musterd knows",
-                    "no agent %s%s", agent ? agent : "matches ", agent ? "" : areq.selector);
+                    "no agent %s%s", agent ? agent : "matches ", agent ? "" : selector);
   }
   rc = report(opts, &d);
   protobuf_c_message_free_unpacked(cluster, NULL);
