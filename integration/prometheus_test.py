@@ -125,10 +125,13 @@ def test_prometheus_scrapes_a_running_fleet(c):
     wait_until("the first snapshots", lambda: all(
         "muster_metrics_series_dropped_total" in scrape(u) for u in urls.values()))
     for name, url in urls.items():
-        rc, out = promtool("check", "metrics", stdin=scrape(url))
+        text = scrape(url)
+        rc, out = promtool("check", "metrics", stdin=text)
         assert rc == 0 and out.strip() == "", (name, out)
+        print("%s: %d samples, %d bytes before any task" % (
+            name, sum(1 for l in text.splitlines() if l and not l.startswith("#")), len(text)))
     c.start_prometheus({"musterd": ["127.0.0.1:%d" % ports["musterd"]],
-                        "muster-agents": ["127.0.0.1:%d" % ports["web-1"],
+                        "muster-agent": ["127.0.0.1:%d" % ports["web-1"],
                                           "127.0.0.1:%d" % ports["web-2"]]})
     wait_until("every target up", lambda: c.value("sum(up)") == 3, timeout=30)
 
@@ -187,6 +190,11 @@ def test_prometheus_scrapes_a_running_fleet(c):
     assert c.value("sum(muster_leader_changes_total)") >= 1
     assert c.value('sum(muster_agent_task_cpu_seconds_total{type="shell"})') >= 0
     assert c.value('sum(muster_agent_task_queue_wait_seconds_count{type="shell"})') == 6
+
+    for name, url in urls.items():
+        text = scrape(url)
+        print("%s: %d samples, %d bytes after 6 shell attempts" % (
+            name, sum(1 for l in text.splitlines() if l and not l.startswith("#")), len(text)))
 
     # the shipped rules evaluate on these data without errors; the dashboard's queries parse
     code, body = http_get(c.prom_url + "/api/v1/rules")
