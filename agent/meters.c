@@ -14,8 +14,7 @@
 
 static const double wait_buckets[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                       0.5,   1,     2.5,  5,     10,   30,  60};
-static const double task_buckets[] = {0.05, 0.1, 0.25, 0.5, 1,   2.5,  5,   10,
-                                      30,   60,  120,  300, 900, 1800, 3600, 14400};
+static const double task_buckets[] = {MU_BUCKETS_TASK_SECONDS};
 /* 1 MiB to 64 GiB, by fours */
 static const double mem_buckets[] = {1048576.0,    4194304.0,    16777216.0,  67108864.0,
                                      268435456.0,  1073741824.0, 4294967296.0, 17179869184.0,
@@ -46,10 +45,7 @@ int mu_agent_meters_new(mu_agent_meters **ret, mu_err *err) {
     free(m);
     return mu_err_set(err, MU_ENOMEM, "out of memory");
   }
-  struct {
-    mu_metric **f;
-    mu_metric_desc d;
-  } fams[] = {
+  const mu_metric_def fams[] = {
       {&m->started,
        {.name = "muster_agent_tasks_started_total",
         .help = "Task attempts that started running here, by task type.",
@@ -118,12 +114,10 @@ int mu_agent_meters_new(mu_agent_meters **ret, mu_err *err) {
         .help = "Attempts not tracked for their type because more than 4096 were in flight.",
         .type = MU_METRIC_COUNTER}},
   };
-  for (size_t i = 0; i < N(fams); i++) {
-    int rc = mu_metrics_add(m->reg, &fams[i].d, fams[i].f, err);
-    if (rc != 0) {
-      mu_agent_meters_free(m);
-      return rc;
-    }
+  int rc = mu_metrics_add_all(m->reg, fams, N(fams), err);
+  if (rc != 0) {
+    mu_agent_meters_free(m);
+    return rc;
   }
   mu_metric_add(m->plugin_failures, NULL, 0); /* present at 0 */
   *ret = m;

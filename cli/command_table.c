@@ -17,6 +17,8 @@ const mu_cli_command mu_cli_commands[] = {
      mu_cmd_cp, NULL},
     {"explain", "say why a job's task runs failed, were cancelled or still wait", NULL,
      mu_cmd_explain, NULL},
+    {"stats", "figures and anomaly flags (SLOW, NEAR_OOM, ...) of a task's finished runs", NULL,
+     mu_cmd_stats, NULL},
     {"doctor", "check the control plane and agents: each OK, WARN or FAIL with a fix", NULL,
      mu_cmd_doctor, NULL},
     {"cancel", "cancel a job", NULL, mu_cmd_cancel, NULL},

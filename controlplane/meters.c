@@ -16,9 +16,7 @@
 /* from 5 ms (a dispatch on an idle member) to 15 min (a long wait for a slot) */
 static const double wait_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
                                       2.5,   5,    10,    30,   60,  300,  900};
-/* from 50 ms (a trivial command) to 4 h */
-static const double task_buckets[] = {0.05, 0.1, 0.25, 0.5, 1,   2.5,  5,   10,
-                                      30,   60,  120,  300, 900, 1800, 3600, 14400};
+static const double task_buckets[] = {MU_BUCKETS_TASK_SECONDS};
 /* RPCs and etcd requests: 1 ms to 10 s */
 static const double rpc_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                      0.25,  0.5,    1,     2.5,  5,     10};
@@ -31,10 +29,7 @@ int mu_meters_new(mu_meters **ret, mu_err *err) {
     free(m);
     return mu_err_set(err, MU_ENOMEM, "out of memory");
   }
-  struct {
-    mu_metric **f;
-    mu_metric_desc d;
-  } fams[] = {
+  const mu_metric_def fams[] = {
       {&m->tasks_started,
        {.name = "muster_tasks_started_total",
         .help = "Task attempts that started running, by task type.",
@@ -131,12 +126,10 @@ int mu_meters_new(mu_meters **ret, mu_err *err) {
         .type = MU_METRIC_GAUGE,
         .labels = {NULL}}},
   };
-  for (size_t i = 0; i < N(fams); i++) {
-    int rc = mu_metrics_add(m->reg, &fams[i].d, fams[i].f, err);
-    if (rc != 0) {
-      mu_meters_free(m);
-      return rc;
-    }
+  int rc = mu_metrics_add_all(m->reg, fams, N(fams), err);
+  if (rc != 0) {
+    mu_meters_free(m);
+    return rc;
   }
   *ret = m;
   return 0;

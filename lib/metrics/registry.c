@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PROM_MAX (4u << 20) /* as mu_prom_add */
+#define PROM_MAX (4u << 20) /* mu_prom's bound (httpd.h) */
 
 typedef struct series {
   char *values[MU_METRIC_MAX_LABELS]; /* sanitised copies, one allocation at values[0] */
@@ -156,6 +156,14 @@ int mu_metrics_add(mu_metrics *m, const mu_metric_desc *d, mu_metric **ret, mu_e
   else m->head = f;
   m->tail = f;
   *ret = f;
+  return 0;
+}
+
+int mu_metrics_add_all(mu_metrics *m, const mu_metric_def *defs, size_t n, mu_err *err) {
+  for (size_t i = 0; i < n; i++) {
+    int rc = mu_metrics_add(m, &defs[i].desc, defs[i].ret, err);
+    if (rc != 0) return rc;
+  }
   return 0;
 }
 

@@ -38,6 +38,11 @@ typedef struct mu_metric_desc {
   size_t max_series;                            /* 0 → MU_METRIC_DEFAULT_SERIES */
 } mu_metric_desc;
 
+/* Task run times, 50 ms (a trivial command) to 4 h: the bucket bounds both daemons' task
+ * duration histograms use, so their quantiles compare (`{MU_BUCKETS_TASK_SECONDS}`). */
+#define MU_BUCKETS_TASK_SECONDS \
+  0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800, 3600, 14400
+
 /* A new empty registry; NULL when out of memory. Free with mu_metrics_free. */
 mu_metrics *mu_metrics_new(void);
 void mu_metrics_free(mu_metrics *m);
@@ -46,6 +51,15 @@ void mu_metrics_free(mu_metrics *m);
  * MU_EINVAL naming the bad name, label or bucket list, or a name registered twice;
  * MU_ENOMEM. */
 int mu_metrics_add(mu_metrics *m, const mu_metric_desc *desc, mu_metric **ret, mu_err *err);
+
+/* Families registered together: where each one's handle goes, and its description. */
+typedef struct mu_metric_def {
+  mu_metric **ret;
+  mu_metric_desc desc;
+} mu_metric_def;
+/* Registers defs[0..n) in order (mu_metrics_add); stops at the first error, whose code it
+ * returns (the families registered before it stay in m). */
+int mu_metrics_add_all(mu_metrics *m, const mu_metric_def *defs, size_t n, mu_err *err);
 
 /* Updates the series of the label values given (one per label name, in order; NULL for a
  * family without labels; a NULL value is ""). Values are kept as printable ASCII: other
