@@ -61,6 +61,18 @@ static void publish(uv_timer_t *t) {
               "Bundles evicted from the cache for its size cap.", "", (double)bc.evictions);
   mu_prom_add(&p, "muster_agent_bundle_cache_bytes", "gauge", "Bundle archives held in the cache.",
               "", (double)bc.bytes);
+  /* the host figures gathered for heartbeats (conn.c, off the loop), as last gathered */
+  const mu_host_metrics *hm = &a->conn.metrics;
+  mu_prom_add(&p, "muster_agent_host_load1", "gauge", "Host load average over 1 minute.", "",
+              hm->load1);
+  mu_prom_add(&p, "muster_agent_host_memory_available_bytes", "gauge",
+              "Host memory available (MemAvailable).", "", (double)hm->memory_available_bytes);
+  mu_prom_add(&p, "muster_agent_host_memory_bytes", "gauge", "Host memory in total.", "",
+              (double)a->facts.memory_bytes);
+  mu_prom_add(&p, "muster_agent_spool_disk_free_bytes", "gauge",
+              "Free bytes in the spool directory's filesystem.", "", (double)hm->disk_free_bytes);
+  mu_prom_add(&p, "muster_agent_spool_disk_total_bytes", "gauge",
+              "Size of the spool directory's filesystem.", "", (double)hm->disk_total_bytes);
   mu_prom_add(&p, "muster_agent_task_types", "gauge", "Task types this agent serves (plugins).",
               "", a->plugins != NULL ? (double)mu_plugin_host_count(a->plugins) : 0);
   if (a->meters != NULL) mu_metrics_render(mu_agent_meters_registry(a->meters), &p);

@@ -41,6 +41,13 @@ int mu_meters_new(mu_meters **ret, mu_err *err) {
         .type = MU_METRIC_COUNTER,
         .labels = {"type", "state", "reason"},
         .max_series = 512}},
+      {&m->flagged,
+       {.name = "muster_task_runs_flagged_total",
+        .help = "Ended task attempts flagged: flag=\"near_oom\" (peak memory within 10% of "
+                "resources.memory), flag=\"truncated\" (output past output_limit dropped).",
+        .type = MU_METRIC_COUNTER,
+        .labels = {"type", "flag"},
+        .max_series = 128}},
       {&m->task_duration,
        {.name = "muster_task_duration_seconds",
         .help = "Run time of ended task attempts (start to end).",
@@ -160,6 +167,10 @@ static void ended(mu_meters *m, const mu_job *job, const mu_task_run *tr, size_t
     mu_size_parse(spec->resources->memory, &e.memory_limit_bytes, NULL);
   mu_metric_add(m->tasks_finished,
                 (const char *[]){type, mu_task_state_label(tr->state), mu_run_reason(&e)}, 1);
+  if (e.memory_limit_bytes > 0 && e.memory_peak_bytes * 10 >= e.memory_limit_bytes * 9)
+    mu_metric_add(m->flagged, (const char *[]){type, "near_oom"}, 1);
+  if (tr->has_metrics && tr->metrics.output_dropped_bytes > 0)
+    mu_metric_add(m->flagged, (const char *[]){type, "truncated"}, 1);
   if (tr->started_at_ms > 0 && tr->finished_at_ms >= tr->started_at_ms)
     mu_metric_observe(m->task_duration, (const char *[]){type},
                       (double)(tr->finished_at_ms - tr->started_at_ms) / 1000.0);

@@ -16,6 +16,7 @@
 typedef struct mu_meters {
   mu_metrics *reg;
   mu_metric *tasks_started, *tasks_finished, *task_duration, *queue_wait, *dispatch_latency;
+  mu_metric *flagged;
   mu_metric *rpc_requests, *rpc_duration, *etcd_duration, *etcd_errors, *leader_changes;
   /* gauges set from state at each snapshot (metrics.c) */
   mu_metric *jobs_by_state, *tasks_by_state, *queue_depth, *send_queue_bytes, *send_queue_max;
