@@ -6,6 +6,7 @@
 #include "agent/agent.h"
 #include "agent/bundle_cache.h"
 #include "agent/meters.h"
+#include "lib/base/clock.h"
 #include "lib/host/hostinfo.h"
 
 static void publish(uv_timer_t *t) {
@@ -15,6 +16,9 @@ static void publish(uv_timer_t *t) {
   if (a->journal != NULL) mu_journal_stats_get(a->journal, &js);
   uint64_t rss = 0;
   mu_host_rss(&rss, NULL);
+  mu_prom_add(&p, "muster_metrics_snapshot_timestamp_seconds", "gauge",
+              "When this snapshot was taken (time() minus this: how stale a scrape is).", "",
+              (double)mu_now_ms() / 1000.0);
   mu_prom_add(&p, "muster_agent_connected", "gauge", "1 when the control-plane stream is up.", "",
               a->conn.welcomed ? 1 : 0);
   mu_prom_add(&p, "muster_agent_running_tasks", "gauge", "Task attempts running.", "",

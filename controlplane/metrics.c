@@ -13,6 +13,7 @@
 #include "controlplane/meters.h"
 #include "controlplane/persist.h"
 #include "controlplane/scheduler.h"
+#include "lib/base/clock.h"
 #include "lib/jobcounts/reason.h"
 
 #define MU_METRICS_EVERY_MS 500
@@ -57,6 +58,9 @@ static void publish(uv_timer_t *t) {
   mu_prom p = {0};
   mu_bundles_stats bs;
   mu_bundles_stats_get(d, &bs);
+  mu_prom_add(&p, "muster_metrics_snapshot_timestamp_seconds", "gauge",
+              "When this snapshot was taken (time() minus this: how stale a scrape is).", "",
+              (double)mu_now_ms() / 1000.0);
   mu_prom_add(&p, "muster_leader", "gauge", "1 when this member schedules and writes.", "",
               mu_cluster_leading(d) ? 1 : 0);
   mu_prom_add(&p, "muster_agents_known", "gauge", "Agents in the registry.", "",

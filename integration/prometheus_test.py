@@ -4,7 +4,8 @@ three, Prometheus scrapes them on loopback while jobs run, and its HTTP API then
 task counters, a duration quantile and a rate that match what the test ran. The shipped alert
 rules pass `promtool check rules` and their unit tests (`promtool test rules`), and evaluate
 without error on the live data; every expression of the shipped Grafana dashboard is a valid
-query."""
+query. With etcd gone, scrapes still answer at once from fresh snapshots that count the failed
+etcd requests."""
 import json
 import os
 import subprocess
@@ -212,6 +213,24 @@ def test_prometheus_scrapes_a_running_fleet(c):
     assert len(exprs) >= 20
     for e in exprs:
         c.query(e)
+
+    # etcd goes away: /metrics still answers at once from the last snapshot, which keeps
+    # being taken (its timestamp moves), and counts the failed etcd requests; /healthz says why
+    c.etcd.stop()
+    def etcd_errors():
+        t0 = time.monotonic()
+        text = scrape(urls["musterd"])
+        assert time.monotonic() - t0 < 2, "a scrape waited on etcd"
+        errs = sum(float(l.split()[-1]) for l in text.splitlines()
+                   if l.startswith("muster_etcd_request_errors_total"))
+        return errs > 0
+    wait_until("musterd to count failed etcd requests", etcd_errors, timeout=30)
+    stamp = lambda: float(next(l.split()[-1] for l in scrape(urls["musterd"]).splitlines()
+                               if l.startswith("muster_metrics_snapshot_timestamp_seconds ")))
+    first = stamp()
+    wait_until("a newer snapshot", lambda: stamp() > first, timeout=5)
+    code, body = http_get("http://127.0.0.1:%d/healthz" % ports["musterd"])
+    assert code == 503 and body, (code, body)
 
 
 if __name__ == "__main__":
