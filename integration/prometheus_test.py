@@ -229,8 +229,9 @@ def test_prometheus_scrapes_a_running_fleet(c):
                                if l.startswith("muster_metrics_snapshot_timestamp_seconds ")))
     first = stamp()
     wait_until("a newer snapshot", lambda: stamp() > first, timeout=5)
-    code, body = http_get("http://127.0.0.1:%d/healthz" % ports["musterd"])
-    assert code == 503 and body, (code, body)
+    health = "http://127.0.0.1:%d/healthz" % ports["musterd"]
+    wait_until("/healthz to say 503", lambda: http_get(health)[0] == 503, timeout=30)
+    assert http_get(health)[1], "a 503 without a reason"
 
 
 if __name__ == "__main__":
