@@ -50,7 +50,9 @@ def test_doctor_finds_the_broken_agent(c):
     assert summary["fail"] == 0 and summary["status"] == "WARN", summary
     assert by[("cluster", "connectivity")]["status"] == "OK"
     assert by[("client", "clock-skew")]["status"] == "OK", by[("client", "clock-skew")]
-    assert by[("agent web-1", "clock-skew")]["status"] == "OK"
+    # same host, same clock: the skew seen is the heartbeat's delivery delay (a loaded
+    # machine may take a second or two)
+    assert by[("agent web-1", "clock-skew")]["status"] != "FAIL", by[("agent web-1", "clock-skew")]
     assert ("agent web-1", "exec-helper") not in by  # reported only when missing
     assert by[("agent web-1", "spool-disk")]["status"] in ("OK", "WARN")
     assert by[("agent web-2", "task-types")]["status"] == "WARN"

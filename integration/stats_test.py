@@ -13,7 +13,7 @@ def test_stats_flags_the_slow_run(c):
     wait_until("web-1 connected", lambda: c.states() == {"web-1": "AGENT_CONNECTED"})
     for _ in range(10):
         c.cli("run", "--hosts", "web-1", "--", "sleep 0.1")
-    c.cli("run", "--hosts", "web-1", "--", "sleep 1.5")
+    c.cli("run", "--hosts", "web-1", "--", "sleep 3")
     rc, out, err = c.cli("stats", "--task", "run", check=False)
     assert rc == 0, err
     assert "run: 11 runs" in out and "duration" in out and "trend" in out, out
@@ -21,9 +21,12 @@ def test_stats_flags_the_slow_run(c):
     rc, out, _ = c.cli("-o", "json", "stats", "--task", "run", "--last", "20", check=False)
     runs = [json.loads(l) for l in out.splitlines() if l]
     assert len(runs) == 11 and all(r["kind"] == "taskStats" for r in runs), runs
-    slow = [r for r in runs if "SLOW" in r["flags"]]
-    assert len(slow) == 1 and slow[0]["durationMs"] >= 1400, runs
-    assert all(r["flags"] == "-" for r in runs if r is not slow[0]), runs
+    slow = [r for r in runs if r["durationMs"] >= 2900]
+    assert len(slow) == 1 and "SLOW" in slow[0]["flags"], runs
+    # the quick runs are not flagged (one delayed a lot by a loaded machine could be: SLOW is
+    # about the run, not the command)
+    median = sorted(r["durationMs"] for r in runs)[len(runs) // 2]
+    assert all(r["flags"] == "-" for r in runs if r["durationMs"] < 2 * median), runs
     # one job alone: no history, no SLOW; its figures all the same
     rc, out, _ = c.cli("stats", slow[0]["jobId"], check=False)
     assert rc == 0 and "run: 1 runs" in out and "SLOW" not in out, out
