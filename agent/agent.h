@@ -62,6 +62,10 @@ struct mu_agent_daemon {
   mu_journal *journal;
   uint64_t sent_seq;         /* highest journal record sent on the current stream */
   mu_metrics_server *metrics; /* NULL unless metrics_listen is set */
+  struct mu_agent_meters *meters; /* meters.h: NULL unless metrics_listen is set */
+  int plugins_refused;         /* plugins refused at start (metrics, Hello.env) */
+  int exec_helper_found;       /* muster-exec found at start (Hello.env) */
+  int spool_writable;          /* the spool dir was writable at start (Hello.env) */
   mu_runner_type_slot type_slots[MU_RUNNER_MAX_TYPE_SLOTS]; /* from cfg.type_slots */
   size_t n_type_slots;
   struct mu_agent_bundles *bundles; /* bundles.c */

@@ -621,3 +621,9 @@ size_t mu_agent_bundles_cached(const mu_agent_daemon *a, const char **ret, size_
   if (a->bundles == NULL || a->bundles->cache == NULL) return 0;
   return mu_bundle_cache_list(a->bundles->cache, ret, max);
 }
+
+void mu_agent_bundles_stats(const mu_agent_daemon *a, mu_bundle_cache_stats *ret) {
+  memset(ret, 0, sizeof *ret);
+  if (a->bundles != NULL && a->bundles->cache != NULL && !a->bundles->cache_closed)
+    mu_bundle_cache_stats_get(a->bundles->cache, ret);
+}

@@ -41,5 +41,8 @@ void mu_agent_bundles_attempt_ended(mu_agent_daemon *a, const char *task_id, uin
 /* Digests of the bundles in the cache, for Hello: up to max borrowed strings (valid until the
  * cache changes) into ret; returns how many. */
 size_t mu_agent_bundles_cached(const mu_agent_daemon *a, const char **ret, size_t max);
+/* The bundle cache's counters (hits, misses, ...) into *ret; zeros when there is no cache. */
+struct mu_bundle_cache_stats;
+void mu_agent_bundles_stats(const mu_agent_daemon *a, struct mu_bundle_cache_stats *ret);
 
 #endif

@@ -22,6 +22,7 @@ typedef struct hello_block {
   mu_host_fact fact_values[MU_HOST_FACT_PAIRS];
   Muster__V1__Fact facts[MU_HOST_FACT_PAIRS];
   Muster__V1__Fact *fact_ptrs[MU_HOST_FACT_PAIRS];
+  Muster__V1__AgentEnv env;
 } hello_block;
 
 /* The python plugin exports muster_python_interpreters() (JSON: [{"version","path"}]); the
@@ -115,6 +116,14 @@ Muster__V1__Hello *mu_hello_build(const mu_agent_daemon *agent) {
   h->interpreters = b->interpreters;
   b->capacity.slots = cfg->slots;
   h->capacity = &b->capacity;
+  muster__v1__agent_env__init(&b->env); /* what `muster doctor` checks */
+  b->env.limits = (char *)(agent->runner ? mu_runner_limits_mode(agent->runner) : "");
+  b->env.plugins_refused = (uint32_t)agent->plugins_refused;
+  b->env.exec_helper = agent->exec_helper_found;
+  b->env.spool_writable = agent->spool_writable;
+  b->env.trust_keys = (uint32_t)cfg->trust_keys.n;
+  b->env.allow_unsigned = cfg->allow_unsigned;
+  h->env = &b->env;
   return h;
 }
 

@@ -169,6 +169,7 @@ static void load_plugins(mu_agent_daemon *a) {
       mu_warn("agent", "plugin dir %s: %s", dirs[i], err.msg);
     else
       mu_info("agent", "plugin dir %s", dirs[i]);
+    a->plugins_refused += refused;
     break;
   }
   static const char *const bundled_types[] = {"shell", "http", "python"};
@@ -338,6 +339,7 @@ int main(int argc, char **argv) {
   const char *exec_helper_path = a.cfg.exec_helper[0] ? a.cfg.exec_helper : NULL;
   if (exec_helper_path == NULL && find_beside_self(helper_rel, 3, helper, sizeof helper))
     exec_helper_path = helper;
+  a.exec_helper_found = exec_helper_path != NULL && access(exec_helper_path, X_OK) == 0;
   if (exec_helper_path == NULL)
     mu_warn("agent", "muster-exec not found beside the agent (use --exec-helper): tasks that "
                      "run processes will fail");
@@ -345,6 +347,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "muster-agent: spool dir %s: %s\n", a.cfg.spool_dir, strerror(errno));
     return 1;
   }
+  a.spool_writable = access(a.cfg.spool_dir, W_OK) == 0;
   if (mu_tasks_start(&a, exec_helper_path, &err) != 0) {
     fprintf(stderr, "muster-agent: %s\n", err.msg);
     return 1;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "agent/meters.h"
 #include "agent/task_audit.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
@@ -108,6 +109,7 @@ static void report_final(mu_agent_daemon *a, const char *job_id, const char *tas
   ev.event_case = MUSTER__V1__TASK_EVENT__EVENT_STATE;
   ev.state = &sc;
   journal_event(a, &ev);
+  if (state == MUSTER__V1__TASK_STATE__FAILED) mu_agent_meters_refused(a->meters, task_id, attempt);
 }
 
 static void track_attempt(mu_agent_daemon *a, const mu_task_event *e);
@@ -199,6 +201,7 @@ static void on_runner_event(void *arg, const mu_task_event *e) {
   }
   journal_event(a, &ev);
   if (e->kind == MU_EV_STATE) track_attempt(a, e);
+  mu_agent_meters_event(a->meters, e);
 }
 
 /* --- control plane -> runner --- */
@@ -208,6 +211,12 @@ void mu_tasks_fail(mu_agent_daemon *a, const Muster__V1__Assign *as, const char 
 }
 
 void mu_tasks_on_assign(mu_agent_daemon *a, Muster__V1__Assign *as) {
+  if (a->meters != NULL && as->spec != NULL) {
+    uint64_t mem = 0;
+    if (as->spec->resources != NULL && as->spec->resources->memory[0] != '\0')
+      mu_size_parse(as->spec->resources->memory, &mem, NULL);
+    mu_agent_meters_assigned(a->meters, as->task_id, as->attempt, as->spec->type, mem);
+  }
   if (!mu_agent_bundles_on_assign(a, as)) /* else it runs once its bundle is unpacked */
     mu_tasks_run_assign(a, as);
   mu_tasks_wipe_secrets(as); /* the stream's copy; the runner has its own */

@@ -18,6 +18,10 @@ int mu_cmd_status(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_logs(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_cancel(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_jobs(const mu_cli_opts *opts, int argc, char **argv);
+/* cmd_doctor.c: checks of the control plane and the agents. */
+int mu_cmd_doctor(const mu_cli_opts *opts, int argc, char **argv);
+/* cmd_stats.c: figures and anomaly flags of finished task runs. */
+int mu_cmd_stats(const mu_cli_opts *opts, int argc, char **argv);
 /* cmd_explain.c: why task runs failed or wait. */
 int mu_cmd_explain(const mu_cli_opts *opts, int argc, char **argv);
 /* cmd_audit.c: the audit trail. */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lib/base/clock.h"
+#include "lib/jobcounts/reason.h"
 
 static const char *state_name(Muster__V1__TaskState s) {
   const ProtobufCEnumValue *v =
@@ -91,11 +92,18 @@ static void reason(const Muster__V1__Job *job, const Muster__V1__TaskRun *tr,
   uint64_t mem_limit = 0;
   if (spec && spec->resources && spec->resources->memory[0])
     mu_size_parse(spec->resources->memory, &mem_limit, NULL);
+  mu_run_end end = {.state = tr->state,
+                    .exit_code = tr->exit_code,
+                    .signal = tr->signal,
+                    .message = msg,
+                    .memory_peak_bytes = m && m->cgroup_memory_peak_bytes > 0
+                                             ? (uint64_t)m->cgroup_memory_peak_bytes
+                                             : 0,
+                    .memory_limit_bytes = mem_limit};
+  const char *rc = mu_run_reason(&end); /* the class; the words are this file's */
   switch (tr->state) {
     case MUSTER__V1__TASK_STATE__FAILED:
-      if (strstr(msg, "memory limit of") != NULL ||
-          ((tr->signal == SIGKILL || tr->exit_code == 128 + SIGKILL) && mem_limit > 0 && m &&
-           (uint64_t)m->cgroup_memory_peak_bytes * 10 >= mem_limit * 9)) {
+      if (strcmp(rc, "oom") == 0) {
         char peak[32], lim[32];
         bytes(m ? (uint64_t)m->cgroup_memory_peak_bytes : 0, peak, sizeof peak);
         bytes(mem_limit, lim, sizeof lim);
@@ -129,12 +137,12 @@ static void reason(const Muster__V1__Job *job, const Muster__V1__TaskRun *tr,
                tr->agent_id, a_state);
       break;
     case MUSTER__V1__TASK_STATE__UNREACHABLE:
-      snprintf(cls, cls_size, "%s", strncmp(msg, "skipped", 7) == 0 ? "skipped" : "unreachable");
+      snprintf(cls, cls_size, "%s", rc);
       snprintf(why, why_size, "%s; agent %s is %s", msg[0] ? msg : "never started: its agent could not be reached",
                tr->agent_id[0] ? tr->agent_id : "-", a_state);
       break;
     case MUSTER__V1__TASK_STATE__CANCELLED: /* records from before UNREACHABLE said CANCELLED */
-      if (strstr(msg, "unreachable") || strstr(msg, "disconnected") || strstr(msg, "no matching")) {
+      if (strcmp(rc, "unreachable") == 0) {
         snprintf(cls, cls_size, "unreachable");
         snprintf(why, why_size, "%s; agent %s is %s", msg, tr->agent_id[0] ? tr->agent_id : "-",
                  a_state);

@@ -108,6 +108,7 @@ static void get_cluster(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   const mu_caller *caller = mu_authz_caller(call);
   if (caller != NULL) mu_caller_describe(caller, who, sizeof who);
   c.caller = who;
+  c.now_ms = mu_now_ms();
   mu_pb_reply(call, &c.base);
 }
 

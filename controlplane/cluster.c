@@ -13,6 +13,7 @@
 #include "controlplane/audit_record.h"
 #include "controlplane/daemon.h"
 #include "controlplane/events.h"
+#include "controlplane/meters.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/rpc/pb.h"
@@ -245,7 +246,9 @@ int mu_cluster_start(mu_daemon *d, mu_err *err) {
                         .connect_timeout_ms = 500,
                         .tls_ca = d->cfg.etcd_ca,
                         .tls_cert = d->cfg.etcd_cert,
-                        .tls_key = d->cfg.etcd_key};
+                        .tls_key = d->cfg.etcd_key,
+                        .observe = d->meters != NULL ? mu_meters_etcd : NULL,
+                        .observe_ud = d->meters};
   if (eo.request_timeout_ms > 5000) eo.request_timeout_ms = 5000;
   d->cluster->role = MU_ROLE_FOLLOWER;
   ha->active = 1;

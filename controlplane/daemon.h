@@ -65,6 +65,7 @@ typedef struct mu_daemon {
   /* /metrics (metrics.c); NULL without --metrics-listen */
   mu_metrics_server *metrics;
   uv_timer_t metrics_timer;
+  struct mu_meters *meters;      /* the operator metrics (meters.h); NULL without it */
 } mu_daemon;
 
 /* admin_jobs.c */

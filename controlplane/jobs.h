@@ -53,6 +53,11 @@ typedef struct mu_task_run {
   int64_t retry_at_mono;         /* >0: waiting to retry at this time */
   int64_t lost_at_mono;          /* >0: its agent went away at this time */
   uint8_t dirty;                 /* etcd mode: changed since last written (persist.c) */
+  /* metrics (meters.c): the attempt last counted, how far (1 assigned, 2 started, 3 ended),
+   * and when it was assigned */
+  uint8_t metered_stage;
+  uint32_t metered_attempt;
+  int64_t assigned_at_ms;
 } mu_task_run;
 
 typedef struct mu_job mu_job;

@@ -167,6 +167,9 @@ void mu_agent_to_info(const mu_agent *a, Muster__V1__AgentInfo *info,
     info->n_labels = h->n_labels;
     info->labels = entry_ptrs;
   }
-  if (a->heartbeat_msg != NULL && a->heartbeat_msg->heartbeat != NULL)
+  if (a->heartbeat_msg != NULL && a->heartbeat_msg->heartbeat != NULL) {
     info->metrics = a->heartbeat_msg->heartbeat->metrics;
+    info->last_heartbeat_sent_at_ms = a->heartbeat_msg->heartbeat->sent_at_ms;
+  }
+  if (h != NULL) info->env = h->env;
 }

@@ -12,6 +12,7 @@
 #include "controlplane/daemon.h"
 #include "controlplane/events.h"
 #include "controlplane/gateway.h"
+#include "controlplane/meters.h"
 #include "controlplane/persist.h"
 #include "controlplane/presence.h"
 #include "controlplane/scheduler.h"
@@ -42,6 +43,10 @@ int mu_wiring_new(mu_daemon *d, int no_etcd, mu_err *err) {
   /* what the scheduler's submit checks need before it starts (mu_wiring_start_scheduler) */
   d->sched->cfg.max_tasks = d->cfg.max_job_tasks;
   d->sched->cfg.max_task_runs = d->cfg.max_task_runs;
+  if (d->cfg.metrics_listen[0] != '\0' && mu_meters_new(&d->meters, err) != 0) {
+    mu_wiring_free(d);
+    return err->code;
+  }
   subscribe(d);
   return 0;
 }
@@ -56,6 +61,8 @@ void mu_wiring_free(mu_daemon *d) {
   free(d->logs);
   free(d->agent_gc);
   d->agent_gc = NULL;
+  mu_meters_free(d->meters);
+  d->meters = NULL;
   d->sched = NULL;
   d->persist = NULL;
   d->cluster = NULL;
@@ -94,6 +101,7 @@ static int hook_check_secrets(void *ud, Muster__V1__JobSpec *spec, char *const *
 }
 
 static void hook_task_changed(void *ud, mu_job *job, mu_host_run *h, size_t idx) {
+  mu_meters_task(((mu_daemon *)ud)->meters, job, h, idx);
   mu_persist_task(ud, job, h, idx);
 }
 
@@ -244,6 +252,9 @@ static void agent_gc_record(void *ud, const char *rel, const char *value, size_t
                             int leading) {
   (void)len, (void)leading;
   mu_agent_gc_on_record(ud, rel, value);
+static void meters_leader_changed(void *ud, const char *address, int64_t term) {
+  (void)address, (void)term;
+  mu_meters_leader_changed(((mu_daemon *)ud)->meters);
 }
 
 static void bundles_record(void *ud, const char *rel, const char *value, size_t len, int leading) {
@@ -281,6 +292,7 @@ static void subscribe(mu_daemon *d) {
        .leader_elsewhere = gateway_elsewhere},
       {.ud = d, .record = bundles_record},
       {.ud = d, .record = agent_gc_record},
+      {.ud = d, .leader_changed = meters_leader_changed},
   };
   for (size_t i = 0; i < sizeof agent / sizeof agent[0]; i++)
     mu_events_on_agent(&d->events, &agent[i], &err); /* a fixed number: cannot overflow */

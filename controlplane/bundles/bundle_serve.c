@@ -94,7 +94,9 @@ static int transfer_pump_one(mu_bundles *b, mu_transfer *t, size_t *ret_sent) {
   *ret_sent = n ? n : 1;
   t->sent_header = 1;
   t->offset += n;
+  b->served_bytes += n;
   if (ch.last) {
+    b->served_bundles++;
     mu_info("bundles", "%s sent to %s (%zu bytes)", e->digest, a->id, e->len);
     return 1;
   }

@@ -242,6 +242,8 @@ void mu_bundles_stats_get(const mu_daemon *d, mu_bundles_stats *ret) {
   ret->store_read_bytes = b->store->read_bytes;
   for (const mu_transfer *t = b->transfers; t != NULL; t = t->next) ret->transfers++;
   ret->serve_cache_bytes = b->entry_bytes;
+  ret->served_bytes = b->served_bytes;
+  ret->served_bundles = b->served_bundles;
 }
 
 int mu_bundles_start(mu_daemon *d, mu_bundle_store *store, mu_err *err) {

@@ -67,6 +67,8 @@ typedef struct mu_bundles_stats {
   uint64_t store_read_bytes;
   size_t transfers;         /* agents being sent a bundle now */
   uint64_t serve_cache_bytes;
+  uint64_t served_bytes;    /* bundle bytes sent to agents (chunks queued on their streams) */
+  uint64_t served_bundles;  /* transfers that sent a bundle's last chunk */
 } mu_bundles_stats;
 void mu_bundles_stats_get(const mu_daemon *d, mu_bundles_stats *ret);
 /* Registers the admin methods on d->server (before it starts). */

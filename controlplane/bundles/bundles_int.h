@@ -39,6 +39,7 @@ struct mu_bundles {
   size_t uploads;       /* in progress */
   mu_serve_entry *entries;
   uint64_t entry_bytes;
+  uint64_t served_bytes, served_bundles; /* sent to agents (mu_bundles_stats) */
   mu_transfer *transfers;
   uv_timer_t pump;
   int closing;

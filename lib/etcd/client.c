@@ -4,6 +4,7 @@
  * completion queue from which user callbacks run (never from inside libcurl). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #include "lib/base/log.h"
@@ -293,6 +294,18 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *ud) {
   return n;
 }
 
+static int64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+const char *mu_etcd_kind_name(mu_etcd_kind kind) {
+  static const char *const names[] = {"other", "range", "put", "delete", "txn", "lease_grant",
+                                      "lease_keepalive", "lease_revoke", "compact", "raw"};
+  return kind >= MU_ETCD_RANGE && kind <= MU_ETCD_RAW ? names[kind] : names[0];
+}
+
 int client_req_new(mu_etcd_client *c, const char *path, char *body, const char *what,
                    mu_etcd_req **ret_req, mu_err *err) {
   mu_etcd_req *r = calloc(1, sizeof(*r));
@@ -306,6 +319,7 @@ int client_req_new(mu_etcd_client *c, const char *path, char *body, const char *
   r->body_len = strlen(body);
   snprintf(r->what, sizeof(r->what), "%s", what);
   r->ep_idx = c->good;
+  r->begin_mono_ns = mono_ns();
   r->next = c->reqs;
   if (c->reqs != NULL) c->reqs->prev = r;
   c->reqs = r;
@@ -620,6 +634,9 @@ static void client_flush(mu_etcd_client *c) {
     mu_etcd_req *r = c->done_head;
     c->done_head = r->done_next;
     if (c->done_head == NULL) c->done_tail = NULL;
+    if (c->opts.observe != NULL)
+      c->opts.observe(c->opts.observe_ud, mu_etcd_kind_name(r->kind),
+                      (double)(mono_ns() - r->begin_mono_ns) / 1e9, r->res == NULL);
     if (r->cb != NULL) r->cb(r->ud, r->res, r->res != NULL ? NULL : &r->err);
     req_free(r);
   }

@@ -52,6 +52,11 @@ typedef struct mu_etcd_options {
   const char *tls_ca;
   const char *tls_cert;
   const char *tls_key;
+  /* For metrics (may be NULL): runs on the loop once per finished request (not watches),
+   * before its callback, with its operation's name (mu_etcd_kind_name), its seconds from
+   * submission and whether it failed. */
+  void (*observe)(void *ud, const char *op, double seconds, int failed);
+  void *observe_ud;
 } mu_etcd_options;
 
 /* One key-value. key and value are NUL-terminated for convenience but may hold NULs. */
@@ -101,6 +106,10 @@ typedef struct mu_etcd_result {
   /* RAW: the whole reply body (NUL-terminated) */
   char *raw;
 } mu_etcd_result;
+
+/* "range", "put", "delete", "txn", "lease_grant", "lease_keepalive", "lease_revoke",
+ * "compact", "raw" ("other" for anything else). */
+const char *mu_etcd_kind_name(mu_etcd_kind kind);
 
 typedef void (*mu_etcd_cb)(void *ud, const mu_etcd_result *res, const mu_err *err);
 

@@ -37,6 +37,7 @@ struct mu_etcd_req {
   mu_etcd_watch *watch;         /* set for a watch stream */
   /* unary completion */
   mu_etcd_kind kind;
+  int64_t begin_mono_ns;        /* submitted (for opts.observe) */
   mu_etcd_cb cb;
   void *ud;
   mu_etcd_result *res;          /* set when completed ok */

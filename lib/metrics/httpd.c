@@ -19,8 +19,8 @@
 #include <string.h>
 
 #include "lib/base/log.h"
+#include "lib/metrics/registry.h"
 
-#define MU_PROM_MAX (4u << 20)
 #define MU_PEM_MAX (1u << 20)  /* a certificate, key or CA file past this is refused */
 #define MU_REFUSED_MAX 256     /* (address, reason) pairs remembered to log a refusal once */
 
@@ -391,20 +391,8 @@ void mu_metrics_server_stop(mu_metrics_server *s) {
 
 void mu_prom_add(mu_prom *p, const char *name, const char *type, const char *help,
                  const char *labels, double value) {
-  char line[1024];
-  int n = snprintf(line, sizeof line, "# HELP %s %s\n# TYPE %s %s\n%s%s%s%s %.17g\n", name, help,
-                   name, type, name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "", value);
-  if (n <= 0 || (size_t)n >= sizeof line || p->len + (size_t)n + 1 > MU_PROM_MAX) return;
-  if (p->len + (size_t)n + 1 > p->cap) {
-    size_t cap = p->cap ? p->cap * 2 : 4096;
-    while (cap < p->len + (size_t)n + 1) cap *= 2;
-    char *g = realloc(p->buf, cap);
-    if (g == NULL) return;
-    p->buf = g;
-    p->cap = cap;
-  }
-  memcpy(p->buf + p->len, line, (size_t)n + 1);
-  p->len += (size_t)n;
+  mu_prom_printf(p, "# HELP %s %s\n# TYPE %s %s\n%s%s%s%s %.17g\n", name, help, name, type, name,
+                 labels[0] ? "{" : "", labels, labels[0] ? "}" : "", value);
 }
 
 void mu_prom_free(mu_prom *p) {

@@ -1,6 +1,7 @@
 /* One gRPC call, client or server side: the read loop, the bounded send queue, half-close,
  * finish and cancel, and the single on_done report after every batch has completed. */
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #include "lib/rpc/internal.h"
@@ -41,6 +42,12 @@ static void call_free(mu_rpc_call *call) {
   mu_rpc_engine_maybe_finish(engine);
 }
 
+int64_t mu_rpc_mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* Reports the end once the final op has completed and nothing else is outstanding. */
 static void call_maybe_done(mu_rpc_call *call) {
   if (!call->final_seen || call->ops_pending > 0 || call->done) return;
@@ -73,6 +80,9 @@ static void call_maybe_done(mu_rpc_call *call) {
     }
   }
   st.trailers = &trailers;
+  if (call->is_server && call->observe != NULL)
+    call->observe(call->observe_known && call->method ? call->method : "", st.code,
+                  (double)(mu_rpc_mono_ns() - call->begin_mono_ns) / 1e9, call->observe_ud);
   if (call->handlers.on_done != NULL) call->handlers.on_done(call, &st, call->ud);
   free(msg);
   call_free(call);

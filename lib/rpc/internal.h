@@ -99,6 +99,10 @@ struct mu_rpc_call {
   grpc_call_details details;
   grpc_metadata_array request_md;
   char *method;
+  mu_rpc_observe_cb observe; /* the server's observer, told when the call is over */
+  void *observe_ud;
+  int observe_known;         /* method is registered (else reported as "") */
+  int64_t begin_mono_ns;
   void *auth;                /* mu_rpc_call_set_auth */
   void (*auth_free)(void *auth);
 
@@ -122,6 +126,7 @@ grpc_channel_args *mu_rpc_args_new(const mu_rpc_options *opts, int server);
 void mu_rpc_args_free(grpc_channel_args *args);
 
 /* call.c */
+int64_t mu_rpc_mono_ns(void);
 mu_rpc_call *mu_rpc_call_alloc(mu_rpc_engine *engine, int is_server, size_t max_send_queue);
 void mu_rpc_call_start_reading(mu_rpc_call *call);
 void mu_rpc_call_client_begin(mu_rpc_call *call, const mu_rpc_metadata *md);

@@ -167,6 +167,12 @@ int mu_rpc_server_add_method_owned(mu_rpc_server *server, const char *path, mu_r
 typedef int (*mu_rpc_gate_cb)(mu_rpc_call *call, const char *method, const mu_rpc_metadata *md,
                               const mu_rpc_peer *peer, char *msg, size_t msg_size, void *ud);
 void mu_rpc_server_set_gate(mu_rpc_server *server, mu_rpc_gate_cb gate, void *ud);
+/* The server's observer (for metrics): runs on the loop thread once per call when it is over,
+ * with its method path ("" for a method not registered, so the set of paths stays bounded),
+ * its final status code and the seconds since it arrived (a stream's whole life). Set on the
+ * loop thread; calls that arrived before it was set are not reported. */
+typedef void (*mu_rpc_observe_cb)(const char *method, int code, double seconds, void *ud);
+void mu_rpc_server_set_observer(mu_rpc_server *server, mu_rpc_observe_cb cb, void *ud);
 
 /* Binds HOST:PORT (":0" picks a port; ret_port may be NULL). Before start. */
 int mu_rpc_server_listen(mu_rpc_server *server, const char *addr, const mu_rpc_creds *creds,

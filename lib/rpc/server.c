@@ -39,6 +39,8 @@ struct mu_rpc_server {
   mu_rpc_tag shutdown_tag;
   mu_rpc_gate_cb gate;
   void *gate_ud;
+  mu_rpc_observe_cb observe;
+  void *observe_ud;
   mu_rpc_tls_state **tls; /* certificate fetchers of TLS listeners (freed after the server) */
   size_t n_tls;
   void (*close_cb)(void *ud);
@@ -112,6 +114,10 @@ static void on_request(void *self, int ok) {
   if (!server->closing) server_arm(slot);
   mu_rpc_call_server_begin(call);
   const mu_rpc_method *m = call->method ? server_find(server, call->method) : NULL;
+  call->observe = server->observe;
+  call->observe_ud = server->observe_ud;
+  call->observe_known = m != NULL;
+  call->begin_mono_ns = mu_rpc_mono_ns();
   if (server->closing) {
     mu_rpc_call_finish(call, MU_RPC_UNAVAILABLE, "server shutting down", NULL);
     return;
@@ -241,6 +247,11 @@ int mu_rpc_server_listen(mu_rpc_server *server, const char *addr, const mu_rpc_c
   if (port == 0) return mu_err_set(err, MU_EIO, "cannot listen on %s (address in use or invalid)", addr);
   if (ret_port != NULL) *ret_port = port;
   return 0;
+}
+
+void mu_rpc_server_set_observer(mu_rpc_server *server, mu_rpc_observe_cb cb, void *ud) {
+  server->observe = cb;
+  server->observe_ud = ud;
 }
 
 void mu_rpc_server_set_gate(mu_rpc_server *server, mu_rpc_gate_cb gate, void *ud) {
