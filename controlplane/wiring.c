@@ -252,6 +252,8 @@ static void agent_gc_record(void *ud, const char *rel, const char *value, size_t
                             int leading) {
   (void)len, (void)leading;
   mu_agent_gc_on_record(ud, rel, value);
+}
+
 static void meters_leader_changed(void *ud, const char *address, int64_t term) {
   (void)address, (void)term;
   mu_meters_leader_changed(((mu_daemon *)ud)->meters);
