@@ -10,6 +10,7 @@
 #include "controlplane/daemon.h"
 #include "controlplane/persist.h"
 #include "controlplane/scheduler.h"
+#include "controlplane/schedules/schedules.h"
 
 #define MU_METRICS_EVERY_MS 500
 
@@ -49,6 +50,7 @@ static void publish(uv_timer_t *t) {
   mu_prom_add(&p, "muster_bundle_serve_cache_bytes", "gauge",
               "Bundle bytes held in memory for serving.", "", (double)bs.serve_cache_bytes);
   mu_audit_metrics(d, &p);
+  mu_schedules_metrics(d, &p);
   char why[400];
   int healthy = mu_cluster_etcd_healthy(d, why, sizeof why);
   mu_metrics_server_publish(d->metrics, p.buf, healthy, healthy ? NULL : why);

@@ -15,6 +15,7 @@
 #include "controlplane/persist.h"
 #include "controlplane/presence.h"
 #include "controlplane/scheduler.h"
+#include "controlplane/schedules/schedules.h"
 #include "controlplane/secrets.h"
 #include "controlplane/task_logs.h"
 #include "controlplane/tokens.h"
@@ -42,11 +43,17 @@ int mu_wiring_new(mu_daemon *d, int no_etcd, mu_err *err) {
   /* what the scheduler's submit checks need before it starts (mu_wiring_start_scheduler) */
   d->sched->cfg.max_tasks = d->cfg.max_job_tasks;
   d->sched->cfg.max_task_runs = d->cfg.max_task_runs;
+  int rc = mu_schedules_init(d, d->cfg.schedule_slots_kept, d->cfg.max_schedules, err);
+  if (rc != 0) {
+    mu_wiring_free(d);
+    return rc;
+  }
   subscribe(d);
   return 0;
 }
 
 void mu_wiring_free(mu_daemon *d) {
+  mu_schedules_free(d);
   if (d->sched != NULL) mu_sched_free(d->sched);
   free(d->sched);
   free(d->persist);
@@ -134,6 +141,7 @@ void mu_wiring_start_scheduler(mu_daemon *d) {
       .pass_done = hook_pass_done,
   };
   mu_sched_init(d->sched, &cfg, &hooks);
+  if (d->cluster->role == MU_ROLE_SINGLE) mu_schedules_start(d); /* else on takeover */
 }
 
 /* --- agent events: task logs first (reads fall back), then the agent record, then the
@@ -251,6 +259,26 @@ static void bundles_record(void *ud, const char *rel, const char *value, size_t 
   if (strncmp(rel, "bundles/", 8) == 0) mu_bundles_apply_event(ud, rel, value, len, value != NULL);
 }
 
+/* schedules: their records on every member; firing on the loaded leader, after the
+ * scheduler's takeover dropped interrupted submissions (a claim's job among them) */
+static void schedules_deposed(void *ud, const char *reason, const char *redirect_to) {
+  (void)reason, (void)redirect_to;
+  mu_schedules_on_deposed(ud);
+}
+
+static void schedules_snapshot_begin(void *ud) { mu_schedules_on_snapshot_begin(ud); }
+
+static void schedules_record(void *ud, const char *rel, const char *value, size_t len,
+                             int leading) {
+  (void)leading;
+  mu_schedules_on_record(ud, rel, value, len);
+}
+
+static void schedules_takeover(void *ud, uint64_t term, int64_t grace_ms) {
+  (void)term, (void)grace_ms;
+  mu_schedules_start(ud);
+}
+
 static void subscribe(mu_daemon *d) {
   mu_err err = {0};
   const mu_agent_listener agent[] = {
@@ -281,6 +309,11 @@ static void subscribe(mu_daemon *d) {
        .leader_elsewhere = gateway_elsewhere},
       {.ud = d, .record = bundles_record},
       {.ud = d, .record = agent_gc_record},
+      {.ud = d,
+       .deposed = schedules_deposed,
+       .snapshot_begin = schedules_snapshot_begin,
+       .record = schedules_record,
+       .takeover = schedules_takeover},
   };
   for (size_t i = 0; i < sizeof agent / sizeof agent[0]; i++)
     mu_events_on_agent(&d->events, &agent[i], &err); /* a fixed number: cannot overflow */
