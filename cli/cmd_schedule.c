@@ -76,16 +76,22 @@ static const char *outcome(const Muster__V1__ScheduleSlot *s, char *buf, size_t 
 }
 
 static int schedule_create(const mu_cli_opts *opts, int argc, char **argv) {
-  static const struct option lo[] = {
-      {"cron", required_argument, NULL, 'c'},     {"tz", required_argument, NULL, 'z'},
-      {"jitter", required_argument, NULL, 'j'},   {"overlap", required_argument, NULL, 'o'},
-      {"catch-up", required_argument, NULL, 'u'}, {"catch-up-window", required_argument, NULL, 'w'},
-      {"paused", no_argument, NULL, 'p'},         {"selector", required_argument, NULL, 't'},
-      {"all", no_argument, NULL, 'A'},            {"any", required_argument, NULL, 'y'},
-      {"hosts", required_argument, NULL, 'H'},    {"type", required_argument, NULL, 'k'},
-      {"timeout", required_argument, NULL, 'T'},  {"wait", required_argument, NULL, 'W'},
-      {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0}};
+  static const struct option lo[] = {{"cron", required_argument, NULL, 'c'},
+                                     {"tz", required_argument, NULL, 'z'},
+                                     {"jitter", required_argument, NULL, 'j'},
+                                     {"overlap", required_argument, NULL, 'o'},
+                                     {"catch-up", required_argument, NULL, 'u'},
+                                     {"catch-up-window", required_argument, NULL, 'w'},
+                                     {"paused", no_argument, NULL, 'p'},
+                                     {"selector", required_argument, NULL, 't'},
+                                     {"all", no_argument, NULL, 'A'},
+                                     {"any", required_argument, NULL, 'y'},
+                                     {"hosts", required_argument, NULL, 'H'},
+                                     {"type", required_argument, NULL, 'k'},
+                                     {"timeout", required_argument, NULL, 'T'},
+                                     {"wait", required_argument, NULL, 'W'},
+                                     {"help", no_argument, NULL, 'h'},
+                                     {NULL, 0, NULL, 0}};
   Muster__V1__CreateScheduleRequest req = MUSTER__V1__CREATE_SCHEDULE_REQUEST__INIT;
   Muster__V1__ScheduleSpec spec = MUSTER__V1__SCHEDULE_SPEC__INIT;
   Muster__V1__RunAdhocRequest run = MUSTER__V1__RUN_ADHOC_REQUEST__INIT;
@@ -111,27 +117,59 @@ static int schedule_create(const mu_cli_opts *opts, int argc, char **argv) {
   optind = 2;
   while ((c = getopt_long(argc, argv, "+t:h", lo, NULL)) != -1) {
     switch (c) {
-      case 'c': spec.cron = optarg; break;
-      case 'z': spec.tz = optarg; break;
-      case 'j': case 'w': case 'T': case 'W':
+      case 'c':
+        spec.cron = optarg;
+        break;
+      case 'z':
+        spec.tz = optarg;
+        break;
+      case 'j':
+      case 'w':
+      case 'T':
+      case 'W':
         if (mu_duration_parse(optarg, &ms, &err) != 0) {
-          rc = usage_error("--%s: %s", c == 'j' ? "jitter" : c == 'w' ? "catch-up-window"
-                                                         : c == 'W' ? "wait" : "timeout",
+          rc = usage_error("--%s: %s",
+                           c == 'j'   ? "jitter"
+                           : c == 'w' ? "catch-up-window"
+                           : c == 'W' ? "wait"
+                                      : "timeout",
                            err.msg);
           goto out;
         }
-        if (c == 'j') spec.jitter = optarg;
-        else if (c == 'w') spec.catch_up_window = optarg;
-        else if (c == 'W') rollout.disconnected_wait = optarg, run.rollout = &rollout, run_flags++;
-        else run.timeout = optarg, run_flags++;
+        if (c == 'j')
+          spec.jitter = optarg;
+        else if (c == 'w')
+          spec.catch_up_window = optarg;
+        else if (c == 'W')
+          rollout.disconnected_wait = optarg, run.rollout = &rollout, run_flags++;
+        else
+          run.timeout = optarg, run_flags++;
         break;
-      case 'o': spec.overlap = optarg; break;
-      case 'u': spec.catch_up = optarg; break;
-      case 'p': spec.paused = 1; break;
-      case 't': target.selector = optarg; run_flags++; break;
-      case 'A': target.all = 1; run_flags++; break;
-      case 'y': target.any = optarg; run_flags++; break;
-      case 'k': run.type = optarg; run_flags++; break;
+      case 'o':
+        spec.overlap = optarg;
+        break;
+      case 'u':
+        spec.catch_up = optarg;
+        break;
+      case 'p':
+        spec.paused = 1;
+        break;
+      case 't':
+        target.selector = optarg;
+        run_flags++;
+        break;
+      case 'A':
+        target.all = 1;
+        run_flags++;
+        break;
+      case 'y':
+        target.any = optarg;
+        run_flags++;
+        break;
+      case 'k':
+        run.type = optarg;
+        run_flags++;
+        break;
       case 'H': /* node sets as `muster run --hosts` takes them: web[1-3],db1 */
         mu_nodeset_names_free(hosts, n_hosts);
         hosts = NULL;
@@ -144,8 +182,13 @@ static int schedule_create(const mu_cli_opts *opts, int argc, char **argv) {
         target.n_hosts = n_hosts;
         run_flags++;
         break;
-      case 'h': fputs(schedule_usage, stdout); rc = 0; goto out;
-      default: rc = usage_error("create: unknown or incomplete option '%s'", argv[optind - 1]); goto out;
+      case 'h':
+        fputs(schedule_usage, stdout);
+        rc = 0;
+        goto out;
+      default:
+        rc = usage_error("create: unknown or incomplete option '%s'", argv[optind - 1]);
+        goto out;
     }
   }
   if (spec.cron[0] == '\0') {
@@ -175,8 +218,7 @@ static int schedule_create(const mu_cli_opts *opts, int argc, char **argv) {
   }
   req.spec = &spec;
   ProtobufCMessage *reply = NULL;
-  rc = call(opts, "/muster.v1.Schedules/CreateSchedule", &req.base,
-            &muster__v1__schedule__descriptor, &reply);
+  rc = call(opts, "/muster.v1.Schedules/CreateSchedule", &req.base, &muster__v1__schedule__descriptor, &reply);
   if (rc != 0) goto out;
   const Muster__V1__Schedule *s = (const Muster__V1__Schedule *)reply;
   if (opts->json) {
@@ -198,12 +240,10 @@ out:
 
 static void print_row(const Muster__V1__Schedule *s) {
   char n[3][40], out[200];
-  for (int i = 0; i < 3; i++)
-    snprintf(n[i], sizeof n[i], "%s", i < (int)s->n_next_fire_s ? "" : "-");
+  for (int i = 0; i < 3; i++) snprintf(n[i], sizeof n[i], "%s", i < (int)s->n_next_fire_s ? "" : "-");
   for (size_t i = 0; i < s->n_next_fire_s && i < 3; i++) utc(s->next_fire_s[i], n[i], sizeof n[i]);
-  printf("%-20s %-18s %-14s %-7s %-21s %-21s %-21s %s\n", s->spec->name, s->spec->cron,
-         s->spec->tz, s->spec->paused ? "paused" : "active", n[0], n[1], n[2],
-         outcome(s->last, out, sizeof out));
+  printf("%-20s %-18s %-14s %-7s %-21s %-21s %-21s %s\n", s->spec->name, s->spec->cron, s->spec->tz,
+         s->spec->paused ? "paused" : "active", n[0], n[1], n[2], outcome(s->last, out, sizeof out));
 }
 
 static int schedule_ls(const mu_cli_opts *opts, int argc, char **argv) {
@@ -215,13 +255,13 @@ static int schedule_ls(const mu_cli_opts *opts, int argc, char **argv) {
   Muster__V1__ListSchedulesRequest req = MUSTER__V1__LIST_SCHEDULES_REQUEST__INIT;
   if (argc == 2) req.name_prefix = argv[1];
   ProtobufCMessage *reply = NULL;
-  int rc = call(opts, "/muster.v1.Schedules/ListSchedules", &req.base,
-                &muster__v1__list_schedules_response__descriptor, &reply);
+  int rc = call(opts, "/muster.v1.Schedules/ListSchedules", &req.base, &muster__v1__list_schedules_response__descriptor,
+                &reply);
   if (rc != 0) return rc;
   const Muster__V1__ListSchedulesResponse *r = (const Muster__V1__ListSchedulesResponse *)reply;
   if (!opts->json)
-    printf("%-20s %-18s %-14s %-7s %-21s %-21s %-21s %s\n", "NAME", "CRON", "TZ", "STATE",
-           "NEXT", "THEN", "THEN", "LAST");
+    printf("%-20s %-18s %-14s %-7s %-21s %-21s %-21s %s\n", "NAME", "CRON", "TZ", "STATE", "NEXT", "THEN", "THEN",
+           "LAST");
   for (size_t i = 0; i < r->n_schedules; i++) {
     if (opts->json)
       mu_cli_print_json(&r->schedules[i]->base);
@@ -236,8 +276,7 @@ static int schedule_show(const mu_cli_opts *opts, const char *name) {
   Muster__V1__GetScheduleRequest req = MUSTER__V1__GET_SCHEDULE_REQUEST__INIT;
   req.name = (char *)name;
   ProtobufCMessage *reply = NULL;
-  int rc = call(opts, "/muster.v1.Schedules/GetSchedule", &req.base,
-                &muster__v1__schedule__descriptor, &reply);
+  int rc = call(opts, "/muster.v1.Schedules/GetSchedule", &req.base, &muster__v1__schedule__descriptor, &reply);
   if (rc != 0) return rc;
   const Muster__V1__Schedule *s = (const Muster__V1__Schedule *)reply;
   if (opts->json) {
@@ -247,17 +286,15 @@ static int schedule_show(const mu_cli_opts *opts, const char *name) {
   }
   const Muster__V1__ScheduleSpec *p = s->spec;
   char when[40], out[200];
-  printf("name:       %s\ncron:       %s\ntz:         %s\njitter:     %s\n", p->name, p->cron,
-         p->tz, p->jitter);
-  printf("overlap:    %s\ncatch-up:   %s (window %s)\nstate:      %s\n", p->overlap, p->catch_up,
-         p->catch_up_window, p->paused ? "paused" : "active");
+  printf("name:       %s\ncron:       %s\ntz:         %s\njitter:     %s\n", p->name, p->cron, p->tz, p->jitter);
+  printf("overlap:    %s\ncatch-up:   %s (window %s)\nstate:      %s\n", p->overlap, p->catch_up, p->catch_up_window,
+         p->paused ? "paused" : "active");
   printf("job:        %s (%zu tasks)\ncreated:    %s by %s\n", p->job ? p->job->name : "-",
          p->job ? p->job->n_tasks : 0, mu_cli_ago(s->created_at_ms, when, sizeof when),
          s->created_by[0] ? s->created_by : "-");
   printf("next:      ");
   for (size_t i = 0; i < s->n_next_fire_s; i++) printf(" %s", utc(s->next_fire_s[i], when, sizeof when));
-  printf("%s%s%s\n", s->n_next_fire_s ? " (" : " -", s->next_fire_local,
-         s->n_next_fire_s ? " local)" : "");
+  printf("%s%s%s\n", s->n_next_fire_s ? " (" : " -", s->next_fire_local, s->n_next_fire_s ? " local)" : "");
   printf("slots (newest first):\n");
   for (size_t i = 0; i < s->n_recent; i++) {
     const Muster__V1__ScheduleSlot *sl = s->recent[i];
@@ -274,30 +311,37 @@ static int schedule_named(const mu_cli_opts *opts, const char *sub, const char *
   ProtobufCMessage *reply = NULL;
   int rc;
   if (strcmp(sub, "rm") == 0) {
-    rc = call(opts, "/muster.v1.Schedules/DeleteSchedule", &req.base,
-              &muster__v1__delete_schedule_response__descriptor, &reply);
+    rc = call(opts, "/muster.v1.Schedules/DeleteSchedule", &req.base, &muster__v1__delete_schedule_response__descriptor,
+              &reply);
     if (rc != 0) return rc;
     const Muster__V1__DeleteScheduleResponse *r = (const Muster__V1__DeleteScheduleResponse *)reply;
-    if (opts->json) mu_cli_print_json(reply);
-    else printf("schedule %s removed (%u slot records; its jobs are kept)\n", r->name, r->slots_deleted);
+    if (opts->json)
+      mu_cli_print_json(reply);
+    else
+      printf("schedule %s removed (%u slot records; its jobs are kept)\n", r->name, r->slots_deleted);
   } else if (strcmp(sub, "trigger") == 0) {
     rc = call(opts, "/muster.v1.Schedules/TriggerSchedule", &req.base,
               &muster__v1__trigger_schedule_response__descriptor, &reply);
     if (rc != 0) return rc;
     const Muster__V1__TriggerScheduleResponse *r = (const Muster__V1__TriggerScheduleResponse *)reply;
-    if (opts->json) mu_cli_print_json(reply);
-    else printf("%s\n", r->job_id); /* JOB=$(muster schedule trigger NAME) */
+    if (opts->json)
+      mu_cli_print_json(reply);
+    else
+      printf("%s\n", r->job_id); /* JOB=$(muster schedule trigger NAME) */
   } else {
     int pause = strcmp(sub, "pause") == 0;
-    rc = call(opts, pause ? "/muster.v1.Schedules/PauseSchedule" : "/muster.v1.Schedules/ResumeSchedule",
-              &req.base, &muster__v1__schedule__descriptor, &reply);
+    rc = call(opts, pause ? "/muster.v1.Schedules/PauseSchedule" : "/muster.v1.Schedules/ResumeSchedule", &req.base,
+              &muster__v1__schedule__descriptor, &reply);
     if (rc != 0) return rc;
     const Muster__V1__Schedule *s = (const Muster__V1__Schedule *)reply;
     char when[40];
-    if (opts->json) mu_cli_print_json(reply);
-    else if (pause) printf("schedule %s paused\n", s->spec->name);
-    else printf("schedule %s resumed: next %s\n", s->spec->name,
-                s->n_next_fire_s ? utc(s->next_fire_s[0], when, sizeof when) : "never");
+    if (opts->json)
+      mu_cli_print_json(reply);
+    else if (pause)
+      printf("schedule %s paused\n", s->spec->name);
+    else
+      printf("schedule %s resumed: next %s\n", s->spec->name,
+             s->n_next_fire_s ? utc(s->next_fire_s[0], when, sizeof when) : "never");
   }
   protobuf_c_message_free_unpacked(reply, NULL);
   return 0;
@@ -311,8 +355,8 @@ int mu_cmd_schedule(const mu_cli_opts *opts, int argc, char **argv) {
   const char *sub = argv[1];
   if (strcmp(sub, "create") == 0) return schedule_create(opts, argc - 1, argv + 1);
   if (strcmp(sub, "ls") == 0 || strcmp(sub, "list") == 0) return schedule_ls(opts, argc - 1, argv + 1);
-  if (strcmp(sub, "show") == 0 || strcmp(sub, "pause") == 0 || strcmp(sub, "resume") == 0 ||
-      strcmp(sub, "rm") == 0 || strcmp(sub, "trigger") == 0) {
+  if (strcmp(sub, "show") == 0 || strcmp(sub, "pause") == 0 || strcmp(sub, "resume") == 0 || strcmp(sub, "rm") == 0 ||
+      strcmp(sub, "trigger") == 0) {
     if (argc != 3 || argv[2][0] == '-') {
       if (argc == 3 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
         fputs(schedule_usage, stdout);

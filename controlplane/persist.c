@@ -514,7 +514,8 @@ static void submit_store(mu_daemon *d, mu_job *job, submit_ctx *sc) {
 
 static submit_ctx *submit_ctx_new(mu_daemon *d, mu_job *job) {
   submit_ctx *sc = calloc(1, sizeof *sc);
-  if (sc == NULL || (sc->job_id = strdup(job->id)) == NULL) {
+  if (sc != NULL) sc->job_id = strdup(job->id);
+  if (sc == NULL || sc->job_id == NULL) {
     free(sc);
     return NULL;
   }

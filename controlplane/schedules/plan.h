@@ -28,7 +28,7 @@ typedef struct mu_schedule_rules {
   int64_t jitter_ms;
   mu_overlap overlap;
   mu_catch_up catch_up;
-  int64_t window_s;            /* catch-up window */
+  int64_t window_s; /* catch-up window */
 } mu_schedule_rules;
 
 /* "[A-Za-z0-9._-]{1,64}", not "." or "..": 0, or MU_EINVAL naming the bad character. */
@@ -40,8 +40,7 @@ int mu_schedule_name_check(const char *name, mu_err *err);
  * is out of range 1-31", "--overlap: 'sometimes' is not one of skip, queue,
  * cancel-previous". Fills defaults into spec ("UTC", "skip", "none", "1h"). On success the
  * caller frees *ret with mu_schedule_rules_free. */
-int mu_schedule_rules_parse(Muster__V1__ScheduleSpec *spec, const char *tz_dir,
-                            mu_schedule_rules *ret, mu_err *err);
+int mu_schedule_rules_parse(Muster__V1__ScheduleSpec *spec, const char *tz_dir, mu_schedule_rules *ret, mu_err *err);
 void mu_schedule_rules_free(mu_schedule_rules *r);
 
 /* The jitter of one slot: 0..jitter_ms, the same for (name, slot_s) on every member, so a
@@ -50,8 +49,7 @@ int64_t mu_schedule_jitter_ms(const char *name, int64_t slot_s, int64_t jitter_m
 
 /* The slot instant of the first slot after after_s, and when it is due (slot + jitter, ms);
  * -1 / -1 when the expression has no more fire times. */
-int64_t mu_schedule_next(const mu_schedule_rules *r, const char *name, int64_t after_s,
-                         int64_t *ret_due_ms);
+int64_t mu_schedule_next(const mu_schedule_rules *r, const char *name, int64_t after_s, int64_t *ret_due_ms);
 
 /* What is due at now_ms for a schedule whose slots up to cursor_s are handled. A slot is due
  * once slot + jitter <= now; it is on time when it became due at most on_time_ms ago, else it
@@ -62,16 +60,15 @@ int64_t mu_schedule_next(const mu_schedule_rules *r, const char *name, int64_t a
  * *ret_cursor is the last slot decided (fired or skipped): the rest waits for the next call.
  * *ret_skipped counts missed slots skipped that were looked at (slots before the window, or
  * before now - on_time_ms without catch-up, are skipped without being counted). */
-size_t mu_schedule_due(const mu_schedule_rules *r, const char *name, int64_t cursor_s,
-                       int64_t now_ms, int64_t on_time_ms, int64_t *fire, size_t max_fire,
-                       int64_t *ret_cursor, size_t *ret_skipped);
+size_t mu_schedule_due(const mu_schedule_rules *r, const char *name, int64_t cursor_s, int64_t now_ms,
+                       int64_t on_time_ms, int64_t *fire, size_t max_fire, int64_t *ret_cursor, size_t *ret_skipped);
 
 /* What a due slot does given the previous job of the schedule. */
 typedef enum {
-  MU_SLOT_FIRE = 0,            /* create the job now */
-  MU_SLOT_SKIP,                /* record the slot as skipped (previous still running) */
-  MU_SLOT_QUEUE,               /* record it as queued: its job starts when the previous ends */
-  MU_SLOT_CANCEL_AND_FIRE,     /* cancel the previous job, then create this one */
+  MU_SLOT_FIRE = 0,        /* create the job now */
+  MU_SLOT_SKIP,            /* record the slot as skipped (previous still running) */
+  MU_SLOT_QUEUE,           /* record it as queued: its job starts when the previous ends */
+  MU_SLOT_CANCEL_AND_FIRE, /* cancel the previous job, then create this one */
 } mu_slot_action;
 
 /* previous_running: the schedule's latest job has not finished; queued: a slot already waits

@@ -45,8 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     mu_schedule_rules_free(&r);
   }
   for (int i = 0; i < 4; i++) /* defaults the parse filled in */
-    if (*given[i] != protobuf_c_empty_string && *given[i] != fields[i + 1])
-      free(*given[i]);
+    if (*given[i] != protobuf_c_empty_string && *given[i] != fields[i + 1]) free(*given[i]);
   free(text);
   return 0;
 }

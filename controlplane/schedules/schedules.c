@@ -20,7 +20,7 @@
 #include "lib/base/log.h"
 
 #define LOG "schedules"
-#define RETRY_MS 1000   /* after a failed write */
+#define RETRY_MS 1000    /* after a failed write */
 #define MAX_WAIT_MS 1000 /* the timer looks at least this often (clock steps, queued slots) */
 
 static void kick(mu_schedules *ss);
@@ -137,16 +137,14 @@ static int slot_decode(const char *suffix, const char *value, size_t len, mu_slo
 /* The newest slot whose job was created (overlap's "previous job"), or NULL. */
 static const mu_slot *latest_created(const mu_schedule *sc) {
   for (size_t i = sc->n_slots; i-- > 0;)
-    if (strcmp(sc->slots[i].state, "created") == 0 && sc->slots[i].job_id != NULL)
-      return &sc->slots[i];
+    if (strcmp(sc->slots[i].state, "created") == 0 && sc->slots[i].job_id != NULL) return &sc->slots[i];
   return NULL;
 }
 
 static void recompute_cursor(mu_schedule *sc) {
   sc->cursor_s = sc->rec->from_s;
   for (size_t i = 0; i < sc->n_slots; i++)
-    if (!sc->slots[i].manual && sc->slots[i].slot_s > sc->cursor_s)
-      sc->cursor_s = sc->slots[i].slot_s;
+    if (!sc->slots[i].manual && sc->slots[i].slot_s > sc->cursor_s) sc->cursor_s = sc->slots[i].slot_s;
   sc->next_due_ms = -2;
 }
 
@@ -186,10 +184,17 @@ int mu_schedules_put_record(mu_schedules *ss, Muster__V1__ScheduleRecord *rec, m
     sc->next_due_ms = -2;
     return 0;
   }
-  sc = calloc(1, sizeof *sc);
-  if (sc == NULL || (sc->name = strdup(rec->spec->name)) == NULL ||
-      (ss->n == ss->cap && (ss->cap = ss->cap ? ss->cap * 2 : 16,
-                            ss->items = realloc(ss->items, ss->cap * sizeof *ss->items)) == NULL)) {
+  if (ss->n == ss->cap) {
+    size_t cap = ss->cap ? ss->cap * 2 : 16;
+    mu_schedule **grown = realloc(ss->items, cap * sizeof *grown);
+    if (grown != NULL) {
+      ss->items = grown;
+      ss->cap = cap;
+    }
+  }
+  sc = ss->n < ss->cap ? calloc(1, sizeof *sc) : NULL;
+  if (sc != NULL) sc->name = strdup(rec->spec->name);
+  if (sc == NULL || sc->name == NULL) {
     free(sc);
     mu_schedule_rules_free(&rules);
     protobuf_c_message_free_unpacked(&rec->base, NULL);
@@ -243,8 +248,7 @@ static void on_batch(void *ud, const mu_store_batch_result *res, const mu_err *e
   free(wc);
 }
 
-static void commit_batch(mu_schedules *ss, mu_store_batch *b, int rc, mu_err *err,
-                         mu_schedules_write_cb cb, void *ud) {
+static void commit_batch(mu_schedules *ss, mu_store_batch *b, int rc, mu_err *err, mu_schedules_write_cb cb, void *ud) {
   write_ctx *wc = rc == 0 ? calloc(1, sizeof *wc) : NULL;
   if (rc == 0 && wc == NULL) rc = mu_err_set(err, MU_ENOMEM, "out of memory");
   if (rc == 0) {
@@ -260,8 +264,8 @@ static void commit_batch(mu_schedules *ss, mu_store_batch *b, int rc, mu_err *er
   cb(ud, err);
 }
 
-void mu_schedules_write_put(mu_schedules *ss, const char *rel_key, const char *value,
-                            mu_schedules_write_cb cb, void *ud) {
+void mu_schedules_write_put(mu_schedules *ss, const char *rel_key, const char *value, mu_schedules_write_cb cb,
+                            void *ud) {
   mu_err err = {0};
   if (single_mode(ss)) {
     cb(ud, NULL);
@@ -274,8 +278,7 @@ void mu_schedules_write_put(mu_schedules *ss, const char *rel_key, const char *v
   commit_batch(ss, b, rc, &err, cb, ud);
 }
 
-void mu_schedules_write_delete_tree(mu_schedules *ss, const char *rel_key,
-                                    mu_schedules_write_cb cb, void *ud) {
+void mu_schedules_write_delete_tree(mu_schedules *ss, const char *rel_key, mu_schedules_write_cb cb, void *ud) {
   mu_err err = {0};
   if (single_mode(ss)) {
     cb(ud, NULL);
@@ -296,8 +299,8 @@ static void on_created(void *ud, int created, const mu_etcd_kv *existing, const 
   free(wc);
 }
 
-void mu_schedules_write_create(mu_schedules *ss, const char *rel_key, const char *value,
-                               mu_schedules_create_cb cb, void *ud) {
+void mu_schedules_write_create(mu_schedules *ss, const char *rel_key, const char *value, mu_schedules_create_cb cb,
+                               void *ud) {
   mu_err err = {0};
   if (single_mode(ss)) { /* the caller looked in memory: nothing else writes */
     cb(ud, 1, NULL, NULL);
@@ -326,12 +329,12 @@ typedef struct fire_op {
   mu_schedules *ss;
   uint64_t gen;
   char name[MU_SCHEDULE_NAME_MAX + 1];
-  mu_slot slot;                /* what is written (job_id, reason owned here) */
-  int64_t new_cursor;          /* the cursor once this slot is claimed (-1: manual) */
-  int holds_busy;              /* the timer's op (else a trigger's) */
+  mu_slot slot;       /* what is written (job_id, reason owned here) */
+  int64_t new_cursor; /* the cursor once this slot is claimed (-1: manual) */
+  int holds_busy;     /* the timer's op (else a trigger's) */
   mu_slot_action action;
   char prev_job[MU_SCHED_ID_SIZE]; /* cancel-previous: the job to cancel */
-  mu_schedules_fired_cb done;  /* a trigger's */
+  mu_schedules_fired_cb done;      /* a trigger's */
   void *done_ud;
 } fire_op;
 
@@ -370,8 +373,8 @@ static void on_slot_updated(void *ud, const mu_err *err) {
   mu_schedule *sc = op_schedule(op);
   if (sc == NULL) return;
   if (err != NULL) {
-    mu_warn(LOG, "%s slot %s: recording job %s: %s", op->name, op->slot.suffix,
-            op->slot.job_id ? op->slot.job_id : "-", err->msg);
+    mu_warn(LOG, "%s slot %s: recording job %s: %s", op->name, op->slot.suffix, op->slot.job_id ? op->slot.job_id : "-",
+            err->msg);
     op_end(op, err);
     return;
   }
@@ -379,8 +382,7 @@ static void on_slot_updated(void *ud, const mu_err *err) {
   if (strcmp(op->slot.state, "created") == 0) {
     op->ss->fired++;
     int64_t due = op->slot.slot_s * 1000 +
-                  (op->slot.manual ? 0 : mu_schedule_jitter_ms(op->name, op->slot.slot_s,
-                                                               sc->rules.jitter_ms));
+                  (op->slot.manual ? 0 : mu_schedule_jitter_ms(op->name, op->slot.slot_s, sc->rules.jitter_ms));
     op->ss->last_delay_ms = op->slot.created_at_ms - due;
   } else if (strcmp(op->slot.state, "failed") == 0) {
     op->ss->failed++;
@@ -418,8 +420,7 @@ static void on_job_stored(void *ud, const char *job_id, const mu_err *err) {
   (void)job_id;
   if (op_schedule(op) == NULL) return;
   if (err != NULL) { /* the claim stays: the next look (or leader) creates the job */
-    mu_warn(LOG, "%s slot %s: job %s not stored: %s", op->name, op->slot.suffix, job_id,
-            err->msg);
+    mu_warn(LOG, "%s slot %s: job %s not stored: %s", op->name, op->slot.suffix, job_id, err->msg);
     op_end(op, err);
     return;
   }
@@ -429,8 +430,7 @@ static void on_job_stored(void *ud, const char *job_id, const mu_err *err) {
 }
 
 static int add_label(Muster__V1__JobSpec *spec, const char *key, const char *value) {
-  Muster__V1__JobSpec__LabelsEntry **grown =
-      realloc(spec->labels, (spec->n_labels + 1) * sizeof *grown);
+  Muster__V1__JobSpec__LabelsEntry **grown = realloc(spec->labels, (spec->n_labels + 1) * sizeof *grown);
   if (grown == NULL) return MU_ENOMEM;
   spec->labels = grown;
   Muster__V1__JobSpec__LabelsEntry *e = malloc(sizeof *e);
@@ -458,16 +458,14 @@ static void create_job(fire_op *op, mu_schedule *sc) {
     mu_job *prev = mu_sched_find(d->sched, op->prev_job);
     uint32_t n = 0;
     char why[200];
-    snprintf(why, sizeof why, "schedule %s: slot %lld starts (overlap cancel-previous)",
-             op->name, (long long)op->slot.slot_s);
-    if (prev != NULL && !mu_job_finished(prev))
-      mu_sched_cancel(d->sched, prev, why, &n, &err);
+    snprintf(why, sizeof why, "schedule %s: slot %lld starts (overlap cancel-previous)", op->name,
+             (long long)op->slot.slot_s);
+    if (prev != NULL && !mu_job_finished(prev)) mu_sched_cancel(d->sched, prev, why, &n, &err);
   }
   Muster__V1__JobSpec *spec = mu_jobspec_copy(sc->rec->spec->job);
   char slot_text[32];
   snprintf(slot_text, sizeof slot_text, "%lld", (long long)op->slot.slot_s);
-  if (spec == NULL || add_label(spec, "schedule", op->name) != 0 ||
-      add_label(spec, "schedule.slot", slot_text) != 0) {
+  if (spec == NULL || add_label(spec, "schedule", op->name) != 0 || add_label(spec, "schedule.slot", slot_text) != 0) {
     if (spec != NULL) protobuf_c_message_free_unpacked(&spec->base, NULL);
     mu_err_set(&err, MU_ENOMEM, "out of memory");
     op_end(op, &err);
@@ -512,16 +510,14 @@ static void on_claimed(void *ud, int created, const mu_etcd_kv *existing, const 
     mu_slot theirs;
     mu_err derr = {0};
     if (existing != NULL &&
-        slot_decode(op->slot.suffix, existing->value, existing->value_len, &theirs, &rec,
-                    &derr) == 0) {
+        slot_decode(op->slot.suffix, existing->value, existing->value_len, &theirs, &rec, &derr) == 0) {
       store_slot(sc, &theirs);
       protobuf_c_message_free_unpacked(&rec->base, NULL);
     }
     mu_info(LOG, "%s slot %s: claimed already", op->name, op->slot.suffix);
     if (op->new_cursor > sc->cursor_s) sc->cursor_s = op->new_cursor;
     mu_err e = {0};
-    mu_err_set(&e, MU_EEXIST, "slot %s of schedule %s was claimed already", op->slot.suffix,
-               op->name);
+    mu_err_set(&e, MU_EEXIST, "slot %s of schedule %s was claimed already", op->slot.suffix, op->name);
     op_end(op, op->done ? &e : NULL);
     return;
   }
@@ -599,8 +595,8 @@ static void resume_slot(mu_schedules *ss, mu_schedule *sc, const mu_slot *s) {
   }
   char id[MU_SCHED_ID_SIZE];
   mu_sched_new_id(d->sched, id);
-  mu_info(LOG, "%s slot %s: %s without its job %s; creating it as %s", sc->name, s->suffix,
-          s->state, s->job_id ? s->job_id : "-", id);
+  mu_info(LOG, "%s slot %s: %s without its job %s; creating it as %s", sc->name, s->suffix, s->state,
+          s->job_id ? s->job_id : "-", id);
   set_owned(&op->slot.job_id, id);
   snprintf(op->slot.state, sizeof op->slot.state, "claimed");
   /* the new id goes into the claim before the job exists: a leader after this one sees it */
@@ -632,21 +628,18 @@ static void step(mu_schedules *ss, mu_schedule *sc, int64_t now) {
   if (sc->rec->spec->paused) return;
   if (queued && running_previous(ss, sc) == NULL) {
     for (size_t i = 0; i < sc->n_slots; i++)
-      if (strcmp(sc->slots[i].state, "queued") == 0 &&
-          sc->slots[i].claimed_at_ms >= sc->rec->created_at_ms) {
+      if (strcmp(sc->slots[i].state, "queued") == 0 && sc->slots[i].claimed_at_ms >= sc->rec->created_at_ms) {
         resume_slot(ss, sc, &sc->slots[i]);
         return;
       }
   }
-  if (sc->next_due_ms == -2)
-    mu_schedule_next(&sc->rules, sc->name, sc->cursor_s, &sc->next_due_ms);
+  if (sc->next_due_ms == -2) mu_schedule_next(&sc->rules, sc->name, sc->cursor_s, &sc->next_due_ms);
   if (sc->next_due_ms < 0 || sc->next_due_ms > now) return;
   int64_t fire_s, cursor;
   size_t skipped = 0;
-  size_t n = mu_schedule_due(&sc->rules, sc->name, sc->cursor_s, now, ss->on_time_ms, &fire_s,
-                             1, &cursor, &skipped);
-  if (skipped > 0) mu_info(LOG, "%s: %zu missed slots skipped (catch-up %s)", sc->name, skipped,
-                           mu_catch_up_name(sc->rules.catch_up));
+  size_t n = mu_schedule_due(&sc->rules, sc->name, sc->cursor_s, now, ss->on_time_ms, &fire_s, 1, &cursor, &skipped);
+  if (skipped > 0)
+    mu_info(LOG, "%s: %zu missed slots skipped (catch-up %s)", sc->name, skipped, mu_catch_up_name(sc->rules.catch_up));
   ss->missed += skipped;
   sc->next_due_ms = -2;
   if (n == 0) {
@@ -664,8 +657,9 @@ static void step(mu_schedules *ss, mu_schedule *sc, int64_t now) {
     case MU_SLOT_SKIP:
       snprintf(op->slot.state, sizeof op->slot.state, "skipped");
       char why[200];
-      snprintf(why, sizeof why, queued ? "a slot is queued already (overlap queue keeps one)"
-                                       : "previous job %s still running (overlap skip)",
+      snprintf(why, sizeof why,
+               queued ? "a slot is queued already (overlap queue keeps one)"
+                      : "previous job %s still running (overlap skip)",
                prev ? prev->id : "");
       set_owned(&op->slot.reason, why);
       break;
@@ -683,8 +677,7 @@ static void step(mu_schedules *ss, mu_schedule *sc, int64_t now) {
   claim(op, sc);
 }
 
-void mu_schedules_trigger(mu_schedules *ss, mu_schedule *sc, mu_schedules_fired_cb done,
-                          void *ud) {
+void mu_schedules_trigger(mu_schedules *ss, mu_schedule *sc, mu_schedules_fired_cb done, void *ud) {
   fire_op *op = op_new(ss, sc, mu_now_ms() / 1000, 1);
   if (op == NULL) {
     mu_err e = {0};
@@ -708,8 +701,7 @@ void mu_schedules_trigger(mu_schedules *ss, mu_schedule *sc, mu_schedules_fired_
 static void trim_slots(mu_schedules *ss, mu_schedule *sc) {
   while (sc->n_slots > ss->keep_slots) {
     size_t i = 0;
-    while (i < sc->n_slots && (strcmp(sc->slots[i].state, "claimed") == 0 ||
-                               strcmp(sc->slots[i].state, "queued") == 0))
+    while (i < sc->n_slots && (strcmp(sc->slots[i].state, "claimed") == 0 || strcmp(sc->slots[i].state, "queued") == 0))
       i++;
     if (i == sc->n_slots) return;
     char rel[400];
@@ -740,10 +732,8 @@ static void on_timer(uv_timer_t *t) {
     trim_slots(ss, sc);
     step(ss, sc, now);
     if (sc->busy) continue;
-    if (sc->next_due_ms == -2)
-      mu_schedule_next(&sc->rules, sc->name, sc->cursor_s, &sc->next_due_ms);
-    if (!sc->rec->spec->paused && sc->next_due_ms >= 0 && sc->next_due_ms < wake)
-      wake = sc->next_due_ms;
+    if (sc->next_due_ms == -2) mu_schedule_next(&sc->rules, sc->name, sc->cursor_s, &sc->next_due_ms);
+    if (!sc->rec->spec->paused && sc->next_due_ms >= 0 && sc->next_due_ms < wake) wake = sc->next_due_ms;
   }
   if (!ss->running) return; /* a step may have ended the role (an exit hook, a fence) */
   uv_timer_start(&ss->timer, on_timer, (uint64_t)(wake > now ? wake - now : 0), 0);
@@ -841,8 +831,7 @@ void mu_schedules_on_record(mu_daemon *d, const char *rel, const char *value, si
       mu_warn(LOG, "%s%s: %s; skipped", d->cfg.etcd_prefix, rel, err.msg);
     return;
   }
-  if (sscanf(rel, "schedules/%65[^/]/slots/%31[^/]%n", name, suffix, &n) != 2 || rel[n] != '\0')
-    return;
+  if (sscanf(rel, "schedules/%65[^/]/slots/%31[^/]%n", name, suffix, &n) != 2 || rel[n] != '\0') return;
   mu_schedule *sc = mu_schedules_find(ss, name);
   if (sc == NULL) return;
   if (value == NULL) {
@@ -862,26 +851,20 @@ void mu_schedules_on_record(mu_daemon *d, const char *rel, const char *value, si
 
 void mu_schedules_metrics(const mu_daemon *d, mu_prom *p) {
   const mu_schedules *ss = d->schedules;
-  mu_prom_add(p, "muster_schedules", "gauge", "Schedules held (max_schedules bounds them).", "",
-              (double)ss->n);
+  mu_prom_add(p, "muster_schedules", "gauge", "Schedules held (max_schedules bounds them).", "", (double)ss->n);
   mu_prom_add(p, "muster_schedule_slots_fired_total", "counter",
-              "Schedule slots whose job was created and stored by this member.", "",
-              (double)ss->fired);
+              "Schedule slots whose job was created and stored by this member.", "", (double)ss->fired);
   mu_prom_add(p, "muster_schedule_slots_skipped_total", "counter",
-              "Slots recorded skipped because the previous job still ran (overlap skip/queue).",
-              "", (double)ss->skipped_overlap);
+              "Slots recorded skipped because the previous job still ran (overlap skip/queue).", "",
+              (double)ss->skipped_overlap);
   mu_prom_add(p, "muster_schedule_slots_missed_total", "counter",
-              "Missed slots skipped by the catch-up rule (none, latest, the window).", "",
-              (double)ss->missed);
+              "Missed slots skipped by the catch-up rule (none, latest, the window).", "", (double)ss->missed);
   mu_prom_add(p, "muster_schedule_slots_failed_total", "counter",
-              "Slots whose job was refused when they came (recorded failed with the reason).", "",
-              (double)ss->failed);
+              "Slots whose job was refused when they came (recorded failed with the reason).", "", (double)ss->failed);
   mu_prom_add(p, "muster_schedule_claims_taken_total", "counter",
-              "Slot claims that found the slot claimed already (never fired twice).", "",
-              (double)ss->claim_conflicts);
+              "Slot claims that found the slot claimed already (never fired twice).", "", (double)ss->claim_conflicts);
   mu_prom_add(p, "muster_schedule_last_fire_delay_ms", "gauge",
-              "Slot time (plus jitter) to job stored in etcd, of the last slot fired.", "",
-              (double)ss->last_delay_ms);
+              "Slot time (plus jitter) to job stored in etcd, of the last slot fired.", "", (double)ss->last_delay_ms);
 }
 
 /* --- views --- */
@@ -897,8 +880,7 @@ static void slot_view(mu_schedules *ss, const mu_slot *s, Muster__V1__ScheduleSl
   v->created_at_ms = s->created_at_ms;
   mu_job *job = s->job_id ? mu_sched_find(ss->d->sched, s->job_id) : NULL;
   if (job != NULL && job->ready)
-    v->job_state = (char *)protobuf_c_enum_descriptor_get_value(&muster__v1__job_state__descriptor,
-                                                                job->state)->name;
+    v->job_state = (char *)protobuf_c_enum_descriptor_get_value(&muster__v1__job_state__descriptor, job->state)->name;
 }
 
 Muster__V1__Schedule *mu_schedules_view(mu_schedules *ss, const mu_schedule *sc, int recent) {
@@ -935,8 +917,7 @@ Muster__V1__Schedule *mu_schedules_view(mu_schedules *ss, const mu_schedule *sc,
     gmtime_r(&t, &tm);
     char stamp[32];
     strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
-    snprintf(local, 48, "%s%c%02d:%02d", stamp, off < 0 ? '-' : '+', abs(off) / 3600,
-             abs(off) / 60 % 60);
+    snprintf(local, 48, "%s%c%02d:%02d", stamp, off < 0 ? '-' : '+', abs(off) / 3600, abs(off) / 60 % 60);
   }
   v->next_fire_local = local;
   for (size_t i = 0; i < sc->n_slots; i++) { /* newest first */

@@ -29,19 +29,19 @@ struct mu_schedule;
 
 typedef struct mu_schedules {
   struct mu_daemon *d;
-  struct mu_schedule **items;       /* sorted by name */
+  struct mu_schedule **items; /* sorted by name */
   size_t n, cap;
-  size_t keep_slots;                /* slot records kept per schedule (oldest deleted) */
+  size_t keep_slots; /* slot records kept per schedule (oldest deleted) */
   size_t max_schedules;
   int64_t on_time_ms;
-  const char *tz_dir;               /* NULL: the system's */
+  const char *tz_dir; /* NULL: the system's */
   uv_timer_t timer;
-  int timer_ready, running;         /* running: this member fires (SINGLE or loaded leader) */
-  uint64_t gen;                     /* bumps on every role change: late replies are dropped */
-  char exit_after_claim[80];        /* the test hook's schedule name, "" = off */
+  int timer_ready, running;  /* running: this member fires (SINGLE or loaded leader) */
+  uint64_t gen;              /* bumps on every role change: late replies are dropped */
+  char exit_after_claim[80]; /* the test hook's schedule name, "" = off */
   /* counters (since start) */
   uint64_t fired, skipped_overlap, missed, failed, claim_conflicts;
-  int64_t last_delay_ms;            /* slot (+ jitter) to job stored, of the last fire */
+  int64_t last_delay_ms; /* slot (+ jitter) to job stored, of the last fire */
 } mu_schedules;
 
 /* Creates the module's state (d->schedules); keep_slots / max 0: defaults. Its timer is
@@ -56,8 +56,7 @@ void mu_schedules_start(struct mu_daemon *d);
 /* Cluster events (events.h). */
 void mu_schedules_on_deposed(struct mu_daemon *d);
 void mu_schedules_on_snapshot_begin(struct mu_daemon *d);
-void mu_schedules_on_record(struct mu_daemon *d, const char *rel_key, const char *value,
-                            size_t len);
+void mu_schedules_on_record(struct mu_daemon *d, const char *rel_key, const char *value, size_t len);
 
 /* The schedules' figures for /metrics: schedules held, slots fired, skipped by overlap,
  * missed (catch-up), failed, claims found taken, the last fire's delay. */

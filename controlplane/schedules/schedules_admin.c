@@ -22,13 +22,12 @@ typedef struct admin_op {
   mu_daemon *d;
   mu_rpc_call *call;
   char name[MU_SCHEDULE_NAME_MAX + 1];
-  char *json;                  /* the record written */
-  const char *action;          /* audit action */
+  char *json;         /* the record written */
+  const char *action; /* audit action */
   uint32_t slots;
 } admin_op;
 
-static admin_op *admin_op_new(mu_daemon *d, mu_rpc_call *call, const char *name,
-                              const char *action) {
+static admin_op *admin_op_new(mu_daemon *d, mu_rpc_call *call, const char *name, const char *action) {
   admin_op *op = calloc(1, sizeof *op);
   if (op == NULL) return NULL;
   op->d = d;
@@ -66,8 +65,8 @@ static mu_schedule *find_or_fail(mu_daemon *d, mu_rpc_call *call, const char *na
 
 /* The common start of a call on one schedule that writes: this member may write, the
  * schedule exists, an op for the answer. NULL when the call has been answered. */
-static admin_op *begin_write(mu_daemon *d, mu_rpc_call *call, const ProtobufCMessage *req_msg,
-                             const char *action, mu_schedule **ret_sc) {
+static admin_op *begin_write(mu_daemon *d, mu_rpc_call *call, const ProtobufCMessage *req_msg, const char *action,
+                             mu_schedule **ret_sc) {
   const Muster__V1__ScheduleNameRequest *req = (const Muster__V1__ScheduleNameRequest *)req_msg;
   if (mu_cluster_check_write(d, call) != 0) return NULL;
   mu_schedule *sc = find_or_fail(d, call, req->name);
@@ -97,8 +96,7 @@ static void on_record_written(admin_op *op, const mu_err *err) {
     if (err->code == MU_EPERM && mu_cluster_check_write(d, op->call) != 0) {
       /* answered with the leader hint */
     } else {
-      mu_pb_fail(op->call, MU_RPC_UNAVAILABLE, "schedule '%s' not stored: %s", op->name,
-                 err->msg);
+      mu_pb_fail(op->call, MU_RPC_UNAVAILABLE, "schedule '%s' not stored: %s", op->name, err->msg);
     }
   } else {
     mu_audit_record(d, op->call, op->action, op->name, MU_AUDIT_OK, NULL, NULL);
@@ -122,8 +120,7 @@ static void on_create(void *ud, int created, const mu_etcd_kv *existing, const m
 }
 
 /* The job a schedule creates, checked now exactly as SubmitJob checks it (for this caller). */
-static int check_job(mu_daemon *d, mu_rpc_call *call, const Muster__V1__JobSpec *job,
-                     mu_err *err) {
+static int check_job(mu_daemon *d, mu_rpc_call *call, const Muster__V1__JobSpec *job, mu_err *err) {
   Muster__V1__JobSpec *copy = mu_jobspec_copy(job);
   if (copy == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   mu_rollout ro;
@@ -136,8 +133,7 @@ static int check_job(mu_daemon *d, mu_rpc_call *call, const Muster__V1__JobSpec 
   return 0;
 }
 
-static void create_schedule(mu_rpc_call *call, const ProtobufCMessage *req_msg,
-                            const mu_rpc_metadata *md, void *ud) {
+static void create_schedule(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu_rpc_metadata *md, void *ud) {
   mu_daemon *d = ud;
   const Muster__V1__CreateScheduleRequest *req = (const Muster__V1__CreateScheduleRequest *)req_msg;
   (void)md;
@@ -149,8 +145,7 @@ static void create_schedule(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   /* shallow: the rules parse fills defaults into this copy (empty strings made the shared
    * empty string first, so that the request's own are never freed here) */
   Muster__V1__ScheduleSpec spec = *req->spec;
-  char **fields[5] = {&spec.tz, &spec.jitter, &spec.overlap, &spec.catch_up,
-                      &spec.catch_up_window};
+  char **fields[5] = {&spec.tz, &spec.jitter, &spec.overlap, &spec.catch_up, &spec.catch_up_window};
   char *defaults[5];
   for (int i = 0; i < 5; i++) {
     if ((*fields[i])[0] == '\0') *fields[i] = (char *)protobuf_c_empty_string;
@@ -164,16 +159,17 @@ static void create_schedule(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   char *json = NULL;
   if (req->run != NULL && spec.job != NULL)
     rc = mu_err_set(&err, MU_EINVAL, "give the job as spec.job or as run, not both");
-  else if (req->run != NULL && (rc = mu_jobspec_adhoc(req->run, &adhoc, &err)) == 0)
-    spec.job = adhoc;
   else if (req->run == NULL && spec.job == NULL)
     rc = mu_err_set(&err, MU_EINVAL, "spec.job: required (the job each slot creates)");
+  else if (req->run != NULL) {
+    rc = mu_jobspec_adhoc(req->run, &adhoc, &err);
+    if (rc == 0) spec.job = adhoc;
+  }
   if (rc == 0) rc = mu_schedule_rules_parse(&spec, d->schedules->tz_dir, &rules, &err);
   if (rc == 0 && mu_schedules_find(d->schedules, spec.name) != NULL)
     rc = mu_err_set(&err, MU_EEXIST, "schedule '%s' exists already", spec.name);
   if (rc == 0 && d->schedules->n >= d->schedules->max_schedules)
-    rc = mu_err_set(&err, MU_ENOSPC, "%zu schedules exist, the most this control plane keeps",
-                    d->schedules->n);
+    rc = mu_err_set(&err, MU_ENOSPC, "%zu schedules exist, the most this control plane keeps", d->schedules->n);
   if (rc == 0) rc = check_job(d, call, spec.job, &err);
   if (rc == 0) {
     Muster__V1__ScheduleRecord rec = MUSTER__V1__SCHEDULE_RECORD__INIT;
@@ -197,8 +193,8 @@ static void create_schedule(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   if (rc == 0 && op == NULL) rc = mu_err_set(&err, MU_ENOMEM, "out of memory");
   if (rc != 0) {
     free(json);
-    mu_audit_record(d, call, "schedule.create", name,
-                    rc == MU_EPERM ? MU_AUDIT_DENIED : MU_AUDIT_REFUSED, err.msg, NULL);
+    mu_audit_record(d, call, "schedule.create", name, rc == MU_EPERM ? MU_AUDIT_DENIED : MU_AUDIT_REFUSED, err.msg,
+                    NULL);
     int code = rc == MU_ENOENT ? MU_RPC_INVALID_ARGUMENT : mu_rpc_code_from_err(rc);
     mu_pb_fail(call, code, "%s", err.msg);
     return;
@@ -209,8 +205,7 @@ static void create_schedule(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   mu_schedules_write_create(d->schedules, rel, json, on_create, op);
 }
 
-static void list_schedules(mu_rpc_call *call, const ProtobufCMessage *req_msg,
-                           const mu_rpc_metadata *md, void *ud) {
+static void list_schedules(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu_rpc_metadata *md, void *ud) {
   mu_daemon *d = ud;
   const Muster__V1__ListSchedulesRequest *req = (const Muster__V1__ListSchedulesRequest *)req_msg;
   (void)md;
@@ -224,8 +219,8 @@ static void list_schedules(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   size_t plen = strlen(req->name_prefix);
   for (size_t i = 0; i < ss->n; i++) {
     if (strncmp(ss->items[i]->name, req->name_prefix, plen) != 0) continue;
-    if ((views[resp.n_schedules] = mu_schedules_view(ss, ss->items[i], 0)) != NULL)
-      resp.n_schedules++;
+    views[resp.n_schedules] = mu_schedules_view(ss, ss->items[i], 0);
+    if (views[resp.n_schedules] != NULL) resp.n_schedules++;
   }
   resp.schedules = views;
   mu_pb_reply(call, &resp.base);
@@ -233,8 +228,7 @@ static void list_schedules(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   free(views);
 }
 
-static void get_schedule(mu_rpc_call *call, const ProtobufCMessage *req_msg,
-                         const mu_rpc_metadata *md, void *ud) {
+static void get_schedule(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu_rpc_metadata *md, void *ud) {
   const Muster__V1__GetScheduleRequest *req = (const Muster__V1__GetScheduleRequest *)req_msg;
   (void)md;
   mu_schedule *sc = find_or_fail(ud, call, req->name);
@@ -254,7 +248,8 @@ static void set_paused(mu_rpc_call *call, const ProtobufCMessage *req_msg, void 
   spec.paused = paused != 0;
   rec.updated_at_ms = mu_now_ms();
   if (!paused && sc->rec->spec->paused) rec.from_s = rec.updated_at_ms / 1000;
-  if ((op->json = mu_schedules_record_json(&rec)) == NULL) {
+  op->json = mu_schedules_record_json(&rec);
+  if (op->json == NULL) {
     admin_op_free(op);
     mu_pb_fail(call, MU_RPC_RESOURCE_EXHAUSTED, "out of memory");
     return;
@@ -264,14 +259,12 @@ static void set_paused(mu_rpc_call *call, const ProtobufCMessage *req_msg, void 
   mu_schedules_write_put(d->schedules, rel, op->json, on_put, op);
 }
 
-static void pause_schedule(mu_rpc_call *call, const ProtobufCMessage *req, const mu_rpc_metadata *md,
-                           void *ud) {
+static void pause_schedule(mu_rpc_call *call, const ProtobufCMessage *req, const mu_rpc_metadata *md, void *ud) {
   (void)md;
   set_paused(call, req, ud, 1);
 }
 
-static void resume_schedule(mu_rpc_call *call, const ProtobufCMessage *req,
-                            const mu_rpc_metadata *md, void *ud) {
+static void resume_schedule(mu_rpc_call *call, const ProtobufCMessage *req, const mu_rpc_metadata *md, void *ud) {
   (void)md;
   set_paused(call, req, ud, 0);
 }
@@ -293,8 +286,7 @@ static void on_deleted(void *ud, const mu_err *err) {
   admin_op_free(op);
 }
 
-static void delete_schedule(mu_rpc_call *call, const ProtobufCMessage *req_msg,
-                            const mu_rpc_metadata *md, void *ud) {
+static void delete_schedule(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu_rpc_metadata *md, void *ud) {
   mu_daemon *d = ud;
   mu_schedule *sc = NULL;
   (void)md;
@@ -324,8 +316,7 @@ static void on_triggered(void *ud, const char *job_id, int64_t slot_s, const mu_
   admin_op_free(op);
 }
 
-static void trigger_schedule(mu_rpc_call *call, const ProtobufCMessage *req_msg,
-                             const mu_rpc_metadata *md, void *ud) {
+static void trigger_schedule(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu_rpc_metadata *md, void *ud) {
   mu_daemon *d = ud;
   mu_schedule *sc = NULL;
   (void)md;
@@ -340,20 +331,13 @@ int mu_schedules_register(mu_daemon *d, mu_err *err) {
     const ProtobufCMessageDescriptor *desc;
     mu_pb_unary_fn fn;
   } methods[] = {
-      {"/muster.v1.Schedules/CreateSchedule", &muster__v1__create_schedule_request__descriptor,
-       create_schedule},
-      {"/muster.v1.Schedules/ListSchedules", &muster__v1__list_schedules_request__descriptor,
-       list_schedules},
-      {"/muster.v1.Schedules/GetSchedule", &muster__v1__get_schedule_request__descriptor,
-       get_schedule},
-      {"/muster.v1.Schedules/PauseSchedule", &muster__v1__schedule_name_request__descriptor,
-       pause_schedule},
-      {"/muster.v1.Schedules/ResumeSchedule", &muster__v1__schedule_name_request__descriptor,
-       resume_schedule},
-      {"/muster.v1.Schedules/DeleteSchedule", &muster__v1__schedule_name_request__descriptor,
-       delete_schedule},
-      {"/muster.v1.Schedules/TriggerSchedule", &muster__v1__schedule_name_request__descriptor,
-       trigger_schedule},
+      {"/muster.v1.Schedules/CreateSchedule", &muster__v1__create_schedule_request__descriptor, create_schedule},
+      {"/muster.v1.Schedules/ListSchedules", &muster__v1__list_schedules_request__descriptor, list_schedules},
+      {"/muster.v1.Schedules/GetSchedule", &muster__v1__get_schedule_request__descriptor, get_schedule},
+      {"/muster.v1.Schedules/PauseSchedule", &muster__v1__schedule_name_request__descriptor, pause_schedule},
+      {"/muster.v1.Schedules/ResumeSchedule", &muster__v1__schedule_name_request__descriptor, resume_schedule},
+      {"/muster.v1.Schedules/DeleteSchedule", &muster__v1__schedule_name_request__descriptor, delete_schedule},
+      {"/muster.v1.Schedules/TriggerSchedule", &muster__v1__schedule_name_request__descriptor, trigger_schedule},
   };
   for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
     int rc = mu_pb_add_unary(d->server, methods[i].path, methods[i].desc, methods[i].fn, d, err);
