@@ -38,6 +38,8 @@ const mu_cli_command mu_cli_commands[] = {
      "pack sign verify push ls rm", mu_cmd_bundle, NULL},
     {"pki", "make a CA, issue and revoke certificates, show one (pki --help)",
      "init issue crl show", mu_cmd_pki, NULL},
+    {"schedule", "run a job at cron times, each slot exactly once (schedule --help)",
+     "create ls show pause resume rm trigger", mu_cmd_schedule, NULL},
     {"token", "create, list or revoke bearer tokens for admin callers (token --help)",
      "create ls revoke", mu_cmd_token, NULL},
     {"secret", "set, list, remove secrets or rotate their key (secret --help)",

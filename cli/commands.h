@@ -43,6 +43,8 @@ int mu_cmd_cp(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_pki(const mu_cli_opts *opts, int argc, char **argv);
 /* cmd_token.c: token create / ls / revoke. */
 int mu_cmd_token(const mu_cli_opts *opts, int argc, char **argv);
+/* cmd_schedule.c: schedule create / ls / show / pause / resume / rm / trigger. */
+int mu_cmd_schedule(const mu_cli_opts *opts, int argc, char **argv);
 /* cmd_secret.c: secret set / ls / rm / rotate-key / keygen. */
 int mu_cmd_secret(const mu_cli_opts *opts, int argc, char **argv);
 

@@ -21,6 +21,7 @@ struct mu_cluster;    /* cluster.h */
 struct mu_presence;   /* presence.h */
 struct mu_gateway;    /* gateway.h */
 struct mu_task_logs;  /* task_logs.h */
+struct mu_schedules;  /* schedules/schedules.h */
 struct mu_bundles;    /* bundles.h */
 struct mu_agent_gc;   /* agent_gc.h */
 struct mu_bundles_config;
@@ -48,6 +49,7 @@ typedef struct mu_daemon {
   struct mu_gateway *gateway;    /* agent streams */
   struct mu_task_logs *logs;     /* TaskLogs calls */
   struct mu_agent_gc *agent_gc;  /* forgetting agents: agents rm, agent_gc_after */
+  struct mu_schedules *schedules; /* cron schedules (fired by the leader) */
 
   /* bundles (bundles.h) */
   struct mu_bundles_config *bundle_cfg; /* main's */

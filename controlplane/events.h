@@ -15,7 +15,7 @@
 #include "lib/base/err.h"
 #include "muster/v1/agent.pb-c.h"
 
-#define MU_EVENTS_MAX_LISTENERS 8
+#define MU_EVENTS_MAX_LISTENERS 16
 
 /* What agents do, published by the gateway. Every member may be NULL. */
 typedef struct mu_agent_listener {

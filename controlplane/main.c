@@ -17,6 +17,7 @@
 #include "controlplane/daemon.h"
 #include "controlplane/gateway.h"
 #include "controlplane/scheduler.h"
+#include "controlplane/schedules/schedules.h"
 #include "controlplane/wiring.h"
 #include "controlplane/tokens.h"
 #include "controlplane/secrets.h"
@@ -35,6 +36,7 @@ static const char usage[] =
     "               [--max-message SIZE] [--member-id ID] [--log-level LEVEL] [--log-format text|json]\n"
     "               [--max-job-tasks N] [--max-task-runs N] [--max-jobs-kept N]\n"
     "               [--jobs-kept-min-age DUR] [--max-jobs-kept-hard N]\n"
+    "               [--schedule-slots-kept N] [--max-schedules N]\n"
     "               [--audit-max-records N] [--audit-retention DUR]\n"
     "               [--audit-denials-per-second N]\n"
     "               [--trust-key FILE]... [--allow-unsigned-bundles]\n"
@@ -76,6 +78,8 @@ static const struct option long_opts[] = {
     {"max-job-tasks", required_argument, NULL, 0},
     {"max-task-runs", required_argument, NULL, 0},
     {"max-jobs-kept", required_argument, NULL, 0},
+    {"schedule-slots-kept", required_argument, NULL, 0},
+    {"max-schedules", required_argument, NULL, 0},
     {"jobs-kept-min-age", required_argument, NULL, 0},
     {"max-jobs-kept-hard", required_argument, NULL, 0},
     {"allow-unsigned-bundles", no_argument, NULL, 0},
@@ -198,6 +202,7 @@ static void daemon_stop(mu_daemon *d) {
   d->stopping = 1;
   mu_info("musterd", "stopping");
   mu_sched_close(d->sched);
+  mu_schedules_close(d);
   mu_bundles_stop(d);
   mu_metrics_stop(d);
   mu_console_stop(d);
@@ -259,6 +264,7 @@ static int daemon_start(mu_daemon *d, const mu_console_config *web, mu_err *err)
       (rc = mu_agent_gc_register(d, err)) != 0 ||
       (rc = mu_admin_jobs_register(d, err)) != 0 || (rc = mu_tokens_register(d, err)) != 0 ||
       (rc = mu_secrets_register(d, err)) != 0 || (rc = mu_audit_register(d, err)) != 0 ||
+      (rc = mu_schedules_register(d, err)) != 0 ||
       (rc = mu_health_register(d, err)) != 0 || (rc = mu_reflection_register(d, err)) != 0 ||
       (rc = listen_on(d, err)) != 0 ||
       (rc = mu_rpc_server_start(d->server, err)) != 0)
@@ -331,6 +337,7 @@ int main(int argc, char **argv) {
     if (d.cluster->active) {
       d.stopping = 1;
       mu_sched_close(d.sched);
+      mu_schedules_close(&d);
       mu_cluster_stop(&d, on_cluster_stopped);
       uv_run(d.loop, UV_RUN_DEFAULT);
     } else if (d.engine != NULL) {

@@ -15,6 +15,7 @@
 #include "controlplane/scheduler.h"
 #include "lib/base/clock.h"
 #include "lib/jobcounts/reason.h"
+#include "controlplane/schedules/schedules.h"
 
 #define MU_METRICS_EVERY_MS 500
 
@@ -102,6 +103,7 @@ static void publish(uv_timer_t *t) {
     set_state_gauges(d, d->meters);
     mu_metrics_render(d->meters->reg, &p);
   }
+  mu_schedules_metrics(d, &p);
   char why[400];
   int healthy = mu_cluster_etcd_healthy(d, why, sizeof why);
   mu_metrics_server_publish(d->metrics, p.buf, healthy, healthy ? NULL : why);

@@ -415,15 +415,34 @@ static void persist_flush(mu_daemon *d) {
 
 typedef struct submit_ctx {
   mu_daemon *d;
-  mu_rpc_call *call;
+  mu_rpc_call *call;             /* answered when set; else cb runs */
+  mu_persist_submit_cb cb;
+  void *ud;
   char *job_id;
   uint32_t targets;
 } submit_ctx;
 
+/* The end of a submission: the call's answer, or the callback (err NULL: stored). */
+static void submit_done(submit_ctx *sc, const mu_err *err) {
+  mu_daemon *d = sc->d;
+  if (sc->call == NULL) {
+    if (sc->cb != NULL) sc->cb(sc->ud, sc->job_id, err);
+  } else if (err == NULL) {
+    Muster__V1__SubmitJobResponse resp = MUSTER__V1__SUBMIT_JOB_RESPONSE__INIT;
+    resp.job_id = sc->job_id;
+    resp.targets = sc->targets;
+    mu_pb_reply(sc->call, &resp.base);
+  } else if (err->code == MU_EPERM) {
+    if (mu_cluster_check_write(d, sc->call) == 0) /* answers with the leader hint */
+      mu_pb_fail(sc->call, MU_RPC_UNAVAILABLE, "job not stored: %s", err->msg);
+  } else {
+    mu_pb_fail(sc->call, MU_RPC_UNAVAILABLE, "etcd unavailable: %s (job not stored)", err->msg);
+  }
+}
+
 static void on_submitted(void *ud, const mu_store_batch_result *res, const mu_err *err) {
   submit_ctx *sc = ud;
   mu_daemon *d = sc->d;
-  (void)res;
   d->persist->submits_in_flight--;
   mu_job *job = mu_sched_find(d->sched, sc->job_id);
   if (err == NULL) {
@@ -433,10 +452,6 @@ static void on_submitted(void *ud, const mu_store_batch_result *res, const mu_er
       job->ready = 1;
       mu_sched_kick(d->sched);
     }
-    Muster__V1__SubmitJobResponse resp = MUSTER__V1__SUBMIT_JOB_RESPONSE__INIT;
-    resp.job_id = sc->job_id;
-    resp.targets = sc->targets;
-    mu_pb_reply(sc->call, &resp.base);
   } else {
     mu_cluster_note_write(d, err);
     mu_warn("persist", "job %s not stored: %s", sc->job_id, err->msg);
@@ -445,26 +460,17 @@ static void on_submitted(void *ud, const mu_store_batch_result *res, const mu_er
       mu_job_free(job);
     }
     if (res != NULL && res->ops_committed > 0) mu_persist_forget_job(d, sc->job_id);
-    if (err->code == MU_EPERM)
-      mu_cluster_check_write(d, sc->call); /* answers with the leader hint */
-    else
-      mu_pb_fail(sc->call, MU_RPC_UNAVAILABLE, "etcd unavailable: %s (job not stored)", err->msg);
   }
+  submit_done(sc, err);
   free(sc->job_id);
   free(sc);
 }
 
-void mu_persist_submit(mu_daemon *d, mu_job *job, mu_rpc_call *call) {
+static void submit_store(mu_daemon *d, mu_job *job, submit_ctx *sc) {
   mu_err err = {0};
-  submit_ctx *sc = calloc(1, sizeof *sc);
   mu_store_batch *b = mu_store_batch_new(d->cluster->store);
-  int rc = sc && b && (sc->job_id = strdup(job->id)) ? 0 : mu_err_set(&err, MU_ENOMEM, "out of memory");
-  if (rc == 0) {
-    sc->d = d;
-    sc->call = call;
-    sc->targets = (uint32_t)job->n_hosts;
-    rc = put_job(d, b, job, &err);
-  }
+  int rc = b ? 0 : mu_err_set(&err, MU_ENOMEM, "out of memory");
+  if (rc == 0) rc = put_job(d, b, job, &err);
   /* A task still in the state mu_job_new gives it (PENDING, no attempt) needs no record: the
    * job record's hosts and rollout rebuild it exactly (apply_job). Only its first real change
    * is written, so a task that runs once costs about two keys, not three. */
@@ -492,13 +498,59 @@ void mu_persist_submit(mu_daemon *d, mu_job *job, mu_rpc_call *call) {
     d->persist->submits_in_flight--;
   }
   mu_store_batch_free(b);
-  if (sc) free(sc->job_id);
-  free(sc);
   mu_sched_remove(d->sched, job);
   mu_job_free(job);
-  if (rc == MU_EPERM && mu_cluster_check_write(d, call) != 0) return;
-  mu_pb_fail(call, rc == MU_EPERM ? MU_RPC_UNAVAILABLE : mu_rpc_code_from_err(rc),
-             "job not stored: %s", err.msg);
+  if (rc == MU_EPERM && sc->call != NULL) {
+    submit_done(sc, &err);
+  } else if (sc->call != NULL) {
+    mu_pb_fail(sc->call, mu_rpc_code_from_err(rc), "job not stored: %s", err.msg);
+  } else {
+    mu_err_prefix(&err, "job not stored");
+    submit_done(sc, &err);
+  }
+  free(sc->job_id);
+  free(sc);
+}
+
+static submit_ctx *submit_ctx_new(mu_daemon *d, mu_job *job) {
+  submit_ctx *sc = calloc(1, sizeof *sc);
+  if (sc != NULL) sc->job_id = strdup(job->id);
+  if (sc == NULL || sc->job_id == NULL) {
+    free(sc);
+    return NULL;
+  }
+  sc->d = d;
+  sc->targets = (uint32_t)job->n_hosts;
+  return sc;
+}
+
+void mu_persist_submit(mu_daemon *d, mu_job *job, mu_rpc_call *call) {
+  submit_ctx *sc = submit_ctx_new(d, job);
+  if (sc == NULL) {
+    mu_sched_remove(d->sched, job);
+    mu_job_free(job);
+    mu_pb_fail(call, MU_RPC_RESOURCE_EXHAUSTED, "job not stored: out of memory");
+    return;
+  }
+  sc->call = call;
+  submit_store(d, job, sc);
+}
+
+void mu_persist_submit_then(mu_daemon *d, mu_job *job, mu_persist_submit_cb cb, void *ud) {
+  submit_ctx *sc = submit_ctx_new(d, job);
+  if (sc == NULL) {
+    char id[128];
+    snprintf(id, sizeof id, "%s", job->id);
+    mu_sched_remove(d->sched, job);
+    mu_job_free(job);
+    mu_err err = {0};
+    mu_err_set(&err, MU_ENOMEM, "job not stored: out of memory");
+    cb(ud, id, &err);
+    return;
+  }
+  sc->cb = cb;
+  sc->ud = ud;
+  submit_store(d, job, sc);
 }
 
 /* --- decoding --- */

@@ -13,6 +13,7 @@
 
 #include "controlplane/jobs.h"
 #include "controlplane/registry.h"
+#include "lib/base/err.h"
 #include "lib/config/strlist.h"
 #include "lib/rpc/rpc.h"
 
@@ -52,6 +53,12 @@ void mu_persist_kick(struct mu_daemon *d);
 /* Writes a new job with all its task records and its ready marker; answers call with the
  * SubmitJobResponse (or UNAVAILABLE) once etcd has it. The job must be submit_pending. */
 void mu_persist_submit(struct mu_daemon *d, mu_job *job, mu_rpc_call *call);
+/* The same for a job created by the daemon itself (a schedule's slot): cb runs exactly once,
+ * maybe from inside this call, with err NULL once etcd holds the job; on error the job has
+ * been removed and freed. job_id is borrowed for the call. */
+typedef void (*mu_persist_submit_cb)(void *ud, const char *job_id, const mu_err *err);
+void mu_persist_submit_then(struct mu_daemon *d, mu_job *job, mu_persist_submit_cb cb,
+                            void *ud);
 /* Applies one record read from etcd (key relative to the prefix). leading: this member is the
  * leader loading its state (no watcher events are published). Bad records are logged and
  * skipped. */

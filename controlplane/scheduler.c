@@ -527,17 +527,33 @@ int mu_sched_admit(mu_scheduler *s, Muster__V1__JobSpec *spec, const mu_caller *
   return 0;
 }
 
+void mu_sched_new_id(mu_scheduler *s, char id[MU_SCHED_ID_SIZE]) {
+  s->job_seq++;
+  snprintf(id, MU_SCHED_ID_SIZE, "j-%llx-%llu", (unsigned long long)(mu_now_ms() / 1000),
+           (unsigned long long)s->job_seq);
+}
+
 int mu_sched_submit(mu_scheduler *s, Muster__V1__JobSpec *spec, const mu_caller *caller,
                     mu_job **ret_job, mu_err *err) {
+  return mu_sched_submit_id(s, NULL, spec, caller, ret_job, err);
+}
+
+int mu_sched_submit_id(mu_scheduler *s, const char *job_id, Muster__V1__JobSpec *spec,
+                       const mu_caller *caller, mu_job **ret_job, mu_err *err) {
   mu_rollout rollout;
   char **ids = NULL;
   size_t n = 0;
+  if (job_id != NULL && mu_sched_find(s, job_id) != NULL) {
+    protobuf_c_message_free_unpacked(&spec->base, NULL);
+    return mu_err_set(err, MU_EEXIST, "job %s exists already", job_id);
+  }
   int rc = mu_sched_admit(s, spec, caller, &rollout, &ids, &n, err);
   if (rc != 0) return rc;
-  char id[64];
-  s->job_seq++;
-  snprintf(id, sizeof id, "j-%llx-%llu", (unsigned long long)(mu_now_ms() / 1000),
-           (unsigned long long)s->job_seq);
+  char id[MU_SCHED_ID_SIZE];
+  if (job_id == NULL)
+    mu_sched_new_id(s, id);
+  else
+    snprintf(id, sizeof id, "%s", job_id);
   if (spec->name[0] == '\0') {
     spec->name = strdup("job");
   }

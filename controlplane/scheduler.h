@@ -104,6 +104,13 @@ int mu_sched_submit(mu_scheduler *s, Muster__V1__JobSpec *spec, const mu_caller 
  * target), task types, secrets and the task-run limit. On error spec is freed. */
 int mu_sched_admit(mu_scheduler *s, Muster__V1__JobSpec *spec, const mu_caller *caller,
                    mu_rollout *ret_rollout, char ***ret_ids, size_t *ret_n, mu_err *err);
+/* mu_sched_submit with a job id given (NULL: a new one), for jobs whose id was recorded
+ * before they were created (a schedule's slot claim). MU_EEXIST when the id is held. */
+int mu_sched_submit_id(mu_scheduler *s, const char *job_id, Muster__V1__JobSpec *spec,
+                       const mu_caller *caller, mu_job **ret_job, mu_err *err);
+/* A new job id "j-<hex secs>-<seq>" (what mu_sched_submit gives a job). */
+#define MU_SCHED_ID_SIZE 64
+void mu_sched_new_id(mu_scheduler *s, char id[MU_SCHED_ID_SIZE]);
 mu_job *mu_sched_find(mu_scheduler *s, const char *job_id);
 /* Answers call NOT_FOUND for a job id not held: "job X was evicted (finished at T;
  * retention: ...)" when retention forgot it, else "no job 'X'". */

@@ -16,6 +16,7 @@
 #include "controlplane/persist.h"
 #include "controlplane/presence.h"
 #include "controlplane/scheduler.h"
+#include "controlplane/schedules/schedules.h"
 #include "controlplane/secrets.h"
 #include "controlplane/task_logs.h"
 #include "controlplane/tokens.h"
@@ -47,11 +48,17 @@ int mu_wiring_new(mu_daemon *d, int no_etcd, mu_err *err) {
     mu_wiring_free(d);
     return err->code;
   }
+  int rc = mu_schedules_init(d, d->cfg.schedule_slots_kept, d->cfg.max_schedules, err);
+  if (rc != 0) {
+    mu_wiring_free(d);
+    return rc;
+  }
   subscribe(d);
   return 0;
 }
 
 void mu_wiring_free(mu_daemon *d) {
+  mu_schedules_free(d);
   if (d->sched != NULL) mu_sched_free(d->sched);
   free(d->sched);
   free(d->persist);
@@ -142,6 +149,7 @@ void mu_wiring_start_scheduler(mu_daemon *d) {
       .pass_done = hook_pass_done,
   };
   mu_sched_init(d->sched, &cfg, &hooks);
+  if (d->cluster->role == MU_ROLE_SINGLE) mu_schedules_start(d); /* else on takeover */
 }
 
 /* --- agent events: task logs first (reads fall back), then the agent record, then the
@@ -264,6 +272,26 @@ static void bundles_record(void *ud, const char *rel, const char *value, size_t 
   if (strncmp(rel, "bundles/", 8) == 0) mu_bundles_apply_event(ud, rel, value, len, value != NULL);
 }
 
+/* schedules: their records on every member; firing on the loaded leader, after the
+ * scheduler's takeover dropped interrupted submissions (a claim's job among them) */
+static void schedules_deposed(void *ud, const char *reason, const char *redirect_to) {
+  (void)reason, (void)redirect_to;
+  mu_schedules_on_deposed(ud);
+}
+
+static void schedules_snapshot_begin(void *ud) { mu_schedules_on_snapshot_begin(ud); }
+
+static void schedules_record(void *ud, const char *rel, const char *value, size_t len,
+                             int leading) {
+  (void)leading;
+  mu_schedules_on_record(ud, rel, value, len);
+}
+
+static void schedules_takeover(void *ud, uint64_t term, int64_t grace_ms) {
+  (void)term, (void)grace_ms;
+  mu_schedules_start(ud);
+}
+
 static void subscribe(mu_daemon *d) {
   mu_err err = {0};
   const mu_agent_listener agent[] = {
@@ -295,7 +323,14 @@ static void subscribe(mu_daemon *d) {
       {.ud = d, .record = bundles_record},
       {.ud = d, .record = agent_gc_record},
       {.ud = d, .leader_changed = meters_leader_changed},
+      {.ud = d,
+       .deposed = schedules_deposed,
+       .snapshot_begin = schedules_snapshot_begin,
+       .record = schedules_record,
+       .takeover = schedules_takeover},
   };
+  _Static_assert(sizeof agent / sizeof agent[0] <= MU_EVENTS_MAX_LISTENERS, "raise MU_EVENTS_MAX_LISTENERS");
+  _Static_assert(sizeof cluster / sizeof cluster[0] <= MU_EVENTS_MAX_LISTENERS, "raise MU_EVENTS_MAX_LISTENERS");
   for (size_t i = 0; i < sizeof agent / sizeof agent[0]; i++)
     mu_events_on_agent(&d->events, &agent[i], &err); /* a fixed number: cannot overflow */
   for (size_t i = 0; i < sizeof cluster / sizeof cluster[0]; i++)

@@ -366,6 +366,72 @@ int mu_store_put(mu_store *s, const char *key, const void *value, size_t value_l
   return mu_store_batch_commit(b, cb, ud, err);
 }
 
+/* ---- create-only puts ---- */
+
+typedef struct create_op {
+  mu_store *s;
+  int64_t term;
+  mu_store_create_cb cb;
+  void *ud;
+} create_op;
+
+static void on_create(void *ud, const mu_etcd_result *res, const mu_err *err) {
+  create_op *o = ud;
+  mu_store *s = o->s;
+  mu_err e = {0};
+  if (res == NULL) {
+    o->cb(o->ud, 0, NULL, err);
+  } else if (res->succeeded) {
+    o->cb(o->ud, 1, NULL, NULL);
+  } else {
+    /* failure branch: [0] the leader key, [1] the key. Ours still: the key existed. */
+    const mu_etcd_result *lk = res->n_responses > 0 ? &res->responses[0] : NULL;
+    const mu_etcd_result *kk = res->n_responses > 1 ? &res->responses[1] : NULL;
+    if (lk == NULL || lk->n_kvs == 0 || lk->kvs[0].create_revision != o->term) {
+      mu_err_set(&e, MU_EPERM, "not the leader any more (term %" PRId64 " fenced out)", o->term);
+      mu_warn(LOG, "%s", e.msg);
+      if (!s->closing) mu_leader_step_down(s->leader, o->term, e.msg);
+      o->cb(o->ud, 0, NULL, &e);
+    } else {
+      o->cb(o->ud, 0, kk != NULL && kk->n_kvs > 0 ? &kk->kvs[0] : NULL, NULL);
+    }
+  }
+  free(o);
+  store_release(s);
+}
+
+int mu_store_create(mu_store *s, const char *key, const void *value, size_t value_len,
+                    mu_store_create_cb cb, void *ud, mu_err *err) {
+  if (s->closing) return mu_err_set(err, MU_ECANCELED, "store: closing");
+  if (key == NULL || key[0] == '\0') return mu_err_set(err, MU_EINVAL, "store: empty key");
+  int64_t term = mu_leader_term(s->leader);
+  if (term == 0)
+    return mu_err_set(err, MU_EPERM, "not the leader (leader is '%s'); nothing written",
+                      mu_leader_address(s->leader));
+  create_op *o = calloc(1, sizeof *o);
+  mu_etcd_txn *t = o ? mu_etcd_txn_new() : NULL;
+  if (t == NULL) {
+    free(o);
+    return mu_err_set(err, MU_ENOMEM, "store: out of memory");
+  }
+  *o = (create_op){.s = s, .term = term, .cb = cb, .ud = ud};
+  const char *lk = mu_leader_key(s->leader);
+  mu_etcd_txn_fence(t, lk, term);
+  mu_etcd_txn_compare(t, key, MU_ETCD_CREATE_REVISION, MU_ETCD_EQ, 0);
+  mu_etcd_txn_put(t, MU_ETCD_ON_SUCCESS,
+                  &(mu_etcd_put_req){.key = key, .value = value, .value_len = value_len});
+  mu_etcd_txn_range(t, MU_ETCD_ON_FAILURE, &(mu_etcd_range_req){.key = lk});
+  mu_etcd_txn_range(t, MU_ETCD_ON_FAILURE, &(mu_etcd_range_req){.key = key});
+  int rc = mu_etcd_txn_commit(s->c, t, on_create, o, err);
+  mu_etcd_txn_free(t);
+  if (rc != 0) {
+    free(o);
+    return rc;
+  }
+  s->inflight++;
+  return 0;
+}
+
 /* ---- loads ---- */
 
 static void load_free(load *ld) {

@@ -99,6 +99,20 @@ int mu_store_batch_commit(mu_store_batch *b, mu_store_batch_cb cb, void *ud, mu_
 int mu_store_put(mu_store *s, const char *key, const void *value, size_t value_len,
                  mu_store_batch_cb cb, void *ud, mu_err *err);
 
+/* ---- create-only puts ---- */
+
+/* err NULL: created 1 when the key was written, 0 when it existed already (existing: its
+ * current kv, borrowed for the call; NULL if it vanished meanwhile). Errors: MU_EPERM fenced
+ * out (the leader steps down), and the etcd errors of a batch (outcome unknown for
+ * MU_EAGAIN / MU_ETIMEDOUT: read the key back). */
+typedef void (*mu_store_create_cb)(void *ud, int created, const mu_etcd_kv *existing,
+                                   const mu_err *err);
+/* One fenced transaction that puts key only if it does not exist (create revision 0): what
+ * makes "exactly once" claims (a schedule's slot). value_len 0 → strlen(value). Errors
+ * without a callback: MU_EPERM not the leader now, MU_EINVAL empty key, MU_ECANCELED closing. */
+int mu_store_create(mu_store *s, const char *key, const void *value, size_t value_len,
+                    mu_store_create_cb cb, void *ud, mu_err *err);
+
 /* ---- reads ---- */
 
 /* Called once per page, in key order. kvs are borrowed for the call. Return 0 to go on, or a

@@ -1,6 +1,7 @@
 /* The fenced store against a real etcd: big batches split by op count and by bytes and all keys
  * land; a deposed leader's writes are refused with MU_EPERM, write nothing and make it step
- * down; a follower cannot write; prefix loads page through everything at one revision. */
+ * down; a follower cannot write; prefix loads page through everything at one revision; a
+ * create-only put writes once and reports the value it found after that. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -268,6 +269,65 @@ static void test_fenced_out(void **state) {
   fixture_stop(&f);
 }
 
+typedef struct created {
+  bool done, failed;
+  int created;
+  char existing[64];
+  mu_err err;
+} created;
+
+static void on_create(void *ud, int was_created, const mu_etcd_kv *existing, const mu_err *err) {
+  created *c = ud;
+  c->done = true;
+  c->created = was_created;
+  if (existing != NULL) snprintf(c->existing, sizeof c->existing, "%s", existing->value);
+  if (err != NULL) {
+    c->failed = true;
+    c->err = *err;
+  }
+}
+
+static void create(fixture *f, const char *key, const char *value, created *c) {
+  mu_err err = {0};
+  memset(c, 0, sizeof *c);
+  if (mu_store_create(f->s, key, value, 0, on_create, c, &err) != 0) fail_msg("create: %s", err.msg);
+  ha_run_until(f->e, &c->done, 15000);
+}
+
+/* Create-only: the first claim writes, a second finds the first's value and changes nothing;
+ * a deposed leader's claim is refused (MU_EPERM) and writes nothing. */
+static void test_create_only(void **state) {
+  fixture f;
+  fixture_start(&f, state, "/s6/", NULL);
+  created c;
+  create(&f, "/s6/slots/1", "first", &c);
+  assert_false(c.failed);
+  assert_int_equal(c.created, 1);
+  create(&f, "/s6/slots/1", "second", &c);
+  assert_false(c.failed);
+  assert_int_equal(c.created, 0);
+  assert_string_equal(c.existing, "first");
+  mu_etcd_result *r = ha_side_range(f.e, "/s6/slots/1", false);
+  assert_int_equal(r->n_kvs, 1);
+  assert_string_equal(r->kvs[0].value, "first");
+  mu_etcd_result_free(r);
+
+  int64_t term = f.m.term;
+  ha_side_delete(f.e, f.e->leader_key, false);
+  int64_t new_term = ha_side_put(f.e, f.e->leader_key, "{\"member_id\":\"usurper\"}");
+  assert_true(new_term > term);
+  create(&f, "/s6/slots/2", "stale", &c);
+  assert_true(c.failed);
+  assert_int_equal(c.err.code, MU_EPERM);
+  assert_int_equal(count(f.e, "/s6/slots/2"), 0);
+  int64_t until = mu_mono_ms() + 2000;
+  while (f.m.deposed == 0 && mu_mono_ms() < until) ha_run_for(f.e, 10);
+  assert_int_equal(f.m.deposed, 1);
+  ha_side_delete(f.e, f.e->leader_key, false);
+  ha_run_until(f.e, &f.m.leading, 5000);
+  fixture_stop(&f);
+}
+
 static void test_load_prefix_pages(void **state) {
   fixture f;
   fixture_start(&f, state, "/s4/", &(mu_store_options){.page_size = 7});
@@ -408,6 +468,7 @@ int main(void) {
       cmocka_unit_test(test_batch_splits_by_ops),
       cmocka_unit_test(test_batch_splits_by_bytes),
       cmocka_unit_test(test_fenced_out),
+      cmocka_unit_test(test_create_only),
       cmocka_unit_test(test_load_prefix_pages),
       cmocka_unit_test(test_put_with_lease),
   };

@@ -41,6 +41,8 @@ typedef struct mu_server_config {
   uint32_t max_job_tasks;               /* tasks in one job spec; 1..10000, default 64 */
   uint32_t max_task_runs;               /* targets x tasks of one job; 1..10000000, default 200000 */
   uint32_t max_jobs_kept;               /* finished jobs kept in memory; 1..1000000, default 1000 */
+  uint32_t schedule_slots_kept;         /* slot records kept per schedule; 1..100000, default 100 */
+  uint32_t max_schedules;               /* schedules held; 1..1000000, default 10000 */
   int64_t jobs_kept_min_age_ms;         /* finished jobs younger are kept past max_jobs_kept;
                                            0..30d, default 1h */
   uint32_t max_jobs_kept_hard;          /* jobs held at most, young or not; 1..10000000, default
