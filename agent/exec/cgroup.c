@@ -198,8 +198,14 @@ static int create_v2(mu_cgroup *cg, const mu_cgroup_root *root, const char *leaf
 static int create_v1(mu_cgroup *cg, const mu_cgroup_root *root, const char *leaf,
                      const mu_cgroup_limits *lim, mu_err *err) {
   char v[64];
+  bool tracked = root->v1_parent[MU_CG_MEMORY][0] != '\0' || root->v1_parent[MU_CG_CPUACCT][0] != '\0';
   for (int i = 0; i < MU_CG_COUNT; i++) {
     if (root->v1_parent[i][0] == '\0') continue;
+    /* pids and cpu only limit: without their limit a leaf there would be two more mkdir,
+     * cgroup.procs write and rmdir per task for nothing. memory (peak, OOM kills) and cpuacct
+     * (CPU when the helper could not report) always, and either one holds every process for
+     * kill-all (when neither is there, every controller is used). */
+    if (tracked && ((i == MU_CG_PIDS && lim->pids == 0) || (i == MU_CG_CPU && lim->cpu_cores <= 0))) continue;
     snprintf(cg->v1_dir[i], sizeof cg->v1_dir[i], "%s/%s", root->v1_parent[i], leaf);
     if (mkdir(cg->v1_dir[i], 0755) != 0 && errno != EEXIST)
       return mu_err_set(err, MU_EIO, "cgroup: cannot create %s: %s", cg->v1_dir[i], strerror(errno));

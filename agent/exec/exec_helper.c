@@ -50,6 +50,22 @@ static void set_rlimit(const char *spec) {
   if (setrlimit(res, &rl) != 0) die("setrlimit", spec);
 }
 
+/* Closes every fd from 3 up but keep: close_range, not a thousand close()s (a loop on
+ * kernels before 5.9). */
+static void close_span(unsigned lo, unsigned hi) {
+  if (lo > hi || close_range(lo, hi, 0) == 0) return;
+  for (unsigned fd = lo; fd <= hi && fd < 1024; fd++) close((int)fd);
+}
+
+static void close_others(int keep) {
+  if (keep < 3) {
+    close_span(3, ~0U);
+    return;
+  }
+  close_span(3, (unsigned)keep - 1);
+  close_span((unsigned)keep + 1, ~0U);
+}
+
 static const int forwarded_ignored[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGUSR1, SIGUSR2};
 
 int main(int argc, char **argv) {
@@ -124,8 +140,7 @@ int main(int argc, char **argv) {
   int devnull = open("/dev/null", O_RDWR);
   for (int fd = 0; fd < 3; fd++) dup2(devnull, fd);
   if (devnull > 2) close(devnull);
-  for (int fd = 3; fd < 1024; fd++)
-    if (fd != report_fd) close(fd);
+  close_others(report_fd);
 
   int status = 0;
   struct rusage ru;

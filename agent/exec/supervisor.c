@@ -1,10 +1,11 @@
-/* The task supervisor (supervisor.h): spawns muster-exec in a new session with five pipes
- * (stdin, stdout, stderr, control fd 3, report fd 4), enforces the timeout with TERM, grace,
+/* The task supervisor (supervisor.h): spawns muster-exec (spawn.c) in a new session with five
+ * pipes (stdin, stdout, stderr, control fd 3, report fd 4), enforces the timeout with TERM, grace,
  * KILL to the whole process group and cgroup, and once the process is gone and its pipes are
  * drained, gathers metrics, removes the cgroup and calls on_exit. Output bounds and the control
  * and report pipes are read in output.c. */
 #include "agent/exec/supervisor.h"
 
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -36,7 +37,7 @@ static void close_all(mu_proc *p) {
   close_handle(p, (uv_handle_t *)&p->grace_timer);
   close_handle(p, (uv_handle_t *)&p->drain_timer);
   close_handle(p, (uv_handle_t *)&p->rmdir_timer);
-  if (p->spawned) close_handle(p, (uv_handle_t *)&p->process);
+  if (p->spawned) close_handle(p, (uv_handle_t *)&p->sigchld);
 }
 
 static void kill_group(mu_proc *p, int sig) {
@@ -148,8 +149,7 @@ static void on_drain_timeout(uv_timer_t *t) {
   mu_proc_maybe_done(p);
 }
 
-static void on_exit_cb(uv_process_t *proc, int64_t exit_status, int term_signal) {
-  mu_proc *p = proc->data;
+void mu_proc_exited(mu_proc *p, int64_t exit_status, int term_signal) {
   p->exited = true;
   p->end_ms = mu_mono_ms();
   p->exit_status = exit_status;
@@ -343,42 +343,13 @@ int mu_proc_spawn(uv_loop_t *loop, const mu_proc_opts *o, mu_proc **ret, mu_err 
     goto fail;
   }
 
-  uv_stdio_container_t stdio[MU_PIPE_COUNT];
-  memset(stdio, 0, sizeof stdio);
-  if (p->stdin_copy != NULL) {
-    stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
-    stdio[0].data.stream = (uv_stream_t *)&p->pipes[MU_PIPE_STDIN];
-  } else {
-    stdio[0].flags = UV_IGNORE;
-  }
-  for (int i = MU_PIPE_STDOUT; i < MU_PIPE_COUNT; i++) {
-    stdio[i].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-    stdio[i].data.stream = (uv_stream_t *)&p->pipes[i];
-  }
-  uv_process_options_t po;
-  memset(&po, 0, sizeof po);
-  po.exit_cb = on_exit_cb;
-  po.file = o->helper_path;
-  po.args = hargv;
-  po.env = env;
-  po.cwd = o->cwd;
-  po.flags = UV_PROCESS_DETACHED; /* setsid(): own session and process group */
-  po.stdio_count = MU_PIPE_COUNT;
-  po.stdio = stdio;
-  p->process.data = p;
   p->start_ms = mu_mono_ms();
-  rc = uv_spawn(loop, &p->process, &po);
+  rc = mu_proc_spawn_helper(p, o->helper_path, hargv, env, o->cwd);
   if (rc != 0) {
-    /* uv_spawn initialised the handle even on failure; it must be closed too. */
-    p->spawned = true;
-    p->open_handles++;
-    rc = mu_err_set(err, rc == UV_ENOENT ? MU_ENOENT : MU_EIO, "supervisor: cannot start %s: %s",
-                    o->helper_path, uv_strerror(rc));
+    rc = mu_err_set(err, rc == -ENOENT ? MU_ENOENT : MU_EIO, "supervisor: cannot start %s: %s", o->helper_path,
+                    strerror(-rc));
     goto fail;
   }
-  p->spawned = true;
-  p->open_handles++;
-  p->pid = p->process.pid;
   mu_strv_free(hargv);
   mu_strv_free(env);
 

@@ -9,13 +9,13 @@ enum { MU_PIPE_STDIN = 0, MU_PIPE_STDOUT, MU_PIPE_STDERR, MU_PIPE_CONTROL, MU_PI
 
 struct mu_proc {
   uv_loop_t *loop;
-  uv_process_t process;
+  uv_signal_t sigchld;           /* reaps pid (spawn.c) */
   uv_pipe_t pipes[MU_PIPE_COUNT];
   bool pipe_eof[MU_PIPE_COUNT];
   uv_timer_t timeout_timer, grace_timer, drain_timer, rmdir_timer;
   uv_write_t wreq;
   int open_handles;             /* freed when the last close callback runs */
-  bool spawned;
+  bool spawned;                 /* sigchld initialised */
 
   mu_proc_callbacks cb;
   void *arg;
@@ -46,6 +46,11 @@ struct mu_proc {
   char read_buf[MU_PROC_CHUNK_MAX];
 };
 
+/* Starts muster-exec as pid with the pipes in p (spawn.c); p->stdin_copy set means a stdin
+ * pipe. Returns 0 or a negative errno (e.g. -ENOENT for a missing helper or cwd). */
+int mu_proc_spawn_helper(mu_proc *p, const char *file, char *const argv[], char *const env[], const char *cwd);
+/* The helper exited (status as from waitpid); called once. */
+void mu_proc_exited(mu_proc *p, int64_t exit_status, int term_signal);
 void mu_proc_start_reading(mu_proc *p);
 void mu_proc_pipe_eof(mu_proc *p, int idx);
 void mu_proc_maybe_done(mu_proc *p);
