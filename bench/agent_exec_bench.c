@@ -32,6 +32,7 @@ typedef struct bench {
   char prefix;                 /* task ids are PREFIX<n> */
   uint64_t *assign_ns, *running_ns, *final_ns; /* per task of the latency phase, else NULL */
   uint64_t assigned, done, failed;
+  double rate;                 /* throughput phase, tasks/s */
   char first_failure[512];
   bool closed;
 } bench;
@@ -50,7 +51,9 @@ static void on_event(void *arg, const mu_task_event *ev) {
              ev->state.message);
 }
 
-static const char *const spec_true = "{\"shell\":{\"command\":[\"true\"]}}";
+static const char *spec_true = "{\"shell\":{\"command\":[\"true\"]}}";
+/* --script: what `muster run -- true` sends (one string: a shell script). */
+static const char *const spec_script_true = "{\"shell\":{\"script\":\"true\"}}";
 
 static int assign_one(bench *b, uint64_t i) {
   char id[32];
@@ -124,7 +127,7 @@ static int reap(pid_t pid) {
 }
 
 /* n sequential spawns: per-task latency; then n with `par` in flight: tasks/s. */
-static int floor_run(const char *name, char *const argv[], size_t n, uint32_t par, bool use_fork) {
+static int floor_run(const char *name, char *const argv[], size_t n, uint32_t par, bool use_fork, double *ret_rate) {
   uint64_t *s = malloc(n * sizeof *s), *e = malloc(n * sizeof *e);
   if (s == NULL || e == NULL) abort();
   for (size_t i = 0; i < n; i++) {
@@ -154,7 +157,8 @@ static int floor_run(const char *name, char *const argv[], size_t n, uint32_t pa
     inflight--;
     ended++;
   }
-  printf("%s_parallel_tasks_per_s: %.0f tasks/s (%u in flight)\n", name, 1e9 * (double)n / (double)(uv_hrtime() - t0), par);
+  *ret_rate = 1e9 * (double)n / (double)(uv_hrtime() - t0);
+  printf("%s_parallel_tasks_per_s: %.0f tasks/s (%u in flight)\n", name, *ret_rate, par);
   return 0;
 }
 
@@ -206,6 +210,7 @@ static int throughput_phase(bench *b, size_t n, uint32_t window) {
   }
   double secs = (double)(uv_hrtime() - t0) / 1e9;
   double rate = (double)n / secs;
+  b->rate = rate;
   printf("throughput: %.0f tasks/s (%zu tasks in %.1f s)\n", rate, n, secs);
   target(rate >= 500, ">= 500 tasks/s");
   printf("agent_cpu_per_task: %.3f ms\n", (cpu_ms(RUSAGE_SELF) - cpu0) / (double)n);
@@ -218,7 +223,7 @@ static int throughput_phase(bench *b, size_t n, uint32_t window) {
 static void usage(FILE *f) {
   fprintf(f,
           "usage: agent_exec_bench [--latency-tasks N] [--tasks N] [--floor-tasks N] [--slots N]\n"
-          "                        [--no-cgroups] [--helper PATH] [--shell-so PATH] [--log-level LEVEL]\n"
+          "                        [--no-cgroups] [--script] [--helper PATH] [--shell-so PATH] [--log-level LEVEL]\n"
           "  defaults: 2000 latency tasks, 100000 throughput/RSS tasks, 2000 floor tasks,\n"
           "  slots = 2 x CPUs, helper and plugin from the Bazel runfiles, log level warn\n");
 }
@@ -235,7 +240,7 @@ int main(int argc, char **argv) {
       {"floor-tasks", required_argument, NULL, 'f'},   {"slots", required_argument, NULL, 's'},
       {"no-cgroups", no_argument, NULL, 'n'},          {"helper", required_argument, NULL, 'H'},
       {"shell-so", required_argument, NULL, 'S'},      {"log-level", required_argument, NULL, 'L'},
-      {"help", no_argument, NULL, 'h'},                {NULL, 0, NULL, 0}};
+      {"script", no_argument, NULL, 'x'},              {"help", no_argument, NULL, 'h'},                {NULL, 0, NULL, 0}};
   int c;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     char *end = NULL;
@@ -245,6 +250,7 @@ int main(int argc, char **argv) {
       case 'f': n_floor = strtoul(optarg, &end, 10); break;
       case 's': slots = (uint32_t)strtoul(optarg, &end, 10); break;
       case 'n': no_cgroups = true; break;
+      case 'x': spec_true = spec_script_true; break;
       case 'H': helper_arg = optarg; break;
       case 'S': shell_arg = optarg; break;
       case 'L':
@@ -294,8 +300,8 @@ int main(int argc, char **argv) {
   }
   double load[3] = {0, 0, 0};
   if (getloadavg(load, 3) < 0) load[0] = -1;
-  printf("machine: %ld CPUs, load average %.2f at start; limits via %s; %u slots\n", ncpu, load[0],
-         mu_runner_limits_mode(b.runner), slots);
+  printf("machine: %ld CPUs, load average %.2f at start; limits via %s; %u slots; task %s\n", ncpu, load[0],
+         mu_runner_limits_mode(b.runner), slots, spec_true);
 
   int rc = latency_phase(&b, n_lat);
   if (rc == 0) rc = throughput_phase(&b, n_tasks, 2 * slots);
@@ -307,9 +313,14 @@ int main(int argc, char **argv) {
 
   char *true_argv[] = {"/bin/true", NULL};
   char *helper_argv[] = {helper, "--", "/bin/true", NULL};
-  if (rc == 0) rc = floor_run("floor_spawn_true", true_argv, n_floor, slots, false);
-  if (rc == 0) rc = floor_run("floor_spawn_helper_true", helper_argv, n_floor, slots, false);
-  if (rc == 0) rc = floor_run("floor_fork_exec_true", true_argv, n_floor, slots, true);
+  double floor_rate = 0, helper_rate = 0, fork_rate = 0;
+  if (rc == 0) rc = floor_run("floor_spawn_true", true_argv, n_floor, slots, false, &floor_rate);
+  if (rc == 0) rc = floor_run("floor_spawn_helper_true", helper_argv, n_floor, slots, false, &helper_rate);
+  if (rc == 0) rc = floor_run("floor_fork_exec_true", true_argv, n_floor, slots, true, &fork_rate);
+  if (rc == 0 && floor_rate > 0) {
+    printf("throughput_to_floor_ratio: %.2f (throughput / floor_spawn_true_parallel, same run)\n", b.rate / floor_rate);
+    target(b.rate >= 0.8 * floor_rate, ">= 0.8 x the posix_spawn floor");
+  }
   if (getloadavg(load, 3) >= 0) printf("load average at end: %.2f\n", load[0]);
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf %s", b.spool);

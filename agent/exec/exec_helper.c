@@ -4,7 +4,8 @@
  * forks the real program and waits for it with wait4() so the agent gets rusage (CPU, max RSS)
  * on the report fd. It exits the way the program did (same code, or re-raises the signal).
  *   muster-exec [--join FILE]... [--rlimit as|nproc|cpu=N]... [--gid N] [--uid N]
- *               [--report-fd N] -- PROGRAM [ARGS...] */
+ *               [--report-fd N] -- PROGRAM [ARGS...]
+ *   muster-exec --server     the long-lived form: requests on fd 3 (helper_server.c) */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +17,8 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "agent/exec/helper_server.h"
 
 static void die(const char *what, const char *arg) {
   dprintf(2, "muster-exec: %s%s%s: %s\n", what, arg ? " " : "", arg ? arg : "", strerror(errno));
@@ -69,6 +72,7 @@ static void close_others(int keep) {
 static const int forwarded_ignored[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGUSR1, SIGUSR2};
 
 int main(int argc, char **argv) {
+  if (argc == 2 && strcmp(argv[1], "--server") == 0) return mu_helper_server();
   int report_fd = -1;
   long uid = -1, gid = -1;
   int i = 1;

@@ -182,6 +182,7 @@ static int h_spawn(muster_task *t, const muster_spawn_opts *o, muster_proc **ret
   snprintf(leaf, sizeof leaf, "%s.%u.%d", safe, t->attempt, ++t->proc_counter);
   mu_proc_opts po = {
       .helper_path = r->helper_path,
+      .exec_server = r->exec_server,
       .argv = o->argv,
       .env = (const char *const *)env,
       .cwd = cwd,

@@ -41,21 +41,45 @@ static void on_sigchld(uv_signal_t *h, int signum) {
   mu_proc_exited(p, WIFEXITED(status) ? WEXITSTATUS(status) : 0, WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
-int mu_proc_spawn_helper(mu_proc *p, const char *file, char *const argv[], char *const env[], const char *cwd) {
-  int child[MU_PIPE_COUNT], parent[MU_PIPE_COUNT];
+void mu_proc_close_fds(int fds[MU_PIPE_COUNT]) {
+  for (int i = 0; i < MU_PIPE_COUNT; i++) close_fd(&fds[i]);
+}
+
+int mu_proc_make_pipes(mu_proc *p, bool with_report, int child[MU_PIPE_COUNT], int parent[MU_PIPE_COUNT]) {
   for (int i = 0; i < MU_PIPE_COUNT; i++) child[i] = parent[i] = -1;
-  posix_spawn_file_actions_t fa;
-  posix_spawnattr_t attr;
-  bool have_fa = false, have_attr = false;
   int rc = 0;
   for (int i = 0; i < MU_PIPE_COUNT; i++) {
-    if (i == MU_PIPE_STDIN && p->stdin_copy == NULL) continue;
+    if ((i == MU_PIPE_STDIN && p->stdin_copy == NULL) || (i == MU_PIPE_REPORT && !with_report)) continue;
     int fds[2];
     if ((rc = uv_pipe(fds, 0, 0)) != 0) goto fail; /* both ends close-on-exec */
     child[i] = i == MU_PIPE_STDIN ? fds[0] : fds[1];
     parent[i] = i == MU_PIPE_STDIN ? fds[1] : fds[0];
     if ((rc = lift_fd(&child[i])) != 0) goto fail;
   }
+  return 0;
+fail:
+  mu_proc_close_fds(child);
+  mu_proc_close_fds(parent);
+  return rc;
+}
+
+void mu_proc_open_pipes(mu_proc *p, int parent[MU_PIPE_COUNT]) {
+  for (int i = 0; i < MU_PIPE_COUNT; i++) {
+    if (parent[i] < 0 || uv_pipe_open(&p->pipes[i], parent[i]) != 0) {
+      close_fd(&parent[i]);
+      if (i != MU_PIPE_STDIN) p->pipe_eof[i] = true; /* nothing will come: no report pipe */
+    }
+    parent[i] = -1; /* the handle owns it now */
+  }
+}
+
+int mu_proc_spawn_helper(mu_proc *p, const char *file, char *const argv[], char *const env[], const char *cwd) {
+  int child[MU_PIPE_COUNT], parent[MU_PIPE_COUNT];
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t attr;
+  bool have_fa = false, have_attr = false;
+  int rc = mu_proc_make_pipes(p, true, child, parent);
+  if (rc != 0) return rc;
   if ((rc = -posix_spawn_file_actions_init(&fa)) != 0) goto fail;
   have_fa = true;
   if ((rc = -posix_spawnattr_init(&attr)) != 0) goto fail;
@@ -86,20 +110,11 @@ int mu_proc_spawn_helper(mu_proc *p, const char *file, char *const argv[], char 
     goto fail;
   }
   p->pid = pid;
-  for (int i = 0; i < MU_PIPE_COUNT; i++) {
-    close_fd(&child[i]);
-    if (parent[i] >= 0 && uv_pipe_open(&p->pipes[i], parent[i]) != 0) close_fd(&parent[i]);
-    parent[i] = -1; /* the handle owns it now */
-  }
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  return 0;
+  mu_proc_open_pipes(p, parent);
 fail:
-  for (int i = 0; i < MU_PIPE_COUNT; i++) {
-    close_fd(&child[i]);
-    close_fd(&parent[i]);
-  }
+  mu_proc_close_fds(child);
+  mu_proc_close_fds(parent);
   if (have_fa) posix_spawn_file_actions_destroy(&fa);
   if (have_attr) posix_spawnattr_destroy(&attr);
-  return rc < 0 ? rc : -EIO;
+  return rc;
 }

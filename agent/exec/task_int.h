@@ -10,6 +10,7 @@
 
 #include "agent/exec/cgroup.h"
 #include "agent/exec/event.h"
+#include "agent/exec/exec_server.h"
 #include "agent/exec/redact.h"
 #include "agent/exec/runas.h"
 #include "agent/exec/secret_dir.h"
@@ -92,6 +93,8 @@ struct mu_runner {
   char *spool_dir, *agent_id, *helper_path, *run_as_default, *cgroup_name;
   mu_runner_sink sink;
   mu_cgroup_root cg_root;
+  mu_exec_server *exec_server; /* NULL: a one-shot helper per process */
+  bool exec_server_closing;
   muster_task *tasks;
   uint32_t running;
   muster_task *queue_head, *queue_tail; /* priority desc, FIFO within a priority */
