@@ -142,6 +142,7 @@ static int floor_run(const char *name, char *const argv[], size_t n, uint32_t pa
   printf("%s_serial_tasks_per_s: %.0f tasks/s\n", name, 1e9 * (double)n / (double)(e[n - 1] - s[0]));
   free(s);
   free(e);
+  double cpu0 = cpu_ms(RUSAGE_SELF) + cpu_ms(RUSAGE_CHILDREN);
   uint64_t t0 = uv_hrtime();
   size_t started = 0, ended = 0;
   uint32_t inflight = 0;
@@ -159,6 +160,8 @@ static int floor_run(const char *name, char *const argv[], size_t n, uint32_t pa
   }
   *ret_rate = 1e9 * (double)n / (double)(uv_hrtime() - t0);
   printf("%s_parallel_tasks_per_s: %.0f tasks/s (%u in flight)\n", name, *ret_rate, par);
+  printf("%s_cpu_per_task: %.3f ms (this loop and the children, parallel part)\n", name,
+         (cpu_ms(RUSAGE_SELF) + cpu_ms(RUSAGE_CHILDREN) - cpu0) / (double)n);
   return 0;
 }
 
@@ -223,7 +226,7 @@ static int throughput_phase(bench *b, size_t n, uint32_t window) {
 static void usage(FILE *f) {
   fprintf(f,
           "usage: agent_exec_bench [--latency-tasks N] [--tasks N] [--floor-tasks N] [--slots N]\n"
-          "                        [--no-cgroups] [--script] [--helper PATH] [--shell-so PATH] [--log-level LEVEL]\n"
+          "                        [--no-cgroups] [--no-exec-server] [--script] [--helper PATH] [--shell-so PATH] [--log-level LEVEL]\n"
           "  defaults: 2000 latency tasks, 100000 throughput/RSS tasks, 2000 floor tasks,\n"
           "  slots = 2 x CPUs, helper and plugin from the Bazel runfiles, log level warn\n");
 }
@@ -232,7 +235,7 @@ int main(int argc, char **argv) {
   size_t n_lat = 2000, n_tasks = 100000, n_floor = 2000;
   long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
   uint32_t slots = (uint32_t)(ncpu > 0 ? 2 * ncpu : 4);
-  bool no_cgroups = false;
+  bool no_cgroups = false, no_exec_server = false;
   const char *helper_arg = "agent/exec/muster-exec", *shell_arg = "plugins/shell/libmuster_shell.so";
   mu_log_level level = MU_LOG_WARN;
   static const struct option opts[] = {
@@ -240,7 +243,7 @@ int main(int argc, char **argv) {
       {"floor-tasks", required_argument, NULL, 'f'},   {"slots", required_argument, NULL, 's'},
       {"no-cgroups", no_argument, NULL, 'n'},          {"helper", required_argument, NULL, 'H'},
       {"shell-so", required_argument, NULL, 'S'},      {"log-level", required_argument, NULL, 'L'},
-      {"script", no_argument, NULL, 'x'},              {"help", no_argument, NULL, 'h'},                {NULL, 0, NULL, 0}};
+      {"script", no_argument, NULL, 'x'},              {"no-exec-server", no_argument, NULL, 'X'},              {"help", no_argument, NULL, 'h'},                {NULL, 0, NULL, 0}};
   int c;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     char *end = NULL;
@@ -251,6 +254,7 @@ int main(int argc, char **argv) {
       case 's': slots = (uint32_t)strtoul(optarg, &end, 10); break;
       case 'n': no_cgroups = true; break;
       case 'x': spec_true = spec_script_true; break;
+      case 'X': no_exec_server = true; break;
       case 'H': helper_arg = optarg; break;
       case 'S': shell_arg = optarg; break;
       case 'L':
@@ -292,7 +296,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   mu_runner_config cfg = {.slots = slots, .spool_dir = b.spool, .agent_id = "bench", .helper_path = helper,
-                          .no_cgroups = no_cgroups, .cgroup_name = "muster-bench", .queue_max = 4 * slots};
+                          .no_cgroups = no_cgroups, .no_exec_server = no_exec_server, .cgroup_name = "muster-bench", .queue_max = 4 * slots};
   mu_runner_sink sink = {on_event, &b};
   if (mu_runner_new(&b.loop, b.plugins, &cfg, &sink, &b.runner, &err) != 0) {
     fprintf(stderr, "agent_exec_bench: %s\n", err.msg);
@@ -303,11 +307,18 @@ int main(int argc, char **argv) {
   printf("machine: %ld CPUs, load average %.2f at start; limits via %s; %u slots; task %s\n", ncpu, load[0],
          mu_runner_limits_mode(b.runner), slots, spec_true);
 
+  double self0 = cpu_ms(RUSAGE_SELF), kids0 = cpu_ms(RUSAGE_CHILDREN);
   int rc = latency_phase(&b, n_lat);
   if (rc == 0) rc = throughput_phase(&b, n_tasks, 2 * slots);
   if (b.failed > 0) printf("failed_tasks: %llu (first: %s)\n", (unsigned long long)b.failed, b.first_failure);
   mu_runner_close(b.runner, on_closed, &b);
   uv_run(&b.loop, UV_RUN_DEFAULT);
+  /* Children's CPU counts once they are reaped: the exec server's (its tasks' included) after
+   * the close above, each one-shot helper's (and its task's) as it ends. */
+  double all_tasks = (double)(n_lat + n_tasks);
+  printf("cpu_per_task_all: %.3f ms (agent %.3f + helper/server and the task %.3f; both phases)\n",
+         (cpu_ms(RUSAGE_SELF) - self0 + cpu_ms(RUSAGE_CHILDREN) - kids0) / all_tasks,
+         (cpu_ms(RUSAGE_SELF) - self0) / all_tasks, (cpu_ms(RUSAGE_CHILDREN) - kids0) / all_tasks);
   uv_loop_close(&b.loop);
   mu_plugin_host_free(b.plugins);
 
