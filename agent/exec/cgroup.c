@@ -336,3 +336,18 @@ int mu_cgroup_remove(mu_cgroup *cg) {
 }
 
 void mu_cgroup_free(mu_cgroup *cg) { free(cg); }
+
+bool mu_cgroup_is_empty(const mu_cgroup *cg) {
+  char buf[64];
+  for (int i = 0; i < cg->n_procs; i++)
+    if (read_file(cg->procs[i], buf, sizeof buf) != 0) return false; /* a pid, or unreadable */
+  return true;
+}
+
+int mu_cgroup_reset_counters(mu_cgroup *cg) {
+  if (cg->mode != MU_CGROUP_V1) return MU_ENOTSUP;
+  const char *mem = cg->v1_dir[MU_CG_MEMORY], *acct = cg->v1_dir[MU_CG_CPUACCT];
+  if (mem[0] != '\0' && set_limit(mem, "memory.max_usage_in_bytes", "0", NULL) != 0) return MU_EIO;
+  if (acct[0] != '\0' && set_limit(acct, "cpuacct.usage", "0", NULL) != 0) return MU_EIO;
+  return 0;
+}

@@ -405,6 +405,11 @@ int mu_runner_new(uv_loop_t *loop, mu_plugin_host *plugins, const mu_runner_conf
     }
   }
   if (!cfg->no_cgroups) mu_cgroup_root_detect(NULL, r->cgroup_name, &r->cg_root);
+  if (r->cg_root.mode == MU_CGROUP_V1 && !cfg->no_cgroup_pool) {
+    mu_err perr = {0};
+    if (mu_cgroup_pool_new(&r->cg_root, r->cfg.slots + 8, &r->cg_pool, &perr) != 0)
+      mu_warn("runner", "%s; a fresh cgroup per process", perr.msg);
+  }
   if (r->helper_path != NULL && !cfg->no_exec_server) {
     mu_err xerr = {0};
     if (mu_exec_server_new(loop, r->helper_path, &r->exec_server, &xerr) != 0)
@@ -422,6 +427,7 @@ fail:
 }
 
 static void runner_free(mu_runner *r) {
+  mu_cgroup_pool_free(r->cg_pool);
   for (size_t i = 0; i < r->cfg.n_type_slots; i++) free((char *)r->type_slots[i].type);
   free(r->type_slots);
   free(r->type_running);

@@ -130,12 +130,17 @@ static void cgroup_cleanup(mu_proc *p) {
   if (!p->have_cg_stats) {
     p->have_cg_stats = mu_cgroup_stats_read(p->cg, &p->cg_stats) == 0;
   }
-  if (mu_cgroup_remove(p->cg) == MU_EAGAIN && p->rmdir_tries++ < 100) {
+  int rc = p->cg_pool != NULL ? mu_cgroup_pool_give(p->cg_pool, p->cg) : mu_cgroup_remove(p->cg);
+  if (rc == MU_EAGAIN && p->rmdir_tries++ < 100) {
     (void)mu_cgroup_kill_all(p->cg);
     uv_timer_start(&p->rmdir_timer, on_rmdir_timer, 20, 0);
     return;
   }
   if (p->rmdir_tries > 100) mu_warn("supervisor", "pid %d: cgroup not removable; left behind", (int)p->pid);
+  if (p->cg_pool != NULL) {
+    if (rc != 0) mu_cgroup_pool_drop(p->cg_pool, p->cg);
+    p->cg = NULL; /* the pool's again */
+  }
   finish(p);
 }
 
@@ -373,7 +378,13 @@ int mu_proc_spawn(uv_loop_t *loop, const mu_proc_opts *o, mu_proc **ret, mu_err 
     p->stdin_len = o->stdin_len;
   }
   if (want_cg) {
-    rc = mu_cgroup_create(o->cgroup_root, o->cgroup_leaf, &o->limits, &p->cg, err);
+    bool no_limits = o->limits.memory_bytes == 0 && o->limits.pids == 0 && o->limits.cpu_cores <= 0;
+    if (o->cgroup_pool != NULL && no_limits) {
+      rc = mu_cgroup_pool_take(o->cgroup_pool, &p->cg, err);
+      if (rc == 0) p->cg_pool = o->cgroup_pool;
+    } else {
+      rc = mu_cgroup_create(o->cgroup_root, o->cgroup_leaf, &o->limits, &p->cg, err);
+    }
     if (rc != 0) goto fail;
   }
   mu_launch l;
@@ -416,7 +427,12 @@ started:
 fail:
   mu_strv_free(hargv);
   mu_strv_free(env);
-  if (p->cg != NULL) (void)mu_cgroup_remove(p->cg);
+  if (p->cg != NULL && p->cg_pool != NULL) {
+    if (mu_cgroup_pool_give(p->cg_pool, p->cg) != 0) mu_cgroup_pool_drop(p->cg_pool, p->cg);
+    p->cg = NULL;
+  } else if (p->cg != NULL) {
+    (void)mu_cgroup_remove(p->cg);
+  }
   p->cb.on_exit = NULL;
   close_all(p);
   return rc;

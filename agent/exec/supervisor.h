@@ -24,6 +24,7 @@
 #include <uv.h>
 
 #include "agent/exec/cgroup.h"
+#include "agent/exec/cgroup_pool.h"
 #include "agent/exec/control.h"
 #include "agent/exec/runas.h"
 #include "lib/base/err.h"
@@ -73,6 +74,8 @@ typedef struct mu_proc_opts {
   mu_runas run_as;              /* .set = false: same user as the agent */
   const mu_cgroup_root *cgroup_root;  /* NULL or mode NONE: rlimit fallback */
   const char *cgroup_leaf;      /* unique group name, required with a cgroup root */
+  mu_cgroup_pool *cgroup_pool;  /* borrowed, may be NULL: a process without limits takes its
+                                 * group from here instead of a fresh cgroup_leaf */
   mu_cgroup_limits limits;
   int64_t timeout_ms;           /* 0 = none */
   int64_t limit_window_ms;      /* without a cpu cgroup, RLIMIT_CPU = cores x this (or

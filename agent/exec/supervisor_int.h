@@ -30,6 +30,7 @@ struct mu_proc {
   mu_proc_callbacks cb;
   void *arg;
   mu_cgroup *cg;
+  mu_cgroup_pool *cg_pool;      /* cg came from (and goes back to) this pool */
   mu_cgroup_limits limits;
   const char *limits_via;
   mu_ctl_reader ctl;

@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "agent/exec/cgroup.h"
+#include "agent/exec/cgroup_pool.h"
 #include "agent/exec/event.h"
 #include "agent/exec/exec_server.h"
 #include "agent/exec/redact.h"
@@ -93,6 +94,7 @@ struct mu_runner {
   char *spool_dir, *agent_id, *helper_path, *run_as_default, *cgroup_name;
   mu_runner_sink sink;
   mu_cgroup_root cg_root;
+  mu_cgroup_pool *cg_pool;     /* limitless leaves reused (v1); NULL: a fresh leaf each time */
   mu_exec_server *exec_server; /* NULL: a one-shot helper per process */
   bool exec_server_closing;
   muster_task *tasks;
