@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "agent/exec/cgroup_pool.h"
+#include "agent/exec/proc_testkit.h"
 #include "agent/exec/runner_testkit.h"
 #include "agent/exec/supervisor.h"
 
@@ -22,52 +23,21 @@ static char helper[4096];
 static char tmpdir[256];
 static mu_cgroup_root root;
 
-typedef struct run {
-  bool exited;
-  mu_proc_result res;
-  char out[256];
-  size_t out_len;
-} run;
-
-static void on_output(mu_proc *p, void *arg, int stream, const char *data, size_t len) {
-  (void)p;
-  run *r = arg;
-  if (stream != 1) return;
-  if (len > sizeof r->out - 1 - r->out_len) len = sizeof r->out - 1 - r->out_len;
-  memcpy(r->out + r->out_len, data, len);
-  r->out_len += len;
-}
-
-static void on_exit_cb(mu_proc *p, void *arg, const mu_proc_result *res) {
-  (void)p;
-  run *r = arg;
-  r->exited = true;
-  r->res = *res;
-}
+typedef mu_tp_run run;
 
 static void run_one(mu_cgroup_pool *pool, run *r, const char *const *argv, const mu_cgroup_limits *lim) {
-  static const char *const env[] = {"PATH=/usr/bin:/bin", NULL};
   static int n;
   char leaf[64];
   snprintf(leaf, sizeof leaf, "pooltest-%d-%d", (int)getpid(), ++n);
   uv_loop_t loop;
   uv_loop_init(&loop);
-  mu_proc_opts o;
-  memset(&o, 0, sizeof o);
-  o.helper_path = helper;
-  o.argv = argv;
-  o.env = env;
-  o.cwd = tmpdir;
+  mu_proc_opts o = mu_tp_opts(r, helper, tmpdir, argv);
   o.cgroup_root = &root;
   o.cgroup_leaf = leaf;
   o.cgroup_pool = pool;
   if (lim != NULL) o.limits = *lim;
-  o.cb.on_output = on_output;
-  o.cb.on_exit = on_exit_cb;
-  o.arg = r;
-  mu_proc *p = NULL;
   mu_err err = {0};
-  if (mu_proc_spawn(&loop, &o, &p, &err) != 0) fail_msg("spawn: %s", err.msg);
+  if (mu_proc_spawn(&loop, &o, &r->proc, &err) != 0) fail_msg("spawn: %s", err.msg);
   uv_run(&loop, UV_RUN_DEFAULT);
   assert_true(r->exited);
   assert_int_equal(uv_loop_close(&loop), 0);

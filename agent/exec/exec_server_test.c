@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "agent/exec/exec_server.h"
+#include "agent/exec/proc_testkit.h"
 #include "agent/exec/runner_testkit.h"
 #include "agent/exec/task_int.h"
 #include "agent/exec/supervisor.h"
@@ -23,64 +24,42 @@
 static char helper[4096], shell_so[4096];
 static char tmpdir[256];
 
-typedef struct run {
-  bool exited;
-  mu_proc_result res;
-  mu_proc *proc;
-  char out[256];
-  size_t out_len;
-} run;
-
-static void on_output(mu_proc *p, void *arg, int stream, const char *data, size_t len) {
-  (void)p;
-  run *r = arg;
-  if (stream != 1) return;
-  if (len > sizeof r->out - 1 - r->out_len) len = sizeof r->out - 1 - r->out_len;
-  memcpy(r->out + r->out_len, data, len);
-  r->out_len += len;
-}
-
-static void on_exit_cb(mu_proc *p, void *arg, const mu_proc_result *res) {
-  (void)p;
-  run *r = arg;
-  r->exited = true;
-  r->res = *res;
-}
-
-static const char *const base_env[] = {"PATH=/usr/bin:/bin", NULL};
+typedef mu_tp_run run;
 
 static void start(uv_loop_t *loop, mu_exec_server *xs, run *r, const char *const *argv) {
-  mu_proc_opts o;
-  memset(&o, 0, sizeof o);
-  o.helper_path = helper;
+  mu_proc_opts o = mu_tp_opts(r, helper, tmpdir, argv);
   o.exec_server = xs;
-  o.argv = argv;
-  o.env = base_env;
-  o.cwd = tmpdir;
-  o.grace_ms = 300;
-  o.cb.on_output = on_output;
-  o.cb.on_exit = on_exit_cb;
-  o.arg = r;
   mu_err err = {0};
   if (mu_proc_spawn(loop, &o, &r->proc, &err) != 0) fail_msg("spawn: %s", err.msg);
 }
 
-static void run_until(uv_loop_t *loop, const bool *flag) {
-  for (int i = 0; i < 20000 && !*flag; i++) uv_run(loop, UV_RUN_ONCE);
-  assert_true(*flag);
-}
+static void run_until(uv_loop_t *loop, const bool *flag) { mu_tp_run_until(loop, flag); }
 
 static void on_closed(void *arg) { *(bool *)arg = true; }
+
+static mu_exec_server *new_server(uv_loop_t *loop) {
+  uv_loop_init(loop);
+  mu_exec_server *xs = NULL;
+  mu_err err = {0};
+  if (mu_exec_server_new(loop, helper, &xs, &err) != 0) fail_msg("exec server: %s", err.msg);
+  return xs;
+}
+
+/* Closes xs and runs the loop dry: the server is reaped and every handle closed. */
+static void close_all(uv_loop_t *loop, mu_exec_server *xs) {
+  bool closed = false;
+  mu_exec_server_close(xs, on_closed, &closed);
+  uv_run(loop, UV_RUN_DEFAULT);
+  assert_true(closed);
+  assert_int_equal(uv_loop_close(loop), 0);
+}
 
 static bool gone(pid_t pid) { return kill(pid, 0) != 0 || mu_tk_pid_gone(pid); }
 
 static void test_server_crash_fails_running_task_and_restarts(void **state) {
   (void)state;
   uv_loop_t loop;
-  uv_loop_init(&loop);
-  mu_exec_server *xs = NULL;
-  mu_err err = {0};
-  assert_int_equal(mu_exec_server_new(&loop, helper, &xs, &err), 0);
+  mu_exec_server *xs = new_server(&loop);
   pid_t first = mu_exec_server_pid(xs);
   assert_true(first > 0);
 
@@ -111,12 +90,8 @@ static void test_server_crash_fails_running_task_and_restarts(void **state) {
   assert_int_equal(st.lost, 1);
   assert_int_equal(st.fallbacks, 0);
 
-  bool closed = false;
-  mu_exec_server_close(xs, on_closed, &closed);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  assert_true(closed);
+  close_all(&loop, xs);
   assert_int_equal(kill(second, 0), -1); /* exited and reaped */
-  assert_int_equal(uv_loop_close(&loop), 0);
   free(r);
   free(r2);
 }
@@ -126,10 +101,7 @@ static void test_server_crash_fails_running_task_and_restarts(void **state) {
 static void test_kill_before_pid_known(void **state) {
   (void)state;
   uv_loop_t loop;
-  uv_loop_init(&loop);
-  mu_exec_server *xs = NULL;
-  mu_err err = {0};
-  assert_int_equal(mu_exec_server_new(&loop, helper, &xs, &err), 0);
+  mu_exec_server *xs = new_server(&loop);
   run *r = calloc(1, sizeof *r);
   const char *sleeper[] = {"sleep", "1000", NULL};
   start(&loop, xs, r, sleeper);
@@ -139,11 +111,7 @@ static void test_kill_before_pid_known(void **state) {
   assert_int_equal(r->res.killed_for, MU_KILL_CANCEL);
   assert_true(r->res.signal == SIGTERM || r->res.signal == SIGKILL);
   assert_true(r->res.wall_ms < 5000);
-  bool closed = false;
-  mu_exec_server_close(xs, on_closed, &closed);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  assert_true(closed);
-  assert_int_equal(uv_loop_close(&loop), 0);
+  close_all(&loop, xs);
   free(r);
 }
 
@@ -151,10 +119,7 @@ static void test_kill_before_pid_known(void **state) {
 static void test_large_request_falls_back(void **state) {
   (void)state;
   uv_loop_t loop;
-  uv_loop_init(&loop);
-  mu_exec_server *xs = NULL;
-  mu_err err = {0};
-  assert_int_equal(mu_exec_server_new(&loop, helper, &xs, &err), 0);
+  mu_exec_server *xs = new_server(&loop);
   size_t big = 100 * 1024; /* two of these: over MU_XS_MAX_REQ, each under exec's 128 KiB */
   char *arg = malloc(big + 1);
   memset(arg, 'x', big);
@@ -168,10 +133,7 @@ static void test_large_request_falls_back(void **state) {
   mu_exec_server_stats_get(xs, &st);
   assert_int_equal(st.fallbacks, 1);
   assert_int_equal(st.spawns, 0);
-  bool closed = false;
-  mu_exec_server_close(xs, on_closed, &closed);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  assert_int_equal(uv_loop_close(&loop), 0);
+  close_all(&loop, xs);
   free(arg);
   free(r);
 }
