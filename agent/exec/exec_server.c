@@ -209,9 +209,11 @@ int mu_exec_server_new(uv_loop_t *loop, const char *helper_path, mu_exec_server 
   s->fd = -1;
   uv_signal_init(loop, &s->chld);
   s->chld.data = s;
+  /* The server itself starts with the first spawn: an agent that runs nothing has none. */
   int rc = uv_signal_start(&s->chld, on_chld, SIGCHLD);
-  if (rc == 0) rc = start_server(s, err);
-  else mu_err_set(err, MU_EIO, "exec server: SIGCHLD watch: %s", uv_strerror(rc));
+  if (rc != 0) rc = mu_err_set(err, MU_EIO, "exec server: SIGCHLD watch: %s", uv_strerror(rc));
+  else if (access(helper_path, X_OK) != 0)
+    rc = mu_err_set(err, errno == ENOENT ? MU_ENOENT : MU_EIO, "exec server: %s: %s", helper_path, strerror(errno));
   if (rc != 0) {
     s->closing = true;
     maybe_closed(s); /* frees s on the loop */

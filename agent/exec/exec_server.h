@@ -28,9 +28,10 @@ typedef struct mu_exec_server_stats {
   uint64_t lost;                /* tasks ended because the server died */
 } mu_exec_server_stats;
 
-/* Starts the server (helper_path: muster-exec). *ret is owned by the caller, released with
- * mu_exec_server_close once no process it started is still running. MU_EIO/MU_ENOENT when
- * the helper cannot be started, with the reason. */
+/* A handle on the server (helper_path: muster-exec), which starts with the first spawn, so an
+ * agent that runs nothing has no server process. *ret is owned by the caller, released with
+ * mu_exec_server_close once no process it started is still running. MU_ENOENT/MU_EIO when the
+ * helper is missing or not executable, with the reason. */
 int mu_exec_server_new(uv_loop_t *loop, const char *helper_path, mu_exec_server **ret, mu_err *err);
 
 /* The server's pid now (0 while none runs); for tests and diagnostics. */

@@ -60,12 +60,13 @@ static void test_server_crash_fails_running_task_and_restarts(void **state) {
   (void)state;
   uv_loop_t loop;
   mu_exec_server *xs = new_server(&loop);
-  pid_t first = mu_exec_server_pid(xs);
-  assert_true(first > 0);
+  assert_int_equal(mu_exec_server_pid(xs), 0); /* none before the first spawn */
 
   run *r = calloc(1, sizeof *r);
   const char *sleeper[] = {"sleep", "1000", NULL};
   start(&loop, xs, r, sleeper);
+  pid_t first = mu_exec_server_pid(xs);
+  assert_true(first > 0);
   while (mu_proc_pid(r->proc) <= 0) uv_run(&loop, UV_RUN_ONCE); /* STARTED arrived */
   pid_t task = mu_proc_pid(r->proc);
   assert_int_equal(kill(first, SIGKILL), 0);
