@@ -33,6 +33,8 @@ struct mu_exec_server {
   mu_proc *procs;               /* requests in flight and processes running */
   uint32_t next_id;
   mu_exec_server_stats st;
+  bool ready;                   /* the current server said READY */
+  bool disabled;                /* one died before READY: not an exec server; one-shot only */
   bool closing;
   void (*close_cb)(void *);
   void *close_arg;
@@ -91,6 +93,13 @@ static void drop_server(mu_exec_server *s, const char *why) {
     s->pid = 0;
   }
   reap_zombies(s);
+  bool never_ready = !s->ready && !s->closing;
+  s->ready = false;
+  if (never_ready) {
+    s->disabled = true;
+    mu_warn("exec-server", "%s --server exited before it was ready (a muster-exec without --server?); "
+            "a one-shot helper per process from now on", s->helper);
+  }
   if (!s->closing || s->procs != NULL)
     mu_warn("exec-server", "%s%s", why, s->procs != NULL ? "; failing the tasks it had started" : "");
   mu_proc *lost = s->procs; /* detached: their callbacks may already start a new server */
@@ -100,8 +109,12 @@ static void drop_server(mu_exec_server *s, const char *why) {
     lost = p->xs_next;
     p->xs = NULL;
     p->xs_next = NULL;
-    s->st.lost++;
-    mu_proc_xs_lost(p);
+    if (never_ready) {
+      mu_proc_xs_refused(p, ENOEXEC); /* it read no request: nothing started */
+    } else {
+      s->st.lost++;
+      mu_proc_xs_lost(p);
+    }
   }
 }
 
@@ -121,6 +134,10 @@ static mu_proc *take(mu_exec_server *s, uint32_t id, bool unlink) {
 
 static void on_reply(mu_exec_server *s, const mu_xs_rep *r) {
   if (r->magic != MU_XS_MAGIC) return;
+  if (r->kind == MU_XS_READY) {
+    s->ready = true;
+    return;
+  }
   mu_proc *p = take(s, r->id, r->kind != MU_XS_STARTED);
   if (p == NULL) return;
   if (r->kind == MU_XS_STARTED) mu_proc_xs_started(p, r->pid);
@@ -262,6 +279,10 @@ static size_t pack(mu_exec_server *s, mu_xs_req *h, const mu_launch *l, const ch
 int mu_proc_spawn_via_server(mu_proc *p, mu_exec_server *s, const mu_launch *l, const char *const *argv,
                              char *const env[], const char *cwd) {
   if (s->closing) return -ECANCELED;
+  if (s->disabled) {
+    s->st.fallbacks++;
+    return -ENOEXEC;
+  }
   if (s->fd < 0) {
     mu_err err = {0};
     if (start_server(s, &err) != 0) {

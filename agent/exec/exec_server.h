@@ -7,7 +7,9 @@
  * and their cgroups through the supervisor) and end "killed by signal 9" with a message naming
  * the exec server; the next spawn starts a new server. A request the server cannot take (over
  * MU_XS_MAX_REQ bytes, socket buffer full, server not startable) falls back to the one-shot
- * helper, so a task never fails just for the server.
+ * helper. A helper that exits before it says it is ready (e.g. an older muster-exec without
+ * --server) has started nothing: the requests sent to it fail with exit code 126 ("could not
+ * start it") and every later spawn uses the one-shot helper.
  *
  * All calls on the loop thread. The process must ignore SIGPIPE. */
 #ifndef MU_EXEC_SERVER_H

@@ -7,6 +7,8 @@
  * gives the task /dev/null otherwise). The whole message is at most MU_XS_MAX_REQ bytes; larger
  * ones go through posix_spawn of the one-shot helper instead.
  *
+ * The server's first message is READY, sent before it reads any request: a helper that dies
+ * without it (e.g. an older muster-exec without --server) has started nothing.
  * Replies: mu_xs_rep. STARTED (pid in its own session; the task may already be gone), then
  * EXITED with the wait4() status and rusage; or REFUSED (err: an errno) when no process was
  * made. A server that dies drops every request in flight: the agent fails them and starts a
@@ -21,7 +23,7 @@
 #define MU_XS_MAX_REQ (128 * 1024)
 #define MU_XS_FD 3              /* the socket in the server */
 
-enum { MU_XS_STARTED = 1, MU_XS_EXITED = 2, MU_XS_REFUSED = 3 };
+enum { MU_XS_STARTED = 1, MU_XS_EXITED = 2, MU_XS_REFUSED = 3, MU_XS_READY = 4 };
 
 typedef struct mu_xs_req {
   uint32_t magic;

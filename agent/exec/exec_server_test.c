@@ -139,6 +139,45 @@ static void test_large_request_falls_back(void **state) {
   free(r);
 }
 
+/* A helper that is no exec server (here /bin/false; in life an older muster-exec): the task
+ * sent to it fails with a clear message, nothing runs twice, later ones use the one-shot
+ * helper. */
+static void test_helper_without_server_mode(void **state) {
+  (void)state;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  mu_exec_server *xs = NULL;
+  mu_err err = {0};
+  assert_int_equal(mu_exec_server_new(&loop, "/bin/false", &xs, &err), 0);
+  run *r = calloc(1, sizeof *r), *r2 = calloc(1, sizeof *r2);
+  const char *echo[] = {"echo", "once", NULL};
+  start(&loop, xs, r, echo);
+  run_until(&loop, &r->exited);
+  /* usually sent before /bin/false is gone, and refused; if it was already gone, the send
+   * failed and the one-shot helper ran it */
+  bool refused = r->res.exit_code == 126;
+  if (refused) {
+    assert_non_null(strstr(r->res.message, "could not start it"));
+    assert_int_equal(r->out_len, 0);
+  } else {
+    assert_int_equal(r->res.exit_code, 0);
+    assert_string_equal(r->out, "once\n");
+  }
+  for (int i = 0; i < 2000 && mu_exec_server_pid(xs) != 0; i++) uv_run(&loop, UV_RUN_ONCE);
+  start(&loop, xs, r2, echo);
+  run_until(&loop, &r2->exited);
+  assert_int_equal(r2->res.exit_code, 0);
+  assert_string_equal(r2->out, "once\n");
+  mu_exec_server_stats st;
+  mu_exec_server_stats_get(xs, &st);
+  assert_int_equal(st.starts, 1); /* not started again */
+  assert_int_equal(st.fallbacks, refused ? 1 : 2);
+  assert_int_equal(st.lost, 0);
+  close_all(&loop, xs);
+  free(r);
+  free(r2);
+}
+
 /* Through the runner: a killed server is replaced and later tasks succeed. */
 static void test_runner_tasks_survive_server_crash(void **state) {
   (void)state;
@@ -179,6 +218,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_server_crash_fails_running_task_and_restarts),
       cmocka_unit_test(test_kill_before_pid_known),
       cmocka_unit_test(test_large_request_falls_back),
+      cmocka_unit_test(test_helper_without_server_mode),
       cmocka_unit_test(test_runner_tasks_survive_server_crash),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -252,6 +252,8 @@ int mu_helper_server(void) {
     dprintf(2, "muster-exec --server: signalfd: %s\n", strerror(errno));
     return 2;
   }
+  mu_xs_rep ready = {.magic = MU_XS_MAGIC, .kind = MU_XS_READY};
+  reply(&s, &ready);
   for (;;) {
     struct pollfd pf[2] = {{s.sock, POLLIN, 0}, {sfd, POLLIN, 0}};
     if (poll(pf, 2, -1) < 0) {
