@@ -32,6 +32,7 @@ typedef struct bench {
   char prefix;                 /* task ids are PREFIX<n> */
   uint64_t *assign_ns, *running_ns, *final_ns; /* per task of the latency phase, else NULL */
   uint64_t assigned, done, failed;
+  double rate;                 /* throughput phase, tasks/s */
   char first_failure[512];
   bool closed;
 } bench;
@@ -50,7 +51,9 @@ static void on_event(void *arg, const mu_task_event *ev) {
              ev->state.message);
 }
 
-static const char *const spec_true = "{\"shell\":{\"command\":[\"true\"]}}";
+static const char *spec_true = "{\"shell\":{\"command\":[\"true\"]}}";
+/* --script: what `muster run -- true` sends (one string: a shell script). */
+static const char *const spec_script_true = "{\"shell\":{\"script\":\"true\"}}";
 
 static int assign_one(bench *b, uint64_t i) {
   char id[32];
@@ -124,7 +127,7 @@ static int reap(pid_t pid) {
 }
 
 /* n sequential spawns: per-task latency; then n with `par` in flight: tasks/s. */
-static int floor_run(const char *name, char *const argv[], size_t n, uint32_t par, bool use_fork) {
+static int floor_run(const char *name, char *const argv[], size_t n, uint32_t par, bool use_fork, double *ret_rate) {
   uint64_t *s = malloc(n * sizeof *s), *e = malloc(n * sizeof *e);
   if (s == NULL || e == NULL) abort();
   for (size_t i = 0; i < n; i++) {
@@ -139,6 +142,7 @@ static int floor_run(const char *name, char *const argv[], size_t n, uint32_t pa
   printf("%s_serial_tasks_per_s: %.0f tasks/s\n", name, 1e9 * (double)n / (double)(e[n - 1] - s[0]));
   free(s);
   free(e);
+  double cpu0 = cpu_ms(RUSAGE_SELF) + cpu_ms(RUSAGE_CHILDREN);
   uint64_t t0 = uv_hrtime();
   size_t started = 0, ended = 0;
   uint32_t inflight = 0;
@@ -154,7 +158,10 @@ static int floor_run(const char *name, char *const argv[], size_t n, uint32_t pa
     inflight--;
     ended++;
   }
-  printf("%s_parallel_tasks_per_s: %.0f tasks/s (%u in flight)\n", name, 1e9 * (double)n / (double)(uv_hrtime() - t0), par);
+  *ret_rate = 1e9 * (double)n / (double)(uv_hrtime() - t0);
+  printf("%s_parallel_tasks_per_s: %.0f tasks/s (%u in flight)\n", name, *ret_rate, par);
+  printf("%s_cpu_per_task: %.3f ms (this loop and the children, parallel part)\n", name,
+         (cpu_ms(RUSAGE_SELF) + cpu_ms(RUSAGE_CHILDREN) - cpu0) / (double)n);
   return 0;
 }
 
@@ -206,6 +213,7 @@ static int throughput_phase(bench *b, size_t n, uint32_t window) {
   }
   double secs = (double)(uv_hrtime() - t0) / 1e9;
   double rate = (double)n / secs;
+  b->rate = rate;
   printf("throughput: %.0f tasks/s (%zu tasks in %.1f s)\n", rate, n, secs);
   target(rate >= 500, ">= 500 tasks/s");
   printf("agent_cpu_per_task: %.3f ms\n", (cpu_ms(RUSAGE_SELF) - cpu0) / (double)n);
@@ -218,7 +226,7 @@ static int throughput_phase(bench *b, size_t n, uint32_t window) {
 static void usage(FILE *f) {
   fprintf(f,
           "usage: agent_exec_bench [--latency-tasks N] [--tasks N] [--floor-tasks N] [--slots N]\n"
-          "                        [--no-cgroups] [--helper PATH] [--shell-so PATH] [--log-level LEVEL]\n"
+          "                        [--no-cgroups] [--no-exec-server] [--script] [--helper PATH] [--shell-so PATH] [--log-level LEVEL]\n"
           "  defaults: 2000 latency tasks, 100000 throughput/RSS tasks, 2000 floor tasks,\n"
           "  slots = 2 x CPUs, helper and plugin from the Bazel runfiles, log level warn\n");
 }
@@ -227,7 +235,7 @@ int main(int argc, char **argv) {
   size_t n_lat = 2000, n_tasks = 100000, n_floor = 2000;
   long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
   uint32_t slots = (uint32_t)(ncpu > 0 ? 2 * ncpu : 4);
-  bool no_cgroups = false;
+  bool no_cgroups = false, no_exec_server = false;
   const char *helper_arg = "agent/exec/muster-exec", *shell_arg = "plugins/shell/libmuster_shell.so";
   mu_log_level level = MU_LOG_WARN;
   static const struct option opts[] = {
@@ -235,7 +243,7 @@ int main(int argc, char **argv) {
       {"floor-tasks", required_argument, NULL, 'f'},   {"slots", required_argument, NULL, 's'},
       {"no-cgroups", no_argument, NULL, 'n'},          {"helper", required_argument, NULL, 'H'},
       {"shell-so", required_argument, NULL, 'S'},      {"log-level", required_argument, NULL, 'L'},
-      {"help", no_argument, NULL, 'h'},                {NULL, 0, NULL, 0}};
+      {"script", no_argument, NULL, 'x'},              {"no-exec-server", no_argument, NULL, 'X'},              {"help", no_argument, NULL, 'h'},                {NULL, 0, NULL, 0}};
   int c;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     char *end = NULL;
@@ -245,6 +253,8 @@ int main(int argc, char **argv) {
       case 'f': n_floor = strtoul(optarg, &end, 10); break;
       case 's': slots = (uint32_t)strtoul(optarg, &end, 10); break;
       case 'n': no_cgroups = true; break;
+      case 'x': spec_true = spec_script_true; break;
+      case 'X': no_exec_server = true; break;
       case 'H': helper_arg = optarg; break;
       case 'S': shell_arg = optarg; break;
       case 'L':
@@ -286,7 +296,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   mu_runner_config cfg = {.slots = slots, .spool_dir = b.spool, .agent_id = "bench", .helper_path = helper,
-                          .no_cgroups = no_cgroups, .cgroup_name = "muster-bench", .queue_max = 4 * slots};
+                          .no_cgroups = no_cgroups, .no_exec_server = no_exec_server, .cgroup_name = "muster-bench", .queue_max = 4 * slots};
   mu_runner_sink sink = {on_event, &b};
   if (mu_runner_new(&b.loop, b.plugins, &cfg, &sink, &b.runner, &err) != 0) {
     fprintf(stderr, "agent_exec_bench: %s\n", err.msg);
@@ -294,22 +304,34 @@ int main(int argc, char **argv) {
   }
   double load[3] = {0, 0, 0};
   if (getloadavg(load, 3) < 0) load[0] = -1;
-  printf("machine: %ld CPUs, load average %.2f at start; limits via %s; %u slots\n", ncpu, load[0],
-         mu_runner_limits_mode(b.runner), slots);
+  printf("machine: %ld CPUs, load average %.2f at start; limits via %s; %u slots; task %s\n", ncpu, load[0],
+         mu_runner_limits_mode(b.runner), slots, spec_true);
 
+  double self0 = cpu_ms(RUSAGE_SELF), kids0 = cpu_ms(RUSAGE_CHILDREN);
   int rc = latency_phase(&b, n_lat);
   if (rc == 0) rc = throughput_phase(&b, n_tasks, 2 * slots);
   if (b.failed > 0) printf("failed_tasks: %llu (first: %s)\n", (unsigned long long)b.failed, b.first_failure);
   mu_runner_close(b.runner, on_closed, &b);
   uv_run(&b.loop, UV_RUN_DEFAULT);
+  /* Children's CPU counts once they are reaped: the exec server's (its tasks' included) after
+   * the close above, each one-shot helper's (and its task's) as it ends. */
+  double all_tasks = (double)(n_lat + n_tasks);
+  printf("cpu_per_task_all: %.3f ms (agent %.3f + helper/server and the task %.3f; both phases)\n",
+         (cpu_ms(RUSAGE_SELF) - self0 + cpu_ms(RUSAGE_CHILDREN) - kids0) / all_tasks,
+         (cpu_ms(RUSAGE_SELF) - self0) / all_tasks, (cpu_ms(RUSAGE_CHILDREN) - kids0) / all_tasks);
   uv_loop_close(&b.loop);
   mu_plugin_host_free(b.plugins);
 
   char *true_argv[] = {"/bin/true", NULL};
   char *helper_argv[] = {helper, "--", "/bin/true", NULL};
-  if (rc == 0) rc = floor_run("floor_spawn_true", true_argv, n_floor, slots, false);
-  if (rc == 0) rc = floor_run("floor_spawn_helper_true", helper_argv, n_floor, slots, false);
-  if (rc == 0) rc = floor_run("floor_fork_exec_true", true_argv, n_floor, slots, true);
+  double floor_rate = 0, helper_rate = 0, fork_rate = 0;
+  if (rc == 0) rc = floor_run("floor_spawn_true", true_argv, n_floor, slots, false, &floor_rate);
+  if (rc == 0) rc = floor_run("floor_spawn_helper_true", helper_argv, n_floor, slots, false, &helper_rate);
+  if (rc == 0) rc = floor_run("floor_fork_exec_true", true_argv, n_floor, slots, true, &fork_rate);
+  if (rc == 0 && floor_rate > 0) {
+    printf("throughput_to_floor_ratio: %.2f (throughput / floor_spawn_true_parallel, same run)\n", b.rate / floor_rate);
+    target(b.rate >= 0.8 * floor_rate, ">= 0.8 x the posix_spawn floor");
+  }
   if (getloadavg(load, 3) >= 0) printf("load average at end: %.2f\n", load[0]);
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf %s", b.spool);

@@ -113,6 +113,7 @@ typedef struct bench {
   uint64_t agent_connected_ns;
   int agent_sampled, agent_gave_up;
   mu_proc_mem agent_mem;
+  mu_proc_mem xs_mem;          /* its exec server, when it has one */
   int musterd_sampled;
   mu_proc_mem musterd_mem, self_mem;
   uint32_t musterd_sockets;
@@ -298,6 +299,28 @@ static void poll_send(bench *b, enum poll_kind kind, const char *selector) {
   b->poll_inflight = 1;
 }
 
+/* The agent's exec server (`muster-exec --server`, its child): part of an idle agent's cost.
+ * Zeroes when there is none. */
+static void sample_exec_server(pid_t agent, mu_proc_mem *ret) {
+  memset(ret, 0, sizeof *ret);
+  char path[64], kids[512] = "";
+  snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)agent, (int)agent);
+  FILE *f = fopen(path, "r");
+  if (f == NULL) return;
+  if (fgets(kids, sizeof kids, f) == NULL) kids[0] = '\0';
+  fclose(f);
+  for (char *save = NULL, *tok = strtok_r(kids, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
+    char comm[64] = "";
+    snprintf(path, sizeof path, "/proc/%s/comm", tok);
+    FILE *c = fopen(path, "r");
+    if (c == NULL) continue;
+    if (fgets(comm, sizeof comm, c) == NULL) comm[0] = '\0';
+    fclose(c);
+    mu_err err = {0};
+    if (strncmp(comm, "muster-exec", 11) == 0 && mu_proc_mem_read((pid_t)atoi(tok), ret, &err) == 0) return;
+  }
+}
+
 static void sample_or_warn(const char *what, pid_t pid, mu_proc_mem *ret) {
   mu_err err = {0};
   if (mu_proc_mem_read(pid, ret, &err) != 0) mu_warn("fleet_load", "%s: %s", what, err.msg);
@@ -455,6 +478,7 @@ static void on_tick(uv_timer_t *t) {
           if (!b->poll_inflight) poll_send(b, POLL_REAL_AGENT, "bench=real");
         } else if (ms_since(b->agent_connected_ns, now) >= (double)b->opts.idle_wait_ms) {
           sample_or_warn("muster-agent", b->agent.proc.pid, &b->agent_mem);
+          sample_exec_server(b->agent.proc.pid, &b->xs_mem);
           b->agent_sampled = b->agent_mem.rss_kib > 0;
           if (!b->agent_sampled) b->agent_gave_up = 1;
         }
@@ -562,6 +586,9 @@ static void report(const bench *b, run_summary *ret) {
   fig(b, "agent_pss", mib(b->agent_mem.pss_kib), 2, "MiB");
   fig(b, "agent_private_dirty", mib(b->agent_mem.private_dirty_kib), 2, "MiB");
   fig(b, "agent_threads", (double)b->agent_mem.threads, 0, "threads");
+  fig(b, "agent_exec_server_rss", mib(b->xs_mem.rss_kib), 2, "MiB");
+  fig(b, "agent_exec_server_pss", mib(b->xs_mem.pss_kib), 2, "MiB");
+  fig(b, "agent_exec_server_private_dirty", mib(b->xs_mem.private_dirty_kib), 2, "MiB");
   fig(b, "load_tool_rss", mib(b->self_mem.rss_kib), 1, "MiB");
   fig(b, "load_tool_cpu_register", (double)(b->self_cpu_hold_start_ms - b->self_cpu_ready_ms), 0,
       "ms");

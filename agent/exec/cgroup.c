@@ -198,8 +198,14 @@ static int create_v2(mu_cgroup *cg, const mu_cgroup_root *root, const char *leaf
 static int create_v1(mu_cgroup *cg, const mu_cgroup_root *root, const char *leaf,
                      const mu_cgroup_limits *lim, mu_err *err) {
   char v[64];
+  bool tracked = root->v1_parent[MU_CG_MEMORY][0] != '\0' || root->v1_parent[MU_CG_CPUACCT][0] != '\0';
   for (int i = 0; i < MU_CG_COUNT; i++) {
     if (root->v1_parent[i][0] == '\0') continue;
+    /* pids and cpu only limit: without their limit a leaf there would be two more mkdir,
+     * cgroup.procs write and rmdir per task for nothing. memory (peak, OOM kills) and cpuacct
+     * (CPU when the helper could not report) always, and either one holds every process for
+     * kill-all (when neither is there, every controller is used). */
+    if (tracked && ((i == MU_CG_PIDS && lim->pids == 0) || (i == MU_CG_CPU && lim->cpu_cores <= 0))) continue;
     snprintf(cg->v1_dir[i], sizeof cg->v1_dir[i], "%s/%s", root->v1_parent[i], leaf);
     if (mkdir(cg->v1_dir[i], 0755) != 0 && errno != EEXIST)
       return mu_err_set(err, MU_EIO, "cgroup: cannot create %s: %s", cg->v1_dir[i], strerror(errno));
@@ -330,3 +336,18 @@ int mu_cgroup_remove(mu_cgroup *cg) {
 }
 
 void mu_cgroup_free(mu_cgroup *cg) { free(cg); }
+
+bool mu_cgroup_is_empty(const mu_cgroup *cg) {
+  char buf[64];
+  for (int i = 0; i < cg->n_procs; i++)
+    if (read_file(cg->procs[i], buf, sizeof buf) != 0) return false; /* a pid, or unreadable */
+  return true;
+}
+
+int mu_cgroup_reset_counters(mu_cgroup *cg) {
+  if (cg->mode != MU_CGROUP_V1) return MU_ENOTSUP;
+  const char *mem = cg->v1_dir[MU_CG_MEMORY], *acct = cg->v1_dir[MU_CG_CPUACCT];
+  if (mem[0] != '\0' && set_limit(mem, "memory.max_usage_in_bytes", "0", NULL) != 0) return MU_EIO;
+  if (acct[0] != '\0' && set_limit(acct, "cpuacct.usage", "0", NULL) != 0) return MU_EIO;
+  return 0;
+}

@@ -67,4 +67,12 @@ int mu_cgroup_remove(mu_cgroup *cg);
 
 void mu_cgroup_free(mu_cgroup *cg);
 
+/* True when no process is in the group (every cgroup.procs file reads empty). */
+bool mu_cgroup_is_empty(const mu_cgroup *cg);
+
+/* Resets the peak memory and CPU counters of an empty group, for reuse (cgroup_pool.h).
+ * MU_ENOTSUP on v2 (memory.peak cannot be reset there on most kernels), MU_EIO when a write
+ * fails. */
+int mu_cgroup_reset_counters(mu_cgroup *cg);
+
 #endif

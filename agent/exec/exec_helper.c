@@ -4,7 +4,8 @@
  * forks the real program and waits for it with wait4() so the agent gets rusage (CPU, max RSS)
  * on the report fd. It exits the way the program did (same code, or re-raises the signal).
  *   muster-exec [--join FILE]... [--rlimit as|nproc|cpu=N]... [--gid N] [--uid N]
- *               [--report-fd N] -- PROGRAM [ARGS...] */
+ *               [--report-fd N] -- PROGRAM [ARGS...]
+ *   muster-exec --server     the long-lived form: requests on fd 3 (helper_server.c) */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +17,8 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "agent/exec/helper_server.h"
 
 static void die(const char *what, const char *arg) {
   dprintf(2, "muster-exec: %s%s%s: %s\n", what, arg ? " " : "", arg ? arg : "", strerror(errno));
@@ -50,9 +53,26 @@ static void set_rlimit(const char *spec) {
   if (setrlimit(res, &rl) != 0) die("setrlimit", spec);
 }
 
+/* Closes every fd from 3 up but keep: close_range, not a thousand close()s (a loop on
+ * kernels before 5.9). */
+static void close_span(unsigned lo, unsigned hi) {
+  if (lo > hi || close_range(lo, hi, 0) == 0) return;
+  for (unsigned fd = lo; fd <= hi && fd < 1024; fd++) close((int)fd);
+}
+
+static void close_others(int keep) {
+  if (keep < 3) {
+    close_span(3, ~0U);
+    return;
+  }
+  close_span(3, (unsigned)keep - 1);
+  close_span((unsigned)keep + 1, ~0U);
+}
+
 static const int forwarded_ignored[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGUSR1, SIGUSR2};
 
 int main(int argc, char **argv) {
+  if (argc == 2 && strcmp(argv[1], "--server") == 0) return mu_helper_server();
   int report_fd = -1;
   long uid = -1, gid = -1;
   int i = 1;
@@ -124,8 +144,7 @@ int main(int argc, char **argv) {
   int devnull = open("/dev/null", O_RDWR);
   for (int fd = 0; fd < 3; fd++) dup2(devnull, fd);
   if (devnull > 2) close(devnull);
-  for (int fd = 3; fd < 1024; fd++)
-    if (fd != report_fd) close(fd);
+  close_others(report_fd);
 
   int status = 0;
   struct rusage ru;

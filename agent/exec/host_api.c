@@ -182,6 +182,7 @@ static int h_spawn(muster_task *t, const muster_spawn_opts *o, muster_proc **ret
   snprintf(leaf, sizeof leaf, "%s.%u.%d", safe, t->attempt, ++t->proc_counter);
   mu_proc_opts po = {
       .helper_path = r->helper_path,
+      .exec_server = r->exec_server,
       .argv = o->argv,
       .env = (const char *const *)env,
       .cwd = cwd,
@@ -190,6 +191,7 @@ static int h_spawn(muster_task *t, const muster_spawn_opts *o, muster_proc **ret
       .run_as = t->run_as,
       .cgroup_root = r->cg_root.mode != MU_CGROUP_NONE ? &r->cg_root : NULL,
       .cgroup_leaf = leaf,
+      .cgroup_pool = r->cg_pool,
       .limits = t->spec->limits,
       .limit_window_ms = t->spec->timeout_ms,
       .grace_ms = r->cfg.grace_ms,

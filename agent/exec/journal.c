@@ -5,6 +5,7 @@
 #include "agent/exec/journal.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
@@ -64,6 +65,8 @@ struct mu_journal {
   jbuf pending;
   uint64_t pending_last_seq;
   jwork *inflight;
+  uv_idle_t batch;             /* group commit: starts the next batch once per loop turn */
+  bool batch_armed;
   int closing;
   void (*close_cb)(void *);
   void *close_arg;
@@ -286,6 +289,8 @@ int mu_journal_open(uv_loop_t *loop, const char *path, const mu_journal_opts *op
   if (rc != 0) goto fail;
   if (j->st.next_seq <= j->st.acked_seq) j->st.next_seq = j->st.acked_seq + 1;
   j->st.persisted_seq = j->st.next_seq - 1;
+  uv_idle_init(loop, &j->batch);
+  j->batch.data = j;
   *ret = j;
   return 0;
 fail:
@@ -357,15 +362,38 @@ static void work_run(uv_work_t *req) {
 
 static void kick(mu_journal *j);
 
-static void finish_close(mu_journal *j) {
-  if (j->fd >= 0) close(j->fd);
-  list_drop_upto(j, UINT64_MAX);
-  marks_free(j);
-  free(j->pending.p);
+static void on_batch_closed(uv_handle_t *h) {
+  mu_journal *j = h->data;
   void (*cb)(void *) = j->close_cb;
   void *arg = j->close_arg;
   free(j);
   if (cb != NULL) cb(arg);
+}
+
+static void finish_close(mu_journal *j) {
+  if (j->fd >= 0) close(j->fd);
+  j->fd = -1;
+  list_drop_upto(j, UINT64_MAX);
+  marks_free(j);
+  free(j->pending.p);
+  j->pending.p = NULL;
+  if (!uv_is_closing((uv_handle_t *)&j->batch)) uv_close((uv_handle_t *)&j->batch, on_batch_closed);
+}
+
+static void on_batch(uv_idle_t *h) {
+  mu_journal *j = h->data;
+  uv_idle_stop(h);
+  j->batch_armed = false;
+  kick(j);
+}
+
+/* Group commit: what is appended, acked or marked during one turn of the loop (every task
+ * event, mark and ack its callbacks produce) goes out as one write + fdatasync at the start of
+ * the next turn, not one each. While a batch is in flight, work_done starts the next anyway. */
+static void schedule(mu_journal *j) {
+  if (j->inflight != NULL || j->batch_armed || j->closing) return;
+  uv_idle_start(&j->batch, on_batch);
+  j->batch_armed = true;
 }
 
 static void work_done(uv_work_t *req, int status) {
@@ -380,6 +408,7 @@ static void work_done(uv_work_t *req, int status) {
       j->st.compactions++;
     } else {
       j->st.file_bytes += w->buf.len;
+      j->st.batches++;
     }
     if (w->last_seq > j->st.persisted_seq) j->st.persisted_seq = w->last_seq;
     if (j->o.on_persisted != NULL && w->last_seq > 0) j->o.on_persisted(j, j->st.persisted_seq, j->o.arg);
@@ -464,7 +493,7 @@ int mu_journal_append(mu_journal *j, const void *data, size_t len, uint64_t *ret
   j->st.next_seq++;
   j->pending_last_seq = seq;
   *ret_seq = seq;
-  kick(j);
+  schedule(j);
   return 0;
 }
 
@@ -475,7 +504,7 @@ void mu_journal_ack(mu_journal *j, uint64_t upto) {
   list_drop_upto(j, upto);
   if (buf_put(&j->pending, J_ACK, upto, NULL, 0) == 0 && j->pending_last_seq < upto)
     j->pending_last_seq = upto;
-  kick(j);
+  schedule(j);
 }
 
 int mu_journal_mark(mu_journal *j, const char *key, const void *data, size_t len, mu_err *err) {
@@ -497,7 +526,7 @@ int mu_journal_mark(mu_journal *j, const char *key, const void *data, size_t len
   if (rc == 0) rc = mark_set(j, payload, plen);
   free(payload);
   if (rc != 0) return mu_err_set(err, MU_ENOMEM, "journal: out of memory");
-  kick(j);
+  schedule(j);
   return 0;
 }
 
@@ -506,7 +535,7 @@ void mu_journal_unmark(mu_journal *j, const char *key) {
   if (j->closing || *mark_find(j, key, key_len) == NULL) return;
   if (buf_put(&j->pending, J_UNMARK, 0, key, (uint32_t)key_len) != 0) return; /* kept: safe side */
   mark_drop(j, key, key_len);
-  kick(j);
+  schedule(j);
 }
 
 void mu_journal_foreach_mark(const mu_journal *j, mu_journal_mark_cb cb, void *arg) {
@@ -518,5 +547,7 @@ void mu_journal_close(mu_journal *j, void (*cb)(void *arg), void *arg) {
   j->closing = 1;
   j->close_cb = cb;
   j->close_arg = arg;
-  kick(j);
+  if (j->batch_armed) uv_idle_stop(&j->batch);
+  j->batch_armed = false;
+  kick(j); /* what is pending goes now */
 }

@@ -10,6 +10,9 @@
  *
  * Threading: appends and acks are queued on the loop thread; a libuv worker (uv_queue_work)
  * writes each batch and calls fdatasync() once per batch, so the loop never waits on the disk.
+ * Group commit: a batch starts at the next turn of the loop (a uv_idle_t), so everything one
+ * turn's callbacks append, ack or mark (several tasks' events, a task's event and its mark)
+ * shares one fdatasync; what arrives while a batch is in flight forms the next one.
  * on_persisted reports the highest sequence durably written. One batch or compaction is in
  * flight at a time. When acked records make up more than compact_bytes of the file, it is
  * rewritten with only the live records (tmp file + fdatasync + rename + directory fsync).
@@ -59,6 +62,7 @@ typedef struct mu_journal_stats {
   uint64_t torn_bytes;         /* cut off the tail at open */
   uint64_t compactions;
   uint64_t write_errors;
+  uint64_t batches;            /* append batches written (one fdatasync each) */
   uint64_t marks;              /* marks set */
   uint64_t mark_bytes;         /* their records' bytes (headers included) */
 } mu_journal_stats;

@@ -96,6 +96,44 @@ static void test_append_replay(void **state) {
   assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* Group commit: what one loop turn appends, marks and acks is one batch (one fdatasync), and
+ * nothing counts as persisted before it is written. */
+static void test_one_batch_per_turn(void **state) {
+  (void)state;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  seen s = {0};
+  mu_journal *j = open_j(&loop, &s, 0, 0);
+  append(j, "a", 1);
+  mu_err err = {0};
+  assert_int_equal(mu_journal_mark(j, "task-1", "x", 1, &err), 0);
+  append(j, "b", 2);
+  append(j, "c", 3);
+  mu_journal_ack(j, 1);
+  mu_journal_stats st;
+  mu_journal_stats_get(j, &st);
+  assert_int_equal(st.persisted_seq, 0);
+  assert_int_equal(s.persisted, 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  mu_journal_stats_get(j, &st);
+  assert_int_equal(st.batches, 1);
+  assert_int_equal(s.persisted, 3);
+  append(j, "d", 4); /* a later turn: its own batch */
+  uv_run(&loop, UV_RUN_DEFAULT);
+  mu_journal_stats_get(j, &st);
+  assert_int_equal(st.batches, 2);
+  assert_int_equal(s.persisted, 4);
+  close_j(&loop, j);
+
+  seen r = {0};
+  j = open_j(&loop, &r, 0, 0);
+  mu_journal_foreach(j, visit, &r);
+  assert_int_equal(r.n, 3); /* 1 acked */
+  assert_string_equal(r.data[0], "b");
+  close_j(&loop, j);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 static void test_ack_survives_restart(void **state) {
   (void)state;
   uv_loop_t loop;
@@ -323,6 +361,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_crc32),
       cmocka_unit_test_setup(test_append_replay, setup),
+      cmocka_unit_test_setup(test_one_batch_per_turn, setup),
       cmocka_unit_test_setup(test_ack_survives_restart, setup),
       cmocka_unit_test_setup(test_torn_tail, setup),
       cmocka_unit_test_setup(test_bound, setup),

@@ -146,12 +146,25 @@ static void history_add(mu_runner *r, const muster_task *t) {
 
 static void runner_free(mu_runner *r);
 
+static void on_exec_server_closed(void *arg) {
+  mu_runner *r = arg;
+  void (*cb)(void *) = r->close_cb;
+  void *arg2 = r->close_arg;
+  runner_free(r);
+  if (cb != NULL) cb(arg2);
+}
+
 static void check_closed(mu_runner *r) {
   if (!r->closing || r->tasks != NULL || r->queue_head != NULL || r->pending_removals > 0 || r->unfreed_tasks > 0) return;
-  void (*cb)(void *) = r->close_cb;
-  void *arg = r->close_arg;
-  runner_free(r);
-  if (cb != NULL) cb(arg);
+  if (r->exec_server != NULL) {
+    mu_exec_server *s = r->exec_server;
+    r->exec_server = NULL; /* once */
+    r->exec_server_closing = true;
+    mu_exec_server_close(s, on_exec_server_closed, r);
+    return;
+  }
+  if (r->exec_server_closing) return;
+  on_exec_server_closed(r);
 }
 
 static void task_free(muster_task *t) {
@@ -394,9 +407,20 @@ int mu_runner_new(uv_loop_t *loop, mu_plugin_host *plugins, const mu_runner_conf
     }
   }
   if (!cfg->no_cgroups) mu_cgroup_root_detect(NULL, r->cgroup_name, &r->cg_root);
+  if (r->cg_root.mode == MU_CGROUP_V1 && !cfg->no_cgroup_pool) {
+    mu_err perr = {0};
+    if (mu_cgroup_pool_new(&r->cg_root, r->cfg.slots + 8, &r->cg_pool, &perr) != 0)
+      mu_warn("runner", "%s; a fresh cgroup per process", perr.msg);
+  }
+  if (r->helper_path != NULL && !cfg->no_exec_server) {
+    mu_err xerr = {0};
+    if (mu_exec_server_new(loop, r->helper_path, &r->exec_server, &xerr) != 0)
+      mu_warn("runner", "%s; starting a one-shot helper per process instead", xerr.msg);
+  }
   mu_secret_dir_sweep(r->spool_dir, r->agent_id);
-  mu_info("runner", "limits via %s; %u slots, %zu type caps, queue of %u; spool %s", mu_runner_limits_mode(r),
-          r->cfg.slots, r->cfg.n_type_slots, r->cfg.queue_max, r->spool_dir);
+  mu_info("runner", "limits via %s; %u slots, %zu type caps, queue of %u; spool %s; exec server %s",
+          mu_runner_limits_mode(r), r->cfg.slots, r->cfg.n_type_slots, r->cfg.queue_max, r->spool_dir,
+          r->exec_server != NULL ? "on" : "off");
   *ret = r;
   return 0;
 fail:
@@ -405,6 +429,7 @@ fail:
 }
 
 static void runner_free(mu_runner *r) {
+  mu_cgroup_pool_free(r->cg_pool);
   for (size_t i = 0; i < r->cfg.n_type_slots; i++) free((char *)r->type_slots[i].type);
   free(r->type_slots);
   free(r->type_running);

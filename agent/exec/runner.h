@@ -56,6 +56,10 @@ typedef struct mu_runner_config {
   int64_t grace_ms;              /* TERM -> KILL; 0 = 5000 */
   bool inherit_env;              /* pass the agent's environment to tasks (default: PATH only) */
   bool no_cgroups;               /* skip cgroups, use rlimits only */
+  bool no_cgroup_pool;           /* a fresh cgroup leaf for every process, also without limits
+                                  * (cgroup_pool.h) */
+  bool no_exec_server;           /* a one-shot muster-exec per process instead of one long-lived
+                                  * `muster-exec --server` (exec_server.h) */
   const char *cgroup_name;       /* sub-group name under the agent's cgroup; NULL = "muster" */
   size_t control_max_line;       /* 0 = 4096 */
   uint32_t control_max_lines;    /* 0 = 10000 */

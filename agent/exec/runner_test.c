@@ -382,6 +382,33 @@ static void test_exit_code_and_signal(void **state) {
   world_free(&w);
 }
 
+/* A script without shell syntax runs without sh (plugins/shell/plain_words.h): the same
+ * output, exit code and PATH lookup as through a shell, for a found, a failing and a missing
+ * program. */
+static void test_plain_script_same_as_shell(void **state) {
+  (void)state;
+  world w;
+  world_init(&w, NULL);
+  const char *scripts[] = {"expr  2 + 3", "ls /no-such-dir-here", "no-such-program-here x", "false"};
+  for (size_t i = 0; i < sizeof scripts / sizeof *scripts; i++) {
+    char spec[256], id_plain[32], id_sh[32];
+    snprintf(id_plain, sizeof id_plain, "plain%zu", i);
+    snprintf(id_sh, sizeof id_sh, "sh%zu", i);
+    snprintf(spec, sizeof spec, "{\"shell\":{\"script\":\"%s\"}}", scripts[i]);
+    rec *plain = run_spec(&w, id_plain, spec);
+    snprintf(spec, sizeof spec, "{\"shell\":{\"interpreter\":\"bash\",\"script\":\"%s\"}}", scripts[i]);
+    rec *sh = run_spec(&w, id_sh, spec);
+    assert_int_equal(plain->states[plain->n_states - 1], sh->states[sh->n_states - 1]);
+    assert_int_equal(plain->exit_code, sh->exit_code);
+    assert_int_equal(plain->out_len, sh->out_len);
+    if (plain->out_len > 0) assert_memory_equal(plain->out, sh->out, plain->out_len);
+    assert_int_equal(plain->err_len > 0, sh->err_len > 0);
+  }
+  rec *r = run_spec(&w, "plain-missing", "{\"shell\":{\"script\":\"no-such-program-here\"}}");
+  assert_int_equal(r->exit_code, 127);
+  world_free(&w);
+}
+
 static void test_output_limit(void **state) {
   (void)state;
   world w;
@@ -744,6 +771,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_cancel),
       cmocka_unit_test(test_exit_code_and_signal),
       cmocka_unit_test(test_output_limit),
+      cmocka_unit_test(test_plain_script_same_as_shell),
       cmocka_unit_test(test_limits_enforced),
       cmocka_unit_test(test_run_as_nobody_and_rlimits),
       cmocka_unit_test(test_dedup_slots_and_refusals),

@@ -1,10 +1,11 @@
-/* The task supervisor (supervisor.h): spawns muster-exec in a new session with five pipes
- * (stdin, stdout, stderr, control fd 3, report fd 4), enforces the timeout with TERM, grace,
+/* The task supervisor (supervisor.h): spawns muster-exec (spawn.c) in a new session with five
+ * pipes (stdin, stdout, stderr, control fd 3, report fd 4), enforces the timeout with TERM, grace,
  * KILL to the whole process group and cgroup, and once the process is gone and its pipes are
  * drained, gathers metrics, removes the cgroup and calls on_exit. Output bounds and the control
  * and report pipes are read in output.c. */
 #include "agent/exec/supervisor.h"
 
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,6 +20,8 @@
 static void on_handle_closed(uv_handle_t *h) {
   mu_proc *p = h->data;
   if (--p->open_handles == 0) {
+    if (p->xs != NULL) mu_exec_server_forget(p->xs, p);
+    mu_proc_close_fds(p->xs_child);
     mu_ctl_reader_free(&p->ctl);
     if (p->cg != NULL) mu_cgroup_free(p->cg);
     free(p->stdin_copy);
@@ -36,10 +39,11 @@ static void close_all(mu_proc *p) {
   close_handle(p, (uv_handle_t *)&p->grace_timer);
   close_handle(p, (uv_handle_t *)&p->drain_timer);
   close_handle(p, (uv_handle_t *)&p->rmdir_timer);
-  if (p->spawned) close_handle(p, (uv_handle_t *)&p->process);
+  if (p->spawned) close_handle(p, (uv_handle_t *)&p->sigchld);
 }
 
-static void kill_group(mu_proc *p, int sig) {
+void mu_proc_kill_group(mu_proc *p, int sig) {
+  p->last_sig = sig; /* sent again when an exec server reports the pid later */
   if (p->pid > 0) (void)kill(-p->pid, sig);
   if (sig == SIGKILL && p->cg != NULL) (void)mu_cgroup_kill_all(p->cg);
 }
@@ -89,6 +93,9 @@ static void build_result(mu_proc *p, mu_proc_result *r) {
       n += snprintf(m + n, cap - n, " after %.3gs", (double)p->timeout_ms / 1000.0);
     n += snprintf(m + n, cap - n, "; ");
   }
+  if (p->xs_refused != 0)
+    n += snprintf(m + n, cap - n, "muster-exec --server could not start it: %s; ", strerror(p->xs_refused));
+  if (p->xs_lost) n += snprintf(m + n, cap - n, "the exec server died while it ran; ");
   if (n < cap) {
     if (r->signal != 0)
       n += snprintf(m + n, cap - n, "killed by signal %d (%s)", r->signal, strsignal(r->signal));
@@ -123,12 +130,17 @@ static void cgroup_cleanup(mu_proc *p) {
   if (!p->have_cg_stats) {
     p->have_cg_stats = mu_cgroup_stats_read(p->cg, &p->cg_stats) == 0;
   }
-  if (mu_cgroup_remove(p->cg) == MU_EAGAIN && p->rmdir_tries++ < 100) {
+  int rc = p->cg_pool != NULL ? mu_cgroup_pool_give(p->cg_pool, p->cg) : mu_cgroup_remove(p->cg);
+  if (rc == MU_EAGAIN && p->rmdir_tries++ < 100) {
     (void)mu_cgroup_kill_all(p->cg);
     uv_timer_start(&p->rmdir_timer, on_rmdir_timer, 20, 0);
     return;
   }
   if (p->rmdir_tries > 100) mu_warn("supervisor", "pid %d: cgroup not removable; left behind", (int)p->pid);
+  if (p->cg_pool != NULL) {
+    if (rc != 0) mu_cgroup_pool_drop(p->cg_pool, p->cg);
+    p->cg = NULL; /* the pool's again */
+  }
   finish(p);
 }
 
@@ -148,8 +160,7 @@ static void on_drain_timeout(uv_timer_t *t) {
   mu_proc_maybe_done(p);
 }
 
-static void on_exit_cb(uv_process_t *proc, int64_t exit_status, int term_signal) {
-  mu_proc *p = proc->data;
+void mu_proc_exited(mu_proc *p, int64_t exit_status, int term_signal) {
   p->exited = true;
   p->end_ms = mu_mono_ms();
   p->exit_status = exit_status;
@@ -157,14 +168,45 @@ static void on_exit_cb(uv_process_t *proc, int64_t exit_status, int term_signal)
   uv_timer_stop(&p->timeout_timer);
   uv_timer_stop(&p->grace_timer);
   /* Whatever the main process left behind in its group or cgroup ends with it. */
-  kill_group(p, SIGKILL);
+  mu_proc_kill_group(p, SIGKILL);
   uv_timer_start(&p->drain_timer, on_drain_timeout, (uint64_t)p->drain_ms, 0);
   mu_proc_maybe_done(p);
 }
 
+/* ---- replies from the exec server (exec_server.c) ---- */
+
+void mu_proc_xs_started(mu_proc *p, pid_t pid) {
+  mu_proc_close_fds(p->xs_child); /* the server holds the task's ends now */
+  p->pid = pid;
+  /* a kill asked for before the pid was known */
+  if (p->last_sig != 0) mu_proc_kill_group(p, p->last_sig);
+}
+
+void mu_proc_xs_exited(mu_proc *p, int code, int sig, int64_t utime_us, int64_t stime_us, int64_t maxrss_kb) {
+  mu_proc_close_fds(p->xs_child);
+  p->have_report = true;
+  p->rep_user_us = utime_us;
+  p->rep_sys_us = stime_us;
+  p->rep_maxrss_kb = maxrss_kb;
+  mu_proc_exited(p, sig != 0 ? 0 : code, sig);
+}
+
+void mu_proc_xs_refused(mu_proc *p, int err) {
+  mu_proc_close_fds(p->xs_child); /* the pipes then read EOF */
+  p->xs_refused = err != 0 ? err : EIO;
+  mu_proc_exited(p, 126, 0);
+}
+
+void mu_proc_xs_lost(mu_proc *p) {
+  mu_proc_close_fds(p->xs_child);
+  p->xs_lost = true;
+  mu_proc_kill_group(p, SIGKILL); /* and its cgroup, in mu_proc_exited */
+  mu_proc_exited(p, 0, SIGKILL);
+}
+
 static void on_grace(uv_timer_t *t) {
   mu_proc *p = t->data;
-  kill_group(p, SIGKILL);
+  mu_proc_kill_group(p, SIGKILL);
 }
 
 void mu_proc_kill(mu_proc *p, mu_kill_reason reason) {
@@ -172,7 +214,7 @@ void mu_proc_kill(mu_proc *p, mu_kill_reason reason) {
   if (p->killed_for == MU_KILL_NONE) p->killed_for = reason;
   if (p->killing) return;
   p->killing = true;
-  kill_group(p, SIGTERM);
+  mu_proc_kill_group(p, SIGTERM);
   uv_timer_start(&p->grace_timer, on_grace, (uint64_t)p->grace_ms, 0);
 }
 
@@ -180,8 +222,34 @@ static void on_timeout(uv_timer_t *t) { mu_proc_kill(t->data, MU_KILL_TIMEOUT); 
 
 pid_t mu_proc_pid(const mu_proc *p) { return p->pid; }
 
-/* Builds muster-exec's argv: joins, rlimits for what no cgroup covers, user, report fd. */
-static int build_helper_argv(mu_proc *p, const mu_proc_opts *o, char ***ret, mu_err *err) {
+/* What the helper does before exec: cgroups to join, rlimits for what no cgroup covers, the
+ * run-as user. Sets p->limits_via. */
+static void plan_launch(mu_proc *p, const mu_proc_opts *o, mu_launch *l) {
+  memset(l, 0, sizeof *l);
+  l->rl_as = l->rl_nproc = l->rl_cpu = -1;
+  l->uid = l->gid = -1;
+  if (p->cg != NULL) l->n_join = mu_cgroup_procs_files(p->cg, l->joins, MU_CG_COUNT);
+  const mu_cgroup_root *root = p->cg != NULL ? o->cgroup_root : NULL;
+  if (o->limits.memory_bytes > 0 && !mu_cgroup_root_has(root, MU_CG_MEMORY)) l->rl_as = (int64_t)o->limits.memory_bytes;
+  if (o->limits.pids > 0 && !mu_cgroup_root_has(root, MU_CG_PIDS)) l->rl_nproc = o->limits.pids;
+  int64_t window = o->limit_window_ms > 0 ? o->limit_window_ms : o->timeout_ms;
+  /* No quota without a cgroup: cap total CPU seconds at what the quota allows in the timeout. */
+  if (o->limits.cpu_cores > 0 && window > 0 && !mu_cgroup_root_has(root, MU_CG_CPU))
+    l->rl_cpu = (int64_t)ceil((double)window / 1000.0 * o->limits.cpu_cores) + 1;
+  if (o->run_as.set && geteuid() == 0) {
+    l->uid = (int32_t)o->run_as.uid;
+    l->gid = (int32_t)o->run_as.gid;
+  }
+  bool used_rlimit = l->rl_as >= 0 || l->rl_nproc >= 0 || l->rl_cpu >= 0;
+  if (p->cg != NULL)
+    p->limits_via = used_rlimit ? "cgroup+rlimit"
+                                : (o->cgroup_root->mode == MU_CGROUP_V2 ? "cgroup-v2" : "cgroup-v1");
+  else
+    p->limits_via = used_rlimit ? "rlimit" : "none";
+}
+
+/* The one-shot muster-exec's argv for l, with the report fd. */
+static int build_helper_argv(const mu_proc_opts *o, const mu_launch *l, char ***ret, mu_err *err) {
   size_t n_user = 0;
   while (o->argv[n_user] != NULL) n_user++;
   size_t cap = n_user + 32;
@@ -189,45 +257,27 @@ static int build_helper_argv(mu_proc *p, const mu_proc_opts *o, char ***ret, mu_
   if (a == NULL) return mu_err_set(err, MU_ENOMEM, "supervisor: out of memory");
   size_t n = 0;
   a[n++] = strdup(o->helper_path);
-  if (p->cg != NULL) {
-    const char *files[MU_CG_COUNT];
-    int k = mu_cgroup_procs_files(p->cg, files, MU_CG_COUNT);
-    for (int i = 0; i < k; i++) {
-      a[n++] = strdup("--join");
-      a[n++] = strdup(files[i]);
-    }
+  for (int i = 0; i < l->n_join; i++) {
+    a[n++] = strdup("--join");
+    a[n++] = strdup(l->joins[i]);
   }
   char v[64];
-  bool used_rlimit = false;
-  const mu_cgroup_root *root = p->cg != NULL ? o->cgroup_root : NULL;
-  if (o->limits.memory_bytes > 0 && !mu_cgroup_root_has(root, MU_CG_MEMORY)) {
-    snprintf(v, sizeof v, "as=%llu", (unsigned long long)o->limits.memory_bytes);
+  const struct {
+    const char *name;
+    int64_t v;
+  } rl[] = {{"as", l->rl_as}, {"nproc", l->rl_nproc}, {"cpu", l->rl_cpu}};
+  for (size_t i = 0; i < sizeof rl / sizeof *rl; i++) {
+    if (rl[i].v < 0) continue;
+    snprintf(v, sizeof v, "%s=%lld", rl[i].name, (long long)rl[i].v);
     a[n++] = strdup("--rlimit");
     a[n++] = strdup(v);
-    used_rlimit = true;
   }
-  if (o->limits.pids > 0 && !mu_cgroup_root_has(root, MU_CG_PIDS)) {
-    snprintf(v, sizeof v, "nproc=%u", o->limits.pids);
-    a[n++] = strdup("--rlimit");
-    a[n++] = strdup(v);
-    used_rlimit = true;
-  }
-  int64_t window = o->limit_window_ms > 0 ? o->limit_window_ms : o->timeout_ms;
-  if (o->limits.cpu_cores > 0 && window > 0 && !mu_cgroup_root_has(root, MU_CG_CPU)) {
-    /* No quota without a cgroup: cap total CPU seconds at what the quota allows in the
-     * timeout. */
-    snprintf(v, sizeof v, "cpu=%lld",
-             (long long)ceil((double)window / 1000.0 * o->limits.cpu_cores) + 1);
-    a[n++] = strdup("--rlimit");
-    a[n++] = strdup(v);
-    used_rlimit = true;
-  }
-  if (o->run_as.set && geteuid() == 0) {
+  if (l->uid >= 0) {
     a[n++] = strdup("--gid");
-    snprintf(v, sizeof v, "%u", (unsigned)o->run_as.gid);
+    snprintf(v, sizeof v, "%d", (int)l->gid);
     a[n++] = strdup(v);
     a[n++] = strdup("--uid");
-    snprintf(v, sizeof v, "%u", (unsigned)o->run_as.uid);
+    snprintf(v, sizeof v, "%d", (int)l->uid);
     a[n++] = strdup(v);
   }
   a[n++] = strdup("--report-fd");
@@ -241,11 +291,6 @@ static int build_helper_argv(mu_proc *p, const mu_proc_opts *o, char ***ret, mu_
       return mu_err_set(err, MU_ENOMEM, "supervisor: out of memory");
     }
   }
-  if (p->cg != NULL)
-    p->limits_via = used_rlimit ? "cgroup+rlimit"
-                                : (o->cgroup_root->mode == MU_CGROUP_V2 ? "cgroup-v2" : "cgroup-v1");
-  else
-    p->limits_via = used_rlimit ? "rlimit" : "none";
   *ret = a;
   return 0;
 }
@@ -297,6 +342,7 @@ int mu_proc_spawn(uv_loop_t *loop, const mu_proc_opts *o, mu_proc **ret, mu_err 
   char **hargv = NULL, **env = NULL;
   int rc;
   p->loop = loop;
+  for (int i = 0; i < MU_PIPE_COUNT; i++) p->xs_child[i] = -1;
   p->cb = o->cb;
   p->arg = o->arg;
   p->limits = o->limits;
@@ -332,56 +378,42 @@ int mu_proc_spawn(uv_loop_t *loop, const mu_proc_opts *o, mu_proc **ret, mu_err 
     p->stdin_len = o->stdin_len;
   }
   if (want_cg) {
-    rc = mu_cgroup_create(o->cgroup_root, o->cgroup_leaf, &o->limits, &p->cg, err);
+    bool no_limits = o->limits.memory_bytes == 0 && o->limits.pids == 0 && o->limits.cpu_cores <= 0;
+    if (o->cgroup_pool != NULL && no_limits) {
+      rc = mu_cgroup_pool_take(o->cgroup_pool, &p->cg, err);
+      if (rc == 0) p->cg_pool = o->cgroup_pool;
+    } else {
+      rc = mu_cgroup_create(o->cgroup_root, o->cgroup_leaf, &o->limits, &p->cg, err);
+    }
     if (rc != 0) goto fail;
   }
-  rc = build_helper_argv(p, o, &hargv, err);
-  if (rc != 0) goto fail;
+  mu_launch l;
+  plan_launch(p, o, &l);
   env = build_env(o->env);
   if (env == NULL) {
     rc = mu_err_set(err, MU_ENOMEM, "supervisor: out of memory");
     goto fail;
   }
 
-  uv_stdio_container_t stdio[MU_PIPE_COUNT];
-  memset(stdio, 0, sizeof stdio);
-  if (p->stdin_copy != NULL) {
-    stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
-    stdio[0].data.stream = (uv_stream_t *)&p->pipes[MU_PIPE_STDIN];
-  } else {
-    stdio[0].flags = UV_IGNORE;
-  }
-  for (int i = MU_PIPE_STDOUT; i < MU_PIPE_COUNT; i++) {
-    stdio[i].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-    stdio[i].data.stream = (uv_stream_t *)&p->pipes[i];
-  }
-  uv_process_options_t po;
-  memset(&po, 0, sizeof po);
-  po.exit_cb = on_exit_cb;
-  po.file = o->helper_path;
-  po.args = hargv;
-  po.env = env;
-  po.cwd = o->cwd;
-  po.flags = UV_PROCESS_DETACHED; /* setsid(): own session and process group */
-  po.stdio_count = MU_PIPE_COUNT;
-  po.stdio = stdio;
-  p->process.data = p;
   p->start_ms = mu_mono_ms();
-  rc = uv_spawn(loop, &p->process, &po);
+  /* Through the exec server when there is one and it takes the request; else the one-shot
+   * helper. */
+  if (o->exec_server != NULL && mu_proc_spawn_via_server(p, o->exec_server, &l, o->argv, env, o->cwd) == 0) {
+    mu_strv_free(env);
+    goto started;
+  }
+  rc = build_helper_argv(o, &l, &hargv, err);
+  if (rc != 0) goto fail;
+  rc = mu_proc_spawn_helper(p, o->helper_path, hargv, env, o->cwd);
   if (rc != 0) {
-    /* uv_spawn initialised the handle even on failure; it must be closed too. */
-    p->spawned = true;
-    p->open_handles++;
-    rc = mu_err_set(err, rc == UV_ENOENT ? MU_ENOENT : MU_EIO, "supervisor: cannot start %s: %s",
-                    o->helper_path, uv_strerror(rc));
+    rc = mu_err_set(err, rc == -ENOENT ? MU_ENOENT : MU_EIO, "supervisor: cannot start %s: %s", o->helper_path,
+                    strerror(-rc));
     goto fail;
   }
-  p->spawned = true;
-  p->open_handles++;
-  p->pid = p->process.pid;
   mu_strv_free(hargv);
   mu_strv_free(env);
 
+started:
   mu_proc_start_reading(p);
   if (p->stdin_copy != NULL) {
     uv_buf_t b = uv_buf_init(p->stdin_copy, (unsigned)p->stdin_len);
@@ -395,7 +427,12 @@ int mu_proc_spawn(uv_loop_t *loop, const mu_proc_opts *o, mu_proc **ret, mu_err 
 fail:
   mu_strv_free(hargv);
   mu_strv_free(env);
-  if (p->cg != NULL) (void)mu_cgroup_remove(p->cg);
+  if (p->cg != NULL && p->cg_pool != NULL) {
+    if (mu_cgroup_pool_give(p->cg_pool, p->cg) != 0) mu_cgroup_pool_drop(p->cg_pool, p->cg);
+    p->cg = NULL;
+  } else if (p->cg != NULL) {
+    (void)mu_cgroup_remove(p->cg);
+  }
   p->cb.on_exit = NULL;
   close_all(p);
   return rc;

@@ -1,6 +1,7 @@
 /* The task supervisor: runs one process on a libuv loop, in its own session and process group,
- * behind muster-exec (exec_helper.c), which joins the per-process cgroup and sets rlimits and
- * the run-as user before exec, and reports wait4() rusage.
+ * started by muster-exec, which joins the per-process cgroup and sets rlimits and the run-as
+ * user before exec, and reports wait4() rusage: either the long-lived exec server when opts
+ * give one (exec_server.h), or a one-shot helper in front of the process (exec_helper.c).
  *
  * - stdin is fed from opts->stdin_data (or /dev/null); stdout and stderr are read separately
  *   and handed to on_output as chunks (at most 64 KiB each), up to output_limit bytes in total;
@@ -23,6 +24,7 @@
 #include <uv.h>
 
 #include "agent/exec/cgroup.h"
+#include "agent/exec/cgroup_pool.h"
 #include "agent/exec/control.h"
 #include "agent/exec/runas.h"
 #include "lib/base/err.h"
@@ -58,8 +60,11 @@ typedef struct mu_proc_callbacks {
   void (*on_exit)(mu_proc *p, void *arg, const mu_proc_result *res);
 } mu_proc_callbacks;
 
+typedef struct mu_exec_server mu_exec_server;
+
 typedef struct mu_proc_opts {
   const char *helper_path;      /* muster-exec; required */
+  mu_exec_server *exec_server;  /* borrowed; NULL: a one-shot helper per process (exec_server.h) */
   const char *const *argv;      /* NULL-terminated; argv[0] looked up in env's PATH */
   const char *const *env;       /* NULL-terminated K=V, used as the whole environment;
                                  * MU_PROC_CONTROL_FD's MUSTER_CONTROL=3 is appended */
@@ -69,6 +74,8 @@ typedef struct mu_proc_opts {
   mu_runas run_as;              /* .set = false: same user as the agent */
   const mu_cgroup_root *cgroup_root;  /* NULL or mode NONE: rlimit fallback */
   const char *cgroup_leaf;      /* unique group name, required with a cgroup root */
+  mu_cgroup_pool *cgroup_pool;  /* borrowed, may be NULL: a process without limits takes its
+                                 * group from here instead of a fresh cgroup_leaf */
   mu_cgroup_limits limits;
   int64_t timeout_ms;           /* 0 = none */
   int64_t limit_window_ms;      /* without a cpu cgroup, RLIMIT_CPU = cores x this (or

@@ -1,6 +1,8 @@
 /* Supervisor tests with real processes: both output streams, the output cap, timeout and
  * cancel killing the whole group (grandchild included), exit codes and signals, the exact
- * environment, the control channel, pids and memory limits, stdin, and run-as nobody. */
+ * environment, the control channel, pids and memory limits, stdin, and run-as nobody. The
+ * whole set runs twice: with a one-shot muster-exec per process, and through the exec server
+ * (exec_server.h), one per test's loop. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -16,12 +18,14 @@
 
 #include "agent/exec/runner_testkit.h"
 
+#include "agent/exec/exec_server.h"
 #include "agent/exec/supervisor.h"
 
 static char helper[4096];
 static mu_cgroup_root cg_root;
 static char tmpdir[256];
 static int leaf_counter;
+static bool use_server; /* the second round */
 
 typedef struct run {
   char out[65536];
@@ -36,6 +40,7 @@ typedef struct run {
   bool exited;
   mu_proc_result res;
   mu_proc *proc;
+  mu_exec_server *xs;
 } run;
 
 static void on_output(mu_proc *p, void *arg, int stream, const char *data, size_t len) {
@@ -70,6 +75,25 @@ static void on_exit_cb(mu_proc *p, void *arg, const mu_proc_result *res) {
   run *r = arg;
   r->exited = true;
   r->res = *res;
+  if (r->xs != NULL) mu_exec_server_close(r->xs, NULL, NULL);
+  r->xs = NULL;
+}
+
+/* mu_proc_spawn, through an exec server of its own on loop in the second round. */
+static int spawn(uv_loop_t *loop, mu_proc_opts *o, run *r, mu_err *err) {
+  if (use_server && mu_exec_server_new(loop, o->helper_path, &r->xs, err) != 0) r->xs = NULL;
+  o->exec_server = r->xs;
+  int rc = mu_proc_spawn(loop, o, &r->proc, err);
+  if (rc == 0 && r->xs != NULL) {
+    mu_exec_server_stats st;
+    mu_exec_server_stats_get(r->xs, &st);
+    assert_int_equal(st.spawns, 1); /* really through the server, no fallback */
+  }
+  if (rc != 0 && r->xs != NULL) {
+    mu_exec_server_close(r->xs, NULL, NULL);
+    r->xs = NULL;
+  }
+  return rc;
 }
 
 static const char *const base_env[] = {"PATH=/usr/bin:/bin", NULL};
@@ -97,7 +121,7 @@ static void run_to_end(run *r, mu_proc_opts *o) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   mu_err err = {0};
-  int rc = mu_proc_spawn(&loop, o, &r->proc, &err);
+  int rc = spawn(&loop, o, r, &err);
   if (rc != 0) fprintf(stderr, "spawn: %s\n", err.msg);
   assert_int_equal(rc, 0);
   uv_run(&loop, UV_RUN_DEFAULT);
@@ -216,7 +240,7 @@ static void test_cancel(void **state) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   mu_err err = {0};
-  assert_int_equal(mu_proc_spawn(&loop, &o, &r->proc, &err), 0);
+  assert_int_equal(spawn(&loop, &o, r, &err), 0);
   uv_timer_t t;
   uv_timer_init(&loop, &t);
   t.data = r;
@@ -262,7 +286,7 @@ static void test_missing_helper(void **state) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   mu_err err = {0};
-  assert_int_equal(mu_proc_spawn(&loop, &o, &r->proc, &err), MU_ENOENT);
+  assert_int_equal(spawn(&loop, &o, r, &err), MU_ENOENT);
   assert_non_null(strstr(err.msg, "/nonexistent/muster-exec"));
   uv_run(&loop, UV_RUN_DEFAULT);
   assert_false(r->exited);
@@ -400,7 +424,9 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_run_as_nobody),
       cmocka_unit_test(test_run_as_refused_when_not_root),
   };
-  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  int rc = cmocka_run_group_tests_name("one-shot helper", tests, NULL, NULL);
+  use_server = true;
+  rc |= cmocka_run_group_tests_name("exec server", tests, NULL, NULL);
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
   if (system(cmd) != 0) fprintf(stderr, "cleanup of %s failed\n", tmpdir);

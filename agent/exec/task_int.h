@@ -9,7 +9,9 @@
 #include <uv.h>
 
 #include "agent/exec/cgroup.h"
+#include "agent/exec/cgroup_pool.h"
 #include "agent/exec/event.h"
+#include "agent/exec/exec_server.h"
 #include "agent/exec/redact.h"
 #include "agent/exec/runas.h"
 #include "agent/exec/secret_dir.h"
@@ -92,6 +94,9 @@ struct mu_runner {
   char *spool_dir, *agent_id, *helper_path, *run_as_default, *cgroup_name;
   mu_runner_sink sink;
   mu_cgroup_root cg_root;
+  mu_cgroup_pool *cg_pool;     /* limitless leaves reused (v1); NULL: a fresh leaf each time */
+  mu_exec_server *exec_server; /* NULL: a one-shot helper per process */
+  bool exec_server_closing;
   muster_task *tasks;
   uint32_t running;
   muster_task *queue_head, *queue_tail; /* priority desc, FIFO within a priority */

@@ -35,12 +35,22 @@ int mu_workdir_create(const char *spool_dir, const char *task_id, uint32_t attem
   safe[n] = '\0';
   if (n == 0 || safe[0] == '.') safe[0] = '_';
   snprintf(base, sizeof base, "%s/work", spool_dir);
-  int rc = mkdir_p(base, 0711);
-  if (rc != 0) return mu_err_set(err, MU_EIO, "workdir: cannot create %s: %s", base, strerror(-rc));
+  int rc;
   char *path = NULL;
   if (asprintf(&path, "%s/%s.%u.XXXXXX", base, safe, attempt) < 0)
     return mu_err_set(err, MU_ENOMEM, "workdir: out of memory");
-  if (mkdtemp(path) == NULL) {
+  size_t plen = strlen(path);
+  /* The base exists after the first task: make it (and its parents) only when missing. */
+  bool made = mkdtemp(path) != NULL;
+  if (!made && errno == ENOENT) {
+    if ((rc = mkdir_p(base, 0711)) != 0) {
+      free(path);
+      return mu_err_set(err, MU_EIO, "workdir: cannot create %s: %s", base, strerror(-rc));
+    }
+    memcpy(path + plen - 6, "XXXXXX", 6);
+    made = mkdtemp(path) != NULL;
+  }
+  if (!made) {
     rc = mu_err_set(err, MU_EIO, "workdir: cannot create %s: %s", path, strerror(errno));
     free(path);
     return rc;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "muster_plugin.h"
+#include "plugins/shell/plain_words.h"
 #include "policy.h"
 
 #define SHELL_MAX_ARGS 4096
@@ -27,6 +28,8 @@
  * with the environment share ARG_MAX. Below it `-c` keeps $0 the task id. */
 #define SHELL_MAX_ARGV_SCRIPT (64 << 10)
 #define SHELL_SCRIPT_NAME ".muster-script"
+#define SHELL_PLAIN_MAX_WORDS 64   /* a longer plain command line runs through sh */
+#define SHELL_PLAIN_MAX_BYTES 1024
 
 static const char *const interpreters[] = {"sh", "bash", "zsh", "dash", "ksh"};
 
@@ -329,13 +332,14 @@ static int run(muster_task *task, shell_task *st, json_t *spec, json_t *sh, char
   json_t *command = get(sh, "command", NULL), *args = get(sh, "args", NULL);
   size_t n_args = json_array_size(args), n_cmd = json_array_size(command);
   const char *interp = get_str(sh, "interpreter", NULL);
+  bool interp_given = interp != NULL && *interp != '\0' && strcmp(interp, "sh") != 0;
   if (interp == NULL || *interp == '\0') interp = "sh";
   const char *script = get_str(sh, "script", NULL), *file = get_str(sh, "scriptFile", "script_file");
-  char path[4096];
+  char path[4096], plain[SHELL_PLAIN_MAX_BYTES];
   char *text = NULL;
   size_t text_len = 0;
   int rc = 0;
-  const char **argv = calloc(n_args + n_cmd + 8, sizeof *argv);
+  const char **argv = calloc(n_args + n_cmd + SHELL_PLAIN_MAX_WORDS + 8, sizeof *argv);
   if (argv == NULL) return fail(errbuf, "out of memory");
   size_t n = 0;
   if (n_cmd > 0) {
@@ -352,6 +356,10 @@ static int run(muster_task *task, shell_task *st, json_t *spec, json_t *sh, char
     argv[n++] = interp;
     argv[n++] = path; /* $0 in the script */
     audit(task, st, spec, "script", interp, interp, script, strlen(script));
+  } else if (script != NULL && n_args == 0 && !interp_given &&
+             (n = shell_plain_words(script, plain, sizeof plain, argv, SHELL_PLAIN_MAX_WORDS)) > 0) {
+    /* No shell syntax: the words are the argv, as sh would have split them (plain_words.h). */
+    audit(task, st, spec, "script", interp, argv[0], script, strlen(script));
   } else if (script != NULL) {
     argv[n++] = interp;
     argv[n++] = "-c";

@@ -281,6 +281,34 @@ static void test_script_file_policy_and_audit(void **state) {
   unload(&l);
 }
 
+/* A script without shell syntax runs as its words, without sh; anything else keeps sh -c. */
+static void test_plain_script_skips_the_shell(void **state) {
+  (void)state;
+  char e[MUSTER_ERRBUF_SIZE];
+  loaded l = load(NULL, NULL);
+  muster_task t;
+  assert_int_equal(start(&l, &t, "{}", "{\"script\":\" hostname  -f \"}", e), 0);
+  assert_int_equal(t.argc, 2);
+  assert_string_equal(t.argv[0], "hostname");
+  assert_string_equal(t.argv[1], "-f");
+  assert_non_null(strstr(t.log, "form=script interpreter=sh program=hostname "));
+  end(&l, &t);
+  assert_int_equal(start(&l, &t, "{}", "{\"script\":\"true\",\"interpreter\":\"sh\"}", e), 0);
+  assert_int_equal(t.argc, 1);
+  assert_string_equal(t.argv[0], "true");
+  end(&l, &t);
+  const char *keep_sh[] = {"{\"script\":\"echo hi\"}", "{\"script\":\"ls $HOME\"}",
+                           "{\"script\":\"true\",\"interpreter\":\"bash\"}",
+                           "{\"script\":\"true\",\"args\":[\"a\"]}"};
+  for (size_t i = 0; i < sizeof keep_sh / sizeof *keep_sh; i++) {
+    assert_int_equal(start(&l, &t, "{}", keep_sh[i], e), 0);
+    assert_string_equal(t.argv[1], "-c");
+    assert_string_equal(t.argv[3], "web1/t");
+    end(&l, &t);
+  }
+  unload(&l);
+}
+
 static void test_audit_line(void **state) {
   (void)state;
   char e[MUSTER_ERRBUF_SIZE], want[2048];
@@ -318,6 +346,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_policy_file_errors),
       cmocka_unit_test(test_script_file_policy_and_audit),
       cmocka_unit_test(test_audit_line),
+      cmocka_unit_test(test_plain_script_skips_the_shell),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   char cmd[300];
