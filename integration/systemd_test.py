@@ -1,11 +1,11 @@
-"""The systemd units under a real systemd (docs/install.md, "The systemd units"): a container
-of this host's own root (`systemd-nspawn --directory=/ --volatile=yes --boot`) gets the tree
-scripts/install lays out bind-mounted in (PREFIX /usr/local, /etc/muster with a `muster pki`
-CA), the units in /etc/systemd/system, and boots its own systemd. musterd (on a real etcd
-started here, on loopback: the container shares this host's network) and muster-agent are
-then driven with systemctl, and the host's CLI (the installed one) sends them tasks:
+"""The systemd units under a real systemd (docs/install.md, "Under a real systemd"): a
+container of this host's own root (`systemd-nspawn --directory=/ --volatile=yes --boot`, its
+own network namespace, booted to basic.target) gets the tree scripts/install lays out
+bind-mounted in (PREFIX /usr/local, /etc/muster with a `muster pki` CA), the units in
+/etc/systemd/system, and its own systemd. A real etcd runs there as a transient unit;
+musterd and muster-agent are driven with systemctl, and the installed CLI sends the tasks:
 
-- start: both active, StateDirectory= made /var/lib/muster (0750), a shell task runs in the
+- `enable --now`: both active, StateDirectory= made /var/lib/muster (0750), a shell task runs in the
   agent unit's cgroup;
 - `systemctl restart muster-agent` during a task: CANCELLED, `agent shutting down`, no task
   process left, the agent back;
@@ -37,6 +37,8 @@ import harness  # noqa: E402
 from harness import wait_until  # noqa: E402
 
 NSPAWN = "/usr/bin/systemd-nspawn"
+ADDR = "127.0.0.1:7400"  # the container's own loopback (--private-network)
+ETCD = "http://127.0.0.1:23790"
 LOST_BY_RESTART = "agent restarted (previous process ended while the task ran)"
 
 
@@ -61,16 +63,16 @@ class Box:
         self.machine = "muster-sd-%d" % os.getpid()
         self.nspawn = None
         self.pid1 = None
-        self.etcd = None
-        self.port = harness.free_port()
-        self.cli_env = None
 
     # -- set-up ------------------------------------------------------------------------------
     def stage_tree(self):
+        """scripts/install into the stage; configs for a musterd on the container's loopback
+        (its own network namespace: fixed ports collide with nothing) over mTLS."""
         run(self.install, "--from", self.dist, "--prefix", "/usr/local", "--root", self.stage,
             "--no-reload")
         muster = os.path.join(self.stage, "usr/local/bin/muster")
         tls = os.path.join(self.stage, "etc/muster/tls")
+        cli = os.path.join(self.dir, "cli")  # /run/muster-test/cli in the container
         run(muster, "pki", "init", "--out", os.path.join(tls, "ca"))
         ca = os.path.join(tls, "ca")
         run(muster, "pki", "issue", "--ca", ca, "--kind", "server", "--name", "localhost",
@@ -78,39 +80,32 @@ class Box:
         run(muster, "pki", "issue", "--ca", ca, "--kind", "agent", "--name", "sd-1",
             "--out", os.path.join(tls, "agent"))
         run(muster, "pki", "issue", "--ca", ca, "--kind", "admin", "--name", "ops", "--role",
-            "admin", "--out", os.path.join(self.dir, "admin"))
+            "admin", "--out", os.path.join(cli, "admin"))
         etc = os.path.join(self.stage, "etc/muster")
         with open(os.path.join(etc, "musterd.yaml"), "w") as f:
-            f.write("listen: 127.0.0.1:%d\netcd:\n  - %s\netcd_prefix: /muster-sd-%d/\n"
+            f.write("listen: %s\netcd:\n  - %s\n"
                     "tls_ca: /etc/muster/tls/ca/ca.crt\ntls_cert: /etc/muster/tls/server.crt\n"
                     "tls_key: /etc/muster/tls/server.key\nheartbeat_timeout: 3s\n"
-                    % (self.port, self.etcd_endpoint, os.getpid()))
+                    % (ADDR, ETCD))
         with open(os.path.join(etc, "agent.yaml"), "w") as f:
-            f.write("labels:\n  role: systemd\ncontrol:\n  - 127.0.0.1:%d\n"
+            f.write("labels:\n  role: systemd\ncontrol:\n  - %s\n"
                     "tls_ca: /etc/muster/tls/ca/ca.crt\ntls_cert: /etc/muster/tls/agent.crt\n"
-                    "tls_key: /etc/muster/tls/agent.key\n" % self.port)
-        config = os.path.join(self.dir, "config.yaml")
-        with open(config, "w") as f:
-            f.write("contexts:\n  box:\n    addr: 127.0.0.1:%d\n    ca: %s\n    cert: %s\n"
-                    "    key: %s\n" % (self.port, os.path.join(ca, "ca.crt"),
-                                       os.path.join(self.dir, "admin.crt"),
-                                       os.path.join(self.dir, "admin.key")))
-        self.cli_env = {k: v for k, v in os.environ.items() if not k.startswith("MUSTER_")}
-        self.cli_env["MUSTER_CONFIG"] = config
-        self.cli("config", "use-context", "box")
+                    "tls_key: /etc/muster/tls/agent.key\n" % ADDR)
+        with open(os.path.join(cli, "config.yaml"), "w") as f:
+            f.write("contexts:\n  box:\n    addr: %s\n    ca: /etc/muster/tls/ca/ca.crt\n"
+                    "    cert: /run/muster-test/cli/admin.crt\n"
+                    "    key: /run/muster-test/cli/admin.key\n" % ADDR)
 
     def start_etcd(self):
-        client, peer = harness.free_port(), harness.free_port()
-        self.etcd_endpoint = "http://127.0.0.1:%d" % client
-        peer_url = "http://127.0.0.1:%d" % peer
-        self.etcd = harness.Proc("etcd", [
-            "/usr/bin/etcd", "--name", "sd", "--data-dir", os.path.join(self.dir, "etcd"),
-            "--listen-client-urls", self.etcd_endpoint, "--advertise-client-urls",
-            self.etcd_endpoint, "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls",
-            peer_url, "--initial-cluster", "sd=" + peer_url], self.dir)
-        wait_until("etcd to serve", lambda: run("curl", "-sf", "-m", "1",
-                                                self.etcd_endpoint + "/health",
-                                                check=False).returncode == 0, timeout=20)
+        """A real etcd in the container, as a transient unit (musterd's state lives there)."""
+        peer = "http://127.0.0.1:23800"
+        self.sh("systemd-run --unit=muster-test-etcd --property=StateDirectory=muster-test-etcd "
+                "/usr/bin/etcd --name sd --data-dir /var/lib/muster-test-etcd "
+                "--listen-client-urls %s --advertise-client-urls %s --listen-peer-urls %s "
+                "--initial-advertise-peer-urls %s --initial-cluster sd=%s"
+                % (ETCD, ETCD, peer, peer, peer))
+        wait_until("etcd to serve", lambda: self.sh("curl -sf -m 1 %s/health" % ETCD,
+                                                    check=False).returncode == 0, timeout=20)
 
     def boot(self):
         """Boots the container; Skip when this machine cannot run one."""
@@ -121,10 +116,15 @@ class Box:
         self.console = open(os.path.join(self.dir, "console.log"), "wb")
         self.nspawn = subprocess.Popen([
             NSPAWN, "--directory=/", "--volatile=yes", "--register=no", "--keep-unit", "--boot",
-            "--console=pipe", "--machine=" + self.machine,
+            "--console=pipe", "--machine=" + self.machine, "--private-network",
             "--bind-ro=%s/usr/local:/usr/local" % self.stage,
             "--bind=%s/etc/muster:/etc/muster" % self.stage,
-            "--bind-ro=%s:/run/muster-test/lsan.supp" % harness.LSAN_SUPPRESSIONS],
+            "--bind-ro=%s:/run/muster-test/cli" % os.path.join(self.dir, "cli"),
+            "--bind-ro=%s:/run/muster-test/lsan.supp" % harness.LSAN_SUPPRESSIONS,
+            # basic.target: none of the host's enabled services (etcd, ssh, ...) start in it;
+            # no network to wait for (lo only), so network-online.target is reached at once
+            "systemd.unit=basic.target", "systemd.firstboot=0",
+            "systemd.mask=systemd-networkd-wait-online.service"],
             stdin=subprocess.DEVNULL, stdout=self.console, stderr=subprocess.STDOUT)
 
         def booted():
@@ -139,7 +139,8 @@ class Box:
             state = self.sh("systemctl is-system-running", check=False).stdout.strip()
             return state if state in ("running", "degraded") else False
         try:
-            wait_until("the container's systemd to finish booting", booted, timeout=60, step=0.2)
+            self.boot_state = wait_until("the container's systemd to finish booting", booted,
+                                         timeout=60, step=0.2)
         except AssertionError as e:
             raise Skip("the container did not boot: %s; console: %s" % (
                 e, self.console_text().strip()[-500:]))
@@ -165,8 +166,6 @@ class Box:
                     os.kill(self.pid1, signal.SIGKILL)  # ends its whole pid namespace
                 self.nspawn.kill()
                 self.nspawn.wait()
-        if self.etcd is not None and self.etcd.alive():
-            self.etcd.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def console_text(self):
@@ -203,8 +202,13 @@ class Box:
         return run("pgrep", "-f", "^(%s)$" % pattern, check=False).stdout.split()
 
     def cli(self, *args, check=True, timeout=60):
-        muster = os.path.join(self.stage, "usr/local/bin/muster")
-        return run(muster, *args, check=check, env=self.cli_env, timeout=timeout)
+        """The installed CLI, in the container (its network), through a config-file context."""
+        return run("nsenter", "-t", str(self.pid1), "-a", "env", "-i",
+                   "PATH=/usr/local/bin:/usr/bin:/bin",
+                   "LSAN_OPTIONS=suppressions=/run/muster-test/lsan.supp",
+                   "MUSTER_CONFIG=/run/muster-test/cli/config.yaml",
+                   "/usr/local/bin/muster", "--context", "box", *args, check=check,
+                   timeout=timeout)
 
     def job(self, job_id):
         return harness.job_status(self.cli("-o", "json", "status", job_id, check=False).stdout)
@@ -239,7 +243,9 @@ class Box:
 def test_start(b):
     """StateDirectory=, both units active, the agent connected over mTLS."""
     assert b.sh("test -e /var/lib/muster", check=False).returncode == 1, "the boot made it"
-    b.sh("systemctl start musterd muster-agent")
+    b.sh("systemctl enable --now musterd muster-agent")  # as scripts/install says
+    enabled = b.sh("systemctl is-enabled musterd muster-agent").stdout.split()
+    assert enabled == ["enabled", "enabled"], enabled
     for unit in ("musterd", "muster-agent"):
         st = b.show(unit, "ActiveState", "SubState", "MainPID")
         assert st["ActiveState"] == "active" and st["SubState"] == "running", (unit, st)
@@ -399,13 +405,14 @@ def main():
     failed, passed = 0, 0
     t0 = time.monotonic()
     try:
-        b.start_etcd()
+        os.makedirs(os.path.join(b.dir, "cli"))
         b.stage_tree()
         with open(os.path.join(b.stage, "usr/local/libexec/muster/muster-exec"), "rb") as f:
             b.asan_helper = b"__asan_init" in f.read()
         b.boot()
-        print("booted in %.1fs" % (time.monotonic() - t0), flush=True)
+        print("booted (%s) in %.1fs" % (b.boot_state, time.monotonic() - t0), flush=True)
         b.install_units()
+        b.start_etcd()
         for fn in TESTS:
             if only and fn.__name__ != only and fn is not test_start:
                 continue
