@@ -123,7 +123,8 @@ class Box:
             "--bind-ro=%s:/run/muster-test/lsan.supp" % harness.LSAN_SUPPRESSIONS,
             # basic.target: none of the host's enabled services (etcd, ssh, ...) start in it;
             # no network to wait for (lo only), so network-online.target is reached at once
-            "systemd.unit=basic.target", "systemd.firstboot=0",
+            # (and no first-boot wizard on a console that is a pipe)
+            "systemd.unit=basic.target", "systemd.mask=systemd-firstboot.service",
             "systemd.mask=systemd-networkd-wait-online.service"],
             stdin=subprocess.DEVNULL, stdout=self.console, stderr=subprocess.STDOUT)
 
@@ -400,6 +401,10 @@ def main():
         sys.exit(2)
     only = os.environ.get("MUSTER_TEST_ONLY")
     b = Box(*sys.argv[1:3])
+
+    def on_term(signum, _frame):  # Bazel's timeout: still power the container off
+        raise KeyboardInterrupt("signal %d" % signum)
+    signal.signal(signal.SIGTERM, on_term)
     b.cgroup_layout = cgroup_layout()
     b.asan_helper = False
     failed, passed = 0, 0
@@ -410,7 +415,10 @@ def main():
         with open(os.path.join(b.stage, "usr/local/libexec/muster/muster-exec"), "rb") as f:
             b.asan_helper = b"__asan_init" in f.read()
         b.boot()
-        print("booted (%s) in %.1fs" % (b.boot_state, time.monotonic() - t0), flush=True)
+        print("booted (%s) in %.1fs; failed units: %s" % (
+            b.boot_state, time.monotonic() - t0, " ".join(b.sh(
+                "systemctl --failed --no-legend --plain | cut -d' ' -f1").stdout.split()) or
+            "none"), flush=True)
         b.install_units()
         b.start_etcd()
         for fn in TESTS:
@@ -433,9 +441,9 @@ def main():
         if os.environ.get("CI") == "true":
             print("FAIL: a skip under CI=true (docs/testing.md): CI must check this", flush=True)
             failed += 1
-    except Exception as e:  # noqa: BLE001
+    except (Exception, KeyboardInterrupt) as e:  # noqa: BLE001
         failed += 1
-        print("FAIL set-up: %s\n%s" % (e, traceback.format_exc()[-3000:]), flush=True)
+        print("FAIL (set-up or interrupted): %s\n%s" % (e, traceback.format_exc()[-3000:]), flush=True)
     finally:
         b.teardown()
     print("%d passed, %d failed (%.1fs)" % (passed, failed, time.monotonic() - t0))
