@@ -107,12 +107,16 @@ class Box:
         wait_until("etcd to serve", lambda: self.sh("curl -sf -m 1 %s/health" % ETCD,
                                                     check=False).returncode == 0, timeout=20)
 
-    def boot(self):
-        """Boots the container; Skip when this machine cannot run one."""
+    @staticmethod
+    def preflight():
+        """Skip when this machine cannot run a container at all."""
         if os.geteuid() != 0:
             raise Skip("not root (systemd-nspawn needs root)")
         if not os.access(NSPAWN, os.X_OK):
             raise Skip("%s is not installed (Debian package systemd-container)" % NSPAWN)
+
+    def boot(self):
+        """Boots the container; Skip when it does not boot."""
         self.console = open(os.path.join(self.dir, "console.log"), "wb")
         self.nspawn = subprocess.Popen([
             NSPAWN, "--directory=/", "--volatile=yes", "--register=no", "--keep-unit", "--boot",
@@ -413,6 +417,7 @@ def main():
     failed, passed = 0, 0
     t0 = time.monotonic()
     try:
+        b.preflight()
         os.makedirs(os.path.join(b.dir, "cli"))
         b.stage_tree()
         with open(os.path.join(b.stage, "usr/local/libexec/muster/muster-exec"), "rb") as f:
