@@ -5,6 +5,7 @@ bind-mounted in (PREFIX /usr/local, /etc/muster with a `muster pki` CA), the uni
 /etc/systemd/system, and its own systemd. A real etcd runs there as a transient unit;
 musterd and muster-agent are driven with systemctl, and the installed CLI sends the tasks:
 
+- a config error (exit 2): the unit fails at once, no restart loop;
 - `enable --now`: both active, StateDirectory= made /var/lib/muster (0750), a shell task runs in the
   agent unit's cgroup;
 - `systemctl restart muster-agent` during a task: CANCELLED, `agent shutting down`, no task
@@ -247,9 +248,30 @@ class Box:
                                                      else None)(self.job(job_id)), timeout=timeout)
 
 
+def test_config_error_fails_at_once(b):
+    """A bad config (exit 2): the unit fails at once with the message in its journal, not a
+    restart every 2 s (RestartPreventExitStatus=2)."""
+    good = b.sh("cat /etc/muster/agent.yaml").stdout
+    b.sh("printf 'heartbeat_interval: 5x\\n' > /etc/muster/agent.yaml")
+    try:
+        b.sh("systemctl start muster-agent")
+        st = wait_until("muster-agent failed", lambda: (lambda s: s if s["ActiveState"] in
+                        ("failed", "inactive") else None)(b.show(
+                            "muster-agent", "ActiveState", "Result", "ExecMainStatus",
+                            "NRestarts")), timeout=10)
+        time.sleep(2.5)  # past RestartSec: a restart would show now
+        st = b.show("muster-agent", "ActiveState", "Result", "ExecMainStatus", "NRestarts")
+        assert st == {"ActiveState": "failed", "Result": "exit-code", "ExecMainStatus": "2",
+                      "NRestarts": "0"}, st
+        log = b.journal("muster-agent")
+        assert "field 'heartbeat_interval': bad duration \"5x\"" in log, log[-2000:]
+    finally:
+        b.sh("cat > /etc/muster/agent.yaml", input=good)
+        b.sh("systemctl reset-failed muster-agent")
+
+
 def test_start(b):
     """StateDirectory=, both units active, the agent connected over mTLS."""
-    assert b.sh("test -e /var/lib/muster", check=False).returncode == 1, "the boot made it"
     b.sh("systemctl enable --now musterd muster-agent")  # as scripts/install says
     enabled = b.sh("systemctl is-enabled musterd muster-agent").stdout.split()
     assert enabled == ["enabled", "enabled"], enabled
@@ -392,7 +414,7 @@ def test_stop_leaves_nothing(b):
         assert b.host_pids("/usr/local/bin/%s .*" % name) == [], name
 
 
-TESTS = [test_start, test_shell_task, test_restart_cancels_running_task,
+TESTS = [test_config_error_fails_at_once, test_start, test_shell_task, test_restart_cancels_running_task,
          test_kill9_agent_restarts_and_task_lost, test_task_limits, test_stop_leaves_nothing]
 
 
@@ -428,9 +450,11 @@ def main():
                 "systemctl --failed --no-legend --plain | cut -d' ' -f1").stdout.split()) or
             "none"), flush=True)
         b.install_units()
+        # Nothing made the state dir yet: StateDirectory= must (test_start checks its mode).
+        assert b.sh("test -e /var/lib/muster", check=False).returncode == 1, "/var/lib/muster"
         b.start_etcd()
         for fn in TESTS:
-            if only and fn.__name__ != only and fn is not test_start:
+            if only and fn.__name__ not in (only, "test_start"):
                 continue
             t = time.monotonic()
             try:
