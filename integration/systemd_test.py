@@ -18,7 +18,7 @@ musterd and muster-agent are driven with systemctl, and the installed CLI sends 
 The steps share one container (booting takes seconds); the first failure ends the run, and
 the container is always powered off (killed if it does not go).
 
-    python3 systemd_test.py INSTALL_SCRIPT DIST_TAR
+    python3 systemd_test.py INSTALL_SCRIPT DIST_TAR DEB
 
 Skips (MU_TEST_SKIPPED, a failure with CI=true, docs/testing.md) only where no container can
 run here: not root, no systemd-nspawn, or a container that does not boot.
@@ -57,8 +57,8 @@ def run(*argv, check=True, timeout=60, **kw):
 class Box:
     """The installed tree, an etcd, the booted container and the CLI that talks to it."""
 
-    def __init__(self, install, dist):
-        self.install, self.dist = os.path.abspath(install), os.path.abspath(dist)
+    def __init__(self, install, dist, deb):
+        self.install, self.dist, self.deb = (os.path.abspath(p) for p in (install, dist, deb))
         self.dir = tempfile.mkdtemp(prefix="muster-systemd-")
         self.stage = os.path.join(self.dir, "root")
         self.machine = "muster-sd-%d" % os.getpid()
@@ -122,8 +122,11 @@ class Box:
         self.nspawn = subprocess.Popen([
             NSPAWN, "--directory=/", "--volatile=yes", "--register=no", "--keep-unit", "--boot",
             "--console=pipe", "--machine=" + self.machine, "--private-network",
-            "--bind-ro=%s/usr/local:/usr/local" % self.stage,
-            "--bind=%s/etc/muster:/etc/muster" % self.stage,
+            # /usr writable (for the .deb) through an overlay whose upper layer is thrown away
+            "--overlay=/usr::/usr", "--bind-ro=%s/usr/local:/usr/local" % self.stage,
+            "--bind-ro=%s:/run/muster-test/etc" % os.path.join(self.stage, "etc"),
+            "--bind-ro=%s:/run/muster-test/muster.deb" % self.deb,
+            "--bind-ro=/var/lib/dpkg:/run/muster-test/dpkg",
             "--bind-ro=%s:/run/muster-test/cli" % os.path.join(self.dir, "cli"),
             "--bind-ro=%s:/run/muster-test/lsan.supp" % harness.LSAN_SUPPRESSIONS,
             # basic.target: none of the host's enabled services (etcd, ssh, ...) start in it;
@@ -154,6 +157,8 @@ class Box:
         self.sh("systemctl set-environment LSAN_OPTIONS=suppressions=/run/muster-test/lsan.supp")
 
     def install_units(self):
+        """/etc/muster and the units as scripts/install laid them out, copied in."""
+        self.sh("cp -a /run/muster-test/etc/muster /etc/muster")
         for unit in ("musterd.service", "muster-agent.service"):
             text = open(os.path.join(self.stage, "etc/systemd/system", unit)).read()
             self.sh("cat > /etc/systemd/system/" + unit, input=text)
@@ -193,6 +198,11 @@ class Box:
 
     def journal(self, unit):
         return self.sh("journalctl -u %s -o cat --no-pager" % unit, check=False).stdout
+
+    def reloads(self):
+        """How many times systemd reloaded its units (daemon-reload) since boot."""
+        out = self.sh("journalctl _PID=1 -o cat --no-pager").stdout
+        return sum(1 for l in out.split("\n") if l.startswith("Reloading"))
 
     def unit_pids(self, unit):
         """Every process in the unit's cgroup (sub-groups included), as container pids."""
@@ -414,8 +424,45 @@ def test_stop_leaves_nothing(b):
         assert b.host_pids("/usr/local/bin/%s .*" % name) == [], name
 
 
+def test_deb_under_systemd(b):
+    """The .deb's maintainer scripts with systemd running: postinst makes the state dir and
+    reloads systemd (the units are known at once); a reinstall while the services run
+    restarts nothing and says so; remove stops both; purge leaves no state."""
+    for unit in ("musterd", "muster-agent"):  # what scripts/install put there goes first
+        b.sh("systemctl disable --now %s" % unit)
+        b.sh("rm /etc/systemd/system/%s.service" % unit)
+    b.sh("systemctl daemon-reload && rm -rf /etc/muster /var/lib/muster")
+    b.sh("cp -a /run/muster-test/dpkg /var/lib/dpkg && : > /var/lib/dpkg/statoverride")
+    reloads = b.reloads()
+    r = b.sh("dpkg -i /run/muster-test/muster.deb 2>&1")
+    assert b.reloads() > reloads, "postinst did not run systemctl daemon-reload"
+    st = b.show("muster-agent", "LoadState", "FragmentPath")
+    assert st == {"LoadState": "loaded", "FragmentPath": "/lib/systemd/system/muster-agent.service"}, st
+    assert b.sh("stat -c '%a' /var/lib/muster").stdout.strip() == "750"
+    b.sh("cp -a /run/muster-test/etc/muster/. /etc/muster/")  # the configs and certificates
+    b.sh("systemctl start musterd muster-agent")
+    b.wait_connected()
+    r = b.cli("run", "-t", "role=systemd", "--", "readlink /proc/$PPID/exe")
+    assert "/usr/libexec/muster/muster-exec" in r.stdout, r.stdout  # the .deb's helper
+    mains = [b.show(u, "MainPID")["MainPID"] for u in ("musterd", "muster-agent")]
+    r = b.sh("dpkg -i /run/muster-test/muster.deb 2>&1")  # an upgrade (same version)
+    for unit in ("musterd", "muster-agent"):
+        assert "muster: %s still runs the old version" % unit in r.stdout, r.stdout
+    assert [b.show(u, "MainPID")["MainPID"] for u in ("musterd", "muster-agent")] == mains
+    b.sh("dpkg -r muster")
+    for unit in ("musterd", "muster-agent"):
+        st = b.show(unit, "ActiveState", "LoadState")
+        assert st["ActiveState"] == "inactive", (unit, st)
+        assert b.unit_pids(unit) == [], unit
+    b.sh("dpkg -P muster")
+    left = b.sh("ls -A /var/lib/muster /etc/muster 2>&1 || true").stdout
+    assert "No such file" in left and "tls" in left, left  # the CA we added under tls stays
+    assert b.sh("test -e /var/lib/muster", check=False).returncode == 1
+
+
 TESTS = [test_config_error_fails_at_once, test_start, test_shell_task, test_restart_cancels_running_task,
-         test_kill9_agent_restarts_and_task_lost, test_task_limits, test_stop_leaves_nothing]
+         test_kill9_agent_restarts_and_task_lost, test_task_limits, test_stop_leaves_nothing,
+         test_deb_under_systemd]
 
 
 def cgroup_layout():
@@ -425,11 +472,11 @@ def cgroup_layout():
 
 
 def main():
-    if len(sys.argv) != 3:
-        print("usage: %s INSTALL_SCRIPT DIST_TAR" % sys.argv[0], file=sys.stderr)
+    if len(sys.argv) != 4:
+        print("usage: %s INSTALL_SCRIPT DIST_TAR DEB" % sys.argv[0], file=sys.stderr)
         sys.exit(2)
     only = os.environ.get("MUSTER_TEST_ONLY")
-    b = Box(*sys.argv[1:3])
+    b = Box(*sys.argv[1:4])
 
     def on_term(signum, _frame):  # Bazel's timeout: still power the container off
         raise KeyboardInterrupt("signal %d" % signum)
