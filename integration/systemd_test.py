@@ -23,7 +23,6 @@ the container is always powered off (killed if it does not go).
 Skips (MU_TEST_SKIPPED, a failure with CI=true, docs/testing.md) only where no container can
 run here: not root, no systemd-nspawn, or a container that does not boot.
 """
-import json
 import os
 import shutil
 import signal
@@ -64,6 +63,10 @@ class Box:
         self.machine = "muster-sd-%d" % os.getpid()
         self.nspawn = None
         self.pid1 = None
+        self.boot_state = None
+        self.console = None
+        self.cgroup_layout = cgroup_layout()
+        self.asan_helper = False  # set once staged: an ASan-built muster-exec
 
     # -- set-up ------------------------------------------------------------------------------
     def stage_tree(self):
@@ -177,6 +180,8 @@ class Box:
                     os.kill(self.pid1, signal.SIGKILL)  # ends its whole pid namespace
                 self.nspawn.kill()
                 self.nspawn.wait()
+        if self.console is not None:
+            self.console.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def console_text(self):
@@ -316,7 +321,9 @@ def test_restart_cancels_running_task(b):
     job = b.detach("sleep 4711 & exec sleep 4712")
     b.wait_running(job)
     assert len(b.host_pids("sleep 471[12]")) == 2, b.host_pids("sleep 471[12]")
+    t = time.monotonic()
     b.sh("systemctl restart muster-agent")
+    print("systemctl restart muster-agent with a task running: %.2fs" % (time.monotonic() - t))
     st = b.show("muster-agent", "ActiveState", "MainPID", "NRestarts")
     assert st["ActiveState"] == "active" and st["MainPID"] != old_main, st
     assert st["NRestarts"] == "0", st  # a restart asked for, not Restart=
@@ -348,6 +355,7 @@ def test_kill9_agent_restarts_and_task_lost(b):
     job = b.detach("trap '' TERM; setsid sleep 4721 & exec sleep 4722")
     b.wait_running(job)
     assert len(b.host_pids("sleep 472[12]")) == 2, b.host_pids("sleep 472[12]")
+    t = time.monotonic()
     b.sh("kill -9 %s" % old_main)
     wait_until("the task's processes gone", lambda: b.host_pids("sleep 472[12]") == [],
                timeout=5)
@@ -356,6 +364,7 @@ def test_kill9_agent_restarts_and_task_lost(b):
         b.show("muster-agent", "ActiveState", "MainPID", "NRestarts")), timeout=15)
     assert int(st["NRestarts"]) == restarts + 1, st
     b.wait_connected(since_ms=before)
+    print("kill -9 to the new agent connected: %.2fs (RestartSec=2s)" % (time.monotonic() - t))
     done = b.wait_done(job)
     task = done["tasks"][0]
     assert task["state"] == "LOST" and task["message"] == LOST_BY_RESTART, done
@@ -481,8 +490,6 @@ def main():
     def on_term(signum, _frame):  # Bazel's timeout: still power the container off
         raise KeyboardInterrupt("signal %d" % signum)
     signal.signal(signal.SIGTERM, on_term)
-    b.cgroup_layout = cgroup_layout()
-    b.asan_helper = False
     failed, passed = 0, 0
     t0 = time.monotonic()
     try:
