@@ -131,7 +131,8 @@ def test_units(s):
     agent = open(os.path.join(units, "muster-agent.service")).read()
     musterd = open(os.path.join(units, "musterd.service")).read()
     for text in (agent, musterd):
-        for line in ("Restart=on-failure", "KillMode=mixed", "StateDirectory=muster"):
+        for line in ("Restart=on-failure", "RestartPreventExitStatus=2", "KillMode=mixed",
+                     "StateDirectory=muster"):
             assert "\n" + line + "\n" in text, (line, text)
         assert "ExecStopPost" not in text  # it would stop mixed's final SIGKILL (systemd #14566)
     assert "ExecStart=/usr/bin/muster-agent --config /etc/muster/agent.yaml\n" in agent
