@@ -21,6 +21,7 @@ struct mu_cluster;    /* cluster.h */
 struct mu_presence;   /* presence.h */
 struct mu_gateway;    /* gateway.h */
 struct mu_task_logs;  /* task_logs.h */
+struct mu_savepoints; /* savepoints.h */
 struct mu_bundles;    /* bundles.h */
 struct mu_bundles_config;
 
@@ -46,6 +47,7 @@ typedef struct mu_daemon {
   struct mu_presence *presence;  /* presence keys */
   struct mu_gateway *gateway;    /* agent streams */
   struct mu_task_logs *logs;     /* TaskLogs calls */
+  struct mu_savepoints *savepoints; /* the savepoint catalogue (savepoints.h) */
 
   /* bundles (bundles.h) */
   struct mu_bundles_config *bundle_cfg; /* main's */
@@ -78,6 +80,8 @@ int mu_sched_plan(mu_daemon *d, Muster__V1__JobSpec *spec, const struct mu_calle
 
 /* admin.c: muster.v1.Admin */
 int mu_admin_register(mu_daemon *d, mu_err *err);
+/* task_action.c: TaskAction and (savepoints.c) ListSavepoints. */
+int mu_task_action_register(mu_daemon *d, mu_err *err);
 
 /* metrics.c: /metrics and /healthz when cfg.metrics_listen is set (else nothing). */
 int mu_metrics_start(mu_daemon *d, mu_err *err);

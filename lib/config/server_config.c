@@ -33,6 +33,7 @@ static const mu_cfg_field server_fields[] = {
     F("max_job_tasks", MU_CF_COUNT, max_job_tasks, 1, 10000),
     F("max_task_runs", MU_CF_COUNT, max_task_runs, 1, 10000000),
     F("max_jobs_kept", MU_CF_COUNT, max_jobs_kept, 1, 1000000),
+    F("savepoints_kept_per_task", MU_CF_COUNT, savepoints_kept_per_task, 1, 10000),
     F("jobs_kept_min_age", MU_CF_DURATION, jobs_kept_min_age_ms, 0, 30LL * 24 * 3600 * 1000),
     F("max_jobs_kept_hard", MU_CF_COUNT, max_jobs_kept_hard, 1, 10000000),
     F("allow_unsigned_bundles", MU_CF_BOOL, allow_unsigned_bundles, 0, 0),
@@ -104,6 +105,7 @@ void mu_server_config_init(mu_server_config *cfg) {
   cfg->max_job_tasks = 64;
   cfg->max_task_runs = 200000;
   cfg->max_jobs_kept = 1000;
+  cfg->savepoints_kept_per_task = 20;
   cfg->jobs_kept_min_age_ms = 3600 * 1000;
   cfg->max_jobs_kept_hard = 10000;
   cfg->max_tokens = 10000;
