@@ -94,6 +94,8 @@ void flink_on_savepoint(flink_task *ft, const mu_flink_reply *r) {
     return;
   }
   snprintf(ft->savepoint_location, sizeof ft->savepoint_location, "%s", sp.location);
+  if (!ft->upgrading) /* the savepoint catalogue's kind (upgrade_savepoint_path says its own) */
+    ft->host->set_param(ft->task, "savepoint_kind", ft->spec->on_cancel == MU_FLINK_CANCEL_DRAIN ? "drain" : "stop");
   ft->host->set_param(ft->task, ft->upgrading ? "upgrade_savepoint_path" : "savepoint_path", sp.location);
   flink_say(ft, MUSTER_STDOUT, "Savepoint completed. Path: %s", sp.location);
   /* a completed savepoint does not mean the job has ended: wait for its terminal state */

@@ -142,6 +142,8 @@ static void on_reply(void *arg, const mu_flink_reply *r) {
     case PH_RM_START: flink_on_rm(ft, r, true); break;
     case PH_UPG_LOOK: flink_on_upgrade_look(ft, r); break;
     case PH_UPG_CKPT: flink_on_upgrade_checkpoints(ft, r); break;
+    case PH_TRIGGER: flink_on_trigger(ft, r); break;
+    case PH_TRIGGER_POLL: flink_on_trigger_poll(ft, r); break;
     case PH_DIGEST:
     case PH_CLI: break;
   }
@@ -157,7 +159,14 @@ static void on_timer(muster_task *task, muster_timer *timer, void *user) {
   switch (ft->ph) {
     case PH_LOOKUP: flink_lookup_next(ft); break;
     case PH_JARS: flink_submit(ft); break;
-    case PH_TRACK: flink_call_job(ft, PH_TRACK, "GET", "", NULL); break;
+    case PH_TRACK:
+      if (ft->trigger_wanted) flink_start_trigger(ft);
+      else flink_call_job(ft, PH_TRACK, "GET", "", NULL);
+      break;
+    case PH_TRIGGER_POLL:
+      snprintf(path, sizeof path, "/savepoints/%s", ft->trigger);
+      flink_call_job(ft, PH_TRIGGER_POLL, "GET", path, NULL);
+      break;
     case PH_WAIT_END: flink_call_job(ft, PH_WAIT_END, "GET", "", NULL); break;
     case PH_CANCEL: flink_call_job(ft, PH_CANCEL, "PATCH", "?mode=cancel", NULL); break;
     case PH_SAVEPOINT:

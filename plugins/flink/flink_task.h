@@ -38,6 +38,8 @@ typedef enum {
   PH_RM_START,    /* the same at start: is an earlier attempt's application still there? */
   PH_UPG_LOOK,    /* upgrade: GET /jobs/{upgrade_from} */
   PH_UPG_CKPT,    /* upgrade last-state: GET /jobs/{upgrade_from}/checkpoints */
+  PH_TRIGGER,     /* POST /jobs/{id}/savepoints (muster flink savepoint) */
+  PH_TRIGGER_POLL,/* GET /jobs/{id}/savepoints/{trigger} of that savepoint */
 } phase;
 
 typedef struct flink_task {
@@ -76,6 +78,7 @@ typedef struct flink_task {
   phase rm_return;                 /* the phase to go on with after an RM check */
   muster_proc *proc;
   bool run_sent;                   /* the run call went out with own_id */
+  bool trigger_wanted;             /* a savepoint was asked (TaskAction): triggered at the next poll */
   bool finished;
 } flink_task;
 
@@ -117,6 +120,12 @@ void flink_on_upgrade_look(flink_task *ft, const mu_flink_reply *r);
 void flink_start_cancel_action(flink_task *ft);
 void flink_start_upgrade(flink_task *ft);
 void flink_upgrade_old_ended(flink_task *ft, const mu_flink_job_info *info);
+
+/* flink_trigger.c: a savepoint without stopping (TaskAction "savepoint") */
+int flink_action(muster_task *task, const muster_host_api *host, const char *action, char *errbuf);
+void flink_start_trigger(flink_task *ft);
+void flink_on_trigger(flink_task *ft, const mu_flink_reply *r);
+void flink_on_trigger_poll(flink_task *ft, const mu_flink_reply *r);
 
 /* flink.c: the plugin callbacks and the JobIDs a task may own */
 const char *flink_earlier_param(const muster_task_context *ctx, const char *param);
