@@ -195,7 +195,7 @@ int mu_savepoints_add_ops(mu_daemon *d, mu_store_batch *b, mu_err *err) {
     if ((rc = mu_store_batch_delete(b, key, false, err)) != 0) break;
     free(c->deleted[done]);
   }
-  memmove(c->deleted, c->deleted + done, (c->n_deleted - done) * sizeof *c->deleted);
+  if (done > 0 && done < c->n_deleted) memmove(c->deleted, c->deleted + done, (c->n_deleted - done) * sizeof *c->deleted);
   c->n_deleted -= done;
   return rc;
 }

@@ -555,7 +555,7 @@ def test_savepoint_catalogue_trigger_and_force_cancel(c):
         jid = wait_until("a running streaming job", lambda: running_job(jm))[0]
         wait_until("task RUNNING", lambda: task_of(c, job)["state"] == "RUNNING")
         rc, out, err = c.cli("flink", "savepoint", "nosuch", check=False)
-        assert rc == 2 and "no RUNNING task named 'nosuch'" in err, (rc, out, err)
+        assert rc != 0 and "no RUNNING task named 'nosuch'" in err, (rc, out, err)
         out = c.cli("flink", "savepoint", "clicks")[1]
         assert "savepoint triggered: %s/web-1/clicks" % job in out, out
         sp1 = wait_until("the triggered savepoint in the catalogue", lambda: catalogue(c, "clicks"), timeout=20)[0]
