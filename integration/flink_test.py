@@ -665,7 +665,7 @@ def test_flink_upgrade_command(c):
         wait_until("v4 RUNNING", lambda: task_of(c, job4)["state"] == "RUNNING")
 
         # stateless: cancel, start empty
-        job5 = c.cli("flink", "upgrade", "clicks", "--bundle", "clicks@1.0.0", "--upgrade-mode",
+        job5 = c.cli("flink", "upgrade", "clicks", "--bundle", "clicks@2.0.0", "--upgrade-mode",
                      "stateless")[1].split()[1].rstrip(":")
         jid5 = wait_until("v5 running", lambda: (lambda r: r if r and r[0] not in (jid1, jid2, jid4) else None)(
             running_job(jm)))[0]
