@@ -672,8 +672,20 @@ def test_flink_upgrade_command(c):
         emu = jm.emu()
         assert emu["jobs"][jid4]["state"] == "CANCELED" and emu["jobs"][jid5]["run"]["savepointPath"] is None, emu
         assert all(n == 1 for n in emu["submissions"].values()), emu
-        c.cli("cancel", job5)
-        wait_job_end(c, job5)
+        wait_until("v5 RUNNING", lambda: task_of(c, job5)["state"] == "RUNNING")
+
+        # a restore that fails: the new version FAILS with Flink's exception, the old version's
+        # savepoint stays recorded (params and catalogue) and the message says so
+        jm.post("/emulator/config", {"savepoints_unreadable": True})
+        job6 = c.cli("flink", "upgrade", "clicks", "--bundle", "clicks@2.0.0")[1].split()[1].rstrip(":")
+        t = wait_job_end(c, job6)["tasks"][-1]
+        sp6 = t["outputParams"]["upgrade_savepoint_path"]
+        assert t["state"] == "FAILED" and "FileNotFoundException" in t["message"], t
+        assert "did not restore; the old version is stopped and its savepoint stays recorded" in t["message"], t
+        cat = catalogue(c, "clicks")
+        assert cat[0]["location"] == sp6 and cat[0]["kind"] == "upgrade" and cat[0]["flinkJobId"] == jid5, cat
+        assert jm.emu()["jobs"][jid5]["state"] == "FINISHED", jm.emu()
+        assert wait_job_end(c, job5)["tasks"][-1]["state"] == "SUCCEEDED"
     finally:
         jm.stop()
 

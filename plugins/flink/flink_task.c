@@ -43,6 +43,15 @@ void flink_end(flink_task *ft, muster_state state, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  if (state == MUSTER_STATE_FAILED && ft->upgraded && ft->restore_path[0] != '\0') {
+    /* first, so that it survives the message's truncation: the old state is not lost */
+    char note[1500];
+    snprintf(note, sizeof note, "flink: upgrade: the new version did not restore; the old version is stopped and its %s "
+             "stays recorded (%s, muster savepoints): %s", ft->spec->upgrade == MU_FLINK_UPGRADE_SAVEPOINT ? "savepoint"
+             : "checkpoint", ft->spec->upgrade == MU_FLINK_UPGRADE_SAVEPOINT ? "upgrade_savepoint_path"
+             : "upgrade_checkpoint_path", msg);
+    snprintf(msg, sizeof msg, "%s", note);
+  }
   muster_result r = {state, state == MUSTER_STATE_SUCCEEDED ? 0 : -1, 0, msg};
   ft->host->log(ft->task, state == MUSTER_STATE_FAILED || state == MUSTER_STATE_TIMED_OUT ? MUSTER_LOG_WARN
                                                                                            : MUSTER_LOG_INFO, "%s", msg);

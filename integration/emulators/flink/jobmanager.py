@@ -28,7 +28,8 @@ per entry class:  class <name> batch|streaming [finish_after=N] [fail_after=N] [
 
 Test controls (not Flink): GET /emulator/state (jobs with what their run asked for, submissions
 per JobID, uploads, triggers), POST /emulator/config {"savepoint_polls", "savepoint_mode",
-"fail_next": N (N replies 503), "delay_ms", "checkpoint_age_ms" (how old the latest checkpoint is)}. --state FILE keeps jobs, jars and triggers across a
+"fail_next": N (N replies 503), "delay_ms", "checkpoint_age_ms" (how old the latest checkpoint is),
+"savepoints_unreadable" (savepoints complete, but a restore from one fails as if its storage lost it)}. --state FILE keeps jobs, jars and triggers across a
 restart of the emulator. --application runs one job (given by the flink CLI emulator through
 /emulator/submit) and exits, closing its port, one poll after the job has ended, reporting the
 final status to the YARN RM emulator (--rm, --app-id) as a real application cluster does.
@@ -184,7 +185,7 @@ def advance(st, job):
 
 def savepoint_exists(st, path):
     if path in st.savepoint_dirs:
-        return True
+        return not st.config.get("savepoints_unreadable")  # test control: the storage lost them
     m = re.fullmatch(r"file:/tmp/flink-ck/([0-9a-f]{32})/chk-(\d+)", path)  # a retained checkpoint
     if m and m.group(1) in st.jobs and 0 < int(m.group(2)) <= st.jobs[m.group(1)]["checkpoints"]:
         return True
