@@ -728,9 +728,12 @@ int mu_runner_action(mu_runner *r, const char *task_id, uint32_t attempt, const 
     return mu_err_set(err, MU_ENOTSUP, "task type %s takes no actions (asked: %s)", t->plugin->type, action);
   if (t->cancelled) return mu_err_set(err, MU_EINVAL, "task %s attempt %u is being cancelled", task_id, attempt);
   char errbuf[MUSTER_ERRBUF_SIZE] = "";
-  if (t->action_cb(t, mu_host_api(), action, errbuf) != 0)
-    return mu_err_set(err, MU_EINVAL, "%s: %s", action, errbuf[0] ? errbuf : "refused by the task type");
-  return 0;
+  if (t->action_cb(t, mu_host_api(), action, errbuf) == 0) return 0;
+  mu_err_set(err, MU_EINVAL, "%s: %s", action, errbuf[0] ? errbuf : "refused by the task type");
+  char line[MUSTER_ERRBUF_SIZE + 64];
+  int n = snprintf(line, sizeof line, "muster: action %s refused: %s\n", action, errbuf[0] ? errbuf : "by the task type");
+  if (!t->finished) mu_task_emit_output(t, 2, line, n > 0 && (size_t)n < sizeof line ? (size_t)n : strlen(line));
+  return err->code;
 }
 
 void mu_runner_close(mu_runner *r, void (*cb)(void *arg), void *arg) {
