@@ -692,8 +692,10 @@ def test_flink_upgrade_command(c):
 
 def test_agent_sigterm_reattaches_by_job_id(c):
     """A graceful agent stop (SIGTERM) leaves the Flink job running and the attempt detached;
-    the restarted agent reports it LOST, the retry re-attaches by JobID: one submission."""
-    setup(c)
+    the restarted agent reports it LOST, the retry re-attaches by JobID: one submission.
+    (A heartbeat timeout longer than the agent's restart: past it, a lone `any` target's retry
+    finds no agent and the job ends unreachable, as after a kill -9.)"""
+    setup(c, musterd_flags=("--heartbeat-timeout", "15s"))
     jm = JobManager(c.workdir)
     try:
         job = submit_detached(c, streaming(jm, onCancel="cancel"), target='{any: "role=web"}',
@@ -704,7 +706,6 @@ def test_agent_sigterm_reattaches_by_job_id(c):
         p.p.send_signal(signal.SIGTERM)
         assert p.p.wait(30) == 0
         p.log.close()
-        time.sleep(1)
         t = task_of(c, job)
         assert t["state"] == "RUNNING" and t["attempt"] == 1, t  # nothing final was reported
         assert jm.emu()["jobs"][jid]["state"] == "RUNNING", jm.emu()
@@ -721,6 +722,61 @@ def test_agent_sigterm_reattaches_by_job_id(c):
         jm.stop()
 
 
+def refused(url):
+    try:
+        urllib.request.urlopen(url + "/overview", timeout=2).read()
+        return False
+    except OSError:
+        return True
+
+
+def test_kubernetes_application_end_read_from_the_kept_cluster(c):
+    """kubernetes-application has no RM to ask once a cluster is gone, so the task keeps it
+    (-Dexecution.shutdown-on-application-finish=false), reads the job's end from it, and shuts it
+    down (DELETE /cluster). A job that ends while the agent is stopped is read the same way by
+    the retry. The emulators' cluster launcher is the RM emulator; no RM is asked here."""
+    setup(c, musterd_flags=("--heartbeat-timeout", "15s"))
+    rm = YarnRM(c.workdir, name="rm")
+    try:
+        k8s = {"target": "kubernetes-application", "flinkHome": EMU_DIR, "jar": "lib/app.jar",
+               "kubernetesNamespace": "flink", "pollInterval": "200ms"}
+        rc, run = submit(c, dict(k8s, entryClass="com.example.WordCount", kubernetesClusterId="wc"), extra=env_for(rm),
+                         name="k8s-ok")
+        assert rc == 0 and run["state"] == "SUCCEEDED" and "FINISHED" in run["message"], run
+        assert "shut down (DELETE /cluster) after job %s ended" % run["outputParams"]["job_id"] in run["outputTail"], run
+        wait_until("the cluster gone", lambda: refused(run["outputParams"]["jobmanager_url"]))
+        rc, run = submit(c, dict(k8s, entryClass="com.example.Broken", kubernetesClusterId="broken"), extra=env_for(rm),
+                         name="k8s-broken")
+        assert run["state"] == "FAILED" and "input /data/in is missing" in run["message"], run
+        wait_until("the cluster gone", lambda: refused(run["outputParams"]["jobmanager_url"]))
+
+        # the agent stops (SIGTERM); the job is stopped on the cluster meanwhile; the retry reads
+        # how it ended from the kept cluster and shuts it down
+        job = submit_detached(c, dict(k8s, entryClass="com.example.Clicks", kind="streaming", kubernetesClusterId="clicks"),
+                              extra=env_for(rm) + "    retries: 2\n", target='{any: "role=web"}', name="k8s-stream")
+        t = wait_until("task RUNNING", lambda: (lambda t: t if t["state"] == "RUNNING" and
+                       "jobmanager_url" in t.get("outputParams", {}) else None)(task_of(c, job)))
+        url, jid = t["outputParams"]["jobmanager_url"], t["outputParams"]["job_id"]
+        p = c.agents["web-1"]
+        p.p.send_signal(signal.SIGTERM)
+        assert p.p.wait(30) == 0
+        p.log.close()
+        req = urllib.request.Request(url + "/jobs/%s/stop" % jid, method="POST", headers={"Content-Type": "application/json"},
+                                     data=json.dumps({"targetDirectory": "file:" + c.workdir + "/sp"}).encode())
+        urllib.request.urlopen(req, timeout=5).read()
+        get = lambda: json.loads(urllib.request.urlopen(url + "/jobs/" + jid, timeout=5).read())["state"]
+        wait_until("the job FINISHED on the kept cluster", lambda: get() == "FINISHED", step=0.2)
+        time.sleep(0.6)
+        assert not refused(url)  # still there: kept for us
+        start_agent(c)
+        t = wait_job_end(c, job)["tasks"][-1]
+        assert t["state"] == "SUCCEEDED" and t["attempt"] >= 2 and "FINISHED" in t["message"], t
+        assert "re-attached (found FINISHED on the cluster" in logs(c, job)
+        wait_until("the cluster gone", lambda: refused(url))
+    finally:
+        rm.stop()
+
+
 if __name__ == "__main__":
     main([
         test_batch_success_failure_and_bad_input,
@@ -733,4 +789,5 @@ if __name__ == "__main__":
         test_savepoint_catalogue_trigger_and_force_cancel,
         test_flink_upgrade_command,
         test_agent_sigterm_reattaches_by_job_id,
+        test_kubernetes_application_end_read_from_the_kept_cluster,
     ])

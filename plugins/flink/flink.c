@@ -107,6 +107,14 @@ static int flink_start(muster_task *task, const muster_host_api *host, char *err
       add_candidate(ft, id);
     }
   }
+  const char *kept_jm = mu_flink_keeps_cluster(ft->spec) ? flink_earlier_param(ctx, "jobmanager_url") : NULL;
+  if (ft->base[0] == '\0' && kept_jm != NULL && strlen(kept_jm) < sizeof ft->base) {
+    /* a retry on Kubernetes: the earlier attempt's application cluster stays until we shut it
+     * down, so it says whether its job still runs (or how it ended) before anything is submitted */
+    snprintf(ft->base, sizeof ft->base, "%s", kept_jm);
+    flink_lookup_next(ft);
+    return 0;
+  }
   if (ft->base[0] == '\0') { /* no REST yet: a CLI target submits, then tracks where the CLI says */
     const char *app = flink_earlier_param(ctx, "yarn_app_id");
     if (app != NULL && strlen(app) < sizeof ft->app_id && ft->spec->yarn_rm_url != NULL) {
@@ -122,7 +130,7 @@ static int flink_start(muster_task *task, const muster_host_api *host, char *err
 
 static void flink_cancel(muster_task *task, const muster_host_api *host, muster_cancel_reason reason) {
   flink_task *ft = host->user_data(task);
-  if (ft == NULL || ft->finished) return;
+  if (ft == NULL || ft->finished || ft->ph == PH_SHUTDOWN) return; /* the job has ended already */
   if (reason == MUSTER_CANCEL_SHUTDOWN) {
     /* an agent restart never stops a Flink job: the attempt is detached (not reported ended),
      * the next agent process reports it LOST and the retry re-attaches by JobID */

@@ -40,6 +40,7 @@ typedef enum {
   PH_UPG_CKPT,    /* upgrade last-state: GET /jobs/{upgrade_from}/checkpoints */
   PH_TRIGGER,     /* POST /jobs/{id}/savepoints (muster flink savepoint) */
   PH_TRIGGER_POLL,/* GET /jobs/{id}/savepoints/{trigger} of that savepoint */
+  PH_SHUTDOWN,    /* DELETE /cluster: a kept Kubernetes application cluster, after its job's end */
 } phase;
 
 typedef struct flink_task {
@@ -78,6 +79,9 @@ typedef struct flink_task {
   phase rm_return;                 /* the phase to go on with after an RM check */
   muster_proc *proc;
   bool run_sent;                   /* the run call went out with own_id */
+  bool shutdown_sent;              /* DELETE /cluster sent; the end below is reported on its reply */
+  muster_state end_state;          /* the end held back for DELETE /cluster */
+  char end_msg[1400];
   bool trigger_wanted;             /* a savepoint was asked (TaskAction): triggered at the next poll */
   bool finished;
 } flink_task;

@@ -32,7 +32,9 @@ per JobID, uploads, triggers), POST /emulator/config {"savepoint_polls", "savepo
 "savepoints_unreadable" (savepoints complete, but a restore from one fails as if its storage lost it)}. --state FILE keeps jobs, jars and triggers across a
 restart of the emulator. --application runs one job (given by the flink CLI emulator through
 /emulator/submit) and exits, closing its port, one poll after the job has ended, reporting the
-final status to the YARN RM emulator (--rm, --app-id) as a real application cluster does.
+final status to the YARN RM emulator (--rm, --app-id) as a real application cluster does; with
+--keep-after-finish (the client's -Dexecution.shutdown-on-application-finish=false) it stays
+after its job's end, answering for the ended job, until DELETE /cluster (202) shuts it down.
 """
 import argparse
 import email.parser
@@ -293,6 +295,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_PATCH(self):
         self.route("PATCH")
 
+    def do_DELETE(self):
+        self.route("DELETE")
+
     def route(self, method):
         st = self.server.st
         url = urllib.parse.urlsplit(self.path)
@@ -301,6 +306,10 @@ class Handler(BaseHTTPRequestHandler):
         parts = [p for p in path.split("/") if p]
         if parts[:1] == ["emulator"]:
             return self.control(method, parts[1:])
+        if method == "DELETE" and parts == ["cluster"]:  # "Shuts down the cluster"
+            self.body()
+            self.reply(202, {})
+            return self.server.shut_down_cluster()
         with MU:
             delay = st.config.get("delay_ms", 0)
             if st.config.get("fail_next", 0) > 0:
@@ -510,12 +519,22 @@ class Server(ThreadingHTTPServer):
     def after_poll(self, job):
         """An application cluster ends with its job: one poll after the terminal state the
         process reports to the RM and exits (its port then refuses connections)."""
-        if not self.args.application or job["state"] not in TERMINAL:
+        if not self.args.application or job["state"] not in TERMINAL or self.args.keep_after_finish:
             return
         self.done_polls += 1
         if self.done_polls < 2:
             return
-        final = {"FINISHED": "SUCCEEDED", "FAILED": "FAILED", "CANCELED": "KILLED"}[job["state"]]
+        self.end_application(job)
+
+    def shut_down_cluster(self):
+        jobs = list(self.st.jobs.values())
+        if jobs and self.args.application:
+            self.end_application(jobs[0])
+        else:
+            threading.Thread(target=self.shutdown, daemon=True).start()
+
+    def end_application(self, job):
+        final = {"FINISHED": "SUCCEEDED", "FAILED": "FAILED", "CANCELED": "KILLED"}.get(job["state"], "KILLED")
         if self.args.rm and self.args.app_id:
             try:
                 req = urllib.request.Request("%s/emulator/apps/%s/finish" % (self.args.rm, self.args.app_id),
@@ -533,6 +552,7 @@ def main():
     ap.add_argument("--savepoint-polls", type=int, default=2)
     ap.add_argument("--savepoint-mode", default="ok", choices=["ok", "fail", "hang"])
     ap.add_argument("--application", action="store_true")
+    ap.add_argument("--keep-after-finish", action="store_true")
     ap.add_argument("--rm")
     ap.add_argument("--app-id")
     ap.add_argument("--port-file")
