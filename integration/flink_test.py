@@ -761,10 +761,14 @@ def test_kubernetes_application_end_read_from_the_kept_cluster(c):
         p.p.send_signal(signal.SIGTERM)
         assert p.p.wait(30) == 0
         p.log.close()
+        get = lambda: json.loads(urllib.request.urlopen(url + "/jobs/" + jid, timeout=5).read())["state"]
+        wait_until("the job RUNNING on the cluster", lambda: get() == "RUNNING", step=0.2)
         req = urllib.request.Request(url + "/jobs/%s/stop" % jid, method="POST", headers={"Content-Type": "application/json"},
                                      data=json.dumps({"targetDirectory": "file:" + c.workdir + "/sp"}).encode())
-        urllib.request.urlopen(req, timeout=5).read()
-        get = lambda: json.loads(urllib.request.urlopen(url + "/jobs/" + jid, timeout=5).read())["state"]
+        trig = json.loads(urllib.request.urlopen(req, timeout=5).read())["request-id"]
+        status = lambda: json.loads(urllib.request.urlopen(url + "/jobs/%s/savepoints/%s" % (jid, trig),
+                                                           timeout=5).read())["status"]["id"]
+        wait_until("the savepoint", lambda: status() == "COMPLETED", step=0.2)
         wait_until("the job FINISHED on the kept cluster", lambda: get() == "FINISHED", step=0.2)
         time.sleep(0.6)
         assert not refused(url)  # still there: kept for us
