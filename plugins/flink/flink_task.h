@@ -115,7 +115,13 @@ void flink_on_checkpoints(flink_task *ft, const mu_flink_reply *r);
 void flink_on_exceptions(flink_task *ft, const mu_flink_reply *r);
 void flink_on_track(flink_task *ft, const mu_flink_reply *r, bool waiting_end);
 
-/* flink_stop.c: cancel, stop with a savepoint, upgrade */
+/* flink_stop.c: cancel, stop with a savepoint, upgrade; the replies a stop and a trigger share */
+typedef enum { FLINK_SP_AGAIN, FLINK_SP_FAILED, FLINK_SP_DONE } flink_sp_result;
+/* A stop's or trigger's 202 {"request-id"}: true with ft->trigger and the deadline set, else why. */
+bool flink_trigger_reply(flink_task *ft, const mu_flink_reply *r, const char *what, char *why, size_t size);
+/* A trigger's status: poll again, failed (why), or completed (location). */
+flink_sp_result flink_savepoint_reply(flink_task *ft, const mu_flink_reply *r, char *location, size_t location_size,
+                                      char *why, size_t size);
 void flink_on_cancel_reply(flink_task *ft, const mu_flink_reply *r);
 void flink_on_savepoint(flink_task *ft, const mu_flink_reply *r);
 void flink_on_stop(flink_task *ft, const mu_flink_reply *r);

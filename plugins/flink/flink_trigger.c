@@ -50,53 +50,25 @@ static void trigger_done(flink_task *ft, const char *why) {
 }
 
 void flink_on_trigger(flink_task *ft, const mu_flink_reply *r) {
-  char ferr[MU_FLINK_TEXT_MAX] = "", err[256];
-  if (r->curl != CURLE_OK || (r->status != 200 && r->status != 202) ||
-      mu_flink_json_trigger(r->body, r->len, ft->trigger, sizeof ft->trigger, err, sizeof err) != 0) {
-    if (r->curl == CURLE_OK) mu_flink_json_errors(r->body, r->len, ferr, sizeof ferr);
-    char why[MU_FLINK_TEXT_MAX + 64];
-    snprintf(why, sizeof why, "trigger refused (%s)",
-             r->curl != CURLE_OK ? r->error : ferr[0] ? ferr : "no trigger id in the reply");
+  char why[MU_FLINK_TEXT_MAX + 64];
+  if (!flink_trigger_reply(ft, r, "trigger", why, sizeof why)) {
     trigger_done(ft, why);
     return;
   }
   flink_say(ft, MUSTER_STDOUT, "flink: Triggering savepoint for job %s (trigger %s)", ft->job_id, ft->trigger);
-  ft->savepoint_deadline_ms = now_ms() + (uint64_t)ft->spec->savepoint_timeout_ms;
   ft->ph = PH_TRIGGER_POLL;
   flink_later(ft, (uint64_t)ft->spec->poll_ms);
 }
 
 void flink_on_trigger_poll(flink_task *ft, const mu_flink_reply *r) {
-  char ferr[MU_FLINK_TEXT_MAX] = "", err[256];
-  mu_flink_savepoint_info sp;
-  bool timed_out = now_ms() >= ft->savepoint_deadline_ms;
-  if (r->curl != CURLE_OK || r->status >= 500) {
-    if (timed_out) trigger_done(ft, "timed out (the JobManager did not answer)");
-    else flink_later(ft, (uint64_t)ft->spec->poll_ms);
-    return;
-  }
-  if (r->status != 200 || mu_flink_json_savepoint(r->body, r->len, &sp, err, sizeof err) != 0) {
-    mu_flink_json_errors(r->body, r->len, ferr, sizeof ferr);
-    trigger_done(ft, ferr[0] ? ferr : err);
-    return;
-  }
-  if (sp.status == MU_FLINK_OP_FAILED) {
-    trigger_done(ft, sp.failure);
-    return;
-  }
-  if (sp.status == MU_FLINK_OP_IN_PROGRESS) {
-    if (!timed_out) {
-      flink_later(ft, (uint64_t)ft->spec->poll_ms);
-      return;
-    }
-    char why[128];
-    snprintf(why, sizeof why, "still IN_PROGRESS after savepoint_timeout (%llds)",
-             (long long)(ft->spec->savepoint_timeout_ms / 1000));
-    trigger_done(ft, why);
-    return;
+  char why[MU_FLINK_TEXT_MAX + 64], location[MU_FLINK_TEXT_MAX];
+  switch (flink_savepoint_reply(ft, r, location, sizeof location, why, sizeof why)) {
+    case FLINK_SP_AGAIN: flink_later(ft, (uint64_t)ft->spec->poll_ms); return;
+    case FLINK_SP_FAILED: trigger_done(ft, why); return;
+    case FLINK_SP_DONE: break;
   }
   ft->host->set_param(ft->task, "savepoint_kind", "trigger");
-  ft->host->set_param(ft->task, "savepoint_path", sp.location);
-  flink_say(ft, MUSTER_STDOUT, "Savepoint completed. Path: %s", sp.location);
+  ft->host->set_param(ft->task, "savepoint_path", location);
+  flink_say(ft, MUSTER_STDOUT, "Savepoint completed. Path: %s", location);
   trigger_done(ft, NULL);
 }
