@@ -146,8 +146,10 @@ void mu_savepoints_on_param(mu_daemon *d, const mu_job *job, const mu_host_run *
   r.attempt = tr->attempt;
   r.at_ms = mu_now_ms();
   char rel[900];
-  snprintf(rel, sizeof rel, "savepoints/%s/%013lld-%s-%zu-%u", name, (long long)r.at_ms, job->id,
-           (size_t)(h - job->hosts), tr->attempt);
+  do { /* two savepoints of one attempt in one millisecond: the later one a millisecond on */
+    snprintf(rel, sizeof rel, "savepoints/%s/%013lld-%s-%zu-%u", name, (long long)r.at_ms, job->id,
+             (size_t)(h - job->hosts), tr->attempt);
+  } while (find_key(c, rel) != (size_t)-1 && ++r.at_ms);
   int rc = add(c, &r, rel, 1);
   if (rc != 0) {
     c->dropped++;
