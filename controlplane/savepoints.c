@@ -8,7 +8,6 @@
 
 #include "controlplane/cluster.h"
 #include "controlplane/daemon.h"
-#include "controlplane/persist.h"
 #include "controlplane/records.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
@@ -161,7 +160,7 @@ void mu_savepoints_on_param(mu_daemon *d, const mu_job *job, const mu_host_run *
   mu_info("savepoints", "task %s attempt %u: %s savepoint %s recorded under %s", tr->task_id, tr->attempt, r.kind,
           value, name);
   trim(c, name, d->cluster->role != MU_ROLE_SINGLE);
-  mu_persist_kick(d);
+  /* written by the flush the param's task record asks for (the scheduler marks it next) */
 }
 
 int mu_savepoints_add_ops(mu_daemon *d, mu_store_batch *b, mu_err *err) {

@@ -13,13 +13,11 @@
 
 #include "controlplane/cluster.h"
 #include "controlplane/daemon.h"
-#include "controlplane/persist.h"
 #include "controlplane/savepoints.h"
 
 typedef struct fixture {
   mu_daemon d;
   mu_cluster cluster;
-  mu_persist persist;
   mu_savepoints cat;
   Muster__V1__TaskSpec task, *tasks[1];
   Muster__V1__JobSpec spec;
@@ -32,9 +30,7 @@ typedef struct fixture {
 static void fixture_init(fixture *f, mu_role role, uint32_t keep) {
   memset(f, 0, sizeof *f);
   f->d.cluster = &f->cluster;
-  f->d.persist = &f->persist;
   f->d.savepoints = &f->cat;
-  f->d.stopping = 1; /* no flush timer */
   snprintf(f->d.cfg.etcd_prefix, sizeof f->d.cfg.etcd_prefix, "/muster/");
   f->cluster.role = role;
   f->cat.keep = keep;
