@@ -69,7 +69,8 @@ static void task_action(mu_rpc_call *call, const ProtobufCMessage *req_msg, cons
   for (size_t h = 0; h < job->n_hosts && n_ids < MU_TASK_ACTION_MAX_HOSTS; h++)
     if (running_here(&job->hosts[h], idx)) agent_ids[n_ids++] = job->hosts[h].agent_id;
   mu_err err = {0};
-  if (mu_authz_check_targets(d, mu_authz_caller(call), agent_ids, n_ids, &err) != 0) {
+  if (mu_authz_check_targets(d, mu_authz_caller(call), agent_ids, n_ids, &err) != 0 ||
+      mu_authz_check_type(mu_authz_caller(call), job->spec->tasks[idx]->type, &err) != 0) {
     mu_audit_record(d, call, "task.action", job->id, MU_AUDIT_DENIED, err.msg, NULL);
     mu_pb_fail(call, MU_RPC_PERMISSION_DENIED, "%s", err.msg);
     return;
