@@ -96,6 +96,8 @@ int mu_tasks_run_assign(mu_agent_daemon *a, const Muster__V1__Assign *assign);
 /* Reports the assigned attempt FAILED with message. */
 void mu_tasks_fail(mu_agent_daemon *a, const Muster__V1__Assign *assign, const char *message);
 void mu_tasks_on_cancel(mu_agent_daemon *a, const Muster__V1__Cancel *cancel);
+/* A TaskAction: handed to the attempt's plugin; a refusal is logged. */
+void mu_tasks_on_action(mu_agent_daemon *a, const Muster__V1__TaskAction *action);
 void mu_tasks_on_ack(mu_agent_daemon *a, uint64_t seq);
 void mu_tasks_on_welcome(mu_agent_daemon *a);
 /* Frees the lost attempts list (a->lost); at exit, or once acked. */

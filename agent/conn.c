@@ -122,6 +122,9 @@ static int on_control_message(mu_rpc_call *call, const uint8_t *data, size_t len
     case MUSTER__V1__CONTROL_MESSAGE__MSG_CANCEL:
       mu_tasks_on_cancel(conn->agent, msg->cancel);
       break;
+    case MUSTER__V1__CONTROL_MESSAGE__MSG_TASK_ACTION:
+      mu_tasks_on_action(conn->agent, msg->task_action);
+      break;
     case MUSTER__V1__CONTROL_MESSAGE__MSG_BUNDLE_CHUNK:
       mu_agent_bundles_on_chunk(conn->agent, msg->bundle_chunk);
       break;

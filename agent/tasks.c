@@ -313,8 +313,14 @@ out:
 
 void mu_tasks_on_cancel(mu_agent_daemon *a, const Muster__V1__Cancel *c) {
   mu_err err = {0};
-  if (mu_runner_cancel(a->runner, c->task_id, c->attempt, c->reason, &err) != 0)
+  if ((c->force ? mu_runner_cancel_force : mu_runner_cancel)(a->runner, c->task_id, c->attempt, c->reason, &err) != 0)
     mu_info("tasks", "cancel %s attempt %u: %s", c->task_id, c->attempt, err.msg);
+}
+
+void mu_tasks_on_action(mu_agent_daemon *a, const Muster__V1__TaskAction *ta) {
+  mu_err err = {0};
+  if (mu_runner_action(a->runner, ta->task_id, ta->attempt, ta->action, &err) != 0)
+    mu_warn("tasks", "action %s on %s attempt %u: %s", ta->action, ta->task_id, ta->attempt, err.msg);
 }
 
 /* --- which attempts are running, as the journal knows it across a crash --- */

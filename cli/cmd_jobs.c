@@ -448,18 +448,32 @@ int mu_cmd_status(const mu_cli_opts *opts, int argc, char **argv) {
 }
 
 int mu_cmd_cancel(const mu_cli_opts *opts, int argc, char **argv) {
+  int force = 0;
+  if (argc >= 2 && strcmp(argv[1], "--force") == 0) {
+    force = 1;
+    argv[1] = argv[0];
+    argc--;
+    argv++;
+  }
+  if (argc >= 3 && strcmp(argv[argc - 1], "--force") == 0) {
+    force = 1;
+    argc--;
+  }
   if (argc < 2 || argc > 3 || argv[1][0] == '-') {
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-      puts("usage: muster cancel JOB [REASON]\n\nCancels what has not finished; running tasks are "
-           "stopped (TERM, grace, KILL).");
+      puts("usage: muster cancel [--force] JOB [REASON]\n\nCancels what has not finished; running tasks are "
+           "stopped (TERM, grace, KILL). A task type with a graceful stop does it first (a Flink task's\n"
+           "on_cancel: savepoint|drain); --force skips it (a Flink job is cancelled without a savepoint),\n"
+           "also for a job whose cancel is under way.");
       return 0;
     }
-    fprintf(stderr, "usage: muster cancel JOB [REASON]\n");
+    fprintf(stderr, "usage: muster cancel [--force] JOB [REASON]\n");
     return 2;
   }
   Muster__V1__CancelJobRequest req = MUSTER__V1__CANCEL_JOB_REQUEST__INIT;
   req.job_id = argv[1];
-  req.reason = argc == 3 ? argv[2] : "cancelled with muster cancel";
+  req.reason = argc == 3 ? argv[2] : force ? "cancelled with muster cancel --force" : "cancelled with muster cancel";
+  req.force = force;
   ProtobufCMessage *reply = NULL;
   mu_err err = {0};
   if (mu_cli_unary(opts, "/muster.v1.Admin/CancelJob", &req.base,
@@ -475,8 +489,8 @@ int mu_cmd_cancel(const mu_cli_opts *opts, int argc, char **argv) {
     json_object_set_new(o, "cancelledTargets", json_integer(r->cancelled_tasks));
     mu_cli_json_emit("cancel", o);
   } else if (!opts->quiet) {
-    printf("job %s: cancelling %s\n", argv[1],
-           mu_plural(r->cancelled_tasks, "target", tn, sizeof tn));
+    printf("job %s: cancelling %s%s\n", argv[1], mu_plural(r->cancelled_tasks, "target", tn, sizeof tn),
+           force ? " (forced: no graceful stop)" : "");
   }
   protobuf_c_message_free_unpacked(reply, NULL);
   return 0;

@@ -22,6 +22,9 @@ int mu_cmd_jobs(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_doctor(const mu_cli_opts *opts, int argc, char **argv);
 /* cmd_stats.c: figures and anomaly flags of finished task runs. */
 int mu_cmd_stats(const mu_cli_opts *opts, int argc, char **argv);
+/* cmd_flink.c: the savepoint catalogue, flink savepoint / upgrade. */
+int mu_cmd_savepoints(const mu_cli_opts *opts, int argc, char **argv);
+int mu_cmd_flink(const mu_cli_opts *opts, int argc, char **argv);
 /* cmd_explain.c: why task runs failed or wait. */
 int mu_cmd_explain(const mu_cli_opts *opts, int argc, char **argv);
 /* cmd_audit.c: the audit trail. */

@@ -191,13 +191,13 @@ static void cancel_job(mu_rpc_call *call, const ProtobufCMessage *req_msg,
     mu_pb_fail(call, MU_RPC_PERMISSION_DENIED, "%s", err.msg);
     return;
   }
-  if (mu_sched_cancel(((mu_daemon *)ud)->sched, job, req->reason, &n, &err) != 0) {
+  if (mu_sched_cancel_ex(((mu_daemon *)ud)->sched, job, req->reason, req->force, &n, &err) != 0) {
     mu_audit_record(ud, call, "job.cancel", job->id, MU_AUDIT_REFUSED, err.msg, NULL);
     mu_pb_fail(call, MU_RPC_FAILED_PRECONDITION, "%s", err.msg);
     return;
   }
   mu_audit_record(ud, call, "job.cancel", job->id, MU_AUDIT_OK, NULL,
-                  "cancelling=%u reason='%.200s'", n, req->reason);
+                  "cancelling=%u%s reason='%.200s'", n, req->force ? " force" : "", req->reason);
   Muster__V1__CancelJobResponse resp = MUSTER__V1__CANCEL_JOB_RESPONSE__INIT;
   resp.cancelled_tasks = n;
   mu_pb_reply(call, &resp.base);

@@ -24,6 +24,7 @@ static const struct {
     {"/muster.v1.Admin/ListBundles", MU_PERM_VIEW},
     {"/muster.v1.Schedules/ListSchedules", MU_PERM_VIEW},
     {"/muster.v1.Schedules/GetSchedule", MU_PERM_VIEW},
+    {"/muster.v1.Admin/ListSavepoints", MU_PERM_VIEW},
     /* running things (scope and task types checked by the handlers) */
     {"/muster.v1.Admin/SubmitJob", MU_PERM_OPERATE},
     {"/muster.v1.Admin/RunAdhoc", MU_PERM_OPERATE},
@@ -35,6 +36,7 @@ static const struct {
     {"/muster.v1.Schedules/ResumeSchedule", MU_PERM_OPERATE},
     {"/muster.v1.Schedules/DeleteSchedule", MU_PERM_OPERATE},
     {"/muster.v1.Schedules/TriggerSchedule", MU_PERM_OPERATE},
+    {"/muster.v1.Admin/TaskAction", MU_PERM_OPERATE},
     /* what runs, who may, and with which secrets */
     {"/muster.v1.Admin/UploadBundle", MU_PERM_ADMIN},
     {"/muster.v1.Admin/DeleteBundle", MU_PERM_ADMIN},

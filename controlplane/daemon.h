@@ -22,6 +22,7 @@ struct mu_presence;   /* presence.h */
 struct mu_gateway;    /* gateway.h */
 struct mu_task_logs;  /* task_logs.h */
 struct mu_schedules;  /* schedules/schedules.h */
+struct mu_savepoints; /* savepoints.h */
 struct mu_bundles;    /* bundles.h */
 struct mu_agent_gc;   /* agent_gc.h */
 struct mu_bundles_config;
@@ -50,6 +51,7 @@ typedef struct mu_daemon {
   struct mu_task_logs *logs;     /* TaskLogs calls */
   struct mu_agent_gc *agent_gc;  /* forgetting agents: agents rm, agent_gc_after */
   struct mu_schedules *schedules; /* cron schedules (fired by the leader) */
+  struct mu_savepoints *savepoints; /* the savepoint catalogue (savepoints.h) */
 
   /* bundles (bundles.h) */
   struct mu_bundles_config *bundle_cfg; /* main's */
@@ -88,6 +90,8 @@ int mu_admin_register(mu_daemon *d, mu_err *err);
  * (else PERMISSION_DENIED, audited as action). NULL when the call was answered here. */
 mu_agent *mu_admin_agent_for_write(mu_daemon *d, mu_rpc_call *call, const char *agent_id,
                                    const char *action);
+/* task_action.c: TaskAction and (savepoints.c) ListSavepoints. */
+int mu_task_action_register(mu_daemon *d, mu_err *err);
 
 /* metrics.c: /metrics and /healthz when cfg.metrics_listen is set (else nothing). */
 int mu_metrics_start(mu_daemon *d, mu_err *err);

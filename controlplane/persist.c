@@ -13,6 +13,7 @@
 #include "controlplane/daemon.h"
 #include "controlplane/presence.h"
 #include "controlplane/records.h"
+#include "controlplane/savepoints.h"
 #include "controlplane/scheduler.h"
 #include "controlplane/secrets.h"
 #include "controlplane/tokens.h"
@@ -302,6 +303,7 @@ static void on_flushed(void *ud, const mu_store_batch_result *res, const mu_err 
       mu_strlist_append(&d->persist->deleted_agents, fc->deleted_agents.items[i], NULL);
     for (size_t i = 0; i < d->registry.n; i++) d->registry.agents[i]->persist_dirty = 1;
     mu_presence_write_failed(d, err);
+    mu_savepoints_write_failed(d);
   }
   flush_ctx_free(fc);
   if (err != NULL && err->code == MU_EPERM) return; /* deposed: the election says so too */
@@ -359,6 +361,7 @@ static void persist_flush(mu_daemon *d) {
   mu_store_batch_barrier(b);
   if (rc == 0) rc = mu_presence_add_ops(d, b, &err); /* after agents/<id>: followers see both */
   if (rc == 0) rc = add_agent_deletes(d, b, &fc->deleted_agents, &err);
+  if (rc == 0) rc = mu_savepoints_add_ops(d, b, &err);
   fc->deleted = ha->deleted_jobs;
   fc->n_deleted = ha->n_deleted;
   ha->deleted_jobs = NULL;
@@ -710,6 +713,10 @@ void mu_persist_apply(mu_daemon *d, const char *rel, const char *value, size_t l
     mu_tokens_apply(d, rel + 7, value, len);
     return;
   }
+  if (strncmp(rel, "savepoints/", 11) == 0) {
+    mu_savepoints_apply(d, rel + 11, value, len);
+    return;
+  }
   if (strncmp(rel, "secrets/", 8) == 0) { /* sealed records: secrets.c */
     mu_secrets_apply(d, rel + 8, value, len);
     return;
@@ -764,6 +771,10 @@ void mu_persist_apply_delete(mu_daemon *d, const char *rel) {
     mu_tokens_apply(d, rel + 7, NULL, 0);
     return;
   }
+  if (strncmp(rel, "savepoints/", 11) == 0) {
+    mu_savepoints_apply(d, rel + 11, NULL, 0);
+    return;
+  }
   if (strncmp(rel, "secrets/", 8) == 0) {
     mu_secrets_apply(d, rel + 8, NULL, 0);
     return;
@@ -789,6 +800,7 @@ void mu_persist_reset_jobs(mu_daemon *d) {
   for (size_t i = 0; i < d->persist->n_deleted; i++) free(d->persist->deleted_jobs[i]);
   d->persist->n_deleted = 0;
   mu_secrets_reset(d); /* the snapshot brings the secret records too */
+  if (d->savepoints != NULL) mu_savepoints_reset(d->savepoints);
 }
 
 void mu_persist_init(mu_daemon *d) {

@@ -38,6 +38,8 @@ static const ProtobufCMessageDescriptor *const types[] = {
     &muster__v1__get_cluster_request__descriptor,
     &muster__v1__control_message__descriptor, /* 14: us to the agent, which unpacks it */
     &muster__v1__remove_agent_request__descriptor,
+    &muster__v1__task_action_request__descriptor,
+    &muster__v1__list_savepoints_request__descriptor,
 };
 #define N_TYPES (sizeof types / sizeof *types)
 

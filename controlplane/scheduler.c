@@ -578,6 +578,11 @@ int mu_sched_submit_id(mu_scheduler *s, const char *job_id, Muster__V1__JobSpec 
 
 int mu_sched_cancel(mu_scheduler *s, mu_job *job, const char *reason, uint32_t *ret_cancelled,
                     mu_err *err) {
+  return mu_sched_cancel_ex(s, job, reason, 0, ret_cancelled, err);
+}
+
+int mu_sched_cancel_ex(mu_scheduler *s, mu_job *job, const char *reason, int force, uint32_t *ret_cancelled,
+                       mu_err *err) {
   if (mu_job_finished(job))
     return mu_err_set(err, MU_EINVAL, "job %s already finished (%s)", job->id,
                       protobuf_c_enum_descriptor_get_value(&muster__v1__job_state__descriptor,
@@ -602,6 +607,7 @@ int mu_sched_cancel(mu_scheduler *s, mu_job *job, const char *reason, uint32_t *
       c.task_id = tr->task_id;
       c.attempt = tr->attempt;
       c.reason = why;
+      c.force = force != 0;
       msg.msg_case = MUSTER__V1__CONTROL_MESSAGE__MSG_CANCEL;
       msg.cancel = &c;
       if (send_msg(s, a, &msg, NULL) == 0) continue; /* CANCELLED comes back as an event */
@@ -739,8 +745,11 @@ void mu_sched_on_event(mu_scheduler *s, mu_agent *agent, const Muster__V1__TaskE
       return;
     }
     case MUSTER__V1__TASK_EVENT__EVENT_PARAMS:
-      for (size_t i = 0; i < ev->params->n_params; i++)
+      for (size_t i = 0; i < ev->params->n_params; i++) {
         store_param(tr, ev->params->params[i]->key, ev->params->params[i]->value);
+        if (s->hooks.param_set != NULL)
+          s->hooks.param_set(s->hooks.ud, job, h, idx, ev->params->params[i]->key, ev->params->params[i]->value);
+      }
       /* written before the event is acked: a param (a Spark application id) must survive a
        * failover of the control plane as much as a state change does */
       mark_task(s, job, h, idx);

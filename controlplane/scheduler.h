@@ -51,6 +51,8 @@ typedef struct mu_sched_hooks {
   void (*job_changed)(void *ud, mu_job *job);
   void (*job_forgotten)(void *ud, const char *job_id);
   void (*pass_done)(void *ud);
+  /* An output param of a task run changed (the savepoint catalogue: savepoints.h). */
+  void (*param_set)(void *ud, mu_job *job, mu_host_run *h, size_t idx, const char *key, const char *value);
 } mu_sched_hooks;
 
 typedef struct mu_sched_config {
@@ -118,6 +120,10 @@ void mu_sched_fail_not_found(const mu_scheduler *s, mu_rpc_call *call, const cha
 /* Cancels what has not finished; MU_EINVAL when the job already ended (message says how). */
 int mu_sched_cancel(mu_scheduler *s, mu_job *job, const char *reason, uint32_t *ret_cancelled,
                     mu_err *err);
+/* The same; force: the agents skip the task type's graceful stop (Cancel.force). A job being
+ * cancelled may be cancelled again (with force) until it has ended. */
+int mu_sched_cancel_ex(mu_scheduler *s, mu_job *job, const char *reason, int force, uint32_t *ret_cancelled,
+                       mu_err *err);
 
 /* Agent events (the gateway's, events.h). */
 void mu_sched_on_event(mu_scheduler *s, mu_agent *agent, const Muster__V1__TaskEvent *ev);

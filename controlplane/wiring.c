@@ -14,6 +14,7 @@
 #include "controlplane/gateway.h"
 #include "controlplane/meters.h"
 #include "controlplane/persist.h"
+#include "controlplane/savepoints.h"
 #include "controlplane/presence.h"
 #include "controlplane/scheduler.h"
 #include "controlplane/schedules/schedules.h"
@@ -34,13 +35,15 @@ int mu_wiring_new(mu_daemon *d, int no_etcd, mu_err *err) {
   d->gateway = calloc(1, sizeof *d->gateway);
   d->logs = calloc(1, sizeof *d->logs);
   d->agent_gc = calloc(1, sizeof *d->agent_gc);
+  d->savepoints = calloc(1, sizeof *d->savepoints);
   if (!d->sched || !d->persist || !d->cluster || !d->presence || !d->gateway || !d->logs ||
-      !d->agent_gc) {
+      !d->agent_gc || !d->savepoints) {
     mu_wiring_free(d);
     return mu_err_set(err, MU_ENOMEM, "out of memory");
   }
   d->cluster->role = no_etcd ? MU_ROLE_SINGLE : MU_ROLE_FOLLOWER;
   d->cluster->state_ready = no_etcd;
+  d->savepoints->keep = d->cfg.savepoints_kept_per_task;
   /* what the scheduler's submit checks need before it starts (mu_wiring_start_scheduler) */
   d->sched->cfg.max_tasks = d->cfg.max_job_tasks;
   d->sched->cfg.max_task_runs = d->cfg.max_task_runs;
@@ -70,6 +73,9 @@ void mu_wiring_free(mu_daemon *d) {
   d->agent_gc = NULL;
   mu_meters_free(d->meters);
   d->meters = NULL;
+  if (d->savepoints != NULL) mu_savepoints_reset(d->savepoints);
+  free(d->savepoints);
+  d->savepoints = NULL;
   d->sched = NULL;
   d->persist = NULL;
   d->cluster = NULL;
@@ -114,6 +120,10 @@ static void hook_task_changed(void *ud, mu_job *job, mu_host_run *h, size_t idx)
 
 static void hook_job_changed(void *ud, mu_job *job) { mu_persist_job(ud, job); }
 
+static void hook_param_set(void *ud, mu_job *job, mu_host_run *h, size_t idx, const char *key, const char *value) {
+  mu_savepoints_on_param(ud, job, h, idx, key, value);
+}
+
 static void hook_job_forgotten(void *ud, const char *job_id) { mu_persist_forget_job(ud, job_id); }
 
 static void hook_pass_done(void *ud) { mu_persist_kick(ud); }
@@ -145,6 +155,7 @@ void mu_wiring_start_scheduler(mu_daemon *d) {
       .check_secrets = hook_check_secrets,
       .task_changed = hook_task_changed,
       .job_changed = hook_job_changed,
+      .param_set = hook_param_set,
       .job_forgotten = hook_job_forgotten,
       .pass_done = hook_pass_done,
   };

@@ -76,9 +76,9 @@ class JobManager:
         return self.get("/emulator/state")
 
 
-def setup(c, *agent_flags, musterd_flags=()):
+def setup(c, *agent_flags, musterd_flags=(), etcd=None):
     """musterd, one agent with the Flink plugin, a signed bundle `clicks@1.0.0` holding app.jar."""
-    c.start_musterd("--heartbeat-timeout", "2s", *musterd_flags)
+    c.start_musterd("--heartbeat-timeout", "2s", *musterd_flags, etcd=etcd)
     plugins = os.path.join(c.workdir, "plugins")
     os.makedirs(plugins, exist_ok=True)
     os.symlink(FLINK_SO, os.path.join(plugins, "libmuster_flink.so"))
@@ -93,10 +93,11 @@ def setup(c, *agent_flags, musterd_flags=()):
                 "'datagen');\nINSERT INTO report SELECT id FROM clicks;\n")
     with open(os.path.join(src, "job.py"), "w") as f:
         f.write("# a PyFlink program (the CLI emulator reads the class line)\n# class job.Main batch finish_after=2\n")
-    out = os.path.join(c.workdir, "clicks.bundle")
-    c.cli("bundle", "pack", src, "--name", "clicks", "--version", "1.0.0", "--out", out)
-    c.cli("bundle", "sign", out, "--key", os.path.join(c.workdir, "team.key"))
-    c.cli("bundle", "push", out)
+    for version in ("1.0.0", "2.0.0"):
+        out = os.path.join(c.workdir, "clicks-%s.bundle" % version)
+        c.cli("bundle", "pack", src, "--name", "clicks", "--version", version, "--out", out)
+        c.cli("bundle", "sign", out, "--key", os.path.join(c.workdir, "team.key"))
+        c.cli("bundle", "push", out)
 
 
 def start_agent(c, *flags):
@@ -532,6 +533,254 @@ def test_leader_kill9_while_streaming(c):
         h.stop_all()
 
 
+def catalogue(c, task=""):
+    out = c.cli("-o", "json", "savepoints", *([task] if task else []))[1]
+    return [json.loads(l) for l in out.splitlines() if l.strip()]
+
+
+def test_savepoint_catalogue_trigger_and_force_cancel(c):
+    """musterd on a real etcd with savepoints_kept_per_task 2: `muster flink savepoint` takes
+    savepoints of a running job without stopping it, a stop adds its own; each lands in the
+    catalogue (`muster savepoints`) and in etcd, the oldest trimmed past 2. `cancel --force`
+    then cancels a job whose stop-with-savepoint hangs, without a savepoint."""
+    from bundles_test import etcd_keys, start_etcd
+    etcd, endpoint = start_etcd(c)
+    cfg = os.path.join(c.workdir, "musterd.yaml")
+    with open(cfg, "w") as f:
+        f.write("savepoints_kept_per_task: 2\n")
+    setup(c, etcd=endpoint, musterd_flags=("--config", cfg))
+    jm = JobManager(c.workdir)
+    try:
+        job = submit_detached(c, streaming(jm), task="clicks")
+        jid = wait_until("a running streaming job", lambda: running_job(jm))[0]
+        wait_until("task RUNNING", lambda: task_of(c, job)["state"] == "RUNNING")
+        rc, out, err = c.cli("flink", "savepoint", "nosuch", check=False)
+        assert rc != 0 and "no RUNNING task named 'nosuch'" in err, (rc, out, err)
+        out = c.cli("flink", "savepoint", "clicks")[1]
+        assert "savepoint triggered: %s/web-1/clicks" % job in out, out
+        sp1 = wait_until("the triggered savepoint in the catalogue", lambda: catalogue(c, "clicks"), timeout=20)[0]
+        assert sp1["kind"] == "trigger" and sp1["flinkJobId"] == jid and sp1["jobId"] == job, sp1
+        assert sp1["location"].startswith("file:" + os.path.join(jm.workdir, "savepoints")), sp1
+        assert sp1["taskId"] == "%s/web-1/clicks" % job and sp1["attempt"] == 1, sp1
+        emu = jm.emu()
+        assert emu["jobs"][jid]["state"] == "RUNNING", emu  # not stopped
+        assert [(t["kind"], t["cancel"]) for t in emu["triggers"]] == [("savepoints", False)], emu
+        assert "Savepoint completed. Path: " + sp1["location"] in logs(c, job)
+        assert task_of(c, job)["state"] == "RUNNING"
+        keys = etcd_keys(endpoint, "/muster/savepoints/clicks/")
+        assert len(keys) == 1 and keys[0].endswith("-%s-0-1" % job), keys
+
+        c.cli("flink", "savepoint", "%s/clicks" % job)
+        wait_until("a second savepoint", lambda: len(catalogue(c, "clicks")) == 2, timeout=20)
+        # a stop: the third; the oldest (sp1) is trimmed, in memory and in etcd
+        c.cli("cancel", job)
+        t = wait_job_end(c, job)["tasks"][-1]
+        assert t["state"] == "CANCELLED", t
+        cat = wait_until("the stop's savepoint", lambda: (lambda l: l if l and l[0]["kind"] == "stop" else None)(
+            catalogue(c, "clicks")), timeout=20)
+        assert len(cat) == 2 and cat[0]["location"] == t["outputParams"]["savepoint_path"], cat
+        assert cat[1]["kind"] == "trigger" and sp1["location"] not in [x["location"] for x in cat], cat
+        wait_until("etcd trimmed", lambda: len(etcd_keys(endpoint, "/muster/savepoints/clicks/")) == 2)
+        assert catalogue(c, "other") == [] and len(catalogue(c)) == 2
+        out = c.cli("savepoints", "clicks")[1]
+        assert "TASK" in out and "stop" in out and cat[0]["location"] in out, out
+
+        # cancel --force: the stop's savepoint hangs; --force cancels without one
+        jm.post("/emulator/config", {"savepoint_mode": "hang"})
+        job2 = submit_detached(c, streaming(jm, savepointTimeout="60s"), task="clicks", name="v2")
+        jid2 = wait_until("the second job", lambda: (lambda r: r if r and r[0] != jid else None)(running_job(jm)))[0]
+        wait_until("task RUNNING", lambda: task_of(c, job2)["state"] == "RUNNING")
+        c.cli("cancel", job2)
+        wait_until("the stop under way", lambda: "with a savepoint (trigger" in logs(c, job2), timeout=10)
+        out = c.cli("cancel", "--force", job2)[1]
+        assert "forced" in out, out
+        t = wait_job_end(c, job2)["tasks"][-1]
+        assert t["state"] == "CANCELLED" and "CANCELED" in t["message"], t
+        assert "savepoint_path" not in t["outputParams"], t
+        assert "cancelled without a savepoint (the savepoint under way is abandoned)" in logs(c, job2)
+        assert jm.emu()["jobs"][jid2]["state"] == "CANCELED", jm.emu()
+        assert len(catalogue(c, "clicks")) == 2 and catalogue(c, "clicks")[0]["jobId"] == job, catalogue(c)
+
+        # --force from the start: on_cancel savepoint is skipped, no trigger at all
+        jm.post("/emulator/config", {"savepoint_mode": "ok"})
+        n_triggers = len(jm.emu()["triggers"])
+        job3 = submit_detached(c, streaming(jm), task="clicks", name="v3")
+        jid3 = wait_until("the third job", lambda: (lambda r: r if r and r[0] not in (jid, jid2) else None)(
+            running_job(jm)))[0]
+        wait_until("task RUNNING", lambda: task_of(c, job3)["state"] == "RUNNING")
+        c.cli("cancel", job3, "--force")
+        t = wait_job_end(c, job3)["tasks"][-1]
+        assert t["state"] == "CANCELLED" and "savepoint_path" not in t["outputParams"], t
+        assert jm.emu()["jobs"][jid3]["state"] == "CANCELED" and len(jm.emu()["triggers"]) == n_triggers, jm.emu()
+    finally:
+        jm.stop()
+        etcd.stop()
+
+
+def test_flink_upgrade_command(c):
+    """`muster flink upgrade TASK --bundle clicks@2.0.0` in each mode: savepoint (stop with a
+    savepoint, recorded in the catalogue as kind upgrade, the new version starts from it),
+    last-state (latest checkpoint; refused past max_checkpoint_age unless --force), stateless."""
+    setup(c)
+    jm = JobManager(c.workdir)
+    try:
+        job1 = submit_detached(c, streaming(jm), name="app", task="clicks")
+        jid1 = wait_until("v1 running", lambda: running_job(jm))[0]
+        wait_until("v1 RUNNING", lambda: task_of(c, job1)["state"] == "RUNNING")
+        rc, out, err = c.cli("flink", "upgrade", "clicks", check=False)
+        assert rc == 2 and "--bundle" in err, err
+        rc, out, err = c.cli("flink", "upgrade", "clicks", "--bundle", "clicks@2.0.0", "--upgrade-mode", "fast",
+                             check=False)
+        assert rc == 2 and "not one of stateless, savepoint, last-state" in err, err
+        out = c.cli("-o", "json", "flink", "upgrade", "clicks", "--bundle", "clicks@2.0.0")[1]
+        up = json.loads(out.splitlines()[-1])
+        job2 = up["jobId"]
+        assert up["upgradeFrom"] == jid1 and up["upgradeMode"] == "savepoint" and up["upgradedJob"] == job1, up
+        jid2 = wait_until("v2 running", lambda: (lambda r: r if r and r[0] != jid1 else None)(running_job(jm)))[0]
+        emu = jm.emu()
+        sp = [t for t in emu["triggers"] if t["jid"] == jid1][0]["location"]
+        assert emu["jobs"][jid1]["state"] == "FINISHED" and emu["jobs"][jid2]["run"]["savepointPath"] == sp, emu
+        st = status(c, job2)
+        assert st["spec"]["tasks"][0]["bundle"] == "clicks@2.0.0", st["spec"]
+        cat = wait_until("the upgrade's savepoint", lambda: catalogue(c, "clicks"), timeout=10)
+        assert cat[0]["kind"] == "upgrade" and cat[0]["location"] == sp and cat[0]["flinkJobId"] == jid1, cat
+        assert wait_job_end(c, job1)["tasks"][-1]["state"] == "SUCCEEDED"
+        wait_until("v2 RUNNING", lambda: task_of(c, job2)["state"] == "RUNNING")
+
+        # last-state: a two-hour-old checkpoint is refused (nothing changes), --force takes it
+        wait_until("v2 checkpointed", lambda: jm.emu()["jobs"][jid2]["checkpoints"] >= 2)
+        jm.post("/emulator/config", {"checkpoint_age_ms": 7200000})
+        job3 = c.cli("flink", "upgrade", "clicks", "--bundle", "clicks@2.0.0", "--upgrade-mode", "last-state")[1]
+        job3 = job3.split()[1].rstrip(":")
+        t = wait_job_end(c, job3)["tasks"][-1]
+        assert t["state"] == "FAILED" and "over max_checkpoint_age" in t["message"], t
+        assert jm.emu()["jobs"][jid2]["state"] == "RUNNING"
+        job4 = c.cli("flink", "upgrade", "%s/clicks" % job2, "--bundle", "clicks@2.0.0", "--upgrade-mode",
+                     "last-state", "--force")[1].split()[1].rstrip(":")
+        jid4 = wait_until("v4 running", lambda: (lambda r: r if r and r[0] not in (jid1, jid2) else None)(
+            running_job(jm)))[0]
+        emu = jm.emu()
+        assert emu["jobs"][jid2]["state"] == "CANCELED", emu
+        assert emu["jobs"][jid4]["run"]["savepointPath"].startswith("file:/tmp/flink-ck/%s/chk-" % jid2), emu
+        wait_until("v4 RUNNING", lambda: task_of(c, job4)["state"] == "RUNNING")
+
+        # stateless: cancel, start empty
+        job5 = c.cli("flink", "upgrade", "clicks", "--bundle", "clicks@2.0.0", "--upgrade-mode",
+                     "stateless")[1].split()[1].rstrip(":")
+        jid5 = wait_until("v5 running", lambda: (lambda r: r if r and r[0] not in (jid1, jid2, jid4) else None)(
+            running_job(jm)))[0]
+        emu = jm.emu()
+        assert emu["jobs"][jid4]["state"] == "CANCELED" and emu["jobs"][jid5]["run"]["savepointPath"] is None, emu
+        assert all(n == 1 for n in emu["submissions"].values()), emu
+        wait_until("v5 RUNNING", lambda: task_of(c, job5)["state"] == "RUNNING")
+
+        # a restore that fails: the new version FAILS with Flink's exception, the old version's
+        # savepoint stays recorded (params and catalogue) and the message says so
+        jm.post("/emulator/config", {"savepoints_unreadable": True})
+        job6 = c.cli("flink", "upgrade", "clicks", "--bundle", "clicks@2.0.0")[1].split()[1].rstrip(":")
+        t = wait_job_end(c, job6)["tasks"][-1]
+        sp6 = t["outputParams"]["upgrade_savepoint_path"]
+        assert t["state"] == "FAILED" and "FileNotFoundException" in t["message"], t
+        assert "did not restore; the old version is stopped and its savepoint stays recorded" in t["message"], t
+        cat = catalogue(c, "clicks")
+        assert cat[0]["location"] == sp6 and cat[0]["kind"] == "upgrade" and cat[0]["flinkJobId"] == jid5, cat
+        assert jm.emu()["jobs"][jid5]["state"] == "FINISHED", jm.emu()
+        assert wait_job_end(c, job5)["tasks"][-1]["state"] == "SUCCEEDED"
+    finally:
+        jm.stop()
+
+
+def test_agent_sigterm_reattaches_by_job_id(c):
+    """A graceful agent stop (SIGTERM) leaves the Flink job running and the attempt detached;
+    the restarted agent reports it LOST, the retry re-attaches by JobID: one submission.
+    (A heartbeat timeout longer than the agent's restart: past it, a lone `any` target's retry
+    finds no agent and the job ends unreachable, as after a kill -9.)"""
+    setup(c, musterd_flags=("--heartbeat-timeout", "15s"))
+    jm = JobManager(c.workdir)
+    try:
+        job = submit_detached(c, streaming(jm, onCancel="cancel"), target='{any: "role=web"}',
+                              extra="    retries: 2\n")
+        jid = wait_until("a running streaming job", lambda: running_job(jm))[0]
+        wait_until("task RUNNING", lambda: task_of(c, job)["state"] == "RUNNING")
+        p = c.agents["web-1"]
+        p.p.send_signal(signal.SIGTERM)
+        assert p.p.wait(30) == 0
+        p.log.close()
+        t = task_of(c, job)
+        assert t["state"] == "RUNNING" and t["attempt"] == 1, t  # nothing final was reported
+        assert jm.emu()["jobs"][jid]["state"] == "RUNNING", jm.emu()
+        start_agent(c)
+        wait_until("the retry re-attached", lambda: "re-attached" in logs(c, job), timeout=30)
+        t = task_of(c, job)
+        assert t["state"] == "RUNNING" and t["attempt"] >= 2, t
+        emu = jm.emu()
+        assert emu["submissions"] == {jid: 1} and len(emu["jobs"]) == 1, emu
+        c.cli("cancel", job)
+        t = wait_job_end(c, job)["tasks"][-1]
+        assert t["state"] == "CANCELLED" and jm.emu()["jobs"][jid]["state"] == "CANCELED", (t, jm.emu())
+    finally:
+        jm.stop()
+
+
+def refused(url):
+    try:
+        urllib.request.urlopen(url + "/overview", timeout=2).read()
+        return False
+    except OSError:
+        return True
+
+
+def test_kubernetes_application_end_read_from_the_kept_cluster(c):
+    """kubernetes-application has no RM to ask once a cluster is gone, so the task keeps it
+    (-Dexecution.shutdown-on-application-finish=false), reads the job's end from it, and shuts it
+    down (DELETE /cluster). A job that ends while the agent is stopped is read the same way by
+    the retry. The emulators' cluster launcher is the RM emulator; no RM is asked here."""
+    setup(c, musterd_flags=("--heartbeat-timeout", "15s"))
+    rm = YarnRM(c.workdir, name="rm")
+    try:
+        k8s = {"target": "kubernetes-application", "flinkHome": EMU_DIR, "jar": "lib/app.jar",
+               "kubernetesNamespace": "flink", "pollInterval": "200ms"}
+        rc, run = submit(c, dict(k8s, entryClass="com.example.WordCount", kubernetesClusterId="wc"), extra=env_for(rm),
+                         name="k8s-ok")
+        assert rc == 0 and run["state"] == "SUCCEEDED" and "FINISHED" in run["message"], run
+        assert "shut down (DELETE /cluster) after job %s ended" % run["outputParams"]["job_id"] in run["outputTail"], run
+        wait_until("the cluster gone", lambda: refused(run["outputParams"]["jobmanager_url"]))
+        rc, run = submit(c, dict(k8s, entryClass="com.example.Broken", kubernetesClusterId="broken"), extra=env_for(rm),
+                         name="k8s-broken")
+        assert run["state"] == "FAILED" and "input /data/in is missing" in run["message"], run
+        wait_until("the cluster gone", lambda: refused(run["outputParams"]["jobmanager_url"]))
+
+        # the agent stops (SIGTERM); the job is stopped on the cluster meanwhile; the retry reads
+        # how it ended from the kept cluster and shuts it down
+        job = submit_detached(c, dict(k8s, entryClass="com.example.Clicks", kind="streaming", kubernetesClusterId="clicks"),
+                              extra=env_for(rm) + "    retries: 2\n", target='{any: "role=web"}', name="k8s-stream")
+        t = wait_until("task RUNNING", lambda: (lambda t: t if t["state"] == "RUNNING" and
+                       "jobmanager_url" in t.get("outputParams", {}) else None)(task_of(c, job)))
+        url, jid = t["outputParams"]["jobmanager_url"], t["outputParams"]["job_id"]
+        p = c.agents["web-1"]
+        p.p.send_signal(signal.SIGTERM)
+        assert p.p.wait(30) == 0
+        p.log.close()
+        get = lambda: json.loads(urllib.request.urlopen(url + "/jobs/" + jid, timeout=5).read())["state"]
+        wait_until("the job RUNNING on the cluster", lambda: get() == "RUNNING", step=0.2)
+        req = urllib.request.Request(url + "/jobs/%s/stop" % jid, method="POST", headers={"Content-Type": "application/json"},
+                                     data=json.dumps({"targetDirectory": "file:" + c.workdir + "/sp"}).encode())
+        trig = json.loads(urllib.request.urlopen(req, timeout=5).read())["request-id"]
+        status = lambda: json.loads(urllib.request.urlopen(url + "/jobs/%s/savepoints/%s" % (jid, trig),
+                                                           timeout=5).read())["status"]["id"]
+        wait_until("the savepoint", lambda: status() == "COMPLETED", step=0.2)
+        wait_until("the job FINISHED on the kept cluster", lambda: get() == "FINISHED", step=0.2)
+        time.sleep(0.6)
+        assert not refused(url)  # still there: kept for us
+        start_agent(c)
+        t = wait_job_end(c, job)["tasks"][-1]
+        assert t["state"] == "SUCCEEDED" and t["attempt"] >= 2 and "FINISHED" in t["message"], t
+        assert "re-attached (found FINISHED on the cluster" in logs(c, job)
+        wait_until("the cluster gone", lambda: refused(url))
+    finally:
+        rm.stop()
+
+
 if __name__ == "__main__":
     main([
         test_batch_success_failure_and_bad_input,
@@ -541,4 +790,8 @@ if __name__ == "__main__":
         test_agent_kill9_reattaches_by_job_id,
         test_application_targets_through_the_cli,
         test_leader_kill9_while_streaming,
+        test_savepoint_catalogue_trigger_and_force_cancel,
+        test_flink_upgrade_command,
+        test_agent_sigterm_reattaches_by_job_id,
+        test_kubernetes_application_end_read_from_the_kept_cluster,
     ])

@@ -559,6 +559,36 @@ def test_reattach_after_agent_restart(c):
     assert len(stats["apps"]) == 1, stats["apps"].keys()
 
 
+def test_reattach_after_graceful_agent_stop(c):
+    """SIGTERM (not kill -9) the agent while its cluster-mode application runs: the attempt is
+    detached, not ended (the control plane still has it RUNNING, nothing final reported), and
+    the restarted agent's retry re-attaches: one submission for the tag."""
+    setup(c)
+    rc, out, err = c.cli("submit", "--detach", job_file(c, "graceful", """
+  - name: app
+    type: spark
+    retries: 1
+    bundle: etl-app@1.0.0
+    spark: {master: yarn, deploy_mode: cluster, main_class: a.B, app_resource: lib/etl.jar, poll_interval: 200ms,
+            conf: {spark.emulator.runSeconds: "8"}}
+"""))
+    job = out.strip().split()[-1]
+    app_id = _wait_app(c, job)
+    time.sleep(0.5)
+    assert c.agents["spark-1"].stop() == 0
+    t = job_status(c.cli("-o", "json", "status", job, check=False)[1])["tasks"][-1]
+    assert t["state"] == "RUNNING" and t["attempt"] == 1, t
+    c.start_spark_agent()
+    st = _wait_job(c, job, timeout=60)
+    t = st["tasks"][-1]
+    assert st["state"] == "JOB_SUCCEEDED" and t["attempt"] == 2, st
+    assert "re-attaching to %s, submitted by attempt 1 (not submitting again)" % app_id in t["outputTail"], t["outputTail"]
+    stats = c.emu.stats()
+    task_tag = [k for k in stats["submissions"] if not k.endswith("-a1") and not k.endswith("-a2")]
+    assert len(task_tag) == 1 and stats["submissions"][task_tag[0]] == 1, stats["submissions"]
+    assert len(stats["apps"]) == 1, stats["apps"].keys()
+
+
 def test_reattach_finished_while_down(c):
     """The application ends while the agent is down: the retry reports its real end (FAILED
     here) without submitting again."""
@@ -663,6 +693,7 @@ if __name__ == "__main__":
         test_standalone_rest,
         test_rm_refusing_or_garbage,
         test_reattach_after_agent_restart,
+        test_reattach_after_graceful_agent_stop,
         test_reattach_finished_while_down,
         test_ambiguous_failure_does_not_duplicate,
         test_submit_timeout,

@@ -320,6 +320,8 @@ static const muster_host_api api = {
     .log = h_log,
     .cancel_extend = mu_task_cancel_extend,
     .cancel_withdraw = mu_task_cancel_withdraw,
+    .detach = mu_task_detach,
+    .set_action_handler = mu_task_set_action_handler,
 };
 
 const muster_host_api *mu_host_api(void) { return &api; }

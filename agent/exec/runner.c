@@ -241,7 +241,7 @@ static void finalize(muster_task *t) {
   ev.state.signal = t->result.signal;
   ev.state.message = clean ? clean : msg;
   ev.state.metrics = &t->m;
-  emit(t, &ev);
+  if (!t->detached) emit(t, &ev); /* detached: the next agent reports it LOST (its mark stays) */
   free(clean);
   t->final_sent = true;
   if (t->started && t->plugin->cleanup != NULL) t->plugin->cleanup(t, mu_host_api(), t->user_data);
@@ -328,6 +328,21 @@ int mu_task_cancel_extend(muster_task *t, uint64_t ms) {
   if (t->finished) return -EALREADY;
   if (!t->cancelled && !t->timed_out) return -EINVAL;
   uv_timer_start(&t->force, on_force, ms, 0);
+  return 0;
+}
+
+int mu_task_detach(muster_task *t, const char *message) {
+  if (t->finished) return -EALREADY;
+  if (!t->cancelled || t->cancel_reason != MUSTER_CANCEL_SHUTDOWN) return -EINVAL;
+  mu_info("runner", "task %s attempt %u detached at shutdown (reported LOST by the next agent, then re-attached): %s",
+          t->task_id, t->attempt, message ? message : "");
+  t->detached = true;
+  return mu_task_finish(t, MUSTER_STATE_CANCELLED, -1, 0, message);
+}
+
+int mu_task_set_action_handler(muster_task *t, muster_action_cb cb) {
+  if (t->finished) return -EALREADY;
+  t->action_cb = cb;
   return 0;
 }
 
@@ -719,6 +734,33 @@ int mu_runner_cancel(mu_runner *r, const char *task_id, uint32_t attempt, const 
   snprintf(t->cancel_msg, sizeof t->cancel_msg, "%s", why);
   begin_stop(t, MU_KILL_CANCEL, r->closing ? MUSTER_CANCEL_SHUTDOWN : MUSTER_CANCEL_REQUESTED);
   return 0;
+}
+
+int mu_runner_cancel_force(mu_runner *r, const char *task_id, uint32_t attempt, const char *reason, mu_err *err) {
+  muster_task *t = find(r, task_id, attempt);
+  if (t == NULL || r->closing) return mu_runner_cancel(r, task_id, attempt, reason, err);
+  if (t->finished || t->cancel_reason == MUSTER_CANCEL_FORCED || t->cancel_reason == MUSTER_CANCEL_SHUTDOWN) return 0;
+  /* not cancelled yet, or a graceful cancel under way (a savepoint): the plugin hears FORCED */
+  t->cancelled = true;
+  snprintf(t->cancel_msg, sizeof t->cancel_msg, "%s (forced)", reason && *reason ? reason : "requested");
+  begin_stop(t, MU_KILL_CANCEL, MUSTER_CANCEL_FORCED);
+  return 0;
+}
+
+int mu_runner_action(mu_runner *r, const char *task_id, uint32_t attempt, const char *action, mu_err *err) {
+  muster_task *t = find(r, task_id, attempt);
+  if (t == NULL || t->finished || !t->started)
+    return mu_err_set(err, MU_ENOENT, "task %s attempt %u is not running here", task_id, attempt);
+  if (t->action_cb == NULL)
+    return mu_err_set(err, MU_ENOTSUP, "task type %s takes no actions (asked: %s)", t->plugin->type, action);
+  if (t->cancelled) return mu_err_set(err, MU_EINVAL, "task %s attempt %u is being cancelled", task_id, attempt);
+  char errbuf[MUSTER_ERRBUF_SIZE] = "";
+  if (t->action_cb(t, mu_host_api(), action, errbuf) == 0) return 0;
+  mu_err_set(err, MU_EINVAL, "%s: %s", action, errbuf[0] ? errbuf : "refused by the task type");
+  char line[MUSTER_ERRBUF_SIZE + 64];
+  int n = snprintf(line, sizeof line, "muster: action %s refused: %s\n", action, errbuf[0] ? errbuf : "by the task type");
+  if (!t->finished) mu_task_emit_output(t, 2, line, n > 0 && (size_t)n < sizeof line ? (size_t)n : strlen(line));
+  return err->code;
 }
 
 void mu_runner_close(mu_runner *r, void (*cb)(void *arg), void *arg) {

@@ -111,6 +111,15 @@ int mu_runner_assign(mu_runner *r, const char *job_id, const char *task_id, uint
 int mu_runner_cancel(mu_runner *r, const char *task_id, uint32_t attempt, const char *reason,
                      mu_err *err);
 
+/* The same, skipping the plugin's graceful stop (MUSTER_CANCEL_FORCED); also for an attempt
+ * whose (graceful) cancel is under way. */
+int mu_runner_cancel_force(mu_runner *r, const char *task_id, uint32_t attempt, const char *reason,
+                           mu_err *err);
+
+/* Hands action to a running attempt's plugin (its set_action_handler). MU_ENOENT not running
+ * here, MU_ENOTSUP no handler, MU_EINVAL refused (err says why). */
+int mu_runner_action(mu_runner *r, const char *task_id, uint32_t attempt, const char *action, mu_err *err);
+
 /* Attempts holding a slot (STARTING or later) and not yet finished; queued ones excluded. */
 uint32_t mu_runner_running_count(const mu_runner *r);
 

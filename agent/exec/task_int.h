@@ -73,6 +73,8 @@ struct muster_task {
   int n_timers;                /* not yet closed */
 
   bool launched, started, running_sent, finished, final_sent, timed_out, cancelled;
+  bool detached;               /* left running at a graceful stop: no final state reported */
+  muster_action_cb action_cb;  /* set_action_handler */
   muster_cancel_reason cancel_reason;
   char cancel_msg[256];
   muster_result result;
@@ -121,6 +123,8 @@ void mu_task_emit_progress(muster_task *t, double pct, const char *msg);
 int mu_task_set_param(muster_task *t, const char *key, const char *value);
 int mu_task_finish(muster_task *t, muster_state state, int exit_code, int sig, const char *msg);
 void mu_task_schedule(muster_task *t);
+int mu_task_detach(muster_task *t, const char *message);
+int mu_task_set_action_handler(muster_task *t, muster_action_cb cb);
 
 /* task_secrets.c: env entries, files and redaction of the spec's secrets (values delivered
  * with the assign); release wipes them all and is safe to call twice. */

@@ -82,6 +82,8 @@ static int flink_start(muster_task *task, const muster_host_api *host, char *err
   ft->host = host;
   ft->task = task;
   host->set_user_data(task, ft); /* freed in cleanup, whatever happens next */
+  if (host->size >= offsetof(muster_host_api, set_action_handler) + sizeof(void *) && host->set_action_handler != NULL)
+    host->set_action_handler(task, flink_action); /* muster flink savepoint */
   const muster_task_context *ctx = host->context(task);
   int rc = mu_flink_spec_parse(ctx->spec_json, ctx->config_json, &ft->spec, errbuf);
   if (rc != 0) return rc;
@@ -105,6 +107,14 @@ static int flink_start(muster_task *task, const muster_host_api *host, char *err
       add_candidate(ft, id);
     }
   }
+  const char *kept_jm = mu_flink_keeps_cluster(ft->spec) ? flink_earlier_param(ctx, "jobmanager_url") : NULL;
+  if (ft->base[0] == '\0' && kept_jm != NULL && strlen(kept_jm) < sizeof ft->base) {
+    /* a retry on Kubernetes: the earlier attempt's application cluster stays until we shut it
+     * down, so it says whether its job still runs (or how it ended) before anything is submitted */
+    snprintf(ft->base, sizeof ft->base, "%s", kept_jm);
+    flink_lookup_next(ft);
+    return 0;
+  }
   if (ft->base[0] == '\0') { /* no REST yet: a CLI target submits, then tracks where the CLI says */
     const char *app = flink_earlier_param(ctx, "yarn_app_id");
     if (app != NULL && strlen(app) < sizeof ft->app_id && ft->spec->yarn_rm_url != NULL) {
@@ -120,11 +130,33 @@ static int flink_start(muster_task *task, const muster_host_api *host, char *err
 
 static void flink_cancel(muster_task *task, const muster_host_api *host, muster_cancel_reason reason) {
   flink_task *ft = host->user_data(task);
-  if (ft == NULL || ft->finished) return;
+  if (ft == NULL || ft->finished || ft->ph == PH_SHUTDOWN) return; /* the job has ended already */
   if (reason == MUSTER_CANCEL_SHUTDOWN) {
-    /* an agent restart never stops a Flink job: the next attempt re-attaches by JobID */
-    flink_end(ft, MUSTER_STATE_CANCELLED, "flink: agent stopping; job %s left %s on the cluster",
-        ft->job_id[0] ? ft->job_id : ft->own_id, ft->job_id[0] ? mu_flink_job_state_name(ft->last_state) : "as submitted");
+    /* an agent restart never stops a Flink job: the attempt is detached (not reported ended),
+     * the next agent process reports it LOST and the retry re-attaches by JobID */
+    char msg[400];
+    snprintf(msg, sizeof msg, "flink: agent stopping; job %s left %s on the cluster",
+             ft->job_id[0] ? ft->job_id : ft->own_id, ft->job_id[0] ? mu_flink_job_state_name(ft->last_state) : "as submitted");
+    if (host->size >= offsetof(muster_host_api, detach) + sizeof(void *) && host->detach != NULL) {
+      flink_stop_timer(ft);
+      mu_flink_rest_abort(&ft->rest);
+      if (host->detach(task, msg) == 0) {
+        ft->finished = true;
+        return;
+      }
+    }
+    flink_end(ft, MUSTER_STATE_CANCELLED, "%s", msg); /* an older agent: CANCELLED, the job goes on */
+    return;
+  }
+  ft->trigger_wanted = false;
+  if (reason == MUSTER_CANCEL_FORCED && ft->cancelling && !ft->upgrading) {
+    if (!ft->plain_fallback)
+      flink_say(ft, MUSTER_STDERR, "flink: cancel --force: job %s is cancelled without a savepoint%s", ft->job_id,
+                ft->trigger[0] ? " (the savepoint under way is abandoned)" : "");
+    ft->cancel_reason = reason;
+    ft->plain_fallback = true;
+    ft->trigger[0] = '\0';
+    flink_start_cancel_action(ft);
     return;
   }
   if (ft->job_id[0] == '\0') {
@@ -155,7 +187,7 @@ static void flink_cancel(muster_task *task, const muster_host_api *host, muster_
   if (ft->cancelling) return;
   ft->cancelling = true;
   ft->cancel_reason = reason;
-  ft->plain_fallback = false;
+  ft->plain_fallback = reason == MUSTER_CANCEL_FORCED; /* --force: no savepoint, whatever on_cancel says */
   if (host->size >= offsetof(muster_host_api, cancel_extend) + sizeof(void *) && host->cancel_extend != NULL) {
     uint64_t budget = (uint64_t)ft->spec->savepoint_timeout_ms + 2 * (uint64_t)ft->spec->unreachable_ms + 10000;
     host->cancel_extend(task, budget);

@@ -31,6 +31,21 @@ static void add(argv_buf *b, const char *fmt, const char *a, const char *c) {
   b->v[b->n++] = s;
 }
 
+#define MU_FLINK_SHUTDOWN_KEY "execution.shutdown-on-application-finish"
+
+int mu_flink_keeps_cluster(const mu_flink_spec *s) {
+  if (s->target != MU_FLINK_TARGET_K8S_APPLICATION) return 0;
+  for (size_t i = 0; i < s->n_conf; i++)
+    if (strcmp(s->conf[i].key, MU_FLINK_SHUTDOWN_KEY) == 0) return strcmp(s->conf[i].value, "false") == 0;
+  return 1;
+}
+
+static int conf_has(const mu_flink_spec *s, const char *key) {
+  for (size_t i = 0; i < s->n_conf; i++)
+    if (strcmp(s->conf[i].key, key) == 0) return 1;
+  return 0;
+}
+
 int mu_flink_cli_argv(const mu_flink_spec *s, const char *flink_bin, const char *program, const char *job_id,
                       char ***ret_argv) {
   argv_buf b = {.v = calloc(MU_FLINK_CLI_MAX_ARGV, sizeof(char *))};
@@ -60,6 +75,8 @@ int mu_flink_cli_argv(const mu_flink_spec *s, const char *flink_bin, const char 
   }
   add(&b, "-D$internal.pipeline.job-id=%s", job_id, NULL);
   for (size_t i = 0; i < s->n_conf; i++) add(&b, "-D%s=%s", s->conf[i].key, s->conf[i].value);
+  if (mu_flink_keeps_cluster(s) && !conf_has(s, MU_FLINK_SHUTDOWN_KEY))
+    add(&b, "-D%s=false", MU_FLINK_SHUTDOWN_KEY, NULL);
   char num[16];
   snprintf(num, sizeof num, "%u", s->parallelism);
   if (s->parallelism > 0) add(&b, "-Dparallelism.default=%s", num, NULL);

@@ -26,6 +26,13 @@ int mu_flink_cli_argv(const mu_flink_spec *s, const char *flink_bin, const char 
                       char ***ret_argv);
 void mu_flink_cli_argv_free(char **argv);
 
+/* A kubernetes-application cluster we keep after its job ends: 1 unless conf sets
+ * execution.shutdown-on-application-finish (to anything but "false"). The CLI then passes
+ * -Dexecution.shutdown-on-application-finish=false, so the JobManager stays to say how the job
+ * ended (there is no RM to ask on Kubernetes), and the task shuts it down with DELETE /cluster
+ * once it has read the end. */
+int mu_flink_keeps_cluster(const mu_flink_spec *s);
+
 /* Reads CLI output (any bytes) and fills what it finds into *facts (later lines win). */
 void mu_flink_cli_scan(const char *out, size_t len, mu_flink_cli_facts *facts);
 

@@ -103,6 +103,8 @@ int mu_flink_rest_start(mu_flink_rest *r, mu_http_multi *m, const char *method, 
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(b));
     curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, b);
     if (strcmp(method, "PATCH") == 0) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PATCH");
+  } else if (strcmp(method, "DELETE") == 0) {
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "DELETE");
   }
   if (mu_http_multi_add(m, &r->xfer) != 0) goto fail;
   return 0;

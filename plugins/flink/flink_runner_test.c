@@ -200,6 +200,82 @@ static void test_timeout_cancels_without_savepoint(void **state) {
   emu_stop(&e);
 }
 
+/* TaskAction "savepoint": a savepoint of the running job without stopping it, reported as
+ * params; a second one while it is under way, an unknown action and a batch job are refused
+ * (the refusal also goes to the task's stderr). */
+static void test_action_savepoint(void **state) {
+  (void)state;
+  emu e;
+  emu_start(&e, "trigger", "2", "ok");
+  world w;
+  world_init(&w, 100);
+  rec *r = assign_stream(&w, &e, "trig", "cancel");
+  run_until_out(&w, r, "RUNNING", 10000);
+  mu_err err = {0};
+  assert_int_equal(mu_runner_action(w.runner, "trig", 1, "savepoint", &err), 0);
+  assert_int_not_equal(mu_runner_action(w.runner, "trig", 1, "savepoint", &err), 0);
+  ASSERT_HAS(err.msg, "already under way");
+  run_until_out(&w, r, "Savepoint completed. Path: file:", 10000);
+  ASSERT_HAS(r->params, "savepoint_kind=trigger;");
+  ASSERT_HAS(r->params, "savepoint_path=file:");
+  assert_false(r->final);
+  char *st = emu_call(&e, "/emulator/state", NULL);
+  ASSERT_HAS(st, "\"kind\": \"savepoints\"");
+  ASSERT_HAS(st, "\"state\": \"RUNNING\"");
+  free(st);
+  assert_int_not_equal(mu_runner_action(w.runner, "trig", 1, "rescale", &err), 0);
+  ASSERT_HAS(err.msg, "unknown action \"rescale\"");
+  run_for(&w, 100);
+  ASSERT_HAS(r->err, "muster: action rescale refused: unknown action");
+  assert_int_equal(mu_runner_action(w.runner, "nosuch", 1, "savepoint", &err), MU_ENOENT);
+  cancel(&w, "trig");
+  mu_tk_run_until_final(&w, r);
+  ASSERT_STATE(r, MU_TASK_CANCELLED);
+  mu_tk_world_free(&w);
+  emu_stop(&e);
+}
+
+/* cancel --force while a stop-with-savepoint hangs: the job is cancelled without one. */
+static void test_force_cancel_during_stop(void **state) {
+  (void)state;
+  emu e;
+  emu_start(&e, "force", "1", "hang");
+  world w;
+  world_init(&w, 100);
+  rec *r = assign_stream(&w, &e, "forced", "savepoint");
+  run_until_out(&w, r, "RUNNING", 10000);
+  cancel(&w, "forced");
+  run_until_out(&w, r, "with a savepoint (trigger", 5000);
+  mu_err err = {0};
+  assert_int_equal(mu_runner_cancel_force(w.runner, "forced", 1, "operator insists", &err), 0);
+  mu_tk_run_until_final(&w, r);
+  ASSERT_STATE(r, MU_TASK_CANCELLED);
+  ASSERT_HAS(r->err, "cancel --force: job ");
+  ASSERT_HAS(r->message, "CANCELED");
+  assert_null(strstr(r->params, "savepoint_path="));
+  mu_tk_world_free(&w);
+  emu_stop(&e);
+}
+
+/* A graceful agent stop detaches the attempt: no final state is reported and the job runs on. */
+static void test_shutdown_detaches(void **state) {
+  (void)state;
+  emu e;
+  emu_start(&e, "detach", "1", "ok");
+  world w;
+  world_init(&w, 100);
+  rec *r = assign_stream(&w, &e, "kept", "savepoint");
+  run_until_out(&w, r, "RUNNING", 10000);
+  run_for(&w, 300);
+  mu_tk_world_free(&w); /* mu_runner_close: MUSTER_CANCEL_SHUTDOWN */
+  assert_false(r->final);
+  char *st = emu_call(&e, "/emulator/state", NULL);
+  ASSERT_HAS(st, "\"state\": \"RUNNING\"");
+  assert_null(strstr(st, "\"kind\": \"stop\""));
+  free(st);
+  emu_stop(&e);
+}
+
 /* Cancelled while the run call is on its way (a slow JobManager): the job may exist without our
  * having its reply, so it is cancelled by our JobID, never left running. */
 static void test_cancel_while_run_in_flight(void **state) {
@@ -327,6 +403,9 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_restart_events),
       cmocka_unit_test(test_cancel_while_run_in_flight),
       cmocka_unit_test(test_many_streams),
+      cmocka_unit_test(test_action_savepoint),
+      cmocka_unit_test(test_force_cancel_during_stop),
+      cmocka_unit_test(test_shutdown_detaches),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   curl_global_cleanup();

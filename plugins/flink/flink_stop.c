@@ -44,58 +44,69 @@ static void savepoint_failed(flink_task *ft, const char *why) {
   flink_later(ft, (uint64_t)ft->spec->poll_ms);
 }
 
-void flink_on_stop(flink_task *ft, const mu_flink_reply *r) {
+bool flink_trigger_reply(flink_task *ft, const mu_flink_reply *r, const char *what, char *why, size_t size) {
   char ferr[MU_FLINK_TEXT_MAX] = "", err[256];
-  if (r->curl != CURLE_OK || (r->status != 200 && r->status != 202) ||
-      mu_flink_json_trigger(r->body, r->len, ft->trigger, sizeof ft->trigger, err, sizeof err) != 0) {
-    if (r->curl == CURLE_OK) mu_flink_json_errors(r->body, r->len, ferr, sizeof ferr);
-    char why[MU_FLINK_TEXT_MAX + 64];
-    snprintf(why, sizeof why, "stop refused (%s)",
-             r->curl != CURLE_OK ? r->error : ferr[0] ? ferr : "no trigger id in the reply");
+  if (r->curl == CURLE_OK && (r->status == 200 || r->status == 202) &&
+      mu_flink_json_trigger(r->body, r->len, ft->trigger, sizeof ft->trigger, err, sizeof err) == 0) {
+    ft->savepoint_deadline_ms = now_ms() + (uint64_t)ft->spec->savepoint_timeout_ms;
+    return true;
+  }
+  if (r->curl == CURLE_OK) mu_flink_json_errors(r->body, r->len, ferr, sizeof ferr);
+  snprintf(why, size, "%s refused (%s)", what, r->curl != CURLE_OK ? r->error : ferr[0] ? ferr : "no trigger id in the reply");
+  return false;
+}
+
+flink_sp_result flink_savepoint_reply(flink_task *ft, const mu_flink_reply *r, char *location, size_t location_size,
+                                      char *why, size_t size) {
+  char ferr[MU_FLINK_TEXT_MAX] = "", err[256];
+  mu_flink_savepoint_info sp;
+  bool timed_out = now_ms() >= ft->savepoint_deadline_ms;
+  if (r->curl != CURLE_OK || r->status >= 500) {
+    if (!timed_out) return FLINK_SP_AGAIN;
+    snprintf(why, size, "timed out (the JobManager did not answer)");
+    return FLINK_SP_FAILED;
+  }
+  if (r->status != 200 || mu_flink_json_savepoint(r->body, r->len, &sp, err, sizeof err) != 0) {
+    mu_flink_json_errors(r->body, r->len, ferr, sizeof ferr);
+    snprintf(why, size, "%s", ferr[0] ? ferr : err);
+    return FLINK_SP_FAILED;
+  }
+  if (sp.status == MU_FLINK_OP_FAILED) {
+    snprintf(why, size, "%s", sp.failure);
+    return FLINK_SP_FAILED;
+  }
+  if (sp.status == MU_FLINK_OP_IN_PROGRESS) {
+    if (!timed_out) return FLINK_SP_AGAIN;
+    snprintf(why, size, "still IN_PROGRESS after savepoint_timeout (%llds)",
+             (long long)(ft->spec->savepoint_timeout_ms / 1000));
+    return FLINK_SP_FAILED;
+  }
+  snprintf(location, location_size, "%s", sp.location);
+  return FLINK_SP_DONE;
+}
+
+void flink_on_stop(flink_task *ft, const mu_flink_reply *r) {
+  char why[MU_FLINK_TEXT_MAX + 64];
+  if (!flink_trigger_reply(ft, r, "stop", why, sizeof why)) {
     savepoint_failed(ft, why);
     return;
   }
   flink_say(ft, MUSTER_STDOUT, "flink: Suspending job \"%s\" with a savepoint (trigger %s)", ft->job_id, ft->trigger);
-  ft->savepoint_deadline_ms = now_ms() + (uint64_t)ft->spec->savepoint_timeout_ms;
   ft->ph = PH_SAVEPOINT;
   flink_later(ft, (uint64_t)ft->spec->poll_ms);
 }
 
 void flink_on_savepoint(flink_task *ft, const mu_flink_reply *r) {
-  char ferr[MU_FLINK_TEXT_MAX] = "", err[256];
-  mu_flink_savepoint_info sp;
-  bool timed_out = now_ms() >= ft->savepoint_deadline_ms;
-  if (r->curl != CURLE_OK || r->status >= 500) {
-    if (!timed_out) {
-      flink_later(ft, (uint64_t)ft->spec->poll_ms);
-      return;
-    }
-    savepoint_failed(ft, "timed out (the JobManager did not answer)");
-    return;
+  char why[MU_FLINK_TEXT_MAX + 64];
+  switch (flink_savepoint_reply(ft, r, ft->savepoint_location, sizeof ft->savepoint_location, why, sizeof why)) {
+    case FLINK_SP_AGAIN: flink_later(ft, (uint64_t)ft->spec->poll_ms); return;
+    case FLINK_SP_FAILED: savepoint_failed(ft, why); return;
+    case FLINK_SP_DONE: break;
   }
-  if (r->status != 200 || mu_flink_json_savepoint(r->body, r->len, &sp, err, sizeof err) != 0) {
-    mu_flink_json_errors(r->body, r->len, ferr, sizeof ferr);
-    savepoint_failed(ft, ferr[0] ? ferr : err);
-    return;
-  }
-  if (sp.status == MU_FLINK_OP_FAILED) {
-    savepoint_failed(ft, sp.failure);
-    return;
-  }
-  if (sp.status == MU_FLINK_OP_IN_PROGRESS) {
-    if (timed_out) {
-      char why[128];
-      snprintf(why, sizeof why, "still IN_PROGRESS after savepoint_timeout (%llds)",
-               (long long)(ft->spec->savepoint_timeout_ms / 1000));
-      savepoint_failed(ft, why);
-    } else {
-      flink_later(ft, (uint64_t)ft->spec->poll_ms);
-    }
-    return;
-  }
-  snprintf(ft->savepoint_location, sizeof ft->savepoint_location, "%s", sp.location);
-  ft->host->set_param(ft->task, ft->upgrading ? "upgrade_savepoint_path" : "savepoint_path", sp.location);
-  flink_say(ft, MUSTER_STDOUT, "Savepoint completed. Path: %s", sp.location);
+  if (!ft->upgrading) /* the savepoint catalogue's kind (upgrade_savepoint_path says its own) */
+    ft->host->set_param(ft->task, "savepoint_kind", ft->spec->on_cancel == MU_FLINK_CANCEL_DRAIN ? "drain" : "stop");
+  ft->host->set_param(ft->task, ft->upgrading ? "upgrade_savepoint_path" : "savepoint_path", ft->savepoint_location);
+  flink_say(ft, MUSTER_STDOUT, "Savepoint completed. Path: %s", ft->savepoint_location);
   /* a completed savepoint does not mean the job has ended: wait for its terminal state */
   ft->ph = PH_WAIT_END;
   flink_later(ft, 0);

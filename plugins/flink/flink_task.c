@@ -33,16 +33,54 @@ void flink_stop_timer(flink_task *ft) {
   ft->timer = NULL;
 }
 
+static void end_now(flink_task *ft, muster_state state, char *msg, size_t msg_size);
+
 void flink_end(flink_task *ft, muster_state state, const char *fmt, ...) {
-  if (ft->finished) return;
-  ft->finished = true;
-  flink_stop_timer(ft);
-  mu_flink_rest_abort(&ft->rest);
+  if (ft->finished || ft->ph == PH_SHUTDOWN) return;
   char msg[1400];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  if (!ft->shutdown_sent && ft->base[0] != '\0' && ft->job_id[0] != '\0' && mu_flink_keeps_cluster(ft->spec) &&
+      mu_flink_job_state_terminal(ft->last_state) && !ft->upgrading) {
+    /* a kept Kubernetes application cluster has told us how the job ended: now shut it down */
+    ft->shutdown_sent = true;
+    ft->end_state = state;
+    snprintf(ft->end_msg, sizeof ft->end_msg, "%s", msg);
+    flink_stop_timer(ft);
+    mu_flink_rest_abort(&ft->rest);
+    flink_call(ft, PH_SHUTDOWN, "DELETE", "/cluster", NULL, NULL);
+    return;
+  }
+  end_now(ft, state, msg, sizeof msg);
+}
+
+static void on_shutdown(flink_task *ft, const mu_flink_reply *r) {
+  if (r->curl == CURLE_OK && r->status < 300)
+    flink_say(ft, MUSTER_STDOUT, "flink: application cluster at %s shut down (DELETE /cluster) after job %s ended",
+              ft->base, ft->job_id);
+  else
+    flink_say(ft, MUSTER_STDERR, "flink: event: shutting down the application cluster at %s failed (%s); delete it "
+              "yourself", ft->base, r->curl != CURLE_OK ? r->error : "unexpected HTTP status");
+  ft->ph = PH_TRACK;
+  end_now(ft, ft->end_state, ft->end_msg, sizeof ft->end_msg);
+}
+
+static void end_now(flink_task *ft, muster_state state, char *msg, size_t msg_size) {
+  if (ft->finished) return;
+  ft->finished = true;
+  flink_stop_timer(ft);
+  mu_flink_rest_abort(&ft->rest);
+  if (state == MUSTER_STATE_FAILED && ft->upgraded && ft->restore_path[0] != '\0') {
+    /* first, so that it survives the message's truncation: the old state is not lost */
+    char note[1500];
+    snprintf(note, sizeof note, "flink: upgrade: the new version did not restore; the old version is stopped and its %s "
+             "stays recorded (%s, muster savepoints): %s", ft->spec->upgrade == MU_FLINK_UPGRADE_SAVEPOINT ? "savepoint"
+             : "checkpoint", ft->spec->upgrade == MU_FLINK_UPGRADE_SAVEPOINT ? "upgrade_savepoint_path"
+             : "upgrade_checkpoint_path", msg);
+    snprintf(msg, msg_size, "%s", note);
+  }
   muster_result r = {state, state == MUSTER_STATE_SUCCEEDED ? 0 : -1, 0, msg};
   ft->host->log(ft->task, state == MUSTER_STATE_FAILED || state == MUSTER_STATE_TIMED_OUT ? MUSTER_LOG_WARN
                                                                                            : MUSTER_LOG_INFO, "%s", msg);
@@ -142,6 +180,9 @@ static void on_reply(void *arg, const mu_flink_reply *r) {
     case PH_RM_START: flink_on_rm(ft, r, true); break;
     case PH_UPG_LOOK: flink_on_upgrade_look(ft, r); break;
     case PH_UPG_CKPT: flink_on_upgrade_checkpoints(ft, r); break;
+    case PH_TRIGGER: flink_on_trigger(ft, r); break;
+    case PH_TRIGGER_POLL: flink_on_trigger_poll(ft, r); break;
+    case PH_SHUTDOWN: on_shutdown(ft, r); break;
     case PH_DIGEST:
     case PH_CLI: break;
   }
@@ -157,7 +198,14 @@ static void on_timer(muster_task *task, muster_timer *timer, void *user) {
   switch (ft->ph) {
     case PH_LOOKUP: flink_lookup_next(ft); break;
     case PH_JARS: flink_submit(ft); break;
-    case PH_TRACK: flink_call_job(ft, PH_TRACK, "GET", "", NULL); break;
+    case PH_TRACK:
+      if (ft->trigger_wanted) flink_start_trigger(ft);
+      else flink_call_job(ft, PH_TRACK, "GET", "", NULL);
+      break;
+    case PH_TRIGGER_POLL:
+      snprintf(path, sizeof path, "/savepoints/%s", ft->trigger);
+      flink_call_job(ft, PH_TRIGGER_POLL, "GET", path, NULL);
+      break;
     case PH_WAIT_END: flink_call_job(ft, PH_WAIT_END, "GET", "", NULL); break;
     case PH_CANCEL: flink_call_job(ft, PH_CANCEL, "PATCH", "?mode=cancel", NULL); break;
     case PH_SAVEPOINT:

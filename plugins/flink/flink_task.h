@@ -38,6 +38,9 @@ typedef enum {
   PH_RM_START,    /* the same at start: is an earlier attempt's application still there? */
   PH_UPG_LOOK,    /* upgrade: GET /jobs/{upgrade_from} */
   PH_UPG_CKPT,    /* upgrade last-state: GET /jobs/{upgrade_from}/checkpoints */
+  PH_TRIGGER,     /* POST /jobs/{id}/savepoints (muster flink savepoint) */
+  PH_TRIGGER_POLL,/* GET /jobs/{id}/savepoints/{trigger} of that savepoint */
+  PH_SHUTDOWN,    /* DELETE /cluster: a kept Kubernetes application cluster, after its job's end */
 } phase;
 
 typedef struct flink_task {
@@ -76,6 +79,10 @@ typedef struct flink_task {
   phase rm_return;                 /* the phase to go on with after an RM check */
   muster_proc *proc;
   bool run_sent;                   /* the run call went out with own_id */
+  bool shutdown_sent;              /* DELETE /cluster sent; the end below is reported on its reply */
+  muster_state end_state;          /* the end held back for DELETE /cluster */
+  char end_msg[1400];
+  bool trigger_wanted;             /* a savepoint was asked (TaskAction): triggered at the next poll */
   bool finished;
 } flink_task;
 
@@ -108,7 +115,13 @@ void flink_on_checkpoints(flink_task *ft, const mu_flink_reply *r);
 void flink_on_exceptions(flink_task *ft, const mu_flink_reply *r);
 void flink_on_track(flink_task *ft, const mu_flink_reply *r, bool waiting_end);
 
-/* flink_stop.c: cancel, stop with a savepoint, upgrade */
+/* flink_stop.c: cancel, stop with a savepoint, upgrade; the replies a stop and a trigger share */
+typedef enum { FLINK_SP_AGAIN, FLINK_SP_FAILED, FLINK_SP_DONE } flink_sp_result;
+/* A stop's or trigger's 202 {"request-id"}: true with ft->trigger and the deadline set, else why. */
+bool flink_trigger_reply(flink_task *ft, const mu_flink_reply *r, const char *what, char *why, size_t size);
+/* A trigger's status: poll again, failed (why), or completed (location). */
+flink_sp_result flink_savepoint_reply(flink_task *ft, const mu_flink_reply *r, char *location, size_t location_size,
+                                      char *why, size_t size);
 void flink_on_cancel_reply(flink_task *ft, const mu_flink_reply *r);
 void flink_on_savepoint(flink_task *ft, const mu_flink_reply *r);
 void flink_on_stop(flink_task *ft, const mu_flink_reply *r);
@@ -117,6 +130,12 @@ void flink_on_upgrade_look(flink_task *ft, const mu_flink_reply *r);
 void flink_start_cancel_action(flink_task *ft);
 void flink_start_upgrade(flink_task *ft);
 void flink_upgrade_old_ended(flink_task *ft, const mu_flink_job_info *info);
+
+/* flink_trigger.c: a savepoint without stopping (TaskAction "savepoint") */
+int flink_action(muster_task *task, const muster_host_api *host, const char *action, char *errbuf);
+void flink_start_trigger(flink_task *ft);
+void flink_on_trigger(flink_task *ft, const mu_flink_reply *r);
+void flink_on_trigger_poll(flink_task *ft, const mu_flink_reply *r);
 
 /* flink.c: the plugin callbacks and the JobIDs a task may own */
 const char *flink_earlier_param(const muster_task_context *ctx, const char *param);

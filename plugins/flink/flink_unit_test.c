@@ -290,6 +290,19 @@ static void test_cli(void **state) {
   mu_flink_cli_argv_free(argv);
   mu_flink_spec_free(s);
 
+  s = parse_ok("{\"target\":\"kubernetes-application\",\"jar\":\"local:///opt/a.jar\",\"kubernetes_cluster_id\":\"c1\"}");
+  assert_int_equal(mu_flink_keeps_cluster(s), 1);
+  assert_int_equal(mu_flink_cli_argv(s, "flink", "local:///opt/a.jar", "0123456789abcdef0123456789abcdef", &argv), 0);
+  bool keep = false;
+  for (size_t i = 0; argv[i] != NULL; i++) keep |= strcmp(argv[i], "-Dexecution.shutdown-on-application-finish=false") == 0;
+  assert_true(keep);
+  mu_flink_cli_argv_free(argv);
+  mu_flink_spec_free(s);
+  s = parse_ok("{\"target\":\"kubernetes-application\",\"jar\":\"local:///opt/a.jar\",\"kubernetes_cluster_id\":\"c1\","
+               "\"conf\":{\"execution.shutdown-on-application-finish\":\"true\"}}");
+  assert_int_equal(mu_flink_keeps_cluster(s), 0); /* the user's choice: no end known once it is gone */
+  mu_flink_spec_free(s);
+
   s = parse_ok("{\"target\":\"yarn-per-job\",\"python\":\"j.py\"}");
   assert_int_equal(mu_flink_cli_argv(s, "flink", "/t/j.py", "0123456789abcdef0123456789abcdef", &argv), 0);
   assert_string_equal(argv[1], "run");

@@ -55,7 +55,17 @@ typedef enum {
   MUSTER_CANCEL_REQUESTED = 1, /* an operator or the control plane cancelled the task */
   MUSTER_CANCEL_TIMEOUT = 2,   /* the task's wall-clock timeout passed */
   MUSTER_CANCEL_SHUTDOWN = 3,  /* the agent is stopping */
+  MUSTER_CANCEL_FORCED = 4,    /* an operator cancelled with --force: stop now, skipping any
+                                * graceful stop (a savepoint); may follow a REQUESTED cancel
+                                * still under way */
 } muster_cancel_reason;
+
+/* An action asked of a running task without ending it (muster flink savepoint: "savepoint").
+ * Returns 0 when under way (the outcome goes to the task's output, events and params), or
+ * non-zero with errbuf (MUSTER_ERRBUF_SIZE bytes) saying why not. */
+struct muster_host_api;
+typedef int (*muster_action_cb)(muster_task *task, const struct muster_host_api *host, const char *action,
+                                char *errbuf);
 
 /* What the agent knows about the task. All strings are owned by the agent and valid until
  * cleanup() returns. */
@@ -194,6 +204,17 @@ typedef struct muster_host_api {
    * applies, and a later cancel is delivered to cancel() again. Not for MUSTER_CANCEL_TIMEOUT
    * or SHUTDOWN (-EINVAL). -EALREADY after finish(). */
   int (*cancel_withdraw)(muster_task *task);
+
+  /* Graceful agent stop (only from cancel() with MUSTER_CANCEL_SHUTDOWN): the task's remote
+   * work goes on without this agent. The task ends here (like finish(); cleanup() follows) but
+   * no final state is reported and the attempt stays marked running, so the next agent process
+   * reports it LOST and the control plane's retry re-attaches (docs/plugins.md "Detaching").
+   * For plugins that can find their work again by an id; -EINVAL outside a shutdown,
+   * -EALREADY after finish(). message goes to the agent's log. */
+  int (*detach)(muster_task *task, const char *message);
+  /* Registers the handler of actions asked of the running task (TaskAction); NULL removes it.
+   * Without one an action is refused ("task type X takes no actions"). */
+  int (*set_action_handler)(muster_task *task, muster_action_cb cb);
 } muster_host_api;
 
 /* The exported descriptor. Strings must be static. */

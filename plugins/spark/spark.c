@@ -1150,6 +1150,17 @@ static void spark_cancel(muster_task *task, const muster_host_api *host, muster_
   st->cancel_reason = reason;
   if (reason == MUSTER_CANCEL_SHUTDOWN) { /* the application keeps running; the next attempt re-attaches */
     stop_work(st);
+    char msg[400];
+    snprintf(msg, sizeof msg, "spark: the agent is stopping; %s%sleft running for the next attempt to re-attach",
+             st->h.app_id, st->h.app_id[0] ? " " : "");
+    /* detached: not reported ended; the next agent process reports the attempt LOST and the
+     * retry re-attaches (an older agent: CANCELLED below, the application goes on) */
+    if (host->size >= offsetof(muster_host_api, detach) + sizeof(void *) && host->detach != NULL &&
+        host->detach(task, msg) == 0) {
+      st->finished = true;
+      st->stage = ST_ENDED;
+      return;
+    }
     end(st, MUSTER_STATE_CANCELLED, "spark: the agent is stopping; %s%sleft running for the next attempt to re-attach",
         st->h.app_id, st->h.app_id[0] ? " " : "");
     return;

@@ -28,10 +28,13 @@ per entry class:  class <name> batch|streaming [finish_after=N] [fail_after=N] [
 
 Test controls (not Flink): GET /emulator/state (jobs with what their run asked for, submissions
 per JobID, uploads, triggers), POST /emulator/config {"savepoint_polls", "savepoint_mode",
-"fail_next": N (N replies 503), "delay_ms", "checkpoint_age_ms" (how old the latest checkpoint is)}. --state FILE keeps jobs, jars and triggers across a
+"fail_next": N (N replies 503), "delay_ms", "checkpoint_age_ms" (how old the latest checkpoint is),
+"savepoints_unreadable" (savepoints complete, but a restore from one fails as if its storage lost it)}. --state FILE keeps jobs, jars and triggers across a
 restart of the emulator. --application runs one job (given by the flink CLI emulator through
 /emulator/submit) and exits, closing its port, one poll after the job has ended, reporting the
-final status to the YARN RM emulator (--rm, --app-id) as a real application cluster does.
+final status to the YARN RM emulator (--rm, --app-id) as a real application cluster does; with
+--keep-after-finish (the client's -Dexecution.shutdown-on-application-finish=false) it stays
+after its job's end, answering for the ended job, until DELETE /cluster (202) shuts it down.
 """
 import argparse
 import email.parser
@@ -184,7 +187,7 @@ def advance(st, job):
 
 def savepoint_exists(st, path):
     if path in st.savepoint_dirs:
-        return True
+        return not st.config.get("savepoints_unreadable")  # test control: the storage lost them
     m = re.fullmatch(r"file:/tmp/flink-ck/([0-9a-f]{32})/chk-(\d+)", path)  # a retained checkpoint
     if m and m.group(1) in st.jobs and 0 < int(m.group(2)) <= st.jobs[m.group(1)]["checkpoints"]:
         return True
@@ -292,6 +295,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_PATCH(self):
         self.route("PATCH")
 
+    def do_DELETE(self):
+        self.route("DELETE")
+
     def route(self, method):
         st = self.server.st
         url = urllib.parse.urlsplit(self.path)
@@ -300,6 +306,10 @@ class Handler(BaseHTTPRequestHandler):
         parts = [p for p in path.split("/") if p]
         if parts[:1] == ["emulator"]:
             return self.control(method, parts[1:])
+        if method == "DELETE" and parts == ["cluster"]:  # "Shuts down the cluster"
+            self.body()
+            self.reply(202, {})
+            return self.server.shut_down_cluster()
         with MU:
             delay = st.config.get("delay_ms", 0)
             if st.config.get("fail_next", 0) > 0:
@@ -509,12 +519,22 @@ class Server(ThreadingHTTPServer):
     def after_poll(self, job):
         """An application cluster ends with its job: one poll after the terminal state the
         process reports to the RM and exits (its port then refuses connections)."""
-        if not self.args.application or job["state"] not in TERMINAL:
+        if not self.args.application or job["state"] not in TERMINAL or self.args.keep_after_finish:
             return
         self.done_polls += 1
         if self.done_polls < 2:
             return
-        final = {"FINISHED": "SUCCEEDED", "FAILED": "FAILED", "CANCELED": "KILLED"}[job["state"]]
+        self.end_application(job)
+
+    def shut_down_cluster(self):
+        jobs = list(self.st.jobs.values())
+        if jobs and self.args.application:
+            self.end_application(jobs[0])
+        else:
+            threading.Thread(target=self.shutdown, daemon=True).start()
+
+    def end_application(self, job):
+        final = {"FINISHED": "SUCCEEDED", "FAILED": "FAILED", "CANCELED": "KILLED"}.get(job["state"], "KILLED")
         if self.args.rm and self.args.app_id:
             try:
                 req = urllib.request.Request("%s/emulator/apps/%s/finish" % (self.args.rm, self.args.app_id),
@@ -532,6 +552,7 @@ def main():
     ap.add_argument("--savepoint-polls", type=int, default=2)
     ap.add_argument("--savepoint-mode", default="ok", choices=["ok", "fail", "hang"])
     ap.add_argument("--application", action="store_true")
+    ap.add_argument("--keep-after-finish", action="store_true")
     ap.add_argument("--rm")
     ap.add_argument("--app-id")
     ap.add_argument("--port-file")

@@ -146,7 +146,9 @@ class Handler(BaseHTTPRequestHandler):
         app["proc"] = subprocess.Popen(
             [sys.executable, os.path.join(HERE, "jobmanager.py"), "--application", "--port-file", port_file,
              "--rm", "http://127.0.0.1:%d" % srv.server_port, "--app-id", app_id,
-             "--savepoint-polls", "1"], stdout=log, stderr=subprocess.STDOUT)
+             "--savepoint-polls", "1"] +
+            ([] if (req.get("flink-job") or {}).get("shutdownOnApplicationFinish", True) else ["--keep-after-finish"]),
+            stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 10
         while not os.path.exists(port_file) and time.monotonic() < deadline:
             time.sleep(0.02)
