@@ -63,6 +63,7 @@ struct mu_agent_daemon {
   mu_metrics_server *metrics; /* NULL unless metrics_listen is set */
   mu_runner_type_slot type_slots[MU_RUNNER_MAX_TYPE_SLOTS]; /* from cfg.type_slots */
   size_t n_type_slots;
+  mu_sandbox_policy sandbox;   /* from cfg.sandbox_* (tasks.c) */
   struct mu_agent_bundles *bundles; /* bundles.c */
   uv_timer_t metrics_timer;
   mu_output_spool *spool;      /* every attempt's output, <spool_dir>/output (tasks.c) */

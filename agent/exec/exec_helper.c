@@ -4,7 +4,9 @@
  * forks the real program and waits for it with wait4() so the agent gets rusage (CPU, max RSS)
  * on the report fd. It exits the way the program did (same code, or re-raises the signal).
  *   muster-exec [--join FILE]... [--rlimit as|nproc|cpu=N]... [--gid N] [--uid N]
- *               [--report-fd N] -- PROGRAM [ARGS...] */
+ *               [--report-fd N] [--sb-net none] [--sb-ro-root] [--sb-rw PATH]...
+ *               [--sb-hide PATH]... -- PROGRAM [ARGS...]
+ * The --sb-* options set up a task sandbox (sandbox_enter.h) before the uid switch. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +18,8 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "agent/exec/sandbox_enter.h"
 
 static void die(const char *what, const char *arg) {
   dprintf(2, "muster-exec: %s%s%s: %s\n", what, arg ? " " : "", arg ? arg : "", strerror(errno));
@@ -52,14 +56,28 @@ static void set_rlimit(const char *spec) {
 
 static const int forwarded_ignored[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGUSR1, SIGUSR2};
 
+/* --sb-rw / --sb-hide: one more path for the sandbox. */
+static void sb_add(const char **list, size_t *n, const char *path) {
+  if (*n >= MU_SB_MAX) {
+    errno = E2BIG;
+    die("too many sandbox paths at", path);
+  }
+  list[(*n)++] = path;
+}
+
 int main(int argc, char **argv) {
   int report_fd = -1;
   long uid = -1, gid = -1;
+  mu_sb_opts sb = {0};
   int i = 1;
   for (; i < argc; i++) {
     if (strcmp(argv[i], "--") == 0) {
       i++;
       break;
+    }
+    if (strcmp(argv[i], "--sb-ro-root") == 0) {
+      sb.on = sb.ro_root = true;
+      continue;
     }
     if (i + 1 >= argc) {
       errno = EINVAL;
@@ -70,6 +88,9 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "--uid") == 0) uid = strtol(argv[++i], NULL, 10);
     else if (strcmp(argv[i], "--gid") == 0) gid = strtol(argv[++i], NULL, 10);
     else if (strcmp(argv[i], "--report-fd") == 0) report_fd = (int)strtol(argv[++i], NULL, 10);
+    else if (strcmp(argv[i], "--sb-net") == 0) sb.on = true, sb.net_none = strcmp(argv[++i], "none") == 0;
+    else if (strcmp(argv[i], "--sb-rw") == 0) sb.on = true, sb_add(sb.rw, &sb.n_rw, argv[++i]);
+    else if (strcmp(argv[i], "--sb-hide") == 0) sb.on = true, sb_add(sb.hide, &sb.n_hide, argv[++i]);
     else {
       errno = EINVAL;
       die("unknown option", argv[i]);
@@ -78,6 +99,13 @@ int main(int argc, char **argv) {
   if (i >= argc) {
     errno = EINVAL;
     die("no program given", NULL);
+  }
+  if (sb.on) {
+    char msg[768];
+    if (mu_sandbox_enter(&sb, msg, sizeof msg) != 0) {
+      dprintf(2, "muster-exec: %s\n", msg);
+      _exit(126);
+    }
   }
   if (gid >= 0) {
     gid_t g = (gid_t)gid;

@@ -633,6 +633,11 @@ static int build_task(mu_runner *r, const char *job_id, const char *task_id, uin
     mu_err_prefix(err, "task %s", task_id);
     goto fail;
   }
+  char **no_args = NULL; /* the policy's check; the options themselves are made per spawn */
+  if ((rc = mu_sandbox_args(&spec->sandbox, spec->type, r->cfg.sandbox, r->spool_dir, NULL, &no_args, err)) != 0) {
+    mu_err_prefix(err, "task %s", task_id);
+    goto fail;
+  }
   *ret = t;
   return 0;
 fail:

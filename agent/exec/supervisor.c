@@ -182,9 +182,10 @@ pid_t mu_proc_pid(const mu_proc *p) { return p->pid; }
 
 /* Builds muster-exec's argv: joins, rlimits for what no cgroup covers, user, report fd. */
 static int build_helper_argv(mu_proc *p, const mu_proc_opts *o, char ***ret, mu_err *err) {
-  size_t n_user = 0;
+  size_t n_user = 0, n_extra = 0;
   while (o->argv[n_user] != NULL) n_user++;
-  size_t cap = n_user + 32;
+  while (o->helper_args != NULL && o->helper_args[n_extra] != NULL) n_extra++;
+  size_t cap = n_user + n_extra + 32;
   char **a = calloc(cap, sizeof *a);
   if (a == NULL) return mu_err_set(err, MU_ENOMEM, "supervisor: out of memory");
   size_t n = 0;
@@ -233,6 +234,7 @@ static int build_helper_argv(mu_proc *p, const mu_proc_opts *o, char ***ret, mu_
   a[n++] = strdup("--report-fd");
   snprintf(v, sizeof v, "%d", MU_PIPE_REPORT);
   a[n++] = strdup(v);
+  for (size_t i = 0; i < n_extra; i++) a[n++] = strdup(o->helper_args[i]);
   a[n++] = strdup("--");
   for (size_t i = 0; i < n_user; i++) a[n++] = strdup(o->argv[i]);
   for (size_t i = 0; i < n; i++) {
