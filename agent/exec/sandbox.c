@@ -16,7 +16,7 @@ static json_t *get(json_t *obj, const char *camel, const char *snake) {
 /* Absolute, not "/", no ".." component, at most 1024 bytes. */
 static const char *path_problem(const char *p) {
   if (p[0] != '/') return "must be an absolute host path";
-  if (strcmp(p, "/") == 0) return "'/' is not allowed (name the paths under it)";
+  if (strcmp(p, "/") == 0) return "is not allowed (name the paths under it)";
   if (strlen(p) > 1024) return "is longer than 1024 bytes";
   for (const char *c = p; (c = strstr(c, "..")) != NULL; c += 2)
     if (c[-1] == '/' && (c[2] == '/' || c[2] == '\0')) return "must not contain '..'";
