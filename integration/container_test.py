@@ -107,6 +107,31 @@ tasks:
         reg.close()
 
 
+def test_build_tree_agent_finds_container(c):
+    """An agent started from the Bazel tree with no plugin flag serves the container type (and
+    spark and flink) from the plugins built beside it, helper included, and runs an image."""
+    if os.geteuid() != 0 or shutil.which("docker-registry") is None or not os.path.exists(rf.BUSYBOX):
+        print("SKIP test_build_tree_agent_finds_container: needs root, docker-registry and busybox-static")
+        return
+    reg = rf.Registry()
+    try:
+        rf.push_run_image(reg)
+        os.environ["MUSTER_CONTAINER_STORE"] = os.path.join(c.workdir, "images")
+        os.environ["MUSTER_CONTAINER_INSECURE_REGISTRIES"] = reg.host
+        os.environ.pop("MUSTER_CONTAINER_HELPER", None)
+        c.start_musterd()
+        c.start_agent("box-1", "role=ctr", "--heartbeat-interval", "300ms")
+        wait_until("the agent to connect", lambda: c.states().get("box-1") == "AGENT_CONNECTED")
+        types = sorted(p["type"] for p in c.agents_json()["box-1"].get("plugins", []))
+        for t in ("container", "flink", "shell", "spark"):
+            assert t in types, types
+        rc, runs, _, err = submit(c, 'name: tree\ntarget: {hosts: [box-1]}\ntasks:\n'
+                                     '  - {name: hello, type: container, container: {image: "%s/t/run:1"}}\n' % reg.host)
+        assert rc == 0 and runs[-1]["outputTail"] == "hello from the image\n", (runs, err)
+    finally:
+        reg.close()
+
+
 def live_pids(needle):
     """Pids (not zombies) whose command line contains needle."""
     found = []
@@ -156,4 +181,5 @@ def test_agent_killed_with_container_running(c):
 
 
 if __name__ == "__main__":
-    main([test_container_job, test_agent_killed_with_container_running])
+    main([test_container_job, test_agent_killed_with_container_running,
+          test_build_tree_agent_finds_container])
