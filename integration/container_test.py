@@ -14,7 +14,7 @@ import shutil
 import sys
 import tempfile
 
-from harness import main, wait_until
+from harness import live_pids, main, task_cgroups, wait_until
 
 PLUGIN_SO, HELPER, FIXTURE = (os.path.abspath(p) for p in sys.argv[4:7])
 sys.path.insert(0, os.path.dirname(FIXTURE))
@@ -132,24 +132,6 @@ def test_build_tree_agent_finds_container(c):
         reg.close()
 
 
-def live_pids(needle):
-    """Pids (not zombies) whose command line contains needle."""
-    found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % pid, "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-            with open("/proc/%s/status" % pid) as f:
-                state = [l for l in f if l.startswith("State:")][0]
-        except (OSError, IndexError):
-            continue
-        if needle in cmd and "zombie" not in state:
-            found.append(int(pid))
-    return found
-
-
 def test_agent_killed_with_container_running(c):
     """kill -9 of the agent: its running container is killed at once (never left running
     unseen), and the restarted agent reports the attempt LOST."""
@@ -167,6 +149,7 @@ def test_agent_killed_with_container_running(c):
         rc, out, err = c.cli("submit", "--detach", path)
         job = out.strip().split()[-1]
         wait_until("the container to run", lambda: live_pids("sleep 6061"), timeout=30)
+        assert task_cgroups(c, "box-1"), "no task cgroup seen while the container runs"
         c.agents["box-1"].kill()
         wait_until("the container to be killed with its agent", lambda: not live_pids("sleep 6061"), timeout=10)
         c.start_agent("box-1", "role=ctr", "--heartbeat-interval", "300ms", plugin_dir=c.plugin_dir)
@@ -176,6 +159,9 @@ def test_agent_killed_with_container_running(c):
             return ("LOST" in out or "FAILED" in out) and out  # exit 1: the job failed
         out = wait_until("the attempt to be reported", final_state, timeout=30)
         assert "LOST" in out, out
+        # nothing left: no process, no task cgroup (the restarted agent swept its sub-tree)
+        assert not live_pids("sleep 6061")
+        assert task_cgroups(c, "box-1") == [], task_cgroups(c, "box-1")
     finally:
         reg.close()
 

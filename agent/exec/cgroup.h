@@ -67,4 +67,11 @@ int mu_cgroup_remove(mu_cgroup *cg);
 
 void mu_cgroup_free(mu_cgroup *cg);
 
+/* At start: SIGKILLs every process left in the groups under root's parents (the leaves of a
+ * previous run of the same agent that died without removing them, and any group below those),
+ * then removes the groups, deepest first, retrying for up to ~1 s while the killed processes
+ * exit. *ret_groups / *ret_procs (either may be NULL): groups removed and processes killed.
+ * Returns MU_EAGAIN when some group could not be removed (still populated). */
+int mu_cgroup_sweep(const mu_cgroup_root *root, int *ret_groups, int *ret_procs);
+
 #endif

@@ -392,6 +392,15 @@ int mu_runner_new(uv_loop_t *loop, mu_plugin_host *plugins, const mu_runner_conf
     }
   }
   if (!cfg->no_cgroups) mu_cgroup_root_detect(NULL, r->cgroup_name, &r->cg_root);
+  if (cfg->cgroup_name != NULL && r->cg_root.mode != MU_CGROUP_NONE) {
+    /* a named sub-tree is this agent's alone: what a previous run left there is unseen */
+    int groups = 0, procs = 0;
+    int left = mu_cgroup_sweep(&r->cg_root, &groups, &procs);
+    if (groups > 0 || left != 0)
+      mu_warn("runner", "swept %d task cgroup director%s left by a previous run (%d process%s killed)%s", groups,
+              groups == 1 ? "y" : "ies", procs, procs == 1 ? "" : "es",
+              left != 0 ? "; some could not be removed" : "");
+  }
   mu_secret_dir_sweep(r->spool_dir, r->agent_id);
   mu_info("runner", "limits via %s; %u slots, %zu type caps, queue of %u; spool %s", mu_runner_limits_mode(r),
           r->cfg.slots, r->cfg.n_type_slots, r->cfg.queue_max, r->spool_dir);
