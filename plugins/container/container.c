@@ -156,6 +156,10 @@ static int check(json_t *spec, json_t *c, char *errbuf) {
     const char *dir = image + 11;
     if (*dir == '\0' || *dir == '/' || strstr(dir, "..") != NULL)
       return fail(errbuf, "container.image: \"%s\": oci-layout:DIR[:TAG] needs DIR inside the task dir (the bundle), without \"..\"", image);
+  } else if (image != NULL && strncmp(image, "docker-archive:", 15) == 0) {
+    const char *file = image + 15;
+    if (*file == '\0' || *file == '/' || *file == ':' || strstr(file, "..") != NULL)
+      return fail(errbuf, "container.image: \"%s\": docker-archive:FILE[:REPO:TAG] needs FILE inside the task dir (the bundle), without \"..\"", image);
   } else if (mu_imgref_parse(image, g.default_registry, &ref, &err) != 0) {
     return fail(errbuf, "container.%s", err.msg);
   }
@@ -266,6 +270,15 @@ static json_t *build_config(json_t *spec, json_t *c, const muster_task_context *
       *colon = '\0';
     }
     json_object_set_new(o, "layout", json_string(dir));
+  } else if (strncmp(image, "docker-archive:", 15) == 0) {
+    char file[PATH_MAX];
+    snprintf(file, sizeof file, "%s/%s", ctx->task_dir, image + 15);
+    char *colon = strchr(file + strlen(ctx->task_dir), ':'); /* FILE has no ':'; REPO:TAG may */
+    if (colon != NULL) {
+      json_object_set_new(o, "layout_tag", json_string(colon + 1));
+      *colon = '\0';
+    }
+    json_object_set_new(o, "docker_archive", json_string(file));
   } else {
     mu_imgref_parse(image, g.default_registry, &ref, NULL);
   }

@@ -5,6 +5,7 @@
  *   muster-container pull [--store DIR] [--insecure] [--ca FILE] [--platform P]
  *                         [--policy P] [--auth-env VAR] [--timeout-ms N] IMAGE
  *   muster-container pull --layout DIR [--store DIR] TAG      (an OCI image layout)
+ *   muster-container pull --docker-archive TAR [--store DIR] REPO:TAG|""   (a `docker save` tar)
  *   muster-container images|gc [--store DIR] [--max-bytes N] [--max-age-s N]
  *
  * `run` reads the config the plugin wrote (0600 in the task's private dir) and deletes it at
@@ -57,13 +58,15 @@ static const char *jstr(json_t *o, const char *k, const char *def) {
 static int pull_image(json_t *cfg, const char *store, mu_image *img) {
   mu_imgref ref;
   mu_err err = {0};
-  const char *layout = jstr(cfg, "layout", NULL);
-  if (layout != NULL) { /* an OCI image layout (from the task's bundle) */
+  const char *layout = jstr(cfg, "layout", NULL), *archive = jstr(cfg, "docker_archive", NULL);
+  if (layout != NULL || archive != NULL) { /* an OCI layout or a `docker save` tar (from the task's bundle) */
     mu_pull_opts po = {.on_progress = on_progress};
     const char *plat = jstr(cfg, "platform", NULL);
     if (plat == NULL || mu_platform_parse(plat, &po.platform, &err) != 0) mu_platform_host(&po.platform);
     po.unpack.max_bytes = (uint64_t)json_integer_value(json_object_get(cfg, "max_image_bytes"));
-    if (mu_image_from_layout(store, layout, jstr(cfg, "layout_tag", ""), &po, img, &err) != 0) {
+    int rc = archive != NULL ? mu_image_from_docker_archive(store, archive, jstr(cfg, "layout_tag", ""), &po, img, &err)
+                             : mu_image_from_layout(store, layout, jstr(cfg, "layout_tag", ""), &po, img, &err);
+    if (rc != 0) {
       fprintf(stderr, "muster-container: %s\n", err.msg);
       return 125;
     }
@@ -400,6 +403,7 @@ static int cmd_pull(int argc, char **argv) {
     else if (strcmp(o, "--max-bytes") == 0) json_object_set_new(cfg, "max_image_bytes", json_integer(atoll(val)));
     else if (strcmp(o, "--default-registry") == 0) json_object_set_new(cfg, "default_registry", json_string(val));
     else if (strcmp(o, "--layout") == 0) json_object_set_new(cfg, "layout", json_string(val));
+    else if (strcmp(o, "--docker-archive") == 0) json_object_set_new(cfg, "docker_archive", json_string(val));
     else {
       fprintf(stderr, "muster-container: unknown option %s\n", o);
       return 2;
@@ -410,7 +414,8 @@ static int cmd_pull(int argc, char **argv) {
     return 2;
   }
   json_object_set_new(cfg, "image", json_string(argv[i]));
-  if (json_object_get(cfg, "layout")) json_object_set_new(cfg, "layout_tag", json_string(argv[i]));
+  if (json_object_get(cfg, "layout") || json_object_get(cfg, "docker_archive"))
+    json_object_set_new(cfg, "layout_tag", json_string(argv[i]));
   mu_image img;
   int rc = pull_image(cfg, store, &img);
   if (rc == 0) {
