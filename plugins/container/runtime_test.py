@@ -265,6 +265,31 @@ class RunTest(Base):
     def sh(self, script, **cfg):
         return self.run_ctr(self.image, command=["/bin/sh", "-c", script], **cfg)
 
+    def test_lite_launcher(self):
+        """muster-container loads neither libcurl nor libarchive; it runs a stored image itself
+        (strace: no execve of muster-container-full) and hands a missing one to the full
+        helper, which pulls it and deletes the config all the same."""
+        libs = subprocess.run(["ldd", HELPER], capture_output=True, text=True).stdout
+        self.assertNotIn("libcurl", libs)
+        self.assertNotIn("libarchive", libs)
+        self.pull(self.image)
+        if shutil.which("strace"):
+            trace = os.path.join(self.tmp, "lite.trace")
+            state = tempfile.mkdtemp(prefix="task.", dir=self.tmp)
+            path = os.path.join(state, "container.json")
+            with open(path, "w") as f:
+                json.dump({"store": self.store, "image": self.image, "insecure": True, "state_dir": state}, f)
+            env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")  # LeakSanitizer cannot run under ptrace
+            p = subprocess.run(["strace", "-f", "-e", "trace=execve", "-o", trace, HELPER, "run", path],
+                               capture_output=True, text=True, timeout=60, env=env)
+            self.assertEqual((p.returncode, p.stdout), (0, "hello from the image\n"), p.stderr)
+            self.assertNotIn("muster-container-full", open(trace).read())
+            self.assertFalse(os.path.exists(path))
+        self.reg.push_image("t/lite", "1", [rf.busybox_layer(lambda l: l.file("hello.txt", "pulled by full\n"))],
+                            {"Cmd": ["/bin/cat", "/hello.txt"]})
+        p = self.run_ctr("%s/t/lite:1" % self.reg.host)
+        self.assertEqual((p.returncode, p.stdout), (0, "pulled by full\n"), p.stderr)
+
     def test_entrypoint_cmd_env_user(self):
         p = self.run_ctr(self.image)
         self.assertEqual((p.returncode, p.stdout), (0, "hello from the image\n"), p.stderr)
