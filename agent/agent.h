@@ -111,6 +111,9 @@ void mu_conn_stop(mu_conn *conn);
 /* logs.c: LogRequests from the control plane, answered from the output spool. */
 int mu_logs_start(mu_agent_daemon *a, mu_err *err);
 void mu_logs_on_request(mu_agent_daemon *a, const Muster__V1__LogRequest *req);
+
+/* images.c: ListImages' ImagesRequest, answered from the container plugin's helper */
+void mu_images_on_request(mu_agent_daemon *a, const Muster__V1__ImagesRequest *req);
 /* Drops every read (the stream ended; the control plane asks again on the next one). */
 void mu_logs_on_stream_end(mu_agent_daemon *a);
 /* Drops every read and frees the log server (its timer closes on the loop). */

@@ -155,5 +155,6 @@ int mu_admin_register(mu_daemon *d, mu_err *err) {
   if (rc == 0)
     rc = mu_pb_add_unary(d->server, "/muster.v1.Admin/DrainAgent",
                          &muster__v1__drain_agent_request__descriptor, drain_agent, d, err);
+  if (rc == 0) rc = mu_images_register(d, err);
   return rc;
 }

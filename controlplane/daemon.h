@@ -46,6 +46,8 @@ typedef struct mu_daemon {
   struct mu_presence *presence;  /* presence keys */
   struct mu_gateway *gateway;    /* agent streams */
   struct mu_task_logs *logs;     /* TaskLogs calls */
+  struct mu_images_req *images_pending; /* ListImages calls waiting for agents (images.c) */
+  uint64_t images_seq;
 
   /* bundles (bundles.h) */
   struct mu_bundles_config *bundle_cfg; /* main's */
@@ -78,6 +80,10 @@ int mu_sched_plan(mu_daemon *d, Muster__V1__JobSpec *spec, const struct mu_calle
 
 /* admin.c: muster.v1.Admin */
 int mu_admin_register(mu_daemon *d, mu_err *err);
+
+/* images.c: ListImages, and the agents' ImagesReply (from the gateway) */
+int mu_images_register(mu_daemon *d, mu_err *err);
+void mu_images_on_reply(mu_daemon *d, mu_agent *a, Muster__V1__ImagesReply *rep);
 
 /* metrics.c: /metrics and /healthz when cfg.metrics_listen is set (else nothing). */
 int mu_metrics_start(mu_daemon *d, mu_err *err);

@@ -132,6 +132,47 @@ def test_build_tree_agent_finds_container(c):
         reg.close()
 
 
+def test_images_list(c):
+    """`muster images`: each agent's store through the control plane: the image a job pulled,
+    with its tag, size and last use, and `in use` while a container runs it."""
+    if os.geteuid() != 0 or shutil.which("docker-registry") is None or not os.path.exists(rf.BUSYBOX):
+        print("SKIP test_images_list: needs root, docker-registry and busybox-static")
+        return
+    reg = rf.Registry()
+    try:
+        digest, _ = rf.push_run_image(reg)
+        setup(c, reg)
+        rc, out, err = c.cli("images")
+        assert "0 images on 1 agent" in out, (out, err)
+        rc, runs, _, err = submit(c, 'name: pull\ntarget: {hosts: [box-1]}\ntasks:\n'
+                                     '  - {name: hello, type: container, container: {image: "%s/t/run:1"}}\n' % reg.host)
+        assert rc == 0, (runs, err)
+        rc, out, err = c.cli("-o", "json", "images", "-t", "role=ctr")
+        agents = [json.loads(l) for l in out.splitlines()]
+        assert [a["agentId"] for a in agents] == ["box-1"], agents
+        imgs = agents[0]["images"]
+        assert [i["digest"] for i in imgs] == [digest], imgs
+        assert imgs[0]["refs"] == ["%s/t/run:1" % reg.host], imgs
+        assert int(imgs[0]["bytes"]) > 100000 and not imgs[0].get("inUse"), imgs
+        rc, out, _ = c.cli("images", "-t", "role=nobody")
+        assert "0 images on 0 agents" in out, out
+        # in use while a container runs it
+        path = os.path.join(c.workdir, "hold.yaml")
+        with open(path, "w") as f:
+            f.write('name: hold\ntarget: {hosts: [box-1]}\ntasks:\n  - name: sleeper\n    type: container\n'
+                    '    container: {image: "%s/t/run:1", command: [/bin/sleep, "6062"]}\n' % reg.host)
+        rc, out, err = c.cli("submit", "--detach", path)
+        job = out.strip().split()[-1]
+        wait_until("the container to run", lambda: live_pids("sleep 6062"), timeout=30)
+        rc, out, _ = c.cli("images")
+        row = [l for l in out.splitlines() if l.startswith("box-1")]
+        assert len(row) == 1 and " yes " in row[0] and "t/run:1" in row[0], out
+        c.cli("cancel", job)
+        wait_until("the container to stop", lambda: not live_pids("sleep 6062"), timeout=30)
+    finally:
+        reg.close()
+
+
 def test_agent_killed_with_container_running(c):
     """kill -9 of the agent: its running container is killed at once (never left running
     unseen), and the restarted agent reports the attempt LOST."""
@@ -168,4 +209,4 @@ def test_agent_killed_with_container_running(c):
 
 if __name__ == "__main__":
     main([test_container_job, test_agent_killed_with_container_running,
-          test_build_tree_agent_finds_container])
+          test_build_tree_agent_finds_container, test_images_list])

@@ -1,0 +1,88 @@
+/* `muster images`: what each agent's container image store holds (admin ListImages). */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "cli/output_json.h"
+#include "lib/jobcounts/jobcounts.h"
+#include "muster/v1/admin.pb-c.h"
+
+static const char images_usage[] =
+    "usage: muster images [-t SELECTOR] [-o json]\n"
+    "\n"
+    "Lists the container images each connected agent's image store holds (the agents -t\n"
+    "selects, default all): host, manifest digest, the tags that resolve to it there, size\n"
+    "(blobs and unpacked rootfs), whether a running container uses it, and its last use. An\n"
+    "agent without the container task type, or that did not answer in 20 s, is listed with\n"
+    "the reason. -o json: one object per agent.\n";
+
+static void human(uint64_t n, char *buf, size_t size) {
+  if (n >= (1ull << 30)) snprintf(buf, size, "%.1f GiB", (double)n / (1 << 30));
+  else if (n >= (1u << 20)) snprintf(buf, size, "%.1f MiB", (double)n / (1 << 20));
+  else snprintf(buf, size, "%.1f KiB", (double)n / 1024);
+}
+
+int mu_cmd_images(const mu_cli_opts *opts, int argc, char **argv) {
+  static const struct option lo[] = {{"selector", required_argument, NULL, 't'},
+                                     {"help", no_argument, NULL, 'h'},
+                                     {NULL, 0, NULL, 0}};
+  Muster__V1__ListImagesRequest req = MUSTER__V1__LIST_IMAGES_REQUEST__INIT;
+  int c;
+  optind = 1;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, "t:h", lo, NULL)) != -1) {
+    switch (c) {
+      case 't': req.selector = optarg; break;
+      case 'h': fputs(images_usage, stdout); return 0;
+      default:
+        fprintf(stderr, "muster images: unknown or incomplete option '%s'\n%s", argv[optind - 1], images_usage);
+        return 2;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "muster images: unexpected argument '%s'\n%s", argv[optind], images_usage);
+    return 2;
+  }
+  ProtobufCMessage *reply_msg = NULL;
+  mu_err err = {0};
+  if (mu_cli_unary(opts, "/muster.v1.Admin/ListImages", &req.base, &muster__v1__list_images_response__descriptor,
+                   &reply_msg, &err) != 0) {
+    fprintf(stderr, "muster images: %s\n", err.msg);
+    return err.code == MU_EINVAL ? 2 : 1;
+  }
+  Muster__V1__ListImagesResponse *reply = (Muster__V1__ListImagesResponse *)reply_msg;
+  int rc = 0;
+  if (opts->json) {
+    for (size_t i = 0; i < reply->n_agents && rc == 0; i++) rc = mu_cli_print_json(&reply->agents[i]->base);
+  } else {
+    size_t images = 0, failed = 0;
+    printf("%-20s %-19s %-36s %10s %-6s %s\n", "HOST", "DIGEST", "REFS", "SIZE", "IN USE", "LAST USED");
+    for (size_t i = 0; i < reply->n_agents; i++) {
+      const Muster__V1__AgentImages *a = reply->agents[i];
+      if (a->error[0] != '\0') {
+        printf("%-20s error: %s\n", a->agent_id, a->error);
+        failed++;
+        continue;
+      }
+      for (size_t j = 0; j < a->n_images; j++) {
+        const Muster__V1__StoredImage *im = a->images[j];
+        char refs[512] = "", size[32], ago[32];
+        size_t off = 0;
+        for (size_t k = 0; k < im->n_refs && off < sizeof refs; k++)
+          off += (size_t)snprintf(refs + off, sizeof refs - off, "%s%s", k ? "," : "", im->refs[k]);
+        human(im->bytes, size, sizeof size);
+        printf("%-20s %-19.19s %-36s %10s %-6s %s\n", a->agent_id, im->digest, refs[0] ? refs : "-", size,
+               im->in_use ? "yes" : "no", mu_cli_ago(im->last_used_ms, ago, sizeof ago));
+        images++;
+      }
+    }
+    char ni[48], na[48];
+    printf("%s on %s", mu_plural(images, "image", ni, sizeof ni), mu_plural(reply->n_agents, "agent", na, sizeof na));
+    if (failed > 0) printf(", %zu without an answer", failed);
+    printf("\n");
+    if (failed > 0) rc = 1;
+  }
+  protobuf_c_message_free_unpacked(reply_msg, NULL);
+  return rc;
+}
