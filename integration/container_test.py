@@ -34,6 +34,25 @@ def setup(c, reg):
     wait_until("the agent to connect", lambda: c.states().get("box-1") == "AGENT_CONNECTED")
 
 
+def can_run(name):
+    """Root, docker-registry and busybox-static, or a SKIP line for test name."""
+    if os.geteuid() != 0 or shutil.which("docker-registry") is None or not os.path.exists(rf.BUSYBOX):
+        print("SKIP %s: needs root, docker-registry and busybox-static (scripts/setup)" % name)
+        return False
+    return True
+
+
+def start_sleeper(c, reg, secs):
+    """Submits a detached job running `sleep secs` in the run image; waits until it runs."""
+    path = os.path.join(c.workdir, "sleep-%d.yaml" % secs)
+    with open(path, "w") as f:
+        f.write('name: long\ntarget: {hosts: [box-1]}\ntasks:\n  - name: sleeper\n    type: container\n'
+                '    container: {image: "%s/t/run:1", command: [/bin/sleep, "%d"]}\n' % (reg.host, secs))
+    rc, out, err = c.cli("submit", "--detach", path)
+    wait_until("the container to run", lambda: live_pids("sleep %d" % secs), timeout=30)
+    return out.strip().split()[-1]
+
+
 def submit(c, yaml_text):
     path = os.path.join(c.workdir, "job-%d.yaml" % len(os.listdir(c.workdir)))
     with open(path, "w") as f:
@@ -45,8 +64,7 @@ def submit(c, yaml_text):
 
 
 def test_container_job(c):
-    if os.geteuid() != 0 or shutil.which("docker-registry") is None or not os.path.exists(rf.BUSYBOX):
-        print("SKIP test_container_job: needs root, docker-registry and busybox-static (scripts/setup)")
+    if not can_run("test_container_job"):
         return
     reg = rf.Registry()
     try:
@@ -110,8 +128,7 @@ tasks:
 def test_build_tree_agent_finds_container(c):
     """An agent started from the Bazel tree with no plugin flag serves the container type (and
     spark and flink) from the plugins built beside it, helper included, and runs an image."""
-    if os.geteuid() != 0 or shutil.which("docker-registry") is None or not os.path.exists(rf.BUSYBOX):
-        print("SKIP test_build_tree_agent_finds_container: needs root, docker-registry and busybox-static")
+    if not can_run("test_build_tree_agent_finds_container"):
         return
     reg = rf.Registry()
     try:
@@ -135,8 +152,7 @@ def test_build_tree_agent_finds_container(c):
 def test_images_list(c):
     """`muster images`: each agent's store through the control plane: the image a job pulled,
     with its tag, size and last use, and `in use` while a container runs it."""
-    if os.geteuid() != 0 or shutil.which("docker-registry") is None or not os.path.exists(rf.BUSYBOX):
-        print("SKIP test_images_list: needs root, docker-registry and busybox-static")
+    if not can_run("test_images_list"):
         return
     reg = rf.Registry()
     try:
@@ -157,13 +173,7 @@ def test_images_list(c):
         rc, out, _ = c.cli("images", "-t", "role=nobody")
         assert "0 images on 0 agents" in out, out
         # in use while a container runs it
-        path = os.path.join(c.workdir, "hold.yaml")
-        with open(path, "w") as f:
-            f.write('name: hold\ntarget: {hosts: [box-1]}\ntasks:\n  - name: sleeper\n    type: container\n'
-                    '    container: {image: "%s/t/run:1", command: [/bin/sleep, "6062"]}\n' % reg.host)
-        rc, out, err = c.cli("submit", "--detach", path)
-        job = out.strip().split()[-1]
-        wait_until("the container to run", lambda: live_pids("sleep 6062"), timeout=30)
+        job = start_sleeper(c, reg, 6062)
         rc, out, _ = c.cli("images")
         row = [l for l in out.splitlines() if l.startswith("box-1")]
         assert len(row) == 1 and " yes " in row[0] and "t/run:1" in row[0], out
@@ -176,20 +186,13 @@ def test_images_list(c):
 def test_agent_killed_with_container_running(c):
     """kill -9 of the agent: its running container is killed at once (never left running
     unseen), and the restarted agent reports the attempt LOST."""
-    if os.geteuid() != 0 or shutil.which("docker-registry") is None or not os.path.exists(rf.BUSYBOX):
-        print("SKIP test_agent_killed_with_container_running: needs root, docker-registry and busybox-static")
+    if not can_run("test_agent_killed_with_container_running"):
         return
     reg = rf.Registry()
     try:
         rf.push_run_image(reg)
         setup(c, reg)
-        path = os.path.join(c.workdir, "long.yaml")
-        with open(path, "w") as f:
-            f.write('name: long\ntarget: {hosts: [box-1]}\ntasks:\n  - name: sleeper\n    type: container\n'
-                    '    container: {image: "%s/t/run:1", command: [/bin/sleep, "6061"]}\n' % reg.host)
-        rc, out, err = c.cli("submit", "--detach", path)
-        job = out.strip().split()[-1]
-        wait_until("the container to run", lambda: live_pids("sleep 6061"), timeout=30)
+        job = start_sleeper(c, reg, 6061)
         assert task_cgroups(c, "box-1"), "no task cgroup seen while the container runs"
         c.agents["box-1"].kill()
         wait_until("the container to be killed with its agent", lambda: not live_pids("sleep 6061"), timeout=10)

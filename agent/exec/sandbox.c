@@ -110,6 +110,14 @@ static void push(argv_buf *b, const char *s) {
   b->v[++b->n] = NULL;
 }
 
+/* flag and each path, for every path of v. */
+static void push_each(argv_buf *b, const char *flag, const char *const *v, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    push(b, flag);
+    push(b, v[i]);
+  }
+}
+
 int mu_sandbox_args(const mu_sandbox_spec *s, const char *type, const mu_sandbox_policy *pol,
                     const char *spool_dir, const char *task_dir, char ***ret_argv, mu_err *err) {
   *ret_argv = NULL;
@@ -147,26 +155,12 @@ int mu_sandbox_args(const mu_sandbox_spec *s, const char *type, const mu_sandbox
     push(&b, "none");
   }
   if (s->read_only_root || (pol != NULL && pol->read_only_root)) push(&b, "--sb-ro-root");
-  push(&b, "--sb-hide");
-  push(&b, spool_dir);
-  for (size_t i = 0; pol != NULL && i < pol->n_hidden; i++) {
-    push(&b, "--sb-hide");
-    push(&b, pol->hidden[i]);
-  }
-  for (size_t i = 0; i < s->n_hidden; i++) {
-    push(&b, "--sb-hide");
-    push(&b, s->hidden[i]);
-  }
-  push(&b, "--sb-rw");
-  push(&b, task_dir);
-  for (size_t i = 0; pol != NULL && i < pol->n_writable; i++) {
-    push(&b, "--sb-rw");
-    push(&b, pol->writable[i]);
-  }
-  for (size_t i = 0; i < s->n_writable; i++) {
-    push(&b, "--sb-rw");
-    push(&b, s->writable[i]);
-  }
+  push_each(&b, "--sb-hide", &spool_dir, 1);
+  if (pol != NULL) push_each(&b, "--sb-hide", pol->hidden, pol->n_hidden);
+  push_each(&b, "--sb-hide", (const char *const *)s->hidden, s->n_hidden);
+  push_each(&b, "--sb-rw", &task_dir, 1);
+  if (pol != NULL) push_each(&b, "--sb-rw", pol->writable, pol->n_writable);
+  push_each(&b, "--sb-rw", (const char *const *)s->writable, s->n_writable);
   if (b.oom) {
     free_strv(b.v, b.n);
     return mu_err_set(err, MU_ENOMEM, "out of memory");

@@ -138,8 +138,7 @@ static int store_entry(da *d, struct archive *a, da_file *f, mu_err *err) {
   unsigned char h[32];
   unsigned hl = 0;
   EVP_DigestFinal_ex(md, h, &hl);
-  int k = snprintf(f->digest, sizeof f->digest, "sha256:");
-  for (int i = 0; i < 32; i++) k += snprintf(f->digest + k, sizeof f->digest - (size_t)k, "%02x", h[i]);
+  mu_sha256_format(h, f->digest);
   mu_store_blob_path(d->root, f->digest, dest, sizeof dest);
   struct stat st;
   f->created = stat(dest, &st) != 0;
@@ -323,8 +322,7 @@ int mu_image_from_docker_archive(const char *root, const char *tar, const char *
   unsigned char h[32];
   unsigned hl = 0;
   EVP_Digest(man_text, len, h, &hl, EVP_sha256(), NULL);
-  int k = snprintf(img->manifest_digest, sizeof img->manifest_digest, "sha256:");
-  for (int j = 0; j < 32; j++) k += snprintf(img->manifest_digest + k, sizeof img->manifest_digest - (size_t)k, "%02x", h[j]);
+  mu_sha256_format(h, img->manifest_digest);
   mu_store_blob_path(root, img->manifest_digest, path, sizeof path);
   if ((rc = mu_store_write_atomic(root, path, man_text, len, err)) != 0) goto done;
   if ((rc = mu_manifest_parse(man_text, len, &img->manifest, err)) != 0) goto done;

@@ -69,8 +69,7 @@ static int read_blob(const char *root, const char *digest, char **ret, size_t *r
   unsigned hl = 0;
   EVP_Digest(buf, n, h, &hl, EVP_sha256(), NULL);
   char got[72];
-  int k = snprintf(got, sizeof got, "sha256:");
-  for (int i = 0; i < 32; i++) k += snprintf(got + k, sizeof got - (size_t)k, "%02x", h[i]);
+  mu_sha256_format(h, got);
   if (strcmp(got, digest) != 0) {
     free(buf);
     unlink(path);
@@ -449,8 +448,7 @@ static int copy_layout_blob(const char *root, int dirfd, const mu_descriptor *d,
   unsigned hl = 0;
   EVP_DigestFinal_ex(md, h, &hl);
   char got[72];
-  int k = snprintf(got, sizeof got, "sha256:");
-  for (int i = 0; i < 32; i++) k += snprintf(got + k, sizeof got - (size_t)k, "%02x", h[i]);
+  mu_sha256_format(h, got);
   if (total != d->size || strcmp(got, d->digest) != 0) {
     rc = mu_err_set(err, MU_EIO, "OCI layout: blob %s has %lld bytes and digest %s (refused)", d->digest, (long long)total, got);
     goto done;

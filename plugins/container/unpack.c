@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "plugins/container/unpack.h"
 
+#include "plugins/container/manifest.h"
+
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
@@ -397,8 +399,7 @@ int mu_layer_diff_id(const char *path, char *ret, mu_err *err) {
   unsigned char h[32];
   unsigned hl = 0;
   EVP_DigestFinal_ex(md, h, &hl);
-  int k = snprintf(ret, 72, "sha256:");
-  for (int i = 0; i < 32; i++) k += snprintf(ret + k, 72 - (size_t)k, "%02x", h[i]);
+  mu_sha256_format(h, ret);
 done:
   if (a != NULL) archive_read_free(a);
   EVP_MD_CTX_free(md);
