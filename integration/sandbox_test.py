@@ -117,12 +117,26 @@ def test_forced_sandbox(c):
     base, p, lsn = fixture(c)
     try:
         c.start_musterd()
-        c.start_agent("box-1", "role=sb", "--heartbeat-interval", "300ms", "--sandbox-types", "shell",
+        c.start_agent("box-1", "role=sb", "--heartbeat-interval", "300ms", "--sandbox-types", "shell,python",
                       "--sandbox-writable", p["allowed"], "--sandbox-hidden", p["hidden"])
         wait_until("the agent to connect", lambda: c.states().get("box-1") == "AGENT_CONNECTED")
+        py = ("import socket\n"
+              "for path in ('out.txt', '%(allowed)s/py', '%(outside)s/py'):\n"
+              "    try:\n"
+              "        open(path, 'w').write('x')\n"
+              "        print(path.split('/')[-2] if '/' in path else 'taskdir', 'ok')\n"
+              "    except OSError as e:\n"
+              "        print(path.split('/')[-2], 'refused')\n"
+              "try:\n"
+              "    socket.create_connection(('127.0.0.1', %(port)d), 2)\n"
+              "    print('net: connected')\n"
+              "except OSError:\n"
+              "    print('net: none')\n") % p
         rc, runs, err = submit(c, "name: forced\ntarget: {hosts: [box-1]}\ntasks:\n" +
-                               task("plain", p, None))
+                               task("plain", p, None) +
+                               "  - name: py\n    python:\n      code: %s\n" % json.dumps(py))
         assert rc == 0, (runs, err)
+        assert runs["py"]["outputTail"] == "taskdir ok\nallowed ok\noutside refused\nnet: none\n", runs["py"]
         assert runs["plain"]["outputTail"] == ("taskdir: ok\nallowed: ok\noutside: refused\nvisible: yes\n"
                                                "hidden: not there\njournal: hidden\nnet: none\n"), runs
         rc, runs, err = submit(c, "name: loosen\ntarget: {hosts: [box-1]}\ntasks:\n" +
