@@ -2,8 +2,10 @@
  * `muster-container images --store DIR` (the container plugin's helper, beside its .so, or
  * $MUSTER_CONTAINER_HELPER; the store is $MUSTER_CONTAINER_STORE as the plugin has it) on the
  * loop, reads its lines (digest, last use, bytes, refs, in-use; at most MU_IMAGES_OUT_MAX
- * bytes, MU_IMAGES_TIMEOUT_MS) and answers with an ImagesReply. An agent without the container
- * task type answers with an error saying so. */
+ * bytes, MU_IMAGES_TIMEOUT_MS) and answers with an ImagesReply. A prune runs
+ * `muster-container gc --store DIR [--max-bytes N] [--max-age-s N] --list` instead (its first
+ * line says what the GC removed). An agent without the container task type answers with an
+ * error saying so. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <limits.h>
@@ -27,16 +29,17 @@ typedef struct img_list {
   char *buf;
   size_t len;
   int open_handles;
-  bool exited, eof, sent;
+  bool exited, eof, sent, prune;
   int64_t status;
   char rbuf[65536];
 } img_list;
 
 static void send_reply(mu_agent_daemon *a, const char *request_id, Muster__V1__StoredImage **images, size_t n,
-                       const char *error) {
+                       const char *error, const Muster__V1__ImagesReply *gc) {
   if (a->conn.call == NULL || !a->conn.welcomed) return;
   Muster__V1__AgentMessage msg = MUSTER__V1__AGENT_MESSAGE__INIT;
   Muster__V1__ImagesReply rep = MUSTER__V1__IMAGES_REPLY__INIT;
+  if (gc != NULL) rep = *gc;
   rep.request_id = (char *)request_id;
   rep.images = images;
   rep.n_images = n;
@@ -114,10 +117,24 @@ static void finish(img_list *l) {
   } else if (l->status != 0) {
     snprintf(err, sizeof err, "muster-container images exited %lld: %.200s", (long long)l->status,
              l->buf != NULL ? l->buf : "");
-  } else if (l->buf != NULL) {
-    n = parse_lines(l->buf, img, ptrs, refv, MU_IMAGES_MAX);
   }
-  send_reply(l->agent, l->request_id, ptrs, n, err[0] ? err : NULL);
+  Muster__V1__ImagesReply gc = MUSTER__V1__IMAGES_REPLY__INIT;
+  if (err[0] == '\0' && l->buf != NULL) {
+    char *text = l->buf;
+    if (l->prune) { /* "removed R kept K in-use U bytes B -> A" first */
+      unsigned removed = 0, kept = 0, in_use = 0;
+      unsigned long long before = 0, after = 0;
+      if (sscanf(text, "removed %u kept %u in-use %u bytes %llu -> %llu", &removed, &kept, &in_use, &before, &after) != 5)
+        snprintf(err, sizeof err, "muster-container gc: unexpected output: %.100s", text);
+      gc.removed = removed;
+      gc.bytes_before = before;
+      gc.bytes_after = after;
+      char *nl = strchr(text, '\n');
+      text = nl != NULL ? nl + 1 : text + strlen(text);
+    }
+    if (err[0] == '\0') n = parse_lines(text, img, ptrs, refv, MU_IMAGES_MAX);
+  }
+  send_reply(l->agent, l->request_id, ptrs, n, err[0] ? err : NULL, &gc);
   for (size_t i = 0; img != NULL && i < n; i++)
     if (img[i].n_refs > 1) free(img[i].refs);
   free(img);
@@ -180,7 +197,7 @@ static bool helper_path(mu_agent_daemon *a, char *out, size_t cap) {
 void mu_images_on_request(mu_agent_daemon *a, const Muster__V1__ImagesRequest *req) {
   char helper[PATH_MAX];
   if (!helper_path(a, helper, sizeof helper)) {
-    send_reply(a, req->request_id, NULL, 0, "this agent has no container task type");
+    send_reply(a, req->request_id, NULL, 0, "this agent has no container task type", NULL);
     return;
   }
   const char *store = getenv("MUSTER_CONTAINER_STORE");
@@ -188,12 +205,18 @@ void mu_images_on_request(mu_agent_daemon *a, const Muster__V1__ImagesRequest *r
   img_list *l = calloc(1, sizeof *l);
   if (l == NULL) return;
   l->agent = a;
+  l->prune = req->prune;
   snprintf(l->request_id, sizeof l->request_id, "%s", req->request_id);
   uv_pipe_init(a->loop, &l->out, 0);
   uv_timer_init(a->loop, &l->timer);
   l->out.data = l->timer.data = l->proc.data = l;
   l->open_handles = 2;
-  char *argv[] = {helper, "images", "--store", (char *)store, NULL};
+  char max_bytes[32], max_age[32];
+  snprintf(max_bytes, sizeof max_bytes, "%llu", (unsigned long long)req->max_bytes);
+  snprintf(max_age, sizeof max_age, "%lld", (long long)req->max_age_s);
+  char *list_argv[] = {helper, "images", "--store", (char *)store, NULL};
+  char *gc_argv[] = {helper, "gc", "--store", (char *)store, "--max-bytes", max_bytes, "--max-age-s", max_age, "--list", NULL};
+  char **argv = req->prune ? gc_argv : list_argv;
   uv_stdio_container_t io[3] = {{.flags = UV_IGNORE},
                                 {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&l->out},
                                 {.flags = UV_INHERIT_FD, .data.fd = 2}};
@@ -202,7 +225,7 @@ void mu_images_on_request(mu_agent_daemon *a, const Muster__V1__ImagesRequest *r
   if (rc != 0) {
     char msg[PATH_MAX + 64];
     snprintf(msg, sizeof msg, "cannot run %s: %s", helper, uv_strerror(rc));
-    send_reply(a, req->request_id, NULL, 0, msg);
+    send_reply(a, req->request_id, NULL, 0, msg, NULL);
     l->sent = true;
     uv_close((uv_handle_t *)&l->out, list_closed);
     uv_close((uv_handle_t *)&l->timer, list_closed);

@@ -1,5 +1,6 @@
-/* ListImages (`muster images`): asks every connected agent the selector matches for its
- * container image store (ControlMessage.ImagesRequest) and answers once all replied
+/* ListImages (`muster images`) and PruneImages (`muster images prune`): asks every connected
+ * agent the selector matches for its container image store (ControlMessage.ImagesRequest;
+ * for a prune, after the store's GC with the given bounds) and answers once all replied
  * (AgentMessage.ImagesReply) or MU_IMAGES_WAIT_MS passed; an agent that did not answer, or
  * whose stream dropped, is listed with an error saying so. Requests in flight are the
  * daemon's (d->images_pending), each bounded by its timer. */
@@ -7,8 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "controlplane/audit.h"
+#include "controlplane/cluster.h"
 #include "controlplane/daemon.h"
 #include "controlplane/gateway.h"
+#include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/rpc/pb.h"
 #include "lib/selector/selector.h"
@@ -65,6 +69,9 @@ static void answer(struct mu_images_req *r) {
         ai[i].images = r->t[i].reply->images;
         ai[i].n_images = r->t[i].reply->n_images;
         ai[i].error = r->t[i].reply->error;
+        ai[i].removed = r->t[i].reply->removed;
+        ai[i].bytes_before = r->t[i].reply->bytes_before;
+        ai[i].bytes_after = r->t[i].reply->bytes_after;
       } else {
         snprintf(why[i], sizeof why[i], "no answer within %d s", MU_IMAGES_WAIT_MS / 1000);
         ai[i].error = why[i];
@@ -106,13 +113,11 @@ void mu_images_on_reply(mu_daemon *d, mu_agent *a, Muster__V1__ImagesReply *rep)
   }
 }
 
-static void list_images(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu_rpc_metadata *md, void *ud) {
-  mu_daemon *d = ud;
-  const Muster__V1__ListImagesRequest *req = (const Muster__V1__ListImagesRequest *)req_msg;
-  (void)md;
+/* Sends ir (request_id filled in here) to the connected agents selector matches and waits. */
+static void ask_agents(mu_daemon *d, mu_rpc_call *call, const char *selector, Muster__V1__ImagesRequest *ir) {
   mu_selector *sel = NULL;
   mu_err err = {0};
-  if (mu_selector_parse(req->selector, &sel, &err) != 0) {
+  if (mu_selector_parse(selector, &sel, &err) != 0) {
     mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "selector: %s", err.msg);
     return;
   }
@@ -128,10 +133,9 @@ static void list_images(mu_rpc_call *call, const ProtobufCMessage *req_msg, cons
   r->call = call;
   snprintf(r->id, sizeof r->id, "images-%lld-%llu", (long long)d->started_at_ms, (unsigned long long)++d->images_seq);
   Muster__V1__ControlMessage msg = MUSTER__V1__CONTROL_MESSAGE__INIT;
-  Muster__V1__ImagesRequest ir = MUSTER__V1__IMAGES_REQUEST__INIT;
-  ir.request_id = r->id;
+  ir->request_id = r->id;
   msg.msg_case = MUSTER__V1__CONTROL_MESSAGE__MSG_IMAGES_REQUEST;
-  msg.images_request = &ir;
+  msg.images_request = ir;
   for (size_t i = 0; i < d->registry.n && r->n < cap; i++) {
     mu_agent *a = d->registry.agents[i];
     if (a->session == NULL || !mu_selector_matches(sel, mu_agent_label, a)) continue;
@@ -156,7 +160,42 @@ static void list_images(mu_rpc_call *call, const ProtobufCMessage *req_msg, cons
   else uv_timer_start(&r->timer, on_timeout, MU_IMAGES_WAIT_MS, 0);
 }
 
+static void list_images(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu_rpc_metadata *md, void *ud) {
+  const Muster__V1__ListImagesRequest *req = (const Muster__V1__ListImagesRequest *)req_msg;
+  (void)md;
+  Muster__V1__ImagesRequest ir = MUSTER__V1__IMAGES_REQUEST__INIT;
+  ask_agents(ud, call, req->selector, &ir);
+}
+
+static void prune_images(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu_rpc_metadata *md, void *ud) {
+  mu_daemon *d = ud;
+  const Muster__V1__PruneImagesRequest *req = (const Muster__V1__PruneImagesRequest *)req_msg;
+  (void)md;
+  if (mu_cluster_check_write(d, call) != 0) return;
+  Muster__V1__ImagesRequest ir = MUSTER__V1__IMAGES_REQUEST__INIT;
+  ir.prune = 1;
+  ir.max_bytes = req->max_bytes;
+  mu_err err = {0};
+  int64_t age_ms = 0;
+  if (req->max_age[0] != '\0' && (mu_duration_parse(req->max_age, &age_ms, &err) != 0 || age_ms <= 0)) {
+    mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "max_age: %s", err.msg[0] ? err.msg : "must be more than 0");
+    return;
+  }
+  ir.max_age_s = age_ms / 1000 > 0 ? age_ms / 1000 : (age_ms > 0 ? 1 : 0);
+  if (ir.max_bytes == 0 && ir.max_age_s == 0) {
+    mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "give max_bytes or max_age (what the stores are pruned to)");
+    return;
+  }
+  mu_audit_record(d, call, "images.prune", req->selector[0] ? req->selector : "*", MU_AUDIT_OK, NULL,
+                  "max_bytes=%llu max_age=%s", (unsigned long long)req->max_bytes, req->max_age[0] ? req->max_age : "-");
+  ask_agents(d, call, req->selector, &ir);
+}
+
 int mu_images_register(mu_daemon *d, mu_err *err) {
-  return mu_pb_add_unary(d->server, "/muster.v1.Admin/ListImages", &muster__v1__list_images_request__descriptor,
-                         list_images, d, err);
+  int rc = mu_pb_add_unary(d->server, "/muster.v1.Admin/ListImages", &muster__v1__list_images_request__descriptor,
+                           list_images, d, err);
+  if (rc == 0)
+    rc = mu_pb_add_unary(d->server, "/muster.v1.Admin/PruneImages", &muster__v1__prune_images_request__descriptor,
+                         prune_images, d, err);
+  return rc;
 }

@@ -177,6 +177,19 @@ def test_images_list(c):
         rc, out, _ = c.cli("images")
         row = [l for l in out.splitlines() if l.startswith("box-1")]
         assert len(row) == 1 and " yes " in row[0] and "t/run:1" in row[0], out
+        # prune: a second image goes, the one in use stays
+        reg.push_image("t/other", "1", [rf.busybox_layer(lambda l: l.file("o", "other\n"))], {"Cmd": ["/bin/true"]})
+        rc, runs, _, err = submit(c, 'name: other\ntarget: {hosts: [box-1]}\ntasks:\n'
+                                     '  - {name: o, type: container, container: {image: "%s/t/other:1"}}\n' % reg.host)
+        assert rc == 0, (runs, err)
+        rc, out, _ = c.cli("images")
+        assert "2 images on 1 agent" in out, out
+        rc, out, err = c.cli("images", "prune", "--max-bytes", "lots", check=False)
+        assert rc == 2 and "--max-bytes" in err, (rc, out, err)
+        rc, out, err = c.cli("images", "prune", "-t", "role=ctr", "--max-bytes", "1K")
+        assert "box-1: removed 1 image," in out and "1 image on 1 agent" in out and "t/other" not in out, out
+        rc, out, err = c.cli("images", "prune", check=False)
+        assert rc != 0 and "give max_bytes or max_age" in err, (out, err)
         c.cli("cancel", job)
         wait_until("the container to stop", lambda: not live_pids("sleep 6062"), timeout=30)
     finally:

@@ -6,7 +6,7 @@
  *                         [--policy P] [--auth-env VAR] [--timeout-ms N] IMAGE
  *   muster-container pull --layout DIR [--store DIR] TAG      (an OCI image layout)
  *   muster-container pull --docker-archive TAR [--store DIR] REPO:TAG|""   (a `docker save` tar)
- *   muster-container images|gc [--store DIR] [--max-bytes N] [--max-age-s N]
+ *   muster-container images|gc [--store DIR] [--max-bytes N] [--max-age-s N] [--list]
  *
  * `run` reads the config the plugin wrote (0600 in the task's private dir) and deletes it at
  * once (it may hold registry credentials). Progress goes to the control fd
@@ -485,10 +485,12 @@ static int cmd_pull(int argc, char **argv) {
 static int cmd_store(int argc, char **argv) {
   const char *store = "/var/lib/muster/images";
   mu_gc_opts go = {0};
-  for (int i = 2; i + 1 < argc; i += 2) {
-    if (strcmp(argv[i], "--store") == 0) store = argv[i + 1];
-    else if (strcmp(argv[i], "--max-bytes") == 0) go.max_bytes = strtoull(argv[i + 1], NULL, 10);
-    else if (strcmp(argv[i], "--max-age-s") == 0) go.max_age_s = atoll(argv[i + 1]);
+  bool list_after = false; /* gc --list: the images left, after the summary line */
+  for (int i = 2; i < argc; i++) {
+    if (strcmp(argv[i], "--list") == 0) list_after = true;
+    else if (i + 1 < argc && strcmp(argv[i], "--store") == 0) store = argv[++i];
+    else if (i + 1 < argc && strcmp(argv[i], "--max-bytes") == 0) go.max_bytes = strtoull(argv[++i], NULL, 10);
+    else if (i + 1 < argc && strcmp(argv[i], "--max-age-s") == 0) go.max_age_s = atoll(argv[++i]);
     else {
       fprintf(stderr, "muster-container: unknown option %s\n", argv[i]);
       return 2;
@@ -509,6 +511,10 @@ static int cmd_store(int argc, char **argv) {
   }
   printf("removed %d kept %d in-use %d bytes %llu -> %llu\n", r.images_removed, r.images_kept, r.images_in_use,
          (unsigned long long)r.bytes_before, (unsigned long long)r.bytes_after);
+  if (list_after && mu_store_list(store, stdout, &err) != 0) {
+    fprintf(stderr, "muster-container: %s\n", err.msg);
+    return 1;
+  }
   return 0;
 }
 
