@@ -83,7 +83,7 @@ int mu_cmd_images(const mu_cli_opts *opts, int argc, char **argv) {
   Muster__V1__ListImagesResponse *reply = (Muster__V1__ListImagesResponse *)reply_msg;
   int rc = 0;
   if (opts->json) {
-    for (size_t i = 0; i < reply->n_agents && rc == 0; i++) rc = mu_cli_print_json(&reply->agents[i]->base);
+    for (size_t i = 0; i < reply->n_agents && rc == 0; i++) rc = mu_cli_json_message("images", &reply->agents[i]->base);
   } else {
     size_t images = 0, failed = 0;
     for (size_t i = 0; prune && i < reply->n_agents; i++) {

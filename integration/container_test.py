@@ -165,7 +165,7 @@ def test_images_list(c):
         assert rc == 0, (runs, err)
         rc, out, err = c.cli("-o", "json", "images", "-t", "role=ctr")
         agents = [json.loads(l) for l in out.splitlines()]
-        assert [a["agentId"] for a in agents] == ["box-1"], agents
+        assert [(a["kind"], a["agentId"]) for a in agents] == [("images", "box-1")], agents
         imgs = agents[0]["images"]
         assert [i["digest"] for i in imgs] == [digest], imgs
         assert imgs[0]["refs"] == ["%s/t/run:1" % reg.host], imgs
