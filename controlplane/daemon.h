@@ -84,6 +84,8 @@ int mu_admin_register(mu_daemon *d, mu_err *err);
 /* images.c: ListImages, and the agents' ImagesReply (from the gateway) */
 int mu_images_register(mu_daemon *d, mu_err *err);
 void mu_images_on_reply(mu_daemon *d, mu_agent *a, Muster__V1__ImagesReply *rep);
+/* Answers the calls still waiting UNAVAILABLE (musterd stopping). */
+void mu_images_stop(mu_daemon *d);
 
 /* metrics.c: /metrics and /healthz when cfg.metrics_listen is set (else nothing). */
 int mu_metrics_start(mu_daemon *d, mu_err *err);

@@ -91,6 +91,17 @@ static void answer(struct mu_images_req *r) {
 
 static void on_timeout(uv_timer_t *t) { answer(t->data); }
 
+void mu_images_stop(mu_daemon *d) {
+  while (d->images_pending != NULL) {
+    struct mu_images_req *r = d->images_pending;
+    d->images_pending = r->next;
+    r->answered = true;
+    mu_pb_fail(r->call, MU_RPC_UNAVAILABLE, "musterd is stopping");
+    uv_timer_stop(&r->timer);
+    uv_close((uv_handle_t *)&r->timer, req_closed);
+  }
+}
+
 void mu_images_on_reply(mu_daemon *d, mu_agent *a, Muster__V1__ImagesReply *rep) {
   for (struct mu_images_req *r = d->images_pending; r != NULL; r = r->next) {
     if (strcmp(r->id, rep->request_id) != 0) continue;
