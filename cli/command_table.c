@@ -21,7 +21,7 @@ const mu_cli_command mu_cli_commands[] = {
     {"jobs", "list jobs", NULL, mu_cmd_jobs, NULL},
     {"agents", "list agents: id, state, labels, last seen, load, tasks", NULL, mu_cmd_agents,
      NULL},
-    {"images", "list the container images each agent's store holds (-t SELECTOR)", NULL, mu_cmd_images,
+    {"images", "container images per agent: digest, tags, size, in use; prune", NULL, mu_cmd_images,
      NULL},
     {"drain", "drain an agent (no new tasks start there) or --undrain it", NULL, mu_cmd_drain,
      NULL},
