@@ -68,6 +68,7 @@ struct mu_agent_daemon {
   int spool_writable;          /* the spool dir was writable at start (Hello.env) */
   mu_runner_type_slot type_slots[MU_RUNNER_MAX_TYPE_SLOTS]; /* from cfg.type_slots */
   size_t n_type_slots;
+  mu_sandbox_policy sandbox;   /* from cfg.sandbox_* (tasks.c) */
   struct mu_agent_bundles *bundles; /* bundles.c */
   uv_timer_t metrics_timer;
   mu_output_spool *spool;      /* every attempt's output, <spool_dir>/output (tasks.c) */
@@ -117,6 +118,9 @@ void mu_conn_stop(mu_conn *conn);
 /* logs.c: LogRequests from the control plane, answered from the output spool. */
 int mu_logs_start(mu_agent_daemon *a, mu_err *err);
 void mu_logs_on_request(mu_agent_daemon *a, const Muster__V1__LogRequest *req);
+
+/* images.c: ListImages' ImagesRequest, answered from the container plugin's helper */
+void mu_images_on_request(mu_agent_daemon *a, const Muster__V1__ImagesRequest *req);
 /* Drops every read (the stream ended; the control plane asks again on the next one). */
 void mu_logs_on_stream_end(mu_agent_daemon *a);
 /* Drops every read and frees the log server (its timer closes on the loop). */

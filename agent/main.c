@@ -30,6 +30,8 @@ static const char usage[] =
     "                    [--reconnect-max DUR] [--reconnect-fast DUR] [--max-message SIZE] [--log-level LEVEL] [--log-format text|json]\n"
     "                    [--exec-helper PATH] [--type-slots TYPE=N[,TYPE=N...]]\n"
     "                    [--queue-max N] [--output-spool-size SIZE] [--output-retention DUR]\n"
+    "                    [--sandbox-types T,..] [--sandbox-network none|host]\n"
+    "                    [--sandbox-read-only-root BOOL] [--sandbox-writable P,..] [--sandbox-hidden P,..]\n"
     "                    --tls-ca FILE --tls-cert FILE --tls-key FILE [--tls-server-name NAME]\n"
     "                    | --insecure\n"
     "       muster-agent --version\n"
@@ -86,6 +88,11 @@ static const struct option long_opts[] = {
     {"exec-helper", required_argument, NULL, 0},
     {"type-slots", required_argument, NULL, 0},
     {"queue-max", required_argument, NULL, 0},
+    {"sandbox-types", required_argument, NULL, 0},
+    {"sandbox-network", required_argument, NULL, 0},
+    {"sandbox-read-only-root", required_argument, NULL, 0},
+    {"sandbox-writable", required_argument, NULL, 0},
+    {"sandbox-hidden", required_argument, NULL, 0},
     {"output-spool-size", required_argument, NULL, 0},
     {"output-retention", required_argument, NULL, 0},
     {"tls-ca", required_argument, NULL, 0},
@@ -172,7 +179,7 @@ static void load_plugins(mu_agent_daemon *a) {
     a->plugins_refused += refused;
     break;
   }
-  static const char *const bundled_types[] = {"shell", "http", "python"};
+  static const char *const bundled_types[] = {"shell", "http", "python", "container", "spark", "flink"};
   for (size_t i = 0; i < sizeof bundled_types / sizeof bundled_types[0]; i++) {
     const char *t = bundled_types[i];
     if (mu_plugin_host_find(a->plugins, t) != NULL) continue;

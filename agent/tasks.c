@@ -482,7 +482,21 @@ int mu_tasks_start(mu_agent_daemon *a, const char *helper_path, mu_err *err) {
   uint32_t h = 2166136261u; /* FNV-1a of the spool dir */
   for (const char *c = a->cfg.spool_dir; *c; c++) h = (h ^ (uint8_t)*c) * 16777619u;
   snprintf(cgroup_name, sizeof cgroup_name, "muster-%s-%08x", a->cfg.id, h);
+  const mu_agent_config *c = &a->cfg;
+  if (strcmp(c->sandbox_network, "none") != 0 && strcmp(c->sandbox_network, "host") != 0)
+    return mu_err_set(err, MU_EINVAL, "sandbox_network: expected none or host, got '%s'", c->sandbox_network);
+  a->sandbox = (mu_sandbox_policy){
+      .force_types = (const char *const *)c->sandbox_types.items,
+      .n_force_types = c->sandbox_types.n,
+      .network_host = strcmp(c->sandbox_network, "host") == 0,
+      .read_only_root = c->sandbox_read_only_root,
+      .writable = (const char *const *)c->sandbox_writable.items,
+      .n_writable = c->sandbox_writable.n,
+      .hidden = (const char *const *)c->sandbox_hidden.items,
+      .n_hidden = c->sandbox_hidden.n,
+  };
   mu_runner_config rcfg = {
+      .sandbox = &a->sandbox,
       .cgroup_name = cgroup_name,
       .slots = a->cfg.slots,
       .spool_dir = a->cfg.spool_dir,

@@ -151,7 +151,13 @@ int mu_cmd_agents(const mu_cli_opts *opts, int argc, char **argv) {
   } else if (opts->quiet) { /* ids only, for scripts: muster agents -q --state disconnected */
     for (size_t i = 0; i < reply->n_agents; i++) printf("%s\n", reply->agents[i]->agent_id);
   } else {
-    printf("%-24s %-13s %-32s %-20s %-10s %6s %5s\n", "ID", "STATE", "LABELS", "TYPES",
+    int types_w = 20; /* as wide as the longest list of task types */
+    for (size_t i = 0; i < reply->n_agents; i++) {
+      int w = -1;
+      for (size_t j = 0; j < reply->agents[i]->n_plugins; j++) w += 1 + (int)strlen(reply->agents[i]->plugins[j]->type);
+      if (w > types_w) types_w = w < 200 ? w : 200;
+    }
+    printf("%-24s %-13s %-32s %-*s %-10s %6s %5s\n", "ID", "STATE", "LABELS", types_w, "TYPES",
            "LAST SEEN", "LOAD", "TASKS");
     for (size_t i = 0; i < reply->n_agents; i++) {
       const Muster__V1__AgentInfo *a = reply->agents[i];
@@ -172,7 +178,7 @@ int mu_cmd_agents(const mu_cli_opts *opts, int argc, char **argv) {
                               ? "degraded"
                               : state_name(a->state);
       char ago[32];
-      printf("%-24s %-13s %-32s %-20s %-10s %6.2f %5u\n", a->agent_id, state, labels, types,
+      printf("%-24s %-13s %-32s %-*s %-10s %6.2f %5u\n", a->agent_id, state, labels, types_w, types,
              mu_cli_ago(a->last_heartbeat_ms, ago, sizeof ago), a->metrics ? a->metrics->load1 : 0.0,
              a->metrics ? a->metrics->running_tasks : 0);
     }

@@ -29,6 +29,8 @@ const mu_cli_command mu_cli_commands[] = {
      "savepoint upgrade", mu_cmd_flink, NULL},
     {"agents", "list agents: id, state, labels, last seen, load, tasks; rm forgets one",
      "rm", mu_cmd_agents, NULL},
+    {"images", "container images per agent: digest, tags, size, in use; prune", NULL, mu_cmd_images,
+     NULL},
     {"drain", "drain an agent (no new tasks start there) or --undrain it", NULL, mu_cmd_drain,
      NULL},
     {"cluster", "show the control plane: leader, members, etcd, agent counts", NULL,

@@ -8,6 +8,7 @@
 #include "muster/v1/admin.pb-c.h"
 
 int mu_cmd_agents(const mu_cli_opts *opts, int argc, char **argv);
+int mu_cmd_images(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_cluster(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_drain(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_dev(const mu_cli_opts *opts, int argc, char **argv);

@@ -164,5 +164,6 @@ int mu_admin_register(mu_daemon *d, mu_err *err) {
     rc = mu_pb_add_unary(d->server, "/muster.v1.Admin/DrainAgent",
                          &muster__v1__drain_agent_request__descriptor, drain_agent, d, err);
   if (rc == 0) rc = mu_task_action_register(d, err); /* task_action.c, savepoints.c */
+  if (rc == 0) rc = mu_images_register(d, err);
   return rc;
 }

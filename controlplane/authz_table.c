@@ -17,6 +17,8 @@ static const struct {
     /* reads */
     {"/muster.v1.Admin/GetCluster", MU_PERM_VIEW},
     {"/muster.v1.Admin/ListAgents", MU_PERM_VIEW},
+    {"/muster.v1.Admin/ListImages", MU_PERM_VIEW},
+    {"/muster.v1.Admin/PruneImages", MU_PERM_OPERATE},
     {"/muster.v1.Admin/GetJob", MU_PERM_VIEW},
     {"/muster.v1.Admin/ListJobs", MU_PERM_VIEW},
     {"/muster.v1.Admin/WatchJob", MU_PERM_VIEW},

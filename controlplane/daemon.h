@@ -52,6 +52,8 @@ typedef struct mu_daemon {
   struct mu_agent_gc *agent_gc;  /* forgetting agents: agents rm, agent_gc_after */
   struct mu_schedules *schedules; /* cron schedules (fired by the leader) */
   struct mu_savepoints *savepoints; /* the savepoint catalogue (savepoints.h) */
+  struct mu_images_req *images_pending; /* ListImages calls waiting for agents (images.c) */
+  uint64_t images_seq;
 
   /* bundles (bundles.h) */
   struct mu_bundles_config *bundle_cfg; /* main's */
@@ -92,6 +94,12 @@ mu_agent *mu_admin_agent_for_write(mu_daemon *d, mu_rpc_call *call, const char *
                                    const char *action);
 /* task_action.c: TaskAction and (savepoints.c) ListSavepoints. */
 int mu_task_action_register(mu_daemon *d, mu_err *err);
+
+/* images.c: ListImages, and the agents' ImagesReply (from the gateway) */
+int mu_images_register(mu_daemon *d, mu_err *err);
+void mu_images_on_reply(mu_daemon *d, mu_agent *a, Muster__V1__ImagesReply *rep);
+/* Answers the calls still waiting UNAVAILABLE (musterd stopping). */
+void mu_images_stop(mu_daemon *d);
 
 /* metrics.c: /metrics and /healthz when cfg.metrics_listen is set (else nothing). */
 int mu_metrics_start(mu_daemon *d, mu_err *err);

@@ -175,6 +175,10 @@ static int on_agent_message(mu_rpc_call *call, const uint8_t *data, size_t len, 
       mu_events_agent_log_reply(&s->daemon->events, a, msg->log_reply);
       protobuf_c_message_free_unpacked(&msg->base, NULL);
       return 0;
+    case MUSTER__V1__AGENT_MESSAGE__MSG_IMAGES_REPLY:
+      mu_images_on_reply(s->daemon, a, msg->images_reply);
+      protobuf_c_message_free_unpacked(&msg->base, NULL);
+      return 0;
     default:
       mu_debug("gateway", "agent %s: message %d ignored", a->id, (int)msg->msg_case);
       protobuf_c_message_free_unpacked(&msg->base, NULL);

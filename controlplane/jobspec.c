@@ -288,6 +288,34 @@ static void check_exec_limits(problems *p, const Muster__V1__TaskSpec *t, const 
         MU_JOBSPEC_MAX_EXEC_BYTES);
 }
 
+/* sandbox: (agent/exec/sandbox.h checks the same at assign, and the agent's policy). */
+static void check_sandbox_paths(problems *p, const char *path, const char *field, char **v, size_t n) {
+  if (n > MU_JOBSPEC_MAX_SANDBOX_PATHS)
+    add(p, "%s.sandbox.%s: %zu paths, the limit is %d", path, field, n, MU_JOBSPEC_MAX_SANDBOX_PATHS);
+  for (size_t k = 0; k < n && k < MU_JOBSPEC_MAX_SANDBOX_PATHS; k++) {
+    const char *s = v[k];
+    if (s[0] != '/' || strstr(s, "/..") != NULL || strlen(s) > 1024)
+      add(p, "%s.sandbox.%s[%zu]: '%.200s' must be an absolute host path without '..'", path,
+          field, k, s);
+    else if (strcmp(s, "/") == 0)
+      add(p, "%s.sandbox.%s[%zu]: '/' is not allowed (name the paths under it)", path, field, k);
+  }
+}
+
+static void check_sandbox(problems *p, const Muster__V1__TaskSpec *t, const char *path) {
+  const Muster__V1__Sandbox *sb = t->sandbox;
+  if (sb == NULL) return;
+  if (t->kind_case == MUSTER__V1__TASK_SPEC__KIND_HTTP ||
+      t->kind_case == MUSTER__V1__TASK_SPEC__KIND_CONTAINER)
+    add(p, "%s.sandbox: not for %s tasks (%s)", path, t->type,
+        t->kind_case == MUSTER__V1__TASK_SPEC__KIND_HTTP ? "they run no process"
+                                                        : "a container is isolated by its own fields");
+  if (sb->network[0] != '\0' && strcmp(sb->network, "none") != 0 && strcmp(sb->network, "host") != 0)
+    add(p, "%s.sandbox.network: expected none or host, got '%.100s'", path, sb->network);
+  check_sandbox_paths(p, path, "writable", sb->writable, sb->n_writable);
+  check_sandbox_paths(p, path, "hidden", sb->hidden, sb->n_hidden);
+}
+
 static void check_task(problems *p, Muster__V1__TaskSpec *t, size_t i,
                        const mu_jobspec_limits *limits) {
   char path[64];
@@ -358,6 +386,7 @@ static void check_task(problems *p, Muster__V1__TaskSpec *t, size_t i,
     add(p, "%s.http.url: required", path);
   check_exec_limits(p, t, path);
   check_secrets(p, t, path);
+  check_sandbox(p, t, path);
 }
 
 static void add_ref_problem(void *ud, const char *problem) { add(ud, "%s", problem); }

@@ -24,6 +24,7 @@
                                                  its NUL: half the usual 2 MiB ARG_MAX, the
                                                  rest left for the agent's own variables */
 #define MU_JOBSPEC_MAX_SCRIPT_BYTES (4u << 20) /* shell.script (a script file's cap too) */
+#define MU_JOBSPEC_MAX_SANDBOX_PATHS 64       /* sandbox.writable, sandbox.hidden */
 #define MU_JOBSPEC_MAX_RUN_AS 63              /* characters of run_as "user[:group]" */
 
 typedef struct mu_jobspec_limits {

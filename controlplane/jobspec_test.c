@@ -18,7 +18,8 @@
 static Muster__V1__JobSpec *spec_with(json_t *task, json_t *target) {
   json_t *t = json_pack("{s:s, s:{s:s}}", "name", "t", "shell", "script", "true");
   if (task != NULL) {
-    if (json_object_get(task, "python") != NULL) json_object_del(t, "shell");
+    if (json_object_get(task, "python") != NULL || json_object_get(task, "http") != NULL)
+      json_object_del(t, "shell");
     json_object_update(t, task);
     json_decref(task);
   }
@@ -186,6 +187,27 @@ static void references_resolved_at_submit(void **state) {
   assert_has(msg, "tasks[2].shell.command[1]: ${nope.k}: no task 'nope'");
 }
 
+static void sandbox_fields(void **state) {
+  (void)state;
+  assert_string_equal(
+      check(spec_with(json_pack("{s:{s:s, s:b, s:[s], s:[s]}}", "sandbox", "network", "none",
+                                "read_only_root", 1, "writable", "/srv/out", "hidden", "/etc/ssh"),
+                      NULL)),
+      "");
+  const char *msg = check(spec_with(
+      json_pack("{s:{s:s, s:[s], s:[s]}}", "sandbox", "network", "bridge", "writable", "srv/out",
+                "hidden", "/"),
+      NULL));
+  assert_has(msg, "tasks[0].sandbox.network: expected none or host, got 'bridge'");
+  assert_has(msg, "tasks[0].sandbox.writable[0]: 'srv/out' must be an absolute host path");
+  assert_has(msg, "tasks[0].sandbox.hidden[0]: '/' is not allowed");
+  assert_has(check(spec_with(json_pack("{s:{s:s}, s:{s:s}}", "sandbox", "network", "none",
+                                       "http", "url", "http://x/"), NULL)),
+             "tasks[0].sandbox: not for http tasks (they run no process)");
+  assert_has(check(spec_with(json_pack("{s:{s:[s]}}", "sandbox", "hidden", "/a/../etc"), NULL)),
+             "tasks[0].sandbox.hidden[0]: '/a/../etc' must be an absolute host path without '..'");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(counts_over_the_agent_limits),
@@ -194,6 +216,7 @@ int main(void) {
       cmocka_unit_test(run_as_syntax),
       cmocka_unit_test(host_named_twice),
       cmocka_unit_test(references_resolved_at_submit),
+      cmocka_unit_test(sandbox_fields),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

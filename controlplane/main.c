@@ -206,6 +206,7 @@ static void daemon_stop(mu_daemon *d) {
   mu_bundles_stop(d);
   mu_metrics_stop(d);
   mu_console_stop(d);
+  mu_images_stop(d);
   mu_audit_close(d);
   mu_authz_close(d);
   mu_secrets_close(d);

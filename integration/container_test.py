@@ -14,7 +14,7 @@ import shutil
 import sys
 import tempfile
 
-from harness import main, wait_until
+from harness import live_pids, main, task_cgroups, wait_until
 
 PLUGIN_SO, HELPER, FIXTURE = (os.path.abspath(p) for p in sys.argv[4:7])
 sys.path.insert(0, os.path.dirname(FIXTURE))
@@ -34,6 +34,25 @@ def setup(c, reg):
     wait_until("the agent to connect", lambda: c.states().get("box-1") == "AGENT_CONNECTED")
 
 
+def can_run(name):
+    """Root, docker-registry and busybox-static, or a SKIP line for test name."""
+    if os.geteuid() != 0 or shutil.which("docker-registry") is None or not os.path.exists(rf.BUSYBOX):
+        print("SKIP %s: needs root, docker-registry and busybox-static (scripts/setup)" % name)
+        return False
+    return True
+
+
+def start_sleeper(c, reg, secs):
+    """Submits a detached job running `sleep secs` in the run image; waits until it runs."""
+    path = os.path.join(c.workdir, "sleep-%d.yaml" % secs)
+    with open(path, "w") as f:
+        f.write('name: long\ntarget: {hosts: [box-1]}\ntasks:\n  - name: sleeper\n    type: container\n'
+                '    container: {image: "%s/t/run:1", command: [/bin/sleep, "%d"]}\n' % (reg.host, secs))
+    rc, out, err = c.cli("submit", "--detach", path)
+    wait_until("the container to run", lambda: live_pids("sleep %d" % secs), timeout=30)
+    return out.strip().split()[-1]
+
+
 def submit(c, yaml_text):
     path = os.path.join(c.workdir, "job-%d.yaml" % len(os.listdir(c.workdir)))
     with open(path, "w") as f:
@@ -45,8 +64,7 @@ def submit(c, yaml_text):
 
 
 def test_container_job(c):
-    if os.geteuid() != 0 or shutil.which("docker-registry") is None or not os.path.exists(rf.BUSYBOX):
-        print("SKIP test_container_job: needs root, docker-registry and busybox-static (scripts/setup)")
+    if not can_run("test_container_job"):
         return
     reg = rf.Registry()
     try:
@@ -107,41 +125,88 @@ tasks:
         reg.close()
 
 
-def live_pids(needle):
-    """Pids (not zombies) whose command line contains needle."""
-    found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % pid, "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-            with open("/proc/%s/status" % pid) as f:
-                state = [l for l in f if l.startswith("State:")][0]
-        except (OSError, IndexError):
-            continue
-        if needle in cmd and "zombie" not in state:
-            found.append(int(pid))
-    return found
+def test_build_tree_agent_finds_container(c):
+    """An agent started from the Bazel tree with no plugin flag serves the container type (and
+    spark and flink) from the plugins built beside it, helper included, and runs an image."""
+    if not can_run("test_build_tree_agent_finds_container"):
+        return
+    reg = rf.Registry()
+    try:
+        rf.push_run_image(reg)
+        os.environ["MUSTER_CONTAINER_STORE"] = os.path.join(c.workdir, "images")
+        os.environ["MUSTER_CONTAINER_INSECURE_REGISTRIES"] = reg.host
+        os.environ.pop("MUSTER_CONTAINER_HELPER", None)
+        c.start_musterd()
+        c.start_agent("box-1", "role=ctr", "--heartbeat-interval", "300ms")
+        wait_until("the agent to connect", lambda: c.states().get("box-1") == "AGENT_CONNECTED")
+        types = sorted(p["type"] for p in c.agents_json()["box-1"].get("plugins", []))
+        for t in ("container", "flink", "shell", "spark"):
+            assert t in types, types
+        rc, runs, _, err = submit(c, 'name: tree\ntarget: {hosts: [box-1]}\ntasks:\n'
+                                     '  - {name: hello, type: container, container: {image: "%s/t/run:1"}}\n' % reg.host)
+        assert rc == 0 and runs[-1]["outputTail"] == "hello from the image\n", (runs, err)
+    finally:
+        reg.close()
+
+
+def test_images_list(c):
+    """`muster images`: each agent's store through the control plane: the image a job pulled,
+    with its tag, size and last use, and `in use` while a container runs it."""
+    if not can_run("test_images_list"):
+        return
+    reg = rf.Registry()
+    try:
+        digest, _ = rf.push_run_image(reg)
+        setup(c, reg)
+        rc, out, err = c.cli("images")
+        assert "0 images on 1 agent" in out, (out, err)
+        rc, runs, _, err = submit(c, 'name: pull\ntarget: {hosts: [box-1]}\ntasks:\n'
+                                     '  - {name: hello, type: container, container: {image: "%s/t/run:1"}}\n' % reg.host)
+        assert rc == 0, (runs, err)
+        rc, out, err = c.cli("-o", "json", "images", "-t", "role=ctr")
+        agents = [json.loads(l) for l in out.splitlines()]
+        assert [(a["kind"], a["agentId"]) for a in agents] == [("images", "box-1")], agents
+        imgs = agents[0]["images"]
+        assert [i["digest"] for i in imgs] == [digest], imgs
+        assert imgs[0]["refs"] == ["%s/t/run:1" % reg.host], imgs
+        assert int(imgs[0]["bytes"]) > 100000 and not imgs[0].get("inUse"), imgs
+        rc, out, _ = c.cli("images", "-t", "role=nobody")
+        assert "0 images on 0 agents" in out, out
+        # in use while a container runs it
+        job = start_sleeper(c, reg, 6062)
+        rc, out, _ = c.cli("images")
+        row = [l for l in out.splitlines() if l.startswith("box-1")]
+        assert len(row) == 1 and " yes " in row[0] and "t/run:1" in row[0], out
+        # prune: a second image goes, the one in use stays
+        reg.push_image("t/other", "1", [rf.busybox_layer(lambda l: l.file("o", "other\n"))], {"Cmd": ["/bin/true"]})
+        rc, runs, _, err = submit(c, 'name: other\ntarget: {hosts: [box-1]}\ntasks:\n'
+                                     '  - {name: o, type: container, container: {image: "%s/t/other:1"}}\n' % reg.host)
+        assert rc == 0, (runs, err)
+        rc, out, _ = c.cli("images")
+        assert "2 images on 1 agent" in out, out
+        rc, out, err = c.cli("images", "prune", "--max-bytes", "lots", check=False)
+        assert rc == 2 and "--max-bytes" in err, (rc, out, err)
+        rc, out, err = c.cli("images", "prune", "-t", "role=ctr", "--max-bytes", "1K")
+        assert "box-1: removed 1 image," in out and "1 image on 1 agent" in out and "t/other" not in out, out
+        rc, out, err = c.cli("images", "prune", check=False)
+        assert rc != 0 and "give max_bytes or max_age" in err, (out, err)
+        c.cli("cancel", job)
+        wait_until("the container to stop", lambda: not live_pids("sleep 6062"), timeout=30)
+    finally:
+        reg.close()
 
 
 def test_agent_killed_with_container_running(c):
     """kill -9 of the agent: its running container is killed at once (never left running
     unseen), and the restarted agent reports the attempt LOST."""
-    if os.geteuid() != 0 or shutil.which("docker-registry") is None or not os.path.exists(rf.BUSYBOX):
-        print("SKIP test_agent_killed_with_container_running: needs root, docker-registry and busybox-static")
+    if not can_run("test_agent_killed_with_container_running"):
         return
     reg = rf.Registry()
     try:
         rf.push_run_image(reg)
         setup(c, reg)
-        path = os.path.join(c.workdir, "long.yaml")
-        with open(path, "w") as f:
-            f.write('name: long\ntarget: {hosts: [box-1]}\ntasks:\n  - name: sleeper\n    type: container\n'
-                    '    container: {image: "%s/t/run:1", command: [/bin/sleep, "6061"]}\n' % reg.host)
-        rc, out, err = c.cli("submit", "--detach", path)
-        job = out.strip().split()[-1]
-        wait_until("the container to run", lambda: live_pids("sleep 6061"), timeout=30)
+        job = start_sleeper(c, reg, 6061)
+        assert task_cgroups(c, "box-1"), "no task cgroup seen while the container runs"
         c.agents["box-1"].kill()
         wait_until("the container to be killed with its agent", lambda: not live_pids("sleep 6061"), timeout=10)
         c.start_agent("box-1", "role=ctr", "--heartbeat-interval", "300ms", plugin_dir=c.plugin_dir)
@@ -151,9 +216,13 @@ def test_agent_killed_with_container_running(c):
             return ("LOST" in out or "FAILED" in out) and out  # exit 1: the job failed
         out = wait_until("the attempt to be reported", final_state, timeout=30)
         assert "LOST" in out, out
+        # nothing left: no process, no task cgroup (the restarted agent swept its sub-tree)
+        assert not live_pids("sleep 6061")
+        assert task_cgroups(c, "box-1") == [], task_cgroups(c, "box-1")
     finally:
         reg.close()
 
 
 if __name__ == "__main__":
-    main([test_container_job, test_agent_killed_with_container_running])
+    main([test_container_job, test_agent_killed_with_container_running,
+          test_build_tree_agent_finds_container, test_images_list])

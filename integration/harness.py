@@ -292,3 +292,40 @@ def main(test_functions, make_cluster=None):
                     pass
     print("%d passed, %d failed" % (len(test_functions) - failed, failed))
     sys.exit(1 if failed else 0)
+
+
+def task_cgroups(c, agent_id):
+    """The task groups (sub-directories) under this agent's cgroup sub-trees, in every
+    hierarchy: [path, ...]. The sub-tree is "muster-<id>-<FNV-1a of the spool dir>"
+    (agent/tasks.c), so other runs' agents named alike are not looked at."""
+    h = 2166136261
+    for b in os.path.join(c.workdir, "spool-" + agent_id).encode():
+        h = ((h ^ b) * 16777619) & 0xFFFFFFFF
+    name = "muster-%s-%08x" % (agent_id, h)
+    found = []
+    for top, dirs, _ in os.walk("/sys/fs/cgroup"):
+        if top.count("/") > 9:
+            dirs[:] = []
+            continue
+        if os.path.basename(top) == name:
+            found += [os.path.join(top, d) for d in dirs]
+            dirs[:] = []
+    return found
+
+
+def live_pids(needle):
+    """Pids (not zombies) whose command line contains needle."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            with open("/proc/%s/status" % pid) as f:
+                state = [l for l in f if l.startswith("State:")][0]
+        except (OSError, IndexError):
+            continue
+        if needle in cmd and "zombie" not in state:
+            found.append(int(pid))
+    return found

@@ -351,3 +351,65 @@ int mu_cgroup_reset_counters(mu_cgroup *cg) {
   if (acct[0] != '\0' && set_limit(acct, "cpuacct.usage", "0", NULL) != 0) return MU_EIO;
   return 0;
 }
+
+/* Kills what dir's cgroup.procs lists, recursing into sub-groups first (depth-bounded). */
+static int kill_tree(const char *dir, int depth) {
+  int n = 0;
+  DIR *d = depth < 8 ? opendir(dir) : NULL;
+  for (struct dirent *de; d != NULL && (de = readdir(d)) != NULL;) {
+    if (de->d_type != DT_DIR || de->d_name[0] == '.') continue;
+    char sub[PATH_MAX];
+    if (snprintf(sub, sizeof sub, "%s/%s", dir, de->d_name) < (int)sizeof sub) n += kill_tree(sub, depth + 1);
+  }
+  if (d != NULL) closedir(d);
+  char path[PATH_MAX], buf[65536];
+  snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+  if (read_file(path, buf, sizeof buf) <= 0) return n;
+  for (char *save = NULL, *tok = strtok_r(buf, "\n", &save); tok; tok = strtok_r(NULL, "\n", &save)) {
+    long pid = strtol(tok, NULL, 10);
+    if (pid > 1 && kill((pid_t)pid, SIGKILL) == 0) n++;
+  }
+  return n;
+}
+
+/* Removes dir's sub-groups and then dir; false when one is left. */
+static bool remove_tree(const char *dir, int depth) {
+  bool ok = true;
+  DIR *d = depth < 8 ? opendir(dir) : NULL;
+  for (struct dirent *de; d != NULL && (de = readdir(d)) != NULL;) {
+    if (de->d_type != DT_DIR || de->d_name[0] == '.') continue;
+    char sub[PATH_MAX];
+    if (snprintf(sub, sizeof sub, "%s/%s", dir, de->d_name) < (int)sizeof sub) ok &= remove_tree(sub, depth + 1);
+  }
+  if (d != NULL) closedir(d);
+  return (rmdir(dir) == 0 || errno == ENOENT) && ok;
+}
+
+int mu_cgroup_sweep(const mu_cgroup_root *root, int *ret_groups, int *ret_procs) {
+  const char *parents[1 + MU_CG_COUNT];
+  int np = 0, groups = 0, procs = 0;
+  if (root != NULL && root->mode == MU_CGROUP_V2) parents[np++] = root->v2_parent;
+  for (int i = 0; root != NULL && root->mode == MU_CGROUP_V1 && i < MU_CG_COUNT; i++)
+    if (root->v1_parent[i][0] != '\0') parents[np++] = root->v1_parent[i];
+  bool left = false;
+  for (int k = 0; k < np; k++) {
+    DIR *d = opendir(parents[k]);
+    for (struct dirent *de; d != NULL && (de = readdir(d)) != NULL;) {
+      if (de->d_type != DT_DIR || de->d_name[0] == '.') continue;
+      char leaf[PATH_MAX];
+      if (snprintf(leaf, sizeof leaf, "%s/%s", parents[k], de->d_name) >= (int)sizeof leaf) continue;
+      procs += kill_tree(leaf, 0);
+      bool gone = false;
+      for (int tries = 0; tries < 100 && !(gone = remove_tree(leaf, 0)); tries++) {
+        if (tries % 10 == 9) procs += kill_tree(leaf, 0); /* forked while being killed */
+        usleep(10000);
+      }
+      groups += gone;
+      left |= !gone;
+    }
+    if (d != NULL) closedir(d);
+  }
+  if (ret_groups != NULL) *ret_groups = groups;
+  if (ret_procs != NULL) *ret_procs = procs;
+  return left ? MU_EAGAIN : 0;
+}

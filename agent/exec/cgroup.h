@@ -74,5 +74,11 @@ bool mu_cgroup_is_empty(const mu_cgroup *cg);
  * MU_ENOTSUP on v2 (memory.peak cannot be reset there on most kernels), MU_EIO when a write
  * fails. */
 int mu_cgroup_reset_counters(mu_cgroup *cg);
+/* At start: SIGKILLs every process left in the groups under root's parents (the leaves of a
+ * previous run of the same agent that died without removing them, and any group below those),
+ * then removes the groups, deepest first, retrying for up to ~1 s while the killed processes
+ * exit. *ret_groups / *ret_procs (either may be NULL): groups removed and processes killed.
+ * Returns MU_EAGAIN when some group could not be removed (still populated). */
+int mu_cgroup_sweep(const mu_cgroup_root *root, int *ret_groups, int *ret_procs);
 
 #endif

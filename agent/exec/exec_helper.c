@@ -4,8 +4,11 @@
  * forks the real program and waits for it with wait4() so the agent gets rusage (CPU, max RSS)
  * on the report fd. It exits the way the program did (same code, or re-raises the signal).
  *   muster-exec [--join FILE]... [--rlimit as|nproc|cpu=N]... [--gid N] [--uid N]
- *               [--report-fd N] -- PROGRAM [ARGS...]
- *   muster-exec --server     the long-lived form: requests on fd 3 (helper_server.c) */
+ *               [--report-fd N] [--sb-net none] [--sb-ro-root] [--sb-rw PATH]...
+ *               [--sb-hide PATH]... -- PROGRAM [ARGS...]
+ *   muster-exec --server     the long-lived form: requests on fd 3 (helper_server.c)
+ * The --sb-* options set up a task sandbox (sandbox_enter.h) before the uid switch; tasks
+ * with a sandbox always come through the one-shot form. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +22,7 @@
 #include <unistd.h>
 
 #include "agent/exec/helper_server.h"
+#include "agent/exec/sandbox_enter.h"
 
 static void die(const char *what, const char *arg) {
   dprintf(2, "muster-exec: %s%s%s: %s\n", what, arg ? " " : "", arg ? arg : "", strerror(errno));
@@ -71,15 +75,29 @@ static void close_others(int keep) {
 
 static const int forwarded_ignored[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGUSR1, SIGUSR2};
 
+/* --sb-rw / --sb-hide: one more path for the sandbox. */
+static void sb_add(const char **list, size_t *n, const char *path) {
+  if (*n >= MU_SB_MAX) {
+    errno = E2BIG;
+    die("too many sandbox paths at", path);
+  }
+  list[(*n)++] = path;
+}
+
 int main(int argc, char **argv) {
   if (argc == 2 && strcmp(argv[1], "--server") == 0) return mu_helper_server();
   int report_fd = -1;
   long uid = -1, gid = -1;
+  mu_sb_opts sb = {0};
   int i = 1;
   for (; i < argc; i++) {
     if (strcmp(argv[i], "--") == 0) {
       i++;
       break;
+    }
+    if (strcmp(argv[i], "--sb-ro-root") == 0) {
+      sb.on = sb.ro_root = true;
+      continue;
     }
     if (i + 1 >= argc) {
       errno = EINVAL;
@@ -90,6 +108,9 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "--uid") == 0) uid = strtol(argv[++i], NULL, 10);
     else if (strcmp(argv[i], "--gid") == 0) gid = strtol(argv[++i], NULL, 10);
     else if (strcmp(argv[i], "--report-fd") == 0) report_fd = (int)strtol(argv[++i], NULL, 10);
+    else if (strcmp(argv[i], "--sb-net") == 0) sb.on = true, sb.net_none = strcmp(argv[++i], "none") == 0;
+    else if (strcmp(argv[i], "--sb-rw") == 0) sb.on = true, sb_add(sb.rw, &sb.n_rw, argv[++i]);
+    else if (strcmp(argv[i], "--sb-hide") == 0) sb.on = true, sb_add(sb.hide, &sb.n_hide, argv[++i]);
     else {
       errno = EINVAL;
       die("unknown option", argv[i]);
@@ -98,6 +119,13 @@ int main(int argc, char **argv) {
   if (i >= argc) {
     errno = EINVAL;
     die("no program given", NULL);
+  }
+  if (sb.on) {
+    char msg[768];
+    if (mu_sandbox_enter(&sb, msg, sizeof msg) != 0) {
+      dprintf(2, "muster-exec: %s\n", msg);
+      _exit(126);
+    }
   }
   if (gid >= 0) {
     gid_t g = (gid_t)gid;

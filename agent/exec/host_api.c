@@ -200,8 +200,13 @@ static int h_spawn(muster_task *t, const muster_spawn_opts *o, muster_proc **ret
       .cb = {on_proc_output, on_proc_control, on_proc_exit},
       .arg = mp,
   };
-  int rc = mu_proc_spawn(r->loop, &po, &mp->proc, &err);
+  char **sb_args = NULL;
+  int rc = mu_sandbox_args(&t->spec->sandbox, t->spec->type, r->cfg.sandbox, r->spool_dir, t->task_dir, &sb_args, &err);
+  po.helper_args = (const char *const *)sb_args;
+  if (rc == 0) rc = mu_proc_spawn(r->loop, &po, &mp->proc, &err);
   mu_env_free(env);
+  for (size_t i = 0; sb_args != NULL && sb_args[i] != NULL; i++) free(sb_args[i]);
+  free(sb_args);
   if (rc != 0) {
     free(mp);
     set_errbuf(errbuf, "%s", err.msg);

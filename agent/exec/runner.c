@@ -422,6 +422,15 @@ int mu_runner_new(uv_loop_t *loop, mu_plugin_host *plugins, const mu_runner_conf
     }
   }
   if (!cfg->no_cgroups) mu_cgroup_root_detect(NULL, r->cgroup_name, &r->cg_root);
+  if (cfg->cgroup_name != NULL && r->cg_root.mode != MU_CGROUP_NONE) {
+    /* a named sub-tree is this agent's alone: what a previous run left there is unseen */
+    int groups = 0, procs = 0;
+    int left = mu_cgroup_sweep(&r->cg_root, &groups, &procs);
+    if (groups > 0 || left != 0)
+      mu_warn("runner", "swept %d task cgroup director%s left by a previous run (%d process%s killed)%s", groups,
+              groups == 1 ? "y" : "ies", procs, procs == 1 ? "" : "es",
+              left != 0 ? "; some could not be removed" : "");
+  }
   if (r->cg_root.mode == MU_CGROUP_V1 && !cfg->no_cgroup_pool) {
     mu_err perr = {0};
     if (mu_cgroup_pool_new(&r->cg_root, r->cfg.slots + 8, &r->cg_pool, &perr) != 0)
@@ -672,6 +681,11 @@ static int build_task(mu_runner *r, const char *job_id, const char *task_id, uin
   }
   const char *user = spec->run_as != NULL && *spec->run_as ? spec->run_as : r->run_as_default;
   if ((rc = mu_runas_resolve(user, r->agent_id, &t->run_as, err)) != 0 || (rc = mu_runas_check(&t->run_as, err)) != 0) {
+    mu_err_prefix(err, "task %s", task_id);
+    goto fail;
+  }
+  char **no_args = NULL; /* the policy's check; the options themselves are made per spawn */
+  if ((rc = mu_sandbox_args(&spec->sandbox, spec->type, r->cfg.sandbox, r->spool_dir, NULL, &no_args, err)) != 0) {
     mu_err_prefix(err, "task %s", task_id);
     goto fail;
   }

@@ -24,6 +24,7 @@
 
 #include "agent/exec/event.h"
 #include "agent/exec/plugin_host.h"
+#include "agent/exec/sandbox.h"
 #include "lib/base/err.h"
 
 typedef struct mu_runner mu_runner;
@@ -75,6 +76,9 @@ typedef struct mu_runner_config {
    * succeeded (for a process: it was spawned); never for one refused or failed before that.
    * The agent raises a bundle's rollback floor here. arg is prepare_arg. */
   void (*started)(void *arg, const char *task_id, uint32_t attempt);
+  /* Optional: the agent's task sandbox policy (sandbox.h); borrowed, it must outlive the
+   * runner. NULL: only specs with a sandbox section are sandboxed, with the defaults. */
+  const mu_sandbox_policy *sandbox;
 } mu_runner_config;
 
 typedef struct mu_runner_sink {

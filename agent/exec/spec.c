@@ -280,6 +280,7 @@ int mu_task_spec_parse(const char *json, mu_task_spec **ret, mu_err *err) {
   if ((rc = parse_env(root, s, err)) != 0) goto fail;
   if ((rc = parse_secrets(root, s, err)) != 0) goto fail;
   if ((rc = parse_resources(root, s, err)) != 0) goto fail;
+  if ((rc = mu_sandbox_spec_parse(root, &s->sandbox, err)) != 0) goto fail;
   if ((rc = resolve_type(root, s, err)) != 0) goto fail;
   json_decref(root);
   *ret = s;
@@ -306,5 +307,6 @@ void mu_task_spec_free(mu_task_spec *s) {
   free(s->run_as);
   free(s->stdin_data);
   free(s->config_json);
+  mu_sandbox_spec_free(&s->sandbox);
   free(s);
 }

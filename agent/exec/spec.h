@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "agent/exec/cgroup.h"
+#include "agent/exec/sandbox.h"
 #include "lib/base/err.h"
 
 #define MU_SPEC_MAX_ENV 1024
@@ -36,6 +37,7 @@ typedef struct mu_task_spec {
   char *stdin_data;            /* NULL when none */
   size_t stdin_len;
   char *config_json;           /* the type's section, "{}" when absent */
+  mu_sandbox_spec sandbox;     /* .set false when the spec has none */
 } mu_task_spec;
 
 /* Parses and checks json. *ret is owned by the caller (mu_task_spec_free). MU_EINVAL with a

@@ -250,9 +250,10 @@ static void plan_launch(mu_proc *p, const mu_proc_opts *o, mu_launch *l) {
 
 /* The one-shot muster-exec's argv for l, with the report fd. */
 static int build_helper_argv(const mu_proc_opts *o, const mu_launch *l, char ***ret, mu_err *err) {
-  size_t n_user = 0;
+  size_t n_user = 0, n_extra = 0;
   while (o->argv[n_user] != NULL) n_user++;
-  size_t cap = n_user + 32;
+  while (o->helper_args != NULL && o->helper_args[n_extra] != NULL) n_extra++;
+  size_t cap = n_user + n_extra + 32;
   char **a = calloc(cap, sizeof *a);
   if (a == NULL) return mu_err_set(err, MU_ENOMEM, "supervisor: out of memory");
   size_t n = 0;
@@ -283,6 +284,7 @@ static int build_helper_argv(const mu_proc_opts *o, const mu_launch *l, char ***
   a[n++] = strdup("--report-fd");
   snprintf(v, sizeof v, "%d", MU_PIPE_REPORT);
   a[n++] = strdup(v);
+  for (size_t i = 0; i < n_extra; i++) a[n++] = strdup(o->helper_args[i]);
   a[n++] = strdup("--");
   for (size_t i = 0; i < n_user; i++) a[n++] = strdup(o->argv[i]);
   for (size_t i = 0; i < n; i++) {
@@ -397,8 +399,11 @@ int mu_proc_spawn(uv_loop_t *loop, const mu_proc_opts *o, mu_proc **ret, mu_err 
 
   p->start_ms = mu_mono_ms();
   /* Through the exec server when there is one and it takes the request; else the one-shot
-   * helper. */
-  if (o->exec_server != NULL && mu_proc_spawn_via_server(p, o->exec_server, &l, o->argv, env, o->cwd) == 0) {
+   * helper. A task with helper options (a sandbox: muster-exec's --sb-*, sandbox_enter.h)
+   * always takes the one-shot helper, which is what sets those up. */
+  bool plain = o->helper_args == NULL || o->helper_args[0] == NULL;
+  if (plain && o->exec_server != NULL &&
+      mu_proc_spawn_via_server(p, o->exec_server, &l, o->argv, env, o->cwd) == 0) {
     mu_strv_free(env);
     goto started;
   }

@@ -87,6 +87,8 @@ typedef struct mu_proc_opts {
   uint32_t control_max_lines;   /* 0 = 10000 */
   mu_proc_callbacks cb;
   void *arg;
+  const char *const *helper_args; /* NULL-terminated muster-exec options added before "--"
+                                   * (the task sandbox's --sb-*); NULL = none */
 } mu_proc_opts;
 
 /* Starts the process. On success *ret is owned by the supervisor (freed after on_exit

@@ -45,6 +45,11 @@ static const mu_cfg_field agent_fields[] = {
     F("type_slots", MU_CF_LABELS, type_slots, 0, 0),
     F("queue_max", MU_CF_COUNT, queue_max, 1, 1000000),
     F("plugins", MU_CF_PLUGINS, plugins, 0, 0),
+    F("sandbox_types", MU_CF_PATH_LIST, sandbox_types, 0, 0),
+    F("sandbox_network", MU_CF_ID, sandbox_network, 0, 0),
+    F("sandbox_read_only_root", MU_CF_BOOL, sandbox_read_only_root, 0, 0),
+    F("sandbox_writable", MU_CF_PATH_LIST, sandbox_writable, 0, 0),
+    F("sandbox_hidden", MU_CF_PATH_LIST, sandbox_hidden, 0, 0),
 };
 
 static const mu_cfg_table agent_table = {
@@ -80,6 +85,11 @@ void mu_agent_config_init(mu_agent_config *cfg) {
   cfg->max_message = 16 * 1024 * 1024;
   cfg->output_spool_size = 1ull << 30;
   cfg->output_retention_ms = 7LL * 24 * 3600 * 1000;
+  mu_strlist_init(&cfg->sandbox_types);
+  strcpy(cfg->sandbox_network, "none");
+  cfg->sandbox_read_only_root = true;
+  mu_strlist_init(&cfg->sandbox_writable);
+  mu_strlist_init(&cfg->sandbox_hidden);
 }
 
 int mu_agent_config_load(mu_agent_config *cfg, const char *path, mu_err *err) {

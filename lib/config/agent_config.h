@@ -59,6 +59,15 @@ typedef struct mu_agent_config {
   /* per plugin type settings, plugins: {TYPE: {isolation: in-process|process}}, kept as
    * "TYPE.isolation" -> value (docs/plugins.md, Isolation) */
   mu_labels plugins;
+  /* Task sandboxes (agent/exec/sandbox.h, docs/security.md#task-sandboxes): types always
+   * sandboxed, the network a sandbox gets by default ("none" or "host"; "none" also forbids
+   * "host" to forced types), read-only host files by default, paths every sandbox may write
+   * (and under which a forced type's own `writable` must lie), paths every sandbox hides. */
+  mu_strlist sandbox_types;
+  char sandbox_network[MU_CFG_ID_MAX + 1];
+  bool sandbox_read_only_root;          /* default true */
+  mu_strlist sandbox_writable;
+  mu_strlist sandbox_hidden;
 } mu_agent_config;
 
 /* Fills cfg with the defaults. Never fails: should the one allocation (the default control

@@ -45,21 +45,21 @@ def main():
         rootfs = out[1]
         state = os.path.join(tmp, "state")
 
-        def ours():
+        def ours(helper=HELPER):
             os.makedirs(state, exist_ok=True)
             cfg = os.path.join(tmp, "c.json")
             with open(cfg, "w") as f:
                 json.dump({"store": store, "image": image, "insecure": True, "state_dir": state, "command": ["/bin/true"]}, f)
-            subprocess.run([HELPER, "run", cfg], check=True)
+            subprocess.run([helper, "run", cfg], check=True)
             shutil.rmtree(state)
 
         def plain():
             subprocess.run(["/bin/true"], check=True)
 
-        print("warm start, %d runs each (median / p90 ms):" % RUNS)
-        for name, fn in (("fork+exec /bin/true", plain), ("muster-container run", ours)):
-            m, p = timed(fn, RUNS)
-            print("  %-28s %7.1f / %7.1f" % (name, m, p))
+        # interleaved, one run of each per round, so the (shared, busy) machine's load weighs on
+        # all alike; muster-container-full is the launcher as it was before the lite split
+        runners = [("fork+exec /bin/true", plain), ("muster-container run", ours),
+                   ("muster-container-full run", lambda: ours(HELPER + "-full"))]
         if shutil.which("runc"):
             bundle = os.path.join(tmp, "bundle")
             os.makedirs(bundle)
@@ -74,8 +74,17 @@ def main():
             def runc():
                 subprocess.run(["runc", "--root", os.path.join(tmp, "runc"), "run", "--bundle", bundle, "b%d" % os.getpid()],
                                check=True)
-            m, p = timed(runc, RUNS)
-            print("  %-28s %7.1f / %7.1f" % ("runc run", m, p))
+            runners.append(("runc run", runc))
+        times = {name: [] for name, _ in runners}
+        for _ in range(RUNS):
+            for name, fn in runners:
+                t = time.perf_counter()
+                fn()
+                times[name].append((time.perf_counter() - t) * 1000)
+        print("warm start, %d runs each, interleaved (median / p90 ms; load average %.1f):" % (RUNS, os.getloadavg()[0]))
+        for name, _ in runners:
+            xs = sorted(times[name])
+            print("  %-28s %7.1f / %7.1f" % (name, statistics.median(xs), xs[int(len(xs) * 0.9) - 1]))
         if shutil.which("podman"):
             def podman():
                 subprocess.run(["podman", "--runtime", "runc", "run", "--rm", "--network", "none", "--ulimit", "nofile=20000:20000",

@@ -15,6 +15,8 @@
  *   MUSTER_CONTAINER_ALLOW_ROOT=1       tasks may ask for user root
  *   MUSTER_CONTAINER_ALLOW_HOST_NETWORK=1  tasks may ask for network host
  *   MUSTER_CONTAINER_CAPS               comma list of capabilities tasks may add
+ *   MUSTER_CONTAINER_REGISTRY_AUTH      REGISTRY=FILE,...: credentials files (user:password, mode
+ *                                       0600/0400) for tasks without registryAuth
  *   MUSTER_CONTAINER_PULL_TIMEOUT       seconds; default 300
  *   MUSTER_CONTAINER_MAX_IMAGE_BYTES    unpacked size cap; default 8 GiB
  *   MUSTER_CONTAINER_STORE_MAX_BYTES    GC bound on the store's size (after a pull that fetched)
@@ -43,7 +45,7 @@
 static struct {
   char helper[PATH_MAX];
   char store[PATH_MAX];
-  char *default_registry, *insecure, *ca_file, *volumes, *caps;
+  char *default_registry, *insecure, *ca_file, *volumes, *caps, *registry_auth;
   bool allow_root, allow_host_network;
   long long pull_timeout_s, max_image_bytes, store_max_bytes, store_max_age_s;
 } g;
@@ -89,6 +91,53 @@ static bool in_list(const char *list, const char *name, bool caseless) {
     p = e + 1;
   }
   return false;
+}
+
+/* MUSTER_CONTAINER_REGISTRY_AUTH ("REGISTRY=FILE,..."): the file for registry into buf, or
+ * false. */
+static bool auth_file_for(const char *registry, char *buf, size_t cap) {
+  size_t n = strlen(registry);
+  for (const char *p = g.registry_auth; p != NULL && *p;) {
+    const char *e = strchr(p, ',');
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    while (len > 0 && *p == ' ') p++, len--;
+    if (len > n + 1 && strncmp(p, registry, n) == 0 && p[n] == '=') {
+      snprintf(buf, cap, "%.*s", (int)(len - n - 1), p + n + 1);
+      return true;
+    }
+    if (e == NULL) break;
+    p = e + 1;
+  }
+  return false;
+}
+
+/* The agent's credentials file for a registry: a regular file readable by its owner only, of
+ * at most 1 KiB, holding "user:password" (one trailing newline dropped). 0, or -1 with
+ * errbuf naming the file and the problem. */
+static int read_auth_file(const char *registry, const char *path, char *out, size_t cap, char *errbuf) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0) {
+    int e = errno;
+    if (fd >= 0) close(fd);
+    return fail(errbuf, "MUSTER_CONTAINER_REGISTRY_AUTH: %s for %s: %s", path, registry, strerror(e));
+  }
+  ssize_t n = -1;
+  if (S_ISREG(st.st_mode) && (st.st_mode & 077) == 0 && st.st_size < (off_t)cap && st.st_size <= 1024)
+    n = read(fd, out, cap - 1);
+  close(fd);
+  if (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0)
+    return fail(errbuf, "MUSTER_CONTAINER_REGISTRY_AUTH: %s for %s: must be a regular file readable by its owner only "
+                "(mode 0600 or 0400; it is %04o)", path, registry, (unsigned)(st.st_mode & 07777));
+  if (n < 0) return fail(errbuf, "MUSTER_CONTAINER_REGISTRY_AUTH: %s for %s: unreadable or over 1 KiB", path, registry);
+  out[n] = '\0';
+  if (n > 0 && out[n - 1] == '\n') out[--n] = '\0';
+  char *colon = strchr(out, ':');
+  if (colon == NULL || colon == out || strchr(out, '\n') != NULL) {
+    explicit_bzero(out, cap);
+    return fail(errbuf, "MUSTER_CONTAINER_REGISTRY_AUTH: %s for %s: expected one line user:password", path, registry);
+  }
+  return 0;
 }
 
 /* True when path (absolute, no "..") is one of the allowed dirs or below one. */
@@ -150,12 +199,17 @@ static int check(json_t *spec, json_t *c, char *errbuf) {
     if (!known) return fail(errbuf, "container.%s: unknown field", key);
   }
   mu_imgref ref;
+  memset(&ref, 0, sizeof ref);
   mu_err err = {0};
   const char *image = get_str(c, "image", NULL);
   if (image != NULL && strncmp(image, "oci-layout:", 11) == 0) {
     const char *dir = image + 11;
     if (*dir == '\0' || *dir == '/' || strstr(dir, "..") != NULL)
       return fail(errbuf, "container.image: \"%s\": oci-layout:DIR[:TAG] needs DIR inside the task dir (the bundle), without \"..\"", image);
+  } else if (image != NULL && strncmp(image, "docker-archive:", 15) == 0) {
+    const char *file = image + 15;
+    if (*file == '\0' || *file == '/' || *file == ':' || strstr(file, "..") != NULL)
+      return fail(errbuf, "container.image: \"%s\": docker-archive:FILE[:REPO:TAG] needs FILE inside the task dir (the bundle), without \"..\"", image);
   } else if (mu_imgref_parse(image, g.default_registry, &ref, &err) != 0) {
     return fail(errbuf, "container.%s", err.msg);
   }
@@ -206,6 +260,12 @@ static int check(json_t *spec, json_t *c, char *errbuf) {
   const char *auth = get_str(c, "registryAuth", "registry_auth");
   if (auth != NULL && strncmp(auth, "${secret.", 9) != 0)
     return fail(errbuf, "container.registryAuth: use ${secret.NAME} (a secret holding user:password)");
+  char auth_file[PATH_MAX], creds[1100];
+  if (auth == NULL && ref.registry[0] != '\0' && auth_file_for(ref.registry, auth_file, sizeof auth_file)) {
+    int bad = read_auth_file(ref.registry, auth_file, creds, sizeof creds, errbuf);
+    explicit_bzero(creds, sizeof creds);
+    if (bad) return -1;
+  }
   if (spec != NULL && get_str(spec, "runAs", "run_as") != NULL)
     return fail(errbuf, "run_as: not used by container tasks; set container.user (a user of the image)");
   json_t *hc = get(c, "healthCheck", "health_check");
@@ -266,6 +326,15 @@ static json_t *build_config(json_t *spec, json_t *c, const muster_task_context *
       *colon = '\0';
     }
     json_object_set_new(o, "layout", json_string(dir));
+  } else if (strncmp(image, "docker-archive:", 15) == 0) {
+    char file[PATH_MAX];
+    snprintf(file, sizeof file, "%s/%s", ctx->task_dir, image + 15);
+    char *colon = strchr(file + strlen(ctx->task_dir), ':'); /* FILE has no ':'; REPO:TAG may */
+    if (colon != NULL) {
+      json_object_set_new(o, "layout_tag", json_string(colon + 1));
+      *colon = '\0';
+    }
+    json_object_set_new(o, "docker_archive", json_string(file));
   } else {
     mu_imgref_parse(image, g.default_registry, &ref, NULL);
   }
@@ -291,6 +360,16 @@ static json_t *build_config(json_t *spec, json_t *c, const muster_task_context *
       return NULL;
     }
     json_object_set_new(o, "auth", json_string(v));
+  } else if (ref.registry[0] != '\0') { /* the agent's own credentials for this registry, if any */
+    char auth_file[PATH_MAX], creds[1100];
+    if (auth_file_for(ref.registry, auth_file, sizeof auth_file)) {
+      if (read_auth_file(ref.registry, auth_file, creds, sizeof creds, errbuf) != 0) {
+        json_decref(o);
+        return NULL;
+      }
+      json_object_set_new(o, "auth", json_string(creds));
+      explicit_bzero(creds, sizeof creds);
+    }
   }
   json_t *cmd = get(c, "command", NULL), *args = get(c, "args", NULL);
   if (cmd) json_object_set(o, "command", cmd);
@@ -501,6 +580,7 @@ __attribute__((constructor)) static void ct_load(void) {
   g.ca_file = env_dup("MUSTER_CONTAINER_CA_FILE");
   g.volumes = env_dup("MUSTER_CONTAINER_VOLUMES");
   g.caps = env_dup("MUSTER_CONTAINER_CAPS");
+  g.registry_auth = env_dup("MUSTER_CONTAINER_REGISTRY_AUTH");
   const char *v = getenv("MUSTER_CONTAINER_ALLOW_ROOT");
   g.allow_root = v && strcmp(v, "1") == 0;
   v = getenv("MUSTER_CONTAINER_ALLOW_HOST_NETWORK");
@@ -520,6 +600,7 @@ __attribute__((destructor)) static void ct_unload(void) {
   free(g.insecure);
   free(g.ca_file);
   free(g.volumes);
+  free(g.registry_auth);
   free(g.caps);
   memset(&g, 0, sizeof g);
 }

@@ -69,8 +69,7 @@ static int read_blob(const char *root, const char *digest, char **ret, size_t *r
   unsigned hl = 0;
   EVP_Digest(buf, n, h, &hl, EVP_sha256(), NULL);
   char got[72];
-  int k = snprintf(got, sizeof got, "sha256:");
-  for (int i = 0; i < 32; i++) k += snprintf(got + k, sizeof got - (size_t)k, "%02x", h[i]);
+  mu_sha256_format(h, got);
   if (strcmp(got, digest) != 0) {
     free(buf);
     unlink(path);
@@ -345,6 +344,18 @@ static int complete(const char *root, const mu_pull_opts *opts, mu_image *img, p
       blob_path(root, m->layers[i].digest, paths[i], sizeof paths[i]);
       layers[i] = paths[i];
     }
+    /* the config's rootfs.diff_ids name the uncompressed layers: checked before unpacking */
+    for (size_t i = 0; i < img->config.n_diff_ids && rc == 0; i++) {
+      char got[72];
+      if ((rc = mu_layer_diff_id(paths[i], got, err)) != 0) break;
+      if (strcmp(got, img->config.diff_ids[i]) != 0)
+        rc = mu_err_set(err, MU_EIO, "layer %zu (%s): uncompressed digest %s is not the config's diff_id %s (refused)",
+                        i + 1, m->layers[i].digest, got, img->config.diff_ids[i]);
+    }
+    if (rc != 0) {
+      mu_rm_rf(tmp);
+      goto done;
+    }
     snprintf(prog->phase, sizeof prog->phase, "unpack");
     if (opts->on_progress) opts->on_progress(opts->arg, prog->phase, 0, 0);
     if ((rc = mu_unpack_layers(tmp, layers, m->n_layers, &opts->unpack, err)) != 0) {
@@ -437,8 +448,7 @@ static int copy_layout_blob(const char *root, int dirfd, const mu_descriptor *d,
   unsigned hl = 0;
   EVP_DigestFinal_ex(md, h, &hl);
   char got[72];
-  int k = snprintf(got, sizeof got, "sha256:");
-  for (int i = 0; i < 32; i++) k += snprintf(got + k, sizeof got - (size_t)k, "%02x", h[i]);
+  mu_sha256_format(h, got);
   if (total != d->size || strcmp(got, d->digest) != 0) {
     rc = mu_err_set(err, MU_EIO, "OCI layout: blob %s has %lld bytes and digest %s (refused)", d->digest, (long long)total, got);
     goto done;
@@ -519,3 +529,22 @@ done:
 }
 
 void mu_image_free(mu_image *img) { mu_image_config_free(&img->config); }
+
+/* ---- for docker_archive.c (image_int.h) ---- */
+
+void mu_store_blob_path(const char *root, const char *digest, char *buf, size_t cap) { blob_path(root, digest, buf, cap); }
+
+int mu_store_read_blob(const char *root, const char *digest, char **ret, size_t *ret_len, mu_err *err) {
+  int rc = read_blob(root, digest, ret, ret_len, err);
+  if (rc == MU_ENOENT) return mu_err_set(err, MU_ENOENT, "blob %s: missing or damaged in the store", digest);
+  return rc;
+}
+
+int mu_store_write_atomic(const char *root, const char *final, const void *data, size_t len, mu_err *err) {
+  return write_atomic(root, final, data, len, err);
+}
+
+int mu_image_complete(const char *root, const mu_pull_opts *opts, mu_image *img, mu_err *err) {
+  progress prog = {.opts = opts, .img = img};
+  return complete(root, opts, img, &prog, err);
+}

@@ -60,6 +60,15 @@ void mu_image_free(mu_image *img);
 int mu_image_from_layout(const char *root, const char *dir, const char *tag, const mu_pull_opts *opts, mu_image *img,
                          mu_err *err);
 
+/* The same from a `docker save` tar (docker_archive.c): manifest.json's entry whose RepoTags
+ * has ref ("" = the only one), its config and layers copied into the store as blobs (each
+ * hashed as it is copied), a layer's digest checked against the config's diff_ids, and an
+ * OCI manifest made for them (its digest names the image; the same archive gives the same
+ * digest, so a second import starts warm). Entries with "..", absolute names or links out of
+ * the archive are refused; the archive's bytes are bounded by opts->unpack.max_bytes. */
+int mu_image_from_docker_archive(const char *root, const char *tar, const char *ref, const mu_pull_opts *opts,
+                                 mu_image *img, mu_err *err);
+
 /* Parses "always" / "if-not-present" / "never" ("" = if-not-present). */
 int mu_pull_policy_parse(const char *s, mu_pull_policy *ret);
 

@@ -42,6 +42,9 @@ typedef struct mu_platform {
 
 /* The platform of this build (linux + GOARCH name of the machine, variant for arm). */
 void mu_platform_host(mu_platform *ret);
+
+/* "sha256:<64 hex>" of a 32-byte sha256 into out. */
+void mu_sha256_format(const unsigned char h[32], char out[72]);
 /* "os/arch[/variant]" into ret; MU_EINVAL when malformed. */
 int mu_platform_parse(const char *text, mu_platform *ret, mu_err *err);
 

@@ -137,6 +137,10 @@ static void test_policy_refusals(void **state) {
       {"{\"image\":\"%s/t/run:1\",\"workingDir\":\"/proc/self/fd/3\"}", "workingDir"},
       {"{\"image\":\"%s/t/run:1\",\"registryAuth\":\"user:pw\"}", "${secret.NAME}"},
       {"{\"image\":\"%s/t/run:1\",\"pullPolicy\":\"sometimes\"}", "pullPolicy"},
+      /* the agent's registry credentials files (MUSTER_CONTAINER_REGISTRY_AUTH, set in main) */
+      {"{\"image\":\"127.0.0.9:5000/t/x:1\"}", "must be a regular file readable by its owner only (mode 0600 or 0400; it is 0644)"},
+      {"{\"image\":\"127.0.0.8:5000/t/x:1\"}", "creds-missing for 127.0.0.8:5000: No such file or directory"},
+      {"{\"image\":\"127.0.0.7:5000/t/x:1\"}", "expected one line user:password"},
       {"{\"image\":\"%s/t/run:1\",\"bogus\":1}", "unknown field"},
       {"{\"image\":\"oci-layout:../../x:1\"}", "inside the task dir"},
       {"{\"image\":\"%s/t/run:1\",\"healthCheck\":{\"interval\":\"1s\"}}", "healthCheck.command"},
@@ -222,6 +226,22 @@ int main(int argc, char **argv) {
   setenv("MUSTER_CONTAINER_STORE", store, 1);
   setenv("MUSTER_CONTAINER_VOLUMES", base, 1);
   setenv("MUSTER_CONTAINER_CAPS", "NET_BIND_SERVICE,CHOWN", 1);
+  char auth_env[1400], path[400];
+  const struct {
+    const char *name, *text;
+    mode_t mode;
+  } creds[] = {{"creds-open", "u:p\n", 0644}, {"creds-bad", "no colon\n", 0600}};
+  for (size_t i = 0; i < 2; i++) {
+    snprintf(path, sizeof path, "%s/%s", base, creds[i].name);
+    FILE *cf = fopen(path, "w");
+    if (cf == NULL) return 1;
+    fputs(creds[i].text, cf);
+    fclose(cf);
+    chmod(path, creds[i].mode);
+  }
+  snprintf(auth_env, sizeof auth_env, "127.0.0.9:5000=%s/creds-open,127.0.0.8:5000=%s/creds-missing,127.0.0.7:5000=%s/creds-bad",
+           base, base, base);
+  setenv("MUSTER_CONTAINER_REGISTRY_AUTH", auth_env, 1);
   setenv("MUSTER_CONTAINER_INSECURE_REGISTRIES", "127.0.0.1:1,localhost", 1);
   /* The registry's port is known only once the fixture runs: the plugin reads the policy at
    * load (in world_init), after start_fixture has set it below. */

@@ -189,8 +189,10 @@ class Registry:
         self._req("PUT", "/v2/%s/manifests/%s" % (repo, ref), body, {"Content-Type": media_type})
         return sha(body), len(body)
 
-    def push_image(self, repo, tag, layers, config=None, arch="amd64", docker=False, compression="gzip"):
-        """layers: raw tars. Returns (manifest digest, manifest size)."""
+    def push_image(self, repo, tag, layers, config=None, arch="amd64", docker=False, compression="gzip",
+                   diff_ids=None):
+        """layers: raw tars; diff_ids: the config's, when not their digests. Returns (manifest
+        digest, manifest size)."""
         descs, diff = [], []
         for raw in layers:
             blob, mt = compress(raw, compression)
@@ -199,7 +201,7 @@ class Registry:
             descs.append({"mediaType": mt, "digest": self.push_blob(repo, blob), "size": len(blob)})
             diff.append(sha(raw))
         cfg = {"architecture": arch, "os": "linux", "config": config or {"Cmd": ["/bin/sh"]},
-               "rootfs": {"type": "layers", "diff_ids": diff}}
+               "rootfs": {"type": "layers", "diff_ids": diff_ids if diff_ids is not None else diff}}
         cb = json.dumps(cfg).encode()
         cmt = "application/vnd.docker.container.image.v1+json" if docker else "application/vnd.oci.image.config.v1+json"
         man = {"schemaVersion": 2, "mediaType": DOCKER_MANIFEST if docker else OCI_MANIFEST,

@@ -334,8 +334,7 @@ static void hex_digest(EVP_MD_CTX *md, char out[72]) {
   unsigned char h[32];
   unsigned int hl = 0;
   EVP_DigestFinal_ex(md, h, &hl);
-  int n = snprintf(out, 72, "sha256:");
-  for (unsigned i = 0; i < 32; i++) n += snprintf(out + n, 72 - (size_t)n, "%02x", h[i]);
+  mu_sha256_format(h, out);
 }
 
 static void sha256_hex(const void *data, size_t len, char out[72]) {

@@ -3,12 +3,14 @@ OCI and Docker manifests, gzip/zstd/plain layers, an amd64+arm64 index, token an
 bad input, the store (warm start, shared layers once), hostile layers, and the launcher's
 isolation checked from inside the container (escapes refused), plus runc as a reference.
 Needs root (namespaces, mounts), docker-registry and busybox-static (scripts/setup)."""
+import io
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import unittest
@@ -139,6 +141,82 @@ class PullTest(Base):
         err = self.pull("v1", "--layout", layout, store=store2, ok=False)
         self.assertIn("refused", err)
 
+    def test_diff_ids_checked(self):
+        layer = rf.busybox_layer()
+        self.reg.push_image("t/diffid", "1", [layer], diff_ids=[rf.sha(b"not the layer")])
+        err = self.pull(self.host("t/diffid:1"), store=os.path.join(self.tmp, "diffid-store"), ok=False)
+        self.assertIn("is not the config's diff_id", err)
+        self.assertFalse(os.listdir(os.path.join(self.tmp, "diffid-store", "rootfs")), "nothing unpacked")
+
+    def docker_archive(self, name, entries, symlinks=()):
+        """A `docker save`-style tar: entries {name: bytes}, symlinks [(name, target)]."""
+        path = os.path.join(self.tmp, name)
+        with tarfile.open(path, "w") as t:
+            for n, data in entries.items():
+                ti = tarfile.TarInfo(n)
+                ti.size = len(data)
+                t.addfile(ti, io.BytesIO(data))
+            for n, target in symlinks:
+                ti = tarfile.TarInfo(n)
+                ti.type = tarfile.SYMTYPE
+                ti.linkname = target
+                t.addfile(ti)
+        return path
+
+    def archive_image(self, text, diff_id=None):
+        layer = rf.busybox_layer(lambda l: l.file("hello.txt", text))
+        cfg = json.dumps({"architecture": "amd64", "os": "linux",
+                          "config": {"Entrypoint": ["/bin/cat"], "Cmd": ["/hello.txt"]},
+                          "rootfs": {"type": "layers", "diff_ids": [diff_id or rf.sha(layer)]}}).encode()
+        return layer, cfg
+
+    def test_docker_archive(self):
+        layer, cfg = self.archive_image("from a docker archive\n")
+        lid, cid = rf.sha(layer)[7:], rf.sha(cfg)[7:]
+        # the legacy layout: <id>/layer.tar, <config>.json, manifest.json
+        tar = self.docker_archive("legacy.tar", {
+            "%s/VERSION" % lid: b"1.0", "%s/layer.tar" % lid: layer, "%s.json" % cid: cfg, "repositories": b"{}",
+            "manifest.json": json.dumps([{"Config": "%s.json" % cid, "RepoTags": ["t/arch:1"],
+                                          "Layers": ["%s/layer.tar" % lid]}]).encode()})
+        store = os.path.join(self.tmp, "archive-store")
+        d, rootfs, _, _ = self.pull("t/arch:1", "--docker-archive", tar, store=store)
+        self.assertEqual(open(os.path.join(rootfs, "hello.txt")).read(), "from a docker archive\n")
+        blobs = sorted(os.listdir(os.path.join(store, "blobs/sha256")))
+        man = json.load(open(os.path.join(store, "blobs/sha256", d[7:])))
+        self.assertEqual(blobs, sorted([d[7:], lid, cid]), "only the image's blobs are kept")
+        self.assertEqual(man["layers"][0]["digest"], "sha256:" + lid)
+        d2, rootfs2, _, _ = self.pull("", "--docker-archive", tar, store=store)  # the only image
+        self.assertEqual((d2, rootfs2), (d, rootfs), "the same archive is the same image")
+        err = self.pull("t/other:2", "--docker-archive", tar, store=store, ok=False)
+        self.assertIn('no image tagged "t/other:2" (it has: t/arch:1)', err)
+        # the newer layout: blobs/sha256/<hex>, reached through the archive's own symlinks
+        tar2 = self.docker_archive("oci-style.tar", {
+            "blobs/sha256/" + lid: layer, "blobs/sha256/" + cid: cfg,
+            "manifest.json": json.dumps([{"Config": "blobs/sha256/" + cid, "RepoTags": ["t/arch:1"],
+                                          "Layers": ["%s/layer.tar" % lid]}]).encode()},
+            symlinks=[("%s/layer.tar" % lid, "../blobs/sha256/" + lid)])
+        d3, _, _, _ = self.pull("t/arch:1", "--docker-archive", tar2, store=os.path.join(self.tmp, "archive-store2"))
+        self.assertEqual(d3, d)
+        # it runs
+        p = self.run_ctr("docker-archive", docker_archive=tar, layout_tag="t/arch:1")
+        self.assertEqual((p.returncode, p.stdout), (0, "from a docker archive\n"), p.stderr)
+
+    def test_docker_archive_refused(self):
+        layer, cfg = self.archive_image("x\n", diff_id=rf.sha(b"another layer"))
+        man = json.dumps([{"Config": "c.json", "RepoTags": ["t/a:1"], "Layers": ["l/layer.tar"]}]).encode()
+        store = os.path.join(self.tmp, "archive-bad")
+        tar = self.docker_archive("baddiff.tar", {"l/layer.tar": layer, "c.json": cfg, "manifest.json": man})
+        self.assertIn("is not the config's diff_id", self.pull("", "--docker-archive", tar, store=store, ok=False))
+        tar = self.docker_archive("dotdot.tar", {"../evil": b"x", "manifest.json": man})
+        self.assertIn('entry "../evil": absolute or with ".." (refused)',
+                      self.pull("", "--docker-archive", tar, store=store, ok=False))
+        tar = self.docker_archive("linkout.tar", {"c.json": cfg, "manifest.json": man},
+                                  symlinks=[("l/layer.tar", "../../etc/passwd")])
+        self.assertIn("symlink l/layer.tar points out of the archive",
+                      self.pull("", "--docker-archive", tar, store=store, ok=False))
+        tar = self.docker_archive("nomanifest.tar", {"c.json": cfg})
+        self.assertIn("no manifest.json", self.pull("", "--docker-archive", tar, store=store, ok=False))
+
     def test_index_platforms(self):
         amd = self.reg.push_image("t/multi", "amd64", [rf.Layer().file("arch", "amd64\n").raw()], arch="amd64")
         arm = self.reg.push_image("t/multi", "arm64", [rf.Layer().file("arch", "arm64\n").raw()], arch="arm64")
@@ -186,6 +264,31 @@ class RunTest(Base):
 
     def sh(self, script, **cfg):
         return self.run_ctr(self.image, command=["/bin/sh", "-c", script], **cfg)
+
+    def test_lite_launcher(self):
+        """muster-container loads neither libcurl nor libarchive; it runs a stored image itself
+        (strace: no execve of muster-container-full) and hands a missing one to the full
+        helper, which pulls it and deletes the config all the same."""
+        libs = subprocess.run(["ldd", HELPER], capture_output=True, text=True).stdout
+        self.assertNotIn("libcurl", libs)
+        self.assertNotIn("libarchive", libs)
+        self.pull(self.image)
+        if shutil.which("strace"):
+            trace = os.path.join(self.tmp, "lite.trace")
+            state = tempfile.mkdtemp(prefix="task.", dir=self.tmp)
+            path = os.path.join(state, "container.json")
+            with open(path, "w") as f:
+                json.dump({"store": self.store, "image": self.image, "insecure": True, "state_dir": state}, f)
+            env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")  # LeakSanitizer cannot run under ptrace
+            p = subprocess.run(["strace", "-f", "-e", "trace=execve", "-o", trace, HELPER, "run", path],
+                               capture_output=True, text=True, timeout=60, env=env)
+            self.assertEqual((p.returncode, p.stdout), (0, "hello from the image\n"), p.stderr)
+            self.assertNotIn("muster-container-full", open(trace).read())
+            self.assertFalse(os.path.exists(path))
+        self.reg.push_image("t/lite", "1", [rf.busybox_layer(lambda l: l.file("hello.txt", "pulled by full\n"))],
+                            {"Cmd": ["/bin/cat", "/hello.txt"]})
+        p = self.run_ctr("%s/t/lite:1" % self.reg.host)
+        self.assertEqual((p.returncode, p.stdout), (0, "pulled by full\n"), p.stderr)
 
     def test_entrypoint_cmd_env_user(self):
         p = self.run_ctr(self.image)

@@ -2,12 +2,15 @@
 #define _GNU_SOURCE
 #include "plugins/container/unpack.h"
 
+#include "plugins/container/manifest.h"
+
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -365,5 +368,40 @@ done:
   for (size_t i = 0; i < opened; i++) close(fds[i]);
   if (pipefd[0] >= 0) close(pipefd[0]);
   if (pipefd[1] >= 0) close(pipefd[1]);
+  return rc;
+}
+
+int mu_layer_diff_id(const char *path, char *ret, mu_err *err) {
+  struct archive *a = archive_read_new();
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  int rc = 0;
+  if (a == NULL || md == NULL) {
+    rc = mu_err_set(err, MU_ENOMEM, "out of memory");
+    goto done;
+  }
+  archive_read_support_filter_gzip(a);
+  archive_read_support_filter_zstd(a);
+  archive_read_support_filter_none(a);
+  archive_read_support_format_raw(a);
+  struct archive_entry *e;
+  if (archive_read_open_filename(a, path, 65536) != ARCHIVE_OK || archive_read_next_header(a, &e) != ARCHIVE_OK) {
+    rc = mu_err_set(err, MU_EIO, "layer %s: %s", path, archive_error_string(a));
+    goto done;
+  }
+  EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+  char buf[65536];
+  la_ssize_t n;
+  while ((n = archive_read_data(a, buf, sizeof buf)) > 0) EVP_DigestUpdate(md, buf, (size_t)n);
+  if (n < 0) {
+    rc = mu_err_set(err, MU_EIO, "layer %s: %s", path, archive_error_string(a));
+    goto done;
+  }
+  unsigned char h[32];
+  unsigned hl = 0;
+  EVP_DigestFinal_ex(md, h, &hl);
+  mu_sha256_format(h, ret);
+done:
+  if (a != NULL) archive_read_free(a);
+  EVP_MD_CTX_free(md);
   return rc;
 }

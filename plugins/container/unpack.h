@@ -26,6 +26,10 @@ typedef struct mu_unpack_limits {
  * file owners). On failure dir is left partly filled: the caller removes it. */
 int mu_unpack_layers(const char *dir, const char *const *layers, size_t n, const mu_unpack_limits *limits, mu_err *err);
 
+/* The diff_id of the layer blob at path: "sha256:<hex>" of its uncompressed tar (plain, gzip
+ * or zstd, detected from the bytes), into ret (72 bytes). MU_EIO naming the file. */
+int mu_layer_diff_id(const char *path, char *ret, mu_err *err);
+
 /* Removes path and everything under it without following symlinks. */
 int mu_rm_rf(const char *path);
 
