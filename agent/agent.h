@@ -56,6 +56,8 @@ struct mu_agent_daemon {
   mu_conn conn;
   uv_signal_t sigint, sigterm;
   int stopping;
+  uv_timer_t stop_timer; /* on stop: waits for the final events' acks (stop_flush_timeout) */
+  int64_t stop_deadline_ms;
   mu_plugin_host *plugins;
   struct mu_plugin_set *plugin_set; /* agent/plugin/plugin_set.h: isolation, host processes */
   mu_runner *runner;

@@ -272,10 +272,44 @@ static void on_plugins_closed(void *ud) {
     on_spool_closed(a);
 }
 
+/* The runner has closed: its cancelled runs' final events are in the journal. The stream stays
+ * open until the control plane acks them (or stop_flush_timeout passes, or there is no stream),
+ * so a stopped agent's runs end CANCELLED at once instead of LOST after the heartbeat grace. */
+static bool final_events_settled(mu_agent_daemon *a) {
+  if (a->journal == NULL || a->conn.call == NULL || !a->conn.welcomed) return true;
+  if (mu_mono_ms() >= a->stop_deadline_ms) {
+    mu_warn("agent", "stopping without the control plane's ack of every final event (stop_flush_timeout)");
+    return true;
+  }
+  mu_journal_stats st;
+  mu_journal_stats_get(a->journal, &st);
+  return st.acked_seq + 1 >= st.next_seq;
+}
+
+static void finish_stop(mu_agent_daemon *a) {
+  mu_conn_stop(&a->conn);
+  mu_plugin_set_close(a->plugin_set, on_plugins_closed, a); /* host processes after their tasks */
+}
+
+static void on_stop_tick(uv_timer_t *t) {
+  mu_agent_daemon *a = t->data;
+  if (!final_events_settled(a)) return;
+  uv_close((uv_handle_t *)t, NULL);
+  finish_stop(a);
+}
+
 static void on_runner_closed(void *ud) {
   mu_agent_daemon *a = ud;
   a->runner = NULL;
-  mu_plugin_set_close(a->plugin_set, on_plugins_closed, a); /* host processes after their tasks */
+  a->stop_deadline_ms = mu_mono_ms() + a->cfg.stop_flush_timeout_ms;
+  if (final_events_settled(a)) {
+    finish_stop(a);
+    return;
+  }
+  mu_tasks_flush(a);
+  uv_timer_init(a->loop, &a->stop_timer);
+  a->stop_timer.data = a;
+  uv_timer_start(&a->stop_timer, on_stop_tick, 20, 20);
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
@@ -286,7 +320,7 @@ static void on_signal(uv_signal_t *h, int signum) {
   mu_info("agent", "stopping");
   mu_agent_metrics_stop(a);
   mu_logs_stop(a);
-  mu_conn_stop(&a->conn);
+  /* the stream stays up until the runs' final events are acked (on_runner_closed) */
   uv_close((uv_handle_t *)&a->sigint, NULL);
   uv_close((uv_handle_t *)&a->sigterm, NULL);
   if (a->runner != NULL)

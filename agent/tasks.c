@@ -211,6 +211,11 @@ void mu_tasks_fail(mu_agent_daemon *a, const Muster__V1__Assign *as, const char 
 }
 
 void mu_tasks_on_assign(mu_agent_daemon *a, Muster__V1__Assign *as) {
+  if (a->stopping) { /* the runner is closing: the run goes LOST with the stream, as before */
+    mu_info("tasks", "%s attempt %u not started: the agent is stopping", as->task_id, as->attempt);
+    mu_tasks_wipe_secrets(as);
+    return;
+  }
   if (a->meters != NULL && as->spec != NULL) {
     uint64_t mem = 0;
     if (as->spec->resources != NULL && as->spec->resources->memory[0] != '\0')
@@ -271,6 +276,10 @@ int mu_tasks_run_assign(mu_agent_daemon *a, const Muster__V1__Assign *as) {
   char *spec_text = NULL;
   mu_kv *params = NULL;
   int rc = MU_EINVAL;
+  if (a->stopping || a->runner == NULL) { /* a bundle that arrived while the agent stops */
+    mu_info("tasks", "%s attempt %u not started: the agent is stopping", as->task_id, as->attempt);
+    return MU_ECANCELED;
+  }
   if (as->spec == NULL) {
     report_final(a, as->job_id, as->task_id, as->attempt, MUSTER__V1__TASK_STATE__FAILED,
                  "assign without a task spec");
@@ -313,12 +322,14 @@ out:
 
 void mu_tasks_on_cancel(mu_agent_daemon *a, const Muster__V1__Cancel *c) {
   mu_err err = {0};
+  if (a->runner == NULL) return; /* stopping: every run was cancelled already */
   if ((c->force ? mu_runner_cancel_force : mu_runner_cancel)(a->runner, c->task_id, c->attempt, c->reason, &err) != 0)
     mu_info("tasks", "cancel %s attempt %u: %s", c->task_id, c->attempt, err.msg);
 }
 
 void mu_tasks_on_action(mu_agent_daemon *a, const Muster__V1__TaskAction *ta) {
   mu_err err = {0};
+  if (a->runner == NULL) return; /* stopping */
   if (mu_runner_action(a->runner, ta->task_id, ta->attempt, ta->action, &err) != 0)
     mu_warn("tasks", "action %s on %s attempt %u: %s", ta->action, ta->task_id, ta->attempt, err.msg);
 }

@@ -334,11 +334,11 @@ def test_restart_cancels_running_task(b):
     assert task["signal"] == 15, task  # the agent's SIGTERM to the task's group
     assert done["state"] == "JOB_FAILED" and done["counts"]["cancelled"] == 1, done
     b.wait_connected(since_ms=before)
-    # The old agent journaled CANCELLED after stopping its stream: the new one sent it.
+    # The old agent sent CANCELLED before it closed its stream (stop_flush_timeout): the job
+    # finished before the agent disconnected.
     log = b.journal("musterd")
     finished = log.index("sched: job %s finished" % job)
-    assert log.rindex("agent sd-1 connected", 0, finished) > log.index(
-        "agent sd-1 disconnected"), log[-3000:]
+    assert finished < log.index("agent sd-1 disconnected"), log[-3000:]
     log = b.journal("muster-agent").split("Stopping muster-agent.service")[-1]
     assert "Failed with result" not in log and "Killing process" not in log, log[-2000:]
 
@@ -397,13 +397,12 @@ def test_task_limits(b):
         assert lines[0] == "65536", task  # RLIMIT_AS in KiB
     else:
         assert "/muster-sd-1-" in task["outputTail"], task  # the task's own group
-    if b.asan_helper:
-        # An ASan-built muster-exec cannot live under RLIMIT_AS: its wait4/report path
-        # allocates, fails and exits 1 (stderr is /dev/null by then); release builds report.
-        assert mode != "rlimit" or (task["exitCode"] == 1 and
-                                    task["metrics"]["maxRssBytes"] == -1), task
-    else:
-        assert task["state"] == "SUCCEEDED", task
+    # Through the exec server the limit is set in the task's own child, so the task runs. An
+    # ASan-built one-shot muster-exec (the fallback) cannot live under RLIMIT_AS: its
+    # wait4/report path allocates, fails and exits 1; release builds report.
+    asan_one_shot = (b.asan_helper and mode == "rlimit" and task["exitCode"] == 1 and
+                     task["metrics"]["maxRssBytes"] == -1)
+    assert task["state"] == "SUCCEEDED" or asan_one_shot, task
 
 
 def test_stop_leaves_nothing(b):
@@ -419,11 +418,10 @@ def test_stop_leaves_nothing(b):
     st = b.show("muster-agent", "ActiveState", "Result", "ExecMainStatus")
     assert st["ActiveState"] == "inactive" and st["Result"] == "success", st
     assert st["ExecMainStatus"] == "0", st
-    # The agent journals CANCELLED ("agent shutting down") but stops its stream first, so
-    # with no agent coming back the control plane ends the run LOST after the heartbeat
-    # timeout's grace (docs/install.md, "What a real systemd showed").
+    # The agent keeps its stream until the control plane acked the CANCELLED event
+    # (stop_flush_timeout), so the run ends CANCELLED with no agent coming back.
     task = b.wait_done(job)["tasks"][0]
-    assert task["state"] == "LOST" and "did not report back" in task["message"], task
+    assert task["state"] == "CANCELLED" and "agent shutting down" in task["message"], task
     b.sh("systemctl stop musterd")
     st = b.show("musterd", "ActiveState", "Result", "ExecMainStatus")
     assert st["ActiveState"] == "inactive" and st["Result"] == "success", st

@@ -41,6 +41,7 @@ static const mu_cfg_field agent_fields[] = {
     F("max_message", MU_CF_SIZE, max_message, 64 * 1024, 1024 * 1024 * 1024),
     F("output_spool_size", MU_CF_SIZE, output_spool_size, 1024 * 1024, (int64_t)1 << 50),
     F("output_retention", MU_CF_DURATION, output_retention_ms, 1000, 365LL * 24 * 3600 * 1000),
+    F("stop_flush_timeout", MU_CF_DURATION, stop_flush_timeout_ms, 0, 10 * 60 * 1000),
     F("exec_helper", MU_CF_PATH, exec_helper, 0, 0),
     F("type_slots", MU_CF_LABELS, type_slots, 0, 0),
     F("queue_max", MU_CF_COUNT, queue_max, 1, 1000000),
@@ -85,6 +86,7 @@ void mu_agent_config_init(mu_agent_config *cfg) {
   cfg->max_message = 16 * 1024 * 1024;
   cfg->output_spool_size = 1ull << 30;
   cfg->output_retention_ms = 7LL * 24 * 3600 * 1000;
+  cfg->stop_flush_timeout_ms = 5000;
   mu_strlist_init(&cfg->sandbox_types);
   strcpy(cfg->sandbox_network, "none");
   cfg->sandbox_read_only_root = true;

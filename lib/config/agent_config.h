@@ -53,6 +53,8 @@ typedef struct mu_agent_config {
   uint64_t max_message;                 /* bytes per gRPC message, 64K..1G, default 16M */
   uint64_t output_spool_size;           /* task output kept in the spool, >= 1M, default 1G */
   int64_t output_retention_ms;          /* finished output kept, 1s..365d, default 7d */
+  int64_t stop_flush_timeout_ms;        /* on stop, wait this long for the control plane to ack
+                                           the runs' final events, 0..10m, default 5s */
   char exec_helper[MU_CFG_PATH_MAX];    /* muster-exec; "" = beside the agent binary */
   mu_labels type_slots;                 /* per task type caps: {python: 2, http: 64} */
   uint32_t queue_max;                   /* attempts waiting for a slot, 1..1000000, 1024 */
