@@ -319,6 +319,24 @@ static int parent_of(int pid) {
   return ppid;
 }
 
+/* True for the runner's exec server (`muster-exec --server`, agent/exec/exec_server.h): a child
+ * of this process that lives across tasks, as it does in the agent, and is no task's. */
+static bool is_exec_server(int pid) {
+  char path[64], buf[4096];
+  snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+  int fd = open(path, O_RDONLY);
+  if (fd < 0) return false;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  const char *base = strrchr(buf, '/');
+  if (strncmp(base != NULL ? base + 1 : buf, "muster-exec", 11) != 0) return false;
+  for (ssize_t i = (ssize_t)strlen(buf) + 1; i < n; i += (ssize_t)strlen(buf + i) + 1)
+    if (strcmp(buf + i, "--server") == 0) return true;
+  return false;
+}
+
 /* Processes the task left behind: still carrying MUSTER_TASK_ID=task_id in their environment
  * (started through the supervisor), or children of this process other than the plugin host
  * (started by the plugin behind the supervisor's back). They are killed once counted. */
@@ -338,7 +356,7 @@ static int leftovers(const char *task_id, int host_pid, int *ret_pid) {
   while ((de = readdir(d)) != NULL) {
     int pid = atoi(de->d_name);
     if (pid <= 0 || pid == getpid() || pid == host_pid) continue;
-    if (parent_of(pid) == getpid()) {
+    if (parent_of(pid) == getpid() && !is_exec_server(pid)) {
       n++;
       *ret_pid = pid;
       kill(pid, SIGKILL);
