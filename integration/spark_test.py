@@ -38,7 +38,7 @@ class Emulator:
         self.workdir = workdir
         self.state = os.path.join(workdir, "emu-state.json")
         self.ready = os.path.join(workdir, "emu-ready.json")
-        self.ports = [free_port(), free_port(), free_port()]
+        self.ports = [free_port(), free_port(), free_port(), free_port()]
         self.p = None
         self.start()
         self.home = os.path.join(workdir, "spark-home")
@@ -57,7 +57,8 @@ class Emulator:
         log = open(os.path.join(self.workdir, "emulator.log"), "ab")
         self.p = subprocess.Popen([sys.executable, os.path.join(EMU_DIR, "spark_emu.py"), "--state", self.state,
                                    "--ready", self.ready, "--rm-port", str(self.ports[0]),
-                                   "--standby-port", str(self.ports[1]), "--rest-port", str(self.ports[2])],
+                                   "--standby-port", str(self.ports[1]), "--rest-port", str(self.ports[2]),
+                                   "--livy-port", str(self.ports[3])],
                                   stdout=log, stderr=subprocess.STDOUT)
         wait_until("the emulator", lambda: os.path.exists(self.ready))
         with open(self.ready) as f:
@@ -91,6 +92,7 @@ class SparkCluster(Cluster):
         os.environ["MUSTER_SPARK_STATE_DIR"] = os.path.join(self.workdir, "spark-state")
         os.environ["MUSTER_SPARK_YARN_RM_URLS"] = self.emu.urls["rm"]
         os.environ["MUSTER_SPARK_REST_URL"] = self.emu.urls["rest"]
+        os.environ["MUSTER_SPARK_LIVY_URL"] = self.emu.urls["livy"]
 
     def start_spark_agent(self, agent_id="spark-1"):
         p = self.start_agent(agent_id, "role=spark", "--heartbeat-interval", HB, "--allow-unsigned",
@@ -404,7 +406,7 @@ def _wait_app(c, job, task="app", states=("RUNNING",)):
         if not app_id:
             return None
         st = c.emu.stats()
-        a = st["apps"].get(app_id) or st["drivers"].get(app_id)
+        a = st["apps"].get(app_id) or st["drivers"].get(app_id) or st["batches"].get(app_id)
         return app_id if a and (a.get("state") or a.get("driverState")) in states else None
     return wait_until("the application %s" % "/".join(states), check, timeout=30)
 
@@ -653,6 +655,215 @@ def test_leader_failover_keeps_tracking(c):
         h.stop_all()
 
 
+LIVY_APP = 'via: livy, main_class: org.example.Etl, app_resource: "hdfs:///apps/etl.jar", poll_interval: 200ms'
+
+
+def test_livy_batches(c):
+    """via livy: POST /batches, the batch state polled to its end (success / dead), a cancel
+    DELETEs the batch and waits until Livy no longer has it, 5xx while tracking are retried,
+    and bad specs are refused naming the field."""
+    setup(c)
+    c.emu.faults(livy_fail_next=2)
+    rc, runs, job, err = submit(c, job_file(c, "livy", """
+  - name: ok
+    type: spark
+    continue_on_error: true
+    spark: {%s, app_args: ["--day", "2024-05-01"], executor_memory: 2g, num_executors: 3, queue: etl,
+            conf: {spark.emulator.runSeconds: "1"}}
+  - name: bad
+    type: spark
+    continue_on_error: true
+    spark: {%s, conf: {spark.emulator.final: FAILED}}
+""" % (LIVY_APP, LIVY_APP)))
+    ok, bad = runs["ok"], runs["bad"]
+    assert ok["state"] == "SUCCEEDED", ok
+    bid = ok["outputParams"]["app_id"]
+    stats = c.emu.stats()
+    b = stats["batches"][bid]
+    assert b["state"] == "success", b
+    with open(c.emu.state) as f:
+        req = json.load(f)["batches"][bid]["request"]
+    assert req["className"] == "org.example.Etl" and req["args"] == ["--day", "2024-05-01"], req
+    assert req["executorMemory"] == "2g" and req["numExecutors"] == 3 and req["queue"] == "etl", req
+    tag = ok["outputParams"]["tag"]
+    assert req["name"].endswith("[%s]" % tag) and tag in req["conf"]["spark.yarn.tags"], req
+    assert "submitted %s to %s as batch %s" % (bid, c.emu.urls["livy"], bid) in ok["outputTail"], ok["outputTail"]
+    assert bad["state"] == "FAILED" and "ended dead" in bad["message"], bad
+
+    # cancel: DELETE /batches/{id}, confirmed once Livy no longer has the batch
+    rc, out, err = c.cli("submit", "--detach", job_file(c, "livy-cancel", """
+  - name: app
+    type: spark
+    spark: {%s, conf: {spark.emulator.runSeconds: "120"}}
+""" % LIVY_APP))
+    job = out.strip().split()[-1]
+    bid = _wait_app(c, job, states=("running",))
+    c.cli("cancel", job)
+    t = _wait_job(c, job)["tasks"][0]
+    assert t["state"] == "CANCELLED" and "%s killed (confirmed)" % bid in t["message"], t
+    stats = c.emu.stats()
+    assert stats["kills"][bid] >= 1 and stats["batches"][bid]["deleted"], stats["batches"][bid]
+
+    # a Livy that never confirms the kill: CANCELLED, saying so
+    rc, out, err = c.cli("submit", "--detach", job_file(c, "livy-unkillable", """
+  - name: app
+    type: spark
+    spark: {%s, kill_timeout: 2s, conf: {spark.emulator.runSeconds: "120", spark.emulator.ignoreKill: "true"}}
+""" % LIVY_APP))
+    job = out.strip().split()[-1]
+    bid = _wait_app(c, job, states=("running",))
+    c.cli("cancel", job)
+    t = _wait_job(c, job)["tasks"][0]
+    assert t["state"] == "CANCELLED" and "kill unconfirmed: %s still running" % bid in t["message"], t
+
+    # bad specs
+    for spec, want in (('via: livy, master: yarn, main_class: a.B, app_resource: "hdfs:///a.jar"',
+                        "spark.master: via livy"),
+                       ('via: livy, main_class: a.B, app_resource: lib/etl.jar',
+                        "spark.app_resource: via livy sends no file"),
+                       ('via: livy, main_class: a.B, app_resource: "hdfs:///a.jar", auth_password: "pw"',
+                        "spark.auth_password: must be a ${secret.NAME} reference")):
+        rc, runs, job, err = submit(c, job_file(c, "livy-bad", """
+  - name: app
+    type: spark
+    spark: {%s}
+""" % spec))
+        text = err + json.dumps(runs)
+        assert rc != 0 and want in text, (want, text)
+
+
+def _kill_agent_and_restart(c, wipe_spool):
+    c.agents["spark-1"].kill()
+    if wipe_spool:  # the agent's disk is lost: no handle file survives
+        shutil.rmtree(os.environ["MUSTER_SPARK_STATE_DIR"], ignore_errors=True)
+    c.start_spark_agent()
+
+
+def _one_submission(stats, run):
+    """One submission for the task's tag, made by attempt 1 (the run's tag param is its attempt's)."""
+    task_tag = run["outputParams"]["tag"].rsplit("-a", 1)[0]
+    subs = stats["submissions"]
+    assert subs.get(task_tag) == 1 and subs.get(task_tag + "-a1") == 1, subs
+    assert not [k for k in subs if k.startswith(task_tag + "-a") and k != task_tag + "-a1"], subs
+
+
+def test_livy_reattach(c):
+    """kill -9 the agent while its Livy batch runs: the retry re-attaches by the batch id in the
+    handle; then again with the agent's spool wiped: the retry finds the batch by its tag
+    (GET /batches). Each time one submission, and the batch's real end."""
+    setup(c)
+    for wipe in (False, True):
+        before = set(c.emu.stats()["batches"])
+        rc, out, err = c.cli("submit", "--detach", job_file(c, "livy-reattach", """
+  - name: app
+    type: spark
+    retries: 1
+    spark: {%s, conf: {spark.emulator.runSeconds: "6"}}
+""" % LIVY_APP))
+        job = out.strip().split()[-1]
+        bid = _wait_app(c, job, states=("running",))
+        time.sleep(0.5)
+        _kill_agent_and_restart(c, wipe)
+        st = _wait_job(c, job, timeout=60)
+        t = st["tasks"][-1]
+        assert st["state"] == "JOB_SUCCEEDED" and t["attempt"] == 2, st
+        assert t["outputParams"]["app_id"] == bid, t
+        want = ("re-attaching to %s (state running, tag" % bid if wipe else
+                "re-attaching to %s, submitted by attempt 1 (not submitting again)" % bid)
+        assert want in t["outputTail"], t["outputTail"]
+        stats = c.emu.stats()
+        assert set(stats["batches"]) - before == {bid}, stats["batches"]
+        assert stats["batches"][bid]["state"] == "success"
+        _one_submission(stats, t)
+
+
+def test_yarn_retry_without_spool(c):
+    """The agent's disk is lost with it (kill -9, spool wiped): the retry has no handle and finds
+    the YARN application by the task's tag (applicationTags) instead of submitting again."""
+    setup(c)
+    rc, out, err = c.cli("submit", "--detach", job_file(c, "nospool", """
+  - name: app
+    type: spark
+    retries: 1
+    bundle: etl-app@1.0.0
+    spark: {master: yarn, deploy_mode: cluster, main_class: a.B, app_resource: lib/etl.jar, poll_interval: 200ms,
+            conf: {spark.emulator.runSeconds: "6"}}
+"""))
+    job = out.strip().split()[-1]
+    app_id = _wait_app(c, job)
+    time.sleep(0.5)
+    _kill_agent_and_restart(c, True)
+    st = _wait_job(c, job, timeout=60)
+    t = st["tasks"][-1]
+    assert st["state"] == "JOB_SUCCEEDED" and t["attempt"] == 2, st
+    assert t["outputParams"]["app_id"] == app_id, t
+    assert "re-attaching to %s (state RUNNING, tag" % app_id in t["outputTail"], t["outputTail"]
+    stats = c.emu.stats()
+    _one_submission(stats, t)
+    assert len(stats["apps"]) == 1, stats["apps"].keys()
+
+
+def test_cluster_auth(c):
+    """HTTP Basic and bearer credentials from the secret store on every cluster REST call (a
+    secured RM, a JWS-protected standalone REST server, Livy); without them the endpoint's 401
+    is named; the credential is never in the output or the logs."""
+    key = os.path.join(c.workdir, "secret.key")
+    c.cli("secret", "keygen", "--out", key)
+    setup(c, "--secret-key", key)
+    pw = "rm-Pa55-%d" % os.getpid()
+    token = "eyJhbGciOiJIUzI1NiJ9.e30.sig%d" % os.getpid()
+    for name, value in (("rm-pw", pw), ("jws", token)):
+        vfile = os.path.join(c.workdir, "v")
+        with open(vfile, "w") as f:
+            f.write(value)
+        c.cli("secret", "set", name, "--file", vfile)
+        os.unlink(vfile)
+    c.emu.faults(auth={"basic": "muster:" + pw})
+    yarn = """
+  - name: app
+    type: spark
+    secrets: [{name: RM_PW, from: rm-pw}]
+    bundle: etl-app@1.0.0
+    spark: {master: yarn, deploy_mode: cluster, main_class: a.B, app_resource: lib/etl.jar, poll_interval: 200ms,
+            max_poll_errors: 3, auth_user: muster, auth_password: "${secret.RM_PW}", %s
+            conf: {spark.emulator.runSeconds: "1"}}
+"""
+    rc, runs, job, err = submit(c, job_file(c, "basic", yarn % ""))
+    t = runs["app"]
+    assert t["state"] == "SUCCEEDED", t
+    assert c.emu.stats()["auth_ok"] >= 2
+    # the bearer token (JWS) on the standalone REST server and on Livy; a wrong one is a named 401
+    c.emu.faults(auth={"bearer": token})
+    rc, runs, job, err = submit(c, job_file(c, "bearer", """
+  - name: rest
+    type: spark
+    continue_on_error: true
+    secrets: [{name: JWS, from: jws}]
+    spark: {master: "spark://127.0.0.1:7077", via: rest, main_class: a.B, app_resource: "hdfs:///a.jar",
+            poll_interval: 200ms, auth_token: "${secret.JWS}", conf: {spark.emulator.runSeconds: "1"}}
+  - name: livy
+    type: spark
+    continue_on_error: true
+    secrets: [{name: JWS, from: jws}]
+    spark: {%s, auth_token: "${secret.JWS}", conf: {spark.emulator.runSeconds: "1"}}
+  - name: wrong
+    type: spark
+    continue_on_error: true
+    secrets: [{name: RM_PW, from: rm-pw}]
+    spark: {%s, auth_token: "x${secret.RM_PW}"}
+""" % (LIVY_APP, LIVY_APP)))
+    assert runs["rest"]["state"] == "SUCCEEDED", runs["rest"]
+    assert runs["livy"]["state"] == "SUCCEEDED", runs["livy"]
+    w = runs["wrong"]
+    assert w["state"] == "FAILED" and "POST %s/batches: HTTP 401" % c.emu.urls["livy"] in w["message"], w
+    c.emu.faults(auth=None)
+    logs = ""
+    for t in ("rest", "livy", "wrong"):
+        logs += c.cli("logs", job, "spark-1/%s" % t, check=False)[1]
+    for what, text in (("output", logs), ("agent log", c.agents["spark-1"].text()), ("musterd log", c.musterd.text())):
+        assert pw not in text and token not in text, "credential in the %s" % what
+
+
 def test_secrets_never_in_the_logged_command(c):
     key = os.path.join(c.workdir, "secret.key")
     c.cli("secret", "keygen", "--out", key)
@@ -699,4 +910,8 @@ if __name__ == "__main__":
         test_submit_timeout,
         test_leader_failover_keeps_tracking,
         test_secrets_never_in_the_logged_command,
+        test_livy_batches,
+        test_livy_reattach,
+        test_yarn_retry_without_spool,
+        test_cluster_auth,
     ], make_cluster=SparkCluster)

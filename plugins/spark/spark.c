@@ -26,6 +26,7 @@
 #include "spark_fetch.h"
 #include "spark_handle.h"
 #include "spark_http.h"
+#include "spark_livy.h"
 #include "spark_output.h"
 #include "spark_proto.h"
 #include "spark_spec.h"
@@ -36,6 +37,7 @@
 #define SPARK_PROGRESS_MS 5000
 #define SPARK_KILL_RETRY_FIRST_MS 100 /* a kill is re-checked after 100 ms, doubling to 1 s */
 #define SPARK_KILL_RETRY_MAX_MS 1000
+#define SPARK_LIVY_CREATE_TRIES 3  /* POST /batches without an answer, each followed by a lookup by tag */
 
 /* The agent's configuration, read once at load. */
 static struct {
@@ -96,6 +98,7 @@ typedef struct spark_task {
   int pending_saves;           /* handle writes in flight: cleanup waits for them */
   bool cleaned;
   bool finished;
+  unsigned create_tries;       /* Livy: POST /batches answered 5xx or not at all, then looked up by tag */
   char *sql_path;
   mu_spark_fetch *fetch;       /* an app_resource URL being fetched */
   char *fetched_path;          /* where it was put, checked */
@@ -233,6 +236,18 @@ static void set_param(spark_task *st, const char *key, const char *value) {
 
 static bool is_yarn(const spark_task *st) { return strcmp(st->h.kind, "yarn") == 0; }
 static bool is_standalone(const spark_task *st) { return strcmp(st->h.kind, "standalone") == 0; }
+static bool is_livy(const spark_task *st) { return strcmp(st->h.kind, "livy") == 0; }
+
+/* A Livy batch id: decimal digits. */
+static bool is_batch_id(const char *id) {
+  if (*id == '\0') return false;
+  for (; *id; id++)
+    if (*id < '0' || *id > '9') return false;
+  return true;
+}
+
+/* The cluster REST endpoint the task talks to, for messages. */
+static const char *api_base(const spark_task *st);
 
 static size_t n_rms(const spark_task *st) { return st->spec->yarn_rm_urls.n; }
 
@@ -258,7 +273,14 @@ static bool trackable(const spark_task *st) {
   if (st->h.app_id[0] == '\0') return false;
   if (is_yarn(st)) return n_rms(st) > 0;
   if (is_standalone(st)) return st->spec->rest_url != NULL && strncmp(st->h.app_id, "driver-", 7) == 0;
+  if (is_livy(st)) return st->spec->livy_url != NULL && is_batch_id(st->h.app_id);
   return false;
+}
+
+static const char *api_base(const spark_task *st) {
+  if (is_yarn(st)) return rm_base(st);
+  if (is_livy(st)) return st->spec->livy_url;
+  return st->spec->rest_url ? st->spec->rest_url : "";
 }
 
 /* ---- HTTP calls ---- */
@@ -267,7 +289,9 @@ static void on_call(void *arg, const mu_spark_reply *r);
 
 static int call(spark_task *st, call_kind kind, const char *method, const char *url, const char *body) {
   st->call_kind = kind;
-  int rc = mu_spark_call_start(st->host->loop(st->task), method, url, body, SPARK_CALL_TIMEOUT_MS, on_call, st, &st->call);
+  mu_spark_auth auth = {.user = st->spec->auth_user, .password = st->spec->auth_password, .token = st->spec->auth_token};
+  int rc = mu_spark_call_start(st->host->loop(st->task), method, url, body, SPARK_CALL_TIMEOUT_MS, &auth, on_call, st,
+                               &st->call);
   if (rc != 0) {
     st->call = NULL;
     st->call_kind = CALL_NONE;
@@ -383,6 +407,22 @@ static void handle_status_reply(spark_task *st, const mu_spark_reply *r) {
     }
     if (st->stage != ST_KILLING && st->spec->spark_ui_url == NULL) report_progress(st, app.progress);
     on_app_state(st, phase, state_text, app.diagnostics, app.am_container_logs);
+  } else if (is_livy(st)) {
+    mu_spark_livy_batch b;
+    if (r->status == 404 && st->stage == ST_KILLING && st->kill_sent) {
+      /* DELETE stops the batch and Livy forgets it: gone is the kill confirmed */
+      on_app_state(st, MU_SPARK_APP_KILLED, "killed", NULL, NULL);
+      return;
+    }
+    if (r->status != 200 || mu_spark_livy_batch_parse(r->body, r->len, &b, why) != 0) {
+      char text[300];
+      mu_spark_error_text(r->body, r->len, text, sizeof text);
+      poll_error(st, "GET %s/batches/%s/state: HTTP %ld: %s", st->spec->livy_url, st->h.app_id, r->status,
+                 r->status == 200 ? why : text);
+      return;
+    }
+    st->poll_errors = 0;
+    on_app_state(st, mu_spark_livy_phase(b.state), b.state, NULL, NULL);
   } else {
     mu_spark_rest_reply rep;
     if (r->status != 200 || mu_spark_rest_parse(r->body, r->len, &rep, why) != 0) {
@@ -400,7 +440,8 @@ static void handle_status_reply(spark_task *st, const mu_spark_reply *r) {
     st->poll_errors = 0;
     on_app_state(st, mu_spark_driver_phase(rep.driver_state), rep.driver_state, rep.message, NULL);
   }
-  if (!st->finished && st->stage == ST_TRACKING && st->spec->spark_ui_url != NULL && st->phase == MU_SPARK_APP_RUNNING) {
+  if (!st->finished && st->stage == ST_TRACKING && st->spec->spark_ui_url != NULL && st->phase == MU_SPARK_APP_RUNNING &&
+      !is_livy(st)) {
     /* progress from the Spark monitoring API: completed / total tasks of the jobs */
     char url[2048];
     snprintf(url, sizeof url, "%s/api/v1/applications/%s/jobs", st->spec->spark_ui_url, st->h.app_id);
@@ -444,6 +485,18 @@ static void handle_kill_reply(spark_task *st, const mu_spark_reply *r) {
     poll_error(st, "PUT %s/ws/v1/cluster/apps/%s/state: HTTP %ld: %s", rm_base(st), st->h.app_id, r->status, text);
     return;
   }
+  if (is_livy(st)) { /* DELETE /batches/{id}: 200 {"msg":"deleted"}; then the state must say so */
+    mu_spark_error_text(r->body, r->len, text, sizeof text);
+    if (r->status == 200 || r->status == 404) {
+      st->kill_sent = true;
+      st->poll_errors = 0;
+      if (r->status == 404) say(st, "spark: kill batch %s: HTTP 404: %s", st->h.app_id, text);
+      start_status_call(st);
+      return;
+    }
+    poll_error(st, "DELETE %s/batches/%s: HTTP %ld: %s", st->spec->livy_url, st->h.app_id, r->status, text);
+    return;
+  }
   mu_spark_rest_reply rep;
   char why[MU_SPARK_TEXT_MAX];
   if (r->status != 200 || mu_spark_rest_parse(r->body, r->len, &rep, why) != 0) {
@@ -478,11 +531,55 @@ static void begin_kill(spark_task *st) {
     start_lookup_call(st);
     return;
   }
-  say(st, "spark: killing %s through the %s", st->h.app_id, is_yarn(st) ? "ResourceManager" : "master's REST server");
+  say(st, "spark: killing %s through the %s", st->h.app_id,
+      is_yarn(st) ? "ResourceManager" : is_livy(st) ? "Livy server" : "master's REST server");
   start_kill_call(st);
 }
 
+/* An earlier attempt's live application (or this attempt's own), found by tag: tracked. */
+static void reattach_found(spark_task *st, const char *id, const char *state) {
+  if (st->lookup_then_fail)
+    say(st, "spark: spark-submit failed after submitting %s (found by tag %s); tracking it", id, st->task_tag);
+  else
+    say(st, "spark: re-attaching to %s (state %s, tag %s) instead of submitting again", id, state, st->task_tag);
+  snprintf(st->h.app_id, sizeof st->h.app_id, "%s", id);
+  st->reattached = true;
+  set_param(st, "app_id", st->h.app_id);
+  save_handle(st, MU_SPARK_H_SUBMITTED);
+  begin_tracking(st);
+}
+
+/* GET /batches searched for the task's tag (Livy: an attempt that died while its create call
+ * was out, or ran on another agent). */
+static void handle_livy_lookup_reply(spark_task *st, const mu_spark_reply *r) {
+  char why[MU_SPARK_TEXT_MAX], text[300];
+  mu_spark_livy_batch b;
+  int n = r->status == 200 ? mu_spark_livy_find(r->body, r->len, st->task_tag, &b, why) : -1;
+  if (n < 0) {
+    mu_spark_error_text(r->body, r->len, text, sizeof text);
+    if ((r->status >= 500 || r->status == 200) && ++st->poll_errors < st->spec->max_poll_errors) {
+      st->host->log(st->task, MUSTER_LOG_WARN, "looking up tag %s: HTTP %ld: %s (%u/%u)", st->task_tag, r->status,
+                    r->status == 200 ? why : text, st->poll_errors, st->spec->max_poll_errors);
+      track_next(st, (uint64_t)st->spec->poll_ms);
+      return;
+    }
+    end(st, MUSTER_STATE_FAILED,
+        "spark: cannot tell whether an earlier attempt's batch still runs (GET %s/batches: %s%s); not submitting another",
+        st->spec->livy_url, r->status == 200 ? "" : "HTTP ", r->status == 200 ? why : text);
+    return;
+  }
+  if (n == 1 && !mu_spark_phase_final(mu_spark_livy_phase(b.state))) {
+    reattach_found(st, b.id, b.state);
+    return;
+  }
+  submit(st);
+}
+
 static void handle_lookup_reply(spark_task *st, const mu_spark_reply *r) {
+  if (is_livy(st)) {
+    handle_livy_lookup_reply(st, r);
+    return;
+  }
   char why[MU_SPARK_TEXT_MAX], text[300];
   mu_spark_yarn_app apps[8];
   int n = r->status == 200 ? mu_spark_yarn_apps_parse(r->body, r->len, st->task_tag, apps, 8, why) : -1;
@@ -526,16 +623,7 @@ static void handle_lookup_reply(spark_task *st, const mu_spark_reply *r) {
      * an earlier attempt's only while it runs */
     bool own = st->lookup_then_fail && mu_spark_tags_have(apps[i].tags, st->attempt_tag);
     if (mu_spark_phase_final(ph) && !own) continue;
-    if (st->lookup_then_fail)
-      say(st, "spark: spark-submit failed after submitting %s (found by tag %s); tracking it", apps[i].id, st->task_tag);
-    else
-      say(st, "spark: re-attaching to %s (state %s, tag %s) instead of submitting again", apps[i].id, apps[i].state,
-          st->task_tag);
-    snprintf(st->h.app_id, sizeof st->h.app_id, "%s", apps[i].id);
-    st->reattached = true;
-    set_param(st, "app_id", st->h.app_id);
-    save_handle(st, MU_SPARK_H_SUBMITTED);
-    begin_tracking(st);
+    reattach_found(st, apps[i].id, apps[i].state);
     return;
   }
   if (st->lookup_then_fail) { /* the RM confirms nothing of this task runs */
@@ -545,7 +633,58 @@ static void handle_lookup_reply(spark_task *st, const mu_spark_reply *r) {
   submit(st);
 }
 
+/* The id is the task's handle: durable before it is reported, then tracked (or killed when a
+ * cancel came while the create call was out). */
+static void submitted(spark_task *st, const char *id, const char *where) {
+  snprintf(st->h.app_id, sizeof st->h.app_id, "%s", id);
+  say(st, "spark: submitted %s to %s", st->h.app_id, where);
+  st->app_id_param_pending = true; /* reported once the handle is durable (on_saved) */
+  save_handle(st, MU_SPARK_H_SUBMITTED);
+  if (st->cancelling) begin_kill(st);
+  else begin_tracking(st);
+}
+
+/* POST /batches: 201 Created with the Batch (older servers 200). */
+static void handle_livy_create_reply(spark_task *st, const mu_spark_reply *r) {
+  mu_spark_livy_batch b;
+  char why[MU_SPARK_TEXT_MAX], text[300];
+  if (r->status >= 500 || r->error != NULL) {
+    mu_spark_error_text(r->body, r->len, text, sizeof text);
+    if (++st->create_tries < SPARK_LIVY_CREATE_TRIES && !st->cancelling) {
+      /* the batch may exist all the same: look for it by tag, then submit only if it does not */
+      say(st, "spark: POST %s/batches: %s%s; looking for the batch by tag %s before trying again", st->spec->livy_url,
+          r->error ? "" : "HTTP 5xx: ", r->error ? r->error : text, st->task_tag);
+      st->stage = ST_PREPARING;
+      st->poll_errors = 0;
+      track_next(st, (uint64_t)st->spec->poll_ms);
+      return;
+    }
+    if (r->error != NULL) snprintf(text, sizeof text, "%s", r->error);
+    end(st, MUSTER_STATE_FAILED, "spark: POST %s/batches: %s%s (after %u tries; a batch it may have created is tagged %s)",
+        st->spec->livy_url, r->error ? "" : "HTTP 5xx: ", text, st->create_tries, st->task_tag);
+    return;
+  }
+  if ((r->status != 201 && r->status != 200) || mu_spark_livy_batch_parse(r->body, r->len, &b, why) != 0) {
+    mu_spark_error_text(r->body, r->len, text, sizeof text);
+    end(st, MUSTER_STATE_FAILED, "spark: POST %s/batches: HTTP %ld: %s", st->spec->livy_url, r->status,
+        r->status == 201 || r->status == 200 ? why : text);
+    return;
+  }
+  if (b.app_id[0] != '\0') set_param(st, "yarn_app_id", b.app_id);
+  if (b.spark_ui_url[0] != '\0' && !st->params_sent_ui) {
+    st->params_sent_ui = true;
+    set_param(st, "ui_url", b.spark_ui_url);
+  }
+  char where[1200];
+  snprintf(where, sizeof where, "%s as batch %s (state %s)", st->spec->livy_url, b.id, b.state);
+  submitted(st, b.id, where);
+}
+
 static void handle_create_reply(spark_task *st, const mu_spark_reply *r) {
+  if (is_livy(st)) {
+    handle_livy_create_reply(st, r);
+    return;
+  }
   mu_spark_rest_reply rep;
   char why[MU_SPARK_TEXT_MAX], text[300];
   if (r->status != 200 || mu_spark_rest_parse(r->body, r->len, &rep, why) != 0) {
@@ -558,12 +697,7 @@ static void handle_create_reply(spark_task *st, const mu_spark_reply *r) {
     end(st, MUSTER_STATE_FAILED, "spark: the master refused the submission: %s", rep.message[0] ? rep.message : "success: false");
     return;
   }
-  snprintf(st->h.app_id, sizeof st->h.app_id, "%s", rep.submission_id);
-  say(st, "spark: submitted %s to %s", st->h.app_id, st->spec->rest_url);
-  st->app_id_param_pending = true; /* reported once the handle is durable (on_saved) */
-  save_handle(st, MU_SPARK_H_SUBMITTED);
-  if (st->cancelling) begin_kill(st); /* cancelled while the master was creating it */
-  else begin_tracking(st);
+  submitted(st, rep.submission_id, st->spec->rest_url);
 }
 
 static void on_call(void *arg, const mu_spark_reply *r) {
@@ -580,10 +714,13 @@ static void on_call(void *arg, const mu_spark_reply *r) {
     return;
   }
   if (r->error != NULL) {
-    const char *base = is_yarn(st) ? rm_base(st) : st->spec->rest_url;
     char msg[700];
-    snprintf(msg, sizeof msg, "%s: %s", base, r->error);
+    snprintf(msg, sizeof msg, "%s: %s", api_base(st), r->error);
     if (is_yarn(st)) rm_rotate(st); /* try the next ResourceManager */
+    if (kind == CALL_CREATE && is_livy(st)) { /* the batch may exist (an answer lost): by tag, then decide */
+      handle_livy_create_reply(st, r);
+      return;
+    }
     if (kind == CALL_CREATE) {
       end(st, MUSTER_STATE_FAILED, "spark: POST %s/v1/submissions/create: %s (nothing submitted)", st->spec->rest_url, r->error);
       return;
@@ -640,6 +777,7 @@ static void start_status_call(spark_task *st) {
   char url[2048];
   call_kind kind = st->call_kind == CALL_FINAL ? CALL_FINAL : CALL_STATUS;
   if (is_yarn(st)) snprintf(url, sizeof url, "%s/ws/v1/cluster/apps/%s", rm_base(st), st->h.app_id);
+  else if (is_livy(st)) snprintf(url, sizeof url, "%s/batches/%s/state", st->spec->livy_url, st->h.app_id);
   else snprintf(url, sizeof url, "%s/v1/submissions/status/%s", st->spec->rest_url, st->h.app_id);
   if (call(st, kind, "GET", url, NULL) != 0) poll_error(st, "cannot start a call to %s", url);
 }
@@ -649,6 +787,9 @@ static void start_kill_call(spark_task *st) {
   if (is_yarn(st)) {
     snprintf(url, sizeof url, "%s/ws/v1/cluster/apps/%s/state", rm_base(st), st->h.app_id);
     if (call(st, CALL_KILL, "PUT", url, "{\"state\":\"KILLED\"}") != 0) poll_error(st, "cannot start a call to %s", url);
+  } else if (is_livy(st)) {
+    snprintf(url, sizeof url, "%s/batches/%s", st->spec->livy_url, st->h.app_id);
+    if (call(st, CALL_KILL, "DELETE", url, NULL) != 0) poll_error(st, "cannot start a call to %s", url);
   } else {
     snprintf(url, sizeof url, "%s/v1/submissions/kill/%s", st->spec->rest_url, st->h.app_id);
     if (call(st, CALL_KILL, "POST", url, NULL) != 0) poll_error(st, "cannot start a call to %s", url);
@@ -657,7 +798,8 @@ static void start_kill_call(spark_task *st) {
 
 static void start_lookup_call(spark_task *st) {
   char url[2048];
-  snprintf(url, sizeof url, "%s/ws/v1/cluster/apps?applicationTags=%s", rm_base(st), st->task_tag);
+  if (is_livy(st)) snprintf(url, sizeof url, "%s/batches?from=0&size=1000", st->spec->livy_url);
+  else snprintf(url, sizeof url, "%s/ws/v1/cluster/apps?applicationTags=%s", rm_base(st), st->task_tag);
   if (call(st, CALL_LOOKUP, "GET", url, NULL) != 0)
     end(st, MUSTER_STATE_FAILED, "spark: out of memory looking up %s", st->task_tag);
 }
@@ -894,6 +1036,54 @@ static void launch_rest(spark_task *st) {
   free(body);
 }
 
+/* POST {livy}/batches: the spec's fields as Livy's batch request; dynamic allocation and the
+ * task's tags go in conf (spark.yarn.tags, so a YARN RM can be searched by them too). */
+static void launch_livy(spark_task *st) {
+  const mu_spark_spec *s = st->spec;
+  const char **keys = calloc(s->n_conf + 8, sizeof *keys), **vals = calloc(s->n_conf + 8, sizeof *vals);
+  char *body = NULL, num[3][32], tags[2 * MU_SPARK_TAG_MAX + 4];
+  if (keys != NULL && vals != NULL) {
+    size_t n = 0;
+    bool have_tags = false;
+    for (size_t i = 0; i < s->n_conf; i++) {
+      if (strcmp(s->conf[i].key, "spark.yarn.tags") == 0) have_tags = true;
+      keys[n] = s->conf[i].key, vals[n++] = s->conf[i].value;
+    }
+    if (!have_tags) {
+      snprintf(tags, sizeof tags, "%s,%s", st->task_tag, st->attempt_tag);
+      keys[n] = "spark.yarn.tags", vals[n++] = tags;
+    }
+    if (s->dyn_enabled) {
+      keys[n] = "spark.dynamicAllocation.enabled", vals[n++] = "true";
+      if (s->dyn_min) snprintf(num[0], 32, "%u", s->dyn_min), keys[n] = "spark.dynamicAllocation.minExecutors", vals[n++] = num[0];
+      if (s->dyn_max) snprintf(num[1], 32, "%u", s->dyn_max), keys[n] = "spark.dynamicAllocation.maxExecutors", vals[n++] = num[1];
+      if (s->dyn_initial)
+        snprintf(num[2], 32, "%u", s->dyn_initial), keys[n] = "spark.dynamicAllocation.initialExecutors", vals[n++] = num[2];
+    }
+    mu_spark_livy_create c = {.file = s->app_resource, .class_name = s->main_class, .name = st->app_name,
+                              .queue = s->queue, .driver_memory = s->driver_memory, .executor_memory = s->executor_memory,
+                              .driver_cores = s->driver_cores, .executor_cores = s->executor_cores,
+                              .num_executors = s->num_executors, .args = (const char *const *)s->app_args.items,
+                              .n_args = s->app_args.n, .jars = (const char *const *)s->jars.items, .n_jars = s->jars.n,
+                              .py_files = (const char *const *)s->py_files.items, .n_py_files = s->py_files.n,
+                              .files = (const char *const *)s->files.items, .n_files = s->files.n,
+                              .archives = (const char *const *)s->archives.items, .n_archives = s->archives.n,
+                              .conf_keys = keys, .conf_values = vals, .n_conf = n};
+    body = mu_spark_livy_create_body(&c);
+  }
+  free(keys);
+  free(vals);
+  if (body == NULL) {
+    end(st, MUSTER_STATE_FAILED, "spark: out of memory");
+    return;
+  }
+  char url[2048];
+  snprintf(url, sizeof url, "%s/batches", s->livy_url);
+  say(st, "spark: POST %s (%s%s%s)", url, s->main_class ? s->main_class : "", s->main_class ? ", " : "", s->app_resource);
+  if (call(st, CALL_CREATE, "POST", url, body) != 0) end(st, MUSTER_STATE_FAILED, "spark: cannot call %s", url);
+  free(body);
+}
+
 static void on_fetched(void *arg, int rc, const char *msg) {
   spark_task *st = arg;
   st->fetch = NULL; /* freed by the fetch after this returns */
@@ -967,6 +1157,7 @@ static void on_submitting_saved(void *arg, int rc, const char *msg) {
                   st->spec->master_kind == MU_SPARK_LOCAL ? "local" : "client");
   }
   if (st->spec->via == MU_SPARK_VIA_REST) launch_rest(st);
+  else if (st->spec->via == MU_SPARK_VIA_LIVY) launch_livy(st);
   else if (st->spec->app_resource_is_url) fetch_resource(st);
   else launch_submit(st);
 }
@@ -1027,6 +1218,7 @@ static int check_files(const mu_spark_spec *s, const char *task_dir, char *errbu
 }
 
 static const char *kind_of(const mu_spark_spec *s) {
+  if (s->via == MU_SPARK_VIA_LIVY) return "livy";
   switch (s->master_kind) {
     case MU_SPARK_YARN: return "yarn";
     case MU_SPARK_STANDALONE: return "standalone";
@@ -1073,7 +1265,7 @@ static bool resume_earlier(spark_task *st, const mu_spark_handle *old, unsigned 
     return true;
   }
   /* submitting, no id: did the submission reach the cluster? */
-  if (is_yarn(st) && n_rms(st) > 0) {
+  if ((is_yarn(st) && n_rms(st) > 0) || is_livy(st)) {
     say(st, "spark: attempt %u ended while submitting; looking for its application by tag %s", old->attempt, st->task_tag);
     st->stage = ST_PREPARING;
     start_lookup_call(st);
@@ -1115,6 +1307,8 @@ static int spark_start(muster_task *task, const muster_host_api *host, char *err
     size_t n = 0;
     for (size_t i = 0; i < n_rms(st) && n + 2 < sizeof st->h.cluster; i++)
       n += (size_t)snprintf(st->h.cluster + n, sizeof st->h.cluster - n, "%s%s", i ? "," : "", st->spec->yarn_rm_urls.items[i]);
+  } else if (is_livy(st)) {
+    snprintf(st->h.cluster, sizeof st->h.cluster, "%s", st->spec->livy_url);
   } else if (st->spec->rest_url != NULL) {
     snprintf(st->h.cluster, sizeof st->h.cluster, "%s", st->spec->rest_url);
   }
@@ -1133,7 +1327,7 @@ static int spark_start(muster_task *task, const muster_host_api *host, char *err
     found = 0;
   }
   if (found > 0 && old.attempt <= ctx->attempt && resume_earlier(st, &old, ctx->attempt)) return 0;
-  if ((found == 0 || old.phase == MU_SPARK_H_DONE) && ctx->attempt > 1 && is_yarn(st) && n_rms(st) > 0) {
+  if ((found == 0 || old.phase == MU_SPARK_H_DONE) && ctx->attempt > 1 && ((is_yarn(st) && n_rms(st) > 0) || is_livy(st))) {
     /* an earlier attempt may have run on another agent: ask the RM by tag */
     st->stage = ST_PREPARING;
     start_lookup_call(st);

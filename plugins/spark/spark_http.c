@@ -1,4 +1,5 @@
 /* Cluster-manager calls on the shared curl multi (spark_http.h). */
+#define _GNU_SOURCE /* asprintf, explicit_bzero */
 #include "spark_http.h"
 
 #include <curl/curl.h>
@@ -93,7 +94,7 @@ static void on_done(void *arg, CURLcode result) {
 }
 
 int mu_spark_call_start(uv_loop_t *loop, const char *method, const char *url, const char *json_body, long timeout_ms,
-                        mu_spark_call_cb cb, void *arg, mu_spark_call **ret) {
+                        const mu_spark_auth *auth, mu_spark_call_cb cb, void *arg, mu_spark_call **ret) {
   mu_spark_call *c = calloc(1, sizeof *c);
   if (c == NULL) return -ENOMEM;
   c->cb = cb;
@@ -121,6 +122,21 @@ int mu_spark_call_start(uv_loop_t *loop, const char *method, const char *url, co
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 10000 ? timeout_ms : 10000L);
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
   c->hdrs = curl_slist_append(NULL, "Accept: application/json");
+  c->hdrs = curl_slist_append(c->hdrs, "X-Requested-By: muster");
+  if (auth != NULL && auth->token != NULL) {
+    char *h = NULL;
+    if (asprintf(&h, "Authorization: Bearer %s", auth->token) < 0) {
+      destroy(c);
+      return -ENOMEM;
+    }
+    c->hdrs = curl_slist_append(c->hdrs, h);
+    explicit_bzero(h, strlen(h));
+    free(h);
+  } else if (auth != NULL && auth->user != NULL) {
+    curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+    curl_easy_setopt(e, CURLOPT_USERNAME, auth->user);
+    curl_easy_setopt(e, CURLOPT_PASSWORD, auth->password ? auth->password : "");
+  }
   if (json_body != NULL) {
     c->hdrs = curl_slist_append(c->hdrs, "Content-Type: application/json;charset=UTF-8");
     c->hdrs = curl_slist_append(c->hdrs, "Expect:");

@@ -23,10 +23,19 @@ typedef struct mu_spark_reply {
 /* Runs once on the loop; the reply is valid during the call only. */
 typedef void (*mu_spark_call_cb)(void *arg, const mu_spark_reply *r);
 
-/* Starts a call. *ret is the caller's handle until cb runs (then it is freed) or it is
+/* Credentials for a cluster's REST endpoint, borrowed for the call's start only (libcurl copies
+ * them): HTTP Basic (user and password) or a bearer token (`Authorization: Bearer`, also how a
+ * standalone master behind Spark's JWSFilter takes its JWS). All NULL: no Authorization. Livy's
+ * CSRF header (X-Requested-By) is sent on every call. */
+typedef struct mu_spark_auth {
+  const char *user, *password;
+  const char *token;
+} mu_spark_auth;
+
+/* Starts a call (auth may be NULL). *ret is the caller's handle until cb runs (then it is freed) or it is
  * cancelled. 0, or -ENOMEM / -EIO. */
 int mu_spark_call_start(uv_loop_t *loop, const char *method, const char *url, const char *json_body, long timeout_ms,
-                        mu_spark_call_cb cb, void *arg, mu_spark_call **ret);
+                        const mu_spark_auth *auth, mu_spark_call_cb cb, void *arg, mu_spark_call **ret);
 /* Aborts a call: cb will not run. Safe with NULL. */
 void mu_spark_call_cancel(mu_spark_call *c);
 

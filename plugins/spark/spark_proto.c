@@ -51,6 +51,7 @@ void mu_spark_error_text(const char *body, size_t len, char *buf, size_t size) {
   json_t *j = json_loadb(body ? body : "", len, 0, NULL);
   json_t *re = json_object_get(json_object_get(j, "RemoteException"), "message");
   json_t *msg = json_object_get(j, "message");
+  if (!json_is_string(msg)) msg = json_object_get(j, "msg"); /* Livy's errors */
   if (json_is_string(re)) {
     snprintf(buf, size, "%s", json_string_value(re));
   } else if (json_is_string(msg)) {

@@ -184,6 +184,15 @@ static int read_str(parser *ps, json_t *o, const char *camel, const char *snake,
   return (*ret = strdup(t)) ? 0 : -ENOMEM;
 }
 
+/* A credential: only as a ${secret.NAME} reference, so its value is masked wherever it could
+ * show and never sits in a job file. */
+static int read_secret(parser *ps, json_t *o, const char *camel, const char *snake, const char *field, char **ret) {
+  json_t *v = get(o, camel, snake);
+  if (json_is_string(v) && *json_string_value(v) != '\0' && strstr(json_string_value(v), "${secret.") == NULL)
+    return bad(ps->errbuf, "%s: must be a ${secret.NAME} reference (a credential is never written in the spec)", field);
+  return read_str(ps, o, camel, snake, field, true, ret);
+}
+
 static int read_list(parser *ps, json_t *o, const char *camel, const char *snake, const char *field, bool subst,
                      mu_spark_list *ret) {
   json_t *v = get(o, camel, snake);
@@ -258,7 +267,8 @@ static const char *const known_fields[] = {
     "driverCores", "driver_cores", "namespace", "files", "archives", "packages", "dynamicAllocation",
     "dynamic_allocation", "principal", "keytab", "via", "yarnRmUrls", "yarn_rm_urls", "livyUrl", "livy_url",
     "sparkUiUrl", "spark_ui_url", "sql", "pollInterval", "poll_interval", "killTimeout", "kill_timeout",
-    "maxPollErrors", "max_poll_errors", "submitTimeout", "submit_timeout"};
+    "maxPollErrors", "max_poll_errors", "submitTimeout", "submit_timeout", "authUser", "auth_user", "authPassword",
+    "auth_password", "authToken", "auth_token"};
 
 static int check_known(json_t *o, const char *section, const char *const *known, size_t n, char *errbuf) {
   const char *key;
@@ -551,6 +561,32 @@ static int parse_dyn(parser *ps, json_t *o, mu_spark_spec *s) {
   return 0;
 }
 
+/* via livy: POST /batches to livy_url; the Livy server runs the application (its own master,
+ * deploy mode and credentials). */
+static int check_livy(mu_spark_spec *s, char *errbuf) {
+  if (s->livy_url == NULL)
+    return bad(errbuf, "spark.livy_url: required for via livy (or MUSTER_SPARK_LIVY_URL on the agent)");
+  if (s->packages.n > 0) return bad(errbuf, "spark.packages: not with via livy (set spark.jars.packages in conf)");
+  if (s->principal != NULL || s->keytab != NULL)
+    return bad(errbuf, "spark.%s: not with via livy (the Livy server submits with its own Kerberos identity)",
+               s->principal != NULL ? "principal" : "keytab");
+  if (s->namespace_ != NULL) return bad(errbuf, "spark.namespace: not with via livy");
+  s->cluster = true;
+  return 0;
+}
+
+/* auth_user with auth_password (HTTP Basic), or auth_token (Bearer), not both. */
+static int check_auth(const mu_spark_spec *s, char *errbuf) {
+  if ((s->auth_user == NULL) != (s->auth_password == NULL))
+    return bad(errbuf, "spark.%s: auth_user and auth_password go together (HTTP Basic)",
+               s->auth_user ? "auth_password" : "auth_user");
+  if (s->auth_user != NULL && s->auth_token != NULL)
+    return bad(errbuf, "spark.auth_token: conflicts with auth_user/auth_password (one way to authenticate)");
+  if (s->auth_user != NULL && strchr(s->auth_user, ':') != NULL)
+    return bad(errbuf, "spark.auth_user: must not contain ':' (HTTP Basic)");
+  return 0;
+}
+
 static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defaults *def, mu_spark_spec *s) {
   int rc;
   char *dm = NULL, *via = NULL;
@@ -584,6 +620,9 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
       (rc = read_str(ps, o, "restUrl", "rest_url", "spark.rest_url", false, &s->rest_url)) != 0 ||
       (rc = read_str(ps, o, "livyUrl", "livy_url", "spark.livy_url", false, &s->livy_url)) != 0 ||
       (rc = read_str(ps, o, "sparkUiUrl", "spark_ui_url", "spark.spark_ui_url", false, &s->spark_ui_url)) != 0 ||
+      (rc = read_str(ps, o, "authUser", "auth_user", "spark.auth_user", true, &s->auth_user)) != 0 ||
+      (rc = read_secret(ps, o, "authPassword", "auth_password", "spark.auth_password", &s->auth_password)) != 0 ||
+      (rc = read_secret(ps, o, "authToken", "auth_token", "spark.auth_token", &s->auth_token)) != 0 ||
       (rc = read_uint(ps, o, "maxPollErrors", "max_poll_errors", "spark.max_poll_errors", 1000, &s->max_poll_errors)) != 0 ||
       (rc = parse_program(ps, o, s)) != 0 || (rc = parse_dyn(ps, o, s)) != 0)
     goto done;
@@ -608,6 +647,11 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
     goto done;
 
   /* master and deploy mode */
+  if (via != NULL && strcmp(via, "livy") == 0 && (s->master != NULL || dm != NULL)) {
+    rc = bad(ps->errbuf, "spark.%s: via livy: the Livy server's configuration (livy.spark.master, "
+             "livy.spark.deploy-mode) decides it; leave it out", s->master != NULL ? "master" : "deploy_mode");
+    goto done;
+  }
   if (s->master == NULL && (s->master = strdup("local[*]")) == NULL) {
     rc = -ENOMEM;
     goto done;
@@ -699,8 +743,9 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
       rc = bad(ps->errbuf, "spark.app_resource_sha256: required when app_resource is a URL (\"%s\")", s->app_resource);
       goto done;
     }
-    if (s->via == MU_SPARK_VIA_REST && !s->app_resource_is_url && s->app_resource[0] != '/') {
-      rc = bad(ps->errbuf, "spark.app_resource: via rest sends no file: give a URL or path the cluster's workers can read");
+    if (s->via != MU_SPARK_VIA_SUBMIT && !s->app_resource_is_url && s->app_resource[0] != '/') {
+      rc = bad(ps->errbuf, "spark.app_resource: via %s sends no file: give a URL or path the cluster's workers can read",
+               s->via == MU_SPARK_VIA_REST ? "rest" : "livy");
       goto done;
     }
   }
@@ -741,8 +786,8 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
     rc = bad(ps->errbuf, "spark.queue: spaces and control characters are not allowed");
     goto done;
   }
-  if (s->queue != NULL && s->master_kind != MU_SPARK_YARN) {
-    rc = bad(ps->errbuf, "spark.queue: only for master yarn");
+  if (s->queue != NULL && s->master_kind != MU_SPARK_YARN && s->via != MU_SPARK_VIA_LIVY) {
+    rc = bad(ps->errbuf, "spark.queue: only for master yarn (or via livy)");
     goto done;
   }
   if (s->namespace_ != NULL && s->master_kind != MU_SPARK_K8S) {
@@ -791,10 +836,8 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
       (s->livy_url && (rc = check_http_url(s->livy_url, "spark.livy_url", ps->errbuf)) != 0) ||
       (s->spark_ui_url && (rc = check_http_url(s->spark_ui_url, "spark.spark_ui_url", ps->errbuf)) != 0))
     goto done;
-  if (s->via == MU_SPARK_VIA_LIVY) {
-    rc = bad(ps->errbuf, "spark.via: livy is not implemented by this agent's spark plugin yet (use spark-submit or rest)");
-    goto done;
-  }
+  if (s->via == MU_SPARK_VIA_LIVY && (rc = check_livy(s, ps->errbuf)) != 0) goto done;
+  if ((rc = check_auth(s, ps->errbuf)) != 0) goto done;
   if (s->via == MU_SPARK_VIA_SUBMIT && s->cluster && s->master_kind == MU_SPARK_YARN && s->yarn_rm_urls.n == 0) {
     rc = bad(ps->errbuf, "spark.yarn_rm_urls: required to track a yarn cluster-mode application (or MUSTER_SPARK_YARN_RM_URLS on the agent)");
     goto done;
@@ -894,6 +937,9 @@ void mu_spark_spec_free(mu_spark_spec *s) {
   free(s->rest_url);
   free(s->livy_url);
   free(s->spark_ui_url);
+  free(s->auth_user);
+  free(s->auth_password);
+  free(s->auth_token);
   for (size_t i = 0; i < s->n_secrets; i++) free(s->secrets[i]);
   free(s->secrets);
   free(s);

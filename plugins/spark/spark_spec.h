@@ -67,6 +67,7 @@ typedef struct mu_spark_spec {
   char *spark_home;             /* spec or agent default; may be NULL (then "spark-submit" on PATH) */
   mu_spark_list yarn_rm_urls;   /* spec or agent default, no trailing '/' */
   char *rest_url, *livy_url, *spark_ui_url;
+  char *auth_user, *auth_password, *auth_token; /* for every cluster REST call; secrets substituted */
   int64_t poll_ms, kill_ms, submit_ms;
   uint32_t max_poll_errors;
   int64_t timeout_ms;           /* the task's timeout; 0 = none */

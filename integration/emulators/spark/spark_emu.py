@@ -17,7 +17,13 @@ What is emulated (from ../shared/notes/spark-flink-protocols.md, which cites the
   driver), driver ids driver-yyyyMMddHHmmss-NNNN, driverState SUBMITTED/RUNNING/FINISHED/
   FAILED/ERROR/KILLED, success:false for unknown or finished drivers, STANDBY refusals, 400
   ErrorResponse for a malformed request, 468 for an unknown protocol version;
-- the Spark monitoring API's /api/v1/applications/{id}/jobs (numTasks, numCompletedTasks).
+- the Spark monitoring API's /api/v1/applications/{id}/jobs (numTasks, numCompletedTasks);
+- Apache Livy's batch API (apache/livy docs/rest-api.md): POST /batches (201 with the Batch
+  {id, name, owner, proxyUser, state, appId, appInfo{driverLogUrl, sparkUiUrl}, log[]}),
+  GET /batches ({from, total, sessions}), GET /batches/{id}, GET /batches/{id}/state ({id,
+  state}), GET /batches/{id}/log, DELETE /batches/{id} ({"msg":"deleted"}; the batch is
+  shutting_down for the kill delay, then Livy forgets it: 404 {"msg":"Session 'N' not
+  found."}); states starting -> running -> success | dead, and killed; ids count from 0.
 
 How each application behaves comes from its Spark properties (real Spark ignores unknown
 spark.* keys): spark.emulator.acceptSeconds (time in ACCEPTED/SUBMITTED; -1 = forever),
@@ -32,16 +38,22 @@ spark.emulator.clientSleepBeforeId (seconds between YARN accepting it and printi
 Test knobs (not part of any real protocol) live under /_emu/ on the RM port: POST /_emu/faults
 {"rm_fail_next": N (500s), "rm_garbage_next": N (200 with a non-JSON body), "rm_unauthorized":
 bool (401 with WWW-Authenticate: Negotiate, as a Kerberos-secured RM), "rest_fail_next",
-"rest_standby": bool, "delay_ms"}; GET /_emu/stats (submissions per tag, kill requests, every
+"rest_standby": bool, "livy_fail_next" (500s), "livy_hang_next" (answers after hang_ms, default
+12000: a client timeout), "delay_ms", "auth": {"basic": "user:password"} or {"bearer": "token"}
+(every real endpoint then answers 401 with WWW-Authenticate unless the request carries exactly
+that Authorization; the number of authenticated requests is in stats as auth_ok)}; GET /_emu/stats (submissions per tag, kill requests, every
 application's computed state); POST /_emu/yarn/submit and /_emu/yarn/finish, which the fake
 spark-submit uses where the real one would speak YARN's RPC protocol. State is saved to
 --state after every change and loaded at start, so a restarted emulator keeps its
 applications (re-attach tests); their states follow wall-clock time.
 
 Usage: spark_emu.py --state FILE --ready FILE [--rm-port P] [--standby-port P] [--rest-port P]
-The ready file gets {"rm": url, "standby": url, "rest": url} once every server listens.
+  [--livy-port P]
+The ready file gets {"rm": url, "standby": url, "rest": url, "livy": url} once every server
+listens.
 """
 import argparse
+import base64
 import json
 import os
 import re
@@ -59,7 +71,8 @@ class State:
     def __init__(self, path):
         self.path = path
         self.d = {"cluster_ts": int(time.time() * 1000), "seq": 0, "driver_seq": 0, "apps": {}, "drivers": {},
-                  "submissions": {}, "kills": {}, "faults": {}}
+                  "submissions": {}, "kills": {}, "faults": {}, "batches": {}, "batch_seq": 0,
+                  "auth_ok": 0}
         if os.path.exists(path):
             with open(path) as f:
                 self.d.update(json.load(f))
@@ -203,6 +216,24 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         self.route("POST")
 
+    def do_DELETE(self):
+        self.route("DELETE")
+
+    def authorized(self):
+        """The configured credentials (faults.auth) on this request; counts the good ones."""
+        st = self.server.state
+        want = st.d["faults"].get("auth")
+        if not want:
+            return True
+        got = self.headers.get("Authorization", "")
+        if "basic" in want:
+            ok = got == "Basic " + base64.b64encode(want["basic"].encode()).decode()
+        else:
+            ok = got == "Bearer " + want.get("bearer", "")
+        if ok:
+            st.d["auth_ok"] = st.d.get("auth_ok", 0) + 1
+        return ok
+
     def route(self, method):
         st = self.server.state
         u = urlparse(self.path)
@@ -213,6 +244,21 @@ class Handler(BaseHTTPRequestHandler):
         with LOCK:
             if u.path.startswith("/_emu/"):
                 return self.control(method, u.path, q)
+            if not self.authorized():
+                self.body()  # drain it: the connection is kept alive
+                scheme = "Basic realm=\"emulator\"" if "basic" in self.server.state.d["faults"]["auth"] else "Bearer"
+                return self.send(401, raw=b"<html><head><title>Error 401 Unauthorized</title></head>"
+                                          b"<body><h2>HTTP ERROR 401</h2><p>Unauthorized</p></body></html>",
+                                 headers=[("WWW-Authenticate", scheme)], ctype="text/html;charset=iso-8859-1")
+            if self.role == "livy":
+                hang = self.server.state.fault("livy_hang_next")
+            else:
+                hang = False
+        if hang:  # outside the lock: the others keep answering
+            time.sleep(self.server.state.d["faults"].get("hang_ms", 12000) / 1000.0)
+        with LOCK:
+            if self.role == "livy":
+                return self.livy(method, u.path, q)
             if self.role == "standby":
                 loc = self.server.active + self.path
                 return self.send(307, raw=("This is standby RM. The redirect url is: %s" % loc).encode(),
@@ -233,7 +279,9 @@ class Handler(BaseHTTPRequestHandler):
             apps = {i: yarn_view(a, self.base(), now) for i, a in st.d["apps"].items()}
             drivers = {i: driver_view(d, now) for i, d in st.d["drivers"].items()}
             return self.send(200, {"submissions": st.d["submissions"], "kills": st.d["kills"], "apps": apps,
-                                   "drivers": drivers, "api_calls": st.d.get("api_calls", 0)})
+                                   "drivers": drivers, "api_calls": st.d.get("api_calls", 0),
+                                   "batches": {i: batch_view(b, now) for i, b in st.d["batches"].items()},
+                                   "auth_ok": st.d.get("auth_ok", 0)})
         if path == "/_emu/yarn/submit" and method == "POST":
             req = self.body()
             st.d["seq"] += 1
@@ -397,6 +445,55 @@ class Handler(BaseHTTPRequestHandler):
                                    "submissionId": did, "success": True, "message": "Kill request for %s submitted" % did})
         return self.send(400, {"action": "ErrorResponse", "message": "Malformed request.", "serverSparkVersion": SPARK_VERSION})
 
+    # -- Apache Livy batches --
+    def livy(self, method, path, q):
+        st = self.server.state
+        if st.fault("livy_fail_next"):
+            return self.send(500, {"msg": "java.lang.RuntimeException: emulated failure"})
+        if path == "/batches" and method == "POST":
+            req = self.body()
+            if not isinstance(req, dict):
+                return self.send(400, {"msg": "Rejected, Reason: malformed JSON"})
+            if not req.get("file"):
+                return self.send(400, {"msg": "requirement failed: File is required."})
+            bid = st.d["batch_seq"]
+            st.d["batch_seq"] += 1
+            name = req.get("name")
+            conf = req.get("conf") or {}
+            st.d["batches"][str(bid)] = {"id": bid, "name": name, "submitted_at": time.time(), "b": behaviour(conf),
+                                         "file": req["file"], "className": req.get("className"),
+                                         "args": req.get("args", []), "conf": conf, "request": req}
+            tag = re.search(r"\[([a-z0-9-]+)\]$", name or "")
+            if tag:  # the attempt's tag, and the task's (the attempt tag less its "-aN")
+                st.count(tag.group(1))
+                st.count(re.sub(r"-a\d+$", "", tag.group(1)))
+            st.save()
+            return self.send(201, batch_json(st.d["batches"][str(bid)]), headers=[("Location", "/batches/%d" % bid)])
+        if path == "/batches" and method == "GET":
+            frm, size = int(q.get("from", 0)), int(q.get("size", 100))
+            live = [b for _, b in sorted(st.d["batches"].items(), key=lambda kv: int(kv[0])) if not gone(b)]
+            return self.send(200, {"from": frm, "total": len(live), "sessions": [batch_json(b) for b in live[frm:frm + size]]})
+        m = re.fullmatch(r"/batches/(\d+)(/state|/log)?", path)
+        if m is None:
+            return self.send(404, {"msg": "Not found: %s" % path})
+        b = st.d["batches"].get(m.group(1))
+        if b is None or gone(b):
+            return self.send(404, {"msg": "Session '%s' not found." % m.group(1)})
+        if method == "GET" and m.group(2) == "/state":
+            return self.send(200, {"id": b["id"], "state": batch_view(b)["state"]})
+        if method == "GET" and m.group(2) == "/log":
+            lines = batch_json(b)["log"]
+            return self.send(200, {"id": b["id"], "from": 0, "total": len(lines), "log": lines})
+        if method == "GET" and m.group(2) is None:
+            return self.send(200, batch_json(b))
+        if method == "DELETE" and m.group(2) is None:
+            st.d["kills"][str(b["id"])] = st.d["kills"].get(str(b["id"]), 0) + 1
+            if b.get("kill_at") is None:
+                b["kill_at"] = time.time()
+            st.save()
+            return self.send(200, {"msg": "deleted"})
+        return self.send(405, {"msg": "Method not allowed"})
+
     def jobs(self, app_id):
         """Monitoring API: one job whose completed tasks follow the application's progress."""
         st = self.server.state
@@ -431,6 +528,40 @@ def driver_view(d, now=None):
     return {"driverState": "FAILED"}
 
 
+def batch_view(b, now=None):
+    """A Livy batch's state at time now; deleted is True once Livy has forgotten it."""
+    now = now or time.time()
+    bh = b["b"]
+    t0 = b["submitted_at"]
+    end = t0 + bh["accept_s"] + bh["run_s"]
+    k = b.get("kill_at")
+    if k is not None and not bh["ignore_kill"]:
+        if now >= k + bh["kill_delay_s"]:
+            return {"state": "killed", "deleted": True}
+        return {"state": "shutting_down", "deleted": False}
+    if bh["accept_s"] < 0 or now - t0 < bh["accept_s"]:
+        return {"state": "starting", "deleted": False}
+    if now < end:
+        return {"state": "running", "deleted": False}
+    return {"state": "success" if bh["final"] == "SUCCEEDED" else "dead", "deleted": False}
+
+
+def gone(b):
+    return batch_view(b)["deleted"]
+
+
+def batch_json(b):
+    v = batch_view(b)
+    running = v["state"] not in ("starting", "not_started")
+    app_id = "application_1700000000000_%04d" % (b["id"] + 1) if running else None
+    log = ["stdout: ", "\nstderr: ", "24/01/01 00:00:00 INFO SparkContext: Running Spark version " + SPARK_VERSION]
+    if v["state"] == "dead":
+        log.append("Exception in thread \"main\" java.lang.RuntimeException: emulated failure")
+    return {"id": b["id"], "name": b["name"], "owner": None, "proxyUser": None, "state": v["state"], "appId": app_id,
+            "appInfo": {"driverLogUrl": None, "sparkUiUrl": "http://127.0.0.1:8088/proxy/%s/" % app_id if app_id else None},
+            "log": log}
+
+
 def serve(role, port, state, active=None):
     h = type("H_" + role, (Handler,), {"role": role})
     srv = ThreadingHTTPServer(("127.0.0.1", port), h)
@@ -448,14 +579,17 @@ def main():
     ap.add_argument("--rm-port", type=int, default=0)
     ap.add_argument("--standby-port", type=int, default=0)
     ap.add_argument("--rest-port", type=int, default=0)
+    ap.add_argument("--livy-port", type=int, default=0)
     a = ap.parse_args()
     state = State(a.state)
     rm = serve("rm", a.rm_port, state)
     rm_url = "http://127.0.0.1:%d" % rm.server_address[1]
     standby = serve("standby", a.standby_port, state, active=rm_url)
     rest = serve("rest", a.rest_port, state)
+    livy = serve("livy", a.livy_port, state)
     urls = {"rm": rm_url, "standby": "http://127.0.0.1:%d" % standby.server_address[1],
-            "rest": "http://127.0.0.1:%d" % rest.server_address[1]}
+            "rest": "http://127.0.0.1:%d" % rest.server_address[1],
+            "livy": "http://127.0.0.1:%d" % livy.server_address[1]}
     with open(a.ready + ".tmp", "w") as f:
         json.dump(urls, f)
     os.replace(a.ready + ".tmp", a.ready)
