@@ -406,8 +406,8 @@ def _wait_app(c, job, task="app", states=("RUNNING",)):
         if not app_id:
             return None
         st = c.emu.stats()
-        a = st["apps"].get(app_id) or st["drivers"].get(app_id) or st["batches"].get(app_id)
-        return app_id if a and (a.get("state") or a.get("driverState")) in states else None
+        a = st["apps"].get(app_id) or st["drivers"].get(app_id) or st["batches"].get(app_id) or st["pods"].get(app_id)
+        return app_id if a and (a.get("state") or a.get("driverState") or a.get("phase")) in states else None
     return wait_until("the application %s" % "/".join(states), check, timeout=30)
 
 
@@ -803,6 +803,72 @@ def test_yarn_retry_without_spool(c):
     assert len(stats["apps"]) == 1, stats["apps"].keys()
 
 
+K8S_APP = ('master: "k8s://https://127.0.0.1:6443", deploy_mode: cluster, namespace: etl, main_class: a.B, '
+           'app_resource: lib/etl.jar, poll_interval: 300ms')
+
+
+def test_k8s_cluster(c):
+    """k8s:// cluster mode: spark-submit detaches once the driver pod exists (its submission ID
+    namespace:pod is the handle), `spark-submit --status` gives the pod phase until Succeeded or
+    Failed, a cancel runs `spark-submit --kill` and waits until the pod is gone, and an agent
+    killed -9 re-attaches to the pod instead of submitting again."""
+    setup(c)
+    rc, runs, job, err = submit(c, job_file(c, "k8s", """
+  - name: ok
+    type: spark
+    continue_on_error: true
+    bundle: etl-app@1.0.0
+    spark: {%s, conf: {spark.emulator.runSeconds: "1"}}
+  - name: bad
+    type: spark
+    continue_on_error: true
+    bundle: etl-app@1.0.0
+    spark: {%s, conf: {spark.emulator.final: FAILED}}
+""" % (K8S_APP, K8S_APP)))
+    ok, bad = runs["ok"], runs["bad"]
+    assert ok["state"] == "SUCCEEDED", ok
+    pod_id = ok["outputParams"]["app_id"]
+    assert pod_id.startswith("etl:") and pod_id.endswith("-driver"), pod_id
+    pod = c.emu.stats()["pods"][pod_id]
+    assert pod["phase"] == "Succeeded" and pod["labels"]["muster-attempt"] == ok["outputParams"]["tag"], pod
+    assert "spark.kubernetes.submission.waitAppCompletion=false" in c.agents["spark-1"].text()
+    assert bad["state"] == "FAILED" and "ended Failed: driver container exit code 1" in bad["message"], bad
+
+    rc, out, err = c.cli("submit", "--detach", job_file(c, "k8s-cancel", """
+  - name: app
+    type: spark
+    bundle: etl-app@1.0.0
+    spark: {%s, conf: {spark.emulator.runSeconds: "120"}}
+""" % K8S_APP))
+    job = out.strip().split()[-1]
+    pod_id = _wait_app(c, job, states=("Running",))
+    c.cli("cancel", job)
+    t = _wait_job(c, job)["tasks"][0]
+    assert t["state"] == "CANCELLED" and "%s killed (confirmed)" % pod_id in t["message"], t
+    assert "--kill %s --master k8s://" % pod_id in t["outputTail"], t["outputTail"]
+    stats = c.emu.stats()
+    assert stats["kills"][pod_id] >= 1 and stats["pods"][pod_id]["deleted"], stats["pods"][pod_id]
+
+    rc, out, err = c.cli("submit", "--detach", job_file(c, "k8s-reattach", """
+  - name: app
+    type: spark
+    retries: 1
+    bundle: etl-app@1.0.0
+    spark: {%s, conf: {spark.emulator.runSeconds: "6"}}
+""" % K8S_APP))
+    job = out.strip().split()[-1]
+    pod_id = _wait_app(c, job, states=("Running",))
+    time.sleep(0.5)
+    _kill_agent_and_restart(c, False)
+    st = _wait_job(c, job, timeout=60)
+    t = st["tasks"][-1]
+    assert st["state"] == "JOB_SUCCEEDED" and t["attempt"] == 2, st
+    log = c.cli("logs", job, "spark-1/app")[1]
+    assert "re-attaching to %s, submitted by attempt 1 (not submitting again)" % pod_id in log, log
+    assert c.emu.stats()["pods"][pod_id]["phase"] == "Succeeded"
+    _one_submission(c.emu.stats(), t)
+
+
 def test_cluster_auth(c):
     """HTTP Basic and bearer credentials from the secret store on every cluster REST call (a
     secured RM, a JWS-protected standalone REST server, Livy); without them the endpoint's 401
@@ -911,6 +977,7 @@ if __name__ == "__main__":
         test_leader_failover_keeps_tracking,
         test_secrets_never_in_the_logged_command,
         test_livy_batches,
+        test_k8s_cluster,
         test_livy_reattach,
         test_yarn_retry_without_spool,
         test_cluster_auth,

@@ -139,7 +139,9 @@ static int resolve_cwd(muster_task *t, const char *want, char *out, size_t cap) 
 
 static int h_spawn(muster_task *t, const muster_spawn_opts *o, muster_proc **ret, char *errbuf) {
   mu_runner *r = t->runner;
-  if (t->finished || t->cancelled || t->timed_out) {
+  /* After a cancel or timeout a plugin may still run its cleanup command (spark-submit --kill);
+   * finish() kills whatever still runs. */
+  if (t->finished) {
     set_errbuf(errbuf, "task is ending; no new processes");
     return -ECANCELED;
   }

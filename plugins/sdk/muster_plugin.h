@@ -162,7 +162,8 @@ typedef struct muster_host_api {
 
   /* Starts a supervised process (see muster_spawn_opts). On success *ret_proc is set (may be
    * NULL if the caller does not need it) and on_exit will be called exactly once. On failure
-   * errbuf (MUSTER_ERRBUF_SIZE bytes) holds the reason and on_exit is never called. */
+   * errbuf (MUSTER_ERRBUF_SIZE bytes) holds the reason and on_exit is never called. Allowed
+   * after cancel() too (a cleanup command such as `spark-submit --kill`), not after finish(). */
   int (*spawn)(muster_task *task, const muster_spawn_opts *opts, muster_proc **ret_proc,
                char *errbuf);
 

@@ -37,6 +37,7 @@
 #define SPARK_PROGRESS_MS 5000
 #define SPARK_KILL_RETRY_FIRST_MS 100 /* a kill is re-checked after 100 ms, doubling to 1 s */
 #define SPARK_KILL_RETRY_MAX_MS 1000
+#define SPARK_OP_OUT_MAX (64 * 1024) /* what spark-submit --status may print that is kept */
 #define SPARK_LIVY_CREATE_TRIES 3  /* POST /batches without an answer, each followed by a lookup by tag */
 
 /* The agent's configuration, read once at load. */
@@ -98,7 +99,11 @@ typedef struct spark_task {
   int pending_saves;           /* handle writes in flight: cleanup waits for them */
   bool cleaned;
   bool finished;
-  unsigned create_tries;       /* Livy: POST /batches answered 5xx or not at all, then looked up by tag */
+  unsigned create_tries;
+  muster_proc *op_proc;        /* Kubernetes: spark-submit --status / --kill running */
+  bool op_kill;
+  char *op_out;                /* its output (both streams), bounded by SPARK_OP_OUT_MAX */
+  size_t op_len;       /* Livy: POST /batches answered 5xx or not at all, then looked up by tag */
   char *sql_path;
   mu_spark_fetch *fetch;       /* an app_resource URL being fetched */
   char *fetched_path;          /* where it was put, checked */
@@ -135,6 +140,7 @@ static void say(spark_task *st, const char *fmt, ...) {
 }
 
 static void free_task(spark_task *st) {
+  free(st->op_out);
   free(st->fetched_path);
   mu_spark_spec_free(st->spec);
   mu_spark_scan_free(st->scan);
@@ -171,6 +177,8 @@ static void stop_work(spark_task *st) {
   st->fetch = NULL;
   if (st->call != NULL) mu_spark_call_cancel(st->call);
   st->call = NULL;
+  if (st->op_proc != NULL) st->host->proc_kill(st->task, st->op_proc); /* its exit callback still runs */
+  st->op_proc = NULL;
   st->call_kind = CALL_NONE;
   if (st->timer != NULL) st->host->timer_stop(st->task, st->timer);
   st->timer = NULL;
@@ -237,6 +245,7 @@ static void set_param(spark_task *st, const char *key, const char *value) {
 static bool is_yarn(const spark_task *st) { return strcmp(st->h.kind, "yarn") == 0; }
 static bool is_standalone(const spark_task *st) { return strcmp(st->h.kind, "standalone") == 0; }
 static bool is_livy(const spark_task *st) { return strcmp(st->h.kind, "livy") == 0; }
+static bool is_k8s(const spark_task *st) { return strcmp(st->h.kind, "k8s") == 0; }
 
 /* A Livy batch id: decimal digits. */
 static bool is_batch_id(const char *id) {
@@ -274,12 +283,14 @@ static bool trackable(const spark_task *st) {
   if (is_yarn(st)) return n_rms(st) > 0;
   if (is_standalone(st)) return st->spec->rest_url != NULL && strncmp(st->h.app_id, "driver-", 7) == 0;
   if (is_livy(st)) return st->spec->livy_url != NULL && is_batch_id(st->h.app_id);
+  if (is_k8s(st)) return st->spec->cluster && strchr(st->h.app_id, ':') != NULL;
   return false;
 }
 
 static const char *api_base(const spark_task *st) {
   if (is_yarn(st)) return rm_base(st);
   if (is_livy(st)) return st->spec->livy_url;
+  if (is_k8s(st)) return st->spec->master;
   return st->spec->rest_url ? st->spec->rest_url : "";
 }
 
@@ -532,7 +543,7 @@ static void begin_kill(spark_task *st) {
     return;
   }
   say(st, "spark: killing %s through the %s", st->h.app_id,
-      is_yarn(st) ? "ResourceManager" : is_livy(st) ? "Livy server" : "master's REST server");
+      is_yarn(st) ? "ResourceManager" : is_livy(st) ? "Livy server" : is_k8s(st) ? "spark-submit --kill" : "master's REST server");
   start_kill_call(st);
 }
 
@@ -773,7 +784,13 @@ static void on_call(void *arg, const mu_spark_reply *r) {
   }
 }
 
+static void k8s_op(spark_task *st, bool kill);
+
 static void start_status_call(spark_task *st) {
+  if (is_k8s(st)) {
+    k8s_op(st, false);
+    return;
+  }
   char url[2048];
   call_kind kind = st->call_kind == CALL_FINAL ? CALL_FINAL : CALL_STATUS;
   if (is_yarn(st)) snprintf(url, sizeof url, "%s/ws/v1/cluster/apps/%s", rm_base(st), st->h.app_id);
@@ -783,6 +800,10 @@ static void start_status_call(spark_task *st) {
 }
 
 static void start_kill_call(spark_task *st) {
+  if (is_k8s(st)) {
+    k8s_op(st, true);
+    return;
+  }
   char url[2048];
   if (is_yarn(st)) {
     snprintf(url, sizeof url, "%s/ws/v1/cluster/apps/%s/state", rm_base(st), st->h.app_id);
@@ -823,7 +844,7 @@ static void on_timer(muster_task *task, muster_timer *timer, void *user) {
   (void)timer;
   spark_task *st = user;
   st->timer = NULL; /* one-shot: released by the host */
-  if (st->finished || st->call != NULL) return;
+  if (st->finished || st->call != NULL || st->op_proc != NULL) return;
   if (st->stage == ST_KILLING) {
     if (now_ms() >= st->kill_deadline_ms) {
       unconfirmed(st);
@@ -848,6 +869,108 @@ static void track_next(spark_task *st, uint64_t delay_ms) {
   st->timer = NULL;
   if (st->host->timer_start(st->task, delay_ms, 0, on_timer, st, &st->timer) != 0)
     end(st, MUSTER_STATE_FAILED, "spark: cannot start a timer");
+}
+
+/* ---- Kubernetes: spark-submit --status / --kill <namespace:driver-pod> ---- */
+
+static void on_op_output(muster_task *task, muster_proc *proc, muster_stream stream, const void *data, size_t len,
+                         void *user) {
+  (void)task;
+  (void)stream;
+  spark_task *st = user;
+  if (proc != st->op_proc || st->op_out == NULL || st->op_len + len > SPARK_OP_OUT_MAX) return; /* the first 64 KiB say it */
+  memcpy(st->op_out + st->op_len, data, len);
+  st->op_len += len;
+  st->op_out[st->op_len] = '\0';
+}
+
+/* The last non-empty line of what the op printed, for messages. */
+static void op_last_line(const spark_task *st, char *buf, size_t size) {
+  size_t e = st->op_len;
+  while (e > 0 && (st->op_out[e - 1] == '\n' || st->op_out[e - 1] == '\r' || st->op_out[e - 1] == ' ')) e--;
+  size_t b = e;
+  while (b > 0 && st->op_out[b - 1] != '\n') b--;
+  snprintf(buf, size, "%.*s", (int)(e - b), st->op_out + b);
+}
+
+static void on_op_exit(muster_task *task, muster_proc *proc, const muster_proc_exit *x, void *user) {
+  (void)task;
+  spark_task *st = user;
+  if (proc != st->op_proc) return; /* one stop_work() abandoned */
+  bool kill = st->op_kill;
+  st->op_proc = NULL;
+  if (st->finished || st->op_out == NULL) return;
+  char last[300];
+  op_last_line(st, last, sizeof last);
+  const char *what = kill ? "--kill" : "--status";
+  if (x->exit_code != 0) {
+    poll_error(st, "spark-submit %s %s: %s%s%s", what, st->h.app_id, x->message && *x->message ? x->message : "failed",
+               last[0] ? ": " : "", last);
+    return;
+  }
+  mu_spark_k8s_status ks;
+  mu_spark_k8s_status_parse(st->op_out, st->op_len, &ks);
+  if (kill) { /* the pod is being deleted (or was gone): its status says when it is */
+    st->kill_sent = true;
+    st->poll_errors = 0;
+    if (ks.not_found) say(st, "spark: kill %s: Application not found", st->h.app_id);
+    start_status_call(st);
+    return;
+  }
+  if (ks.not_found) {
+    if (st->stage == ST_KILLING && st->kill_sent) { /* deleted: the kill is confirmed */
+      on_app_state(st, MU_SPARK_APP_KILLED, "deleted", NULL, NULL);
+      return;
+    }
+    poll_error(st, "spark-submit --status %s: the driver pod is gone (Application not found)", st->h.app_id);
+    return;
+  }
+  if (!ks.found) {
+    poll_error(st, "spark-submit --status %s: no pod phase in its output%s%s", st->h.app_id, last[0] ? ": " : "", last);
+    return;
+  }
+  mu_spark_app_phase phase = mu_spark_k8s_phase(ks.phase);
+  if (phase == MU_SPARK_APP_TRANSIENT) { /* Unknown: the node lost touch; it counts against the budget */
+    snprintf(st->app_state, sizeof st->app_state, "%s", ks.phase);
+    poll_error(st, "spark-submit --status %s: pod phase %s", st->h.app_id, ks.phase);
+    return;
+  }
+  st->poll_errors = 0;
+  char detail[64] = "";
+  if (ks.exit_code >= 0) snprintf(detail, sizeof detail, "driver container exit code %d", ks.exit_code);
+  on_app_state(st, phase, ks.phase, detail, NULL);
+  if (!st->finished && st->stage != ST_ENDED)
+    track_next(st, st->stage == ST_KILLING ? kill_retry(st) : (uint64_t)st->spec->poll_ms);
+}
+
+static void k8s_op(spark_task *st, bool kill) {
+  mu_spark_argv av;
+  char err[MUSTER_ERRBUF_SIZE] = "";
+  if (st->op_out == NULL && (st->op_out = malloc(SPARK_OP_OUT_MAX + 1)) == NULL) {
+    poll_error(st, "out of memory");
+    return;
+  }
+  st->op_len = 0;
+  st->op_out[0] = '\0';
+  if (mu_spark_k8s_op_argv(st->spec, kill ? "--kill" : "--status", st->h.app_id, &av) != 0) {
+    poll_error(st, "out of memory");
+    return;
+  }
+  char home_env[4200];
+  const char *env[2] = {NULL, NULL};
+  if (st->spec->spark_home != NULL) {
+    snprintf(home_env, sizeof home_env, "SPARK_HOME=%s", st->spec->spark_home);
+    env[0] = home_env;
+  }
+  if (kill) say(st, "$ %s --kill %s --master %s", av.argv[0], st->h.app_id, st->spec->master);
+  st->op_kill = kill;
+  muster_spawn_opts o = {.size = sizeof o, .argv = (const char *const *)av.argv, .env = env, .on_exit = on_op_exit,
+                         .user = st, .on_output = on_op_output};
+  if (st->host->spawn(st->task, &o, &st->op_proc, err) != 0) {
+    st->op_proc = NULL;
+    poll_error(st, "cannot start %s: %s", av.argv[0], err);
+  }
+  mu_spark_argv_free(&av);
 }
 
 /* ---- spark-submit ---- */
@@ -904,7 +1027,7 @@ static void on_proc_exit(muster_task *task, muster_proc *proc, const muster_proc
     return;
   }
   const char *why = x->message && *x->message ? x->message : "";
-  if (st->spec->cluster && strcmp(st->h.kind, "k8s") != 0) {
+  if (st->spec->cluster) {
     if (st->h.app_id[0] == '\0') {
       snprintf(st->fail_message, sizeof st->fail_message, "spark: spark-submit printed no application id%s (%s)%s",
                st->submit_timed_out ? " within submit_timeout" : "", *why ? why : "exit 0",

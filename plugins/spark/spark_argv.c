@@ -150,6 +150,21 @@ static const char *conf_get(const mu_spark_spec *s, const char *key) {
   return NULL;
 }
 
+int mu_spark_k8s_op_argv(const mu_spark_spec *s, const char *op, const char *submission_id, mu_spark_argv *ret) {
+  *ret = (mu_spark_argv){0};
+  builder b = {.a = ret};
+  if (s->spark_home != NULL) pushf(&b, "%s/bin/spark-submit", s->spark_home);
+  else push(&b, "spark-submit");
+  push(&b, op);
+  push(&b, submission_id);
+  push(&b, "--master");
+  push(&b, s->master);
+  const char *grace = conf_get(s, "spark.kubernetes.appKillPodDeletionGracePeriod");
+  if (grace != NULL && strcmp(op, "--kill") == 0) conf(&b, "spark.kubernetes.appKillPodDeletionGracePeriod", grace);
+  if (b.rc != 0) mu_spark_argv_free(ret);
+  return b.rc;
+}
+
 int mu_spark_build_argv(const mu_spark_spec *s, const mu_spark_submit_ctx *c, mu_spark_argv *ret, char *errbuf) {
   *ret = (mu_spark_argv){0};
   builder b = {.a = ret};
@@ -218,6 +233,7 @@ int mu_spark_build_argv(const mu_spark_spec *s, const mu_spark_submit_ctx *c, mu
     if (s->namespace_ != NULL) conf(&b, "spark.kubernetes.namespace", s->namespace_);
     conf(&b, "spark.kubernetes.driver.label.muster-task", c->task_tag);
     conf(&b, "spark.kubernetes.driver.label.muster-attempt", c->attempt_tag);
+    if (s->cluster) conf(&b, "spark.kubernetes.submission.waitAppCompletion", "false");
   }
   if (s->master_kind == MU_SPARK_STANDALONE && s->cluster) conf(&b, "spark.standalone.submit.waitAppCompletion", "false");
 

@@ -29,6 +29,11 @@ typedef struct mu_spark_argv {
 int mu_spark_build_argv(const mu_spark_spec *s, const mu_spark_submit_ctx *c, mu_spark_argv *ret, char *errbuf);
 void mu_spark_argv_free(mu_spark_argv *a);
 
+/* `spark-submit <op> <submission id> --master <k8s master>` for a Kubernetes driver pod: op
+ * is "--status" or "--kill" (a kill passes spark.kubernetes.appKillPodDeletionGracePeriod when
+ * the spec's conf sets it). 0 or -ENOMEM. */
+int mu_spark_k8s_op_argv(const mu_spark_spec *s, const char *op, const char *submission_id, mu_spark_argv *ret);
+
 /* The command as one line for logs and output: arguments shell-quoted where needed, the
  * values of conf keys that look secret (password, secret, token, credential, key) and every
  * secret of s replaced by "***". Caller frees; NULL when out of memory. */

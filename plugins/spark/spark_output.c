@@ -171,3 +171,32 @@ bool mu_spark_scan_end(mu_spark_scan *s) {
   }
   return news;
 }
+
+void mu_spark_k8s_status_parse(const char *text, size_t len, mu_spark_k8s_status *ret) {
+  memset(ret, 0, sizeof *ret);
+  ret->exit_code = -1;
+  const char *end = text + len;
+  for (const char *line = text; line < end;) {
+    const char *nl = memchr(line, '\n', (size_t)(end - line));
+    size_t n = nl ? (size_t)(nl - line) : (size_t)(end - line);
+    size_t rest;
+    const char *p;
+    if (memmem(line, n, "Application not found", 21) != NULL) ret->not_found = true;
+    if ((p = after(line, n, "phase: ", &rest)) != NULL) {
+      size_t k = 0;
+      while (k < rest && k < sizeof ret->phase - 1 && isalpha((unsigned char)p[k])) k++;
+      if (k > 0) {
+        memcpy(ret->phase, p, k);
+        ret->phase[k] = '\0';
+        ret->found = true;
+      }
+    }
+    if ((p = after(line, n, "xit code: ", &rest)) != NULL && rest > 0 && isdigit((unsigned char)p[0])) {
+      int code = 0;
+      for (size_t i = 0; i < rest && i < 4 && isdigit((unsigned char)p[i]); i++) code = code * 10 + (p[i] - '0');
+      ret->exit_code = code;
+    }
+    line += n + 1;
+  }
+  if (ret->found) ret->not_found = false;
+}

@@ -44,4 +44,16 @@ const mu_spark_found *mu_spark_scan_found(const mu_spark_scan *s);
 /* Scans one complete line (no '\n'); exposed for tests and the fuzzer. */
 bool mu_spark_scan_line(mu_spark_scan *s, const char *line, size_t len);
 
+/* What `spark-submit --status <ns:pod> --master k8s://…` printed (both streams, whole): the
+ * driver pod's phase from its "phase: <Phase>" line (Pending, Running, Succeeded, Failed,
+ * Unknown; the last one printed counts), the driver container's "exit code: N" once it has
+ * ended, or that there is no such pod ("Application not found."). */
+typedef struct mu_spark_k8s_status {
+  bool found;                  /* a pod was described */
+  bool not_found;              /* "Application not found." */
+  char phase[32];
+  int exit_code;               /* -1 when none was printed */
+} mu_spark_k8s_status;
+void mu_spark_k8s_status_parse(const char *text, size_t len, mu_spark_k8s_status *ret);
+
 #endif

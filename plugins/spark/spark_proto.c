@@ -245,3 +245,11 @@ double mu_spark_jobs_progress(const char *body, size_t len) {
   json_decref(j);
   return total > 0 ? 100.0 * done / total : -1;
 }
+
+mu_spark_app_phase mu_spark_k8s_phase(const char *pod_phase) {
+  if (strcmp(pod_phase, "Pending") == 0) return MU_SPARK_APP_PENDING;
+  if (strcmp(pod_phase, "Running") == 0) return MU_SPARK_APP_RUNNING;
+  if (strcmp(pod_phase, "Succeeded") == 0) return MU_SPARK_APP_SUCCEEDED;
+  if (strcmp(pod_phase, "Failed") == 0) return MU_SPARK_APP_FAILED;
+  return MU_SPARK_APP_TRANSIENT;
+}

@@ -73,6 +73,10 @@ int mu_spark_rest_parse(const char *body, size_t len, mu_spark_rest_reply *ret, 
  * KILLED; RELAUNCHING/UNKNOWN transient). Unknown strings are transient. */
 mu_spark_app_phase mu_spark_driver_phase(const char *driver_state);
 
+/* Kubernetes pod phase → phase: Pending pending, Running running, Succeeded, Failed; Unknown
+ * and anything else transient (keep polling within the error budget). */
+mu_spark_app_phase mu_spark_k8s_phase(const char *pod_phase);
+
 /* The CreateSubmissionRequest body for the standalone REST server. Caller frees. */
 typedef struct mu_spark_rest_create {
   const char *app_resource, *main_class, *app_name, *spark_version;

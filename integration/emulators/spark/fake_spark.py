@@ -10,6 +10,7 @@ import signal
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 VALUE_OPTS = {"--master", "--deploy-mode", "--class", "--name", "--jars", "--packages", "--exclude-packages",
@@ -110,6 +111,66 @@ def yarn_details(app_id, rm, queue):
         "\n\t tracking URL: %s/proxy/%s/\n\t user: spark" % (queue, int(time.time() * 1000), rm, app_id))
 
 
+def describe_pod(p):
+    """KubernetesUtils.formatPodState's shape: one '\t key: value' line per field."""
+    labels = ", ".join("%s -> %s" % kv for kv in sorted(p["labels"].items()))
+    lines = ["pod name: %s" % p["name"], "namespace: %s" % p["namespace"], "labels: %s" % labels,
+             "pod uid: 00000000-0000-0000-0000-000000000000", "creation time: %s" % p["creationTimestamp"],
+             "service account name: spark", "node name: node-1", "phase: %s" % p["phase"]]
+    if p["exitCode"] is not None:
+        lines += ["container status: ", "\t container name: spark-kubernetes-driver", "\t container state: terminated",
+                  "\t exit code: %d" % p["exitCode"]]
+    return "\n\t " + "\n\t ".join(lines)
+
+
+def k8s_op(what, sid, emu):
+    """spark-submit --status/--kill namespace:pod (a glob) --master k8s://... (K8SSparkSubmitOperation)."""
+    code, pods = call("POST" if what == "kill" else "GET", "%s/_emu/k8s/pods?id=%s" % (emu["rm"], urllib.parse.quote(sid)))
+    if code != 200:
+        log("ERROR", "K8SSparkSubmitOperation", "io.fabric8.kubernetes.client.KubernetesClientException: emulated failure")
+        return 1
+    if not pods:
+        out("Application not found.")
+        return 0
+    for p in pods:
+        if what == "status":
+            out("Application status (driver): " + describe_pod(p))
+    return 0
+
+
+def k8s_submit(name, master, conf, emu):
+    """KubernetesClientApplication: creates the driver pod, then watches it or (waitAppCompletion
+    false) says where it went and exits."""
+    labels = {k[len("spark.kubernetes.driver.label."):]: v for k, v in conf.items()
+              if k.startswith("spark.kubernetes.driver.label.")}
+    code, p = call("POST", emu["rm"] + "/_emu/k8s/submit", {"name": name, "namespace": conf.get("spark.kubernetes.namespace"),
+                                                           "labels": labels, "conf": conf})
+    if code != 200:
+        log("ERROR", "Client", "Please check \"kubectl auth can-i create pod\" first.")
+        return 1
+    sid = "%s:%s" % (p["namespace"], p["name"])
+    app_id = p["labels"]["spark-app-selector"]
+    log("INFO", "LoggingPodStatusWatcherImpl", "State changed, new state: " + describe_pod(p))
+    if conf.get("spark.kubernetes.submission.waitAppCompletion", "true") == "false":
+        log("INFO", "LoggingPodStatusWatcherImpl", "Deployed Spark application %s with application ID %s and submission ID %s "
+            "into Kubernetes" % (name, app_id, sid))
+        log("INFO", "ShutdownHookManager", "Shutdown hook called")
+        return 0
+    while True:
+        time.sleep(1)
+        _, pods = call("GET", "%s/_emu/k8s/pods?id=%s" % (emu["rm"], urllib.parse.quote(sid)))
+        if not pods:
+            log("INFO", "LoggingPodStatusWatcherImpl", "Application %s with submission ID %s finished" % (name, sid))
+            return 1
+        p = pods[0]
+        log("INFO", "LoggingPodStatusWatcherImpl", "Application status for %s (phase: %s)" % (app_id, p["phase"]))
+        if p["phase"] in ("Succeeded", "Failed"):
+            log("INFO", "LoggingPodStatusWatcherImpl", "Container final statuses:\n\n\t container name: spark-kubernetes-driver"
+                "\n\t container state: terminated\n\t exit code: %d" % p["exitCode"])
+            log("INFO", "LoggingPodStatusWatcherImpl", "Application %s with submission ID %s finished" % (name, sid))
+            return 0 if p["phase"] == "Succeeded" else 1
+
+
 def run_program(conf, sql_file=None, sql_text=None):
     """The 'user program': prints its lines, runs runSeconds, then succeeds or throws."""
     run_s = float(conf.get("spark.emulator.runSeconds", "0.5"))
@@ -143,6 +204,8 @@ def main(sql=False):
     mode = opts.get("--deploy-mode", "client")
     name = opts.get("--name", "spark")
     emu = emulator() if not master.startswith("local") or "--kill" in opts or "--status" in opts else {}
+    if ("--kill" in opts or "--status" in opts) and master.startswith("k8s://"):
+        return k8s_op("kill" if "--kill" in opts else "status", opts.get("--kill") or opts.get("--status"), emu)
     if "--kill" in opts or "--status" in opts:
         did = opts.get("--kill") or opts.get("--status")
         what = "kill" if "--kill" in opts else "status"
@@ -237,9 +300,8 @@ def main(sql=False):
             log("INFO", "RestSubmissionClient", "State of driver %s is now %s." % (did, s.get("driverState")))
             log("INFO", "RestSubmissionClient", "Server responded with CreateSubmissionResponse:\n%s" % json.dumps(resp, indent=2))
             return 0
-        if master.startswith("k8s://"):
-            sys.stderr.write("Error: the emulator does not run Kubernetes masters\n")
-            return 1
+        if master.startswith("k8s://") and mode == "cluster":
+            return k8s_submit(name, master, conf, emu)
         boot(name, master)
         if master.startswith("spark://"):
             log("INFO", "StandaloneAppClient$ClientEndpoint", "Connecting to master %s..." % master)

@@ -18,6 +18,11 @@ What is emulated (from ../shared/notes/spark-flink-protocols.md, which cites the
   FAILED/ERROR/KILLED, success:false for unknown or finished drivers, STANDBY refusals, 400
   ErrorResponse for a malformed request, 468 for an unknown protocol version;
 - the Spark monitoring API's /api/v1/applications/{id}/jobs (numTasks, numCompletedTasks);
+- Kubernetes driver pods, as far as spark-submit's k8s client shows them (the fake
+  spark-submit creates, describes and deletes them through /_emu/k8s/...; no kube API is
+  emulated): pod name <app name>-<16 hex>-driver, labels spark-app-selector, spark-role and the
+  spark.kubernetes.driver.label.* ones, phases Pending -> Running -> Succeeded | Failed (with
+  the driver container's exit code), a deletion that takes the grace period (kill delay);
 - Apache Livy's batch API (apache/livy docs/rest-api.md): POST /batches (201 with the Batch
   {id, name, owner, proxyUser, state, appId, appInfo{driverLogUrl, sparkUiUrl}, log[]}),
   GET /batches ({from, total, sessions}), GET /batches/{id}, GET /batches/{id}/state ({id,
@@ -54,6 +59,7 @@ listens.
 """
 import argparse
 import base64
+import fnmatch
 import json
 import os
 import re
@@ -71,7 +77,7 @@ class State:
     def __init__(self, path):
         self.path = path
         self.d = {"cluster_ts": int(time.time() * 1000), "seq": 0, "driver_seq": 0, "apps": {}, "drivers": {},
-                  "submissions": {}, "kills": {}, "faults": {}, "batches": {}, "batch_seq": 0,
+                  "submissions": {}, "kills": {}, "faults": {}, "batches": {}, "batch_seq": 0, "pods": {},
                   "auth_ok": 0}
         if os.path.exists(path):
             with open(path) as f:
@@ -281,6 +287,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200, {"submissions": st.d["submissions"], "kills": st.d["kills"], "apps": apps,
                                    "drivers": drivers, "api_calls": st.d.get("api_calls", 0),
                                    "batches": {i: batch_view(b, now) for i, b in st.d["batches"].items()},
+                                   "pods": {i: pod_json(p, now) for i, p in st.d["pods"].items()},
                                    "auth_ok": st.d.get("auth_ok", 0)})
         if path == "/_emu/yarn/submit" and method == "POST":
             req = self.body()
@@ -294,6 +301,30 @@ class Handler(BaseHTTPRequestHandler):
                 st.count(t)
             st.save()
             return self.send(200, {"id": app_id})
+        if path == "/_emu/k8s/submit" and method == "POST":
+            req = self.body()
+            ns = req.get("namespace") or "default"
+            base = re.sub(r"[^a-z0-9-]+", "-", req.get("name", "spark").lower()).strip("-")[:40] or "spark"
+            pod = "%s-%s-driver" % (base, os.urandom(8).hex())
+            labels = {"spark-app-selector": "spark-" + os.urandom(16).hex(), "spark-role": "driver"}
+            labels.update(req.get("labels") or {})
+            st.d["pods"]["%s:%s" % (ns, pod)] = {"name": pod, "namespace": ns, "labels": labels,
+                                                  "submitted_at": time.time(), "b": behaviour(req.get("conf", {}))}
+            for k in ("muster-task", "muster-attempt"):
+                if k in labels:
+                    st.count(labels[k])
+            st.save()
+            return self.send(200, pod_json(st.d["pods"]["%s:%s" % (ns, pod)]))
+        if path == "/_emu/k8s/pods":  # GET: describe, POST: delete; id is namespace:pod, a glob allowed
+            found = [p for key, p in sorted(st.d["pods"].items()) if fnmatch.fnmatchcase(key, q.get("id", "")) and not pod_gone(p)]
+            if method == "POST":
+                for p in found:
+                    key = "%s:%s" % (p["namespace"], p["name"])
+                    st.d["kills"][key] = st.d["kills"].get(key, 0) + 1
+                    if p.get("kill_at") is None:
+                        p["kill_at"] = time.time()
+                st.save()
+            return self.send(200, [pod_json(p) for p in found])
         if path == "/_emu/yarn/finish" and method == "POST":
             req = self.body()
             app = st.d["apps"].get(req.get("id"))
@@ -544,6 +575,28 @@ def batch_view(b, now=None):
     if now < end:
         return {"state": "running", "deleted": False}
     return {"state": "success" if bh["final"] == "SUCCEEDED" else "dead", "deleted": False}
+
+
+def pod_json(p, now=None):
+    """A driver pod at time now: phase, the driver container's exit code once it ended, and
+    deleted once a deletion's grace period passed."""
+    now = now or time.time()
+    b = p["b"]
+    t0 = p["submitted_at"]
+    end = t0 + b["accept_s"] + b["run_s"]
+    phase, code = "Running", None
+    if b["accept_s"] < 0 or now - t0 < b["accept_s"]:
+        phase = "Pending"
+    elif now >= end:
+        phase, code = ("Succeeded", 0) if b["final"] == "SUCCEEDED" else ("Failed", 1)
+    k = p.get("kill_at")
+    deleted = k is not None and not b["ignore_kill"] and now >= k + b["kill_delay_s"]
+    return {"name": p["name"], "namespace": p["namespace"], "labels": p["labels"], "phase": phase, "exitCode": code,
+            "deleted": deleted, "creationTimestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0))}
+
+
+def pod_gone(p):
+    return pod_json(p)["deleted"]
 
 
 def gone(b):
