@@ -1,6 +1,7 @@
 /* Fuzzes what the Spark task type parses: its spec (the TaskSpec JSON and its "spark"
  * section), spark-submit's output, and the cluster managers' answers (YARN RM app / apps /
- * state, standalone REST replies, monitoring API jobs, a saved handle). Input:
+ * state, standalone REST replies, monitoring API jobs, Livy batches, a saved handle) and what
+ * `spark-submit --status` says about a Kubernetes driver pod. Input:
  * "SPEC\n--\nSPARK\n--\nOUTPUT\n--\nBODY". Properties: an accepted spec builds an argv whose
  * display holds no secret; ids taken from output have their documented shape; parsers never
  * report success without the fields they promise. */
@@ -14,13 +15,14 @@
 #include "muster_plugin.h"
 #include "spark_argv.h"
 #include "spark_handle.h"
+#include "spark_livy.h"
 #include "spark_output.h"
 #include "spark_proto.h"
 #include "spark_spec.h"
 
 static void check_spec(const mu_spark_spec *s) {
   MU_FUZZ_CHECK(s->master != NULL);
-  MU_FUZZ_CHECK(!(s->cluster && s->master_kind == MU_SPARK_LOCAL));
+  MU_FUZZ_CHECK(!(s->cluster && s->master_kind == MU_SPARK_LOCAL && s->via != MU_SPARK_VIA_LIVY)); /* Livy: its server decides */
   bool jvm = s->program == MU_SPARK_JAVA || s->program == MU_SPARK_SCALA;
   MU_FUZZ_CHECK(jvm == (s->main_class != NULL));
   MU_FUZZ_CHECK(s->program == MU_SPARK_SQL ? (s->sql != NULL) != (s->app_resource != NULL) : s->app_resource != NULL);
@@ -70,6 +72,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   check_id(f->driver_id, "driver-");
   check_id(f->standalone_app_id, "app-");
   mu_spark_scan_free(sc);
+  mu_spark_k8s_status ks;
+  mu_spark_k8s_status_parse(part[2], len[2], &ks);
+  MU_FUZZ_CHECK(!(ks.found && ks.not_found) && ks.found == (ks.phase[0] != '\0') && ks.exit_code >= -1);
+  (void)mu_spark_k8s_phase(ks.phase);
 
   const char *body = part[3];
   size_t bl = len[3];
@@ -91,6 +97,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   MU_FUZZ_CHECK(strlen(text) < sizeof text);
   double p = mu_spark_jobs_progress(body, bl);
   MU_FUZZ_CHECK(p == -1 || (p >= 0 && p <= 100));
+  mu_spark_livy_batch lb;
+  if (mu_spark_livy_batch_parse(body, bl, &lb, why) == 0) {
+    MU_FUZZ_CHECK(lb.id[0] != '\0' && lb.state[0] != '\0');
+    for (const char *q = lb.id; *q; q++) MU_FUZZ_CHECK(isdigit((unsigned char)*q));
+    (void)mu_spark_livy_phase(lb.state);
+  }
+  if (mu_spark_livy_find(body, bl, "muster-j-t", &lb, why) == 1) MU_FUZZ_CHECK(strstr(lb.name, "[muster-j-t-a") != NULL);
   mu_spark_handle h;
   if (mu_spark_handle_parse(body, bl, &h) == 0) MU_FUZZ_CHECK(h.attempt > 0 && h.phase >= 1 && h.phase <= 3);
   mu_fuzz_split_free(part, 4);

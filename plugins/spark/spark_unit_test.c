@@ -15,11 +15,14 @@
 #include "muster_plugin.h"
 #include "spark_argv.h"
 #include "spark_handle.h"
+#include "spark_livy.h"
 #include "spark_output.h"
 #include "spark_proto.h"
 #include "spark_spec.h"
 
 static const mu_spark_defaults no_defaults = {0};
+
+#define LIT(text) text, strlen(text) /* a literal and its length */
 
 /* Parses {"type":"spark", <extra>} with spark section sec; returns rc and the message. */
 static int parse(const char *extra, const char *sec, mu_spark_spec **ret, char *err) {
@@ -111,8 +114,23 @@ static void test_validation_names_the_field(void **state) {
           "spark.rest_url: required for via rest");
   refused("{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"via\":\"ssh\"}",
           "spark.via: \"ssh\" is not spark-submit, rest or livy");
-  refused("{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"via\":\"livy\",\"livy_url\":\"http://l:8998\"}",
-          "spark.via: livy is not implemented");
+  refused("{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"hdfs:///a.jar\",\"via\":\"livy\",\"livy_url\":\"http://l:8998\"}",
+          "spark.master: via livy: the Livy server's configuration");
+  refused("{\"main_class\":\"a.B\",\"app_resource\":\"hdfs:///a.jar\",\"via\":\"livy\"}",
+          "spark.livy_url: required for via livy");
+  refused("{\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"via\":\"livy\",\"livy_url\":\"http://l:8998\"}",
+          "spark.app_resource: via livy sends no file");
+  refused("{\"main_class\":\"a.B\",\"app_resource\":\"hdfs:///a.jar\",\"via\":\"livy\",\"livy_url\":\"http://l:8998\","
+          "\"principal\":\"p@R\",\"keytab\":\"/k\"}", "spark.principal: not with via livy");
+  refused("{\"program_type\":\"sql\",\"sql\":\"select 1\",\"via\":\"livy\",\"livy_url\":\"http://l:8998\"}",
+          "spark.via: program_type sql runs spark-sql");
+  /* credentials: only as secret references, Basic xor bearer */
+  refused("{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"auth_user\":\"u\",\"auth_password\":\"pw\"}",
+          "spark.auth_password: must be a ${secret.NAME} reference");
+  refused("{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"auth_token\":\"t\"}",
+          "spark.auth_token: must be a ${secret.NAME} reference");
+  refused("{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"auth_user\":\"u\"}",
+          "spark.auth_password: auth_user and auth_password go together");
   refused("{\"program_type\":\"sql\"}", "spark.sql: program_type sql takes exactly one of sql (inline) and app_resource");
   refused("{\"program_type\":\"sql\",\"sql\":\"select 1\",\"app_resource\":\"q.sql\"}", "takes exactly one of");
   refused("{\"program_type\":\"java\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"sql\":\"select 1\"}", "spark.sql: only for program_type sql");
@@ -226,7 +244,8 @@ static void test_argv_golden(void **state) {
          "{\"master\":\"k8s://https://k8s:6443\",\"deploy_mode\":\"cluster\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"namespace\":\"etl\"}",
          "spark-submit|--master|k8s://https://k8s:6443|--deploy-mode|cluster|--class|a.B|--name|etl [muster-j1-etl-a2]|"
          "--conf|spark.kubernetes.namespace=etl|--conf|spark.kubernetes.driver.label.muster-task=muster-j1-etl|"
-         "--conf|spark.kubernetes.driver.label.muster-attempt=muster-j1-etl-a2|/t/a.jar");
+         "--conf|spark.kubernetes.driver.label.muster-attempt=muster-j1-etl-a2|"
+         "--conf|spark.kubernetes.submission.waitAppCompletion=false|/t/a.jar");
   /* sql: spark-sql -f with the inline script's file */
   golden(NULL, "{\"program_type\":\"SQL\",\"sql\":\"select 1\",\"master\":\"yarn\",\"app_args\":[\"--hiveconf\",\"x=1\"]}",
          "spark-sql|--master|yarn|--deploy-mode|client|--name|etl [muster-j1-etl-a2]|"
@@ -408,6 +427,123 @@ static void test_standalone_answers(void **state) {
   assert_true(mu_spark_jobs_progress("[]", 2) == -1);
 }
 
+static void test_spec_livy_and_auth(void **state) {
+  (void)state;
+  mu_spark_spec *s = NULL;
+  char err[MUSTER_ERRBUF_SIZE];
+  const char *extra = "\"secrets\":[{\"name\":\"PW\",\"value\":\"s3cr3t\"}]";
+  assert_int_equal(parse(extra,
+                         "{\"via\":\"livy\",\"livy_url\":\"http://l:8998/\",\"main_class\":\"a.B\",\"app_resource\":\"hdfs:///a.jar\","
+                         "\"queue\":\"etl\",\"auth_user\":\"muster\",\"auth_password\":\"${secret.PW}\"}",
+                         &s, err),
+                   0);
+  assert_int_equal(s->via, MU_SPARK_VIA_LIVY);
+  assert_true(s->cluster);
+  assert_string_equal(s->auth_user, "muster");
+  assert_string_equal(s->auth_password, "s3cr3t");
+  char *m = mu_spark_mask(s, "pw=s3cr3t", 9, NULL);
+  assert_string_equal(m, "pw=***");
+  free(m);
+  mu_spark_spec_free(s);
+  assert_int_not_equal(parse(extra,
+                             "{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"auth_token\":\"${secret.PW}\","
+                             "\"auth_user\":\"u\",\"auth_password\":\"${secret.PW}\"}",
+                             &s, err),
+                   0);
+  assert_non_null(strstr(err, "spark.auth_token: conflicts with auth_user/auth_password"));
+}
+
+static void test_livy_answers(void **state) {
+  (void)state;
+  char why[MU_SPARK_TEXT_MAX];
+  mu_spark_livy_batch b;
+  const char *created = "{\"id\":7,\"name\":\"etl [muster-j1-etl-a2]\",\"owner\":null,\"proxyUser\":null,\"state\":\"starting\","
+                        "\"appId\":null,\"appInfo\":{\"driverLogUrl\":null,\"sparkUiUrl\":null},\"log\":[\"stdout: \"]}";
+  assert_int_equal(mu_spark_livy_batch_parse(created, strlen(created), &b, why), 0);
+  assert_string_equal(b.id, "7");
+  assert_string_equal(b.state, "starting");
+  assert_string_equal(b.app_id, "");
+  assert_int_equal(mu_spark_livy_batch_parse(LIT("{\"id\":7,\"state\":\"dead\"}"), &b, why), 0);
+  assert_int_equal(mu_spark_livy_phase(b.state), MU_SPARK_APP_FAILED);
+  assert_int_equal(mu_spark_livy_batch_parse(LIT("{\"msg\":\"Session '7' not found.\"}"), &b, why), -1);
+  assert_int_equal(mu_spark_livy_batch_parse(LIT("{\"id\":-1,\"state\":\"dead\"}"), &b, why), -1);
+  assert_int_equal(mu_spark_livy_batch_parse(LIT("<html>"), &b, why), -1);
+  assert_non_null(strstr(why, "not JSON"));
+  assert_int_equal(mu_spark_livy_phase("starting"), MU_SPARK_APP_PENDING);
+  assert_int_equal(mu_spark_livy_phase("running"), MU_SPARK_APP_RUNNING);
+  assert_int_equal(mu_spark_livy_phase("success"), MU_SPARK_APP_SUCCEEDED);
+  assert_int_equal(mu_spark_livy_phase("killed"), MU_SPARK_APP_KILLED);
+  assert_int_equal(mu_spark_livy_phase("shutting_down"), MU_SPARK_APP_TRANSIENT);
+  /* GET /batches: the newest batch of the task's attempts; another task's or a look-alike is not taken */
+  const char *list = "{\"from\":0,\"total\":4,\"sessions\":["
+                     "{\"id\":1,\"name\":\"etl [muster-j1-etl-a1]\",\"state\":\"dead\"},"
+                     "{\"id\":2,\"name\":\"etl [muster-j1-etl-a2]\",\"state\":\"running\"},"
+                     "{\"id\":3,\"name\":\"etl [muster-j1-etl-other-a1]\",\"state\":\"running\"},"
+                     "{\"id\":4,\"name\":\"etl [muster-j1-etl-ax]\",\"state\":\"running\"}]}";
+  assert_int_equal(mu_spark_livy_find(list, strlen(list), "muster-j1-etl", &b, why), 1);
+  assert_string_equal(b.id, "2");
+  assert_int_equal(mu_spark_livy_find(list, strlen(list), "muster-j9-x", &b, why), 0);
+  assert_int_equal(mu_spark_livy_find(LIT("{\"from\":0}"), "muster-j1-etl", &b, why), -1);
+  const char *args[] = {"--day", "x y"}, *jars[] = {"hdfs:///d.jar"}, *k[] = {"spark.yarn.tags"}, *v[] = {"t1,t2"};
+  mu_spark_livy_create c = {.file = "hdfs:///a.jar", .class_name = "a.B", .name = "etl [t]", .queue = "q",
+                            .executor_memory = "2g", .num_executors = 3, .args = args, .n_args = 2, .jars = jars,
+                            .n_jars = 1, .conf_keys = k, .conf_values = v, .n_conf = 1};
+  char *body = mu_spark_livy_create_body(&c);
+  assert_non_null(body);
+  assert_non_null(strstr(body, "\"file\":\"hdfs:///a.jar\""));
+  assert_non_null(strstr(body, "\"className\":\"a.B\""));
+  assert_non_null(strstr(body, "\"args\":[\"--day\",\"x y\"]"));
+  assert_non_null(strstr(body, "\"numExecutors\":3"));
+  assert_non_null(strstr(body, "\"jars\":[\"hdfs:///d.jar\"]"));
+  assert_non_null(strstr(body, "\"conf\":{\"spark.yarn.tags\":\"t1,t2\"}"));
+  assert_null(strstr(body, "driverCores"));
+  free(body);
+}
+
+static void test_k8s_status(void **state) {
+  (void)state;
+  mu_spark_k8s_status ks;
+  const char *running = "Application status (driver): \n\t pod name: etl-1a2b-driver\n\t namespace: etl\n\t phase: Running\n";
+  mu_spark_k8s_status_parse(running, strlen(running), &ks);
+  assert_true(ks.found);
+  assert_string_equal(ks.phase, "Running");
+  assert_int_equal(ks.exit_code, -1);
+  const char *failed = "Application status (driver): \n\t pod name: x-driver\n\t phase: Failed\n\t container status: \n"
+                       "\t\t exit code: 137\n";
+  mu_spark_k8s_status_parse(failed, strlen(failed), &ks);
+  assert_string_equal(ks.phase, "Failed");
+  assert_int_equal(ks.exit_code, 137);
+  assert_int_equal(mu_spark_k8s_phase(ks.phase), MU_SPARK_APP_FAILED);
+  mu_spark_k8s_status_parse(LIT("Application not found.\n"), &ks);
+  assert_true(ks.not_found);
+  assert_false(ks.found);
+  mu_spark_k8s_status_parse(LIT("24/01/01 WARN something\n"), &ks);
+  assert_false(ks.found || ks.not_found);
+  assert_int_equal(mu_spark_k8s_phase("Pending"), MU_SPARK_APP_PENDING);
+  assert_int_equal(mu_spark_k8s_phase("Succeeded"), MU_SPARK_APP_SUCCEEDED);
+  assert_int_equal(mu_spark_k8s_phase("Unknown"), MU_SPARK_APP_TRANSIENT);
+  mu_spark_spec *s = NULL;
+  char err[MUSTER_ERRBUF_SIZE];
+  assert_int_equal(parse(NULL,
+                         "{\"master\":\"k8s://https://k:6443\",\"deploy_mode\":\"cluster\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\","
+                         "\"spark_home\":\"/opt/spark\",\"conf\":{\"spark.kubernetes.appKillPodDeletionGracePeriod\":\"5\"}}",
+                         &s, err),
+                   0);
+  mu_spark_argv a;
+  assert_int_equal(mu_spark_k8s_op_argv(s, "--kill", "etl:x-driver", &a), 0);
+  assert_int_equal(a.n, 7);
+  assert_string_equal(a.argv[0], "/opt/spark/bin/spark-submit");
+  assert_string_equal(a.argv[1], "--kill");
+  assert_string_equal(a.argv[2], "etl:x-driver");
+  assert_string_equal(a.argv[4], "k8s://https://k:6443");
+  assert_string_equal(a.argv[6], "spark.kubernetes.appKillPodDeletionGracePeriod=5");
+  mu_spark_argv_free(&a);
+  assert_int_equal(mu_spark_k8s_op_argv(s, "--status", "etl:x-driver", &a), 0);
+  assert_int_equal(a.n, 5);
+  mu_spark_argv_free(&a);
+  mu_spark_spec_free(s);
+}
+
 static void on_saved(void *arg, int rc, const char *msg) {
   (void)msg;
   *(int *)arg = rc;
@@ -465,6 +601,9 @@ int main(void) {
       cmocka_unit_test(test_yarn_answers),
       cmocka_unit_test(test_standalone_answers),
       cmocka_unit_test(test_handle_file),
+      cmocka_unit_test(test_spec_livy_and_auth),
+      cmocka_unit_test(test_livy_answers),
+      cmocka_unit_test(test_k8s_status),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
