@@ -869,6 +869,28 @@ def test_k8s_cluster(c):
     _one_submission(c.emu.stats(), t)
 
 
+def test_slow_kill_outlasts_agent_grace(c):
+    """A cluster kill that takes longer than the agent's cancel grace period (5 s + 2 s): the
+    plugin extends the cancel (SDK cancel_extend) to kill_timeout, so the task still ends with
+    the kill confirmed instead of being ended by the agent mid-kill."""
+    setup(c)
+    rc, out, err = c.cli("submit", "--detach", job_file(c, "slow-kill", """
+  - name: app
+    type: spark
+    bundle: etl-app@1.0.0
+    spark: {master: yarn, deploy_mode: cluster, main_class: a.B, app_resource: lib/etl.jar, poll_interval: 200ms,
+            kill_timeout: 30s, conf: {spark.emulator.runSeconds: "120", spark.emulator.killDelaySeconds: "10"}}
+"""))
+    job = out.strip().split()[-1]
+    app_id = _wait_app(c, job)
+    t0 = time.monotonic()
+    c.cli("cancel", job)
+    t = _wait_job(c, job, timeout=60)["tasks"][0]
+    assert t["state"] == "CANCELLED" and "%s killed (confirmed)" % app_id in t["message"], t
+    assert time.monotonic() - t0 >= 9, "ended before the RM confirmed"
+    assert c.emu.stats()["apps"][app_id]["state"] == "KILLED"
+
+
 def test_cluster_auth(c):
     """HTTP Basic and bearer credentials from the secret store on every cluster REST call (a
     secured RM, a JWS-protected standalone REST server, Livy); without them the endpoint's 401
@@ -981,4 +1003,5 @@ if __name__ == "__main__":
         test_livy_reattach,
         test_yarn_retry_without_spool,
         test_cluster_auth,
+        test_slow_kill_outlasts_agent_grace,
     ], make_cluster=SparkCluster)

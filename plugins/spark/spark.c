@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1482,6 +1483,10 @@ static void spark_cancel(muster_task *task, const muster_host_api *host, muster_
         st->h.app_id, st->h.app_id[0] ? " " : "");
     return;
   }
+  /* the verified kill takes up to kill_timeout: keep the agent from ending the task after its
+   * short grace period meanwhile */
+  if (host->size >= offsetof(muster_host_api, cancel_extend) + sizeof(void *) && host->cancel_extend != NULL)
+    host->cancel_extend(task, (uint64_t)st->spec->kill_ms + SPARK_CALL_TIMEOUT_MS + 2000);
   if (st->call != NULL && st->call_kind == CALL_CREATE) return; /* killed once the master names the driver */
   stop_work(st);
   if (st->h.app_id[0] != '\0' && trackable(st)) {
@@ -1505,6 +1510,10 @@ static void spark_cleanup(muster_task *task, const muster_host_api *host, void *
   (void)host;
   spark_task *st = user_data;
   if (st == NULL) return;
+  /* the agent has released every timer and process of the task by now: only our own calls remain */
+  st->timer = NULL;
+  st->submit_timer = NULL;
+  st->op_proc = NULL;
   stop_work(st);
   if (st->pending_saves > 0) {
     st->cleaned = true; /* freed by the last write's callback */
