@@ -891,6 +891,37 @@ def test_slow_kill_outlasts_agent_grace(c):
     assert c.emu.stats()["apps"][app_id]["state"] == "KILLED"
 
 
+def test_retry_on_another_agent(c):
+    """target any: the agent running a YARN application is killed -9 and stays down; the retry
+    lands on the other agent, which has no handle on its disk and a different task id: it
+    re-attaches by the handle the first attempt sent to the control plane (the "handle" param),
+    one submission, the application's real end."""
+    setup(c)
+    c.start_spark_agent("spark-2")
+    rc, out, err = c.cli("submit", "--detach", job_file(c, "anyagent", """
+  - name: app
+    type: spark
+    retries: 1
+    bundle: etl-app@1.0.0
+    spark: {master: yarn, deploy_mode: cluster, main_class: a.B, app_resource: lib/etl.jar, poll_interval: 200ms,
+            conf: {spark.emulator.runSeconds: "40"}}
+""", target='{any: "role=spark"}'))
+    job = out.strip().split()[-1]
+    app_id = _wait_app(c, job)
+    first = [t for t in status(c, job)["tasks"]][-1]
+    c.agents.pop(first["agentId"]).kill()  # stays down
+    st = _wait_job(c, job, timeout=90)
+    t = st["tasks"][-1]
+    assert st["state"] == "JOB_SUCCEEDED" and t["attempt"] == 2 and t["agentId"] != first["agentId"], st
+    assert t["outputParams"]["app_id"] == app_id, t
+    other = t["agentId"]
+    log = c.cli("logs", job, "%s/app" % other, check=False)[1] + t["outputTail"]
+    assert "handle from the control plane" in log and "re-attaching to %s" % app_id in log, log
+    stats = c.emu.stats()
+    assert len(stats["apps"]) == 1 and stats["apps"][app_id]["finalStatus"] == "SUCCEEDED", stats["apps"]
+    assert set(stats["submissions"].values()) == {1}, stats["submissions"]
+
+
 def test_cluster_auth(c):
     """HTTP Basic and bearer credentials from the secret store on every cluster REST call (a
     secured RM, a JWS-protected standalone REST server, Livy); without them the endpoint's 401
@@ -1003,5 +1034,6 @@ if __name__ == "__main__":
         test_livy_reattach,
         test_yarn_retry_without_spool,
         test_cluster_auth,
+        test_retry_on_another_agent,
         test_slow_kill_outlasts_agent_grace,
     ], make_cluster=SparkCluster)

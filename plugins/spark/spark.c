@@ -213,6 +213,7 @@ static void end_app(spark_task *st, muster_state state, const char *fmt, ...) {
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   if (st->h.phase != 0) save_handle(st, MU_SPARK_H_DONE);
+  if (st->h.app_id[0] != '\0' && !st->finished) set_param(st, "ended", st->h.app_id); /* a retry submits anew */
   end(st, state, "%s", msg);
 }
 
@@ -239,6 +240,14 @@ static void set_param(spark_task *st, const char *key, const char *value) {
   if (value == NULL || *value == '\0') return;
   int rc = st->host->set_param(st->task, key, value);
   if (rc != 0) st->host->log(st->task, MUSTER_LOG_WARN, "param %s not set (%d)", key, rc);
+  if (strcmp(key, "app_id") == 0) {
+    /* the handle for the control plane: a retry, on this agent or another, gets its earlier
+     * attempts' params and re-attaches by it (spark_handle_param) */
+    char hv[600];
+    snprintf(hv, sizeof hv, "%u %s %s %s", st->host->context(st->task)->attempt, st->h.kind, st->h.tag, value);
+    rc = st->host->set_param(st->task, "handle", hv);
+    if (rc != 0) st->host->log(st->task, MUSTER_LOG_WARN, "param handle not set (%d)", rc);
+  }
 }
 
 /* ---- cluster manager addresses ---- */
@@ -539,7 +548,7 @@ static void begin_kill(spark_task *st) {
   st->poll_errors = 0;
   st->last_error[0] = '\0';
   if (st->h.app_id[0] == '\0') {
-    say(st, "spark: looking for this task's application by tag %s to kill it", st->task_tag);
+    say(st, "spark: looking for this task's application by tag %s to kill it", st->h.tag);
     start_lookup_call(st);
     return;
   }
@@ -551,9 +560,9 @@ static void begin_kill(spark_task *st) {
 /* An earlier attempt's live application (or this attempt's own), found by tag: tracked. */
 static void reattach_found(spark_task *st, const char *id, const char *state) {
   if (st->lookup_then_fail)
-    say(st, "spark: spark-submit failed after submitting %s (found by tag %s); tracking it", id, st->task_tag);
+    say(st, "spark: spark-submit failed after submitting %s (found by tag %s); tracking it", id, st->h.tag);
   else
-    say(st, "spark: re-attaching to %s (state %s, tag %s) instead of submitting again", id, state, st->task_tag);
+    say(st, "spark: re-attaching to %s (state %s, tag %s) instead of submitting again", id, state, st->h.tag);
   snprintf(st->h.app_id, sizeof st->h.app_id, "%s", id);
   st->reattached = true;
   set_param(st, "app_id", st->h.app_id);
@@ -566,11 +575,11 @@ static void reattach_found(spark_task *st, const char *id, const char *state) {
 static void handle_livy_lookup_reply(spark_task *st, const mu_spark_reply *r) {
   char why[MU_SPARK_TEXT_MAX], text[300];
   mu_spark_livy_batch b;
-  int n = r->status == 200 ? mu_spark_livy_find(r->body, r->len, st->task_tag, &b, why) : -1;
+  int n = r->status == 200 ? mu_spark_livy_find(r->body, r->len, st->h.tag, &b, why) : -1;
   if (n < 0) {
     mu_spark_error_text(r->body, r->len, text, sizeof text);
     if ((r->status >= 500 || r->status == 200) && ++st->poll_errors < st->spec->max_poll_errors) {
-      st->host->log(st->task, MUSTER_LOG_WARN, "looking up tag %s: HTTP %ld: %s (%u/%u)", st->task_tag, r->status,
+      st->host->log(st->task, MUSTER_LOG_WARN, "looking up tag %s: HTTP %ld: %s (%u/%u)", st->h.tag, r->status,
                     r->status == 200 ? why : text, st->poll_errors, st->spec->max_poll_errors);
       track_next(st, (uint64_t)st->spec->poll_ms);
       return;
@@ -594,11 +603,11 @@ static void handle_lookup_reply(spark_task *st, const mu_spark_reply *r) {
   }
   char why[MU_SPARK_TEXT_MAX], text[300];
   mu_spark_yarn_app apps[8];
-  int n = r->status == 200 ? mu_spark_yarn_apps_parse(r->body, r->len, st->task_tag, apps, 8, why) : -1;
+  int n = r->status == 200 ? mu_spark_yarn_apps_parse(r->body, r->len, st->h.tag, apps, 8, why) : -1;
   if (n < 0 && st->stage != ST_KILLING && (r->status >= 500 || r->status == 200) &&
       ++st->poll_errors < st->spec->max_poll_errors) { /* a failing or confused RM: ask again */
     mu_spark_error_text(r->body, r->len, text, sizeof text);
-    st->host->log(st->task, MUSTER_LOG_WARN, "looking up tag %s: HTTP %ld: %s (%u/%u)", st->task_tag, r->status,
+    st->host->log(st->task, MUSTER_LOG_WARN, "looking up tag %s: HTTP %ld: %s (%u/%u)", st->h.tag, r->status,
                   r->status == 200 ? why : text, st->poll_errors, st->spec->max_poll_errors);
     track_next(st, (uint64_t)st->spec->poll_ms);
     return;
@@ -606,7 +615,7 @@ static void handle_lookup_reply(spark_task *st, const mu_spark_reply *r) {
   if (st->stage == ST_KILLING) { /* a cancel before spark-submit printed the id */
     if (n < 0) {
       mu_spark_error_text(r->body, r->len, text, sizeof text);
-      poll_error(st, "GET %s/ws/v1/cluster/apps?applicationTags=%s: %s%s", rm_base(st), st->task_tag,
+      poll_error(st, "GET %s/ws/v1/cluster/apps?applicationTags=%s: %s%s", rm_base(st), st->h.tag,
                  r->status == 200 ? "" : "HTTP ", r->status == 200 ? why : text);
       return;
     }
@@ -619,14 +628,14 @@ static void handle_lookup_reply(spark_task *st, const mu_spark_reply *r) {
       }
     end_app(st, st->cancel_reason == MUSTER_CANCEL_TIMEOUT ? MUSTER_STATE_TIMED_OUT : MUSTER_STATE_CANCELLED,
             "spark: %s; the ResourceManager runs no application tagged %s",
-            st->cancel_reason == MUSTER_CANCEL_TIMEOUT ? "timed out" : "cancelled", st->task_tag);
+            st->cancel_reason == MUSTER_CANCEL_TIMEOUT ? "timed out" : "cancelled", st->h.tag);
     return;
   }
   if (n < 0) {
     mu_spark_error_text(r->body, r->len, text, sizeof text);
     end(st, MUSTER_STATE_FAILED,
         "spark: cannot tell whether an earlier attempt's application still runs (GET %s/ws/v1/cluster/apps?applicationTags=%s: %s%s); not submitting another",
-        rm_base(st), st->task_tag, r->status == 200 ? "" : "HTTP ", r->status == 200 ? why : text);
+        rm_base(st), st->h.tag, r->status == 200 ? "" : "HTTP ", r->status == 200 ? why : text);
     return;
   }
   for (int i = 0; i < n; i++) {
@@ -821,9 +830,9 @@ static void start_kill_call(spark_task *st) {
 static void start_lookup_call(spark_task *st) {
   char url[2048];
   if (is_livy(st)) snprintf(url, sizeof url, "%s/batches?from=0&size=1000", st->spec->livy_url);
-  else snprintf(url, sizeof url, "%s/ws/v1/cluster/apps?applicationTags=%s", rm_base(st), st->task_tag);
+  else snprintf(url, sizeof url, "%s/ws/v1/cluster/apps?applicationTags=%s", rm_base(st), st->h.tag);
   if (call(st, CALL_LOOKUP, "GET", url, NULL) != 0)
-    end(st, MUSTER_STATE_FAILED, "spark: out of memory looking up %s", st->task_tag);
+    end(st, MUSTER_STATE_FAILED, "spark: out of memory looking up %s", st->h.tag);
 }
 
 /* ---- the poll timer ---- */
@@ -834,7 +843,7 @@ static void unconfirmed(spark_task *st) {
   set_param(st, "kill_unconfirmed", st->h.app_id);
   char who[400];
   if (st->h.app_id[0] != '\0') snprintf(who, sizeof who, "%s", st->h.app_id);
-  else snprintf(who, sizeof who, "the application tagged %s", st->task_tag);
+  else snprintf(who, sizeof who, "the application tagged %s", st->h.tag);
   end(st, st->cancel_reason == MUSTER_CANCEL_TIMEOUT ? MUSTER_STATE_TIMED_OUT : MUSTER_STATE_CANCELLED,
       "kill unconfirmed: %s still %s%s%s", who, st->app_state[0] ? st->app_state : "in an unknown state",
       st->last_error[0] ? "; last error: " : "", st->last_error);
@@ -1253,6 +1262,7 @@ static void on_submitting_saved(void *arg, int rc, const char *msg);
 static void submit(spark_task *st) {
   st->stage = ST_SUBMITTING;
   st->h.app_id[0] = '\0';
+  snprintf(st->h.tag, sizeof st->h.tag, "%s", st->task_tag); /* a lookup may have used an earlier placement's */
   st->h.attempt = st->host->context(st->task)->attempt;
   st->h.phase = MU_SPARK_H_SUBMITTING;
   st->pending_saves++; /* balanced in on_submitting_saved */
@@ -1366,6 +1376,7 @@ static bool resume_earlier(spark_task *st, const mu_spark_handle *old, unsigned 
     return false;
   }
   if (old->app_id[0] != '\0') {
+    st->h.attempt = old->attempt;
     snprintf(st->h.app_id, sizeof st->h.app_id, "%s", old->app_id);
     snprintf(st->h.tag, sizeof st->h.tag, "%s", old->tag[0] ? old->tag : st->task_tag);
     if (trackable(st)) {
@@ -1390,7 +1401,8 @@ static bool resume_earlier(spark_task *st, const mu_spark_handle *old, unsigned 
   }
   /* submitting, no id: did the submission reach the cluster? */
   if ((is_yarn(st) && n_rms(st) > 0) || is_livy(st)) {
-    say(st, "spark: attempt %u ended while submitting; looking for its application by tag %s", old->attempt, st->task_tag);
+    if (old->tag[0] != '\0') snprintf(st->h.tag, sizeof st->h.tag, "%s", old->tag); /* its placement's tag */
+    say(st, "spark: attempt %u ended while submitting; looking for its application by tag %s", old->attempt, st->h.tag);
     st->stage = ST_PREPARING;
     start_lookup_call(st);
     return true;
@@ -1401,6 +1413,48 @@ static bool resume_earlier(spark_task *st, const mu_spark_handle *old, unsigned 
       "tag); failing rather than risking a duplicate application",
       old->attempt, st->spec->master);
   return true;
+}
+
+/* The value of "<task name>.<key>" among the params the control plane sent with this attempt
+ * (a retry gets its own earlier attempts' params), or NULL. */
+static const char *own_param(const muster_task_context *ctx, const char *key) {
+  const char *name = strrchr(ctx->task_id, '/');
+  name = name ? name + 1 : ctx->task_id;
+  size_t nl = strlen(name);
+  for (size_t i = 0; i < ctx->n_params; i++) {
+    const char *k = ctx->param_keys[i];
+    if (strncmp(k, name, nl) == 0 && k[nl] == '.' && strcmp(k + nl + 1, key) == 0) return ctx->param_values[i];
+  }
+  return NULL;
+}
+
+/* The handle an earlier attempt sent to the control plane ("handle" param: "<attempt that
+ * reported it> <kind> <task tag> <app id>"; "ended" names an application whose end that attempt saw; "tag" is the
+ * latest attempt's tag, which tells an attempt that died before naming an id). 1 with *ret,
+ * or 0. */
+static int cp_handle(const muster_task_context *ctx, mu_spark_handle *ret) {
+  if (ctx->attempt < 2) return 0;
+  const char *hv = own_param(ctx, "handle"), *ended = own_param(ctx, "ended"), *tag = own_param(ctx, "tag");
+  memset(ret, 0, sizeof *ret);
+  unsigned a = 0;
+  char kind[16], ttag[128], id[256];
+  if (hv != NULL && sscanf(hv, "%u %15s %127s %255s", &a, kind, ttag, id) == 4 && a > 0 && a < ctx->attempt) {
+    ret->attempt = a;
+    snprintf(ret->kind, sizeof ret->kind, "%s", kind);
+    snprintf(ret->tag, sizeof ret->tag, "%s", ttag);
+    snprintf(ret->app_id, sizeof ret->app_id, "%s", id);
+    ret->phase = ended != NULL && strcmp(ended, id) == 0 ? MU_SPARK_H_DONE : MU_SPARK_H_SUBMITTED;
+  }
+  /* a later attempt started (its tag) but named no id: it may have died mid-submission */
+  const char *dash = tag ? strrchr(tag, '-') : NULL;
+  unsigned ta = dash && dash[1] == 'a' ? (unsigned)strtoul(dash + 2, NULL, 10) : 0;
+  if (ta > ret->attempt && ta < ctx->attempt && (size_t)(dash - tag) < sizeof ret->tag) {
+    ret->attempt = ta;
+    ret->phase = MU_SPARK_H_SUBMITTING;
+    ret->app_id[0] = '\0';
+    snprintf(ret->tag, sizeof ret->tag, "%.*s", (int)(dash - tag), tag);
+  }
+  return ret->attempt > 0;
 }
 
 static int spark_start(muster_task *task, const muster_host_api *host, char *errbuf) {
@@ -1427,6 +1481,7 @@ static int spark_start(muster_task *task, const muster_host_api *host, char *err
   }
   snprintf(st->h.kind, sizeof st->h.kind, "%s", kind_of(st->spec));
   snprintf(st->h.tag, sizeof st->h.tag, "%s", st->task_tag);
+  st->h.attempt = ctx->attempt; /* a handle found again keeps the attempt that submitted it */
   if (is_yarn(st)) {
     size_t n = 0;
     for (size_t i = 0; i < n_rms(st) && n + 2 < sizeof st->h.cluster; i++)
@@ -1449,6 +1504,17 @@ static int spark_start(muster_task *task, const muster_host_api *host, char *err
     }
     host->log(task, MUSTER_LOG_WARN, "%s (ignored)", why);
     found = 0;
+  }
+  mu_spark_handle cp;
+  if (cp_handle(ctx, &cp) && (found <= 0 || cp.attempt > old.attempt)) {
+    /* the control plane knows a later attempt than this agent's disk (it ran elsewhere, or the
+     * disk was lost) */
+    if (cp.kind[0] == '\0') snprintf(cp.kind, sizeof cp.kind, "%s", st->h.kind);
+    if (cp.phase != MU_SPARK_H_DONE)
+      say(st, "spark: attempt %u's handle from the control plane: %s%s(tag %s)", cp.attempt, cp.app_id,
+          cp.app_id[0] ? " " : "no application id ", cp.tag);
+    old = cp;
+    found = 1;
   }
   if (found > 0 && old.attempt <= ctx->attempt && resume_earlier(st, &old, ctx->attempt)) return 0;
   if ((found == 0 || old.phase == MU_SPARK_H_DONE) && ctx->attempt > 1 && ((is_yarn(st) && n_rms(st) > 0) || is_livy(st))) {
