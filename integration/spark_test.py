@@ -749,8 +749,8 @@ def _one_submission(stats, run):
 
 def test_livy_reattach(c):
     """kill -9 the agent while its Livy batch runs: the retry re-attaches by the batch id in the
-    handle; then again with the agent's spool wiped: the retry finds the batch by its tag
-    (GET /batches). Each time one submission, and the batch's real end."""
+    handle; then again with the agent's spool wiped: the retry re-attaches by the handle in the
+    control plane. Each time one submission, and the batch's real end."""
     setup(c)
     for wipe in (False, True):
         before = set(c.emu.stats()["batches"])
@@ -768,9 +768,10 @@ def test_livy_reattach(c):
         t = st["tasks"][-1]
         assert st["state"] == "JOB_SUCCEEDED" and t["attempt"] == 2, st
         assert t["outputParams"]["app_id"] == bid, t
-        want = ("re-attaching to %s (state running, tag" % bid if wipe else
-                "re-attaching to %s, submitted by attempt 1 (not submitting again)" % bid)
-        assert want in t["outputTail"], t["outputTail"]
+        log = c.cli("logs", job, "spark-1/app")[1]
+        assert "re-attaching to %s, submitted by attempt 1 (not submitting again)" % bid in log, log
+        # with the spool wiped the handle came from the control plane (the "handle" param)
+        assert ("attempt 1's handle from the control plane: %s" % bid in log) == wipe, log
         stats = c.emu.stats()
         assert set(stats["batches"]) - before == {bid}, stats["batches"]
         assert stats["batches"][bid]["state"] == "success"
@@ -778,8 +779,8 @@ def test_livy_reattach(c):
 
 
 def test_yarn_retry_without_spool(c):
-    """The agent's disk is lost with it (kill -9, spool wiped): the retry has no handle and finds
-    the YARN application by the task's tag (applicationTags) instead of submitting again."""
+    """The agent's disk is lost with it (kill -9, spool wiped): the retry has no handle on disk and
+    re-attaches by the one the first attempt sent to the control plane, not submitting again."""
     setup(c)
     rc, out, err = c.cli("submit", "--detach", job_file(c, "nospool", """
   - name: app
@@ -797,7 +798,9 @@ def test_yarn_retry_without_spool(c):
     t = st["tasks"][-1]
     assert st["state"] == "JOB_SUCCEEDED" and t["attempt"] == 2, st
     assert t["outputParams"]["app_id"] == app_id, t
-    assert "re-attaching to %s (state RUNNING, tag" % app_id in t["outputTail"], t["outputTail"]
+    log = c.cli("logs", job, "spark-1/app")[1]
+    assert "attempt 1's handle from the control plane: %s" % app_id in log, log
+    assert "re-attaching to %s, submitted by attempt 1" % app_id in log, log
     stats = c.emu.stats()
     _one_submission(stats, t)
     assert len(stats["apps"]) == 1, stats["apps"].keys()

@@ -881,6 +881,13 @@ static void track_next(spark_task *st, uint64_t delay_ms) {
     end(st, MUSTER_STATE_FAILED, "spark: cannot start a timer");
 }
 
+/* SPARK_HOME=… for spark-submit's environment, in buf; NULL when the spec names none. */
+static const char *spark_home_env(const spark_task *st, char *buf, size_t size) {
+  if (st->spec->spark_home == NULL) return NULL;
+  snprintf(buf, size, "SPARK_HOME=%s", st->spec->spark_home);
+  return buf;
+}
+
 /* ---- Kubernetes: spark-submit --status / --kill <namespace:driver-pod> ---- */
 
 static void on_op_output(muster_task *task, muster_proc *proc, muster_stream stream, const void *data, size_t len,
@@ -956,7 +963,8 @@ static void on_op_exit(muster_task *task, muster_proc *proc, const muster_proc_e
 static void k8s_op(spark_task *st, bool kill) {
   mu_spark_argv av;
   char err[MUSTER_ERRBUF_SIZE] = "";
-  if (st->op_out == NULL && (st->op_out = malloc(SPARK_OP_OUT_MAX + 1)) == NULL) {
+  if (st->op_out == NULL) st->op_out = malloc(SPARK_OP_OUT_MAX + 1);
+  if (st->op_out == NULL) {
     poll_error(st, "out of memory");
     return;
   }
@@ -967,11 +975,7 @@ static void k8s_op(spark_task *st, bool kill) {
     return;
   }
   char home_env[4200];
-  const char *env[2] = {NULL, NULL};
-  if (st->spec->spark_home != NULL) {
-    snprintf(home_env, sizeof home_env, "SPARK_HOME=%s", st->spec->spark_home);
-    env[0] = home_env;
-  }
+  const char *env[2] = {spark_home_env(st, home_env, sizeof home_env), NULL};
   if (kill) say(st, "$ %s --kill %s --master %s", av.argv[0], st->h.app_id, st->spec->master);
   st->op_kill = kill;
   muster_spawn_opts o = {.size = sizeof o, .argv = (const char *const *)av.argv, .env = env, .on_exit = on_op_exit,
@@ -1117,11 +1121,7 @@ static void launch_submit(spark_task *st) {
   st->host->log(st->task, MUSTER_LOG_INFO, "running %s", shown ? shown : av.argv[0]);
   free(shown);
   char home_env[4200];
-  const char *env[2] = {NULL, NULL};
-  if (st->spec->spark_home != NULL) {
-    snprintf(home_env, sizeof home_env, "SPARK_HOME=%s", st->spec->spark_home);
-    env[0] = home_env;
-  }
+  const char *env[2] = {spark_home_env(st, home_env, sizeof home_env), NULL};
   muster_spawn_opts o = {.size = sizeof o, .argv = (const char *const *)av.argv, .env = env, .on_exit = on_proc_exit,
                          .user = st, .on_output = on_output};
   if (st->host->spawn(st->task, &o, &st->proc, err) != 0) {
@@ -1132,6 +1132,20 @@ static void launch_submit(spark_task *st) {
     st->host->log(st->task, MUSTER_LOG_WARN, "submit_timeout not armed (no timer)");
   }
   mu_spark_argv_free(&av);
+}
+
+/* POST base+path with a create body (owned; NULL when it could not be built). */
+static void post_create(spark_task *st, const char *base, const char *path, char *body) {
+  if (body == NULL) {
+    end(st, MUSTER_STATE_FAILED, "spark: out of memory");
+    return;
+  }
+  const mu_spark_spec *s = st->spec;
+  char url[2048];
+  snprintf(url, sizeof url, "%s%s", base, path);
+  say(st, "spark: POST %s (%s%s%s)", url, s->main_class ? s->main_class : "", s->main_class ? ", " : "", s->app_resource);
+  if (call(st, CALL_CREATE, "POST", url, body) != 0) end(st, MUSTER_STATE_FAILED, "spark: cannot call %s", url);
+  free(body);
 }
 
 static void launch_rest(spark_task *st) {
@@ -1158,15 +1172,7 @@ static void launch_rest(spark_task *st) {
   }
   free(keys);
   free(vals);
-  if (body == NULL) {
-    end(st, MUSTER_STATE_FAILED, "spark: out of memory");
-    return;
-  }
-  char url[2048];
-  snprintf(url, sizeof url, "%s/v1/submissions/create", s->rest_url);
-  say(st, "spark: POST %s (%s, %s)", url, s->main_class, s->app_resource);
-  if (call(st, CALL_CREATE, "POST", url, body) != 0) end(st, MUSTER_STATE_FAILED, "spark: cannot call %s", url);
-  free(body);
+  post_create(st, s->rest_url, "/v1/submissions/create", body);
 }
 
 /* POST {livy}/batches: the spec's fields as Livy's batch request; dynamic allocation and the
@@ -1206,15 +1212,7 @@ static void launch_livy(spark_task *st) {
   }
   free(keys);
   free(vals);
-  if (body == NULL) {
-    end(st, MUSTER_STATE_FAILED, "spark: out of memory");
-    return;
-  }
-  char url[2048];
-  snprintf(url, sizeof url, "%s/batches", s->livy_url);
-  say(st, "spark: POST %s (%s%s%s)", url, s->main_class ? s->main_class : "", s->main_class ? ", " : "", s->app_resource);
-  if (call(st, CALL_CREATE, "POST", url, body) != 0) end(st, MUSTER_STATE_FAILED, "spark: cannot call %s", url);
-  free(body);
+  post_create(st, s->livy_url, "/batches", body);
 }
 
 static void on_fetched(void *arg, int rc, const char *msg) {

@@ -33,27 +33,8 @@ static int fill_batch(json_t *b, mu_spark_livy_batch *ret, char *why) {
   return 0;
 }
 
-static json_t *load_object(const char *body, size_t len, char *why) {
-  json_error_t je;
-  json_t *j = json_loadb(body ? body : "", len, 0, &je);
-  if (j == NULL) {
-    char head[80];
-    size_t n = len < sizeof head - 1 ? len : sizeof head - 1;
-    for (size_t i = 0; i < n; i++) head[i] = (body[i] >= 0x20 && body[i] < 0x7f) ? body[i] : '.';
-    head[n] = '\0';
-    snprintf(why, MU_SPARK_TEXT_MAX, "not JSON (%s): \"%s\"", je.text, head);
-    return NULL;
-  }
-  if (!json_is_object(j)) {
-    snprintf(why, MU_SPARK_TEXT_MAX, "not a JSON object");
-    json_decref(j);
-    return NULL;
-  }
-  return j;
-}
-
 int mu_spark_livy_batch_parse(const char *body, size_t len, mu_spark_livy_batch *ret, char *why) {
-  json_t *j = load_object(body, len, why);
+  json_t *j = mu_spark_json_object(body, len, why);
   if (j == NULL) return -1;
   int rc = fill_batch(j, ret, why);
   json_decref(j);
@@ -74,7 +55,7 @@ static bool name_has_tag(const char *name, const char *tag) {
 }
 
 int mu_spark_livy_find(const char *body, size_t len, const char *tag, mu_spark_livy_batch *ret, char *why) {
-  json_t *j = load_object(body, len, why);
+  json_t *j = mu_spark_json_object(body, len, why);
   if (j == NULL) return -1;
   json_t *sessions = json_object_get(j, "sessions");
   int found = 0;

@@ -12,13 +12,13 @@
 #include "spark_proto.h"
 
 typedef struct mu_spark_livy_batch {
-  char id[24];                 /* the batch id, decimal; "" when the answer has none */
-  char state[32];              /* not_started starting recovering idle busy running shutting_down
+  char id[24];    /* the batch id, decimal; "" when the answer has none */
+  char state[32]; /* not_started starting recovering idle busy running shutting_down
                                 * error dead killed success */
   char name[256];
-  char app_id[128];            /* the YARN application id once Livy knows it */
-  char spark_ui_url[512];      /* appInfo.sparkUiUrl */
-  char driver_log_url[512];    /* appInfo.driverLogUrl */
+  char app_id[128];         /* the YARN application id once Livy knows it */
+  char spark_ui_url[512];   /* appInfo.sparkUiUrl */
+  char driver_log_url[512]; /* appInfo.driverLogUrl */
 } mu_spark_livy_batch;
 
 /* A Batch or a {id, state} body → *ret. 0, or -1 with why (size MU_SPARK_TEXT_MAX): not JSON,

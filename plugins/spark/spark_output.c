@@ -182,7 +182,8 @@ void mu_spark_k8s_status_parse(const char *text, size_t len, mu_spark_k8s_status
     size_t rest;
     const char *p;
     if (memmem(line, n, "Application not found", 21) != NULL) ret->not_found = true;
-    if ((p = after(line, n, "phase: ", &rest)) != NULL) {
+    p = after(line, n, "phase: ", &rest);
+    if (p != NULL) {
       size_t k = 0;
       while (k < rest && k < sizeof ret->phase - 1 && isalpha((unsigned char)p[k])) k++;
       if (k > 0) {
@@ -191,7 +192,8 @@ void mu_spark_k8s_status_parse(const char *text, size_t len, mu_spark_k8s_status
         ret->found = true;
       }
     }
-    if ((p = after(line, n, "xit code: ", &rest)) != NULL && rest > 0 && isdigit((unsigned char)p[0])) {
+    p = after(line, n, "xit code: ", &rest);
+    if (p != NULL && rest > 0 && isdigit((unsigned char)p[0])) {
       int code = 0;
       for (size_t i = 0; i < rest && i < 4 && isdigit((unsigned char)p[i]); i++) code = code * 10 + (p[i] - '0');
       ret->exit_code = code;

@@ -28,7 +28,7 @@ static void copy_str(char *dst, size_t size, json_t *v) {
   snprintf(dst, size, "%s", s ? s : "");
 }
 
-static json_t *load(const char *body, size_t len, char *why) {
+json_t *mu_spark_json_object(const char *body, size_t len, char *why) {
   json_error_t je;
   json_t *j = json_loadb(body ? body : "", len, 0, &je);
   if (j == NULL) {
@@ -93,7 +93,7 @@ static void fill_app(json_t *a, mu_spark_yarn_app *r) {
 }
 
 int mu_spark_yarn_app_parse(const char *body, size_t len, mu_spark_yarn_app *ret, char *why) {
-  json_t *j = load(body, len, why);
+  json_t *j = mu_spark_json_object(body, len, why);
   if (j == NULL) return -1;
   int rc = 0;
   json_t *re = json_object_get(j, "RemoteException");
@@ -132,7 +132,7 @@ bool mu_spark_tags_have(const char *tags, const char *tag) {
 }
 
 int mu_spark_yarn_apps_parse(const char *body, size_t len, const char *tag, mu_spark_yarn_app *ret, int max, char *why) {
-  json_t *j = load(body, len, why);
+  json_t *j = mu_spark_json_object(body, len, why);
   if (j == NULL) return -1;
   json_t *apps = json_object_get(j, "apps");
   int n = 0;
@@ -181,7 +181,7 @@ int mu_spark_yarn_state_parse(const char *body, size_t len, char *buf) {
 
 int mu_spark_rest_parse(const char *body, size_t len, mu_spark_rest_reply *ret, char *why) {
   memset(ret, 0, sizeof *ret);
-  json_t *j = load(body, len, why);
+  json_t *j = mu_spark_json_object(body, len, why);
   if (j == NULL) return -1;
   copy_str(ret->action, sizeof ret->action, json_object_get(j, "action"));
   copy_str(ret->submission_id, sizeof ret->submission_id, json_object_get(j, "submissionId"));

@@ -5,6 +5,7 @@
 #ifndef MU_SPARK_PROTO_H
 #define MU_SPARK_PROTO_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -51,6 +52,10 @@ mu_spark_app_phase mu_spark_yarn_phase(const char *state, const char *final_stat
 
 /* {"state":"…"} from PUT/GET …/state → state in buf (size 32). 0 or -1. */
 int mu_spark_yarn_state_parse(const char *body, size_t len, char *buf);
+
+/* body as a JSON object (caller decrefs), or NULL with why (size MU_SPARK_TEXT_MAX): not JSON
+ * (with the start of what came instead), or not an object. */
+json_t *mu_spark_json_object(const char *body, size_t len, char *why);
 
 /* RemoteException message or the first part of a non-JSON body, for error messages. */
 void mu_spark_error_text(const char *body, size_t len, char *buf, size_t size);

@@ -836,8 +836,9 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
       (s->livy_url && (rc = check_http_url(s->livy_url, "spark.livy_url", ps->errbuf)) != 0) ||
       (s->spark_ui_url && (rc = check_http_url(s->spark_ui_url, "spark.spark_ui_url", ps->errbuf)) != 0))
     goto done;
-  if (s->via == MU_SPARK_VIA_LIVY && (rc = check_livy(s, ps->errbuf)) != 0) goto done;
-  if ((rc = check_auth(s, ps->errbuf)) != 0) goto done;
+  rc = s->via == MU_SPARK_VIA_LIVY ? check_livy(s, ps->errbuf) : 0;
+  if (rc == 0) rc = check_auth(s, ps->errbuf);
+  if (rc != 0) goto done;
   if (s->via == MU_SPARK_VIA_SUBMIT && s->cluster && s->master_kind == MU_SPARK_YARN && s->yarn_rm_urls.n == 0) {
     rc = bad(ps->errbuf, "spark.yarn_rm_urls: required to track a yarn cluster-mode application (or MUSTER_SPARK_YARN_RM_URLS on the agent)");
     goto done;
