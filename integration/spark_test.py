@@ -925,6 +925,35 @@ def test_retry_on_another_agent(c):
     assert set(stats["submissions"].values()) == {1}, stats["submissions"]
 
 
+def test_retry_elsewhere_before_the_id(c):
+    """target any: the agent dies after YARN accepted the application but before spark-submit
+    printed its id (so no handle exists anywhere); the retry on the other agent has a different
+    task id, and finds the application by the tag of the first attempt's placement (the "tag"
+    param the control plane kept), one submission."""
+    setup(c)
+    c.start_spark_agent("spark-2")
+    rc, out, err = c.cli("submit", "--detach", job_file(c, "anyearly", """
+  - name: app
+    type: spark
+    retries: 1
+    bundle: etl-app@1.0.0
+    spark: {master: yarn, deploy_mode: cluster, main_class: a.B, app_resource: lib/etl.jar, poll_interval: 200ms,
+            conf: {spark.emulator.runSeconds: "30", spark.emulator.clientSleepBeforeId: "60"}}
+""", target='{any: "role=spark"}'))
+    job = out.strip().split()[-1]
+    apps = wait_until("the application accepted", lambda: list(c.emu.stats()["apps"]), timeout=20)
+    first = wait_until("the first attempt placed", lambda: (status(c, job)["tasks"] or [{}])[-1].get("agentId"))
+    c.agents.pop(first).kill()  # stays down
+    st = _wait_job(c, job, timeout=90)
+    t = st["tasks"][-1]
+    assert st["state"] == "JOB_SUCCEEDED" and t["attempt"] == 2 and t["agentId"] != first, st
+    assert t["outputParams"]["app_id"] == apps[0], t
+    log = c.cli("logs", job, "%s/app" % t["agentId"], check=False)[1]
+    assert "no application id" in log and "re-attaching to %s (state RUNNING" % apps[0] in log, log
+    stats = c.emu.stats()
+    assert len(stats["apps"]) == 1 and set(stats["submissions"].values()) == {1}, stats
+
+
 def test_cluster_auth(c):
     """HTTP Basic and bearer credentials from the secret store on every cluster REST call (a
     secured RM, a JWS-protected standalone REST server, Livy); without them the endpoint's 401
@@ -1038,5 +1067,6 @@ if __name__ == "__main__":
         test_yarn_retry_without_spool,
         test_cluster_auth,
         test_retry_on_another_agent,
+        test_retry_elsewhere_before_the_id,
         test_slow_kill_outlasts_agent_grace,
     ], make_cluster=SparkCluster)
