@@ -732,6 +732,26 @@ def test_livy_batches(c):
         assert rc != 0 and want in text, (want, text)
 
 
+def test_livy_lost_create_answer(c):
+    """POST /batches is carried out but its answer comes after the client's 10 s timeout: the
+    plugin looks the batch up by its tag before trying again and tracks the one Livy created;
+    one submission."""
+    setup(c)
+    c.emu.faults(livy_hang_next=1, hang_ms=11500)
+    rc, runs, job, err = submit(c, job_file(c, "livy-lost", """
+  - name: app
+    type: spark
+    spark: {%s, conf: {spark.emulator.runSeconds: "3"}}
+""" % LIVY_APP), timeout=120)
+    t = runs["app"]
+    assert t["state"] == "SUCCEEDED", t
+    log = c.cli("logs", job, "spark-1/app")[1]
+    assert "looking for the batch by tag" in log and "re-attaching to 0 (state" in log, log
+    stats = c.emu.stats()
+    assert list(stats["batches"]) == ["0"], stats["batches"]
+    _one_submission(stats, t)
+
+
 def _kill_agent_and_restart(c, wipe_spool):
     c.agents["spark-1"].kill()
     if wipe_spool:  # the agent's disk is lost: no handle file survives
@@ -1062,6 +1082,7 @@ if __name__ == "__main__":
         test_leader_failover_keeps_tracking,
         test_secrets_never_in_the_logged_command,
         test_livy_batches,
+        test_livy_lost_create_answer,
         test_k8s_cluster,
         test_livy_reattach,
         test_yarn_retry_without_spool,

@@ -589,7 +589,13 @@ static void handle_livy_lookup_reply(spark_task *st, const mu_spark_reply *r) {
         st->spec->livy_url, r->status == 200 ? "" : "HTTP ", r->status == 200 ? why : text);
     return;
   }
-  if (n == 1 && !mu_spark_phase_final(mu_spark_livy_phase(b.state))) {
+  /* this attempt's own batch (a create whose answer was lost) counts whatever its state: its end
+   * is the task's; an earlier attempt's only while it runs */
+  char own[MU_SPARK_TAG_MAX + 3];
+  snprintf(own, sizeof own, "[%s]", st->attempt_tag);
+  size_t nl = strlen(b.name), ol = strlen(own);
+  bool mine = n == 1 && nl >= ol && strcmp(b.name + nl - ol, own) == 0;
+  if (n == 1 && (mine || !mu_spark_phase_final(mu_spark_livy_phase(b.state)))) {
     reattach_found(st, b.id, b.state);
     return;
   }

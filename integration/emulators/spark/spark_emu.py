@@ -43,8 +43,8 @@ spark.emulator.clientSleepBeforeId (seconds between YARN accepting it and printi
 Test knobs (not part of any real protocol) live under /_emu/ on the RM port: POST /_emu/faults
 {"rm_fail_next": N (500s), "rm_garbage_next": N (200 with a non-JSON body), "rm_unauthorized":
 bool (401 with WWW-Authenticate: Negotiate, as a Kerberos-secured RM), "rest_fail_next",
-"rest_standby": bool, "livy_fail_next" (500s), "livy_hang_next" (answers after hang_ms, default
-12000: a client timeout), "delay_ms", "auth": {"basic": "user:password"} or {"bearer": "token"}
+"rest_standby": bool, "livy_fail_next" (500s), "livy_hang_next" (carries the request out, then answers
+after hang_ms, default 12000: an answer lost to the client's timeout), "delay_ms", "auth": {"basic": "user:password"} or {"bearer": "token"}
 (every real endpoint then answers 401 with WWW-Authenticate unless the request carries exactly
 that Authorization; the number of authenticated requests is in stats as auth_ok)}; GET /_emu/stats (submissions per tag, kill requests, every
 application's computed state); POST /_emu/yarn/submit and /_emu/yarn/finish, which the fake
@@ -192,7 +192,12 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):
         sys.stderr.write("%s %s\n" % (self.role, fmt % args))
 
+    deferred = None
+
     def send(self, code, obj=None, raw=None, headers=(), ctype="application/json"):
+        if self.deferred is not None and not self.deferred:  # a late answer: kept for later
+            self.deferred.append(((code, obj, raw, headers, ctype), {}))
+            return None
         body = raw if raw is not None else json.dumps(obj).encode()
         self.send_response(code)
         self.send_header("Content-Type", ctype)
@@ -257,14 +262,18 @@ class Handler(BaseHTTPRequestHandler):
                                           b"<body><h2>HTTP ERROR 401</h2><p>Unauthorized</p></body></html>",
                                  headers=[("WWW-Authenticate", scheme)], ctype="text/html;charset=iso-8859-1")
             if self.role == "livy":
-                hang = self.server.state.fault("livy_hang_next")
-            else:
-                hang = False
-        if hang:  # outside the lock: the others keep answering
+                if not self.server.state.fault("livy_hang_next"):
+                    return self.livy(method, u.path, q)
+                # the request is carried out, then the answer is late (past the client's timeout)
+                self.deferred = []
+                self.livy(method, u.path, q)
+        if self.role == "livy":  # outside the lock: the others keep answering
             time.sleep(self.server.state.d["faults"].get("hang_ms", 12000) / 1000.0)
+            try:
+                return self.send(*self.deferred[0][0], **self.deferred[0][1])
+            except OSError:  # the client gave up
+                return None
         with LOCK:
-            if self.role == "livy":
-                return self.livy(method, u.path, q)
             if self.role == "standby":
                 loc = self.server.active + self.path
                 return self.send(307, raw=("This is standby RM. The redirect url is: %s" % loc).encode(),
