@@ -534,9 +534,12 @@ def test_standalone_rest(c):
 def test_reattach_after_agent_restart(c):
     """kill -9 the agent while its cluster-mode application runs, start it again: the retry
     re-attaches to the same application (one submission for the tag) and the task ends with
-    the application's real final state."""
+    the application's real final state. Then again with the agent's spool wiped (its disk lost):
+    the retry re-attaches by the handle the first attempt sent to the control plane."""
     setup(c)
-    rc, out, err = c.cli("submit", "--detach", job_file(c, "reattach", """
+    for wipe in (False, True):
+        before = set(c.emu.stats()["apps"])
+        rc, out, err = c.cli("submit", "--detach", job_file(c, "reattach", """
   - name: app
     type: spark
     retries: 1
@@ -544,21 +547,21 @@ def test_reattach_after_agent_restart(c):
     spark: {master: yarn, deploy_mode: cluster, main_class: a.B, app_resource: lib/etl.jar, poll_interval: 200ms,
             conf: {spark.emulator.runSeconds: "8"}}
 """))
-    job = out.strip().split()[-1]
-    app_id = _wait_app(c, job)
-    time.sleep(0.5)
-    c.agents["spark-1"].kill()
-    c.start_spark_agent()
-    st = _wait_job(c, job, timeout=60)
-    t = st["tasks"][-1]
-    assert st["state"] == "JOB_SUCCEEDED" and t["attempt"] == 2, st
-    assert t["outputParams"]["app_id"] == app_id, t
-    assert "re-attaching to %s, submitted by attempt 1 (not submitting again)" % app_id in t["outputTail"], t["outputTail"]
-    stats = c.emu.stats()
-    task_tag = [k for k in stats["submissions"] if not k.endswith("-a1") and not k.endswith("-a2")]
-    assert len(task_tag) == 1 and stats["submissions"][task_tag[0]] == 1, stats["submissions"]
-    assert stats["apps"][app_id]["finalStatus"] == "SUCCEEDED"
-    assert len(stats["apps"]) == 1, stats["apps"].keys()
+        job = out.strip().split()[-1]
+        app_id = _wait_app(c, job)
+        time.sleep(0.5)
+        _kill_agent_and_restart(c, wipe)
+        st = _wait_job(c, job, timeout=60)
+        t = st["tasks"][-1]
+        assert st["state"] == "JOB_SUCCEEDED" and t["attempt"] == 2, st
+        assert t["outputParams"]["app_id"] == app_id, t
+        log = c.cli("logs", job, "spark-1/app")[1]
+        assert "re-attaching to %s, submitted by attempt 1 (not submitting again)" % app_id in log, log
+        assert ("attempt 1's handle from the control plane: %s" % app_id in log) == wipe, log
+        stats = c.emu.stats()
+        _one_submission(stats, t)
+        assert stats["apps"][app_id]["finalStatus"] == "SUCCEEDED"
+        assert set(stats["apps"]) - before == {app_id}, stats["apps"].keys()
 
 
 def test_reattach_after_graceful_agent_stop(c):
@@ -796,38 +799,6 @@ def test_livy_reattach(c):
         assert set(stats["batches"]) - before == {bid}, stats["batches"]
         assert stats["batches"][bid]["state"] == "success"
         _one_submission(stats, t)
-
-
-def test_yarn_retry_without_spool(c):
-    """The agent's disk is lost with it (kill -9, spool wiped): the retry has no handle on disk and
-    re-attaches by the one the first attempt sent to the control plane, not submitting again."""
-    setup(c)
-    rc, out, err = c.cli("submit", "--detach", job_file(c, "nospool", """
-  - name: app
-    type: spark
-    retries: 1
-    bundle: etl-app@1.0.0
-    spark: {master: yarn, deploy_mode: cluster, main_class: a.B, app_resource: lib/etl.jar, poll_interval: 200ms,
-            conf: {spark.emulator.runSeconds: "6"}}
-"""))
-    job = out.strip().split()[-1]
-    app_id = _wait_app(c, job)
-    time.sleep(0.5)
-    _kill_agent_and_restart(c, True)
-    st = _wait_job(c, job, timeout=60)
-    t = st["tasks"][-1]
-    assert st["state"] == "JOB_SUCCEEDED" and t["attempt"] == 2, st
-    assert t["outputParams"]["app_id"] == app_id, t
-    log = c.cli("logs", job, "spark-1/app")[1]
-    assert "attempt 1's handle from the control plane: %s" % app_id in log, log
-    assert "re-attaching to %s, submitted by attempt 1" % app_id in log, log
-    stats = c.emu.stats()
-    _one_submission(stats, t)
-    assert len(stats["apps"]) == 1, stats["apps"].keys()
-
-
-K8S_APP = ('master: "k8s://https://127.0.0.1:6443", deploy_mode: cluster, namespace: etl, main_class: a.B, '
-           'app_resource: lib/etl.jar, poll_interval: 300ms')
 
 
 def test_k8s_cluster(c):
@@ -1085,7 +1056,6 @@ if __name__ == "__main__":
         test_livy_lost_create_answer,
         test_k8s_cluster,
         test_livy_reattach,
-        test_yarn_retry_without_spool,
         test_cluster_auth,
         test_retry_on_another_agent,
         test_retry_elsewhere_before_the_id,
