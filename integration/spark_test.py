@@ -537,18 +537,26 @@ def test_reattach_after_agent_restart(c):
     the application's real final state. Then again with the agent's spool wiped (its disk lost):
     the retry re-attaches by the handle the first attempt sent to the control plane."""
     setup(c)
+    _reattach_rounds(c, """bundle: etl-app@1.0.0
+    spark: {master: yarn, deploy_mode: cluster, main_class: a.B, app_resource: lib/etl.jar, poll_interval: 200ms,
+            conf: {spark.emulator.runSeconds: "8"}}""", "apps", "RUNNING", lambda a: a["finalStatus"] == "SUCCEEDED")
+
+
+def _reattach_rounds(c, spec, kind, running, succeeded):
+    """Submits the task (retries: 1), kills the agent -9 while its application (emulator stats
+    kind) is running, restarts it, once keeping and once wiping its spool: each time the retry
+    re-attaches (by the disk's handle, then by the control plane's) and reports the real end;
+    one submission each."""
     for wipe in (False, True):
-        before = set(c.emu.stats()["apps"])
+        before = set(c.emu.stats()[kind])
         rc, out, err = c.cli("submit", "--detach", job_file(c, "reattach", """
   - name: app
     type: spark
     retries: 1
-    bundle: etl-app@1.0.0
-    spark: {master: yarn, deploy_mode: cluster, main_class: a.B, app_resource: lib/etl.jar, poll_interval: 200ms,
-            conf: {spark.emulator.runSeconds: "8"}}
-"""))
+    %s
+""" % spec))
         job = out.strip().split()[-1]
-        app_id = _wait_app(c, job)
+        app_id = _wait_app(c, job, states=(running,))
         time.sleep(0.5)
         _kill_agent_and_restart(c, wipe)
         st = _wait_job(c, job, timeout=60)
@@ -560,8 +568,8 @@ def test_reattach_after_agent_restart(c):
         assert ("attempt 1's handle from the control plane: %s" % app_id in log) == wipe, log
         stats = c.emu.stats()
         _one_submission(stats, t)
-        assert stats["apps"][app_id]["finalStatus"] == "SUCCEEDED"
-        assert set(stats["apps"]) - before == {app_id}, stats["apps"].keys()
+        assert succeeded(stats[kind][app_id]), stats[kind][app_id]
+        assert set(stats[kind]) - before == {app_id}, stats[kind].keys()
 
 
 def test_reattach_after_graceful_agent_stop(c):
@@ -775,30 +783,8 @@ def test_livy_reattach(c):
     handle; then again with the agent's spool wiped: the retry re-attaches by the handle in the
     control plane. Each time one submission, and the batch's real end."""
     setup(c)
-    for wipe in (False, True):
-        before = set(c.emu.stats()["batches"])
-        rc, out, err = c.cli("submit", "--detach", job_file(c, "livy-reattach", """
-  - name: app
-    type: spark
-    retries: 1
-    spark: {%s, conf: {spark.emulator.runSeconds: "6"}}
-""" % LIVY_APP))
-        job = out.strip().split()[-1]
-        bid = _wait_app(c, job, states=("running",))
-        time.sleep(0.5)
-        _kill_agent_and_restart(c, wipe)
-        st = _wait_job(c, job, timeout=60)
-        t = st["tasks"][-1]
-        assert st["state"] == "JOB_SUCCEEDED" and t["attempt"] == 2, st
-        assert t["outputParams"]["app_id"] == bid, t
-        log = c.cli("logs", job, "spark-1/app")[1]
-        assert "re-attaching to %s, submitted by attempt 1 (not submitting again)" % bid in log, log
-        # with the spool wiped the handle came from the control plane (the "handle" param)
-        assert ("attempt 1's handle from the control plane: %s" % bid in log) == wipe, log
-        stats = c.emu.stats()
-        assert set(stats["batches"]) - before == {bid}, stats["batches"]
-        assert stats["batches"][bid]["state"] == "success"
-        _one_submission(stats, t)
+    _reattach_rounds(c, "spark: {%s, conf: {spark.emulator.runSeconds: \"6\"}}" % LIVY_APP, "batches", "running",
+                     lambda b: b["state"] == "success")
 
 
 def test_k8s_cluster(c):
