@@ -787,6 +787,10 @@ def test_livy_reattach(c):
                      lambda b: b["state"] == "success")
 
 
+K8S_APP = ('master: "k8s://https://127.0.0.1:6443", deploy_mode: cluster, namespace: etl, main_class: a.B, '
+           'app_resource: lib/etl.jar, poll_interval: 300ms')
+
+
 def test_k8s_cluster(c):
     """k8s:// cluster mode: spark-submit detaches once the driver pod exists (its submission ID
     namespace:pod is the handle), `spark-submit --status` gives the pod phase until Succeeded or
