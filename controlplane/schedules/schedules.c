@@ -863,8 +863,9 @@ void mu_schedules_metrics(const mu_daemon *d, mu_prom *p) {
               "Slots whose job was refused when they came (recorded failed with the reason).", "", (double)ss->failed);
   mu_prom_add(p, "muster_schedule_claims_taken_total", "counter",
               "Slot claims that found the slot claimed already (never fired twice).", "", (double)ss->claim_conflicts);
-  mu_prom_add(p, "muster_schedule_last_fire_delay_ms", "gauge",
-              "Slot time (plus jitter) to job stored in etcd, of the last slot fired.", "", (double)ss->last_delay_ms);
+  mu_prom_add(p, "muster_schedule_last_fire_delay_seconds", "gauge",
+              "Slot time (plus jitter) to job stored in etcd, of the last slot fired.", "",
+              (double)ss->last_delay_ms / 1000.0);
 }
 
 /* --- views --- */
