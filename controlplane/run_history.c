@@ -37,6 +37,7 @@ void mu_run_history_reset(mu_run_history *c) {
   c->recorded = keep.recorded;
   c->trimmed = keep.trimmed;
   c->flagged = keep.flagged;
+  c->loading = 1;
 }
 
 static size_t find_key(const mu_run_history *c, const char *rel_key) {
@@ -45,8 +46,9 @@ static size_t find_key(const mu_run_history *c, const char *rel_key) {
   return (size_t)-1;
 }
 
-/* Drops item i, queueing its key's delete when this member writes. */
-static void remove_at(mu_run_history *c, size_t i, int queue_delete) {
+/* Frees item i (its slot is left for the caller to fill), queueing its key's delete when this
+ * member writes. */
+static void forget(mu_run_history *c, size_t i, int queue_delete) {
   if (queue_delete && c->n_deleted == c->cap_deleted) {
     size_t cap = c->cap_deleted ? c->cap_deleted * 2 : 16;
     char **grown = realloc(c->deleted, cap * sizeof *grown);
@@ -60,8 +62,20 @@ static void remove_at(mu_run_history *c, size_t i, int queue_delete) {
     c->items[i].rel_key = NULL;
   }
   item_free(&c->items[i]);
-  c->items[i] = c->items[--c->n];
   c->trimmed++;
+}
+
+static void remove_at(mu_run_history *c, size_t i, int queue_delete) {
+  forget(c, i, queue_delete);
+  c->items[i] = c->items[--c->n];
+}
+
+/* The record of rel_key finished at at_ms: the time compared first, a string only on a match. */
+static size_t find_run(const mu_run_history *c, int64_t at_ms, const char *rel_key) {
+  for (size_t i = 0; i < c->n; i++)
+    if (c->items[i].run->finished_at_ms == at_ms && strcmp(c->items[i].rel_key, rel_key) == 0)
+      return i;
+  return (size_t)-1;
 }
 
 static int older(const mu_run_record *a, const mu_run_record *b) {
@@ -111,7 +125,7 @@ static unsigned flags_of(const Muster__V1__RunHistoryEntry *run) {
 
 int mu_run_history_add(mu_run_history *c, const char *rel_key,
                        const Muster__V1__RunHistoryEntry *run, int dirty, int queue_delete) {
-  size_t at = find_key(c, rel_key);
+  size_t at = c->loading ? (size_t)-1 : find_run(c, run->finished_at_ms, rel_key);
   if (at != (size_t)-1) {
     item_free(&c->items[at]);
     c->items[at] = c->items[--c->n];
@@ -134,8 +148,43 @@ int mu_run_history_add(mu_run_history *c, const char *rel_key,
   r->flags = flags_of(run);
   r->dirty = dirty;
   c->n++;
-  trim(c, run->task_name, queue_delete);
+  if (!c->loading) trim(c, run->task_name, queue_delete);
   return 0;
+}
+
+static int by_name_then_age(const void *a, const void *b) {
+  const mu_run_record *x = a, *y = b;
+  int k = strcmp(x->run->task_name, y->run->task_name);
+  return k != 0 ? k : older(x, y) ? -1 : older(y, x);
+}
+
+static int by_age(const void *a, const void *b) {
+  const mu_run_record *x = a, *y = b;
+  return older(x, y) ? -1 : older(y, x);
+}
+
+/* Drops the first `drop` items (sorted as wanted), keeping the order of the rest. */
+static void drop_first(mu_run_history *c, size_t from, size_t drop, int queue_delete) {
+  for (size_t i = from; i < from + drop; i++) forget(c, i, queue_delete);
+  memmove(c->items + from, c->items + from + drop, (c->n - from - drop) * sizeof *c->items);
+  c->n -= drop;
+}
+
+void mu_run_history_trim_all(mu_run_history *c, int queue_delete) {
+  uint32_t keep = c->keep ? c->keep : MU_RUN_HISTORY_KEEP_DEFAULT;
+  uint32_t max = c->max ? c->max : MU_RUN_HISTORY_MAX_DEFAULT;
+  qsort(c->items, c->n, sizeof *c->items, by_name_then_age);
+  for (size_t i = 0; i < c->n;) { /* each task name's run of items: its oldest go */
+    size_t j = i;
+    while (j < c->n && strcmp(c->items[j].run->task_name, c->items[i].run->task_name) == 0) j++;
+    size_t drop = j - i > keep ? j - i - keep : 0;
+    drop_first(c, i, drop, queue_delete);
+    i = j - drop;
+  }
+  if (c->n > max) {
+    qsort(c->items, c->n, sizeof *c->items, by_age);
+    drop_first(c, 0, c->n - max, queue_delete);
+  }
 }
 
 static void ms_text(double ms, char *buf, size_t size) {
@@ -354,6 +403,8 @@ void mu_run_history_apply(mu_daemon *d, const char *rel, const char *value, size
 void mu_run_history_settle(mu_daemon *d) {
   mu_run_history *c = d->run_history;
   if (c == NULL || d->sched == NULL) return;
+  c->loading = 0;
+  mu_run_history_trim_all(c, d->cluster->role == MU_ROLE_LEADER);
   for (size_t i = 0; i < c->n; i++) {
     const mu_run_record *r = &c->items[i];
     mu_job *job = mu_sched_find(d->sched, r->run->job_id);

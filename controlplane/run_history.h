@@ -39,9 +39,12 @@ typedef struct mu_run_history {
   uint32_t keep;                   /* per task name; 0 = MU_RUN_HISTORY_KEEP_DEFAULT */
   uint32_t max;                    /* in all; 0 = MU_RUN_HISTORY_MAX_DEFAULT */
   uint64_t recorded, trimmed, flagged; /* counters */
+  int loading;                     /* a snapshot is being read: records are appended as they
+                                      come (etcd keys are unique) and bounded once at its end */
 } mu_run_history;
 
-/* Frees every record (snapshot begin and shutdown); keeps the bounds and counters. */
+/* Frees every record (snapshot begin and shutdown); keeps the bounds and counters. A snapshot
+ * load follows: loading is set until mu_run_history_settle. */
 void mu_run_history_reset(mu_run_history *c);
 
 /* The scheduler's task_changed hook: a run that ended (and ran) is judged, recorded and,
@@ -55,7 +58,8 @@ unsigned mu_run_history_judge(const mu_run_history *c, const Muster__V1__RunHist
                               char *detail, size_t detail_size);
 
 /* Adds a record (copied) under rel_key, replacing one with the same key, then trims its task
- * name and the whole to the bounds (queueing deletes when queue_delete). 0, MU_ENOMEM. */
+ * name and the whole to the bounds (queueing deletes when queue_delete); while loading, only
+ * appends. 0, MU_ENOMEM. */
 int mu_run_history_add(mu_run_history *c, const char *rel_key,
                        const Muster__V1__RunHistoryEntry *run, int dirty, int queue_delete);
 
@@ -65,9 +69,11 @@ int mu_run_history_add_ops(struct mu_daemon *d, mu_store_batch *b, mu_err *err);
 void mu_run_history_write_failed(struct mu_daemon *d);
 /* A record read from etcd (rel: the key after "runhistory/"), or its delete (value NULL). */
 void mu_run_history_apply(struct mu_daemon *d, const char *rel, const char *value, size_t len);
-/* After a snapshot: the flags of the held jobs' runs, from the records (status after a
- * restart or failover). */
+/* After a snapshot: the records bounded (one sort: O(n log n)), loading cleared, and the flags
+ * of the held jobs' runs set from the records (status after a restart or failover). */
 void mu_run_history_settle(struct mu_daemon *d);
+/* The bounds applied to every task name at once (what settle does). */
+void mu_run_history_trim_all(mu_run_history *c, int queue_delete);
 
 /* The records of task_name (job_id "" or NULL: every job), oldest first, borrowed: free the
  * array only. */

@@ -59,6 +59,20 @@ static void test_bounds(void **state) {
   mu_run_history_reset(&c);
   assert_int_equal(c.n, 0);
   assert_int_equal(c.keep, 10); /* the bounds stay */
+  /* a snapshot load appends as records come (any order), then bounds everything at once */
+  assert_true(c.loading);
+  for (int i = 11; i >= 0; i--) add_run(&c, "a", "j-a", 1000 + i, 100, 0);
+  for (int i = 0; i < 8; i++) add_run(&c, "b", "j-b", 500 + i, 100, 0);
+  assert_int_equal(c.n, 20);
+  size_t queued_before = c.n_deleted;
+  mu_run_history_trim_all(&c, 1);
+  assert_int_equal(count(&c, "a"), 10);
+  assert_int_equal(c.n, 15); /* then the oldest overall: b's (500..502) */
+  assert_int_equal(count(&c, "b"), 5);
+  assert_int_equal(c.n_deleted - queued_before, 5);
+  for (size_t i = 0; i < c.n; i++)
+    if (strcmp(c.items[i].run->task_name, "a") == 0) assert_true(c.items[i].run->finished_at_ms >= 1002);
+  mu_run_history_reset(&c);
 }
 
 static void test_judge(void **state) {
