@@ -104,7 +104,7 @@ size_t mu_stats_collect_history(Muster__V1__RunHistoryEntry *const *entries, siz
 }
 
 void mu_stats_flag(mu_stats_run *runs, size_t n) {
-  qsort(runs, n, sizeof *runs, cmp_finish);
+  if (n > 0) qsort(runs, n, sizeof *runs, cmp_finish);
   double *dur = malloc((n + 1) * sizeof *dur), *mem = malloc((n + 1) * sizeof *mem);
   double *host = malloc((n + 1) * sizeof *host), *scratch = malloc((n + 1) * sizeof *scratch);
   for (size_t i = 0; i < n; i++) {

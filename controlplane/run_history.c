@@ -165,6 +165,7 @@ static int by_age(const void *a, const void *b) {
 
 /* Drops the first `drop` items (sorted as wanted), keeping the order of the rest. */
 static void drop_first(mu_run_history *c, size_t from, size_t drop, int queue_delete) {
+  if (drop == 0) return;
   for (size_t i = from; i < from + drop; i++) forget(c, i, queue_delete);
   memmove(c->items + from, c->items + from + drop, (c->n - from - drop) * sizeof *c->items);
   c->n -= drop;
@@ -173,6 +174,7 @@ static void drop_first(mu_run_history *c, size_t from, size_t drop, int queue_de
 void mu_run_history_trim_all(mu_run_history *c, int queue_delete) {
   uint32_t keep = c->keep ? c->keep : MU_RUN_HISTORY_KEEP_DEFAULT;
   uint32_t max = c->max ? c->max : MU_RUN_HISTORY_MAX_DEFAULT;
+  if (c->n == 0) return;
   qsort(c->items, c->n, sizeof *c->items, by_name_then_age);
   for (size_t i = 0; i < c->n;) { /* each task name's run of items: its oldest go */
     size_t j = i;
