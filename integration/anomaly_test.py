@@ -2,11 +2,12 @@
 runs of a task name, a slow one is flagged SLOW as it ends — an `anomaly` event in WatchJob,
 `[flagged SLOW]` in `muster status`, muster_task_anomalies_total — and the history keeps it
 past the job's eviction (short retention) and a musterd restart (`muster stats --task` reads
-it from musterd). The decision itself is tested on tables in lib/anomaly/anomaly_test.c."""
+it from musterd); the console's job page JSON carries the flags too. The decision itself is tested on tables in lib/anomaly/anomaly_test.c."""
 import json
 import os
 
 from bundles_test import ETCD_FLAGS, etcd_keys, leading, start_etcd
+from console_test import http, viewer_token
 from harness import free_port, main, wait_until
 import urllib.request
 
@@ -30,7 +31,9 @@ def test_slow_run_flagged_and_kept(c):
         conf = os.path.join(c.workdir, "musterd.yaml")
         with open(conf, "w") as f:
             f.write("run_history_per_task: 50\nrun_history_max: 1000\n")
+        web = free_port()
         flags = ETCD_FLAGS + ("--metrics-listen", "127.0.0.1:%d" % mport, "--config", conf,
+                              "--web-listen", "127.0.0.1:%d" % web,
                               "--max-jobs-kept", "2", "--jobs-kept-min-age", "0s")
         c.start_musterd(*flags, etcd=endpoint)
         wait_until("leader", lambda: leading(c, c.addr))
@@ -52,6 +55,9 @@ def test_slow_run_flagged_and_kept(c):
         rc, out, _ = c.cli("-o", "json", "status", job, check=False)
         tasks = [json.loads(l) for l in out.splitlines() if '"task"' in l]
         assert any(t.get("anomalies") == ["SLOW"] for t in tasks), out
+        # the console's job page
+        status, page = http(c, "https://127.0.0.1:%d/api/v1/jobs/%s" % (web, job), viewer_token(c))
+        assert status == 200 and [r["anomalies"] for r in page["runs"]] == [["SLOW"]], page
         m = wait_until("the metric", lambda: anomalies_metric(mport))  # published every few s
         assert len(m) == 1 and list(m.values()) == [1.0] and 'flag="slow"' in list(m)[0], m
         keys = etcd_keys(endpoint, "/muster/runhistory/run/")
