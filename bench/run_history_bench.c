@@ -53,9 +53,10 @@ int main(int argc, char **argv) {
   t0 = now_s();
   for (int i = 0; i < rounds; i++) flags = mu_run_history_judge(&c, &e, detail, sizeof detail);
   double judge = (now_s() - t0) / rounds;
-  printf("run_history: %d records over %d task names: load %.1f ms (%.2f us/record), "
-         "add one run %.1f us, judge one run %.1f us (flags %#x)\n",
-         total, names, load * 1e3, load * 1e6 / total, add * 1e6, judge * 1e6, flags);
+  printf(
+      "run_history: %d records over %d task names: load %.1f ms (%.2f us/record), "
+      "add one run %.1f us, judge one run %.1f us (flags %#x)\n",
+      total, names, load * 1e3, load * 1e6 / total, add * 1e6, judge * 1e6, flags);
   mu_run_history_reset(&c);
   return 0;
 }

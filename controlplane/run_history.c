@@ -73,14 +73,12 @@ static void remove_at(mu_run_history *c, size_t i, int queue_delete) {
 /* The record of rel_key finished at at_ms: the time compared first, a string only on a match. */
 static size_t find_run(const mu_run_history *c, int64_t at_ms, const char *rel_key) {
   for (size_t i = 0; i < c->n; i++)
-    if (c->items[i].run->finished_at_ms == at_ms && strcmp(c->items[i].rel_key, rel_key) == 0)
-      return i;
+    if (c->items[i].run->finished_at_ms == at_ms && strcmp(c->items[i].rel_key, rel_key) == 0) return i;
   return (size_t)-1;
 }
 
 static int older(const mu_run_record *a, const mu_run_record *b) {
-  if (a->run->finished_at_ms != b->run->finished_at_ms)
-    return a->run->finished_at_ms < b->run->finished_at_ms;
+  if (a->run->finished_at_ms != b->run->finished_at_ms) return a->run->finished_at_ms < b->run->finished_at_ms;
   return strcmp(a->rel_key, b->rel_key) < 0;
 }
 
@@ -123,8 +121,8 @@ static unsigned flags_of(const Muster__V1__RunHistoryEntry *run) {
   return f;
 }
 
-int mu_run_history_add(mu_run_history *c, const char *rel_key,
-                       const Muster__V1__RunHistoryEntry *run, int dirty, int queue_delete) {
+int mu_run_history_add(mu_run_history *c, const char *rel_key, const Muster__V1__RunHistoryEntry *run, int dirty,
+                       int queue_delete) {
   size_t at = c->loading ? (size_t)-1 : find_run(c, run->finished_at_ms, rel_key);
   if (at != (size_t)-1) {
     item_free(&c->items[at]);
@@ -189,12 +187,10 @@ void mu_run_history_trim_all(mu_run_history *c, int queue_delete) {
   }
 }
 
-static void ms_text(double ms, char *buf, size_t size) {
-  mu_duration_format((int64_t)(ms + 0.5), buf, size);
-}
+static void ms_text(double ms, char *buf, size_t size) { mu_duration_format((int64_t)(ms + 0.5), buf, size); }
 
-unsigned mu_run_history_judge(const mu_run_history *c, const Muster__V1__RunHistoryEntry *run,
-                              char *detail, size_t detail_size) {
+unsigned mu_run_history_judge(const mu_run_history *c, const Muster__V1__RunHistoryEntry *run, char *detail,
+                              size_t detail_size) {
   size_t m = 0;
   for (size_t i = 0; i < c->n; i++) m += strcmp(c->items[i].run->task_name, run->task_name) == 0;
   double *buf = malloc((4 * m + 4) * sizeof *buf);
@@ -212,8 +208,7 @@ unsigned mu_run_history_judge(const mu_run_history *c, const Muster__V1__RunHist
     }
   }
   size_t n_runs = h.n_dur;
-  mu_anomaly_run a = {run->duration_ms, run->peak_memory_bytes, run->memory_limit_bytes,
-                      run->output_dropped_bytes};
+  mu_anomaly_run a = {run->duration_ms, run->peak_memory_bytes, run->memory_limit_bytes, run->output_dropped_bytes};
   double *scratch = buf != NULL ? buf + 3 * (m + 1) : NULL;
   unsigned flags = mu_anomaly_flags(&a, buf != NULL ? &h : NULL, scratch);
   if (detail != NULL && detail_size > 0) {
@@ -226,25 +221,23 @@ unsigned mu_run_history_judge(const mu_run_history *c, const Muster__V1__RunHist
       ms_text((double)run->duration_ms, took, sizeof took);
       ms_text(t, lim, sizeof lim);
       o += (size_t)snprintf(detail + o, o < detail_size ? detail_size - o : 0,
-                            "took %s, over %s (median + 4 MAD of %zu earlier runs)%s", took, lim,
-                            n_runs, flags & MU_ANOMALY_SLOW_HOST ? "; host slow for this task" : "");
+                            "took %s, over %s (median + 4 MAD of %zu earlier runs)%s", took, lim, n_runs,
+                            flags & MU_ANOMALY_SLOW_HOST ? "; host slow for this task" : "");
     }
     if (flags & (MU_ANOMALY_NEAR_OOM | MU_ANOMALY_MEM_HIGH))
-      o += (size_t)snprintf(detail + o, o < detail_size ? detail_size - o : 0,
-                            "%speak memory %lld bytes (limit %llu)", o ? "; " : "",
-                            (long long)run->peak_memory_bytes,
+      o += (size_t)snprintf(detail + o, o < detail_size ? detail_size - o : 0, "%speak memory %lld bytes (limit %llu)",
+                            o ? "; " : "", (long long)run->peak_memory_bytes,
                             (unsigned long long)run->memory_limit_bytes);
     if (flags & MU_ANOMALY_TRUNCATED)
-      snprintf(detail + o, o < detail_size ? detail_size - o : 0, "%s%lld output bytes dropped",
-               o ? "; " : "", (long long)run->output_dropped_bytes);
+      snprintf(detail + o, o < detail_size ? detail_size - o : 0, "%s%lld output bytes dropped", o ? "; " : "",
+               (long long)run->output_dropped_bytes);
   }
   free(buf);
   return flags;
 }
 
 /* The run's record as the history keeps it (strings borrowed from job). */
-static void entry_of(const mu_job *job, const mu_host_run *h, size_t idx,
-                     Muster__V1__RunHistoryEntry *e) {
+static void entry_of(const mu_job *job, const mu_host_run *h, size_t idx, Muster__V1__RunHistoryEntry *e) {
   const mu_task_run *tr = &h->tasks[idx];
   const Muster__V1__TaskSpec *spec = job->spec->tasks[idx];
   const Muster__V1__TaskMetrics *m = tr->has_metrics ? &tr->metrics : NULL;
@@ -259,19 +252,18 @@ static void entry_of(const mu_job *job, const mu_host_run *h, size_t idx,
   e->finished_at_ms = tr->finished_at_ms;
   e->duration_ms = tr->finished_at_ms - tr->started_at_ms;
   e->cpu_ms = m && m->user_cpu_ms >= 0 && m->sys_cpu_ms >= 0 ? m->user_cpu_ms + m->sys_cpu_ms : -1;
-  e->peak_memory_bytes = !m ? -1 : m->cgroup_memory_peak_bytes > 0 ? m->cgroup_memory_peak_bytes
-                                                                   : m->max_rss_bytes;
+  e->peak_memory_bytes = !m ? -1 : m->cgroup_memory_peak_bytes > 0 ? m->cgroup_memory_peak_bytes : m->max_rss_bytes;
   e->output_bytes = m ? m->output_bytes : 0;
   e->output_dropped_bytes = m ? m->output_dropped_bytes : 0;
   if (spec->resources != NULL && spec->resources->memory != NULL && spec->resources->memory[0])
     mu_size_parse(spec->resources->memory, &e->memory_limit_bytes, NULL);
-  mu_run_end end = {.state = tr->state,
-                    .exit_code = tr->exit_code,
-                    .signal = tr->signal,
-                    .message = tr->message,
-                    .memory_peak_bytes = m && m->cgroup_memory_peak_bytes > 0
-                                             ? (uint64_t)m->cgroup_memory_peak_bytes : 0,
-                    .memory_limit_bytes = e->memory_limit_bytes};
+  mu_run_end end = {
+      .state = tr->state,
+      .exit_code = tr->exit_code,
+      .signal = tr->signal,
+      .message = tr->message,
+      .memory_peak_bytes = m && m->cgroup_memory_peak_bytes > 0 ? (uint64_t)m->cgroup_memory_peak_bytes : 0,
+      .memory_limit_bytes = e->memory_limit_bytes};
   e->reason = (char *)mu_run_reason(&end);
 }
 
@@ -297,8 +289,8 @@ void mu_run_history_on_task(mu_daemon *d, mu_job *job, mu_host_run *h, size_t id
   Muster__V1__RunHistoryEntry e;
   entry_of(job, h, idx, &e);
   char rel[1024];
-  snprintf(rel, sizeof rel, "runhistory/%s/%013lld-%s-%zu-%u", e.task_name,
-           (long long)e.finished_at_ms, job->id, (size_t)(h - job->hosts), tr->attempt);
+  snprintf(rel, sizeof rel, "runhistory/%s/%013lld-%s-%zu-%u", e.task_name, (long long)e.finished_at_ms, job->id,
+           (size_t)(h - job->hosts), tr->attempt);
   if (find_key(c, rel) != (size_t)-1) { /* recorded by an earlier leader: take its flags */
     set_flags(tr, c->items[find_key(c, rel)].flags);
     return;
@@ -310,8 +302,7 @@ void mu_run_history_on_task(mu_daemon *d, mu_job *job, mu_host_run *h, size_t id
   e.anomalies = tr->anomalies;
   int durable = d->cluster->role != MU_ROLE_SINGLE;
   if (mu_run_history_add(c, rel, &e, durable, durable) != 0) {
-    mu_warn("run_history", "task %s attempt %u: not recorded: out of memory", tr->task_id,
-            tr->attempt);
+    mu_warn("run_history", "task %s attempt %u: not recorded: out of memory", tr->task_id, tr->attempt);
   } else {
     c->recorded++;
   }
@@ -319,8 +310,7 @@ void mu_run_history_on_task(mu_daemon *d, mu_job *job, mu_host_run *h, size_t id
   c->flagged++;
   char names[64];
   mu_anomaly_flag_names(flags, names, sizeof names);
-  mu_info("run_history", "task %s attempt %u flagged %s: %s", tr->task_id, tr->attempt, names,
-          detail);
+  mu_info("run_history", "task %s attempt %u flagged %s: %s", tr->task_id, tr->attempt, names, detail);
   mu_meters_anomalies(d->meters, job, idx, flags);
   Muster__V1__RunAnomaly an = MUSTER__V1__RUN_ANOMALY__INIT;
   an.task_id = tr->task_id;
@@ -439,8 +429,7 @@ int mu_run_history_list(const mu_run_history *c, const char *task_name, const ch
   return 0;
 }
 
-static void list_run_history(mu_rpc_call *call, const ProtobufCMessage *req_msg,
-                             const mu_rpc_metadata *md, void *ud) {
+static void list_run_history(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu_rpc_metadata *md, void *ud) {
   mu_daemon *d = ud;
   const Muster__V1__ListRunHistoryRequest *req = (const Muster__V1__ListRunHistoryRequest *)req_msg;
   (void)md;
@@ -450,8 +439,7 @@ static void list_run_history(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   }
   Muster__V1__ListRunHistoryResponse resp = MUSTER__V1__LIST_RUN_HISTORY_RESPONSE__INIT;
   mu_err err = {0};
-  if (mu_run_history_list(d->run_history, req->task_name, req->job_id, &resp.runs, &resp.n_runs,
-                          &err) != 0) {
+  if (mu_run_history_list(d->run_history, req->task_name, req->job_id, &resp.runs, &resp.n_runs, &err) != 0) {
     mu_pb_fail(call, MU_RPC_RESOURCE_EXHAUSTED, "%s", err.msg);
     return;
   }
@@ -461,6 +449,5 @@ static void list_run_history(mu_rpc_call *call, const ProtobufCMessage *req_msg,
 
 int mu_run_history_register(mu_daemon *d, mu_err *err) {
   return mu_pb_add_unary(d->server, "/muster.v1.Admin/ListRunHistory",
-                         &muster__v1__list_run_history_request__descriptor, list_run_history, d,
-                         err);
+                         &muster__v1__list_run_history_request__descriptor, list_run_history, d, err);
 }

@@ -25,21 +25,21 @@
 struct mu_daemon;
 
 typedef struct mu_run_record {
-  char *rel_key;                   /* "runhistory/<name>/..." */
+  char *rel_key;                    /* "runhistory/<name>/..." */
   Muster__V1__RunHistoryEntry *run; /* owned (protobuf_c_message_free_unpacked) */
-  unsigned flags;                  /* MU_ANOMALY_* of run->anomalies */
-  int dirty;                       /* not yet written to etcd */
+  unsigned flags;                   /* MU_ANOMALY_* of run->anomalies */
+  int dirty;                        /* not yet written to etcd */
 } mu_run_record;
 
 typedef struct mu_run_history {
-  mu_run_record *items;            /* unordered */
+  mu_run_record *items; /* unordered */
   size_t n, cap;
-  char **deleted;                  /* rel keys trimmed, to delete with the next flush */
+  char **deleted; /* rel keys trimmed, to delete with the next flush */
   size_t n_deleted, cap_deleted;
-  uint32_t keep;                   /* per task name; 0 = MU_RUN_HISTORY_KEEP_DEFAULT */
-  uint32_t max;                    /* in all; 0 = MU_RUN_HISTORY_MAX_DEFAULT */
+  uint32_t keep;                       /* per task name; 0 = MU_RUN_HISTORY_KEEP_DEFAULT */
+  uint32_t max;                        /* in all; 0 = MU_RUN_HISTORY_MAX_DEFAULT */
   uint64_t recorded, trimmed, flagged; /* counters */
-  int loading;                     /* a snapshot is being read: records are appended as they
+  int loading;                         /* a snapshot is being read: records are appended as they
                                       come (etcd keys are unique) and bounded once at its end */
 } mu_run_history;
 
@@ -54,14 +54,14 @@ void mu_run_history_on_task(struct mu_daemon *d, mu_job *job, mu_host_run *h, si
 
 /* Judges run against the records of its task name held in c (every one counts as earlier)
  * and returns its MU_ANOMALY_* flags; detail (may be NULL) gets a one-line why. Pure. */
-unsigned mu_run_history_judge(const mu_run_history *c, const Muster__V1__RunHistoryEntry *run,
-                              char *detail, size_t detail_size);
+unsigned mu_run_history_judge(const mu_run_history *c, const Muster__V1__RunHistoryEntry *run, char *detail,
+                              size_t detail_size);
 
 /* Adds a record (copied) under rel_key, replacing one with the same key, then trims its task
  * name and the whole to the bounds (queueing deletes when queue_delete); while loading, only
  * appends. 0, MU_ENOMEM. */
-int mu_run_history_add(mu_run_history *c, const char *rel_key,
-                       const Muster__V1__RunHistoryEntry *run, int dirty, int queue_delete);
+int mu_run_history_add(mu_run_history *c, const char *rel_key, const Muster__V1__RunHistoryEntry *run, int dirty,
+                       int queue_delete);
 
 /* Adds the puts of unwritten records and the deletes of trimmed ones to a flush. */
 int mu_run_history_add_ops(struct mu_daemon *d, mu_store_batch *b, mu_err *err);

@@ -14,8 +14,8 @@
 #include "controlplane/run_history.h"
 #include "lib/anomaly/anomaly.h"
 
-static void add_run(mu_run_history *c, const char *name, const char *job, int64_t at,
-                    int64_t dur_ms, int queue_delete) {
+static void add_run(mu_run_history *c, const char *name, const char *job, int64_t at, int64_t dur_ms,
+                    int queue_delete) {
   Muster__V1__RunHistoryEntry e = MUSTER__V1__RUN_HISTORY_ENTRY__INIT;
   e.task_name = (char *)name;
   e.job_id = (char *)job;
@@ -47,8 +47,7 @@ static void test_bounds(void **state) {
   assert_int_equal(c.n, 15); /* in all: the oldest (of a) went */
   assert_int_equal(count(&c, "a"), 7);
   assert_int_equal(count(&c, "b"), 8);
-  for (size_t i = 0; i < c.n; i++)
-    assert_true(c.items[i].run->finished_at_ms >= 1005);
+  for (size_t i = 0; i < c.n; i++) assert_true(c.items[i].run->finished_at_ms >= 1005);
   /* the same key again replaces, it does not add */
   add_run(&c, "b", "j-b", 2007, 100, 1);
   assert_int_equal(c.n, 15);
@@ -97,8 +96,7 @@ static void test_judge(void **state) {
   run.output_dropped_bytes = 10;
   run.peak_memory_bytes = 95 << 20;
   run.memory_limit_bytes = 100u << 20;
-  assert_int_equal(mu_run_history_judge(&c, &run, detail, sizeof detail),
-                   MU_ANOMALY_TRUNCATED | MU_ANOMALY_NEAR_OOM);
+  assert_int_equal(mu_run_history_judge(&c, &run, detail, sizeof detail), MU_ANOMALY_TRUNCATED | MU_ANOMALY_NEAR_OOM);
   assert_non_null(strstr(detail, "10 output bytes dropped"));
   mu_run_history_reset(&c);
 }

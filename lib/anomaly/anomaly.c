@@ -7,8 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const flag_names[MU_ANOMALY_N_FLAGS] = {"SLOW", "MEM_HIGH", "NEAR_OOM",
-                                                           "TRUNCATED", "SLOW_HOST"};
+static const char *const flag_names[MU_ANOMALY_N_FLAGS] = {"SLOW", "MEM_HIGH", "NEAR_OOM", "TRUNCATED", "SLOW_HOST"};
 
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -34,8 +33,7 @@ double mu_anomaly_threshold(double *v, size_t n, double *scratch, double floor) 
 unsigned mu_anomaly_flags(const mu_anomaly_run *r, mu_anomaly_history *h, double *scratch) {
   unsigned flags = 0;
   if (r->dropped_bytes > 0) flags |= MU_ANOMALY_TRUNCATED;
-  if (r->memory_limit > 0 && r->peak_bytes > 0 &&
-      (uint64_t)r->peak_bytes * 10 >= r->memory_limit * 9)
+  if (r->memory_limit > 0 && r->peak_bytes > 0 && (uint64_t)r->peak_bytes * 10 >= r->memory_limit * 9)
     flags |= MU_ANOMALY_NEAR_OOM;
   if (h == NULL || scratch == NULL) return flags;
   if (h->n_mem >= MU_ANOMALY_MIN_HISTORY && r->peak_bytes > 0 &&
@@ -53,18 +51,14 @@ unsigned mu_anomaly_flags(const mu_anomaly_run *r, mu_anomaly_history *h, double
   return flags;
 }
 
-const char *mu_anomaly_flag_name(int i) {
-  return i >= 0 && i < MU_ANOMALY_N_FLAGS ? flag_names[i] : "?";
-}
+const char *mu_anomaly_flag_name(int i) { return i >= 0 && i < MU_ANOMALY_N_FLAGS ? flag_names[i] : "?"; }
 
 void mu_anomaly_flag_names(unsigned flags, char *buf, size_t size) {
   size_t o = 0;
   if (size == 0) return;
   buf[0] = '\0';
   for (int i = 0; i < MU_ANOMALY_N_FLAGS; i++)
-    if (flags & (1u << i))
-      o += (size_t)snprintf(buf + o, o < size ? size - o : 0, "%s%s", o ? "," : "",
-                            flag_names[i]);
+    if (flags & (1u << i)) o += (size_t)snprintf(buf + o, o < size ? size - o : 0, "%s%s", o ? "," : "", flag_names[i]);
   if (o == 0) snprintf(buf, size, "-");
 }
 

@@ -41,7 +41,7 @@ typedef struct mu_anomaly_run {
 typedef struct mu_anomaly_history {
   double *dur;
   size_t n_dur;
-  double *mem;                /* peaks (> 0 only) */
+  double *mem; /* peaks (> 0 only) */
   size_t n_mem;
   double *host_dur;
   size_t n_host_dur;
