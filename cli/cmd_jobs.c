@@ -436,9 +436,13 @@ int mu_cmd_status(const mu_cli_opts *opts, int argc, char **argv) {
       char ex[32], dur[32];
       const ProtobufCEnumValue *sv =
           protobuf_c_enum_descriptor_get_value(&muster__v1__task_state__descriptor, (int)t->state);
-      printf("%-32s %-10s %6s %7u %8s  %s\n", t->task_id, sv ? sv->name : "?",
+      printf("%-32s %-10s %6s %7u %8s  %s", t->task_id, sv ? sv->name : "?",
              exit_column(t, ex, sizeof ex), t->attempt, run_duration(t, dur, sizeof dur),
              t->message);
+      for (size_t k = 0; k < t->n_anomalies; k++) /* run history flags (docs/observability.md) */
+        printf("%s%s%s", k ? "," : t->message[0] ? " [flagged " : "[flagged ", t->anomalies[k],
+               k + 1 == t->n_anomalies ? "]" : "");
+      putchar('\n');
     }
   }
   int rc = job->state == MUSTER__V1__JOB_STATE__JOB_FAILED ||

@@ -20,9 +20,11 @@ static const char stats_usage[] =
     "Figures of finished task runs: per task, runs and p50 / p90 / max of duration, CPU, peak\n"
     "memory and output, and the trend of its duration; then the runs flagged against that\n"
     "task's earlier runs: SLOW and MEM_HIGH (over median + 4 MAD of at least 10 earlier runs),\n"
-    "NEAR_OOM (peak within 10% of resources.memory), TRUNCATED (output dropped). With --task\n"
-    "alone, across the newest N jobs musterd holds (default 50, at most 500). -o json prints\n"
-    "one line per run with its flags.\n";
+    "NEAR_OOM (peak within 10% of resources.memory), TRUNCATED (output dropped), SLOW_HOST\n"
+    "(the host's runs are over that threshold). With --task, from musterd's run history (the\n"
+    "flags it raised when each run ended; kept past job retention), else across the newest N\n"
+    "jobs musterd holds (default 50, at most 500). -o json prints one line per run with its\n"
+    "flags.\n";
 
 static int fetch_job(const mu_cli_opts *opts, const char *id, ProtobufCMessage **ret,
                      mu_err *err) {
@@ -47,6 +49,33 @@ static void emit_json(const mu_stats_run *runs, size_t n) {
                                (json_int_t)r->output_bytes, "memoryLimitBytes",
                                (json_int_t)r->memory_limit, "flags", f));
   }
+}
+
+static int fetch_history(const mu_cli_opts *opts, const char *task, const char *job_id,
+                         ProtobufCMessage **ret, mu_err *err) {
+  Muster__V1__ListRunHistoryRequest req = MUSTER__V1__LIST_RUN_HISTORY_REQUEST__INIT;
+  req.task_name = (char *)task;
+  req.job_id = (char *)(job_id != NULL ? job_id : "");
+  return mu_cli_unary(opts, "/muster.v1.Admin/ListRunHistory", &req.base,
+                      &muster__v1__list_run_history_response__descriptor, ret, err);
+}
+
+/* The runs of the history entries or of the jobs, flagged and printed. */
+static int print_runs(const mu_cli_opts *opts, Muster__V1__RunHistoryEntry *const *entries,
+                      size_t n_entries, ProtobufCMessage *const *jobs, size_t n_jobs,
+                      const char *task) {
+  mu_stats_run *runs = NULL;
+  size_t n = 0, cap = 0;
+  mu_stats_collect_history(entries, n_entries, &runs, &n, &cap);
+  for (size_t i = 0; i < n_jobs; i++)
+    mu_stats_collect((const Muster__V1__Job *)jobs[i], task, &runs, &n, &cap);
+  mu_stats_flag(runs, n);
+  if (opts->json)
+    emit_json(runs, n);
+  else
+    mu_stats_print(runs, n, stdout);
+  free(runs);
+  return MU_EXIT_OK;
 }
 
 int mu_cmd_stats(const mu_cli_opts *opts, int argc, char **argv) {
@@ -86,6 +115,18 @@ int mu_cmd_stats(const mu_cli_opts *opts, int argc, char **argv) {
     return MU_EXIT_USAGE;
   }
   mu_err err = {0};
+  if (task != NULL) { /* musterd's run history, when it keeps one (older servers do not) */
+    ProtobufCMessage *hist = NULL;
+    int hrc = fetch_history(opts, task, job_id, &hist, &err);
+    const Muster__V1__ListRunHistoryResponse *h = (const Muster__V1__ListRunHistoryResponse *)hist;
+    if (hrc == 0 && h->n_runs > 0) {
+      int out = print_runs(opts, h->runs, h->n_runs, NULL, 0, task);
+      protobuf_c_message_free_unpacked(hist, NULL);
+      return out;
+    }
+    if (hist != NULL) protobuf_c_message_free_unpacked(hist, NULL);
+    memset(&err, 0, sizeof err);
+  }
   ProtobufCMessage **jobs = calloc(STATS_MAX_JOBS, sizeof *jobs);
   size_t n_jobs = 0;
   ProtobufCMessage *list = NULL;
@@ -113,16 +154,7 @@ int mu_cmd_stats(const mu_cli_opts *opts, int argc, char **argv) {
     if (list != NULL) protobuf_c_message_free_unpacked(list, NULL);
     return MU_EXIT_FAILED;
   }
-  mu_stats_run *runs = NULL;
-  size_t n = 0, cap = 0;
-  for (size_t i = 0; i < n_jobs; i++)
-    mu_stats_collect((const Muster__V1__Job *)jobs[i], task, &runs, &n, &cap);
-  mu_stats_flag(runs, n);
-  if (opts->json)
-    emit_json(runs, n);
-  else
-    mu_stats_print(runs, n, stdout);
-  free(runs);
+  print_runs(opts, NULL, 0, jobs, n_jobs, task);
   for (size_t i = 0; i < n_jobs; i++) protobuf_c_message_free_unpacked(jobs[i], NULL);
   free(jobs);
   if (list != NULL) protobuf_c_message_free_unpacked(list, NULL);

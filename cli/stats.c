@@ -6,8 +6,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/anomaly/anomaly.h"
 #include "lib/base/clock.h"
 #include "lib/jobcounts/jobcounts.h"
+
+static mu_stats_run *grow(mu_stats_run **runs, size_t *n, size_t *cap) {
+  if (*n == *cap) {
+    size_t c = *cap ? *cap * 2 : 64;
+    mu_stats_run *g = realloc(*runs, c * sizeof *g);
+    if (g == NULL) return NULL;
+    *runs = g;
+    *cap = c;
+  }
+  mu_stats_run *r = &(*runs)[(*n)++];
+  memset(r, 0, sizeof *r);
+  return r;
+}
 
 static const Muster__V1__TaskSpec *spec_of(const Muster__V1__Job *job, const char *name) {
   for (size_t i = 0; job->spec != NULL && i < job->spec->n_tasks; i++)
@@ -24,17 +38,10 @@ size_t mu_stats_collect(const Muster__V1__Job *job, const char *task, mu_stats_r
         tr->finished_at_ms < tr->started_at_ms)
       continue; /* not finished, or never ran: nothing to measure */
     if (task != NULL && strcmp(tr->task_name, task) != 0) continue;
-    if (*n == *cap) {
-      size_t c = *cap ? *cap * 2 : 64;
-      mu_stats_run *g = realloc(*runs, c * sizeof *g);
-      if (g == NULL) return 0;
-      *runs = g;
-      *cap = c;
-    }
     const Muster__V1__TaskMetrics *m = tr->metrics;
     const Muster__V1__TaskSpec *spec = spec_of(job, tr->task_name);
-    mu_stats_run *r = &(*runs)[(*n)++];
-    memset(r, 0, sizeof *r);
+    mu_stats_run *r = grow(runs, n, cap);
+    if (r == NULL) return added;
     r->job_id = job->id;
     r->task_name = tr->task_name;
     r->agent_id = tr->agent_id;
@@ -66,66 +73,63 @@ static double pct(double *v, size_t n, double p) {
   return v[k == 0 ? 0 : k - 1];
 }
 
-static double median(double *v, size_t n) {
-  if (n == 0) return NAN;
-  qsort(v, n, sizeof *v, cmp_double);
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-/* median + 4·MAD of v[0..n) (scratch is n doubles), MAD floored at 5 % of the median and at
- * floor: a run above it is an outlier. */
-static double threshold(double *v, size_t n, double *scratch, double floor) {
-  double med = median(v, n);
-  for (size_t i = 0; i < n; i++) scratch[i] = fabs(v[i] - med);
-  double mad = median(scratch, n);
-  if (mad < 0.05 * med) mad = 0.05 * med;
-  if (mad < floor) mad = floor;
-  return med + 4 * mad;
-}
-
 static int cmp_finish(const void *a, const void *b) {
   const mu_stats_run *x = a, *y = b;
   return x->finished_ms < y->finished_ms ? -1 : x->finished_ms > y->finished_ms;
 }
 
+size_t mu_stats_collect_history(Muster__V1__RunHistoryEntry *const *entries, size_t n_entries,
+                                mu_stats_run **runs, size_t *n, size_t *cap) {
+  size_t added = 0;
+  for (size_t i = 0; i < n_entries; i++) {
+    const Muster__V1__RunHistoryEntry *e = entries[i];
+    mu_stats_run *r = grow(runs, n, cap);
+    if (r == NULL) return added;
+    r->job_id = e->job_id;
+    r->task_name = e->task_name;
+    r->agent_id = e->agent_id;
+    r->state = e->state;
+    r->started_ms = e->finished_at_ms - e->duration_ms;
+    r->finished_ms = e->finished_at_ms;
+    r->cpu_ms = e->cpu_ms;
+    r->peak_bytes = e->peak_memory_bytes;
+    r->output_bytes = e->output_bytes;
+    r->dropped_bytes = e->output_dropped_bytes;
+    r->memory_limit = e->memory_limit_bytes;
+    for (size_t k = 0; k < e->n_anomalies; k++) r->flags |= mu_anomaly_flag_of(e->anomalies[k]);
+    r->decided = 1;
+    added++;
+  }
+  return added;
+}
+
 void mu_stats_flag(mu_stats_run *runs, size_t n) {
-  qsort(runs, n, sizeof *runs, cmp_finish);
+  if (n > 0) qsort(runs, n, sizeof *runs, cmp_finish);
   double *dur = malloc((n + 1) * sizeof *dur), *mem = malloc((n + 1) * sizeof *mem);
-  double *scratch = malloc((n + 1) * sizeof *scratch);
+  double *host = malloc((n + 1) * sizeof *host), *scratch = malloc((n + 1) * sizeof *scratch);
   for (size_t i = 0; i < n; i++) {
     mu_stats_run *r = &runs[i];
-    r->flags = 0;
-    if (r->dropped_bytes > 0) r->flags |= MU_STATS_TRUNCATED;
-    if (r->memory_limit > 0 && r->peak_bytes > 0 &&
-        (uint64_t)r->peak_bytes * 10 >= r->memory_limit * 9)
-      r->flags |= MU_STATS_NEAR_OOM;
-    if (dur == NULL || mem == NULL || scratch == NULL) continue;
-    size_t nd = 0, nm = 0;
-    for (size_t k = 0; k < i; k++) { /* the earlier runs of the same task */
+    if (r->decided) continue;
+    mu_anomaly_run a = {r->finished_ms - r->started_ms, r->peak_bytes, r->memory_limit,
+                        r->dropped_bytes};
+    mu_anomaly_history h = {dur, 0, mem, 0, host, 0};
+    for (size_t k = 0; dur && mem && host && k < i; k++) { /* the earlier runs of the task */
       if (strcmp(runs[k].task_name, r->task_name) != 0) continue;
-      dur[nd++] = (double)(runs[k].finished_ms - runs[k].started_ms);
-      if (runs[k].peak_bytes > 0) mem[nm++] = (double)runs[k].peak_bytes;
+      dur[h.n_dur++] = (double)(runs[k].finished_ms - runs[k].started_ms);
+      if (runs[k].peak_bytes > 0) mem[h.n_mem++] = (double)runs[k].peak_bytes;
+      if (strcmp(runs[k].agent_id, r->agent_id) == 0)
+        host[h.n_host_dur++] = (double)(runs[k].finished_ms - runs[k].started_ms);
     }
-    if (nd >= MU_STATS_MIN_HISTORY &&
-        (double)(r->finished_ms - r->started_ms) > threshold(dur, nd, scratch, 10.0))
-      r->flags |= MU_STATS_SLOW;
-    if (nm >= MU_STATS_MIN_HISTORY && r->peak_bytes > 0 &&
-        (double)r->peak_bytes > threshold(mem, nm, scratch, 1048576.0))
-      r->flags |= MU_STATS_MEM_HIGH;
+    r->flags = mu_anomaly_flags(&a, dur && mem && host && scratch ? &h : NULL, scratch);
   }
   free(dur);
   free(mem);
+  free(host);
   free(scratch);
 }
 
 void mu_stats_flag_names(unsigned flags, char *buf, size_t size) {
-  static const char *const names[] = {"SLOW", "MEM_HIGH", "NEAR_OOM", "TRUNCATED"};
-  size_t o = 0;
-  buf[0] = '\0';
-  for (int i = 0; i < 4; i++)
-    if (flags & (1u << i))
-      o += (size_t)snprintf(buf + o, o < size ? size - o : 0, "%s%s", o ? "," : "", names[i]);
-  if (o == 0) snprintf(buf, size, "-");
+  mu_anomaly_flag_names(flags, buf, size);
 }
 
 static void bytes_text(double b, char *buf, size_t size) {
@@ -175,7 +179,7 @@ static void print_task(const mu_stats_run *runs, size_t n, const char *task, dou
     if (strcmp(runs[i].task_name, task) == 0) v[k++] = (double)(runs[i].finished_ms - runs[i].started_ms);
   if (k >= 4) {
     size_t h = k / 2;
-    double older = median(v, h), newer = median(v + (k - h), h);
+    double older = mu_anomaly_median(v, h), newer = mu_anomaly_median(v + (k - h), h);
     if (older > 0)
       fprintf(out, "  trend        median duration %+.0f%% (newer %zu runs against older %zu)\n",
               100.0 * (newer - older) / older, h, h);

@@ -135,6 +135,31 @@ static void result_ended(watch_state *w, const Muster__V1__TaskRun *t, mu_watch_
   mu_watch_run_drop_output(r);
 }
 
+/* A run flagged when it ended (RunAnomaly): one line, or a JSON "anomaly" object. */
+static void print_anomaly(watch_state *w, const Muster__V1__RunAnomaly *an) {
+  char flags[128];
+  size_t o = 0;
+  flags[0] = '\0';
+  for (size_t i = 0; i < an->n_flags; i++)
+    o += (size_t)snprintf(flags + o, o < sizeof flags ? sizeof flags - o : 0, "%s%s",
+                          i ? "," : "", an->flags[i]);
+  if (w->opts->json) {
+    mu_cli_json_emit("anomaly", json_pack("{s:s, s:s, s:s, s:i, s:s, s:s}", "taskId", an->task_id,
+                                          "agentId", an->agent_id, "taskName", an->task_name,
+                                          "attempt", (int)an->attempt, "flags", flags, "detail",
+                                          an->detail));
+    return;
+  }
+  if (w->wopts->quiet) return;
+  if (w->panel) {
+    panel_erase(w);
+    fflush(stderr);
+  }
+  printf("%s/%-24s FLAGGED %s: %s\n", an->agent_id, an->task_name, flags, an->detail);
+  fflush(stdout);
+  if (w->panel) panel_draw(w);
+}
+
 static int on_event(void *ud, const uint8_t *data, size_t len) {
   watch_state *w = ud;
   Muster__V1__JobEvent *ev = muster__v1__job_event__unpack(NULL, len, data);
@@ -156,6 +181,8 @@ static int on_event(void *ud, const uint8_t *data, size_t len) {
            ev->task->attempt, ev->task->message);
     fflush(stdout);
     if (w->panel) panel_draw(w);
+  } else if (ev->anomaly != NULL) {
+    print_anomaly(w, ev->anomaly);
   }
   protobuf_c_message_free_unpacked(&ev->base, NULL);
   return 0;

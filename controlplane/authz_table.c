@@ -27,6 +27,7 @@ static const struct {
     {"/muster.v1.Schedules/ListSchedules", MU_PERM_VIEW},
     {"/muster.v1.Schedules/GetSchedule", MU_PERM_VIEW},
     {"/muster.v1.Admin/ListSavepoints", MU_PERM_VIEW},
+    {"/muster.v1.Admin/ListRunHistory", MU_PERM_VIEW},
     /* running things (scope and task types checked by the handlers) */
     {"/muster.v1.Admin/SubmitJob", MU_PERM_OPERATE},
     {"/muster.v1.Admin/RunAdhoc", MU_PERM_OPERATE},

@@ -23,6 +23,7 @@ struct mu_gateway;    /* gateway.h */
 struct mu_task_logs;  /* task_logs.h */
 struct mu_schedules;  /* schedules/schedules.h */
 struct mu_savepoints; /* savepoints.h */
+struct mu_run_history; /* run_history.h */
 struct mu_bundles;    /* bundles.h */
 struct mu_agent_gc;   /* agent_gc.h */
 struct mu_bundles_config;
@@ -52,6 +53,7 @@ typedef struct mu_daemon {
   struct mu_agent_gc *agent_gc;  /* forgetting agents: agents rm, agent_gc_after */
   struct mu_schedules *schedules; /* cron schedules (fired by the leader) */
   struct mu_savepoints *savepoints; /* the savepoint catalogue (savepoints.h) */
+  struct mu_run_history *run_history; /* finished runs per task name (run_history.h) */
   struct mu_images_req *images_pending; /* ListImages calls waiting for agents (images.c) */
   uint64_t images_seq;
 

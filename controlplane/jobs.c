@@ -224,6 +224,10 @@ void mu_task_run_view(const mu_job *job, const mu_host_run *h, size_t index,
   out->started_at_ms = tr->started_at_ms;
   out->finished_at_ms = tr->finished_at_ms;
   out->retry_pending = tr->retry_at_mono > 0;
+  if (tr->history_attempt == tr->attempt && tr->n_anomalies > 0) {
+    out->n_anomalies = tr->n_anomalies;
+    out->anomalies = (char **)tr->anomalies;
+  }
   if (tr->has_metrics) out->metrics = (Muster__V1__TaskMetrics *)&tr->metrics;
   for (size_t p = 0; storage && p < tr->n_params; p++) {
     muster__v1__task_run__output_params_entry__init(&storage[p]);

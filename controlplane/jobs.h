@@ -58,6 +58,11 @@ typedef struct mu_task_run {
   uint8_t metered_stage;
   uint32_t metered_attempt;
   int64_t assigned_at_ms;
+  /* run history (run_history.c): the attempt last recorded, and that attempt's anomaly flag
+   * names (static strings, lib/anomaly) */
+  uint32_t history_attempt;
+  uint32_t n_anomalies;
+  char *anomalies[8];
 } mu_task_run;
 
 typedef struct mu_job mu_job;

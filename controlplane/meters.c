@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/anomaly/anomaly.h"
 #include "lib/base/clock.h"
 #include "lib/jobcounts/reason.h"
 #include "lib/rpc/rpc.h"
@@ -48,6 +49,13 @@ int mu_meters_new(mu_meters **ret, mu_err *err) {
         .type = MU_METRIC_COUNTER,
         .labels = {"type", "flag"},
         .max_series = 128}},
+      {&m->anomalies,
+       {.name = "muster_task_anomalies_total",
+        .help = "Ended task runs flagged against their task name's run history (lib/anomaly): "
+                "flag=\"slow\", \"mem_high\", \"near_oom\", \"truncated\", \"slow_host\".",
+        .type = MU_METRIC_COUNTER,
+        .labels = {"type", "flag"},
+        .max_series = 256}},
       {&m->task_duration,
        {.name = "muster_task_duration_seconds",
         .help = "Run time of ended task attempts (start to end).",
@@ -242,4 +250,18 @@ void mu_meters_etcd(void *ud, const char *op, double seconds, int failed) {
 
 void mu_meters_leader_changed(mu_meters *m) {
   if (m != NULL) mu_metric_add(m->leader_changes, NULL, 1);
+}
+
+void mu_meters_anomalies(mu_meters *m, const mu_job *job, size_t idx, unsigned flags) {
+  if (m == NULL) return;
+  for (int i = 0; i < MU_ANOMALY_N_FLAGS; i++) {
+    if (!(flags & (1u << i))) continue;
+    char label[32];
+    const char *name = mu_anomaly_flag_name(i);
+    size_t k = 0;
+    for (; name[k] != '\0' && k + 1 < sizeof label; k++)
+      label[k] = (char)(name[k] >= 'A' && name[k] <= 'Z' ? name[k] - 'A' + 'a' : name[k]);
+    label[k] = '\0';
+    mu_metric_add(m->anomalies, (const char *[]){task_type(job, idx), label}, 1);
+  }
 }

@@ -16,7 +16,7 @@
 typedef struct mu_meters {
   mu_metrics *reg;
   mu_metric *tasks_started, *tasks_finished, *task_duration, *queue_wait, *dispatch_latency;
-  mu_metric *flagged;
+  mu_metric *flagged, *anomalies;
   mu_metric *rpc_requests, *rpc_duration, *etcd_duration, *etcd_errors, *leader_changes;
   /* gauges set from state at each snapshot (metrics.c) */
   mu_metric *jobs_by_state, *tasks_by_state, *queue_depth, *send_queue_bytes, *send_queue_max;
@@ -34,5 +34,7 @@ void mu_meters_rpc(const char *method, int code, double seconds, void *ud);
 /* lib/etcd's observer (ud: the mu_meters). */
 void mu_meters_etcd(void *ud, const char *op, double seconds, int failed);
 void mu_meters_leader_changed(mu_meters *m);
+/* A run of task idx ended with anomaly flags (lib/anomaly bits; run_history.c). */
+void mu_meters_anomalies(mu_meters *m, const mu_job *job, size_t idx, unsigned flags);
 
 #endif

@@ -13,6 +13,7 @@
 #include "controlplane/daemon.h"
 #include "controlplane/presence.h"
 #include "controlplane/records.h"
+#include "controlplane/run_history.h"
 #include "controlplane/savepoints.h"
 #include "controlplane/scheduler.h"
 #include "controlplane/secrets.h"
@@ -304,6 +305,7 @@ static void on_flushed(void *ud, const mu_store_batch_result *res, const mu_err 
     for (size_t i = 0; i < d->registry.n; i++) d->registry.agents[i]->persist_dirty = 1;
     mu_presence_write_failed(d, err);
     mu_savepoints_write_failed(d);
+    mu_run_history_write_failed(d);
   }
   flush_ctx_free(fc);
   if (err != NULL && err->code == MU_EPERM) return; /* deposed: the election says so too */
@@ -362,6 +364,7 @@ static void persist_flush(mu_daemon *d) {
   if (rc == 0) rc = mu_presence_add_ops(d, b, &err); /* after agents/<id>: followers see both */
   if (rc == 0) rc = add_agent_deletes(d, b, &fc->deleted_agents, &err);
   if (rc == 0) rc = mu_savepoints_add_ops(d, b, &err);
+  if (rc == 0) rc = mu_run_history_add_ops(d, b, &err);
   fc->deleted = ha->deleted_jobs;
   fc->n_deleted = ha->n_deleted;
   ha->deleted_jobs = NULL;
@@ -717,6 +720,10 @@ void mu_persist_apply(mu_daemon *d, const char *rel, const char *value, size_t l
     mu_savepoints_apply(d, rel + 11, value, len);
     return;
   }
+  if (strncmp(rel, "runhistory/", 11) == 0) {
+    mu_run_history_apply(d, rel + 11, value, len);
+    return;
+  }
   if (strncmp(rel, "secrets/", 8) == 0) { /* sealed records: secrets.c */
     mu_secrets_apply(d, rel + 8, value, len);
     return;
@@ -775,6 +782,10 @@ void mu_persist_apply_delete(mu_daemon *d, const char *rel) {
     mu_savepoints_apply(d, rel + 11, NULL, 0);
     return;
   }
+  if (strncmp(rel, "runhistory/", 11) == 0) {
+    mu_run_history_apply(d, rel + 11, NULL, 0);
+    return;
+  }
   if (strncmp(rel, "secrets/", 8) == 0) {
     mu_secrets_apply(d, rel + 8, NULL, 0);
     return;
@@ -801,6 +812,7 @@ void mu_persist_reset_jobs(mu_daemon *d) {
   d->persist->n_deleted = 0;
   mu_secrets_reset(d); /* the snapshot brings the secret records too */
   if (d->savepoints != NULL) mu_savepoints_reset(d->savepoints);
+  if (d->run_history != NULL) mu_run_history_reset(d->run_history);
 }
 
 void mu_persist_init(mu_daemon *d) {
@@ -846,6 +858,7 @@ void mu_persist_on_record(mu_daemon *d, const char *rel, const char *value, size
 void mu_persist_on_records_end(mu_daemon *d, int snapshot) {
   if (snapshot) mu_tokens_load_end(d);
   mu_persist_settle(d);
+  if (snapshot) mu_run_history_settle(d);
   if (snapshot) mu_presence_refresh(d);
 }
 

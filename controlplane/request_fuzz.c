@@ -40,6 +40,7 @@ static const ProtobufCMessageDescriptor *const types[] = {
     &muster__v1__remove_agent_request__descriptor,
     &muster__v1__task_action_request__descriptor,
     &muster__v1__list_savepoints_request__descriptor,
+    &muster__v1__list_run_history_request__descriptor,
 };
 #define N_TYPES (sizeof types / sizeof *types)
 

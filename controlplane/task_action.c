@@ -11,6 +11,7 @@
 #include "controlplane/cluster.h"
 #include "controlplane/daemon.h"
 #include "controlplane/gateway.h"
+#include "controlplane/run_history.h"
 #include "controlplane/savepoints.h"
 #include "controlplane/scheduler.h"
 #include "lib/rpc/pb.h"
@@ -108,5 +109,6 @@ int mu_task_action_register(mu_daemon *d, mu_err *err) {
   int rc = mu_pb_add_unary(d->server, "/muster.v1.Admin/TaskAction", &muster__v1__task_action_request__descriptor,
                            task_action, d, err);
   if (rc == 0) rc = mu_savepoints_register(d, err);
+  if (rc == 0) rc = mu_run_history_register(d, err);
   return rc;
 }

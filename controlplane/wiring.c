@@ -14,6 +14,7 @@
 #include "controlplane/gateway.h"
 #include "controlplane/meters.h"
 #include "controlplane/persist.h"
+#include "controlplane/run_history.h"
 #include "controlplane/savepoints.h"
 #include "controlplane/presence.h"
 #include "controlplane/scheduler.h"
@@ -36,14 +37,17 @@ int mu_wiring_new(mu_daemon *d, int no_etcd, mu_err *err) {
   d->logs = calloc(1, sizeof *d->logs);
   d->agent_gc = calloc(1, sizeof *d->agent_gc);
   d->savepoints = calloc(1, sizeof *d->savepoints);
+  d->run_history = calloc(1, sizeof *d->run_history);
   if (!d->sched || !d->persist || !d->cluster || !d->presence || !d->gateway || !d->logs ||
-      !d->agent_gc || !d->savepoints) {
+      !d->agent_gc || !d->savepoints || !d->run_history) {
     mu_wiring_free(d);
     return mu_err_set(err, MU_ENOMEM, "out of memory");
   }
   d->cluster->role = no_etcd ? MU_ROLE_SINGLE : MU_ROLE_FOLLOWER;
   d->cluster->state_ready = no_etcd;
   d->savepoints->keep = d->cfg.savepoints_kept_per_task;
+  d->run_history->keep = d->cfg.run_history_per_task;
+  d->run_history->max = d->cfg.run_history_max;
   /* what the scheduler's submit checks need before it starts (mu_wiring_start_scheduler) */
   d->sched->cfg.max_tasks = d->cfg.max_job_tasks;
   d->sched->cfg.max_task_runs = d->cfg.max_task_runs;
@@ -76,6 +80,9 @@ void mu_wiring_free(mu_daemon *d) {
   if (d->savepoints != NULL) mu_savepoints_reset(d->savepoints);
   free(d->savepoints);
   d->savepoints = NULL;
+  if (d->run_history != NULL) mu_run_history_reset(d->run_history);
+  free(d->run_history);
+  d->run_history = NULL;
   d->sched = NULL;
   d->persist = NULL;
   d->cluster = NULL;
@@ -115,6 +122,7 @@ static int hook_check_secrets(void *ud, Muster__V1__JobSpec *spec, char *const *
 
 static void hook_task_changed(void *ud, mu_job *job, mu_host_run *h, size_t idx) {
   mu_meters_task(((mu_daemon *)ud)->meters, job, h, idx);
+  mu_run_history_on_task(ud, job, h, idx);
   mu_persist_task(ud, job, h, idx);
 }
 

@@ -88,6 +88,10 @@ json_t *mu_console_task_run_json(const Muster__V1__TaskRun *run) {
   json_object_set_new(o, "finished_at_ms", json_integer(run->finished_at_ms));
   json_object_set_new(o, "message", str(run->message, MU_CONSOLE_MESSAGE_MAX));
   json_object_set_new(o, "retry_pending", json_boolean(run->retry_pending));
+  json_t *flags = json_array(); /* run history anomaly flags, once ended */
+  for (size_t i = 0; flags != NULL && i < run->n_anomalies && i < 8; i++)
+    json_array_append_new(flags, str(run->anomalies[i], 32));
+  if (flags != NULL) json_object_set_new(o, "anomalies", flags);
   return o;
 }
 
@@ -147,6 +151,21 @@ int mu_console_event_json(const uint8_t *packed, size_t len, size_t max_output,
   } else if (ev->task != NULL) {
     name = "task";
     o = mu_console_task_run_json(ev->task);
+  } else if (ev->anomaly != NULL) {
+    name = "anomaly";
+    o = json_object();
+    json_t *flags = json_array();
+    const Muster__V1__RunAnomaly *an = ev->anomaly;
+    if (o != NULL && flags != NULL) {
+      json_object_set_new(o, "host", str(an->agent_id, 256));
+      json_object_set_new(o, "task", str(an->task_name, 256));
+      json_object_set_new(o, "attempt", json_integer(an->attempt));
+      for (size_t i = 0; i < an->n_flags && i < 8; i++)
+        json_array_append_new(flags, str(an->flags[i], 32));
+      json_object_set_new(o, "flags", json_incref(flags));
+      json_object_set_new(o, "detail", str(an->detail, MU_CONSOLE_MESSAGE_MAX));
+    }
+    json_decref(flags);
   } else {
     name = "job";
     o = json_object();

@@ -17,7 +17,7 @@ const char *mu_console_job_state_name(int state);
 const char *mu_console_agent_state_name(int state);
 
 /* {"host","task","state","attempt","exit_code","signal","started_at_ms","finished_at_ms",
- * "message","retry_pending"}: a new reference, NULL when out of memory. Strings are cut to
+ * "message","retry_pending","anomalies":[flag names]}: a new reference, NULL when out of memory. Strings are cut to
  * 1 KiB (message) so a task run stays small whatever its agent said. */
 json_t *mu_console_task_run_json(const Muster__V1__TaskRun *run);
 /* {"id","hostname","state","labels":{},"os","arch","cpus","memory_bytes","load1","load5",
@@ -26,7 +26,8 @@ json_t *mu_console_task_run_json(const Muster__V1__TaskRun *run);
 json_t *mu_console_agent_json(const Muster__V1__AgentInfo *info, uint32_t running);
 
 /* A packed JobEvent (as WatchJob sends it) as one server-sent event: *ret_name is "task"
- * (data: a task run), "output" ({"host","task","stream","data","dropped_bytes"}, data as
+ * (data: a task run), "anomaly" ({"host","task","attempt","flags":[],"detail"}: a run
+ * flagged when it ended), "output" ({"host","task","stream","data","dropped_bytes"}, data as
  * UTF-8 text with invalid bytes replaced, cut to max_output bytes) or "job" ({"state",
  * "at_ms"}); *ret_data is compact JSON (malloc). MU_EINVAL for bytes that are no JobEvent,
  * MU_ENOMEM. */

@@ -37,6 +37,8 @@ static const mu_cfg_field server_fields[] = {
     F("schedule_slots_kept", MU_CF_COUNT, schedule_slots_kept, 1, 100000),
     F("max_schedules", MU_CF_COUNT, max_schedules, 1, 1000000),
     F("savepoints_kept_per_task", MU_CF_COUNT, savepoints_kept_per_task, 1, 10000),
+    F("run_history_per_task", MU_CF_COUNT, run_history_per_task, 10, 10000),
+    F("run_history_max", MU_CF_COUNT, run_history_max, 10, 100000),
     F("jobs_kept_min_age", MU_CF_DURATION, jobs_kept_min_age_ms, 0, 30LL * 24 * 3600 * 1000),
     F("max_jobs_kept_hard", MU_CF_COUNT, max_jobs_kept_hard, 1, 10000000),
     F("allow_unsigned_bundles", MU_CF_BOOL, allow_unsigned_bundles, 0, 0),
@@ -112,6 +114,8 @@ void mu_server_config_init(mu_server_config *cfg) {
   cfg->schedule_slots_kept = 100;
   cfg->max_schedules = 10000;
   cfg->savepoints_kept_per_task = 20;
+  cfg->run_history_per_task = 100;
+  cfg->run_history_max = 10000;
   cfg->jobs_kept_min_age_ms = 3600 * 1000;
   cfg->max_jobs_kept_hard = 10000;
   cfg->max_tokens = 10000;

@@ -48,6 +48,8 @@ typedef struct mu_server_config {
   uint32_t max_jobs_kept_hard;          /* jobs held at most, young or not; 1..10000000, default
                                            10000, at least max_jobs_kept */
   uint32_t savepoints_kept_per_task;    /* savepoint catalogue per task name; 1..10000, default 20 */
+  uint32_t run_history_per_task;        /* finished runs kept per task name; 10..10000, default 100 */
+  uint32_t run_history_max;             /* finished runs kept in all; 10..100000, default 10000 */
   uint32_t max_tokens;                  /* bearer tokens, dead ones too; 1..1000000, default 10000 */
   uint64_t max_message;                 /* bytes per gRPC message, 64K..1G, default 16M */
   uint32_t audit_max_records;           /* audit records kept; 10..10000000, default 100000 */

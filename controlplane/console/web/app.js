@@ -378,11 +378,13 @@ async function jobView(id) {
         const x0 = X(start), w = Math.max(3, X(end) - x0);
         const rect = h("svg:rect", {class: "run s-" + x.state, x: x0, y: y + 2, width: w,
                                     height: rowH - 4, "data-host": host, "data-task": task,
-                                    "data-state": x.state});
+                                    "data-state": x.state,
+                                    "data-anomalies": (x.anomalies || []).join(",")});
         rect.append(h("svg:title", {}, `${host} ${task}: ${x.state}, attempt ${x.attempt}` +
           (x.finished_at_ms ? `, exit ${x.exit_code}, ${dur(end - start)}` :
                               `, ${dur(Date.now() - start)} so far`) +
-          (x.message ? " — " + x.message : "")));
+          (x.message ? " — " + x.message : "") +
+          (x.anomalies && x.anomalies.length ? " — flagged " + x.anomalies.join(",") : "")));
         rect.addEventListener("click", () => { hostSel.value = host; taskSel.value = task; pickLog(); });
         svg.append(rect);
       }
