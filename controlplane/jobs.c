@@ -86,6 +86,7 @@ void mu_job_free(mu_job *job) {
   mu_job_close_watchers(job, MU_RPC_UNAVAILABLE, "job dropped from memory");
   if (job->spec) protobuf_c_message_free_unpacked(&job->spec->base, NULL);
   free(job->end_reason);
+  free(job->waiting_for);
   free(job->id);
   free(job);
 }
@@ -272,6 +273,7 @@ Muster__V1__Job *mu_job_view(const mu_job *job, int with_tasks) {
   v->id = job->id;
   v->spec = job->spec;
   v->state = job->state;
+  if (job->waiting_for != NULL && !mu_job_finished(job)) v->waiting_for = job->waiting_for;
   v->created_at_ms = job->created_at_ms;
   v->finished_at_ms = job->finished_at_ms;
   v->targets = (uint32_t)job->n_hosts;
