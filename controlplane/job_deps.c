@@ -47,17 +47,26 @@ static int job_started(const mu_job *job) {
 }
 
 static void set_waiting(mu_job *job, const char *why) {
-  if (job->waiting_for != NULL && strcmp(job->waiting_for, why) == 0) return;
+  if (job->waiting_for == NULL ? why == NULL : why != NULL && strcmp(job->waiting_for, why) == 0)
+    return;
   free(job->waiting_for);
   job->waiting_for = why ? strdup(why) : NULL;
 }
 
+/* The dependencies allow job to start: it is RUNNING from now on (stored). */
+static int may_start(mu_scheduler *s, mu_job *job) {
+  job->deps_done = 1;
+  set_waiting(job, NULL);
+  if (job->state == MUSTER__V1__JOB_STATE__JOB_PENDING) {
+    job->state = MUSTER__V1__JOB_STATE__JOB_RUNNING;
+    if (s->hooks.job_changed != NULL) s->hooks.job_changed(s->hooks.ud, job);
+  }
+  return 1;
+}
+
 int mu_job_deps_gate(mu_scheduler *s, mu_job *job) {
   if (job->deps_done || job->spec->n_after == 0) return 1;
-  if (job_started(job)) {
-    job->deps_done = 1;
-    return 1;
-  }
+  if (job_started(job)) return may_start(s, job);
   mu_dep_on on = MU_DEP_ON_SUCCESS;
   (void)mu_dep_on_parse(job->spec->on, &on, NULL); /* checked at submit */
   size_t n = job->spec->n_after > MU_DEP_AFTER_MAX ? MU_DEP_AFTER_MAX : job->spec->n_after;
@@ -73,9 +82,7 @@ int mu_job_deps_gate(mu_scheduler *s, mu_job *job) {
   mu_dep_verdict v = mu_dep_decide(deps, n, on, reason, sizeof reason);
   if (v == MU_DEP_RUN) {
     mu_info("sched", "job %s: %s", job->id, reason);
-    job->deps_done = 1;
-    set_waiting(job, NULL);
-    return 1;
+    return may_start(s, job);
   }
   if (v == MU_DEP_WAIT) {
     set_waiting(job, reason);

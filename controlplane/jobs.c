@@ -33,7 +33,9 @@ mu_job *mu_job_new(const char *id, Muster__V1__JobSpec *spec, const mu_rollout *
   job->id = strdup(id);
   job->spec = spec;
   job->rollout = *rollout;
-  job->state = MUSTER__V1__JOB_STATE__JOB_RUNNING;
+  /* a job with dependencies is PENDING until they allow it to start (job_deps.h) */
+  job->state = spec->n_after > 0 ? MUSTER__V1__JOB_STATE__JOB_PENDING
+                                 : MUSTER__V1__JOB_STATE__JOB_RUNNING;
   job->created_at_ms = mu_now_ms();
   job->hosts = calloc(n_targets ? n_targets : 1, sizeof *job->hosts);
   job->n_hosts = n_targets;
