@@ -18,6 +18,7 @@
 #include "controlplane/presence.h"
 #include "controlplane/scheduler.h"
 #include "controlplane/schedules/schedules.h"
+#include "controlplane/templates/templates.h"
 #include "controlplane/secrets.h"
 #include "controlplane/task_logs.h"
 #include "controlplane/tokens.h"
@@ -52,6 +53,7 @@ int mu_wiring_new(mu_daemon *d, int no_etcd, mu_err *err) {
     return err->code;
   }
   int rc = mu_schedules_init(d, d->cfg.schedule_slots_kept, d->cfg.max_schedules, err);
+  if (rc == 0) rc = mu_templates_init(d, 0, err);
   if (rc != 0) {
     mu_wiring_free(d);
     return rc;
@@ -61,6 +63,7 @@ int mu_wiring_new(mu_daemon *d, int no_etcd, mu_err *err) {
 }
 
 void mu_wiring_free(mu_daemon *d) {
+  mu_templates_free(d);
   mu_schedules_free(d);
   if (d->sched != NULL) mu_sched_free(d->sched);
   free(d->sched);
@@ -298,6 +301,15 @@ static void schedules_record(void *ud, const char *rel, const char *value, size_
   mu_schedules_on_record(ud, rel, value, len);
 }
 
+/* templates: their records on every member */
+static void templates_snapshot_begin(void *ud) { mu_templates_on_snapshot_begin(ud); }
+
+static void templates_record(void *ud, const char *rel, const char *value, size_t len,
+                             int leading) {
+  (void)leading;
+  mu_templates_on_record(ud, rel, value, len);
+}
+
 static void schedules_takeover(void *ud, uint64_t term, int64_t grace_ms) {
   (void)term, (void)grace_ms;
   mu_schedules_start(ud);
@@ -339,6 +351,7 @@ static void subscribe(mu_daemon *d) {
        .snapshot_begin = schedules_snapshot_begin,
        .record = schedules_record,
        .takeover = schedules_takeover},
+      {.ud = d, .snapshot_begin = templates_snapshot_begin, .record = templates_record},
   };
   _Static_assert(sizeof agent / sizeof agent[0] <= MU_EVENTS_MAX_LISTENERS, "raise MU_EVENTS_MAX_LISTENERS");
   _Static_assert(sizeof cluster / sizeof cluster[0] <= MU_EVENTS_MAX_LISTENERS, "raise MU_EVENTS_MAX_LISTENERS");
