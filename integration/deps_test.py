@@ -126,8 +126,62 @@ def test_waiting_job_survives_leader_failover(c):
     assert marks_of(marks) == ["A-start", "A", "B"], marks_of(marks)
 
 
+def template_file(c, name, script, params):
+    path = os.path.join(c.workdir, name + ".yaml")
+    with open(path, "w") as f:
+        f.write("params:\n")
+        for p in params:
+            f.write("  - %s\n" % json.dumps(p))
+        f.write("job:\n  target: {all: true}\n  tasks:\n    - name: t\n      shell: {script: %s}\n"
+                % json.dumps(script))
+    return path
+
+
+def test_templates_dispatch_with_params(c):
+    addr = one_member(c)
+    b_addr = c.start_member("cp-b")
+    marks = os.path.join(c.workdir, "marks")
+    params = [{"name": "version", "required": True},
+              {"name": "region", "default_value": "eu"}]
+    path = template_file(c, "deploy", "echo ${param.version}-${param.region} '$${param.version}' >> "
+                         + marks, params)
+    c.cli_at(addr, "job", "template", "create", "deploy", path)
+    rc, out, err = c.cli_at(addr, "job", "template", "create", "deploy", path, check=False)
+    assert rc == 2 and "template 'deploy' exists already" in err, (rc, out, err)
+    bad = template_file(c, "bad", "echo ${param.nope}", params)
+    rc, out, err = c.cli_at(addr, "job", "template", "create", "bad", bad, check=False)
+    assert rc == 2 and "${param.nope}: the template declares no param 'nope'" in err, (rc, err)
+    _, out, _ = c.cli_at(addr, "job", "template", "ls")
+    assert "deploy" in out and "bad" not in out and "version (required), region=eu" in out, out
+    # the follower reads the stored record
+    wait_until("cp-b to hold the template",
+               lambda: "deploy" in c.cli_at(b_addr, "job", "template", "ls", check=False)[1])
+
+    rc, out, err = c.cli_at(addr, "dispatch", "deploy", "version=4.2", check=False)
+    assert rc == 0, (rc, out, err)
+    assert open(marks).read().split("\n")[0] == "4.2-eu ${param.version}", open(marks).read()
+    rc, out, err = c.cli_at(addr, "dispatch", "--detach", "deploy", "version=5", "region=us=1")
+    st = wait_until("the dispatched job to end", lambda: ended(c, addr, out.strip()))
+    assert st["state"] == "JOB_SUCCEEDED", st
+    assert "5-us=1 ${param.version}" in open(marks).read(), open(marks).read()
+
+    for args, want in [(["region=us"], "missing required param 'version'"),
+                       (["version=1", "colour=red"],
+                        "unknown param 'colour' (the template declares: version, region)"),
+                       (["version=1", "version=2"], "param 'version' given twice")]:
+        rc, out, err = c.cli_at(addr, "dispatch", "deploy", *args, check=False)
+        assert rc == 2 and want in err, (args, rc, out, err)
+    assert len(open(marks).read().splitlines()) == 2, open(marks).read()
+
+    rc, out, err = c.cli_at(addr, "job", "template", "rm", "deploy")
+    assert "template deploy removed" in out, out
+    rc, out, err = c.cli_at(addr, "dispatch", "deploy", "version=1", check=False)
+    assert rc != 0 and "no template 'deploy'" in err, (rc, err)
+
+
 if __name__ == "__main__":
     main([
+        test_templates_dispatch_with_params,
         test_chain_failure_and_completion,
         test_waiting_job_survives_leader_failover,
     ])
