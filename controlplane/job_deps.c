@@ -16,19 +16,38 @@ static size_t job_after(void *ud, const char *node, const char *const **ret_afte
   return j->spec->n_after;
 }
 
-int mu_job_deps_admit(mu_scheduler *s, const char *self_id, const Muster__V1__JobSpec *spec,
+/* after[i] names no held job: a schedule's latest job replaces it, or the refusal says why. */
+static int resolve_schedule(mu_scheduler *s, Muster__V1__JobSpec *spec, size_t i, mu_err *err) {
+  char job_id[MU_SCHED_ID_SIZE + 64];
+  int found = s->hooks.schedule_latest_job
+                  ? s->hooks.schedule_latest_job(s->hooks.ud, spec->after[i], job_id, sizeof job_id)
+                  : -1;
+  if (found == 0)
+    return mu_err_set(err, MU_EINVAL, "after[%zu]: schedule '%.64s' has not made a job yet", i,
+                      spec->after[i]);
+  if (found > 0 && mu_sched_find(s, job_id) != NULL) {
+    char *id = strdup(job_id);
+    if (id == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
+    free(spec->after[i]);
+    spec->after[i] = id;
+    return 0;
+  }
+  char msg[MU_ERR_MSG_MAX - 64];
+  mu_retention_not_found(&s->cfg.retention, &s->evicted, found > 0 ? job_id : spec->after[i], msg,
+                         sizeof msg);
+  return mu_err_set(err, MU_EINVAL, "after[%zu]: %s%s", i, msg,
+                    found > 0 ? "" : " and no schedule of that name");
+}
+
+int mu_job_deps_admit(mu_scheduler *s, const char *self_id, Muster__V1__JobSpec *spec,
                       mu_err *err) {
   mu_dep_on on;
   int rc = mu_dep_on_parse(spec->on, &on, err);
   if (rc == 0 && spec->n_after == 0 && spec->on != NULL && spec->on[0] != '\0')
     rc = mu_err_set(err, MU_EINVAL, "on: '%.32s' without after", spec->on);
   if (rc == 0) rc = mu_dep_after_check((const char *const *)spec->after, spec->n_after, err);
-  for (size_t i = 0; rc == 0 && i < spec->n_after; i++) {
-    if (mu_sched_find(s, spec->after[i]) != NULL) continue;
-    char msg[MU_ERR_MSG_MAX - 64];
-    mu_retention_not_found(&s->cfg.retention, &s->evicted, spec->after[i], msg, sizeof msg);
-    rc = mu_err_set(err, MU_EINVAL, "after[%zu]: %s", i, msg);
-  }
+  for (size_t i = 0; rc == 0 && i < spec->n_after; i++)
+    if (mu_sched_find(s, spec->after[i]) == NULL) rc = resolve_schedule(s, spec, i, err);
   if (rc == 0)
     rc = mu_dep_cycle_check(self_id, (const char *const *)spec->after, spec->n_after, job_after,
                             s, err);

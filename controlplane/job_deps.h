@@ -1,6 +1,6 @@
 /* Job dependencies in the scheduler (docs/scheduling.md#job-dependencies): a job with
- * `after:` is refused at submit unless every entry names a job held now (a schedule name is
- * resolved by the caller, see schedules), and waits PENDING, with Job.waiting_for saying why,
+ * `after:` is refused at submit unless every entry names a job held now or a schedule that
+ * has made one (the entry is then replaced by that schedule's latest job id), and waits PENDING, with Job.waiting_for saying why,
  * until jobdeps/deps.h decides: it starts, or it ends CANCELLED without running ("not run:
  * dependency J ended JOB_FAILED (on: success)"). The decision is taken again on every pass
  * from the stored specs and states, so a new leader picks a waiting job up where the old one
@@ -14,7 +14,7 @@
 /* At submit (from mu_sched_admit): after and on are well formed, each entry is a job the
  * scheduler holds (a forgotten one is named as such), and no cycle runs through self_id (NULL
  * for a job whose id is not chosen yet). MU_EINVAL with the entry named. */
-int mu_job_deps_admit(mu_scheduler *s, const char *self_id, const Muster__V1__JobSpec *spec,
+int mu_job_deps_admit(mu_scheduler *s, const char *self_id, Muster__V1__JobSpec *spec,
                       mu_err *err);
 
 /* Whether job (ready, not finished, with after) may be dispatched now: 1 yes (remembered in

@@ -111,6 +111,10 @@ static int hook_check_targets(void *ud, const mu_caller *caller, char *const *id
   return mu_authz_check_targets(ud, caller, ids, n, err);
 }
 
+static int hook_schedule_latest_job(void *ud, const char *name, char *job_id, size_t size) {
+  return mu_schedules_latest_job(ud, name, job_id, size);
+}
+
 static int hook_check_secrets(void *ud, Muster__V1__JobSpec *spec, char *const *ids, size_t n,
                               mu_err *err) {
   return mu_secrets_check_job(ud, spec, ids, n, err);
@@ -156,6 +160,7 @@ void mu_wiring_start_scheduler(mu_daemon *d) {
       .bundle_resolve = mu_bundles_resolve_cb,
       .check_targets = hook_check_targets,
       .check_secrets = hook_check_secrets,
+      .schedule_latest_job = hook_schedule_latest_job,
       .task_changed = hook_task_changed,
       .job_changed = hook_job_changed,
       .param_set = hook_param_set,

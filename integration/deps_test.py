@@ -102,6 +102,27 @@ def test_chain_failure_and_completion(c):
     assert "BAD" not in marks_of(marks)
 
 
+def test_after_a_schedule(c):
+    addr = one_member(c)
+    marks = os.path.join(c.workdir, "marks")
+    sched = job_file(c, "nightly", "sleep 2; echo S >> %s" % marks)
+    c.cli_at(addr, "schedule", "create", "nightly", "--cron", "0 0 1 1 *", sched)
+    c.cli_at(addr, "schedule", "create", "never", "--cron", "0 0 1 1 *", sched)
+    rc, out, err = submit(c, addr, "b", "echo B >> %s" % marks, after=["never"], check=False)
+    assert rc == 2 and "after[0]: schedule 'never' has not made a job yet" in err, (rc, err)
+    rc, out, err = submit(c, addr, "b", "echo B >> %s" % marks, after=["nosuch"], check=False)
+    assert rc == 2 and "no job 'nosuch' and no schedule of that name" in err, (rc, err)
+    _, out, _ = c.cli_at(addr, "schedule", "trigger", "nightly")
+    s_job = out.strip()
+    _, out, _ = submit(c, addr, "b", "echo B >> %s" % marks, after=["nightly"])
+    b = out.strip()
+    st = status(c, addr, b)
+    assert st["spec"]["after"] == [s_job] and st["state"] == "JOB_PENDING", st
+    st = wait_until("B to end", lambda: ended(c, addr, b), timeout=30)
+    assert st["state"] == "JOB_SUCCEEDED", st
+    assert marks_of(marks) == ["S", "B"], marks_of(marks)
+
+
 def test_waiting_job_survives_leader_failover(c):
     c.start_etcd()
     a_addr = c.start_member("cp-a")
@@ -183,5 +204,6 @@ if __name__ == "__main__":
     main([
         test_templates_dispatch_with_params,
         test_chain_failure_and_completion,
+        test_after_a_schedule,
         test_waiting_job_survives_leader_failover,
     ])
