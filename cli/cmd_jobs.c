@@ -429,6 +429,7 @@ int mu_cmd_status(const mu_cli_opts *opts, int argc, char **argv) {
     printf("job %s '%s': %s, %s; created %s\n", job->id, job->spec ? job->spec->name : "",
            mu_job_state_word(job->state), job_counts_text(job, counts, sizeof counts),
            mu_cli_ago(job->created_at_ms, ago, sizeof ago));
+    if (job->waiting_for[0] != '\0') printf("%s\n", job->waiting_for); /* after: */
     printf("%-32s %-10s %6s %7s %8s  %s\n", "TASK", "STATE", "EXIT", "ATTEMPT", "DURATION",
            "MESSAGE");
     for (size_t i = 0; i < job->n_tasks; i++) {
