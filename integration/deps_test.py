@@ -192,7 +192,23 @@ def test_templates_dispatch_with_params(c):
                        (["version=1", "version=2"], "param 'version' given twice")]:
         rc, out, err = c.cli_at(addr, "dispatch", "deploy", *args, check=False)
         assert rc == 2 and want in err, (args, rc, out, err)
-    assert len(open(marks).read().splitlines()) == 2, open(marks).read()
+    assert len(open(marks).read().splitlines()) == 2, open(marks).read()[-300:]
+
+    # 1 MiB of values (8 params of 127 KiB: one argv string holds at most 128 KiB) runs;
+    # one more KiB is refused
+    names = ["p%d" % i for i in range(9)]
+    big = template_file(c, "big", "printf %s " + "".join("${param.%s}" % n for n in names)
+                        + " | wc -c >> " + marks,
+                        [{"name": n, "default_value": ""} for n in names])
+    c.cli_at(addr, "job", "template", "create", "big", big)
+    chunk = 127 * 1024
+    args = ["%s=%s" % (n, "v" * chunk) for n in names[:8]]
+    rc, out, err = c.cli_at(addr, "dispatch", "big", *args, check=False, timeout=60)
+    assert rc == 0, (rc, out[-500:], err[-500:])
+    assert open(marks).read().split()[-1] == str(8 * chunk), open(marks).read()[-200:]
+    rc, out, err = c.cli_at(addr, "dispatch", "big", *(args + ["p8=" + "v" * 8193]),
+                            check=False, timeout=60)
+    assert rc != 0 and "more than 1048576 bytes (at 'p8')" in err, (rc, err[-500:])
 
     rc, out, err = c.cli_at(addr, "job", "template", "rm", "deploy")
     assert "template deploy removed" in out, out
