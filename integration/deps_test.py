@@ -91,6 +91,13 @@ def test_chain_failure_and_completion(c):
     assert st["state"] == "JOB_SUCCEEDED", st
     assert marks_of(marks) == ["A", "B", "C"], marks_of(marks)
 
+    # `muster submit` (following, not detached) waits with the job and ends with it
+    a3 = run_detached(c, addr, "sleep 1; echo A3 >> %s" % marks)
+    rc, out, err = c.cli_at(addr, "submit", job_file(c, "d", "echo D >> %s" % marks, after=[a3]),
+                            check=False, timeout=60)
+    assert rc == 0, (rc, out, err)
+    assert marks_of(marks)[-2:] == ["A3", "D"], marks_of(marks)
+
     # refused at submit: unknown job, listed twice, a bad `on`
     for after, on, want in [(["j-nope-1"], None, "after[0]: no job 'j-nope-1'"),
                             ([a, a], None, "after[1]: '%s' listed twice" % a),
@@ -100,6 +107,8 @@ def test_chain_failure_and_completion(c):
         assert rc != 0 and want in err, (rc, out, err)
     time.sleep(1)
     assert "BAD" not in marks_of(marks)
+    rc, out, _ = c.cli_at(addr, "status", b2, check=False)
+    assert "not run: dependency job %s ended JOB_FAILED" % f in out, out
 
 
 def test_after_a_schedule(c):
