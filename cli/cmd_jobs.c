@@ -26,7 +26,7 @@ static int usage_error(const char *cmd, const char *usage, const char *fmt, cons
 }
 
 /* jobfile: the submitted file, whose lines and columns then lead the refusal's problems. */
-static int submit_and_watch(const mu_cli_opts *opts, const char *path, const ProtobufCMessage *req,
+int mu_cli_submit_and_watch(const mu_cli_opts *opts, const char *path, const ProtobufCMessage *req,
                             const mu_watch_opts *w, int detach, uint32_t n_tasks,
                             const char *jobfile) {
   ProtobufCMessage *reply_msg = NULL;
@@ -253,7 +253,7 @@ int mu_cmd_run(const mu_cli_opts *opts, int argc, char **argv) {
   req.n_command = (size_t)(argc - optind);
   req.command = argv + optind;
   w.interactive = isatty(STDIN_FILENO) && isatty(STDERR_FILENO);
-  rc = submit_and_watch(opts, "/muster.v1.Admin/RunAdhoc", &req.base, &w, detach, 1, NULL);
+  rc = mu_cli_submit_and_watch(opts, "/muster.v1.Admin/RunAdhoc", &req.base, &w, detach, 1, NULL);
 out:
   mu_nodeset_names_free(hosts, n_hosts);
   return rc;
@@ -316,7 +316,7 @@ int mu_cmd_submit(const mu_cli_opts *opts, int argc, char **argv) {
   req.spec = spec;
   req.dry_run = dry_run;
   w.interactive = isatty(STDIN_FILENO) && isatty(STDERR_FILENO);
-  int rc = submit_and_watch(opts, "/muster.v1.Admin/SubmitJob", &req.base, &w, detach,
+  int rc = mu_cli_submit_and_watch(opts, "/muster.v1.Admin/SubmitJob", &req.base, &w, detach,
                             (uint32_t)spec->n_tasks, argv[optind]);
   protobuf_c_message_free_unpacked(&spec->base, NULL);
   return rc;
@@ -429,6 +429,7 @@ int mu_cmd_status(const mu_cli_opts *opts, int argc, char **argv) {
     printf("job %s '%s': %s, %s; created %s\n", job->id, job->spec ? job->spec->name : "",
            mu_job_state_word(job->state), job_counts_text(job, counts, sizeof counts),
            mu_cli_ago(job->created_at_ms, ago, sizeof ago));
+    if (job->waiting_for[0] != '\0') printf("%s\n", job->waiting_for); /* after: */
     printf("%-32s %-10s %6s %7s %8s  %s\n", "TASK", "STATE", "EXIT", "ATTEMPT", "DURATION",
            "MESSAGE");
     for (size_t i = 0; i < job->n_tasks; i++) {

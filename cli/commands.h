@@ -47,6 +47,17 @@ int mu_cmd_cp(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_pki(const mu_cli_opts *opts, int argc, char **argv);
 /* cmd_token.c: token create / ls / revoke. */
 int mu_cmd_token(const mu_cli_opts *opts, int argc, char **argv);
+/* cmd_jobs.c: calls path (SubmitJob, RunAdhoc, Dispatch: a SubmitJobResponse) and follows
+ * the job as `muster run` does, or prints its id when detach. */
+struct mu_watch_opts;
+int mu_cli_submit_and_watch(const mu_cli_opts *opts, const char *path,
+                            const ProtobufCMessage *req, const struct mu_watch_opts *w,
+                            int detach, uint32_t n_tasks, const char *jobfile);
+
+/* cmd_template.c: job template create / ls / show / rm, and dispatch. */
+int mu_cmd_job(const mu_cli_opts *opts, int argc, char **argv);
+int mu_cmd_dispatch(const mu_cli_opts *opts, int argc, char **argv);
+
 /* cmd_schedule.c: schedule create / ls / show / pause / resume / rm / trigger. */
 int mu_cmd_schedule(const mu_cli_opts *opts, int argc, char **argv);
 /* cmd_secret.c: secret set / ls / rm / rotate-key / keygen. */

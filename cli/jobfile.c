@@ -119,6 +119,12 @@ static char *read_all(const char *path, size_t *ret_len, mu_err *err) {
 
 int mu_jobfile_parse(const char *name, const char *text, size_t len,
                      Muster__V1__JobSpec **ret_spec, mu_err *err) {
+  return mu_jobfile_parse_as(&muster__v1__job_spec__descriptor, name, text, len,
+                             (ProtobufCMessage **)ret_spec, err);
+}
+
+int mu_jobfile_parse_as(const ProtobufCMessageDescriptor *desc, const char *name,
+                        const char *text, size_t len, ProtobufCMessage **ret_msg, mu_err *err) {
   json_t *json = NULL;
   int rc = 0;
   const char *p = text;
@@ -152,7 +158,7 @@ int mu_jobfile_parse(const char *name, const char *text, size_t len,
   if (rc == 0 && !json_is_object(json))
     rc = mu_err_set(err, MU_EINVAL, "%s: the top level must be a mapping (a job spec)", name);
   ProtobufCMessage *msg = NULL;
-  if (rc == 0 && mu_pbjson_from_json(&muster__v1__job_spec__descriptor, json, &msg, err) != 0) {
+  if (rc == 0 && mu_pbjson_from_json(desc, json, &msg, err) != 0) {
     unsigned line = 0, col = 0;
     size_t plen = mu_jobfile_path_prefix(err->msg);
     if (plen > 0 && mu_jobfile_locate(text, len, err->msg, plen, &line, &col) == 0)
@@ -160,7 +166,7 @@ int mu_jobfile_parse(const char *name, const char *text, size_t len,
     else
       rc = mu_err_prefix(err, "%s", name);
   }
-  if (rc == 0) *ret_spec = (Muster__V1__JobSpec *)msg;
+  if (rc == 0) *ret_msg = msg;
   json_decref(json);
   return rc;
 }
@@ -175,10 +181,16 @@ int mu_jobfile_explain_file(const char *path, const char *msg, FILE *out) {
 }
 
 int mu_jobfile_load(const char *path, Muster__V1__JobSpec **ret_spec, mu_err *err) {
+  return mu_jobfile_load_as(&muster__v1__job_spec__descriptor, path,
+                            (ProtobufCMessage **)ret_spec, err);
+}
+
+int mu_jobfile_load_as(const ProtobufCMessageDescriptor *desc, const char *path,
+                       ProtobufCMessage **ret_msg, mu_err *err) {
   size_t len = 0;
   char *text = read_all(path, &len, err);
   if (text == NULL) return err->code;
-  int rc = mu_jobfile_parse(path, text, len, ret_spec, err);
+  int rc = mu_jobfile_parse_as(desc, path, text, len, ret_msg, err);
   free(text);
   return rc;
 }

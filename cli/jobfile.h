@@ -19,6 +19,13 @@ int mu_jobfile_load(const char *path, Muster__V1__JobSpec **ret_spec, mu_err *er
 int mu_jobfile_parse(const char *name, const char *text, size_t len,
                      Muster__V1__JobSpec **ret_spec, mu_err *err);
 
+/* The same for another message read from a file of the same kind (a job template: desc is
+ * muster.v1.JobTemplate); *ret_msg is freed with protobuf_c_message_free_unpacked. */
+int mu_jobfile_load_as(const ProtobufCMessageDescriptor *desc, const char *path,
+                       ProtobufCMessage **ret_msg, mu_err *err);
+int mu_jobfile_parse_as(const ProtobufCMessageDescriptor *desc, const char *name,
+                        const char *text, size_t len, ProtobufCMessage **ret_msg, mu_err *err);
+
 /* Where field path (path_len bytes, "tasks[1].shell.script") is in a job file's text: the
  * 1-based line and column of its value, or of the deepest enclosing node the path reaches
  * (a defaulted field points at its task). 0, or -1 when the text does not parse or nothing

@@ -73,6 +73,11 @@ static void submit_spec(mu_daemon *d, mu_rpc_call *call, Muster__V1__JobSpec *sp
     reply_submitted(call, job);
 }
 
+void mu_admin_submit_spec(mu_daemon *d, mu_rpc_call *call, Muster__V1__JobSpec *spec,
+                          int dry_run) {
+  submit_spec(d, call, spec, dry_run);
+}
+
 static void submit_job(mu_rpc_call *call, const ProtobufCMessage *req_msg,
                        const mu_rpc_metadata *md, void *ud) {
   const Muster__V1__SubmitJobRequest *req = (const Muster__V1__SubmitJobRequest *)req_msg;

@@ -39,6 +39,12 @@ static const struct {
     {"/muster.v1.Schedules/ResumeSchedule", MU_PERM_OPERATE},
     {"/muster.v1.Schedules/DeleteSchedule", MU_PERM_OPERATE},
     {"/muster.v1.Schedules/TriggerSchedule", MU_PERM_OPERATE},
+    /* job templates: create checks the job as SubmitJob does; Dispatch submits one */
+    {"/muster.v1.Templates/ListTemplates", MU_PERM_VIEW},
+    {"/muster.v1.Templates/GetTemplate", MU_PERM_VIEW},
+    {"/muster.v1.Templates/CreateTemplate", MU_PERM_OPERATE},
+    {"/muster.v1.Templates/DeleteTemplate", MU_PERM_OPERATE},
+    {"/muster.v1.Templates/Dispatch", MU_PERM_OPERATE},
     {"/muster.v1.Admin/TaskAction", MU_PERM_OPERATE},
     /* what runs, who may, and with which secrets */
     {"/muster.v1.Admin/UploadBundle", MU_PERM_ADMIN},

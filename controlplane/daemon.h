@@ -52,6 +52,7 @@ typedef struct mu_daemon {
   struct mu_task_logs *logs;     /* TaskLogs calls */
   struct mu_agent_gc *agent_gc;  /* forgetting agents: agents rm, agent_gc_after */
   struct mu_schedules *schedules; /* cron schedules (fired by the leader) */
+  struct mu_templates *templates; /* job templates (templates/templates.h) */
   struct mu_savepoints *savepoints; /* the savepoint catalogue (savepoints.h) */
   struct mu_run_history *run_history; /* finished runs per task name (run_history.h) */
   struct mu_images_req *images_pending; /* ListImages calls waiting for agents (images.c) */
@@ -78,6 +79,10 @@ typedef struct mu_daemon {
 
 /* admin_jobs.c */
 int mu_admin_jobs_register(mu_daemon *d, mu_err *err);
+/* Submits spec (taken in every case) as SubmitJob does and answers call with its
+ * SubmitJobResponse (a plan when dry_run); used by Dispatch (templates/templates.c). */
+void mu_admin_submit_spec(mu_daemon *d, mu_rpc_call *call, Muster__V1__JobSpec *spec,
+                          int dry_run);
 
 /* plan.c: a dry run. Admits spec (taken in every case) as mu_sched_submit would and answers
  * what the job would do (targets in rollout order, batches, concurrency, error budget, hosts

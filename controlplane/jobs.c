@@ -33,7 +33,9 @@ mu_job *mu_job_new(const char *id, Muster__V1__JobSpec *spec, const mu_rollout *
   job->id = strdup(id);
   job->spec = spec;
   job->rollout = *rollout;
-  job->state = MUSTER__V1__JOB_STATE__JOB_RUNNING;
+  /* a job with dependencies is PENDING until they allow it to start (job_deps.h) */
+  job->state = spec->n_after > 0 ? MUSTER__V1__JOB_STATE__JOB_PENDING
+                                 : MUSTER__V1__JOB_STATE__JOB_RUNNING;
   job->created_at_ms = mu_now_ms();
   job->hosts = calloc(n_targets ? n_targets : 1, sizeof *job->hosts);
   job->n_hosts = n_targets;
@@ -86,6 +88,7 @@ void mu_job_free(mu_job *job) {
   mu_job_close_watchers(job, MU_RPC_UNAVAILABLE, "job dropped from memory");
   if (job->spec) protobuf_c_message_free_unpacked(&job->spec->base, NULL);
   free(job->end_reason);
+  free(job->waiting_for);
   free(job->id);
   free(job);
 }
@@ -276,6 +279,7 @@ Muster__V1__Job *mu_job_view(const mu_job *job, int with_tasks) {
   v->id = job->id;
   v->spec = job->spec;
   v->state = job->state;
+  if (job->waiting_for != NULL && !mu_job_finished(job)) v->waiting_for = job->waiting_for;
   v->created_at_ms = job->created_at_ms;
   v->finished_at_ms = job->finished_at_ms;
   v->targets = (uint32_t)job->n_hosts;

@@ -123,6 +123,9 @@ struct mu_job {
   int dirty;                     /* the job record changed since last written */
   size_t n_dirty_tasks;          /* task runs with dirty set */
   int needs_recount;             /* loaded records changed host states: recount */
+  /* dependencies (job_deps.h): spec->after all ended as spec->on asks, or why not yet */
+  int deps_done;
+  char *waiting_for;
 };
 
 /* Creates a job for targets (agent ids; NULL entries for "any" placement). Takes spec. */

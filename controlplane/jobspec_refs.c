@@ -70,7 +70,12 @@ static void check_ref(walk *w, const char *path, const char *body, size_t n) {
     return;
   }
   long j = task_of(w->spec, body, n);
-  if (j < 0) {
+  if (j < 0 && n > 6 && strncmp(body, "param.", 6) == 0) {
+    snprintf(what, sizeof what,
+             "${%.*s}: params are replaced only when a job template is dispatched (muster "
+             "dispatch); $${%.*s} is a literal",
+             bn, body, bn, body);
+  } else if (j < 0) {
     const char *dot = memchr(body, '.', n);
     int ns = dot ? (int)(dot - body) : bn;
     snprintf(what, sizeof what,

@@ -5,6 +5,9 @@
  * every shell, so it can only be meant for us). It must name:
  *   - an output param of a task that runs earlier in the list: ${TASK.KEY}, or
  *   - a secrets entry of the task, in an http, container, spark, flink or plugin field: ${secret.NAME}.
+ * ${param.KEY} is a job template's param (templates/params.h): dispatch replaces every one
+ * before the job is checked here, so one that reaches submit is refused as such (unless a
+ * task is named "param"). 
  * "$${" is the escape: the agent turns it into a literal "${" and it is never a reference. */
 #ifndef MU_CP_JOBSPEC_REFS_H
 #define MU_CP_JOBSPEC_REFS_H

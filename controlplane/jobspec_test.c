@@ -185,6 +185,15 @@ static void references_resolved_at_submit(void **state) {
   assert_has(msg, "tasks[1].env.K: ${job.id}: no task 'job'");
   assert_has(msg, "tasks[1].shell.script: ${secret.S} is not replaced in shell, python or env fields");
   assert_has(msg, "tasks[2].shell.command[1]: ${nope.k}: no task 'nope'");
+  /* a template's param outside a dispatch; a task named "param" is an earlier task */
+  msg = check(job_of("[{\"shell\":{\"script\":\"echo ${param.v} $${param.w}\"}}]"));
+  assert_has(msg, "tasks[0].shell.script: ${param.v}: params are replaced only when a job "
+                  "template is dispatched (muster dispatch); $${param.v} is a literal");
+  if (strstr(msg, "param.w") != NULL) fail_msg("escaped reference reported: %s", msg);
+  assert_string_equal(
+      check(job_of("[{\"name\":\"param\",\"shell\":{\"script\":\"true\"}},"
+                   " {\"shell\":{\"script\":\"echo ${param.v}\"}}]")),
+      "");
 }
 
 static void sandbox_fields(void **state) {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "controlplane/job_deps.h"
 #include "controlplane/targets.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
@@ -371,6 +372,7 @@ static void job_maybe_finish(mu_scheduler *s, mu_job *job) {
           job->succeeded, job->failed, job->unreachable, job->skipped, job->cancelled);
   publish_job_state(s, job);
   mu_job_close_watchers(job, MU_RPC_OK, "");
+  mu_sched_kick(s); /* jobs waiting for this one (job_deps.h) decide on the next pass */
 }
 
 /* A task attempt ended (or was lost); decide what the host does next. */
@@ -508,6 +510,7 @@ int mu_sched_admit(mu_scheduler *s, Muster__V1__JobSpec *spec, const mu_caller *
   size_t n = 0;
   int rc = mu_jobspec_validate(spec, &limits, ret_rollout, err);
   if (rc == 0) rc = authorize_spec(caller, spec, err);
+  if (rc == 0) rc = mu_job_deps_admit(s, NULL, spec, err);
   if (rc == 0) rc = mu_targets_resolve(s->cfg.registry, spec->target, &ids, &n, err);
   if (rc == 0 && s->hooks.check_targets != NULL)
     rc = s->hooks.check_targets(s->hooks.ud, caller, ids, n, err);
@@ -996,13 +999,16 @@ static int job_order(const void *pa, const void *pb) {
 }
 
 static int dispatchable(const mu_job *j) {
-  return !mu_job_finished(j) && j->ready && !j->submit_pending;
+  return !mu_job_finished(j) && j->ready && !j->submit_pending &&
+         (j->deps_done || j->spec->n_after == 0);
 }
 
 static void sched_tick(mu_scheduler *s) {
   if (!leading(s)) return; /* followers and deposed leaders never dispatch */
   int64_t now = mu_mono_ms();
   size_t n = 0;
+  for (mu_job *j = s->jobs; j != NULL; j = j->next) /* job_deps.h: start, wait or end */
+    if (!mu_job_finished(j) && j->ready && !j->submit_pending) (void)mu_job_deps_gate(s, j);
   for (mu_job *j = s->jobs; j != NULL; j = j->next) n += dispatchable(j);
   mu_job **order = calloc(n + 1, sizeof *order);
   int timed = 0;

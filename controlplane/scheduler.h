@@ -53,6 +53,9 @@ typedef struct mu_sched_hooks {
   void (*pass_done)(void *ud);
   /* An output param of a task run changed (the savepoint catalogue: savepoints.h). */
   void (*param_set)(void *ud, mu_job *job, mu_host_run *h, size_t idx, const char *key, const char *value);
+  /* job_deps.h: the latest job of the schedule `name` (an `after` entry that is no job id)
+   * into job_id: 1 found, 0 the schedule has made no job yet, -1 no such schedule. */
+  int (*schedule_latest_job)(void *ud, const char *name, char *job_id, size_t size);
 } mu_sched_hooks;
 
 typedef struct mu_sched_config {

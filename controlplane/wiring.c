@@ -19,6 +19,7 @@
 #include "controlplane/presence.h"
 #include "controlplane/scheduler.h"
 #include "controlplane/schedules/schedules.h"
+#include "controlplane/templates/templates.h"
 #include "controlplane/secrets.h"
 #include "controlplane/task_logs.h"
 #include "controlplane/tokens.h"
@@ -56,6 +57,7 @@ int mu_wiring_new(mu_daemon *d, int no_etcd, mu_err *err) {
     return err->code;
   }
   int rc = mu_schedules_init(d, d->cfg.schedule_slots_kept, d->cfg.max_schedules, err);
+  if (rc == 0) rc = mu_templates_init(d, 0, err);
   if (rc != 0) {
     mu_wiring_free(d);
     return rc;
@@ -65,6 +67,7 @@ int mu_wiring_new(mu_daemon *d, int no_etcd, mu_err *err) {
 }
 
 void mu_wiring_free(mu_daemon *d) {
+  mu_templates_free(d);
   mu_schedules_free(d);
   if (d->sched != NULL) mu_sched_free(d->sched);
   free(d->sched);
@@ -115,6 +118,10 @@ static int hook_check_targets(void *ud, const mu_caller *caller, char *const *id
   return mu_authz_check_targets(ud, caller, ids, n, err);
 }
 
+static int hook_schedule_latest_job(void *ud, const char *name, char *job_id, size_t size) {
+  return mu_schedules_latest_job(ud, name, job_id, size);
+}
+
 static int hook_check_secrets(void *ud, Muster__V1__JobSpec *spec, char *const *ids, size_t n,
                               mu_err *err) {
   return mu_secrets_check_job(ud, spec, ids, n, err);
@@ -161,6 +168,7 @@ void mu_wiring_start_scheduler(mu_daemon *d) {
       .bundle_resolve = mu_bundles_resolve_cb,
       .check_targets = hook_check_targets,
       .check_secrets = hook_check_secrets,
+      .schedule_latest_job = hook_schedule_latest_job,
       .task_changed = hook_task_changed,
       .job_changed = hook_job_changed,
       .param_set = hook_param_set,
@@ -306,6 +314,15 @@ static void schedules_record(void *ud, const char *rel, const char *value, size_
   mu_schedules_on_record(ud, rel, value, len);
 }
 
+/* templates: their records on every member */
+static void templates_snapshot_begin(void *ud) { mu_templates_on_snapshot_begin(ud); }
+
+static void templates_record(void *ud, const char *rel, const char *value, size_t len,
+                             int leading) {
+  (void)leading;
+  mu_templates_on_record(ud, rel, value, len);
+}
+
 static void schedules_takeover(void *ud, uint64_t term, int64_t grace_ms) {
   (void)term, (void)grace_ms;
   mu_schedules_start(ud);
@@ -347,6 +364,7 @@ static void subscribe(mu_daemon *d) {
        .snapshot_begin = schedules_snapshot_begin,
        .record = schedules_record,
        .takeover = schedules_takeover},
+      {.ud = d, .snapshot_begin = templates_snapshot_begin, .record = templates_record},
   };
   _Static_assert(sizeof agent / sizeof agent[0] <= MU_EVENTS_MAX_LISTENERS, "raise MU_EVENTS_MAX_LISTENERS");
   _Static_assert(sizeof cluster / sizeof cluster[0] <= MU_EVENTS_MAX_LISTENERS, "raise MU_EVENTS_MAX_LISTENERS");

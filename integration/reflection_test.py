@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import grpc
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
 
 from harness import main, wait_until
 
@@ -101,6 +101,33 @@ def test_reflection_lists_and_calls(c):
     assert len(call("ListAgents", selector="role=web").agents) == 0
     cluster = call("GetCluster")
     assert cluster.agents_connected == 1 and cluster.leader, cluster
+
+    # job templates, as grpcurl would call them: created, listed; a viewer may read, not dispatch
+    tpool = pool_for(stub, refl_pb2, "muster.v1.Templates")
+    tsvc = tpool.FindServiceByName("muster.v1.Templates")
+    tfactory = message_factory.MessageFactory(tpool)
+
+    def tcall(channel, method, body):
+        m = tsvc.FindMethodByName(method)
+        req_cls, resp_cls = tfactory.GetPrototype(m.input_type), tfactory.GetPrototype(m.output_type)
+        fn = channel.unary_unary("/muster.v1.Templates/" + method,
+                                 request_serializer=req_cls.SerializeToString,
+                                 response_deserializer=resp_cls.FromString)
+        return fn(json_format.ParseDict(body, req_cls()), timeout=5)
+
+    info = tcall(ch, "CreateTemplate", {"template": {
+        "name": "t1", "params": [{"name": "v", "required": True}],
+        "job": {"target": {"all": True}, "tasks": [{"shell": {"script": "echo ${param.v}"}}]}}})
+    assert info.template.name == "t1" and info.template.params[0].required, info
+    assert [t.template.name for t in tcall(ch, "ListTemplates", {}).templates] == ["t1"]
+    viewer_t = c.grpc_channel("admin", "ext-viewer-t", role="viewer")
+    assert tcall(viewer_t, "GetTemplate", {"name": "t1"}).template.name == "t1"
+    try:
+        tcall(viewer_t, "Dispatch", {"name": "t1", "params": ["v=1"]})
+        raise AssertionError("a viewer dispatched a template")
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.PERMISSION_DENIED, e.code()
+    viewer_t.close()
 
     health = health_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
     assert health.status == health_pb2.HealthCheckResponse.SERVING, health

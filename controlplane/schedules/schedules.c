@@ -938,3 +938,21 @@ void mu_schedules_view_free(Muster__V1__Schedule *v) {
   free(v->next_fire_local);
   free(v);
 }
+
+int mu_schedules_latest_job(const mu_daemon *d, const char *name, char *job_id, size_t size) {
+  const mu_schedule *sc = mu_schedules_find(d->schedules, name);
+  if (sc == NULL) return -1;
+  int64_t best_at = -1;
+  const mu_slot *best = NULL;
+  for (size_t i = 0; i < sc->n_slots; i++) { /* by slot time; a manual one may be newer */
+    const mu_slot *sl = &sc->slots[i];
+    int64_t at = sl->created_at_ms ? sl->created_at_ms : sl->claimed_at_ms;
+    if (sl->job_id != NULL && strcmp(sl->state, "created") == 0 && at >= best_at) {
+      best = sl;
+      best_at = at;
+    }
+  }
+  if (best == NULL) return 0;
+  snprintf(job_id, size, "%s", best->job_id);
+  return 1;
+}

@@ -121,7 +121,8 @@ static void test_list_services(void **state) {
   const char *want[] = {"muster.v1.AgentGateway", "muster.v1.Admin", "grpc.health.v1.Health",
                         "grpc.reflection.v1alpha.ServerReflection",
                         "grpc.reflection.v1.ServerReflection",
-                        "muster.v1.Tokens", "muster.v1.Secrets", "muster.v1.Audit", "muster.v1.Schedules"};
+                        "muster.v1.Tokens", "muster.v1.Secrets", "muster.v1.Audit", "muster.v1.Schedules",
+                        "muster.v1.Templates"};
   const size_t n_want = sizeof want / sizeof want[0];
   assert_int_equal(r->list_services_response->n_service, n_want);
   for (size_t i = 0; i < n_want; i++) {
