@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "controlplane/jobspec.h"
+#include "controlplane/resources.h"
 #include "lib/rpc/rpc.h"
 #include "muster/v1/admin.pb-c.h"
 #include "muster/v1/job.pb-c.h"
@@ -126,6 +127,9 @@ struct mu_job {
   /* dependencies (job_deps.h): spec->after all ended as spec->on asks, or why not yet */
   int deps_done;
   char *waiting_for;
+  /* placement (scheduler.c): what each running host reserves, from the spec (resources.h) */
+  mu_res need;
+  int need_known;
 };
 
 /* Creates a job for targets (agent ids; NULL entries for "any" placement). Takes spec. */

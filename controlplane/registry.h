@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "controlplane/resources.h"
 #include "lib/base/err.h"
 #include "muster/v1/admin.pb-c.h"
 #include "muster/v1/agent.pb-c.h"
@@ -41,6 +42,10 @@ typedef struct mu_agent {
                                               heartbeat says whether they still run */
   int draining;                            /* DrainAgent: no new host runs start here (kept in
                                               agents/<id>, so it survives failovers) */
+  /* placement: the scheduler's, recomputed at every pass (resources.h) */
+  mu_res cap;                              /* what it declares */
+  mu_res alloc;                            /* what running hosts reserve on it */
+  uint64_t place_gen;                      /* placement.c: holds the job being placed */
 } mu_agent;
 
 typedef struct mu_registry {

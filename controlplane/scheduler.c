@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "controlplane/job_deps.h"
+#include "controlplane/placement.h"
 #include "controlplane/targets.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
@@ -515,6 +516,7 @@ int mu_sched_admit(mu_scheduler *s, Muster__V1__JobSpec *spec, const mu_caller *
   if (rc == 0 && s->hooks.check_targets != NULL)
     rc = s->hooks.check_targets(s->hooks.ud, caller, ids, n, err);
   if (rc == 0) rc = mu_targets_check_types(s->cfg.registry, spec, ids, n, err);
+  if (rc == 0) rc = mu_place_admit(s->cfg.registry, spec, ids, n, err);
   if (rc == 0 && s->hooks.check_secrets != NULL)
     rc = s->hooks.check_secrets(s->hooks.ud, spec, ids, n, err);
   if (rc == 0 && n * spec->n_tasks > s->cfg.max_task_runs)
@@ -843,24 +845,14 @@ void mu_sched_on_agent_down(mu_scheduler *s, mu_agent *agent) {
 
 /* --- the dispatch pass --- */
 
-static mu_agent *place_any(mu_scheduler *s, const mu_job *job) {
-  mu_selector *sel = NULL;
-  if (mu_selector_parse(job->spec->target->any, &sel, NULL) != 0) return NULL;
-  mu_agent *best = NULL;
-  uint32_t best_free = 0;
-  for (size_t i = 0; i < s->cfg.registry->n; i++) {
-    mu_agent *a = s->cfg.registry->agents[i];
-    if (a->session == NULL || a->draining || !mu_selector_matches(sel, mu_agent_label, a))
-      continue;
-    uint32_t slots = a->hello_msg->hello->capacity ? a->hello_msg->hello->capacity->slots : 1;
-    uint32_t free_slots = slots > a->running ? slots - a->running : 0;
-    if (free_slots > best_free) {
-      best = a;
-      best_free = free_slots;
-    }
-  }
-  mu_selector_free(sel);
-  return best;
+/* A pending host's reason to wait, on its current task run (shown by `muster status`), published
+ * when it changes; NULL clears it. */
+static void set_waiting(mu_scheduler *s, mu_job *job, mu_host_run *h, const char *why) {
+  mu_task_run *tr = &h->tasks[h->current];
+  const char *now = tr->message ? tr->message : "";
+  if (strcmp(now, why ? why : "") == 0) return;
+  set_message(tr, why && why[0] ? why : NULL);
+  publish_task(s, job, h, h->current);
 }
 
 static int agent_has_slot(const mu_agent *a) {
@@ -881,7 +873,7 @@ static void place_host(mu_host_run *h, mu_agent *a, const mu_job *job) {
 }
 
 /* Returns 1 when the job still needs timed attention (retries, waits, grace). */
-static int dispatch_job(mu_scheduler *s, mu_job *job, int64_t now) {
+static int dispatch_job(mu_scheduler *s, mu_placement *p, mu_job *job, int64_t now) {
   int timed = 0;
   for (size_t i = 0; i < job->n_hosts; i++) {
     mu_host_run *h = &job->hosts[i];
@@ -922,7 +914,15 @@ static int dispatch_job(mu_scheduler *s, mu_job *job, int64_t now) {
     mu_host_run *h = &job->hosts[i];
     if (h->state != MU_HOST_PENDING) continue;
     if (job->rollout.batch > 0 && h->batch != job->batch_current) continue;
-    mu_agent *a = h->agent_id ? mu_registry_find(s->cfg.registry, h->agent_id) : place_any(s, job);
+    char why[MU_PLACE_WHY] = "";
+    mu_agent *a = h->agent_id ? mu_registry_find(s->cfg.registry, h->agent_id)
+                              : mu_place_any(p, job, why, sizeof why);
+    if (a == NULL && why[0] != '\0') { /* agents match, none has room: wait for capacity */
+      h->waiting_since_mono = 0;
+      set_waiting(s, job, h, why);
+      timed = 1;
+      continue;
+    }
     if (a == NULL || a->session == NULL || a->draining) {
       if (h->waiting_since_mono == 0) h->waiting_since_mono = now;
       if (now - h->waiting_since_mono >= job->rollout.disconnected_wait_ms) {
@@ -932,7 +932,9 @@ static int dispatch_job(mu_scheduler *s, mu_job *job, int64_t now) {
       }
       continue;
     }
-    if (!agent_has_slot(a)) {
+    mu_place_need(job);
+    if (!agent_has_slot(a) || !mu_place_fits(job, a, why, sizeof why)) {
+      if (why[0] != '\0') set_waiting(s, job, h, why);
       timed = 1;
       continue;
     }
@@ -943,6 +945,8 @@ static int dispatch_job(mu_scheduler *s, mu_job *job, int64_t now) {
       h->state = MU_HOST_PENDING;
       job->running--;
       timed = 1;
+    } else {
+      mu_place_take(job, a); /* before the next decision of this pass */
     }
   }
   job_maybe_finish(s, job);
@@ -1017,7 +1021,11 @@ static void sched_tick(mu_scheduler *s) {
     for (mu_job *j = s->jobs; j != NULL; j = j->next)
       if (dispatchable(j)) order[k++] = j;
     qsort(order, k, sizeof *order, job_order); /* priority first, then oldest first */
-    for (size_t i = 0; i < k; i++) timed |= dispatch_job(s, order[i], now);
+    mu_placement p;
+    mu_place_begin(&p, s->cfg.registry, s->jobs);
+    for (size_t i = 0; i < k; i++) timed |= dispatch_job(s, &p, order[i], now);
+    mu_place_end(&p);
+    s->placements += p.decisions;
     free(order);
   }
   flush_acks(s);

@@ -84,6 +84,7 @@ typedef struct mu_scheduler {
   int armed, stopping;
   mu_evicted_ring evicted;        /* ids of jobs retention forgot, for "was evicted" answers */
   uint64_t jobs_evicted, jobs_evicted_young; /* young: past max_jobs_kept_hard before min age */
+  uint64_t placements;            /* `any` hosts placed by resource-aware placement */
 } mu_scheduler;
 
 /* Starts the scheduler (its timer on cfg.loop). cfg and hooks are copied. */

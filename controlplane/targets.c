@@ -37,7 +37,11 @@ int mu_targets_resolve(const mu_registry *reg, const Muster__V1__Target *t, char
     free(named_by);
     return mu_err_set(err, MU_ENOMEM, "out of memory");
   }
-  if (t->all) {
+  if (t->count > 0 && t->any[0] == '\0') {
+    rc = mu_err_set(err, MU_EINVAL, "target.count: only with target.any (any N matching agents)");
+  } else if (t->strategy[0] != '\0' && t->any[0] == '\0') {
+    rc = mu_err_set(err, MU_EINVAL, "target.strategy: only with target.any");
+  } else if (t->all) {
     for (size_t i = 0; i < reg->n; i++) {
       if (reg->agents[i]->draining)
         drained++;
@@ -66,9 +70,15 @@ int mu_targets_resolve(const mu_registry *reg, const Muster__V1__Target *t, char
       else if (n == 0)
         rc = mu_err_set(err, MU_EINVAL, "target.%s: '%s' matches no agent",
                         t->selector[0] ? "selector" : "any", text);
-      if (rc == 0 && t->any[0] != '\0') {
-        ids[0] = NULL; /* placed at dispatch on a connected match */
-        n = 1;
+      uint32_t count = t->count ? t->count : 1;
+      if (rc == 0 && t->any[0] != '\0' && count > n) {
+        rc = mu_err_set(err, MU_EINVAL, "target.count: %u, but '%s' matches %zu agents%s", count,
+                        text, n, drained ? " that are not draining" : "");
+      } else if (rc == 0 && t->any[0] != '\0') {
+        free(ids);
+        ids = calloc(count, sizeof *ids); /* each placed at dispatch on a connected match */
+        n = count;
+        if (ids == NULL) rc = mu_err_set(err, MU_ENOMEM, "out of memory");
       }
     }
   } else {
