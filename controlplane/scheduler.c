@@ -999,7 +999,11 @@ void mu_sched_publish_job_end(mu_scheduler *s, mu_job *job) {
 static int job_order(const void *pa, const void *pb) {
   const mu_job *a = *(mu_job *const *)pa, *b = *(mu_job *const *)pb;
   if (a->spec->priority != b->spec->priority) return b->spec->priority - a->spec->priority;
-  return a->created_at_ms < b->created_at_ms ? -1 : a->created_at_ms > b->created_at_ms;
+  if (a->created_at_ms != b->created_at_ms) return a->created_at_ms < b->created_at_ms ? -1 : 1;
+  /* the same millisecond: submission order ("j-<secs>-<seq>") */
+  const char *da = strrchr(a->id, '-'), *db = strrchr(b->id, '-');
+  unsigned long long sa = da ? strtoull(da + 1, NULL, 10) : 0, sb = db ? strtoull(db + 1, NULL, 10) : 0;
+  return sa < sb ? -1 : sa > sb;
 }
 
 static int dispatchable(const mu_job *j) {

@@ -434,11 +434,184 @@ static void cancel_stops_running_and_pending(void **state) {
   world_free(w);
 }
 
+
+/* --- resource-aware placement --- */
+
+/* add_agent with a declared CPU capacity (millicores). */
+static mu_agent *add_agent_cpu(world *w, const char *id, uint32_t slots, uint32_t cpu_millis,
+                               const char *labels) {
+  mu_agent *a = add_agent(w, id, slots, labels);
+  a->hello_msg->hello->capacity->cpu_millis = cpu_millis;
+  return a;
+}
+
+/* Submits a one-task job on any role=web agent (target_extra: more target fields) requesting
+ * cpu millicores. */
+static mu_job *submit_cpu(world *w, const char *target_extra, uint32_t cpu) {
+  char json[512];
+  snprintf(json, sizeof json,
+           "{\"target\":{\"any\":\"role=web\"%s},\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":"
+           "\"true\"},\"resources\":{\"requests\":{\"cpu\":%u}}}]}",
+           target_extra, cpu);
+  return submit(w, json);
+}
+
+/* How many ASSIGNs went to agent id so far. */
+static uint32_t assigned_to(const world *w, const char *id) {
+  uint32_t n = 0;
+  for (size_t i = 0; i < w->n_out; i++)
+    n += w->out[i].kind == ASSIGN && strcmp(w->out[i].agent, id) == 0;
+  return n;
+}
+
+static void placement_never_overcommits_and_waits(void **state) {
+  (void)state;
+  world *w = world_new(10000);
+  add_agent_cpu(w, "a", 16, 4000, "role=web");
+  add_agent_cpu(w, "b", 16, 2000, "role=web");
+  add_agent_cpu(w, "c", 16, 1500, "role=web");
+  add_agent_cpu(w, "db", 16, 64000, "role=db");
+  mu_job *jobs[10];
+  for (size_t i = 0; i < 10; i++) jobs[i] = submit_cpu(w, "", 1000);
+  mu_sched_pass(&w->s);
+  /* 4 + 2 + 1: never more CPU than an agent declares */
+  assert_int_equal(count_sent(w, ASSIGN), 7);
+  assert_int_equal(assigned_to(w, "a"), 4);
+  assert_int_equal(assigned_to(w, "b"), 2);
+  assert_int_equal(assigned_to(w, "c"), 1);
+  assert_int_equal(assigned_to(w, "db"), 0);
+  mu_job *waiting = jobs[7];
+  assert_null(waiting->hosts[0].agent_id);
+  assert_string_equal(waiting->hosts[0].tasks[0].message,
+                      "waiting: no agent with 1 CPU free among 3 matching (best: c with 0.5)");
+  /* another pass changes nothing; a task ending on b frees 1 CPU: the oldest waiting starts */
+  mu_sched_pass(&w->s);
+  assert_int_equal(count_sent(w, ASSIGN), 7);
+  const sent *on_b = NULL;
+  for (size_t k = 0; (on_b = nth_sent(w, ASSIGN, k)) != NULL; k++)
+    if (strcmp(on_b->agent, "b") == 0) break;
+  char job_id[64];
+  snprintf(job_id, sizeof job_id, "%.*s", (int)strcspn(on_b->task_id, "/"), on_b->task_id);
+  mu_job *done = mu_sched_find(&w->s, job_id);
+  assert_non_null(done);
+  report(w, "b", done, on_b->task_id, 1, MUSTER__V1__TASK_STATE__SUCCEEDED, 0);
+  mu_sched_pass(&w->s);
+  assert_int_equal(count_sent(w, ASSIGN), 8);
+  assert_string_equal(nth_sent(w, ASSIGN, 7)->agent, "b");
+  assert_string_equal(waiting->hosts[0].agent_id, "b");
+  assert_null(waiting->hosts[0].tasks[0].message); /* the reason is gone once placed */
+  assert_non_null(jobs[8]->hosts[0].tasks[0].message);
+  world_free(w);
+}
+
+static void spread_and_binpack_differ(void **state) {
+  (void)state;
+  for (int binpack = 0; binpack <= 1; binpack++) {
+    world *w = world_new(10000);
+    add_agent_cpu(w, "w1", 8, 4000, "role=web");
+    add_agent_cpu(w, "w2", 8, 4000, "role=web");
+    add_agent_cpu(w, "w3", 8, 4000, "role=web");
+    add_agent_cpu(w, "w4", 8, 4000, "role=web");
+    for (size_t i = 0; i < 4; i++) {
+      submit_cpu(w, binpack ? ",\"strategy\":\"binpack\"" : "", 1000);
+      mu_sched_pass(&w->s); /* one at a time: each decision sees the last */
+    }
+    assert_int_equal(count_sent(w, ASSIGN), 4);
+    size_t used = (assigned_to(w, "w1") > 0) + (assigned_to(w, "w2") > 0) + (assigned_to(w, "w3") > 0) +
+           (assigned_to(w, "w4") > 0);
+    assert_int_equal(used, binpack ? 1 : 4);
+    world_free(w);
+  }
+}
+
+static void count_places_on_distinct_agents(void **state) {
+  (void)state;
+  world *w = world_new(10000);
+  add_agent_cpu(w, "w1", 8, 4000, "role=web");
+  add_agent_cpu(w, "w2", 8, 4000, "role=web");
+  add_agent_cpu(w, "w3", 8, 4000, "role=web");
+  add_agent_cpu(w, "w4", 8, 4000, "role=web");
+  mu_job *job = submit_cpu(w, ",\"count\":3,\"strategy\":\"binpack\"", 500);
+  assert_int_equal(job->n_hosts, 3);
+  mu_sched_pass(&w->s);
+  assert_int_equal(count_sent(w, ASSIGN), 3); /* binpack, yet three distinct agents */
+  assert_true(strcmp(job->hosts[0].agent_id, job->hosts[1].agent_id) != 0);
+  assert_true(strcmp(job->hosts[0].agent_id, job->hosts[2].agent_id) != 0);
+  assert_true(strcmp(job->hosts[1].agent_id, job->hosts[2].agent_id) != 0);
+  world_free(w);
+}
+
+/* Submits json expecting a refusal containing want. */
+static void refused(world *w, const char *json, const char *want) {
+  json_t *j = json_loads(json, 0, NULL);
+  assert_non_null(j);
+  Muster__V1__JobSpec *spec = NULL;
+  mu_err err = {0};
+  assert_int_equal(mu_pbjson_from_json(&muster__v1__job_spec__descriptor, j,
+                                       (ProtobufCMessage **)&spec, &err), 0);
+  json_decref(j);
+  mu_job *job = NULL;
+  assert_int_equal(mu_sched_submit(&w->s, spec, NULL, &job, &err), MU_EINVAL);
+  if (strstr(err.msg, want) == NULL) fail_msg("'%s' does not say '%s'", err.msg, want);
+}
+
+static void oversized_requests_refused_at_submit(void **state) {
+  (void)state;
+  world *w = world_new(10000);
+  add_agent_cpu(w, "w1", 8, 4000, "role=web");
+  add_agent_cpu(w, "w2", 8, 16000, "role=web");
+  add_agent_cpu(w, "db", 8, 64000, "role=db");
+  const char *t = "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"true\"},"
+                  "\"resources\":{\"requests\":{\"cpu\":32000}}}]}";
+  char json[512];
+  snprintf(json, sizeof json, "{\"target\":{\"any\":\"role=web\"},%s", t);
+  refused(w, json, "32 CPU is more than any agent matching 'role=web' has (largest: w2 with 16 CPU)");
+  snprintf(json, sizeof json, "{\"target\":{\"hosts\":[\"w1\"]},%s", t);
+  refused(w, json, "target w1 has 4 CPU in all, a host of this job needs 32 CPU");
+  snprintf(json, sizeof json, "{\"target\":{\"any\":\"role=web\",\"count\":3},%s", t);
+  refused(w, json, "target.count: 3, but 'role=web' matches 2 agents");
+  snprintf(json, sizeof json, "{\"target\":{\"any\":\"role=web\",\"strategy\":\"tight\"},%s", t);
+  refused(w, json, "target.strategy: expected spread or binpack, got \"tight\"");
+  snprintf(json, sizeof json, "{\"target\":{\"all\":true,\"count\":2},%s", t);
+  refused(w, json, "target.count: only with target.any");
+  snprintf(json, sizeof json,
+           "{\"target\":{\"any\":\"role=web\"},\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":"
+           "\"true\"},\"resources\":{\"requests\":{\"devices\":{\"gpu\":1}}}}]}");
+  refused(w, json, "1 devices.gpu is more than any agent matching 'role=web' has (largest: w1 with 0 devices.gpu)");
+  assert_int_equal(w->s.n_jobs, 0); /* nothing partial */
+  world_free(w);
+}
+
+static void named_target_waits_for_capacity(void **state) {
+  (void)state;
+  world *w = world_new(10000);
+  add_agent_cpu(w, "w1", 8, 2000, "role=web");
+  mu_job *a = submit(w, "{\"target\":{\"hosts\":[\"w1\"]},\"tasks\":[{\"name\":\"t\",\"shell\":"
+                        "{\"script\":\"true\"},\"resources\":{\"requests\":{\"cpu\":1500}}}]}");
+  mu_job *b = submit(w, "{\"target\":{\"hosts\":[\"w1\"]},\"tasks\":[{\"name\":\"t\",\"shell\":"
+                        "{\"script\":\"true\"},\"resources\":{\"requests\":{\"cpu\":1000}}}]}");
+  mu_sched_pass(&w->s);
+  assert_int_equal(count_sent(w, ASSIGN), 1);
+  assert_int_equal(b->hosts[0].state, MU_HOST_PENDING);
+  assert_string_equal(b->hosts[0].tasks[0].message,
+                      "waiting: w1 has 0.5 CPU free, a host of this job needs 1 CPU");
+  report(w, "w1", a, nth_sent(w, ASSIGN, 0)->task_id, 1, MUSTER__V1__TASK_STATE__SUCCEEDED, 0);
+  mu_sched_pass(&w->s);
+  assert_int_equal(count_sent(w, ASSIGN), 2);
+  assert_int_equal(b->hosts[0].state, MU_HOST_RUNNING);
+  world_free(w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(concurrency_and_slots),
       cmocka_unit_test(error_budget_cancels_the_rest),
       cmocka_unit_test(any_goes_to_the_most_free_slots),
+      cmocka_unit_test(placement_never_overcommits_and_waits),
+      cmocka_unit_test(spread_and_binpack_differ),
+      cmocka_unit_test(count_places_on_distinct_agents),
+      cmocka_unit_test(oversized_requests_refused_at_submit),
+      cmocka_unit_test(named_target_waits_for_capacity),
       cmocka_unit_test(disconnected_target_is_unreachable),
       cmocka_unit_test(unreachable_counts_against_max_errors),
       cmocka_unit_test(skip_unreachable_skips),
