@@ -18,6 +18,7 @@
 
 #define MU_PLACE_CACHE 16 /* selectors whose matching agents a pass remembers */
 #define MU_PLACE_WHY 256
+#define MU_PLACE_MAX_TYPES 32 /* fleet-wide type limits counted per pass (the scheduler's) */
 
 typedef struct mu_place_sel {
   char *text;
@@ -31,6 +32,7 @@ typedef struct mu_placement {
   mu_place_sel cache[MU_PLACE_CACHE];
   size_t next_evict;
   uint64_t decisions; /* hosts placed on an agent by mu_place_any */
+  uint32_t type_running[MU_PLACE_MAX_TYPES]; /* attempts running per limited type (scheduler.c) */
 } mu_placement;
 
 /* Reads every agent's capacity and sums what the running hosts of jobs reserve. */

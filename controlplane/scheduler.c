@@ -872,6 +872,50 @@ static void place_host(mu_host_run *h, mu_agent *a, const mu_job *job) {
   }
 }
 
+/* The index of type in the fleet-wide type limits, or -1. */
+static int type_limit_of(const mu_scheduler *s, const char *type) {
+  for (size_t i = 0; i < s->cfg.n_type_limits && i < MU_PLACE_MAX_TYPES; i++)
+    if (strcmp(s->cfg.type_limits[i].type, type) == 0) return (int)i;
+  return -1;
+}
+
+/* Counts the running attempts of each limited type (at the start of a pass). */
+static void count_types(mu_scheduler *s, mu_placement *p) {
+  if (s->cfg.n_type_limits == 0) return;
+  for (mu_job *j = s->jobs; j != NULL; j = j->next) {
+    if (mu_job_finished(j)) continue;
+    for (size_t i = 0; i < j->n_hosts; i++) {
+      const mu_host_run *h = &j->hosts[i];
+      if (h->state != MU_HOST_RUNNING || h->current >= j->spec->n_tasks) continue;
+      const mu_task_run *tr = &h->tasks[h->current];
+      int k = type_limit_of(s, j->spec->tasks[h->current]->type);
+      if (k >= 0 && tr->state >= MUSTER__V1__TASK_STATE__ASSIGNED &&
+          tr->state <= MUSTER__V1__TASK_STATE__RUNNING)
+        p->type_running[k]++;
+    }
+  }
+}
+
+/* 1 when task idx of job may start under the fleet-wide type limits; else the host says why. */
+static int type_allows(mu_scheduler *s, mu_placement *p, mu_job *job, mu_host_run *h, size_t idx) {
+  int k = type_limit_of(s, job->spec->tasks[idx]->type);
+  if (k < 0 || p->type_running[k] < s->cfg.type_limits[k].max) return 1;
+  char why[MU_PLACE_WHY];
+  snprintf(why, sizeof why, "waiting: fleet-wide limit of %u running %s tasks reached (type_limits)",
+           s->cfg.type_limits[k].max, s->cfg.type_limits[k].type);
+  if (h->tasks[idx].state == MUSTER__V1__TASK_STATE__PENDING) set_waiting(s, job, h, why);
+  return 0;
+}
+
+/* assign_task, counted against the fleet-wide type limits. */
+static int start_task(mu_scheduler *s, mu_placement *p, mu_job *job, mu_host_run *h, size_t idx,
+                      mu_agent *a) {
+  int rc = assign_task(s, job, h, idx, a);
+  int k = type_limit_of(s, job->spec->tasks[idx]->type);
+  if (rc == 0 && k >= 0) p->type_running[k]++;
+  return rc;
+}
+
 /* Returns 1 when the job still needs timed attention (retries, waits, grace). */
 static int dispatch_job(mu_scheduler *s, mu_placement *p, mu_job *job, int64_t now) {
   int timed = 0;
@@ -890,14 +934,15 @@ static int dispatch_job(mu_scheduler *s, mu_placement *p, mu_job *job, int64_t n
     }
     if (tr->retry_at_mono > 0) {
       timed = 1;
-      if (now < tr->retry_at_mono || a == NULL || a->session == NULL || !agent_has_slot(a))
+      if (now < tr->retry_at_mono || a == NULL || a->session == NULL || !agent_has_slot(a) ||
+          !type_allows(s, p, job, h, h->current))
         continue;
-      assign_task(s, job, h, h->current, a);
+      start_task(s, p, job, h, h->current, a);
       continue;
     }
     if (tr->state == MUSTER__V1__TASK_STATE__PENDING && a != NULL && a->session != NULL &&
-        agent_has_slot(a))
-      assign_task(s, job, h, h->current, a);
+        agent_has_slot(a) && type_allows(s, p, job, h, h->current))
+      start_task(s, p, job, h, h->current, a);
     else if (tr->state == MUSTER__V1__TASK_STATE__PENDING)
       timed = 1;
   }
@@ -914,6 +959,10 @@ static int dispatch_job(mu_scheduler *s, mu_placement *p, mu_job *job, int64_t n
     mu_host_run *h = &job->hosts[i];
     if (h->state != MU_HOST_PENDING) continue;
     if (job->rollout.batch > 0 && h->batch != job->batch_current) continue;
+    if (!type_allows(s, p, job, h, h->current)) {
+      timed = 1;
+      continue;
+    }
     char why[MU_PLACE_WHY] = "";
     mu_agent *a = h->agent_id ? mu_registry_find(s->cfg.registry, h->agent_id)
                               : mu_place_any(p, job, why, sizeof why);
@@ -941,7 +990,7 @@ static int dispatch_job(mu_scheduler *s, mu_placement *p, mu_job *job, int64_t n
     if (h->agent_id == NULL) place_host(h, a, job);
     h->state = MU_HOST_RUNNING;
     job->running++;
-    if (assign_task(s, job, h, h->current, a) != 0) {
+    if (start_task(s, p, job, h, h->current, a) != 0) {
       h->state = MU_HOST_PENDING;
       job->running--;
       timed = 1;
@@ -1027,6 +1076,7 @@ static void sched_tick(mu_scheduler *s) {
     qsort(order, k, sizeof *order, job_order); /* priority first, then oldest first */
     mu_placement p;
     mu_place_begin(&p, s->cfg.registry, s->jobs);
+    count_types(s, &p);
     for (size_t i = 0; i < k; i++) timed |= dispatch_job(s, &p, order[i], now);
     mu_place_end(&p);
     s->placements += p.decisions;

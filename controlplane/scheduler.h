@@ -58,6 +58,14 @@ typedef struct mu_sched_hooks {
   int (*schedule_latest_job)(void *ud, const char *name, char *job_id, size_t size);
 } mu_sched_hooks;
 
+#define MU_SCHED_MAX_TYPE_LIMITS 32
+#define MU_SCHED_TYPE_NAME 64
+/* At most max attempts of tasks of type run at once, fleet-wide (musterd type_limits). */
+typedef struct mu_sched_type_limit {
+  char type[MU_SCHED_TYPE_NAME];
+  uint32_t max;
+} mu_sched_type_limit;
+
 typedef struct mu_sched_config {
   uv_loop_t *loop;
   mu_registry *registry;          /* borrowed: the agents jobs run on */
@@ -69,6 +77,8 @@ typedef struct mu_sched_config {
   uint32_t max_tasks;             /* tasks per job */
   uint32_t max_task_runs;         /* targets x tasks per job */
   mu_retention retention;         /* which finished jobs are kept (job_retention.h) */
+  mu_sched_type_limit type_limits[MU_SCHED_MAX_TYPE_LIMITS];
+  size_t n_type_limits;
 } mu_sched_config;
 
 /* The scheduler's state. Others read jobs and the counters; only scheduler.c and the record

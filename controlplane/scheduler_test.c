@@ -602,6 +602,31 @@ static void named_target_waits_for_capacity(void **state) {
   world_free(w);
 }
 
+
+static void fleet_wide_type_limit(void **state) {
+  (void)state;
+  world *w = world_new(10000);
+  snprintf(w->s.cfg.type_limits[0].type, MU_SCHED_TYPE_NAME, "shell");
+  w->s.cfg.type_limits[0].max = 2;
+  w->s.cfg.n_type_limits = 1;
+  add_agent(w, "a1", 4, NULL);
+  add_agent(w, "a2", 4, NULL);
+  add_agent(w, "a3", 4, NULL);
+  mu_job *job = submit(w, "{\"target\":{\"all\":true},"
+                          "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"true\"}}]}");
+  mu_sched_pass(&w->s);
+  assert_int_equal(count_sent(w, ASSIGN), 2); /* three agents free, two shell tasks allowed */
+  mu_host_run *third = mu_job_host(job, "a3");
+  assert_int_equal(third->state, MU_HOST_PENDING);
+  assert_string_equal(third->tasks[0].message,
+                      "waiting: fleet-wide limit of 2 running shell tasks reached (type_limits)");
+  report(w, "a1", job, nth_sent(w, ASSIGN, 0)->task_id, 1, MUSTER__V1__TASK_STATE__SUCCEEDED, 0);
+  mu_sched_pass(&w->s);
+  assert_int_equal(count_sent(w, ASSIGN), 3);
+  assert_string_equal(nth_sent(w, ASSIGN, 2)->agent, "a3");
+  world_free(w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(concurrency_and_slots),
@@ -612,6 +637,7 @@ int main(void) {
       cmocka_unit_test(count_places_on_distinct_agents),
       cmocka_unit_test(oversized_requests_refused_at_submit),
       cmocka_unit_test(named_target_waits_for_capacity),
+      cmocka_unit_test(fleet_wide_type_limit),
       cmocka_unit_test(disconnected_target_is_unreachable),
       cmocka_unit_test(unreachable_counts_against_max_errors),
       cmocka_unit_test(skip_unreachable_skips),

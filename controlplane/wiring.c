@@ -2,6 +2,7 @@
  * scheduler reaches the rest of musterd through the hooks below (which is what lets it be a
  * library with its own tests: scheduler_test.c wires the same hooks to a table); the gateway
  * and the cluster publish events (events.h) that the listeners below pass on, in order. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,26 @@
 
 static void subscribe(mu_daemon *d);
 
+/* musterd's type_limits {spark: 4} into the scheduler's config; a bad entry names itself. */
+static int type_limits(mu_daemon *d, mu_err *err) {
+  const mu_labels *l = &d->cfg.type_limits;
+  if (l->n > MU_SCHED_MAX_TYPE_LIMITS)
+    return mu_err_set(err, MU_EINVAL, "type_limits: more than %d types", MU_SCHED_MAX_TYPE_LIMITS);
+  for (size_t i = 0; i < l->n; i++) {
+    char *end = NULL;
+    long max = strtol(l->items[i].value, &end, 10);
+    if (end == l->items[i].value || *end != '\0' || max < 0 || max > 1000000 ||
+        strlen(l->items[i].key) >= MU_SCHED_TYPE_NAME)
+      return mu_err_set(err, MU_EINVAL, "type_limits: %s: expected 0..1000000 tasks, got '%s'",
+                        l->items[i].key, l->items[i].value);
+    mu_sched_type_limit *t = &d->sched->cfg.type_limits[i];
+    snprintf(t->type, sizeof t->type, "%s", l->items[i].key);
+    t->max = (uint32_t)max;
+  }
+  d->sched->cfg.n_type_limits = l->n;
+  return 0;
+}
+
 int mu_wiring_new(mu_daemon *d, int no_etcd, mu_err *err) {
   d->sched = calloc(1, sizeof *d->sched);
   d->persist = calloc(1, sizeof *d->persist);
@@ -52,6 +73,10 @@ int mu_wiring_new(mu_daemon *d, int no_etcd, mu_err *err) {
   /* what the scheduler's submit checks need before it starts (mu_wiring_start_scheduler) */
   d->sched->cfg.max_tasks = d->cfg.max_job_tasks;
   d->sched->cfg.max_task_runs = d->cfg.max_task_runs;
+  if (type_limits(d, err) != 0) {
+    mu_wiring_free(d);
+    return err->code;
+  }
   if (d->cfg.metrics_listen[0] != '\0' && mu_meters_new(&d->meters, err) != 0) {
     mu_wiring_free(d);
     return err->code;
@@ -157,7 +182,9 @@ void mu_wiring_start_scheduler(mu_daemon *d) {
       .retention = {.max_kept = d->cfg.max_jobs_kept,
                     .min_age_ms = d->cfg.jobs_kept_min_age_ms,
                     .hard_cap = d->cfg.max_jobs_kept_hard},
+      .n_type_limits = d->sched->cfg.n_type_limits,
   };
+  memcpy(cfg.type_limits, d->sched->cfg.type_limits, sizeof cfg.type_limits);
   mu_sched_hooks hooks = {
       .ud = d,
       .leading = hook_leading,

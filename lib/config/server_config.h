@@ -9,6 +9,7 @@
 #include "lib/base/err.h"
 #include "lib/base/log.h"
 #include "lib/config/config_field.h"
+#include "lib/config/labels.h"
 #include "lib/config/strlist.h"
 
 #define MU_SERVER_DEFAULT_LISTEN "127.0.0.1:7400"
@@ -43,6 +44,7 @@ typedef struct mu_server_config {
   uint32_t max_jobs_kept;               /* finished jobs kept in memory; 1..1000000, default 1000 */
   uint32_t schedule_slots_kept;         /* slot records kept per schedule; 1..100000, default 100 */
   uint32_t max_schedules;               /* schedules held; 1..1000000, default 10000 */
+  mu_labels type_limits;                /* fleet-wide cap on running tasks per type: {spark: 4} */
   int64_t jobs_kept_min_age_ms;         /* finished jobs younger are kept past max_jobs_kept;
                                            0..30d, default 1h */
   uint32_t max_jobs_kept_hard;          /* jobs held at most, young or not; 1..10000000, default
