@@ -36,6 +36,8 @@ struct mu_fleet {
   size_t agents_per_channel;
   int64_t heartbeat_interval_ms;
   int64_t task_ms;
+  const uint32_t *cpu_mix;
+  size_t n_cpu_mix;
   sim_agent *agents;        /* n_agents entries */
   size_t n_agents;
   mu_rpc_channel **channels;
@@ -80,6 +82,7 @@ static void send_hello(sim_agent *a) {
   }
   Muster__V1__Capacity cap = MUSTER__V1__CAPACITY__INIT;
   cap.slots = 4;
+  if (f->n_cpu_mix > 0) cap.cpu_millis = f->cpu_mix[a->index % f->n_cpu_mix];
   Muster__V1__Hello h = MUSTER__V1__HELLO__INIT;
   h.agent_id = a->id;
   h.hostname = host;
@@ -294,6 +297,8 @@ int mu_fleet_new(mu_rpc_engine *engine, const mu_fleet_config *cfg, mu_fleet **r
   f->agents_per_channel = cfg->agents_per_channel;
   f->heartbeat_interval_ms = cfg->heartbeat_interval_ms;
   f->task_ms = cfg->task_ms;
+  f->cpu_mix = cfg->cpu_mix;
+  f->n_cpu_mix = cfg->n_cpu_mix;
   f->n_channels = (cfg->agents + cfg->agents_per_channel - 1) / cfg->agents_per_channel;
   f->target = strdup(cfg->target);
   f->id_prefix = strdup(cfg->id_prefix ? cfg->id_prefix : "sim");

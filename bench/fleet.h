@@ -26,6 +26,9 @@ typedef struct mu_fleet_config {
   int64_t task_ms;               /* > 0: a task runs this long (STARTING and RUNNING at once,
                                     output and SUCCEEDED after it); an Assign arriving while
                                     the agent's one timed task runs is answered at once */
+  const uint32_t *cpu_mix;       /* borrowed, may be NULL: agent i declares capacity.cpu_millis
+                                    cpu_mix[i % n_cpu_mix] (placement tests) */
+  size_t n_cpu_mix;
 } mu_fleet_config;
 
 typedef struct mu_fleet_stats {

@@ -324,6 +324,50 @@ def test_cli_output_golden(c):
     check_golden("agents_table.txt", "\n".join([lines[0]] + sorted(lines[1:-1]) + lines[-1:]) + "\n")
 
 
+def test_placement_respects_capacity(c):
+    """45 one-task jobs (3 s each) asking 1.5 CPU, `any` of 30 simulated agents declaring 1 or
+    2 CPU (15 each): from every job's WatchJob events, no agent ever ran more at once than its
+    CPU holds (none on the 1-CPU agents, one at a time on 2 CPU), the 30 that did not fit at
+    first said why while waiting, and every job still ran once capacity freed."""
+    c.stubs = load_stubs(c.workdir)
+    c.start_musterd("--heartbeat-timeout", "5s")
+    sim = Proc("sim-agents", [sim_bin(), "--control", c.addr, "--agents", "30", "--prefix", "cap",
+                              "--cpu-mix", "1000,2000", "--task-time", "3s",
+                              "--heartbeat-interval", "1s"], c.workdir)
+    c.agents["sim-agents"] = sim
+    wait_until("30 connected agents",
+               lambda: list(c.states().values()).count("AGENT_CONNECTED") == 30, timeout=30, step=0.2)
+    _, _, job_pb2, _ = c.stubs
+    jobs = []
+    for i in range(45):
+        spec = shell_spec(c, "cap-%d" % i, "hostname", job_pb2.Target(any="role=sim"))
+        spec.tasks[0].resources.requests.cpu = 1500
+        jobs.append(submit(c, spec))
+    cap = {"cap-%05d" % i: [1000, 2000][i % 2] // 1500 for i in range(30)}
+    points, waited, ran = [], 0, 0
+    for job_id in jobs:
+        final, saw_wait = None, False
+        for ev in watch_events(c, job_id):
+            if not ev.HasField("task"):
+                continue
+            if ev.task.message.startswith("waiting: no agent with 1.5 CPU free among 30 matching"):
+                saw_wait = True
+            final = ev.task
+        assert final is not None and c.stubs[3].TaskState.Name(final.state) == "SUCCEEDED", final
+        assert cap[final.agent_id] >= 1, "%s ran on %s (1 CPU)" % (job_id, final.agent_id)
+        points.append((final.started_at_ms, 1, final.agent_id))
+        points.append((final.finished_at_ms, -1, final.agent_id))
+        waited += saw_wait
+        ran += 1
+    running = {}
+    for at, d, agent in sorted(points, key=lambda p: (p[0], p[1])):  # ends before starts
+        running[agent] = running.get(agent, 0) + d
+        assert running[agent] <= cap[agent], "%s over capacity at %d: %d running (holds %d)" % (
+            agent, at, running[agent], cap[agent])
+    assert ran == 45
+    assert waited >= 25, "only %d jobs showed a waiting reason" % waited
+
+
 class PlaintextCluster(Cluster):
     """This suite is the one that keeps the plaintext path (`--insecure` on both daemons): its
     200 simulated agents share one certificate-less process."""
@@ -338,4 +382,5 @@ if __name__ == "__main__":
         test_any_fails_over_when_agent_killed,
         test_drain_and_undrain,
         test_cli_output_golden,
+        test_placement_respects_capacity,
     ])

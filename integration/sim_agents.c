@@ -5,9 +5,10 @@
  * early, and stops cleanly (exit 0) on SIGTERM or SIGINT.
  *
  * --task-time DUR makes each task run that long (the live panel's tests and bench).
+ * --cpu-mix M1,M2,... makes agent i declare M[i % n] millicores of CPU (placement tests).
  *
  * usage: sim_agents --control HOST:PORT [--agents N] [--prefix P] [--heartbeat-interval DUR]
- *                   [--task-time DUR] */
+ *                   [--task-time DUR] [--cpu-mix M1,M2,...] */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,11 +75,14 @@ int main(int argc, char **argv) {
       {"prefix", required_argument, NULL, 'p'},
       {"heartbeat-interval", required_argument, NULL, 'h'},
       {"task-time", required_argument, NULL, 't'},
+      {"cpu-mix", required_argument, NULL, 'm'},
       {NULL, 0, NULL, 0},
   };
   const char *control = NULL, *prefix = "sim";
   long agents = 100;
   int64_t heartbeat_ms = 1000, task_ms = 0;
+  uint32_t cpu_mix[16];
+  size_t n_cpu_mix = 0;
   mu_err err = {0};
   int opt;
   while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -99,6 +103,18 @@ int main(int argc, char **argv) {
           return 2;
         }
         break;
+      case 'm':
+        for (char *save = NULL, *tok = strtok_r(optarg, ",", &save); tok != NULL;
+             tok = strtok_r(NULL, ",", &save)) {
+          char *end = NULL;
+          unsigned long v = strtoul(tok, &end, 10);
+          if (*end != '\0' || v == 0 || v > 1000000 || n_cpu_mix == 16) {
+            fprintf(stderr, "sim_agents: --cpu-mix: up to 16 millicore amounts, got '%s'\n", tok);
+            return 2;
+          }
+          cpu_mix[n_cpu_mix++] = (uint32_t)v;
+        }
+        break;
       default: return 2;
     }
   }
@@ -113,7 +129,7 @@ int main(int argc, char **argv) {
   s.agents = (size_t)agents;
   mu_fleet_config fc = {.target = control, .agents = s.agents, .agents_per_channel = 50,
                         .heartbeat_interval_ms = heartbeat_ms, .id_prefix = prefix,
-                        .task_ms = task_ms};
+                        .task_ms = task_ms, .cpu_mix = cpu_mix, .n_cpu_mix = n_cpu_mix};
   if (mu_rpc_engine_new(s.loop, &s.engine, &err) != 0 ||
       mu_fleet_new(s.engine, &fc, &s.fleet, &err) != 0 || mu_fleet_connect(s.fleet, &err) != 0) {
     fprintf(stderr, "sim_agents: %s\n", err.msg);
