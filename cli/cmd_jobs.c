@@ -75,6 +75,7 @@ int mu_cli_submit_and_watch(const mu_cli_opts *opts, const char *path, const Pro
 
 static const char run_usage[] =
     "usage: muster run [-t SELECTOR | --all | --hosts NODESET | --any SELECTOR]\n"
+    "                  [--count N] [--strategy spread|binpack] [--request-cpu MILLICORES]\n"
     "                  [--max-concurrency N|P%] [--max-errors N|P%] [--batch N]\n"
     "                  [--timeout DUR] [--retries N] [--env K=V]... [--memory SIZE]\n"
     "                  [--pids N] [--user NAME] [--wait DUR] [--skip-unreachable] [--detach]\n"
@@ -106,11 +107,14 @@ int mu_cmd_run(const mu_cli_opts *opts, int argc, char **argv) {
       {"detach", no_argument, NULL, 'd'},         {"dry-run", no_argument, NULL, 'n'},
       {"type", required_argument, NULL, 'k'},     {"bundle", required_argument, NULL, 'B'},
       {"skip-unreachable", no_argument, NULL, 'S'},
+      {"count", required_argument, NULL, 'N'},    {"strategy", required_argument, NULL, 'P'},
+      {"request-cpu", required_argument, NULL, 'R'},
       {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
   Muster__V1__RunAdhocRequest req = MUSTER__V1__RUN_ADHOC_REQUEST__INIT;
   Muster__V1__Target target = MUSTER__V1__TARGET__INIT;
   Muster__V1__Rollout rollout = MUSTER__V1__ROLLOUT__INIT;
   Muster__V1__Resources res = MUSTER__V1__RESOURCES__INIT;
+  Muster__V1__ResourceRequests requests = MUSTER__V1__RESOURCE_REQUESTS__INIT;
   Muster__V1__RunAdhocRequest__EnvEntry env[64];
   Muster__V1__RunAdhocRequest__EnvEntry *env_ptrs[64];
   char **hosts = NULL;
@@ -216,6 +220,26 @@ int mu_cmd_run(const mu_cli_opts *opts, int argc, char **argv) {
         req.resources = &res;
         break;
       }
+      case 'N':
+      case 'R': {
+        char *end;
+        unsigned long v = strtoul(optarg, &end, 10);
+        if (*end || end == optarg || v == 0 || v > 100000000) {
+          rc = usage_error("run", run_usage,
+                           c == 'N' ? "--count: expected a positive number, got '%s'"
+                                    : "--request-cpu: expected millicores (1000 = a core), got '%s'",
+                           optarg);
+          goto out;
+        }
+        if (c == 'N') target.count = (uint32_t)v;
+        if (c == 'R') {
+          requests.cpu = (uint32_t)v;
+          res.requests = &requests;
+          req.resources = &res;
+        }
+        break;
+      }
+      case 'P': target.strategy = optarg; break;
       case 'u': req.run_as = optarg; break;
       case 'd': detach = 1; break;
       case 'n': req.dry_run = 1; break;

@@ -365,6 +365,16 @@ def test_placement_respects_capacity(c):
         assert running[agent] <= cap[agent], "%s over capacity at %d: %d running (holds %d)" % (
             agent, at, running[agent], cap[agent])
     assert ran == 45
+    # from the CLI: a request no agent could hold is refused at submit, naming the largest;
+    # count/strategy/request-cpu reach the placement (two distinct 2-CPU agents)
+    rc, _, err = c.cli("run", "--any", "role=sim", "--request-cpu", "3000", "--", "true", check=False)
+    assert rc != 0 and "3 CPU is more than any agent matching 'role=sim' has (largest: cap-00001 " \
+        "with 2 CPU)" in err, (rc, err)
+    rc, out, err = c.cli("-o", "json", "run", "--any", "role=sim", "--count", "2", "--strategy",
+                         "binpack", "--request-cpu", "1500", "--", "true", check=False)
+    assert rc == 0, (rc, out, err)
+    hosts = {json.loads(l).get("agentId") for l in out.splitlines() if l.startswith("{")}
+    assert len(hosts - {None}) == 2 and all(cap[h] == 1 for h in hosts - {None}), out
     assert waited >= 25, "only %d jobs showed a waiting reason" % waited
 
 
