@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "controlplane/jobspec.h"
+#include "controlplane/resources.h"
 #include "lib/bundle/bundle.h"
 #include "lib/fuzz/fuzz_util.h"
 #include "lib/pbjson/pbjson.h"
@@ -43,6 +44,14 @@ void mu_fuzz_jobspec_submit(Muster__V1__JobSpec *spec) {
     for (size_t i = 0; i < spec->n_tasks; i++)
       MU_FUZZ_CHECK(spec->tasks[i]->name[0] != '\0' && spec->tasks[i]->type[0] != '\0');
     MU_FUZZ_CHECK(mu_rollout_concurrency(&rollout, 7) >= 1);
+    mu_res need; /* resources.requests: what placement reserves (resources.h) */
+    mu_err rerr = {0};
+    if (mu_res_request(spec, &need, &rerr) == 0)
+      MU_FUZZ_CHECK(need.slots >= 1 && need.cpu >= 0 && need.mem >= 0 &&
+                    need.n_dev <= MU_RES_MAX_DEVICES);
+    else
+      MU_FUZZ_CHECK(rerr.code == MU_EINVAL && rerr.msg[0] != '\0');
+    MU_FUZZ_CHECK(mu_res_strategy_parse(spec->target->strategy) >= -1);
     mu_fuzz_storable(&spec->base);
   } else {
     MU_FUZZ_CHECK(err.code == MU_EINVAL && err.msg[0] != '\0');
