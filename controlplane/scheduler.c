@@ -1045,9 +1045,24 @@ void mu_sched_publish_job_end(mu_scheduler *s, mu_job *job) {
   mu_job_close_watchers(job, MU_RPC_OK, "");
 }
 
+/* A job in the pass's order: its priority after aging. */
+typedef struct ordered {
+  mu_job *job;
+  int64_t priority;
+} ordered;
+
+/* priority + 1 per priority_aging of age, so a low priority is never starved for long. */
+static int64_t aged_priority(const mu_scheduler *s, const mu_job *j, int64_t now_ms) {
+  int64_t p = j->spec->priority;
+  if (s->cfg.priority_aging_ms > 0 && now_ms > j->created_at_ms)
+    p += (now_ms - j->created_at_ms) / s->cfg.priority_aging_ms;
+  return p;
+}
+
 static int job_order(const void *pa, const void *pb) {
-  const mu_job *a = *(mu_job *const *)pa, *b = *(mu_job *const *)pb;
-  if (a->spec->priority != b->spec->priority) return b->spec->priority - a->spec->priority;
+  const ordered *oa = pa, *ob = pb;
+  const mu_job *a = oa->job, *b = ob->job;
+  if (oa->priority != ob->priority) return oa->priority > ob->priority ? -1 : 1;
   if (a->created_at_ms != b->created_at_ms) return a->created_at_ms < b->created_at_ms ? -1 : 1;
   /* the same millisecond: submission order ("j-<secs>-<seq>") */
   const char *da = strrchr(a->id, '-'), *db = strrchr(b->id, '-');
@@ -1067,17 +1082,21 @@ static void sched_tick(mu_scheduler *s) {
   for (mu_job *j = s->jobs; j != NULL; j = j->next) /* job_deps.h: start, wait or end */
     if (!mu_job_finished(j) && j->ready && !j->submit_pending) (void)mu_job_deps_gate(s, j);
   for (mu_job *j = s->jobs; j != NULL; j = j->next) n += dispatchable(j);
-  mu_job **order = calloc(n + 1, sizeof *order);
+  ordered *order = calloc(n + 1, sizeof *order);
   int timed = 0;
   if (order != NULL) {
     size_t k = 0;
+    int64_t now_ms = mu_now_ms();
     for (mu_job *j = s->jobs; j != NULL; j = j->next)
-      if (dispatchable(j)) order[k++] = j;
-    qsort(order, k, sizeof *order, job_order); /* priority first, then oldest first */
+      if (dispatchable(j)) {
+        order[k].job = j;
+        order[k++].priority = aged_priority(s, j, now_ms);
+      }
+    qsort(order, k, sizeof *order, job_order); /* aged priority first, then oldest first */
     mu_placement p;
     mu_place_begin(&p, s->cfg.registry, s->jobs);
     count_types(s, &p);
-    for (size_t i = 0; i < k; i++) timed |= dispatch_job(s, &p, order[i], now);
+    for (size_t i = 0; i < k; i++) timed |= dispatch_job(s, &p, order[i].job, now);
     mu_place_end(&p);
     s->placements += p.decisions;
     free(order);

@@ -77,6 +77,7 @@ typedef struct mu_sched_config {
   uint32_t max_tasks;             /* tasks per job */
   uint32_t max_task_runs;         /* targets x tasks per job */
   mu_retention retention;         /* which finished jobs are kept (job_retention.h) */
+  int64_t priority_aging_ms;      /* a job gains 1 priority per this much age; 0: no aging */
   mu_sched_type_limit type_limits[MU_SCHED_MAX_TYPE_LIMITS];
   size_t n_type_limits;
 } mu_sched_config;

@@ -627,6 +627,27 @@ static void fleet_wide_type_limit(void **state) {
   world_free(w);
 }
 
+
+static void priority_with_aging(void **state) {
+  (void)state;
+  for (int aging = 0; aging <= 1; aging++) {
+    world *w = world_new(10000);
+    w->s.cfg.priority_aging_ms = aging ? 60000 : 0;
+    add_agent(w, "only", 1, NULL);
+    mu_job *old_low = submit(w, "{\"target\":{\"all\":true},\"priority\":0,"
+                                "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"true\"}}]}");
+    mu_job *new_high = submit(w, "{\"target\":{\"all\":true},\"priority\":5,"
+                                 "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"true\"}}]}");
+    old_low->created_at_ms -= 10 * 60000; /* waited 10 minutes: +10 with aging per minute */
+    mu_sched_pass(&w->s);
+    assert_int_equal(count_sent(w, ASSIGN), 1); /* one slot: the order decides */
+    char want[200];
+    snprintf(want, sizeof want, "%s/only/t", aging ? old_low->id : new_high->id);
+    assert_string_equal(nth_sent(w, ASSIGN, 0)->task_id, want);
+    world_free(w);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(concurrency_and_slots),
@@ -638,6 +659,7 @@ int main(void) {
       cmocka_unit_test(oversized_requests_refused_at_submit),
       cmocka_unit_test(named_target_waits_for_capacity),
       cmocka_unit_test(fleet_wide_type_limit),
+      cmocka_unit_test(priority_with_aging),
       cmocka_unit_test(disconnected_target_is_unreachable),
       cmocka_unit_test(unreachable_counts_against_max_errors),
       cmocka_unit_test(skip_unreachable_skips),

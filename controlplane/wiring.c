@@ -183,6 +183,7 @@ void mu_wiring_start_scheduler(mu_daemon *d) {
                     .min_age_ms = d->cfg.jobs_kept_min_age_ms,
                     .hard_cap = d->cfg.max_jobs_kept_hard},
       .n_type_limits = d->sched->cfg.n_type_limits,
+      .priority_aging_ms = d->cfg.priority_aging_ms,
   };
   memcpy(cfg.type_limits, d->sched->cfg.type_limits, sizeof cfg.type_limits);
   mu_sched_hooks hooks = {
