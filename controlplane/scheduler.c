@@ -917,7 +917,8 @@ static int start_task(mu_scheduler *s, mu_placement *p, mu_job *job, mu_host_run
 }
 
 /* Returns 1 when the job still needs timed attention (retries, waits, grace). */
-static int dispatch_job(mu_scheduler *s, mu_placement *p, mu_job *job, int64_t now) {
+static int dispatch_job(mu_scheduler *s, mu_placement *p, mu_job *job, int64_t now,
+                        const char *held) {
   int timed = 0;
   for (size_t i = 0; i < job->n_hosts; i++) {
     mu_host_run *h = &job->hosts[i];
@@ -959,6 +960,11 @@ static int dispatch_job(mu_scheduler *s, mu_placement *p, mu_job *job, int64_t n
     mu_host_run *h = &job->hosts[i];
     if (h->state != MU_HOST_PENDING) continue;
     if (job->rollout.batch > 0 && h->batch != job->batch_current) continue;
+    if (held != NULL) { /* degradation: no new hosts while the fleet is saturated */
+      set_waiting(s, job, h, held);
+      timed = 1;
+      continue;
+    }
     if (!type_allows(s, p, job, h, h->current)) {
       timed = 1;
       continue;
@@ -1045,6 +1051,18 @@ void mu_sched_publish_job_end(mu_scheduler *s, mu_job *job) {
   mu_job_close_watchers(job, MU_RPC_OK, "");
 }
 
+/* The busy share (percent) of the connected, non-draining agents' slots, from placement's sums. */
+static uint32_t fleet_busy_pct(const mu_registry *reg) {
+  int64_t cap = 0, used = 0;
+  for (size_t i = 0; i < reg->n; i++) {
+    const mu_agent *a = reg->agents[i];
+    if (a->session == NULL || a->draining) continue;
+    cap += a->cap.slots;
+    used += a->alloc.slots < a->cap.slots ? a->alloc.slots : a->cap.slots;
+  }
+  return cap > 0 ? (uint32_t)(used * 100 / cap) : 0;
+}
+
 /* A job in the pass's order: its priority after aging. */
 typedef struct ordered {
   mu_job *job;
@@ -1096,7 +1114,16 @@ static void sched_tick(mu_scheduler *s) {
     mu_placement p;
     mu_place_begin(&p, s->cfg.registry, s->jobs);
     count_types(s, &p);
-    for (size_t i = 0; i < k; i++) timed |= dispatch_job(s, &p, order[i].job, now);
+    uint32_t busy = s->cfg.hold_above > 0 ? fleet_busy_pct(s->cfg.registry) : 0;
+    char held[MU_PLACE_WHY];
+    snprintf(held, sizeof held, "held: the fleet is %u%% busy (hold_above %u%%) and this job's "
+             "priority is below hold_priority_floor %d; it starts when load falls", busy,
+             s->cfg.hold_above, s->cfg.hold_priority_floor);
+    for (size_t i = 0; i < k; i++) {
+      int hold = s->cfg.hold_above > 0 && busy > s->cfg.hold_above &&
+                 order[i].priority < s->cfg.hold_priority_floor;
+      timed |= dispatch_job(s, &p, order[i].job, now, hold ? held : NULL);
+    }
     mu_place_end(&p);
     s->placements += p.decisions;
     free(order);

@@ -78,6 +78,8 @@ typedef struct mu_sched_config {
   uint32_t max_task_runs;         /* targets x tasks per job */
   mu_retention retention;         /* which finished jobs are kept (job_retention.h) */
   int64_t priority_aging_ms;      /* a job gains 1 priority per this much age; 0: no aging */
+  uint32_t hold_above;            /* % of the connected fleet's slots busy past which jobs */
+  int32_t hold_priority_floor;    /* below this (aged) priority start no new hosts; 0%: never */
   mu_sched_type_limit type_limits[MU_SCHED_MAX_TYPE_LIMITS];
   size_t n_type_limits;
 } mu_sched_config;

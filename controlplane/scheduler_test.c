@@ -648,6 +648,40 @@ static void priority_with_aging(void **state) {
   }
 }
 
+
+static void low_priority_held_under_saturation(void **state) {
+  (void)state;
+  world *w = world_new(10000);
+  w->s.cfg.hold_above = 50;
+  w->s.cfg.hold_priority_floor = 1;
+  add_agent(w, "a1", 2, NULL);
+  add_agent(w, "a2", 2, NULL);
+  mu_job *busy = submit(w, "{\"target\":{\"hosts\":[\"a1\", \"a2\"]},\"priority\":5,"
+                           "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"true\"}}]}");
+  mu_sched_pass(&w->s);
+  assert_int_equal(count_sent(w, ASSIGN), 2);
+  /* half the slots busy: not past 50%: a second high-priority job still starts a host... */
+  mu_job *high = submit(w, "{\"target\":{\"hosts\":[\"a1\"]},\"priority\":5,"
+                           "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"true\"}}]}");
+  mu_sched_pass(&w->s);
+  assert_int_equal(count_sent(w, ASSIGN), 3);
+  /* ...now 75% busy: a priority-0 job is held, saying why, though a2 has a free slot */
+  mu_job *low = submit(w, "{\"target\":{\"hosts\":[\"a2\"]},\"priority\":0,"
+                          "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"true\"}}]}");
+  mu_sched_pass(&w->s);
+  assert_int_equal(count_sent(w, ASSIGN), 3);
+  assert_int_equal(low->hosts[0].state, MU_HOST_PENDING);
+  assert_non_null(strstr(low->hosts[0].tasks[0].message, "held: the fleet is 75% busy (hold_above 50%)"));
+  /* load falls: it resumes by itself */
+  report(w, "a1", busy, nth_sent(w, ASSIGN, 0)->task_id, 1, MUSTER__V1__TASK_STATE__SUCCEEDED, 0);
+  report(w, "a1", high, nth_sent(w, ASSIGN, 2)->task_id, 1, MUSTER__V1__TASK_STATE__SUCCEEDED, 0);
+  mu_sched_pass(&w->s);
+  assert_int_equal(count_sent(w, ASSIGN), 4);
+  assert_string_equal(nth_sent(w, ASSIGN, 3)->agent, "a2");
+  assert_int_equal(low->hosts[0].state, MU_HOST_RUNNING);
+  world_free(w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(concurrency_and_slots),
@@ -660,6 +694,7 @@ int main(void) {
       cmocka_unit_test(named_target_waits_for_capacity),
       cmocka_unit_test(fleet_wide_type_limit),
       cmocka_unit_test(priority_with_aging),
+      cmocka_unit_test(low_priority_held_under_saturation),
       cmocka_unit_test(disconnected_target_is_unreachable),
       cmocka_unit_test(unreachable_counts_against_max_errors),
       cmocka_unit_test(skip_unreachable_skips),

@@ -184,6 +184,8 @@ void mu_wiring_start_scheduler(mu_daemon *d) {
                     .hard_cap = d->cfg.max_jobs_kept_hard},
       .n_type_limits = d->sched->cfg.n_type_limits,
       .priority_aging_ms = d->cfg.priority_aging_ms,
+      .hold_above = d->cfg.hold_above,
+      .hold_priority_floor = (int32_t)d->cfg.hold_priority_floor,
   };
   memcpy(cfg.type_limits, d->sched->cfg.type_limits, sizeof cfg.type_limits);
   mu_sched_hooks hooks = {

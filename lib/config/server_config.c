@@ -37,6 +37,8 @@ static const mu_cfg_field server_fields[] = {
     F("schedule_slots_kept", MU_CF_COUNT, schedule_slots_kept, 1, 100000),
     F("max_schedules", MU_CF_COUNT, max_schedules, 1, 1000000),
     F("type_limits", MU_CF_LABELS, type_limits, 0, 0),
+    F("hold_above", MU_CF_COUNT, hold_above, 0, 100),
+    F("hold_priority_floor", MU_CF_COUNT, hold_priority_floor, 0, 1000000),
     F("priority_aging", MU_CF_DURATION, priority_aging_ms, 0, 30LL * 24 * 3600 * 1000),
     F("savepoints_kept_per_task", MU_CF_COUNT, savepoints_kept_per_task, 1, 10000),
     F("run_history_per_task", MU_CF_COUNT, run_history_per_task, 10, 10000),

@@ -44,6 +44,9 @@ typedef struct mu_server_config {
   uint32_t max_jobs_kept;               /* finished jobs kept in memory; 1..1000000, default 1000 */
   uint32_t schedule_slots_kept;         /* slot records kept per schedule; 1..100000, default 100 */
   uint32_t max_schedules;               /* schedules held; 1..1000000, default 10000 */
+  uint32_t hold_above;                  /* percent of the fleet's slots busy past which jobs below
+                                           hold_priority_floor are held; 0 = never */
+  uint32_t hold_priority_floor;
   int64_t priority_aging_ms;            /* a waiting job gains 1 priority per this; 0 = off */
   mu_labels type_limits;                /* fleet-wide cap on running tasks per type: {spark: 4} */
   int64_t jobs_kept_min_age_ms;         /* finished jobs younger are kept past max_jobs_kept;
