@@ -52,8 +52,9 @@ mu_job *mu_job_new(const char *id, Muster__V1__JobSpec *spec, const mu_rollout *
       tr->state = MUSTER__V1__TASK_STATE__PENDING;
       muster__v1__task_metrics__init(&tr->metrics);
       tr->tail.cap = tail_cap;
-      char tid[400];
-      snprintf(tid, sizeof tid, "%s/%s/%s", id, h->agent_id ? h->agent_id : "any",
+      char tid[400], any[32] = "any";
+      if (n_targets > 1) snprintf(any, sizeof any, "any-%zu", i); /* count: N unplaced hosts */
+      snprintf(tid, sizeof tid, "%s/%s/%s", id, h->agent_id ? h->agent_id : any,
                spec->tasks[t]->name);
       tr->task_id = strdup(tid);
     }

@@ -533,6 +533,7 @@ static void count_places_on_distinct_agents(void **state) {
   add_agent_cpu(w, "w4", 8, 4000, "role=web");
   mu_job *job = submit_cpu(w, ",\"count\":3,\"strategy\":\"binpack\"", 500);
   assert_int_equal(job->n_hosts, 3);
+  assert_string_not_equal(job->hosts[0].tasks[0].task_id, job->hosts[1].tasks[0].task_id);
   mu_sched_pass(&w->s);
   assert_int_equal(count_sent(w, ASSIGN), 3); /* binpack, yet three distinct agents */
   assert_true(strcmp(job->hosts[0].agent_id, job->hosts[1].agent_id) != 0);
