@@ -148,11 +148,11 @@ int mu_prom_check(const char *text, size_t len, size_t *ret_samples, mu_err *err
         if (!read_number(&c)) why = "the value is not a number";
       }
       if (why == NULL && c.p < c.end) {
-        c.p++;
-        char *e = NULL;
-        long long ts = strtoll(c.p, &e, 10);
-        (void)ts;
-        if (e != c.end || c.p == c.end) why = "the timestamp is not an integer";
+        c.p++; /* the line is not NUL-terminated: read the digits within it, not with strtoll */
+        const char *q = c.p < c.end && *c.p == '-' ? c.p + 1 : c.p;
+        size_t digits = 0;
+        while (q < c.end && *q >= '0' && *q <= '9' && digits <= 19) q++, digits++;
+        if (q != c.end || digits == 0 || digits > 19) why = "the timestamp is not an integer";
       }
       samples++;
     }
