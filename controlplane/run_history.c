@@ -189,6 +189,13 @@ void mu_run_history_trim_all(mu_run_history *c, int queue_delete) {
 
 static void ms_text(double ms, char *buf, size_t size) { mu_duration_format((int64_t)(ms + 0.5), buf, size); }
 
+/* Whether a run's duration says how long the work takes: it ran to its end (succeeded, or
+ * failed by itself). A timed-out, cancelled or lost run is reported as such; its duration is
+ * neither judged SLOW nor counted in the durations others are judged against. */
+static bool ran_to_end(Muster__V1__TaskState st) {
+  return st == MUSTER__V1__TASK_STATE__SUCCEEDED || st == MUSTER__V1__TASK_STATE__FAILED;
+}
+
 unsigned mu_run_history_judge(const mu_run_history *c, const Muster__V1__RunHistoryEntry *run, char *detail,
                               size_t detail_size) {
   size_t m = 0;
@@ -202,8 +209,9 @@ unsigned mu_run_history_judge(const mu_run_history *c, const Muster__V1__RunHist
     for (size_t i = 0; i < c->n; i++) {
       const Muster__V1__RunHistoryEntry *e = c->items[i].run;
       if (strcmp(e->task_name, run->task_name) != 0) continue;
-      h.dur[h.n_dur++] = (double)e->duration_ms;
       if (e->peak_memory_bytes > 0) h.mem[h.n_mem++] = (double)e->peak_memory_bytes;
+      if (!ran_to_end(e->state)) continue;
+      h.dur[h.n_dur++] = (double)e->duration_ms;
       if (strcmp(e->agent_id, run->agent_id) == 0) h.host_dur[h.n_host_dur++] = (double)e->duration_ms;
     }
   }
@@ -211,6 +219,7 @@ unsigned mu_run_history_judge(const mu_run_history *c, const Muster__V1__RunHist
   mu_anomaly_run a = {run->duration_ms, run->peak_memory_bytes, run->memory_limit_bytes, run->output_dropped_bytes};
   double *scratch = buf != NULL ? buf + 3 * (m + 1) : NULL;
   unsigned flags = mu_anomaly_flags(&a, buf != NULL ? &h : NULL, scratch);
+  if (!ran_to_end(run->state)) flags &= ~(unsigned)(MU_ANOMALY_SLOW | MU_ANOMALY_SLOW_HOST);
   if (detail != NULL && detail_size > 0) {
     char took[32], lim[32];
     detail[0] = '\0';

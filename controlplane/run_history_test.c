@@ -24,6 +24,7 @@ static void add_run(mu_run_history *c, const char *name, const char *job, int64_
   e.attempt = 1;
   e.finished_at_ms = at;
   e.duration_ms = dur_ms;
+  e.state = MUSTER__V1__TASK_STATE__SUCCEEDED;
   e.peak_memory_bytes = -1;
   char key[200];
   snprintf(key, sizeof key, "runhistory/%s/%013lld-%s-0-1", name, (long long)at, job);
@@ -83,6 +84,7 @@ static void test_judge(void **state) {
   run.task_name = "build";
   run.agent_id = "web-2";
   run.duration_ms = 900;
+  run.state = MUSTER__V1__TASK_STATE__FAILED;
   run.peak_memory_bytes = -1;
   char detail[256];
   /* nine runs of build (the other task name's twenty do not count): no history yet */
@@ -91,6 +93,10 @@ static void test_judge(void **state) {
   assert_int_equal(mu_run_history_judge(&c, &run, detail, sizeof detail), MU_ANOMALY_SLOW);
   assert_non_null(strstr(detail, "took 900ms"));
   assert_non_null(strstr(detail, "10 earlier runs"));
+  /* a run that timed out or was cancelled is reported as such, not judged SLOW */
+  run.state = MUSTER__V1__TASK_STATE__TIMED_OUT;
+  assert_int_equal(mu_run_history_judge(&c, &run, detail, sizeof detail), 0);
+  run.state = MUSTER__V1__TASK_STATE__SUCCEEDED;
   run.duration_ms = 104;
   assert_int_equal(mu_run_history_judge(&c, &run, detail, sizeof detail), 0);
   run.output_dropped_bytes = 10;
