@@ -181,8 +181,48 @@ static void test_agent(void **state) {
   mu_doctor_free(&d);
 }
 
+/* Run-as users, the python venv cache, the container runtime: each with its fix. */
+static void test_agent_env(void **state) {
+  (void)state;
+  mu_doctor d = {0};
+  agent_fixture f;
+  healthy_agent(&f);
+  char *users[] = {"svc"}, *missing[] = {"svc: run_as: user 'svc' does not exist on web-1"};
+  char *absent[] = {"overlay: the kernel has no overlay filesystem (modprobe overlay)"};
+  f.env.n_run_as_users = 1;
+  f.env.run_as_users = users;
+  f.env.python_cache_dir = "/var/lib/muster/python";
+  f.env.python_cache_writable = 1;
+  f.env.python_cache_bytes = 3 * 1024 * 1024;
+  f.env.container_plugin = 1;
+  mu_doctor_check_agent(&d, &f.a, NOW);
+  assert_int_equal(mu_doctor_worst(&d), MU_DOCTOR_OK);
+  expect(&d, "agent web-1", "run-as", MU_DOCTOR_OK, "tasks run as svc by default");
+  expect(&d, "agent web-1", "python-venvs", MU_DOCTOR_OK, "writable, 3.0 MiB");
+  expect(&d, "agent web-1", "container", MU_DOCTOR_OK, "ready");
+  mu_doctor_free(&d);
+
+  f.env.n_run_as_missing = 1;
+  f.env.run_as_missing = missing;
+  f.env.python_cache_writable = 0;
+  f.env.n_container_missing = 1;
+  f.env.container_missing = absent;
+  mu_doctor_check_agent(&d, &f.a, NOW);
+  expect(&d, "agent web-1", "run-as", MU_DOCTOR_FAIL, "user 'svc' does not exist");
+  expect(&d, "agent web-1", "python-venvs", MU_DOCTOR_FAIL, "not writable");
+  expect(&d, "agent web-1", "container", MU_DOCTOR_WARN,
+         "overlay: the kernel has no overlay filesystem: container tasks fail here");
+  for (size_t i = 0; i < d.n; i++)
+    if (strcmp(d.checks[i].name, "container") == 0)
+      assert_string_equal(d.checks[i].fix, "modprobe overlay");
+    else if (strcmp(d.checks[i].name, "run-as") == 0)
+      assert_non_null(strstr(d.checks[i].fix, "useradd"));
+  mu_doctor_free(&d);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_cluster), cmocka_unit_test(test_certs),
-                                     cmocka_unit_test(test_agent)};
+                                     cmocka_unit_test(test_agent),
+                                     cmocka_unit_test(test_agent_env)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
