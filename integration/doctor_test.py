@@ -81,6 +81,35 @@ def test_doctor_finds_the_broken_agent(c):
     assert rc == 2 and "do not go together" in err, err
 
 
+def test_doctor_agent_environment(c):
+    """A run-as user the host does not have fails with its fix; the python venv cache and
+    the container runtime are reported."""
+    c.start_musterd()
+    c.start_agent("ok-1", "role=web")
+    c.start_agent("bad-1", "role=web", "--run-as", "muster-no-such-user")
+    wait_until("both agents connected",
+               lambda: c.states() == {"ok-1": "AGENT_CONNECTED", "bad-1": "AGENT_CONNECTED"})
+    rc, out, _ = doctor(c)
+    assert rc == 1, (rc, out)
+    assert "FAIL  agent bad-1        run-as" in out, out
+    assert "muster-no-such-user" in out and "does not exist" in out, out
+    assert "fix: create the user on the host (useradd" in out, out
+    rc, out, _ = c.cli("-o", "json", "doctor", check=False)
+    by, summary = checks(out)
+    assert rc == 1 and summary["fail"] == 1, (summary, out)
+    assert by[("agent bad-1", "run-as")]["status"] == "FAIL"
+    assert ("agent ok-1", "run-as") not in by  # no run_as configured: nothing to check
+    venvs = by[("agent ok-1", "python-venvs")]
+    assert venvs["status"] in ("OK", "FAIL") and "venv cache" in venvs["message"], venvs
+    ctr = by.get(("agent ok-1", "container"))
+    assert ctr is not None and ctr["status"] in ("OK", "WARN"), by.keys()
+    if ctr["status"] == "WARN":
+        assert ctr["fix"], ctr
+    # only the healthy agent: passes
+    rc, out, _ = doctor(c, "--agent", "ok-1")
+    assert rc == 0, out
+
+
 def test_doctor_without_a_control_plane(c):
     r = c.cli("--addr", "127.0.0.1:%d" % free_port(), "doctor", check=False)
     rc, out, _ = r
@@ -91,5 +120,6 @@ def test_doctor_without_a_control_plane(c):
 if __name__ == "__main__":
     main([
         test_doctor_finds_the_broken_agent,
+        test_doctor_agent_environment,
         test_doctor_without_a_control_plane,
     ])
