@@ -288,3 +288,55 @@ void mu_doctor_print(const mu_doctor *d, FILE *out) {
   fprintf(out, "%zu checks: %zu ok, %zu warn, %zu fail%s\n", d->n, count[0], count[1], count[2],
           d->dropped ? " (some checks were dropped: out of memory)" : "");
 }
+
+/* Latency over these is a WARN / FAIL (etcd's own guidance: a request well under 100 ms). */
+#define ETCD_SLOW_MS 100
+#define ETCD_VERY_SLOW_MS 1000
+#define ETCD_DEFAULT_QUOTA (2ull * 1024 * 1024 * 1024)
+
+void mu_doctor_check_etcd(mu_doctor *d, const Muster__V1__EtcdStatus *s, int64_t now_ms) {
+  if (s == NULL) {
+    mu_doctor_add(d, "etcd", "etcd-status", MU_DOCTOR_WARN,
+                  "run musterd with --etcd (docs/ha.md); with etcd, ask again in a second",
+                  "no etcd status: musterd runs without etcd, or its first probe has not ended");
+    return;
+  }
+  if (s->error[0] != '\0') {
+    mu_doctor_add(d, "etcd", "etcd-health", MU_DOCTOR_FAIL,
+                  "check that etcd runs and musterd's --etcd endpoints reach it "
+                  "(etcdctl endpoint health)", "the status probe failed: %s", s->error);
+    return;
+  }
+  mu_doctor_status ls = s->latency_ms >= ETCD_VERY_SLOW_MS ? MU_DOCTOR_FAIL
+                        : s->latency_ms >= ETCD_SLOW_MS    ? MU_DOCTOR_WARN
+                                                           : MU_DOCTOR_OK;
+  mu_doctor_add(d, "etcd", "etcd-health", ls,
+                "etcd needs fast disks (fsync) and a quiet network: see etcd's tuning guide",
+                "etcd %s at %s answered Status in %lld ms", s->version, s->endpoint,
+                (long long)s->latency_ms);
+  char list[480] = "";
+  size_t len = 0;
+  for (size_t i = 0; i < s->n_members && len < sizeof list; i++)
+    len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "", s->members[i]);
+  mu_doctor_add(d, "etcd", "etcd-members", s->n_members == 0 ? MU_DOCTOR_FAIL : MU_DOCTOR_OK,
+                "check the etcd cluster (etcdctl member list)", "%zu members, leader %s: %s",
+                s->n_members, s->leader[0] ? s->leader : "(none)", list);
+  char age[32];
+  human_ms(now_ms - s->raft_term_since_ms, age, sizeof age);
+  mu_doctor_add(d, "etcd", "etcd-term", MU_DOCTOR_OK, NULL,
+                "raft term %llu, unchanged for at least %s", (unsigned long long)s->raft_term,
+                age);
+  char db[32], used[32], quota[32];
+  human_bytes(s->db_size_bytes, db, sizeof db);
+  human_bytes(s->db_size_in_use_bytes, used, sizeof used);
+  uint64_t q = s->quota_bytes ? s->quota_bytes : ETCD_DEFAULT_QUOTA;
+  human_bytes(q, quota, sizeof quota);
+  double pct = 100.0 * (double)s->db_size_bytes / (double)q;
+  mu_doctor_add(d, "etcd", "etcd-db-size", pct >= 80 ? MU_DOCTOR_WARN : MU_DOCTOR_OK,
+                "compact and defragment (etcdctl compact, etcdctl defrag), or raise "
+                "--quota-backend-bytes",
+                "database %s (%s in use), %.0f%% of %s%s%s", db, used, pct,
+                s->quota_bytes ? "the quota " : "etcd's default quota ", quota,
+                s->quota_bytes ? ""
+                               : " (the real quota is unknown: etcd's Status does not report it)");
+}

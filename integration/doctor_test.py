@@ -6,6 +6,7 @@ control plane that is not there fail too."""
 import json
 import os
 
+from bundles_test import ETCD_FLAGS, leading, start_etcd
 from harness import free_port, main, wait_until
 
 
@@ -110,6 +111,42 @@ def test_doctor_agent_environment(c):
     assert rc == 0, out
 
 
+def test_doctor_cluster_etcd(c):
+    """--cluster on a real etcd: health with a timed request, members and the leader, the
+    raft term, the database size against the (default) quota; --no-etcd says why not."""
+    etcd, endpoint = start_etcd(c)
+    c.start_musterd(*ETCD_FLAGS, etcd=endpoint)
+    wait_until("musterd leads", lambda: leading(c, c.addr))
+    rc, out, err = doctor(c, "--cluster")
+    assert rc == 0, (rc, out, err)
+    assert "OK    etcd               etcd-health" in out and "answered Status in" in out, out
+    assert "1 members, leader b: b http://127.0.0.1:" in out, out
+    assert "etcd-db-size" in out and "of etcd's default quota 2.00 GiB" in out, out
+    assert " agent " not in out, out  # no agent checks with --cluster
+    rc, out, _ = c.cli("-o", "json", "doctor", "--cluster", check=False)
+    by, summary = checks(out)
+    assert rc == 0, out
+    assert by[("etcd", "etcd-members")]["status"] == "OK", by
+    assert "raft term" in by[("etcd", "etcd-term")]["message"], by
+    db = by[("etcd", "etcd-db-size")]
+    assert db["status"] == "OK" and "quota is unknown" in db["message"], db
+    # etcd goes away: the probe fails, and says what to check
+    etcd.stop()
+    wait_until("doctor --cluster sees etcd down", lambda: "FAIL  etcd               etcd-health"
+               in doctor(c, "--cluster")[1], timeout=20)
+    rc, out, _ = doctor(c, "--cluster")
+    assert rc == 1 and "fix: check that etcd runs" in out, out
+    rc, _, err = doctor(c, "--cluster", "--agent", "x")
+    assert rc == 2 and "do not go together" in err, err
+
+
+def test_doctor_cluster_without_etcd(c):
+    c.start_musterd()
+    rc, out, _ = doctor(c, "--cluster")
+    assert rc == 0 and "WARN  etcd               etcd-status" in out, out
+    assert "fix: run musterd with --etcd" in out, out
+
+
 def test_doctor_without_a_control_plane(c):
     r = c.cli("--addr", "127.0.0.1:%d" % free_port(), "doctor", check=False)
     rc, out, _ = r
@@ -121,5 +158,7 @@ if __name__ == "__main__":
     main([
         test_doctor_finds_the_broken_agent,
         test_doctor_agent_environment,
+        test_doctor_cluster_etcd,
+        test_doctor_cluster_without_etcd,
         test_doctor_without_a_control_plane,
     ])
