@@ -220,9 +220,54 @@ static void test_agent_env(void **state) {
   mu_doctor_free(&d);
 }
 
+static void test_etcd(void **state) {
+  (void)state;
+  mu_doctor d = {0};
+  Muster__V1__EtcdStatus s = MUSTER__V1__ETCD_STATUS__INIT;
+  char *members[] = {"a http://10.0.0.1:2379", "b http://10.0.0.2:2379"};
+  s.probed_at_ms = NOW;
+  s.latency_ms = 3;
+  s.error = "";
+  s.version = "3.4.23";
+  s.endpoint = "http://10.0.0.1:2379";
+  s.leader = "b";
+  s.members = members;
+  s.n_members = 2;
+  s.raft_term = 7;
+  s.raft_term_since_ms = NOW - 7200000;
+  s.db_size_bytes = 20 * 1024 * 1024;
+  s.db_size_in_use_bytes = 10 * 1024 * 1024;
+  mu_doctor_check_etcd(&d, &s, NOW);
+  assert_int_equal(mu_doctor_worst(&d), MU_DOCTOR_OK);
+  expect(&d, "etcd", "etcd-health", MU_DOCTOR_OK, "answered Status in 3 ms");
+  expect(&d, "etcd", "etcd-members", MU_DOCTOR_OK, "2 members, leader b: a http");
+  expect(&d, "etcd", "etcd-term", MU_DOCTOR_OK, "raft term 7, unchanged for at least 2 h");
+  expect(&d, "etcd", "etcd-db-size", MU_DOCTOR_OK, "20.0 MiB (10.0 MiB in use), 1% of etcd's "
+                                                   "default quota 2.00 GiB (the real quota");
+  mu_doctor_free(&d);
+
+  s.latency_ms = 250;
+  s.quota_bytes = 100 * 1024 * 1024;
+  s.db_size_bytes = 90 * 1024 * 1024;
+  mu_doctor_check_etcd(&d, &s, NOW);
+  expect(&d, "etcd", "etcd-health", MU_DOCTOR_WARN, "250 ms");
+  expect(&d, "etcd", "etcd-db-size", MU_DOCTOR_WARN, "90% of the quota 100.0 MiB");
+  mu_doctor_free(&d);
+
+  s.error = "connection refused";
+  mu_doctor_check_etcd(&d, &s, NOW);
+  expect(&d, "etcd", "etcd-health", MU_DOCTOR_FAIL, "probe failed: connection refused");
+  assert_int_equal(d.n, 1);
+  mu_doctor_free(&d);
+  mu_doctor_check_etcd(&d, NULL, NOW);
+  expect(&d, "etcd", "etcd-status", MU_DOCTOR_WARN, "no etcd status");
+  mu_doctor_free(&d);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_cluster), cmocka_unit_test(test_certs),
                                      cmocka_unit_test(test_agent),
-                                     cmocka_unit_test(test_agent_env)};
+                                     cmocka_unit_test(test_agent_env),
+                                     cmocka_unit_test(test_etcd)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
