@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "agent/env_facts.h"
 #include "lib/host/facts.h"
 
 /* One allocation owns the message and everything it points to that is not borrowed. */
@@ -23,6 +24,7 @@ typedef struct hello_block {
   Muster__V1__Fact facts[MU_HOST_FACT_PAIRS];
   Muster__V1__Fact *fact_ptrs[MU_HOST_FACT_PAIRS];
   Muster__V1__AgentEnv env;
+  mu_env_facts env_facts;
 } hello_block;
 
 /* The python plugin exports muster_python_interpreters() (JSON: [{"version","path"}]); the
@@ -123,6 +125,18 @@ Muster__V1__Hello *mu_hello_build(const mu_agent_daemon *agent) {
   b->env.spool_writable = agent->spool_writable;
   b->env.trust_keys = (uint32_t)cfg->trust_keys.n;
   b->env.allow_unsigned = cfg->allow_unsigned;
+  mu_env_facts *ef = &b->env_facts;
+  mu_env_facts_gather(ef, cfg->run_as, agent->facts.hostname, agent->plugins);
+  b->env.n_run_as_users = ef->n_run_as;
+  b->env.run_as_users = ef->run_as_ptrs;
+  b->env.n_run_as_missing = ef->n_run_as_missing;
+  b->env.run_as_missing = ef->run_as_missing_ptrs;
+  b->env.python_cache_dir = ef->python_cache_dir;
+  b->env.python_cache_writable = ef->python_cache_writable;
+  b->env.python_cache_bytes = ef->python_cache_bytes;
+  b->env.container_plugin = ef->container_plugin;
+  b->env.n_container_missing = ef->n_container_missing;
+  b->env.container_missing = ef->container_missing_ptrs;
   h->env = &b->env;
   return h;
 }

@@ -28,7 +28,7 @@ static const char usage[] =
     "                    [--metrics-listen HOST:PORT]\n"
     "                    [--metrics-tls-cert FILE --metrics-tls-key FILE [--metrics-tls-ca FILE]]\n"
     "                    [--reconnect-max DUR] [--reconnect-fast DUR] [--max-message SIZE] [--log-level LEVEL] [--log-format text|json]\n"
-    "                    [--exec-helper PATH] [--type-slots TYPE=N[,TYPE=N...]]\n"
+    "                    [--exec-helper PATH] [--run-as USER[:GROUP]] [--type-slots TYPE=N[,TYPE=N...]]\n"
     "                    [--queue-max N] [--output-spool-size SIZE] [--output-retention DUR]\n"
     "                    [--sandbox-types T,..] [--sandbox-network none|host]\n"
     "                    [--sandbox-read-only-root BOOL] [--sandbox-writable P,..] [--sandbox-hidden P,..]\n"
@@ -86,6 +86,7 @@ static const struct option long_opts[] = {
     {"log-level", required_argument, NULL, 0},
     {"log-format", required_argument, NULL, 0},
     {"exec-helper", required_argument, NULL, 0},
+    {"run-as", required_argument, NULL, 0},
     {"type-slots", required_argument, NULL, 0},
     {"queue-max", required_argument, NULL, 0},
     {"sandbox-types", required_argument, NULL, 0},

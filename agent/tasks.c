@@ -513,6 +513,7 @@ int mu_tasks_start(mu_agent_daemon *a, const char *helper_path, mu_err *err) {
       .spool_dir = a->cfg.spool_dir,
       .agent_id = a->cfg.id,
       .helper_path = helper_path,
+      .run_as = a->cfg.run_as[0] ? a->cfg.run_as : NULL,
       .retention = MU_RETAIN_NEVER,
       .queue_max = a->cfg.queue_max,
       .type_slots = a->n_type_slots ? a->type_slots : NULL,

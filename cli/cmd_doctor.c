@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/commands.h"
 #include "cli/doctor.h"
@@ -13,13 +14,16 @@
 #include "lib/base/clock.h"
 
 static const char doctor_usage[] =
-    "usage: muster doctor [--agent ID | -t SELECTOR]\n"
+    "usage: muster doctor [--agent ID | -t SELECTOR | --cluster]\n"
     "\n"
     "Checks the control plane (reachable, clock skew, etcd, leader, certificates) and the\n"
     "agents (all, one with --agent, or those matching -t): connected, task types and plugins,\n"
     "clock skew, spool disk space, cgroups, the exec helper, bundle trust. Each check says OK,\n"
     "WARN or FAIL with a one-line fix. Exits 1 when any check fails; -o json prints one\n"
-    "object per check and a summary.\n";
+    "object per check and a summary.\n"
+    "\n"
+    "  --cluster   the control plane and etcd instead of the agents: etcd health and request\n"
+    "              latency, members and the leader, raft term age, database size vs quota\n";
 
 static void check_certs(const mu_cli_opts *opts, mu_doctor *d, int64_t now) {
   struct {
@@ -49,6 +53,28 @@ static void check_certs(const mu_cli_opts *opts, mu_doctor *d, int64_t now) {
     mu_doctor_check_cert(d, "cluster", "server-cert", "musterd's certificate", na, now);
 }
 
+/* GetCluster starts musterd's etcd probe and answers with the last one: ask again (every
+ * 200 ms, up to 3 s) until a probe that ended after sent_ms is there. */
+static void check_etcd(const mu_cli_opts *opts, mu_doctor *d, ProtobufCMessage **cluster,
+                       int64_t sent_ms) {
+  for (int i = 0; i < 15; i++) {
+    const Muster__V1__Cluster *c = (const Muster__V1__Cluster *)*cluster;
+    if (c->etcd_status != NULL && c->etcd_status->probed_at_ms >= sent_ms) break;
+    if (strstr(c->etcd_error, "--no-etcd") != NULL) break;
+    nanosleep(&(struct timespec){0, 200 * 1000 * 1000}, NULL);
+    Muster__V1__GetClusterRequest req = MUSTER__V1__GET_CLUSTER_REQUEST__INIT;
+    ProtobufCMessage *again = NULL;
+    mu_err err = {0};
+    if (mu_cli_unary(opts, "/muster.v1.Admin/GetCluster", &req.base,
+                     &muster__v1__cluster__descriptor, &again, &err) != 0)
+      break;
+    protobuf_c_message_free_unpacked(*cluster, NULL);
+    *cluster = again;
+  }
+  const Muster__V1__Cluster *c = (const Muster__V1__Cluster *)*cluster;
+  mu_doctor_check_etcd(d, c->etcd_status, mu_now_ms());
+}
+
 static int report(const mu_cli_opts *opts, const mu_doctor *d) {
   mu_doctor_status worst = mu_doctor_worst(d);
   if (!opts->json) {
@@ -74,9 +100,11 @@ static int report(const mu_cli_opts *opts, const mu_doctor *d) {
 int mu_cmd_doctor(const mu_cli_opts *opts, int argc, char **argv) {
   static const struct option lo[] = {{"agent", required_argument, NULL, 'a'},
                                      {"selector", required_argument, NULL, 't'},
+                                     {"cluster", no_argument, NULL, 'c'},
                                      {"help", no_argument, NULL, 'h'},
                                      {NULL, 0, NULL, 0}};
   const char *agent = NULL, *selector = NULL;
+  int cluster_only = 0;
   Muster__V1__ListAgentsRequest areq = MUSTER__V1__LIST_AGENTS_REQUEST__INIT;
   int c;
   optind = 1;
@@ -85,15 +113,17 @@ int mu_cmd_doctor(const mu_cli_opts *opts, int argc, char **argv) {
     switch (c) {
       case 'a': agent = optarg; break;
       case 't': selector = optarg; break;
+      case 'c': cluster_only = 1; break;
       case 'h': fputs(doctor_usage, stdout); return 0;
       default:
         fprintf(stderr, "muster doctor: unknown option '%s'\n%s", argv[optind - 1], doctor_usage);
         return MU_EXIT_USAGE;
     }
   }
-  if (optind < argc || (agent != NULL && selector != NULL)) {
+  if (optind < argc || (agent != NULL) + (selector != NULL) + cluster_only > 1) {
     fprintf(stderr, "muster doctor: %s\n%s",
-            optind < argc ? "unexpected argument" : "--agent and -t do not go together",
+            optind < argc ? "unexpected argument"
+                          : "--agent, -t and --cluster do not go together",
             doctor_usage);
     return MU_EXIT_USAGE;
   }
@@ -118,6 +148,13 @@ int mu_cmd_doctor(const mu_cli_opts *opts, int argc, char **argv) {
   }
   mu_doctor_check_cluster(&d, opts->addr, (const Muster__V1__Cluster *)cluster, sent, recv);
   check_certs(opts, &d, recv);
+  if (cluster_only) {
+    check_etcd(opts, &d, &cluster, sent);
+    rc = report(opts, &d);
+    protobuf_c_message_free_unpacked(cluster, NULL);
+    mu_doctor_free(&d);
+    return rc;
+  }
   if (mu_cli_unary(opts, "/muster.v1.Admin/ListAgents", &areq.base,
                    &muster__v1__list_agents_response__descriptor, &agents, &err) != 0) {
     mu_doctor_add(&d, "cluster", "agents", MU_DOCTOR_FAIL,

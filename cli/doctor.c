@@ -61,6 +61,12 @@ static void human_ms(int64_t ms, char *buf, size_t size) {
   else snprintf(buf, size, "%lld days", (long long)(a / 86400000));
 }
 
+static void human_bytes(uint64_t b, char *buf, size_t size) {
+  if (b < 1024 * 1024) snprintf(buf, size, "%llu KiB", (unsigned long long)(b / 1024));
+  else if (b < 1024ull * 1024 * 1024) snprintf(buf, size, "%.1f MiB", (double)b / 1048576.0);
+  else snprintf(buf, size, "%.2f GiB", (double)b / 1073741824.0);
+}
+
 static void check_skew(mu_doctor *d, const char *scope, const char *whose, int64_t skew_ms,
                        const char *fix) {
   char t[32];
@@ -155,6 +161,54 @@ static void check_disk(mu_doctor *d, const char *scope, const Muster__V1__HostMe
                 total / GIB, pct);
 }
 
+/* The run-as users of the agent's configuration: FAIL for each that does not resolve. */
+static void check_run_as(mu_doctor *d, const char *scope, const Muster__V1__AgentEnv *env) {
+  for (size_t i = 0; i < env->n_run_as_missing; i++)
+    mu_doctor_add(d, scope, "run-as", MU_DOCTOR_FAIL,
+                  "create the user on the host (useradd --system NAME), or change the agent's "
+                  "run_as (--run-as, docs/configuration.md)",
+                  "%s: tasks without their own run_as fail", env->run_as_missing[i]);
+  if (env->n_run_as_users > 0 && env->n_run_as_missing == 0)
+    mu_doctor_add(d, scope, "run-as", MU_DOCTOR_OK, NULL, "tasks run as %s by default",
+                  env->run_as_users[0]);
+}
+
+/* The python plugin's venv cache: a FAIL when it cannot be written (every python task
+ * building an environment fails), else its size. */
+static void check_python_cache(mu_doctor *d, const char *scope,
+                               const Muster__V1__AgentEnv *env) {
+  if (env->python_cache_dir == NULL || env->python_cache_dir[0] == '\0') return;
+  char size[32];
+  human_bytes(env->python_cache_bytes, size, sizeof size);
+  if (!env->python_cache_writable)
+    mu_doctor_add(d, scope, "python-venvs", MU_DOCTOR_FAIL,
+                  "fix the owner and mode of the cache dir (MUSTER_PYTHON_CACHE) so the agent's "
+                  "user can write it",
+                  "the venv cache %s is not writable: python tasks that need an environment "
+                  "fail", env->python_cache_dir);
+  else
+    mu_doctor_add(d, scope, "python-venvs", MU_DOCTOR_OK, NULL, "venv cache %s writable, %s",
+                  env->python_cache_dir, size);
+}
+
+/* The container runtime: each missing prerequisite is a WARN (only container tasks fail). */
+static void check_container(mu_doctor *d, const char *scope, const Muster__V1__AgentEnv *env) {
+  if (!env->container_plugin) return;
+  for (size_t i = 0; i < env->n_container_missing; i++) {
+    const char *m = env->container_missing[i];
+    const char *paren = strstr(m, " (");
+    char fix[320] = "";
+    if (paren != NULL && m[strlen(m) - 1] == ')')
+      snprintf(fix, sizeof fix, "%.*s", (int)(strlen(paren) - 3), paren + 2);
+    mu_doctor_add(d, scope, "container", MU_DOCTOR_WARN,
+                  fix[0] ? fix : "see docs/task-container.md", "%.*s: container tasks fail here",
+                  paren ? (int)(paren - m) : (int)strlen(m), m);
+  }
+  if (env->n_container_missing == 0)
+    mu_doctor_add(d, scope, "container", MU_DOCTOR_OK, NULL,
+                  "container runtime ready (helper, overlay, namespaces)");
+}
+
 void mu_doctor_check_agent(mu_doctor *d, const Muster__V1__AgentInfo *a, int64_t now_ms) {
   char scope[160], t[32];
   snprintf(scope, sizeof scope, "agent %s", a->agent_id);
@@ -217,6 +271,9 @@ void mu_doctor_check_agent(mu_doctor *d, const Muster__V1__AgentInfo *a, int64_t
     mu_doctor_add(d, scope, "bundle-trust", MU_DOCTOR_WARN,
                   "give the agent --trust-key FILE (docs/bundles.md), or allow_unsigned",
                   "no bundle trust keys: tasks with a signed bundle are refused");
+  check_run_as(d, scope, env);
+  check_python_cache(d, scope, env);
+  check_container(d, scope, env);
 }
 
 void mu_doctor_print(const mu_doctor *d, FILE *out) {
@@ -230,4 +287,56 @@ void mu_doctor_print(const mu_doctor *d, FILE *out) {
   }
   fprintf(out, "%zu checks: %zu ok, %zu warn, %zu fail%s\n", d->n, count[0], count[1], count[2],
           d->dropped ? " (some checks were dropped: out of memory)" : "");
+}
+
+/* Latency over these is a WARN / FAIL (etcd's own guidance: a request well under 100 ms). */
+#define ETCD_SLOW_MS 100
+#define ETCD_VERY_SLOW_MS 1000
+#define ETCD_DEFAULT_QUOTA (2ull * 1024 * 1024 * 1024)
+
+void mu_doctor_check_etcd(mu_doctor *d, const Muster__V1__EtcdStatus *s, int64_t now_ms) {
+  if (s == NULL) {
+    mu_doctor_add(d, "etcd", "etcd-status", MU_DOCTOR_WARN,
+                  "run musterd with --etcd (docs/ha.md); with etcd, ask again in a second",
+                  "no etcd status: musterd runs without etcd, or its first probe has not ended");
+    return;
+  }
+  if (s->error[0] != '\0') {
+    mu_doctor_add(d, "etcd", "etcd-health", MU_DOCTOR_FAIL,
+                  "check that etcd runs and musterd's --etcd endpoints reach it "
+                  "(etcdctl endpoint health)", "the status probe failed: %s", s->error);
+    return;
+  }
+  mu_doctor_status ls = s->latency_ms >= ETCD_VERY_SLOW_MS ? MU_DOCTOR_FAIL
+                        : s->latency_ms >= ETCD_SLOW_MS    ? MU_DOCTOR_WARN
+                                                           : MU_DOCTOR_OK;
+  mu_doctor_add(d, "etcd", "etcd-health", ls,
+                "etcd needs fast disks (fsync) and a quiet network: see etcd's tuning guide",
+                "etcd %s at %s answered Status in %lld ms", s->version, s->endpoint,
+                (long long)s->latency_ms);
+  char list[480] = "";
+  size_t len = 0;
+  for (size_t i = 0; i < s->n_members && len < sizeof list; i++)
+    len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "", s->members[i]);
+  mu_doctor_add(d, "etcd", "etcd-members", s->n_members == 0 ? MU_DOCTOR_FAIL : MU_DOCTOR_OK,
+                "check the etcd cluster (etcdctl member list)", "%zu members, leader %s: %s",
+                s->n_members, s->leader[0] ? s->leader : "(none)", list);
+  char age[32];
+  human_ms(now_ms - s->raft_term_since_ms, age, sizeof age);
+  mu_doctor_add(d, "etcd", "etcd-term", MU_DOCTOR_OK, NULL,
+                "raft term %llu, unchanged for at least %s", (unsigned long long)s->raft_term,
+                age);
+  char db[32], used[32], quota[32];
+  human_bytes(s->db_size_bytes, db, sizeof db);
+  human_bytes(s->db_size_in_use_bytes, used, sizeof used);
+  uint64_t q = s->quota_bytes ? s->quota_bytes : ETCD_DEFAULT_QUOTA;
+  human_bytes(q, quota, sizeof quota);
+  double pct = 100.0 * (double)s->db_size_bytes / (double)q;
+  mu_doctor_add(d, "etcd", "etcd-db-size", pct >= 80 ? MU_DOCTOR_WARN : MU_DOCTOR_OK,
+                "compact and defragment (etcdctl compact, etcdctl defrag), or raise "
+                "--quota-backend-bytes",
+                "database %s (%s in use), %.0f%% of %s%s%s", db, used, pct,
+                s->quota_bytes ? "the quota " : "etcd's default quota ", quota,
+                s->quota_bytes ? ""
+                               : " (the real quota is unknown: etcd's Status does not report it)");
 }

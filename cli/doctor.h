@@ -50,6 +50,11 @@ void mu_doctor_check_cert(mu_doctor *d, const char *scope, const char *name, con
  * writability, cgroups, the exec helper, bundle trust. */
 void mu_doctor_check_agent(mu_doctor *d, const Muster__V1__AgentInfo *a, int64_t now_ms);
 
+/* etcd as musterd probed it (Cluster.etcd_status, NULL = no probe yet or --no-etcd):
+ * health and request latency, members and the leader, the raft term's age, the database
+ * size against the quota (when known). */
+void mu_doctor_check_etcd(mu_doctor *d, const Muster__V1__EtcdStatus *s, int64_t now_ms);
+
 /* Text: a line per check ("FAIL  agent web-2  connected: ...", then "      fix: ...") and
  * a summary line. */
 void mu_doctor_print(const mu_doctor *d, FILE *out);

@@ -181,8 +181,93 @@ static void test_agent(void **state) {
   mu_doctor_free(&d);
 }
 
+/* Run-as users, the python venv cache, the container runtime: each with its fix. */
+static void test_agent_env(void **state) {
+  (void)state;
+  mu_doctor d = {0};
+  agent_fixture f;
+  healthy_agent(&f);
+  char *users[] = {"svc"}, *missing[] = {"svc: run_as: user 'svc' does not exist on web-1"};
+  char *absent[] = {"overlay: the kernel has no overlay filesystem (modprobe overlay)"};
+  f.env.n_run_as_users = 1;
+  f.env.run_as_users = users;
+  f.env.python_cache_dir = "/var/lib/muster/python";
+  f.env.python_cache_writable = 1;
+  f.env.python_cache_bytes = 3 * 1024 * 1024;
+  f.env.container_plugin = 1;
+  mu_doctor_check_agent(&d, &f.a, NOW);
+  assert_int_equal(mu_doctor_worst(&d), MU_DOCTOR_OK);
+  expect(&d, "agent web-1", "run-as", MU_DOCTOR_OK, "tasks run as svc by default");
+  expect(&d, "agent web-1", "python-venvs", MU_DOCTOR_OK, "writable, 3.0 MiB");
+  expect(&d, "agent web-1", "container", MU_DOCTOR_OK, "ready");
+  mu_doctor_free(&d);
+
+  f.env.n_run_as_missing = 1;
+  f.env.run_as_missing = missing;
+  f.env.python_cache_writable = 0;
+  f.env.n_container_missing = 1;
+  f.env.container_missing = absent;
+  mu_doctor_check_agent(&d, &f.a, NOW);
+  expect(&d, "agent web-1", "run-as", MU_DOCTOR_FAIL, "user 'svc' does not exist");
+  expect(&d, "agent web-1", "python-venvs", MU_DOCTOR_FAIL, "not writable");
+  expect(&d, "agent web-1", "container", MU_DOCTOR_WARN,
+         "overlay: the kernel has no overlay filesystem: container tasks fail here");
+  for (size_t i = 0; i < d.n; i++)
+    if (strcmp(d.checks[i].name, "container") == 0)
+      assert_string_equal(d.checks[i].fix, "modprobe overlay");
+    else if (strcmp(d.checks[i].name, "run-as") == 0)
+      assert_non_null(strstr(d.checks[i].fix, "useradd"));
+  mu_doctor_free(&d);
+}
+
+static void test_etcd(void **state) {
+  (void)state;
+  mu_doctor d = {0};
+  Muster__V1__EtcdStatus s = MUSTER__V1__ETCD_STATUS__INIT;
+  char *members[] = {"a http://10.0.0.1:2379", "b http://10.0.0.2:2379"};
+  s.probed_at_ms = NOW;
+  s.latency_ms = 3;
+  s.error = "";
+  s.version = "3.4.23";
+  s.endpoint = "http://10.0.0.1:2379";
+  s.leader = "b";
+  s.members = members;
+  s.n_members = 2;
+  s.raft_term = 7;
+  s.raft_term_since_ms = NOW - 7200000;
+  s.db_size_bytes = 20 * 1024 * 1024;
+  s.db_size_in_use_bytes = 10 * 1024 * 1024;
+  mu_doctor_check_etcd(&d, &s, NOW);
+  assert_int_equal(mu_doctor_worst(&d), MU_DOCTOR_OK);
+  expect(&d, "etcd", "etcd-health", MU_DOCTOR_OK, "answered Status in 3 ms");
+  expect(&d, "etcd", "etcd-members", MU_DOCTOR_OK, "2 members, leader b: a http");
+  expect(&d, "etcd", "etcd-term", MU_DOCTOR_OK, "raft term 7, unchanged for at least 2 h");
+  expect(&d, "etcd", "etcd-db-size", MU_DOCTOR_OK, "20.0 MiB (10.0 MiB in use), 1% of etcd's "
+                                                   "default quota 2.00 GiB (the real quota");
+  mu_doctor_free(&d);
+
+  s.latency_ms = 250;
+  s.quota_bytes = 100 * 1024 * 1024;
+  s.db_size_bytes = 90 * 1024 * 1024;
+  mu_doctor_check_etcd(&d, &s, NOW);
+  expect(&d, "etcd", "etcd-health", MU_DOCTOR_WARN, "250 ms");
+  expect(&d, "etcd", "etcd-db-size", MU_DOCTOR_WARN, "90% of the quota 100.0 MiB");
+  mu_doctor_free(&d);
+
+  s.error = "connection refused";
+  mu_doctor_check_etcd(&d, &s, NOW);
+  expect(&d, "etcd", "etcd-health", MU_DOCTOR_FAIL, "probe failed: connection refused");
+  assert_int_equal(d.n, 1);
+  mu_doctor_free(&d);
+  mu_doctor_check_etcd(&d, NULL, NOW);
+  expect(&d, "etcd", "etcd-status", MU_DOCTOR_WARN, "no etcd status");
+  mu_doctor_free(&d);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_cluster), cmocka_unit_test(test_certs),
-                                     cmocka_unit_test(test_agent)};
+                                     cmocka_unit_test(test_agent),
+                                     cmocka_unit_test(test_agent_env),
+                                     cmocka_unit_test(test_etcd)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -108,6 +108,10 @@ static void get_cluster(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   const mu_caller *caller = mu_authz_caller(call);
   if (caller != NULL) mu_caller_describe(caller, who, sizeof who);
   c.caller = who;
+  if (d->cluster->role != MU_ROLE_SINGLE) { /* `muster doctor --cluster` */
+    c.etcd_status = (Muster__V1__EtcdStatus *)mu_etcd_probe_status(&d->cluster->etcd_probe);
+    mu_etcd_probe_kick(&d->cluster->etcd_probe, d->cluster->etcd);
+  }
   c.now_ms = mu_now_ms();
   mu_pb_reply(call, &c.base);
 }

@@ -11,6 +11,7 @@
 
 #include <uv.h>
 
+#include "controlplane/etcd_probe.h"
 #include "controlplane/ha/leader.h"
 #include "controlplane/ha/store.h"
 #include "lib/base/err.h"
@@ -47,6 +48,7 @@ typedef struct mu_cluster {
    * presence); it calls then once done. NULL: nothing. */
   void (*reload)(struct mu_daemon *d, void (*cb)(void *ctx, int rc, const char *msg), void *ctx);
   void (*before_close)(struct mu_daemon *d, void (*then)(struct mu_daemon *d));
+  mu_etcd_probe etcd_probe;    /* GetCluster's etcd status (etcd_probe.h) */
 } mu_cluster;
 
 /* Starts etcd mode (client, election, store, follower load). What happens from then on is

@@ -176,6 +176,53 @@ def test_browser_story(c):
         assert b.js("return sessionStorage.getItem('muster.token')") is None
 
 
+def test_schedules_page(c):
+    """GET /api/v1/schedules (viewer) lists the schedules with their next fire times and
+    last outcome; the Schedules page shows them in a real Chromium."""
+    why = available()
+    if why:
+        raise AssertionError("cannot run the browser test: " + why)
+    base = start(c)
+    token = viewer_token(c)
+    path = os.path.join(c.workdir, "nightly.yaml")
+    with open(path, "w") as f:
+        f.write("name: nightly\ntarget: {all: true}\ntasks:\n"
+                "  - name: hello\n    shell: {script: \"echo hi\"}\n")
+    c.cli("schedule", "create", "nightly", "--cron", "30 2 * * *", "--tz", "Europe/Paris", path)
+    c.cli("schedule", "create", "quiet", "--cron", "0 0 1 1 *", "--paused", path)
+    _, out, _ = c.cli("schedule", "trigger", "nightly")
+    job = out.strip()
+    st, body = http(c, base + "/api/v1/schedules")
+    assert st == 401, (st, body)
+    st, body = http(c, base + "/api/v1/schedules", token=token)
+    assert st == 200, (st, body)
+    by = {s["name"]: s for s in body["schedules"]}
+    assert set(by) == {"nightly", "quiet"}, body
+    n = by["nightly"]
+    assert n["cron"] == "30 2 * * *" and n["tz"] == "Europe/Paris" and not n["paused"], n
+    assert len(n["next_fire_s"]) == 3 and n["next_fire_s"][0] > time.time(), n
+    assert n["last"]["job_id"] == job and n["last"]["manual"], n
+    assert by["quiet"]["paused"] and by["quiet"]["next_fire_s"] == [], by["quiet"]
+    with Browser(c.workdir) as b:
+        b.get(base + "/login?next=%2Fschedules")
+        b.wait_js("the login page", "return document.querySelector('#login-form') !== null")
+        b.type("#token", token)
+        b.click("#login-submit")
+        b.wait_js("the schedules page", "return document.querySelector('#schedules-table')")
+        row = b.wait_js("nightly in the list", "const r = document.querySelector("
+                        "'tr[data-schedule=\"nightly\"]'); return r && r.textContent")
+        assert "30 2 * * *" in row and "Europe/Paris" in row and "active" in row, row
+        assert job in row and "(manual)" in row, row
+        nxt = b.js("return document.querySelector('tr[data-schedule=\"nightly\"] .next')"
+                   ".textContent")
+        assert nxt.count("UTC") == 3, nxt
+        quiet = b.js("return document.querySelector('tr[data-schedule=\"quiet\"]').textContent")
+        assert "paused" in quiet and "never fired" in quiet, quiet
+        shot(b, "schedules")
+        b.click('tr[data-schedule="nightly"] a')
+        b.wait_js("the job page", "return location.pathname === '/jobs/%s'" % job)
+
+
 def test_endpoints_and_auth(c):
     base = start(c)
     token = viewer_token(c)
@@ -314,5 +361,5 @@ def test_follower_serves_the_console(c):
 
 
 if __name__ == "__main__":
-    main([test_browser_story, test_endpoints_and_auth, test_follower_serves_the_console],
+    main([test_browser_story, test_schedules_page, test_endpoints_and_auth, test_follower_serves_the_console],
          lambda *bins: HA(*bins))

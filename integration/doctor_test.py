@@ -6,6 +6,7 @@ control plane that is not there fail too."""
 import json
 import os
 
+from bundles_test import ETCD_FLAGS, leading, start_etcd
 from harness import free_port, main, wait_until
 
 
@@ -81,6 +82,71 @@ def test_doctor_finds_the_broken_agent(c):
     assert rc == 2 and "do not go together" in err, err
 
 
+def test_doctor_agent_environment(c):
+    """A run-as user the host does not have fails with its fix; the python venv cache and
+    the container runtime are reported."""
+    c.start_musterd()
+    c.start_agent("ok-1", "role=web")
+    c.start_agent("bad-1", "role=web", "--run-as", "muster-no-such-user")
+    wait_until("both agents connected",
+               lambda: c.states() == {"ok-1": "AGENT_CONNECTED", "bad-1": "AGENT_CONNECTED"})
+    rc, out, _ = doctor(c)
+    assert rc == 1, (rc, out)
+    assert "FAIL  agent bad-1        run-as" in out, out
+    assert "muster-no-such-user" in out and "does not exist" in out, out
+    assert "fix: create the user on the host (useradd" in out, out
+    rc, out, _ = c.cli("-o", "json", "doctor", check=False)
+    by, summary = checks(out)
+    assert rc == 1 and summary["fail"] == 1, (summary, out)
+    assert by[("agent bad-1", "run-as")]["status"] == "FAIL"
+    assert ("agent ok-1", "run-as") not in by  # no run_as configured: nothing to check
+    venvs = by[("agent ok-1", "python-venvs")]
+    assert venvs["status"] in ("OK", "FAIL") and "venv cache" in venvs["message"], venvs
+    ctr = by.get(("agent ok-1", "container"))
+    assert ctr is not None and ctr["status"] in ("OK", "WARN"), by.keys()
+    if ctr["status"] == "WARN":
+        assert ctr["fix"], ctr
+    # only the healthy agent: passes
+    rc, out, _ = doctor(c, "--agent", "ok-1")
+    assert rc == 0, out
+
+
+def test_doctor_cluster_etcd(c):
+    """--cluster on a real etcd: health with a timed request, members and the leader, the
+    raft term, the database size against the (default) quota; --no-etcd says why not."""
+    etcd, endpoint = start_etcd(c)
+    c.start_musterd(*ETCD_FLAGS, etcd=endpoint)
+    wait_until("musterd leads", lambda: leading(c, c.addr))
+    rc, out, err = doctor(c, "--cluster")
+    assert rc == 0, (rc, out, err)
+    assert "OK    etcd               etcd-health" in out and "answered Status in" in out, out
+    assert "1 members, leader b: b http://127.0.0.1:" in out, out
+    assert "etcd-db-size" in out and "of etcd's default quota 2.00 GiB" in out, out
+    assert " agent " not in out, out  # no agent checks with --cluster
+    rc, out, _ = c.cli("-o", "json", "doctor", "--cluster", check=False)
+    by, summary = checks(out)
+    assert rc == 0, out
+    assert by[("etcd", "etcd-members")]["status"] == "OK", by
+    assert "raft term" in by[("etcd", "etcd-term")]["message"], by
+    db = by[("etcd", "etcd-db-size")]
+    assert db["status"] == "OK" and "quota is unknown" in db["message"], db
+    # etcd goes away: the probe fails, and says what to check
+    etcd.stop()
+    wait_until("doctor --cluster sees etcd down", lambda: "FAIL  etcd               etcd-health"
+               in doctor(c, "--cluster")[1], timeout=20)
+    rc, out, _ = doctor(c, "--cluster")
+    assert rc == 1 and "fix: check that etcd runs" in out, out
+    rc, _, err = doctor(c, "--cluster", "--agent", "x")
+    assert rc == 2 and "do not go together" in err, err
+
+
+def test_doctor_cluster_without_etcd(c):
+    c.start_musterd()
+    rc, out, _ = doctor(c, "--cluster")
+    assert rc == 0 and "WARN  etcd               etcd-status" in out, out
+    assert "fix: run musterd with --etcd" in out, out
+
+
 def test_doctor_without_a_control_plane(c):
     r = c.cli("--addr", "127.0.0.1:%d" % free_port(), "doctor", check=False)
     rc, out, _ = r
@@ -91,5 +157,8 @@ def test_doctor_without_a_control_plane(c):
 if __name__ == "__main__":
     main([
         test_doctor_finds_the_broken_agent,
+        test_doctor_agent_environment,
+        test_doctor_cluster_etcd,
+        test_doctor_cluster_without_etcd,
         test_doctor_without_a_control_plane,
     ])

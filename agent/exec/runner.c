@@ -414,13 +414,9 @@ int mu_runner_new(uv_loop_t *loop, mu_plugin_host *plugins, const mu_runner_conf
     goto fail;
   }
   if ((rc = copy_type_slots(r, cfg, err)) != 0) goto fail;
-  if (r->run_as_default != NULL) {
-    mu_runas ra;
-    if ((rc = mu_runas_resolve(r->run_as_default, r->agent_id, &ra, err)) != 0 || (rc = mu_runas_check(&ra, err)) != 0) {
-      mu_err_prefix(err, "runner default");
-      goto fail;
-    }
-  }
+  /* The default run_as is resolved per task (mu_runner_assign), not here: a user missing at
+   * start (created later by configuration management) fails only the tasks that need it,
+   * and `muster doctor` reports it (agent/env_facts.c). */
   if (!cfg->no_cgroups) mu_cgroup_root_detect(NULL, r->cgroup_name, &r->cg_root);
   if (cfg->cgroup_name != NULL && r->cg_root.mode != MU_CGROUP_NONE) {
     /* a named sub-tree is this agent's alone: what a previous run left there is unseen */

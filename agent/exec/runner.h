@@ -51,7 +51,8 @@ typedef struct mu_runner_config {
   const char *spool_dir;         /* required; task dirs go in <spool_dir>/work */
   const char *agent_id;          /* required */
   const char *helper_path;       /* muster-exec; required to run processes */
-  const char *run_as;            /* default user[:group] when the spec has none; NULL = agent's */
+  const char *run_as;            /* default user[:group] when the spec has none; NULL = agent's;
+                                    resolved per task (a missing user fails the task) */
   mu_retention retention;
   uint64_t output_limit;         /* default per-attempt output cap; 0 = 16 MiB */
   int64_t grace_ms;              /* TERM -> KILL; 0 = 5000 */

@@ -14,6 +14,7 @@
 #include "controlplane/daemon.h"
 #include "controlplane/jobs.h"
 #include "controlplane/scheduler.h"
+#include "controlplane/schedules/schedules_int.h"
 #include "controlplane/tokens.h"
 #include "lib/base/log.h"
 #include "lib/selector/selector.h"
@@ -59,6 +60,7 @@ static const char *method_name(mu_console_route_kind k) {
     case MU_CONSOLE_API_JOB: return "console GET /api/v1/jobs/ID";
     case MU_CONSOLE_API_JOB_EVENTS: return "console GET /api/v1/jobs/ID/events";
     case MU_CONSOLE_API_TASK_LOG: return "console GET /api/v1/jobs/ID/logs";
+    case MU_CONSOLE_API_SCHEDULES: return "console GET /api/v1/schedules";
     default: return "console GET /api";
   }
 }
@@ -463,6 +465,44 @@ void mu_console_subs_close_all(mu_console *c) {
   }
 }
 
+/* --- schedules --- */
+
+/* One schedule as the list shows it: its rules, the next fire times, the last slot. */
+static json_t *schedule_json(const Muster__V1__Schedule *v) {
+  const Muster__V1__ScheduleSpec *sp = v->spec;
+  json_t *next = json_array();
+  for (size_t i = 0; next != NULL && i < v->n_next_fire_s; i++)
+    json_array_append_new(next, json_integer(v->next_fire_s[i]));
+  json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:s, s:o*, s:s}", "name", sp ? sp->name : "",
+                        "cron", sp ? sp->cron : "", "tz", sp && sp->tz[0] ? sp->tz : "UTC",
+                        "paused", sp && sp->paused, "overlap", sp ? sp->overlap : "",
+                        "next_fire_s", next, "next_fire_local", v->next_fire_local);
+  if (o != NULL && v->last != NULL)
+    json_object_set_new(o, "last", json_pack("{s:I, s:b, s:s, s:s, s:s, s:s}", "slot_s",
+                                              (json_int_t)v->last->slot_s, "manual",
+                                              v->last->manual, "state", v->last->state,
+                                              "job_id", v->last->job_id, "job_state",
+                                              v->last->job_state, "reason", v->last->reason));
+  return o;
+}
+
+static int list_schedules(mu_console *con, mu_console_req *r) {
+  mu_schedules *ss = con->d->schedules;
+  json_t *arr = json_array();
+  for (size_t i = 0; arr != NULL && ss != NULL && i < ss->n; i++) {
+    Muster__V1__Schedule *v = mu_schedules_view(ss, ss->items[i], 0);
+    json_t *o = v ? schedule_json(v) : NULL;
+    mu_schedules_view_free(v);
+    if (o == NULL) {
+      json_decref(arr);
+      return answer(r, 500, NULL);
+    }
+    json_array_append_new(arr, o);
+  }
+  if (arr == NULL) return answer(r, 500, NULL);
+  return answer(r, 200, mu_console_dump(json_pack("{s:o}", "schedules", arr)));
+}
+
 void mu_console_api_handle(mu_console *con, mu_console_req *r) {
   mu_caller caller;
   if (r->route.kind == MU_CONSOLE_API_UNKNOWN) {
@@ -477,6 +517,7 @@ void mu_console_api_handle(mu_console *con, mu_console_req *r) {
     case MU_CONSOLE_API_JOB: get_job(con, r); break;
     case MU_CONSOLE_API_JOB_EVENTS: job_events(con, r); break;
     case MU_CONSOLE_API_TASK_LOG: task_log(con, r); break;
+    case MU_CONSOLE_API_SCHEDULES: list_schedules(con, r); break;
     default: answer_error(r, 404, "no such endpoint"); break;
   }
 }

@@ -77,6 +77,7 @@ int mu_console_route_parse(const char *method, const char *path, mu_console_rout
     if (strcmp(path, "/api/v1/whoami") == 0) r->kind = MU_CONSOLE_API_WHOAMI;
     else if (strcmp(path, "/api/v1/agents") == 0) r->kind = MU_CONSOLE_API_AGENTS;
     else if (strcmp(path, "/api/v1/jobs") == 0) r->kind = MU_CONSOLE_API_JOBS;
+    else if (strcmp(path, "/api/v1/schedules") == 0) r->kind = MU_CONSOLE_API_SCHEDULES;
     else if (strncmp(path, "/api/v1/jobs/", 13) == 0) return route_job(path + 13, r, msg, size);
     return MU_CONSOLE_HTTP_OK;
   }
@@ -93,7 +94,7 @@ int mu_console_route_parse(const char *method, const char *path, mu_console_rout
   }
   r->kind = MU_CONSOLE_PAGE;
   if (strcmp(path, "/") == 0 || strcmp(path, "/login") == 0 || strcmp(path, "/jobs") == 0 ||
-      strcmp(path, "/agents") == 0)
+      strcmp(path, "/agents") == 0 || strcmp(path, "/schedules") == 0)
     return MU_CONSOLE_HTTP_OK;
   if (strncmp(path, "/jobs/", 6) == 0) {
     const char *id = path + 6;

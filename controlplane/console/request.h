@@ -25,6 +25,7 @@ typedef enum {
   MU_CONSOLE_API_JOB,        /* /api/v1/jobs/ID */
   MU_CONSOLE_API_JOB_EVENTS, /* /api/v1/jobs/ID/events (server-sent events) */
   MU_CONSOLE_API_TASK_LOG,   /* /api/v1/jobs/ID/logs/HOST/TASK */
+  MU_CONSOLE_API_SCHEDULES,  /* /api/v1/schedules */
   MU_CONSOLE_API_UNKNOWN,    /* under /api/ but no endpoint: a 404 JSON answer */
 } mu_console_route_kind;
 

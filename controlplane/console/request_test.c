@@ -23,6 +23,8 @@ static void api_routes(void **state) {
   assert_int_equal(r.kind, MU_CONSOLE_API_AGENTS);
   assert_int_equal(route("GET", "/api/v1/jobs", &r), 200);
   assert_int_equal(r.kind, MU_CONSOLE_API_JOBS);
+  assert_int_equal(route("GET", "/api/v1/schedules", &r), 200);
+  assert_int_equal(r.kind, MU_CONSOLE_API_SCHEDULES);
   assert_int_equal(route("HEAD", "/api/v1/whoami", &r), 200);
   assert_int_equal(r.kind, MU_CONSOLE_API_WHOAMI);
   assert_int_equal(route("GET", "/api/v1/jobs/j-20261202-1", &r), 200);

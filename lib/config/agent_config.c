@@ -43,6 +43,7 @@ static const mu_cfg_field agent_fields[] = {
     F("output_retention", MU_CF_DURATION, output_retention_ms, 1000, 365LL * 24 * 3600 * 1000),
     F("stop_flush_timeout", MU_CF_DURATION, stop_flush_timeout_ms, 0, 10 * 60 * 1000),
     F("exec_helper", MU_CF_PATH, exec_helper, 0, 0),
+    F("run_as", MU_CF_MEMBER_ID, run_as, 0, 0),
     F("type_slots", MU_CF_LABELS, type_slots, 0, 0),
     F("queue_max", MU_CF_COUNT, queue_max, 1, 1000000),
     F("plugins", MU_CF_PLUGINS, plugins, 0, 0),

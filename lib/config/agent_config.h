@@ -56,6 +56,8 @@ typedef struct mu_agent_config {
   int64_t stop_flush_timeout_ms;        /* on stop, wait this long for the control plane to ack
                                            the runs' final events, 0..10m, default 5s */
   char exec_helper[MU_CFG_PATH_MAX];    /* muster-exec; "" = beside the agent binary */
+  char run_as[MU_CFG_ID_MAX + 1];       /* default USER[:GROUP] of tasks without run_as; "" = the
+                                           agent's own user */
   mu_labels type_slots;                 /* per task type caps: {python: 2, http: 64} */
   uint32_t queue_max;                   /* attempts waiting for a slot, 1..1000000, 1024 */
   /* per plugin type settings, plugins: {TYPE: {isolation: in-process|process}}, kept as

@@ -661,6 +661,11 @@ __attribute__((visibility("default"))) const char *muster_python_interpreters(vo
   return g.interp_json ? g.interp_json : "[]";
 }
 
+/* The venv cache's root directory (the agent reports its health to `muster doctor`). */
+__attribute__((visibility("default"))) const char *muster_python_cache_dir(void) {
+  return g.cache ? py_cache_dir(g.cache) : "";
+}
+
 /* Environment cache counters since load, as JSON: builds, hits, joins, failures, evictions. */
 __attribute__((visibility("default"))) int muster_python_cache_stats(char *buf, size_t cap) {
   py_cache_stats s = g.cache ? py_cache_get_stats(g.cache) : (py_cache_stats){0};

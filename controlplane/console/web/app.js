@@ -1,4 +1,4 @@
-// The Muster console: one page, four views (fleet, jobs, job, login) and a 404, talking only
+// The Muster console: one page, five views (fleet, jobs, job, schedules, login) and a 404, talking only
 // to musterd's /api/v1 endpoints. The bearer token lives in sessionStorage (gone when the tab
 // closes) and travels as an Authorization header; no cookies. Text from the server is only
 // ever set with textContent, never parsed as HTML.
@@ -263,6 +263,42 @@ async function jobsView() {
   timers.push(setInterval(() => load().catch(() => {}), 2000));
 }
 
+function utc(s) { return new Date(s * 1000).toISOString().replace("T", " ").slice(0, 16) + " UTC"; }
+
+async function schedulesView() {
+  document.title = "Schedules · Muster";
+  const status = h("p", {class: "muted", id: "schedules-status"});
+  const body = h("tbody", {id: "schedules-body"});
+  setMain(h("h1", {}, "Schedules"), status,
+    h("table", {id: "schedules-table"}, h("thead", {}, h("tr", {}, h("th", {}, "Name"),
+      h("th", {}, "Cron"), h("th", {}, "Zone"), h("th", {}, "State"), h("th", {}, "Next fires"),
+      h("th", {}, "Last outcome"))), body));
+  function outcome(l) {
+    if (!l) return h("span", {class: "muted"}, "never fired");
+    const when = utc(l.slot_s) + (l.manual ? " (manual)" : "");
+    if (l.job_id) return h("span", {}, when + " ",
+      h("a", {href: "/jobs/" + encodeURIComponent(l.job_id), "data-nav": true}, l.job_id), " ",
+      l.job_state ? badge(l.job_state.replace(/^JOB_/, "").toLowerCase()) : badge(l.state));
+    return h("span", {}, when + " ", badge(l.state), l.reason ? " " + l.reason : "");
+  }
+  async function load() {
+    const r = await api("/api/v1/schedules");
+    if (r.status !== 200) {
+      status.textContent = r.body.error;
+      return;
+    }
+    status.textContent = r.body.schedules.length ? "" : "No schedules.";
+    body.replaceChildren(...r.body.schedules.map(s => h("tr", {"data-schedule": s.name,
+        "data-paused": String(s.paused)},
+      h("td", {}, s.name), h("td", {}, h("code", {}, s.cron)), h("td", {}, s.tz),
+      h("td", {}, badge(s.paused ? "paused" : "active")),
+      h("td", {class: "next"}, s.paused ? "—" : s.next_fire_s.map(utc).join(", ")),
+      h("td", {class: "last"}, outcome(s.last)))));
+  }
+  await load();
+  timers.push(setInterval(() => load().catch(() => {}), 5000));
+}
+
 // Reads a server-sent-events body from fetch (EventSource cannot send the token header).
 // onOpen runs once the server holds the subscription (its answer's headers arrived).
 async function readEvents(path, onEvent, signal, onOpen) {
@@ -494,7 +530,8 @@ async function jobView(id) {
 async function route() {
   stopView();
   const path = location.pathname;
-  for (const [id, p] of [["nav-fleet", "/"], ["nav-jobs", "/jobs"]])
+  for (const [id, p] of [["nav-fleet", "/"], ["nav-jobs", "/jobs"],
+                         ["nav-schedules", "/schedules"]])
     document.getElementById(id).classList.toggle("active",
       p === "/" ? path === "/" || path === "/agents" : path.startsWith(p));
   if (path === "/login") {
@@ -508,6 +545,7 @@ async function route() {
     if (w.status !== 200) return setMain(h("p", {class: "error"}, w.body.error));
     if (path === "/" || path === "/agents") return await fleetView();
     if (path === "/jobs") return await jobsView();
+    if (path === "/schedules") return await schedulesView();
     const m = path.match(/^\/jobs\/([^/]+)\/?$/);
     if (m) return await jobView(decodeURIComponent(m[1]));
     notFoundView();
