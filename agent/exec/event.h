@@ -29,6 +29,7 @@ typedef struct mu_task_metrics {
   int64_t cgroup_memory_peak_bytes;
   int64_t output_bytes;
   int64_t output_dropped_bytes;
+  int64_t io_read_bytes, io_write_bytes; /* block IO, summed over the attempt's processes; 0 unknown */
 } mu_task_metrics;
 
 typedef struct mu_task_event {

@@ -45,6 +45,7 @@ typedef struct mu_proc_result {
   int64_t user_cpu_us, sys_cpu_us;   /* -1 when unknown */
   int64_t max_rss_bytes;             /* -1 when unknown */
   int64_t cgroup_memory_peak_bytes;  /* -1 without a memory cgroup */
+  int64_t io_read_bytes, io_write_bytes; /* cgroup io.stat / blkio, else rusage blocks × 512; -1 unknown */
   uint64_t output_bytes;        /* delivered to on_output */
   uint64_t dropped_bytes;       /* past output_limit */
   const char *limits_via;       /* "cgroup-v1", "cgroup-v2", "rlimit" or "none" */
