@@ -149,7 +149,8 @@ def test_prometheus_scrapes_a_running_fleet(c):
     rc, _, _ = c.cli("run", "--hosts", "web-2", "--timeout", "1s", "--", "sleep 30", check=False)
     assert rc != 0
     # (each also writes and syncs 1 MiB to its work directory: block IO by type)
-    io = "dd if=/dev/zero of=io.bin bs=64k count=16 conv=fsync 2>/dev/null && rm io.bin && sleep 0.3"
+    io = ("dd if=/dev/zero of=io.bin bs=64k count=16 conv=fsync 2>/dev/null"
+          " && rm io.bin && sleep 0.3")
     rc, _, err = c.cli("run", "--hosts", "web-1,web-2", "--", io, check=False)
     assert rc == 0, err
     wait_until("Prometheus to see 4 successes", lambda: c.value(ok) == 4, timeout=30)

@@ -155,7 +155,9 @@ static void test_block_io(void **state) {
   if (statfs(tmpdir, &fs) == 0 && fs.f_type == 0x01021994 /* TMPFS_MAGIC */)
     MU_SKIP("tmpdir on tmpfs: no block IO");
   run *r = calloc(1, sizeof *r);
-  const char *argv[] = {"sh", "-c", "dd if=/dev/zero of=io.bin bs=64k count=16 conv=fsync 2>/dev/null; rm -f io.bin", NULL};
+  const char *argv[] = {
+      "sh", "-c", "dd if=/dev/zero of=io.bin bs=64k count=16 conv=fsync 2>/dev/null; rm -f io.bin",
+      NULL};
   mu_proc_opts o = make_opts(r, argv);
   run_to_end(r, &o);
   assert_int_equal(r->res.exit_code, 0);
