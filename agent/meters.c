@@ -32,6 +32,7 @@ typedef struct tracked {
 struct mu_agent_meters {
   mu_metrics *reg;
   mu_metric *started, *finished, *duration, *wait, *cpu, *memory, *output, *dropped, *oom;
+  mu_metric *io_read, *io_written;
   mu_metric *refused, *plugin_failures, *untracked;
   tracked *t;
   size_t n;
@@ -92,6 +93,18 @@ int mu_agent_meters_new(mu_agent_meters **ret, mu_err *err) {
       {&m->dropped,
        {.name = "muster_agent_task_output_dropped_bytes_total",
         .help = "Output bytes past resources.output_limit, dropped, by task type.",
+        .type = MU_METRIC_COUNTER,
+        .labels = {"type"}}},
+      {&m->io_read,
+       {.name = "muster_agent_task_read_bytes_total",
+        .help = "Block-device bytes ended task attempts read (cgroup v2 io.stat, else rusage "
+                "ru_inblock x 512), by task type.",
+        .type = MU_METRIC_COUNTER,
+        .labels = {"type"}}},
+      {&m->io_written,
+       {.name = "muster_agent_task_written_bytes_total",
+        .help = "Block-device bytes ended task attempts wrote (cgroup v2 io.stat, else rusage "
+                "ru_oublock x 512), by task type.",
         .type = MU_METRIC_COUNTER,
         .labels = {"type"}}},
       {&m->oom,
@@ -195,6 +208,8 @@ void mu_agent_meters_event(mu_agent_meters *m, const mu_task_event *e) {
     if (peak > 0) mu_metric_observe(m->memory, type, (double)peak);
     mu_metric_add(m->output, type, (double)tm->output_bytes);
     mu_metric_add(m->dropped, type, (double)tm->output_dropped_bytes);
+    if (tm->io_read_bytes > 0) mu_metric_add(m->io_read, type, (double)tm->io_read_bytes);
+    if (tm->io_write_bytes > 0) mu_metric_add(m->io_written, type, (double)tm->io_write_bytes);
   }
   if (t != NULL) forget(m, t);
 }

@@ -1,7 +1,7 @@
 /* The agent's operator metrics (docs/observability.md lists each): task attempts by type,
- * their queue waits (assigned → running here), run times, CPU seconds, peak memory and output
- * bytes from what the supervisor measures (wait4 and the cgroup), OOM kills, refused
- * assignments, plugin load failures. Attempts are remembered from assignment to their end
+ * their queue waits (assigned → running here), run times, CPU seconds, peak memory, output
+ * bytes and block IO bytes from what the supervisor measures (wait4 and the cgroup), OOM kills,
+ * refused assignments, plugin load failures. Attempts are remembered from assignment to their end
  * (bounded: MU_AGENT_METERS_TRACKED; past it an attempt is counted with type "unknown").
  * Only with --metrics-listen (a->meters NULL otherwise: every function returns at once).
  * Loop thread only. */

@@ -44,7 +44,8 @@ static void test_attempts(void **state) {
   mu_agent_meters_event(m, &e);
   mu_task_metrics tm = {.wall_ms = 1200, .user_cpu_ms = 700, .sys_cpu_ms = 300,
                         .max_rss_bytes = 50 << 20, .cgroup_memory_peak_bytes = 99 << 20,
-                        .output_bytes = 4096, .output_dropped_bytes = 0};
+                        .output_bytes = 4096, .output_dropped_bytes = 0,
+                        .io_read_bytes = 0, .io_write_bytes = 1 << 20};
   e = state_ev("j-1/web-1/build", 1, MU_TASK_FAILED, &tm);
   e.state.signal = 9;
   mu_agent_meters_event(m, &e);
@@ -58,6 +59,7 @@ static void test_attempts(void **state) {
       "muster_agent_task_oom_kills_total{type=\"shell\"} 1\n",
       "muster_agent_task_cpu_seconds_total{type=\"shell\"} 1\n",
       "muster_agent_task_output_bytes_total{type=\"shell\"} 4096\n",
+      "muster_agent_task_written_bytes_total{type=\"shell\"} 1048576\n",
       "muster_agent_task_duration_seconds_bucket{type=\"shell\",le=\"2.5\"} 1\n",
       "muster_agent_task_peak_memory_bytes_bucket{type=\"shell\",le=\"268435456\"} 1\n",
       "muster_agent_task_queue_wait_seconds_count{type=\"shell\"} 1\n",

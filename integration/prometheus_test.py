@@ -148,7 +148,10 @@ def test_prometheus_scrapes_a_running_fleet(c):
     assert rc != 0
     rc, _, _ = c.cli("run", "--hosts", "web-2", "--timeout", "1s", "--", "sleep 30", check=False)
     assert rc != 0
-    rc, _, err = c.cli("run", "--hosts", "web-1,web-2", "--", "sleep 0.3", check=False)
+    # (each also writes and syncs 1 MiB to its work directory: block IO by type)
+    io = ("dd if=/dev/zero of=io.bin bs=64k count=16 conv=fsync 2>/dev/null"
+          " && rm io.bin && sleep 0.3")
+    rc, _, err = c.cli("run", "--hosts", "web-1,web-2", "--", io, check=False)
     assert rc == 0, err
     wait_until("Prometheus to see 4 successes", lambda: c.value(ok) == 4, timeout=30)
     time.sleep(2)
@@ -191,9 +194,13 @@ def test_prometheus_scrapes_a_running_fleet(c):
     assert c.value("sum(muster_leader_changes_total)") >= 1
     assert c.value('sum(muster_agent_task_cpu_seconds_total{type="shell"})') >= 0
     assert c.value('sum(muster_agent_task_queue_wait_seconds_count{type="shell"})') == 6
+    written = c.value('sum(muster_agent_task_written_bytes_total{type="shell"})')
+    assert written is not None and written >= 2 * 1048576, written
 
     for name, url in urls.items():
         text = scrape(url)
+        rc, out = promtool("check", "metrics", stdin=text)
+        assert rc == 0 and out.strip() == "", (name, out)
         print("%s: %d samples, %d bytes after 6 shell attempts" % (
             name, sum(1 for l in text.splitlines() if l and not l.startswith("#")), len(text)))
 

@@ -65,6 +65,18 @@ static int64_t read_keyed(const char *path, const char *key) {
   return -1;
 }
 
+/* Sums "key=value" over the device lines of a nested-keyed file (v2 io.stat: "8:0 rbytes=1
+ * wbytes=2 ..."); -1 when the file is unreadable, 0 when it has no devices. */
+static int64_t sum_nested(const char *path, const char *key) {
+  char buf[8192];
+  if (read_file(path, buf, sizeof buf) < 0) return -1;
+  size_t klen = strlen(key);
+  int64_t sum = 0;
+  for (char *f = strstr(buf, key); f != NULL; f = strstr(f + klen, key))
+    if ((f == buf || f[-1] == ' ') && f[klen] == '=') sum += strtoll(f + klen + 1, NULL, 10);
+  return sum;
+}
+
 static int mkdir_p(const char *path) {
   char tmp[PATH_MAX];
   snprintf(tmp, sizeof tmp, "%s", path);
@@ -289,6 +301,7 @@ int mu_cgroup_kill_all(mu_cgroup *cg) {
 int mu_cgroup_stats_read(const mu_cgroup *cg, mu_cgroup_stats *ret) {
   char path[PATH_MAX];
   ret->user_us = ret->sys_us = ret->memory_peak_bytes = ret->oom_kills = -1;
+  ret->io_read_bytes = ret->io_write_bytes = -1; /* v1: no blkio hierarchy joined */
   if (cg->mode == MU_CGROUP_V2) {
     snprintf(path, sizeof path, "%s/cpu.stat", cg->v2_dir);
     ret->user_us = read_keyed(path, "user_usec");
@@ -297,6 +310,9 @@ int mu_cgroup_stats_read(const mu_cgroup *cg, mu_cgroup_stats *ret) {
     ret->memory_peak_bytes = read_i64(path);
     snprintf(path, sizeof path, "%s/memory.events", cg->v2_dir);
     ret->oom_kills = read_keyed(path, "oom_kill");
+    snprintf(path, sizeof path, "%s/io.stat", cg->v2_dir);
+    ret->io_read_bytes = sum_nested(path, "rbytes");
+    ret->io_write_bytes = sum_nested(path, "wbytes");
     return 0;
   }
   const char *acct = cg->v1_dir[MU_CG_CPUACCT];

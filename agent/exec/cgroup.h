@@ -35,6 +35,7 @@ typedef struct mu_cgroup_stats {
   int64_t user_us, sys_us;             /* -1 when unknown */
   int64_t memory_peak_bytes;           /* -1 when unknown */
   int64_t oom_kills;                   /* -1 when unknown */
+  int64_t io_read_bytes, io_write_bytes; /* v2 io.stat rbytes/wbytes; -1 when unknown (v1) */
 } mu_cgroup_stats;
 
 typedef struct mu_cgroup mu_cgroup;

@@ -29,6 +29,9 @@ typedef struct mu_task_metrics {
   int64_t cgroup_memory_peak_bytes;
   int64_t output_bytes;
   int64_t output_dropped_bytes;
+  /* block IO bytes summed over the attempt's processes (0 when unknown); agent-only, not in
+   * muster.v1.TaskMetrics */
+  int64_t io_read_bytes, io_write_bytes;
 } mu_task_metrics;
 
 typedef struct mu_task_event {

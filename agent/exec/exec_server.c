@@ -141,8 +141,10 @@ static void on_reply(mu_exec_server *s, const mu_xs_rep *r) {
   mu_proc *p = take(s, r->id, r->kind != MU_XS_STARTED);
   if (p == NULL) return;
   if (r->kind == MU_XS_STARTED) mu_proc_xs_started(p, r->pid);
-  else if (r->kind == MU_XS_EXITED) mu_proc_xs_exited(p, r->code, r->sig, r->utime_us, r->stime_us, r->maxrss_kb);
-  else mu_proc_xs_refused(p, r->err);
+  else if (r->kind == MU_XS_EXITED) {
+    mu_xs_usage u = {r->utime_us, r->stime_us, r->maxrss_kb, r->inblock, r->oublock};
+    mu_proc_xs_exited(p, r->code, r->sig, &u);
+  } else mu_proc_xs_refused(p, r->err);
 }
 
 static void on_readable(uv_poll_t *h, int status, int events) {

@@ -45,6 +45,7 @@ typedef struct mu_xs_rep {
   int32_t err;                    /* REFUSED: errno */
   int32_t pad;
   int64_t utime_us, stime_us, maxrss_kb;
+  int64_t inblock, oublock;       /* rusage block counts (512-byte units) */
 } mu_xs_rep;
 
 #endif

@@ -197,6 +197,8 @@ static void reap(server *s) {
       rep.utime_us = (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec;
       rep.stime_us = (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
       rep.maxrss_kb = ru.ru_maxrss;
+      rep.inblock = ru.ru_inblock;
+      rep.oublock = ru.ru_oublock;
       s->run[i] = s->run[--s->n_run];
       reply(s, &rep);
       break;

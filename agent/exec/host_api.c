@@ -105,6 +105,8 @@ static void on_proc_exit(mu_proc *p, void *arg, const mu_proc_result *res) {
   if (res->max_rss_bytes > t->m.max_rss_bytes) t->m.max_rss_bytes = res->max_rss_bytes;
   if (res->cgroup_memory_peak_bytes > t->m.cgroup_memory_peak_bytes)
     t->m.cgroup_memory_peak_bytes = res->cgroup_memory_peak_bytes;
+  if (res->io_read_bytes > 0) t->m.io_read_bytes += res->io_read_bytes;
+  if (res->io_write_bytes > 0) t->m.io_write_bytes += res->io_write_bytes;
   t->oom = t->oom || res->oom_killed;
   muster_proc_exit x = {
       .exit_code = res->exit_code,

@@ -37,13 +37,16 @@ static void on_ctl_line(void *arg, const mu_ctl_line *line) {
 }
 
 static void parse_report(mu_proc *p) {
-  long long code, sig, u, s, rss;
+  long long code, sig, u, s, rss, in = -1, out = -1;
   p->report[p->report_len] = '\0';
-  if (sscanf(p->report, "exit %lld %lld %lld %lld %lld", &code, &sig, &u, &s, &rss) == 5) {
+  if (sscanf(p->report, "exit %lld %lld %lld %lld %lld %lld %lld", &code, &sig, &u, &s, &rss, &in,
+             &out) >= 5) {
     p->have_report = true;
     p->rep_user_us = u;
     p->rep_sys_us = s;
     p->rep_maxrss_kb = rss;
+    p->rep_in_blocks = in;
+    p->rep_out_blocks = out;
   }
 }
 

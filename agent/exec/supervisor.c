@@ -64,6 +64,7 @@ static void build_result(mu_proc *p, mu_proc_result *r) {
   r->killed_for = p->killed_for;
   r->wall_ms = p->end_ms - p->start_ms;
   r->user_cpu_us = r->sys_cpu_us = r->max_rss_bytes = r->cgroup_memory_peak_bytes = -1;
+  r->io_read_bytes = r->io_write_bytes = -1;
   r->output_bytes = p->out_bytes;
   r->dropped_bytes = p->dropped;
   r->limits_via = p->limits_via;
@@ -71,11 +72,16 @@ static void build_result(mu_proc *p, mu_proc_result *r) {
     r->user_cpu_us = p->rep_user_us;
     r->sys_cpu_us = p->rep_sys_us;
     r->max_rss_bytes = p->rep_maxrss_kb * 1024;
+    if (p->rep_in_blocks >= 0) r->io_read_bytes = p->rep_in_blocks * 512;
+    if (p->rep_out_blocks >= 0) r->io_write_bytes = p->rep_out_blocks * 512;
   }
   if (p->have_cg_stats) {
     if (r->user_cpu_us < 0) r->user_cpu_us = p->cg_stats.user_us;
     if (r->sys_cpu_us < 0) r->sys_cpu_us = p->cg_stats.sys_us;
     r->cgroup_memory_peak_bytes = p->cg_stats.memory_peak_bytes;
+    /* the cgroup also counts what children left running wrote; rusage only waited ones */
+    if (p->cg_stats.io_read_bytes >= 0) r->io_read_bytes = p->cg_stats.io_read_bytes;
+    if (p->cg_stats.io_write_bytes >= 0) r->io_write_bytes = p->cg_stats.io_write_bytes;
     /* killed by the OOM killer: the task itself, or a child of a shell that then exited
      * 128 + SIGKILL */
     r->oom_killed = p->cg_stats.oom_kills > 0 && p->limits.memory_bytes > 0 &&
@@ -182,12 +188,14 @@ void mu_proc_xs_started(mu_proc *p, pid_t pid) {
   if (p->last_sig != 0) mu_proc_kill_group(p, p->last_sig);
 }
 
-void mu_proc_xs_exited(mu_proc *p, int code, int sig, int64_t utime_us, int64_t stime_us, int64_t maxrss_kb) {
+void mu_proc_xs_exited(mu_proc *p, int code, int sig, const mu_xs_usage *u) {
   mu_proc_close_fds(p->xs_child);
   p->have_report = true;
-  p->rep_user_us = utime_us;
-  p->rep_sys_us = stime_us;
-  p->rep_maxrss_kb = maxrss_kb;
+  p->rep_user_us = u->utime_us;
+  p->rep_sys_us = u->stime_us;
+  p->rep_maxrss_kb = u->maxrss_kb;
+  p->rep_in_blocks = u->inblock;
+  p->rep_out_blocks = u->oublock;
   mu_proc_exited(p, sig != 0 ? 0 : code, sig);
 }
 

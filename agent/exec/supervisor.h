@@ -45,6 +45,8 @@ typedef struct mu_proc_result {
   int64_t user_cpu_us, sys_cpu_us;   /* -1 when unknown */
   int64_t max_rss_bytes;             /* -1 when unknown */
   int64_t cgroup_memory_peak_bytes;  /* -1 without a memory cgroup */
+  /* block IO: the cgroup's v2 io.stat, else wait4 rusage blocks x 512; -1 when unknown */
+  int64_t io_read_bytes, io_write_bytes;
   uint64_t output_bytes;        /* delivered to on_output */
   uint64_t dropped_bytes;       /* past output_limit */
   const char *limits_via;       /* "cgroup-v1", "cgroup-v2", "rlimit" or "none" */

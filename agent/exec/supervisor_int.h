@@ -60,6 +60,7 @@ struct mu_proc {
   size_t report_len;
   bool have_report;
   int64_t rep_user_us, rep_sys_us, rep_maxrss_kb;
+  int64_t rep_in_blocks, rep_out_blocks; /* rusage ru_inblock / ru_oublock (512 B), -1 unknown */
   bool have_cg_stats;
   mu_cgroup_stats cg_stats;
 
@@ -88,7 +89,11 @@ int mu_proc_spawn_via_server(mu_proc *p, mu_exec_server *s, const mu_launch *l, 
 /* Unregisters p (freed while still waiting for the server: only on teardown). */
 void mu_exec_server_forget(mu_exec_server *s, mu_proc *p);
 void mu_proc_xs_started(mu_proc *p, pid_t pid);
-void mu_proc_xs_exited(mu_proc *p, int code, int sig, int64_t utime_us, int64_t stime_us, int64_t maxrss_kb);
+/* rusage of the exited task: CPU, max RSS, block counts (512-byte units) */
+typedef struct mu_xs_usage {
+  int64_t utime_us, stime_us, maxrss_kb, inblock, oublock;
+} mu_xs_usage;
+void mu_proc_xs_exited(mu_proc *p, int code, int sig, const mu_xs_usage *u);
 void mu_proc_xs_refused(mu_proc *p, int err);
 void mu_proc_xs_lost(mu_proc *p);
 void mu_proc_pipe_eof(mu_proc *p, int idx);

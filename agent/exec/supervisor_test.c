@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -144,6 +145,24 @@ static void test_streams_and_exit_code(void **state) {
   assert_true(r->res.max_rss_bytes > 0);
   assert_int_equal(r->res.output_bytes, 8);
   assert_non_null(strstr(r->res.message, "exit code 3"));
+  free(r);
+}
+
+/* Block IO: 1 MiB written and synced shows (rusage ru_oublock, or the cgroup's io.stat). */
+static void test_block_io(void **state) {
+  (void)state;
+  struct statfs fs;
+  if (statfs(tmpdir, &fs) == 0 && fs.f_type == 0x01021994 /* TMPFS_MAGIC */)
+    MU_SKIP("tmpdir on tmpfs: no block IO");
+  run *r = calloc(1, sizeof *r);
+  const char *argv[] = {
+      "sh", "-c", "dd if=/dev/zero of=io.bin bs=64k count=16 conv=fsync 2>/dev/null; rm -f io.bin",
+      NULL};
+  mu_proc_opts o = make_opts(r, argv);
+  run_to_end(r, &o);
+  assert_int_equal(r->res.exit_code, 0);
+  assert_true(r->res.io_write_bytes >= 1 << 20);
+  assert_true(r->res.io_read_bytes >= 0);
   free(r);
 }
 
@@ -409,6 +428,7 @@ int main(int argc, char **argv) {
   if (mkdtemp(tmpdir) == NULL) return 2;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_streams_and_exit_code),
+      cmocka_unit_test(test_block_io),
       cmocka_unit_test(test_stdin),
       cmocka_unit_test(test_output_limit),
       cmocka_unit_test(test_timeout_kills_grandchild),
