@@ -25,19 +25,19 @@ typedef struct mu_agent_daemon mu_agent_daemon;
 typedef struct mu_conn {
   mu_agent_daemon *agent;
   mu_rpc_channel *channel;
-  char target[300];          /* address of channel */
-  char redirect[300];        /* leader address from NotLeader, tried next */
-  char redirect_named[300];  /* the leader the previous NotLeader named */
-  uint32_t redirect_hops;    /* redirects followed at once since the named leader changed */
+  char target[300];           /* address of channel */
+  char redirect[300];         /* leader address from NotLeader, tried next */
+  char redirect_named[300];   /* the leader the previous NotLeader named */
+  uint32_t redirect_hops;     /* redirects followed at once since the named leader changed */
   int64_t redirect_news_mono; /* when the named leader last changed (at most once a second) */
-  char refused[300];         /* the last address that refused connections ... */
-  int64_t refused_at_mono;   /* ... and when */
-  size_t next_addr;          /* index into cfg.control for the next attempt */
-  mu_rpc_call *call;         /* the live stream, NULL between attempts */
+  char refused[300];          /* the last address that refused connections ... */
+  int64_t refused_at_mono;    /* ... and when */
+  size_t next_addr;           /* index into cfg.control for the next attempt */
+  mu_rpc_call *call;          /* the live stream, NULL between attempts */
   int welcomed;
-  int64_t backoff_ms;        /* next reconnect delay before jitter */
-  uint32_t attempts;         /* consecutive failed attempts */
-  int64_t lost_at_mono;      /* when the last welcomed stream dropped; 0 = never welcomed */
+  int64_t backoff_ms;   /* next reconnect delay before jitter */
+  uint32_t attempts;    /* consecutive failed attempts */
+  int64_t lost_at_mono; /* when the last welcomed stream dropped; 0 = never welcomed */
   uv_timer_t heartbeat_timer;
   uv_timer_t reconnect_timer;
   uv_work_t metrics_work;
@@ -62,19 +62,19 @@ struct mu_agent_daemon {
   struct mu_plugin_set *plugin_set; /* agent/plugin/plugin_set.h: isolation, host processes */
   mu_runner *runner;
   mu_journal *journal;
-  uint64_t sent_seq;         /* highest journal record sent on the current stream */
-  mu_metrics_server *metrics; /* NULL unless metrics_listen is set */
-  struct mu_agent_meters *meters; /* meters.h: NULL unless metrics_listen is set */
-  int plugins_refused;         /* plugins refused at start (metrics, Hello.env) */
-  int exec_helper_found;       /* muster-exec found at start (Hello.env) */
-  int spool_writable;          /* the spool dir was writable at start (Hello.env) */
+  uint64_t sent_seq;                                        /* highest journal record sent on the current stream */
+  mu_metrics_server *metrics;                               /* NULL unless metrics_listen is set */
+  struct mu_agent_meters *meters;                           /* meters.h: NULL unless metrics_listen is set */
+  int plugins_refused;                                      /* plugins refused at start (metrics, Hello.env) */
+  int exec_helper_found;                                    /* muster-exec found at start (Hello.env) */
+  int spool_writable;                                       /* the spool dir was writable at start (Hello.env) */
   mu_runner_type_slot type_slots[MU_RUNNER_MAX_TYPE_SLOTS]; /* from cfg.type_slots */
   size_t n_type_slots;
-  mu_sandbox_policy sandbox;   /* from cfg.sandbox_* (tasks.c) */
+  mu_sandbox_policy sandbox;        /* from cfg.sandbox_* (tasks.c) */
   struct mu_agent_bundles *bundles; /* bundles.c */
   uv_timer_t metrics_timer;
-  mu_output_spool *spool;      /* every attempt's output, <spool_dir>/output (tasks.c) */
-  struct mu_agent_logs *logs;  /* logs.c */
+  mu_output_spool *spool;             /* every attempt's output, <spool_dir>/output (tasks.c) */
+  struct mu_agent_logs *logs;         /* logs.c */
   struct mu_task_audits *task_audits; /* task_audit.h: start facts until STARTING (tasks.c) */
   /* Attempts the previous process was running when it ended (tasks.c), listed in Hello until
    * the control plane acks the LOST events journaled for them (up to lost_seq). */

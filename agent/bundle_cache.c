@@ -36,14 +36,14 @@ typedef struct fetch {
   char digest[MU_BUNDLE_DIGEST_SIZE];
   uint8_t *buf;
   uint64_t total, received;
-  int started;                /* the first chunk arrived (total known) */
+  int started; /* the first chunk arrived (total known) */
   uint8_t *sig;
   size_t sig_len;
   char *name, *version;
   waiter *waiters;
   /* the write, on the thread pool */
   uv_work_t work;
-  char **victims;             /* paths to unlink (evicted entries' files) */
+  char **victims; /* paths to unlink (evicted entries' files) */
   size_t n_victims;
   int work_rc;
   char work_msg[400];
@@ -92,8 +92,12 @@ static fetch *fetch_find(mu_bundle_cache *c, const char *digest) {
 static void hand_out(mu_bundle_cache *c, entry *e, mu_bundle_cache_cb cb, void *arg) {
   e->refs++;
   e->last_used = ++c->clock;
-  mu_cached_bundle b = {.digest = e->digest, .path = e->path, .sig_path = e->sig_path,
-                        .name = e->name, .version = e->version, .size = e->size};
+  mu_cached_bundle b = {.digest = e->digest,
+                        .path = e->path,
+                        .sig_path = e->sig_path,
+                        .name = e->name,
+                        .version = e->version,
+                        .size = e->size};
   cb(arg, 0, "", &b);
 }
 
@@ -141,8 +145,7 @@ static void pick_victims(mu_bundle_cache *c, fetch *f, uint64_t incoming) {
   while (held_bytes(c) + incoming > c->cfg.max_bytes) {
     entry **victim = NULL;
     for (entry **pp = &c->entries; *pp != NULL; pp = &(*pp)->next)
-      if ((*pp)->refs == 0 && (victim == NULL || (*pp)->last_used < (*victim)->last_used))
-        victim = pp;
+      if ((*pp)->refs == 0 && (victim == NULL || (*pp)->last_used < (*victim)->last_used)) victim = pp;
     if (victim == NULL) return;
     entry *e = *victim;
     char **g = realloc(f->victims, (f->n_victims + 3) * sizeof *g);
@@ -154,8 +157,7 @@ static void pick_victims(mu_bundle_cache *c, fetch *f, uint64_t incoming) {
     e->path = NULL;
     *victim = e->next;
     c->st.evictions++;
-    mu_info("bundles", "cache: evicting %s (%llu bytes, least recently used)", e->digest,
-            (unsigned long long)e->size);
+    mu_info("bundles", "cache: evicting %s (%llu bytes, least recently used)", e->digest, (unsigned long long)e->size);
     entry_free(e);
   }
 }
@@ -212,13 +214,10 @@ static void write_work(uv_work_t *w) {
       asprintf(&meta, "%s\n%s\n", f->name ? f->name : "", f->version ? f->version : "") >= 0) {
     unlink(sig_path);
     f->work_rc = 0;
-    if (f->sig_len > 0)
-      f->work_rc = write_file(sig_path, f->sig, f->sig_len, f->work_msg, sizeof f->work_msg);
-    if (f->work_rc == 0)
-      f->work_rc = write_file(meta_path, meta, strlen(meta), f->work_msg, sizeof f->work_msg);
+    if (f->sig_len > 0) f->work_rc = write_file(sig_path, f->sig, f->sig_len, f->work_msg, sizeof f->work_msg);
+    if (f->work_rc == 0) f->work_rc = write_file(meta_path, meta, strlen(meta), f->work_msg, sizeof f->work_msg);
     /* the archive last: its presence is what makes an entry */
-    if (f->work_rc == 0)
-      f->work_rc = write_file(path, f->buf, f->total, f->work_msg, sizeof f->work_msg);
+    if (f->work_rc == 0) f->work_rc = write_file(path, f->buf, f->total, f->work_msg, sizeof f->work_msg);
   }
   free(meta);
   free(path);
@@ -249,8 +248,7 @@ static void write_done(uv_work_t *w, int status) {
   }
   if (f->work_rc != 0 || c->closing) {
     if (f->work_rc != 0) mu_warn("bundles", "cache: %s: %s", f->digest, f->work_msg);
-    fetch_fail(c, f, c->closing ? MU_ECANCELED : f->work_rc,
-               c->closing ? "agent stopping" : f->work_msg);
+    fetch_fail(c, f, c->closing ? MU_ECANCELED : f->work_rc, c->closing ? "agent stopping" : f->work_msg);
     if (c->closing && c->writers == 0) cache_free(c);
     return;
   }
@@ -300,8 +298,8 @@ void mu_bundle_cache_on_chunk(mu_bundle_cache *c, const Muster__V1__BundleChunk 
   if (!f->started) {
     if (ch->total_size == 0 || ch->total_size > c->cfg.max_bundle_bytes) {
       char msg[300];
-      snprintf(msg, sizeof msg, "bundle is %llu bytes, over the cap of %llu",
-               (unsigned long long)ch->total_size, (unsigned long long)c->cfg.max_bundle_bytes);
+      snprintf(msg, sizeof msg, "bundle is %llu bytes, over the cap of %llu", (unsigned long long)ch->total_size,
+               (unsigned long long)c->cfg.max_bundle_bytes);
       fetch_fail(c, f, MU_ENOSPC, msg);
       return;
     }
@@ -336,8 +334,7 @@ void mu_bundle_cache_on_chunk(mu_bundle_cache *c, const Muster__V1__BundleChunk 
   }
 }
 
-void mu_bundle_cache_get(mu_bundle_cache *c, const char *digest, mu_bundle_cache_cb cb,
-                         void *arg) {
+void mu_bundle_cache_get(mu_bundle_cache *c, const char *digest, mu_bundle_cache_cb cb, void *arg) {
   if (c->closing) {
     cb(arg, MU_ECANCELED, "agent stopping", NULL);
     return;
@@ -430,8 +427,7 @@ static int by_mtime(const void *a, const void *b) {
   return x->mtime < y->mtime ? -1 : x->mtime > y->mtime;
 }
 
-int mu_bundle_cache_open(uv_loop_t *loop, const mu_bundle_cache_config *cfg,
-                         mu_bundle_cache **ret, mu_err *err) {
+int mu_bundle_cache_open(uv_loop_t *loop, const mu_bundle_cache_config *cfg, mu_bundle_cache **ret, mu_err *err) {
   if (cfg == NULL || cfg->dir == NULL || cfg->request == NULL)
     return mu_err_set(err, MU_EINVAL, "bundle cache: dir and request are required");
   if (mkdir(cfg->dir, 0700) != 0 && errno != EEXIST)

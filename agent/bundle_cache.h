@@ -19,9 +19,9 @@
 typedef struct mu_bundle_cache mu_bundle_cache;
 
 typedef struct mu_bundle_cache_config {
-  const char *dir;            /* created if missing (its parent must exist); copied */
-  uint64_t max_bytes;         /* archives kept; 0 = 1 GiB */
-  uint64_t max_bundle_bytes;  /* one archive; 0 = 256 MiB */
+  const char *dir;           /* created if missing (its parent must exist); copied */
+  uint64_t max_bytes;        /* archives kept; 0 = 1 GiB */
+  uint64_t max_bundle_bytes; /* one archive; 0 = 256 MiB */
   /* Sends a BundleRequest{digest, offset}; 0 when sent, else the fetch waits for
    * mu_bundle_cache_resume (e.g. after a reconnect). */
   int (*request)(void *arg, const char *digest, uint64_t offset);
@@ -44,14 +44,13 @@ typedef void (*mu_bundle_cache_cb)(void *arg, int rc, const char *msg, const mu_
 
 typedef struct mu_bundle_cache_stats {
   uint64_t hits, misses, fetches, fetched_bytes, evictions;
-  uint64_t bytes;             /* archives held now */
+  uint64_t bytes; /* archives held now */
   size_t entries;
 } mu_bundle_cache_stats;
 
 /* Opens the cache, indexing what dir holds (oldest mtime first in the LRU order) and removing
  * leftovers of interrupted writes. Caller frees with mu_bundle_cache_close. */
-int mu_bundle_cache_open(uv_loop_t *loop, const mu_bundle_cache_config *cfg,
-                         mu_bundle_cache **ret, mu_err *err);
+int mu_bundle_cache_open(uv_loop_t *loop, const mu_bundle_cache_config *cfg, mu_bundle_cache **ret, mu_err *err);
 /* Finishes pending fetches with MU_ECANCELED, waits for no writer (a write in progress
  * completes first: call from the loop and keep running it until cb), frees the cache, then
  * cb(arg) (may be NULL). */
@@ -59,8 +58,7 @@ void mu_bundle_cache_close(mu_bundle_cache *c, void (*cb)(void *arg), void *arg)
 
 /* Gets digest ("sha256:<hex>"): on a hit cb runs before this returns; on a miss once the
  * bundle has arrived and been written (or failed). */
-void mu_bundle_cache_get(mu_bundle_cache *c, const char *digest, mu_bundle_cache_cb cb,
-                         void *arg);
+void mu_bundle_cache_get(mu_bundle_cache *c, const char *digest, mu_bundle_cache_cb cb, void *arg);
 /* Drops a reference taken by a successful get. */
 void mu_bundle_cache_release(mu_bundle_cache *c, const char *digest);
 /* One BundleChunk from the control plane. Chunks for digests not being fetched, or not at

@@ -58,8 +58,8 @@ static int setup(void **state) {
 }
 
 /* Sends data as chunks of `chunk` bytes, the first one carrying name and version. */
-static void feed(mu_bundle_cache *c, const char *digest, const uint8_t *data, size_t len,
-                 size_t chunk, const char *name) {
+static void feed(mu_bundle_cache *c, const char *digest, const uint8_t *data, size_t len, size_t chunk,
+                 const char *name) {
   for (size_t off = 0; off < len; off += chunk) {
     Muster__V1__BundleChunk ch = MUSTER__V1__BUNDLE_CHUNK__INIT;
     size_t n = len - off < chunk ? len - off : chunk;

@@ -30,16 +30,16 @@
 typedef struct prep {
   struct prep *next;
   mu_agent_bundles *ab;
-  Muster__V1__Assign *assign;  /* owned copy */
+  Muster__V1__Assign *assign; /* owned copy */
   char digest[MU_BUNDLE_DIGEST_SIZE];
-  int pinned;                  /* the task names the bundle by digest */
+  int pinned;                                                            /* the task names the bundle by digest */
   char name[MU_BUNDLE_NAME_MAX + 1], version[MU_BUNDLE_VERSION_MAX + 1]; /* once verified */
-  char *stage;                 /* <spool>/bundles/stage/<n> */
-  char *path, *sig_path;       /* from the cache, while held */
-  int holding;                 /* holds a cache reference */
-  int staged;                  /* unpacked, waiting for the runner's prepare_dir */
-  int in_assign;               /* inside mu_tasks_run_assign */
-  int consumed;                /* prepare_dir moved it into the task dir */
+  char *stage;                                                           /* <spool>/bundles/stage/<n> */
+  char *path, *sig_path;                                                 /* from the cache, while held */
+  int holding;                                                           /* holds a cache reference */
+  int staged;    /* unpacked, waiting for the runner's prepare_dir */
+  int in_assign; /* inside mu_tasks_run_assign */
+  int consumed;  /* prepare_dir moved it into the task dir */
   uv_work_t work;
   int rc;
   mu_err err;
@@ -59,23 +59,23 @@ struct mu_agent_bundles {
   mu_agent_daemon *a;
   mu_bundle_cache *cache;
   mu_trust_set *trust;
-  char *root;                  /* <spool>/bundles */
+  char *root; /* <spool>/bundles */
   char *stage_root;
   char *ran_path;
   uint64_t stage_seq;
   prep *preps;
   int workers;
   int closing;
-  int cache_closing;           /* mu_bundle_cache_close called */
-  int cache_closed;            /* ... and done: cache is NULL */
+  int cache_closing; /* mu_bundle_cache_close called */
+  int cache_closed;  /* ... and done: cache is NULL */
   /* rollback record: the highest version run per name; shared with workers under lock */
   pthread_mutex_t ran_lock;
   char **ran_names, **ran_versions;
   size_t n_ran;
-  ran_wait *waits;             /* started from a bundle, not yet reported started */
-  uv_work_t save_work;         /* writes the record on the thread pool, one at a time */
+  ran_wait *waits;     /* started from a bundle, not yet reported started */
+  uv_work_t save_work; /* writes the record on the thread pool, one at a time */
   int saving, save_again;
-  int save_errno;              /* set by the save worker, logged on the loop */
+  int save_errno; /* set by the save worker, logged on the loop */
   /* (task_id, attempt) keys recently handled: a repeated Assign is ignored */
   char *recent[MU_RECENT_KEYS];
   size_t recent_next;
@@ -120,8 +120,7 @@ static void ran_load(mu_agent_bundles *ab) {
   FILE *fp = fopen(ab->ran_path, "re");
   if (fp == NULL) return;
   char name[256], version[128];
-  while (fscanf(fp, "%255s %127s", name, version) == 2 && ran_put(ab, name, version) >= 0) {
-  }
+  while (fscanf(fp, "%255s %127s", name, version) == 2 && ran_put(ab, name, version) >= 0) {}
   fclose(fp);
 }
 
@@ -187,8 +186,8 @@ static int ran_check(mu_agent_bundles *ab, const prep *p, char *note, size_t not
   const char *last = i < ab->n_ran ? ab->ran_versions[i] : NULL;
   int rc = mu_bundle_rollback_check(p->name, last, p->version, err);
   if (rc == MU_EPERM && p->pinned && ab->a->cfg.allow_downgrade) {
-    snprintf(note, note_size, "bundle '%s': running %s below %s: pinned by digest and downgrades are allowed",
-             p->name, p->version, last);
+    snprintf(note, note_size, "bundle '%s': running %s below %s: pinned by digest and downgrades are allowed", p->name,
+             p->version, last);
     rc = 0;
   } else if (rc == MU_EPERM && p->pinned) {
     mu_err_prefix(err, "%s", "pinned by digest, but this agent does not allow downgrades (--allow-downgrade)");
@@ -222,10 +221,8 @@ void mu_agent_bundles_started(void *arg, const char *task_id, uint32_t attempt) 
   pthread_mutex_lock(&ab->ran_lock);
   int rc = ran_put(ab, w->name, w->version);
   pthread_mutex_unlock(&ab->ran_lock);
-  if (rc < 0)
-    mu_warn("bundles", "%s@%s not added to the rollback record: %s", w->name, w->version, mu_strerror(rc));
-  else if (rc > 0)
-    ran_save_later(ab);
+  if (rc < 0) mu_warn("bundles", "%s@%s not added to the rollback record: %s", w->name, w->version, mu_strerror(rc));
+  else if (rc > 0) ran_save_later(ab);
   wait_free(w);
 }
 
@@ -264,10 +261,12 @@ static void prep_work(uv_work_t *w) {
   size_t len = 0, sig_len = 0;
   mu_bundle_info *info = NULL;
   int rc = mu_bundle_read_file(p->path, limits.max_archive_bytes, &data, &len, &p->err);
-  if (rc == 0 && p->sig_path != NULL)
-    rc = mu_bundle_read_file(p->sig_path, MU_MAX_SIG_BYTES, &sig, &sig_len, &p->err);
-  mu_bundle_check check = {.expected_digest = p->digest, .trust = ab->trust, .sig = sig,
-                           .sig_len = sig_len, .allow_unsigned = ab->a->cfg.allow_unsigned};
+  if (rc == 0 && p->sig_path != NULL) rc = mu_bundle_read_file(p->sig_path, MU_MAX_SIG_BYTES, &sig, &sig_len, &p->err);
+  mu_bundle_check check = {.expected_digest = p->digest,
+                           .trust = ab->trust,
+                           .sig = sig,
+                           .sig_len = sig_len,
+                           .allow_unsigned = ab->a->cfg.allow_unsigned};
   if (rc == 0) rc = mu_bundle_verify(data, len, &check, &limits, &info, &p->err);
   if (rc == 0) {
     snprintf(p->name, sizeof p->name, "%s", info->manifest->name);
@@ -277,8 +276,7 @@ static void prep_work(uv_work_t *w) {
   if (rc == 0) rc = mu_bundle_unpack(data, len, &check, &limits, p->stage, NULL, &p->err);
   if (rc != 0 && info != NULL && info->manifest != NULL)
     mu_err_prefix(&p->err, "bundle %s@%s (%s)", info->manifest->name, info->manifest->version, p->digest);
-  else if (rc != 0)
-    mu_err_prefix(&p->err, "bundle %s", p->digest);
+  else if (rc != 0) mu_err_prefix(&p->err, "bundle %s", p->digest);
   p->rc = rc;
   mu_bundle_info_free(info);
   free(data);
@@ -393,8 +391,7 @@ int mu_agent_bundles_on_assign(mu_agent_daemon *a, const Muster__V1__Assign *as)
   p->ab = ab;
   snprintf(p->digest, sizeof p->digest, "%s", as->bundle_digest);
   p->pinned = strncmp(as->spec->bundle, MU_BUNDLE_DIGEST_PREFIX, strlen(MU_BUNDLE_DIGEST_PREFIX)) == 0;
-  if (asprintf(&p->stage, "%s/%llu", ab->stage_root, (unsigned long long)++ab->stage_seq) < 0)
-    p->stage = NULL;
+  if (asprintf(&p->stage, "%s/%llu", ab->stage_root, (unsigned long long)++ab->stage_seq) < 0) p->stage = NULL;
   if (p->assign == NULL || p->stage == NULL) {
     free(p->stage);
     mu_tasks_wipe_secrets(p->assign);
@@ -429,8 +426,7 @@ static int move_staged(const prep *p, const char *task_dir, mu_err *err) {
 }
 
 /* Remembers p's name@version for the attempt until the runner says it started. */
-static int wait_for_start(mu_agent_bundles *ab, const prep *p, const char *task_id, uint32_t attempt,
-                          mu_err *err) {
+static int wait_for_start(mu_agent_bundles *ab, const prep *p, const char *task_id, uint32_t attempt, mu_err *err) {
   ran_wait *w = calloc(1, sizeof *w);
   if (w == NULL || (w->task_id = strdup(task_id)) == NULL) {
     free(w);
@@ -444,15 +440,12 @@ static int wait_for_start(mu_agent_bundles *ab, const prep *p, const char *task_
   return 0;
 }
 
-int mu_agent_bundles_prepare_dir(void *arg, const char *task_id, uint32_t attempt,
-                                 const char *task_dir, mu_err *err) {
+int mu_agent_bundles_prepare_dir(void *arg, const char *task_id, uint32_t attempt, const char *task_dir, mu_err *err) {
   mu_agent_daemon *a = arg;
   mu_agent_bundles *ab = a->bundles;
   prep *p = ab ? ab->preps : NULL;
   for (; p != NULL; p = p->next)
-    if (p->staged && !p->consumed && p->assign->attempt == attempt &&
-        strcmp(p->assign->task_id, task_id) == 0)
-      break;
+    if (p->staged && !p->consumed && p->assign->attempt == attempt && strcmp(p->assign->task_id, task_id) == 0) break;
   if (p == NULL) return 0;
   /* Checked again as it is about to run (it may have waited for a slot): a higher version
    * may have started from another task since the worker checked. */
@@ -468,11 +461,13 @@ int mu_agent_bundles_prepare_dir(void *arg, const char *task_id, uint32_t attemp
 }
 
 void mu_agent_bundles_on_chunk(mu_agent_daemon *a, const Muster__V1__BundleChunk *ch) {
-  if (a->bundles != NULL && !a->bundles->cache_closing && a->bundles->cache != NULL) mu_bundle_cache_on_chunk(a->bundles->cache, ch);
+  if (a->bundles != NULL && !a->bundles->cache_closing && a->bundles->cache != NULL)
+    mu_bundle_cache_on_chunk(a->bundles->cache, ch);
 }
 
 void mu_agent_bundles_on_welcome(mu_agent_daemon *a) {
-  if (a->bundles != NULL && !a->bundles->cache_closing && a->bundles->cache != NULL) mu_bundle_cache_resume(a->bundles->cache);
+  if (a->bundles != NULL && !a->bundles->cache_closing && a->bundles->cache != NULL)
+    mu_bundle_cache_resume(a->bundles->cache);
 }
 
 static int send_request(void *arg, const char *digest, uint64_t offset) {
@@ -511,10 +506,8 @@ int mu_agent_bundles_start(mu_agent_daemon *a, mu_err *err) {
   a->bundles = ab;
   int rc = 0;
   char *cache_dir = NULL;
-  if (asprintf(&ab->root, "%s/bundles", a->cfg.spool_dir) < 0 ||
-      asprintf(&ab->stage_root, "%s/stage", ab->root) < 0 ||
-      asprintf(&ab->ran_path, "%s/ran", ab->root) < 0 ||
-      asprintf(&cache_dir, "%s/cache", ab->root) < 0) {
+  if (asprintf(&ab->root, "%s/bundles", a->cfg.spool_dir) < 0 || asprintf(&ab->stage_root, "%s/stage", ab->root) < 0 ||
+      asprintf(&ab->ran_path, "%s/ran", ab->root) < 0 || asprintf(&cache_dir, "%s/cache", ab->root) < 0) {
     free(cache_dir);
     return mu_err_set(err, MU_ENOMEM, "out of memory");
   }
@@ -529,22 +522,23 @@ int mu_agent_bundles_start(mu_agent_daemon *a, mu_err *err) {
     goto out;
   }
   size_t n_keys = a->cfg.trust_keys.n;
-  if ((rc = mu_trust_set_new(n_keys ? n_keys : 1, &ab->trust, err)) != 0) goto out;
-  for (size_t i = 0; i < n_keys && rc == 0; i++)
-    rc = mu_trust_set_add_file(ab->trust, a->cfg.trust_keys.items[i], err);
+  rc = mu_trust_set_new(n_keys ? n_keys : 1, &ab->trust, err);
+  if (rc != 0) goto out;
+  for (size_t i = 0; i < n_keys && rc == 0; i++) rc = mu_trust_set_add_file(ab->trust, a->cfg.trust_keys.items[i], err);
   if (rc != 0) {
     mu_err_prefix(err, "--trust-key");
     goto out;
   }
   ran_load(ab);
-  mu_bundle_cache_config cc = {.dir = cache_dir, .max_bytes = a->cfg.bundle_cache_size,
-                               .request = send_request, .arg = a};
-  if ((rc = mu_bundle_cache_open(a->loop, &cc, &ab->cache, err)) != 0) goto out;
+  mu_bundle_cache_config cc = {
+      .dir = cache_dir, .max_bytes = a->cfg.bundle_cache_size, .request = send_request, .arg = a};
+  rc = mu_bundle_cache_open(a->loop, &cc, &ab->cache, err);
+  if (rc != 0) goto out;
   mu_bundle_cache_stats st;
   mu_bundle_cache_stats_get(ab->cache, &st);
-  mu_info("bundles", "cache %s: %zu bundles, %llu bytes (cap %llu); %zu trusted keys%s%s", cache_dir,
-          st.entries, (unsigned long long)st.bytes, (unsigned long long)a->cfg.bundle_cache_size,
-          n_keys, a->cfg.allow_unsigned ? ", unsigned bundles allowed" : "",
+  mu_info("bundles", "cache %s: %zu bundles, %llu bytes (cap %llu); %zu trusted keys%s%s", cache_dir, st.entries,
+          (unsigned long long)st.bytes, (unsigned long long)a->cfg.bundle_cache_size, n_keys,
+          a->cfg.allow_unsigned ? ", unsigned bundles allowed" : "",
           a->cfg.allow_downgrade ? ", pinned downgrades allowed" : "");
 out:
   free(cache_dir);

@@ -30,8 +30,7 @@ void mu_agent_bundles_on_chunk(mu_agent_daemon *a, const Muster__V1__BundleChunk
 void mu_agent_bundles_on_welcome(mu_agent_daemon *a);
 /* mu_runner_config.prepare_dir (arg is the agent): moves the attempt's unpacked bundle, if it
  * has one, into task_dir. */
-int mu_agent_bundles_prepare_dir(void *arg, const char *task_id, uint32_t attempt,
-                                 const char *task_dir, mu_err *err);
+int mu_agent_bundles_prepare_dir(void *arg, const char *task_id, uint32_t attempt, const char *task_dir, mu_err *err);
 /* mu_runner_config.started (arg is the agent): the attempt started, so its bundle's version
  * is now run here; the rollback record is raised (and saved on the thread pool). */
 void mu_agent_bundles_started(void *arg, const char *task_id, uint32_t attempt);

@@ -83,8 +83,7 @@ static void on_heartbeat_timer(uv_timer_t *t) {
   if (conn->metrics_busy || conn->call == NULL) return;
   conn->metrics_busy = 1;
   conn->metrics_work.data = conn;
-  if (uv_queue_work(conn->agent->loop, &conn->metrics_work, metrics_work, metrics_done) != 0)
-    conn->metrics_busy = 0;
+  if (uv_queue_work(conn->agent->loop, &conn->metrics_work, metrics_work, metrics_done) != 0) conn->metrics_busy = 0;
 }
 
 /* --- the stream --- */
@@ -100,8 +99,7 @@ static int on_control_message(mu_rpc_call *call, const uint8_t *data, size_t len
   mu_conn *conn = ud;
   Muster__V1__ControlMessage *msg = muster__v1__control_message__unpack(NULL, len, data);
   if (msg == NULL) {
-    mu_warn("conn", "malformed ControlMessage (%zu bytes) from %s; reconnecting", len,
-            conn->target);
+    mu_warn("conn", "malformed ControlMessage (%zu bytes) from %s; reconnecting", len, conn->target);
     mu_rpc_call_cancel(call, MU_RPC_INVALID_ARGUMENT, "malformed ControlMessage");
     return 1;
   }
@@ -112,61 +110,44 @@ static int on_control_message(mu_rpc_call *call, const uint8_t *data, size_t len
       conn->redirect_hops = 0;
       conn->backoff_ms = MU_CONN_BACKOFF_MIN_MS;
       mu_info("conn", "connected to %s (session %s)", conn->target, msg->welcome->session_id);
-      uv_timer_start(&conn->heartbeat_timer, on_heartbeat_timer, 0,
-                     (uint64_t)conn->agent->cfg.heartbeat_interval_ms);
+      uv_timer_start(&conn->heartbeat_timer, on_heartbeat_timer, 0, (uint64_t)conn->agent->cfg.heartbeat_interval_ms);
       mu_tasks_on_welcome(conn->agent);
       break;
-    case MUSTER__V1__CONTROL_MESSAGE__MSG_ASSIGN:
-      mu_tasks_on_assign(conn->agent, msg->assign);
-      break;
-    case MUSTER__V1__CONTROL_MESSAGE__MSG_CANCEL:
-      mu_tasks_on_cancel(conn->agent, msg->cancel);
-      break;
-    case MUSTER__V1__CONTROL_MESSAGE__MSG_TASK_ACTION:
-      mu_tasks_on_action(conn->agent, msg->task_action);
-      break;
+    case MUSTER__V1__CONTROL_MESSAGE__MSG_ASSIGN: mu_tasks_on_assign(conn->agent, msg->assign); break;
+    case MUSTER__V1__CONTROL_MESSAGE__MSG_CANCEL: mu_tasks_on_cancel(conn->agent, msg->cancel); break;
+    case MUSTER__V1__CONTROL_MESSAGE__MSG_TASK_ACTION: mu_tasks_on_action(conn->agent, msg->task_action); break;
     case MUSTER__V1__CONTROL_MESSAGE__MSG_BUNDLE_CHUNK:
       mu_agent_bundles_on_chunk(conn->agent, msg->bundle_chunk);
       break;
-    case MUSTER__V1__CONTROL_MESSAGE__MSG_ACK:
-      mu_tasks_on_ack(conn->agent, msg->ack->sequence);
-      break;
+    case MUSTER__V1__CONTROL_MESSAGE__MSG_ACK: mu_tasks_on_ack(conn->agent, msg->ack->sequence); break;
     case MUSTER__V1__CONTROL_MESSAGE__MSG_NOT_LEADER:
-      mu_info("conn", "%s is not the leader; leader is '%s'", conn->target,
-              msg->not_leader->leader_address);
+      mu_info("conn", "%s is not the leader; leader is '%s'", conn->target, msg->not_leader->leader_address);
       if (strcmp(msg->not_leader->leader_address, conn->redirect_named) != 0 &&
           mu_mono_ms() - conn->redirect_news_mono > 1000) {
         conn->redirect_news_mono = mu_mono_ms();
         /* news: a leader we have not been sent to yet (a failover ended); go there at once */
-        snprintf(conn->redirect_named, sizeof conn->redirect_named, "%s",
-                 msg->not_leader->leader_address);
+        snprintf(conn->redirect_named, sizeof conn->redirect_named, "%s", msg->not_leader->leader_address);
         conn->redirect_hops = 0;
       }
       /* a member still naming the leader that just refused us (its lease has not expired):
        * try the next configured address instead */
-      if (strcmp(msg->not_leader->leader_address, conn->refused) != 0 ||
-          mu_mono_ms() - conn->refused_at_mono > 2000)
+      if (strcmp(msg->not_leader->leader_address, conn->refused) != 0 || mu_mono_ms() - conn->refused_at_mono > 2000)
         snprintf(conn->redirect, sizeof conn->redirect, "%s", msg->not_leader->leader_address);
       /* a live member answered: no reason to back off far (a failover is under way) */
       conn->backoff_ms = MU_CONN_BACKOFF_MIN_MS;
       mu_rpc_call_cancel(call, MU_RPC_CANCELLED, "redirected to the leader");
       protobuf_c_message_free_unpacked(&msg->base, NULL);
       return 1;
-    case MUSTER__V1__CONTROL_MESSAGE__MSG_LOG_REQUEST:
-      mu_logs_on_request(conn->agent, msg->log_request);
-      break;
-    case MUSTER__V1__CONTROL_MESSAGE__MSG_IMAGES_REQUEST:
-      mu_images_on_request(conn->agent, msg->images_request);
-      break;
+    case MUSTER__V1__CONTROL_MESSAGE__MSG_LOG_REQUEST: mu_logs_on_request(conn->agent, msg->log_request); break;
+    case MUSTER__V1__CONTROL_MESSAGE__MSG_IMAGES_REQUEST: mu_images_on_request(conn->agent, msg->images_request); break;
     case MUSTER__V1__CONTROL_MESSAGE__MSG_DRAIN:
       /* The control plane stops sending new work; what runs here finishes. Nothing to change
        * on this side but the operator's view in the log. */
-      mu_info("conn", "%s", msg->drain->drain ? "draining: the control plane starts no new tasks here"
-                                             : "undrained: taking tasks again");
+      mu_info(
+          "conn", "%s",
+          msg->drain->drain ? "draining: the control plane starts no new tasks here" : "undrained: taking tasks again");
       break;
-    default:
-      mu_debug("conn", "control message %d not handled", (int)msg->msg_case);
-      break;
+    default: mu_debug("conn", "control message %d not handled", (int)msg->msg_case); break;
   }
   protobuf_c_message_free_unpacked(&msg->base, NULL);
   return 0;
@@ -190,8 +171,8 @@ static void on_stream_done(mu_rpc_call *call, const mu_rpc_status *st, void *ud)
     conn->redirect_hops++;
     conn->attempts++;
     delay = 0;
-  } else if (conn->welcomed || (conn->lost_at_mono > 0 &&
-                                 mu_mono_ms() - conn->lost_at_mono < conn->agent->cfg.reconnect_fast_ms)) {
+  } else if (conn->welcomed ||
+             (conn->lost_at_mono > 0 && mu_mono_ms() - conn->lost_at_mono < conn->agent->cfg.reconnect_fast_ms)) {
     /* A stream that worked and dropped: retry soon and often, the control plane may be
      * restarting or failing over; jitter spreads a whole fleet's retries. */
     if (conn->welcomed) {
@@ -205,12 +186,10 @@ static void on_stream_done(mu_rpc_call *call, const mu_rpc_status *st, void *ud)
     conn->attempts++;
     delay = conn->backoff_ms / 2 + (int64_t)(conn_rand(conn) % (uint32_t)(conn->backoff_ms / 2 + 1));
     conn->backoff_ms *= 2;
-    if (conn->backoff_ms > conn->agent->cfg.reconnect_max_ms)
-      conn->backoff_ms = conn->agent->cfg.reconnect_max_ms;
+    if (conn->backoff_ms > conn->agent->cfg.reconnect_max_ms) conn->backoff_ms = conn->agent->cfg.reconnect_max_ms;
   }
-  mu_log(conn->welcomed ? MU_LOG_WARN : MU_LOG_INFO, "conn",
-         "stream to %s ended: %s: %s; reconnecting in %lldms", conn->target,
-         mu_rpc_code_name(st->code), st->message, (long long)delay);
+  mu_log(conn->welcomed ? MU_LOG_WARN : MU_LOG_INFO, "conn", "stream to %s ended: %s: %s; reconnecting in %lldms",
+         conn->target, mu_rpc_code_name(st->code), st->message, (long long)delay);
   conn->welcomed = 0;
   conn_schedule(conn, delay);
 }
@@ -248,8 +227,7 @@ static void conn_connect(mu_conn *conn) {
     snprintf(conn->target, sizeof conn->target, "%s", target);
   }
   mu_rpc_call_handlers h = {.on_message = on_control_message, .on_done = on_stream_done};
-  if (mu_rpc_call_new(conn->channel, "/muster.v1.AgentGateway/Connect", 0, NULL, &h, conn,
-                      &conn->call, &err) != 0) {
+  if (mu_rpc_call_new(conn->channel, "/muster.v1.AgentGateway/Connect", 0, NULL, &h, conn, &conn->call, &err) != 0) {
     mu_error("conn", "%s", err.msg);
     conn_schedule(conn, conn->backoff_ms);
     return;

@@ -13,8 +13,7 @@
 
 #include "agent/exec/runas.h"
 
-static void add(char (*items)[400], char **ptrs, size_t *n, const char *fmt, const char *a,
-                const char *b) {
+static void add(char (*items)[400], char **ptrs, size_t *n, const char *fmt, const char *a, const char *b) {
   if (*n >= MU_ENV_FACTS_MAX) return;
   snprintf(items[*n], sizeof items[*n], fmt, a, b);
   ptrs[*n] = items[*n];
@@ -29,8 +28,7 @@ static void check_run_as(mu_env_facts *f, const char *run_as, const char *host) 
   mu_runas ra;
   mu_err err = {0};
   if (mu_runas_resolve(run_as, host, &ra, &err) != 0 || mu_runas_check(&ra, &err) != 0)
-    add(f->run_as_missing, f->run_as_missing_ptrs, &f->n_run_as_missing, "%s: %s", run_as,
-        err.msg);
+    add(f->run_as_missing, f->run_as_missing_ptrs, &f->n_run_as_missing, "%s: %s", run_as, err.msg);
 }
 
 /* Sums the blocks of regular files under the directory fd dfd (closed here), at most
@@ -104,17 +102,14 @@ static void check_container(mu_env_facts *f, const mu_plugin_info *pi) {
         "helper: %s is not there or not executable%s", helper,
         " (install muster-container beside the plugin or set MUSTER_CONTAINER_HELPER)");
   if (!fs_supported("overlay"))
-    add(f->container_missing, f->container_missing_ptrs, &f->n_container_missing,
-        "overlay: %s%s", "the kernel has no overlay filesystem",
-        " (modprobe overlay; add it to /etc/modules-load.d)");
+    add(f->container_missing, f->container_missing_ptrs, &f->n_container_missing, "overlay: %s%s",
+        "the kernel has no overlay filesystem", " (modprobe overlay; add it to /etc/modules-load.d)");
   if (geteuid() != 0)
-    add(f->container_missing, f->container_missing_ptrs, &f->n_container_missing,
-        "namespaces: %s%s", "the agent is not root",
-        ", so it cannot create the mount and pid namespaces of a container (run it as root)");
+    add(f->container_missing, f->container_missing_ptrs, &f->n_container_missing, "namespaces: %s%s",
+        "the agent is not root", ", so it cannot create the mount and pid namespaces of a container (run it as root)");
 }
 
-void mu_env_facts_gather(mu_env_facts *f, const char *run_as, const char *host,
-                         const mu_plugin_host *plugins) {
+void mu_env_facts_gather(mu_env_facts *f, const char *run_as, const char *host, const mu_plugin_host *plugins) {
   memset(f, 0, sizeof *f);
   check_run_as(f, run_as, host);
   size_t n = plugins ? mu_plugin_host_count(plugins) : 0;

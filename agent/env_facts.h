@@ -10,8 +10,8 @@
 
 #include "agent/exec/plugin_host.h"
 
-#define MU_ENV_FACTS_MAX 4              /* items per list; more are not reported */
-#define MU_ENV_CACHE_WALK_MAX 20000     /* entries of the venv cache summed; past it, a floor */
+#define MU_ENV_FACTS_MAX 4          /* items per list; more are not reported */
+#define MU_ENV_CACHE_WALK_MAX 20000 /* entries of the venv cache summed; past it, a floor */
 
 typedef struct mu_env_facts {
   char run_as[MU_ENV_FACTS_MAX][160];
@@ -20,7 +20,7 @@ typedef struct mu_env_facts {
   char run_as_missing[MU_ENV_FACTS_MAX][400];
   char *run_as_missing_ptrs[MU_ENV_FACTS_MAX];
   size_t n_run_as_missing;
-  char python_cache_dir[1024];          /* "" = no python plugin */
+  char python_cache_dir[1024]; /* "" = no python plugin */
   bool python_cache_writable;
   uint64_t python_cache_bytes;
   bool container_plugin;
@@ -32,7 +32,6 @@ typedef struct mu_env_facts {
 /* Fills f: run_as ("" = none configured) resolved on host (named in messages), the plugins'
  * python cache and container prerequisites. Bounded work: a few lookups and a walk of at
  * most MU_ENV_CACHE_WALK_MAX cache entries. */
-void mu_env_facts_gather(mu_env_facts *f, const char *run_as, const char *host,
-                         const mu_plugin_host *plugins);
+void mu_env_facts_gather(mu_env_facts *f, const char *run_as, const char *host, const mu_plugin_host *plugins);
 
 #endif

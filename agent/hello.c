@@ -19,7 +19,7 @@ typedef struct hello_block {
   Muster__V1__PluginInfo **plugin_ptrs;
   char **interpreters;
   size_t n_interpreters;
-  const char *cached[256];      /* bundle digests, borrowed from the cache */
+  const char *cached[256]; /* bundle digests, borrowed from the cache */
   mu_host_fact fact_values[MU_HOST_FACT_PAIRS];
   Muster__V1__Fact facts[MU_HOST_FACT_PAIRS];
   Muster__V1__Fact *fact_ptrs[MU_HOST_FACT_PAIRS];

@@ -124,7 +124,8 @@ static void finish(img_list *l) {
     if (l->prune) { /* "removed R kept K in-use U bytes B -> A" first */
       unsigned removed = 0, kept = 0, in_use = 0;
       unsigned long long before = 0, after = 0;
-      if (sscanf(text, "removed %u kept %u in-use %u bytes %llu -> %llu", &removed, &kept, &in_use, &before, &after) != 5)
+      if (sscanf(text, "removed %u kept %u in-use %u bytes %llu -> %llu", &removed, &kept, &in_use, &before, &after) !=
+          5)
         snprintf(err, sizeof err, "muster-container gc: unexpected output: %.100s", text);
       gc.removed = removed;
       gc.bytes_before = before;
@@ -215,7 +216,8 @@ void mu_images_on_request(mu_agent_daemon *a, const Muster__V1__ImagesRequest *r
   snprintf(max_bytes, sizeof max_bytes, "%llu", (unsigned long long)req->max_bytes);
   snprintf(max_age, sizeof max_age, "%lld", (long long)req->max_age_s);
   char *list_argv[] = {helper, "images", "--store", (char *)store, NULL};
-  char *gc_argv[] = {helper, "gc", "--store", (char *)store, "--max-bytes", max_bytes, "--max-age-s", max_age, "--list", NULL};
+  char *gc_argv[] = {helper,    "gc",          "--store", (char *)store, "--max-bytes",
+                     max_bytes, "--max-age-s", max_age,   "--list",      NULL};
   char **argv = req->prune ? gc_argv : list_argv;
   uv_stdio_container_t io[3] = {{.flags = UV_IGNORE},
                                 {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&l->out},

@@ -18,12 +18,12 @@
 #include "agent/agent.h"
 #include "lib/base/log.h"
 
-#define MU_LOGS_MAX_READS 16          /* concurrent reads per agent */
-#define MU_LOGS_CHUNK (256 * 1024)    /* data bytes per LogRequestReply */
-#define MU_LOGS_WINDOW (512 * 1024)   /* stream send queue under which we read more */
+#define MU_LOGS_MAX_READS 16                                            /* concurrent reads per agent */
+#define MU_LOGS_CHUNK (256 * 1024)                                      /* data bytes per LogRequestReply */
+#define MU_LOGS_WINDOW (512 * 1024)                                     /* stream send queue under which we read more */
 #define MU_LOGS_MIN_READ (MU_OUTPUT_FRAME_HEADER + MU_OUTPUT_FRAME_MAX) /* one whole record */
 #define MU_LOGS_MISSING_MAX (4 * MU_OUTPUT_GAP_RECORD)
-#define MU_LOGS_PUMP_MS 20            /* follow: how often a waiting read looks for output */
+#define MU_LOGS_PUMP_MS 20 /* follow: how often a waiting read looks for output */
 
 typedef struct log_read {
   struct log_read *next;
@@ -33,11 +33,11 @@ typedef struct log_read {
   uint32_t attempt;
   int follow;
   mu_output_reader *reader;
-  int reading;                   /* a spool read is in flight */
-  uint64_t window;               /* 0: the control plane does no flow control */
-  uint64_t sent;                 /* spool offset after the records sent */
-  uint64_t limit;                /* records may be sent up to this offset */
-  uint8_t *held;                 /* a reply the stream had no room for, sent first */
+  int reading;     /* a spool read is in flight */
+  uint64_t window; /* 0: the control plane does no flow control */
+  uint64_t sent;   /* spool offset after the records sent */
+  uint64_t limit;  /* records may be sent up to this offset */
+  uint8_t *held;   /* a reply the stream had no room for, sent first */
   size_t held_len;
   int held_eof, held_running;
 } log_read;
@@ -56,9 +56,8 @@ static int stream_up(const mu_agent_daemon *a) { return a->conn.call != NULL && 
 
 /* Queues one reply on the stream: 0, MU_ENOSPC when the stream's queue is full (try again
  * once it drains), or another MU_E* when the stream is gone. */
-static int send_reply(mu_agent_daemon *a, const log_read *r, const char *request_id,
-                      const uint8_t *data, size_t len, int eof, int running, const char *error,
-                      int evicted) {
+static int send_reply(mu_agent_daemon *a, const log_read *r, const char *request_id, const uint8_t *data, size_t len,
+                      int eof, int running, const char *error, int evicted) {
   if (!stream_up(a)) return MU_EAGAIN;
   Muster__V1__AgentMessage msg = MUSTER__V1__AGENT_MESSAGE__INIT;
   Muster__V1__LogRequestReply rep = MUSTER__V1__LOG_REQUEST_REPLY__INIT;
@@ -114,8 +113,8 @@ static void read_drop(struct mu_agent_logs *l, log_read *r) {
 /* Sends records read from the spool (and, with eof, the gaps the file does not hold unless
  * they are in data already: held); holds them when the stream is full. 0 when the read goes
  * on, -1 when it was dropped. */
-static int read_send(struct mu_agent_logs *l, log_read *r, const uint8_t *data, size_t len,
-                     int eof, int running, int held) {
+static int read_send(struct mu_agent_logs *l, log_read *r, const uint8_t *data, size_t len, int eof, int running,
+                     int held) {
   uint8_t *joined = NULL;
   if (eof && !held) {
     joined = malloc(len + MU_LOGS_MISSING_MAX);
@@ -153,8 +152,8 @@ static int read_send(struct mu_agent_logs *l, log_read *r, const uint8_t *data, 
 
 static void read_pump(log_read *r);
 
-static void on_spool_read(mu_output_reader *rd, int status, const char *message,
-                          const uint8_t *data, size_t len, void *arg) {
+static void on_spool_read(mu_output_reader *rd, int status, const char *message, const uint8_t *data, size_t len,
+                          void *arg) {
   log_read *r = arg;
   struct mu_agent_logs *l = r->logs;
   (void)rd;
@@ -166,8 +165,7 @@ static void on_spool_read(mu_output_reader *rd, int status, const char *message,
   }
   mu_output_read_state st = mu_output_reader_state(r->reader);
   int eof = st == MU_OUTPUT_READ_EOF || (st == MU_OUTPUT_READ_WAIT && !r->follow);
-  if ((len > 0 || eof) && read_send(l, r, data, len, eof, st == MU_OUTPUT_READ_WAIT, 0) != 0)
-    return;
+  if ((len > 0 || eof) && read_send(l, r, data, len, eof, st == MU_OUTPUT_READ_WAIT, 0) != 0) return;
   read_pump(r);
 }
 
@@ -203,8 +201,7 @@ static void read_pump(log_read *r) {
   int rc = mu_output_reader_read(r->reader, max, on_spool_read, r);
   if (rc != 0) {
     char msg[200];
-    snprintf(msg, sizeof msg, "reading the output of task %s attempt %u: %s", r->task_id,
-             r->attempt, mu_strerror(rc));
+    snprintf(msg, sizeof msg, "reading the output of task %s attempt %u: %s", r->task_id, r->attempt, mu_strerror(rc));
     send_reply(a, r, r->request_id, NULL, 0, 0, 0, msg, 0);
     read_drop(l, r);
     return;
@@ -240,31 +237,28 @@ void mu_logs_on_request(mu_agent_daemon *a, const Muster__V1__LogRequest *req) {
     }
     return;
   }
-  if (old != NULL) read_drop(l, old); /* a cancel, or a request that replaces its read */
+  if (old != NULL) read_drop(l, old);           /* a cancel, or a request that replaces its read */
   if (req->cancel || req->task_id[0] == '\0') { /* an empty task_id names nothing to read */
     mu_debug("logs", "%s: cancelled%s", req->request_id, old ? "" : " (already over)");
     return;
   }
   char msg[600];
   if (l->n >= MU_LOGS_MAX_READS) {
-    snprintf(msg, sizeof msg, "agent %s is serving %d log reads already; try again shortly",
-             a->cfg.id, MU_LOGS_MAX_READS);
+    snprintf(msg, sizeof msg, "agent %s is serving %d log reads already; try again shortly", a->cfg.id,
+             MU_LOGS_MAX_READS);
     send_reply(a, NULL, req->request_id, NULL, 0, 0, 0, msg, 0);
     return;
   }
   mu_output_reader *rd = NULL;
   mu_err err = {0};
-  if (a->spool == NULL ||
-      mu_output_reader_open(a->spool, req->task_id, req->attempt, req->offset, &rd, &err) != 0) {
-    snprintf(msg, sizeof msg, "agent %s: %s", a->cfg.id,
-             a->spool ? err.msg : "no output spool");
+  if (a->spool == NULL || mu_output_reader_open(a->spool, req->task_id, req->attempt, req->offset, &rd, &err) != 0) {
+    snprintf(msg, sizeof msg, "agent %s: %s", a->cfg.id, a->spool ? err.msg : "no output spool");
     send_reply(a, NULL, req->request_id, NULL, 0, 0, 0, msg,
                a->spool != NULL && mu_output_spool_evicted(a->spool, req->task_id, req->attempt));
     return;
   }
   log_read *r = calloc(1, sizeof *r);
-  if (r == NULL || (r->request_id = strdup(req->request_id)) == NULL ||
-      (r->task_id = strdup(req->task_id)) == NULL) {
+  if (r == NULL || (r->request_id = strdup(req->request_id)) == NULL || (r->task_id = strdup(req->task_id)) == NULL) {
     if (r != NULL) free(r->request_id);
     free(r);
     mu_output_reader_close(rd);
@@ -282,15 +276,13 @@ void mu_logs_on_request(mu_agent_daemon *a, const Muster__V1__LogRequest *req) {
   r->next = l->reads;
   l->reads = r;
   l->n++;
-  mu_debug("logs", "%s: task %s attempt %u from %llu, window %llu%s", req->request_id,
-           req->task_id, req->attempt, (unsigned long long)req->offset,
-           (unsigned long long)req->window, req->follow ? " (follow)" : "");
+  mu_debug("logs", "%s: task %s attempt %u from %llu, window %llu%s", req->request_id, req->task_id, req->attempt,
+           (unsigned long long)req->offset, (unsigned long long)req->window, req->follow ? " (follow)" : "");
   if (send_reply(a, r, req->request_id, NULL, 0, 0, 0, NULL, 0) != 0) { /* the read is open */
     read_drop(l, r);
     return;
   }
-  if (!uv_is_active((uv_handle_t *)&l->pump))
-    uv_timer_start(&l->pump, on_pump, MU_LOGS_PUMP_MS, MU_LOGS_PUMP_MS);
+  if (!uv_is_active((uv_handle_t *)&l->pump)) uv_timer_start(&l->pump, on_pump, MU_LOGS_PUMP_MS, MU_LOGS_PUMP_MS);
   read_pump(r);
 }
 

@@ -27,7 +27,8 @@ static const char usage[] =
     "                    [--allow-unsigned] [--allow-downgrade] [--bundle-cache-size SIZE]\n"
     "                    [--metrics-listen HOST:PORT]\n"
     "                    [--metrics-tls-cert FILE --metrics-tls-key FILE [--metrics-tls-ca FILE]]\n"
-    "                    [--reconnect-max DUR] [--reconnect-fast DUR] [--max-message SIZE] [--log-level LEVEL] [--log-format text|json]\n"
+    "                    [--reconnect-max DUR] [--reconnect-fast DUR] [--max-message SIZE] [--log-level LEVEL] "
+    "[--log-format text|json]\n"
     "                    [--exec-helper PATH] [--run-as USER[:GROUP]] [--type-slots TYPE=N[,TYPE=N...]]\n"
     "                    [--queue-max N] [--output-spool-size SIZE] [--output-retention DUR]\n"
     "                    [--sandbox-types T,..] [--sandbox-network none|host]\n"
@@ -49,16 +50,17 @@ static int id_from_certificate(mu_agent_config *cfg, mu_err *err) {
   if (strcmp(info.kind, "agent") != 0)
     return mu_err_set(err, MU_EINVAL,
                       "--tls-cert %s is %s%s%s, not an agent's (issue one with `muster pki issue "
-                      "--kind agent --name ID`)", cfg->tls_cert,
-                      info.kind[0] ? "a certificate of kind '" : "not a Muster certificate",
-                      info.kind, info.kind[0] ? "'" : "");
+                      "--kind agent --name ID`)",
+                      cfg->tls_cert, info.kind[0] ? "a certificate of kind '" : "not a Muster certificate", info.kind,
+                      info.kind[0] ? "'" : "");
   char host_id[sizeof cfg->id];
   mu_cfg_default_id(host_id, sizeof host_id);
   if (strcmp(cfg->id, info.name) == 0) return 0;
   if (strcmp(cfg->id, host_id) != 0)
     return mu_err_set(err, MU_EINVAL,
                       "--id %s does not match the certificate, which is for agent '%s' (drop --id "
-                      "or issue a certificate for %s)", cfg->id, info.name, cfg->id);
+                      "or issue a certificate for %s)",
+                      cfg->id, info.name, cfg->id);
   snprintf(cfg->id, sizeof cfg->id, "%s", info.name);
   return 0;
 }
@@ -118,8 +120,8 @@ static int parse_type_slots(mu_agent_daemon *a, mu_err *err) {
     char *end = NULL;
     unsigned long max = strtoul(l->items[i].value, &end, 10);
     if (l->items[i].value[0] == '\0' || *end != '\0' || max == 0 || max > 4096)
-      return mu_err_set(err, MU_EINVAL, "type_slots: %s: expected 1..4096 slots, got '%s'",
-                        l->items[i].key, l->items[i].value);
+      return mu_err_set(err, MU_EINVAL, "type_slots: %s: expected 1..4096 slots, got '%s'", l->items[i].key,
+                        l->items[i].value);
     a->type_slots[i].type = l->items[i].key;
     a->type_slots[i].max = (uint32_t)max;
   }
@@ -168,15 +170,13 @@ static void load_plugins(mu_agent_daemon *a) {
   struct stat st;
   if (configured && (stat(dirs[0], &st) != 0 || !S_ISDIR(st.st_mode)))
     mu_warn("agent", "plugin dir %s: %s; looking beside the agent and in %s instead", dirs[0],
-            stat(dirs[0], &st) != 0 ? strerror(errno) : "not a directory",
-            MU_AGENT_DEFAULT_PLUGIN_DIR);
+            stat(dirs[0], &st) != 0 ? strerror(errno) : "not a directory", MU_AGENT_DEFAULT_PLUGIN_DIR);
   for (size_t i = 0; i < n; i++) {
     if (stat(dirs[i], &st) != 0 || !S_ISDIR(st.st_mode)) continue;
     int refused = 0;
     if (mu_plugin_set_load_dir(a->plugin_set, dirs[i], &refused, &err) != 0)
       mu_warn("agent", "plugin dir %s: %s", dirs[i], err.msg);
-    else
-      mu_info("agent", "plugin dir %s", dirs[i]);
+    else mu_info("agent", "plugin dir %s", dirs[i]);
     a->plugins_refused += refused;
     break;
   }
@@ -216,8 +216,7 @@ static int parse_config(int argc, char **argv, mu_agent_config *cfg, mu_err *err
       mu_version_print(stdout, "muster-agent");
       exit(0);
     }
-    if (c == '?')
-      return mu_err_set(err, MU_EINVAL, "unknown or incomplete option '%s'", argv[optind - 1]);
+    if (c == '?') return mu_err_set(err, MU_EINVAL, "unknown or incomplete option '%s'", argv[optind - 1]);
   }
   if (optind < argc) return mu_err_set(err, MU_EINVAL, "unexpected argument '%s'", argv[optind]);
   if (config_path != NULL && mu_agent_config_load(cfg, config_path, err) != 0) return err->code;
@@ -227,13 +226,11 @@ static int parse_config(int argc, char **argv, mu_agent_config *cfg, mu_err *err
     const char *value = optarg != NULL ? optarg : "true";
     if (mu_agent_config_set(cfg, long_opts[idx].name, value, err) != 0) return err->code;
   }
-  mu_metrics_options metrics = {cfg->metrics_listen, cfg->metrics_tls_cert, cfg->metrics_tls_key,
-                                cfg->metrics_tls_ca};
+  mu_metrics_options metrics = {cfg->metrics_listen, cfg->metrics_tls_cert, cfg->metrics_tls_key, cfg->metrics_tls_ca};
   if (mu_metrics_options_check(&metrics, err) != 0) return err->code;
   /* secure by default, like musterd */
   int given = (cfg->tls_ca[0] != '\0') + (cfg->tls_cert[0] != '\0') + (cfg->tls_key[0] != '\0');
-  if (cfg->insecure && given > 0)
-    return mu_err_set(err, MU_EINVAL, "--insecure and --tls-* exclude each other");
+  if (cfg->insecure && given > 0) return mu_err_set(err, MU_EINVAL, "--insecure and --tls-* exclude each other");
   if (!cfg->insecure && given < 3)
     return mu_err_set(err, MU_EINVAL,
                       "the control plane is reached over mTLS: give --tls-ca, --tls-cert and "
@@ -257,20 +254,16 @@ static void on_journal_closed(void *ud) {
 static void on_spool_closed(void *ud) {
   mu_agent_daemon *a = ud;
   a->spool = NULL;
-  if (a->journal != NULL)
-    mu_journal_close(a->journal, on_journal_closed, a);
-  else
-    on_journal_closed(a);
+  if (a->journal != NULL) mu_journal_close(a->journal, on_journal_closed, a);
+  else on_journal_closed(a);
 }
 
 static void on_plugins_closed(void *ud) {
   mu_agent_daemon *a = ud;
   a->plugin_set = NULL;
   mu_agent_bundles_stop(a);
-  if (a->spool != NULL)
-    mu_output_spool_close(a->spool, on_spool_closed, a); /* after the runner's final events */
-  else
-    on_spool_closed(a);
+  if (a->spool != NULL) mu_output_spool_close(a->spool, on_spool_closed, a); /* after the runner's final events */
+  else on_spool_closed(a);
 }
 
 /* The runner has closed: its cancelled runs' final events are in the journal. The stream stays
@@ -324,10 +317,8 @@ static void on_signal(uv_signal_t *h, int signum) {
   /* the stream stays up until the runs' final events are acked (on_runner_closed) */
   uv_close((uv_handle_t *)&a->sigint, NULL);
   uv_close((uv_handle_t *)&a->sigterm, NULL);
-  if (a->runner != NULL)
-    mu_runner_close(a->runner, on_runner_closed, a);
-  else
-    on_runner_closed(a);
+  if (a->runner != NULL) mu_runner_close(a->runner, on_runner_closed, a);
+  else on_runner_closed(a);
 }
 
 int main(int argc, char **argv) {
@@ -361,9 +352,8 @@ int main(int argc, char **argv) {
   char plugin_host_path[PATH_MAX + 64];
   static const char *const plugin_host_rel[] = {"muster-plugin-host", "plugin/muster-plugin-host",
                                                 "../libexec/muster/muster-plugin-host"}; /* installed */
-  const char *plugin_host = find_beside_self(plugin_host_rel, 3, plugin_host_path, sizeof plugin_host_path)
-                                ? plugin_host_path
-                                : NULL;
+  const char *plugin_host =
+      find_beside_self(plugin_host_rel, 3, plugin_host_path, sizeof plugin_host_path) ? plugin_host_path : NULL;
   if (mu_plugin_set_new(a.loop, a.plugins, &a.cfg.plugins, plugin_host, NULL, &a.plugin_set, &err) != 0) {
     fprintf(stderr, "muster-agent: %s\n", err.msg);
     return 1;
@@ -373,18 +363,19 @@ int main(int argc, char **argv) {
   mu_plugin_host_types(a.plugins, types, sizeof types);
   mu_info("agent", "task types: %s", types[0] ? types : "(none)");
   if (mu_plugin_host_count(a.plugins) == 0)
-    mu_warn("agent", "no task types: every task sent here would fail, so this agent reports "
-                     "itself degraded (see the plugin_dir search order in docs/configuration.md)");
+    mu_warn("agent",
+            "no task types: every task sent here would fail, so this agent reports "
+            "itself degraded (see the plugin_dir search order in docs/configuration.md)");
   char helper[PATH_MAX + 64];
   static const char *const helper_rel[] = {"muster-exec", "exec/muster-exec",
                                            "../libexec/muster/muster-exec"}; /* installed */
   const char *exec_helper_path = a.cfg.exec_helper[0] ? a.cfg.exec_helper : NULL;
-  if (exec_helper_path == NULL && find_beside_self(helper_rel, 3, helper, sizeof helper))
-    exec_helper_path = helper;
+  if (exec_helper_path == NULL && find_beside_self(helper_rel, 3, helper, sizeof helper)) exec_helper_path = helper;
   a.exec_helper_found = exec_helper_path != NULL && access(exec_helper_path, X_OK) == 0;
   if (exec_helper_path == NULL)
-    mu_warn("agent", "muster-exec not found beside the agent (use --exec-helper): tasks that "
-                     "run processes will fail");
+    mu_warn("agent",
+            "muster-exec not found beside the agent (use --exec-helper): tasks that "
+            "run processes will fail");
   if (mkdir(a.cfg.spool_dir, 0750) != 0 && errno != EEXIST) {
     fprintf(stderr, "muster-agent: spool dir %s: %s\n", a.cfg.spool_dir, strerror(errno));
     return 1;

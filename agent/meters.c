@@ -12,13 +12,11 @@
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
-static const double wait_buckets[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                      0.5,   1,     2.5,  5,     10,   30,  60};
+static const double wait_buckets[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
 static const double task_buckets[] = {MU_BUCKETS_TASK_SECONDS};
 /* 1 MiB to 64 GiB, by fours */
-static const double mem_buckets[] = {1048576.0,    4194304.0,    16777216.0,  67108864.0,
-                                     268435456.0,  1073741824.0, 4294967296.0, 17179869184.0,
-                                     68719476736.0};
+static const double mem_buckets[] = {1048576.0,    4194304.0,    16777216.0,    67108864.0,   268435456.0,
+                                     1073741824.0, 4294967296.0, 17179869184.0, 68719476736.0};
 
 typedef struct tracked {
   char *task_id;
@@ -158,8 +156,8 @@ static void forget(mu_agent_meters *m, tracked *t) {
   *t = m->t[--m->n];
 }
 
-void mu_agent_meters_assigned(mu_agent_meters *m, const char *task_id, uint32_t attempt,
-                              const char *type, uint64_t memory_limit) {
+void mu_agent_meters_assigned(mu_agent_meters *m, const char *task_id, uint32_t attempt, const char *type,
+                              uint64_t memory_limit) {
   if (m == NULL || find(m, task_id, attempt) != NULL) return;
   if (m->n >= MU_AGENT_METERS_TRACKED) {
     mu_metric_add(m->untracked, NULL, 1);
@@ -167,7 +165,8 @@ void mu_agent_meters_assigned(mu_agent_meters *m, const char *task_id, uint32_t 
   }
   tracked *t = &m->t[m->n];
   memset(t, 0, sizeof *t);
-  if ((t->task_id = strdup(task_id)) == NULL) return;
+  t->task_id = strdup(task_id);
+  if (t->task_id == NULL) return;
   t->attempt = attempt;
   snprintf(t->type, sizeof t->type, "%s", type && type[0] ? type : "unknown");
   t->assigned_mono = mu_mono_ms();
@@ -188,19 +187,16 @@ void mu_agent_meters_event(mu_agent_meters *m, const mu_task_event *e) {
   const mu_task_metrics *tm = e->state.metrics;
   uint64_t peak = 0;
   if (tm != NULL)
-    peak = (uint64_t)(tm->cgroup_memory_peak_bytes > 0 ? tm->cgroup_memory_peak_bytes
-                                                       : tm->max_rss_bytes);
-  mu_run_end end = {.state = (Muster__V1__TaskState)e->state.state,
-                    .exit_code = e->state.exit_code,
-                    .signal = e->state.signal,
-                    .message = e->state.message,
-                    .memory_peak_bytes = tm != NULL && tm->cgroup_memory_peak_bytes > 0
-                                             ? (uint64_t)tm->cgroup_memory_peak_bytes
-                                             : 0,
-                    .memory_limit_bytes = t != NULL ? t->memory_limit : 0};
+    peak = (uint64_t)(tm->cgroup_memory_peak_bytes > 0 ? tm->cgroup_memory_peak_bytes : tm->max_rss_bytes);
+  mu_run_end end = {
+      .state = (Muster__V1__TaskState)e->state.state,
+      .exit_code = e->state.exit_code,
+      .signal = e->state.signal,
+      .message = e->state.message,
+      .memory_peak_bytes = tm != NULL && tm->cgroup_memory_peak_bytes > 0 ? (uint64_t)tm->cgroup_memory_peak_bytes : 0,
+      .memory_limit_bytes = t != NULL ? t->memory_limit : 0};
   const char *reason = mu_run_reason(&end);
-  mu_metric_add(m->finished,
-                (const char *[]){type[0], mu_task_state_label(end.state), reason}, 1);
+  mu_metric_add(m->finished, (const char *[]){type[0], mu_task_state_label(end.state), reason}, 1);
   if (strcmp(reason, "oom") == 0) mu_metric_add(m->oom, type, 1);
   if (tm != NULL && (t == NULL || t->started)) {
     mu_metric_observe(m->duration, type, (double)tm->wall_ms / 1000.0);

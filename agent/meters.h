@@ -23,8 +23,8 @@ void mu_agent_meters_free(mu_agent_meters *m);
 mu_metrics *mu_agent_meters_registry(mu_agent_meters *m);
 
 /* An Assign taken (before the runner gets it): remembers its type and when. */
-void mu_agent_meters_assigned(mu_agent_meters *m, const char *task_id, uint32_t attempt,
-                              const char *type, uint64_t memory_limit);
+void mu_agent_meters_assigned(mu_agent_meters *m, const char *task_id, uint32_t attempt, const char *type,
+                              uint64_t memory_limit);
 /* A state event of the runner: counts the start and the end (and forgets the attempt). */
 void mu_agent_meters_event(mu_agent_meters *m, const mu_task_event *e);
 /* An attempt refused before it ran (reported FAILED by the agent itself). */

@@ -12,8 +12,7 @@
 
 #include "agent/meters.h"
 
-static mu_task_event state_ev(const char *task, uint32_t attempt, mu_task_state s,
-                              const mu_task_metrics *m) {
+static mu_task_event state_ev(const char *task, uint32_t attempt, mu_task_state s, const mu_task_metrics *m) {
   mu_task_event e;
   memset(&e, 0, sizeof e);
   e.kind = MU_EV_STATE;
@@ -42,10 +41,15 @@ static void test_attempts(void **state) {
   mu_task_event e = state_ev("j-1/web-1/build", 1, MU_TASK_RUNNING, NULL);
   mu_agent_meters_event(m, &e);
   mu_agent_meters_event(m, &e);
-  mu_task_metrics tm = {.wall_ms = 1200, .user_cpu_ms = 700, .sys_cpu_ms = 300,
-                        .max_rss_bytes = 50 << 20, .cgroup_memory_peak_bytes = 99 << 20,
-                        .output_bytes = 4096, .output_dropped_bytes = 0,
-                        .io_read_bytes = 0, .io_write_bytes = 1 << 20};
+  mu_task_metrics tm = {.wall_ms = 1200,
+                        .user_cpu_ms = 700,
+                        .sys_cpu_ms = 300,
+                        .max_rss_bytes = 50 << 20,
+                        .cgroup_memory_peak_bytes = 99 << 20,
+                        .output_bytes = 4096,
+                        .output_dropped_bytes = 0,
+                        .io_read_bytes = 0,
+                        .io_write_bytes = 1 << 20};
   e = state_ev("j-1/web-1/build", 1, MU_TASK_FAILED, &tm);
   e.state.signal = 9;
   mu_agent_meters_event(m, &e);
@@ -90,14 +94,15 @@ static void test_tracking_bound(void **state) {
   mu_agent_meters_event(m, &e);
   char *t = render(m);
   assert_non_null(strstr(t, "muster_agent_meters_untracked_total 1\n"));
-  assert_non_null(strstr(t, "muster_agent_tasks_finished_total{type=\"unknown\",state=\"succeeded\",reason=\"none\"} 1\n"));
-  assert_non_null(strstr(t, "muster_agent_tasks_finished_total{type=\"shell\",state=\"succeeded\",reason=\"none\"} 1\n"));
+  assert_non_null(
+      strstr(t, "muster_agent_tasks_finished_total{type=\"unknown\",state=\"succeeded\",reason=\"none\"} 1\n"));
+  assert_non_null(
+      strstr(t, "muster_agent_tasks_finished_total{type=\"shell\",state=\"succeeded\",reason=\"none\"} 1\n"));
   free(t);
   mu_agent_meters_free(m);
 }
 
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_attempts),
-                                     cmocka_unit_test(test_tracking_bound)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_attempts), cmocka_unit_test(test_tracking_bound)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,34 +25,28 @@ static void publish(uv_timer_t *t) {
   mu_prom_add(&p, "muster_agent_running_tasks", "gauge", "Task attempts running.", "",
               a->runner ? mu_runner_running_count(a->runner) : 0);
   mu_prom_add(&p, "muster_agent_slots", "gauge", "Configured task slots.", "", a->cfg.slots);
-  mu_prom_add(&p, "muster_agent_journal_records", "gauge", "Task events not yet acked.", "",
-              (double)js.live_records);
-  mu_prom_add(&p, "muster_agent_journal_bytes", "gauge", "Bytes of unacked events.", "",
-              (double)js.live_bytes);
-  mu_prom_add(&p, "muster_agent_journal_overflows_total", "counter",
-              "Events refused because the journal was full.", "", (double)js.overflows);
-  mu_prom_add(&p, "muster_agent_journal_write_errors_total", "counter", "Journal write failures.",
-              "", (double)js.write_errors);
-  mu_prom_add(&p, "muster_agent_rss_bytes", "gauge", "Resident memory of the agent.", "",
-              (double)rss);
+  mu_prom_add(&p, "muster_agent_journal_records", "gauge", "Task events not yet acked.", "", (double)js.live_records);
+  mu_prom_add(&p, "muster_agent_journal_bytes", "gauge", "Bytes of unacked events.", "", (double)js.live_bytes);
+  mu_prom_add(&p, "muster_agent_journal_overflows_total", "counter", "Events refused because the journal was full.", "",
+              (double)js.overflows);
+  mu_prom_add(&p, "muster_agent_journal_write_errors_total", "counter", "Journal write failures.", "",
+              (double)js.write_errors);
+  mu_prom_add(&p, "muster_agent_rss_bytes", "gauge", "Resident memory of the agent.", "", (double)rss);
   if (a->spool != NULL) {
     mu_output_spool_stats ss;
     mu_output_spool_stats_get(a->spool, &ss);
-    mu_prom_add(&p, "muster_agent_output_spool_bytes", "gauge",
-                "Bytes of task output kept in the output spool.", "", (double)ss.bytes);
-    mu_prom_add(&p, "muster_agent_output_spool_files", "gauge",
-                "Task attempts whose output is in the spool.", "", (double)ss.files);
+    mu_prom_add(&p, "muster_agent_output_spool_bytes", "gauge", "Bytes of task output kept in the output spool.", "",
+                (double)ss.bytes);
+    mu_prom_add(&p, "muster_agent_output_spool_files", "gauge", "Task attempts whose output is in the spool.", "",
+                (double)ss.files);
     mu_prom_add(&p, "muster_agent_output_spool_evicted_total", "counter",
-                "Finished attempts' output evicted for the spool cap.", "",
-                (double)ss.evicted_files);
+                "Finished attempts' output evicted for the spool cap.", "", (double)ss.evicted_files);
     mu_prom_add(&p, "muster_agent_output_spool_expired_total", "counter",
-                "Finished attempts' output removed past the retention age.", "",
-                (double)ss.expired_files);
+                "Finished attempts' output removed past the retention age.", "", (double)ss.expired_files);
     mu_prom_add(&p, "muster_agent_output_spool_overflow_bytes_total", "counter",
-                "Task output not spooled (cap or write queue full, or write errors).", "",
-                (double)ss.overflow_bytes);
-    mu_prom_add(&p, "muster_agent_output_spool_write_errors_total", "counter",
-                "Output spool write failures.", "", (double)ss.write_errors);
+                "Task output not spooled (cap or write queue full, or write errors).", "", (double)ss.overflow_bytes);
+    mu_prom_add(&p, "muster_agent_output_spool_write_errors_total", "counter", "Output spool write failures.", "",
+                (double)ss.write_errors);
   }
   if (a->plugin_set != NULL) { /* out-of-process plugins (agent/plugin/plugin_set.h) */
     uint32_t hosts, up;
@@ -67,37 +61,34 @@ static void publish(uv_timer_t *t) {
   }
   mu_bundle_cache_stats bc;
   mu_agent_bundles_stats(a, &bc);
-  mu_prom_add(&p, "muster_agent_bundle_cache_hits_total", "counter",
-              "Bundle lookups served from the local cache.", "", (double)bc.hits);
+  mu_prom_add(&p, "muster_agent_bundle_cache_hits_total", "counter", "Bundle lookups served from the local cache.", "",
+              (double)bc.hits);
   mu_prom_add(&p, "muster_agent_bundle_cache_misses_total", "counter",
               "Bundle lookups that had to fetch from the control plane.", "", (double)bc.misses);
   mu_prom_add(&p, "muster_agent_bundle_cache_fetched_bytes_total", "counter",
               "Bundle bytes fetched from the control plane.", "", (double)bc.fetched_bytes);
   mu_prom_add(&p, "muster_agent_bundle_cache_evictions_total", "counter",
               "Bundles evicted from the cache for its size cap.", "", (double)bc.evictions);
-  mu_prom_add(&p, "muster_agent_bundle_cache_bytes", "gauge", "Bundle archives held in the cache.",
-              "", (double)bc.bytes);
+  mu_prom_add(&p, "muster_agent_bundle_cache_bytes", "gauge", "Bundle archives held in the cache.", "",
+              (double)bc.bytes);
   /* the host figures gathered for heartbeats (conn.c, off the loop), as last gathered */
   const mu_host_metrics *hm = &a->conn.metrics;
-  mu_prom_add(&p, "muster_agent_host_load1", "gauge", "Host load average over 1 minute.", "",
-              hm->load1);
-  mu_prom_add(&p, "muster_agent_host_memory_available_bytes", "gauge",
-              "Host memory available (MemAvailable).", "", (double)hm->memory_available_bytes);
+  mu_prom_add(&p, "muster_agent_host_load1", "gauge", "Host load average over 1 minute.", "", hm->load1);
+  mu_prom_add(&p, "muster_agent_host_memory_available_bytes", "gauge", "Host memory available (MemAvailable).", "",
+              (double)hm->memory_available_bytes);
   mu_prom_add(&p, "muster_agent_host_memory_bytes", "gauge", "Host memory in total.", "",
               (double)a->facts.memory_bytes);
-  mu_prom_add(&p, "muster_agent_spool_disk_free_bytes", "gauge",
-              "Free bytes in the spool directory's filesystem.", "", (double)hm->disk_free_bytes);
-  mu_prom_add(&p, "muster_agent_spool_disk_total_bytes", "gauge",
-              "Size of the spool directory's filesystem.", "", (double)hm->disk_total_bytes);
-  mu_prom_add(&p, "muster_agent_task_types", "gauge", "Task types this agent serves (plugins).",
-              "", a->plugins != NULL ? (double)mu_plugin_host_count(a->plugins) : 0);
+  mu_prom_add(&p, "muster_agent_spool_disk_free_bytes", "gauge", "Free bytes in the spool directory's filesystem.", "",
+              (double)hm->disk_free_bytes);
+  mu_prom_add(&p, "muster_agent_spool_disk_total_bytes", "gauge", "Size of the spool directory's filesystem.", "",
+              (double)hm->disk_total_bytes);
+  mu_prom_add(&p, "muster_agent_task_types", "gauge", "Task types this agent serves (plugins).", "",
+              a->plugins != NULL ? (double)mu_plugin_host_count(a->plugins) : 0);
   if (a->meters != NULL) mu_metrics_render(mu_agent_meters_registry(a->meters), &p);
   int durable = js.write_errors == 0 || js.persisted_seq + 1 >= js.next_seq;
   /* An agent with no plugins accepts no task at all: not healthy, whatever else holds. */
   int has_types = a->plugins != NULL && mu_plugin_host_count(a->plugins) > 0;
-  const char *why = !has_types ? "no task types"
-                    : !durable ? "journal writes failing: events are not durable"
-                               : NULL;
+  const char *why = !has_types ? "no task types" : !durable ? "journal writes failing: events are not durable" : NULL;
   mu_metrics_server_publish(a->metrics, p.buf, why == NULL, why);
   mu_prom_free(&p);
 }

@@ -23,25 +23,25 @@
 #define MU_KEY_MAX 256
 
 typedef struct spool_entry {
-  struct spool_entry *next;      /* in its bucket */
+  struct spool_entry *next; /* in its bucket */
   mu_output_spool *s;
   char key[MU_KEY_MAX];
-  uint64_t size;                 /* accepted: written + queued */
-  uint64_t written;              /* on disk, whole records */
+  uint64_t size;    /* accepted: written + queued */
+  uint64_t written; /* on disk, whole records */
   int finished;
-  int from_scan;                 /* found at open (an earlier run of the agent) */
+  int from_scan; /* found at open (an earlier run of the agent) */
   int64_t finished_ms;
-  uv_file fd;                    /* -1 when closed */
-  int busy;                      /* an fs request (open, write, close) is in flight */
-  int failed;                    /* the file cannot be written: drop what comes */
-  int truncate;                  /* reopen with O_TRUNC (a scanned file begun again) */
+  uv_file fd;   /* -1 when closed */
+  int busy;     /* an fs request (open, write, close) is in flight */
+  int failed;   /* the file cannot be written: drop what comes */
+  int truncate; /* reopen with O_TRUNC (a scanned file begun again) */
   uv_fs_t req;
-  uint8_t *pending;              /* records queued, not yet handed to a write */
+  uint8_t *pending; /* records queued, not yet handed to a write */
   size_t pending_len, pending_cap;
-  uint8_t *inflight;             /* records being written */
+  uint8_t *inflight; /* records being written */
   size_t inflight_len;
   uv_buf_t iov;
-  int refs;                      /* open readers */
+  int refs; /* open readers */
   int drop_logged;
   /* Stream offsets (index 1 stdout, 2 stderr) of this run of the attempt: pos counts every
    * byte seen, kept or not; gap is the dropped run at the end of a stream not yet recorded
@@ -49,7 +49,7 @@ typedef struct spool_entry {
    * written_pos are where the records in flight and on disk end. */
   uint64_t pos[3], inflight_pos[3], written_pos[3];
   mu_output_gap gap[3];
-  uint64_t truncated;            /* past the output limit, recorded when finished */
+  uint64_t truncated; /* past the output limit, recorded when finished */
   int truncation_queued;
 } spool_entry;
 
@@ -59,13 +59,13 @@ struct mu_output_spool {
   mu_output_spool_opts opts;
   spool_entry *buckets[MU_SPOOL_BUCKETS];
   mu_output_spool_stats st;
-  uint64_t pending_bytes;        /* queued + in flight, every file */
-  char **evicted;                /* ring of evicted keys */
+  uint64_t pending_bytes; /* queued + in flight, every file */
+  char **evicted;         /* ring of evicted keys */
   size_t evicted_next;
   uv_timer_t sweep_timer;
   int timer_open;
-  uint32_t readers;              /* alive, closing ones included */
-  uint32_t unlinks;              /* removals in flight: close waits for them */
+  uint32_t readers; /* alive, closing ones included */
+  uint32_t unlinks; /* removals in flight: close waits for them */
   int closing;
   void (*close_cb)(void *arg);
   void *close_arg;
@@ -109,17 +109,14 @@ void mu_output_spool_key(const char *task_id, uint32_t attempt, char *buf, size_
       long_id = 1;
       break;
     }
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '_' || (c == '.' && n > 0))
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+        (c == '.' && n > 0))
       enc[n++] = (char)c;
-    else
-      n += (size_t)snprintf(enc + n, sizeof enc - n, "%%%02X", c);
+    else n += (size_t)snprintf(enc + n, sizeof enc - n, "%%%02X", c);
   }
   enc[n] = '\0';
-  if (long_id)
-    snprintf(buf, size, "%s~%016llx.%u", enc, (unsigned long long)fnv1a(task_id), attempt);
-  else
-    snprintf(buf, size, "%s.%u", enc, attempt);
+  if (long_id) snprintf(buf, size, "%s~%016llx.%u", enc, (unsigned long long)fnv1a(task_id), attempt);
+  else snprintf(buf, size, "%s.%u", enc, attempt);
 }
 
 static size_t bucket_of(const char *key) { return (size_t)(fnv1a(key) % MU_SPOOL_BUCKETS); }
@@ -193,10 +190,8 @@ static void entry_remove(mu_output_spool *s, spool_entry *e, int expired) {
   uv_fs_t *req = malloc(sizeof *req);
   if (req != NULL) {
     req->data = s;
-    if (uv_fs_unlink(s->loop, req, path, on_unlinked) == 0)
-      s->unlinks++;
-    else
-      free(req);
+    if (uv_fs_unlink(s->loop, req, path, on_unlinked) == 0) s->unlinks++;
+    else free(req);
   }
   s->st.files--;
   s->st.bytes -= e->size;
@@ -217,12 +212,10 @@ static int make_room(mu_output_spool *s, uint64_t need) {
     spool_entry *oldest = NULL;
     for (size_t b = 0; b < MU_SPOOL_BUCKETS; b++)
       for (spool_entry *e = s->buckets[b]; e != NULL; e = e->next)
-        if (entry_removable(e) && (oldest == NULL || e->finished_ms < oldest->finished_ms))
-          oldest = e;
+        if (entry_removable(e) && (oldest == NULL || e->finished_ms < oldest->finished_ms)) oldest = e;
     if (oldest == NULL) return 0;
-    mu_info("spool", "evicting %s (%llu bytes) to stay under the spool cap of %llu bytes",
-            oldest->key, (unsigned long long)oldest->size,
-            (unsigned long long)s->opts.max_bytes);
+    mu_info("spool", "evicting %s (%llu bytes) to stay under the spool cap of %llu bytes", oldest->key,
+            (unsigned long long)oldest->size, (unsigned long long)s->opts.max_bytes);
     entry_remove(s, oldest, 0);
   }
   return 1;
@@ -230,14 +223,13 @@ static int make_room(mu_output_spool *s, uint64_t need) {
 
 /* Output of stream from offset start not kept: counted, logged once per attempt, and
  * added to the stream's pending gap (always the end of the stream: see spool_entry). */
-static void count_drop(mu_output_spool *s, spool_entry *e, int stream, uint64_t start, size_t len,
-                       int cause) {
+static void count_drop(mu_output_spool *s, spool_entry *e, int stream, uint64_t start, size_t len, int cause) {
   s->st.overflow_bytes += len;
   if (e == NULL) return;
   if (!e->drop_logged) {
     e->drop_logged = 1;
-    mu_warn("spool", "%s: output not spooled: %s (more drops of this attempt are only counted)",
-            e->key, mu_output_drop_cause_text(cause));
+    mu_warn("spool", "%s: output not spooled: %s (more drops of this attempt are only counted)", e->key,
+            mu_output_drop_cause_text(cause));
   }
   mu_output_gap *g = &e->gap[stream];
   if (g->len == 0) {
@@ -249,9 +241,7 @@ static void count_drop(mu_output_spool *s, spool_entry *e, int stream, uint64_t 
   g->len += len;
 }
 
-static size_t gaps_pending(const spool_entry *e) {
-  return (e->gap[1].len > 0) + (e->gap[2].len > 0);
-}
+static size_t gaps_pending(const spool_entry *e) { return (e->gap[1].len > 0) + (e->gap[2].len > 0); }
 
 /* Moves the pending gaps into the records queued for writing (room for them reserved). */
 static void gaps_queue(spool_entry *e) {
@@ -282,10 +272,8 @@ static void positions_after(uint64_t pos[3], const uint8_t *buf, size_t len) {
     size_t n;
     mu_output_frame_get(buf + off, &kind, &p, &n);
     mu_output_gap g;
-    if (kind == 1 || kind == 2)
-      pos[kind] += n;
-    else if (mu_output_gap_get(p, n, &g) == 0 && g.stream != 0)
-      pos[g.stream] = g.start + g.len;
+    if (kind == 1 || kind == 2) pos[kind] += n;
+    else if (mu_output_gap_get(p, n, &g) == 0 && g.stream != 0) pos[g.stream] = g.start + g.len;
     off += MU_OUTPUT_FRAME_HEADER + n;
   }
 }
@@ -295,8 +283,10 @@ static void positions_after(uint64_t pos[3], const uint8_t *buf, size_t len) {
 static void entry_lost_tail(spool_entry *e) {
   for (int st = 1; st <= 2; st++) {
     if (e->pos[st] == e->written_pos[st]) continue;
-    e->gap[st] = (mu_output_gap){.stream = st, .reason = MU_OUTPUT_GAP_DROPPED,
-                                 .cause = MU_OUTPUT_DROP_WRITE, .start = e->written_pos[st],
+    e->gap[st] = (mu_output_gap){.stream = st,
+                                 .reason = MU_OUTPUT_GAP_DROPPED,
+                                 .cause = MU_OUTPUT_DROP_WRITE,
+                                 .start = e->written_pos[st],
                                  .len = e->pos[st] - e->written_pos[st]};
   }
 }
@@ -344,11 +334,8 @@ static void on_entry_fs(uv_fs_t *req) {
       e->inflight = NULL;
       e->inflight_len = 0;
       break;
-    case UV_FS_CLOSE:
-      e->fd = -1;
-      break;
-    default:
-      break;
+    case UV_FS_CLOSE: e->fd = -1; break;
+    default: break;
   }
   if (e->failed && e->pending_len > 0) {
     s->pending_bytes -= e->pending_len;
@@ -428,8 +415,8 @@ void mu_output_spool_begin(mu_output_spool *s, const char *task_id, uint32_t att
   if (e != NULL && !e->finished) entry_kick(e);
 }
 
-void mu_output_spool_append(mu_output_spool *s, const char *task_id, uint32_t attempt,
-                            int stream, const void *data, size_t len) {
+void mu_output_spool_append(mu_output_spool *s, const char *task_id, uint32_t attempt, int stream, const void *data,
+                            size_t len) {
   if (s->closing || len == 0) return;
   stream = stream == 2 ? 2 : 1;
   spool_entry *e = entry_get(s, task_id, attempt);
@@ -471,8 +458,7 @@ void mu_output_spool_append(mu_output_spool *s, const char *task_id, uint32_t at
   entry_kick(e);
 }
 
-void mu_output_spool_truncated(mu_output_spool *s, const char *task_id, uint32_t attempt,
-                               uint64_t bytes) {
+void mu_output_spool_truncated(mu_output_spool *s, const char *task_id, uint32_t attempt, uint64_t bytes) {
   char key[MU_KEY_MAX];
   mu_output_spool_key(task_id, attempt, key, sizeof key);
   spool_entry *e = entry_find(s, key);
@@ -481,8 +467,8 @@ void mu_output_spool_truncated(mu_output_spool *s, const char *task_id, uint32_t
 
 /* The truncation gap: after every byte of both streams. */
 static mu_output_gap truncation_gap(const spool_entry *e) {
-  return (mu_output_gap){.stream = 0, .reason = MU_OUTPUT_GAP_TRUNCATED,
-                         .start = e->pos[1] + e->pos[2], .len = e->truncated};
+  return (mu_output_gap){
+      .stream = 0, .reason = MU_OUTPUT_GAP_TRUNCATED, .start = e->pos[1] + e->pos[2], .len = e->truncated};
 }
 
 void mu_output_spool_finish(mu_output_spool *s, const char *task_id, uint32_t attempt) {
@@ -518,8 +504,7 @@ void mu_output_spool_sweep(mu_output_spool *s) {
     while (e != NULL) {
       spool_entry *next = e->next;
       if (entry_removable(e) && e->finished_ms < cutoff) {
-        mu_info("spool", "removing %s: finished more than %llds ago", e->key,
-                (long long)(s->opts.retention_ms / 1000));
+        mu_info("spool", "removing %s: finished more than %llds ago", e->key, (long long)(s->opts.retention_ms / 1000));
         entry_remove(s, e, 1);
       }
       e = next;
@@ -530,14 +515,11 @@ void mu_output_spool_sweep(mu_output_spool *s) {
 
 static void on_sweep_timer(uv_timer_t *t) { mu_output_spool_sweep(t->data); }
 
-void mu_output_spool_stats_get(const mu_output_spool *s, mu_output_spool_stats *ret) {
-  *ret = s->st;
-}
+void mu_output_spool_stats_get(const mu_output_spool *s, mu_output_spool_stats *ret) { *ret = s->st; }
 
 static int scan_dir(mu_output_spool *s, mu_err *err) {
   DIR *d = opendir(s->dir);
-  if (d == NULL)
-    return mu_err_set(err, MU_EIO, "output spool %s: %s", s->dir, strerror(errno));
+  if (d == NULL) return mu_err_set(err, MU_EIO, "output spool %s: %s", s->dir, strerror(errno));
   struct dirent *de;
   while ((de = readdir(d)) != NULL) {
     size_t n = strlen(de->d_name);
@@ -557,8 +539,8 @@ static int scan_dir(mu_output_spool *s, mu_err *err) {
   return 0;
 }
 
-int mu_output_spool_open(uv_loop_t *loop, const char *dir, const mu_output_spool_opts *opts,
-                         mu_output_spool **ret, mu_err *err) {
+int mu_output_spool_open(uv_loop_t *loop, const char *dir, const mu_output_spool_opts *opts, mu_output_spool **ret,
+                         mu_err *err) {
   if (mkdir(dir, 0750) != 0 && errno != EEXIST)
     return mu_err_set(err, MU_EIO, "output spool %s: %s", dir, strerror(errno));
   mu_output_spool *s = calloc(1, sizeof *s);
@@ -581,8 +563,7 @@ int mu_output_spool_open(uv_loop_t *loop, const char *dir, const mu_output_spool
   uv_timer_init(loop, &s->sweep_timer);
   s->sweep_timer.data = s;
   s->timer_open = 1;
-  int64_t every = s->opts.retention_ms / 10 < MU_SPOOL_SWEEP_MS ? s->opts.retention_ms / 10
-                                                                : MU_SPOOL_SWEEP_MS;
+  int64_t every = s->opts.retention_ms / 10 < MU_SPOOL_SWEEP_MS ? s->opts.retention_ms / 10 : MU_SPOOL_SWEEP_MS;
   if (every < 10) every = 10;
   uv_timer_start(&s->sweep_timer, on_sweep_timer, (uint64_t)every, (uint64_t)every);
   uv_unref((uv_handle_t *)&s->sweep_timer);
@@ -642,26 +623,22 @@ void mu_output_spool_close(mu_output_spool *s, void (*cb)(void *arg), void *arg)
 
 /* --- reading --- */
 
-int mu_output_reader_open(mu_output_spool *s, const char *task_id, uint32_t attempt,
-                          uint64_t offset, mu_output_reader **ret, mu_err *err) {
+int mu_output_reader_open(mu_output_spool *s, const char *task_id, uint32_t attempt, uint64_t offset,
+                          mu_output_reader **ret, mu_err *err) {
   char key[MU_KEY_MAX];
   mu_output_spool_key(task_id, attempt, key, sizeof key);
   spool_entry *e = s->closing ? NULL : entry_find(s, key);
   if (e == NULL) {
     if (was_evicted(s, key))
-      return mu_err_set(err, MU_ENOENT,
-                        "the output of task %s attempt %u was evicted from this agent's spool",
-                        task_id, attempt);
-    return mu_err_set(err, MU_ENOENT, "no output of task %s attempt %u in this agent's spool",
-                      task_id, attempt);
+      return mu_err_set(err, MU_ENOENT, "the output of task %s attempt %u was evicted from this agent's spool", task_id,
+                        attempt);
+    return mu_err_set(err, MU_ENOENT, "no output of task %s attempt %u in this agent's spool", task_id, attempt);
   }
   if (e->failed && e->written == 0)
-    return mu_err_set(err, MU_EIO, "the output of task %s attempt %u could not be spooled",
-                      task_id, attempt);
+    return mu_err_set(err, MU_EIO, "the output of task %s attempt %u could not be spooled", task_id, attempt);
   if (offset > e->size)
     return mu_err_set(err, MU_EINVAL, "offset %llu is past the end of task %s attempt %u (%llu bytes)",
-                      (unsigned long long)offset, task_id, attempt,
-                      (unsigned long long)e->size);
+                      (unsigned long long)offset, task_id, attempt, (unsigned long long)e->size);
   mu_output_reader *r = calloc(1, sizeof *r);
   if (r == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   r->s = s;
@@ -680,8 +657,7 @@ mu_output_read_state mu_output_reader_state(const mu_output_reader *r) {
   if (r->torn_end) return MU_OUTPUT_READ_EOF;
   if (r->offset < e->written) return MU_OUTPUT_READ_DATA;
   /* a failed file never grows again */
-  if ((e->finished || e->failed) && e->pending_len == 0 && e->inflight_len == 0)
-    return MU_OUTPUT_READ_EOF;
+  if ((e->finished || e->failed) && e->pending_len == 0 && e->inflight_len == 0) return MU_OUTPUT_READ_EOF;
   return MU_OUTPUT_READ_WAIT;
 }
 
@@ -691,11 +667,9 @@ size_t mu_output_reader_missing(const mu_output_reader *r, uint8_t *buf, size_t 
   const spool_entry *e = r->e;
   size_t n = 0;
   for (int st = 1; st <= 2; st++)
-    if (e->gap[st].len > 0 && n + MU_OUTPUT_GAP_RECORD <= size)
-      n += mu_output_gap_put(buf + n, &e->gap[st]);
+    if (e->gap[st].len > 0 && n + MU_OUTPUT_GAP_RECORD <= size) n += mu_output_gap_put(buf + n, &e->gap[st]);
   /* the truncation record is the last one written: lost only if the file failed */
-  if (e->truncated > 0 && (!e->truncation_queued || e->failed) &&
-      n + MU_OUTPUT_GAP_RECORD <= size) {
+  if (e->truncated > 0 && (!e->truncation_queued || e->failed) && n + MU_OUTPUT_GAP_RECORD <= size) {
     mu_output_gap g = truncation_gap(e);
     n += mu_output_gap_put(buf + n, &g);
   }

@@ -30,38 +30,37 @@ typedef struct mu_output_spool mu_output_spool;
 typedef struct mu_output_reader mu_output_reader;
 
 typedef struct mu_output_spool_opts {
-  uint64_t max_bytes;          /* every spooled file together; 0 = 1 GiB */
-  int64_t retention_ms;        /* finished attempts kept this long; 0 = 7 days */
-  uint64_t max_pending;        /* bytes queued for writing; 0 = 16 MiB */
-  uint32_t max_evicted_names;  /* evicted files remembered (to say "evicted"); 0 = 4096 */
+  uint64_t max_bytes;         /* every spooled file together; 0 = 1 GiB */
+  int64_t retention_ms;       /* finished attempts kept this long; 0 = 7 days */
+  uint64_t max_pending;       /* bytes queued for writing; 0 = 16 MiB */
+  uint32_t max_evicted_names; /* evicted files remembered (to say "evicted"); 0 = 4096 */
 } mu_output_spool_opts;
 
 typedef struct mu_output_spool_stats {
-  uint64_t files;              /* attempts in the spool */
-  uint64_t bytes;              /* their size (records accepted, written or queued) */
-  uint64_t evicted_files;      /* removed for the cap */
+  uint64_t files;         /* attempts in the spool */
+  uint64_t bytes;         /* their size (records accepted, written or queued) */
+  uint64_t evicted_files; /* removed for the cap */
   uint64_t evicted_bytes;
-  uint64_t expired_files;      /* removed for the retention age */
-  uint64_t overflow_bytes;     /* output not spooled: cap or pending bound hit */
+  uint64_t expired_files;  /* removed for the retention age */
+  uint64_t overflow_bytes; /* output not spooled: cap or pending bound hit */
   uint64_t write_errors;
 } mu_output_spool_stats;
 
 /* Opens the spool in dir (created if missing) and indexes the files already there, each as
  * a finished attempt (synchronously: call at start-up, before the loop serves traffic). *ret
  * is owned by the caller; release with mu_output_spool_close. MU_EIO names the directory. */
-int mu_output_spool_open(uv_loop_t *loop, const char *dir, const mu_output_spool_opts *opts,
-                         mu_output_spool **ret, mu_err *err);
+int mu_output_spool_open(uv_loop_t *loop, const char *dir, const mu_output_spool_opts *opts, mu_output_spool **ret,
+                         mu_err *err);
 
 /* Starts an attempt's file (idempotent; append does it too). */
 void mu_output_spool_begin(mu_output_spool *s, const char *task_id, uint32_t attempt);
 /* Appends output of stream (1 stdout, 2 stderr) as records; data is copied. Output that does
  * not fit the bounds is dropped, counted, logged once per attempt and recorded as a gap. */
-void mu_output_spool_append(mu_output_spool *s, const char *task_id, uint32_t attempt,
-                            int stream, const void *data, size_t len);
+void mu_output_spool_append(mu_output_spool *s, const char *task_id, uint32_t attempt, int stream, const void *data,
+                            size_t len);
 /* Records that `bytes` more output of the attempt were never captured (past the task's output
  * limit): a gap after everything appended, written when the attempt finishes. */
-void mu_output_spool_truncated(mu_output_spool *s, const char *task_id, uint32_t attempt,
-                               uint64_t bytes);
+void mu_output_spool_truncated(mu_output_spool *s, const char *task_id, uint32_t attempt, uint64_t bytes);
 /* Marks the attempt finished: nothing more is appended; eviction may take it. */
 void mu_output_spool_finish(mu_output_spool *s, const char *task_id, uint32_t attempt);
 
@@ -83,16 +82,16 @@ void mu_output_spool_key(const char *task_id, uint32_t attempt, char *buf, size_
 /* --- reading --- */
 
 typedef enum {
-  MU_OUTPUT_READ_DATA = 0,     /* records past the offset are on disk: read them */
-  MU_OUTPUT_READ_WAIT,         /* nothing new yet; the attempt is still running */
-  MU_OUTPUT_READ_EOF,          /* the attempt is finished and everything was read */
+  MU_OUTPUT_READ_DATA = 0, /* records past the offset are on disk: read them */
+  MU_OUTPUT_READ_WAIT,     /* nothing new yet; the attempt is still running */
+  MU_OUTPUT_READ_EOF,      /* the attempt is finished and everything was read */
 } mu_output_read_state;
 
 /* Opens a reader at offset (a record boundary: 0, or the sum of what earlier reads gave).
  * *ret is owned by the caller; release with mu_output_reader_close. MU_ENOENT with a message
  * saying whether the attempt's output is unknown here or was evicted / expired. */
-int mu_output_reader_open(mu_output_spool *s, const char *task_id, uint32_t attempt,
-                          uint64_t offset, mu_output_reader **ret, mu_err *err);
+int mu_output_reader_open(mu_output_spool *s, const char *task_id, uint32_t attempt, uint64_t offset,
+                          mu_output_reader **ret, mu_err *err);
 mu_output_read_state mu_output_reader_state(const mu_output_reader *r);
 uint64_t mu_output_reader_offset(const mu_output_reader *r);
 /* Gap records (into buf, room for 4 * MU_OUTPUT_GAP_RECORD) for output the spool saw and has
@@ -106,8 +105,8 @@ size_t mu_output_reader_missing(const mu_output_reader *r, uint8_t *buf, size_t 
  * message. The offset advances by len. cb never runs before this returns; an error return
  * means it will not run: MU_EAGAIN when a read is in flight, MU_ENOENT when the state is not
  * DATA, MU_EIO / MU_ENOMEM when the read cannot be queued. */
-typedef void (*mu_output_read_cb)(mu_output_reader *r, int status, const char *message,
-                                  const uint8_t *data, size_t len, void *arg);
+typedef void (*mu_output_read_cb)(mu_output_reader *r, int status, const char *message, const uint8_t *data, size_t len,
+                                  void *arg);
 int mu_output_reader_read(mu_output_reader *r, size_t max, mu_output_read_cb cb, void *arg);
 /* Frees the reader (a read in flight is finished quietly first; its cb is not called). */
 void mu_output_reader_close(mu_output_reader *r);

@@ -16,7 +16,7 @@
 #include "agent/output_spool.h"
 
 typedef struct got {
-  uint8_t *out[3];               /* payload per stream, concatenated */
+  uint8_t *out[3]; /* payload per stream, concatenated */
   size_t out_len[3];
   size_t records;
   mu_output_gap gaps[8];
@@ -26,8 +26,7 @@ typedef struct got {
   int calls;
 } got;
 
-static void on_read(mu_output_reader *r, int status, const char *message, const uint8_t *data,
-                    size_t len, void *arg) {
+static void on_read(mu_output_reader *r, int status, const char *message, const uint8_t *data, size_t len, void *arg) {
   got *g = arg;
   (void)r;
   g->calls++;
@@ -272,8 +271,7 @@ static void test_retention_and_keys(void **state) {
   assert_string_not_equal(key, key2);
 }
 
-static void assert_gap(const mu_output_gap *g, int stream, int reason, uint64_t start,
-                       uint64_t len) {
+static void assert_gap(const mu_output_gap *g, int stream, int reason, uint64_t start, uint64_t len) {
   assert_int_equal(g->stream, stream);
   assert_int_equal(g->reason, reason);
   assert_int_equal(g->start, start);

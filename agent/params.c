@@ -13,8 +13,7 @@
 
 static const char *lookup(const Muster__V1__Assign *as, const char *name, size_t len) {
   for (size_t i = 0; i < as->n_params; i++)
-    if (strlen(as->params[i]->key) == len && memcmp(as->params[i]->key, name, len) == 0)
-      return as->params[i]->value;
+    if (strlen(as->params[i]->key) == len && memcmp(as->params[i]->key, name, len) == 0) return as->params[i]->value;
   return NULL;
 }
 
@@ -108,7 +107,6 @@ void mu_params_apply(const Muster__V1__Assign *as, json_t *spec) {
     int n = snprintf(name, sizeof name, "MUSTER_PARAM_%s", as->params[i]->key);
     if (n <= 0 || (size_t)n >= sizeof name) continue;
     for (char *c = name; *c; c++) *c = isalnum((unsigned char)*c) ? (char)toupper((unsigned char)*c) : '_';
-    if (json_object_get(env, name) == NULL)
-      json_object_set_new(env, name, json_string(as->params[i]->value));
+    if (json_object_get(env, name) == NULL) json_object_set_new(env, name, json_string(as->params[i]->value));
   }
 }

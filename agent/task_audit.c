@@ -26,7 +26,7 @@ static const char *get_str(const json_t *o, const char *camel, const char *snake
 
 /* Keys whose values are dropped before a spec section is hashed. */
 static int secret_key(const char *k) {
-  static const char *const words[] = {"password", "passwd", "secret", "token",  "auth",
+  static const char *const words[] = {"password",   "passwd", "secret", "token",   "auth",
                                       "credential", "cookie", "apikey", "api_key", "private"};
   char low[64];
   size_t n = strlen(k);
@@ -49,10 +49,8 @@ static void strip_secrets(json_t *v, int depth) {
   json_t *x;
   void *tmp;
   json_object_foreach_safe(v, tmp, k, x) {
-    if (secret_key(k))
-      json_object_del(v, k);
-    else
-      strip_secrets(x, depth + 1);
+    if (secret_key(k)) json_object_del(v, k);
+    else strip_secrets(x, depth + 1);
   }
 }
 
@@ -85,8 +83,7 @@ static char *join_argv(const json_t *command, const json_t *args) {
   return s;
 }
 
-static const char *const kinds[] = {"shell", "http", "python", "spark",
-                                    "flink", "container", "plugin"};
+static const char *const kinds[] = {"shell", "http", "python", "spark", "flink", "container", "plugin"};
 
 void mu_task_audit_describe(const json_t *spec, const char *bundle_digest, mu_task_audit *ret) {
   const char *kind = NULL;
@@ -104,8 +101,7 @@ void mu_task_audit_describe(const json_t *spec, const char *bundle_digest, mu_ta
     char buf[1024];
     if (getpwuid_r(geteuid(), &pw, buf, sizeof buf, &found) == 0 && found != NULL)
       snprintf(ret->run_as, sizeof ret->run_as, "%s", found->pw_name);
-    else
-      snprintf(ret->run_as, sizeof ret->run_as, "uid %u", (unsigned)geteuid());
+    else snprintf(ret->run_as, sizeof ret->run_as, "uid %u", (unsigned)geteuid());
   }
   const json_t *command = json_object_get(section, "command");
   const char *script = get_str(section, "script", NULL);
@@ -157,18 +153,16 @@ void mu_task_audits_free(mu_task_audits *ta) {
 
 static mu_task_audit *find(mu_task_audits *ta, const char *task_id, uint32_t attempt) {
   for (size_t i = 0; ta != NULL && i < ta->n; i++)
-    if (ta->items[i].attempt == attempt && strcmp(ta->items[i].task_id, task_id) == 0)
-      return &ta->items[i];
+    if (ta->items[i].attempt == attempt && strcmp(ta->items[i].task_id, task_id) == 0) return &ta->items[i];
   return NULL;
 }
 
-void mu_task_audits_add(mu_task_audits *ta, const char *task_id, uint32_t attempt,
-                        const json_t *spec, const char *bundle_digest) {
+void mu_task_audits_add(mu_task_audits *ta, const char *task_id, uint32_t attempt, const json_t *spec,
+                        const char *bundle_digest) {
   if (ta == NULL || strlen(task_id) >= sizeof ta->items[0].task_id) return;
   mu_task_audit *t = find(ta, task_id, attempt);
   if (t == NULL && ta->n == ta->max) {
-    if (!ta->warned++)
-      mu_warn("tasks", "%zu task starts wait to be audited already; %s is not", ta->max, task_id);
+    if (!ta->warned++) mu_warn("tasks", "%zu task starts wait to be audited already; %s is not", ta->max, task_id);
     return;
   }
   if (t == NULL && ta->n == ta->cap) {
@@ -185,8 +179,7 @@ void mu_task_audits_add(mu_task_audits *ta, const char *task_id, uint32_t attemp
   mu_task_audit_describe(spec, bundle_digest, t);
 }
 
-int mu_task_audits_take(mu_task_audits *ta, const char *task_id, uint32_t attempt,
-                        mu_task_audit *ret) {
+int mu_task_audits_take(mu_task_audits *ta, const char *task_id, uint32_t attempt, mu_task_audit *ret) {
   mu_task_audit *t = find(ta, task_id, attempt);
   if (t == NULL) return MU_ENOENT;
   *ret = *t;
@@ -194,8 +187,8 @@ int mu_task_audits_take(mu_task_audits *ta, const char *task_id, uint32_t attemp
   return 0;
 }
 
-int mu_task_audits_start(mu_task_audits *ta, const char *job_id, const char *task_id,
-                         uint32_t attempt, mu_task_audit *store, Muster__V1__TaskStartAudit *ret) {
+int mu_task_audits_start(mu_task_audits *ta, const char *job_id, const char *task_id, uint32_t attempt,
+                         mu_task_audit *store, Muster__V1__TaskStartAudit *ret) {
   if (mu_task_audits_take(ta, task_id, attempt, store) != 0) return MU_ENOENT;
   muster__v1__task_start_audit__init(ret);
   ret->run_as = store->run_as;
@@ -203,10 +196,9 @@ int mu_task_audits_start(mu_task_audits *ta, const char *job_id, const char *tas
   ret->command_digest = store->digest;
   ret->digest_of = store->digest_of;
   ret->bundle_digest = store->bundle;
-  mu_info("tasks",
-          "audit: task.start job=%s task=%s attempt=%u user=%s type=%s command=%s of=%s%s%s",
-          job_id, task_id, attempt, store->run_as, store->type, store->digest, store->digest_of,
-          store->bundle[0] ? " bundle=" : "", store->bundle);
+  mu_info("tasks", "audit: task.start job=%s task=%s attempt=%u user=%s type=%s command=%s of=%s%s%s", job_id, task_id,
+          attempt, store->run_as, store->type, store->digest, store->digest_of, store->bundle[0] ? " bundle=" : "",
+          store->bundle);
   return 0;
 }
 

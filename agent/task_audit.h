@@ -19,10 +19,10 @@
 typedef struct mu_task_audit {
   char task_id[512];
   uint32_t attempt;
-  char run_as[130];        /* the spec's run_as, else this agent's own user */
+  char run_as[130]; /* the spec's run_as, else this agent's own user */
   char type[64];
   char digest[MU_BUNDLE_DIGEST_SIZE]; /* "sha256:<hex>" */
-  char digest_of[16];      /* "script", "command" or "spec" */
+  char digest_of[16];                 /* "script", "command" or "spec" */
   char bundle[MU_BUNDLE_DIGEST_SIZE]; /* "" for none */
 } mu_task_audit;
 
@@ -36,16 +36,15 @@ void mu_task_audits_free(mu_task_audits *ta);
 void mu_task_audit_describe(const json_t *spec, const char *bundle_digest, mu_task_audit *ret);
 /* Notes the attempt's facts (from its spec, as mu_task_audit_describe); a later add for the
  * same attempt replaces them. */
-void mu_task_audits_add(mu_task_audits *ta, const char *task_id, uint32_t attempt,
-                        const json_t *spec, const char *bundle_digest);
+void mu_task_audits_add(mu_task_audits *ta, const char *task_id, uint32_t attempt, const json_t *spec,
+                        const char *bundle_digest);
 /* Moves the facts of task_id/attempt into *ret: 0, or MU_ENOENT when none were noted. */
-int mu_task_audits_take(mu_task_audits *ta, const char *task_id, uint32_t attempt,
-                        mu_task_audit *ret);
+int mu_task_audits_take(mu_task_audits *ta, const char *task_id, uint32_t attempt, mu_task_audit *ret);
 /* The STARTING event of task_id/attempt: takes its facts into *store, points *ret at them
  * and logs the agent's audit line ("audit: task.start ..."). 0, or MU_ENOENT when none were
  * noted (nothing logged). */
-int mu_task_audits_start(mu_task_audits *ta, const char *job_id, const char *task_id,
-                         uint32_t attempt, mu_task_audit *store, Muster__V1__TaskStartAudit *ret);
+int mu_task_audits_start(mu_task_audits *ta, const char *job_id, const char *task_id, uint32_t attempt,
+                         mu_task_audit *store, Muster__V1__TaskStartAudit *ret);
 /* Forgets them (the attempt ended or was refused before it started). */
 void mu_task_audits_drop(mu_task_audits *ta, const char *task_id, uint32_t attempt);
 

@@ -30,8 +30,10 @@ static void shell_script_and_command(void **state) {
   (void)state;
   mu_task_audit t;
   char want[MU_BUNDLE_DIGEST_SIZE];
-  describe("{\"type\":\"shell\",\"runAs\":\"nobody\",\"env\":{\"K\":\"v\"},"
-           "\"shell\":{\"script\":\"echo hi\"}}", &t);
+  describe(
+      "{\"type\":\"shell\",\"runAs\":\"nobody\",\"env\":{\"K\":\"v\"},"
+      "\"shell\":{\"script\":\"echo hi\"}}",
+      &t);
   mu_bundle_digest((const uint8_t *)"echo hi", 7, want);
   assert_string_equal(t.digest, want); /* sha256 of the script, as the plugin logs it */
   assert_string_equal(t.digest_of, "script");
@@ -39,29 +41,33 @@ static void shell_script_and_command(void **state) {
   assert_string_equal(t.type, "shell");
   /* the environment does not change what runs */
   mu_task_audit u;
-  describe("{\"type\":\"shell\",\"runAs\":\"nobody\",\"env\":{\"K\":\"other\"},"
-           "\"shell\":{\"script\":\"echo hi\"}}", &u);
+  describe(
+      "{\"type\":\"shell\",\"runAs\":\"nobody\",\"env\":{\"K\":\"other\"},"
+      "\"shell\":{\"script\":\"echo hi\"}}",
+      &u);
   assert_string_equal(u.digest, t.digest);
   describe("{\"shell\":{\"command\":[\"/bin/echo\",\"a\"],\"args\":[\"b\"]}}", &t);
   mu_bundle_digest((const uint8_t *)"/bin/echo a b", 13, want);
   assert_string_equal(t.digest, want);
   assert_string_equal(t.digest_of, "command");
   assert_string_equal(t.type, "shell"); /* from the section when type is not set */
-  assert_true(t.run_as[0] != '\0');      /* the agent's own user */
+  assert_true(t.run_as[0] != '\0');     /* the agent's own user */
 }
 
 static void other_kinds_hash_the_section_without_secrets(void **state) {
   (void)state;
   mu_task_audit a, b, c;
-  describe("{\"type\":\"http\",\"http\":{\"url\":\"https://x/\",\"auth\":{\"basicUser\":\"u\","
-           "\"basicPassword\":\"one\"},\"headers\":{\"Authorization\":\"Bearer t1\",\"X\":\"1\"}}}",
-           &a);
-  describe("{\"type\":\"http\",\"http\":{\"url\":\"https://x/\",\"auth\":{\"basicUser\":\"u\","
-           "\"basicPassword\":\"two\"},\"headers\":{\"Authorization\":\"Bearer t2\",\"X\":\"1\"}}}",
-           &b);
+  describe(
+      "{\"type\":\"http\",\"http\":{\"url\":\"https://x/\",\"auth\":{\"basicUser\":\"u\","
+      "\"basicPassword\":\"one\"},\"headers\":{\"Authorization\":\"Bearer t1\",\"X\":\"1\"}}}",
+      &a);
+  describe(
+      "{\"type\":\"http\",\"http\":{\"url\":\"https://x/\",\"auth\":{\"basicUser\":\"u\","
+      "\"basicPassword\":\"two\"},\"headers\":{\"Authorization\":\"Bearer t2\",\"X\":\"1\"}}}",
+      &b);
   describe("{\"type\":\"http\",\"http\":{\"url\":\"https://y/\",\"headers\":{\"X\":\"1\"}}}", &c);
   assert_string_equal(a.digest_of, "spec");
-  assert_string_equal(a.digest, b.digest);  /* secrets do not count */
+  assert_string_equal(a.digest, b.digest);     /* secrets do not count */
   assert_string_not_equal(a.digest, c.digest); /* the URL does */
   assert_int_equal(strncmp(a.digest, "sha256:", 7), 0);
   describe("{\"type\":\"python\",\"python\":{\"code\":\"print(1)\"}}", &a);

@@ -35,8 +35,7 @@ static int send_record(void *arg, uint64_t seq, const void *data, size_t len) {
   if (seq <= a->sent_seq) return 0;
   if (seq > sc->upto) return 1;
   mu_err err = {0};
-  if (a->conn.call == NULL || !a->conn.welcomed ||
-      mu_rpc_call_send(a->conn.call, data, len, &err) != 0)
+  if (a->conn.call == NULL || !a->conn.welcomed || mu_rpc_call_send(a->conn.call, data, len, &err) != 0)
     return 1; /* resent after the next Welcome */
   a->sent_seq = seq;
   return 0;
@@ -59,8 +58,7 @@ static void on_persisted(mu_journal *j, uint64_t upto, void *arg) {
 static void on_journal_error(mu_journal *j, int code, const char *msg, void *arg) {
   (void)j;
   (void)arg;
-  mu_error("tasks", "journal write failed (%s): %s; retrying with the next batch",
-           mu_strerror(code), msg);
+  mu_error("tasks", "journal write failed (%s): %s; retrying with the next batch", mu_strerror(code), msg);
 }
 
 void mu_tasks_on_welcome(mu_agent_daemon *a) {
@@ -95,8 +93,8 @@ static void journal_event(mu_agent_daemon *a, Muster__V1__TaskEvent *ev) {
   free(buf);
 }
 
-static void report_final(mu_agent_daemon *a, const char *job_id, const char *task_id,
-                         uint32_t attempt, Muster__V1__TaskState state, const char *message) {
+static void report_final(mu_agent_daemon *a, const char *job_id, const char *task_id, uint32_t attempt,
+                         Muster__V1__TaskState state, const char *message) {
   Muster__V1__TaskEvent ev = MUSTER__V1__TASK_EVENT__INIT;
   Muster__V1__StateChange sc = MUSTER__V1__STATE_CHANGE__INIT;
   ev.job_id = (char *)job_id;
@@ -140,8 +138,7 @@ static void on_runner_event(void *arg, const mu_task_event *e) {
             mu_output_spool_truncated(a->spool, e->task_id, e->attempt,
                                       (uint64_t)e->state.metrics->output_dropped_bytes);
           mu_output_spool_finish(a->spool, e->task_id, e->attempt);
-        } else
-          mu_output_spool_begin(a->spool, e->task_id, e->attempt);
+        } else mu_output_spool_begin(a->spool, e->task_id, e->attempt);
       }
       sc.state = (Muster__V1__TaskState)e->state.state;
       sc.exit_code = e->state.exit_code;
@@ -160,24 +157,22 @@ static void on_runner_event(void *arg, const mu_task_event *e) {
       ev.event_case = MUSTER__V1__TASK_EVENT__EVENT_STATE;
       ev.state = &sc;
       if (e->state.state == MU_TASK_STARTING &&
-          mu_task_audits_start(a->task_audits, e->job_id, e->task_id, e->attempt, &started,
-                               &sa) == 0)
+          mu_task_audits_start(a->task_audits, e->job_id, e->task_id, e->attempt, &started, &sa) == 0)
         ev.start_audit = &sa; /* the control plane records who started what */
       if (mu_task_state_final(e->state.state)) {
         mu_task_audits_drop(a->task_audits, e->task_id, e->attempt);
         mu_agent_bundles_attempt_ended(a, e->task_id, e->attempt);
         mu_info("tasks", "%s attempt %u: %s (exit %d) %s", e->task_id, e->attempt,
-                protobuf_c_enum_descriptor_get_value(&muster__v1__task_state__descriptor,
-                                                     sc.state)->name,
+                protobuf_c_enum_descriptor_get_value(&muster__v1__task_state__descriptor, sc.state)->name,
                 e->state.exit_code, sc.message);
       }
       break;
     case MU_EV_OUTPUT:
       if (a->spool != NULL)
-        mu_output_spool_append(a->spool, e->task_id, e->attempt, e->output.stream == 2 ? 2 : 1,
-                               e->output.data, e->output.len);
-      oc.stream = e->output.stream == 2 ? MUSTER__V1__OUTPUT_CHUNK__STREAM__STDERR
-                                        : MUSTER__V1__OUTPUT_CHUNK__STREAM__STDOUT;
+        mu_output_spool_append(a->spool, e->task_id, e->attempt, e->output.stream == 2 ? 2 : 1, e->output.data,
+                               e->output.len);
+      oc.stream =
+          e->output.stream == 2 ? MUSTER__V1__OUTPUT_CHUNK__STREAM__STDERR : MUSTER__V1__OUTPUT_CHUNK__STREAM__STDOUT;
       oc.data.data = (uint8_t *)e->output.data;
       oc.data.len = e->output.len;
       oc.dropped_bytes = e->output.dropped_bytes;
@@ -266,8 +261,7 @@ static void wipe_secret_values(json_t *spec) {
 
 void mu_tasks_wipe_secrets(Muster__V1__Assign *as) {
   for (size_t i = 0; as != NULL && i < as->n_secrets; i++)
-    if (as->secrets[i]->value.data != NULL)
-      explicit_bzero(as->secrets[i]->value.data, as->secrets[i]->value.len);
+    if (as->secrets[i]->value.data != NULL) explicit_bzero(as->secrets[i]->value.data, as->secrets[i]->value.len);
 }
 
 int mu_tasks_run_assign(mu_agent_daemon *a, const Muster__V1__Assign *as) {
@@ -281,8 +275,7 @@ int mu_tasks_run_assign(mu_agent_daemon *a, const Muster__V1__Assign *as) {
     return MU_ECANCELED;
   }
   if (as->spec == NULL) {
-    report_final(a, as->job_id, as->task_id, as->attempt, MUSTER__V1__TASK_STATE__FAILED,
-                 "assign without a task spec");
+    report_final(a, as->job_id, as->task_id, as->attempt, MUSTER__V1__TASK_STATE__FAILED, "assign without a task spec");
     return rc;
   }
   if (mu_pbjson_to_json(&as->spec->base, 0, &spec, &err) == 0) {
@@ -304,12 +297,12 @@ int mu_tasks_run_assign(mu_agent_daemon *a, const Muster__V1__Assign *as) {
     params[i].key = as->params[i]->key;
     params[i].value = as->params[i]->value;
   }
-  if ((rc = mu_runner_assign(a->runner, as->job_id, as->task_id, as->attempt, spec_text, params,
-                             params ? as->n_params : 0, &err)) != 0) {
+  rc = mu_runner_assign(a->runner, as->job_id, as->task_id, as->attempt, spec_text, params, params ? as->n_params : 0,
+                        &err);
+  if (rc != 0) {
     mu_warn("tasks", "%s attempt %u refused: %s", as->task_id, as->attempt, err.msg);
     mu_task_audits_drop(a->task_audits, as->task_id, as->attempt);
-    report_final(a, as->job_id, as->task_id, as->attempt, MUSTER__V1__TASK_STATE__FAILED,
-                 err.msg);
+    report_final(a, as->job_id, as->task_id, as->attempt, MUSTER__V1__TASK_STATE__FAILED, err.msg);
   }
 out:
   free(params);
@@ -361,13 +354,13 @@ static void track_attempt(mu_agent_daemon *a, const mu_task_event *e) {
   uint8_t buf[1200];
   size_t len = muster__v1__lost_attempt__get_packed_size(&la);
   mu_err err = {0};
-  if (len > sizeof buf)
-    mu_err_set(&err, MU_EINVAL, "ids too long to mark");
-  else
-    mu_journal_mark(a->journal, key, buf, muster__v1__lost_attempt__pack(&la, buf), &err);
+  if (len > sizeof buf) mu_err_set(&err, MU_EINVAL, "ids too long to mark");
+  else mu_journal_mark(a->journal, key, buf, muster__v1__lost_attempt__pack(&la, buf), &err);
   if (err.msg[0] != '\0')
-    mu_warn("tasks", "%s attempt %u not marked running (after a crash it is found LOST only by "
-            "the control plane's grace period): %s", e->task_id, e->attempt, err.msg);
+    mu_warn("tasks",
+            "%s attempt %u not marked running (after a crash it is found LOST only by "
+            "the control plane's grace period): %s",
+            e->task_id, e->attempt, err.msg);
 }
 
 /* What the previous process was running when it ended: its marks, and (for journals written
@@ -443,8 +436,8 @@ static void report_lost(mu_agent_daemon *a) {
   a->lost = calloc(ls.n + 1, sizeof *a->lost);
   for (size_t i = 0; i < ls.n; i++) {
     const Muster__V1__LostAttempt *la = &ls.items[i];
-    mu_warn("tasks", "%s attempt %u was running when the agent's previous process ended: reporting LOST",
-            la->task_id, la->attempt);
+    mu_warn("tasks", "%s attempt %u was running when the agent's previous process ended: reporting LOST", la->task_id,
+            la->attempt);
     report_final(a, la->job_id, la->task_id, la->attempt, MUSTER__V1__TASK_STATE__LOST, MU_LOST_MESSAGE);
     char key[1100];
     attempt_key(la->task_id, la->attempt, key, sizeof key);
@@ -476,14 +469,16 @@ int mu_tasks_start(mu_agent_daemon *a, const char *helper_path, mu_err *err) {
   mu_journal_opts jo = {.on_persisted = on_persisted, .on_error = on_journal_error, .arg = a};
   int rc = mu_journal_open(a->loop, path, &jo, &a->journal, err);
   if (rc != 0) return rc;
-  if ((a->task_audits = mu_task_audits_new(MU_TASK_AUDITS_MAX)) == NULL)
-    return mu_err_set(err, MU_ENOMEM, "out of memory");
-  if ((rc = mu_agent_bundles_start(a, err)) != 0) return rc;
+  a->task_audits = mu_task_audits_new(MU_TASK_AUDITS_MAX);
+  if (a->task_audits == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
+  rc = mu_agent_bundles_start(a, err);
+  if (rc != 0) return rc;
   snprintf(path, sizeof path, "%s/output", a->cfg.spool_dir);
-  mu_output_spool_opts so = {.max_bytes = a->cfg.output_spool_size,
-                             .retention_ms = a->cfg.output_retention_ms};
-  if ((rc = mu_output_spool_open(a->loop, path, &so, &a->spool, err)) != 0) return rc;
-  if ((rc = mu_logs_start(a, err)) != 0) return rc;
+  mu_output_spool_opts so = {.max_bytes = a->cfg.output_spool_size, .retention_ms = a->cfg.output_retention_ms};
+  rc = mu_output_spool_open(a->loop, path, &so, &a->spool, err);
+  if (rc != 0) return rc;
+  rc = mu_logs_start(a, err);
+  if (rc != 0) return rc;
   report_lost(a);
   /* one cgroup sub-tree per agent: id and spool dir. Two agents on one host (tests, staging)
    * never share a task's cgroup when their task ids coincide — even with the same id, as

@@ -29,10 +29,10 @@ typedef struct bench {
   mu_plugin_host *plugins;
   mu_runner *runner;
   char spool[256];
-  char prefix;                 /* task ids are PREFIX<n> */
+  char prefix;                                 /* task ids are PREFIX<n> */
   uint64_t *assign_ns, *running_ns, *final_ns; /* per task of the latency phase, else NULL */
   uint64_t assigned, done, failed;
-  double rate;                 /* throughput phase, tasks/s */
+  double rate; /* throughput phase, tasks/s */
   char first_failure[512];
   bool closed;
 } bench;
@@ -92,7 +92,8 @@ static double rss_mib(void) {
 static double cpu_ms(int who) {
   struct rusage ru;
   getrusage(who, &ru);
-  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
 }
 
 static void target(bool met, const char *what) { printf("  [target %s: %s]\n", what, met ? "met" : "missed"); }
@@ -226,7 +227,8 @@ static int throughput_phase(bench *b, size_t n, uint32_t window) {
 static void usage(FILE *f) {
   fprintf(f,
           "usage: agent_exec_bench [--latency-tasks N] [--tasks N] [--floor-tasks N] [--slots N]\n"
-          "                        [--no-cgroups] [--no-exec-server] [--script] [--helper PATH] [--shell-so PATH] [--log-level LEVEL]\n"
+          "                        [--no-cgroups] [--no-exec-server] [--script] [--helper PATH] [--shell-so PATH] "
+          "[--log-level LEVEL]\n"
           "  defaults: 2000 latency tasks, 100000 throughput/RSS tasks, 2000 floor tasks,\n"
           "  slots = 2 x CPUs, helper and plugin from the Bazel runfiles, log level warn\n");
 }
@@ -238,12 +240,18 @@ int main(int argc, char **argv) {
   bool no_cgroups = false, no_exec_server = false;
   const char *helper_arg = "agent/exec/muster-exec", *shell_arg = "plugins/shell/libmuster_shell.so";
   mu_log_level level = MU_LOG_WARN;
-  static const struct option opts[] = {
-      {"latency-tasks", required_argument, NULL, 'l'}, {"tasks", required_argument, NULL, 't'},
-      {"floor-tasks", required_argument, NULL, 'f'},   {"slots", required_argument, NULL, 's'},
-      {"no-cgroups", no_argument, NULL, 'n'},          {"helper", required_argument, NULL, 'H'},
-      {"shell-so", required_argument, NULL, 'S'},      {"log-level", required_argument, NULL, 'L'},
-      {"script", no_argument, NULL, 'x'},              {"no-exec-server", no_argument, NULL, 'X'},              {"help", no_argument, NULL, 'h'},                {NULL, 0, NULL, 0}};
+  static const struct option opts[] = {{"latency-tasks", required_argument, NULL, 'l'},
+                                       {"tasks", required_argument, NULL, 't'},
+                                       {"floor-tasks", required_argument, NULL, 'f'},
+                                       {"slots", required_argument, NULL, 's'},
+                                       {"no-cgroups", no_argument, NULL, 'n'},
+                                       {"helper", required_argument, NULL, 'H'},
+                                       {"shell-so", required_argument, NULL, 'S'},
+                                       {"log-level", required_argument, NULL, 'L'},
+                                       {"script", no_argument, NULL, 'x'},
+                                       {"no-exec-server", no_argument, NULL, 'X'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {NULL, 0, NULL, 0}};
   int c;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     char *end = NULL;
@@ -295,8 +303,14 @@ int main(int argc, char **argv) {
     fprintf(stderr, "agent_exec_bench: %s\n", err.msg);
     return 1;
   }
-  mu_runner_config cfg = {.slots = slots, .spool_dir = b.spool, .agent_id = "bench", .helper_path = helper,
-                          .no_cgroups = no_cgroups, .no_exec_server = no_exec_server, .cgroup_name = "muster-bench", .queue_max = 4 * slots};
+  mu_runner_config cfg = {.slots = slots,
+                          .spool_dir = b.spool,
+                          .agent_id = "bench",
+                          .helper_path = helper,
+                          .no_cgroups = no_cgroups,
+                          .no_exec_server = no_exec_server,
+                          .cgroup_name = "muster-bench",
+                          .queue_max = 4 * slots};
   mu_runner_sink sink = {on_event, &b};
   if (mu_runner_new(&b.loop, b.plugins, &cfg, &sink, &b.runner, &err) != 0) {
     fprintf(stderr, "agent_exec_bench: %s\n", err.msg);

@@ -16,8 +16,8 @@ static double now_ns(void) {
 
 int main(int argc, char **argv) {
   long iters = argc > 1 ? atol(argv[1]) : 2000000;
-  const char *methods[] = {"/muster.v1.Admin/ListAgents", "/muster.v1.Admin/RunAdhoc",
-                           "/muster.v1.Admin/UploadBundle", "/muster.v1.AgentGateway/Connect"};
+  const char *methods[] = {"/muster.v1.Admin/ListAgents", "/muster.v1.Admin/RunAdhoc", "/muster.v1.Admin/UploadBundle",
+                           "/muster.v1.AgentGateway/Connect"};
   mu_rpc_peer peer = {.tls = 1, .verified = 1, .n_uris = 2};
   snprintf(peer.common_name, sizeof peer.common_name, "alice");
   snprintf(peer.uris[0], sizeof peer.uris[0], "muster://admin/alice");
@@ -39,8 +39,7 @@ int main(int argc, char **argv) {
   long found = 0;
   for (long i = 0; i < iters; i++) found += mu_authz_bearer_token(&md) != NULL;
   double token_ns = (now_ns() - t0) / (double)iters;
-  printf("authz decision, certificate caller: %.0f ns per call (%ld calls, %ld allowed)\n",
-         cert_ns, iters, allowed);
+  printf("authz decision, certificate caller: %.0f ns per call (%ld calls, %ld allowed)\n", cert_ns, iters, allowed);
   printf("bearer metadata parse: %.0f ns per call (%ld found)\n", token_ns, found);
   return 0;
 }

@@ -77,9 +77,9 @@ static uint64_t rnd(uint64_t *s) { /* xorshift64*: fast, incompressible enough f
 }
 
 static int write_file(const char *path, uint64_t size, int text, uint64_t *seed, mu_err *err) {
-  static const char *words[] = {"GET", "/api/v1/jobs", "200", "user=alice", "latency_ms=",
-                                "INFO", "scheduler:", "assigned", "task", "to", "agent",
-                                "web-042", "bytes=", "WARN", "retrying", "etcd", "lease"};
+  static const char *words[] = {"GET",        "/api/v1/jobs", "200",      "user=alice", "latency_ms=", "INFO",
+                                "scheduler:", "assigned",     "task",     "to",         "agent",       "web-042",
+                                "bytes=",     "WARN",         "retrying", "etcd",       "lease"};
   FILE *f = fopen(path, "wb");
   if (f == NULL) return mu_err_set(err, MU_EIO, "cannot create %s: %s", path, strerror(errno));
   char buf[65536];
@@ -90,8 +90,8 @@ static int write_file(const char *path, uint64_t size, int text, uint64_t *seed,
       while (n < sizeof buf - 128) {
         uint64_t r = rnd(seed);
         n += (size_t)snprintf(buf + n, sizeof buf - n, "%llu %s %s %llu\n",
-                              (unsigned long long)(1700000000000ull + (r & 0xfffff)),
-                              words[r % 17], words[(r >> 8) % 17], (unsigned long long)(r >> 40));
+                              (unsigned long long)(1700000000000ull + (r & 0xfffff)), words[r % 17],
+                              words[(r >> 8) % 17], (unsigned long long)(r >> 40));
       }
     } else {
       for (; n + 8 <= sizeof buf; n += 8) {
@@ -112,8 +112,8 @@ static int write_file(const char *path, uint64_t size, int text, uint64_t *seed,
 
 /* Fills dir with about total bytes: half log-like text, half random, in files of 16K..4M
  * spread over a few subdirectories. Returns the exact byte and file counts. */
-static int make_tree(const char *dir, uint64_t total, int text_only_random, uint64_t *ret_bytes,
-                     size_t *ret_files, mu_err *err) {
+static int make_tree(const char *dir, uint64_t total, int text_only_random, uint64_t *ret_bytes, size_t *ret_files,
+                     mu_err *err) {
   static const uint64_t sizes[] = {16 << 10, 256 << 10, 1 << 20, 4 << 20, 64 << 10, 2 << 20};
   uint64_t seed = 0x9e3779b97f4a7c15ull, bytes = 0;
   size_t files = 0;
@@ -156,8 +156,7 @@ static int run_cmd(char *const argv[], const char *log) {
     _exit(127);
   }
   int st = 0;
-  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
@@ -180,8 +179,7 @@ static int have(const char *path) { return access(path, X_OK) == 0; }
 
 /* ---- part 1: pack + sign ---- */
 
-static double time_ours(const char *dir, const char *out, const mu_seckey *sk, double *ret_pack,
-                        mu_err *err) {
+static double time_ours(const char *dir, const char *out, const mu_seckey *sk, double *ret_pack, mu_err *err) {
   mu_pack_opts po = {.name = "bench", .version = "1.0.0", .created_at = 1700000000};
   mu_unpack_limits lim;
   mu_unpack_limits_default(&lim);
@@ -216,9 +214,8 @@ static void best(double *cur, double v) {
 
 static int part_pack(bench *b) {
   mu_err err = {0};
-  char dir[PATH_MAX + 16], log[PATH_MAX + 16], out[PATH_MAX + 32], tarf[PATH_MAX + 32],
-      sig[PATH_MAX + 32], pem[PATH_MAX + 32], msec[PATH_MAX + 32], mpub[PATH_MAX + 32],
-      msig[PATH_MAX + 32];
+  char dir[PATH_MAX + 16], log[PATH_MAX + 16], out[PATH_MAX + 32], tarf[PATH_MAX + 32], sig[PATH_MAX + 32],
+      pem[PATH_MAX + 32], msec[PATH_MAX + 32], mpub[PATH_MAX + 32], msig[PATH_MAX + 32];
   snprintf(dir, sizeof dir, "%s/tree", b->work);
   snprintf(log, sizeof log, "%s/tools.log", b->work);
   snprintf(out, sizeof out, "%s/ours.bundle", b->work);
@@ -248,8 +245,7 @@ static int part_pack(bench *b) {
   char *mgen[] = {"/usr/bin/minisign", "-G", "-W", "-f", "-p", mpub, "-s", msec, NULL};
   int have_minisign = have(mgen[0]) && run_cmd(mgen, log) == 0;
   char *tar[] = {"/usr/bin/tar", "--zstd", "-cf", tarf, "-C", dir, ".", NULL};
-  char *ossl[] = {"/usr/bin/openssl", "pkeyutl", "-sign", "-inkey", pem, "-rawin", "-in", tarf,
-                  "-out", sig, NULL};
+  char *ossl[] = {"/usr/bin/openssl", "pkeyutl", "-sign", "-inkey", pem, "-rawin", "-in", tarf, "-out", sig, NULL};
   char *msign[] = {"/usr/bin/minisign", "-S", "-s", msec, "-m", tarf, "-x", msig, NULL};
   /* lib/bundle compresses with zstd level 3 by default, as tar --zstd does; the level-10 tar
    * run shows what `muster bundle pack --level 10` trades for a smaller bundle */
@@ -287,20 +283,21 @@ static int part_pack(bench *b) {
   }
   mu_seckey_wipe(&sk);
   printf("pack_sign_input: %.1f MiB (%zu files, half log-like text, half random)\n", mib, files);
-  printf("pack_sign_ours: %.1f MiB/s (%.2f s, of which pack %.2f s; bundle %.1f MiB; lib/bundle "
-         "pack + sign, zstd level 3)\n", mib / ours, ours, ours_pack, file_mib(out));
+  printf(
+      "pack_sign_ours: %.1f MiB/s (%.2f s, of which pack %.2f s; bundle %.1f MiB; lib/bundle "
+      "pack + sign, zstd level 3)\n",
+      mib / ours, ours, ours_pack, file_mib(out));
   if (tar_ossl > 0) {
-    printf("pack_sign_tar_zstd_openssl: %.1f MiB/s (%.2f s, of which tar %.2f s; archive %.1f MiB)\n",
-           mib / tar_ossl, tar_ossl, tar_only, tar_mib);
+    printf("pack_sign_tar_zstd_openssl: %.1f MiB/s (%.2f s, of which tar %.2f s; archive %.1f MiB)\n", mib / tar_ossl,
+           tar_ossl, tar_only, tar_mib);
     printf("pack_sign_ratio_vs_openssl: %.2f x (ours / tar+openssl; no target)\n", tar_ossl / ours);
   } else {
     printf("pack_sign_tar_zstd_openssl: n/a (openssl missing or failed)\n");
   }
   if (tar10_ossl > 0) {
-    printf("pack_sign_tar_zstd10_openssl: %.1f MiB/s (%.2f s; tar -I 'zstd -10', slower, smaller)\n",
-           mib / tar10_ossl, tar10_ossl);
-    printf("pack_sign_ratio_vs_zstd10_openssl: %.2f x (ours / tar+zstd -10+openssl; no target)\n",
-           tar10_ossl / ours);
+    printf("pack_sign_tar_zstd10_openssl: %.1f MiB/s (%.2f s; tar -I 'zstd -10', slower, smaller)\n", mib / tar10_ossl,
+           tar10_ossl);
+    printf("pack_sign_ratio_vs_zstd10_openssl: %.2f x (ours / tar+zstd -10+openssl; no target)\n", tar10_ossl / ours);
   }
   if (tar_mini > 0) {
     printf("pack_sign_tar_zstd_minisign: %.1f MiB/s (%.2f s)\n", mib / tar_mini, tar_mini);
@@ -420,8 +417,7 @@ static void on_tick(uv_timer_t *t) {
   const mu_fleet_stats *st = mu_fleet_stats_get(ds->fleet);
   if (ds->phase == 0) {
     if (st->welcomed < ds->b->o.agents && mu_mono_ms() < ds->phase_until) return;
-    mu_info(LOG, "%zu of %zu agents welcomed; all ask for %s now", st->welcomed, ds->b->o.agents,
-            ds->digest);
+    mu_info(LOG, "%zu of %zu agents welcomed; all ask for %s now", st->welcomed, ds->b->o.agents, ds->digest);
     mu_err err = {0};
     if (mu_fleet_request_bundle(ds->fleet, ds->digest, &err) != 0) {
       mu_error(LOG, "%s", err.msg);
@@ -433,8 +429,8 @@ static void on_tick(uv_timer_t *t) {
     ds->phase_until = mu_mono_ms() + ds->b->o.timeout_ms;
     return;
   }
-  if (ds->phase == 1 && (st->bundles_done + st->bundle_errors >= st->bundle_requests ||
-                         mu_mono_ms() >= ds->phase_until)) {
+  if (ds->phase == 1 &&
+      (st->bundles_done + st->bundle_errors >= st->bundle_requests || mu_mono_ms() >= ds->phase_until)) {
     ds->timed_out = st->bundles_done + st->bundle_errors < st->bundle_requests;
     dist_stop(ds);
   }
@@ -474,10 +470,15 @@ static int part_dist(bench *b) {
   snprintf(edata, sizeof edata, "%s/etcd", b->work);
   snprintf(elog, sizeof elog, "%s/etcd.log", b->work);
   snprintf(health_url, sizeof health_url, "%s/health", client);
-  char *eargv[] = {b->etcd, "--name", "bench", "--data-dir", edata, "--listen-client-urls", client,
-                   "--advertise-client-urls", client, "--listen-peer-urls", peer,
-                   "--initial-advertise-peer-urls", peer, "--initial-cluster", cluster,
-                   "--quota-backend-bytes", "8589934592", NULL};
+  char *eargv[] = {b->etcd,      "--name",
+                   "bench",      "--data-dir",
+                   edata,        "--listen-client-urls",
+                   client,       "--advertise-client-urls",
+                   client,       "--listen-peer-urls",
+                   peer,         "--initial-advertise-peer-urls",
+                   peer,         "--initial-cluster",
+                   cluster,      "--quota-backend-bytes",
+                   "8589934592", NULL};
   b->etcd_pid = spawn_bg(eargv, elog);
   if (!wait_for(etcd_healthy, health_url, 20000)) {
     mu_error(LOG, "etcd did not become healthy; see %s", elog);
@@ -490,10 +491,24 @@ static int part_dist(bench *b) {
   uint64_t cap = b->o.bundle_bytes * 2 + (64u << 20);
   snprintf(maxb, sizeof maxb, "%llu", (unsigned long long)cap);
   snprintf(maxa, sizeof maxa, "%zu", b->o.agents + 16);
-  char *margv[] = {b->musterd, "--listen", addr, "--etcd", client, "--metrics-listen",
-                   metrics_addr, "--max-bundle-size", maxb, "--max-agents", maxa,
-                   "--heartbeat-timeout", "120s", "--log-level", "warn", "--insecure",
-                   "--allow-unsigned-bundles", NULL};
+  char *margv[] = {b->musterd,
+                   "--listen",
+                   addr,
+                   "--etcd",
+                   client,
+                   "--metrics-listen",
+                   metrics_addr,
+                   "--max-bundle-size",
+                   maxb,
+                   "--max-agents",
+                   maxa,
+                   "--heartbeat-timeout",
+                   "120s",
+                   "--log-level",
+                   "warn",
+                   "--insecure",
+                   "--allow-unsigned-bundles",
+                   NULL};
   b->musterd_pid = spawn_bg(margv, mlog);
   leader_probe lp = {b, addr};
   if (!wait_for(musterd_leads, &lp, 20000)) {
@@ -544,8 +559,10 @@ static int part_dist(bench *b) {
     uv_loop_close(&loop);
     return -1;
   }
-  mu_fleet_config fc = {.target = addr, .agents = b->o.agents,
-                        .agents_per_channel = b->o.per_channel, .heartbeat_interval_ms = 5000,
+  mu_fleet_config fc = {.target = addr,
+                        .agents = b->o.agents,
+                        .agents_per_channel = b->o.per_channel,
+                        .heartbeat_interval_ms = 5000,
                         .id_prefix = "bb"};
   if (mu_fleet_new(ds.engine, &fc, &ds.fleet, &err) != 0 || mu_fleet_connect(ds.fleet, &err) != 0) {
     mu_error(LOG, "fleet: %s", err.msg);
@@ -578,15 +595,14 @@ static int part_dist(bench *b) {
   double mib = (double)size / 1048576.0;
   printf("dist_bundle: %.1f MiB (%s)\n", mib, ds.digest);
   printf("dist_push: %.2f s (%.1f MiB/s, muster bundle push into etcd)\n", push_s, mib / push_s);
-  printf("dist_agents_done: %zu of %zu (errors %zu%s%s)\n", st->bundles_done, b->o.agents,
-         st->bundle_errors, st->bundle_error[0] ? ": " : "", st->bundle_error);
+  printf("dist_agents_done: %zu of %zu (errors %zu%s%s)\n", st->bundles_done, b->o.agents, st->bundle_errors,
+         st->bundle_error[0] ? ": " : "", st->bundle_error);
   if (n > 0) {
     double total = (double)(st->bundle_last_done_ns - st->bundle_first_request_ns) / 1e6;
     printf("dist_per_agent_median: %.0f ms\n", (double)times[n / 2] / 1e6);
     printf("dist_per_agent_p99: %.0f ms\n", (double)times[(n * 99 + 99) / 100 - 1] / 1e6);
     printf("dist_total: %.0f ms (first request to the last agent's last byte)\n", total);
-    printf("dist_throughput: %.1f MiB/s (agents x bundle / total)\n",
-           (double)n * mib / (total / 1000.0));
+    printf("dist_throughput: %.1f MiB/s (agents x bundle / total)\n", (double)n * mib / (total / 1000.0));
   }
   printf("dist_bytes_received: %.1f MiB\n", (double)st->bundle_bytes / 1048576.0);
   if (read_bytes >= 0 && reads_before >= 0) {
@@ -623,17 +639,27 @@ static int parse_n(const char *flag, const char *text, size_t *ret, mu_err *err)
 }
 
 static int parse_opts(int argc, char **argv, opts *o, mu_err *err) {
-  static const struct option lo[] = {
-      {"dir-size", required_argument, NULL, 'd'}, {"runs", required_argument, NULL, 'r'},
-      {"bundle-size", required_argument, NULL, 'b'}, {"agents", required_argument, NULL, 'n'},
-      {"agents-per-channel", required_argument, NULL, 'c'},
-      {"timeout", required_argument, NULL, 't'}, {"skip-pack", no_argument, NULL, 'P'},
-      {"skip-dist", no_argument, NULL, 'D'}, {"musterd", required_argument, NULL, 'm'},
-      {"muster", required_argument, NULL, 'M'}, {"etcd", required_argument, NULL, 'e'},
-      {"work-dir", required_argument, NULL, 'w'}, {"keep-work-dir", no_argument, NULL, 'k'},
-      {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-  *o = (opts){.dir_bytes = 200ull << 20, .bundle_bytes = 50ull << 20, .runs = 2, .agents = 100,
-              .per_channel = 10, .timeout_ms = 300000};
+  static const struct option lo[] = {{"dir-size", required_argument, NULL, 'd'},
+                                     {"runs", required_argument, NULL, 'r'},
+                                     {"bundle-size", required_argument, NULL, 'b'},
+                                     {"agents", required_argument, NULL, 'n'},
+                                     {"agents-per-channel", required_argument, NULL, 'c'},
+                                     {"timeout", required_argument, NULL, 't'},
+                                     {"skip-pack", no_argument, NULL, 'P'},
+                                     {"skip-dist", no_argument, NULL, 'D'},
+                                     {"musterd", required_argument, NULL, 'm'},
+                                     {"muster", required_argument, NULL, 'M'},
+                                     {"etcd", required_argument, NULL, 'e'},
+                                     {"work-dir", required_argument, NULL, 'w'},
+                                     {"keep-work-dir", no_argument, NULL, 'k'},
+                                     {"help", no_argument, NULL, 'h'},
+                                     {NULL, 0, NULL, 0}};
+  *o = (opts){.dir_bytes = 200ull << 20,
+              .bundle_bytes = 50ull << 20,
+              .runs = 2,
+              .agents = 100,
+              .per_channel = 10,
+              .timeout_ms = 300000};
   int c, idx = 0, rc = 0;
   opterr = 0;
   while ((c = getopt_long(argc, argv, "h", lo, &idx)) != -1) {
@@ -672,8 +698,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   if (!b.o.skip_dist &&
-      (mu_bench_find_binary(b.o.musterd_flag, "musterd", "controlplane/musterd", argv[0],
-                            b.musterd, &err) != 0 ||
+      (mu_bench_find_binary(b.o.musterd_flag, "musterd", "controlplane/musterd", argv[0], b.musterd, &err) != 0 ||
        mu_bench_find_binary(b.o.muster_flag, "muster", "cli/muster", argv[0], b.muster, &err) != 0)) {
     fprintf(stderr, "bundle_bench: %s\n", err.msg);
     return 1;
@@ -703,9 +728,7 @@ int main(int argc, char **argv) {
   mu_bench_stop_child(b.musterd_pid, "musterd");
   mu_bench_stop_child(b.etcd_pid, "etcd");
   curl_global_cleanup();
-  if (!b.o.keep)
-    mu_bench_rm_tree(b.work);
-  else
-    printf("work dir kept: %s\n", b.work);
+  if (!b.o.keep) mu_bench_rm_tree(b.work);
+  else printf("work dir kept: %s\n", b.work);
   return failed;
 }

@@ -55,8 +55,8 @@ static void measure(const char *label, char *const argv[], int n) {
     }
   }
   qsort(t, (size_t)n, sizeof *t, cmp);
-  printf("%-34s n=%d  min %.1f  median %.1f  p90 %.1f  max %.1f ms\n", label, n, t[0],
-         t[n / 2], t[(n * 9) / 10], t[n - 1]);
+  printf("%-34s n=%d  min %.1f  median %.1f  p90 %.1f  max %.1f ms\n", label, n, t[0], t[n / 2], t[(n * 9) / 10],
+         t[n - 1]);
   free(t);
 }
 
@@ -91,16 +91,15 @@ int main(int argc, char **argv) {
   snprintf(acrt, sizeof acrt, "%s/adm.crt", dir);
   snprintf(akey, sizeof akey, "%s/adm.key", dir);
   char *d1[] = {musterd, "--no-etcd", "--insecure", "--listen", l1, "--log-level", "error", NULL};
-  char *d2[] = {musterd, "--no-etcd", "--listen", l2, "--tls-ca", ca, "--tls-cert", crt,
-                "--tls-key", key, "--log-level", "error", NULL};
+  char *d2[] = {musterd,     "--no-etcd", "--listen",    l2,      "--tls-ca", ca, "--tls-cert", crt,
+                "--tls-key", key,         "--log-level", "error", NULL};
   pid_t s1, s2;
   if (posix_spawn(&s1, musterd, NULL, NULL, d1, environ) != 0 ||
       posix_spawn(&s2, musterd, NULL, NULL, d2, environ) != 0)
     return 1;
   char *probe1[] = {muster, "--addr", a1, "agents", NULL};
   char *probe2[] = {muster, "--addr", a2, "--ca", ca, "--cert", acrt, "--key", akey, "agents", NULL};
-  for (int i = 0; i < 100 && (run_quiet(probe1) != 0 || run_quiet(probe2) != 0); i++)
-    usleep(100000);
+  for (int i = 0; i < 100 && (run_quiet(probe1) != 0 || run_quiet(probe2) != 0); i++) usleep(100000);
   char *version[] = {muster, "--version", NULL};
   char *help[] = {muster, "--help", NULL};
   measure("muster --version", version, n);

@@ -112,11 +112,9 @@ static int proc_spawn(bench *b, proc *p, char **argv, const char *log_name, mu_e
   int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) return mu_err_set(err, MU_EIO, "cannot create %s: %s", log_path, strerror(errno));
   memset(p, 0, sizeof *p);
-  uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE},
-                                   {.flags = UV_INHERIT_FD, .data.fd = fd},
-                                   {.flags = UV_INHERIT_FD, .data.fd = fd}};
-  uv_process_options_t po = {.file = argv[0], .args = argv, .exit_cb = on_exit_cb,
-                             .stdio_count = 3, .stdio = stdio};
+  uv_stdio_container_t stdio[3] = {
+      {.flags = UV_IGNORE}, {.flags = UV_INHERIT_FD, .data.fd = fd}, {.flags = UV_INHERIT_FD, .data.fd = fd}};
+  uv_process_options_t po = {.file = argv[0], .args = argv, .exit_cb = on_exit_cb, .stdio_count = 3, .stdio = stdio};
   p->h.data = p;
   int rc = uv_spawn(b->loop, &p->h, &po);
   close(fd);
@@ -184,11 +182,9 @@ static int etcd_http(bench *b, const char *path, const char *body, buf *ret, mu_
 
 /* Ranges one key; ret_revision gets the store's revision, *ret_value the decoded value
  * (caller frees; NULL when the key is absent). */
-static int etcd_get(bench *b, const char *key, int64_t *ret_revision, char **ret_value,
-                    mu_err *err) {
+static int etcd_get(bench *b, const char *key, int64_t *ret_revision, char **ret_value, mu_err *err) {
   char k64[512], body[600];
-  sodium_bin2base64(k64, sizeof k64, (const unsigned char *)key, strlen(key),
-                    sodium_base64_VARIANT_ORIGINAL);
+  sodium_bin2base64(k64, sizeof k64, (const unsigned char *)key, strlen(key), sodium_base64_VARIANT_ORIGINAL);
   snprintf(body, sizeof body, "{\"key\":\"%s\"}", k64);
   buf r;
   int rc = etcd_http(b, "/v3/kv/range", body, &r, err);
@@ -257,14 +253,14 @@ static int etcd_settle(bench *b, int64_t quiet_ms, etcd_mark *ret, mu_err *err) 
   while (rc == 0) {
     run_until(b, NULL, quiet_ms);
     etcd_mark now;
-    if ((rc = etcd_mark_read(b, &now, err)) != 0) break;
+    rc = etcd_mark_read(b, &now, err);
+    if (rc != 0) break;
     if (now.revision == last.revision) {
       *ret = now;
       return 0;
     }
     last = now;
-    if (b->interrupted || uv_hrtime() >= end)
-      return mu_err_set(err, MU_ETIMEDOUT, "etcd's revision never held still");
+    if (b->interrupted || uv_hrtime() >= end) return mu_err_set(err, MU_ETIMEDOUT, "etcd's revision never held still");
   }
   return rc;
 }
@@ -304,8 +300,7 @@ static void on_unary(const uint8_t *reply, size_t len, const mu_rpc_status *st, 
 }
 
 /* One unary admin call; *u holds the reply (free u->reply). */
-static int admin_call(bench *b, const char *method, const ProtobufCMessage *req, unary *u,
-                      mu_err *err) {
+static int admin_call(bench *b, const char *method, const ProtobufCMessage *req, unary *u, mu_err *err) {
   char path[96];
   snprintf(path, sizeof path, "/muster.v1.Admin/%s", method);
   size_t n = protobuf_c_message_get_packed_size(req);
@@ -345,23 +340,22 @@ static int wait_cluster(bench *b, uint32_t agents, int64_t timeout_ms, mu_err *e
       if (ok) return 0;
     }
     if (b->musterd.exited)
-      return mu_err_set(err, MU_EIO, "musterd exited (status %lld); see %s/musterd.log",
-                        (long long)b->musterd.status, b->workdir);
+      return mu_err_set(err, MU_EIO, "musterd exited (status %lld); see %s/musterd.log", (long long)b->musterd.status,
+                        b->workdir);
     if (b->interrupted) return mu_err_set(err, MU_ECANCELED, "interrupted");
     if (uv_hrtime() >= end)
-      return mu_err_set(err, MU_ETIMEDOUT, "musterd %s: not leading with %u of %u agents after %lldms",
-                        b->target, seen, agents, (long long)timeout_ms);
+      return mu_err_set(err, MU_ETIMEDOUT, "musterd %s: not leading with %u of %u agents after %lldms", b->target, seen,
+                        agents, (long long)timeout_ms);
     run_until(b, NULL, 100);
   }
 }
 
 /* SubmitJob of a job with n_tasks shell tasks ("hostname") on every agent. */
-static int submit(bench *b, const char *name, size_t n_tasks, char *ret_id, size_t id_size,
-                  mu_err *err) {
+static int submit(bench *b, const char *name, size_t n_tasks, char *ret_id, size_t id_size, mu_err *err) {
   Muster__V1__TaskSpec *tasks = calloc(n_tasks, sizeof *tasks);
   Muster__V1__TaskSpec **ptrs = calloc(n_tasks, sizeof *ptrs);
   Muster__V1__ShellTask shell = MUSTER__V1__SHELL_TASK__INIT;
-  char (*names)[16] = calloc(n_tasks, sizeof *names);
+  char(*names)[16] = calloc(n_tasks, sizeof *names);
   if (!tasks || !ptrs || !names) {
     free(tasks);
     free(ptrs);
@@ -419,8 +413,8 @@ static int job_state(bench *b, const char *id, uint32_t *ret_succeeded) {
 
 /* Waits until every job is final in GetJob (poll every 100 ms), then until its jobs/<id>
  * record in etcd says so too (poll every 5 ms). *ret_mem_ns / *ret_etcd_ns: when each was seen. */
-static int wait_final(bench *b, char (*ids)[64], size_t n, uint64_t *ret_mem_ns,
-                      uint64_t *ret_etcd_ns, size_t *ret_failed, mu_err *err) {
+static int wait_final(bench *b, char (*ids)[64], size_t n, uint64_t *ret_mem_ns, uint64_t *ret_etcd_ns,
+                      size_t *ret_failed, mu_err *err) {
   uint64_t end = uv_hrtime() + (uint64_t)b->o.timeout_ms * 1000000ull;
   size_t i = 0, failed = 0;
   while (i < n) {
@@ -522,7 +516,7 @@ static void print_writes(const char *name, const etcd_mark *a, const etcd_mark *
 
 static int submit_figure(bench *b, mu_err *err) {
   size_t k = b->o.submit_jobs, n = b->o.agents;
-  char (*ids)[64] = calloc(k, sizeof *ids);
+  char(*ids)[64] = calloc(k, sizeof *ids);
   double *lat = calloc(k, sizeof *lat);
   int rc = ids && lat ? 0 : mu_err_set(err, MU_ENOMEM, "out of memory");
   etcd_mark before, after;
@@ -545,10 +539,10 @@ static int submit_figure(bench *b, mu_err *err) {
     snprintf(name, sizeof name, "submit_%zu", n);
     double med = mu_bench_percentile(lat, k, 50), p99 = mu_bench_percentile(lat, k, 99);
     printf("# %s: %zu back-to-back SubmitJob calls of a 1-task job on %zu agents\n", name, k, n);
-    printf("%s_latency_median: %.1f ms\n%s_latency_p99: %.1f ms\n%s_latency_max: %.1f ms\n", name,
-           med, name, p99, name, lat[k - 1]);
-    printf("%s_jobs_per_s: %.1f jobs/s\n%s_tasks_per_s: %.0f tasks/s accepted\n", name,
-           (double)k * 1000 / submit_ms, name, (double)(k * n) * 1000 / submit_ms);
+    printf("%s_latency_median: %.1f ms\n%s_latency_p99: %.1f ms\n%s_latency_max: %.1f ms\n", name, med, name, p99, name,
+           lat[k - 1]);
+    printf("%s_jobs_per_s: %.1f jobs/s\n%s_tasks_per_s: %.0f tasks/s accepted\n", name, (double)k * 1000 / submit_ms,
+           name, (double)(k * n) * 1000 / submit_ms);
     printf("%s_all_results_in_etcd: %.0f ms after the first submit (%zu jobs failed)\n", name,
            (double)(etcd_ns - t0) / 1e6, failed);
     print_writes(name, &before, &after, k * n);
@@ -562,7 +556,7 @@ static int submit_figure(bench *b, mu_err *err) {
 static int dispatch_figure(bench *b, mu_err *err) {
   size_t n = b->o.agents, t = b->o.tasks_per_agent, m = b->o.max_job_tasks;
   size_t n_jobs = (t + m - 1) / m, total = n * t;
-  char (*ids)[64] = calloc(n_jobs, sizeof *ids);
+  char(*ids)[64] = calloc(n_jobs, sizeof *ids);
   if (ids == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   etcd_mark before, after;
   cpu_usage u;
@@ -583,16 +577,14 @@ static int dispatch_figure(bench *b, mu_err *err) {
   if (rc == 0) {
     double wall = (double)(etcd_ns - t0) / 1e6, rate = (double)total * 1000 / wall;
     char name[32];
-    snprintf(name, sizeof name, total % 1000 ? "dispatch_%zu" : "dispatch_%zuk",
-             total % 1000 ? total : total / 1000);
-    printf("# %s: %zu tasks (%zu per agent on %zu agents) in %zu job(s), %zu failed\n", name, total,
-           t, n, n_jobs, failed);
+    snprintf(name, sizeof name, total % 1000 ? "dispatch_%zu" : "dispatch_%zuk", total % 1000 ? total : total / 1000);
+    printf("# %s: %zu tasks (%zu per agent on %zu agents) in %zu job(s), %zu failed\n", name, total, t, n, n_jobs,
+           failed);
     printf("%s_submit: %.0f ms (SubmitJob total)\n", name, submit_ms);
     printf("%s_all_final_in_memory: %.0f ms\n", name, (double)(mem_ns - t0) / 1e6);
     printf("%s_all_persisted: %.0f ms\n", name, wall);
-    printf("%s_tasks_per_s: %.0f tasks/s  [target >= %g: %s] (Nomad: %g/s with five servers)\n",
-           name, rate, TARGET_TASKS_PER_S, rate >= TARGET_TASKS_PER_S ? "met" : "missed",
-           NOMAD_TASKS_PER_S);
+    printf("%s_tasks_per_s: %.0f tasks/s  [target >= %g: %s] (Nomad: %g/s with five servers)\n", name, rate,
+           TARGET_TASKS_PER_S, rate >= TARGET_TASKS_PER_S ? "met" : "missed", NOMAD_TASKS_PER_S);
     print_writes(name, &before, &after, total);
     print_usage(b, name, &u, wall);
   }
@@ -602,31 +594,34 @@ static int dispatch_figure(bench *b, mu_err *err) {
 
 /* --- set-up --- */
 
-static int parse_count(const char *flag, const char *text, size_t min, size_t max, size_t *ret,
-                       mu_err *err) {
+static int parse_count(const char *flag, const char *text, size_t min, size_t max, size_t *ret, mu_err *err) {
   char *end = NULL;
   unsigned long long v = strtoull(text, &end, 10);
   if (end == text || *end != '\0' || v < min || v > max)
-    return mu_err_set(err, MU_EINVAL, "--%s: expected a count %zu..%zu, got '%s'", flag, min, max,
-                      text);
+    return mu_err_set(err, MU_EINVAL, "--%s: expected a count %zu..%zu, got '%s'", flag, min, max, text);
   *ret = (size_t)v;
   return 0;
 }
 
 static int parse_opts(int argc, char **argv, opts *o, mu_err *err) {
   static const struct option lo[] = {
-      {"agents", required_argument, NULL, 'n'},     {"tasks-per-agent", required_argument, NULL, 't'},
+      {"agents", required_argument, NULL, 'n'},      {"tasks-per-agent", required_argument, NULL, 't'},
       {"submit-jobs", required_argument, NULL, 'k'}, {"max-job-tasks", required_argument, NULL, 'M'},
-      {"etcd", required_argument, NULL, 'e'},       {"etcd-bin", required_argument, NULL, 'E'},
-      {"musterd", required_argument, NULL, 'm'},    {"musterd-arg", required_argument, NULL, 'a'},
-      {"log-level", required_argument, NULL, 'l'},  {"timeout", required_argument, NULL, 'T'},
-      {"no-submit", no_argument, NULL, 'S'},        {"no-dispatch", no_argument, NULL, 'D'},
-      {"keep-work-dir", no_argument, NULL, 'w'},    {"help", no_argument, NULL, 'h'},
-      {"etcd-arg", required_argument, NULL, 'x'},
-      {NULL, 0, NULL, 0}};
-  *o = (opts){.agents = 1000, .tasks_per_agent = 100, .submit_jobs = 20, .max_job_tasks = 64,
-              .etcd_bin = "/usr/bin/etcd", .log_level = "warn", .timeout_ms = 600000,
-              .submit = 1, .dispatch = 1};
+      {"etcd", required_argument, NULL, 'e'},        {"etcd-bin", required_argument, NULL, 'E'},
+      {"musterd", required_argument, NULL, 'm'},     {"musterd-arg", required_argument, NULL, 'a'},
+      {"log-level", required_argument, NULL, 'l'},   {"timeout", required_argument, NULL, 'T'},
+      {"no-submit", no_argument, NULL, 'S'},         {"no-dispatch", no_argument, NULL, 'D'},
+      {"keep-work-dir", no_argument, NULL, 'w'},     {"help", no_argument, NULL, 'h'},
+      {"etcd-arg", required_argument, NULL, 'x'},    {NULL, 0, NULL, 0}};
+  *o = (opts){.agents = 1000,
+              .tasks_per_agent = 100,
+              .submit_jobs = 20,
+              .max_job_tasks = 64,
+              .etcd_bin = "/usr/bin/etcd",
+              .log_level = "warn",
+              .timeout_ms = 600000,
+              .submit = 1,
+              .dispatch = 1};
   int c, rc = 0;
   opterr = 0;
   while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -641,14 +636,12 @@ static int parse_opts(int argc, char **argv, opts *o, mu_err *err) {
       case 'a':
         if (o->n_musterd_args == MAX_MUSTERD_ARGS)
           rc = mu_err_set(err, MU_EINVAL, "--musterd-arg: at most %d", MAX_MUSTERD_ARGS);
-        else
-          o->musterd_args[o->n_musterd_args++] = optarg;
+        else o->musterd_args[o->n_musterd_args++] = optarg;
         break;
       case 'x':
         if (o->n_etcd_args == MAX_MUSTERD_ARGS)
           rc = mu_err_set(err, MU_EINVAL, "--etcd-arg: at most %d", MAX_MUSTERD_ARGS);
-        else
-          o->etcd_args[o->n_etcd_args++] = optarg;
+        else o->etcd_args[o->n_etcd_args++] = optarg;
         break;
       case 'l': o->log_level = optarg; break;
       case 'T':
@@ -671,23 +664,35 @@ static int parse_opts(int argc, char **argv, opts *o, mu_err *err) {
 
 static int etcd_start(bench *b, mu_err *err) {
   int cport = 0, pport = 0, rc;
-  if ((rc = mu_bench_free_port(&cport, err)) != 0 || (rc = mu_bench_free_port(&pport, err)) != 0)
-    return rc;
+  if ((rc = mu_bench_free_port(&cport, err)) != 0 || (rc = mu_bench_free_port(&pport, err)) != 0) return rc;
   char data[PATH_MAX + 8], curl_[64], purl[64], cluster[96];
   snprintf(data, sizeof data, "%s/etcd", b->workdir);
   snprintf(curl_, sizeof curl_, "http://127.0.0.1:%d", cport);
   snprintf(purl, sizeof purl, "http://127.0.0.1:%d", pport);
   snprintf(cluster, sizeof cluster, "bench=%s", purl);
   snprintf(b->etcd_url, sizeof b->etcd_url, "%s", curl_);
-  char *args[20 + MAX_MUSTERD_ARGS] = {
-      (char *)b->o.etcd_bin, "--name", "bench", "--data-dir", data,
-      "--listen-client-urls", curl_, "--advertise-client-urls", curl_,
-      "--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl,
-      "--initial-cluster", cluster, "--quota-backend-bytes", "8589934592"};
+  char *args[20 + MAX_MUSTERD_ARGS] = {(char *)b->o.etcd_bin,
+                                       "--name",
+                                       "bench",
+                                       "--data-dir",
+                                       data,
+                                       "--listen-client-urls",
+                                       curl_,
+                                       "--advertise-client-urls",
+                                       curl_,
+                                       "--listen-peer-urls",
+                                       purl,
+                                       "--initial-advertise-peer-urls",
+                                       purl,
+                                       "--initial-cluster",
+                                       cluster,
+                                       "--quota-backend-bytes",
+                                       "8589934592"};
   size_t n = 17;
   for (size_t i = 0; i < b->o.n_etcd_args; i++) args[n++] = b->o.etcd_args[i];
   args[n] = NULL;
-  if ((rc = proc_spawn(b, &b->etcd, args, "etcd.log", err)) != 0) return rc;
+  rc = proc_spawn(b, &b->etcd, args, "etcd.log", err);
+  if (rc != 0) return rc;
   uint64_t end = uv_hrtime() + (uint64_t)STARTUP_TIMEOUT_MS * 1000000ull;
   for (;;) {
     buf r;
@@ -711,58 +716,61 @@ static int musterd_start(bench *b, mu_err *err) {
   char maxa[32], state[PATH_MAX + 16];
   snprintf(maxa, sizeof maxa, "%zu", b->o.agents + 16);
   snprintf(state, sizeof state, "%s/musterd", b->workdir);
-  char *args[16 + MAX_MUSTERD_ARGS] = {b->musterd_path, "--listen", b->target, "--etcd",
-                                       b->etcd_url, "--state-dir", state, "--heartbeat-timeout",
-                                       "60s", "--max-agents", maxa, "--log-level",
-                                       (char *)b->o.log_level, "--insecure"};
+  char *args[16 + MAX_MUSTERD_ARGS] = {
+      b->musterd_path,       "--listen", b->target,      "--etcd", b->etcd_url,   "--state-dir",          state,
+      "--heartbeat-timeout", "60s",      "--max-agents", maxa,     "--log-level", (char *)b->o.log_level, "--insecure"};
   size_t n = 14;
   for (size_t i = 0; i < b->o.n_musterd_args; i++) args[n++] = b->o.musterd_args[i];
   args[n] = NULL;
-  if ((rc = proc_spawn(b, &b->musterd, args, "musterd.log", err)) != 0) return rc;
+  rc = proc_spawn(b, &b->musterd, args, "musterd.log", err);
+  if (rc != 0) return rc;
   mu_rpc_options ao = {.max_message = 64u << 20};
-  if ((rc = mu_rpc_channel_new(b->engine, b->target, NULL, &ao, &b->admin, err)) != 0) return rc;
+  rc = mu_rpc_channel_new(b->engine, b->target, NULL, &ao, &b->admin, err);
+  if (rc != 0) return rc;
   return wait_cluster(b, 0, STARTUP_TIMEOUT_MS, err);
 }
 
 static void on_done_flag(void *ud) { *(int *)ud = 1; }
 
 static int run(bench *b, const char *argv0, mu_err *err) {
-  int rc = mu_bench_find_binary(b->o.musterd_flag, "musterd", "controlplane/musterd", argv0,
-                                b->musterd_path, err);
+  int rc = mu_bench_find_binary(b->o.musterd_flag, "musterd", "controlplane/musterd", argv0, b->musterd_path, err);
   if (rc != 0) return rc;
   const char *tmp = getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";
   snprintf(b->workdir, sizeof b->workdir, "%s/dispatch.XXXXXX", tmp);
   if (mkdtemp(b->workdir) == NULL)
     return mu_err_set(err, MU_EIO, "cannot create a work dir under %s: %s", tmp, strerror(errno));
   snprintf(b->prefix, sizeof b->prefix, "/muster/");
-  if ((b->curl = curl_easy_init()) == NULL) return mu_err_set(err, MU_ENOMEM, "curl_easy_init failed");
-  if ((rc = mu_rpc_engine_new(b->loop, &b->engine, err)) != 0) return rc;
-  if (b->o.etcd_url != NULL)
-    snprintf(b->etcd_url, sizeof b->etcd_url, "%s", b->o.etcd_url);
-  else if ((rc = etcd_start(b, err)) != 0)
-    return rc;
-  if ((rc = musterd_start(b, err)) != 0) return rc;
+  b->curl = curl_easy_init();
+  if (b->curl == NULL) return mu_err_set(err, MU_ENOMEM, "curl_easy_init failed");
+  rc = mu_rpc_engine_new(b->loop, &b->engine, err);
+  if (rc != 0) return rc;
+  if (b->o.etcd_url != NULL) snprintf(b->etcd_url, sizeof b->etcd_url, "%s", b->o.etcd_url);
+  else if ((rc = etcd_start(b, err)) != 0) return rc;
+  rc = musterd_start(b, err);
+  if (rc != 0) return rc;
   mu_fleet *fleet = NULL;
-  mu_fleet_config fc = {.target = b->target, .agents = b->o.agents, .agents_per_channel = 100,
-                        .heartbeat_interval_ms = 5000, .id_prefix = "sim"};
-  if ((rc = mu_fleet_new(b->engine, &fc, &fleet, err)) != 0) return rc;
+  mu_fleet_config fc = {.target = b->target,
+                        .agents = b->o.agents,
+                        .agents_per_channel = 100,
+                        .heartbeat_interval_ms = 5000,
+                        .id_prefix = "sim"};
+  rc = mu_fleet_new(b->engine, &fc, &fleet, err);
+  if (rc != 0) return rc;
   uint64_t c0 = uv_hrtime();
   if ((rc = mu_fleet_connect(fleet, err)) == 0 &&
       (rc = wait_cluster(b, (uint32_t)b->o.agents, CONNECT_TIMEOUT_MS, err)) == 0) {
-    printf("# dispatch: musterd %s --etcd %s%s; %zu simulated agents connected in %.0f ms\n",
-           b->musterd_path, b->etcd_url, b->o.etcd_url ? " (existing)" : " (started here)",
-           b->o.agents, ms_since(c0));
+    printf("# dispatch: musterd %s --etcd %s%s; %zu simulated agents connected in %.0f ms\n", b->musterd_path,
+           b->etcd_url, b->o.etcd_url ? " (existing)" : " (started here)", b->o.agents, ms_since(c0));
     fflush(stdout);
     if (b->o.submit) rc = submit_figure(b, err);
     if (rc == 0 && b->o.dispatch) rc = dispatch_figure(b, err);
-    if (rc == 0)
-      printf("musterd_peak_rss: %.1f MiB\n", (double)peak_rss_kib(b->musterd.h.pid) / 1024);
+    if (rc == 0) printf("musterd_peak_rss: %.1f MiB\n", (double)peak_rss_kib(b->musterd.h.pid) / 1024);
     const mu_fleet_stats *fs = mu_fleet_stats_get(fleet);
-    printf("# fleet: %llu assigns answered, %llu task events, %llu acks, %llu send errors, %zu "
-           "streams failed%s%s\n", (unsigned long long)fs->assigns,
-           (unsigned long long)fs->task_events, (unsigned long long)fs->acks,
-           (unsigned long long)fs->send_errors, fs->failed, fs->first_error[0] ? ": " : "",
-           fs->first_error);
+    printf(
+        "# fleet: %llu assigns answered, %llu task events, %llu acks, %llu send errors, %zu "
+        "streams failed%s%s\n",
+        (unsigned long long)fs->assigns, (unsigned long long)fs->task_events, (unsigned long long)fs->acks,
+        (unsigned long long)fs->send_errors, fs->failed, fs->first_error[0] ? ": " : "", fs->first_error);
   }
   int stopped = 0;
   mu_fleet_stop(fleet, on_done_flag, &stopped);
@@ -809,10 +817,8 @@ int main(int argc, char **argv) {
   curl_global_cleanup();
   int completed = !failed && !b.interrupted;
   if (b.workdir[0] != '\0') {
-    if (completed && !b.o.keep_work_dir)
-      mu_bench_rm_tree(b.workdir);
-    else
-      fprintf(stderr, "dispatch: logs kept in %s\n", b.workdir);
+    if (completed && !b.o.keep_work_dir) mu_bench_rm_tree(b.workdir);
+    else fprintf(stderr, "dispatch: logs kept in %s\n", b.workdir);
   }
   return completed ? 0 : 1;
 }

@@ -46,8 +46,8 @@ static const char usage[] =
 
 typedef struct proc {
   char name[32];
-  char *argv[MAX_ARGS];        /* owned, NULL-terminated; kept to restart */
-  pid_t pid;                   /* 0 when not running */
+  char *argv[MAX_ARGS]; /* owned, NULL-terminated; kept to restart */
+  pid_t pid;            /* 0 when not running */
 } proc;
 
 typedef struct opts {
@@ -65,13 +65,13 @@ typedef struct bench {
   char musterd_path[PATH_MAX], agent_path[PATH_MAX], etcd_path[PATH_MAX];
   char workdir[PATH_MAX];
   char etcd_urls[512];
-  char control[512];           /* the three musterd addresses */
+  char control[512]; /* the three musterd addresses */
   char addr[MEMBERS][64];
   proc etcd[MEMBERS], member[MEMBERS];
   proc *agents;
   mu_rpc_channel *ch[MEMBERS];
   mu_fleet *fleet;
-  int fleet_member;            /* the member the simulated fleet talks to, -1 none */
+  int fleet_member; /* the member the simulated fleet talks to, -1 none */
 } bench;
 
 /* --- processes --- */
@@ -139,8 +139,8 @@ static int proc_alive(proc *p) {
 typedef struct probe {
   int done;
   int code;
-  int leader;                  /* GetCluster: says it leads */
-  uint32_t connected;          /* GetCluster: agents_connected */
+  int leader;         /* GetCluster: says it leads */
+  uint32_t connected; /* GetCluster: agents_connected */
 } probe;
 
 static void on_cluster(const uint8_t *reply, size_t len, const mu_rpc_status *st, void *ud) {
@@ -195,8 +195,8 @@ static void probe_all(bench *b, int cancel, probe ps[MEMBERS]) {
     if (b->member[i].pid <= 0 || b->ch[i] == NULL) continue;
     mu_err err = {0};
     ps[i].done = 0;
-    if (mu_rpc_unary(b->ch[i], cancel ? "/muster.v1.Admin/CancelJob" : "/muster.v1.Admin/GetCluster",
-                     deadline, NULL, buf, len, cancel ? on_cancel : on_cluster, &ps[i], &err) != 0)
+    if (mu_rpc_unary(b->ch[i], cancel ? "/muster.v1.Admin/CancelJob" : "/muster.v1.Admin/GetCluster", deadline, NULL,
+                     buf, len, cancel ? on_cancel : on_cluster, &ps[i], &err) != 0)
       ps[i].done = 1;
   }
   for (;;) {
@@ -236,8 +236,10 @@ static void fleet_stop(bench *b) {
 static int fleet_start(bench *b, int member, mu_err *err) {
   if (b->o.sim_agents == 0) return 0;
   fleet_stop(b);
-  mu_fleet_config fc = {.target = b->addr[member], .agents = b->o.sim_agents,
-                        .agents_per_channel = 100, .heartbeat_interval_ms = 1000,
+  mu_fleet_config fc = {.target = b->addr[member],
+                        .agents = b->o.sim_agents,
+                        .agents_per_channel = 100,
+                        .heartbeat_interval_ms = 1000,
                         .id_prefix = "sim"};
   int rc = mu_fleet_new(b->engine, &fc, &b->fleet, err);
   if (rc == 0) rc = mu_fleet_connect(b->fleet, err);
@@ -261,8 +263,7 @@ static int start_member(bench *b, int i, mu_err *err) {
     probe_all(b, 0, ps);
     if (ps[i].code == MU_RPC_OK) return 0;
     if (!proc_alive(&b->member[i]))
-      return mu_err_set(err, MU_EIO, "%s exited; see %s/%s.log", b->member[i].name, b->workdir,
-                        b->member[i].name);
+      return mu_err_set(err, MU_EIO, "%s exited; see %s/%s.log", b->member[i].name, b->workdir, b->member[i].name);
     if (mu_mono_ms() >= end)
       return mu_err_set(err, MU_ETIMEDOUT, "%s did not answer within %lldms", b->member[i].name,
                         (long long)b->o.timeout_ms);
@@ -282,16 +283,15 @@ static int setup(bench *b, mu_err *err) {
   char initial[512] = "";
   size_t off = 0;
   for (int i = 0; i < MEMBERS; i++) {
-    off += (size_t)snprintf(initial + off, sizeof initial - off, "%se%d=http://127.0.0.1:%d",
-                            i ? "," : "", i, pport[i]);
+    off +=
+        (size_t)snprintf(initial + off, sizeof initial - off, "%se%d=http://127.0.0.1:%d", i ? "," : "", i, pport[i]);
   }
   size_t uo = 0, co = 0;
   for (int i = 0; i < MEMBERS; i++) {
-    uo += (size_t)snprintf(b->etcd_urls + uo, sizeof b->etcd_urls - uo, "%shttp://127.0.0.1:%d",
-                           i ? "," : "", cport[i]);
+    uo +=
+        (size_t)snprintf(b->etcd_urls + uo, sizeof b->etcd_urls - uo, "%shttp://127.0.0.1:%d", i ? "," : "", cport[i]);
     snprintf(b->addr[i], sizeof b->addr[i], "127.0.0.1:%d", mport[i]);
-    co += (size_t)snprintf(b->control + co, sizeof b->control - co, "%s%s", i ? "," : "",
-                           b->addr[i]);
+    co += (size_t)snprintf(b->control + co, sizeof b->control - co, "%s%s", i ? "," : "", b->addr[i]);
   }
   for (int i = 0; i < MEMBERS && rc == 0; i++) {
     char name[16], data[PATH_MAX + 32], client[64], peer[64];
@@ -299,12 +299,30 @@ static int setup(bench *b, mu_err *err) {
     snprintf(data, sizeof data, "%s/etcd-%d", b->workdir, i);
     snprintf(client, sizeof client, "http://127.0.0.1:%d", cport[i]);
     snprintf(peer, sizeof peer, "http://127.0.0.1:%d", pport[i]);
-    const char *args[] = {b->etcd_path, "--name", name, "--data-dir", data,
-                          "--listen-client-urls", client, "--advertise-client-urls", client,
-                          "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                          "--initial-cluster", initial, "--initial-cluster-state", "new",
-                          "--initial-cluster-token", "muster-failover-bench",
-                          "--heartbeat-interval", "50", "--election-timeout", "500", NULL};
+    const char *args[] = {b->etcd_path,
+                          "--name",
+                          name,
+                          "--data-dir",
+                          data,
+                          "--listen-client-urls",
+                          client,
+                          "--advertise-client-urls",
+                          client,
+                          "--listen-peer-urls",
+                          peer,
+                          "--initial-advertise-peer-urls",
+                          peer,
+                          "--initial-cluster",
+                          initial,
+                          "--initial-cluster-state",
+                          "new",
+                          "--initial-cluster-token",
+                          "muster-failover-bench",
+                          "--heartbeat-interval",
+                          "50",
+                          "--election-timeout",
+                          "500",
+                          NULL};
     char pname[32];
     snprintf(pname, sizeof pname, "etcd-%d", i);
     rc = proc_set(&b->etcd[i], pname, args);
@@ -317,10 +335,25 @@ static int setup(bench *b, mu_err *err) {
   for (int i = 0; i < MEMBERS && rc == 0; i++) {
     char id[16];
     snprintf(id, sizeof id, "cp-%c", 'a' + i);
-    const char *args[] = {b->musterd_path, "--listen", b->addr[i], "--advertise", b->addr[i],
-                          "--etcd", b->etcd_urls, "--member-id", id, "--leader-ttl", ttl,
-                          "--takeover-grace", grace, "--heartbeat-timeout", hb,
-                          "--etcd-prefix", "/muster/", "--insecure", NULL};
+    const char *args[] = {b->musterd_path,
+                          "--listen",
+                          b->addr[i],
+                          "--advertise",
+                          b->addr[i],
+                          "--etcd",
+                          b->etcd_urls,
+                          "--member-id",
+                          id,
+                          "--leader-ttl",
+                          ttl,
+                          "--takeover-grace",
+                          grace,
+                          "--heartbeat-timeout",
+                          hb,
+                          "--etcd-prefix",
+                          "/muster/",
+                          "--insecure",
+                          NULL};
     rc = proc_set(&b->member[i], id, args);
   }
   for (int i = 0; i < MEMBERS && rc == 0; i++) rc = start_member(b, i, err);
@@ -336,9 +369,21 @@ static int setup(bench *b, mu_err *err) {
     snprintf(plugins, sizeof plugins, "%s/plugins", b->workdir);
     mkdir(spool, 0755);
     mkdir(plugins, 0755);
-    const char *args[] = {b->agent_path, "--control", b->control, "--id", id, "--spool-dir", spool,
-                          "--plugin-dir", plugins, "--heartbeat-interval", "1s", "--insecure",
-                          b->o.reconnect_max_ms > 0 ? "--reconnect-max" : NULL, rmax, NULL};
+    const char *args[] = {b->agent_path,
+                          "--control",
+                          b->control,
+                          "--id",
+                          id,
+                          "--spool-dir",
+                          spool,
+                          "--plugin-dir",
+                          plugins,
+                          "--heartbeat-interval",
+                          "1s",
+                          "--insecure",
+                          b->o.reconnect_max_ms > 0 ? "--reconnect-max" : NULL,
+                          rmax,
+                          NULL};
     rc = proc_set(&b->agents[i], id, args);
     if (rc == 0) rc = proc_start(b, &b->agents[i], err);
   }
@@ -390,8 +435,8 @@ static int wait_steady(bench *b, int *ret_leader, mu_err *err) {
     }
     if (leader >= 0 && connected >= want) break;
     if (mu_mono_ms() >= end)
-      return mu_err_set(err, MU_ETIMEDOUT, "no leader with %u agents within %lldms (leader %d, %u)",
-                        want, (long long)b->o.timeout_ms, leader, connected);
+      return mu_err_set(err, MU_ETIMEDOUT, "no leader with %u agents within %lldms (leader %d, %u)", want,
+                        (long long)b->o.timeout_ms, leader, connected);
     run_for(b, 100);
   }
   *ret_leader = leader;
@@ -434,9 +479,8 @@ static int one_run(bench *b, run_result *r, mu_err *err) {
     probe_all(b, 0, ps);
     if (ps[new_leader].code == MU_RPC_OK && ps[new_leader].connected >= want) break;
     if (mu_mono_ms() >= end)
-      return mu_err_set(err, MU_ETIMEDOUT, "%u of %u agents on %s within %lldms of the kill",
-                        ps[new_leader].connected, want, b->member[new_leader].name,
-                        (long long)b->o.timeout_ms);
+      return mu_err_set(err, MU_ETIMEDOUT, "%u of %u agents on %s within %lldms of the kill", ps[new_leader].connected,
+                        want, b->member[new_leader].name, (long long)b->o.timeout_ms);
     int64_t spent = (int64_t)((uv_hrtime() - tick) / 1000000);
     if (spent < b->o.poll_ms) run_for(b, b->o.poll_ms - spent);
   }
@@ -457,19 +501,19 @@ static void report(const bench *b, const run_result *rs, size_t n) {
   for (size_t i = 0; i < n; i++) {
     a[i] = rs[i].admin_ms;
     g[i] = rs[i].agents_ms;
-    printf("run %zu: %s killed -> %s accepts admin calls after %.0f ms, all %zu agents on it "
-           "after %.0f ms\n",
-           i + 1, b->member[rs[i].from].name, b->member[rs[i].to].name, rs[i].admin_ms,
-           b->o.agents + b->o.sim_agents, rs[i].agents_ms);
+    printf(
+        "run %zu: %s killed -> %s accepts admin calls after %.0f ms, all %zu agents on it "
+        "after %.0f ms\n",
+        i + 1, b->member[rs[i].from].name, b->member[rs[i].to].name, rs[i].admin_ms, b->o.agents + b->o.sim_agents,
+        rs[i].agents_ms);
   }
   const char *names[2] = {"failover_admin", "failover_agents"};
   double *vals[2] = {a, g};
   for (int k = 0; k < 2; k++) {
     double med = mu_bench_percentile(vals[k], n, 50), p99 = mu_bench_percentile(vals[k], n, 99);
-    printf("%s_median: %.0f ms [target under %.0f ms with %.0f s TTL (within 1 s of lease expiry): %s]\n",
-           names[k], med, target, (double)b->o.ttl_ms / 1000.0, med < target ? "met" : "missed");
-    printf("%s_p99: %.0f ms [target under %.0f ms: %s]\n", names[k], p99, target,
-           p99 < target ? "met" : "missed");
+    printf("%s_median: %.0f ms [target under %.0f ms with %.0f s TTL (within 1 s of lease expiry): %s]\n", names[k],
+           med, target, (double)b->o.ttl_ms / 1000.0, med < target ? "met" : "missed");
+    printf("%s_p99: %.0f ms [target under %.0f ms: %s]\n", names[k], p99, target, p99 < target ? "met" : "missed");
   }
   free(a);
   free(g);
@@ -480,26 +524,35 @@ static void report(const bench *b, const run_result *rs, size_t n) {
 static int parse_dur(const char *flag, const char *text, int64_t min, int64_t *ret) {
   mu_err err = {0};
   if (mu_duration_parse(text, ret, &err) != 0 || *ret < min) {
-    fprintf(stderr, "failover: --%s '%s': want a duration of at least %lldms\n", flag, text,
-            (long long)min);
+    fprintf(stderr, "failover: --%s '%s': want a duration of at least %lldms\n", flag, text, (long long)min);
     return -1;
   }
   return 0;
 }
 
 static int parse_opts(int argc, char **argv, opts *o) {
-  static const struct option lo[] = {
-      {"runs", required_argument, NULL, 'r'},       {"agents", required_argument, NULL, 'n'},
-      {"sim-agents", required_argument, NULL, 'm'}, {"ttl", required_argument, NULL, 't'},
-      {"takeover-grace", required_argument, NULL, 'g'},
-      {"heartbeat-timeout", required_argument, NULL, 'b'},
-      {"poll", required_argument, NULL, 'p'},       {"timeout", required_argument, NULL, 'T'},
-      {"reconnect-max", required_argument, NULL, 'R'},
-      {"musterd", required_argument, NULL, 'M'},    {"agent", required_argument, NULL, 'A'},
-      {"etcd", required_argument, NULL, 'E'},       {"keep-work-dir", no_argument, NULL, 'k'},
-      {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0}};
-  *o = (opts){.runs = 5, .agents = 3, .ttl_ms = 5000, .grace_ms = 5000, .hb_timeout_ms = 15000,
-              .poll_ms = 20, .timeout_ms = 60000};
+  static const struct option lo[] = {{"runs", required_argument, NULL, 'r'},
+                                     {"agents", required_argument, NULL, 'n'},
+                                     {"sim-agents", required_argument, NULL, 'm'},
+                                     {"ttl", required_argument, NULL, 't'},
+                                     {"takeover-grace", required_argument, NULL, 'g'},
+                                     {"heartbeat-timeout", required_argument, NULL, 'b'},
+                                     {"poll", required_argument, NULL, 'p'},
+                                     {"timeout", required_argument, NULL, 'T'},
+                                     {"reconnect-max", required_argument, NULL, 'R'},
+                                     {"musterd", required_argument, NULL, 'M'},
+                                     {"agent", required_argument, NULL, 'A'},
+                                     {"etcd", required_argument, NULL, 'E'},
+                                     {"keep-work-dir", no_argument, NULL, 'k'},
+                                     {"help", no_argument, NULL, 'h'},
+                                     {NULL, 0, NULL, 0}};
+  *o = (opts){.runs = 5,
+              .agents = 3,
+              .ttl_ms = 5000,
+              .grace_ms = 5000,
+              .hb_timeout_ms = 15000,
+              .poll_ms = 20,
+              .timeout_ms = 60000};
   int c;
   while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
     char *end = NULL;
@@ -517,12 +570,24 @@ static int parse_opts(int argc, char **argv, opts *o) {
         if (c == 'n') o->agents = (size_t)v;
         if (c == 'm') o->sim_agents = (size_t)v;
         break;
-      case 't': if (parse_dur("ttl", optarg, 1000, &o->ttl_ms) != 0) return -1; break;
-      case 'g': if (parse_dur("takeover-grace", optarg, 0, &o->grace_ms) != 0) return -1; break;
-      case 'b': if (parse_dur("heartbeat-timeout", optarg, 1000, &o->hb_timeout_ms) != 0) return -1; break;
-      case 'p': if (parse_dur("poll", optarg, 1, &o->poll_ms) != 0) return -1; break;
-      case 'T': if (parse_dur("timeout", optarg, 1000, &o->timeout_ms) != 0) return -1; break;
-      case 'R': if (parse_dur("reconnect-max", optarg, 1000, &o->reconnect_max_ms) != 0) return -1; break;
+      case 't':
+        if (parse_dur("ttl", optarg, 1000, &o->ttl_ms) != 0) return -1;
+        break;
+      case 'g':
+        if (parse_dur("takeover-grace", optarg, 0, &o->grace_ms) != 0) return -1;
+        break;
+      case 'b':
+        if (parse_dur("heartbeat-timeout", optarg, 1000, &o->hb_timeout_ms) != 0) return -1;
+        break;
+      case 'p':
+        if (parse_dur("poll", optarg, 1, &o->poll_ms) != 0) return -1;
+        break;
+      case 'T':
+        if (parse_dur("timeout", optarg, 1000, &o->timeout_ms) != 0) return -1;
+        break;
+      case 'R':
+        if (parse_dur("reconnect-max", optarg, 1000, &o->reconnect_max_ms) != 0) return -1;
+        break;
       case 'M': o->musterd_flag = optarg; break;
       case 'A': o->agent_flag = optarg; break;
       case 'E': o->etcd_flag = optarg; break;
@@ -547,12 +612,10 @@ int main(int argc, char **argv) {
   if (parse_opts(argc, argv, &b.o) != 0) return 2;
   signal(SIGPIPE, SIG_IGN);
   mu_err err = {0};
-  if (mu_bench_find_binary(b.o.musterd_flag, "musterd", "controlplane/musterd", argv[0],
-                           b.musterd_path, &err) != 0 ||
-      mu_bench_find_binary(b.o.agent_flag, "agent", "agent/muster-agent", argv[0], b.agent_path,
-                           &err) != 0 ||
-      mu_bench_find_binary(b.o.etcd_flag ? b.o.etcd_flag : "/usr/bin/etcd", "etcd", "etcd",
-                           argv[0], b.etcd_path, &err) != 0) {
+  if (mu_bench_find_binary(b.o.musterd_flag, "musterd", "controlplane/musterd", argv[0], b.musterd_path, &err) != 0 ||
+      mu_bench_find_binary(b.o.agent_flag, "agent", "agent/muster-agent", argv[0], b.agent_path, &err) != 0 ||
+      mu_bench_find_binary(b.o.etcd_flag ? b.o.etcd_flag : "/usr/bin/etcd", "etcd", "etcd", argv[0], b.etcd_path,
+                           &err) != 0) {
     fprintf(stderr, "failover: %s\n", err.msg);
     return 1;
   }
@@ -567,10 +630,10 @@ int main(int argc, char **argv) {
     fprintf(stderr, "failover: %s\n", err.msg);
     return 1;
   }
-  printf("failover: 3 etcd, 3 musterd (TTL %lld ms, grace %lld ms), %zu real + %zu simulated "
-         "agents, %d runs; work dir %s\n",
-         (long long)b.o.ttl_ms, (long long)b.o.grace_ms, b.o.agents, b.o.sim_agents, b.o.runs,
-         b.workdir);
+  printf(
+      "failover: 3 etcd, 3 musterd (TTL %lld ms, grace %lld ms), %zu real + %zu simulated "
+      "agents, %d runs; work dir %s\n",
+      (long long)b.o.ttl_ms, (long long)b.o.grace_ms, b.o.agents, b.o.sim_agents, b.o.runs, b.workdir);
   fflush(stdout);
   int status = 0;
   run_result *rs = calloc((size_t)b.o.runs, sizeof *rs);
@@ -585,8 +648,8 @@ int main(int argc, char **argv) {
       status = 1;
       break;
     }
-    fprintf(stderr, "failover: run %d: %.0f ms to admin calls, %.0f ms to all agents\n", i + 1,
-            rs[i].admin_ms, rs[i].agents_ms);
+    fprintf(stderr, "failover: run %d: %.0f ms to admin calls, %.0f ms to all agents\n", i + 1, rs[i].admin_ms,
+            rs[i].agents_ms);
     done++;
   }
   if (done > 0) report(&b, rs, done);

@@ -30,8 +30,8 @@
 #include "lib/base/log.h"
 #include "muster/v1/admin.pb-c.h"
 
-#define TARGET_1000_MS 1000.0  /* 1,000 hosts end to end */
-#define TARGET_SPEEDUP 100.0   /* vs pdsh and clush at 100 hosts */
+#define TARGET_1000_MS 1000.0   /* 1,000 hosts end to end */
+#define TARGET_SPEEDUP 100.0    /* vs pdsh and clush at 100 hosts */
 #define TARGET_MTLS_SLOWER 10.0 /* issue 12: mTLS at most 10 % slower than plaintext */
 #define STARTUP_TIMEOUT_MS 10000
 #define CONNECT_TIMEOUT_MS 60000
@@ -125,8 +125,7 @@ static void on_exit_cb(uv_process_t *h, int64_t status, int sig) {
   uv_close((uv_handle_t *)h, NULL);
 }
 
-int fanout_proc_spawn(bench *b, proc *p, char **argv, int capture, const char *log_name,
-                      mu_err *err) {
+int fanout_proc_spawn(bench *b, proc *p, char **argv, int capture, const char *log_name, mu_err *err) {
   char log_path[PATH_MAX + 64];
   snprintf(log_path, sizeof log_path, "%s/%s", b->workdir, log_name);
   int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -135,9 +134,8 @@ int fanout_proc_spawn(bench *b, proc *p, char **argv, int capture, const char *l
   memset(p, 0, sizeof *p);
   p->match = match;
   p->match_ok = match_ok;
-  uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE},
-                                   {.flags = UV_INHERIT_FD, .data.fd = fd},
-                                   {.flags = UV_INHERIT_FD, .data.fd = fd}};
+  uv_stdio_container_t stdio[3] = {
+      {.flags = UV_IGNORE}, {.flags = UV_INHERIT_FD, .data.fd = fd}, {.flags = UV_INHERIT_FD, .data.fd = fd}};
   if (capture) {
     uv_pipe_init(b->loop, &p->out, 0);
     p->out.data = p;
@@ -145,8 +143,7 @@ int fanout_proc_spawn(bench *b, proc *p, char **argv, int capture, const char *l
     stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
     stdio[1].data.stream = (uv_stream_t *)&p->out;
   }
-  uv_process_options_t po = {.file = argv[0], .args = argv, .exit_cb = on_exit_cb,
-                             .stdio_count = 3, .stdio = stdio};
+  uv_process_options_t po = {.file = argv[0], .args = argv, .exit_cb = on_exit_cb, .stdio_count = 3, .stdio = stdio};
   p->h.data = p;
   p->start_ns = uv_hrtime();
   int rc = uv_spawn(b->loop, &p->h, &po);
@@ -187,8 +184,7 @@ static void proc_stop(bench *b, proc *p) {
 
 /* --- setup helpers (as in fleet_load) --- */
 
-static int parse_list(const char *flag, const char *text, size_t *ret, size_t *ret_n,
-                      mu_err *err) {
+static int parse_list(const char *flag, const char *text, size_t *ret, size_t *ret_n, mu_err *err) {
   char buf[256];
   snprintf(buf, sizeof buf, "%s", text);
   size_t n = 0;
@@ -197,8 +193,7 @@ static int parse_list(const char *flag, const char *text, size_t *ret, size_t *r
     char *end = NULL;
     unsigned long long v = strtoull(t, &end, 10);
     if (end == t || *end != '\0' || v == 0 || v > 100000 || n == MAX_SIZES)
-      return mu_err_set(err, MU_EINVAL, "--%s: expected up to %d counts 1..100000, got '%s'",
-                        flag, MAX_SIZES, text);
+      return mu_err_set(err, MU_EINVAL, "--%s: expected up to %d counts 1..100000, got '%s'", flag, MAX_SIZES, text);
     ret[n++] = (size_t)v;
   }
   if (n == 0) return mu_err_set(err, MU_EINVAL, "--%s: empty list", flag);
@@ -216,20 +211,34 @@ static int parse_count(const char *flag, const char *text, size_t max, size_t *r
 }
 
 static int parse_opts(int argc, char **argv, opts *o, mu_err *err) {
-  static const struct option lo[] = {
-      {"agents", required_argument, NULL, 'n'},      {"sizes", required_argument, NULL, 's'},
-      {"runs", required_argument, NULL, 'k'},        {"real-agents", required_argument, NULL, 'r'},
-      {"peers", no_argument, NULL, 'P'},             {"no-peers", no_argument, NULL, 'N'},
-      {"peer-sizes", required_argument, NULL, 'S'},  {"peer-runs", required_argument, NULL, 'K'},
-      {"peer-timeout", required_argument, NULL, 'T'}, {"musterd", required_argument, NULL, 'm'},
-      {"cli", required_argument, NULL, 'c'},         {"agent", required_argument, NULL, 'a'},
-      {"peers-script", required_argument, NULL, 'x'}, {"keep-work-dir", no_argument, NULL, 'w'},
-      {"tls", required_argument, NULL, 't'},
-      {"agents-per-channel", required_argument, NULL, 'C'},
-      {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0}};
-  *o = (opts){.sizes = {1000, 100, 10}, .n_sizes = 3, .peer_sizes = {10, 100}, .n_peer_sizes = 2,
-              .runs = 10, .real_agents = 10, .peer_runs = 3, .peers = 1,
-              .peer_timeout_ms = 300000, .tls_modes = MU_BENCH_PLAIN | MU_BENCH_MTLS};
+  static const struct option lo[] = {{"agents", required_argument, NULL, 'n'},
+                                     {"sizes", required_argument, NULL, 's'},
+                                     {"runs", required_argument, NULL, 'k'},
+                                     {"real-agents", required_argument, NULL, 'r'},
+                                     {"peers", no_argument, NULL, 'P'},
+                                     {"no-peers", no_argument, NULL, 'N'},
+                                     {"peer-sizes", required_argument, NULL, 'S'},
+                                     {"peer-runs", required_argument, NULL, 'K'},
+                                     {"peer-timeout", required_argument, NULL, 'T'},
+                                     {"musterd", required_argument, NULL, 'm'},
+                                     {"cli", required_argument, NULL, 'c'},
+                                     {"agent", required_argument, NULL, 'a'},
+                                     {"peers-script", required_argument, NULL, 'x'},
+                                     {"keep-work-dir", no_argument, NULL, 'w'},
+                                     {"tls", required_argument, NULL, 't'},
+                                     {"agents-per-channel", required_argument, NULL, 'C'},
+                                     {"help", no_argument, NULL, 'h'},
+                                     {NULL, 0, NULL, 0}};
+  *o = (opts){.sizes = {1000, 100, 10},
+              .n_sizes = 3,
+              .peer_sizes = {10, 100},
+              .n_peer_sizes = 2,
+              .runs = 10,
+              .real_agents = 10,
+              .peer_runs = 3,
+              .peers = 1,
+              .peer_timeout_ms = 300000,
+              .tls_modes = MU_BENCH_PLAIN | MU_BENCH_MTLS};
   int c, rc = 0;
   opterr = 0;
   while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -252,17 +261,14 @@ static int parse_opts(int argc, char **argv, opts *o, mu_err *err) {
       case 'x': o->script_flag = optarg; break;
       case 'w': o->keep_work_dir = 1; break;
       case 't': rc = mu_bench_tls_parse(optarg, &o->tls_modes, err); break;
-      case 'C':
-        rc = parse_count("agents-per-channel", optarg, 100000, &o->agents_per_channel, err);
-        break;
+      case 'C': rc = parse_count("agents-per-channel", optarg, 100000, &o->agents_per_channel, err); break;
       case 'h': fputs(usage, stdout); exit(0);
       default: return mu_err_set(err, MU_EINVAL, "unknown or incomplete option '%s'", argv[optind - 1]);
     }
     if (rc != 0) return rc;
   }
   if (optind < argc) return mu_err_set(err, MU_EINVAL, "unexpected argument '%s'", argv[optind]);
-  if (o->sizes[0] == 0 || o->runs == 0)
-    return mu_err_set(err, MU_EINVAL, "--agents and --runs must be at least 1");
+  if (o->sizes[0] == 0 || o->runs == 0) return mu_err_set(err, MU_EINVAL, "--agents and --runs must be at least 1");
   /* mTLS agents have a connection each; the plaintext run they are compared with too */
   if (o->agents_per_channel == 0) o->agents_per_channel = o->tls_modes == MU_BENCH_PLAIN ? 100 : 1;
   return 0;
@@ -285,9 +291,11 @@ void fanout_print_samples(const char *name, const samples *s) {
     printf("%s_median: n/a ms\n", name);
     return;
   }
-  printf("%s_median: %.1f ms\n%s_p99: %.1f ms\n%s_min: %.1f ms\n%s_runs: %zu runs (%zu "
-         "incomplete)\n", name, fanout_percentile(s, 50), name, fanout_percentile(s, 99), name,
-         fanout_percentile(s, 0), name, s->n, s->incomplete);
+  printf(
+      "%s_median: %.1f ms\n%s_p99: %.1f ms\n%s_min: %.1f ms\n%s_runs: %zu runs (%zu "
+      "incomplete)\n",
+      name, fanout_percentile(s, 50), name, fanout_percentile(s, 99), name, fanout_percentile(s, 0), name, s->n,
+      s->incomplete);
   fflush(stdout);
 }
 
@@ -317,19 +325,17 @@ static int wait_cluster(bench *b, uint32_t agents, int64_t timeout_ms, mu_err *e
   for (;;) {
     if (b->cluster_agents != (uint32_t)-1 && b->cluster_agents >= agents) return 0;
     if (b->musterd.exited)
-      return mu_err_set(err, MU_EIO, "musterd exited (status %lld); see %s/musterd.log",
-                        (long long)b->musterd.status, b->workdir);
+      return mu_err_set(err, MU_EIO, "musterd exited (status %lld); see %s/musterd.log", (long long)b->musterd.status,
+                        b->workdir);
     if (b->interrupted) return mu_err_set(err, MU_ECANCELED, "interrupted");
     if (uv_hrtime() >= end)
-      return mu_err_set(err, MU_ETIMEDOUT, "musterd at %s: %u of %u agents connected after %lldms",
-                        b->target, b->cluster_agents == (uint32_t)-1 ? 0 : b->cluster_agents,
-                        agents, (long long)timeout_ms);
+      return mu_err_set(err, MU_ETIMEDOUT, "musterd at %s: %u of %u agents connected after %lldms", b->target,
+                        b->cluster_agents == (uint32_t)-1 ? 0 : b->cluster_agents, agents, (long long)timeout_ms);
     if (!b->cluster_inflight) {
       Muster__V1__GetClusterRequest req = MUSTER__V1__GET_CLUSTER_REQUEST__INIT;
       uint8_t buf[16];
       size_t len = muster__v1__get_cluster_request__pack(&req, buf);
-      if (mu_rpc_unary(b->admin, "/muster.v1.Admin/GetCluster", 2000, NULL, buf, len,
-                       on_cluster, b, err) != 0)
+      if (mu_rpc_unary(b->admin, "/muster.v1.Admin/GetCluster", 2000, NULL, buf, len, on_cluster, b, err) != 0)
         return err->code;
       b->cluster_inflight = 1;
     }
@@ -344,18 +350,19 @@ static int musterd_start(bench *b, size_t max_agents, mu_err *err) {
   snprintf(b->target, sizeof b->target, "127.0.0.1:%d", port);
   char maxa[32];
   snprintf(maxa, sizeof maxa, "%zu", max_agents + 16);
-  char *args[16] = {b->musterd_path, "--listen", b->target, "--heartbeat-timeout", "60s",
-                    "--max-agents", maxa};
+  char *args[16] = {b->musterd_path, "--listen", b->target, "--heartbeat-timeout", "60s", "--max-agents", maxa};
   size_t n = 7;
   if (b->no_etcd) args[n++] = "--no-etcd";
   const mu_bench_pki *p = b->tls;
   n += mu_bench_pki_daemon_args(p, p ? p->server_cert : NULL, p ? p->server_key : NULL, args + n);
   args[n] = NULL;
   b->musterd.match = NULL;
-  if ((rc = fanout_proc_spawn(b, &b->musterd, args, 0, "musterd.log", err)) != 0) return rc;
+  rc = fanout_proc_spawn(b, &b->musterd, args, 0, "musterd.log", err);
+  if (rc != 0) return rc;
   mu_rpc_options ao = {.max_message = 64u << 20};
   mu_rpc_creds creds = p ? mu_bench_pki_admin_creds(p) : (mu_rpc_creds){0};
-  if ((rc = mu_rpc_channel_new(b->engine, b->target, &creds, &ao, &b->admin, err)) != 0) return rc;
+  rc = mu_rpc_channel_new(b->engine, b->target, &creds, &ao, &b->admin, err);
+  if (rc != 0) return rc;
   return wait_cluster(b, 0, STARTUP_TIMEOUT_MS, err);
 }
 
@@ -375,8 +382,8 @@ static void cli_run(bench *b, size_t expect, samples *total, samples *last) {
   char *args[24] = {b->cli_path, "--addr", b->target};
   size_t n = 3;
   if (b->tls != NULL) {
-    char *tls[] = {"--ca", (char *)b->tls->ca_file, "--cert", (char *)b->tls->admin_cert, "--key",
-                   (char *)b->tls->admin_key};
+    char *tls[] = {"--ca",  (char *)b->tls->ca_file,  "--cert", (char *)b->tls->admin_cert,
+                   "--key", (char *)b->tls->admin_key};
     memcpy(args + n, tls, sizeof tls);
     n += sizeof tls / sizeof tls[0];
   }
@@ -391,8 +398,8 @@ static void cli_run(bench *b, size_t expect, samples *total, samples *last) {
   int rc = fanout_proc_wait(b, &p, RUN_TIMEOUT_MS);
   int complete = rc == 0 && p.status == 0 && p.ok == expect;
   if (!complete) {
-    mu_warn("fanout", "muster run: exit %lld, %zu results, %zu ok of %zu%s; see %s/cli.log",
-            (long long)p.status, p.results, p.ok, expect, rc ? " (killed)" : "", b->workdir);
+    mu_warn("fanout", "muster run: exit %lld, %zu results, %zu ok of %zu%s; see %s/cli.log", (long long)p.status,
+            p.results, p.ok, expect, rc ? " (killed)" : "", b->workdir);
     total->incomplete++;
     last->incomplete++;
   }
@@ -453,8 +460,7 @@ static void on_submitted(const uint8_t *reply, size_t len, const mu_rpc_status *
   mu_rpc_call_handlers h = {.on_message = on_job_event, .on_done = on_watch_done};
   mu_err err = {0};
   if (n > sizeof buf ||
-      mu_rpc_call_new(r->b->admin, "/muster.v1.Admin/WatchJob", RUN_TIMEOUT_MS, NULL, &h, r,
-                      &r->watch, &err) != 0) {
+      mu_rpc_call_new(r->b->admin, "/muster.v1.Admin/WatchJob", RUN_TIMEOUT_MS, NULL, &h, r, &r->watch, &err) != 0) {
     mu_warn("fanout", "WatchJob: %s", n > sizeof buf ? "job id too long" : err.msg);
     r->failed = r->done = 1;
   } else {
@@ -480,8 +486,7 @@ static void api_run_once(bench *b, size_t expect, samples *submit_last, samples 
   size_t n = muster__v1__run_adhoc_request__pack(&req, buf);
   mu_err err = {0};
   r.submit_ns = uv_hrtime();
-  if (mu_rpc_unary(b->admin, "/muster.v1.Admin/RunAdhoc", 30000, NULL, buf, n, on_submitted, &r,
-                   &err) != 0) {
+  if (mu_rpc_unary(b->admin, "/muster.v1.Admin/RunAdhoc", 30000, NULL, buf, n, on_submitted, &r, &err) != 0) {
     mu_warn("fanout", "RunAdhoc: %s", err.msg);
     submit_last->incomplete++;
     return;
@@ -516,17 +521,15 @@ static void time_runs(bench *b, const char *label, size_t n, result_set *rs) {
   samples warm = {0}, ignore = {0};
   cli_run(b, n, &warm, &ignore);
   uint64_t musterd0 = cpu_ms(b->musterd.h.pid), self0 = cpu_ms(getpid());
-  for (size_t k = 0; k < b->o.runs && !b->interrupted; k++)
-    cli_run(b, n, &rs->cli_total, &rs->cli_last);
+  for (size_t k = 0; k < b->o.runs && !b->interrupted; k++) cli_run(b, n, &rs->cli_total, &rs->cli_last);
   if (rs->cli_total.n > 0) {
     rs->musterd_cpu_ms = (double)(cpu_ms(b->musterd.h.pid) - musterd0) / (double)rs->cli_total.n;
     rs->self_cpu_ms = (double)(cpu_ms(getpid()) - self0) / (double)rs->cli_total.n;
   }
-  for (size_t k = 0; k < b->o.runs && !b->interrupted; k++)
-    api_run_once(b, n, &rs->api_submit, &rs->api_reply);
+  for (size_t k = 0; k < b->o.runs && !b->interrupted; k++) api_run_once(b, n, &rs->api_submit, &rs->api_reply);
   char name[96];
-  printf("# %s: %zu hosts, %zu runs each (after one warm-up CLI run: %.1f ms)\n", label, n,
-         b->o.runs, warm.n ? warm.v[0] : -1.0);
+  printf("# %s: %zu hosts, %zu runs each (after one warm-up CLI run: %.1f ms)\n", label, n, b->o.runs,
+         warm.n ? warm.v[0] : -1.0);
   snprintf(name, sizeof name, "%s_%zu_cli_total", label, n);
   fanout_print_samples(name, &rs->cli_total);
   snprintf(name, sizeof name, "%s_%zu_cli_last_result", label, n);
@@ -535,8 +538,8 @@ static void time_runs(bench *b, const char *label, size_t n, result_set *rs) {
   fanout_print_samples(name, &rs->api_submit);
   snprintf(name, sizeof name, "%s_%zu_api_reply_to_last", label, n);
   fanout_print_samples(name, &rs->api_reply);
-  printf("%s_%zu_musterd_cpu_per_run: %.1f ms\n%s_%zu_load_tool_cpu_per_run: %.1f ms\n", label, n,
-         rs->musterd_cpu_ms, label, n, rs->self_cpu_ms);
+  printf("%s_%zu_musterd_cpu_per_run: %.1f ms\n%s_%zu_load_tool_cpu_per_run: %.1f ms\n", label, n, rs->musterd_cpu_ms,
+         label, n, rs->self_cpu_ms);
 }
 
 /* --- the three parts --- */
@@ -547,25 +550,30 @@ static int sim_size(bench *b, size_t n, result_set *rs, mu_err *err) {
   mu_fleet *fleet = NULL;
   int stopped = 0, rc;
   const char *label = b->tls ? "mtls_sim" : "sim";
-  if ((rc = musterd_start(b, n, err)) != 0) goto out;
-  mu_fleet_config fc = {.target = b->target, .agents = n,
+  rc = musterd_start(b, n, err);
+  if (rc != 0) goto out;
+  mu_fleet_config fc = {.target = b->target,
+                        .agents = n,
                         .agents_per_channel = b->o.agents_per_channel,
-                        .heartbeat_interval_ms = 5000, .id_prefix = "sim"};
-  if ((rc = mu_fleet_new(b->engine, &fc, &fleet, err)) != 0) goto out;
-  if (b->tls != NULL &&
-      (rc = mu_fleet_use_tls(fleet, b->tls->ca, b->tls->ca_cert_pem, NULL, err)) != 0)
-    goto out;
+                        .heartbeat_interval_ms = 5000,
+                        .id_prefix = "sim"};
+  rc = mu_fleet_new(b->engine, &fc, &fleet, err);
+  if (rc != 0) goto out;
+  if (b->tls != NULL && (rc = mu_fleet_use_tls(fleet, b->tls->ca, b->tls->ca_cert_pem, NULL, err)) != 0) goto out;
   uint64_t t0 = uv_hrtime();
-  if ((rc = mu_fleet_connect(fleet, err)) != 0) goto out;
-  if ((rc = wait_cluster(b, (uint32_t)n, CONNECT_TIMEOUT_MS, err)) != 0) goto out;
+  rc = mu_fleet_connect(fleet, err);
+  if (rc != 0) goto out;
+  rc = wait_cluster(b, (uint32_t)n, CONNECT_TIMEOUT_MS, err);
+  if (rc != 0) goto out;
   const mu_fleet_stats *fs = mu_fleet_stats_get(fleet);
-  printf("# %s fleet: %zu agents over %zu connections, connected in %.0f ms (certificates issued "
-         "before, in %.0f ms)\n", label, n, fs->channels, fanout_ms_between(t0, uv_hrtime()),
-         (double)fs->cert_issue_ns / 1e6);
+  printf(
+      "# %s fleet: %zu agents over %zu connections, connected in %.0f ms (certificates issued "
+      "before, in %.0f ms)\n",
+      label, n, fs->channels, fanout_ms_between(t0, uv_hrtime()), (double)fs->cert_issue_ns / 1e6);
   time_runs(b, label, n, rs);
-  printf("# %s fleet: %llu assigns answered, %llu task events, %llu acks, %llu send errors\n",
-         label, (unsigned long long)fs->assigns, (unsigned long long)fs->task_events,
-         (unsigned long long)fs->acks, (unsigned long long)fs->send_errors);
+  printf("# %s fleet: %llu assigns answered, %llu task events, %llu acks, %llu send errors\n", label,
+         (unsigned long long)fs->assigns, (unsigned long long)fs->task_events, (unsigned long long)fs->acks,
+         (unsigned long long)fs->send_errors);
 out:
   if (fleet != NULL) {
     mu_fleet_stop(fleet, on_fleet_stopped, &stopped);
@@ -589,8 +597,8 @@ static int real_agents(bench *b, result_set *rs, mu_err *err) {
     snprintf(id, sizeof id, "real-%03zu", i);
     snprintf(spool, sizeof spool, "%s/spool-%03zu", b->workdir, i);
     snprintf(log, sizeof log, "agent-%03zu.log", i);
-    char *args[24] = {b->agent_path, "--control", b->target, "--id", id, "--labels", "bench=real",
-                      "--spool-dir", spool, "--plugin-dir", plugins};
+    char *args[24] = {b->agent_path, "--control",   b->target, "--id",         id,     "--labels",
+                      "bench=real",  "--spool-dir", spool,     "--plugin-dir", plugins};
     char cert[PATH_MAX + 16], key[PATH_MAX + 16];
     if (b->tls != NULL) rc = mu_bench_pki_issue_files(b->tls, "agent", id, cert, key, err);
     size_t n = 11;
@@ -616,23 +624,21 @@ static void probe_no_etcd(bench *b) {
   b->no_etcd = p.seen_flag;
 }
 
-static void report_ratio(const char *prefix, const char *tool, size_t n, double peer_ms,
-                         double ours_ms, int target) {
+static void report_ratio(const char *prefix, const char *tool, size_t n, double peer_ms, double ours_ms, int target) {
   if (peer_ms <= 0 || ours_ms <= 0) {
     printf("%sours_vs_%s_%zu: n/a\n", prefix, tool, n);
     return;
   }
   double ratio = peer_ms / ours_ms;
   if (target)
-    printf("%sours_vs_%s_%zu: %.1f x faster  [target >= %g x: %s]\n", prefix, tool, n, ratio,
-           TARGET_SPEEDUP, ratio >= TARGET_SPEEDUP ? "met" : "missed");
-  else
-    printf("%sours_vs_%s_%zu: %.1f x faster\n", prefix, tool, n, ratio);
+    printf("%sours_vs_%s_%zu: %.1f x faster  [target >= %g x: %s]\n", prefix, tool, n, ratio, TARGET_SPEEDUP,
+           ratio >= TARGET_SPEEDUP ? "met" : "missed");
+  else printf("%sours_vs_%s_%zu: %.1f x faster\n", prefix, tool, n, ratio);
 }
 
 /* How much slower mTLS was than plaintext at percentile p of one figure, in %. */
-static void report_mtls(const char *name, const char *stat, double p, const samples *plain,
-                        const samples *mtls, int target) {
+static void report_mtls(const char *name, const char *stat, double p, const samples *plain, const samples *mtls,
+                        int target) {
   double a = fanout_percentile(plain, p), m = fanout_percentile(mtls, p);
   if (a <= 0 || m < 0) {
     printf("mtls_vs_plain_%s_%s: n/a\n", name, stat);
@@ -640,10 +646,9 @@ static void report_mtls(const char *name, const char *stat, double p, const samp
   }
   double slower = 100.0 * (m - a) / a;
   if (target)
-    printf("mtls_vs_plain_%s_%s: %+.1f %% (%.1f vs %.1f ms)  [target <= %g %% slower: %s]\n", name,
-           stat, slower, m, a, TARGET_MTLS_SLOWER, slower <= TARGET_MTLS_SLOWER ? "met" : "missed");
-  else
-    printf("mtls_vs_plain_%s_%s: %+.1f %% (%.1f vs %.1f ms)\n", name, stat, slower, m, a);
+    printf("mtls_vs_plain_%s_%s: %+.1f %% (%.1f vs %.1f ms)  [target <= %g %% slower: %s]\n", name, stat, slower, m, a,
+           TARGET_MTLS_SLOWER, slower <= TARGET_MTLS_SLOWER ? "met" : "missed");
+  else printf("mtls_vs_plain_%s_%s: %+.1f %% (%.1f vs %.1f ms)\n", name, stat, slower, m, a);
 }
 
 /* The end-to-end target and the peers' ratios of one mode (0 plaintext, 1 mTLS). */
@@ -662,8 +667,7 @@ static void report_mode(const bench *b, int mode, const result_set *sim, const r
       if (b->o.sizes[s] != n) continue;
       double ours = fanout_percentile(&sim[s].cli_total, 50);
       for (size_t t = 0; t < N_PEERS; t++)
-        report_ratio(prefix, fanout_peer_tools[t].name, n, peer_med[t][p], ours,
-                     n == 100 && t < 2);
+        report_ratio(prefix, fanout_peer_tools[t].name, n, peer_med[t][p], ours, n == 100 && t < 2);
     }
     if (b->o.real_agents == n) {
       double ours = fanout_percentile(&real->cli_total, 50);
@@ -694,20 +698,19 @@ static void report_mtls_cases(const bench *b, result_set sim[2][MAX_SIZES], resu
     report_mtls(name, "p99", 99, &a->api_submit, &m->api_submit, 0);
     if (a->musterd_cpu_ms > 0)
       printf("mtls_vs_plain_%.*s_musterd_cpu_per_run: %.2f x (%.1f vs %.1f ms)\n",
-             (int)(strlen(name) - strlen("_api_submit_to_last")), name,
-             m->musterd_cpu_ms / a->musterd_cpu_ms, m->musterd_cpu_ms, a->musterd_cpu_ms);
+             (int)(strlen(name) - strlen("_api_submit_to_last")), name, m->musterd_cpu_ms / a->musterd_cpu_ms,
+             m->musterd_cpu_ms, a->musterd_cpu_ms);
   }
 }
 
 static int setup(bench *b, const char *argv0, mu_err *err) {
   int rc;
-  if ((rc = mu_bench_find_binary(b->o.musterd_flag, "musterd", "controlplane/musterd", argv0,
-                        b->musterd_path, err)) != 0 ||
+  if ((rc = mu_bench_find_binary(b->o.musterd_flag, "musterd", "controlplane/musterd", argv0, b->musterd_path, err)) !=
+          0 ||
       (rc = mu_bench_find_binary(b->o.cli_flag, "cli", "cli/muster", argv0, b->cli_path, err)) != 0 ||
-      (rc = mu_bench_find_binary(b->o.agent_flag, "agent", "agent/muster-agent", argv0, b->agent_path,
-                        err)) != 0 ||
-      (rc = mu_bench_find_binary(b->o.script_flag, "peers-script", "bench/peers/ssh_peers.sh", argv0,
-                        b->script_path, err)) != 0)
+      (rc = mu_bench_find_binary(b->o.agent_flag, "agent", "agent/muster-agent", argv0, b->agent_path, err)) != 0 ||
+      (rc = mu_bench_find_binary(b->o.script_flag, "peers-script", "bench/peers/ssh_peers.sh", argv0, b->script_path,
+                                 err)) != 0)
     return rc;
   const char *tmp = getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";
   snprintf(b->workdir, sizeof b->workdir, "%s/fanout.XXXXXX", tmp);
@@ -716,7 +719,8 @@ static int setup(bench *b, const char *argv0, mu_err *err) {
   if (b->o.tls_modes & MU_BENCH_MTLS) {
     char dir[PATH_MAX + 8];
     snprintf(dir, sizeof dir, "%s/pki", b->workdir);
-    if ((rc = mu_bench_pki_make(&b->pki, dir, err)) != 0) return rc;
+    rc = mu_bench_pki_make(&b->pki, dir, err);
+    if (rc != 0) return rc;
     printf("# mTLS: CA, server and admin certificates made in %.1f ms\n", b->pki.setup_ms);
   }
   return mu_rpc_engine_new(b->loop, &b->engine, err);
@@ -755,8 +759,8 @@ int main(int argc, char **argv) {
   if (!failed) {
     probe_no_etcd(&b);
     load_average(load, sizeof load);
-    printf("# fanout: musterd %s%s, cli %s; load average at start %s\n", b.musterd_path,
-           b.no_etcd ? " --no-etcd" : "", b.cli_path, load);
+    printf("# fanout: musterd %s%s, cli %s; load average at start %s\n", b.musterd_path, b.no_etcd ? " --no-etcd" : "",
+           b.cli_path, load);
     for (size_t s = 0; s < b.o.n_sizes && !failed; s++)
       for (int mode = 0; mode < 2 && !failed; mode++) {
         if (!(b.o.tls_modes & (mode ? MU_BENCH_MTLS : MU_BENCH_PLAIN))) continue;
@@ -798,10 +802,8 @@ int main(int argc, char **argv) {
   uv_loop_close(b.loop);
   int completed = !failed && !b.interrupted;
   if (b.workdir[0] != '\0') {
-    if (completed && !b.o.keep_work_dir)
-      mu_bench_rm_tree(b.workdir);
-    else
-      fprintf(stderr, "fanout: logs kept in %s\n", b.workdir);
+    if (completed && !b.o.keep_work_dir) mu_bench_rm_tree(b.workdir);
+    else fprintf(stderr, "fanout: logs kept in %s\n", b.workdir);
   }
   return completed ? 0 : 1;
 }

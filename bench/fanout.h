@@ -16,7 +16,7 @@
 
 #define MAX_SIZES 8
 #define MAX_RUNS 1000
-#define LINE_MAX_BYTES 4096    /* longer stdout lines are cut (only counted) */
+#define LINE_MAX_BYTES 4096 /* longer stdout lines are cut (only counted) */
 
 typedef struct opts {
   size_t sizes[MAX_SIZES], n_sizes;
@@ -26,7 +26,7 @@ typedef struct opts {
   int64_t peer_timeout_ms;
   const char *musterd_flag, *cli_flag, *agent_flag, *script_flag;
   int keep_work_dir;
-  int tls_modes;           /* MU_BENCH_PLAIN | MU_BENCH_MTLS */
+  int tls_modes;             /* MU_BENCH_PLAIN | MU_BENCH_MTLS */
   size_t agents_per_channel; /* plaintext simulated agents */
 } opts;
 
@@ -38,10 +38,10 @@ typedef struct proc {
   int64_t status;
   int sig;
   uint64_t start_ns, exit_ns, last_result_ns;
-  const char *match;       /* a stdout line holding this is one result */
-  const char *match_ok;    /* ... and a successful one when it also holds this */
+  const char *match;    /* a stdout line holding this is one result */
+  const char *match_ok; /* ... and a successful one when it also holds this */
   size_t results, ok;
-  int seen_flag;           /* some line held `match` (used for --help probes) */
+  int seen_flag; /* some line held `match` (used for --help probes) */
   char line[LINE_MAX_BYTES];
   size_t line_len;
 } proc;
@@ -49,7 +49,7 @@ typedef struct proc {
 typedef struct samples {
   double v[MAX_RUNS];
   size_t n;
-  size_t incomplete;       /* runs that ended without every result, or failed */
+  size_t incomplete; /* runs that ended without every result, or failed */
 } samples;
 
 typedef struct bench {
@@ -75,8 +75,7 @@ typedef struct bench {
 double fanout_ms_between(uint64_t a, uint64_t b);
 /* Starts argv[0]; stderr (and stdout unless capture) go to WORKDIR/log_name. p's match and
  * match_ok are kept, the rest is reset. */
-int fanout_proc_spawn(bench *b, proc *p, char **argv, int capture, const char *log_name,
-                      mu_err *err);
+int fanout_proc_spawn(bench *b, proc *p, char **argv, int capture, const char *log_name, mu_err *err);
 /* Waits for the process to exit and its stdout to close; kills it past timeout_ms
  * (MU_ETIMEDOUT) or when the run is interrupted. */
 int fanout_proc_wait(bench *b, proc *p, int64_t timeout_ms);

@@ -25,8 +25,8 @@ void fanout_peers(bench *b, double peer_med[N_PEERS][MAX_SIZES]) {
   proc setup = {0};
   char *start[] = {b->script_path, "start", dir, count, NULL};
   mu_err err = {0};
-  if (fanout_proc_spawn(b, &setup, start, 0, "ssh_peers.log", &err) != 0 ||
-      fanout_proc_wait(b, &setup, 120000) != 0 || setup.status != 0) {
+  if (fanout_proc_spawn(b, &setup, start, 0, "ssh_peers.log", &err) != 0 || fanout_proc_wait(b, &setup, 120000) != 0 ||
+      setup.status != 0) {
     printf("# peers skipped: %s (see %s/ssh_peers.log)\n",
            err.msg[0] ? err.msg : "bench/peers/ssh_peers.sh start failed", b->workdir);
     return;
@@ -58,8 +58,8 @@ void fanout_peers(bench *b, double peer_med[N_PEERS][MAX_SIZES]) {
       char *clush[] = {"/usr/bin/clush", "-f", fanout, "-o", sshopt, "-w", hosts, "hostname", NULL};
       char limit[80];
       snprintf(limit, sizeof limit, "all[0:%zu]", n - 1); /* the first n (ends inclusive) */
-      char *ansible[] = {"/usr/bin/ansible", "all", "-i", inventory, "-l", limit, "-f", fanout,
-                         "-m", "command", "-a", "hostname", NULL};
+      char *ansible[] = {"/usr/bin/ansible", "all", "-i",       inventory, "-l", limit, "-f", fanout, "-m",
+                         "command",          "-a",  "hostname", NULL};
       char **argv = t == 0 ? pdsh : t == 1 ? clush : ansible;
       samples sm = {0};
       for (size_t k = 0; k < b->o.peer_runs && !b->interrupted; k++) {
@@ -73,9 +73,8 @@ void fanout_peers(bench *b, double peer_med[N_PEERS][MAX_SIZES]) {
         int rc = fanout_proc_wait(b, &p, b->o.peer_timeout_ms);
         size_t ok = p.match_ok ? p.ok : p.results;
         if (rc != 0 || p.status != 0 || ok != n) {
-          mu_warn("fanout", "%s to %zu hosts: exit %lld, %zu of %zu ok%s; see %s/%s", argv[0], n,
-                  (long long)p.status, ok, n, rc ? " (killed at the timeout)" : "", b->workdir,
-                  log);
+          mu_warn("fanout", "%s to %zu hosts: exit %lld, %zu of %zu ok%s; see %s/%s", argv[0], n, (long long)p.status,
+                  ok, n, rc ? " (killed at the timeout)" : "", b->workdir, log);
           sm.incomplete++;
         }
         fanout_add_sample(&sm, fanout_ms_between(p.start_ns, p.exit_ns));

@@ -13,19 +13,19 @@
 
 typedef struct sim_agent {
   mu_fleet *fleet;
-  mu_rpc_call *call;     /* NULL once its on_done has run */
+  mu_rpc_call *call; /* NULL once its on_done has run */
   uv_timer_t heartbeat;
-  uv_timer_t task_timer;  /* task_ms: ends the timed task */
+  uv_timer_t task_timer;        /* task_ms: ends the timed task */
   char *timed_job, *timed_task; /* the timed task's ids (NULL: none runs) */
   uint32_t timed_attempt;
   size_t index;
   int welcomed;
-  uint64_t sequence;     /* last TaskEvent sequence sent; the next one is sequence + 1 */
+  uint64_t sequence; /* last TaskEvent sequence sent; the next one is sequence + 1 */
   char id[64];
   /* mu_fleet_request_bundle */
   uint64_t bundle_asked_ns, bundle_done_ns;
-  uint64_t bundle_next;  /* the offset the next chunk must start at */
-  int bundle_state;      /* 0 idle, 1 receiving, 2 done, 3 failed */
+  uint64_t bundle_next;     /* the offset the next chunk must start at */
+  int bundle_state;         /* 0 idle, 1 receiving, 2 done, 3 failed */
   char *cert_pem, *key_pem; /* mu_fleet_use_tls; NULL in plaintext */
 } sim_agent;
 
@@ -38,14 +38,14 @@ struct mu_fleet {
   int64_t task_ms;
   const uint32_t *cpu_mix;
   size_t n_cpu_mix;
-  sim_agent *agents;        /* n_agents entries */
+  sim_agent *agents; /* n_agents entries */
   size_t n_agents;
   mu_rpc_channel **channels;
   size_t n_channels;
   mu_fleet_stats stats;
-  char *ca_pem;             /* mu_fleet_use_tls: the CA trusted; NULL in plaintext */
-  char *server_name;        /* NULL: the target's host */
-  int connected;            /* mu_fleet_connect ran: timers initialised */
+  char *ca_pem;      /* mu_fleet_use_tls: the CA trusted; NULL in plaintext */
+  char *server_name; /* NULL: the target's host */
+  int connected;     /* mu_fleet_connect ran: timers initialised */
   int stopping;
   size_t live_calls;
   size_t open_timers;
@@ -277,14 +277,13 @@ static void on_stream_done(mu_rpc_call *call, const mu_rpc_status *st, void *ud)
     f->stats.failed++;
     uv_timer_stop(&a->heartbeat);
     if (f->stats.first_error[0] == '\0')
-      snprintf(f->stats.first_error, sizeof f->stats.first_error, "%s: %s: %s", a->id,
-               mu_rpc_code_name(st->code), st->message);
+      snprintf(f->stats.first_error, sizeof f->stats.first_error, "%s: %s: %s", a->id, mu_rpc_code_name(st->code),
+               st->message);
   }
   fleet_maybe_done(f);
 }
 
-int mu_fleet_new(mu_rpc_engine *engine, const mu_fleet_config *cfg, mu_fleet **ret_fleet,
-                 mu_err *err) {
+int mu_fleet_new(mu_rpc_engine *engine, const mu_fleet_config *cfg, mu_fleet **ret_fleet, mu_err *err) {
   if (cfg->agents == 0 || cfg->agents_per_channel == 0 || cfg->heartbeat_interval_ms <= 0)
     return mu_err_set(err, MU_EINVAL,
                       "fleet: agents (%zu), agents per channel (%zu) and heartbeat interval "
@@ -330,10 +329,8 @@ static void fleet_drop_tls(mu_fleet *f) {
   f->ca_pem = f->server_name = NULL;
 }
 
-int mu_fleet_use_tls(mu_fleet *f, mu_pki_ca *ca, const char *ca_cert_pem,
-                     const char *server_name, mu_err *err) {
-  if (f->connected || f->ca_pem != NULL)
-    return mu_err_set(err, MU_EINVAL, "fleet: TLS is set once, before connecting");
+int mu_fleet_use_tls(mu_fleet *f, mu_pki_ca *ca, const char *ca_cert_pem, const char *server_name, mu_err *err) {
+  if (f->connected || f->ca_pem != NULL) return mu_err_set(err, MU_EINVAL, "fleet: TLS is set once, before connecting");
   mu_rpc_channel **channels = calloc(f->n_agents, sizeof *channels);
   f->ca_pem = strdup(ca_cert_pem);
   f->server_name = server_name ? strdup(server_name) : NULL;
@@ -378,10 +375,9 @@ int mu_fleet_connect(mu_fleet *f, mu_err *err) {
      * distinct, so each channel gets its own HTTP/2 connection, as separate hosts would. */
     mu_rpc_options opts = {.max_message = (16u << 20) + c, .keepalive_ms = 10000};
     const sim_agent *a = &f->agents[c * f->agents_per_channel];
-    mu_rpc_creds creds = {.tls = 1, .ca_pem = f->ca_pem, .cert_pem = a->cert_pem,
-                          .key_pem = a->key_pem, .server_name = f->server_name};
-    int rc = mu_rpc_channel_new(f->engine, f->target, f->ca_pem ? &creds : NULL, &opts,
-                                &f->channels[c], err);
+    mu_rpc_creds creds = {
+        .tls = 1, .ca_pem = f->ca_pem, .cert_pem = a->cert_pem, .key_pem = a->key_pem, .server_name = f->server_name};
+    int rc = mu_rpc_channel_new(f->engine, f->target, f->ca_pem ? &creds : NULL, &opts, &f->channels[c], err);
     if (rc != 0) return rc;
     f->stats.channels++;
   }
@@ -390,8 +386,7 @@ int mu_fleet_connect(mu_fleet *f, mu_err *err) {
   for (size_t i = 0; i < f->n_agents; i++) {
     sim_agent *a = &f->agents[i];
     mu_rpc_channel *ch = f->channels[i / f->agents_per_channel];
-    int rc = mu_rpc_call_new(ch, "/muster.v1.AgentGateway/Connect", 0, NULL, &h, a, &a->call,
-                             err);
+    int rc = mu_rpc_call_new(ch, "/muster.v1.AgentGateway/Connect", 0, NULL, &h, a, &a->call, err);
     if (rc != 0) return mu_err_prefix(err, "agent %s", a->id);
     f->live_calls++;
     f->stats.opened++;
@@ -446,8 +441,7 @@ void mu_fleet_stop(mu_fleet *f, void (*done_cb)(void *ud), void *ud) {
   f->done_cb = done_cb;
   f->done_ud = ud;
   if (f->connected) {
-    for (size_t i = 0; i < f->n_agents; i++)
-    {
+    for (size_t i = 0; i < f->n_agents; i++) {
       uv_close((uv_handle_t *)&f->agents[i].heartbeat, on_timer_closed);
       uv_close((uv_handle_t *)&f->agents[i].task_timer, on_timer_closed);
     }

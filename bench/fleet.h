@@ -33,44 +33,42 @@ typedef struct mu_fleet_config {
 
 typedef struct mu_fleet_stats {
   size_t channels;
-  size_t opened;                 /* streams opened */
-  size_t welcomed;               /* Welcome messages received */
-  size_t failed;                 /* streams that ended before mu_fleet_stop */
-  uint64_t heartbeats;           /* heartbeats queued and accepted by lib/rpc */
-  uint64_t send_errors;          /* sends lib/rpc refused */
-  uint64_t assigns;              /* Assign messages received (each answered at once) */
-  uint64_t task_events;          /* TaskEvents queued (4 per Assign) */
-  uint64_t acks;                 /* Ack messages received */
-  uint64_t last_task_done_ns;    /* uv_hrtime() when the latest SUCCEEDED was queued; 0 = none */
-  uint64_t start_ns;             /* uv_hrtime() just before the first Connect */
-  uint64_t all_welcomed_ns;      /* uv_hrtime() at the last Welcome; 0 until then */
-  char first_error[256];         /* why the first failed stream ended; "" when none did */
-  size_t certs;                  /* agent certificates issued (mu_fleet_use_tls) */
-  uint64_t cert_issue_ns;        /* the time issuing them took (set-up, before any Connect) */
+  size_t opened;              /* streams opened */
+  size_t welcomed;            /* Welcome messages received */
+  size_t failed;              /* streams that ended before mu_fleet_stop */
+  uint64_t heartbeats;        /* heartbeats queued and accepted by lib/rpc */
+  uint64_t send_errors;       /* sends lib/rpc refused */
+  uint64_t assigns;           /* Assign messages received (each answered at once) */
+  uint64_t task_events;       /* TaskEvents queued (4 per Assign) */
+  uint64_t acks;              /* Ack messages received */
+  uint64_t last_task_done_ns; /* uv_hrtime() when the latest SUCCEEDED was queued; 0 = none */
+  uint64_t start_ns;          /* uv_hrtime() just before the first Connect */
+  uint64_t all_welcomed_ns;   /* uv_hrtime() at the last Welcome; 0 until then */
+  char first_error[256];      /* why the first failed stream ended; "" when none did */
+  size_t certs;               /* agent certificates issued (mu_fleet_use_tls) */
+  uint64_t cert_issue_ns;     /* the time issuing them took (set-up, before any Connect) */
   /* bundles (only after mu_fleet_request_bundle) */
-  uint64_t bundle_requests;      /* BundleRequests sent */
-  uint64_t bundle_bytes;         /* BundleChunk data bytes received, all agents */
-  size_t bundles_done;           /* agents that got a chunk with last set and every byte */
-  size_t bundle_errors;          /* agents that got an error chunk or a gap in the offsets */
+  uint64_t bundle_requests;         /* BundleRequests sent */
+  uint64_t bundle_bytes;            /* BundleChunk data bytes received, all agents */
+  size_t bundles_done;              /* agents that got a chunk with last set and every byte */
+  size_t bundle_errors;             /* agents that got an error chunk or a gap in the offsets */
   uint64_t bundle_first_request_ns; /* uv_hrtime() of the first request */
-  uint64_t bundle_last_done_ns;  /* uv_hrtime() when the last agent finished; 0 until then */
-  char bundle_error[256];        /* the first error chunk's text */
+  uint64_t bundle_last_done_ns;     /* uv_hrtime() when the last agent finished; 0 until then */
+  char bundle_error[256];           /* the first error chunk's text */
 } mu_fleet_stats;
 
 typedef struct mu_fleet mu_fleet;
 
 /* Allocates the fleet (no I/O yet); cfg strings are copied. Caller frees with mu_fleet_free
  * after mu_fleet_stop's callback has run (or at once if mu_fleet_connect was never called). */
-int mu_fleet_new(mu_rpc_engine *engine, const mu_fleet_config *cfg, mu_fleet **ret_fleet,
-                 mu_err *err);
+int mu_fleet_new(mu_rpc_engine *engine, const mu_fleet_config *cfg, mu_fleet **ret_fleet, mu_err *err);
 /* mTLS: issues every agent a certificate for its id from ca (kind agent, in memory with
  * mu_pki_issue_ca; about 0.4 ms each) and makes mu_fleet_connect give every agent a TLS
  * channel of its own (agents_per_channel becomes 1: a TLS connection has one identity) that
  * presents it and trusts ca_cert_pem. server_name (may be NULL: the target's host) is checked
  * against musterd's certificate. ca is only used during the call. Before mu_fleet_connect and
  * once: MU_EINVAL otherwise; lib/pki's errors as they come (the fleet then stays plaintext). */
-int mu_fleet_use_tls(mu_fleet *fleet, mu_pki_ca *ca, const char *ca_cert_pem,
-                     const char *server_name, mu_err *err);
+int mu_fleet_use_tls(mu_fleet *fleet, mu_pki_ca *ca, const char *ca_cert_pem, const char *server_name, mu_err *err);
 /* Creates the channels and opens every stream now, each sending its Hello. MU_EIO or
  * MU_ENOMEM when a channel or call cannot be created (streams already open stay open). */
 int mu_fleet_connect(mu_fleet *fleet, mu_err *err);

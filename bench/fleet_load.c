@@ -65,7 +65,7 @@ typedef struct bench_opts {
   const char *musterd_flag;
   const char *agent_flag;
   int keep_work_dir;
-  int tls_modes;               /* MU_BENCH_PLAIN | MU_BENCH_MTLS */
+  int tls_modes; /* MU_BENCH_PLAIN | MU_BENCH_MTLS */
 } bench_opts;
 
 typedef struct child {
@@ -83,8 +83,8 @@ enum poll_kind { POLL_CLUSTER, POLL_FLEET, POLL_REAL_AGENT, POLL_FRESH };
 /* One run: one musterd, plaintext or mTLS. */
 typedef struct bench {
   bench_opts opts;
-  const mu_bench_pki *pki;     /* NULL: a plaintext run */
-  const char *prefix;          /* of every figure's name: "" plaintext, "mtls_" */
+  const mu_bench_pki *pki; /* NULL: a plaintext run */
+  const char *prefix;      /* of every figure's name: "" plaintext, "mtls_" */
   uv_loop_t *loop;
   mu_rpc_engine *engine;
   mu_rpc_channel *admin;
@@ -99,21 +99,21 @@ typedef struct bench {
   enum phase phase;
   int poll_inflight;
   int fleet_stopped;
-  int failed;                  /* the run could not complete (exit 1) */
+  int failed; /* the run could not complete (exit 1) */
   int interrupted;
   uint64_t phase_start_ns;
   uint64_t stop_signal_ns;
   /* figures */
   mu_proc_mem musterd_idle;
   uint64_t musterd_cpu_ready_ms, musterd_cpu_hold_start_ms, musterd_cpu_hold_end_ms;
-  uint64_t listed_ns;          /* ListAgents first showed all N; 0 when it never did */
+  uint64_t listed_ns; /* ListAgents first showed all N; 0 when it never did */
   size_t listed_max;
   uint64_t hold_start_ns, hold_end_ns;
   uint64_t hb_hold_start, hb_hold_end;
   uint64_t agent_connected_ns;
   int agent_sampled, agent_gave_up;
   mu_proc_mem agent_mem;
-  mu_proc_mem xs_mem;          /* its exec server, when it has one */
+  mu_proc_mem xs_mem; /* its exec server, when it has one */
   int musterd_sampled;
   mu_proc_mem musterd_mem, self_mem;
   uint32_t musterd_sockets;
@@ -151,8 +151,12 @@ static int parse_opts(int argc, char **argv, bench_opts *o, mu_err *err) {
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
-  *o = (bench_opts){.agents = 1000, .heartbeat_interval_ms = 5000, .hold_ms = 5000,
-                    .idle_wait_ms = 3000, .register_timeout_ms = 60000, .poll_ms = 50,
+  *o = (bench_opts){.agents = 1000,
+                    .heartbeat_interval_ms = 5000,
+                    .hold_ms = 5000,
+                    .idle_wait_ms = 3000,
+                    .register_timeout_ms = 60000,
+                    .poll_ms = 50,
                     .tls_modes = MU_BENCH_PLAIN | MU_BENCH_MTLS};
   int c;
   int idx = 0;
@@ -172,11 +176,9 @@ static int parse_opts(int argc, char **argv, bench_opts *o, mu_err *err) {
       case 'k': o->keep_work_dir = 1; break;
       case 'T': rc = mu_bench_tls_parse(optarg, &o->tls_modes, err); break;
       case 'h': fputs(usage, stdout); exit(0);
-      default:
-        return mu_err_set(err, MU_EINVAL, "unknown or incomplete option '%s'", argv[optind - 1]);
+      default: return mu_err_set(err, MU_EINVAL, "unknown or incomplete option '%s'", argv[optind - 1]);
     }
-    if (rc != 0 && strchr("iHwtp", c) != NULL)
-      return mu_err_prefix(err, "--%s", long_opts[idx].name);
+    if (rc != 0 && strchr("iHwtp", c) != NULL) return mu_err_prefix(err, "--%s", long_opts[idx].name);
     if (rc != 0) return rc;
   }
   if (optind < argc) return mu_err_set(err, MU_EINVAL, "unexpected argument '%s'", argv[optind]);
@@ -186,8 +188,10 @@ static int parse_opts(int argc, char **argv, bench_opts *o, mu_err *err) {
    * are compared with does the same unless told otherwise. */
   if (o->agents_per_channel == 0) o->agents_per_channel = o->tls_modes == MU_BENCH_PLAIN ? 100 : 1;
   if (o->tls_modes == MU_BENCH_MTLS && o->agents_per_channel != 1)
-    return mu_err_set(err, MU_EINVAL, "--agents-per-channel: over mTLS every agent has its own "
-                      "connection (1), got %zu", o->agents_per_channel);
+    return mu_err_set(err, MU_EINVAL,
+                      "--agents-per-channel: over mTLS every agent has its own "
+                      "connection (1), got %zu",
+                      o->agents_per_channel);
   return 0;
 }
 
@@ -199,7 +203,6 @@ static void raise_nofile(void) {
   rl.rlim_cur = rl.rlim_max;
   if (setrlimit(RLIMIT_NOFILE, &rl) != 0) mu_warn("fleet_load", "cannot raise RLIMIT_NOFILE");
 }
-
 
 /* --- children --- */
 
@@ -217,10 +220,8 @@ static int child_spawn(bench *b, child *c, char **args, const char *log_name, mu
   int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return mu_err_set(err, MU_EIO, "cannot create %s: %s", log_path, strerror(errno));
   uv_stdio_container_t stdio[3] = {
-      {.flags = UV_IGNORE}, {.flags = UV_INHERIT_FD, .data.fd = fd},
-      {.flags = UV_INHERIT_FD, .data.fd = fd}};
-  uv_process_options_t po = {.file = args[0], .args = args, .exit_cb = on_child_exit,
-                             .stdio_count = 3, .stdio = stdio};
+      {.flags = UV_IGNORE}, {.flags = UV_INHERIT_FD, .data.fd = fd}, {.flags = UV_INHERIT_FD, .data.fd = fd}};
+  uv_process_options_t po = {.file = args[0], .args = args, .exit_cb = on_child_exit, .stdio_count = 3, .stdio = stdio};
   c->proc.data = c;
   int rc = uv_spawn(b->loop, &c->proc, &po);
   close(fd);
@@ -237,8 +238,8 @@ static int spawn_musterd(bench *b, mu_err *err) {
   snprintf(listen, sizeof listen, "%s", b->target);
   snprintf(timeout, sizeof timeout, "%lldms", (long long)hb_timeout);
   snprintf(max_agents, sizeof max_agents, "%zu", b->opts.agents + 16);
-  char *args[16] = {b->musterd_path, "--listen", listen, "--heartbeat-timeout", timeout,
-                    "--max-agents", max_agents, "--no-etcd"};
+  char *args[16] = {b->musterd_path, "--listen",     listen,     "--heartbeat-timeout",
+                    timeout,         "--max-agents", max_agents, "--no-etcd"};
   const mu_bench_pki *p = b->pki;
   size_t n = 8;
   n += mu_bench_pki_daemon_args(p, p ? p->server_cert : NULL, p ? p->server_key : NULL, args + n);
@@ -258,9 +259,9 @@ static int spawn_agent(bench *b, mu_err *err) {
     int rc = mu_bench_pki_issue_files(b->pki, "agent", REAL_AGENT_ID, cert, key, err);
     if (rc != 0) return rc;
   }
-  char *args[24] = {b->agent_path, "--control", b->target, "--id", REAL_AGENT_ID,
-                    "--labels", "bench=real", "--spool-dir", spool, "--plugin-dir", plugins,
-                    "--heartbeat-interval", interval};
+  char *args[24] = {b->agent_path, "--control",   b->target, "--id",         REAL_AGENT_ID, "--labels",
+                    "bench=real",  "--spool-dir", spool,     "--plugin-dir", plugins,       "--heartbeat-interval",
+                    interval};
   size_t n = 13;
   n += mu_bench_pki_daemon_args(b->pki, cert, key, args + n);
   args[n] = NULL;
@@ -356,8 +357,7 @@ static void on_poll_reply(const uint8_t *reply, size_t len, const mu_rpc_status 
   free(ctx);
   b->poll_inflight = 0;
   if (st->code != MU_RPC_OK) {
-    if (kind != POLL_CLUSTER)
-      mu_warn("fleet_load", "admin poll: %s: %s", mu_rpc_code_name(st->code), st->message);
+    if (kind != POLL_CLUSTER) mu_warn("fleet_load", "admin poll: %s: %s", mu_rpc_code_name(st->code), st->message);
     return;
   }
   uint64_t now = uv_hrtime();
@@ -392,8 +392,7 @@ static void on_poll_reply(const uint8_t *reply, size_t len, const mu_rpc_status 
      * a second of slack) of the end of the hold. */
     int64_t since = mu_now_ms() - b->opts.heartbeat_interval_ms - 1000;
     for (size_t i = 0; i < resp->n_agents; i++)
-      if (strcmp(resp->agents[i]->agent_id, REAL_AGENT_ID) != 0 &&
-          resp->agents[i]->last_heartbeat_ms >= since)
+      if (strcmp(resp->agents[i]->agent_id, REAL_AGENT_ID) != 0 && resp->agents[i]->last_heartbeat_ms >= since)
         b->fresh_agents++;
     begin_stop(b);
   }
@@ -459,8 +458,8 @@ static void on_tick(uv_timer_t *t) {
         begin_hold(b);
       } else if (in_phase > (double)b->opts.register_timeout_ms ||
                  (fs->failed > 0 && fs->failed + fs->welcomed >= b->opts.agents)) {
-        mu_warn("fleet_load", "registration incomplete: %zu welcomed, %zu listed, %zu failed",
-                fs->welcomed, b->listed_max, fs->failed);
+        mu_warn("fleet_load", "registration incomplete: %zu welcomed, %zu listed, %zu failed", fs->welcomed,
+                b->listed_max, fs->failed);
         begin_hold(b);
       } else if (!b->poll_inflight) {
         poll_send(b, POLL_FLEET, "role=sim");
@@ -471,8 +470,7 @@ static void on_tick(uv_timer_t *t) {
       double held = ms_since(b->hold_start_ns, now);
       if (!b->agent_sampled && !b->agent_gave_up) {
         if (b->agent.exited || (b->agent_connected_ns == 0 && held > AGENT_CONNECT_TIMEOUT_MS)) {
-          mu_warn("fleet_load", "the real agent did not stay connected; see %s/agent.log",
-                  b->workdir);
+          mu_warn("fleet_load", "the real agent did not stay connected; see %s/agent.log", b->workdir);
           b->agent_gave_up = 1;
         } else if (b->agent_connected_ns == 0) {
           if (!b->poll_inflight) poll_send(b, POLL_REAL_AGENT, "bench=real");
@@ -494,8 +492,7 @@ static void on_tick(uv_timer_t *t) {
         if (b->agent.started && !b->agent.exited) uv_process_kill(&b->agent.proc, SIGKILL);
         if (b->musterd.started && !b->musterd.exited) uv_process_kill(&b->musterd.proc, SIGKILL);
       }
-      int children_gone = (!b->agent.started || b->agent.exited) &&
-                          (!b->musterd.started || b->musterd.exited);
+      int children_gone = (!b->agent.started || b->agent.exited) && (!b->musterd.started || b->musterd.exited);
       if (b->fleet_stopped && children_gone && !b->poll_inflight) {
         uv_timer_stop(&b->tick);
         uv_close((uv_handle_t *)&b->tick, NULL);
@@ -506,8 +503,7 @@ static void on_tick(uv_timer_t *t) {
       }
       break;
     }
-    case PH_DONE:
-      break;
+    case PH_DONE: break;
   }
 }
 
@@ -526,13 +522,11 @@ static void fig(const bench *b, const char *name, double value, int decimals, co
 }
 
 /* A figure next to its target ("< target unit") with met/missed; value < 0 means n/a. */
-static void fig_target(const bench *b, const char *name, double value, int decimals,
-                       const char *unit, double target) {
-  if (value < 0)
-    printf("%s%s: n/a %s  [target < %g %s: missed]\n", b->prefix, name, unit, target, unit);
+static void fig_target(const bench *b, const char *name, double value, int decimals, const char *unit, double target) {
+  if (value < 0) printf("%s%s: n/a %s  [target < %g %s: missed]\n", b->prefix, name, unit, target, unit);
   else
-    printf("%s%s: %.*f %s  [target < %g %s: %s]\n", b->prefix, name, decimals, value, unit,
-           target, unit, value < target ? "met" : "missed");
+    printf("%s%s: %.*f %s  [target < %g %s: %s]\n", b->prefix, name, decimals, value, unit, target, unit,
+           value < target ? "met" : "missed");
 }
 
 /* What the mTLS run is compared on; a value < 0 was not measured. */
@@ -544,21 +538,22 @@ static void report(const bench *b, run_summary *ret) {
   const mu_fleet_stats *fs = mu_fleet_stats_get(b->fleet);
   double hold_s = (double)(b->hold_end_ns - b->hold_start_ns) / 1e9;
   double target = b->pki ? TARGET_REGISTER_MTLS_MS : TARGET_REGISTER_MS;
-  *ret = (run_summary){
-      .welcomed_ms = fs->all_welcomed_ns ? ms_since(fs->start_ns, fs->all_welcomed_ns) : -1,
-      .listed_ms = b->listed_ns ? ms_since(fs->start_ns, b->listed_ns) : -1,
-      .musterd_rss_mib = b->musterd_sampled ? mib(b->musterd_mem.rss_kib) : -1,
-      .musterd_cpu_ms = (double)(b->musterd_cpu_hold_start_ms - b->musterd_cpu_ready_ms),
-      .load_tool_cpu_ms = (double)(b->self_cpu_hold_start_ms - b->self_cpu_ready_ms)};
-  printf("# fleet_load %s: musterd %s, agent %s\n", b->pki ? "over mTLS" : "plaintext (--insecure)",
-         b->musterd_path, b->agent_path);
+  *ret = (run_summary){.welcomed_ms = fs->all_welcomed_ns ? ms_since(fs->start_ns, fs->all_welcomed_ns) : -1,
+                       .listed_ms = b->listed_ns ? ms_since(fs->start_ns, b->listed_ns) : -1,
+                       .musterd_rss_mib = b->musterd_sampled ? mib(b->musterd_mem.rss_kib) : -1,
+                       .musterd_cpu_ms = (double)(b->musterd_cpu_hold_start_ms - b->musterd_cpu_ready_ms),
+                       .load_tool_cpu_ms = (double)(b->self_cpu_hold_start_ms - b->self_cpu_ready_ms)};
+  printf("# fleet_load %s: musterd %s, agent %s\n", b->pki ? "over mTLS" : "plaintext (--insecure)", b->musterd_path,
+         b->agent_path);
   fig(b, "agents", (double)b->opts.agents, 0, "agents");
   fig(b, "channels", (double)fs->channels, 0, "channels");
   fig(b, "heartbeat_interval", (double)b->opts.heartbeat_interval_ms, 0, "ms");
   if (b->pki != NULL)
-    printf("%sagent_certs_issued: %zu certificates in %.1f ms (%.3f ms each; set-up, before the "
-           "first Connect)\n", b->prefix, fs->certs, (double)fs->cert_issue_ns / 1e6,
-           fs->certs ? (double)fs->cert_issue_ns / 1e6 / (double)fs->certs : 0);
+    printf(
+        "%sagent_certs_issued: %zu certificates in %.1f ms (%.3f ms each; set-up, before the "
+        "first Connect)\n",
+        b->prefix, fs->certs, (double)fs->cert_issue_ns / 1e6,
+        fs->certs ? (double)fs->cert_issue_ns / 1e6 / (double)fs->certs : 0);
   fig_target(b, "register_all_welcomed", ret->welcomed_ms, 1, "ms", target);
   fig_target(b, "register_all_listed", ret->listed_ms, 1, "ms", target);
   fig(b, "register_poll_interval", (double)b->opts.poll_ms, 0, "ms");
@@ -566,23 +561,18 @@ static void report(const bench *b, run_summary *ret) {
   fig(b, "streams_failed", (double)fs->failed, 0, "agents");
   if (fs->first_error[0] != '\0') printf("# first failed stream: %s\n", fs->first_error);
   fig(b, "musterd_idle_rss", mib(b->musterd_idle.rss_kib), 1, "MiB");
-  fig_target(b, "musterd_rss", b->musterd_sampled ? mib(b->musterd_mem.rss_kib) : -1, 1, "MiB",
-             TARGET_MUSTERD_MIB);
-  fig_target(b, "musterd_pss", b->musterd_sampled ? mib(b->musterd_mem.pss_kib) : -1, 1, "MiB",
-             TARGET_MUSTERD_MIB);
+  fig_target(b, "musterd_rss", b->musterd_sampled ? mib(b->musterd_mem.rss_kib) : -1, 1, "MiB", TARGET_MUSTERD_MIB);
+  fig_target(b, "musterd_pss", b->musterd_sampled ? mib(b->musterd_mem.pss_kib) : -1, 1, "MiB", TARGET_MUSTERD_MIB);
   fig(b, "musterd_private_dirty", mib(b->musterd_mem.private_dirty_kib), 1, "MiB");
   fig(b, "musterd_threads", (double)b->musterd_mem.threads, 0, "threads");
   fig(b, "musterd_sockets", (double)b->musterd_sockets, 0, "sockets");
-  fig(b, "musterd_cpu_register", (double)(b->musterd_cpu_hold_start_ms - b->musterd_cpu_ready_ms),
-      0, "ms");
-  fig(b, "musterd_cpu_hold", hold_s > 0 ? (double)(b->musterd_cpu_hold_end_ms -
-      b->musterd_cpu_hold_start_ms) / 10.0 / hold_s : 0, 1, "%");
+  fig(b, "musterd_cpu_register", (double)(b->musterd_cpu_hold_start_ms - b->musterd_cpu_ready_ms), 0, "ms");
+  fig(b, "musterd_cpu_hold",
+      hold_s > 0 ? (double)(b->musterd_cpu_hold_end_ms - b->musterd_cpu_hold_start_ms) / 10.0 / hold_s : 0, 1, "%");
   fig(b, "hold", hold_s * 1000.0, 0, "ms");
-  fig(b, "heartbeats_per_s", hold_s > 0 ? (double)(b->hb_hold_end - b->hb_hold_start) / hold_s : 0,
-      1, "heartbeats/s");
+  fig(b, "heartbeats_per_s", hold_s > 0 ? (double)(b->hb_hold_end - b->hb_hold_start) / hold_s : 0, 1, "heartbeats/s");
   fig(b, "heartbeats_fresh", (double)b->fresh_agents, 0, "agents");
-  fig_target(b, "agent_rss", b->agent_sampled ? mib(b->agent_mem.rss_kib) : -1, 2, "MiB",
-             TARGET_AGENT_RSS_MIB);
+  fig_target(b, "agent_rss", b->agent_sampled ? mib(b->agent_mem.rss_kib) : -1, 2, "MiB", TARGET_AGENT_RSS_MIB);
   fig(b, "agent_pss", mib(b->agent_mem.pss_kib), 2, "MiB");
   fig(b, "agent_private_dirty", mib(b->agent_mem.private_dirty_kib), 2, "MiB");
   fig(b, "agent_threads", (double)b->agent_mem.threads, 0, "threads");
@@ -590,10 +580,9 @@ static void report(const bench *b, run_summary *ret) {
   fig(b, "agent_exec_server_pss", mib(b->xs_mem.pss_kib), 2, "MiB");
   fig(b, "agent_exec_server_private_dirty", mib(b->xs_mem.private_dirty_kib), 2, "MiB");
   fig(b, "load_tool_rss", mib(b->self_mem.rss_kib), 1, "MiB");
-  fig(b, "load_tool_cpu_register", (double)(b->self_cpu_hold_start_ms - b->self_cpu_ready_ms), 0,
-      "ms");
-  fig(b, "load_tool_cpu_hold", hold_s > 0 ? (double)(b->self_cpu_hold_end_ms -
-      b->self_cpu_hold_start_ms) / 10.0 / hold_s : 0, 1, "%");
+  fig(b, "load_tool_cpu_register", (double)(b->self_cpu_hold_start_ms - b->self_cpu_ready_ms), 0, "ms");
+  fig(b, "load_tool_cpu_hold",
+      hold_s > 0 ? (double)(b->self_cpu_hold_end_ms - b->self_cpu_hold_start_ms) / 10.0 / hold_s : 0, 1, "%");
 }
 
 /* --- main --- */
@@ -601,26 +590,26 @@ static void report(const bench *b, run_summary *ret) {
 static int bench_setup(bench *b, const char *argv0, mu_err *err) {
   int port = 0;
   int rc;
-  if ((rc = mu_bench_find_binary(b->opts.musterd_flag, "musterd", "controlplane/musterd", argv0,
-                        b->musterd_path, err)) != 0 ||
-      (rc = mu_bench_find_binary(b->opts.agent_flag, "agent", "agent/muster-agent", argv0,
-                        b->agent_path, err)) != 0 ||
+  if ((rc = mu_bench_find_binary(b->opts.musterd_flag, "musterd", "controlplane/musterd", argv0, b->musterd_path,
+                                 err)) != 0 ||
+      (rc = mu_bench_find_binary(b->opts.agent_flag, "agent", "agent/muster-agent", argv0, b->agent_path, err)) != 0 ||
       (rc = mu_bench_free_port(&port, err)) != 0)
     return rc;
   snprintf(b->target, sizeof b->target, "127.0.0.1:%d", port);
-  if (mkdir(b->workdir, 0700) != 0)
-    return mu_err_set(err, MU_EIO, "cannot create %s: %s", b->workdir, strerror(errno));
-  if ((rc = mu_rpc_engine_new(b->loop, &b->engine, err)) != 0) return rc;
+  if (mkdir(b->workdir, 0700) != 0) return mu_err_set(err, MU_EIO, "cannot create %s: %s", b->workdir, strerror(errno));
+  rc = mu_rpc_engine_new(b->loop, &b->engine, err);
+  if (rc != 0) return rc;
   mu_rpc_options admin_opts = {.max_message = 64u << 20};
   mu_rpc_creds admin_creds = b->pki ? mu_bench_pki_admin_creds(b->pki) : (mu_rpc_creds){0};
-  if ((rc = mu_rpc_channel_new(b->engine, b->target, &admin_creds, &admin_opts, &b->admin,
-                               err)) != 0)
-    return rc;
-  mu_fleet_config fc = {.target = b->target, .agents = b->opts.agents,
+  rc = mu_rpc_channel_new(b->engine, b->target, &admin_creds, &admin_opts, &b->admin, err);
+  if (rc != 0) return rc;
+  mu_fleet_config fc = {.target = b->target,
+                        .agents = b->opts.agents,
                         .agents_per_channel = b->opts.agents_per_channel,
                         .heartbeat_interval_ms = b->opts.heartbeat_interval_ms,
                         .id_prefix = "sim"};
-  if ((rc = mu_fleet_new(b->engine, &fc, &b->fleet, err)) != 0) return rc;
+  rc = mu_fleet_new(b->engine, &fc, &b->fleet, err);
+  if (rc != 0) return rc;
   if (b->pki != NULL) {
     mu_info("fleet_load", "issuing %zu agent certificates", b->opts.agents);
     rc = mu_fleet_use_tls(b->fleet, b->pki->ca, b->pki->ca_cert_pem, NULL, err);
@@ -631,8 +620,8 @@ static int bench_setup(bench *b, const char *argv0, mu_err *err) {
 
 /* One musterd and its fleet, plaintext (pki NULL) or over mTLS, in workdir (created here).
  * 0 when the run completed and *ret holds its figures (printed already), 1 otherwise. */
-static int run_once(const bench_opts *o, const char *argv0, const char *workdir,
-                    const mu_bench_pki *pki, run_summary *ret) {
+static int run_once(const bench_opts *o, const char *argv0, const char *workdir, const mu_bench_pki *pki,
+                    run_summary *ret) {
   static bench b; /* one run at a time */
   mu_err err = {0};
   memset(&b, 0, sizeof b);
@@ -709,8 +698,7 @@ int main(int argc, char **argv) {
       fprintf(stderr, "fleet_load: %s\n", err.msg);
       failed = 1;
     } else {
-      printf("# mTLS: CA, server and admin certificates made in %.1f ms (%s)\n", pki.setup_ms,
-             dir);
+      printf("# mTLS: CA, server and admin certificates made in %.1f ms (%s)\n", pki.setup_ms, dir);
     }
   }
   if (!failed && (o.tls_modes & MU_BENCH_PLAIN)) {
@@ -722,8 +710,8 @@ int main(int argc, char **argv) {
     failed = run_once(&o, argv[0], dir, &pki, &mtls);
   }
   if (!failed && o.tls_modes == (MU_BENCH_PLAIN | MU_BENCH_MTLS)) {
-    printf("# mTLS (%zu agents, 1 per connection) against plaintext (%zu per connection)\n",
-           o.agents, o.agents_per_channel);
+    printf("# mTLS (%zu agents, 1 per connection) against plaintext (%zu per connection)\n", o.agents,
+           o.agents_per_channel);
     compare("register_all_welcomed", mtls.welcomed_ms, plain.welcomed_ms, TARGET_MTLS_RATIO);
     compare("register_all_listed", mtls.listed_ms, plain.listed_ms, TARGET_MTLS_RATIO);
     compare("musterd_rss", mtls.musterd_rss_mib, plain.musterd_rss_mib, 0);
@@ -731,9 +719,7 @@ int main(int argc, char **argv) {
     compare("load_tool_cpu_register", mtls.load_tool_cpu_ms, plain.load_tool_cpu_ms, 0);
   }
   mu_bench_pki_free(&pki);
-  if (!failed && !o.keep_work_dir)
-    mu_bench_rm_tree(top);
-  else
-    fprintf(stderr, "fleet_load: logs kept in %s\n", top);
+  if (!failed && !o.keep_work_dir) mu_bench_rm_tree(top);
+  else fprintf(stderr, "fleet_load: logs kept in %s\n", top);
   return failed ? 1 : 0;
 }

@@ -24,7 +24,7 @@
 typedef struct seen_event {
   char task_id[32];
   uint64_t sequence;
-  int kind;               /* MUSTER__V1__TASK_EVENT__EVENT_* */
+  int kind; /* MUSTER__V1__TASK_EVENT__EVENT_* */
   int state;
   int exit_code;
   char output[64];
@@ -34,7 +34,7 @@ typedef struct fake_agent {
   struct fixture *f;
   mu_rpc_call *call;
   char id[64];
-  char uri[256];          /* the client certificate's URI SAN (TLS); "" in plaintext */
+  char uri[256]; /* the client certificate's URI SAN (TLS); "" in plaintext */
   int assigned;
   seen_event ev[TASKS * EVENTS_PER_TASK];
   size_t n_ev;
@@ -48,7 +48,7 @@ typedef struct fixture {
   fake_agent agents[AGENTS];
   size_t n_agents;
   size_t total_events;
-  char pki_dir[256];      /* TLS fixture: the CA and the server's certificate; "" otherwise */
+  char pki_dir[256]; /* TLS fixture: the CA and the server's certificate; "" otherwise */
   char *ca_cert, *ca_key;
 } fixture;
 
@@ -100,8 +100,7 @@ static int gw_on_message(mu_rpc_call *call, const uint8_t *data, size_t len, voi
       e->state = te->state->state;
       e->exit_code = te->state->exit_code;
     } else if (te->event_case == MUSTER__V1__TASK_EVENT__EVENT_OUTPUT) {
-      snprintf(e->output, sizeof e->output, "%.*s", (int)te->output->data.len,
-               (const char *)te->output->data.data);
+      snprintf(e->output, sizeof e->output, "%.*s", (int)te->output->data.len, (const char *)te->output->data.data);
     }
     if (e->state == MUSTER__V1__TASK_STATE__SUCCEEDED) {
       Muster__V1__Ack ack = MUSTER__V1__ACK__INIT;
@@ -138,8 +137,8 @@ static void gw_connect(mu_rpc_call *call, const mu_rpc_metadata *md, void *ud) {
 }
 
 /* TLS: hands the verified client certificate's URI to gw_connect. */
-static int gw_gate(mu_rpc_call *call, const char *method, const mu_rpc_metadata *md,
-                   const mu_rpc_peer *peer, char *msg, size_t msg_size, void *ud) {
+static int gw_gate(mu_rpc_call *call, const char *method, const mu_rpc_metadata *md, const mu_rpc_peer *peer, char *msg,
+                   size_t msg_size, void *ud) {
   (void)method;
   (void)md;
   (void)msg;
@@ -155,13 +154,11 @@ static int fixture_new(void **state, int tls) {
   mu_err err = {0};
   int port = 0;
   char ca[300], crt[300], key[300], prefix[300];
-  mu_rpc_creds creds = {.tls = 1, .ca_file = ca, .cert_file = crt, .key_file = key,
-                        .require_client_cert = 1};
+  mu_rpc_creds creds = {.tls = 1, .ca_file = ca, .cert_file = crt, .key_file = key, .require_client_cert = 1};
   assert_int_equal(uv_loop_init(&f->loop), 0);
   assert_int_equal(mu_rpc_engine_new(&f->loop, &f->engine, &err), 0);
   assert_int_equal(mu_rpc_server_new(f->engine, NULL, &f->server, &err), 0);
-  assert_int_equal(mu_rpc_server_add_method(f->server, "/muster.v1.AgentGateway/Connect",
-                                            gw_connect, f, &err), 0);
+  assert_int_equal(mu_rpc_server_add_method(f->server, "/muster.v1.AgentGateway/Connect", gw_connect, f, &err), 0);
   if (tls) {
     const char *tmp = getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";
     snprintf(f->pki_dir, sizeof f->pki_dir, "%s/fleet_test.XXXXXX", tmp);
@@ -176,8 +173,7 @@ static int fixture_new(void **state, int tls) {
     snprintf(key, sizeof key, "%s.key", prefix);
     mu_rpc_server_set_gate(f->server, gw_gate, f);
   }
-  assert_int_equal(mu_rpc_server_listen(f->server, "127.0.0.1:0", tls ? &creds : NULL, &port,
-                                        &err), 0);
+  assert_int_equal(mu_rpc_server_listen(f->server, "127.0.0.1:0", tls ? &creds : NULL, &port, &err), 0);
   assert_int_equal(mu_rpc_server_start(f->server, &err), 0);
   snprintf(f->target, sizeof f->target, "127.0.0.1:%d", port);
   *state = f;
@@ -186,7 +182,6 @@ static int fixture_new(void **state, int tls) {
 
 static int setup(void **state) { return fixture_new(state, 0); }
 static int setup_tls(void **state) { return fixture_new(state, 1); }
-
 
 static void set_flag(void *ud) { *(int *)ud = 1; }
 
@@ -209,8 +204,7 @@ static void run_tasks_and_check(fixture *f, mu_fleet *fleet) {
   assert_int_equal(mu_fleet_connect(fleet, &err), 0);
   const mu_fleet_stats *st = mu_fleet_stats_get(fleet);
   uint64_t deadline = uv_hrtime() + 10ull * 1000000000ull;
-  while ((f->total_events < AGENTS * TASKS * EVENTS_PER_TASK || st->acks < AGENTS * TASKS) &&
-         uv_hrtime() < deadline)
+  while ((f->total_events < AGENTS * TASKS * EVENTS_PER_TASK || st->acks < AGENTS * TASKS) && uv_hrtime() < deadline)
     uv_run(&f->loop, UV_RUN_ONCE);
   assert_int_equal(f->n_agents, AGENTS);
   assert_int_equal(st->welcomed, AGENTS);
@@ -219,11 +213,9 @@ static void run_tasks_and_check(fixture *f, mu_fleet *fleet) {
   assert_int_equal(st->acks, AGENTS * TASKS);
   assert_int_equal(st->send_errors, 0);
   assert_true(st->last_task_done_ns > 0);
-  static const int kinds[EVENTS_PER_TASK] = {
-      MUSTER__V1__TASK_EVENT__EVENT_STATE, MUSTER__V1__TASK_EVENT__EVENT_STATE,
-      MUSTER__V1__TASK_EVENT__EVENT_OUTPUT, MUSTER__V1__TASK_EVENT__EVENT_STATE};
-  static const int states[EVENTS_PER_TASK] = {MUSTER__V1__TASK_STATE__STARTING,
-                                              MUSTER__V1__TASK_STATE__RUNNING, 0,
+  static const int kinds[EVENTS_PER_TASK] = {MUSTER__V1__TASK_EVENT__EVENT_STATE, MUSTER__V1__TASK_EVENT__EVENT_STATE,
+                                             MUSTER__V1__TASK_EVENT__EVENT_OUTPUT, MUSTER__V1__TASK_EVENT__EVENT_STATE};
+  static const int states[EVENTS_PER_TASK] = {MUSTER__V1__TASK_STATE__STARTING, MUSTER__V1__TASK_STATE__RUNNING, 0,
                                               MUSTER__V1__TASK_STATE__SUCCEEDED};
   for (size_t i = 0; i < AGENTS; i++) {
     fake_agent *a = &f->agents[i];
@@ -251,8 +243,8 @@ static void test_agents_answer_assigns_like_hostname(void **state) {
   fixture *f = *state;
   mu_err err = {0};
   mu_fleet *fleet = NULL;
-  mu_fleet_config cfg = {.target = f->target, .agents = AGENTS, .agents_per_channel = 2,
-                         .heartbeat_interval_ms = 60000, .id_prefix = "t"};
+  mu_fleet_config cfg = {
+      .target = f->target, .agents = AGENTS, .agents_per_channel = 2, .heartbeat_interval_ms = 60000, .id_prefix = "t"};
   assert_int_equal(mu_fleet_new(f->engine, &cfg, &fleet, &err), 0);
   run_tasks_and_check(f, fleet);
   assert_int_equal(mu_fleet_stats_get(fleet)->channels, 2);
@@ -265,8 +257,11 @@ static void test_tls_agents_have_own_certificate_and_connection(void **state) {
   mu_err err = {0};
   mu_fleet *fleet = NULL;
   mu_pki_ca *ca = NULL;
-  mu_fleet_config cfg = {.target = f->target, .agents = AGENTS, .agents_per_channel = 2,
-                         .heartbeat_interval_ms = 60000, .id_prefix = "tls"};
+  mu_fleet_config cfg = {.target = f->target,
+                         .agents = AGENTS,
+                         .agents_per_channel = 2,
+                         .heartbeat_interval_ms = 60000,
+                         .id_prefix = "tls"};
   assert_int_equal(mu_fleet_new(f->engine, &cfg, &fleet, &err), 0);
   assert_int_equal(mu_pki_ca_parse(f->ca_cert, f->ca_key, &ca, &err), 0);
   assert_int_equal(mu_fleet_use_tls(fleet, ca, f->ca_cert, NULL, &err), 0);
@@ -288,8 +283,7 @@ static void test_tls_agents_have_own_certificate_and_connection(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_agents_answer_assigns_like_hostname, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_tls_agents_have_own_certificate_and_connection,
-                                      setup_tls, teardown),
+      cmocka_unit_test_setup_teardown(test_tls_agents_have_own_certificate_and_connection, setup_tls, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,8 +34,9 @@
 #include "lib/base/log.h"
 
 #define LOG "logs_bench"
-#define GEN "openssl enc -aes-128-ctr -nosalt -K 000102030405060708090a0b0c0d0e0f -iv 0 " \
-            "< /dev/zero 2>/dev/null | head -c %llu"
+#define GEN                                                                     \
+  "openssl enc -aes-128-ctr -nosalt -K 000102030405060708090a0b0c0d0e0f -iv 0 " \
+  "< /dev/zero 2>/dev/null | head -c %llu"
 
 typedef struct opts {
   unsigned long long bytes;
@@ -57,9 +58,9 @@ typedef struct bench {
 /* What one read of a child's stdout gave. */
 typedef struct drained {
   unsigned long long bytes;
-  char sha[65];                   /* "" when not hashed */
+  char sha[65]; /* "" when not hashed */
   double secs;
-  int status;                     /* the child's exit status, -1 if it died */
+  int status; /* the child's exit status, -1 if it died */
   uint64_t agent_rss_before_kib, musterd_rss_before_kib;
   uint64_t agent_rss_peak_kib, musterd_rss_peak_kib;
   uint64_t agent_cpu_ms, musterd_cpu_ms;
@@ -82,8 +83,7 @@ static pid_t spawn(char *const argv[], const char *log, int out_fd) {
 
 static int wait_status(pid_t pid) {
   int st = 0;
-  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
@@ -152,8 +152,8 @@ static int drain(bench *b, char *const argv[], int hash, double slow_mbps, drain
 }
 
 static int cli(bench *b, const char *out_file, char *const args[]) {
-  char *argv[32] = {b->muster, "--addr", b->addr, "--ca", b->pki.ca_file, "--cert",
-                    b->pki.admin_cert, "--key", b->pki.admin_key};
+  char *argv[32] = {b->muster, "--addr",          b->addr, "--ca",          b->pki.ca_file,
+                    "--cert",  b->pki.admin_cert, "--key", b->pki.admin_key};
   size_t n = 9;
   for (size_t i = 0; args[i] != NULL && n < 31; i++) argv[n++] = args[i];
   argv[n] = NULL;
@@ -177,13 +177,11 @@ static int agent_connected(bench *b) {
   char out[PATH_MAX + 16], text[8192];
   snprintf(out, sizeof out, "%s/agents.json", b->work);
   char *args[] = {"-o", "json", "agents", NULL};
-  return cli(b, out, args) == 0 && read_text(out, text, sizeof text) == 0 &&
-         strstr(text, "AGENT_CONNECTED") != NULL;
+  return cli(b, out, args) == 0 && read_text(out, text, sizeof text) == 0 && strstr(text, "AGENT_CONNECTED") != NULL;
 }
 
 static int start_cluster(bench *b, mu_err *err) {
-  char dir[PATH_MAX + 16], spool[PATH_MAX + 16], log[PATH_MAX + 16], cert[PATH_MAX + 16],
-      key[PATH_MAX + 16];
+  char dir[PATH_MAX + 16], spool[PATH_MAX + 16], log[PATH_MAX + 16], cert[PATH_MAX + 16], key[PATH_MAX + 16];
   snprintf(dir, sizeof dir, "%s/pki", b->work);
   int rc = mu_bench_pki_make(&b->pki, dir, err);
   if (rc == 0) rc = mu_bench_pki_issue_files(&b->pki, "agent", "web-1", cert, key, err);
@@ -209,8 +207,7 @@ static int start_cluster(bench *b, mu_err *err) {
     if (agent_connected(b)) return 0;
     usleep(100 * 1000);
   }
-  return mu_err_set(err, MU_ETIMEDOUT, "the agent did not connect within 15s (logs in %s)",
-                    b->work);
+  return mu_err_set(err, MU_ETIMEDOUT, "the agent did not connect within 15s (logs in %s)", b->work);
 }
 
 /* Submits the generator task and waits for it to end; its job id into b->job. */
@@ -221,9 +218,11 @@ static int run_task(bench *b, mu_err *err) {
   snprintf(gen, sizeof gen, GEN, b->o.bytes);
   FILE *f = fopen(path, "w");
   if (f == NULL) return mu_err_set(err, MU_EIO, "%s: %s", path, strerror(errno));
-  fprintf(f, "{\"name\": \"logs-bench\", \"target\": {\"hosts\": [\"web-1\"]}, \"tasks\": "
-             "[{\"name\": \"run\", \"timeout\": \"30m\", \"resources\": {\"output_limit\": "
-             "\"%llu\"}, \"shell\": {\"script\": \"%s\"}}]}\n", b->o.bytes + 1, gen);
+  fprintf(f,
+          "{\"name\": \"logs-bench\", \"target\": {\"hosts\": [\"web-1\"]}, \"tasks\": "
+          "[{\"name\": \"run\", \"timeout\": \"30m\", \"resources\": {\"output_limit\": "
+          "\"%llu\"}, \"shell\": {\"script\": \"%s\"}}]}\n",
+          b->o.bytes + 1, gen);
   fclose(f);
   char *args[] = {"submit", path, "--quiet", NULL};
   double t0 = now_s();
@@ -232,8 +231,7 @@ static int run_task(bench *b, mu_err *err) {
   if (rc != 0) return mu_err_set(err, MU_EIO, "muster submit failed (%d): %s", rc, text);
   /* the summary: "job J succeeded: ..." */
   if (sscanf(text, "job %127s", b->job) != 1) sscanf(text, "%127s", b->job);
-  printf("task_run: %.2f s (%llu bytes written by the task, through the agent's spool)\n",
-         now_s() - t0, b->o.bytes);
+  printf("task_run: %.2f s (%llu bytes written by the task, through the agent's spool)\n", now_s() - t0, b->o.bytes);
   return 0;
 }
 
@@ -249,15 +247,11 @@ static int find_spool_file(bench *b, char *ret, size_t size) {
   return 0;
 }
 
-static double mbps(unsigned long long bytes, double secs) {
-  return secs > 0 ? (double)bytes / secs / 1e6 : 0;
-}
+static double mbps(unsigned long long bytes, double secs) { return secs > 0 ? (double)bytes / secs / 1e6 : 0; }
 
 static double mib(uint64_t kib) { return (double)kib / 1024.0; }
 
-static double grew(uint64_t peak, uint64_t before) {
-  return ((double)peak - (double)before) / 1024.0;
-}
+static double grew(uint64_t peak, uint64_t before) { return ((double)peak - (double)before) / 1024.0; }
 
 static int same(const drained *got, const drained *want) {
   return got->status == 0 && got->bytes == want->bytes && strcmp(got->sha, want->sha) == 0;
@@ -285,17 +279,16 @@ static int bench_logs(bench *b) {
   char *sh[] = {"/bin/sh", "-c", gen, NULL};
   drain(b, sh, 1, 0, &want);
   sleep(1); /* the agent settles after the task */
-  char *logs[] = {b->muster, "--addr", b->addr, "--ca", b->pki.ca_file, "--cert",
-                  b->pki.admin_cert, "--key", b->pki.admin_key, "logs", b->job, "web-1/run",
-                  NULL};
+  char *logs[] = {b->muster, "--addr",         b->addr, "--ca", b->pki.ca_file, "--cert", b->pki.admin_cert,
+                  "--key",   b->pki.admin_key, "logs",  b->job, "web-1/run",    NULL};
   char *cat[] = {"/bin/cat", spool, NULL};
   printf("agent_rss_fresh: %.1f MiB (before the task)\n", mib(agent_fresh));
   drained x;
   drain(b, logs, 1, 0, &x);
   int failed = !same(&x, &want);
   printf("output: %llu bytes, sha256 %s\n", want.bytes, want.sha);
-  printf("byte_exact: %s (muster logs: %llu bytes, exit %d, sha256 %s)\n", failed ? "no" : "yes",
-         x.bytes, x.status, x.sha);
+  printf("byte_exact: %s (muster logs: %llu bytes, exit %d, sha256 %s)\n", failed ? "no" : "yes", x.bytes, x.status,
+         x.sha);
   double *l_mbps = calloc((size_t)b->o.runs, sizeof *l_mbps);
   double *c_mbps = calloc((size_t)b->o.runs, sizeof *c_mbps);
   double a_grew = grew(x.agent_rss_peak_kib, x.agent_rss_before_kib);
@@ -312,32 +305,30 @@ static int bench_logs(bench *b) {
       a_grew = grew(l.agent_rss_peak_kib, l.agent_rss_before_kib);
     if (grew(l.musterd_rss_peak_kib, l.musterd_rss_before_kib) > m_grew)
       m_grew = grew(l.musterd_rss_peak_kib, l.musterd_rss_before_kib);
-    printf("run_%d: logs %.0f MB/s (%.2f s, %llu bytes, exit %d), cat of the spool file %.0f MB/s "
-           "(%llu bytes), agent cpu %llu ms, musterd cpu %llu ms\n", r + 1, l_mbps[r], l.secs,
-           l.bytes, l.status, c_mbps[r], c.bytes, (unsigned long long)l.agent_cpu_ms,
-           (unsigned long long)l.musterd_cpu_ms);
+    printf(
+        "run_%d: logs %.0f MB/s (%.2f s, %llu bytes, exit %d), cat of the spool file %.0f MB/s "
+        "(%llu bytes), agent cpu %llu ms, musterd cpu %llu ms\n",
+        r + 1, l_mbps[r], l.secs, l.bytes, l.status, c_mbps[r], c.bytes, (unsigned long long)l.agent_cpu_ms,
+        (unsigned long long)l.musterd_cpu_ms);
   }
   double lm = mu_bench_percentile(l_mbps, (size_t)b->o.runs, 50);
   double cm = mu_bench_percentile(c_mbps, (size_t)b->o.runs, 50);
-  printf("logs_throughput_median: %.0f MB/s  [target >= 200 MB/s: %s]\n", lm,
-         lm >= 200 ? "met" : "missed");
+  printf("logs_throughput_median: %.0f MB/s  [target >= 200 MB/s: %s]\n", lm, lm >= 200 ? "met" : "missed");
   printf("cat_spool_file_median: %.0f MB/s\n", cm);
   printf("logs_vs_cat: %.3f x\n", cm > 0 ? lm / cm : 0);
   printf("agent_rss_before_logs: %.1f MiB\n", mib(a_before));
-  printf("agent_rss_growth_serving: %.1f MiB (the largest of the runs)  [target < 20 MiB: %s]\n",
-         a_grew, a_grew < 20 ? "met" : "missed");
+  printf("agent_rss_growth_serving: %.1f MiB (the largest of the runs)  [target < 20 MiB: %s]\n", a_grew,
+         a_grew < 20 ? "met" : "missed");
   printf("musterd_rss_before_logs: %.1f MiB\n", mib(m_before));
   printf("musterd_rss_growth_serving: %.1f MiB\n", m_grew);
   if (b->o.slow_mbps > 0) {
     drained s;
     drain(b, logs, 1, b->o.slow_mbps, &s);
     failed |= !same(&s, &want);
-    printf("slow_reader: %.0f MB/s asked, %.0f MB/s got, %s\n", b->o.slow_mbps,
-           mbps(s.bytes, s.secs), same(&s, &want) ? "byte-exact" : "NOT byte-exact");
-    printf("slow_reader_agent_rss_growth: %.1f MiB\n",
-           grew(s.agent_rss_peak_kib, s.agent_rss_before_kib));
-    printf("slow_reader_musterd_rss_growth: %.1f MiB\n",
-           grew(s.musterd_rss_peak_kib, s.musterd_rss_before_kib));
+    printf("slow_reader: %.0f MB/s asked, %.0f MB/s got, %s\n", b->o.slow_mbps, mbps(s.bytes, s.secs),
+           same(&s, &want) ? "byte-exact" : "NOT byte-exact");
+    printf("slow_reader_agent_rss_growth: %.1f MiB\n", grew(s.agent_rss_peak_kib, s.agent_rss_before_kib));
+    printf("slow_reader_musterd_rss_growth: %.1f MiB\n", grew(s.musterd_rss_peak_kib, s.musterd_rss_before_kib));
   }
   free(l_mbps);
   free(c_mbps);
@@ -353,12 +344,16 @@ static const char usage[] =
 
 int main(int argc, char **argv) {
   bench b = {.o = {.bytes = 200000000ull, .runs = 3, .slow_mbps = 50}};
-  static const struct option lo[] = {
-      {"bytes", required_argument, NULL, 'b'},   {"runs", required_argument, NULL, 'r'},
-      {"slow-mbps", required_argument, NULL, 's'}, {"musterd", required_argument, NULL, 'm'},
-      {"agent", required_argument, NULL, 'a'},   {"muster", required_argument, NULL, 'M'},
-      {"work", required_argument, NULL, 'w'},    {"keep", no_argument, NULL, 'k'},
-      {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+  static const struct option lo[] = {{"bytes", required_argument, NULL, 'b'},
+                                     {"runs", required_argument, NULL, 'r'},
+                                     {"slow-mbps", required_argument, NULL, 's'},
+                                     {"musterd", required_argument, NULL, 'm'},
+                                     {"agent", required_argument, NULL, 'a'},
+                                     {"muster", required_argument, NULL, 'M'},
+                                     {"work", required_argument, NULL, 'w'},
+                                     {"keep", no_argument, NULL, 'k'},
+                                     {"help", no_argument, NULL, 'h'},
+                                     {NULL, 0, NULL, 0}};
   int c;
   while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
     switch (c) {
@@ -381,10 +376,8 @@ int main(int argc, char **argv) {
   mu_err err = {0};
   signal(SIGPIPE, SIG_IGN);
   if (sodium_init() < 0 ||
-      mu_bench_find_binary(b.o.musterd_flag, "musterd", "controlplane/musterd", argv[0],
-                           b.musterd, &err) != 0 ||
-      mu_bench_find_binary(b.o.agent_flag, "agent", "agent/muster-agent", argv[0], b.agent,
-                           &err) != 0 ||
+      mu_bench_find_binary(b.o.musterd_flag, "musterd", "controlplane/musterd", argv[0], b.musterd, &err) != 0 ||
+      mu_bench_find_binary(b.o.agent_flag, "agent", "agent/muster-agent", argv[0], b.agent, &err) != 0 ||
       mu_bench_find_binary(b.o.muster_flag, "muster", "cli/muster", argv[0], b.muster, &err) != 0) {
     fprintf(stderr, LOG ": %s\n", err.msg[0] ? err.msg : "libsodium did not start");
     return 1;
@@ -401,15 +394,12 @@ int main(int argc, char **argv) {
     }
   }
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
-  printf("machine: %ld cores online; musterd, the agent, the CLI and the reader share them\n",
-         cores);
+  printf("machine: %ld cores online; musterd, the agent, the CLI and the reader share them\n", cores);
   int failed = bench_logs(&b);
   mu_bench_stop_child(b.agent_pid, "muster-agent");
   mu_bench_stop_child(b.musterd_pid, "musterd");
   mu_bench_pki_free(&b.pki);
-  if (!b.o.keep)
-    mu_bench_rm_tree(b.work);
-  else
-    printf("work dir kept: %s\n", b.work);
+  if (!b.o.keep) mu_bench_rm_tree(b.work);
+  else printf("work dir kept: %s\n", b.work);
   return failed;
 }

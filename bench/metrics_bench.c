@@ -26,12 +26,10 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: metrics_bench [TASKS HOSTS] (HOSTS <= TASKS)\n");
     return 2;
   }
-  static const char *const types[] = {"shell", "http", "python", "spark",
-                                      "flink", "container", "sleep", "custom"};
-  static const Muster__V1__TaskState ends[] = {
-      MUSTER__V1__TASK_STATE__SUCCEEDED, MUSTER__V1__TASK_STATE__SUCCEEDED,
-      MUSTER__V1__TASK_STATE__FAILED, MUSTER__V1__TASK_STATE__TIMED_OUT,
-      MUSTER__V1__TASK_STATE__LOST};
+  static const char *const types[] = {"shell", "http", "python", "spark", "flink", "container", "sleep", "custom"};
+  static const Muster__V1__TaskState ends[] = {MUSTER__V1__TASK_STATE__SUCCEEDED, MUSTER__V1__TASK_STATE__SUCCEEDED,
+                                               MUSTER__V1__TASK_STATE__FAILED, MUSTER__V1__TASK_STATE__TIMED_OUT,
+                                               MUSTER__V1__TASK_STATE__LOST};
   mu_meters *m = NULL;
   mu_err err = {0};
   if (mu_meters_new(&m, &err) != 0) {
@@ -78,8 +76,8 @@ int main(int argc, char **argv) {
   double per_task = (now_ns() - t0) / (double)tasks;
   mu_metric_set(m->queue_depth, NULL, 1); /* the gauges metrics.c sets */
   size_t series = 0;
-  mu_metric *fams[] = {m->tasks_started, m->tasks_finished, m->task_duration, m->queue_wait,
-                       m->dispatch_latency, m->queue_depth};
+  mu_metric *fams[] = {m->tasks_started, m->tasks_finished,   m->task_duration,
+                       m->queue_wait,    m->dispatch_latency, m->queue_depth};
   for (size_t i = 0; i < sizeof fams / sizeof fams[0]; i++) series += mu_metric_series(fams[i]);
   mu_prom p = {0};
   size_t renders = 200;
@@ -93,10 +91,8 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < p.len; i++)
     if (p.buf[i] == '\n' && i + 1 < p.len && p.buf[i + 1] != '#') samples++;
   printf("tasks: %zu on %zu hosts, 8 types, 5 kinds of end\n", tasks, hosts);
-  printf("metrics_ns_per_task: %.0f ns (4 hook calls: assigned, running twice, ended)\n",
-         per_task);
-  printf("series_held: %zu (task families; bounded by types x states x reasons, not hosts)\n",
-         series);
+  printf("metrics_ns_per_task: %.0f ns (4 hook calls: assigned, running twice, ended)\n", per_task);
+  printf("series_held: %zu (task families; bounded by types x states x reasons, not hosts)\n", series);
   printf("render_us: %.0f us per scrape snapshot\n", render_us);
   printf("render_bytes: %zu bytes, %zu samples\n", p.len, samples);
   printf("tasks_finished_total check: %.0f\n",

@@ -8,23 +8,18 @@
 #include <uv.h>
 
 int mu_bench_tls_parse(const char *text, int *ret_modes, mu_err *err) {
-  if (strcmp(text, "off") == 0)
-    *ret_modes = MU_BENCH_PLAIN;
-  else if (strcmp(text, "on") == 0)
-    *ret_modes = MU_BENCH_MTLS;
-  else if (strcmp(text, "both") == 0)
-    *ret_modes = MU_BENCH_PLAIN | MU_BENCH_MTLS;
-  else
-    return mu_err_set(err, MU_EINVAL, "--tls: expected both, on or off, got '%s'", text);
+  if (strcmp(text, "off") == 0) *ret_modes = MU_BENCH_PLAIN;
+  else if (strcmp(text, "on") == 0) *ret_modes = MU_BENCH_MTLS;
+  else if (strcmp(text, "both") == 0) *ret_modes = MU_BENCH_PLAIN | MU_BENCH_MTLS;
+  else return mu_err_set(err, MU_EINVAL, "--tls: expected both, on or off, got '%s'", text);
   return 0;
 }
 
-static int issue(const mu_bench_pki *p, const char *kind, const char *name, const char *role,
-                 char *ret_cert, char *ret_key, mu_err *err) {
+static int issue(const mu_bench_pki *p, const char *kind, const char *name, const char *role, char *ret_cert,
+                 char *ret_key, mu_err *err) {
   char prefix[PATH_MAX + 8];
   snprintf(prefix, sizeof prefix, "%s/%s", p->dir, name);
-  mu_pki_issue_opts o = {.ca_dir = p->dir, .kind = kind, .name = name, .role = role,
-                         .out = prefix, .force = 1};
+  mu_pki_issue_opts o = {.ca_dir = p->dir, .kind = kind, .name = name, .role = role, .out = prefix, .force = 1};
   int rc = mu_pki_issue(&o, err);
   if (rc != 0) return rc;
   snprintf(ret_cert, PATH_MAX + 16, "%s.crt", prefix);
@@ -57,18 +52,16 @@ void mu_bench_pki_free(mu_bench_pki *p) {
   p->ca_cert_pem = NULL;
 }
 
-int mu_bench_pki_issue_files(const mu_bench_pki *p, const char *kind, const char *name,
-                             char *ret_cert, char *ret_key, mu_err *err) {
+int mu_bench_pki_issue_files(const mu_bench_pki *p, const char *kind, const char *name, char *ret_cert, char *ret_key,
+                             mu_err *err) {
   return issue(p, kind, name, NULL, ret_cert, ret_key, err);
 }
 
 mu_rpc_creds mu_bench_pki_admin_creds(const mu_bench_pki *p) {
-  return (mu_rpc_creds){.tls = 1, .ca_file = p->ca_file, .cert_file = p->admin_cert,
-                        .key_file = p->admin_key};
+  return (mu_rpc_creds){.tls = 1, .ca_file = p->ca_file, .cert_file = p->admin_cert, .key_file = p->admin_key};
 }
 
-size_t mu_bench_pki_daemon_args(const mu_bench_pki *p, const char *cert, const char *key,
-                                char **argv) {
+size_t mu_bench_pki_daemon_args(const mu_bench_pki *p, const char *cert, const char *key, char **argv) {
   if (p == NULL) {
     argv[0] = "--insecure";
     return 1;

@@ -21,12 +21,12 @@ int mu_bench_tls_parse(const char *text, int *ret_modes, mu_err *err);
 
 typedef struct mu_bench_pki {
   char dir[PATH_MAX];
-  char ca_file[PATH_MAX + 16];                        /* DIR/ca.crt */
+  char ca_file[PATH_MAX + 16];                                /* DIR/ca.crt */
   char server_cert[PATH_MAX + 16], server_key[PATH_MAX + 16]; /* localhost, 127.0.0.1 */
   char admin_cert[PATH_MAX + 16], admin_key[PATH_MAX + 16];   /* role admin */
-  char *ca_cert_pem;                                  /* ca.crt's text */
-  mu_pki_ca *ca;                                      /* for mu_fleet_use_tls */
-  double setup_ms;                                    /* the time mu_bench_pki_make took */
+  char *ca_cert_pem;                                          /* ca.crt's text */
+  mu_pki_ca *ca;                                              /* for mu_fleet_use_tls */
+  double setup_ms;                                            /* the time mu_bench_pki_make took */
 } mu_bench_pki;
 
 /* Makes a CA in dir (created 0700; must not hold one yet) with a server certificate
@@ -39,8 +39,8 @@ void mu_bench_pki_free(mu_bench_pki *p);
 /* Issues a certificate of kind ("agent", ...) for name into DIR/NAME.crt and DIR/NAME.key
  * (replacing them), for a real muster-agent process. ret_cert and ret_key hold PATH_MAX + 16
  * bytes. */
-int mu_bench_pki_issue_files(const mu_bench_pki *p, const char *kind, const char *name,
-                             char *ret_cert, char *ret_key, mu_err *err);
+int mu_bench_pki_issue_files(const mu_bench_pki *p, const char *kind, const char *name, char *ret_cert, char *ret_key,
+                             mu_err *err);
 
 /* The bench's own admin channel: mTLS with the admin certificate. Borrows p's strings. */
 mu_rpc_creds mu_bench_pki_admin_creds(const mu_bench_pki *p);
@@ -48,7 +48,6 @@ mu_rpc_creds mu_bench_pki_admin_creds(const mu_bench_pki *p);
 /* musterd's or muster-agent's TLS flags into argv (6 entries borrowed from p, cert and key):
  * "--tls-ca CA --tls-cert CERT --tls-key KEY"; with p NULL, "--insecure" (1 entry). Returns
  * how many were written; argv needs room for 6. */
-size_t mu_bench_pki_daemon_args(const mu_bench_pki *p, const char *cert, const char *key,
-                                char **argv);
+size_t mu_bench_pki_daemon_args(const mu_bench_pki *p, const char *cert, const char *key, char **argv);
 
 #endif

@@ -47,15 +47,13 @@ static int add_agents(bench *b, size_t n, unsigned *seed) {
     char id[32];
     snprintf(id, sizeof id, "sim-%04zu", i);
     uint32_t cpu = cpus[rand_r(seed) % 5];
-    json_t *j = json_pack("{s:{s:s,s:s,s:{s:s},s:I,s:I,s:{s:i},s:[{s:s}]}}", "hello", "agent_id",
-                          id, "hostname", id, "labels", "role", "sim", "cpu_count", (json_int_t)cpu,
-                          "memory_bytes", (json_int_t)cpu * 4 << 30, "capacity", "slots",
-                          (int)(cpu * 2), "plugins", "type", "shell");
+    json_t *j = json_pack("{s:{s:s,s:s,s:{s:s},s:I,s:I,s:{s:i},s:[{s:s}]}}", "hello", "agent_id", id, "hostname", id,
+                          "labels", "role", "sim", "cpu_count", (json_int_t)cpu, "memory_bytes",
+                          (json_int_t)cpu * 4 << 30, "capacity", "slots", (int)(cpu * 2), "plugins", "type", "shell");
     Muster__V1__AgentMessage *msg = NULL;
     mu_err err = {0};
     mu_agent *a = NULL;
-    if (mu_pbjson_from_json(&muster__v1__agent_message__descriptor, j, (ProtobufCMessage **)&msg,
-                            &err) != 0 ||
+    if (mu_pbjson_from_json(&muster__v1__agent_message__descriptor, j, (ProtobufCMessage **)&msg, &err) != 0 ||
         mu_registry_upsert(&b->reg, id, &a, &err) != 0) {
       fprintf(stderr, "placement: agent %s: %s\n", id, err.msg);
       json_decref(j);
@@ -72,7 +70,8 @@ static int submit(bench *b, const char *strategy, uint32_t cpu, uint32_t mem_mib
   snprintf(text, sizeof text,
            "{\"target\":{\"any\":\"role=sim\",\"strategy\":\"%s\"},\"tasks\":[{\"name\":\"t\","
            "\"shell\":{\"script\":\"true\"},\"resources\":{\"requests\":{\"cpu\":%u,\"memory\":"
-           "\"%uM\"}}}]}", strategy, cpu, mem_mib);
+           "\"%uM\"}}}]}",
+           strategy, cpu, mem_mib);
   json_t *j = json_loads(text, 0, NULL);
   Muster__V1__JobSpec *spec = NULL;
   mu_err err = {0};
@@ -87,7 +86,7 @@ static int submit(bench *b, const char *strategy, uint32_t cpu, uint32_t mem_mib
 typedef struct result {
   double secs;
   uint64_t decisions, placed, passes;
-  double util_spread;   /* max - min CPU utilisation over agents */
+  double util_spread; /* max - min CPU utilisation over agents */
   size_t agents_used;
 } result;
 
@@ -96,10 +95,14 @@ static int run(size_t n_agents, size_t n_tasks, const char *strategy, unsigned s
   if (b == NULL) return -1;
   uv_loop_init(&b->loop);
   mu_registry_init(&b->reg, n_agents + 1);
-  mu_sched_config cfg = {.loop = &b->loop, .registry = &b->reg, .heartbeat_timeout_ms = 60000,
-                         .tail_bytes = 256, .history_bytes = 4096, .max_tasks = 8,
-                         .max_task_runs = 1000, .retention = {.max_kept = n_tasks + 1,
-                                                              .hard_cap = n_tasks + 2}};
+  mu_sched_config cfg = {.loop = &b->loop,
+                         .registry = &b->reg,
+                         .heartbeat_timeout_ms = 60000,
+                         .tail_bytes = 256,
+                         .history_bytes = 4096,
+                         .max_tasks = 8,
+                         .max_task_runs = 1000,
+                         .retention = {.max_kept = n_tasks + 1, .hard_cap = n_tasks + 2}};
   mu_sched_hooks hooks = {.ud = b, .send = hook_send};
   mu_sched_init(&b->s, &cfg, &hooks);
   int rc = add_agents(b, n_agents, &seed);
@@ -151,8 +154,8 @@ int main(int argc, char **argv) {
   if (run(agents, tasks, "spread", 1, &r) != 0) return 1;
   double rate = (double)r.decisions / r.secs;
   printf("placement_agents: %zu\nplacement_queued_tasks: %zu\n", agents, tasks);
-  printf("placement_pass: %.1f ms (%llu placed, %llu waiting)\n", r.secs * 1000,
-         (unsigned long long)r.placed, (unsigned long long)(r.decisions - r.placed));
+  printf("placement_pass: %.1f ms (%llu placed, %llu waiting)\n", r.secs * 1000, (unsigned long long)r.placed,
+         (unsigned long long)(r.decisions - r.placed));
   printf("placement_decisions_per_s: %.0f /s (target >= %.0f: %s)\n", rate, TARGET_DECISIONS_PER_S,
          rate >= TARGET_DECISIONS_PER_S ? "met" : "missed");
   size_t qs[2] = {quality_tasks, quality_tasks / 5};
@@ -160,11 +163,14 @@ int main(int argc, char **argv) {
     size_t q = qs[k];
     result sp, bp;
     if (run(agents, q, "spread", 2, &sp) != 0 || run(agents, q, "binpack", 2, &bp) != 0) return 1;
-    printf("quality_%zu_tasks_spread: cpu utilisation range %.3f (max - min), %zu agents used, "
-           "%llu placed\n", q, sp.util_spread, sp.agents_used, (unsigned long long)sp.placed);
-    printf("quality_%zu_tasks_binpack: cpu utilisation range %.3f, %zu of %zu agents used, "
-           "%llu placed\n", q, bp.util_spread, bp.agents_used, agents,
-           (unsigned long long)bp.placed);
+    printf(
+        "quality_%zu_tasks_spread: cpu utilisation range %.3f (max - min), %zu agents used, "
+        "%llu placed\n",
+        q, sp.util_spread, sp.agents_used, (unsigned long long)sp.placed);
+    printf(
+        "quality_%zu_tasks_binpack: cpu utilisation range %.3f, %zu of %zu agents used, "
+        "%llu placed\n",
+        q, bp.util_spread, bp.agents_used, agents, (unsigned long long)bp.placed);
   }
   return 0;
 }

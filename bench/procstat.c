@@ -16,9 +16,7 @@
 /* Reads path into buf (NUL-terminated, truncated at size - 1). */
 static int read_small(const char *path, char *buf, size_t size, mu_err *err) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return mu_err_set(err, errno == ENOENT ? MU_ENOENT : MU_EIO, "cannot open %s: %s", path,
-                      strerror(errno));
+  if (fd < 0) return mu_err_set(err, errno == ENOENT ? MU_ENOENT : MU_EIO, "cannot open %s: %s", path, strerror(errno));
   size_t used = 0;
   while (used < size - 1) {
     ssize_t n = read(fd, buf + used, size - 1 - used);
@@ -59,13 +57,11 @@ int mu_proc_mem_read(pid_t pid, mu_proc_mem *ret_mem, mu_err *err) {
   uint64_t rss = 0, threads = 0, pss = 0, dirty = 0;
   snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
   if (read_small(path, buf, sizeof buf, err) != 0) return err ? err->code : MU_EIO;
-  if (mu_proc_field(buf, "VmRSS:", &rss, err) != 0 ||
-      mu_proc_field(buf, "Threads:", &threads, err) != 0)
+  if (mu_proc_field(buf, "VmRSS:", &rss, err) != 0 || mu_proc_field(buf, "Threads:", &threads, err) != 0)
     return mu_err_prefix(err, "%s", path);
   snprintf(path, sizeof path, "/proc/%d/smaps_rollup", (int)pid);
   if (read_small(path, buf, sizeof buf, err) != 0) return err ? err->code : MU_EIO;
-  if (mu_proc_field(buf, "Pss:", &pss, err) != 0 ||
-      mu_proc_field(buf, "Private_Dirty:", &dirty, err) != 0)
+  if (mu_proc_field(buf, "Pss:", &pss, err) != 0 || mu_proc_field(buf, "Private_Dirty:", &dirty, err) != 0)
     return mu_err_prefix(err, "%s", path);
   ret_mem->rss_kib = rss;
   ret_mem->pss_kib = pss;
@@ -83,9 +79,7 @@ int mu_proc_cpu_ms(pid_t pid, uint64_t *ret_ms, mu_err *err) {
    * After it come field 3 (state) ... field 14 (utime) and 15 (stime). */
   const char *p = strrchr(buf, ')');
   unsigned long long utime = 0, stime = 0;
-  if (p == NULL ||
-      sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
-             &stime) != 2)
+  if (p == NULL || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
     return mu_err_set(err, MU_EINVAL, "%s: cannot parse utime/stime", path);
   long hz = sysconf(_SC_CLK_TCK);
   if (hz <= 0) hz = 100;
@@ -98,8 +92,7 @@ int mu_proc_socket_count(pid_t pid, uint32_t *ret_count, mu_err *err) {
   snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
   DIR *dir = opendir(path);
   if (dir == NULL)
-    return mu_err_set(err, errno == ENOENT ? MU_ENOENT : MU_EIO, "cannot open %s: %s", path,
-                      strerror(errno));
+    return mu_err_set(err, errno == ENOENT ? MU_ENOENT : MU_EIO, "cannot open %s: %s", path, strerror(errno));
   uint32_t n = 0;
   struct dirent *de;
   while ((de = readdir(dir)) != NULL) {

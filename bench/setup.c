@@ -18,8 +18,8 @@
 
 #include "lib/base/log.h"
 
-int mu_bench_find_binary(const char *flag, const char *flag_name, const char *rel,
-                         const char *argv0, char *ret_path, mu_err *err) {
+int mu_bench_find_binary(const char *flag, const char *flag_name, const char *rel, const char *argv0, char *ret_path,
+                         mu_err *err) {
   char cand[4][PATH_MAX];
   size_t n = 0;
   if (flag != NULL) {
@@ -33,10 +33,8 @@ int mu_bench_find_binary(const char *flag, const char *flag_name, const char *re
   }
   for (size_t i = 0; i < n; i++)
     if (access(cand[i], X_OK) == 0 && realpath(cand[i], ret_path) != NULL) return 0;
-  if (flag != NULL)
-    return mu_err_set(err, MU_ENOENT, "--%s '%s': not an executable file", flag_name, flag);
-  return mu_err_set(err, MU_ENOENT, "cannot find %s in the runfiles or bazel-bin; pass --%s PATH",
-                    rel, flag_name);
+  if (flag != NULL) return mu_err_set(err, MU_ENOENT, "--%s '%s': not an executable file", flag_name, flag);
+  return mu_err_set(err, MU_ENOENT, "cannot find %s in the runfiles or bazel-bin; pass --%s PATH", rel, flag_name);
 }
 
 int mu_bench_free_port(int *ret_port, mu_err *err) {
@@ -64,8 +62,7 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 
 void mu_bench_rm_tree(const char *dir) { nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
 
-int mu_bench_run_until(uv_loop_t *loop, const int *flag, const volatile int *interrupted,
-                       int64_t timeout_ms) {
+int mu_bench_run_until(uv_loop_t *loop, const int *flag, const volatile int *interrupted, int64_t timeout_ms) {
   uint64_t end = uv_hrtime() + (uint64_t)timeout_ms * 1000000ull;
   while (flag == NULL || !*flag) {
     if (*interrupted) return MU_ECANCELED;

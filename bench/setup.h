@@ -11,8 +11,8 @@
 /* The binary from flag (when non-NULL), else rel found in the runfiles (bazel run's working
  * directory, then RUNFILES_DIR, then argv0.runfiles), else in bazel-bin of a workspace
  * checkout. ret_path holds PATH_MAX bytes. MU_ENOENT names the flag to pass. */
-int mu_bench_find_binary(const char *flag, const char *flag_name, const char *rel,
-                         const char *argv0, char *ret_path, mu_err *err);
+int mu_bench_find_binary(const char *flag, const char *flag_name, const char *rel, const char *argv0, char *ret_path,
+                         mu_err *err);
 
 /* A loopback port that was free a moment ago (the child binds it right after). */
 int mu_bench_free_port(int *ret_port, mu_err *err);
@@ -28,7 +28,6 @@ void mu_bench_stop_child(pid_t pid, const char *name);
  * the time passed with flag NULL), MU_ETIMEDOUT past the timeout, MU_ECANCELED as soon as
  * *interrupted is set. Each uv_run(UV_RUN_ONCE) must be bounded by a repeating timer of the
  * caller's (a short tick), so the clock is checked often. */
-int mu_bench_run_until(uv_loop_t *loop, const int *flag, const volatile int *interrupted,
-                       int64_t timeout_ms);
+int mu_bench_run_until(uv_loop_t *loop, const int *flag, const volatile int *interrupted, int64_t timeout_ms);
 
 #endif

@@ -109,11 +109,10 @@ int mu_cli_keygen(int argc, char **argv) {
     return 1;
   }
   if (json) {
-    print_json("key", json_pack("{s:s, s:s+, s:s+}", "key_id", pk.key_id, "key", prefix, ".key",
-                         "pub", prefix, ".pub"));
+    print_json("key",
+               json_pack("{s:s, s:s+, s:s+}", "key_id", pk.key_id, "key", prefix, ".key", "pub", prefix, ".pub"));
   } else {
-    printf("wrote %s.key (secret, mode 0600) and %s.pub\nkey id %s\n", prefix, prefix,
-           pk.key_id);
+    printf("wrote %s.key (secret, mode 0600) and %s.pub\nkey id %s\n", prefix, prefix, pk.key_id);
   }
   return 0;
 }
@@ -129,8 +128,7 @@ static const char pack_usage[] =
 
 /* Parses a non-negative decimal count of seconds. */
 static int parse_epoch(const char *text, int64_t *ret) {
-  if (text == NULL || text[0] == '\0' || strspn(text, "0123456789") != strlen(text) ||
-      strlen(text) > 18) {
+  if (text == NULL || text[0] == '\0' || strspn(text, "0123456789") != strlen(text) || strlen(text) > 18) {
     return -1;
   }
   *ret = strtoll(text, NULL, 10);
@@ -157,7 +155,7 @@ int mu_cli_bundle_pack(int argc, char **argv) {
       if (r < 0) return 2;
       continue;
     }
-    static const char *const names[] = {"--name", "--version", "--entry", "--out",
+    static const char *const names[] = {"--name",       "--version",  "--entry", "--out",
                                         "--created-at", "--compress", "--level"};
     const char **slots[] = {&o.name, &o.version, &o.entry, &out, &created, &compress, &level};
     bool matched = false;
@@ -177,8 +175,7 @@ int mu_cli_bundle_pack(int argc, char **argv) {
   }
   if (created != NULL) {
     if (parse_epoch(created, &o.created_at) != 0) {
-      return usage_error(cmd, pack_usage, "--created-at '%s': want seconds since the epoch",
-                         created);
+      return usage_error(cmd, pack_usage, "--created-at '%s': want seconds since the epoch", created);
     }
   } else if (getenv("SOURCE_DATE_EPOCH") != NULL && getenv("SOURCE_DATE_EPOCH")[0] != '\0') {
     if (parse_epoch(getenv("SOURCE_DATE_EPOCH"), &o.created_at) != 0) {
@@ -210,8 +207,8 @@ int mu_cli_bundle_pack(int argc, char **argv) {
     return exit_for(rc);
   }
   if (json) {
-    print_json("bundleFile", json_pack("{s:s, s:s, s:s, s:s, s:I}", "digest", digest, "file", out, "name",
-                         o.name, "version", o.version, "created_at", (json_int_t)o.created_at));
+    print_json("bundleFile", json_pack("{s:s, s:s, s:s, s:s, s:I}", "digest", digest, "file", out, "name", o.name,
+                                       "version", o.version, "created_at", (json_int_t)o.created_at));
   } else {
     printf("%s\n", digest);
   }
@@ -291,12 +288,11 @@ static void print_summary(const char *file, const mu_bundle_info *info, bool jso
     bytes += m->files[i].size;
   }
   if (json) {
-    print_json("verification", json_pack("{s:b, s:s, s:s, s:s?, s:s, s:s, s:s?, s:I, s:I, s:I, s:I}", "ok", 1,
-                         "file", file, "digest", info->digest, "key_id",
-                         info->key_id[0] != '\0' ? info->key_id : NULL, "name", m->name,
-                         "version", m->version, "entry", m->entry, "created_at",
-                         (json_int_t)m->created_at, "entries", (json_int_t)m->n_files,
-                         "unpacked_bytes", (json_int_t)bytes, "archive_bytes",
+    print_json("verification",
+               json_pack("{s:b, s:s, s:s, s:s?, s:s, s:s, s:s?, s:I, s:I, s:I, s:I}", "ok", 1, "file", file, "digest",
+                         info->digest, "key_id", info->key_id[0] != '\0' ? info->key_id : NULL, "name", m->name,
+                         "version", m->version, "entry", m->entry, "created_at", (json_int_t)m->created_at, "entries",
+                         (json_int_t)m->n_files, "unpacked_bytes", (json_int_t)bytes, "archive_bytes",
                          (json_int_t)info->archive_bytes));
     return;
   }
@@ -314,9 +310,8 @@ static void print_summary(const char *file, const mu_bundle_info *info, bool jso
   }
   printf("entry    %s\n", m->entry != NULL ? m->entry : "-");
   printf("created  %s (%lld)\n", when, (long long)m->created_at);
-  printf("contents %zu files, %zu dirs, %zu symlinks; %llu bytes unpacked, %zu packed\n",
-         counts[MU_BUNDLE_FILE], counts[MU_BUNDLE_DIR], counts[MU_BUNDLE_SYMLINK],
-         (unsigned long long)bytes, info->archive_bytes);
+  printf("contents %zu files, %zu dirs, %zu symlinks; %llu bytes unpacked, %zu packed\n", counts[MU_BUNDLE_FILE],
+         counts[MU_BUNDLE_DIR], counts[MU_BUNDLE_SYMLINK], (unsigned long long)bytes, info->archive_bytes);
 }
 
 int mu_cli_bundle_verify(int argc, char **argv) {
@@ -407,8 +402,8 @@ int mu_cli_bundle_verify(int argc, char **argv) {
       goto fail;
     }
   }
-  mu_bundle_check chk = {.expected_digest = digest, .trust = trust, .sig = sig,
-                         .sig_len = sig_len, .allow_unsigned = allow_unsigned};
+  mu_bundle_check chk = {
+      .expected_digest = digest, .trust = trust, .sig = sig, .sig_len = sig_len, .allow_unsigned = allow_unsigned};
   rc = mu_bundle_verify(data, len, &chk, &limits, &info, &err);
   if (rc != 0) {
     code = 1;

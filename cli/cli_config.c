@@ -31,8 +31,8 @@ static int name_ok(const char *s) {
   size_t n = strlen(s);
   if (n == 0 || n >= MU_CLI_CONTEXT_NAME_MAX) return 0;
   for (const char *p = s; *p; p++)
-    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-          *p == '.' || *p == '_' || *p == '-' || *p == '@' || *p == ':'))
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' ||
+          *p == '-' || *p == '@' || *p == ':'))
       return 0;
   return 1;
 }
@@ -54,8 +54,8 @@ static char *resolve_path(const char *file, const char *value) {
 }
 
 /* Errors set field->err_line; the walk then prefixes "FILE:LINE: field 'contexts': ". */
-static int load_context(const mu_cli_config *cfg, mu_yaml_field *field, mu_yaml_node map,
-                        mu_cli_context *ctx, mu_err *err) {
+static int load_context(const mu_cli_config *cfg, mu_yaml_field *field, mu_yaml_node map, mu_cli_context *ctx,
+                        mu_err *err) {
   static const char *const fields[] = {"addr", "ca", "cert", "key", "token", "timeout"};
   char **slots[] = {&ctx->addr, &ctx->ca, &ctx->cert, &ctx->key, &ctx->token, &ctx->timeout};
   if (mu_yaml_node_kind(map) == MU_YAML_NULL) return 0;
@@ -73,13 +73,13 @@ static int load_context(const mu_cli_config *cfg, mu_yaml_field *field, mu_yaml_
     if (f == 6)
       return mu_err_set(err, MU_EINVAL,
                         "context '%s': unknown field '%s' (known: addr, ca, cert, key, token, "
-                        "timeout)", ctx->name, key ? key : "?");
+                        "timeout)",
+                        ctx->name, key ? key : "?");
     const char *text = mu_yaml_node_text(v);
     if (mu_yaml_node_kind(v) != MU_YAML_SCALAR || text == NULL || text[0] == '\0')
-      return mu_err_set(err, MU_EINVAL, "context '%s': '%s': expected a string, got %s",
-                        ctx->name, key, mu_yaml_kind_name(mu_yaml_node_kind(v)));
-    if (*slots[f] != NULL)
-      return mu_err_set(err, MU_EINVAL, "context '%s': '%s' given twice", ctx->name, key);
+      return mu_err_set(err, MU_EINVAL, "context '%s': '%s': expected a string, got %s", ctx->name, key,
+                        mu_yaml_kind_name(mu_yaml_node_kind(v)));
+    if (*slots[f] != NULL) return mu_err_set(err, MU_EINVAL, "context '%s': '%s' given twice", ctx->name, key);
     int is_path = f >= 1 && f <= 3;
     *slots[f] = is_path ? resolve_path(cfg->path, text) : strdup(text);
     if (*slots[f] == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
@@ -94,8 +94,7 @@ static int load_contexts(mu_cli_config *cfg, mu_yaml_field *field, mu_err *err) 
     return mu_err_set(err, MU_EINVAL, "expected a mapping of context names, got %s",
                       mu_yaml_kind_name(mu_yaml_node_kind(map)));
   size_t n = mu_yaml_node_len(map);
-  if (n > MU_CLI_CONTEXTS_MAX)
-    return mu_err_set(err, MU_ENOSPC, "%zu contexts: at most %d", n, MU_CLI_CONTEXTS_MAX);
+  if (n > MU_CLI_CONTEXTS_MAX) return mu_err_set(err, MU_ENOSPC, "%zu contexts: at most %d", n, MU_CLI_CONTEXTS_MAX);
   cfg->contexts = calloc(n ? n : 1, sizeof *cfg->contexts);
   if (cfg->contexts == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   for (size_t i = 0; i < n; i++) {
@@ -103,8 +102,7 @@ static int load_contexts(mu_cli_config *cfg, mu_yaml_field *field, mu_err *err) 
     const char *name = mu_yaml_node_text(k);
     if (name == NULL || !name_ok(name)) {
       field->err_line = mu_yaml_node_line(k);
-      return mu_err_set(err, MU_EINVAL, "bad context name '%s' (1-127 of A-Z a-z 0-9 . _ - @ :)",
-                        name ? name : "?");
+      return mu_err_set(err, MU_EINVAL, "bad context name '%s' (1-127 of A-Z a-z 0-9 . _ - @ :)", name ? name : "?");
     }
     for (size_t j = 0; j < i; j++)
       if (strcmp(cfg->contexts[j].name, name) == 0) {
@@ -114,8 +112,7 @@ static int load_contexts(mu_cli_config *cfg, mu_yaml_field *field, mu_err *err) 
       }
     snprintf(cfg->contexts[i].name, sizeof cfg->contexts[i].name, "%s", name);
     cfg->n = i + 1;
-    if (load_context(cfg, field, mu_yaml_node_value(map, i), &cfg->contexts[i], err) != 0)
-      return err->code;
+    if (load_context(cfg, field, mu_yaml_node_value(map, i), &cfg->contexts[i], err) != 0) return err->code;
   }
   return 0;
 }
@@ -147,8 +144,8 @@ int mu_cli_config_load(const char *path, mu_cli_config *cfg, mu_err *err) {
   if (cfg->current[0] != '\0' && mu_cli_config_find(cfg, cfg->current) == NULL) {
     char names[512];
     mu_cli_config_names(cfg, names, sizeof names);
-    return mu_err_set(err, MU_EINVAL, "%s: current_context '%s' is not among the contexts (%s)",
-                      path, cfg->current, names);
+    return mu_err_set(err, MU_EINVAL, "%s: current_context '%s' is not among the contexts (%s)", path, cfg->current,
+                      names);
   }
   return 0;
 }

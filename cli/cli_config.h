@@ -33,9 +33,9 @@ typedef struct mu_cli_context {
 
 typedef struct mu_cli_config {
   char path[PATH_MAX];
-  int exists;                          /* 0: no file (not an error) */
+  int exists;                            /* 0: no file (not an error) */
   char current[MU_CLI_CONTEXT_NAME_MAX]; /* current_context, or "" */
-  mu_cli_context *contexts;            /* owned; n of them, in file order */
+  mu_cli_context *contexts;              /* owned; n of them, in file order */
   size_t n;
 } mu_cli_config;
 

@@ -107,8 +107,7 @@ static void test_errors_name_file_and_line(void **state) {
                ":3: field 'contexts': context 'a': 'addr': expected a string, got a list");
   expect_error("contexts:\n  \"a b\": {}\n",
                ":2: field 'contexts': bad context name 'a b' (1-127 of A-Z a-z 0-9 . _ - @ :)");
-  expect_error("context: {}\n",
-               ":1: field 'context': unknown field (known fields: current_context, contexts)");
+  expect_error("context: {}\n", ":1: field 'context': unknown field (known fields: current_context, contexts)");
   char path[128], want[512];
   write_file("cur.yaml", "current_context: b\ncontexts:\n  a: {}\n", path, sizeof path);
   mu_cli_config cfg;
@@ -132,13 +131,11 @@ static char *read_all(const char *path) {
 static void test_set_current_rewrites_one_line(void **state) {
   (void)state;
   char path[128];
-  write_file("use.yaml", "# keep me\ncurrent_context: a   # old\ncontexts:\n  a: {}\n  b: {}\n",
-             path, sizeof path);
+  write_file("use.yaml", "# keep me\ncurrent_context: a   # old\ncontexts:\n  a: {}\n  b: {}\n", path, sizeof path);
   chmod(path, 0600);
   mu_err err = {0};
   assert_int_equal(mu_cli_config_set_current(path, "b", &err), 0);
-  assert_string_equal(read_all(path),
-                      "# keep me\ncurrent_context: b\ncontexts:\n  a: {}\n  b: {}\n");
+  assert_string_equal(read_all(path), "# keep me\ncurrent_context: b\ncontexts:\n  a: {}\n  b: {}\n");
   struct stat st;
   assert_int_equal(stat(path, &st), 0);
   assert_int_equal(st.st_mode & 0777, 0600);

@@ -93,8 +93,8 @@ static void session_drop(mu_cli_session *s, const char *addr) {
 }
 
 /* The session's channel to addr, opened on first use; the session owns it. */
-int mu_cli_channel_new(const mu_cli_opts *opts, mu_rpc_engine *engine, const char *addr,
-                       const mu_rpc_options *ro, mu_rpc_channel **ret, mu_err *err) {
+int mu_cli_channel_new(const mu_cli_opts *opts, mu_rpc_engine *engine, const char *addr, const mu_rpc_options *ro,
+                       mu_rpc_channel **ret, mu_err *err) {
   char target[MU_CLI_ADDR_MAX + 8];
   target_for(addr, target, sizeof target);
   mu_rpc_creds creds = {.tls = opts->ca != NULL && opts->ca[0] != '\0',
@@ -106,8 +106,8 @@ int mu_cli_channel_new(const mu_cli_opts *opts, mu_rpc_engine *engine, const cha
   return mu_rpc_channel_new(engine, target, &creds, ro, ret, err);
 }
 
-static int session_channel(mu_cli_session *s, const mu_cli_opts *opts, const char *addr,
-                           mu_rpc_channel **ret, mu_err *err) {
+static int session_channel(mu_cli_session *s, const mu_cli_opts *opts, const char *addr, mu_rpc_channel **ret,
+                           mu_err *err) {
   for (size_t i = 0; i < s->n_channels; i++) {
     if (strcmp(s->channels[i].addr, addr) == 0) {
       *ret = s->channels[i].channel;
@@ -152,12 +152,12 @@ static void remember_addr(const mu_cli_opts *opts, size_t i) {
   ((mu_cli_opts *)opts)->addr = p;
 }
 
-int mu_cli_route(const mu_cli_opts *opts, mu_cli_attempt_fn attempt, void *ud,
-                 mu_cli_result *res, char *ret_addr, size_t addr_size, mu_err *err) {
+int mu_cli_route(const mu_cli_opts *opts, mu_cli_attempt_fn attempt, void *ud, mu_cli_result *res, char *ret_addr,
+                 size_t addr_size, mu_err *err) {
   mu_cli_session *s = opts->session, *own = NULL;
   if (s == NULL || s->busy) {
-    if ((own = mu_cli_session_new()) == NULL)
-      return mu_err_set(err, MU_ENOMEM, "out of memory");
+    own = mu_cli_session_new();
+    if (own == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
     s = own;
   }
   char addr[MU_CLI_ADDR_MAX];
@@ -169,12 +169,14 @@ int mu_cli_route(const mu_cli_opts *opts, mu_cli_attempt_fn attempt, void *ud,
     goto out;
   }
   snprintf(ret_addr, addr_size, "%s", addr);
-  if ((rc = session_start(s, err)) != 0) goto out;
+  rc = session_start(s, err);
+  if (rc != 0) goto out;
   for (int hop = 0; hop < MU_CLI_MAX_HOPS; hop++) {
     mu_rpc_channel *channel = NULL;
     memset(res, 0, sizeof *res);
     snprintf(ret_addr, addr_size, "%s", addr);
-    if ((rc = session_channel(s, opts, addr, &channel, err)) != 0) break;
+    rc = session_channel(s, opts, addr, &channel, err);
+    if (rc != 0) break;
     s->busy = 1;
     rc = attempt(&s->loop, channel, ud, res, err);
     s->busy = 0;
@@ -231,48 +233,48 @@ static int has(const char *text, const char *word) {
   return 0;
 }
 
-int mu_cli_status_error(const mu_cli_opts *opts, const char *addr, const mu_cli_result *res,
-                        mu_err *err) {
+int mu_cli_status_error(const mu_cli_opts *opts, const char *addr, const mu_cli_result *res, mu_err *err) {
   const char *m = res->message;
   const char *code = mu_rpc_code_name(res->code);
   int plaintext = opts->ca == NULL || opts->ca[0] == '\0';
-  static const char tls_hint[] =
-      "give --ca, --cert and --key, or set MUSTER_CA, MUSTER_CERT and MUSTER_KEY";
+  static const char tls_hint[] = "give --ca, --cert and --key, or set MUSTER_CA, MUSTER_CERT and MUSTER_KEY";
   if (res->code == MU_RPC_UNAUTHENTICATED && plaintext)
-    return mu_err_set(err, MU_EPERM, "%s: %s: %s (the control plane serves mTLS unless started "
-                      "with --insecure: %s)", addr, code, m, tls_hint);
+    return mu_err_set(err, MU_EPERM,
+                      "%s: %s: %s (the control plane serves mTLS unless started "
+                      "with --insecure: %s)",
+                      addr, code, m, tls_hint);
   int transport = res->code == MU_RPC_UNAVAILABLE && !res->delivered && res->leader[0] == '\0';
   int timed_out = res->code == MU_RPC_DEADLINE_EXCEEDED && !res->delivered;
-  if (!transport && !timed_out)
-    return mu_err_set(err, err_from_code(res->code), "%s: %s: %s", addr, code, m);
+  if (!transport && !timed_out) return mu_err_set(err, err_from_code(res->code), "%s: %s: %s", addr, code, m);
   if (has(m, "handshake") || has(m, "ssl") || has(m, "certificate") || has(m, "tls")) {
-    return mu_err_set(err, MU_EIO, "cannot reach the control plane at %s: the TLS handshake "
+    return mu_err_set(err, MU_EIO,
+                      "cannot reach the control plane at %s: the TLS handshake "
                       "failed: check --ca/--cert/--key (MUSTER_CA, MUSTER_CERT, MUSTER_KEY) and "
-                      "that the server certificate names %.*s\ndetail: %s: %s", addr,
-                      (int)host_len(addr), host_start(addr), code, m);
+                      "that the server certificate names %.*s\ndetail: %s: %s",
+                      addr, (int)host_len(addr), host_start(addr), code, m);
   }
   if (timed_out)
-    return mu_err_set(err, MU_ETIMEDOUT, "no answer from the control plane at %s in time (timed "
+    return mu_err_set(err, MU_ETIMEDOUT,
+                      "no answer from the control plane at %s in time (timed "
                       "out; --timeout sets the limit): is musterd running and reachable? set "
-                      "--addr or MUSTER_ADDR\ndetail: %s: %s", addr, code, m);
-  const char *why = has(m, "refused")                                    ? "connection refused"
-                    : has(m, "dns") || has(m, "resolv") || has(m, "not known") ||
-                              has(m, "name not found")                   ? "name not resolved"
-                    : has(m, "timed out") || has(m, "timeout")       ? "timed out"
-                    : has(m, "unreachable")                              ? "host unreachable"
-                    : has(m, "reset")                                    ? "connection reset"
-                    : has(m, "closed")                                   ? "connection closed"
-                                                                         : "unavailable";
+                      "--addr or MUSTER_ADDR\ndetail: %s: %s",
+                      addr, code, m);
+  const char *why = has(m, "refused") ? "connection refused"
+                    : has(m, "dns") || has(m, "resolv") || has(m, "not known") || has(m, "name not found")
+                        ? "name not resolved"
+                    : has(m, "timed out") || has(m, "timeout") ? "timed out"
+                    : has(m, "unreachable")                    ? "host unreachable"
+                    : has(m, "reset")                          ? "connection reset"
+                    : has(m, "closed")                         ? "connection closed"
+                                                               : "unavailable";
   /* A plaintext client talking to a TLS server sees the connection dropped, not refused. */
-  int suggest_tls = plaintext && strcmp(why, "connection refused") != 0 &&
-                    strcmp(why, "name not resolved") != 0;
+  int suggest_tls = plaintext && strcmp(why, "connection refused") != 0 && strcmp(why, "name not resolved") != 0;
   return mu_err_set(err, MU_EIO,
                     "cannot reach the control plane at %s (%s): %s set --addr or "
-                    "MUSTER_ADDR%s%s\ndetail: %s: %s", addr, why,
-                    strcmp(why, "name not resolved") == 0 ? "check the host name;"
-                                                          : "is musterd running?",
-                    suggest_tls ? "; it serves mTLS unless started with --insecure: " : "",
-                    suggest_tls ? tls_hint : "", code, m);
+                    "MUSTER_ADDR%s%s\ndetail: %s: %s",
+                    addr, why, strcmp(why, "name not resolved") == 0 ? "check the host name;" : "is musterd running?",
+                    suggest_tls ? "; it serves mTLS unless started with --insecure: " : "", suggest_tls ? tls_hint : "",
+                    code, m);
 }
 
 /* --- credentials --- */
@@ -284,10 +286,11 @@ int mu_cli_call_metadata(const mu_cli_opts *opts, mu_rpc_metadata *ret_md, mu_er
   size_t n = strlen(opts->token);
   for (size_t i = 0; i < n; i++)
     if (opts->token[i] <= ' ' || opts->token[i] > '~')
-      return mu_err_set(err, MU_EINVAL, "--token (or MUSTER_TOKEN): character %zu is not printable "
-                        "ASCII; expected the mst_... text `muster token create` printed", i + 1);
-  if (n + 8 > sizeof value)
-    return mu_err_set(err, MU_EINVAL, "--token (or MUSTER_TOKEN): %zu characters, too long", n);
+      return mu_err_set(err, MU_EINVAL,
+                        "--token (or MUSTER_TOKEN): character %zu is not printable "
+                        "ASCII; expected the mst_... text `muster token create` printed",
+                        i + 1);
+  if (n + 8 > sizeof value) return mu_err_set(err, MU_EINVAL, "--token (or MUSTER_TOKEN): %zu characters, too long", n);
   snprintf(value, sizeof value, "Bearer %s", opts->token);
   mu_rpc_metadata_add(ret_md, "authorization", value);
   return 0;
@@ -326,30 +329,25 @@ static void on_reply(const uint8_t *reply, size_t len, const mu_rpc_status *st, 
   }
 }
 
-static int unary_attempt(uv_loop_t *loop, mu_rpc_channel *channel, void *ud, mu_cli_result *res,
-                         mu_err *err) {
+static int unary_attempt(uv_loop_t *loop, mu_rpc_channel *channel, void *ud, mu_cli_result *res, mu_err *err) {
   unary_ctx *u = ud;
   u->res = res;
   u->done = 0;
-  int rc = mu_rpc_unary(channel, u->path, u->timeout_ms, u->md, u->req, u->req_len, on_reply, u,
-                        err);
+  int rc = mu_rpc_unary(channel, u->path, u->timeout_ms, u->md, u->req, u->req_len, on_reply, u, err);
   if (rc != 0) return rc;
   while (!u->done) uv_run(loop, UV_RUN_ONCE);
   return 0;
 }
 
-
 int mu_cli_unary(const mu_cli_opts *opts, const char *path, const ProtobufCMessage *req,
-                 const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **ret_reply,
-                 mu_err *err) {
+                 const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **ret_reply, mu_err *err) {
   mu_rpc_metadata md;
   if (mu_cli_call_metadata(opts, &md, err) != 0) return err->code;
   size_t len = protobuf_c_message_get_packed_size(req);
   uint8_t *buf = malloc(len ? len : 1);
   if (buf == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   protobuf_c_message_pack(req, buf);
-  unary_ctx u = {.path = path, .req = buf, .req_len = len, .timeout_ms = opts->timeout_ms,
-                 .md = &md};
+  unary_ctx u = {.path = path, .req = buf, .req_len = len, .timeout_ms = opts->timeout_ms, .md = &md};
   mu_cli_result res;
   char addr[MU_CLI_ADDR_MAX];
   int rc = mu_cli_route(opts, unary_attempt, &u, &res, addr, sizeof addr, err);
@@ -363,8 +361,7 @@ int mu_cli_unary(const mu_cli_opts *opts, const char *path, const ProtobufCMessa
     goto out;
   }
   *ret_reply = protobuf_c_message_unpack(reply_desc, NULL, u.reply_len, u.reply);
-  if (*ret_reply == NULL)
-    rc = mu_err_set(err, MU_EIO, "%s: malformed %s reply", addr, reply_desc->name);
+  if (*ret_reply == NULL) rc = mu_err_set(err, MU_EIO, "%s: malformed %s reply", addr, reply_desc->name);
 out:
   free(u.reply);
   free(buf);

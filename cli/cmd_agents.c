@@ -19,12 +19,9 @@ const char *mu_cli_ago(int64_t then_ms, char *buf, size_t size) {
   }
   int64_t s = (mu_now_ms() - then_ms) / 1000;
   if (s < 0) s = 0;
-  if (s < 120)
-    snprintf(buf, size, "%llds ago", (long long)s);
-  else if (s < 7200)
-    snprintf(buf, size, "%lldm ago", (long long)(s / 60));
-  else
-    snprintf(buf, size, "%lldh ago", (long long)(s / 3600));
+  if (s < 120) snprintf(buf, size, "%llds ago", (long long)s);
+  else if (s < 7200) snprintf(buf, size, "%lldm ago", (long long)(s / 60));
+  else snprintf(buf, size, "%lldh ago", (long long)(s / 3600));
   return buf;
 }
 
@@ -67,8 +64,8 @@ static int agents_rm(const mu_cli_opts *opts, int argc, char **argv) {
     req.force = force;
     ProtobufCMessage *reply = NULL;
     mu_err err = {0};
-    if (mu_cli_unary(opts, "/muster.v1.Admin/RemoveAgent", &req.base,
-                     &muster__v1__remove_agent_response__descriptor, &reply, &err) != 0) {
+    if (mu_cli_unary(opts, "/muster.v1.Admin/RemoveAgent", &req.base, &muster__v1__remove_agent_response__descriptor,
+                     &reply, &err) != 0) {
       fprintf(stderr, "muster agents rm: %s\n", err.msg);
       failed = 1;
       continue;
@@ -81,8 +78,7 @@ static int agents_rm(const mu_cli_opts *opts, int argc, char **argv) {
       json_object_set_new(o, "disconnected", json_boolean(r->disconnected));
       mu_cli_json_emit("removed", o);
     } else if (!opts->quiet) {
-      printf("%s: removed%s\n", argv[i],
-             r->disconnected ? " (its stream was ended)" : "");
+      printf("%s: removed%s\n", argv[i], r->disconnected ? " (its stream was ended)" : "");
     }
     protobuf_c_message_free_unpacked(reply, NULL);
   }
@@ -119,16 +115,13 @@ int mu_cmd_agents(const mu_cli_opts *opts, int argc, char **argv) {
         } else if (strcmp(optarg, "draining") == 0) {
           req.state = MUSTER__V1__AGENT_STATE__AGENT_DRAINING;
         } else {
-          fprintf(stderr,
-                  "muster agents: --state: expected connected, disconnected or draining, got '%s'\n",
-                  optarg);
+          fprintf(stderr, "muster agents: --state: expected connected, disconnected or draining, got '%s'\n", optarg);
           return 2;
         }
         break;
       case 'h': fputs(agents_usage, stdout); return 0;
       default:
-        fprintf(stderr, "muster agents: unknown or incomplete option '%s'\n%s", argv[optind - 1],
-                agents_usage);
+        fprintf(stderr, "muster agents: unknown or incomplete option '%s'\n%s", argv[optind - 1], agents_usage);
         return 2;
     }
   }
@@ -138,16 +131,15 @@ int mu_cmd_agents(const mu_cli_opts *opts, int argc, char **argv) {
   }
   ProtobufCMessage *reply_msg = NULL;
   mu_err err = {0};
-  if (mu_cli_unary(opts, "/muster.v1.Admin/ListAgents", &req.base,
-                   &muster__v1__list_agents_response__descriptor, &reply_msg, &err) != 0) {
+  if (mu_cli_unary(opts, "/muster.v1.Admin/ListAgents", &req.base, &muster__v1__list_agents_response__descriptor,
+                   &reply_msg, &err) != 0) {
     fprintf(stderr, "muster agents: %s\n", err.msg);
     return err.code == MU_EINVAL ? 2 : 1;
   }
   Muster__V1__ListAgentsResponse *reply = (Muster__V1__ListAgentsResponse *)reply_msg;
   int rc = 0;
   if (opts->json) {
-    for (size_t i = 0; i < reply->n_agents && rc == 0; i++)
-      rc = mu_cli_print_json(&reply->agents[i]->base);
+    for (size_t i = 0; i < reply->n_agents && rc == 0; i++) rc = mu_cli_print_json(&reply->agents[i]->base);
   } else if (opts->quiet) { /* ids only, for scripts: muster agents -q --state disconnected */
     for (size_t i = 0; i < reply->n_agents; i++) printf("%s\n", reply->agents[i]->agent_id);
   } else {
@@ -157,26 +149,24 @@ int mu_cmd_agents(const mu_cli_opts *opts, int argc, char **argv) {
       for (size_t j = 0; j < reply->agents[i]->n_plugins; j++) w += 1 + (int)strlen(reply->agents[i]->plugins[j]->type);
       if (w > types_w) types_w = w < 200 ? w : 200;
     }
-    printf("%-24s %-13s %-32s %-*s %-10s %6s %5s\n", "ID", "STATE", "LABELS", types_w, "TYPES",
-           "LAST SEEN", "LOAD", "TASKS");
+    printf("%-24s %-13s %-32s %-*s %-10s %6s %5s\n", "ID", "STATE", "LABELS", types_w, "TYPES", "LAST SEEN", "LOAD",
+           "TASKS");
     for (size_t i = 0; i < reply->n_agents; i++) {
       const Muster__V1__AgentInfo *a = reply->agents[i];
       char labels[512] = "";
       size_t off = 0;
       for (size_t j = 0; j < a->n_labels && off < sizeof labels; j++)
-        off += (size_t)snprintf(labels + off, sizeof labels - off, "%s%s=%s", j ? "," : "",
-                                a->labels[j]->key, a->labels[j]->value);
+        off += (size_t)snprintf(labels + off, sizeof labels - off, "%s%s=%s", j ? "," : "", a->labels[j]->key,
+                                a->labels[j]->value);
       if (labels[0] == '\0') snprintf(labels, sizeof labels, "-");
       char types[256] = "";
       off = 0;
       for (size_t j = 0; j < a->n_plugins && off < sizeof types; j++)
-        off += (size_t)snprintf(types + off, sizeof types - off, "%s%s", j ? "," : "",
-                                a->plugins[j]->type);
+        off += (size_t)snprintf(types + off, sizeof types - off, "%s%s", j ? "," : "", a->plugins[j]->type);
       if (types[0] == '\0') snprintf(types, sizeof types, "-");
       /* Connected but serving no task type: every job sent there would fail. */
-      const char *state = a->state == MUSTER__V1__AGENT_STATE__AGENT_CONNECTED && a->n_plugins == 0
-                              ? "degraded"
-                              : state_name(a->state);
+      const char *state =
+          a->state == MUSTER__V1__AGENT_STATE__AGENT_CONNECTED && a->n_plugins == 0 ? "degraded" : state_name(a->state);
       char ago[32];
       printf("%-24s %-13s %-32s %-*s %-10s %6.2f %5u\n", a->agent_id, state, labels, types_w, types,
              mu_cli_ago(a->last_heartbeat_ms, ago, sizeof ago), a->metrics ? a->metrics->load1 : 0.0,
@@ -220,14 +210,13 @@ int mu_cmd_drain(const mu_cli_opts *opts, int argc, char **argv) {
   }
   ProtobufCMessage *reply = NULL;
   mu_err err = {0};
-  if (mu_cli_unary(opts, "/muster.v1.Admin/DrainAgent", &req.base,
-                   &muster__v1__drain_agent_response__descriptor, &reply, &err) != 0) {
+  if (mu_cli_unary(opts, "/muster.v1.Admin/DrainAgent", &req.base, &muster__v1__drain_agent_response__descriptor,
+                   &reply, &err) != 0) {
     fprintf(stderr, "muster drain: %s\n", err.msg);
     return 1;
   }
   Muster__V1__DrainAgentResponse *r = (Muster__V1__DrainAgentResponse *)reply;
-  if (opts->json)
-    mu_cli_print_json(reply);
+  if (opts->json) mu_cli_print_json(reply);
   else if (!opts->quiet)
     printf("%s: %s%s\n", req.agent_id, state_name(r->state),
            req.undrain ? "" : " (running tasks finish; no new ones start)");
@@ -253,8 +242,8 @@ int mu_cmd_cluster(const mu_cli_opts *opts, int argc, char **argv) {
   Muster__V1__GetClusterRequest req = MUSTER__V1__GET_CLUSTER_REQUEST__INIT;
   ProtobufCMessage *reply_msg = NULL;
   mu_err err = {0};
-  if (mu_cli_unary(opts, "/muster.v1.Admin/GetCluster", &req.base,
-                   &muster__v1__cluster__descriptor, &reply_msg, &err) != 0) {
+  if (mu_cli_unary(opts, "/muster.v1.Admin/GetCluster", &req.base, &muster__v1__cluster__descriptor, &reply_msg,
+                   &err) != 0) {
     fprintf(stderr, "muster cluster: %s\n", err.msg);
     return 1;
   }
@@ -272,10 +261,9 @@ int mu_cmd_cluster(const mu_cli_opts *opts, int argc, char **argv) {
            (unsigned long long)c->leader_term);
     printf("members:   %zu\n", c->n_members);
     for (size_t i = 0; i < c->n_members; i++)
-      printf("  %s %s%s\n", c->members[i]->id, c->members[i]->address,
-             c->members[i]->leader ? " leader" : "");
-    printf("etcd:      %s%s%s\n", c->etcd_healthy ? "healthy" : "unavailable",
-           c->etcd_error[0] ? ": " : "", c->etcd_error);
+      printf("  %s %s%s\n", c->members[i]->id, c->members[i]->address, c->members[i]->leader ? " leader" : "");
+    printf("etcd:      %s%s%s\n", c->etcd_healthy ? "healthy" : "unavailable", c->etcd_error[0] ? ": " : "",
+           c->etcd_error);
     printf("agents:    %u connected of %u\n", c->agents_connected, c->agents_total);
     printf("started:   %s\n", mu_cli_ago(c->started_at_ms, ago, sizeof ago));
     printf("healthy:   %s\n", c->healthy ? "yes" : "no");

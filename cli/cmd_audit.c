@@ -31,8 +31,7 @@ static void who_of(const Muster__V1__AuditCaller *c, char *buf, size_t size) {
 }
 
 static void print_table(const Muster__V1__ListAuditResponse *r, int header) {
-  if (header)
-    printf("%-19s  %-24s  %-20s  %-32s  %s\n", "TIME", "WHO", "ACTION", "TARGET", "OUTCOME");
+  if (header) printf("%-19s  %-24s  %-20s  %-32s  %s\n", "TIME", "WHO", "ACTION", "TARGET", "OUTCOME");
   for (size_t i = 0; i < r->n_records; i++) {
     const Muster__V1__AuditRecord *a = r->records[i];
     char when[32] = "-", who[200];
@@ -40,8 +39,7 @@ static void print_table(const Muster__V1__ListAuditResponse *r, int header) {
     struct tm tm;
     if (localtime_r(&t, &tm) != NULL) strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
     who_of(a->caller, who, sizeof who);
-    printf("%-19s  %-24s  %-20s  %-32s  %s\n", when, who, a->action,
-           a->target[0] ? a->target : "-", a->outcome);
+    printf("%-19s  %-24s  %-20s  %-32s  %s\n", when, who, a->action, a->target[0] ? a->target : "-", a->outcome);
   }
 }
 
@@ -88,8 +86,8 @@ int mu_cmd_audit(const mu_cli_opts *opts, int argc, char **argv) {
   }
   ProtobufCMessage *reply = NULL;
   mu_err err = {0};
-  if (mu_cli_unary(opts, "/muster.v1.Audit/ListAudit", &req.base,
-                   &muster__v1__list_audit_response__descriptor, &reply, &err) != 0) {
+  if (mu_cli_unary(opts, "/muster.v1.Audit/ListAudit", &req.base, &muster__v1__list_audit_response__descriptor, &reply,
+                   &err) != 0) {
     fprintf(stderr, "muster audit: %s\n", err.msg);
     return err.code == MU_EINVAL ? 2 : 1;
   }
@@ -100,8 +98,7 @@ int mu_cmd_audit(const mu_cli_opts *opts, int argc, char **argv) {
     print_table(r, !opts->quiet); /* -q: the rows alone, no hint */
   }
   if (r->truncated && !opts->json && !opts->quiet)
-    fprintf(stderr,
-            "(more records match: narrow with --since, --who or --action, or raise --limit)\n");
+    fprintf(stderr, "(more records match: narrow with --since, --who or --action, or raise --limit)\n");
   protobuf_c_message_free_unpacked(reply, NULL);
   return 0;
 }

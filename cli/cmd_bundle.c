@@ -23,9 +23,9 @@ int mu_cmd_bundle(const mu_cli_opts *opts, int argc, char **argv) {
   if (strcmp(argv[1], "ls") == 0) return mu_cmd_bundle_ls(opts, argc - 1, argv + 1);
   if (strcmp(argv[1], "rm") == 0) return mu_cmd_bundle_rm(opts, argc - 1, argv + 1);
   int (*local)(int, char **) = strcmp(argv[1], "pack") == 0     ? mu_cli_bundle_pack
-                              : strcmp(argv[1], "sign") == 0     ? mu_cli_bundle_sign
-                              : strcmp(argv[1], "verify") == 0   ? mu_cli_bundle_verify
-                                                                 : NULL;
+                               : strcmp(argv[1], "sign") == 0   ? mu_cli_bundle_sign
+                               : strcmp(argv[1], "verify") == 0 ? mu_cli_bundle_verify
+                                                                : NULL;
   if (local != NULL) {
     /* Local subcommands read -o themselves; main took it out of argv. */
     char **sub = calloc((size_t)argc + 3, sizeof *sub);

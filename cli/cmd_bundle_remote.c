@@ -54,8 +54,8 @@ static void draw(push_state *s, int final) {
   char bar[40];
   for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : ' ';
   bar[width] = '\0';
-  fprintf(stderr, "\rpushing %s [%s] %5.1f%% %.1f/%.1f MiB", s->label, bar, pct,
-          (double)s->sent / 1048576.0, (double)s->len / 1048576.0);
+  fprintf(stderr, "\rpushing %s [%s] %5.1f%% %.1f/%.1f MiB", s->label, bar, pct, (double)s->sent / 1048576.0,
+          (double)s->len / 1048576.0);
   if (final) fputc('\n', stderr);
   fflush(stderr);
 }
@@ -107,8 +107,8 @@ static void pump(uv_timer_t *t) {
 
 static void on_closed(void *ud) { *(int *)ud = 1; }
 
-static int push_run(const mu_cli_opts *opts, const Muster__V1__UploadBundleRequest *header,
-                    push_state *s, mu_err *err) {
+static int push_run(const mu_cli_opts *opts, const Muster__V1__UploadBundleRequest *header, push_state *s,
+                    mu_err *err) {
   uv_loop_t loop;
   mu_rpc_engine *engine = NULL;
   mu_rpc_channel *channel = NULL;
@@ -124,13 +124,14 @@ static int push_run(const mu_cli_opts *opts, const Muster__V1__UploadBundleReque
   }
   muster__v1__upload_bundle_request__pack(header, hbuf);
   mu_rpc_options ro = {.max_message = 2 * PUSH_CHUNK + 128 * 1024};
-  if ((rc = mu_rpc_engine_new(&loop, &engine, err)) != 0) goto out;
-  if ((rc = mu_cli_channel_new(opts, engine, opts->addr, &ro, &channel, err)) != 0) goto out;
+  rc = mu_rpc_engine_new(&loop, &engine, err);
+  if (rc != 0) goto out;
+  rc = mu_cli_channel_new(opts, engine, opts->addr, &ro, &channel, err);
+  if (rc != 0) goto out;
   mu_rpc_call_handlers h = {.on_message = on_reply, .on_done = on_done};
   mu_rpc_metadata md;
   if ((rc = mu_cli_call_metadata(opts, &md, err)) != 0 ||
-      (rc = mu_rpc_call_new(channel, "/muster.v1.Admin/UploadBundle", 0, &md, &h, s, &s->call,
-                            err)) != 0)
+      (rc = mu_rpc_call_new(channel, "/muster.v1.Admin/UploadBundle", 0, &md, &h, s, &s->call, err)) != 0)
     goto out;
   if (mu_rpc_call_send(s->call, hbuf, hlen, NULL) == 0) {
     uv_timer_start(&s->timer, pump, 0, 2);
@@ -156,15 +157,14 @@ static void print_info(const mu_cli_opts *opts, const Muster__V1__BundleInfo *bi
     return;
   }
   if (!opts->quiet) /* -q: the digest alone */
-    printf("%s %s@%s (%llu bytes, %s)%s\n", bi->already_present ? "already present:" : "pushed",
-         bi->name, bi->version, (unsigned long long)bi->size,
-         bi->key_id[0] ? bi->key_id : "unsigned", "");
+    printf("%s %s@%s (%llu bytes, %s)%s\n", bi->already_present ? "already present:" : "pushed", bi->name, bi->version,
+           (unsigned long long)bi->size, bi->key_id[0] ? bi->key_id : "unsigned", "");
   printf("%s\n", bi->digest);
 }
 
-int mu_cli_bundle_upload(const mu_cli_opts *opts, const uint8_t *data, size_t len,
-                         const uint8_t *sig, size_t sig_len, const char *label, int progress,
-                         Muster__V1__BundleInfo **ret_info, int *ret_status, mu_err *err) {
+int mu_cli_bundle_upload(const mu_cli_opts *opts, const uint8_t *data, size_t len, const uint8_t *sig, size_t sig_len,
+                         const char *label, int progress, Muster__V1__BundleInfo **ret_info, int *ret_status,
+                         mu_err *err) {
   Muster__V1__UploadBundleRequest header = MUSTER__V1__UPLOAD_BUNDLE_REQUEST__INIT;
   char digest[MU_BUNDLE_DIGEST_SIZE];
   mu_sig parsed;
@@ -176,7 +176,8 @@ int mu_cli_bundle_upload(const mu_cli_opts *opts, const uint8_t *data, size_t le
   header.digest = digest;
   header.total_size = len;
   if (sig != NULL) {
-    if ((rc = mu_sig_parse((const char *)sig, sig_len, &parsed, err)) != 0) {
+    rc = mu_sig_parse((const char *)sig, sig_len, &parsed, err);
+    if (rc != 0) {
       *ret_status = 2;
       return mu_err_prefix(err, "signature");
     }
@@ -188,7 +189,8 @@ int mu_cli_bundle_upload(const mu_cli_opts *opts, const uint8_t *data, size_t le
   s.len = len;
   s.label = label;
   s.progress = progress && isatty(2);
-  if ((rc = push_run(opts, &header, &s, err)) != 0) goto out;
+  rc = push_run(opts, &header, &s, err);
+  if (rc != 0) goto out;
   if (s.code == MU_RPC_OK) draw(&s, 1);
   else if (s.progress) fputc('\n', stderr);
   if (s.code != MU_RPC_OK) {
@@ -250,8 +252,7 @@ int mu_cmd_bundle_push(const mu_cli_opts *opts, int argc, char **argv) {
     goto out;
   }
   Muster__V1__BundleInfo *bi = NULL;
-  if (mu_cli_bundle_upload(opts, data, len, sig, sig_len, file, !no_progress && !opts->json, &bi,
-                           &status, &err) != 0) {
+  if (mu_cli_bundle_upload(opts, data, len, sig, sig_len, file, !no_progress && !opts->json, &bi, &status, &err) != 0) {
     fprintf(stderr, "muster bundle push: %s\n", err.msg);
     goto out;
   }
@@ -280,15 +281,14 @@ int mu_cmd_bundle_ls(const mu_cli_opts *opts, int argc, char **argv) {
   }
   ProtobufCMessage *reply = NULL;
   mu_err err = {0};
-  if (mu_cli_unary(opts, "/muster.v1.Admin/ListBundles", &req.base,
-                   &muster__v1__list_bundles_response__descriptor, &reply, &err) != 0) {
+  if (mu_cli_unary(opts, "/muster.v1.Admin/ListBundles", &req.base, &muster__v1__list_bundles_response__descriptor,
+                   &reply, &err) != 0) {
     fprintf(stderr, "muster bundle ls: %s\n", err.msg);
     return 1;
   }
   const Muster__V1__ListBundlesResponse *resp = (const Muster__V1__ListBundlesResponse *)reply;
   if (!opts->json && !opts->quiet)
-    printf("%-24s %-12s %-20s %10s %-16s %s\n", "NAME", "VERSION", "DIGEST", "SIZE", "KEY",
-           "UPLOADED");
+    printf("%-24s %-12s %-20s %10s %-16s %s\n", "NAME", "VERSION", "DIGEST", "SIZE", "KEY", "UPLOADED");
   for (size_t i = 0; i < resp->n_bundles; i++) {
     const Muster__V1__BundleInfo *b = resp->bundles[i];
     if (opts->json) {
@@ -300,9 +300,8 @@ int mu_cmd_bundle_ls(const mu_cli_opts *opts, int argc, char **argv) {
       continue;
     }
     char ago[32];
-    printf("%-24s %-12s %-20.19s %10llu %-16s %s\n", b->name, b->version, b->digest,
-           (unsigned long long)b->size, b->key_id[0] ? b->key_id : "-",
-           mu_cli_ago(b->uploaded_at_ms, ago, sizeof ago));
+    printf("%-24s %-12s %-20.19s %10llu %-16s %s\n", b->name, b->version, b->digest, (unsigned long long)b->size,
+           b->key_id[0] ? b->key_id : "-", mu_cli_ago(b->uploaded_at_ms, ago, sizeof ago));
   }
   protobuf_c_message_free_unpacked(reply, NULL);
   return 0;
@@ -323,15 +322,13 @@ int mu_cmd_bundle_rm(const mu_cli_opts *opts, int argc, char **argv) {
   req.ref = argv[1];
   ProtobufCMessage *reply = NULL;
   mu_err err = {0};
-  if (mu_cli_unary(opts, "/muster.v1.Admin/DeleteBundle", &req.base,
-                   &muster__v1__delete_bundle_response__descriptor, &reply, &err) != 0) {
+  if (mu_cli_unary(opts, "/muster.v1.Admin/DeleteBundle", &req.base, &muster__v1__delete_bundle_response__descriptor,
+                   &reply, &err) != 0) {
     fprintf(stderr, "muster bundle rm: %s\n", err.msg);
     return err.code == MU_EINVAL ? 2 : 1;
   }
   protobuf_c_message_free_unpacked(reply, NULL);
-  if (opts->json)
-    printf("{\"removed\":\"%s\"}\n", argv[1]);
-  else if (!opts->quiet)
-    printf("removed %s\n", argv[1]);
+  if (opts->json) printf("{\"removed\":\"%s\"}\n", argv[1]);
+  else if (!opts->quiet) printf("removed %s\n", argv[1]);
   return 0;
 }

@@ -35,15 +35,13 @@ static int get_contexts(const mu_cli_opts *opts, const mu_cli_config *cfg, int n
     const mu_cli_context *c = &cfg->contexts[i];
     int current = strcmp(c->name, cfg->current) == 0;
     if (!opts->json) {
-      printf("%-8s %-20s %-32s %s\n", current ? "*" : "", c->name, c->addr ? c->addr : "-",
-             auth_of(c));
+      printf("%-8s %-20s %-32s %s\n", current ? "*" : "", c->name, c->addr ? c->addr : "-", auth_of(c));
       continue;
     }
-    json_t *o = json_pack("{s:i, s:s, s:b, s:s, s:s, s:s, s:s, s:b, s:s}", "schema", 1, "name",
-                          c->name, "current", current, "addr", c->addr ? c->addr : "", "ca",
-                          c->ca ? c->ca : "", "cert", c->cert ? c->cert : "", "key",
-                          c->key ? c->key : "", "hasToken", c->token != NULL, "timeout",
-                          c->timeout ? c->timeout : "");
+    json_t *o =
+        json_pack("{s:i, s:s, s:b, s:s, s:s, s:s, s:s, s:b, s:s}", "schema", 1, "name", c->name, "current", current,
+                  "addr", c->addr ? c->addr : "", "ca", c->ca ? c->ca : "", "cert", c->cert ? c->cert : "", "key",
+                  c->key ? c->key : "", "hasToken", c->token != NULL, "timeout", c->timeout ? c->timeout : "");
     char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     if (line != NULL) printf("%s\n", line);
     free(line);
@@ -94,12 +92,13 @@ int mu_cmd_config(const mu_cli_opts *opts, int argc, char **argv) {
     char names[512];
     mu_cli_config_names(&cfg, names, sizeof names);
     if (!cfg.exists) {
-      fprintf(stderr, "muster config: no CLI config file at %s; write one with a contexts: "
-              "mapping (docs/cli.md, \"Contexts\")\n", cfg.path);
+      fprintf(stderr,
+              "muster config: no CLI config file at %s; write one with a contexts: "
+              "mapping (docs/cli.md, \"Contexts\")\n",
+              cfg.path);
       rc = MU_EXIT_USAGE;
     } else if (mu_cli_config_find(&cfg, argv[2]) == NULL) {
-      fprintf(stderr, "muster config: no context '%s' in %s (contexts: %s)\n", argv[2],
-              cfg.path, names);
+      fprintf(stderr, "muster config: no context '%s' in %s (contexts: %s)\n", argv[2], cfg.path, names);
       rc = MU_EXIT_USAGE;
     } else if (mu_cli_config_set_current(cfg.path, argv[2], &err) != 0) {
       fprintf(stderr, "muster config: %s\n", err.msg);

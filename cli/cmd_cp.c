@@ -53,7 +53,7 @@ static const char copy_script[] =
 typedef struct cp_args {
   Muster__V1__Target target;
   Muster__V1__Rollout rollout;
-  char **hosts;                 /* --hosts expanded (owned) */
+  char **hosts; /* --hosts expanded (owned) */
   size_t n_hosts;
   const char *sign_key;
   const char *timeout;
@@ -71,19 +71,28 @@ static int usage(const char *fmt, const char *arg) {
 }
 
 static int parse_args(int argc, char **argv, cp_args *a) {
-  static const struct option lo[] = {
-      {"all", no_argument, NULL, 'a'},          {"hosts", required_argument, NULL, 'H'},
-      {"sign-key", required_argument, NULL, 'k'}, {"from-hosts", no_argument, NULL, 'F'},
-      {"max-size", required_argument, NULL, 'S'}, {"timeout", required_argument, NULL, 'T'},
-      {"max-concurrency", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0}};
+  static const struct option lo[] = {{"all", no_argument, NULL, 'a'},
+                                     {"hosts", required_argument, NULL, 'H'},
+                                     {"sign-key", required_argument, NULL, 'k'},
+                                     {"from-hosts", no_argument, NULL, 'F'},
+                                     {"max-size", required_argument, NULL, 'S'},
+                                     {"timeout", required_argument, NULL, 'T'},
+                                     {"max-concurrency", required_argument, NULL, 'c'},
+                                     {"help", no_argument, NULL, 'h'},
+                                     {NULL, 0, NULL, 0}};
   int c, targets = 0;
   optind = 1;
   opterr = 0;
   while ((c = getopt_long(argc, argv, "t:h", lo, NULL)) != -1) {
     switch (c) {
-      case 't': a->target.selector = optarg; targets++; break;
-      case 'a': a->target.all = 1; targets++; break;
+      case 't':
+        a->target.selector = optarg;
+        targets++;
+        break;
+      case 'a':
+        a->target.all = 1;
+        targets++;
+        break;
       case 'H': {
         mu_err err = {0};
         mu_nodeset_names_free(a->hosts, a->n_hosts);
@@ -110,10 +119,8 @@ static int parse_args(int argc, char **argv, cp_args *a) {
   a->paths = argv + optind;
   a->n_paths = argc - optind;
   if (a->n_paths < 2) return usage("%s", "expected at least one source and a destination");
-  if (a->from_hosts && a->sign_key != NULL)
-    return usage("%s", "--sign-key is for copies to hosts");
-  if (!a->from_hosts && a->max_size != NULL)
-    return usage("%s", "--max-size is for --from-hosts");
+  if (a->from_hosts && a->sign_key != NULL) return usage("%s", "--sign-key is for copies to hosts");
+  if (!a->from_hosts && a->max_size != NULL) return usage("%s", "--max-size is for --from-hosts");
   return -1; /* go on */
 }
 
@@ -134,8 +141,7 @@ static int stage_copy(const char *src, const char *dst, int depth, mu_err *err) 
     return 0;
   }
   if (S_ISDIR(st.st_mode)) {
-    if (mkdir(dst, (st.st_mode & 0777) | 0700) != 0)
-      return mu_err_set(err, MU_EIO, "%s: %s", dst, strerror(errno));
+    if (mkdir(dst, (st.st_mode & 0777) | 0700) != 0) return mu_err_set(err, MU_EIO, "%s: %s", dst, strerror(errno));
     DIR *d = opendir(src);
     if (d == NULL) return mu_err_set(err, MU_EIO, "%s: %s", src, strerror(errno));
     int rc = 0;
@@ -146,8 +152,7 @@ static int stage_copy(const char *src, const char *dst, int depth, mu_err *err) 
       if ((size_t)snprintf(s, sizeof s, "%s/%s", src, de->d_name) >= sizeof s ||
           (size_t)snprintf(t, sizeof t, "%s/%s", dst, de->d_name) >= sizeof t)
         rc = mu_err_set(err, MU_EINVAL, "%s/%s: path too long", src, de->d_name);
-      else
-        rc = stage_copy(s, t, depth + 1, err);
+      else rc = stage_copy(s, t, depth + 1, err);
     }
     closedir(d);
     return rc;
@@ -184,8 +189,7 @@ static void remove_tree(const char *path, int depth) {
     while (d != NULL && (de = readdir(d)) != NULL) {
       if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
       char p[PATH_MAX];
-      if ((size_t)snprintf(p, sizeof p, "%s/%s", path, de->d_name) < sizeof p)
-        remove_tree(p, depth + 1);
+      if ((size_t)snprintf(p, sizeof p, "%s/%s", path, de->d_name) < sizeof p) remove_tree(p, depth + 1);
     }
     if (d != NULL) closedir(d);
     rmdir(path);
@@ -203,8 +207,8 @@ static const char *base_name(const char *path, char *buf, size_t size) {
 }
 
 /* Packs the sources into work/bundle.tar.zst as name@1.0.0; *ret_sig is the .sig text or NULL. */
-static int pack_sources(const cp_args *a, const char *work, const char *name, uint8_t **ret_data,
-                        size_t *ret_len, char **ret_sig, mu_err *err) {
+static int pack_sources(const cp_args *a, const char *work, const char *name, uint8_t **ret_data, size_t *ret_len,
+                        char **ret_sig, mu_err *err) {
   char stage[PATH_MAX], files[PATH_MAX], out[PATH_MAX], digest[MU_BUNDLE_DIGEST_SIZE];
   snprintf(stage, sizeof stage, "%s/stage", work);
   snprintf(files, sizeof files, "%s/files", stage);
@@ -218,8 +222,7 @@ static int pack_sources(const cp_args *a, const char *work, const char *name, ui
       return mu_err_set(err, MU_EINVAL, "%s: name a file or directory to copy", a->paths[i]);
     snprintf(dst, sizeof dst, "%s/%s", files, base);
     if (access(dst, F_OK) == 0)
-      return mu_err_set(err, MU_EINVAL, "%s: another source is also called '%s'", a->paths[i],
-                        base);
+      return mu_err_set(err, MU_EINVAL, "%s: another source is also called '%s'", a->paths[i], base);
     int rc = stage_copy(a->paths[i], dst, 0, err);
     if (rc != 0) return rc;
   }
@@ -228,7 +231,8 @@ static int pack_sources(const cp_args *a, const char *work, const char *name, ui
   if (rc == 0) rc = mu_bundle_read_file(out, MU_CP_MAX_BUNDLE, ret_data, ret_len, err);
   if (rc != 0 || a->sign_key == NULL) return rc;
   mu_seckey sk;
-  if ((rc = mu_seckey_load_file(a->sign_key, &sk, err)) != 0) return rc;
+  rc = mu_seckey_load_file(a->sign_key, &sk, err);
+  if (rc != 0) return rc;
   rc = mu_bundle_sign(*ret_data, *ret_len, &sk, NULL, ret_sig, err);
   mu_seckey_wipe(&sk);
   return rc;
@@ -239,10 +243,9 @@ static int delete_bundle(const mu_cli_opts *opts, const char *ref) {
   req.ref = (char *)ref;
   ProtobufCMessage *reply = NULL;
   mu_err err = {0};
-  if (mu_cli_unary(opts, "/muster.v1.Admin/DeleteBundle", &req.base,
-                   &muster__v1__delete_bundle_response__descriptor, &reply, &err) != 0) {
-    fprintf(stderr, "muster cp: could not remove bundle %s (muster bundle rm %s): %s\n", ref,
-            ref, err.msg);
+  if (mu_cli_unary(opts, "/muster.v1.Admin/DeleteBundle", &req.base, &muster__v1__delete_bundle_response__descriptor,
+                   &reply, &err) != 0) {
+    fprintf(stderr, "muster cp: could not remove bundle %s (muster bundle rm %s): %s\n", ref, ref, err.msg);
     return -1;
   }
   protobuf_c_message_free_unpacked(reply, NULL);
@@ -250,8 +253,8 @@ static int delete_bundle(const mu_cli_opts *opts, const char *ref) {
 }
 
 /* Submits the one-task job; returns the exit code of watching it (2 for a refusal). */
-static int run_job(const mu_cli_opts *opts, cp_args *a, char **command, size_t n_command,
-                   const char *bundle, int quiet, char *job_id, size_t job_id_size) {
+static int run_job(const mu_cli_opts *opts, cp_args *a, char **command, size_t n_command, const char *bundle, int quiet,
+                   char *job_id, size_t job_id_size) {
   Muster__V1__RunAdhocRequest req = MUSTER__V1__RUN_ADHOC_REQUEST__INIT;
   Muster__V1__Resources res = MUSTER__V1__RESOURCES__INIT;
   req.target = &a->target;
@@ -266,8 +269,8 @@ static int run_job(const mu_cli_opts *opts, cp_args *a, char **command, size_t n
   }
   ProtobufCMessage *reply = NULL;
   mu_err err = {0};
-  if (mu_cli_unary(opts, "/muster.v1.Admin/RunAdhoc", &req.base,
-                   &muster__v1__submit_job_response__descriptor, &reply, &err) != 0) {
+  if (mu_cli_unary(opts, "/muster.v1.Admin/RunAdhoc", &req.base, &muster__v1__submit_job_response__descriptor, &reply,
+                   &err) != 0) {
     fprintf(stderr, "muster cp: %s\n", err.msg);
     return err.code == MU_EINVAL ? 2 : 1;
   }
@@ -275,8 +278,7 @@ static int run_job(const mu_cli_opts *opts, cp_args *a, char **command, size_t n
   snprintf(job_id, job_id_size, "%s", r->job_id);
   uint32_t targets = r->targets;
   protobuf_c_message_free_unpacked(reply, NULL);
-  if (!opts->json && !quiet)
-    fprintf(stderr, "job %s: %u %s\n", job_id, targets, targets == 1 ? "target" : "targets");
+  if (!opts->json && !quiet) fprintf(stderr, "job %s: %u %s\n", job_id, targets, targets == 1 ? "target" : "targets");
   mu_watch_opts w = {.quiet = quiet};
   return mu_watch_job(opts, &w, job_id, targets, 1);
 }
@@ -289,8 +291,7 @@ static int copy_to_hosts(const mu_cli_opts *opts, cp_args *a) {
   }
   const char *user = getenv("USER");
   char name[96], ref[128];
-  snprintf(name, sizeof name, "cp-%.40s-%lld", user && user[0] ? user : "user",
-           (long long)mu_now_ms());
+  snprintf(name, sizeof name, "cp-%.40s-%lld", user && user[0] ? user : "user", (long long)mu_now_ms());
   for (char *c = name; *c; c++)
     if (!(*c >= 'a' && *c <= 'z') && !(*c >= '0' && *c <= '9') && *c != '-') *c = '-';
   snprintf(ref, sizeof ref, "%s@1.0.0", name);
@@ -304,8 +305,8 @@ static int copy_to_hosts(const mu_cli_opts *opts, cp_args *a) {
     fprintf(stderr, "muster cp: %s\n", err.msg);
     goto out;
   }
-  if (mu_cli_bundle_upload(opts, data, len, (const uint8_t *)sig, sig ? strlen(sig) : 0, ref,
-                           !opts->json, &bi, &status, &err) != 0) {
+  if (mu_cli_bundle_upload(opts, data, len, (const uint8_t *)sig, sig ? strlen(sig) : 0, ref, !opts->json, &bi, &status,
+                           &err) != 0) {
     fprintf(stderr, "muster cp: %s%s\n", err.msg,
             sig == NULL ? " (unsigned: pass --sign-key or set MUSTER_SIGNING_KEY)" : "");
     goto out;
@@ -325,10 +326,10 @@ out:
 /* ---- from hosts ---- */
 
 typedef struct collect {
-  FILE *out;         /* the host's stdout, to a temporary file */
+  FILE *out; /* the host's stdout, to a temporary file */
   const char *host;
   size_t gaps;
-  int truncated;     /* a gap because the archive went past the task's output limit */
+  int truncated; /* a gap because the archive went past the task's output limit */
   int write_failed;
 } collect;
 
@@ -352,8 +353,7 @@ static int on_chunk(void *ud, const uint8_t *data, size_t len) {
 }
 
 /* One host's archive: TaskLogs stdout into a temporary file, then extracted. 0 or 1. */
-static int collect_host(const mu_cli_opts *opts, const Muster__V1__TaskRun *tr, const char *local,
-                        const char *work) {
+static int collect_host(const mu_cli_opts *opts, const Muster__V1__TaskRun *tr, const char *local, const char *work) {
   char tmp[PATH_MAX], dest[PATH_MAX];
   snprintf(tmp, sizeof tmp, "%s/%s.tar", work, tr->agent_id);
   snprintf(dest, sizeof dest, "%s/%s", local, tr->agent_id);
@@ -370,11 +370,11 @@ static int collect_host(const mu_cli_opts *opts, const Muster__V1__TaskRun *tr, 
   if (fclose(c.out) != 0) c.write_failed = 1;
   if (rc != 0 || c.write_failed || c.gaps > 0) {
     fprintf(stderr, "muster cp: %s: %s\n", tr->agent_id,
-            rc != 0            ? err.msg
-            : c.write_failed   ? "writing the archive failed"
-            : c.truncated      ? "the archive is larger than --max-size; nothing extracted"
-                               : "part of the archive is missing (the agent's output spool lost "
-                                 "it); nothing extracted");
+            rc != 0          ? err.msg
+            : c.write_failed ? "writing the archive failed"
+            : c.truncated    ? "the archive is larger than --max-size; nothing extracted"
+                             : "part of the archive is missing (the agent's output spool lost "
+                               "it); nothing extracted");
     unlink(tmp);
     return 1;
   }
@@ -385,8 +385,7 @@ static int collect_host(const mu_cli_opts *opts, const Muster__V1__TaskRun *tr, 
     fprintf(stderr, "muster cp: %s: %s\n", tr->agent_id, err.msg);
     return 1;
   }
-  if (!opts->json) printf("%s: %zu %s into %s\n", tr->agent_id, entries,
-                          entries == 1 ? "entry" : "entries", dest);
+  if (!opts->json) printf("%s: %zu %s into %s\n", tr->agent_id, entries, entries == 1 ? "entry" : "entries", dest);
   return 0;
 }
 
@@ -430,8 +429,7 @@ static int copy_from_hosts(const mu_cli_opts *opts, cp_args *a) {
   greq.include_tasks = 1;
   ProtobufCMessage *reply = NULL;
   mu_err err = {0};
-  if (mu_cli_unary(opts, "/muster.v1.Admin/GetJob", &greq.base, &muster__v1__job__descriptor,
-                   &reply, &err) != 0) {
+  if (mu_cli_unary(opts, "/muster.v1.Admin/GetJob", &greq.base, &muster__v1__job__descriptor, &reply, &err) != 0) {
     fprintf(stderr, "muster cp: %s\n", err.msg);
     status = 1;
     goto out;

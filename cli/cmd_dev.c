@@ -79,8 +79,7 @@ static int free_port(void) {
   struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   socklen_t sl = sizeof sa;
   int port = -1;
-  if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-      getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
+  if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
     port = ntohs(sa.sin_port);
   if (fd >= 0) close(fd);
   return port;
@@ -135,8 +134,7 @@ static void dev_stop_all(dev_cluster *c) {
     int64_t deadline = mu_mono_ms() + DEV_STOP_GRACE_MS;
     while (waitpid(ch->pid, NULL, WNOHANG) == 0) {
       if (mu_mono_ms() > deadline) {
-        fprintf(stderr, "muster dev: %s did not stop within %ds; killing it\n", ch->name,
-                DEV_STOP_GRACE_MS / 1000);
+        fprintf(stderr, "muster dev: %s did not stop within %ds; killing it\n", ch->name, DEV_STOP_GRACE_MS / 1000);
         kill(ch->pid, SIGKILL);
         waitpid(ch->pid, NULL, 0);
         break;
@@ -152,8 +150,7 @@ static int dev_ready(const mu_cli_opts *opts, uint32_t want) {
   Muster__V1__GetClusterRequest req = MUSTER__V1__GET_CLUSTER_REQUEST__INIT;
   ProtobufCMessage *reply = NULL;
   mu_err err = {0};
-  if (mu_cli_unary(opts, "/muster.v1.Admin/GetCluster", &req.base, &muster__v1__cluster__descriptor,
-                   &reply, &err) != 0)
+  if (mu_cli_unary(opts, "/muster.v1.Admin/GetCluster", &req.base, &muster__v1__cluster__descriptor, &reply, &err) != 0)
     return 0;
   const Muster__V1__Cluster *cl = (const Muster__V1__Cluster *)reply;
   int ok = cl->leader && cl->healthy && cl->agents_connected >= want;
@@ -161,9 +158,8 @@ static int dev_ready(const mu_cli_opts *opts, uint32_t want) {
   return ok;
 }
 
-static int dev_parse(int argc, char **argv, long *ret_agents, const char **ret_state,
-                     int *ret_no_etcd, const char **ret_etcd_bin,
-                     const char **ret_plugin_dir) {
+static int dev_parse(int argc, char **argv, long *ret_agents, const char **ret_state, int *ret_no_etcd,
+                     const char **ret_etcd_bin, const char **ret_plugin_dir) {
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
       fputs(dev_usage, stdout);
@@ -172,8 +168,7 @@ static int dev_parse(int argc, char **argv, long *ret_agents, const char **ret_s
       char *end = NULL;
       *ret_agents = strtol(argv[++i], &end, 10);
       if (*end != '\0' || *ret_agents < 0 || *ret_agents > DEV_MAX_AGENTS) {
-        fprintf(stderr, "muster dev: --agents: expected 0..%d, got '%s'\n", DEV_MAX_AGENTS,
-                argv[i]);
+        fprintf(stderr, "muster dev: --agents: expected 0..%d, got '%s'\n", DEV_MAX_AGENTS, argv[i]);
         return 2;
       }
     } else if (strcmp(argv[i], "--state-dir") == 0 && i + 1 < argc) {
@@ -193,8 +188,8 @@ static int dev_parse(int argc, char **argv, long *ret_agents, const char **ret_s
 }
 
 /* Starts etcd (unless no_etcd) and musterd; fills etcd_url. 0 or -1 (message printed). */
-static int dev_start_control(dev_cluster *c, const mu_cli_opts *opts, int no_etcd,
-                             const char *etcd_bin, char *etcd_url, size_t url_size) {
+static int dev_start_control(dev_cluster *c, const mu_cli_opts *opts, int no_etcd, const char *etcd_bin, char *etcd_url,
+                             size_t url_size) {
   char data[PATH_MAX + 8], listen_client[64], listen_peer[64], cluster[96];
   if (!no_etcd) {
     int cport = free_port(), pport = free_port();
@@ -207,14 +202,27 @@ static int dev_start_control(dev_cluster *c, const mu_cli_opts *opts, int no_etc
     snprintf(listen_peer, sizeof listen_peer, "http://127.0.0.1:%d", pport);
     snprintf(cluster, sizeof cluster, "dev=%s", listen_peer);
     snprintf(etcd_url, url_size, "%s", listen_client);
-    char *argv[] = {(char *)etcd_bin, "--name", "dev", "--data-dir", data,
-                    "--listen-client-urls", listen_client, "--advertise-client-urls",
-                    listen_client, "--listen-peer-urls", listen_peer,
-                    "--initial-advertise-peer-urls", listen_peer, "--initial-cluster", cluster,
+    char *argv[] = {(char *)etcd_bin,
+                    "--name",
+                    "dev",
+                    "--data-dir",
+                    data,
+                    "--listen-client-urls",
+                    listen_client,
+                    "--advertise-client-urls",
+                    listen_client,
+                    "--listen-peer-urls",
+                    listen_peer,
+                    "--initial-advertise-peer-urls",
+                    listen_peer,
+                    "--initial-cluster",
+                    cluster,
                     NULL};
     if (access(etcd_bin, X_OK) != 0) {
-      fprintf(stderr, "muster dev: %s: not found (Debian's etcd-server, or --etcd-bin, or "
-                      "--no-etcd)\n", etcd_bin);
+      fprintf(stderr,
+              "muster dev: %s: not found (Debian's etcd-server, or --etcd-bin, or "
+              "--no-etcd)\n",
+              etcd_bin);
       return -1;
     }
     if (dev_spawn(c, "etcd", argv) != 0) return -1;
@@ -222,9 +230,20 @@ static int dev_start_control(dev_cluster *c, const mu_cli_opts *opts, int no_etc
   char crt[PATH_MAX + 32], key[PATH_MAX + 32];
   snprintf(crt, sizeof crt, "%s.crt", c->pki.server);
   snprintf(key, sizeof key, "%s.key", c->pki.server);
-  char *argv[] = {c->musterd, "--listen", (char *)opts->addr, "--state-dir", c->state_dir,
-                  "--tls-ca", c->pki.ca, "--tls-cert", crt, "--tls-key", key,
-                  no_etcd ? "--no-etcd" : "--etcd", no_etcd ? NULL : etcd_url, NULL};
+  char *argv[] = {c->musterd,
+                  "--listen",
+                  (char *)opts->addr,
+                  "--state-dir",
+                  c->state_dir,
+                  "--tls-ca",
+                  c->pki.ca,
+                  "--tls-cert",
+                  crt,
+                  "--tls-key",
+                  key,
+                  no_etcd ? "--no-etcd" : "--etcd",
+                  no_etcd ? NULL : etcd_url,
+                  NULL};
   return dev_spawn(c, "musterd", argv);
 }
 
@@ -232,11 +251,10 @@ int mu_cmd_dev(const mu_cli_opts *opts, int argc, char **argv) {
   long agents = 3;
   const char *state = ".state/dev", *etcd_bin = "/usr/bin/etcd", *plugin_dir = NULL;
   int no_etcd = 0, rc;
-  if ((rc = dev_parse(argc, argv, &agents, &state, &no_etcd, &etcd_bin, &plugin_dir)) != 0)
-    return rc;
+  rc = dev_parse(argc, argv, &agents, &state, &no_etcd, &etcd_bin, &plugin_dir);
+  if (rc != 0) return rc;
   if (strchr(opts->addr, ',') != NULL) {
-    fprintf(stderr, "muster dev: --addr must be one HOST:PORT to listen on, got '%s'\n",
-            opts->addr);
+    fprintf(stderr, "muster dev: --addr must be one HOST:PORT to listen on, got '%s'\n", opts->addr);
     return 2;
   }
   dev_cluster *c = calloc(1, sizeof *c);
@@ -244,8 +262,9 @@ int mu_cmd_dev(const mu_cli_opts *opts, int argc, char **argv) {
   c->plugin_dir = plugin_dir;
   if (find_sibling("musterd", "controlplane/musterd", c->musterd, sizeof c->musterd) != 0 ||
       find_sibling("muster-agent", "agent/muster-agent", c->agent, sizeof c->agent) != 0) {
-    fprintf(stderr, "muster dev: musterd and muster-agent are not beside this binary nor in "
-                    "its Bazel tree (build //controlplane:musterd //agent:muster-agent)\n");
+    fprintf(stderr,
+            "muster dev: musterd and muster-agent are not beside this binary nor in "
+            "its Bazel tree (build //controlplane:musterd //agent:muster-agent)\n");
     free(c);
     return 1;
   }
@@ -298,9 +317,9 @@ int mu_cmd_dev(const mu_cli_opts *opts, int argc, char **argv) {
     }
     snprintf(crt, sizeof crt, "%s.crt", prefix);
     snprintf(key, sizeof key, "%s.key", prefix);
-    char *av[] = {c->agent, "--control", (char *)opts->addr, "--id", id, "--labels", labels,
-                  "--spool-dir", spool, "--tls-ca", c->pki.ca, "--tls-cert", crt,
-                  "--tls-key", key, NULL, NULL, NULL};
+    char *av[] = {c->agent, "--control", (char *)opts->addr, "--id",       id,  "--labels",  labels, "--spool-dir",
+                  spool,    "--tls-ca",  c->pki.ca,          "--tls-cert", crt, "--tls-key", key,    NULL,
+                  NULL,     NULL};
     if (c->plugin_dir != NULL) {
       av[15] = "--plugin-dir";
       av[16] = (char *)c->plugin_dir;
@@ -313,8 +332,8 @@ int mu_cmd_dev(const mu_cli_opts *opts, int argc, char **argv) {
   while (!dev_ready(opts, (uint32_t)agents)) {
     if (dev_stop_signal || (dead = dev_dead_child(c, &status)) != NULL) break;
     if (mu_mono_ms() > deadline) {
-      fprintf(stderr, "muster dev: the cluster was not ready within %ds; see the logs in %s\n",
-              DEV_READY_MS / 1000, c->state_dir);
+      fprintf(stderr, "muster dev: the cluster was not ready within %ds; see the logs in %s\n", DEV_READY_MS / 1000,
+              c->state_dir);
       goto out;
     }
     nanosleep(&(struct timespec){.tv_nsec = 100 * 1000000}, NULL);
@@ -322,12 +341,12 @@ int mu_cmd_dev(const mu_cli_opts *opts, int argc, char **argv) {
   if (dead == NULL && !dev_stop_signal) {
     printf("muster dev: control plane %s (%s), %ld agent%s (dev-1..dev-%ld)\n", opts->addr,
            no_etcd ? "state in memory" : etcd_url, agents, agents == 1 ? "" : "s", agents);
-    printf("muster dev: mTLS with a throwaway CA in %s/pki; logs and data in %s\n",
-           c->state_dir, c->state_dir);
-    printf("muster dev: in another terminal:\n  source %s/env   # or:\n"
-           "  export MUSTER_ADDR=%s MUSTER_CA=%s MUSTER_CERT=%s MUSTER_KEY=%s\n"
-           "  muster agents\n",
-           c->state_dir, opts->addr, c->pki.ca, admin_crt, admin_key);
+    printf("muster dev: mTLS with a throwaway CA in %s/pki; logs and data in %s\n", c->state_dir, c->state_dir);
+    printf(
+        "muster dev: in another terminal:\n  source %s/env   # or:\n"
+        "  export MUSTER_ADDR=%s MUSTER_CA=%s MUSTER_CERT=%s MUSTER_KEY=%s\n"
+        "  muster agents\n",
+        c->state_dir, opts->addr, c->pki.ca, admin_crt, admin_key);
     printf("muster dev: Ctrl-C stops everything\n");
     fflush(stdout);
     while (!dev_stop_signal && (dead = dev_dead_child(c, &status)) == NULL)
@@ -335,8 +354,8 @@ int mu_cmd_dev(const mu_cli_opts *opts, int argc, char **argv) {
   }
   if (dead != NULL) {
     fprintf(stderr, "muster dev: %s exited (%s %d); see %s/%s.log; stopping the rest\n", dead,
-            WIFSIGNALED(status) ? "signal" : "status",
-            WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), c->state_dir, dead);
+            WIFSIGNALED(status) ? "signal" : "status", WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
+            c->state_dir, dead);
   } else {
     rc = 0;
   }

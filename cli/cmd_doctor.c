@@ -28,8 +28,7 @@ static const char doctor_usage[] =
 static void check_certs(const mu_cli_opts *opts, mu_doctor *d, int64_t now) {
   struct {
     const char *path, *name, *what;
-  } files[] = {{opts->cert, "client-cert", "your client certificate"},
-               {opts->ca, "ca-cert", "the CA certificate"}};
+  } files[] = {{opts->cert, "client-cert", "your client certificate"}, {opts->ca, "ca-cert", "the CA certificate"}};
   for (size_t i = 0; i < 2; i++) {
     if (files[i].path == NULL || files[i].path[0] == '\0') continue;
     int64_t na = 0;
@@ -38,25 +37,21 @@ static void check_certs(const mu_cli_opts *opts, mu_doctor *d, int64_t now) {
     snprintf(what, sizeof what, "%s (%s)", files[i].what, files[i].path);
     if (mu_doctor_cert_file(files[i].path, &na, &err) != 0)
       mu_doctor_add(d, "client", files[i].name, MU_DOCTOR_FAIL,
-                    "point --cert/--ca (MUSTER_CERT, MUSTER_CA) at readable PEM files", "%s",
-                    err.msg);
-    else
-      mu_doctor_check_cert(d, "client", files[i].name, what, na, now);
+                    "point --cert/--ca (MUSTER_CERT, MUSTER_CA) at readable PEM files", "%s", err.msg);
+    else mu_doctor_check_cert(d, "client", files[i].name, what, na, now);
   }
   if (opts->ca == NULL) return; /* plaintext: no server certificate */
   int64_t na = 0;
   mu_err err = {0};
   if (mu_doctor_server_cert(opts->addr, opts->cert, opts->key, 5000, &na, &err) != 0)
-    mu_doctor_add(d, "cluster", "server-cert", MU_DOCTOR_WARN,
-                  "check that musterd serves TLS on --addr", "%s", err.msg);
-  else
-    mu_doctor_check_cert(d, "cluster", "server-cert", "musterd's certificate", na, now);
+    mu_doctor_add(d, "cluster", "server-cert", MU_DOCTOR_WARN, "check that musterd serves TLS on --addr", "%s",
+                  err.msg);
+  else mu_doctor_check_cert(d, "cluster", "server-cert", "musterd's certificate", na, now);
 }
 
 /* GetCluster starts musterd's etcd probe and answers with the last one: ask again (every
  * 200 ms, up to 3 s) until a probe that ended after sent_ms is there. */
-static void check_etcd(const mu_cli_opts *opts, mu_doctor *d, ProtobufCMessage **cluster,
-                       int64_t sent_ms) {
+static void check_etcd(const mu_cli_opts *opts, mu_doctor *d, ProtobufCMessage **cluster, int64_t sent_ms) {
   for (int i = 0; i < 15; i++) {
     const Muster__V1__Cluster *c = (const Muster__V1__Cluster *)*cluster;
     if (c->etcd_status != NULL && c->etcd_status->probed_at_ms >= sent_ms) break;
@@ -65,8 +60,8 @@ static void check_etcd(const mu_cli_opts *opts, mu_doctor *d, ProtobufCMessage *
     Muster__V1__GetClusterRequest req = MUSTER__V1__GET_CLUSTER_REQUEST__INIT;
     ProtobufCMessage *again = NULL;
     mu_err err = {0};
-    if (mu_cli_unary(opts, "/muster.v1.Admin/GetCluster", &req.base,
-                     &muster__v1__cluster__descriptor, &again, &err) != 0)
+    if (mu_cli_unary(opts, "/muster.v1.Admin/GetCluster", &req.base, &muster__v1__cluster__descriptor, &again, &err) !=
+        0)
       break;
     protobuf_c_message_free_unpacked(*cluster, NULL);
     *cluster = again;
@@ -84,15 +79,12 @@ static int report(const mu_cli_opts *opts, const mu_doctor *d) {
     for (size_t i = 0; i < d->n; i++) {
       const mu_doctor_check *c = &d->checks[i];
       count[c->status]++;
-      mu_cli_json_emit("check", json_pack("{s:s, s:s, s:s, s:s, s:s}", "scope", c->scope,
-                                          "check", c->name, "status",
-                                          mu_doctor_status_name(c->status), "message",
-                                          c->message, "fix", c->fix));
+      mu_cli_json_emit("check", json_pack("{s:s, s:s, s:s, s:s, s:s}", "scope", c->scope, "check", c->name, "status",
+                                          mu_doctor_status_name(c->status), "message", c->message, "fix", c->fix));
     }
-    mu_cli_json_emit("summary", json_pack("{s:I, s:I, s:I, s:s}", "ok", (json_int_t)count[0],
-                                          "warn", (json_int_t)count[1], "fail",
-                                          (json_int_t)count[2], "status",
-                                          mu_doctor_status_name(worst)));
+    mu_cli_json_emit("summary",
+                     json_pack("{s:I, s:I, s:I, s:s}", "ok", (json_int_t)count[0], "warn", (json_int_t)count[1], "fail",
+                               (json_int_t)count[2], "status", mu_doctor_status_name(worst)));
   }
   return worst == MU_DOCTOR_FAIL ? MU_EXIT_FAILED : MU_EXIT_OK;
 }
@@ -122,9 +114,7 @@ int mu_cmd_doctor(const mu_cli_opts *opts, int argc, char **argv) {
   }
   if (optind < argc || (agent != NULL) + (selector != NULL) + cluster_only > 1) {
     fprintf(stderr, "muster doctor: %s\n%s",
-            optind < argc ? "unexpected argument"
-                          : "--agent, -t and --cluster do not go together",
-            doctor_usage);
+            optind < argc ? "unexpected argument" : "--agent, -t and --cluster do not go together", doctor_usage);
     return MU_EXIT_USAGE;
   }
   if (selector != NULL) areq.selector = (char *)selector;
@@ -133,8 +123,8 @@ int mu_cmd_doctor(const mu_cli_opts *opts, int argc, char **argv) {
   Muster__V1__GetClusterRequest creq = MUSTER__V1__GET_CLUSTER_REQUEST__INIT;
   ProtobufCMessage *cluster = NULL, *agents = NULL;
   int64_t sent = mu_now_ms();
-  int rc = mu_cli_unary(opts, "/muster.v1.Admin/GetCluster", &creq.base,
-                        &muster__v1__cluster__descriptor, &cluster, &err);
+  int rc =
+      mu_cli_unary(opts, "/muster.v1.Admin/GetCluster", &creq.base, &muster__v1__cluster__descriptor, &cluster, &err);
   int64_t recv = mu_now_ms();
   if (rc != 0) {
     mu_doctor_add(&d, "cluster", "connectivity", MU_DOCTOR_FAIL,
@@ -155,10 +145,10 @@ int mu_cmd_doctor(const mu_cli_opts *opts, int argc, char **argv) {
     mu_doctor_free(&d);
     return rc;
   }
-  if (mu_cli_unary(opts, "/muster.v1.Admin/ListAgents", &areq.base,
-                   &muster__v1__list_agents_response__descriptor, &agents, &err) != 0) {
-    mu_doctor_add(&d, "cluster", "agents", MU_DOCTOR_FAIL,
-                  "check your role allows ListAgents (viewer or more)", "%s", err.msg);
+  if (mu_cli_unary(opts, "/muster.v1.Admin/ListAgents", &areq.base, &muster__v1__list_agents_response__descriptor,
+                   &agents, &err) != 0) {
+    mu_doctor_add(&d, "cluster", "agents", MU_DOCTOR_FAIL, "check your role allows ListAgents (viewer or more)", "%s",
+                  err.msg);
   } else {
     const Muster__V1__ListAgentsResponse *al = (const Muster__V1__ListAgentsResponse *)agents;
     size_t checked = 0;
@@ -169,8 +159,7 @@ int mu_cmd_doctor(const mu_cli_opts *opts, int argc, char **argv) {
       checked++;
     }
     if (checked == 0 && (agent != NULL || selector != NULL))
-      mu_doctor_add(&d, "cluster", "agents", MU_DOCTOR_FAIL,
-                    "muster agents lists the agents musterd knows",
+      mu_doctor_add(&d, "cluster", "agents", MU_DOCTOR_FAIL, "muster agents lists the agents musterd knows",
                     "no agent %s%s", agent ? agent : "matches ", agent ? "" : selector);
   }
   rc = report(opts, &d);

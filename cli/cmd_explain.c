@@ -39,19 +39,17 @@ int mu_cmd_explain(const mu_cli_opts *opts, int argc, char **argv) {
   jreq.include_tasks = 1;
   ProtobufCMessage *job = NULL, *agents = NULL;
   mu_err err = {0};
-  if (mu_cli_unary(opts, "/muster.v1.Admin/GetJob", &jreq.base, &muster__v1__job__descriptor,
-                   &job, &err) != 0) {
+  if (mu_cli_unary(opts, "/muster.v1.Admin/GetJob", &jreq.base, &muster__v1__job__descriptor, &job, &err) != 0) {
     fprintf(stderr, "muster explain: %s\n", err.msg);
     return 1;
   }
   Muster__V1__ListAgentsRequest areq = MUSTER__V1__LIST_AGENTS_REQUEST__INIT;
-  if (mu_cli_unary(opts, "/muster.v1.Admin/ListAgents", &areq.base,
-                   &muster__v1__list_agents_response__descriptor, &agents, &err) != 0)
+  if (mu_cli_unary(opts, "/muster.v1.Admin/ListAgents", &areq.base, &muster__v1__list_agents_response__descriptor,
+                   &agents, &err) != 0)
     fprintf(stderr, "muster explain: agents unknown (%s)\n", err.msg);
   const Muster__V1__ListAgentsResponse *al = (const Muster__V1__ListAgentsResponse *)agents;
-  size_t explained = mu_explain_job((const Muster__V1__Job *)job, al ? al->agents : NULL,
-                                    al ? al->n_agents : 0, pos[1], mu_now_ms(), opts->quiet,
-                                    stdout);
+  size_t explained = mu_explain_job((const Muster__V1__Job *)job, al ? al->agents : NULL, al ? al->n_agents : 0, pos[1],
+                                    mu_now_ms(), opts->quiet, stdout);
   protobuf_c_message_free_unpacked(job, NULL);
   if (agents != NULL) protobuf_c_message_free_unpacked(agents, NULL);
   return pos[1] != NULL && explained == 0 ? 1 : 0;

@@ -30,8 +30,8 @@ int mu_cmd_savepoints(const mu_cli_opts *opts, int argc, char **argv) {
   req.task_name = argc == 2 ? argv[1] : "";
   ProtobufCMessage *reply = NULL;
   mu_err err = {0};
-  if (mu_cli_unary(opts, "/muster.v1.Admin/ListSavepoints", &req.base, &muster__v1__list_savepoints_response__descriptor,
-                   &reply, &err) != 0) {
+  if (mu_cli_unary(opts, "/muster.v1.Admin/ListSavepoints", &req.base,
+                   &muster__v1__list_savepoints_response__descriptor, &reply, &err) != 0) {
     fprintf(stderr, "muster savepoints: %s\n", err.msg);
     return 1;
   }
@@ -94,8 +94,7 @@ static int flink_savepoint(const mu_cli_opts *opts, int argc, char **argv) {
     mu_cli_print_json(reply);
   } else {
     for (size_t i = 0; i < r->n_task_ids; i++) printf("savepoint triggered: %s (job %s)\n", r->task_ids[i], r->job_id);
-    if (!opts->quiet)
-      printf("the task's output says when it completes; `muster savepoints %s` lists it then\n", task);
+    if (!opts->quiet) printf("the task's output says when it completes; `muster savepoints %s` lists it then\n", task);
   }
   protobuf_c_message_free_unpacked(reply, NULL);
   return 0;
@@ -134,8 +133,8 @@ static int find_running(const mu_cli_opts *opts, const char *job_id, const char 
     gr.job_id = ids[i];
     gr.include_tasks = 1;
     ProtobufCMessage *got = NULL;
-    if ((rc = mu_cli_unary(opts, "/muster.v1.Admin/GetJob", &gr.base, &muster__v1__job__descriptor, &got, err)) != 0)
-      break;
+    rc = mu_cli_unary(opts, "/muster.v1.Admin/GetJob", &gr.base, &muster__v1__job__descriptor, &got, err);
+    if (rc != 0) break;
     Muster__V1__Job *j = (Muster__V1__Job *)got;
     for (size_t t = 0; t < j->n_tasks; t++)
       if (strcmp(j->tasks[t]->task_name, task) == 0 && j->tasks[t]->state == MUSTER__V1__TASK_STATE__RUNNING) {
@@ -167,12 +166,14 @@ static int flink_upgrade(const mu_cli_opts *opts, int argc, char **argv) {
     }
   }
   if (ref == NULL || bundle == NULL) {
-    fprintf(stderr, "usage: muster flink upgrade TASK|JOB/TASK --bundle NAME@VERSION "
-                    "[--upgrade-mode stateless|savepoint|last-state] [--force]\n");
+    fprintf(stderr,
+            "usage: muster flink upgrade TASK|JOB/TASK --bundle NAME@VERSION "
+            "[--upgrade-mode stateless|savepoint|last-state] [--force]\n");
     return 2;
   }
   if (strcmp(mode, "stateless") != 0 && strcmp(mode, "savepoint") != 0 && strcmp(mode, "last-state") != 0) {
-    fprintf(stderr, "muster flink upgrade: --upgrade-mode: \"%s\" is not one of stateless, savepoint, last-state\n", mode);
+    fprintf(stderr, "muster flink upgrade: --upgrade-mode: \"%s\" is not one of stateless, savepoint, last-state\n",
+            mode);
     return 2;
   }
   char job[256], task[256];
@@ -246,7 +247,8 @@ static int flink_upgrade(const mu_cli_opts *opts, int argc, char **argv) {
     mu_cli_json_emit("flinkUpgrade", o);
   } else {
     printf("job %s: upgrading task %s (Flink job %s, %s) to %s\n", r->job_id, task, flink_job, mode, bundle);
-    if (!opts->quiet) printf("follow it with `muster watch %s`; the old version's job %s ends when it stops\n", r->job_id, old->id);
+    if (!opts->quiet)
+      printf("follow it with `muster watch %s`; the old version's job %s ends when it stops\n", r->job_id, old->id);
   }
   protobuf_c_message_free_unpacked(reply, NULL);
   protobuf_c_message_free_unpacked(&old->base, NULL);
@@ -257,13 +259,14 @@ int mu_cmd_flink(const mu_cli_opts *opts, int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "savepoint") == 0) return flink_savepoint(opts, argc - 1, argv + 1);
   if (argc >= 2 && strcmp(argv[1], "upgrade") == 0) return flink_upgrade(opts, argc - 1, argv + 1);
   int help = argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
-  fprintf(help ? stdout : stderr,
-          "usage: muster flink savepoint TASK|JOB/TASK\n"
-          "       muster flink upgrade TASK|JOB/TASK --bundle NAME@VERSION [--upgrade-mode stateless|savepoint|last-state] "
-          "[--force]\n\n"
-          "savepoint: a savepoint of the running Flink job without stopping it (recorded in `muster savepoints`).\n"
-          "upgrade: submits the next version of a running streaming task (default mode savepoint: stop with a "
-          "savepoint, start from it; last-state: from the latest checkpoint, refused past max_checkpoint_age unless "
-          "--force; stateless: cancel, start empty).\n");
+  fprintf(
+      help ? stdout : stderr,
+      "usage: muster flink savepoint TASK|JOB/TASK\n"
+      "       muster flink upgrade TASK|JOB/TASK --bundle NAME@VERSION [--upgrade-mode stateless|savepoint|last-state] "
+      "[--force]\n\n"
+      "savepoint: a savepoint of the running Flink job without stopping it (recorded in `muster savepoints`).\n"
+      "upgrade: submits the next version of a running streaming task (default mode savepoint: stop with a "
+      "savepoint, start from it; last-state: from the latest checkpoint, refused past max_checkpoint_age unless "
+      "--force; stateless: cancel, start empty).\n");
   return help ? 0 : 2;
 }

@@ -92,7 +92,8 @@ int mu_cmd_images(const mu_cli_opts *opts, int argc, char **argv) {
       human(a->bytes_before, before, sizeof before);
       human(a->bytes_after, after, sizeof after);
       if (a->error[0] == '\0')
-        printf("%s: removed %u image%s, %s -> %s\n", a->agent_id, a->removed, a->removed == 1 ? "" : "s", before, after);
+        printf("%s: removed %u image%s, %s -> %s\n", a->agent_id, a->removed, a->removed == 1 ? "" : "s", before,
+               after);
     }
     printf("%-20s %-19s %-36s %10s %-6s %s\n", "HOST", "DIGEST", "REFS", "SIZE", "IN USE", "LAST USED");
     for (size_t i = 0; i < reply->n_agents; i++) {

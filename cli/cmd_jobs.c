@@ -27,12 +27,10 @@ static int usage_error(const char *cmd, const char *usage, const char *fmt, cons
 
 /* jobfile: the submitted file, whose lines and columns then lead the refusal's problems. */
 int mu_cli_submit_and_watch(const mu_cli_opts *opts, const char *path, const ProtobufCMessage *req,
-                            const mu_watch_opts *w, int detach, uint32_t n_tasks,
-                            const char *jobfile) {
+                            const mu_watch_opts *w, int detach, uint32_t n_tasks, const char *jobfile) {
   ProtobufCMessage *reply_msg = NULL;
   mu_err err = {0};
-  if (mu_cli_unary(opts, path, req, &muster__v1__submit_job_response__descriptor, &reply_msg,
-                   &err) != 0) {
+  if (mu_cli_unary(opts, path, req, &muster__v1__submit_job_response__descriptor, &reply_msg, &err) != 0) {
     /* "ADDR: INVALID_ARGUMENT: tasks[0].timeout: ...; tasks[1]...": one line per problem */
     const char *problems = strstr(err.msg, ": INVALID_ARGUMENT: ");
     if (problems != NULL) problems += 20;
@@ -46,10 +44,8 @@ int mu_cli_submit_and_watch(const mu_cli_opts *opts, const char *path, const Pro
   }
   Muster__V1__SubmitJobResponse *r = (Muster__V1__SubmitJobResponse *)reply_msg;
   if (r->plan != NULL) { /* a dry run: nothing was started */
-    if (opts->json)
-      mu_cli_print_json(&r->plan->base);
-    else
-      mu_plan_print(r->plan, stdout);
+    if (opts->json) mu_cli_print_json(&r->plan->base);
+    else mu_plan_print(r->plan, stdout);
     protobuf_c_message_free_unpacked(reply_msg, NULL);
     return 0;
   }
@@ -68,8 +64,7 @@ int mu_cli_submit_and_watch(const mu_cli_opts *opts, const char *path, const Pro
     return 0;
   }
   char tn[48];
-  if (!opts->json && !w->quiet)
-    fprintf(stderr, "job %s: %s\n", job_id, mu_plural(targets, "target", tn, sizeof tn));
+  if (!opts->json && !w->quiet) fprintf(stderr, "job %s: %s\n", job_id, mu_plural(targets, "target", tn, sizeof tn));
   return mu_watch_job(opts, w, job_id, targets, n_tasks);
 }
 
@@ -79,8 +74,7 @@ static const char run_usage[] =
     "                  [--max-concurrency N|P%] [--max-errors N|P%] [--batch N]\n"
     "                  [--timeout DUR] [--retries N] [--env K=V]... [--memory SIZE]\n"
     "                  [--pids N] [--user NAME] [--wait DUR] [--skip-unreachable] [--detach]\n"
-    "                  [--type shell|python|http] [--bundle NAME@VERSION|DIGEST]\n"
-    MU_WATCH_USAGE
+    "                  [--type shell|python|http] [--bundle NAME@VERSION|DIGEST]\n" MU_WATCH_USAGE
     "                  [--dry-run] [-o json] -- COMMAND [ARGS...]\n"
     "\n"
     "Runs COMMAND on every matching agent now and shows each host's result and output as it\n"
@@ -95,21 +89,31 @@ static const char run_usage[] =
     "Exit code 0 only when every target succeeded. Ctrl-C asks whether to cancel or detach.\n";
 
 int mu_cmd_run(const mu_cli_opts *opts, int argc, char **argv) {
-  static const struct option lo[] = {
-      {"selector", required_argument, NULL, 't'}, {"all", no_argument, NULL, 'A'},
-      {"hosts", required_argument, NULL, 'H'},    {"any", required_argument, NULL, 'y'},
-      {"max-concurrency", required_argument, NULL, 'c'},
-      {"max-errors", required_argument, NULL, 'e'}, {"batch", required_argument, NULL, 'b'},
-      {"timeout", required_argument, NULL, 'T'},  {"retries", required_argument, NULL, 'r'},
-      {"env", required_argument, NULL, 'E'},      {"memory", required_argument, NULL, 'm'},
-      {"pids", required_argument, NULL, 'p'},     {"user", required_argument, NULL, 'u'},
-      {"wait", required_argument, NULL, 'w'},     MU_WATCH_LONG_OPTIONS,
-      {"detach", no_argument, NULL, 'd'},         {"dry-run", no_argument, NULL, 'n'},
-      {"type", required_argument, NULL, 'k'},     {"bundle", required_argument, NULL, 'B'},
-      {"skip-unreachable", no_argument, NULL, 'S'},
-      {"count", required_argument, NULL, 'N'},    {"strategy", required_argument, NULL, 'P'},
-      {"request-cpu", required_argument, NULL, 'R'},
-      {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+  static const struct option lo[] = {{"selector", required_argument, NULL, 't'},
+                                     {"all", no_argument, NULL, 'A'},
+                                     {"hosts", required_argument, NULL, 'H'},
+                                     {"any", required_argument, NULL, 'y'},
+                                     {"max-concurrency", required_argument, NULL, 'c'},
+                                     {"max-errors", required_argument, NULL, 'e'},
+                                     {"batch", required_argument, NULL, 'b'},
+                                     {"timeout", required_argument, NULL, 'T'},
+                                     {"retries", required_argument, NULL, 'r'},
+                                     {"env", required_argument, NULL, 'E'},
+                                     {"memory", required_argument, NULL, 'm'},
+                                     {"pids", required_argument, NULL, 'p'},
+                                     {"user", required_argument, NULL, 'u'},
+                                     {"wait", required_argument, NULL, 'w'},
+                                     MU_WATCH_LONG_OPTIONS,
+                                     {"detach", no_argument, NULL, 'd'},
+                                     {"dry-run", no_argument, NULL, 'n'},
+                                     {"type", required_argument, NULL, 'k'},
+                                     {"bundle", required_argument, NULL, 'B'},
+                                     {"skip-unreachable", no_argument, NULL, 'S'},
+                                     {"count", required_argument, NULL, 'N'},
+                                     {"strategy", required_argument, NULL, 'P'},
+                                     {"request-cpu", required_argument, NULL, 'R'},
+                                     {"help", no_argument, NULL, 'h'},
+                                     {NULL, 0, NULL, 0}};
   Muster__V1__RunAdhocRequest req = MUSTER__V1__RUN_ADHOC_REQUEST__INIT;
   Muster__V1__Target target = MUSTER__V1__TARGET__INIT;
   Muster__V1__Rollout rollout = MUSTER__V1__ROLLOUT__INIT;
@@ -129,9 +133,18 @@ int mu_cmd_run(const mu_cli_opts *opts, int argc, char **argv) {
   /* "+" stops at the first non-option: everything after belongs to the command */
   while ((c = getopt_long(argc, argv, "+t:h", lo, NULL)) != -1) {
     switch (c) {
-      case 't': target.selector = optarg; targets_given++; break;
-      case 'A': target.all = 1; targets_given++; break;
-      case 'y': target.any = optarg; targets_given++; break;
+      case 't':
+        target.selector = optarg;
+        targets_given++;
+        break;
+      case 'A':
+        target.all = 1;
+        targets_given++;
+        break;
+      case 'y':
+        target.any = optarg;
+        targets_given++;
+        break;
       case 'H':
         mu_nodeset_names_free(hosts, n_hosts);
         hosts = NULL;
@@ -145,13 +158,15 @@ int mu_cmd_run(const mu_cli_opts *opts, int argc, char **argv) {
         targets_given++;
         break;
       case 'S': rollout.skip_unreachable = 1; break;
-      case 'c': case 'e': {
+      case 'c':
+      case 'e': {
         uint32_t n, p;
         if (mu_count_or_pct_parse(optarg, &n, &p, &err) != 0) {
           rc = usage_error("run", run_usage, c == 'c' ? "--max-concurrency: %s" : "--max-errors: %s", err.msg);
           goto out;
         }
-        if (c == 'c') rollout.max_concurrency = optarg; else rollout.max_errors = optarg;
+        if (c == 'c') rollout.max_concurrency = optarg;
+        else rollout.max_errors = optarg;
         break;
       }
       case 'b': {
@@ -164,13 +179,15 @@ int mu_cmd_run(const mu_cli_opts *opts, int argc, char **argv) {
         rollout.batch = (uint32_t)b;
         break;
       }
-      case 'T': case 'w': {
+      case 'T':
+      case 'w': {
         int64_t ms;
         if (mu_duration_parse(optarg, &ms, &err) != 0) {
           rc = usage_error("run", run_usage, c == 'T' ? "--timeout: %s" : "--wait: %s", err.msg);
           goto out;
         }
-        if (c == 'T') req.timeout = optarg; else rollout.disconnected_wait = optarg;
+        if (c == 'T') req.timeout = optarg;
+        else rollout.disconnected_wait = optarg;
         break;
       }
       case 'r': {
@@ -245,7 +262,10 @@ int mu_cmd_run(const mu_cli_opts *opts, int argc, char **argv) {
       case 'n': req.dry_run = 1; break;
       case 'k': req.type = optarg; break;
       case 'B': req.bundle = optarg; break;
-      case 'h': fputs(run_usage, stdout); rc = 0; goto out;
+      case 'h':
+        fputs(run_usage, stdout);
+        rc = 0;
+        goto out;
       default: {
         int used = mu_watch_opts_apply(&w, c, optarg, &err);
         if (used < 0) {
@@ -284,8 +304,7 @@ out:
 }
 
 static const char submit_usage[] =
-    "usage: muster submit FILE [--plan] [--detach] [--skip-unreachable] [-o json]\n"
-    MU_WATCH_USAGE
+    "usage: muster submit FILE [--plan] [--detach] [--skip-unreachable] [-o json]\n" MU_WATCH_USAGE
     "\n"
     "Submits a job file (YAML or JSON, see docs/job-spec.md; '-' reads stdin) and follows it\n"
     "like `muster run`. --plan (or --dry-run) checks it against the live fleet and prints\n"
@@ -340,35 +359,31 @@ int mu_cmd_submit(const mu_cli_opts *opts, int argc, char **argv) {
   req.spec = spec;
   req.dry_run = dry_run;
   w.interactive = isatty(STDIN_FILENO) && isatty(STDERR_FILENO);
-  int rc = mu_cli_submit_and_watch(opts, "/muster.v1.Admin/SubmitJob", &req.base, &w, detach,
-                            (uint32_t)spec->n_tasks, argv[optind]);
+  int rc = mu_cli_submit_and_watch(opts, "/muster.v1.Admin/SubmitJob", &req.base, &w, detach, (uint32_t)spec->n_tasks,
+                                   argv[optind]);
   protobuf_c_message_free_unpacked(&spec->base, NULL);
   return rc;
 }
 
-static Muster__V1__Job *get_job(const mu_cli_opts *opts, const char *id, int with_tasks,
-                                const char *cmd) {
+static Muster__V1__Job *get_job(const mu_cli_opts *opts, const char *id, int with_tasks, const char *cmd) {
   Muster__V1__GetJobRequest req = MUSTER__V1__GET_JOB_REQUEST__INIT;
   req.job_id = (char *)id;
   req.include_tasks = with_tasks;
   ProtobufCMessage *reply = NULL;
   mu_err err = {0};
-  if (mu_cli_unary(opts, "/muster.v1.Admin/GetJob", &req.base, &muster__v1__job__descriptor,
-                   &reply, &err) != 0) {
+  if (mu_cli_unary(opts, "/muster.v1.Admin/GetJob", &req.base, &muster__v1__job__descriptor, &reply, &err) != 0) {
     fprintf(stderr, "muster %s: %s\n", cmd, err.msg);
     return NULL;
   }
   return (Muster__V1__Job *)reply;
 }
 
-
 static const char watch_usage[] =
     "usage: muster watch JOB\n" MU_WATCH_USAGE
     "\nFollows a job from its start: results so far, then live (as `muster run` shows them).\n";
 
 int mu_cmd_watch(const mu_cli_opts *opts, int argc, char **argv) {
-  static const struct option lo[] = {MU_WATCH_LONG_OPTIONS, {"help", no_argument, NULL, 'h'},
-                                     {NULL, 0, NULL, 0}};
+  static const struct option lo[] = {MU_WATCH_LONG_OPTIONS, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
   mu_watch_opts w = {0};
   mu_err err = {0};
   int c;
@@ -382,8 +397,7 @@ int mu_cmd_watch(const mu_cli_opts *opts, int argc, char **argv) {
     } else if ((used = mu_watch_opts_apply(&w, c, optarg, &err)) < 0) {
       return usage_error("watch", watch_usage, "%s", err.msg);
     } else if (used == 0) {
-      return usage_error("watch", watch_usage, "unknown or incomplete option '%s'",
-                         argv[optind - 1]);
+      return usage_error("watch", watch_usage, "unknown or incomplete option '%s'", argv[optind - 1]);
     }
   }
   if (optind != argc - 1) return usage_error("watch", watch_usage, "%s", "expected one JOB");
@@ -426,9 +440,10 @@ static const char *job_counts_text(const Muster__V1__Job *job, char *buf, size_t
 int mu_cmd_status(const mu_cli_opts *opts, int argc, char **argv) {
   if (argc != 2 || argv[1][0] == '-') {
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-      puts("usage: muster status JOB\n\nShows a job, its targets by state, and every task run: "
-           "state, exit code, attempt, duration.\n-o json: one line for the job, then one per "
-           "task run. -q: the job's state word only (succeeded, failed, running, ...).");
+      puts(
+          "usage: muster status JOB\n\nShows a job, its targets by state, and every task run: "
+          "state, exit code, attempt, duration.\n-o json: one line for the job, then one per "
+          "task run. -q: the job's state word only (succeeded, failed, running, ...).");
       return 0;
     }
     fprintf(stderr, "usage: muster status JOB\n");
@@ -454,24 +469,24 @@ int mu_cmd_status(const mu_cli_opts *opts, int argc, char **argv) {
            mu_job_state_word(job->state), job_counts_text(job, counts, sizeof counts),
            mu_cli_ago(job->created_at_ms, ago, sizeof ago));
     if (job->waiting_for[0] != '\0') printf("%s\n", job->waiting_for); /* after: */
-    printf("%-32s %-10s %6s %7s %8s  %s\n", "TASK", "STATE", "EXIT", "ATTEMPT", "DURATION",
-           "MESSAGE");
+    printf("%-32s %-10s %6s %7s %8s  %s\n", "TASK", "STATE", "EXIT", "ATTEMPT", "DURATION", "MESSAGE");
     for (size_t i = 0; i < job->n_tasks; i++) {
       const Muster__V1__TaskRun *t = job->tasks[i];
       char ex[32], dur[32];
       const ProtobufCEnumValue *sv =
           protobuf_c_enum_descriptor_get_value(&muster__v1__task_state__descriptor, (int)t->state);
-      printf("%-32s %-10s %6s %7u %8s  %s", t->task_id, sv ? sv->name : "?",
-             exit_column(t, ex, sizeof ex), t->attempt, run_duration(t, dur, sizeof dur),
-             t->message);
+      printf("%-32s %-10s %6s %7u %8s  %s", t->task_id, sv ? sv->name : "?", exit_column(t, ex, sizeof ex), t->attempt,
+             run_duration(t, dur, sizeof dur), t->message);
       for (size_t k = 0; k < t->n_anomalies; k++) /* run history flags (docs/observability.md) */
-        printf("%s%s%s", k ? "," : t->message[0] ? " [flagged " : "[flagged ", t->anomalies[k],
-               k + 1 == t->n_anomalies ? "]" : "");
+        printf("%s%s%s",
+               k               ? ","
+               : t->message[0] ? " [flagged "
+                               : "[flagged ",
+               t->anomalies[k], k + 1 == t->n_anomalies ? "]" : "");
       putchar('\n');
     }
   }
-  int rc = job->state == MUSTER__V1__JOB_STATE__JOB_FAILED ||
-           job->state == MUSTER__V1__JOB_STATE__JOB_CANCELLED;
+  int rc = job->state == MUSTER__V1__JOB_STATE__JOB_FAILED || job->state == MUSTER__V1__JOB_STATE__JOB_CANCELLED;
   protobuf_c_message_free_unpacked(&job->base, NULL);
   return rc;
 }
@@ -490,10 +505,11 @@ int mu_cmd_cancel(const mu_cli_opts *opts, int argc, char **argv) {
   }
   if (argc < 2 || argc > 3 || argv[1][0] == '-') {
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-      puts("usage: muster cancel [--force] JOB [REASON]\n\nCancels what has not finished; running tasks are "
-           "stopped (TERM, grace, KILL). A task type with a graceful stop does it first (a Flink task's\n"
-           "on_cancel: savepoint|drain); --force skips it (a Flink job is cancelled without a savepoint),\n"
-           "also for a job whose cancel is under way.");
+      puts(
+          "usage: muster cancel [--force] JOB [REASON]\n\nCancels what has not finished; running tasks are "
+          "stopped (TERM, grace, KILL). A task type with a graceful stop does it first (a Flink task's\n"
+          "on_cancel: savepoint|drain); --force skips it (a Flink job is cancelled without a savepoint),\n"
+          "also for a job whose cancel is under way.");
       return 0;
     }
     fprintf(stderr, "usage: muster cancel [--force] JOB [REASON]\n");
@@ -505,8 +521,8 @@ int mu_cmd_cancel(const mu_cli_opts *opts, int argc, char **argv) {
   req.force = force;
   ProtobufCMessage *reply = NULL;
   mu_err err = {0};
-  if (mu_cli_unary(opts, "/muster.v1.Admin/CancelJob", &req.base,
-                   &muster__v1__cancel_job_response__descriptor, &reply, &err) != 0) {
+  if (mu_cli_unary(opts, "/muster.v1.Admin/CancelJob", &req.base, &muster__v1__cancel_job_response__descriptor, &reply,
+                   &err) != 0) {
     fprintf(stderr, "muster cancel: %s\n", err.msg);
     return 1;
   }
@@ -529,8 +545,9 @@ int mu_cmd_jobs(const mu_cli_opts *opts, int argc, char **argv) {
   Muster__V1__ListJobsRequest req = MUSTER__V1__LIST_JOBS_REQUEST__INIT;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-      puts("usage: muster jobs [--state running|succeeded|failed|cancelled] [--limit N]\n\n"
-           "Lists jobs, newest first. -q prints job ids only.");
+      puts(
+          "usage: muster jobs [--state running|succeeded|failed|cancelled] [--limit N]\n\n"
+          "Lists jobs, newest first. -q prints job ids only.");
       return 0;
     } else if (strcmp(argv[i], "--state") == 0 && i + 1 < argc) {
       char name[64];
@@ -552,30 +569,26 @@ int mu_cmd_jobs(const mu_cli_opts *opts, int argc, char **argv) {
   }
   ProtobufCMessage *reply = NULL;
   mu_err err = {0};
-  if (mu_cli_unary(opts, "/muster.v1.Admin/ListJobs", &req.base,
-                   &muster__v1__list_jobs_response__descriptor, &reply, &err) != 0) {
+  if (mu_cli_unary(opts, "/muster.v1.Admin/ListJobs", &req.base, &muster__v1__list_jobs_response__descriptor, &reply,
+                   &err) != 0) {
     fprintf(stderr, "muster jobs: %s\n", err.msg);
     return 1;
   }
   Muster__V1__ListJobsResponse *r = (Muster__V1__ListJobsResponse *)reply;
   if (!opts->json && !opts->quiet)
-    printf("%-24s %-24s %-10s %7s %7s %9s %6s %9s %11s %7s  %s\n", "ID", "NAME", "STATE",
-           "TARGETS", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "UNREACHABLE", "SKIPPED",
-           "CREATED");
+    printf("%-24s %-24s %-10s %7s %7s %9s %6s %9s %11s %7s  %s\n", "ID", "NAME", "STATE", "TARGETS", "RUNNING",
+           "SUCCEEDED", "FAILED", "CANCELLED", "UNREACHABLE", "SKIPPED", "CREATED");
   for (size_t i = 0; i < r->n_jobs; i++) {
     const Muster__V1__Job *j = r->jobs[i];
     char ago[32];
     Muster__V1__JobCounts c = MUSTER__V1__JOB_COUNTS__INIT;
     if (j->counts != NULL) c = *j->counts;
-    if (opts->json)
-      mu_cli_json_message("job", &j->base);
-    else if (opts->quiet) /* ids only */
-      printf("%s\n", j->id);
+    if (opts->json) mu_cli_json_message("job", &j->base);
+    else if (opts->quiet) /* ids only */ printf("%s\n", j->id);
     else
-      printf("%-24s %-24.24s %-10s %7u %7u %9u %6u %9u %11u %7u  %s\n", j->id,
-             j->spec ? j->spec->name : "", mu_job_state_word(j->state), j->targets, c.running,
-             c.succeeded, c.failed, c.cancelled, c.unreachable, c.skipped,
-             mu_cli_ago(j->created_at_ms, ago, sizeof ago));
+      printf("%-24s %-24.24s %-10s %7u %7u %9u %6u %9u %11u %7u  %s\n", j->id, j->spec ? j->spec->name : "",
+             mu_job_state_word(j->state), j->targets, c.running, c.succeeded, c.failed, c.cancelled, c.unreachable,
+             c.skipped, mu_cli_ago(j->created_at_ms, ago, sizeof ago));
   }
   protobuf_c_message_free_unpacked(reply, NULL);
   return 0;

@@ -23,15 +23,15 @@
 
 typedef struct logs_state {
   const mu_cli_opts *opts;
-  mu_logs_grep *grep;            /* --grep: lines are collected, printed grouped at the end */
+  mu_logs_grep *grep; /* --grep: lines are collected, printed grouped at the end */
   int prefix;
-  size_t gaps;                   /* chunks that said output is missing */
-  char error[400];               /* set: stop, exit 1 */
+  size_t gaps;     /* chunks that said output is missing */
+  char error[400]; /* set: stop, exit 1 */
   /* prefix mode: the unfinished last line of the task whose output came last */
   char *partial_task;
   char *partial;
   size_t partial_len;
-  char *out;                     /* prefix mode: the lines of one chunk, written at once */
+  char *out; /* prefix mode: the lines of one chunk, written at once */
   size_t out_len, out_cap;
 } logs_state;
 
@@ -146,16 +146,12 @@ static int on_log(void *ud, const uint8_t *data, size_t len) {
     }
     if (!ls->opts->quiet) put_err("muster logs: note: %s\n", lc->note);
   } else if (ls->grep != NULL && lc->output != NULL) {
-    mu_logs_grep_feed(ls->grep, lc->task_id, (const char *)lc->output->data.data,
-                      lc->output->data.len);
+    mu_logs_grep_feed(ls->grep, lc->task_id, (const char *)lc->output->data.data, lc->output->data.len);
   } else if (lc->output != NULL || lc->note[0] != '\0') {
-    if (ls->opts->json)
-      print_json(ls, &lc->base);
+    if (ls->opts->json) print_json(ls, &lc->base);
     else if (ls->prefix)
-      logs_print_prefixed(ls, lc->task_id, (const char *)lc->output->data.data,
-                          lc->output->data.len);
-    else
-      put_out(ls, lc->output->data.data, lc->output->data.len);
+      logs_print_prefixed(ls, lc->task_id, (const char *)lc->output->data.data, lc->output->data.len);
+    else put_out(ls, lc->output->data.data, lc->output->data.len);
   }
   protobuf_c_message_free_unpacked(&lc->base, NULL);
   return ls->error[0] != '\0';
@@ -244,9 +240,10 @@ int mu_cmd_logs(const mu_cli_opts *opts, int argc, char **argv) {
   }
   if (ls.gaps > 0 && !allow_partial) {
     char msg[200];
-    snprintf(msg, sizeof msg, "%zu part%s of the output %s missing (the notes above say which "
-             "bytes); --allow-partial accepts that", ls.gaps, ls.gaps == 1 ? "" : "s",
-             ls.gaps == 1 ? "is" : "are");
+    snprintf(msg, sizeof msg,
+             "%zu part%s of the output %s missing (the notes above say which "
+             "bytes); --allow-partial accepts that",
+             ls.gaps, ls.gaps == 1 ? "" : "s", ls.gaps == 1 ? "is" : "are");
     put_err("muster logs: %s\n", msg);
     return 1;
   }

@@ -49,8 +49,7 @@ static const char show_usage[] =
     "  Prints a certificate as Muster reads it: kind, name, role, SANs, serial, validity.\n";
 
 /* Prints "muster pki SUB: <message>" and the usage to stderr; returns 2. */
-static int usage_fail(const char *sub, const char *usage, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static int usage_fail(const char *sub, const char *usage, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int usage_fail(const char *sub, const char *usage, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
@@ -87,17 +86,11 @@ static int parse_days(const char *sub, const char *usage, const char *text, int 
  * opt is not one of them, else the exit code to return. */
 static int common_opt(int opt, const char *sub, const char *usage, char **argv) {
   switch (opt) {
-    case 'h':
-      fputs(usage, stdout);
-      return 0;
-    case 'o':
-      return usage_fail(sub, usage, "-o: expected json or table, got '%s'", optarg);
-    case ':':
-      return usage_fail(sub, usage, "%s needs a value", argv[optind - 1]);
-    case '?':
-      return usage_fail(sub, usage, "unknown option '%s'", argv[optind - 1]);
-    default:
-      return -1;
+    case 'h': fputs(usage, stdout); return 0;
+    case 'o': return usage_fail(sub, usage, "-o: expected json or table, got '%s'", optarg);
+    case ':': return usage_fail(sub, usage, "%s needs a value", argv[optind - 1]);
+    case '?': return usage_fail(sub, usage, "unknown option '%s'", argv[optind - 1]);
+    default: return -1;
   }
 }
 
@@ -164,8 +157,7 @@ static int pki_init(const mu_cli_opts *opts, int argc, char **argv) {
     if (opt == 'f') force = 1;
     if (opt == 'd' && (rc = parse_days("init", init_usage, optarg, &days)) != 0) return rc;
   }
-  if (optind < argc)
-    return usage_fail("init", init_usage, "unexpected argument '%s'", argv[optind]);
+  if (optind < argc) return usage_fail("init", init_usage, "unexpected argument '%s'", argv[optind]);
   if (dir == NULL || dir[0] == '\0') return usage_fail("init", init_usage, "--out DIR is required");
   mu_err err = {0};
   int rc = force ? mu_pki_init_force(dir, days, &err) : mu_pki_init(dir, days, &err);
@@ -174,27 +166,25 @@ static int pki_init(const mu_cli_opts *opts, int argc, char **argv) {
   char path[4096];
   snprintf(path, sizeof path, "%s/ca.crt", dir);
   mu_pki_cert_info info;
-  if ((rc = read_info("init", path, &info)) != 0) return rc;
+  rc = read_info("init", path, &info);
+  if (rc != 0) return rc;
   char until[32];
   time_text(info.not_after, until, sizeof until);
   if (opts->json) {
-    print_json("ca", json_pack("{s:s+, s:s+, s:s, s:s, s:s}", "cert", dir, "/ca.crt", "key", dir,
-                         "/ca.key", "subject", info.cn, "serial", info.serial_hex, "not_after",
-                         until));
+    print_json("ca", json_pack("{s:s+, s:s+, s:s, s:s, s:s}", "cert", dir, "/ca.crt", "key", dir, "/ca.key", "subject",
+                               info.cn, "serial", info.serial_hex, "not_after", until));
   } else if (!opts->quiet) {
-    printf("wrote %s/ca.crt, %s/ca.key (0600)\nCA '%s', valid until %s\n", dir, dir, info.cn,
-           until);
+    printf("wrote %s/ca.crt, %s/ca.key (0600)\nCA '%s', valid until %s\n", dir, dir, info.cn, until);
   }
   return 0;
 }
 
 static int pki_issue(const mu_cli_opts *opts, int argc, char **argv) {
-  static const struct option lo[] = {
-      {"ca", required_argument, NULL, 'c'},   {"kind", required_argument, NULL, 'k'},
-      {"name", required_argument, NULL, 'n'}, {"role", required_argument, NULL, 'r'},
-      {"san", required_argument, NULL, 's'},  {"days", required_argument, NULL, 'd'},
-      {"out", required_argument, NULL, 'O'},  {"force", no_argument, NULL, 'f'},
-      {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
+  static const struct option lo[] = {{"ca", required_argument, NULL, 'c'},   {"kind", required_argument, NULL, 'k'},
+                                     {"name", required_argument, NULL, 'n'}, {"role", required_argument, NULL, 'r'},
+                                     {"san", required_argument, NULL, 's'},  {"days", required_argument, NULL, 'd'},
+                                     {"out", required_argument, NULL, 'O'},  {"force", no_argument, NULL, 'f'},
+                                     {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
   mu_pki_issue_opts o = {0};
   char sans[8192] = "";
   int opt;
@@ -231,26 +221,25 @@ static int pki_issue(const mu_cli_opts *opts, int argc, char **argv) {
   char path[4096];
   snprintf(path, sizeof path, "%s.crt", o.out);
   mu_pki_cert_info info;
-  if ((rc = read_info("issue", path, &info)) != 0) return rc;
+  rc = read_info("issue", path, &info);
+  if (rc != 0) return rc;
   char until[32];
   time_text(info.not_after, until, sizeof until);
   if (opts->json) {
     print_json("certificate", json_pack("{s:s+, s:s+, s:s, s:s, s:s, s:o, s:s, s:s}", "cert", o.out, ".crt", "key",
-                         o.out, ".key", "cert_kind", info.kind, "name", info.name, "role", info.role,
-                         "sans", sans_array(&info), "serial", info.serial_hex, "not_after", until));
+                                        o.out, ".key", "cert_kind", info.kind, "name", info.name, "role", info.role,
+                                        "sans", sans_array(&info), "serial", info.serial_hex, "not_after", until));
   } else if (!opts->quiet) {
-    printf("wrote %s.crt, %s.key (0600)\n%s '%s'%s%s, serial %s, valid until %s\n", o.out, o.out,
-           info.kind, info.name, info.role[0] != '\0' ? ", role " : "", info.role, info.serial_hex,
-           until);
+    printf("wrote %s.crt, %s.key (0600)\n%s '%s'%s%s, serial %s, valid until %s\n", o.out, o.out, info.kind, info.name,
+           info.role[0] != '\0' ? ", role " : "", info.role, info.serial_hex, until);
   }
   return 0;
 }
 
 static int pki_crl(const mu_cli_opts *opts, int argc, char **argv) {
-  static const struct option lo[] = {
-      {"ca", required_argument, NULL, 'c'},  {"revoke", required_argument, NULL, 'R'},
-      {"out", required_argument, NULL, 'O'}, {"days", required_argument, NULL, 'd'},
-      {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0}};
+  static const struct option lo[] = {{"ca", required_argument, NULL, 'c'},  {"revoke", required_argument, NULL, 'R'},
+                                     {"out", required_argument, NULL, 'O'}, {"days", required_argument, NULL, 'd'},
+                                     {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0}};
   const char *ca_dir = NULL, *revoke = NULL, *out = NULL;
   int days = 0, opt;
   while ((opt = getopt_long(argc, argv, ":ho:", lo, NULL)) != -1) {
@@ -262,8 +251,7 @@ static int pki_crl(const mu_cli_opts *opts, int argc, char **argv) {
     if (opt == 'd' && (rc = parse_days("crl", crl_usage, optarg, &days)) != 0) return rc;
   }
   if (optind < argc) return usage_fail("crl", crl_usage, "unexpected argument '%s'", argv[optind]);
-  if (ca_dir == NULL || ca_dir[0] == '\0')
-    return usage_fail("crl", crl_usage, "--ca DIR is required");
+  if (ca_dir == NULL || ca_dir[0] == '\0') return usage_fail("crl", crl_usage, "--ca DIR is required");
   mu_err err = {0};
   if (mu_pki_crl(ca_dir, revoke, out, days, &err) != 0) return fail("crl", &err);
   /* The serial as the CRL lists it; the certificate need not be a valid muster identity. */
@@ -292,13 +280,12 @@ static int pki_crl(const mu_cli_opts *opts, int argc, char **argv) {
   char next[32];
   time_text(set->next_update, next, sizeof next);
   if (opts->json) {
-    print_json("crl", json_pack("{s:s, s:s?, s:I, s:I, s:s}", "crl", crl_path, "revoked",
-                         revoke != NULL ? serial : NULL, "number", (json_int_t)set->number,
-                         "entries", (json_int_t)set->n, "next_update", next));
+    print_json("crl",
+               json_pack("{s:s, s:s?, s:I, s:I, s:s}", "crl", crl_path, "revoked", revoke != NULL ? serial : NULL,
+                         "number", (json_int_t)set->number, "entries", (json_int_t)set->n, "next_update", next));
   } else if (!opts->quiet) {
     if (revoke != NULL) printf("revoked %s (serial %s)\n", revoke, serial);
-    printf("wrote %s (CRL number %lld, %zu revoked, next update %s)\n", crl_path,
-           (long long)set->number, set->n, next);
+    printf("wrote %s (CRL number %lld, %zu revoked, next update %s)\n", crl_path, (long long)set->number, set->n, next);
   }
   mu_pki_crl_set_free(set);
   return 0;
@@ -309,9 +296,7 @@ static void show_text(const mu_pki_cert_info *i) {
   time_text(i->not_before, from, sizeof from);
   time_text(i->not_after, until, sizeof until);
   int64_t now = (int64_t)time(NULL);
-  const char *state = now < i->not_before  ? " (not yet valid)"
-                      : now > i->not_after ? " (EXPIRED)"
-                                           : "";
+  const char *state = now < i->not_before ? " (not yet valid)" : now > i->not_after ? " (EXPIRED)" : "";
   const char *usage = i->server_auth && i->client_auth ? "serverAuth, clientAuth"
                       : i->server_auth                 ? "serverAuth"
                       : i->client_auth                 ? "clientAuth"
@@ -331,11 +316,11 @@ static void show_json(const mu_pki_cert_info *i) {
   char from[32], until[32];
   time_text(i->not_before, from, sizeof from);
   time_text(i->not_after, until, sizeof until);
-  print_json("certificate", json_pack(
-      "{s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:s, s:s, s:s, s:b, s:b, s:b}", "cert_kind", i->kind, "name",
-      i->name, "role", i->role, "cn", i->cn, "issuer_cn", i->issuer_cn, "sans", sans_array(i),
-      "sans_truncated", i->sans_truncated, "serial", i->serial_hex, "not_before", from, "not_after",
-      until, "server_auth", i->server_auth, "client_auth", i->client_auth, "ca", i->is_ca));
+  print_json("certificate",
+             json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:s, s:s, s:s, s:b, s:b, s:b}", "cert_kind", i->kind,
+                       "name", i->name, "role", i->role, "cn", i->cn, "issuer_cn", i->issuer_cn, "sans", sans_array(i),
+                       "sans_truncated", i->sans_truncated, "serial", i->serial_hex, "not_before", from, "not_after",
+                       until, "server_auth", i->server_auth, "client_auth", i->client_auth, "ca", i->is_ca));
 }
 
 static int pki_show(const mu_cli_opts *opts, int argc, char **argv) {
@@ -346,8 +331,7 @@ static int pki_show(const mu_cli_opts *opts, int argc, char **argv) {
     if (rc >= 0) return rc;
   }
   if (optind + 1 != argc) {
-    return usage_fail("show", show_usage, optind == argc ? "%s is required" : "one %s only",
-                      "CERT");
+    return usage_fail("show", show_usage, optind == argc ? "%s is required" : "one %s only", "CERT");
   }
   mu_pki_cert_info info;
   int rc = read_info("show", argv[optind], &info);

@@ -68,10 +68,8 @@ static const char *outcome(const Muster__V1__ScheduleSlot *s, char *buf, size_t 
   if (s == NULL) return "-";
   if (strcmp(s->state, "created") == 0)
     snprintf(buf, size, "%s %s", s->job_id, s->job_state[0] ? s->job_state + 4 : "");
-  else if (s->reason[0] != '\0')
-    snprintf(buf, size, "%s: %s", s->state, s->reason);
-  else
-    snprintf(buf, size, "%s %s", s->state, s->job_id);
+  else if (s->reason[0] != '\0') snprintf(buf, size, "%s: %s", s->state, s->reason);
+  else snprintf(buf, size, "%s %s", s->state, s->job_id);
   return buf;
 }
 
@@ -117,12 +115,8 @@ static int schedule_create(const mu_cli_opts *opts, int argc, char **argv) {
   optind = 2;
   while ((c = getopt_long(argc, argv, "+t:h", lo, NULL)) != -1) {
     switch (c) {
-      case 'c':
-        spec.cron = optarg;
-        break;
-      case 'z':
-        spec.tz = optarg;
-        break;
+      case 'c': spec.cron = optarg; break;
+      case 'z': spec.tz = optarg; break;
       case 'j':
       case 'w':
       case 'T':
@@ -136,24 +130,14 @@ static int schedule_create(const mu_cli_opts *opts, int argc, char **argv) {
                            err.msg);
           goto out;
         }
-        if (c == 'j')
-          spec.jitter = optarg;
-        else if (c == 'w')
-          spec.catch_up_window = optarg;
-        else if (c == 'W')
-          rollout.disconnected_wait = optarg, run.rollout = &rollout, run_flags++;
-        else
-          run.timeout = optarg, run_flags++;
+        if (c == 'j') spec.jitter = optarg;
+        else if (c == 'w') spec.catch_up_window = optarg;
+        else if (c == 'W') rollout.disconnected_wait = optarg, run.rollout = &rollout, run_flags++;
+        else run.timeout = optarg, run_flags++;
         break;
-      case 'o':
-        spec.overlap = optarg;
-        break;
-      case 'u':
-        spec.catch_up = optarg;
-        break;
-      case 'p':
-        spec.paused = 1;
-        break;
+      case 'o': spec.overlap = optarg; break;
+      case 'u': spec.catch_up = optarg; break;
+      case 'p': spec.paused = 1; break;
       case 't':
         target.selector = optarg;
         run_flags++;
@@ -186,9 +170,7 @@ static int schedule_create(const mu_cli_opts *opts, int argc, char **argv) {
         fputs(schedule_usage, stdout);
         rc = 0;
         goto out;
-      default:
-        rc = usage_error("create: unknown or incomplete option '%s'", argv[optind - 1]);
-        goto out;
+      default: rc = usage_error("create: unknown or incomplete option '%s'", argv[optind - 1]); goto out;
     }
   }
   if (spec.cron[0] == '\0') {
@@ -263,10 +245,8 @@ static int schedule_ls(const mu_cli_opts *opts, int argc, char **argv) {
     printf("%-20s %-18s %-14s %-7s %-21s %-21s %-21s %s\n", "NAME", "CRON", "TZ", "STATE", "NEXT", "THEN", "THEN",
            "LAST");
   for (size_t i = 0; i < r->n_schedules; i++) {
-    if (opts->json)
-      mu_cli_print_json(&r->schedules[i]->base);
-    else
-      print_row(r->schedules[i]);
+    if (opts->json) mu_cli_print_json(&r->schedules[i]->base);
+    else print_row(r->schedules[i]);
   }
   protobuf_c_message_free_unpacked(reply, NULL);
   return 0;
@@ -315,19 +295,15 @@ static int schedule_named(const mu_cli_opts *opts, const char *sub, const char *
               &reply);
     if (rc != 0) return rc;
     const Muster__V1__DeleteScheduleResponse *r = (const Muster__V1__DeleteScheduleResponse *)reply;
-    if (opts->json)
-      mu_cli_print_json(reply);
-    else
-      printf("schedule %s removed (%u slot records; its jobs are kept)\n", r->name, r->slots_deleted);
+    if (opts->json) mu_cli_print_json(reply);
+    else printf("schedule %s removed (%u slot records; its jobs are kept)\n", r->name, r->slots_deleted);
   } else if (strcmp(sub, "trigger") == 0) {
     rc = call(opts, "/muster.v1.Schedules/TriggerSchedule", &req.base,
               &muster__v1__trigger_schedule_response__descriptor, &reply);
     if (rc != 0) return rc;
     const Muster__V1__TriggerScheduleResponse *r = (const Muster__V1__TriggerScheduleResponse *)reply;
-    if (opts->json)
-      mu_cli_print_json(reply);
-    else
-      printf("%s\n", r->job_id); /* JOB=$(muster schedule trigger NAME) */
+    if (opts->json) mu_cli_print_json(reply);
+    else printf("%s\n", r->job_id); /* JOB=$(muster schedule trigger NAME) */
   } else {
     int pause = strcmp(sub, "pause") == 0;
     rc = call(opts, pause ? "/muster.v1.Schedules/PauseSchedule" : "/muster.v1.Schedules/ResumeSchedule", &req.base,
@@ -335,10 +311,8 @@ static int schedule_named(const mu_cli_opts *opts, const char *sub, const char *
     if (rc != 0) return rc;
     const Muster__V1__Schedule *s = (const Muster__V1__Schedule *)reply;
     char when[40];
-    if (opts->json)
-      mu_cli_print_json(reply);
-    else if (pause)
-      printf("schedule %s paused\n", s->spec->name);
+    if (opts->json) mu_cli_print_json(reply);
+    else if (pause) printf("schedule %s paused\n", s->spec->name);
     else
       printf("schedule %s resumed: next %s\n", s->spec->name,
              s->n_next_fire_s ? utc(s->next_fire_s[0], when, sizeof when) : "never");

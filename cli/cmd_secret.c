@@ -30,8 +30,7 @@ static const char secret_usage[] =
 
 /* The value from path ("-" or NULL: stdin), at most MU_SECRET_VALUE_MAX bytes + 1 to notice
  * more. *ret is the caller's (wipe it). */
-static int read_value(const char *path, const char *name, char **ret, size_t *ret_len,
-                      mu_err *err) {
+static int read_value(const char *path, const char *name, char **ret, size_t *ret_len, mu_err *err) {
   int from_stdin = path == NULL || strcmp(path, "-") == 0;
   FILE *f = from_stdin ? stdin : fopen(path, "rb");
   if (f == NULL) return mu_err_set(err, MU_ENOENT, "%s: %s", path, strerror(errno));
@@ -75,9 +74,8 @@ static int fail(const char *what, const mu_err *err) {
 
 /* Calls Secrets/method: 0 with *ret (the caller frees it), or the exit code once the error is
  * printed. */
-static int call(const mu_cli_opts *opts, const char *what, const char *method,
-                const ProtobufCMessage *req, const ProtobufCMessageDescriptor *reply_desc,
-                ProtobufCMessage **ret) {
+static int call(const mu_cli_opts *opts, const char *what, const char *method, const ProtobufCMessage *req,
+                const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **ret) {
   char path[96];
   mu_err err = {0};
   snprintf(path, sizeof path, "/muster.v1.Secrets/%s", method);
@@ -103,15 +101,13 @@ static int secret_set(const mu_cli_opts *opts, int argc, char **argv) {
       case 'k': keep_newline = 1; break;
       case 'h': fputs(secret_usage, stdout); return 0;
       default:
-        fprintf(stderr, "muster secret set: unknown or incomplete option '%s'\n%s",
-                argv[optind - 1], secret_usage);
+        fprintf(stderr, "muster secret set: unknown or incomplete option '%s'\n%s", argv[optind - 1], secret_usage);
         return 2;
     }
   }
   if (optind + 1 != argc) {
     fprintf(stderr, "muster secret set: %s\n%s",
-            optind == argc ? "NAME is required"
-                           : "the value is never an argument: give it on stdin or with --file",
+            optind == argc ? "NAME is required" : "the value is never an argument: give it on stdin or with --file",
             secret_usage);
     return 2;
   }
@@ -131,14 +127,11 @@ static int secret_set(const mu_cli_opts *opts, int argc, char **argv) {
     req.value.data = (uint8_t *)value;
     req.value.len = len;
     ProtobufCMessage *reply = NULL;
-    rc = call(opts, "set", "SetSecret", &req.base, &muster__v1__set_secret_response__descriptor,
-              &reply);
+    rc = call(opts, "set", "SetSecret", &req.base, &muster__v1__set_secret_response__descriptor, &reply);
     if (rc == 0) {
       const Muster__V1__SetSecretResponse *r = (const Muster__V1__SetSecretResponse *)reply;
-      if (opts->json)
-        mu_cli_print_json(reply);
-      else if (!opts->quiet)
-        printf("secret %s: version %llu\n", r->name, (unsigned long long)r->version);
+      if (opts->json) mu_cli_print_json(reply);
+      else if (!opts->quiet) printf("secret %s: version %llu\n", r->name, (unsigned long long)r->version);
       protobuf_c_message_free_unpacked(reply, NULL);
     }
   }
@@ -154,8 +147,7 @@ static int secret_ls(const mu_cli_opts *opts, int argc, char **argv) {
   }
   if (argc == 2) req.name_prefix = argv[1];
   ProtobufCMessage *reply = NULL;
-  int rc = call(opts, "ls", "ListSecrets", &req.base, &muster__v1__list_secrets_response__descriptor,
-                &reply);
+  int rc = call(opts, "ls", "ListSecrets", &req.base, &muster__v1__list_secrets_response__descriptor, &reply);
   if (rc != 0) return rc;
   const Muster__V1__ListSecretsResponse *r = (const Muster__V1__ListSecretsResponse *)reply;
   if (opts->json) {
@@ -168,8 +160,8 @@ static int secret_ls(const mu_cli_opts *opts, int argc, char **argv) {
       const Muster__V1__SecretInfo *s = r->secrets[i];
       char ago[32];
       printf("%-28s %7llu %-24s %-10s %-30s %s\n", s->name, (unsigned long long)s->version,
-             s->scope[0] ? s->scope : "(any agent)", mu_cli_ago(s->updated_at_ms, ago, sizeof ago),
-             s->updated_by, s->key_id);
+             s->scope[0] ? s->scope : "(any agent)", mu_cli_ago(s->updated_at_ms, ago, sizeof ago), s->updated_by,
+             s->key_id);
     }
     printf("%zu secrets; current key id %s\n", r->n_secrets, r->key_id);
   }
@@ -185,14 +177,11 @@ static int secret_rm(const mu_cli_opts *opts, int argc, char **argv) {
   Muster__V1__DeleteSecretRequest req = MUSTER__V1__DELETE_SECRET_REQUEST__INIT;
   req.name = argv[1];
   ProtobufCMessage *reply = NULL;
-  int rc = call(opts, "rm", "DeleteSecret", &req.base,
-                &muster__v1__delete_secret_response__descriptor, &reply);
+  int rc = call(opts, "rm", "DeleteSecret", &req.base, &muster__v1__delete_secret_response__descriptor, &reply);
   if (rc != 0) return rc;
   const Muster__V1__DeleteSecretResponse *r = (const Muster__V1__DeleteSecretResponse *)reply;
-  if (opts->json)
-    mu_cli_print_json(reply);
-  else if (!opts->quiet)
-    printf("deleted secret %s (version %llu)\n", r->name, (unsigned long long)r->version);
+  if (opts->json) mu_cli_print_json(reply);
+  else if (!opts->quiet) printf("deleted secret %s (version %llu)\n", r->name, (unsigned long long)r->version);
   protobuf_c_message_free_unpacked(reply, NULL);
   return 0;
 }
@@ -203,21 +192,19 @@ static int secret_rotate(const mu_cli_opts *opts, int argc, char **argv) {
     if (strcmp(argv[i], "--new-key") == 0 && i + 1 < argc) {
       req.new_key_file = argv[++i];
     } else {
-      fprintf(stderr, "muster secret rotate-key: unexpected argument '%s'\n%s", argv[i],
-              secret_usage);
+      fprintf(stderr, "muster secret rotate-key: unexpected argument '%s'\n%s", argv[i], secret_usage);
       return 2;
     }
   }
   ProtobufCMessage *reply = NULL;
-  int rc = call(opts, "rotate-key", "RotateSecretKey", &req.base,
-                &muster__v1__rotate_secret_key_response__descriptor, &reply);
+  int rc = call(opts, "rotate-key", "RotateSecretKey", &req.base, &muster__v1__rotate_secret_key_response__descriptor,
+                &reply);
   if (rc != 0) return rc;
   const Muster__V1__RotateSecretKeyResponse *r = (const Muster__V1__RotateSecretKeyResponse *)reply;
-  if (opts->json)
-    mu_cli_print_json(reply);
+  if (opts->json) mu_cli_print_json(reply);
   else if (!opts->quiet)
-    printf("secret key rotated: key id %s -> %s, %u secrets re-encrypted\n", r->old_key_id,
-           r->new_key_id, r->reencrypted);
+    printf("secret key rotated: key id %s -> %s, %u secrets re-encrypted\n", r->old_key_id, r->new_key_id,
+           r->reencrypted);
   protobuf_c_message_free_unpacked(reply, NULL);
   return 0;
 }
@@ -240,8 +227,7 @@ static int secret_keygen(int argc, char **argv) {
   mu_err err = {0};
   mu_secret_key_generate(&key);
   int rc = mu_secret_key_write(&key, out, &err);
-  if (rc == 0)
-    printf("wrote %s (secret key, mode 0600), key id %s\n", out, key.id);
+  if (rc == 0) printf("wrote %s (secret key, mode 0600), key id %s\n", out, key.id);
   mu_secret_key_wipe(&key);
   return rc == 0 ? 0 : fail("keygen", &err);
 }

@@ -26,13 +26,11 @@ static const char stats_usage[] =
     "jobs musterd holds (default 50, at most 500). -o json prints one line per run with its\n"
     "flags.\n";
 
-static int fetch_job(const mu_cli_opts *opts, const char *id, ProtobufCMessage **ret,
-                     mu_err *err) {
+static int fetch_job(const mu_cli_opts *opts, const char *id, ProtobufCMessage **ret, mu_err *err) {
   Muster__V1__GetJobRequest req = MUSTER__V1__GET_JOB_REQUEST__INIT;
   req.job_id = (char *)id;
   req.include_tasks = 1;
-  return mu_cli_unary(opts, "/muster.v1.Admin/GetJob", &req.base, &muster__v1__job__descriptor,
-                      ret, err);
+  return mu_cli_unary(opts, "/muster.v1.Admin/GetJob", &req.base, &muster__v1__job__descriptor, ret, err);
 }
 
 static void emit_json(const mu_stats_run *runs, size_t n) {
@@ -40,19 +38,17 @@ static void emit_json(const mu_stats_run *runs, size_t n) {
     const mu_stats_run *r = &runs[i];
     char f[64];
     mu_stats_flag_names(r->flags, f, sizeof f);
-    mu_cli_json_emit("taskStats",
-                     json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s}", "jobId", r->job_id,
-                               "agentId", r->agent_id, "taskName", r->task_name, "durationMs",
-                               (json_int_t)(r->finished_ms - r->started_ms), "cpuMs",
-                               (json_int_t)r->cpu_ms, "peakMemoryBytes",
-                               (json_int_t)r->peak_bytes, "outputBytes",
-                               (json_int_t)r->output_bytes, "memoryLimitBytes",
-                               (json_int_t)r->memory_limit, "flags", f));
+    mu_cli_json_emit(
+        "taskStats",
+        json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s}", "jobId", r->job_id, "agentId", r->agent_id,
+                  "taskName", r->task_name, "durationMs", (json_int_t)(r->finished_ms - r->started_ms), "cpuMs",
+                  (json_int_t)r->cpu_ms, "peakMemoryBytes", (json_int_t)r->peak_bytes, "outputBytes",
+                  (json_int_t)r->output_bytes, "memoryLimitBytes", (json_int_t)r->memory_limit, "flags", f));
   }
 }
 
-static int fetch_history(const mu_cli_opts *opts, const char *task, const char *job_id,
-                         ProtobufCMessage **ret, mu_err *err) {
+static int fetch_history(const mu_cli_opts *opts, const char *task, const char *job_id, ProtobufCMessage **ret,
+                         mu_err *err) {
   Muster__V1__ListRunHistoryRequest req = MUSTER__V1__LIST_RUN_HISTORY_REQUEST__INIT;
   req.task_name = (char *)task;
   req.job_id = (char *)(job_id != NULL ? job_id : "");
@@ -61,19 +57,15 @@ static int fetch_history(const mu_cli_opts *opts, const char *task, const char *
 }
 
 /* The runs of the history entries or of the jobs, flagged and printed. */
-static int print_runs(const mu_cli_opts *opts, Muster__V1__RunHistoryEntry *const *entries,
-                      size_t n_entries, ProtobufCMessage *const *jobs, size_t n_jobs,
-                      const char *task) {
+static int print_runs(const mu_cli_opts *opts, Muster__V1__RunHistoryEntry *const *entries, size_t n_entries,
+                      ProtobufCMessage *const *jobs, size_t n_jobs, const char *task) {
   mu_stats_run *runs = NULL;
   size_t n = 0, cap = 0;
   mu_stats_collect_history(entries, n_entries, &runs, &n, &cap);
-  for (size_t i = 0; i < n_jobs; i++)
-    mu_stats_collect((const Muster__V1__Job *)jobs[i], task, &runs, &n, &cap);
+  for (size_t i = 0; i < n_jobs; i++) mu_stats_collect((const Muster__V1__Job *)jobs[i], task, &runs, &n, &cap);
   mu_stats_flag(runs, n);
-  if (opts->json)
-    emit_json(runs, n);
-  else
-    mu_stats_print(runs, n, stdout);
+  if (opts->json) emit_json(runs, n);
+  else mu_stats_print(runs, n, stdout);
   free(runs);
   return MU_EXIT_OK;
 }
@@ -95,8 +87,7 @@ int mu_cmd_stats(const mu_cli_opts *opts, int argc, char **argv) {
         char *end = NULL;
         last = strtol(optarg, &end, 10);
         if (*optarg == '\0' || *end != '\0' || last < 1 || last > STATS_MAX_JOBS) {
-          fprintf(stderr, "muster stats: --last: a number from 1 to %d, got '%s'\n",
-                  STATS_MAX_JOBS, optarg);
+          fprintf(stderr, "muster stats: --last: a number from 1 to %d, got '%s'\n", STATS_MAX_JOBS, optarg);
           return MU_EXIT_USAGE;
         }
         break;
@@ -109,8 +100,7 @@ int mu_cmd_stats(const mu_cli_opts *opts, int argc, char **argv) {
   }
   const char *job_id = optind < argc ? argv[optind++] : NULL;
   if (optind < argc || (job_id == NULL && task == NULL)) {
-    fprintf(stderr, "muster stats: %s\n%s", optind < argc ? "unexpected argument"
-                                                          : "JOB or --task NAME is required",
+    fprintf(stderr, "muster stats: %s\n%s", optind < argc ? "unexpected argument" : "JOB or --task NAME is required",
             stats_usage);
     return MU_EXIT_USAGE;
   }
@@ -137,14 +127,13 @@ int mu_cmd_stats(const mu_cli_opts *opts, int argc, char **argv) {
   } else if (rc == 0) {
     Muster__V1__ListJobsRequest lreq = MUSTER__V1__LIST_JOBS_REQUEST__INIT;
     lreq.page_size = (uint32_t)last;
-    rc = mu_cli_unary(opts, "/muster.v1.Admin/ListJobs", &lreq.base,
-                      &muster__v1__list_jobs_response__descriptor, &list, &err);
+    rc = mu_cli_unary(opts, "/muster.v1.Admin/ListJobs", &lreq.base, &muster__v1__list_jobs_response__descriptor, &list,
+                      &err);
     const Muster__V1__ListJobsResponse *l = (const Muster__V1__ListJobsResponse *)list;
     for (size_t i = 0; rc == 0 && i < l->n_jobs && n_jobs < (size_t)last; i++) {
       const Muster__V1__JobSpec *sp = l->jobs[i]->spec;
       int has = sp == NULL; /* only jobs that have the task (when the list carries specs) */
-      for (size_t t = 0; sp != NULL && t < sp->n_tasks && !has; t++)
-        has = strcmp(sp->tasks[t]->name, task) == 0;
+      for (size_t t = 0; sp != NULL && t < sp->n_tasks && !has; t++) has = strcmp(sp->tasks[t]->name, task) == 0;
       if (has && fetch_job(opts, l->jobs[i]->id, &jobs[n_jobs], &err) == 0) n_jobs++;
     }
   }

@@ -44,10 +44,8 @@ static int call(const mu_cli_opts *opts, const char *method, const ProtobufCMess
 static void print_params(const Muster__V1__JobTemplate *t, FILE *out) {
   for (size_t i = 0; i < t->n_params; i++) {
     const Muster__V1__TemplateParam *p = t->params[i];
-    if (p->required)
-      fprintf(out, "%s%s (required)", i ? ", " : "", p->name);
-    else
-      fprintf(out, "%s%s=%s", i ? ", " : "", p->name, p->default_value);
+    if (p->required) fprintf(out, "%s%s (required)", i ? ", " : "", p->name);
+    else fprintf(out, "%s%s=%s", i ? ", " : "", p->name, p->default_value);
   }
   if (t->n_params == 0) fputs("-", out);
 }
@@ -65,15 +63,13 @@ static int template_create(const mu_cli_opts *opts, const char *name, const char
   Muster__V1__CreateTemplateRequest req = MUSTER__V1__CREATE_TEMPLATE_REQUEST__INIT;
   req.template_ = t;
   ProtobufCMessage *reply = NULL;
-  int rc = call(opts, "/muster.v1.Templates/CreateTemplate", &req.base,
-                &muster__v1__job_template_info__descriptor, &reply);
+  int rc =
+      call(opts, "/muster.v1.Templates/CreateTemplate", &req.base, &muster__v1__job_template_info__descriptor, &reply);
   t->name = file_name;
   protobuf_c_message_free_unpacked(msg, NULL);
   if (rc != 0) return rc;
-  if (opts->json)
-    mu_cli_print_json(reply);
-  else
-    printf("template %s created\n", name);
+  if (opts->json) mu_cli_print_json(reply);
+  else printf("template %s created\n", name);
   protobuf_c_message_free_unpacked(reply, NULL);
   return 0;
 }
@@ -82,8 +78,8 @@ static int template_ls(const mu_cli_opts *opts, const char *prefix) {
   Muster__V1__ListTemplatesRequest req = MUSTER__V1__LIST_TEMPLATES_REQUEST__INIT;
   if (prefix != NULL) req.name_prefix = (char *)prefix;
   ProtobufCMessage *reply = NULL;
-  int rc = call(opts, "/muster.v1.Templates/ListTemplates", &req.base,
-                &muster__v1__list_templates_response__descriptor, &reply);
+  int rc = call(opts, "/muster.v1.Templates/ListTemplates", &req.base, &muster__v1__list_templates_response__descriptor,
+                &reply);
   if (rc != 0) return rc;
   const Muster__V1__ListTemplatesResponse *r = (const Muster__V1__ListTemplatesResponse *)reply;
   if (!opts->json) printf("%-24s %-6s %s\n", "NAME", "TASKS", "PARAMS");
@@ -106,8 +102,8 @@ static int template_named(const mu_cli_opts *opts, const char *sub, const char *
   req.name = (char *)name;
   ProtobufCMessage *reply = NULL;
   int rm = strcmp(sub, "rm") == 0;
-  int rc = call(opts, rm ? "/muster.v1.Templates/DeleteTemplate" : "/muster.v1.Templates/GetTemplate",
-                &req.base, &muster__v1__job_template_info__descriptor, &reply);
+  int rc = call(opts, rm ? "/muster.v1.Templates/DeleteTemplate" : "/muster.v1.Templates/GetTemplate", &req.base,
+                &muster__v1__job_template_info__descriptor, &reply);
   if (rc != 0) return rc;
   const Muster__V1__JobTemplateInfo *info = (const Muster__V1__JobTemplateInfo *)reply;
   if (opts->json) {
@@ -156,12 +152,9 @@ int mu_cmd_job(const mu_cli_opts *opts, int argc, char **argv) {
 }
 
 int mu_cmd_dispatch(const mu_cli_opts *opts, int argc, char **argv) {
-  static const struct option lo[] = {{"detach", no_argument, NULL, 'd'},
-                                     {"plan", no_argument, NULL, 'n'},
-                                     {"dry-run", no_argument, NULL, 'n'},
-                                     MU_WATCH_LONG_OPTIONS,
-                                     {"help", no_argument, NULL, 'h'},
-                                     {NULL, 0, NULL, 0}};
+  static const struct option lo[] = {{"detach", no_argument, NULL, 'd'},  {"plan", no_argument, NULL, 'n'},
+                                     {"dry-run", no_argument, NULL, 'n'}, MU_WATCH_LONG_OPTIONS,
+                                     {"help", no_argument, NULL, 'h'},    {NULL, 0, NULL, 0}};
   mu_watch_opts w = {0};
   int detach = 0, dry_run = 0, c;
   mu_err oerr = {0};
@@ -189,6 +182,5 @@ int mu_cmd_dispatch(const mu_cli_opts *opts, int argc, char **argv) {
   req.n_params = (size_t)(argc - optind - 1);
   req.dry_run = dry_run;
   w.interactive = isatty(STDIN_FILENO) && isatty(STDERR_FILENO);
-  return mu_cli_submit_and_watch(opts, "/muster.v1.Templates/Dispatch", &req.base, &w, detach, 0,
-                                 NULL);
+  return mu_cli_submit_and_watch(opts, "/muster.v1.Templates/Dispatch", &req.base, &w, detach, 0, NULL);
 }

@@ -39,12 +39,9 @@ static int usage_error(const char *fmt, ...) {
 static const char *when(int64_t at_ms, char *buf, size_t size) {
   char span[32];
   int64_t now = mu_now_ms();
-  if (at_ms <= 0)
-    snprintf(buf, size, "never");
-  else if (at_ms <= now)
-    mu_cli_ago(at_ms, buf, size);
-  else
-    snprintf(buf, size, "in %s", mu_token_span(at_ms - now + 999, span, sizeof span));
+  if (at_ms <= 0) snprintf(buf, size, "never");
+  else if (at_ms <= now) mu_cli_ago(at_ms, buf, size);
+  else snprintf(buf, size, "in %s", mu_token_span(at_ms - now + 999, span, sizeof span));
   return buf;
 }
 
@@ -58,12 +55,9 @@ static int call(const mu_cli_opts *opts, const char *method, const ProtobufCMess
 }
 
 static int token_create(const mu_cli_opts *opts, int argc, char **argv) {
-  static const struct option lo[] = {{"role", required_argument, NULL, 'r'},
-                                     {"scope", required_argument, NULL, 's'},
-                                     {"types", required_argument, NULL, 'T'},
-                                     {"ttl", required_argument, NULL, 'l'},
-                                     {"help", no_argument, NULL, 'h'},
-                                     {NULL, 0, NULL, 0}};
+  static const struct option lo[] = {{"role", required_argument, NULL, 'r'},  {"scope", required_argument, NULL, 's'},
+                                     {"types", required_argument, NULL, 'T'}, {"ttl", required_argument, NULL, 'l'},
+                                     {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
   Muster__V1__CreateTokenRequest req = MUSTER__V1__CREATE_TOKEN_REQUEST__INIT;
   int c;
   optind = 1;
@@ -79,12 +73,11 @@ static int token_create(const mu_cli_opts *opts, int argc, char **argv) {
     }
   }
   if (optind != argc - 1) return usage_error("create: expected one NAME");
-  if (req.role[0] == '\0')
-    return usage_error("create: --role is required (viewer, operator or admin)");
+  if (req.role[0] == '\0') return usage_error("create: --role is required (viewer, operator or admin)");
   req.name = argv[optind];
   ProtobufCMessage *reply = NULL;
-  int rc = call(opts, "/muster.v1.Tokens/CreateToken", &req.base,
-                &muster__v1__create_token_response__descriptor, &reply);
+  int rc =
+      call(opts, "/muster.v1.Tokens/CreateToken", &req.base, &muster__v1__create_token_response__descriptor, &reply);
   if (rc != 0) return rc;
   const Muster__V1__CreateTokenResponse *r = (const Muster__V1__CreateTokenResponse *)reply;
   const Muster__V1__TokenInfo *i = r->info;
@@ -94,17 +87,17 @@ static int token_create(const mu_cli_opts *opts, int argc, char **argv) {
     char exp[32];
     /* the token alone on stdout (TOKEN=$(muster token create ...)); the notes on stderr */
     if (!opts->quiet)
-      fprintf(stderr, "token %s created: id %s, role %s%s%s%s%s, expires %s\n", req.name, r->id,
-            i ? i->role : req.role, req.scope[0] ? ", scope " : "", req.scope,
-            req.types[0] ? ", types " : "", req.types, when(r->expires_at_ms, exp, sizeof exp));
+      fprintf(stderr, "token %s created: id %s, role %s%s%s%s%s, expires %s\n", req.name, r->id, i ? i->role : req.role,
+              req.scope[0] ? ", scope " : "", req.scope, req.types[0] ? ", types " : "", req.types,
+              when(r->expires_at_ms, exp, sizeof exp));
     printf("%s\n", r->token);
     fflush(stdout);
     if (!opts->quiet)
       fprintf(stderr,
-            "This is the only time the token is shown: store it now. Use it with\n"
-            "  MUSTER_TOKEN=<token> muster --addr %s agents     (or muster --token <token> ...)\n"
-            "  grpcurl -H 'authorization: Bearer <token>' %s muster.v1.Admin/ListAgents\n",
-            opts->addr, opts->addr);
+              "This is the only time the token is shown: store it now. Use it with\n"
+              "  MUSTER_TOKEN=<token> muster --addr %s agents     (or muster --token <token> ...)\n"
+              "  grpcurl -H 'authorization: Bearer <token>' %s muster.v1.Admin/ListAgents\n",
+              opts->addr, opts->addr);
   }
   protobuf_c_message_free_unpacked(reply, NULL);
   return 0;
@@ -118,13 +111,12 @@ static int token_ls(const mu_cli_opts *opts, int argc, char **argv) {
   if (argc > 1) return usage_error("ls: unexpected argument '%s'", argv[1]);
   Muster__V1__ListTokensRequest req = MUSTER__V1__LIST_TOKENS_REQUEST__INIT;
   ProtobufCMessage *reply = NULL;
-  int rc = call(opts, "/muster.v1.Tokens/ListTokens", &req.base,
-                &muster__v1__list_tokens_response__descriptor, &reply);
+  int rc = call(opts, "/muster.v1.Tokens/ListTokens", &req.base, &muster__v1__list_tokens_response__descriptor, &reply);
   if (rc != 0) return rc;
   const Muster__V1__ListTokensResponse *r = (const Muster__V1__ListTokensResponse *)reply;
   if (!opts->json && !opts->quiet)
-    printf("%-20s %-12s %-8s %-8s %-20s %-12s %-9s %-9s %s\n", "NAME", "ID", "ROLE", "STATE",
-           "SCOPE", "TYPES", "CREATED", "EXPIRES", "CREATED BY");
+    printf("%-20s %-12s %-8s %-8s %-20s %-12s %-9s %-9s %s\n", "NAME", "ID", "ROLE", "STATE", "SCOPE", "TYPES",
+           "CREATED", "EXPIRES", "CREATED BY");
   for (size_t k = 0; k < r->n_tokens; k++) {
     const Muster__V1__TokenInfo *t = r->tokens[k];
     if (opts->json) {
@@ -138,8 +130,8 @@ static int token_ls(const mu_cli_opts *opts, int argc, char **argv) {
     char created[32], expires[32];
     printf("%-20s %-12s %-8s %-8s %-20s %-12s %-9s %-9s %s\n", t->name, t->id, t->role, t->state,
            t->scope[0] ? t->scope : "-", t->types[0] ? t->types : "-",
-           mu_cli_ago(t->created_at_ms, created, sizeof created),
-           when(t->expires_at_ms, expires, sizeof expires), t->created_by);
+           mu_cli_ago(t->created_at_ms, created, sizeof created), when(t->expires_at_ms, expires, sizeof expires),
+           t->created_by);
   }
   char nt[48];
   if (!opts->json && !opts->quiet) printf("%s\n", mu_plural(r->n_tokens, "token", nt, sizeof nt));
@@ -156,23 +148,20 @@ static int token_revoke(const mu_cli_opts *opts, int argc, char **argv) {
   Muster__V1__RevokeTokenRequest req = MUSTER__V1__REVOKE_TOKEN_REQUEST__INIT;
   req.token = argv[1];
   ProtobufCMessage *reply = NULL;
-  int rc = call(opts, "/muster.v1.Tokens/RevokeToken", &req.base,
-                &muster__v1__revoke_token_response__descriptor, &reply);
+  int rc =
+      call(opts, "/muster.v1.Tokens/RevokeToken", &req.base, &muster__v1__revoke_token_response__descriptor, &reply);
   if (rc != 0) return rc;
   const Muster__V1__RevokeTokenResponse *r = (const Muster__V1__RevokeTokenResponse *)reply;
   const Muster__V1__TokenInfo *t = r->info;
   char ago[32];
-  if (opts->json)
-    mu_cli_print_json(reply);
+  if (opts->json) mu_cli_print_json(reply);
   else if (opts->quiet)
     ; /* nothing: the exit code says it */
-  else if (t == NULL)
-    printf("revoked %s\n", argv[1]);
+  else if (t == NULL) printf("revoked %s\n", argv[1]);
   else if (r->already_revoked)
     printf("token %s (id %s) was already revoked %s by %s\n", t->name, t->id,
            mu_cli_ago(t->revoked_at_ms, ago, sizeof ago), t->revoked_by);
-  else
-    printf("revoked token %s (id %s, %s): refused from now on\n", t->name, t->id, t->role);
+  else printf("revoked token %s (id %s, %s): refused from now on\n", t->name, t->id, t->role);
   protobuf_c_message_free_unpacked(reply, NULL);
   return 0;
 }
@@ -183,8 +172,7 @@ int mu_cmd_token(const mu_cli_opts *opts, int argc, char **argv) {
     return argc < 2 ? 2 : 0;
   }
   if (strcmp(argv[1], "create") == 0) return token_create(opts, argc - 1, argv + 1);
-  if (strcmp(argv[1], "ls") == 0 || strcmp(argv[1], "list") == 0)
-    return token_ls(opts, argc - 1, argv + 1);
+  if (strcmp(argv[1], "ls") == 0 || strcmp(argv[1], "list") == 0) return token_ls(opts, argc - 1, argv + 1);
   if (strcmp(argv[1], "revoke") == 0) return token_revoke(opts, argc - 1, argv + 1);
   return usage_error("unknown subcommand '%s'", argv[1]);
 }

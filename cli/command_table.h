@@ -11,18 +11,18 @@
 
 typedef struct mu_cli_command {
   const char *name;
-  const char *summary;      /* one line for `muster --help` and zsh completion */
-  const char *subcommands;  /* space-separated words completed after the name, or NULL */
+  const char *summary;     /* one line for `muster --help` and zsh completion */
+  const char *subcommands; /* space-separated words completed after the name, or NULL */
   /* Exactly one is set: with options (remote calls, or local ones that read -o), or plain. */
   int (*with_opts)(const mu_cli_opts *opts, int argc, char **argv);
   int (*plain)(int argc, char **argv);
 } mu_cli_command;
 
 typedef struct mu_cli_flag {
-  const char *name;        /* "--addr" */
-  const char *short_name;  /* "-o", or NULL */
-  const char *arg;         /* "HOST:PORT", or NULL for a switch */
-  const char *help;        /* one line for `muster --help` */
+  const char *name;       /* "--addr" */
+  const char *short_name; /* "-o", or NULL */
+  const char *arg;        /* "HOST:PORT", or NULL for a switch */
+  const char *help;       /* one line for `muster --help` */
 } mu_cli_flag;
 
 extern const mu_cli_command mu_cli_commands[];

@@ -38,9 +38,9 @@ int mu_cmd_bundle_rm(const mu_cli_opts *opts, int argc, char **argv);
  * terminal when progress is set; label names it there. On success *ret_info is the caller's
  * (protobuf_c_message_free_unpacked). *ret_status is the exit code the command should give:
  * 0, 2 for a refusal (invalid, denied, too large), 1 otherwise. */
-int mu_cli_bundle_upload(const mu_cli_opts *opts, const uint8_t *data, size_t len,
-                         const uint8_t *sig, size_t sig_len, const char *label, int progress,
-                         Muster__V1__BundleInfo **ret_info, int *ret_status, mu_err *err);
+int mu_cli_bundle_upload(const mu_cli_opts *opts, const uint8_t *data, size_t len, const uint8_t *sig, size_t sig_len,
+                         const char *label, int progress, Muster__V1__BundleInfo **ret_info, int *ret_status,
+                         mu_err *err);
 /* cmd_cp.c: muster cp (to hosts through a signed bundle; --from-hosts back through logs). */
 int mu_cmd_cp(const mu_cli_opts *opts, int argc, char **argv);
 /* cmd_pki.c: pki init / issue / crl / show (local: no server; -o json from opts). */
@@ -50,9 +50,8 @@ int mu_cmd_token(const mu_cli_opts *opts, int argc, char **argv);
 /* cmd_jobs.c: calls path (SubmitJob, RunAdhoc, Dispatch: a SubmitJobResponse) and follows
  * the job as `muster run` does, or prints its id when detach. */
 struct mu_watch_opts;
-int mu_cli_submit_and_watch(const mu_cli_opts *opts, const char *path,
-                            const ProtobufCMessage *req, const struct mu_watch_opts *w,
-                            int detach, uint32_t n_tasks, const char *jobfile);
+int mu_cli_submit_and_watch(const mu_cli_opts *opts, const char *path, const ProtobufCMessage *req,
+                            const struct mu_watch_opts *w, int detach, uint32_t n_tasks, const char *jobfile);
 
 /* cmd_template.c: job template create / ls / show / rm, and dispatch. */
 int mu_cmd_job(const mu_cli_opts *opts, int argc, char **argv);

@@ -33,12 +33,10 @@ typedef struct extract_job {
 static int entry_allowed(struct archive_entry *e, mu_err *err) {
   const char *path = archive_entry_pathname(e);
   if (path == NULL || path[0] == '\0') return mu_err_set(err, MU_EINVAL, "an entry has no name");
-  if (archive_entry_hardlink(e) != NULL)
-    return mu_err_set(err, MU_EINVAL, "%s: hardlinks are not extracted", path);
+  if (archive_entry_hardlink(e) != NULL) return mu_err_set(err, MU_EINVAL, "%s: hardlinks are not extracted", path);
   mode_t type = archive_entry_filetype(e);
   if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK)
-    return mu_err_set(err, MU_EINVAL, "%s: only files, directories and symlinks are extracted",
-                      path);
+    return mu_err_set(err, MU_EINVAL, "%s: only files, directories and symlinks are extracted", path);
   if (path[0] == '/') return mu_err_set(err, MU_EINVAL, "%s: absolute path", path);
   for (const char *p = path; p != NULL; p = strchr(p, '/')) {
     if (*p == '/') p++;
@@ -56,10 +54,8 @@ static void extract_all(extract_job *j) {
     j->rc = mu_err_set(j->err, MU_ENOMEM, "out of memory");
     return;
   }
-  archive_write_disk_set_options(out, ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-                                          ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-                                          ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS |
-                                          ARCHIVE_EXTRACT_PERM);
+  archive_write_disk_set_options(out, ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
+                                          ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS | ARCHIVE_EXTRACT_PERM);
   for (;;) {
     int r = archive_read_next_header(j->in, &e);
     if (r == ARCHIVE_EOF) break;
@@ -68,7 +64,8 @@ static void extract_all(extract_job *j) {
                          archive_error_string(j->in) ? archive_error_string(j->in) : "?");
       break;
     }
-    if ((j->rc = entry_allowed(e, j->err)) != 0) break;
+    j->rc = entry_allowed(e, j->err);
+    if (j->rc != 0) break;
     if (++j->entries > j->max_entries) {
       j->rc = mu_err_set(j->err, MU_ENOSPC, "more than %zu entries", j->max_entries);
       break;
@@ -87,8 +84,7 @@ static void extract_all(extract_job *j) {
     while ((r = archive_read_data_block(j->in, &buf, &len, &off)) == ARCHIVE_OK) {
       bytes += len;
       if (bytes > j->max_bytes) {
-        j->rc = mu_err_set(j->err, MU_ENOSPC, "more than %llu bytes of files",
-                           (unsigned long long)j->max_bytes);
+        j->rc = mu_err_set(j->err, MU_ENOSPC, "more than %llu bytes of files", (unsigned long long)j->max_bytes);
         break;
       }
       if (archive_write_data_block(out, buf, len, off) < ARCHIVE_WARN) {
@@ -98,8 +94,7 @@ static void extract_all(extract_job *j) {
       }
     }
     if (j->rc == 0 && r != ARCHIVE_EOF)
-      j->rc = mu_err_set(j->err, MU_EINVAL, "%s: truncated or corrupt: %s",
-                         archive_entry_pathname(e),
+      j->rc = mu_err_set(j->err, MU_EINVAL, "%s: truncated or corrupt: %s", archive_entry_pathname(e),
                          archive_error_string(j->in) ? archive_error_string(j->in) : "?");
     if (j->rc != 0) break;
     if (archive_write_finish_entry(out) < ARCHIVE_WARN) {
@@ -123,8 +118,7 @@ static void *extract_thread(void *arg) {
   return NULL;
 }
 
-static int run(struct archive *in, const char *dest_dir, const mu_cp_limits *limits,
-               size_t *ret_entries, mu_err *err) {
+static int run(struct archive *in, const char *dest_dir, const mu_cp_limits *limits, size_t *ret_entries, mu_err *err) {
   if (mkdir(dest_dir, 0755) != 0 && errno != EEXIST)
     return mu_err_set(err, MU_EIO, "%s: %s", dest_dir, strerror(errno));
   extract_job j = {.in = in, .dest_dir = dest_dir, .err = err};
@@ -147,28 +141,26 @@ static struct archive *tar_reader(void) {
   return in;
 }
 
-int mu_cp_extract_file(const char *tar_path, const char *dest_dir, const mu_cp_limits *limits,
-                       size_t *ret_entries, mu_err *err) {
+int mu_cp_extract_file(const char *tar_path, const char *dest_dir, const mu_cp_limits *limits, size_t *ret_entries,
+                       mu_err *err) {
   struct archive *in = tar_reader();
   if (in == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   int rc;
   if (archive_read_open_filename(in, tar_path, 64 * 1024) != ARCHIVE_OK)
     rc = mu_err_set(err, MU_EINVAL, "%s: %s", tar_path, archive_error_string(in));
-  else
-    rc = run(in, dest_dir, limits, ret_entries, err);
+  else rc = run(in, dest_dir, limits, ret_entries, err);
   archive_read_free(in);
   return rc;
 }
 
-int mu_cp_extract_mem(const uint8_t *data, size_t len, const char *dest_dir,
-                      const mu_cp_limits *limits, size_t *ret_entries, mu_err *err) {
+int mu_cp_extract_mem(const uint8_t *data, size_t len, const char *dest_dir, const mu_cp_limits *limits,
+                      size_t *ret_entries, mu_err *err) {
   struct archive *in = tar_reader();
   if (in == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   int rc;
   if (archive_read_open_memory(in, data, len) != ARCHIVE_OK)
     rc = mu_err_set(err, MU_EINVAL, "%s", archive_error_string(in));
-  else
-    rc = run(in, dest_dir, limits, ret_entries, err);
+  else rc = run(in, dest_dir, limits, ret_entries, err);
   archive_read_free(in);
   return rc;
 }

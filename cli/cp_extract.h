@@ -12,19 +12,19 @@
 #include "lib/base/err.h"
 
 typedef struct mu_cp_limits {
-  size_t max_entries;      /* 0: 100,000 */
-  uint64_t max_bytes;      /* of file data in all; 0: 4 GiB */
+  size_t max_entries; /* 0: 100,000 */
+  uint64_t max_bytes; /* of file data in all; 0: 4 GiB */
 } mu_cp_limits;
 
 /* Extracts the tar at tar_path into dest_dir (created if missing, mode 0755). Returns 0 and
  * the number of entries in *ret_entries, or MU_EINVAL naming the entry and the rule (a device
  * node, a hardlink, a path that leaves the dir, a truncated archive), MU_ENOSPC over a limit,
  * MU_EIO for a write that failed. What was extracted before a refusal stays. */
-int mu_cp_extract_file(const char *tar_path, const char *dest_dir, const mu_cp_limits *limits,
-                       size_t *ret_entries, mu_err *err);
+int mu_cp_extract_file(const char *tar_path, const char *dest_dir, const mu_cp_limits *limits, size_t *ret_entries,
+                       mu_err *err);
 
 /* The same from memory (tests and the fuzzer). */
-int mu_cp_extract_mem(const uint8_t *data, size_t len, const char *dest_dir,
-                      const mu_cp_limits *limits, size_t *ret_entries, mu_err *err);
+int mu_cp_extract_mem(const uint8_t *data, size_t len, const char *dest_dir, const mu_cp_limits *limits,
+                      size_t *ret_entries, mu_err *err);
 
 #endif

@@ -29,8 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   MU_FUZZ_CHECK(d != NULL);
   struct dirent *de;
   while ((de = readdir(d)) != NULL)
-    MU_FUZZ_CHECK(strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
-                  strcmp(de->d_name, "dest") == 0);
+    MU_FUZZ_CHECK(strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 || strcmp(de->d_name, "dest") == 0);
   closedir(d);
   remove_tree(box);
   return 0;

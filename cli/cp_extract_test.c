@@ -29,8 +29,7 @@ static void tar_open(tar *t) {
   assert_int_equal(archive_write_open_memory(t->a, t->buf, sizeof t->buf, &t->used), ARCHIVE_OK);
 }
 
-static void tar_add(tar *t, const char *path, mode_t type, mode_t perm, const char *data,
-                    const char *link) {
+static void tar_add(tar *t, const char *path, mode_t type, mode_t perm, const char *data, const char *link) {
   struct archive_entry *e = archive_entry_new();
   archive_entry_set_pathname(e, path);
   archive_entry_set_filetype(e, type);

@@ -8,14 +8,14 @@
 #include "lib/pki/pki.h"
 
 /* Issues PREFIX.crt/.key unless both exist. */
-static int issue_once(const mu_dev_pki *p, const char *kind, const char *name, const char *role,
-                      const char *sans, const char *prefix, mu_err *err) {
+static int issue_once(const mu_dev_pki *p, const char *kind, const char *name, const char *role, const char *sans,
+                      const char *prefix, mu_err *err) {
   char crt[PATH_MAX + 32], key[PATH_MAX + 32];
   snprintf(crt, sizeof crt, "%s.crt", prefix);
   snprintf(key, sizeof key, "%s.key", prefix);
   if (access(crt, R_OK) == 0 && access(key, R_OK) == 0) return 0;
-  mu_pki_issue_opts o = {.ca_dir = p->dir, .kind = kind, .name = name, .role = role,
-                         .sans = sans, .out = prefix, .force = 1};
+  mu_pki_issue_opts o = {
+      .ca_dir = p->dir, .kind = kind, .name = name, .role = role, .sans = sans, .out = prefix, .force = 1};
   return mu_pki_issue(&o, err);
 }
 
@@ -43,8 +43,7 @@ int mu_dev_pki_prepare(const char *state_dir, const char *addr, mu_dev_pki *ret,
   snprintf(env, sizeof env, "%s/env", state_dir);
   FILE *f = fopen(env, "w");
   if (f == NULL) return mu_err_set(err, MU_EIO, "cannot write %s", env);
-  fprintf(f, "export MUSTER_ADDR=%s MUSTER_CA=%s MUSTER_CERT=%s.crt MUSTER_KEY=%s.key\n", addr,
-          p.ca, p.admin, p.admin);
+  fprintf(f, "export MUSTER_ADDR=%s MUSTER_CA=%s MUSTER_CERT=%s.crt MUSTER_KEY=%s.key\n", addr, p.ca, p.admin, p.admin);
   fclose(f);
   *ret = p;
   return 0;

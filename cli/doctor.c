@@ -18,8 +18,8 @@ void mu_doctor_free(mu_doctor *d) {
   memset(d, 0, sizeof *d);
 }
 
-void mu_doctor_add(mu_doctor *d, const char *scope, const char *name, mu_doctor_status status,
-                   const char *fix, const char *fmt, ...) {
+void mu_doctor_add(mu_doctor *d, const char *scope, const char *name, mu_doctor_status status, const char *fix,
+                   const char *fmt, ...) {
   if (d->n == d->cap) {
     size_t cap = d->cap ? d->cap * 2 : 32;
     mu_doctor_check *g = cap <= MU_DOCTOR_MAX_CHECKS ? realloc(d->checks, cap * sizeof *g) : NULL;
@@ -67,32 +67,28 @@ static void human_bytes(uint64_t b, char *buf, size_t size) {
   else snprintf(buf, size, "%.2f GiB", (double)b / 1073741824.0);
 }
 
-static void check_skew(mu_doctor *d, const char *scope, const char *whose, int64_t skew_ms,
-                       const char *fix) {
+static void check_skew(mu_doctor *d, const char *scope, const char *whose, int64_t skew_ms, const char *fix) {
   char t[32];
   human_ms(skew_ms, t, sizeof t);
   int64_t a = skew_ms < 0 ? -skew_ms : skew_ms;
-  mu_doctor_status s = a >= SKEW_FAIL_MS ? MU_DOCTOR_FAIL : a >= SKEW_WARN_MS ? MU_DOCTOR_WARN
-                                                                              : MU_DOCTOR_OK;
+  mu_doctor_status s = a >= SKEW_FAIL_MS ? MU_DOCTOR_FAIL : a >= SKEW_WARN_MS ? MU_DOCTOR_WARN : MU_DOCTOR_OK;
   mu_doctor_add(d, scope, "clock-skew", s, fix, "%s clock is %s %s musterd's", whose, t,
                 skew_ms >= 0 ? "ahead of" : "behind");
 }
 
-void mu_doctor_check_cluster(mu_doctor *d, const char *addr, const Muster__V1__Cluster *c,
-                             int64_t sent_ms, int64_t recv_ms) {
+void mu_doctor_check_cluster(mu_doctor *d, const char *addr, const Muster__V1__Cluster *c, int64_t sent_ms,
+                             int64_t recv_ms) {
   char rtt[32];
   human_ms(recv_ms - sent_ms, rtt, sizeof rtt);
   mu_doctor_add(d, "cluster", "connectivity", MU_DOCTOR_OK, NULL,
-                "musterd %s at %s (member %s) answered in %s; security %s, you are %s",
-                c->version, addr, c->member_id[0] ? c->member_id : "-", rtt, c->security,
-                c->caller);
+                "musterd %s at %s (member %s) answered in %s; security %s, you are %s", c->version, addr,
+                c->member_id[0] ? c->member_id : "-", rtt, c->security, c->caller);
   if (c->now_ms > 0)
     check_skew(d, "client", "this machine's", (sent_ms + recv_ms) / 2 - c->now_ms,
                "run NTP (chrony or systemd-timesyncd) on this machine and on musterd's");
   if (strstr(c->etcd_error, "--no-etcd") != NULL) {
     mu_doctor_add(d, "cluster", "etcd", MU_DOCTOR_WARN,
-                  "run musterd with --etcd for durable state and failover (docs/operations.md)",
-                  "%s", c->etcd_error);
+                  "run musterd with --etcd for durable state and failover (docs/operations.md)", "%s", c->etcd_error);
   } else if (!c->etcd_healthy) {
     mu_doctor_add(d, "cluster", "etcd", MU_DOCTOR_FAIL,
                   "check etcd (etcdctl endpoint health) and musterd's --etcd endpoints and TLS",
@@ -105,18 +101,16 @@ void mu_doctor_check_cluster(mu_doctor *d, const char *addr, const Muster__V1__C
                   "no member holds the lease: check etcd and that a musterd member runs",
                   "no leader is known: nothing is dispatched");
   else
-    mu_doctor_add(d, "cluster", "leader", MU_DOCTOR_OK, NULL, "leader %s%s (term %llu)",
-                  c->leader_address, c->leader ? " (this member)" : "",
-                  (unsigned long long)c->leader_term);
+    mu_doctor_add(d, "cluster", "leader", MU_DOCTOR_OK, NULL, "leader %s%s (term %llu)", c->leader_address,
+                  c->leader ? " (this member)" : "", (unsigned long long)c->leader_term);
   if (!c->healthy)
-    mu_doctor_add(d, "cluster", "health", MU_DOCTOR_FAIL,
-                  "see the etcd and leader checks and musterd's log",
+    mu_doctor_add(d, "cluster", "health", MU_DOCTOR_FAIL, "see the etcd and leader checks and musterd's log",
                   "musterd says it cannot do its job (not serving, or no etcd or leader)");
   if (strcmp(c->security, "insecure") == 0)
     mu_doctor_add(d, "cluster", "security", MU_DOCTOR_WARN,
                   "set up mTLS (muster pki init; docs/security.md) and drop --insecure",
                   "plaintext gRPC: anyone who reaches %s is an admin", addr);
-  mu_doctor_status s = c->agents_total == 0 ? MU_DOCTOR_WARN
+  mu_doctor_status s = c->agents_total == 0                    ? MU_DOCTOR_WARN
                        : c->agents_connected < c->agents_total ? MU_DOCTOR_WARN
                                                                : MU_DOCTOR_OK;
   mu_doctor_add(d, "cluster", "agents", s,
@@ -125,21 +119,19 @@ void mu_doctor_check_cluster(mu_doctor *d, const char *addr, const Muster__V1__C
                 "%u of %u agents connected", c->agents_connected, c->agents_total);
 }
 
-void mu_doctor_check_cert(mu_doctor *d, const char *scope, const char *name, const char *what,
-                          int64_t not_after, int64_t now_ms) {
+void mu_doctor_check_cert(mu_doctor *d, const char *scope, const char *name, const char *what, int64_t not_after,
+                          int64_t now_ms) {
   int64_t left_ms = not_after * 1000 - now_ms;
   char t[32];
   human_ms(left_ms, t, sizeof t);
   if (left_ms <= 0)
     mu_doctor_add(d, scope, name, MU_DOCTOR_FAIL,
-                  "issue a new one (muster pki issue ...; docs/security.md) and restart or reload",
-                  "%s expired %s ago", what, t);
-  else if (left_ms < 14LL * DAY_S * 1000)
-    mu_doctor_add(d, scope, name, MU_DOCTOR_WARN,
-                  "renew it now (muster pki issue ...; docs/security.md)", "%s expires in %s",
+                  "issue a new one (muster pki issue ...; docs/security.md) and restart or reload", "%s expired %s ago",
                   what, t);
-  else
-    mu_doctor_add(d, scope, name, MU_DOCTOR_OK, NULL, "%s valid for %s", what, t);
+  else if (left_ms < 14LL * DAY_S * 1000)
+    mu_doctor_add(d, scope, name, MU_DOCTOR_WARN, "renew it now (muster pki issue ...; docs/security.md)",
+                  "%s expires in %s", what, t);
+  else mu_doctor_add(d, scope, name, MU_DOCTOR_OK, NULL, "%s valid for %s", what, t);
 }
 
 static void check_disk(mu_doctor *d, const char *scope, const Muster__V1__HostMetrics *m) {
@@ -151,14 +143,13 @@ static void check_disk(mu_doctor *d, const char *scope, const Muster__V1__HostMe
   }
   double free_b = (double)m->spool_disk_free_bytes, total = (double)m->spool_disk_total_bytes;
   double pct = 100.0 * free_b / total;
-  mu_doctor_status s = pct < 2 || free_b < 0.25 * GIB    ? MU_DOCTOR_FAIL
+  mu_doctor_status s = pct < 2 || free_b < 0.25 * GIB   ? MU_DOCTOR_FAIL
                        : pct < 10 || free_b < 1.0 * GIB ? MU_DOCTOR_WARN
-                                                          : MU_DOCTOR_OK;
+                                                        : MU_DOCTOR_OK;
   mu_doctor_add(d, scope, "spool-disk", s,
                 "free space where --spool-dir lives (output spool, journal, bundle cache), or "
                 "lower output_spool_size / bundle_cache_size",
-                "%.1f GiB free of %.1f GiB (%.0f%%) in the spool's filesystem", free_b / GIB,
-                total / GIB, pct);
+                "%.1f GiB free of %.1f GiB (%.0f%%) in the spool's filesystem", free_b / GIB, total / GIB, pct);
 }
 
 /* The run-as users of the agent's configuration: FAIL for each that does not resolve. */
@@ -169,14 +160,12 @@ static void check_run_as(mu_doctor *d, const char *scope, const Muster__V1__Agen
                   "run_as (--run-as, docs/configuration.md)",
                   "%s: tasks without their own run_as fail", env->run_as_missing[i]);
   if (env->n_run_as_users > 0 && env->n_run_as_missing == 0)
-    mu_doctor_add(d, scope, "run-as", MU_DOCTOR_OK, NULL, "tasks run as %s by default",
-                  env->run_as_users[0]);
+    mu_doctor_add(d, scope, "run-as", MU_DOCTOR_OK, NULL, "tasks run as %s by default", env->run_as_users[0]);
 }
 
 /* The python plugin's venv cache: a FAIL when it cannot be written (every python task
  * building an environment fails), else its size. */
-static void check_python_cache(mu_doctor *d, const char *scope,
-                               const Muster__V1__AgentEnv *env) {
+static void check_python_cache(mu_doctor *d, const char *scope, const Muster__V1__AgentEnv *env) {
   if (env->python_cache_dir == NULL || env->python_cache_dir[0] == '\0') return;
   char size[32];
   human_bytes(env->python_cache_bytes, size, sizeof size);
@@ -185,10 +174,11 @@ static void check_python_cache(mu_doctor *d, const char *scope,
                   "fix the owner and mode of the cache dir (MUSTER_PYTHON_CACHE) so the agent's "
                   "user can write it",
                   "the venv cache %s is not writable: python tasks that need an environment "
-                  "fail", env->python_cache_dir);
+                  "fail",
+                  env->python_cache_dir);
   else
-    mu_doctor_add(d, scope, "python-venvs", MU_DOCTOR_OK, NULL, "venv cache %s writable, %s",
-                  env->python_cache_dir, size);
+    mu_doctor_add(d, scope, "python-venvs", MU_DOCTOR_OK, NULL, "venv cache %s writable, %s", env->python_cache_dir,
+                  size);
 }
 
 /* The container runtime: each missing prerequisite is a WARN (only container tasks fail). */
@@ -200,13 +190,11 @@ static void check_container(mu_doctor *d, const char *scope, const Muster__V1__A
     char fix[320] = "";
     if (paren != NULL && m[strlen(m) - 1] == ')')
       snprintf(fix, sizeof fix, "%.*s", (int)(strlen(paren) - 3), paren + 2);
-    mu_doctor_add(d, scope, "container", MU_DOCTOR_WARN,
-                  fix[0] ? fix : "see docs/task-container.md", "%.*s: container tasks fail here",
-                  paren ? (int)(paren - m) : (int)strlen(m), m);
+    mu_doctor_add(d, scope, "container", MU_DOCTOR_WARN, fix[0] ? fix : "see docs/task-container.md",
+                  "%.*s: container tasks fail here", paren ? (int)(paren - m) : (int)strlen(m), m);
   }
   if (env->n_container_missing == 0)
-    mu_doctor_add(d, scope, "container", MU_DOCTOR_OK, NULL,
-                  "container runtime ready (helper, overlay, namespaces)");
+    mu_doctor_add(d, scope, "container", MU_DOCTOR_OK, NULL, "container runtime ready (helper, overlay, namespaces)");
 }
 
 void mu_doctor_check_agent(mu_doctor *d, const Muster__V1__AgentInfo *a, int64_t now_ms) {
@@ -222,12 +210,11 @@ void mu_doctor_check_agent(mu_doctor *d, const Muster__V1__AgentInfo *a, int64_t
     return; /* the rest would be stale */
   }
   if (a->state == MUSTER__V1__AGENT_STATE__AGENT_DRAINING)
-    mu_doctor_add(d, scope, "connected", MU_DOCTOR_WARN,
-                  "muster drain AGENT --undrain when its maintenance is over",
+    mu_doctor_add(d, scope, "connected", MU_DOCTOR_WARN, "muster drain AGENT --undrain when its maintenance is over",
                   "connected but draining: no new host runs start there");
   else
-    mu_doctor_add(d, scope, "connected", MU_DOCTOR_OK, NULL, "connected from %s, version %s",
-                  a->peer, a->agent_version);
+    mu_doctor_add(d, scope, "connected", MU_DOCTOR_OK, NULL, "connected from %s, version %s", a->peer,
+                  a->agent_version);
   const Muster__V1__AgentEnv *env = a->env;
   if (a->n_plugins == 0)
     mu_doctor_add(d, scope, "task-types", MU_DOCTOR_FAIL,
@@ -238,8 +225,7 @@ void mu_doctor_check_agent(mu_doctor *d, const Muster__V1__AgentInfo *a, int64_t
     mu_doctor_add(d, scope, "task-types", MU_DOCTOR_WARN,
                   "see the agent's log for why (ABI version, missing symbol, duplicate type)",
                   "%zu task types; %u plugins failed to load", a->n_plugins, env->plugins_refused);
-  else
-    mu_doctor_add(d, scope, "task-types", MU_DOCTOR_OK, NULL, "%zu task types", a->n_plugins);
+  else mu_doctor_add(d, scope, "task-types", MU_DOCTOR_OK, NULL, "%zu task types", a->n_plugins);
   if (a->last_heartbeat_ms > 0 && a->last_heartbeat_sent_at_ms > 0)
     check_skew(d, scope, "its", a->last_heartbeat_sent_at_ms - a->last_heartbeat_ms,
                "run NTP (chrony or systemd-timesyncd) on the agent's host");
@@ -261,8 +247,7 @@ void mu_doctor_check_agent(mu_doctor *d, const Muster__V1__AgentInfo *a, int64_t
                   "no writable cgroup hierarchy: memory and CPU limits fall back to rlimits, "
                   "and memory peaks and OOM kills are not measured");
   else if (env->limits[0] != '\0')
-    mu_doctor_add(d, scope, "cgroups", MU_DOCTOR_OK, NULL, "task limits through %s",
-                  env->limits);
+    mu_doctor_add(d, scope, "cgroups", MU_DOCTOR_OK, NULL, "task limits through %s", env->limits);
   if (!env->exec_helper)
     mu_doctor_add(d, scope, "exec-helper", MU_DOCTOR_FAIL,
                   "install muster-exec beside the agent or pass --exec-helper PATH",
@@ -281,8 +266,7 @@ void mu_doctor_print(const mu_doctor *d, FILE *out) {
   for (size_t i = 0; i < d->n; i++) {
     const mu_doctor_check *c = &d->checks[i];
     count[c->status]++;
-    fprintf(out, "%-5s %-18s %-14s %s\n", mu_doctor_status_name(c->status), c->scope, c->name,
-            c->message);
+    fprintf(out, "%-5s %-18s %-14s %s\n", mu_doctor_status_name(c->status), c->scope, c->name, c->message);
     if (c->fix[0]) fprintf(out, "      %-18s %-14s fix: %s\n", "", "", c->fix);
   }
   fprintf(out, "%zu checks: %zu ok, %zu warn, %zu fail%s\n", d->n, count[0], count[1], count[2],
@@ -304,7 +288,8 @@ void mu_doctor_check_etcd(mu_doctor *d, const Muster__V1__EtcdStatus *s, int64_t
   if (s->error[0] != '\0') {
     mu_doctor_add(d, "etcd", "etcd-health", MU_DOCTOR_FAIL,
                   "check that etcd runs and musterd's --etcd endpoints reach it "
-                  "(etcdctl endpoint health)", "the status probe failed: %s", s->error);
+                  "(etcdctl endpoint health)",
+                  "the status probe failed: %s", s->error);
     return;
   }
   mu_doctor_status ls = s->latency_ms >= ETCD_VERY_SLOW_MS ? MU_DOCTOR_FAIL
@@ -312,20 +297,18 @@ void mu_doctor_check_etcd(mu_doctor *d, const Muster__V1__EtcdStatus *s, int64_t
                                                            : MU_DOCTOR_OK;
   mu_doctor_add(d, "etcd", "etcd-health", ls,
                 "etcd needs fast disks (fsync) and a quiet network: see etcd's tuning guide",
-                "etcd %s at %s answered Status in %lld ms", s->version, s->endpoint,
-                (long long)s->latency_ms);
+                "etcd %s at %s answered Status in %lld ms", s->version, s->endpoint, (long long)s->latency_ms);
   char list[480] = "";
   size_t len = 0;
   for (size_t i = 0; i < s->n_members && len < sizeof list; i++)
     len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "", s->members[i]);
   mu_doctor_add(d, "etcd", "etcd-members", s->n_members == 0 ? MU_DOCTOR_FAIL : MU_DOCTOR_OK,
-                "check the etcd cluster (etcdctl member list)", "%zu members, leader %s: %s",
-                s->n_members, s->leader[0] ? s->leader : "(none)", list);
+                "check the etcd cluster (etcdctl member list)", "%zu members, leader %s: %s", s->n_members,
+                s->leader[0] ? s->leader : "(none)", list);
   char age[32];
   human_ms(now_ms - s->raft_term_since_ms, age, sizeof age);
-  mu_doctor_add(d, "etcd", "etcd-term", MU_DOCTOR_OK, NULL,
-                "raft term %llu, unchanged for at least %s", (unsigned long long)s->raft_term,
-                age);
+  mu_doctor_add(d, "etcd", "etcd-term", MU_DOCTOR_OK, NULL, "raft term %llu, unchanged for at least %s",
+                (unsigned long long)s->raft_term, age);
   char db[32], used[32], quota[32];
   human_bytes(s->db_size_bytes, db, sizeof db);
   human_bytes(s->db_size_in_use_bytes, used, sizeof used);
@@ -337,6 +320,5 @@ void mu_doctor_check_etcd(mu_doctor *d, const Muster__V1__EtcdStatus *s, int64_t
                 "--quota-backend-bytes",
                 "database %s (%s in use), %.0f%% of %s%s%s", db, used, pct,
                 s->quota_bytes ? "the quota " : "etcd's default quota ", quota,
-                s->quota_bytes ? ""
-                               : " (the real quota is unknown: etcd's Status does not report it)");
+                s->quota_bytes ? "" : " (the real quota is unknown: etcd's Status does not report it)");
 }

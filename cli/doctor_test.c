@@ -18,18 +18,16 @@
 
 static const mu_doctor_check *find(const mu_doctor *d, const char *scope, const char *name) {
   for (size_t i = 0; i < d->n; i++)
-    if (strcmp(d->checks[i].scope, scope) == 0 && strcmp(d->checks[i].name, name) == 0)
-      return &d->checks[i];
+    if (strcmp(d->checks[i].scope, scope) == 0 && strcmp(d->checks[i].name, name) == 0) return &d->checks[i];
   fail_msg("no check %s / %s", scope, name);
   return NULL;
 }
 
-static void expect(const mu_doctor *d, const char *scope, const char *name,
-                   mu_doctor_status status, const char *says) {
+static void expect(const mu_doctor *d, const char *scope, const char *name, mu_doctor_status status, const char *says) {
   const mu_doctor_check *c = find(d, scope, name);
   if (c->status != status || strstr(c->message, says) == NULL)
-    fail_msg("%s/%s: %s '%s', want %s with '%s'", scope, name, mu_doctor_status_name(c->status),
-             c->message, mu_doctor_status_name(status), says);
+    fail_msg("%s/%s: %s '%s', want %s with '%s'", scope, name, mu_doctor_status_name(c->status), c->message,
+             mu_doctor_status_name(status), says);
   if (status != MU_DOCTOR_OK && c->fix[0] == '\0') fail_msg("%s/%s: no fix", scope, name);
 }
 
@@ -213,10 +211,8 @@ static void test_agent_env(void **state) {
   expect(&d, "agent web-1", "container", MU_DOCTOR_WARN,
          "overlay: the kernel has no overlay filesystem: container tasks fail here");
   for (size_t i = 0; i < d.n; i++)
-    if (strcmp(d.checks[i].name, "container") == 0)
-      assert_string_equal(d.checks[i].fix, "modprobe overlay");
-    else if (strcmp(d.checks[i].name, "run-as") == 0)
-      assert_non_null(strstr(d.checks[i].fix, "useradd"));
+    if (strcmp(d.checks[i].name, "container") == 0) assert_string_equal(d.checks[i].fix, "modprobe overlay");
+    else if (strcmp(d.checks[i].name, "run-as") == 0) assert_non_null(strstr(d.checks[i].fix, "useradd"));
   mu_doctor_free(&d);
 }
 
@@ -242,8 +238,9 @@ static void test_etcd(void **state) {
   expect(&d, "etcd", "etcd-health", MU_DOCTOR_OK, "answered Status in 3 ms");
   expect(&d, "etcd", "etcd-members", MU_DOCTOR_OK, "2 members, leader b: a http");
   expect(&d, "etcd", "etcd-term", MU_DOCTOR_OK, "raft term 7, unchanged for at least 2 h");
-  expect(&d, "etcd", "etcd-db-size", MU_DOCTOR_OK, "20.0 MiB (10.0 MiB in use), 1% of etcd's "
-                                                   "default quota 2.00 GiB (the real quota");
+  expect(&d, "etcd", "etcd-db-size", MU_DOCTOR_OK,
+         "20.0 MiB (10.0 MiB in use), 1% of etcd's "
+         "default quota 2.00 GiB (the real quota");
   mu_doctor_free(&d);
 
   s.latency_ms = 250;
@@ -266,8 +263,7 @@ static void test_etcd(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_cluster), cmocka_unit_test(test_certs),
-                                     cmocka_unit_test(test_agent),
-                                     cmocka_unit_test(test_agent_env),
+                                     cmocka_unit_test(test_agent), cmocka_unit_test(test_agent_env),
                                      cmocka_unit_test(test_etcd)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

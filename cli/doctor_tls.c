@@ -58,8 +58,8 @@ static int tcp_connect(const char *addr, int64_t timeout_ms, mu_err *err) {
   return fd;
 }
 
-int mu_doctor_server_cert(const char *addr, const char *cert, const char *key,
-                          int64_t timeout_ms, int64_t *ret_not_after, mu_err *err) {
+int mu_doctor_server_cert(const char *addr, const char *cert, const char *key, int64_t timeout_ms,
+                          int64_t *ret_not_after, mu_err *err) {
   int fd = tcp_connect(addr, timeout_ms, err);
   if (fd < 0) return fd;
   int rc = MU_EIO;
@@ -89,8 +89,7 @@ int mu_doctor_server_cert(const char *addr, const char *cert, const char *key,
                hs == 1 ? "no certificate presented" : "failed (is it plaintext?)");
     goto out;
   }
-  rc = not_after_of(peer, ret_not_after) == 0 ? 0
-                                               : mu_err_set(err, MU_EINVAL, "unreadable notAfter");
+  rc = not_after_of(peer, ret_not_after) == 0 ? 0 : mu_err_set(err, MU_EINVAL, "unreadable notAfter");
   X509_free(peer);
 out:
   if (ssl != NULL) SSL_free(ssl);

@@ -13,7 +13,7 @@ int mu_doctor_cert_file(const char *path, int64_t *ret_not_after, mu_err *err);
 
 /* notAfter of the certificate the server at addr (HOST:PORT) presents; cert/key (may be NULL)
  * are offered as the client's. MU_EIO naming the step that failed. */
-int mu_doctor_server_cert(const char *addr, const char *cert, const char *key,
-                          int64_t timeout_ms, int64_t *ret_not_after, mu_err *err);
+int mu_doctor_server_cert(const char *addr, const char *cert, const char *key, int64_t timeout_ms,
+                          int64_t *ret_not_after, mu_err *err);
 
 #endif

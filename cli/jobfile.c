@@ -25,8 +25,8 @@ typedef struct expansion {
   size_t text, max_text;
 } expansion;
 
-static json_t *yaml_to_json(yaml_document_t *doc, yaml_node_t *node, int depth, expansion *x,
-                            char *why, size_t why_size) {
+static json_t *yaml_to_json(yaml_document_t *doc, yaml_node_t *node, int depth, expansion *x, char *why,
+                            size_t why_size) {
   if (node == NULL || depth > 64) {
     snprintf(why, why_size, "nesting too deep");
     return NULL;
@@ -34,8 +34,7 @@ static json_t *yaml_to_json(yaml_document_t *doc, yaml_node_t *node, int depth, 
   x->values++;
   if (node->type == YAML_SCALAR_NODE) x->text += node->data.scalar.length;
   if (x->values > x->max_values || x->text > x->max_text) {
-    snprintf(why, why_size, "aliases expand to more than %zu values or %zu bytes of text",
-             x->max_values, x->max_text);
+    snprintf(why, why_size, "aliases expand to more than %zu values or %zu bytes of text", x->max_values, x->max_text);
     return NULL;
   }
   switch (node->type) {
@@ -48,10 +47,8 @@ static json_t *yaml_to_json(yaml_document_t *doc, yaml_node_t *node, int depth, 
     }
     case YAML_SEQUENCE_NODE: {
       json_t *arr = json_array();
-      for (yaml_node_item_t *it = node->data.sequence.items.start;
-           it < node->data.sequence.items.top; it++) {
-        json_t *v = yaml_to_json(doc, yaml_document_get_node(doc, *it), depth + 1, x, why,
-                                 why_size);
+      for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top; it++) {
+        json_t *v = yaml_to_json(doc, yaml_document_get_node(doc, *it), depth + 1, x, why, why_size);
         if (v == NULL) {
           json_decref(arr);
           return NULL;
@@ -62,8 +59,7 @@ static json_t *yaml_to_json(yaml_document_t *doc, yaml_node_t *node, int depth, 
     }
     case YAML_MAPPING_NODE: {
       json_t *obj = json_object();
-      for (yaml_node_pair_t *p = node->data.mapping.pairs.start;
-           p < node->data.mapping.pairs.top; p++) {
+      for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top; p++) {
         yaml_node_t *k = yaml_document_get_node(doc, p->key);
         if (k == NULL || k->type != YAML_SCALAR_NODE) {
           snprintf(why, why_size, "line %lu: mapping keys must be plain text",
@@ -73,13 +69,11 @@ static json_t *yaml_to_json(yaml_document_t *doc, yaml_node_t *node, int depth, 
         }
         const char *key = (const char *)k->data.scalar.value;
         if (json_object_get(obj, key) != NULL) {
-          snprintf(why, why_size, "line %lu: key '%s' given twice",
-                   (unsigned long)k->start_mark.line + 1, key);
+          snprintf(why, why_size, "line %lu: key '%s' given twice", (unsigned long)k->start_mark.line + 1, key);
           json_decref(obj);
           return NULL;
         }
-        json_t *v = yaml_to_json(doc, yaml_document_get_node(doc, p->value), depth + 1, x,
-                                 why, why_size);
+        json_t *v = yaml_to_json(doc, yaml_document_get_node(doc, p->value), depth + 1, x, why, why_size);
         if (v == NULL) {
           json_decref(obj);
           return NULL;
@@ -88,9 +82,7 @@ static json_t *yaml_to_json(yaml_document_t *doc, yaml_node_t *node, int depth, 
       }
       return obj;
     }
-    default:
-      snprintf(why, why_size, "empty document");
-      return NULL;
+    default: snprintf(why, why_size, "empty document"); return NULL;
   }
 }
 
@@ -117,14 +109,12 @@ static char *read_all(const char *path, size_t *ret_len, mu_err *err) {
   return buf;
 }
 
-int mu_jobfile_parse(const char *name, const char *text, size_t len,
-                     Muster__V1__JobSpec **ret_spec, mu_err *err) {
-  return mu_jobfile_parse_as(&muster__v1__job_spec__descriptor, name, text, len,
-                             (ProtobufCMessage **)ret_spec, err);
+int mu_jobfile_parse(const char *name, const char *text, size_t len, Muster__V1__JobSpec **ret_spec, mu_err *err) {
+  return mu_jobfile_parse_as(&muster__v1__job_spec__descriptor, name, text, len, (ProtobufCMessage **)ret_spec, err);
 }
 
-int mu_jobfile_parse_as(const ProtobufCMessageDescriptor *desc, const char *name,
-                        const char *text, size_t len, ProtobufCMessage **ret_msg, mu_err *err) {
+int mu_jobfile_parse_as(const ProtobufCMessageDescriptor *desc, const char *name, const char *text, size_t len,
+                        ProtobufCMessage **ret_msg, mu_err *err) {
   json_t *json = NULL;
   int rc = 0;
   const char *p = text;
@@ -134,20 +124,17 @@ int mu_jobfile_parse_as(const ProtobufCMessageDescriptor *desc, const char *name
     json_error_t je;
     json = json_loadb(text, len, 0, &je);
     if (json == NULL) rc = mu_err_set(err, MU_EINVAL, "%s:%d: %s", name, je.line, je.text);
-  } else if ((rc = mu_yaml_check_limits(name, text, len, MU_YAML_MAX_DEPTH, MU_YAML_MAX_NODES,
-                                         err)) == 0) {
+  } else if ((rc = mu_yaml_check_limits(name, text, len, MU_YAML_MAX_DEPTH, MU_YAML_MAX_NODES, err)) == 0) {
     yaml_parser_t parser;
     yaml_document_t doc;
     yaml_parser_initialize(&parser);
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     if (!yaml_parser_load(&parser, &doc)) {
-      rc = mu_err_set(err, MU_EINVAL, "%s:%lu: %s", name,
-                      (unsigned long)parser.problem_mark.line + 1,
+      rc = mu_err_set(err, MU_EINVAL, "%s:%lu: %s", name, (unsigned long)parser.problem_mark.line + 1,
                       parser.problem ? parser.problem : "YAML syntax error");
     } else {
       char why[256] = "empty document";
-      expansion x = {.max_values = len / 2 + MU_JOBFILE_ALIAS_VALUES,
-                     .max_text = len + MU_JOBFILE_ALIAS_TEXT};
+      expansion x = {.max_values = len / 2 + MU_JOBFILE_ALIAS_VALUES, .max_text = len + MU_JOBFILE_ALIAS_TEXT};
       yaml_node_t *root = yaml_document_get_root_node(&doc);
       json = root ? yaml_to_json(&doc, root, 0, &x, why, sizeof why) : NULL;
       if (json == NULL) rc = mu_err_set(err, MU_EINVAL, "%s: %s", name, why);
@@ -163,8 +150,7 @@ int mu_jobfile_parse_as(const ProtobufCMessageDescriptor *desc, const char *name
     size_t plen = mu_jobfile_path_prefix(err->msg);
     if (plen > 0 && mu_jobfile_locate(text, len, err->msg, plen, &line, &col) == 0)
       rc = mu_err_prefix(err, "%s:%u:%u", name, line, col);
-    else
-      rc = mu_err_prefix(err, "%s", name);
+    else rc = mu_err_prefix(err, "%s", name);
   }
   if (rc == 0) *ret_msg = msg;
   json_decref(json);
@@ -181,12 +167,11 @@ int mu_jobfile_explain_file(const char *path, const char *msg, FILE *out) {
 }
 
 int mu_jobfile_load(const char *path, Muster__V1__JobSpec **ret_spec, mu_err *err) {
-  return mu_jobfile_load_as(&muster__v1__job_spec__descriptor, path,
-                            (ProtobufCMessage **)ret_spec, err);
+  return mu_jobfile_load_as(&muster__v1__job_spec__descriptor, path, (ProtobufCMessage **)ret_spec, err);
 }
 
-int mu_jobfile_load_as(const ProtobufCMessageDescriptor *desc, const char *path,
-                       ProtobufCMessage **ret_msg, mu_err *err) {
+int mu_jobfile_load_as(const ProtobufCMessageDescriptor *desc, const char *path, ProtobufCMessage **ret_msg,
+                       mu_err *err) {
   size_t len = 0;
   char *text = read_all(path, &len, err);
   if (text == NULL) return err->code;

@@ -16,8 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   mu_err err = {0};
   int rc = mu_jobfile_parse("job.yaml", (const char *)data, size, &spec, &err);
   /* the positions `muster submit` prints for a refusal's field paths */
-  static const char *const paths[] = {"tasks[0].shell.script", "tasks[1].env.A.B", "target",
-                                      "tasks[0]"};
+  static const char *const paths[] = {"tasks[0].shell.script", "tasks[1].env.A.B", "target", "tasks[0]"};
   for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
     unsigned line = 0, col = 0;
     if (mu_jobfile_locate((const char *)data, size, paths[i], strlen(paths[i]), &line, &col) == 0)

@@ -60,16 +60,14 @@ static int key_matches(const char *file_key, size_t file_len, const char *key, s
 
 /* The value under key in a mapping node, trying the longest run of segments from *i joined
  * by "." first (header names and the like may hold dots). */
-static yaml_node_t *mapping_get(yaml_document_t *doc, yaml_node_t *map, const segment *seg,
-                                int count, int *i) {
+static yaml_node_t *mapping_get(yaml_document_t *doc, yaml_node_t *map, const segment *seg, int count, int *i) {
   for (int last = count - 1; last >= *i; last--) {
     int dotted = 1;
     for (int k = *i; k <= last; k++) dotted &= seg[k].key != NULL;
     if (!dotted) continue;
     const char *key = seg[*i].key;
     size_t len = (size_t)(seg[last].key + seg[last].len - key);
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-         p++) {
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
       yaml_node_t *k = yaml_document_get_node(doc, p->key);
       if (k == NULL || k->type != YAML_SCALAR_NODE) continue;
       if (key_matches((const char *)k->data.scalar.value, k->data.scalar.length, key, len)) {
@@ -81,14 +79,13 @@ static yaml_node_t *mapping_get(yaml_document_t *doc, yaml_node_t *map, const se
   return NULL;
 }
 
-int mu_jobfile_locate(const char *text, size_t len, const char *path, size_t path_len,
-                      unsigned *ret_line, unsigned *ret_col) {
+int mu_jobfile_locate(const char *text, size_t len, const char *path, size_t path_len, unsigned *ret_line,
+                      unsigned *ret_col) {
   segment seg[MU_LOCATE_SEGMENTS];
   int count = split_path(path, path_len, seg);
   if (count <= 0) return -1;
   mu_err err = {0};
-  if (mu_yaml_check_limits("job", text, len, MU_YAML_MAX_DEPTH, MU_YAML_MAX_NODES, &err) != 0)
-    return -1;
+  if (mu_yaml_check_limits("job", text, len, MU_YAML_MAX_DEPTH, MU_YAML_MAX_NODES, &err) != 0) return -1;
   yaml_parser_t parser;
   yaml_document_t doc;
   int rc = -1;
@@ -103,8 +100,7 @@ int mu_jobfile_locate(const char *text, size_t len, const char *path, size_t pat
         next = mapping_get(&doc, node, seg, count, &i);
       } else if (node->type == YAML_SEQUENCE_NODE && seg[i].key == NULL) {
         size_t n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
-        if (seg[i].index < n)
-          next = yaml_document_get_node(&doc, node->data.sequence.items.start[seg[i].index]);
+        if (seg[i].index < n) next = yaml_document_get_node(&doc, node->data.sequence.items.start[seg[i].index]);
         i++;
       }
       if (next == NULL) break;
@@ -128,8 +124,7 @@ size_t mu_jobfile_path_prefix(const char *msg) {
   return n;
 }
 
-int mu_jobfile_explain(const char *name, const char *text, size_t len, const char *msg,
-                       FILE *out) {
+int mu_jobfile_explain(const char *name, const char *text, size_t len, const char *msg, FILE *out) {
   int problems = 0;
   const char *p = msg;
   while (*p != '\0') {
@@ -145,8 +140,7 @@ int mu_jobfile_explain(const char *name, const char *text, size_t len, const cha
     unsigned line = 0, col = 0;
     if (plen > 0 && text != NULL && mu_jobfile_locate(text, len, p, plen, &line, &col) == 0)
       fprintf(out, "%s:%u:%u: %.*s\n", name, line, col, (int)n, p);
-    else
-      fprintf(out, "%s: %.*s\n", name, (int)n, p);
+    else fprintf(out, "%s: %.*s\n", name, (int)n, p);
     problems++;
     if (end == NULL) break;
     p = end + 2;

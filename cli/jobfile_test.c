@@ -22,10 +22,10 @@ static Muster__V1__JobSpec *parse_ok(const char *text) {
 
 static void test_yaml_and_json_agree(void **state) {
   (void)state;
-  Muster__V1__JobSpec *y =
-      parse_ok("name: x\ntarget: {all: true}\ntasks: [{shell: {script: hi}}]\n");
-  Muster__V1__JobSpec *j = parse_ok(" {\"name\": \"x\", \"target\": {\"all\": true}, "
-                                    "\"tasks\": [{\"shell\": {\"script\": \"hi\"}}]}");
+  Muster__V1__JobSpec *y = parse_ok("name: x\ntarget: {all: true}\ntasks: [{shell: {script: hi}}]\n");
+  Muster__V1__JobSpec *j = parse_ok(
+      " {\"name\": \"x\", \"target\": {\"all\": true}, "
+      "\"tasks\": [{\"shell\": {\"script\": \"hi\"}}]}");
   assert_string_equal(y->name, j->name);
   assert_true(y->target->all && j->target->all);
   assert_int_equal(y->n_tasks, 1);
@@ -53,8 +53,8 @@ static void test_alias_bomb_refused(void **state) {
   const char *names = "abcdefgh";
   for (int i = 1; i < 8; i++) {
     char line[80], p = names[i - 1];
-    snprintf(line, sizeof line, "%c: &%c [*%c,*%c,*%c,*%c,*%c,*%c,*%c,*%c,*%c,*%c]\n", names[i],
-             names[i], p, p, p, p, p, p, p, p, p, p);
+    snprintf(line, sizeof line, "%c: &%c [*%c,*%c,*%c,*%c,*%c,*%c,*%c,*%c,*%c,*%c]\n", names[i], names[i], p, p, p, p,
+             p, p, p, p, p, p);
     strcat(text, line);
   }
   strcat(text, "tasks: [*h]\n");
@@ -144,10 +144,8 @@ static void test_problems_located(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_yaml_and_json_agree),
-      cmocka_unit_test(test_anchors_expand),
-      cmocka_unit_test(test_alias_bomb_refused),
-      cmocka_unit_test(test_deep_nesting_refused_fast),
+      cmocka_unit_test(test_yaml_and_json_agree), cmocka_unit_test(test_anchors_expand),
+      cmocka_unit_test(test_alias_bomb_refused),  cmocka_unit_test(test_deep_nesting_refused_fast),
       cmocka_unit_test(test_problems_located),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,18 +9,18 @@
 
 typedef struct host_lines {
   char *host;
-  char **lines;          /* "TASK: line" */
+  char **lines; /* "TASK: line" */
   size_t n, cap;
-  size_t dropped;        /* matching lines past MU_GREP_MAX_LINES */
-  char *partial_task;    /* the task whose unfinished line is in partial */
+  size_t dropped;     /* matching lines past MU_GREP_MAX_LINES */
+  char *partial_task; /* the task whose unfinished line is in partial */
   char *partial;
   size_t partial_len;
-  int group;             /* index of its group once printed, -1 before */
+  int group; /* index of its group once printed, -1 before */
 } host_lines;
 
 struct mu_logs_grep {
   regex_t re;
-  char **only;           /* hosts to keep, NULL: all */
+  char **only; /* hosts to keep, NULL: all */
   size_t n_only;
   char *only_copy;
   host_lines *hosts;
@@ -50,8 +50,7 @@ int mu_logs_grep_new(const char *regex, const char *hosts, mu_logs_grep **ret, m
       return mu_err_set(err, MU_ENOMEM, "out of memory");
     }
     char *save = NULL;
-    for (char *h = strtok_r(g->only_copy, ",", &save); h; h = strtok_r(NULL, ",", &save))
-      g->only[g->n_only++] = h;
+    for (char *h = strtok_r(g->only_copy, ",", &save); h; h = strtok_r(NULL, ",", &save)) g->only[g->n_only++] = h;
   }
   *ret = g;
   return 0;
@@ -109,8 +108,7 @@ static host_lines *host_of(mu_logs_grep *g, const char *agent) {
   return h;
 }
 
-static void add_line(mu_logs_grep *g, host_lines *h, const char *task, const char *line,
-                     size_t n) {
+static void add_line(mu_logs_grep *g, host_lines *h, const char *task, const char *line, size_t n) {
   char text[MU_GREP_MAX_LINE + 1];
   size_t keep = n < MU_GREP_MAX_LINE ? n : MU_GREP_MAX_LINE;
   memcpy(text, line, keep);
@@ -142,8 +140,7 @@ static void add_line(mu_logs_grep *g, host_lines *h, const char *task, const cha
 }
 
 static void flush_partial(mu_logs_grep *g, host_lines *h) {
-  if (h->partial_task != NULL && h->partial_len > 0)
-    add_line(g, h, h->partial_task, h->partial, h->partial_len);
+  if (h->partial_task != NULL && h->partial_len > 0) add_line(g, h, h->partial_task, h->partial, h->partial_len);
   free(h->partial_task);
   h->partial_task = NULL;
   h->partial_len = 0;
@@ -213,8 +210,7 @@ size_t mu_logs_grep_print(mu_logs_grep *g, FILE *out) {
     fputs("---------------\n", out);
     size_t shown = 0;
     for (size_t i = 0; i < g->n_hosts; i++)
-      if (g->hosts[i].group == (int)best)
-        fprintf(out, "%s%s", shown++ ? "," : "", g->hosts[i].host);
+      if (g->hosts[i].group == (int)best) fprintf(out, "%s%s", shown++ ? "," : "", g->hosts[i].host);
     fprintf(out, " (%zu)\n---------------\n", size[best]);
     const host_lines *h = &g->hosts[first[best]];
     for (size_t i = 0; i < h->n; i++) fprintf(out, "%s\n", h->lines[i]);

@@ -9,8 +9,8 @@
 
 #include "lib/base/err.h"
 
-#define MU_GREP_MAX_LINES 10000    /* matching lines kept per host; more are counted */
-#define MU_GREP_MAX_LINE 4096      /* bytes of one line kept */
+#define MU_GREP_MAX_LINES 10000 /* matching lines kept per host; more are counted */
+#define MU_GREP_MAX_LINE 4096   /* bytes of one line kept */
 #define MU_GREP_MAX_HOSTS 100000
 
 typedef struct mu_logs_grep mu_logs_grep;

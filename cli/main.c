@@ -54,8 +54,7 @@ static const char *closest(const char *word, const char *const *names, size_t n)
 static int check_addr_entry(const char *entry, size_t n, const char *from) {
   char e[300];
   if (n >= sizeof e) {
-    fprintf(stderr, "muster: %s: an entry of %zu characters is too long for HOST:PORT\n", from,
-            n);
+    fprintf(stderr, "muster: %s: an entry of %zu characters is too long for HOST:PORT\n", from, n);
     return 2;
   }
   memcpy(e, entry, n);
@@ -67,23 +66,24 @@ static int check_addr_entry(const char *entry, size_t n, const char *from) {
     host_n = end != NULL ? (size_t)(end - e - 1) : 0;
     port = end != NULL && end[1] == ':' ? end + 2 : NULL;
     if (end == NULL || host_n == 0) {
-      fprintf(stderr, "muster: %s: '%s' is not HOST:PORT (an IPv6 address goes in brackets: "
-              "[::1]:7400)\n", from, e);
+      fprintf(stderr,
+              "muster: %s: '%s' is not HOST:PORT (an IPv6 address goes in brackets: "
+              "[::1]:7400)\n",
+              from, e);
       return 2;
     }
   } else {
     const char *colon = strrchr(e, ':');
     if (colon != NULL && strchr(e, ':') != colon) {
-      fprintf(stderr, "muster: %s: '%s': put an IPv6 address in brackets, like '[%.*s]:%s'\n",
-              from, e, (int)(colon - e), e, colon + 1);
+      fprintf(stderr, "muster: %s: '%s': put an IPv6 address in brackets, like '[%.*s]:%s'\n", from, e,
+              (int)(colon - e), e, colon + 1);
       return 2;
     }
     host_n = colon != NULL ? (size_t)(colon - e) : n;
     port = colon != NULL ? colon + 1 : NULL;
   }
   if (port == NULL || port[0] == '\0') {
-    fprintf(stderr, "muster: %s: '%s' has no port: did you mean '%s%s7400'?\n", from, e, e,
-            port == NULL ? ":" : "");
+    fprintf(stderr, "muster: %s: '%s' has no port: did you mean '%s%s7400'?\n", from, e, e, port == NULL ? ":" : "");
     return 2;
   }
   char *end = NULL;
@@ -102,8 +102,7 @@ static int check_addr(const char *list, const char *from) {
     while (*p == ' ') p++;
     size_t n = strcspn(p, ", ");
     if (n == 0) {
-      fprintf(stderr, "muster: %s: empty entry in '%s': expected HOST:PORT[,HOST:PORT...]\n",
-              from, list);
+      fprintf(stderr, "muster: %s: empty entry in '%s': expected HOST:PORT[,HOST:PORT...]\n", from, list);
       return 2;
     }
     if (check_addr_entry(p, n, from) != 0) return 2;
@@ -142,7 +141,7 @@ static const char *flag_value(int argc, char **argv, int *i, const char *name, i
 /* Parses the global options before the command; returns the index of the command word, or -1
  * with *rc set (0 for --help/--version, 2 for bad usage). */
 static int parse_global(int argc, char **argv, global_flags *g, int *rc) {
-  static const char *const value_names[] = {"--addr", "--ca", "--cert", "--key", "--token",
+  static const char *const value_names[] = {"--addr",    "--ca",      "--cert",   "--key", "--token",
                                             "--timeout", "--context", "--output", "-o"};
   int i = 1;
   for (; i < argc && argv[i][0] == '-'; i++) {
@@ -165,8 +164,7 @@ static int parse_global(int argc, char **argv, global_flags *g, int *rc) {
       g->quiet = 1;
       continue;
     }
-    const char **slots[] = {&g->addr, &g->ca, &g->cert, &g->key, &g->token, &g->timeout,
-                            &g->context};
+    const char **slots[] = {&g->addr, &g->ca, &g->cert, &g->key, &g->token, &g->timeout, &g->context};
     const char *value = NULL;
     int missing = 0, matched = 0;
     for (size_t k = 0; k < sizeof value_names / sizeof value_names[0] && !matched; k++) {
@@ -200,10 +198,8 @@ static int parse_global(int argc, char **argv, global_flags *g, int *rc) {
     snprintf(name, sizeof name, "%.*s", (int)strcspn(a, "="), a);
     const char *near = closest(name, names, n);
     if (near != NULL && strcmp(near, name) != 0)
-      fprintf(stderr, "muster: unknown option '%s'; did you mean '%s'? see 'muster --help'\n",
-              a, near);
-    else
-      fprintf(stderr, "muster: unknown option '%s'; see 'muster --help'\n", a);
+      fprintf(stderr, "muster: unknown option '%s'; did you mean '%s'? see 'muster --help'\n", a, near);
+    else fprintf(stderr, "muster: unknown option '%s'; see 'muster --help'\n", a);
     *rc = MU_EXIT_USAGE;
     return -1;
   }
@@ -225,16 +221,16 @@ static const char *pick(const char *flag, const char *env_name, const char *from
 
 /* Fills opts from the flags, the environment and the context (precedence in that order);
  * config_path and cfg live as long as opts. Returns 0, or an exit code with the error printed. */
-static int resolve_options(const global_flags *g, int uses_context, mu_cli_config *cfg,
-                           char *config_path, size_t path_size, mu_cli_opts *opts) {
+static int resolve_options(const global_flags *g, int uses_context, mu_cli_config *cfg, char *config_path,
+                           size_t path_size, mu_cli_opts *opts) {
   mu_err err = {0};
   memset(cfg, 0, sizeof *cfg);
   if (mu_cli_config_path(config_path, path_size, &err) == 0) opts->config_path = config_path;
   const mu_cli_context *ctx = NULL;
   const char *env_context = getenv("MUSTER_CONTEXT");
-  const char *wanted = g->context != NULL ? g->context
+  const char *wanted = g->context != NULL                              ? g->context
                        : env_context != NULL && env_context[0] != '\0' ? env_context
-                                                                         : NULL;
+                                                                       : NULL;
   if (uses_context && opts->config_path != NULL) {
     if (mu_cli_config_load(config_path, cfg, &err) != 0) {
       fprintf(stderr, "muster: %s\n", err.msg);
@@ -251,9 +247,11 @@ static int resolve_options(const global_flags *g, int uses_context, mu_cli_confi
         fprintf(stderr, "muster: %s %s: no such context in %s (contexts: %s)\n",
                 g->context != NULL ? "--context" : "MUSTER_CONTEXT", wanted, cfg->path, names);
       else
-        fprintf(stderr, "muster: %s %s: there is no CLI config file %s (set MUSTER_CONFIG, or "
-                "see 'muster config --help')\n", g->context != NULL ? "--context" :
-                "MUSTER_CONTEXT", wanted, opts->config_path ? opts->config_path : "");
+        fprintf(stderr,
+                "muster: %s %s: there is no CLI config file %s (set MUSTER_CONFIG, or "
+                "see 'muster config --help')\n",
+                g->context != NULL ? "--context" : "MUSTER_CONTEXT", wanted,
+                opts->config_path ? opts->config_path : "");
       return MU_EXIT_USAGE;
     }
     opts->context = ctx->name;
@@ -265,14 +263,12 @@ static int resolve_options(const global_flags *g, int uses_context, mu_cli_confi
   opts->key = pick(g->key, "MUSTER_KEY", ctx ? ctx->key : NULL);
   opts->token = pick(g->token, "MUSTER_TOKEN", ctx ? ctx->token : NULL);
   struct stat st;
-  if (ctx != NULL && opts->token == ctx->token && ctx->token != NULL && !g->quiet &&
-      stat(cfg->path, &st) == 0 && (st.st_mode & 077) != 0)
-    fprintf(stderr, "muster: warning: %s holds a token and others can read it: chmod 600 %s\n",
-            cfg->path, cfg->path);
+  if (ctx != NULL && opts->token == ctx->token && ctx->token != NULL && !g->quiet && stat(cfg->path, &st) == 0 &&
+      (st.st_mode & 077) != 0)
+    fprintf(stderr, "muster: warning: %s holds a token and others can read it: chmod 600 %s\n", cfg->path, cfg->path);
   const char *timeout = pick(g->timeout, NULL, ctx ? ctx->timeout : NULL);
   if (timeout != NULL && mu_duration_parse(timeout, &opts->timeout_ms, &err) != 0) {
-    fprintf(stderr, "muster: %s: %s\n", g->timeout ? "--timeout" : "the context's timeout",
-            err.msg);
+    fprintf(stderr, "muster: %s: %s\n", g->timeout ? "--timeout" : "the context's timeout", err.msg);
     return MU_EXIT_USAGE;
   }
   char from[64 + MU_CLI_CONTEXT_NAME_MAX];
@@ -296,10 +292,8 @@ int main(int argc, char **argv) {
     for (size_t k = 0; k < mu_cli_n_commands && n < 64; k++) names[n++] = mu_cli_commands[k].name;
     const char *near = closest(argv[i], names, n);
     if (near != NULL)
-      fprintf(stderr, "muster: unknown command '%s'; did you mean '%s'? see 'muster --help'\n",
-              argv[i], near);
-    else
-      fprintf(stderr, "muster: unknown command '%s'; see 'muster --help'\n", argv[i]);
+      fprintf(stderr, "muster: unknown command '%s'; did you mean '%s'? see 'muster --help'\n", argv[i], near);
+    else fprintf(stderr, "muster: unknown command '%s'; see 'muster --help'\n", argv[i]);
     return MU_EXIT_USAGE;
   }
   /* `config` reads the file itself (and reports its errors); `completion` needs nothing. */
@@ -326,8 +320,7 @@ int main(int argc, char **argv) {
   }
   /* Subcommand options after the name: -o json and -q/--quiet are accepted there too. -q
    * reaches run, submit and watch as their own --quiet (their output options). */
-  int follows = strcmp(cmd->name, "run") == 0 || strcmp(cmd->name, "submit") == 0 ||
-                strcmp(cmd->name, "watch") == 0;
+  int follows = strcmp(cmd->name, "run") == 0 || strcmp(cmd->name, "submit") == 0 || strcmp(cmd->name, "watch") == 0;
   int sub_argc = 0;
   char **sub_argv = calloc((size_t)(argc - i + 2), sizeof *sub_argv);
   if (sub_argv == NULL) {
@@ -353,8 +346,7 @@ int main(int argc, char **argv) {
   }
   /* One session (loop, gRPC engine, channels) for every call of the command. */
   opts.session = cmd->with_opts != NULL ? mu_cli_session_new() : NULL;
-  rc = cmd->with_opts != NULL ? cmd->with_opts(&opts, sub_argc, sub_argv)
-                              : cmd->plain(sub_argc, sub_argv);
+  rc = cmd->with_opts != NULL ? cmd->with_opts(&opts, sub_argc, sub_argv) : cmd->plain(sub_argc, sub_argv);
   mu_cli_session_close(opts.session);
   free(sub_argv);
   mu_cli_config_free(&cfg);

@@ -10,10 +10,10 @@
 /* One name split around its last run of digits: prefix, number, suffix. */
 typedef struct split_name {
   const char *name;
-  size_t pre_len;      /* digits start here; == strlen(name) when there are none */
-  size_t num_len;      /* 0: no number (or too long to be one) */
+  size_t pre_len; /* digits start here; == strlen(name) when there are none */
+  size_t num_len; /* 0: no number (or too long to be one) */
   unsigned long num;
-  size_t pad;          /* width when the number has a leading zero ("007"), else 0 */
+  size_t pad; /* width when the number has a leading zero ("007"), else 0 */
 } split_name;
 
 static int has_special(const char *s) { return strpbrk(s, "[],") != NULL; }
@@ -51,9 +51,8 @@ static int cmp_split(const void *a, const void *b) {
 }
 
 static int same_group(const split_name *x, const split_name *y) {
-  return x->num_len > 0 && y->num_len > 0 && x->pre_len == y->pre_len &&
-         strncmp(x->name, y->name, x->pre_len) == 0 && x->pad == y->pad &&
-         strcmp(x->name + x->pre_len + x->num_len, y->name + y->pre_len + y->num_len) == 0;
+  return x->num_len > 0 && y->num_len > 0 && x->pre_len == y->pre_len && strncmp(x->name, y->name, x->pre_len) == 0 &&
+         x->pad == y->pad && strcmp(x->name + x->pre_len + x->num_len, y->name + y->pre_len + y->num_len) == 0;
 }
 
 typedef struct strbuf {
@@ -96,8 +95,8 @@ char *mu_nodeset_fold(const char *const *names, size_t n) {
   for (size_t i = 0; i < n;) {
     if (i > 0) put(&b, ",", 1);
     size_t j = i + 1;
-    while (j < n && (same_group(&v[i], &v[j]) ||
-                     (v[i].num_len == 0 && v[j].num_len == 0 && strcmp(v[i].name, v[j].name) == 0)))
+    while (j < n &&
+           (same_group(&v[i], &v[j]) || (v[i].num_len == 0 && v[j].num_len == 0 && strcmp(v[i].name, v[j].name) == 0)))
       j++;
     /* a group of one number (duplicates aside) is written as the plain name */
     int single = v[i].num_len == 0 || v[j - 1].num == v[i].num;
@@ -140,8 +139,7 @@ typedef struct name_list {
 } name_list;
 
 static int list_add(name_list *l, const char *s, size_t len, mu_err *err) {
-  if (l->n >= l->max)
-    return mu_err_set(err, MU_ENOSPC, "node set: more than %zu names", l->max);
+  if (l->n >= l->max) return mu_err_set(err, MU_ENOSPC, "node set: more than %zu names", l->max);
   if (l->n == l->cap) {
     size_t cap = l->cap ? l->cap * 2 : 16;
     char **g = realloc(l->names, cap * sizeof *g);
@@ -170,8 +168,8 @@ static int read_num(const char **p, unsigned long *ret, size_t *ret_width) {
 }
 
 /* Expands item[0..len) with done[0..done_len) already expanded before it. */
-static int expand_item(name_list *l, const char *item, size_t len, const char *set, char *done,
-                       size_t done_len, mu_err *err) {
+static int expand_item(name_list *l, const char *item, size_t len, const char *set, char *done, size_t done_len,
+                       mu_err *err) {
   const char *open = memchr(item, '[', len);
   if (open == NULL) {
     if (memchr(item, ']', len) != NULL)
@@ -181,8 +179,7 @@ static int expand_item(name_list *l, const char *item, size_t len, const char *s
     return list_add(l, done, done_len + len, err);
   }
   const char *close = memchr(open, ']', len - (size_t)(open - item));
-  if (close == NULL)
-    return mu_err_set(err, MU_EINVAL, "node set: '[' at %zu is not closed", (size_t)(open - set));
+  if (close == NULL) return mu_err_set(err, MU_EINVAL, "node set: '[' at %zu is not closed", (size_t)(open - set));
   size_t pre = (size_t)(open - item);
   if (memchr(item, ']', pre) != NULL)
     return mu_err_set(err, MU_EINVAL, "node set: ']' without '[' before %zu", (size_t)(open - set));
@@ -192,31 +189,24 @@ static int expand_item(name_list *l, const char *item, size_t len, const char *s
     unsigned long lo, hi;
     size_t w, w2;
     if (read_num(&p, &lo, &w) != 0)
-      return mu_err_set(err, MU_EINVAL, "node set: expected a number of 1 to 9 digits at %zu",
-                        (size_t)(p - set));
+      return mu_err_set(err, MU_EINVAL, "node set: expected a number of 1 to 9 digits at %zu", (size_t)(p - set));
     hi = lo;
     size_t pad = (p - w)[0] == '0' && w > 1 ? w : 0;
     if (*p == '-') {
       p++;
       if (read_num(&p, &hi, &w2) != 0)
-        return mu_err_set(err, MU_EINVAL, "node set: expected the end of the range at %zu",
-                          (size_t)(p - set));
+        return mu_err_set(err, MU_EINVAL, "node set: expected the end of the range at %zu", (size_t)(p - set));
       if (hi < lo)
-        return mu_err_set(err, MU_EINVAL, "node set: range %lu-%lu at %zu runs backwards", lo, hi,
-                          (size_t)(p - set));
+        return mu_err_set(err, MU_EINVAL, "node set: range %lu-%lu at %zu runs backwards", lo, hi, (size_t)(p - set));
     }
-    if (hi - lo >= l->max - l->n + 1)
-      return mu_err_set(err, MU_ENOSPC, "node set: more than %zu names", l->max);
+    if (hi - lo >= l->max - l->n + 1) return mu_err_set(err, MU_ENOSPC, "node set: more than %zu names", l->max);
     for (unsigned long v = lo; v <= hi; v++) {
       int k = snprintf(done + done_len + pre, 16, "%0*lu", (int)pad, v);
-      int rc = expand_item(l, close + 1, len - (size_t)(close + 1 - item), set, done,
-                           done_len + pre + (size_t)k, err);
+      int rc = expand_item(l, close + 1, len - (size_t)(close + 1 - item), set, done, done_len + pre + (size_t)k, err);
       if (rc != 0) return rc;
     }
     if (*p == ']') break;
-    if (*p != ',')
-      return mu_err_set(err, MU_EINVAL, "node set: expected ',', '-' or ']' at %zu",
-                        (size_t)(p - set));
+    if (*p != ',') return mu_err_set(err, MU_EINVAL, "node set: expected ',', '-' or ']' at %zu", (size_t)(p - set));
     p++;
   }
   return 0;

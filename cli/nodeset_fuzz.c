@@ -9,9 +9,7 @@
 #include "cli/nodeset.h"
 #include "lib/fuzz/fuzz_util.h"
 
-static int cmp_str(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* Sorts and removes duplicates in place; returns the new count. */
 static size_t uniq(char **v, size_t n, int owned) {
@@ -74,12 +72,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* the same bytes as names, one a line, from the host-name alphabet */
   char *lines[512];
   size_t nl = 0;
-  for (char *save = NULL, *l = strtok_r(text, "\n", &save); l != NULL && nl < 512;
-       l = strtok_r(NULL, "\n", &save)) {
+  for (char *save = NULL, *l = strtok_r(text, "\n", &save); l != NULL && nl < 512; l = strtok_r(NULL, "\n", &save)) {
     int ok = 1;
     for (const char *c = l; *c; c++)
-      if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-            *c == '.' || *c == '-'))
+      if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '.' || *c == '-'))
         ok = 0;
     if (ok) lines[nl++] = l;
   }

@@ -67,8 +67,7 @@ static void expands(void **state) {
 
 static void refuses(void **state) {
   (void)state;
-  const char *bad[] = {"web[1-3", "web[3-1]", "a,,b", "web[]", "web[a]", "web1]", "",
-                       "web[1-2;]", "w[1234567890]"};
+  const char *bad[] = {"web[1-3", "web[3-1]", "a,,b", "web[]", "web[a]", "web1]", "", "web[1-2;]", "w[1234567890]"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     char **names = NULL;
     size_t n = 0;
@@ -88,8 +87,7 @@ static void refuses(void **state) {
 
 static void round_trip(void **state) {
   (void)state;
-  const char *hosts[] = {"web01", "web02", "web03", "db-1", "db-2", "cache", "web10", "x9y",
-                         "x10y", "x11y"};
+  const char *hosts[] = {"web01", "web02", "web03", "db-1", "db-2", "cache", "web10", "x9y", "x10y", "x11y"};
   char *folded = mu_nodeset_fold(hosts, 10);
   assert_non_null(folded);
   assert_string_equal(folded, "cache,db-[1-2],web10,web[01-03],x[9-11]y");
@@ -106,7 +104,7 @@ static void round_trip(void **state) {
 }
 
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(folds), cmocka_unit_test(expands),
-                                     cmocka_unit_test(refuses), cmocka_unit_test(round_trip)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(folds), cmocka_unit_test(expands), cmocka_unit_test(refuses),
+                                     cmocka_unit_test(round_trip)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,8 +9,7 @@
 #include "lib/jobcounts/jobcounts.h"
 #include "lib/pbjson/pbjson.h"
 
-#define JSON_FLAGS \
-  (MU_PBJSON_EMIT_DEFAULTS | MU_PBJSON_INT64_AS_NUMBERS | MU_PBJSON_EMIT_UNSET_MESSAGES)
+#define JSON_FLAGS (MU_PBJSON_EMIT_DEFAULTS | MU_PBJSON_INT64_AS_NUMBERS | MU_PBJSON_EMIT_UNSET_MESSAGES)
 
 static void rename_key(json_t *obj, const char *from, const char *to) {
   json_t *v = json_object_get(obj, from);
@@ -31,8 +30,10 @@ static void rename_ids(const ProtobufCMessageDescriptor *d, json_t *obj) {
   if (json_object_get(obj, "id") != NULL) {
     static const struct {
       const char *type, *name;
-    } names[] = {{"Job", "jobId"},           {"AuditRecord", "auditId"},
-                 {"Member", "memberId"},     {"TokenInfo", "tokenId"},
+    } names[] = {{"Job", "jobId"},
+                 {"AuditRecord", "auditId"},
+                 {"Member", "memberId"},
+                 {"TokenInfo", "tokenId"},
                  {"CreateTokenResponse", "tokenId"}};
     char buf[80];
     const char *to = NULL;
@@ -87,10 +88,8 @@ json_t *mu_cli_json_of(const ProtobufCMessage *msg) {
   mu_err err = {0};
   if (mu_pbjson_to_json(msg, JSON_FLAGS, &obj, &err) != 0) return NULL;
   rename_ids(msg->descriptor, obj);
-  if (msg->descriptor == &muster__v1__job__descriptor)
-    shape_job((const Muster__V1__Job *)msg, obj);
-  else if (msg->descriptor == &muster__v1__task_run__descriptor)
-    shape_task_run((const Muster__V1__TaskRun *)msg, obj);
+  if (msg->descriptor == &muster__v1__job__descriptor) shape_job((const Muster__V1__Job *)msg, obj);
+  else if (msg->descriptor == &muster__v1__task_run__descriptor) shape_task_run((const Muster__V1__TaskRun *)msg, obj);
   return obj;
 }
 
@@ -99,8 +98,7 @@ char *mu_cli_json_line(const char *kind, json_t *obj) {
   json_t *line = json_object();
   char *text = NULL;
   if (line != NULL && json_object_set_new(line, "schema", json_integer(MU_CLI_JSON_SCHEMA)) == 0 &&
-      json_object_set_new(line, "kind", json_string(kind)) == 0 &&
-      json_object_update(line, obj) == 0)
+      json_object_set_new(line, "kind", json_string(kind)) == 0 && json_object_update(line, obj) == 0)
     text = json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(16));
   json_decref(line);
   json_decref(obj);
@@ -146,9 +144,9 @@ int mu_cli_json_emit_camel(const char *kind, json_t *obj) {
 static const char *kind_of(const ProtobufCMessageDescriptor *desc, char *buf, size_t size) {
   static const struct {
     const char *type, *kind;
-  } kinds[] = {{"AgentInfo", "agent"},   {"Job", "job"},         {"TaskRun", "task"},
+  } kinds[] = {{"AgentInfo", "agent"},   {"Job", "job"},           {"TaskRun", "task"},
                {"AuditRecord", "audit"}, {"BundleInfo", "bundle"}, {"TokenInfo", "token"},
-               {"SecretInfo", "secret"}, {"Cluster", "cluster"},  {"LogChunk", "log"}};
+               {"SecretInfo", "secret"}, {"Cluster", "cluster"},   {"LogChunk", "log"}};
   for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
     if (strcmp(desc->short_name, kinds[i].type) == 0) return kinds[i].kind;
   snprintf(buf, size, "%s", desc->short_name);

@@ -40,8 +40,7 @@ const char *mu_state_color(Muster__V1__TaskState s, int color) {
 const char *mu_color_reset(int color) { return color ? "\033[0m" : ""; }
 
 static const char *task_state_name(Muster__V1__TaskState s) {
-  const ProtobufCEnumValue *v =
-      protobuf_c_enum_descriptor_get_value(&muster__v1__task_state__descriptor, (int)s);
+  const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(&muster__v1__task_state__descriptor, (int)s);
   return v ? v->name : "?";
 }
 
@@ -97,8 +96,8 @@ static size_t count_lines(const char *s, size_t len) {
 
 /* Prints the kept output of r, each line prefixed, within o->lines; then a note for what is
  * not shown. */
-static void print_output(FILE *out, const mu_text_opts *o, const char *prefix,
-                         const mu_watch_run *r, const char *logs_name) {
+static void print_output(FILE *out, const mu_text_opts *o, const char *prefix, const mu_watch_run *r,
+                         const char *logs_name) {
   const char *s = r->out ? r->out : "";
   size_t len = r->out_len, total = count_lines(s, len);
   size_t from = 0, upto = total;
@@ -118,25 +117,20 @@ static void print_output(FILE *out, const mu_text_opts *o, const char *prefix,
   size_t hidden = total - (upto - from);
   char why[96] = "";
   if (hidden > 0)
-    snprintf(why, sizeof why, "%zu %s line%s", hidden, o->tail ? "earlier" : "more",
-             hidden == 1 ? "" : "s");
-  else if (r->out_from_tail)
-    snprintf(why, sizeof why, "only the last output reached this view");
+    snprintf(why, sizeof why, "%zu %s line%s", hidden, o->tail ? "earlier" : "more", hidden == 1 ? "" : "s");
+  else if (r->out_from_tail) snprintf(why, sizeof why, "only the last output reached this view");
   else if (r->out_seen > r->out_len)
-    snprintf(why, sizeof why, "%llu more bytes",
-             (unsigned long long)(r->out_seen - r->out_len));
-  if (why[0])
-    fprintf(out, "%s: ... %s; see all: muster logs %s %s\n", prefix, why, o->job_id, logs_name);
+    snprintf(why, sizeof why, "%llu more bytes", (unsigned long long)(r->out_seen - r->out_len));
+  if (why[0]) fprintf(out, "%s: ... %s; see all: muster logs %s %s\n", prefix, why, o->job_id, logs_name);
 }
 
-void mu_text_print_run(FILE *out, const mu_text_opts *o, const mu_watch_model *m,
-                       const mu_watch_run *r) {
+void mu_text_print_run(FILE *out, const mu_text_opts *o, const mu_watch_model *m, const mu_watch_run *r) {
   char label[300], ex[32], dur[32];
   mu_run_label(m, r, label, sizeof label);
   const char *msg = extra_message(r);
-  fprintf(out, "%-24s %s%-10s%s %-9s %7s%s%s\n", label, mu_state_color(r->state, o->color),
-          task_state_name(r->state), mu_color_reset(o->color), exit_text(r, ex, sizeof ex),
-          duration_text(r, dur, sizeof dur), msg[0] ? "  " : "", msg);
+  fprintf(out, "%-24s %s%-10s%s %-9s %7s%s%s\n", label, mu_state_color(r->state, o->color), task_state_name(r->state),
+          mu_color_reset(o->color), exit_text(r, ex, sizeof ex), duration_text(r, dur, sizeof dur), msg[0] ? "  " : "",
+          msg);
   /* muster logs names a task AGENT/NAME */
   char logs_name[300];
   snprintf(logs_name, sizeof logs_name, "%s/%s", m->hosts[r->host].agent_id, r->task_name);
@@ -147,14 +141,13 @@ void mu_text_print_run(FILE *out, const mu_text_opts *o, const mu_watch_model *m
 
 static int same_result(const mu_watch_run *a, const mu_watch_run *b) {
   const char *ao = a->out ? a->out : "", *bo = b->out ? b->out : "";
-  return a->state == b->state && a->has_exit == b->has_exit &&
-         (!a->has_exit || a->exit_code == b->exit_code) && a->signal == b->signal &&
-         strcmp(a->task_name, b->task_name) == 0 && a->out_len == b->out_len &&
+  return a->state == b->state && a->has_exit == b->has_exit && (!a->has_exit || a->exit_code == b->exit_code) &&
+         a->signal == b->signal && strcmp(a->task_name, b->task_name) == 0 && a->out_len == b->out_len &&
          memcmp(ao, bo, a->out_len) == 0 && strcmp(extra_message(a), extra_message(b)) == 0;
 }
 
 typedef struct group {
-  size_t first;     /* a run of the group */
+  size_t first; /* a run of the group */
   size_t n;
 } group;
 
@@ -198,10 +191,9 @@ void mu_text_print_groups(FILE *out, const mu_text_opts *o, const mu_watch_model
     char *set = mu_nodeset_fold(names, nn);
     char ex[32];
     const char *msg = extra_message(r);
-    fprintf(out, "---------------\n%s (%zu)%s%s: %s%s%s %s%s%s\n---------------\n",
-            set ? set : "?", nn, m->n_tasks > 1 ? " " : "", m->n_tasks > 1 ? r->task_name : "",
-            mu_state_color(r->state, o->color), task_state_name(r->state),
-            mu_color_reset(o->color), exit_text(r, ex, sizeof ex), msg[0] ? "  " : "", msg);
+    fprintf(out, "---------------\n%s (%zu)%s%s: %s%s%s %s%s%s\n---------------\n", set ? set : "?", nn,
+            m->n_tasks > 1 ? " " : "", m->n_tasks > 1 ? r->task_name : "", mu_state_color(r->state, o->color),
+            task_state_name(r->state), mu_color_reset(o->color), exit_text(r, ex, sizeof ex), msg[0] ? "  " : "", msg);
     /* the output once, unprefixed, like clubak */
     mu_text_opts go = *o;
     const char *s = r->out ? r->out : "";
@@ -230,18 +222,15 @@ out:
 
 /* --- summary --- */
 
-void mu_text_print_summary(FILE *out, const mu_text_opts *o, const mu_watch_model *m,
-                           int64_t elapsed_ms) {
+void mu_text_print_summary(FILE *out, const mu_text_opts *o, const mu_watch_model *m, int64_t elapsed_ms) {
   char counts[256], dur[32];
   const Muster__V1__JobCounts *c = &m->counts;
-  Muster__V1__TaskState color_as = m->job_state == MUSTER__V1__JOB_STATE__JOB_SUCCEEDED
-                                       ? MUSTER__V1__TASK_STATE__SUCCEEDED
-                                   : m->job_state == MUSTER__V1__JOB_STATE__JOB_CANCELLED
-                                       ? MUSTER__V1__TASK_STATE__CANCELLED
-                                       : MUSTER__V1__TASK_STATE__FAILED;
+  Muster__V1__TaskState color_as =
+      m->job_state == MUSTER__V1__JOB_STATE__JOB_SUCCEEDED   ? MUSTER__V1__TASK_STATE__SUCCEEDED
+      : m->job_state == MUSTER__V1__JOB_STATE__JOB_CANCELLED ? MUSTER__V1__TASK_STATE__CANCELLED
+                                                             : MUSTER__V1__TASK_STATE__FAILED;
   fprintf(out, "job %s %s%s%s: %s (%s)\n", o->job_id, mu_state_color(color_as, o->color),
-          mu_job_state_word(m->job_state), mu_color_reset(o->color),
-          mu_job_counts_format(c, counts, sizeof counts),
+          mu_job_state_word(m->job_state), mu_color_reset(o->color), mu_job_counts_format(c, counts, sizeof counts),
           mu_duration_format(elapsed_ms, dur, sizeof dur));
   /* the hosts of each problem (a failed host ended with a run that did not succeed), and the
    * hosts skip_unreachable skipped */
@@ -251,8 +240,7 @@ void mu_text_print_summary(FILE *out, const mu_text_opts *o, const mu_watch_mode
   for (int skipped = 0; skipped <= 1; skipped++) {
     size_t n = 0;
     for (size_t i = 0; i < m->n_hosts; i++)
-      if (m->hosts[i].done && (skipped ? m->hosts[i].skipped : m->hosts[i].failed))
-        names[n++] = m->hosts[i].agent_id;
+      if (m->hosts[i].done && (skipped ? m->hosts[i].skipped : m->hosts[i].failed)) names[n++] = m->hosts[i].agent_id;
     if (n > 0) {
       char *set = mu_nodeset_fold(names, n);
       fprintf(out, "  %s: %s\n", skipped ? "skipped" : "not succeeded", set ? set : "?");

@@ -20,9 +20,9 @@ int mu_color_use(mu_color_mode mode, int fd);
 
 typedef struct mu_text_opts {
   const char *job_id;
-  int color;           /* ANSI colours on */
-  size_t lines;        /* at most this many output lines per run; 0: all that was kept */
-  int tail;            /* the last lines instead of the first */
+  int color;    /* ANSI colours on */
+  size_t lines; /* at most this many output lines per run; 0: all that was kept */
+  int tail;     /* the last lines instead of the first */
 } mu_text_opts;
 
 /* The escape that colours a task or job state's word ("" without colour), and the reset. */
@@ -33,8 +33,7 @@ const char *mu_color_reset(int color);
 const char *mu_run_label(const mu_watch_model *m, const mu_watch_run *r, char *buf, size_t size);
 
 /* Prints r's result to out: "HOST  STATE  exit 3  1.25s  message" then its output lines. */
-void mu_text_print_run(FILE *out, const mu_text_opts *o, const mu_watch_model *m,
-                       const mu_watch_run *r);
+void mu_text_print_run(FILE *out, const mu_text_opts *o, const mu_watch_model *m, const mu_watch_run *r);
 
 /* Prints the runs grouped by identical (task, result, output), hosts as node sets, largest
  * group first. */
@@ -42,8 +41,7 @@ void mu_text_print_groups(FILE *out, const mu_text_opts *o, const mu_watch_model
 
 /* The closing lines: "job J failed: 3 targets: 2 succeeded, 1 failed (1.25s)" and, for each
  * state a target ended in other than succeeded, its hosts as a node set ("  failed: db-1"). */
-void mu_text_print_summary(FILE *out, const mu_text_opts *o, const mu_watch_model *m,
-                           int64_t elapsed_ms);
+void mu_text_print_summary(FILE *out, const mu_text_opts *o, const mu_watch_model *m, int64_t elapsed_ms);
 
 /* The job state as a word: "running", "succeeded", "failed", ... */
 const char *mu_job_state_word(Muster__V1__JobState s);

@@ -47,8 +47,8 @@ static void bar(out *o, uint64_t done, uint64_t total, int cells, int color) {
   addf(o, "%s]", color ? "\033[0m" : "");
 }
 
-int mu_panel_render(const mu_panel_opts *po, const mu_watch_model *m, int64_t t0_ms,
-                    int64_t now_ms, char *buf, size_t size) {
+int mu_panel_render(const mu_panel_opts *po, const mu_watch_model *m, int64_t t0_ms, int64_t now_ms, char *buf,
+                    size_t size) {
   out o = {buf, size, 0, 0};
   buf[0] = '\0';
   const Muster__V1__JobCounts *c = &m->counts;
@@ -60,8 +60,7 @@ int mu_panel_render(const mu_panel_opts *po, const mu_watch_model *m, int64_t t0
    * cells), so the line never wraps and the panel's height stays what was drawn */
   char head[160], tail[160];
   snprintf(head, sizeof head, "job %s ", po->job_id);
-  snprintf(tail, sizeof tail, " %u/%s %3u%%  %s  ETA %s", ended,
-           mu_plural(c->targets, "host", tmp, sizeof tmp),
+  snprintf(tail, sizeof tail, " %u/%s %3u%%  %s  ETA %s", ended, mu_plural(c->targets, "host", tmp, sizeof tmp),
            c->targets ? (unsigned)((uint64_t)ended * 100 / c->targets) : 100u,
            mu_duration_format(now_ms - t0_ms, el, sizeof el),
            eta_ms < 0 ? "-" : mu_duration_format(eta_ms, eta, sizeof eta));
@@ -80,8 +79,7 @@ int mu_panel_render(const mu_panel_opts *po, const mu_watch_model *m, int64_t t0
   if (m->n_tasks > 1) {
     uint64_t total = (uint64_t)c->targets * m->n_tasks, done = mu_watch_model_runs_ended(m);
     snprintf(head, sizeof head, "%-*s", (int)strlen(head), "tasks");
-    snprintf(tail, sizeof tail, " %llu/%llu task runs", (unsigned long long)done,
-             (unsigned long long)total);
+    snprintf(tail, sizeof tail, " %llu/%llu task runs", (unsigned long long)done, (unsigned long long)total);
     start = o.len;
     addf(&o, "%s", head);
     if (cells >= 5) bar(&o, done, total, cells, po->color);
@@ -133,8 +131,7 @@ int mu_panel_render(const mu_panel_opts *po, const mu_watch_model *m, int64_t t0
       if (m->hosts[i].failed) names[n++] = m->hosts[i].agent_id;
     char *set = mu_nodeset_fold(names, n);
     start = o.len;
-    addf(&o, "  %sfailed%s: %s (%zu)", po->color ? "\033[31m" : "", po->color ? "\033[0m" : "",
-         set ? set : "?", n);
+    addf(&o, "  %sfailed%s: %s (%zu)", po->color ? "\033[31m" : "", po->color ? "\033[0m" : "", set ? set : "?", n);
     end_line(&o, start, width + (po->color ? 9 : 0));
     free(set);
     free(names);

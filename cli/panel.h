@@ -14,13 +14,13 @@
 typedef struct mu_panel_opts {
   const char *job_id;
   int color;
-  int width;          /* columns; lines are cut to width - 1 */
+  int width; /* columns; lines are cut to width - 1 */
 } mu_panel_opts;
 
 /* Renders the panel for m at monotonic now_ms, t0_ms being when following began, into buf
  * (NUL-terminated, each line ending in "\n", no cursor movement). Returns the number of lines. */
-int mu_panel_render(const mu_panel_opts *o, const mu_watch_model *m, int64_t t0_ms,
-                    int64_t now_ms, char *buf, size_t size);
+int mu_panel_render(const mu_panel_opts *o, const mu_watch_model *m, int64_t t0_ms, int64_t now_ms, char *buf,
+                    size_t size);
 
 /* The terminal's width on fd, or 80. */
 int mu_panel_width(int fd);

@@ -3,9 +3,7 @@
 
 #include <inttypes.h>
 
-static const char *plural(size_t n, const char *one, const char *many) {
-  return n == 1 ? one : many;
-}
+static const char *plural(size_t n, const char *one, const char *many) { return n == 1 ? one : many; }
 
 /* Hosts [from, to) as "a, b, c" with at most MU_PLAN_HOSTS_SHOWN names. */
 static void host_list(char *const *hosts, size_t from, size_t to, FILE *out) {
@@ -22,13 +20,16 @@ void mu_plan_print(const Muster__V1__JobPlan *plan, FILE *out) {
   size_t n = plan->n_targets;
   size_t tasks = plan->n_tasks;
   if (plan->any)
-    fprintf(out, "plan for job '%s': %zu %s on one agent picked at dispatch from %zu connected "
-            "%s; nothing was started\n", plan->name, tasks, plural(tasks, "task", "tasks"), n,
-            plural(n, "candidate", "candidates"));
+    fprintf(out,
+            "plan for job '%s': %zu %s on one agent picked at dispatch from %zu connected "
+            "%s; nothing was started\n",
+            plan->name, tasks, plural(tasks, "task", "tasks"), n, plural(n, "candidate", "candidates"));
   else
-    fprintf(out, "plan for job '%s': %zu %s on %zu %s (%" PRIu32 " task %s); nothing was "
-            "started\n", plan->name, tasks, plural(tasks, "task", "tasks"), n,
-            plural(n, "target", "targets"), plan->task_runs,
+    fprintf(out,
+            "plan for job '%s': %zu %s on %zu %s (%" PRIu32
+            " task %s); nothing was "
+            "started\n",
+            plan->name, tasks, plural(tasks, "task", "tasks"), n, plural(n, "target", "targets"), plan->task_runs,
             plural(plan->task_runs, "run", "runs"));
   fprintf(out, "tasks: ");
   for (size_t t = 0; t < tasks; t++) fprintf(out, "%s%s", t ? ", " : "", plan->tasks[t]);
@@ -40,18 +41,13 @@ void mu_plan_print(const Muster__V1__JobPlan *plan, FILE *out) {
     return;
   }
   fprintf(out, "rollout: ");
-  if (plan->concurrency >= n)
-    fprintf(out, "all at once");
+  if (plan->concurrency >= n) fprintf(out, "all at once");
+  else fprintf(out, "%" PRIu32 " %s at a time", plan->concurrency, plural(plan->concurrency, "host", "hosts"));
+  if (plan->error_budget < 0) fprintf(out, ", no error limit");
+  else if (plan->error_budget == 0) fprintf(out, ", the first failed host cancels the rest");
   else
-    fprintf(out, "%" PRIu32 " %s at a time", plan->concurrency,
-            plural(plan->concurrency, "host", "hosts"));
-  if (plan->error_budget < 0)
-    fprintf(out, ", no error limit");
-  else if (plan->error_budget == 0)
-    fprintf(out, ", the first failed host cancels the rest");
-  else
-    fprintf(out, ", %" PRId64 " failed %s tolerated (one more cancels the rest)",
-            plan->error_budget, plural((size_t)plan->error_budget, "host", "hosts"));
+    fprintf(out, ", %" PRId64 " failed %s tolerated (one more cancels the rest)", plan->error_budget,
+            plural((size_t)plan->error_budget, "host", "hosts"));
   fprintf(out, "\n");
   if (plan->batch > 0) {
     size_t batches = (n + plan->batch - 1) / plan->batch;

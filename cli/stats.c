@@ -29,8 +29,7 @@ static const Muster__V1__TaskSpec *spec_of(const Muster__V1__Job *job, const cha
   return NULL;
 }
 
-size_t mu_stats_collect(const Muster__V1__Job *job, const char *task, mu_stats_run **runs,
-                        size_t *n, size_t *cap) {
+size_t mu_stats_collect(const Muster__V1__Job *job, const char *task, mu_stats_run **runs, size_t *n, size_t *cap) {
   size_t added = 0;
   for (size_t i = 0; i < job->n_tasks; i++) {
     const Muster__V1__TaskRun *tr = job->tasks[i];
@@ -49,8 +48,7 @@ size_t mu_stats_collect(const Muster__V1__Job *job, const char *task, mu_stats_r
     r->started_ms = tr->started_at_ms;
     r->finished_ms = tr->finished_at_ms;
     r->cpu_ms = m && m->user_cpu_ms >= 0 && m->sys_cpu_ms >= 0 ? m->user_cpu_ms + m->sys_cpu_ms : -1;
-    r->peak_bytes = !m ? -1 : m->cgroup_memory_peak_bytes > 0 ? m->cgroup_memory_peak_bytes
-                                                              : m->max_rss_bytes;
+    r->peak_bytes = !m ? -1 : m->cgroup_memory_peak_bytes > 0 ? m->cgroup_memory_peak_bytes : m->max_rss_bytes;
     r->output_bytes = m ? m->output_bytes : 0;
     r->dropped_bytes = m ? m->output_dropped_bytes : 0;
     if (spec != NULL && spec->resources != NULL && spec->resources->memory[0])
@@ -78,8 +76,8 @@ static int cmp_finish(const void *a, const void *b) {
   return x->finished_ms < y->finished_ms ? -1 : x->finished_ms > y->finished_ms;
 }
 
-size_t mu_stats_collect_history(Muster__V1__RunHistoryEntry *const *entries, size_t n_entries,
-                                mu_stats_run **runs, size_t *n, size_t *cap) {
+size_t mu_stats_collect_history(Muster__V1__RunHistoryEntry *const *entries, size_t n_entries, mu_stats_run **runs,
+                                size_t *n, size_t *cap) {
   size_t added = 0;
   for (size_t i = 0; i < n_entries; i++) {
     const Muster__V1__RunHistoryEntry *e = entries[i];
@@ -110,8 +108,7 @@ void mu_stats_flag(mu_stats_run *runs, size_t n) {
   for (size_t i = 0; i < n; i++) {
     mu_stats_run *r = &runs[i];
     if (r->decided) continue;
-    mu_anomaly_run a = {r->finished_ms - r->started_ms, r->peak_bytes, r->memory_limit,
-                        r->dropped_bytes};
+    mu_anomaly_run a = {r->finished_ms - r->started_ms, r->peak_bytes, r->memory_limit, r->dropped_bytes};
     mu_anomaly_history h = {dur, 0, mem, 0, host, 0};
     for (size_t k = 0; dur && mem && host && k < i; k++) { /* the earlier runs of the task */
       if (strcmp(runs[k].task_name, r->task_name) != 0) continue;
@@ -128,9 +125,7 @@ void mu_stats_flag(mu_stats_run *runs, size_t n) {
   free(scratch);
 }
 
-void mu_stats_flag_names(unsigned flags, char *buf, size_t size) {
-  mu_anomaly_flag_names(flags, buf, size);
-}
+void mu_stats_flag_names(unsigned flags, char *buf, size_t size) { mu_anomaly_flag_names(flags, buf, size); }
 
 static void bytes_text(double b, char *buf, size_t size) {
   if (isnan(b) || b < 0) snprintf(buf, size, "-");
@@ -146,8 +141,7 @@ static void secs_text(double ms, char *buf, size_t size) {
 }
 
 /* One task's figures: p50/p90/max of each measure, and the trend. */
-static void print_task(const mu_stats_run *runs, size_t n, const char *task, double *v,
-                       FILE *out) {
+static void print_task(const mu_stats_run *runs, size_t n, const char *task, double *v, FILE *out) {
   size_t m = 0;
   char a[32], b[32], c[32];
   for (size_t i = 0; i < n; i++)
@@ -158,7 +152,7 @@ static void print_task(const mu_stats_run *runs, size_t n, const char *task, dou
     for (size_t i = 0; i < n; i++) {
       const mu_stats_run *r = &runs[i];
       if (strcmp(r->task_name, task) != 0) continue;
-      double x = what == 0 ? (double)(r->finished_ms - r->started_ms)
+      double x = what == 0   ? (double)(r->finished_ms - r->started_ms)
                  : what == 1 ? (double)r->cpu_ms
                  : what == 2 ? (double)r->peak_bytes
                              : (double)r->output_bytes;
@@ -205,9 +199,8 @@ size_t mu_stats_print(const mu_stats_run *runs, size_t n, FILE *out) {
     bytes_text((double)r->peak_bytes, p, sizeof p);
     bytes_text((double)r->memory_limit, l, sizeof l);
     if (flagged++ == 0) fprintf(out, "flagged runs:\n");
-    fprintf(out, "  %-20s %s %s/%s: %s, peak %s%s%s%s\n", f, r->job_id, r->agent_id,
-            r->task_name, d, p, r->memory_limit ? " of " : "", r->memory_limit ? l : "",
-            r->dropped_bytes > 0 ? ", output truncated" : "");
+    fprintf(out, "  %-20s %s %s/%s: %s, peak %s%s%s%s\n", f, r->job_id, r->agent_id, r->task_name, d, p,
+            r->memory_limit ? " of " : "", r->memory_limit ? l : "", r->dropped_bytes > 0 ? ", output truncated" : "");
   }
   free(v);
   return flagged;

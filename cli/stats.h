@@ -21,12 +21,12 @@ typedef struct mu_stats_run {
   const char *job_id, *task_name, *agent_id;
   Muster__V1__TaskState state;
   int64_t started_ms, finished_ms;
-  int64_t cpu_ms;             /* user + system; -1 unknown */
-  int64_t peak_bytes;         /* cgroup memory.peak, else max RSS; -1 unknown */
+  int64_t cpu_ms;     /* user + system; -1 unknown */
+  int64_t peak_bytes; /* cgroup memory.peak, else max RSS; -1 unknown */
   int64_t output_bytes, dropped_bytes;
-  uint64_t memory_limit;      /* resources.memory; 0 none */
-  unsigned flags;             /* MU_ANOMALY_* (mu_stats_flag, or as musterd decided) */
-  int decided;                /* flags came from musterd: mu_stats_flag keeps them */
+  uint64_t memory_limit; /* resources.memory; 0 none */
+  unsigned flags;        /* MU_ANOMALY_* (mu_stats_flag, or as musterd decided) */
+  int decided;           /* flags came from musterd: mu_stats_flag keeps them */
 } mu_stats_run;
 
 enum {
@@ -40,12 +40,11 @@ enum {
 /* Adds the finished runs of job (its spec gives the limits) to *runs (grown; caller frees
  * *runs; strings are borrowed from job). task: only runs of that task name (NULL: all).
  * Returns how many were added; 0 on out of memory too. */
-size_t mu_stats_collect(const Muster__V1__Job *job, const char *task, mu_stats_run **runs,
-                        size_t *n, size_t *cap);
+size_t mu_stats_collect(const Muster__V1__Job *job, const char *task, mu_stats_run **runs, size_t *n, size_t *cap);
 /* Adds musterd's run history entries (borrowed strings; their flags as decided there) to
  * *runs, like mu_stats_collect. */
-size_t mu_stats_collect_history(Muster__V1__RunHistoryEntry *const *entries, size_t n_entries,
-                                mu_stats_run **runs, size_t *n, size_t *cap);
+size_t mu_stats_collect_history(Muster__V1__RunHistoryEntry *const *entries, size_t n_entries, mu_stats_run **runs,
+                                size_t *n, size_t *cap);
 /* Sorts runs by finish time and sets each one's flags against the earlier runs of its task
  * (runs whose flags musterd decided keep them). */
 void mu_stats_flag(mu_stats_run *runs, size_t n);

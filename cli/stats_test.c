@@ -13,9 +13,14 @@
 #include "cli/stats.h"
 
 static mu_stats_run run(const char *task, int64_t finished, int64_t dur_ms, int64_t peak) {
-  mu_stats_run r = {.job_id = "j-1", .task_name = task, .agent_id = "web-1",
-                    .state = MUSTER__V1__TASK_STATE__SUCCEEDED, .started_ms = finished - dur_ms,
-                    .finished_ms = finished, .cpu_ms = dur_ms / 2, .peak_bytes = peak};
+  mu_stats_run r = {.job_id = "j-1",
+                    .task_name = task,
+                    .agent_id = "web-1",
+                    .state = MUSTER__V1__TASK_STATE__SUCCEEDED,
+                    .started_ms = finished - dur_ms,
+                    .finished_ms = finished,
+                    .cpu_ms = dur_ms / 2,
+                    .peak_bytes = peak};
   return r;
 }
 
@@ -25,13 +30,13 @@ static void test_flags(void **state) {
   size_t n = 0;
   for (int i = 0; i < 10; i++) /* ten steady runs: 1.0 s ± 20 ms, 100 MiB */
     r[n++] = run("build", 1000 * (i + 1), 990 + (i % 3) * 10, (100 + i % 2) << 20);
-  r[n++] = run("build", 20000, 5000, 101 << 20);           /* 5x slower: SLOW */
-  r[n++] = run("build", 21000, 1000, 400 << 20);           /* 4x the memory: MEM_HIGH */
-  r[n] = run("build", 22000, 1000, 95 << 20);              /* 95 of 100 MiB: NEAR_OOM */
+  r[n++] = run("build", 20000, 5000, 101 << 20); /* 5x slower: SLOW */
+  r[n++] = run("build", 21000, 1000, 400 << 20); /* 4x the memory: MEM_HIGH */
+  r[n] = run("build", 22000, 1000, 95 << 20);    /* 95 of 100 MiB: NEAR_OOM */
   r[n++].memory_limit = 100 << 20;
-  r[n] = run("build", 23000, 1010, 100 << 20);              /* output dropped */
+  r[n] = run("build", 23000, 1010, 100 << 20); /* output dropped */
   r[n++].dropped_bytes = 4096;
-  r[n++] = run("lint", 500, 5000, 1 << 20);                 /* another task, no history */
+  r[n++] = run("lint", 500, 5000, 1 << 20); /* another task, no history */
   mu_stats_flag(r, n);
   unsigned want[16] = {0};
   for (size_t i = 0; i < n; i++) {
@@ -41,8 +46,7 @@ static void test_flags(void **state) {
     if (r[i].finished_ms == 22000) want[i] = MU_STATS_NEAR_OOM;
     if (r[i].finished_ms == 23000) want[i] = MU_STATS_TRUNCATED;
     if (r[i].flags != want[i])
-      fail_msg("run finished at %lld: flags %u, want %u", (long long)r[i].finished_ms,
-               r[i].flags, want[i]);
+      fail_msg("run finished at %lld: flags %u, want %u", (long long)r[i].finished_ms, r[i].flags, want[i]);
   }
   char buf[64];
   mu_stats_flag_names(MU_STATS_SLOW | MU_STATS_TRUNCATED, buf, sizeof buf);
@@ -79,7 +83,7 @@ static void test_collect_and_print(void **state) {
     runs[i].agent_id = i % 2 ? "web-2" : "web-1";
     runs[i].state = MUSTER__V1__TASK_STATE__SUCCEEDED;
     runs[i].started_at_ms = 1000 * (i + 1);
-    runs[i].finished_at_ms = 1000 * (i + 1) + 100 * (i + 1);/* 100, 200, 300, 400 ms */
+    runs[i].finished_at_ms = 1000 * (i + 1) + 100 * (i + 1); /* 100, 200, 300, 400 ms */
     m[i].cgroup_memory_peak_bytes = (int64_t)(10 + 25 * i) << 20;
     m[i].output_bytes = 1000;
     runs[i].metrics = &m[i];
@@ -109,7 +113,6 @@ static void test_collect_and_print(void **state) {
 }
 
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_flags),
-                                     cmocka_unit_test(test_collect_and_print)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_flags), cmocka_unit_test(test_collect_and_print)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -65,8 +65,7 @@ static void st_on_tick(uv_timer_t *t) {
 
 static void on_handle_closed(uv_handle_t *h) { *(int *)h->data = 1; }
 
-static int stream_attempt(uv_loop_t *loop, mu_rpc_channel *channel, void *ud,
-                          mu_cli_result *res, mu_err *err) {
+static int stream_attempt(uv_loop_t *loop, mu_rpc_channel *channel, void *ud, mu_cli_result *res, mu_err *err) {
   stream_state *s = ud;
   uv_signal_t sigint;
   s->res = res;
@@ -96,29 +95,33 @@ static int stream_attempt(uv_loop_t *loop, mu_rpc_channel *channel, void *ud,
   return rc;
 }
 
-int mu_cli_stream(const mu_cli_opts *opts, const char *path, const ProtobufCMessage *req,
-                  mu_cli_message_fn on_message, mu_cli_interrupt_fn on_interrupt, void *ud,
-                  mu_err *err) {
+int mu_cli_stream(const mu_cli_opts *opts, const char *path, const ProtobufCMessage *req, mu_cli_message_fn on_message,
+                  mu_cli_interrupt_fn on_interrupt, void *ud, mu_err *err) {
   return mu_cli_stream_ticking(opts, path, req, on_message, on_interrupt, NULL, 0, ud, err);
 }
 
 int mu_cli_stream_ticking(const mu_cli_opts *opts, const char *path, const ProtobufCMessage *req,
-                          mu_cli_message_fn on_message, mu_cli_interrupt_fn on_interrupt,
-                          mu_cli_tick_fn on_tick, uint64_t tick_ms, void *ud, mu_err *err) {
+                          mu_cli_message_fn on_message, mu_cli_interrupt_fn on_interrupt, mu_cli_tick_fn on_tick,
+                          uint64_t tick_ms, void *ud, mu_err *err) {
   mu_rpc_metadata md;
   if (mu_cli_call_metadata(opts, &md, err) != 0) return err->code;
   size_t len = protobuf_c_message_get_packed_size(req);
   uint8_t *buf = malloc(len ? len : 1);
   if (buf == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   protobuf_c_message_pack(req, buf);
-  stream_state s = {.path = path, .req = buf, .req_len = len, .on_message = on_message,
-                    .on_interrupt = on_interrupt, .on_tick = on_tick,
-                    .tick_ms = tick_ms ? tick_ms : 100, .ud = ud, .md = &md};
+  stream_state s = {.path = path,
+                    .req = buf,
+                    .req_len = len,
+                    .on_message = on_message,
+                    .on_interrupt = on_interrupt,
+                    .on_tick = on_tick,
+                    .tick_ms = tick_ms ? tick_ms : 100,
+                    .ud = ud,
+                    .md = &md};
   mu_cli_result res;
   char addr[300];
   int rc = mu_cli_route(opts, stream_attempt, &s, &res, addr, sizeof addr, err);
-  if (rc == 0 && res.code != MU_RPC_OK && !s.stopped_by_us)
-    rc = mu_cli_status_error(opts, addr, &res, err);
+  if (rc == 0 && res.code != MU_RPC_OK && !s.stopped_by_us) rc = mu_cli_status_error(opts, addr, &res, err);
   free(buf);
   return rc;
 }

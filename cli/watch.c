@@ -17,7 +17,7 @@
 #include "lib/jobcounts/jobcounts.h"
 #include "muster/v1/admin.pb-c.h"
 
-#define MU_WATCH_OUTPUT_KEEP (64 * 1024)   /* output kept per task run */
+#define MU_WATCH_OUTPUT_KEEP (64 * 1024) /* output kept per task run */
 #define MU_PANEL_TICK_MS 100
 #define MU_PANEL_MAX (16 * 1024)
 
@@ -28,9 +28,9 @@ typedef struct watch_state {
   mu_watch_model model;
   mu_text_opts text;
   int64_t t0;
-  int panel;             /* draw the live panel on stderr */
-  int panel_lines;       /* lines of the panel on screen now */
-  size_t *queued;        /* runs ended since the last redraw (panel mode) */
+  int panel;       /* draw the live panel on stderr */
+  int panel_lines; /* lines of the panel on screen now */
+  size_t *queued;  /* runs ended since the last redraw (panel mode) */
   size_t n_queued, cap_queued;
   int detached;
 } watch_state;
@@ -42,8 +42,8 @@ int mu_watch_opts_apply(mu_watch_opts *w, int c, const char *arg, mu_err *err) {
       char *end;
       unsigned long n = strtoul(arg, &end, 10);
       if (*end || arg[0] == '\0' || arg[0] == '-' || n > 1000000)
-        return mu_err_set(err, MU_EINVAL, "--%s: expected a line count, got '%s'",
-                          c == 1001 ? "lines" : "tail", arg), -1;
+        return mu_err_set(err, MU_EINVAL, "--%s: expected a line count, got '%s'", c == 1001 ? "lines" : "tail", arg),
+               -1;
       w->lines = n;
       w->tail = c == 1002;
       return 1;
@@ -51,8 +51,7 @@ int mu_watch_opts_apply(mu_watch_opts *w, int c, const char *arg, mu_err *err) {
     case 1003: w->summary_only = 1; return 1;
     case 1004:
       if (mu_color_parse(arg, &w->color) != 0)
-        return mu_err_set(err, MU_EINVAL, "--color: expected auto, always or never, got '%s'",
-                          arg), -1;
+        return mu_err_set(err, MU_EINVAL, "--color: expected auto, always or never, got '%s'", arg), -1;
       return 1;
     case 1005: w->group = 1; return 1;
     case 1006: w->quiet = 1; return 1;
@@ -71,7 +70,8 @@ static void panel_erase(watch_state *w) {
 
 static void panel_draw(watch_state *w) {
   char buf[MU_PANEL_MAX];
-  mu_panel_opts po = {.job_id = w->job_id, .color = mu_color_use(w->wopts->color, STDERR_FILENO),
+  mu_panel_opts po = {.job_id = w->job_id,
+                      .color = mu_color_use(w->wopts->color, STDERR_FILENO),
                       .width = mu_panel_width(STDERR_FILENO)};
   int n = mu_panel_render(&po, &w->model, w->t0, mu_mono_ms(), buf, sizeof buf);
   fputs(buf, stderr);
@@ -111,8 +111,7 @@ static void result_ended(watch_state *w, const Muster__V1__TaskRun *t, mu_watch_
     if (o != NULL) {
       json_object_set_new(o, "output", json_stringn(r->out ? r->out : "", r->out_len));
       json_object_set_new(o, "outputBytes", json_integer((json_int_t)r->out_seen));
-      json_object_set_new(o, "outputComplete",
-                          json_boolean(r->out_seen == r->out_len && !r->out_from_tail));
+      json_object_set_new(o, "outputComplete", json_boolean(r->out_seen == r->out_len && !r->out_from_tail));
     }
     mu_cli_json_emit("task", o);
     mu_watch_run_drop_output(r);
@@ -141,13 +140,11 @@ static void print_anomaly(watch_state *w, const Muster__V1__RunAnomaly *an) {
   size_t o = 0;
   flags[0] = '\0';
   for (size_t i = 0; i < an->n_flags; i++)
-    o += (size_t)snprintf(flags + o, o < sizeof flags ? sizeof flags - o : 0, "%s%s",
-                          i ? "," : "", an->flags[i]);
+    o += (size_t)snprintf(flags + o, o < sizeof flags ? sizeof flags - o : 0, "%s%s", i ? "," : "", an->flags[i]);
   if (w->opts->json) {
-    mu_cli_json_emit("anomaly", json_pack("{s:s, s:s, s:s, s:i, s:s, s:s}", "taskId", an->task_id,
-                                          "agentId", an->agent_id, "taskName", an->task_name,
-                                          "attempt", (int)an->attempt, "flags", flags, "detail",
-                                          an->detail));
+    mu_cli_json_emit("anomaly", json_pack("{s:s, s:s, s:s, s:i, s:s, s:s}", "taskId", an->task_id, "agentId",
+                                          an->agent_id, "taskName", an->task_name, "attempt", (int)an->attempt, "flags",
+                                          flags, "detail", an->detail));
     return;
   }
   if (w->wopts->quiet) return;
@@ -174,11 +171,10 @@ static int on_event(void *ud, const uint8_t *data, size_t len) {
       panel_erase(w);
       fflush(stderr);
     }
-    const ProtobufCEnumValue *sv = protobuf_c_enum_descriptor_get_value(
-        &muster__v1__task_state__descriptor, (int)ev->task->state);
-    printf("%-24s %-10s attempt %u: %s; retrying\n",
-           mu_run_label(&w->model, r, label, sizeof label), sv ? sv->name : "?",
-           ev->task->attempt, ev->task->message);
+    const ProtobufCEnumValue *sv =
+        protobuf_c_enum_descriptor_get_value(&muster__v1__task_state__descriptor, (int)ev->task->state);
+    printf("%-24s %-10s attempt %u: %s; retrying\n", mu_run_label(&w->model, r, label, sizeof label),
+           sv ? sv->name : "?", ev->task->attempt, ev->task->message);
     fflush(stdout);
     if (w->panel) panel_draw(w);
   } else if (ev->anomaly != NULL) {
@@ -204,8 +200,7 @@ static int on_interrupt(void *ud) {
     w->detached = 1;
     return 1;
   }
-  fprintf(tty, "\nJob %s is still running. [c]ancel it, [d]etach, or keep [w]atching? ",
-          w->job_id);
+  fprintf(tty, "\nJob %s is still running. [c]ancel it, [d]etach, or keep [w]atching? ", w->job_id);
   fflush(tty);
   char line[32] = "";
   if (fgets(line, sizeof line, tty) == NULL) line[0] = 'd';
@@ -216,11 +211,10 @@ static int on_interrupt(void *ud) {
     req.reason = "interrupted from muster run";
     ProtobufCMessage *reply = NULL;
     mu_err err = {0};
-    if (mu_cli_unary(w->opts, "/muster.v1.Admin/CancelJob", &req.base,
-                     &muster__v1__cancel_job_response__descriptor, &reply, &err) != 0)
+    if (mu_cli_unary(w->opts, "/muster.v1.Admin/CancelJob", &req.base, &muster__v1__cancel_job_response__descriptor,
+                     &reply, &err) != 0)
       fprintf(stderr, "muster: cancel: %s\n", err.msg);
-    else
-      protobuf_c_message_free_unpacked(reply, NULL);
+    else protobuf_c_message_free_unpacked(reply, NULL);
     return 0; /* keep watching to see the cancellation land */
   }
   if (line[0] == 'w' || line[0] == 'W') return 0;
@@ -235,8 +229,7 @@ static void final_counts(watch_state *w) {
   req.job_id = (char *)w->job_id;
   ProtobufCMessage *reply = NULL;
   mu_err err = {0};
-  if (mu_cli_unary(w->opts, "/muster.v1.Admin/GetJob", &req.base, &muster__v1__job__descriptor,
-                   &reply, &err) != 0)
+  if (mu_cli_unary(w->opts, "/muster.v1.Admin/GetJob", &req.base, &muster__v1__job__descriptor, &reply, &err) != 0)
     return;
   Muster__V1__Job *job = (Muster__V1__Job *)reply;
   if (job->counts != NULL) {
@@ -251,8 +244,8 @@ static void final_counts(watch_state *w) {
 
 static void print_json_summary(watch_state *w, int64_t elapsed) {
   json_t *o = json_object();
-  const ProtobufCEnumValue *js = protobuf_c_enum_descriptor_get_value(
-      &muster__v1__job_state__descriptor, (int)w->model.job_state);
+  const ProtobufCEnumValue *js =
+      protobuf_c_enum_descriptor_get_value(&muster__v1__job_state__descriptor, (int)w->model.job_state);
   json_object_set_new(o, "jobId", json_string(w->job_id));
   json_object_set_new(o, "state", json_string(js ? js->name : "JOB_STATE_UNSPECIFIED"));
   json_object_set_new(o, "targets", json_integer(w->model.counts.targets));
@@ -282,8 +275,8 @@ static int job_exit_code(const mu_watch_model *m) {
   return mu_exit_for_job(cancelled, c->failed, c->unreachable);
 }
 
-int mu_watch_job(const mu_cli_opts *opts, const mu_watch_opts *wopts, const char *job_id,
-                 uint32_t targets, uint32_t n_tasks) {
+int mu_watch_job(const mu_cli_opts *opts, const mu_watch_opts *wopts, const char *job_id, uint32_t targets,
+                 uint32_t n_tasks) {
   watch_state w;
   memset(&w, 0, sizeof w);
   w.opts = opts;
@@ -293,12 +286,10 @@ int mu_watch_job(const mu_cli_opts *opts, const mu_watch_opts *wopts, const char
   const char *np = getenv("MUSTER_NO_PANEL");
   w.panel = !opts->json && !wopts->quiet && !wopts->no_panel && isatty(STDERR_FILENO) &&
             !(np != NULL && np[0] != '\0' && strcmp(np, "0") != 0);
-  mu_keep_mode keep = wopts->summary_only || wopts->quiet ? MU_KEEP_NONE
-                      : wopts->tail                       ? MU_KEEP_TAIL
-                                                          : MU_KEEP_HEAD;
+  mu_keep_mode keep = wopts->summary_only || wopts->quiet ? MU_KEEP_NONE : wopts->tail ? MU_KEEP_TAIL : MU_KEEP_HEAD;
   mu_watch_model_init(&w.model, targets, n_tasks, keep, MU_WATCH_OUTPUT_KEEP);
-  w.text = (mu_text_opts){.job_id = job_id, .color = mu_color_use(wopts->color, STDOUT_FILENO),
-                          .lines = wopts->lines, .tail = wopts->tail};
+  w.text = (mu_text_opts){
+      .job_id = job_id, .color = mu_color_use(wopts->color, STDOUT_FILENO), .lines = wopts->lines, .tail = wopts->tail};
   Muster__V1__WatchJobRequest req = MUSTER__V1__WATCH_JOB_REQUEST__INIT;
   req.job_id = (char *)job_id;
   mu_err err = {0};
@@ -306,9 +297,8 @@ int mu_watch_job(const mu_cli_opts *opts, const mu_watch_opts *wopts, const char
     panel_draw(&w);
     fflush(stderr);
   }
-  int rc = mu_cli_stream_ticking(opts, "/muster.v1.Admin/WatchJob", &req.base, on_event,
-                                 on_interrupt, w.panel ? on_tick : NULL, MU_PANEL_TICK_MS, &w,
-                                 &err);
+  int rc = mu_cli_stream_ticking(opts, "/muster.v1.Admin/WatchJob", &req.base, on_event, on_interrupt,
+                                 w.panel ? on_tick : NULL, MU_PANEL_TICK_MS, &w, &err);
   if (w.panel) { /* what is still queued, then the panel goes: the summary replaces it */
     panel_refresh(&w);
     panel_erase(&w);
@@ -320,8 +310,10 @@ int mu_watch_job(const mu_cli_opts *opts, const mu_watch_opts *wopts, const char
     fprintf(stderr, "muster: watch %s: %s\n", job_id, err.msg);
     /* The job runs on without us: say how to pick it up again (not for a job that isn't). */
     if (err.code != MU_ENOENT)
-      fprintf(stderr, "muster: lost the stream of job %s; it keeps running: re-attach with "
-              "'muster watch %s'\n", job_id, job_id);
+      fprintf(stderr,
+              "muster: lost the stream of job %s; it keeps running: re-attach with "
+              "'muster watch %s'\n",
+              job_id, job_id);
   } else if (w.detached) {
     fprintf(stderr, "detached from %s; follow it with: muster watch %s\n", job_id, job_id);
   } else {

@@ -18,12 +18,8 @@ static uint64_t hash_str(const char *s) {
 /* Index lookup/insert: keys are read through key_of(base, i). */
 typedef const char *(*key_fn)(const void *base, size_t i);
 
-static const char *run_key(const void *base, size_t i) {
-  return ((const mu_watch_run *)base)[i].task_id;
-}
-static const char *host_key(const void *base, size_t i) {
-  return ((const mu_watch_host *)base)[i].agent_id;
-}
+static const char *run_key(const void *base, size_t i) { return ((const mu_watch_run *)base)[i].task_id; }
+static const char *host_key(const void *base, size_t i) { return ((const mu_watch_host *)base)[i].agent_id; }
 
 static size_t *slot_of(size_t *index, size_t cap, const void *base, key_fn key, const char *k) {
   size_t mask = cap - 1;
@@ -46,8 +42,7 @@ static int index_reserve(size_t **index, size_t *cap, size_t n, const void *base
   return 0;
 }
 
-void mu_watch_model_init(mu_watch_model *m, uint32_t targets, uint32_t n_tasks, mu_keep_mode keep,
-                         size_t keep_bytes) {
+void mu_watch_model_init(mu_watch_model *m, uint32_t targets, uint32_t n_tasks, mu_keep_mode keep, size_t keep_bytes) {
   memset(m, 0, sizeof *m);
   m->targets = targets;
   m->n_tasks = n_tasks ? n_tasks : 1;
@@ -74,8 +69,7 @@ void mu_watch_model_free(mu_watch_model *m) {
 }
 
 static size_t host_for(mu_watch_model *m, const char *agent_id) {
-  if (index_reserve(&m->host_index, &m->host_index_cap, m->n_hosts, m->hosts, host_key) != 0)
-    return NO_INDEX;
+  if (index_reserve(&m->host_index, &m->host_index_cap, m->n_hosts, m->hosts, host_key) != 0) return NO_INDEX;
   size_t *slot = slot_of(m->host_index, m->host_index_cap, m->hosts, host_key, agent_id);
   if (*slot != NO_INDEX) return *slot;
   if (m->n_hosts == m->cap_hosts) {
@@ -94,8 +88,7 @@ static size_t host_for(mu_watch_model *m, const char *agent_id) {
 }
 
 static mu_watch_run *run_for(mu_watch_model *m, const Muster__V1__TaskRun *t) {
-  if (index_reserve(&m->run_index, &m->run_index_cap, m->n_runs, m->runs, run_key) != 0)
-    return NULL;
+  if (index_reserve(&m->run_index, &m->run_index_cap, m->n_runs, m->runs, run_key) != 0) return NULL;
   size_t *slot = slot_of(m->run_index, m->run_index_cap, m->runs, run_key, t->task_id);
   if (*slot != NO_INDEX) return &m->runs[*slot];
   /* an "any" target is named by its agent once placed; before that by its task id */
@@ -157,8 +150,8 @@ static void set_str(char **dst, const char *src) {
   *dst = c;
 }
 
-mu_watch_change mu_watch_model_apply(mu_watch_model *m, const Muster__V1__JobEvent *ev,
-                                     int64_t now_ms, mu_watch_run **ret_run) {
+mu_watch_change mu_watch_model_apply(mu_watch_model *m, const Muster__V1__JobEvent *ev, int64_t now_ms,
+                                     mu_watch_run **ret_run) {
   *ret_run = NULL;
   if (ev->job_state != MUSTER__V1__JOB_STATE__JOB_STATE_UNSPECIFIED) m->job_state = ev->job_state;
   if (ev->counts != NULL) {
@@ -211,10 +204,8 @@ mu_watch_change mu_watch_model_apply(mu_watch_model *m, const Muster__V1__JobEve
     r->ended = 1;
     h->runs_ended++;
     /* musterd says "skipped: ..." for the runs of a target skip_unreachable skipped */
-    if (t->state == MUSTER__V1__TASK_STATE__UNREACHABLE && strncmp(t->message, "skipped", 7) == 0)
-      h->skipped = 1;
-    else if (t->state != MUSTER__V1__TASK_STATE__SUCCEEDED)
-      h->failed = 1;
+    if (t->state == MUSTER__V1__TASK_STATE__UNREACHABLE && strncmp(t->message, "skipped", 7) == 0) h->skipped = 1;
+    else if (t->state != MUSTER__V1__TASK_STATE__SUCCEEDED) h->failed = 1;
   }
   if (r->out_seen == 0 && t->output_tail[0] && m->keep != MU_KEEP_NONE) {
     /* the stream carried no output (a late watcher past the history bound): the tail */
@@ -241,8 +232,7 @@ void mu_watch_run_drop_output(mu_watch_run *r) {
 
 uint64_t mu_watch_model_runs_ended(const mu_watch_model *m) {
   uint64_t n = 0;
-  for (size_t i = 0; i < m->n_hosts; i++)
-    n += m->hosts[i].done ? m->n_tasks : m->hosts[i].runs_ended;
+  for (size_t i = 0; i < m->n_hosts; i++) n += m->hosts[i].done ? m->n_tasks : m->hosts[i].runs_ended;
   /* hosts that ended without an event of theirs (cancelled before they started) */
   uint32_t ended = mu_job_counts_ended(&m->counts);
   size_t done_seen = 0;

@@ -15,36 +15,36 @@
 typedef enum { MU_KEEP_HEAD = 0, MU_KEEP_TAIL, MU_KEEP_NONE } mu_keep_mode;
 
 typedef struct mu_watch_run {
-  char *task_id;               /* "<job>/<agent>/<task>" */
+  char *task_id; /* "<job>/<agent>/<task>" */
   char *task_name;
-  size_t host;                 /* index into hosts */
+  size_t host; /* index into hosts */
   Muster__V1__TaskState state;
   int has_exit, exit_code, signal;
   uint32_t attempt;
   char *message;
   int64_t started_at_ms, finished_at_ms;
-  char *out;                   /* kept output (NUL-terminated), out_len bytes */
+  char *out; /* kept output (NUL-terminated), out_len bytes */
   size_t out_len;
-  uint64_t out_seen;           /* every output byte the stream carried for the attempt */
-  int out_from_tail;           /* out is the control plane's tail: the stream's was missing */
-  int ended;                   /* final and no retry pending */
+  uint64_t out_seen; /* every output byte the stream carried for the attempt */
+  int out_from_tail; /* out is the control plane's tail: the stream's was missing */
+  int ended;         /* final and no retry pending */
 } mu_watch_run;
 
 typedef struct mu_watch_host {
   char *agent_id;
-  int64_t first_start_mono;    /* first seen active (0: never) */
-  int64_t ended_mono;          /* host_done seen (0: not yet) */
-  uint32_t runs_ended;         /* its task runs that ended */
+  int64_t first_start_mono; /* first seen active (0: never) */
+  int64_t ended_mono;       /* host_done seen (0: not yet) */
+  uint32_t runs_ended;      /* its task runs that ended */
   int done;
-  int failed;                  /* ended with a run that was not SUCCEEDED (nor skipped) */
-  int skipped;                 /* UNREACHABLE and skipped (rollout.skip_unreachable) */
+  int failed;  /* ended with a run that was not SUCCEEDED (nor skipped) */
+  int skipped; /* UNREACHABLE and skipped (rollout.skip_unreachable) */
 } mu_watch_host;
 
 typedef struct mu_watch_model {
   uint32_t targets;
-  uint32_t n_tasks;            /* tasks per target (the job spec's) */
+  uint32_t n_tasks; /* tasks per target (the job spec's) */
   mu_keep_mode keep;
-  size_t keep_bytes;           /* per task run */
+  size_t keep_bytes; /* per task run */
   mu_watch_run *runs;
   size_t n_runs, cap_runs;
   mu_watch_host *hosts;
@@ -55,28 +55,27 @@ typedef struct mu_watch_model {
   Muster__V1__JobCounts counts; /* the last counts musterd sent */
   int have_counts;
   Muster__V1__JobState job_state;
-  uint32_t max_running;        /* most hosts seen running at once */
-  int64_t host_ms_sum;         /* durations of ended hosts that ran, for the ETA */
+  uint32_t max_running; /* most hosts seen running at once */
+  int64_t host_ms_sum;  /* durations of ended hosts that ran, for the ETA */
   uint32_t host_ms_n;
 } mu_watch_model;
 
 /* What an event did to a run, for the printers. */
 typedef enum {
   MU_EV_NONE = 0,
-  MU_EV_OUTPUT,       /* output appended */
-  MU_EV_CHANGED,      /* state changed, not final */
-  MU_EV_RETRYING,     /* ended badly, another attempt follows (output of this one dropped) */
-  MU_EV_ENDED,        /* ended for good: print it */
+  MU_EV_OUTPUT,   /* output appended */
+  MU_EV_CHANGED,  /* state changed, not final */
+  MU_EV_RETRYING, /* ended badly, another attempt follows (output of this one dropped) */
+  MU_EV_ENDED,    /* ended for good: print it */
 } mu_watch_change;
 
-void mu_watch_model_init(mu_watch_model *m, uint32_t targets, uint32_t n_tasks, mu_keep_mode keep,
-                         size_t keep_bytes);
+void mu_watch_model_init(mu_watch_model *m, uint32_t targets, uint32_t n_tasks, mu_keep_mode keep, size_t keep_bytes);
 void mu_watch_model_free(mu_watch_model *m);
 
 /* Applies ev at monotonic time now_ms. *ret_run is the run it was about (or NULL). Returns
  * what changed; MU_EV_NONE also when out of memory (the event is then dropped). */
-mu_watch_change mu_watch_model_apply(mu_watch_model *m, const Muster__V1__JobEvent *ev,
-                                     int64_t now_ms, mu_watch_run **ret_run);
+mu_watch_change mu_watch_model_apply(mu_watch_model *m, const Muster__V1__JobEvent *ev, int64_t now_ms,
+                                     mu_watch_run **ret_run);
 
 /* Frees r's kept output once it has been printed (out_seen stays): what the CLI holds is then
  * bounded by the runs in flight, not by the fleet. --group keeps it to the end. */

@@ -22,9 +22,9 @@ typedef struct feed {
   Muster__V1__OutputChunk out;
 } feed;
 
-static mu_watch_change apply_state(mu_watch_model *m, int64_t now, const char *agent,
-                                   const char *task, Muster__V1__TaskState st, int exit_code,
-                                   int retry, int host_done, const uint32_t c[7]) {
+static mu_watch_change apply_state(mu_watch_model *m, int64_t now, const char *agent, const char *task,
+                                   Muster__V1__TaskState st, int exit_code, int retry, int host_done,
+                                   const uint32_t c[7]) {
   feed f;
   muster__v1__job_event__init(&f.ev);
   muster__v1__task_run__init(&f.run);
@@ -55,8 +55,7 @@ static mu_watch_change apply_state(mu_watch_model *m, int64_t now, const char *a
   return mu_watch_model_apply(m, &f.ev, now, &r);
 }
 
-static void apply_output(mu_watch_model *m, const char *agent, const char *task,
-                         const char *text) {
+static void apply_output(mu_watch_model *m, const char *agent, const char *task, const char *text) {
   feed f;
   muster__v1__job_event__init(&f.ev);
   muster__v1__task_run__init(&f.run);
@@ -74,8 +73,7 @@ static void apply_output(mu_watch_model *m, const char *agent, const char *task,
   assert_int_equal(mu_watch_model_apply(m, &f.ev, 0, &r), MU_EV_OUTPUT);
 }
 
-static char *print_to_string(void (*fn)(FILE *, const mu_text_opts *, const mu_watch_model *,
-                                        const mu_watch_run *),
+static char *print_to_string(void (*fn)(FILE *, const mu_text_opts *, const mu_watch_model *, const mu_watch_run *),
                              const mu_text_opts *o, const mu_watch_model *m, size_t run) {
   char *buf = NULL;
   size_t len = 0;
@@ -90,23 +88,19 @@ static void two_tasks_with_a_retry(void **state) {
   mu_watch_model m;
   mu_watch_model_init(&m, 2, 2, MU_KEEP_HEAD, 64);
   const uint32_t c0[7] = {2, 0, 2, 0, 0, 0, 0};
-  assert_int_equal(apply_state(&m, 100, "web-1", "build", MUSTER__V1__TASK_STATE__RUNNING, 0, 0,
-                               0, c0), MU_EV_CHANGED);
+  assert_int_equal(apply_state(&m, 100, "web-1", "build", MUSTER__V1__TASK_STATE__RUNNING, 0, 0, 0, c0), MU_EV_CHANGED);
   apply_state(&m, 100, "web-2", "build", MUSTER__V1__TASK_STATE__RUNNING, 0, 0, 0, c0);
   apply_output(&m, "web-1", "build", "attempt one\n");
   /* web-1's build fails and is retried: its output goes, nothing is printed */
-  assert_int_equal(apply_state(&m, 200, "web-1", "build", MUSTER__V1__TASK_STATE__FAILED, 3, 1, 0,
-                               c0), MU_EV_RETRYING);
+  assert_int_equal(apply_state(&m, 200, "web-1", "build", MUSTER__V1__TASK_STATE__FAILED, 3, 1, 0, c0), MU_EV_RETRYING);
   apply_state(&m, 250, "web-1", "build", MUSTER__V1__TASK_STATE__RUNNING, 0, 0, 0, c0);
   apply_output(&m, "web-1", "build", "one\ntwo\nthree\n");
-  assert_int_equal(apply_state(&m, 300, "web-1", "build", MUSTER__V1__TASK_STATE__SUCCEEDED, 0, 0,
-                               0, c0), MU_EV_ENDED);
+  assert_int_equal(apply_state(&m, 300, "web-1", "build", MUSTER__V1__TASK_STATE__SUCCEEDED, 0, 0, 0, c0), MU_EV_ENDED);
   assert_int_equal(mu_watch_model_runs_ended(&m), 1);
   assert_int_equal(mu_watch_model_eta_ms(&m, 300), -1); /* no host has ended yet */
   /* web-2's build fails for good: the host is done, both its task runs count as ended */
   const uint32_t c1[7] = {2, 0, 1, 0, 1, 0, 0};
-  assert_int_equal(apply_state(&m, 1100, "web-2", "build", MUSTER__V1__TASK_STATE__FAILED, 3, 0,
-                               1, c1), MU_EV_ENDED);
+  assert_int_equal(apply_state(&m, 1100, "web-2", "build", MUSTER__V1__TASK_STATE__FAILED, 3, 0, 1, c1), MU_EV_ENDED);
   assert_int_equal(mu_watch_model_runs_ended(&m), 3);
   assert_int_equal(m.counts.failed, 1);
   /* one host took 1000 ms; web-1 has run 1000 ms of it: nothing left, ETA 0 */
@@ -142,8 +136,7 @@ static void two_tasks_with_a_retry(void **state) {
   /* every line fits a narrow terminal */
   po.width = 40;
   n = mu_panel_render(&po, &m, 0, 2600, later, sizeof later);
-  for (char *line = later, *nl; (nl = strchr(line, '\n')) != NULL; line = nl + 1)
-    assert_true(nl - line <= 39);
+  for (char *line = later, *nl; (nl = strchr(line, '\n')) != NULL; line = nl + 1) assert_true(nl - line <= 39);
   mu_watch_model_free(&m);
 }
 
@@ -156,8 +149,7 @@ static void groups_fold_hosts(void **state) {
   for (size_t i = 0; i < 4; i++) {
     apply_output(&m, hosts[i], "run", strcmp(hosts[i], "db-1") ? "same\n" : "other\n");
     apply_state(&m, 10, hosts[i], "run",
-                strcmp(hosts[i], "db-1") ? MUSTER__V1__TASK_STATE__SUCCEEDED
-                                         : MUSTER__V1__TASK_STATE__FAILED,
+                strcmp(hosts[i], "db-1") ? MUSTER__V1__TASK_STATE__SUCCEEDED : MUSTER__V1__TASK_STATE__FAILED,
                 strcmp(hosts[i], "db-1") ? 0 : 3, 0, 1, c);
   }
   char *buf = NULL;
@@ -178,7 +170,6 @@ static void groups_fold_hosts(void **state) {
 }
 
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(two_tasks_with_a_retry),
-                                     cmocka_unit_test(groups_fold_hosts)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(two_tasks_with_a_retry), cmocka_unit_test(groups_fold_hosts)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,8 +15,7 @@
 #include "lib/rpc/pb.h"
 #include "lib/selector/selector.h"
 
-static void list_agents(mu_rpc_call *call, const ProtobufCMessage *req_msg,
-                        const mu_rpc_metadata *md, void *ud) {
+static void list_agents(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu_rpc_metadata *md, void *ud) {
   mu_daemon *d = ud;
   const Muster__V1__ListAgentsRequest *req = (const Muster__V1__ListAgentsRequest *)req_msg;
   (void)md;
@@ -44,8 +43,7 @@ static void list_agents(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   size_t used_labels = 0;
   for (size_t i = 0; i < n; i++) {
     const mu_agent *a = d->registry.agents[i];
-    if (req->state != MUSTER__V1__AGENT_STATE__AGENT_STATE_UNSPECIFIED &&
-        mu_agent_shown_state(a) != req->state)
+    if (req->state != MUSTER__V1__AGENT_STATE__AGENT_STATE_UNSPECIFIED && mu_agent_shown_state(a) != req->state)
       continue;
     if (!mu_selector_matches(sel, mu_agent_label, a)) continue;
     mu_agent_to_info(a, &infos[resp.n_agents], &labels[used_labels], &label_ptrs[used_labels]);
@@ -63,8 +61,7 @@ out:
   mu_selector_free(sel);
 }
 
-static void get_cluster(mu_rpc_call *call, const ProtobufCMessage *req_msg,
-                        const mu_rpc_metadata *md, void *ud) {
+static void get_cluster(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu_rpc_metadata *md, void *ud) {
   mu_daemon *d = ud;
   (void)req_msg;
   (void)md;
@@ -116,8 +113,7 @@ static void get_cluster(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   mu_pb_reply(call, &c.base);
 }
 
-mu_agent *mu_admin_agent_for_write(mu_daemon *d, mu_rpc_call *call, const char *agent_id,
-                                   const char *action) {
+mu_agent *mu_admin_agent_for_write(mu_daemon *d, mu_rpc_call *call, const char *agent_id, const char *action) {
   if (mu_cluster_check_write(d, call) != 0) return NULL;
   mu_agent *a = mu_registry_find(&d->registry, agent_id);
   if (a == NULL) {
@@ -136,17 +132,15 @@ mu_agent *mu_admin_agent_for_write(mu_daemon *d, mu_rpc_call *call, const char *
 
 /* DrainAgent: a draining agent keeps running what it has, but no new host run starts on it
  * and target resolution skips it (docs/operations.md). The agent is told with a Drain. */
-static void drain_agent(mu_rpc_call *call, const ProtobufCMessage *req_msg,
-                        const mu_rpc_metadata *md, void *ud) {
+static void drain_agent(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu_rpc_metadata *md, void *ud) {
   mu_daemon *d = ud;
   const Muster__V1__DrainAgentRequest *req = (const Muster__V1__DrainAgentRequest *)req_msg;
   (void)md;
-  mu_agent *a = mu_admin_agent_for_write(d, call, req->agent_id,
-                                         req->undrain ? "agent.undrain" : "agent.drain");
+  mu_agent *a = mu_admin_agent_for_write(d, call, req->agent_id, req->undrain ? "agent.undrain" : "agent.drain");
   if (a == NULL) return;
   int draining = !req->undrain;
-  mu_audit_record(d, call, draining ? "agent.drain" : "agent.undrain", a->id, MU_AUDIT_OK, NULL,
-                  "%s", a->draining == draining ? "unchanged" : "");
+  mu_audit_record(d, call, draining ? "agent.drain" : "agent.undrain", a->id, MU_AUDIT_OK, NULL, "%s",
+                  a->draining == draining ? "unchanged" : "");
   if (a->draining != draining) {
     a->draining = draining;
     mu_persist_agent(d, a);
@@ -159,14 +153,14 @@ static void drain_agent(mu_rpc_call *call, const ProtobufCMessage *req_msg,
 }
 
 int mu_admin_register(mu_daemon *d, mu_err *err) {
-  int rc = mu_pb_add_unary(d->server, "/muster.v1.Admin/ListAgents",
-                           &muster__v1__list_agents_request__descriptor, list_agents, d, err);
+  int rc = mu_pb_add_unary(d->server, "/muster.v1.Admin/ListAgents", &muster__v1__list_agents_request__descriptor,
+                           list_agents, d, err);
   if (rc == 0)
-    rc = mu_pb_add_unary(d->server, "/muster.v1.Admin/GetCluster",
-                         &muster__v1__get_cluster_request__descriptor, get_cluster, d, err);
+    rc = mu_pb_add_unary(d->server, "/muster.v1.Admin/GetCluster", &muster__v1__get_cluster_request__descriptor,
+                         get_cluster, d, err);
   if (rc == 0)
-    rc = mu_pb_add_unary(d->server, "/muster.v1.Admin/DrainAgent",
-                         &muster__v1__drain_agent_request__descriptor, drain_agent, d, err);
+    rc = mu_pb_add_unary(d->server, "/muster.v1.Admin/DrainAgent", &muster__v1__drain_agent_request__descriptor,
+                         drain_agent, d, err);
   if (rc == 0) rc = mu_task_action_register(d, err); /* task_action.c, savepoints.c */
   if (rc == 0) rc = mu_images_register(d, err);
   return rc;

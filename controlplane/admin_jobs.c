@@ -39,8 +39,7 @@ static void plan_spec(mu_daemon *d, mu_rpc_call *call, Muster__V1__JobSpec *spec
   protobuf_c_message_free_unpacked(&plan->base, NULL);
 }
 
-static void submit_spec(mu_daemon *d, mu_rpc_call *call, Muster__V1__JobSpec *spec,
-                        int dry_run) {
+static void submit_spec(mu_daemon *d, mu_rpc_call *call, Muster__V1__JobSpec *spec, int dry_run) {
   mu_job *job = NULL;
   mu_err err = {0};
   if (spec == NULL) {
@@ -58,28 +57,22 @@ static void submit_spec(mu_daemon *d, mu_rpc_call *call, Muster__V1__JobSpec *sp
   char name[128];
   snprintf(name, sizeof name, "%s", spec->name); /* the spec is taken in every case */
   if (mu_sched_submit(d->sched, spec, mu_authz_caller(call), &job, &err) != 0) {
-    mu_audit_record(d, call, "job.submit", "",
-                    err.code == MU_EPERM ? MU_AUDIT_DENIED : MU_AUDIT_REFUSED, err.msg,
+    mu_audit_record(d, call, "job.submit", "", err.code == MU_EPERM ? MU_AUDIT_DENIED : MU_AUDIT_REFUSED, err.msg,
                     "name='%.120s'", name);
     mu_pb_fail(call, mu_rpc_code_from_err(err.code), "%s", err.msg);
     return;
   }
-  mu_audit_record(d, call, "job.submit", job->id, MU_AUDIT_OK, NULL,
-                  "name='%.120s' targets=%zu tasks=%zu", job->spec->name, job->n_hosts,
-                  job->spec->n_tasks);
-  if (job->submit_pending)
-    mu_persist_submit(d, job, call); /* answers once etcd holds the job */
-  else
-    reply_submitted(call, job);
+  mu_audit_record(d, call, "job.submit", job->id, MU_AUDIT_OK, NULL, "name='%.120s' targets=%zu tasks=%zu",
+                  job->spec->name, job->n_hosts, job->spec->n_tasks);
+  if (job->submit_pending) mu_persist_submit(d, job, call); /* answers once etcd holds the job */
+  else reply_submitted(call, job);
 }
 
-void mu_admin_submit_spec(mu_daemon *d, mu_rpc_call *call, Muster__V1__JobSpec *spec,
-                          int dry_run) {
+void mu_admin_submit_spec(mu_daemon *d, mu_rpc_call *call, Muster__V1__JobSpec *spec, int dry_run) {
   submit_spec(d, call, spec, dry_run);
 }
 
-static void submit_job(mu_rpc_call *call, const ProtobufCMessage *req_msg,
-                       const mu_rpc_metadata *md, void *ud) {
+static void submit_job(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu_rpc_metadata *md, void *ud) {
   const Muster__V1__SubmitJobRequest *req = (const Muster__V1__SubmitJobRequest *)req_msg;
   (void)md;
   if (req->spec == NULL) {
@@ -90,15 +83,13 @@ static void submit_job(mu_rpc_call *call, const ProtobufCMessage *req_msg,
 }
 
 /* RunAdhoc is the one-task job: `muster run [--type T] -- CMD` (built by mu_jobspec_adhoc). */
-static void run_adhoc(mu_rpc_call *call, const ProtobufCMessage *req_msg,
-                      const mu_rpc_metadata *md, void *ud) {
+static void run_adhoc(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu_rpc_metadata *md, void *ud) {
   const Muster__V1__RunAdhocRequest *req = (const Muster__V1__RunAdhocRequest *)req_msg;
   (void)md;
   Muster__V1__JobSpec *spec = NULL;
   mu_err err = {0};
   if (mu_jobspec_adhoc(req, &spec, &err) != 0) {
-    mu_pb_fail(call, err.code == MU_ENOMEM ? MU_RPC_RESOURCE_EXHAUSTED : MU_RPC_INVALID_ARGUMENT,
-               "%s", err.msg);
+    mu_pb_fail(call, err.code == MU_ENOMEM ? MU_RPC_RESOURCE_EXHAUSTED : MU_RPC_INVALID_ARGUMENT, "%s", err.msg);
     return;
   }
   submit_spec(ud, call, spec, req->dry_run);
@@ -108,16 +99,13 @@ static mu_job *find_or_fail(mu_daemon *d, mu_rpc_call *call, const char *id) {
   mu_job *job = id[0] ? mu_sched_find(d->sched, id) : NULL;
   if (job != NULL && !job->ready) job = NULL; /* not stored yet (or an interrupted submit) */
   if (job == NULL) {
-    if (id[0] == '\0')
-      mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "job_id: required");
-    else
-      mu_sched_fail_not_found(d->sched, call, id);
+    if (id[0] == '\0') mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "job_id: required");
+    else mu_sched_fail_not_found(d->sched, call, id);
   }
   return job;
 }
 
-static void get_job(mu_rpc_call *call, const ProtobufCMessage *req_msg,
-                    const mu_rpc_metadata *md, void *ud) {
+static void get_job(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu_rpc_metadata *md, void *ud) {
   const Muster__V1__GetJobRequest *req = (const Muster__V1__GetJobRequest *)req_msg;
   (void)md;
   mu_job *job = find_or_fail(ud, call, req->job_id);
@@ -131,8 +119,7 @@ static void get_job(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   mu_job_view_free(view);
 }
 
-static void list_jobs(mu_rpc_call *call, const ProtobufCMessage *req_msg,
-                      const mu_rpc_metadata *md, void *ud) {
+static void list_jobs(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu_rpc_metadata *md, void *ud) {
   mu_daemon *d = ud;
   const Muster__V1__ListJobsRequest *req = (const Muster__V1__ListJobsRequest *)req_msg;
   (void)md;
@@ -143,8 +130,7 @@ static void list_jobs(mu_rpc_call *call, const ProtobufCMessage *req_msg,
     char *end;
     skip = strtoul(req->page_token, &end, 10);
     if (*end != '\0') {
-      mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "page_token: '%s' is not a token from ListJobs",
-                 req->page_token);
+      mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "page_token: '%s' is not a token from ListJobs", req->page_token);
       return;
     }
   }
@@ -154,8 +140,7 @@ static void list_jobs(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   size_t matched = 0;
   for (mu_job *j = d->sched->jobs; j != NULL && views != NULL; j = j->next) {
     if (!j->ready) continue;
-    if (req->state != MUSTER__V1__JOB_STATE__JOB_STATE_UNSPECIFIED && j->state != req->state)
-      continue;
+    if (req->state != MUSTER__V1__JOB_STATE__JOB_STATE_UNSPECIFIED && j->state != req->state) continue;
     if (strncmp(j->spec->name, req->name_prefix, strlen(req->name_prefix)) != 0) continue;
     if (matched++ < skip) continue;
     if (resp.n_jobs == page) {
@@ -182,8 +167,7 @@ static int check_job_scope(mu_daemon *d, mu_rpc_call *call, const mu_job *job, m
   return rc;
 }
 
-static void cancel_job(mu_rpc_call *call, const ProtobufCMessage *req_msg,
-                       const mu_rpc_metadata *md, void *ud) {
+static void cancel_job(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu_rpc_metadata *md, void *ud) {
   const Muster__V1__CancelJobRequest *req = (const Muster__V1__CancelJobRequest *)req_msg;
   (void)md;
   if (mu_cluster_check_write(ud, call) != 0) return;
@@ -201,8 +185,8 @@ static void cancel_job(mu_rpc_call *call, const ProtobufCMessage *req_msg,
     mu_pb_fail(call, MU_RPC_FAILED_PRECONDITION, "%s", err.msg);
     return;
   }
-  mu_audit_record(ud, call, "job.cancel", job->id, MU_AUDIT_OK, NULL,
-                  "cancelling=%u%s reason='%.200s'", n, req->force ? " force" : "", req->reason);
+  mu_audit_record(ud, call, "job.cancel", job->id, MU_AUDIT_OK, NULL, "cancelling=%u%s reason='%.200s'", n,
+                  req->force ? " force" : "", req->reason);
   Muster__V1__CancelJobResponse resp = MUSTER__V1__CANCEL_JOB_RESPONSE__INIT;
   resp.cancelled_tasks = n;
   mu_pb_reply(call, &resp.base);
@@ -244,8 +228,7 @@ static int stream_on_message(mu_rpc_call *call, const uint8_t *data, size_t len,
   Muster__V1__WatchJobRequest *req = muster__v1__watch_job_request__unpack(NULL, len, data);
   mu_err err = {0};
   if (req == NULL || mu_pbjson_proto3_check(&req->base, &err) != 0) {
-    mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "malformed WatchJobRequest%s%s", req ? ": " : "",
-               err.msg);
+    mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "malformed WatchJobRequest%s%s", req ? ": " : "", err.msg);
     if (req != NULL) protobuf_c_message_free_unpacked(&req->base, NULL);
     return 1;
   }
@@ -296,7 +279,6 @@ int mu_admin_jobs_register(mu_daemon *d, mu_err *err) {
     if (rc != 0) return rc;
   }
   int rc = mu_rpc_server_add_method(d->server, "/muster.v1.Admin/WatchJob", on_watch, d, err);
-  if (rc == 0)
-    rc = mu_task_logs_register(d, err); /* task_logs.c */
+  if (rc == 0) rc = mu_task_logs_register(d, err); /* task_logs.c */
   return rc;
 }

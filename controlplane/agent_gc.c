@@ -28,17 +28,15 @@ void mu_agent_forget(mu_daemon *d, mu_agent *a, const char *why) {
 void mu_agent_gc_on_record(mu_daemon *d, const char *rel_key, const char *value) {
   char id[300];
   int n = 0;
-  if (value != NULL || d->cluster->role != MU_ROLE_FOLLOWER ||
-      sscanf(rel_key, "agents/%299[^/]%n", id, &n) != 1 || rel_key[n] != '\0')
+  if (value != NULL || d->cluster->role != MU_ROLE_FOLLOWER || sscanf(rel_key, "agents/%299[^/]%n", id, &n) != 1 ||
+      rel_key[n] != '\0')
     return;
   mu_agent *a = mu_registry_find(&d->registry, id);
-  if (a != NULL && a->session == NULL)
-    mu_agent_forget(d, a, "the leader forgot it (agents/ record deleted)");
+  if (a != NULL && a->session == NULL) mu_agent_forget(d, a, "the leader forgot it (agents/ record deleted)");
 }
 
 /* RemoveAgent: forgets an agent; a connected one only with force, which ends its stream. */
-static void remove_agent(mu_rpc_call *call, const ProtobufCMessage *req_msg,
-                         const mu_rpc_metadata *md, void *ud) {
+static void remove_agent(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu_rpc_metadata *md, void *ud) {
   mu_daemon *d = ud;
   const Muster__V1__RemoveAgentRequest *req = (const Muster__V1__RemoveAgentRequest *)req_msg;
   (void)md;
@@ -57,10 +55,8 @@ static void remove_agent(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   Muster__V1__RemoveAgentResponse resp = MUSTER__V1__REMOVE_AGENT_RESPONSE__INIT;
   resp.state = mu_agent_shown_state(a);
   resp.disconnected = a->session != NULL;
-  mu_audit_record(d, call, "agent.remove", a->id, MU_AUDIT_OK, NULL, "force=%s state=%s",
-                  req->force ? "true" : "false",
-                  protobuf_c_enum_descriptor_get_value(&muster__v1__agent_state__descriptor,
-                                                       resp.state)->name);
+  mu_audit_record(d, call, "agent.remove", a->id, MU_AUDIT_OK, NULL, "force=%s state=%s", req->force ? "true" : "false",
+                  protobuf_c_enum_descriptor_get_value(&muster__v1__agent_state__descriptor, resp.state)->name);
   if (a->session != NULL) mu_gateway_disconnect(d, a, "removed (muster agents rm --force)");
   char who[200] = "a caller";
   const mu_caller *caller = mu_authz_caller(call);
@@ -72,8 +68,8 @@ static void remove_agent(mu_rpc_call *call, const ProtobufCMessage *req_msg,
 }
 
 int mu_agent_gc_register(mu_daemon *d, mu_err *err) {
-  return mu_pb_add_unary(d->server, "/muster.v1.Admin/RemoveAgent",
-                         &muster__v1__remove_agent_request__descriptor, remove_agent, d, err);
+  return mu_pb_add_unary(d->server, "/muster.v1.Admin/RemoveAgent", &muster__v1__remove_agent_request__descriptor,
+                         remove_agent, d, err);
 }
 
 void mu_agent_gc_sweep(mu_daemon *d) {
@@ -87,8 +83,8 @@ void mu_agent_gc_sweep(mu_daemon *d) {
     char gone[32], limit[32], why[200];
     mu_duration_format(now - a->last_heartbeat_ms, gone, sizeof gone);
     mu_duration_format(after, limit, sizeof limit);
-    snprintf(why, sizeof why, "disconnected for %s, past agent_gc_after (%s)",
-             a->last_heartbeat_ms > 0 ? gone : "ever", limit);
+    snprintf(why, sizeof why, "disconnected for %s, past agent_gc_after (%s)", a->last_heartbeat_ms > 0 ? gone : "ever",
+             limit);
     mu_audit_record_as(d, NULL, "agent.gc", a->id, MU_AUDIT_OK, NULL, "%s", why);
     mu_agent_forget(d, a, why);
     g->forgotten++;

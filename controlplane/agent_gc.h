@@ -17,10 +17,10 @@
 struct mu_daemon;
 
 typedef struct mu_agent_gc {
-  uv_timer_t timer;            /* the leader's sweep of long-disconnected agents */
+  uv_timer_t timer; /* the leader's sweep of long-disconnected agents */
   int started;
-  int64_t since_ms;            /* wall clock: agents count as seen no earlier than this */
-  uint64_t forgotten;          /* agents forgotten by the sweep */
+  int64_t since_ms;   /* wall clock: agents count as seen no earlier than this */
+  uint64_t forgotten; /* agents forgotten by the sweep */
 } mu_agent_gc;
 
 /* Registers Admin/RemoveAgent on the server (before it starts). */

@@ -21,24 +21,21 @@ static mu_daemon *compat_daemon;
 static void who_text(const mu_audit_rec *r, char *buf, size_t size) {
   if (strcmp(r->caller_name, r->caller_kind) == 0 || r->caller_name[0] == '\0')
     snprintf(buf, size, "%s", r->caller_kind);
-  else
-    snprintf(buf, size, "%s:%s", r->caller_kind, r->caller_name);
+  else snprintf(buf, size, "%s:%s", r->caller_kind, r->caller_name);
 }
 
 static void log_line(const mu_audit_rec *r) {
   char who[MU_AUDIT_SHORT_MAX + MU_AUDIT_NAME_MAX + 2];
   who_text(r, who, sizeof who);
-  mu_info("audit", "peer=%s who=%s action=%s target=%s%s%s outcome=%s",
-          r->address[0] ? r->address : "-", who, r->action, r->target[0] ? r->target : "-",
-          r->params[0] ? " " : "", r->params, r->outcome);
+  mu_info("audit", "peer=%s who=%s action=%s target=%s%s%s outcome=%s", r->address[0] ? r->address : "-", who,
+          r->action, r->target[0] ? r->target : "-", r->params[0] ? " " : "", r->params, r->outcome);
 }
 
-static void record(mu_daemon *d, const mu_caller *who, const char *action, const char *target,
-                   mu_audit_result result, const char *reason, const char *params) {
+static void record(mu_daemon *d, const mu_caller *who, const char *action, const char *target, mu_audit_result result,
+                   const char *reason, const char *params) {
   mu_audit_log *al = d->audit_log;
   char outcome[MU_AUDIT_TEXT_MAX];
-  if (result == MU_AUDIT_OK)
-    snprintf(outcome, sizeof outcome, "ok");
+  if (result == MU_AUDIT_OK) snprintf(outcome, sizeof outcome, "ok");
   else
     snprintf(outcome, sizeof outcome, "%s: %s", result == MU_AUDIT_DENIED ? "denied" : "refused",
              reason && reason[0] ? reason : "(no reason given)");
@@ -64,8 +61,8 @@ static void record(mu_daemon *d, const mu_caller *who, const char *action, const
   mu_audit_store_add(al, r);
 }
 
-static void vrecord(mu_daemon *d, const mu_caller *who, const char *action, const char *target,
-                    mu_audit_result result, const char *reason, const char *fmt, va_list ap) {
+static void vrecord(mu_daemon *d, const mu_caller *who, const char *action, const char *target, mu_audit_result result,
+                    const char *reason, const char *fmt, va_list ap) {
   char params[4 * MU_AUDIT_TEXT_MAX];
   vsnprintf(params, sizeof params, fmt ? fmt : "", ap);
   record(d, who, action, target ? target : "", result, reason, params);
@@ -96,8 +93,8 @@ void mu_audit_caller_copy(mu_rpc_call *call, mu_caller *ret) {
   }
 }
 
-void mu_audit_record(mu_daemon *d, mu_rpc_call *call, const char *action, const char *target,
-                     mu_audit_result result, const char *reason, const char *params_fmt, ...) {
+void mu_audit_record(mu_daemon *d, mu_rpc_call *call, const char *action, const char *target, mu_audit_result result,
+                     const char *reason, const char *params_fmt, ...) {
   mu_caller tmp;
   va_list ap;
   va_start(ap, params_fmt);
@@ -105,9 +102,8 @@ void mu_audit_record(mu_daemon *d, mu_rpc_call *call, const char *action, const 
   va_end(ap);
 }
 
-void mu_audit_record_as(mu_daemon *d, const mu_caller *who, const char *action,
-                        const char *target, mu_audit_result result, const char *reason,
-                        const char *params_fmt, ...) {
+void mu_audit_record_as(mu_daemon *d, const mu_caller *who, const char *action, const char *target,
+                        mu_audit_result result, const char *reason, const char *params_fmt, ...) {
   va_list ap;
   va_start(ap, params_fmt);
   vrecord(d, who, action, target, result, reason, params_fmt, ap);
@@ -155,8 +151,8 @@ static void summarize(mu_daemon *d, uint64_t n) {
            "%llu more denials within one second were not recorded one by one "
            "(audit_denials_per_second=%u)",
            (unsigned long long)n, (unsigned)d->cfg.audit_denials_per_second);
-  mu_audit_record_as(d, NULL, "authz.denied", "*", MU_AUDIT_DENIED, why,
-                     "suppressed=%llu last='%s'", (unsigned long long)n, al->last_denied);
+  mu_audit_record_as(d, NULL, "authz.denied", "*", MU_AUDIT_DENIED, why, "suppressed=%llu last='%s'",
+                     (unsigned long long)n, al->last_denied);
 }
 
 static void on_denial_timer(uv_timer_t *t) {
@@ -167,8 +163,7 @@ static void on_denial_timer(uv_timer_t *t) {
   if (n > 0) summarize(al->d, n);
 }
 
-void mu_audit_denial(mu_daemon *d, const mu_caller *c, const char *address, const char *method,
-                     const char *msg) {
+void mu_audit_denial(mu_daemon *d, const mu_caller *c, const char *address, const char *method, const char *msg) {
   mu_audit_log *al = d->audit_log;
   if (al == NULL) return;
   int64_t now = mu_mono_ms();
@@ -196,8 +191,7 @@ void mu_audit_denial(mu_daemon *d, const mu_caller *c, const char *address, cons
 
 /* --- task starts --- */
 
-void mu_audit_task_start(mu_daemon *d, mu_agent *a, mu_rpc_call *call,
-                         const Muster__V1__TaskEvent *ev) {
+void mu_audit_task_start(mu_daemon *d, mu_agent *a, mu_rpc_call *call, const Muster__V1__TaskEvent *ev) {
   const Muster__V1__TaskStartAudit *sa = ev->start_audit;
   if (sa == NULL) return;
   mu_job *job = mu_sched_find(d->sched, ev->job_id);
@@ -208,12 +202,11 @@ void mu_audit_task_start(mu_daemon *d, mu_agent *a, mu_rpc_call *call,
   const mu_caller *proven = call ? mu_authz_caller(call) : NULL;
   mu_caller who = {.kind = MU_CALLER_AGENT};
   snprintf(who.name, sizeof who.name, "%s", a->id);
-  snprintf(who.address, sizeof who.address, "%s",
-           proven ? proven->address : (a->peer ? a->peer : ""));
+  snprintf(who.address, sizeof who.address, "%s", proven ? proven->address : (a->peer ? a->peer : ""));
   mu_audit_record_as(d, &who, "task.start", ev->task_id, MU_AUDIT_OK, NULL,
-                     "job=%.100s attempt=%u user=%.64s type=%.32s command=%.80s of=%.16s%s%.80s",
-                     ev->job_id, ev->attempt, sa->run_as[0] ? sa->run_as : "(agent's user)",
-                     sa->type, sa->command_digest[0] ? sa->command_digest : "-", sa->digest_of,
+                     "job=%.100s attempt=%u user=%.64s type=%.32s command=%.80s of=%.16s%s%.80s", ev->job_id,
+                     ev->attempt, sa->run_as[0] ? sa->run_as : "(agent's user)", sa->type,
+                     sa->command_digest[0] ? sa->command_digest : "-", sa->digest_of,
                      sa->bundle_digest[0] ? " bundle=" : "", sa->bundle_digest);
 }
 
@@ -248,9 +241,7 @@ void mu_audit_close(mu_daemon *d) {
   uv_close((uv_handle_t *)&al->denial_timer, on_timer_closed);
 }
 
-const mu_audit_ring *mu_audit_ring_of(const mu_daemon *d) {
-  return d->audit_log ? &d->audit_log->ring : NULL;
-}
+const mu_audit_ring *mu_audit_ring_of(const mu_daemon *d) { return d->audit_log ? &d->audit_log->ring : NULL; }
 
 void mu_audit_pending(const mu_daemon *d, mu_audit_rec *const **ret_recs, size_t *ret_n) {
   mu_audit_log *al = d->audit_log;
@@ -265,20 +256,19 @@ void mu_audit_metrics(const mu_daemon *d, mu_prom *p) {
     const char *name, *type, *help;
     double value;
   } rows[] = {
-      {"muster_audit_records_total", "counter",
-       "Audit records made by this member (each is also a log line).", (double)al->recorded},
-      {"muster_audit_stored_total", "counter",
-       "Audit records stored (etcd by the leader, or memory with --no-etcd).", (double)al->stored},
+      {"muster_audit_records_total", "counter", "Audit records made by this member (each is also a log line).",
+       (double)al->recorded},
+      {"muster_audit_stored_total", "counter", "Audit records stored (etcd by the leader, or memory with --no-etcd).",
+       (double)al->stored},
       {"muster_audit_dropped_total", "counter",
        "Audit records not stored: write queue full, or leadership lost before the write (they "
-       "are in the log).", (double)al->dropped},
+       "are in the log).",
+       (double)al->dropped},
       {"muster_audit_denials_suppressed_total", "counter",
-       "Gate denials over audit_denials_per_second, counted in summary records.",
-       (double)al->suppressed},
-      {"muster_audit_pruned_total", "counter",
-       "Audit records deleted past audit_max_records or audit_retention.", (double)al->pruned},
-      {"muster_audit_pending", "gauge", "Audit records waiting to be written to etcd.",
-       (double)al->n_pending},
+       "Gate denials over audit_denials_per_second, counted in summary records.", (double)al->suppressed},
+      {"muster_audit_pruned_total", "counter", "Audit records deleted past audit_max_records or audit_retention.",
+       (double)al->pruned},
+      {"muster_audit_pending", "gauge", "Audit records waiting to be written to etcd.", (double)al->n_pending},
   };
   for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
     mu_prom_add(p, rows[i].name, rows[i].type, rows[i].help, "", rows[i].value);

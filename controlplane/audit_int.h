@@ -11,8 +11,8 @@ struct mu_daemon;
 typedef struct mu_audit_log {
   struct mu_daemon *d;
   int closing;
-  int refs;                  /* open timers + etcd calls in flight: freed at 0 once closing */
-  uint64_t seq;              /* of this member's records */
+  int refs;     /* open timers + etcd calls in flight: freed at 0 once closing */
+  uint64_t seq; /* of this member's records */
   /* --no-etcd */
   mu_audit_ring ring;
   /* etcd, leader: records not in etcd yet, oldest first; the first n_writing are being
@@ -23,14 +23,14 @@ typedef struct mu_audit_log {
   int flush_armed;
   uv_timer_t prune_timer;
   int prune_busy;
-  int64_t prune_due;         /* monotonic ms of the next pass; 0 = none armed */
+  int64_t prune_due; /* monotonic ms of the next pass; 0 = none armed */
   uint64_t stored_since_prune;
   /* gate denials */
   mu_audit_limiter limiter;
   uv_timer_t denial_timer;
   int denial_armed;
-  char last_denied[300];     /* "METHOD from ADDRESS" of the last one only counted */
-  int queries_reading;       /* ListAudit calls with an etcd read in flight */
+  char last_denied[300]; /* "METHOD from ADDRESS" of the last one only counted */
+  int queries_reading;   /* ListAudit calls with an etcd read in flight */
   /* /metrics */
   uint64_t recorded, stored, dropped, suppressed, pruned;
 } mu_audit_log;

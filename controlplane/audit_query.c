@@ -16,26 +16,26 @@
 #include "lib/rpc/pb.h"
 #include "muster/v1/audit.pb-c.h"
 
-#define MU_AUDIT_PAGE 500           /* keys per etcd read */
-#define MU_AUDIT_SCAN_EXTRA 10000   /* keys read past audit_max_records (pruning lags) */
-#define MU_AUDIT_SCAN_MAX 1000000   /* keys one call reads at most, whatever the bound */
-#define MU_AUDIT_MAX_QUERIES 16     /* ListAudit calls reading etcd at once */
+#define MU_AUDIT_PAGE 500         /* keys per etcd read */
+#define MU_AUDIT_SCAN_EXTRA 10000 /* keys read past audit_max_records (pruning lags) */
+#define MU_AUDIT_SCAN_MAX 1000000 /* keys one call reads at most, whatever the bound */
+#define MU_AUDIT_MAX_QUERIES 16   /* ListAudit calls reading etcd at once */
 #define MU_AUDIT_DEFAULT_LIMIT 100
 #define MU_AUDIT_MAX_LIMIT 10000
 
 typedef struct query {
-  mu_audit_log *al;          /* a reference: the log outlives the query */
-  mu_rpc_call *call;         /* NULL once the caller went away */
+  mu_audit_log *al;  /* a reference: the log outlives the query */
+  mu_rpc_call *call; /* NULL once the caller went away */
   int got_request;
-  int reading;               /* an etcd read is in flight */
+  int reading; /* an etcd read is in flight */
   char who[MU_AUDIT_NAME_MAX], action[MU_AUDIT_SHORT_MAX];
   mu_audit_filter f;
   uint32_t limit;
-  mu_audit_rec **out;        /* newest first; limit + 1 slots (one more says "truncated") */
+  mu_audit_rec **out; /* newest first; limit + 1 slots (one more says "truncated") */
   size_t n_out;
   int truncated;
   size_t scanned, scan_max;
-  char *start, *end;         /* the keys left to read: [start, end), end exclusive */
+  char *start, *end; /* the keys left to read: [start, end), end exclusive */
   size_t end_len;
   int64_t revision;
 } query;
@@ -190,11 +190,9 @@ static void read_page(query *q) {
 /* --- the call --- */
 
 /* Fills q's filter from req; INVALID_ARGUMENT naming the field otherwise. */
-static int parse_request(query *q, const Muster__V1__ListAuditRequest *req, char *msg,
-                         size_t size) {
+static int parse_request(query *q, const Muster__V1__ListAuditRequest *req, char *msg, size_t size) {
   if (strlen(req->who) >= sizeof q->who || strlen(req->action) >= sizeof q->action) {
-    snprintf(msg, size, "%s: too long (at most %zu bytes)",
-             strlen(req->who) >= sizeof q->who ? "who" : "action",
+    snprintf(msg, size, "%s: too long (at most %zu bytes)", strlen(req->who) >= sizeof q->who ? "who" : "action",
              (strlen(req->who) >= sizeof q->who ? sizeof q->who : sizeof q->action) - 1);
     return MU_RPC_INVALID_ARGUMENT;
   }
@@ -232,7 +230,8 @@ static void start(query *q, const Muster__V1__ListAuditRequest *req) {
     mu_pb_fail(q->call, code, "%s", msg);
     return;
   }
-  if ((q->out = calloc(q->limit + 1, sizeof *q->out)) == NULL) {
+  q->out = calloc(q->limit + 1, sizeof *q->out);
+  if (q->out == NULL) {
     mu_pb_fail(q->call, MU_RPC_RESOURCE_EXHAUSTED, "out of memory");
     return;
   }
@@ -248,8 +247,7 @@ static void start(query *q, const Muster__V1__ListAuditRequest *req) {
     return;
   }
   if (q->al->queries_reading >= MU_AUDIT_MAX_QUERIES) {
-    mu_pb_fail(q->call, MU_RPC_RESOURCE_EXHAUSTED,
-               "%d ListAudit calls are reading etcd already; try again shortly",
+    mu_pb_fail(q->call, MU_RPC_RESOURCE_EXHAUSTED, "%d ListAudit calls are reading etcd already; try again shortly",
                MU_AUDIT_MAX_QUERIES);
     return;
   }
@@ -303,15 +301,14 @@ static void on_list(mu_rpc_call *call, const mu_rpc_metadata *md, void *ud) {
   (void)md;
   query *q = d->audit_log ? calloc(1, sizeof *q) : NULL;
   if (q == NULL) {
-    mu_rpc_call_finish(call, MU_RPC_UNAVAILABLE,
-                       d->audit_log ? "out of memory" : "the control plane is stopping", NULL);
+    mu_rpc_call_finish(call, MU_RPC_UNAVAILABLE, d->audit_log ? "out of memory" : "the control plane is stopping",
+                       NULL);
     return;
   }
   q->al = d->audit_log;
   q->al->refs++;
   q->call = call;
-  mu_rpc_call_handlers h = {
-      .on_message = on_message, .on_read_end = on_read_end, .on_done = on_done};
+  mu_rpc_call_handlers h = {.on_message = on_message, .on_read_end = on_read_end, .on_done = on_done};
   mu_rpc_call_start(call, &h, q);
 }
 

@@ -80,7 +80,7 @@ static size_t clean(char *out, size_t max, const char *src) {
 /* --- redaction --- */
 
 static int secret_key(const char *k, size_t len) {
-  static const char *const words[] = {"password", "passwd", "secret", "token",  "value",
+  static const char *const words[] = {"password",   "passwd", "secret",  "token",  "value",
                                       "credential", "apikey", "api_key", "private"};
   char low[64];
   if (len >= sizeof low) len = sizeof low - 1;
@@ -95,9 +95,7 @@ static int secret_key(const char *k, size_t len) {
   return 0;
 }
 
-static int is_key_char(char c) {
-  return isalnum((unsigned char)c) || c == '_' || c == '-' || c == '.';
-}
+static int is_key_char(char c) { return isalnum((unsigned char)c) || c == '_' || c == '-' || c == '.'; }
 
 /* The end of the value starting at v: after its closing quote, or at the next blank. */
 static const char *value_end(const char *v) {
@@ -162,8 +160,7 @@ void mu_audit_rec_set_caller(mu_audit_rec *in, const mu_caller *c, const char *m
     in->caller_role = in->token_id = in->address = "";
     return;
   }
-  int admin = c->kind == MU_CALLER_ANONYMOUS || c->kind == MU_CALLER_ADMIN_CERT ||
-              c->kind == MU_CALLER_TOKEN;
+  int admin = c->kind == MU_CALLER_ANONYMOUS || c->kind == MU_CALLER_ADMIN_CERT || c->kind == MU_CALLER_TOKEN;
   in->caller_kind = kind_name(c->kind);
   in->caller_name = c->name;
   in->caller_role = admin ? mu_access_name(c->role) : "";
@@ -178,8 +175,7 @@ void mu_audit_id(int64_t time_ms, uint64_t seq, const char *member, char *out, s
   clean(m, sizeof m, member);
   for (char *c = m; *c; c++)
     if (*c == '/' || *c == ' ') *c = '_'; /* one key segment */
-  snprintf(out, size, "%013lld-%010llu-%s", (long long)(time_ms < 0 ? 0 : time_ms),
-           (unsigned long long)seq, m);
+  snprintf(out, size, "%013lld-%010llu-%s", (long long)(time_ms < 0 ? 0 : time_ms), (unsigned long long)seq, m);
 }
 
 int64_t mu_audit_id_time(const char *id) {
@@ -191,23 +187,28 @@ int64_t mu_audit_id_time(const char *id) {
   return id[13] == '-' ? t : -1;
 }
 
-enum { F_ID, F_MEMBER, F_KIND, F_NAME, F_ROLE, F_TOKEN, F_ADDR, F_ACTION, F_TARGET, F_PARAMS,
-       F_OUTCOME, N_FIELDS };
+enum { F_ID, F_MEMBER, F_KIND, F_NAME, F_ROLE, F_TOKEN, F_ADDR, F_ACTION, F_TARGET, F_PARAMS, F_OUTCOME, N_FIELDS };
 
-static const size_t field_max[N_FIELDS] = {
-    MU_AUDIT_ID_MAX,    MU_AUDIT_SHORT_MAX, MU_AUDIT_SHORT_MAX,  MU_AUDIT_NAME_MAX,
-    MU_AUDIT_SHORT_MAX, MU_AUDIT_SHORT_MAX, MU_AUDIT_NAME_MAX,   MU_AUDIT_SHORT_MAX,
-    MU_AUDIT_TARGET_MAX, MU_AUDIT_TEXT_MAX, MU_AUDIT_TEXT_MAX};
+static const size_t field_max[N_FIELDS] = {MU_AUDIT_ID_MAX,   MU_AUDIT_SHORT_MAX, MU_AUDIT_SHORT_MAX,
+                                           MU_AUDIT_NAME_MAX, MU_AUDIT_SHORT_MAX, MU_AUDIT_SHORT_MAX,
+                                           MU_AUDIT_NAME_MAX, MU_AUDIT_SHORT_MAX, MU_AUDIT_TARGET_MAX,
+                                           MU_AUDIT_TEXT_MAX, MU_AUDIT_TEXT_MAX};
 
 mu_audit_rec *mu_audit_rec_pack(const mu_audit_rec *in) {
   char id[MU_AUDIT_ID_MAX];
   char redacted[4 * MU_AUDIT_TEXT_MAX];
-  if (in->id == NULL || in->id[0] == '\0')
-    mu_audit_id(in->time_ms, in->seq, in->member, id, sizeof id);
-  const char *src[N_FIELDS] = {
-      in->id && in->id[0] ? in->id : id, in->member, in->caller_kind, in->caller_name,
-      in->caller_role, in->token_id, in->address, in->action, in->target,
-      mu_audit_redact(in->params, redacted, sizeof redacted), in->outcome};
+  if (in->id == NULL || in->id[0] == '\0') mu_audit_id(in->time_ms, in->seq, in->member, id, sizeof id);
+  const char *src[N_FIELDS] = {in->id && in->id[0] ? in->id : id,
+                               in->member,
+                               in->caller_kind,
+                               in->caller_name,
+                               in->caller_role,
+                               in->token_id,
+                               in->address,
+                               in->action,
+                               in->target,
+                               mu_audit_redact(in->params, redacted, sizeof redacted),
+                               in->outcome};
   char buf[N_FIELDS][MU_AUDIT_TEXT_MAX];
   size_t len[N_FIELDS], total = 0;
   for (int i = 0; i < N_FIELDS; i++) {
@@ -217,9 +218,9 @@ mu_audit_rec *mu_audit_rec_pack(const mu_audit_rec *in) {
   mu_audit_rec *r = malloc(sizeof *r + total);
   if (r == NULL) return NULL;
   char *p = (char *)(r + 1);
-  const char **dst[N_FIELDS] = {&r->id,        &r->member,   &r->caller_kind, &r->caller_name,
+  const char **dst[N_FIELDS] = {&r->id,          &r->member,   &r->caller_kind, &r->caller_name,
                                 &r->caller_role, &r->token_id, &r->address,     &r->action,
-                                &r->target,    &r->params,   &r->outcome};
+                                &r->target,      &r->params,   &r->outcome};
   for (int i = 0; i < N_FIELDS; i++) {
     memcpy(p, buf[i], len[i] + 1);
     *dst[i] = p;
@@ -233,12 +234,11 @@ mu_audit_rec *mu_audit_rec_pack(const mu_audit_rec *in) {
 /* --- JSON --- */
 
 char *mu_audit_rec_to_json(const mu_audit_rec *r) {
-  json_t *o = json_pack("{s:i,s:s,s:I,s:I,s:s,s:{s:s,s:s,s:s,s:s,s:s},s:s,s:s,s:s,s:s}", "v", 1,
-                        "id", r->id, "time_ms", (json_int_t)r->time_ms, "seq",
-                        (json_int_t)r->seq, "member", r->member, "caller", "kind",
-                        r->caller_kind, "name", r->caller_name, "role", r->caller_role,
-                        "token_id", r->token_id, "address", r->address, "action", r->action,
-                        "target", r->target, "params", r->params, "outcome", r->outcome);
+  json_t *o =
+      json_pack("{s:i,s:s,s:I,s:I,s:s,s:{s:s,s:s,s:s,s:s,s:s},s:s,s:s,s:s,s:s}", "v", 1, "id", r->id, "time_ms",
+                (json_int_t)r->time_ms, "seq", (json_int_t)r->seq, "member", r->member, "caller", "kind",
+                r->caller_kind, "name", r->caller_name, "role", r->caller_role, "token_id", r->token_id, "address",
+                r->address, "action", r->action, "target", r->target, "params", r->params, "outcome", r->outcome);
   if (o == NULL) return NULL;
   char *text = json_dumps(o, JSON_COMPACT);
   json_decref(o);

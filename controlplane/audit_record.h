@@ -14,18 +14,18 @@
 #define MU_AUDIT_REL "audit/"
 
 /* Bytes kept of each field (longer text is cut, with "..." at the end). */
-#define MU_AUDIT_SHORT_MAX 64    /* member, kind, role, token id, action */
-#define MU_AUDIT_NAME_MAX 128    /* caller name, address */
+#define MU_AUDIT_SHORT_MAX 64 /* member, kind, role, token id, action */
+#define MU_AUDIT_NAME_MAX 128 /* caller name, address */
 #define MU_AUDIT_TARGET_MAX 256
-#define MU_AUDIT_TEXT_MAX 512    /* params, outcome */
+#define MU_AUDIT_TEXT_MAX 512 /* params, outcome */
 #define MU_AUDIT_ID_MAX (13 + 1 + 10 + 1 + MU_AUDIT_SHORT_MAX + 1)
 
 /* A record. Every string is non-NULL; a packed record (mu_audit_rec_pack) holds them in its
  * own allocation, freed with free(). */
 typedef struct mu_audit_rec {
-  const char *id;          /* "<13-digit ms>-<10-digit seq>-<member>": sorts by time */
+  const char *id; /* "<13-digit ms>-<10-digit seq>-<member>": sorts by time */
   int64_t time_ms;
-  uint64_t seq;            /* per member process */
+  uint64_t seq; /* per member process */
   const char *member;
   const char *caller_kind; /* anonymous | admin_cert | token | agent | server | musterd */
   const char *caller_name;
@@ -35,7 +35,7 @@ typedef struct mu_audit_rec {
   const char *action;
   const char *target;
   const char *params;
-  const char *outcome;     /* "ok", "denied: WHY", "refused: WHY" */
+  const char *outcome; /* "ok", "denied: WHY", "refused: WHY" */
 } mu_audit_rec;
 
 /* Fills in's caller fields from c (borrowed, as the gate proved it; its strings must outlive
@@ -71,9 +71,9 @@ int mu_audit_rec_from_json(const char *text, size_t len, mu_audit_rec **ret, mu_
 
 /* A query (ListAudit). */
 typedef struct mu_audit_filter {
-  int64_t since_ms;        /* records at or after; 0 = any time */
-  const char *who;         /* substring of caller_name, token_id or address; NULL/"" = any */
-  const char *action;      /* exact, or a prefix when it ends with '.' or '*'; NULL/"" = any */
+  int64_t since_ms;   /* records at or after; 0 = any time */
+  const char *who;    /* substring of caller_name, token_id or address; NULL/"" = any */
+  const char *action; /* exact, or a prefix when it ends with '.' or '*'; NULL/"" = any */
 } mu_audit_filter;
 
 int mu_audit_rec_matches(const mu_audit_rec *r, const mu_audit_filter *f);
@@ -82,9 +82,9 @@ int mu_audit_rec_matches(const mu_audit_rec *r, const mu_audit_filter *f);
  * the count is reported once, as one summary record, when the window has ended. */
 typedef struct mu_audit_limiter {
   uint32_t per_sec;
-  int64_t window_start;    /* monotonic ms; 0 = no window yet */
-  uint32_t in_window;      /* admitted in the current window */
-  uint64_t suppressed;     /* counted and not summarized yet */
+  int64_t window_start; /* monotonic ms; 0 = no window yet */
+  uint32_t in_window;   /* admitted in the current window */
+  uint64_t suppressed;  /* counted and not summarized yet */
 } mu_audit_limiter;
 
 /* One event at now (monotonic ms): 1 when it may be recorded, 0 when it was counted instead.
@@ -96,8 +96,8 @@ uint64_t mu_audit_limiter_flush(mu_audit_limiter *l, int64_t now);
 
 /* The records of --no-etcd mode, oldest dropped first past max records or retention. */
 typedef struct mu_audit_ring {
-  mu_audit_rec **recs;     /* circular, cap slots, grown up to max */
-  size_t cap, n, head;     /* head: slot of the oldest */
+  mu_audit_rec **recs; /* circular, cap slots, grown up to max */
+  size_t cap, n, head; /* head: slot of the oldest */
   size_t max;
   int64_t retention_ms;
 } mu_audit_ring;

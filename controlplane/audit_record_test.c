@@ -140,21 +140,17 @@ static void fields_are_bounded_and_cleaned(void **state) {
 static void secrets_are_redacted(void **state) {
   (void)state;
   char out[512];
-  assert_string_equal(mu_audit_redact("name=db role=admin", out, sizeof out),
-                      "name=db role=admin");
+  assert_string_equal(mu_audit_redact("name=db role=admin", out, sizeof out), "name=db role=admin");
   assert_string_equal(mu_audit_redact("name=db value=hunter2 ttl=1h", out, sizeof out),
                       "name=db value=[redacted] ttl=1h");
-  assert_string_equal(mu_audit_redact("Password='a b c' x=1", out, sizeof out),
-                      "Password=[redacted] x=1");
+  assert_string_equal(mu_audit_redact("Password='a b c' x=1", out, sizeof out), "Password=[redacted] x=1");
   assert_string_equal(mu_audit_redact("db_password=\"q\" api_key=k1 apikey=k2", out, sizeof out),
                       "db_password=[redacted] api_key=[redacted] apikey=[redacted]");
-  assert_string_equal(mu_audit_redact("token=mst_abc_def", out, sizeof out),
-                      "token=[redacted]");
+  assert_string_equal(mu_audit_redact("token=mst_abc_def", out, sizeof out), "token=[redacted]");
   assert_string_equal(mu_audit_redact("reason='leaked mst_ab_cd here'", out, sizeof out),
                       "reason='leaked [redacted] here'");
   /* names and ids of tokens and secrets are not secret */
-  assert_string_equal(mu_audit_redact("token_id=tk1 secret_name=db", out, sizeof out),
-                      "token_id=tk1 secret_name=db");
+  assert_string_equal(mu_audit_redact("token_id=tk1 secret_name=db", out, sizeof out), "token_id=tk1 secret_name=db");
   /* an unterminated quote hides the rest */
   assert_string_equal(mu_audit_redact("secret='abc def", out, sizeof out), "secret=[redacted]");
   /* bounded output */
@@ -205,15 +201,30 @@ static void callers_become_fields(void **state) {
     const char *kind, *name, *role, *token_id;
   } cases[] = {
       {{.kind = MU_CALLER_ANONYMOUS, .name = "anonymous", .role = MU_ACCESS_ADMIN},
-       "anonymous", "anonymous", "admin", ""},
+       "anonymous",
+       "anonymous",
+       "admin",
+       ""},
       {{.kind = MU_CALLER_ANONYMOUS, .name = "anonymous", .role = MU_ACCESS_NONE},
-       "anonymous", "anonymous", "none", ""},
+       "anonymous",
+       "anonymous",
+       "none",
+       ""},
       {{.kind = MU_CALLER_ADMIN_CERT, .name = "alice", .role = MU_ACCESS_OPERATOR},
-       "admin_cert", "alice", "operator", ""},
+       "admin_cert",
+       "alice",
+       "operator",
+       ""},
       {{.kind = MU_CALLER_TOKEN, .name = "ci-bot", .role = MU_ACCESS_VIEWER, .token_id = "tk9"},
-       "token", "ci-bot", "viewer", "tk9"},
+       "token",
+       "ci-bot",
+       "viewer",
+       "tk9"},
       {{.kind = MU_CALLER_AGENT, .name = "web-1", .role = MU_ACCESS_ADMIN, .token_id = "x"},
-       "agent", "web-1", "", ""}, /* agents have no role, and never a token */
+       "agent",
+       "web-1",
+       "",
+       ""}, /* agents have no role, and never a token */
       {{.kind = MU_CALLER_SERVER, .name = "cp-2"}, "server", "cp-2", "", ""},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -267,8 +278,7 @@ static void ring_keeps_the_newest_within_bounds(void **state) {
   mu_audit_ring_init(&ring, 100, 60000);
   size_t dropped = 0;
   for (int i = 0; i < 250; i++)
-    dropped += mu_audit_ring_push(&ring, make(1000000 + i, (uint64_t)i, "job.submit", "x"),
-                                  1000000 + i);
+    dropped += mu_audit_ring_push(&ring, make(1000000 + i, (uint64_t)i, "job.submit", "x"), 1000000 + i);
   assert_int_equal(dropped, 150);
   assert_int_equal(ring.n, 100);
   assert_int_equal(mu_audit_ring_get(&ring, 0)->seq, 249); /* newest first */

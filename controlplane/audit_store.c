@@ -37,8 +37,7 @@ void mu_audit_unref(mu_audit_log *al) {
 static void drop_pending(mu_audit_log *al, size_t from, const char *why) {
   size_t n = al->n_pending - from;
   if (n == 0) return;
-  mu_warn("audit", "%zu audit record%s not stored in etcd: %s (they are in this log above)", n,
-          n == 1 ? "" : "s", why);
+  mu_warn("audit", "%zu audit record%s not stored in etcd: %s (they are in this log above)", n, n == 1 ? "" : "s", why);
   for (size_t i = from; i < al->n_pending; i++) free(al->pending[i]);
   al->n_pending = from;
   al->dropped += n;
@@ -76,7 +75,9 @@ static void on_written(void *ud, const mu_store_batch_result *res, const mu_err 
     /* a pass after every tenth of the bound written (at most every 1000), and one soon
      * after the writes stop */
     uint64_t every = al->d->cfg.audit_max_records / 10;
-    prune_soon(al, al->stored_since_prune >= (every < 1 ? 1 : every > 1000 ? 1000 : every)
+    prune_soon(al, al->stored_since_prune >= (every < 1      ? 1
+                                              : every > 1000 ? 1000
+                                                             : every)
                        ? 0
                        : MU_AUDIT_PRUNE_SETTLE_MS);
     if (al->n_pending > 0) kick(al, 0);
@@ -140,8 +141,8 @@ void mu_audit_store_add(mu_audit_log *al, mu_audit_rec *rec) {
   }
   if (al->n_pending >= MU_AUDIT_MAX_PENDING) {
     if (al->dropped++ % 1000 == 0)
-      mu_warn("audit", "%d audit records wait for etcd already; dropping %s (it is in the log)",
-              MU_AUDIT_MAX_PENDING, rec->id);
+      mu_warn("audit", "%d audit records wait for etcd already; dropping %s (it is in the log)", MU_AUDIT_MAX_PENDING,
+              rec->id);
     free(rec);
     return;
   }
@@ -175,8 +176,7 @@ static void on_oldest(void *ud, const mu_etcd_result *res, const mu_err *err) {
   mu_audit_log *al = ud;
   mu_daemon *d = al->d;
   if (err != NULL || al->closing || !leader(al)) {
-    if (err != NULL && err->code != MU_ECANCELED)
-      mu_warn("audit", "reading the oldest audit records: %s", err->msg);
+    if (err != NULL && err->code != MU_ECANCELED) mu_warn("audit", "reading the oldest audit records: %s", err->msg);
     al->prune_busy = 0;
     mu_audit_unref(al);
     return;
@@ -193,15 +193,16 @@ static void on_oldest(void *ud, const mu_etcd_result *res, const mu_err *err) {
   mu_store_batch *b = n ? mu_store_batch_new(d->cluster->store) : NULL;
   mu_err e = {0};
   int rc = 0;
-  for (size_t i = 0; b != NULL && i < n && rc == 0; i++)
-    rc = mu_store_batch_delete(b, res->kvs[i].key, false, &e);
+  for (size_t i = 0; b != NULL && i < n && rc == 0; i++) rc = mu_store_batch_delete(b, res->kvs[i].key, false, &e);
   if (b != NULL && rc == 0) {
     rc = mu_store_batch_commit(b, on_pruned, al, &e);
     b = NULL;
     if (rc == 0) {
       al->pruned += n;
-      mu_info("audit", "deleting the %zu oldest audit records (past audit_max_records=%u or "
-              "audit_retention)", n, (unsigned)d->cfg.audit_max_records);
+      mu_info("audit",
+              "deleting the %zu oldest audit records (past audit_max_records=%u or "
+              "audit_retention)",
+              n, (unsigned)d->cfg.audit_max_records);
       if (n == MU_AUDIT_PRUNE_BATCH) prune_soon(al, MU_AUDIT_PRUNE_AGAIN_MS);
       return; /* the reference passes to on_pruned */
     }
@@ -217,8 +218,7 @@ static void prune(mu_audit_log *al) {
   if (al->prune_busy || al->closing || !leader(al)) return;
   char key[MU_CFG_PREFIX_MAX + sizeof MU_AUDIT_REL];
   snprintf(key, sizeof key, "%s%s", d->cfg.etcd_prefix, MU_AUDIT_REL);
-  mu_etcd_range_req req = {.key = key, .prefix = true, .keys_only = true,
-                           .limit = MU_AUDIT_PRUNE_BATCH};
+  mu_etcd_range_req req = {.key = key, .prefix = true, .keys_only = true, .limit = MU_AUDIT_PRUNE_BATCH};
   mu_err err = {0};
   al->stored_since_prune = 0;
   al->prune_busy = 1;

@@ -16,8 +16,8 @@ const mu_caller *mu_authz_caller(const mu_rpc_call *call) { return mu_rpc_call_a
 #include "lib/base/log.h"
 #include "lib/selector/selector.h"
 
-static int gate(mu_rpc_call *call, const char *method, const mu_rpc_metadata *md,
-                const mu_rpc_peer *peer, char *msg, size_t size, void *ud) {
+static int gate(mu_rpc_call *call, const char *method, const mu_rpc_metadata *md, const mu_rpc_peer *peer, char *msg,
+                size_t size, void *ud) {
   mu_daemon *d = ud;
   mu_perm perm = mu_authz_method_perm(method);
   mu_caller *c = calloc(1, sizeof *c);
@@ -30,8 +30,10 @@ static int gate(mu_rpc_call *call, const char *method, const mu_rpc_metadata *md
   c->role = d->cfg.insecure ? MU_ACCESS_ADMIN : MU_ACCESS_NONE;
   int code = MU_RPC_OK;
   if (peer->verified && peer->pem != NULL) {
-    if ((code = mu_authz_check_revoked(d, peer, msg, size)) != MU_RPC_OK) goto out;
-    if ((code = mu_authz_caller_from_cert(peer, c, msg, size)) != MU_RPC_OK) goto out;
+    code = mu_authz_check_revoked(d, peer, msg, size);
+    if (code != MU_RPC_OK) goto out;
+    code = mu_authz_caller_from_cert(peer, c, msg, size);
+    if (code != MU_RPC_OK) goto out;
   }
   const char *token = perm == MU_PERM_OPEN ? NULL : mu_authz_bearer_token(md);
   if (token != NULL) {
@@ -62,8 +64,7 @@ static int gate(mu_rpc_call *call, const char *method, const mu_rpc_metadata *md
 out:
   if (code != MU_RPC_OK) {
     char who[200];
-    mu_warn("authz", "denied %s from %s (%s): %s", method, peer->address,
-            mu_caller_describe(c, who, sizeof who), msg);
+    mu_warn("authz", "denied %s from %s (%s): %s", method, peer->address, mu_caller_describe(c, who, sizeof who), msg);
     mu_audit_denial(d, c, peer->address, method, msg);
     free(c);
     return code;
@@ -74,13 +75,11 @@ out:
 
 void mu_authz_install(mu_daemon *d) { mu_rpc_server_set_gate(d->server, gate, d); }
 
-int mu_authz_check_targets(mu_daemon *d, const mu_caller *caller, char *const *ids, size_t n_ids,
-                           mu_err *err) {
+int mu_authz_check_targets(mu_daemon *d, const mu_caller *caller, char *const *ids, size_t n_ids, mu_err *err) {
   char who[200];
   if (caller == NULL || caller->role >= MU_ACCESS_ADMIN) return 0;
   if (caller->role < MU_ACCESS_OPERATOR)
-    return mu_err_set(err, MU_EPERM, "%s may not run anything",
-                      mu_caller_describe(caller, who, sizeof who));
+    return mu_err_set(err, MU_EPERM, "%s may not run anything", mu_caller_describe(caller, who, sizeof who));
   if (caller->scope[0] == '\0') return 0;
   mu_selector *sel = NULL;
   int rc = mu_selector_parse(caller->scope, &sel, err);
@@ -92,13 +91,12 @@ int mu_authz_check_targets(mu_daemon *d, const mu_caller *caller, char *const *i
     const mu_agent *a = mu_registry_find(&d->registry, ids[i]);
     if (a != NULL && mu_selector_matches(sel, mu_agent_label, a)) continue;
     if (n_out < 10 && used < sizeof outside - 140)
-      used += (size_t)snprintf(outside + used, sizeof outside - used, "%s%s", n_out ? ", " : "",
-                               ids[i]);
+      used += (size_t)snprintf(outside + used, sizeof outside - used, "%s%s", n_out ? ", " : "", ids[i]);
     n_out++;
   }
   mu_selector_free(sel);
   if (n_out == 0) return 0;
   return mu_err_set(err, MU_EPERM, "%s is scoped to '%s'; %zu target host%s outside it: %s%s",
-                    mu_caller_describe(caller, who, sizeof who), caller->scope, n_out,
-                    n_out == 1 ? " is" : "s are", outside, n_out > 10 ? ", ..." : "");
+                    mu_caller_describe(caller, who, sizeof who), caller->scope, n_out, n_out == 1 ? " is" : "s are",
+                    outside, n_out > 10 ? ", ..." : "");
 }

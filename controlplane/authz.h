@@ -37,12 +37,12 @@ typedef enum {
 /* The proven caller of one call, attached to it by the gate (the call owns it). */
 typedef struct mu_caller {
   mu_caller_kind kind;
-  char name[129];     /* certificate name (CN), token name, agent id; "anonymous" */
+  char name[129]; /* certificate name (CN), token name, agent id; "anonymous" */
   mu_access role;
-  char scope[512];    /* operator: a selector bounding the agents it may target; "" = all */
-  char types[256];    /* operator: comma list of task types it may run; "" = all */
-  char token_id[40];  /* MU_CALLER_TOKEN: the token's public id */
-  char address[80];   /* the peer address */
+  char scope[512];   /* operator: a selector bounding the agents it may target; "" = all */
+  char types[256];   /* operator: comma list of task types it may run; "" = all */
+  char token_id[40]; /* MU_CALLER_TOKEN: the token's public id */
+  char address[80];  /* the peer address */
 } mu_caller;
 
 /* What a method needs (authz_table.c). */
@@ -72,8 +72,7 @@ int mu_authz_caller_from_cert(const mu_rpc_peer *peer, mu_caller *c, char *msg, 
 const char *mu_authz_bearer_token(const mu_rpc_metadata *md);
 /* MU_RPC_OK when caller c may call method (needing perm); else the status code and msg.
  * insecure: the daemon runs --insecure (anonymous callers are admins there). */
-int mu_authz_judge(const mu_caller *c, mu_perm perm, const char *method, int insecure, char *msg,
-                   size_t size);
+int mu_authz_judge(const mu_caller *c, mu_perm perm, const char *method, int insecure, char *msg, size_t size);
 
 /* Installs the gate on d->server (before it starts). */
 void mu_authz_install(struct mu_daemon *d);
@@ -92,8 +91,7 @@ const mu_caller *mu_authz_caller(const mu_rpc_call *call);
  * entries = "any" targets, checked at placement); otherwise MU_EPERM with a message naming
  * the hosts outside its scope or the type it may not run. Viewers are refused; admins and
  * unscoped operators always pass. */
-int mu_authz_check_targets(struct mu_daemon *d, const mu_caller *caller, char *const *ids,
-                           size_t n_ids, mu_err *err);
+int mu_authz_check_targets(struct mu_daemon *d, const mu_caller *caller, char *const *ids, size_t n_ids, mu_err *err);
 int mu_authz_check_type(const mu_caller *caller, const char *type, mu_err *err);
 
 #endif

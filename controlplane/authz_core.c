@@ -21,16 +21,11 @@ mu_access mu_access_parse(const char *name) {
 
 const char *mu_caller_describe(const mu_caller *c, char *buf, size_t size) {
   switch (c->kind) {
-    case MU_CALLER_ADMIN_CERT:
-      snprintf(buf, size, "admin cert %s (%s)", c->name, mu_access_name(c->role));
-      break;
-    case MU_CALLER_TOKEN:
-      snprintf(buf, size, "token %s (%s)", c->name, mu_access_name(c->role));
-      break;
+    case MU_CALLER_ADMIN_CERT: snprintf(buf, size, "admin cert %s (%s)", c->name, mu_access_name(c->role)); break;
+    case MU_CALLER_TOKEN: snprintf(buf, size, "token %s (%s)", c->name, mu_access_name(c->role)); break;
     case MU_CALLER_AGENT: snprintf(buf, size, "agent %s", c->name); break;
     case MU_CALLER_SERVER: snprintf(buf, size, "server %s", c->name); break;
-    default:
-      snprintf(buf, size, "%s", c->role == MU_ACCESS_ADMIN ? "anonymous (insecure)" : "anonymous");
+    default: snprintf(buf, size, "%s", c->role == MU_ACCESS_ADMIN ? "anonymous (insecure)" : "anonymous");
   }
   return buf;
 }
@@ -49,7 +44,8 @@ int mu_authz_caller_from_cert(const mu_rpc_peer *peer, mu_caller *c, char *msg, 
   const char *name = NULL, *role = NULL;
   for (size_t i = 0; i < peer->n_uris; i++) {
     const char *v;
-    if ((v = uri_part(peer->uris[i], "agent")) != NULL) {
+    v = uri_part(peer->uris[i], "agent");
+    if (v != NULL) {
       c->kind = MU_CALLER_AGENT;
       name = v;
     } else if ((v = uri_part(peer->uris[i], "admin")) != NULL) {
@@ -98,8 +94,7 @@ static mu_access perm_needs(mu_perm perm) {
   }
 }
 
-int mu_authz_judge(const mu_caller *c, mu_perm perm, const char *method, int insecure, char *msg,
-                   size_t size) {
+int mu_authz_judge(const mu_caller *c, mu_perm perm, const char *method, int insecure, char *msg, size_t size) {
   char who[200];
   mu_caller_describe(c, who, sizeof who);
   int anonymous = c->kind == MU_CALLER_ANONYMOUS;
@@ -127,8 +122,7 @@ int mu_authz_judge(const mu_caller *c, mu_perm perm, const char *method, int ins
   }
   mu_access need = perm_needs(perm);
   if (c->role < need) {
-    snprintf(msg, size, "%s may not call %s: it needs the %s role", who, method,
-             mu_access_name(need));
+    snprintf(msg, size, "%s may not call %s: it needs the %s role", who, method, mu_access_name(need));
     return MU_RPC_PERMISSION_DENIED;
   }
   return MU_RPC_OK;

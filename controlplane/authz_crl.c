@@ -24,20 +24,17 @@ static int load(mu_daemon *d, mu_err *err) {
   if (rc != 0) return rc;
   mu_pki_crl_set_free(d->crl->set);
   d->crl->set = set;
-  mu_info("authz", "CRL %s: %zu revoked certificate%s", d->cfg.tls_crl, set->n,
-          set->n == 1 ? "" : "s");
+  mu_info("authz", "CRL %s: %zu revoked certificate%s", d->cfg.tls_crl, set->n, set->n == 1 ? "" : "s");
   return 0;
 }
 
-static void on_crl_changed(uv_fs_poll_t *h, int status, const uv_stat_t *prev,
-                           const uv_stat_t *curr) {
+static void on_crl_changed(uv_fs_poll_t *h, int status, const uv_stat_t *prev, const uv_stat_t *curr) {
   mu_daemon *d = h->data;
   (void)prev;
   (void)curr;
   if (status < 0) return; /* gone for now: keep the last one */
   mu_err err = {0};
-  if (load(d, &err) != 0) mu_warn("authz", "CRL %s not reloaded, keeping the last: %s",
-                                  d->cfg.tls_crl, err.msg);
+  if (load(d, &err) != 0) mu_warn("authz", "CRL %s not reloaded, keeping the last: %s", d->cfg.tls_crl, err.msg);
 }
 
 int mu_authz_reload_crl(mu_daemon *d, mu_err *err) {
@@ -80,8 +77,7 @@ void mu_authz_close(mu_daemon *d) {
 }
 
 int mu_authz_check_revoked(mu_daemon *d, const mu_rpc_peer *peer, char *msg, size_t size) {
-  if (d->crl == NULL || d->crl->set == NULL || d->crl->set->n == 0 || peer->pem == NULL)
-    return MU_RPC_OK;
+  if (d->crl == NULL || d->crl->set == NULL || d->crl->set->n == 0 || peer->pem == NULL) return MU_RPC_OK;
   uint8_t serial[MU_PKI_SERIAL_MAX];
   size_t len = 0;
   mu_err err = {0};
@@ -92,7 +88,7 @@ int mu_authz_check_revoked(mu_daemon *d, const mu_rpc_peer *peer, char *msg, siz
   if (!mu_pki_crl_set_is_revoked(d->crl->set, serial, len)) return MU_RPC_OK;
   char hex[2 * MU_PKI_SERIAL_MAX + 1];
   for (size_t i = 0; i < len; i++) snprintf(hex + 2 * i, 3, "%02X", serial[i]);
-  snprintf(msg, size, "certificate %s (serial %s) is revoked (CRL %s)",
-           peer->common_name[0] ? peer->common_name : "?", hex, d->cfg.tls_crl);
+  snprintf(msg, size, "certificate %s (serial %s) is revoked (CRL %s)", peer->common_name[0] ? peer->common_name : "?",
+           hex, d->cfg.tls_crl);
   return MU_RPC_UNAUTHENTICATED;
 }

@@ -98,8 +98,7 @@ static void certificates_name_callers_by_uri(void **state) {
   assert_int_equal(from_uris(&c, "muster://agent/", NULL), 7);
   assert_int_equal(from_uris(&c, NULL, NULL), 7);
   char buf[200];
-  assert_string_equal(mu_caller_describe(&(mu_caller){.kind = MU_CALLER_TOKEN,
-                                                      .role = MU_ACCESS_VIEWER, .name = "ci"},
+  assert_string_equal(mu_caller_describe(&(mu_caller){.kind = MU_CALLER_TOKEN, .role = MU_ACCESS_VIEWER, .name = "ci"},
                                          buf, sizeof buf),
                       "token ci (viewer)");
 }

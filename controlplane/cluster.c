@@ -23,9 +23,7 @@
 #define MU_BUNDLES_REL "bundles/"
 
 /* Audit records (audit.h) are not state: loads skip them, follower watches ignore them. */
-static int audit_key(const char *rel) {
-  return strncmp(rel, MU_AUDIT_REL, strlen(MU_AUDIT_REL)) == 0;
-}
+static int audit_key(const char *rel) { return strncmp(rel, MU_AUDIT_REL, strlen(MU_AUDIT_REL)) == 0; }
 
 typedef struct load_ctx {
   mu_daemon *d;
@@ -67,8 +65,7 @@ static void on_watch(void *ud, const mu_etcd_watch_batch *b, const mu_err *err) 
     if (audit_key(rel)) continue;
     if (ev->type == MU_ETCD_EVENT_PUT)
       mu_events_record(&d->events, rel, ev->kv.value ? ev->kv.value : "", ev->kv.value_len, 0);
-    else
-      mu_events_record(&d->events, rel, NULL, 0, 0);
+    else mu_events_record(&d->events, rel, NULL, 0, 0);
   }
   mu_events_records_end(&d->events, 0);
 }
@@ -102,15 +99,12 @@ static void takeover(mu_daemon *d) {
 static int on_page(void *ud, const mu_etcd_kv *kvs, size_t n, mu_err *err) {
   load_ctx *lc = ud;
   mu_daemon *d = lc->d;
-  if (d->stopping || lc->gen != d->cluster->gen)
-    return mu_err_set(err, MU_ECANCELED, "role changed during the load");
+  if (d->stopping || lc->gen != d->cluster->gen) return mu_err_set(err, MU_ECANCELED, "role changed during the load");
   if (lc->pages++ == 0) mu_events_snapshot_begin(&d->events); /* etcd answered: a fresh one */
   size_t plen = strlen(d->cfg.etcd_prefix);
   for (size_t i = 0; i < n; i++)
-    if (kvs[i].key_len > plen &&
-        strncmp(kvs[i].key + plen, MU_BUNDLES_REL, strlen(MU_BUNDLES_REL)) != 0)
-      mu_events_record(&d->events, kvs[i].key + plen, kvs[i].value ? kvs[i].value : "",
-                       kvs[i].value_len, lc->leading);
+    if (kvs[i].key_len > plen && strncmp(kvs[i].key + plen, MU_BUNDLES_REL, strlen(MU_BUNDLES_REL)) != 0)
+      mu_events_record(&d->events, kvs[i].key + plen, kvs[i].value ? kvs[i].value : "", kvs[i].value_len, lc->leading);
   return 0;
 }
 
@@ -130,10 +124,8 @@ static void on_bundles_listed(void *ud, int rc, const char *msg) {
     schedule_retry(d);
     return;
   }
-  if (leading)
-    takeover(d);
-  else
-    start_watch(d, revision + 1);
+  if (leading) takeover(d);
+  else start_watch(d, revision + 1);
 }
 
 static void on_loaded(void *ud, int64_t revision, size_t total, const mu_err *err) {
@@ -158,8 +150,7 @@ static void on_loaded(void *ud, int64_t revision, size_t total, const mu_err *er
   lc->revision = revision;
   if (d->cluster->reload != NULL) /* still loading until it answers */
     d->cluster->reload(d, on_bundles_listed, lc);
-  else
-    on_bundles_listed(lc, 0, "");
+  else on_bundles_listed(lc, 0, "");
 }
 
 static void start_load(mu_daemon *d) {
@@ -178,8 +169,7 @@ static void start_load(mu_daemon *d) {
   snprintf(skip, sizeof skip, "%s%s", d->cfg.etcd_prefix, MU_BUNDLES_REL);
   snprintf(audit, sizeof audit, "%s%s", d->cfg.etcd_prefix, MU_AUDIT_REL);
   const char *skips[] = {skip, audit};
-  if (mu_store_load_prefix_skips(d->cluster->store, d->cfg.etcd_prefix, skips, 2, on_page, on_loaded,
-                                 lc, &err) != 0) {
+  if (mu_store_load_prefix_skips(d->cluster->store, d->cfg.etcd_prefix, skips, 2, on_page, on_loaded, lc, &err) != 0) {
     d->cluster->loading = 0;
     free(lc);
     mu_warn("cluster", "loading %s: %s; retrying", d->cfg.etcd_prefix, err.msg);
@@ -189,14 +179,11 @@ static void start_load(mu_daemon *d) {
 
 /* --- election callbacks --- */
 
-static int is_self(const mu_daemon *d, const char *address) {
-  return strcmp(address, d->cfg.advertise) == 0;
-}
+static int is_self(const mu_daemon *d, const char *address) { return strcmp(address, d->cfg.advertise) == 0; }
 
 static void on_elected(void *ud, int64_t term) {
   mu_daemon *d = ud;
-  mu_info("cluster", "%s elected leader (term %lld); loading state", d->cfg.member_id,
-          (long long)term);
+  mu_info("cluster", "%s elected leader (term %lld); loading state", d->cfg.member_id, (long long)term);
   d->cluster->gen++;
   d->cluster->term = (uint64_t)term;
   d->cluster->role = MU_ROLE_LEADER;
@@ -214,8 +201,8 @@ static void on_elected(void *ud, int64_t term) {
 
 static void on_deposed(void *ud, const char *reason) {
   mu_daemon *d = ud;
-  mu_warn("cluster", "%s is no longer the leader (term %lld): %s", d->cfg.member_id,
-          (long long)d->cluster->term, reason);
+  mu_warn("cluster", "%s is no longer the leader (term %lld): %s", d->cfg.member_id, (long long)d->cluster->term,
+          reason);
   d->cluster->gen++;
   d->cluster->role = MU_ROLE_FOLLOWER;
   d->cluster->state_ready = 0;
@@ -230,8 +217,7 @@ static void on_deposed(void *ud, const char *reason) {
 static void on_leader_changed(void *ud, const char *address, int64_t term) {
   mu_daemon *d = ud;
   snprintf(d->cluster->leader_address, sizeof d->cluster->leader_address, "%s", address);
-  mu_info("cluster", "leader is now %s (term %lld)", address[0] ? address : "(unknown)",
-          (long long)term);
+  mu_info("cluster", "leader is now %s (term %lld)", address[0] ? address : "(unknown)", (long long)term);
   if (d->cluster->role != MU_ROLE_LEADER && address[0] != '\0' && !is_self(d, address))
     mu_events_leader_elsewhere(&d->events, address);
   mu_events_leader_changed(&d->events, address, term); /* older presence is a gone leader's */
@@ -254,25 +240,21 @@ int mu_cluster_start(mu_daemon *d, mu_err *err) {
   ha->active = 1;
   uv_timer_init(d->loop, &ha->retry_timer);
   ha->retry_timer.data = d;
-  int rc = mu_etcd_client_new(d->loop, (const char *const *)d->cfg.etcd.items, d->cfg.etcd.n,
-                              &eo, &ha->etcd, err);
+  int rc = mu_etcd_client_new(d->loop, (const char *const *)d->cfg.etcd.items, d->cfg.etcd.n, &eo, &ha->etcd, err);
   if (rc != 0) return rc;
-  mu_leader_options lo = {.prefix = d->cfg.etcd_prefix,
-                          .member_id = d->cfg.member_id,
-                          .address = d->cfg.advertise,
-                          .ttl_ms = ttl};
-  mu_leader_callbacks cbs = {.on_elected = on_elected,
-                             .on_deposed = on_deposed,
-                             .on_leader_changed = on_leader_changed};
-  if ((rc = mu_leader_new(d->loop, ha->etcd, &lo, &cbs, d, &ha->leader, err)) != 0) return rc;
-  mu_store_options so = {.max_batch_ops = (size_t)d->cfg.max_task_runs + 1024,
-                         .max_batch_bytes = (size_t)256 << 20};
-  if ((rc = mu_store_new(ha->etcd, ha->leader, &so, &ha->store, err)) != 0) return rc;
+  mu_leader_options lo = {
+      .prefix = d->cfg.etcd_prefix, .member_id = d->cfg.member_id, .address = d->cfg.advertise, .ttl_ms = ttl};
+  mu_leader_callbacks cbs = {
+      .on_elected = on_elected, .on_deposed = on_deposed, .on_leader_changed = on_leader_changed};
+  rc = mu_leader_new(d->loop, ha->etcd, &lo, &cbs, d, &ha->leader, err);
+  if (rc != 0) return rc;
+  mu_store_options so = {.max_batch_ops = (size_t)d->cfg.max_task_runs + 1024, .max_batch_bytes = (size_t)256 << 20};
+  rc = mu_store_new(ha->etcd, ha->leader, &so, &ha->store, err);
+  if (rc != 0) return rc;
   mu_info("cluster",
           "etcd mode: %zu endpoint(s) starting with %s, prefix %s, leader TTL %lldms, presence "
           "TTL %lldms",
-          d->cfg.etcd.n, d->cfg.etcd.items[0], d->cfg.etcd_prefix, (long long)ttl,
-          (long long)d->cfg.presence_ttl_ms);
+          d->cfg.etcd.n, d->cfg.etcd.items[0], d->cfg.etcd_prefix, (long long)ttl, (long long)d->cfg.presence_ttl_ms);
   start_load(d);
   return 0;
 }
@@ -292,19 +274,14 @@ static void on_leader_closed(void *ud) {
 static void on_store_closed(void *ud) {
   mu_daemon *d = ud;
   d->cluster->store = NULL;
-  if (d->cluster->leader != NULL)
-    mu_leader_close(d->cluster->leader, on_leader_closed, d);
-  else if (d->cluster->etcd != NULL)
-    mu_etcd_client_close(d->cluster->etcd, on_client_closed, d);
-  else if (d->cluster->stop_cb)
-    d->cluster->stop_cb(d);
+  if (d->cluster->leader != NULL) mu_leader_close(d->cluster->leader, on_leader_closed, d);
+  else if (d->cluster->etcd != NULL) mu_etcd_client_close(d->cluster->etcd, on_client_closed, d);
+  else if (d->cluster->stop_cb) d->cluster->stop_cb(d);
 }
 
 static void close_store(mu_daemon *d) {
-  if (d->cluster->store != NULL)
-    mu_store_close(d->cluster->store, on_store_closed, d);
-  else
-    on_store_closed(d);
+  if (d->cluster->store != NULL) mu_store_close(d->cluster->store, on_store_closed, d);
+  else on_store_closed(d);
 }
 
 void mu_cluster_stop(mu_daemon *d, void (*done_cb)(mu_daemon *d)) {
@@ -316,10 +293,8 @@ void mu_cluster_stop(mu_daemon *d, void (*done_cb)(mu_daemon *d)) {
   uv_close((uv_handle_t *)&ha->retry_timer, NULL);
   /* what writes through the store first (presence: revoking its lease removes this member's
    * presence keys at once) */
-  if (ha->before_close != NULL)
-    ha->before_close(d, close_store);
-  else
-    close_store(d);
+  if (ha->before_close != NULL) ha->before_close(d, close_store);
+  else close_store(d);
 }
 
 int mu_cluster_leading(const mu_daemon *d) {
@@ -359,8 +334,7 @@ int mu_cluster_check_write(mu_daemon *d, mu_rpc_call *call) {
     return MU_EAGAIN;
   }
   if (d->cluster->role == MU_ROLE_LEADER) {
-    mu_pb_fail(call, MU_RPC_UNAVAILABLE,
-               "this member was just elected leader and is loading its state; retry shortly");
+    mu_pb_fail(call, MU_RPC_UNAVAILABLE, "this member was just elected leader and is loading its state; retry shortly");
     return MU_EAGAIN;
   }
   const char *leader = d->cluster->leader_address;

@@ -27,9 +27,9 @@ typedef enum { MU_ROLE_SINGLE = 0, MU_ROLE_FOLLOWER, MU_ROLE_LEADER } mu_role;
 
 typedef struct mu_cluster {
   mu_role role;
-  int state_ready;             /* leader: state loaded from etcd (SINGLE: always 1) */
-  uint64_t term;               /* leader term handed to agents as the fencing term */
-  int active;                  /* mu_cluster_start ran (its timers exist) */
+  int state_ready; /* leader: state loaded from etcd (SINGLE: always 1) */
+  uint64_t term;   /* leader term handed to agents as the fencing term */
+  int active;      /* mu_cluster_start ran (its timers exist) */
   mu_etcd_client *etcd;
   mu_leader *leader;
   mu_store *store;
@@ -48,7 +48,7 @@ typedef struct mu_cluster {
    * presence); it calls then once done. NULL: nothing. */
   void (*reload)(struct mu_daemon *d, void (*cb)(void *ctx, int rc, const char *msg), void *ctx);
   void (*before_close)(struct mu_daemon *d, void (*then)(struct mu_daemon *d));
-  mu_etcd_probe etcd_probe;    /* GetCluster's etcd status (etcd_probe.h) */
+  mu_etcd_probe etcd_probe; /* GetCluster's etcd status (etcd_probe.h) */
 } mu_cluster;
 
 /* Starts etcd mode (client, election, store, follower load). What happens from then on is

@@ -90,8 +90,7 @@ static void on_status(void *ud, const mu_etcd_result *res, const mu_err *err) {
     return;
   }
   snprintf(p->endpoint, sizeof p->endpoint, "%s", mu_etcd_client_endpoint(c));
-  if (mu_etcd_raw(c, "/v3/cluster/member/list", "{}", on_members, p, &perr) != 0)
-    probe_end(p, &perr);
+  if (mu_etcd_raw(c, "/v3/cluster/member/list", "{}", on_members, p, &perr) != 0) probe_end(p, &perr);
 }
 
 void mu_etcd_probe_kick(mu_etcd_probe *p, mu_etcd_client *c) {

@@ -12,7 +12,7 @@
 #include "lib/etcd/etcd.h"
 #include "muster/v1/admin.pb-c.h"
 
-#define MU_ETCD_PROBE_MEMBERS 16       /* members listed; more are counted, not named */
+#define MU_ETCD_PROBE_MEMBERS 16 /* members listed; more are counted, not named */
 #define MU_ETCD_PROBE_EVERY_MS 1000
 
 typedef struct mu_etcd_probe {

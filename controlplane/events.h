@@ -72,14 +72,10 @@ int mu_events_on_cluster(mu_events *ev, const mu_cluster_listener *l, mu_err *er
 /* Publishing: each calls the listeners that have that member, in order. */
 void mu_events_agent_up(const mu_events *ev, mu_agent *agent);
 void mu_events_agent_down(const mu_events *ev, mu_agent *agent, int stopping);
-void mu_events_agent_heartbeat(const mu_events *ev, mu_agent *agent,
-                               const Muster__V1__Heartbeat *hb);
-void mu_events_agent_task_event(const mu_events *ev, mu_agent *agent,
-                                const Muster__V1__TaskEvent *e);
-void mu_events_agent_log_reply(const mu_events *ev, mu_agent *agent,
-                               const Muster__V1__LogRequestReply *rep);
-void mu_events_agent_bundle_request(const mu_events *ev, mu_agent *agent,
-                                    const Muster__V1__BundleRequest *req);
+void mu_events_agent_heartbeat(const mu_events *ev, mu_agent *agent, const Muster__V1__Heartbeat *hb);
+void mu_events_agent_task_event(const mu_events *ev, mu_agent *agent, const Muster__V1__TaskEvent *e);
+void mu_events_agent_log_reply(const mu_events *ev, mu_agent *agent, const Muster__V1__LogRequestReply *rep);
+void mu_events_agent_bundle_request(const mu_events *ev, mu_agent *agent, const Muster__V1__BundleRequest *req);
 void mu_events_agent_forgotten(const mu_events *ev, mu_agent *agent);
 
 void mu_events_elected(const mu_events *ev, uint64_t term);
@@ -87,8 +83,7 @@ void mu_events_deposed(const mu_events *ev, const char *reason, const char *redi
 void mu_events_leader_elsewhere(const mu_events *ev, const char *address);
 void mu_events_leader_changed(const mu_events *ev, const char *address, int64_t term);
 void mu_events_snapshot_begin(const mu_events *ev);
-void mu_events_record(const mu_events *ev, const char *rel_key, const char *value, size_t len,
-                      int leading);
+void mu_events_record(const mu_events *ev, const char *rel_key, const char *value, size_t len, int leading);
 void mu_events_records_end(const mu_events *ev, int snapshot);
 void mu_events_takeover(const mu_events *ev, uint64_t term, int64_t grace_ms);
 

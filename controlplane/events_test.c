@@ -20,9 +20,7 @@ static void note(const char *what, void *ud) {
 static void up(void *ud, mu_agent *a) { note(a->id, ud); }
 static void down(void *ud, mu_agent *a, int stopping) { note(stopping ? "stop" : a->id, ud); }
 static void elected(void *ud, uint64_t term) { note(term == 7 ? "t7" : "t?", ud); }
-static void deposed(void *ud, const char *reason, const char *to) {
-  note(to ? to : reason, ud);
-}
+static void deposed(void *ud, const char *reason, const char *to) { note(to ? to : reason, ud); }
 static void record(void *ud, const char *rel, const char *value, size_t len, int leading) {
   (void)len, (void)leading;
   note(value ? rel : "deleted", ud);
@@ -55,8 +53,9 @@ static void listeners_run_in_order(void **state) {
   mu_events_record(&ev, "jobs/j-1", NULL, 0, 0);
   mu_events_snapshot_begin(&ev);
   mu_events_takeover(&ev, 7, 1000);
-  assert_string_equal(trace, "sched:t7 sched:lease lost persist:lease lost sched:m2:7000 "
-                             "persist:m2:7000 persist:jobs/j-1 persist:deleted");
+  assert_string_equal(trace,
+                      "sched:t7 sched:lease lost persist:lease lost sched:m2:7000 "
+                      "persist:m2:7000 persist:jobs/j-1 persist:deleted");
 }
 
 static void the_table_is_bounded(void **state) {
@@ -64,8 +63,7 @@ static void the_table_is_bounded(void **state) {
   mu_events ev = {0};
   mu_err err = {0};
   mu_agent_listener a = {.ud = "x", .up = up};
-  for (int i = 0; i < MU_EVENTS_MAX_LISTENERS; i++)
-    assert_int_equal(mu_events_on_agent(&ev, &a, &err), 0);
+  for (int i = 0; i < MU_EVENTS_MAX_LISTENERS; i++) assert_int_equal(mu_events_on_agent(&ev, &a, &err), 0);
   assert_int_equal(mu_events_on_agent(&ev, &a, &err), MU_ENOSPC);
   assert_non_null(strstr(err.msg, "agent event listeners"));
 }

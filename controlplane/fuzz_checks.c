@@ -33,10 +33,8 @@ void mu_fuzz_storable(const ProtobufCMessage *msg) {
 
 void mu_fuzz_jobspec_submit(Muster__V1__JobSpec *spec) {
   MU_FUZZ_CHECK(spec != NULL);
-  mu_jobspec_limits limits = {.max_tasks = 64,
-                              .max_task_runs = 200000,
-                              .type_known = type_known,
-                              .bundle_resolve = bundle_resolve};
+  mu_jobspec_limits limits = {
+      .max_tasks = 64, .max_task_runs = 200000, .type_known = type_known, .bundle_resolve = bundle_resolve};
   mu_rollout rollout;
   mu_err err = {0};
   if (mu_jobspec_validate(spec, &limits, &rollout, &err) == 0) {
@@ -47,10 +45,8 @@ void mu_fuzz_jobspec_submit(Muster__V1__JobSpec *spec) {
     mu_res need; /* resources.requests: what placement reserves (resources.h) */
     mu_err rerr = {0};
     if (mu_res_request(spec, &need, &rerr) == 0)
-      MU_FUZZ_CHECK(need.slots >= 1 && need.cpu >= 0 && need.mem >= 0 &&
-                    need.n_dev <= MU_RES_MAX_DEVICES);
-    else
-      MU_FUZZ_CHECK(rerr.code == MU_EINVAL && rerr.msg[0] != '\0');
+      MU_FUZZ_CHECK(need.slots >= 1 && need.cpu >= 0 && need.mem >= 0 && need.n_dev <= MU_RES_MAX_DEVICES);
+    else MU_FUZZ_CHECK(rerr.code == MU_EINVAL && rerr.msg[0] != '\0');
     MU_FUZZ_CHECK(mu_res_strategy_parse(spec->target->strategy) >= -1);
     mu_fuzz_storable(&spec->base);
   } else {

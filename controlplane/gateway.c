@@ -27,13 +27,12 @@
 struct mu_agent_session {
   mu_daemon *daemon;
   mu_rpc_call *call;
-  mu_agent *agent;           /* set once Hello is accepted */
-  char *close_reason;        /* why we ended the stream, if we did */
-  char session_id[160];             /* the registry's a->session_id, sent in Welcome */
+  mu_agent *agent;      /* set once Hello is accepted */
+  char *close_reason;   /* why we ended the stream, if we did */
+  char session_id[160]; /* the registry's a->session_id, sent in Welcome */
 };
 
-static void session_close(mu_agent_session *s, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static void session_close(mu_agent_session *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static void session_close(mu_agent_session *s, int code, const char *fmt, ...) {
   char msg[600];
@@ -54,13 +53,11 @@ static void send_welcome(mu_agent_session *s) {
   msg.msg_case = MUSTER__V1__CONTROL_MESSAGE__MSG_WELCOME;
   msg.welcome = &w;
   mu_err err = {0};
-  if (mu_pb_send(s->call, &msg.base, &err) != 0)
-    mu_warn("gateway", "welcome to %s: %s", s->agent->id, err.msg);
+  if (mu_pb_send(s->call, &msg.base, &err) != 0) mu_warn("gateway", "welcome to %s: %s", s->agent->id, err.msg);
 }
 
 int mu_gateway_send(mu_agent *agent, const Muster__V1__ControlMessage *msg, mu_err *err) {
-  if (agent->session == NULL)
-    return mu_err_set(err, MU_EAGAIN, "agent %s is not connected", agent->id);
+  if (agent->session == NULL) return mu_err_set(err, MU_EAGAIN, "agent %s is not connected", agent->id);
   return mu_pb_send(agent->session->call, &msg->base, err);
 }
 
@@ -87,11 +84,10 @@ static void on_hello(mu_agent_session *s, Muster__V1__AgentMessage *msg) {
   const mu_caller *caller = mu_authz_caller(s->call);
   int proven = caller != NULL && caller->kind == MU_CALLER_AGENT;
   if (proven && strcmp(caller->name, id) != 0) {
-    mu_audit_record(d, s->call, "agent.impersonation", id, MU_AUDIT_DENIED,
-                    "the agent certificate names another agent", "certificate=%s", caller->name);
-    session_close(s, MU_RPC_PERMISSION_DENIED,
-                  "this agent certificate is for '%s'; its Hello claims to be '%s'", caller->name,
-                  id);
+    mu_audit_record(d, s->call, "agent.impersonation", id, MU_AUDIT_DENIED, "the agent certificate names another agent",
+                    "certificate=%s", caller->name);
+    session_close(s, MU_RPC_PERMISSION_DENIED, "this agent certificate is for '%s'; its Hello claims to be '%s'",
+                  caller->name, id);
     protobuf_c_message_free_unpacked(&msg->base, NULL);
     return;
   }
@@ -109,8 +105,7 @@ static void on_hello(mu_agent_session *s, Muster__V1__AgentMessage *msg) {
     mu_rpc_call_cancel(old->call, MU_RPC_UNAVAILABLE, why);
   }
   if (a != NULL && a->session != NULL) {
-    session_close(s, MU_RPC_ALREADY_EXISTS,
-                  "agent '%s' is already connected (stream from %s); refusing a second one",
+    session_close(s, MU_RPC_ALREADY_EXISTS, "agent '%s' is already connected (stream from %s); refusing a second one",
                   id, a->peer ? a->peer : "?");
     protobuf_c_message_free_unpacked(&msg->base, NULL);
     return;
@@ -126,8 +121,8 @@ static void on_hello(mu_agent_session *s, Muster__V1__AgentMessage *msg) {
   free(peer);
   s->agent = a;
   snprintf(s->session_id, sizeof s->session_id, "%s", a->session_id); /* = presence record's */
-  mu_info("gateway", "agent %s connected from %s (%zu labels, %zu plugins)", a->id, a->peer,
-          msg->hello->n_labels, msg->hello->n_plugins);
+  mu_info("gateway", "agent %s connected from %s (%zu labels, %zu plugins)", a->id, a->peer, msg->hello->n_labels,
+          msg->hello->n_plugins);
   send_welcome(s);
   if (a->draining) mu_gateway_send_drain(a);
   mu_events_agent_up(&d->events, a);
@@ -139,8 +134,8 @@ static int on_agent_message(mu_rpc_call *call, const uint8_t *data, size_t len, 
   if (s->close_reason != NULL) return 1; /* we are ending this stream */
   Muster__V1__AgentMessage *msg = muster__v1__agent_message__unpack(NULL, len, data);
   if (msg == NULL) {
-    session_close(s, MU_RPC_INVALID_ARGUMENT,
-                  "malformed AgentMessage (%zu bytes): cannot decode; closing this stream", len);
+    session_close(s, MU_RPC_INVALID_ARGUMENT, "malformed AgentMessage (%zu bytes): cannot decode; closing this stream",
+                  len);
     return 1;
   }
   mu_err bad = {0};
@@ -197,11 +192,8 @@ static void on_agent_done(mu_rpc_call *call, const mu_rpc_status *st, void *ud) 
   (void)call;
   if (s->agent != NULL && s->agent->session == s) {
     char reason[700];
-    if (s->close_reason != NULL)
-      snprintf(reason, sizeof reason, "%s", s->close_reason);
-    else
-      snprintf(reason, sizeof reason, "stream ended: %s %s", mu_rpc_code_name(st->code),
-               st->message);
+    if (s->close_reason != NULL) snprintf(reason, sizeof reason, "%s", s->close_reason);
+    else snprintf(reason, sizeof reason, "stream ended: %s %s", mu_rpc_code_name(st->code), st->message);
     mu_registry_set_disconnected(&s->daemon->registry, s->agent, reason);
     mu_info("gateway", "agent %s disconnected: %s", s->agent->id, reason);
     mu_events_agent_down(&s->daemon->events, s->agent, s->daemon->stopping);
@@ -220,8 +212,7 @@ static void on_connect(mu_rpc_call *call, const mu_rpc_metadata *md, void *ud) {
   }
   s->daemon = d;
   s->call = call;
-  mu_rpc_call_handlers h = {
-      .on_message = on_agent_message, .on_read_end = on_agent_read_end, .on_done = on_agent_done};
+  mu_rpc_call_handlers h = {.on_message = on_agent_message, .on_read_end = on_agent_read_end, .on_done = on_agent_done};
   mu_rpc_call_start(call, &h, s);
   if (!mu_cluster_leading(d)) {
     if (d->cluster->role == MU_ROLE_LEADER) {
@@ -285,8 +276,7 @@ void mu_gateway_sweep(mu_daemon *d) {
 }
 
 int mu_gateway_register(mu_daemon *d, mu_err *err) {
-  return mu_rpc_server_add_method(d->server, "/muster.v1.AgentGateway/Connect", on_connect, d,
-                                  err);
+  return mu_rpc_server_add_method(d->server, "/muster.v1.AgentGateway/Connect", on_connect, d, err);
 }
 
 static void on_sweep(uv_timer_t *t) { mu_gateway_sweep(t->data); }

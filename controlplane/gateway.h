@@ -15,7 +15,7 @@
 struct mu_daemon;
 
 typedef struct mu_gateway {
-  uv_timer_t sweep_timer;      /* marks agents silent past the heartbeat timeout */
+  uv_timer_t sweep_timer; /* marks agents silent past the heartbeat timeout */
   int started;
 } mu_gateway;
 

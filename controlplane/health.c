@@ -22,15 +22,12 @@ static const char *const served_services[] = {
 };
 #define N_SERVED (sizeof served_services / sizeof served_services[0])
 
-static void health_check(mu_rpc_call *call, const ProtobufCMessage *req_msg,
-                         const mu_rpc_metadata *md, void *ud) {
+static void health_check(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu_rpc_metadata *md, void *ud) {
   mu_daemon *d = ud;
-  const Grpc__Health__V1__HealthCheckRequest *req =
-      (const Grpc__Health__V1__HealthCheckRequest *)req_msg;
+  const Grpc__Health__V1__HealthCheckRequest *req = (const Grpc__Health__V1__HealthCheckRequest *)req_msg;
   (void)md;
   int known = req->service[0] == '\0';
-  for (size_t i = 0; i < N_SERVED && !known; i++)
-    known = strcmp(req->service, served_services[i]) == 0;
+  for (size_t i = 0; i < N_SERVED && !known; i++) known = strcmp(req->service, served_services[i]) == 0;
   if (!known) {
     mu_pb_fail(call, MU_RPC_NOT_FOUND, "unknown service '%s'", req->service);
     return;
@@ -44,9 +41,8 @@ static void health_check(mu_rpc_call *call, const ProtobufCMessage *req_msg,
 }
 
 int mu_health_register(mu_daemon *d, mu_err *err) {
-  return mu_pb_add_unary(d->server, "/grpc.health.v1.Health/Check",
-                         &grpc__health__v1__health_check_request__descriptor, health_check, d,
-                         err);
+  return mu_pb_add_unary(d->server, "/grpc.health.v1.Health/Check", &grpc__health__v1__health_check_request__descriptor,
+                         health_check, d, err);
 }
 
 /* --- reflection: a bidi stream, one response per request --- */
@@ -76,8 +72,7 @@ static void reflect_on_read_end(mu_rpc_call *call, void *ud) {
 
 static void on_reflect(mu_rpc_call *call, const mu_rpc_metadata *md, void *ud) {
   (void)md;
-  mu_rpc_call_handlers h = {.on_message = reflect_on_message,
-                            .on_read_end = reflect_on_read_end};
+  mu_rpc_call_handlers h = {.on_message = reflect_on_message, .on_read_end = reflect_on_read_end};
   mu_rpc_call_start(call, &h, ud);
 }
 
@@ -86,12 +81,10 @@ int mu_reflection_register(mu_daemon *d, mu_err *err) {
   if (rc != 0) return rc;
   if (mu_reflect_set_services(d->reflect, served_services, N_SERVED) != 0)
     return mu_err_set(err, MU_ENOMEM, "out of memory");
-  rc = mu_rpc_server_add_method(d->server,
-                                "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
-                                on_reflect, d, err);
+  rc = mu_rpc_server_add_method(d->server, "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", on_reflect, d,
+                                err);
   if (rc == 0)
-    rc = mu_rpc_server_add_method(
-        d->server, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", on_reflect,
-        d, err);
+    rc = mu_rpc_server_add_method(d->server, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+                                  on_reflect, d, err);
   return rc;
 }

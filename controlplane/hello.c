@@ -17,15 +17,11 @@ static int valid_agent_id(const char *id) {
 
 int mu_hello_check(const Muster__V1__Hello *h, mu_err *err) {
   if (!valid_agent_id(h->agent_id))
-    return mu_err_set(err, MU_EINVAL,
-                      "Hello.agent_id '%.130s' is invalid (1-128 of [A-Za-z0-9._-])", h->agent_id);
-  if (h->n_labels > 64)
-    return mu_err_set(err, MU_EINVAL, "Hello.labels: %zu labels, at most 64 allowed", h->n_labels);
+    return mu_err_set(err, MU_EINVAL, "Hello.agent_id '%.130s' is invalid (1-128 of [A-Za-z0-9._-])", h->agent_id);
+  if (h->n_labels > 64) return mu_err_set(err, MU_EINVAL, "Hello.labels: %zu labels, at most 64 allowed", h->n_labels);
   for (size_t i = 0; i < h->n_labels; i++) {
-    if (h->labels[i]->key[0] == '\0' || strlen(h->labels[i]->key) > 63 ||
-        strlen(h->labels[i]->value) > 255)
-      return mu_err_set(err, MU_EINVAL,
-                        "Hello.labels['%.63s']: key must be 1-63 bytes, value at most 255",
+    if (h->labels[i]->key[0] == '\0' || strlen(h->labels[i]->key) > 63 || strlen(h->labels[i]->value) > 255)
+      return mu_err_set(err, MU_EINVAL, "Hello.labels['%.63s']: key must be 1-63 bytes, value at most 255",
                         h->labels[i]->key);
   }
   return 0;
@@ -37,21 +33,17 @@ int mu_agent_message_check(const Muster__V1__AgentMessage *msg, int hello_seen, 
     return mu_err_set(err, MU_EINVAL, "malformed AgentMessage: %s; closing this stream", bad.msg);
   if (!hello_seen) {
     if (msg->msg_case != MUSTER__V1__AGENT_MESSAGE__MSG_HELLO)
-      return mu_err_set(err, MU_EINVAL,
-                        "the first message on a Connect stream must be Hello (got field %d)",
+      return mu_err_set(err, MU_EINVAL, "the first message on a Connect stream must be Hello (got field %d)",
                         (int)msg->msg_case);
     return mu_hello_check(msg->hello, err);
   }
   switch (msg->msg_case) {
     case MUSTER__V1__AGENT_MESSAGE__MSG_HEARTBEAT:
-      if (msg->heartbeat->metrics == NULL)
-        return mu_err_set(err, MU_EINVAL, "Heartbeat without metrics");
+      if (msg->heartbeat->metrics == NULL) return mu_err_set(err, MU_EINVAL, "Heartbeat without metrics");
       return 0;
-    case MUSTER__V1__AGENT_MESSAGE__MSG_HELLO:
-      return mu_err_set(err, MU_EINVAL, "Hello sent twice on one stream");
+    case MUSTER__V1__AGENT_MESSAGE__MSG_HELLO: return mu_err_set(err, MU_EINVAL, "Hello sent twice on one stream");
     case MUSTER__V1__AGENT_MESSAGE__MSG__NOT_SET:
       return mu_err_set(err, MU_EINVAL, "empty AgentMessage (no field set)");
-    default:
-      return 0;
+    default: return 0;
   }
 }

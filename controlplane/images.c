@@ -22,7 +22,7 @@
 
 typedef struct img_target {
   char *agent_id;
-  int64_t stamp;                /* the agent's connected_at_ms when asked */
+  int64_t stamp;                  /* the agent's connected_at_ms when asked */
   Muster__V1__ImagesReply *reply; /* NULL until it answers */
 } img_target;
 
@@ -151,7 +151,8 @@ static void ask_agents(mu_daemon *d, mu_rpc_call *call, const char *selector, Mu
     mu_agent *a = d->registry.agents[i];
     if (a->session == NULL || !mu_selector_matches(sel, mu_agent_label, a)) continue;
     img_target *t = &r->t[r->n];
-    if ((t->agent_id = strdup(a->id)) == NULL) break;
+    t->agent_id = strdup(a->id);
+    if (t->agent_id == NULL) break;
     t->stamp = a->connected_at_ms;
     r->n++;
     mu_err serr = {0};
@@ -198,7 +199,8 @@ static void prune_images(mu_rpc_call *call, const ProtobufCMessage *req_msg, con
     return;
   }
   mu_audit_record(d, call, "images.prune", req->selector[0] ? req->selector : "*", MU_AUDIT_OK, NULL,
-                  "max_bytes=%llu max_age=%s", (unsigned long long)req->max_bytes, req->max_age[0] ? req->max_age : "-");
+                  "max_bytes=%llu max_age=%s", (unsigned long long)req->max_bytes,
+                  req->max_age[0] ? req->max_age : "-");
   ask_agents(d, call, req->selector, &ir);
 }
 

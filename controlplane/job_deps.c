@@ -23,8 +23,7 @@ static int resolve_schedule(mu_scheduler *s, Muster__V1__JobSpec *spec, size_t i
                   ? s->hooks.schedule_latest_job(s->hooks.ud, spec->after[i], job_id, sizeof job_id)
                   : -1;
   if (found == 0)
-    return mu_err_set(err, MU_EINVAL, "after[%zu]: schedule '%.64s' has not made a job yet", i,
-                      spec->after[i]);
+    return mu_err_set(err, MU_EINVAL, "after[%zu]: schedule '%.64s' has not made a job yet", i, spec->after[i]);
   if (found > 0 && mu_sched_find(s, job_id) != NULL) {
     char *id = strdup(job_id);
     if (id == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
@@ -33,14 +32,11 @@ static int resolve_schedule(mu_scheduler *s, Muster__V1__JobSpec *spec, size_t i
     return 0;
   }
   char msg[MU_ERR_MSG_MAX - 64];
-  mu_retention_not_found(&s->cfg.retention, &s->evicted, found > 0 ? job_id : spec->after[i], msg,
-                         sizeof msg);
-  return mu_err_set(err, MU_EINVAL, "after[%zu]: %s%s", i, msg,
-                    found > 0 ? "" : " and no schedule of that name");
+  mu_retention_not_found(&s->cfg.retention, &s->evicted, found > 0 ? job_id : spec->after[i], msg, sizeof msg);
+  return mu_err_set(err, MU_EINVAL, "after[%zu]: %s%s", i, msg, found > 0 ? "" : " and no schedule of that name");
 }
 
-int mu_job_deps_admit(mu_scheduler *s, const char *self_id, Muster__V1__JobSpec *spec,
-                      mu_err *err) {
+int mu_job_deps_admit(mu_scheduler *s, const char *self_id, Muster__V1__JobSpec *spec, mu_err *err) {
   mu_dep_on on;
   int rc = mu_dep_on_parse(spec->on, &on, err);
   if (rc == 0 && spec->n_after == 0 && spec->on != NULL && spec->on[0] != '\0')
@@ -48,9 +44,7 @@ int mu_job_deps_admit(mu_scheduler *s, const char *self_id, Muster__V1__JobSpec 
   if (rc == 0) rc = mu_dep_after_check((const char *const *)spec->after, spec->n_after, err);
   for (size_t i = 0; rc == 0 && i < spec->n_after; i++)
     if (mu_sched_find(s, spec->after[i]) == NULL) rc = resolve_schedule(s, spec, i, err);
-  if (rc == 0)
-    rc = mu_dep_cycle_check(self_id, (const char *const *)spec->after, spec->n_after, job_after,
-                            s, err);
+  if (rc == 0) rc = mu_dep_cycle_check(self_id, (const char *const *)spec->after, spec->n_after, job_after, s, err);
   return rc;
 }
 
@@ -66,8 +60,7 @@ static int job_started(const mu_job *job) {
 }
 
 static void set_waiting(mu_job *job, const char *why) {
-  if (job->waiting_for == NULL ? why == NULL : why != NULL && strcmp(job->waiting_for, why) == 0)
-    return;
+  if (job->waiting_for == NULL ? why == NULL : why != NULL && strcmp(job->waiting_for, why) == 0) return;
   free(job->waiting_for);
   job->waiting_for = why ? strdup(why) : NULL;
 }
@@ -113,7 +106,6 @@ int mu_job_deps_gate(mu_scheduler *s, mu_job *job) {
   job->end_reason = strdup(reason);
   uint32_t cancelled = 0;
   mu_err err = {0};
-  if (mu_sched_cancel(s, job, reason, &cancelled, &err) != 0)
-    mu_warn("sched", "job %s: %s", job->id, err.msg);
+  if (mu_sched_cancel(s, job, reason, &cancelled, &err) != 0) mu_warn("sched", "job %s: %s", job->id, err.msg);
   return 0;
 }

@@ -14,8 +14,7 @@
 /* At submit (from mu_sched_admit): after and on are well formed, each entry is a job the
  * scheduler holds (a forgotten one is named as such), and no cycle runs through self_id (NULL
  * for a job whose id is not chosen yet). MU_EINVAL with the entry named. */
-int mu_job_deps_admit(mu_scheduler *s, const char *self_id, Muster__V1__JobSpec *spec,
-                      mu_err *err);
+int mu_job_deps_admit(mu_scheduler *s, const char *self_id, Muster__V1__JobSpec *spec, mu_err *err);
 
 /* Whether job (ready, not finished, with after) may be dispatched now: 1 yes (remembered in
  * job->deps_done), 0 not yet (job->waiting_for says why) or never (the job was ended,

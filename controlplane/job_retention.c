@@ -8,12 +8,11 @@
 #include <string.h>
 #include <time.h>
 
-size_t mu_retention_plan(const mu_retention *r, const mu_retention_job *jobs, size_t n,
-                         int64_t now_ms, bool *ret_evict, size_t *ret_young) {
+size_t mu_retention_plan(const mu_retention *r, const mu_retention_job *jobs, size_t n, int64_t now_ms, bool *ret_evict,
+                         size_t *ret_young) {
   size_t evicted = 0, young = 0;
   for (size_t i = 0; i < n; i++) {
-    ret_evict[i] = i >= r->max_kept && jobs[i].finished &&
-                   now_ms - jobs[i].finished_at_ms >= r->min_age_ms;
+    ret_evict[i] = i >= r->max_kept && jobs[i].finished && now_ms - jobs[i].finished_at_ms >= r->min_age_ms;
     evicted += ret_evict[i];
   }
   /* memory stays bounded: past the hard cap the oldest finished jobs go, young or not */
@@ -27,10 +26,8 @@ size_t mu_retention_plan(const mu_retention *r, const mu_retention_job *jobs, si
   return evicted;
 }
 
-void mu_evicted_ring_add(mu_evicted_ring *ring, const char *id, int64_t finished_at_ms,
-                         bool young) {
-  if (ring->items == NULL && (ring->items = calloc(MU_EVICTED_RING_MAX, sizeof *ring->items)) == NULL)
-    return;
+void mu_evicted_ring_add(mu_evicted_ring *ring, const char *id, int64_t finished_at_ms, bool young) {
+  if (ring->items == NULL && (ring->items = calloc(MU_EVICTED_RING_MAX, sizeof *ring->items)) == NULL) return;
   mu_evicted *e = &ring->items[ring->head];
   snprintf(e->id, sizeof e->id, "%s", id);
   e->finished_at_ms = finished_at_ms;
@@ -61,18 +58,15 @@ void mu_retention_format_duration(int64_t ms, char *buf, size_t size) {
   buf[0] = '\0';
   for (size_t i = 0; i < sizeof units / sizeof *units && len < size; i++) {
     if (ms < units[i].ms) continue;
-    len += (size_t)snprintf(buf + len, size - len, "%lld%c", (long long)(ms / units[i].ms),
-                            units[i].unit);
+    len += (size_t)snprintf(buf + len, size - len, "%lld%c", (long long)(ms / units[i].ms), units[i].unit);
     ms %= units[i].ms;
   }
-  if (len == 0 && ms == 0)
-    snprintf(buf, size, "0s");
-  else if (ms > 0 && len < size)
-    snprintf(buf + len, size - len, "%lldms", (long long)ms);
+  if (len == 0 && ms == 0) snprintf(buf, size, "0s");
+  else if (ms > 0 && len < size) snprintf(buf + len, size - len, "%lldms", (long long)ms);
 }
 
-void mu_retention_not_found(const mu_retention *r, const mu_evicted_ring *ring, const char *id,
-                            char *msg, size_t size) {
+void mu_retention_not_found(const mu_retention *r, const mu_evicted_ring *ring, const char *id, char *msg,
+                            size_t size) {
   const mu_evicted *e = mu_evicted_ring_find(ring, id);
   if (e == NULL) {
     snprintf(msg, size, "no job '%s'", id);
@@ -85,7 +79,8 @@ void mu_retention_not_found(const mu_retention *r, const mu_evicted_ring *ring, 
   mu_retention_format_duration(r->min_age_ms, age, sizeof age);
   snprintf(msg, size,
            "job %s was evicted (finished at %s; retention: max_jobs_kept %zu, jobs_kept_min_age "
-           "%s, max_jobs_kept_hard %zu%s)", e->id, when, r->max_kept, age, r->hard_cap,
+           "%s, max_jobs_kept_hard %zu%s)",
+           e->id, when, r->max_kept, age, r->hard_cap,
            e->young ? "; it went before its min age because more than max_jobs_kept_hard jobs "
                       "were held"
                     : "");

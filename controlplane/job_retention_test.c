@@ -63,8 +63,9 @@ static void evicted_ids_answered(void **state) {
   assert_string_equal(msg, "no job 'j-1'");
   mu_evicted_ring_add(&ring, "j-1", 1800000000000LL, false);
   mu_retention_not_found(&r, &ring, "j-1", msg, sizeof msg);
-  assert_string_equal(msg, "job j-1 was evicted (finished at 2027-01-15T08:00:00Z; retention: "
-                           "max_jobs_kept 1000, jobs_kept_min_age 1h, max_jobs_kept_hard 10000)");
+  assert_string_equal(msg,
+                      "job j-1 was evicted (finished at 2027-01-15T08:00:00Z; retention: "
+                      "max_jobs_kept 1000, jobs_kept_min_age 1h, max_jobs_kept_hard 10000)");
   mu_evicted_ring_add(&ring, "j-2", 1800000000000LL, true);
   mu_retention_not_found(&r, &ring, "j-2", msg, sizeof msg);
   assert_non_null(strstr(msg, "before its min age because more than max_jobs_kept_hard"));

@@ -26,16 +26,15 @@ static void index_hosts(mu_job *job) {
   qsort_r(job->host_order, job->n_host_order, sizeof *job->host_order, cmp_host_order, job->hosts);
 }
 
-mu_job *mu_job_new(const char *id, Muster__V1__JobSpec *spec, const mu_rollout *rollout,
-                   char **agent_ids, size_t n_targets, size_t tail_cap) {
+mu_job *mu_job_new(const char *id, Muster__V1__JobSpec *spec, const mu_rollout *rollout, char **agent_ids,
+                   size_t n_targets, size_t tail_cap) {
   mu_job *job = calloc(1, sizeof *job);
   if (job == NULL) return NULL;
   job->id = strdup(id);
   job->spec = spec;
   job->rollout = *rollout;
   /* a job with dependencies is PENDING until they allow it to start (job_deps.h) */
-  job->state = spec->n_after > 0 ? MUSTER__V1__JOB_STATE__JOB_PENDING
-                                 : MUSTER__V1__JOB_STATE__JOB_RUNNING;
+  job->state = spec->n_after > 0 ? MUSTER__V1__JOB_STATE__JOB_PENDING : MUSTER__V1__JOB_STATE__JOB_RUNNING;
   job->created_at_ms = mu_now_ms();
   job->hosts = calloc(n_targets ? n_targets : 1, sizeof *job->hosts);
   job->n_hosts = n_targets;
@@ -54,8 +53,7 @@ mu_job *mu_job_new(const char *id, Muster__V1__JobSpec *spec, const mu_rollout *
       tr->tail.cap = tail_cap;
       char tid[400], any[32] = "any";
       if (n_targets > 1) snprintf(any, sizeof any, "any-%zu", i); /* count: N unplaced hosts */
-      snprintf(tid, sizeof tid, "%s/%s/%s", id, h->agent_id ? h->agent_id : any,
-               spec->tasks[t]->name);
+      snprintf(tid, sizeof tid, "%s/%s/%s", id, h->agent_id ? h->agent_id : any, spec->tasks[t]->name);
       tr->task_id = strdup(tid);
     }
   }
@@ -95,14 +93,12 @@ void mu_job_free(mu_job *job) {
 }
 
 int mu_job_finished(const mu_job *job) {
-  return job->state != MUSTER__V1__JOB_STATE__JOB_RUNNING &&
-         job->state != MUSTER__V1__JOB_STATE__JOB_PENDING;
+  return job->state != MUSTER__V1__JOB_STATE__JOB_RUNNING && job->state != MUSTER__V1__JOB_STATE__JOB_PENDING;
 }
 
 static mu_host_run *scan_host(mu_job *job, const char *agent_id) {
   for (size_t i = 0; i < job->n_hosts; i++)
-    if (job->hosts[i].agent_id && strcmp(job->hosts[i].agent_id, agent_id) == 0)
-      return &job->hosts[i];
+    if (job->hosts[i].agent_id && strcmp(job->hosts[i].agent_id, agent_id) == 0) return &job->hosts[i];
   return NULL;
 }
 
@@ -115,10 +111,8 @@ mu_host_run *mu_job_host(mu_job *job, const char *agent_id) {
     const char *id = job->hosts[job->host_order[mid]].agent_id;
     int c = id ? strcmp(id, agent_id) : -1;
     if (c == 0) return &job->hosts[job->host_order[mid]];
-    if (c < 0)
-      lo = mid + 1;
-    else
-      hi = mid;
+    if (c < 0) lo = mid + 1;
+    else hi = mid;
   }
   return NULL;
 }
@@ -127,15 +121,13 @@ int mu_task_id_matches(const mu_job *job, const char *full, const char *given) {
   if (strcmp(full, given) == 0) return 1;
   /* "<agent>/<task>" within the job is enough */
   size_t idlen = strlen(job->id);
-  return strncmp(full, job->id, idlen) == 0 && full[idlen] == '/' &&
-         strcmp(full + idlen + 1, given) == 0;
+  return strncmp(full, job->id, idlen) == 0 && full[idlen] == '/' && strcmp(full + idlen + 1, given) == 0;
 }
 
 mu_task_run *mu_job_task(mu_job *job, const char *task_id, mu_host_run **ret_host) {
   /* "<job>/<agent>/<task>" or "<agent>/<task>": task names hold no '/', agent ids may */
   size_t idlen = strlen(job->id);
-  const char *rest = strncmp(task_id, job->id, idlen) == 0 && task_id[idlen] == '/'
-                         ? task_id + idlen + 1 : task_id;
+  const char *rest = strncmp(task_id, job->id, idlen) == 0 && task_id[idlen] == '/' ? task_id + idlen + 1 : task_id;
   const char *slash = strrchr(rest, '/');
   char agent[400];
   if (slash != NULL && (size_t)(slash - rest) < sizeof agent) {
@@ -143,8 +135,7 @@ mu_task_run *mu_job_task(mu_job *job, const char *task_id, mu_host_run **ret_hos
     agent[slash - rest] = '\0';
     mu_host_run *h = mu_job_host(job, agent);
     for (size_t t = 0; h != NULL && t < job->spec->n_tasks; t++)
-      if (strcmp(job->spec->tasks[t]->name, slash + 1) == 0 &&
-          mu_task_id_matches(job, h->tasks[t].task_id, task_id)) {
+      if (strcmp(job->spec->tasks[t]->name, slash + 1) == 0 && mu_task_id_matches(job, h->tasks[t].task_id, task_id)) {
         if (ret_host) *ret_host = h;
         return &h->tasks[t];
       }
@@ -194,10 +185,8 @@ void mu_tail_append(mu_tail *t, const void *data, size_t len) {
   for (size_t i = 0; i < len; i++) {
     size_t pos = (t->start + t->len) % t->cap;
     t->buf[pos] = p[i];
-    if (t->len < t->cap)
-      t->len++;
-    else
-      t->start = (t->start + 1) % t->cap;
+    if (t->len < t->cap) t->len++;
+    else t->start = (t->start + 1) % t->cap;
   }
 }
 
@@ -210,10 +199,9 @@ size_t mu_tail_copy(const mu_tail *t, char *out, size_t size) {
   return n;
 }
 
-void mu_task_run_view(const mu_job *job, const mu_host_run *h, size_t index,
-                      Muster__V1__TaskRun *out, Muster__V1__TaskRun__OutputParamsEntry *storage,
-                      Muster__V1__TaskRun__OutputParamsEntry **ptrs, char *tail_buf,
-                      size_t tail_size) {
+void mu_task_run_view(const mu_job *job, const mu_host_run *h, size_t index, Muster__V1__TaskRun *out,
+                      Muster__V1__TaskRun__OutputParamsEntry *storage, Muster__V1__TaskRun__OutputParamsEntry **ptrs,
+                      char *tail_buf, size_t tail_size) {
   const mu_task_run *tr = &h->tasks[index];
   muster__v1__task_run__init(out);
   out->job_id = job->id;
@@ -352,8 +340,7 @@ void mu_watcher_unlink(mu_watcher *w) {
   w->next = NULL;
 }
 
-void mu_job_publish(mu_job *job, const Muster__V1__JobEvent *ev, const char *task_id,
-                    size_t max_history_bytes) {
+void mu_job_publish(mu_job *job, const Muster__V1__JobEvent *ev, const char *task_id, size_t max_history_bytes) {
   size_t len = muster__v1__job_event__get_packed_size(ev);
   uint8_t *buf = malloc(len ? len : 1);
   if (buf == NULL) return;
@@ -403,14 +390,13 @@ void mu_job_publish(mu_job *job, const Muster__V1__JobEvent *ev, const char *tas
       w = next;
       continue;
     }
-    if (w->task_id == NULL)
-      rc = mu_rpc_call_send(w->call, buf, len, NULL);
+    if (w->task_id == NULL) rc = mu_rpc_call_send(w->call, buf, len, NULL);
     else if (chunk != NULL && (w->task_id[0] == '\0' || mu_task_id_matches(job, task_id, w->task_id)))
       rc = mu_rpc_call_send(w->call, chunk, chunk_len, NULL);
     if (rc != 0) {
       /* A watcher too slow to keep up is ended rather than buffered without bound. */
-      mu_rpc_call_finish(w->call, MU_RPC_RESOURCE_EXHAUSTED,
-                         "watcher too slow: send queue full; watch again to resume", NULL);
+      mu_rpc_call_finish(w->call, MU_RPC_RESOURCE_EXHAUSTED, "watcher too slow: send queue full; watch again to resume",
+                         NULL);
       mu_watcher_unlink(w);
     }
     w = next;

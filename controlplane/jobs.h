@@ -21,7 +21,7 @@ typedef enum {
   MU_HOST_FAILED,
   MU_HOST_CANCELLED,
   MU_HOST_UNREACHABLE,
-  MU_HOST_SKIPPED,               /* unreachable with rollout.skip_unreachable (stored as 6) */
+  MU_HOST_SKIPPED, /* unreachable with rollout.skip_unreachable (stored as 6) */
 } mu_host_state;
 
 typedef struct mu_kv_pair {
@@ -39,8 +39,8 @@ typedef struct mu_tail {
 } mu_tail;
 
 typedef struct mu_task_run {
-  char *task_id;                 /* "<job>/<agent>/<task name>" */
-  uint32_t attempt;              /* 0 until first assigned */
+  char *task_id;    /* "<job>/<agent>/<task name>" */
+  uint32_t attempt; /* 0 until first assigned */
   Muster__V1__TaskState state;
   int32_t exit_code;
   int32_t signal;
@@ -51,9 +51,9 @@ typedef struct mu_task_run {
   mu_kv_pair *params;
   size_t n_params;
   mu_tail tail;
-  int64_t retry_at_mono;         /* >0: waiting to retry at this time */
-  int64_t lost_at_mono;          /* >0: its agent went away at this time */
-  uint8_t dirty;                 /* etcd mode: changed since last written (persist.c) */
+  int64_t retry_at_mono; /* >0: waiting to retry at this time */
+  int64_t lost_at_mono;  /* >0: its agent went away at this time */
+  uint8_t dirty;         /* etcd mode: changed since last written (persist.c) */
   /* metrics (meters.c): the attempt last counted, how far (1 assigned, 2 started, 3 ended),
    * and when it was assigned */
   uint8_t metered_stage;
@@ -70,12 +70,12 @@ typedef struct mu_job mu_job;
 
 typedef struct mu_host_run {
   mu_job *job;
-  char *agent_id;                /* NULL for an "any" target not yet placed */
+  char *agent_id; /* NULL for an "any" target not yet placed */
   mu_host_state state;
-  size_t current;                /* index of the task running or next */
-  mu_task_run *tasks;            /* job->spec->n_tasks */
-  int64_t waiting_since_mono;    /* first seen disconnected while pending */
-  size_t batch;                  /* batch number (batch mode) */
+  size_t current;             /* index of the task running or next */
+  mu_task_run *tasks;         /* job->spec->n_tasks */
+  int64_t waiting_since_mono; /* first seen disconnected while pending */
+  size_t batch;               /* batch number (batch mode) */
 } mu_host_run;
 
 /* A WatchJob or TaskLogs stream. It is the call's user data and is freed by the call's
@@ -84,7 +84,7 @@ typedef struct mu_watcher {
   struct mu_watcher *next;
   struct mu_job *job;
   mu_rpc_call *call;
-  char *task_id;                 /* TaskLogs: only this task's output; NULL = WatchJob */
+  char *task_id; /* TaskLogs: only this task's output; NULL = WatchJob */
   uint32_t attempt;
   int follow;
   /* A watcher inside musterd (the web console) has no call: on_event gets each packed
@@ -96,15 +96,15 @@ typedef struct mu_watcher {
 } mu_watcher;
 
 struct mu_job {
-  mu_job *next;                  /* in the daemon's job list, newest first */
+  mu_job *next; /* in the daemon's job list, newest first */
   char *id;
-  Muster__V1__JobSpec *spec;     /* owned (unpacked or built with the default allocator) */
+  Muster__V1__JobSpec *spec; /* owned (unpacked or built with the default allocator) */
   mu_rollout rollout;
   Muster__V1__JobState state;
   int64_t created_at_ms, finished_at_ms;
   mu_host_run *hosts;
   size_t n_hosts;
-  size_t *host_order;            /* indices of hosts with an agent id, sorted by it (lookups) */
+  size_t *host_order; /* indices of hosts with an agent id, sorted by it (lookups) */
   size_t n_host_order;
   uint32_t concurrency;
   int64_t error_budget;
@@ -119,11 +119,11 @@ struct mu_job {
   uint64_t history_dropped;
   mu_watcher *watchers;
   /* etcd mode (persist.c) */
-  int ready;                     /* all its records are in etcd (its ready marker exists) */
-  int submit_pending;            /* the submission's write is in flight: not dispatched yet */
-  int dirty;                     /* the job record changed since last written */
-  size_t n_dirty_tasks;          /* task runs with dirty set */
-  int needs_recount;             /* loaded records changed host states: recount */
+  int ready;            /* all its records are in etcd (its ready marker exists) */
+  int submit_pending;   /* the submission's write is in flight: not dispatched yet */
+  int dirty;            /* the job record changed since last written */
+  size_t n_dirty_tasks; /* task runs with dirty set */
+  int needs_recount;    /* loaded records changed host states: recount */
   /* dependencies (job_deps.h): spec->after all ended as spec->on asks, or why not yet */
   int deps_done;
   char *waiting_for;
@@ -133,8 +133,8 @@ struct mu_job {
 };
 
 /* Creates a job for targets (agent ids; NULL entries for "any" placement). Takes spec. */
-mu_job *mu_job_new(const char *id, Muster__V1__JobSpec *spec, const mu_rollout *rollout,
-                   char **agent_ids, size_t n_targets, size_t tail_cap);
+mu_job *mu_job_new(const char *id, Muster__V1__JobSpec *spec, const mu_rollout *rollout, char **agent_ids,
+                   size_t n_targets, size_t tail_cap);
 void mu_job_free(mu_job *job);
 
 int mu_job_finished(const mu_job *job);
@@ -150,10 +150,9 @@ mu_task_run *mu_job_task(mu_job *job, const char *task_id, mu_host_run **ret_hos
 
 /* Fills a TaskRun view of tr (borrowed pointers; params built into storage of
  * n_params entries). */
-void mu_task_run_view(const mu_job *job, const mu_host_run *h, size_t index,
-                      Muster__V1__TaskRun *out, Muster__V1__TaskRun__OutputParamsEntry *storage,
-                      Muster__V1__TaskRun__OutputParamsEntry **ptrs, char *tail_buf,
-                      size_t tail_size);
+void mu_task_run_view(const mu_job *job, const mu_host_run *h, size_t index, Muster__V1__TaskRun *out,
+                      Muster__V1__TaskRun__OutputParamsEntry *storage, Muster__V1__TaskRun__OutputParamsEntry **ptrs,
+                      char *tail_buf, size_t tail_size);
 
 /* The job's targets by state (lib/jobcounts: the one definition) into *ret_counts. */
 void mu_job_counts_of(const mu_job *job, Muster__V1__JobCounts *ret_counts);
@@ -168,8 +167,7 @@ size_t mu_tail_copy(const mu_tail *t, char *out, size_t size);
 
 /* Records an event (packed into history, bounded by max_bytes) and sends it to watchers.
  * For output events task_id names the task (for TaskLogs watchers). */
-void mu_job_publish(mu_job *job, const Muster__V1__JobEvent *ev, const char *task_id,
-                    size_t max_history_bytes);
+void mu_job_publish(mu_job *job, const Muster__V1__JobEvent *ev, const char *task_id, size_t max_history_bytes);
 /* Ends every watcher (job finished or daemon stopping). */
 void mu_job_close_watchers(mu_job *job, int code, const char *message);
 void mu_job_add_watcher(mu_job *job, mu_watcher *w);

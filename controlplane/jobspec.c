@@ -40,8 +40,7 @@ static void add(problems *p, const char *fmt, ...) {
 
 static void rollout_problem(void *ud, const char *msg) { add(ud, "%s", msg); }
 
-static const char *const builtin_types[] = {"shell", "http", "python", "spark", "flink",
-                                            "container"};
+static const char *const builtin_types[] = {"shell", "http", "python", "spark", "flink", "container"};
 
 static const char *kind_type(const Muster__V1__TaskSpec *t) {
   switch (t->kind_case) {
@@ -60,10 +59,8 @@ static void check_duration(problems *p, const char *path, const char *text, int6
   if (text == NULL || text[0] == '\0') return;
   int64_t ms;
   mu_err e = {0};
-  if (mu_duration_parse(text, &ms, &e) != 0)
-    add(p, "%s: %s", path, e.msg);
-  else if (ms < min_ms)
-    add(p, "%s: must be at least %lldms, got \"%s\"", path, (long long)min_ms, text);
+  if (mu_duration_parse(text, &ms, &e) != 0) add(p, "%s: %s", path, e.msg);
+  else if (ms < min_ms) add(p, "%s: must be at least %lldms, got \"%s\"", path, (long long)min_ms, text);
 }
 
 static void check_size(problems *p, const char *path, const char *text) {
@@ -89,8 +86,8 @@ static int looks_secret(const char *key) {
   const char *last = strrchr(key, '_');
   last = last ? last + 1 : key;
   size_t last_n = strlen(last);
-  if (word_is(last, last_n, "FILE") || word_is(last, last_n, "PATH") ||
-      word_is(last, last_n, "DIR") || word_is(last, last_n, "NAME"))
+  if (word_is(last, last_n, "FILE") || word_is(last, last_n, "PATH") || word_is(last, last_n, "DIR") ||
+      word_is(last, last_n, "NAME"))
     return 0;
   size_t klen = strlen(key);
   for (size_t k = 0; k < sizeof words / sizeof *words; k++) {
@@ -103,8 +100,7 @@ static int looks_secret(const char *key) {
     size_t n = strcspn(w, "_");
     for (size_t k = 0; k < sizeof words / sizeof *words; k++)
       if (word_is(w, n, words[k])) return 1;
-    if (prev != NULL && word_is(w, n, "KEY") &&
-        (word_is(prev, prev_n, "API") || word_is(prev, prev_n, "PRIVATE")))
+    if (prev != NULL && word_is(w, n, "KEY") && (word_is(prev, prev_n, "API") || word_is(prev, prev_n, "PRIVATE")))
       return 1;
     prev = w;
     prev_n = n;
@@ -131,25 +127,28 @@ static int secret_named(const Muster__V1__TaskSpec *t, const char *name, size_t 
 }
 
 /* Every ${secret.NAME} in text must name one of the task's secrets entries. */
-static void check_secret_refs(problems *p, const Muster__V1__TaskSpec *t, const char *path,
-                              const char *field, const char *text) {
+static void check_secret_refs(problems *p, const Muster__V1__TaskSpec *t, const char *path, const char *field,
+                              const char *text) {
   for (const char *r = strstr(text, "${secret."); r != NULL; r = strstr(r + 1, "${secret.")) {
     const char *name = r + 9, *end = strchr(name, '}');
     size_t n = end ? (size_t)(end - name) : strlen(name);
-    if (end == NULL)
-      add(p, "%s.%s: unterminated ${secret.NAME}", path, field);
+    if (end == NULL) add(p, "%s.%s: unterminated ${secret.NAME}", path, field);
     else if (!secret_named(t, name, n))
-      add(p, "%s.%s: ${secret.%.*s} names no entry of the task's secrets; add secrets: "
-          "[{name: %.*s, from: <stored secret>}]", path, field, (int)n, name, (int)n, name);
+      add(p,
+          "%s.%s: ${secret.%.*s} names no entry of the task's secrets; add secrets: "
+          "[{name: %.*s, from: <stored secret>}]",
+          path, field, (int)n, name, (int)n, name);
   }
 }
 
 /* A field that carries a credential takes ${secret.NAME} references, not the credential. */
-static void check_credential(problems *p, const Muster__V1__TaskSpec *t, const char *path,
-                             const char *field, const char *text) {
+static void check_credential(problems *p, const Muster__V1__TaskSpec *t, const char *path, const char *field,
+                             const char *text) {
   if (text[0] != '\0' && strstr(text, "${secret.") == NULL)
-    add(p, "%s.%s: a literal credential is refused (it would be stored in clear); use "
-        "\"${secret.NAME}\" with " SECRET_FORM, path, field, "NAME");
+    add(p,
+        "%s.%s: a literal credential is refused (it would be stored in clear); use "
+        "\"${secret.NAME}\" with " SECRET_FORM,
+        path, field, "NAME");
   check_secret_refs(p, t, path, field, text);
 }
 
@@ -185,15 +184,15 @@ static void check_secrets(problems *p, const Muster__V1__TaskSpec *t, const char
     const char *name = s->name[0] ? s->name : "NAME";
     int as_file = strcmp(s->as, "file") == 0 || s->as_file;
     if (s->value[0] != '\0')
-      add(p, "%s '%s': secrets[%zu] '%s' has an inline value, which is refused (it would be "
-          "stored in clear); use " SECRET_FORM, path, t->name, k, name, name);
+      add(p,
+          "%s '%s': secrets[%zu] '%s' has an inline value, which is refused (it would be "
+          "stored in clear); use " SECRET_FORM,
+          path, t->name, k, name, name);
     else if (s->from[0] == '\0')
-      add(p, "%s.secrets[%zu] '%s': from (the stored secret's name) is required: " SECRET_FORM,
-          path, k, name, name);
+      add(p, "%s.secrets[%zu] '%s': from (the stored secret's name) is required: " SECRET_FORM, path, k, name, name);
     if (s->as[0] != '\0' && strcmp(s->as, "env") != 0 && strcmp(s->as, "file") != 0)
       add(p, "%s.secrets[%zu].as: \"env\" or \"file\", got \"%s\"", path, k, s->as);
-    else if (s->as_file && strcmp(s->as, "env") == 0)
-      add(p, "%s.secrets[%zu]: as_file and as: env conflict", path, k);
+    else if (s->as_file && strcmp(s->as, "env") == 0) add(p, "%s.secrets[%zu]: as_file and as: env conflict", path, k);
     int ok = s->name[0] != '\0' && (as_file ? s->name[0] != '.' : !isdigit((unsigned char)s->name[0]));
     for (const char *c = s->name; *c && ok; c++)
       ok = isalnum((unsigned char)*c) || *c == '_' || (as_file && (*c == '.' || *c == '-'));
@@ -207,9 +206,10 @@ static void check_secrets(problems *p, const Muster__V1__TaskSpec *t, const char
   }
   for (size_t k = 0; k < t->n_env; k++)
     if (looks_secret(t->env[k]->key) && is_literal(t->env[k]->value))
-      add(p, "%s '%s': env %s looks like a secret and has a literal value, which is refused (it "
-          "would be stored in clear); use " SECRET_FORM, path, t->name, t->env[k]->key,
-          t->env[k]->key);
+      add(p,
+          "%s '%s': env %s looks like a secret and has a literal value, which is refused (it "
+          "would be stored in clear); use " SECRET_FORM,
+          path, t->name, t->env[k]->key, t->env[k]->key);
   if (t->kind_case == MUSTER__V1__TASK_SPEC__KIND_HTTP) check_http_secrets(p, t, path);
   if (t->kind_case == MUSTER__V1__TASK_SPEC__KIND_CONTAINER)
     check_credential(p, t, path, "container.registry_auth", t->container->registry_auth);
@@ -218,25 +218,20 @@ static void check_secrets(problems *p, const Muster__V1__TaskSpec *t, const char
 /* --- what the agent and execve() take (MU_JOBSPEC_MAX_*) --- */
 
 /* A list of arguments: its count, each one's size, and their sum (with NULs) into *total. */
-static void check_args(problems *p, const char *path, const char *field, char *const *items,
-                       size_t n, size_t *total) {
-  if (n > MU_JOBSPEC_MAX_ARGS)
-    add(p, "%s.%s: %zu entries, the limit is %d", path, field, n, MU_JOBSPEC_MAX_ARGS);
+static void check_args(problems *p, const char *path, const char *field, char *const *items, size_t n, size_t *total) {
+  if (n > MU_JOBSPEC_MAX_ARGS) add(p, "%s.%s: %zu entries, the limit is %d", path, field, n, MU_JOBSPEC_MAX_ARGS);
   int reported = 0;
   for (size_t k = 0; k < n; k++) {
     size_t len = strlen(items[k]);
     *total += len + 1;
     if (len > MU_JOBSPEC_MAX_ARG_BYTES && !reported++)
-      add(p, "%s.%s[%zu]: %zu bytes, the limit for one argument is %d", path, field, k, len,
-          MU_JOBSPEC_MAX_ARG_BYTES);
+      add(p, "%s.%s[%zu]: %zu bytes, the limit for one argument is %d", path, field, k, len, MU_JOBSPEC_MAX_ARG_BYTES);
   }
 }
 
 /* A path the agent resolves under the task dir: relative and without "..", as the agent
  * checks it (agent/exec/runner.c, plugins/shell). */
-static int inside_task_dir(const char *path) {
-  return path[0] != '/' && strstr(path, "..") == NULL;
-}
+static int inside_task_dir(const char *path) { return path[0] != '/' && strstr(path, "..") == NULL; }
 
 /* "user[:group]", as agent/exec/runas.c parses it; whether the user exists is the host's. */
 static void check_run_as(problems *p, const char *path, const char *run_as) {
@@ -245,8 +240,7 @@ static void check_run_as(problems *p, const char *path, const char *run_as) {
   if (len == 0) return;
   if (len > MU_JOBSPEC_MAX_RUN_AS)
     add(p, "%s.run_as: %zu characters, the limit is %d", path, len, MU_JOBSPEC_MAX_RUN_AS);
-  else if (run_as[0] == ':')
-    add(p, "%s.run_as: empty user in '%s' (expected user[:group])", path, run_as);
+  else if (run_as[0] == ':') add(p, "%s.run_as: empty user in '%s' (expected user[:group])", path, run_as);
   else if (colon != NULL && colon[1] == '\0')
     add(p, "%s.run_as: empty group in '%s' (expected user[:group])", path, run_as);
 }
@@ -260,14 +254,13 @@ static void check_exec_limits(problems *p, const Muster__V1__TaskSpec *t, const 
     size_t len = strlen(t->env[k]->key) + 1 + strlen(t->env[k]->value);
     total += len + 1;
     if (len > MU_JOBSPEC_MAX_ARG_BYTES && !reported++)
-      add(p, "%s.env.%.100s: %zu bytes as %.100s=VALUE, the limit for one variable is %d", path,
-          t->env[k]->key, len, t->env[k]->key, MU_JOBSPEC_MAX_ARG_BYTES);
+      add(p, "%s.env.%.100s: %zu bytes as %.100s=VALUE, the limit for one variable is %d", path, t->env[k]->key, len,
+          t->env[k]->key, MU_JOBSPEC_MAX_ARG_BYTES);
   }
   if (t->n_secrets > MU_JOBSPEC_MAX_ENV)
     add(p, "%s.secrets: %zu entries, the limit is %d", path, t->n_secrets, MU_JOBSPEC_MAX_ENV);
   if (!inside_task_dir(t->working_dir))
-    add(p, "%s.working_dir: '%.200s' must be relative to the task dir, without '..'", path,
-        t->working_dir);
+    add(p, "%s.working_dir: '%.200s' must be relative to the task dir, without '..'", path, t->working_dir);
   check_run_as(p, path, t->run_as);
   if (t->kind_case == MUSTER__V1__TASK_SPEC__KIND_SHELL) {
     const Muster__V1__ShellTask *s = t->shell;
@@ -275,11 +268,12 @@ static void check_exec_limits(problems *p, const Muster__V1__TaskSpec *t, const 
     check_args(p, path, "shell.command", s->command, s->n_command, &total);
     size_t len = strlen(s->script);
     if (len > MU_JOBSPEC_MAX_SCRIPT_BYTES)
-      add(p, "%s.shell.script: %zu bytes, the limit is %u (4 MiB)", path, len,
-          MU_JOBSPEC_MAX_SCRIPT_BYTES);
+      add(p, "%s.shell.script: %zu bytes, the limit is %u (4 MiB)", path, len, MU_JOBSPEC_MAX_SCRIPT_BYTES);
     if (!inside_task_dir(s->script_file))
-      add(p, "%s.shell.script_file: '%.200s' must be a path inside the task dir (the bundle), "
-          "without '..'", path, s->script_file);
+      add(p,
+          "%s.shell.script_file: '%.200s' must be a path inside the task dir (the bundle), "
+          "without '..'",
+          path, s->script_file);
   }
   if (t->kind_case == MUSTER__V1__TASK_SPEC__KIND_PYTHON)
     check_args(p, path, "python.args", t->python->args, t->python->n_args, &total);
@@ -295,8 +289,7 @@ static void check_sandbox_paths(problems *p, const char *path, const char *field
   for (size_t k = 0; k < n && k < MU_JOBSPEC_MAX_SANDBOX_PATHS; k++) {
     const char *s = v[k];
     if (s[0] != '/' || strstr(s, "/..") != NULL || strlen(s) > 1024)
-      add(p, "%s.sandbox.%s[%zu]: '%.200s' must be an absolute host path without '..'", path,
-          field, k, s);
+      add(p, "%s.sandbox.%s[%zu]: '%.200s' must be an absolute host path without '..'", path, field, k, s);
     else if (strcmp(s, "/") == 0)
       add(p, "%s.sandbox.%s[%zu]: '/' is not allowed (name the paths under it)", path, field, k);
   }
@@ -305,40 +298,35 @@ static void check_sandbox_paths(problems *p, const char *path, const char *field
 static void check_sandbox(problems *p, const Muster__V1__TaskSpec *t, const char *path) {
   const Muster__V1__Sandbox *sb = t->sandbox;
   if (sb == NULL) return;
-  if (t->kind_case == MUSTER__V1__TASK_SPEC__KIND_HTTP ||
-      t->kind_case == MUSTER__V1__TASK_SPEC__KIND_CONTAINER)
+  if (t->kind_case == MUSTER__V1__TASK_SPEC__KIND_HTTP || t->kind_case == MUSTER__V1__TASK_SPEC__KIND_CONTAINER)
     add(p, "%s.sandbox: not for %s tasks (%s)", path, t->type,
         t->kind_case == MUSTER__V1__TASK_SPEC__KIND_HTTP ? "they run no process"
-                                                        : "a container is isolated by its own fields");
+                                                         : "a container is isolated by its own fields");
   if (sb->network[0] != '\0' && strcmp(sb->network, "none") != 0 && strcmp(sb->network, "host") != 0)
     add(p, "%s.sandbox.network: expected none or host, got '%.100s'", path, sb->network);
   check_sandbox_paths(p, path, "writable", sb->writable, sb->n_writable);
   check_sandbox_paths(p, path, "hidden", sb->hidden, sb->n_hidden);
 }
 
-static void check_task(problems *p, Muster__V1__TaskSpec *t, size_t i,
-                       const mu_jobspec_limits *limits) {
+static void check_task(problems *p, Muster__V1__TaskSpec *t, size_t i, const mu_jobspec_limits *limits) {
   char path[64];
   snprintf(path, sizeof path, "tasks[%zu]", i);
   const char *kt = kind_type(t);
   if (t->type[0] == '\0' && kt == NULL) {
-    add(p, "%s: no task type (set type and one of shell/http/python/spark/flink/container/plugin)",
-        path);
+    add(p, "%s: no task type (set type and one of shell/http/python/spark/flink/container/plugin)", path);
     return;
   }
   if (t->type[0] == '\0') {
     free(t->type == protobuf_c_empty_string ? NULL : t->type);
     t->type = strdup(kt);
-  } else if (kt != NULL && strcmp(kt, t->type) != 0 &&
-             t->kind_case != MUSTER__V1__TASK_SPEC__KIND_PLUGIN) {
+  } else if (kt != NULL && strcmp(kt, t->type) != 0 && t->kind_case != MUSTER__V1__TASK_SPEC__KIND_PLUGIN) {
     add(p, "%s.type: '%s' does not match the '%s' section", path, t->type, kt);
   }
   int builtin = 0;
   for (size_t k = 0; k < 6; k++) builtin |= strcmp(t->type, builtin_types[k]) == 0;
   if (!builtin && (limits->type_known == NULL || !limits->type_known(limits->ud, t->type)))
     add(p, "%s.type: unknown task type '%s' (no agent serves it)", path, t->type);
-  else if (builtin && kt == NULL)
-    add(p, "%s: type '%s' needs its '%s' section", path, t->type, t->type);
+  else if (builtin && kt == NULL) add(p, "%s: type '%s' needs its '%s' section", path, t->type, t->type);
   char sub[96];
   snprintf(sub, sizeof sub, "%s.timeout", path);
   check_duration(p, sub, t->timeout, 1);
@@ -360,8 +348,7 @@ static void check_task(problems *p, Muster__V1__TaskSpec *t, size_t i,
       char *end;
       double cpu = strtod(t->resources->cpu, &end);
       if (*end != '\0' || cpu <= 0 || cpu > 1024)
-        add(p, "%s.resources.cpu: expected cores like \"0.5\" or \"2\", got \"%s\"", path,
-            t->resources->cpu);
+        add(p, "%s.resources.cpu: expected cores like \"0.5\" or \"2\", got \"%s\"", path, t->resources->cpu);
     }
   }
   for (size_t k = 0; k < t->n_env; k++) {
@@ -372,15 +359,13 @@ static void check_task(problems *p, Muster__V1__TaskSpec *t, size_t i,
   }
   char why[300];
   if (t->bundle[0] != '\0' && limits->bundle_resolve == NULL)
-    add(p, "%s.bundle: bundle '%s' not found (no bundle is stored on this control plane)", path,
-        t->bundle);
+    add(p, "%s.bundle: bundle '%s' not found (no bundle is stored on this control plane)", path, t->bundle);
   else if (t->bundle[0] != '\0' && limits->bundle_resolve(limits->ud, t->bundle, why, sizeof why) != 0)
     add(p, "%s.bundle: %s", path, why);
   if (t->kind_case == MUSTER__V1__TASK_SPEC__KIND_SHELL) {
     const Muster__V1__ShellTask *s = t->shell;
     int forms = (s->script[0] != '\0') + (s->script_file[0] != '\0') + (s->n_command > 0);
-    if (forms != 1)
-      add(p, "%s.shell: set exactly one of script, script_file or command (got %d)", path, forms);
+    if (forms != 1) add(p, "%s.shell: set exactly one of script, script_file or command (got %d)", path, forms);
   }
   if (t->kind_case == MUSTER__V1__TASK_SPEC__KIND_HTTP && t->http->url[0] == '\0')
     add(p, "%s.http.url: required", path);
@@ -411,13 +396,12 @@ static void check_duplicate_hosts(problems *p, const Muster__V1__Target *t) {
   qsort_r(idx, t->n_hosts, sizeof *idx, host_order, t->hosts);
   for (size_t i = 1; i < t->n_hosts; i++)
     if (strcmp(t->hosts[idx[i]], t->hosts[idx[i - 1]]) == 0)
-      add(p, "target.hosts[%zu]: duplicate host '%.200s' in target.hosts", idx[i],
-          t->hosts[idx[i]]);
+      add(p, "target.hosts[%zu]: duplicate host '%.200s' in target.hosts", idx[i], t->hosts[idx[i]]);
   free(idx);
 }
 
-int mu_jobspec_validate(Muster__V1__JobSpec *spec, const mu_jobspec_limits *limits,
-                        mu_rollout *ret_rollout, mu_err *err) {
+int mu_jobspec_validate(Muster__V1__JobSpec *spec, const mu_jobspec_limits *limits, mu_rollout *ret_rollout,
+                        mu_err *err) {
   problems p;
   memset(&p, 0, sizeof p);
   mu_rollout r;
@@ -428,8 +412,7 @@ int mu_jobspec_validate(Muster__V1__JobSpec *spec, const mu_jobspec_limits *limi
     add(&p, "target: required (all, selector, hosts or any)");
   } else {
     int kinds = (t->all != 0) + (t->selector[0] != '\0') + (t->n_hosts > 0) + (t->any[0] != '\0');
-    if (kinds != 1)
-      add(&p, "target: set exactly one of all, selector, hosts or any (got %d)", kinds);
+    if (kinds != 1) add(&p, "target: set exactly one of all, selector, hosts or any (got %d)", kinds);
     const char *sel_text = t->selector[0] ? t->selector : t->any;
     if (sel_text[0] != '\0') {
       mu_selector *sel = NULL;
@@ -446,8 +429,7 @@ int mu_jobspec_validate(Muster__V1__JobSpec *spec, const mu_jobspec_limits *limi
   mu_rollout_parse(spec->rollout, &r, rollout_problem, &p);
 
   if (spec->n_tasks == 0) add(&p, "tasks: at least one task is required");
-  if (spec->n_tasks > limits->max_tasks)
-    add(&p, "tasks: %zu tasks, the limit is %u", spec->n_tasks, limits->max_tasks);
+  if (spec->n_tasks > limits->max_tasks) add(&p, "tasks: %zu tasks, the limit is %u", spec->n_tasks, limits->max_tasks);
   for (size_t i = 0; i < spec->n_tasks && i < 1000; i++) {
     Muster__V1__TaskSpec *task = spec->tasks[i];
     if (task->name[0] == '\0') {
@@ -460,15 +442,13 @@ int mu_jobspec_validate(Muster__V1__JobSpec *spec, const mu_jobspec_limits *limi
         add(&p, "tasks[%zu].name: '%s' is already the name of tasks[%zu]", i, task->name, j);
     for (const char *c = task->name; *c; c++)
       if (!isalnum((unsigned char)*c) && strchr("._-", *c) == NULL) {
-        add(&p, "tasks[%zu].name: '%s' may only hold letters, digits, '.', '_' and '-'", i,
-            task->name);
+        add(&p, "tasks[%zu].name: '%s' may only hold letters, digits, '.', '_' and '-'", i, task->name);
         break;
       }
     check_task(&p, task, i, limits);
   }
   /* after the loop above: references may name any task, defaults filled in */
-  for (size_t i = 0; i < spec->n_tasks && i < 1000; i++)
-    mu_jobspec_refs_check(spec, i, add_ref_problem, &p);
+  for (size_t i = 0; i < spec->n_tasks && i < 1000; i++) mu_jobspec_refs_check(spec, i, add_ref_problem, &p);
   if (p.n > 0) return mu_err_set(err, MU_EINVAL, "%s", p.buf);
   *ret_rollout = r;
   return 0;
@@ -487,10 +467,9 @@ Muster__V1__JobSpec *mu_jobspec_copy(const Muster__V1__JobSpec *spec) {
 /* The command of an ad hoc run as a task of its type. shell: one string is a command line,
  * several an argv. python: `-c CODE [ARGS]`, `-m MODULE [ARGS]` or `SCRIPT [ARGS]` (a file
  * from the bundle or on the host). http: `[METHOD] URL`. Returns NULL after filling why. */
-static const char *adhoc_kind(const Muster__V1__RunAdhocRequest *req, const char *type,
-                              Muster__V1__TaskSpec *task, Muster__V1__ShellTask *shell,
-                              Muster__V1__PythonTask *py, Muster__V1__HttpTask *http, char *why,
-                              size_t why_size) {
+static const char *adhoc_kind(const Muster__V1__RunAdhocRequest *req, const char *type, Muster__V1__TaskSpec *task,
+                              Muster__V1__ShellTask *shell, Muster__V1__PythonTask *py, Muster__V1__HttpTask *http,
+                              char *why, size_t why_size) {
   char **cmd = req->command;
   size_t n = req->n_command;
   if (strcmp(type, "shell") == 0) {
@@ -536,23 +515,22 @@ static const char *adhoc_kind(const Muster__V1__RunAdhocRequest *req, const char
     http->url = cmd[n - 1];
     return "http";
   }
-  snprintf(why, why_size, "type: ad hoc runs take shell, python or http (got '%s'); submit a "
-           "job file for other task types", type);
+  snprintf(why, why_size,
+           "type: ad hoc runs take shell, python or http (got '%s'); submit a "
+           "job file for other task types",
+           type);
   return NULL;
 }
 
-int mu_jobspec_adhoc(const Muster__V1__RunAdhocRequest *req, Muster__V1__JobSpec **ret_spec,
-                     mu_err *err) {
-  if (req->n_command == 0)
-    return mu_err_set(err, MU_EINVAL, "command: required (the command to run)");
+int mu_jobspec_adhoc(const Muster__V1__RunAdhocRequest *req, Muster__V1__JobSpec **ret_spec, mu_err *err) {
+  if (req->n_command == 0) return mu_err_set(err, MU_EINVAL, "command: required (the command to run)");
   Muster__V1__JobSpec spec = MUSTER__V1__JOB_SPEC__INIT;
   Muster__V1__TaskSpec task = MUSTER__V1__TASK_SPEC__INIT;
   Muster__V1__ShellTask shell = MUSTER__V1__SHELL_TASK__INIT;
   Muster__V1__PythonTask py = MUSTER__V1__PYTHON_TASK__INIT;
   Muster__V1__HttpTask http = MUSTER__V1__HTTP_TASK__INIT;
   char why[300];
-  const char *type = adhoc_kind(req, req->type[0] ? req->type : "shell", &task, &shell, &py,
-                                &http, why, sizeof why);
+  const char *type = adhoc_kind(req, req->type[0] ? req->type : "shell", &task, &shell, &py, &http, why, sizeof why);
   if (type == NULL) return mu_err_set(err, MU_EINVAL, "%s", why);
   Muster__V1__TaskSpec *tasks[1] = {&task};
   Muster__V1__Target empty_target = MUSTER__V1__TARGET__INIT;

@@ -16,20 +16,22 @@
  * it is refused at submit, naming the field and the limit. The agent keeps its own copies
  * (agent/exec/spec.h MU_SPEC_MAX_ENV, runas.c, plugins/shell and plugins/python *_MAX_ARGS):
  * change them together. */
-#define MU_JOBSPEC_MAX_ENV 1024               /* env variables, and secrets, per task */
-#define MU_JOBSPEC_MAX_ARGS 4096              /* shell.args, shell.command, python.args */
-#define MU_JOBSPEC_MAX_ARG_BYTES 131071       /* one argument or "K=V": Linux's MAX_ARG_STRLEN
+#define MU_JOBSPEC_MAX_ENV 1024  /* env variables, and secrets, per task */
+#define MU_JOBSPEC_MAX_ARGS 4096 /* shell.args, shell.command, python.args */
+#define MU_JOBSPEC_MAX_ARG_BYTES \
+  131071 /* one argument or "K=V": Linux's MAX_ARG_STRLEN
                                                  (32 pages) less its NUL */
-#define MU_JOBSPEC_MAX_EXEC_BYTES (1u << 20)  /* arguments and environment together, each with
+#define MU_JOBSPEC_MAX_EXEC_BYTES \
+  (1u << 20)                                   /* arguments and environment together, each with
                                                  its NUL: half the usual 2 MiB ARG_MAX, the
                                                  rest left for the agent's own variables */
 #define MU_JOBSPEC_MAX_SCRIPT_BYTES (4u << 20) /* shell.script (a script file's cap too) */
-#define MU_JOBSPEC_MAX_SANDBOX_PATHS 64       /* sandbox.writable, sandbox.hidden */
-#define MU_JOBSPEC_MAX_RUN_AS 63              /* characters of run_as "user[:group]" */
+#define MU_JOBSPEC_MAX_SANDBOX_PATHS 64        /* sandbox.writable, sandbox.hidden */
+#define MU_JOBSPEC_MAX_RUN_AS 63               /* characters of run_as "user[:group]" */
 
 typedef struct mu_jobspec_limits {
-  uint32_t max_tasks;            /* tasks per job */
-  uint32_t max_task_runs;        /* targets x tasks */
+  uint32_t max_tasks;     /* tasks per job */
+  uint32_t max_task_runs; /* targets x tasks */
   /* Task types agents can serve beyond the built-in six (plugin types from Hello). */
   int (*type_known)(void *ud, const char *type);
   /* Resolves a task's bundle reference to a stored bundle: 0, or non-zero with msg (e.g.
@@ -40,8 +42,8 @@ typedef struct mu_jobspec_limits {
 
 /* Validates spec and fills in defaults in place (task names "task-N", types from the oneof).
  * Returns 0 or MU_EINVAL with every problem in err. */
-int mu_jobspec_validate(Muster__V1__JobSpec *spec, const mu_jobspec_limits *limits,
-                        mu_rollout *ret_rollout, mu_err *err);
+int mu_jobspec_validate(Muster__V1__JobSpec *spec, const mu_jobspec_limits *limits, mu_rollout *ret_rollout,
+                        mu_err *err);
 
 /* An owned deep copy of spec (caller frees with protobuf_c_message_free_unpacked); NULL when
  * out of memory. */
@@ -52,7 +54,6 @@ Muster__V1__JobSpec *mu_jobspec_copy(const Muster__V1__JobSpec *spec);
  * python (`-c CODE [ARGS]`, `-m MODULE [ARGS]` or `SCRIPT [ARGS]`) or http (`[METHOD] URL`).
  * On success *ret_spec is owned by the caller (protobuf_c_message_free_unpacked). Errors:
  * MU_EINVAL naming the field ("command: required ..."), MU_ENOMEM. */
-int mu_jobspec_adhoc(const Muster__V1__RunAdhocRequest *req, Muster__V1__JobSpec **ret_spec,
-                     mu_err *err);
+int mu_jobspec_adhoc(const Muster__V1__RunAdhocRequest *req, Muster__V1__JobSpec **ret_spec, mu_err *err);
 
 #endif

@@ -50,8 +50,7 @@ static void problem(walk *w, const char *path, const char *what) {
  * sections and a third-party plugin's config (shell and python tasks read secrets from their
  * environment instead). */
 static int takes_secret_refs(const char *path) {
-  static const char *const sections[] = {"].http.", "].container.", "].spark.", "].flink.",
-                                         "].plugin."};
+  static const char *const sections[] = {"].http.", "].container.", "].spark.", "].flink.", "].plugin."};
   for (size_t i = 0; i < sizeof sections / sizeof *sections; i++)
     if (strstr(path, sections[i]) != NULL) return 1;
   return 0;
@@ -78,14 +77,12 @@ static void check_ref(walk *w, const char *path, const char *body, size_t n) {
   } else if (j < 0) {
     const char *dot = memchr(body, '.', n);
     int ns = dot ? (int)(dot - body) : bn;
-    snprintf(what, sizeof what,
-             "${%.*s}: no task '%.*s' in this job", 
-             bn, body, ns > 100 ? 100 : ns, body);
+    snprintf(what, sizeof what, "${%.*s}: no task '%.*s' in this job", bn, body, ns > 100 ? 100 : ns, body);
   } else if ((size_t)j == w->index) {
     snprintf(what, sizeof what, "${%.*s}: a task cannot use its own params", bn, body);
   } else if ((size_t)j > w->index) {
-    snprintf(what, sizeof what, "${%.*s}: task '%.128s' runs after this one (tasks[%ld])", bn,
-             body, w->spec->tasks[j]->name, j);
+    snprintf(what, sizeof what, "${%.*s}: task '%.128s' runs after this one (tasks[%ld])", bn, body,
+             w->spec->tasks[j]->name, j);
   } else {
     return;
   }
@@ -103,17 +100,16 @@ static void check_text(walk *w, const char *path, const char *text) {
   }
 }
 
-static void walk_message(walk *w, const ProtobufCMessage *m, char *path, size_t plen,
-                         int depth);
+static void walk_message(walk *w, const ProtobufCMessage *m, char *path, size_t plen, int depth);
 
 /* A map entry (key/value message) adds ".KEY" to the path rather than "[i]". */
 static int is_map_entry(const ProtobufCMessageDescriptor *d) {
-  return d->n_fields == 2 && strcmp(d->fields[0].name, "key") == 0 &&
-         strcmp(d->fields[1].name, "value") == 0 && d->fields[0].type == PROTOBUF_C_TYPE_STRING;
+  return d->n_fields == 2 && strcmp(d->fields[0].name, "key") == 0 && strcmp(d->fields[1].name, "value") == 0 &&
+         d->fields[0].type == PROTOBUF_C_TYPE_STRING;
 }
 
-static void walk_value(walk *w, const ProtobufCFieldDescriptor *f, const void *slot, char *path,
-                       size_t plen, int depth) {
+static void walk_value(walk *w, const ProtobufCFieldDescriptor *f, const void *slot, char *path, size_t plen,
+                       int depth) {
   if (f->type == PROTOBUF_C_TYPE_STRING) {
     check_text(w, path, *(char *const *)slot);
   } else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
@@ -126,9 +122,7 @@ static void walk_value(walk *w, const ProtobufCFieldDescriptor *f, const void *s
       if (plen + n >= MU_REFS_PATH_MAX) n = MU_REFS_PATH_MAX - 1 - plen;
       if (d->fields[1].type == PROTOBUF_C_TYPE_STRING)
         check_text(w, path, *(char *const *)((const char *)sub + d->fields[1].offset));
-      else
-        walk_value(w, &d->fields[1], (const char *)sub + d->fields[1].offset, path, plen + n,
-                   depth + 1);
+      else walk_value(w, &d->fields[1], (const char *)sub + d->fields[1].offset, path, plen + n, depth + 1);
       path[plen] = '\0';
       return;
     }
@@ -136,8 +130,7 @@ static void walk_value(walk *w, const ProtobufCFieldDescriptor *f, const void *s
   }
 }
 
-static void walk_message(walk *w, const ProtobufCMessage *m, char *path, size_t plen,
-                         int depth) {
+static void walk_message(walk *w, const ProtobufCMessage *m, char *path, size_t plen, int depth) {
   if (depth > MU_REFS_DEPTH_MAX) return;
   const ProtobufCMessageDescriptor *d = m->descriptor;
   for (unsigned k = 0; k < d->n_fields; k++) {
@@ -156,9 +149,7 @@ static void walk_message(walk *w, const ProtobufCMessage *m, char *path, size_t 
       size_t step = f->type == PROTOBUF_C_TYPE_STRING ? sizeof(char *) : sizeof(void *);
       int entries = f->type == PROTOBUF_C_TYPE_MESSAGE && is_map_entry(f->descriptor);
       for (size_t i = 0; i < count && items != NULL; i++) {
-        size_t in = entries ? 0
-                            : (size_t)snprintf(path + plen + n, MU_REFS_PATH_MAX - plen - n,
-                                               "[%zu]", i);
+        size_t in = entries ? 0 : (size_t)snprintf(path + plen + n, MU_REFS_PATH_MAX - plen - n, "[%zu]", i);
         if (plen + n + in >= MU_REFS_PATH_MAX) break;
         walk_value(w, f, items + i * step, path, plen + n + in, depth);
         path[plen + n] = '\0';
@@ -170,8 +161,7 @@ static void walk_message(walk *w, const ProtobufCMessage *m, char *path, size_t 
   }
 }
 
-void mu_jobspec_refs_check(const Muster__V1__JobSpec *spec, size_t index,
-                           mu_jobspec_refs_report report, void *ud) {
+void mu_jobspec_refs_check(const Muster__V1__JobSpec *spec, size_t index, mu_jobspec_refs_report report, void *ud) {
   if (index >= spec->n_tasks) return;
   walk w = {.spec = spec, .index = index, .report = report, .ud = ud};
   char path[MU_REFS_PATH_MAX];

@@ -21,7 +21,6 @@ typedef void (*mu_jobspec_refs_report)(void *ud, const char *problem);
 
 /* Checks every string field of spec->tasks[index] (env, args, scripts, URLs, plugin config,
  * ...) against the task names of spec (defaults already filled in). */
-void mu_jobspec_refs_check(const Muster__V1__JobSpec *spec, size_t index,
-                           mu_jobspec_refs_report report, void *ud);
+void mu_jobspec_refs_check(const Muster__V1__JobSpec *spec, size_t index, mu_jobspec_refs_report report, void *ud);
 
 #endif

@@ -18,17 +18,15 @@
 static Muster__V1__JobSpec *spec_with(json_t *task, json_t *target) {
   json_t *t = json_pack("{s:s, s:{s:s}}", "name", "t", "shell", "script", "true");
   if (task != NULL) {
-    if (json_object_get(task, "python") != NULL || json_object_get(task, "http") != NULL)
-      json_object_del(t, "shell");
+    if (json_object_get(task, "python") != NULL || json_object_get(task, "http") != NULL) json_object_del(t, "shell");
     json_object_update(t, task);
     json_decref(task);
   }
-  json_t *root = json_pack("{s:o, s:[o]}", "target",
-                           target ? target : json_pack("{s:[s]}", "hosts", "web-1"), "tasks", t);
+  json_t *root =
+      json_pack("{s:o, s:[o]}", "target", target ? target : json_pack("{s:[s]}", "hosts", "web-1"), "tasks", t);
   Muster__V1__JobSpec *spec = NULL;
   mu_err err = {0};
-  int rc = mu_pbjson_from_json(&muster__v1__job_spec__descriptor, root,
-                               (ProtobufCMessage **)&spec, &err);
+  int rc = mu_pbjson_from_json(&muster__v1__job_spec__descriptor, root, (ProtobufCMessage **)&spec, &err);
   if (rc != 0) fail_msg("bad test spec: %s", err.msg);
   json_decref(root);
   return spec;
@@ -78,30 +76,27 @@ static void counts_over_the_agent_limits(void **state) {
   assert_has(check(spec_with(json_pack("{s:o}", "env", env_of(1025, 1)), NULL)),
              "tasks[0].env: 1025 variables, the limit is 1024");
   assert_string_equal(check(spec_with(json_pack("{s:o}", "env", env_of(1024, 1)), NULL)), "");
-  assert_has(check(spec_with(json_pack("{s:{s:s, s:o}}", "shell", "script", "true", "args",
-                                       strings(4097, 1)), NULL)),
+  assert_has(check(spec_with(json_pack("{s:{s:s, s:o}}", "shell", "script", "true", "args", strings(4097, 1)), NULL)),
              "tasks[0].shell.args: 4097 entries, the limit is 4096");
   assert_has(check(spec_with(json_pack("{s:{s:o}}", "shell", "command", strings(4097, 1)), NULL)),
              "tasks[0].shell.command: 4097 entries, the limit is 4096");
-  assert_has(check(spec_with(json_pack("{s:{s:s, s:o}}", "python", "code", "pass", "args",
-                                       strings(4097, 1)), NULL)),
+  assert_has(check(spec_with(json_pack("{s:{s:s, s:o}}", "python", "code", "pass", "args", strings(4097, 1)), NULL)),
              "tasks[0].python.args: 4097 entries, the limit is 4096");
-  assert_string_equal(check(spec_with(json_pack("{s:{s:s, s:o}}", "shell", "script", "true",
-                                                "args", strings(4096, 1)), NULL)), "");
+  assert_string_equal(
+      check(spec_with(json_pack("{s:{s:s, s:o}}", "shell", "script", "true", "args", strings(4096, 1)), NULL)), "");
 }
 
 static void sizes_over_what_exec_takes(void **state) {
   (void)state;
   /* one argument or variable over MAX_ARG_STRLEN fails execve with E2BIG on every host */
-  assert_has(check(spec_with(json_pack("{s:{s:s, s:o}}", "shell", "script", "true", "args",
-                                       strings(1, 200000)), NULL)),
+  assert_has(check(spec_with(json_pack("{s:{s:s, s:o}}", "shell", "script", "true", "args", strings(1, 200000)), NULL)),
              "tasks[0].shell.args[0]: 200000 bytes, the limit for one argument is 131071");
   assert_has(check(spec_with(json_pack("{s:o}", "env", env_of(1, 140000)), NULL)),
              "tasks[0].env.V0: 140003 bytes as V0=VALUE, the limit for one variable is 131071");
   /* together: 10 args of 120,000 bytes */
-  assert_has(check(spec_with(json_pack("{s:{s:s, s:o}}", "shell", "script", "true", "args",
-                                       strings(10, 120000)), NULL)),
-             "tasks[0]: arguments and environment together are 1200010 bytes, the limit is 1048576");
+  assert_has(
+      check(spec_with(json_pack("{s:{s:s, s:o}}", "shell", "script", "true", "args", strings(10, 120000)), NULL)),
+      "tasks[0]: arguments and environment together are 1200010 bytes, the limit is 1048576");
   /* a big script is not an argument any more (the agent hands it over in a file), up to 4 MiB */
   char *big = malloc((4u << 20) + 2);
   memset(big, '#', (4u << 20) + 1);
@@ -132,8 +127,7 @@ static void run_as_syntax(void **state) {
   assert_string_equal(check(spec_with(json_pack("{s:s}", "run_as", "deploy:www-data"), NULL)), "");
   assert_has(check(spec_with(json_pack("{s:s}", "run_as", "deploy:"), NULL)),
              "tasks[0].run_as: empty group in 'deploy:'");
-  assert_has(check(spec_with(json_pack("{s:s}", "run_as", ":wheel"), NULL)),
-             "tasks[0].run_as: empty user in ':wheel'");
+  assert_has(check(spec_with(json_pack("{s:s}", "run_as", ":wheel"), NULL)), "tasks[0].run_as: empty user in ':wheel'");
   char longname[80];
   memset(longname, 'u', sizeof longname - 1);
   longname[sizeof longname - 1] = '\0';
@@ -156,8 +150,7 @@ static Muster__V1__JobSpec *job_of(const char *tasks_json) {
   json_t *root = json_pack("{s:{s:[s]}, s:o}", "target", "hosts", "web-1", "tasks", tasks);
   Muster__V1__JobSpec *spec = NULL;
   mu_err err = {0};
-  if (mu_pbjson_from_json(&muster__v1__job_spec__descriptor, root, (ProtobufCMessage **)&spec,
-                          &err) != 0)
+  if (mu_pbjson_from_json(&muster__v1__job_spec__descriptor, root, (ProtobufCMessage **)&spec, &err) != 0)
     fail_msg("bad test spec: %s", err.msg);
   json_decref(root);
   return spec;
@@ -167,18 +160,17 @@ static void references_resolved_at_submit(void **state) {
   (void)state;
   /* an earlier task's param, in a script, an env value and an argv item: fine; so are shell
    * expansions, "$${" escapes and secrets in http fields */
-  assert_string_equal(
-      check(job_of("[{\"name\":\"probe.v2\",\"shell\":{\"script\":\"echo param v=1 >&3\"}},"
-                   " {\"name\":\"b\",\"env\":{\"V\":\"${probe.v2.v}\"},"
-                   "  \"shell\":{\"command\":[\"echo\",\"${probe.v2.v}\"]}},"
-                   " {\"shell\":{\"script\":\"echo ${HOME} ${V:-x} ${#V} $${literal.x} ${b.k}\"}},"
-                   " {\"secrets\":[{\"name\":\"T\",\"from\":\"t\"}],"
-                   "  \"http\":{\"url\":\"https://h/${secret.T}/${b.k}\"}}]")),
-      "");
-  const char *msg = check(job_of(
-      "[{\"name\":\"a\",\"shell\":{\"script\":\"echo ${a.x} ${c.y} ${missing.z}\"}},"
-      " {\"name\":\"b\",\"env\":{\"K\":\"${job.id}\"},\"shell\":{\"script\":\"echo ${secret.S}\"}},"
-      " {\"name\":\"c\",\"shell\":{\"command\":[\"x\",\"${nope.k}\"]}}]"));
+  assert_string_equal(check(job_of("[{\"name\":\"probe.v2\",\"shell\":{\"script\":\"echo param v=1 >&3\"}},"
+                                   " {\"name\":\"b\",\"env\":{\"V\":\"${probe.v2.v}\"},"
+                                   "  \"shell\":{\"command\":[\"echo\",\"${probe.v2.v}\"]}},"
+                                   " {\"shell\":{\"script\":\"echo ${HOME} ${V:-x} ${#V} $${literal.x} ${b.k}\"}},"
+                                   " {\"secrets\":[{\"name\":\"T\",\"from\":\"t\"}],"
+                                   "  \"http\":{\"url\":\"https://h/${secret.T}/${b.k}\"}}]")),
+                      "");
+  const char *msg =
+      check(job_of("[{\"name\":\"a\",\"shell\":{\"script\":\"echo ${a.x} ${c.y} ${missing.z}\"}},"
+                   " {\"name\":\"b\",\"env\":{\"K\":\"${job.id}\"},\"shell\":{\"script\":\"echo ${secret.S}\"}},"
+                   " {\"name\":\"c\",\"shell\":{\"command\":[\"x\",\"${nope.k}\"]}}]"));
   assert_has(msg, "tasks[0].shell.script: ${a.x}: a task cannot use its own params");
   assert_has(msg, "tasks[0].shell.script: ${c.y}: task 'c' runs after this one (tasks[2])");
   assert_has(msg, "tasks[0].shell.script: ${missing.z}: no task 'missing' in this job");
@@ -187,32 +179,30 @@ static void references_resolved_at_submit(void **state) {
   assert_has(msg, "tasks[2].shell.command[1]: ${nope.k}: no task 'nope'");
   /* a template's param outside a dispatch; a task named "param" is an earlier task */
   msg = check(job_of("[{\"shell\":{\"script\":\"echo ${param.v} $${param.w}\"}}]"));
-  assert_has(msg, "tasks[0].shell.script: ${param.v}: params are replaced only when a job "
-                  "template is dispatched (muster dispatch); $${param.v} is a literal");
+  assert_has(msg,
+             "tasks[0].shell.script: ${param.v}: params are replaced only when a job "
+             "template is dispatched (muster dispatch); $${param.v} is a literal");
   if (strstr(msg, "param.w") != NULL) fail_msg("escaped reference reported: %s", msg);
-  assert_string_equal(
-      check(job_of("[{\"name\":\"param\",\"shell\":{\"script\":\"true\"}},"
-                   " {\"shell\":{\"script\":\"echo ${param.v}\"}}]")),
-      "");
+  assert_string_equal(check(job_of("[{\"name\":\"param\",\"shell\":{\"script\":\"true\"}},"
+                                   " {\"shell\":{\"script\":\"echo ${param.v}\"}}]")),
+                      "");
 }
 
 static void sandbox_fields(void **state) {
   (void)state;
-  assert_string_equal(
-      check(spec_with(json_pack("{s:{s:s, s:b, s:[s], s:[s]}}", "sandbox", "network", "none",
-                                "read_only_root", 1, "writable", "/srv/out", "hidden", "/etc/ssh"),
-                      NULL)),
-      "");
+  assert_string_equal(check(spec_with(json_pack("{s:{s:s, s:b, s:[s], s:[s]}}", "sandbox", "network", "none",
+                                                "read_only_root", 1, "writable", "/srv/out", "hidden", "/etc/ssh"),
+                                      NULL)),
+                      "");
   const char *msg = check(spec_with(
-      json_pack("{s:{s:s, s:[s], s:[s]}}", "sandbox", "network", "bridge", "writable", "srv/out",
-                "hidden", "/"),
+      json_pack("{s:{s:s, s:[s], s:[s]}}", "sandbox", "network", "bridge", "writable", "srv/out", "hidden", "/"),
       NULL));
   assert_has(msg, "tasks[0].sandbox.network: expected none or host, got 'bridge'");
   assert_has(msg, "tasks[0].sandbox.writable[0]: 'srv/out' must be an absolute host path");
   assert_has(msg, "tasks[0].sandbox.hidden[0]: '/' is not allowed");
-  assert_has(check(spec_with(json_pack("{s:{s:s}, s:{s:s}}", "sandbox", "network", "none",
-                                       "http", "url", "http://x/"), NULL)),
-             "tasks[0].sandbox: not for http tasks (they run no process)");
+  assert_has(
+      check(spec_with(json_pack("{s:{s:s}, s:{s:s}}", "sandbox", "network", "none", "http", "url", "http://x/"), NULL)),
+      "tasks[0].sandbox: not for http tasks (they run no process)");
   assert_has(check(spec_with(json_pack("{s:{s:[s]}}", "sandbox", "hidden", "/a/../etc"), NULL)),
              "tasks[0].sandbox.hidden[0]: '/a/../etc' must be an absolute host path without '..'");
 }

@@ -118,8 +118,7 @@ static const struct option long_opts[] = {
 /* Secure by default: TLS needs all three files; plaintext must be asked for. */
 static int check_tls_config(const mu_server_config *cfg, mu_err *err) {
   int given = (cfg->tls_ca[0] != '\0') + (cfg->tls_cert[0] != '\0') + (cfg->tls_key[0] != '\0');
-  if (cfg->insecure && given > 0)
-    return mu_err_set(err, MU_EINVAL, "--insecure and --tls-* exclude each other");
+  if (cfg->insecure && given > 0) return mu_err_set(err, MU_EINVAL, "--insecure and --tls-* exclude each other");
   if (cfg->insecure) return 0;
   if (given == 0)
     return mu_err_set(err, MU_EINVAL,
@@ -129,14 +128,16 @@ static int check_tls_config(const mu_server_config *cfg, mu_err *err) {
                       "run commands on every agent");
   if (given < 3)
     return mu_err_set(err, MU_EINVAL, "TLS needs all of --tls-ca, --tls-cert and --tls-key (%s missing)",
-                      cfg->tls_ca[0] == '\0' ? "--tls-ca" : cfg->tls_cert[0] == '\0' ? "--tls-cert" : "--tls-key");
+                      cfg->tls_ca[0] == '\0'     ? "--tls-ca"
+                      : cfg->tls_cert[0] == '\0' ? "--tls-cert"
+                                                 : "--tls-key");
   return 0;
 }
 
 /* Loads the config file (if any), then MUSTER_ETCD, then applies every flag over them.
  * *ret_no_etcd: --no-etcd or an etcd of "none" (flag or environment) was given. */
-static int parse_config(int argc, char **argv, mu_server_config *cfg, mu_bundles_config *bcfg,
-                        mu_console_config *web, int *ret_no_etcd, mu_err *err) {
+static int parse_config(int argc, char **argv, mu_server_config *cfg, mu_bundles_config *bcfg, mu_console_config *web,
+                        int *ret_no_etcd, mu_err *err) {
   const char *config_path = NULL;
   int idx;
   int c;
@@ -147,8 +148,7 @@ static int parse_config(int argc, char **argv, mu_server_config *cfg, mu_bundles
       fputs(usage, stdout);
       exit(0);
     }
-    if (c == '?')
-      return mu_err_set(err, MU_EINVAL, "unknown or incomplete option '%s'", argv[optind - 1]);
+    if (c == '?') return mu_err_set(err, MU_EINVAL, "unknown or incomplete option '%s'", argv[optind - 1]);
   }
   if (optind < argc) return mu_err_set(err, MU_EINVAL, "unexpected argument '%s'", argv[optind]);
   if (config_path != NULL && mu_server_config_load(cfg, config_path, err) != 0) return err->code;
@@ -184,8 +184,7 @@ static int parse_config(int argc, char **argv, mu_server_config *cfg, mu_bundles
   if (cfg->max_jobs_kept_hard < cfg->max_jobs_kept)
     return mu_err_set(err, MU_EINVAL, "max_jobs_kept_hard (%u) must be at least max_jobs_kept (%u)",
                       cfg->max_jobs_kept_hard, cfg->max_jobs_kept);
-  mu_metrics_options metrics = {cfg->metrics_listen, cfg->metrics_tls_cert, cfg->metrics_tls_key,
-                                cfg->metrics_tls_ca};
+  mu_metrics_options metrics = {cfg->metrics_listen, cfg->metrics_tls_cert, cfg->metrics_tls_key, cfg->metrics_tls_ca};
   if (mu_metrics_options_check(&metrics, err) != 0) return err->code;
   if (mu_console_config_check(web, cfg->insecure, err) != 0) return err->code;
   return check_tls_config(cfg, err);
@@ -217,10 +216,8 @@ static void daemon_stop(mu_daemon *d) {
   uv_close((uv_handle_t *)&d->sigterm, NULL);
   /* etcd first (resigns, so a follower takes over at once; answers pending submits), then
    * the rpc engine */
-  if (d->cluster->role != MU_ROLE_SINGLE)
-    mu_cluster_stop(d, on_cluster_stopped);
-  else
-    on_cluster_stopped(d);
+  if (d->cluster->role != MU_ROLE_SINGLE) mu_cluster_stop(d, on_cluster_stopped);
+  else on_cluster_stopped(d);
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
@@ -241,7 +238,8 @@ static int listen_on(mu_daemon *d, mu_err *err) {
   if (d->cfg.insecure)
     mu_warn("musterd",
             "INSECURE: serving plaintext gRPC without authentication; anyone who reaches %s can "
-            "run any command as root on every agent (--insecure)", d->cfg.listen);
+            "run any command as root on every agent (--insecure)",
+            d->cfg.listen);
   return 0;
 }
 
@@ -254,21 +252,20 @@ static int daemon_start(mu_daemon *d, const mu_console_config *web, mu_err *err)
    * waits for one core (docs/benchmarks.md, "mTLS"). A poller per further core, up to 7. */
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   size_t pollers = cpus > 8 ? 7 : cpus > 1 ? (size_t)cpus - 1 : 0;
-  if ((rc = mu_rpc_engine_add_pollers(d->engine, pollers, err)) != 0) return rc;
+  rc = mu_rpc_engine_add_pollers(d->engine, pollers, err);
+  if (rc != 0) return rc;
   mu_bundle_store *store = NULL;
   if (d->cluster->role == MU_ROLE_SINGLE &&
       ((rc = mu_bundle_store_mem_new(d->bundle_cfg->max_store_bytes, &store, err)) != 0 ||
        (rc = mu_bundles_start(d, store, err)) != 0))
     return rc;
-  if ((rc = mu_rpc_server_new(d->engine, &opts, &d->server, err)) != 0 ||
-      (rc = mu_bundles_register(d, err)) != 0 ||
+  if ((rc = mu_rpc_server_new(d->engine, &opts, &d->server, err)) != 0 || (rc = mu_bundles_register(d, err)) != 0 ||
       (rc = mu_gateway_register(d, err)) != 0 || (rc = mu_admin_register(d, err)) != 0 ||
-      (rc = mu_agent_gc_register(d, err)) != 0 ||
-      (rc = mu_admin_jobs_register(d, err)) != 0 || (rc = mu_tokens_register(d, err)) != 0 ||
-      (rc = mu_secrets_register(d, err)) != 0 || (rc = mu_audit_register(d, err)) != 0 ||
-      (rc = mu_schedules_register(d, err)) != 0 || (rc = mu_templates_register(d, err)) != 0 ||
-      (rc = mu_health_register(d, err)) != 0 || (rc = mu_reflection_register(d, err)) != 0 ||
-      (rc = listen_on(d, err)) != 0 ||
+      (rc = mu_agent_gc_register(d, err)) != 0 || (rc = mu_admin_jobs_register(d, err)) != 0 ||
+      (rc = mu_tokens_register(d, err)) != 0 || (rc = mu_secrets_register(d, err)) != 0 ||
+      (rc = mu_audit_register(d, err)) != 0 || (rc = mu_schedules_register(d, err)) != 0 ||
+      (rc = mu_templates_register(d, err)) != 0 || (rc = mu_health_register(d, err)) != 0 ||
+      (rc = mu_reflection_register(d, err)) != 0 || (rc = listen_on(d, err)) != 0 ||
       (rc = mu_rpc_server_start(d->server, err)) != 0)
     return rc;
   mu_wiring_start_scheduler(d);
@@ -283,8 +280,10 @@ static int daemon_start(mu_daemon *d, const mu_console_config *web, mu_err *err)
         (rc = mu_bundles_start(d, store, err)) != 0)
       return rc;
   }
-  if ((rc = mu_metrics_start(d, err)) != 0) return rc;
-  if ((rc = mu_console_start(d, web, err)) != 0) return rc;
+  rc = mu_metrics_start(d, err);
+  if (rc != 0) return rc;
+  rc = mu_console_start(d, web, err);
+  if (rc != 0) return rc;
   mu_gateway_start(d);
   mu_agent_gc_start(d);
   uv_signal_init(d->loop, &d->sigint);
@@ -347,8 +346,8 @@ int main(int argc, char **argv) {
       uv_run(d.loop, UV_RUN_DEFAULT);
     }
   } else {
-    mu_info("musterd", "%s serving on %s (port %d), heartbeat timeout %lldms, %s", d.cfg.member_id,
-            d.cfg.listen, d.port, (long long)d.cfg.heartbeat_timeout_ms,
+    mu_info("musterd", "%s serving on %s (port %d), heartbeat timeout %lldms, %s", d.cfg.member_id, d.cfg.listen,
+            d.port, (long long)d.cfg.heartbeat_timeout_ms,
             no_etcd ? "no etcd (state in memory, single member)" : "state in etcd");
     uv_run(d.loop, UV_RUN_DEFAULT);
   }

@@ -15,12 +15,10 @@
 #include "lib/rpc/rpc.h"
 
 /* from 5 ms (a dispatch on an idle member) to 15 min (a long wait for a slot) */
-static const double wait_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
-                                      2.5,   5,    10,    30,   60,  300,  900};
+static const double wait_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900};
 static const double task_buckets[] = {MU_BUCKETS_TASK_SECONDS};
 /* RPCs and etcd requests: 1 ms to 10 s */
-static const double rpc_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                     0.25,  0.5,    1,     2.5,  5,     10};
+static const double rpc_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -66,7 +64,7 @@ int mu_meters_new(mu_meters **ret, mu_err *err) {
       {&m->queue_wait,
        {.name = "muster_task_queue_wait_seconds",
         .help = "Time a task waited from becoming runnable (job submitted, or the host's previous task "
-        "ended) to being assigned to an agent; first attempts only.",
+                "ended) to being assigned to an agent; first attempts only.",
         .type = MU_METRIC_HISTOGRAM,
         .labels = {"type"},
         .buckets = wait_buckets,
@@ -74,7 +72,7 @@ int mu_meters_new(mu_meters **ret, mu_err *err) {
       {&m->dispatch_latency,
        {.name = "muster_dispatch_latency_seconds",
         .help = "Dispatch latency: stage=\"assign\" from a job's submission to each host's first "
-        "task's assignment, stage=\"start\" from an attempt's assignment to the agent saying it runs.",
+                "task's assignment, stage=\"start\" from an attempt's assignment to the agent saying it runs.",
         .type = MU_METRIC_HISTOGRAM,
         .labels = {"stage"},
         .buckets = wait_buckets,
@@ -161,8 +159,7 @@ static const char *task_type(const mu_job *job, size_t idx) {
   return t != NULL && t[0] != '\0' ? t : "unknown";
 }
 
-static void ended(mu_meters *m, const mu_job *job, const mu_task_run *tr, size_t idx,
-                  const char *type) {
+static void ended(mu_meters *m, const mu_job *job, const mu_task_run *tr, size_t idx, const char *type) {
   const Muster__V1__TaskSpec *spec = job->spec->tasks[idx];
   mu_run_end e = {.state = tr->state,
                   .exit_code = tr->exit_code,
@@ -173,8 +170,7 @@ static void ended(mu_meters *m, const mu_job *job, const mu_task_run *tr, size_t
                                            : 0};
   if (spec->resources != NULL && spec->resources->memory != NULL && spec->resources->memory[0])
     mu_size_parse(spec->resources->memory, &e.memory_limit_bytes, NULL);
-  mu_metric_add(m->tasks_finished,
-                (const char *[]){type, mu_task_state_label(tr->state), mu_run_reason(&e)}, 1);
+  mu_metric_add(m->tasks_finished, (const char *[]){type, mu_task_state_label(tr->state), mu_run_reason(&e)}, 1);
   if (e.memory_limit_bytes > 0 && e.memory_peak_bytes * 10 >= e.memory_limit_bytes * 9)
     mu_metric_add(m->flagged, (const char *[]){type, "near_oom"}, 1);
   if (tr->has_metrics && tr->metrics.output_dropped_bytes > 0)
@@ -203,20 +199,17 @@ void mu_meters_task(mu_meters *m, const mu_job *job, mu_host_run *h, size_t idx)
       if (ready > 0 && now >= ready)
         mu_metric_observe(m->queue_wait, (const char *[]){type}, (double)(now - ready) / 1000.0);
       if (idx == 0 && now >= job->created_at_ms)
-        mu_metric_observe(m->dispatch_latency, (const char *[]){"assign"},
-                          (double)(now - job->created_at_ms) / 1000.0);
+        mu_metric_observe(m->dispatch_latency, (const char *[]){"assign"}, (double)(now - job->created_at_ms) / 1000.0);
     }
   }
-  if (tr->metered_stage < 1 && tr->state >= MUSTER__V1__TASK_STATE__ASSIGNED)
-    tr->metered_stage = 1;
+  if (tr->metered_stage < 1 && tr->state >= MUSTER__V1__TASK_STATE__ASSIGNED) tr->metered_stage = 1;
   int started = tr->state == MUSTER__V1__TASK_STATE__RUNNING ||
                 (tr->state >= MUSTER__V1__TASK_STATE__SUCCEEDED && tr->started_at_ms > 0);
   if (tr->metered_stage < 2 && tr->metered_stage >= 1 && started) {
     tr->metered_stage = 2;
     mu_metric_add(m->tasks_started, (const char *[]){type}, 1);
     if (tr->assigned_at_ms > 0 && now >= tr->assigned_at_ms)
-      mu_metric_observe(m->dispatch_latency, (const char *[]){"start"},
-                        (double)(now - tr->assigned_at_ms) / 1000.0);
+      mu_metric_observe(m->dispatch_latency, (const char *[]){"start"}, (double)(now - tr->assigned_at_ms) / 1000.0);
   }
   if (tr->metered_stage < 3 && tr->state >= MUSTER__V1__TASK_STATE__SUCCEEDED) {
     tr->metered_stage = 3;

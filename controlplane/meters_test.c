@@ -45,8 +45,7 @@ static void setup_fixture(fixture *f) {
 
 static void to(fixture *f, Muster__V1__TaskState s, int calls) {
   f->tr.state = s;
-  if (s == MUSTER__V1__TASK_STATE__RUNNING && f->tr.started_at_ms == 0)
-    f->tr.started_at_ms = mu_now_ms();
+  if (s == MUSTER__V1__TASK_STATE__RUNNING && f->tr.started_at_ms == 0) f->tr.started_at_ms = mu_now_ms();
   if (s >= MUSTER__V1__TASK_STATE__SUCCEEDED) f->tr.finished_at_ms = f->tr.started_at_ms + 1500;
   for (int i = 0; i < calls; i++) mu_meters_task(f->m, &f->job, &f->h, 0);
 }

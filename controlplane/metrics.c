@@ -22,8 +22,7 @@
 /* The gauges read from state: jobs by state, task runs of unfinished jobs by state, the
  * scheduler's queue, the agents' send queues. */
 static void set_state_gauges(mu_daemon *d, mu_meters *m) {
-  static const char *const job_states[] = {"unspecified", "pending", "running", "succeeded",
-                                           "failed", "cancelled"};
+  static const char *const job_states[] = {"unspecified", "pending", "running", "succeeded", "failed", "cancelled"};
   double jobs[6] = {0}, waiting = 0;
   double runs[MUSTER__V1__TASK_STATE__LOST + 1] = {0};
   for (const mu_job *j = d->sched->jobs; j != NULL; j = j->next) {
@@ -39,8 +38,7 @@ static void set_state_gauges(mu_daemon *d, mu_meters *m) {
   }
   for (size_t s = 1; s < 6; s++) mu_metric_set(m->jobs_by_state, (const char *[]){job_states[s]}, jobs[s]);
   for (int s = 1; s <= MUSTER__V1__TASK_STATE__LOST; s++)
-    mu_metric_set(m->tasks_by_state,
-                  (const char *[]){mu_task_state_label((Muster__V1__TaskState)s)}, runs[s]);
+    mu_metric_set(m->tasks_by_state, (const char *[]){mu_task_state_label((Muster__V1__TaskState)s)}, runs[s]);
   mu_metric_set(m->queue_depth, NULL, waiting);
   double queued = 0, max = 0;
   for (size_t i = 0; i < d->registry.n; i++) {
@@ -64,39 +62,30 @@ static void publish(uv_timer_t *t) {
               (double)mu_now_ms() / 1000.0);
   mu_prom_add(&p, "muster_leader", "gauge", "1 when this member schedules and writes.", "",
               mu_cluster_leading(d) ? 1 : 0);
-  mu_prom_add(&p, "muster_agents_known", "gauge", "Agents in the registry.", "",
-              (double)d->registry.n);
-  mu_prom_add(&p, "muster_agents_connected", "gauge", "Agents with an open stream.", "",
-              (double)d->registry.connected);
+  mu_prom_add(&p, "muster_agents_known", "gauge", "Agents in the registry.", "", (double)d->registry.n);
+  mu_prom_add(&p, "muster_agents_connected", "gauge", "Agents with an open stream.", "", (double)d->registry.connected);
   mu_prom_add(&p, "muster_jobs", "gauge", "Jobs held in memory.", "", (double)d->sched->n_jobs);
   mu_prom_add(&p, "muster_jobs_evicted_total", "counter",
               "Finished jobs forgotten by retention (max_jobs_kept, jobs_kept_min_age).", "",
               (double)d->sched->jobs_evicted);
   mu_prom_add(&p, "muster_jobs_evicted_young_total", "counter",
               "Finished jobs forgotten before jobs_kept_min_age because more than "
-              "max_jobs_kept_hard jobs were held.", "", (double)d->sched->jobs_evicted_young);
+              "max_jobs_kept_hard jobs were held.",
+              "", (double)d->sched->jobs_evicted_young);
   mu_prom_add(&p, "muster_etcd_write_batches_total", "counter",
-              "Fenced write batches committed to etcd (jobs, tasks, agents).", "",
-              (double)d->persist->writes);
-  mu_prom_add(&p, "muster_bundles_stored", "gauge", "Bundles in the index.", "",
-              (double)bs.bundles);
-  mu_prom_add(&p, "muster_bundles_stored_bytes", "gauge", "Total size of the stored bundles.",
-              "", (double)bs.bytes);
+              "Fenced write batches committed to etcd (jobs, tasks, agents).", "", (double)d->persist->writes);
+  mu_prom_add(&p, "muster_bundles_stored", "gauge", "Bundles in the index.", "", (double)bs.bundles);
+  mu_prom_add(&p, "muster_bundles_stored_bytes", "gauge", "Total size of the stored bundles.", "", (double)bs.bytes);
   mu_prom_add(&p, "muster_bundle_store_reads_total", "counter",
-              "Whole bundles read from the bundle store (etcd or memory) to serve agents.", "",
-              (double)bs.store_reads);
+              "Whole bundles read from the bundle store (etcd or memory) to serve agents.", "", (double)bs.store_reads);
   mu_prom_add(&p, "muster_bundle_store_read_bytes_total", "counter",
-              "Bytes read from the bundle store to serve agents.", "",
-              (double)bs.store_read_bytes);
-  mu_prom_add(&p, "muster_bundle_transfers", "gauge", "Agents being sent a bundle now.", "",
-              (double)bs.transfers);
-  mu_prom_add(&p, "muster_bundle_serve_cache_bytes", "gauge",
-              "Bundle bytes held in memory for serving.", "", (double)bs.serve_cache_bytes);
+              "Bytes read from the bundle store to serve agents.", "", (double)bs.store_read_bytes);
+  mu_prom_add(&p, "muster_bundle_transfers", "gauge", "Agents being sent a bundle now.", "", (double)bs.transfers);
+  mu_prom_add(&p, "muster_bundle_serve_cache_bytes", "gauge", "Bundle bytes held in memory for serving.", "",
+              (double)bs.serve_cache_bytes);
   mu_prom_add(&p, "muster_bundle_served_bytes_total", "counter",
-              "Bundle bytes sent to agents (chunks queued on their streams).", "",
-              (double)bs.served_bytes);
-  mu_prom_add(&p, "muster_bundles_served_total", "counter",
-              "Bundle transfers to agents that sent the last chunk.", "",
+              "Bundle bytes sent to agents (chunks queued on their streams).", "", (double)bs.served_bytes);
+  mu_prom_add(&p, "muster_bundles_served_total", "counter", "Bundle transfers to agents that sent the last chunk.", "",
               (double)bs.served_bundles);
   mu_audit_metrics(d, &p);
   if (d->meters != NULL) {

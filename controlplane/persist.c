@@ -30,8 +30,7 @@
 
 static int etcd_mode(const mu_daemon *d) { return d->cluster->role != MU_ROLE_SINGLE; }
 
-static void key_of(const mu_daemon *d, char *buf, size_t size, const char *fmt, const char *a,
-                   size_t h, size_t t) {
+static void key_of(const mu_daemon *d, char *buf, size_t size, const char *fmt, const char *a, size_t h, size_t t) {
   char rel[600];
   snprintf(rel, sizeof rel, fmt, a, h, t);
   snprintf(buf, size, "%s%s", d->cfg.etcd_prefix, rel);
@@ -184,8 +183,7 @@ static char *agent_json(const mu_agent *a) {
   return text;
 }
 
-static int put_task(mu_daemon *d, mu_store_batch *b, mu_job *job, size_t h, size_t t,
-                    mu_err *err) {
+static int put_task(mu_daemon *d, mu_store_batch *b, mu_job *job, size_t h, size_t t, mu_err *err) {
   char key[700];
   char *v = task_json(job, &job->hosts[h], t);
   if (v == NULL) return mu_err_set(err, MU_ENOMEM, "encoding task %s", job->hosts[h].tasks[t].task_id);
@@ -236,7 +234,7 @@ static int add_agent_deletes(mu_daemon *d, mu_store_batch *b, mu_strlist *gone, 
 typedef struct flush_ctx {
   mu_daemon *d;
   uint64_t gen;
-  char **job_ids;              /* jobs written (re-marked whole on failure) */
+  char **job_ids; /* jobs written (re-marked whole on failure) */
   size_t n_jobs;
   char **deleted;
   size_t n_deleted;
@@ -278,8 +276,7 @@ static void on_flushed(void *ud, const mu_store_batch_result *res, const mu_err 
   mu_cluster_note_write(d, err);
   if (err == NULL) {
     d->persist->writes++;
-    for (size_t i = 0; i < d->registry.n; i++)
-      d->registry.agents[i]->durable_seq = d->registry.agents[i]->flush_seq;
+    for (size_t i = 0; i < d->registry.n; i++) d->registry.agents[i]->durable_seq = d->registry.agents[i]->flush_seq;
     mu_sched_kick(d->sched); /* sends the acks */
   } else {
     mu_warn("persist", "write failed: %s", err->msg);
@@ -334,8 +331,7 @@ static int add_task_changes(mu_daemon *d, mu_store_batch *b, mu_job *job, mu_err
 static void persist_flush(mu_daemon *d) {
   mu_persist *ha = d->persist;
   if (d->stopping || d->cluster->role != MU_ROLE_LEADER || !d->cluster->state_ready || ha->flush_in_flight) return;
-  for (size_t i = 0; i < d->registry.n; i++)
-    d->registry.agents[i]->flush_seq = d->registry.agents[i]->ack_seq;
+  for (size_t i = 0; i < d->registry.n; i++) d->registry.agents[i]->flush_seq = d->registry.agents[i]->ack_seq;
   mu_store_batch *b = mu_store_batch_new(d->cluster->store);
   flush_ctx *fc = calloc(1, sizeof *fc);
   size_t n_jobs = 0;
@@ -421,7 +417,7 @@ static void persist_flush(mu_daemon *d) {
 
 typedef struct submit_ctx {
   mu_daemon *d;
-  mu_rpc_call *call;             /* answered when set; else cb runs */
+  mu_rpc_call *call; /* answered when set; else cb runs */
   mu_persist_submit_cb cb;
   void *ud;
   char *job_id;
@@ -483,8 +479,7 @@ static void submit_store(mu_daemon *d, mu_job *job, submit_ctx *sc) {
   for (size_t h = 0; h < job->n_hosts && rc == 0; h++)
     for (size_t t = 0; t < job->spec->n_tasks && rc == 0; t++) {
       const mu_task_run *tr = &job->hosts[h].tasks[t];
-      if (tr->state != MUSTER__V1__TASK_STATE__PENDING || tr->attempt != 0 ||
-          job->hosts[h].state != MU_HOST_PENDING)
+      if (tr->state != MUSTER__V1__TASK_STATE__PENDING || tr->attempt != 0 || job->hosts[h].state != MU_HOST_PENDING)
         rc = put_task(d, b, job, h, t, &err);
       job->hosts[h].tasks[t].dirty = 0;
     }
@@ -573,8 +568,7 @@ static void apply_job(mu_daemon *d, const char *id, Muster__V1__JobRecord *rec, 
     Muster__V1__JobSpec *spec = rec->spec;
     if (spec == NULL || spec->n_tasks == 0 || n > d->sched->cfg.max_task_runs ||
         n * spec->n_tasks > d->sched->cfg.max_task_runs || spec->target == NULL) {
-      mu_warn("persist", "jobs/%s: %zu targets x %zu tasks does not fit; skipped", id, n,
-              spec ? spec->n_tasks : 0);
+      mu_warn("persist", "jobs/%s: %zu targets x %zu tasks does not fit; skipped", id, n, spec ? spec->n_tasks : 0);
       return;
     }
     char **ids = calloc(n + 1, sizeof *ids);
@@ -607,16 +601,13 @@ static void apply_job(mu_daemon *d, const char *id, Muster__V1__JobRecord *rec, 
   job->finished_at_ms = rec->finished_at_ms;
   job->user_cancelled = rec->user_cancelled;
   set_str(&job->end_reason, rec->end_reason);
-  if (!leading && job->ready && !was_finished && mu_job_finished(job))
-    mu_sched_publish_job_end(d->sched, job);
+  if (!leading && job->ready && !was_finished && mu_job_finished(job)) mu_sched_publish_job_end(d->sched, job);
 }
 
-static void apply_task(mu_daemon *d, mu_job *job, size_t h, size_t t,
-                       const Muster__V1__TaskRecord *rec, int leading) {
+static void apply_task(mu_daemon *d, mu_job *job, size_t h, size_t t, const Muster__V1__TaskRecord *rec, int leading) {
   mu_host_run *hr = &job->hosts[h];
   mu_task_run *tr = &hr->tasks[t];
-  if (rec->task_id[0] != '\0' && strcmp(rec->task_id, tr->task_id) != 0)
-    set_str(&tr->task_id, rec->task_id);
+  if (rec->task_id[0] != '\0' && strcmp(rec->task_id, tr->task_id) != 0) set_str(&tr->task_id, rec->task_id);
   tr->attempt = rec->attempt;
   tr->state = rec->state;
   tr->exit_code = rec->exit_code;
@@ -654,12 +645,10 @@ static void apply_task(mu_daemon *d, mu_job *job, size_t h, size_t t,
   hr->state = (mu_host_state)rec->host_state;
   hr->current = rec->current;
   if (hr->current > job->spec->n_tasks) hr->current = job->spec->n_tasks;
-  if (hr->current == job->spec->n_tasks && hr->state == MU_HOST_RUNNING)
-    hr->state = MU_HOST_SUCCEEDED;
+  if (hr->current == job->spec->n_tasks && hr->state == MU_HOST_RUNNING) hr->state = MU_HOST_SUCCEEDED;
   hr->batch = rec->batch;
   const char *agent = rec->agent_id;
-  if (agent[0] != '\0' && (hr->agent_id == NULL || strcmp(agent, hr->agent_id) != 0))
-    set_str(&hr->agent_id, agent);
+  if (agent[0] != '\0' && (hr->agent_id == NULL || strcmp(agent, hr->agent_id) != 0)) set_str(&hr->agent_id, agent);
   hr->waiting_since_mono = 0;
   job->needs_recount = 1;
   if (!leading && job->ready) mu_sched_publish_task(d->sched, job, hr, t);
@@ -758,12 +747,9 @@ void mu_persist_apply(mu_daemon *d, const char *rel, const char *value, size_t l
   }
   ProtobufCMessage *rec = decode(d, rel, desc, value, len);
   if (rec == NULL) return;
-  if (desc == &muster__v1__agent_record__descriptor)
-    apply_agent(d, id, (Muster__V1__AgentRecord *)rec);
-  else if (desc == &muster__v1__job_record__descriptor)
-    apply_job(d, id, (Muster__V1__JobRecord *)rec, leading);
-  else
-    apply_task(d, job, h, t, (Muster__V1__TaskRecord *)rec, leading);
+  if (desc == &muster__v1__agent_record__descriptor) apply_agent(d, id, (Muster__V1__AgentRecord *)rec);
+  else if (desc == &muster__v1__job_record__descriptor) apply_job(d, id, (Muster__V1__JobRecord *)rec, leading);
+  else apply_task(d, job, h, t, (Muster__V1__TaskRecord *)rec, leading);
   protobuf_c_message_free_unpacked(rec, NULL);
 }
 
@@ -846,13 +832,10 @@ void mu_persist_on_snapshot_begin(mu_daemon *d) {
   mu_tokens_load_begin(d);
 }
 
-void mu_persist_on_record(mu_daemon *d, const char *rel, const char *value, size_t len,
-                          int leading) {
+void mu_persist_on_record(mu_daemon *d, const char *rel, const char *value, size_t len, int leading) {
   if (strncmp(rel, "bundles/", 8) == 0) return; /* bundles.c's */
-  if (value != NULL)
-    mu_persist_apply(d, rel, value, len, leading);
-  else
-    mu_persist_apply_delete(d, rel);
+  if (value != NULL) mu_persist_apply(d, rel, value, len, leading);
+  else mu_persist_apply_delete(d, rel);
 }
 
 void mu_persist_on_records_end(mu_daemon *d, int snapshot) {

@@ -22,10 +22,10 @@ struct mu_daemon;
 typedef struct mu_persist {
   uv_timer_t flush_timer;
   int flush_armed, flush_in_flight, submits_in_flight;
-  char **deleted_jobs;         /* job ids whose keys must be deleted */
+  char **deleted_jobs; /* job ids whose keys must be deleted */
   size_t n_deleted, cap_deleted;
-  uint64_t writes, write_ops;  /* batches and ops committed */
-  mu_strlist deleted_agents;   /* forgotten agents whose agents/ and presence/ keys go */
+  uint64_t writes, write_ops; /* batches and ops committed */
+  mu_strlist deleted_agents;  /* forgotten agents whose agents/ and presence/ keys go */
 } mu_persist;
 
 void mu_persist_init(struct mu_daemon *d);
@@ -44,8 +44,7 @@ void mu_persist_on_agent(struct mu_daemon *d, mu_agent *a, int stopping);
  * resets jobs, presence and tokens, records are applied, and a takeover marks every agent. */
 void mu_persist_on_deposed(struct mu_daemon *d);
 void mu_persist_on_snapshot_begin(struct mu_daemon *d);
-void mu_persist_on_record(struct mu_daemon *d, const char *rel_key, const char *value, size_t len,
-                          int leading);
+void mu_persist_on_record(struct mu_daemon *d, const char *rel_key, const char *value, size_t len, int leading);
 void mu_persist_on_records_end(struct mu_daemon *d, int snapshot);
 void mu_persist_on_takeover(struct mu_daemon *d);
 /* Schedules a flush soon (also snapshots event sequences for durable acks). */
@@ -57,13 +56,11 @@ void mu_persist_submit(struct mu_daemon *d, mu_job *job, mu_rpc_call *call);
  * maybe from inside this call, with err NULL once etcd holds the job; on error the job has
  * been removed and freed. job_id is borrowed for the call. */
 typedef void (*mu_persist_submit_cb)(void *ud, const char *job_id, const mu_err *err);
-void mu_persist_submit_then(struct mu_daemon *d, mu_job *job, mu_persist_submit_cb cb,
-                            void *ud);
+void mu_persist_submit_then(struct mu_daemon *d, mu_job *job, mu_persist_submit_cb cb, void *ud);
 /* Applies one record read from etcd (key relative to the prefix). leading: this member is the
  * leader loading its state (no watcher events are published). Bad records are logged and
  * skipped. */
-void mu_persist_apply(struct mu_daemon *d, const char *rel_key, const char *value, size_t len,
-                      int leading);
+void mu_persist_apply(struct mu_daemon *d, const char *rel_key, const char *value, size_t len, int leading);
 /* A deleted key (agents/<id> is agent_gc.c's: it listens to the records itself). */
 void mu_persist_apply_delete(struct mu_daemon *d, const char *rel_key);
 /* Recounts jobs whose host states changed through mu_persist_apply. */

@@ -46,8 +46,7 @@ static void daemon_start(mu_daemon *d, ha_env *e, ha_member *m, const char *pref
   d->cluster->gen = 1;
   d->cluster->leader = m->l;
   d->cluster->term = (uint64_t)m->term;
-  if (mu_store_new(m->c, m->l, NULL, &d->cluster->store, &err) != 0)
-    fail_msg("store_new: %s", err.msg);
+  if (mu_store_new(m->c, m->l, NULL, &d->cluster->store, &err) != 0) fail_msg("store_new: %s", err.msg);
   mu_presence_init(d);
   mu_persist_init(d);
   mu_wiring_start_scheduler(d);
@@ -84,12 +83,11 @@ static void fixture_stop(fixture *f) {
 
 /* A ready job of one task on hosts a and b, in the scheduler's list (as submitted and stored). */
 static mu_job *job_on_two_hosts(mu_daemon *d, const char *id) {
-  json_t *j = json_pack("{s:s,s:{s:[s,s]},s:[{s:s,s:{s:s}}]}", "name", "t", "target", "hosts",
-                        "a", "b", "tasks", "name", "run", "shell", "script", "true");
+  json_t *j = json_pack("{s:s,s:{s:[s,s]},s:[{s:s,s:{s:s}}]}", "name", "t", "target", "hosts", "a", "b", "tasks",
+                        "name", "run", "shell", "script", "true");
   Muster__V1__JobSpec *spec = NULL;
   mu_err err = {0};
-  if (mu_pbjson_from_json(&muster__v1__job_spec__descriptor, j, (ProtobufCMessage **)&spec,
-                          &err) != 0)
+  if (mu_pbjson_from_json(&muster__v1__job_spec__descriptor, j, (ProtobufCMessage **)&spec, &err) != 0)
     fail_msg("spec: %s", err.msg);
   json_decref(j);
   char *ids[] = {"a", "b"};
@@ -162,8 +160,9 @@ static void tasks_before_their_job_and_read_back(void **state) {
   assert_true(jk->mod_revision > t0->mod_revision);
   assert_true(jk->mod_revision > t1->mod_revision);
   Muster__V1__TaskRecord *tr = NULL;
-  assert_int_equal(mu_record_decode(&muster__v1__task_record__descriptor, t1->value, t1->value_len,
-                                    (ProtobufCMessage **)&tr, &err), 0);
+  assert_int_equal(
+      mu_record_decode(&muster__v1__task_record__descriptor, t1->value, t1->value_len, (ProtobufCMessage **)&tr, &err),
+      0);
   assert_string_equal(tr->task_id, "j-6b0fd000-1/b/run");
   assert_int_equal(tr->state, MUSTER__V1__TASK_STATE__SUCCEEDED);
   assert_string_equal(tr->tail, "two\n");
@@ -174,8 +173,7 @@ static void tasks_before_their_job_and_read_back(void **state) {
   mu_daemon d2;
   daemon_start(&d2, f.e, &f.m, "/p1/");
   for (size_t i = 0; i < res->n_kvs; i++)
-    mu_persist_apply(&d2, res->kvs[i].key + strlen("/p1/"), res->kvs[i].value,
-                     res->kvs[i].value_len, 1);
+    mu_persist_apply(&d2, res->kvs[i].key + strlen("/p1/"), res->kvs[i].value, res->kvs[i].value_len, 1);
   mu_persist_settle(&d2);
   mu_job *copy = mu_sched_find(d2.sched, "j-6b0fd000-1");
   assert_non_null(copy);

@@ -7,9 +7,7 @@
 #include "controlplane/placement.h"
 #include "lib/selector/selector.h"
 
-static const Muster__V1__Hello *hello_of(const mu_agent *a) {
-  return a->hello_msg ? a->hello_msg->hello : NULL;
-}
+static const Muster__V1__Hello *hello_of(const mu_agent *a) { return a->hello_msg ? a->hello_msg->hello : NULL; }
 
 const mu_res *mu_place_need(mu_job *job) {
   if (!job->need_known) {
@@ -73,8 +71,7 @@ static const mu_place_sel *matching(mu_placement *p, const char *text) {
   }
   for (size_t i = 0; i < p->reg->n; i++) {
     mu_agent *a = p->reg->agents[i];
-    if (a->session != NULL && !a->draining && mu_selector_matches(sel, mu_agent_label, a))
-      c->agents[c->n++] = a;
+    if (a->session != NULL && !a->draining && mu_selector_matches(sel, mu_agent_label, a)) c->agents[c->n++] = a;
   }
   mu_selector_free(sel);
   return c;
@@ -157,15 +154,14 @@ mu_agent *mu_place_any(mu_placement *p, mu_job *job, char *why, size_t size) {
     return best;
   }
   if (eligible == 0) {
-    snprintf(why, size, "waiting: every agent matching '%s' (%zu) already runs this job", t->any,
-             m->n);
+    snprintf(why, size, "waiting: every agent matching '%s' (%zu) already runs this job", t->any, m->n);
     return NULL;
   }
   char want[64], have[64];
   amount(kind, requested(need, kind), 1, want, sizeof want);
   amount(kind, closest_free, 0, have, sizeof have);
-  snprintf(why, size, "waiting: no agent with %s free among %zu matching (best: %s with %s)", want,
-           eligible, closest ? closest->id : "?", have);
+  snprintf(why, size, "waiting: no agent with %s free among %zu matching (best: %s with %s)", want, eligible,
+           closest ? closest->id : "?", have);
   return NULL;
 }
 
@@ -188,12 +184,10 @@ static void lacks(const mu_res *cap, const mu_res *need, char *kind, size_t size
   mu_res_fits(cap, &none, need, kind, size);
 }
 
-int mu_place_admit(const mu_registry *reg, const Muster__V1__JobSpec *spec, char *const *ids,
-                   size_t n, mu_err *err) {
+int mu_place_admit(const mu_registry *reg, const Muster__V1__JobSpec *spec, char *const *ids, size_t n, mu_err *err) {
   const Muster__V1__Target *t = spec->target;
   if (t != NULL && mu_res_strategy_parse(t->strategy) < 0)
-    return mu_err_set(err, MU_EINVAL, "target.strategy: expected spread or binpack, got \"%s\"",
-                      t->strategy);
+    return mu_err_set(err, MU_EINVAL, "target.strategy: expected spread or binpack, got \"%s\"", t->strategy);
   mu_res need;
   int rc = mu_res_request(spec, &need, err);
   if (rc != 0) return rc;
@@ -208,15 +202,15 @@ int mu_place_admit(const mu_registry *reg, const Muster__V1__JobSpec *spec, char
       mu_res none = {0};
       amount(kind, requested(&need, kind), 1, want, sizeof want);
       amount(kind, mu_res_free(&cap, &none, kind), 1, have, sizeof have);
-      return mu_err_set(err, MU_EINVAL,
-                        "resources.requests: target %s has %s in all, a host of this job needs %s",
+      return mu_err_set(err, MU_EINVAL, "resources.requests: target %s has %s in all, a host of this job needs %s",
                         a->id, have, want);
     }
     return 0;
   }
   if (t == NULL || t->any[0] == '\0') return 0;
   mu_selector *sel = NULL;
-  if ((rc = mu_selector_parse(t->any, &sel, err)) != 0) return rc;
+  rc = mu_selector_parse(t->any, &sel, err);
+  if (rc != 0) return rc;
   const mu_agent *largest = NULL;
   int64_t largest_n = -1;
   char first_kind[sizeof kind] = "";
@@ -247,8 +241,10 @@ int mu_place_admit(const mu_registry *reg, const Muster__V1__JobSpec *spec, char
   if (fits > 0)
     return mu_err_set(err, MU_EINVAL,
                       "resources.requests: target.count is %u but only %zu agents matching '%s' "
-                      "can hold %s", count, fits, t->any, want);
+                      "can hold %s",
+                      count, fits, t->any, want);
   return mu_err_set(err, MU_EINVAL,
                     "resources.requests: %s is more than any agent matching '%s' has (largest: "
-                    "%s with %s)", want, t->any, largest->id, have);
+                    "%s with %s)",
+                    want, t->any, largest->id, have);
 }

@@ -31,7 +31,7 @@ typedef struct mu_placement {
   uint64_t gen; /* marks the agents the job being placed holds already */
   mu_place_sel cache[MU_PLACE_CACHE];
   size_t next_evict;
-  uint64_t decisions; /* hosts placed on an agent by mu_place_any */
+  uint64_t decisions;                        /* hosts placed on an agent by mu_place_any */
   uint32_t type_running[MU_PLACE_MAX_TYPES]; /* attempts running per limited type (scheduler.c) */
 } mu_placement;
 
@@ -51,7 +51,6 @@ void mu_place_take(mu_job *job, mu_agent *a);
 /* Submit checks: requests valid, strategy known, and every named target (ids) or, for an
  * `any` target, at least one matching agent declares enough of each kind; MU_EINVAL names the
  * largest agent otherwise. */
-int mu_place_admit(const mu_registry *reg, const Muster__V1__JobSpec *spec, char *const *ids,
-                   size_t n, mu_err *err);
+int mu_place_admit(const mu_registry *reg, const Muster__V1__JobSpec *spec, char *const *ids, size_t n, mu_err *err);
 
 #endif

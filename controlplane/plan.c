@@ -27,8 +27,7 @@ static int any_candidates(mu_daemon *d, const char *any, Muster__V1__JobPlan *pl
   for (size_t i = 0; i < d->registry.n && rc == 0; i++) {
     const mu_agent *a = d->registry.agents[i];
     if (a->session == NULL || a->draining || !mu_selector_matches(sel, mu_agent_label, a)) continue;
-    if (add_string(&plan->targets, &plan->n_targets, a->id) != 0)
-      rc = mu_err_set(err, MU_ENOMEM, "out of memory");
+    if (add_string(&plan->targets, &plan->n_targets, a->id) != 0) rc = mu_err_set(err, MU_ENOMEM, "out of memory");
   }
   mu_selector_free(sel);
   return rc;
@@ -65,8 +64,7 @@ int mu_sched_plan(mu_daemon *d, Muster__V1__JobSpec *spec, const struct mu_calle
   for (size_t i = 0; i < n && !plan->any; i++) {
     const mu_agent *a = mu_registry_find(&d->registry, ids[i]);
     if (add_string(&plan->targets, &plan->n_targets, ids[i]) != 0 ||
-        ((a == NULL || a->session == NULL) &&
-         add_string(&plan->disconnected, &plan->n_disconnected, ids[i]) != 0)) {
+        ((a == NULL || a->session == NULL) && add_string(&plan->disconnected, &plan->n_disconnected, ids[i]) != 0)) {
       rc = mu_err_set(err, MU_ENOMEM, "out of memory");
       goto fail;
     }

@@ -71,8 +71,8 @@ static void on_granted(void *ud, const mu_etcd_result *res, const mu_err *err) {
     return;
   }
   d->presence->lease = res->lease_id;
-  mu_info("presence", "presence lease %lld granted (TTL %llds) for term %llu",
-          (long long)res->lease_id, (long long)res->ttl, (unsigned long long)d->cluster->term);
+  mu_info("presence", "presence lease %lld granted (TTL %llds) for term %llu", (long long)res->lease_id,
+          (long long)res->ttl, (unsigned long long)d->cluster->term);
   mark_all(d);
   if (d->presence->granted != NULL) d->presence->granted(d); /* the next flush writes them */
   arm(d, period_ms(d));
@@ -88,15 +88,14 @@ static void on_refreshed(void *ud, const mu_etcd_result *res, const mu_err *err)
     return;
   }
   if (err->code == MU_ENOENT) {
-    mu_warn("presence", "presence lease %lld is gone (%s); granting a new one",
-            (long long)d->presence->lease, err->msg);
+    mu_warn("presence", "presence lease %lld is gone (%s); granting a new one", (long long)d->presence->lease,
+            err->msg);
     d->presence->lease = 0;
     mark_all(d);
     arm(d, 0);
     return;
   }
-  mu_warn("presence", "refreshing presence lease %lld: %s; retrying",
-          (long long)d->presence->lease, err->msg);
+  mu_warn("presence", "refreshing presence lease %lld: %s; retrying", (long long)d->presence->lease, err->msg);
   arm(d, MU_PRESENCE_RETRY_MS);
 }
 
@@ -114,10 +113,8 @@ static void on_timer(uv_timer_t *t) {
   p->gen = ha->gen;
   p->busy = 1;
   int rc;
-  if (p->lease == 0)
-    rc = mu_etcd_lease_grant(ha->etcd, (d->cfg.presence_ttl_ms + 999) / 1000, on_granted, d, &err);
-  else
-    rc = mu_etcd_lease_keepalive(ha->etcd, p->lease, on_refreshed, d, &err);
+  if (p->lease == 0) rc = mu_etcd_lease_grant(ha->etcd, (d->cfg.presence_ttl_ms + 999) / 1000, on_granted, d, &err);
+  else rc = mu_etcd_lease_keepalive(ha->etcd, p->lease, on_refreshed, d, &err);
   if (rc != 0) {
     p->busy = 0;
     mu_warn("presence", "presence lease: %s; retrying", err.msg);
@@ -165,8 +162,7 @@ static void on_stop_revoked(void *ud, const mu_etcd_result *res, const mu_err *e
 
 void mu_presence_stop(mu_daemon *d, void (*done)(mu_daemon *d)) {
   uv_timer_stop(&d->presence->timer);
-  if (!uv_is_closing((uv_handle_t *)&d->presence->timer))
-    uv_close((uv_handle_t *)&d->presence->timer, NULL);
+  if (!uv_is_closing((uv_handle_t *)&d->presence->timer)) uv_close((uv_handle_t *)&d->presence->timer, NULL);
   int64_t lease = d->presence->lease;
   d->presence->lease = 0;
   stop_ctx *sc = lease != 0 && d->cluster->etcd != NULL ? calloc(1, sizeof *sc) : NULL;
@@ -227,8 +223,7 @@ void mu_presence_write_failed(mu_daemon *d, const mu_err *err) {
     a->presence_stored = 1;
     a->presence_dirty = 1;
   }
-  if (err != NULL && err->code == MU_ENOENT && d->presence->lease != 0 &&
-      d->cluster->role == MU_ROLE_LEADER) {
+  if (err != NULL && err->code == MU_ENOENT && d->presence->lease != 0 && d->cluster->role == MU_ROLE_LEADER) {
     mu_warn("presence", "etcd does not know presence lease %lld any more; granting a new one",
             (long long)d->presence->lease);
     d->presence->lease = 0;
@@ -244,8 +239,7 @@ void mu_presence_refresh_agent(mu_daemon *d, mu_agent *a) {
   /* A key of an older term is a dead or deposed leader's, waiting for its lease to expire. */
   uint64_t known = (uint64_t)mu_leader_known_term(d->cluster->leader);
   int connected = a->presence_term > 0 && (known == 0 || a->presence_term >= known);
-  a->state = connected ? MUSTER__V1__AGENT_STATE__AGENT_CONNECTED
-                       : MUSTER__V1__AGENT_STATE__AGENT_DISCONNECTED;
+  a->state = connected ? MUSTER__V1__AGENT_STATE__AGENT_CONNECTED : MUSTER__V1__AGENT_STATE__AGENT_DISCONNECTED;
 }
 
 void mu_presence_refresh(mu_daemon *d) {
@@ -272,8 +266,7 @@ void mu_presence_apply(mu_daemon *d, const char *id, const char *value, size_t l
   }
   Muster__V1__PresenceRecord *rec = NULL;
   mu_err err = {0};
-  if (mu_record_decode(&muster__v1__presence_record__descriptor, value, len,
-                       (ProtobufCMessage **)&rec, &err) != 0 ||
+  if (mu_record_decode(&muster__v1__presence_record__descriptor, value, len, (ProtobufCMessage **)&rec, &err) != 0 ||
       rec->term <= 0 || rec->session[0] == '\0') {
     mu_warn("presence", "%spresence/%s: %s; skipped", prefix, id,
             rec == NULL ? err.msg : "not a presence record (needs session and a positive term)");

@@ -17,10 +17,10 @@
 struct mu_daemon;
 
 typedef struct mu_presence {
-  int64_t lease;               /* etcd lease id; 0 while none is granted */
-  uint64_t gen;                /* cluster gen the lease (or the call in flight) belongs to */
-  int busy;                    /* a grant or keep-alive is in flight */
-  uv_timer_t timer;            /* keep-alive every TTL/3, retries */
+  int64_t lease;    /* etcd lease id; 0 while none is granted */
+  uint64_t gen;     /* cluster gen the lease (or the call in flight) belongs to */
+  int busy;         /* a grant or keep-alive is in flight */
+  uv_timer_t timer; /* keep-alive every TTL/3, retries */
   /* Set by the wiring: a lease was granted, presence can be written (a flush soon). */
   void (*granted)(struct mu_daemon *d);
 } mu_presence;

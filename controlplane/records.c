@@ -15,8 +15,7 @@ static void int64_as_numbers(const ProtobufCMessageDescriptor *desc, json_t *o) 
   for (unsigned i = 0; i < desc->n_fields; i++) {
     const ProtobufCFieldDescriptor *f = &desc->fields[i];
     if (f->label == PROTOBUF_C_LABEL_REPEATED) continue;
-    if (f->type != PROTOBUF_C_TYPE_INT64 && f->type != PROTOBUF_C_TYPE_SINT64 &&
-        f->type != PROTOBUF_C_TYPE_SFIXED64)
+    if (f->type != PROTOBUF_C_TYPE_INT64 && f->type != PROTOBUF_C_TYPE_SINT64 && f->type != PROTOBUF_C_TYPE_SFIXED64)
       continue;
     const char *text = json_string_value(json_object_get(o, f->name));
     if (text != NULL) json_object_set_new(o, f->name, json_integer(strtoll(text, NULL, 10)));
@@ -31,8 +30,7 @@ int mu_record_encode(const ProtobufCMessage *rec, char **ret_text, mu_err *err) 
   char *text = json_dumps(o, JSON_COMPACT);
   json_decref(o);
   if (text == NULL)
-    return mu_err_set(err, MU_EINVAL, "%s: cannot be written as JSON (a string is not UTF-8?)",
-                      rec->descriptor->name);
+    return mu_err_set(err, MU_EINVAL, "%s: cannot be written as JSON (a string is not UTF-8?)", rec->descriptor->name);
   *ret_text = text;
   return 0;
 }
@@ -46,8 +44,8 @@ static void upgrade_v1(const ProtobufCMessageDescriptor *desc, json_t *o) {
     if (json_is_null(json_array_get(hosts, i))) json_array_set_new(hosts, i, json_string(""));
 }
 
-int mu_record_decode(const ProtobufCMessageDescriptor *desc, const char *value, size_t len,
-                     ProtobufCMessage **ret, mu_err *err) {
+int mu_record_decode(const ProtobufCMessageDescriptor *desc, const char *value, size_t len, ProtobufCMessage **ret,
+                     mu_err *err) {
   json_error_t jerr;
   json_t *o = json_loadb(value, len, 0, &jerr);
   if (o == NULL || !json_is_object(o)) {

@@ -24,7 +24,7 @@ int mu_record_encode(const ProtobufCMessage *rec, char **ret_text, mu_err *err);
  * the caller's (protobuf_c_message_free_unpacked(*ret, NULL)); its sub-messages may be taken
  * by setting the pointer to NULL before the free. MU_EINVAL says what is wrong ("not JSON: ...",
  * "created_at_ms: ..."). */
-int mu_record_decode(const ProtobufCMessageDescriptor *desc, const char *value, size_t len,
-                     ProtobufCMessage **ret, mu_err *err);
+int mu_record_decode(const ProtobufCMessageDescriptor *desc, const char *value, size_t len, ProtobufCMessage **ret,
+                     mu_err *err);
 
 #endif

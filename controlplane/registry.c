@@ -30,10 +30,8 @@ static size_t lower_bound(const mu_registry *reg, const char *id) {
   size_t lo = 0, hi = reg->n;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
-    if (strcmp(reg->agents[mid]->id, id) < 0)
-      lo = mid + 1;
-    else
-      hi = mid;
+    if (strcmp(reg->agents[mid]->id, id) < 0) lo = mid + 1;
+    else hi = mid;
   }
   return lo;
 }
@@ -51,8 +49,7 @@ int mu_registry_upsert(mu_registry *reg, const char *id, mu_agent **ret, mu_err 
     return 0;
   }
   if (reg->n >= reg->max)
-    return mu_err_set(err, MU_ENOSPC, "agent registry full (%zu agents, max_agents=%zu)",
-                      reg->n, reg->max);
+    return mu_err_set(err, MU_ENOSPC, "agent registry full (%zu agents, max_agents=%zu)", reg->n, reg->max);
   if (reg->n == reg->cap) {
     size_t cap = reg->cap ? reg->cap * 2 : 64;
     mu_agent **grown = realloc(reg->agents, cap * sizeof *grown);
@@ -83,16 +80,13 @@ void mu_registry_remove(mu_registry *reg, mu_agent *a) {
 }
 
 int mu_agent_gc_due(const mu_agent *a, int64_t after_ms, int64_t not_before_ms, int64_t now_ms) {
-  if (after_ms <= 0 || a->session != NULL ||
-      a->state != MUSTER__V1__AGENT_STATE__AGENT_DISCONNECTED)
-    return 0;
+  if (after_ms <= 0 || a->session != NULL || a->state != MUSTER__V1__AGENT_STATE__AGENT_DISCONNECTED) return 0;
   int64_t seen = a->last_heartbeat_ms > not_before_ms ? a->last_heartbeat_ms : not_before_ms;
   return now_ms - seen > after_ms;
 }
 
-void mu_registry_set_connected(mu_registry *reg, mu_agent *a, Muster__V1__AgentMessage *hello_msg,
-                               const char *peer, mu_agent_session *session, int64_t now_ms,
-                               int64_t mono_ms) {
+void mu_registry_set_connected(mu_registry *reg, mu_agent *a, Muster__V1__AgentMessage *hello_msg, const char *peer,
+                               mu_agent_session *session, int64_t now_ms, int64_t mono_ms) {
   if (a->hello_msg) protobuf_c_message_free_unpacked(&a->hello_msg->base, NULL);
   a->hello_msg = hello_msg;
   if (a->session == NULL) reg->connected++;
@@ -133,8 +127,7 @@ Muster__V1__AgentState mu_agent_shown_state(const mu_agent *a) {
   return a->state;
 }
 
-void mu_agent_to_info(const mu_agent *a, Muster__V1__AgentInfo *info,
-                      Muster__V1__AgentInfo__LabelsEntry *label_storage,
+void mu_agent_to_info(const mu_agent *a, Muster__V1__AgentInfo *info, Muster__V1__AgentInfo__LabelsEntry *label_storage,
                       Muster__V1__AgentInfo__LabelsEntry **entry_ptrs) {
   muster__v1__agent_info__init(info);
   info->agent_id = a->id;

@@ -20,36 +20,36 @@ typedef struct mu_agent {
   Muster__V1__AgentMessage *heartbeat_msg; /* owned; ->heartbeat, NULL before the first */
   Muster__V1__AgentState state;
   int64_t connected_at_ms;
-  int64_t last_heartbeat_ms;               /* wall clock, for display */
-  int64_t last_seen_mono_ms;               /* monotonic, for the timeout */
+  int64_t last_heartbeat_ms; /* wall clock, for display */
+  int64_t last_seen_mono_ms; /* monotonic, for the timeout */
   char *peer;
   char *disconnect_reason;
-  mu_agent_session *session;               /* the live stream, NULL when disconnected */
-  uint32_t running;                        /* task attempts assigned and not finished */
-  uint64_t ack_seq;                        /* highest event sequence applied */
-  uint64_t acked_seq;                      /* highest sequence acked to the agent */
+  mu_agent_session *session; /* the live stream, NULL when disconnected */
+  uint32_t running;          /* task attempts assigned and not finished */
+  uint64_t ack_seq;          /* highest event sequence applied */
+  uint64_t acked_seq;        /* highest sequence acked to the agent */
   /* etcd mode (persist.c): acks go out only for what etcd holds */
-  uint64_t durable_seq;                    /* highest sequence whose effects are in etcd */
-  uint64_t flush_seq;                      /* ack_seq when the write in flight started */
-  int persist_dirty;                       /* the agents/<id> record changed */
-  int64_t last_seen_ms;                    /* from etcd on followers (wall clock) */
+  uint64_t durable_seq; /* highest sequence whose effects are in etcd */
+  uint64_t flush_seq;   /* ack_seq when the write in flight started */
+  int persist_dirty;    /* the agents/<id> record changed */
+  int64_t last_seen_ms; /* from etcd on followers (wall clock) */
   /* presence (presence.c) */
-  char session_id[160];                    /* "<id>-<connected_at_ms>" of the current stream */
-  int presence_dirty;                      /* leader: presence/<id> must be (re)written */
-  int presence_stored;                     /* leader: a presence key of ours may exist */
-  uint64_t presence_term;                  /* follower: term in presence/<id>, 0 when none */
-  int lost_check;                          /* reconnected with tasks in flight: the first
+  char session_id[160];   /* "<id>-<connected_at_ms>" of the current stream */
+  int presence_dirty;     /* leader: presence/<id> must be (re)written */
+  int presence_stored;    /* leader: a presence key of ours may exist */
+  uint64_t presence_term; /* follower: term in presence/<id>, 0 when none */
+  int lost_check;         /* reconnected with tasks in flight: the first
                                               heartbeat says whether they still run */
-  int draining;                            /* DrainAgent: no new host runs start here (kept in
+  int draining;           /* DrainAgent: no new host runs start here (kept in
                                               agents/<id>, so it survives failovers) */
   /* placement: the scheduler's, recomputed at every pass (resources.h) */
-  mu_res cap;                              /* what it declares */
-  mu_res alloc;                            /* what running hosts reserve on it */
-  uint64_t place_gen;                      /* placement.c: holds the job being placed */
+  mu_res cap;         /* what it declares */
+  mu_res alloc;       /* what running hosts reserve on it */
+  uint64_t place_gen; /* placement.c: holds the job being placed */
 } mu_agent;
 
 typedef struct mu_registry {
-  mu_agent **agents;                       /* sorted by id */
+  mu_agent **agents; /* sorted by id */
   size_t n, cap, max;
   size_t connected;
 } mu_registry;
@@ -71,9 +71,8 @@ void mu_registry_remove(mu_registry *reg, mu_agent *a);
 int mu_agent_gc_due(const mu_agent *a, int64_t after_ms, int64_t not_before_ms, int64_t now_ms);
 
 /* Connected/disconnected bookkeeping (keeps reg->connected right). hello_msg is taken. */
-void mu_registry_set_connected(mu_registry *reg, mu_agent *a, Muster__V1__AgentMessage *hello_msg,
-                               const char *peer, mu_agent_session *session, int64_t now_ms,
-                               int64_t mono_ms);
+void mu_registry_set_connected(mu_registry *reg, mu_agent *a, Muster__V1__AgentMessage *hello_msg, const char *peer,
+                               mu_agent_session *session, int64_t now_ms, int64_t mono_ms);
 void mu_registry_set_disconnected(mu_registry *reg, mu_agent *a, const char *reason);
 
 /* The state shown to users: AGENT_DRAINING for a connected agent that is draining. */
@@ -85,8 +84,7 @@ const char *mu_agent_label(const void *agent, const char *key);
 
 /* Fills info with borrowed pointers into a (valid until a changes); labels are built into
  * label_storage (n_labels entries) and entry_ptrs. */
-void mu_agent_to_info(const mu_agent *a, Muster__V1__AgentInfo *info,
-                      Muster__V1__AgentInfo__LabelsEntry *label_storage,
+void mu_agent_to_info(const mu_agent *a, Muster__V1__AgentInfo *info, Muster__V1__AgentInfo__LabelsEntry *label_storage,
                       Muster__V1__AgentInfo__LabelsEntry **entry_ptrs);
 
 #endif

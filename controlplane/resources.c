@@ -46,15 +46,16 @@ int mu_res_request(const Muster__V1__JobSpec *spec, mu_res *ret, mu_err *err) {
       if (name[0] == '\0' || strlen(name) >= MU_RES_DEVICE_NAME)
         return mu_err_set(err, MU_EINVAL,
                           "tasks[%zu].resources.requests.devices: a name of 1..%d characters, "
-                          "got \"%s\"", t, MU_RES_DEVICE_NAME - 1, name);
+                          "got \"%s\"",
+                          t, MU_RES_DEVICE_NAME - 1, name);
       if (rq->devices[d]->value > (uint64_t)INT32_MAX)
-        return mu_err_set(err, MU_EINVAL, "tasks[%zu].resources.requests.devices.%s: at most %d",
-                          t, name, INT32_MAX);
+        return mu_err_set(err, MU_EINVAL, "tasks[%zu].resources.requests.devices.%s: at most %d", t, name, INT32_MAX);
       int64_t *slot = device_slot(ret, name);
       if (slot == NULL)
         return mu_err_set(err, MU_EINVAL,
                           "tasks[%zu].resources.requests.devices: more than %d device kinds in "
-                          "the job", t, MU_RES_MAX_DEVICES);
+                          "the job",
+                          t, MU_RES_MAX_DEVICES);
       *slot = max64(*slot, (int64_t)rq->devices[d]->value);
     }
   }
@@ -68,14 +69,10 @@ void mu_res_capacity(const Muster__V1__Hello *h, mu_res *ret) {
   if (h == NULL) return;
   const Muster__V1__Capacity *c = h->capacity;
   if (c != NULL && c->slots > 0) ret->slots = c->slots;
-  if (c != NULL && c->cpu_millis > 0)
-    ret->cpu = c->cpu_millis;
-  else if (h->cpu_count > 0)
-    ret->cpu = (int64_t)h->cpu_count * 1000;
-  if (c != NULL && c->memory_bytes > 0 && c->memory_bytes <= (uint64_t)INT64_MAX)
-    ret->mem = (int64_t)c->memory_bytes;
-  else if (h->memory_bytes > 0 && h->memory_bytes <= (uint64_t)INT64_MAX)
-    ret->mem = (int64_t)h->memory_bytes;
+  if (c != NULL && c->cpu_millis > 0) ret->cpu = c->cpu_millis;
+  else if (h->cpu_count > 0) ret->cpu = (int64_t)h->cpu_count * 1000;
+  if (c != NULL && c->memory_bytes > 0 && c->memory_bytes <= (uint64_t)INT64_MAX) ret->mem = (int64_t)c->memory_bytes;
+  else if (h->memory_bytes > 0 && h->memory_bytes <= (uint64_t)INT64_MAX) ret->mem = (int64_t)h->memory_bytes;
   for (size_t i = 0; i < h->n_labels; i++) { /* labels "devices.gpu=2" */
     if (strncmp(h->labels[i]->key, "devices.", 8) != 0) continue;
     char *end = NULL;
@@ -85,8 +82,7 @@ void mu_res_capacity(const Muster__V1__Hello *h, mu_res *ret) {
   }
   for (size_t i = 0; c != NULL && i < c->n_devices; i++) { /* config wins over a label */
     int64_t *slot = device_slot(ret, c->devices[i]->key);
-    if (slot != NULL) *slot = c->devices[i]->value > (uint64_t)INT64_MAX ? INT64_MAX
-                                                                          : (int64_t)c->devices[i]->value;
+    if (slot != NULL) *slot = c->devices[i]->value > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)c->devices[i]->value;
   }
 }
 
@@ -116,18 +112,13 @@ static int kind_fits(int64_t cap, int64_t alloc, int64_t need) {
   return sat_add(alloc, need) <= cap;
 }
 
-int mu_res_fits(const mu_res *cap, const mu_res *alloc, const mu_res *need, char *short_of,
-                size_t size) {
+int mu_res_fits(const mu_res *cap, const mu_res *alloc, const mu_res *need, char *short_of, size_t size) {
   const char *kind = NULL;
-  if (!kind_fits(cap->cpu, alloc->cpu, need->cpu))
-    kind = "cpu";
-  else if (!kind_fits(cap->mem, alloc->mem, need->mem))
-    kind = "memory";
-  else if (!kind_fits(cap->slots, alloc->slots, need->slots))
-    kind = "slots";
+  if (!kind_fits(cap->cpu, alloc->cpu, need->cpu)) kind = "cpu";
+  else if (!kind_fits(cap->mem, alloc->mem, need->mem)) kind = "memory";
+  else if (!kind_fits(cap->slots, alloc->slots, need->slots)) kind = "slots";
   for (size_t i = 0; kind == NULL && i < need->n_dev; i++)
-    if (!kind_fits(mu_res_device(cap, need->dev[i].name), mu_res_device(alloc, need->dev[i].name),
-                   need->dev[i].n)) {
+    if (!kind_fits(mu_res_device(cap, need->dev[i].name), mu_res_device(alloc, need->dev[i].name), need->dev[i].n)) {
       if (short_of != NULL) snprintf(short_of, size, "devices.%s", need->dev[i].name);
       return 0;
     }
@@ -137,16 +128,11 @@ int mu_res_fits(const mu_res *cap, const mu_res *alloc, const mu_res *need, char
 
 int64_t mu_res_free(const mu_res *cap, const mu_res *alloc, const char *kind) {
   int64_t c, a;
-  if (strcmp(kind, "cpu") == 0)
-    c = cap->cpu, a = alloc->cpu;
-  else if (strcmp(kind, "memory") == 0)
-    c = cap->mem, a = alloc->mem;
-  else if (strcmp(kind, "slots") == 0)
-    c = cap->slots, a = alloc->slots;
-  else if (strncmp(kind, "devices.", 8) == 0)
-    c = mu_res_device(cap, kind + 8), a = mu_res_device(alloc, kind + 8);
-  else
-    return 0;
+  if (strcmp(kind, "cpu") == 0) c = cap->cpu, a = alloc->cpu;
+  else if (strcmp(kind, "memory") == 0) c = cap->mem, a = alloc->mem;
+  else if (strcmp(kind, "slots") == 0) c = cap->slots, a = alloc->slots;
+  else if (strncmp(kind, "devices.", 8) == 0) c = mu_res_device(cap, kind + 8), a = mu_res_device(alloc, kind + 8);
+  else return 0;
   if (c == MU_RES_UNLIMITED) return c;
   return c > a ? c - a : 0;
 }
@@ -157,26 +143,22 @@ static double left(int64_t cap, int64_t alloc, int64_t need) {
   return (double)(cap - alloc - need) / (double)cap;
 }
 
-double mu_res_score(const mu_res *cap, const mu_res *alloc, const mu_res *need,
-                    mu_res_strategy strategy) {
+double mu_res_score(const mu_res *cap, const mu_res *alloc, const mu_res *need, mu_res_strategy strategy) {
   double m = left(cap->slots, alloc->slots, need->slots), v;
-  if ((v = left(cap->cpu, alloc->cpu, need->cpu)) < m) m = v;
-  if ((v = left(cap->mem, alloc->mem, need->mem)) < m) m = v;
+  v = left(cap->cpu, alloc->cpu, need->cpu);
+  if (v < m) m = v;
+  v = left(cap->mem, alloc->mem, need->mem);
+  if (v < m) m = v;
   for (size_t i = 0; i < need->n_dev; i++) {
-    v = left(mu_res_device(cap, need->dev[i].name), mu_res_device(alloc, need->dev[i].name),
-             need->dev[i].n);
+    v = left(mu_res_device(cap, need->dev[i].name), mu_res_device(alloc, need->dev[i].name), need->dev[i].n);
     if (v < m) m = v;
   }
   return strategy == MU_RES_BINPACK ? -m : m;
 }
 
 void mu_res_amount(const char *kind, int64_t amount, char *buf, size_t size) {
-  if (amount == MU_RES_UNLIMITED)
-    snprintf(buf, size, "unlimited %s", kind);
-  else if (strcmp(kind, "cpu") == 0)
-    snprintf(buf, size, "%g CPU", (double)amount / 1000.0);
-  else if (strcmp(kind, "memory") == 0)
-    snprintf(buf, size, "%.1f GiB memory", (double)amount / (1024.0 * 1024 * 1024));
-  else
-    snprintf(buf, size, "%lld %s", (long long)amount, kind);
+  if (amount == MU_RES_UNLIMITED) snprintf(buf, size, "unlimited %s", kind);
+  else if (strcmp(kind, "cpu") == 0) snprintf(buf, size, "%g CPU", (double)amount / 1000.0);
+  else if (strcmp(kind, "memory") == 0) snprintf(buf, size, "%.1f GiB memory", (double)amount / (1024.0 * 1024 * 1024));
+  else snprintf(buf, size, "%lld %s", (long long)amount, kind);
 }

@@ -12,13 +12,13 @@
 #include "muster/v1/agent.pb-c.h"
 #include "muster/v1/job.pb-c.h"
 
-#define MU_RES_MAX_DEVICES 8        /* device kinds per request or agent; more is refused */
+#define MU_RES_MAX_DEVICES 8 /* device kinds per request or agent; more is refused */
 #define MU_RES_DEVICE_NAME 32
-#define MU_RES_UNLIMITED INT64_MAX  /* an agent that declares nothing of a kind */
+#define MU_RES_UNLIMITED INT64_MAX /* an agent that declares nothing of a kind */
 
 typedef struct mu_res {
-  int64_t cpu;                      /* millicores */
-  int64_t mem;                      /* bytes */
+  int64_t cpu; /* millicores */
+  int64_t mem; /* bytes */
   int64_t slots;
   size_t n_dev;
   struct {
@@ -43,15 +43,13 @@ int64_t mu_res_device(const mu_res *r, const char *name);
 void mu_res_add(mu_res *a, const mu_res *b, int sign);
 /* 1 when need fits in cap beside alloc. Otherwise 0 and, when short != NULL, the first kind
  * that does not fit is written there ("cpu", "memory", "slots", "devices.gpu"). */
-int mu_res_fits(const mu_res *cap, const mu_res *alloc, const mu_res *need, char *short_of,
-                size_t size);
+int mu_res_fits(const mu_res *cap, const mu_res *alloc, const mu_res *need, char *short_of, size_t size);
 /* The free amount of kind (as named by mu_res_fits) on an agent, MU_RES_UNLIMITED when
  * undeclared. */
 int64_t mu_res_free(const mu_res *cap, const mu_res *alloc, const char *kind);
 /* How good placing need there is: higher is better. spread: the smallest fraction of a
  * declared kind left free afterwards; binpack: its opposite (the fullest agent first). */
-double mu_res_score(const mu_res *cap, const mu_res *alloc, const mu_res *need,
-                    mu_res_strategy strategy);
+double mu_res_score(const mu_res *cap, const mu_res *alloc, const mu_res *need, mu_res_strategy strategy);
 /* "4 CPU" / "512 MiB memory" / "2 slots" / "1 devices.gpu": an amount of kind, for messages. */
 void mu_res_amount(const char *kind, int64_t amount, char *buf, size_t size);
 

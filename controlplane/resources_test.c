@@ -37,13 +37,14 @@ static void requests_take_the_largest_per_kind(void **state) {
        "\"cpu\":2000,\"slots\":2,\"devices\":{\"gpu\":1}}}}]}",
        2000, 1 << 30, 2, 1, NULL},
       {"{\"tasks\":[{\"name\":\"a\",\"type\":\"shell\",\"resources\":{\"requests\":{\"memory\":"
-       "\"lots\"}}}]}", 0, 0, 0, 0, "tasks[0].resources.requests.memory"},
+       "\"lots\"}}}]}",
+       0, 0, 0, 0, "tasks[0].resources.requests.memory"},
       {"{\"tasks\":[{\"name\":\"a\",\"type\":\"shell\",\"resources\":{\"requests\":{\"devices\":"
-       "{\"\":1}}}}]}", 0, 0, 0, 0, "requests.devices: a name"},
+       "{\"\":1}}}}]}",
+       0, 0, 0, 0, "requests.devices: a name"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    Muster__V1__JobSpec *spec =
-        (Muster__V1__JobSpec *)from_json(&muster__v1__job_spec__descriptor, cases[i].spec);
+    Muster__V1__JobSpec *spec = (Muster__V1__JobSpec *)from_json(&muster__v1__job_spec__descriptor, cases[i].spec);
     mu_res r;
     mu_err err = {0};
     int rc = mu_res_request(spec, &r, &err);
@@ -75,7 +76,7 @@ static void capacity_from_hello(void **state) {
   assert_int_equal(mu_res_device(&c, "gpu"), 2);
   assert_int_equal(mu_res_device(&c, "tpu"), 3);
   assert_int_equal(mu_res_device(&c, "fpga"), 0); /* not a number: not a counter */
-  h->capacity->cpu_millis = 2500; /* declared wins over the core count */
+  h->capacity->cpu_millis = 2500;                 /* declared wins over the core count */
   mu_res_capacity(h, &c);
   assert_int_equal(c.cpu, 2500);
   protobuf_c_message_free_unpacked(&h->base, NULL);
@@ -113,10 +114,8 @@ static void spread_and_binpack_order(void **state) {
   (void)state;
   mu_res cap = {.cpu = 8000, .mem = MU_RES_UNLIMITED, .slots = 8};
   mu_res empty = {0}, half = {.cpu = 4000, .slots = 4}, need = {.cpu = 1000, .slots = 1};
-  assert_true(mu_res_score(&cap, &empty, &need, MU_RES_SPREAD) >
-              mu_res_score(&cap, &half, &need, MU_RES_SPREAD));
-  assert_true(mu_res_score(&cap, &half, &need, MU_RES_BINPACK) >
-              mu_res_score(&cap, &empty, &need, MU_RES_BINPACK));
+  assert_true(mu_res_score(&cap, &empty, &need, MU_RES_SPREAD) > mu_res_score(&cap, &half, &need, MU_RES_SPREAD));
+  assert_true(mu_res_score(&cap, &half, &need, MU_RES_BINPACK) > mu_res_score(&cap, &empty, &need, MU_RES_BINPACK));
   assert_int_equal(mu_res_strategy_parse(""), MU_RES_SPREAD);
   assert_int_equal(mu_res_strategy_parse("binpack"), MU_RES_BINPACK);
   assert_int_equal(mu_res_strategy_parse("packed"), -1);

@@ -12,19 +12,19 @@
 #include "muster/v1/job.pb-c.h"
 
 typedef struct mu_rollout {
-  uint32_t max_concurrency;      /* count; 0 = unlimited (resolved against targets) */
-  uint32_t max_concurrency_pct;  /* when given as a percentage, else 0 */
-  int32_t max_errors;            /* count; -1 = unlimited */
-  uint32_t max_errors_pct;       /* when given as a percentage, else 0 */
-  uint32_t batch;                /* 0 = no batches */
-  int64_t disconnected_wait_ms;  /* wait for a disconnected target before calling it unreachable */
-  int skip_unreachable;          /* unreachable targets are skipped, not failures */
+  uint32_t max_concurrency;     /* count; 0 = unlimited (resolved against targets) */
+  uint32_t max_concurrency_pct; /* when given as a percentage, else 0 */
+  int32_t max_errors;           /* count; -1 = unlimited */
+  uint32_t max_errors_pct;      /* when given as a percentage, else 0 */
+  uint32_t batch;               /* 0 = no batches */
+  int64_t disconnected_wait_ms; /* wait for a disconnected target before calling it unreachable */
+  int skip_unreachable;         /* unreachable targets are skipped, not failures */
 } mu_rollout;
 
 /* Parses ro (NULL: the defaults) into *ret. Every problem is handed to problem(ud, msg) with
  * its field path ("rollout.max_errors: ..."); returns how many there were. */
-int mu_rollout_parse(const Muster__V1__Rollout *ro, mu_rollout *ret,
-                     void (*problem)(void *ud, const char *msg), void *ud);
+int mu_rollout_parse(const Muster__V1__Rollout *ro, mu_rollout *ret, void (*problem)(void *ud, const char *msg),
+                     void *ud);
 
 /* Resolves "N" or "P%" against n targets (at least 1 when a percentage is non-zero); a batch
  * is its own concurrency. */

@@ -19,8 +19,7 @@ static void collect(void *ud, const char *msg) {
   snprintf(problems + n, sizeof problems - n, "%s%s", n ? "; " : "", msg);
 }
 
-static int parse(const char *conc, const char *errors, uint32_t batch, const char *wait,
-                 mu_rollout *r) {
+static int parse(const char *conc, const char *errors, uint32_t batch, const char *wait, mu_rollout *r) {
   Muster__V1__Rollout ro = MUSTER__V1__ROLLOUT__INIT;
   ro.max_concurrency = (char *)conc;
   ro.max_errors = (char *)errors;
@@ -35,15 +34,15 @@ static void parses_and_resolves(void **state) {
   mu_rollout r;
   assert_int_equal(mu_rollout_parse(NULL, &r, collect, NULL), 0);
   assert_int_equal(r.max_errors, -1);
-  assert_int_equal(mu_rollout_concurrency(&r, 40), 40);  /* unlimited: every target */
+  assert_int_equal(mu_rollout_concurrency(&r, 40), 40); /* unlimited: every target */
   assert_int_equal(mu_rollout_error_budget(&r, 40), -1);
   assert_int_equal(parse("25%", "10%", 0, "30s", &r), 0);
   assert_int_equal(mu_rollout_concurrency(&r, 40), 10);
-  assert_int_equal(mu_rollout_concurrency(&r, 2), 1);    /* a percentage runs at least one */
+  assert_int_equal(mu_rollout_concurrency(&r, 2), 1); /* a percentage runs at least one */
   assert_int_equal(mu_rollout_error_budget(&r, 40), 4);
   assert_int_equal(r.disconnected_wait_ms, 30000);
   assert_int_equal(parse("", "0", 5, "", &r), 0);
-  assert_int_equal(mu_rollout_concurrency(&r, 40), 5);   /* a batch is its own concurrency */
+  assert_int_equal(mu_rollout_concurrency(&r, 40), 5); /* a batch is its own concurrency */
   assert_int_equal(mu_rollout_error_budget(&r, 40), 0);
   assert_int_equal(mu_rollout_batch_of(&r, 4), 0);
   assert_int_equal(mu_rollout_batch_of(&r, 5), 1);
@@ -62,8 +61,9 @@ static void every_problem_is_named(void **state) {
                       "concurrency); rollout.disconnected_wait: "
                       "bad duration \"soon\" (expected e.g. \"30s\", \"5m\", \"1h30m\", \"250ms\")");
   assert_int_equal(parse("101%", "", 0, "", &r), 2); /* as before: both are said */
-  assert_string_equal(problems, "rollout.max_concurrency: percentage must be 1%..100%, got "
-                                "\"101%\"; rollout.max_concurrency: must be at least 1");
+  assert_string_equal(problems,
+                      "rollout.max_concurrency: percentage must be 1%..100%, got "
+                      "\"101%\"; rollout.max_concurrency: must be at least 1");
 }
 
 static void the_one_budget_message(void **state) {

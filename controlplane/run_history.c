@@ -359,7 +359,8 @@ int mu_run_history_add_ops(mu_daemon *d, mu_store_batch *b, mu_err *err) {
   int rc = 0;
   for (; done < c->n_deleted; done++) {
     snprintf(key, sizeof key, "%s%s", d->cfg.etcd_prefix, c->deleted[done]);
-    if ((rc = mu_store_batch_delete(b, key, false, err)) != 0) break;
+    rc = mu_store_batch_delete(b, key, false, err);
+    if (rc != 0) break;
     free(c->deleted[done]);
   }
   if (done > 0 && done < c->n_deleted)

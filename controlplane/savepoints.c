@@ -139,7 +139,8 @@ void mu_savepoints_on_param(mu_daemon *d, const mu_job *job, const mu_host_run *
   r.location = (char *)value;
   r.kind = (char *)(kind != NULL ? kind : "stop");
   r.flink_job_id = (char *)(upgrade && param_of(tr, "upgraded_from") ? param_of(tr, "upgraded_from")
-                            : param_of(tr, "job_id") ? param_of(tr, "job_id") : "");
+                            : param_of(tr, "job_id")                 ? param_of(tr, "job_id")
+                                                                     : "");
   r.job_id = job->id;
   r.task_id = tr->task_id;
   r.attempt = tr->attempt;
@@ -193,10 +194,12 @@ int mu_savepoints_add_ops(mu_daemon *d, mu_store_batch *b, mu_err *err) {
   int rc = 0;
   for (; done < c->n_deleted && rc == 0; done++) {
     snprintf(key, sizeof key, "%s%s", d->cfg.etcd_prefix, c->deleted[done]);
-    if ((rc = mu_store_batch_delete(b, key, false, err)) != 0) break;
+    rc = mu_store_batch_delete(b, key, false, err);
+    if (rc != 0) break;
     free(c->deleted[done]);
   }
-  if (done > 0 && done < c->n_deleted) memmove(c->deleted, c->deleted + done, (c->n_deleted - done) * sizeof *c->deleted);
+  if (done > 0 && done < c->n_deleted)
+    memmove(c->deleted, c->deleted + done, (c->n_deleted - done) * sizeof *c->deleted);
   c->n_deleted -= done;
   return rc;
 }

@@ -24,17 +24,17 @@
 struct mu_daemon;
 
 typedef struct mu_savepoint {
-  char *rel_key;              /* "savepoints/<name>/<at_ms>-..." */
+  char *rel_key; /* "savepoints/<name>/<at_ms>-..." */
   char *task_name, *location, *kind, *flink_job_id, *job_id, *task_id;
   uint32_t attempt;
   int64_t at_ms;
-  int dirty;                  /* not yet written to etcd */
+  int dirty; /* not yet written to etcd */
 } mu_savepoint;
 
 typedef struct mu_savepoints {
-  mu_savepoint *items;        /* unordered */
+  mu_savepoint *items; /* unordered */
   size_t n, cap;
-  char **deleted;             /* rel keys trimmed, to delete with the next flush */
+  char **deleted; /* rel keys trimmed, to delete with the next flush */
   size_t n_deleted, cap_deleted;
   uint32_t keep;              /* per task name; 0 = MU_SAVEPOINTS_KEEP_DEFAULT */
   uint64_t recorded, dropped; /* counters */
@@ -45,8 +45,8 @@ void mu_savepoints_reset(mu_savepoints *c);
 
 /* The scheduler's param hook: param key of the task run (job, h, idx) was set to value; a
  * savepoint param is recorded (and marked for the next flush). Others are ignored. */
-void mu_savepoints_on_param(struct mu_daemon *d, const mu_job *job, const mu_host_run *h, size_t idx,
-                            const char *key, const char *value);
+void mu_savepoints_on_param(struct mu_daemon *d, const mu_job *job, const mu_host_run *h, size_t idx, const char *key,
+                            const char *value);
 
 /* Adds the puts of unwritten records and the deletes of trimmed ones to a flush. */
 int mu_savepoints_add_ops(struct mu_daemon *d, mu_store_batch *b, mu_err *err);
@@ -60,8 +60,8 @@ void mu_savepoints_apply(struct mu_daemon *d, const char *rel, const char *value
 /* The records of task_name ("" = all), newest first (by name, then time), as Savepoint
  * messages borrowing the catalogue's strings; *ret is the caller's (free the array and each
  * element with free(), not the strings). */
-int mu_savepoints_list(const mu_savepoints *c, const char *task_name, Muster__V1__Savepoint ***ret,
-                       size_t *ret_n, mu_err *err);
+int mu_savepoints_list(const mu_savepoints *c, const char *task_name, Muster__V1__Savepoint ***ret, size_t *ret_n,
+                       mu_err *err);
 
 /* The ListSavepoints RPC (admin_savepoints in savepoints.c). */
 int mu_savepoints_register(struct mu_daemon *d, mu_err *err);

@@ -93,7 +93,8 @@ static void test_param_recorded_once_with_kind(void **state) {
 
 static void apply(fixture *f, const char *rel, const char *loc, long long at) {
   char v[600];
-  snprintf(v, sizeof v, "{\"v\":1,\"task_name\":\"clicks\",\"location\":\"%s\",\"kind\":\"stop\",\"at_ms\":%lld}", loc, at);
+  snprintf(v, sizeof v, "{\"v\":1,\"task_name\":\"clicks\",\"location\":\"%s\",\"kind\":\"stop\",\"at_ms\":%lld}", loc,
+           at);
   mu_savepoints_apply(&f->d, rel, v, strlen(v));
 }
 

@@ -24,14 +24,10 @@ static void sched_tick(mu_scheduler *s);
 
 /* --- the hooks (scheduler.h): each one optional --- */
 
-static int leading(mu_scheduler *s) {
-  return s->hooks.leading == NULL || s->hooks.leading(s->hooks.ud);
-}
+static int leading(mu_scheduler *s) { return s->hooks.leading == NULL || s->hooks.leading(s->hooks.ud); }
 
-static int send_msg(mu_scheduler *s, mu_agent *agent, const Muster__V1__ControlMessage *msg,
-                    mu_err *err) {
-  if (s->hooks.send == NULL)
-    return mu_err_set(err, MU_EAGAIN, "agent %s is not connected", agent->id);
+static int send_msg(mu_scheduler *s, mu_agent *agent, const Muster__V1__ControlMessage *msg, mu_err *err) {
+  if (s->hooks.send == NULL) return mu_err_set(err, MU_EAGAIN, "agent %s is not connected", agent->id);
   return s->hooks.send(s->hooks.ud, agent, msg, err);
 }
 
@@ -203,8 +199,8 @@ static void set_message(mu_task_run *tr, const char *msg) {
 }
 
 /* Sends the Assign of attempt for task idx of host h; the agent must be connected. */
-static int send_assign(mu_scheduler *s, mu_job *job, mu_host_run *h, size_t idx, mu_agent *agent,
-                       uint32_t attempt, mu_err *err) {
+static int send_assign(mu_scheduler *s, mu_job *job, mu_host_run *h, size_t idx, mu_agent *agent, uint32_t attempt,
+                       mu_err *err) {
   mu_task_run *tr = &h->tasks[idx];
   Muster__V1__ControlMessage msg = MUSTER__V1__CONTROL_MESSAGE__INIT;
   Muster__V1__Assign a = MUSTER__V1__ASSIGN__INIT;
@@ -338,8 +334,8 @@ static uint32_t cancel_pending(mu_scheduler *s, mu_job *job, const char *why) {
 static void host_unreachable(mu_scheduler *s, mu_job *job, mu_host_run *h, const mu_agent *a) {
   int skip = job->rollout.skip_unreachable;
   const char *cause = a != NULL && a->draining && a->session != NULL ? "agent is draining"
-                      : h->agent_id ? "agent is disconnected (unreachable)"
-                                    : "no matching agent is connected";
+                      : h->agent_id                                  ? "agent is disconnected (unreachable)"
+                                                                     : "no matching agent is connected";
   char why[160];
   snprintf(why, sizeof why, "%s: %s", skip ? "skipped" : "not started", cause);
   for (size_t t = 0; t < job->spec->n_tasks; t++) {
@@ -350,8 +346,7 @@ static void host_unreachable(mu_scheduler *s, mu_job *job, mu_host_run *h, const
   mark_host(s, job, h);
   publish_task(s, job, h, 0);
   char over[160];
-  if (!skip && mu_rollout_over_budget(job->error_budget, job->failed + job->unreachable, over,
-                                      sizeof over))
+  if (!skip && mu_rollout_over_budget(job->error_budget, job->failed + job->unreachable, over, sizeof over))
     cancel_pending(s, job, over);
 }
 
@@ -359,18 +354,14 @@ static void job_maybe_finish(mu_scheduler *s, mu_job *job) {
   if (mu_job_finished(job)) return;
   uint32_t ended = job->succeeded + job->failed + job->cancelled + job->unreachable + job->skipped;
   if (ended < job->n_hosts) return;
-  if (job->user_cancelled)
-    job->state = MUSTER__V1__JOB_STATE__JOB_CANCELLED;
-  else if (job->failed + job->unreachable + job->cancelled > 0)
-    job->state = MUSTER__V1__JOB_STATE__JOB_FAILED;
-  else
-    job->state = MUSTER__V1__JOB_STATE__JOB_SUCCEEDED;
+  if (job->user_cancelled) job->state = MUSTER__V1__JOB_STATE__JOB_CANCELLED;
+  else if (job->failed + job->unreachable + job->cancelled > 0) job->state = MUSTER__V1__JOB_STATE__JOB_FAILED;
+  else job->state = MUSTER__V1__JOB_STATE__JOB_SUCCEEDED;
   job->finished_at_ms = mu_now_ms();
   mark_job(s, job);
-  mu_info("sched", "job %s finished: %s (%u ok, %u failed, %u unreachable, %u skipped, %u cancelled)",
-          job->id, protobuf_c_enum_descriptor_get_value(&muster__v1__job_state__descriptor,
-                                                        job->state)->name,
-          job->succeeded, job->failed, job->unreachable, job->skipped, job->cancelled);
+  mu_info("sched", "job %s finished: %s (%u ok, %u failed, %u unreachable, %u skipped, %u cancelled)", job->id,
+          protobuf_c_enum_descriptor_get_value(&muster__v1__job_state__descriptor, job->state)->name, job->succeeded,
+          job->failed, job->unreachable, job->skipped, job->cancelled);
   publish_job_state(s, job);
   mu_job_close_watchers(job, MU_RPC_OK, "");
   mu_sched_kick(s); /* jobs waiting for this one (job_deps.h) decide on the next pass */
@@ -382,12 +373,11 @@ static void task_ended(mu_scheduler *s, mu_job *job, mu_host_run *h, size_t idx)
   const Muster__V1__TaskSpec *spec = job->spec->tasks[idx];
   Muster__V1__TaskState st = tr->state;
   int ok = st == MUSTER__V1__TASK_STATE__SUCCEEDED;
-  if (!ok && st != MUSTER__V1__TASK_STATE__CANCELLED && !job->user_cancelled &&
-      tr->attempt <= spec->retries) {
+  if (!ok && st != MUSTER__V1__TASK_STATE__CANCELLED && !job->user_cancelled && tr->attempt <= spec->retries) {
     int64_t wait = backoff_ms(spec, tr->attempt);
     tr->retry_at_mono = mu_mono_ms() + wait;
-    mu_info("sched", "job %s: %s attempt %u %s; retrying in %lldms", job->id, tr->task_id,
-            tr->attempt, tr->message ? tr->message : "failed", (long long)wait);
+    mu_info("sched", "job %s: %s attempt %u %s; retrying in %lldms", job->id, tr->task_id, tr->attempt,
+            tr->message ? tr->message : "failed", (long long)wait);
     return;
   }
   if (ok || (spec->continue_on_error && st != MUSTER__V1__TASK_STATE__CANCELLED)) {
@@ -452,8 +442,7 @@ static void evict_old_jobs(mu_scheduler *s) {
       continue;
     }
     *pp = j->next;
-    mu_evicted_ring_add(&s->evicted, j->id, j->finished_at_ms,
-                        now - j->finished_at_ms < s->cfg.retention.min_age_ms);
+    mu_evicted_ring_add(&s->evicted, j->id, j->finished_at_ms, now - j->finished_at_ms < s->cfg.retention.min_age_ms);
     forget_job(s, j->id);
     mu_job_free(j);
     s->n_jobs--;
@@ -463,9 +452,10 @@ static void evict_old_jobs(mu_scheduler *s) {
   if (young > 0) {
     char age[32];
     mu_retention_format_duration(s->cfg.retention.min_age_ms, age, sizeof age);
-    mu_warn("sched", "%zu finished jobs forgotten while younger than jobs_kept_min_age (%s): "
-            "more than max_jobs_kept_hard (%zu) jobs were held; %llu so far", young, age,
-            s->cfg.retention.hard_cap, (unsigned long long)s->jobs_evicted_young);
+    mu_warn("sched",
+            "%zu finished jobs forgotten while younger than jobs_kept_min_age (%s): "
+            "more than max_jobs_kept_hard (%zu) jobs were held; %llu so far",
+            young, age, s->cfg.retention.hard_cap, (unsigned long long)s->jobs_evicted_young);
   }
   free(view);
   free(evict);
@@ -500,8 +490,8 @@ static int bundle_resolve(void *ud, const char *ref, char *msg, size_t msg_size)
   return s->hooks.bundle_resolve(s->hooks.ud, ref, msg, msg_size);
 }
 
-int mu_sched_admit(mu_scheduler *s, Muster__V1__JobSpec *spec, const mu_caller *caller,
-                   mu_rollout *ret_rollout, char ***ret_ids, size_t *ret_n, mu_err *err) {
+int mu_sched_admit(mu_scheduler *s, Muster__V1__JobSpec *spec, const mu_caller *caller, mu_rollout *ret_rollout,
+                   char ***ret_ids, size_t *ret_n, mu_err *err) {
   mu_jobspec_limits limits = {.max_tasks = s->cfg.max_tasks,
                               .max_task_runs = s->cfg.max_task_runs,
                               .type_known = type_known,
@@ -513,12 +503,10 @@ int mu_sched_admit(mu_scheduler *s, Muster__V1__JobSpec *spec, const mu_caller *
   if (rc == 0) rc = authorize_spec(caller, spec, err);
   if (rc == 0) rc = mu_job_deps_admit(s, NULL, spec, err);
   if (rc == 0) rc = mu_targets_resolve(s->cfg.registry, spec->target, &ids, &n, err);
-  if (rc == 0 && s->hooks.check_targets != NULL)
-    rc = s->hooks.check_targets(s->hooks.ud, caller, ids, n, err);
+  if (rc == 0 && s->hooks.check_targets != NULL) rc = s->hooks.check_targets(s->hooks.ud, caller, ids, n, err);
   if (rc == 0) rc = mu_targets_check_types(s->cfg.registry, spec, ids, n, err);
   if (rc == 0) rc = mu_place_admit(s->cfg.registry, spec, ids, n, err);
-  if (rc == 0 && s->hooks.check_secrets != NULL)
-    rc = s->hooks.check_secrets(s->hooks.ud, spec, ids, n, err);
+  if (rc == 0 && s->hooks.check_secrets != NULL) rc = s->hooks.check_secrets(s->hooks.ud, spec, ids, n, err);
   if (rc == 0 && n * spec->n_tasks > s->cfg.max_task_runs)
     rc = mu_err_set(err, MU_EINVAL, "job has %zu task runs (%zu targets x %zu tasks); the limit is %u",
                     n * spec->n_tasks, n, spec->n_tasks, s->cfg.max_task_runs);
@@ -538,13 +526,13 @@ void mu_sched_new_id(mu_scheduler *s, char id[MU_SCHED_ID_SIZE]) {
            (unsigned long long)s->job_seq);
 }
 
-int mu_sched_submit(mu_scheduler *s, Muster__V1__JobSpec *spec, const mu_caller *caller,
-                    mu_job **ret_job, mu_err *err) {
+int mu_sched_submit(mu_scheduler *s, Muster__V1__JobSpec *spec, const mu_caller *caller, mu_job **ret_job,
+                    mu_err *err) {
   return mu_sched_submit_id(s, NULL, spec, caller, ret_job, err);
 }
 
-int mu_sched_submit_id(mu_scheduler *s, const char *job_id, Muster__V1__JobSpec *spec,
-                       const mu_caller *caller, mu_job **ret_job, mu_err *err) {
+int mu_sched_submit_id(mu_scheduler *s, const char *job_id, Muster__V1__JobSpec *spec, const mu_caller *caller,
+                       mu_job **ret_job, mu_err *err) {
   mu_rollout rollout;
   char **ids = NULL;
   size_t n = 0;
@@ -555,10 +543,8 @@ int mu_sched_submit_id(mu_scheduler *s, const char *job_id, Muster__V1__JobSpec 
   int rc = mu_sched_admit(s, spec, caller, &rollout, &ids, &n, err);
   if (rc != 0) return rc;
   char id[MU_SCHED_ID_SIZE];
-  if (job_id == NULL)
-    mu_sched_new_id(s, id);
-  else
-    snprintf(id, sizeof id, "%s", job_id);
+  if (job_id == NULL) mu_sched_new_id(s, id);
+  else snprintf(id, sizeof id, "%s", job_id);
   if (spec->name[0] == '\0') {
     spec->name = strdup("job");
   }
@@ -573,16 +559,15 @@ int mu_sched_submit_id(mu_scheduler *s, const char *job_id, Muster__V1__JobSpec 
   s->n_jobs++;
   job->ready = !s->cfg.durable;
   job->submit_pending = !job->ready; /* dispatched once etcd has it (mu_persist_submit) */
-  mu_info("sched", "job %s '%s': %zu targets, %zu tasks, concurrency %u", job->id, spec->name,
-          job->n_hosts, spec->n_tasks, job->concurrency);
+  mu_info("sched", "job %s '%s': %zu targets, %zu tasks, concurrency %u", job->id, spec->name, job->n_hosts,
+          spec->n_tasks, job->concurrency);
   evict_old_jobs(s);
   *ret_job = job;
   mu_sched_kick(s);
   return 0;
 }
 
-int mu_sched_cancel(mu_scheduler *s, mu_job *job, const char *reason, uint32_t *ret_cancelled,
-                    mu_err *err) {
+int mu_sched_cancel(mu_scheduler *s, mu_job *job, const char *reason, uint32_t *ret_cancelled, mu_err *err) {
   return mu_sched_cancel_ex(s, job, reason, 0, ret_cancelled, err);
 }
 
@@ -590,8 +575,7 @@ int mu_sched_cancel_ex(mu_scheduler *s, mu_job *job, const char *reason, int for
                        mu_err *err) {
   if (mu_job_finished(job))
     return mu_err_set(err, MU_EINVAL, "job %s already finished (%s)", job->id,
-                      protobuf_c_enum_descriptor_get_value(&muster__v1__job_state__descriptor,
-                                                           job->state)->name);
+                      protobuf_c_enum_descriptor_get_value(&muster__v1__job_state__descriptor, job->state)->name);
   char why[300];
   snprintf(why, sizeof why, "%s", reason && reason[0] ? reason : "cancelled by an operator");
   job->user_cancelled = 1;
@@ -602,8 +586,7 @@ int mu_sched_cancel_ex(mu_scheduler *s, mu_job *job, const char *reason, int for
     if (h->state != MU_HOST_RUNNING) continue;
     mu_task_run *tr = &h->tasks[h->current];
     mu_agent *a = h->agent_id ? mu_registry_find(s->cfg.registry, h->agent_id) : NULL;
-    int active = tr->state == MUSTER__V1__TASK_STATE__ASSIGNED ||
-                 tr->state == MUSTER__V1__TASK_STATE__STARTING ||
+    int active = tr->state == MUSTER__V1__TASK_STATE__ASSIGNED || tr->state == MUSTER__V1__TASK_STATE__STARTING ||
                  tr->state == MUSTER__V1__TASK_STATE__RUNNING;
     n++;
     if (active && a != NULL && a->session != NULL) {
@@ -652,14 +635,12 @@ void mu_sched_on_event(mu_scheduler *s, mu_agent *agent, const Muster__V1__TaskE
   mu_job *job = mu_sched_find(s, ev->job_id);
   mu_host_run *h = NULL;
   mu_task_run *tr = job ? mu_job_task(job, ev->task_id, &h) : NULL;
-  if (tr != NULL && h->agent_id != NULL && strcmp(h->agent_id, agent->id) == 0 &&
-      ev->attempt > tr->attempt && (size_t)(tr - h->tasks) == h->current &&
-      (h->state == MU_HOST_RUNNING || h->state == MU_HOST_PENDING) && !mu_job_finished(job) &&
-      !job->submit_pending) {
+  if (tr != NULL && h->agent_id != NULL && strcmp(h->agent_id, agent->id) == 0 && ev->attempt > tr->attempt &&
+      (size_t)(tr - h->tasks) == h->current && (h->state == MU_HOST_RUNNING || h->state == MU_HOST_PENDING) &&
+      !mu_job_finished(job) && !job->submit_pending) {
     /* An attempt assigned by an earlier leader whose record never reached etcd: the agent
      * runs it, so adopt it rather than assign (and run) the task again. */
-    mu_info("sched", "job %s: adopting %s attempt %u reported by %s", job->id, tr->task_id,
-            ev->attempt, agent->id);
+    mu_info("sched", "job %s: adopting %s attempt %u reported by %s", job->id, tr->task_id, ev->attempt, agent->id);
     tr->attempt = ev->attempt;
     tr->state = MUSTER__V1__TASK_STATE__ASSIGNED;
     tr->retry_at_mono = 0;
@@ -671,10 +652,9 @@ void mu_sched_on_event(mu_scheduler *s, mu_agent *agent, const Muster__V1__TaskE
     agent->running++;
     mark_task(s, job, h, h->current);
   }
-  if (tr == NULL || h->agent_id == NULL || strcmp(h->agent_id, agent->id) != 0 ||
-      ev->attempt != tr->attempt) {
-    mu_debug("sched", "agent %s: event for unknown or stale task %s/%s attempt %u", agent->id,
-             ev->job_id, ev->task_id, ev->attempt);
+  if (tr == NULL || h->agent_id == NULL || strcmp(h->agent_id, agent->id) != 0 || ev->attempt != tr->attempt) {
+    mu_debug("sched", "agent %s: event for unknown or stale task %s/%s attempt %u", agent->id, ev->job_id, ev->task_id,
+             ev->attempt);
     return;
   }
   size_t idx = (size_t)(tr - h->tasks);
@@ -685,8 +665,7 @@ void mu_sched_on_event(mu_scheduler *s, mu_agent *agent, const Muster__V1__TaskE
       const Muster__V1__StateChange *sc = ev->state;
       if (final_before || tr->retry_at_mono > 0) return; /* duplicate after a resend */
       tr->state = sc->state;
-      if (sc->state == MUSTER__V1__TASK_STATE__RUNNING && tr->started_at_ms == 0)
-        tr->started_at_ms = ev->at_ms;
+      if (sc->state == MUSTER__V1__TASK_STATE__RUNNING && tr->started_at_ms == 0) tr->started_at_ms = ev->at_ms;
       if (sc->state >= MUSTER__V1__TASK_STATE__SUCCEEDED) {
         tr->exit_code = sc->exit_code;
         tr->signal = sc->signal;
@@ -704,8 +683,7 @@ void mu_sched_on_event(mu_scheduler *s, mu_agent *agent, const Muster__V1__TaskE
         /* TaskLogs followers of this task are done */
         for (mu_watcher *w = job->watchers; w != NULL;) {
           mu_watcher *next = w->next;
-          if (w->task_id != NULL && w->task_id[0] != '\0' &&
-              mu_task_id_matches(job, tr->task_id, w->task_id)) {
+          if (w->task_id != NULL && w->task_id[0] != '\0' && mu_task_id_matches(job, tr->task_id, w->task_id)) {
             mu_watcher_unlink(w);
             mu_rpc_call_finish(w->call, MU_RPC_OK, "", NULL);
           }
@@ -759,8 +737,7 @@ void mu_sched_on_event(mu_scheduler *s, mu_agent *agent, const Muster__V1__TaskE
        * failover of the control plane as much as a state change does */
       mark_task(s, job, h, idx);
       return;
-    default:
-      return;
+    default: return;
   }
 }
 
@@ -773,15 +750,13 @@ static void lost_by_restart(mu_scheduler *s, mu_agent *agent) {
     const Muster__V1__LostAttempt *la = hello->lost_attempts[i];
     mu_job *j = mu_sched_find(s, la->job_id);
     mu_host_run *h = NULL;
-    mu_task_run *tr = j != NULL && !mu_job_finished(j) && !j->submit_pending
-                          ? mu_job_task(j, la->task_id, &h) : NULL;
-    if (tr == NULL || h->state != MU_HOST_RUNNING || h->agent_id == NULL ||
-        strcmp(h->agent_id, agent->id) != 0 || (size_t)(tr - h->tasks) != h->current ||
-        tr->attempt != la->attempt || tr->state < MUSTER__V1__TASK_STATE__ASSIGNED ||
-        tr->state > MUSTER__V1__TASK_STATE__RUNNING)
+    mu_task_run *tr = j != NULL && !mu_job_finished(j) && !j->submit_pending ? mu_job_task(j, la->task_id, &h) : NULL;
+    if (tr == NULL || h->state != MU_HOST_RUNNING || h->agent_id == NULL || strcmp(h->agent_id, agent->id) != 0 ||
+        (size_t)(tr - h->tasks) != h->current || tr->attempt != la->attempt ||
+        tr->state < MUSTER__V1__TASK_STATE__ASSIGNED || tr->state > MUSTER__V1__TASK_STATE__RUNNING)
       continue;
-    mu_warn("sched", "job %s: %s attempt %u: LOST: agent %s restarted while it ran", j->id,
-            tr->task_id, tr->attempt, agent->id);
+    mu_warn("sched", "job %s: %s attempt %u: LOST: agent %s restarted while it ran", j->id, tr->task_id, tr->attempt,
+            agent->id);
     task_lost(s, j, h, "agent restarted (previous process ended while the task ran)");
   }
 }
@@ -800,12 +775,10 @@ void mu_sched_on_agent_up(mu_scheduler *s, mu_agent *agent) {
     mu_host_run *h = mu_job_host(j, agent->id);
     if (h != NULL && h->state == MU_HOST_RUNNING && h->current < j->spec->n_tasks) {
       mu_task_run *tr = &h->tasks[h->current];
-      if (tr->state >= MUSTER__V1__TASK_STATE__ASSIGNED &&
-          tr->state <= MUSTER__V1__TASK_STATE__RUNNING) {
+      if (tr->state >= MUSTER__V1__TASK_STATE__ASSIGNED && tr->state <= MUSTER__V1__TASK_STATE__RUNNING) {
         agent->running++;
         if (tr->lost_at_mono > 0) agent->lost_check = 1;
-        if (tr->state == MUSTER__V1__TASK_STATE__ASSIGNED)
-          send_assign(s, j, h, h->current, agent, tr->attempt, NULL);
+        if (tr->state == MUSTER__V1__TASK_STATE__ASSIGNED) send_assign(s, j, h, h->current, agent, tr->attempt, NULL);
       }
     }
   }
@@ -832,11 +805,10 @@ void mu_sched_on_agent_down(mu_scheduler *s, mu_agent *agent) {
     if (mu_job_finished(j)) continue;
     for (size_t i = 0; i < j->n_hosts; i++) {
       mu_host_run *h = &j->hosts[i];
-      if (h->state != MU_HOST_RUNNING || h->agent_id == NULL || strcmp(h->agent_id, agent->id))
-        continue;
+      if (h->state != MU_HOST_RUNNING || h->agent_id == NULL || strcmp(h->agent_id, agent->id)) continue;
       mu_task_run *tr = &h->tasks[h->current];
-      if (tr->state >= MUSTER__V1__TASK_STATE__ASSIGNED &&
-          tr->state <= MUSTER__V1__TASK_STATE__RUNNING && tr->lost_at_mono == 0)
+      if (tr->state >= MUSTER__V1__TASK_STATE__ASSIGNED && tr->state <= MUSTER__V1__TASK_STATE__RUNNING &&
+          tr->lost_at_mono == 0)
         tr->lost_at_mono = now;
     }
   }
@@ -889,8 +861,7 @@ static void count_types(mu_scheduler *s, mu_placement *p) {
       if (h->state != MU_HOST_RUNNING || h->current >= j->spec->n_tasks) continue;
       const mu_task_run *tr = &h->tasks[h->current];
       int k = type_limit_of(s, j->spec->tasks[h->current]->type);
-      if (k >= 0 && tr->state >= MUSTER__V1__TASK_STATE__ASSIGNED &&
-          tr->state <= MUSTER__V1__TASK_STATE__RUNNING)
+      if (k >= 0 && tr->state >= MUSTER__V1__TASK_STATE__ASSIGNED && tr->state <= MUSTER__V1__TASK_STATE__RUNNING)
         p->type_running[k]++;
     }
   }
@@ -908,8 +879,7 @@ static int type_allows(mu_scheduler *s, mu_placement *p, mu_job *job, mu_host_ru
 }
 
 /* assign_task, counted against the fleet-wide type limits. */
-static int start_task(mu_scheduler *s, mu_placement *p, mu_job *job, mu_host_run *h, size_t idx,
-                      mu_agent *a) {
+static int start_task(mu_scheduler *s, mu_placement *p, mu_job *job, mu_host_run *h, size_t idx, mu_agent *a) {
   int rc = assign_task(s, job, h, idx, a);
   int k = type_limit_of(s, job->spec->tasks[idx]->type);
   if (rc == 0 && k >= 0) p->type_running[k]++;
@@ -917,8 +887,7 @@ static int start_task(mu_scheduler *s, mu_placement *p, mu_job *job, mu_host_run
 }
 
 /* Returns 1 when the job still needs timed attention (retries, waits, grace). */
-static int dispatch_job(mu_scheduler *s, mu_placement *p, mu_job *job, int64_t now,
-                        const char *held) {
+static int dispatch_job(mu_scheduler *s, mu_placement *p, mu_job *job, int64_t now, const char *held) {
   int timed = 0;
   for (size_t i = 0; i < job->n_hosts; i++) {
     mu_host_run *h = &job->hosts[i];
@@ -941,11 +910,10 @@ static int dispatch_job(mu_scheduler *s, mu_placement *p, mu_job *job, int64_t n
       start_task(s, p, job, h, h->current, a);
       continue;
     }
-    if (tr->state == MUSTER__V1__TASK_STATE__PENDING && a != NULL && a->session != NULL &&
-        agent_has_slot(a) && type_allows(s, p, job, h, h->current))
+    if (tr->state == MUSTER__V1__TASK_STATE__PENDING && a != NULL && a->session != NULL && agent_has_slot(a) &&
+        type_allows(s, p, job, h, h->current))
       start_task(s, p, job, h, h->current, a);
-    else if (tr->state == MUSTER__V1__TASK_STATE__PENDING)
-      timed = 1;
+    else if (tr->state == MUSTER__V1__TASK_STATE__PENDING) timed = 1;
   }
   /* batches: the next batch starts when the current one has ended */
   if (job->rollout.batch > 0) {
@@ -970,8 +938,7 @@ static int dispatch_job(mu_scheduler *s, mu_placement *p, mu_job *job, int64_t n
       continue;
     }
     char why[MU_PLACE_WHY] = "";
-    mu_agent *a = h->agent_id ? mu_registry_find(s->cfg.registry, h->agent_id)
-                              : mu_place_any(p, job, why, sizeof why);
+    mu_agent *a = h->agent_id ? mu_registry_find(s->cfg.registry, h->agent_id) : mu_place_any(p, job, why, sizeof why);
     if (a == NULL && why[0] != '\0') { /* agents match, none has room: wait for capacity */
       h->waiting_since_mono = 0;
       set_waiting(s, job, h, why);
@@ -1040,8 +1007,7 @@ void mu_sched_recount(mu_job *job) {
       case MU_HOST_SKIPPED: job->skipped++; break;
       default: break;
     }
-    if ((h->state == MU_HOST_PENDING || h->state == MU_HOST_RUNNING) && h->batch < first_open)
-      first_open = h->batch;
+    if ((h->state == MU_HOST_PENDING || h->state == MU_HOST_RUNNING) && h->batch < first_open) first_open = h->batch;
   }
   if (job->rollout.batch > 0 && first_open != (size_t)-1) job->batch_current = first_open;
 }
@@ -1089,8 +1055,7 @@ static int job_order(const void *pa, const void *pb) {
 }
 
 static int dispatchable(const mu_job *j) {
-  return !mu_job_finished(j) && j->ready && !j->submit_pending &&
-         (j->deps_done || j->spec->n_after == 0);
+  return !mu_job_finished(j) && j->ready && !j->submit_pending && (j->deps_done || j->spec->n_after == 0);
 }
 
 static void sched_tick(mu_scheduler *s) {
@@ -1116,12 +1081,12 @@ static void sched_tick(mu_scheduler *s) {
     count_types(s, &p);
     uint32_t busy = s->cfg.hold_above > 0 ? fleet_busy_pct(s->cfg.registry) : 0;
     char held[MU_PLACE_WHY];
-    snprintf(held, sizeof held, "held: the fleet is %u%% busy (hold_above %u%%) and this job's "
-             "priority is below hold_priority_floor %d; it starts when load falls", busy,
-             s->cfg.hold_above, s->cfg.hold_priority_floor);
+    snprintf(held, sizeof held,
+             "held: the fleet is %u%% busy (hold_above %u%%) and this job's "
+             "priority is below hold_priority_floor %d; it starts when load falls",
+             busy, s->cfg.hold_above, s->cfg.hold_priority_floor);
     for (size_t i = 0; i < k; i++) {
-      int hold = s->cfg.hold_above > 0 && busy > s->cfg.hold_above &&
-                 order[i].priority < s->cfg.hold_priority_floor;
+      int hold = s->cfg.hold_above > 0 && busy > s->cfg.hold_above && order[i].priority < s->cfg.hold_priority_floor;
       timed |= dispatch_job(s, &p, order[i].job, now, hold ? held : NULL);
     }
     mu_place_end(&p);
@@ -1136,8 +1101,7 @@ static void sched_tick(mu_scheduler *s) {
   }
 }
 
-void mu_sched_takeover(mu_scheduler *s, int64_t grace, size_t *ret_jobs, size_t *ret_running,
-                       size_t *ret_dropped) {
+void mu_sched_takeover(mu_scheduler *s, int64_t grace, size_t *ret_jobs, size_t *ret_running, size_t *ret_dropped) {
   int64_t now = mu_mono_ms();
   size_t jobs = 0, running = 0, dropped = 0;
   for (mu_job **pp = &s->jobs; *pp != NULL;) {
@@ -1159,8 +1123,7 @@ void mu_sched_takeover(mu_scheduler *s, int64_t grace, size_t *ret_jobs, size_t 
       if (h->state == MU_HOST_PENDING) h->waiting_since_mono = now + grace; /* waits start later */
       if (h->state != MU_HOST_RUNNING || h->current >= j->spec->n_tasks) continue;
       mu_task_run *tr = &h->tasks[h->current];
-      if (tr->state < MUSTER__V1__TASK_STATE__ASSIGNED || tr->state > MUSTER__V1__TASK_STATE__RUNNING)
-        continue;
+      if (tr->state < MUSTER__V1__TASK_STATE__ASSIGNED || tr->state > MUSTER__V1__TASK_STATE__RUNNING) continue;
       /* A task is called LOST heartbeat_timeout after lost_at_mono: shift it so that happens
        * takeover_grace from now unless the agent comes back. */
       int64_t at = now + grace - s->cfg.heartbeat_timeout_ms;

@@ -41,10 +41,8 @@ typedef struct mu_sched_hooks {
    * (jobspec.h bundle_resolve), caller may run on the resolved ids, the job's secrets exist
    * and may go to those agents. */
   int (*bundle_resolve)(void *ud, const char *ref, char *msg, size_t msg_size);
-  int (*check_targets)(void *ud, const mu_caller *caller, char *const *ids, size_t n,
-                       mu_err *err);
-  int (*check_secrets)(void *ud, Muster__V1__JobSpec *spec, char *const *ids, size_t n,
-                       mu_err *err);
+  int (*check_targets)(void *ud, const mu_caller *caller, char *const *ids, size_t n, mu_err *err);
+  int (*check_secrets)(void *ud, Muster__V1__JobSpec *spec, char *const *ids, size_t n, mu_err *err);
   /* Changes to store (persist.c): a task run, every task of a host, a job record, a job
    * forgotten by retention; pass_done after every dispatch pass (a flush soon). */
   void (*task_changed)(void *ud, mu_job *job, mu_host_run *h, size_t idx);
@@ -68,18 +66,18 @@ typedef struct mu_sched_type_limit {
 
 typedef struct mu_sched_config {
   uv_loop_t *loop;
-  mu_registry *registry;          /* borrowed: the agents jobs run on */
-  int durable;                    /* etcd mode: new jobs wait for their write, acks for
+  mu_registry *registry;        /* borrowed: the agents jobs run on */
+  int durable;                  /* etcd mode: new jobs wait for their write, acks for
                                      what etcd holds (agent durable_seq) */
-  int64_t heartbeat_timeout_ms;   /* a vanished agent's tasks are LOST after this */
-  size_t tail_bytes;              /* output tail kept per task run */
-  size_t history_bytes;           /* WatchJob history kept per job */
-  uint32_t max_tasks;             /* tasks per job */
-  uint32_t max_task_runs;         /* targets x tasks per job */
-  mu_retention retention;         /* which finished jobs are kept (job_retention.h) */
-  int64_t priority_aging_ms;      /* a job gains 1 priority per this much age; 0: no aging */
-  uint32_t hold_above;            /* % of the connected fleet's slots busy past which jobs */
-  int32_t hold_priority_floor;    /* below this (aged) priority start no new hosts; 0%: never */
+  int64_t heartbeat_timeout_ms; /* a vanished agent's tasks are LOST after this */
+  size_t tail_bytes;            /* output tail kept per task run */
+  size_t history_bytes;         /* WatchJob history kept per job */
+  uint32_t max_tasks;           /* tasks per job */
+  uint32_t max_task_runs;       /* targets x tasks per job */
+  mu_retention retention;       /* which finished jobs are kept (job_retention.h) */
+  int64_t priority_aging_ms;    /* a job gains 1 priority per this much age; 0: no aging */
+  uint32_t hold_above;          /* % of the connected fleet's slots busy past which jobs */
+  int32_t hold_priority_floor;  /* below this (aged) priority start no new hosts; 0%: never */
   mu_sched_type_limit type_limits[MU_SCHED_MAX_TYPE_LIMITS];
   size_t n_type_limits;
 } mu_sched_config;
@@ -89,15 +87,15 @@ typedef struct mu_sched_config {
 typedef struct mu_scheduler {
   mu_sched_config cfg;
   mu_sched_hooks hooks;
-  mu_job *jobs;                   /* newest first */
+  mu_job *jobs; /* newest first */
   size_t n_jobs;
-  uint64_t job_seq;               /* the last "j-<secs>-<seq>" number handed out or loaded */
-  uint64_t term;                  /* leader term handed to agents as the fencing term */
+  uint64_t job_seq; /* the last "j-<secs>-<seq>" number handed out or loaded */
+  uint64_t term;    /* leader term handed to agents as the fencing term */
   uv_timer_t timer;
   int armed, stopping;
-  mu_evicted_ring evicted;        /* ids of jobs retention forgot, for "was evicted" answers */
+  mu_evicted_ring evicted;                   /* ids of jobs retention forgot, for "was evicted" answers */
   uint64_t jobs_evicted, jobs_evicted_young; /* young: past max_jobs_kept_hard before min age */
-  uint64_t placements;            /* `any` hosts placed by resource-aware placement */
+  uint64_t placements;                       /* `any` hosts placed by resource-aware placement */
 } mu_scheduler;
 
 /* Starts the scheduler (its timer on cfg.loop). cfg and hooks are copied. */
@@ -116,17 +114,16 @@ void mu_sched_pause(mu_scheduler *s);
 
 /* Validates spec (taken in every case), checks that caller (NULL: no check) may run it on
  * those targets (authz.h), resolves its targets and creates a running job. */
-int mu_sched_submit(mu_scheduler *s, Muster__V1__JobSpec *spec, const mu_caller *caller,
-                    mu_job **ret_job, mu_err *err);
+int mu_sched_submit(mu_scheduler *s, Muster__V1__JobSpec *spec, const mu_caller *caller, mu_job **ret_job, mu_err *err);
 /* The checks of mu_sched_submit without creating a job: validation (defaults filled in),
  * permissions, targets (caller owns *ret_ids, an array of borrowed ids; NULL for an `any`
  * target), task types, secrets and the task-run limit. On error spec is freed. */
-int mu_sched_admit(mu_scheduler *s, Muster__V1__JobSpec *spec, const mu_caller *caller,
-                   mu_rollout *ret_rollout, char ***ret_ids, size_t *ret_n, mu_err *err);
+int mu_sched_admit(mu_scheduler *s, Muster__V1__JobSpec *spec, const mu_caller *caller, mu_rollout *ret_rollout,
+                   char ***ret_ids, size_t *ret_n, mu_err *err);
 /* mu_sched_submit with a job id given (NULL: a new one), for jobs whose id was recorded
  * before they were created (a schedule's slot claim). MU_EEXIST when the id is held. */
-int mu_sched_submit_id(mu_scheduler *s, const char *job_id, Muster__V1__JobSpec *spec,
-                       const mu_caller *caller, mu_job **ret_job, mu_err *err);
+int mu_sched_submit_id(mu_scheduler *s, const char *job_id, Muster__V1__JobSpec *spec, const mu_caller *caller,
+                       mu_job **ret_job, mu_err *err);
 /* A new job id "j-<hex secs>-<seq>" (what mu_sched_submit gives a job). */
 #define MU_SCHED_ID_SIZE 64
 void mu_sched_new_id(mu_scheduler *s, char id[MU_SCHED_ID_SIZE]);
@@ -135,8 +132,7 @@ mu_job *mu_sched_find(mu_scheduler *s, const char *job_id);
  * retention: ...)" when retention forgot it, else "no job 'X'". */
 void mu_sched_fail_not_found(const mu_scheduler *s, mu_rpc_call *call, const char *job_id);
 /* Cancels what has not finished; MU_EINVAL when the job already ended (message says how). */
-int mu_sched_cancel(mu_scheduler *s, mu_job *job, const char *reason, uint32_t *ret_cancelled,
-                    mu_err *err);
+int mu_sched_cancel(mu_scheduler *s, mu_job *job, const char *reason, uint32_t *ret_cancelled, mu_err *err);
 /* The same; force: the agents skip the task type's graceful stop (Cancel.force). A job being
  * cancelled may be cancelled again (with force) until it has ended. */
 int mu_sched_cancel_ex(mu_scheduler *s, mu_job *job, const char *reason, int force, uint32_t *ret_cancelled,
@@ -167,7 +163,6 @@ void mu_sched_note_evicted(mu_scheduler *s, const mu_job *job);
 /* A new term's takeover: ready jobs' running tasks get until now + grace to be reported
  * (else LOST), pending hosts start waiting then; jobs without a ready marker are dropped
  * (job_forgotten). Counts what it saw. */
-void mu_sched_takeover(mu_scheduler *s, int64_t grace_ms, size_t *ret_jobs, size_t *ret_running,
-                       size_t *ret_dropped);
+void mu_sched_takeover(mu_scheduler *s, int64_t grace_ms, size_t *ret_jobs, size_t *ret_running, size_t *ret_dropped);
 
 #endif

@@ -36,14 +36,12 @@ typedef struct world {
   sent out[256];
   size_t n_out;
   size_t task_marks, job_marks;
-  int dummy_session;          /* agents "connected" point their session here */
+  int dummy_session; /* agents "connected" point their session here */
 } world;
 
-static int hook_send(void *ud, mu_agent *agent, const Muster__V1__ControlMessage *msg,
-                     mu_err *err) {
+static int hook_send(void *ud, mu_agent *agent, const Muster__V1__ControlMessage *msg, mu_err *err) {
   world *w = ud;
-  if (agent->session == NULL)
-    return mu_err_set(err, MU_EAGAIN, "agent %s is not connected", agent->id);
+  if (agent->session == NULL) return mu_err_set(err, MU_EAGAIN, "agent %s is not connected", agent->id);
   assert_true(w->n_out < sizeof w->out / sizeof w->out[0]);
   sent *o = &w->out[w->n_out++];
   memset(o, 0, sizeof *o);
@@ -96,10 +94,8 @@ static world *world_new(int64_t heartbeat_timeout_ms) {
                          .max_tasks = 64,
                          .max_task_runs = 10000,
                          .retention = {.max_kept = 100, .hard_cap = 200}};
-  mu_sched_hooks hooks = {.ud = w,
-                          .send = hook_send,
-                          .task_changed = hook_task_changed,
-                          .job_changed = hook_job_changed};
+  mu_sched_hooks hooks = {
+      .ud = w, .send = hook_send, .task_changed = hook_task_changed, .job_changed = hook_job_changed};
   mu_sched_init(&w->s, &cfg, &hooks);
   return w;
 }
@@ -124,19 +120,16 @@ static mu_agent *add_agent(world *w, const char *id, uint32_t slots, const char 
     *eq = '\0';
     json_object_set_new(lab, kv, json_string(eq + 1));
   }
-  json_t *j = json_pack("{s:{s:s,s:s,s:o,s:{s:i},s:[{s:s}]}}", "hello", "agent_id", id,
-                        "hostname", id, "labels", lab, "capacity", "slots", (int)slots,
-                        "plugins", "type", "shell");
+  json_t *j = json_pack("{s:{s:s,s:s,s:o,s:{s:i},s:[{s:s}]}}", "hello", "agent_id", id, "hostname", id, "labels", lab,
+                        "capacity", "slots", (int)slots, "plugins", "type", "shell");
   Muster__V1__AgentMessage *msg = NULL;
   mu_err err = {0};
-  if (mu_pbjson_from_json(&muster__v1__agent_message__descriptor, j, (ProtobufCMessage **)&msg,
-                          &err) != 0)
+  if (mu_pbjson_from_json(&muster__v1__agent_message__descriptor, j, (ProtobufCMessage **)&msg, &err) != 0)
     fail_msg("bad hello: %s", err.msg);
   json_decref(j);
   mu_agent *a = NULL;
   assert_int_equal(mu_registry_upsert(&w->reg, id, &a, &err), 0);
-  mu_registry_set_connected(&w->reg, a, msg, "test", (mu_agent_session *)&w->dummy_session, 1,
-                            1);
+  mu_registry_set_connected(&w->reg, a, msg, "test", (mu_agent_session *)&w->dummy_session, 1, 1);
   return a;
 }
 
@@ -147,8 +140,7 @@ static mu_job *submit(world *w, const char *json) {
   if (j == NULL) fail_msg("bad test JSON: %s", jerr.text);
   Muster__V1__JobSpec *spec = NULL;
   mu_err err = {0};
-  if (mu_pbjson_from_json(&muster__v1__job_spec__descriptor, j, (ProtobufCMessage **)&spec,
-                          &err) != 0)
+  if (mu_pbjson_from_json(&muster__v1__job_spec__descriptor, j, (ProtobufCMessage **)&spec, &err) != 0)
     fail_msg("bad test spec: %s", err.msg);
   json_decref(j);
   mu_job *job = NULL;
@@ -157,8 +149,8 @@ static mu_job *submit(world *w, const char *json) {
 }
 
 /* Agent reports a state for its current attempt of task_id. */
-static void report(world *w, const char *agent_id, mu_job *job, const char *task_id,
-                   uint32_t attempt, Muster__V1__TaskState st, int32_t exit_code) {
+static void report(world *w, const char *agent_id, mu_job *job, const char *task_id, uint32_t attempt,
+                   Muster__V1__TaskState st, int32_t exit_code) {
   static uint64_t seq;
   Muster__V1__TaskEvent ev = MUSTER__V1__TASK_EVENT__INIT;
   Muster__V1__StateChange sc = MUSTER__V1__STATE_CHANGE__INIT;
@@ -187,9 +179,10 @@ static void concurrency_and_slots(void **state) {
   add_agent(w, "a2", 1, NULL);
   add_agent(w, "a3", 1, NULL);
   add_agent(w, "a4", 1, NULL);
-  mu_job *job = submit(w, "{\"target\":{\"all\":true},\"rollout\":{\"max_concurrency\":\"2\"},"
-                          "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"true\"}},"
-                          "{\"name\":\"u\",\"shell\":{\"script\":\"true\"}}]}");
+  mu_job *job = submit(w,
+                       "{\"target\":{\"all\":true},\"rollout\":{\"max_concurrency\":\"2\"},"
+                       "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"true\"}},"
+                       "{\"name\":\"u\",\"shell\":{\"script\":\"true\"}}]}");
   assert_int_equal(job->n_hosts, 4);
   assert_int_equal(job->concurrency, 2);
   mu_sched_pass(&w->s);
@@ -223,9 +216,10 @@ static void error_budget_cancels_the_rest(void **state) {
   add_agent(w, "b1", 1, NULL);
   add_agent(w, "b2", 1, NULL);
   add_agent(w, "b3", 1, NULL);
-  mu_job *job = submit(w, "{\"target\":{\"all\":true},"
-                          "\"rollout\":{\"max_concurrency\":\"1\",\"max_errors\":\"0\"},"
-                          "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"false\"}}]}");
+  mu_job *job = submit(w,
+                       "{\"target\":{\"all\":true},"
+                       "\"rollout\":{\"max_concurrency\":\"1\",\"max_errors\":\"0\"},"
+                       "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"false\"}}]}");
   assert_int_equal(job->error_budget, 0);
   mu_sched_pass(&w->s);
   assert_int_equal(count_sent(w, ASSIGN), 1);
@@ -236,8 +230,7 @@ static void error_budget_cancels_the_rest(void **state) {
   assert_int_equal(job->cancelled, 2);
   assert_int_equal(job->state, MUSTER__V1__JOB_STATE__JOB_FAILED);
   assert_int_equal(job->hosts[1].tasks[0].state, MUSTER__V1__TASK_STATE__CANCELLED);
-  assert_string_equal(job->hosts[1].tasks[0].message,
-                      "not started: max errors reached (1 failed, 0 allowed)");
+  assert_string_equal(job->hosts[1].tasks[0].message, "not started: max errors reached (1 failed, 0 allowed)");
   assert_true(w->job_marks > 0);
   world_free(w);
 }
@@ -250,8 +243,9 @@ static void any_goes_to_the_most_free_slots(void **state) {
   add_agent(w, "z", 3, "role=web");
   add_agent(w, "db", 16, "role=db");
   x->draining = 1; /* most slots, but draining */
-  mu_job *job = submit(w, "{\"target\":{\"any\":\"role=web\"},"
-                          "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"true\"}}]}");
+  mu_job *job = submit(w,
+                       "{\"target\":{\"any\":\"role=web\"},"
+                       "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"true\"}}]}");
   assert_int_equal(job->n_hosts, 1);
   assert_null(job->hosts[0].agent_id);
   mu_sched_pass(&w->s);
@@ -267,9 +261,10 @@ static void disconnected_target_is_unreachable(void **state) {
   add_agent(w, "up", 1, NULL);
   mu_agent *gone = add_agent(w, "gone", 1, NULL);
   mu_registry_set_disconnected(&w->reg, gone, "test");
-  mu_job *job = submit(w, "{\"target\":{\"hosts\":[\"up\",\"gone\"]},"
-                          "\"rollout\":{\"disconnected_wait\":\"0s\"},"
-                          "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"true\"}}]}");
+  mu_job *job = submit(w,
+                       "{\"target\":{\"hosts\":[\"up\",\"gone\"]},"
+                       "\"rollout\":{\"disconnected_wait\":\"0s\"},"
+                       "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"true\"}}]}");
   mu_sched_pass(&w->s);
   assert_int_equal(count_sent(w, ASSIGN), 1);
   mu_host_run *h = mu_job_host(job, "gone");
@@ -295,12 +290,12 @@ static void unreachable_counts_against_max_errors(void **state) {
   (void)state;
   world *w = world_new(10000);
   const char *ids[] = {"d1", "d2", "d3"};
-  for (size_t i = 0; i < 3; i++)
-    mu_registry_set_disconnected(&w->reg, add_agent(w, ids[i], 1, NULL), "test");
+  for (size_t i = 0; i < 3; i++) mu_registry_set_disconnected(&w->reg, add_agent(w, ids[i], 1, NULL), "test");
   add_agent(w, "ok", 1, NULL);
-  mu_job *job = submit(w, "{\"target\":{\"hosts\":[\"d1\",\"d2\",\"d3\",\"ok\"]},"
-                          "\"rollout\":{\"max_errors\":\"1\",\"max_concurrency\":\"1\"},"
-                          "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"true\"}}]}");
+  mu_job *job = submit(w,
+                       "{\"target\":{\"hosts\":[\"d1\",\"d2\",\"d3\",\"ok\"]},"
+                       "\"rollout\":{\"max_errors\":\"1\",\"max_concurrency\":\"1\"},"
+                       "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"true\"}}]}");
   mu_sched_pass(&w->s);
   assert_int_equal(job->unreachable, 2); /* the second one is past max_errors 1 */
   assert_int_equal(job->cancelled, 2);
@@ -322,10 +317,11 @@ static void skip_unreachable_skips(void **state) {
   mu_agent *gone = add_agent(w, "gone", 1, NULL);
   add_agent(w, "up", 1, NULL);
   mu_registry_set_disconnected(&w->reg, gone, "test");
-  mu_job *job = submit(w, "{\"target\":{\"hosts\":[\"gone\",\"up\"]},"
-                          "\"rollout\":{\"max_errors\":\"0\",\"skip_unreachable\":true},"
-                          "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"true\"}},"
-                          "{\"name\":\"u\",\"shell\":{\"script\":\"true\"}}]}");
+  mu_job *job = submit(w,
+                       "{\"target\":{\"hosts\":[\"gone\",\"up\"]},"
+                       "\"rollout\":{\"max_errors\":\"0\",\"skip_unreachable\":true},"
+                       "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"true\"}},"
+                       "{\"name\":\"u\",\"shell\":{\"script\":\"true\"}}]}");
   mu_registry_remove(&w->reg, gone); /* forgotten after submit: still a target */
   mu_sched_pass(&w->s);
   mu_host_run *h = mu_job_host(job, "gone");
@@ -364,9 +360,9 @@ static void agent_gc_decision(void **state) {
   assert_false(mu_agent_gc_due(a, 500, 0, 100000)); /* connected */
   mu_registry_set_disconnected(&w->reg, a, "test");
   assert_true(mu_agent_gc_due(a, 500, 0, 100000));
-  assert_false(mu_agent_gc_due(a, 0, 0, 100000));          /* 0: never */
-  assert_false(mu_agent_gc_due(a, 500, 0, 1400));          /* 400ms: not yet */
-  assert_false(mu_agent_gc_due(a, 500, 99800, 100000));    /* started 200ms ago */
+  assert_false(mu_agent_gc_due(a, 0, 0, 100000));       /* 0: never */
+  assert_false(mu_agent_gc_due(a, 500, 0, 1400));       /* 400ms: not yet */
+  assert_false(mu_agent_gc_due(a, 500, 99800, 100000)); /* started 200ms ago */
   assert_true(mu_agent_gc_due(a, 500, 99000, 100000));
   mu_registry_remove(&w->reg, a);
   assert_null(mu_registry_find(&w->reg, "g"));
@@ -378,8 +374,9 @@ static void vanished_agent_task_is_lost(void **state) {
   (void)state;
   world *w = world_new(1); /* grace: 1 ms */
   mu_agent *a = add_agent(w, "v", 1, NULL);
-  mu_job *job = submit(w, "{\"target\":{\"hosts\":[\"v\"]},"
-                          "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"sleep 9\"}}]}");
+  mu_job *job = submit(w,
+                       "{\"target\":{\"hosts\":[\"v\"]},"
+                       "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"sleep 9\"}}]}");
   mu_sched_pass(&w->s);
   assert_int_equal(count_sent(w, ASSIGN), 1);
   mu_registry_set_disconnected(&w->reg, a, "test");
@@ -396,9 +393,10 @@ static void failed_attempt_is_retried_after_backoff(void **state) {
   (void)state;
   world *w = world_new(10000);
   add_agent(w, "r", 1, NULL);
-  mu_job *job = submit(w, "{\"target\":{\"hosts\":[\"r\"]},\"tasks\":[{\"name\":\"t\","
-                          "\"retries\":1,\"backoff\":{\"initial\":\"10ms\"},"
-                          "\"shell\":{\"script\":\"false\"}}]}");
+  mu_job *job = submit(w,
+                       "{\"target\":{\"hosts\":[\"r\"]},\"tasks\":[{\"name\":\"t\","
+                       "\"retries\":1,\"backoff\":{\"initial\":\"10ms\"},"
+                       "\"shell\":{\"script\":\"false\"}}]}");
   mu_sched_pass(&w->s);
   const sent *a1 = nth_sent(w, ASSIGN, 0);
   assert_non_null(a1);
@@ -418,8 +416,9 @@ static void cancel_stops_running_and_pending(void **state) {
   world *w = world_new(10000);
   add_agent(w, "c1", 1, NULL);
   add_agent(w, "c2", 1, NULL);
-  mu_job *job = submit(w, "{\"target\":{\"all\":true},\"rollout\":{\"max_concurrency\":\"1\"},"
-                          "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"sleep 9\"}}]}");
+  mu_job *job = submit(w,
+                       "{\"target\":{\"all\":true},\"rollout\":{\"max_concurrency\":\"1\"},"
+                       "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"sleep 9\"}}]}");
   mu_sched_pass(&w->s);
   uint32_t n = 0;
   mu_err err = {0};
@@ -434,12 +433,10 @@ static void cancel_stops_running_and_pending(void **state) {
   world_free(w);
 }
 
-
 /* --- resource-aware placement --- */
 
 /* add_agent with a declared CPU capacity (millicores). */
-static mu_agent *add_agent_cpu(world *w, const char *id, uint32_t slots, uint32_t cpu_millis,
-                               const char *labels) {
+static mu_agent *add_agent_cpu(world *w, const char *id, uint32_t slots, uint32_t cpu_millis, const char *labels) {
   mu_agent *a = add_agent(w, id, slots, labels);
   a->hello_msg->hello->capacity->cpu_millis = cpu_millis;
   return a;
@@ -459,8 +456,7 @@ static mu_job *submit_cpu(world *w, const char *target_extra, uint32_t cpu) {
 /* How many ASSIGNs went to agent id so far. */
 static uint32_t assigned_to(const world *w, const char *id) {
   uint32_t n = 0;
-  for (size_t i = 0; i < w->n_out; i++)
-    n += w->out[i].kind == ASSIGN && strcmp(w->out[i].agent, id) == 0;
+  for (size_t i = 0; i < w->n_out; i++) n += w->out[i].kind == ASSIGN && strcmp(w->out[i].agent, id) == 0;
   return n;
 }
 
@@ -518,7 +514,7 @@ static void spread_and_binpack_differ(void **state) {
     }
     assert_int_equal(count_sent(w, ASSIGN), 4);
     size_t used = (assigned_to(w, "w1") > 0) + (assigned_to(w, "w2") > 0) + (assigned_to(w, "w3") > 0) +
-           (assigned_to(w, "w4") > 0);
+                  (assigned_to(w, "w4") > 0);
     assert_int_equal(used, binpack ? 1 : 4);
     world_free(w);
   }
@@ -548,8 +544,7 @@ static void refused(world *w, const char *json, const char *want) {
   assert_non_null(j);
   Muster__V1__JobSpec *spec = NULL;
   mu_err err = {0};
-  assert_int_equal(mu_pbjson_from_json(&muster__v1__job_spec__descriptor, j,
-                                       (ProtobufCMessage **)&spec, &err), 0);
+  assert_int_equal(mu_pbjson_from_json(&muster__v1__job_spec__descriptor, j, (ProtobufCMessage **)&spec, &err), 0);
   json_decref(j);
   mu_job *job = NULL;
   assert_int_equal(mu_sched_submit(&w->s, spec, NULL, &job, &err), MU_EINVAL);
@@ -562,8 +557,9 @@ static void oversized_requests_refused_at_submit(void **state) {
   add_agent_cpu(w, "w1", 8, 4000, "role=web");
   add_agent_cpu(w, "w2", 8, 16000, "role=web");
   add_agent_cpu(w, "db", 8, 64000, "role=db");
-  const char *t = "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"true\"},"
-                  "\"resources\":{\"requests\":{\"cpu\":32000}}}]}";
+  const char *t =
+      "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"true\"},"
+      "\"resources\":{\"requests\":{\"cpu\":32000}}}]}";
   char json[512];
   snprintf(json, sizeof json, "{\"target\":{\"any\":\"role=web\"},%s", t);
   refused(w, json, "32 CPU is more than any agent matching 'role=web' has (largest: w2 with 16 CPU)");
@@ -587,22 +583,22 @@ static void named_target_waits_for_capacity(void **state) {
   (void)state;
   world *w = world_new(10000);
   add_agent_cpu(w, "w1", 8, 2000, "role=web");
-  mu_job *a = submit(w, "{\"target\":{\"hosts\":[\"w1\"]},\"tasks\":[{\"name\":\"t\",\"shell\":"
-                        "{\"script\":\"true\"},\"resources\":{\"requests\":{\"cpu\":1500}}}]}");
-  mu_job *b = submit(w, "{\"target\":{\"hosts\":[\"w1\"]},\"tasks\":[{\"name\":\"t\",\"shell\":"
-                        "{\"script\":\"true\"},\"resources\":{\"requests\":{\"cpu\":1000}}}]}");
+  mu_job *a = submit(w,
+                     "{\"target\":{\"hosts\":[\"w1\"]},\"tasks\":[{\"name\":\"t\",\"shell\":"
+                     "{\"script\":\"true\"},\"resources\":{\"requests\":{\"cpu\":1500}}}]}");
+  mu_job *b = submit(w,
+                     "{\"target\":{\"hosts\":[\"w1\"]},\"tasks\":[{\"name\":\"t\",\"shell\":"
+                     "{\"script\":\"true\"},\"resources\":{\"requests\":{\"cpu\":1000}}}]}");
   mu_sched_pass(&w->s);
   assert_int_equal(count_sent(w, ASSIGN), 1);
   assert_int_equal(b->hosts[0].state, MU_HOST_PENDING);
-  assert_string_equal(b->hosts[0].tasks[0].message,
-                      "waiting: w1 has 0.5 CPU free, a host of this job needs 1 CPU");
+  assert_string_equal(b->hosts[0].tasks[0].message, "waiting: w1 has 0.5 CPU free, a host of this job needs 1 CPU");
   report(w, "w1", a, nth_sent(w, ASSIGN, 0)->task_id, 1, MUSTER__V1__TASK_STATE__SUCCEEDED, 0);
   mu_sched_pass(&w->s);
   assert_int_equal(count_sent(w, ASSIGN), 2);
   assert_int_equal(b->hosts[0].state, MU_HOST_RUNNING);
   world_free(w);
 }
-
 
 static void fleet_wide_type_limit(void **state) {
   (void)state;
@@ -613,8 +609,9 @@ static void fleet_wide_type_limit(void **state) {
   add_agent(w, "a1", 4, NULL);
   add_agent(w, "a2", 4, NULL);
   add_agent(w, "a3", 4, NULL);
-  mu_job *job = submit(w, "{\"target\":{\"all\":true},"
-                          "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"true\"}}]}");
+  mu_job *job = submit(w,
+                       "{\"target\":{\"all\":true},"
+                       "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"true\"}}]}");
   mu_sched_pass(&w->s);
   assert_int_equal(count_sent(w, ASSIGN), 2); /* three agents free, two shell tasks allowed */
   mu_host_run *third = mu_job_host(job, "a3");
@@ -628,17 +625,18 @@ static void fleet_wide_type_limit(void **state) {
   world_free(w);
 }
 
-
 static void priority_with_aging(void **state) {
   (void)state;
   for (int aging = 0; aging <= 1; aging++) {
     world *w = world_new(10000);
     w->s.cfg.priority_aging_ms = aging ? 60000 : 0;
     add_agent(w, "only", 1, NULL);
-    mu_job *old_low = submit(w, "{\"target\":{\"all\":true},\"priority\":0,"
-                                "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"true\"}}]}");
-    mu_job *new_high = submit(w, "{\"target\":{\"all\":true},\"priority\":5,"
-                                 "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"true\"}}]}");
+    mu_job *old_low = submit(w,
+                             "{\"target\":{\"all\":true},\"priority\":0,"
+                             "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"true\"}}]}");
+    mu_job *new_high = submit(w,
+                              "{\"target\":{\"all\":true},\"priority\":5,"
+                              "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"true\"}}]}");
     old_low->created_at_ms -= 10 * 60000; /* waited 10 minutes: +10 with aging per minute */
     mu_sched_pass(&w->s);
     assert_int_equal(count_sent(w, ASSIGN), 1); /* one slot: the order decides */
@@ -649,7 +647,6 @@ static void priority_with_aging(void **state) {
   }
 }
 
-
 static void low_priority_held_under_saturation(void **state) {
   (void)state;
   world *w = world_new(10000);
@@ -657,18 +654,21 @@ static void low_priority_held_under_saturation(void **state) {
   w->s.cfg.hold_priority_floor = 1;
   add_agent(w, "a1", 2, NULL);
   add_agent(w, "a2", 2, NULL);
-  mu_job *busy = submit(w, "{\"target\":{\"hosts\":[\"a1\", \"a2\"]},\"priority\":5,"
-                           "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"true\"}}]}");
+  mu_job *busy = submit(w,
+                        "{\"target\":{\"hosts\":[\"a1\", \"a2\"]},\"priority\":5,"
+                        "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"true\"}}]}");
   mu_sched_pass(&w->s);
   assert_int_equal(count_sent(w, ASSIGN), 2);
   /* half the slots busy: not past 50%: a second high-priority job still starts a host... */
-  mu_job *high = submit(w, "{\"target\":{\"hosts\":[\"a1\"]},\"priority\":5,"
-                           "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"true\"}}]}");
+  mu_job *high = submit(w,
+                        "{\"target\":{\"hosts\":[\"a1\"]},\"priority\":5,"
+                        "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"true\"}}]}");
   mu_sched_pass(&w->s);
   assert_int_equal(count_sent(w, ASSIGN), 3);
   /* ...now 75% busy: a priority-0 job is held, saying why, though a2 has a free slot */
-  mu_job *low = submit(w, "{\"target\":{\"hosts\":[\"a2\"]},\"priority\":0,"
-                          "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"true\"}}]}");
+  mu_job *low = submit(w,
+                       "{\"target\":{\"hosts\":[\"a2\"]},\"priority\":0,"
+                       "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"true\"}}]}");
   mu_sched_pass(&w->s);
   assert_int_equal(count_sent(w, ASSIGN), 3);
   assert_int_equal(low->hosts[0].state, MU_HOST_PENDING);

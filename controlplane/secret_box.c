@@ -51,11 +51,10 @@ int mu_secret_key_parse(const void *data, size_t len, mu_secret_key *ret, mu_err
     size_t got = 0;
     const char *end = NULL;
     if (n == 2 * MU_SECRET_KEY_BYTES)
-      ok = sodium_hex2bin(k.bytes, sizeof k.bytes, text, n, NULL, &got, &end) == 0 &&
-           got == MU_SECRET_KEY_BYTES && end == text + n;
+      ok = sodium_hex2bin(k.bytes, sizeof k.bytes, text, n, NULL, &got, &end) == 0 && got == MU_SECRET_KEY_BYTES &&
+           end == text + n;
     else if (n == 44)
-      ok = sodium_base642bin(k.bytes, sizeof k.bytes, text, n, NULL, &got, &end,
-                             sodium_base64_VARIANT_ORIGINAL) == 0 &&
+      ok = sodium_base642bin(k.bytes, sizeof k.bytes, text, n, NULL, &got, &end, sodium_base64_VARIANT_ORIGINAL) == 0 &&
            got == MU_SECRET_KEY_BYTES && end == text + n;
   }
   if (!ok) {
@@ -63,7 +62,8 @@ int mu_secret_key_parse(const void *data, size_t len, mu_secret_key *ret, mu_err
     return mu_err_set(err, MU_EINVAL,
                       "a secret key is 32 bytes: raw (32 bytes), hex (64 characters) or base64 "
                       "(44 characters), optionally with a newline; got %zu bytes that are none "
-                      "of these (make one with `muster secret keygen --out FILE`)", len);
+                      "of these (make one with `muster secret keygen --out FILE`)",
+                      len);
   }
   key_set_id(&k);
   *ret = k;
@@ -85,10 +85,13 @@ int mu_secret_key_load(const char *path, mu_secret_key *ret, mu_err *err) {
   } else if ((st.st_mode & 0177) != 0) {
     rc = mu_err_set(err, MU_EPERM,
                     "secret key %s: mode %04o is wider than 0600 (others may read or run it); "
-                    "chmod 600 %s", path, (unsigned)(st.st_mode & 07777), path);
+                    "chmod 600 %s",
+                    path, (unsigned)(st.st_mode & 07777), path);
   } else if (st.st_size > KEY_FILE_MAX) {
-    rc = mu_err_set(err, MU_EINVAL, "secret key %s: %lld bytes; a secret key is 32 bytes (raw, "
-                    "or 64 hex / 44 base64 characters)", path, (long long)st.st_size);
+    rc = mu_err_set(err, MU_EINVAL,
+                    "secret key %s: %lld bytes; a secret key is 32 bytes (raw, "
+                    "or 64 hex / 44 base64 characters)",
+                    path, (long long)st.st_size);
   }
   if (rc != 0) {
     close(fd);
@@ -139,12 +142,16 @@ void mu_secret_key_wipe(mu_secret_key *key) { sodium_memzero(key, sizeof *key); 
 int mu_secret_check_name(const char *name, mu_err *err) {
   size_t n = name ? strlen(name) : 0;
   if (n == 0 || n > MU_SECRET_NAME_MAX || name[0] == '.')
-    return mu_err_set(err, MU_EINVAL, "secret name '%.140s': 1 to %d characters, not starting "
-                      "with '.'", name ? name : "", MU_SECRET_NAME_MAX);
+    return mu_err_set(err, MU_EINVAL,
+                      "secret name '%.140s': 1 to %d characters, not starting "
+                      "with '.'",
+                      name ? name : "", MU_SECRET_NAME_MAX);
   for (size_t i = 0; i < n; i++)
     if (!isalnum((unsigned char)name[i]) && strchr("._-", name[i]) == NULL)
-      return mu_err_set(err, MU_EINVAL, "secret name '%.140s': only letters, digits, '.', '_' "
-                        "and '-'", name);
+      return mu_err_set(err, MU_EINVAL,
+                        "secret name '%.140s': only letters, digits, '.', '_' "
+                        "and '-'",
+                        name);
   return 0;
 }
 
@@ -169,18 +176,20 @@ static size_t utf8_len(const unsigned char *p, size_t n) {
 
 int mu_secret_check_value(const void *value, size_t len, mu_err *err) {
   if (len < MU_SECRET_VALUE_MIN)
-    return mu_err_set(err, MU_EINVAL, "the value has %zu bytes; a secret needs at least %d (a "
-                      "shorter one could not be redacted from task output reliably)", len,
-                      MU_SECRET_VALUE_MIN);
+    return mu_err_set(err, MU_EINVAL,
+                      "the value has %zu bytes; a secret needs at least %d (a "
+                      "shorter one could not be redacted from task output reliably)",
+                      len, MU_SECRET_VALUE_MIN);
   if (len > MU_SECRET_VALUE_MAX)
-    return mu_err_set(err, MU_EINVAL, "the value has %zu bytes; at most %d", len,
-                      MU_SECRET_VALUE_MAX);
+    return mu_err_set(err, MU_EINVAL, "the value has %zu bytes; at most %d", len, MU_SECRET_VALUE_MAX);
   const unsigned char *p = value;
   for (size_t i = 0; i < len;) {
     size_t l = p[i] == 0 ? 0 : utf8_len(p + i, len - i);
     if (l == 0)
-      return mu_err_set(err, MU_EINVAL, "the value is not UTF-8 text without NUL bytes (byte "
-                        "%zu); store binary data base64-encoded and decode it in the task", i);
+      return mu_err_set(err, MU_EINVAL,
+                        "the value is not UTF-8 text without NUL bytes (byte "
+                        "%zu); store binary data base64-encoded and decode it in the task",
+                        i);
     i += l;
   }
   return 0;
@@ -190,8 +199,8 @@ int mu_secret_check_value(const void *value, size_t len, mu_err *err) {
 
 static char *dup_or_empty(const char *s) { return strdup(s ? s : ""); }
 
-mu_secret_record *mu_secret_record_new(const char *name, uint64_t version, const char *scope,
-                                       const char *by, int64_t now_ms) {
+mu_secret_record *mu_secret_record_new(const char *name, uint64_t version, const char *scope, const char *by,
+                                       int64_t now_ms) {
   mu_secret_record *r = calloc(1, sizeof *r);
   if (r == NULL) return NULL;
   r->name = dup_or_empty(name);
@@ -208,8 +217,7 @@ mu_secret_record *mu_secret_record_new(const char *name, uint64_t version, const
 }
 
 mu_secret_record *mu_secret_record_dup(const mu_secret_record *rec) {
-  mu_secret_record *r = mu_secret_record_new(rec->name, rec->version, rec->scope,
-                                             rec->created_by, rec->created_at_ms);
+  mu_secret_record *r = mu_secret_record_new(rec->name, rec->version, rec->scope, rec->created_by, rec->created_at_ms);
   if (r == NULL) return NULL;
   free(r->updated_by);
   r->updated_by = dup_or_empty(rec->updated_by);
@@ -242,8 +250,7 @@ static size_t record_ad(const mu_secret_record *rec, unsigned char *buf, size_t 
   return n < 0 || (size_t)n >= size ? 0 : (size_t)n;
 }
 
-int mu_secret_record_seal(mu_secret_record *rec, const mu_secret_key *key, const void *value,
-                          size_t len, mu_err *err) {
+int mu_secret_record_seal(mu_secret_record *rec, const mu_secret_key *key, const void *value, size_t len, mu_err *err) {
   unsigned char ad[AD_MAX];
   size_t ad_len = record_ad(rec, ad, sizeof ad);
   if (ad_len == 0) return mu_err_set(err, MU_EINVAL, "secret name too long");
@@ -253,8 +260,7 @@ int mu_secret_record_seal(mu_secret_record *rec, const mu_secret_key *key, const
   if (ct == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   randombytes_buf(rec->nonce, sizeof rec->nonce);
   unsigned long long ct_len = 0;
-  crypto_aead_xchacha20poly1305_ietf_encrypt(ct, &ct_len, value, len, ad, ad_len, NULL,
-                                             rec->nonce, key->bytes);
+  crypto_aead_xchacha20poly1305_ietf_encrypt(ct, &ct_len, value, len, ad, ad_len, NULL, rec->nonce, key->bytes);
   free(rec->ct);
   rec->ct = ct;
   rec->ct_len = (size_t)ct_len;
@@ -262,11 +268,13 @@ int mu_secret_record_seal(mu_secret_record *rec, const mu_secret_key *key, const
   return 0;
 }
 
-int mu_secret_record_open(const mu_secret_record *rec, const mu_secret_key *key,
-                          char **ret_value, size_t *ret_len, mu_err *err) {
+int mu_secret_record_open(const mu_secret_record *rec, const mu_secret_key *key, char **ret_value, size_t *ret_len,
+                          mu_err *err) {
   if (strcmp(rec->key_id, key->id) != 0)
-    return mu_err_set(err, MU_EPERM, "secret '%s' is encrypted with key id %s; this key is key "
-                      "id %s", rec->name, rec->key_id, key->id);
+    return mu_err_set(err, MU_EPERM,
+                      "secret '%s' is encrypted with key id %s; this key is key "
+                      "id %s",
+                      rec->name, rec->key_id, key->id);
   if (rec->ct_len < crypto_aead_xchacha20poly1305_ietf_ABYTES)
     return mu_err_set(err, MU_EPERM, "secret '%s': stored ciphertext is truncated", rec->name);
   unsigned char ad[AD_MAX];
@@ -275,12 +283,12 @@ int mu_secret_record_open(const mu_secret_record *rec, const mu_secret_key *key,
   char *out = malloc(cap + 1);
   if (out == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   unsigned long long len = 0;
-  if (ad_len == 0 ||
-      crypto_aead_xchacha20poly1305_ietf_decrypt((unsigned char *)out, &len, NULL, rec->ct,
-                                                 rec->ct_len, ad, ad_len, rec->nonce,
-                                                 key->bytes) != 0) {
+  if (ad_len == 0 || crypto_aead_xchacha20poly1305_ietf_decrypt((unsigned char *)out, &len, NULL, rec->ct, rec->ct_len,
+                                                                ad, ad_len, rec->nonce, key->bytes) != 0) {
     free(out);
-    return mu_err_set(err, MU_EPERM, "secret '%s' version %" PRIu64 " does not decrypt under "
+    return mu_err_set(err, MU_EPERM,
+                      "secret '%s' version %" PRIu64
+                      " does not decrypt under "
                       "key id %s: the record was altered or moved from another name or version",
                       rec->name, rec->version, key->id);
   }
@@ -309,20 +317,18 @@ static json_t *b64(const unsigned char *data, size_t len) {
 }
 
 char *mu_secret_record_encode(const mu_secret_record *rec) {
-  json_t *o = json_pack("{s:i,s:s,s:I,s:s,s:I,s:s,s:I,s:s,s:s,s:o,s:o}", "v", 1, "name",
-                        rec->name, "version", (json_int_t)rec->version, "scope", rec->scope,
-                        "created_at_ms", (json_int_t)rec->created_at_ms, "created_by",
-                        rec->created_by, "updated_at_ms", (json_int_t)rec->updated_at_ms,
-                        "updated_by", rec->updated_by, "key_id", rec->key_id, "nonce",
-                        b64(rec->nonce, sizeof rec->nonce), "ciphertext", b64(rec->ct, rec->ct_len));
+  json_t *o = json_pack("{s:i,s:s,s:I,s:s,s:I,s:s,s:I,s:s,s:s,s:o,s:o}", "v", 1, "name", rec->name, "version",
+                        (json_int_t)rec->version, "scope", rec->scope, "created_at_ms", (json_int_t)rec->created_at_ms,
+                        "created_by", rec->created_by, "updated_at_ms", (json_int_t)rec->updated_at_ms, "updated_by",
+                        rec->updated_by, "key_id", rec->key_id, "nonce", b64(rec->nonce, sizeof rec->nonce),
+                        "ciphertext", b64(rec->ct, rec->ct_len));
   if (o == NULL) return NULL;
   char *text = json_dumps(o, JSON_COMPACT);
   json_decref(o);
   return text;
 }
 
-static int unb64(const json_t *o, const char *field, unsigned char **ret, size_t *ret_len,
-                 size_t exact, mu_err *err) {
+static int unb64(const json_t *o, const char *field, unsigned char **ret, size_t *ret_len, size_t exact, mu_err *err) {
   const char *s = json_string_value(json_object_get(o, field));
   size_t n = s ? strlen(s) : 0;
   unsigned char *buf = n ? malloc(n) : NULL;
@@ -331,16 +337,14 @@ static int unb64(const json_t *o, const char *field, unsigned char **ret, size_t
       sodium_base642bin(buf, n, s, n, NULL, &got, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
       (exact && got != exact)) {
     free(buf);
-    return mu_err_set(err, MU_EINVAL, "%s: missing or not base64%s", field,
-                      exact ? " of the right length" : "");
+    return mu_err_set(err, MU_EINVAL, "%s: missing or not base64%s", field, exact ? " of the right length" : "");
   }
   *ret = buf;
   *ret_len = got;
   return 0;
 }
 
-int mu_secret_record_decode(const char *name, const char *json, size_t len,
-                            mu_secret_record **ret, mu_err *err) {
+int mu_secret_record_decode(const char *name, const char *json, size_t len, mu_secret_record **ret, mu_err *err) {
   json_error_t je;
   json_t *o = json_loadb(json, len, 0, &je);
   if (o == NULL || !json_is_object(o)) {
@@ -355,17 +359,15 @@ int mu_secret_record_decode(const char *name, const char *json, size_t len,
   size_t nonce_len = 0;
   int rc = 0;
   if (rec_name == NULL || strcmp(rec_name, name) != 0)
-    rc = mu_err_set(err, MU_EINVAL, "secrets/%s: holds the record of '%s'", name,
-                    rec_name ? rec_name : "(no name)");
+    rc = mu_err_set(err, MU_EINVAL, "secrets/%s: holds the record of '%s'", name, rec_name ? rec_name : "(no name)");
   else if (!json_is_integer(version) || json_integer_value(version) < 1)
     rc = mu_err_set(err, MU_EINVAL, "secrets/%s: version: missing or not a positive number", name);
   else if (key_id == NULL || strlen(key_id) != MU_SECRET_KEY_ID_SIZE - 1)
     rc = mu_err_set(err, MU_EINVAL, "secrets/%s: key_id: missing or malformed", name);
   if (rc == 0) {
-    r = mu_secret_record_new(name, (uint64_t)json_integer_value(version),
-                             json_string_value(json_object_get(o, "scope")),
-                             json_string_value(json_object_get(o, "created_by")),
-                             json_integer_value(json_object_get(o, "created_at_ms")));
+    r = mu_secret_record_new(
+        name, (uint64_t)json_integer_value(version), json_string_value(json_object_get(o, "scope")),
+        json_string_value(json_object_get(o, "created_by")), json_integer_value(json_object_get(o, "created_at_ms")));
     if (r == NULL) rc = mu_err_set(err, MU_ENOMEM, "out of memory");
   }
   if (rc == 0) {
@@ -382,8 +384,7 @@ int mu_secret_record_decode(const char *name, const char *json, size_t len,
   free(nonce);
   json_decref(o);
   if (rc != 0) {
-    if (rc != MU_ENOMEM && strncmp(err->msg, "secrets/", 8) != 0)
-      mu_err_prefix(err, "secrets/%s", name);
+    if (rc != MU_ENOMEM && strncmp(err->msg, "secrets/", 8) != 0) mu_err_prefix(err, "secrets/%s", name);
     mu_secret_record_free(r);
     return rc;
   }

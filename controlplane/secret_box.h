@@ -17,10 +17,10 @@
 #include "lib/base/err.h"
 
 #define MU_SECRET_KEY_BYTES 32
-#define MU_SECRET_KEY_ID_SIZE 17   /* 16 hex characters and a NUL */
+#define MU_SECRET_KEY_ID_SIZE 17 /* 16 hex characters and a NUL */
 #define MU_SECRET_NONCE_BYTES 24
 #define MU_SECRET_NAME_MAX 128
-#define MU_SECRET_VALUE_MIN 4      /* shorter values could not be redacted reliably */
+#define MU_SECRET_VALUE_MIN 4 /* shorter values could not be redacted reliably */
 #define MU_SECRET_VALUE_MAX 65536
 
 typedef struct mu_secret_key {
@@ -50,34 +50,33 @@ int mu_secret_check_value(const void *value, size_t len, mu_err *err);
 /* One stored secret. Strings are owned by the record (mu_secret_record_free). */
 typedef struct mu_secret_record {
   char *name;
-  uint64_t version;                /* 1 on the first set, +1 on every set */
-  char *scope;                     /* agent selector; "" = any agent */
+  uint64_t version; /* 1 on the first set, +1 on every set */
+  char *scope;      /* agent selector; "" = any agent */
   int64_t created_at_ms, updated_at_ms;
-  char *created_by, *updated_by;   /* mu_caller_describe() of the caller */
+  char *created_by, *updated_by; /* mu_caller_describe() of the caller */
   char key_id[MU_SECRET_KEY_ID_SIZE];
   unsigned char nonce[MU_SECRET_NONCE_BYTES];
-  unsigned char *ct;               /* ciphertext with its 16-byte tag */
+  unsigned char *ct; /* ciphertext with its 16-byte tag */
   size_t ct_len;
 } mu_secret_record;
 
 /* A new record with copies of the strings (scope/by may be NULL: ""); no value yet. NULL when
  * out of memory. */
-mu_secret_record *mu_secret_record_new(const char *name, uint64_t version, const char *scope,
-                                       const char *by, int64_t now_ms);
+mu_secret_record *mu_secret_record_new(const char *name, uint64_t version, const char *scope, const char *by,
+                                       int64_t now_ms);
 /* A deep copy; NULL when out of memory. */
 mu_secret_record *mu_secret_record_dup(const mu_secret_record *rec);
 void mu_secret_record_free(mu_secret_record *rec);
 
 /* Seals value (len bytes) into rec under key: a fresh nonce, rec->key_id set, the old
  * ciphertext replaced. Binds rec->name and rec->version, so set them first. */
-int mu_secret_record_seal(mu_secret_record *rec, const mu_secret_key *key, const void *value,
-                          size_t len, mu_err *err);
+int mu_secret_record_seal(mu_secret_record *rec, const mu_secret_key *key, const void *value, size_t len, mu_err *err);
 /* Opens rec's value with key. On success *ret_value (NUL-terminated, *ret_len bytes without
  * the NUL) is the caller's to release with mu_secret_value_free. MU_EPERM when key is not
  * the one rec names ("secret 'x' is encrypted with key id A; this key is B") or the
  * ciphertext does not open under this name and version (tampered or moved). */
-int mu_secret_record_open(const mu_secret_record *rec, const mu_secret_key *key,
-                          char **ret_value, size_t *ret_len, mu_err *err);
+int mu_secret_record_open(const mu_secret_record *rec, const mu_secret_key *key, char **ret_value, size_t *ret_len,
+                          mu_err *err);
 /* Wipes and frees a value from mu_secret_record_open (NULL is fine). */
 void mu_secret_value_free(char *value, size_t len);
 
@@ -86,7 +85,6 @@ void mu_secret_value_free(char *value, size_t len);
 char *mu_secret_record_encode(const mu_secret_record *rec);
 /* Parses a stored record (len bytes of JSON); name is the one its key says and must match.
  * *ret is the caller's (mu_secret_record_free). MU_EINVAL naming the bad field. */
-int mu_secret_record_decode(const char *name, const char *json, size_t len,
-                            mu_secret_record **ret, mu_err *err);
+int mu_secret_record_decode(const char *name, const char *json, size_t len, mu_secret_record **ret, mu_err *err);
 
 #endif

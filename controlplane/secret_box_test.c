@@ -246,7 +246,7 @@ static void test_names_and_values(void **state) {
   assert_int_equal(mu_secret_check_value("ab\0cd", 5, &err), MU_EINVAL);
   assert_non_null(strstr(err.msg, "byte 2"));
   assert_int_equal(mu_secret_check_value("ab\xff\xfe", 4, &err), MU_EINVAL);
-  assert_int_equal(mu_secret_check_value("abc\xc3", 4, &err), MU_EINVAL); /* cut sequence */
+  assert_int_equal(mu_secret_check_value("abc\xc3", 4, &err), MU_EINVAL);       /* cut sequence */
   assert_int_equal(mu_secret_check_value("\xed\xa0\x80x", 4, &err), MU_EINVAL); /* surrogate */
   char *big = calloc(1, MU_SECRET_VALUE_MAX + 2);
   memset(big, 'a', MU_SECRET_VALUE_MAX + 1);

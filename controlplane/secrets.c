@@ -17,8 +17,7 @@ const char mu_secrets_disabled_msg[] =
 
 int mu_secrets_init(mu_daemon *d, mu_err *err) {
   mu_secrets *s = calloc(1, sizeof *s);
-  if (s == NULL || sodium_init() < 0 ||
-      (s->keys = sodium_allocarray(MU_SECRETS_MAX_KEYS, sizeof *s->keys)) == NULL) {
+  if (s == NULL || sodium_init() < 0 || (s->keys = sodium_allocarray(MU_SECRETS_MAX_KEYS, sizeof *s->keys)) == NULL) {
     free(s);
     return mu_err_set(err, MU_ENOMEM, "secrets: cannot allocate locked memory for the keys");
   }
@@ -87,8 +86,10 @@ int mu_secrets_put(mu_secrets *s, mu_secret_record *rec, mu_err *err) {
   }
   if (s->n >= MU_SECRETS_MAX) {
     mu_secret_record_free(rec);
-    return mu_err_set(err, MU_ENOSPC, "there are %d secrets already, the most one control "
-                      "plane keeps", MU_SECRETS_MAX);
+    return mu_err_set(err, MU_ENOSPC,
+                      "there are %d secrets already, the most one control "
+                      "plane keeps",
+                      MU_SECRETS_MAX);
   }
   if (s->n == s->cap) {
     size_t cap = s->cap ? s->cap * 2 : 16;
@@ -167,19 +168,19 @@ void mu_secrets_apply(mu_daemon *d, const char *name, const char *value, size_t 
   }
   mu_secret_record *rec = NULL;
   mu_err err = {0};
-  if (mu_secret_record_decode(name, value, len, &rec, &err) != 0 ||
-      mu_secrets_put(s, rec, &err) != 0) {
+  if (mu_secret_record_decode(name, value, len, &rec, &err) != 0 || mu_secrets_put(s, rec, &err) != 0) {
     mu_warn("secrets", "%s%s: %s; skipped", d->cfg.etcd_prefix, name, err.msg);
     return;
   }
   /* A record under a key this member lacks (a rotation led elsewhere): the operator has put
    * the new key in the key file; load it now (reading a key decrypts nothing) or say so. */
-  if (s->enabled && strcmp(s->warned_key_id, rec->key_id) != 0 &&
-      mu_secrets_key(s, rec->key_id) == NULL) {
+  if (s->enabled && strcmp(s->warned_key_id, rec->key_id) != 0 && mu_secrets_key(s, rec->key_id) == NULL) {
     char have[200];
     held_keys(s, have, sizeof have);
-    mu_warn("secrets", "secret '%s' is encrypted with key id %s; this member has %s: it cannot "
-            "hand the secret out while it leads until it gets that key", name, rec->key_id, have);
+    mu_warn("secrets",
+            "secret '%s' is encrypted with key id %s; this member has %s: it cannot "
+            "hand the secret out while it leads until it gets that key",
+            name, rec->key_id, have);
     snprintf(s->warned_key_id, sizeof s->warned_key_id, "%s", rec->key_id);
   }
 }
@@ -195,8 +196,7 @@ static void add_problem(char *buf, size_t size, int *n, const char *text) {
 }
 
 /* The hosts among ids outside rec's scope, as "a, b (and N more)"; "" when none. */
-static void hosts_outside(mu_daemon *d, const mu_selector *sel, char *const *ids, size_t n,
-                          char *buf, size_t size) {
+static void hosts_outside(mu_daemon *d, const mu_selector *sel, char *const *ids, size_t n, char *buf, size_t size) {
   size_t off = 0, outside = 0;
   buf[0] = '\0';
   for (size_t i = 0; i < n; i++) {
@@ -210,8 +210,7 @@ static void hosts_outside(mu_daemon *d, const mu_selector *sel, char *const *ids
 
 /* "any" targets are placed at dispatch: keep them inside the secret's scope. */
 static int narrow_any(Muster__V1__Target *t, const char *scope, mu_err *err) {
-  if (t == NULL || t->any[0] == '\0' || scope[0] == '\0' || strstr(t->any, scope) != NULL)
-    return 0;
+  if (t == NULL || t->any[0] == '\0' || scope[0] == '\0' || strstr(t->any, scope) != NULL) return 0;
   size_t n = strlen(t->any) + strlen(scope) + 2;
   char *narrowed = malloc(n);
   if (narrowed == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
@@ -221,8 +220,7 @@ static int narrow_any(Muster__V1__Target *t, const char *scope, mu_err *err) {
   return 0;
 }
 
-int mu_secrets_check_job(mu_daemon *d, Muster__V1__JobSpec *spec, char *const *ids,
-                         size_t n_ids, mu_err *err) {
+int mu_secrets_check_job(mu_daemon *d, Muster__V1__JobSpec *spec, char *const *ids, size_t n_ids, mu_err *err) {
   mu_secrets *s = d->secrets;
   char problems[MU_ERR_MSG_MAX] = "";
   int n = 0;
@@ -236,24 +234,27 @@ int mu_secrets_check_job(mu_daemon *d, Muster__V1__JobSpec *spec, char *const *i
                           mu_secrets_disabled_msg);
       const mu_secret_record *rec = mu_secrets_find(s, from);
       if (rec == NULL) {
-        snprintf(text, sizeof text, "tasks[%zu].secrets[%zu]: no secret named '%s' (muster "
-                 "secret ls lists them)", t, i, from);
+        snprintf(text, sizeof text,
+                 "tasks[%zu].secrets[%zu]: no secret named '%s' (muster "
+                 "secret ls lists them)",
+                 t, i, from);
         add_problem(problems, sizeof problems, &n, text);
         continue;
       }
       if (rec->scope[0] == '\0') continue;
       mu_selector *sel = NULL;
       if (mu_selector_parse(rec->scope, &sel, NULL) != 0) {
-        snprintf(text, sizeof text, "secret '%s': stored scope '%s' does not parse", from,
-                 rec->scope);
+        snprintf(text, sizeof text, "secret '%s': stored scope '%s' does not parse", from, rec->scope);
         add_problem(problems, sizeof problems, &n, text);
         continue;
       }
       hosts_outside(d, sel, ids, n_ids, hosts, sizeof hosts);
       mu_selector_free(sel);
       if (hosts[0] != '\0') {
-        snprintf(text, sizeof text, "tasks[%zu].secrets[%zu]: secret '%s' is scoped to '%s'; "
-                 "target hosts outside it: %s", t, i, from, rec->scope, hosts);
+        snprintf(text, sizeof text,
+                 "tasks[%zu].secrets[%zu]: secret '%s' is scoped to '%s'; "
+                 "target hosts outside it: %s",
+                 t, i, from, rec->scope, hosts);
         add_problem(problems, sizeof problems, &n, text);
       } else if (narrow_any(spec->target, rec->scope, err) != 0) {
         return err->code;
@@ -281,24 +282,28 @@ static int resolve_one(mu_daemon *d, const Muster__V1__SecretRef *ref, const mu_
   mu_secrets *s = d->secrets;
   const mu_secret_record *rec = mu_secrets_find(s, ref->from);
   if (rec == NULL)
-    return mu_err_set(err, MU_ENOENT, "secret '%s' no longer exists (deleted after the job was "
-                      "submitted)", ref->from);
+    return mu_err_set(err, MU_ENOENT,
+                      "secret '%s' no longer exists (deleted after the job was "
+                      "submitted)",
+                      ref->from);
   if (rec->scope[0] != '\0') {
     mu_selector *sel = NULL;
-    int in = mu_selector_parse(rec->scope, &sel, NULL) == 0 &&
-             mu_selector_matches(sel, mu_agent_label, agent);
+    int in = mu_selector_parse(rec->scope, &sel, NULL) == 0 && mu_selector_matches(sel, mu_agent_label, agent);
     mu_selector_free(sel);
     if (!in)
-      return mu_err_set(err, MU_EPERM, "secret '%s' is scoped to '%s'; agent %s is outside it, "
-                        "so it is not sent there", ref->from, rec->scope, agent->id);
+      return mu_err_set(err, MU_EPERM,
+                        "secret '%s' is scoped to '%s'; agent %s is outside it, "
+                        "so it is not sent there",
+                        ref->from, rec->scope, agent->id);
   }
   const mu_secret_key *key = mu_secrets_key(s, rec->key_id);
   if (key == NULL) {
     char have[200];
     held_keys(s, have, sizeof have);
-    return mu_err_set(err, MU_EPERM, "secret '%s' is encrypted with key id %s, but this control "
-                      "plane has %s; give it that key (docs/security.md#secrets)", ref->from,
-                      rec->key_id, have);
+    return mu_err_set(err, MU_EPERM,
+                      "secret '%s' is encrypted with key id %s, but this control "
+                      "plane has %s; give it that key (docs/security.md#secrets)",
+                      ref->from, rec->key_id, have);
   }
   char *value = NULL;
   size_t len = 0;
@@ -321,9 +326,8 @@ int mu_secrets_resolve(mu_daemon *d, const Muster__V1__TaskSpec *task, const mu_
   Muster__V1__ResolvedSecret **out = calloc(task->n_secrets, sizeof *out);
   if (out == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   for (size_t i = 0; i < task->n_secrets; i++) {
-    int rc = (out[i] = malloc(sizeof *out[i])) == NULL
-                 ? mu_err_set(err, MU_ENOMEM, "out of memory")
-                 : resolve_one(d, task->secrets[i], agent, out[i], err);
+    int rc = (out[i] = malloc(sizeof *out[i])) == NULL ? mu_err_set(err, MU_ENOMEM, "out of memory")
+                                                       : resolve_one(d, task->secrets[i], agent, out[i], err);
     if (rc != 0) {
       free(out[i]);
       out[i] = NULL;

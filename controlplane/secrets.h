@@ -41,17 +41,15 @@ void mu_secrets_reset(struct mu_daemon *d);
  * every target host; an "any" target is narrowed to the secrets' scopes. Otherwise MU_EINVAL
  * naming each unknown secret and each host outside a scope, or saying that secrets are
  * disabled on this control plane. */
-int mu_secrets_check_job(struct mu_daemon *d, Muster__V1__JobSpec *spec, char *const *ids,
-                         size_t n_ids, mu_err *err);
+int mu_secrets_check_job(struct mu_daemon *d, Muster__V1__JobSpec *spec, char *const *ids, size_t n_ids, mu_err *err);
 
 /* At dispatch: decrypts the secrets task references for agent. On success *ret (n entries;
  * NULL when the task has none) is the caller's, released with mu_secrets_resolved_free once
  * the Assign is sent; each entry's name borrows from task. MU_ENOENT (deleted since submit),
  * MU_EPERM (agent outside the scope, or a key this member does not hold: the message names the
  * key id the record needs) or MU_EINVAL (secrets disabled), with a message for the task. */
-int mu_secrets_resolve(struct mu_daemon *d, const Muster__V1__TaskSpec *task,
-                       const mu_agent *agent, Muster__V1__ResolvedSecret ***ret, size_t *ret_n,
-                       mu_err *err);
+int mu_secrets_resolve(struct mu_daemon *d, const Muster__V1__TaskSpec *task, const mu_agent *agent,
+                       Muster__V1__ResolvedSecret ***ret, size_t *ret_n, mu_err *err);
 /* Wipes the values and frees what mu_secrets_resolve returned (NULL is fine). */
 void mu_secrets_resolved_free(Muster__V1__ResolvedSecret **r, size_t n);
 

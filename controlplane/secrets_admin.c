@@ -27,14 +27,14 @@ struct mu_secret_op {
   mu_daemon *d;
   op_kind kind;
   mu_rpc_call *call;
-  uint64_t gen;                  /* d->cluster->gen when the write was sent */
+  uint64_t gen; /* d->cluster->gen when the write was sent */
   char *name, *scope, *key_file;
   char by[200];
-  char *value;                   /* SET: wiped once sealed */
+  char *value; /* SET: wiped once sealed */
   size_t len;
-  mu_secret_record *rec;         /* SET: the record etcd is given */
-  uint64_t version;              /* DELETE: the version removed */
-  mu_secret_record **recs;       /* ROTATE: the records re-sealed under new_key */
+  mu_secret_record *rec;   /* SET: the record etcd is given */
+  uint64_t version;        /* DELETE: the version removed */
+  mu_secret_record **recs; /* ROTATE: the records re-sealed under new_key */
   size_t n_recs;
   uint32_t reencrypted;
   mu_secret_key new_key;
@@ -93,8 +93,7 @@ static void apply_done(mu_daemon *d, mu_secret_op *op) {
   mu_err err = {0};
   int current = op->gen == d->cluster->gen; /* else a new load brings the records */
   if (op->kind == OP_SET) {
-    mu_audit(op->call, "secret.set", "name=%s version=%" PRIu64 " scope='%s'", op->name,
-             op->version, op->scope);
+    mu_audit(op->call, "secret.set", "name=%s version=%" PRIu64 " scope='%s'", op->name, op->version, op->scope);
     if (current && mu_secrets_put(s, op->rec, &err) != 0)
       mu_warn("secrets", "secret '%s' stored but not kept in memory: %s", op->name, err.msg);
     if (current) op->rec = NULL;
@@ -102,30 +101,30 @@ static void apply_done(mu_daemon *d, mu_secret_op *op) {
     mu_audit(op->call, "secret.delete", "name=%s version=%" PRIu64, op->name, op->version);
     if (current) mu_secrets_remove(s, op->name);
   } else {
-    mu_audit(op->call, "secret.rotate_key", "old_key_id=%s new_key_id=%s reencrypted=%u",
-             op->old_key_id, op->new_key.id, op->reencrypted);
+    mu_audit(op->call, "secret.rotate_key", "old_key_id=%s new_key_id=%s reencrypted=%u", op->old_key_id,
+             op->new_key.id, op->reencrypted);
     for (size_t i = 0; current && i < op->n_recs; i++) {
       if (mu_secrets_put(s, op->recs[i], &err) != 0)
         mu_warn("secrets", "re-encrypted secret not kept in memory: %s", err.msg);
       op->recs[i] = NULL;
     }
     mu_secrets_add_key(s, &op->new_key, 1);
-    mu_info("secrets", "secret key rotated: key id %s -> %s, %u records re-encrypted",
-            op->old_key_id, op->new_key.id, op->reencrypted);
+    mu_info("secrets", "secret key rotated: key id %s -> %s, %u records re-encrypted", op->old_key_id, op->new_key.id,
+            op->reencrypted);
     if (op->key_file != NULL && strcmp(op->key_file, s->key_path) != 0) {
       snprintf(s->key_path, sizeof s->key_path, "%s", op->key_file);
-      mu_warn("secrets", "the current key now comes from %s: set secret_key (--secret-key) to "
-              "it on every member before they restart", s->key_path);
+      mu_warn("secrets",
+              "the current key now comes from %s: set secret_key (--secret-key) to "
+              "it on every member before they restart",
+              s->key_path);
     }
   }
   reply(op, NULL, 0);
 }
 
 static void op_end(mu_daemon *d, mu_secret_op *op, const mu_err *err, int from_store) {
-  if (err == NULL)
-    apply_done(d, op);
-  else
-    reply(op, err, from_store);
+  if (err == NULL) apply_done(d, op);
+  else reply(op, err, from_store);
   op_free(op);
   if (d->secrets != NULL) {
     d->secrets->op_running = 0;
@@ -194,26 +193,29 @@ static int build_rotate(mu_daemon *d, mu_secret_op *op, mu_store_batch *b, mu_er
   if (mu_secret_key_load(path, &op->new_key, err) != 0) return err->code;
   snprintf(op->old_key_id, sizeof op->old_key_id, "%s", s->keys[0].id);
   if (strcmp(op->new_key.id, s->keys[0].id) == 0)
-    return mu_err_set(err, MU_EINVAL, "%s holds the key already in use (key id %s): write the "
+    return mu_err_set(err, MU_EINVAL,
+                      "%s holds the key already in use (key id %s): write the "
                       "new key there first (muster secret keygen --out FILE), or name it with "
-                      "--new-key FILE", path, op->new_key.id);
-  if ((op->recs = calloc(s->n + 1, sizeof *op->recs)) == NULL)
-    return mu_err_set(err, MU_ENOMEM, "out of memory");
+                      "--new-key FILE",
+                      path, op->new_key.id);
+  op->recs = calloc(s->n + 1, sizeof *op->recs);
+  if (op->recs == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   mu_secrets_add_key(s, &op->new_key, 0); /* records a partial write leaves stay readable */
   for (size_t i = 0; i < s->n; i++) {
     const mu_secret_record *rec = s->recs[i];
     if (strcmp(rec->key_id, op->new_key.id) == 0) continue; /* a retried rotation */
     const mu_secret_key *key = mu_secrets_key(s, rec->key_id);
     if (key == NULL)
-      return mu_err_set(err, MU_EINVAL, "cannot re-encrypt secret '%s': it is encrypted with key "
+      return mu_err_set(err, MU_EINVAL,
+                        "cannot re-encrypt secret '%s': it is encrypted with key "
                         "id %s, which this member does not hold (its current key is %s): start "
-                        "it with that key and give the new one with --new-key FILE", rec->name,
-                        rec->key_id, op->old_key_id);
+                        "it with that key and give the new one with --new-key FILE",
+                        rec->name, rec->key_id, op->old_key_id);
     char *value = NULL;
     size_t len = 0;
     mu_secret_record *copy = mu_secret_record_dup(rec);
-    int rc = copy == NULL ? mu_err_set(err, MU_ENOMEM, "out of memory")
-                          : mu_secret_record_open(rec, key, &value, &len, err);
+    int rc =
+        copy == NULL ? mu_err_set(err, MU_ENOMEM, "out of memory") : mu_secret_record_open(rec, key, &value, &len, err);
     if (rc == 0) rc = mu_secret_record_seal(copy, &op->new_key, value, len, err);
     mu_secret_value_free(value, len);
     if (copy != NULL) op->recs[op->n_recs++] = copy;
@@ -297,8 +299,10 @@ static mu_secret_op *op_new(mu_daemon *d, mu_rpc_call *call, op_kind kind, const
 static void enqueue(mu_daemon *d, mu_secret_op *op) {
   mu_secrets *s = d->secrets;
   if (s->n_ops >= MU_SECRETS_MAX_QUEUED) {
-    mu_pb_fail(op->call, MU_RPC_RESOURCE_EXHAUSTED, "%d secret changes are waiting already; "
-               "retry", MU_SECRETS_MAX_QUEUED);
+    mu_pb_fail(op->call, MU_RPC_RESOURCE_EXHAUSTED,
+               "%d secret changes are waiting already; "
+               "retry",
+               MU_SECRETS_MAX_QUEUED);
     op_free(op);
     return;
   }
@@ -309,16 +313,14 @@ static void enqueue(mu_daemon *d, mu_secret_op *op) {
   run_next(d);
 }
 
-static void set_secret(mu_rpc_call *call, const ProtobufCMessage *req_msg,
-                       const mu_rpc_metadata *md, void *ud) {
+static void set_secret(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu_rpc_metadata *md, void *ud) {
   mu_daemon *d = ud;
   const Muster__V1__SetSecretRequest *req = (const Muster__V1__SetSecretRequest *)req_msg;
   (void)md;
   if (check_call(d, call, 1) != 0) return;
   mu_err err = {0};
   mu_selector *sel = NULL;
-  if (mu_secret_check_name(req->name, &err) != 0 ||
-      mu_secret_check_value(req->value.data, req->value.len, &err) != 0 ||
+  if (mu_secret_check_name(req->name, &err) != 0 || mu_secret_check_value(req->value.data, req->value.len, &err) != 0 ||
       mu_selector_parse(req->scope, &sel, &err) != 0) {
     if (err.msg[0] != '\0' && strncmp(err.msg, "secret name", 11) != 0)
       mu_err_prefix(&err, "secret '%.140s'", req->name);
@@ -340,8 +342,7 @@ static void set_secret(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   enqueue(d, op);
 }
 
-static void delete_secret(mu_rpc_call *call, const ProtobufCMessage *req_msg,
-                          const mu_rpc_metadata *md, void *ud) {
+static void delete_secret(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu_rpc_metadata *md, void *ud) {
   mu_daemon *d = ud;
   const Muster__V1__DeleteSecretRequest *req = (const Muster__V1__DeleteSecretRequest *)req_msg;
   (void)md;
@@ -350,11 +351,9 @@ static void delete_secret(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   if (op != NULL) enqueue(d, op);
 }
 
-static void rotate_key(mu_rpc_call *call, const ProtobufCMessage *req_msg,
-                       const mu_rpc_metadata *md, void *ud) {
+static void rotate_key(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu_rpc_metadata *md, void *ud) {
   mu_daemon *d = ud;
-  const Muster__V1__RotateSecretKeyRequest *req =
-      (const Muster__V1__RotateSecretKeyRequest *)req_msg;
+  const Muster__V1__RotateSecretKeyRequest *req = (const Muster__V1__RotateSecretKeyRequest *)req_msg;
   (void)md;
   if (check_call(d, call, 1) != 0) return;
   mu_secret_op *op = op_new(d, call, OP_ROTATE, NULL);
@@ -367,8 +366,7 @@ static void rotate_key(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   enqueue(d, op);
 }
 
-static void list_secrets(mu_rpc_call *call, const ProtobufCMessage *req_msg,
-                         const mu_rpc_metadata *md, void *ud) {
+static void list_secrets(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu_rpc_metadata *md, void *ud) {
   mu_daemon *d = ud;
   const Muster__V1__ListSecretsRequest *req = (const Muster__V1__ListSecretsRequest *)req_msg;
   (void)md;
@@ -411,12 +409,9 @@ int mu_secrets_register(mu_daemon *d, mu_err *err) {
     mu_pb_unary_fn fn;
   } methods[] = {
       {"/muster.v1.Secrets/SetSecret", &muster__v1__set_secret_request__descriptor, set_secret},
-      {"/muster.v1.Secrets/ListSecrets", &muster__v1__list_secrets_request__descriptor,
-       list_secrets},
-      {"/muster.v1.Secrets/DeleteSecret", &muster__v1__delete_secret_request__descriptor,
-       delete_secret},
-      {"/muster.v1.Secrets/RotateSecretKey", &muster__v1__rotate_secret_key_request__descriptor,
-       rotate_key},
+      {"/muster.v1.Secrets/ListSecrets", &muster__v1__list_secrets_request__descriptor, list_secrets},
+      {"/muster.v1.Secrets/DeleteSecret", &muster__v1__delete_secret_request__descriptor, delete_secret},
+      {"/muster.v1.Secrets/RotateSecretKey", &muster__v1__rotate_secret_key_request__descriptor, rotate_key},
   };
   for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
     int rc = mu_pb_add_unary(d->server, methods[i].path, methods[i].desc, methods[i].fn, d, err);

@@ -7,17 +7,17 @@
 #include "controlplane/secrets.h"
 #include "lib/config/config_field.h"
 
-#define MU_SECRETS_MAX 10000   /* records */
-#define MU_SECRETS_MAX_KEYS 4  /* the current key and older ones still named by records */
+#define MU_SECRETS_MAX 10000  /* records */
+#define MU_SECRETS_MAX_KEYS 4 /* the current key and older ones still named by records */
 
 typedef struct mu_secret_op mu_secret_op; /* a queued write (secrets_admin.c) */
 
 typedef struct mu_secrets {
-  int enabled;                     /* a key was given */
-  char key_path[MU_CFG_PATH_MAX];  /* where the current key came from (re-read on a mismatch) */
-  mu_secret_key *keys;             /* sodium_malloc'd: [0] current, then older ones */
+  int enabled;                    /* a key was given */
+  char key_path[MU_CFG_PATH_MAX]; /* where the current key came from (re-read on a mismatch) */
+  mu_secret_key *keys;            /* sodium_malloc'd: [0] current, then older ones */
   size_t n_keys;
-  mu_secret_record **recs;         /* sorted by name */
+  mu_secret_record **recs; /* sorted by name */
   size_t n, cap;
   char warned_key_id[MU_SECRET_KEY_ID_SIZE]; /* last missing key id warned about */
   mu_secret_op *ops_head, *ops_tail;         /* writes run one at a time, in order */

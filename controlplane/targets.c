@@ -26,8 +26,8 @@ int mu_targets_type_known(void *ud, const char *type) {
   return 0;
 }
 
-int mu_targets_resolve(const mu_registry *reg, const Muster__V1__Target *t, char ***ret_ids,
-                       size_t *ret_n, mu_err *err) {
+int mu_targets_resolve(const mu_registry *reg, const Muster__V1__Target *t, char ***ret_ids, size_t *ret_n,
+                       mu_err *err) {
   char **ids = calloc(reg->n + t->n_hosts + 1, sizeof *ids);
   size_t *named_by = calloc(reg->n + t->n_hosts + 1, sizeof *named_by); /* hosts entry */
   size_t n = 0, drained = 0;
@@ -43,37 +43,31 @@ int mu_targets_resolve(const mu_registry *reg, const Muster__V1__Target *t, char
     rc = mu_err_set(err, MU_EINVAL, "target.strategy: only with target.any");
   } else if (t->all) {
     for (size_t i = 0; i < reg->n; i++) {
-      if (reg->agents[i]->draining)
-        drained++;
-      else
-        ids[n++] = reg->agents[i]->id;
+      if (reg->agents[i]->draining) drained++;
+      else ids[n++] = reg->agents[i]->id;
     }
-    if (n == 0 && drained > 0)
-      rc = mu_err_set(err, MU_EINVAL, "target: all: every agent (%zu) is draining", drained);
-    else if (n == 0)
-      rc = mu_err_set(err, MU_EINVAL, "target: all: no agent has ever connected");
+    if (n == 0 && drained > 0) rc = mu_err_set(err, MU_EINVAL, "target: all: every agent (%zu) is draining", drained);
+    else if (n == 0) rc = mu_err_set(err, MU_EINVAL, "target: all: no agent has ever connected");
   } else if (t->selector[0] != '\0' || t->any[0] != '\0') {
     const char *text = t->selector[0] ? t->selector : t->any;
     mu_selector *sel = NULL;
-    if ((rc = mu_selector_parse(text, &sel, err)) == 0) {
+    rc = mu_selector_parse(text, &sel, err);
+    if (rc == 0) {
       for (size_t i = 0; i < reg->n; i++) {
         if (!mu_selector_matches(sel, mu_agent_label, reg->agents[i])) continue;
-        if (reg->agents[i]->draining)
-          drained++;
-        else
-          ids[n++] = reg->agents[i]->id;
+        if (reg->agents[i]->draining) drained++;
+        else ids[n++] = reg->agents[i]->id;
       }
       mu_selector_free(sel);
       if (n == 0 && drained > 0)
         rc = mu_err_set(err, MU_EINVAL, "target.%s: '%s' matches only draining agents (%zu)",
                         t->selector[0] ? "selector" : "any", text, drained);
       else if (n == 0)
-        rc = mu_err_set(err, MU_EINVAL, "target.%s: '%s' matches no agent",
-                        t->selector[0] ? "selector" : "any", text);
+        rc = mu_err_set(err, MU_EINVAL, "target.%s: '%s' matches no agent", t->selector[0] ? "selector" : "any", text);
       uint32_t count = t->count ? t->count : 1;
       if (rc == 0 && t->any[0] != '\0' && count > n) {
-        rc = mu_err_set(err, MU_EINVAL, "target.count: %u, but '%s' matches %zu agents%s", count,
-                        text, n, drained ? " that are not draining" : "");
+        rc = mu_err_set(err, MU_EINVAL, "target.count: %u, but '%s' matches %zu agents%s", count, text, n,
+                        drained ? " that are not draining" : "");
       } else if (rc == 0 && t->any[0] != '\0') {
         free(ids);
         ids = calloc(count, sizeof *ids); /* each placed at dispatch on a connected match */
@@ -102,13 +96,12 @@ int mu_targets_resolve(const mu_registry *reg, const Muster__V1__Target *t, char
       if (n == before && drained_here == 0 && taken > 0)
         rc = mu_err_set(err, MU_EINVAL,
                         "target.hosts[%zu]: '%s' matches only agents already named by "
-                        "target.hosts[%zu] ('%s')", k, t->hosts[k], taken_by, t->hosts[taken_by]);
+                        "target.hosts[%zu] ('%s')",
+                        k, t->hosts[k], taken_by, t->hosts[taken_by]);
       else if (n == before && drained_here > 0)
-        rc = mu_err_set(err, MU_EINVAL, "target.hosts[%zu]: '%s' matches only draining agents (%zu)",
-                        k, t->hosts[k], drained_here);
-      else if (n == before)
-        rc = mu_err_set(err, MU_EINVAL, "target.hosts[%zu]: '%s' matches no agent", k,
-                        t->hosts[k]);
+        rc = mu_err_set(err, MU_EINVAL, "target.hosts[%zu]: '%s' matches only draining agents (%zu)", k, t->hosts[k],
+                        drained_here);
+      else if (n == before) rc = mu_err_set(err, MU_EINVAL, "target.hosts[%zu]: '%s' matches no agent", k, t->hosts[k]);
     }
   }
   free(named_by);
@@ -121,7 +114,6 @@ int mu_targets_resolve(const mu_registry *reg, const Muster__V1__Target *t, char
   return 0;
 }
 
-
 /* 1 when agent id serves type, or when it cannot be told (no Hello known yet). */
 static int agent_serves(const mu_registry *reg, const char *id, const char *type) {
   const mu_agent *a = mu_registry_find(reg, id);
@@ -132,8 +124,8 @@ static int agent_serves(const mu_registry *reg, const char *id, const char *type
   return 0;
 }
 
-int mu_targets_check_types(const mu_registry *reg, const Muster__V1__JobSpec *spec,
-                           char *const *ids, size_t n, mu_err *err) {
+int mu_targets_check_types(const mu_registry *reg, const Muster__V1__JobSpec *spec, char *const *ids, size_t n,
+                           mu_err *err) {
   if (n == 0 || ids[0] == NULL) return 0; /* "any": placed at dispatch */
   for (size_t t = 0; t < spec->n_tasks; t++) {
     const Muster__V1__TaskSpec *ts = spec->tasks[t];
@@ -144,10 +136,9 @@ int mu_targets_check_types(const mu_registry *reg, const Muster__V1__JobSpec *sp
     size_t off = 0;
     for (size_t i = 0; i < n && i < 10 && off < sizeof hosts; i++)
       off += (size_t)snprintf(hosts + off, sizeof hosts - off, "%s%s", i ? ", " : "", ids[i]);
-    if (n > 10 && off < sizeof hosts)
-      snprintf(hosts + off, sizeof hosts - off, ", ... %zu more", n - 10);
-    return mu_err_set(err, MU_EINVAL, "task '%s': no targeted agent serves type \"%s\" (%s)",
-                      ts->name, ts->type, hosts);
+    if (n > 10 && off < sizeof hosts) snprintf(hosts + off, sizeof hosts - off, ", ... %zu more", n - 10);
+    return mu_err_set(err, MU_EINVAL, "task '%s': no targeted agent serves type \"%s\" (%s)", ts->name, ts->type,
+                      hosts);
   }
   return 0;
 }

@@ -13,14 +13,14 @@
 
 /* The agent ids t names (borrowed from reg; a NULL entry is an "any" target placed at
  * dispatch). Caller frees the array. MU_EINVAL names the field when nothing matches. */
-int mu_targets_resolve(const mu_registry *reg, const Muster__V1__Target *t, char ***ret_ids,
-                       size_t *ret_n, mu_err *err);
+int mu_targets_resolve(const mu_registry *reg, const Muster__V1__Target *t, char ***ret_ids, size_t *ret_n,
+                       mu_err *err);
 /* A mu_jobspec_limits.type_known callback (ud: the mu_registry): 1 when a known agent reports
  * a plugin for type. */
 int mu_targets_type_known(void *ud, const char *type);
 /* MU_EINVAL when a task's type is served by none of the resolved targets ids (n of them; an
  * "any" target is not checked), naming the task, the type and up to 10 of the hosts. */
-int mu_targets_check_types(const mu_registry *reg, const Muster__V1__JobSpec *spec,
-                           char *const *ids, size_t n, mu_err *err);
+int mu_targets_check_types(const mu_registry *reg, const Muster__V1__JobSpec *spec, char *const *ids, size_t n,
+                           mu_err *err);
 
 #endif

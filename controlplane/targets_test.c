@@ -79,8 +79,9 @@ static void refused_when_no_target_serves_the_type(void **state) {
   /* at most 10 hosts are named */
   for (size_t i = 0; i < 12; i++) ids[i] = "bare-1";
   assert_int_equal(mu_targets_check_types(reg, spark, ids, 12, &err), MU_EINVAL);
-  assert_non_null(strstr(err.msg, "(bare-1, bare-1, bare-1, bare-1, bare-1, bare-1, bare-1, "
-                                  "bare-1, bare-1, bare-1, ... 2 more)"));
+  assert_non_null(strstr(err.msg,
+                         "(bare-1, bare-1, bare-1, bare-1, bare-1, bare-1, bare-1, "
+                         "bare-1, bare-1, bare-1, ... 2 more)"));
   protobuf_c_message_free_unpacked(&spark->base, NULL);
   protobuf_c_message_free_unpacked(&http->base, NULL);
   protobuf_c_message_free_unpacked(&shell->base, NULL);

@@ -93,7 +93,8 @@ static void task_action(mu_rpc_call *call, const ProtobufCMessage *req_msg, cons
   }
   if (n_sent == 0) {
     mu_audit_record(d, call, "task.action", job->id, MU_AUDIT_REFUSED, "no agent reachable", NULL);
-    mu_pb_fail(call, MU_RPC_UNAVAILABLE, "task '%.128s' of job %s: its agents are not connected", req->task_name, job->id);
+    mu_pb_fail(call, MU_RPC_UNAVAILABLE, "task '%.128s' of job %s: its agents are not connected", req->task_name,
+               job->id);
     return;
   }
   mu_audit_record(d, call, "task.action", job->id, MU_AUDIT_OK, NULL, "action=%s task=%.128s attempts=%zu", req->action,

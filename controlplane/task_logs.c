@@ -36,22 +36,22 @@
 
 #define MU_LOGS_PER_AGENT 8
 #define MU_LOGS_MAX_FETCHES 256
-#define MU_LOGS_ACK_MS 10000          /* the agent opens the read (first reply) within this */
-#define MU_LOGS_IDLE_MS 30000         /* a read without follow: silence past this ends it */
-#define MU_LOGS_WINDOW (2u << 20)     /* spool bytes an agent sends ahead of our acks */
+#define MU_LOGS_ACK_MS 10000      /* the agent opens the read (first reply) within this */
+#define MU_LOGS_IDLE_MS 30000     /* a read without follow: silence past this ends it */
+#define MU_LOGS_WINDOW (2u << 20) /* spool bytes an agent sends ahead of our acks */
 #define MU_LOGS_ACK_EVERY (MU_LOGS_WINDOW / 4)
 #define MU_LOGS_CALLER_HIGH (2u << 20)
 #define MU_LOGS_CALLER_LOW (512u << 10)
 #define MU_LOGS_PAUSE_BYTES (4u << 20) /* agents without flow control */
 #define MU_LOGS_RESUME_BYTES (512u << 10)
 #define MU_LOGS_PUMP_MS 50
-#define MU_LOGS_CHUNK (256 * 1024)    /* data per LogChunk sent to the caller */
+#define MU_LOGS_CHUNK (256 * 1024) /* data per LogChunk sent to the caller */
 
 typedef struct log_target {
   char *task_id;
-  char *agent_id;                /* NULL: not placed yet */
-  uint32_t attempt;              /* 0: never assigned */
-  size_t host, task;             /* indexes into the job */
+  char *agent_id;    /* NULL: not placed yet */
+  uint32_t attempt;  /* 0: never assigned */
+  size_t host, task; /* indexes into the job */
 } log_target;
 
 struct mu_log_fetch {
@@ -61,24 +61,24 @@ struct mu_log_fetch {
   char *job_id;
   log_target *targets;
   size_t n, cur;
-  uint32_t want_attempt;         /* the request's attempt (0 = latest) */
+  uint32_t want_attempt; /* the request's attempt (0 = latest) */
   int follow;
   int got_request;
   /* the agent read of targets[cur] */
   int reading, acked, paused, read_follow;
-  int flow;                      /* the agent keeps our window (its opening reply said so) */
-  int waiting;                   /* follow: the task has not started yet; the pump looks again */
+  int flow;    /* the agent keeps our window (its opening reply said so) */
+  int waiting; /* follow: the task has not started yet; the pump looks again */
   char request_id[64];
   uint32_t read_attempt;
-  int64_t stamp;                 /* the agent's connected_at_ms when asked */
+  int64_t stamp; /* the agent's connected_at_ms when asked */
   int64_t last_mono;
-  uint64_t offset;               /* spool bytes received (record boundary) */
-  uint64_t acked_offset;         /* what the agent was told we passed on */
-  uint64_t pos[3];               /* output bytes accounted for per stream (1, 2): passed on or
+  uint64_t offset;       /* spool bytes received (record boundary) */
+  uint64_t acked_offset; /* what the agent was told we passed on */
+  uint64_t pos[3];       /* output bytes accounted for per stream (1, 2): passed on or
                                   * reported missing */
   int truncation_reported;
   int used_agent, used_tail;
-  mu_watcher *watcher;           /* fallback follow: live output through the scheduler */
+  mu_watcher *watcher; /* fallback follow: live output through the scheduler */
   int done;
 };
 
@@ -95,9 +95,7 @@ static mu_task_run *target_run(mu_log_fetch *f, const log_target *t, mu_host_run
   return tr;
 }
 
-static const char *cur_task(const mu_log_fetch *f) {
-  return f->cur < f->n ? f->targets[f->cur].task_id : "";
-}
+static const char *cur_task(const mu_log_fetch *f) { return f->cur < f->n ? f->targets[f->cur].task_id : ""; }
 
 static void cancel_agent_read(mu_log_fetch *f);
 
@@ -112,15 +110,15 @@ static int send_lc(mu_log_fetch *f, const Muster__V1__LogChunk *lc) {
   cancel_agent_read(f);
   f->done = 1;
   char msg[700];
-  snprintf(msg, sizeof msg, "%s: output after byte %llu of stdout / %llu of stderr could not be "
-           "sent: %s", cur_task(f), (unsigned long long)f->pos[1], (unsigned long long)f->pos[2],
-           err.msg);
+  snprintf(msg, sizeof msg,
+           "%s: output after byte %llu of stdout / %llu of stderr could not be "
+           "sent: %s",
+           cur_task(f), (unsigned long long)f->pos[1], (unsigned long long)f->pos[2], err.msg);
   mu_rpc_call_finish(f->call, MU_RPC_DATA_LOSS, msg, NULL);
   return -1;
 }
 
-static int send_chunk(mu_log_fetch *f, const char *task_id, int stream, const void *data,
-                      size_t len) {
+static int send_chunk(mu_log_fetch *f, const char *task_id, int stream, const void *data, size_t len) {
   Muster__V1__LogChunk lc = MUSTER__V1__LOG_CHUNK__INIT;
   Muster__V1__OutputChunk oc = MUSTER__V1__OUTPUT_CHUNK__INIT;
   oc.stream = (Muster__V1__OutputChunk__Stream)stream;
@@ -147,31 +145,26 @@ static void send_note(mu_log_fetch *f, const char *fmt, ...) {
 }
 
 static const char *stream_name(int stream) {
-  return stream == 1   ? "stdout"
-         : stream == 2 ? "stderr"
-                       : "the output (stdout and stderr together)";
+  return stream == 1 ? "stdout" : stream == 2 ? "stderr" : "the output (stdout and stderr together)";
 }
 
 /* Reports missing output: bytes [start, end) of stream (0: the whole output; end 0: not
  * known), as a note for people and a LogGap for programs; detail finishes the sentence
  * after the verb the reason gives ("were dropped", "are missing"). */
-static void send_gap(mu_log_fetch *f, int stream, uint64_t start, uint64_t end, int reason,
-                     const char *detail) {
+static void send_gap(mu_log_fetch *f, int stream, uint64_t start, uint64_t end, int reason, const char *detail) {
   static const char *const verbs[][2] = {
       [MUSTER__V1__LOG_GAP__REASON__DROPPED] = {"were dropped", "was dropped"},
       [MUSTER__V1__LOG_GAP__REASON__TRUNCATED] = {"were truncated", "was truncated"},
       [MUSTER__V1__LOG_GAP__REASON__EVICTED] = {"were evicted", "was evicted"},
       [MUSTER__V1__LOG_GAP__REASON__UNAVAILABLE] = {"are missing", "is missing"},
   };
-  if (reason < MUSTER__V1__LOG_GAP__REASON__DROPPED ||
-      reason > MUSTER__V1__LOG_GAP__REASON__UNAVAILABLE)
+  if (reason < MUSTER__V1__LOG_GAP__REASON__DROPPED || reason > MUSTER__V1__LOG_GAP__REASON__UNAVAILABLE)
     reason = MUSTER__V1__LOG_GAP__REASON__UNAVAILABLE;
   const char *verb = verbs[reason][end > start ? 0 : 1];
   char msg[800];
   if (end > start)
-    snprintf(msg, sizeof msg, "%s: bytes %llu..%llu of %s %s%s", cur_task(f),
-             (unsigned long long)start, (unsigned long long)(end - 1), stream_name(stream), verb,
-             detail);
+    snprintf(msg, sizeof msg, "%s: bytes %llu..%llu of %s %s%s", cur_task(f), (unsigned long long)start,
+             (unsigned long long)(end - 1), stream_name(stream), verb, detail);
   else
     snprintf(msg, sizeof msg, "%s: %s from byte %llu on %s%s", cur_task(f), stream_name(stream),
              (unsigned long long)start, verb, detail);
@@ -209,8 +202,8 @@ static mu_agent *read_agent(mu_log_fetch *f) {
 
 /* Asks the agent to start (task_id set), cancel (task_id NULL, ack 0) or move the window of
  * (ack 1: offset passed on) the read request_id. */
-static int send_request(mu_agent *a, const char *request_id, const char *task_id,
-                        uint32_t attempt, uint64_t offset, int follow, int ack, mu_err *err) {
+static int send_request(mu_agent *a, const char *request_id, const char *task_id, uint32_t attempt, uint64_t offset,
+                        int follow, int ack, mu_err *err) {
   Muster__V1__ControlMessage msg = MUSTER__V1__CONTROL_MESSAGE__INIT;
   Muster__V1__LogRequest lr = MUSTER__V1__LOG_REQUEST__INIT;
   lr.request_id = (char *)request_id;
@@ -235,10 +228,8 @@ static void cancel_agent_read(mu_log_fetch *f) {
 
 static int ask_agent(mu_log_fetch *f, mu_agent *a, mu_err *err) {
   const log_target *t = &f->targets[f->cur];
-  snprintf(f->request_id, sizeof f->request_id, "logs-%llu",
-           (unsigned long long)++f->d->logs->seq);
-  int rc = send_request(a, f->request_id, t->task_id, f->read_attempt, f->offset, f->read_follow,
-                        0, err);
+  snprintf(f->request_id, sizeof f->request_id, "logs-%llu", (unsigned long long)++f->d->logs->seq);
+  int rc = send_request(a, f->request_id, t->task_id, f->read_attempt, f->offset, f->read_follow, 0, err);
   if (rc != 0) return rc;
   f->reading = 1;
   f->acked = 0;
@@ -278,43 +269,40 @@ static int send_tail(mu_log_fetch *f, const char *why, int reason) {
   uint64_t size = known ? (uint64_t)tr->metrics.output_bytes : total;
   /* a running attempt has no final count to check against: its tail is trusted to start
    * where it says only when nothing is to be joined to it */
-  int aligned = f->read_attempt == tr->attempt && tr->attempt <= 1 &&
-                (known ? size == total : at == 0);
+  int aligned = f->read_attempt == tr->attempt && tr->attempt <= 1 && (known ? size == total : at == 0);
   size_t skip = 0;
   if (why != NULL) {
     char what[600];
     if (reason == MUSTER__V1__LOG_GAP__REASON__EVICTED)
       snprintf(what, sizeof what, " from agent %s's output spool", t->agent_id);
-    else
-      snprintf(what, sizeof what, ": %s", why);
+    else snprintf(what, sizeof what, ": %s", why);
     if (aligned && at >= first) {
       skip = at - first < n ? (size_t)(at - first) : n;
       if (at > 0)
-        send_note(f, "%s: %s after %llu bytes; the rest from the tail kept by the control plane",
-                  t->task_id, why, (unsigned long long)at);
+        send_note(f, "%s: %s after %llu bytes; the rest from the tail kept by the control plane", t->task_id, why,
+                  (unsigned long long)at);
       else
-        send_note(f, "%s: %s; showing the output kept by the control plane (all %zu bytes, "
-                     "stdout and stderr merged)", t->task_id, why, n);
+        send_note(f,
+                  "%s: %s; showing the output kept by the control plane (all %zu bytes, "
+                  "stdout and stderr merged)",
+                  t->task_id, why, n);
     } else {
-      if (aligned)
-        send_gap(f, 0, at, first, reason, what);
-      else
-        send_gap(f, 0, at, 0, reason, what);
-      send_note(f, "%s: showing the tail kept by the control plane instead (the last %zu of %llu "
-                   "bytes it received%s, stdout and stderr merged)", t->task_id, n,
-                (unsigned long long)total, tr->attempt > 1 ? " over every attempt" : "");
+      if (aligned) send_gap(f, 0, at, first, reason, what);
+      else send_gap(f, 0, at, 0, reason, what);
+      send_note(f,
+                "%s: showing the tail kept by the control plane instead (the last %zu of %llu "
+                "bytes it received%s, stdout and stderr merged)",
+                t->task_id, n, (unsigned long long)total, tr->attempt > 1 ? " over every attempt" : "");
     }
-    if (known && tr->metrics.output_dropped_bytes > 0 &&
-        !f->truncation_reported) {
+    if (known && tr->metrics.output_dropped_bytes > 0 && !f->truncation_reported) {
       f->truncation_reported = 1;
-      send_gap(f, 0, size, size + (uint64_t)tr->metrics.output_dropped_bytes,
-               MUSTER__V1__LOG_GAP__REASON__TRUNCATED, " at the task's output limit");
+      send_gap(f, 0, size, size + (uint64_t)tr->metrics.output_dropped_bytes, MUSTER__V1__LOG_GAP__REASON__TRUNCATED,
+               " at the task's output limit");
     }
   }
   for (size_t off = skip; off < n && !f->done; off += MU_LOGS_CHUNK) {
     size_t len = n - off < MU_LOGS_CHUNK ? n - off : MU_LOGS_CHUNK;
-    send_chunk(f, t->task_id, MUSTER__V1__OUTPUT_CHUNK__STREAM__STREAM_UNSPECIFIED, buf + off,
-               len);
+    send_chunk(f, t->task_id, MUSTER__V1__OUTPUT_CHUNK__STREAM__STREAM_UNSPECIFIED, buf + off, len);
   }
   free(buf);
   if (f->done || !f->follow || f->n != 1 || final || h->state != MU_HOST_RUNNING) return 0;
@@ -322,8 +310,7 @@ static int send_tail(mu_log_fetch *f, const char *why, int reason) {
    * the task ends) */
   mu_job *job = mu_sched_find(f->d->sched, f->job_id);
   f->watcher = calloc(1, sizeof *f->watcher);
-  if (job == NULL || f->watcher == NULL || (f->watcher->task_id = strdup(t->task_id)) == NULL)
-    return 0;
+  if (job == NULL || f->watcher == NULL || (f->watcher->task_id = strdup(t->task_id)) == NULL) return 0;
   f->watcher->call = f->call;
   f->watcher->follow = 1;
   mu_job_add_watcher(job, f->watcher);
@@ -368,8 +355,7 @@ static void next_target(mu_log_fetch *f) {
     log_target *t = &f->targets[f->cur];
     mu_host_run *h = NULL;
     mu_task_run *tr = target_run(f, t, &h);
-    if (h != NULL && h->agent_id != NULL &&
-        (t->agent_id == NULL || strcmp(t->agent_id, h->agent_id) != 0)) {
+    if (h != NULL && h->agent_id != NULL && (t->agent_id == NULL || strcmp(t->agent_id, h->agent_id) != 0)) {
       free(t->agent_id); /* placed since (an "any" target), or its retry went elsewhere */
       t->agent_id = strdup(h->agent_id);
     }
@@ -391,17 +377,12 @@ static void next_target(mu_log_fetch *f) {
     }
     mu_agent *a = connected_agent(d, t->agent_id);
     mu_err err = {0};
-    if (d->stopping)
-      snprintf(why, sizeof why, "the control plane is stopping");
-    else if (a == NULL)
-      snprintf(why, sizeof why, "agent %s is not connected", t->agent_id);
+    if (d->stopping) snprintf(why, sizeof why, "the control plane is stopping");
+    else if (a == NULL) snprintf(why, sizeof why, "agent %s is not connected", t->agent_id);
     else if (reads_of_agent(d, t->agent_id) >= MU_LOGS_PER_AGENT)
-      snprintf(why, sizeof why, "agent %s is serving %d log reads already", t->agent_id,
-               MU_LOGS_PER_AGENT);
-    else if (ask_agent(f, a, &err) != 0)
-      snprintf(why, sizeof why, "asking agent %s: %s", t->agent_id, err.msg);
-    else
-      return; /* its replies move us on */
+      snprintf(why, sizeof why, "agent %s is serving %d log reads already", t->agent_id, MU_LOGS_PER_AGENT);
+    else if (ask_agent(f, a, &err) != 0) snprintf(why, sizeof why, "asking agent %s: %s", t->agent_id, err.msg);
+    else return; /* its replies move us on */
     mu_info("logs", "%s: %s; serving the control plane's tail", t->task_id, why);
     if (send_tail(f, why, MUSTER__V1__LOG_GAP__REASON__UNAVAILABLE)) return;
     f->cur++;
@@ -417,23 +398,20 @@ static void forward_gap(mu_log_fetch *f, const mu_output_gap *g, const char *age
   char what[400];
   if (g->stream == 0) { /* past the output limit: after everything else */
     f->truncation_reported = 1;
-    send_gap(f, 0, g->start, g->start + g->len, MUSTER__V1__LOG_GAP__REASON__TRUNCATED,
-             " at the task's output limit");
+    send_gap(f, 0, g->start, g->start + g->len, MUSTER__V1__LOG_GAP__REASON__TRUNCATED, " at the task's output limit");
     return;
   }
   /* from where the stream stands: bytes before g->start that never came are missing too */
   uint64_t start = f->pos[g->stream], end = g->start + g->len;
   if (end <= start) return; /* reported already */
-  snprintf(what, sizeof what, " by agent %s's output spool: %s", agent_id,
-           mu_output_drop_cause_text(g->cause));
+  snprintf(what, sizeof what, " by agent %s's output spool: %s", agent_id, mu_output_drop_cause_text(g->cause));
   send_gap(f, g->stream, start, end, MUSTER__V1__LOG_GAP__REASON__DROPPED, what);
   f->pos[g->stream] = end;
 }
 
 /* Passes the records in data to the caller, merging runs of one stream. 0, or -1 when
  * malformed or the call is ending. */
-static int forward_records(mu_log_fetch *f, const uint8_t *data, size_t len,
-                           const char *agent_id) {
+static int forward_records(mu_log_fetch *f, const uint8_t *data, size_t len, const char *agent_id) {
   const char *task_id = f->targets[f->cur].task_id;
   long whole = mu_output_frames_whole(data, len);
   if (whole != (long)len) return -1;
@@ -494,27 +472,23 @@ static void pace(mu_log_fetch *f) {
     }
     return;
   }
-  if (queued >= MU_LOGS_CALLER_HIGH)
-    mu_rpc_call_on_drain(f->call, MU_LOGS_CALLER_LOW, on_caller_drained, f);
-  else if (f->offset - f->acked_offset >= MU_LOGS_ACK_EVERY)
-    send_ack(f);
+  if (queued >= MU_LOGS_CALLER_HIGH) mu_rpc_call_on_drain(f->call, MU_LOGS_CALLER_LOW, on_caller_drained, f);
+  else if (f->offset - f->acked_offset >= MU_LOGS_ACK_EVERY) send_ack(f);
 }
 
 void mu_task_logs_on_reply(mu_daemon *d, mu_agent *agent, const Muster__V1__LogRequestReply *rep) {
   mu_log_fetch *f = d->logs->fetches;
   for (; f != NULL; f = f->next)
     if (f->reading && strcmp(f->request_id, rep->request_id) == 0) break;
-  if (f == NULL || f->targets[f->cur].agent_id == NULL ||
-      strcmp(f->targets[f->cur].agent_id, agent->id) != 0)
-    return; /* a read already cancelled or given up */
+  if (f == NULL || f->targets[f->cur].agent_id == NULL || strcmp(f->targets[f->cur].agent_id, agent->id) != 0)
+    return;                                 /* a read already cancelled or given up */
   if (!f->acked) f->flow = rep->window > 0; /* the opening reply */
   f->acked = 1;
   f->last_mono = mu_mono_ms();
   if (rep->error[0] != '\0') {
     f->reading = 0; /* the agent ended it */
     fall_back(f, rep->error,
-              rep->evicted ? MUSTER__V1__LOG_GAP__REASON__EVICTED
-                           : MUSTER__V1__LOG_GAP__REASON__UNAVAILABLE);
+              rep->evicted ? MUSTER__V1__LOG_GAP__REASON__EVICTED : MUSTER__V1__LOG_GAP__REASON__UNAVAILABLE);
     return;
   }
   if (f->flow && rep->data.len > 0 && rep->offset != f->offset) {
@@ -526,15 +500,14 @@ void mu_task_logs_on_reply(mu_daemon *d, mu_agent *agent, const Muster__V1__LogR
   }
   f->used_agent = 1;
   if (forward_records(f, rep->data.data, rep->data.len, agent->id) != 0) {
-    if (!f->done) fall_back(f, "malformed output records from the agent",
-                            MUSTER__V1__LOG_GAP__REASON__UNAVAILABLE);
+    if (!f->done) fall_back(f, "malformed output records from the agent", MUSTER__V1__LOG_GAP__REASON__UNAVAILABLE);
     return;
   }
   if (rep->eof) {
     f->reading = 0;
     if (rep->running && !f->read_follow)
-      send_note(f, "%s: attempt %u is still running: this is its output so far; -f follows it",
-                cur_task(f), f->read_attempt);
+      send_note(f, "%s: attempt %u is still running: this is its output so far; -f follows it", cur_task(f),
+                f->read_attempt);
     f->cur++;
     next_target(f);
     return;
@@ -571,15 +544,13 @@ static void on_pump(uv_timer_t *t) {
       mu_agent *a = read_agent(f);
       char why[200] = "";
       mu_err err = {0};
-      if (a == NULL)
-        snprintf(why, sizeof why, "agent %s disconnected", id);
+      if (a == NULL) snprintf(why, sizeof why, "agent %s disconnected", id);
       else if (f->reading && !f->acked && now - f->last_mono > MU_LOGS_ACK_MS)
         snprintf(why, sizeof why, "agent %s did not answer within %ds", id, MU_LOGS_ACK_MS / 1000);
       else if (f->reading && !f->read_follow && now - f->last_mono > MU_LOGS_IDLE_MS &&
                !(f->flow && f->offset - f->acked_offset >= MU_LOGS_ACK_EVERY)) /* not held by us */
         snprintf(why, sizeof why, "agent %s stopped sending for %ds", id, MU_LOGS_IDLE_MS / 1000);
-      else if (f->paused && mu_rpc_call_queued_bytes(f->call) < MU_LOGS_RESUME_BYTES &&
-               ask_agent(f, a, &err) != 0)
+      else if (f->paused && mu_rpc_call_queued_bytes(f->call) < MU_LOGS_RESUME_BYTES && ask_agent(f, a, &err) != 0)
         snprintf(why, sizeof why, "asking agent %s again: %s", id, err.msg);
       if (why[0] != '\0') {
         if (a == NULL) f->reading = 0;
@@ -621,10 +592,8 @@ static void start_fetch(mu_log_fetch *f, const Muster__V1__TaskLogsRequest *req)
   mu_job *job = req->job_id[0] ? mu_sched_find(d->sched, req->job_id) : NULL;
   if (job != NULL && !job->ready) job = NULL;
   if (job == NULL) {
-    if (req->job_id[0] == '\0')
-      mu_pb_fail(f->call, MU_RPC_INVALID_ARGUMENT, "job_id: required");
-    else
-      mu_sched_fail_not_found(d->sched, f->call, req->job_id);
+    if (req->job_id[0] == '\0') mu_pb_fail(f->call, MU_RPC_INVALID_ARGUMENT, "job_id: required");
+    else mu_sched_fail_not_found(d->sched, f->call, req->job_id);
     f->done = 1;
     return;
   }
@@ -647,8 +616,7 @@ static void start_fetch(mu_log_fetch *f, const Muster__V1__TaskLogsRequest *req)
       lt->task = t;
     }
   if (f->n == 0) {
-    mu_pb_fail(f->call, MU_RPC_NOT_FOUND, "job %s has no task '%s' (task ids are AGENT/TASK)",
-               job->id, req->task_id);
+    mu_pb_fail(f->call, MU_RPC_NOT_FOUND, "job %s has no task '%s' (task ids are AGENT/TASK)", job->id, req->task_id);
     f->done = 1;
     return;
   }
@@ -683,8 +651,7 @@ static int on_request(mu_rpc_call *call, const uint8_t *data, size_t len, void *
     req = NULL;
   }
   if (req == NULL) {
-    mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "malformed TaskLogsRequest%s%s",
-               err.msg[0] ? ": " : "", err.msg);
+    mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "malformed TaskLogsRequest%s%s", err.msg[0] ? ": " : "", err.msg);
     f->done = 1;
     return 1;
   }
@@ -712,8 +679,7 @@ static void on_logs(mu_rpc_call *call, const mu_rpc_metadata *md, void *ud) {
   mu_daemon *d = ud;
   (void)md;
   if (d->logs->n_fetches >= MU_LOGS_MAX_FETCHES) {
-    mu_rpc_call_finish(call, MU_RPC_RESOURCE_EXHAUSTED,
-                       "too many TaskLogs calls at once; try again shortly", NULL);
+    mu_rpc_call_finish(call, MU_RPC_RESOURCE_EXHAUSTED, "too many TaskLogs calls at once; try again shortly", NULL);
     return;
   }
   mu_log_fetch *f = calloc(1, sizeof *f);

@@ -16,16 +16,15 @@ struct mu_daemon;
 typedef struct mu_log_fetch mu_log_fetch;
 
 typedef struct mu_task_logs {
-  mu_log_fetch *fetches;       /* calls in progress */
+  mu_log_fetch *fetches; /* calls in progress */
   size_t n_fetches;
-  uint64_t seq;                /* request ids of agent reads */
-  uv_timer_t *pump;            /* timeouts and paused reads; exists while calls do */
+  uint64_t seq;     /* request ids of agent reads */
+  uv_timer_t *pump; /* timeouts and paused reads; exists while calls do */
 } mu_task_logs;
 
 int mu_task_logs_register(struct mu_daemon *d, mu_err *err);
 /* A LogRequestReply from agent (routed by request_id; unknown ids are dropped). */
-void mu_task_logs_on_reply(struct mu_daemon *d, mu_agent *agent,
-                           const Muster__V1__LogRequestReply *rep);
+void mu_task_logs_on_reply(struct mu_daemon *d, mu_agent *agent, const Muster__V1__LogRequestReply *rep);
 /* agent's stream ended: its reads fall back to the tail kept here. */
 void mu_task_logs_on_agent_down(struct mu_daemon *d, mu_agent *agent);
 

@@ -20,22 +20,19 @@ static int sodium_ready(mu_err *err) {
 }
 
 static void hash_secret(const char *secret, uint8_t out[MU_TOKEN_HASH_BYTES]) {
-  crypto_generichash(out, MU_TOKEN_HASH_BYTES, (const unsigned char *)secret, strlen(secret),
-                     NULL, 0);
+  crypto_generichash(out, MU_TOKEN_HASH_BYTES, (const unsigned char *)secret, strlen(secret), NULL, 0);
 }
 
 int mu_token_generate(mu_token_record *rec, char *ret_token, size_t size, mu_err *err) {
   if (size <= MU_TOKEN_LEN) return mu_err_set(err, MU_EINVAL, "token buffer too small");
   int rc = sodium_ready(err);
   if (rc != 0) return rc;
-  for (size_t i = 0; i < MU_TOKEN_ID_LEN; i++)
-    rec->id[i] = id_alphabet[randombytes_uniform(sizeof id_alphabet - 1)];
+  for (size_t i = 0; i < MU_TOKEN_ID_LEN; i++) rec->id[i] = id_alphabet[randombytes_uniform(sizeof id_alphabet - 1)];
   rec->id[MU_TOKEN_ID_LEN] = '\0';
   uint8_t raw[MU_TOKEN_SECRET_BYTES];
   char secret[MU_TOKEN_SECRET_LEN + 1];
   randombytes_buf(raw, sizeof raw);
-  sodium_bin2base64(secret, sizeof secret, raw, sizeof raw,
-                    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  sodium_bin2base64(secret, sizeof secret, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
   hash_secret(secret, rec->hash);
   snprintf(ret_token, size, "%s%s_%s", MU_TOKEN_PREFIX, rec->id, secret);
   sodium_memzero(raw, sizeof raw);
@@ -49,11 +46,9 @@ static int in_set(const char *s, size_t n, const char *set) {
   return 1;
 }
 
-static const char b64url_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+static const char b64url_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-int mu_token_parse(const char *token, char ret_id[MU_TOKEN_ID_LEN + 1], const char **ret_secret,
-                   mu_err *err) {
+int mu_token_parse(const char *token, char ret_id[MU_TOKEN_ID_LEN + 1], const char **ret_secret, mu_err *err) {
   const size_t plen = sizeof MU_TOKEN_PREFIX - 1;
   /* The secret's alphabet has '_' in it: split by position, not by separator. */
   if (strncmp(token, MU_TOKEN_PREFIX, plen) != 0 || strlen(token) != MU_TOKEN_LEN ||
@@ -70,14 +65,10 @@ int mu_token_parse(const char *token, char ret_id[MU_TOKEN_ID_LEN + 1], const ch
 
 const char *mu_token_span(int64_t ms, char *buf, size_t size) {
   int64_t s = ms < 0 ? 0 : ms / 1000;
-  if (s < 120)
-    snprintf(buf, size, "%llds", (long long)s);
-  else if (s < 7200)
-    snprintf(buf, size, "%lldm", (long long)(s / 60));
-  else if (s < 3 * 86400)
-    snprintf(buf, size, "%lldh", (long long)(s / 3600));
-  else
-    snprintf(buf, size, "%lldd", (long long)(s / 86400));
+  if (s < 120) snprintf(buf, size, "%llds", (long long)s);
+  else if (s < 7200) snprintf(buf, size, "%lldm", (long long)(s / 60));
+  else if (s < 3 * 86400) snprintf(buf, size, "%lldh", (long long)(s / 3600));
+  else snprintf(buf, size, "%lldd", (long long)(s / 86400));
   return buf;
 }
 
@@ -106,15 +97,13 @@ int mu_token_verify(const mu_token_record *rec, const char *secret, int64_t now_
   return 0;
 }
 
-static const char name_chars[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-";
+static const char name_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-";
 
 int mu_token_check_name(const char *name, mu_err *err) {
   size_t n = strlen(name);
   if (n == 0) return mu_err_set(err, MU_EINVAL, "name: required");
   if (n > MU_TOKEN_NAME_MAX || !in_set(name, n, name_chars))
-    return mu_err_set(err, MU_EINVAL, "name '%.80s': expected 1-%d of A-Z a-z 0-9 . _ -", name,
-                      MU_TOKEN_NAME_MAX);
+    return mu_err_set(err, MU_EINVAL, "name '%.80s': expected 1-%d of A-Z a-z 0-9 . _ -", name, MU_TOKEN_NAME_MAX);
   return 0;
 }
 
@@ -124,11 +113,9 @@ int mu_token_check_types(const char *types, mu_err *err) {
   for (const char *p = types; *p != '\0';) {
     size_t n = strcspn(p, ",");
     if (n == 0 || n > 64 || !in_set(p, n, name_chars))
-      return mu_err_set(err, MU_EINVAL,
-                        "types '%s': expected a comma list of task types (e.g. shell,http)", types);
+      return mu_err_set(err, MU_EINVAL, "types '%s': expected a comma list of task types (e.g. shell,http)", types);
     p += n + (p[n] == ',');
-    if (p[-1] == ',' && *p == '\0')
-      return mu_err_set(err, MU_EINVAL, "types '%s': ends with a comma", types);
+    if (p[-1] == ',' && *p == '\0') return mu_err_set(err, MU_EINVAL, "types '%s': ends with a comma", types);
   }
   return 0;
 }
@@ -148,12 +135,11 @@ int mu_token_expiry(const char *ttl, int64_t now_ms, int64_t *ret_expires_at_ms,
 char *mu_token_to_json(const mu_token_record *rec) {
   char hex[MU_TOKEN_HASH_BYTES * 2 + 1];
   sodium_bin2hex(hex, sizeof hex, rec->hash, sizeof rec->hash);
-  json_t *o = json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:I,s:I,s:s,s:s}", "v", 1, "id",
-                        rec->id, "name", rec->name, "role", rec->role, "scope", rec->scope,
-                        "types", rec->types, "created_at_ms", (json_int_t)rec->created_at_ms,
-                        "created_by", rec->created_by, "expires_at_ms",
-                        (json_int_t)rec->expires_at_ms, "revoked_at_ms",
-                        (json_int_t)rec->revoked_at_ms, "revoked_by", rec->revoked_by, "hash", hex);
+  json_t *o =
+      json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:I,s:I,s:s,s:s}", "v", 1, "id", rec->id, "name", rec->name, "role",
+                rec->role, "scope", rec->scope, "types", rec->types, "created_at_ms", (json_int_t)rec->created_at_ms,
+                "created_by", rec->created_by, "expires_at_ms", (json_int_t)rec->expires_at_ms, "revoked_at_ms",
+                (json_int_t)rec->revoked_at_ms, "revoked_by", rec->revoked_by, "hash", hex);
   if (o == NULL) return NULL;
   char *text = json_dumps(o, JSON_COMPACT);
   json_decref(o);
@@ -161,8 +147,7 @@ char *mu_token_to_json(const mu_token_record *rec) {
 }
 
 /* Copies string field key of o into dst (size); MU_EINVAL when it is not a string that fits. */
-static int get_str(const json_t *o, const char *key, char *dst, size_t size, int required,
-                   mu_err *err) {
+static int get_str(const json_t *o, const char *key, char *dst, size_t size, int required, mu_err *err) {
   const json_t *v = json_object_get(o, key);
   if (v == NULL && !required) {
     dst[0] = '\0';
@@ -214,9 +199,7 @@ int mu_token_from_json(const char *text, size_t len, mu_token_record *ret, mu_er
     rc = mu_err_set(err, MU_EINVAL, "id '%s': expected %d of [a-z0-9]", ret->id, MU_TOKEN_ID_LEN);
     goto out;
   }
-  if ((rc = mu_token_check_name(ret->name, err)) != 0 ||
-      (rc = mu_token_check_types(ret->types, err)) != 0)
-    goto out;
+  if ((rc = mu_token_check_name(ret->name, err)) != 0 || (rc = mu_token_check_types(ret->types, err)) != 0) goto out;
   if (sodium_hex2bin(ret->hash, sizeof ret->hash, hex, strlen(hex), NULL, &hash_len, NULL) != 0 ||
       hash_len != sizeof ret->hash)
     rc = mu_err_set(err, MU_EINVAL, "hash: expected %d hex digits", MU_TOKEN_HASH_BYTES * 2);

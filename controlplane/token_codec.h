@@ -32,10 +32,10 @@ typedef struct mu_token_record {
   char types[MU_TOKEN_TYPES_MAX + 1];
   int64_t created_at_ms;
   char created_by[200];
-  int64_t expires_at_ms;              /* 0 = never */
-  int64_t revoked_at_ms;              /* 0 = live */
+  int64_t expires_at_ms; /* 0 = never */
+  int64_t revoked_at_ms; /* 0 = live */
   char revoked_by[200];
-  uint8_t hash[MU_TOKEN_HASH_BYTES];  /* BLAKE2b-256 of the secret's text */
+  uint8_t hash[MU_TOKEN_HASH_BYTES]; /* BLAKE2b-256 of the secret's text */
 } mu_token_record;
 
 /* Makes a new token: a random id into rec->id, the secret's hash into rec->hash, and the
@@ -46,8 +46,7 @@ int mu_token_generate(mu_token_record *rec, char *ret_token, size_t size, mu_err
 
 /* Splits a presented token: its id into ret_id and a pointer into token at the secret.
  * MU_EPERM "malformed token ..." (the text is never echoed: it may be a mistyped secret). */
-int mu_token_parse(const char *token, char ret_id[MU_TOKEN_ID_LEN + 1], const char **ret_secret,
-                   mu_err *err);
+int mu_token_parse(const char *token, char ret_id[MU_TOKEN_ID_LEN + 1], const char **ret_secret, mu_err *err);
 
 /* Whether secret is rec's and rec is usable at now_ms: 0, or MU_EPERM with "unknown token"
  * (the hash differs: the name is not given away), "token NAME was revoked 3m ago" or "token

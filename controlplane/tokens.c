@@ -34,8 +34,8 @@ typedef struct token_entry {
 struct mu_tokens {
   token_entry **items; /* sorted by id */
   size_t n, cap;
-  int loading;         /* a snapshot load is in progress */
-  size_t n_seen;       /* entries the load has delivered so far */
+  int loading;   /* a snapshot load is in progress */
+  size_t n_seen; /* entries the load has delivered so far */
 };
 
 /* --- the table --- */
@@ -44,10 +44,8 @@ static size_t lower_bound(const struct mu_tokens *t, const char *id) {
   size_t lo = 0, hi = t->n;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
-    if (strcmp(t->items[mid]->rec.id, id) < 0)
-      lo = mid + 1;
-    else
-      hi = mid;
+    if (strcmp(t->items[mid]->rec.id, id) < 0) lo = mid + 1;
+    else hi = mid;
   }
   return lo;
 }
@@ -122,15 +120,12 @@ static token_entry *oldest_dead(const struct mu_tokens *t, int64_t now) {
 
 /* What a token may do, checked the same way on CreateToken and on every record read from
  * etcd: a known role, and a scope (a valid selector) and task types only on an operator. */
-static int check_grant(const char *role_name, const char *scope, const char *types,
-                       mu_access *ret_role, mu_err *err) {
+static int check_grant(const char *role_name, const char *scope, const char *types, mu_access *ret_role, mu_err *err) {
   mu_access role = mu_access_parse(role_name);
   if (role == MU_ACCESS_NONE)
-    return mu_err_set(err, MU_EINVAL, "role '%.40s': expected viewer, operator or admin",
-                      role_name);
+    return mu_err_set(err, MU_EINVAL, "role '%.40s': expected viewer, operator or admin", role_name);
   if (role != MU_ACCESS_OPERATOR && (scope[0] != '\0' || types[0] != '\0'))
-    return mu_err_set(err, MU_EINVAL,
-                      "%s: only operator tokens take a scope or task types (a %s token %s)",
+    return mu_err_set(err, MU_EINVAL, "%s: only operator tokens take a scope or task types (a %s token %s)",
                       scope[0] != '\0' ? "scope" : "types", role_name,
                       role == MU_ACCESS_VIEWER ? "runs nothing" : "may run anything anywhere");
   if (strlen(scope) > MU_TOKEN_SCOPE_MAX)
@@ -153,7 +148,8 @@ int mu_tokens_authenticate(mu_daemon *d, const char *bearer, mu_caller *ret, mu_
   if (rc != 0) return rc;
   const token_entry *e = d->tokens != NULL ? find(d->tokens, id) : NULL;
   if (e == NULL || e->pending) return mu_err_set(err, MU_EPERM, "unknown token");
-  if ((rc = mu_token_verify(&e->rec, secret, mu_now_ms(), err)) != 0) return rc;
+  rc = mu_token_verify(&e->rec, secret, mu_now_ms(), err);
+  if (rc != 0) return rc;
   memset(ret, 0, sizeof *ret);
   ret->kind = MU_CALLER_TOKEN;
   ret->role = e->role;
@@ -283,9 +279,9 @@ typedef struct token_write {
   mu_daemon *d;
   mu_rpc_call *call;
   int revoke;
-  mu_token_record rec;                /* as written */
-  char pruned[MU_TOKEN_ID_LEN + 1];   /* a dead token deleted to make room, or "" */
-  char token[MU_TOKEN_LEN + 1];       /* CreateToken: the bearer token, handed out once */
+  mu_token_record rec;              /* as written */
+  char pruned[MU_TOKEN_ID_LEN + 1]; /* a dead token deleted to make room, or "" */
+  char token[MU_TOKEN_LEN + 1];     /* CreateToken: the bearer token, handed out once */
 } token_write;
 
 static void write_free(token_write *w) {
@@ -297,13 +293,10 @@ static void reply_created(token_write *w, int64_t now) {
   char span[32];
   const mu_token_record *r = &w->rec;
   char pruned[80] = "";
-  if (w->pruned[0] != '\0')
-    snprintf(pruned, sizeof pruned, " (dead token %s deleted: max_tokens)", w->pruned);
-  mu_audit(w->call, "token.create", "name=%s id=%s role=%s scope=%s types=%s expires=%s%s%s",
-           r->name, r->id, r->role, r->scope[0] ? r->scope : "-", r->types[0] ? r->types : "-",
-           r->expires_at_ms ? "in " : "never",
-           r->expires_at_ms ? mu_token_span(r->expires_at_ms - now, span, sizeof span) : "",
-           pruned);
+  if (w->pruned[0] != '\0') snprintf(pruned, sizeof pruned, " (dead token %s deleted: max_tokens)", w->pruned);
+  mu_audit(w->call, "token.create", "name=%s id=%s role=%s scope=%s types=%s expires=%s%s%s", r->name, r->id, r->role,
+           r->scope[0] ? r->scope : "-", r->types[0] ? r->types : "-", r->expires_at_ms ? "in " : "never",
+           r->expires_at_ms ? mu_token_span(r->expires_at_ms - now, span, sizeof span) : "", pruned);
   Muster__V1__TokenInfo info = MUSTER__V1__TOKEN_INFO__INIT;
   Muster__V1__CreateTokenResponse resp = MUSTER__V1__CREATE_TOKEN_RESPONSE__INIT;
   fill_info(&info, r, now);
@@ -317,9 +310,7 @@ static void reply_created(token_write *w, int64_t now) {
 static void reply_revoked(token_write *w, int already, int64_t now) {
   Muster__V1__TokenInfo info = MUSTER__V1__TOKEN_INFO__INIT;
   Muster__V1__RevokeTokenResponse resp = MUSTER__V1__REVOKE_TOKEN_RESPONSE__INIT;
-  if (!already)
-    mu_audit(w->call, "token.revoke", "name=%s id=%s role=%s", w->rec.name, w->rec.id,
-             w->rec.role);
+  if (!already) mu_audit(w->call, "token.revoke", "name=%s id=%s role=%s", w->rec.name, w->rec.id, w->rec.role);
   fill_info(&info, &w->rec, now);
   resp.info = &info;
   resp.already_revoked = already;
@@ -339,20 +330,17 @@ static void write_done(token_write *w, const mu_err *err) {
       e->rec = w->rec;
       e->pending = 0;
     }
-    if (w->revoke)
-      reply_revoked(w, 0, now);
-    else
-      reply_created(w, now);
+    if (w->revoke) reply_revoked(w, 0, now);
+    else reply_created(w, now);
   } else {
     if (!w->revoke && e != NULL && e->pending) remove_id(t, w->rec.id);
     token_entry *dead = w->pruned[0] != '\0' ? find(t, w->pruned) : NULL;
     if (dead != NULL) dead->pruning = 0;
-    mu_warn("tokens", "%s of token %s not stored: %s", w->revoke ? "revocation" : "creation",
-            w->rec.name, err->msg);
+    mu_warn("tokens", "%s of token %s not stored: %s", w->revoke ? "revocation" : "creation", w->rec.name, err->msg);
     /* fenced out: the caller is sent to the new leader when one is known */
     if (err->code != MU_EPERM || mu_cluster_check_write(d, w->call) == 0)
-      refuse(w->call, action, MU_RPC_UNAVAILABLE, "etcd unavailable: %s (token %s not %s)",
-             err->msg, w->rec.name, w->revoke ? "revoked" : "created");
+      refuse(w->call, action, MU_RPC_UNAVAILABLE, "etcd unavailable: %s (token %s not %s)", err->msg, w->rec.name,
+             w->revoke ? "revoked" : "created");
   }
   write_free(w);
 }
@@ -397,8 +385,7 @@ static void write_record(token_write *w) {
   if (rc != 0) write_done(w, &err);
 }
 
-static void create_token(mu_rpc_call *call, const ProtobufCMessage *req_msg,
-                         const mu_rpc_metadata *md, void *ud) {
+static void create_token(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu_rpc_metadata *md, void *ud) {
   mu_daemon *d = ud;
   struct mu_tokens *t = d->tokens;
   const Muster__V1__CreateTokenRequest *req = (const Muster__V1__CreateTokenRequest *)req_msg;
@@ -427,8 +414,8 @@ static void create_token(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   for (size_t i = 0; i < t->n; i++)
     if (strcmp(t->items[i]->rec.name, req->name) == 0 && mu_token_live(&t->items[i]->rec, now)) {
       refuse(call, action, MU_RPC_ALREADY_EXISTS,
-             "a live token named '%s' exists (id %s); revoke it first or pick another name",
-             req->name, t->items[i]->rec.id);
+             "a live token named '%s' exists (id %s); revoke it first or pick another name", req->name,
+             t->items[i]->rec.id);
       goto fail;
     }
   token_entry *dead = NULL;
@@ -437,7 +424,8 @@ static void create_token(mu_rpc_call *call, const ProtobufCMessage *req_msg,
     if (dead == NULL) {
       refuse(call, action, MU_RPC_RESOURCE_EXHAUSTED,
              "max_tokens (%u) tokens are held and none is revoked or expired; revoke one or "
-             "raise max_tokens", (unsigned)d->cfg.max_tokens);
+             "raise max_tokens",
+             (unsigned)d->cfg.max_tokens);
       goto fail;
     }
     snprintf(w->pruned, sizeof w->pruned, "%s", dead->rec.id);
@@ -473,8 +461,7 @@ fail:
   entry_free(e);
 }
 
-static void revoke_token(mu_rpc_call *call, const ProtobufCMessage *req_msg,
-                         const mu_rpc_metadata *md, void *ud) {
+static void revoke_token(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu_rpc_metadata *md, void *ud) {
   mu_daemon *d = ud;
   const Muster__V1__RevokeTokenRequest *req = (const Muster__V1__RevokeTokenRequest *)req_msg;
   const char *action = "token.revoke";
@@ -492,8 +479,7 @@ static void revoke_token(mu_rpc_call *call, const ProtobufCMessage *req_msg,
     return;
   }
   if (e->pending) {
-    refuse(call, action, MU_RPC_FAILED_PRECONDITION, "token %s is still being created; retry",
-           e->rec.name);
+    refuse(call, action, MU_RPC_FAILED_PRECONDITION, "token %s is still being created; retry", e->rec.name);
     return;
   }
   token_write *w = calloc(1, sizeof *w);
@@ -517,13 +503,11 @@ static void revoke_token(mu_rpc_call *call, const ProtobufCMessage *req_msg,
 
 static int newest_first(const void *a, const void *b) {
   const token_entry *x = *(token_entry *const *)a, *y = *(token_entry *const *)b;
-  if (x->rec.created_at_ms != y->rec.created_at_ms)
-    return x->rec.created_at_ms > y->rec.created_at_ms ? -1 : 1;
+  if (x->rec.created_at_ms != y->rec.created_at_ms) return x->rec.created_at_ms > y->rec.created_at_ms ? -1 : 1;
   return strcmp(x->rec.id, y->rec.id);
 }
 
-static void list_tokens(mu_rpc_call *call, const ProtobufCMessage *req_msg,
-                        const mu_rpc_metadata *md, void *ud) {
+static void list_tokens(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu_rpc_metadata *md, void *ud) {
   mu_daemon *d = ud;
   struct mu_tokens *t = d->tokens;
   int64_t now = mu_now_ms();
@@ -559,14 +543,14 @@ int mu_tokens_register(mu_daemon *d, mu_err *err) {
   if (sodium_init() < 0) return mu_err_set(err, MU_EIO, "libsodium failed to initialise");
   if (d->tokens == NULL && (d->tokens = calloc(1, sizeof *d->tokens)) == NULL)
     return mu_err_set(err, MU_ENOMEM, "out of memory");
-  int rc = mu_pb_add_unary(d->server, "/muster.v1.Tokens/CreateToken",
-                           &muster__v1__create_token_request__descriptor, create_token, d, err);
+  int rc = mu_pb_add_unary(d->server, "/muster.v1.Tokens/CreateToken", &muster__v1__create_token_request__descriptor,
+                           create_token, d, err);
   if (rc == 0)
-    rc = mu_pb_add_unary(d->server, "/muster.v1.Tokens/ListTokens",
-                         &muster__v1__list_tokens_request__descriptor, list_tokens, d, err);
+    rc = mu_pb_add_unary(d->server, "/muster.v1.Tokens/ListTokens", &muster__v1__list_tokens_request__descriptor,
+                         list_tokens, d, err);
   if (rc == 0)
-    rc = mu_pb_add_unary(d->server, "/muster.v1.Tokens/RevokeToken",
-                         &muster__v1__revoke_token_request__descriptor, revoke_token, d, err);
+    rc = mu_pb_add_unary(d->server, "/muster.v1.Tokens/RevokeToken", &muster__v1__revoke_token_request__descriptor,
+                         revoke_token, d, err);
   return rc;
 }
 

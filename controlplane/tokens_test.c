@@ -38,8 +38,7 @@ static void test_format(void **state) {
   assert_memory_equal(ta, "mst_", 4);
   assert_memory_equal(ta + 4, a.id, MU_TOKEN_ID_LEN);
   assert_int_equal(ta[4 + MU_TOKEN_ID_LEN], '_');
-  for (size_t i = 0; i < MU_TOKEN_ID_LEN; i++)
-    assert_non_null(strchr("abcdefghijklmnopqrstuvwxyz0123456789", a.id[i]));
+  for (size_t i = 0; i < MU_TOKEN_ID_LEN; i++) assert_non_null(strchr("abcdefghijklmnopqrstuvwxyz0123456789", a.id[i]));
   /* random: two tokens share neither id nor secret nor hash */
   assert_string_not_equal(a.id, b.id);
   assert_string_not_equal(ta + 17, tb + 17);
@@ -81,7 +80,7 @@ static void test_parse_refuses_garbage(void **state) {
   t[20] = '+'; /* not base64url */
   assert_int_equal(mu_token_parse(t, id, &secret, &err), MU_EPERM);
   assert_null(strstr(err.msg, t + 17)); /* the secret is not echoed */
-  snprintf(t, sizeof t, "%sx", ta);    /* one char too many */
+  snprintf(t, sizeof t, "%sx", ta);     /* one char too many */
   assert_int_equal(mu_token_parse(t, id, &secret, &err), MU_EPERM);
 }
 
@@ -209,11 +208,8 @@ static void test_record_json(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_format),
-      cmocka_unit_test(test_parse_refuses_garbage),
-      cmocka_unit_test(test_verify),
-      cmocka_unit_test(test_fields),
-      cmocka_unit_test(test_record_json),
+      cmocka_unit_test(test_format), cmocka_unit_test(test_parse_refuses_garbage), cmocka_unit_test(test_verify),
+      cmocka_unit_test(test_fields), cmocka_unit_test(test_record_json),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

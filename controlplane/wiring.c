@@ -40,8 +40,8 @@ static int type_limits(mu_daemon *d, mu_err *err) {
     long max = strtol(l->items[i].value, &end, 10);
     if (end == l->items[i].value || *end != '\0' || max < 0 || max > 1000000 ||
         strlen(l->items[i].key) >= MU_SCHED_TYPE_NAME)
-      return mu_err_set(err, MU_EINVAL, "type_limits: %s: expected 0..1000000 tasks, got '%s'",
-                        l->items[i].key, l->items[i].value);
+      return mu_err_set(err, MU_EINVAL, "type_limits: %s: expected 0..1000000 tasks, got '%s'", l->items[i].key,
+                        l->items[i].value);
     mu_sched_type_limit *t = &d->sched->cfg.type_limits[i];
     snprintf(t->type, sizeof t->type, "%s", l->items[i].key);
     t->max = (uint32_t)max;
@@ -60,8 +60,8 @@ int mu_wiring_new(mu_daemon *d, int no_etcd, mu_err *err) {
   d->agent_gc = calloc(1, sizeof *d->agent_gc);
   d->savepoints = calloc(1, sizeof *d->savepoints);
   d->run_history = calloc(1, sizeof *d->run_history);
-  if (!d->sched || !d->persist || !d->cluster || !d->presence || !d->gateway || !d->logs ||
-      !d->agent_gc || !d->savepoints || !d->run_history) {
+  if (!d->sched || !d->persist || !d->cluster || !d->presence || !d->gateway || !d->logs || !d->agent_gc ||
+      !d->savepoints || !d->run_history) {
     mu_wiring_free(d);
     return mu_err_set(err, MU_ENOMEM, "out of memory");
   }
@@ -123,8 +123,7 @@ void mu_wiring_free(mu_daemon *d) {
 
 static int hook_leading(void *ud) { return mu_cluster_leading(ud); }
 
-static int hook_send(void *ud, mu_agent *agent, const Muster__V1__ControlMessage *msg,
-                     mu_err *err) {
+static int hook_send(void *ud, mu_agent *agent, const Muster__V1__ControlMessage *msg, mu_err *err) {
   (void)ud;
   return mu_gateway_send(agent, msg, err);
 }
@@ -138,8 +137,7 @@ static int hook_secrets_resolve(void *ud, const Muster__V1__TaskSpec *task, cons
   return mu_secrets_resolve(ud, task, agent, ret, ret_n, err);
 }
 
-static int hook_check_targets(void *ud, const mu_caller *caller, char *const *ids, size_t n,
-                              mu_err *err) {
+static int hook_check_targets(void *ud, const mu_caller *caller, char *const *ids, size_t n, mu_err *err) {
   return mu_authz_check_targets(ud, caller, ids, n, err);
 }
 
@@ -147,8 +145,7 @@ static int hook_schedule_latest_job(void *ud, const char *name, char *job_id, si
   return mu_schedules_latest_job(ud, name, job_id, size);
 }
 
-static int hook_check_secrets(void *ud, Muster__V1__JobSpec *spec, char *const *ids, size_t n,
-                              mu_err *err) {
+static int hook_check_secrets(void *ud, Muster__V1__JobSpec *spec, char *const *ids, size_t n, mu_err *err) {
   return mu_secrets_check_job(ud, spec, ids, n, err);
 }
 
@@ -223,9 +220,7 @@ static void logs_reply(void *ud, mu_agent *a, const Muster__V1__LogRequestReply 
 
 static void persist_up(void *ud, mu_agent *a) { mu_persist_on_agent(ud, a, 0); }
 
-static void persist_down(void *ud, mu_agent *a, int stopping) {
-  mu_persist_on_agent(ud, a, stopping);
-}
+static void persist_down(void *ud, mu_agent *a, int stopping) { mu_persist_on_agent(ud, a, stopping); }
 
 static void sched_up(void *ud, mu_agent *a) { mu_sched_on_agent_up(((mu_daemon *)ud)->sched, a); }
 
@@ -309,12 +304,9 @@ static void gateway_deposed(void *ud, const char *reason, const char *redirect_t
   mu_gateway_on_deposed(ud, reason, redirect_to);
 }
 
-static void gateway_elsewhere(void *ud, const char *address) {
-  mu_gateway_on_leader_elsewhere(ud, address);
-}
+static void gateway_elsewhere(void *ud, const char *address) { mu_gateway_on_leader_elsewhere(ud, address); }
 
-static void agent_gc_record(void *ud, const char *rel, const char *value, size_t len,
-                            int leading) {
+static void agent_gc_record(void *ud, const char *rel, const char *value, size_t len, int leading) {
   (void)len, (void)leading;
   mu_agent_gc_on_record(ud, rel, value);
 }
@@ -338,8 +330,7 @@ static void schedules_deposed(void *ud, const char *reason, const char *redirect
 
 static void schedules_snapshot_begin(void *ud) { mu_schedules_on_snapshot_begin(ud); }
 
-static void schedules_record(void *ud, const char *rel, const char *value, size_t len,
-                             int leading) {
+static void schedules_record(void *ud, const char *rel, const char *value, size_t len, int leading) {
   (void)leading;
   mu_schedules_on_record(ud, rel, value, len);
 }
@@ -347,8 +338,7 @@ static void schedules_record(void *ud, const char *rel, const char *value, size_
 /* templates: their records on every member */
 static void templates_snapshot_begin(void *ud) { mu_templates_on_snapshot_begin(ud); }
 
-static void templates_record(void *ud, const char *rel, const char *value, size_t len,
-                             int leading) {
+static void templates_record(void *ud, const char *rel, const char *value, size_t len, int leading) {
   (void)leading;
   mu_templates_on_record(ud, rel, value, len);
 }
@@ -363,11 +353,7 @@ static void subscribe(mu_daemon *d) {
   const mu_agent_listener agent[] = {
       {.ud = d, .down = logs_down, .log_reply = logs_reply},
       {.ud = d, .up = persist_up, .down = persist_down},
-      {.ud = d,
-       .up = sched_up,
-       .down = sched_down,
-       .heartbeat = sched_heartbeat,
-       .task_event = sched_task_event},
+      {.ud = d, .up = sched_up, .down = sched_down, .heartbeat = sched_heartbeat, .task_event = sched_task_event},
       {.ud = d, .bundle_request = bundles_request, .forgotten = bundles_forgotten},
   };
   const mu_cluster_listener cluster[] = {
@@ -378,14 +364,8 @@ static void subscribe(mu_daemon *d) {
        .record = persist_record,
        .records_end = persist_records_end,
        .takeover = persist_takeover},
-      {.ud = d,
-       .elected = presence_elected,
-       .deposed = presence_deposed,
-       .leader_changed = presence_leader_changed},
-      {.ud = d,
-       .elected = gateway_elected,
-       .deposed = gateway_deposed,
-       .leader_elsewhere = gateway_elsewhere},
+      {.ud = d, .elected = presence_elected, .deposed = presence_deposed, .leader_changed = presence_leader_changed},
+      {.ud = d, .elected = gateway_elected, .deposed = gateway_deposed, .leader_elsewhere = gateway_elsewhere},
       {.ud = d, .record = bundles_record},
       {.ud = d, .record = agent_gc_record},
       {.ud = d, .leader_changed = meters_leader_changed},
@@ -400,14 +380,12 @@ static void subscribe(mu_daemon *d) {
   _Static_assert(sizeof cluster / sizeof cluster[0] <= MU_EVENTS_MAX_LISTENERS, "raise MU_EVENTS_MAX_LISTENERS");
   for (size_t i = 0; i < sizeof agent / sizeof agent[0]; i++)
     mu_events_on_agent(&d->events, &agent[i], &err); /* a fixed number: cannot overflow */
-  for (size_t i = 0; i < sizeof cluster / sizeof cluster[0]; i++)
-    mu_events_on_cluster(&d->events, &cluster[i], &err);
+  for (size_t i = 0; i < sizeof cluster / sizeof cluster[0]; i++) mu_events_on_cluster(&d->events, &cluster[i], &err);
 }
 
 /* --- the cluster's hooks (cluster.h) --- */
 
-static void cluster_reload(mu_daemon *d, void (*cb)(void *ctx, int rc, const char *msg),
-                           void *ctx) {
+static void cluster_reload(mu_daemon *d, void (*cb)(void *ctx, int rc, const char *msg), void *ctx) {
   mu_bundles_reload(d, cb, ctx);
 }
 

@@ -27,7 +27,7 @@ struct mu_etcd_harness {
   char etcd_path[256];
   char *extra[MAX_EXTRA + 1];
   int64_t start_timeout_ms, stop_grace_ms;
-  char dir[512];          /* temporary root, removed by free */
+  char dir[512]; /* temporary root, removed by free */
   char data_dir[600];
   char log_path[600];
   char endpoint[64];
@@ -47,8 +47,7 @@ static int free_port(void) {
   socklen_t len = sizeof(a);
   int port = -1;
   if (fd < 0) return -1;
-  if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-      getsockname(fd, (struct sockaddr *)&a, &len) == 0) {
+  if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 && getsockname(fd, (struct sockaddr *)&a, &len) == 0) {
     port = ntohs(a.sin_port);
   }
   close(fd);
@@ -100,11 +99,18 @@ static int spawn(mu_etcd_harness *h, mu_err *err) {
   snprintf(peer, sizeof(peer), "http://127.0.0.1:%d", h->peer_port);
   snprintf(cluster, sizeof(cluster), "mu=%s", peer);
   snprintf(h->endpoint, sizeof(h->endpoint), "%s", client);
-  const char *base[] = {h->etcd_path, "--name", "mu", "--data-dir", h->data_dir,
-                        "--listen-client-urls", client, "--advertise-client-urls", client,
-                        "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                        "--initial-cluster", cluster, "--heartbeat-interval", "10",
-                        "--election-timeout", "100", "--logger", "zap", "--log-level", "warn"};
+  const char *base[] = {h->etcd_path, "--name",
+                        "mu",         "--data-dir",
+                        h->data_dir,  "--listen-client-urls",
+                        client,       "--advertise-client-urls",
+                        client,       "--listen-peer-urls",
+                        peer,         "--initial-advertise-peer-urls",
+                        peer,         "--initial-cluster",
+                        cluster,      "--heartbeat-interval",
+                        "10",         "--election-timeout",
+                        "100",        "--logger",
+                        "zap",        "--log-level",
+                        "warn"};
   size_t nb = sizeof(base) / sizeof(base[0]);
   char *argv[sizeof(base) / sizeof(base[0]) + MAX_EXTRA + 1];
   size_t n = 0;
@@ -143,15 +149,14 @@ static int wait_healthy(mu_etcd_harness *h, mu_err *err) {
       char tail[300];
       h->pid = 0;
       log_tail(h, tail, sizeof(tail));
-      return mu_err_set(err, MU_EIO, "etcd harness: etcd exited (status %d) before healthy: %s",
-                        status, tail);
+      return mu_err_set(err, MU_EIO, "etcd harness: etcd exited (status %d) before healthy: %s", status, tail);
     }
     if (healthy(h)) return 0;
     sleep_ms(30);
   }
   mu_etcd_harness_stop(h, true, NULL);
-  return mu_err_set(err, MU_ETIMEDOUT, "etcd harness: %s not healthy within %lld ms",
-                    h->endpoint, (long long)h->start_timeout_ms);
+  return mu_err_set(err, MU_ETIMEDOUT, "etcd harness: %s not healthy within %lld ms", h->endpoint,
+                    (long long)h->start_timeout_ms);
 }
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
@@ -162,8 +167,7 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
   return 0;
 }
 
-int mu_etcd_harness_start(const mu_etcd_harness_opts *opts, mu_etcd_harness **ret_h,
-                          mu_err *err) {
+int mu_etcd_harness_start(const mu_etcd_harness_opts *opts, mu_etcd_harness **ret_h, mu_err *err) {
   mu_etcd_harness *h = calloc(1, sizeof(*h));
   const char *tmp = getenv("TEST_TMPDIR");
   int rc;
@@ -173,8 +177,7 @@ int mu_etcd_harness_start(const mu_etcd_harness_opts *opts, mu_etcd_harness **re
   snprintf(h->etcd_path, sizeof(h->etcd_path), "%s", bin != NULL ? bin : "/usr/bin/etcd");
   h->start_timeout_ms = opts != NULL && opts->start_timeout_ms > 0 ? opts->start_timeout_ms : 15000;
   h->stop_grace_ms = opts != NULL && opts->stop_grace_ms > 0 ? opts->stop_grace_ms : 5000;
-  for (size_t i = 0; opts != NULL && opts->extra_args != NULL && opts->extra_args[i] != NULL;
-       i++) {
+  for (size_t i = 0; opts != NULL && opts->extra_args != NULL && opts->extra_args[i] != NULL; i++) {
     if (i == MAX_EXTRA) {
       rc = mu_err_set(err, MU_EINVAL, "etcd harness: more than %d extra args", MAX_EXTRA);
       goto fail;
@@ -186,8 +189,10 @@ int mu_etcd_harness_start(const mu_etcd_harness_opts *opts, mu_etcd_harness **re
     }
   }
   if (access(h->etcd_path, X_OK) != 0) {
-    rc = mu_err_set(err, MU_ENOENT, "etcd harness: %s is not executable (apt-get install "
-                                    "etcd-server)", h->etcd_path);
+    rc = mu_err_set(err, MU_ENOENT,
+                    "etcd harness: %s is not executable (apt-get install "
+                    "etcd-server)",
+                    h->etcd_path);
     goto fail;
   }
   snprintf(h->dir, sizeof(h->dir), "%s/mu-etcd-XXXXXX", tmp != NULL && tmp[0] ? tmp : "/tmp");
@@ -217,17 +222,11 @@ fail:
   return rc;
 }
 
-const char *mu_etcd_harness_endpoint(const mu_etcd_harness *h) {
-  return h->endpoint;
-}
+const char *mu_etcd_harness_endpoint(const mu_etcd_harness *h) { return h->endpoint; }
 
-const char *mu_etcd_harness_data_dir(const mu_etcd_harness *h) {
-  return h->data_dir;
-}
+const char *mu_etcd_harness_data_dir(const mu_etcd_harness *h) { return h->data_dir; }
 
-pid_t mu_etcd_harness_pid(const mu_etcd_harness *h) {
-  return h->pid;
-}
+pid_t mu_etcd_harness_pid(const mu_etcd_harness *h) { return h->pid; }
 
 int mu_etcd_harness_stop(mu_etcd_harness *h, bool hard, mu_err *err) {
   int status = 0;

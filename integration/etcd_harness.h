@@ -21,17 +21,16 @@
 typedef struct mu_etcd_harness mu_etcd_harness;
 
 typedef struct mu_etcd_harness_opts {
-  const char *etcd_path;          /* NULL → $MU_ETCD_BIN, else /usr/bin/etcd */
-  const char *const *extra_args;  /* NULL-terminated extra flags, or NULL */
-  int64_t start_timeout_ms;       /* wait for health; 0 → 15000 */
-  int64_t stop_grace_ms;          /* SIGTERM → SIGKILL delay; 0 → 5000 */
+  const char *etcd_path;         /* NULL → $MU_ETCD_BIN, else /usr/bin/etcd */
+  const char *const *extra_args; /* NULL-terminated extra flags, or NULL */
+  int64_t start_timeout_ms;      /* wait for health; 0 → 15000 */
+  int64_t stop_grace_ms;         /* SIGTERM → SIGKILL delay; 0 → 5000 */
 } mu_etcd_harness_opts;
 
 /* Starts etcd and waits until /health says true. The data dir lives under $TEST_TMPDIR (or
  * /tmp). etcd's own log goes to a file in that dir; a failed start quotes its tail.
  * Caller frees with mu_etcd_harness_free. opts may be NULL (copied). */
-int mu_etcd_harness_start(const mu_etcd_harness_opts *opts, mu_etcd_harness **ret_h,
-                          mu_err *err);
+int mu_etcd_harness_start(const mu_etcd_harness_opts *opts, mu_etcd_harness **ret_h, mu_err *err);
 
 /* "http://127.0.0.1:PORT" of the client listener. Borrowed, stable across restarts. */
 const char *mu_etcd_harness_endpoint(const mu_etcd_harness *h);

@@ -92,8 +92,7 @@ int main(int argc, char **argv) {
       case 'p': prefix = optarg; break;
       case 'h':
         if (mu_duration_parse(optarg, &heartbeat_ms, &err) != 0 || heartbeat_ms <= 0) {
-          fprintf(stderr, "sim_agents: --heartbeat-interval: %s\n",
-                  err.msg[0] ? err.msg : "must be positive");
+          fprintf(stderr, "sim_agents: --heartbeat-interval: %s\n", err.msg[0] ? err.msg : "must be positive");
           return 2;
         }
         break;
@@ -104,8 +103,7 @@ int main(int argc, char **argv) {
         }
         break;
       case 'm':
-        for (char *save = NULL, *tok = strtok_r(optarg, ",", &save); tok != NULL;
-             tok = strtok_r(NULL, ",", &save)) {
+        for (char *save = NULL, *tok = strtok_r(optarg, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
           char *end = NULL;
           unsigned long v = strtoul(tok, &end, 10);
           if (*end != '\0' || v == 0 || v > 1000000 || n_cpu_mix == 16) {
@@ -119,19 +117,25 @@ int main(int argc, char **argv) {
     }
   }
   if (control == NULL || agents < 1 || agents > 100000) {
-    fprintf(stderr, "usage: sim_agents --control HOST:PORT [--agents 1..100000] [--prefix P]"
-                    " [--heartbeat-interval DUR] [--task-time DUR]\n");
+    fprintf(stderr,
+            "usage: sim_agents --control HOST:PORT [--agents 1..100000] [--prefix P]"
+            " [--heartbeat-interval DUR] [--task-time DUR]\n");
     return 2;
   }
   sim s;
   memset(&s, 0, sizeof s);
   s.loop = uv_default_loop();
   s.agents = (size_t)agents;
-  mu_fleet_config fc = {.target = control, .agents = s.agents, .agents_per_channel = 50,
-                        .heartbeat_interval_ms = heartbeat_ms, .id_prefix = prefix,
-                        .task_ms = task_ms, .cpu_mix = cpu_mix, .n_cpu_mix = n_cpu_mix};
-  if (mu_rpc_engine_new(s.loop, &s.engine, &err) != 0 ||
-      mu_fleet_new(s.engine, &fc, &s.fleet, &err) != 0 || mu_fleet_connect(s.fleet, &err) != 0) {
+  mu_fleet_config fc = {.target = control,
+                        .agents = s.agents,
+                        .agents_per_channel = 50,
+                        .heartbeat_interval_ms = heartbeat_ms,
+                        .id_prefix = prefix,
+                        .task_ms = task_ms,
+                        .cpu_mix = cpu_mix,
+                        .n_cpu_mix = n_cpu_mix};
+  if (mu_rpc_engine_new(s.loop, &s.engine, &err) != 0 || mu_fleet_new(s.engine, &fc, &s.fleet, &err) != 0 ||
+      mu_fleet_connect(s.fleet, &err) != 0) {
     fprintf(stderr, "sim_agents: %s\n", err.msg);
     return 1; /* process exit releases what was set up; nothing is shared */
   }

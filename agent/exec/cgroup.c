@@ -20,7 +20,7 @@ static const char *const v1_names[MU_CG_COUNT] = {"memory", "pids", "cpu", "cpua
 struct mu_cgroup {
   mu_cgroup_mode mode;
   char v2_dir[PATH_MAX];
-  char v1_dir[MU_CG_COUNT][PATH_MAX];  /* "" when that controller is not used */
+  char v1_dir[MU_CG_COUNT][PATH_MAX]; /* "" when that controller is not used */
   char procs[MU_CG_COUNT][PATH_MAX];
   int n_procs;
 };
@@ -138,8 +138,7 @@ static bool v2_usable(const char *fs_root, const char *name, char *ret_parent, s
   snprintf(path, sizeof path, "%s/cgroup.subtree_control", own_dir);
   (void)write_file(path, "+memory +pids +cpu");
   snprintf(path, sizeof path, "%s/cgroup.subtree_control", ret_parent);
-  if (write_file(path, "+memory +pids +cpu") != 0 && write_file(path, "+memory +pids") != 0)
-    return false;
+  if (write_file(path, "+memory +pids +cpu") != 0 && write_file(path, "+memory +pids") != 0) return false;
   return true;
 }
 
@@ -178,13 +177,12 @@ static int set_limit(const char *dir, const char *file, const char *value, mu_er
   char path[PATH_MAX];
   snprintf(path, sizeof path, "%s/%s", dir, file);
   int rc = write_file(path, value);
-  if (rc != 0)
-    return mu_err_set(err, MU_EIO, "cgroup: cannot write \"%s\" to %s: %s", value, path, strerror(-rc));
+  if (rc != 0) return mu_err_set(err, MU_EIO, "cgroup: cannot write \"%s\" to %s: %s", value, path, strerror(-rc));
   return 0;
 }
 
-static int create_v2(mu_cgroup *cg, const mu_cgroup_root *root, const char *leaf,
-                     const mu_cgroup_limits *lim, mu_err *err) {
+static int create_v2(mu_cgroup *cg, const mu_cgroup_root *root, const char *leaf, const mu_cgroup_limits *lim,
+                     mu_err *err) {
   char v[64];
   snprintf(cg->v2_dir, sizeof cg->v2_dir, "%s/%s", root->v2_parent, leaf);
   if (mkdir(cg->v2_dir, 0755) != 0 && errno != EEXIST)
@@ -207,8 +205,8 @@ static int create_v2(mu_cgroup *cg, const mu_cgroup_root *root, const char *leaf
   return 0;
 }
 
-static int create_v1(mu_cgroup *cg, const mu_cgroup_root *root, const char *leaf,
-                     const mu_cgroup_limits *lim, mu_err *err) {
+static int create_v1(mu_cgroup *cg, const mu_cgroup_root *root, const char *leaf, const mu_cgroup_limits *lim,
+                     mu_err *err) {
   char v[64];
   bool tracked = root->v1_parent[MU_CG_MEMORY][0] != '\0' || root->v1_parent[MU_CG_CPUACCT][0] != '\0';
   for (int i = 0; i < MU_CG_COUNT; i++) {
@@ -246,8 +244,8 @@ static int create_v1(mu_cgroup *cg, const mu_cgroup_root *root, const char *leaf
   return 0;
 }
 
-int mu_cgroup_create(const mu_cgroup_root *root, const char *leaf, const mu_cgroup_limits *limits,
-                     mu_cgroup **ret, mu_err *err) {
+int mu_cgroup_create(const mu_cgroup_root *root, const char *leaf, const mu_cgroup_limits *limits, mu_cgroup **ret,
+                     mu_err *err) {
   if (root == NULL || root->mode == MU_CGROUP_NONE)
     return mu_err_set(err, MU_ENOTSUP, "cgroup: no writable cgroup hierarchy");
   if (leaf == NULL || *leaf == '\0' || leaf[0] == '.' || strlen(leaf) > 200)

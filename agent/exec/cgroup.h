@@ -21,20 +21,20 @@ enum { MU_CG_MEMORY = 0, MU_CG_PIDS, MU_CG_CPU, MU_CG_CPUACCT, MU_CG_COUNT };
 /* Where task groups go. Plain data; the caller owns it (usually once per runner). */
 typedef struct mu_cgroup_root {
   mu_cgroup_mode mode;
-  char v2_parent[PATH_MAX];            /* v2: ".../<own>/muster" */
+  char v2_parent[PATH_MAX];              /* v2: ".../<own>/muster" */
   char v1_parent[MU_CG_COUNT][PATH_MAX]; /* v1: per controller, "" when not writable */
 } mu_cgroup_root;
 
 typedef struct mu_cgroup_limits {
-  uint64_t memory_bytes;               /* 0 = no limit */
-  uint32_t pids;                       /* 0 = no limit */
-  double cpu_cores;                    /* 0 = no limit */
+  uint64_t memory_bytes; /* 0 = no limit */
+  uint32_t pids;         /* 0 = no limit */
+  double cpu_cores;      /* 0 = no limit */
 } mu_cgroup_limits;
 
 typedef struct mu_cgroup_stats {
-  int64_t user_us, sys_us;             /* -1 when unknown */
-  int64_t memory_peak_bytes;           /* -1 when unknown */
-  int64_t oom_kills;                   /* -1 when unknown */
+  int64_t user_us, sys_us;               /* -1 when unknown */
+  int64_t memory_peak_bytes;             /* -1 when unknown */
+  int64_t oom_kills;                     /* -1 when unknown */
   int64_t io_read_bytes, io_write_bytes; /* v2 io.stat rbytes/wbytes; -1 when unknown (v1) */
 } mu_cgroup_stats;
 
@@ -51,8 +51,8 @@ bool mu_cgroup_root_has(const mu_cgroup_root *root, int controller);
 /* Creates the leaf group `leaf` ([A-Za-z0-9._-]) with the limits. The caller owns *ret and
  * frees it with mu_cgroup_free (after mu_cgroup_remove). Returns MU_EINVAL for a bad leaf,
  * MU_EIO (message names the file) when a write fails. */
-int mu_cgroup_create(const mu_cgroup_root *root, const char *leaf, const mu_cgroup_limits *limits,
-                     mu_cgroup **ret, mu_err *err);
+int mu_cgroup_create(const mu_cgroup_root *root, const char *leaf, const mu_cgroup_limits *limits, mu_cgroup **ret,
+                     mu_err *err);
 
 /* The cgroup.procs files a process writes its pid to, to join the group (one per v1
  * controller, one for v2). Pointers borrowed from cg. Returns the count (<= max). */

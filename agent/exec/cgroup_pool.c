@@ -10,13 +10,12 @@ struct mu_cgroup_pool {
   mu_cgroup_root root;
   mu_cgroup **idle;
   uint32_t n_idle, max_idle;
-  uint64_t next;                /* leaf name counter */
+  uint64_t next; /* leaf name counter */
   mu_cgroup_pool_stats st;
 };
 
 int mu_cgroup_pool_new(const mu_cgroup_root *root, uint32_t max_idle, mu_cgroup_pool **ret, mu_err *err) {
-  if (root == NULL || root->mode != MU_CGROUP_V1)
-    return mu_err_set(err, MU_ENOTSUP, "cgroup pool: only on cgroup v1");
+  if (root == NULL || root->mode != MU_CGROUP_V1) return mu_err_set(err, MU_ENOTSUP, "cgroup pool: only on cgroup v1");
   mu_cgroup_pool *pool = calloc(1, sizeof *pool);
   if (pool == NULL || (pool->idle = calloc(max_idle ? max_idle : 1, sizeof *pool->idle)) == NULL) {
     free(pool);

@@ -20,9 +20,9 @@
 typedef struct mu_cgroup_pool mu_cgroup_pool;
 
 typedef struct mu_cgroup_pool_stats {
-  uint64_t made;                /* leaves created */
-  uint64_t reused;              /* handed out again */
-  uint64_t idle;                /* waiting now */
+  uint64_t made;   /* leaves created */
+  uint64_t reused; /* handed out again */
+  uint64_t idle;   /* waiting now */
 } mu_cgroup_pool_stats;
 
 /* root is copied. MU_ENOTSUP unless root is cgroup v1; MU_ENOMEM. *ret is the caller's, freed

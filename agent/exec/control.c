@@ -34,8 +34,7 @@ void mu_ctl_parse_line(char *line, mu_ctl_line *ret) {
     const char *num = line + 9;
     errno = 0;
     double pct = strtod(num, &end);
-    if (end == num || errno != 0 || !isfinite(pct) || pct < 0 || pct > 100 ||
-        (*end != '\0' && *end != ' ')) {
+    if (end == num || errno != 0 || !isfinite(pct) || pct < 0 || pct > 100 || (*end != '\0' && *end != ' ')) {
       bad(ret, "progress: percent must be a number from 0 to 100", line);
       return;
     }
@@ -89,8 +88,8 @@ static void emit(mu_ctl_reader *r, mu_ctl_cb cb, void *arg) {
   if (!overlong && (len == 0 || r->buf[0] == '#')) return;
   if (++r->lines > r->max_lines) {
     r->gave_up = true;
-    mu_ctl_line l = {.kind = MU_CTL_BAD, .error = "too many control lines; the rest is ignored",
-                     .text = "", .message = ""};
+    mu_ctl_line l = {
+        .kind = MU_CTL_BAD, .error = "too many control lines; the rest is ignored", .text = "", .message = ""};
     cb(arg, &l);
     return;
   }

@@ -19,10 +19,10 @@ typedef enum { MU_CTL_PROGRESS = 1, MU_CTL_PARAM, MU_CTL_BAD } mu_ctl_kind;
 typedef struct mu_ctl_line {
   mu_ctl_kind kind;
   double percent;
-  const char *message;   /* progress: "" when none */
-  const char *key;       /* param */
-  const char *value;     /* param */
-  const char *error;     /* bad: why (static text), `text` holds the (cut) line */
+  const char *message; /* progress: "" when none */
+  const char *key;     /* param */
+  const char *value;   /* param */
+  const char *error;   /* bad: why (static text), `text` holds the (cut) line */
   const char *text;
 } mu_ctl_line;
 
@@ -31,9 +31,9 @@ typedef void (*mu_ctl_cb)(void *arg, const mu_ctl_line *line);
 /* A line splitter with bounds. Embedded in its owner; init/free pair. */
 typedef struct mu_ctl_reader {
   char *buf;
-  size_t cap;            /* max line length + 1 */
+  size_t cap; /* max line length + 1 */
   size_t len;
-  bool overlong;         /* discarding the rest of an overlong line */
+  bool overlong; /* discarding the rest of an overlong line */
   uint32_t lines;
   uint32_t max_lines;
   bool gave_up;

@@ -37,8 +37,9 @@ static void test_commands(void **state) {
   mu_ctl_reader r;
   got g = {0};
   assert_int_equal(mu_ctl_reader_init(&r, 256, 100), 0);
-  const char *in = "progress 42 copying files\r\nparam version=1.2=3\n\n# note\nprogress 101\n"
-                   "param =x\nprogress abc\nhello\nprogress 99.5";
+  const char *in =
+      "progress 42 copying files\r\nparam version=1.2=3\n\n# note\nprogress 101\n"
+      "param =x\nprogress abc\nhello\nprogress 99.5";
   mu_ctl_reader_feed(&r, in, strlen(in), cb, &g);
   assert_int_equal(g.progress, 1);
   assert_true(g.pct == 42.0);

@@ -36,8 +36,8 @@ static int env_set(envl *e, const char *kv, mu_err *err) {
   return 0;
 }
 
-int mu_env_build(bool inherit_env, const char *const *const *layers, size_t n_layers,
-                 const mu_env_context *ctx, char ***ret, mu_err *err) {
+int mu_env_build(bool inherit_env, const char *const *const *layers, size_t n_layers, const mu_env_context *ctx,
+                 char ***ret, mu_err *err) {
   envl e = {calloc(MU_ENV_MAX + 1, sizeof(char *)), 0};
   if (e.v == NULL) return mu_err_set(err, MU_ENOMEM, "env: out of memory");
   int rc = 0;
@@ -52,8 +52,10 @@ int mu_env_build(bool inherit_env, const char *const *const *layers, size_t n_la
     char buf[4200];
     const struct {
       const char *k, *v;
-    } vars[] = {{"MUSTER_JOB_ID", ctx->job_id}, {"MUSTER_TASK_ID", ctx->task_id},
-                {"MUSTER_AGENT_ID", ctx->agent_id}, {"MUSTER_TASK_DIR", ctx->task_dir}};
+    } vars[] = {{"MUSTER_JOB_ID", ctx->job_id},
+                {"MUSTER_TASK_ID", ctx->task_id},
+                {"MUSTER_AGENT_ID", ctx->agent_id},
+                {"MUSTER_TASK_DIR", ctx->task_dir}};
     for (size_t i = 0; i < sizeof vars / sizeof *vars && rc == 0; i++) {
       snprintf(buf, sizeof buf, "%s=%s", vars[i].k, vars[i].v ? vars[i].v : "");
       rc = env_set(&e, buf, err);
@@ -63,8 +65,7 @@ int mu_env_build(bool inherit_env, const char *const *const *layers, size_t n_la
     /* the job's trace (lib/base/trace.h): HTTP calls a task makes can carry TRACEPARENT */
     char trace[MU_TRACE_ID_HEX], parent[MU_TRACEPARENT_LEN];
     mu_trace_id(ctx->job_id ? ctx->job_id : "", trace);
-    mu_traceparent(ctx->job_id ? ctx->job_id : "", ctx->task_id ? ctx->task_id : "", ctx->attempt,
-                   parent);
+    mu_traceparent(ctx->job_id ? ctx->job_id : "", ctx->task_id ? ctx->task_id : "", ctx->attempt, parent);
     snprintf(buf, sizeof buf, "MUSTER_TRACE_ID=%s", trace);
     if (rc == 0) rc = env_set(&e, buf, err);
     snprintf(buf, sizeof buf, "TRACEPARENT=%s", parent);

@@ -25,8 +25,8 @@ typedef struct mu_env_context {
 /* Builds the NULL-terminated "K=V" list. layers are NULL-terminated lists applied in order
  * (NULL entries in `layers` are skipped). The caller owns *ret (mu_env_free). MU_ENOSPC past
  * MU_ENV_MAX entries. */
-int mu_env_build(bool inherit_env, const char *const *const *layers, size_t n_layers,
-                 const mu_env_context *ctx, char ***ret, mu_err *err);
+int mu_env_build(bool inherit_env, const char *const *const *layers, size_t n_layers, const mu_env_context *ctx,
+                 char ***ret, mu_err *err);
 void mu_env_free(char **env);
 
 #endif

@@ -40,19 +40,19 @@ typedef struct mu_task_event {
   const char *task_id;
   uint32_t attempt;
   uint64_t seq;
-  int64_t at_ms;                       /* wall clock */
+  int64_t at_ms; /* wall clock */
   struct {
     mu_task_state state;
     int exit_code;
     int signal;
-    const char *message;               /* "" when none */
-    const mu_task_metrics *metrics;    /* final states only, else NULL */
+    const char *message;            /* "" when none */
+    const mu_task_metrics *metrics; /* final states only, else NULL */
   } state;
   struct {
-    int stream;                        /* 1 stdout, 2 stderr */
+    int stream; /* 1 stdout, 2 stderr */
     const void *data;
     size_t len;
-    uint64_t dropped_bytes;            /* dropped so far in this task */
+    uint64_t dropped_bytes; /* dropped so far in this task */
   } output;
   struct {
     double percent;

@@ -188,8 +188,7 @@ int main(int argc, char **argv) {
   if (report_fd >= 0) {
     dprintf(report_fd, "exit %d %d %lld %lld %ld %ld %ld\n", code, sig,
             (long long)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec,
-            (long long)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec, ru.ru_maxrss,
-            ru.ru_inblock, ru.ru_oublock);
+            (long long)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec, ru.ru_maxrss, ru.ru_inblock, ru.ru_oublock);
     close(report_fd);
   }
   if (sig != 0) {

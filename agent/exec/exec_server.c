@@ -25,16 +25,16 @@
 struct mu_exec_server {
   uv_loop_t *loop;
   char *helper;
-  int fd;                       /* our end; -1 while no server runs */
+  int fd; /* our end; -1 while no server runs */
   pid_t pid;
-  uv_poll_t *poll;              /* per server; freed in its close callback */
+  uv_poll_t *poll; /* per server; freed in its close callback */
   uv_signal_t chld;
   pid_t zombies[MU_XS_ZOMBIES];
-  mu_proc *procs;               /* requests in flight and processes running */
+  mu_proc *procs; /* requests in flight and processes running */
   uint32_t next_id;
   mu_exec_server_stats st;
-  bool ready;                   /* the current server said READY */
-  bool disabled;                /* one died before READY: not an exec server; one-shot only */
+  bool ready;    /* the current server said READY */
+  bool disabled; /* one died before READY: not an exec server; one-shot only */
   bool closing;
   void (*close_cb)(void *);
   void *close_arg;
@@ -97,8 +97,10 @@ static void drop_server(mu_exec_server *s, const char *why) {
   s->ready = false;
   if (never_ready) {
     s->disabled = true;
-    mu_warn("exec-server", "%s --server exited before it was ready (a muster-exec without --server?); "
-            "a one-shot helper per process from now on", s->helper);
+    mu_warn("exec-server",
+            "%s --server exited before it was ready (a muster-exec without --server?); "
+            "a one-shot helper per process from now on",
+            s->helper);
   }
   if (!s->closing || s->procs != NULL)
     mu_warn("exec-server", "%s%s", why, s->procs != NULL ? "; failing the tasks it had started" : "");
@@ -293,8 +295,13 @@ int mu_proc_spawn_via_server(mu_proc *p, mu_exec_server *s, const mu_launch *l, 
       return -EIO;
     }
   }
-  mu_xs_req h = {.magic = MU_XS_MAGIC, .id = ++s->next_id, .uid = l->uid, .gid = l->gid,
-                 .rl_as = l->rl_as, .rl_nproc = l->rl_nproc, .rl_cpu = l->rl_cpu,
+  mu_xs_req h = {.magic = MU_XS_MAGIC,
+                 .id = ++s->next_id,
+                 .uid = l->uid,
+                 .gid = l->gid,
+                 .rl_as = l->rl_as,
+                 .rl_nproc = l->rl_nproc,
+                 .rl_cpu = l->rl_cpu,
                  .has_stdin = p->stdin_copy != NULL};
   size_t len = pack(s, &h, l, argv, env, cwd);
   if (len == 0) {
@@ -313,8 +320,8 @@ int mu_proc_spawn_via_server(mu_proc *p, mu_exec_server *s, const mu_launch *l, 
   } cm;
   memset(&cm, 0, sizeof cm);
   struct iovec iov = {s->buf, len};
-  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.space,
-                      .msg_controllen = CMSG_SPACE(n_fds * sizeof(int))};
+  struct msghdr mh = {
+      .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.space, .msg_controllen = CMSG_SPACE(n_fds * sizeof(int))};
   struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
   c->cmsg_level = SOL_SOCKET;
   c->cmsg_type = SCM_RIGHTS;

@@ -24,10 +24,10 @@
 typedef struct mu_exec_server mu_exec_server;
 
 typedef struct mu_exec_server_stats {
-  uint64_t starts;              /* server processes started (1 + restarts) */
-  uint64_t spawns;              /* tasks started through it */
-  uint64_t fallbacks;           /* requests sent to the one-shot helper instead */
-  uint64_t lost;                /* tasks ended because the server died */
+  uint64_t starts;    /* server processes started (1 + restarts) */
+  uint64_t spawns;    /* tasks started through it */
+  uint64_t fallbacks; /* requests sent to the one-shot helper instead */
+  uint64_t lost;      /* tasks ended because the server died */
 } mu_exec_server_stats;
 
 /* A handle on the server (helper_path: muster-exec), which starts with the first spawn, so an

@@ -21,14 +21,14 @@
 
 #define MU_XS_MAGIC 0x3153584du /* "MXS1" */
 #define MU_XS_MAX_REQ (128 * 1024)
-#define MU_XS_FD 3              /* the socket in the server */
+#define MU_XS_FD 3 /* the socket in the server */
 
 enum { MU_XS_STARTED = 1, MU_XS_EXITED = 2, MU_XS_REFUSED = 3, MU_XS_READY = 4 };
 
 typedef struct mu_xs_req {
   uint32_t magic;
   uint32_t id;
-  int32_t uid, gid;               /* -1: keep the server's */
+  int32_t uid, gid;                /* -1: keep the server's */
   int64_t rl_as, rl_nproc, rl_cpu; /* -1: none */
   uint32_t n_join, n_argv, n_env;
   uint32_t has_stdin;
@@ -38,14 +38,14 @@ typedef struct mu_xs_req {
 
 typedef struct mu_xs_rep {
   uint32_t magic;
-  uint32_t kind;                  /* MU_XS_STARTED, _EXITED, _REFUSED */
+  uint32_t kind; /* MU_XS_STARTED, _EXITED, _REFUSED */
   uint32_t id;
   int32_t pid;
-  int32_t code, sig;              /* EXITED: exit code (-1 when signalled) and signal */
-  int32_t err;                    /* REFUSED: errno */
+  int32_t code, sig; /* EXITED: exit code (-1 when signalled) and signal */
+  int32_t err;       /* REFUSED: errno */
   int32_t pad;
   int64_t utime_us, stime_us, maxrss_kb;
-  int64_t inblock, oublock;       /* rusage block counts (512-byte units) */
+  int64_t inblock, oublock; /* rusage block counts (512-byte units) */
 } mu_xs_rep;
 
 #endif

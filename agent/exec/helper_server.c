@@ -55,8 +55,7 @@ static void child_fail(const char *what, const char *arg, int err, int code) {
   _exit(code);
 }
 
-static void child_run(const mu_xs_req *r, const int *fds, const char *cwd, char **joins, char **argv,
-                      char **env) {
+static void child_run(const mu_xs_req *r, const int *fds, const char *cwd, char **joins, char **argv, char **env) {
   int k = 0;
   if (r->has_stdin && dup2(fds[k++], 0) < 0) _exit(126);
   for (int target = 1; target <= 3; target++)
@@ -159,9 +158,9 @@ static void handle_request(server *s, ssize_t len, int *fds, int n_fds) {
   if ((size_t)len < sizeof r) goto refuse;
   memcpy(&r, s->buf, sizeof r);
   rep.id = r.id;
-  if (r.magic != MU_XS_MAGIC || r.strings_len != (size_t)len - sizeof r || n_fds != (r.has_stdin ? 4 : 3))
-    goto refuse;
-  if ((err = -parse(&r, (char *)s->buf + sizeof r, r.strings_len, &cwd, &lists)) != 0) goto refuse;
+  if (r.magic != MU_XS_MAGIC || r.strings_len != (size_t)len - sizeof r || n_fds != (r.has_stdin ? 4 : 3)) goto refuse;
+  err = -parse(&r, (char *)s->buf + sizeof r, r.strings_len, &cwd, &lists);
+  if (err != 0) goto refuse;
   char **joins = lists, **argv = lists + r.n_join + 1, **env = argv + r.n_argv + 1;
   char **saved_env = environ;
   pid_t pid = vfork();
@@ -264,8 +263,7 @@ int mu_helper_server(void) {
     }
     if (pf[1].revents) {
       struct signalfd_siginfo si[16];
-      while (read(sfd, si, sizeof si) > 0) {
-      }
+      while (read(sfd, si, sizeof si) > 0) {}
       reap(&s);
     }
     if (pf[0].revents) read_requests(&s);

@@ -80,8 +80,9 @@ static void on_proc_control(mu_proc *p, void *arg, const mu_ctl_line *l) {
     mu_task_emit_progress(t, l->percent, l->message);
   } else if (l->kind == MU_CTL_PARAM) {
     int rc = mu_task_set_param(t, l->key, l->value);
-    if (rc != 0) warn_control(t, "muster: control: param %.128s not set: %s", l->key,
-                              rc == -ENOSPC ? "too many params or value too long" : "bad key");
+    if (rc != 0)
+      warn_control(t, "muster: control: param %.128s not set: %s", l->key,
+                   rc == -ENOSPC ? "too many params or value too long" : "bad key");
   } else {
     warn_control(t, "muster: control: line ignored: %s: %.200s", l->error, l->text ? l->text : "");
   }
@@ -263,8 +264,8 @@ static void on_timer(uv_timer_t *h) {
   if (one_shot) timer_release(tm);
 }
 
-static int h_timer_start(muster_task *t, uint64_t timeout_ms, uint64_t repeat_ms, muster_timer_cb cb,
-                         void *user, muster_timer **ret) {
+static int h_timer_start(muster_task *t, uint64_t timeout_ms, uint64_t repeat_ms, muster_timer_cb cb, void *user,
+                         muster_timer **ret) {
   if (cb == NULL) return -EINVAL;
   if (t->finished) return -EALREADY;
   struct muster_timer *tm = calloc(1, sizeof *tm);
@@ -302,7 +303,7 @@ static void h_log(muster_task *t, muster_log_level level, const char *fmt, ...) 
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  mu_log_level l = level <= MUSTER_LOG_DEBUG ? MU_LOG_DEBUG
+  mu_log_level l = level <= MUSTER_LOG_DEBUG  ? MU_LOG_DEBUG
                    : level == MUSTER_LOG_INFO ? MU_LOG_INFO
                    : level == MUSTER_LOG_WARN ? MU_LOG_WARN
                                               : MU_LOG_ERROR;

@@ -49,7 +49,7 @@ typedef struct jwork {
   jbuf buf;
   uint64_t last_seq;
   int compact;
-  int fd;            /* in: current fd; out: fd to use from now on */
+  int fd; /* in: current fd; out: fd to use from now on */
   int rc;
   char msg[256];
 } jwork;
@@ -60,21 +60,21 @@ struct mu_journal {
   int fd;
   mu_journal_opts o;
   jrec *head, *tail;
-  jmark *marks;                /* in the order first set */
+  jmark *marks; /* in the order first set */
   mu_journal_stats st;
   jbuf pending;
   uint64_t pending_last_seq;
   jwork *inflight;
-  uv_idle_t batch;             /* group commit: starts the next batch once per loop turn */
+  uv_idle_t batch; /* group commit: starts the next batch once per loop turn */
   bool batch_armed;
   int closing;
   void (*close_cb)(void *);
   void *close_arg;
 };
 
-static const uint32_t crc_nibble[16] = {
-    0x00000000, 0x1DB71064, 0x3B6E20C8, 0x26D930AC, 0x76DC4190, 0x6B6B51F4, 0x4DB26158, 0x5005713C,
-    0xEDB88320, 0xF00F9344, 0xD6D6A3E8, 0xCB61B38C, 0x9B64C2B0, 0x86D3D2D4, 0xA00AE278, 0xBDBDF21C};
+static const uint32_t crc_nibble[16] = {0x00000000, 0x1DB71064, 0x3B6E20C8, 0x26D930AC, 0x76DC4190, 0x6B6B51F4,
+                                        0x4DB26158, 0x5005713C, 0xEDB88320, 0xF00F9344, 0xD6D6A3E8, 0xCB61B38C,
+                                        0x9B64C2B0, 0x86D3D2D4, 0xA00AE278, 0xBDBDF21C};
 
 uint32_t mu_crc32(uint32_t crc, const void *data, size_t len) {
   const unsigned char *p = data;
@@ -151,8 +151,7 @@ static int list_push(mu_journal *j, uint64_t seq, const void *data, uint32_t len
 
 static jmark **mark_find(mu_journal *j, const void *key, size_t key_len) {
   jmark **pm = &j->marks;
-  while (*pm != NULL && ((*pm)->key_len != key_len || memcmp((*pm)->payload, key, key_len) != 0))
-    pm = &(*pm)->next;
+  while (*pm != NULL && ((*pm)->key_len != key_len || memcmp((*pm)->payload, key, key_len) != 0)) pm = &(*pm)->next;
   return pm;
 }
 
@@ -221,8 +220,8 @@ static int replay(mu_journal *j, mu_err *err) {
     if (type == J_EVENT) {
       if (seq > j->st.acked_seq) {
         if (j->st.live_bytes + J_HDR + len > j->o.max_bytes) {
-          rc = mu_err_set(err, MU_ENOSPC, "journal %s: unacked records exceed max_bytes %llu",
-                          j->path, (unsigned long long)j->o.max_bytes);
+          rc = mu_err_set(err, MU_ENOSPC, "journal %s: unacked records exceed max_bytes %llu", j->path,
+                          (unsigned long long)j->o.max_bytes);
           goto done;
         }
         if (list_push(j, seq, payload, len) != 0) {
@@ -263,8 +262,7 @@ done:
   return rc;
 }
 
-int mu_journal_open(uv_loop_t *loop, const char *path, const mu_journal_opts *opts,
-                    mu_journal **ret, mu_err *err) {
+int mu_journal_open(uv_loop_t *loop, const char *path, const mu_journal_opts *opts, mu_journal **ret, mu_err *err) {
   mu_journal *j = calloc(1, sizeof *j);
   if (j == NULL) return mu_err_set(err, MU_ENOMEM, "journal: out of memory");
   int rc;
@@ -478,17 +476,14 @@ static void kick(mu_journal *j) {
 int mu_journal_append(mu_journal *j, const void *data, size_t len, uint64_t *ret_seq, mu_err *err) {
   if (j->closing) return mu_err_set(err, MU_EINVAL, "journal: closed");
   if (len > j->o.max_record)
-    return mu_err_set(err, MU_EINVAL, "journal: record of %zu bytes exceeds max_record %u", len,
-                      j->o.max_record);
+    return mu_err_set(err, MU_EINVAL, "journal: record of %zu bytes exceeds max_record %u", len, j->o.max_record);
   if (j->st.live_bytes + J_HDR + len > j->o.max_bytes) {
     j->st.overflows++;
-    return mu_err_set(err, MU_ENOSPC,
-                      "journal full: %llu bytes unacked, limit %llu (is the control plane acking?)",
+    return mu_err_set(err, MU_ENOSPC, "journal full: %llu bytes unacked, limit %llu (is the control plane acking?)",
                       (unsigned long long)j->st.live_bytes, (unsigned long long)j->o.max_bytes);
   }
   uint64_t seq = j->st.next_seq;
-  if (buf_put(&j->pending, J_EVENT, seq, data, (uint32_t)len) != 0 ||
-      list_push(j, seq, data, (uint32_t)len) != 0)
+  if (buf_put(&j->pending, J_EVENT, seq, data, (uint32_t)len) != 0 || list_push(j, seq, data, (uint32_t)len) != 0)
     return mu_err_set(err, MU_ENOMEM, "journal: out of memory");
   j->st.next_seq++;
   j->pending_last_seq = seq;
@@ -502,8 +497,7 @@ void mu_journal_ack(mu_journal *j, uint64_t upto) {
   if (upto <= j->st.acked_seq) return;
   j->st.acked_seq = upto;
   list_drop_upto(j, upto);
-  if (buf_put(&j->pending, J_ACK, upto, NULL, 0) == 0 && j->pending_last_seq < upto)
-    j->pending_last_seq = upto;
+  if (buf_put(&j->pending, J_ACK, upto, NULL, 0) == 0 && j->pending_last_seq < upto) j->pending_last_seq = upto;
   schedule(j);
 }
 

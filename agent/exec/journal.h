@@ -39,10 +39,10 @@
 typedef struct mu_journal mu_journal;
 
 typedef struct mu_journal_opts {
-  uint64_t max_bytes;          /* cap on live records (headers included); 0 = 64 MiB */
-  uint64_t compact_bytes;      /* rewrite when dead bytes exceed this; 0 = max_bytes / 2 */
-  uint32_t max_record;         /* largest payload; 0 = 4 MiB */
-  uint32_t max_marks;          /* marks set at once; 0 = 4096 */
+  uint64_t max_bytes;     /* cap on live records (headers included); 0 = 64 MiB */
+  uint64_t compact_bytes; /* rewrite when dead bytes exceed this; 0 = max_bytes / 2 */
+  uint32_t max_record;    /* largest payload; 0 = 4 MiB */
+  uint32_t max_marks;     /* marks set at once; 0 = 4096 */
   /* Called on the loop thread after a batch is durable; may be NULL. */
   void (*on_persisted)(mu_journal *j, uint64_t upto_seq, void *arg);
   /* Called on the loop thread when a write fails (the journal keeps records in memory and
@@ -56,23 +56,22 @@ typedef struct mu_journal_stats {
   uint64_t live_bytes;
   uint64_t file_bytes;
   uint64_t next_seq;
-  uint64_t persisted_seq;      /* highest seq durably on disk */
+  uint64_t persisted_seq; /* highest seq durably on disk */
   uint64_t acked_seq;
-  uint64_t overflows;          /* appends refused for max_bytes */
-  uint64_t torn_bytes;         /* cut off the tail at open */
+  uint64_t overflows;  /* appends refused for max_bytes */
+  uint64_t torn_bytes; /* cut off the tail at open */
   uint64_t compactions;
   uint64_t write_errors;
-  uint64_t batches;            /* append batches written (one fdatasync each) */
-  uint64_t marks;              /* marks set */
-  uint64_t mark_bytes;         /* their records' bytes (headers included) */
+  uint64_t batches;    /* append batches written (one fdatasync each) */
+  uint64_t marks;      /* marks set */
+  uint64_t mark_bytes; /* their records' bytes (headers included) */
 } mu_journal_stats;
 
 /* Opens (creating if needed) the journal at path and replays it synchronously: call at
  * start-up, before the loop serves traffic. Unacked records are then visible through
  * mu_journal_foreach. *ret is owned by the caller; release with mu_journal_close. Errors:
  * MU_EIO (message names the file), MU_ENOSPC when the replayed records exceed max_bytes. */
-int mu_journal_open(uv_loop_t *loop, const char *path, const mu_journal_opts *opts,
-                    mu_journal **ret, mu_err *err);
+int mu_journal_open(uv_loop_t *loop, const char *path, const mu_journal_opts *opts, mu_journal **ret, mu_err *err);
 
 /* Visits live records in sequence order; stop early by returning non-zero. data is borrowed
  * until the next append/ack. */

@@ -39,8 +39,7 @@ static void on_ctl_line(void *arg, const mu_ctl_line *line) {
 static void parse_report(mu_proc *p) {
   long long code, sig, u, s, rss, in = -1, out = -1;
   p->report[p->report_len] = '\0';
-  if (sscanf(p->report, "exit %lld %lld %lld %lld %lld %lld %lld", &code, &sig, &u, &s, &rss, &in,
-             &out) >= 5) {
+  if (sscanf(p->report, "exit %lld %lld %lld %lld %lld %lld %lld", &code, &sig, &u, &s, &rss, &in, &out) >= 5) {
     p->have_report = true;
     p->rep_user_us = u;
     p->rep_sys_us = s;
@@ -63,12 +62,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (nread == 0) return;
   switch (idx) {
     case MU_PIPE_STDOUT:
-    case MU_PIPE_STDERR:
-      deliver_output(p, idx, buf->base, (size_t)nread);
-      break;
-    case MU_PIPE_CONTROL:
-      mu_ctl_reader_feed(&p->ctl, buf->base, (size_t)nread, on_ctl_line, p);
-      break;
+    case MU_PIPE_STDERR: deliver_output(p, idx, buf->base, (size_t)nread); break;
+    case MU_PIPE_CONTROL: mu_ctl_reader_feed(&p->ctl, buf->base, (size_t)nread, on_ctl_line, p); break;
     case MU_PIPE_REPORT: {
       size_t room = sizeof p->report - 1 - p->report_len;
       size_t n = (size_t)nread < room ? (size_t)nread : room;
@@ -76,8 +71,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
       p->report_len += n;
       break;
     }
-    default:
-      break;
+    default: break;
   }
 }
 

@@ -15,7 +15,7 @@
 
 typedef struct entry {
   const muster_plugin *desc;
-  void *dl;                 /* NULL for built-ins */
+  void *dl; /* NULL for built-ins */
   char *path;
   char isolation[16];
   mu_plugin_info info;
@@ -49,20 +49,20 @@ static bool type_name_ok(const char *t) {
   return true;
 }
 
-static int check_and_add(mu_plugin_host *h, const muster_plugin *d, void *dl, const char *path,
-                         const char *isolation, mu_err *err) {
+static int check_and_add(mu_plugin_host *h, const muster_plugin *d, void *dl, const char *path, const char *isolation,
+                         mu_err *err) {
   if (d->abi_version != MUSTER_PLUGIN_ABI_VERSION)
-    return mu_err_set(err, MU_EINVAL, "plugin %s: built for ABI version %u, this agent speaks %u; not loaded",
-                      path, d->abi_version, MUSTER_PLUGIN_ABI_VERSION);
+    return mu_err_set(err, MU_EINVAL, "plugin %s: built for ABI version %u, this agent speaks %u; not loaded", path,
+                      d->abi_version, MUSTER_PLUGIN_ABI_VERSION);
   if (!type_name_ok(d->type))
-    return mu_err_set(err, MU_EINVAL, "plugin %s: missing or bad type name \"%s\" (want [a-z0-9_-]+); not loaded",
-                      path, d->type ? d->type : "");
+    return mu_err_set(err, MU_EINVAL, "plugin %s: missing or bad type name \"%s\" (want [a-z0-9_-]+); not loaded", path,
+                      d->type ? d->type : "");
   if (d->start == NULL)
     return mu_err_set(err, MU_EINVAL, "plugin %s (type %s): no start callback; not loaded", path, d->type);
   for (size_t i = 0; i < h->n; i++)
     if (strcmp(h->e[i].desc->type, d->type) == 0)
-      return mu_err_set(err, MU_EEXIST, "plugin %s: type \"%s\" is already served by %s; not loaded", path,
-                        d->type, h->e[i].path);
+      return mu_err_set(err, MU_EEXIST, "plugin %s: type \"%s\" is already served by %s; not loaded", path, d->type,
+                        h->e[i].path);
   if (h->n >= MU_PLUGIN_MAX)
     return mu_err_set(err, MU_ENOSPC, "plugin %s: more than %d plugins; not loaded", path, MU_PLUGIN_MAX);
   entry *e = &h->e[h->n];
@@ -85,8 +85,8 @@ int mu_plugin_host_register(mu_plugin_host *h, const muster_plugin *desc, mu_err
   return check_and_add(h, desc, NULL, "(built-in)", "in-process", err);
 }
 
-int mu_plugin_host_register_as(mu_plugin_host *h, const muster_plugin *desc, const char *path,
-                               const char *isolation, mu_err *err) {
+int mu_plugin_host_register_as(mu_plugin_host *h, const muster_plugin *desc, const char *path, const char *isolation,
+                               mu_err *err) {
   return check_and_add(h, desc, NULL, path, isolation, err);
 }
 
@@ -108,9 +108,7 @@ int mu_plugin_host_load(mu_plugin_host *h, const char *path, mu_err *err) {
   return 0;
 }
 
-static int cmp_names(const void *a, const void *b) {
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
+static int cmp_names(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
 
 int mu_plugin_dir_load(const char *dir, int (*load)(void *arg, const char *path, mu_err *err), void *arg,
                        int *ret_refused, mu_err *err) {
@@ -148,9 +146,7 @@ int mu_plugin_host_load_dir(mu_plugin_host *h, const char *dir, int *ret_refused
 
 size_t mu_plugin_host_count(const mu_plugin_host *h) { return h->n; }
 
-const mu_plugin_info *mu_plugin_host_info(const mu_plugin_host *h, size_t i) {
-  return i < h->n ? &h->e[i].info : NULL;
-}
+const mu_plugin_info *mu_plugin_host_info(const mu_plugin_host *h, size_t i) { return i < h->n ? &h->e[i].info : NULL; }
 
 const muster_plugin *mu_plugin_host_find(const mu_plugin_host *h, const char *type) {
   for (size_t i = 0; type != NULL && i < h->n; i++)

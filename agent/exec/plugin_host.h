@@ -16,12 +16,12 @@
 typedef struct mu_plugin_host mu_plugin_host;
 
 typedef struct mu_plugin_info {
-  const char *type;         /* borrowed from the plugin's descriptor */
+  const char *type; /* borrowed from the plugin's descriptor */
   const char *version;
-  const char *description;  /* may be "" */
-  const char *path;         /* the .so, or "(built-in)" */
+  const char *description; /* may be "" */
+  const char *path;        /* the .so, or "(built-in)" */
   uint32_t abi_version;
-  const char *isolation;    /* "in-process", or "process" (a muster-plugin-host runs it) */
+  const char *isolation; /* "in-process", or "process" (a muster-plugin-host runs it) */
 } mu_plugin_info;
 
 /* *ret is owned by the caller: mu_plugin_host_free once no task uses a plugin. */
@@ -47,8 +47,8 @@ int mu_plugin_host_register(mu_plugin_host *h, const muster_plugin *desc, mu_err
 
 /* Registers a descriptor with the .so path and isolation mode to report (an out-of-process
  * plugin's proxy, agent/plugin/remote.h). Same checks as load; path and isolation copied. */
-int mu_plugin_host_register_as(mu_plugin_host *h, const muster_plugin *desc, const char *path,
-                               const char *isolation, mu_err *err);
+int mu_plugin_host_register_as(mu_plugin_host *h, const muster_plugin *desc, const char *path, const char *isolation,
+                               mu_err *err);
 
 size_t mu_plugin_host_count(const mu_plugin_host *h);
 /* i < count; the pointer is borrowed from h. */

@@ -12,7 +12,7 @@ typedef struct mu_tp_run {
   bool exited;
   mu_proc_result res;
   mu_proc *proc;
-  char out[256];                /* stdout, NUL-terminated, capped */
+  char out[256]; /* stdout, NUL-terminated, capped */
   size_t out_len;
 } mu_tp_run;
 

@@ -12,11 +12,10 @@ struct mu_redactor {
   size_t n;
   unsigned char **values;
   size_t *lens;
-  bool first[256];             /* some value starts with this byte */
+  bool first[256]; /* some value starts with this byte */
 };
 
-int mu_redactor_new(const void *const *values, const size_t *lens, size_t n, mu_redactor **ret,
-                    mu_err *err) {
+int mu_redactor_new(const void *const *values, const size_t *lens, size_t n, mu_redactor **ret, mu_err *err) {
   *ret = NULL;
   mu_redactor *r = calloc(1, sizeof *r);
   if (r == NULL || (r->values = calloc(n + 1, sizeof *r->values)) == NULL ||
@@ -58,8 +57,8 @@ void mu_redactor_free(mu_redactor *r) {
 /* Redacts in[0..n) into out (which has room for n bytes: "***" is never longer than a value).
  * Returns how many bytes of in are decided; the rest could still begin a value (unless final)
  * and must be scanned again with what follows. *ret_len: bytes written to out. */
-static size_t scan(const mu_redactor *r, const unsigned char *in, size_t n, bool final,
-                   unsigned char *out, size_t *ret_len) {
+static size_t scan(const mu_redactor *r, const unsigned char *in, size_t n, bool final, unsigned char *out,
+                   size_t *ret_len) {
   size_t i = 0, o = 0;
   while (i < n) {
     if (!r->first[in[i]]) {
@@ -76,7 +75,7 @@ static size_t scan(const mu_redactor *r, const unsigned char *in, size_t n, bool
         prefix = true;
       }
     }
-    if (prefix && !final) break; /* decided by bytes to come */
+    if (prefix && !final) break;           /* decided by bytes to come */
     if (prefix && rest >= MU_REDACT_MIN) { /* the stream ended inside a value */
       memcpy(out + o, MU_REDACT_MARK, sizeof MU_REDACT_MARK - 1);
       o += sizeof MU_REDACT_MARK - 1;
@@ -97,10 +96,8 @@ char *mu_redact_text(const mu_redactor *r, const char *text) {
   size_t n = strlen(text), len = n;
   char *out = malloc(n + 1);
   if (out == NULL) return NULL;
-  if (r == NULL)
-    memcpy(out, text, n);
-  else
-    scan(r, (const unsigned char *)text, n, true, (unsigned char *)out, &len);
+  if (r == NULL) memcpy(out, text, n);
+  else scan(r, (const unsigned char *)text, n, true, (unsigned char *)out, &len);
   out[len] = '\0';
   return out;
 }
@@ -126,8 +123,8 @@ static int grow(unsigned char **p, size_t *cap, size_t need) {
   return 0;
 }
 
-int mu_redact_stream_feed(mu_redact_stream *st, const void *data, size_t len,
-                          const void **ret_out, size_t *ret_len, mu_err *err) {
+int mu_redact_stream_feed(mu_redact_stream *st, const void *data, size_t len, const void **ret_out, size_t *ret_len,
+                          mu_err *err) {
   *ret_out = NULL;
   *ret_len = 0;
   if (st->r == NULL || len == 0) {

@@ -29,8 +29,7 @@ typedef struct mu_redactor mu_redactor;
 /* Copies the n values (lens[i] bytes each, binary allowed). *ret is the caller's
  * (mu_redactor_free). With no value of MU_REDACT_MIN bytes or more *ret is NULL (nothing to
  * redact) and 0 is returned. MU_ENOMEM. */
-int mu_redactor_new(const void *const *values, const size_t *lens, size_t n, mu_redactor **ret,
-                    mu_err *err);
+int mu_redactor_new(const void *const *values, const size_t *lens, size_t n, mu_redactor **ret, mu_err *err);
 /* Wipes the copies and frees r (NULL is fine). */
 void mu_redactor_free(mu_redactor *r);
 
@@ -40,18 +39,18 @@ char *mu_redact_text(const mu_redactor *r, const char *text);
 
 /* One output stream's redaction state. Zero it with mu_redact_stream_init. */
 typedef struct mu_redact_stream {
-  const mu_redactor *r;        /* borrowed; NULL: everything passes unchanged */
-  unsigned char *buf;          /* held bytes, then the chunk being scanned */
+  const mu_redactor *r; /* borrowed; NULL: everything passes unchanged */
+  unsigned char *buf;   /* held bytes, then the chunk being scanned */
   size_t n_held, cap;
-  unsigned char *out;          /* what feed/flush hand back */
+  unsigned char *out; /* what feed/flush hand back */
   size_t out_cap;
 } mu_redact_stream;
 
 void mu_redact_stream_init(mu_redact_stream *st, const mu_redactor *r);
 /* Scans len bytes of data. *ret_out / *ret_len: the redacted bytes ready to pass on (maybe
  * none), valid until the next call on st. MU_ENOMEM (nothing consumed). */
-int mu_redact_stream_feed(mu_redact_stream *st, const void *data, size_t len,
-                          const void **ret_out, size_t *ret_len, mu_err *err);
+int mu_redact_stream_feed(mu_redact_stream *st, const void *data, size_t len, const void **ret_out, size_t *ret_len,
+                          mu_err *err);
 /* The stream ended: the held bytes, redacted where they end in a whole value. */
 void mu_redact_stream_flush(mu_redact_stream *st, const void **ret_out, size_t *ret_len);
 /* Wipes and frees the buffers (st can be initialised again). */

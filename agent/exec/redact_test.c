@@ -44,8 +44,7 @@ static size_t longest(const size_t *lens, size_t n) {
 }
 
 /* Feeds in as the chunks cut at cuts[0..n_cuts), checking the held-back bound after each. */
-static buf stream(const mu_redactor *r, const char *in, size_t len, const size_t *cuts,
-                  size_t n_cuts, size_t max_len) {
+static buf stream(const mu_redactor *r, const char *in, size_t len, const size_t *cuts, size_t n_cuts, size_t max_len) {
   mu_redact_stream st;
   mu_redact_stream_init(&st, r);
   buf out = {0};
@@ -76,8 +75,8 @@ static int contains(const buf *b, const void *v, size_t len) {
 }
 
 /* One pass, every two-chunk split, and byte by byte: all equal to want (when given). */
-static void check_all_splits(const char *const *values, const size_t *lens, size_t n,
-                             const char *in, size_t len, const char *want, size_t want_len) {
+static void check_all_splits(const char *const *values, const size_t *lens, size_t n, const char *in, size_t len,
+                             const char *want, size_t want_len) {
   mu_redactor *r = make(values, lens, n);
   size_t max_len = longest(lens, n);
   buf whole = stream(r, in, len, NULL, 0, max_len);

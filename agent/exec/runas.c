@@ -23,8 +23,7 @@ int mu_runas_resolve(const char *spec, const char *host, mu_runas *ret, mu_err *
   if (host == NULL) host = "this host";
   if (spec == NULL || *spec == '\0') return 0;
   char user[64], group[64] = "";
-  if (strlen(spec) >= sizeof user)
-    return mu_err_set(err, MU_EINVAL, "run_as: \"%.40s...\" is too long", spec);
+  if (strlen(spec) >= sizeof user) return mu_err_set(err, MU_EINVAL, "run_as: \"%.40s...\" is too long", spec);
   snprintf(user, sizeof user, "%s", spec);
   char *colon = strchr(user, ':');
   if (colon != NULL) {
@@ -36,16 +35,13 @@ int mu_runas_resolve(const char *spec, const char *host, mu_runas *ret, mu_err *
   if (all_digits(user)) {
     ret->uid = (uid_t)strtoul(user, NULL, 10);
     struct passwd pw, *res = NULL;
-    ret->gid = (getpwuid_r(ret->uid, &pw, buf, sizeof buf, &res) == 0 && res) ? pw.pw_gid
-                                                                              : (gid_t)ret->uid;
+    ret->gid = (getpwuid_r(ret->uid, &pw, buf, sizeof buf, &res) == 0 && res) ? pw.pw_gid : (gid_t)ret->uid;
   } else {
     struct passwd pw, *res = NULL;
     int e = getpwnam_r(user, &pw, buf, sizeof buf, &res);
     if (e != 0 && e != ENOENT && e != ESRCH)
-      return mu_err_set(err, MU_EIO, "run_as: cannot look up user '%s' on %s: %s", user, host,
-                        strerror(e));
-    if (res == NULL)
-      return mu_err_set(err, MU_EINVAL, "run_as: user '%s' does not exist on %s", user, host);
+      return mu_err_set(err, MU_EIO, "run_as: cannot look up user '%s' on %s: %s", user, host, strerror(e));
+    if (res == NULL) return mu_err_set(err, MU_EINVAL, "run_as: user '%s' does not exist on %s", user, host);
     ret->uid = pw.pw_uid;
     ret->gid = pw.pw_gid;
   }
@@ -70,5 +66,6 @@ int mu_runas_check(const mu_runas *ra, mu_err *err) {
   if (ra->uid == geteuid() && ra->gid == getegid()) return 0;
   return mu_err_set(err, MU_EPERM,
                     "run_as \"%s\": the agent runs as uid %u, not root, so it cannot switch to "
-                    "uid %u", ra->name, (unsigned)geteuid(), (unsigned)ra->uid);
+                    "uid %u",
+                    ra->name, (unsigned)geteuid(), (unsigned)ra->uid);
 }

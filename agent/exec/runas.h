@@ -9,10 +9,10 @@
 #include "lib/base/err.h"
 
 typedef struct mu_runas {
-  bool set;          /* false: run as the agent's own user */
+  bool set; /* false: run as the agent's own user */
   uid_t uid;
   gid_t gid;
-  char name[64];     /* as given, for messages */
+  char name[64]; /* as given, for messages */
 } mu_runas;
 
 /* Resolves spec ("nobody", "nobody:nogroup", "65534:65534"); NULL or "" gives set=false.

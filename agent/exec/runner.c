@@ -44,8 +44,7 @@ void mu_task_emit_output(muster_task *t, int stream, const void *data, size_t le
   const void *out = data;
   size_t n = len;
   mu_err err = {0};
-  if (t->redactor != NULL &&
-      mu_redact_stream_feed(&t->redact[stream == 2], data, len, &out, &n, &err) != 0) {
+  if (t->redactor != NULL && mu_redact_stream_feed(&t->redact[stream == 2], data, len, &out, &n, &err) != 0) {
     t->dropped += len; /* never let unredacted bytes through */
     return;
   }
@@ -155,7 +154,8 @@ static void on_exec_server_closed(void *arg) {
 }
 
 static void check_closed(mu_runner *r) {
-  if (!r->closing || r->tasks != NULL || r->queue_head != NULL || r->pending_removals > 0 || r->unfreed_tasks > 0) return;
+  if (!r->closing || r->tasks != NULL || r->queue_head != NULL || r->pending_removals > 0 || r->unfreed_tasks > 0)
+    return;
   if (r->exec_server != NULL) {
     mu_exec_server *s = r->exec_server;
     r->exec_server = NULL; /* once */
@@ -218,8 +218,7 @@ static void finalize(muster_task *t) {
   size_t n = 0;
   if (state == MU_TASK_TIMED_OUT && strstr(t->result_msg, "timed out") == NULL)
     n += (size_t)snprintf(msg + n, sizeof msg - n, "timed out after %.3gs; ", (double)t->spec->timeout_ms / 1000.0);
-  if (state == MU_TASK_CANCELLED)
-    n += (size_t)snprintf(msg + n, sizeof msg - n, "cancelled: %s; ", t->cancel_msg);
+  if (state == MU_TASK_CANCELLED) n += (size_t)snprintf(msg + n, sizeof msg - n, "cancelled: %s; ", t->cancel_msg);
   if (n < sizeof msg) n += (size_t)snprintf(msg + n, sizeof msg - n, "%s", t->result_msg);
   if (n < sizeof msg && t->oom && strstr(msg, "memory limit") == NULL)
     n += (size_t)snprintf(msg + n, sizeof msg - n, "; memory limit of %llu bytes exceeded",
@@ -256,8 +255,8 @@ static void finalize(muster_task *t) {
   r->running--;
   if (t->type_slot >= 0) r->type_running[t->type_slot]--;
   history_add(r, t);
-  bool keep = r->cfg.retention == MU_RETAIN_ALWAYS ||
-              (r->cfg.retention == MU_RETAIN_ON_FAILURE && state != MU_TASK_SUCCEEDED);
+  bool keep =
+      r->cfg.retention == MU_RETAIN_ALWAYS || (r->cfg.retention == MU_RETAIN_ON_FAILURE && state != MU_TASK_SUCCEEDED);
   if (!keep && t->task_dir != NULL) {
     char *dir = strdup(t->task_dir);
     if (dir != NULL && mu_workdir_remove(r->loop, dir, on_removed, r) == 0) r->pending_removals++;
@@ -383,8 +382,8 @@ static int copy_type_slots(mu_runner *r, const mu_runner_config *cfg, mu_err *er
   return 0;
 }
 
-int mu_runner_new(uv_loop_t *loop, mu_plugin_host *plugins, const mu_runner_config *cfg,
-                  const mu_runner_sink *sink, mu_runner **ret, mu_err *err) {
+int mu_runner_new(uv_loop_t *loop, mu_plugin_host *plugins, const mu_runner_config *cfg, const mu_runner_sink *sink,
+                  mu_runner **ret, mu_err *err) {
   if (cfg == NULL || cfg->spool_dir == NULL || cfg->agent_id == NULL || sink == NULL || sink->on_event == NULL)
     return mu_err_set(err, MU_EINVAL, "runner: spool_dir, agent_id and a sink are required");
   mu_runner *r = calloc(1, sizeof *r);
@@ -413,7 +412,8 @@ int mu_runner_new(uv_loop_t *loop, mu_plugin_host *plugins, const mu_runner_conf
     rc = mu_err_set(err, MU_ENOMEM, "runner: out of memory");
     goto fail;
   }
-  if ((rc = copy_type_slots(r, cfg, err)) != 0) goto fail;
+  rc = copy_type_slots(r, cfg, err);
+  if (rc != 0) goto fail;
   /* The default run_as is resolved per task (mu_runner_assign), not here: a user missing at
    * start (created later by configuration management) fails only the tasks that need it,
    * and `muster doctor` reports it (agent/env_facts.c). */
@@ -424,8 +424,7 @@ int mu_runner_new(uv_loop_t *loop, mu_plugin_host *plugins, const mu_runner_conf
     int left = mu_cgroup_sweep(&r->cg_root, &groups, &procs);
     if (groups > 0 || left != 0)
       mu_warn("runner", "swept %d task cgroup director%s left by a previous run (%d process%s killed)%s", groups,
-              groups == 1 ? "y" : "ies", procs, procs == 1 ? "" : "es",
-              left != 0 ? "; some could not be removed" : "");
+              groups == 1 ? "y" : "ies", procs, procs == 1 ? "" : "es", left != 0 ? "; some could not be removed" : "");
   }
   if (r->cg_root.mode == MU_CGROUP_V1 && !cfg->no_cgroup_pool) {
     mu_err perr = {0};
@@ -487,8 +486,8 @@ static muster_task *find_queued(mu_runner *r, const char *task_id, uint32_t atte
 /* Task dir, working dir, secrets: everything an attempt needs before it starts. */
 static int prepare_dirs(mu_runner *r, muster_task *t, mu_err *err) {
   bool chown_to = t->run_as.set && geteuid() == 0;
-  int rc = mu_workdir_create(r->spool_dir, t->task_id, t->attempt, chown_to, t->run_as.uid, t->run_as.gid,
-                             &t->task_dir, err);
+  int rc = mu_workdir_create(r->spool_dir, t->task_id, t->attempt, chown_to, t->run_as.uid, t->run_as.gid, &t->task_dir,
+                             err);
   if (rc != 0) return rc;
   if (r->cfg.prepare_dir != NULL &&
       (rc = r->cfg.prepare_dir(r->cfg.prepare_arg, t->task_id, t->attempt, t->task_dir, err)) != 0)
@@ -586,11 +585,16 @@ static int admit(mu_runner *r, muster_task *t, mu_err *err) {
     mu_err_prefix(err, "task %s", t->task_id);
     return rc;
   }
-  t->ctx = (muster_task_context){
-      .job_id = t->job_id, .task_id = t->task_id, .attempt = t->attempt, .agent_id = r->agent_id,
-      .task_dir = t->task_dir, .spec_json = t->spec_json, .config_json = t->spec->config_json,
-      .n_params = t->ctx.n_params, .param_keys = (const char *const *)t->param_keys,
-      .param_values = (const char *const *)t->param_values};
+  t->ctx = (muster_task_context){.job_id = t->job_id,
+                                 .task_id = t->task_id,
+                                 .attempt = t->attempt,
+                                 .agent_id = r->agent_id,
+                                 .task_dir = t->task_dir,
+                                 .spec_json = t->spec_json,
+                                 .config_json = t->spec->config_json,
+                                 .n_params = t->ctx.n_params,
+                                 .param_keys = (const char *const *)t->param_keys,
+                                 .param_values = (const char *const *)t->param_values};
   uv_timer_t *own[] = {&t->defer, &t->deadline, &t->force};
   for (size_t i = 0; i < 3; i++) {
     uv_timer_init(r->loop, own[i]);
@@ -692,8 +696,8 @@ fail:
   return rc;
 }
 
-int mu_runner_assign(mu_runner *r, const char *job_id, const char *task_id, uint32_t attempt,
-                     const char *spec_json, const mu_kv *params, size_t n_params, mu_err *err) {
+int mu_runner_assign(mu_runner *r, const char *job_id, const char *task_id, uint32_t attempt, const char *spec_json,
+                     const mu_kv *params, size_t n_params, mu_err *err) {
   if (r->closing) return mu_err_set(err, MU_EAGAIN, "agent is shutting down");
   if (job_id == NULL || task_id == NULL || *task_id == '\0' || spec_json == NULL)
     return mu_err_set(err, MU_EINVAL, "assign: job_id, task_id and spec are required");
@@ -707,12 +711,14 @@ int mu_runner_assign(mu_runner *r, const char *job_id, const char *task_id, uint
   int rc = build_task(r, job_id, task_id, attempt, spec_json, params, n_params, &t, err);
   if (rc != 0) return rc;
   if (has_room(r, t)) {
-    if ((rc = admit(r, t, err)) != 0) discard(r, t);
+    rc = admit(r, t, err);
+    if (rc != 0) discard(r, t);
     return rc;
   }
   if (r->queued >= r->cfg.queue_max) {
-    rc = mu_err_set(err, MU_ENOSPC, "task %s: agent queue full: %u attempts waiting (queue_max %u), %u of %u slots busy",
-                    task_id, r->queued, r->cfg.queue_max, r->running, r->cfg.slots);
+    rc =
+        mu_err_set(err, MU_ENOSPC, "task %s: agent queue full: %u attempts waiting (queue_max %u), %u of %u slots busy",
+                   task_id, r->queued, r->cfg.queue_max, r->running, r->cfg.slots);
     discard(r, t);
     return rc;
   }
@@ -768,7 +774,8 @@ int mu_runner_action(mu_runner *r, const char *task_id, uint32_t attempt, const 
   if (t->action_cb(t, mu_host_api(), action, errbuf) == 0) return 0;
   mu_err_set(err, MU_EINVAL, "%s: %s", action, errbuf[0] ? errbuf : "refused by the task type");
   char line[MUSTER_ERRBUF_SIZE + 64];
-  int n = snprintf(line, sizeof line, "muster: action %s refused: %s\n", action, errbuf[0] ? errbuf : "by the task type");
+  int n =
+      snprintf(line, sizeof line, "muster: action %s refused: %s\n", action, errbuf[0] ? errbuf : "by the task type");
   if (!t->finished) mu_task_emit_output(t, 2, line, n > 0 && (size_t)n < sizeof line ? (size_t)n : strlen(line));
   return err->code;
 }

@@ -30,48 +30,47 @@
 typedef struct mu_runner mu_runner;
 
 typedef enum {
-  MU_RETAIN_NEVER = 0,       /* remove the task dir when the attempt ends */
-  MU_RETAIN_ON_FAILURE = 1,  /* keep it when the attempt did not succeed */
+  MU_RETAIN_NEVER = 0,      /* remove the task dir when the attempt ends */
+  MU_RETAIN_ON_FAILURE = 1, /* keep it when the attempt did not succeed */
   MU_RETAIN_ALWAYS = 2,
 } mu_retention;
 
 /* A cap on the running attempts of one task type. */
 typedef struct mu_runner_type_slot {
-  const char *type;              /* "python", ... */
-  uint32_t max;                  /* at least 1 */
+  const char *type; /* "python", ... */
+  uint32_t max;     /* at least 1 */
 } mu_runner_type_slot;
 
 #define MU_RUNNER_MAX_TYPE_SLOTS 64
 
 typedef struct mu_runner_config {
-  uint32_t slots;                /* concurrent attempts; 0 = 4 */
-  uint32_t queue_max;            /* attempts waiting for a slot; 0 = 1024 */
+  uint32_t slots;                        /* concurrent attempts; 0 = 4 */
+  uint32_t queue_max;                    /* attempts waiting for a slot; 0 = 1024 */
   const mu_runner_type_slot *type_slots; /* per-type caps (copied); NULL = none */
-  size_t n_type_slots;           /* at most MU_RUNNER_MAX_TYPE_SLOTS */
-  const char *spool_dir;         /* required; task dirs go in <spool_dir>/work */
-  const char *agent_id;          /* required */
-  const char *helper_path;       /* muster-exec; required to run processes */
-  const char *run_as;            /* default user[:group] when the spec has none; NULL = agent's;
+  size_t n_type_slots;                   /* at most MU_RUNNER_MAX_TYPE_SLOTS */
+  const char *spool_dir;                 /* required; task dirs go in <spool_dir>/work */
+  const char *agent_id;                  /* required */
+  const char *helper_path;               /* muster-exec; required to run processes */
+  const char *run_as;                    /* default user[:group] when the spec has none; NULL = agent's;
                                     resolved per task (a missing user fails the task) */
   mu_retention retention;
-  uint64_t output_limit;         /* default per-attempt output cap; 0 = 16 MiB */
-  int64_t grace_ms;              /* TERM -> KILL; 0 = 5000 */
-  bool inherit_env;              /* pass the agent's environment to tasks (default: PATH only) */
-  bool no_cgroups;               /* skip cgroups, use rlimits only */
-  bool no_cgroup_pool;           /* a fresh cgroup leaf for every process, also without limits
+  uint64_t output_limit;      /* default per-attempt output cap; 0 = 16 MiB */
+  int64_t grace_ms;           /* TERM -> KILL; 0 = 5000 */
+  bool inherit_env;           /* pass the agent's environment to tasks (default: PATH only) */
+  bool no_cgroups;            /* skip cgroups, use rlimits only */
+  bool no_cgroup_pool;        /* a fresh cgroup leaf for every process, also without limits
                                   * (cgroup_pool.h) */
-  bool no_exec_server;           /* a one-shot muster-exec per process instead of one long-lived
+  bool no_exec_server;        /* a one-shot muster-exec per process instead of one long-lived
                                   * `muster-exec --server` (exec_server.h) */
-  const char *cgroup_name;       /* sub-group name under the agent's cgroup; NULL = "muster" */
-  size_t control_max_line;       /* 0 = 4096 */
-  uint32_t control_max_lines;    /* 0 = 10000 */
-  uint32_t max_params;           /* per attempt; 0 = 256 */
-  uint32_t dedup_history;        /* finished (task, attempt) pairs remembered; 0 = 4096 */
+  const char *cgroup_name;    /* sub-group name under the agent's cgroup; NULL = "muster" */
+  size_t control_max_line;    /* 0 = 4096 */
+  uint32_t control_max_lines; /* 0 = 10000 */
+  uint32_t max_params;        /* per attempt; 0 = 256 */
+  uint32_t dedup_history;     /* finished (task, attempt) pairs remembered; 0 = 4096 */
   /* Optional: runs right after an attempt's fresh task dir is made, before anything else is
    * put in it (the agent moves the task's unpacked bundle in). Non-zero refuses the assign
    * with err. */
-  int (*prepare_dir)(void *arg, const char *task_id, uint32_t attempt, const char *task_dir,
-                     mu_err *err);
+  int (*prepare_dir)(void *arg, const char *task_id, uint32_t attempt, const char *task_dir, mu_err *err);
   void *prepare_arg;
   /* Optional: called once per attempt that really started, right after its plugin's start
    * succeeded (for a process: it was spawned); never for one refused or failed before that.
@@ -83,7 +82,7 @@ typedef struct mu_runner_config {
 } mu_runner_config;
 
 typedef struct mu_runner_sink {
-  mu_event_cb on_event;          /* required */
+  mu_event_cb on_event; /* required */
   void *arg;
 } mu_runner_sink;
 
@@ -95,8 +94,8 @@ typedef struct mu_kv {
 /* Creates a runner. plugins and loop are borrowed; cfg's strings and type_slots are copied.
  * *ret is owned by the caller and released with mu_runner_close. MU_EINVAL when a required
  * field is missing or a type_slots entry is bad (no type, max 0, repeated type). */
-int mu_runner_new(uv_loop_t *loop, mu_plugin_host *plugins, const mu_runner_config *cfg,
-                  const mu_runner_sink *sink, mu_runner **ret, mu_err *err);
+int mu_runner_new(uv_loop_t *loop, mu_plugin_host *plugins, const mu_runner_config *cfg, const mu_runner_sink *sink,
+                  mu_runner **ret, mu_err *err);
 
 /* Starts an attempt, or queues it when no slot (of its type) is free. Returns 0 when started
  * or queued, and also (doing nothing) when (task_id, attempt) is queued, running or finished
@@ -107,19 +106,17 @@ int mu_runner_new(uv_loop_t *loop, mu_plugin_host *plugins, const mu_runner_conf
  * refused), MU_EIO (task dir), MU_EAGAIN (closing). A queued attempt whose task dir cannot be
  * made when its turn comes ends FAILED with the reason. params are earlier tasks' output
  * params (copied). */
-int mu_runner_assign(mu_runner *r, const char *job_id, const char *task_id, uint32_t attempt,
-                     const char *spec_json, const mu_kv *params, size_t n_params, mu_err *err);
+int mu_runner_assign(mu_runner *r, const char *job_id, const char *task_id, uint32_t attempt, const char *spec_json,
+                     const mu_kv *params, size_t n_params, mu_err *err);
 
 /* Cancels an attempt. Running: its processes get TERM, grace, KILL; the plugin is asked to
  * stop; the final state is CANCELLED (unless it had already succeeded). Queued: it leaves the
  * queue and ends CANCELLED at once, without running. MU_ENOENT when neither. */
-int mu_runner_cancel(mu_runner *r, const char *task_id, uint32_t attempt, const char *reason,
-                     mu_err *err);
+int mu_runner_cancel(mu_runner *r, const char *task_id, uint32_t attempt, const char *reason, mu_err *err);
 
 /* The same, skipping the plugin's graceful stop (MUSTER_CANCEL_FORCED); also for an attempt
  * whose (graceful) cancel is under way. */
-int mu_runner_cancel_force(mu_runner *r, const char *task_id, uint32_t attempt, const char *reason,
-                           mu_err *err);
+int mu_runner_cancel_force(mu_runner *r, const char *task_id, uint32_t attempt, const char *reason, mu_err *err);
 
 /* Hands action to a running attempt's plugin (its set_action_handler). MU_ENOENT not running
  * here, MU_ENOTSUP no handler, MU_EINVAL refused (err says why). */

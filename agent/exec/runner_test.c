@@ -51,10 +51,10 @@ typedef struct world {
   rec recs[MAX_TASKS];
   int n_recs;
   bool closed;
-  char order[1024];   /* task ids in the order they got STARTING, space-separated */
-  int active;         /* attempts between STARTING and their final state */
-  int active_echo;    /* ... of type sleep-echo (ids starting "e") */
-  int active_sh;      /* ... of ids starting "s" */
+  char order[1024]; /* task ids in the order they got STARTING, space-separated */
+  int active;       /* attempts between STARTING and their final state */
+  int active_echo;  /* ... of type sleep-echo (ids starting "e") */
+  int active_sh;    /* ... of ids starting "s" */
   int max_active, max_echo, max_sh;
 } world;
 
@@ -130,8 +130,12 @@ static void world_init(world *w, mu_runner_config *cfg_in) {
   assert_int_equal(mu_plugin_host_new(&w->plugins, &err), 0);
   assert_int_equal(mu_plugin_host_load(w->plugins, shell_so, &err), 0);
   assert_int_equal(mu_plugin_host_load(w->plugins, echo_so, &err), 0);
-  mu_runner_config cfg = {.slots = 4, .spool_dir = spool, .agent_id = "agent-1", .helper_path = helper,
-                          .grace_ms = 500, .cgroup_name = "muster-test"};
+  mu_runner_config cfg = {.slots = 4,
+                          .spool_dir = spool,
+                          .agent_id = "agent-1",
+                          .helper_path = helper,
+                          .grace_ms = 500,
+                          .cgroup_name = "muster-test"};
   if (cfg_in != NULL) {
     cfg_in->spool_dir = spool;
     cfg_in->agent_id = "agent-1";
@@ -206,12 +210,14 @@ static void test_env_has_only_spec_and_context(void **state) {
   setenv("AGENT_SECRET_SHOULD_NOT_LEAK", "x", 1);
   world w;
   world_init(&w, NULL);
-  rec *r = run_spec(&w, "env", "{\"env\":{\"A\":\"1\"},\"secrets\":[{\"name\":\"TOKEN\",\"value\":\"s3\"}],"
-                               "\"shell\":{\"command\":[\"env\"]}}");
+  rec *r = run_spec(&w, "env",
+                    "{\"env\":{\"A\":\"1\"},\"secrets\":[{\"name\":\"TOKEN\",\"value\":\"s3\"}],"
+                    "\"shell\":{\"command\":[\"env\"]}}");
   assert_int_equal(r->states[r->n_states - 1], MU_TASK_SUCCEEDED);
   char *lines[32];
   int n = 0;
-  for (char *save = NULL, *l = strtok_r(r->out, "\n", &save); l && n < 32; l = strtok_r(NULL, "\n", &save)) lines[n++] = l;
+  for (char *save = NULL, *l = strtok_r(r->out, "\n", &save); l && n < 32; l = strtok_r(NULL, "\n", &save))
+    lines[n++] = l;
   qsort(lines, (size_t)n, sizeof *lines, cmp_str);
   assert_int_equal(n, 11);
   assert_string_equal(lines[0], "A=1");
@@ -234,13 +240,14 @@ static void test_secrets_redacted_and_wiped(void **state) {
   (void)state;
   world w;
   world_init(&w, NULL);
-  rec *r = run_spec(&w, "sec", "{\"secrets\":[{\"name\":\"PW\",\"value\":\"hunter2-pw-x\"},"
-                               "{\"name\":\"pw\",\"value\":\"hunter2-pw-x\",\"as\":\"file\"}],"
-                               "\"shell\":{\"interpreter\":\"bash\",\"script\":"
-                               "\"printf %s ${PW:0:4}; sleep 0.1; printf '%s\\\\n' ${PW:4}; "
-                               "cat $MUSTER_SECRETS_DIR/pw; echo; echo dir=$MUSTER_SECRETS_DIR; "
-                               "stat -c %a $pw_FILE; echo 'param p=hunter2-pw-x' >&3; "
-                               "echo hunter2-pw-x >&2; exit 3\"}}");
+  rec *r = run_spec(&w, "sec",
+                    "{\"secrets\":[{\"name\":\"PW\",\"value\":\"hunter2-pw-x\"},"
+                    "{\"name\":\"pw\",\"value\":\"hunter2-pw-x\",\"as\":\"file\"}],"
+                    "\"shell\":{\"interpreter\":\"bash\",\"script\":"
+                    "\"printf %s ${PW:0:4}; sleep 0.1; printf '%s\\\\n' ${PW:4}; "
+                    "cat $MUSTER_SECRETS_DIR/pw; echo; echo dir=$MUSTER_SECRETS_DIR; "
+                    "stat -c %a $pw_FILE; echo 'param p=hunter2-pw-x' >&3; "
+                    "echo hunter2-pw-x >&2; exit 3\"}}");
   assert_int_equal(r->states[r->n_states - 1], MU_TASK_FAILED);
   assert_null(strstr(r->out, "hunter2"));
   assert_null(strstr(r->err, "hunter2"));
@@ -259,7 +266,8 @@ static void test_secrets_redacted_and_wiped(void **state) {
   mu_err err = {0};
   assert_int_equal(mu_runner_assign(w.runner, "job-1", "novalue", 1,
                                     "{\"secrets\":[{\"name\":\"PW\",\"from\":\"x\"}],"
-                                    "\"shell\":{\"script\":\"true\"}}", NULL, 0, &err),
+                                    "\"shell\":{\"script\":\"true\"}}",
+                                    NULL, 0, &err),
                    MU_EINVAL);
   assert_non_null(strstr(err.msg, "no value came with the assignment"));
   world_free(&w);
@@ -308,9 +316,10 @@ static void test_timeout_kills_group(void **state) {
   char spec[512], pidfile[300];
   snprintf(pidfile, sizeof pidfile, "%s/gc.pid", spool);
   unlink(pidfile);
-  snprintf(spec, sizeof spec,
-           "{\"timeout\":\"400ms\",\"shell\":{\"script\":\"(trap '' TERM; exec sleep 1000) & echo $! > %s; sleep 1000\"}}",
-           pidfile);
+  snprintf(
+      spec, sizeof spec,
+      "{\"timeout\":\"400ms\",\"shell\":{\"script\":\"(trap '' TERM; exec sleep 1000) & echo $! > %s; sleep 1000\"}}",
+      pidfile);
   rec *r = run_spec(&w, "slow", spec);
   assert_int_equal(r->states[r->n_states - 1], MU_TASK_TIMED_OUT);
   assert_non_null(strstr(r->message, "timed out after 0.4s; "));
@@ -413,8 +422,9 @@ static void test_output_limit(void **state) {
   (void)state;
   world w;
   world_init(&w, NULL);
-  rec *r = run_spec(&w, "loud", "{\"resources\":{\"output_limit\":\"100\"},"
-                                "\"shell\":{\"script\":\"head -c 1000 /dev/zero | tr '\\\\0' x\"}}");
+  rec *r = run_spec(&w, "loud",
+                    "{\"resources\":{\"output_limit\":\"100\"},"
+                    "\"shell\":{\"script\":\"head -c 1000 /dev/zero | tr '\\\\0' x\"}}");
   assert_int_equal(r->states[r->n_states - 1], MU_TASK_SUCCEEDED);
   assert_int_equal(r->out_len, 100);
   assert_int_equal(r->m.output_bytes, 100);
@@ -427,13 +437,15 @@ static void test_limits_enforced(void **state) {
   (void)state;
   world w;
   world_init(&w, NULL);
-  rec *r = run_spec(&w, "forky", "{\"resources\":{\"pids\":\"10\"},"
-                                 "\"shell\":{\"script\":\"for i in $(seq 40); do sleep 30 & done; echo all-forked\"}}");
+  rec *r = run_spec(&w, "forky",
+                    "{\"resources\":{\"pids\":\"10\"},"
+                    "\"shell\":{\"script\":\"for i in $(seq 40); do sleep 30 & done; echo all-forked\"}}");
   assert_int_equal(r->states[r->n_states - 1], MU_TASK_FAILED);
   assert_null(strstr(r->out, "all-forked"));
   assert_non_null(strstr(r->err, "fork"));
-  r = run_spec(&w, "hungry", "{\"resources\":{\"memory\":\"64M\"},\"shell\":{\"command\":[\"python3\",\"-c\","
-                             "\"b = bytearray(400 * 1024 * 1024); print('allocated')\"]}}");
+  r = run_spec(&w, "hungry",
+               "{\"resources\":{\"memory\":\"64M\"},\"shell\":{\"command\":[\"python3\",\"-c\","
+               "\"b = bytearray(400 * 1024 * 1024); print('allocated')\"]}}");
   assert_int_equal(r->states[r->n_states - 1], MU_TASK_FAILED);
   assert_null(strstr(r->out, "allocated"));
   if (strcmp(mu_runner_limits_mode(w.runner), "rlimit") != 0) {
@@ -455,13 +467,15 @@ static void test_run_as_nobody_and_rlimits(void **state) {
   assert_int_equal(r->states[r->n_states - 1], MU_TASK_SUCCEEDED);
   assert_string_equal(r->out, "nobody\nwrote\n");
   /* RLIMIT_NPROC binds a non-root user: a fork loop fails. */
-  r = run_spec(&w, "nobody-forky", "{\"run_as\":\"nobody\",\"resources\":{\"pids\":5},"
-                                   "\"shell\":{\"script\":\"for i in $(seq 40); do sleep 30 & done; echo all-forked\"}}");
+  r = run_spec(&w, "nobody-forky",
+               "{\"run_as\":\"nobody\",\"resources\":{\"pids\":5},"
+               "\"shell\":{\"script\":\"for i in $(seq 40); do sleep 30 & done; echo all-forked\"}}");
   assert_int_equal(r->states[r->n_states - 1], MU_TASK_FAILED);
   assert_null(strstr(r->out, "all-forked"));
   /* RLIMIT_AS: the allocation fails inside the process. */
-  r = run_spec(&w, "nobody-hungry", "{\"runAs\":\"nobody\",\"resources\":{\"memory\":\"200M\"},\"shell\":{\"command\":"
-                                    "[\"python3\",\"-c\",\"b = bytearray(400 * 1024 * 1024); print('allocated')\"]}}");
+  r = run_spec(&w, "nobody-hungry",
+               "{\"runAs\":\"nobody\",\"resources\":{\"memory\":\"200M\"},\"shell\":{\"command\":"
+               "[\"python3\",\"-c\",\"b = bytearray(400 * 1024 * 1024); print('allocated')\"]}}");
   assert_int_equal(r->states[r->n_states - 1], MU_TASK_FAILED);
   assert_null(strstr(r->out, "allocated"));
   assert_non_null(strstr(r->err, "MemoryError"));
@@ -485,19 +499,25 @@ static void test_dedup_slots_and_refusals(void **state) {
   assert_int_equal(r->n_states, 3);
   assert_string_equal(r->out, "once\n");
 
-  assert_int_equal(mu_runner_assign(w.runner, "j", "t", 1, "{\"type\":\"spark\",\"spark\":{}}", NULL, 0, &err), MU_ENOTSUP);
+  assert_int_equal(mu_runner_assign(w.runner, "j", "t", 1, "{\"type\":\"spark\",\"spark\":{}}", NULL, 0, &err),
+                   MU_ENOTSUP);
   assert_non_null(strstr(err.msg, "no plugin serves task type \"spark\""));
-  assert_int_equal(mu_runner_assign(w.runner, "j", "t", 1, "{\"timeout\":\"soon\",\"shell\":{\"script\":\"x\"}}", NULL, 0, &err),
-                   MU_EINVAL);
+  assert_int_equal(
+      mu_runner_assign(w.runner, "j", "t", 1, "{\"timeout\":\"soon\",\"shell\":{\"script\":\"x\"}}", NULL, 0, &err),
+      MU_EINVAL);
   assert_non_null(strstr(err.msg, "timeout: bad duration"));
-  assert_int_equal(mu_runner_assign(w.runner, "j", "t", 1, "{\"shell\":{\"interpreter\":\"fish\",\"script\":\"x\"}}", NULL, 0, &err),
-                   MU_EINVAL);
+  assert_int_equal(
+      mu_runner_assign(w.runner, "j", "t", 1, "{\"shell\":{\"interpreter\":\"fish\",\"script\":\"x\"}}", NULL, 0, &err),
+      MU_EINVAL);
   assert_non_null(strstr(err.msg, "shell.interpreter"));
-  assert_int_equal(mu_runner_assign(w.runner, "j", "t", 1, "{\"resources\":{\"memory\":\"lots\"},\"shell\":{\"script\":\"x\"}}",
-                                    NULL, 0, &err), MU_EINVAL);
+  assert_int_equal(
+      mu_runner_assign(w.runner, "j", "t", 1, "{\"resources\":{\"memory\":\"lots\"},\"shell\":{\"script\":\"x\"}}",
+                       NULL, 0, &err),
+      MU_EINVAL);
   assert_non_null(strstr(err.msg, "resources.memory"));
   assert_int_equal(mu_runner_assign(w.runner, "j", "t", 1, "{\"shell\":", NULL, 0, &err), MU_EINVAL);
-  assert_int_equal(mu_runner_assign(w.runner, "j", "t", 1, "{\"runAs\":\"no-such-user-q\",\"shell\":{\"script\":\"x\"}}", NULL, 0, &err),
+  assert_int_equal(mu_runner_assign(w.runner, "j", "t", 1,
+                                    "{\"runAs\":\"no-such-user-q\",\"shell\":{\"script\":\"x\"}}", NULL, 0, &err),
                    MU_EINVAL);
   assert_non_null(strstr(err.msg, "run_as: user 'no-such-user-q' does not exist on agent-1"));
   assert_int_equal(mu_runner_running_count(w.runner), 0);
@@ -508,15 +528,17 @@ static void test_example_plugin(void **state) {
   (void)state;
   world w;
   world_init(&w, NULL);
-  rec *r = run_spec(&w, "echo", "{\"plugin\":{\"type\":\"sleep-echo\","
-                                "\"configJson\":\"{\\\"message\\\":\\\"hey\\\",\\\"count\\\":3,\\\"intervalMs\\\":20}\"}}");
+  rec *r = run_spec(&w, "echo",
+                    "{\"plugin\":{\"type\":\"sleep-echo\","
+                    "\"configJson\":\"{\\\"message\\\":\\\"hey\\\",\\\"count\\\":3,\\\"intervalMs\\\":20}\"}}");
   assert_int_equal(r->states[r->n_states - 1], MU_TASK_SUCCEEDED);
   assert_string_equal(r->out, "hey\nhey\nhey\n");
   assert_int_equal(r->n_progress, 3);
   assert_true(r->last_pct == 100.0);
   assert_string_equal(r->params, "echoed=3;");
-  r = run_spec(&w, "echo-slow", "{\"timeout\":\"150ms\",\"plugin\":{\"type\":\"sleep-echo\","
-                                "\"config_json\":\"{\\\"message\\\":\\\"m\\\",\\\"count\\\":100,\\\"intervalMs\\\":50}\"}}");
+  r = run_spec(&w, "echo-slow",
+               "{\"timeout\":\"150ms\",\"plugin\":{\"type\":\"sleep-echo\","
+               "\"config_json\":\"{\\\"message\\\":\\\"m\\\",\\\"count\\\":100,\\\"intervalMs\\\":50}\"}}");
   assert_int_equal(r->states[r->n_states - 1], MU_TASK_TIMED_OUT);
   assert_true(r->n_progress >= 1 && r->n_progress < 100);
   world_free(&w);
@@ -527,7 +549,9 @@ static void test_close_cancels_running(void **state) {
   world w;
   world_init(&w, NULL);
   rec *a = assign(&w, "c1", 1, "{\"shell\":{\"command\":[\"sleep\",\"1000\"]}}");
-  rec *b = assign(&w, "c2", 1, "{\"plugin\":{\"type\":\"sleep-echo\",\"configJson\":\"{\\\"message\\\":\\\"m\\\",\\\"count\\\":1000,\\\"intervalMs\\\":1000}\"}}");
+  rec *b = assign(&w, "c2", 1,
+                  "{\"plugin\":{\"type\":\"sleep-echo\",\"configJson\":\"{\\\"message\\\":\\\"m\\\",\\\"count\\\":1000,"
+                  "\\\"intervalMs\\\":1000}\"}}");
   for (int i = 0; i < 20; i++) uv_run(&w.loop, UV_RUN_NOWAIT);
   world_free(&w);
   assert_true(a->final && b->final);
@@ -547,8 +571,7 @@ static void assign_prio(world *w, const char *task_id, int prio) {
 }
 
 static void run_until_idle(world *w) {
-  while (mu_runner_running_count(w->runner) > 0 || mu_runner_queued_count(w->runner) > 0)
-    uv_run(&w->loop, UV_RUN_ONCE);
+  while (mu_runner_running_count(w->runner) > 0 || mu_runner_queued_count(w->runner) > 0) uv_run(&w->loop, UV_RUN_ONCE);
 }
 
 static void cancel_now(world *w, const char *task_id, const char *why) {
@@ -581,8 +604,9 @@ static void test_queue_priority_order(void **state) {
     assert_int_equal(w.recs[i].states[w.recs[i].n_states - 1], MU_TASK_SUCCEEDED);
   }
   mu_err err = {0};
-  assert_int_equal(mu_runner_assign(w.runner, "j", "p", 1, "{\"priority\":1.5,\"shell\":{\"script\":\"x\"}}", NULL, 0, &err),
-                   MU_EINVAL);
+  assert_int_equal(
+      mu_runner_assign(w.runner, "j", "p", 1, "{\"priority\":1.5,\"shell\":{\"script\":\"x\"}}", NULL, 0, &err),
+      MU_EINVAL);
   assert_non_null(strstr(err.msg, "priority: must be a whole number"));
   world_free(&w);
 }
@@ -615,8 +639,9 @@ static void test_type_limits(void **state) {
   mu_runner_config cfg = {.slots = 4, .type_slots = caps, .n_type_slots = 2};
   world w;
   world_init(&w, &cfg);
-  const char *echo = "{\"plugin\":{\"type\":\"sleep-echo\","
-                     "\"configJson\":\"{\\\"message\\\":\\\"m\\\",\\\"count\\\":2,\\\"intervalMs\\\":40}\"}}";
+  const char *echo =
+      "{\"plugin\":{\"type\":\"sleep-echo\","
+      "\"configJson\":\"{\\\"message\\\":\\\"m\\\",\\\"count\\\":2,\\\"intervalMs\\\":40}\"}}";
   const char *sh = "{\"shell\":{\"command\":[\"sleep\",\"0.1\"]}}";
   assign(&w, "e1", 1, echo);
   assign(&w, "e2", 1, echo);
@@ -697,8 +722,7 @@ static void on_started(void *arg, const char *task_id, uint32_t attempt) {
   world *w = arg;
   rec *r = rec_for(w, task_id, attempt);
   size_t n = strlen(started_log);
-  snprintf(started_log + n, sizeof started_log - n, "%s%s#%u:%d", n ? " " : "", task_id, attempt,
-           r->n_states);
+  snprintf(started_log + n, sizeof started_log - n, "%s%s#%u:%d", n ? " " : "", task_id, attempt, r->n_states);
 }
 
 /* Called once an attempt really started (after RUNNING, before its end); never for one whose
@@ -729,15 +753,18 @@ static void test_shell_policy_and_interpreters(void **state) {
   (void)state;
   world w;
   world_init(&w, NULL);
-  rec *r = run_spec(&w, "abs-bash", "{\"shell\":{\"interpreter\":\"/bin/bash\",\"script\":\"echo ${BASH_VERSION%%.*}\"}}");
+  rec *r =
+      run_spec(&w, "abs-bash", "{\"shell\":{\"interpreter\":\"/bin/bash\",\"script\":\"echo ${BASH_VERSION%%.*}\"}}");
   assert_int_equal(r->states[r->n_states - 1], MU_TASK_SUCCEEDED);
   assert_true(r->out_len >= 2); /* a bash major version */
   mu_err err = {0};
-  assert_int_equal(mu_runner_assign(w.runner, "j", "abs-sh", 1, "{\"shell\":{\"interpreter\":\"/bin/sh\",\"script\":\"true\"}}",
-                                    NULL, 0, &err), MU_EINVAL);
+  assert_int_equal(mu_runner_assign(w.runner, "j", "abs-sh", 1,
+                                    "{\"shell\":{\"interpreter\":\"/bin/sh\",\"script\":\"true\"}}", NULL, 0, &err),
+                   MU_EINVAL);
   assert_non_null(strstr(err.msg, "task abs-sh: shell.interpreter: \"/bin/sh\" is not on the interpreter allow-list"));
   assert_int_equal(mu_runner_assign(w.runner, "j", "mk", 1, "{\"shell\":{\"script\":\"echo a\\nmkfs.ext4 /dev/null\"}}",
-                                    NULL, 0, &err), MU_EINVAL);
+                                    NULL, 0, &err),
+                   MU_EINVAL);
   assert_string_equal(err.msg, "task mk: shell policy: deny rule 1 \"*mkfs*\" matches line 2 \"mkfs.ext4 /dev/null\"");
   assert_int_equal(mu_runner_running_count(w.runner), 0);
   world_free(&w);

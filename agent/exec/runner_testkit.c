@@ -66,8 +66,8 @@ static void on_event(void *arg, const mu_task_event *ev) {
   }
 }
 
-void mu_tk_world_init(mu_tk_world *w, const char *plugin_so, const mu_runner_config *cfg,
-                      size_t out_cap, size_t err_cap) {
+void mu_tk_world_init(mu_tk_world *w, const char *plugin_so, const mu_runner_config *cfg, size_t out_cap,
+                      size_t err_cap) {
   memset(w, 0, sizeof *w);
   w->out_cap = out_cap;
   w->err_cap = err_cap;
@@ -76,8 +76,7 @@ void mu_tk_world_init(mu_tk_world *w, const char *plugin_so, const mu_runner_con
   assert_int_equal(mu_plugin_host_new(&w->plugins, &err), 0);
   if (mu_plugin_host_load(w->plugins, plugin_so, &err) != 0) fail_msg("load: %s", err.msg);
   mu_runner_sink sink = {on_event, w};
-  if (mu_runner_new(&w->loop, w->plugins, cfg, &sink, &w->runner, &err) != 0)
-    fail_msg("runner: %s", err.msg);
+  if (mu_runner_new(&w->loop, w->plugins, cfg, &sink, &w->runner, &err) != 0) fail_msg("runner: %s", err.msg);
 }
 
 static void on_closed(void *arg) { ((mu_tk_world *)arg)->closed = true; }
@@ -94,8 +93,7 @@ void mu_tk_world_free(mu_tk_world *w) {
   }
 }
 
-mu_tk_rec *mu_tk_assign(mu_tk_world *w, const char *task_id, const char *spec,
-                        const mu_kv *params, size_t n_params) {
+mu_tk_rec *mu_tk_assign(mu_tk_world *w, const char *task_id, const char *spec, const mu_kv *params, size_t n_params) {
   mu_err err = {0};
   if (mu_runner_assign(w->runner, "job-1", task_id, 1, spec, params, n_params, &err) != 0)
     fail_msg("assign %s: %s", task_id, err.msg);

@@ -28,8 +28,8 @@ static int parse_paths(json_t *sb, const char *key, char ***out, size_t *n, mu_e
   if (a == NULL) return 0;
   if (!json_is_array(a)) return mu_err_set(err, MU_EINVAL, "sandbox.%s: must be a list of paths", key);
   if (json_array_size(a) > MU_SANDBOX_MAX_PATHS)
-    return mu_err_set(err, MU_EINVAL, "sandbox.%s: %zu paths, the limit is %d", key,
-                      json_array_size(a), MU_SANDBOX_MAX_PATHS);
+    return mu_err_set(err, MU_EINVAL, "sandbox.%s: %zu paths, the limit is %d", key, json_array_size(a),
+                      MU_SANDBOX_MAX_PATHS);
   *out = calloc(json_array_size(a) + 1, sizeof **out);
   if (*out == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   size_t i;
@@ -59,7 +59,8 @@ int mu_sandbox_spec_parse(json_t *root, mu_sandbox_spec *out, mu_err *err) {
     if (*s != '\0' && (out->network = strdup(s)) == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   }
   json_t *ro = get(sb, "readOnlyRoot", "read_only_root");
-  if (ro != NULL && !json_is_boolean(ro)) return mu_err_set(err, MU_EINVAL, "sandbox.readOnlyRoot: must be true or false");
+  if (ro != NULL && !json_is_boolean(ro))
+    return mu_err_set(err, MU_EINVAL, "sandbox.readOnlyRoot: must be true or false");
   out->read_only_root = ro != NULL && json_is_true(ro);
   if (parse_paths(sb, "writable", &out->writable, &out->n_writable, err) != 0) return err->code;
   return parse_paths(sb, "hidden", &out->hidden, &out->n_hidden, err);
@@ -118,8 +119,8 @@ static void push_each(argv_buf *b, const char *flag, const char *const *v, size_
   }
 }
 
-int mu_sandbox_args(const mu_sandbox_spec *s, const char *type, const mu_sandbox_policy *pol,
-                    const char *spool_dir, const char *task_dir, char ***ret_argv, mu_err *err) {
+int mu_sandbox_args(const mu_sandbox_spec *s, const char *type, const mu_sandbox_policy *pol, const char *spool_dir,
+                    const char *task_dir, char ***ret_argv, mu_err *err) {
   *ret_argv = NULL;
   bool forced = false;
   for (size_t i = 0; pol != NULL && i < pol->n_force_types; i++) forced |= strcmp(pol->force_types[i], type) == 0;
@@ -133,17 +134,20 @@ int mu_sandbox_args(const mu_sandbox_spec *s, const char *type, const mu_sandbox
   if (forced && !host_default && strcmp(net, "host") == 0)
     return mu_err_set(err, MU_EPERM,
                       "sandbox.network: host is not allowed for %s tasks on this agent "
-                      "(sandbox_types forces a sandbox, sandbox_network: none)", type);
+                      "(sandbox_types forces a sandbox, sandbox_network: none)",
+                      type);
   for (size_t i = 0; forced && i < s->n_writable; i++) {
     bool ok = false;
     for (size_t k = 0; k < pol->n_writable && !ok; k++) ok = under(s->writable[i], pol->writable[k]);
     if (!ok)
       return mu_err_set(err, MU_EPERM,
                         "sandbox.writable[%zu]: %s is not under the agent's sandbox_writable "
-                        "paths (sandbox_types forces a sandbox for %s tasks)", i, s->writable[i], type);
+                        "paths (sandbox_types forces a sandbox for %s tasks)",
+                        i, s->writable[i], type);
   }
   if (geteuid() != 0)
-    return mu_err_set(err, MU_EPERM, "sandbox: this agent does not run as root and cannot set one up "
+    return mu_err_set(err, MU_EPERM,
+                      "sandbox: this agent does not run as root and cannot set one up "
                       "(mount and network namespaces)");
   if (task_dir == NULL) return 0;
   char spool_abs[PATH_MAX], task_abs[PATH_MAX]; /* muster-exec starts in the task's cwd */

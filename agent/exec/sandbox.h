@@ -15,13 +15,13 @@
 
 #include "lib/base/err.h"
 
-#define MU_SANDBOX_MAX_PATHS 64      /* writable or hidden paths, per spec and per policy */
+#define MU_SANDBOX_MAX_PATHS 64 /* writable or hidden paths, per spec and per policy */
 
 typedef struct mu_sandbox_spec {
-  bool set;                          /* the spec has a sandbox section */
-  char *network;                     /* NULL (the agent's default), "none" or "host" */
+  bool set;      /* the spec has a sandbox section */
+  char *network; /* NULL (the agent's default), "none" or "host" */
   bool read_only_root;
-  char **writable;                   /* absolute host paths */
+  char **writable; /* absolute host paths */
   size_t n_writable;
   char **hidden;
   size_t n_hidden;
@@ -29,15 +29,15 @@ typedef struct mu_sandbox_spec {
 
 /* The agent's side; all borrowed (they live as long as the agent's config). */
 typedef struct mu_sandbox_policy {
-  const char *const *force_types;    /* types sandboxed whether or not the spec asks */
+  const char *const *force_types; /* types sandboxed whether or not the spec asks */
   size_t n_force_types;
-  bool network_host;                 /* default network "host"; false: "none", and forced
+  bool network_host;           /* default network "host"; false: "none", and forced
                                       * types may not ask for "host" */
-  bool read_only_root;               /* every sandbox's host files read-only */
-  const char *const *writable;       /* writable in every sandbox; a forced type's own
+  bool read_only_root;         /* every sandbox's host files read-only */
+  const char *const *writable; /* writable in every sandbox; a forced type's own
                                       * writable paths must lie under one of these */
   size_t n_writable;
-  const char *const *hidden;         /* hidden in every sandbox */
+  const char *const *hidden; /* hidden in every sandbox */
   size_t n_hidden;
 } mu_sandbox_policy;
 
@@ -55,7 +55,7 @@ void mu_sandbox_spec_free(mu_sandbox_spec *s);
  * checks. MU_EPERM naming the field when the policy refuses what the spec asks (network host,
  * a writable path outside the policy's, for a forced type) or the agent cannot make a
  * sandbox (not root); MU_ENOMEM. */
-int mu_sandbox_args(const mu_sandbox_spec *s, const char *type, const mu_sandbox_policy *pol,
-                    const char *spool_dir, const char *task_dir, char ***ret_argv, mu_err *err);
+int mu_sandbox_args(const mu_sandbox_spec *s, const char *type, const mu_sandbox_policy *pol, const char *spool_dir,
+                    const char *task_dir, char ***ret_argv, mu_err *err);
 
 #endif

@@ -131,8 +131,7 @@ int mu_sandbox_enter(const mu_sb_opts *o, char *msg, size_t cap) {
     }
     char src[64];
     snprintf(src, sizeof src, "/proc/self/fd/%d", rw_fd[i]);
-    if (mount(src, o->rw[i], NULL, MS_BIND | MS_REC, NULL) != 0 ||
-        set_attr(o->rw[i], 0, 0, MOUNT_ATTR_RDONLY) != 0) {
+    if (mount(src, o->rw[i], NULL, MS_BIND | MS_REC, NULL) != 0 || set_attr(o->rw[i], 0, 0, MOUNT_ATTR_RDONLY) != 0) {
       fail(msg, cap, "binding writable path %s", o->rw[i]);
       goto done;
     }

@@ -17,7 +17,7 @@
 #define MU_SB_MAX 160
 
 typedef struct mu_sb_opts {
-  bool on;                           /* any --sb-* option given */
+  bool on; /* any --sb-* option given */
   bool net_none;
   bool ro_root;
   const char *rw[MU_SB_MAX];

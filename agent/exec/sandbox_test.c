@@ -77,11 +77,17 @@ static void options_and_policy(void **state) {
   /* forced by the policy: the defaults (network none, read-only), the spool hidden, the task
    * dir and the policy's paths writable */
   static const char *const forced[] = {"shell"}, *const rw[] = {"/srv"}, *const hide[] = {"/etc/muster"};
-  mu_sandbox_policy pol = {.force_types = forced, .n_force_types = 1, .read_only_root = true,
-                           .writable = rw, .n_writable = 1, .hidden = hide, .n_hidden = 1};
+  mu_sandbox_policy pol = {.force_types = forced,
+                           .n_force_types = 1,
+                           .read_only_root = true,
+                           .writable = rw,
+                           .n_writable = 1,
+                           .hidden = hide,
+                           .n_hidden = 1};
   assert_int_equal(mu_sandbox_args(&s, "shell", &pol, "/sp", "/sp/work/t", &argv, &err), 0);
-  assert_string_equal(joined(argv), "--sb-net none --sb-ro-root --sb-hide /sp --sb-hide /etc/muster "
-                                    "--sb-rw /sp/work/t --sb-rw /srv");
+  assert_string_equal(joined(argv),
+                      "--sb-net none --sb-ro-root --sb-hide /sp --sb-hide /etc/muster "
+                      "--sb-rw /sp/work/t --sb-rw /srv");
   assert_int_equal(mu_sandbox_args(&s, "python", &pol, "/sp", "/sp/work/t", &argv, &err), 0);
   assert_null(argv);
   mu_sandbox_spec_free(&s);

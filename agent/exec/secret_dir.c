@@ -25,7 +25,7 @@
 
 struct mu_secret_dir {
   char *path;
-  bool mounted;                /* a tmpfs of our own on path */
+  bool mounted; /* a tmpfs of our own on path */
 };
 
 const char *mu_secret_dir_path(const mu_secret_dir *sd) { return sd->path; }
@@ -45,23 +45,19 @@ static void memory_root(char *buf, size_t size) {
   buf[0] = '\0';
   if (statfs("/dev/shm", &fs) == 0 && fs.f_type == TMPFS_MAGIC_NUMBER && access("/dev/shm", W_OK) == 0)
     snprintf(buf, size, "/dev/shm");
-  else if (xdg != NULL && xdg[0] == '/' && access(xdg, W_OK) == 0)
-    snprintf(buf, size, "%s", xdg);
+  else if (xdg != NULL && xdg[0] == '/' && access(xdg, W_OK) == 0) snprintf(buf, size, "%s", xdg);
 }
 
 static void fallback_base(const char *tag, char *buf, size_t size) {
   char root[PATH_MAX], safe[128];
   memory_root(root, sizeof root);
   safe_name(tag, safe, sizeof safe);
-  if (root[0] == '\0')
-    buf[0] = '\0';
-  else
-    snprintf(buf, size, "%s/muster-secrets-%s", root, safe);
+  if (root[0] == '\0') buf[0] = '\0';
+  else snprintf(buf, size, "%s/muster-secrets-%s", root, safe);
 }
 
 /* Mounts a private tmpfs on <task_dir>/.secrets; false when this agent may not mount. */
-static bool try_mount(mu_secret_dir *sd, const char *task_dir, size_t bytes, bool chown_to,
-                      uid_t uid, gid_t gid) {
+static bool try_mount(mu_secret_dir *sd, const char *task_dir, size_t bytes, bool chown_to, uid_t uid, gid_t gid) {
   if (geteuid() != 0 || asprintf(&sd->path, "%s/.secrets", task_dir) < 0) {
     sd->path = NULL;
     return false;
@@ -69,13 +65,12 @@ static bool try_mount(mu_secret_dir *sd, const char *task_dir, size_t bytes, boo
   char opts[160];
   snprintf(opts, sizeof opts, "size=%zu,mode=0700,uid=%u,gid=%u", bytes + MOUNT_SLACK,
            (unsigned)(chown_to ? uid : geteuid()), (unsigned)(chown_to ? gid : getegid()));
-  if (mkdir(sd->path, 0700) == 0 &&
-      mount("tmpfs", sd->path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) == 0) {
+  if (mkdir(sd->path, 0700) == 0 && mount("tmpfs", sd->path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) == 0) {
     sd->mounted = true;
     return true;
   }
-  mu_debug("secrets", "cannot mount a tmpfs on %s (%s); using a directory on a tmpfs instead",
-           sd->path, strerror(errno));
+  mu_debug("secrets", "cannot mount a tmpfs on %s (%s); using a directory on a tmpfs instead", sd->path,
+           strerror(errno));
   rmdir(sd->path);
   free(sd->path);
   sd->path = NULL;
@@ -88,15 +83,17 @@ static int own_base(const char *base, mu_err *err) {
   if (mkdir(base, 0711) != 0 && errno != EEXIST)
     return mu_err_set(err, MU_EIO, "secrets: cannot create %s: %s", base, strerror(errno));
   if (lstat(base, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
-    return mu_err_set(err, MU_EIO, "secrets: %s is not a directory owned by the agent's user; "
-                      "refusing to put secrets there", base);
+    return mu_err_set(err, MU_EIO,
+                      "secrets: %s is not a directory owned by the agent's user; "
+                      "refusing to put secrets there",
+                      base);
   if ((st.st_mode & 07777) != 0711 && chmod(base, 0711) != 0)
     return mu_err_set(err, MU_EIO, "secrets: cannot chmod %s: %s", base, strerror(errno));
   return 0;
 }
 
-int mu_secret_dir_create(const char *task_dir, const char *tag, size_t bytes, bool chown_to,
-                         uid_t uid, gid_t gid, mu_secret_dir **ret, mu_err *err) {
+int mu_secret_dir_create(const char *task_dir, const char *tag, size_t bytes, bool chown_to, uid_t uid, gid_t gid,
+                         mu_secret_dir **ret, mu_err *err) {
   mu_secret_dir *sd = calloc(1, sizeof *sd);
   if (sd == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   if (try_mount(sd, task_dir, bytes, chown_to, uid, gid)) {
@@ -109,7 +106,8 @@ int mu_secret_dir_create(const char *task_dir, const char *tag, size_t bytes, bo
   safe_name(slash ? slash + 1 : task_dir, leaf, sizeof leaf);
   int rc = 0;
   if (base[0] == '\0')
-    rc = mu_err_set(err, MU_EIO, "secrets: no tmpfs to keep file secrets on (cannot mount one; "
+    rc = mu_err_set(err, MU_EIO,
+                    "secrets: no tmpfs to keep file secrets on (cannot mount one; "
                     "/dev/shm is not a writable tmpfs and XDG_RUNTIME_DIR is unset)");
   else if ((rc = own_base(base, err)) == 0 && asprintf(&sd->path, "%s/%s.XXXXXX", base, leaf) < 0)
     rc = mu_err_set(err, MU_ENOMEM, "out of memory");
@@ -127,8 +125,8 @@ int mu_secret_dir_create(const char *task_dir, const char *tag, size_t bytes, bo
   return 0;
 }
 
-int mu_secret_dir_write(mu_secret_dir *sd, const char *name, const void *value, size_t len,
-                        char **ret_path, mu_err *err) {
+int mu_secret_dir_write(mu_secret_dir *sd, const char *name, const void *value, size_t len, char **ret_path,
+                        mu_err *err) {
   if (name[0] == '\0' || name[0] == '.' || strchr(name, '/') != NULL)
     return mu_err_set(err, MU_EINVAL, "secret file name '%s': no '/', not starting with '.'", name);
   char *path = NULL;
@@ -169,16 +167,13 @@ static int wipe_one(const char *p, const struct stat *sb, int flag, struct FTW *
   return unlink(p) != 0 && errno != ENOENT ? -errno : 0;
 }
 
-static void wipe_tree(const char *path) {
-  (void)nftw(path, wipe_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-}
+static void wipe_tree(const char *path) { (void)nftw(path, wipe_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT); }
 
 void mu_secret_dir_wipe(mu_secret_dir *sd) {
   if (sd == NULL) return;
   wipe_tree(sd->path);
   if (sd->mounted) {
-    if (umount2(sd->path, MNT_DETACH) != 0)
-      mu_warn("secrets", "cannot unmount %s: %s", sd->path, strerror(errno));
+    if (umount2(sd->path, MNT_DETACH) != 0) mu_warn("secrets", "cannot unmount %s: %s", sd->path, strerror(errno));
     rmdir(sd->path);
   }
   free(sd->path);
@@ -209,6 +204,5 @@ void mu_secret_dir_sweep(const char *spool_dir, const char *tag) {
     wipe_tree(base);
   }
   if (left > 0)
-    mu_warn("secrets", "removed file secrets left by an agent that did not stop cleanly (%s)",
-            base[0] ? base : prefix);
+    mu_warn("secrets", "removed file secrets left by an agent that did not stop cleanly (%s)", base[0] ? base : prefix);
 }

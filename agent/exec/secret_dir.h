@@ -20,13 +20,13 @@ typedef struct mu_secret_dir mu_secret_dir;
  * agent id, and the task dir's last part). bytes: the secrets' total size, to size the tmpfs.
  * chown_to: owned by uid/gid. *ret is the caller's: release with mu_secret_dir_wipe. MU_EIO
  * naming the paths tried when there is nowhere in memory to put it. */
-int mu_secret_dir_create(const char *task_dir, const char *tag, size_t bytes, bool chown_to,
-                         uid_t uid, gid_t gid, mu_secret_dir **ret, mu_err *err);
+int mu_secret_dir_create(const char *task_dir, const char *tag, size_t bytes, bool chown_to, uid_t uid, gid_t gid,
+                         mu_secret_dir **ret, mu_err *err);
 const char *mu_secret_dir_path(const mu_secret_dir *sd);
 /* Writes one secret as a 0400 file called name (a file name, checked at submit); *ret_path
  * (caller frees) is its path. MU_EINVAL for a bad name, MU_EIO. */
-int mu_secret_dir_write(mu_secret_dir *sd, const char *name, const void *value, size_t len,
-                        char **ret_path, mu_err *err);
+int mu_secret_dir_write(mu_secret_dir *sd, const char *name, const void *value, size_t len, char **ret_path,
+                        mu_err *err);
 /* Overwrites and unlinks every file, removes the directory (unmounts the tmpfs), frees sd.
  * NULL is fine. */
 void mu_secret_dir_wipe(mu_secret_dir *sd);

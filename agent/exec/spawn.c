@@ -51,10 +51,12 @@ int mu_proc_make_pipes(mu_proc *p, bool with_report, int child[MU_PIPE_COUNT], i
   for (int i = 0; i < MU_PIPE_COUNT; i++) {
     if ((i == MU_PIPE_STDIN && p->stdin_copy == NULL) || (i == MU_PIPE_REPORT && !with_report)) continue;
     int fds[2];
-    if ((rc = uv_pipe(fds, 0, 0)) != 0) goto fail; /* both ends close-on-exec */
+    rc = uv_pipe(fds, 0, 0);
+    if (rc != 0) goto fail; /* both ends close-on-exec */
     child[i] = i == MU_PIPE_STDIN ? fds[0] : fds[1];
     parent[i] = i == MU_PIPE_STDIN ? fds[1] : fds[0];
-    if ((rc = lift_fd(&child[i])) != 0) goto fail;
+    rc = lift_fd(&child[i]);
+    if (rc != 0) goto fail;
   }
   return 0;
 fail:
@@ -80,9 +82,11 @@ int mu_proc_spawn_helper(mu_proc *p, const char *file, char *const argv[], char 
   bool have_fa = false, have_attr = false;
   int rc = mu_proc_make_pipes(p, true, child, parent);
   if (rc != 0) return rc;
-  if ((rc = -posix_spawn_file_actions_init(&fa)) != 0) goto fail;
+  rc = -posix_spawn_file_actions_init(&fa);
+  if (rc != 0) goto fail;
   have_fa = true;
-  if ((rc = -posix_spawnattr_init(&attr)) != 0) goto fail;
+  rc = -posix_spawnattr_init(&attr);
+  if (rc != 0) goto fail;
   have_attr = true;
   sigset_t none, all;
   sigemptyset(&none);
@@ -103,9 +107,11 @@ int mu_proc_spawn_helper(mu_proc *p, const char *file, char *const argv[], char 
   p->spawned = true;
   p->open_handles++;
   /* Watch before the child exists, so an exit right away is not missed. */
-  if ((rc = uv_signal_start(&p->sigchld, on_sigchld, SIGCHLD)) != 0) goto fail;
+  rc = uv_signal_start(&p->sigchld, on_sigchld, SIGCHLD);
+  if (rc != 0) goto fail;
   pid_t pid = 0;
-  if ((rc = -posix_spawnp(&pid, file, &fa, &attr, argv, env)) != 0) {
+  rc = -posix_spawnp(&pid, file, &fa, &attr, argv, env);
+  if (rc != 0) {
     uv_signal_stop(&p->sigchld);
     goto fail;
   }

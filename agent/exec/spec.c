@@ -21,8 +21,7 @@ static json_t *get(json_t *obj, const char *camel, const char *snake) {
   return (v != NULL && json_is_null(v)) ? NULL : v;
 }
 
-static int get_string(json_t *obj, const char *camel, const char *snake, const char *field,
-                      char **ret, mu_err *err) {
+static int get_string(json_t *obj, const char *camel, const char *snake, const char *field, char **ret, mu_err *err) {
   json_t *v = get(obj, camel, snake);
   *ret = NULL;
   if (v == NULL) return 0;
@@ -32,8 +31,8 @@ static int get_string(json_t *obj, const char *camel, const char *snake, const c
 }
 
 /* proto3 JSON writes integers as numbers or decimal strings. */
-static int get_uint(json_t *obj, const char *camel, const char *snake, const char *field,
-                    uint64_t max, uint64_t *ret, mu_err *err) {
+static int get_uint(json_t *obj, const char *camel, const char *snake, const char *field, uint64_t max, uint64_t *ret,
+                    mu_err *err) {
   json_t *v = get(obj, camel, snake);
   *ret = 0;
   if (v == NULL) return 0;
@@ -50,8 +49,7 @@ static int get_uint(json_t *obj, const char *camel, const char *snake, const cha
       return 0;
     }
   }
-  return mu_err_set(err, MU_EINVAL, "%s: must be a whole number from 0 to %llu", field,
-                    (unsigned long long)max);
+  return mu_err_set(err, MU_EINVAL, "%s: must be a whole number from 0 to %llu", field, (unsigned long long)max);
 }
 
 /* proto3 JSON int32: a number or a decimal string, possibly negative. */
@@ -88,8 +86,7 @@ static int parse_env(json_t *root, mu_task_spec *s, mu_err *err) {
   const char *k;
   json_t *v;
   json_object_foreach(env, k, v) {
-    if (*k == '\0' || strchr(k, '=') != NULL)
-      return mu_err_set(err, MU_EINVAL, "env: bad variable name \"%s\"", k);
+    if (*k == '\0' || strchr(k, '=') != NULL) return mu_err_set(err, MU_EINVAL, "env: bad variable name \"%s\"", k);
     if (!json_is_string(v)) return mu_err_set(err, MU_EINVAL, "env.%s: must be a string", k);
     size_t len = strlen(k) + strlen(json_string_value(v)) + 2;
     char *kv = malloc(len);
@@ -123,8 +120,10 @@ static int parse_secrets(json_t *root, mu_task_spec *s, mu_err *err) {
     if (sec->name == NULL || sec->name[0] == '\0' || strchr(sec->name, '=') || strchr(sec->name, '/'))
       return mu_err_set(err, MU_EINVAL, "%s.name: must be a non-empty name without '=' or '/'", field);
     if (sec->value == NULL)
-      return mu_err_set(err, MU_EINVAL, "%s '%s': no value came with the assignment (the control "
-                        "plane resolves secrets at dispatch)", field, sec->name);
+      return mu_err_set(err, MU_EINVAL,
+                        "%s '%s': no value came with the assignment (the control "
+                        "plane resolves secrets at dispatch)",
+                        field, sec->name);
     if (get_string(e, "as", NULL, field, &as, err) != 0) return err->code;
     json_t *af = get(e, "asFile", "as_file");
     sec->as_file = (af != NULL && json_is_true(af)) || (as != NULL && strcmp(as, "file") == 0);
@@ -239,8 +238,8 @@ int mu_task_spec_parse(const char *json, mu_task_spec **ret, mu_err *err) {
   json_error_t jerr;
   json_t *root = json_loads(json ? json : "", 0, &jerr);
   if (root == NULL)
-    return mu_err_set(err, MU_EINVAL, "task spec: bad JSON at line %d column %d: %s", jerr.line,
-                      jerr.column, jerr.text);
+    return mu_err_set(err, MU_EINVAL, "task spec: bad JSON at line %d column %d: %s", jerr.line, jerr.column,
+                      jerr.text);
   mu_task_spec *s = calloc(1, sizeof *s);
   int rc;
   if (s == NULL) {
@@ -252,8 +251,10 @@ int mu_task_spec_parse(const char *json, mu_task_spec **ret, mu_err *err) {
     goto fail;
   }
   char *timeout = NULL, *stdin_text = NULL;
-  if ((rc = get_string(root, "name", NULL, "name", &s->name, err)) != 0) goto fail;
-  if ((rc = get_string(root, "timeout", NULL, "timeout", &timeout, err)) != 0) goto fail;
+  rc = get_string(root, "name", NULL, "name", &s->name, err);
+  if (rc != 0) goto fail;
+  rc = get_string(root, "timeout", NULL, "timeout", &timeout, err);
+  if (rc != 0) goto fail;
   if (timeout != NULL && *timeout != '\0') {
     mu_err sub = {0};
     rc = mu_duration_parse(timeout, &s->timeout_ms, &sub);
@@ -265,23 +266,32 @@ int mu_task_spec_parse(const char *json, mu_task_spec **ret, mu_err *err) {
   } else {
     free(timeout);
   }
-  if ((rc = get_string(root, "workingDir", "working_dir", "workingDir", &s->working_dir, err)) != 0) goto fail;
+  rc = get_string(root, "workingDir", "working_dir", "workingDir", &s->working_dir, err);
+  if (rc != 0) goto fail;
   if (s->working_dir != NULL && *s->working_dir == '\0') {
     free(s->working_dir);
     s->working_dir = NULL;
   }
-  if ((rc = get_string(root, "runAs", "run_as", "runAs", &s->run_as, err)) != 0) goto fail;
-  if ((rc = get_string(root, "stdin", NULL, "stdin", &stdin_text, err)) != 0) goto fail;
+  rc = get_string(root, "runAs", "run_as", "runAs", &s->run_as, err);
+  if (rc != 0) goto fail;
+  rc = get_string(root, "stdin", NULL, "stdin", &stdin_text, err);
+  if (rc != 0) goto fail;
   if (stdin_text != NULL) {
     s->stdin_data = stdin_text;
     s->stdin_len = strlen(stdin_text);
   }
-  if ((rc = get_int32(root, "priority", &s->priority, err)) != 0) goto fail;
-  if ((rc = parse_env(root, s, err)) != 0) goto fail;
-  if ((rc = parse_secrets(root, s, err)) != 0) goto fail;
-  if ((rc = parse_resources(root, s, err)) != 0) goto fail;
-  if ((rc = mu_sandbox_spec_parse(root, &s->sandbox, err)) != 0) goto fail;
-  if ((rc = resolve_type(root, s, err)) != 0) goto fail;
+  rc = get_int32(root, "priority", &s->priority, err);
+  if (rc != 0) goto fail;
+  rc = parse_env(root, s, err);
+  if (rc != 0) goto fail;
+  rc = parse_secrets(root, s, err);
+  if (rc != 0) goto fail;
+  rc = parse_resources(root, s, err);
+  if (rc != 0) goto fail;
+  rc = mu_sandbox_spec_parse(root, &s->sandbox, err);
+  if (rc != 0) goto fail;
+  rc = resolve_type(root, s, err);
+  if (rc != 0) goto fail;
   json_decref(root);
   *ret = s;
   return 0;

@@ -23,21 +23,21 @@ typedef struct mu_spec_secret {
 
 typedef struct mu_task_spec {
   char *name;
-  char *type;                  /* resolved: "shell", or the plugin type */
-  int64_t timeout_ms;          /* 0 = none */
-  char **env;                  /* NULL-terminated "K=V" from spec.env */
+  char *type;         /* resolved: "shell", or the plugin type */
+  int64_t timeout_ms; /* 0 = none */
+  char **env;         /* NULL-terminated "K=V" from spec.env */
   size_t n_env;
   mu_spec_secret *secrets;
   size_t n_secrets;
-  char *working_dir;           /* NULL = the task dir */
-  char *run_as;                /* NULL = the runner's default */
+  char *working_dir; /* NULL = the task dir */
+  char *run_as;      /* NULL = the runner's default */
   mu_cgroup_limits limits;
-  uint64_t output_limit;       /* 0 = the runner's default */
-  int32_t priority;            /* higher runs first when the agent queues; default 0 */
-  char *stdin_data;            /* NULL when none */
+  uint64_t output_limit; /* 0 = the runner's default */
+  int32_t priority;      /* higher runs first when the agent queues; default 0 */
+  char *stdin_data;      /* NULL when none */
   size_t stdin_len;
-  char *config_json;           /* the type's section, "{}" when absent */
-  mu_sandbox_spec sandbox;     /* .set false when the spec has none */
+  char *config_json;       /* the type's section, "{}" when absent */
+  mu_sandbox_spec sandbox; /* .set false when the spec has none */
 } mu_task_spec;
 
 /* Parses and checks json. *ret is owned by the caller (mu_task_spec_free). MU_EINVAL with a

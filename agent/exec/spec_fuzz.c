@@ -19,7 +19,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static const char *const rw[] = {"/srv"};
     mu_sandbox_policy pol = {.force_types = forced, .n_force_types = 1, .writable = rw, .n_writable = 1};
     char **argv = NULL;
-    if (mu_sandbox_args(&s->sandbox, s->type, &pol, "/var/lib/muster/spool", "/var/lib/muster/spool/work/t", &argv, &err) == 0)
+    if (mu_sandbox_args(&s->sandbox, s->type, &pol, "/var/lib/muster/spool", "/var/lib/muster/spool/work/t", &argv,
+                        &err) == 0)
       for (size_t i = 0; argv != NULL && argv[i] != NULL; i++) free(argv[i]);
     free(argv);
     mu_task_spec_free(s);

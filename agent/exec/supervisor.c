@@ -95,22 +95,18 @@ static void build_result(mu_proc *p, mu_proc_result *r) {
   bool own_words = p->killed_for != MU_KILL_TIMEOUT || p->timeout_ms > 0;
   if (p->killed_for != MU_KILL_NONE && own_words) {
     n += snprintf(m + n, cap - n, "%s", reason_text(p->killed_for));
-    if (p->killed_for == MU_KILL_TIMEOUT)
-      n += snprintf(m + n, cap - n, " after %.3gs", (double)p->timeout_ms / 1000.0);
+    if (p->killed_for == MU_KILL_TIMEOUT) n += snprintf(m + n, cap - n, " after %.3gs", (double)p->timeout_ms / 1000.0);
     n += snprintf(m + n, cap - n, "; ");
   }
   if (p->xs_refused != 0)
     n += snprintf(m + n, cap - n, "muster-exec --server could not start it: %s; ", strerror(p->xs_refused));
   if (p->xs_lost) n += snprintf(m + n, cap - n, "the exec server died while it ran; ");
   if (n < cap) {
-    if (r->signal != 0)
-      n += snprintf(m + n, cap - n, "killed by signal %d (%s)", r->signal, strsignal(r->signal));
-    else
-      n += snprintf(m + n, cap - n, "exit code %d", r->exit_code);
+    if (r->signal != 0) n += snprintf(m + n, cap - n, "killed by signal %d (%s)", r->signal, strsignal(r->signal));
+    else n += snprintf(m + n, cap - n, "exit code %d", r->exit_code);
   }
   if (n < cap && r->oom_killed)
-    n += snprintf(m + n, cap - n, ": memory limit of %llu bytes exceeded",
-                  (unsigned long long)p->limits.memory_bytes);
+    n += snprintf(m + n, cap - n, ": memory limit of %llu bytes exceeded", (unsigned long long)p->limits.memory_bytes);
   if (n < cap && p->dropped > 0)
     n += snprintf(m + n, cap - n, "; output limit of %llu bytes hit, %llu bytes dropped",
                   (unsigned long long)p->out_limit, (unsigned long long)p->dropped);
@@ -250,10 +246,8 @@ static void plan_launch(mu_proc *p, const mu_proc_opts *o, mu_launch *l) {
   }
   bool used_rlimit = l->rl_as >= 0 || l->rl_nproc >= 0 || l->rl_cpu >= 0;
   if (p->cg != NULL)
-    p->limits_via = used_rlimit ? "cgroup+rlimit"
-                                : (o->cgroup_root->mode == MU_CGROUP_V2 ? "cgroup-v2" : "cgroup-v1");
-  else
-    p->limits_via = used_rlimit ? "rlimit" : "none";
+    p->limits_via = used_rlimit ? "cgroup+rlimit" : (o->cgroup_root->mode == MU_CGROUP_V2 ? "cgroup-v2" : "cgroup-v1");
+  else p->limits_via = used_rlimit ? "rlimit" : "none";
 }
 
 /* The one-shot muster-exec's argv for l, with the report fd. */
@@ -410,8 +404,7 @@ int mu_proc_spawn(uv_loop_t *loop, const mu_proc_opts *o, mu_proc **ret, mu_err 
    * helper. A task with helper options (a sandbox: muster-exec's --sb-*, sandbox_enter.h)
    * always takes the one-shot helper, which is what sets those up. */
   bool plain = o->helper_args == NULL || o->helper_args[0] == NULL;
-  if (plain && o->exec_server != NULL &&
-      mu_proc_spawn_via_server(p, o->exec_server, &l, o->argv, env, o->cwd) == 0) {
+  if (plain && o->exec_server != NULL && mu_proc_spawn_via_server(p, o->exec_server, &l, o->argv, env, o->cwd) == 0) {
     mu_strv_free(env);
     goto started;
   }

@@ -37,20 +37,20 @@ typedef struct mu_proc mu_proc;
 typedef enum { MU_KILL_NONE = 0, MU_KILL_TIMEOUT, MU_KILL_CANCEL, MU_KILL_REQUEST } mu_kill_reason;
 
 typedef struct mu_proc_result {
-  int exit_code;                /* -1 when killed by a signal */
-  int signal;                   /* 0 unless killed by a signal */
-  mu_kill_reason killed_for;    /* why the agent ended it, or MU_KILL_NONE */
+  int exit_code;             /* -1 when killed by a signal */
+  int signal;                /* 0 unless killed by a signal */
+  mu_kill_reason killed_for; /* why the agent ended it, or MU_KILL_NONE */
   bool oom_killed;
   int64_t wall_ms;
-  int64_t user_cpu_us, sys_cpu_us;   /* -1 when unknown */
-  int64_t max_rss_bytes;             /* -1 when unknown */
-  int64_t cgroup_memory_peak_bytes;  /* -1 without a memory cgroup */
+  int64_t user_cpu_us, sys_cpu_us;  /* -1 when unknown */
+  int64_t max_rss_bytes;            /* -1 when unknown */
+  int64_t cgroup_memory_peak_bytes; /* -1 without a memory cgroup */
   /* block IO: the cgroup's v2 io.stat, else wait4 rusage blocks x 512; -1 when unknown */
   int64_t io_read_bytes, io_write_bytes;
-  uint64_t output_bytes;        /* delivered to on_output */
-  uint64_t dropped_bytes;       /* past output_limit */
-  const char *limits_via;       /* "cgroup-v1", "cgroup-v2", "rlimit" or "none" */
-  char message[256];            /* "exit code 3", "killed by signal 9 (Killed): memory limit..." */
+  uint64_t output_bytes;  /* delivered to on_output */
+  uint64_t dropped_bytes; /* past output_limit */
+  const char *limits_via; /* "cgroup-v1", "cgroup-v2", "rlimit" or "none" */
+  char message[256];      /* "exit code 3", "killed by signal 9 (Killed): memory limit..." */
 } mu_proc_result;
 
 typedef struct mu_proc_callbacks {
@@ -65,28 +65,28 @@ typedef struct mu_proc_callbacks {
 typedef struct mu_exec_server mu_exec_server;
 
 typedef struct mu_proc_opts {
-  const char *helper_path;      /* muster-exec; required */
-  mu_exec_server *exec_server;  /* borrowed; NULL: a one-shot helper per process (exec_server.h) */
-  const char *const *argv;      /* NULL-terminated; argv[0] looked up in env's PATH */
-  const char *const *env;       /* NULL-terminated K=V, used as the whole environment;
+  const char *helper_path;     /* muster-exec; required */
+  mu_exec_server *exec_server; /* borrowed; NULL: a one-shot helper per process (exec_server.h) */
+  const char *const *argv;     /* NULL-terminated; argv[0] looked up in env's PATH */
+  const char *const *env;      /* NULL-terminated K=V, used as the whole environment;
                                  * MU_PROC_CONTROL_FD's MUSTER_CONTROL=3 is appended */
-  const char *cwd;              /* required, must exist */
-  const void *stdin_data;       /* copied; NULL = /dev/null */
+  const char *cwd;             /* required, must exist */
+  const void *stdin_data;      /* copied; NULL = /dev/null */
   size_t stdin_len;
-  mu_runas run_as;              /* .set = false: same user as the agent */
-  const mu_cgroup_root *cgroup_root;  /* NULL or mode NONE: rlimit fallback */
-  const char *cgroup_leaf;      /* unique group name, required with a cgroup root */
-  mu_cgroup_pool *cgroup_pool;  /* borrowed, may be NULL: a process without limits takes its
+  mu_runas run_as;                   /* .set = false: same user as the agent */
+  const mu_cgroup_root *cgroup_root; /* NULL or mode NONE: rlimit fallback */
+  const char *cgroup_leaf;           /* unique group name, required with a cgroup root */
+  mu_cgroup_pool *cgroup_pool;       /* borrowed, may be NULL: a process without limits takes its
                                  * group from here instead of a fresh cgroup_leaf */
   mu_cgroup_limits limits;
-  int64_t timeout_ms;           /* 0 = none */
-  int64_t limit_window_ms;      /* without a cpu cgroup, RLIMIT_CPU = cores x this (or
+  int64_t timeout_ms;         /* 0 = none */
+  int64_t limit_window_ms;    /* without a cpu cgroup, RLIMIT_CPU = cores x this (or
                                  * x timeout_ms when 0); no RLIMIT_CPU when both are 0 */
-  int64_t grace_ms;             /* TERM -> KILL; 0 = 5000 */
-  int64_t drain_ms;             /* max wait for pipe EOF after exit; 0 = 2000 */
-  uint64_t output_limit;        /* stdout+stderr bytes delivered; 0 = unlimited */
-  size_t control_max_line;      /* 0 = 4096 */
-  uint32_t control_max_lines;   /* 0 = 10000 */
+  int64_t grace_ms;           /* TERM -> KILL; 0 = 5000 */
+  int64_t drain_ms;           /* max wait for pipe EOF after exit; 0 = 2000 */
+  uint64_t output_limit;      /* stdout+stderr bytes delivered; 0 = unlimited */
+  size_t control_max_line;    /* 0 = 4096 */
+  uint32_t control_max_lines; /* 0 = 10000 */
   mu_proc_callbacks cb;
   void *arg;
   const char *const *helper_args; /* NULL-terminated muster-exec options added before "--"

@@ -11,26 +11,26 @@ enum { MU_PIPE_STDIN = 0, MU_PIPE_STDOUT, MU_PIPE_STDERR, MU_PIPE_CONTROL, MU_PI
 /* What the helper does before exec (supervisor.c plans it; the one-shot helper gets it as
  * options, the exec server in its request). */
 typedef struct mu_launch {
-  const char *joins[MU_CG_COUNT];   /* cgroup.procs files, borrowed from the mu_cgroup */
+  const char *joins[MU_CG_COUNT]; /* cgroup.procs files, borrowed from the mu_cgroup */
   int n_join;
-  int64_t rl_as, rl_nproc, rl_cpu;  /* -1: none */
-  int32_t uid, gid;                 /* -1: the agent's */
+  int64_t rl_as, rl_nproc, rl_cpu; /* -1: none */
+  int32_t uid, gid;                /* -1: the agent's */
 } mu_launch;
 
 struct mu_proc {
   uv_loop_t *loop;
-  uv_signal_t sigchld;           /* reaps pid (spawn.c) */
+  uv_signal_t sigchld; /* reaps pid (spawn.c) */
   uv_pipe_t pipes[MU_PIPE_COUNT];
   bool pipe_eof[MU_PIPE_COUNT];
   uv_timer_t timeout_timer, grace_timer, drain_timer, rmdir_timer;
   uv_write_t wreq;
-  int open_handles;             /* freed when the last close callback runs */
-  bool spawned;                 /* sigchld initialised */
+  int open_handles; /* freed when the last close callback runs */
+  bool spawned;     /* sigchld initialised */
 
   mu_proc_callbacks cb;
   void *arg;
   mu_cgroup *cg;
-  mu_cgroup_pool *cg_pool;      /* cg came from (and goes back to) this pool */
+  mu_cgroup_pool *cg_pool; /* cg came from (and goes back to) this pool */
   mu_cgroup_limits limits;
   const char *limits_via;
   mu_ctl_reader ctl;
@@ -41,16 +41,16 @@ struct mu_proc {
   int64_t start_ms, end_ms;
   uint64_t out_limit, out_bytes, dropped;
   pid_t pid;
-  int last_sig;                 /* the last signal sent to the group (0: none) */
+  int last_sig; /* the last signal sent to the group (0: none) */
   bool exited, done, killing;
 
   /* through the exec server (exec_server.c) */
-  mu_exec_server *xs;           /* set while registered there */
+  mu_exec_server *xs; /* set while registered there */
   uint32_t xs_id;
   struct mu_proc *xs_next;
-  int xs_child[MU_PIPE_COUNT];  /* the task's pipe ends, held until the server has them */
-  bool xs_lost;                 /* the server died under it */
-  int xs_refused;               /* errno: the server could not start it */
+  int xs_child[MU_PIPE_COUNT]; /* the task's pipe ends, held until the server has them */
+  bool xs_lost;                /* the server died under it */
+  int xs_refused;              /* errno: the server could not start it */
   mu_kill_reason killed_for;
   int64_t exit_status;
   int term_signal;

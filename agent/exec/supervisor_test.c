@@ -133,7 +133,8 @@ static void run_to_end(run *r, mu_proc_opts *o) {
 static void test_streams_and_exit_code(void **state) {
   (void)state;
   run *r = calloc(1, sizeof *r);
-  const char *argv[] = {"sh", "-c", "echo out; echo err >&2; i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done; exit 3", NULL};
+  const char *argv[] = {"sh", "-c", "echo out; echo err >&2; i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done; exit 3",
+                        NULL};
   mu_proc_opts o = make_opts(r, argv);
   run_to_end(r, &o);
   assert_string_equal(r->out, "out\n");
@@ -152,12 +153,10 @@ static void test_streams_and_exit_code(void **state) {
 static void test_block_io(void **state) {
   (void)state;
   struct statfs fs;
-  if (statfs(tmpdir, &fs) == 0 && fs.f_type == 0x01021994 /* TMPFS_MAGIC */)
-    MU_SKIP("tmpdir on tmpfs: no block IO");
+  if (statfs(tmpdir, &fs) == 0 && fs.f_type == 0x01021994 /* TMPFS_MAGIC */) MU_SKIP("tmpdir on tmpfs: no block IO");
   run *r = calloc(1, sizeof *r);
-  const char *argv[] = {
-      "sh", "-c", "dd if=/dev/zero of=io.bin bs=64k count=16 conv=fsync 2>/dev/null; rm -f io.bin",
-      NULL};
+  const char *argv[] = {"sh", "-c", "dd if=/dev/zero of=io.bin bs=64k count=16 conv=fsync 2>/dev/null; rm -f io.bin",
+                        NULL};
   mu_proc_opts o = make_opts(r, argv);
   run_to_end(r, &o);
   assert_int_equal(r->res.exit_code, 0);
@@ -395,8 +394,7 @@ static void test_run_as_nobody(void **state) {
   o.cwd = "/";
   run_to_end(r, &o);
   char want[128];
-  snprintf(want, sizeof want, "%u\n%u\n%u\n", (unsigned)o.run_as.uid, (unsigned)o.run_as.gid,
-           (unsigned)o.run_as.gid);
+  snprintf(want, sizeof want, "%u\n%u\n%u\n", (unsigned)o.run_as.uid, (unsigned)o.run_as.gid, (unsigned)o.run_as.gid);
   assert_string_equal(r->out, want);
   free(r);
 }

@@ -26,7 +26,7 @@
 struct muster_proc {
   struct muster_proc *next;
   muster_task *task;
-  mu_proc *proc;               /* NULL once exited */
+  mu_proc *proc; /* NULL once exited */
   muster_proc_exit_cb on_exit;
   muster_proc_output_cb on_output; /* NULL unless the plugin watches the output */
   void *user;
@@ -42,10 +42,10 @@ struct muster_timer {
 };
 
 struct muster_task {
-  muster_task *next;           /* runner's list of live attempts */
-  muster_task *qprev, *qnext;  /* runner's queue, while queued */
+  muster_task *next;          /* runner's list of live attempts */
+  muster_task *qprev, *qnext; /* runner's queue, while queued */
   bool queued;
-  int type_slot;               /* index into the runner's type caps, or -1 */
+  int type_slot; /* index into the runner's type caps, or -1 */
   mu_runner *runner;
   const muster_plugin *plugin;
   char *job_id, *task_id;
@@ -53,12 +53,12 @@ struct muster_task {
   char *spec_json;
   mu_task_spec *spec;
   char *task_dir;
-  char *cwd;                   /* task_dir or task_dir/working_dir */
+  char *cwd; /* task_dir or task_dir/working_dir */
   mu_runas run_as;
-  char **secret_env;           /* "NAME=value" / "NAME_FILE=path", NULL-terminated */
-  mu_secret_dir *secret_dir;   /* file secrets, NULL when none (task_secrets.c) */
-  mu_redactor *redactor;       /* the secret values; NULL when none to redact */
-  mu_redact_stream redact[2];  /* stdout, stderr: output held back while it may be a value */
+  char **secret_env;          /* "NAME=value" / "NAME_FILE=path", NULL-terminated */
+  mu_secret_dir *secret_dir;  /* file secrets, NULL when none (task_secrets.c) */
+  mu_redactor *redactor;      /* the secret values; NULL when none to redact */
+  mu_redact_stream redact[2]; /* stdout, stderr: output held back while it may be a value */
   muster_task_context ctx;
   char **param_keys, **param_values;
   void *user_data;
@@ -68,13 +68,13 @@ struct muster_task {
   uint32_t params_set;
   int proc_counter;
   struct muster_proc *procs;
-  int n_procs;                 /* not yet exited */
+  int n_procs; /* not yet exited */
   struct muster_timer *timers;
-  int n_timers;                /* not yet closed */
+  int n_timers; /* not yet closed */
 
   bool launched, started, running_sent, finished, final_sent, timed_out, cancelled;
-  bool detached;               /* left running at a graceful stop: no final state reported */
-  muster_action_cb action_cb;  /* set_action_handler */
+  bool detached;              /* left running at a graceful stop: no final state reported */
+  muster_action_cb action_cb; /* set_action_handler */
   muster_cancel_reason cancel_reason;
   char cancel_msg[256];
   muster_result result;
@@ -83,9 +83,9 @@ struct muster_task {
   mu_task_metrics m;
   bool oom;
 
-  uv_timer_t defer;            /* runs start / completion outside plugin callbacks */
-  uv_timer_t deadline;         /* the spec's timeout */
-  uv_timer_t force;            /* finishes for the plugin if it ignores a cancel */
+  uv_timer_t defer;    /* runs start / completion outside plugin callbacks */
+  uv_timer_t deadline; /* the spec's timeout */
+  uv_timer_t force;    /* finishes for the plugin if it ignores a cancel */
   int own_handles;
 };
 
@@ -103,12 +103,12 @@ struct mu_runner {
   uint32_t running;
   muster_task *queue_head, *queue_tail; /* priority desc, FIFO within a priority */
   uint32_t queued;
-  mu_runner_type_slot *type_slots;      /* copied config; type strings owned */
-  uint32_t *type_running;               /* per type_slots entry */
-  char **history;              /* ring of "task_id\nattempt" finished recently */
+  mu_runner_type_slot *type_slots; /* copied config; type strings owned */
+  uint32_t *type_running;          /* per type_slots entry */
+  char **history;                  /* ring of "task_id\nattempt" finished recently */
   uint32_t history_next;
   int pending_removals;
-  int unfreed_tasks;           /* assigned and not yet freed (handles may still be closing) */
+  int unfreed_tasks; /* assigned and not yet freed (handles may still be closing) */
   bool closing;
   void (*close_cb)(void *);
   void *close_arg;

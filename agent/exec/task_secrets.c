@@ -26,8 +26,8 @@ int mu_task_secrets_prepare(muster_task *t, bool chown_to, mu_err *err) {
   if (rc == 0 && n > 0) rc = mu_redactor_new(values, lens, n, &t->redactor, err);
   for (int s = 0; s < 2; s++) mu_redact_stream_init(&t->redact[s], t->redactor);
   if (rc == 0 && files)
-    rc = mu_secret_dir_create(t->task_dir, t->runner->agent_id, bytes, chown_to, t->run_as.uid,
-                              t->run_as.gid, &t->secret_dir, err);
+    rc = mu_secret_dir_create(t->task_dir, t->runner->agent_id, bytes, chown_to, t->run_as.uid, t->run_as.gid,
+                              &t->secret_dir, err);
   for (size_t i = 0; rc == 0 && i < n; i++) {
     const mu_spec_secret *sec = &spec->secrets[i];
     char *kv = NULL, *path = NULL;
@@ -41,8 +41,7 @@ int mu_task_secrets_prepare(muster_task *t, bool chown_to, mu_err *err) {
     if (rc == 0 && kv == NULL) rc = mu_err_set(err, MU_ENOMEM, "out of memory");
     if (rc == 0) t->secret_env[k++] = kv;
   }
-  if (rc == 0 && files &&
-      asprintf(&t->secret_env[k], "MUSTER_SECRETS_DIR=%s", mu_secret_dir_path(t->secret_dir)) < 0) {
+  if (rc == 0 && files && asprintf(&t->secret_env[k], "MUSTER_SECRETS_DIR=%s", mu_secret_dir_path(t->secret_dir)) < 0) {
     t->secret_env[k] = NULL;
     rc = mu_err_set(err, MU_ENOMEM, "out of memory");
   }

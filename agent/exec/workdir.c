@@ -26,8 +26,8 @@ static int mkdir_p(const char *path, mode_t mode) {
   return 0;
 }
 
-int mu_workdir_create(const char *spool_dir, const char *task_id, uint32_t attempt, bool chown_to,
-                      uid_t uid, gid_t gid, char **ret_path, mu_err *err) {
+int mu_workdir_create(const char *spool_dir, const char *task_id, uint32_t attempt, bool chown_to, uid_t uid, gid_t gid,
+                      char **ret_path, mu_err *err) {
   char base[PATH_MAX], safe[128];
   size_t n = 0;
   for (const char *p = task_id; *p && n + 1 < sizeof safe; p++)
@@ -43,7 +43,8 @@ int mu_workdir_create(const char *spool_dir, const char *task_id, uint32_t attem
   /* The base exists after the first task: make it (and its parents) only when missing. */
   bool made = mkdtemp(path) != NULL;
   if (!made && errno == ENOENT) {
-    if ((rc = mkdir_p(base, 0711)) != 0) {
+    rc = mkdir_p(base, 0711);
+    if (rc != 0) {
       free(path);
       return mu_err_set(err, MU_EIO, "workdir: cannot create %s: %s", base, strerror(-rc));
     }
@@ -56,8 +57,8 @@ int mu_workdir_create(const char *spool_dir, const char *task_id, uint32_t attem
     return rc;
   }
   if (chown_to && chown(path, uid, gid) != 0) {
-    rc = mu_err_set(err, MU_EIO, "workdir: cannot chown %s to %u:%u: %s", path, (unsigned)uid,
-                    (unsigned)gid, strerror(errno));
+    rc = mu_err_set(err, MU_EIO, "workdir: cannot chown %s to %u:%u: %s", path, (unsigned)uid, (unsigned)gid,
+                    strerror(errno));
     rmdir(path);
     free(path);
     return rc;

@@ -451,17 +451,10 @@ static void on_msg(mu_pchan *ch, mu_pmsg *m, void *arg) {
       case MU_PM_CANCEL:
         if (H.p->cancel != NULL && !t->finished) H.p->cancel(t, &api, (muster_cancel_reason)m->ints[0]);
         break;
-      case MU_PM_CLEANUP:
-        on_cleanup(t);
-        break;
-      case MU_PM_PROC_EXIT:
-        on_proc_exit(t, m);
-        break;
-      case MU_PM_PROC_OUTPUT:
-        on_proc_output(t, m);
-        break;
-      default:
-        fprintf(stderr, "muster-plugin-host: unexpected %s\n", mu_pm_kind_name(m->kind));
+      case MU_PM_CLEANUP: on_cleanup(t); break;
+      case MU_PM_PROC_EXIT: on_proc_exit(t, m); break;
+      case MU_PM_PROC_OUTPUT: on_proc_output(t, m); break;
+      default: fprintf(stderr, "muster-plugin-host: unexpected %s\n", mu_pm_kind_name(m->kind));
     }
   }
   free(m);
@@ -501,13 +494,11 @@ int main(int argc, char **argv) {
     snprintf(why, sizeof why, "cannot load: %s", dlerror());
   } else {
     H.p = dlsym(H.dl, MUSTER_PLUGIN_SYMBOL);
-    if (H.p == NULL)
-      snprintf(why, sizeof why, "no %s symbol (not a Muster plugin?)", MUSTER_PLUGIN_SYMBOL);
+    if (H.p == NULL) snprintf(why, sizeof why, "no %s symbol (not a Muster plugin?)", MUSTER_PLUGIN_SYMBOL);
     else if (H.p->abi_version != MUSTER_PLUGIN_ABI_VERSION)
       snprintf(why, sizeof why, "built for ABI version %u, this host speaks %u", H.p->abi_version,
                MUSTER_PLUGIN_ABI_VERSION);
-    else if (H.p->start == NULL || H.p->type == NULL)
-      snprintf(why, sizeof why, "no type or no start callback");
+    else if (H.p->start == NULL || H.p->type == NULL) snprintf(why, sizeof why, "no type or no start callback");
   }
   int rc = 0;
   if (why[0] != '\0') {

@@ -130,10 +130,8 @@ static void hold(mu_pchan *ch, mu_pmsg *m) {
   }
   h->next = NULL;
   h->m = m;
-  if (ch->held_tail)
-    ch->held_tail->next = h;
-  else
-    ch->held_head = h;
+  if (ch->held_tail) ch->held_tail->next = h;
+  else ch->held_head = h;
   ch->held_tail = h;
 }
 

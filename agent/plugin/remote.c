@@ -77,10 +77,8 @@ static mu_pstr S(const char *s) { return (mu_pstr){s ? s : "", s ? strlen(s) : 0
 
 static const char *sig_name(int sig, char *buf, size_t cap) {
   const char *abbr = sigabbrev_np(sig);
-  if (abbr != NULL)
-    snprintf(buf, cap, "SIG%s", abbr);
-  else
-    snprintf(buf, cap, "signal %d", sig);
+  if (abbr != NULL) snprintf(buf, cap, "SIG%s", abbr);
+  else snprintf(buf, cap, "signal %d", sig);
   return buf;
 }
 
@@ -276,15 +274,9 @@ static void on_task_msg(mu_plugin_remote *r, rtask *rt, const mu_pmsg *m) {
       api->finish(t, &res);
       break;
     }
-    case MU_PM_OUTPUT:
-      api->emit_output(t, (muster_stream)m->ints[0], m->strs[0].p, m->strs[0].len);
-      break;
-    case MU_PM_PROGRESS:
-      api->report_progress(t, (double)m->ints[0] / 1e6, m->strs[0].len ? m->strs[0].p : NULL);
-      break;
-    case MU_PM_PARAM:
-      api->set_param(t, m->strs[0].p, m->strs[1].p);
-      break;
+    case MU_PM_OUTPUT: api->emit_output(t, (muster_stream)m->ints[0], m->strs[0].p, m->strs[0].len); break;
+    case MU_PM_PROGRESS: api->report_progress(t, (double)m->ints[0] / 1e6, m->strs[0].len ? m->strs[0].p : NULL); break;
+    case MU_PM_PARAM: api->set_param(t, m->strs[0].p, m->strs[1].p); break;
     case MU_PM_FINISH: {
       rt->finished = true;
       muster_result res = {(muster_state)m->ints[0], (int)m->ints[1], (int)m->ints[2],
@@ -292,9 +284,7 @@ static void on_task_msg(mu_plugin_remote *r, rtask *rt, const mu_pmsg *m) {
       api->finish(t, &res);
       break;
     }
-    case MU_PM_SPAWN:
-      do_spawn(r, rt, m);
-      break;
+    case MU_PM_SPAWN: do_spawn(r, rt, m); break;
     case MU_PM_PROC_KILL:
       for (rproc *rp = rt->procs; rp != NULL; rp = rp->next)
         if (rp->id == m->ints[0]) {
@@ -302,17 +292,12 @@ static void on_task_msg(mu_plugin_remote *r, rtask *rt, const mu_pmsg *m) {
           break;
         }
       break;
-    case MU_PM_LOG:
-      api->log(t, (muster_log_level)m->ints[0], "%s", m->strs[0].p);
-      break;
+    case MU_PM_LOG: api->log(t, (muster_log_level)m->ints[0], "%s", m->strs[0].p); break;
     case MU_PM_CANCEL_EXTEND:
       reply(r, rt, m->ints[0], api->cancel_extend(t, (uint64_t)(m->ints[1] < 0 ? 0 : m->ints[1])), "");
       break;
-    case MU_PM_CANCEL_WITHDRAW:
-      reply(r, rt, m->ints[0], api->cancel_withdraw(t), "");
-      break;
-    default:
-      mu_warn("plugins", "plugin '%s': unexpected %s from its host", r->type, mu_pm_kind_name(m->kind));
+    case MU_PM_CANCEL_WITHDRAW: reply(r, rt, m->ints[0], api->cancel_withdraw(t), ""); break;
+    default: mu_warn("plugins", "plugin '%s': unexpected %s from its host", r->type, mu_pm_kind_name(m->kind));
   }
 }
 
@@ -432,12 +417,9 @@ static void on_host_exit(uv_process_t *p, int64_t status, int term_signal) {
   r->ch = NULL;
   char how[192], sig[32];
   r->wd_sent_ms = 0;
-  if (r->kill_reason[0] != '\0')
-    snprintf(how, sizeof how, "%s", r->kill_reason);
-  else if (term_signal != 0)
-    snprintf(how, sizeof how, "crashed (%s)", sig_name(term_signal, sig, sizeof sig));
-  else
-    snprintf(how, sizeof how, "exited with code %d", (int)status);
+  if (r->kill_reason[0] != '\0') snprintf(how, sizeof how, "%s", r->kill_reason);
+  else if (term_signal != 0) snprintf(how, sizeof how, "crashed (%s)", sig_name(term_signal, sig, sizeof sig));
+  else snprintf(how, sizeof how, "exited with code %d", (int)status);
   r->kill_reason[0] = '\0';
   uv_close((uv_handle_t *)p, on_handle_closed);
   if (r->state == R_CLOSING) {

@@ -21,10 +21,10 @@
 typedef struct upload {
   mu_bundles *b;
   mu_rpc_call *call;
-  int started;           /* header accepted: counts in b->uploads */
-  int finished;          /* we answered */
-  int working;           /* verification running on the thread pool */
-  int call_done;         /* on_done ran: free after the work */
+  int started;   /* header accepted: counts in b->uploads */
+  int finished;  /* we answered */
+  int working;   /* verification running on the thread pool */
+  int call_done; /* on_done ran: free after the work */
   char digest[MU_BUNDLE_DIGEST_SIZE];
   uint64_t total;
   uint8_t *buf;
@@ -36,7 +36,7 @@ typedef struct upload {
   int verify_rc;
   mu_err verify_err;
   mu_bundle_info *info;
-  mu_caller caller;      /* for the audit record, which may come after the call is gone */
+  mu_caller caller; /* for the audit record, which may come after the call is gone */
 } upload;
 
 static void upload_free(upload *u) {
@@ -56,8 +56,7 @@ static void fill_info(Muster__V1__BundleInfo *bi, const mu_bundle_meta *m) {
   bi->uploaded_at_ms = m->uploaded_at_ms;
 }
 
-static void upload_fail(upload *u, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static void upload_fail(upload *u, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static void upload_fail(upload *u, int code, const char *fmt, ...) {
   char msg[MU_ERR_MSG_MAX + 200];
@@ -89,8 +88,7 @@ static int on_header(upload *u, const Muster__V1__UploadBundleRequest *r) {
   snprintf(u->digest, sizeof u->digest, "%s", r->digest);
   const mu_bundle_meta *have = mu_bundles_find(b, r->digest);
   if (have != NULL) {
-    mu_info("bundles", "upload of %s (%s@%s): already stored", have->digest, have->name,
-            have->version);
+    mu_info("bundles", "upload of %s (%s@%s): already stored", have->digest, have->name, have->version);
     reply_info(u, have, 1);
     return 1;
   }
@@ -113,14 +111,12 @@ static int on_header(upload *u, const Muster__V1__UploadBundleRequest *r) {
     return 1;
   }
   if (b->uploads >= b->cfg->max_uploads) {
-    upload_fail(u, MU_RPC_RESOURCE_EXHAUSTED, "%zu uploads are already in progress (the limit); try again",
-                b->uploads);
+    upload_fail(u, MU_RPC_RESOURCE_EXHAUSTED, "%zu uploads are already in progress (the limit); try again", b->uploads);
     return 1;
   }
   u->buf = malloc(r->total_size);
   if (r->signature.len > 64 * 1024) {
-    upload_fail(u, MU_RPC_INVALID_ARGUMENT, "UploadBundleRequest.signature: %zu bytes, at most 64K",
-                r->signature.len);
+    upload_fail(u, MU_RPC_INVALID_ARGUMENT, "UploadBundleRequest.signature: %zu bytes, at most 64K", r->signature.len);
     return 1;
   }
   if (r->signature.len > 0) {
@@ -189,8 +185,8 @@ static void verify_work(uv_work_t *w) {
   u->verify_rc = mu_bundle_verify(u->buf, u->len, &check, &limits, &u->info, &u->verify_err);
   if (u->verify_rc == 0 && b->trust == NULL && u->sig_len > 0) {
     mu_sig sig;
-    if ((u->verify_rc = mu_sig_parse((const char *)u->sig, u->sig_len, &sig, &u->verify_err)) == 0)
-      snprintf(u->info->key_id, sizeof u->info->key_id, "%s", sig.key_id);
+    u->verify_rc = mu_sig_parse((const char *)u->sig, u->sig_len, &sig, &u->verify_err);
+    if (u->verify_rc == 0) snprintf(u->info->key_id, sizeof u->info->key_id, "%s", sig.key_id);
   }
 }
 
@@ -212,9 +208,8 @@ static void on_put(void *arg, int rc, const char *msg) {
   } else {
     char ref[300];
     snprintf(ref, sizeof ref, "%s@%s", pc->meta->name, pc->meta->version);
-    mu_audit_record_as(u->b->d, &u->caller, "bundle.upload", ref, MU_AUDIT_OK, NULL,
-                       "digest=%s bytes=%llu key=%s", pc->meta->digest,
-                       (unsigned long long)pc->meta->size,
+    mu_audit_record_as(u->b->d, &u->caller, "bundle.upload", ref, MU_AUDIT_OK, NULL, "digest=%s bytes=%llu key=%s",
+                       pc->meta->digest, (unsigned long long)pc->meta->size,
                        pc->meta->key_id[0] ? pc->meta->key_id : "unsigned");
     if (!u->call_done) reply_info(u, pc->meta, 0);
   }
@@ -237,24 +232,28 @@ static void verify_done(uv_work_t *w, int status) {
     return;
   }
   if (u->verify_rc != 0) {
-    upload_fail(u, u->verify_rc == MU_EPERM ? MU_RPC_PERMISSION_DENIED : MU_RPC_INVALID_ARGUMENT,
-                "bundle refused: %s", u->verify_err.msg);
+    upload_fail(u, u->verify_rc == MU_EPERM ? MU_RPC_PERMISSION_DENIED : MU_RPC_INVALID_ARGUMENT, "bundle refused: %s",
+                u->verify_err.msg);
     return;
   }
   const mu_manifest *mf = u->info->manifest;
   for (size_t i = 0; i < b->n; i++)
     if (strcmp(b->metas[i]->name, mf->name) == 0 && strcmp(b->metas[i]->version, mf->version) == 0) {
       upload_fail(u, MU_RPC_ALREADY_EXISTS,
-                  "bundle %s@%s is already stored with digest %s; bump the version or remove it first",
-                  mf->name, mf->version, b->metas[i]->digest);
+                  "bundle %s@%s is already stored with digest %s; bump the version or remove it first", mf->name,
+                  mf->version, b->metas[i]->digest);
       return;
     }
   if (mu_bundles_find(b, u->digest) != NULL) { /* a concurrent upload of the same bytes won */
     reply_info(u, mu_bundles_find(b, u->digest), 1);
     return;
   }
-  mu_bundle_meta meta = {.size = u->len, .uploaded_at_ms = mu_now_ms(), .sig = u->sig,
-                         .sig_len = u->sig_len, .name = mf->name, .version = mf->version};
+  mu_bundle_meta meta = {.size = u->len,
+                         .uploaded_at_ms = mu_now_ms(),
+                         .sig = u->sig,
+                         .sig_len = u->sig_len,
+                         .name = mf->name,
+                         .version = mf->version};
   snprintf(meta.digest, sizeof meta.digest, "%s", u->digest);
   snprintf(meta.key_id, sizeof meta.key_id, "%s", u->info->key_id);
   put_ctx *pc = calloc(1, sizeof *pc);
@@ -277,8 +276,8 @@ static void on_upload_read_end(mu_rpc_call *call, void *ud) {
     return;
   }
   if (u->len != u->total) {
-    upload_fail(u, MU_RPC_INVALID_ARGUMENT, "upload ended after %zu of %llu bytes; nothing stored",
-                u->len, (unsigned long long)u->total);
+    upload_fail(u, MU_RPC_INVALID_ARGUMENT, "upload ended after %zu of %llu bytes; nothing stored", u->len,
+                (unsigned long long)u->total);
     return;
   }
   u->working = 1;
@@ -293,8 +292,8 @@ static void on_upload_done(mu_rpc_call *call, const mu_rpc_status *st, void *ud)
   upload *u = ud;
   (void)call;
   if (!u->finished && u->started)
-    mu_warn("bundles", "upload of %s stopped after %zu of %llu bytes (%s: %s); nothing stored",
-            u->digest, u->len, (unsigned long long)u->total, mu_rpc_code_name(st->code), st->message);
+    mu_warn("bundles", "upload of %s stopped after %zu of %llu bytes (%s: %s); nothing stored", u->digest, u->len,
+            (unsigned long long)u->total, mu_rpc_code_name(st->code), st->message);
   u->call_done = 1;
   if (!u->working) upload_free(u);
 }
@@ -312,14 +311,12 @@ static void on_upload(mu_rpc_call *call, const mu_rpc_metadata *md, void *ud) {
   u->b = d->bundles;
   u->call = call;
   mu_audit_caller_copy(call, &u->caller);
-  mu_rpc_call_handlers h = {.on_message = on_upload_message,
-                            .on_read_end = on_upload_read_end,
-                            .on_done = on_upload_done};
+  mu_rpc_call_handlers h = {
+      .on_message = on_upload_message, .on_read_end = on_upload_read_end, .on_done = on_upload_done};
   mu_rpc_call_start(call, &h, u);
 }
 
-static void list_bundles(mu_rpc_call *call, const ProtobufCMessage *req_msg,
-                         const mu_rpc_metadata *md, void *ud) {
+static void list_bundles(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu_rpc_metadata *md, void *ud) {
   mu_daemon *d = ud;
   mu_bundles *b = d->bundles;
   const Muster__V1__ListBundlesRequest *req = (const Muster__V1__ListBundlesRequest *)req_msg;
@@ -361,24 +358,21 @@ typedef struct delete_ctx {
 static void on_removed(void *arg, int rc, const char *msg) {
   delete_ctx *dc = arg;
   if (rc != 0) {
-    mu_audit_record_as(dc->b->d, &dc->caller, "bundle.delete", dc->ref, MU_AUDIT_REFUSED, msg,
-                       "digest=%s", dc->digest);
+    mu_audit_record_as(dc->b->d, &dc->caller, "bundle.delete", dc->ref, MU_AUDIT_REFUSED, msg, "digest=%s", dc->digest);
     mu_pb_fail(dc->call, MU_RPC_UNAVAILABLE, "removing %s: %s", dc->what, msg);
   } else {
     mu_bundles_index_remove(dc->b, dc->digest);
     char why[300];
     snprintf(why, sizeof why, "bundle %s was removed from the control plane", dc->digest);
     mu_bundles_serve_forget(dc->b, dc->digest, why);
-    mu_audit_record_as(dc->b->d, &dc->caller, "bundle.delete", dc->ref, MU_AUDIT_OK, NULL,
-                       "digest=%s", dc->digest);
+    mu_audit_record_as(dc->b->d, &dc->caller, "bundle.delete", dc->ref, MU_AUDIT_OK, NULL, "digest=%s", dc->digest);
     Muster__V1__DeleteBundleResponse resp = MUSTER__V1__DELETE_BUNDLE_RESPONSE__INIT;
     mu_pb_reply(dc->call, &resp.base);
   }
   free(dc);
 }
 
-static void delete_bundle(mu_rpc_call *call, const ProtobufCMessage *req_msg,
-                          const mu_rpc_metadata *md, void *ud) {
+static void delete_bundle(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu_rpc_metadata *md, void *ud) {
   mu_daemon *d = ud;
   mu_bundles *b = d->bundles;
   const Muster__V1__DeleteBundleRequest *req = (const Muster__V1__DeleteBundleRequest *)req_msg;
@@ -400,11 +394,10 @@ static void delete_bundle(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   }
   const char *job = mu_bundles_used_by(b, m->digest);
   if (job != NULL) {
-    mu_audit_record(d, call, "bundle.delete", req->ref, MU_AUDIT_REFUSED,
-                    "used by an unfinished job", "job=%s", job);
+    mu_audit_record(d, call, "bundle.delete", req->ref, MU_AUDIT_REFUSED, "used by an unfinished job", "job=%s", job);
     mu_pb_fail(call, MU_RPC_FAILED_PRECONDITION,
-               "bundle %s@%s (%s) is used by job %s, which has not finished; cancel it or wait",
-               m->name, m->version, m->digest, job);
+               "bundle %s@%s (%s) is used by job %s, which has not finished; cancel it or wait", m->name, m->version,
+               m->digest, job);
     return;
   }
   delete_ctx *dc = calloc(1, sizeof *dc);
@@ -424,10 +417,10 @@ static void delete_bundle(mu_rpc_call *call, const ProtobufCMessage *req_msg,
 int mu_bundles_register(mu_daemon *d, mu_err *err) {
   int rc = mu_rpc_server_add_method(d->server, "/muster.v1.Admin/UploadBundle", on_upload, d, err);
   if (rc == 0)
-    rc = mu_pb_add_unary(d->server, "/muster.v1.Admin/ListBundles",
-                         &muster__v1__list_bundles_request__descriptor, list_bundles, d, err);
+    rc = mu_pb_add_unary(d->server, "/muster.v1.Admin/ListBundles", &muster__v1__list_bundles_request__descriptor,
+                         list_bundles, d, err);
   if (rc == 0)
-    rc = mu_pb_add_unary(d->server, "/muster.v1.Admin/DeleteBundle",
-                         &muster__v1__delete_bundle_request__descriptor, delete_bundle, d, err);
+    rc = mu_pb_add_unary(d->server, "/muster.v1.Admin/DeleteBundle", &muster__v1__delete_bundle_request__descriptor,
+                         delete_bundle, d, err);
   return rc;
 }

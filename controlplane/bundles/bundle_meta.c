@@ -42,11 +42,10 @@ char *mu_bundle_meta_to_json(const mu_bundle_meta *m, size_t chunks, size_t chun
     if (sig == NULL) return NULL;
     sodium_bin2base64(sig, n, m->sig, m->sig_len, sodium_base64_VARIANT_ORIGINAL);
   }
-  json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:I, s:I}", "digest", m->digest,
-                        "name", m->name ? m->name : "", "version", m->version ? m->version : "",
-                        "key_id", m->key_id, "size", (json_int_t)m->size, "uploaded_at_ms",
-                        (json_int_t)m->uploaded_at_ms, "sig", sig ? sig : "", "chunks",
-                        (json_int_t)chunks, "chunk_size", (json_int_t)chunk_size);
+  json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:I, s:I}", "digest", m->digest, "name",
+                        m->name ? m->name : "", "version", m->version ? m->version : "", "key_id", m->key_id, "size",
+                        (json_int_t)m->size, "uploaded_at_ms", (json_int_t)m->uploaded_at_ms, "sig", sig ? sig : "",
+                        "chunks", (json_int_t)chunks, "chunk_size", (json_int_t)chunk_size);
   free(sig);
   if (o == NULL) return NULL;
   char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
@@ -54,9 +53,8 @@ char *mu_bundle_meta_to_json(const mu_bundle_meta *m, size_t chunks, size_t chun
   return text;
 }
 
-int mu_bundle_meta_from_json(const char *json, size_t len, const char *want_digest,
-                             mu_bundle_meta **ret_meta, size_t *ret_chunks,
-                             size_t *ret_chunk_size, mu_err *err) {
+int mu_bundle_meta_from_json(const char *json, size_t len, const char *want_digest, mu_bundle_meta **ret_meta,
+                             size_t *ret_chunks, size_t *ret_chunk_size, mu_err *err) {
   json_error_t jerr;
   json_t *o = json_loadb(json, len, 0, &jerr);
   const char *digest = NULL, *name = NULL, *version = NULL, *key_id = NULL, *sig = NULL;
@@ -67,22 +65,22 @@ int mu_bundle_meta_from_json(const char *json, size_t len, const char *want_dige
     rc = mu_err_set(err, MU_EINVAL, "not JSON (%s)", jerr.text);
     goto fail;
   }
-  if (json_unpack_ex(o, &jerr, 0, "{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:I, s:I}", "digest",
-                     &digest, "name", &name, "version", &version, "key_id", &key_id, "size", &size,
-                     "uploaded_at_ms", &at, "sig", &sig, "chunks", &chunks, "chunk_size",
-                     &chunk_size) != 0) {
+  if (json_unpack_ex(o, &jerr, 0, "{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:I, s:I}", "digest", &digest, "name", &name,
+                     "version", &version, "key_id", &key_id, "size", &size, "uploaded_at_ms", &at, "sig", &sig,
+                     "chunks", &chunks, "chunk_size", &chunk_size) != 0) {
     rc = mu_err_set(err, MU_EINVAL, "bad meta: %s", jerr.text);
     goto fail;
   }
-  if ((rc = mu_bundle_digest_check(digest, err)) != 0) goto fail;
+  rc = mu_bundle_digest_check(digest, err);
+  if (rc != 0) goto fail;
   if (want_digest != NULL && strcmp(digest, want_digest) != 0) {
     rc = mu_err_set(err, MU_EINVAL, "meta names digest %s", digest);
     goto fail;
   }
   if (size < 0 || chunks < 0 || chunk_size <= 0 || strlen(key_id) >= MU_KEY_ID_SIZE ||
       (uint64_t)chunks != ((uint64_t)size + (uint64_t)chunk_size - 1) / (uint64_t)chunk_size) {
-    rc = mu_err_set(err, MU_EINVAL, "inconsistent meta: size %lld, %lld chunks of %lld bytes",
-                    (long long)size, (long long)chunks, (long long)chunk_size);
+    rc = mu_err_set(err, MU_EINVAL, "inconsistent meta: size %lld, %lld chunks of %lld bytes", (long long)size,
+                    (long long)chunks, (long long)chunk_size);
     goto fail;
   }
   m = calloc(1, sizeof *m);
@@ -101,8 +99,8 @@ int mu_bundle_meta_from_json(const char *json, size_t len, const char *want_dige
       rc = mu_err_set(err, MU_ENOMEM, "out of memory");
       goto fail;
     }
-    if (sodium_base642bin(m->sig, sig_b64, sig, sig_b64, NULL, &m->sig_len, NULL,
-                          sodium_base64_VARIANT_ORIGINAL) != 0) {
+    if (sodium_base642bin(m->sig, sig_b64, sig, sig_b64, NULL, &m->sig_len, NULL, sodium_base64_VARIANT_ORIGINAL) !=
+        0) {
       rc = mu_err_set(err, MU_EINVAL, "sig: not base64");
       goto fail;
     }
@@ -117,4 +115,3 @@ fail:
   json_decref(o);
   return rc;
 }
-

@@ -26,8 +26,7 @@ static void send_error(mu_agent *agent, const char *digest, const char *message)
   msg.msg_case = MUSTER__V1__CONTROL_MESSAGE__MSG_BUNDLE_CHUNK;
   msg.bundle_chunk = &ch;
   mu_err err = {0};
-  if (mu_gateway_send(agent, &msg, &err) != 0)
-    mu_debug("bundles", "error to %s not sent: %s", agent->id, err.msg);
+  if (mu_gateway_send(agent, &msg, &err) != 0) mu_debug("bundles", "error to %s not sent: %s", agent->id, err.msg);
 }
 
 static void entry_release(mu_bundles *b, mu_serve_entry *e) {
@@ -37,8 +36,7 @@ static void entry_release(mu_bundles *b, mu_serve_entry *e) {
   while (b->entry_bytes > b->cfg->serve_cache_bytes) {
     mu_serve_entry **victim = NULL;
     for (mu_serve_entry **pp = &b->entries; *pp != NULL; pp = &(*pp)->next)
-      if ((*pp)->refs == 0 && !(*pp)->loading &&
-          (victim == NULL || (*pp)->last_used_mono < (*victim)->last_used_mono))
+      if ((*pp)->refs == 0 && !(*pp)->loading && (victim == NULL || (*pp)->last_used_mono < (*victim)->last_used_mono))
         victim = pp;
     if (victim == NULL) break;
     mu_serve_entry *v = *victim;
@@ -226,8 +224,8 @@ void mu_bundles_on_request(mu_daemon *d, mu_agent *agent, const Muster__V1__Bund
   e->refs++;
   t->next = b->transfers;
   b->transfers = t;
-  mu_info("bundles", "%s: %s asks from offset %llu%s", req->digest, agent->id,
-          (unsigned long long)req->offset, load ? " (reading the store)" : "");
+  mu_info("bundles", "%s: %s asks from offset %llu%s", req->digest, agent->id, (unsigned long long)req->offset,
+          load ? " (reading the store)" : "");
   if (load) {
     load_ctx *lc = calloc(1, sizeof *lc);
     if (lc == NULL) {

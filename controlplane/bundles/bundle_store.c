@@ -31,8 +31,8 @@ static void mem_drop(mem_store *m, mem_entry *e) {
   *e = m->entries[--m->n];
 }
 
-static void mem_put(mu_bundle_store *s, const mu_bundle_meta *meta, const uint8_t *data,
-                    mu_bundle_store_done_cb cb, void *arg) {
+static void mem_put(mu_bundle_store *s, const mu_bundle_meta *meta, const uint8_t *data, mu_bundle_store_done_cb cb,
+                    void *arg) {
   mem_store *m = (mem_store *)s;
   mem_entry *old = mem_find(m, meta->digest);
   uint64_t after = m->bytes - (old ? old->meta->size : 0) + meta->size;
@@ -65,8 +65,7 @@ static void mem_put(mu_bundle_store *s, const mu_bundle_meta *meta, const uint8_
   cb(arg, 0, "");
 }
 
-static void mem_read(mu_bundle_store *s, const char *digest, mu_bundle_store_read_cb cb,
-                     void *arg) {
+static void mem_read(mu_bundle_store *s, const char *digest, mu_bundle_store_read_cb cb, void *arg) {
   mem_store *m = (mem_store *)s;
   mem_entry *e = mem_find(m, digest);
   if (e == NULL) {
@@ -84,8 +83,7 @@ static void mem_read(mu_bundle_store *s, const char *digest, mu_bundle_store_rea
   cb(arg, 0, "", copy, e->meta->size);
 }
 
-static void mem_remove(mu_bundle_store *s, const char *digest, mu_bundle_store_done_cb cb,
-                       void *arg) {
+static void mem_remove(mu_bundle_store *s, const char *digest, mu_bundle_store_done_cb cb, void *arg) {
   mem_store *m = (mem_store *)s;
   mem_entry *e = mem_find(m, digest);
   if (e != NULL) mem_drop(m, e);

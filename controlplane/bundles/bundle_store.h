@@ -26,7 +26,7 @@ typedef struct mu_bundle_meta {
   char key_id[MU_KEY_ID_SIZE]; /* "" when unsigned */
   uint64_t size;
   int64_t uploaded_at_ms;
-  uint8_t *sig;                /* the .sig file bytes; NULL when unsigned */
+  uint8_t *sig; /* the .sig file bytes; NULL when unsigned */
   size_t sig_len;
 } mu_bundle_meta;
 
@@ -40,18 +40,16 @@ typedef struct mu_bundle_store mu_bundle_store;
 /* Completion of put/remove: rc 0 or a MU_E* code with msg (borrowed, never NULL). */
 typedef void (*mu_bundle_store_done_cb)(void *arg, int rc, const char *msg);
 /* Completion of read: on success data (taken by the callback: free()) holds len bytes. */
-typedef void (*mu_bundle_store_read_cb)(void *arg, int rc, const char *msg, uint8_t *data,
-                                        size_t len);
+typedef void (*mu_bundle_store_read_cb)(void *arg, int rc, const char *msg, uint8_t *data, size_t len);
 /* One meta per stored bundle, at start-up: metas (each borrowed during the call). */
-typedef void (*mu_bundle_store_list_cb)(void *arg, int rc, const char *msg,
-                                        mu_bundle_meta *const *metas, size_t n);
+typedef void (*mu_bundle_store_list_cb)(void *arg, int rc, const char *msg, mu_bundle_meta *const *metas, size_t n);
 
 /* Every operation's callback runs exactly once; it may run before the call returns. */
 typedef struct mu_bundle_store_ops {
   const char *kind; /* "memory", "etcd" */
   /* Stores meta and data (both copied). Storing a digest that is present replaces it. */
-  void (*put)(mu_bundle_store *s, const mu_bundle_meta *meta, const uint8_t *data,
-              mu_bundle_store_done_cb cb, void *arg);
+  void (*put)(mu_bundle_store *s, const mu_bundle_meta *meta, const uint8_t *data, mu_bundle_store_done_cb cb,
+              void *arg);
   /* Reads the bytes of digest; MU_ENOENT when absent. */
   void (*read)(mu_bundle_store *s, const char *digest, mu_bundle_store_read_cb cb, void *arg);
   /* Removes digest (meta and bytes); removing an absent digest is not an error. */
@@ -81,10 +79,10 @@ int mu_bundle_store_mem_new(uint64_t max_bytes, mu_bundle_store **ret, mu_err *e
 #define MU_BUNDLE_STORE_ETCD_CHUNK ((size_t)512 * 1024)
 
 typedef struct mu_bundle_store_etcd_config {
-  const char *prefix;  /* musterd's etcd prefix, starts and ends with '/' (copied) */
-  size_t chunk_bytes;  /* bytes per chunk key, 4K..1M; 0 → MU_BUNDLE_STORE_ETCD_CHUNK */
-  size_t batch_bytes;  /* chunk bytes per fenced batch (its transactions go out together); 0 → 8 MiB */
-  uint64_t max_bytes;  /* total bytes of stored bundles (put over it: MU_ENOSPC) */
+  const char *prefix; /* musterd's etcd prefix, starts and ends with '/' (copied) */
+  size_t chunk_bytes; /* bytes per chunk key, 4K..1M; 0 → MU_BUNDLE_STORE_ETCD_CHUNK */
+  size_t batch_bytes; /* chunk bytes per fenced batch (its transactions go out together); 0 → 8 MiB */
+  uint64_t max_bytes; /* total bytes of stored bundles (put over it: MU_ENOSPC) */
 } mu_bundle_store_etcd_config;
 
 /* loop, etcd and store are borrowed: they must outlive every operation started on the store
@@ -92,16 +90,14 @@ typedef struct mu_bundle_store_etcd_config {
  * the cap comes from the last list() plus this store's puts and removes. Errors: MU_EINVAL
  * (prefix, chunk size), MU_ENOMEM. Caller frees with s->ops->close(s). */
 int mu_bundle_store_etcd_new(uv_loop_t *loop, mu_etcd_client *etcd, mu_store *store,
-                             const mu_bundle_store_etcd_config *cfg, mu_bundle_store **ret,
-                             mu_err *err);
+                             const mu_bundle_store_etcd_config *cfg, mu_bundle_store **ret, mu_err *err);
 
 /* The meta JSON above for m (malloc'd, caller frees; NULL when out of memory). */
 char *mu_bundle_meta_to_json(const mu_bundle_meta *m, size_t chunks, size_t chunk_size);
 /* Parses a meta; want_digest (may be NULL) must match its digest. On success *ret_meta (caller
  * frees with mu_bundle_meta_free) and, when not NULL, the chunk count and size. MU_EINVAL
  * names what is wrong; MU_ENOMEM. */
-int mu_bundle_meta_from_json(const char *json, size_t len, const char *want_digest,
-                             mu_bundle_meta **ret_meta, size_t *ret_chunks,
-                             size_t *ret_chunk_size, mu_err *err);
+int mu_bundle_meta_from_json(const char *json, size_t len, const char *want_digest, mu_bundle_meta **ret_meta,
+                             size_t *ret_chunks, size_t *ret_chunk_size, mu_err *err);
 
 #endif

@@ -15,7 +15,7 @@
 #include "lib/base/log.h"
 
 #define LOG "bundles"
-#define READ_WINDOW 4            /* chunk reads in flight per read() */
+#define READ_WINDOW 4 /* chunk reads in flight per read() */
 #define MAX_CHUNK ((size_t)1 << 20)
 #define MIN_CHUNK ((size_t)4096)
 #define LIST_PAGE 1000
@@ -34,11 +34,11 @@ typedef struct op {
   struct op *next;
   etcd_store *s;
   op_kind kind;
-  int answered;                  /* the caller's callback ran (maybe from close) */
-  int pending;                   /* etcd requests and thread-pool work outstanding */
+  int answered; /* the caller's callback ran (maybe from close) */
+  int pending;  /* etcd requests and thread-pool work outstanding */
   int failed;
-  int cleared;                   /* put: old keys deleted; remove: meta deleted */
-  int meta_sent;                 /* put: the last step (the meta) is in flight */
+  int cleared;   /* put: old keys deleted; remove: meta deleted */
+  int meta_sent; /* put: the last step (the meta) is in flight */
   mu_bundle_store_done_cb done_cb;
   mu_bundle_store_read_cb read_cb;
   mu_bundle_store_list_cb list_cb;
@@ -56,11 +56,11 @@ typedef struct op {
   char got_digest[MU_BUNDLE_DIGEST_SIZE];
   /* list */
   int64_t revision;
-  char *resume;                  /* next key of the keys-only listing */
+  char *resume; /* next key of the keys-only listing */
   size_t resume_len;
   char **meta_keys;
   size_t n_meta_keys, cap_meta_keys, next_meta;
-  known *chunk_sets;             /* digest → chunk keys seen (size field counts them) */
+  known *chunk_sets; /* digest → chunk keys seen (size field counts them) */
   size_t n_sets, cap_sets;
   mu_bundle_meta **metas;
   size_t n_metas;
@@ -71,7 +71,7 @@ struct etcd_store {
   uv_loop_t *loop;
   mu_etcd_client *c;
   mu_store *st;
-  char *root;                    /* "<prefix>bundles/" */
+  char *root; /* "<prefix>bundles/" */
   size_t chunk_bytes, batch_bytes;
   uint64_t max_bytes, bytes, reserved;
   known *known;
@@ -113,12 +113,9 @@ static void known_drop(etcd_store *s, const char *digest) {
   *k = s->known[--s->n_known];
 }
 
-static void key_of(const etcd_store *s, char *buf, size_t size, const char *digest,
-                   const char *what, long n) {
-  if (n < 0)
-    snprintf(buf, size, "%s%s/%s", s->root, digest, what);
-  else
-    snprintf(buf, size, "%s%s/chunk/%08ld", s->root, digest, n);
+static void key_of(const etcd_store *s, char *buf, size_t size, const char *digest, const char *what, long n) {
+  if (n < 0) snprintf(buf, size, "%s%s/%s", s->root, digest, what);
+  else snprintf(buf, size, "%s%s/chunk/%08ld", s->root, digest, n);
 }
 
 static op *op_new(etcd_store *s, op_kind kind, const char *digest, void *arg) {
@@ -164,12 +161,9 @@ static void op_free(op *o) {
 static void op_answer(op *o, int rc, const char *msg, uint8_t *data, size_t len) {
   if (!o->answered) {
     o->answered = 1;
-    if (o->kind == OP_READ)
-      o->read_cb(o->arg, rc, msg, data, len);
-    else if (o->kind == OP_LIST)
-      o->list_cb(o->arg, rc, msg, NULL, 0);
-    else
-      o->done_cb(o->arg, rc, msg);
+    if (o->kind == OP_READ) o->read_cb(o->arg, rc, msg, data, len);
+    else if (o->kind == OP_LIST) o->list_cb(o->arg, rc, msg, NULL, 0);
+    else o->done_cb(o->arg, rc, msg);
   } else {
     free(data);
   }
@@ -223,8 +217,7 @@ static int put_fill(op *o, mu_store_batch *b, mu_err *err) {
   if (o->next_chunk < o->chunks) {
     size_t bytes = 0;
     int rc = 0;
-    while (rc == 0 && o->next_chunk < o->chunks &&
-           (bytes == 0 || bytes + s->chunk_bytes <= s->batch_bytes)) {
+    while (rc == 0 && o->next_chunk < o->chunks && (bytes == 0 || bytes + s->chunk_bytes <= s->batch_bytes)) {
       uint64_t off = (uint64_t)o->next_chunk * s->chunk_bytes;
       size_t n = o->meta->size - off < s->chunk_bytes ? (size_t)(o->meta->size - off) : s->chunk_bytes;
       key_of(s, key, sizeof key, o->digest, NULL, (long)o->next_chunk);
@@ -261,8 +254,8 @@ static void put_step(op *o) {
   }
 }
 
-static void etcd_put(mu_bundle_store *bs, const mu_bundle_meta *meta, const uint8_t *data,
-                     mu_bundle_store_done_cb cb, void *arg) {
+static void etcd_put(mu_bundle_store *bs, const mu_bundle_meta *meta, const uint8_t *data, mu_bundle_store_done_cb cb,
+                     void *arg) {
   etcd_store *s = (etcd_store *)bs;
   if (s->closed) {
     cb(arg, MU_ECANCELED, "bundle store closed");
@@ -321,8 +314,7 @@ static void hash_done(uv_work_t *w, int status) {
   }
   if (strcmp(o->got_digest, o->digest) != 0) {
     char msg[300];
-    snprintf(msg, sizeof msg, "the chunks in etcd hash to %s, not %s (damaged)", o->got_digest,
-             o->digest);
+    snprintf(msg, sizeof msg, "the chunks in etcd hash to %s, not %s (damaged)", o->got_digest, o->digest);
     mu_error(LOG, "reading %s%s/: %s", s->root, o->digest, msg);
     op_fail(o, MU_EIO, msg);
     return;
@@ -338,8 +330,7 @@ static void hash_done(uv_work_t *w, int status) {
 /* The common start of an etcd reply on a read or list path: counts the reply, then fails the
  * op (and returns 1) when it was stopped meanwhile or etcd answered an error. what names the
  * step for the message, with %s for the digest. */
-static int op_reply_failed(op *o, int stopped, const mu_etcd_result *res, const mu_err *err,
-                           const char *what) {
+static int op_reply_failed(op *o, int stopped, const mu_etcd_result *res, const mu_err *err, const char *what) {
   o->pending--;
   if (stopped) {
     op_fail(o, MU_ECANCELED, "store closed");
@@ -358,8 +349,7 @@ static int op_reply_failed(op *o, int stopped, const mu_etcd_result *res, const 
 static void on_chunk(void *ud, const mu_etcd_result *res, const mu_err *err) {
   op *o = ud;
   etcd_store *s = o->s;
-  if (op_reply_failed(o, o->failed || s->closed, res, err, "reading a chunk of %s from etcd"))
-    return;
+  if (op_reply_failed(o, o->failed || s->closed, res, err, "reading a chunk of %s from etcd")) return;
   char msg[MU_ERR_MSG_MAX + 200];
   long n = -1;
   const char *tail = res->n_kvs == 1 ? strrchr(res->kvs[0].key, '/') : NULL;
@@ -368,9 +358,8 @@ static void on_chunk(void *ud, const mu_etcd_result *res, const mu_err *err) {
   uint64_t want = off < o->size ? o->size - off : 0;
   if (want > o->chunk_size) want = o->chunk_size;
   if (n < 0 || (size_t)n >= o->chunks || res->kvs[0].value_len != want) {
-    snprintf(msg, sizeof msg, "bundle %s: chunk %zu is %s in etcd (want %llu bytes)", o->digest,
-             o->received, res->n_kvs == 0 ? "missing" : "the wrong size",
-             (unsigned long long)want);
+    snprintf(msg, sizeof msg, "bundle %s: chunk %zu is %s in etcd (want %llu bytes)", o->digest, o->received,
+             res->n_kvs == 0 ? "missing" : "the wrong size", (unsigned long long)want);
     mu_error(LOG, "%s", msg);
     op_fail(o, MU_EIO, msg);
     return;
@@ -418,8 +407,8 @@ static void on_read_meta(void *ud, const mu_etcd_result *res, const mu_err *err)
     return;
   }
   mu_bundle_meta *m = NULL;
-  if (mu_bundle_meta_from_json(res->kvs[0].value, res->kvs[0].value_len, o->digest, &m,
-                               &o->chunks, &o->chunk_size, &e) != 0) {
+  if (mu_bundle_meta_from_json(res->kvs[0].value, res->kvs[0].value_len, o->digest, &m, &o->chunks, &o->chunk_size,
+                               &e) != 0) {
     snprintf(msg, sizeof msg, "%s: %s", res->kvs[0].key, e.msg);
     mu_error(LOG, "%s", msg);
     op_fail(o, MU_EIO, msg);
@@ -428,8 +417,8 @@ static void on_read_meta(void *ud, const mu_etcd_result *res, const mu_err *err)
   o->size = m->size;
   mu_bundle_meta_free(m);
   if (o->size > s->max_bytes || o->chunk_size > MAX_CHUNK) {
-    snprintf(msg, sizeof msg, "bundle %s: meta says %llu bytes in chunks of %zu, over the bounds",
-             o->digest, (unsigned long long)o->size, o->chunk_size);
+    snprintf(msg, sizeof msg, "bundle %s: meta says %llu bytes in chunks of %zu, over the bounds", o->digest,
+             (unsigned long long)o->size, o->chunk_size);
     op_fail(o, MU_EIO, msg);
     return;
   }
@@ -443,8 +432,7 @@ static void on_read_meta(void *ud, const mu_etcd_result *res, const mu_err *err)
   read_more(o);
 }
 
-static void etcd_read(mu_bundle_store *bs, const char *digest, mu_bundle_store_read_cb cb,
-                      void *arg) {
+static void etcd_read(mu_bundle_store *bs, const char *digest, mu_bundle_store_read_cb cb, void *arg) {
   etcd_store *s = (etcd_store *)bs;
   char key[512];
   mu_err err = {0};
@@ -486,8 +474,7 @@ static void on_removed(void *ud, const mu_store_batch_result *res, const mu_err 
     known_drop(s, o->digest);
     key_of(s, key, sizeof key, o->digest, "", -1);
     mu_store_batch *b = mu_store_batch_new(s->st);
-    int rc = b == NULL ? mu_err_set(&e, MU_ENOMEM, "out of memory")
-                       : mu_store_batch_delete(b, key, true, &e);
+    int rc = b == NULL ? mu_err_set(&e, MU_ENOMEM, "out of memory") : mu_store_batch_delete(b, key, true, &e);
     if (rc == 0) {
       o->pending++;
       rc = mu_store_batch_commit(b, on_removed, o, &e);
@@ -506,8 +493,7 @@ static void on_removed(void *ud, const mu_store_batch_result *res, const mu_err 
   op_free(o);
 }
 
-static void etcd_remove(mu_bundle_store *bs, const char *digest, mu_bundle_store_done_cb cb,
-                        void *arg) {
+static void etcd_remove(mu_bundle_store *bs, const char *digest, mu_bundle_store_done_cb cb, void *arg) {
   etcd_store *s = (etcd_store *)bs;
   char key[512];
   mu_err err = {0};
@@ -523,8 +509,7 @@ static void etcd_remove(mu_bundle_store *bs, const char *digest, mu_bundle_store
   o->done_cb = cb;
   key_of(s, key, sizeof key, digest, "meta", -1);
   mu_store_batch *b = mu_store_batch_new(s->st);
-  int rc = b == NULL ? mu_err_set(&err, MU_ENOMEM, "out of memory")
-                     : mu_store_batch_delete(b, key, false, &err);
+  int rc = b == NULL ? mu_err_set(&err, MU_ENOMEM, "out of memory") : mu_store_batch_delete(b, key, false, &err);
   if (rc == 0) {
     o->pending++;
     rc = mu_store_batch_commit(b, on_removed, o, &err);
@@ -569,12 +554,12 @@ static void list_finish(op *o) {
   etcd_store *s = o->s;
   for (size_t i = 0; i < o->n_sets; i++) {
     int listed = 0;
-    for (size_t j = 0; j < o->n_metas; j++)
-      listed |= strcmp(o->metas[j]->digest, o->chunk_sets[i].digest) == 0;
+    for (size_t j = 0; j < o->n_metas; j++) listed |= strcmp(o->metas[j]->digest, o->chunk_sets[i].digest) == 0;
     if (!listed)
-      mu_warn(LOG, "%s%s/chunk/: %llu chunk keys without a good meta (an interrupted upload?); "
-              "ignored until the bundle is pushed again", s->root, o->chunk_sets[i].digest,
-              (unsigned long long)o->chunk_sets[i].size);
+      mu_warn(LOG,
+              "%s%s/chunk/: %llu chunk keys without a good meta (an interrupted upload?); "
+              "ignored until the bundle is pushed again",
+              s->root, o->chunk_sets[i].digest, (unsigned long long)o->chunk_sets[i].size);
   }
   s->n_known = 0;
   s->bytes = 0;
@@ -599,8 +584,7 @@ static void on_list_meta(void *ud, const mu_etcd_result *res, const mu_err *err)
   snprintf(digest, sizeof digest, "%.*s", (int)(kl - rl - strlen("/meta")), key + rl);
   if (res->n_kvs == 0) {
     /* removed since the listing: nothing to report */
-  } else if (mu_bundle_meta_from_json(res->kvs[0].value, res->kvs[0].value_len, digest, &m,
-                                      &chunks, NULL, &e) != 0) {
+  } else if (mu_bundle_meta_from_json(res->kvs[0].value, res->kvs[0].value_len, digest, &m, &chunks, NULL, &e) != 0) {
     mu_warn(LOG, "%s: %s; ignored", key, e.msg);
   } else if (list_chunks_of(o, digest) != chunks) {
     mu_warn(LOG, "%s: the meta names %zu chunks but etcd holds %llu; ignored", key, chunks,
@@ -621,8 +605,7 @@ static void list_next_meta(op *o) {
   }
   mu_err err = {0};
   const char *key = o->meta_keys[o->next_meta++];
-  if (mu_etcd_range(s->c, &(mu_etcd_range_req){.key = key, .revision = o->revision}, on_list_meta,
-                    o, &err) != 0) {
+  if (mu_etcd_range(s->c, &(mu_etcd_range_req){.key = key, .revision = o->revision}, on_list_meta, o, &err) != 0) {
     op_fail(o, err.code, err.msg);
     return;
   }
@@ -749,8 +732,7 @@ static const mu_bundle_store_ops etcd_ops = {
 };
 
 int mu_bundle_store_etcd_new(uv_loop_t *loop, mu_etcd_client *etcd, mu_store *store,
-                             const mu_bundle_store_etcd_config *cfg, mu_bundle_store **ret,
-                             mu_err *err) {
+                             const mu_bundle_store_etcd_config *cfg, mu_bundle_store **ret, mu_err *err) {
   size_t chunk = cfg->chunk_bytes ? cfg->chunk_bytes : MU_BUNDLE_STORE_ETCD_CHUNK;
   size_t plen = cfg->prefix ? strlen(cfg->prefix) : 0;
   if (plen == 0 || cfg->prefix[plen - 1] != '/' || plen > 200)

@@ -67,8 +67,8 @@ static void fixture_start(fixture *f, void **state, const char *prefix, uint64_t
   ha_member_start(f->e, &f->m, "solo");
   ha_run_until(f->e, &f->m.leading, 5000);
   if (mu_store_new(f->m.c, f->m.l, NULL, &f->st, &err) != 0) fail_msg("store_new: %s", err.msg);
-  mu_bundle_store_etcd_config cfg = {.prefix = prefix, .chunk_bytes = 4096, .batch_bytes = 8192,
-                                     .max_bytes = max_bytes};
+  mu_bundle_store_etcd_config cfg = {
+      .prefix = prefix, .chunk_bytes = 4096, .batch_bytes = 8192, .max_bytes = max_bytes};
   if (mu_bundle_store_etcd_new(&f->e->loop, f->m.c, f->st, &cfg, &f->bs, &err) != 0)
     fail_msg("bundle_store_etcd_new: %s", err.msg);
 }
@@ -91,8 +91,7 @@ static uint8_t *bytes_of(size_t len, unsigned seed) {
 }
 
 static mu_bundle_meta meta_of(const char *name, const uint8_t *data, size_t len) {
-  mu_bundle_meta m = {.name = (char *)name, .version = "1.2", .size = len,
-                      .uploaded_at_ms = 1700000000123};
+  mu_bundle_meta m = {.name = (char *)name, .version = "1.2", .size = len, .uploaded_at_ms = 1700000000123};
   mu_bundle_digest(data, len, m.digest);
   return m;
 }
@@ -330,10 +329,8 @@ static void test_bad_config(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_round_trip),
-      cmocka_unit_test(test_list_skips_bad_keys),
-      cmocka_unit_test(test_size_cap),
-      cmocka_unit_test(test_fenced_out_writer),
+      cmocka_unit_test(test_round_trip), cmocka_unit_test(test_list_skips_bad_keys),
+      cmocka_unit_test(test_size_cap),   cmocka_unit_test(test_fenced_out_writer),
       cmocka_unit_test(test_bad_config),
   };
   return cmocka_run_group_tests(tests, mu_etcd_harness_group_setup, mu_etcd_harness_group_teardown);

@@ -34,8 +34,7 @@ bool mu_bundles_config_has(const char *name) {
          strcmp(name, "bundle-serve-queue") == 0;
 }
 
-int mu_bundles_config_set(mu_bundles_config *cfg, const char *name, const char *value,
-                          mu_err *err) {
+int mu_bundles_config_set(mu_bundles_config *cfg, const char *name, const char *value, mu_err *err) {
   int rc = 0;
   if (strcmp(name, "trust-key") == 0) {
     rc = mu_strlist_append(&cfg->trust_keys, value, err);
@@ -46,16 +45,13 @@ int mu_bundles_config_set(mu_bundles_config *cfg, const char *name, const char *
     if (rc == 0 && strcmp(name, "max-bundle-size") == 0) cfg->max_bundle_bytes = v;
     if (rc == 0 && strcmp(name, "bundle-store-size") == 0) cfg->max_store_bytes = v;
     if (rc == 0 && strcmp(name, "bundle-serve-queue") == 0) {
-      if (v < (1u << 20))
-        rc = mu_err_set(err, MU_EINVAL, "must be at least 1M (one chunk), got \"%s\"", value);
-      else
-        cfg->serve_queue_bytes = v;
+      if (v < (1u << 20)) rc = mu_err_set(err, MU_EINVAL, "must be at least 1M (one chunk), got \"%s\"", value);
+      else cfg->serve_queue_bytes = v;
     }
     if (rc == 0 && strcmp(name, "bundle-etcd-chunk") == 0) {
       if (v < 4096 || v > (1u << 20))
         rc = mu_err_set(err, MU_EINVAL, "must be between 4K and 1M (etcd's request limit), got \"%s\"", value);
-      else
-        cfg->store_chunk_bytes = (size_t)v;
+      else cfg->store_chunk_bytes = (size_t)v;
     }
   }
   if (rc != 0) mu_err_prefix(err, "--%s", name);
@@ -87,8 +83,7 @@ mu_bundle_meta *mu_bundles_lookup(mu_bundles *b, const char *ref, char *msg, siz
   size_t name_len = (size_t)(at - ref);
   for (size_t i = 0; b != NULL && i < b->n; i++) {
     const mu_bundle_meta *m = b->metas[i];
-    if (strlen(m->name) == name_len && strncmp(m->name, ref, name_len) == 0 &&
-        strcmp(m->version, at + 1) == 0)
+    if (strlen(m->name) == name_len && strncmp(m->name, ref, name_len) == 0 && strcmp(m->version, at + 1) == 0)
       return b->metas[i];
   }
   snprintf(msg, msg_size, "bundle '%.200s' not found", ref);
@@ -210,8 +205,7 @@ void mu_bundles_reload(mu_daemon *d, mu_bundles_reload_cb cb, void *ud) {
   b->store->ops->list(b->store, on_listed, rc_ctx);
 }
 
-void mu_bundles_apply_event(mu_daemon *d, const char *rel, const char *value, size_t len,
-                            int is_put) {
+void mu_bundles_apply_event(mu_daemon *d, const char *rel, const char *value, size_t len, int is_put) {
   mu_bundles *b = d->bundles;
   char digest[MU_BUNDLE_DIGEST_SIZE];
   int n = 0;
@@ -267,9 +261,8 @@ int mu_bundles_start(mu_daemon *d, mu_bundle_store *store, mu_err *err) {
   }
   mu_bundles_serve_init(b);
   if (d->cluster->role == MU_ROLE_SINGLE) mu_bundles_reload(d, NULL, NULL);
-  mu_info("bundles", "%s store, %zu bundles, size cap %llu bytes, %zu trusted keys",
-          store->ops->kind, b->n, (unsigned long long)b->cfg->max_bundle_bytes,
-          b->trust ? mu_trust_set_count(b->trust) : 0);
+  mu_info("bundles", "%s store, %zu bundles, size cap %llu bytes, %zu trusted keys", store->ops->kind, b->n,
+          (unsigned long long)b->cfg->max_bundle_bytes, b->trust ? mu_trust_set_count(b->trust) : 0);
   return 0;
 }
 

@@ -39,8 +39,7 @@ void mu_bundles_config_free(mu_bundles_config *cfg);
  * "bundle-serve-queue") is a bundle flag. */
 bool mu_bundles_config_has(const char *name);
 /* Applies one flag. Returns 0 or MU_EINVAL ("--max-bundle-size: ..."). */
-int mu_bundles_config_set(mu_bundles_config *cfg, const char *name, const char *value,
-                          mu_err *err);
+int mu_bundles_config_set(mu_bundles_config *cfg, const char *name, const char *value, mu_err *err);
 
 /* Creates d->bundles from d->bundle_cfg (borrowed) with store (taken, also on failure), loads
  * the trust keys and, without etcd, the store's index (with etcd the cluster calls
@@ -56,19 +55,18 @@ typedef void (*mu_bundles_reload_cb)(void *ud, int rc, const char *msg);
 void mu_bundles_reload(mu_daemon *d, mu_bundles_reload_cb cb, void *ud);
 /* A follower's watch event for a key under "<prefix>bundles/" (rel_key: without the prefix):
  * a meta put adds the bundle to the index, a meta delete removes it, chunks are ignored. */
-void mu_bundles_apply_event(mu_daemon *d, const char *rel_key, const char *value, size_t len,
-                            int is_put);
+void mu_bundles_apply_event(mu_daemon *d, const char *rel_key, const char *value, size_t len, int is_put);
 
 /* Figures for /metrics. */
 typedef struct mu_bundles_stats {
-  size_t bundles;           /* in the index */
-  uint64_t bytes;           /* their total size */
-  uint64_t store_reads;     /* whole-bundle reads from the store (etcd or memory) */
+  size_t bundles;       /* in the index */
+  uint64_t bytes;       /* their total size */
+  uint64_t store_reads; /* whole-bundle reads from the store (etcd or memory) */
   uint64_t store_read_bytes;
-  size_t transfers;         /* agents being sent a bundle now */
+  size_t transfers; /* agents being sent a bundle now */
   uint64_t serve_cache_bytes;
-  uint64_t served_bytes;    /* bundle bytes sent to agents (chunks queued on their streams) */
-  uint64_t served_bundles;  /* transfers that sent a bundle's last chunk */
+  uint64_t served_bytes;   /* bundle bytes sent to agents (chunks queued on their streams) */
+  uint64_t served_bundles; /* transfers that sent a bundle's last chunk */
 } mu_bundles_stats;
 void mu_bundles_stats_get(const mu_daemon *d, mu_bundles_stats *ret);
 /* Registers the admin methods on d->server (before it starts). */

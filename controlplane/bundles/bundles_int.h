@@ -12,10 +12,10 @@
 typedef struct mu_serve_entry {
   struct mu_serve_entry *next;
   char digest[MU_BUNDLE_DIGEST_SIZE];
-  uint8_t *data;        /* owned; NULL while loading */
+  uint8_t *data; /* owned; NULL while loading */
   size_t len;
   int loading;
-  int refs;             /* transfers using it */
+  int refs; /* transfers using it */
   int64_t last_used_mono;
 } mu_serve_entry;
 
@@ -33,17 +33,17 @@ struct mu_bundles {
   mu_daemon *d;
   const mu_bundles_config *cfg;
   mu_bundle_store *store;
-  mu_trust_set *trust;  /* NULL when no trust keys are configured */
+  mu_trust_set *trust; /* NULL when no trust keys are configured */
   mu_bundle_meta **metas;
   size_t n, cap;
-  size_t uploads;       /* in progress */
+  size_t uploads; /* in progress */
   mu_serve_entry *entries;
   uint64_t entry_bytes;
   uint64_t served_bytes, served_bundles; /* sent to agents (mu_bundles_stats) */
   mu_transfer *transfers;
   uv_timer_t pump;
   int closing;
-  uint64_t reload_gen;  /* the newest mu_bundles_reload; older lists are dropped */
+  uint64_t reload_gen; /* the newest mu_bundles_reload; older lists are dropped */
 };
 
 /* bundles.c */

@@ -29,10 +29,10 @@
 #define MU_CONSOLE_OUTPUT_EVENT_MAX 16384 /* bytes of one output chunk sent as an event */
 
 struct mu_console_sub {
-  mu_watcher w;           /* linked to the job while live; w.ud is this */
+  mu_watcher w; /* linked to the job while live; w.ud is this */
   mu_console_sub *next;
   mu_console *c;
-  mu_console_stream *s;   /* our reference */
+  mu_console_stream *s; /* our reference */
 };
 
 static int answer(mu_console_req *r, unsigned int status, char *body) {
@@ -77,8 +77,10 @@ static int authenticate(mu_console *con, mu_console_req *r, mu_caller *c) {
   snprintf(c->name, sizeof c->name, "anonymous");
   c->role = d->cfg.insecure ? MU_ACCESS_ADMIN : MU_ACCESS_NONE;
   if (r->peer.verified && r->peer.pem != NULL) {
-    if ((code = mu_authz_check_revoked(d, &r->peer, msg, sizeof msg)) != MU_RPC_OK) goto out;
-    if ((code = mu_authz_caller_from_cert(&r->peer, c, msg, sizeof msg)) != MU_RPC_OK) goto out;
+    code = mu_authz_check_revoked(d, &r->peer, msg, sizeof msg);
+    if (code != MU_RPC_OK) goto out;
+    code = mu_authz_caller_from_cert(&r->peer, c, msg, sizeof msg);
+    if (code != MU_RPC_OK) goto out;
   }
   if (r->auth < 0) {
     snprintf(msg, sizeof msg, "malformed Authorization header: expected 'Bearer mst_...'");
@@ -107,8 +109,8 @@ static int authenticate(mu_console *con, mu_console_req *r, mu_caller *c) {
 out:
   if (code == MU_RPC_OK) return 0;
   char who[200];
-  mu_warn("console", "denied %s from %s (%s): %s", method, r->peer.address,
-          mu_caller_describe(c, who, sizeof who), msg);
+  mu_warn("console", "denied %s from %s (%s): %s", method, r->peer.address, mu_caller_describe(c, who, sizeof who),
+          msg);
   mu_audit_denial(d, c, r->peer.address, method, msg);
   answer(r, code == MU_RPC_UNAUTHENTICATED ? 401 : 403,
          mu_console_error_json(code == MU_RPC_UNAUTHENTICATED ? 401 : 403, msg));
@@ -151,15 +153,14 @@ static int list_agents(mu_console *con, mu_console_req *r) {
   uint64_t limit;
   if (mu_console_param_selector(r->query[MU_CQ_SELECTOR], text, sizeof text) != 0)
     return answer_error(r, 400, "selector: too long or holds control characters");
-  if (mu_console_param_uint(r->query[MU_CQ_LIMIT], MU_CONSOLE_AGENTS_DEFAULT,
-                            MU_CONSOLE_AGENTS_MAX, &limit) != 0 || limit == 0)
+  if (mu_console_param_uint(r->query[MU_CQ_LIMIT], MU_CONSOLE_AGENTS_DEFAULT, MU_CONSOLE_AGENTS_MAX, &limit) != 0 ||
+      limit == 0)
     return answer_error(r, 400, "limit: expected 1..%d", MU_CONSOLE_AGENTS_MAX);
   if (mu_console_param_id(r->query[MU_CQ_AFTER], after, sizeof after) != 0)
     return answer_error(r, 400, "after: expected an agent id");
   mu_selector *sel = NULL;
   mu_err err = {0};
-  if (text[0] != '\0' && mu_selector_parse(text, &sel, &err) != 0)
-    return answer_error(r, 400, "selector: %s", err.msg);
+  if (text[0] != '\0' && mu_selector_parse(text, &sel, &err) != 0) return answer_error(r, 400, "selector: %s", err.msg);
   json_t *o = json_object(), *list = json_array(), *counts = json_object();
   if (o == NULL || list == NULL || counts == NULL) goto oom;
   size_t matched = 0, by_state[4] = {0}, running = 0;
@@ -211,9 +212,9 @@ static json_t *job_json(const mu_job *job) {
   if (o == NULL) return NULL;
   const Muster__V1__JobSpec *spec = job->spec;
   json_object_set_new(o, "id", json_string(job->id));
-  json_object_set_new(o, "name", mu_console_text_json(spec && spec->name ? spec->name : "",
-                                                      spec && spec->name ? strlen(spec->name) : 0,
-                                                      256));
+  json_object_set_new(
+      o, "name",
+      mu_console_text_json(spec && spec->name ? spec->name : "", spec && spec->name ? strlen(spec->name) : 0, 256));
   json_object_set_new(o, "state", json_string(mu_console_job_state_name((int)job->state)));
   json_object_set_new(o, "created_at_ms", json_integer(job->created_at_ms));
   json_object_set_new(o, "finished_at_ms", json_integer(job->finished_at_ms));
@@ -246,10 +247,11 @@ static int list_jobs(mu_console *con, mu_console_req *r) {
   uint64_t limit;
   char after[MU_CONSOLE_ID_MAX + 1];
   if (mu_console_param_job_state(r->query[MU_CQ_STATE], &state) != 0)
-    return answer_error(r, 400, "state: expected pending, running, succeeded, failed, "
-                                "cancelled or all");
-  if (mu_console_param_uint(r->query[MU_CQ_LIMIT], MU_CONSOLE_JOBS_DEFAULT, MU_CONSOLE_JOBS_MAX,
-                            &limit) != 0 || limit == 0)
+    return answer_error(r, 400,
+                        "state: expected pending, running, succeeded, failed, "
+                        "cancelled or all");
+  if (mu_console_param_uint(r->query[MU_CQ_LIMIT], MU_CONSOLE_JOBS_DEFAULT, MU_CONSOLE_JOBS_MAX, &limit) != 0 ||
+      limit == 0)
     return answer_error(r, 400, "limit: expected 1..%d", MU_CONSOLE_JOBS_MAX);
   if (mu_console_param_id(r->query[MU_CQ_AFTER], after, sizeof after) != 0)
     return answer_error(r, 400, "after: expected a job id");
@@ -287,8 +289,7 @@ static mu_job *find_job(mu_console *con, mu_console_req *r) {
   mu_job *job = mu_sched_find(con->d->sched, r->route.job_id);
   if (job != NULL && !job->submit_pending) return job;
   char msg[MU_ERR_MSG_MAX];
-  mu_retention_not_found(&con->d->sched->cfg.retention, &con->d->sched->evicted, r->route.job_id, msg,
-                         sizeof msg);
+  mu_retention_not_found(&con->d->sched->cfg.retention, &con->d->sched->evicted, r->route.job_id, msg, sizeof msg);
   answer(r, 404, mu_console_error_json(404, msg));
   return NULL;
 }
@@ -299,8 +300,8 @@ static int get_job(mu_console *con, mu_console_req *r) {
   uint64_t offset, limit;
   if (mu_console_param_uint(r->query[MU_CQ_OFFSET], 0, UINT32_MAX, &offset) != 0)
     return answer_error(r, 400, "offset: expected a task-run index");
-  if (mu_console_param_uint(r->query[MU_CQ_LIMIT], MU_CONSOLE_RUNS_DEFAULT, MU_CONSOLE_RUNS_MAX,
-                            &limit) != 0 || limit == 0)
+  if (mu_console_param_uint(r->query[MU_CQ_LIMIT], MU_CONSOLE_RUNS_DEFAULT, MU_CONSOLE_RUNS_MAX, &limit) != 0 ||
+      limit == 0)
     return answer_error(r, 400, "limit: expected 1..%d", MU_CONSOLE_RUNS_MAX);
   json_t *o = job_json(job), *runs = json_array();
   if (o == NULL || runs == NULL) {
@@ -321,8 +322,7 @@ static int get_job(mu_console *con, mu_console_req *r) {
   json_object_set_new(o, "runs", runs);
   json_object_set_new(o, "runs_total", json_integer((json_int_t)total));
   json_object_set_new(o, "next_offset",
-                      offset + limit < total ? json_integer((json_int_t)(offset + limit))
-                                             : json_null());
+                      offset + limit < total ? json_integer((json_int_t)(offset + limit)) : json_null());
   return answer(r, 200, mu_console_dump(o));
 }
 
@@ -338,8 +338,7 @@ static int task_log(mu_console *con, mu_console_req *r) {
   for (size_t t = 0; job->spec != NULL && t < job->spec->n_tasks; t++)
     if (job->spec->tasks[t]->name && strcmp(job->spec->tasks[t]->name, r->route.task) == 0) idx = t;
   if (h == NULL || job->spec == NULL || idx == job->spec->n_tasks)
-    return answer_error(r, 404, "job %s has no task '%.100s' on host '%.100s'", job->id,
-                        r->route.task, r->route.host);
+    return answer_error(r, 404, "job %s has no task '%.100s' on host '%.100s'", job->id, r->route.task, r->route.host);
   const mu_task_run *tr = &h->tasks[idx];
   size_t cap = tr->tail.len + 1;
   char *buf = malloc(cap);
@@ -413,8 +412,7 @@ static int job_events(mu_console *con, mu_console_req *r) {
   for (size_t i = 0; history && i < job->n_history; i++) {
     const char *name;
     char *data;
-    if (mu_console_event_json(job->history[i], job->history_len[i], MU_CONSOLE_OUTPUT_EVENT_MAX,
-                              &name, &data) != 0)
+    if (mu_console_event_json(job->history[i], job->history_len[i], MU_CONSOLE_OUTPUT_EVENT_MAX, &name, &data) != 0)
       continue;
     int rc = mu_console_stream_push(st, name, data);
     free(data);
@@ -473,16 +471,14 @@ static json_t *schedule_json(const Muster__V1__Schedule *v) {
   json_t *next = json_array();
   for (size_t i = 0; next != NULL && i < v->n_next_fire_s; i++)
     json_array_append_new(next, json_integer(v->next_fire_s[i]));
-  json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:s, s:o*, s:s}", "name", sp ? sp->name : "",
-                        "cron", sp ? sp->cron : "", "tz", sp && sp->tz[0] ? sp->tz : "UTC",
-                        "paused", sp && sp->paused, "overlap", sp ? sp->overlap : "",
-                        "next_fire_s", next, "next_fire_local", v->next_fire_local);
+  json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:s, s:o*, s:s}", "name", sp ? sp->name : "", "cron", sp ? sp->cron : "",
+                        "tz", sp && sp->tz[0] ? sp->tz : "UTC", "paused", sp && sp->paused, "overlap",
+                        sp ? sp->overlap : "", "next_fire_s", next, "next_fire_local", v->next_fire_local);
   if (o != NULL && v->last != NULL)
-    json_object_set_new(o, "last", json_pack("{s:I, s:b, s:s, s:s, s:s, s:s}", "slot_s",
-                                              (json_int_t)v->last->slot_s, "manual",
-                                              v->last->manual, "state", v->last->state,
-                                              "job_id", v->last->job_id, "job_state",
-                                              v->last->job_state, "reason", v->last->reason));
+    json_object_set_new(o, "last",
+                        json_pack("{s:I, s:b, s:s, s:s, s:s, s:s}", "slot_s", (json_int_t)v->last->slot_s, "manual",
+                                  v->last->manual, "state", v->last->state, "job_id", v->last->job_id, "job_state",
+                                  v->last->job_state, "reason", v->last->reason));
   return o;
 }
 

@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 typedef struct mu_console_asset {
-  const char *name;         /* base name, e.g. "app.js" */
+  const char *name; /* base name, e.g. "app.js" */
   const char *content_type;
   const unsigned char *data; /* NUL-terminated for convenience; len excludes it */
   size_t len;

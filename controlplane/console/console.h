@@ -19,19 +19,18 @@ struct mu_daemon;
 typedef struct mu_console mu_console;
 
 typedef struct mu_console_config {
-  char listen[256];           /* --web-listen HOST:PORT; "" = no console */
-  char tls_cert[1024];        /* --web-tls-cert; "" = musterd's --tls-cert */
-  char tls_key[1024];         /* --web-tls-key; "" = musterd's --tls-key */
-  uint32_t max_connections;   /* --web-max-connections (default 64) */
-  size_t stream_buffer;       /* --web-stream-buffer: bytes buffered per live stream (1 MiB) */
+  char listen[256];         /* --web-listen HOST:PORT; "" = no console */
+  char tls_cert[1024];      /* --web-tls-cert; "" = musterd's --tls-cert */
+  char tls_key[1024];       /* --web-tls-key; "" = musterd's --tls-key */
+  uint32_t max_connections; /* --web-max-connections (default 64) */
+  size_t stream_buffer;     /* --web-stream-buffer: bytes buffered per live stream (1 MiB) */
 } mu_console_config;
 
 void mu_console_config_init(mu_console_config *cfg);
 /* 1 when flag (without "--") is one of the console's. */
 int mu_console_config_has(const char *flag);
 /* Sets flag from value; MU_EINVAL naming the flag for a bad value. */
-int mu_console_config_set(mu_console_config *cfg, const char *flag, const char *value,
-                          mu_err *err);
+int mu_console_config_set(mu_console_config *cfg, const char *flag, const char *value, mu_err *err);
 /* The shape of the flags, given musterd's own TLS mode (bad configuration, exit 2). */
 int mu_console_config_check(const mu_console_config *cfg, int insecure, mu_err *err);
 

@@ -33,16 +33,16 @@ typedef struct mu_console_req {
   struct mu_console_req *next;
   atomic_int refs;
   mu_console_route route;
-  char *query[MU_CQ_COUNT];   /* NULL when absent */
-  int auth;                   /* mu_console_bearer's verdict: 1 token, 0 none, -1 malformed */
+  char *query[MU_CQ_COUNT]; /* NULL when absent */
+  int auth;                 /* mu_console_bearer's verdict: 1 token, 0 none, -1 malformed */
   char bearer[MU_CONSOLE_TOKEN_MAX + 1];
-  mu_rpc_peer peer;           /* the client certificate (verified) and address */
-  char *pem;                  /* peer.pem's storage */
+  mu_rpc_peer peer; /* the client certificate (verified) and address */
+  char *pem;        /* peer.pem's storage */
   /* the answer, set by the loop under the console's lock */
   int done;
   unsigned int status;
-  char *body;                 /* JSON (malloc) */
-  mu_console_stream *stream;  /* server-sent events instead of body (a reference) */
+  char *body;                /* JSON (malloc) */
+  mu_console_stream *stream; /* server-sent events instead of body (a reference) */
 } mu_console_req;
 
 void mu_console_req_unref(mu_console_req *r);
@@ -53,13 +53,13 @@ typedef struct mu_console_sub mu_console_sub;
 struct mu_console {
   struct mu_daemon *d;
   mu_console_config cfg;
-  int tls;                     /* serving HTTPS */
+  int tls; /* serving HTTPS */
   int port;
   struct MHD_Daemon *mhd;
   char *tls_cert, *tls_key, *tls_ca; /* PEM text while MHD runs */
-  uv_async_t async;            /* wakes the loop for queued requests */
-  uv_timer_t sweep;            /* drops subscriptions whose reader went away */
-  pthread_mutex_t lock;        /* queue, done flags, stopping */
+  uv_async_t async;                  /* wakes the loop for queued requests */
+  uv_timer_t sweep;                  /* drops subscriptions whose reader went away */
+  pthread_mutex_t lock;              /* queue, done flags, stopping */
   pthread_cond_t cond;
   mu_console_req *head, *tail;
   size_t queued;
@@ -67,7 +67,7 @@ struct mu_console {
   /* loop thread only */
   mu_console_sub *subs;
   size_t n_subs;
-  int closed;                  /* handles closed so far (2: free) */
+  int closed; /* handles closed so far (2: free) */
 };
 
 /* api.c: answers r (sets status and body or stream) on the loop thread. */

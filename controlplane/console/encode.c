@@ -9,15 +9,13 @@
 #define MU_CONSOLE_MESSAGE_MAX 1024
 
 const char *mu_console_task_state_name(int state) {
-  static const char *const names[] = {"unspecified", "pending",   "assigned", "starting",
-                                      "running",     "succeeded", "failed",   "timed_out",
-                                      "cancelled",   "lost",      "unreachable"};
+  static const char *const names[] = {"unspecified", "pending",   "assigned",  "starting", "running",    "succeeded",
+                                      "failed",      "timed_out", "cancelled", "lost",     "unreachable"};
   return state >= 0 && state < (int)(sizeof names / sizeof names[0]) ? names[state] : "unknown";
 }
 
 const char *mu_console_job_state_name(int state) {
-  static const char *const names[] = {"unspecified", "pending", "running",
-                                      "succeeded",   "failed",  "cancelled"};
+  static const char *const names[] = {"unspecified", "pending", "running", "succeeded", "failed", "cancelled"};
   return state >= 0 && state < (int)(sizeof names / sizeof names[0]) ? names[state] : "unknown";
 }
 
@@ -41,8 +39,7 @@ static size_t utf8_len(const unsigned char *p, size_t n) {
     if ((p[i] & 0xc0) != 0x80) return 0;
     cp = (cp << 6) | (p[i] & 0x3f);
   }
-  if ((need == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-      (need == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+  if ((need == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (need == 4 && (cp < 0x10000 || cp > 0x10ffff)))
     return 0;
   return need;
 }
@@ -71,9 +68,7 @@ json_t *mu_console_text_json(const char *data, size_t len, size_t max) {
   return s;
 }
 
-static json_t *str(const char *s, size_t max) {
-  return mu_console_text_json(s ? s : "", s ? strlen(s) : 0, max);
-}
+static json_t *str(const char *s, size_t max) { return mu_console_text_json(s ? s : "", s ? strlen(s) : 0, max); }
 
 json_t *mu_console_task_run_json(const Muster__V1__TaskRun *run) {
   json_t *o = json_object();
@@ -127,8 +122,8 @@ json_t *mu_console_agent_json(const Muster__V1__AgentInfo *a, uint32_t running) 
   return o;
 }
 
-int mu_console_event_json(const uint8_t *packed, size_t len, size_t max_output,
-                          const char **ret_name, char **ret_data) {
+int mu_console_event_json(const uint8_t *packed, size_t len, size_t max_output, const char **ret_name,
+                          char **ret_data) {
   Muster__V1__JobEvent *ev = muster__v1__job_event__unpack(NULL, len, packed);
   if (ev == NULL) return MU_EINVAL;
   json_t *o = NULL;
@@ -140,12 +135,11 @@ int mu_console_event_json(const uint8_t *packed, size_t len, size_t max_output,
       const Muster__V1__TaskRun *t = ev->task;
       json_object_set_new(o, "host", str(t ? t->agent_id : "", 256));
       json_object_set_new(o, "task", str(t ? t->task_name : "", 256));
-      json_object_set_new(o, "stream", json_string(ev->output->stream ==
-                                                           MUSTER__V1__OUTPUT_CHUNK__STREAM__STDERR
-                                                       ? "stderr"
-                                                       : "stdout"));
-      json_object_set_new(o, "data", mu_console_text_json((const char *)ev->output->data.data,
-                                                          ev->output->data.len, max_output));
+      json_object_set_new(
+          o, "stream",
+          json_string(ev->output->stream == MUSTER__V1__OUTPUT_CHUNK__STREAM__STDERR ? "stderr" : "stdout"));
+      json_object_set_new(o, "data",
+                          mu_console_text_json((const char *)ev->output->data.data, ev->output->data.len, max_output));
       json_object_set_new(o, "dropped_bytes", json_integer((json_int_t)ev->output->dropped_bytes));
     }
   } else if (ev->task != NULL) {
@@ -160,8 +154,7 @@ int mu_console_event_json(const uint8_t *packed, size_t len, size_t max_output,
       json_object_set_new(o, "host", str(an->agent_id, 256));
       json_object_set_new(o, "task", str(an->task_name, 256));
       json_object_set_new(o, "attempt", json_integer(an->attempt));
-      for (size_t i = 0; i < an->n_flags && i < 8; i++)
-        json_array_append_new(flags, str(an->flags[i], 32));
+      for (size_t i = 0; i < an->n_flags && i < 8; i++) json_array_append_new(flags, str(an->flags[i], 32));
       json_object_set_new(o, "flags", json_incref(flags));
       json_object_set_new(o, "detail", str(an->detail, MU_CONSOLE_MESSAGE_MAX));
     }
@@ -169,8 +162,7 @@ int mu_console_event_json(const uint8_t *packed, size_t len, size_t max_output,
   } else {
     name = "job";
     o = json_object();
-    if (o != NULL)
-      json_object_set_new(o, "state", json_string(mu_console_job_state_name((int)ev->job_state)));
+    if (o != NULL) json_object_set_new(o, "state", json_string(mu_console_job_state_name((int)ev->job_state)));
   }
   if (o != NULL) json_object_set_new(o, "at_ms", json_integer(ev->at_ms));
   muster__v1__job_event__free_unpacked(ev, NULL);

@@ -31,8 +31,7 @@ json_t *mu_console_agent_json(const Muster__V1__AgentInfo *info, uint32_t runnin
  * UTF-8 text with invalid bytes replaced, cut to max_output bytes) or "job" ({"state",
  * "at_ms"}); *ret_data is compact JSON (malloc). MU_EINVAL for bytes that are no JobEvent,
  * MU_ENOMEM. */
-int mu_console_event_json(const uint8_t *packed, size_t len, size_t max_output,
-                          const char **ret_name, char **ret_data);
+int mu_console_event_json(const uint8_t *packed, size_t len, size_t max_output, const char **ret_name, char **ret_data);
 
 /* Text as a JSON-safe UTF-8 string: invalid sequences become U+FFFD, at most max bytes of
  * input are read. A new reference. */

@@ -64,8 +64,7 @@ static void agent(void **state) {
   char *s = mu_console_dump(mu_console_agent_json(&a, 3));
   json_t *v = parse(s);
   assert_string_equal(json_string_value(json_object_get(v, "state")), "connected");
-  assert_string_equal(json_string_value(json_object_get(json_object_get(v, "labels"), "role")),
-                      "web");
+  assert_string_equal(json_string_value(json_object_get(json_object_get(v, "labels"), "role")), "web");
   assert_int_equal(json_integer_value(json_object_get(v, "running")), 3);
   assert_true(json_real_value(json_object_get(v, "load1")) == 0.5);
   json_decref(v);
@@ -116,7 +115,9 @@ static void events(void **state) {
   assert_string_equal(name, "output");
   v = parse(data);
   assert_string_equal(json_string_value(json_object_get(v, "stream")), "stderr");
-  assert_string_equal(json_string_value(json_object_get(v, "data")), "ab\xef\xbf\xbd" "cdefg");
+  assert_string_equal(json_string_value(json_object_get(v, "data")),
+                      "ab\xef\xbf\xbd"
+                      "cdefg");
   assert_string_equal(json_string_value(json_object_get(v, "host")), "web-2");
   json_decref(v);
   free(data);
@@ -131,8 +132,7 @@ static void events(void **state) {
   free(data);
   /* bytes that are no JobEvent */
   char *d2 = NULL;
-  assert_int_equal(mu_console_event_json((const uint8_t *)"\xff\xff\xff", 3, 8, &name, &d2),
-                   -EINVAL);
+  assert_int_equal(mu_console_event_json((const uint8_t *)"\xff\xff\xff", 3, 8, &name, &d2), -EINVAL);
 }
 
 static void errors_and_assets(void **state) {

@@ -45,10 +45,8 @@ static int route_job(const char *rest, mu_console_route *r, char *msg, size_t si
   if (strncmp(sub, "logs/", 5) == 0) {
     const char *host = sub + 5;
     const char *hs = strchr(host, '/');
-    if (hs == NULL ||
-        copy_id(host, (size_t)(hs - host), r->host, sizeof r->host) != 0)
-      return bad(msg, size, MU_CONSOLE_HTTP_BAD_REQUEST,
-                 "expected /api/v1/jobs/ID/logs/HOST/TASK");
+    if (hs == NULL || copy_id(host, (size_t)(hs - host), r->host, sizeof r->host) != 0)
+      return bad(msg, size, MU_CONSOLE_HTTP_BAD_REQUEST, "expected /api/v1/jobs/ID/logs/HOST/TASK");
     /* the task name is the rest: names may hold '/' once decoded */
     if (copy_id(hs + 1, strlen(hs + 1), r->task, sizeof r->task) != 0)
       return bad(msg, size, MU_CONSOLE_HTTP_BAD_REQUEST, "bad task name in path");
@@ -59,18 +57,14 @@ static int route_job(const char *rest, mu_console_route *r, char *msg, size_t si
   return MU_CONSOLE_HTTP_OK;
 }
 
-int mu_console_route_parse(const char *method, const char *path, mu_console_route *r, char *msg,
-                           size_t size) {
+int mu_console_route_parse(const char *method, const char *path, mu_console_route *r, char *msg, size_t size) {
   memset(r, 0, sizeof *r);
   if (size > 0) msg[0] = '\0';
-  if (method == NULL || path == NULL)
-    return bad(msg, size, MU_CONSOLE_HTTP_BAD_REQUEST, "no method or path");
+  if (method == NULL || path == NULL) return bad(msg, size, MU_CONSOLE_HTTP_BAD_REQUEST, "no method or path");
   if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
     return bad(msg, size, MU_CONSOLE_HTTP_METHOD, "the console is read-only: GET only");
-  if (strlen(path) > MU_CONSOLE_PATH_MAX)
-    return bad(msg, size, MU_CONSOLE_HTTP_URI_TOO_LONG, "path too long");
-  if (path[0] != '/' || has_control(path))
-    return bad(msg, size, MU_CONSOLE_HTTP_BAD_REQUEST, "bad path");
+  if (strlen(path) > MU_CONSOLE_PATH_MAX) return bad(msg, size, MU_CONSOLE_HTTP_URI_TOO_LONG, "path too long");
+  if (path[0] != '/' || has_control(path)) return bad(msg, size, MU_CONSOLE_HTTP_BAD_REQUEST, "bad path");
   static const char api[] = "/api/";
   if (strncmp(path, api, sizeof api - 1) == 0 || strcmp(path, "/api") == 0) {
     r->kind = MU_CONSOLE_API_UNKNOWN;
@@ -100,8 +94,7 @@ int mu_console_route_parse(const char *method, const char *path, mu_console_rout
     const char *id = path + 6;
     size_t n = strlen(id);
     if (n > 0 && id[n - 1] == '/') n--;
-    if (memchr(id, '/', n) == NULL && copy_id(id, n, r->job_id, sizeof r->job_id) == 0)
-      return MU_CONSOLE_HTTP_OK;
+    if (memchr(id, '/', n) == NULL && copy_id(id, n, r->job_id, sizeof r->job_id) == 0) return MU_CONSOLE_HTTP_OK;
     r->job_id[0] = '\0';
   }
   r->page_is_404 = 1; /* the page renders "not found" for it */
@@ -113,15 +106,14 @@ int mu_console_bearer(const char *header, char *out, size_t size) {
   if (header == NULL) return 0;
   while (*header == ' ' || *header == '\t') header++;
   if (*header == '\0') return 0;
-  if (strncasecmp(header, "Bearer", 6) != 0 || (header[6] != ' ' && header[6] != '\t'))
-    return -1;
+  if (strncasecmp(header, "Bearer", 6) != 0 || (header[6] != ' ' && header[6] != '\t')) return -1;
   const char *t = header + 7;
   while (*t == ' ' || *t == '\t') t++;
   size_t n = 0;
   while (t[n] != '\0' && t[n] != ' ' && t[n] != '\t') {
     char c = t[n];
-    int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-             c == '_' || c == '-' || c == '.' || c == '=' || c == '+' || c == '/';
+    int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+             c == '.' || c == '=' || c == '+' || c == '/';
     if (!ok || n >= MU_CONSOLE_TOKEN_MAX) return -1;
     n++;
   }
@@ -153,9 +145,8 @@ int mu_console_param_uint(const char *value, uint64_t def, uint64_t max, uint64_
 
 int mu_console_param_job_state(const char *value, int *ret) {
   static const char *const names[][2] = {
-      {"pending", "JOB_PENDING"},     {"running", "JOB_RUNNING"},
-      {"succeeded", "JOB_SUCCEEDED"}, {"failed", "JOB_FAILED"},
-      {"cancelled", "JOB_CANCELLED"},
+      {"pending", "JOB_PENDING"}, {"running", "JOB_RUNNING"},     {"succeeded", "JOB_SUCCEEDED"},
+      {"failed", "JOB_FAILED"},   {"cancelled", "JOB_CANCELLED"},
   };
   if (value == NULL || value[0] == '\0' || strcmp(value, "all") == 0) {
     *ret = 0;

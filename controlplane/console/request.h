@@ -9,11 +9,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MU_CONSOLE_PATH_MAX 1024   /* a longer path is 414 */
-#define MU_CONSOLE_ID_MAX 128      /* job id, agent id */
-#define MU_CONSOLE_TASK_MAX 256    /* task name */
+#define MU_CONSOLE_PATH_MAX 1024 /* a longer path is 414 */
+#define MU_CONSOLE_ID_MAX 128    /* job id, agent id */
+#define MU_CONSOLE_TASK_MAX 256  /* task name */
 #define MU_CONSOLE_SELECTOR_MAX 1024
-#define MU_CONSOLE_TOKEN_MAX 256   /* a bearer token past this is refused unread */
+#define MU_CONSOLE_TOKEN_MAX 256 /* a bearer token past this is refused unread */
 
 typedef enum {
   MU_CONSOLE_NOT_FOUND = 0,  /* nothing here: 404 (a page path gets the 404 page) */
@@ -34,8 +34,8 @@ typedef struct mu_console_route {
   char job_id[MU_CONSOLE_ID_MAX + 1];
   char host[MU_CONSOLE_ID_MAX + 1];
   char task[MU_CONSOLE_TASK_MAX + 1];
-  char static_name[64];      /* MU_CONSOLE_STATIC: the file name after /static/ */
-  int page_is_404;           /* MU_CONSOLE_PAGE served for a path that is no page */
+  char static_name[64]; /* MU_CONSOLE_STATIC: the file name after /static/ */
+  int page_is_404;      /* MU_CONSOLE_PAGE served for a path that is no page */
 } mu_console_route;
 
 /* HTTP status codes the parser answers with. */
@@ -50,8 +50,7 @@ typedef struct mu_console_route {
  * answers 404), 405 for a method other than GET or HEAD, 414 for a path past
  * MU_CONSOLE_PATH_MAX, 400 for a path with control bytes, an empty or "."/".." segment in
  * an id, or an id past its bound; msg says why (never echoing more than 64 bytes). */
-int mu_console_route_parse(const char *method, const char *path, mu_console_route *ret,
-                           char *msg, size_t size);
+int mu_console_route_parse(const char *method, const char *path, mu_console_route *ret, char *msg, size_t size);
 
 /* The token of an Authorization header "Bearer T" (scheme case-insensitive, spaces after it
  * skipped, trailing spaces dropped) copied into out. Returns 1 with the token, 0 when header

@@ -64,8 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (mu_console_param_uint(f[5], 7, 65536, &v) == 0) check(v <= 65536, "tail bound");
   if (mu_console_param_uint(f[6], 1, 1000, &v) == 0) check(v <= 1000, "limit bound");
   char id[MU_CONSOLE_ID_MAX + 1];
-  if (mu_console_param_id(f[7], id, sizeof id) == 0)
-    check(!dotty(id) && strchr(id, '/') == NULL, "after id");
+  if (mu_console_param_id(f[7], id, sizeof id) == 0) check(!dotty(id) && strchr(id, '/') == NULL, "after id");
   free(buf);
   return 0;
 }

@@ -147,9 +147,8 @@ static void query_values(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(api_routes), cmocka_unit_test(pages_and_static),
-      cmocka_unit_test(refusals),   cmocka_unit_test(bearer),
-      cmocka_unit_test(query_values),
+      cmocka_unit_test(api_routes), cmocka_unit_test(pages_and_static), cmocka_unit_test(refusals),
+      cmocka_unit_test(bearer),     cmocka_unit_test(query_values),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,13 +20,13 @@
 #include "controlplane/daemon.h"
 #include "lib/base/log.h"
 
-#define MU_CONSOLE_WAIT_MS 15000        /* an API answer later than this is 503 */
-#define MU_CONSOLE_QUEUE_MAX 256        /* requests waiting for the loop */
-#define MU_CONSOLE_KEEPALIVE_MS 15000   /* a comment line on an idle event stream */
+#define MU_CONSOLE_WAIT_MS 15000      /* an API answer later than this is 503 */
+#define MU_CONSOLE_QUEUE_MAX 256      /* requests waiting for the loop */
+#define MU_CONSOLE_KEEPALIVE_MS 15000 /* a comment line on an idle event stream */
 #define MU_CONSOLE_PEM_MAX (1u << 20)
 
-const char *const mu_console_query_names[MU_CQ_COUNT] = {
-    "selector", "state", "tail", "limit", "after", "offset", "history"};
+const char *const mu_console_query_names[MU_CQ_COUNT] = {"selector", "state",  "tail",   "limit",
+                                                         "after",    "offset", "history"};
 
 /* Headers on every answer: nothing is framed, sniffed or loaded from elsewhere. */
 static const char csp[] =
@@ -41,8 +41,8 @@ void mu_console_config_init(mu_console_config *cfg) {
   cfg->stream_buffer = 1u << 20;
 }
 
-static const char *const flags[] = {"web-listen", "web-tls-cert", "web-tls-key",
-                                    "web-max-connections", "web-stream-buffer"};
+static const char *const flags[] = {"web-listen", "web-tls-cert", "web-tls-key", "web-max-connections",
+                                    "web-stream-buffer"};
 
 int mu_console_config_has(const char *flag) {
   for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
@@ -56,27 +56,20 @@ static int copy_flag(char *dst, size_t size, const char *flag, const char *value
   return 0;
 }
 
-int mu_console_config_set(mu_console_config *cfg, const char *flag, const char *value,
-                          mu_err *err) {
-  if (strcmp(flag, "web-listen") == 0)
-    return copy_flag(cfg->listen, sizeof cfg->listen, flag, value, err);
-  if (strcmp(flag, "web-tls-cert") == 0)
-    return copy_flag(cfg->tls_cert, sizeof cfg->tls_cert, flag, value, err);
-  if (strcmp(flag, "web-tls-key") == 0)
-    return copy_flag(cfg->tls_key, sizeof cfg->tls_key, flag, value, err);
+int mu_console_config_set(mu_console_config *cfg, const char *flag, const char *value, mu_err *err) {
+  if (strcmp(flag, "web-listen") == 0) return copy_flag(cfg->listen, sizeof cfg->listen, flag, value, err);
+  if (strcmp(flag, "web-tls-cert") == 0) return copy_flag(cfg->tls_cert, sizeof cfg->tls_cert, flag, value, err);
+  if (strcmp(flag, "web-tls-key") == 0) return copy_flag(cfg->tls_key, sizeof cfg->tls_key, flag, value, err);
   uint64_t v;
   if (strcmp(flag, "web-max-connections") == 0) {
     if (mu_console_param_uint(value, 0, 4096, &v) != 0 || v < 4)
-      return mu_err_set(err, MU_EINVAL, "--web-max-connections: expected 4..4096, got '%.40s'",
-                        value);
+      return mu_err_set(err, MU_EINVAL, "--web-max-connections: expected 4..4096, got '%.40s'", value);
     cfg->max_connections = (uint32_t)v;
     return 0;
   }
   if (strcmp(flag, "web-stream-buffer") == 0) {
     if (mu_console_param_uint(value, 0, 1u << 30, &v) != 0 || v < 4096)
-      return mu_err_set(err, MU_EINVAL,
-                        "--web-stream-buffer: expected bytes in 4096..1073741824, got '%.40s'",
-                        value);
+      return mu_err_set(err, MU_EINVAL, "--web-stream-buffer: expected bytes in 4096..1073741824, got '%.40s'", value);
     cfg->stream_buffer = (size_t)v;
     return 0;
   }
@@ -86,12 +79,12 @@ int mu_console_config_set(mu_console_config *cfg, const char *flag, const char *
 int mu_console_config_check(const mu_console_config *cfg, int insecure, mu_err *err) {
   int cert = cfg->tls_cert[0] != '\0', key = cfg->tls_key[0] != '\0';
   if (cert != key)
-    return mu_err_set(err, MU_EINVAL, "the console over HTTPS needs both --web-tls-cert and "
-                                      "--web-tls-key: %s is missing",
+    return mu_err_set(err, MU_EINVAL,
+                      "the console over HTTPS needs both --web-tls-cert and "
+                      "--web-tls-key: %s is missing",
                       cert ? "--web-tls-key" : "--web-tls-cert");
   if (cert && cfg->listen[0] == '\0')
-    return mu_err_set(err, MU_EINVAL,
-                      "--web-tls-cert and --web-tls-key given without --web-listen");
+    return mu_err_set(err, MU_EINVAL, "--web-tls-cert and --web-tls-key given without --web-listen");
   (void)insecure;
   return 0;
 }
@@ -100,9 +93,7 @@ int mu_console_config_check(const mu_console_config *cfg, int insecure, mu_err *
 
 static int read_pem(const char *flag, const char *path, char **ret, mu_err *err) {
   FILE *f = fopen(path, "rb");
-  if (f == NULL)
-    return mu_err_set(err, errno == ENOENT ? MU_ENOENT : MU_EIO, "%s %s: %s", flag, path,
-                      strerror(errno));
+  if (f == NULL) return mu_err_set(err, errno == ENOENT ? MU_ENOENT : MU_EIO, "%s %s: %s", flag, path, strerror(errno));
   char *buf = malloc(MU_CONSOLE_PEM_MAX + 1);
   size_t n = buf ? fread(buf, 1, MU_CONSOLE_PEM_MAX + 1, f) : 0;
   fclose(f);
@@ -117,18 +108,16 @@ static int read_pem(const char *flag, const char *path, char **ret, mu_err *err)
 }
 
 /* Checks that key is cert's, so a bad pair is named here rather than inside MHD. */
-static int check_pair(const char *cert, const char *key, const char *cert_path,
-                      const char *key_path, mu_err *err) {
+static int check_pair(const char *cert, const char *key, const char *cert_path, const char *key_path, mu_err *err) {
   gnutls_certificate_credentials_t cred;
-  if (gnutls_certificate_allocate_credentials(&cred) < 0)
-    return mu_err_set(err, MU_ENOMEM, "out of memory");
+  if (gnutls_certificate_allocate_credentials(&cred) < 0) return mu_err_set(err, MU_ENOMEM, "out of memory");
   gnutls_datum_t c = {(unsigned char *)cert, (unsigned int)strlen(cert)};
   gnutls_datum_t k = {(unsigned char *)key, (unsigned int)strlen(key)};
   int grc = gnutls_certificate_set_x509_key_mem(cred, &c, &k, GNUTLS_X509_FMT_PEM);
   gnutls_certificate_free_credentials(cred);
   if (grc < 0)
-    return mu_err_set(err, MU_EINVAL, "console certificate %s with key %s: %s", cert_path,
-                      key_path, gnutls_strerror(grc));
+    return mu_err_set(err, MU_EINVAL, "console certificate %s with key %s: %s", cert_path, key_path,
+                      gnutls_strerror(grc));
   return 0;
 }
 
@@ -137,8 +126,7 @@ static int check_pair(const char *cert, const char *key, const char *cert_path,
 /* Fills r->peer from a client certificate that chains to the CA MHD was given; leaves it
  * unverified otherwise (the caller may still bring a token). */
 static void read_client_cert(struct MHD_Connection *conn, mu_console_req *r) {
-  const union MHD_ConnectionInfo *ci =
-      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
   gnutls_session_t tls = ci != NULL ? (gnutls_session_t)ci->tls_session : NULL;
   r->peer.tls = tls != NULL;
   unsigned int n = 0;
@@ -154,8 +142,7 @@ static void read_client_cert(struct MHD_Connection *conn, mu_console_req *r) {
   if (gnutls_x509_crt_init(&crt) < 0) return;
   if (gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) == 0) {
     size_t size = sizeof r->peer.common_name;
-    if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0,
-                                      r->peer.common_name, &size) < 0)
+    if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, r->peer.common_name, &size) < 0)
       r->peer.common_name[0] = '\0';
     for (unsigned int i = 0; r->peer.n_uris < MU_RPC_PEER_MAX_URIS; i++) {
       char san[256];
@@ -184,8 +171,7 @@ static void read_client_cert(struct MHD_Connection *conn, mu_console_req *r) {
 }
 
 static void peer_address(struct MHD_Connection *conn, char *buf, size_t size) {
-  const union MHD_ConnectionInfo *ci =
-      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
   snprintf(buf, size, "?");
   if (ci == NULL || ci->client_addr == NULL) return;
   char ip[INET6_ADDRSTRLEN] = "?";
@@ -212,8 +198,8 @@ void mu_console_req_unref(mu_console_req *r) {
   free(r);
 }
 
-static enum MHD_Result queue(struct MHD_Connection *conn, unsigned int status,
-                             struct MHD_Response *resp, const char *ctype, int no_store) {
+static enum MHD_Result queue(struct MHD_Connection *conn, unsigned int status, struct MHD_Response *resp,
+                             const char *ctype, int no_store) {
   if (resp == NULL) return MHD_NO;
   MHD_add_response_header(resp, "Content-Type", ctype);
   MHD_add_response_header(resp, "Content-Security-Policy", csp);
@@ -229,23 +215,19 @@ static enum MHD_Result queue(struct MHD_Connection *conn, unsigned int status,
 /* Takes body (malloc). */
 static enum MHD_Result answer_json(struct MHD_Connection *conn, unsigned int status, char *body) {
   if (body == NULL) return MHD_NO;
-  struct MHD_Response *resp =
-      MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+  struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
   if (resp == NULL) free(body);
   if (resp != NULL && status == MHD_HTTP_UNAUTHORIZED)
     MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"muster\"");
   return queue(conn, status, resp, "application/json; charset=utf-8", 1);
 }
 
-static enum MHD_Result answer_error(struct MHD_Connection *conn, unsigned int status,
-                                    const char *msg) {
+static enum MHD_Result answer_error(struct MHD_Connection *conn, unsigned int status, const char *msg) {
   return answer_json(conn, status, mu_console_error_json(status, msg));
 }
 
-static enum MHD_Result answer_asset(struct MHD_Connection *conn, unsigned int status,
-                                    const mu_console_asset *a) {
-  struct MHD_Response *resp = MHD_create_response_from_buffer(
-      a->len, (void *)a->data, MHD_RESPMEM_PERSISTENT);
+static enum MHD_Result answer_asset(struct MHD_Connection *conn, unsigned int status, const mu_console_asset *a) {
+  struct MHD_Response *resp = MHD_create_response_from_buffer(a->len, (void *)a->data, MHD_RESPMEM_PERSISTENT);
   return queue(conn, status, resp, a->content_type, 0);
 }
 
@@ -305,9 +287,8 @@ static int ask_loop(mu_console *c, mu_console_req *r) {
   return done ? 0 : -1;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version, const char *upload,
-                                  size_t *upload_size, void **con_cls) {
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload, size_t *upload_size, void **con_cls) {
   mu_console *c = cls;
   (void)version;
   (void)upload;
@@ -325,8 +306,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                : answer_error(conn, 500, "console page not built in");
     case MU_CONSOLE_STATIC:
       a = mu_console_asset_find(route.static_name);
-      if (a != NULL && strcmp(a->name, "index.html") != 0)
-        return answer_asset(conn, MHD_HTTP_OK, a);
+      if (a != NULL && strcmp(a->name, "index.html") != 0) return answer_asset(conn, MHD_HTTP_OK, a);
       return answer_error(conn, MHD_HTTP_NOT_FOUND, "no such file");
     case MU_CONSOLE_NOT_FOUND: return answer_error(conn, MHD_HTTP_NOT_FOUND, "not found");
     default: break;
@@ -337,21 +317,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   atomic_init(&r->refs, 1);
   r->route = route;
   for (int i = 0; i < MU_CQ_COUNT; i++) {
-    const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
-                                                mu_console_query_names[i]);
+    const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, mu_console_query_names[i]);
     if (v == NULL) continue;
     if (strlen(v) > MU_CONSOLE_QUERY_VALUE_MAX) {
       mu_console_req_unref(r);
       return answer_error(conn, MHD_HTTP_BAD_REQUEST, "query value too long");
     }
-    if ((r->query[i] = strdup(v)) == NULL) {
+    r->query[i] = strdup(v);
+    if (r->query[i] == NULL) {
       mu_console_req_unref(r);
       return MHD_NO;
     }
   }
-  r->auth = mu_console_bearer(
-      MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
-      r->bearer, sizeof r->bearer);
+  r->auth = mu_console_bearer(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+                              r->bearer, sizeof r->bearer);
   peer_address(conn, r->peer.address, sizeof r->peer.address);
   if (c->tls_ca != NULL) read_client_cert(conn, r);
   enum MHD_Result ret;
@@ -470,7 +449,8 @@ int mu_console_start(mu_daemon *d, const mu_console_config *cfg, mu_err *err) {
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&c->cond, &ca);
   pthread_condattr_destroy(&ca);
-  if ((rc = load_tls(c, d, err)) != 0) {
+  rc = load_tls(c, d, err);
+  if (rc != 0) {
     console_free(c);
     return rc;
   }
@@ -478,8 +458,7 @@ int mu_console_start(mu_daemon *d, const mu_console_config *cfg, mu_err *err) {
   c->async.data = c;
   uv_timer_init(d->loop, &c->sweep);
   c->sweep.data = c;
-  unsigned int mflags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                        MHD_USE_ERROR_LOG;
+  unsigned int mflags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
   struct MHD_OptionItem tls[4];
   size_t n = 0;
   if (c->tls) {
@@ -487,19 +466,16 @@ int mu_console_start(mu_daemon *d, const mu_console_config *cfg, mu_err *err) {
     tls[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, c->tls_cert};
     tls[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, c->tls_key};
     /* asks for (does not require) a client certificate; a token works without one */
-    if (c->tls_ca != NULL)
-      tls[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, c->tls_ca};
+    if (c->tls_ca != NULL) tls[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, c->tls_ca};
   }
   tls[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-  c->mhd = MHD_start_daemon(
-      mflags, 0, NULL, NULL, on_request, c, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, c,
-      MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
-      (unsigned int)cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-      (unsigned int)(cfg->max_connections / 2), MHD_OPTION_CONNECTION_TIMEOUT,
-      (unsigned int)60, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+  c->mhd = MHD_start_daemon(mflags, 0, NULL, NULL, on_request, c, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, c,
+                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned int)cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                            (unsigned int)(cfg->max_connections / 2), MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
+                            MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
   if (c->mhd == NULL) {
-    rc = mu_err_set(err, MU_EIO, "--web-listen %s: cannot serve there (address in use?)",
-                    cfg->listen);
+    rc = mu_err_set(err, MU_EIO, "--web-listen %s: cannot serve there (address in use?)", cfg->listen);
     uv_close((uv_handle_t *)&c->async, on_closed);
     uv_close((uv_handle_t *)&c->sweep, on_closed);
     return rc;
@@ -508,8 +484,7 @@ int mu_console_start(mu_daemon *d, const mu_console_config *cfg, mu_err *err) {
   c->port = info ? info->port : (int)ntohs(sa.sin_port);
   uv_timer_start(&c->sweep, on_sweep, 2000, 2000);
   d->console = c;
-  mu_info("console", "web console on %s://%s/ (port %d)%s", c->tls ? "https" : "http",
-          cfg->listen, c->port,
+  mu_info("console", "web console on %s://%s/ (port %d)%s", c->tls ? "https" : "http", cfg->listen, c->port,
           c->tls ? "" : "; INSECURE: plain HTTP, anyone who reaches it sees the fleet");
   return 0;
 }

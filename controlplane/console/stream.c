@@ -71,8 +71,7 @@ int mu_console_stream_push(mu_console_stream *s, const char *event, const char *
   }
   /* room is always kept for the overflow notice */
   if (s->len + need + sizeof overflow_event > s->cap) {
-    if (s->len + sizeof overflow_event - 1 <= s->cap)
-      append(s, overflow_event, sizeof overflow_event - 1);
+    if (s->len + sizeof overflow_event - 1 <= s->cap) append(s, overflow_event, sizeof overflow_event - 1);
     s->overflowed = 1;
     s->closed = 1;
     pthread_cond_broadcast(&s->cond);

@@ -45,8 +45,7 @@ static void overflow_ends_the_stream(void **state) {
   char buf[1024];
   size_t total = 0;
   long n;
-  while ((n = mu_console_stream_read(s, buf + total, sizeof buf - total - 1, 10)) > 0)
-    total += (size_t)n;
+  while ((n = mu_console_stream_read(s, buf + total, sizeof buf - total - 1, 10)) > 0) total += (size_t)n;
   buf[total] = '\0';
   assert_int_equal(n, -1);
   assert_non_null(strstr(buf, "event: overflow\n"));
@@ -58,8 +57,7 @@ static void *reader(void *arg) {
   static char got[4096];
   size_t total = 0;
   long n;
-  while ((n = mu_console_stream_read(s, got + total, sizeof got - total - 1, 2000)) >= 0)
-    total += (size_t)n;
+  while ((n = mu_console_stream_read(s, got + total, sizeof got - total - 1, 2000)) >= 0) total += (size_t)n;
   got[total] = '\0';
   mu_console_stream_unref(s);
   return got;

@@ -13,9 +13,7 @@
 
 #include "lib/base/clock.h"
 
-static void on_tick(uv_timer_t *t) {
-  (void)t;
-}
+static void on_tick(uv_timer_t *t) { (void)t; }
 
 static mu_etcd_client *client_on(ha_env *e, uv_loop_t *loop) {
   mu_err err = {0};
@@ -42,9 +40,7 @@ ha_env *ha_env_new(mu_etcd_harness *h, const char *prefix) {
   return e;
 }
 
-static void on_closed(void *ud) {
-  *(bool *)ud = true;
-}
+static void on_closed(void *ud) { *(bool *)ud = true; }
 
 static void drain(uv_loop_t *loop, uv_timer_t *tick) {
   uv_close((uv_handle_t *)tick, NULL);
@@ -116,11 +112,9 @@ void ha_member_start(ha_env *e, ha_member *m, const char *name) {
   snprintf(m->name, sizeof(m->name), "%s", name);
   snprintf(m->address, sizeof(m->address), "%s.test:7070", name);
   m->c = client_on(e, &e->loop);
-  mu_leader_options o = {.prefix = e->prefix,
-                         .member_id = m->name, .address = m->address, .ttl_ms = HA_TTL_MS,
-                         .retry_max_ms = 500};
-  mu_leader_callbacks cbs = {.on_elected = on_elected, .on_deposed = on_deposed,
-                             .on_leader_changed = on_changed};
+  mu_leader_options o = {
+      .prefix = e->prefix, .member_id = m->name, .address = m->address, .ttl_ms = HA_TTL_MS, .retry_max_ms = 500};
+  mu_leader_callbacks cbs = {.on_elected = on_elected, .on_deposed = on_deposed, .on_leader_changed = on_changed};
   if (mu_leader_new(&e->loop, m->c, &o, &cbs, m, &m->l, &err) != 0) {
     fail_msg("leader_new: %s", err.msg);
   }
@@ -172,8 +166,7 @@ static mu_etcd_result *side_wait(ha_env *e, side_call *k, const char *what) {
 mu_etcd_result *ha_side_range(ha_env *e, const char *key, bool prefix) {
   side_call k = {0};
   mu_err err = {0};
-  if (mu_etcd_range(e->side, &(mu_etcd_range_req){.key = key, .prefix = prefix}, on_side, &k,
-                    &err) != 0) {
+  if (mu_etcd_range(e->side, &(mu_etcd_range_req){.key = key, .prefix = prefix}, on_side, &k, &err) != 0) {
     fail_msg("side range: %s", err.msg);
   }
   return side_wait(e, &k, "range");
@@ -182,8 +175,7 @@ mu_etcd_result *ha_side_range(ha_env *e, const char *key, bool prefix) {
 int64_t ha_side_put(ha_env *e, const char *key, const char *value) {
   side_call k = {0};
   mu_err err = {0};
-  if (mu_etcd_put(e->side, &(mu_etcd_put_req){.key = key, .value = value}, on_side, &k, &err) !=
-      0) {
+  if (mu_etcd_put(e->side, &(mu_etcd_put_req){.key = key, .value = value}, on_side, &k, &err) != 0) {
     fail_msg("side put: %s", err.msg);
   }
   mu_etcd_result *r = side_wait(e, &k, "put");
@@ -195,8 +187,7 @@ int64_t ha_side_put(ha_env *e, const char *key, const char *value) {
 void ha_side_delete(ha_env *e, const char *key, bool prefix) {
   side_call k = {0};
   mu_err err = {0};
-  if (mu_etcd_delete(e->side, &(mu_etcd_delete_req){.key = key, .prefix = prefix}, on_side, &k,
-                     &err) != 0) {
+  if (mu_etcd_delete(e->side, &(mu_etcd_delete_req){.key = key, .prefix = prefix}, on_side, &k, &err) != 0) {
     fail_msg("side delete: %s", err.msg);
   }
   mu_etcd_result_free(side_wait(e, &k, "delete"));

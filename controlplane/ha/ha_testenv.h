@@ -22,12 +22,12 @@ typedef struct ha_member {
   char address[64];
   mu_etcd_client *c;
   mu_leader *l;
-  bool leading;                 /* between on_elected and on_deposed */
+  bool leading; /* between on_elected and on_deposed */
   int elected, deposed, changed;
-  int64_t term;                 /* last term won */
+  int64_t term;                   /* last term won */
   int64_t elected_at, deposed_at; /* mu_mono_ms() */
   char reason[512];
-  char seen_address[64];        /* last on_leader_changed */
+  char seen_address[64]; /* last on_leader_changed */
   int64_t seen_term;
 } ha_member;
 
@@ -37,15 +37,15 @@ struct ha_env {
   mu_etcd_harness *h;
   char prefix[64];
   char leader_key[80];
-  int leading;                  /* members in "leading" state */
-  int max_leading;              /* highest ever seen: must stay <= 1 */
+  int leading;     /* members in "leading" state */
+  int max_leading; /* highest ever seen: must stay <= 1 */
   /* A test that deletes the leader key sets this: the other member may win the new election
    * before the old leader's own watch has delivered the delete (its writes are fenced out by
    * then: the term's key is gone), so two local "leading" flags may overlap briefly. */
   bool allow_overlap;
   uv_loop_t side_loop;
   uv_timer_t side_tick;
-  mu_etcd_client *side;         /* client on side_loop */
+  mu_etcd_client *side; /* client on side_loop */
 };
 
 /* prefix: the election's key prefix for this test (copied), e.g. "/t1/". */

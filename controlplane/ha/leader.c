@@ -21,39 +21,39 @@
 struct mu_leader {
   uv_loop_t *loop;
   mu_etcd_client *c;
-  char *key;                    /* "<prefix>leader", owned */
-  char *value;                  /* our JSON {member_id, address}, owned */
-  char *member_id;              /* owned */
-  char *address;                /* owned */
+  char *key;       /* "<prefix>leader", owned */
+  char *value;     /* our JSON {member_id, address}, owned */
+  char *member_id; /* owned */
+  char *address;   /* owned */
   int64_t ttl_ms, retry_max_ms;
   mu_leader_callbacks cbs;
   void *ud;
 
   uv_timer_t keepalive_timer, deadline_timer, retry_timer, probe_timer;
-  int open_handles;             /* timers not yet closed */
-  int pending;                  /* etcd calls in flight */
+  int open_handles; /* timers not yet closed */
+  int pending;      /* etcd calls in flight */
   bool closing, client_gone;
   void (*close_cb)(void *ud);
   void *close_ud;
 
-  uint64_t epoch;               /* bumped on every election and deposition */
-  bool campaigning;             /* a campaign step is scheduled or in flight */
+  uint64_t epoch;   /* bumped on every election and deposition */
+  bool campaigning; /* a campaign step is scheduled or in flight */
   int64_t backoff_ms;
-  int64_t lease;                /* lease granted for the campaign / held while leading */
-  int64_t lease_ttl_ms;         /* span of the local deadline */
-  int64_t grant_sent_ms;        /* mu_mono_ms() when the campaign's lease grant was sent */
-  int64_t stale_lease;          /* a lease we stopped using that may still hold the key */
+  int64_t lease;         /* lease granted for the campaign / held while leading */
+  int64_t lease_ttl_ms;  /* span of the local deadline */
+  int64_t grant_sent_ms; /* mu_mono_ms() when the campaign's lease grant was sent */
+  int64_t stale_lease;   /* a lease we stopped using that may still hold the key */
 
   bool is_leader;
   int64_t term;
-  int64_t deadline_ms;          /* mu_mono_ms() by which we stop leading without a refresh */
+  int64_t deadline_ms; /* mu_mono_ms() by which we stop leading without a refresh */
   bool ka_inflight;
   bool probe_inflight;
 
-  char *known_address;          /* owned, "" when unknown */
+  char *known_address; /* owned, "" when unknown */
   int64_t known_term;
-  int64_t state_rev;            /* revision our view of the key is current at */
-  mu_etcd_watch *watch;         /* owned by the client; NULL when not watching */
+  int64_t state_rev;    /* revision our view of the key is current at */
+  mu_etcd_watch *watch; /* owned by the client; NULL when not watching */
   mu_leader_health health;
 };
 
@@ -114,34 +114,25 @@ static int start_op(mu_leader *l, op_kind kind, int64_t lease, mu_err *err) {
   int rc = 0;
   mu_etcd_txn *t = NULL;
   switch (kind) {
-  case OP_REVOKE_STALE:
-  case OP_REVOKE:
-    rc = mu_etcd_lease_revoke(l->c, lease, on_op, o, err);
-    break;
-  case OP_GRANT:
-    rc = mu_etcd_lease_grant(l->c, (l->ttl_ms + 999) / 1000, on_op, o, err);
-    break;
-  case OP_KEEPALIVE:
-    rc = mu_etcd_lease_keepalive(l->c, lease, on_op, o, err);
-    break;
-  case OP_RANGE:
-  case OP_PROBE:
-    rc = mu_etcd_range(l->c, &(mu_etcd_range_req){.key = l->key}, on_op, o, err);
-    break;
-  case OP_TXN:
-    t = mu_etcd_txn_new();
-    if (t == NULL) {
-      rc = mu_err_set(err, MU_ENOMEM, "leader election: out of memory");
+    case OP_REVOKE_STALE:
+    case OP_REVOKE: rc = mu_etcd_lease_revoke(l->c, lease, on_op, o, err); break;
+    case OP_GRANT: rc = mu_etcd_lease_grant(l->c, (l->ttl_ms + 999) / 1000, on_op, o, err); break;
+    case OP_KEEPALIVE: rc = mu_etcd_lease_keepalive(l->c, lease, on_op, o, err); break;
+    case OP_RANGE:
+    case OP_PROBE: rc = mu_etcd_range(l->c, &(mu_etcd_range_req){.key = l->key}, on_op, o, err); break;
+    case OP_TXN:
+      t = mu_etcd_txn_new();
+      if (t == NULL) {
+        rc = mu_err_set(err, MU_ENOMEM, "leader election: out of memory");
+        break;
+      }
+      mu_etcd_txn_compare(t, l->key, MU_ETCD_CREATE_REVISION, MU_ETCD_EQ, 0);
+      mu_etcd_txn_put(t, MU_ETCD_ON_SUCCESS, &(mu_etcd_put_req){.key = l->key, .value = l->value, .lease = lease});
+      mu_etcd_txn_range(t, MU_ETCD_ON_SUCCESS, &(mu_etcd_range_req){.key = l->key});
+      mu_etcd_txn_range(t, MU_ETCD_ON_FAILURE, &(mu_etcd_range_req){.key = l->key});
+      rc = mu_etcd_txn_commit(l->c, t, on_op, o, err);
+      mu_etcd_txn_free(t);
       break;
-    }
-    mu_etcd_txn_compare(t, l->key, MU_ETCD_CREATE_REVISION, MU_ETCD_EQ, 0);
-    mu_etcd_txn_put(t, MU_ETCD_ON_SUCCESS,
-                    &(mu_etcd_put_req){.key = l->key, .value = l->value, .lease = lease});
-    mu_etcd_txn_range(t, MU_ETCD_ON_SUCCESS, &(mu_etcd_range_req){.key = l->key});
-    mu_etcd_txn_range(t, MU_ETCD_ON_FAILURE, &(mu_etcd_range_req){.key = l->key});
-    rc = mu_etcd_txn_commit(l->c, t, on_op, o, err);
-    mu_etcd_txn_free(t);
-    break;
   }
   if (rc != 0) {
     free(o);
@@ -179,8 +170,7 @@ static void known_from_kv(mu_leader *l, const mu_etcd_kv *kv) {
   json_t *v = json_loadb(kv->value, kv->value_len, 0, &jerr);
   const char *addr = v != NULL ? json_string_value(json_object_get(v, "address")) : NULL;
   if (addr == NULL) {
-    mu_warn(LOG, "leader key %s: value is not {\"address\":...} JSON; leader address unknown",
-            l->key);
+    mu_warn(LOG, "leader key %s: value is not {\"address\":...} JSON; leader address unknown", l->key);
     addr = "";
   }
   set_known(l, addr, kv->create_revision);
@@ -233,8 +223,7 @@ static void on_deadline(uv_timer_t *t) {
   mu_err_set(&e, MU_ETIMEDOUT,
              "no lease refresh confirmed by etcd within the %" PRId64 " ms TTL (lease %" PRId64
              "); last etcd error: %s",
-             l->lease_ttl_ms, l->lease,
-             l->health.last_err.code != 0 ? l->health.last_err.msg : "none");
+             l->lease_ttl_ms, l->lease, l->health.last_err.code != 0 ? l->health.last_err.msg : "none");
   note_err(l, &e);
   depose(l, "%s", e.msg);
 }
@@ -256,9 +245,7 @@ static void on_keepalive_timer(uv_timer_t *t) {
 }
 
 /* Stopping a little before the lease can end on etcd covers timer latency on our side. */
-static int64_t deadline_margin(const mu_leader *l) {
-  return l->lease_ttl_ms / 10;
-}
+static int64_t deadline_margin(const mu_leader *l) { return l->lease_ttl_ms / 10; }
 
 static void become_leader(mu_leader *l, int64_t term, int64_t granted_at) {
   l->is_leader = true;
@@ -270,15 +257,14 @@ static void become_leader(mu_leader *l, int64_t term, int64_t granted_at) {
   int64_t since = mu_mono_ms() - granted_at;
   int64_t next = l->lease_ttl_ms / 3 - since;
   uv_timer_start(&l->keepalive_timer, on_keepalive_timer, next > 0 ? (uint64_t)next : 0, 0);
-  mu_info(LOG, "elected leader with term %" PRId64 " (lease %" PRId64 ", TTL %" PRId64 " ms)",
-          term, l->lease, l->lease_ttl_ms);
+  mu_info(LOG, "elected leader with term %" PRId64 " (lease %" PRId64 ", TTL %" PRId64 " ms)", term, l->lease,
+          l->lease_ttl_ms);
   if (l->cbs.on_elected != NULL) l->cbs.on_elected(l->ud, term);
   if (l->closing) return;
   set_known(l, l->address, term);
 }
 
-static void keepalive_done(mu_leader *l, const op *o, const mu_etcd_result *res,
-                           const mu_err *err) {
+static void keepalive_done(mu_leader *l, const op *o, const mu_etcd_result *res, const mu_err *err) {
   if (o->epoch != l->epoch || !l->is_leader) return;
   l->ka_inflight = false;
   if (res != NULL && res->ttl > 0) {
@@ -323,8 +309,7 @@ static void on_watch(void *ud, const mu_etcd_watch_batch *b, const mu_err *err) 
     l->state_rev = ev->kv.mod_revision;
     if (ev->type == MU_ETCD_EVENT_PUT) {
       if (l->is_leader && ev->kv.create_revision != l->term) {
-        depose(l, "leader key %s was re-created by another member (term %" PRId64 ")", l->key,
-               ev->kv.create_revision);
+        depose(l, "leader key %s was re-created by another member (term %" PRId64 ")", l->key, ev->kv.create_revision);
       }
       if (!l->closing && ev->kv.create_revision != l->term) known_from_kv(l, &ev->kv);
       continue;
@@ -341,9 +326,8 @@ static void on_watch(void *ud, const mu_etcd_watch_batch *b, const mu_err *err) 
 static void ensure_watch(mu_leader *l, int64_t from_rev) {
   mu_err err = {0};
   if (l->watch != NULL || l->closing) return;
-  int rc = mu_etcd_watch_start(l->c, &(mu_etcd_watch_req){.key = l->key,
-                                                         .start_revision = from_rev},
-                               on_watch, l, &l->watch, &err);
+  int rc = mu_etcd_watch_start(l->c, &(mu_etcd_watch_req){.key = l->key, .start_revision = from_rev}, on_watch, l,
+                               &l->watch, &err);
   if (rc != 0) {
     l->watch = NULL;
     note_err(l, &err);
@@ -358,9 +342,7 @@ static void ensure_watch(mu_leader *l, int64_t from_rev) {
 
 /* ---- campaigning ---- */
 
-static void on_retry_timer(uv_timer_t *t) {
-  campaign_step(t->data);
-}
+static void on_retry_timer(uv_timer_t *t) { campaign_step(t->data); }
 
 static void schedule_campaign(mu_leader *l, int64_t delay_ms) {
   if (l->closing || l->client_gone || l->campaigning) return;
@@ -372,8 +354,7 @@ static void campaign_failed(mu_leader *l, const mu_err *err) {
   l->campaigning = false;
   note_err(l, err);
   if (err->code == MU_ECANCELED) l->client_gone = true;
-  mu_warn(LOG, "campaign on %s: %s; retrying in %" PRId64 " ms", l->key, err->msg,
-          l->backoff_ms);
+  mu_warn(LOG, "campaign on %s: %s; retrying in %" PRId64 " ms", l->key, err->msg, l->backoff_ms);
   schedule_campaign(l, l->backoff_ms);
   l->backoff_ms = l->backoff_ms * 2 > l->retry_max_ms ? l->retry_max_ms : l->backoff_ms * 2;
 }
@@ -475,56 +456,53 @@ static void on_op(void *ud, const mu_etcd_result *res, const mu_err *err) {
     goto out;
   }
   switch (o->kind) {
-  case OP_REVOKE:
-    break;
-  case OP_KEEPALIVE:
-    keepalive_done(l, o, res, err);
-    break;
-  case OP_REVOKE_STALE:
-    if (res == NULL && err->code != MU_ENOENT) {
-      campaign_failed(l, err);
+    case OP_REVOKE: break;
+    case OP_KEEPALIVE: keepalive_done(l, o, res, err); break;
+    case OP_REVOKE_STALE:
+      if (res == NULL && err->code != MU_ENOENT) {
+        campaign_failed(l, err);
+        break;
+      }
+      l->stale_lease = 0;
+      if (start_op(l, OP_GRANT, 0, &e) != 0) campaign_failed(l, &e);
       break;
-    }
-    l->stale_lease = 0;
-    if (start_op(l, OP_GRANT, 0, &e) != 0) campaign_failed(l, &e);
-    break;
-  case OP_GRANT:
-    if (res == NULL) {
-      campaign_failed(l, err);
+    case OP_GRANT:
+      if (res == NULL) {
+        campaign_failed(l, err);
+        break;
+      }
+      l->lease = res->lease_id;
+      l->grant_sent_ms = o->sent_ms;
+      l->lease_ttl_ms = res->ttl * 1000 < l->ttl_ms ? res->ttl * 1000 : l->ttl_ms;
+      if (start_op(l, OP_TXN, l->lease, &e) != 0) {
+        l->stale_lease = l->lease;
+        l->lease = 0;
+        campaign_failed(l, &e);
+        break;
+      }
       break;
-    }
-    l->lease = res->lease_id;
-    l->grant_sent_ms = o->sent_ms;
-    l->lease_ttl_ms = res->ttl * 1000 < l->ttl_ms ? res->ttl * 1000 : l->ttl_ms;
-    if (start_op(l, OP_TXN, l->lease, &e) != 0) {
-      l->stale_lease = l->lease;
-      l->lease = 0;
-      campaign_failed(l, &e);
-      break;
-    }
-    break;
-  case OP_TXN:
-    if (res == NULL) {
-      /* The put may or may not have landed: treat the lease as stale so the next campaign
+    case OP_TXN:
+      if (res == NULL) {
+        /* The put may or may not have landed: treat the lease as stale so the next campaign
        * revokes it (and with it any key it holds). */
-      l->stale_lease = l->lease;
-      l->lease = 0;
-      campaign_failed(l, err);
+        l->stale_lease = l->lease;
+        l->lease = 0;
+        campaign_failed(l, err);
+        break;
+      }
+      txn_done(l, res);
       break;
-    }
-    txn_done(l, res);
-    break;
-  case OP_RANGE:
-    if (res == NULL) {
-      campaign_failed(l, err);
+    case OP_RANGE:
+      if (res == NULL) {
+        campaign_failed(l, err);
+        break;
+      }
+      range_done(l, res);
       break;
-    }
-    range_done(l, res);
-    break;
-  case OP_PROBE:
-    l->probe_inflight = false;
-    if (res != NULL) probe_done(l, res);
-    break;
+    case OP_PROBE:
+      l->probe_inflight = false;
+      if (res != NULL) probe_done(l, res);
+      break;
   }
 out:
   free(o);
@@ -557,7 +535,8 @@ int mu_leader_new(uv_loop_t *loop, mu_etcd_client *client, const mu_leader_optio
   if (ttl < 1000) {
     return mu_err_set(err, MU_EINVAL,
                       "leader election: TTL must be at least 1s (etcd leases count seconds), "
-                      "got %" PRId64 " ms", ttl);
+                      "got %" PRId64 " ms",
+                      ttl);
   }
   mu_leader *l = calloc(1, sizeof(*l));
   json_t *v = NULL;
@@ -577,8 +556,7 @@ int mu_leader_new(uv_loop_t *loop, mu_etcd_client *client, const mu_leader_optio
   v = json_pack("{s:s,s:s}", "member_id", opts->member_id, "address", opts->address);
   l->value = v != NULL ? json_dumps(v, JSON_COMPACT) : NULL;
   json_decref(v);
-  if (l->key == NULL || l->member_id == NULL || l->address == NULL || l->known_address == NULL ||
-      l->value == NULL) {
+  if (l->key == NULL || l->member_id == NULL || l->address == NULL || l->known_address == NULL || l->value == NULL) {
     free(l->key);
     free(l->member_id);
     free(l->address);
@@ -587,8 +565,7 @@ int mu_leader_new(uv_loop_t *loop, mu_etcd_client *client, const mu_leader_optio
     free(l);
     return mu_err_set(err, MU_ENOMEM, "leader election: out of memory");
   }
-  uv_timer_t *timers[] = {&l->keepalive_timer, &l->deadline_timer, &l->retry_timer,
-                          &l->probe_timer};
+  uv_timer_t *timers[] = {&l->keepalive_timer, &l->deadline_timer, &l->retry_timer, &l->probe_timer};
   for (size_t i = 0; i < 4; i++) {
     uv_timer_init(loop, timers[i]);
     timers[i]->data = l;
@@ -627,29 +604,17 @@ void mu_leader_close(mu_leader *l, void (*close_cb)(void *ud), void *ud) {
   uv_close((uv_handle_t *)&l->probe_timer, on_timer_closed);
 }
 
-bool mu_leader_is_leader(const mu_leader *l) {
-  return l->is_leader && mu_mono_ms() < l->deadline_ms;
-}
+bool mu_leader_is_leader(const mu_leader *l) { return l->is_leader && mu_mono_ms() < l->deadline_ms; }
 
-int64_t mu_leader_term(const mu_leader *l) {
-  return mu_leader_is_leader(l) ? l->term : 0;
-}
+int64_t mu_leader_term(const mu_leader *l) { return mu_leader_is_leader(l) ? l->term : 0; }
 
-const char *mu_leader_key(const mu_leader *l) {
-  return l->key;
-}
+const char *mu_leader_key(const mu_leader *l) { return l->key; }
 
-const char *mu_leader_address(const mu_leader *l) {
-  return l->known_address;
-}
+const char *mu_leader_address(const mu_leader *l) { return l->known_address; }
 
-int64_t mu_leader_known_term(const mu_leader *l) {
-  return l->known_term;
-}
+int64_t mu_leader_known_term(const mu_leader *l) { return l->known_term; }
 
-void mu_leader_get_health(const mu_leader *l, mu_leader_health *ret_health) {
-  *ret_health = l->health;
-}
+void mu_leader_get_health(const mu_leader *l, mu_leader_health *ret_health) { *ret_health = l->health; }
 
 void mu_leader_step_down(mu_leader *l, int64_t term, const char *reason) {
   if (l->closing || !l->is_leader || l->term != term) return;

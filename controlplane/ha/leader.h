@@ -31,11 +31,11 @@ typedef struct mu_leader mu_leader;
 #define MU_LEADER_DEFAULT_TTL_MS 5000
 
 typedef struct mu_leader_options {
-  const char *prefix;          /* key prefix; NULL → "/muster/"; the key is prefix "leader" */
-  const char *member_id;       /* this daemon's id; required, non-empty */
-  const char *address;         /* where clients and agents reach this daemon; required */
-  int64_t ttl_ms;              /* lease TTL; 0 → 5000; at least 1000 (etcd counts seconds) */
-  int64_t retry_max_ms;        /* cap of the campaign retry backoff; 0 → ttl_ms */
+  const char *prefix;    /* key prefix; NULL → "/muster/"; the key is prefix "leader" */
+  const char *member_id; /* this daemon's id; required, non-empty */
+  const char *address;   /* where clients and agents reach this daemon; required */
+  int64_t ttl_ms;        /* lease TTL; 0 → 5000; at least 1000 (etcd counts seconds) */
+  int64_t retry_max_ms;  /* cap of the campaign retry backoff; 0 → ttl_ms */
 } mu_leader_options;
 
 typedef struct mu_leader_callbacks {
@@ -51,9 +51,9 @@ typedef struct mu_leader_callbacks {
 
 /* etcd health as seen by the election (for GetCluster and /healthz). */
 typedef struct mu_leader_health {
-  bool healthy;                /* the last etcd call of the election succeeded */
-  int64_t last_ok_mono_ms;     /* mu_mono_ms() of the last success, 0 if none yet */
-  mu_err last_err;             /* the last etcd error (code 0 if none yet) */
+  bool healthy;            /* the last etcd call of the election succeeded */
+  int64_t last_ok_mono_ms; /* mu_mono_ms() of the last success, 0 if none yet */
+  mu_err last_err;         /* the last etcd error (code 0 if none yet) */
 } mu_leader_health;
 
 /* Creates the election and starts campaigning (the first etcd call goes out from the loop).

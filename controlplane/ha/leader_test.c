@@ -238,13 +238,9 @@ static void test_bad_options(void **state) {
   mu_etcd_client *c = NULL;
   const char *ep = mu_etcd_harness_endpoint(e->h);
   assert_int_equal(mu_etcd_client_new(&e->loop, &ep, 1, NULL, &c, &err), 0);
-  assert_int_equal(mu_leader_new(&e->loop, c, &(mu_leader_options){.address = "x:1"}, NULL, NULL,
-                                 &l, &err),
-                   MU_EINVAL);
+  assert_int_equal(mu_leader_new(&e->loop, c, &(mu_leader_options){.address = "x:1"}, NULL, NULL, &l, &err), MU_EINVAL);
   assert_non_null(strstr(err.msg, "member_id"));
-  assert_int_equal(mu_leader_new(&e->loop, c,
-                                 &(mu_leader_options){.member_id = "m", .address = "x:1",
-                                                      .ttl_ms = 500},
+  assert_int_equal(mu_leader_new(&e->loop, c, &(mu_leader_options){.member_id = "m", .address = "x:1", .ttl_ms = 500},
                                  NULL, NULL, &l, &err),
                    MU_EINVAL);
   assert_non_null(strstr(err.msg, "500 ms"));

@@ -19,7 +19,7 @@ struct mu_store {
   mu_etcd_client *c;
   mu_leader *leader;
   mu_store_options opts;
-  int inflight;                 /* batches and loads that have not reported yet */
+  int inflight; /* batches and loads that have not reported yet */
   bool closing;
   void (*close_cb)(void *ud);
   void *close_ud;
@@ -27,27 +27,27 @@ struct mu_store {
 
 typedef struct batch_op {
   bool del, prefix;
-  bool barrier;                 /* everything before this op is committed before it is sent */
+  bool barrier; /* everything before this op is committed before it is sent */
   char *key;
   size_t key_len;
   char *value;
   size_t value_len;
-  int64_t lease;                /* put: attach to this lease (0: none) */
-  size_t cost;                  /* estimated request bytes */
+  int64_t lease; /* put: attach to this lease (0: none) */
+  size_t cost;   /* estimated request bytes */
 } batch_op;
 
 struct mu_store_batch {
   mu_store *s;
   batch_op *ops;
   size_t n, cap;
-  size_t bytes;                 /* sum of costs, bounded by max_batch_bytes */
-  bool barrier_next;            /* the next op added starts after a barrier */
+  size_t bytes;      /* sum of costs, bounded by max_batch_bytes */
+  bool barrier_next; /* the next op added starts after a barrier */
   /* commit state */
   int64_t term;
-  size_t *txn_start;            /* txns + 1 entries: ops[txn_start[i]..txn_start[i+1]) */
-  size_t next_txn;              /* next transaction to send */
-  size_t in_flight;             /* transactions sent and not answered */
-  mu_err first_err;             /* the first failure; nothing more is sent after it */
+  size_t *txn_start; /* txns + 1 entries: ops[txn_start[i]..txn_start[i+1]) */
+  size_t next_txn;   /* next transaction to send */
+  size_t in_flight;  /* transactions sent and not answered */
+  mu_err first_err;  /* the first failure; nothing more is sent after it */
   bool failed;
   mu_store_batch_result res;
   mu_store_batch_cb cb;
@@ -56,12 +56,12 @@ struct mu_store_batch {
 
 typedef struct load {
   mu_store *s;
-  char *prefix, *end, *next;    /* owned; next = key to resume from */
+  char *prefix, *end, *next; /* owned; next = key to resume from */
   size_t prefix_len, end_len, next_len;
-  struct load_range {          /* owned; the ranges between skipped sub-prefixes, in order */
+  struct load_range { /* owned; the ranges between skipped sub-prefixes, in order */
     char *start, *end;
     size_t start_len, end_len;
-  } *rest;
+  } * rest;
   size_t n_rest, next_rest;
   int64_t revision;
   size_t total;
@@ -79,8 +79,8 @@ static void store_release(mu_store *s) {
   if (cb != NULL) cb(ud);
 }
 
-int mu_store_new(mu_etcd_client *client, mu_leader *leader, const mu_store_options *opts,
-                 mu_store **ret_store, mu_err *err) {
+int mu_store_new(mu_etcd_client *client, mu_leader *leader, const mu_store_options *opts, mu_store **ret_store,
+                 mu_err *err) {
   if (client == NULL || leader == NULL) {
     return mu_err_set(err, MU_EINVAL, "store: an etcd client and a leader election are needed");
   }
@@ -127,16 +127,12 @@ void mu_store_batch_free(mu_store_batch *b) {
   free(b);
 }
 
-size_t mu_store_batch_ops(const mu_store_batch *b) {
-  return b->n;
-}
+size_t mu_store_batch_ops(const mu_store_batch *b) { return b->n; }
 
-static size_t fence_cost(const mu_store *s) {
-  return strlen(mu_leader_key(s->leader)) + OP_OVERHEAD;
-}
+static size_t fence_cost(const mu_store *s) { return strlen(mu_leader_key(s->leader)) + OP_OVERHEAD; }
 
-static int add_op(mu_store_batch *b, bool del, bool prefix, const char *key, const void *value,
-                  size_t value_len, int64_t lease, mu_err *err) {
+static int add_op(mu_store_batch *b, bool del, bool prefix, const char *key, const void *value, size_t value_len,
+                  int64_t lease, mu_err *err) {
   const mu_store_options *o = &b->s->opts;
   if (key == NULL || key[0] == '\0') {
     return mu_err_set(err, MU_EINVAL, "store batch: op %zu has an empty key", b->n + 1);
@@ -145,14 +141,12 @@ static int add_op(mu_store_batch *b, bool del, bool prefix, const char *key, con
   if (!del && value != NULL && value_len == 0) value_len = strlen(value);
   size_t cost = (prefix ? 2 * key_len : key_len) + value_len + OP_OVERHEAD;
   if (cost + fence_cost(b->s) > o->max_txn_bytes) {
-    return mu_err_set(err, MU_ENOSPC,
-                      "store batch: %s of '%s' is %zu bytes, over the %zu-byte transaction limit",
+    return mu_err_set(err, MU_ENOSPC, "store batch: %s of '%s' is %zu bytes, over the %zu-byte transaction limit",
                       del ? "delete" : "put", key, cost, o->max_txn_bytes);
   }
   if (b->n >= o->max_batch_ops || b->bytes + cost > o->max_batch_bytes) {
-    return mu_err_set(err, MU_ENOSPC,
-                      "store batch: adding '%s' goes over the batch bounds (%zu ops, %zu bytes)",
-                      key, o->max_batch_ops, o->max_batch_bytes);
+    return mu_err_set(err, MU_ENOSPC, "store batch: adding '%s' goes over the batch bounds (%zu ops, %zu bytes)", key,
+                      o->max_batch_ops, o->max_batch_bytes);
   }
   if (b->n == b->cap) {
     size_t cap = b->cap == 0 ? 16 : b->cap * 2;
@@ -162,8 +156,13 @@ static int add_op(mu_store_batch *b, bool del, bool prefix, const char *key, con
     b->cap = cap;
   }
   batch_op *op = &b->ops[b->n];
-  *op = (batch_op){.del = del, .prefix = prefix, .barrier = b->barrier_next && b->n > 0,
-                   .key_len = key_len, .value_len = value_len, .lease = lease, .cost = cost};
+  *op = (batch_op){.del = del,
+                   .prefix = prefix,
+                   .barrier = b->barrier_next && b->n > 0,
+                   .key_len = key_len,
+                   .value_len = value_len,
+                   .lease = lease,
+                   .cost = cost};
   op->key = malloc(key_len + 1);
   op->value = malloc(value_len + 1);
   if (op->key == NULL || op->value == NULL) {
@@ -182,15 +181,14 @@ static int add_op(mu_store_batch *b, bool del, bool prefix, const char *key, con
 
 void mu_store_batch_barrier(mu_store_batch *b) { b->barrier_next = true; }
 
-int mu_store_batch_put(mu_store_batch *b, const char *key, const void *value, size_t value_len,
-                       mu_err *err) {
+int mu_store_batch_put(mu_store_batch *b, const char *key, const void *value, size_t value_len, mu_err *err) {
   return add_op(b, false, false, key, value, value != NULL ? value_len : 0, 0, err);
 }
 
-int mu_store_batch_put_lease(mu_store_batch *b, const char *key, const void *value,
-                             size_t value_len, int64_t lease, mu_err *err) {
-  if (lease < 0) return mu_err_set(err, MU_EINVAL, "store batch: put of '%s': bad lease %lld",
-                                   key ? key : "", (long long)lease);
+int mu_store_batch_put_lease(mu_store_batch *b, const char *key, const void *value, size_t value_len, int64_t lease,
+                             mu_err *err) {
+  if (lease < 0)
+    return mu_err_set(err, MU_EINVAL, "store batch: put of '%s': bad lease %lld", key ? key : "", (long long)lease);
   return add_op(b, false, false, key, value, value != NULL ? value_len : 0, lease, err);
 }
 
@@ -231,11 +229,11 @@ static int send_txn(mu_store_batch *b, size_t idx, mu_err *err) {
     const batch_op *op = &b->ops[i];
     if (op->del) {
       mu_etcd_txn_delete(t, MU_ETCD_ON_SUCCESS,
-                         &(mu_etcd_delete_req){.key = op->key, .key_len = op->key_len,
-                                               .prefix = op->prefix});
+                         &(mu_etcd_delete_req){.key = op->key, .key_len = op->key_len, .prefix = op->prefix});
     } else {
       mu_etcd_txn_put(t, MU_ETCD_ON_SUCCESS,
-                      &(mu_etcd_put_req){.key = op->key, .key_len = op->key_len,
+                      &(mu_etcd_put_req){.key = op->key,
+                                         .key_len = op->key_len,
                                          .value = op->value_len > 0 ? op->value : NULL,
                                          .value_len = op->value_len,
                                          .lease = op->lease});
@@ -266,8 +264,8 @@ static void pump(mu_store_batch *b) {
   const mu_store_options *o = &b->s->opts;
   if (!b->failed && b->s->closing && b->next_txn < b->res.txns) {
     mu_err e = {0};
-    mu_err_set(&e, MU_ECANCELED, "store batch: store closed after %zu of %zu transactions",
-               b->res.txns_committed, b->res.txns);
+    mu_err_set(&e, MU_ECANCELED, "store batch: store closed after %zu of %zu transactions", b->res.txns_committed,
+               b->res.txns);
     fail(b, &e);
   }
   while (!b->failed && b->next_txn < b->res.txns && b->in_flight < o->max_txns_in_flight) {
@@ -295,13 +293,12 @@ static void on_txn(void *ud, const mu_etcd_result *res, const mu_err *err) {
   mu_err e = {0};
   if (res == NULL) {
     e = *err;
-    mu_err_prefix(&e, "store batch: transaction %zu of %zu (%zu of %zu ops committed before it)",
-                  idx + 1, b->res.txns, b->res.ops_committed, b->n);
+    mu_err_prefix(&e, "store batch: transaction %zu of %zu (%zu of %zu ops committed before it)", idx + 1, b->res.txns,
+                  b->res.ops_committed, b->n);
     fail(b, &e);
   } else if (!res->succeeded) {
-    mu_err_set(&e, MU_EPERM,
-               "not the leader any more (term %" PRId64 " fenced out); %zu of %zu ops committed",
-               b->term, b->res.ops_committed, b->n);
+    mu_err_set(&e, MU_EPERM, "not the leader any more (term %" PRId64 " fenced out); %zu of %zu ops committed", b->term,
+               b->res.ops_committed, b->n);
     if (!b->failed) {
       mu_warn(LOG, "%s", e.msg);
       if (!b->s->closing) mu_leader_step_down(b->s->leader, b->term, e.msg);
@@ -328,12 +325,12 @@ int mu_store_batch_commit(mu_store_batch *b, mu_store_batch_cb cb, void *ud, mu_
   }
   b->term = mu_leader_term(s->leader);
   if (b->term == 0) {
-    rc = mu_err_set(err, MU_EPERM, "not the leader (leader is '%s'); nothing written",
-                    mu_leader_address(s->leader));
+    rc = mu_err_set(err, MU_EPERM, "not the leader (leader is '%s'); nothing written", mu_leader_address(s->leader));
     goto fail;
   }
   for (size_t i = 0; i < b->n; i = txn_end(b, i)) b->res.txns++;
-  if ((b->txn_start = malloc((b->res.txns + 1) * sizeof *b->txn_start)) == NULL) {
+  b->txn_start = malloc((b->res.txns + 1) * sizeof *b->txn_start);
+  if (b->txn_start == NULL) {
     rc = mu_err_set(err, MU_ENOMEM, "store batch: out of memory");
     goto fail;
   }
@@ -354,8 +351,8 @@ fail:
   return rc;
 }
 
-int mu_store_put(mu_store *s, const char *key, const void *value, size_t value_len,
-                 mu_store_batch_cb cb, void *ud, mu_err *err) {
+int mu_store_put(mu_store *s, const char *key, const void *value, size_t value_len, mu_store_batch_cb cb, void *ud,
+                 mu_err *err) {
   mu_store_batch *b = mu_store_batch_new(s);
   if (b == NULL) return mu_err_set(err, MU_ENOMEM, "store: out of memory");
   int rc = mu_store_batch_put(b, key, value, value_len, err);
@@ -400,14 +397,13 @@ static void on_create(void *ud, const mu_etcd_result *res, const mu_err *err) {
   store_release(s);
 }
 
-int mu_store_create(mu_store *s, const char *key, const void *value, size_t value_len,
-                    mu_store_create_cb cb, void *ud, mu_err *err) {
+int mu_store_create(mu_store *s, const char *key, const void *value, size_t value_len, mu_store_create_cb cb, void *ud,
+                    mu_err *err) {
   if (s->closing) return mu_err_set(err, MU_ECANCELED, "store: closing");
   if (key == NULL || key[0] == '\0') return mu_err_set(err, MU_EINVAL, "store: empty key");
   int64_t term = mu_leader_term(s->leader);
   if (term == 0)
-    return mu_err_set(err, MU_EPERM, "not the leader (leader is '%s'); nothing written",
-                      mu_leader_address(s->leader));
+    return mu_err_set(err, MU_EPERM, "not the leader (leader is '%s'); nothing written", mu_leader_address(s->leader));
   create_op *o = calloc(1, sizeof *o);
   mu_etcd_txn *t = o ? mu_etcd_txn_new() : NULL;
   if (t == NULL) {
@@ -418,8 +414,7 @@ int mu_store_create(mu_store *s, const char *key, const void *value, size_t valu
   const char *lk = mu_leader_key(s->leader);
   mu_etcd_txn_fence(t, lk, term);
   mu_etcd_txn_compare(t, key, MU_ETCD_CREATE_REVISION, MU_ETCD_EQ, 0);
-  mu_etcd_txn_put(t, MU_ETCD_ON_SUCCESS,
-                  &(mu_etcd_put_req){.key = key, .value = value, .value_len = value_len});
+  mu_etcd_txn_put(t, MU_ETCD_ON_SUCCESS, &(mu_etcd_put_req){.key = key, .value = value, .value_len = value_len});
   mu_etcd_txn_range(t, MU_ETCD_ON_FAILURE, &(mu_etcd_range_req){.key = lk});
   mu_etcd_txn_range(t, MU_ETCD_ON_FAILURE, &(mu_etcd_range_req){.key = key});
   int rc = mu_etcd_txn_commit(s->c, t, on_create, o, err);
@@ -543,21 +538,18 @@ static void on_page(void *ud, const mu_etcd_result *res, const mu_err *err) {
   }
 }
 
-int mu_store_load_prefix(mu_store *s, const char *prefix, mu_store_page_cb on_page_cb,
-                         mu_store_load_cb on_done, void *ud, mu_err *err) {
+int mu_store_load_prefix(mu_store *s, const char *prefix, mu_store_page_cb on_page_cb, mu_store_load_cb on_done,
+                         void *ud, mu_err *err) {
   return mu_store_load_prefix_skip(s, prefix, NULL, on_page_cb, on_done, ud, err);
 }
 
-int mu_store_load_prefix_skip(mu_store *s, const char *prefix, const char *skip,
-                              mu_store_page_cb on_page_cb, mu_store_load_cb on_done, void *ud,
-                              mu_err *err) {
+int mu_store_load_prefix_skip(mu_store *s, const char *prefix, const char *skip, mu_store_page_cb on_page_cb,
+                              mu_store_load_cb on_done, void *ud, mu_err *err) {
   const char *skips[1] = {skip};
   return mu_store_load_prefix_skips(s, prefix, skips, skip != NULL, on_page_cb, on_done, ud, err);
 }
 
-static int cmp_str(const void *a, const void *b) {
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
+static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
 
 /* 1 when [start, end) holds no key: end is not "\0" (the end of the key space) and start is
  * at or past it. */
@@ -612,9 +604,8 @@ static int load_plan(load *ld, const char *prefix, const char **sorted, size_t n
   return 0;
 }
 
-int mu_store_load_prefix_skips(mu_store *s, const char *prefix, const char *const *skips,
-                               size_t n_skips, mu_store_page_cb on_page_cb,
-                               mu_store_load_cb on_done, void *ud, mu_err *err) {
+int mu_store_load_prefix_skips(mu_store *s, const char *prefix, const char *const *skips, size_t n_skips,
+                               mu_store_page_cb on_page_cb, mu_store_load_cb on_done, void *ud, mu_err *err) {
   if (s->closing) return mu_err_set(err, MU_ECANCELED, "store: closing");
   if (prefix == NULL || prefix[0] == '\0' || on_done == NULL) {
     return mu_err_set(err, MU_EINVAL, "store: load needs a non-empty prefix and a callback");
@@ -622,8 +613,8 @@ int mu_store_load_prefix_skips(mu_store *s, const char *prefix, const char *cons
   size_t plen = strlen(prefix);
   for (size_t i = 0; i < n_skips; i++)
     if (skips[i] == NULL || strncmp(skips[i], prefix, plen) != 0 || strlen(skips[i]) <= plen)
-      return mu_err_set(err, MU_EINVAL, "store: skipped '%s' is not inside '%s'",
-                        skips[i] ? skips[i] : "(null)", prefix);
+      return mu_err_set(err, MU_EINVAL, "store: skipped '%s' is not inside '%s'", skips[i] ? skips[i] : "(null)",
+                        prefix);
   /* sorted, and a skip inside another one adds nothing */
   const char **sorted = calloc(n_skips + 1, sizeof *sorted);
   load *ld = calloc(1, sizeof(*ld));
@@ -636,8 +627,7 @@ int mu_store_load_prefix_skips(mu_store *s, const char *prefix, const char *cons
   for (size_t i = 0; i < n_skips; i++) sorted[i] = skips[i];
   qsort(sorted, n_skips, sizeof *sorted, cmp_str);
   for (size_t i = 0; i < n_skips; i++)
-    if (n == 0 || strncmp(sorted[i], sorted[n - 1], strlen(sorted[n - 1])) != 0)
-      sorted[n++] = sorted[i];
+    if (n == 0 || strncmp(sorted[i], sorted[n - 1], strlen(sorted[n - 1])) != 0) sorted[n++] = sorted[i];
   *ld = (load){.s = s, .on_page = on_page_cb, .on_done = on_done, .ud = ud};
   ld->prefix_len = plen;
   ld->prefix = strdup(prefix);

@@ -28,12 +28,12 @@ typedef struct mu_store mu_store;
 typedef struct mu_store_batch mu_store_batch;
 
 typedef struct mu_store_options {
-  size_t max_txn_ops;          /* puts+deletes per transaction; 0 → 128 (etcd --max-txn-ops) */
-  size_t max_txn_bytes;        /* estimated request bytes per transaction; 0 → 1.5 MiB - 64 KiB */
-  size_t max_batch_ops;        /* ops in one batch; 0 → 100000 */
-  size_t max_batch_bytes;      /* bytes held by one batch; 0 → 64 MiB */
-  int64_t page_size;           /* keys per page of mu_store_load_prefix; 0 → 1000 */
-  size_t max_txns_in_flight;   /* transactions of one batch sent at once; 0 → 8, 1 = in order */
+  size_t max_txn_ops;        /* puts+deletes per transaction; 0 → 128 (etcd --max-txn-ops) */
+  size_t max_txn_bytes;      /* estimated request bytes per transaction; 0 → 1.5 MiB - 64 KiB */
+  size_t max_batch_ops;      /* ops in one batch; 0 → 100000 */
+  size_t max_batch_bytes;    /* bytes held by one batch; 0 → 64 MiB */
+  int64_t page_size;         /* keys per page of mu_store_load_prefix; 0 → 1000 */
+  size_t max_txns_in_flight; /* transactions of one batch sent at once; 0 → 8, 1 = in order */
 } mu_store_options;
 
 /* What a finished batch did. On failure txns_committed transactions (ops_committed ops) were
@@ -41,8 +41,8 @@ typedef struct mu_store_options {
  * max_txns_in_flight were out at once, and they may have landed in any order); nothing past
  * the next barrier was sent. */
 typedef struct mu_store_batch_result {
-  int64_t revision;            /* etcd revision after the last committed transaction */
-  size_t txns;                 /* transactions the batch was split into */
+  int64_t revision; /* etcd revision after the last committed transaction */
+  size_t txns;      /* transactions the batch was split into */
   size_t txns_committed;
   size_t ops_committed;
 } mu_store_batch_result;
@@ -55,8 +55,8 @@ typedef void (*mu_store_batch_cb)(void *ud, const mu_store_batch_result *res, co
 
 /* Creates the store. client and leader are borrowed and must outlive mu_store_close's
  * callback. opts may be NULL (copied). Caller releases with mu_store_close. */
-int mu_store_new(mu_etcd_client *client, mu_leader *leader, const mu_store_options *opts,
-                 mu_store **ret_store, mu_err *err);
+int mu_store_new(mu_etcd_client *client, mu_leader *leader, const mu_store_options *opts, mu_store **ret_store,
+                 mu_err *err);
 
 /* Stops paging loads after their current page (they end with MU_ECANCELED); a batch in flight
  * stops after its current transaction (MU_ECANCELED if more were left). close_cb (may be NULL)
@@ -74,13 +74,12 @@ void mu_store_batch_free(mu_store_batch *b);
 /* Adds a put (key and value copied; value_len 0 → strlen(value), value NULL → empty). Errors:
  * MU_EINVAL empty key, MU_ENOSPC the op alone is over max_txn_bytes or the batch is over its
  * bounds (names the key), MU_ENOMEM. A failed add leaves the batch as it was. */
-int mu_store_batch_put(mu_store_batch *b, const char *key, const void *value, size_t value_len,
-                       mu_err *err);
+int mu_store_batch_put(mu_store_batch *b, const char *key, const void *value, size_t value_len, mu_err *err);
 /* A put attached to an etcd lease (lease 0: none): the key goes when the lease expires or is
  * revoked. A lease etcd no longer knows fails the whole transaction with MU_ENOENT ("requested
  * lease not found"), fence or not; MU_EINVAL for a negative lease. Otherwise as put. */
-int mu_store_batch_put_lease(mu_store_batch *b, const char *key, const void *value,
-                             size_t value_len, int64_t lease, mu_err *err);
+int mu_store_batch_put_lease(mu_store_batch *b, const char *key, const void *value, size_t value_len, int64_t lease,
+                             mu_err *err);
 /* Adds a delete of key, or of every key under it when prefix. Same errors as put. */
 int mu_store_batch_delete(mu_store_batch *b, const char *key, bool prefix, mu_err *err);
 size_t mu_store_batch_ops(const mu_store_batch *b);
@@ -96,8 +95,8 @@ void mu_store_batch_barrier(mu_store_batch *b);
 int mu_store_batch_commit(mu_store_batch *b, mu_store_batch_cb cb, void *ud, mu_err *err);
 
 /* One fenced put: a batch of one. */
-int mu_store_put(mu_store *s, const char *key, const void *value, size_t value_len,
-                 mu_store_batch_cb cb, void *ud, mu_err *err);
+int mu_store_put(mu_store *s, const char *key, const void *value, size_t value_len, mu_store_batch_cb cb, void *ud,
+                 mu_err *err);
 
 /* ---- create-only puts ---- */
 
@@ -105,13 +104,12 @@ int mu_store_put(mu_store *s, const char *key, const void *value, size_t value_l
  * current kv, borrowed for the call; NULL if it vanished meanwhile). Errors: MU_EPERM fenced
  * out (the leader steps down), and the etcd errors of a batch (outcome unknown for
  * MU_EAGAIN / MU_ETIMEDOUT: read the key back). */
-typedef void (*mu_store_create_cb)(void *ud, int created, const mu_etcd_kv *existing,
-                                   const mu_err *err);
+typedef void (*mu_store_create_cb)(void *ud, int created, const mu_etcd_kv *existing, const mu_err *err);
 /* One fenced transaction that puts key only if it does not exist (create revision 0): what
  * makes "exactly once" claims (a schedule's slot). value_len 0 → strlen(value). Errors
  * without a callback: MU_EPERM not the leader now, MU_EINVAL empty key, MU_ECANCELED closing. */
-int mu_store_create(mu_store *s, const char *key, const void *value, size_t value_len,
-                    mu_store_create_cb cb, void *ud, mu_err *err);
+int mu_store_create(mu_store *s, const char *key, const void *value, size_t value_len, mu_store_create_cb cb, void *ud,
+                    mu_err *err);
 
 /* ---- reads ---- */
 
@@ -126,17 +124,15 @@ typedef void (*mu_store_load_cb)(void *ud, int64_t revision, size_t total, const
 /* Reads every key under prefix, page_size keys at a time, all pages at one revision (reads are
  * not fenced: any member may load). Errors without callbacks: MU_EINVAL empty prefix,
  * MU_ECANCELED closing, or the first page could not be requested. */
-int mu_store_load_prefix(mu_store *s, const char *prefix, mu_store_page_cb on_page,
-                         mu_store_load_cb on_done, void *ud, mu_err *err);
+int mu_store_load_prefix(mu_store *s, const char *prefix, mu_store_page_cb on_page, mu_store_load_cb on_done, void *ud,
+                         mu_err *err);
 /* The same, leaving out every key under skip (a longer prefix inside prefix, e.g. the bundle
  * chunks under "<prefix>bundles/"); NULL skips nothing. MU_EINVAL when skip is not inside. */
-int mu_store_load_prefix_skip(mu_store *s, const char *prefix, const char *skip,
-                              mu_store_page_cb on_page, mu_store_load_cb on_done, void *ud,
-                              mu_err *err);
+int mu_store_load_prefix_skip(mu_store *s, const char *prefix, const char *skip, mu_store_page_cb on_page,
+                              mu_store_load_cb on_done, void *ud, mu_err *err);
 /* The same with several sub-prefixes left out (bundle chunks, audit records); skips are
  * borrowed for the call, in any order. MU_EINVAL when one is not inside prefix. */
-int mu_store_load_prefix_skips(mu_store *s, const char *prefix, const char *const *skips,
-                               size_t n_skips, mu_store_page_cb on_page,
-                               mu_store_load_cb on_done, void *ud, mu_err *err);
+int mu_store_load_prefix_skips(mu_store *s, const char *prefix, const char *const *skips, size_t n_skips,
+                               mu_store_page_cb on_page, mu_store_load_cb on_done, void *ud, mu_err *err);
 
 #endif

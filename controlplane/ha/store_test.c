@@ -73,8 +73,7 @@ typedef struct fixture {
   mu_store *s;
 } fixture;
 
-static void fixture_start(fixture *f, void **state, const char *prefix,
-                          const mu_store_options *o) {
+static void fixture_start(fixture *f, void **state, const char *prefix, const mu_store_options *o) {
   mu_err err = {0};
   f->e = ha_env_new(*state, prefix);
   ha_member_start(f->e, &f->m, "solo");
@@ -82,9 +81,7 @@ static void fixture_start(fixture *f, void **state, const char *prefix,
   if (mu_store_new(f->m.c, f->m.l, o, &f->s, &err) != 0) fail_msg("store_new: %s", err.msg);
 }
 
-static void on_closed(void *ud) {
-  *(bool *)ud = true;
-}
+static void on_closed(void *ud) { *(bool *)ud = true; }
 
 static void fixture_stop(fixture *f) {
   bool closed = false;
@@ -204,9 +201,7 @@ static void test_batch_splits_by_bytes(void **state) {
 
   /* Batch bounds. */
   mu_store_close(f.s, NULL, NULL);
-  assert_int_equal(mu_store_new(f.m.c, f.m.l, &(mu_store_options){.max_batch_ops = 2}, &f.s,
-                                &err),
-                   0);
+  assert_int_equal(mu_store_new(f.m.c, f.m.l, &(mu_store_options){.max_batch_ops = 2}, &f.s, &err), 0);
   b = mu_store_batch_new(f.s);
   assert_int_equal(mu_store_batch_put(b, "/s2/a", "1", 0, &err), 0);
   assert_int_equal(mu_store_batch_put(b, "/s2/b", "1", 0, &err), 0);
@@ -242,8 +237,7 @@ static void test_fenced_out(void **state) {
   assert_true(d.failed);
   assert_int_equal(d.err.code, MU_EPERM);
   char want[96];
-  snprintf(want, sizeof(want), "not the leader any more (term %lld fenced out)",
-           (long long)term);
+  snprintf(want, sizeof(want), "not the leader any more (term %lld fenced out)", (long long)term);
   assert_non_null(strstr(d.err.msg, want));
   assert_int_equal(d.res.txns_committed, 0);
   assert_int_equal(d.res.ops_committed, 0);
@@ -365,22 +359,20 @@ static void test_load_prefix_pages(void **state) {
   ha_side_put(f.e, "/s4/agents/m/chunk", "big");
   ha_side_put(f.e, "/s4/agents/z1", "{}");
   loaded sk = {0};
-  assert_int_equal(mu_store_load_prefix_skip(f.s, "/s4/agents/", "/s4/agents/m/", on_page,
-                                             on_loaded, &sk, &err), 0);
+  assert_int_equal(mu_store_load_prefix_skip(f.s, "/s4/agents/", "/s4/agents/m/", on_page, on_loaded, &sk, &err), 0);
   ha_run_until(f.e, &sk.done, 10000);
   if (sk.failed) fail_msg("load: %s", sk.err.msg);
   assert_int_equal(sk.n, 101);
   assert_string_equal(sk.keys[99], "/s4/agents/a099");
   assert_string_equal(sk.keys[100], "/s4/agents/z1");
   loaded_free(&sk);
-  assert_int_equal(mu_store_load_prefix_skip(f.s, "/s4/agents/", "/s4/other/", on_page,
-                                             on_loaded, &sk, &err), MU_EINVAL);
+  assert_int_equal(mu_store_load_prefix_skip(f.s, "/s4/agents/", "/s4/other/", on_page, on_loaded, &sk, &err),
+                   MU_EINVAL);
 
   /* Several skips (bundle chunks and audit records), in any order, one inside another. */
   const char *skips[] = {"/s4/agents/z", "/s4/agents/m/", "/s4/agents/a05", "/s4/agents/m/chunk"};
   loaded ms = {0};
-  assert_int_equal(mu_store_load_prefix_skips(f.s, "/s4/agents/", skips, 4, on_page, on_loaded,
-                                              &ms, &err), 0);
+  assert_int_equal(mu_store_load_prefix_skips(f.s, "/s4/agents/", skips, 4, on_page, on_loaded, &ms, &err), 0);
   ha_run_until(f.e, &ms.done, 10000);
   if (ms.failed) fail_msg("load: %s", ms.err.msg);
   assert_int_equal(ms.n, 90); /* a000..a049 and a060..a099 */
@@ -389,8 +381,8 @@ static void test_load_prefix_pages(void **state) {
   assert_string_equal(ms.keys[89], "/s4/agents/a099");
   loaded_free(&ms);
   const char *outside[] = {"/s4/agents/m/", "/s4/other/"};
-  assert_int_equal(mu_store_load_prefix_skips(f.s, "/s4/agents/", outside, 2, on_page,
-                                              on_loaded, &ms, &err), MU_EINVAL);
+  assert_int_equal(mu_store_load_prefix_skips(f.s, "/s4/agents/", outside, 2, on_page, on_loaded, &ms, &err),
+                   MU_EINVAL);
 
   /* Empty prefix → nothing, with the current revision. */
   loaded none = {0};
@@ -465,12 +457,9 @@ static void test_put_with_lease(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_batch_splits_by_ops),
-      cmocka_unit_test(test_batch_splits_by_bytes),
-      cmocka_unit_test(test_fenced_out),
-      cmocka_unit_test(test_create_only),
-      cmocka_unit_test(test_load_prefix_pages),
-      cmocka_unit_test(test_put_with_lease),
+      cmocka_unit_test(test_batch_splits_by_ops), cmocka_unit_test(test_batch_splits_by_bytes),
+      cmocka_unit_test(test_fenced_out),          cmocka_unit_test(test_create_only),
+      cmocka_unit_test(test_load_prefix_pages),   cmocka_unit_test(test_put_with_lease),
   };
   return cmocka_run_group_tests(tests, mu_etcd_harness_group_setup, mu_etcd_harness_group_teardown);
 }

@@ -17,13 +17,10 @@ int mu_dep_on_parse(const char *s, mu_dep_on *ret_on, mu_err *err) {
   return mu_err_set(err, MU_EINVAL, "on: '%.64s' is not success or completion", s);
 }
 
-const char *mu_dep_on_name(mu_dep_on on) {
-  return on == MU_DEP_ON_COMPLETION ? "completion" : "success";
-}
+const char *mu_dep_on_name(mu_dep_on on) { return on == MU_DEP_ON_COMPLETION ? "completion" : "success"; }
 
 int mu_dep_after_check(const char *const *after, size_t n, mu_err *err) {
-  if (n > MU_DEP_AFTER_MAX)
-    return mu_err_set(err, MU_EINVAL, "after: %zu entries, at most %d", n, MU_DEP_AFTER_MAX);
+  if (n > MU_DEP_AFTER_MAX) return mu_err_set(err, MU_EINVAL, "after: %zu entries, at most %d", n, MU_DEP_AFTER_MAX);
   for (size_t i = 0; i < n; i++) {
     if (after[i] == NULL || after[i][0] == '\0')
       return mu_err_set(err, MU_EINVAL, "after[%zu]: empty (a job id or a schedule name)", i);
@@ -35,8 +32,7 @@ int mu_dep_after_check(const char *const *after, size_t n, mu_err *err) {
 }
 
 static const char *state_name(Muster__V1__JobState s) {
-  const ProtobufCEnumValue *v =
-      protobuf_c_enum_descriptor_get_value(&muster__v1__job_state__descriptor, (int)s);
+  const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(&muster__v1__job_state__descriptor, (int)s);
   return v ? v->name : "UNKNOWN";
 }
 
@@ -48,14 +44,11 @@ static int ended(Muster__V1__JobState s) {
 /* "job J" or "schedule S (job J)": how a dependency is named in a reason. */
 static void dep_label(const mu_dep_state *d, char *buf, size_t cap) {
   const char *id = d->job_id ? d->job_id : "";
-  if (d->name != NULL && strcmp(d->name, id) != 0)
-    snprintf(buf, cap, "'%.64s' (job %.64s)", d->name, id);
-  else
-    snprintf(buf, cap, "job %.64s", id);
+  if (d->name != NULL && strcmp(d->name, id) != 0) snprintf(buf, cap, "'%.64s' (job %.64s)", d->name, id);
+  else snprintf(buf, cap, "job %.64s", id);
 }
 
-mu_dep_verdict mu_dep_decide(const mu_dep_state *deps, size_t n, mu_dep_on on, char *reason,
-                             size_t cap) {
+mu_dep_verdict mu_dep_decide(const mu_dep_state *deps, size_t n, mu_dep_on on, char *reason, size_t cap) {
   char label[160];
   long waiting = -1;
   size_t n_waiting = 0;
@@ -64,8 +57,10 @@ mu_dep_verdict mu_dep_decide(const mu_dep_state *deps, size_t n, mu_dep_on on, c
     if (d->forgotten) {
       if (on == MU_DEP_ON_SUCCESS) {
         dep_label(d, label, sizeof label);
-        snprintf(reason, cap, "not run: dependency %s was forgotten, its outcome is unknown "
-                 "(on: success)", label);
+        snprintf(reason, cap,
+                 "not run: dependency %s was forgotten, its outcome is unknown "
+                 "(on: success)",
+                 label);
         return MU_DEP_SKIP;
       }
       continue;
@@ -77,22 +72,18 @@ mu_dep_verdict mu_dep_decide(const mu_dep_state *deps, size_t n, mu_dep_on on, c
     }
     if (on == MU_DEP_ON_SUCCESS && d->state != MUSTER__V1__JOB_STATE__JOB_SUCCEEDED) {
       dep_label(d, label, sizeof label);
-      snprintf(reason, cap, "not run: dependency %s ended %s (on: success)", label,
-               state_name(d->state));
+      snprintf(reason, cap, "not run: dependency %s ended %s (on: success)", label, state_name(d->state));
       return MU_DEP_SKIP;
     }
   }
   if (waiting >= 0) {
     dep_label(&deps[waiting], label, sizeof label);
     if (n_waiting > 1)
-      snprintf(reason, cap, "waiting for %s (%s) and %zu more", label,
-               state_name(deps[waiting].state), n_waiting - 1);
-    else
-      snprintf(reason, cap, "waiting for %s (%s)", label, state_name(deps[waiting].state));
+      snprintf(reason, cap, "waiting for %s (%s) and %zu more", label, state_name(deps[waiting].state), n_waiting - 1);
+    else snprintf(reason, cap, "waiting for %s (%s)", label, state_name(deps[waiting].state));
     return MU_DEP_WAIT;
   }
-  snprintf(reason, cap, n ? "dependencies done (on: %s)" : "no dependencies",
-           mu_dep_on_name(on));
+  snprintf(reason, cap, n ? "dependencies done (on: %s)" : "no dependencies", mu_dep_on_name(on));
   return MU_DEP_RUN;
 }
 
@@ -121,8 +112,10 @@ static int cycle_report(cycle_search *s, size_t depth, const char *closing) {
 static int cycle_visit(cycle_search *s, size_t depth) {
   const char *const *after = NULL;
   if (++s->visits > MU_DEP_VISITS_MAX)
-    return mu_err_set(s->err, MU_EINVAL, "after: more than %d dependencies to follow from "
-                      "'%.64s'", MU_DEP_VISITS_MAX, s->path[0]);
+    return mu_err_set(s->err, MU_EINVAL,
+                      "after: more than %d dependencies to follow from "
+                      "'%.64s'",
+                      MU_DEP_VISITS_MAX, s->path[0]);
   size_t n = s->edges(s->ud, s->path[depth], &after);
   for (size_t i = 0; i < n; i++) {
     const char *next = after[i];
@@ -130,8 +123,10 @@ static int cycle_visit(cycle_search *s, size_t depth) {
     for (size_t k = 0; k <= depth; k++)
       if (strcmp(next, s->path[k]) == 0) return cycle_report(s, depth, next);
     if (depth + 1 >= MU_DEP_DEPTH_MAX)
-      return mu_err_set(s->err, MU_EINVAL, "after: a dependency chain from '%.64s' is longer "
-                        "than %d", s->path[0], MU_DEP_DEPTH_MAX);
+      return mu_err_set(s->err, MU_EINVAL,
+                        "after: a dependency chain from '%.64s' is longer "
+                        "than %d",
+                        s->path[0], MU_DEP_DEPTH_MAX);
     s->path[depth + 1] = next;
     int rc = cycle_visit(s, depth + 1);
     if (rc != 0) return rc;
@@ -139,8 +134,8 @@ static int cycle_visit(cycle_search *s, size_t depth) {
   return 0;
 }
 
-int mu_dep_cycle_check(const char *self, const char *const *after, size_t n,
-                       mu_dep_edges_fn edges, void *ud, mu_err *err) {
+int mu_dep_cycle_check(const char *self, const char *const *after, size_t n, mu_dep_edges_fn edges, void *ud,
+                       mu_err *err) {
   cycle_search s = {.self = self, .edges = edges, .ud = ud, .err = err};
   for (size_t i = 0; i < n; i++) {
     size_t depth = 0;

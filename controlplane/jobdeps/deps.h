@@ -14,8 +14,8 @@
 #include "lib/base/err.h"
 #include "muster/v1/job.pb-c.h"
 
-#define MU_DEP_AFTER_MAX 32  /* entries of one after list */
-#define MU_DEP_DEPTH_MAX 64  /* longest chain the cycle search follows */
+#define MU_DEP_AFTER_MAX 32    /* entries of one after list */
+#define MU_DEP_DEPTH_MAX 64    /* longest chain the cycle search follows */
 #define MU_DEP_VISITS_MAX 4096 /* nodes the cycle search visits before giving up */
 #define MU_DEP_REASON_MAX 256
 
@@ -39,18 +39,17 @@ typedef enum mu_dep_verdict {
 
 /* One dependency as the caller sees it now (borrowed strings). */
 typedef struct mu_dep_state {
-  const char *name;         /* as written in after: a job id or a schedule name */
-  const char *job_id;       /* the job it stands for (a schedule's latest job) */
+  const char *name;   /* as written in after: a job id or a schedule name */
+  const char *job_id; /* the job it stands for (a schedule's latest job) */
   Muster__V1__JobState state;
-  int forgotten;            /* the job ended and was forgotten (retention): outcome unknown */
+  int forgotten; /* the job ended and was forgotten (retention): outcome unknown */
 } mu_dep_state;
 
 /* The verdict on a job with dependencies deps (n may be 0: run), with a reason for the user
  * in reason (at most cap bytes, always terminated): "waiting for job J (RUNNING)", "not run:
  * dependency J ended FAILED (on: success)", ... A SKIP is decided as soon as one dependency
  * failed, even while others still run. */
-mu_dep_verdict mu_dep_decide(const mu_dep_state *deps, size_t n, mu_dep_on on, char *reason,
-                             size_t cap);
+mu_dep_verdict mu_dep_decide(const mu_dep_state *deps, size_t n, mu_dep_on on, char *reason, size_t cap);
 
 /* The after list of node (a schedule name or job id), in *ret_after; 0 when it has none or is
  * unknown. */
@@ -60,7 +59,7 @@ typedef size_t (*mu_dep_edges_fn)(void *ud, const char *node, const char *const 
  * entry: MU_EINVAL "dependency cycle: a -> b -> a" when it does, or when a chain is longer
  * than MU_DEP_DEPTH_MAX. self may be NULL (a new job has no name yet: only the edges among
  * the others are searched). */
-int mu_dep_cycle_check(const char *self, const char *const *after, size_t n,
-                       mu_dep_edges_fn edges, void *ud, mu_err *err);
+int mu_dep_cycle_check(const char *self, const char *const *after, size_t n, mu_dep_edges_fn edges, void *ud,
+                       mu_err *err);
 
 #endif

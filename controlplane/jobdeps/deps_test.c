@@ -30,30 +30,67 @@ typedef struct decide_case {
 
 static const decide_case cases[] = {
     {"none", {{0}}, 0, MU_DEP_ON_SUCCESS, MU_DEP_RUN, "no dependencies"},
-    {"A running", {{"j-a", "j-a", R, 0}}, 1, MU_DEP_ON_SUCCESS, MU_DEP_WAIT,
-     "waiting for job j-a (JOB_RUNNING)"},
-    {"A pending, B done", {{"j-a", "j-a", P, 0}, {"j-b", "j-b", S, 0}}, 2, MU_DEP_ON_SUCCESS,
-     MU_DEP_WAIT, "waiting for job j-a (JOB_PENDING)"},
-    {"two waiting", {{"j-a", "j-a", P, 0}, {"j-b", "j-b", R, 0}}, 2, MU_DEP_ON_COMPLETION,
-     MU_DEP_WAIT, "waiting for job j-a (JOB_PENDING) and 1 more"},
-    {"A succeeded", {{"j-a", "j-a", S, 0}}, 1, MU_DEP_ON_SUCCESS, MU_DEP_RUN,
-     "dependencies done (on: success)"},
-    {"A failed, on success", {{"j-a", "j-a", F, 0}}, 1, MU_DEP_ON_SUCCESS, MU_DEP_SKIP,
+    {"A running", {{"j-a", "j-a", R, 0}}, 1, MU_DEP_ON_SUCCESS, MU_DEP_WAIT, "waiting for job j-a (JOB_RUNNING)"},
+    {"A pending, B done",
+     {{"j-a", "j-a", P, 0}, {"j-b", "j-b", S, 0}},
+     2,
+     MU_DEP_ON_SUCCESS,
+     MU_DEP_WAIT,
+     "waiting for job j-a (JOB_PENDING)"},
+    {"two waiting",
+     {{"j-a", "j-a", P, 0}, {"j-b", "j-b", R, 0}},
+     2,
+     MU_DEP_ON_COMPLETION,
+     MU_DEP_WAIT,
+     "waiting for job j-a (JOB_PENDING) and 1 more"},
+    {"A succeeded", {{"j-a", "j-a", S, 0}}, 1, MU_DEP_ON_SUCCESS, MU_DEP_RUN, "dependencies done (on: success)"},
+    {"A failed, on success",
+     {{"j-a", "j-a", F, 0}},
+     1,
+     MU_DEP_ON_SUCCESS,
+     MU_DEP_SKIP,
      "not run: dependency job j-a ended JOB_FAILED (on: success)"},
-    {"A cancelled, on success", {{"j-a", "j-a", C, 0}}, 1, MU_DEP_ON_SUCCESS, MU_DEP_SKIP,
+    {"A cancelled, on success",
+     {{"j-a", "j-a", C, 0}},
+     1,
+     MU_DEP_ON_SUCCESS,
+     MU_DEP_SKIP,
      "not run: dependency job j-a ended JOB_CANCELLED (on: success)"},
-    {"A failed, B still running: skip now", {{"j-b", "j-b", R, 0}, {"j-a", "j-a", F, 0}}, 2,
-     MU_DEP_ON_SUCCESS, MU_DEP_SKIP,
+    {"A failed, B still running: skip now",
+     {{"j-b", "j-b", R, 0}, {"j-a", "j-a", F, 0}},
+     2,
+     MU_DEP_ON_SUCCESS,
+     MU_DEP_SKIP,
      "not run: dependency job j-a ended JOB_FAILED (on: success)"},
-    {"A failed, on completion", {{"j-a", "j-a", F, 0}}, 1, MU_DEP_ON_COMPLETION, MU_DEP_RUN,
+    {"A failed, on completion",
+     {{"j-a", "j-a", F, 0}},
+     1,
+     MU_DEP_ON_COMPLETION,
+     MU_DEP_RUN,
      "dependencies done (on: completion)"},
-    {"A failed, B running, on completion", {{"j-a", "j-a", F, 0}, {"j-b", "j-b", R, 0}}, 2,
-     MU_DEP_ON_COMPLETION, MU_DEP_WAIT, "waiting for job j-b (JOB_RUNNING)"},
-    {"schedule's latest job failed", {{"nightly", "j-9", F, 0}}, 1, MU_DEP_ON_SUCCESS,
-     MU_DEP_SKIP, "not run: dependency 'nightly' (job j-9) ended JOB_FAILED (on: success)"},
-    {"forgotten, on success", {{"j-a", "j-a", 0, 1}}, 1, MU_DEP_ON_SUCCESS, MU_DEP_SKIP,
+    {"A failed, B running, on completion",
+     {{"j-a", "j-a", F, 0}, {"j-b", "j-b", R, 0}},
+     2,
+     MU_DEP_ON_COMPLETION,
+     MU_DEP_WAIT,
+     "waiting for job j-b (JOB_RUNNING)"},
+    {"schedule's latest job failed",
+     {{"nightly", "j-9", F, 0}},
+     1,
+     MU_DEP_ON_SUCCESS,
+     MU_DEP_SKIP,
+     "not run: dependency 'nightly' (job j-9) ended JOB_FAILED (on: success)"},
+    {"forgotten, on success",
+     {{"j-a", "j-a", 0, 1}},
+     1,
+     MU_DEP_ON_SUCCESS,
+     MU_DEP_SKIP,
      "not run: dependency job j-a was forgotten, its outcome is unknown (on: success)"},
-    {"forgotten, on completion", {{"j-a", "j-a", 0, 1}}, 1, MU_DEP_ON_COMPLETION, MU_DEP_RUN,
+    {"forgotten, on completion",
+     {{"j-a", "j-a", 0, 1}},
+     1,
+     MU_DEP_ON_COMPLETION,
+     MU_DEP_RUN,
      "dependencies done (on: completion)"},
 };
 
@@ -61,11 +98,9 @@ static void test_decide(void **state) {
   (void)state;
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     char reason[MU_DEP_REASON_MAX];
-    mu_dep_verdict v = mu_dep_decide(cases[i].deps, cases[i].n, cases[i].on, reason,
-                                     sizeof reason);
+    mu_dep_verdict v = mu_dep_decide(cases[i].deps, cases[i].n, cases[i].on, reason, sizeof reason);
     if (v != cases[i].want || strcmp(reason, cases[i].reason) != 0)
-      fail_msg("%s: got %d '%s', want %d '%s'", cases[i].what, v, reason, cases[i].want,
-               cases[i].reason);
+      fail_msg("%s: got %d '%s', want %d '%s'", cases[i].what, v, reason, cases[i].want, cases[i].reason);
   }
 }
 
@@ -127,9 +162,7 @@ static size_t edges(void *ud, const char *node, const char *const **ret_after) {
 
 static void test_cycles(void **state) {
   (void)state;
-  graph g = {.node = {"a", "b", "c", "d"},
-             .after = {{"b", NULL}, {"c", NULL}, {NULL}, {"b", "c", NULL}},
-             .n = 4};
+  graph g = {.node = {"a", "b", "c", "d"}, .after = {{"b", NULL}, {"c", NULL}, {NULL}, {"b", "c", NULL}}, .n = 4};
   mu_err err = {0};
   const char *to_a[] = {"a"};
   const char *to_d[] = {"d", "c"};
@@ -177,9 +210,8 @@ static void test_depth_bound(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_decide),       cmocka_unit_test(test_reason_truncated),
-      cmocka_unit_test(test_on_parse),     cmocka_unit_test(test_after_check),
-      cmocka_unit_test(test_cycles),       cmocka_unit_test(test_depth_bound),
+      cmocka_unit_test(test_decide),      cmocka_unit_test(test_reason_truncated), cmocka_unit_test(test_on_parse),
+      cmocka_unit_test(test_after_check), cmocka_unit_test(test_cycles),           cmocka_unit_test(test_depth_bound),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

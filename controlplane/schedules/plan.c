@@ -37,26 +37,18 @@ static int set_default(char **field, const char *value, mu_err *err) {
 }
 
 static int parse_overlap(const char *s, mu_overlap *ret, mu_err *err) {
-  if (strcmp(s, "skip") == 0)
-    *ret = MU_OVERLAP_SKIP;
-  else if (strcmp(s, "queue") == 0)
-    *ret = MU_OVERLAP_QUEUE;
-  else if (strcmp(s, "cancel-previous") == 0)
-    *ret = MU_OVERLAP_CANCEL_PREVIOUS;
-  else
-    return mu_err_set(err, MU_EINVAL, "overlap: '%s' is not one of skip, queue, cancel-previous", s);
+  if (strcmp(s, "skip") == 0) *ret = MU_OVERLAP_SKIP;
+  else if (strcmp(s, "queue") == 0) *ret = MU_OVERLAP_QUEUE;
+  else if (strcmp(s, "cancel-previous") == 0) *ret = MU_OVERLAP_CANCEL_PREVIOUS;
+  else return mu_err_set(err, MU_EINVAL, "overlap: '%s' is not one of skip, queue, cancel-previous", s);
   return 0;
 }
 
 static int parse_catch_up(const char *s, mu_catch_up *ret, mu_err *err) {
-  if (strcmp(s, "none") == 0)
-    *ret = MU_CATCH_UP_NONE;
-  else if (strcmp(s, "latest") == 0)
-    *ret = MU_CATCH_UP_LATEST;
-  else if (strcmp(s, "all") == 0)
-    *ret = MU_CATCH_UP_ALL;
-  else
-    return mu_err_set(err, MU_EINVAL, "catch-up: '%s' is not one of none, latest, all", s);
+  if (strcmp(s, "none") == 0) *ret = MU_CATCH_UP_NONE;
+  else if (strcmp(s, "latest") == 0) *ret = MU_CATCH_UP_LATEST;
+  else if (strcmp(s, "all") == 0) *ret = MU_CATCH_UP_ALL;
+  else return mu_err_set(err, MU_EINVAL, "catch-up: '%s' is not one of none, latest, all", s);
   return 0;
 }
 
@@ -176,12 +168,9 @@ size_t mu_schedule_due(const mu_schedule_rules *r, const char *name, int64_t cur
 mu_slot_action mu_schedule_overlap(mu_overlap o, int previous_running, int queued) {
   if (!previous_running) return MU_SLOT_FIRE; /* a queued slot has started first */
   switch (o) {
-    case MU_OVERLAP_QUEUE:
-      return queued ? MU_SLOT_SKIP : MU_SLOT_QUEUE;
-    case MU_OVERLAP_CANCEL_PREVIOUS:
-      return MU_SLOT_CANCEL_AND_FIRE;
-    case MU_OVERLAP_SKIP:
-      break;
+    case MU_OVERLAP_QUEUE: return queued ? MU_SLOT_SKIP : MU_SLOT_QUEUE;
+    case MU_OVERLAP_CANCEL_PREVIOUS: return MU_SLOT_CANCEL_AND_FIRE;
+    case MU_OVERLAP_SKIP: break;
   }
   return MU_SLOT_SKIP;
 }

@@ -41,10 +41,8 @@ static void set_owned(char **dst, const char *s) {
 }
 
 static void slot_suffix(char buf[MU_SLOT_SUFFIX_SIZE], int64_t slot_s, int manual, int ms) {
-  if (manual)
-    snprintf(buf, MU_SLOT_SUFFIX_SIZE, "%012lld.m%03d", (long long)slot_s, ms);
-  else
-    snprintf(buf, MU_SLOT_SUFFIX_SIZE, "%012lld", (long long)slot_s);
+  if (manual) snprintf(buf, MU_SLOT_SUFFIX_SIZE, "%012lld.m%03d", (long long)slot_s, ms);
+  else snprintf(buf, MU_SLOT_SUFFIX_SIZE, "%012lld", (long long)slot_s);
 }
 
 static mu_slot *find_slot(mu_schedule *sc, const char *suffix) {
@@ -406,10 +404,8 @@ static void write_slot(fire_op *op, mu_schedules_write_cb put_cb) {
     op_end(op, &e);
     return;
   }
-  if (put_cb != NULL)
-    mu_schedules_write_put(op->ss, rel, v, put_cb, op);
-  else
-    mu_schedules_write_create(op->ss, rel, v, on_claimed, op);
+  if (put_cb != NULL) mu_schedules_write_put(op->ss, rel, v, put_cb, op);
+  else mu_schedules_write_create(op->ss, rel, v, on_claimed, op);
   free(v);
 }
 
@@ -488,10 +484,8 @@ static void create_job(fire_op *op, mu_schedule *sc) {
     return;
   }
   mu_info(LOG, "%s slot %s: job %s", op->name, op->slot.suffix, job->id);
-  if (job->submit_pending)
-    mu_persist_submit_then(d, job, on_job_stored, op);
-  else
-    on_job_stored(op, job->id, NULL);
+  if (job->submit_pending) mu_persist_submit_then(d, job, on_job_stored, op);
+  else on_job_stored(op, job->id, NULL);
 }
 
 static void on_claimed(void *ud, int created, const mu_etcd_kv *existing, const mu_err *err) {
@@ -663,9 +657,7 @@ static void step(mu_schedules *ss, mu_schedule *sc, int64_t now) {
                prev ? prev->id : "");
       set_owned(&op->slot.reason, why);
       break;
-    case MU_SLOT_QUEUE:
-      snprintf(op->slot.state, sizeof op->slot.state, "queued");
-      break;
+    case MU_SLOT_QUEUE: snprintf(op->slot.state, sizeof op->slot.state, "queued"); break;
     default: {
       char id[MU_SCHED_ID_SIZE];
       mu_sched_new_id(ss->d->sched, id);

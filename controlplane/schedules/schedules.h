@@ -64,8 +64,7 @@ void mu_schedules_metrics(const struct mu_daemon *d, mu_prom *p);
 
 /* The job the schedule `name` made last (job_deps.h: `after` may name a schedule) into
  * job_id: 1 found, 0 the schedule has made no job yet, -1 no such schedule. */
-int mu_schedules_latest_job(const struct mu_daemon *d, const char *name, char *job_id,
-                            size_t size);
+int mu_schedules_latest_job(const struct mu_daemon *d, const char *name, char *job_id, size_t size);
 
 /* muster.v1.Schedules (schedules_admin.c). */
 int mu_schedules_register(struct mu_daemon *d, mu_err *err);

@@ -55,10 +55,8 @@ static void reply_view(mu_daemon *d, mu_rpc_call *call, const mu_schedule *sc, i
 static mu_schedule *find_or_fail(mu_daemon *d, mu_rpc_call *call, const char *name) {
   mu_schedule *sc = name[0] ? mu_schedules_find(d->schedules, name) : NULL;
   if (sc == NULL) {
-    if (name[0] == '\0')
-      mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "name: required");
-    else
-      mu_pb_fail(call, MU_RPC_NOT_FOUND, "no schedule '%s'", name);
+    if (name[0] == '\0') mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "name: required");
+    else mu_pb_fail(call, MU_RPC_NOT_FOUND, "no schedule '%s'", name);
   }
   return sc;
 }

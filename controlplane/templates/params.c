@@ -25,21 +25,17 @@ static int name_ok(const char *s) {
 
 int mu_template_params_check(const mu_template_param *decls, size_t n, mu_err *err) {
   if (n > MU_TEMPLATE_PARAMS_MAX)
-    return mu_err_set(err, MU_EINVAL, "params: %zu declared, at most %d", n,
-                      MU_TEMPLATE_PARAMS_MAX);
+    return mu_err_set(err, MU_EINVAL, "params: %zu declared, at most %d", n, MU_TEMPLATE_PARAMS_MAX);
   for (size_t i = 0; i < n; i++) {
     const char *name = decls[i].name ? decls[i].name : "";
     if (!name_ok(name))
-      return mu_err_set(err, MU_EINVAL,
-                        "params[%zu] '%.80s': a name is 1-%d letters, digits, '_' or '-'", i,
-                        name, MU_TEMPLATE_PARAM_NAME_MAX);
+      return mu_err_set(err, MU_EINVAL, "params[%zu] '%.80s': a name is 1-%d letters, digits, '_' or '-'", i, name,
+                        MU_TEMPLATE_PARAM_NAME_MAX);
     if (decls[i].required && decls[i].default_value != NULL)
-      return mu_err_set(err, MU_EINVAL,
-                        "params[%zu] '%s': a required param cannot have a default", i, name);
+      return mu_err_set(err, MU_EINVAL, "params[%zu] '%s': a required param cannot have a default", i, name);
     for (size_t j = 0; j < i; j++)
       if (strcmp(decls[j].name, name) == 0)
-        return mu_err_set(err, MU_EINVAL, "params[%zu] '%s': declared twice (params[%zu])", i,
-                          name, j);
+        return mu_err_set(err, MU_EINVAL, "params[%zu] '%s': declared twice (params[%zu])", i, name, j);
   }
   return 0;
 }
@@ -79,16 +75,14 @@ static long arg_for(const char *name, const char *const *args, size_t n_args, mu
   return found;
 }
 
-static int check_args(const mu_template_param *decls, size_t n, const char *const *args,
-                      size_t n_args, mu_err *err) {
+static int check_args(const mu_template_param *decls, size_t n, const char *const *args, size_t n_args, mu_err *err) {
   for (size_t a = 0; a < n_args; a++) {
     const char *eq = strchr(args[a], '=');
     if (eq == NULL || eq == args[a])
       return mu_err_set(err, MU_EINVAL, "'%.80s': a param is given as key=value", args[a]);
     size_t klen = (size_t)(eq - args[a]);
     size_t d = 0;
-    while (d < n && (strlen(decls[d].name) != klen || strncmp(decls[d].name, args[a], klen) != 0))
-      d++;
+    while (d < n && (strlen(decls[d].name) != klen || strncmp(decls[d].name, args[a], klen) != 0)) d++;
     if (d == n) {
       char names[512];
       list_names(decls, n, names, sizeof names);
@@ -99,8 +93,8 @@ static int check_args(const mu_template_param *decls, size_t n, const char *cons
   return 0;
 }
 
-static int check_missing(const mu_template_param *decls, size_t n, const char *const *args,
-                         size_t n_args, mu_err *err) {
+static int check_missing(const mu_template_param *decls, size_t n, const char *const *args, size_t n_args,
+                         mu_err *err) {
   char missing[400];
   size_t used = 0, count = 0;
   missing[0] = '\0';
@@ -110,19 +104,15 @@ static int check_missing(const mu_template_param *decls, size_t n, const char *c
     if (a >= 0 || !decls[d].required) continue;
     count++;
     if (used + 1 < sizeof missing) {
-      int w = snprintf(missing + used, sizeof missing - used, "%s'%s'", used ? ", " : "",
-                       decls[d].name);
+      int w = snprintf(missing + used, sizeof missing - used, "%s'%s'", used ? ", " : "", decls[d].name);
       if (w > 0) used += (size_t)w;
     }
   }
-  if (count > 0)
-    return mu_err_set(err, MU_EINVAL, "missing required param%s %s", count > 1 ? "s" : "",
-                      missing);
+  if (count > 0) return mu_err_set(err, MU_EINVAL, "missing required param%s %s", count > 1 ? "s" : "", missing);
   return 0;
 }
 
-int mu_template_values_resolve(const mu_template_param *decls, size_t n,
-                               const char *const *args, size_t n_args,
+int mu_template_values_resolve(const mu_template_param *decls, size_t n, const char *const *args, size_t n_args,
                                mu_template_values *ret, mu_err *err) {
   mu_template_values v;
   memset(&v, 0, sizeof v);
@@ -136,8 +126,8 @@ int mu_template_values_resolve(const mu_template_param *decls, size_t n,
     if (value == NULL) value = "";
     v.bytes += strlen(value);
     if (v.bytes > MU_TEMPLATE_PAYLOAD_MAX) {
-      rc = mu_err_set(err, MU_ENOSPC, "params: values hold more than %d bytes (at '%s')",
-                      MU_TEMPLATE_PAYLOAD_MAX, decls[d].name);
+      rc = mu_err_set(err, MU_ENOSPC, "params: values hold more than %d bytes (at '%s')", MU_TEMPLATE_PAYLOAD_MAX,
+                      decls[d].name);
       goto fail;
     }
     v.names[v.n] = strdup(decls[d].name);
@@ -157,15 +147,13 @@ fail:
 
 const char *mu_template_values_get(const mu_template_values *vals, const char *name, size_t len) {
   for (size_t i = 0; i < vals->n; i++)
-    if (strlen(vals->names[i]) == len && strncmp(vals->names[i], name, len) == 0)
-      return vals->values[i];
+    if (strlen(vals->names[i]) == len && strncmp(vals->names[i], name, len) == 0) return vals->values[i];
   return NULL;
 }
 
 /* The next ${param.KEY} at or after p: its start, with *ret_key and *ret_len; NULL when none.
  * "$${" is an escape, not a reference. */
-static const char *next_ref(const char *text, const char *p, const char **ret_key,
-                            size_t *ret_len) {
+static const char *next_ref(const char *text, const char *p, const char **ret_key, size_t *ret_len) {
   for (p = strstr(p, REF_OPEN); p != NULL; p = strstr(p + 2, REF_OPEN)) {
     if (p > text && p[-1] == '$') continue;
     const char *key = p + REF_OPEN_LEN, *e = key;
@@ -178,18 +166,15 @@ static const char *next_ref(const char *text, const char *p, const char **ret_ke
   return NULL;
 }
 
-void mu_template_refs_each(const char *text, void (*fn)(void *ud, const char *key, size_t len),
-                           void *ud) {
+void mu_template_refs_each(const char *text, void (*fn)(void *ud, const char *key, size_t len), void *ud) {
   if (text == NULL) return;
   const char *key;
   size_t len;
-  for (const char *p = next_ref(text, text, &key, &len); p != NULL;
-       p = next_ref(text, key + len, &key, &len))
+  for (const char *p = next_ref(text, text, &key, &len); p != NULL; p = next_ref(text, key + len, &key, &len))
     fn(ud, key, len);
 }
 
-int mu_template_subst_text(const char *text, const mu_template_values *vals, char **ret_text,
-                           mu_err *err) {
+int mu_template_subst_text(const char *text, const mu_template_values *vals, char **ret_text, mu_err *err) {
   *ret_text = NULL;
   const char *key;
   size_t len;
@@ -204,15 +189,13 @@ int mu_template_subst_text(const char *text, const mu_template_values *vals, cha
                         (int)(len > 80 ? 80 : len), key, (int)(len > 80 ? 80 : len), key);
     out_len = out_len - (REF_OPEN_LEN + len + 1) + strlen(value);
     if (out_len > MU_TEMPLATE_TEXT_MAX)
-      return mu_err_set(err, MU_ENOSPC, "more than %d bytes after replacing params",
-                        MU_TEMPLATE_TEXT_MAX);
+      return mu_err_set(err, MU_ENOSPC, "more than %d bytes after replacing params", MU_TEMPLATE_TEXT_MAX);
   }
   char *out = malloc(out_len + 1);
   if (out == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   size_t used = 0;
   const char *from = text;
-  for (const char *q = next_ref(text, text, &key, &len); q != NULL;
-       q = next_ref(text, key + len, &key, &len)) {
+  for (const char *q = next_ref(text, text, &key, &len); q != NULL; q = next_ref(text, key + len, &key, &len)) {
     const char *value = mu_template_values_get(vals, key, len);
     memcpy(out + used, from, (size_t)(q - from));
     used += (size_t)(q - from);
@@ -249,8 +232,7 @@ static int subst_slot(subst_walk *w, char **slot) {
   return 0;
 }
 
-static int walk_value(subst_walk *w, const ProtobufCFieldDescriptor *f, void *slot, size_t plen,
-                      int depth) {
+static int walk_value(subst_walk *w, const ProtobufCFieldDescriptor *f, void *slot, size_t plen, int depth) {
   if (f->type == PROTOBUF_C_TYPE_STRING) return subst_slot(w, (char **)slot);
   if (f->type != PROTOBUF_C_TYPE_MESSAGE) return 0;
   ProtobufCMessage *sub = *(ProtobufCMessage **)slot;
@@ -264,11 +246,8 @@ static int walk_message(subst_walk *w, ProtobufCMessage *m, size_t plen, int dep
   for (unsigned k = 0; k < d->n_fields; k++) {
     const ProtobufCFieldDescriptor *f = &d->fields[k];
     if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE) continue;
-    if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
-        *(const uint32_t *)(base + f->quantifier_offset) != f->id)
-      continue;
-    size_t n = (size_t)snprintf(w->path + plen, PATH_MAX_LEN - plen, "%s%s", plen ? "." : "",
-                                f->name);
+    if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) && *(const uint32_t *)(base + f->quantifier_offset) != f->id) continue;
+    size_t n = (size_t)snprintf(w->path + plen, PATH_MAX_LEN - plen, "%s%s", plen ? "." : "", f->name);
     if (plen + n >= PATH_MAX_LEN) n = PATH_MAX_LEN - 1 - plen;
     int rc = 0;
     if (f->label == PROTOBUF_C_LABEL_REPEATED) {
@@ -288,8 +267,7 @@ static int walk_message(subst_walk *w, ProtobufCMessage *m, size_t plen, int dep
   return 0;
 }
 
-int mu_template_subst_spec(Muster__V1__JobSpec *spec, const mu_template_values *vals,
-                           mu_err *err) {
+int mu_template_subst_spec(Muster__V1__JobSpec *spec, const mu_template_values *vals, mu_err *err) {
   subst_walk w = {.vals = vals, .err = err};
   w.path[0] = '\0';
   return walk_message(&w, &spec->base, 0, 0);

@@ -16,7 +16,7 @@
 #include "muster/v1/job.pb-c.h"
 
 #define MU_TEMPLATE_PAYLOAD_MAX (1024 * 1024) /* bytes of all values of one dispatch */
-#define MU_TEMPLATE_PARAMS_MAX 64              /* declared params of one template */
+#define MU_TEMPLATE_PARAMS_MAX 64             /* declared params of one template */
 #define MU_TEMPLATE_PARAM_NAME_MAX 64
 #define MU_TEMPLATE_TEXT_MAX (8 * 1024 * 1024) /* one string field after replacement */
 
@@ -45,8 +45,7 @@ int mu_template_params_check(const mu_template_param *decls, size_t n, mu_err *e
  * first, filled only on success). MU_EINVAL: an arg without '=', an unknown param (the message
  * lists the declared ones), a param given twice, a missing required param (all missing ones
  * are named); MU_ENOSPC: values over MU_TEMPLATE_PAYLOAD_MAX; MU_ENOMEM. */
-int mu_template_values_resolve(const mu_template_param *decls, size_t n,
-                               const char *const *args, size_t n_args,
+int mu_template_values_resolve(const mu_template_param *decls, size_t n, const char *const *args, size_t n_args,
                                mu_template_values *ret, mu_err *err);
 
 void mu_template_values_free(mu_template_values *v);
@@ -58,19 +57,16 @@ const char *mu_template_values_get(const mu_template_values *vals, const char *n
  * text holds no reference, so the caller keeps text). One pass: a value holding "${param.x}"
  * is not replaced again. MU_EINVAL names an undeclared KEY; MU_ENOSPC over
  * MU_TEMPLATE_TEXT_MAX. */
-int mu_template_subst_text(const char *text, const mu_template_values *vals, char **ret_text,
-                           mu_err *err);
+int mu_template_subst_text(const char *text, const mu_template_values *vals, char **ret_text, mu_err *err);
 
 /* The same on every string field of spec (walked by descriptor, so a field added later is
  * covered); errors start with the field path ("tasks[0].shell.script: ..."). The strings of
  * spec must be malloc'ed (as protobuf_c_message_unpack with the default allocator makes
  * them): a replaced one is freed. On error spec may be partly replaced. */
-int mu_template_subst_spec(Muster__V1__JobSpec *spec, const mu_template_values *vals,
-                           mu_err *err);
+int mu_template_subst_spec(Muster__V1__JobSpec *spec, const mu_template_values *vals, mu_err *err);
 
 /* Calls fn for every ${param.KEY} in text (key not NUL-terminated); used by template create
  * to refuse a reference to an undeclared param. */
-void mu_template_refs_each(const char *text, void (*fn)(void *ud, const char *key, size_t len),
-                           void *ud);
+void mu_template_refs_each(const char *text, void (*fn)(void *ud, const char *key, size_t len), void *ud);
 
 #endif

@@ -17,11 +17,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size_t n_args = 0;
   char *save = NULL, *line = strtok_r(text, "\n", &save);
   const char *body = line ? line : "";
-  for (line = strtok_r(NULL, "\n", &save); line != NULL && n_args < 8;
-       line = strtok_r(NULL, "\n", &save))
+  for (line = strtok_r(NULL, "\n", &save); line != NULL && n_args < 8; line = strtok_r(NULL, "\n", &save))
     args[n_args++] = line;
-  const mu_template_param decls[] = {{.name = "a", .required = 1},
-                                     {.name = "b", .default_value = "B"}};
+  const mu_template_param decls[] = {{.name = "a", .required = 1}, {.name = "b", .default_value = "B"}};
   mu_template_values v;
   mu_err err = {0};
   int rc = mu_template_values_resolve(decls, 2, args, n_args, &v, &err);
@@ -32,8 +30,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *out = NULL;
     rc = mu_template_subst_text(body, &v, &out, &err);
     MU_FUZZ_CHECK(rc == 0 || (rc == MU_EINVAL && err.msg[0] != '\0' && out == NULL));
-    if (rc == 0 && out == NULL) MU_FUZZ_CHECK(strstr(body, "${param.a}") == NULL ||
-                                              strstr(body, "$${param.a}") != NULL);
+    if (rc == 0 && out == NULL)
+      MU_FUZZ_CHECK(strstr(body, "${param.a}") == NULL || strstr(body, "$${param.a}") != NULL);
     free(out);
     mu_template_values_free(&v);
   }

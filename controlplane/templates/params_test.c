@@ -37,7 +37,8 @@ static void test_check_decls(void **state) {
   } bad[] = {
       {{{.name = "a b"}}, 1, "params[0] 'a b': a name is"},
       {{{.name = ""}}, 1, "params[0] '': a name is"},
-      {{{.name = "x", .required = 1, .default_value = "1"}}, 1,
+      {{{.name = "x", .required = 1, .default_value = "1"}},
+       1,
        "params[0] 'x': a required param cannot have a default"},
       {{{.name = "x"}, {.name = "x"}}, 2, "params[1] 'x': declared twice (params[0])"},
   };
@@ -75,7 +76,9 @@ static void test_resolve_refused(void **state) {
     const char *want;
   } bad[] = {
       {{"region=us"}, 1, MU_EINVAL, "missing required param 'version'"},
-      {{"version=1", "colour=red"}, 2, MU_EINVAL,
+      {{"version=1", "colour=red"},
+       2,
+       MU_EINVAL,
        "unknown param 'colour' (the template declares: version, region, extra)"},
       {{"version=1", "version=2"}, 2, MU_EINVAL, "param 'version' given twice"},
       {{"version"}, 1, MU_EINVAL, "'version': a param is given as key=value"},
@@ -84,8 +87,7 @@ static void test_resolve_refused(void **state) {
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     mu_err err = {0};
     mu_template_values v;
-    assert_int_equal(mu_template_values_resolve(decls, N_DECLS, bad[i].args, bad[i].n, &v, &err),
-                     bad[i].rc);
+    assert_int_equal(mu_template_values_resolve(decls, N_DECLS, bad[i].args, bad[i].n, &v, &err), bad[i].rc);
     if (strstr(err.msg, bad[i].want) == NULL) fail_msg("case %zu: got '%s'", i, err.msg);
     assert_int_equal(v.n, 0);
   }
@@ -154,8 +156,7 @@ static void test_subst_text(void **state) {
 
 static void test_subst_text_value_not_rescanned(void **state) {
   (void)state;
-  const mu_template_param d[] = {{.name = "a", .default_value = "${param.b}"},
-                                 {.name = "b", .default_value = "B"}};
+  const mu_template_param d[] = {{.name = "a", .default_value = "${param.b}"}, {.name = "b", .default_value = "B"}};
   mu_template_values v;
   mu_err err = {0};
   assert_int_equal(mu_template_values_resolve(d, 2, NULL, 0, &v, &err), 0);
@@ -233,14 +234,10 @@ static void test_subst_spec(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_check_decls),
-      cmocka_unit_test(test_resolve_defaults),
-      cmocka_unit_test(test_resolve_refused),
-      cmocka_unit_test(test_payload_bound),
-      cmocka_unit_test(test_subst_text),
-      cmocka_unit_test(test_subst_text_value_not_rescanned),
-      cmocka_unit_test(test_refs_each),
-      cmocka_unit_test(test_subst_spec),
+      cmocka_unit_test(test_check_decls),     cmocka_unit_test(test_resolve_defaults),
+      cmocka_unit_test(test_resolve_refused), cmocka_unit_test(test_payload_bound),
+      cmocka_unit_test(test_subst_text),      cmocka_unit_test(test_subst_text_value_not_rescanned),
+      cmocka_unit_test(test_refs_each),       cmocka_unit_test(test_subst_spec),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -69,10 +69,8 @@ static size_t find_index(const mu_templates *ts, const char *name, int *ret_foun
       *ret_found = 1;
       return mid;
     }
-    if (c < 0)
-      lo = mid + 1;
-    else
-      hi = mid;
+    if (c < 0) lo = mid + 1;
+    else hi = mid;
   }
   *ret_found = 0;
   return lo;
@@ -140,8 +138,7 @@ void mu_templates_on_record(mu_daemon *d, const char *rel, const char *value, si
     return;
   }
   mu_err err = {0};
-  if (adopt(d->templates, value, len, &err) != 0)
-    mu_warn(LOG, "%s%s: %s; skipped", d->cfg.etcd_prefix, rel, err.msg);
+  if (adopt(d->templates, value, len, &err) != 0) mu_warn(LOG, "%s%s: %s; skipped", d->cfg.etcd_prefix, rel, err.msg);
 }
 
 /* --- dispatch: params resolved, replaced, the job made --- */
@@ -151,8 +148,7 @@ static int instantiate(const Muster__V1__JobTemplate *t, const char *const *args
                        Muster__V1__JobSpec **ret_spec, mu_err *err) {
   mu_template_param decls[MU_TEMPLATE_PARAMS_MAX];
   if (t->n_params > MU_TEMPLATE_PARAMS_MAX)
-    return mu_err_set(err, MU_EINVAL, "params: %zu declared, at most %d", t->n_params,
-                      MU_TEMPLATE_PARAMS_MAX);
+    return mu_err_set(err, MU_EINVAL, "params: %zu declared, at most %d", t->n_params, MU_TEMPLATE_PARAMS_MAX);
   for (size_t i = 0; i < t->n_params; i++) {
     const Muster__V1__TemplateParam *p = t->params[i];
     decls[i] = (mu_template_param){.name = p->name,
@@ -177,8 +173,7 @@ static int instantiate(const Muster__V1__JobTemplate *t, const char *const *args
 }
 
 /* Args that dispatch t with its defaults and "x" for each required param (create's check). */
-static int check_template(mu_daemon *d, mu_rpc_call *call, const Muster__V1__JobTemplate *t,
-                          mu_err *err) {
+static int check_template(mu_daemon *d, mu_rpc_call *call, const Muster__V1__JobTemplate *t, mu_err *err) {
   char args_buf[MU_TEMPLATE_PARAMS_MAX][MU_TEMPLATE_PARAM_NAME_MAX + 4];
   const char *args[MU_TEMPLATE_PARAMS_MAX];
   size_t n = 0;
@@ -226,10 +221,8 @@ static void op_free(admin_op *op) {
   free(op);
 }
 
-static void fail(mu_daemon *d, mu_rpc_call *call, const char *action, const char *name, int rc,
-                 const char *msg) {
-  mu_audit_record(d, call, action, name, rc == MU_EPERM ? MU_AUDIT_DENIED : MU_AUDIT_REFUSED, msg,
-                  NULL);
+static void fail(mu_daemon *d, mu_rpc_call *call, const char *action, const char *name, int rc, const char *msg) {
+  mu_audit_record(d, call, action, name, rc == MU_EPERM ? MU_AUDIT_DENIED : MU_AUDIT_REFUSED, msg, NULL);
   int code = rc == MU_ENOENT ? MU_RPC_NOT_FOUND : mu_rpc_code_from_err(rc);
   mu_pb_fail(call, code, "%s", msg);
 }
@@ -255,8 +248,7 @@ static void on_created(void *ud, int created, const mu_etcd_kv *existing, const 
   op_free(op);
 }
 
-static void create_template(mu_rpc_call *call, const ProtobufCMessage *req_msg,
-                            const mu_rpc_metadata *md, void *ud) {
+static void create_template(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu_rpc_metadata *md, void *ud) {
   mu_daemon *d = ud;
   const Muster__V1__CreateTemplateRequest *req = (const Muster__V1__CreateTemplateRequest *)req_msg;
   (void)md;
@@ -266,14 +258,12 @@ static void create_template(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   mu_err err = {0};
   int rc = 0;
   char *json = NULL;
-  if (t == NULL || t->job == NULL)
-    rc = mu_err_set(&err, MU_EINVAL, "template.job: required (the job spec)");
+  if (t == NULL || t->job == NULL) rc = mu_err_set(&err, MU_EINVAL, "template.job: required (the job spec)");
   if (rc == 0) rc = mu_schedule_name_check(name, &err);
   if (rc == 0 && find(d->templates, name) != NULL)
     rc = mu_err_set(&err, MU_EEXIST, "template '%s' exists already", name);
   if (rc == 0 && d->templates->n >= d->templates->max)
-    rc = mu_err_set(&err, MU_ENOSPC, "%zu templates exist, the most this control plane keeps",
-                    d->templates->n);
+    rc = mu_err_set(&err, MU_ENOSPC, "%zu templates exist, the most this control plane keeps", d->templates->n);
   if (rc == 0) rc = check_template(d, call, t, &err);
   if (rc == 0) {
     char who[200] = "";
@@ -301,8 +291,7 @@ static void create_template(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   mu_schedules_write_create(d->schedules, rel, json, on_created, op);
 }
 
-static void list_templates(mu_rpc_call *call, const ProtobufCMessage *req_msg,
-                           const mu_rpc_metadata *md, void *ud) {
+static void list_templates(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu_rpc_metadata *md, void *ud) {
   mu_daemon *d = ud;
   const Muster__V1__ListTemplatesRequest *req = (const Muster__V1__ListTemplatesRequest *)req_msg;
   (void)md;
@@ -315,27 +304,22 @@ static void list_templates(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   }
   size_t plen = strlen(req->name_prefix);
   for (size_t i = 0; i < ts->n; i++)
-    if (strncmp(name_of(ts->items[i]), req->name_prefix, plen) == 0)
-      views[resp.n_templates++] = ts->items[i]->info;
+    if (strncmp(name_of(ts->items[i]), req->name_prefix, plen) == 0) views[resp.n_templates++] = ts->items[i]->info;
   resp.templates = views;
   mu_pb_reply(call, &resp.base);
   free(views);
 }
 
-static Muster__V1__TemplateRecord *find_or_fail(mu_daemon *d, mu_rpc_call *call,
-                                                const char *name) {
+static Muster__V1__TemplateRecord *find_or_fail(mu_daemon *d, mu_rpc_call *call, const char *name) {
   Muster__V1__TemplateRecord *rec = name[0] ? find(d->templates, name) : NULL;
   if (rec == NULL) {
-    if (name[0] == '\0')
-      mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "name: required");
-    else
-      mu_pb_fail(call, MU_RPC_NOT_FOUND, "no template '%.64s'", name);
+    if (name[0] == '\0') mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "name: required");
+    else mu_pb_fail(call, MU_RPC_NOT_FOUND, "no template '%.64s'", name);
   }
   return rec;
 }
 
-static void get_template(mu_rpc_call *call, const ProtobufCMessage *req_msg,
-                         const mu_rpc_metadata *md, void *ud) {
+static void get_template(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu_rpc_metadata *md, void *ud) {
   const Muster__V1__TemplateNameRequest *req = (const Muster__V1__TemplateNameRequest *)req_msg;
   (void)md;
   Muster__V1__TemplateRecord *rec = find_or_fail(ud, call, req->name);
@@ -362,8 +346,7 @@ static void on_deleted(void *ud, const mu_err *err) {
   op_free(op);
 }
 
-static void delete_template(mu_rpc_call *call, const ProtobufCMessage *req_msg,
-                            const mu_rpc_metadata *md, void *ud) {
+static void delete_template(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu_rpc_metadata *md, void *ud) {
   mu_daemon *d = ud;
   const Muster__V1__TemplateNameRequest *req = (const Muster__V1__TemplateNameRequest *)req_msg;
   (void)md;
@@ -379,8 +362,7 @@ static void delete_template(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   mu_schedules_write_delete_tree(d->schedules, rel, on_deleted, op);
 }
 
-static void dispatch(mu_rpc_call *call, const ProtobufCMessage *req_msg,
-                     const mu_rpc_metadata *md, void *ud) {
+static void dispatch(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu_rpc_metadata *md, void *ud) {
   mu_daemon *d = ud;
   const Muster__V1__DispatchRequest *req = (const Muster__V1__DispatchRequest *)req_msg;
   (void)md;
@@ -389,14 +371,12 @@ static void dispatch(mu_rpc_call *call, const ProtobufCMessage *req_msg,
   if (rec == NULL) return;
   Muster__V1__JobSpec *spec = NULL;
   mu_err err = {0};
-  int rc = instantiate(rec->info->template_, (const char *const *)req->params, req->n_params,
-                       &spec, &err);
+  int rc = instantiate(rec->info->template_, (const char *const *)req->params, req->n_params, &spec, &err);
   if (rc != 0) {
     fail(d, call, "template.dispatch", req->name, rc, err.msg);
     return;
   }
-  mu_audit_record(d, call, "template.dispatch", req->name, MU_AUDIT_OK, NULL, "params=%zu",
-                  req->n_params);
+  mu_audit_record(d, call, "template.dispatch", req->name, MU_AUDIT_OK, NULL, "params=%zu", req->n_params);
   mu_admin_submit_spec(d, call, spec, req->dry_run);
 }
 
@@ -406,14 +386,10 @@ int mu_templates_register(mu_daemon *d, mu_err *err) {
     const ProtobufCMessageDescriptor *desc;
     mu_pb_unary_fn fn;
   } methods[] = {
-      {"/muster.v1.Templates/CreateTemplate", &muster__v1__create_template_request__descriptor,
-       create_template},
-      {"/muster.v1.Templates/ListTemplates", &muster__v1__list_templates_request__descriptor,
-       list_templates},
-      {"/muster.v1.Templates/GetTemplate", &muster__v1__template_name_request__descriptor,
-       get_template},
-      {"/muster.v1.Templates/DeleteTemplate", &muster__v1__template_name_request__descriptor,
-       delete_template},
+      {"/muster.v1.Templates/CreateTemplate", &muster__v1__create_template_request__descriptor, create_template},
+      {"/muster.v1.Templates/ListTemplates", &muster__v1__list_templates_request__descriptor, list_templates},
+      {"/muster.v1.Templates/GetTemplate", &muster__v1__template_name_request__descriptor, get_template},
+      {"/muster.v1.Templates/DeleteTemplate", &muster__v1__template_name_request__descriptor, delete_template},
       {"/muster.v1.Templates/Dispatch", &muster__v1__dispatch_request__descriptor, dispatch},
   };
   for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {

@@ -20,8 +20,7 @@ void mu_templates_free(struct mu_daemon *d);
 
 /* Cluster events (events.h): a fresh snapshot follows; one record (value NULL: deleted). */
 void mu_templates_on_snapshot_begin(struct mu_daemon *d);
-void mu_templates_on_record(struct mu_daemon *d, const char *rel_key, const char *value,
-                            size_t len);
+void mu_templates_on_record(struct mu_daemon *d, const char *rel_key, const char *value, size_t len);
 
 /* muster.v1.Templates. */
 int mu_templates_register(struct mu_daemon *d, mu_err *err);

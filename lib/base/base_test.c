@@ -63,8 +63,10 @@ static void json_lines(void **state) {
   close(fd);
   unlink(path);
   buf[n] = '\0';
-  assert_non_null(strstr(buf, "\"level\":\"info\",\"component\":\"sched\",\"msg\":\"job j-6b0fdbec-3 "
-                              "\\\"quoted\\\"\\u0009tab\",\"job_id\":\"j-6b0fdbec-3\",\"trace_id\":\"80ebdf6e27e4e755a6828a3b89e7e332\"}\n"));
+  assert_non_null(strstr(
+      buf,
+      "\"level\":\"info\",\"component\":\"sched\",\"msg\":\"job j-6b0fdbec-3 "
+      "\\\"quoted\\\"\\u0009tab\",\"job_id\":\"j-6b0fdbec-3\",\"trace_id\":\"80ebdf6e27e4e755a6828a3b89e7e332\"}\n"));
   assert_non_null(strstr(buf, "\"level\":\"warn\",\"component\":\"conn\",\"msg\":\"no job here\"}\n"));
 }
 
@@ -74,14 +76,27 @@ static void regex_sizes(void **state) {
   (void)state;
   char why[160];
   static const char *const ok[] = {
-      "^2\\.", "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
-      "([0-9]{1,3}\\.){3}[0-9]{1,3}", "(ok|OK)+$", "a{,", "[]{}]{20}", "[[:alpha:]]{100}", ")", "((a)", "x{1000}",
+      "^2\\.",
+      "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+      "([0-9]{1,3}\\.){3}[0-9]{1,3}",
+      "(ok|OK)+$",
+      "a{,",
+      "[]{}]{20}",
+      "[[:alpha:]]{100}",
+      ")",
+      "((a)",
+      "x{1000}",
   };
   for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
     why[0] = '\0';
     assert_int_equal(mu_regex_check_size(ok[i], MU_REGEX_MAX_UNITS, why, sizeof why), 0);
   }
-  static const char *const big[] = {"(a{1000}){1000}", "((a{30}){30}){30}", "a{32767}{32767}", "(((((x+)+)+)+)+){999}", "((a{00}){99}){99}", "(a?){5000}",
+  static const char *const big[] = {"(a{1000}){1000}",
+                                    "((a{30}){30}){30}",
+                                    "a{32767}{32767}",
+                                    "(((((x+)+)+)+)+){999}",
+                                    "((a{00}){99}){99}",
+                                    "(a?){5000}",
                                     "((((((((((((((((a{9}){9}){9}){9}){9}){9}){9}){9})))))))))"};
   for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
     why[0] = '\0';

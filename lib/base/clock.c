@@ -57,9 +57,7 @@ int mu_duration_parse(const char *text, int64_t *ret_ms, mu_err *err) {
   *ret_ms = (int64_t)llround(total);
   return 0;
 bad:
-  return mu_err_set(err, MU_EINVAL,
-                    "bad duration \"%s\" (expected e.g. \"30s\", \"5m\", \"1h30m\", \"250ms\")",
-                    text);
+  return mu_err_set(err, MU_EINVAL, "bad duration \"%s\" (expected e.g. \"30s\", \"5m\", \"1h30m\", \"250ms\")", text);
 }
 
 int mu_size_parse(const char *text, uint64_t *ret_bytes, mu_err *err) {
@@ -70,11 +68,26 @@ int mu_size_parse(const char *text, uint64_t *ret_bytes, mu_err *err) {
   double mult = 1;
   switch (toupper((unsigned char)*end)) {
     case '\0': break;
-    case 'B': mult = 1; end++; break;
-    case 'K': mult = 1024.0; end++; break;
-    case 'M': mult = 1024.0 * 1024; end++; break;
-    case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
-    case 'T': mult = 1024.0 * 1024 * 1024 * 1024; end++; break;
+    case 'B':
+      mult = 1;
+      end++;
+      break;
+    case 'K':
+      mult = 1024.0;
+      end++;
+      break;
+    case 'M':
+      mult = 1024.0 * 1024;
+      end++;
+      break;
+    case 'G':
+      mult = 1024.0 * 1024 * 1024;
+      end++;
+      break;
+    case 'T':
+      mult = 1024.0 * 1024 * 1024 * 1024;
+      end++;
+      break;
     default: goto bad;
   }
   if (mult > 1) {
@@ -85,6 +98,5 @@ int mu_size_parse(const char *text, uint64_t *ret_bytes, mu_err *err) {
   *ret_bytes = (uint64_t)(v * mult);
   return 0;
 bad:
-  return mu_err_set(err, MU_EINVAL, "bad size \"%s\" (expected e.g. \"512M\", \"2G\", \"4096\")",
-                    text ? text : "");
+  return mu_err_set(err, MU_EINVAL, "bad size \"%s\" (expected e.g. \"512M\", \"2G\", \"4096\")", text ? text : "");
 }

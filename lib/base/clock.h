@@ -7,8 +7,8 @@
 
 #include "lib/base/err.h"
 
-int64_t mu_now_ms(void);       /* CLOCK_REALTIME, ms since the epoch */
-int64_t mu_mono_ms(void);      /* CLOCK_MONOTONIC, ms */
+int64_t mu_now_ms(void);  /* CLOCK_REALTIME, ms since the epoch */
+int64_t mu_mono_ms(void); /* CLOCK_MONOTONIC, ms */
 
 /* Parses a duration: a sequence of <number><unit> with units ms, s, m, h, d ("1h30m", "2.5s").
  * A bare number is seconds. Returns 0 or MU_EINVAL with a message quoting the text. */

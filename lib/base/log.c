@@ -42,12 +42,13 @@ static size_t json_escape(const char *text, char *out, size_t size) {
 static void log_json(const char *ts, const char *level, const char *component, const char *msg) {
   char line[4600], esc[4200], job[128], trace[MU_TRACE_ID_HEX];
   json_escape(msg, esc, sizeof esc);
-  int n = snprintf(line, sizeof line, "{\"ts\":\"%s\",\"level\":\"%s\",\"component\":\"%s\","
-                   "\"msg\":\"%s\"", ts, level, component, esc);
+  int n = snprintf(line, sizeof line,
+                   "{\"ts\":\"%s\",\"level\":\"%s\",\"component\":\"%s\","
+                   "\"msg\":\"%s\"",
+                   ts, level, component, esc);
   if (n > 0 && (size_t)n < sizeof line && mu_trace_find_job_id(msg, job, sizeof job) == 0) {
     mu_trace_id(job, trace);
-    n += snprintf(line + n, sizeof line - (size_t)n, ",\"job_id\":\"%s\",\"trace_id\":\"%s\"",
-                  job, trace);
+    n += snprintf(line + n, sizeof line - (size_t)n, ",\"job_id\":\"%s\",\"trace_id\":\"%s\"", job, trace);
   }
   if (n > 0 && (size_t)n < sizeof line - 2) fprintf(stderr, "%s}\n", line);
 }
@@ -73,8 +74,8 @@ void mu_log(mu_log_level level, const char *component, const char *fmt, ...) {
     struct tm t;
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &t);
-    snprintf(ts_text, sizeof ts_text, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", t.tm_year + 1900,
-             t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, now.tv_nsec / 1000000);
+    snprintf(ts_text, sizeof ts_text, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", t.tm_year + 1900, t.tm_mon + 1, t.tm_mday,
+             t.tm_hour, t.tm_min, t.tm_sec, now.tv_nsec / 1000000);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
@@ -87,9 +88,9 @@ void mu_log(mu_log_level level, const char *component, const char *fmt, ...) {
   struct tm tm;
   clock_gettime(CLOCK_REALTIME, &ts);
   gmtime_r(&ts.tv_sec, &tm);
-  int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %s: ",
-                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                   tm.tm_sec, ts.tv_nsec / 1000000, tags[level], component);
+  int n =
+      snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %s: ", tm.tm_year + 1900, tm.tm_mon + 1,
+               tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, tags[level], component);
   va_list ap;
   va_start(ap, fmt);
   if (n > 0 && (size_t)n < sizeof line) vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);

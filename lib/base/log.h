@@ -15,8 +15,7 @@ void mu_log_set_format(mu_log_format format);
 int mu_log_parse_format(const char *s, mu_log_format *ret_format);
 /* Parses "debug|info|warn|error"; returns 0 or MU_EINVAL. */
 int mu_log_parse_level(const char *s, mu_log_level *ret_level);
-void mu_log(mu_log_level level, const char *component, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void mu_log(mu_log_level level, const char *component, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #define mu_debug(comp, ...) mu_log(MU_LOG_DEBUG, comp, __VA_ARGS__)
 #define mu_info(comp, ...) mu_log(MU_LOG_INFO, comp, __VA_ARGS__)

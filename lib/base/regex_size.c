@@ -95,9 +95,7 @@ int mu_regex_check_size(const char *pattern, size_t max_units, char *why, size_t
         p++;
         break;
       case '*':
-      case '?':
-        p++;
-        break;
+      case '?': p++; break;
       case '+':
         l->last = sat_mul(l->last, 2, max_units);
         p++;

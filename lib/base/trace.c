@@ -26,8 +26,7 @@ static uint64_t mix(uint64_t x) {
 void mu_trace_id(const char *job_id, char out[MU_TRACE_ID_HEX]) {
   uint64_t hi = mix(fnv(job_id, FNV_BASIS_A)), lo = mix(fnv(job_id, FNV_BASIS_B));
   if (hi == 0 && lo == 0) lo = 1;
-  snprintf(out, MU_TRACE_ID_HEX, "%016llx%016llx", (unsigned long long)hi,
-           (unsigned long long)lo);
+  snprintf(out, MU_TRACE_ID_HEX, "%016llx%016llx", (unsigned long long)hi, (unsigned long long)lo);
 }
 
 void mu_span_id(const char *task_id, uint32_t attempt, char out[MU_SPAN_ID_HEX]) {
@@ -38,8 +37,7 @@ void mu_span_id(const char *task_id, uint32_t attempt, char out[MU_SPAN_ID_HEX])
   snprintf(out, MU_SPAN_ID_HEX, "%016llx", (unsigned long long)h);
 }
 
-void mu_traceparent(const char *job_id, const char *task_id, uint32_t attempt,
-                    char out[MU_TRACEPARENT_LEN]) {
+void mu_traceparent(const char *job_id, const char *task_id, uint32_t attempt, char out[MU_TRACEPARENT_LEN]) {
   char trace[MU_TRACE_ID_HEX], span[MU_SPAN_ID_HEX];
   mu_trace_id(job_id, trace);
   mu_span_id(task_id, attempt, span);

@@ -12,15 +12,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MU_TRACE_ID_HEX 33     /* 32 hex digits and a NUL */
-#define MU_SPAN_ID_HEX 17      /* 16 hex digits and a NUL */
-#define MU_TRACEPARENT_LEN 56  /* "00-<32>-<16>-01" and a NUL */
+#define MU_TRACE_ID_HEX 33    /* 32 hex digits and a NUL */
+#define MU_SPAN_ID_HEX 17     /* 16 hex digits and a NUL */
+#define MU_TRACEPARENT_LEN 56 /* "00-<32>-<16>-01" and a NUL */
 
 void mu_trace_id(const char *job_id, char out[MU_TRACE_ID_HEX]);
 void mu_span_id(const char *task_id, uint32_t attempt, char out[MU_SPAN_ID_HEX]);
 /* "00-TRACE-SPAN-01" (version 00, sampled) for the run. */
-void mu_traceparent(const char *job_id, const char *task_id, uint32_t attempt,
-                    char out[MU_TRACEPARENT_LEN]);
+void mu_traceparent(const char *job_id, const char *task_id, uint32_t attempt, char out[MU_TRACEPARENT_LEN]);
 
 /* The first job id ("j-<hex>-<n>") in text, copied into out (NUL-terminated); 0 or -1. */
 int mu_trace_find_job_id(const char *text, char *out, size_t out_size);

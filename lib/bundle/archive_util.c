@@ -13,16 +13,14 @@ int mu_archive_reader_open(const uint8_t *data, size_t len, struct archive **ret
   if (archive_libzstd_version() != NULL && archive_read_support_filter_zstd(a) != ARCHIVE_OK) {
     rc = mu_err_set(err, MU_ENOTSUP, "libarchive cannot read zstd in-process");
   }
-  if (rc == 0 && archive_zlib_version() != NULL &&
-      archive_read_support_filter_gzip(a) != ARCHIVE_OK) {
+  if (rc == 0 && archive_zlib_version() != NULL && archive_read_support_filter_gzip(a) != ARCHIVE_OK) {
     rc = mu_err_set(err, MU_ENOTSUP, "libarchive cannot read gzip in-process");
   }
   if (rc == 0 && archive_read_support_format_tar(a) != ARCHIVE_OK) {
     rc = mu_err_set(err, MU_ENOTSUP, "libarchive cannot read tar: %s", archive_error_string(a));
   }
   if (rc == 0 && archive_read_open_memory(a, data, len) != ARCHIVE_OK) {
-    rc = mu_err_set(err, MU_EINVAL, "archive is truncated or corrupt: %s",
-                    archive_error_string(a));
+    rc = mu_err_set(err, MU_EINVAL, "archive is truncated or corrupt: %s", archive_error_string(a));
   }
   if (rc != 0) {
     archive_read_free(a);
@@ -32,11 +30,9 @@ int mu_archive_reader_open(const uint8_t *data, size_t len, struct archive **ret
   return 0;
 }
 
-int mu_archive_writer_setup(struct archive *a, mu_bundle_compress compress, int level,
-                            mu_err *err) {
+int mu_archive_writer_setup(struct archive *a, mu_bundle_compress compress, int level, mu_err *err) {
   if (compress == MU_BUNDLE_COMPRESS_AUTO) {
-    compress = archive_libzstd_version() != NULL ? MU_BUNDLE_COMPRESS_ZSTD
-                                                 : MU_BUNDLE_COMPRESS_GZIP;
+    compress = archive_libzstd_version() != NULL ? MU_BUNDLE_COMPRESS_ZSTD : MU_BUNDLE_COMPRESS_GZIP;
   }
   int max_level = compress == MU_BUNDLE_COMPRESS_ZSTD ? 19 : 9;
   if (level < 0 || level > max_level) {
@@ -44,8 +40,7 @@ int mu_archive_writer_setup(struct archive *a, mu_bundle_compress compress, int 
                       compress == MU_BUNDLE_COMPRESS_ZSTD ? "zstd" : "gzip", max_level);
   }
   char level_text[8];
-  snprintf(level_text, sizeof level_text, "%d",
-           level ? level : (compress == MU_BUNDLE_COMPRESS_ZSTD ? 3 : 6));
+  snprintf(level_text, sizeof level_text, "%d", level ? level : (compress == MU_BUNDLE_COMPRESS_ZSTD ? 3 : 6));
   /* Without this the compressed stream is padded with zeros to a 10 KiB block, which a zstd
    * reader then takes for a broken second frame. */
   archive_write_set_bytes_in_last_block(a, 1);

@@ -19,7 +19,6 @@ int mu_archive_reader_open(const uint8_t *data, size_t len, struct archive **ret
  * output byte-for-byte reproducible (no gzip timestamp, a given level, one thread). level 0
  * is the default (zstd 3, as `zstd` and `tar --zstd`; gzip 6); else zstd 1..19, gzip 1..9
  * (MU_EINVAL outside). */
-int mu_archive_writer_setup(struct archive *a, mu_bundle_compress compress, int level,
-                            mu_err *err);
+int mu_archive_writer_setup(struct archive *a, mu_bundle_compress compress, int level, mu_err *err);
 
 #endif

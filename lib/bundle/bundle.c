@@ -41,10 +41,8 @@ void mu_bundle_digest(const uint8_t *data, size_t len, char ret_digest[MU_BUNDLE
 
 int mu_bundle_digest_check(const char *text, mu_err *err) {
   size_t plen = sizeof MU_BUNDLE_DIGEST_PREFIX - 1;
-  if (text == NULL || strncmp(text, MU_BUNDLE_DIGEST_PREFIX, plen) != 0 ||
-      strlen(text) != plen + 64) {
-    return mu_err_set(err, MU_EINVAL, "digest '%s': want sha256:<64 hex digits>",
-                      text != NULL ? text : "");
+  if (text == NULL || strncmp(text, MU_BUNDLE_DIGEST_PREFIX, plen) != 0 || strlen(text) != plen + 64) {
+    return mu_err_set(err, MU_EINVAL, "digest '%s': want sha256:<64 hex digits>", text != NULL ? text : "");
   }
   for (const char *p = text + plen; *p != '\0'; p++) {
     if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))) {
@@ -54,15 +52,13 @@ int mu_bundle_digest_check(const char *text, mu_err *err) {
   return 0;
 }
 
-int mu_bundle_read_file(const char *path, uint64_t max_bytes, uint8_t **ret_data,
-                        size_t *ret_len, mu_err *err) {
+int mu_bundle_read_file(const char *path, uint64_t max_bytes, uint8_t **ret_data, size_t *ret_len, mu_err *err) {
   uint8_t *buf = NULL;
   int rc;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int e = errno;
-    return mu_err_set(err, e == ENOENT ? MU_ENOENT : MU_EIO, "file '%s': %s", path,
-                      strerror(e));
+    return mu_err_set(err, e == ENOENT ? MU_ENOENT : MU_EIO, "file '%s': %s", path, strerror(e));
   }
   struct stat st;
   if (fstat(fd, &st) != 0) {
@@ -74,8 +70,8 @@ int mu_bundle_read_file(const char *path, uint64_t max_bytes, uint8_t **ret_data
     goto fail;
   }
   if ((uint64_t)st.st_size > max_bytes) {
-    rc = mu_err_set(err, MU_ENOSPC, "file '%s': %lld bytes, over the limit of %llu", path,
-                    (long long)st.st_size, (unsigned long long)max_bytes);
+    rc = mu_err_set(err, MU_ENOSPC, "file '%s': %lld bytes, over the limit of %llu", path, (long long)st.st_size,
+                    (unsigned long long)max_bytes);
     goto fail;
   }
   size_t cap = (size_t)st.st_size;

@@ -53,7 +53,6 @@ void mu_bundle_hex32(const uint8_t in[32], char ret_hex[65]);
 /* Reads a whole regular file of at most max_bytes. On success *ret_data (caller frees with
  * free(); NUL-terminated for convenience, the NUL not counted) and *ret_len are set.
  * Errors: MU_ENOENT (missing), MU_ENOSPC (over max_bytes), MU_EIO, MU_EINVAL (not a file). */
-int mu_bundle_read_file(const char *path, uint64_t max_bytes, uint8_t **ret_data,
-                        size_t *ret_len, mu_err *err);
+int mu_bundle_read_file(const char *path, uint64_t max_bytes, uint8_t **ret_data, size_t *ret_len, mu_err *err);
 
 #endif

@@ -47,8 +47,8 @@ int mu_key_generate(mu_seckey *ret_sk, mu_pubkey *ret_pk, mu_err *err) {
 
 void mu_seckey_wipe(mu_seckey *sk) { sodium_memzero(sk, sizeof *sk); }
 
-static int format_line(const char *kind, const char *key_id, const uint8_t *bin, size_t len,
-                       char **ret_text, mu_err *err) {
+static int format_line(const char *kind, const char *key_id, const uint8_t *bin, size_t len, char **ret_text,
+                       mu_err *err) {
   char b64[128];
   sodium_bin2base64(b64, sizeof b64, bin, len, sodium_base64_VARIANT_ORIGINAL);
   size_t need = strlen(kind) + strlen(key_id) + strlen(b64) + 32;
@@ -74,8 +74,8 @@ int mu_sig_format(const mu_sig *sig, char **ret_text, mu_err *err) {
 
 /* Parses "muster-ed25519-<kind> v1 <id> <base64>" with optional trailing whitespace into
  * ret_id and exactly want bytes of ret_bin. */
-static int parse_line(const char *kind, const char *text, size_t len,
-                      char ret_id[MU_KEY_ID_SIZE], uint8_t *ret_bin, size_t want, mu_err *err) {
+static int parse_line(const char *kind, const char *text, size_t len, char ret_id[MU_KEY_ID_SIZE], uint8_t *ret_bin,
+                      size_t want, mu_err *err) {
   char buf[KEY_TEXT_MAX];
   int rc = 0;
   while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' ')) {
@@ -90,8 +90,7 @@ static int parse_line(const char *kind, const char *text, size_t len,
   snprintf(head, sizeof head, "muster-ed25519-%s v1 ", kind);
   size_t hlen = strlen(head);
   if (strlen(buf) != len || strncmp(buf, head, hlen) != 0) {
-    rc = mu_err_set(err, MU_EINVAL, "not a muster %s file: want a line starting '%s'", kind,
-                    head);
+    rc = mu_err_set(err, MU_EINVAL, "not a muster %s file: want a line starting '%s'", kind, head);
     goto out;
   }
   char *id = buf + hlen;
@@ -105,8 +104,7 @@ static int parse_line(const char *kind, const char *text, size_t len,
   const char *b64 = sp + 1;
   const char *end = NULL;
   size_t got = 0;
-  if (sodium_base642bin(ret_bin, want, b64, strlen(b64), NULL, &got, &end,
-                        sodium_base64_VARIANT_ORIGINAL) != 0 ||
+  if (sodium_base642bin(ret_bin, want, b64, strlen(b64), NULL, &got, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
       got != want || *end != '\0') {
     rc = mu_err_set(err, MU_EINVAL, "%s file: want base64 of %zu bytes", kind, want);
     goto out;
@@ -123,8 +121,7 @@ int mu_pubkey_parse(const char *text, size_t len, mu_pubkey *ret, mu_err *err) {
   char id[MU_KEY_ID_SIZE];
   key_id_of(ret->pk, id);
   if (strcmp(id, ret->key_id) != 0) {
-    return mu_err_set(err, MU_EINVAL, "pub file: key id %s does not match the key (%s)",
-                      ret->key_id, id);
+    return mu_err_set(err, MU_EINVAL, "pub file: key id %s does not match the key (%s)", ret->key_id, id);
   }
   return 0;
 }
@@ -168,8 +165,7 @@ int mu_pubkey_load_file(const char *path, mu_pubkey *ret, mu_err *err) {
 int mu_seckey_load_file(const char *path, mu_seckey *ret, mu_err *err) {
   struct stat st;
   if (stat(path, &st) == 0 && (st.st_mode & 077) != 0) {
-    return mu_err_set(err, MU_EPERM,
-                      "key file '%s': mode %04o lets others read it; chmod 600 it", path,
+    return mu_err_set(err, MU_EPERM, "key file '%s': mode %04o lets others read it; chmod 600 it", path,
                       (unsigned)(st.st_mode & 07777));
   }
   uint8_t *data = NULL;
@@ -202,8 +198,7 @@ static int write_text(const char *path, const char *text, mode_t mode, mu_err *e
   return 0;
 }
 
-int mu_key_write_files(const char *prefix, const mu_seckey *sk, const mu_pubkey *pk,
-                       mu_err *err) {
+int mu_key_write_files(const char *prefix, const mu_seckey *sk, const mu_pubkey *pk, mu_err *err) {
   char *key_path = NULL;
   char *pub_path = NULL;
   char *sk_text = NULL;
@@ -297,8 +292,7 @@ int mu_sign(const mu_seckey *sk, const uint8_t *msg, size_t len, mu_sig *ret_sig
   return 0;
 }
 
-int mu_sig_verify(const mu_pubkey *pk, const mu_sig *sig, const uint8_t *msg, size_t len,
-                  mu_err *err) {
+int mu_sig_verify(const mu_pubkey *pk, const mu_sig *sig, const uint8_t *msg, size_t len, mu_err *err) {
   int rc = sodium_ready(err);
   if (rc != 0) return rc;
   if (crypto_sign_ed25519_verify_detached(sig->sig, msg, len, pk->pk) != 0) {

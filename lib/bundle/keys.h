@@ -40,8 +40,7 @@ void mu_seckey_wipe(mu_seckey *sk);
 
 /* Writes PREFIX.key (mode 0600) and PREFIX.pub. Refuses with MU_EEXIST, writing nothing,
  * when either already exists; on a later failure removes what it wrote. */
-int mu_key_write_files(const char *prefix, const mu_seckey *sk, const mu_pubkey *pk,
-                       mu_err *err);
+int mu_key_write_files(const char *prefix, const mu_seckey *sk, const mu_pubkey *pk, mu_err *err);
 
 /* Text forms (one line with '\n'). *ret_text is owned by the caller (free(); for the secret
  * key, wipe with sodium_memzero first). Returns 0 or MU_ENOMEM. */
@@ -80,7 +79,6 @@ size_t mu_trust_set_count(const mu_trust_set *set);
 int mu_sign(const mu_seckey *sk, const uint8_t *msg, size_t len, mu_sig *ret_sig, mu_err *err);
 
 /* Checks sig over msg with pk. Returns 0 or MU_EPERM ("bad signature by key X"). */
-int mu_sig_verify(const mu_pubkey *pk, const mu_sig *sig, const uint8_t *msg, size_t len,
-                  mu_err *err);
+int mu_sig_verify(const mu_pubkey *pk, const mu_sig *sig, const uint8_t *msg, size_t len, mu_err *err);
 
 #endif

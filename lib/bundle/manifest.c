@@ -29,17 +29,16 @@ void mu_manifest_free(mu_manifest *m) {
 int mu_bundle_name_check(const char *name, mu_err *err) {
   size_t n = name != NULL ? strlen(name) : 0;
   if (n == 0 || n > MU_BUNDLE_NAME_MAX) {
-    return mu_err_set(err, MU_EINVAL, "bundle name '%s': want 1..%d characters",
-                      name != NULL ? name : "", MU_BUNDLE_NAME_MAX);
+    return mu_err_set(err, MU_EINVAL, "bundle name '%s': want 1..%d characters", name != NULL ? name : "",
+                      MU_BUNDLE_NAME_MAX);
   }
   if (name[0] == '.' || name[0] == '-') {
-    return mu_err_set(err, MU_EINVAL, "bundle name '%s': must not start with '%c'", name,
-                      name[0]);
+    return mu_err_set(err, MU_EINVAL, "bundle name '%s': must not start with '%c'", name, name[0]);
   }
   for (size_t i = 0; i < n; i++) {
     char c = name[i];
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-          c == '.' || c == '_' || c == '-')) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+          c == '-')) {
       return mu_err_set(err, MU_EINVAL, "bundle name '%s': only [A-Za-z0-9._-] allowed", name);
     }
   }
@@ -52,8 +51,7 @@ int mu_bundle_path_check(const char *path, mu_err *err) {
   }
   size_t n = strlen(path);
   if (n > MU_BUNDLE_PATH_MAX) {
-    return mu_err_set(err, MU_EINVAL, "entry '%.80s...': path longer than %d bytes", path,
-                      MU_BUNDLE_PATH_MAX);
+    return mu_err_set(err, MU_EINVAL, "entry '%.80s...': path longer than %d bytes", path, MU_BUNDLE_PATH_MAX);
   }
   if (path[0] == '/') {
     return mu_err_set(err, MU_EINVAL, "entry '%s': absolute path escapes the task dir", path);
@@ -68,8 +66,7 @@ int mu_bundle_path_check(const char *path, mu_err *err) {
     const char *slash = strchr(p, '/');
     size_t len = slash != NULL ? (size_t)(slash - p) : strlen(p);
     if (len == 2 && p[0] == '.' && p[1] == '.') {
-      return mu_err_set(err, MU_EINVAL, "entry '%s': '..' component: path escapes the task dir",
-                        path);
+      return mu_err_set(err, MU_EINVAL, "entry '%s': '..' component: path escapes the task dir", path);
     }
     if (len == 0 || (len == 1 && p[0] == '.')) {
       return mu_err_set(err, MU_EINVAL, "entry '%s': empty or '.' path component", path);
@@ -88,17 +85,14 @@ int mu_bundle_link_check(const char *path, const char *target, mu_err *err) {
     return mu_err_set(err, MU_EINVAL, "entry '%s': symlink with an empty target", path);
   }
   if (strlen(target) > MU_BUNDLE_PATH_MAX) {
-    return mu_err_set(err, MU_EINVAL, "entry '%s': symlink target longer than %d bytes", path,
-                      MU_BUNDLE_PATH_MAX);
+    return mu_err_set(err, MU_EINVAL, "entry '%s': symlink target longer than %d bytes", path, MU_BUNDLE_PATH_MAX);
   }
   if (target[0] == '/') {
-    return mu_err_set(err, MU_EINVAL,
-                      "entry '%s': symlink to absolute '%s' escapes the task dir", path, target);
+    return mu_err_set(err, MU_EINVAL, "entry '%s': symlink to absolute '%s' escapes the task dir", path, target);
   }
   for (const char *q = target; *q != '\0'; q++) {
     if ((unsigned char)*q < 0x20 || *q == 0x7f) {
-      return mu_err_set(err, MU_EINVAL, "entry '%s': control character in symlink target",
-                        path);
+      return mu_err_set(err, MU_EINVAL, "entry '%s': control character in symlink target", path);
     }
   }
   size_t depth = 0;
@@ -118,8 +112,7 @@ int mu_bundle_link_check(const char *path, const char *target, mu_err *err) {
       }
       ups++;
       if (ups > depth) {
-        return mu_err_set(err, MU_EINVAL,
-                          "entry '%s': symlink to '%s' escapes the task dir", path, target);
+        return mu_err_set(err, MU_EINVAL, "entry '%s': symlink to '%s' escapes the task dir", path, target);
       }
     } else if (len > 0 && !(len == 1 && p[0] == '.')) {
       seen_name = 1;
@@ -242,8 +235,7 @@ static int parse_file(json_t *o, size_t idx, mu_bundle_file *f, mu_err *err) {
     char *end = NULL;
     unsigned long v = strtoul(mode, &end, 8);
     if (strlen(mode) != 4 || *end != '\0' || v > 0777) {
-      rc = mu_err_set(err, MU_EINVAL, "entry '%s': mode '%s' is not 4 octal digits <= 0777",
-                      f->path, mode);
+      rc = mu_err_set(err, MU_EINVAL, "entry '%s': mode '%s' is not 4 octal digits <= 0777", f->path, mode);
       goto fail;
     }
     f->mode = (uint32_t)v;
@@ -251,8 +243,7 @@ static int parse_file(json_t *o, size_t idx, mu_bundle_file *f, mu_err *err) {
   if (f->type == MU_BUNDLE_FILE) {
     json_t *size = json_object_get(o, "size");
     if (!json_is_integer(size) || json_integer_value(size) < 0) {
-      rc = mu_err_set(err, MU_EINVAL, "entry '%s': size must be a non-negative integer",
-                      f->path);
+      rc = mu_err_set(err, MU_EINVAL, "entry '%s': size must be a non-negative integer", f->path);
       goto fail;
     }
     f->size = (uint64_t)json_integer_value(size);
@@ -315,8 +306,7 @@ static int check_parents(const mu_manifest *m, mu_err *err) {
       prefix[n] = '\0';
       long at = mu_manifest_find(m, prefix);
       if (at < 0) {
-        return mu_err_set(err, MU_EINVAL, "manifest: entry '%s': parent '%s' is not listed",
-                          path, prefix);
+        return mu_err_set(err, MU_EINVAL, "manifest: entry '%s': parent '%s' is not listed", path, prefix);
       }
       if (m->files[at].type != MU_BUNDLE_DIR) {
         return mu_err_set(err, MU_EINVAL,
@@ -329,8 +319,8 @@ static int check_parents(const mu_manifest *m, mu_err *err) {
   return 0;
 }
 
-int mu_manifest_parse(const char *json, size_t len, uint64_t max_files,
-                      uint64_t max_total_bytes, mu_manifest **ret, mu_err *err) {
+int mu_manifest_parse(const char *json, size_t len, uint64_t max_files, uint64_t max_total_bytes, mu_manifest **ret,
+                      mu_err *err) {
   int rc;
   json_error_t jerr;
   char *canon = NULL;
@@ -389,8 +379,7 @@ int mu_manifest_parse(const char *json, size_t len, uint64_t max_files,
     rc = parse_file(json_array_get(files, i), i, &m->files[i], err);
     if (rc != 0) goto fail;
     if (i > 0 && strcmp(m->files[i - 1].path, m->files[i].path) >= 0) {
-      rc = mu_err_set(err, MU_EINVAL, "manifest: entry '%s' is out of order or repeated",
-                      m->files[i].path);
+      rc = mu_err_set(err, MU_EINVAL, "manifest: entry '%s' is out of order or repeated", m->files[i].path);
       goto fail;
     }
     total += m->files[i].size;
@@ -407,8 +396,7 @@ int mu_manifest_parse(const char *json, size_t len, uint64_t max_files,
   if (m->entry != NULL) {
     long at = mu_manifest_find(m, m->entry);
     if (at < 0 || m->files[at].type != MU_BUNDLE_FILE) {
-      rc = mu_err_set(err, MU_EINVAL, "manifest: entry point '%s' is not a listed file",
-                      m->entry);
+      rc = mu_err_set(err, MU_EINVAL, "manifest: entry point '%s' is not a listed file", m->entry);
       goto fail;
     }
   }
@@ -416,8 +404,7 @@ int mu_manifest_parse(const char *json, size_t len, uint64_t max_files,
   rc = mu_manifest_to_json(m, &canon, &clen, err);
   if (rc != 0) goto fail;
   if (clen != len || memcmp(canon, json, len) != 0) {
-    rc = mu_err_set(err, MU_EINVAL,
-                    "manifest: bytes are not canonical (unknown fields or reformatted)");
+    rc = mu_err_set(err, MU_EINVAL, "manifest: bytes are not canonical (unknown fields or reformatted)");
     goto fail;
   }
   free(canon);

@@ -20,20 +20,20 @@ typedef enum {
 } mu_bundle_ftype;
 
 typedef struct mu_bundle_file {
-  char *path;           /* relative, no '.'/'..'/empty components, no trailing '/' */
+  char *path; /* relative, no '.'/'..'/empty components, no trailing '/' */
   mu_bundle_ftype type;
-  uint32_t mode;        /* permission bits only (0..0777) */
-  uint64_t size;        /* files only, else 0 */
-  uint8_t sha256[32];   /* files only, else zero */
-  char *target;         /* symlinks only, else NULL */
+  uint32_t mode;      /* permission bits only (0..0777) */
+  uint64_t size;      /* files only, else 0 */
+  uint8_t sha256[32]; /* files only, else zero */
+  char *target;       /* symlinks only, else NULL */
 } mu_bundle_file;
 
 typedef struct mu_manifest {
-  int format;           /* MU_MANIFEST_FORMAT */
+  int format; /* MU_MANIFEST_FORMAT */
   char *name;
   char *version;
-  char *entry;          /* a listed regular file, or NULL */
-  int64_t created_at;   /* seconds since the epoch; also every entry's mtime */
+  char *entry;        /* a listed regular file, or NULL */
+  int64_t created_at; /* seconds since the epoch; also every entry's mtime */
   size_t n_files;
   mu_bundle_file *files; /* sorted by strcmp(path), unique */
 } mu_manifest;
@@ -51,8 +51,8 @@ int mu_manifest_to_json(const mu_manifest *m, char **ret_json, size_t *ret_len, 
  * most max_total_bytes, and the bytes are exactly the canonical serialization. On success
  * *ret (caller frees with mu_manifest_free). Errors: MU_EINVAL / MU_ENOSPC, message prefixed
  * "manifest: ". */
-int mu_manifest_parse(const char *json, size_t len, uint64_t max_files,
-                      uint64_t max_total_bytes, mu_manifest **ret, mu_err *err);
+int mu_manifest_parse(const char *json, size_t len, uint64_t max_files, uint64_t max_total_bytes, mu_manifest **ret,
+                      mu_err *err);
 
 /* Finds path (no trailing '/') in m by binary search; returns its index or -1. */
 long mu_manifest_find(const mu_manifest *m, const char *path);

@@ -33,8 +33,7 @@ static void manifest(const char *json, size_t len) {
     MU_FUZZ_CHECK(mu_bundle_path_check(f->path, NULL) == 0);
     MU_FUZZ_CHECK(mu_manifest_find(m, f->path) == (long)i);
     MU_FUZZ_CHECK(f->mode <= 0777);
-    if (f->type == MU_BUNDLE_SYMLINK)
-      MU_FUZZ_CHECK(mu_bundle_link_check(f->path, f->target, NULL) == 0);
+    if (f->type == MU_BUNDLE_SYMLINK) MU_FUZZ_CHECK(mu_bundle_link_check(f->path, f->target, NULL) == 0);
   }
   if (m->entry != NULL) MU_FUZZ_CHECK(mu_manifest_find(m, m->entry) >= 0);
   mu_manifest_free(m);

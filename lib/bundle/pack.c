@@ -80,8 +80,7 @@ static int walk_dir(walk *w, const char *rel, mu_err *err) {
     char child[MU_BUNDLE_PATH_MAX + 2];
     int n = snprintf(child, sizeof child, "%s%s%s", rel, rel[0] != '\0' ? "/" : "", de->d_name);
     if (n < 0 || (size_t)n >= sizeof child) {
-      rc = mu_err_set(err, MU_EINVAL, "path '%s/%s': longer than %d bytes", rel, de->d_name,
-                      MU_BUNDLE_PATH_MAX);
+      rc = mu_err_set(err, MU_EINVAL, "path '%s/%s': longer than %d bytes", rel, de->d_name, MU_BUNDLE_PATH_MAX);
       goto out;
     }
     rc = mu_bundle_path_check(child, err);
@@ -95,14 +94,13 @@ static int walk_dir(walk *w, const char *rel, mu_err *err) {
       goto out;
     }
     if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode)) {
-      rc = mu_err_set(err, MU_EINVAL, "'%s' is %s; bundles hold only files, dirs and symlinks",
-                      child, kind_of(st.st_mode));
+      rc = mu_err_set(err, MU_EINVAL, "'%s' is %s; bundles hold only files, dirs and symlinks", child,
+                      kind_of(st.st_mode));
       goto out;
     }
     if (!S_ISLNK(st.st_mode) && (st.st_mode & 07000) != 0) {
-      rc = mu_err_set(err, MU_EINVAL,
-                      "'%s' has setuid/setgid/sticky bits (mode %04o); bundles refuse them",
-                      child, (unsigned)(st.st_mode & 07777));
+      rc = mu_err_set(err, MU_EINVAL, "'%s' has setuid/setgid/sticky bits (mode %04o); bundles refuse them", child,
+                      (unsigned)(st.st_mode & 07777));
       goto out;
     }
     mu_bundle_file *f = NULL;
@@ -119,9 +117,8 @@ static int walk_dir(walk *w, const char *rel, mu_err *err) {
       f->size = (uint64_t)st.st_size;
       w->total += f->size;
       if (f->size > w->limits->max_file_bytes) {
-        rc = mu_err_set(err, MU_ENOSPC, "'%s': %llu bytes, over the single-file cap of %llu",
-                        child, (unsigned long long)f->size,
-                        (unsigned long long)w->limits->max_file_bytes);
+        rc = mu_err_set(err, MU_ENOSPC, "'%s': %llu bytes, over the single-file cap of %llu", child,
+                        (unsigned long long)f->size, (unsigned long long)w->limits->max_file_bytes);
         goto out;
       }
       if (w->total > w->limits->max_total_bytes) {
@@ -135,8 +132,7 @@ static int walk_dir(walk *w, const char *rel, mu_err *err) {
       char target[MU_BUNDLE_PATH_MAX + 1];
       ssize_t tl = readlink(cpath, target, sizeof target);
       if (tl < 0 || (size_t)tl >= sizeof target) {
-        rc = mu_err_set(err, MU_EINVAL, "symlink '%s': %s", child,
-                        tl < 0 ? strerror(errno) : "target too long");
+        rc = mu_err_set(err, MU_EINVAL, "symlink '%s': %s", child, tl < 0 ? strerror(errno) : "target too long");
         goto out;
       }
       target[tl] = '\0';
@@ -163,8 +159,7 @@ static int cmp_files(const void *a, const void *b) {
 }
 
 /* Hashes the first `size` bytes of a file; with a writer, also streams them into it. */
-static int hash_file(const walk *w, const mu_bundle_file *f, struct archive *a,
-                     uint8_t ret_sum[32], mu_err *err) {
+static int hash_file(const walk *w, const mu_bundle_file *f, struct archive *a, uint8_t ret_sum[32], mu_err *err) {
   char path[PATH_MAX];
   int rc = full_path(w, f->path, path, err);
   if (rc != 0) return rc;
@@ -187,8 +182,7 @@ static int hash_file(const walk *w, const mu_bundle_file *f, struct archive *a,
     ssize_t n = read(fd, buf, left < COPY_BUF ? (size_t)left : COPY_BUF);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      rc = mu_err_set(err, MU_EIO, "'%s': %s", f->path,
-                      n < 0 ? strerror(errno) : "changed while packing (shorter)");
+      rc = mu_err_set(err, MU_EIO, "'%s': %s", f->path, n < 0 ? strerror(errno) : "changed while packing (shorter)");
       goto out;
     }
     crypto_hash_sha256_update(&h, buf, (size_t)n);
@@ -254,8 +248,7 @@ static int write_archive(const walk *w, const mu_manifest *m, const char *json, 
   archive_entry_set_filetype(e, AE_IFREG);
   archive_entry_set_perm(e, 0644);
   archive_entry_set_size(e, (la_int64_t)json_len);
-  if (archive_write_header(a, e) != ARCHIVE_OK ||
-      archive_write_data(a, json, json_len) != (la_ssize_t)json_len) {
+  if (archive_write_header(a, e) != ARCHIVE_OK || archive_write_data(a, json, json_len) != (la_ssize_t)json_len) {
     rc = mu_err_set(err, MU_EIO, "archive: %s", archive_error_string(a));
     goto out;
   }
@@ -312,8 +305,7 @@ int mu_bundle_pack(const char *dir, const mu_pack_opts *opts, const char *out_pa
   rc = mu_bundle_version_check(opts->version, err);
   if (rc != 0) return rc;
   if (opts->created_at < 0) {
-    return mu_err_set(err, MU_EINVAL, "created-at must be >= 0, got %lld",
-                      (long long)opts->created_at);
+    return mu_err_set(err, MU_EINVAL, "created-at must be >= 0, got %lld", (long long)opts->created_at);
   }
   struct stat st;
   if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -335,16 +327,14 @@ int mu_bundle_pack(const char *dir, const mu_pack_opts *opts, const char *out_pa
   if (opts->entry != NULL) {
     long at = mu_manifest_find(&m, opts->entry);
     if (at < 0 || m.files[at].type != MU_BUNDLE_FILE) {
-      rc = mu_err_set(err, MU_EINVAL, "entry point '%s' is not a regular file in '%s'",
-                      opts->entry, dir);
+      rc = mu_err_set(err, MU_EINVAL, "entry point '%s' is not a regular file in '%s'", opts->entry, dir);
       goto out;
     }
   }
   rc = mu_manifest_to_json(&m, &json, &json_len, err);
   if (rc != 0) goto out;
   /* Parse our own output with the unpacker's rules: never make a bundle an agent refuses. */
-  rc = mu_manifest_parse(json, json_len, w.limits->max_entries, w.limits->max_total_bytes,
-                         &check, err);
+  rc = mu_manifest_parse(json, json_len, w.limits->max_entries, w.limits->max_total_bytes, &check, err);
   if (rc == 0 && json_len > w.limits->max_manifest_bytes) {
     rc = mu_err_set(err, MU_ENOSPC, "manifest is %zu bytes, over the cap of %llu", json_len,
                     (unsigned long long)w.limits->max_manifest_bytes);

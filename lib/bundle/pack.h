@@ -11,13 +11,13 @@
 #include "lib/bundle/bundle.h"
 
 typedef struct mu_pack_opts {
-  const char *name;                /* bundle name (mu_bundle_name_check) */
-  const char *version;             /* mu_bundle_version_check */
-  const char *entry;               /* entry point, a regular file in the dir; NULL for none */
-  int64_t created_at;              /* seconds since the epoch, >= 0; also every mtime */
-  mu_bundle_compress compress;     /* AUTO: zstd, else gzip */
-  int level;                       /* 0: zstd 3 / gzip 6; zstd 1..19, gzip 1..9 */
-  const mu_unpack_limits *limits;  /* NULL: defaults; the bundle must fit them */
+  const char *name;               /* bundle name (mu_bundle_name_check) */
+  const char *version;            /* mu_bundle_version_check */
+  const char *entry;              /* entry point, a regular file in the dir; NULL for none */
+  int64_t created_at;             /* seconds since the epoch, >= 0; also every mtime */
+  mu_bundle_compress compress;    /* AUTO: zstd, else gzip */
+  int level;                      /* 0: zstd 3 / gzip 6; zstd 1..19, gzip 1..9 */
+  const mu_unpack_limits *limits; /* NULL: defaults; the bundle must fit them */
 } mu_pack_opts;
 
 /* Packs dir into out_path (written to a temporary file beside it and renamed into place, so

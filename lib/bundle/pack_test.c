@@ -34,8 +34,7 @@ static char *make_project(void) {
 
 static void pack_ok(const char *dir, const char *out, int64_t created, mu_bundle_compress comp,
                     char digest[MU_BUNDLE_DIGEST_SIZE]) {
-  mu_pack_opts o = {.name = "demo", .version = "1.2.0", .entry = "run.sh",
-                    .created_at = created, .compress = comp};
+  mu_pack_opts o = {.name = "demo", .version = "1.2.0", .entry = "run.sh", .created_at = created, .compress = comp};
   mu_err err = {0};
   int rc = mu_bundle_pack(dir, &o, out, digest, &err);
   if (rc != 0) fail_msg("pack: %s", err.msg);
@@ -87,8 +86,7 @@ static void test_pack_reproducible(void **state) {
   assert_string_equal(m->version, "1.2.0");
   assert_string_equal(m->entry, "run.sh");
   assert_int_equal(m->n_files, 6);
-  const char *order[] = {"config.txt", "lib", "lib/empty", "lib/run-link", "lib/util.sh",
-                         "run.sh"};
+  const char *order[] = {"config.txt", "lib", "lib/empty", "lib/run-link", "lib/util.sh", "run.sh"};
   for (size_t i = 0; i < 6; i++) assert_string_equal(m->files[i].path, order[i]);
   assert_int_equal(m->files[5].mode, 0755);
   assert_int_equal(m->files[4].mode, 0600);

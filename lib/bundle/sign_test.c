@@ -93,8 +93,7 @@ static void test_keygen_files(void **state) {
   assert_non_null(strstr(err.msg, "chmod 600"));
 
   /* A corrupted public key is caught by its key id. */
-  const char *zero_pub =
-      "muster-ed25519-pub v1 0000000000000000 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n";
+  const char *zero_pub = "muster-ed25519-pub v1 0000000000000000 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n";
   assert_int_equal(mu_pubkey_parse(zero_pub, strlen(zero_pub), &pk2, &err), MU_EINVAL);
   assert_non_null(strstr(err.msg, "does not match"));
   mu_seckey_wipe(&sk2);
@@ -103,11 +102,12 @@ static void test_keygen_files(void **state) {
   free(pub);
 }
 
-static int verify(fixture *f, const uint8_t *data, size_t len, const char *sig,
-                  const mu_trust_set *trust, const char *expect, bool allow_unsigned,
-                  mu_bundle_info **info, mu_err *err) {
-  mu_bundle_check chk = {.expected_digest = expect, .trust = trust,
-                         .sig = (const uint8_t *)sig, .sig_len = sig ? strlen(sig) : 0,
+static int verify(fixture *f, const uint8_t *data, size_t len, const char *sig, const mu_trust_set *trust,
+                  const char *expect, bool allow_unsigned, mu_bundle_info **info, mu_err *err) {
+  mu_bundle_check chk = {.expected_digest = expect,
+                         .trust = trust,
+                         .sig = (const uint8_t *)sig,
+                         .sig_len = sig ? strlen(sig) : 0,
                          .allow_unsigned = allow_unsigned};
   (void)f;
   return mu_bundle_verify(data, len, &chk, NULL, info, err);
@@ -159,8 +159,7 @@ static void test_verify_refusals(void **state) {
   assert_int_equal(mu_key_generate(&other_sk, &other_pk, &err), 0);
   char *other_sig = NULL;
   assert_int_equal(mu_bundle_sign(f->data, f->len, &other_sk, NULL, &other_sig, &err), 0);
-  assert_int_equal(verify(f, f->data, f->len, other_sig, trust, NULL, true, NULL, &err),
-                   MU_EPERM);
+  assert_int_equal(verify(f, f->data, f->len, other_sig, trust, NULL, true, NULL, &err), MU_EPERM);
   char want[64];
   snprintf(want, sizeof want, "unknown key id %s", other_pk.key_id);
   assert_non_null(strstr(err.msg, want));
@@ -171,8 +170,7 @@ static void test_verify_refusals(void **state) {
   memcpy(s.key_id, f->pk.key_id, MU_KEY_ID_SIZE);
   char *forged = NULL;
   assert_int_equal(mu_sig_format(&s, &forged, &err), 0);
-  assert_int_equal(verify(f, f->data, f->len, forged, trust, NULL, false, NULL, &err),
-                   MU_EPERM);
+  assert_int_equal(verify(f, f->data, f->len, forged, trust, NULL, false, NULL, &err), MU_EPERM);
   assert_non_null(strstr(err.msg, "bad signature"));
 
   /* Wrong expected digest: refused before anything else. */
@@ -195,14 +193,12 @@ static void test_verify_refusals(void **state) {
   free(copy);
 
   /* A garbled .sig file. */
-  assert_int_equal(verify(f, f->data, f->len, "hello", trust, NULL, false, NULL, &err),
-                   MU_EINVAL);
+  assert_int_equal(verify(f, f->data, f->len, "hello", trust, NULL, false, NULL, &err), MU_EINVAL);
   assert_non_null(strstr(err.msg, "sig"));
 
   /* Signing refuses bytes that are not a bundle. */
   char *junk = NULL;
-  assert_int_equal(mu_bundle_sign((const uint8_t *)"junk", 4, &f->sk, NULL, &junk, &err),
-                   MU_EINVAL);
+  assert_int_equal(mu_bundle_sign((const uint8_t *)"junk", 4, &f->sk, NULL, &junk, &err), MU_EINVAL);
   assert_null(junk);
   mu_seckey_wipe(&other_sk);
   free(other_sig);

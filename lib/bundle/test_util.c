@@ -147,16 +147,13 @@ static tu_entry *push(tu_craft *c, const char *path, tu_kind kind, mode_t mode, 
   return e;
 }
 
-void tu_craft_file(tu_craft *c, const char *path, const char *data, mode_t mode, bool listed,
-                   const char *listed_data) {
+void tu_craft_file(tu_craft *c, const char *path, const char *data, mode_t mode, bool listed, const char *listed_data) {
   tu_entry *e = push(c, path, TU_FILE, mode, listed);
   e->data = strdup(data);
   e->listed_data = listed_data != NULL ? strdup(listed_data) : NULL;
 }
 
-void tu_craft_dir(tu_craft *c, const char *path, mode_t mode, bool listed) {
-  push(c, path, TU_DIR, mode, listed);
-}
+void tu_craft_dir(tu_craft *c, const char *path, mode_t mode, bool listed) { push(c, path, TU_DIR, mode, listed); }
 
 void tu_craft_symlink(tu_craft *c, const char *path, const char *target, bool listed) {
   push(c, path, TU_SYMLINK, 0777, listed)->target = strdup(target);
@@ -166,9 +163,7 @@ void tu_craft_hardlink(tu_craft *c, const char *path, const char *target) {
   push(c, path, TU_HARDLINK, 0644, false)->target = strdup(target);
 }
 
-void tu_craft_node(tu_craft *c, const char *path, tu_kind kind, mode_t mode) {
-  push(c, path, kind, mode, false);
-}
+void tu_craft_node(tu_craft *c, const char *path, tu_kind kind, mode_t mode) { push(c, path, kind, mode, false); }
 
 void tu_craft_zeros(tu_craft *c, const char *path, uint64_t size, bool listed) {
   push(c, path, TU_ZEROS, 0644, listed)->zeros = size;
@@ -273,9 +268,7 @@ void tu_craft_build(tu_craft *c, uint8_t **ret, size_t *ret_len) {
           archive_entry_set_filetype(ae, AE_IFREG);
           archive_entry_set_size(ae, (la_int64_t)e->zeros);
           break;
-        case TU_DIR:
-          archive_entry_set_filetype(ae, AE_IFDIR);
-          break;
+        case TU_DIR: archive_entry_set_filetype(ae, AE_IFDIR); break;
         case TU_SYMLINK:
           archive_entry_set_filetype(ae, AE_IFLNK);
           archive_entry_set_symlink(ae, e->target);
@@ -289,9 +282,7 @@ void tu_craft_build(tu_craft *c, uint8_t **ret, size_t *ret_len) {
           archive_entry_set_filetype(ae, AE_IFCHR);
           archive_entry_set_rdev(ae, makedev(1, 3));
           break;
-        case TU_FIFO:
-          archive_entry_set_filetype(ae, AE_IFIFO);
-          break;
+        case TU_FIFO: archive_entry_set_filetype(ae, AE_IFIFO); break;
       }
       archive_entry_set_perm(ae, e->mode);
       assert_int_equal(archive_write_header(a, ae), ARCHIVE_OK);

@@ -43,8 +43,7 @@ typedef struct tu_craft tu_craft;
 tu_craft *tu_craft_new(void);
 /* Adds an entry. listed: also describe it in the manifest (files, dirs and symlinks only;
  * for a file the manifest carries listed_data's size and sha, or data's when NULL). */
-void tu_craft_file(tu_craft *c, const char *path, const char *data, mode_t mode, bool listed,
-                   const char *listed_data);
+void tu_craft_file(tu_craft *c, const char *path, const char *data, mode_t mode, bool listed, const char *listed_data);
 void tu_craft_dir(tu_craft *c, const char *path, mode_t mode, bool listed);
 void tu_craft_symlink(tu_craft *c, const char *path, const char *target, bool listed);
 void tu_craft_hardlink(tu_craft *c, const char *path, const char *target);

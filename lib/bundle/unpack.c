@@ -30,10 +30,10 @@ typedef struct unpack_ctx {
   size_t len;
   const mu_unpack_limits *limits;
   const mu_manifest *m;
-  const char *dest;   /* absolute, symlink-free */
-  bool use_prefix;    /* extract by absolute paths (no private cwd) */
-  bool *seen;         /* per manifest entry */
-  uint64_t total;     /* bytes written so far */
+  const char *dest; /* absolute, symlink-free */
+  bool use_prefix;  /* extract by absolute paths (no private cwd) */
+  bool *seen;       /* per manifest entry */
+  uint64_t total;   /* bytes written so far */
   mu_err *err;
   int rc;
 } unpack_ctx;
@@ -44,15 +44,13 @@ static const char *type_word(mu_bundle_ftype t) {
 
 /* Applies every rule that needs only the header; on success *ret_idx is the manifest index
  * and path (normalized, no trailing '/') is in ret_path. */
-static int check_entry(unpack_ctx *c, struct archive_entry *e, char ret_path[],
-                       long *ret_idx) {
+static int check_entry(unpack_ctx *c, struct archive_entry *e, char ret_path[], long *ret_idx) {
   mu_err *err = c->err;
   const char *raw = archive_entry_pathname(e);
   if (raw == NULL || raw[0] == '\0') return mu_err_set(err, MU_EINVAL, "entry with no name");
   size_t n = strlen(raw);
   if (n > MU_BUNDLE_PATH_MAX) {
-    return mu_err_set(err, MU_EINVAL, "entry '%.80s...': path longer than %d bytes", raw,
-                      MU_BUNDLE_PATH_MAX);
+    return mu_err_set(err, MU_EINVAL, "entry '%.80s...': path longer than %d bytes", raw, MU_BUNDLE_PATH_MAX);
   }
   memcpy(ret_path, raw, n + 1);
   mode_t type = archive_entry_filetype(e);
@@ -63,31 +61,23 @@ static int check_entry(unpack_ctx *c, struct archive_entry *e, char ret_path[],
   const char *hard = archive_entry_hardlink(e);
   if (hard != NULL) {
     if (mu_bundle_path_check(hard, NULL) != 0) {
-      return mu_err_set(err, MU_EINVAL, "entry '%s': hardlink to '%s' escapes the task dir",
-                        path, hard);
+      return mu_err_set(err, MU_EINVAL, "entry '%s': hardlink to '%s' escapes the task dir", path, hard);
     }
     return mu_err_set(err, MU_EINVAL, "entry '%s': hardlinks are not allowed in bundles", path);
   }
   switch (type) {
     case AE_IFREG:
     case AE_IFDIR:
-    case AE_IFLNK:
-      break;
+    case AE_IFLNK: break;
     case AE_IFCHR:
-    case AE_IFBLK:
-      return mu_err_set(err, MU_EINVAL, "entry '%s': device nodes are not allowed", path);
-    case AE_IFIFO:
-      return mu_err_set(err, MU_EINVAL, "entry '%s': FIFOs are not allowed", path);
-    case AE_IFSOCK:
-      return mu_err_set(err, MU_EINVAL, "entry '%s': sockets are not allowed", path);
-    default:
-      return mu_err_set(err, MU_EINVAL, "entry '%s': unsupported entry type 0%o", path,
-                        (unsigned)type);
+    case AE_IFBLK: return mu_err_set(err, MU_EINVAL, "entry '%s': device nodes are not allowed", path);
+    case AE_IFIFO: return mu_err_set(err, MU_EINVAL, "entry '%s': FIFOs are not allowed", path);
+    case AE_IFSOCK: return mu_err_set(err, MU_EINVAL, "entry '%s': sockets are not allowed", path);
+    default: return mu_err_set(err, MU_EINVAL, "entry '%s': unsupported entry type 0%o", path, (unsigned)type);
   }
   mode_t mode = archive_entry_mode(e);
   if ((mode & 07000) != 0) {
-    return mu_err_set(err, MU_EINVAL,
-                      "entry '%s': setuid/setgid/sticky bits are not allowed (mode %04o)", path,
+    return mu_err_set(err, MU_EINVAL, "entry '%s': setuid/setgid/sticky bits are not allowed (mode %04o)", path,
                       (unsigned)(mode & 07777));
   }
   if (archive_entry_sparse_count(e) > 0) {
@@ -105,9 +95,8 @@ static int check_entry(unpack_ctx *c, struct archive_entry *e, char ret_path[],
     prefix[pn] = '\0';
     long at = mu_manifest_find(c->m, prefix);
     if (at >= 0 && c->m->files[at].type == MU_BUNDLE_SYMLINK) {
-      return mu_err_set(err, MU_EINVAL,
-                        "entry '%s': path goes through symlink '%s' (escapes the task dir)",
-                        path, prefix);
+      return mu_err_set(err, MU_EINVAL, "entry '%s': path goes through symlink '%s' (escapes the task dir)", path,
+                        prefix);
     }
   }
   if (type == AE_IFREG) {
@@ -116,13 +105,11 @@ static int check_entry(unpack_ctx *c, struct archive_entry *e, char ret_path[],
     }
     uint64_t size = (uint64_t)archive_entry_size(e);
     if (size > c->limits->max_file_bytes) {
-      return mu_err_set(err, MU_ENOSPC, "entry '%s': %llu bytes, over the single-file cap of %llu",
-                        path, (unsigned long long)size,
-                        (unsigned long long)c->limits->max_file_bytes);
+      return mu_err_set(err, MU_ENOSPC, "entry '%s': %llu bytes, over the single-file cap of %llu", path,
+                        (unsigned long long)size, (unsigned long long)c->limits->max_file_bytes);
     }
     if (size > c->limits->max_total_bytes - c->total) {
-      return mu_err_set(err, MU_ENOSPC,
-                        "entry '%s': total unpacked size exceeds the cap of %llu bytes", path,
+      return mu_err_set(err, MU_ENOSPC, "entry '%s': total unpacked size exceeds the cap of %llu bytes", path,
                         (unsigned long long)c->limits->max_total_bytes);
     }
   }
@@ -130,23 +117,21 @@ static int check_entry(unpack_ctx *c, struct archive_entry *e, char ret_path[],
   if (idx < 0) return mu_err_set(err, MU_EINVAL, "entry '%s': not listed in the manifest", path);
   const mu_bundle_file *f = &c->m->files[idx];
   if (c->seen[idx]) return mu_err_set(err, MU_EINVAL, "entry '%s': appears twice", path);
-  mu_bundle_ftype got = type == AE_IFREG ? MU_BUNDLE_FILE
-                                         : (type == AE_IFDIR ? MU_BUNDLE_DIR : MU_BUNDLE_SYMLINK);
+  mu_bundle_ftype got = type == AE_IFREG ? MU_BUNDLE_FILE : (type == AE_IFDIR ? MU_BUNDLE_DIR : MU_BUNDLE_SYMLINK);
   if (got != f->type) {
-    return mu_err_set(err, MU_EINVAL, "entry '%s': is a %s but the manifest says %s", path,
-                      type_word(got), type_word(f->type));
+    return mu_err_set(err, MU_EINVAL, "entry '%s': is a %s but the manifest says %s", path, type_word(got),
+                      type_word(f->type));
   }
   if (got != MU_BUNDLE_SYMLINK && (mode & 0777) != f->mode) {
-    return mu_err_set(err, MU_EINVAL, "entry '%s': mode %04o but the manifest says %04o", path,
-                      (unsigned)(mode & 0777), (unsigned)f->mode);
+    return mu_err_set(err, MU_EINVAL, "entry '%s': mode %04o but the manifest says %04o", path, (unsigned)(mode & 0777),
+                      (unsigned)f->mode);
   }
   if (got == MU_BUNDLE_FILE && (uint64_t)archive_entry_size(e) != f->size) {
     return mu_err_set(err, MU_EINVAL, "entry '%s': %lld bytes but the manifest says %llu", path,
                       (long long)archive_entry_size(e), (unsigned long long)f->size);
   }
   if (got == MU_BUNDLE_SYMLINK && strcmp(archive_entry_symlink(e), f->target) != 0) {
-    return mu_err_set(err, MU_EINVAL, "entry '%s': symlink target differs from the manifest",
-                      path);
+    return mu_err_set(err, MU_EINVAL, "entry '%s': symlink target differs from the manifest", path);
   }
   c->seen[idx] = true;
   *ret_idx = idx;
@@ -154,8 +139,7 @@ static int check_entry(unpack_ctx *c, struct archive_entry *e, char ret_path[],
 }
 
 /* Streams one file's data to disk, counting and hashing what is actually decompressed. */
-static int copy_data(unpack_ctx *c, struct archive *in, struct archive *out,
-                     const mu_bundle_file *f, uint8_t *buf) {
+static int copy_data(unpack_ctx *c, struct archive *in, struct archive *out, const mu_bundle_file *f, uint8_t *buf) {
   crypto_hash_sha256_state h;
   crypto_hash_sha256_init(&h);
   uint64_t written = 0;
@@ -163,27 +147,23 @@ static int copy_data(unpack_ctx *c, struct archive *in, struct archive *out,
     la_ssize_t n = archive_read_data(in, buf, COPY_BUF);
     if (n == 0) break;
     if (n < 0) {
-      return mu_err_set(c->err, MU_EINVAL, "archive is truncated or corrupt at entry '%s': %s",
-                        f->path, archive_error_string(in));
+      return mu_err_set(c->err, MU_EINVAL, "archive is truncated or corrupt at entry '%s': %s", f->path,
+                        archive_error_string(in));
     }
     written += (uint64_t)n;
     c->total += (uint64_t)n;
-    if (written > f->size || written > c->limits->max_file_bytes ||
-        c->total > c->limits->max_total_bytes) {
-      return mu_err_set(c->err, MU_ENOSPC,
-                        "entry '%s': more data than declared or over a size cap", f->path);
+    if (written > f->size || written > c->limits->max_file_bytes || c->total > c->limits->max_total_bytes) {
+      return mu_err_set(c->err, MU_ENOSPC, "entry '%s': more data than declared or over a size cap", f->path);
     }
     crypto_hash_sha256_update(&h, buf, (size_t)n);
     if (archive_write_data(out, buf, (size_t)n) != n) {
-      return mu_err_set(c->err, MU_EIO, "entry '%s': write: %s", f->path,
-                        archive_error_string(out));
+      return mu_err_set(c->err, MU_EIO, "entry '%s': write: %s", f->path, archive_error_string(out));
     }
   }
   uint8_t sum[32];
   crypto_hash_sha256_final(&h, sum);
   if (written != f->size || memcmp(sum, f->sha256, 32) != 0) {
-    return mu_err_set(c->err, MU_EINVAL, "entry '%s': sha256 does not match the manifest",
-                      f->path);
+    return mu_err_set(c->err, MU_EINVAL, "entry '%s': sha256 does not match the manifest", f->path);
   }
   return 0;
 }
@@ -203,8 +183,8 @@ static int extract(unpack_ctx *c) {
     goto out;
   }
   /* Owners, times, xattrs, ACLs and flags are deliberately not among these. */
-  int flags = ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-              ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_NO_OVERWRITE;
+  int flags = ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_PERM |
+              ARCHIVE_EXTRACT_NO_OVERWRITE;
   if (!c->use_prefix) flags |= ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
   archive_write_disk_set_options(out, flags);
   rc = mu_archive_reader_open(c->data, c->len, &in, err);
@@ -258,8 +238,7 @@ static int extract(unpack_ctx *c) {
       archive_entry_set_symlink(clean, f->target);
     }
     if (archive_write_header(out, clean) != ARCHIVE_OK) {
-      rc = mu_err_set(err, MU_EINVAL, "entry '%s': refused by libarchive: %s", path,
-                      archive_error_string(out));
+      rc = mu_err_set(err, MU_EINVAL, "entry '%s': refused by libarchive: %s", path, archive_error_string(out));
       goto out;
     }
     if (f->type == MU_BUNDLE_FILE) {
@@ -273,8 +252,7 @@ static int extract(unpack_ctx *c) {
   }
   for (size_t i = 0; i < c->m->n_files; i++) {
     if (!c->seen[i]) {
-      rc = mu_err_set(err, MU_EINVAL, "entry '%s': listed in the manifest but missing",
-                      c->m->files[i].path);
+      rc = mu_err_set(err, MU_EINVAL, "entry '%s': listed in the manifest but missing", c->m->files[i].path);
       goto out;
     }
   }
@@ -332,15 +310,13 @@ static void rm_tree(const char *path) {
   nftw(path, rm_entry, 16, FTW_PHYS | FTW_DEPTH);
 }
 
-int mu_bundle_unpack(const uint8_t *data, size_t len, const mu_bundle_check *check,
-                     const mu_unpack_limits *limits, const char *dest_dir,
-                     mu_bundle_info **ret_info, mu_err *err) {
+int mu_bundle_unpack(const uint8_t *data, size_t len, const mu_bundle_check *check, const mu_unpack_limits *limits,
+                     const char *dest_dir, mu_bundle_info **ret_info, mu_err *err) {
   return mu_bundle_unpack_ex(data, len, check, limits, dest_dir, 0, ret_info, err);
 }
 
-int mu_bundle_unpack_ex(const uint8_t *data, size_t len, const mu_bundle_check *check,
-                        const mu_unpack_limits *limits, const char *dest_dir, unsigned flags,
-                        mu_bundle_info **ret_info, mu_err *err) {
+int mu_bundle_unpack_ex(const uint8_t *data, size_t len, const mu_bundle_check *check, const mu_unpack_limits *limits,
+                        const char *dest_dir, unsigned flags, mu_bundle_info **ret_info, mu_err *err) {
   limits = mu_unpack_limits_or_default(limits);
   mu_bundle_info *info = NULL;
   char *abs = NULL;
@@ -356,13 +332,12 @@ int mu_bundle_unpack_ex(const uint8_t *data, size_t len, const mu_bundle_check *
   abs = realpath(dest_dir, NULL);
   seen = calloc(info->manifest->n_files + 1, sizeof *seen);
   if (abs == NULL || seen == NULL) {
-    rc = mu_err_set(err, MU_EIO, "destination '%s': %s", dest_dir,
-                    abs == NULL ? strerror(errno) : "out of memory");
+    rc = mu_err_set(err, MU_EIO, "destination '%s': %s", dest_dir, abs == NULL ? strerror(errno) : "out of memory");
     rmdir(dest_dir);
     goto out;
   }
-  unpack_ctx c = {.data = data, .len = len, .limits = limits, .m = info->manifest,
-                  .dest = abs, .seen = seen, .err = err};
+  unpack_ctx c = {
+      .data = data, .len = len, .limits = limits, .m = info->manifest, .dest = abs, .seen = seen, .err = err};
   if ((flags & MU_UNPACK_NO_UNSHARE) != 0) {
     c.use_prefix = true;
     c.rc = extract(&c);

@@ -13,7 +13,8 @@
 #include "lib/bundle/verify.h"
 
 /* Flags for mu_bundle_unpack_ex. */
-#define MU_UNPACK_NO_UNSHARE 1u /* don't give the extracting thread a private cwd; extract by
+#define MU_UNPACK_NO_UNSHARE \
+  1u /* don't give the extracting thread a private cwd; extract by
                                  * absolute paths instead (what happens automatically when
                                  * unshare(CLONE_FS) is denied, e.g. by a seccomp profile) */
 
@@ -32,13 +33,11 @@
  * libarchive's ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS applies; the call blocks until done.
  * On success *ret_info (caller frees with mu_bundle_info_free) if non-NULL. On failure the
  * destination is removed (MU_EEXIST when it already existed: then it is left alone). */
-int mu_bundle_unpack(const uint8_t *data, size_t len, const mu_bundle_check *check,
-                     const mu_unpack_limits *limits, const char *dest_dir,
-                     mu_bundle_info **ret_info, mu_err *err);
+int mu_bundle_unpack(const uint8_t *data, size_t len, const mu_bundle_check *check, const mu_unpack_limits *limits,
+                     const char *dest_dir, mu_bundle_info **ret_info, mu_err *err);
 
 /* mu_bundle_unpack with MU_UNPACK_* flags. */
-int mu_bundle_unpack_ex(const uint8_t *data, size_t len, const mu_bundle_check *check,
-                        const mu_unpack_limits *limits, const char *dest_dir, unsigned flags,
-                        mu_bundle_info **ret_info, mu_err *err);
+int mu_bundle_unpack_ex(const uint8_t *data, size_t len, const mu_bundle_check *check, const mu_unpack_limits *limits,
+                        const char *dest_dir, unsigned flags, mu_bundle_info **ret_info, mu_err *err);
 
 #endif

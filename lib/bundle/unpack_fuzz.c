@@ -66,8 +66,7 @@ static int check_entry(const char *path, const struct stat *st, int flag, struct
   if (at < 0) fprintf(stderr, "unpacked '%s' is not in the manifest\n", rel);
   MU_FUZZ_CHECK(at >= 0);
   const mu_bundle_file *f = &g_manifest->files[at];
-  if (f->type == MU_BUNDLE_FILE)
-    MU_FUZZ_CHECK(S_ISREG(st->st_mode) && (uint64_t)st->st_size == f->size);
+  if (f->type == MU_BUNDLE_FILE) MU_FUZZ_CHECK(S_ISREG(st->st_mode) && (uint64_t)st->st_size == f->size);
   if (f->type == MU_BUNDLE_DIR) MU_FUZZ_CHECK(S_ISDIR(st->st_mode));
   if (f->type == MU_BUNDLE_SYMLINK) MU_FUZZ_CHECK(S_ISLNK(st->st_mode));
   MU_FUZZ_CHECK((st->st_mode & 07000) == 0);

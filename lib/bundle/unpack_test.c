@@ -23,8 +23,8 @@ static const mu_bundle_check unsigned_ok = {.allow_unsigned = true};
 
 /* Unpacks into a fresh root/dest expecting refusal: code (0 = any), message containing want,
  * and an empty root afterwards. */
-static void refused_ex(const uint8_t *data, size_t len, const mu_bundle_check *chk,
-                       const mu_unpack_limits *lim, unsigned flags, int code, const char *want) {
+static void refused_ex(const uint8_t *data, size_t len, const mu_bundle_check *chk, const mu_unpack_limits *lim,
+                       unsigned flags, int code, const char *want) {
   char *root = tu_mkdtemp();
   char *dest = tu_path(root, "dest");
   mu_err err = {0};
@@ -41,8 +41,8 @@ static void refused_ex(const uint8_t *data, size_t len, const mu_bundle_check *c
   free(dest);
 }
 
-static void refused(const uint8_t *data, size_t len, const mu_bundle_check *chk,
-                    const mu_unpack_limits *lim, int code, const char *want) {
+static void refused(const uint8_t *data, size_t len, const mu_bundle_check *chk, const mu_unpack_limits *lim, int code,
+                    const char *want) {
   refused_ex(data, len, chk, lim, 0, code, want);
   refused_ex(data, len, chk, lim, MU_UNPACK_NO_UNSHARE, code, want);
 }
@@ -119,8 +119,7 @@ static void test_unpack_happy(void **state) {
   char *sig = NULL;
   assert_int_equal(mu_bundle_sign(data, len, &sk, NULL, &sig, &err), 0);
   mu_trust_set *trust = tu_trust(&pk);
-  mu_bundle_check chk = {.expected_digest = digest, .trust = trust, .sig = (uint8_t *)sig,
-                         .sig_len = strlen(sig)};
+  mu_bundle_check chk = {.expected_digest = digest, .trust = trust, .sig = (uint8_t *)sig, .sig_len = strlen(sig)};
   char cwd_before[4096], cwd_after[4096];
   assert_non_null(getcwd(cwd_before, sizeof cwd_before));
   for (unsigned flags = 0; flags <= MU_UNPACK_NO_UNSHARE; flags++) {
@@ -146,8 +145,7 @@ static void test_unpack_happy(void **state) {
     /* Unpacking again into the same place is refused, and the first copy stays. */
     mu_bundle_info_free(info);
     info = NULL;
-    assert_int_equal(mu_bundle_unpack_ex(data, len, &chk, NULL, dest, flags, &info, &err),
-                     MU_EEXIST);
+    assert_int_equal(mu_bundle_unpack_ex(data, len, &chk, NULL, dest, flags, &info, &err), MU_EEXIST);
     assert_null(info);
     assert_file(dest, "run.sh", "#!/bin/sh\necho hi\n", 0755);
     char *ro = tu_path(dest, "ro");
@@ -189,9 +187,12 @@ static void test_unpack_trust_refusals(void **state) {
   assert_int_equal(mu_bundle_sign(data, len, &other, NULL, &other_sig, &err), 0);
   mu_trust_set *trust = tu_trust(&pk);
 
-  mu_bundle_check chk = {.expected_digest = "sha256:0000000000000000000000000000000000000000"
-                                            "000000000000000000000000",
-                         .trust = trust, .sig = (uint8_t *)sig, .sig_len = strlen(sig)};
+  mu_bundle_check chk = {.expected_digest =
+                             "sha256:0000000000000000000000000000000000000000"
+                             "000000000000000000000000",
+                         .trust = trust,
+                         .sig = (uint8_t *)sig,
+                         .sig_len = strlen(sig)};
   refused(data, len, &chk, NULL, MU_EPERM, "digest mismatch");
   chk.expected_digest = digest;
   chk.sig = NULL;
@@ -381,8 +382,7 @@ static void test_unpack_bomb(void **state) {
   tu_craft_zeros(c, "zeros", 128ull << 20, true);
   tu_craft_build(c, &data, &len);
   lim.max_file_bytes = 4ull << 30;
-  refused(data, len, &unsigned_ok, &lim, MU_ENOSPC,
-          "manifest: total unpacked size exceeds the cap of 67108864 bytes");
+  refused(data, len, &unsigned_ok, &lim, MU_ENOSPC, "manifest: total unpacked size exceeds the cap of 67108864 bytes");
   free(data);
 }
 
@@ -454,8 +454,7 @@ static void test_unpack_manifest_mismatch(void **state) {
   c = tu_craft_new();
   tu_craft_file(c, "MANIFEST.json", "{}", 0644, false, NULL);
   craft_refused(c, MU_EINVAL, "reserved for the manifest");
-  refused((const uint8_t *)"definitely not a bundle", 23, &unsigned_ok, NULL, MU_EINVAL,
-          "truncated or corrupt");
+  refused((const uint8_t *)"definitely not a bundle", 23, &unsigned_ok, NULL, MU_EINVAL, "truncated or corrupt");
 }
 
 int mu_test_unpack(void) {

@@ -20,9 +20,8 @@ void mu_bundle_info_free(mu_bundle_info *info) {
   free(info);
 }
 
-int mu_bundle_read_manifest(const uint8_t *data, size_t len, const mu_unpack_limits *limits,
-                            char **ret_json, size_t *ret_len, mu_manifest **ret_manifest,
-                            mu_err *err) {
+int mu_bundle_read_manifest(const uint8_t *data, size_t len, const mu_unpack_limits *limits, char **ret_json,
+                            size_t *ret_len, mu_manifest **ret_manifest, mu_err *err) {
   limits = mu_unpack_limits_or_default(limits);
   char *json = NULL;
   mu_manifest *m = NULL;
@@ -43,16 +42,14 @@ int mu_bundle_read_manifest(const uint8_t *data, size_t len, const mu_unpack_lim
                     name != NULL ? name : "");
     goto fail;
   }
-  if (archive_entry_filetype(e) != AE_IFREG || !archive_entry_size_is_set(e) ||
-      archive_entry_size(e) < 0) {
+  if (archive_entry_filetype(e) != AE_IFREG || !archive_entry_size_is_set(e) || archive_entry_size(e) < 0) {
     rc = mu_err_set(err, MU_EINVAL, "%s must be a regular file", MU_BUNDLE_MANIFEST_NAME);
     goto fail;
   }
   uint64_t size = (uint64_t)archive_entry_size(e);
   if (size > limits->max_manifest_bytes) {
-    rc = mu_err_set(err, MU_ENOSPC, "%s: %llu bytes, over the cap of %llu",
-                    MU_BUNDLE_MANIFEST_NAME, (unsigned long long)size,
-                    (unsigned long long)limits->max_manifest_bytes);
+    rc = mu_err_set(err, MU_ENOSPC, "%s: %llu bytes, over the cap of %llu", MU_BUNDLE_MANIFEST_NAME,
+                    (unsigned long long)size, (unsigned long long)limits->max_manifest_bytes);
     goto fail;
   }
   json = malloc(size + 1);
@@ -64,8 +61,8 @@ int mu_bundle_read_manifest(const uint8_t *data, size_t len, const mu_unpack_lim
   while (got < size) {
     la_ssize_t n = archive_read_data(a, json + got, size - got);
     if (n <= 0) {
-      rc = mu_err_set(err, MU_EINVAL, "archive is truncated or corrupt: %s: %s",
-                      MU_BUNDLE_MANIFEST_NAME, n < 0 ? archive_error_string(a) : "short read");
+      rc = mu_err_set(err, MU_EINVAL, "archive is truncated or corrupt: %s: %s", MU_BUNDLE_MANIFEST_NAME,
+                      n < 0 ? archive_error_string(a) : "short read");
       goto fail;
     }
     got += (size_t)n;
@@ -93,8 +90,8 @@ fail:
 }
 
 /* Builds "sha256:<hex>" || manifest, the bytes a signature covers. Caller frees. */
-static int signed_message(const char *digest, const char *json, size_t json_len,
-                          uint8_t **ret_msg, size_t *ret_len, mu_err *err) {
+static int signed_message(const char *digest, const char *json, size_t json_len, uint8_t **ret_msg, size_t *ret_len,
+                          mu_err *err) {
   size_t dlen = strlen(digest);
   uint8_t *msg = malloc(dlen + json_len);
   if (msg == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
@@ -105,8 +102,8 @@ static int signed_message(const char *digest, const char *json, size_t json_len,
   return 0;
 }
 
-int mu_bundle_sign(const uint8_t *data, size_t len, const mu_seckey *sk,
-                   const mu_unpack_limits *limits, char **ret_sig_text, mu_err *err) {
+int mu_bundle_sign(const uint8_t *data, size_t len, const mu_seckey *sk, const mu_unpack_limits *limits,
+                   char **ret_sig_text, mu_err *err) {
   char digest[MU_BUNDLE_DIGEST_SIZE];
   char *json = NULL;
   size_t json_len = 0;
@@ -124,8 +121,8 @@ int mu_bundle_sign(const uint8_t *data, size_t len, const mu_seckey *sk,
   return rc;
 }
 
-int mu_bundle_sign_file(const char *path, const mu_seckey *sk, const mu_unpack_limits *limits,
-                        char **ret_sig_path, mu_err *err) {
+int mu_bundle_sign_file(const char *path, const mu_seckey *sk, const mu_unpack_limits *limits, char **ret_sig_path,
+                        mu_err *err) {
   limits = mu_unpack_limits_or_default(limits);
   uint8_t *data = NULL;
   size_t len = 0;
@@ -152,8 +149,8 @@ int mu_bundle_sign_file(const char *path, const mu_seckey *sk, const mu_unpack_l
     goto out;
   }
   size_t tlen = strlen(text);
-  if (fchmod(fd, 0644) != 0 || write(fd, text, tlen) != (ssize_t)tlen || fsync(fd) != 0 ||
-      close(fd) != 0 || rename(tmp_path, sig_path) != 0) {
+  if (fchmod(fd, 0644) != 0 || write(fd, text, tlen) != (ssize_t)tlen || fsync(fd) != 0 || close(fd) != 0 ||
+      rename(tmp_path, sig_path) != 0) {
     rc = mu_err_set(err, MU_EIO, "'%s': %s", sig_path, strerror(errno));
     fd = -1;
     unlink(tmp_path);
@@ -176,8 +173,8 @@ out:
   return rc;
 }
 
-int mu_bundle_verify(const uint8_t *data, size_t len, const mu_bundle_check *check,
-                     const mu_unpack_limits *limits, mu_bundle_info **ret_info, mu_err *err) {
+int mu_bundle_verify(const uint8_t *data, size_t len, const mu_bundle_check *check, const mu_unpack_limits *limits,
+                     mu_bundle_info **ret_info, mu_err *err) {
   static const mu_bundle_check strict = {0}; /* signed by a trusted key; none trusted */
   if (check == NULL) check = &strict;
   limits = mu_unpack_limits_or_default(limits);
@@ -196,8 +193,7 @@ int mu_bundle_verify(const uint8_t *data, size_t len, const mu_bundle_check *che
   info->archive_bytes = len;
   mu_bundle_digest(data, len, info->digest);
   if (check->expected_digest != NULL && strcmp(check->expected_digest, info->digest) != 0) {
-    rc = mu_err_set(err, MU_EPERM, "digest mismatch: expected %s, got %s",
-                    check->expected_digest, info->digest);
+    rc = mu_err_set(err, MU_EPERM, "digest mismatch: expected %s, got %s", check->expected_digest, info->digest);
     goto fail;
   }
   rc = mu_bundle_read_manifest(data, len, limits, &json, &json_len, &info->manifest, err);

@@ -8,23 +8,19 @@
 
 static bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
-static bool is_ident(char c) {
-  return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-';
-}
+static bool is_ident(char c) { return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-'; }
 
 int mu_bundle_version_check(const char *text, mu_err *err) {
   if (text == NULL || text[0] == '\0') {
     return mu_err_set(err, MU_EINVAL, "version is empty");
   }
   if (strlen(text) > MU_BUNDLE_VERSION_MAX) {
-    return mu_err_set(err, MU_EINVAL, "version '%.64s...': longer than %d bytes", text,
-                      MU_BUNDLE_VERSION_MAX);
+    return mu_err_set(err, MU_EINVAL, "version '%.64s...': longer than %d bytes", text, MU_BUNDLE_VERSION_MAX);
   }
   const char *p = text;
   for (;;) {
     if (!is_digit(*p)) {
-      return mu_err_set(err, MU_EINVAL,
-                        "version '%s': want numbers separated by dots (e.g. 1.2.3)", text);
+      return mu_err_set(err, MU_EINVAL, "version '%s': want numbers separated by dots (e.g. 1.2.3)", text);
     }
     while (is_digit(*p)) p++;
     if (*p != '.') break;
@@ -36,8 +32,7 @@ int mu_bundle_version_check(const char *text, mu_err *err) {
     p++;
     for (;;) {
       if (!is_ident(*p)) {
-        return mu_err_set(err, MU_EINVAL,
-                          "version '%s': %s identifiers must be non-empty [0-9A-Za-z-]", text,
+        return mu_err_set(err, MU_EINVAL, "version '%s': %s identifiers must be non-empty [0-9A-Za-z-]", text,
                           part == 0 ? "pre-release" : "build");
       }
       while (is_ident(*p)) p++;
@@ -124,8 +119,7 @@ int mu_bundle_version_cmp(const char *a, const char *b) {
   return pre_cmp(a, b);
 }
 
-int mu_bundle_rollback_check(const char *name, const char *last_ran, const char *incoming,
-                             mu_err *err) {
+int mu_bundle_rollback_check(const char *name, const char *last_ran, const char *incoming, mu_err *err) {
   int rc = mu_bundle_version_check(incoming, err);
   if (rc != 0) return mu_err_prefix(err, "bundle '%s'", name);
   if (last_ran == NULL) return 0;

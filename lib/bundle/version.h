@@ -23,7 +23,6 @@ int mu_bundle_version_cmp(const char *a, const char *b);
  * highest version of bundle `name` this host already ran; NULL when none). Returns 0,
  * MU_EPERM ("bundle 'x': version 1.2 is lower than 1.3 already run here (rollback refused)")
  * or MU_EINVAL when incoming is not a valid version. */
-int mu_bundle_rollback_check(const char *name, const char *last_ran, const char *incoming,
-                             mu_err *err);
+int mu_bundle_rollback_check(const char *name, const char *last_ran, const char *incoming, mu_err *err);
 
 #endif

@@ -14,8 +14,7 @@
  * host (without brackets) to ret_host (host_size bytes, at least MU_HOST_MAX + 1 to fit any
  * host) and the port to *ret_port; either may be NULL. MU_EINVAL with a message quoting text
  * and saying what is wrong. */
-int mu_hostport_parse(const char *text, char *ret_host, size_t host_size, uint16_t *ret_port,
-                      mu_err *err);
+int mu_hostport_parse(const char *text, char *ret_host, size_t host_size, uint16_t *ret_port, mu_err *err);
 
 /* An endpoint URL "http://host[:port][/]" or "https://...". MU_EINVAL otherwise. */
 int mu_url_check(const char *text, mu_err *err);

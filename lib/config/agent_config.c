@@ -6,11 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define F(name, kind, member, lo, hi)                                              \
-  {                                                                                \
-    name, kind, offsetof(mu_agent_config, member),                                 \
-        sizeof(((mu_agent_config *)0)->member), lo, hi                             \
-  }
+#define F(name, kind, member, lo, hi) \
+  { name, kind, offsetof(mu_agent_config, member), sizeof(((mu_agent_config *)0)->member), lo, hi }
 
 static const mu_cfg_field agent_fields[] = {
     F("id", MU_CF_ID, id, 0, 0),

@@ -18,14 +18,14 @@
 
 /* Owns its lists and labels: release with mu_agent_config_free. */
 typedef struct mu_agent_config {
-  char id[MU_CFG_ID_MAX + 1];           /* default: the hostname */
-  mu_labels labels;                     /* this agent's labels */
-  mu_strlist control;                   /* HOST:PORT control-plane addresses, >= 1 */
+  char id[MU_CFG_ID_MAX + 1]; /* default: the hostname */
+  mu_labels labels;           /* this agent's labels */
+  mu_strlist control;         /* HOST:PORT control-plane addresses, >= 1 */
   char plugin_dir[MU_CFG_PATH_MAX];
   char spool_dir[MU_CFG_PATH_MAX];
-  int64_t heartbeat_interval_ms;        /* 100ms..10m, default 5s */
-  uint32_t slots;                       /* max concurrent tasks, 1..4096, default 2 x CPUs */
-  mu_strlist trust_keys;                /* public key file paths */
+  int64_t heartbeat_interval_ms; /* 100ms..10m, default 5s */
+  uint32_t slots;                /* max concurrent tasks, 1..4096, default 2 x CPUs */
+  mu_strlist trust_keys;         /* public key file paths */
   /* mTLS to the control plane (docs/security.md): CA, this agent's certificate and key
    * ("" = none; then insecure must be set), the name the server certificate must carry when
    * it is not the --control host. */
@@ -44,22 +44,22 @@ typedef struct mu_agent_config {
   char metrics_tls_cert[MU_CFG_PATH_MAX];
   char metrics_tls_key[MU_CFG_PATH_MAX];
   char metrics_tls_ca[MU_CFG_PATH_MAX];
-  mu_log_level log_level;               /* default info */
-  mu_log_format log_format;             /* default text; json: one object per line */
-  int64_t reconnect_max_ms;             /* max reconnect backoff, 1s..1h, default 30s */
+  mu_log_level log_level;   /* default info */
+  mu_log_format log_format; /* default text; json: one object per line */
+  int64_t reconnect_max_ms; /* max reconnect backoff, 1s..1h, default 30s */
   /* after a working stream drops: retry every 250-500 ms (no backoff) for this long, so a
    * control-plane failover is followed at once; 0..1h, default 15s, 0 = backoff at once */
   int64_t reconnect_fast_ms;
-  uint64_t max_message;                 /* bytes per gRPC message, 64K..1G, default 16M */
-  uint64_t output_spool_size;           /* task output kept in the spool, >= 1M, default 1G */
-  int64_t output_retention_ms;          /* finished output kept, 1s..365d, default 7d */
-  int64_t stop_flush_timeout_ms;        /* on stop, wait this long for the control plane to ack
+  uint64_t max_message;              /* bytes per gRPC message, 64K..1G, default 16M */
+  uint64_t output_spool_size;        /* task output kept in the spool, >= 1M, default 1G */
+  int64_t output_retention_ms;       /* finished output kept, 1s..365d, default 7d */
+  int64_t stop_flush_timeout_ms;     /* on stop, wait this long for the control plane to ack
                                            the runs' final events, 0..10m, default 5s */
-  char exec_helper[MU_CFG_PATH_MAX];    /* muster-exec; "" = beside the agent binary */
-  char run_as[MU_CFG_ID_MAX + 1];       /* default USER[:GROUP] of tasks without run_as; "" = the
+  char exec_helper[MU_CFG_PATH_MAX]; /* muster-exec; "" = beside the agent binary */
+  char run_as[MU_CFG_ID_MAX + 1];    /* default USER[:GROUP] of tasks without run_as; "" = the
                                            agent's own user */
-  mu_labels type_slots;                 /* per task type caps: {python: 2, http: 64} */
-  uint32_t queue_max;                   /* attempts waiting for a slot, 1..1000000, 1024 */
+  mu_labels type_slots;              /* per task type caps: {python: 2, http: 64} */
+  uint32_t queue_max;                /* attempts waiting for a slot, 1..1000000, 1024 */
   /* per plugin type settings, plugins: {TYPE: {isolation: in-process|process}}, kept as
    * "TYPE.isolation" -> value (docs/plugins.md, Isolation) */
   mu_labels plugins;
@@ -69,7 +69,7 @@ typedef struct mu_agent_config {
    * (and under which a forced type's own `writable` must lie), paths every sandbox hides. */
   mu_strlist sandbox_types;
   char sandbox_network[MU_CFG_ID_MAX + 1];
-  bool sandbox_read_only_root;          /* default true */
+  bool sandbox_read_only_root; /* default true */
   mu_strlist sandbox_writable;
   mu_strlist sandbox_hidden;
 } mu_agent_config;

@@ -22,9 +22,7 @@
 
 #define MEMBER(cfg, f, type) ((type *)((char *)(cfg) + (f)->offset))
 
-static bool is_list(mu_cfg_kind k) {
-  return k == MU_CF_ADDR_LIST || k == MU_CF_URL_LIST || k == MU_CF_PATH_LIST;
-}
+static bool is_list(mu_cfg_kind k) { return k == MU_CF_ADDR_LIST || k == MU_CF_URL_LIST || k == MU_CF_PATH_LIST; }
 
 static const char *expected(mu_cfg_kind k) {
   switch (k) {
@@ -48,14 +46,10 @@ static const char *expected(mu_cfg_kind k) {
 
 /* "100ms", "5s", "10m", "2h": the shortest exact spelling, for range messages. */
 static void format_ms(int64_t ms, char *buf, size_t size) {
-  if (ms != 0 && ms % 3600000 == 0)
-    snprintf(buf, size, "%" PRId64 "h", ms / 3600000);
-  else if (ms != 0 && ms % 60000 == 0)
-    snprintf(buf, size, "%" PRId64 "m", ms / 60000);
-  else if (ms != 0 && ms % 1000 == 0)
-    snprintf(buf, size, "%" PRId64 "s", ms / 1000);
-  else
-    snprintf(buf, size, "%" PRId64 "ms", ms);
+  if (ms != 0 && ms % 3600000 == 0) snprintf(buf, size, "%" PRId64 "h", ms / 3600000);
+  else if (ms != 0 && ms % 60000 == 0) snprintf(buf, size, "%" PRId64 "m", ms / 60000);
+  else if (ms != 0 && ms % 1000 == 0) snprintf(buf, size, "%" PRId64 "s", ms / 1000);
+  else snprintf(buf, size, "%" PRId64 "ms", ms);
 }
 
 static void format_bytes(uint64_t b, char *buf, size_t size) {
@@ -70,8 +64,7 @@ static void format_bytes(uint64_t b, char *buf, size_t size) {
 
 int mu_cfg_copy_str(char *dst, size_t size, const char *src, mu_err *err) {
   size_t len = strlen(src);
-  if (len >= size)
-    return mu_err_set(err, MU_EINVAL, "value is %zu bytes long (max %zu)", len, size - 1);
+  if (len >= size) return mu_err_set(err, MU_EINVAL, "value is %zu bytes long (max %zu)", len, size - 1);
   memcpy(dst, src, len + 1);
   return 0;
 }
@@ -79,8 +72,7 @@ int mu_cfg_copy_str(char *dst, size_t size, const char *src, mu_err *err) {
 static int check_id(const char *text, bool allow_colon, mu_err *err) {
   size_t len = strlen(text);
   if (len == 0) return mu_err_set(err, MU_EINVAL, "empty id");
-  if (len > MU_CFG_ID_MAX)
-    return mu_err_set(err, MU_EINVAL, "id is %zu bytes long (max %d)", len, MU_CFG_ID_MAX);
+  if (len > MU_CFG_ID_MAX) return mu_err_set(err, MU_EINVAL, "id is %zu bytes long (max %d)", len, MU_CFG_ID_MAX);
   for (size_t i = 0; i < len; i++) {
     unsigned char c = (unsigned char)text[i];
     if (isalnum(c) || c == '.' || c == '_' || c == '-' || (allow_colon && c == ':')) continue;
@@ -109,8 +101,8 @@ static int check_list_item(mu_cfg_kind kind, const char *text, mu_err *err) {
 
 /* Replaces the list member with tmp after checking every item and the minimum count. lines
  * (may be NULL) gives each item's YAML line so the error points at the bad item. */
-static int finish_list(void *cfg, const mu_cfg_field *f, mu_strlist *tmp, const int *lines,
-                       mu_yaml_field *yf, mu_err *err) {
+static int finish_list(void *cfg, const mu_cfg_field *f, mu_strlist *tmp, const int *lines, mu_yaml_field *yf,
+                       mu_err *err) {
   for (size_t i = 0; i < tmp->n; i++) {
     int rc = check_list_item(f->kind, tmp->items[i], err);
     if (rc < 0) {
@@ -121,8 +113,7 @@ static int finish_list(void *cfg, const mu_cfg_field *f, mu_strlist *tmp, const 
   }
   if ((int64_t)tmp->n < f->min) {
     mu_strlist_free(tmp);
-    return mu_err_set(err, MU_EINVAL, "needs at least %" PRId64 " item%s", f->min,
-                      f->min == 1 ? "" : "s");
+    return mu_err_set(err, MU_EINVAL, "needs at least %" PRId64 " item%s", f->min, f->min == 1 ? "" : "s");
   }
   mu_strlist *dst = MEMBER(cfg, f, mu_strlist);
   tmp->max = dst->max;
@@ -137,8 +128,7 @@ static int parse_count(const char *text, int64_t min, int64_t max, uint32_t *ret
     return mu_err_set(err, MU_EINVAL, "bad number \"%s\" (expected a whole number)", text);
   errno = 0;
   unsigned long long v = strtoull(text, &end, 10);
-  if (*end != '\0')
-    return mu_err_set(err, MU_EINVAL, "bad number \"%s\" (expected a whole number)", text);
+  if (*end != '\0') return mu_err_set(err, MU_EINVAL, "bad number \"%s\" (expected a whole number)", text);
   if (errno == ERANGE || v < (unsigned long long)min || v > (unsigned long long)max)
     return mu_err_set(err, MU_EINVAL, "%s is out of range %" PRId64 "..%" PRId64, text, min, max);
   *ret = (uint32_t)v;
@@ -171,8 +161,8 @@ static int check_plugin_setting(const char *key, const char *value, mu_err *err)
     if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' || *c == '_'))
       return mu_err_set(err, MU_EINVAL, "plugin type '%.*s': want [a-z0-9_-]+", (int)(dot - key), key);
   if (strcmp(dot + 1, "isolation") != 0)
-    return mu_err_set(err, MU_EINVAL, "plugin '%.*s': unknown setting '%s' (known: isolation)", (int)(dot - key),
-                      key, dot + 1);
+    return mu_err_set(err, MU_EINVAL, "plugin '%.*s': unknown setting '%s' (known: isolation)", (int)(dot - key), key,
+                      dot + 1);
   if (strcmp(value, "in-process") != 0 && strcmp(value, "process") != 0)
     return mu_err_set(err, MU_EINVAL, "plugin '%.*s': isolation \"%s\": expected in-process or process",
                       (int)(dot - key), key, value);
@@ -184,29 +174,21 @@ static int set_text(void *cfg, const mu_cfg_field *f, const char *text, mu_err *
   char a[32], b[32];
   switch (f->kind) {
     case MU_CF_ID:
-    case MU_CF_MEMBER_ID:
-      rc = check_id(text, f->kind == MU_CF_MEMBER_ID, err);
-      break;
-    case MU_CF_PATH:
-      rc = check_path(text, err);
-      break;
+    case MU_CF_MEMBER_ID: rc = check_id(text, f->kind == MU_CF_MEMBER_ID, err); break;
+    case MU_CF_PATH: rc = check_path(text, err); break;
     case MU_CF_PREFIX: {
       size_t len = strlen(text);
       if (len == 0 || text[0] != '/' || text[len - 1] != '/')
-        return mu_err_set(err, MU_EINVAL, "bad prefix \"%s\" (must start and end with '/')",
-                          text);
+        return mu_err_set(err, MU_EINVAL, "bad prefix \"%s\" (must start and end with '/')", text);
       for (size_t i = 0; i < len; i++)
         if (!isgraph((unsigned char)text[i]))
-          return mu_err_set(err, MU_EINVAL, "bad prefix \"%s\" (no spaces or control characters)",
-                            text);
+          return mu_err_set(err, MU_EINVAL, "bad prefix \"%s\" (no spaces or control characters)", text);
       break;
     }
     case MU_CF_OPT_ADDR:
       if (text[0] == '\0') break; /* "" turns it off */
       /* fall through */
-    case MU_CF_ADDR:
-      rc = mu_hostport_parse(text, NULL, 0, NULL, err);
-      break;
+    case MU_CF_ADDR: rc = mu_hostport_parse(text, NULL, 0, NULL, err); break;
     case MU_CF_DURATION: {
       int64_t ms;
       rc = mu_duration_parse(text, &ms, err);
@@ -231,14 +213,11 @@ static int set_text(void *cfg, const mu_cfg_field *f, const char *text, mu_err *
       *MEMBER(cfg, f, uint64_t) = bytes;
       return 0;
     }
-    case MU_CF_COUNT:
-      return parse_count(text, f->min, f->max, MEMBER(cfg, f, uint32_t), err);
-    case MU_CF_BOOL:
-      return parse_bool(text, MEMBER(cfg, f, bool), err);
+    case MU_CF_COUNT: return parse_count(text, f->min, f->max, MEMBER(cfg, f, uint32_t), err);
+    case MU_CF_BOOL: return parse_bool(text, MEMBER(cfg, f, bool), err);
     case MU_CF_LOG_LEVEL:
       if (mu_log_parse_level(text, MEMBER(cfg, f, mu_log_level)) < 0)
-        return mu_err_set(err, MU_EINVAL,
-                          "bad log level \"%s\" (expected debug, info, warn or error)", text);
+        return mu_err_set(err, MU_EINVAL, "bad log level \"%s\" (expected debug, info, warn or error)", text);
       return 0;
     case MU_CF_LOG_FORMAT:
       if (mu_log_parse_format(text, MEMBER(cfg, f, mu_log_format)) < 0)
@@ -273,8 +252,7 @@ static int set_text(void *cfg, const mu_cfg_field *f, const char *text, mu_err *
       rc = check_path(text, err);
       if (rc < 0) return rc;
       return mu_strlist_append(MEMBER(cfg, f, mu_strlist), text, err);
-    default:
-      return mu_err_set(err, MU_EINVAL, "not a single-value field");
+    default: return mu_err_set(err, MU_EINVAL, "not a single-value field");
   }
   if (rc < 0) return rc;
   /* The char[] kinds: copy once valid. */
@@ -298,8 +276,7 @@ static int set_list_node(void *cfg, const mu_cfg_field *f, mu_yaml_field *yf, mu
   if (kind == MU_YAML_NULL) return set_list_text(cfg, f, "", err);
   if (kind == MU_YAML_SCALAR) return set_list_text(cfg, f, mu_yaml_node_text(node), err);
   if (kind != MU_YAML_LIST)
-    return mu_err_set(err, MU_EINVAL, "expected %s, got %s", expected(f->kind),
-                      mu_yaml_kind_name(kind));
+    return mu_err_set(err, MU_EINVAL, "expected %s, got %s", expected(f->kind), mu_yaml_kind_name(kind));
   mu_strlist tmp;
   mu_strlist_init(&tmp);
   tmp.max = MEMBER(cfg, f, mu_strlist)->max;
@@ -307,8 +284,7 @@ static int set_list_node(void *cfg, const mu_cfg_field *f, mu_yaml_field *yf, mu
   if (n > tmp.max) return mu_err_set(err, MU_ENOSPC, "too many items (max %zu)", tmp.max);
   int lines[MU_STRLIST_MAX_DEFAULT * 4];
   if (n > sizeof lines / sizeof lines[0])
-    return mu_err_set(err, MU_ENOSPC, "too many items (max %zu)",
-                      sizeof lines / sizeof lines[0]);
+    return mu_err_set(err, MU_ENOSPC, "too many items (max %zu)", sizeof lines / sizeof lines[0]);
   for (size_t i = 0; i < n; i++) {
     mu_yaml_node item = mu_yaml_node_item(node, i);
     lines[i] = mu_yaml_node_line(item);
@@ -330,11 +306,9 @@ static int set_list_node(void *cfg, const mu_cfg_field *f, mu_yaml_field *yf, mu
 static int set_labels_node(void *cfg, const mu_cfg_field *f, mu_yaml_field *yf, mu_err *err) {
   mu_yaml_node node = yf->value;
   mu_yaml_kind kind = mu_yaml_node_kind(node);
-  if (kind == MU_YAML_NULL || kind == MU_YAML_SCALAR)
-    return set_text(cfg, f, mu_yaml_node_text(node), err);
+  if (kind == MU_YAML_NULL || kind == MU_YAML_SCALAR) return set_text(cfg, f, mu_yaml_node_text(node), err);
   if (kind != MU_YAML_MAP)
-    return mu_err_set(err, MU_EINVAL, "expected %s, got %s", expected(f->kind),
-                      mu_yaml_kind_name(kind));
+    return mu_err_set(err, MU_EINVAL, "expected %s, got %s", expected(f->kind), mu_yaml_kind_name(kind));
   mu_labels *dst = MEMBER(cfg, f, mu_labels);
   mu_labels tmp;
   mu_labels_init_max(&tmp, dst->max);
@@ -344,15 +318,13 @@ static int set_labels_node(void *cfg, const mu_cfg_field *f, mu_yaml_field *yf, 
     mu_yaml_node v = mu_yaml_node_value(node, i);
     yf->err_line = mu_yaml_node_line(k);
     if (mu_yaml_node_kind(k) != MU_YAML_SCALAR) {
-      rc = mu_err_set(err, MU_EINVAL, "label keys must be strings, got %s",
-                      mu_yaml_kind_name(mu_yaml_node_kind(k)));
+      rc = mu_err_set(err, MU_EINVAL, "label keys must be strings, got %s", mu_yaml_kind_name(mu_yaml_node_kind(k)));
       goto fail;
     }
     const char *key = mu_yaml_node_text(k);
     mu_yaml_kind vk = mu_yaml_node_kind(v);
     if (vk != MU_YAML_SCALAR && vk != MU_YAML_NULL) {
-      rc = mu_err_set(err, MU_EINVAL, "label '%s': expected a string value, got %s", key,
-                      mu_yaml_kind_name(vk));
+      rc = mu_err_set(err, MU_EINVAL, "label '%s': expected a string value, got %s", key, mu_yaml_kind_name(vk));
       goto fail;
     }
     if (mu_labels_get(&tmp, key) != NULL) {
@@ -375,8 +347,7 @@ fail:
 static int set_plugins_node(void *cfg, const mu_cfg_field *f, mu_yaml_field *yf, mu_err *err) {
   mu_yaml_node node = yf->value;
   mu_yaml_kind kind = mu_yaml_node_kind(node);
-  if (kind == MU_YAML_NULL || kind == MU_YAML_SCALAR)
-    return set_text(cfg, f, mu_yaml_node_text(node), err);
+  if (kind == MU_YAML_NULL || kind == MU_YAML_SCALAR) return set_text(cfg, f, mu_yaml_node_text(node), err);
   if (kind != MU_YAML_MAP)
     return mu_err_set(err, MU_EINVAL, "expected %s, got %s", expected(f->kind), mu_yaml_kind_name(kind));
   mu_labels *dst = MEMBER(cfg, f, mu_labels);
@@ -445,12 +416,10 @@ static int load_field(void *arg, mu_yaml_field *yf, mu_err *err) {
     known[0] = '\0';
     for (size_t i = 0; i < ctx->table->n && used < sizeof known; i++) {
       if (ctx->table->fields[i].kind == MU_CF_PATH_APPEND) continue;
-      int w = snprintf(known + used, sizeof known - used, "%s%s", used ? ", " : "",
-                       ctx->table->fields[i].name);
+      int w = snprintf(known + used, sizeof known - used, "%s%s", used ? ", " : "", ctx->table->fields[i].name);
       if (w > 0) used += (size_t)w;
     }
-    return mu_err_set(err, MU_EINVAL, "unknown field in %s config (known fields: %s)",
-                      ctx->table->what, known);
+    return mu_err_set(err, MU_EINVAL, "unknown field in %s config (known fields: %s)", ctx->table->what, known);
   }
   int rc;
   mu_yaml_kind kind = mu_yaml_node_kind(yf->value);
@@ -461,8 +430,7 @@ static int load_field(void *arg, mu_yaml_field *yf, mu_err *err) {
   } else if (f->kind == MU_CF_PLUGINS) {
     rc = set_plugins_node(ctx->cfg, f, yf, err);
   } else if (kind == MU_YAML_LIST || kind == MU_YAML_MAP) {
-    rc = mu_err_set(err, MU_EINVAL, "expected %s, got %s", expected(f->kind),
-                    mu_yaml_kind_name(kind));
+    rc = mu_err_set(err, MU_EINVAL, "expected %s, got %s", expected(f->kind), mu_yaml_kind_name(kind));
   } else {
     rc = set_text(ctx->cfg, f, mu_yaml_node_text(yf->value), err);
   }
@@ -486,8 +454,7 @@ static void flag_name(const char *key, char *buf, size_t size) {
   buf[i] = '\0';
 }
 
-int mu_cfg_set(void *cfg, const mu_cfg_table *table, const char *key, const char *value,
-               mu_err *err) {
+int mu_cfg_set(void *cfg, const mu_cfg_table *table, const char *key, const char *value, mu_err *err) {
   char flag[64];
   flag_name(key, flag, sizeof flag);
   const mu_cfg_field *f = find_field(table, key, true);

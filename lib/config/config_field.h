@@ -10,10 +10,10 @@
 
 #include "lib/base/err.h"
 
-#define MU_CFG_ID_MAX 128      /* bytes of an agent or member id */
-#define MU_CFG_PATH_MAX 1024   /* bytes of a path, with its NUL */
-#define MU_CFG_ADDR_MAX 264    /* bytes of HOST:PORT, with its NUL */
-#define MU_CFG_PREFIX_MAX 256  /* bytes of an etcd key prefix, with its NUL */
+#define MU_CFG_ID_MAX 128                  /* bytes of an agent or member id */
+#define MU_CFG_PATH_MAX 1024               /* bytes of a path, with its NUL */
+#define MU_CFG_ADDR_MAX 264                /* bytes of HOST:PORT, with its NUL */
+#define MU_CFG_PREFIX_MAX 256              /* bytes of an etcd key prefix, with its NUL */
 #define MU_CFG_FILE_MAX_BYTES (256 * 1024) /* a config file bigger than this is refused */
 
 typedef enum {
@@ -39,11 +39,11 @@ typedef enum {
 } mu_cfg_kind;
 
 typedef struct mu_cfg_field {
-  const char *name;  /* snake_case, as in files; flags use dashes */
+  const char *name; /* snake_case, as in files; flags use dashes */
   mu_cfg_kind kind;
-  size_t offset;     /* of the member in the config struct */
-  size_t size;       /* sizeof the member (buffer size for char[] kinds) */
-  int64_t min, max;  /* bounds for numbers; min items for lists */
+  size_t offset;    /* of the member in the config struct */
+  size_t size;      /* sizeof the member (buffer size for char[] kinds) */
+  int64_t min, max; /* bounds for numbers; min items for lists */
 } mu_cfg_field;
 
 /* Called after a field was set successfully (file or flag); lets a config derive defaults
@@ -51,7 +51,7 @@ typedef struct mu_cfg_field {
 typedef void (*mu_cfg_after_set_fn)(void *cfg, const mu_cfg_field *field);
 
 typedef struct mu_cfg_table {
-  const char *what;  /* "agent" or "server", for messages */
+  const char *what; /* "agent" or "server", for messages */
   const mu_cfg_field *fields;
   size_t n;
   mu_cfg_after_set_fn after_set;
@@ -63,8 +63,7 @@ int mu_cfg_load(void *cfg, const mu_cfg_table *table, const char *path, mu_err *
 
 /* Sets one field from a flag's text. key may use dashes or underscores; errors read
  * "--key-name: ..." and an unknown key is MU_EINVAL "--key: unknown option". */
-int mu_cfg_set(void *cfg, const mu_cfg_table *table, const char *key, const char *value,
-               mu_err *err);
+int mu_cfg_set(void *cfg, const mu_cfg_table *table, const char *key, const char *value, mu_err *err);
 
 /* Frees the lists and label sets the table's fields own (char[] fields own nothing). */
 void mu_cfg_free(void *cfg, const mu_cfg_table *table);

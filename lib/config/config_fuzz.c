@@ -15,9 +15,7 @@
 #include "lib/config/strlist.h"
 #include "lib/fuzz/fuzz_util.h"
 
-static void refused(int rc, const mu_err *err) {
-  MU_FUZZ_CHECK(rc < 0 && err->code == rc && err->msg[0] != '\0');
-}
+static void refused(int rc, const mu_err *err) { MU_FUZZ_CHECK(rc < 0 && err->code == rc && err->msg[0] != '\0'); }
 
 /* A musterd (server) or muster-agent config file, loaded from a memfd. */
 static void config_file(const uint8_t *data, size_t size, int server) {

@@ -40,8 +40,7 @@ static void assert_has(const char *msg, const char *needle) {
 
 /* Loads yaml as an agent config, expects failure with "FILE:LINE: field 'FIELD':" and detail
  * in the message. */
-static void expect_agent_error(const char *yaml, int line, const char *field,
-                               const char *detail) {
+static void expect_agent_error(const char *yaml, int line, const char *field, const char *detail) {
   mu_agent_config cfg;
   mu_err err = {0};
   char where[700];
@@ -50,10 +49,8 @@ static void expect_agent_error(const char *yaml, int line, const char *field,
   int rc = mu_agent_config_load(&cfg, path, &err);
   assert_int_equal(rc, MU_EINVAL);
   assert_int_equal(err.code, MU_EINVAL);
-  if (field != NULL)
-    snprintf(where, sizeof where, "%s:%d: field '%s': ", path, line, field);
-  else
-    snprintf(where, sizeof where, "%s:%d: ", path, line);
+  if (field != NULL) snprintf(where, sizeof where, "%s:%d: field '%s': ", path, line, field);
+  else snprintf(where, sizeof where, "%s:%d: ", path, line);
   assert_has(err.msg, where);
   assert_has(err.msg, detail);
   assert_true(strncmp(err.msg, where, strlen(where)) == 0); /* location comes first */
@@ -182,16 +179,14 @@ static void agent_bad_files(void **state) {
   expect_agent_error("slots: 1\nid: a\nslots: 2\n", 3, "slots", "given twice (first at line 1)");
   expect_agent_error("[a, b]: 1\n", 1, NULL, "field names must be strings, got a list");
   /* Durations. */
-  expect_agent_error("id: a\n\n\n\n\n\nheartbeat_interval: 5x\n", 7, "heartbeat_interval",
-                     "bad duration \"5x\"");
+  expect_agent_error("id: a\n\n\n\n\n\nheartbeat_interval: 5x\n", 7, "heartbeat_interval", "bad duration \"5x\"");
   expect_agent_error("heartbeat_interval: 5ms\n", 1, "heartbeat_interval",
                      "duration \"5ms\" is out of range 100ms..10m");
   expect_agent_error("heartbeat_interval: 11m\n", 1, "heartbeat_interval", "out of range");
   expect_agent_error("reconnect_max: -1s\n", 1, "reconnect_max", "bad duration");
   expect_agent_error("heartbeat_interval:\n", 1, "heartbeat_interval", "empty duration");
   /* Addresses, in a list (the error points at the bad item's line) and as a string. */
-  expect_agent_error("control:\n  - 10.0.0.1:7400\n  - 10.0.0.2\n", 3, "control",
-                     "bad address \"10.0.0.2\": no port");
+  expect_agent_error("control:\n  - 10.0.0.1:7400\n  - 10.0.0.2\n", 3, "control", "bad address \"10.0.0.2\": no port");
   expect_agent_error("control: \"a:1,b:0\"\n", 1, "control", "port 0 is out of range 1..65535");
   expect_agent_error("control: [\"a:70000\"]\n", 1, "control", "out of range 1..65535");
   expect_agent_error("control: [\"a:http\"]\n", 1, "control", "is not a number");
@@ -213,8 +208,7 @@ static void agent_bad_files(void **state) {
   expect_agent_error("heartbeat_interval: {s: 5}\n", 1, "heartbeat_interval",
                      "expected a duration such as \"5s\", got a mapping");
   expect_agent_error("control: {a: b}\n", 1, "control", "got a mapping");
-  expect_agent_error("control:\n  - a:1\n  - [b, c]\n", 3, "control",
-                     "item 2: expected a string, got a list");
+  expect_agent_error("control:\n  - a:1\n  - [b, c]\n", 3, "control", "item 2: expected a string, got a list");
   expect_agent_error("labels: [a, b]\n", 1, "labels", "got a list");
   expect_agent_error("labels:\n  role: web\n  dc: [eu]\n", 3, "labels",
                      "label 'dc': expected a string value, got a list");
@@ -243,8 +237,9 @@ static void missing_file(void **state) {
   mu_err err = {0};
   mu_agent_config_init(&cfg);
   assert_int_equal(mu_agent_config_load(&cfg, "/nonexistent/agent.yaml", &err), MU_ENOENT);
-  assert_string_equal(err.msg, "/nonexistent/agent.yaml: cannot open config file: "
-                               "No such file or directory");
+  assert_string_equal(err.msg,
+                      "/nonexistent/agent.yaml: cannot open config file: "
+                      "No such file or directory");
   mu_agent_config_free(&cfg);
   mu_server_config_init(&scfg);
   const char *dir = getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";

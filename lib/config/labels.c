@@ -26,9 +26,7 @@ void mu_labels_free(mu_labels *labels) {
   labels->n = 0;
 }
 
-static int key_char_ok(char c) {
-  return isalnum((unsigned char)c) || c == '.' || c == '_' || c == '-' || c == '/';
-}
+static int key_char_ok(char c) { return isalnum((unsigned char)c) || c == '.' || c == '_' || c == '-' || c == '/'; }
 
 static int value_char_ok(char c, int flags) {
   if (isalnum((unsigned char)c) || strchr("._:/@+-", c) != NULL) return 1;
@@ -39,8 +37,7 @@ int mu_label_key_check(const char *key, mu_err *err) {
   size_t len = strlen(key);
   if (len == 0) return mu_err_set(err, MU_EINVAL, "empty label key");
   if (len > MU_LABEL_KEY_MAX)
-    return mu_err_set(err, MU_EINVAL, "label key '%.20s...' is %zu bytes long (max %d)", key,
-                      len, MU_LABEL_KEY_MAX);
+    return mu_err_set(err, MU_EINVAL, "label key '%.20s...' is %zu bytes long (max %d)", key, len, MU_LABEL_KEY_MAX);
   if (!isalnum((unsigned char)key[0]))
     return mu_err_set(err, MU_EINVAL, "label key '%s' must start with a letter or digit", key);
   for (size_t i = 0; i < len; i++)
@@ -55,8 +52,7 @@ int mu_label_key_check(const char *key, mu_err *err) {
 int mu_label_value_check(const char *key, const char *value, int flags, mu_err *err) {
   size_t len = strlen(value);
   if (len > MU_LABEL_VALUE_MAX)
-    return mu_err_set(err, MU_EINVAL, "label '%s': value is %zu bytes long (max %d)", key, len,
-                      MU_LABEL_VALUE_MAX);
+    return mu_err_set(err, MU_EINVAL, "label '%s': value is %zu bytes long (max %d)", key, len, MU_LABEL_VALUE_MAX);
   for (size_t i = 0; i < len; i++)
     if (!value_char_ok(value[i], flags))
       return mu_err_set(err, MU_EINVAL,
@@ -72,8 +68,7 @@ static ssize_t find(const mu_labels *labels, const char *key) {
   return -1;
 }
 
-int mu_labels_set(mu_labels *labels, const char *key, const char *value, int flags,
-                  mu_err *err) {
+int mu_labels_set(mu_labels *labels, const char *key, const char *value, int flags, mu_err *err) {
   int rc = mu_label_key_check(key, err);
   if (rc < 0) return rc;
   rc = mu_label_value_check(key, value, flags, err);
@@ -88,8 +83,7 @@ int mu_labels_set(mu_labels *labels, const char *key, const char *value, int fla
   }
   if (labels->n >= labels->max) {
     free(v);
-    return mu_err_set(err, MU_ENOSPC, "too many labels (max %zu), cannot add '%s'", labels->max,
-                      key);
+    return mu_err_set(err, MU_ENOSPC, "too many labels (max %zu), cannot add '%s'", labels->max, key);
   }
   char *k = strdup(key);
   mu_label *items = k ? realloc(labels->items, (labels->n + 1) * sizeof *items) : NULL;
@@ -144,7 +138,7 @@ int mu_labels_parse(mu_labels *labels, const char *text, int flags, mu_err *err)
   rc = mu_labels_copy(&tmp, labels, err);
   if (rc < 0) goto fail;
   if (*trim(copy) == '\0') goto done; /* "" is the empty set */
-  mu_labels seen; /* keys already given in this text, to refuse repeats */
+  mu_labels seen;                     /* keys already given in this text, to refuse repeats */
   mu_labels_init_max(&seen, (size_t)-1);
   char *save = NULL;
   size_t pos = 0;
@@ -156,8 +150,7 @@ int mu_labels_parse(mu_labels *labels, const char *text, int flags, mu_err *err)
     char *it = trim(item);
     char *eq = strchr(it, '=');
     if (*it == '\0') {
-      rc = mu_err_set(err, MU_EINVAL, "label %zu is empty (expected KEY=VALUE[,KEY=VALUE...])",
-                      pos + 1);
+      rc = mu_err_set(err, MU_EINVAL, "label %zu is empty (expected KEY=VALUE[,KEY=VALUE...])", pos + 1);
       break;
     }
     if (eq == NULL) {
@@ -194,9 +187,8 @@ size_t mu_labels_format(const mu_labels *labels, char *buf, size_t size) {
   size_t need = 0;
   if (size > 0) buf[0] = '\0';
   for (size_t i = 0; i < labels->n; i++) {
-    int w = snprintf(buf ? buf + (need < size ? need : size) : NULL,
-                     need < size ? size - need : 0, "%s%s=%s", i ? "," : "",
-                     labels->items[i].key, labels->items[i].value);
+    int w = snprintf(buf ? buf + (need < size ? need : size) : NULL, need < size ? size - need : 0, "%s%s=%s",
+                     i ? "," : "", labels->items[i].key, labels->items[i].value);
     if (w > 0) need += (size_t)w;
   }
   return need;

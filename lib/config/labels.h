@@ -8,9 +8,9 @@
 
 #include "lib/base/err.h"
 
-#define MU_LABELS_MAX_DEFAULT 64  /* pairs per set unless mu_labels_init_max says otherwise */
-#define MU_LABEL_KEY_MAX 63       /* bytes */
-#define MU_LABEL_VALUE_MAX 255    /* bytes */
+#define MU_LABELS_MAX_DEFAULT 64 /* pairs per set unless mu_labels_init_max says otherwise */
+#define MU_LABEL_KEY_MAX 63      /* bytes */
+#define MU_LABEL_VALUE_MAX 255   /* bytes */
 
 /* Parse flags. */
 #define MU_LABELS_GLOB 0x1 /* values may hold glob characters * ? [ ] (selectors) */
@@ -27,7 +27,7 @@ typedef struct mu_labels {
   size_t max; /* bound on n */
 } mu_labels;
 
-void mu_labels_init(mu_labels *labels);              /* max = MU_LABELS_MAX_DEFAULT */
+void mu_labels_init(mu_labels *labels); /* max = MU_LABELS_MAX_DEFAULT */
 void mu_labels_init_max(mu_labels *labels, size_t max);
 /* Frees every pair; the set is empty (and reusable) afterwards. */
 void mu_labels_free(mu_labels *labels);
@@ -40,8 +40,7 @@ int mu_label_value_check(const char *key, const char *value, int flags, mu_err *
 
 /* Adds or replaces key. Copies both strings. MU_EINVAL on a bad key/value, MU_ENOSPC when the
  * set is full, MU_ENOMEM. On error the set is unchanged. */
-int mu_labels_set(mu_labels *labels, const char *key, const char *value, int flags,
-                  mu_err *err);
+int mu_labels_set(mu_labels *labels, const char *key, const char *value, int flags, mu_err *err);
 
 /* Parses "k=v,k2=v2" (spaces around items and '=' are ignored; "" is an empty set) and adds
  * the pairs to labels. A key given twice in text is an error. On error labels is unchanged. */

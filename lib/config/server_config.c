@@ -9,11 +9,8 @@
 
 #include "lib/config/addr.h"
 
-#define F(name, kind, member, lo, hi)                                              \
-  {                                                                                \
-    name, kind, offsetof(mu_server_config, member),                                \
-        sizeof(((mu_server_config *)0)->member), lo, hi                            \
-  }
+#define F(name, kind, member, lo, hi) \
+  { name, kind, offsetof(mu_server_config, member), sizeof(((mu_server_config *)0)->member), lo, hi }
 
 static const mu_cfg_field server_fields[] = {
     F("listen", MU_CF_ADDR, listen, 0, 0),
@@ -49,8 +46,7 @@ static const mu_cfg_field server_fields[] = {
     F("max_tokens", MU_CF_COUNT, max_tokens, 1, 1000000),
     F("max_message", MU_CF_SIZE, max_message, 64 * 1024, 1024 * 1024 * 1024),
     F("audit_max_records", MU_CF_COUNT, audit_max_records, 10, 10000000),
-    F("audit_retention", MU_CF_DURATION, audit_retention_ms, 60 * 1000,
-      3650LL * 24 * 3600 * 1000),
+    F("audit_retention", MU_CF_DURATION, audit_retention_ms, 60 * 1000, 3650LL * 24 * 3600 * 1000),
     F("audit_denials_per_second", MU_CF_COUNT, audit_denials_per_second, 1, 10000),
     F("log_level", MU_CF_LOG_LEVEL, log_level, 0, 0),
     F("log_format", MU_CF_LOG_FORMAT, log_format, 0, 0),
@@ -76,10 +72,8 @@ static void derive(mu_server_config *cfg) {
   if (mu_hostport_parse(cfg->listen, host, sizeof host, &port, NULL) < 0) return;
   mu_cfg_default_id(me, sizeof me - 6); /* room for ":65535" */
   if (!cfg->advertise_given) {
-    if (mu_host_is_wildcard(host))
-      snprintf(cfg->advertise, sizeof cfg->advertise, "%s:%u", me, port);
-    else
-      snprintf(cfg->advertise, sizeof cfg->advertise, "%s", cfg->listen);
+    if (mu_host_is_wildcard(host)) snprintf(cfg->advertise, sizeof cfg->advertise, "%s:%u", me, port);
+    else snprintf(cfg->advertise, sizeof cfg->advertise, "%s", cfg->listen);
   }
   if (!cfg->member_id_given) snprintf(cfg->member_id, sizeof cfg->member_id, "%s:%u", me, port);
 }
@@ -137,8 +131,7 @@ int mu_server_config_load(mu_server_config *cfg, const char *path, mu_err *err) 
   return mu_cfg_load(cfg, &server_table, path, err);
 }
 
-int mu_server_config_set(mu_server_config *cfg, const char *key, const char *value,
-                         mu_err *err) {
+int mu_server_config_set(mu_server_config *cfg, const char *key, const char *value, mu_err *err) {
   return mu_cfg_set(cfg, &server_table, key, value, err);
 }
 

@@ -21,8 +21,7 @@ void mu_strlist_free(mu_strlist *list) {
 }
 
 int mu_strlist_append(mu_strlist *list, const char *s, mu_err *err) {
-  if (list->n >= list->max)
-    return mu_err_set(err, MU_ENOSPC, "too many items (max %zu)", list->max);
+  if (list->n >= list->max) return mu_err_set(err, MU_ENOSPC, "too many items (max %zu)", list->max);
   char *copy = strdup(s);
   char **items = copy ? realloc(list->items, (list->n + 1) * sizeof *items) : NULL;
   if (items == NULL) {
@@ -94,8 +93,8 @@ size_t mu_strlist_join(const mu_strlist *list, const char *sep, char *buf, size_
   size_t need = 0;
   if (size > 0) buf[0] = '\0';
   for (size_t i = 0; i < list->n; i++) {
-    int w = snprintf(buf ? buf + (need < size ? need : size) : NULL,
-                     need < size ? size - need : 0, "%s%s", i ? sep : "", list->items[i]);
+    int w = snprintf(buf ? buf + (need < size ? need : size) : NULL, need < size ? size - need : 0, "%s%s",
+                     i ? sep : "", list->items[i]);
     if (w > 0) need += (size_t)w;
   }
   return need;

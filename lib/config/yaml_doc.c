@@ -26,8 +26,8 @@ static yaml_node_t *node_get(mu_yaml_node n) {
 static bool scalar_is_null(const yaml_node_t *node) {
   if (node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return false;
   const char *v = (const char *)node->data.scalar.value;
-  return v[0] == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 ||
-         strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0;
+  return v[0] == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 || strcmp(v, "Null") == 0 ||
+         strcmp(v, "NULL") == 0;
 }
 
 /* libyaml reports reader errors (bad UTF-8) as a byte offset; turn it into a line. */
@@ -38,21 +38,18 @@ static int offset_to_line(const char *text, size_t len, size_t offset) {
   return line;
 }
 
-static int syntax_error(const char *name, const char *text, size_t len, const yaml_parser_t *p,
-                        mu_err *err) {
+static int syntax_error(const char *name, const char *text, size_t len, const yaml_parser_t *p, mu_err *err) {
   const char *problem = p->problem ? p->problem : "malformed document";
   if (p->error == YAML_READER_ERROR)
     return mu_err_set(err, MU_EINVAL, "%s:%d: YAML syntax error: %s", name,
                       offset_to_line(text, len, p->problem_offset), problem);
-  if (p->error == YAML_MEMORY_ERROR)
-    return mu_err_set(err, MU_ENOMEM, "%s: out of memory while parsing YAML", name);
+  if (p->error == YAML_MEMORY_ERROR) return mu_err_set(err, MU_ENOMEM, "%s: out of memory while parsing YAML", name);
   int line = (int)p->problem_mark.line + 1;
   int col = (int)p->problem_mark.column + 1;
   if (p->context != NULL)
-    return mu_err_set(err, MU_EINVAL, "%s:%d: YAML syntax error: %s (column %d, %s at line %d)",
-                      name, line, problem, col, p->context, (int)p->context_mark.line + 1);
-  return mu_err_set(err, MU_EINVAL, "%s:%d: YAML syntax error: %s (column %d)", name, line,
-                    problem, col);
+    return mu_err_set(err, MU_EINVAL, "%s:%d: YAML syntax error: %s (column %d, %s at line %d)", name, line, problem,
+                      col, p->context, (int)p->context_mark.line + 1);
+  return mu_err_set(err, MU_EINVAL, "%s:%d: YAML syntax error: %s (column %d)", name, line, problem, col);
 }
 
 /* Our API hands out C strings, so a scalar with an embedded NUL would be silently cut. */
@@ -61,14 +58,12 @@ static int check_scalars(mu_yaml_doc *doc, mu_err *err) {
   for (yaml_node_t *node = d->nodes.start; node < d->nodes.top; node++) {
     if (node->type != YAML_SCALAR_NODE) continue;
     if (strlen((const char *)node->data.scalar.value) != node->data.scalar.length)
-      return mu_err_set(err, MU_EINVAL, "%s:%d: string contains a NUL byte", doc->file,
-                        (int)node->start_mark.line + 1);
+      return mu_err_set(err, MU_EINVAL, "%s:%d: string contains a NUL byte", doc->file, (int)node->start_mark.line + 1);
   }
   return 0;
 }
 
-int mu_yaml_doc_parse(const char *name, const char *text, size_t len, mu_yaml_doc **ret_doc,
-                      mu_err *err) {
+int mu_yaml_doc_parse(const char *name, const char *text, size_t len, mu_yaml_doc **ret_doc, mu_err *err) {
   yaml_parser_t parser;
   yaml_document_t extra;
   int rc;
@@ -79,9 +74,8 @@ int mu_yaml_doc_parse(const char *name, const char *text, size_t len, mu_yaml_do
     free(doc);
     return mu_err_set(err, MU_ENOMEM, "%s: out of memory", name);
   }
-  if ((rc = mu_yaml_check_limits(name, text, len, MU_YAML_MAX_DEPTH, MU_YAML_MAX_NODES, err)) !=
-      0)
-    goto fail_doc;
+  rc = mu_yaml_check_limits(name, text, len, MU_YAML_MAX_DEPTH, MU_YAML_MAX_NODES, err);
+  if (rc != 0) goto fail_doc;
   if (!yaml_parser_initialize(&parser)) {
     rc = mu_err_set(err, MU_ENOMEM, "%s: cannot initialise the YAML parser", name);
     goto fail_doc;
@@ -101,16 +95,13 @@ int mu_yaml_doc_parse(const char *name, const char *text, size_t len, mu_yaml_do
   int extra_line = extra_root ? (int)extra_root->start_mark.line + 1 : 0;
   yaml_document_delete(&extra);
   if (extra_root != NULL) {
-    rc = mu_err_set(err, MU_EINVAL, "%s:%d: more than one YAML document (expected one mapping)",
-                    name, extra_line);
+    rc = mu_err_set(err, MU_EINVAL, "%s:%d: more than one YAML document (expected one mapping)", name, extra_line);
     goto fail;
   }
   yaml_node_t *root = yaml_document_get_root_node(&doc->document);
-  if (root != NULL && root->type != YAML_MAPPING_NODE &&
-      !(root->type == YAML_SCALAR_NODE && scalar_is_null(root))) {
+  if (root != NULL && root->type != YAML_MAPPING_NODE && !(root->type == YAML_SCALAR_NODE && scalar_is_null(root))) {
     rc = mu_err_set(err, MU_EINVAL, "%s:%d: top level must be a mapping of fields, got %s", name,
-                    (int)root->start_mark.line + 1,
-                    root->type == YAML_SEQUENCE_NODE ? "a list" : "a string");
+                    (int)root->start_mark.line + 1, root->type == YAML_SEQUENCE_NODE ? "a list" : "a string");
     goto fail;
   }
   rc = check_scalars(doc, err);
@@ -211,8 +202,7 @@ size_t mu_yaml_node_len(mu_yaml_node n) {
   if (node == NULL) return 0;
   if (node->type == YAML_SEQUENCE_NODE)
     return (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
-  if (node->type == YAML_MAPPING_NODE)
-    return (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start);
+  if (node->type == YAML_MAPPING_NODE) return (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start);
   return 0;
 }
 
@@ -248,24 +238,26 @@ int mu_yaml_doc_walk(const mu_yaml_doc *doc, mu_yaml_field_fn fn, void *ctx, mu_
     mu_yaml_node key = mu_yaml_node_key(root, i);
     int line = mu_yaml_node_line(key);
     if (mu_yaml_node_kind(key) != MU_YAML_SCALAR)
-      return mu_err_set(err, MU_EINVAL, "%s:%d: field names must be strings, got %s", doc->file,
-                        line, mu_yaml_kind_name(mu_yaml_node_kind(key)));
+      return mu_err_set(err, MU_EINVAL, "%s:%d: field names must be strings, got %s", doc->file, line,
+                        mu_yaml_kind_name(mu_yaml_node_kind(key)));
     const char *name = mu_yaml_node_text(key);
     for (size_t j = 0; j < i; j++) {
       mu_yaml_node prev = mu_yaml_node_key(root, j);
       if (strcmp(mu_yaml_node_text(prev), name) == 0)
-        return mu_err_set(err, MU_EINVAL, "%s:%d: field '%s': given twice (first at line %d)",
-                          doc->file, line, name, mu_yaml_node_line(prev));
+        return mu_err_set(err, MU_EINVAL, "%s:%d: field '%s': given twice (first at line %d)", doc->file, line, name,
+                          mu_yaml_node_line(prev));
     }
     mu_yaml_field field = {
-        .file = doc->file, .name = name, .line = line,
-        .value = mu_yaml_node_value(root, i), .err_line = 0,
+        .file = doc->file,
+        .name = name,
+        .line = line,
+        .value = mu_yaml_node_value(root, i),
+        .err_line = 0,
     };
     mu_err_clear(err);
     int rc = fn(ctx, &field, err);
     if (rc < 0) {
-      mu_err_prefix(err, "%s:%d: field '%s'", doc->file,
-                    field.err_line > 0 ? field.err_line : line, name);
+      mu_err_prefix(err, "%s:%d: field '%s'", doc->file, field.err_line > 0 ? field.err_line : line, name);
       return rc;
     }
   }

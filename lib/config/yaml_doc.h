@@ -28,11 +28,11 @@ typedef struct mu_yaml_node {
 
 /* One top-level field handed to a walk callback. name and value borrow from the doc. */
 typedef struct mu_yaml_field {
-  const char *file;  /* the path the doc was loaded from */
-  const char *name;  /* the key */
-  int line;          /* 1-based line of the key */
+  const char *file; /* the path the doc was loaded from */
+  const char *name; /* the key */
+  int line;         /* 1-based line of the key */
   mu_yaml_node value;
-  int err_line;      /* a callback may set this to the line of an inner node it blames */
+  int err_line; /* a callback may set this to the line of an inner node it blames */
 } mu_yaml_field;
 
 /* Loads and parses path (at most max_bytes; 0 means MU_YAML_DOC_MAX_BYTES_DEFAULT). An empty
@@ -43,8 +43,7 @@ typedef struct mu_yaml_field {
 int mu_yaml_doc_load(const char *path, size_t max_bytes, mu_yaml_doc **ret_doc, mu_err *err);
 
 /* Same, parsing text (len bytes) and naming it `name` in messages. Used by tests and stdin. */
-int mu_yaml_doc_parse(const char *name, const char *text, size_t len, mu_yaml_doc **ret_doc,
-                      mu_err *err);
+int mu_yaml_doc_parse(const char *name, const char *text, size_t len, mu_yaml_doc **ret_doc, mu_err *err);
 
 void mu_yaml_doc_free(mu_yaml_doc *doc);
 

@@ -3,8 +3,7 @@
 
 #include <yaml.h>
 
-int mu_yaml_check_limits(const char *name, const char *text, size_t len, int max_depth,
-                         size_t max_nodes, mu_err *err) {
+int mu_yaml_check_limits(const char *name, const char *text, size_t len, int max_depth, size_t max_nodes, mu_err *err) {
   yaml_parser_t parser;
   if (!yaml_parser_initialize(&parser))
     return mu_err_set(err, MU_ENOMEM, "%s: cannot initialise the YAML parser", name);
@@ -20,15 +19,14 @@ int mu_yaml_check_limits(const char *name, const char *text, size_t len, int max
     if (type == YAML_STREAM_END_EVENT) break;
     if (type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT) {
       if (++depth > max_depth) {
-        rc = mu_err_set(err, MU_EINVAL, "%s:%lu: nesting deeper than %d levels", name, line,
-                        max_depth);
+        rc = mu_err_set(err, MU_EINVAL, "%s:%lu: nesting deeper than %d levels", name, line, max_depth);
         break;
       }
     } else if (type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT) {
       depth--;
     }
-    if ((type == YAML_SCALAR_EVENT || type == YAML_ALIAS_EVENT ||
-         type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT) &&
+    if ((type == YAML_SCALAR_EVENT || type == YAML_ALIAS_EVENT || type == YAML_SEQUENCE_START_EVENT ||
+         type == YAML_MAPPING_START_EVENT) &&
         ++nodes > max_nodes) {
       rc = mu_err_set(err, MU_EINVAL, "%s:%lu: more than %zu YAML nodes", name, line, max_nodes);
       break;

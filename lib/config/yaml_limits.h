@@ -17,7 +17,6 @@
  * max_nodes nodes; MU_EINVAL "NAME:LINE: nesting deeper than 64 levels" / "... more than N
  * YAML nodes" otherwise. A syntax error is left to the real parse (0 is returned), so its
  * message stays the parser's. */
-int mu_yaml_check_limits(const char *name, const char *text, size_t len, int max_depth,
-                         size_t max_nodes, mu_err *err);
+int mu_yaml_check_limits(const char *name, const char *text, size_t len, int max_depth, size_t max_nodes, mu_err *err);
 
 #endif

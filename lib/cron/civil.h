@@ -7,8 +7,8 @@
 
 typedef struct mu_civil {
   int64_t year;
-  int month;   /* 1..12 */
-  int day;     /* 1..31 */
+  int month; /* 1..12 */
+  int day;   /* 1..31 */
   int hour, minute, second;
 } mu_civil;
 
@@ -49,8 +49,7 @@ static inline int mu_weekday(int64_t days) {
 
 /* Seconds since the epoch of a civil time taken as UTC (a "local naive" time stays naive). */
 static inline int64_t mu_civil_to_seconds(const mu_civil *c) {
-  return mu_days_from_civil(c->year, c->month, c->day) * 86400 + c->hour * 3600 +
-         c->minute * 60 + c->second;
+  return mu_days_from_civil(c->year, c->month, c->day) * 86400 + c->hour * 3600 + c->minute * 60 + c->second;
 }
 
 static inline void mu_civil_from_seconds(int64_t t, mu_civil *c) {

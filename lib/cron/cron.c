@@ -18,15 +18,15 @@ enum { F_SEC, F_MIN, F_HOUR, F_DOM, F_MONTH, F_DOW, F_COUNT };
 static const struct {
   const char *name;
   int lo, hi;
-} fields[F_COUNT] = {{"second", 0, 59}, {"minute", 0, 59},       {"hour", 0, 23},
-                     {"day of month", 1, 31}, {"month", 1, 12}, {"day of week", 0, 7}};
+} fields[F_COUNT] = {{"second", 0, 59},       {"minute", 0, 59}, {"hour", 0, 23},
+                     {"day of month", 1, 31}, {"month", 1, 12},  {"day of week", 0, 7}};
 
 static const char *const month_names[] = {"JAN", "FEB", "MAR", "APR", "MAY", "JUN",
                                           "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"};
 static const char *const day_names[] = {"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"};
 
 struct mu_cron {
-  uint64_t set[F_COUNT]; /* bit v set: value v matches */
+  uint64_t set[F_COUNT];  /* bit v set: value v matches */
   int dom_star, dow_star; /* the field starts with '*' (Vixie's day rule) */
   int seconds;
 };
@@ -55,8 +55,8 @@ static int value_of(int f, const char *text, size_t n) {
 }
 
 static int field_error(mu_err *err, int f, int pos, const char *tok, size_t n, const char *why) {
-  return mu_err_set(err, MU_EINVAL, "cron field %d (%s): '%.*s'%s", pos, fields[f].name,
-                    (int)(n > 40 ? 40 : n), tok, why);
+  return mu_err_set(err, MU_EINVAL, "cron field %d (%s): '%.*s'%s", pos, fields[f].name, (int)(n > 40 ? 40 : n), tok,
+                    why);
 }
 
 /* One comma-separated item of field f: *, N, A-B, with an optional /S. */
@@ -67,8 +67,7 @@ static int parse_item(int f, int pos, const char *tok, size_t n, uint64_t *set, 
   char why[96];
   for (size_t i = 0; i < n; i++) {
     char ch = (char)toupper((unsigned char)tok[i]);
-    int alone = !(i > 0 && isalpha((unsigned char)tok[i - 1])) &&
-                !(i + 1 < n && isalpha((unsigned char)tok[i + 1]));
+    int alone = !(i > 0 && isalpha((unsigned char)tok[i - 1])) && !(i + 1 < n && isalpha((unsigned char)tok[i + 1]));
     if ((ch == 'L' || ch == 'W') && alone && (f == F_DOM || f == F_DOW))
       return field_error(err, f, pos, tok, n, ": 'L' (last) and 'W' (weekday) are not supported");
     if (ch == '#') return field_error(err, f, pos, tok, n, ": '#' (nth weekday) is not supported");
@@ -116,9 +115,8 @@ static int parse_field(int f, int pos, const char *tok, size_t n, mu_cron *c, mu
 static const struct {
   const char *name;
   const char *expr;
-} macros[] = {{"@yearly", "0 0 0 1 1 *"},  {"@annually", "0 0 0 1 1 *"},
-              {"@monthly", "0 0 0 1 * *"}, {"@weekly", "0 0 0 * * 0"},
-              {"@daily", "0 0 0 * * *"},   {"@midnight", "0 0 0 * * *"},
+} macros[] = {{"@yearly", "0 0 0 1 1 *"}, {"@annually", "0 0 0 1 1 *"}, {"@monthly", "0 0 0 1 * *"},
+              {"@weekly", "0 0 0 * * 0"}, {"@daily", "0 0 0 * * *"},    {"@midnight", "0 0 0 * * *"},
               {"@hourly", "0 0 * * * *"}};
 
 /* A restricted day of month that no month of the set ever has. */
@@ -143,12 +141,12 @@ int mu_cron_parse(const char *expr, mu_cron **ret, mu_err *err) {
     while (isspace((unsigned char)*rest)) rest++;
     const char *found = NULL;
     for (size_t i = 0; i < sizeof macros / sizeof *macros && *rest == '\0'; i++)
-      if (strlen(macros[i].name) == n && strncasecmp(expr, macros[i].name, n) == 0)
-        found = macros[i].expr;
+      if (strlen(macros[i].name) == n && strncasecmp(expr, macros[i].name, n) == 0) found = macros[i].expr;
     if (found == NULL)
-      return mu_err_set(err, MU_EINVAL, "cron: unknown macro '%.*s' (@yearly, @annually, "
-                        "@monthly, @weekly, @daily, @midnight, @hourly)", (int)(n > 40 ? 40 : n),
-                        expr);
+      return mu_err_set(err, MU_EINVAL,
+                        "cron: unknown macro '%.*s' (@yearly, @annually, "
+                        "@monthly, @weekly, @daily, @midnight, @hourly)",
+                        (int)(n > 40 ? 40 : n), expr);
     expr = found;
   }
   const char *tok[F_COUNT + 1];
@@ -166,8 +164,10 @@ int mu_cron_parse(const char *expr, mu_cron **ret, mu_err *err) {
     p += n;
   }
   if (count != 5 && count != 6)
-    return mu_err_set(err, MU_EINVAL, "cron: expected 5 fields (minute hour day-of-month month "
-                      "day-of-week) or 6 (seconds first), got %d", count);
+    return mu_err_set(err, MU_EINVAL,
+                      "cron: expected 5 fields (minute hour day-of-month month "
+                      "day-of-week) or 6 (seconds first), got %d",
+                      count);
   mu_cron *c = calloc(1, sizeof *c);
   if (c == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   c->seconds = count == 6 && !macro;
@@ -186,8 +186,8 @@ int mu_cron_parse(const char *expr, mu_cron **ret, mu_err *err) {
   if (never_fires(c)) {
     int dom_i = F_DOM - first, mon_i = F_MONTH - first;
     mu_err_set(err, MU_EINVAL, "cron: never fires (no month in '%.*s' has day '%.*s')",
-               (int)(len[mon_i] > 40 ? 40 : len[mon_i]), tok[mon_i],
-               (int)(len[dom_i] > 40 ? 40 : len[dom_i]), tok[dom_i]);
+               (int)(len[mon_i] > 40 ? 40 : len[mon_i]), tok[mon_i], (int)(len[dom_i] > 40 ? 40 : len[dom_i]),
+               tok[dom_i]);
     free(c);
     return MU_EINVAL;
   }

@@ -38,8 +38,8 @@ static void fire_times(void **state) {
     for (int k = 0; k < fc->n; k++) {
       t = mu_cron_next(c, tz, t);
       if (t != fc->want[k])
-        fail_msg("'%s' in %s (%s): fire %d is %lld, want %lld", fc->expr, fc->zone, fc->why, k,
-                 (long long)t, (long long)fc->want[k]);
+        fail_msg("'%s' in %s (%s): fire %d is %lld, want %lld", fc->expr, fc->zone, fc->why, k, (long long)t,
+                 (long long)fc->want[k]);
     }
     mu_cron_free(c);
     mu_tz_free(tz);
@@ -107,15 +107,14 @@ static void zones(void **state) {
     int64_t t;
     int32_t off;
   } offs[] = {
-      {"Europe/Berlin", 1774745940LL, 3600},  {"Europe/Berlin", 1774746000LL, 7200},
-      {"Europe/Berlin", 2540246400LL, 7200},  {"America/New_York", 2840140800LL, -18000},
+      {"Europe/Berlin", 1774745940LL, 3600},     {"Europe/Berlin", 1774746000LL, 7200},
+      {"Europe/Berlin", 2540246400LL, 7200},     {"America/New_York", 2840140800LL, -18000},
       {"Australia/Sydney", 2524608000LL, 39600}, {"Australia/Sydney", 2540246400LL, 36000},
   };
   for (size_t i = 0; i < sizeof offs / sizeof *offs; i++) {
     assert_int_equal(mu_tz_load(offs[i].zone, NULL, &tz, &err), 0);
     if (mu_tz_offset(tz, offs[i].t) != offs[i].off)
-      fail_msg("%s at %lld: %d, want %d", offs[i].zone, (long long)offs[i].t,
-               mu_tz_offset(tz, offs[i].t), offs[i].off);
+      fail_msg("%s at %lld: %d, want %d", offs[i].zone, (long long)offs[i].t, mu_tz_offset(tz, offs[i].t), offs[i].off);
     mu_tz_free(tz);
   }
   /* POSIX rules alone, with the three date forms */
@@ -128,7 +127,7 @@ static void zones(void **state) {
   mu_tz_free(tz);
   assert_int_equal(mu_tz_from_rule("AAA0BBB,J60/2,300/2", &tz, &err), 0);
   assert_int_equal(mu_tz_offset(tz, 1772323200LL + 86400), 3600);  /* 2026-03-02 */
-  assert_int_equal(mu_tz_offset(tz, 1772323200LL - 86400 * 2), 0);   /* 2026-02-27 */
+  assert_int_equal(mu_tz_offset(tz, 1772323200LL - 86400 * 2), 0); /* 2026-02-27 */
   mu_tz_free(tz);
   assert_int_equal(mu_tz_from_rule("EST", &tz, &err), MU_EINVAL);
   assert_int_equal(mu_tz_from_rule("EST5EDT,M13.1.0,M11.1.0", &tz, &err), MU_EINVAL);

@@ -13,8 +13,8 @@
 
 #define MU_TZ_NAME_MAX 64
 #define MU_TZ_MAX_OFFSET (25 * 3600) /* RFC 8536: -89999..93599 */
-#define MU_TZ_MAX_DST_OFFSET 93599     /* a summer time offset RFC 8536 still allows */
-#define MU_TZ_TIME_LIMIT (1LL << 45)   /* about a million years either side of 1970 */
+#define MU_TZ_MAX_DST_OFFSET 93599   /* a summer time offset RFC 8536 still allows */
+#define MU_TZ_TIME_LIMIT (1LL << 45) /* about a million years either side of 1970 */
 
 typedef enum { DATE_MONTH_WEEK_DAY, DATE_JULIAN_NO_LEAP, DATE_ZERO_BASED } date_kind;
 
@@ -26,7 +26,7 @@ typedef struct rule_date {
 } rule_date;
 
 typedef struct posix_rule {
-  int32_t std_off;  /* seconds east */
+  int32_t std_off; /* seconds east */
   int has_dst;
   int32_t dst_off;
   rule_date start, end;
@@ -63,8 +63,7 @@ static int parse_zone_abbr(cursor *c) {
   size_t n = 0;
   if (c->p < c->end && *c->p == '<') {
     c->p++;
-    while (c->p < c->end && *c->p != '>' && n < 32 &&
-           (isalnum((unsigned char)*c->p) || *c->p == '+' || *c->p == '-')) {
+    while (c->p < c->end && *c->p != '>' && n < 32 && (isalnum((unsigned char)*c->p) || *c->p == '+' || *c->p == '-')) {
       c->p++;
       n++;
     }
@@ -118,9 +117,8 @@ static int parse_date(cursor *c, rule_date *d) {
   if (*c->p == 'M') {
     c->p++;
     d->kind = DATE_MONTH_WEEK_DAY;
-    if (parse_int(c, 1, 12, &d->month) != 0 || c->p >= c->end || *c->p++ != '.' ||
-        parse_int(c, 1, 5, &d->week) != 0 || c->p >= c->end || *c->p++ != '.' ||
-        parse_int(c, 0, 6, &d->weekday) != 0)
+    if (parse_int(c, 1, 12, &d->month) != 0 || c->p >= c->end || *c->p++ != '.' || parse_int(c, 1, 5, &d->week) != 0 ||
+        c->p >= c->end || *c->p++ != '.' || parse_int(c, 0, 6, &d->weekday) != 0)
       return -1;
   } else if (*c->p == 'J') {
     c->p++;
@@ -166,8 +164,7 @@ static int parse_rule(const char *text, size_t len, posix_rule *r) {
 
 /* Days since the epoch of the rule date in year y. */
 static int64_t rule_day(const rule_date *d, int64_t y) {
-  if (d->kind == DATE_JULIAN_NO_LEAP)
-    return mu_days_from_civil(y, 1, 1) + d->day - 1 + (mu_is_leap(y) && d->day >= 60);
+  if (d->kind == DATE_JULIAN_NO_LEAP) return mu_days_from_civil(y, 1, 1) + d->day - 1 + (mu_is_leap(y) && d->day >= 60);
   if (d->kind == DATE_ZERO_BASED) return mu_days_from_civil(y, 1, 1) + d->day;
   int64_t first = mu_days_from_civil(y, d->month, 1);
   int64_t day = first + (d->weekday - mu_weekday(first) + 7) % 7 + 7 * (d->week - 1);
@@ -193,9 +190,7 @@ static uint32_t be32(const uint8_t *p) {
   return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static int64_t be64(const uint8_t *p) {
-  return (int64_t)((uint64_t)be32(p) << 32 | be32(p + 4));
-}
+static int64_t be64(const uint8_t *p) { return (int64_t)((uint64_t)be32(p) << 32 | be32(p + 4)); }
 
 typedef struct tzif_header {
   int version;
@@ -212,9 +207,9 @@ static int read_header(const uint8_t *p, size_t len, tzif_header *h) {
   h->timecnt = be32(p + 32);
   h->typecnt = be32(p + 36);
   h->charcnt = be32(p + 40);
-  if (h->typecnt == 0 || h->typecnt > 256 || h->charcnt == 0 || h->timecnt > 1000000 ||
-      h->leapcnt > 100000 || (h->isutcnt != 0 && h->isutcnt != h->typecnt) ||
-      (h->isstdcnt != 0 && h->isstdcnt != h->typecnt) || h->charcnt > 100000)
+  if (h->typecnt == 0 || h->typecnt > 256 || h->charcnt == 0 || h->timecnt > 1000000 || h->leapcnt > 100000 ||
+      (h->isutcnt != 0 && h->isutcnt != h->typecnt) || (h->isstdcnt != 0 && h->isstdcnt != h->typecnt) ||
+      h->charcnt > 100000)
     return -1;
   return 0;
 }
@@ -326,29 +321,25 @@ static int valid_name(const char *name) {
 }
 
 int mu_tz_load(const char *name, const char *dir, mu_tz **ret, mu_err *err) {
-  if (!valid_name(name))
-    return mu_err_set(err, MU_EINVAL, "'%s' is not a time zone name (like Europe/Berlin)", name);
+  if (!valid_name(name)) return mu_err_set(err, MU_EINVAL, "'%s' is not a time zone name (like Europe/Berlin)", name);
   if (strcmp(name, "UTC") == 0 || strcmp(name, "Etc/UTC") == 0) {
     int rc = mu_tz_from_rule("UTC0", ret, err);
-    if (rc == 0) snprintf((*ret)->name, sizeof (*ret)->name, "%s", name);
+    if (rc == 0) snprintf((*ret)->name, sizeof(*ret)->name, "%s", name);
     return rc;
   }
   char path[512];
   snprintf(path, sizeof path, "%s/%s", dir ? dir : MU_TZ_DIR, name);
   FILE *f = fopen(path, "rb");
   if (f == NULL)
-    return mu_err_set(err, errno == ENOENT ? MU_ENOENT : MU_EIO,
-                      "unknown time zone '%s' (%s: %s)", name, path, strerror(errno));
+    return mu_err_set(err, errno == ENOENT ? MU_ENOENT : MU_EIO, "unknown time zone '%s' (%s: %s)", name, path,
+                      strerror(errno));
   uint8_t *data = malloc(MU_TZ_MAX_FILE + 1);
   size_t len = data ? fread(data, 1, MU_TZ_MAX_FILE + 1, f) : 0;
   fclose(f);
   int rc;
-  if (data == NULL)
-    rc = mu_err_set(err, MU_ENOMEM, "out of memory");
-  else if (len > MU_TZ_MAX_FILE)
-    rc = mu_err_set(err, MU_EINVAL, "time zone '%s': %s is too large", name, path);
-  else
-    rc = mu_tz_parse(name, data, len, ret, err);
+  if (data == NULL) rc = mu_err_set(err, MU_ENOMEM, "out of memory");
+  else if (len > MU_TZ_MAX_FILE) rc = mu_err_set(err, MU_EINVAL, "time zone '%s': %s is too large", name, path);
+  else rc = mu_tz_parse(name, data, len, ret, err);
   free(data);
   return rc;
 }

@@ -33,9 +33,7 @@ static void client_drive(mu_etcd_client *c, curl_socket_t fd, int flags) {
   client_leave(c);
 }
 
-static void on_timer(uv_timer_t *t) {
-  client_drive(t->data, CURL_SOCKET_TIMEOUT, 0);
-}
+static void on_timer(uv_timer_t *t) { client_drive(t->data, CURL_SOCKET_TIMEOUT, 0); }
 
 static void on_poll(uv_poll_t *h, int status, int events) {
   mu_etcd_sock *s = h->data;
@@ -112,8 +110,8 @@ static void free_tls(mu_etcd_client *c) {
   free((char *)c->opts.tls_key);
 }
 
-int mu_etcd_client_new(uv_loop_t *loop, const char *const *endpoints, size_t n_endpoints,
-                       const mu_etcd_options *opts, mu_etcd_client **ret_client, mu_err *err) {
+int mu_etcd_client_new(uv_loop_t *loop, const char *const *endpoints, size_t n_endpoints, const mu_etcd_options *opts,
+                       mu_etcd_client **ret_client, mu_err *err) {
   mu_etcd_client *c = NULL;
   int rc;
   if (loop == NULL || endpoints == NULL || n_endpoints == 0) {
@@ -196,13 +194,9 @@ fail:
   return rc;
 }
 
-const char *mu_etcd_client_endpoint(const mu_etcd_client *c) {
-  return c->endpoints[c->good];
-}
+const char *mu_etcd_client_endpoint(const mu_etcd_client *c) { return c->endpoints[c->good]; }
 
-void client_enter(mu_etcd_client *c) {
-  c->depth++;
-}
+void client_enter(mu_etcd_client *c) { c->depth++; }
 
 void client_leave(mu_etcd_client *c) {
   c->depth--;
@@ -242,9 +236,7 @@ void client_handle_closed(mu_etcd_client *c) {
   }
 }
 
-static void on_timer_closed(uv_handle_t *h) {
-  client_handle_closed(h->data);
-}
+static void on_timer_closed(uv_handle_t *h) { client_handle_closed(h->data); }
 
 static void client_flush(mu_etcd_client *c);
 
@@ -301,13 +293,13 @@ static int64_t mono_ns(void) {
 }
 
 const char *mu_etcd_kind_name(mu_etcd_kind kind) {
-  static const char *const names[] = {"other", "range", "put", "delete", "txn", "lease_grant",
-                                      "lease_keepalive", "lease_revoke", "compact", "raw"};
+  static const char *const names[] = {"other",       "range",           "put",          "delete",  "txn",
+                                      "lease_grant", "lease_keepalive", "lease_revoke", "compact", "raw"};
   return kind >= MU_ETCD_RANGE && kind <= MU_ETCD_RAW ? names[kind] : names[0];
 }
 
-int client_req_new(mu_etcd_client *c, const char *path, char *body, const char *what,
-                   mu_etcd_req **ret_req, mu_err *err) {
+int client_req_new(mu_etcd_client *c, const char *path, char *body, const char *what, mu_etcd_req **ret_req,
+                   mu_err *err) {
   mu_etcd_req *r = calloc(1, sizeof(*r));
   if (r == NULL) {
     free(body);
@@ -399,8 +391,7 @@ static int req_attempt(mu_etcd_req *r, mu_err *err) {
   }
   CURLMcode mc = curl_multi_add_handle(c->multi, e);
   if (mc != CURLM_OK) {
-    return mu_err_set(err, MU_EIO, "etcd %s: curl_multi_add_handle: %s", r->what,
-                      curl_multi_strerror(mc));
+    return mu_err_set(err, MU_EIO, "etcd %s: curl_multi_add_handle: %s", r->what, curl_multi_strerror(mc));
   }
   r->in_multi = true;
   return 0;
@@ -470,8 +461,8 @@ int client_req_submit(mu_etcd_req *r, mu_err *err) {
   return req_attempt(r, err);
 }
 
-int client_unary(mu_etcd_client *c, mu_etcd_kind kind, const char *path, char *body,
-                 const char *what, mu_etcd_cb cb, void *ud, mu_err *err) {
+int client_unary(mu_etcd_client *c, mu_etcd_kind kind, const char *path, char *body, const char *what, mu_etcd_cb cb,
+                 void *ud, mu_err *err) {
   mu_etcd_req *r = NULL;
   if (c->closing) {
     free(body);
@@ -510,8 +501,7 @@ static void req_attempt_done(mu_etcd_req *r, CURLcode cc) {
   curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
   if (cc != CURLE_OK && connect_failed(r, cc)) {
     size_t l = strlen(r->tried);
-    snprintf(r->tried + l, sizeof(r->tried) - l, "%s%s (%s)", l > 0 ? ", " : "", url,
-             curl_easy_strerror(cc));
+    snprintf(r->tried + l, sizeof(r->tried) - l, "%s%s (%s)", l > 0 ? ", " : "", url, curl_easy_strerror(cc));
     r->attempts++;
     if (r->attempts < c->n_endpoints && !c->closing) {
       r->ep_idx = (r->ep_idx + 1) % c->n_endpoints;
@@ -548,8 +538,7 @@ static void req_attempt_done(mu_etcd_req *r, CURLcode cc) {
     json_t *inner = json_incref(json_object_get(reply, "result"));
     json_decref(reply);
     reply = inner;
-  } else if (r->kind == MU_ETCD_LEASE_KEEPALIVE &&
-             json_is_object(json_object_get(reply, "error"))) {
+  } else if (r->kind == MU_ETCD_LEASE_KEEPALIVE && json_is_object(json_object_get(reply, "error"))) {
     json_t *inner = json_incref(json_object_get(reply, "error"));
     json_decref(reply);
     reply = inner;
@@ -615,8 +604,8 @@ static void req_complete(mu_etcd_req *r, json_t *reply, const mu_err *err) {
       r->res->revision = codec_int(json_object_get(reply, "header"), "revision");
       r->res->raw = json_dumps(reply, JSON_COMPACT);
       if (r->res->raw == NULL) mu_err_set(&r->err, MU_ENOMEM, "etcd %s: out of memory", r->what);
-    } else if (codec_result(r->kind, reply, r->res, &r->err) == 0 &&
-               r->kind == MU_ETCD_LEASE_KEEPALIVE && r->res->ttl <= 0) {
+    } else if (codec_result(r->kind, reply, r->res, &r->err) == 0 && r->kind == MU_ETCD_LEASE_KEEPALIVE &&
+               r->res->ttl <= 0) {
       mu_err_set(&r->err, MU_ENOENT, "etcd %s: lease is gone (expired or revoked)", r->what);
     }
     if (r->err.code != 0) {
@@ -635,8 +624,8 @@ static void client_flush(mu_etcd_client *c) {
     c->done_head = r->done_next;
     if (c->done_head == NULL) c->done_tail = NULL;
     if (c->opts.observe != NULL)
-      c->opts.observe(c->opts.observe_ud, mu_etcd_kind_name(r->kind),
-                      (double)(mono_ns() - r->begin_mono_ns) / 1e9, r->res == NULL);
+      c->opts.observe(c->opts.observe_ud, mu_etcd_kind_name(r->kind), (double)(mono_ns() - r->begin_mono_ns) / 1e9,
+                      r->res == NULL);
     if (r->cb != NULL) r->cb(r->ud, r->res, r->res != NULL ? NULL : &r->err);
     req_free(r);
   }

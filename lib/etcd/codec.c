@@ -26,8 +26,7 @@ int codec_unb64(const char *text, char **ret, size_t *ret_len) {
   char *out = malloc(cap + 1);
   size_t n = 0;
   if (out == NULL) return MU_ENOMEM;
-  if (sodium_base642bin((unsigned char *)out, cap, text, tlen, NULL, &n, NULL,
-                        sodium_base64_VARIANT_ORIGINAL) != 0) {
+  if (sodium_base642bin((unsigned char *)out, cap, text, tlen, NULL, &n, NULL, sodium_base64_VARIANT_ORIGINAL) != 0) {
     free(out);
     return MU_EINVAL;
   }
@@ -74,8 +73,8 @@ static size_t len_or_strlen(const char *s, size_t len) {
   return len != 0 ? len : strlen(s);
 }
 
-int codec_key_range(json_t *obj, const char *key, size_t key_len, const char *range_end,
-                    size_t range_end_len, bool prefix, size_t *payload, mu_err *err) {
+int codec_key_range(json_t *obj, const char *key, size_t key_len, const char *range_end, size_t range_end_len,
+                    bool prefix, size_t *payload, mu_err *err) {
   if (key == NULL) return mu_err_set(err, MU_EINVAL, "etcd: key is NULL");
   key_len = len_or_strlen(key, key_len);
   if (prefix) {
@@ -136,8 +135,7 @@ int codec_range(const mu_etcd_range_req *req, json_t **ret, size_t *payload, mu_
     json_decref(o);
     return mu_err_set(err, MU_EINVAL, "etcd range: limit and revision must be >= 0");
   }
-  rc = codec_key_range(o, req->key, req->key_len, req->range_end, req->range_end_len,
-                       req->prefix, payload, err);
+  rc = codec_key_range(o, req->key, req->key_len, req->range_end, req->range_end_len, req->prefix, payload, err);
   if (rc != 0) goto fail;
   if (set_int(o, "limit", req->limit) || set_int(o, "revision", req->revision) ||
       set_bool(o, "keys_only", req->keys_only) || set_bool(o, "count_only", req->count_only) ||
@@ -177,8 +175,7 @@ int codec_delete(const mu_etcd_delete_req *req, json_t **ret, size_t *payload, m
   json_t *o = json_object();
   int rc;
   if (o == NULL) return mu_err_set(err, MU_ENOMEM, "etcd: out of memory");
-  rc = codec_key_range(o, req->key, req->key_len, req->range_end, req->range_end_len,
-                       req->prefix, payload, err);
+  rc = codec_key_range(o, req->key, req->key_len, req->range_end, req->range_end_len, req->prefix, payload, err);
   if (rc != 0) goto fail;
   if (set_bool(o, "prev_kv", req->prev_kv)) {
     rc = mu_err_set(err, MU_ENOMEM, "etcd: out of memory");
@@ -248,63 +245,62 @@ int codec_result(mu_etcd_kind kind, json_t *reply, mu_etcd_result *res, mu_err *
   res->kind = kind;
   res->revision = codec_int(json_object_get(reply, "header"), "revision");
   switch (kind) {
-  case MU_ETCD_RANGE:
-    rc = kv_array(json_object_get(reply, "kvs"), &res->kvs, &res->n_kvs);
-    res->count = codec_int(reply, "count");
-    res->more = json_is_true(json_object_get(reply, "more"));
-    break;
-  case MU_ETCD_PUT: {
-    json_t *p = json_object_get(reply, "prev_kv");
-    if (p != NULL) {
-      res->prev_kvs = calloc(1, sizeof(*res->prev_kvs));
-      if (res->prev_kvs == NULL) {
+    case MU_ETCD_RANGE:
+      rc = kv_array(json_object_get(reply, "kvs"), &res->kvs, &res->n_kvs);
+      res->count = codec_int(reply, "count");
+      res->more = json_is_true(json_object_get(reply, "more"));
+      break;
+    case MU_ETCD_PUT: {
+      json_t *p = json_object_get(reply, "prev_kv");
+      if (p != NULL) {
+        res->prev_kvs = calloc(1, sizeof(*res->prev_kvs));
+        if (res->prev_kvs == NULL) {
+          rc = MU_ENOMEM;
+          break;
+        }
+        rc = codec_kv(p, &res->prev_kvs[0]);
+        if (rc == 0) res->n_prev_kvs = 1;
+      }
+      break;
+    }
+    case MU_ETCD_DELETE:
+      res->deleted = codec_int(reply, "deleted");
+      rc = kv_array(json_object_get(reply, "prev_kvs"), &res->prev_kvs, &res->n_prev_kvs);
+      break;
+    case MU_ETCD_TXN: {
+      json_t *arr = json_object_get(reply, "responses");
+      size_t n = json_array_size(arr);
+      res->succeeded = json_is_true(json_object_get(reply, "succeeded"));
+      if (n == 0) break;
+      res->responses = calloc(n, sizeof(*res->responses));
+      if (res->responses == NULL) {
         rc = MU_ENOMEM;
         break;
       }
-      rc = codec_kv(p, &res->prev_kvs[0]);
-      if (rc == 0) res->n_prev_kvs = 1;
-    }
-    break;
-  }
-  case MU_ETCD_DELETE:
-    res->deleted = codec_int(reply, "deleted");
-    rc = kv_array(json_object_get(reply, "prev_kvs"), &res->prev_kvs, &res->n_prev_kvs);
-    break;
-  case MU_ETCD_TXN: {
-    json_t *arr = json_object_get(reply, "responses");
-    size_t n = json_array_size(arr);
-    res->succeeded = json_is_true(json_object_get(reply, "succeeded"));
-    if (n == 0) break;
-    res->responses = calloc(n, sizeof(*res->responses));
-    if (res->responses == NULL) {
-      rc = MU_ENOMEM;
+      for (size_t i = 0; i < n && rc == 0; i++) {
+        json_t *one = json_array_get(arr, i);
+        mu_etcd_kind k = 0;
+        json_t *body = NULL;
+        for (size_t m = 0; m < 3 && body == NULL; m++) {
+          body = json_object_get(one, op_kinds[m]);
+          k = (mu_etcd_kind)(MU_ETCD_RANGE + m);
+        }
+        if (body == NULL) {
+          rc = MU_EINVAL;
+          break;
+        }
+        rc = codec_result(k, body, &res->responses[i], err);
+        res->n_responses = i + 1;
+        if (res->responses[i].revision == 0) res->responses[i].revision = res->revision;
+      }
       break;
     }
-    for (size_t i = 0; i < n && rc == 0; i++) {
-      json_t *one = json_array_get(arr, i);
-      mu_etcd_kind k = 0;
-      json_t *body = NULL;
-      for (size_t m = 0; m < 3 && body == NULL; m++) {
-        body = json_object_get(one, op_kinds[m]);
-        k = (mu_etcd_kind)(MU_ETCD_RANGE + m);
-      }
-      if (body == NULL) {
-        rc = MU_EINVAL;
-        break;
-      }
-      rc = codec_result(k, body, &res->responses[i], err);
-      res->n_responses = i + 1;
-      if (res->responses[i].revision == 0) res->responses[i].revision = res->revision;
-    }
-    break;
-  }
-  case MU_ETCD_LEASE_KEEPALIVE:
-  case MU_ETCD_LEASE_GRANT:
-    res->lease_id = codec_int(reply, "ID");
-    res->ttl = codec_int(reply, "TTL");
-    break;
-  default:
-    break;
+    case MU_ETCD_LEASE_KEEPALIVE:
+    case MU_ETCD_LEASE_GRANT:
+      res->lease_id = codec_int(reply, "ID");
+      res->ttl = codec_int(reply, "TTL");
+      break;
+    default: break;
   }
   if (rc != 0) {
     codec_result_clear(res);
@@ -396,8 +392,7 @@ int client_etcd_error(const char *what, long http_status, json_t *reply, mu_err 
   const char *msg = json_string_value(json_object_get(reply, "message"));
   if (msg == NULL) msg = json_string_value(json_object_get(reply, "error"));
   if (msg == NULL) {
-    return mu_err_set(err, MU_EIO, "etcd %s: HTTP %ld with no etcd error in the reply", what,
-                      http_status);
+    return mu_err_set(err, MU_EIO, "etcd %s: HTTP %ld with no etcd error in the reply", what, http_status);
   }
   int gcode = (int)codec_int(reply, "code");
   int code;

@@ -17,8 +17,8 @@
 /* ---- the transport, stubbed: requests are made and dropped, never sent ---- */
 static mu_etcd_req *g_live; /* the watch's stream request (a watch has at most one) */
 
-int client_req_new(mu_etcd_client *c, const char *path, char *body, const char *what,
-                   mu_etcd_req **ret_req, mu_err *err) {
+int client_req_new(mu_etcd_client *c, const char *path, char *body, const char *what, mu_etcd_req **ret_req,
+                   mu_err *err) {
   mu_etcd_req *r = calloc(1, sizeof *r);
   if (r == NULL) {
     free(body);
@@ -62,11 +62,10 @@ static void same_kvs(const mu_etcd_kv *a, const mu_etcd_kv *b, size_t n) {
 }
 
 static void same_result(const mu_etcd_result *a, const mu_etcd_result *b) {
-  MU_FUZZ_CHECK(a->kind == b->kind && a->revision == b->revision && a->count == b->count &&
-                a->more == b->more && a->deleted == b->deleted && a->succeeded == b->succeeded &&
-                a->lease_id == b->lease_id && a->ttl == b->ttl);
-  MU_FUZZ_CHECK(a->n_kvs == b->n_kvs && a->n_prev_kvs == b->n_prev_kvs &&
-                a->n_responses == b->n_responses);
+  MU_FUZZ_CHECK(a->kind == b->kind && a->revision == b->revision && a->count == b->count && a->more == b->more &&
+                a->deleted == b->deleted && a->succeeded == b->succeeded && a->lease_id == b->lease_id &&
+                a->ttl == b->ttl);
+  MU_FUZZ_CHECK(a->n_kvs == b->n_kvs && a->n_prev_kvs == b->n_prev_kvs && a->n_responses == b->n_responses);
   same_kvs(a->kvs, b->kvs, a->n_kvs);
   same_kvs(a->prev_kvs, b->prev_kvs, a->n_prev_kvs);
   for (size_t i = 0; i < a->n_responses; i++) same_result(&a->responses[i], &b->responses[i]);
@@ -141,8 +140,8 @@ static void watch_stream(const uint8_t *data, size_t size, int flags) {
   c.opts.watch_retry_max_ms = 2000;
   c.opts.username = (flags & 0x20) ? "muster" : NULL;
   seen s = {.start = (flags & 0x10) ? 100 : 0, .max_rev = 0};
-  mu_etcd_watch_req req = {.key = "/muster/", .prefix = true, .start_revision = s.start,
-                           .prev_kv = (flags & 0x08) != 0};
+  mu_etcd_watch_req req = {
+      .key = "/muster/", .prefix = true, .start_revision = s.start, .prev_kv = (flags & 0x08) != 0};
   mu_etcd_watch *w = NULL;
   mu_err err = {0};
   MU_FUZZ_CHECK(mu_etcd_watch_start(&c, &req, on_watch, &s, &w, &err) == 0);

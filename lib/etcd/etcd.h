@@ -35,17 +35,17 @@ typedef struct mu_etcd_txn mu_etcd_txn;
 typedef struct mu_etcd_watch mu_etcd_watch;
 
 #define MU_ETCD_DEFAULT_MAX_REQUEST_BYTES ((size_t)1536 * 1024) /* etcd's default 1.5 MiB */
-#define MU_ETCD_DEFAULT_MAX_TXN_OPS 128                          /* etcd's --max-txn-ops */
+#define MU_ETCD_DEFAULT_MAX_TXN_OPS 128                         /* etcd's --max-txn-ops */
 
 typedef struct mu_etcd_options {
-  int64_t request_timeout_ms;  /* per attempt on one endpoint; 0 → 5000 */
-  int64_t connect_timeout_ms;  /* a connect slower than this moves on; 0 → 1000 */
-  size_t max_request_bytes;    /* keys+values+range ends of one request; 0 → 1.5 MiB */
-  size_t max_response_bytes;   /* one reply, or one watch message; 0 → 64 MiB */
-  size_t max_txn_ops;          /* per compare/success/failure list; 0 → 128 */
-  const char *username;        /* NULL → no etcd auth */
+  int64_t request_timeout_ms; /* per attempt on one endpoint; 0 → 5000 */
+  int64_t connect_timeout_ms; /* a connect slower than this moves on; 0 → 1000 */
+  size_t max_request_bytes;   /* keys+values+range ends of one request; 0 → 1.5 MiB */
+  size_t max_response_bytes;  /* one reply, or one watch message; 0 → 64 MiB */
+  size_t max_txn_ops;         /* per compare/success/failure list; 0 → 128 */
+  const char *username;       /* NULL → no etcd auth */
   const char *password;
-  int64_t watch_retry_max_ms;  /* cap of the watch reconnect backoff; 0 → 2000 */
+  int64_t watch_retry_max_ms; /* cap of the watch reconnect backoff; 0 → 2000 */
   /* TLS to https:// endpoints (copied): the CA that signs etcd's certificate, and this
    * client's certificate and key for etcd's --client-cert-auth. NULL or "" → none (the
    * system's CA store for https). */
@@ -86,23 +86,23 @@ typedef enum {
 /* The reply to any operation; which fields are set depends on kind. */
 typedef struct mu_etcd_result {
   mu_etcd_kind kind;
-  int64_t revision;            /* header revision (store revision after the op) */
+  int64_t revision; /* header revision (store revision after the op) */
   /* RANGE */
   mu_etcd_kv *kvs;
   size_t n_kvs;
-  int64_t count;               /* keys in the range (ignoring limit) */
-  bool more;                   /* limit cut the reply short */
+  int64_t count; /* keys in the range (ignoring limit) */
+  bool more;     /* limit cut the reply short */
   /* PUT (prev_kv asked): at most one; DELETE (prev_kv asked): the deleted kvs */
   mu_etcd_kv *prev_kvs;
   size_t n_prev_kvs;
-  int64_t deleted;             /* DELETE: number of keys deleted */
+  int64_t deleted; /* DELETE: number of keys deleted */
   /* TXN */
   bool succeeded;
   struct mu_etcd_result *responses; /* one per op of the branch taken, in order */
   size_t n_responses;
   /* LEASE_GRANT / LEASE_KEEPALIVE */
   int64_t lease_id;
-  int64_t ttl;                 /* seconds */
+  int64_t ttl; /* seconds */
   /* RAW: the whole reply body (NUL-terminated) */
   char *raw;
 } mu_etcd_result;
@@ -119,8 +119,8 @@ void mu_etcd_result_free(mu_etcd_result *res);
 
 /* Creates a client for endpoints ("http://host:port", at least one; copied). Starts no I/O.
  * opts may be NULL. Caller releases with mu_etcd_client_close. */
-int mu_etcd_client_new(uv_loop_t *loop, const char *const *endpoints, size_t n_endpoints,
-                       const mu_etcd_options *opts, mu_etcd_client **ret_client, mu_err *err);
+int mu_etcd_client_new(uv_loop_t *loop, const char *const *endpoints, size_t n_endpoints, const mu_etcd_options *opts,
+                       mu_etcd_client **ret_client, mu_err *err);
 
 /* Stops everything: pending operations complete with MU_ECANCELED (from inside this call, or
  * right after the current callback returns), live watches get a final MU_ECANCELED callback.
@@ -136,22 +136,22 @@ const char *mu_etcd_client_endpoint(const mu_etcd_client *c);
 typedef struct mu_etcd_range_req {
   const char *key;
   size_t key_len;
-  const char *range_end;       /* NULL → the single key (unless prefix) */
+  const char *range_end; /* NULL → the single key (unless prefix) */
   size_t range_end_len;
-  bool prefix;                 /* every key starting with key (range_end is ignored) */
-  int64_t limit;               /* 0 → no limit */
-  int64_t revision;            /* 0 → latest */
+  bool prefix;      /* every key starting with key (range_end is ignored) */
+  int64_t limit;    /* 0 → no limit */
+  int64_t revision; /* 0 → latest */
   bool keys_only;
   bool count_only;
-  bool descend;                /* keys in descending order (with limit: the last ones) */
+  bool descend; /* keys in descending order (with limit: the last ones) */
 } mu_etcd_range_req;
 
 typedef struct mu_etcd_put_req {
   const char *key;
   size_t key_len;
-  const void *value;           /* NULL → empty value */
+  const void *value; /* NULL → empty value */
   size_t value_len;
-  int64_t lease;               /* 0 → none */
+  int64_t lease; /* 0 → none */
   bool prev_kv;
 } mu_etcd_put_req;
 
@@ -164,31 +164,24 @@ typedef struct mu_etcd_delete_req {
   bool prev_kv;
 } mu_etcd_delete_req;
 
-int mu_etcd_range(mu_etcd_client *c, const mu_etcd_range_req *req, mu_etcd_cb cb, void *ud,
-                  mu_err *err);
-int mu_etcd_put(mu_etcd_client *c, const mu_etcd_put_req *req, mu_etcd_cb cb, void *ud,
-                mu_err *err);
-int mu_etcd_delete(mu_etcd_client *c, const mu_etcd_delete_req *req, mu_etcd_cb cb, void *ud,
-                   mu_err *err);
+int mu_etcd_range(mu_etcd_client *c, const mu_etcd_range_req *req, mu_etcd_cb cb, void *ud, mu_err *err);
+int mu_etcd_put(mu_etcd_client *c, const mu_etcd_put_req *req, mu_etcd_cb cb, void *ud, mu_err *err);
+int mu_etcd_delete(mu_etcd_client *c, const mu_etcd_delete_req *req, mu_etcd_cb cb, void *ud, mu_err *err);
 /* Compacts history up to revision (physical: wait until it is purged from disk). */
-int mu_etcd_compact(mu_etcd_client *c, int64_t revision, bool physical, mu_etcd_cb cb, void *ud,
-                    mu_err *err);
+int mu_etcd_compact(mu_etcd_client *c, int64_t revision, bool physical, mu_etcd_cb cb, void *ud, mu_err *err);
 
 /* Escape hatch for gateway calls without a helper (auth admin, maintenance): POSTs json_body
  * to path ("/v3/auth/enable") with the same failover, auth and error handling; the reply body
  * arrives in res->raw. */
-int mu_etcd_raw(mu_etcd_client *c, const char *path, const char *json_body, mu_etcd_cb cb,
-                void *ud, mu_err *err);
+int mu_etcd_raw(mu_etcd_client *c, const char *path, const char *json_body, mu_etcd_cb cb, void *ud, mu_err *err);
 
 /* ---- leases ---- */
 
 int mu_etcd_lease_grant(mu_etcd_client *c, int64_t ttl_s, mu_etcd_cb cb, void *ud, mu_err *err);
 /* One refresh; res->ttl is the new TTL. A lease that is gone fails with MU_ENOENT. */
-int mu_etcd_lease_keepalive(mu_etcd_client *c, int64_t lease_id, mu_etcd_cb cb, void *ud,
-                            mu_err *err);
+int mu_etcd_lease_keepalive(mu_etcd_client *c, int64_t lease_id, mu_etcd_cb cb, void *ud, mu_err *err);
 /* Revokes the lease, deleting every key attached to it. Unknown lease → MU_ENOENT. */
-int mu_etcd_lease_revoke(mu_etcd_client *c, int64_t lease_id, mu_etcd_cb cb, void *ud,
-                         mu_err *err);
+int mu_etcd_lease_revoke(mu_etcd_client *c, int64_t lease_id, mu_etcd_cb cb, void *ud, mu_err *err);
 
 /* ---- transactions ----
  * Build with the calls below, then commit. Builder calls never fail on their own: the first
@@ -208,10 +201,8 @@ mu_etcd_txn *mu_etcd_txn_new(void);
 void mu_etcd_txn_free(mu_etcd_txn *t);
 
 /* Compares a numeric field of key (a missing key has 0 for all of them). */
-void mu_etcd_txn_compare(mu_etcd_txn *t, const char *key, mu_etcd_target target,
-                         mu_etcd_cmp cmp, int64_t n);
-void mu_etcd_txn_compare_value(mu_etcd_txn *t, const char *key, mu_etcd_cmp cmp,
-                               const void *value, size_t value_len);
+void mu_etcd_txn_compare(mu_etcd_txn *t, const char *key, mu_etcd_target target, mu_etcd_cmp cmp, int64_t n);
+void mu_etcd_txn_compare_value(mu_etcd_txn *t, const char *key, mu_etcd_cmp cmp, const void *value, size_t value_len);
 /* The leader fence: create_revision(leader_key) == term. */
 void mu_etcd_txn_fence(mu_etcd_txn *t, const char *leader_key, int64_t term);
 
@@ -227,8 +218,7 @@ size_t mu_etcd_txn_size(const mu_etcd_txn *t);
 
 /* Sends the transaction. MU_ENOSPC when a list holds more than max_txn_ops ops or the payload
  * exceeds max_request_bytes; the builder's first error otherwise. */
-int mu_etcd_txn_commit(mu_etcd_client *c, const mu_etcd_txn *t, mu_etcd_cb cb, void *ud,
-                       mu_err *err);
+int mu_etcd_txn_commit(mu_etcd_client *c, const mu_etcd_txn *t, mu_etcd_cb cb, void *ud, mu_err *err);
 
 /* ---- watch ---- */
 
@@ -236,14 +226,14 @@ typedef enum { MU_ETCD_EVENT_PUT = 1, MU_ETCD_EVENT_DELETE } mu_etcd_event_type;
 
 typedef struct mu_etcd_event {
   mu_etcd_event_type type;
-  mu_etcd_kv kv;               /* for DELETE only key and mod_revision are set */
+  mu_etcd_kv kv; /* for DELETE only key and mod_revision are set */
   bool has_prev_kv;
   mu_etcd_kv prev_kv;
 } mu_etcd_event;
 
 typedef struct mu_etcd_watch_batch {
-  int64_t revision;            /* header revision of this message */
-  bool created;                /* the first message of the watch, no events */
+  int64_t revision; /* header revision of this message */
+  bool created;     /* the first message of the watch, no events */
   const mu_etcd_event *events;
   size_t n_events;
 } mu_etcd_watch_batch;
@@ -259,7 +249,7 @@ typedef struct mu_etcd_watch_req {
   const char *range_end;
   size_t range_end_len;
   bool prefix;
-  int64_t start_revision;      /* 0 → from now */
+  int64_t start_revision; /* 0 → from now */
   bool prev_kv;
 } mu_etcd_watch_req;
 
@@ -267,8 +257,8 @@ typedef struct mu_etcd_watch_req {
  * endpoint) from the last delivered revision + 1, so no event is lost or repeated.
  * *ret_watch is owned by the client: release it with mu_etcd_watch_cancel, unless the callback
  * got an error (then it is already gone). */
-int mu_etcd_watch_start(mu_etcd_client *c, const mu_etcd_watch_req *req, mu_etcd_watch_cb cb,
-                        void *ud, mu_etcd_watch **ret_watch, mu_err *err);
+int mu_etcd_watch_start(mu_etcd_client *c, const mu_etcd_watch_req *req, mu_etcd_watch_cb cb, void *ud,
+                        mu_etcd_watch **ret_watch, mu_err *err);
 
 /* Stops the watch now: its callback never runs again. Safe inside the watch's own callback. */
 void mu_etcd_watch_cancel(mu_etcd_watch *w);

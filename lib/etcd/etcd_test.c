@@ -16,7 +16,7 @@
 
 typedef struct env {
   uv_loop_t loop;
-  uv_timer_t tick;              /* keeps uv_run(ONCE) from blocking forever */
+  uv_timer_t tick; /* keeps uv_run(ONCE) from blocking forever */
   mu_etcd_client *c;
   mu_etcd_harness *h;
   bool closed;
@@ -35,9 +35,7 @@ static void on_call(void *ud, const mu_etcd_result *res, const mu_err *err) {
   else k->err = *err;
 }
 
-static void on_tick(uv_timer_t *t) {
-  (void)t;
-}
+static void on_tick(uv_timer_t *t) { (void)t; }
 
 static void run_until(env *e, const bool *flag, int64_t timeout_ms) {
   int64_t deadline = mu_mono_ms() + timeout_ms;
@@ -45,8 +43,7 @@ static void run_until(env *e, const bool *flag, int64_t timeout_ms) {
   assert_true(*flag);
 }
 
-static int new_client(env *e, const char *const *eps, size_t n, const mu_etcd_options *o,
-                      mu_etcd_client **ret) {
+static int new_client(env *e, const char *const *eps, size_t n, const mu_etcd_options *o, mu_etcd_client **ret) {
   mu_err err = {0};
   int rc = mu_etcd_client_new(&e->loop, eps, n, o, ret, &err);
   if (rc != 0) fail_msg("client_new: %s", err.msg);
@@ -65,9 +62,7 @@ static env *env_new(void **state, const mu_etcd_options *o) {
   return e;
 }
 
-static void on_closed(void *ud) {
-  *(bool *)ud = true;
-}
+static void on_closed(void *ud) { *(bool *)ud = true; }
 
 static void close_client(env *e, mu_etcd_client *c) {
   bool closed = false;
@@ -84,20 +79,19 @@ static void env_free(env *e) {
 }
 
 /* Runs fn(c, args..., on_call, &k, &err) and waits for its callback. */
-#define RUN(e, k, fn, ...)                                                         \
-  do {                                                                             \
-    mu_err _err = {0};                                                             \
-    memset(&(k), 0, sizeof(k));                                                    \
-    if (fn((e)->c, __VA_ARGS__, on_call, &(k), &_err) != 0)                        \
-      fail_msg("%s: %s", #fn, _err.msg);                                           \
-    run_until((e), &(k).done, 10000);                                              \
+#define RUN(e, k, fn, ...)                                                                     \
+  do {                                                                                         \
+    mu_err _err = {0};                                                                         \
+    memset(&(k), 0, sizeof(k));                                                                \
+    if (fn((e)->c, __VA_ARGS__, on_call, &(k), &_err) != 0) fail_msg("%s: %s", #fn, _err.msg); \
+    run_until((e), &(k).done, 10000);                                                          \
   } while (0)
 
 /* Same, and the call must have succeeded. */
-#define OK(e, k, fn, ...)                                                          \
-  do {                                                                             \
-    RUN(e, k, fn, __VA_ARGS__);                                                    \
-    if ((k).res == NULL) fail_msg("%s failed: %s", #fn, (k).err.msg);              \
+#define OK(e, k, fn, ...)                                             \
+  do {                                                                \
+    RUN(e, k, fn, __VA_ARGS__);                                       \
+    if ((k).res == NULL) fail_msg("%s failed: %s", #fn, (k).err.msg); \
   } while (0)
 
 static void done(call *k) {
@@ -153,8 +147,7 @@ static void test_put_range(void **state) {
   done(&k);
 
   /* descending with a limit: the last keys first */
-  OK(e, k, mu_etcd_range,
-     &(mu_etcd_range_req){.key = "/t1/", .prefix = true, .limit = 2, .descend = true});
+  OK(e, k, mu_etcd_range, &(mu_etcd_range_req){.key = "/t1/", .prefix = true, .limit = 2, .descend = true});
   assert_int_equal(k.res->n_kvs, 2);
   assert_string_equal(k.res->kvs[0].key, "/t1/c");
   assert_string_equal(k.res->kvs[1].key, "/t1/b");
@@ -299,14 +292,12 @@ static void test_too_large(void **state) {
   call k = {0};
   mu_err err = {0};
   memset(big, 'x', n);
-  assert_int_equal(mu_etcd_put(e->c, &(mu_etcd_put_req){.key = "/t4/big", .value = big,
-                                                        .value_len = n},
-                               on_call, &k, &err),
-                   MU_ENOSPC);
+  assert_int_equal(
+      mu_etcd_put(e->c, &(mu_etcd_put_req){.key = "/t4/big", .value = big, .value_len = n}, on_call, &k, &err),
+      MU_ENOSPC);
   assert_non_null(strstr(err.msg, "limit"));
   /* Just under the limit goes through: etcd accepts it. */
-  OK(e, k, mu_etcd_put, &(mu_etcd_put_req){.key = "/t4/big", .value = big,
-                                           .value_len = (size_t)1400 * 1024});
+  OK(e, k, mu_etcd_put, &(mu_etcd_put_req){.key = "/t4/big", .value = big, .value_len = (size_t)1400 * 1024});
   done(&k);
   OK(e, k, mu_etcd_range, &(mu_etcd_range_req){.key = "/t4/big"});
   assert_int_equal(k.res->kvs[0].value_len, (size_t)1400 * 1024);
@@ -419,8 +410,7 @@ static void test_watch(void **state) {
   seen s = {0};
   mu_err err = {0};
   call k;
-  assert_int_equal(mu_etcd_watch_start(e->c, &(mu_etcd_watch_req){.key = "/t6/", .prefix = true,
-                                                                  .prev_kv = true},
+  assert_int_equal(mu_etcd_watch_start(e->c, &(mu_etcd_watch_req){.key = "/t6/", .prefix = true, .prev_kv = true},
                                        on_watch, &s, &s.w, &err),
                    0);
   run_until(e, &s.created, 5000);
@@ -439,8 +429,7 @@ static void test_watch(void **state) {
 
   /* Watching from an old revision replays history; cancelling inside the callback stops it. */
   seen s2 = {.cancel_on_event = true};
-  assert_int_equal(mu_etcd_watch_start(e->c, &(mu_etcd_watch_req){.key = "/t6/a",
-                                                                  .start_revision = s.revs[0]},
+  assert_int_equal(mu_etcd_watch_start(e->c, &(mu_etcd_watch_req){.key = "/t6/a", .start_revision = s.revs[0]},
                                        on_watch, &s2, &s2.w, &err),
                    0);
   wait_events(e, &s2, 1);
@@ -455,14 +444,12 @@ static void test_watch(void **state) {
 }
 
 static void test_watch_resume(void **state) {
-  env *e = env_new(state, &(mu_etcd_options){.request_timeout_ms = 2000,
-                                             .watch_retry_max_ms = 300});
+  env *e = env_new(state, &(mu_etcd_options){.request_timeout_ms = 2000, .watch_retry_max_ms = 300});
   seen s = {0};
   mu_err err = {0};
   call k;
-  assert_int_equal(mu_etcd_watch_start(e->c, &(mu_etcd_watch_req){.key = "/t7/", .prefix = true},
-                                       on_watch, &s, &s.w, &err),
-                   0);
+  assert_int_equal(
+      mu_etcd_watch_start(e->c, &(mu_etcd_watch_req){.key = "/t7/", .prefix = true}, on_watch, &s, &s.w, &err), 0);
   run_until(e, &s.created, 5000);
   put(e, "/t7/x1", "1");
   wait_events(e, &s, 1);
@@ -510,9 +497,8 @@ static void test_compaction(void **state) {
   RUN(e, k, mu_etcd_range, &(mu_etcd_range_req){.key = "/t8/k", .revision = first});
   assert_int_equal(k.err.code, MU_EAGAIN);
   assert_non_null(strstr(k.err.msg, "compacted"));
-  assert_int_equal(mu_etcd_watch_start(e->c, &(mu_etcd_watch_req){.key = "/t8/k",
-                                                                  .start_revision = first},
-                                       on_watch, &s, &s.w, &err),
+  assert_int_equal(mu_etcd_watch_start(e->c, &(mu_etcd_watch_req){.key = "/t8/k", .start_revision = first}, on_watch,
+                                       &s, &s.w, &err),
                    0);
   run_until(e, &s.ended, 5000);
   assert_int_equal(s.err.code, MU_EAGAIN);
@@ -572,19 +558,14 @@ static void test_close_in_flight(void **state) {
   seen s = {0};
   mu_err err = {0};
   bool closed = false;
-  assert_int_equal(mu_etcd_put(e->c, &(mu_etcd_put_req){.key = "/t11/a", .value = "1"}, on_call,
-                               &k1, &err),
-                   0);
-  assert_int_equal(mu_etcd_watch_start(e->c, &(mu_etcd_watch_req){.key = "/t11/"}, on_watch, &s,
-                                       &s.w, &err),
-                   0);
+  assert_int_equal(mu_etcd_put(e->c, &(mu_etcd_put_req){.key = "/t11/a", .value = "1"}, on_call, &k1, &err), 0);
+  assert_int_equal(mu_etcd_watch_start(e->c, &(mu_etcd_watch_req){.key = "/t11/"}, on_watch, &s, &s.w, &err), 0);
   mu_etcd_client_close(e->c, on_closed, &closed);
   assert_true(k1.done);
   assert_int_equal(k1.err.code, MU_ECANCELED);
   assert_true(s.ended);
   assert_int_equal(s.err.code, MU_ECANCELED);
-  assert_int_equal(mu_etcd_put(e->c, &(mu_etcd_put_req){.key = "/t11/a"}, on_call, &k1, &err),
-                   MU_ECANCELED);
+  assert_int_equal(mu_etcd_put(e->c, &(mu_etcd_put_req){.key = "/t11/a"}, on_call, &k1, &err), MU_ECANCELED);
   run_until(e, &closed, 5000);
   e->c = NULL;
   uv_close((uv_handle_t *)&e->tick, NULL);
@@ -610,12 +591,8 @@ static void test_close_from_callback(void **state) {
   closer cl = {.e = e};
   call k2 = {0};
   mu_err err = {0};
-  assert_int_equal(mu_etcd_put(e->c, &(mu_etcd_put_req){.key = "/t13/a", .value = "1"},
-                               close_from_cb, &cl, &err),
-                   0);
-  assert_int_equal(mu_etcd_range(e->c, &(mu_etcd_range_req){.key = "/t13/a"}, on_call, &k2,
-                                 &err),
-                   0);
+  assert_int_equal(mu_etcd_put(e->c, &(mu_etcd_put_req){.key = "/t13/a", .value = "1"}, close_from_cb, &cl, &err), 0);
+  assert_int_equal(mu_etcd_range(e->c, &(mu_etcd_range_req){.key = "/t13/a"}, on_call, &k2, &err), 0);
   run_until(e, &cl.closed, 5000);
   assert_non_null(cl.k.res);
   assert_true(k2.done); /* completed (result or MU_ECANCELED), exactly once */
@@ -653,9 +630,7 @@ static void test_auth(void **state) {
   new_client(e, &ep, 1, &(mu_etcd_options){.username = "root", .password = "pw"}, &e->c);
   seen s = {0};
   mu_err err = {0};
-  assert_int_equal(mu_etcd_watch_start(e->c, &(mu_etcd_watch_req){.key = "/t12/a"}, on_watch, &s,
-                                       &s.w, &err),
-                   0);
+  assert_int_equal(mu_etcd_watch_start(e->c, &(mu_etcd_watch_req){.key = "/t12/a"}, on_watch, &s, &s.w, &err), 0);
   run_until(e, &s.created, 5000);
   put(e, "/t12/a", "1");
   wait_events(e, &s, 1);

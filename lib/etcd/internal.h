@@ -18,30 +18,30 @@ typedef struct mu_etcd_sock mu_etcd_sock;
 /* One POST to one gateway path, retried over the endpoints when it cannot connect. */
 struct mu_etcd_req {
   mu_etcd_client *c;
-  mu_etcd_req *prev, *next;     /* c->reqs (live) */
-  mu_etcd_req *done_next;       /* c->done_head queue once completed */
+  mu_etcd_req *prev, *next; /* c->reqs (live) */
+  mu_etcd_req *done_next;   /* c->done_head queue once completed */
   CURL *easy;
   struct curl_slist *headers;
-  char path[128];               /* "/v3/kv/range" */
-  char *body;                   /* owned */
+  char path[128]; /* "/v3/kv/range" */
+  char *body;     /* owned */
   size_t body_len;
-  char what[160];               /* "put '/muster/x'" for messages */
-  char *resp;                   /* reply bytes (unary only), owned */
+  char what[160]; /* "put '/muster/x'" for messages */
+  char *resp;     /* reply bytes (unary only), owned */
   size_t resp_len, resp_cap;
   bool resp_overflow;
-  size_t ep_idx;                /* endpoint of the current attempt */
+  size_t ep_idx; /* endpoint of the current attempt */
   size_t attempts;
-  char tried[400];              /* "url (reason), ..." of failed connects */
-  uint64_t token_gen;           /* c->token_gen when sent */
+  char tried[400];    /* "url (reason), ..." of failed connects */
+  uint64_t token_gen; /* c->token_gen when sent */
   bool in_multi, waiting_auth, reauthed, is_auth;
-  mu_etcd_watch *watch;         /* set for a watch stream */
+  mu_etcd_watch *watch; /* set for a watch stream */
   /* unary completion */
   mu_etcd_kind kind;
-  int64_t begin_mono_ns;        /* submitted (for opts.observe) */
+  int64_t begin_mono_ns; /* submitted (for opts.observe) */
   mu_etcd_cb cb;
   void *ud;
-  mu_etcd_result *res;          /* set when completed ok */
-  mu_err err;                   /* set when completed with an error */
+  mu_etcd_result *res; /* set when completed ok */
+  mu_err err;          /* set when completed with an error */
 };
 
 struct mu_etcd_sock {
@@ -57,47 +57,47 @@ struct mu_etcd_client {
   uv_timer_t timer;
   char **endpoints;
   size_t n_endpoints;
-  size_t good;                  /* last endpoint that answered */
-  mu_etcd_options opts;         /* defaults filled, strings owned */
-  char *token;                  /* etcd auth token, owned */
+  size_t good;          /* last endpoint that answered */
+  mu_etcd_options opts; /* defaults filled, strings owned */
+  char *token;          /* etcd auth token, owned */
   uint64_t token_gen;
   bool auth_running;
   mu_etcd_req *reqs;
   mu_etcd_req *done_head, *done_tail;
   mu_etcd_watch *watches;
   mu_etcd_sock *socks;
-  int depth;                    /* dispatches on the stack */
+  int depth; /* dispatches on the stack */
   bool closing, torn_down;
-  int pending_closes;           /* libuv handles not yet closed */
+  int pending_closes; /* libuv handles not yet closed */
   void (*close_cb)(void *ud);
   void *close_ud;
 };
 
 /* ---- client.c ---- */
 /* Takes ownership of body (a JSON text). Never calls user code. */
-int client_req_new(mu_etcd_client *c, const char *path, char *body, const char *what,
-                   mu_etcd_req **ret_req, mu_err *err);
+int client_req_new(mu_etcd_client *c, const char *path, char *body, const char *what, mu_etcd_req **ret_req,
+                   mu_err *err);
 /* Starts (or queues behind authentication) a request built by client_req_new. */
 int client_req_submit(mu_etcd_req *r, mu_err *err);
 /* Removes a request from everything and frees it; no callback. */
 void client_req_drop(mu_etcd_req *r);
 void client_enter(mu_etcd_client *c);
-void client_leave(mu_etcd_client *c);   /* may tear the client down */
+void client_leave(mu_etcd_client *c); /* may tear the client down */
 void client_handle_closed(mu_etcd_client *c);
 /* Submits a unary op: body is owned from here on (freed on error too). */
-int client_unary(mu_etcd_client *c, mu_etcd_kind kind, const char *path, char *body,
-                 const char *what, mu_etcd_cb cb, void *ud, mu_err *err);
+int client_unary(mu_etcd_client *c, mu_etcd_kind kind, const char *path, char *body, const char *what, mu_etcd_cb cb,
+                 void *ud, mu_err *err);
 
 /* ---- watch.c ---- */
-void watch_on_data(mu_etcd_watch *w);     /* new bytes arrived */
-void watch_on_done(mu_etcd_watch *w, const mu_err *err);  /* its stream ended */
+void watch_on_data(mu_etcd_watch *w);                    /* new bytes arrived */
+void watch_on_done(mu_etcd_watch *w, const mu_err *err); /* its stream ended */
 size_t watch_write(mu_etcd_watch *w, const char *data, size_t len);
 void watch_deliver_all(mu_etcd_client *c);
-void watch_close_all(mu_etcd_client *c);  /* teardown: MU_ECANCELED to each */
+void watch_close_all(mu_etcd_client *c); /* teardown: MU_ECANCELED to each */
 bool watch_wants_delivery(const mu_etcd_watch *w);
 
 /* ---- codec.c ---- */
-char *codec_b64(const void *data, size_t len);  /* NULL on no memory */
+char *codec_b64(const void *data, size_t len); /* NULL on no memory */
 int codec_unb64(const char *text, char **ret, size_t *ret_len);
 int64_t codec_int(json_t *obj, const char *field);
 void codec_show_key(const char *key, size_t len, char *buf, size_t cap);
@@ -106,8 +106,8 @@ int codec_range(const mu_etcd_range_req *req, json_t **ret, size_t *payload, mu_
 int codec_put(const mu_etcd_put_req *req, json_t **ret, size_t *payload, mu_err *err);
 int codec_delete(const mu_etcd_delete_req *req, json_t **ret, size_t *payload, mu_err *err);
 /* Key and range end for a key/range_end/prefix triple (prefix of "" → every key). */
-int codec_key_range(json_t *obj, const char *key, size_t key_len, const char *range_end,
-                    size_t range_end_len, bool prefix, size_t *payload, mu_err *err);
+int codec_key_range(json_t *obj, const char *key, size_t key_len, const char *range_end, size_t range_end_len,
+                    bool prefix, size_t *payload, mu_err *err);
 int codec_kv(json_t *j, mu_etcd_kv *kv);
 void codec_kv_clear(mu_etcd_kv *kv);
 int codec_result(mu_etcd_kind kind, json_t *reply, mu_etcd_result *res, mu_err *err);

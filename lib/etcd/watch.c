@@ -14,19 +14,19 @@
 
 struct mu_etcd_watch {
   mu_etcd_client *c;
-  mu_etcd_watch *prev, *next;   /* c->watches */
-  json_t *create;               /* create_request without start_revision, owned */
-  int64_t next_rev;             /* resume point; 0 → "now" until the first creation */
+  mu_etcd_watch *prev, *next; /* c->watches */
+  json_t *create;             /* create_request without start_revision, owned */
+  int64_t next_rev;           /* resume point; 0 → "now" until the first creation */
   mu_etcd_watch_cb cb;
   void *ud;
-  mu_etcd_req *req;             /* the live stream, or NULL while waiting to retry */
+  mu_etcd_req *req; /* the live stream, or NULL while waiting to retry */
   uv_timer_t retry;
   int64_t backoff_ms;
   int reauth_tries;
-  char *buf;                    /* received bytes not yet parsed, owned, bounded */
+  char *buf; /* received bytes not yet parsed, owned, bounded */
   size_t len, cap;
   bool has_data, created_sent, delivering, cancelled, lost;
-  mu_err term;                  /* terminal error waiting for delivery */
+  mu_err term; /* terminal error waiting for delivery */
   char what[160];
 };
 
@@ -40,8 +40,7 @@ static int watch_connect(mu_etcd_watch *w, mu_err *err) {
   char *text = NULL;
   int rc;
   if (cr == NULL || body == NULL) goto nomem;
-  if (w->next_rev > 0 &&
-      json_object_set_new(cr, "start_revision", json_integer((json_int_t)w->next_rev)) != 0) {
+  if (w->next_rev > 0 && json_object_set_new(cr, "start_revision", json_integer((json_int_t)w->next_rev)) != 0) {
     goto nomem;
   }
   if (json_object_set(body, "create_request", cr) != 0) goto nomem;
@@ -81,8 +80,7 @@ static void watch_schedule_retry(mu_etcd_watch *w, const char *why) {
   if (w->req != NULL) client_req_drop(w->req);
   w->req = NULL;
   if (!w->lost) {
-    mu_warn("etcd", "%s: stream lost (%s); resuming from revision %lld", w->what, why,
-            (long long)w->next_rev);
+    mu_warn("etcd", "%s: stream lost (%s); resuming from revision %lld", w->what, why, (long long)w->next_rev);
     w->lost = true;
   }
   uv_timer_start(&w->retry, on_retry, (uint64_t)w->backoff_ms, 0);
@@ -90,15 +88,16 @@ static void watch_schedule_retry(mu_etcd_watch *w, const char *why) {
   if (w->backoff_ms > w->c->opts.watch_retry_max_ms) w->backoff_ms = w->c->opts.watch_retry_max_ms;
 }
 
-int mu_etcd_watch_start(mu_etcd_client *c, const mu_etcd_watch_req *req, mu_etcd_watch_cb cb,
-                        void *ud, mu_etcd_watch **ret_watch, mu_err *err) {
+int mu_etcd_watch_start(mu_etcd_client *c, const mu_etcd_watch_req *req, mu_etcd_watch_cb cb, void *ud,
+                        mu_etcd_watch **ret_watch, mu_err *err) {
   size_t payload = 0;
   char shown[100];
   int rc;
   if (c->closing) return mu_err_set(err, MU_ECANCELED, "etcd watch: client is closing");
   if (req == NULL || req->key == NULL || cb == NULL || req->start_revision < 0) {
-    return mu_err_set(err, MU_EINVAL, "etcd watch: key, callback and a start revision >= 0 "
-                                      "are required");
+    return mu_err_set(err, MU_EINVAL,
+                      "etcd watch: key, callback and a start revision >= 0 "
+                      "are required");
   }
   mu_etcd_watch *w = calloc(1, sizeof(*w));
   if (w == NULL) return mu_err_set(err, MU_ENOMEM, "etcd watch: out of memory");
@@ -107,8 +106,8 @@ int mu_etcd_watch_start(mu_etcd_client *c, const mu_etcd_watch_req *req, mu_etcd
     free(w);
     return mu_err_set(err, MU_ENOMEM, "etcd watch: out of memory");
   }
-  rc = codec_key_range(w->create, req->key, req->key_len, req->range_end, req->range_end_len,
-                       req->prefix, &payload, err);
+  rc = codec_key_range(w->create, req->key, req->key_len, req->range_end, req->range_end_len, req->prefix, &payload,
+                       err);
   if (rc == 0 && req->prev_kv && json_object_set_new(w->create, "prev_kv", json_true()) != 0) {
     rc = mu_err_set(err, MU_ENOMEM, "etcd watch: out of memory");
   }
@@ -120,8 +119,7 @@ int mu_etcd_watch_start(mu_etcd_client *c, const mu_etcd_watch_req *req, mu_etcd
     free(w);
     return rc;
   }
-  codec_show_key(req->key, req->key_len != 0 ? req->key_len : strlen(req->key), shown,
-                 sizeof(shown));
+  codec_show_key(req->key, req->key_len != 0 ? req->key_len : strlen(req->key), shown, sizeof(shown));
   snprintf(w->what, sizeof(w->what), "watch '%s'%s", shown, req->prefix ? " (prefix)" : "");
   w->c = c;
   w->retry.data = w;
@@ -141,9 +139,7 @@ int mu_etcd_watch_start(mu_etcd_client *c, const mu_etcd_watch_req *req, mu_etcd
   return 0;
 }
 
-int64_t mu_etcd_watch_next_revision(const mu_etcd_watch *w) {
-  return w->next_rev;
-}
+int64_t mu_etcd_watch_next_revision(const mu_etcd_watch *w) { return w->next_rev; }
 
 void mu_etcd_watch_cancel(mu_etcd_watch *w) {
   if (w == NULL || w->cancelled) return;
@@ -200,9 +196,7 @@ void watch_on_done(mu_etcd_watch *w, const mu_err *err) {
   watch_schedule_retry(w, err != NULL ? err->msg : "closed by etcd");
 }
 
-bool watch_wants_delivery(const mu_etcd_watch *w) {
-  return !w->cancelled && (w->has_data || w->term.code != 0);
-}
+bool watch_wants_delivery(const mu_etcd_watch *w) { return !w->cancelled && (w->has_data || w->term.code != 0); }
 
 static bool event_revision_ok(int64_t rev) { return rev >= 1 && rev < INT64_MAX; }
 
@@ -219,8 +213,7 @@ static void deliver_events(mu_etcd_watch *w, json_t *arr, int64_t revision) {
     json_t *j = json_array_get(arr, i);
     mu_etcd_event *e = &ev[k];
     const char *type = json_string_value(json_object_get(j, "type"));
-    e->type = type != NULL && strcmp(type, "DELETE") == 0 ? MU_ETCD_EVENT_DELETE
-                                                         : MU_ETCD_EVENT_PUT;
+    e->type = type != NULL && strcmp(type, "DELETE") == 0 ? MU_ETCD_EVENT_DELETE : MU_ETCD_EVENT_PUT;
     if (codec_kv(json_object_get(j, "kv"), &e->kv) != 0) {
       mu_err_set(&w->term, MU_EIO, "etcd %s: malformed event", w->what);
       goto out;
@@ -259,16 +252,14 @@ out:
 static void watch_canceled(mu_etcd_watch *w, const char *reason) {
   mu_etcd_client *c = w->c;
   if (reason == NULL) reason = "no reason given";
-  if (strstr(reason, "Unauthenticated") != NULL && c->opts.username != NULL &&
-      w->reauth_tries < 2) {
+  if (strstr(reason, "Unauthenticated") != NULL && c->opts.username != NULL && w->reauth_tries < 2) {
     w->reauth_tries++;
     free(c->token);
     c->token = NULL;
     watch_schedule_retry(w, reason);
     return;
   }
-  bool denied = strstr(reason, "Unauthenticated") != NULL ||
-                strstr(reason, "PermissionDenied") != NULL ||
+  bool denied = strstr(reason, "Unauthenticated") != NULL || strstr(reason, "PermissionDenied") != NULL ||
                 strstr(reason, "permission denied") != NULL;
   int code = denied ? MU_EPERM : MU_EINVAL;
   mu_err_set(&w->term, code, "etcd %s: canceled by etcd: %s", w->what, reason);
@@ -284,9 +275,8 @@ static void watch_message(mu_etcd_watch *w, json_t *j) {
       if (code == 14 || code == 4 || (msg != NULL && strstr(msg, "no leader") != NULL)) {
         watch_schedule_retry(w, msg != NULL ? msg : "unavailable");
       } else {
-        mu_err_set(&w->term, code == 16 || code == 7 ? MU_EPERM : MU_EIO,
-                   "etcd %s: %s (gRPC code %lld)", w->what, msg != NULL ? msg : "stream error",
-                   (long long)code);
+        mu_err_set(&w->term, code == 16 || code == 7 ? MU_EPERM : MU_EIO, "etcd %s: %s (gRPC code %lld)", w->what,
+                   msg != NULL ? msg : "stream error", (long long)code);
       }
     } else {
       client_etcd_error(w->what, 0, j, &w->term);
@@ -297,8 +287,7 @@ static void watch_message(mu_etcd_watch *w, json_t *j) {
   if (json_is_true(json_object_get(res, "canceled"))) {
     int64_t cr = codec_int(res, "compact_revision");
     if (cr > 0) {
-      mu_err_set(&w->term, MU_EAGAIN,
-                 "etcd %s: compacted at revision %lld (wanted %lld); re-list and watch again",
+      mu_err_set(&w->term, MU_EAGAIN, "etcd %s: compacted at revision %lld (wanted %lld); re-list and watch again",
                  w->what, (long long)cr, (long long)w->next_rev);
     } else {
       watch_canceled(w, json_string_value(json_object_get(res, "cancel_reason")));
@@ -307,8 +296,7 @@ static void watch_message(mu_etcd_watch *w, json_t *j) {
   }
   if (json_is_true(json_object_get(res, "created"))) {
     if (rev < 0 || rev == INT64_MAX) {
-      mu_err_set(&w->term, MU_EIO, "etcd %s: malformed watch creation (revision %lld)", w->what,
-                 (long long)rev);
+      mu_err_set(&w->term, MU_EIO, "etcd %s: malformed watch creation (revision %lld)", w->what, (long long)rev);
       return;
     }
     w->backoff_ms = RETRY_MIN_MS;

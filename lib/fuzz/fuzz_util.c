@@ -29,8 +29,7 @@ void mu_fuzz_split_free(char **parts, size_t max) {
   }
 }
 
-int mu_fuzz_split(const uint8_t *data, size_t size, const char *sep, char **ret_parts,
-                  size_t *ret_lens, size_t max) {
+int mu_fuzz_split(const uint8_t *data, size_t size, const char *sep, char **ret_parts, size_t *ret_lens, size_t max) {
   size_t seplen = strlen(sep);
   const uint8_t *p = data, *end = data + size;
   for (size_t i = 0; i < max; i++) ret_parts[i] = NULL;

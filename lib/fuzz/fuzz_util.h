@@ -20,8 +20,7 @@ char *mu_fuzz_cstr(const uint8_t *data, size_t size);
  * free()) of ret_lens[i] bytes (ret_lens may be NULL; a part may hold NULs). Missing parts are
  * "" copies, so all max entries are set. Returns 0, or -1 when out of memory (then nothing is
  * left allocated). */
-int mu_fuzz_split(const uint8_t *data, size_t size, const char *sep, char **ret_parts,
-                  size_t *ret_lens, size_t max);
+int mu_fuzz_split(const uint8_t *data, size_t size, const char *sep, char **ret_parts, size_t *ret_lens, size_t max);
 void mu_fuzz_split_free(char **parts, size_t max);
 
 /* Puts data in an anonymous in-memory file (memfd) and writes a path that opens it,

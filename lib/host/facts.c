@@ -21,8 +21,8 @@ static void os_release_value(const char *v, size_t n, char *out, size_t out_size
   out[o] = '\0';
 }
 
-void mu_host_os_release_parse(const char *text, size_t len, char *id, size_t id_size,
-                              char *version, size_t version_size) {
+void mu_host_os_release_parse(const char *text, size_t len, char *id, size_t id_size, char *version,
+                              size_t version_size) {
   if (id_size > 0) id[0] = '\0';
   if (version_size > 0) version[0] = '\0';
   const char *end = text + len;
@@ -40,8 +40,7 @@ void mu_host_os_release_parse(const char *text, size_t len, char *id, size_t id_
   }
 }
 
-static void read_os_release(const char *path, char *id, size_t id_size, char *version,
-                            size_t version_size) {
+static void read_os_release(const char *path, char *id, size_t id_size, char *version, size_t version_size) {
   const char *paths[] = {path, "/etc/os-release", "/usr/lib/os-release"};
   id[0] = version[0] = '\0';
   for (size_t i = path ? 0 : 1; i < 3; i++) {
@@ -56,8 +55,7 @@ static void read_os_release(const char *path, char *id, size_t id_size, char *ve
   }
 }
 
-size_t mu_host_fact_list(const mu_host_facts *f, const char *os_release_path,
-                         mu_host_fact out[MU_HOST_FACT_PAIRS]) {
+size_t mu_host_fact_list(const mu_host_facts *f, const char *os_release_path, mu_host_fact out[MU_HOST_FACT_PAIRS]) {
   size_t n = 0;
   out[n].name = "os";
   snprintf(out[n].value, sizeof out[n].value, "%s", f->os_name);
@@ -76,8 +74,7 @@ size_t mu_host_fact_list(const mu_host_facts *f, const char *os_release_path,
   snprintf(out[n].value, sizeof out[n].value, "%" PRIu32, f->cpu_count);
   n++;
   out[n].name = "mem_gib";
-  snprintf(out[n].value, sizeof out[n].value, "%.1f",
-           (double)f->memory_bytes / (1024.0 * 1024.0 * 1024.0));
+  snprintf(out[n].value, sizeof out[n].value, "%.1f", (double)f->memory_bytes / (1024.0 * 1024.0 * 1024.0));
   n++;
   char id[64], version[64];
   read_os_release(os_release_path, id, sizeof id, version, sizeof version);

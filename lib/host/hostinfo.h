@@ -10,16 +10,16 @@
 
 typedef struct mu_host_facts {
   char hostname[256];
-  char os[160];           /* "Linux 6.1.0-18-amd64": uname sysname + " " + release */
-  char os_name[65];       /* uname sysname, "Linux" */
-  char os_release[65];    /* uname release */
-  char arch[65];          /* uname machine, "x86_64" */
-  uint32_t cpu_count;     /* online CPUs, >= 1 */
-  uint64_t memory_bytes;  /* total RAM */
+  char os[160];          /* "Linux 6.1.0-18-amd64": uname sysname + " " + release */
+  char os_name[65];      /* uname sysname, "Linux" */
+  char os_release[65];   /* uname release */
+  char arch[65];         /* uname machine, "x86_64" */
+  uint32_t cpu_count;    /* online CPUs, >= 1 */
+  uint64_t memory_bytes; /* total RAM */
 } mu_host_facts;
 
 typedef struct mu_host_metrics {
-  double load1, load5, load15;    /* load averages */
+  double load1, load5, load15;     /* load averages */
   uint64_t memory_available_bytes; /* /proc/meminfo MemAvailable */
   uint64_t disk_total_bytes;       /* of the path given, 0 when none */
   uint64_t disk_free_bytes;        /* available to unprivileged users */

@@ -75,8 +75,9 @@ static void disk_errors(void **state) {
 static void os_release(void **state) {
   (void)state;
   char id[16], version[16];
-  const char *debian = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian\"\n"
-                       "VERSION_ID=\"12\"\nID=debian\n";
+  const char *debian =
+      "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian\"\n"
+      "VERSION_ID=\"12\"\nID=debian\n";
   mu_host_os_release_parse(debian, strlen(debian), id, sizeof id, version, sizeof version);
   assert_string_equal(id, "debian");
   assert_string_equal(version, "12");
@@ -92,8 +93,12 @@ static void os_release(void **state) {
 
 static void fact_list(void **state) {
   (void)state;
-  mu_host_facts f = {.hostname = "web-1", .os_name = "Linux", .os_release = "6.1.0-18-amd64",
-                     .arch = "x86_64", .cpu_count = 16, .memory_bytes = 67317313536ull};
+  mu_host_facts f = {.hostname = "web-1",
+                     .os_name = "Linux",
+                     .os_release = "6.1.0-18-amd64",
+                     .arch = "x86_64",
+                     .cpu_count = 16,
+                     .memory_bytes = 67317313536ull};
   mu_host_fact list[MU_HOST_FACT_PAIRS];
   char path[] = "/tmp/mu-os-release-XXXXXX";
   int fd = mkstemp(path);
@@ -103,10 +108,9 @@ static void fact_list(void **state) {
   close(fd);
   size_t n = mu_host_fact_list(&f, path, list);
   unlink(path);
-  const char *want[][2] = {{"os", "linux"},       {"kernel", "6.1.0-18-amd64"},
-                           {"arch", "x86_64"},    {"hostname", "web-1"},
-                           {"cpus", "16"},        {"mem_gib", "62.7"},
-                           {"distro", "debian"},  {"distro_version", "12"}};
+  const char *want[][2] = {
+      {"os", "linux"}, {"kernel", "6.1.0-18-amd64"}, {"arch", "x86_64"},   {"hostname", "web-1"},
+      {"cpus", "16"},  {"mem_gib", "62.7"},          {"distro", "debian"}, {"distro_version", "12"}};
   assert_int_equal(n, 8);
   for (size_t i = 0; i < n; i++) {
     assert_string_equal(list[i].name, want[i][0]);
@@ -116,12 +120,8 @@ static void fact_list(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(facts),
-      cmocka_unit_test(metrics),
-      cmocka_unit_test(rss_grows),
-      cmocka_unit_test(disk_errors),
-      cmocka_unit_test(os_release),
-      cmocka_unit_test(fact_list),
+      cmocka_unit_test(facts),       cmocka_unit_test(metrics),    cmocka_unit_test(rss_grows),
+      cmocka_unit_test(disk_errors), cmocka_unit_test(os_release), cmocka_unit_test(fact_list),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

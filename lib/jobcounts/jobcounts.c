@@ -5,15 +5,12 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const names[MU_COUNT_STATES] = {
-    "pending", "running", "succeeded", "failed", "cancelled", "unreachable", "skipped"};
+static const char *const names[MU_COUNT_STATES] = {"pending",   "running",     "succeeded", "failed",
+                                                   "cancelled", "unreachable", "skipped"};
 
-const char *mu_count_state_name(mu_count_state s) {
-  return s < MU_COUNT_STATES ? names[s] : "?";
-}
+const char *mu_count_state_name(mu_count_state s) { return s < MU_COUNT_STATES ? names[s] : "?"; }
 
-void mu_job_counts_fill(Muster__V1__JobCounts *c, uint32_t targets,
-                        const uint32_t by_state[MU_COUNT_STATES]) {
+void mu_job_counts_fill(Muster__V1__JobCounts *c, uint32_t targets, const uint32_t by_state[MU_COUNT_STATES]) {
   muster__v1__job_counts__init(c);
   c->targets = targets;
   c->running = by_state[MU_COUNT_RUNNING];
@@ -22,8 +19,7 @@ void mu_job_counts_fill(Muster__V1__JobCounts *c, uint32_t targets,
   c->cancelled = by_state[MU_COUNT_CANCELLED];
   c->unreachable = by_state[MU_COUNT_UNREACHABLE];
   c->skipped = by_state[MU_COUNT_SKIPPED];
-  uint64_t placed = (uint64_t)c->running + c->succeeded + c->failed + c->cancelled +
-                    c->unreachable + c->skipped;
+  uint64_t placed = (uint64_t)c->running + c->succeeded + c->failed + c->cancelled + c->unreachable + c->skipped;
   c->pending = placed < targets ? (uint32_t)(targets - placed) : 0;
 }
 
@@ -40,9 +36,7 @@ uint32_t mu_job_counts_get(const Muster__V1__JobCounts *c, mu_count_state s) {
   }
 }
 
-uint32_t mu_job_counts_problems(const Muster__V1__JobCounts *c) {
-  return c->failed + c->cancelled + c->unreachable;
-}
+uint32_t mu_job_counts_problems(const Muster__V1__JobCounts *c) { return c->failed + c->cancelled + c->unreachable; }
 
 uint32_t mu_job_counts_ended(const Muster__V1__JobCounts *c) {
   return c->succeeded + mu_job_counts_problems(c) + c->skipped;
@@ -81,16 +75,11 @@ const char *mu_plural(uint64_t n, const char *noun, char *buf, size_t size) {
 
 const char *mu_duration_format(int64_t ms, char *buf, size_t size) {
   if (ms < 0) ms = 0;
-  if (ms < 1000)
-    snprintf(buf, size, "%lldms", (long long)ms);
+  if (ms < 1000) snprintf(buf, size, "%lldms", (long long)ms);
   else if (ms < 10000) /* 1.25s: truncated, so 1999ms is not "2.00s" of a 2s timeout */
     snprintf(buf, size, "%lld.%02llds", (long long)(ms / 1000), (long long)(ms % 1000 / 10));
-  else if (ms < 60000)
-    snprintf(buf, size, "%lld.%llds", (long long)(ms / 1000), (long long)(ms % 1000 / 100));
-  else if (ms < 3600000)
-    snprintf(buf, size, "%lldm%02llds", (long long)(ms / 60000), (long long)(ms % 60000 / 1000));
-  else
-    snprintf(buf, size, "%lldh%02lldm", (long long)(ms / 3600000),
-             (long long)(ms % 3600000 / 60000));
+  else if (ms < 60000) snprintf(buf, size, "%lld.%llds", (long long)(ms / 1000), (long long)(ms % 1000 / 100));
+  else if (ms < 3600000) snprintf(buf, size, "%lldm%02llds", (long long)(ms / 60000), (long long)(ms % 60000 / 1000));
+  else snprintf(buf, size, "%lldh%02lldm", (long long)(ms / 3600000), (long long)(ms % 3600000 / 60000));
   return buf;
 }

@@ -30,8 +30,7 @@ const char *mu_count_state_name(mu_count_state s);
 
 /* Fills c (initialised here) for targets targets of which by_state[s] are in state s for
  * every s but MU_COUNT_PENDING (ignored): pending is what is left, never below 0. */
-void mu_job_counts_fill(Muster__V1__JobCounts *c, uint32_t targets,
-                        const uint32_t by_state[MU_COUNT_STATES]);
+void mu_job_counts_fill(Muster__V1__JobCounts *c, uint32_t targets, const uint32_t by_state[MU_COUNT_STATES]);
 
 /* c's count for state s. */
 uint32_t mu_job_counts_get(const Muster__V1__JobCounts *c, mu_count_state s);

@@ -28,8 +28,7 @@ static void fill_and_format(void **state) {
   assert_int_equal(c.skipped, 1);
   assert_int_equal(mu_job_counts_problems(&c), 0);
   assert_int_equal(mu_job_counts_ended(&c), 3);
-  assert_string_equal(mu_job_counts_format(&c, buf, sizeof buf),
-                      "3 targets: 2 succeeded, 1 skipped");
+  assert_string_equal(mu_job_counts_format(&c, buf, sizeof buf), "3 targets: 2 succeeded, 1 skipped");
   uint32_t one[MU_COUNT_STATES] = {0, 0, 1, 0, 0, 0};
   mu_job_counts_fill(&c, 1, one);
   assert_string_equal(mu_job_counts_format(&c, buf, sizeof buf), "1 target: 1 succeeded");
@@ -90,8 +89,7 @@ static void exit_codes(void **state) {
 }
 
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(fill_and_format),
-                                     cmocka_unit_test(plurals_and_durations),
+  const struct CMUnitTest tests[] = {cmocka_unit_test(fill_and_format), cmocka_unit_test(plurals_and_durations),
                                      cmocka_unit_test(exit_codes)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,7 +14,7 @@ typedef struct mu_run_end {
   int32_t exit_code;
   int32_t signal;
   const char *message;
-  uint64_t memory_peak_bytes; /* cgroup memory.peak */
+  uint64_t memory_peak_bytes;  /* cgroup memory.peak */
   uint64_t memory_limit_bytes; /* resources.memory */
 } mu_run_end;
 

@@ -96,9 +96,8 @@ static int typed_before(char typed[][128], size_t n, const char *name) {
 
 int mu_prom_check(const char *text, size_t len, size_t *ret_samples, mu_err *err) {
   size_t n_typed = 0, samples = 0, line_no = 0;
-  if (len > 0 && text[len - 1] != '\n')
-    return mu_err_set(err, MU_EINVAL, "the text does not end with a newline");
-  char (*typed)[128] = malloc(MAX_TYPED * sizeof *typed);
+  if (len > 0 && text[len - 1] != '\n') return mu_err_set(err, MU_EINVAL, "the text does not end with a newline");
+  char(*typed)[128] = malloc(MAX_TYPED * sizeof *typed);
   if (typed == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   const char *p = text, *end = text + len;
   while (p < end) {
@@ -117,15 +116,12 @@ int mu_prom_check(const char *text, size_t len, size_t *ret_samples, mu_err *err
         if (read_name(&c, 1, name, sizeof name) == 0) {
           why = "HELP or TYPE without a metric name";
         } else if (is_type) {
-          static const char *const types[] = {"counter", "gauge", "histogram", "summary",
-                                              "untyped"};
+          static const char *const types[] = {"counter", "gauge", "histogram", "summary", "untyped"};
           int known = 0;
           if (c.p < c.end && *c.p == ' ') {
             c.p++;
             for (size_t i = 0; i < 5; i++)
-              if ((size_t)(c.end - c.p) == strlen(types[i]) &&
-                  memcmp(c.p, types[i], strlen(types[i])) == 0)
-                known = 1;
+              if ((size_t)(c.end - c.p) == strlen(types[i]) && memcmp(c.p, types[i], strlen(types[i])) == 0) known = 1;
           }
           if (!known) why = "TYPE needs one of counter, gauge, histogram, summary, untyped";
           else if (typed_before(typed, n_typed, name)) why = "a second TYPE line for one metric";
@@ -158,8 +154,7 @@ int mu_prom_check(const char *text, size_t len, size_t *ret_samples, mu_err *err
     }
     if (why != NULL) {
       free(typed);
-      return mu_err_set(err, MU_EINVAL, "line %zu: %s: %.*s", line_no, why,
-                        (int)(nl - p > 120 ? 120 : nl - p), p);
+      return mu_err_set(err, MU_EINVAL, "line %zu: %s: %.*s", line_no, why, (int)(nl - p > 120 ? 120 : nl - p), p);
     }
     p = nl + 1;
   }

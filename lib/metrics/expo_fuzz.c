@@ -22,12 +22,16 @@ static void render_and_check(const uint8_t *data, size_t size) {
   if (m == NULL) return;
   mu_metric *c = NULL, *g = NULL, *hist = NULL;
   mu_err err = {0};
-  mu_metric_desc dc = {.name = "fz_total", .help = help, .type = MU_METRIC_COUNTER,
-                       .labels = {"a", "b"}, .max_series = 8};
-  mu_metric_desc dg = {.name = "fz_gauge", .help = "g", .type = MU_METRIC_GAUGE,
-                       .labels = {"a"}, .max_series = 8};
-  mu_metric_desc dh = {.name = "fz_seconds", .help = "h", .type = MU_METRIC_HISTOGRAM,
-                       .labels = {"a"}, .buckets = buckets, .n_buckets = 4, .max_series = 8};
+  mu_metric_desc dc = {
+      .name = "fz_total", .help = help, .type = MU_METRIC_COUNTER, .labels = {"a", "b"}, .max_series = 8};
+  mu_metric_desc dg = {.name = "fz_gauge", .help = "g", .type = MU_METRIC_GAUGE, .labels = {"a"}, .max_series = 8};
+  mu_metric_desc dh = {.name = "fz_seconds",
+                       .help = "h",
+                       .type = MU_METRIC_HISTOGRAM,
+                       .labels = {"a"},
+                       .buckets = buckets,
+                       .n_buckets = 4,
+                       .max_series = 8};
   if (mu_metrics_add(m, &dc, &c, &err) != 0 || mu_metrics_add(m, &dg, &g, &err) != 0 ||
       mu_metrics_add(m, &dh, &hist, &err) != 0)
     abort();

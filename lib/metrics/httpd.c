@@ -21,8 +21,8 @@
 #include "lib/base/log.h"
 #include "lib/metrics/registry.h"
 
-#define MU_PEM_MAX (1u << 20)  /* a certificate, key or CA file past this is refused */
-#define MU_REFUSED_MAX 256     /* (address, reason) pairs remembered to log a refusal once */
+#define MU_PEM_MAX (1u << 20) /* a certificate, key or CA file past this is refused */
+#define MU_REFUSED_MAX 256    /* (address, reason) pairs remembered to log a refusal once */
 
 /* Reasons a client is refused besides a gnutls verification status (which is never
  * negative). */
@@ -52,23 +52,19 @@ static int given(const char *s) { return s != NULL && s[0] != '\0'; }
 
 /* The address of conn's peer as text ("?" when MHD cannot tell). */
 static void peer_addr(struct MHD_Connection *conn, char *buf, size_t size) {
-  const union MHD_ConnectionInfo *ci =
-      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
   snprintf(buf, size, "?");
   if (ci == NULL || ci->client_addr == NULL) return;
   const struct sockaddr *sa = ci->client_addr;
-  if (sa->sa_family == AF_INET)
-    inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, (socklen_t)size);
+  if (sa->sa_family == AF_INET) inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, (socklen_t)size);
   else if (sa->sa_family == AF_INET6)
     inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf, (socklen_t)size);
 }
 
 /* 0 when conn's client certificate chains to the CA given to MHD and may be used by a TLS
  * client; else 1 with *ret_reason and why (for the log). Runs on MHD's thread. */
-static int client_refused(struct MHD_Connection *conn, long *ret_reason, char *why,
-                          size_t size) {
-  const union MHD_ConnectionInfo *ci =
-      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+static int client_refused(struct MHD_Connection *conn, long *ret_reason, char *why, size_t size) {
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
   gnutls_session_t tls = ci != NULL ? (gnutls_session_t)ci->tls_session : NULL;
   unsigned int n = 0;
   if (tls == NULL || gnutls_certificate_type_get(tls) != GNUTLS_CRT_X509 ||
@@ -102,8 +98,7 @@ static int client_refused(struct MHD_Connection *conn, long *ret_reason, char *w
 }
 
 /* Logs a refusal unless this address was already logged for this reason. */
-static void log_refusal(mu_metrics_server *s, struct MHD_Connection *conn, long reason,
-                        const char *why) {
+static void log_refusal(mu_metrics_server *s, struct MHD_Connection *conn, long reason, const char *why) {
   char addr[INET6_ADDRSTRLEN];
   peer_addr(conn, addr, sizeof addr);
   pthread_mutex_lock(&s->lock);
@@ -121,7 +116,8 @@ static void log_refusal(mu_metrics_server *s, struct MHD_Connection *conn, long 
   pthread_mutex_unlock(&s->lock);
   mu_warn("metrics",
           "refused %s: %s (a client certificate signed by --metrics-tls-ca is required; "
-          "logged once per address and reason)", addr, why);
+          "logged once per address and reason)",
+          addr, why);
 }
 
 /* MHD's own messages: at start they explain a failure; once serving they are mostly about
@@ -136,9 +132,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
   mu_log(atomic_load(&s->serving) ? MU_LOG_DEBUG : MU_LOG_WARN, "metrics", "%s", line);
 }
 
-static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
-                              const char *method, const char *version, const char *upload,
-                              size_t *upload_size, void **con_cls) {
+static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                              const char *version, const char *upload, size_t *upload_size, void **con_cls) {
   mu_metrics_server *s = cls;
   (void)version;
   (void)upload;
@@ -173,8 +168,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
     pthread_mutex_unlock(&s->lock);
   }
   if (body == NULL) return MHD_NO;
-  struct MHD_Response *r =
-      MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+  struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
   if (r == NULL) {
     free(body);
     return MHD_NO;
@@ -192,8 +186,7 @@ int mu_metrics_options_check(const mu_metrics_options *opts, mu_err *err) {
     return mu_err_set(err, MU_EINVAL,
                       "metrics over HTTPS needs both --metrics-tls-cert and --metrics-tls-key: "
                       "%s is missing",
-                      cert ? "--metrics-tls-key (metrics_tls_key)"
-                           : "--metrics-tls-cert (metrics_tls_cert)");
+                      cert ? "--metrics-tls-key (metrics_tls_key)" : "--metrics-tls-cert (metrics_tls_cert)");
   if (given(opts->tls_ca) && !cert)
     return mu_err_set(err, MU_EINVAL,
                       "--metrics-tls-ca (metrics_tls_ca) needs --metrics-tls-cert and "
@@ -219,10 +212,8 @@ static int parse_listen(const char *addr, struct sockaddr_in *ret_sa, mu_err *er
   memset(ret_sa, 0, sizeof *ret_sa);
   ret_sa->sin_family = AF_INET;
   ret_sa->sin_port = htons((uint16_t)port);
-  if (host[0] == '\0' || strcmp(host, "0.0.0.0") == 0)
-    ret_sa->sin_addr.s_addr = htonl(INADDR_ANY);
-  else if (strcmp(host, "localhost") == 0)
-    ret_sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (host[0] == '\0' || strcmp(host, "0.0.0.0") == 0) ret_sa->sin_addr.s_addr = htonl(INADDR_ANY);
+  else if (strcmp(host, "localhost") == 0) ret_sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   else if (inet_pton(AF_INET, host, &ret_sa->sin_addr) != 1)
     return mu_err_set(err, MU_EINVAL, "metrics address '%s': host must be an IPv4 address", addr);
   return 0;
@@ -231,9 +222,7 @@ static int parse_listen(const char *addr, struct sockaddr_in *ret_sa, mu_err *er
 /* Reads a PEM file whole into *ret (NUL-terminated, caller frees). flag names it in errors. */
 static int read_pem(const char *flag, const char *path, char **ret, mu_err *err) {
   FILE *f = fopen(path, "rb");
-  if (f == NULL)
-    return mu_err_set(err, errno == ENOENT ? MU_ENOENT : MU_EIO, "%s %s: %s", flag, path,
-                      strerror(errno));
+  if (f == NULL) return mu_err_set(err, errno == ENOENT ? MU_ENOENT : MU_EIO, "%s %s: %s", flag, path, strerror(errno));
   char *buf = malloc(MU_PEM_MAX + 1);
   if (buf == NULL) {
     fclose(f);
@@ -243,11 +232,9 @@ static int read_pem(const char *flag, const char *path, char **ret, mu_err *err)
   int failed = ferror(f);
   fclose(f);
   int rc = 0;
-  if (failed)
-    rc = mu_err_set(err, MU_EIO, "%s %s: read error", flag, path);
+  if (failed) rc = mu_err_set(err, MU_EIO, "%s %s: read error", flag, path);
   else if (n > MU_PEM_MAX)
-    rc = mu_err_set(err, MU_EINVAL, "%s %s: bigger than %u KiB, not a PEM file", flag, path,
-                    MU_PEM_MAX >> 10);
+    rc = mu_err_set(err, MU_EINVAL, "%s %s: bigger than %u KiB, not a PEM file", flag, path, MU_PEM_MAX >> 10);
   else if (n == 0 || memchr(buf, '\0', n) != NULL)
     rc = mu_err_set(err, MU_EINVAL, "%s %s: empty or binary, expected PEM", flag, path);
   if (rc != 0) {
@@ -283,15 +270,12 @@ static int check_certs(const char *flag, const char *path, const char *pem, mu_e
  * named here instead of failing inside MHD_start_daemon with a line on stderr. */
 static int load_tls(mu_metrics_server *s, const mu_metrics_options *opts, mu_err *err) {
   if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
-    return mu_err_set(err, MU_ENOTSUP,
-                      "--metrics-tls-cert: this libmicrohttpd was built without TLS support");
+    return mu_err_set(err, MU_ENOTSUP, "--metrics-tls-cert: this libmicrohttpd was built without TLS support");
   int rc = read_pem("--metrics-tls-cert", opts->tls_cert, &s->tls_cert, err);
   if (rc == 0) rc = read_pem("--metrics-tls-key", opts->tls_key, &s->tls_key, err);
-  if (rc == 0 && given(opts->tls_ca))
-    rc = read_pem("--metrics-tls-ca", opts->tls_ca, &s->tls_ca, err);
+  if (rc == 0 && given(opts->tls_ca)) rc = read_pem("--metrics-tls-ca", opts->tls_ca, &s->tls_ca, err);
   if (rc == 0) rc = check_certs("--metrics-tls-cert", opts->tls_cert, s->tls_cert, err);
-  if (rc == 0 && s->tls_ca != NULL)
-    rc = check_certs("--metrics-tls-ca", opts->tls_ca, s->tls_ca, err);
+  if (rc == 0 && s->tls_ca != NULL) rc = check_certs("--metrics-tls-ca", opts->tls_ca, s->tls_ca, err);
   if (rc != 0) return rc;
   gnutls_x509_privkey_t key;
   if (gnutls_x509_privkey_init(&key) < 0) return mu_err_set(err, MU_ENOMEM, "out of memory");
@@ -299,18 +283,17 @@ static int load_tls(mu_metrics_server *s, const mu_metrics_options *opts, mu_err
   int grc = gnutls_x509_privkey_import2(key, &d, GNUTLS_X509_FMT_PEM, NULL, 0);
   gnutls_x509_privkey_deinit(key);
   if (grc < 0)
-    return mu_err_set(err, MU_EINVAL, "--metrics-tls-key %s: not an unencrypted PEM private key (%s)",
-                      opts->tls_key, gnutls_strerror(grc));
+    return mu_err_set(err, MU_EINVAL, "--metrics-tls-key %s: not an unencrypted PEM private key (%s)", opts->tls_key,
+                      gnutls_strerror(grc));
   gnutls_certificate_credentials_t cred;
-  if (gnutls_certificate_allocate_credentials(&cred) < 0)
-    return mu_err_set(err, MU_ENOMEM, "out of memory");
+  if (gnutls_certificate_allocate_credentials(&cred) < 0) return mu_err_set(err, MU_ENOMEM, "out of memory");
   gnutls_datum_t cert = datum(s->tls_cert);
   gnutls_datum_t kd = datum(s->tls_key);
   grc = gnutls_certificate_set_x509_key_mem(cred, &cert, &kd, GNUTLS_X509_FMT_PEM);
   gnutls_certificate_free_credentials(cred);
   if (grc < 0)
-    return mu_err_set(err, MU_EINVAL, "--metrics-tls-cert %s with --metrics-tls-key %s: %s",
-                      opts->tls_cert, opts->tls_key, gnutls_strerror(grc));
+    return mu_err_set(err, MU_EINVAL, "--metrics-tls-cert %s with --metrics-tls-key %s: %s", opts->tls_cert,
+                      opts->tls_key, gnutls_strerror(grc));
   return 0;
 }
 
@@ -323,12 +306,10 @@ static void server_free(mu_metrics_server *s) {
   free(s);
 }
 
-int mu_metrics_server_start(const mu_metrics_options *opts, mu_metrics_server **ret,
-                            int *ret_port, mu_err *err) {
+int mu_metrics_server_start(const mu_metrics_options *opts, mu_metrics_server **ret, int *ret_port, mu_err *err) {
   struct sockaddr_in sa;
   int rc = mu_metrics_options_check(opts, err);
-  if (rc == 0 && !given(opts->listen))
-    rc = mu_err_set(err, MU_EINVAL, "metrics address: none given");
+  if (rc == 0 && !given(opts->listen)) rc = mu_err_set(err, MU_EINVAL, "metrics address: none given");
   if (rc == 0) rc = parse_listen(opts->listen, &sa, err);
   if (rc != 0) return rc;
   mu_metrics_server *s = calloc(1, sizeof *s);
@@ -339,7 +320,8 @@ int mu_metrics_server_start(const mu_metrics_options *opts, mu_metrics_server **
   struct MHD_OptionItem tls[4];
   size_t n = 0;
   if (given(opts->tls_cert)) {
-    if ((rc = load_tls(s, opts, err)) != 0) {
+    rc = load_tls(s, opts, err);
+    if (rc != 0) {
       server_free(s);
       return rc;
     }
@@ -348,16 +330,13 @@ int mu_metrics_server_start(const mu_metrics_options *opts, mu_metrics_server **
     tls[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key};
     /* MHD requests (does not require) a client certificate when it has a trust list; the
      * verdict is answer()'s */
-    if (s->tls_ca != NULL)
-      tls[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, s->tls_ca};
+    if (s->tls_ca != NULL) tls[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, s->tls_ca};
   }
   tls[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
   /* the logger first, so that MHD's messages about the other options go through it */
-  s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, answer, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-                            s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10, MHD_OPTION_ARRAY,
-                            tls, MHD_OPTION_END);
+  s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, answer, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
   if (s->mhd == NULL) {
     server_free(s);
     return mu_err_set(err, MU_EIO, "cannot serve metrics on %s (address in use?)", opts->listen);
@@ -365,15 +344,14 @@ int mu_metrics_server_start(const mu_metrics_options *opts, mu_metrics_server **
   atomic_store(&s->serving, 1);
   const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
   int port = info ? info->port : (int)ntohs(sa.sin_port);
-  mu_info("metrics", "metrics on %s://%s/metrics (port %d)%s", s->tls_cert ? "https" : "http",
-          opts->listen, port, s->tls_ca ? ", client certificate required" : "");
+  mu_info("metrics", "metrics on %s://%s/metrics (port %d)%s", s->tls_cert ? "https" : "http", opts->listen, port,
+          s->tls_ca ? ", client certificate required" : "");
   if (ret_port != NULL) *ret_port = port;
   *ret = s;
   return 0;
 }
 
-void mu_metrics_server_publish(mu_metrics_server *s, const char *text, int healthy,
-                               const char *health_msg) {
+void mu_metrics_server_publish(mu_metrics_server *s, const char *text, int healthy, const char *health_msg) {
   char *copy = strdup(text ? text : "");
   pthread_mutex_lock(&s->lock);
   free(s->text);
@@ -389,10 +367,9 @@ void mu_metrics_server_stop(mu_metrics_server *s) {
   server_free(s);
 }
 
-void mu_prom_add(mu_prom *p, const char *name, const char *type, const char *help,
-                 const char *labels, double value) {
-  mu_prom_printf(p, "# HELP %s %s\n# TYPE %s %s\n%s%s%s%s %.17g\n", name, help, name, type, name,
-                 labels[0] ? "{" : "", labels, labels[0] ? "}" : "", value);
+void mu_prom_add(mu_prom *p, const char *name, const char *type, const char *help, const char *labels, double value) {
+  mu_prom_printf(p, "# HELP %s %s\n# TYPE %s %s\n%s%s%s%s %.17g\n", name, help, name, type, name, labels[0] ? "{" : "",
+                 labels, labels[0] ? "}" : "", value);
 }
 
 void mu_prom_free(mu_prom *p) {

@@ -14,7 +14,7 @@ typedef struct mu_metrics_server mu_metrics_server;
 /* Where and how to serve. Strings are borrowed for the call only; NULL and "" mean unset.
  * The TLS fields are the daemons' --metrics-tls-* flags (metrics_tls_* config keys). */
 typedef struct mu_metrics_options {
-  const char *listen;   /* HOST:PORT, an IPv4 host; port 0 picks one */
+  const char *listen; /* HOST:PORT, an IPv4 host; port 0 picks one */
   /* PEM files. cert + key: HTTPS (any key gnutls reads: EC P-256 from `muster pki`, RSA,
    * PKCS#8). ca as well: every request must come with a client certificate that chains to
    * it (and, when it has an extended key usage, allows clientAuth); others get 403, logged
@@ -34,11 +34,9 @@ int mu_metrics_options_check(const mu_metrics_options *opts, mu_err *err);
  * shape, a file that is not a PEM certificate or key, a key that is not the certificate's),
  * MU_ENOENT/MU_EIO (a file unreadable, the address not bindable), MU_ENOTSUP (TLS asked of a
  * libmicrohttpd built without it). Owner stops it with mu_metrics_server_stop. */
-int mu_metrics_server_start(const mu_metrics_options *opts, mu_metrics_server **ret,
-                            int *ret_port, mu_err *err);
+int mu_metrics_server_start(const mu_metrics_options *opts, mu_metrics_server **ret, int *ret_port, mu_err *err);
 /* Replaces the snapshot (copied). healthy=0 makes /healthz answer 503 with health_msg. */
-void mu_metrics_server_publish(mu_metrics_server *s, const char *text, int healthy,
-                               const char *health_msg);
+void mu_metrics_server_publish(mu_metrics_server *s, const char *text, int healthy, const char *health_msg);
 void mu_metrics_server_stop(mu_metrics_server *s);
 
 /* Building Prometheus text: a growing buffer (bounded at 4 MiB; past it lines are dropped). */
@@ -48,8 +46,7 @@ typedef struct mu_prom {
 } mu_prom;
 
 /* One sample with HELP/TYPE lines; labels is "" or e.g. "state=\"connected\"". */
-void mu_prom_add(mu_prom *p, const char *name, const char *type, const char *help,
-                 const char *labels, double value);
+void mu_prom_add(mu_prom *p, const char *name, const char *type, const char *help, const char *labels, double value);
 void mu_prom_free(mu_prom *p);
 
 #endif

@@ -82,32 +82,29 @@ static tls_files files(const char *name, const char *ca) {
 }
 
 static mu_metrics_options serving(const char *listen, const tls_files *f) {
-  mu_metrics_options o = {.listen = listen, .tls_cert = f->cert, .tls_key = f->key,
-                          .tls_ca = f->ca};
+  mu_metrics_options o = {.listen = listen, .tls_cert = f->cert, .tls_key = f->key, .tls_ca = f->ca};
   return o;
 }
 
 static void make_ca(const char *name) {
   sh("openssl ecparam -name prime256v1 -genkey -noout -out %s/%s.key", pki, name);
   sh("openssl req -x509 -new -key %s/%s.key -subj '/O=muster/CN=%s' -days 30 -out %s/%s.crt "
-     "2>/dev/null", pki, name, name, pki, name);
+     "2>/dev/null",
+     pki, name, name, pki, name);
 }
 
 /* name.crt/name.key signed by ca, with extended key usage eku; pkcs8: the key as
  * "PRIVATE KEY" (openssl genpkey) instead of "EC PRIVATE KEY" (openssl ecparam). */
 static void issue(const char *name, const char *ca, const char *eku, int pkcs8) {
-  if (pkcs8)
-    sh("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out %s/%s.key", pki,
-       name);
-  else
-    sh("openssl ecparam -name prime256v1 -genkey -noout -out %s/%s.key", pki, name);
-  sh("openssl req -new -key %s/%s.key -subj '/O=muster/CN=%s' -out %s/%s.csr", pki, name, name,
-     pki, name);
+  if (pkcs8) sh("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out %s/%s.key", pki, name);
+  else sh("openssl ecparam -name prime256v1 -genkey -noout -out %s/%s.key", pki, name);
+  sh("openssl req -new -key %s/%s.key -subj '/O=muster/CN=%s' -out %s/%s.csr", pki, name, name, pki, name);
   sh("printf 'subjectAltName=URI:muster://admin/%s,IP:127.0.0.1,DNS:localhost\\n"
-     "extendedKeyUsage=%s\\nbasicConstraints=CA:FALSE\\n' > %s/%s.ext", name, eku, pki, name);
+     "extendedKeyUsage=%s\\nbasicConstraints=CA:FALSE\\n' > %s/%s.ext",
+     name, eku, pki, name);
   sh("openssl x509 -req -in %s/%s.csr -CA %s/%s.crt -CAkey %s/%s.key -CAcreateserial -days 30 "
-     "-extfile %s/%s.ext -out %s/%s.crt 2>/dev/null", pki, name, pki, ca, pki, ca, pki, name, pki,
-     name);
+     "-extfile %s/%s.ext -out %s/%s.crt 2>/dev/null",
+     pki, name, pki, ca, pki, ca, pki, name, pki, name);
 }
 
 static int make_pki(void **state) {
@@ -288,13 +285,11 @@ static void test_bad_tls_options(void **state) {
   mu_metrics_options missing = {.listen = "127.0.0.1:0", .tls_cert = nope.cert, .tls_key = f.key};
   expect_error(&missing, MU_ENOENT, "nope.crt: No such file");
   tls_files scraper = files("scraper", NULL);
-  mu_metrics_options mismatch = {.listen = "127.0.0.1:0", .tls_cert = f.cert,
-                                 .tls_key = scraper.key};
+  mu_metrics_options mismatch = {.listen = "127.0.0.1:0", .tls_cert = f.cert, .tls_key = scraper.key};
   expect_error(&mismatch, MU_EINVAL, "do not match");
   mu_metrics_options swapped = {.listen = "127.0.0.1:0", .tls_cert = f.key, .tls_key = f.cert};
   expect_error(&swapped, MU_EINVAL, "--metrics-tls-cert");
-  mu_metrics_options key_as_ca = {.listen = "127.0.0.1:0", .tls_cert = f.cert, .tls_key = f.key,
-                                  .tls_ca = f.key};
+  mu_metrics_options key_as_ca = {.listen = "127.0.0.1:0", .tls_cert = f.cert, .tls_key = f.key, .tls_ca = f.key};
   expect_error(&key_as_ca, MU_EINVAL, "--metrics-tls-ca");
 }
 

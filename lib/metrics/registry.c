@@ -86,25 +86,24 @@ static int name_ok(const char *s, int colon) {
   return 1;
 }
 
-static int check_desc(const mu_metrics *m, const mu_metric_desc *d, size_t *ret_n_labels,
-                      mu_err *err) {
+static int check_desc(const mu_metrics *m, const mu_metric_desc *d, size_t *ret_n_labels, mu_err *err) {
   if (!name_ok(d->name, 1))
-    return mu_err_set(err, MU_EINVAL, "metric name '%s' is not [a-zA-Z_:][a-zA-Z0-9_:]*",
-                      d->name ? d->name : "");
+    return mu_err_set(err, MU_EINVAL, "metric name '%s' is not [a-zA-Z_:][a-zA-Z0-9_:]*", d->name ? d->name : "");
   if (d->type != MU_METRIC_COUNTER && d->type != MU_METRIC_GAUGE && d->type != MU_METRIC_HISTOGRAM)
     return mu_err_set(err, MU_EINVAL, "metric %s: unknown type %d", d->name, (int)d->type);
   size_t len = strlen(d->name);
   if (d->type == MU_METRIC_COUNTER && (len < 6 || strcmp(d->name + len - 6, "_total") != 0))
     return mu_err_set(err, MU_EINVAL, "counter %s: a counter's name ends in _total", d->name);
   for (const mu_metric *f = m->head; f != NULL; f = f->next)
-    if (strcmp(f->name, d->name) == 0)
-      return mu_err_set(err, MU_EINVAL, "metric %s is registered twice", d->name);
+    if (strcmp(f->name, d->name) == 0) return mu_err_set(err, MU_EINVAL, "metric %s is registered twice", d->name);
   size_t n = 0;
   while (n <= MU_METRIC_MAX_LABELS && d->labels[n] != NULL) {
     const char *l = d->labels[n];
     if (!name_ok(l, 0) || strncmp(l, "__", 2) == 0)
-      return mu_err_set(err, MU_EINVAL, "metric %s: label name '%s' is not [a-zA-Z_][a-zA-Z0-9_]* "
-                        "without a leading __", d->name, l);
+      return mu_err_set(err, MU_EINVAL,
+                        "metric %s: label name '%s' is not [a-zA-Z_][a-zA-Z0-9_]* "
+                        "without a leading __",
+                        d->name, l);
     if (d->type == MU_METRIC_HISTOGRAM && strcmp(l, "le") == 0)
       return mu_err_set(err, MU_EINVAL, "histogram %s: 'le' is the bucket label", d->name);
     for (size_t j = 0; j < n; j++)
@@ -113,16 +112,17 @@ static int check_desc(const mu_metrics *m, const mu_metric_desc *d, size_t *ret_
     n++;
   }
   if (n > MU_METRIC_MAX_LABELS)
-    return mu_err_set(err, MU_EINVAL, "metric %s: more than %d labels", d->name,
-                      MU_METRIC_MAX_LABELS);
+    return mu_err_set(err, MU_EINVAL, "metric %s: more than %d labels", d->name, MU_METRIC_MAX_LABELS);
   if (d->type == MU_METRIC_HISTOGRAM) {
     if (d->n_buckets == 0 || d->n_buckets > MU_METRIC_MAX_BUCKETS || d->buckets == NULL)
-      return mu_err_set(err, MU_EINVAL, "histogram %s: 1 to %d buckets, got %zu", d->name,
-                        MU_METRIC_MAX_BUCKETS, d->n_buckets);
+      return mu_err_set(err, MU_EINVAL, "histogram %s: 1 to %d buckets, got %zu", d->name, MU_METRIC_MAX_BUCKETS,
+                        d->n_buckets);
     for (size_t i = 0; i < d->n_buckets; i++)
       if (!isfinite(d->buckets[i]) || (i > 0 && d->buckets[i] <= d->buckets[i - 1]))
-        return mu_err_set(err, MU_EINVAL, "histogram %s: buckets must be finite and strictly "
-                          "ascending (bucket %zu)", d->name, i);
+        return mu_err_set(err, MU_EINVAL,
+                          "histogram %s: buckets must be finite and strictly "
+                          "ascending (bucket %zu)",
+                          d->name, i);
   }
   *ret_n_labels = n;
   return 0;
@@ -199,8 +199,7 @@ static int series_matches(const series *s, char clean[][MU_METRIC_MAX_VALUE + 1]
 static series *lookup(mu_metric *f, const char *const *values, int create) {
   char clean[MU_METRIC_MAX_LABELS][MU_METRIC_MAX_VALUE + 1];
   size_t total = 0;
-  for (size_t i = 0; i < f->n_labels; i++)
-    total += clean_value(values != NULL ? values[i] : NULL, clean[i]) + 1;
+  for (size_t i = 0; i < f->n_labels; i++) total += clean_value(values != NULL ? values[i] : NULL, clean[i]) + 1;
   size_t mask = f->index_cap - 1;
   size_t slot = (size_t)hash_values(clean, f->n_labels) & mask;
   while (f->index[slot] != 0) {
@@ -328,8 +327,8 @@ static void escape(const char *s, int quote, char *out, size_t size) {
 }
 
 /* {a="x",b="y"} plus an extra label (le) when given; "" when there is nothing to print. */
-static void label_text(const mu_metric *f, const series *s, const char *extra_name,
-                       const char *extra_value, char *out, size_t size) {
+static void label_text(const mu_metric *f, const series *s, const char *extra_name, const char *extra_value, char *out,
+                       size_t size) {
   size_t o = 0;
   out[0] = '\0';
   if (f->n_labels == 0 && extra_name == NULL) return;
@@ -340,8 +339,7 @@ static void label_text(const mu_metric *f, const series *s, const char *extra_na
     o += (size_t)snprintf(out + o, size - o, "%s%s=\"%s\"", i ? "," : "", f->labels[i], v);
   }
   if (extra_name != NULL && o < size)
-    o += (size_t)snprintf(out + o, size - o, "%s%s=\"%s\"", f->n_labels ? "," : "", extra_name,
-                          extra_value);
+    o += (size_t)snprintf(out + o, size - o, "%s%s=\"%s\"", f->n_labels ? "," : "", extra_name, extra_value);
   if (o < size) snprintf(out + o, size - o, "}");
 }
 
@@ -376,9 +374,10 @@ static void render_family(const mu_metric *f, mu_prom *out) {
 
 void mu_metrics_render(const mu_metrics *m, mu_prom *out) {
   for (const mu_metric *f = m->head; f != NULL; f = f->next) render_family(f, out);
-  mu_prom_printf(out, "# HELP muster_metrics_series_dropped_total Updates dropped because their "
-                      "metric already held its maximum number of label sets.\n"
-                      "# TYPE muster_metrics_series_dropped_total counter\n");
+  mu_prom_printf(out,
+                 "# HELP muster_metrics_series_dropped_total Updates dropped because their "
+                 "metric already held its maximum number of label sets.\n"
+                 "# TYPE muster_metrics_series_dropped_total counter\n");
   for (const mu_metric *f = m->head; f != NULL; f = f->next)
     mu_prom_printf(out, "muster_metrics_series_dropped_total{metric=\"%s\"} %llu\n", f->name,
                    (unsigned long long)f->dropped);

@@ -35,13 +35,12 @@ typedef struct mu_metric_desc {
   const char *labels[MU_METRIC_MAX_LABELS + 1]; /* label names, NULL-terminated */
   const double *buckets;                        /* histogram: strictly ascending, finite */
   size_t n_buckets;
-  size_t max_series;                            /* 0 → MU_METRIC_DEFAULT_SERIES */
+  size_t max_series; /* 0 → MU_METRIC_DEFAULT_SERIES */
 } mu_metric_desc;
 
 /* Task run times, 50 ms (a trivial command) to 4 h: the bucket bounds both daemons' task
  * duration histograms use, so their quantiles compare (`{MU_BUCKETS_TASK_SECONDS}`). */
-#define MU_BUCKETS_TASK_SECONDS \
-  0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800, 3600, 14400
+#define MU_BUCKETS_TASK_SECONDS 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800, 3600, 14400
 
 /* A new empty registry; NULL when out of memory. Free with mu_metrics_free. */
 mu_metrics *mu_metrics_new(void);

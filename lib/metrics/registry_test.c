@@ -27,8 +27,10 @@ static void test_counter_and_gauge(void **state) {
   mu_metrics *m = mu_metrics_new();
   mu_metric *c = NULL, *g = NULL;
   mu_err err = {0};
-  mu_metric_desc dc = {.name = "t_tasks_total", .help = "Tasks.\nSecond \\ line.",
-                       .type = MU_METRIC_COUNTER, .labels = {"type", "state"}};
+  mu_metric_desc dc = {.name = "t_tasks_total",
+                       .help = "Tasks.\nSecond \\ line.",
+                       .type = MU_METRIC_COUNTER,
+                       .labels = {"type", "state"}};
   mu_metric_desc dg = {.name = "t_jobs", .help = "Jobs.", .type = MU_METRIC_GAUGE};
   assert_int_equal(mu_metrics_add(m, &dc, &c, &err), 0);
   assert_int_equal(mu_metrics_add(m, &dg, &g, &err), 0);
@@ -63,21 +65,26 @@ static void test_histogram(void **state) {
   mu_metric *h = NULL;
   mu_err err = {0};
   static const double b[] = {0.005, 0.1, 1};
-  mu_metric_desc d = {.name = "t_seconds", .help = "Durations.", .type = MU_METRIC_HISTOGRAM,
-                      .labels = {"type"}, .buckets = b, .n_buckets = 3};
+  mu_metric_desc d = {.name = "t_seconds",
+                      .help = "Durations.",
+                      .type = MU_METRIC_HISTOGRAM,
+                      .labels = {"type"},
+                      .buckets = b,
+                      .n_buckets = 3};
   assert_int_equal(mu_metrics_add(m, &d, &h, &err), 0);
   const char *shell[] = {"shell"};
   mu_metric_observe(h, shell, 0.005); /* on a bound: that bucket (le is "<=") */
   mu_metric_observe(h, shell, 0.05);
   mu_metric_observe(h, shell, 3);
   char *text = render(m);
-  assert_non_null(strstr(text, "# TYPE t_seconds histogram\n"
-                               "t_seconds_bucket{type=\"shell\",le=\"0.005\"} 1\n"
-                               "t_seconds_bucket{type=\"shell\",le=\"0.1\"} 2\n"
-                               "t_seconds_bucket{type=\"shell\",le=\"1\"} 2\n"
-                               "t_seconds_bucket{type=\"shell\",le=\"+Inf\"} 3\n"
-                               "t_seconds_sum{type=\"shell\"} 3.055\n"
-                               "t_seconds_count{type=\"shell\"} 3\n"));
+  assert_non_null(strstr(text,
+                         "# TYPE t_seconds histogram\n"
+                         "t_seconds_bucket{type=\"shell\",le=\"0.005\"} 1\n"
+                         "t_seconds_bucket{type=\"shell\",le=\"0.1\"} 2\n"
+                         "t_seconds_bucket{type=\"shell\",le=\"1\"} 2\n"
+                         "t_seconds_bucket{type=\"shell\",le=\"+Inf\"} 3\n"
+                         "t_seconds_sum{type=\"shell\"} 3.055\n"
+                         "t_seconds_count{type=\"shell\"} 3\n"));
   free(text);
   mu_metrics_free(m);
 }
@@ -87,8 +94,8 @@ static void test_series_bound(void **state) {
   mu_metrics *m = mu_metrics_new();
   mu_metric *c = NULL;
   mu_err err = {0};
-  mu_metric_desc d = {.name = "t_by_host_total", .help = "x", .type = MU_METRIC_COUNTER,
-                      .labels = {"host"}, .max_series = 100};
+  mu_metric_desc d = {
+      .name = "t_by_host_total", .help = "x", .type = MU_METRIC_COUNTER, .labels = {"host"}, .max_series = 100};
   assert_int_equal(mu_metrics_add(m, &d, &c, &err), 0);
   for (int i = 0; i < 10000; i++) {
     char host[32];
@@ -118,10 +125,9 @@ static void test_bad_descs(void **state) {
       {{.name = "c_count", .type = MU_METRIC_COUNTER}, "ends in _total"},
       {{.name = "g", .type = MU_METRIC_GAUGE, .labels = {"__x"}}, "label name '__x'"},
       {{.name = "g", .type = MU_METRIC_GAUGE, .labels = {"a", "a"}}, "label 'a' given twice"},
-      {{.name = "h", .type = MU_METRIC_HISTOGRAM, .labels = {"le"}, .buckets = down,
-        .n_buckets = 1}, "'le' is the bucket label"},
-      {{.name = "h", .type = MU_METRIC_HISTOGRAM, .buckets = down, .n_buckets = 2},
-       "strictly ascending"},
+      {{.name = "h", .type = MU_METRIC_HISTOGRAM, .labels = {"le"}, .buckets = down, .n_buckets = 1},
+       "'le' is the bucket label"},
+      {{.name = "h", .type = MU_METRIC_HISTOGRAM, .buckets = down, .n_buckets = 2}, "strictly ascending"},
       {{.name = "h", .type = MU_METRIC_HISTOGRAM}, "1 to 24 buckets"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -142,20 +148,21 @@ static void test_bad_descs(void **state) {
 static void test_checker(void **state) {
   (void)state;
   mu_err err = {0};
-  const char *good = "# HELP a_total x \\\\ y\n# TYPE a_total counter\na_total{x=\"1\",} 2 17\n"
-                     "# free comment\nb -Inf\nc{a=\"\\n\\\"\"} 1e-3\n\n";
+  const char *good =
+      "# HELP a_total x \\\\ y\n# TYPE a_total counter\na_total{x=\"1\",} 2 17\n"
+      "# free comment\nb -Inf\nc{a=\"\\n\\\"\"} 1e-3\n\n";
   size_t n = 0;
   assert_int_equal(mu_prom_check(good, strlen(good), &n, &err), 0);
   assert_int_equal(n, 3);
   const char *bad[] = {
-      "a 1",                                  /* no final newline */
-      "a{x=1} 1\n",                           /* unquoted value */
-      "a{x=\"\\t\"} 1\n",                     /* bad escape */
-      "a one\n",                              /* not a number */
-      "# TYPE a counter\n# TYPE a gauge\n",   /* TYPE twice */
-      "# TYPE a countr\n",                    /* unknown type */
-      "a{x=\"1\" 1\n",                        /* unclosed labels */
-      "{x=\"1\"} 1\n",                        /* no name */
+      "a 1",                                /* no final newline */
+      "a{x=1} 1\n",                         /* unquoted value */
+      "a{x=\"\\t\"} 1\n",                   /* bad escape */
+      "a one\n",                            /* not a number */
+      "# TYPE a counter\n# TYPE a gauge\n", /* TYPE twice */
+      "# TYPE a countr\n",                  /* unknown type */
+      "a{x=\"1\" 1\n",                      /* unclosed labels */
+      "{x=\"1\"} 1\n",                      /* no name */
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     if (mu_prom_check(bad[i], strlen(bad[i]), NULL, &err) != MU_EINVAL)
@@ -164,9 +171,8 @@ static void test_checker(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_counter_and_gauge), cmocka_unit_test(test_histogram),
-      cmocka_unit_test(test_series_bound), cmocka_unit_test(test_bad_descs),
-      cmocka_unit_test(test_checker),
+      cmocka_unit_test(test_counter_and_gauge), cmocka_unit_test(test_histogram), cmocka_unit_test(test_series_bound),
+      cmocka_unit_test(test_bad_descs),         cmocka_unit_test(test_checker),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -31,16 +31,14 @@ long mu_output_frames_whole(const uint8_t *buf, size_t len) {
     const uint8_t *h = buf + off;
     if (h[0] != 'M' || h[1] != 'O' || h[2] < 1 || h[2] > MU_OUTPUT_GAP) return -1;
     uint32_t n = (uint32_t)h[4] | (uint32_t)h[5] << 8 | (uint32_t)h[6] << 16 | (uint32_t)h[7] << 24;
-    if (n > MU_OUTPUT_FRAME_MAX || (h[2] == MU_OUTPUT_GAP && n != MU_OUTPUT_GAP_PAYLOAD))
-      return -1;
+    if (n > MU_OUTPUT_FRAME_MAX || (h[2] == MU_OUTPUT_GAP && n != MU_OUTPUT_GAP_PAYLOAD)) return -1;
     if (len - off - MU_OUTPUT_FRAME_HEADER < n) break;
     off += MU_OUTPUT_FRAME_HEADER + n;
   }
   return (long)off;
 }
 
-void mu_output_frame_get(const uint8_t *buf, int *ret_kind, const uint8_t **ret_data,
-                         size_t *ret_len) {
+void mu_output_frame_get(const uint8_t *buf, int *ret_kind, const uint8_t **ret_data, size_t *ret_len) {
   *ret_kind = buf[2];
   *ret_len = (size_t)buf[4] | (size_t)buf[5] << 8 | (size_t)buf[6] << 16 | (size_t)buf[7] << 24;
   *ret_data = buf + MU_OUTPUT_FRAME_HEADER;
@@ -76,15 +74,10 @@ int mu_output_gap_get(const uint8_t *payload, size_t len, mu_output_gap *ret) {
 
 const char *mu_output_drop_cause_text(int cause) {
   switch (cause) {
-    case MU_OUTPUT_DROP_QUEUE:
-      return "its write queue was full (the disk did not keep up)";
-    case MU_OUTPUT_DROP_CAP:
-      return "the spool cap was reached with no finished output left to evict";
-    case MU_OUTPUT_DROP_WRITE:
-      return "the spool file could not be written";
-    case MU_OUTPUT_DROP_NOMEM:
-      return "the agent was out of memory";
-    default:
-      return "the spool could not keep it";
+    case MU_OUTPUT_DROP_QUEUE: return "its write queue was full (the disk did not keep up)";
+    case MU_OUTPUT_DROP_CAP: return "the spool cap was reached with no finished output left to evict";
+    case MU_OUTPUT_DROP_WRITE: return "the spool file could not be written";
+    case MU_OUTPUT_DROP_NOMEM: return "the agent was out of memory";
+    default: return "the spool could not keep it";
   }
 }

@@ -20,23 +20,23 @@
 #define MU_OUTPUT_GAP_RECORD (MU_OUTPUT_FRAME_HEADER + MU_OUTPUT_GAP_PAYLOAD)
 
 typedef enum {
-  MU_OUTPUT_GAP_DROPPED = 1,      /* the spool could not keep it (cause says why) */
-  MU_OUTPUT_GAP_TRUNCATED = 2,    /* past the task's output limit: never captured */
+  MU_OUTPUT_GAP_DROPPED = 1,   /* the spool could not keep it (cause says why) */
+  MU_OUTPUT_GAP_TRUNCATED = 2, /* past the task's output limit: never captured */
 } mu_output_gap_reason;
 
 typedef enum {
   MU_OUTPUT_DROP_UNKNOWN = 0,
-  MU_OUTPUT_DROP_QUEUE = 1,       /* the write queue was full: the disk did not keep up */
-  MU_OUTPUT_DROP_CAP = 2,         /* the spool cap, with no finished output left to evict */
-  MU_OUTPUT_DROP_WRITE = 3,       /* the file could not be written */
+  MU_OUTPUT_DROP_QUEUE = 1, /* the write queue was full: the disk did not keep up */
+  MU_OUTPUT_DROP_CAP = 2,   /* the spool cap, with no finished output left to evict */
+  MU_OUTPUT_DROP_WRITE = 3, /* the file could not be written */
   MU_OUTPUT_DROP_NOMEM = 4,
 } mu_output_drop_cause;
 
 typedef struct mu_output_gap {
-  int stream;                     /* 1, 2, or 0 for the whole output */
-  int reason;                     /* mu_output_gap_reason */
-  int cause;                      /* mu_output_drop_cause, for MU_OUTPUT_GAP_DROPPED */
-  uint64_t start;                 /* the first missing byte */
+  int stream;     /* 1, 2, or 0 for the whole output */
+  int reason;     /* mu_output_gap_reason */
+  int cause;      /* mu_output_drop_cause, for MU_OUTPUT_GAP_DROPPED */
+  uint64_t start; /* the first missing byte */
   uint64_t len;
 } mu_output_gap;
 
@@ -44,8 +44,7 @@ typedef struct mu_output_gap {
  * when a header is malformed (or a gap record has the wrong size). */
 long mu_output_frames_whole(const uint8_t *buf, size_t len);
 /* The record at buf (whole, as checked above): its kind (1, 2 or MU_OUTPUT_GAP) and payload. */
-void mu_output_frame_get(const uint8_t *buf, int *ret_kind, const uint8_t **ret_data,
-                         size_t *ret_len);
+void mu_output_frame_get(const uint8_t *buf, int *ret_kind, const uint8_t **ret_data, size_t *ret_len);
 /* Writes one output record of stream (1 or 2) with len <= MU_OUTPUT_FRAME_MAX bytes into buf
  * (room for MU_OUTPUT_FRAME_HEADER + len); returns the bytes written. */
 size_t mu_output_frame_put(uint8_t *buf, int stream, const void *data, size_t len);

@@ -29,8 +29,8 @@ static void test_output_and_gap_records(void **state) {
   (void)state;
   uint8_t buf[3 * MU_OUTPUT_GAP_RECORD];
   size_t n = mu_output_frame_put(buf, 2, "err", 3);
-  mu_output_gap g = {.stream = 1, .reason = MU_OUTPUT_GAP_DROPPED, .cause = MU_OUTPUT_DROP_CAP,
-                     .start = 5000000000ull, .len = 123456};
+  mu_output_gap g = {
+      .stream = 1, .reason = MU_OUTPUT_GAP_DROPPED, .cause = MU_OUTPUT_DROP_CAP, .start = 5000000000ull, .len = 123456};
   n += mu_output_gap_put(buf + n, &g);
   assert_int_equal(n, MU_OUTPUT_FRAME_HEADER + 3 + MU_OUTPUT_GAP_RECORD);
   assert_int_equal(mu_output_frames_whole(buf, n), (long)n);

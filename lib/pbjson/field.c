@@ -51,8 +51,8 @@ bool mu_pbjson_is_map(const ProtobufCMessageDescriptor *desc, const ProtobufCFie
     return false;
   }
   const ProtobufCMessageDescriptor *e = f->descriptor;
-  if (e->n_fields != 2 || e->fields[0].id != 1 || e->fields[1].id != 2 ||
-      strcmp(e->fields[0].name, "key") != 0 || strcmp(e->fields[1].name, "value") != 0) {
+  if (e->n_fields != 2 || e->fields[0].id != 1 || e->fields[1].id != 2 || strcmp(e->fields[0].name, "key") != 0 ||
+      strcmp(e->fields[1].name, "value") != 0) {
     return false;
   }
   /* The entry is nested in desc and named after the field: "<Desc>.<CamelName>Entry". */
@@ -82,35 +82,25 @@ size_t mu_pbjson_type_size(ProtobufCType t) {
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
     case PROTOBUF_C_TYPE_SFIXED32:
-    case PROTOBUF_C_TYPE_ENUM:
-      return sizeof(int32_t);
+    case PROTOBUF_C_TYPE_ENUM: return sizeof(int32_t);
     case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
-      return sizeof(uint32_t);
+    case PROTOBUF_C_TYPE_FIXED32: return sizeof(uint32_t);
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
     case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-      return sizeof(uint64_t);
-    case PROTOBUF_C_TYPE_FLOAT:
-      return sizeof(float);
-    case PROTOBUF_C_TYPE_DOUBLE:
-      return sizeof(double);
-    case PROTOBUF_C_TYPE_BOOL:
-      return sizeof(protobuf_c_boolean);
-    case PROTOBUF_C_TYPE_STRING:
-      return sizeof(char *);
-    case PROTOBUF_C_TYPE_BYTES:
-      return sizeof(ProtobufCBinaryData);
-    case PROTOBUF_C_TYPE_MESSAGE:
-      return sizeof(ProtobufCMessage *);
+    case PROTOBUF_C_TYPE_FIXED64: return sizeof(uint64_t);
+    case PROTOBUF_C_TYPE_FLOAT: return sizeof(float);
+    case PROTOBUF_C_TYPE_DOUBLE: return sizeof(double);
+    case PROTOBUF_C_TYPE_BOOL: return sizeof(protobuf_c_boolean);
+    case PROTOBUF_C_TYPE_STRING: return sizeof(char *);
+    case PROTOBUF_C_TYPE_BYTES: return sizeof(ProtobufCBinaryData);
+    case PROTOBUF_C_TYPE_MESSAGE: return sizeof(ProtobufCMessage *);
   }
   return 0;
 }
 
 bool mu_pbjson_is_64bit(ProtobufCType t) {
-  return t == PROTOBUF_C_TYPE_INT64 || t == PROTOBUF_C_TYPE_SINT64 ||
-         t == PROTOBUF_C_TYPE_SFIXED64 || t == PROTOBUF_C_TYPE_UINT64 ||
-         t == PROTOBUF_C_TYPE_FIXED64;
+  return t == PROTOBUF_C_TYPE_INT64 || t == PROTOBUF_C_TYPE_SINT64 || t == PROTOBUF_C_TYPE_SFIXED64 ||
+         t == PROTOBUF_C_TYPE_UINT64 || t == PROTOBUF_C_TYPE_FIXED64;
 }

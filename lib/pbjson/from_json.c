@@ -66,35 +66,27 @@ static int fail(dec *d, int code, const char *fmt, ...) {
 
 static const char *jtype(const json_t *j) {
   switch (json_typeof(j)) {
-    case JSON_OBJECT:
-      return "an object";
-    case JSON_ARRAY:
-      return "an array";
-    case JSON_STRING:
-      return "a string";
-    case JSON_INTEGER:
-      return "an integer";
-    case JSON_REAL:
-      return "a number";
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER: return "an integer";
+    case JSON_REAL: return "a number";
     case JSON_TRUE:
-    case JSON_FALSE:
-      return "a boolean";
-    case JSON_NULL:
-      return "null";
+    case JSON_FALSE: return "a boolean";
+    case JSON_NULL: return "null";
   }
   return "something else";
 }
 
 static const char *type_name(ProtobufCType t) {
-  static const char *const names[] = {
-      "int32",   "sint32", "sfixed32", "int64", "sint64", "sfixed64", "uint32", "fixed32", "uint64",
-      "fixed64", "float",  "double",   "bool",  "enum",   "string",   "bytes",  "message"};
+  static const char *const names[] = {"int32",  "sint32",  "sfixed32", "int64",   "sint64", "sfixed64",
+                                      "uint32", "fixed32", "uint64",   "fixed64", "float",  "double",
+                                      "bool",   "enum",    "string",   "bytes",   "message"};
   return (unsigned)t < sizeof(names) / sizeof(names[0]) ? names[t] : "?";
 }
 
 /* An integer from a JSON integer, an integral JSON number, or a decimal string. */
-static int get_int(dec *d, const json_t *j, ProtobufCType t, int64_t min, int64_t max,
-                   int64_t *ret) {
+static int get_int(dec *d, const json_t *j, ProtobufCType t, int64_t min, int64_t max, int64_t *ret) {
   int64_t v = 0;
   if (json_is_integer(j)) {
     v = json_integer_value(j);
@@ -150,8 +142,7 @@ static int get_uint(dec *d, const json_t *j, ProtobufCType t, uint64_t max, uint
     return fail(d, MU_EINVAL, "expected an integer, got %s", jtype(j));
   }
   if (v > max) {
-    return fail(d, MU_EINVAL, "value %llu is out of range for %s", (unsigned long long)v,
-                type_name(t));
+    return fail(d, MU_EINVAL, "value %llu is out of range for %s", (unsigned long long)v, type_name(t));
   }
   *ret = v;
   return 0;
@@ -188,8 +179,7 @@ static int get_double(dec *d, const json_t *j, ProtobufCType t, double *ret) {
 
 /* Parses one value of field f into dst (a struct member, a union slot or an array element).
  * dst is written only on success, so a failed value never leaves memory to free behind. */
-static int parse_value(dec *d, const ProtobufCFieldDescriptor *f, const json_t *j, void *dst,
-                       int depth) {
+static int parse_value(dec *d, const ProtobufCFieldDescriptor *f, const json_t *j, void *dst, int depth) {
   int64_t i = 0;
   uint64_t u = 0;
   double r = 0;
@@ -236,8 +226,8 @@ static int parse_value(dec *d, const ProtobufCFieldDescriptor *f, const json_t *
       return rc;
     case PROTOBUF_C_TYPE_BOOL:
       /* "true"/"false" as strings too: YAML job files hand every scalar over as text. */
-      if (json_is_string(j) && (strcmp(json_string_value(j), "true") == 0 ||
-                                strcmp(json_string_value(j), "false") == 0)) {
+      if (json_is_string(j) &&
+          (strcmp(json_string_value(j), "true") == 0 || strcmp(json_string_value(j), "false") == 0)) {
         *(protobuf_c_boolean *)dst = strcmp(json_string_value(j), "true") == 0;
         return 0;
       }
@@ -249,18 +239,15 @@ static int parse_value(dec *d, const ProtobufCFieldDescriptor *f, const json_t *
     case PROTOBUF_C_TYPE_ENUM: {
       const ProtobufCEnumDescriptor *ed = f->descriptor;
       if (json_is_string(j)) {
-        const ProtobufCEnumValue *ev =
-            protobuf_c_enum_descriptor_get_value_by_name(ed, json_string_value(j));
+        const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value_by_name(ed, json_string_value(j));
         if (ev == NULL) {
-          return fail(d, MU_EINVAL, "unknown value \"%s\" for enum %s", json_string_value(j),
-                      ed->name);
+          return fail(d, MU_EINVAL, "unknown value \"%s\" for enum %s", json_string_value(j), ed->name);
         }
         *(int32_t *)dst = ev->value;
         return 0;
       }
       if (!json_is_number(j)) {
-        return fail(d, MU_EINVAL, "expected an enum name or number (%s), got %s", ed->name,
-                    jtype(j));
+        return fail(d, MU_EINVAL, "expected an enum name or number (%s), got %s", ed->name, jtype(j));
       }
       /* proto3 enums are open: a number this build does not know is kept. */
       rc = get_int(d, j, PROTOBUF_C_TYPE_INT32, INT32_MIN, INT32_MAX, &i);
@@ -310,8 +297,8 @@ static int parse_value(dec *d, const ProtobufCFieldDescriptor *f, const json_t *
   return fail(d, MU_EINVAL, "unsupported field type %d", (int)f->type);
 }
 
-static int parse_repeated(dec *d, const ProtobufCFieldDescriptor *f, const json_t *j,
-                          ProtobufCMessage *msg, int depth) {
+static int parse_repeated(dec *d, const ProtobufCFieldDescriptor *f, const json_t *j, ProtobufCMessage *msg,
+                          int depth) {
   size_t sz = mu_pbjson_type_size(f->type);
   size_t n = json_array_size(j);
   if (!json_is_array(j)) {
@@ -363,8 +350,7 @@ static int parse_map_key(dec *d, const ProtobufCFieldDescriptor *kf, const char 
   return rc;
 }
 
-static int parse_map(dec *d, const ProtobufCFieldDescriptor *f, const json_t *j,
-                     ProtobufCMessage *msg, int depth) {
+static int parse_map(dec *d, const ProtobufCFieldDescriptor *f, const json_t *j, ProtobufCMessage *msg, int depth) {
   const ProtobufCMessageDescriptor *ed = f->descriptor;
   const ProtobufCFieldDescriptor *kf = &ed->fields[0];
   const ProtobufCFieldDescriptor *vf = &ed->fields[1];
@@ -418,8 +404,8 @@ static int find_field(const ProtobufCMessageDescriptor *desc, const char *key) {
 }
 
 /* Parses one "key": value of an object into msg; seen[] remembers the key used per field. */
-static int parse_field(dec *d, const ProtobufCMessageDescriptor *desc, ProtobufCMessage *msg,
-                       const char *key, const json_t *val, const char **seen, int depth) {
+static int parse_field(dec *d, const ProtobufCMessageDescriptor *desc, ProtobufCMessage *msg, const char *key,
+                       const json_t *val, const char **seen, int depth) {
   int idx = find_field(desc, key);
   size_t old = path_field(d, key);
   if (idx < 0) {
@@ -444,8 +430,7 @@ static int parse_field(dec *d, const ProtobufCMessageDescriptor *desc, ProtobufC
         }
       }
       path_pop(d, old);
-      return fail(d, MU_EINVAL, "\"%s\" and \"%s\" are members of the same oneof; set only one",
-                  other, key);
+      return fail(d, MU_EINVAL, "\"%s\" and \"%s\" are members of the same oneof; set only one", other, key);
     }
   }
   int rc = 0;
@@ -510,8 +495,8 @@ fail:
   return rc;
 }
 
-int mu_pbjson_from_json(const ProtobufCMessageDescriptor *desc, const json_t *json,
-                        ProtobufCMessage **ret_msg, mu_err *err) {
+int mu_pbjson_from_json(const ProtobufCMessageDescriptor *desc, const json_t *json, ProtobufCMessage **ret_msg,
+                        mu_err *err) {
   dec d = {.root = desc->name, .len = 0, .err = err};
   d.path[0] = '\0';
   if (json == NULL) {

@@ -16,16 +16,16 @@
 #include "lib/base/err.h"
 
 /* Flags for mu_pbjson_to_json / mu_pbjson_print. */
-#define MU_PBJSON_EMIT_DEFAULTS                                                           \
+#define MU_PBJSON_EMIT_DEFAULTS \
   0x1                                /* print proto3 fields that hold their default value \
                                         (0, "", false, first enum value, [] and {});      \
                                         unset message fields and oneofs stay omitted */
 #define MU_PBJSON_ORIGINAL_NAMES 0x2 /* field names as in the .proto (snake_case) */
 #define MU_PBJSON_ENUMS_AS_INTS 0x4  /* enums as numbers instead of names */
-#define MU_PBJSON_INT64_AS_NUMBERS                                                        \
+#define MU_PBJSON_INT64_AS_NUMBERS \
   0x8 /* 64-bit integers as JSON numbers (exact up to 2^53 in readers that use doubles); \
          a uint64 past INT64_MAX stays a string. Output only: not the proto3 mapping */
-#define MU_PBJSON_EMIT_UNSET_MESSAGES                                                     \
+#define MU_PBJSON_EMIT_UNSET_MESSAGES \
   0x10 /* an unset singular message field (not in a oneof) prints as null instead of being \
           omitted; with EMIT_DEFAULTS every field is present. Output only */
 
@@ -47,8 +47,8 @@ int mu_pbjson_to_json(const ProtobufCMessage *msg, int flags, json_t **ret_json,
  * On success *ret_msg is laid out exactly like protobuf_c_message_unpack()'s result with the
  * default allocator: the caller frees it with protobuf_c_message_free_unpacked(msg, NULL).
  * Errors: MU_EINVAL, MU_ENOMEM. */
-int mu_pbjson_from_json(const ProtobufCMessageDescriptor *desc, const json_t *json,
-                        ProtobufCMessage **ret_msg, mu_err *err);
+int mu_pbjson_from_json(const ProtobufCMessageDescriptor *desc, const json_t *json, ProtobufCMessage **ret_msg,
+                        mu_err *err);
 
 /* Checks what proto3 requires but protobuf-c's unpack does not enforce (C++, Go and Python
  * refuse such messages when they parse): every string field, nested and repeated and map ones

@@ -73,8 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1) return 0;
   const ProtobufCMessageDescriptor *desc = types[data[0] & 0x0f];
   int binary = (data[0] & 0x10) != 0;
-  int flags = (data[0] >> 5) & (MU_PBJSON_EMIT_DEFAULTS | MU_PBJSON_ORIGINAL_NAMES |
-                                MU_PBJSON_ENUMS_AS_INTS);
+  int flags = (data[0] >> 5) & (MU_PBJSON_EMIT_DEFAULTS | MU_PBJSON_ORIGINAL_NAMES | MU_PBJSON_ENUMS_AS_INTS);
   data++;
   size--;
 

@@ -53,8 +53,7 @@ static ProtobufCMessage *parse_ok(const ProtobufCMessageDescriptor *desc, const 
   return m;
 }
 
-static void assert_parse_error(const ProtobufCMessageDescriptor *desc, const char *text,
-                               const char *want) {
+static void assert_parse_error(const ProtobufCMessageDescriptor *desc, const char *text, const char *want) {
   json_error_t jerr;
   json_t *j = json_loads(text, JSON_DECODE_ANY, &jerr);
   assert_non_null(j);
@@ -135,8 +134,7 @@ static void test_jobspec_round_trip(void **state) {
   /* The result also survives a real pack/unpack, i.e. it is a well-formed message. */
   size_t len = 0;
   uint8_t *buf = packed(m, &len);
-  ProtobufCMessage *m3 =
-      protobuf_c_message_unpack(&muster__v1__job_spec__descriptor, NULL, len, buf);
+  ProtobufCMessage *m3 = protobuf_c_message_unpack(&muster__v1__job_spec__descriptor, NULL, len, buf);
   assert_non_null(m3);
   assert_same_message(m, m3);
   protobuf_c_message_free_unpacked(m3, NULL);
@@ -146,18 +144,16 @@ static void test_jobspec_round_trip(void **state) {
 
 static void test_snake_and_camel_agree(void **state) {
   (void)state;
-  ProtobufCMessage *a = parse_ok(
-      &muster__v1__job_spec__descriptor,
-      "{\"rollout\":{\"max_concurrency\":\"5\",\"disconnected_wait\":\"30s\"},"
-      "\"tasks\":[{\"working_dir\":\"/w\",\"run_as\":\"nobody\",\"continue_on_error\":true,"
-      "\"http\":{\"body_json\":\"{}\",\"retry_on_status\":[429],\"max_body\":\"1M\","
-      "\"extract_headers\":{\"etag\":\"ETag\"}}}]}");
-  ProtobufCMessage *b =
-      parse_ok(&muster__v1__job_spec__descriptor,
-               "{\"rollout\":{\"maxConcurrency\":\"5\",\"disconnectedWait\":\"30s\"},"
-               "\"tasks\":[{\"workingDir\":\"/w\",\"runAs\":\"nobody\",\"continueOnError\":true,"
-               "\"http\":{\"bodyJson\":\"{}\",\"retryOnStatus\":[429],\"maxBody\":\"1M\","
-               "\"extractHeaders\":{\"etag\":\"ETag\"}}}]}");
+  ProtobufCMessage *a = parse_ok(&muster__v1__job_spec__descriptor,
+                                 "{\"rollout\":{\"max_concurrency\":\"5\",\"disconnected_wait\":\"30s\"},"
+                                 "\"tasks\":[{\"working_dir\":\"/w\",\"run_as\":\"nobody\",\"continue_on_error\":true,"
+                                 "\"http\":{\"body_json\":\"{}\",\"retry_on_status\":[429],\"max_body\":\"1M\","
+                                 "\"extract_headers\":{\"etag\":\"ETag\"}}}]}");
+  ProtobufCMessage *b = parse_ok(&muster__v1__job_spec__descriptor,
+                                 "{\"rollout\":{\"maxConcurrency\":\"5\",\"disconnectedWait\":\"30s\"},"
+                                 "\"tasks\":[{\"workingDir\":\"/w\",\"runAs\":\"nobody\",\"continueOnError\":true,"
+                                 "\"http\":{\"bodyJson\":\"{}\",\"retryOnStatus\":[429],\"maxBody\":\"1M\","
+                                 "\"extractHeaders\":{\"etag\":\"ETag\"}}}]}");
   assert_same_message(a, b);
   Muster__V1__JobSpec *js = (Muster__V1__JobSpec *)a;
   assert_string_equal(js->tasks[0]->run_as, "nobody");
@@ -218,14 +214,13 @@ static void test_agents_64bit_and_enums(void **state) {
   assert_int_equal(r->agents[0]->capacity->type_slots[0]->value, 2);
 
   char *text = to_text(m, 0);
-  assert_string_equal(
-      text,
-      "{\"agents\":[{\"agentId\":\"a1\",\"state\":\"AGENT_CONNECTED\","
-      "\"memoryBytes\":\"17179869184\",\"plugins\":[{\"type\":\"http\",\"abiVersion\":1}],"
-      "\"capacity\":{\"slots\":4,\"typeSlots\":{\"shell\":2}},"
-      "\"metrics\":{\"load1\":0.5,\"load5\":\"NaN\","
-      "\"spoolDiskFreeBytes\":\"18446744073709551615\"},\"connectedAtMs\":\"-12\"},"
-      "{\"agentId\":\"a2\",\"state\":\"AGENT_DRAINING\"}]}");
+  assert_string_equal(text,
+                      "{\"agents\":[{\"agentId\":\"a1\",\"state\":\"AGENT_CONNECTED\","
+                      "\"memoryBytes\":\"17179869184\",\"plugins\":[{\"type\":\"http\",\"abiVersion\":1}],"
+                      "\"capacity\":{\"slots\":4,\"typeSlots\":{\"shell\":2}},"
+                      "\"metrics\":{\"load1\":0.5,\"load5\":\"NaN\","
+                      "\"spoolDiskFreeBytes\":\"18446744073709551615\"},\"connectedAtMs\":\"-12\"},"
+                      "{\"agentId\":\"a2\",\"state\":\"AGENT_DRAINING\"}]}");
   free(text);
   text = to_text(m, MU_PBJSON_ENUMS_AS_INTS);
   assert_non_null(strstr(text, "\"state\":3"));
@@ -261,8 +256,7 @@ static void test_task_event_bytes(void **state) {
   free(text);
 
   /* URL-safe alphabet and missing padding are accepted too; "" is empty bytes. */
-  m = parse_ok(&muster__v1__task_event__descriptor,
-               "{\"output\":{\"data\":\"aGkA_wo\"}, \"params\":null}");
+  m = parse_ok(&muster__v1__task_event__descriptor, "{\"output\":{\"data\":\"aGkA_wo\"}, \"params\":null}");
   Muster__V1__TaskEvent *e = (Muster__V1__TaskEvent *)m;
   assert_int_equal(e->event_case, MUSTER__V1__TASK_EVENT__EVENT_OUTPUT);
   assert_int_equal(e->output->data.len, sizeof(data));
@@ -327,25 +321,19 @@ static void test_errors(void **state) {
   assert_parse_error(job, "{\"tasks\":[{\"working_dir\":\"a\",\"workingDir\":\"b\"}]}",
                      "tasks[0].workingDir: field given twice (as \"working_dir\" and "
                      "\"workingDir\")");
-  assert_parse_error(job, "{\"priority\":\"x\"}",
-                     "priority: expected an integer (int32), got \"x\"");
-  assert_parse_error(job, "{\"priority\":3000000000}",
-                     "priority: value 3000000000 is out of range for int32");
+  assert_parse_error(job, "{\"priority\":\"x\"}", "priority: expected an integer (int32), got \"x\"");
+  assert_parse_error(job, "{\"priority\":3000000000}", "priority: value 3000000000 is out of range for int32");
   assert_parse_error(job, "{\"priority\":1.5}", "priority: 1.5 is not a valid int32");
   assert_parse_error(job, "{\"priority\":{}}", "priority: expected an integer, got an object");
   assert_parse_error(job, "{\"labels\":[]}", "labels: expected an object (a map), got an array");
-  assert_parse_error(job, "{\"labels\":{\"a\":1}}",
-                     "labels[\"a\"]: expected a string, got an integer");
-  assert_parse_error(job, "{\"labels\":{\"a\":null}}",
-                     "labels[\"a\"]: null is not allowed as a map value");
+  assert_parse_error(job, "{\"labels\":{\"a\":1}}", "labels[\"a\"]: expected a string, got an integer");
+  assert_parse_error(job, "{\"labels\":{\"a\":null}}", "labels[\"a\"]: null is not allowed as a map value");
   assert_parse_error(job, "{\"tasks\":{}}", "tasks: expected an array, got an object");
   assert_parse_error(job, "{\"tasks\":[null]}", "tasks[0]: null is not allowed in a list");
   assert_parse_error(job, "{\"tasks\":[{\"name\":\"a\"},7]}",
                      "tasks[1]: expected an object (muster.v1.TaskSpec), got an integer");
-  assert_parse_error(job, "{\"target\":{\"all\":\"yes\"}}",
-                     "target.all: expected true or false, got a string");
-  assert_parse_error(job, "{\"tasks\":[{\"retries\":-1}]}",
-                     "tasks[0].retries: value -1 is out of range for uint32");
+  assert_parse_error(job, "{\"target\":{\"all\":\"yes\"}}", "target.all: expected true or false, got a string");
+  assert_parse_error(job, "{\"tasks\":[{\"retries\":-1}]}", "tasks[0].retries: value -1 is out of range for uint32");
   assert_parse_error(job, "{\"tasks\":[{\"backoff\":{\"multiplier\":true}}]}",
                      "tasks[0].backoff.multiplier: expected a number, got a boolean");
   assert_parse_error(job, "{\"tasks\":[{\"http\":{\"expect\":{\"status\":[200,\"x\"]}}}]}",
@@ -355,20 +343,17 @@ static void test_errors(void **state) {
   assert_parse_error(job, "[]",
                      "muster.v1.JobSpec: expected an object (muster.v1.JobSpec), "
                      "got an array");
-  assert_parse_error(job, "{\"target\":\"all\"}",
-                     "target: expected an object (muster.v1.Target), got a string");
+  assert_parse_error(job, "{\"target\":\"all\"}", "target: expected an object (muster.v1.Target), got a string");
 
   const ProtobufCMessageDescriptor *ev = &muster__v1__task_event__descriptor;
   assert_parse_error(ev, "{\"output\":{\"data\":\"!!!\"}}", "output.data: invalid base64");
-  assert_parse_error(ev, "{\"output\":{\"data\":7}}",
-                     "output.data: expected a base64 string, got an integer");
+  assert_parse_error(ev, "{\"output\":{\"data\":7}}", "output.data: expected a base64 string, got an integer");
   assert_parse_error(ev, "{\"state\":{\"state\":\"NOPE\"}}",
                      "state.state: unknown value \"NOPE\" for enum muster.v1.TaskState");
   assert_parse_error(ev, "{\"state\":{\"state\":[]}}",
                      "state.state: expected an enum name or number (muster.v1.TaskState), "
                      "got an array");
-  assert_parse_error(ev, "{\"sequence\":\"12a\"}",
-                     "sequence: expected an integer (uint64), got \"12a\"");
+  assert_parse_error(ev, "{\"sequence\":\"12a\"}", "sequence: expected an integer (uint64), got \"12a\"");
   assert_parse_error(ev, "{\"atMs\":\"99999999999999999999\"}",
                      "atMs: expected an integer (int64), got \"99999999999999999999\"");
   assert_parse_error(ev, "{\"progress\":{\"percent\":\"lots\"}}",
@@ -395,8 +380,11 @@ static void test_proto3_check(void **state) {
   mu_err err = {0};
   assert_int_equal(mu_pbjson_proto3_check(m, &err), 0); /* "x y", "é" and friends are fine */
   Muster__V1__JobSpec *spec = (Muster__V1__JobSpec *)m;
-  const char *bad[] = {"\xff", "a\xc0\xaf" "b" /* overlong '/' */, "\xed\xa0\x80" /* surrogate */,
-                       "\xf4\x90\x80\x80" /* above U+10FFFF */, "\xe2\x82" /* cut short */};
+  const char *bad[] = {"\xff",
+                       "a\xc0\xaf"
+                       "b" /* overlong '/' */,
+                       "\xed\xa0\x80" /* surrogate */, "\xf4\x90\x80\x80" /* above U+10FFFF */,
+                       "\xe2\x82" /* cut short */};
   char *saved = spec->tasks[1]->http->headers[0]->value;
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     spec->tasks[1]->http->headers[0]->value = (char *)bad[i];
@@ -413,8 +401,7 @@ static void test_proto3_check(void **state) {
   /* Field number 0 through an overlong tag (0x82 0x00): protobuf-c keeps it as an unknown
    * field, then packs it as 0x02, which it refuses to read back (found by request_fuzz). */
   static const uint8_t tag0[] = {0x0a, 0x01, 'j', 0x82, 0x00, 0x00};
-  ProtobufCMessage *u = protobuf_c_message_unpack(&muster__v1__job_spec__descriptor, NULL,
-                                                  sizeof tag0, tag0);
+  ProtobufCMessage *u = protobuf_c_message_unpack(&muster__v1__job_spec__descriptor, NULL, sizeof tag0, tag0);
   assert_non_null(u);
   assert_int_equal(mu_pbjson_proto3_check(u, &err), MU_EINVAL);
   assert_string_equal(err.msg, "field number 0 is out of range 1..536870911");

@@ -29,20 +29,17 @@ static bool utf8_valid(const unsigned char *s) {
       if ((s[i] & 0xc0) != 0x80) return false; /* also stops at the NUL */
       v = (v << 6) | (s[i] & 0x3f);
     }
-    if ((n == 2 && v < 0x800) || (n == 3 && v < 0x10000) || v > 0x10ffff ||
-        (v >= 0xd800 && v <= 0xdfff))
-      return false;
+    if ((n == 2 && v < 0x800) || (n == 3 && v < 0x10000) || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) return false;
     s += n + 1;
   }
   return true;
 }
 
-static int check_message(const ProtobufCMessage *msg, int depth, char *path, size_t len,
-                         mu_err *err);
+static int check_message(const ProtobufCMessage *msg, int depth, char *path, size_t len, mu_err *err);
 
 /* One value of f at p; path (len bytes used, MU_ERR_MSG_MAX) names it. */
-static int check_value(const ProtobufCFieldDescriptor *f, const void *p, int depth, char *path,
-                       size_t len, mu_err *err) {
+static int check_value(const ProtobufCFieldDescriptor *f, const void *p, int depth, char *path, size_t len,
+                       mu_err *err) {
   if (f->type == PROTOBUF_C_TYPE_STRING) {
     const char *s = *(const char *const *)p;
     if (s != NULL && !utf8_valid((const unsigned char *)s))
@@ -54,25 +51,21 @@ static int check_value(const ProtobufCFieldDescriptor *f, const void *p, int dep
   return 0;
 }
 
-static int check_message(const ProtobufCMessage *msg, int depth, char *path, size_t len,
-                         mu_err *err) {
+static int check_message(const ProtobufCMessage *msg, int depth, char *path, size_t len, mu_err *err) {
   const ProtobufCMessageDescriptor *desc = msg->descriptor;
   if (depth > MU_PBJSON_MAX_DEPTH)
-    return mu_err_set(err, MU_EINVAL, "%s: nested deeper than %d messages",
-                      path[0] ? path : desc->name, MU_PBJSON_MAX_DEPTH);
+    return mu_err_set(err, MU_EINVAL, "%s: nested deeper than %d messages", path[0] ? path : desc->name,
+                      MU_PBJSON_MAX_DEPTH);
   for (size_t i = 0; i < msg->n_unknown_fields; i++) {
     uint32_t tag = msg->unknown_fields[i].tag;
     if (tag < 1 || tag > MAX_FIELD_NUMBER)
-      return mu_err_set(err, MU_EINVAL, "%s%sfield number %u is out of range 1..%u",
-                        path[0] ? path : "", path[0] ? ": " : "", (unsigned)tag,
-                        (unsigned)MAX_FIELD_NUMBER);
+      return mu_err_set(err, MU_EINVAL, "%s%sfield number %u is out of range 1..%u", path[0] ? path : "",
+                        path[0] ? ": " : "", (unsigned)tag, (unsigned)MAX_FIELD_NUMBER);
   }
   for (unsigned i = 0; i < desc->n_fields; i++) {
     const ProtobufCFieldDescriptor *f = &desc->fields[i];
     if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE) continue;
-    if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
-        MEMBER(uint32_t, msg, f->quantifier_offset) != f->id)
-      continue;
+    if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) && MEMBER(uint32_t, msg, f->quantifier_offset) != f->id) continue;
     int n = snprintf(path + len, MU_ERR_MSG_MAX - len, "%s%s", len ? "." : "", f->name);
     size_t flen = n < 0 ? len : len + (size_t)n;
     if (flen >= MU_ERR_MSG_MAX) flen = MU_ERR_MSG_MAX - 1;

@@ -12,8 +12,7 @@
 
 #define MEMBER(type, msg, off) (*(type *)((const char *)(msg) + (off)))
 
-static int message_to_json(const ProtobufCMessage *msg, int flags, int depth, json_t **ret,
-                           mu_err *err);
+static int message_to_json(const ProtobufCMessage *msg, int flags, int depth, json_t **ret, mu_err *err);
 
 static json_t *real_to_json(double v) {
   if (isnan(v)) {
@@ -54,24 +53,19 @@ static json_t *uint64_to_json(uint64_t v) {
 }
 
 /* One value of field f stored at p (a struct member or an element of a repeated array). */
-static int value_to_json(const ProtobufCFieldDescriptor *f, const void *p, int flags, int depth,
-                         json_t **ret, mu_err *err) {
+static int value_to_json(const ProtobufCFieldDescriptor *f, const void *p, int flags, int depth, json_t **ret,
+                         mu_err *err) {
   json_t *j = NULL;
   switch (f->type) {
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-      j = json_integer(*(const int32_t *)p);
-      break;
+    case PROTOBUF_C_TYPE_SFIXED32: j = json_integer(*(const int32_t *)p); break;
     case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
-      j = json_integer(*(const uint32_t *)p);
-      break;
+    case PROTOBUF_C_TYPE_FIXED32: j = json_integer(*(const uint32_t *)p); break;
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
-      j = (flags & MU_PBJSON_INT64_AS_NUMBERS) ? json_integer(*(const int64_t *)p)
-                                               : int64_to_json(*(const int64_t *)p);
+      j = (flags & MU_PBJSON_INT64_AS_NUMBERS) ? json_integer(*(const int64_t *)p) : int64_to_json(*(const int64_t *)p);
       break;
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64:
@@ -80,15 +74,9 @@ static int value_to_json(const ProtobufCFieldDescriptor *f, const void *p, int f
               ? json_integer((json_int_t) * (const uint64_t *)p)
               : uint64_to_json(*(const uint64_t *)p);
       break;
-    case PROTOBUF_C_TYPE_FLOAT:
-      j = float_to_json(*(const float *)p);
-      break;
-    case PROTOBUF_C_TYPE_DOUBLE:
-      j = real_to_json(*(const double *)p);
-      break;
-    case PROTOBUF_C_TYPE_BOOL:
-      j = json_boolean(*(const protobuf_c_boolean *)p);
-      break;
+    case PROTOBUF_C_TYPE_FLOAT: j = float_to_json(*(const float *)p); break;
+    case PROTOBUF_C_TYPE_DOUBLE: j = real_to_json(*(const double *)p); break;
+    case PROTOBUF_C_TYPE_BOOL: j = json_boolean(*(const protobuf_c_boolean *)p); break;
     case PROTOBUF_C_TYPE_ENUM: {
       int32_t v = *(const int32_t *)p;
       const ProtobufCEnumValue *ev = NULL;
@@ -137,42 +125,28 @@ static int value_to_json(const ProtobufCFieldDescriptor *f, const void *p, int f
 }
 
 /* A map key is always a JSON string: "7", "true", or the string itself. */
-static int map_key_text(const ProtobufCFieldDescriptor *kf, const void *p, char *buf, size_t cap,
-                        const char **ret) {
+static int map_key_text(const ProtobufCFieldDescriptor *kf, const void *p, char *buf, size_t cap, const char **ret) {
   switch (kf->type) {
-    case PROTOBUF_C_TYPE_STRING:
-      *ret = *(const char *const *)p != NULL ? *(const char *const *)p : "";
-      return 0;
-    case PROTOBUF_C_TYPE_BOOL:
-      *ret = *(const protobuf_c_boolean *)p ? "true" : "false";
-      return 0;
+    case PROTOBUF_C_TYPE_STRING: *ret = *(const char *const *)p != NULL ? *(const char *const *)p : ""; return 0;
+    case PROTOBUF_C_TYPE_BOOL: *ret = *(const protobuf_c_boolean *)p ? "true" : "false"; return 0;
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-      snprintf(buf, cap, "%" PRId32, *(const int32_t *)p);
-      break;
+    case PROTOBUF_C_TYPE_SFIXED32: snprintf(buf, cap, "%" PRId32, *(const int32_t *)p); break;
     case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
-      snprintf(buf, cap, "%" PRIu32, *(const uint32_t *)p);
-      break;
+    case PROTOBUF_C_TYPE_FIXED32: snprintf(buf, cap, "%" PRIu32, *(const uint32_t *)p); break;
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-      snprintf(buf, cap, "%" PRId64, *(const int64_t *)p);
-      break;
+    case PROTOBUF_C_TYPE_SFIXED64: snprintf(buf, cap, "%" PRId64, *(const int64_t *)p); break;
     case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-      snprintf(buf, cap, "%" PRIu64, *(const uint64_t *)p);
-      break;
-    default:
-      return -1;
+    case PROTOBUF_C_TYPE_FIXED64: snprintf(buf, cap, "%" PRIu64, *(const uint64_t *)p); break;
+    default: return -1;
   }
   *ret = buf;
   return 0;
 }
 
-static int map_to_json(const ProtobufCFieldDescriptor *f, const ProtobufCMessage *const *entries,
-                       size_t n, int flags, int depth, json_t **ret, mu_err *err) {
+static int map_to_json(const ProtobufCFieldDescriptor *f, const ProtobufCMessage *const *entries, size_t n, int flags,
+                       int depth, json_t **ret, mu_err *err) {
   const ProtobufCMessageDescriptor *ed = f->descriptor;
   const ProtobufCFieldDescriptor *kf = &ed->fields[0];
   const ProtobufCFieldDescriptor *vf = &ed->fields[1];
@@ -210,8 +184,8 @@ fail:
   return rc;
 }
 
-static int repeated_to_json(const ProtobufCFieldDescriptor *f, const void *arr, size_t n, int flags,
-                            int depth, json_t **ret, mu_err *err) {
+static int repeated_to_json(const ProtobufCFieldDescriptor *f, const void *arr, size_t n, int flags, int depth,
+                            json_t **ret, mu_err *err) {
   size_t sz = mu_pbjson_type_size(f->type);
   json_t *a = json_array();
   int rc = 0;
@@ -244,35 +218,27 @@ static bool is_default(const ProtobufCFieldDescriptor *f, const void *p) {
     case PROTOBUF_C_TYPE_SFIXED32:
     case PROTOBUF_C_TYPE_UINT32:
     case PROTOBUF_C_TYPE_FIXED32:
-    case PROTOBUF_C_TYPE_ENUM:
-      return *(const uint32_t *)p == 0;
+    case PROTOBUF_C_TYPE_ENUM: return *(const uint32_t *)p == 0;
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
     case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-      return *(const uint64_t *)p == 0;
-    case PROTOBUF_C_TYPE_FLOAT:
-      return *(const float *)p == 0;
-    case PROTOBUF_C_TYPE_DOUBLE:
-      return *(const double *)p == 0;
-    case PROTOBUF_C_TYPE_BOOL:
-      return *(const protobuf_c_boolean *)p == 0;
+    case PROTOBUF_C_TYPE_FIXED64: return *(const uint64_t *)p == 0;
+    case PROTOBUF_C_TYPE_FLOAT: return *(const float *)p == 0;
+    case PROTOBUF_C_TYPE_DOUBLE: return *(const double *)p == 0;
+    case PROTOBUF_C_TYPE_BOOL: return *(const protobuf_c_boolean *)p == 0;
     case PROTOBUF_C_TYPE_STRING: {
       const char *s = *(const char *const *)p;
       return s == NULL || s[0] == '\0';
     }
-    case PROTOBUF_C_TYPE_BYTES:
-      return ((const ProtobufCBinaryData *)p)->len == 0;
-    case PROTOBUF_C_TYPE_MESSAGE:
-      return *(const ProtobufCMessage *const *)p == NULL;
+    case PROTOBUF_C_TYPE_BYTES: return ((const ProtobufCBinaryData *)p)->len == 0;
+    case PROTOBUF_C_TYPE_MESSAGE: return *(const ProtobufCMessage *const *)p == NULL;
   }
   return true;
 }
 
 /* Decides whether a singular field is printed: 1 yes, 0 no. */
-static int singular_present(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f,
-                            int flags) {
+static int singular_present(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f, int flags) {
   const void *p = (const char *)msg + f->offset;
   if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
     return MEMBER(uint32_t, msg, f->quantifier_offset) == f->id;
@@ -294,14 +260,12 @@ static int singular_present(const ProtobufCMessage *msg, const ProtobufCFieldDes
   return (flags & MU_PBJSON_EMIT_DEFAULTS) || !is_default(f, p);
 }
 
-static int message_to_json(const ProtobufCMessage *msg, int flags, int depth, json_t **ret,
-                           mu_err *err) {
+static int message_to_json(const ProtobufCMessage *msg, int flags, int depth, json_t **ret, mu_err *err) {
   const ProtobufCMessageDescriptor *desc = msg->descriptor;
   json_t *obj = NULL;
   int rc = 0;
   if (depth > MU_PBJSON_MAX_DEPTH) {
-    return mu_err_set(err, MU_EINVAL, "%s: nested deeper than %d messages", desc->name,
-                      MU_PBJSON_MAX_DEPTH);
+    return mu_err_set(err, MU_EINVAL, "%s: nested deeper than %d messages", desc->name, MU_PBJSON_MAX_DEPTH);
   }
   obj = json_object();
   if (obj == NULL) {
@@ -331,8 +295,7 @@ static int message_to_json(const ProtobufCMessage *msg, int flags, int depth, js
       goto fail;
     }
     char buf[128];
-    const char *name =
-        (flags & MU_PBJSON_ORIGINAL_NAMES) ? f->name : mu_pbjson_camel(f->name, buf, sizeof(buf));
+    const char *name = (flags & MU_PBJSON_ORIGINAL_NAMES) ? f->name : mu_pbjson_camel(f->name, buf, sizeof(buf));
     if (json_object_set_new(obj, name, v) < 0) {
       rc = mu_err_set(err, MU_ENOMEM, "out of memory converting %s", desc->name);
       goto fail;

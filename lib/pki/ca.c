@@ -69,8 +69,7 @@ static int ca_init(const char *dir, int days, bool force, mu_err *err) {
   if (rc == 0) rc = make_dir(dir, err);
   if (rc == 0) rc = make_ca(days, &cert_pem, &key_pem, err);
   if (rc == 0) rc = pki_write_pair(crt_path, cert_pem, key_path, key_pem, force, err);
-  for (size_t i = 0; rc == 0 && force && i < sizeof revocation_files / sizeof *revocation_files;
-       i++) {
+  for (size_t i = 0; rc == 0 && force && i < sizeof revocation_files / sizeof *revocation_files; i++) {
     char path[PATH_MAX];
     rc = pki_path(path, sizeof path, err, "%s/%s", dir, revocation_files[i]);
     if (rc == 0 && unlink(path) != 0 && errno != ENOENT) {
@@ -84,9 +83,7 @@ static int ca_init(const char *dir, int days, bool force, mu_err *err) {
 
 int mu_pki_init(const char *dir, int days, mu_err *err) { return ca_init(dir, days, false, err); }
 
-int mu_pki_init_force(const char *dir, int days, mu_err *err) {
-  return ca_init(dir, days, true, err);
-}
+int mu_pki_init_force(const char *dir, int days, mu_err *err) { return ca_init(dir, days, true, err); }
 
 int mu_pki_ca_load(const char *dir, char **ret_cert_pem, char **ret_key_pem, mu_err *err) {
   char crt_path[PATH_MAX], key_path[PATH_MAX];
@@ -111,8 +108,7 @@ int mu_pki_ca_parse(const char *cert_pem, const char *key_pem, mu_pki_ca **ret, 
   if (rc == 0 && (X509_get_extension_flags(ca->cert) & EXFLAG_CA) == 0) {
     char cn[256];
     pki_name_cn(X509_get_subject_name(ca->cert), cn, sizeof cn);
-    rc = mu_err_set(err, MU_EINVAL, "CA certificate '%s' is not a CA (no basicConstraints CA:TRUE)",
-                    cn);
+    rc = mu_err_set(err, MU_EINVAL, "CA certificate '%s' is not a CA (no basicConstraints CA:TRUE)", cn);
   }
   if (rc == 0 && X509_check_private_key(ca->cert, ca->key) != 1) {
     rc = pki_ossl_err(err, MU_EINVAL, "the CA key does not belong to the CA certificate");

@@ -28,9 +28,7 @@ typedef struct revoked_db {
   size_t n;
 } revoked_db;
 
-static int hexval(char c) {
-  return isdigit((unsigned char)c) ? c - '0' : toupper((unsigned char)c) - 'A' + 10;
-}
+static int hexval(char c) { return isdigit((unsigned char)c) ? c - '0' : toupper((unsigned char)c) - 'A' + 10; }
 
 /* "SERIALHEX UNIXTIME[ CN]" */
 static int parse_line(const char *line, size_t len, revoked *ret) {
@@ -72,8 +70,8 @@ static int db_load(const char *path, revoked_db *db, mu_err *err) {
     lineno++;
     if (len > 0 && p[0] != '#') {
       if (parse_line(p, len, &db->v[db->n]) != 0) {
-        return mu_err_set(err, MU_EINVAL, "%s:%d: want 'SERIALHEX UNIXTIME CN', got '%.*s'", path,
-                          lineno, (int)(len < 80 ? len : 80), p);
+        return mu_err_set(err, MU_EINVAL, "%s:%d: want 'SERIALHEX UNIXTIME CN', got '%.*s'", path, lineno,
+                          (int)(len < 80 ? len : 80), p);
       }
       db->n++;
     }
@@ -93,8 +91,7 @@ static bool db_has(const revoked_db *db, const mu_pki_serial *s) {
 
 /* Adds cert_path's certificate to the database file unless it is there; refuses one the CA
  * did not issue. */
-static int db_revoke(const char *db_path, revoked_db *db, const mu_pki_ca *ca,
-                     const char *cert_path, mu_err *err) {
+static int db_revoke(const char *db_path, revoked_db *db, const mu_pki_ca *ca, const char *cert_path, mu_err *err) {
   char *pem = NULL;
   X509 *x = NULL;
   char cn[256], issuer_cn[256], ca_cn[256];
@@ -111,11 +108,10 @@ static int db_revoke(const char *db_path, revoked_db *db, const mu_pki_ca *ca,
                     "%s is the CA certificate itself; to retire a CA, make a new "
                     "one (pki init --force)",
                     cert_path);
-  } else if (X509_check_issued(ca->cert, x) != X509_V_OK ||
-             X509_verify(x, X509_get0_pubkey(ca->cert)) != 1) {
+  } else if (X509_check_issued(ca->cert, x) != X509_V_OK || X509_verify(x, X509_get0_pubkey(ca->cert)) != 1) {
     ERR_clear_error();
-    rc = mu_err_set(err, MU_EINVAL, "%s (CN '%s', issuer '%s') was not issued by this CA ('%s')",
-                    cert_path, cn, issuer_cn, ca_cn);
+    rc = mu_err_set(err, MU_EINVAL, "%s (CN '%s', issuer '%s') was not issued by this CA ('%s')", cert_path, cn,
+                    issuer_cn, ca_cn);
   }
   if (rc == 0) rc = pki_serial_of(X509_get0_serialNumber(x), &r.serial, err);
   X509_free(x);
@@ -162,10 +158,9 @@ static int add_entry(X509_CRL *crl, const revoked *r) {
   X509_REVOKED *rev = X509_REVOKED_new();
   ASN1_INTEGER *serial = ASN1_INTEGER_new();
   ASN1_TIME *when = ASN1_TIME_set(NULL, (time_t)r->when);
-  int ok = rev != NULL && serial != NULL && when != NULL &&
-           ASN1_STRING_set(serial, r->serial.bytes, r->serial.len) &&
-           X509_REVOKED_set_serialNumber(rev, serial) &&
-           X509_REVOKED_set_revocationDate(rev, when) && X509_CRL_add0_revoked(crl, rev);
+  int ok = rev != NULL && serial != NULL && when != NULL && ASN1_STRING_set(serial, r->serial.bytes, r->serial.len) &&
+           X509_REVOKED_set_serialNumber(rev, serial) && X509_REVOKED_set_revocationDate(rev, when) &&
+           X509_CRL_add0_revoked(crl, rev);
   if (!ok) X509_REVOKED_free(rev);
   ASN1_INTEGER_free(serial);
   ASN1_TIME_free(when);
@@ -173,8 +168,7 @@ static int add_entry(X509_CRL *crl, const revoked *r) {
 }
 
 /* The signed CRL of every entry in db, as PEM. */
-static int make_crl(const mu_pki_ca *ca, const revoked_db *db, int64_t number, int days,
-                    char **ret_pem, mu_err *err) {
+static int make_crl(const mu_pki_ca *ca, const revoked_db *db, int64_t number, int days, char **ret_pem, mu_err *err) {
   int64_t now = (int64_t)time(NULL);
   X509_CRL *crl = X509_CRL_new();
   ASN1_TIME *last = ASN1_TIME_set(NULL, (time_t)now);
@@ -184,15 +178,13 @@ static int make_crl(const mu_pki_ca *ca, const revoked_db *db, int64_t number, i
   const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(ca->cert);
   int ok = crl != NULL && last != NULL && next != NULL && num != NULL && akid != NULL &&
            X509_CRL_set_version(crl, X509_CRL_VERSION_2) &&
-           X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca->cert)) &&
-           X509_CRL_set1_lastUpdate(crl, last) && X509_CRL_set1_nextUpdate(crl, next) &&
-           ASN1_INTEGER_set_int64(num, number) &&
+           X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca->cert)) && X509_CRL_set1_lastUpdate(crl, last) &&
+           X509_CRL_set1_nextUpdate(crl, next) && ASN1_INTEGER_set_int64(num, number) &&
            X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0);
   for (size_t i = 0; ok && i < db->n; i++) ok = add_entry(crl, &db->v[i]);
   if (ok && ski != NULL) {
     akid->keyid = ASN1_OCTET_STRING_dup(ski);
-    ok =
-        akid->keyid != NULL && X509_CRL_add1_ext_i2d(crl, NID_authority_key_identifier, akid, 0, 0);
+    ok = akid->keyid != NULL && X509_CRL_add1_ext_i2d(crl, NID_authority_key_identifier, akid, 0, 0);
   }
   ok = ok && X509_CRL_sort(crl) && X509_CRL_sign(crl, ca->key, EVP_sha256()) > 0;
   int rc = ok ? pki_crl_pem(crl, ret_pem, err) : pki_ossl_err(err, MU_EIO, "making the CRL");
@@ -204,8 +196,7 @@ static int make_crl(const mu_pki_ca *ca, const revoked_db *db, int64_t number, i
   return rc;
 }
 
-int mu_pki_crl(const char *ca_dir, const char *revoke_cert_path, const char *out, int days,
-               mu_err *err) {
+int mu_pki_crl(const char *ca_dir, const char *revoke_cert_path, const char *out, int days, mu_err *err) {
   char db_path[PATH_MAX], num_path[PATH_MAX], crl_path[PATH_MAX];
   char *ca_cert = NULL, *ca_key = NULL, *pem = NULL;
   mu_pki_ca *ca = NULL;
@@ -220,10 +211,8 @@ int mu_pki_crl(const char *ca_dir, const char *revoke_cert_path, const char *out
   }
   if (rc != 0) return rc;
   int lock = open(ca_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (lock < 0)
-    return mu_err_set(err, errno == ENOENT ? MU_ENOENT : MU_EIO, "%s: %s", ca_dir, strerror(errno));
-  if (flock(lock, LOCK_EX) != 0)
-    rc = mu_err_set(err, MU_EIO, "%s: lock: %s", ca_dir, strerror(errno));
+  if (lock < 0) return mu_err_set(err, errno == ENOENT ? MU_ENOENT : MU_EIO, "%s: %s", ca_dir, strerror(errno));
+  if (flock(lock, LOCK_EX) != 0) rc = mu_err_set(err, MU_EIO, "%s: lock: %s", ca_dir, strerror(errno));
   if (rc == 0) rc = mu_pki_ca_load(ca_dir, &ca_cert, &ca_key, err);
   if (rc == 0) rc = mu_pki_ca_parse(ca_cert, ca_key, &ca, err);
   if (rc == 0) rc = db_load(db_path, &db, err);

@@ -60,8 +60,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
   fixture *f = *state;
   pt_rm_rf(f->dir);
-  char **strs[] = {&f->dir, &f->ca_dir, &f->ca_crt,  &f->crl,
-                   &f->a1,  &f->a2,     &f->foreign, &f->foreign_ca_crt};
+  char **strs[] = {&f->dir, &f->ca_dir, &f->ca_crt, &f->crl, &f->a1, &f->a2, &f->foreign, &f->foreign_ca_crt};
   for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) free(*strs[i]);
   free(f);
   return 0;
@@ -88,8 +87,7 @@ static mu_pki_crl_set *load_set(fixture *f) {
 }
 
 static int openssl_verify_crl(fixture *f, const char *crt) {
-  char *argv[] = {"openssl", "verify",  "-crl_check", "-CRLfile", f->crl,
-                  "-CAfile", f->ca_crt, (char *)crt,  NULL};
+  char *argv[] = {"openssl", "verify", "-crl_check", "-CRLfile", f->crl, "-CAfile", f->ca_crt, (char *)crt, NULL};
   return pt_run(argv, NULL);
 }
 

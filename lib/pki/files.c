@@ -39,8 +39,8 @@ int pki_read_file(const char *path, char **ret, mu_err *err) {
     goto out;
   }
   if (st.st_size > PKI_FILE_MAX) {
-    rc = mu_err_set(err, MU_EINVAL, "%s: %lld bytes, more than the %d a PEM file may have", path,
-                    (long long)st.st_size, PKI_FILE_MAX);
+    rc = mu_err_set(err, MU_EINVAL, "%s: %lld bytes, more than the %d a PEM file may have", path, (long long)st.st_size,
+                    PKI_FILE_MAX);
     goto out;
   }
   size_t want = (size_t)st.st_size;
@@ -89,8 +89,7 @@ static int write_all(int fd, const char *data, size_t len) {
   return 0;
 }
 
-int pki_stage(pki_staged *s, const char *path, const char *data, size_t len, mode_t mode,
-              mu_err *err) {
+int pki_stage(pki_staged *s, const char *path, const char *data, size_t len, mode_t mode, mu_err *err) {
   uint8_t rnd[6];
   char suffix[13];
   if (RAND_bytes(rnd, sizeof rnd) != 1) return pki_ossl_err(err, MU_EIO, "random bytes");
@@ -129,16 +128,15 @@ int pki_commit(pki_staged *s, bool replace, mu_err *err) {
 
 void pki_discard(pki_staged *s) { unlink(s->tmp); }
 
-int pki_write_file(const char *path, const char *data, size_t len, mode_t mode, bool replace,
-                   mu_err *err) {
+int pki_write_file(const char *path, const char *data, size_t len, mode_t mode, bool replace, mu_err *err) {
   pki_staged s;
   int rc = pki_stage(&s, path, data, len, mode, err);
   if (rc == 0) rc = pki_commit(&s, replace, err);
   return rc;
 }
 
-int pki_write_pair(const char *crt_path, const char *crt_pem, const char *key_path,
-                   const char *key_pem, bool replace, mu_err *err) {
+int pki_write_pair(const char *crt_path, const char *crt_pem, const char *key_path, const char *key_pem, bool replace,
+                   mu_err *err) {
   struct stat st;
   if (!replace) {
     const char *paths[] = {key_path, crt_path};

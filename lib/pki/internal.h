@@ -20,8 +20,7 @@
 /* --- files.c --- */
 
 /* printf into buf; MU_EINVAL "path too long" when it does not fit. */
-int pki_path(char *buf, size_t size, mu_err *err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+int pki_path(char *buf, size_t size, mu_err *err, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* Reads a regular file of at most PKI_FILE_MAX bytes into a malloc'd NUL-terminated string
  * (caller frees). MU_ENOENT when missing. */
@@ -35,19 +34,17 @@ typedef struct pki_staged {
 
 /* Creates s->tmp with O_EXCL and mode (so a key is 0600 from the start), writes data and
  * fsyncs it. On error nothing is left behind. */
-int pki_stage(pki_staged *s, const char *path, const char *data, size_t len, mode_t mode,
-              mu_err *err);
+int pki_stage(pki_staged *s, const char *path, const char *data, size_t len, mode_t mode, mu_err *err);
 /* Moves the staged file into place: rename when replace, else link (MU_EEXIST, tmp removed,
  * when path exists). */
 int pki_commit(pki_staged *s, bool replace, mu_err *err);
 void pki_discard(pki_staged *s);
 /* pki_stage + pki_commit. */
-int pki_write_file(const char *path, const char *data, size_t len, mode_t mode, bool replace,
-                   mu_err *err);
+int pki_write_file(const char *path, const char *data, size_t len, mode_t mode, bool replace, mu_err *err);
 /* Writes a certificate (0644) and its key (0600) as a pair: both or (when !replace and
  * either exists, MU_EEXIST) neither. */
-int pki_write_pair(const char *crt_path, const char *crt_pem, const char *key_path,
-                   const char *key_pem, bool replace, mu_err *err);
+int pki_write_pair(const char *crt_path, const char *crt_pem, const char *key_path, const char *key_pem, bool replace,
+                   mu_err *err);
 
 /* --- names.c --- */
 
@@ -77,14 +74,14 @@ int pki_crl_pem(X509_CRL *crl, char **ret, mu_err *err);
 int pki_key_new(EVP_PKEY **ret, mu_err *err);
 /* A v3 certificate for key with a random positive 128-bit serial, the given validity and the
  * subject O=muster[, OU=ou], CN=cn; issuer is the subject when NULL (self-signed). */
-int pki_cert_new(EVP_PKEY *key, const char *ou, const char *cn, X509 *issuer, int64_t not_before,
-                 int64_t not_after, X509 **ret, mu_err *err);
+int pki_cert_new(EVP_PKEY *key, const char *ou, const char *cn, X509 *issuer, int64_t not_before, int64_t not_after,
+                 X509 **ret, mu_err *err);
 /* Adds an extension in OpenSSL's config syntax ("critical,CA:TRUE"); issuer may be x. */
 int pki_cert_ext(X509 *x, X509 *issuer, int nid, const char *value, mu_err *err);
 /* Completes x: subject and authority key identifiers (issuer may be x), the signature by
  * signer (SHA-256), then x and key as PEM (both set only on success; caller frees). */
-int pki_cert_finish(X509 *x, X509 *issuer, EVP_PKEY *signer, EVP_PKEY *key, char **ret_cert_pem,
-                    char **ret_key_pem, mu_err *err);
+int pki_cert_finish(X509 *x, X509 *issuer, EVP_PKEY *signer, EVP_PKEY *key, char **ret_cert_pem, char **ret_key_pem,
+                    mu_err *err);
 /* Clears and frees a string that held a private key; NULL is ok. */
 void pki_free_secret(char *s);
 

@@ -51,8 +51,7 @@ static int push_name(GENERAL_NAMES *gens, int type, const void *data, size_t len
 /* Parses "a,b,..." into DNS and IP entries of gens. */
 static int add_listed_sans(GENERAL_NAMES *gens, const char *sans, mu_err *err) {
   if (strlen(sans) > SANS_TEXT_MAX) {
-    return mu_err_set(err, MU_EINVAL, "SANs: %zu characters, at most %d", strlen(sans),
-                      SANS_TEXT_MAX);
+    return mu_err_set(err, MU_EINVAL, "SANs: %zu characters, at most %d", strlen(sans), SANS_TEXT_MAX);
   }
   char *copy = strdup(sans);
   if (copy == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
@@ -104,18 +103,16 @@ static int add_sans(X509 *x, const mu_pki_issue_opts *o, const char *role, mu_er
 }
 
 /* Checks o; sets the role to write (NULL for non-admin kinds) and the validity. */
-static int check_opts(const mu_pki_issue_opts *o, const char **ret_role, int64_t *ret_nb,
-                      int64_t *ret_na, mu_err *err) {
+static int check_opts(const mu_pki_issue_opts *o, const char **ret_role, int64_t *ret_nb, int64_t *ret_na,
+                      mu_err *err) {
   if (o->kind == NULL || !pki_one_of(o->kind, pki_kinds)) {
-    return mu_err_set(err, MU_EINVAL, "kind '%s': want server, agent or admin",
-                      o->kind != NULL ? o->kind : "");
+    return mu_err_set(err, MU_EINVAL, "kind '%s': want server, agent or admin", o->kind != NULL ? o->kind : "");
   }
   int rc = pki_check_name("name", o->name, err);
   if (rc != 0) return rc;
   bool admin = strcmp(o->kind, "admin") == 0;
   if (!admin && o->role != NULL) {
-    return mu_err_set(err, MU_EINVAL, "role '%s': only admin certificates carry a role, not %s",
-                      o->role, o->kind);
+    return mu_err_set(err, MU_EINVAL, "role '%s': only admin certificates carry a role, not %s", o->role, o->kind);
   }
   if (admin && o->role != NULL && !pki_one_of(o->role, pki_roles)) {
     return mu_err_set(err, MU_EINVAL, "role '%s': want viewer, operator or admin", o->role);
@@ -126,17 +123,15 @@ static int check_opts(const mu_pki_issue_opts *o, const char **ret_role, int64_t
   if (rc != 0) return rc;
   int64_t now = (int64_t)time(NULL);
   *ret_nb = o->not_before != 0 ? o->not_before : now - 300;
-  *ret_na = o->not_after != 0 ? o->not_after
-                              : (o->not_before != 0 ? o->not_before : now) + 86400LL * days;
+  *ret_na = o->not_after != 0 ? o->not_after : (o->not_before != 0 ? o->not_before : now) + 86400LL * days;
   if (*ret_na <= *ret_nb) {
-    return mu_err_set(err, MU_EINVAL, "not_after (%lld) must be later than not_before (%lld)",
-                      (long long)*ret_na, (long long)*ret_nb);
+    return mu_err_set(err, MU_EINVAL, "not_after (%lld) must be later than not_before (%lld)", (long long)*ret_na,
+                      (long long)*ret_nb);
   }
   return 0;
 }
 
-int mu_pki_issue_ca(mu_pki_ca *ca, const mu_pki_issue_opts *o, char **ret_cert_pem,
-                    char **ret_key_pem, mu_err *err) {
+int mu_pki_issue_ca(mu_pki_ca *ca, const mu_pki_issue_opts *o, char **ret_cert_pem, char **ret_key_pem, mu_err *err) {
   const char *role = NULL;
   int64_t nb = 0, na = 0;
   int rc = check_opts(o, &role, &nb, &na, err);
@@ -149,8 +144,7 @@ int mu_pki_issue_ca(mu_pki_ca *ca, const mu_pki_issue_opts *o, char **ret_cert_p
   if (rc == 0) rc = pki_cert_ext(x, ca->cert, NID_basic_constraints, "critical,CA:FALSE", err);
   if (rc == 0) rc = pki_cert_ext(x, ca->cert, NID_key_usage, "critical,digitalSignature", err);
   if (rc == 0) {
-    rc = pki_cert_ext(x, ca->cert, NID_ext_key_usage,
-                      server ? "serverAuth,clientAuth" : "clientAuth", err);
+    rc = pki_cert_ext(x, ca->cert, NID_ext_key_usage, server ? "serverAuth,clientAuth" : "clientAuth", err);
   }
   if (rc == 0) rc = add_sans(x, o, role, err);
   if (rc == 0) rc = pki_cert_finish(x, ca->cert, ca->key, key, ret_cert_pem, ret_key_pem, err);
@@ -159,8 +153,8 @@ int mu_pki_issue_ca(mu_pki_ca *ca, const mu_pki_issue_opts *o, char **ret_cert_p
   return rc;
 }
 
-int mu_pki_issue_mem(const char *ca_cert_pem, const char *ca_key_pem, const mu_pki_issue_opts *o,
-                     char **ret_cert_pem, char **ret_key_pem, mu_err *err) {
+int mu_pki_issue_mem(const char *ca_cert_pem, const char *ca_key_pem, const mu_pki_issue_opts *o, char **ret_cert_pem,
+                     char **ret_key_pem, mu_err *err) {
   mu_pki_ca *ca = NULL;
   int rc = mu_pki_ca_parse(ca_cert_pem, ca_key_pem, &ca, err);
   if (rc == 0) rc = mu_pki_issue_ca(ca, o, ret_cert_pem, ret_key_pem, err);

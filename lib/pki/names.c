@@ -21,8 +21,8 @@ int pki_check_name(const char *what, const char *name, mu_err *err) {
   if (name == NULL || name[0] == '\0') return mu_err_set(err, MU_EINVAL, "%s is required", what);
   size_t n = strlen(name);
   if (n > MU_PKI_NAME_MAX) {
-    return mu_err_set(err, MU_EINVAL, "%s '%.32s...' is %zu characters long, at most %d allowed",
-                      what, name, n, MU_PKI_NAME_MAX);
+    return mu_err_set(err, MU_EINVAL, "%s '%.32s...' is %zu characters long, at most %d allowed", what, name, n,
+                      MU_PKI_NAME_MAX);
   }
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)name[i];
@@ -33,8 +33,7 @@ int pki_check_name(const char *what, const char *name, mu_err *err) {
     } else {
       snprintf(shown, sizeof shown, "\\x%02x", c);
     }
-    return mu_err_set(err, MU_EINVAL,
-                      "%s '%s': character %s is not allowed (only A-Z a-z 0-9 . _ -)", what,
+    return mu_err_set(err, MU_EINVAL, "%s '%s': character %s is not allowed (only A-Z a-z 0-9 . _ -)", what,
                       isprint(c) ? name : "(unprintable)", shown);
   }
   return 0;

@@ -20,8 +20,7 @@ static int cmp_serial(const void *a, const void *b) {
 }
 
 /* The CRL at crl_path after checking it against the CA at ca_path. */
-static int load_verified_crl(const char *crl_path, const char *ca_path, X509_CRL **ret,
-                             mu_err *err) {
+static int load_verified_crl(const char *crl_path, const char *ca_path, X509_CRL **ret, mu_err *err) {
   char *crl_pem = NULL, *ca_pem = NULL;
   X509 *ca = NULL;
   X509_CRL *crl = NULL;
@@ -40,8 +39,8 @@ static int load_verified_crl(const char *crl_path, const char *ca_path, X509_CRL
     pki_name_cn(X509_CRL_get_issuer(crl), issuer, sizeof issuer);
     pki_name_cn(X509_get_subject_name(ca), ca_cn, sizeof ca_cn);
     ERR_clear_error();
-    rc = mu_err_set(err, MU_EPERM, "%s: CRL of '%s' is not signed by the CA '%s' in %s", crl_path,
-                    issuer, ca_cn, ca_path);
+    rc = mu_err_set(err, MU_EPERM, "%s: CRL of '%s' is not signed by the CA '%s' in %s", crl_path, issuer, ca_cn,
+                    ca_path);
   }
   free(crl_pem);
   free(ca_pem);
@@ -54,8 +53,7 @@ static int load_verified_crl(const char *crl_path, const char *ca_path, X509_CRL
   return 0;
 }
 
-int mu_pki_crl_set_load(const char *crl_path, const char *ca_path, mu_pki_crl_set **ret,
-                        mu_err *err) {
+int mu_pki_crl_set_load(const char *crl_path, const char *ca_path, mu_pki_crl_set **ret, mu_err *err) {
   X509_CRL *crl = NULL;
   int rc = load_verified_crl(crl_path, ca_path, &crl, err);
   if (rc != 0) return rc;
@@ -145,13 +143,11 @@ static const uint8_t *find_serial(const uint8_t *der, size_t len, size_t *ret_le
   return start;
 }
 
-int mu_pki_cert_serial_from_pem(const char *pem, uint8_t *buf, size_t size, size_t *ret_len,
-                                mu_err *err) {
+int mu_pki_cert_serial_from_pem(const char *pem, uint8_t *buf, size_t size, size_t *ret_len, mu_err *err) {
   BIO *bio = BIO_new_mem_buf(pem, -1);
   unsigned char *der = NULL;
   long der_len = 0;
-  int ok = bio != NULL &&
-           PEM_bytes_read_bio(&der, &der_len, NULL, PEM_STRING_X509, bio, NULL, NULL) == 1;
+  int ok = bio != NULL && PEM_bytes_read_bio(&der, &der_len, NULL, PEM_STRING_X509, bio, NULL, NULL) == 1;
   BIO_free(bio);
   if (!ok) return pki_ossl_err(err, MU_EINVAL, "peer certificate: not a PEM certificate");
   size_t tlv_len = 0;
@@ -177,8 +173,7 @@ static int read_uri(const char *uri, mu_pki_cert_info *ret, mu_err *err) {
   const char *slash = strchr(rest, '/');
   size_t head = slash != NULL ? (size_t)(slash - rest) : 0;
   if (slash == NULL || head == 0 || head >= sizeof ret->kind) {
-    return mu_err_set(err, MU_EINVAL, "URI '%s': want muster://KIND/NAME or muster://role/ROLE",
-                      uri);
+    return mu_err_set(err, MU_EINVAL, "URI '%s': want muster://KIND/NAME or muster://role/ROLE", uri);
   }
   char kind[sizeof ret->kind];
   memcpy(kind, rest, head);
@@ -186,19 +181,16 @@ static int read_uri(const char *uri, mu_pki_cert_info *ret, mu_err *err) {
   if (strcmp(kind, "role") == 0) {
     if (ret->role[0] != '\0') return mu_err_set(err, MU_EINVAL, "URI '%s': a second role", uri);
     if (!pki_one_of(slash + 1, pki_roles)) {
-      return mu_err_set(err, MU_EINVAL, "URI '%s': unknown role (want viewer, operator or admin)",
-                        uri);
+      return mu_err_set(err, MU_EINVAL, "URI '%s': unknown role (want viewer, operator or admin)", uri);
     }
     snprintf(ret->role, sizeof ret->role, "%s", slash + 1);
     return 0;
   }
   if (!pki_one_of(kind, pki_kinds)) {
-    return mu_err_set(err, MU_EINVAL, "URI '%s': unknown kind '%s' (want server, agent or admin)",
-                      uri, kind);
+    return mu_err_set(err, MU_EINVAL, "URI '%s': unknown kind '%s' (want server, agent or admin)", uri, kind);
   }
   if (ret->kind[0] != '\0') {
-    return mu_err_set(err, MU_EINVAL, "URI '%s': a second identity besides muster://%s/%s", uri,
-                      ret->kind, ret->name);
+    return mu_err_set(err, MU_EINVAL, "URI '%s': a second identity besides muster://%s/%s", uri, ret->kind, ret->name);
   }
   int rc = pki_check_name("URI name", slash + 1, err);
   if (rc != 0) return mu_err_prefix(err, "URI '%s'", uri);
@@ -261,11 +253,9 @@ static int read_sans(X509 *x, mu_pki_cert_info *ret, mu_err *err) {
   GENERAL_NAMES_free(gens);
   if (rc == 0 && ret->role[0] != '\0' && strcmp(ret->kind, "admin") != 0) {
     rc = ret->kind[0] != '\0'
-             ? mu_err_set(err, MU_EINVAL,
-                          "a role URI (muster://role/%s) on a certificate of kind %s", ret->role,
+             ? mu_err_set(err, MU_EINVAL, "a role URI (muster://role/%s) on a certificate of kind %s", ret->role,
                           ret->kind)
-             : mu_err_set(err, MU_EINVAL, "a role URI (muster://role/%s) without a muster identity",
-                          ret->role);
+             : mu_err_set(err, MU_EINVAL, "a role URI (muster://role/%s) without a muster identity", ret->role);
   }
   /* An admin without a role URI gets the least role, as mu_pki_issue would have given it. */
   if (rc == 0 && strcmp(ret->kind, "admin") == 0 && ret->role[0] == '\0') {

@@ -33,8 +33,7 @@ typedef struct mu_pki_crl_set {
  * certificate in the PEM file ca_path. A CRL past its nextUpdate still loads (the caller
  * decides with next_update). *ret: caller frees with mu_pki_crl_set_free. MU_ENOENT for a
  * missing file, MU_EINVAL for an unparsable one, MU_EPERM when the CA did not sign it. */
-int mu_pki_crl_set_load(const char *crl_path, const char *ca_path, mu_pki_crl_set **ret,
-                        mu_err *err);
+int mu_pki_crl_set_load(const char *crl_path, const char *ca_path, mu_pki_crl_set **ret, mu_err *err);
 
 /* Whether serial (len bytes as above; leading zero bytes are ignored) is in the set. */
 bool mu_pki_crl_set_is_revoked(const mu_pki_crl_set *set, const uint8_t *serial, size_t len);
@@ -43,8 +42,7 @@ void mu_pki_crl_set_free(mu_pki_crl_set *set);
 
 /* Parses the first certificate in pem and copies its serial into buf (size bytes) with the
  * length in *ret_len. MU_EINVAL for bad PEM, MU_ENOSPC when size is too small. */
-int mu_pki_cert_serial_from_pem(const char *pem, uint8_t *buf, size_t size, size_t *ret_len,
-                                mu_err *err);
+int mu_pki_cert_serial_from_pem(const char *pem, uint8_t *buf, size_t size, size_t *ret_len, mu_err *err);
 
 #define MU_PKI_SANS_SIZE 1024
 

@@ -100,8 +100,7 @@ static void test_info_refuses(void **state) {
     mu_err err = {0};
     int rc = mu_pki_cert_info_from_pem(pem, &info, &err);
     if (rc != MU_EINVAL || strstr(err.msg, cases[i].needle) == NULL) {
-      fprintf(stderr, "%s: want EINVAL with '%s', got %d '%s'\n", cases[i].sans, cases[i].needle,
-              rc, err.msg);
+      fprintf(stderr, "%s: want EINVAL with '%s', got %d '%s'\n", cases[i].sans, cases[i].needle, rc, err.msg);
     }
     assert_int_equal(rc, MU_EINVAL);
     assert_non_null(strstr(err.msg, cases[i].needle));

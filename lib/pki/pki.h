@@ -60,8 +60,8 @@ typedef struct mu_pki_issue_opts {
  * *ret_key_pem its PKCS#8 key; caller frees both. MU_EINVAL names a bad kind, name, role, SAN
  * or day count, or a CA that is not one (or whose key does not match); MU_EIO for libcrypto
  * failures. For tests and benchmarks that need many certificates without files. */
-int mu_pki_issue_mem(const char *ca_cert_pem, const char *ca_key_pem, const mu_pki_issue_opts *o,
-                     char **ret_cert_pem, char **ret_key_pem, mu_err *err);
+int mu_pki_issue_mem(const char *ca_cert_pem, const char *ca_key_pem, const mu_pki_issue_opts *o, char **ret_cert_pem,
+                     char **ret_key_pem, mu_err *err);
 
 /* A CA parsed once for many mu_pki_issue_ca calls: parsing the PEM is about half the cost
  * of mu_pki_issue_mem (OpenSSL 3.0's key decoding), which matters when a benchmark makes
@@ -74,8 +74,7 @@ int mu_pki_ca_parse(const char *cert_pem, const char *key_pem, mu_pki_ca **ret, 
 void mu_pki_ca_free(mu_pki_ca *ca);
 
 /* mu_pki_issue_mem with a parsed CA. */
-int mu_pki_issue_ca(mu_pki_ca *ca, const mu_pki_issue_opts *o, char **ret_cert_pem,
-                    char **ret_key_pem, mu_err *err);
+int mu_pki_issue_ca(mu_pki_ca *ca, const mu_pki_issue_opts *o, char **ret_cert_pem, char **ret_key_pem, mu_err *err);
 
 /* mu_pki_ca_load(o->ca_dir) + mu_pki_issue_mem + writes o->out.crt and o->out.key (0600).
  * MU_EEXIST when either exists and !o->force (nothing is written). */
@@ -88,7 +87,6 @@ int mu_pki_issue(const mu_pki_issue_opts *o, mu_err *err);
  * with lastUpdate now, nextUpdate now + days (0: MU_PKI_CRL_DAYS) and the next CRL number
  * (kept in ca_dir/crlnumber). Serialized against other mu_pki_crl calls on the same ca_dir by
  * an flock on the directory. */
-int mu_pki_crl(const char *ca_dir, const char *revoke_cert_path, const char *out, int days,
-               mu_err *err);
+int mu_pki_crl(const char *ca_dir, const char *revoke_cert_path, const char *out, int days, mu_err *err);
 
 #endif

@@ -157,12 +157,10 @@ static void test_init_bad_input(void **state) {
 }
 
 /* Issues kind/name to dir/<name>.{crt,key} and checks what every leaf has in common. */
-static char *issue_checked(fixture *f, const char *kind, const char *name, const char *role,
-                           const char *sans) {
+static char *issue_checked(fixture *f, const char *kind, const char *name, const char *role, const char *sans) {
   mu_err err = {0};
   char *out = pt_path(f->dir, name);
-  mu_pki_issue_opts o = {
-      .ca_dir = f->ca_dir, .kind = kind, .name = name, .role = role, .sans = sans, .out = out};
+  mu_pki_issue_opts o = {.ca_dir = f->ca_dir, .kind = kind, .name = name, .role = role, .sans = sans, .out = out};
   int rc = mu_pki_issue(&o, &err);
   if (rc != 0) fprintf(stderr, "issue: %s\n", err.msg);
   assert_int_equal(rc, 0);
@@ -200,8 +198,7 @@ static char *issue_checked(fixture *f, const char *kind, const char *name, const
   assert_int_equal(pt_run(key_argv, &sub), 0);
   free(sub);
   /* The URIs and key usages as openssl prints them from the raw extensions. */
-  char *ext_argv[] = {
-      "openssl", "x509", "-in", crt, "-noout", "-ext", "subjectAltName,extendedKeyUsage", NULL};
+  char *ext_argv[] = {"openssl", "x509", "-in", crt, "-noout", "-ext", "subjectAltName,extendedKeyUsage", NULL};
   assert_int_equal(pt_run(ext_argv, &text), 0);
   snprintf(want, sizeof want, "URI:muster://%s/%s", kind, name);
   assert_non_null(strstr(text, want));
@@ -237,8 +234,7 @@ static void test_issue_server(void **state) {
   assert_int_equal(strlen(info.serial_hex), 32);
   assert_true(info.not_after - info.not_before == 365L * 86400 + 300);
   free(pem);
-  pem = issue_checked(f, "server", "musterd-2", NULL,
-                      "musterd.example.com, 10.0.0.5,::1,*.svc.local");
+  pem = issue_checked(f, "server", "musterd-2", NULL, "musterd.example.com, 10.0.0.5,::1,*.svc.local");
   assert_int_equal(mu_pki_cert_info_from_pem(pem, &info, &err), 0);
   assert_string_equal(info.sans, "musterd.example.com,10.0.0.5,::1,*.svc.local");
   free(pem);
@@ -250,8 +246,7 @@ static void test_issue_agent_and_admin(void **state) {
   mu_pki_cert_info info;
   char *agent = issue_checked(f, "agent", "web-1.prod", NULL, NULL);
   assert_int_equal(pt_verify(f->ca_cert, agent, X509_PURPOSE_SSL_CLIENT, NULL), X509_V_OK);
-  assert_int_equal(pt_verify(f->ca_cert, agent, X509_PURPOSE_SSL_SERVER, NULL),
-                   X509_V_ERR_INVALID_PURPOSE);
+  assert_int_equal(pt_verify(f->ca_cert, agent, X509_PURPOSE_SSL_SERVER, NULL), X509_V_ERR_INVALID_PURPOSE);
   assert_int_equal(mu_pki_cert_info_from_pem(agent, &info, &err), 0);
   assert_string_equal(info.kind, "agent");
   assert_string_equal(info.name, "web-1.prod");
@@ -430,8 +425,7 @@ static void test_issue_validity_override(void **state) {
       {now - 60, now + 60, X509_V_OK},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    mu_pki_issue_opts o = {
-        .kind = "agent", .name = "t", .not_before = cases[i].nb, .not_after = cases[i].na};
+    mu_pki_issue_opts o = {.kind = "agent", .name = "t", .not_before = cases[i].nb, .not_after = cases[i].na};
     char *cert = NULL, *key = NULL;
     assert_int_equal(mu_pki_issue_mem(f->ca_cert, f->ca_key, &o, &cert, &key, &err), 0);
     assert_int_equal(pt_verify(f->ca_cert, cert, X509_PURPOSE_SSL_CLIENT, NULL), cases[i].want);

@@ -94,8 +94,8 @@ int pki_crl_pem(X509_CRL *crl, char **ret, mu_err *err) {
 int pki_key_new(EVP_PKEY **ret, mu_err *err) {
   EVP_PKEY *key = NULL;
   EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-  int ok = ctx != NULL && EVP_PKEY_keygen_init(ctx) == 1 &&
-           EVP_PKEY_CTX_set_group_name(ctx, "P-256") == 1 && EVP_PKEY_keygen(ctx, &key) == 1;
+  int ok = ctx != NULL && EVP_PKEY_keygen_init(ctx) == 1 && EVP_PKEY_CTX_set_group_name(ctx, "P-256") == 1 &&
+           EVP_PKEY_keygen(ctx, &key) == 1;
   EVP_PKEY_CTX_free(ctx);
   if (!ok) {
     EVP_PKEY_free(key);
@@ -108,24 +108,22 @@ int pki_key_new(EVP_PKEY **ret, mu_err *err) {
 /* Adds field=value as a UTF8String: OpenSSL's string table would cap CN at 64 characters,
  * and names may have 128. */
 static int name_add(X509_NAME *name, int nid, const char *value) {
-  return X509_NAME_add_entry_by_NID(name, nid, V_ASN1_UTF8STRING, (const unsigned char *)value,
-                                    (int)strlen(value), -1, 0);
+  return X509_NAME_add_entry_by_NID(name, nid, V_ASN1_UTF8STRING, (const unsigned char *)value, (int)strlen(value), -1,
+                                    0);
 }
 
-int pki_cert_new(EVP_PKEY *key, const char *ou, const char *cn, X509 *issuer, int64_t not_before,
-                 int64_t not_after, X509 **ret, mu_err *err) {
+int pki_cert_new(EVP_PKEY *key, const char *ou, const char *cn, X509 *issuer, int64_t not_before, int64_t not_after,
+                 X509 **ret, mu_err *err) {
   X509 *x = X509_new();
   BIGNUM *serial = BN_new();
   int ok = x != NULL && serial != NULL && X509_set_version(x, X509_VERSION_3) &&
            BN_rand(serial, 128, BN_RAND_TOP_ONE, BN_RAND_BOTTOM_ANY) &&
            BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(x)) != NULL &&
            ASN1_TIME_set(X509_getm_notBefore(x), (time_t)not_before) != NULL &&
-           ASN1_TIME_set(X509_getm_notAfter(x), (time_t)not_after) != NULL &&
-           X509_set_pubkey(x, key);
+           ASN1_TIME_set(X509_getm_notAfter(x), (time_t)not_after) != NULL && X509_set_pubkey(x, key);
   X509_NAME *subject = ok ? X509_get_subject_name(x) : NULL;
   ok = ok && name_add(subject, NID_organizationName, "muster") &&
-       (ou == NULL || name_add(subject, NID_organizationalUnitName, ou)) &&
-       name_add(subject, NID_commonName, cn) &&
+       (ou == NULL || name_add(subject, NID_organizationalUnitName, ou)) && name_add(subject, NID_commonName, cn) &&
        X509_set_issuer_name(x, issuer != NULL ? X509_get_subject_name(issuer) : subject);
   BN_free(serial);
   if (!ok) {
@@ -147,8 +145,8 @@ int pki_cert_ext(X509 *x, X509 *issuer, int nid, const char *value, mu_err *err)
   return 0;
 }
 
-int pki_cert_finish(X509 *x, X509 *issuer, EVP_PKEY *signer, EVP_PKEY *key, char **ret_cert_pem,
-                    char **ret_key_pem, mu_err *err) {
+int pki_cert_finish(X509 *x, X509 *issuer, EVP_PKEY *signer, EVP_PKEY *key, char **ret_cert_pem, char **ret_key_pem,
+                    mu_err *err) {
   char *cert_pem = NULL;
   int rc = pki_cert_ext(x, x, NID_subject_key_identifier, "hash", err);
   if (rc == 0) rc = pki_cert_ext(x, issuer, NID_authority_key_identifier, "keyid:always", err);
@@ -189,8 +187,7 @@ int pki_serial_of(const ASN1_INTEGER *ai, mu_pki_serial *ret, mu_err *err) {
     n--;
   }
   if (n > MU_PKI_SERIAL_MAX) {
-    return mu_err_set(err, MU_EINVAL, "serial number of %zu bytes, at most %d allowed", n,
-                      MU_PKI_SERIAL_MAX);
+    return mu_err_set(err, MU_EINVAL, "serial number of %zu bytes, at most %d allowed", n, MU_PKI_SERIAL_MAX);
   }
   ret->len = (uint8_t)n;
   if (n > 0) memcpy(ret->bytes, p, n);

@@ -34,8 +34,7 @@ static void set_error(answer *a, int code, const char *fmt, const char *what) {
   snprintf(a->error_msg, sizeof(a->error_msg), fmt, what);
   a->error.error_code = code;
   a->error.error_message = a->error_msg;
-  a->resp.message_response_case =
-      GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ERROR_RESPONSE;
+  a->resp.message_response_case = GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ERROR_RESPONSE;
   a->resp.error_response = &a->error;
 }
 
@@ -121,8 +120,7 @@ static int int32_cmp(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-static int answer_ext_numbers(const mu_reflect_index *idx, const char *type, answer *a,
-                              mu_err *err) {
+static int answer_ext_numbers(const mu_reflect_index *idx, const char *type, answer *a, mu_err *err) {
   type = strip_dot(type);
   const mu_reflect_sym *s = mu_reflect_find_symbol(idx, type);
   if (s == NULL || s->kind != MU_REFLECT_SYM_MESSAGE) {
@@ -174,8 +172,8 @@ static int dispatch(const mu_reflect_index *idx, const req_t *rq, answer *a, mu_
     case GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_CONTAINING_EXTENSION:
       return answer_extension(idx, rq, a, err);
     case GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_ALL_EXTENSION_NUMBERS_OF_TYPE:
-      return answer_ext_numbers(
-          idx, rq->all_extension_numbers_of_type ? rq->all_extension_numbers_of_type : "", a, err);
+      return answer_ext_numbers(idx, rq->all_extension_numbers_of_type ? rq->all_extension_numbers_of_type : "", a,
+                                err);
     default:
       /* No request, or a kind newer than this server: what grpc's own server answers. */
       set_error(a, GRPC_UNIMPLEMENTED, "%s", "request kind not supported");
@@ -183,16 +181,15 @@ static int dispatch(const mu_reflect_index *idx, const req_t *rq, answer *a, mu_
   }
 }
 
-int mu_reflect_handle(const mu_reflect_index *idx, const uint8_t *req, size_t req_len,
-                      uint8_t **ret_resp, size_t *ret_resp_len, mu_err *err) {
+int mu_reflect_handle(const mu_reflect_index *idx, const uint8_t *req, size_t req_len, uint8_t **ret_resp,
+                      size_t *ret_resp_len, mu_err *err) {
   uint8_t *buf = NULL;
   int rc = 0;
   answer a;
   memset(&a, 0, sizeof(a));
   req_t *rq = grpc__reflection__v1__server_reflection_request__unpack(NULL, req_len, req);
   if (rq == NULL) {
-    return mu_err_set(err, MU_EINVAL,
-                      "reflection: request is not a valid ServerReflectionRequest (%zu bytes)",
+    return mu_err_set(err, MU_EINVAL, "reflection: request is not a valid ServerReflectionRequest (%zu bytes)",
                       req_len);
   }
   /* What protobuf-c lets through but other runtimes refuse; echoed back in original_request,
@@ -200,8 +197,7 @@ int mu_reflect_handle(const mu_reflect_index *idx, const uint8_t *req, size_t re
   mu_err bad = {0};
   if (mu_pbjson_proto3_check(&rq->base, &bad) != 0) {
     protobuf_c_message_free_unpacked(&rq->base, NULL);
-    return mu_err_set(err, MU_EINVAL,
-                      "reflection: request is not a valid ServerReflectionRequest: %s", bad.msg);
+    return mu_err_set(err, MU_EINVAL, "reflection: request is not a valid ServerReflectionRequest: %s", bad.msg);
   }
   grpc__reflection__v1__server_reflection_response__init(&a.resp);
   grpc__reflection__v1__file_descriptor_response__init(&a.files);

@@ -42,19 +42,14 @@ static int slice_files(mu_reflect_index *idx, mu_err *err) {
           goto bad;
         }
         continue;
-      case 1:
-        flen = 8;
-        break;
-      case 5:
-        flen = 4;
-        break;
+      case 1: flen = 8; break;
+      case 5: flen = 4; break;
       case 2:
         if (read_varint(idx->set, idx->set_len, &pos, &flen) < 0) {
           goto bad;
         }
         break;
-      default:
-        goto bad;
+      default: goto bad;
     }
     if (flen > idx->set_len - pos) {
       goto bad;
@@ -76,11 +71,10 @@ bad:
   return mu_err_set(err, MU_EINVAL, "descriptor set: malformed wire data at byte %zu", pos);
 }
 
-static int add_sym(mu_reflect_index *idx, const char *prefix, const char *name, size_t file,
-                   mu_reflect_kind kind, const char **ret_name, mu_err *err) {
+static int add_sym(mu_reflect_index *idx, const char *prefix, const char *name, size_t file, mu_reflect_kind kind,
+                   const char **ret_name, mu_err *err) {
   if (name == NULL || name[0] == '\0') {
-    return mu_err_set(err, MU_EINVAL, "descriptor set: file %s: a definition has no name",
-                      idx->files[file].name);
+    return mu_err_set(err, MU_EINVAL, "descriptor set: file %s: a definition has no name", idx->files[file].name);
   }
   if (idx->n_syms == idx->cap_syms) {
     size_t cap = idx->cap_syms ? idx->cap_syms * 2 : 256;
@@ -108,8 +102,7 @@ static int add_sym(mu_reflect_index *idx, const char *prefix, const char *name, 
   return 0;
 }
 
-static int add_ext(mu_reflect_index *idx, const Google__Protobuf__FieldDescriptorProto *f,
-                   size_t file, mu_err *err) {
+static int add_ext(mu_reflect_index *idx, const Google__Protobuf__FieldDescriptorProto *f, size_t file, mu_err *err) {
   if (f->extendee == NULL) {
     return 0;
   }
@@ -123,15 +116,14 @@ static int add_ext(mu_reflect_index *idx, const Google__Protobuf__FieldDescripto
     idx->cap_exts = cap;
   }
   const char *extendee = f->extendee[0] == '.' ? f->extendee + 1 : f->extendee;
-  idx->exts[idx->n_exts++] =
-      (mu_reflect_ext){.extendee = extendee, .number = f->number, .file = file};
+  idx->exts[idx->n_exts++] = (mu_reflect_ext){.extendee = extendee, .number = f->number, .file = file};
   return 0;
 }
 
 /* An enum's values live in the enum's enclosing scope (protobuf's C++ scoping), so both
  * "pkg.PENDING" and "pkg.TaskState.PENDING" are answered. */
-static int add_enum(mu_reflect_index *idx, const char *scope,
-                    const Google__Protobuf__EnumDescriptorProto *e, size_t file, mu_err *err) {
+static int add_enum(mu_reflect_index *idx, const char *scope, const Google__Protobuf__EnumDescriptorProto *e,
+                    size_t file, mu_err *err) {
   const char *full = NULL;
   int rc = add_sym(idx, scope, e->name, file, MU_REFLECT_SYM_ENUM, &full, err);
   for (size_t i = 0; rc == 0 && i < e->n_value; i++) {
@@ -143,13 +135,11 @@ static int add_enum(mu_reflect_index *idx, const char *scope,
   return rc;
 }
 
-static int add_message(mu_reflect_index *idx, const char *scope,
-                       const Google__Protobuf__DescriptorProto *m, size_t file, int depth,
-                       mu_err *err) {
+static int add_message(mu_reflect_index *idx, const char *scope, const Google__Protobuf__DescriptorProto *m,
+                       size_t file, int depth, mu_err *err) {
   const char *full = NULL;
   if (depth > MAX_NESTING) {
-    return mu_err_set(err, MU_EINVAL, "descriptor set: messages nested too deep in %s",
-                      idx->files[file].name);
+    return mu_err_set(err, MU_EINVAL, "descriptor set: messages nested too deep in %s", idx->files[file].name);
   }
   int rc = add_sym(idx, scope, m->name, file, MU_REFLECT_SYM_MESSAGE, &full, err);
   for (size_t i = 0; rc == 0 && i < m->n_field; i++) {
@@ -275,8 +265,7 @@ int mu_reflect_index_new(const uint8_t *set, size_t len, mu_reflect_index **ret,
   idx->set_len = len;
   idx->fds = google__protobuf__file_descriptor_set__unpack(NULL, len, idx->set);
   if (idx->fds == NULL) {
-    rc = mu_err_set(err, MU_EINVAL, "descriptor set: not a valid FileDescriptorSet (%zu bytes)",
-                    len);
+    rc = mu_err_set(err, MU_EINVAL, "descriptor set: not a valid FileDescriptorSet (%zu bytes)", len);
     goto fail;
   }
   idx->n_files = idx->fds->n_file;
@@ -320,8 +309,8 @@ int mu_reflect_index_new(const uint8_t *set, size_t len, mu_reflect_index **ret,
     const Google__Protobuf__FileDescriptorProto *f = idx->fds->file[i];
     for (size_t j = 0; j < f->n_service; j++) {
       char buf[512];
-      snprintf(buf, sizeof(buf), "%s%s%s", f->package ? f->package : "",
-               f->package && f->package[0] ? "." : "", f->service[j]->name);
+      snprintf(buf, sizeof(buf), "%s%s%s", f->package ? f->package : "", f->package && f->package[0] ? "." : "",
+               f->service[j]->name);
       const mu_reflect_sym *s = mu_reflect_find_symbol(idx, buf);
       if (s != NULL) {
         names[k++] = s->name;

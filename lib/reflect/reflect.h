@@ -38,7 +38,7 @@ int mu_reflect_set_services(mu_reflect_index *idx, const char *const *names, siz
  * and original_request the request. "Not found" is an answer (error_response), not an error.
  * Errors: MU_EINVAL when req does not parse or breaks a proto3 rule (mu_pbjson_proto3_check;
  * the server answers INVALID_ARGUMENT), MU_ENOMEM. */
-int mu_reflect_handle(const mu_reflect_index *idx, const uint8_t *req, size_t req_len,
-                      uint8_t **ret_resp, size_t *ret_resp_len, mu_err *err);
+int mu_reflect_handle(const mu_reflect_index *idx, const uint8_t *req, size_t req_len, uint8_t **ret_resp,
+                      size_t *ret_resp_len, mu_err *err);
 
 #endif

@@ -49,8 +49,7 @@ static resp_t *ask(const mu_reflect_index *idx, req_t *rq) {
   assert_non_null(r);
   assert_string_equal(r->valid_host, rq->host);
   assert_non_null(r->original_request);
-  size_t echo_len =
-      grpc__reflection__v1__server_reflection_request__get_packed_size(r->original_request);
+  size_t echo_len = grpc__reflection__v1__server_reflection_request__get_packed_size(r->original_request);
   uint8_t *echo = malloc(echo_len + 1);
   assert_non_null(echo);
   grpc__reflection__v1__server_reflection_request__pack(r->original_request, echo);
@@ -65,25 +64,22 @@ static resp_t *ask(const mu_reflect_index *idx, req_t *rq) {
 static resp_t *ask_symbol(const mu_reflect_index *idx, const char *sym) {
   req_t rq = GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__INIT;
   rq.host = "localhost:7070";
-  rq.message_request_case =
-      GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_CONTAINING_SYMBOL;
+  rq.message_request_case = GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_CONTAINING_SYMBOL;
   rq.file_containing_symbol = (char *)sym;
   return ask(idx, &rq);
 }
 
 static resp_t *ask_file(const mu_reflect_index *idx, const char *name) {
   req_t rq = GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__INIT;
-  rq.message_request_case =
-      GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_BY_FILENAME;
+  rq.message_request_case = GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_BY_FILENAME;
   rq.file_by_filename = (char *)name;
   return ask(idx, &rq);
 }
 
 /* Asserts r is a file answer carrying exactly `want` (NULL-terminated), in that order. */
 static void assert_files(resp_t *r, const char *const *want) {
-  assert_int_equal(
-      r->message_response_case,
-      GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_FILE_DESCRIPTOR_RESPONSE);
+  assert_int_equal(r->message_response_case,
+                   GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_FILE_DESCRIPTOR_RESPONSE);
   size_t n = 0;
   while (want[n] != NULL) {
     n++;
@@ -100,9 +96,8 @@ static void assert_files(resp_t *r, const char *const *want) {
 }
 
 static void assert_not_found(resp_t *r, const char *msg) {
-  assert_int_equal(
-      r->message_response_case,
-      GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ERROR_RESPONSE);
+  assert_int_equal(r->message_response_case,
+                   GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ERROR_RESPONSE);
   assert_int_equal(r->error_response->error_code, 5);
   assert_string_equal(r->error_response->error_message, msg);
 }
@@ -111,17 +106,20 @@ static void test_list_services(void **state) {
   mu_reflect_index *idx = *state;
   req_t rq = GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__INIT;
   rq.host = "h";
-  rq.message_request_case =
-      GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_LIST_SERVICES;
+  rq.message_request_case = GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_LIST_SERVICES;
   rq.list_services = "*";
   resp_t *r = ask(idx, &rq);
-  assert_int_equal(
-      r->message_response_case,
-      GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_LIST_SERVICES_RESPONSE);
-  const char *want[] = {"muster.v1.AgentGateway", "muster.v1.Admin", "grpc.health.v1.Health",
+  assert_int_equal(r->message_response_case,
+                   GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_LIST_SERVICES_RESPONSE);
+  const char *want[] = {"muster.v1.AgentGateway",
+                        "muster.v1.Admin",
+                        "grpc.health.v1.Health",
                         "grpc.reflection.v1alpha.ServerReflection",
                         "grpc.reflection.v1.ServerReflection",
-                        "muster.v1.Tokens", "muster.v1.Secrets", "muster.v1.Audit", "muster.v1.Schedules",
+                        "muster.v1.Tokens",
+                        "muster.v1.Secrets",
+                        "muster.v1.Audit",
+                        "muster.v1.Schedules",
                         "muster.v1.Templates"};
   const size_t n_want = sizeof want / sizeof want[0];
   assert_int_equal(r->list_services_response->n_service, n_want);
@@ -145,12 +143,11 @@ static void test_list_services(void **state) {
 
 static void test_symbols(void **state) {
   mu_reflect_index *idx = *state;
-  static const char *const admin[] = {"muster/v1/admin.proto", "muster/v1/task.proto",
-                                      "muster/v1/job.proto", "muster/v1/agent.proto", NULL};
+  static const char *const admin[] = {"muster/v1/admin.proto", "muster/v1/task.proto", "muster/v1/job.proto",
+                                      "muster/v1/agent.proto", NULL};
   static const char *const job[] = {"muster/v1/job.proto", "muster/v1/task.proto", NULL};
   static const char *const task[] = {"muster/v1/task.proto", NULL};
-  static const char *const agent[] = {"muster/v1/agent.proto", "muster/v1/task.proto",
-                                      "muster/v1/job.proto", NULL};
+  static const char *const agent[] = {"muster/v1/agent.proto", "muster/v1/task.proto", "muster/v1/job.proto", NULL};
   static const char *const health[] = {"grpc/health/v1/health.proto", NULL};
   struct {
     const char *sym;
@@ -179,8 +176,7 @@ static void test_symbols(void **state) {
 
 static void test_by_filename(void **state) {
   mu_reflect_index *idx = *state;
-  static const char *const agent[] = {"muster/v1/agent.proto", "muster/v1/task.proto",
-                                      "muster/v1/job.proto", NULL};
+  static const char *const agent[] = {"muster/v1/agent.proto", "muster/v1/task.proto", "muster/v1/job.proto", NULL};
   static const char *const refl[] = {"grpc/reflection/v1/reflection.proto", NULL};
   resp_t *r = ask_file(idx, "muster/v1/agent.proto");
   assert_files(r, agent);
@@ -206,8 +202,7 @@ static void test_not_found(void **state) {
   Grpc__Reflection__V1__ExtensionRequest x = GRPC__REFLECTION__V1__EXTENSION_REQUEST__INIT;
   x.containing_type = "muster.v1.JobSpec";
   x.extension_number = 100;
-  rq.message_request_case =
-      GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_CONTAINING_EXTENSION;
+  rq.message_request_case = GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_CONTAINING_EXTENSION;
   rq.file_containing_extension = &x;
   r = ask(idx, &rq);
   assert_not_found(r, "extension not found: muster.v1.JobSpec 100");
@@ -218,9 +213,8 @@ static void test_not_found(void **state) {
       GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_ALL_EXTENSION_NUMBERS_OF_TYPE;
   rq.all_extension_numbers_of_type = "muster.v1.JobSpec";
   r = ask(idx, &rq);
-  assert_int_equal(
-      r->message_response_case,
-      GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ALL_EXTENSION_NUMBERS_RESPONSE);
+  assert_int_equal(r->message_response_case,
+                   GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ALL_EXTENSION_NUMBERS_RESPONSE);
   assert_string_equal(r->all_extension_numbers_response->base_type_name, "muster.v1.JobSpec");
   assert_int_equal(r->all_extension_numbers_response->n_extension_number, 0);
   grpc__reflection__v1__server_reflection_response__free_unpacked(r, NULL);
@@ -301,8 +295,7 @@ static void test_extensions(void **state) {
   Grpc__Reflection__V1__ExtensionRequest x = GRPC__REFLECTION__V1__EXTENSION_REQUEST__INIT;
   x.containing_type = "t.Base";
   x.extension_number = 101;
-  rq.message_request_case =
-      GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_CONTAINING_EXTENSION;
+  rq.message_request_case = GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_CONTAINING_EXTENSION;
   rq.file_containing_extension = &x;
   static const char *const want[] = {"ext.proto", NULL};
   resp_t *r = ask(idx, &rq);
@@ -326,9 +319,8 @@ static void test_extensions(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_symbols),    cmocka_unit_test(test_by_filename),
-      cmocka_unit_test(test_not_found),  cmocka_unit_test(test_garbage),
-      cmocka_unit_test(test_extensions), cmocka_unit_test(test_list_services),
+      cmocka_unit_test(test_symbols), cmocka_unit_test(test_by_filename), cmocka_unit_test(test_not_found),
+      cmocka_unit_test(test_garbage), cmocka_unit_test(test_extensions),  cmocka_unit_test(test_list_services),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -120,8 +120,7 @@ static void on_recv(void *self, int ok) {
     grpc_byte_buffer_reader_destroy(&reader);
     /* Messages that arrive after the server decided to finish are dropped. */
     if (call->handlers.on_message != NULL && !call->finish_requested)
-      stop = call->handlers.on_message(call, GRPC_SLICE_START_PTR(slice),
-                                       GRPC_SLICE_LENGTH(slice), call->ud);
+      stop = call->handlers.on_message(call, GRPC_SLICE_START_PTR(slice), GRPC_SLICE_LENGTH(slice), call->ud);
     grpc_slice_unref(slice);
   }
   grpc_byte_buffer_destroy(buf);
@@ -165,8 +164,7 @@ static void on_send(void *self, int ok) {
     free(item);
   }
   if (!ok) call->read_stopped = 1; /* the stream is broken; status will tell why */
-  if (call->drain_cb != NULL && call->queued_bytes < call->drain_below && !call->done &&
-      !call->final_seen) {
+  if (call->drain_cb != NULL && call->queued_bytes < call->drain_below && !call->done && !call->final_seen) {
     void (*cb)(mu_rpc_call *, void *) = call->drain_cb;
     call->drain_cb = NULL;
     cb(call, call->drain_arg); /* may queue more: call_pump below sends it */
@@ -220,8 +218,7 @@ static void call_pump(mu_rpc_call *call) {
     ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
     ops[n].data.send_status_from_server.status = (grpc_status_code)call->finish_code;
     ops[n].data.send_status_from_server.status_details = &call->finish_slice;
-    ops[n].data.send_status_from_server.trailing_metadata_count =
-        md_to_grpc(&call->trailers, call->grpc_trailers);
+    ops[n].data.send_status_from_server.trailing_metadata_count = md_to_grpc(&call->trailers, call->grpc_trailers);
     ops[n].data.send_status_from_server.trailing_metadata = call->grpc_trailers;
     n++;
     if (call_start_batch(call, ops, n, &call->status_send_tag) == 0) call->finish_sent = 1;
@@ -235,23 +232,18 @@ static void call_pump(mu_rpc_call *call) {
 
 int mu_rpc_call_send(mu_rpc_call *call, const uint8_t *data, size_t len, mu_err *err) {
   if (call->done || call->final_seen || call->finish_requested || call->close_send_requested)
-    return mu_err_set(err, MU_EIO, "rpc %s: call is over, message not sent",
-                      call->method ? call->method : "call");
+    return mu_err_set(err, MU_EIO, "rpc %s: call is over, message not sent", call->method ? call->method : "call");
   if (call->queued_bytes + len > call->max_send_queue)
-    return mu_err_set(err, MU_ENOSPC,
-                      "rpc %s: send queue full (%zu bytes queued, limit %zu): peer too slow",
-                      call->method ? call->method : "call", call->queued_bytes,
-                      call->max_send_queue);
+    return mu_err_set(err, MU_ENOSPC, "rpc %s: send queue full (%zu bytes queued, limit %zu): peer too slow",
+                      call->method ? call->method : "call", call->queued_bytes, call->max_send_queue);
   mu_rpc_send_item *item = calloc(1, sizeof *item);
   if (item == NULL) return mu_err_set(err, MU_ENOMEM, "rpc: out of memory");
   grpc_slice slice = grpc_slice_from_copied_buffer((const char *)data, len);
   item->buf = grpc_raw_byte_buffer_create(&slice, 1);
   grpc_slice_unref(slice);
   item->len = len;
-  if (call->send_tail != NULL)
-    call->send_tail->next = item;
-  else
-    call->send_head = item;
+  if (call->send_tail != NULL) call->send_tail->next = item;
+  else call->send_head = item;
   call->send_tail = item;
   call->queued_bytes += len;
   call_pump(call);
@@ -260,8 +252,7 @@ int mu_rpc_call_send(mu_rpc_call *call, const uint8_t *data, size_t len, mu_err 
 
 size_t mu_rpc_call_queued_bytes(const mu_rpc_call *call) { return call->queued_bytes; }
 
-void mu_rpc_call_on_drain(mu_rpc_call *call, size_t below, void (*cb)(mu_rpc_call *, void *),
-                          void *arg) {
+void mu_rpc_call_on_drain(mu_rpc_call *call, size_t below, void (*cb)(mu_rpc_call *, void *), void *arg) {
   call->drain_below = below;
   call->drain_cb = cb;
   call->drain_arg = arg;
@@ -273,8 +264,7 @@ void mu_rpc_call_close_send(mu_rpc_call *call) {
   call_pump(call);
 }
 
-void mu_rpc_call_finish(mu_rpc_call *call, int code, const char *message,
-                        const mu_rpc_metadata *trailers) {
+void mu_rpc_call_finish(mu_rpc_call *call, int code, const char *message, const mu_rpc_metadata *trailers) {
   if (!call->is_server || call->finish_requested || call->done) return;
   call->finish_requested = 1;
   call->finish_code = code;
@@ -289,13 +279,11 @@ void mu_rpc_call_cancel(mu_rpc_call *call, int code, const char *message) {
     call->cancel_code = code;
     call->cancel_message = strdup(message ? message : "");
   }
-  grpc_call_cancel_with_status(call->call, (grpc_status_code)code, message ? message : "",
-                               NULL);
+  grpc_call_cancel_with_status(call->call, (grpc_status_code)code, message ? message : "", NULL);
 }
 
 int mu_rpc_call_set_headers(mu_rpc_call *call, const mu_rpc_metadata *md, mu_err *err) {
-  if (!call->is_server || call->headers_sent)
-    return mu_err_set(err, MU_EINVAL, "rpc: headers already sent");
+  if (!call->is_server || call->headers_sent) return mu_err_set(err, MU_EINVAL, "rpc: headers already sent");
   call->headers = *md;
   return 0;
 }
@@ -307,9 +295,7 @@ char *mu_rpc_call_peer(const mu_rpc_call *call) {
   return copy;
 }
 
-const char *mu_rpc_call_method(const mu_rpc_call *call) {
-  return call->method ? call->method : "";
-}
+const char *mu_rpc_call_method(const mu_rpc_call *call) { return call->method ? call->method : ""; }
 
 void mu_rpc_call_set_userdata(mu_rpc_call *call, void *ud) { call->ud = ud; }
 
@@ -347,10 +333,9 @@ mu_rpc_call *mu_rpc_call_alloc(mu_rpc_engine *engine, int is_server, size_t max_
   call->engine = engine;
   call->is_server = is_server;
   call->max_send_queue = max_send_queue ? max_send_queue : (64u << 20);
-  mu_rpc_tag *tags[] = {&call->recv_tag, &call->send_tag, &call->final_tag,
+  mu_rpc_tag *tags[] = {&call->recv_tag,  &call->send_tag,    &call->final_tag,
                         &call->start_tag, &call->headers_tag, &call->status_send_tag};
-  void (*fns[])(void *, int) = {on_recv, on_send, on_final, on_client_start, on_client_headers,
-                                on_status_sent};
+  void (*fns[])(void *, int) = {on_recv, on_send, on_final, on_client_start, on_client_headers, on_status_sent};
   for (size_t i = 0; i < 6; i++) {
     tags[i]->fn = fns[i];
     tags[i]->self = call;

@@ -6,8 +6,8 @@
 
 #include "lib/rpc/internal.h"
 
-int mu_rpc_channel_new(mu_rpc_engine *engine, const char *target, const mu_rpc_creds *creds,
-                       const mu_rpc_options *opts, mu_rpc_channel **ret, mu_err *err) {
+int mu_rpc_channel_new(mu_rpc_engine *engine, const char *target, const mu_rpc_creds *creds, const mu_rpc_options *opts,
+                       mu_rpc_channel **ret, mu_err *err) {
   grpc_channel_credentials *cc = NULL;
   if (creds != NULL && creds->tls) {
     /* in-memory PEM wins over a file; gRPC copies what it is given */
@@ -22,8 +22,7 @@ int mu_rpc_channel_new(mu_rpc_engine *engine, const char *target, const mu_rpc_c
       failed = read[i] == NULL;
     }
     grpc_ssl_pem_key_cert_pair pair = {pem[2], pem[1]};
-    if (!failed)
-      cc = grpc_ssl_credentials_create(pem[0], pem[1] && pem[2] ? &pair : NULL, NULL, NULL);
+    if (!failed) cc = grpc_ssl_credentials_create(pem[0], pem[1] && pem[2] ? &pair : NULL, NULL, NULL);
     if (read[2] != NULL) memset(read[2], 0, strlen(read[2]));
     for (int i = 0; i < 3; i++) free(read[i]);
     if (failed) return err ? err->code : MU_EIO;
@@ -75,9 +74,8 @@ void mu_rpc_channel_close(mu_rpc_channel *channel) {
   free(channel);
 }
 
-int mu_rpc_call_new(mu_rpc_channel *channel, const char *path, int64_t deadline_ms,
-                    const mu_rpc_metadata *md, const mu_rpc_call_handlers *handlers, void *ud,
-                    mu_rpc_call **ret, mu_err *err) {
+int mu_rpc_call_new(mu_rpc_channel *channel, const char *path, int64_t deadline_ms, const mu_rpc_metadata *md,
+                    const mu_rpc_call_handlers *handlers, void *ud, mu_rpc_call **ret, mu_err *err) {
   mu_rpc_engine *engine = channel->engine;
   if (engine->closing) return mu_err_set(err, MU_ECANCELED, "rpc: engine is closing");
   mu_rpc_call *call = mu_rpc_call_alloc(engine, 0, channel->opts.max_send_queue);
@@ -87,9 +85,8 @@ int mu_rpc_call_new(mu_rpc_channel *channel, const char *path, int64_t deadline_
   call->ud = ud;
   call->method = strdup(path);
   grpc_slice method = grpc_slice_from_copied_string(path);
-  call->call = grpc_channel_create_call(channel->channel, NULL, GRPC_PROPAGATE_DEFAULTS,
-                                        engine->cq, method, NULL, mu_rpc_deadline(deadline_ms),
-                                        NULL);
+  call->call = grpc_channel_create_call(channel->channel, NULL, GRPC_PROPAGATE_DEFAULTS, engine->cq, method, NULL,
+                                        mu_rpc_deadline(deadline_ms), NULL);
   grpc_slice_unref(method);
   if (call->call == NULL) {
     grpc_metadata_array_destroy(&call->recv_headers);
@@ -139,9 +136,8 @@ static void unary_on_done(mu_rpc_call *call, const mu_rpc_status *st, void *ud) 
   free(ctx);
 }
 
-int mu_rpc_unary(mu_rpc_channel *channel, const char *path, int64_t deadline_ms,
-                 const mu_rpc_metadata *md, const uint8_t *req, size_t req_len,
-                 mu_rpc_unary_cb cb, void *ud, mu_err *err) {
+int mu_rpc_unary(mu_rpc_channel *channel, const char *path, int64_t deadline_ms, const mu_rpc_metadata *md,
+                 const uint8_t *req, size_t req_len, mu_rpc_unary_cb cb, void *ud, mu_err *err) {
   unary_ctx *ctx = calloc(1, sizeof *ctx);
   if (ctx == NULL) return mu_err_set(err, MU_ENOMEM, "rpc: out of memory");
   ctx->cb = cb;

@@ -26,8 +26,7 @@ int mu_rpc_link_empty(const mu_rpc_link *head) { return head->next == head; }
 static void *cq_thread_main(void *arg) {
   mu_rpc_engine *engine = arg;
   for (;;) {
-    grpc_event ev = grpc_completion_queue_next(engine->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
-                                               NULL);
+    grpc_event ev = grpc_completion_queue_next(engine->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
     pthread_mutex_lock(&engine->lock);
     if (ev.type == GRPC_QUEUE_SHUTDOWN) {
       engine->cq_done = 1;
@@ -182,8 +181,7 @@ void mu_rpc_engine_close(mu_rpc_engine *engine, void (*close_cb)(void *ud), void
   engine->closing = 1;
   engine->close_cb = close_cb;
   engine->close_ud = ud;
-  while (!mu_rpc_link_empty(&engine->channels))
-    mu_rpc_channel_close((mu_rpc_channel *)engine->channels.next);
+  while (!mu_rpc_link_empty(&engine->channels)) mu_rpc_channel_close((mu_rpc_channel *)engine->channels.next);
   /* Servers unlink themselves once their shutdown completes. */
   for (mu_rpc_link *l = engine->servers.next; l != &engine->servers;) {
     mu_rpc_link *next = l->next;

@@ -36,16 +36,16 @@ struct mu_rpc_engine {
   pthread_t *pollers;
   size_t n_pollers;
 
-  pthread_mutex_t lock;      /* guards the event vector and cq_done */
+  pthread_mutex_t lock; /* guards the event vector and cq_done */
   mu_rpc_event *events;
   size_t n_events, cap_events;
-  mu_rpc_event *spare;       /* the other buffer, swapped in on each drain */
+  mu_rpc_event *spare; /* the other buffer, swapped in on each drain */
   size_t cap_spare;
-  int cq_done;               /* the thread saw GRPC_QUEUE_SHUTDOWN */
+  int cq_done; /* the thread saw GRPC_QUEUE_SHUTDOWN */
 
-  mu_rpc_link calls;         /* live mu_rpc_call (list head) */
-  mu_rpc_link servers;       /* live mu_rpc_server */
-  mu_rpc_link channels;      /* live mu_rpc_channel */
+  mu_rpc_link calls;    /* live mu_rpc_call (list head) */
+  mu_rpc_link servers;  /* live mu_rpc_server */
+  mu_rpc_link channels; /* live mu_rpc_channel */
   int closing;
   int cq_shutdown_started;
   void (*close_cb)(void *ud);
@@ -53,32 +53,32 @@ struct mu_rpc_engine {
 };
 
 struct mu_rpc_call {
-  mu_rpc_link link;          /* first: in engine->calls */
+  mu_rpc_link link; /* first: in engine->calls */
   mu_rpc_engine *engine;
   grpc_call *call;
   int is_server;
   mu_rpc_call_handlers handlers;
   void *ud;
-  mu_rpc_channel *channel;   /* client side */
+  mu_rpc_channel *channel; /* client side */
   size_t max_send_queue;
 
-  int ops_pending;           /* batches started and not completed */
+  int ops_pending; /* batches started and not completed */
   mu_rpc_tag recv_tag, send_tag, final_tag, start_tag, headers_tag, status_send_tag;
 
   /* reading */
-  int reading;               /* a RECV_MESSAGE is outstanding */
+  int reading; /* a RECV_MESSAGE is outstanding */
   int read_stopped;
   grpc_byte_buffer *recv_buf;
 
   /* sending: a FIFO of byte buffers; one SEND_MESSAGE at a time */
   struct mu_rpc_send_item *send_head, *send_tail;
   size_t queued_bytes;
-  size_t drain_below;        /* mu_rpc_call_on_drain: its threshold, callback and argument */
+  size_t drain_below; /* mu_rpc_call_on_drain: its threshold, callback and argument */
   void (*drain_cb)(mu_rpc_call *call, void *arg);
   void *drain_arg;
   int sending;
-  int headers_sent;          /* server: initial metadata sent */
-  mu_rpc_metadata headers;   /* server: to send with the first message */
+  int headers_sent;        /* server: initial metadata sent */
+  mu_rpc_metadata headers; /* server: to send with the first message */
   grpc_metadata grpc_md[MU_RPC_MAX_METADATA];
   int close_send_requested, close_send_sent; /* client */
   int finish_requested, finish_sent;         /* server */
@@ -89,10 +89,10 @@ struct mu_rpc_call {
   grpc_slice finish_slice;
 
   /* the end */
-  int final_seen;            /* server: RECV_CLOSE done; client: RECV_STATUS done */
-  int done;                  /* on_done has run (or is running) */
+  int final_seen; /* server: RECV_CLOSE done; client: RECV_STATUS done */
+  int done;       /* on_done has run (or is running) */
   int server_cancelled;
-  int cancel_code;           /* set by mu_rpc_call_cancel: reported instead of CANCELLED */
+  int cancel_code; /* set by mu_rpc_call_cancel: reported instead of CANCELLED */
   char *cancel_message;
 
   /* server side request data */
@@ -101,9 +101,9 @@ struct mu_rpc_call {
   char *method;
   mu_rpc_observe_cb observe; /* the server's observer, told when the call is over */
   void *observe_ud;
-  int observe_known;         /* method is registered (else reported as "") */
+  int observe_known; /* method is registered (else reported as "") */
   int64_t begin_mono_ns;
-  void *auth;                /* mu_rpc_call_set_auth */
+  void *auth; /* mu_rpc_call_set_auth */
   void (*auth_free)(void *auth);
 
   /* client side status */
@@ -141,8 +141,7 @@ void mu_rpc_peer_fill(grpc_call *call, mu_rpc_peer *peer, grpc_auth_context **re
  * The fetcher's state (*ret_state) must outlive the credentials: the server frees it with
  * mu_rpc_tls_state_free after grpc_server_destroy. */
 typedef struct mu_rpc_tls_state mu_rpc_tls_state;
-grpc_server_credentials *mu_rpc_tls_server_creds(const mu_rpc_creds *creds,
-                                                 mu_rpc_tls_state **ret_state, mu_err *err);
+grpc_server_credentials *mu_rpc_tls_server_creds(const mu_rpc_creds *creds, mu_rpc_tls_state **ret_state, mu_err *err);
 void mu_rpc_tls_state_free(mu_rpc_tls_state *s);
 /* Reads a whole (small) file; NULL with err set. Caller frees. */
 char *mu_rpc_read_file(const char *path, mu_err *err);

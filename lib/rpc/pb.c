@@ -26,14 +26,13 @@ static int pb_on_message(mu_rpc_call *call, const uint8_t *data, size_t len, voi
   pc->answered = 1;
   ProtobufCMessage *req = protobuf_c_message_unpack(pc->method->desc, NULL, len, data);
   if (req == NULL) {
-    mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "malformed %s request (%zu bytes): cannot decode",
-               pc->method->desc->name, len);
+    mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "malformed %s request (%zu bytes): cannot decode", pc->method->desc->name,
+               len);
     return 1;
   }
   mu_err err = {0};
   if (mu_pbjson_proto3_check(req, &err) != 0) { /* what other runtimes refuse */
-    mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "malformed %s request: %s", pc->method->desc->name,
-               err.msg);
+    mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "malformed %s request: %s", pc->method->desc->name, err.msg);
     protobuf_c_message_free_unpacked(req, NULL);
     return 1;
   }
@@ -64,14 +63,12 @@ static void pb_on_call(mu_rpc_call *call, const mu_rpc_metadata *md, void *ud) {
   }
   pc->method = ud;
   pc->md = *md;
-  mu_rpc_call_handlers h = {
-      .on_message = pb_on_message, .on_read_end = pb_on_read_end, .on_done = pb_on_done};
+  mu_rpc_call_handlers h = {.on_message = pb_on_message, .on_read_end = pb_on_read_end, .on_done = pb_on_done};
   mu_rpc_call_start(call, &h, pc);
 }
 
-int mu_pb_add_unary(mu_rpc_server *server, const char *path,
-                    const ProtobufCMessageDescriptor *req_desc, mu_pb_unary_fn fn, void *ud,
-                    mu_err *err) {
+int mu_pb_add_unary(mu_rpc_server *server, const char *path, const ProtobufCMessageDescriptor *req_desc,
+                    mu_pb_unary_fn fn, void *ud, mu_err *err) {
   pb_method *m = malloc(sizeof *m);
   if (m == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   m->desc = req_desc;

@@ -25,21 +25,21 @@ void mu_rpc_peer_fill(grpc_call *call, mu_rpc_peer *peer, grpc_auth_context **re
   grpc_auth_property_iterator it;
   const grpc_auth_property *p;
   it = grpc_auth_context_find_properties_by_name(ctx, GRPC_TRANSPORT_SECURITY_TYPE_PROPERTY_NAME);
-  if ((p = grpc_auth_property_iterator_next(&it)) != NULL)
-    peer->tls = p->value_length == 3 && memcmp(p->value, "ssl", 3) == 0;
+  p = grpc_auth_property_iterator_next(&it);
+  if (p != NULL) peer->tls = p->value_length == 3 && memcmp(p->value, "ssl", 3) == 0;
   if (!peer->tls) {
     grpc_auth_context_release(ctx);
     return;
   }
   peer->verified = grpc_auth_context_peer_is_authenticated(ctx);
   it = grpc_auth_context_find_properties_by_name(ctx, GRPC_X509_CN_PROPERTY_NAME);
-  if ((p = grpc_auth_property_iterator_next(&it)) != NULL)
-    copy_value(peer->common_name, sizeof peer->common_name, p);
+  p = grpc_auth_property_iterator_next(&it);
+  if (p != NULL) copy_value(peer->common_name, sizeof peer->common_name, p);
   it = grpc_auth_context_find_properties_by_name(ctx, GRPC_PEER_URI_PROPERTY_NAME);
-  while ((p = grpc_auth_property_iterator_next(&it)) != NULL &&
-         peer->n_uris < MU_RPC_PEER_MAX_URIS)
+  while ((p = grpc_auth_property_iterator_next(&it)) != NULL && peer->n_uris < MU_RPC_PEER_MAX_URIS)
     copy_value(peer->uris[peer->n_uris++], sizeof peer->uris[0], p);
   it = grpc_auth_context_find_properties_by_name(ctx, GRPC_X509_PEM_CERT_PROPERTY_NAME);
-  if ((p = grpc_auth_property_iterator_next(&it)) != NULL) peer->pem = p->value;
+  p = grpc_auth_property_iterator_next(&it);
+  if (p != NULL) peer->pem = p->value;
   *ret_ctx = ctx;
 }

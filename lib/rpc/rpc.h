@@ -65,7 +65,7 @@ const char *mu_rpc_metadata_get(const mu_rpc_metadata *md, const char *key);
  * (mtime or size): a renewed certificate is used by new connections while running streams go
  * on. A server file that turns unreadable keeps the last good set (logged once). */
 typedef struct mu_rpc_creds {
-  int tls;                 /* 0: insecure (plaintext) */
+  int tls; /* 0: insecure (plaintext) */
   const char *ca_file;
   const char *cert_file;
   const char *key_file;
@@ -84,19 +84,19 @@ typedef struct mu_rpc_creds {
 /* The peer of a server call as its TLS handshake proved it. Filled before any handler runs. */
 #define MU_RPC_PEER_MAX_URIS 4
 typedef struct mu_rpc_peer {
-  int tls;                        /* the connection is TLS */
-  int verified;                   /* a client certificate was presented and verified */
-  char common_name[129];          /* subject CN of the client certificate, "" when none */
+  int tls;                              /* the connection is TLS */
+  int verified;                         /* a client certificate was presented and verified */
+  char common_name[129];                /* subject CN of the client certificate, "" when none */
   char uris[MU_RPC_PEER_MAX_URIS][256]; /* URI subject alternative names */
   size_t n_uris;
-  const char *pem;                /* the client's leaf certificate (PEM) or NULL; valid
+  const char *pem;  /* the client's leaf certificate (PEM) or NULL; valid
                                    * during the gate callback only */
-  char address[80];               /* "ipv4:127.0.0.1:5000" */
+  char address[80]; /* "ipv4:127.0.0.1:5000" */
 } mu_rpc_peer;
 
 typedef struct mu_rpc_status {
-  int code;                /* MU_RPC_* */
-  const char *message;     /* never NULL; valid during the callback */
+  int code;                        /* MU_RPC_* */
+  const char *message;             /* never NULL; valid during the callback */
   const mu_rpc_metadata *trailers; /* client side: trailing metadata; may be empty */
 } mu_rpc_status;
 
@@ -121,9 +121,9 @@ typedef struct mu_rpc_call_handlers {
 } mu_rpc_call_handlers;
 
 typedef struct mu_rpc_options {
-  size_t max_message;      /* biggest message accepted either way; default 16 MiB */
-  size_t max_send_queue;   /* bytes queued for sending per call; default 64 MiB */
-  int keepalive_ms;        /* HTTP/2 keepalive pings; 0 = off */
+  size_t max_message;    /* biggest message accepted either way; default 16 MiB */
+  size_t max_send_queue; /* bytes queued for sending per call; default 64 MiB */
+  int keepalive_ms;      /* HTTP/2 keepalive pings; 0 = off */
 } mu_rpc_options;
 
 /* --- engine: the completion queue, its thread, and the bridge into the loop --- */
@@ -149,23 +149,21 @@ uv_loop_t *mu_rpc_engine_loop(const mu_rpc_engine *engine);
  * mu_rpc_call_start() (which begins reading) or finish it at once. */
 typedef void (*mu_rpc_method_cb)(mu_rpc_call *call, const mu_rpc_metadata *md, void *ud);
 
-int mu_rpc_server_new(mu_rpc_engine *engine, const mu_rpc_options *opts, mu_rpc_server **ret,
-                      mu_err *err);
+int mu_rpc_server_new(mu_rpc_engine *engine, const mu_rpc_options *opts, mu_rpc_server **ret, mu_err *err);
 /* Registers "/pkg.Service/Method". Calls for unregistered methods get UNIMPLEMENTED. Before
  * mu_rpc_server_start only. */
-int mu_rpc_server_add_method(mu_rpc_server *server, const char *path, mu_rpc_method_cb cb,
-                             void *ud, mu_err *err);
+int mu_rpc_server_add_method(mu_rpc_server *server, const char *path, mu_rpc_method_cb cb, void *ud, mu_err *err);
 /* Same, and the server owns ud: ud_free(ud) runs when the server is freed (or at once when
  * registering fails). */
-int mu_rpc_server_add_method_owned(mu_rpc_server *server, const char *path, mu_rpc_method_cb cb,
-                                   void *ud, void (*ud_free)(void *ud), mu_err *err);
+int mu_rpc_server_add_method_owned(mu_rpc_server *server, const char *path, mu_rpc_method_cb cb, void *ud,
+                                   void (*ud_free)(void *ud), mu_err *err);
 /* The server's gate: runs on the loop thread for every new call, registered method or not,
  * before the method's handler, with the caller's metadata and proven identity. It returns
  * MU_RPC_OK to let the call through (it may attach data with mu_rpc_call_set_auth first), or
  * another status code: the call is then finished with that code and msg, and no handler
  * runs. Without a gate every call goes through. Before mu_rpc_server_start only. */
-typedef int (*mu_rpc_gate_cb)(mu_rpc_call *call, const char *method, const mu_rpc_metadata *md,
-                              const mu_rpc_peer *peer, char *msg, size_t msg_size, void *ud);
+typedef int (*mu_rpc_gate_cb)(mu_rpc_call *call, const char *method, const mu_rpc_metadata *md, const mu_rpc_peer *peer,
+                              char *msg, size_t msg_size, void *ud);
 void mu_rpc_server_set_gate(mu_rpc_server *server, mu_rpc_gate_cb gate, void *ud);
 /* The server's observer (for metrics): runs on the loop thread once per call when it is over,
  * with its method path ("" for a method not registered, so the set of paths stays bounded),
@@ -175,8 +173,8 @@ typedef void (*mu_rpc_observe_cb)(const char *method, int code, double seconds, 
 void mu_rpc_server_set_observer(mu_rpc_server *server, mu_rpc_observe_cb cb, void *ud);
 
 /* Binds HOST:PORT (":0" picks a port; ret_port may be NULL). Before start. */
-int mu_rpc_server_listen(mu_rpc_server *server, const char *addr, const mu_rpc_creds *creds,
-                         int *ret_port, mu_err *err);
+int mu_rpc_server_listen(mu_rpc_server *server, const char *addr, const mu_rpc_creds *creds, int *ret_port,
+                         mu_err *err);
 int mu_rpc_server_start(mu_rpc_server *server, mu_err *err);
 /* Stops accepting, cancels every live call (their on_done runs), and frees the server when
  * the last one is gone; close_cb (may be NULL) runs then. */
@@ -184,24 +182,21 @@ void mu_rpc_server_close(mu_rpc_server *server, void (*close_cb)(void *ud), void
 
 /* --- client --- */
 
-int mu_rpc_channel_new(mu_rpc_engine *engine, const char *target, const mu_rpc_creds *creds,
-                       const mu_rpc_options *opts, mu_rpc_channel **ret, mu_err *err);
+int mu_rpc_channel_new(mu_rpc_engine *engine, const char *target, const mu_rpc_creds *creds, const mu_rpc_options *opts,
+                       mu_rpc_channel **ret, mu_err *err);
 /* Destroys the channel; calls still open on it are cancelled first (their on_done runs). */
 void mu_rpc_channel_close(mu_rpc_channel *channel);
 
 /* Opens a call on "/pkg.Service/Method" with a deadline (ms from now; <= 0 none) and request
  * metadata (may be NULL). Reading starts at once; on_done reports the final status. */
-int mu_rpc_call_new(mu_rpc_channel *channel, const char *path, int64_t deadline_ms,
-                    const mu_rpc_metadata *md, const mu_rpc_call_handlers *handlers, void *ud,
-                    mu_rpc_call **ret, mu_err *err);
+int mu_rpc_call_new(mu_rpc_channel *channel, const char *path, int64_t deadline_ms, const mu_rpc_metadata *md,
+                    const mu_rpc_call_handlers *handlers, void *ud, mu_rpc_call **ret, mu_err *err);
 
 /* Unary convenience: sends one request, half-closes, and calls cb once with the reply (NULL
  * unless status OK) and the status. */
-typedef void (*mu_rpc_unary_cb)(const uint8_t *reply, size_t len, const mu_rpc_status *status,
-                                void *ud);
-int mu_rpc_unary(mu_rpc_channel *channel, const char *path, int64_t deadline_ms,
-                 const mu_rpc_metadata *md, const uint8_t *req, size_t req_len,
-                 mu_rpc_unary_cb cb, void *ud, mu_err *err);
+typedef void (*mu_rpc_unary_cb)(const uint8_t *reply, size_t len, const mu_rpc_status *status, void *ud);
+int mu_rpc_unary(mu_rpc_channel *channel, const char *path, int64_t deadline_ms, const mu_rpc_metadata *md,
+                 const uint8_t *req, size_t req_len, mu_rpc_unary_cb cb, void *ud, mu_err *err);
 
 /* --- both sides --- */
 
@@ -218,13 +213,11 @@ size_t mu_rpc_call_queued_bytes(const mu_rpc_call *call);
  * and leaves fewer than `below` bytes queued (check mu_rpc_call_queued_bytes first: nothing
  * fires while the queue is empty). It may send. One waiter per call: another registration
  * replaces it, cb NULL removes it; it never runs once the call is over. */
-void mu_rpc_call_on_drain(mu_rpc_call *call, size_t below, void (*cb)(mu_rpc_call *call, void *arg),
-                          void *arg);
+void mu_rpc_call_on_drain(mu_rpc_call *call, size_t below, void (*cb)(mu_rpc_call *call, void *arg), void *arg);
 /* Client side: no more messages from us (after the queued ones). */
 void mu_rpc_call_close_send(mu_rpc_call *call);
 /* Server side: ends the call with a status after the queued messages; trailers may be NULL. */
-void mu_rpc_call_finish(mu_rpc_call *call, int code, const char *message,
-                        const mu_rpc_metadata *trailers);
+void mu_rpc_call_finish(mu_rpc_call *call, int code, const char *message, const mu_rpc_metadata *trailers);
 /* Either side: ends the call at once with code/message; on_done still runs once. */
 void mu_rpc_call_cancel(mu_rpc_call *call, int code, const char *message);
 /* Server side: "ipv4:127.0.0.1:5000" style peer address; caller frees with free(). */

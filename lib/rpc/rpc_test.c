@@ -55,8 +55,7 @@ static void server_done(mu_rpc_call *call, const mu_rpc_status *st, void *ud) {
 
 static void m_bidi(mu_rpc_call *call, const mu_rpc_metadata *md, void *ud) {
   (void)md;
-  mu_rpc_call_handlers h = {.on_message = echo_on_message, .on_read_end = echo_on_read_end,
-                            .on_done = server_done};
+  mu_rpc_call_handlers h = {.on_message = echo_on_message, .on_read_end = echo_on_read_end, .on_done = server_done};
   mu_rpc_call_start(call, &h, ud);
 }
 
@@ -101,8 +100,7 @@ static void m_client_stream(mu_rpc_call *call, const mu_rpc_metadata *md, void *
   (void)md;
   counter *c = calloc(1, sizeof *c);
   c->f = ud;
-  mu_rpc_call_handlers h = {.on_message = cs_on_message, .on_read_end = cs_on_read_end,
-                            .on_done = cs_on_done};
+  mu_rpc_call_handlers h = {.on_message = cs_on_message, .on_read_end = cs_on_read_end, .on_done = cs_on_done};
   mu_rpc_call_start(call, &h, c);
 }
 
@@ -229,8 +227,7 @@ static int setup(void **state) {
   mu_rpc_server_add_method(f->server, "/test.Echo/ServerStream", m_server_stream, f, &err);
   mu_rpc_server_add_method(f->server, "/test.Echo/Fail", m_fail, f, &err);
   mu_rpc_server_add_method(f->server, "/test.Echo/Never", m_never, f, &err);
-  assert_int_equal(mu_rpc_server_add_method(f->server, "/test.Echo/Fail", m_fail, f, &err),
-                   MU_EEXIST);
+  assert_int_equal(mu_rpc_server_add_method(f->server, "/test.Echo/Fail", m_fail, f, &err), MU_EEXIST);
   assert_int_equal(mu_rpc_server_listen(f->server, "127.0.0.1:0", NULL, &f->port, &err), 0);
   assert_true(f->port > 0);
   assert_int_equal(mu_rpc_server_start(f->server, &err), 0);
@@ -260,8 +257,7 @@ static void test_unary_with_metadata(void **state) {
   assert_int_equal(mu_rpc_metadata_add(&md, "Bad Key", "v"), MU_EINVAL);
   reset(f);
   mu_rpc_call *call;
-  assert_int_equal(mu_rpc_call_new(f->channel, "/test.Echo/Unary", 5000, &md, &client_handlers,
-                                   f, &call, NULL), 0);
+  assert_int_equal(mu_rpc_call_new(f->channel, "/test.Echo/Unary", 5000, &md, &client_handlers, f, &call, NULL), 0);
   mu_rpc_call_send(call, (const uint8_t *)"ping", 4, NULL);
   mu_rpc_call_close_send(call);
   run_until_done(f);
@@ -270,8 +266,8 @@ static void test_unary_with_metadata(void **state) {
   assert_string_equal(f->trailer, "alice"); /* the header echoed our metadata */
 
   reset(f);
-  assert_int_equal(mu_rpc_unary(f->channel, "/test.Echo/Unary", 5000, NULL,
-                                (const uint8_t *)"hello", 5, c_unary_cb, f, NULL), 0);
+  assert_int_equal(
+      mu_rpc_unary(f->channel, "/test.Echo/Unary", 5000, NULL, (const uint8_t *)"hello", 5, c_unary_cb, f, NULL), 0);
   run_until_done(f);
   assert_int_equal(f->code, MU_RPC_OK);
   assert_string_equal(f->last, "hello");
@@ -281,8 +277,7 @@ static void test_server_stream(void **state) {
   fixture *f = *state;
   reset(f);
   mu_rpc_call *call;
-  mu_rpc_call_new(f->channel, "/test.Echo/ServerStream", 5000, NULL, &client_handlers, f, &call,
-                  NULL);
+  mu_rpc_call_new(f->channel, "/test.Echo/ServerStream", 5000, NULL, &client_handlers, f, &call, NULL);
   mu_rpc_call_send(call, (const uint8_t *)"100", 3, NULL);
   mu_rpc_call_close_send(call);
   run_until_done(f);
@@ -295,8 +290,7 @@ static void test_client_stream(void **state) {
   fixture *f = *state;
   reset(f);
   mu_rpc_call *call;
-  mu_rpc_call_new(f->channel, "/test.Echo/ClientStream", 5000, NULL, &client_handlers, f, &call,
-                  NULL);
+  mu_rpc_call_new(f->channel, "/test.Echo/ClientStream", 5000, NULL, &client_handlers, f, &call, NULL);
   for (int i = 0; i < 250; i++) mu_rpc_call_send(call, (const uint8_t *)"x", 1, NULL);
   mu_rpc_call_close_send(call);
   run_until_done(f);
@@ -325,15 +319,13 @@ static void test_bidi_and_trailers(void **state) {
 static void test_error_status_and_unimplemented(void **state) {
   fixture *f = *state;
   reset(f);
-  mu_rpc_unary(f->channel, "/test.Echo/Fail", 5000, NULL, (const uint8_t *)"", 0, c_unary_cb, f,
-               NULL);
+  mu_rpc_unary(f->channel, "/test.Echo/Fail", 5000, NULL, (const uint8_t *)"", 0, c_unary_cb, f, NULL);
   run_until_done(f);
   assert_int_equal(f->code, MU_RPC_INVALID_ARGUMENT);
   assert_string_equal(f->message, "field 'x': bad thing");
 
   reset(f);
-  mu_rpc_unary(f->channel, "/test.Echo/Nope", 5000, NULL, (const uint8_t *)"", 0, c_unary_cb, f,
-               NULL);
+  mu_rpc_unary(f->channel, "/test.Echo/Nope", 5000, NULL, (const uint8_t *)"", 0, c_unary_cb, f, NULL);
   run_until_done(f);
   assert_int_equal(f->code, MU_RPC_UNIMPLEMENTED);
   assert_non_null(strstr(f->message, "/test.Echo/Nope"));
@@ -344,8 +336,7 @@ static void test_deadline(void **state) {
   reset(f);
   f->server_saw_cancel = 0;
   uint64_t t0 = uv_hrtime();
-  mu_rpc_unary(f->channel, "/test.Echo/Never", 200, NULL, (const uint8_t *)"x", 1, c_unary_cb, f,
-               NULL);
+  mu_rpc_unary(f->channel, "/test.Echo/Never", 200, NULL, (const uint8_t *)"x", 1, c_unary_cb, f, NULL);
   run_until_done(f);
   uint64_t ms = (uv_hrtime() - t0) / 1000000;
   assert_int_equal(f->code, MU_RPC_DEADLINE_EXCEEDED);
@@ -440,8 +431,8 @@ static void test_on_drain(void **state) {
 
 /* ---- mTLS with in-memory PEM on the client ---- */
 
-static int tls_gate(mu_rpc_call *call, const char *method, const mu_rpc_metadata *md,
-                    const mu_rpc_peer *peer, char *msg, size_t msg_size, void *ud) {
+static int tls_gate(mu_rpc_call *call, const char *method, const mu_rpc_metadata *md, const mu_rpc_peer *peer,
+                    char *msg, size_t msg_size, void *ud) {
   (void)call;
   (void)method;
   (void)md;
@@ -464,8 +455,7 @@ static int tls_call(fixture *f, const char *target, const mu_rpc_creds *creds) {
   mu_err err = {0};
   assert_int_equal(mu_rpc_channel_new(f->engine, target, creds, NULL, &ch, &err), 0);
   reset(f);
-  mu_rpc_unary(ch, "/test.Echo/Unary", 5000, NULL, (const uint8_t *)"tls", 3, c_unary_cb, f,
-               NULL);
+  mu_rpc_unary(ch, "/test.Echo/Unary", 5000, NULL, (const uint8_t *)"tls", 3, c_unary_cb, f, NULL);
   run_until_done(f);
   mu_rpc_channel_close(ch);
   return f->code;
@@ -500,8 +490,8 @@ static void test_tls_pem_strings(void **state) {
   snprintf(key_file, sizeof key_file, "%s.key", prefix);
   mu_rpc_server *srv;
   int port = 0;
-  mu_rpc_creds sc = {.tls = 1, .ca_file = ca_file, .cert_file = cert_file, .key_file = key_file,
-                     .require_client_cert = 1};
+  mu_rpc_creds sc = {
+      .tls = 1, .ca_file = ca_file, .cert_file = cert_file, .key_file = key_file, .require_client_cert = 1};
   assert_int_equal(mu_rpc_server_new(f->engine, NULL, &srv, &err), 0);
   mu_rpc_server_add_method(srv, "/test.Echo/Unary", m_unary, f, &err);
   mu_rpc_server_set_gate(srv, tls_gate, seen);
@@ -511,8 +501,7 @@ static void test_tls_pem_strings(void **state) {
   snprintf(target, sizeof target, "127.0.0.1:%d", port);
 
   /* the PEM strings are used, and win over files that do not exist */
-  mu_rpc_creds cc = {.tls = 1, .ca_file = "/nonexistent/ca.crt", .ca_pem = ca_cert,
-                     .cert_pem = cert, .key_pem = key};
+  mu_rpc_creds cc = {.tls = 1, .ca_file = "/nonexistent/ca.crt", .ca_pem = ca_cert, .cert_pem = cert, .key_pem = key};
   assert_int_equal(tls_call(f, target, &cc), MU_RPC_OK);
   assert_string_equal(f->last, "tls");
   assert_string_equal(seen, "muster://agent/pem-client");
@@ -520,8 +509,7 @@ static void test_tls_pem_strings(void **state) {
   mu_rpc_creds bad = {.tls = 1, .ca_pem = ca_cert, .cert_pem = bad_cert, .key_pem = bad_key};
   assert_int_equal(tls_call(f, target, &bad), MU_RPC_UNAVAILABLE);
   /* a file that cannot be read is still an error when no PEM stands in for it */
-  mu_rpc_creds missing = {.tls = 1, .ca_file = "/nonexistent/ca.crt", .cert_pem = cert,
-                          .key_pem = key};
+  mu_rpc_creds missing = {.tls = 1, .ca_file = "/nonexistent/ca.crt", .cert_pem = cert, .key_pem = key};
   mu_rpc_channel *ch = NULL;
   assert_int_equal(mu_rpc_channel_new(f->engine, target, &missing, NULL, &ch, &err), MU_ENOENT);
   assert_null(ch);

@@ -20,12 +20,12 @@ typedef struct mu_rpc_method {
 typedef struct mu_rpc_request_slot {
   mu_rpc_server *server;
   mu_rpc_tag tag;
-  mu_rpc_call *call;   /* allocated while the request is armed */
+  mu_rpc_call *call; /* allocated while the request is armed */
   grpc_call *raw;
 } mu_rpc_request_slot;
 
 struct mu_rpc_server {
-  mu_rpc_link link;    /* first: in engine->servers */
+  mu_rpc_link link; /* first: in engine->servers */
   mu_rpc_engine *engine;
   grpc_server *server;
   mu_rpc_options opts;
@@ -129,8 +129,7 @@ static void on_request(void *self, int ok) {
     grpc_auth_context *ctx = NULL;
     char msg[600] = "";
     mu_rpc_peer_fill(call->call, &peer, &ctx);
-    int code = server->gate(call, call->method ? call->method : "", &md, &peer, msg, sizeof msg,
-                            server->gate_ud);
+    int code = server->gate(call, call->method ? call->method : "", &md, &peer, msg, sizeof msg, server->gate_ud);
     if (ctx != NULL) grpc_auth_context_release(ctx);
     if (code != MU_RPC_OK) {
       mu_rpc_call_finish(call, code, msg[0] ? msg : mu_rpc_code_name(code), NULL);
@@ -155,9 +154,8 @@ static void server_arm(mu_rpc_request_slot *slot) {
   }
   slot->call = call;
   slot->raw = NULL;
-  grpc_call_error e =
-      grpc_server_request_call(server->server, &slot->raw, &call->details, &call->request_md,
-                               server->engine->cq, server->engine->cq, &slot->tag);
+  grpc_call_error e = grpc_server_request_call(server->server, &slot->raw, &call->details, &call->request_md,
+                                               server->engine->cq, server->engine->cq, &slot->tag);
   if (e != GRPC_CALL_OK) {
     mu_error("rpc", "grpc_server_request_call failed: %d", (int)e);
     grpc_call_details_destroy(&call->details);
@@ -171,8 +169,7 @@ static void server_arm(mu_rpc_request_slot *slot) {
   server->slots_armed++;
 }
 
-int mu_rpc_server_new(mu_rpc_engine *engine, const mu_rpc_options *opts, mu_rpc_server **ret,
-                      mu_err *err) {
+int mu_rpc_server_new(mu_rpc_engine *engine, const mu_rpc_options *opts, mu_rpc_server **ret, mu_err *err) {
   mu_rpc_server *server = calloc(1, sizeof *server);
   if (server == NULL) return mu_err_set(err, MU_ENOMEM, "rpc server: out of memory");
   server->engine = engine;
@@ -188,13 +185,12 @@ int mu_rpc_server_new(mu_rpc_engine *engine, const mu_rpc_options *opts, mu_rpc_
   return 0;
 }
 
-int mu_rpc_server_add_method(mu_rpc_server *server, const char *path, mu_rpc_method_cb cb,
-                             void *ud, mu_err *err) {
+int mu_rpc_server_add_method(mu_rpc_server *server, const char *path, mu_rpc_method_cb cb, void *ud, mu_err *err) {
   return mu_rpc_server_add_method_owned(server, path, cb, ud, NULL, err);
 }
 
-int mu_rpc_server_add_method_owned(mu_rpc_server *server, const char *path, mu_rpc_method_cb cb,
-                                   void *ud, void (*ud_free)(void *ud), mu_err *err) {
+int mu_rpc_server_add_method_owned(mu_rpc_server *server, const char *path, mu_rpc_method_cb cb, void *ud,
+                                   void (*ud_free)(void *ud), mu_err *err) {
   int rc = 0;
   if (server->started) {
     rc = mu_err_set(err, MU_EINVAL, "rpc: add_method after start");
@@ -225,12 +221,13 @@ fail:
   return rc;
 }
 
-int mu_rpc_server_listen(mu_rpc_server *server, const char *addr, const mu_rpc_creds *creds,
-                         int *ret_port, mu_err *err) {
+int mu_rpc_server_listen(mu_rpc_server *server, const char *addr, const mu_rpc_creds *creds, int *ret_port,
+                         mu_err *err) {
   grpc_server_credentials *sc = NULL;
   mu_rpc_tls_state *tls = NULL;
   if (creds != NULL && creds->tls) {
-    if ((sc = mu_rpc_tls_server_creds(creds, &tls, err)) == NULL) return err ? err->code : MU_EIO;
+    sc = mu_rpc_tls_server_creds(creds, &tls, err);
+    if (sc == NULL) return err ? err->code : MU_EIO;
     mu_rpc_tls_state **grown = realloc(server->tls, (server->n_tls + 1) * sizeof *grown);
     if (grown == NULL) {
       grpc_server_credentials_release(sc);

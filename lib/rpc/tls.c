@@ -81,8 +81,7 @@ static grpc_ssl_server_certificate_config *load_config(mu_rpc_tls_state *s, mu_e
   return cfg;
 }
 
-static grpc_ssl_certificate_config_reload_status fetch_config(
-    void *ud, grpc_ssl_server_certificate_config **config) {
+static grpc_ssl_certificate_config_reload_status fetch_config(void *ud, grpc_ssl_server_certificate_config **config) {
   mu_rpc_tls_state *s = ud;
   grpc_ssl_certificate_config_reload_status st = GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_UNCHANGED;
   pthread_mutex_lock(&s->lock);
@@ -94,8 +93,7 @@ static grpc_ssl_certificate_config_reload_status fetch_config(
     if (cfg != NULL) {
       *config = cfg;
       st = GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_NEW;
-      if (s->loaded) mu_info("rpc", "TLS: certificate files changed, new connections use %s",
-                             s->files[0].path);
+      if (s->loaded) mu_info("rpc", "TLS: certificate files changed, new connections use %s", s->files[0].path);
       s->loaded = 1;
       s->warned = 0;
       s->reloads++;
@@ -116,8 +114,7 @@ void mu_rpc_tls_state_free(mu_rpc_tls_state *s) {
   free(s);
 }
 
-grpc_server_credentials *mu_rpc_tls_server_creds(const mu_rpc_creds *creds,
-                                                 mu_rpc_tls_state **ret_state, mu_err *err) {
+grpc_server_credentials *mu_rpc_tls_server_creds(const mu_rpc_creds *creds, mu_rpc_tls_state **ret_state, mu_err *err) {
   if (creds->cert_file == NULL || creds->key_file == NULL) {
     mu_err_set(err, MU_EINVAL, "a TLS listener needs a certificate and a key");
     return NULL;
@@ -148,11 +145,10 @@ grpc_server_credentials *mu_rpc_tls_server_creds(const mu_rpc_creds *creds,
     return NULL;
   }
   grpc_ssl_server_certificate_config_destroy(first);
-  grpc_ssl_server_credentials_options *o =
-      grpc_ssl_server_credentials_create_options_using_config_fetcher(
-          creds->require_client_cert ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
-                                     : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE,
-          fetch_config, s);
+  grpc_ssl_server_credentials_options *o = grpc_ssl_server_credentials_create_options_using_config_fetcher(
+      creds->require_client_cert ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                                 : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE,
+      fetch_config, s);
   grpc_server_credentials *sc = o ? grpc_ssl_server_credentials_create_with_options(o) : NULL;
   if (sc == NULL) {
     mu_rpc_tls_state_free(s);

@@ -6,11 +6,10 @@
 
 const char *mu_rpc_code_name(int code) {
   static const char *const names[] = {
-      "OK",          "CANCELLED",         "UNKNOWN",          "INVALID_ARGUMENT",
-      "DEADLINE_EXCEEDED", "NOT_FOUND",   "ALREADY_EXISTS",   "PERMISSION_DENIED",
-      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL",        "UNAVAILABLE",      "DATA_LOSS",
-      "UNAUTHENTICATED"};
+      "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+      "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+      "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
+      "DATA_LOSS", "UNAUTHENTICATED"};
   if (code < 0 || code > 16) return "UNKNOWN";
   return names[code];
 }
@@ -36,8 +35,7 @@ int mu_rpc_metadata_add(mu_rpc_metadata *md, const char *key, const char *value)
   if (klen == 0 || klen >= sizeof md->entries[0].key) return MU_EINVAL;
   for (size_t i = 0; i < klen; i++) {
     char c = key[i];
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
-      return MU_EINVAL;
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.')) return MU_EINVAL;
   }
   if (md->count >= MU_RPC_MAX_METADATA) return MU_ENOSPC;
   if (strlen(value) >= sizeof md->entries[0].value) return MU_ENOSPC;
@@ -71,8 +69,7 @@ void mu_rpc_metadata_from_grpc(mu_rpc_metadata *md, const grpc_metadata_array *a
 
 gpr_timespec mu_rpc_deadline(int64_t deadline_ms) {
   if (deadline_ms <= 0) return gpr_inf_future(GPR_CLOCK_REALTIME);
-  return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                      gpr_time_from_millis(deadline_ms, GPR_TIMESPAN));
+  return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(deadline_ms, GPR_TIMESPAN));
 }
 
 grpc_channel_args *mu_rpc_args_new(const mu_rpc_options *opts, int server) {

@@ -98,9 +98,8 @@ int mu_selector_parse(const char *text, mu_selector **ret, mu_err *err) {
       tm->value = strdup(trim(cmp + oplen));
       if (tm->value != NULL && parse_number(tm->value, &tm->number) != 0) {
         sel->n++;
-        rc = mu_err_set(err, MU_EINVAL,
-                        "selector term %zu: '%s' compares with '%s', which is not a number",
-                        idx, comparisons[c].op, tm->value);
+        rc = mu_err_set(err, MU_EINVAL, "selector term %zu: '%s' compares with '%s', which is not a number", idx,
+                        comparisons[c].op, tm->value);
         goto fail;
       }
     } else if (ne != NULL) {
@@ -128,12 +127,12 @@ int mu_selector_parse(const char *text, mu_selector **ret, mu_err *err) {
     if (!valid_key(tm->key)) {
       rc = mu_err_set(err, MU_EINVAL,
                       "selector term %zu: bad label key '%s' (letters, digits, '.', '_', '-', "
-                      "'/' only)", idx, tm->key);
+                      "'/' only)",
+                      idx, tm->key);
       goto fail;
     }
     if (tm->value != NULL && strpbrk(tm->value, "=<>") != NULL) {
-      rc = mu_err_set(err, MU_EINVAL, "selector term %zu: value '%s' contains '=', '<' or '>'",
-                      idx, tm->value);
+      rc = mu_err_set(err, MU_EINVAL, "selector term %zu: value '%s' contains '=', '<' or '>'", idx, tm->value);
       goto fail;
     }
   }
@@ -146,8 +145,7 @@ fail:
   return rc;
 }
 
-int mu_selector_matches(const mu_selector *sel, mu_selector_lookup_fn lookup,
-                        const void *labels) {
+int mu_selector_matches(const mu_selector *sel, mu_selector_lookup_fn lookup, const void *labels) {
   for (size_t i = 0; i < sel->n; i++) {
     const term *tm = &sel->terms[i];
     const char *v = lookup(labels, tm->key);
@@ -167,7 +165,7 @@ int mu_selector_matches(const mu_selector *sel, mu_selector_lookup_fn lookup,
       default: { /* a comparison: a value that is not a number never matches */
         double n;
         if (v == NULL || parse_number(v, &n) != 0) return 0;
-        int ok = tm->kind == TERM_GE ? n >= tm->number
+        int ok = tm->kind == TERM_GE   ? n >= tm->number
                  : tm->kind == TERM_LE ? n <= tm->number
                  : tm->kind == TERM_GT ? n > tm->number
                                        : n < tm->number;

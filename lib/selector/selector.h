@@ -19,7 +19,6 @@ void mu_selector_free(mu_selector *sel);
 /* Label lookup supplied by the caller: value of key or NULL. */
 typedef const char *(*mu_selector_lookup_fn)(const void *labels, const char *key);
 
-int mu_selector_matches(const mu_selector *sel, mu_selector_lookup_fn lookup,
-                        const void *labels);
+int mu_selector_matches(const mu_selector *sel, mu_selector_lookup_fn lookup, const void *labels);
 
 #endif

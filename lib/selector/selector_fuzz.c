@@ -25,8 +25,7 @@ static const char *lookup(const void *ud, const char *key) {
 static void labels_from(char *text, labels *l) {
   size_t n = 0;
   char *save = NULL;
-  for (char *tok = strtok_r(text, ",", &save); tok && n < MAX_LABELS;
-       tok = strtok_r(NULL, ",", &save)) {
+  for (char *tok = strtok_r(text, ",", &save); tok && n < MAX_LABELS; tok = strtok_r(NULL, ",", &save)) {
     char *eq = strchr(tok, '=');
     if (eq != NULL) *eq = '\0';
     l->kv[2 * n] = tok;

@@ -49,7 +49,7 @@ static void test_comparisons(void **state) {
   assert_false(match("cpus>2", small));
   assert_true(match("mem_gib>62.5,mem_gib<63", big));
   assert_true(match("mem_gib < 4", small));
-  assert_false(match("rack>1", big)); /* not a number: never matches */
+  assert_false(match("rack>1", big));  /* not a number: never matches */
   assert_false(match("gpus>=0", big)); /* absent: never matches */
   assert_true(match("cpus!=2", big));
 }
@@ -71,8 +71,7 @@ static void test_errors(void **state) {
 }
 
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_matching),
-                                     cmocka_unit_test(test_comparisons),
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_matching), cmocka_unit_test(test_comparisons),
                                      cmocka_unit_test(test_errors)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

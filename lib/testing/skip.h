@@ -17,16 +17,15 @@ static inline int mu_test_in_ci(void) {
   return ci != NULL && (strcmp(ci, "true") == 0 || strcmp(ci, "1") == 0);
 }
 
-#define MU_SKIP(...)                                                                       \
-  do {                                                                                     \
-    char mu_skip_why_[256];                                                                \
-    snprintf(mu_skip_why_, sizeof mu_skip_why_, __VA_ARGS__);                              \
-    if (mu_test_in_ci())                                                                   \
-      fail_msg("%s: would skip under CI=true (root, cgroups expected): %s", __func__,      \
-               mu_skip_why_);                                                              \
-    printf("MU_TEST_SKIPPED: %s: %s\n", __func__, mu_skip_why_);                           \
-    fflush(stdout);                                                                        \
-    skip();                                                                                \
+#define MU_SKIP(...)                                                                                 \
+  do {                                                                                               \
+    char mu_skip_why_[256];                                                                          \
+    snprintf(mu_skip_why_, sizeof mu_skip_why_, __VA_ARGS__);                                        \
+    if (mu_test_in_ci())                                                                             \
+      fail_msg("%s: would skip under CI=true (root, cgroups expected): %s", __func__, mu_skip_why_); \
+    printf("MU_TEST_SKIPPED: %s: %s\n", __func__, mu_skip_why_);                                     \
+    fflush(stdout);                                                                                  \
+    skip();                                                                                          \
   } while (0)
 
 #endif

@@ -22,8 +22,7 @@ static void needs_root_here(void **state) {
 /* Runs the child with env (e.g. "CI=true") set; returns its exit status, output in out. */
 static int run_child(const char *env, char *out, size_t size) {
   char cmd[512];
-  snprintf(cmd, sizeof cmd, "env -u CI %s MU_SKIP_TEST_CHILD=1 /proc/%d/exe 2>&1", env,
-           (int)getpid());
+  snprintf(cmd, sizeof cmd, "env -u CI %s MU_SKIP_TEST_CHILD=1 /proc/%d/exe 2>&1", env, (int)getpid());
   FILE *p = popen(cmd, "r");
   assert_non_null(p);
   size_t n = fread(out, 1, size - 1, p);
@@ -36,7 +35,9 @@ static void a_skip_says_why(void **state) {
   (void)state;
   char out[8192];
   int rc = run_child("", out, sizeof out);
-  if (rc != 0 || strstr(out, "MU_TEST_SKIPPED" ": needs_root_here: not root (demo)") == NULL)
+  if (rc != 0 || strstr(out,
+                        "MU_TEST_SKIPPED"
+                        ": needs_root_here: not root (demo)") == NULL)
     fail_msg("exit %d: %s", rc, out);
   assert_non_null(strstr(out, "SKIPPED"));
 }

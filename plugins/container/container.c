@@ -54,7 +54,7 @@ typedef struct ct_task {
   muster_task *task;
   const muster_host_api *host;
   char config_path[PATH_MAX];
-  char report_path[PATH_MAX];   /* the helper's reason for ending the container, if any */
+  char report_path[PATH_MAX]; /* the helper's reason for ending the container, if any */
   bool finished;
 } ct_task;
 
@@ -127,8 +127,10 @@ static int read_auth_file(const char *registry, const char *path, char *out, siz
     n = read(fd, out, cap - 1);
   close(fd);
   if (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0)
-    return fail(errbuf, "MUSTER_CONTAINER_REGISTRY_AUTH: %s for %s: must be a regular file readable by its owner only "
-                "(mode 0600 or 0400; it is %04o)", path, registry, (unsigned)(st.st_mode & 07777));
+    return fail(errbuf,
+                "MUSTER_CONTAINER_REGISTRY_AUTH: %s for %s: must be a regular file readable by its owner only "
+                "(mode 0600 or 0400; it is %04o)",
+                path, registry, (unsigned)(st.st_mode & 07777));
   if (n < 0) return fail(errbuf, "MUSTER_CONTAINER_REGISTRY_AUTH: %s for %s: unreadable or over 1 KiB", path, registry);
   out[n] = '\0';
   if (n > 0 && out[n - 1] == '\n') out[--n] = '\0';
@@ -151,7 +153,8 @@ static bool volume_allowed(const char *path) {
     snprintf(one, sizeof one, "%.*s", (int)(e ? (size_t)(e - p) : strlen(p)), p);
     if (realpath(one, root) != NULL) {
       size_t len = strlen(root);
-      if (strncmp(real, root, len) == 0 && (real[len] == '\0' || real[len] == '/' || strcmp(root, "/") == 0)) return true;
+      if (strncmp(real, root, len) == 0 && (real[len] == '\0' || real[len] == '/' || strcmp(root, "/") == 0))
+        return true;
     }
     if (e == NULL) break;
     p = e + 1;
@@ -187,10 +190,11 @@ static long long duration_ms(const char *s, long long def) {
 static int check(json_t *spec, json_t *c, char *errbuf) {
   if (!json_is_object(c)) return fail(errbuf, "container: must be an object");
   static const char *const fields[] = {
-      "image", "command", "args", "mounts", "network", "registryAuth", "registry_auth", "readOnlyRootfs",
-      "read_only_rootfs", "pullPolicy", "pull_policy", "user", "capAdd", "cap_add", "workingDir", "working_dir",
-      "platform", "writableRootfs", "writable_rootfs", "pullTimeout", "pull_timeout", "hostname", "healthCheck",
-      "health_check"};
+      "image",        "command",       "args",           "mounts",           "network",
+      "registryAuth", "registry_auth", "readOnlyRootfs", "read_only_rootfs", "pullPolicy",
+      "pull_policy",  "user",          "capAdd",         "cap_add",          "workingDir",
+      "working_dir",  "platform",      "writableRootfs", "writable_rootfs",  "pullTimeout",
+      "pull_timeout", "hostname",      "healthCheck",    "health_check"};
   const char *key;
   json_t *val;
   json_object_foreach(c, key, val) {
@@ -205,11 +209,17 @@ static int check(json_t *spec, json_t *c, char *errbuf) {
   if (image != NULL && strncmp(image, "oci-layout:", 11) == 0) {
     const char *dir = image + 11;
     if (*dir == '\0' || *dir == '/' || strstr(dir, "..") != NULL)
-      return fail(errbuf, "container.image: \"%s\": oci-layout:DIR[:TAG] needs DIR inside the task dir (the bundle), without \"..\"", image);
+      return fail(
+          errbuf,
+          "container.image: \"%s\": oci-layout:DIR[:TAG] needs DIR inside the task dir (the bundle), without \"..\"",
+          image);
   } else if (image != NULL && strncmp(image, "docker-archive:", 15) == 0) {
     const char *file = image + 15;
     if (*file == '\0' || *file == '/' || *file == ':' || strstr(file, "..") != NULL)
-      return fail(errbuf, "container.image: \"%s\": docker-archive:FILE[:REPO:TAG] needs FILE inside the task dir (the bundle), without \"..\"", image);
+      return fail(errbuf,
+                  "container.image: \"%s\": docker-archive:FILE[:REPO:TAG] needs FILE inside the task dir (the "
+                  "bundle), without \"..\"",
+                  image);
   } else if (mu_imgref_parse(image, g.default_registry, &ref, &err) != 0) {
     return fail(errbuf, "container.%s", err.msg);
   }
@@ -229,7 +239,8 @@ static int check(json_t *spec, json_t *c, char *errbuf) {
   if (user != NULL) {
     if (strlen(user) > 64 || strpbrk(user, "/\n"))
       return fail(errbuf, "container.user: \"%.64s\" is not user[:group]", user);
-    if ((strcmp(user, "root") == 0 || strcmp(user, "0") == 0 || strncmp(user, "0:", 2) == 0 || strncmp(user, "root:", 5) == 0) &&
+    if ((strcmp(user, "root") == 0 || strcmp(user, "0") == 0 || strncmp(user, "0:", 2) == 0 ||
+         strncmp(user, "root:", 5) == 0) &&
         !g.allow_root)
       return fail(errbuf, "container.user: root is not allowed on this agent (MUSTER_CONTAINER_ALLOW_ROOT)");
   }
@@ -239,7 +250,8 @@ static int check(json_t *spec, json_t *c, char *errbuf) {
   json_array_foreach(caps, i, e) {
     const char *name = json_string_value(e);
     const char *bare = strncasecmp(name, "CAP_", 4) == 0 ? name + 4 : name;
-    if (!in_list(g.caps, bare, true)) return fail(errbuf, "container.capAdd: %s is not allowed on this agent (MUSTER_CONTAINER_CAPS)", name);
+    if (!in_list(g.caps, bare, true))
+      return fail(errbuf, "container.capAdd: %s is not allowed on this agent (MUSTER_CONTAINER_CAPS)", name);
   }
   const char *wd = get_str(c, "workingDir", "working_dir");
   if (wd != NULL && (wd[0] != '/' || strstr(wd, "..") != NULL || strncmp(wd, "/proc", 5) == 0))
@@ -252,10 +264,13 @@ static int check(json_t *spec, json_t *c, char *errbuf) {
     if (src == NULL || tgt == NULL) return fail(errbuf, "container.mounts[%zu]: source and target are required", i);
     if (tgt[0] != '/' || strstr(tgt, "..") != NULL || strcmp(tgt, "/") == 0 || strncmp(tgt, "/proc", 5) == 0 ||
         strncmp(tgt, "/dev", 4) == 0)
-      return fail(errbuf, "container.mounts[%zu].target: \"%s\" must be absolute, without \"..\", not /, /proc or /dev", i, tgt);
+      return fail(errbuf, "container.mounts[%zu].target: \"%s\" must be absolute, without \"..\", not /, /proc or /dev",
+                  i, tgt);
     if (!volume_allowed(src))
-      return fail(errbuf, "container.mounts[%zu].source: \"%s\" is not under a host path this agent allows (MUSTER_CONTAINER_VOLUMES)",
-                  i, src);
+      return fail(
+          errbuf,
+          "container.mounts[%zu].source: \"%s\" is not under a host path this agent allows (MUSTER_CONTAINER_VOLUMES)",
+          i, src);
   }
   const char *auth = get_str(c, "registryAuth", "registry_auth");
   if (auth != NULL && strncmp(auth, "${secret.", 9) != 0)
@@ -270,14 +285,17 @@ static int check(json_t *spec, json_t *c, char *errbuf) {
     return fail(errbuf, "run_as: not used by container tasks; set container.user (a user of the image)");
   json_t *hc = get(c, "healthCheck", "health_check");
   if (hc != NULL) {
-    if (!json_is_object(hc)) return fail(errbuf, "container.healthCheck: must be {command, interval, timeout, startPeriod, retries}");
+    if (!json_is_object(hc))
+      return fail(errbuf, "container.healthCheck: must be {command, interval, timeout, startPeriod, retries}");
     json_t *hcmd = get(hc, "command", NULL);
-    if (json_array_size(hcmd) == 0) return fail(errbuf, "container.healthCheck.command: a non-empty list of strings is required");
+    if (json_array_size(hcmd) == 0)
+      return fail(errbuf, "container.healthCheck.command: a non-empty list of strings is required");
     if (check_strings(hcmd, "healthCheck.command", CT_MAX_ARGS, errbuf) != 0) return -1;
     static const char *const durations[][2] = {{"interval", NULL}, {"timeout", NULL}, {"startPeriod", "start_period"}};
     for (size_t k = 0; k < 3; k++) {
       const char *d = get_str(hc, durations[k][0], durations[k][1]);
-      if (d != NULL && duration_ms(d, -1) < 0) return fail(errbuf, "container.healthCheck.%s: bad duration \"%s\"", durations[k][0], d);
+      if (d != NULL && duration_ms(d, -1) < 0)
+        return fail(errbuf, "container.healthCheck.%s: bad duration \"%s\"", durations[k][0], d);
     }
     json_t *rt = get(hc, "retries", NULL);
     const char *rts = json_string_value(rt);
@@ -307,7 +325,8 @@ static const char *secret_value(json_t *spec, const char *ref) {
   json_t *e;
   json_array_foreach(json_object_get(spec, "secrets"), i, e) {
     const char *name = json_string_value(json_object_get(e, "name"));
-    if (name && strlen(name) == n - 10 && strncmp(name, ref + 9, n - 10) == 0) return json_string_value(json_object_get(e, "value"));
+    if (name && strlen(name) == n - 10 && strncmp(name, ref + 9, n - 10) == 0)
+      return json_string_value(json_object_get(e, "value"));
   }
   return NULL;
 }
@@ -347,7 +366,8 @@ static json_t *build_config(json_t *spec, json_t *c, const muster_task_context *
   if (pp) json_object_set_new(o, "pull_policy", json_string(pp));
   const char *plat = get_str(c, "platform", NULL);
   if (plat) json_object_set_new(o, "platform", json_string(plat));
-  json_object_set_new(o, "pull_timeout_ms", json_integer(duration_ms(get_str(c, "pullTimeout", "pull_timeout"), g.pull_timeout_s * 1000)));
+  json_object_set_new(o, "pull_timeout_ms",
+                      json_integer(duration_ms(get_str(c, "pullTimeout", "pull_timeout"), g.pull_timeout_s * 1000)));
   if (g.max_image_bytes > 0) json_object_set_new(o, "max_image_bytes", json_integer(g.max_image_bytes));
   if (g.store_max_bytes > 0) json_object_set_new(o, "store_max_bytes", json_integer(g.store_max_bytes));
   if (g.store_max_age_s > 0) json_object_set_new(o, "store_max_age_s", json_integer(g.store_max_age_s));
@@ -381,18 +401,22 @@ static json_t *build_config(json_t *spec, json_t *c, const muster_task_context *
   json_t *e;
   json_object_foreach(json_object_get(spec, "env"), k, v) {
     char *kv = NULL;
-    if (json_is_string(v) && asprintf(&kv, "%s=%s", k, json_string_value(v)) > 0) json_array_append_new(env, json_string(kv));
+    if (json_is_string(v) && asprintf(&kv, "%s=%s", k, json_string_value(v)) > 0)
+      json_array_append_new(env, json_string(kv));
     free(kv);
   }
   /* env secrets reach the container's environment (file secrets are copied by the helper);
    * the registry credentials do not */
   const char *auth_ref = get_str(c, "registryAuth", "registry_auth");
   json_array_foreach(json_object_get(spec, "secrets"), i, e) {
-    const char *name = json_string_value(json_object_get(e, "name")), *value = json_string_value(json_object_get(e, "value"));
+    const char *name = json_string_value(json_object_get(e, "name")),
+               *value = json_string_value(json_object_get(e, "value"));
     const char *as = json_string_value(json_object_get(e, "as"));
-    bool as_file = json_is_true(json_object_get(e, "asFile")) || json_is_true(json_object_get(e, "as_file")) || (as && strcmp(as, "file") == 0);
+    bool as_file = json_is_true(json_object_get(e, "asFile")) || json_is_true(json_object_get(e, "as_file")) ||
+                   (as && strcmp(as, "file") == 0);
     if (name == NULL || value == NULL || as_file) continue;
-    if (auth_ref != NULL && strlen(auth_ref) == strlen(name) + 10 && strncmp(auth_ref + 9, name, strlen(name)) == 0) continue;
+    if (auth_ref != NULL && strlen(auth_ref) == strlen(name) + 10 && strncmp(auth_ref + 9, name, strlen(name)) == 0)
+      continue;
     char *kv = NULL;
     if (asprintf(&kv, "%s=%s", name, value) > 0) json_array_append_new(env, json_string(kv));
     if (kv) explicit_bzero(kv, strlen(kv));
@@ -439,7 +463,8 @@ static json_t *build_config(json_t *spec, json_t *c, const muster_task_context *
   char hostname[64];
   snprintf(hostname, sizeof hostname, "%.63s", hn ? hn : ctx->task_id);
   for (char *p = hostname; *p; p++)
-    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '.')) *p = '-';
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'))
+      *p = '-';
   json_object_set_new(o, "hostname", json_string(hostname));
   char state[PATH_MAX];
   snprintf(state, sizeof state, "%s/.container", ctx->task_dir);
@@ -454,7 +479,9 @@ static json_t *build_config(json_t *spec, json_t *c, const muster_task_context *
                                   (json_int_t)duration_ms(get_str(hc, "interval", NULL), 30000), "timeout_ms",
                                   (json_int_t)duration_ms(get_str(hc, "timeout", NULL), 30000), "start_period_ms",
                                   (json_int_t)duration_ms(get_str(hc, "startPeriod", "start_period"), 0), "retries",
-                                  (json_int_t)(json_is_integer(rt) ? json_integer_value(rt) : rts ? atoll(rts) : 3)));
+                                  (json_int_t)(json_is_integer(rt) ? json_integer_value(rt)
+                                               : rts               ? atoll(rts)
+                                                                   : 3)));
   }
   return o;
 }
@@ -517,7 +544,8 @@ static int ct_start(muster_task *task, const muster_host_api *host, char *errbuf
     fail(errbuf, "container: helper %s: %s (set MUSTER_CONTAINER_HELPER)", g.helper, strerror(errno));
     goto done;
   }
-  if ((conf = build_config(spec, c, ctx, errbuf)) == NULL) goto done;
+  conf = build_config(spec, c, ctx, errbuf);
+  if (conf == NULL) goto done;
   snprintf(ct->config_path, sizeof ct->config_path, "%s/.container.json", ctx->task_dir);
   snprintf(ct->report_path, sizeof ct->report_path, "%s/.container/report", ctx->task_dir);
   int fd = open(ct->config_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -531,8 +559,12 @@ static int ct_start(muster_task *task, const muster_host_api *host, char *errbuf
   ct->host = host;
   const char *stdin_data = json_string_value(json_object_get(spec, "stdin"));
   const char *argv[] = {g.helper, "run", ct->config_path, NULL};
-  muster_spawn_opts o = {.size = sizeof o, .argv = argv, .on_exit = on_exit_cb, .user = ct,
-                         .stdin_data = stdin_data, .stdin_len = stdin_data ? strlen(stdin_data) : 0};
+  muster_spawn_opts o = {.size = sizeof o,
+                         .argv = argv,
+                         .on_exit = on_exit_cb,
+                         .user = ct,
+                         .stdin_data = stdin_data,
+                         .stdin_len = stdin_data ? strlen(stdin_data) : 0};
   host->set_user_data(task, ct);
   char ebuf[MUSTER_ERRBUF_SIZE] = "";
   if (host->spawn(task, &o, NULL, ebuf) != 0) {

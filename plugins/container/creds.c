@@ -38,11 +38,46 @@
 #endif
 
 static const char *const cap_names[] = {
-    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
-    "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
-    "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
-    "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
-    "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
     "CHECKPOINT_RESTORE",
 };
 #define N_CAPS ((int)(sizeof cap_names / sizeof *cap_names))
@@ -100,11 +135,13 @@ void mu_creds_resolve_user(const char *spec, bool allow_root, uid_t *uid, gid_t 
     char *colon = strchr(buf, ':');
     if (colon) *colon = '\0';
     if (all_digits(buf)) u = strtol(buf, NULL, 10);
-    else if (!lookup("/etc/passwd", buf, &u, &g)) mu_launch_die(126, "user \"%s\" is not in the image's /etc/passwd", buf);
+    else if (!lookup("/etc/passwd", buf, &u, &g))
+      mu_launch_die(126, "user \"%s\" is not in the image's /etc/passwd", buf);
     if (colon) {
       const char *gs = colon + 1;
       if (all_digits(gs)) g = strtol(gs, NULL, 10);
-      else if (!lookup("/etc/group", gs, &g, NULL)) mu_launch_die(126, "group \"%s\" is not in the image's /etc/group", gs);
+      else if (!lookup("/etc/group", gs, &g, NULL))
+        mu_launch_die(126, "group \"%s\" is not in the image's /etc/group", gs);
     }
   }
   if (g < 0) {
@@ -126,7 +163,8 @@ void mu_creds_resolve_user(const char *spec, bool allow_root, uid_t *uid, gid_t 
     }
   }
   if (u < 0 || u > 0x7fffffff || g < 0 || g > 0x7fffffff) mu_launch_die(126, "user \"%s\": id out of range", spec);
-  if ((u == 0 || g == 0) && !allow_root) mu_launch_die(126, "user \"%s\" is root, which this agent does not allow (container.allow_root)", spec ? spec : "");
+  if ((u == 0 || g == 0) && !allow_root)
+    mu_launch_die(126, "user \"%s\" is root, which this agent does not allow (container.allow_root)", spec ? spec : "");
   *uid = (uid_t)u;
   *gid = (gid_t)g;
 }
@@ -140,7 +178,8 @@ void mu_creds_drop(const mu_launch_spec *s, uid_t uid, gid_t gid) {
   }
   for (int c = 0; c <= 63; c++) {
     if (keep & (1ull << c)) continue;
-    if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0 && errno != EINVAL) mu_launch_die(126, "drop capability %d: %s", c, strerror(errno));
+    if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0 && errno != EINVAL)
+      mu_launch_die(126, "drop capability %d: %s", c, strerror(errno));
   }
   if (setgroups(0, NULL) != 0) mu_launch_die(126, "setgroups: %s", strerror(errno));
   if (keep && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) mu_launch_die(126, "keepcaps: %s", strerror(errno));
@@ -167,14 +206,69 @@ void mu_seccomp_load_default(void) {
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
   if (ctx == NULL) mu_launch_die(126, "seccomp_init failed");
   static const char *const denied[] = {
-      "mount", "umount", "umount2", "pivot_root", "chroot", "ptrace", "process_vm_readv", "process_vm_writev",
-      "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module", "bpf", "perf_event_open",
-      "unshare", "setns", "keyctl", "add_key", "request_key", "userfaultfd", "open_by_handle_at", "name_to_handle_at",
-      "acct", "swapon", "swapoff", "reboot", "syslog", "settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
-      "quotactl", "lookup_dcookie", "iopl", "ioperm", "move_mount", "open_tree", "fsopen", "fsmount", "fspick",
-      "fsconfig", "mount_setattr", "vhangup", "nfsservctl", "uselib", "ustat", "sysfs", "_sysctl", "kcmp",
-      "create_module", "get_kernel_syms", "query_module", "vm86", "vm86old", "stime", "pciconfig_read",
-      "pciconfig_write", "lookup_dcookie", "fanotify_init", "setdomainname", "sethostname", "personality",
+      "mount",
+      "umount",
+      "umount2",
+      "pivot_root",
+      "chroot",
+      "ptrace",
+      "process_vm_readv",
+      "process_vm_writev",
+      "kexec_load",
+      "kexec_file_load",
+      "init_module",
+      "finit_module",
+      "delete_module",
+      "bpf",
+      "perf_event_open",
+      "unshare",
+      "setns",
+      "keyctl",
+      "add_key",
+      "request_key",
+      "userfaultfd",
+      "open_by_handle_at",
+      "name_to_handle_at",
+      "acct",
+      "swapon",
+      "swapoff",
+      "reboot",
+      "syslog",
+      "settimeofday",
+      "clock_settime",
+      "clock_adjtime",
+      "adjtimex",
+      "quotactl",
+      "lookup_dcookie",
+      "iopl",
+      "ioperm",
+      "move_mount",
+      "open_tree",
+      "fsopen",
+      "fsmount",
+      "fspick",
+      "fsconfig",
+      "mount_setattr",
+      "vhangup",
+      "nfsservctl",
+      "uselib",
+      "ustat",
+      "sysfs",
+      "_sysctl",
+      "kcmp",
+      "create_module",
+      "get_kernel_syms",
+      "query_module",
+      "vm86",
+      "vm86old",
+      "stime",
+      "pciconfig_read",
+      "pciconfig_write",
+      "lookup_dcookie",
+      "fanotify_init",
+      "setdomainname",
+      "sethostname",
+      "personality",
   };
   int rc = 0;
   for (size_t i = 0; i < sizeof denied / sizeof *denied; i++) {
@@ -187,16 +281,18 @@ void mu_seccomp_load_default(void) {
     }
     rc |= seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
   }
-  static const unsigned long ns_flags[] = {CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID,
-                                           CLONE_NEWNET, CLONE_NEWCGROUP};
+  static const unsigned long ns_flags[] = {CLONE_NEWNS,  CLONE_NEWUTS, CLONE_NEWIPC,   CLONE_NEWUSER,
+                                           CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWCGROUP};
   for (size_t i = 0; i < sizeof ns_flags / sizeof *ns_flags; i++)
-    rc |= seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1, SCMP_A0(SCMP_CMP_MASKED_EQ, ns_flags[i], ns_flags[i]));
+    rc |= seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
+                           SCMP_A0(SCMP_CMP_MASKED_EQ, ns_flags[i], ns_flags[i]));
   int clone3 = seccomp_syscall_resolve_name("clone3");
   if (clone3 != __NR_SCMP_ERROR) rc |= seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), clone3, 0);
   /* raw and packet sockets need CAP_NET_RAW, which is dropped; AF_PACKET refused here too */
   rc |= seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, AF_PACKET));
   if (rc != 0) mu_launch_die(126, "seccomp rules: %s", strerror(-rc));
-  if ((rc = seccomp_load(ctx)) != 0) mu_launch_die(126, "seccomp_load: %s", strerror(-rc));
+  rc = seccomp_load(ctx);
+  if (rc != 0) mu_launch_die(126, "seccomp_load: %s", strerror(-rc));
   seccomp_release(ctx);
 }
 

@@ -22,10 +22,10 @@
 
 typedef struct da_file {
   char *name;
-  char *link;                  /* symlink target, as an archive name; NULL for a file */
+  char *link; /* symlink target, as an archive name; NULL for a file */
   char digest[72];
   int64_t size;
-  bool created;                /* this import put the blob in the store */
+  bool created; /* this import put the blob in the store */
   bool used;
 } da_file;
 
@@ -175,20 +175,23 @@ static int read_archive(da *d, const char *path, mu_err *err) {
     }
     da_file *f = &d->files[d->n];
     memset(f, 0, sizeof *f);
-    if ((f->name = clean_name(archive_entry_pathname(e))) == NULL) {
+    f->name = clean_name(archive_entry_pathname(e));
+    if (f->name == NULL) {
       rc = mu_err_set(err, MU_EINVAL, "docker archive: entry \"%.200s\": absolute or with \"..\" (refused)",
                       archive_entry_pathname(e) ? archive_entry_pathname(e) : "");
       goto done;
     }
     d->n++;
     if (type == AE_IFLNK) {
-      if ((f->link = link_name(f->name, archive_entry_symlink(e))) == NULL) {
+      f->link = link_name(f->name, archive_entry_symlink(e));
+      if (f->link == NULL) {
         rc = mu_err_set(err, MU_EINVAL, "docker archive: symlink %s points out of the archive (refused)", f->name);
         goto done;
       }
       continue;
     }
-    if ((rc = store_entry(d, a, f, err)) != 0) goto done;
+    rc = store_entry(d, a, f, err);
+    if (rc != 0) goto done;
   }
   if (r != ARCHIVE_EOF) rc = mu_err_set(err, MU_EIO, "docker archive %s: %s", path, archive_error_string(a));
 done:
@@ -226,7 +229,8 @@ static const char *layer_media_type(const char *root, const da_file *f) {
     close(fd);
   }
   if (m[0] == 0x1f && m[1] == 0x8b) return "application/vnd.oci.image.layer.v1.tar+gzip";
-  if (m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd) return "application/vnd.oci.image.layer.v1.tar+zstd";
+  if (m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd)
+    return "application/vnd.oci.image.layer.v1.tar+zstd";
   return "application/vnd.oci.image.layer.v1.tar";
 }
 
@@ -280,9 +284,11 @@ int mu_image_from_docker_archive(const char *root, const char *tar, const char *
     rc = mu_err_set(err, MU_EINVAL, "docker archive %s: no manifest.json (not a `docker save` tar)", tar);
     goto done;
   }
-  if ((rc = mu_store_read_blob(root, mf->digest, &doc, &len, err)) != 0) goto done;
+  rc = mu_store_read_blob(root, mf->digest, &doc, &len, err);
+  if (rc != 0) goto done;
   json_error_t je;
-  if ((list = json_loadb(doc, len, 0, &je)) == NULL) {
+  list = json_loadb(doc, len, 0, &je);
+  if (list == NULL) {
     rc = mu_err_set(err, MU_EINVAL, "docker archive: manifest.json: %s", je.text);
     goto done;
   }
@@ -294,13 +300,15 @@ int mu_image_from_docker_archive(const char *root, const char *tar, const char *
   json_t *layers = json_object_get(entry, "Layers");
   da_file *cf = lookup(d, json_string_value(json_object_get(entry, "Config")));
   if (cf == NULL || !json_is_array(layers) || json_array_size(layers) > MU_MANIFEST_MAX_LAYERS) {
-    rc = mu_err_set(err, MU_EINVAL, "docker archive: the image's Config is missing or its Layers are not a list of up to %d",
+    rc = mu_err_set(err, MU_EINVAL,
+                    "docker archive: the image's Config is missing or its Layers are not a list of up to %d",
                     MU_MANIFEST_MAX_LAYERS);
     goto done;
   }
   cf->used = true;
-  man = json_pack("{s:i, s:s, s:o, s:[]}", "schemaVersion", 2, "mediaType", "application/vnd.oci.image.manifest.v1+json",
-                  "config", descriptor("application/vnd.oci.image.config.v1+json", cf), "layers");
+  man =
+      json_pack("{s:i, s:s, s:o, s:[]}", "schemaVersion", 2, "mediaType", "application/vnd.oci.image.manifest.v1+json",
+                "config", descriptor("application/vnd.oci.image.config.v1+json", cf), "layers");
   size_t i;
   json_t *l;
   json_array_foreach(layers, i, l) {
@@ -324,8 +332,10 @@ int mu_image_from_docker_archive(const char *root, const char *tar, const char *
   EVP_Digest(man_text, len, h, &hl, EVP_sha256(), NULL);
   mu_sha256_format(h, img->manifest_digest);
   mu_store_blob_path(root, img->manifest_digest, path, sizeof path);
-  if ((rc = mu_store_write_atomic(root, path, man_text, len, err)) != 0) goto done;
-  if ((rc = mu_manifest_parse(man_text, len, &img->manifest, err)) != 0) goto done;
+  rc = mu_store_write_atomic(root, path, man_text, len, err);
+  if (rc != 0) goto done;
+  rc = mu_manifest_parse(man_text, len, &img->manifest, err);
+  if (rc != 0) goto done;
   rc = mu_image_complete(root, opts, img, err); /* checks the layers against the config's diff_ids */
 done:
   for (size_t j = 0; j < d->n; j++) {

@@ -196,8 +196,8 @@ int mu_store_list(const char *root, FILE *out, mu_err *err) {
     }
     char refs[1024];
     refs_of(root, v[i].hex, refs, sizeof refs, false);
-    fprintf(out, "sha256:%s %lld %llu %s%s\n", v[i].hex, (long long)v[i].last_use, (unsigned long long)bytes, refs[0] ? refs : "-",
-            v[i].in_use ? " in-use" : "");
+    fprintf(out, "sha256:%s %lld %llu %s%s\n", v[i].hex, (long long)v[i].last_use, (unsigned long long)bytes,
+            refs[0] ? refs : "-", v[i].in_use ? " in-use" : "");
   }
   unload(v, n);
   return 0;

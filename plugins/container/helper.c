@@ -46,7 +46,8 @@ static void on_progress(void *arg, const char *phase, uint64_t done, uint64_t to
   if (control_fd < 0 || (now - last_ms < 250 && done != total)) return;
   last_ms = now;
   double pct = total ? 50.0 * (double)done / (double)total : 0;
-  dprintf(control_fd, "progress %.1f pulling: %s %llu/%llu bytes\n", pct, phase, (unsigned long long)done, (unsigned long long)total);
+  dprintf(control_fd, "progress %.1f pulling: %s %llu/%llu bytes\n", pct, phase, (unsigned long long)done,
+          (unsigned long long)total);
 }
 
 static char **strv(json_t *a) {
@@ -132,7 +133,8 @@ static int pull_image(json_t *cfg, const char *store, mu_image *img) {
     return 125;
   }
   po.registry.insecure = json_is_true(json_object_get(cfg, "insecure"));
-  if (po.registry.insecure && !mu_registry_is_loopback(ref.registry) && !json_is_true(json_object_get(cfg, "insecure_any"))) {
+  if (po.registry.insecure && !mu_registry_is_loopback(ref.registry) &&
+      !json_is_true(json_object_get(cfg, "insecure_any"))) {
     fprintf(stderr, "muster-container: plain http is allowed for loopback registries only, not %s\n", ref.registry);
     return 125;
   }
@@ -248,7 +250,8 @@ static int run_config(json_t *cfg) {
   mu_err uerr = {0};
   if (mu_store_use(img.rootfs, &use_fd, &uerr) != 0) {
     mu_image_free(&img);
-    if ((rc = pull_image(cfg, store, &img)) != 0) return rc;
+    rc = pull_image(cfg, store, &img);
+    if (rc != 0) return rc;
     if (mu_store_use(img.rootfs, &use_fd, &uerr) != 0) {
       fprintf(stderr, "muster-container: %s\n", uerr.msg);
       mu_image_free(&img);
@@ -264,8 +267,8 @@ static int run_config(json_t *cfg) {
     mu_gc_opts go = {.max_bytes = (uint64_t)gc_bytes, .max_age_s = gc_age, .keep_digest = img.manifest_digest};
     mu_gc_result gr;
     if (mu_store_gc(store, &go, &gr, &uerr) == 0 && gr.images_removed > 0 && control_fd >= 0)
-      dprintf(control_fd, "progress 55 image store: removed %d unused image(s), %llu -> %llu bytes\n", gr.images_removed,
-              (unsigned long long)gr.bytes_before, (unsigned long long)gr.bytes_after);
+      dprintf(control_fd, "progress 55 image store: removed %d unused image(s), %llu -> %llu bytes\n",
+              gr.images_removed, (unsigned long long)gr.bytes_before, (unsigned long long)gr.bytes_after);
   }
   if (json_is_true(json_object_get(cfg, "pull_only"))) {
     printf("%s %s\n", img.manifest_digest, img.rootfs);
@@ -284,7 +287,8 @@ static int run_config(json_t *cfg) {
   for (char **p = entry; p && *p; p++) n++;
   for (char **p = cmdv; p && *p; p++) n++;
   if (n == 0) {
-    fprintf(stderr, "muster-container: nothing to run: the image has no Entrypoint or Cmd and the task gives no command\n");
+    fprintf(stderr,
+            "muster-container: nothing to run: the image has no Entrypoint or Cmd and the task gives no command\n");
     free(ep);
     free(cm);
     mu_image_free(&img);
@@ -453,7 +457,8 @@ static int cmd_pull(int argc, char **argv) {
     else if (strcmp(o, "--ca") == 0) json_object_set_new(cfg, "ca_file", json_string(val));
     else if (strcmp(o, "--platform") == 0) json_object_set_new(cfg, "platform", json_string(val));
     else if (strcmp(o, "--policy") == 0) json_object_set_new(cfg, "pull_policy", json_string(val));
-    else if (strcmp(o, "--auth-env") == 0) json_object_set_new(cfg, "auth", json_string(getenv(val) ? getenv(val) : ""));
+    else if (strcmp(o, "--auth-env") == 0)
+      json_object_set_new(cfg, "auth", json_string(getenv(val) ? getenv(val) : ""));
     else if (strcmp(o, "--timeout-ms") == 0) json_object_set_new(cfg, "pull_timeout_ms", json_integer(atoll(val)));
     else if (strcmp(o, "--stall-ms") == 0) json_object_set_new(cfg, "stall_ms", json_integer(atoll(val)));
     else if (strcmp(o, "--max-bytes") == 0) json_object_set_new(cfg, "max_image_bytes", json_integer(atoll(val)));
@@ -475,7 +480,8 @@ static int cmd_pull(int argc, char **argv) {
   mu_image img;
   int rc = pull_image(cfg, store, &img);
   if (rc == 0) {
-    printf("%s %s %d %llu\n", img.manifest_digest, img.rootfs, img.layers_downloaded, (unsigned long long)img.downloaded_bytes);
+    printf("%s %s %d %llu\n", img.manifest_digest, img.rootfs, img.layers_downloaded,
+           (unsigned long long)img.downloaded_bytes);
     mu_image_free(&img);
   }
   json_decref(cfg);
@@ -528,7 +534,8 @@ int main(int argc, char **argv) {
 #endif
   if (argc >= 3 && strcmp(argv[1], "pull") == 0) return cmd_pull(argc, argv);
   if (argc >= 2 && (strcmp(argv[1], "images") == 0 || strcmp(argv[1], "gc") == 0)) return cmd_store(argc, argv);
-  fprintf(stderr, "usage: muster-container run CONFIG.json | pull [options] IMAGE | images [--store DIR] |\n"
-                  "       gc [--store DIR] [--max-bytes N] [--max-age-s N]\n");
+  fprintf(stderr,
+          "usage: muster-container run CONFIG.json | pull [options] IMAGE | images [--store DIR] |\n"
+          "       gc [--store DIR] [--max-bytes N] [--max-age-s N]\n");
   return 2;
 }

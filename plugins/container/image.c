@@ -55,7 +55,8 @@ static int read_blob(const char *root, const char *digest, char **ret, size_t *r
   blob_path(root, digest, path, sizeof path);
   *ret = NULL;
   FILE *f = fopen(path, "rbe");
-  if (f == NULL) return errno == ENOENT ? MU_ENOENT : mu_err_set(err, MU_EIO, "cannot read %s: %s", path, strerror(errno));
+  if (f == NULL)
+    return errno == ENOENT ? MU_ENOENT : mu_err_set(err, MU_EIO, "cannot read %s: %s", path, strerror(errno));
   char *buf = malloc(MU_MANIFEST_MAX_BYTES + 1);
   size_t n = buf ? fread(buf, 1, MU_MANIFEST_MAX_BYTES + 1, f) : 0;
   fclose(f);
@@ -129,7 +130,7 @@ typedef struct fetch {
   const char *root;
   const mu_descriptor *to_fetch[MU_MANIFEST_MAX_LAYERS + 1];
   size_t n_to_fetch, next;
-  int slots;                    /* store-wide cap */
+  int slots; /* store-wide cap */
   pthread_mutex_t mu;
   progress *prog;
   uint64_t done_bytes;
@@ -144,7 +145,8 @@ static void fetch_bytes(void *arg, uint64_t n) {
   pthread_mutex_lock(&f->mu);
   f->done_bytes += n;
   f->prog->img->downloaded_bytes += n;
-  if (f->prog->opts->on_progress) f->prog->opts->on_progress(f->prog->opts->arg, f->prog->phase, f->done_bytes, f->prog->total);
+  if (f->prog->opts->on_progress)
+    f->prog->opts->on_progress(f->prog->opts->arg, f->prog->phase, f->done_bytes, f->prog->total);
   pthread_mutex_unlock(&f->mu);
 }
 
@@ -196,8 +198,8 @@ static void *fetch_worker(void *arg) {
   return NULL;
 }
 
-static int fetch_blobs(const char *root, mu_registry *reg, const mu_manifest *m, const mu_pull_opts *opts, mu_image *img,
-                       progress *prog, mu_err *err) {
+static int fetch_blobs(const char *root, mu_registry *reg, const mu_manifest *m, const mu_pull_opts *opts,
+                       mu_image *img, progress *prog, mu_err *err) {
   fetch *f = calloc(1, sizeof *f);
   if (f == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   f->root = root;
@@ -216,7 +218,8 @@ static int fetch_blobs(const char *root, mu_registry *reg, const mu_manifest *m,
     char bp[PATH_MAX];
     blob_path(root, m->config.digest, bp, sizeof bp);
     snprintf(prog->phase, sizeof prog->phase, "config");
-    if ((rc = mu_registry_get_blob(reg, &m->config, bp, err)) != 0) goto done;
+    rc = mu_registry_get_blob(reg, &m->config, bp, err);
+    if (rc != 0) goto done;
   }
   for (size_t i = 0; i < m->n_layers; i++) {
     if (blob_present(root, &m->layers[i])) continue;
@@ -274,20 +277,25 @@ static int resolve(const char *root, mu_registry *reg, const mu_imgref *ref, con
     return mu_err_set(err, MU_ENOENT, "image %s/%s:%s is not in the store and pull_policy is never", ref->registry,
                       ref->repository, ref->tag[0] ? ref->tag : ref->digest);
   if (reg == NULL) return mu_err_set(err, MU_EINVAL, "no registry client");
-  if ((rc = mu_registry_get_manifest(reg, mu_imgref_reference(ref), &body, &len, ctype, digest, err)) != 0) return rc;
+  rc = mu_registry_get_manifest(reg, mu_imgref_reference(ref), &body, &len, ctype, digest, err);
+  if (rc != 0) return rc;
   mu_doc_kind kind;
-  if ((rc = mu_doc_kind_of(ctype, body, len, &kind, err)) != 0) goto fail;
+  rc = mu_doc_kind_of(ctype, body, len, &kind, err);
+  if (rc != 0) goto fail;
   if (kind == MU_DOC_INDEX) {
     mu_descriptor d;
-    if ((rc = mu_index_select(body, len, &opts->platform, &d, err)) != 0) goto fail;
+    rc = mu_index_select(body, len, &opts->platform, &d, err);
+    if (rc != 0) goto fail;
     free(body);
     body = NULL;
-    if ((rc = mu_registry_get_manifest(reg, d.digest, &body, &len, ctype, digest, err)) != 0) goto fail;
+    rc = mu_registry_get_manifest(reg, d.digest, &body, &len, ctype, digest, err);
+    if (rc != 0) goto fail;
     if ((int64_t)len != d.size) {
       rc = mu_err_set(err, MU_EIO, "manifest %s: %zu bytes, the index says %lld", d.digest, len, (long long)d.size);
       goto fail;
     }
-    if ((rc = mu_doc_kind_of(ctype, body, len, &kind, err)) != 0) goto fail;
+    rc = mu_doc_kind_of(ctype, body, len, &kind, err);
+    if (rc != 0) goto fail;
     if (kind != MU_DOC_MANIFEST) {
       rc = mu_err_set(err, MU_ENOTSUP, "index entry %s is not an image manifest", d.digest);
       goto fail;
@@ -295,11 +303,13 @@ static int resolve(const char *root, mu_registry *reg, const mu_imgref *ref, con
   }
   char bp[PATH_MAX];
   blob_path(root, digest, bp, sizeof bp);
-  if ((rc = write_atomic(root, bp, body, len, err)) != 0) goto fail;
+  rc = write_atomic(root, bp, body, len, err);
+  if (rc != 0) goto fail;
   if (!ref->digest[0]) {
     char line[80];
     int n = snprintf(line, sizeof line, "%s\n", digest);
-    if ((rc = write_atomic(root, rp, line, (size_t)n, err)) != 0) goto fail;
+    rc = write_atomic(root, rp, line, (size_t)n, err);
+    if (rc != 0) goto fail;
   }
 have:
   snprintf(img->manifest_digest, sizeof img->manifest_digest, "%s", digest);
@@ -317,16 +327,19 @@ static int complete(const char *root, const mu_pull_opts *opts, mu_image *img, p
   char *cfg = NULL;
   size_t cfg_len = 0;
   int rc;
-  if ((rc = read_blob(root, m->config.digest, &cfg, &cfg_len, err)) != 0) {
+  rc = read_blob(root, m->config.digest, &cfg, &cfg_len, err);
+  if (rc != 0) {
     if (rc == MU_ENOENT) rc = mu_err_set(err, MU_EIO, "config %s: damaged in the store", m->config.digest);
     goto done;
   }
-  if ((rc = mu_image_config_parse(cfg, cfg_len, &img->config, err)) != 0) {
+  rc = mu_image_config_parse(cfg, cfg_len, &img->config, err);
+  if (rc != 0) {
     mu_err_prefix(err, "image config %s", m->config.digest);
     goto done;
   }
   if (img->config.n_diff_ids != 0 && img->config.n_diff_ids != m->n_layers) {
-    rc = mu_err_set(err, MU_EINVAL, "image config lists %zu diff_ids for %zu layers", img->config.n_diff_ids, m->n_layers);
+    rc = mu_err_set(err, MU_EINVAL, "image config lists %zu diff_ids for %zu layers", img->config.n_diff_ids,
+                    m->n_layers);
     goto done;
   }
   snprintf(img->rootfs, sizeof img->rootfs, "%s/rootfs/%s", root, img->manifest_digest + 7);
@@ -347,7 +360,8 @@ static int complete(const char *root, const mu_pull_opts *opts, mu_image *img, p
     /* the config's rootfs.diff_ids name the uncompressed layers: checked before unpacking */
     for (size_t i = 0; i < img->config.n_diff_ids && rc == 0; i++) {
       char got[72];
-      if ((rc = mu_layer_diff_id(paths[i], got, err)) != 0) break;
+      rc = mu_layer_diff_id(paths[i], got, err);
+      if (rc != 0) break;
       if (strcmp(got, img->config.diff_ids[i]) != 0)
         rc = mu_err_set(err, MU_EIO, "layer %zu (%s): uncompressed digest %s is not the config's diff_id %s (refused)",
                         i + 1, m->layers[i].digest, got, img->config.diff_ids[i]);
@@ -358,7 +372,8 @@ static int complete(const char *root, const mu_pull_opts *opts, mu_image *img, p
     }
     snprintf(prog->phase, sizeof prog->phase, "unpack");
     if (opts->on_progress) opts->on_progress(opts->arg, prog->phase, 0, 0);
-    if ((rc = mu_unpack_layers(tmp, layers, m->n_layers, &opts->unpack, err)) != 0) {
+    rc = mu_unpack_layers(tmp, layers, m->n_layers, &opts->unpack, err);
+    if (rc != 0) {
       mu_rm_rf(tmp);
       goto done;
     }
@@ -385,15 +400,19 @@ int mu_image_pull(const char *root, const mu_imgref *ref, const mu_pull_opts *op
   size_t len = 0;
   progress prog = {.opts = opts, .img = img};
   int rc;
-  if ((rc = mu_store_init(root, err)) != 0) return rc;
+  rc = mu_store_init(root, err);
+  if (rc != 0) return rc;
   mu_registry_opts ro = opts->registry;
   ro.on_bytes = on_bytes;
   ro.arg = &prog;
   if (opts->policy != MU_PULL_NEVER && (rc = mu_registry_new(ref, &ro, &reg, err)) != 0) return rc;
   snprintf(prog.phase, sizeof prog.phase, "manifest");
-  if ((rc = resolve(root, reg, ref, opts, img, &body, &len, err)) != 0) goto done;
-  if ((rc = mu_manifest_parse(body, len, &img->manifest, err)) != 0) goto done;
-  if ((rc = fetch_blobs(root, reg, &img->manifest, opts, img, &prog, err)) != 0) goto done;
+  rc = resolve(root, reg, ref, opts, img, &body, &len, err);
+  if (rc != 0) goto done;
+  rc = mu_manifest_parse(body, len, &img->manifest, err);
+  if (rc != 0) goto done;
+  rc = fetch_blobs(root, reg, &img->manifest, opts, img, &prog, err);
+  if (rc != 0) goto done;
   rc = complete(root, opts, img, &prog, err);
 done:
   free(body);
@@ -411,7 +430,8 @@ static int copy_layout_blob(const char *root, int dirfd, const mu_descriptor *d,
   struct stat st;
   if (stat(dest, &st) == 0 && st.st_size == d->size) return 0;
   snprintf(rel, sizeof rel, "blobs/sha256/%s", d->digest + 7);
-  struct open_how how = {.flags = O_RDONLY | O_CLOEXEC, .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+  struct open_how how = {.flags = O_RDONLY | O_CLOEXEC,
+                         .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
   int in = (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
   if (in < 0) return mu_err_set(err, MU_ENOENT, "OCI layout: blob %s: %s", d->digest, strerror(errno));
   snprintf(tmp, sizeof tmp, "%s/tmp/layout.XXXXXX", root);
@@ -435,7 +455,8 @@ static int copy_layout_blob(const char *root, int dirfd, const mu_descriptor *d,
     if (n == 0) break;
     total += n;
     if (total > d->size) {
-      rc = mu_err_set(err, MU_EIO, "OCI layout: blob %s is longer than its descriptor's %lld bytes", d->digest, (long long)d->size);
+      rc = mu_err_set(err, MU_EIO, "OCI layout: blob %s is longer than its descriptor's %lld bytes", d->digest,
+                      (long long)d->size);
       goto done;
     }
     EVP_DigestUpdate(md, buf, (size_t)n);
@@ -450,7 +471,8 @@ static int copy_layout_blob(const char *root, int dirfd, const mu_descriptor *d,
   char got[72];
   mu_sha256_format(h, got);
   if (total != d->size || strcmp(got, d->digest) != 0) {
-    rc = mu_err_set(err, MU_EIO, "OCI layout: blob %s has %lld bytes and digest %s (refused)", d->digest, (long long)total, got);
+    rc = mu_err_set(err, MU_EIO, "OCI layout: blob %s has %lld bytes and digest %s (refused)", d->digest,
+                    (long long)total, got);
     goto done;
   }
   if (fchmod(out, 0644) != 0 || fsync(out) != 0 || rename(tmp, dest) != 0)
@@ -464,7 +486,8 @@ done:
 }
 
 static int read_layout_doc(int dirfd, const char *rel, char **ret, size_t *ret_len, mu_err *err) {
-  struct open_how how = {.flags = O_RDONLY | O_CLOEXEC, .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+  struct open_how how = {.flags = O_RDONLY | O_CLOEXEC,
+                         .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
   int fd = (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
   if (fd < 0) return mu_err_set(err, MU_ENOENT, "OCI layout: %s: %s", rel, strerror(errno));
   char *buf = malloc(MU_MANIFEST_MAX_BYTES + 1);
@@ -487,34 +510,43 @@ static int read_layout_doc(int dirfd, const char *rel, char **ret, size_t *ret_l
   return 0;
 }
 
-int mu_image_from_layout(const char *root, const char *dir, const char *tag, const mu_pull_opts *opts, mu_image *img, mu_err *err) {
+int mu_image_from_layout(const char *root, const char *dir, const char *tag, const mu_pull_opts *opts, mu_image *img,
+                         mu_err *err) {
   memset(img, 0, sizeof *img);
   progress prog = {.opts = opts, .img = img};
   char *index = NULL, *body = NULL;
   size_t len = 0;
   int rc;
-  if ((rc = mu_store_init(root, err)) != 0) return rc;
+  rc = mu_store_init(root, err);
+  if (rc != 0) return rc;
   int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dirfd < 0) return mu_err_set(err, MU_ENOENT, "OCI layout %s: %s", dir, strerror(errno));
-  if ((rc = read_layout_doc(dirfd, "index.json", &index, &len, err)) != 0) goto done;
+  rc = read_layout_doc(dirfd, "index.json", &index, &len, err);
+  if (rc != 0) goto done;
   mu_descriptor d;
-  if ((rc = mu_layout_select(index, len, tag, &d, err)) != 0) goto done;
+  rc = mu_layout_select(index, len, tag, &d, err);
+  if (rc != 0) goto done;
   for (int depth = 0;; depth++) {
-    if ((rc = copy_layout_blob(root, dirfd, &d, err)) != 0) goto done;
+    rc = copy_layout_blob(root, dirfd, &d, err);
+    if (rc != 0) goto done;
     free(body);
     body = NULL;
-    if ((rc = read_blob(root, d.digest, &body, &len, err)) != 0) goto done;
+    rc = read_blob(root, d.digest, &body, &len, err);
+    if (rc != 0) goto done;
     mu_doc_kind kind;
-    if ((rc = mu_doc_kind_of(d.media_type, body, len, &kind, err)) != 0) goto done;
+    rc = mu_doc_kind_of(d.media_type, body, len, &kind, err);
+    if (rc != 0) goto done;
     if (kind == MU_DOC_MANIFEST) break;
     if (depth > 0) {
       rc = mu_err_set(err, MU_ENOTSUP, "OCI layout: nested indexes are not supported");
       goto done;
     }
-    if ((rc = mu_index_select(body, len, &opts->platform, &d, err)) != 0) goto done;
+    rc = mu_index_select(body, len, &opts->platform, &d, err);
+    if (rc != 0) goto done;
   }
   snprintf(img->manifest_digest, sizeof img->manifest_digest, "%s", d.digest);
-  if ((rc = mu_manifest_parse(body, len, &img->manifest, err)) != 0) goto done;
+  rc = mu_manifest_parse(body, len, &img->manifest, err);
+  if (rc != 0) goto done;
   for (size_t i = 0; i <= img->manifest.n_layers && rc == 0; i++) {
     const mu_descriptor *b = i == 0 ? &img->manifest.config : &img->manifest.layers[i - 1];
     rc = copy_layout_blob(root, dirfd, b, err);
@@ -532,7 +564,9 @@ void mu_image_free(mu_image *img) { mu_image_config_free(&img->config); }
 
 /* ---- for docker_archive.c (image_int.h) ---- */
 
-void mu_store_blob_path(const char *root, const char *digest, char *buf, size_t cap) { blob_path(root, digest, buf, cap); }
+void mu_store_blob_path(const char *root, const char *digest, char *buf, size_t cap) {
+  blob_path(root, digest, buf, cap);
+}
 
 int mu_store_read_blob(const char *root, const char *digest, char **ret, size_t *ret_len, mu_err *err) {
   int rc = read_blob(root, digest, ret, ret_len, err);

@@ -27,8 +27,8 @@ typedef struct mu_pull_opts {
   mu_platform platform;
   mu_pull_policy policy;
   mu_unpack_limits unpack;
-  int parallel;                 /* layer downloads at once in this pull; 0 = 3 */
-  int store_parallel;           /* downloads at once across every pull of this store (the
+  int parallel;       /* layer downloads at once in this pull; 0 = 3 */
+  int store_parallel; /* downloads at once across every pull of this store (the
                                  * agent), by flock slots; 0 = 6 */
   /* Progress (may be NULL): a phase ("manifest", "layer 2/5", "unpack"), bytes so far. */
   void (*on_progress)(void *arg, const char *phase, uint64_t bytes_done, uint64_t bytes_total);
@@ -40,9 +40,9 @@ typedef struct mu_image {
   mu_manifest manifest;
   mu_image_config config;
   char rootfs[PATH_MAX];
-  uint64_t downloaded_bytes;  /* this pull */
-  int layers_downloaded;      /* this pull; 0 on a warm start */
-  bool unpacked;              /* this pull unpacked the rootfs */
+  uint64_t downloaded_bytes; /* this pull */
+  int layers_downloaded;     /* this pull; 0 on a warm start */
+  bool unpacked;             /* this pull unpacked the rootfs */
 } mu_image;
 
 /* Creates the store's directories. */

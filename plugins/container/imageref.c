@@ -26,7 +26,8 @@ static bool component_valid(const char *s, size_t len) {
     size_t j = i;
     if (s[i] == '.') j = i + 1;
     else if (s[i] == '_') j = (i + 1 < len && s[i + 1] == '_') ? i + 2 : i + 1;
-    else if (s[i] == '-') while (j < len && s[j] == '-') j++;
+    else if (s[i] == '-')
+      while (j < len && s[j] == '-') j++;
     else return false;
     if (j >= len || !is_lower_alnum(s[j])) return false;
     i = j;
@@ -53,7 +54,8 @@ static bool registry_valid(const char *s) {
     const char *close = strchr(s, ']');
     if (close == NULL || close == s + 1) return false;
     for (const char *p = s + 1; p < close; p++)
-      if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F') || *p == ':')) return false;
+      if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F') || *p == ':'))
+        return false;
     if (close[1] != '\0' && close[1] != ':') return false;
     colon = close[1] == ':' ? close + 1 : NULL;
     hostlen = 0;
@@ -121,7 +123,8 @@ int mu_imgref_parse(const char *text, const char *default_registry, mu_imgref *r
   if (colon != NULL) {
     *colon = '\0';
     if (!tag_valid(colon + 1))
-      return mu_err_set(err, MU_EINVAL, "image \"%s\": bad tag \"%s\" ([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})", text, colon + 1);
+      return mu_err_set(err, MU_EINVAL, "image \"%s\": bad tag \"%s\" ([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})", text,
+                        colon + 1);
     snprintf(ret->tag, sizeof ret->tag, "%s", colon + 1);
   }
   if (buf[0] == '\0') return mu_err_set(err, MU_EINVAL, "image \"%s\": no repository name", text);
@@ -131,7 +134,8 @@ int mu_imgref_parse(const char *text, const char *default_registry, mu_imgref *r
   bool has_registry = false;
   if (first != NULL) {
     *first = '\0';
-    has_registry = strchr(buf, '.') != NULL || strchr(buf, ':') != NULL || strcmp(buf, "localhost") == 0 || buf[0] == '[';
+    has_registry =
+        strchr(buf, '.') != NULL || strchr(buf, ':') != NULL || strcmp(buf, "localhost") == 0 || buf[0] == '[';
     if (has_registry) {
       if (!registry_valid(buf)) return mu_err_set(err, MU_EINVAL, "image \"%s\": bad registry \"%s\"", text, buf);
       snprintf(ret->registry, sizeof ret->registry, "%s", buf);
@@ -144,15 +148,18 @@ int mu_imgref_parse(const char *text, const char *default_registry, mu_imgref *r
     if (default_registry == NULL || *default_registry == '\0')
       return mu_err_set(err, MU_EINVAL,
                         "image \"%s\": short names are refused; name the registry (\"registry.example.com/%s\") "
-                        "or configure a default registry on the agent", text, buf);
+                        "or configure a default registry on the agent",
+                        text, buf);
     if (!registry_valid(default_registry))
       return mu_err_set(err, MU_EINVAL, "image \"%s\": bad default registry \"%s\"", text, default_registry);
     snprintf(ret->registry, sizeof ret->registry, "%s", default_registry);
   }
   if (!repository_valid(name))
-    return mu_err_set(err, MU_EINVAL, "image \"%s\": bad repository \"%s\" (lowercase [a-z0-9] components joined by . _ __ - and /)",
+    return mu_err_set(err, MU_EINVAL,
+                      "image \"%s\": bad repository \"%s\" (lowercase [a-z0-9] components joined by . _ __ - and /)",
                       text, name);
-  const char *prefix = (!has_registry && strcmp(ret->registry, "docker.io") == 0 && strchr(name, '/') == NULL) ? "library/" : "";
+  const char *prefix =
+      (!has_registry && strcmp(ret->registry, "docker.io") == 0 && strchr(name, '/') == NULL) ? "library/" : "";
   int n = snprintf(ret->repository, sizeof ret->repository, "%s%s", prefix, name);
   if (n < 0 || (size_t)n >= sizeof ret->repository || strlen(ret->registry) + 1 + (size_t)n > MU_IMGREF_NAME_MAX)
     return mu_err_set(err, MU_EINVAL, "image \"%s\": name longer than %d bytes", text, MU_IMGREF_NAME_MAX);

@@ -14,8 +14,8 @@
 
 #include "lib/base/err.h"
 
-#define MU_IMGREF_MAX 512        /* whole reference, bytes */
-#define MU_IMGREF_NAME_MAX 255   /* registry + "/" + repository (distribution's bound) */
+#define MU_IMGREF_MAX 512      /* whole reference, bytes */
+#define MU_IMGREF_NAME_MAX 255 /* registry + "/" + repository (distribution's bound) */
 #define MU_IMGREF_TAG_MAX 128
 #define MU_DIGEST_HEX 64
 

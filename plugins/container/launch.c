@@ -40,7 +40,8 @@
 #endif
 
 static int openat2_root(int rootfd, const char *path, int flags) {
-  struct open_how how = {.flags = (uint64_t)flags | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+  struct open_how how = {.flags = (uint64_t)flags | O_CLOEXEC,
+                         .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
   return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
 }
 
@@ -60,13 +61,15 @@ static int make_target(int rootfd, const char *path, bool want_file) {
   char *comp = strtok_r(buf, "/", &save);
   while (comp != NULL) {
     char *next = strtok_r(NULL, "/", &save);
-    if (strcmp(comp, "..") == 0 || strcmp(comp, ".") == 0) mu_launch_die(126, "mount target %s: \".\" or \"..\" refused", path);
+    if (strcmp(comp, "..") == 0 || strcmp(comp, ".") == 0)
+      mu_launch_die(126, "mount target %s: \".\" or \"..\" refused", path);
     bool last = next == NULL;
     struct open_how how = {.flags = O_PATH | O_CLOEXEC | (last && want_file ? 0 : O_DIRECTORY),
                            .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
     int fd = (int)syscall(SYS_openat2, cur, comp, &how, sizeof how);
     if (fd < 0 && (errno == ELOOP || errno == ENOTDIR)) {
-      if (unlinkat(cur, comp, 0) != 0) mu_launch_die(126, "mount target %s: cannot replace %s: %s", path, comp, strerror(errno));
+      if (unlinkat(cur, comp, 0) != 0)
+        mu_launch_die(126, "mount target %s: cannot replace %s: %s", path, comp, strerror(errno));
       errno = ENOENT;
     }
     if (fd < 0 && errno == ENOENT) {
@@ -86,10 +89,12 @@ static int make_target(int rootfd, const char *path, bool want_file) {
   return cur;
 }
 
-static void mount_at(int rootfd, const char *target, const char *src, const char *fstype, unsigned long flags, const char *data) {
+static void mount_at(int rootfd, const char *target, const char *src, const char *fstype, unsigned long flags,
+                     const char *data) {
   int fd = make_target(rootfd, target, false);
   char p[64];
-  if (mount(src, fdpath(fd, p, sizeof p), fstype, flags, data) != 0) mu_launch_die(126, "mount %s on %s: %s", fstype ? fstype : src, target, strerror(errno));
+  if (mount(src, fdpath(fd, p, sizeof p), fstype, flags, data) != 0)
+    mu_launch_die(126, "mount %s on %s: %s", fstype ? fstype : src, target, strerror(errno));
   close(fd);
 }
 
@@ -118,15 +123,20 @@ static void setup_dev(int rootfd) {
   for (size_t i = 0; i < sizeof nodes / sizeof *nodes; i++) {
     if (mknodat(dev, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)) != 0)
       mu_launch_die(126, "mknod /dev/%s: %s", nodes[i].name, strerror(errno));
-    if (fchmodat(dev, nodes[i].name, 0666, 0) != 0) mu_launch_die(126, "chmod /dev/%s: %s", nodes[i].name, strerror(errno));
+    if (fchmodat(dev, nodes[i].name, 0666, 0) != 0)
+      mu_launch_die(126, "chmod /dev/%s: %s", nodes[i].name, strerror(errno));
   }
   struct stat st;
-  if (fstatat(dev, "null", &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISCHR(st.st_mode) || major(st.st_rdev) != 1 || minor(st.st_rdev) != 3)
+  if (fstatat(dev, "null", &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISCHR(st.st_mode) || major(st.st_rdev) != 1 ||
+      minor(st.st_rdev) != 3)
     mu_launch_die(126, "/dev/null is not the null device");
   mkdirat(dev, "pts", 0755);
   mkdirat(dev, "shm", 01777);
-  static const char *const links[][2] = {{"pts/ptmx", "ptmx"}, {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"},
-                                          {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"}};
+  static const char *const links[][2] = {{"pts/ptmx", "ptmx"},
+                                         {"/proc/self/fd", "fd"},
+                                         {"/proc/self/fd/0", "stdin"},
+                                         {"/proc/self/fd/1", "stdout"},
+                                         {"/proc/self/fd/2", "stderr"}};
   for (size_t i = 0; i < sizeof links / sizeof *links; i++)
     if (symlinkat(links[i][0], dev, links[i][1]) != 0) mu_launch_die(126, "/dev/%s: %s", links[i][1], strerror(errno));
   close(dev);
@@ -136,8 +146,9 @@ static void setup_dev(int rootfd) {
 
 /* After pivot_root: masks and read-only parts of /proc. */
 static void mask_proc(void) {
-  static const char *const masked_files[] = {"/proc/kcore", "/proc/sysrq-trigger", "/proc/keys", "/proc/timer_list",
-                                             "/proc/sched_debug", "/proc/latency_stats", "/proc/kallsyms"};
+  static const char *const masked_files[] = {"/proc/kcore",      "/proc/sysrq-trigger", "/proc/keys",
+                                             "/proc/timer_list", "/proc/sched_debug",   "/proc/latency_stats",
+                                             "/proc/kallsyms"};
   static const char *const masked_dirs[] = {"/proc/acpi", "/proc/scsi"};
   static const char *const ro[] = {"/proc/sys", "/proc/irq", "/proc/bus", "/proc/fs"};
   for (size_t i = 0; i < sizeof masked_files / sizeof *masked_files; i++)
@@ -157,7 +168,8 @@ static void mask_proc(void) {
 /* The task's file secrets into /run/secrets (the container's tmpfs /run): 0400 files owned by
  * the container's user in a 0500 directory; never on a disk. */
 static void copy_secrets(int from, const char *skip, uid_t uid, gid_t gid) {
-  if (mkdir("/run/secrets", 0500) != 0 || chown("/run/secrets", uid, gid) != 0) mu_launch_die(126, "/run/secrets: %s", strerror(errno));
+  if (mkdir("/run/secrets", 0500) != 0 || chown("/run/secrets", uid, gid) != 0)
+    mu_launch_die(126, "/run/secrets: %s", strerror(errno));
   int to = open("/run/secrets", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
   DIR *d = fdopendir(dup(from));
   if (to < 0 || d == NULL) mu_launch_die(126, "/run/secrets: %s", strerror(errno));
@@ -199,18 +211,22 @@ static void lo_up(void) {
 }
 
 __attribute__((noreturn)) static void child_main(const mu_launch_spec *s) {
-  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) mu_launch_die(126, "make mounts private: %s", strerror(errno));
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+    mu_launch_die(126, "make mounts private: %s", strerror(errno));
   char root[4096], upper[4096], work[4096], opts[12288];
   snprintf(root, sizeof root, "%s/root", s->state_dir);
   snprintf(upper, sizeof upper, "%s/upper", s->state_dir);
   snprintf(work, sizeof work, "%s/work", s->state_dir);
-  if (mkdir(s->state_dir, 0700) != 0 && errno != EEXIST) mu_launch_die(126, "create %s: %s", s->state_dir, strerror(errno));
+  if (mkdir(s->state_dir, 0700) != 0 && errno != EEXIST)
+    mu_launch_die(126, "create %s: %s", s->state_dir, strerror(errno));
   mkdir(root, 0755);
   mkdir(upper, 0755);
   mkdir(work, 0700);
-  if (strpbrk(s->rootfs, ",:") || strpbrk(upper, ",:") || strpbrk(work, ",:")) mu_launch_die(126, "paths with ',' or ':' cannot be overlay layers");
+  if (strpbrk(s->rootfs, ",:") || strpbrk(upper, ",:") || strpbrk(work, ",:"))
+    mu_launch_die(126, "paths with ',' or ':' cannot be overlay layers");
   snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s", s->rootfs, upper, work);
-  if (mount("overlay", root, "overlay", MS_NOSUID | MS_NODEV, opts) != 0) mu_launch_die(126, "overlay rootfs: %s", strerror(errno));
+  if (mount("overlay", root, "overlay", MS_NOSUID | MS_NODEV, opts) != 0)
+    mu_launch_die(126, "overlay rootfs: %s", strerror(errno));
   int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0) mu_launch_die(126, "open rootfs: %s", strerror(errno));
   mount_at(rootfd, "proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
@@ -228,7 +244,8 @@ __attribute__((noreturn)) static void child_main(const mu_launch_spec *s) {
     ssize_t rl = readlink(fdpath(src, lp, sizeof lp), real, sizeof real - 1);
     if (rl <= 0) mu_launch_die(126, "volume %s: %s", v->source, strerror(errno));
     real[rl] = '\0';
-    if (!path_allowed(real, s->volume_roots)) mu_launch_die(126, "volume %s resolves to %s, outside the allowed host paths", v->source, real);
+    if (!path_allowed(real, s->volume_roots))
+      mu_launch_die(126, "volume %s resolves to %s, outside the allowed host paths", v->source, real);
     int tgt = make_target(rootfd, v->target, !S_ISDIR(st.st_mode));
     char sp[64], tp[64];
     if (mount(fdpath(src, sp, sizeof sp), fdpath(tgt, tp, sizeof tp), NULL, MS_BIND | MS_REC, NULL) != 0)
@@ -246,9 +263,11 @@ __attribute__((noreturn)) static void child_main(const mu_launch_spec *s) {
   mask_proc();
   for (size_t i = 0; i < s->n_volumes; i++) {
     unsigned long fl = MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | (s->volumes[i].read_only ? MS_RDONLY : 0);
-    if (mount(NULL, s->volumes[i].target, NULL, fl, NULL) != 0) mu_launch_die(126, "volume %s: remount: %s", s->volumes[i].target, strerror(errno));
+    if (mount(NULL, s->volumes[i].target, NULL, fl, NULL) != 0)
+      mu_launch_die(126, "volume %s: remount: %s", s->volumes[i].target, strerror(errno));
   }
-  if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | (s->read_only_root ? MS_RDONLY : 0), NULL) != 0)
+  if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | (s->read_only_root ? MS_RDONLY : 0), NULL) !=
+      0)
     mu_launch_die(126, "remount the root: %s", strerror(errno));
   if (s->hostname && *s->hostname && sethostname(s->hostname, strnlen(s->hostname, 64)) != 0)
     mu_launch_die(126, "sethostname: %s", strerror(errno));
@@ -284,7 +303,7 @@ int mu_signal_from_name(const char *name) {
   static const struct {
     const char *n;
     int s;
-  } sigs[] = {{"HUP", SIGHUP}, {"INT", SIGINT}, {"QUIT", SIGQUIT}, {"KILL", SIGKILL}, {"USR1", SIGUSR1},
+  } sigs[] = {{"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT},   {"KILL", SIGKILL}, {"USR1", SIGUSR1},
               {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"WINCH", SIGWINCH}, {"STOP", SIGSTOP}, {"PWR", SIGPWR}};
   if (name == NULL || *name == '\0') return -1;
   if (name[0] >= '0' && name[0] <= '9') {
@@ -312,7 +331,6 @@ __attribute__((noreturn)) static void clone_main(void *p) {
   child_main(a->spec);
 }
 
-
 static int64_t now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -335,8 +353,10 @@ static pid_t start_check(const mu_launch_spec *s, pid_t init, int *ret_out) {
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(p[1], 1) < 0 || dup2(p[1], 2) < 0) _exit(126);
     int pfd = (int)syscall(SYS_pidfd_open, init, 0);
-    int ns = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWCGROUP | (s->host_network ? 0 : CLONE_NEWNET);
-    if (pfd < 0 || setns(pfd, ns) != 0) mu_launch_die(126, "health check: cannot join the container: %s", strerror(errno));
+    int ns = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWCGROUP |
+             (s->host_network ? 0 : CLONE_NEWNET);
+    if (pfd < 0 || setns(pfd, ns) != 0)
+      mu_launch_die(126, "health check: cannot join the container: %s", strerror(errno));
     close(pfd);
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     pid_t g = fork();
@@ -355,8 +375,7 @@ static pid_t start_check(const mu_launch_spec *s, pid_t init, int *ret_out) {
       mu_exec_in_container(s, s->health.argv);
     }
     int st = 0;
-    while (waitpid(g, &st, 0) < 0 && errno == EINTR) {
-    }
+    while (waitpid(g, &st, 0) < 0 && errno == EINTR) {}
     _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
   }
   close(p[1]);
@@ -436,8 +455,7 @@ static void supervise(mu_launch_spec *s, pid_t pid) {
       if (check_out >= 0) close(check_out);
       check_out = -1;
       int st = 0;
-      while (waitpid(check, &st, 0) < 0 && errno == EINTR) {
-      }
+      while (waitpid(check, &st, 0) < 0 && errno == EINTR) {}
       close(check_fd);
       check_fd = -1;
       check = -1;
@@ -451,8 +469,8 @@ static void supervise(mu_launch_spec *s, pid_t pid) {
         if (timed_out) snprintf(why, sizeof why, "timed out after %lld ms", (long long)timeout);
         else snprintf(why, sizeof why, "exit %d", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
         if (s->report && s->report_cap)
-          snprintf(s->report, s->report_cap, "unhealthy: the health check failed %d times in a row (last: %s%s%.300s)", failures, why,
-                   out_len ? ": " : "", out);
+          snprintf(s->report, s->report_cap, "unhealthy: the health check failed %d times in a row (last: %s%s%.300s)",
+                   failures, why, out_len ? ": " : "", out);
         dprintf(2, "muster-container: %s\n", s->report ? s->report : "unhealthy");
         kill(pid, SIGKILL);
         ended = true;
@@ -473,8 +491,7 @@ static void supervise(mu_launch_spec *s, pid_t pid) {
   }
   if (check > 0) {
     kill(check, SIGKILL);
-    while (waitpid(check, NULL, 0) < 0 && errno == EINTR) {
-    }
+    while (waitpid(check, NULL, 0) < 0 && errno == EINTR) {}
   }
   if (check_fd >= 0) close(check_fd);
   if (check_out >= 0) close(check_out);
@@ -485,7 +502,8 @@ static void supervise(mu_launch_spec *s, pid_t pid) {
 int mu_launch_run(mu_launch_spec *s) {
   /* clone() rather than unshare() + fork(): the helper itself stays in the agent's
    * namespaces (a process whose pid namespace's init has exited can no longer fork). */
-  int flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWCGROUP | (s->host_network ? 0 : CLONE_NEWNET);
+  int flags =
+      CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWCGROUP | (s->host_network ? 0 : CLONE_NEWNET);
   static const int fwd[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
   sigset_t block;
   clone_arg arg = {.spec = s};

@@ -24,8 +24,8 @@
 #include <stdint.h>
 
 typedef struct mu_volume {
-  const char *source;           /* host path (already checked against the allow-list) */
-  const char *target;           /* absolute path in the container */
+  const char *source; /* host path (already checked against the allow-list) */
+  const char *target; /* absolute path in the container */
   bool read_only;
 } mu_volume;
 
@@ -33,36 +33,36 @@ typedef struct mu_volume {
  * every interval; `retries` failures in a row (non-zero exit or past the timeout) end the
  * container as unhealthy. */
 typedef struct mu_health_check {
-  const char *const *argv;      /* NULL: no health check */
-  int64_t interval_ms;          /* 0 = 30000 */
-  int64_t timeout_ms;           /* 0 = 30000 */
-  int64_t start_period_ms;      /* before the first check; 0 = interval */
-  int retries;                  /* 0 = 3 */
+  const char *const *argv; /* NULL: no health check */
+  int64_t interval_ms;     /* 0 = 30000 */
+  int64_t timeout_ms;      /* 0 = 30000 */
+  int64_t start_period_ms; /* before the first check; 0 = interval */
+  int retries;             /* 0 = 3 */
 } mu_health_check;
 
 typedef struct mu_launch_spec {
-  const char *rootfs;           /* the store's unpacked rootfs (never written) */
-  const char *state_dir;        /* per-task dir for the overlay's upper/work and the mount point */
-  const char *const *argv;      /* NULL-terminated, argv[0] looked up in the container's PATH */
-  const char *const *env;       /* NULL-terminated K=V, the whole environment */
-  const char *cwd;              /* absolute, in the container */
-  const char *user;             /* "name|uid[:group|gid]"; NULL/"" = 65534:65534 */
-  bool allow_root;              /* uid 0 allowed (agent policy and the task asked) */
+  const char *rootfs;      /* the store's unpacked rootfs (never written) */
+  const char *state_dir;   /* per-task dir for the overlay's upper/work and the mount point */
+  const char *const *argv; /* NULL-terminated, argv[0] looked up in the container's PATH */
+  const char *const *env;  /* NULL-terminated K=V, the whole environment */
+  const char *cwd;         /* absolute, in the container */
+  const char *user;        /* "name|uid[:group|gid]"; NULL/"" = 65534:65534 */
+  bool allow_root;         /* uid 0 allowed (agent policy and the task asked) */
   bool host_network;
   bool read_only_root;
   const char *hostname;
-  const char *const *cap_add;   /* NULL-terminated names ("NET_BIND_SERVICE" or "CAP_..."); may be NULL */
+  const char *const *cap_add; /* NULL-terminated names ("NET_BIND_SERVICE" or "CAP_..."); may be NULL */
   const mu_volume *volumes;
   size_t n_volumes;
-  const char *volume_roots;     /* colon list the resolved sources must be under; NULL = no check */
-  const char *secrets_dir;      /* the task's file secrets on the host (a tmpfs); copied as 0400
+  const char *volume_roots; /* colon list the resolved sources must be under; NULL = no check */
+  const char *secrets_dir;  /* the task's file secrets on the host (a tmpfs); copied as 0400
                                  * files owned by the container's user to /run/secrets; NULL = none */
-  const char *secrets_skip;     /* a secret not given to the container (the registry credentials) */
-  int stop_signal;              /* what a TERM to the helper becomes (the image's StopSignal); 0 = SIGTERM */
-  int watch_pid;                /* the agent: when it dies, the container is killed at once (never
+  const char *secrets_skip; /* a secret not given to the container (the registry credentials) */
+  int stop_signal;          /* what a TERM to the helper becomes (the image's StopSignal); 0 = SIGTERM */
+  int watch_pid;            /* the agent: when it dies, the container is killed at once (never
                                  * left running unseen); 0 = none */
   mu_health_check health;
-  char *report;                 /* out: why the helper ended the container ("unhealthy: ..."), or "" */
+  char *report; /* out: why the helper ended the container ("unhealthy: ..."), or "" */
   size_t report_cap;
 } mu_launch_spec;
 

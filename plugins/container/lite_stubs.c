@@ -43,7 +43,8 @@ int64_t mu_registry_now_ms(void) {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
-int mu_unpack_layers(const char *dir, const char *const *layers, size_t n, const mu_unpack_limits *limits, mu_err *err) {
+int mu_unpack_layers(const char *dir, const char *const *layers, size_t n, const mu_unpack_limits *limits,
+                     mu_err *err) {
   (void)dir, (void)layers, (void)n, (void)limits;
   return mu_err_set(err, MU_ENOTSUP, "unpacking " FULL);
 }

@@ -46,10 +46,13 @@ static int descriptor_parse(json_t *d, const char *what, mu_descriptor *ret, mu_
   const char *digest = str_of(d, "digest");
   json_t *size = json_object_get(d, "size");
   if (!mu_digest_valid(digest))
-    return mu_err_set(err, MU_EINVAL, "%s: digest missing or not sha256:<64 hex> (other algorithms are not supported)", what);
-  if (!json_is_integer(size) || json_integer_value(size) < 0) return mu_err_set(err, MU_EINVAL, "%s: size missing or negative", what);
+    return mu_err_set(err, MU_EINVAL, "%s: digest missing or not sha256:<64 hex> (other algorithms are not supported)",
+                      what);
+  if (!json_is_integer(size) || json_integer_value(size) < 0)
+    return mu_err_set(err, MU_EINVAL, "%s: size missing or negative", what);
   int rc;
-  if ((rc = copy_field(ret->media_type, sizeof ret->media_type, str_of(d, "mediaType"), "mediaType", err)) != 0) return rc;
+  rc = copy_field(ret->media_type, sizeof ret->media_type, str_of(d, "mediaType"), "mediaType", err);
+  if (rc != 0) return rc;
   snprintf(ret->digest, sizeof ret->digest, "%s", digest);
   ret->size = json_integer_value(size);
   return 0;
@@ -78,11 +81,13 @@ int mu_platform_parse(const char *text, mu_platform *ret, mu_err *err) {
   snprintf(buf, sizeof buf, "%s", text);
   char *parts[4] = {0};
   int n = 0;
-  for (char *save = NULL, *p = strtok_r(buf, "/", &save); p != NULL && n < 4; p = strtok_r(NULL, "/", &save)) parts[n++] = p;
+  for (char *save = NULL, *p = strtok_r(buf, "/", &save); p != NULL && n < 4; p = strtok_r(NULL, "/", &save))
+    parts[n++] = p;
   if (n < 2 || n > 3) return mu_err_set(err, MU_EINVAL, "platform \"%s\": want os/arch[/variant]", text);
   for (int i = 0; i < n; i++)
     for (const char *c = parts[i]; *c; c++)
-      if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '.' || *c == '_' || *c == '-') || strlen(parts[i]) >= 32)
+      if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '.' || *c == '_' || *c == '-') ||
+          strlen(parts[i]) >= 32)
         return mu_err_set(err, MU_EINVAL, "platform \"%s\": bad part \"%s\"", text, parts[i]);
   snprintf(ret->os, sizeof ret->os, "%s", parts[0]);
   snprintf(ret->arch, sizeof ret->arch, "%s", parts[1]);
@@ -164,7 +169,8 @@ int mu_manifest_parse(const char *body, size_t len, mu_manifest *ret, mu_err *er
     rc = mu_err_set(err, MU_ENOTSUP, "manifest: unknown media type \"%.100s\"", mt);
     goto done;
   }
-  if ((rc = descriptor_parse(json_object_get(root, "config"), "manifest config", &ret->config, err)) != 0) goto done;
+  rc = descriptor_parse(json_object_get(root, "config"), "manifest config", &ret->config, err);
+  if (rc != 0) goto done;
   if (ret->config.size > (int64_t)MU_MANIFEST_MAX_BYTES) {
     rc = mu_err_set(err, MU_ENOSPC, "manifest: config of %lld bytes is over the bound", (long long)ret->config.size);
     goto done;
@@ -174,13 +180,15 @@ int mu_manifest_parse(const char *body, size_t len, mu_manifest *ret, mu_err *er
     goto done;
   }
   if (json_array_size(layers) > MU_MANIFEST_MAX_LAYERS) {
-    rc = mu_err_set(err, MU_ENOSPC, "manifest: %zu layers, more than %d", json_array_size(layers), MU_MANIFEST_MAX_LAYERS);
+    rc = mu_err_set(err, MU_ENOSPC, "manifest: %zu layers, more than %d", json_array_size(layers),
+                    MU_MANIFEST_MAX_LAYERS);
     goto done;
   }
   for (size_t i = 0; i < json_array_size(layers); i++) {
     char what[32];
     snprintf(what, sizeof what, "manifest layer %zu", i);
-    if ((rc = descriptor_parse(json_array_get(layers, i), what, &ret->layers[i], err)) != 0) goto done;
+    rc = descriptor_parse(json_array_get(layers, i), what, &ret->layers[i], err);
+    if (rc != 0) goto done;
     if (layer_compression(ret->layers[i].media_type, &ret->compression[i]) != 0) {
       rc = mu_err_set(err, MU_ENOTSUP, "%s: unsupported media type \"%.100s\"", what, ret->layers[i].media_type);
       goto done;
@@ -213,13 +221,14 @@ int mu_index_select(const char *body, size_t len, const mu_platform *want, mu_de
     /* Unknown entries (attestations, other artifact types) are skipped, not errors. */
     if (mt != NULL && strcmp(mt, MU_MT_OCI_MANIFEST) != 0 && strcmp(mt, MU_MT_DOCKER_MANIFEST) != 0) continue;
     if (seen_len < sizeof seen - 1)
-      seen_len += (size_t)snprintf(seen + seen_len, sizeof seen - seen_len, "%s%.30s/%.30s%s%.30s", seen_len ? ", " : "", os, arch,
-                                   variant ? "/" : "", variant ? variant : "");
+      seen_len += (size_t)snprintf(seen + seen_len, sizeof seen - seen_len, "%s%.30s/%.30s%s%.30s",
+                                   seen_len ? ", " : "", os, arch, variant ? "/" : "", variant ? variant : "");
     if (seen_len >= sizeof seen) seen_len = sizeof seen - 1;
     if (strcmp(os, want->os) != 0 || strcmp(arch, want->arch) != 0) continue;
     if (want->variant[0] != '\0' && variant != NULL && strcmp(variant, want->variant) != 0) continue;
     rc = descriptor_parse(m, "index entry", ret, err);
-    if (rc == 0 && ret->media_type[0] == '\0') snprintf(ret->media_type, sizeof ret->media_type, "%s", MU_MT_OCI_MANIFEST);
+    if (rc == 0 && ret->media_type[0] == '\0')
+      snprintf(ret->media_type, sizeof ret->media_type, "%s", MU_MT_OCI_MANIFEST);
     goto done;
   }
   rc = mu_err_set(err, MU_ENOENT, "no image for platform %s/%s%s%s in the index (it has: %s)", want->os, want->arch,
@@ -256,7 +265,8 @@ int mu_layout_select(const char *body, size_t len, const char *tag, mu_descripto
       goto done;
     }
   }
-  rc = mu_err_set(err, MU_ENOENT, "OCI layout: no image named \"%s\" (it has: %s)", tag ? tag : "", nl ? names : "none named");
+  rc = mu_err_set(err, MU_ENOENT, "OCI layout: no image named \"%s\" (it has: %s)", tag ? tag : "",
+                  nl ? names : "none named");
 done:
   json_decref(root);
   return rc;
@@ -265,7 +275,8 @@ done:
 static int str_array(json_t *a, const char *what, char ***ret, mu_err *err) {
   *ret = NULL;
   if (a == NULL || json_is_null(a)) return 0;
-  if (!json_is_array(a) || json_array_size(a) > 4096) return mu_err_set(err, MU_EINVAL, "config %s: not an array of strings", what);
+  if (!json_is_array(a) || json_array_size(a) > 4096)
+    return mu_err_set(err, MU_EINVAL, "config %s: not an array of strings", what);
   char **v = calloc(json_array_size(a) + 1, sizeof *v);
   if (v == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   *ret = v;
@@ -273,7 +284,8 @@ static int str_array(json_t *a, const char *what, char ***ret, mu_err *err) {
     json_t *s = json_array_get(a, i);
     if (!json_is_string(s) || strlen(json_string_value(s)) != json_string_length(s))
       return mu_err_set(err, MU_EINVAL, "config %s[%zu]: not a string without NUL", what, i);
-    if ((v[i] = strdup(json_string_value(s))) == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
+    v[i] = strdup(json_string_value(s));
+    if (v[i] == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   }
   return 0;
 }
@@ -301,7 +313,8 @@ int mu_image_config_parse(const char *body, size_t len, mu_image_config *ret, mu
   if ((rc = str_array(json_object_get(cfg, "Entrypoint"), "Entrypoint", &ret->entrypoint, err)) != 0 ||
       (rc = str_array(json_object_get(cfg, "Cmd"), "Cmd", &ret->cmd, err)) != 0 ||
       (rc = str_array(json_object_get(cfg, "Env"), "Env", &ret->env, err)) != 0 ||
-      (rc = opt_str(cfg, "WorkingDir", &ret->working_dir, err)) != 0 || (rc = opt_str(cfg, "User", &ret->user, err)) != 0 ||
+      (rc = opt_str(cfg, "WorkingDir", &ret->working_dir, err)) != 0 ||
+      (rc = opt_str(cfg, "User", &ret->user, err)) != 0 ||
       (rc = opt_str(cfg, "StopSignal", &ret->stop_signal, err)) != 0)
     goto done;
   const char *os = str_of(root, "os"), *arch = str_of(root, "architecture");

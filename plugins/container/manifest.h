@@ -17,7 +17,7 @@
 #define MU_MANIFEST_ACCEPT MU_MT_OCI_INDEX ", " MU_MT_OCI_MANIFEST ", " MU_MT_DOCKER_LIST ", " MU_MT_DOCKER_MANIFEST
 
 #define MU_MANIFEST_MAX_LAYERS 128
-#define MU_MANIFEST_MAX_BYTES (4u << 20)   /* manifests, indexes and configs */
+#define MU_MANIFEST_MAX_BYTES (4u << 20) /* manifests, indexes and configs */
 
 typedef enum { MU_LAYER_TAR = 0, MU_LAYER_GZIP, MU_LAYER_ZSTD } mu_layer_compression;
 

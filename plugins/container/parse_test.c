@@ -15,7 +15,8 @@
 #define H64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define D64 "sha256:" H64
 
-static void ref_ok(const char *text, const char *def, const char *reg, const char *repo, const char *tag, const char *digest) {
+static void ref_ok(const char *text, const char *def, const char *reg, const char *repo, const char *tag,
+                   const char *digest) {
   mu_imgref r;
   mu_err err = {0};
   int rc = mu_imgref_parse(text, def, &r, &err);
@@ -57,7 +58,10 @@ static void test_refs(void **state) {
   ref_bad("r.io/a:.x", NULL, "bad tag");
   ref_bad("r.io/a@sha256:abc", NULL, "digest");
   ref_bad("r.io/a@sha512:" H64, NULL, "digest");
-  ref_bad("r.io/a@sha256:" "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef", NULL, "digest");
+  ref_bad(
+      "r.io/a@sha256:"
+      "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef",
+      NULL, "digest");
   ref_bad("r.io:99999/a", NULL, "bad registry");
   ref_bad("r..io/a", NULL, "bad registry");
   ref_bad("-r.io/a", NULL, "bad registry");
@@ -90,20 +94,30 @@ static void test_refs(void **state) {
 
 static const char *manifest_oci =
     "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
-    "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"" D64 "\",\"size\":10},"
-    "\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"" D64 "\",\"size\":5},"
-    "{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+zstd\",\"digest\":\"" D64 "\",\"size\":6},"
+    "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"" D64
+    "\",\"size\":10},"
+    "\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"" D64
+    "\",\"size\":5},"
+    "{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+zstd\",\"digest\":\"" D64
+    "\",\"size\":6},"
     "{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"" D64 "\",\"size\":7}]}";
 
 static const char *index_doc =
     "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":["
-    "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:" "1111111111111111111111111111111111111111111111111111111111111111" "\",\"size\":1,"
+    "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:"
+    "1111111111111111111111111111111111111111111111111111111111111111"
+    "\",\"size\":1,"
     "\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\",\"variant\":\"v8\"}},"
-    "{\"mediaType\":\"application/vnd.in-toto+json\",\"digest\":\"" D64 "\",\"size\":1,"
+    "{\"mediaType\":\"application/vnd.in-toto+json\",\"digest\":\"" D64
+    "\",\"size\":1,"
     "\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}},"
-    "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:" "2222222222222222222222222222222222222222222222222222222222222222" "\",\"size\":2,"
+    "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:"
+    "2222222222222222222222222222222222222222222222222222222222222222"
+    "\",\"size\":2,"
     "\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}},"
-    "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:" "3333333333333333333333333333333333333333333333333333333333333333" "\",\"size\":3,"
+    "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:"
+    "3333333333333333333333333333333333333333333333333333333333333333"
+    "\",\"size\":3,"
     "\"platform\":{\"os\":\"linux\",\"architecture\":\"arm\",\"variant\":\"v7\"}}]}";
 
 static void test_manifests(void **state) {
@@ -127,8 +141,10 @@ static void test_manifests(void **state) {
   assert_int_equal(mu_doc_kind_of("application/json", weird, strlen(weird), &kind, &err), MU_ENOTSUP);
   assert_non_null(strstr(err.msg, "application/vnd.foo"));
 
-  const char *bad_layer = "{\"schemaVersion\":2,\"config\":{\"digest\":\"" D64 "\",\"size\":1},"
-                          "\"layers\":[{\"mediaType\":\"application/vnd.foo.tar+lz4\",\"digest\":\"" D64 "\",\"size\":1}]}";
+  const char *bad_layer =
+      "{\"schemaVersion\":2,\"config\":{\"digest\":\"" D64
+      "\",\"size\":1},"
+      "\"layers\":[{\"mediaType\":\"application/vnd.foo.tar+lz4\",\"digest\":\"" D64 "\",\"size\":1}]}";
   assert_int_equal(mu_manifest_parse(bad_layer, strlen(bad_layer), &m, &err), MU_ENOTSUP);
   assert_non_null(strstr(err.msg, "lz4"));
   const char *bad_digest = "{\"schemaVersion\":2,\"config\":{\"digest\":\"sha256:12\",\"size\":1},\"layers\":[]}";
@@ -169,9 +185,10 @@ static void test_platforms(void **state) {
 
 static void test_config(void **state) {
   (void)state;
-  const char *doc = "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Entrypoint\":[\"/bin/cat\"],"
-                    "\"Cmd\":[\"/hello.txt\"],\"Env\":[\"A=1\",\"PATH=/bin\"],\"WorkingDir\":\"/w\",\"User\":\"65534:65534\","
-                    "\"StopSignal\":\"SIGINT\"},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"" D64 "\"]}}";
+  const char *doc =
+      "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Entrypoint\":[\"/bin/cat\"],"
+      "\"Cmd\":[\"/hello.txt\"],\"Env\":[\"A=1\",\"PATH=/bin\"],\"WorkingDir\":\"/w\",\"User\":\"65534:65534\","
+      "\"StopSignal\":\"SIGINT\"},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"" D64 "\"]}}";
   mu_image_config c;
   mu_err err = {0};
   assert_int_equal(mu_image_config_parse(doc, strlen(doc), &c, &err), 0);
@@ -196,7 +213,9 @@ static void test_wwwauth(void **state) {
   (void)state;
   mu_challenge c;
   mu_err err = {0};
-  const char *v = "Bearer realm=\"http://127.0.0.1:5057/token\",service=\"muster-test-registry\",scope=\"repository:private/bb:pull\"";
+  const char *v =
+      "Bearer "
+      "realm=\"http://127.0.0.1:5057/token\",service=\"muster-test-registry\",scope=\"repository:private/bb:pull\"";
   assert_int_equal(mu_challenge_parse(v, strlen(v), &c, &err), 0);
   assert_int_equal(c.scheme, MU_AUTH_BEARER);
   assert_string_equal(c.realm, "http://127.0.0.1:5057/token");
@@ -222,8 +241,8 @@ static void test_wwwauth(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_refs),      cmocka_unit_test(test_manifests), cmocka_unit_test(test_platforms),
-      cmocka_unit_test(test_config),    cmocka_unit_test(test_wwwauth),
+      cmocka_unit_test(test_refs),   cmocka_unit_test(test_manifests), cmocka_unit_test(test_platforms),
+      cmocka_unit_test(test_config), cmocka_unit_test(test_wwwauth),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

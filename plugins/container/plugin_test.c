@@ -29,8 +29,12 @@ typedef mu_tk_rec rec;
 typedef mu_tk_world world;
 
 static void world_init(world *w) {
-  mu_runner_config cfg = {.slots = 8, .spool_dir = spool, .agent_id = "agent-1", .helper_path = helper,
-                          .grace_ms = 500, .cgroup_name = "muster-ctrtest"};
+  mu_runner_config cfg = {.slots = 8,
+                          .spool_dir = spool,
+                          .agent_id = "agent-1",
+                          .helper_path = helper,
+                          .grace_ms = 500,
+                          .cgroup_name = "muster-ctrtest"};
   mu_tk_world_init(w, plugin_so, &cfg, 1 << 20, 65536);
 }
 
@@ -42,8 +46,8 @@ static rec *run(world *w, const char *id, const char *spec) {
 
 static void expect_state(const rec *r, int state) {
   if (r->state != state)
-    fail_msg("task %s: state %d (want %d), exit %d, message %s\nstdout: %.2000s\nstderr: %.2000s", r->task_id, r->state, state,
-             r->exit_code, r->message, r->out, r->err);
+    fail_msg("task %s: state %d (want %d), exit %d, message %s\nstdout: %.2000s\nstderr: %.2000s", r->task_id, r->state,
+             state, r->exit_code, r->message, r->out, r->err);
 }
 
 static char *spec_of(const char *fmt, ...) {
@@ -64,22 +68,28 @@ static void test_runs_image(void **state) {
   assert_string_equal(r->out, "hello from the image\n");
   assert_non_null(strstr(r->params, "image_digest=sha256:"));
   assert_true(r->n_progress > 0);
-  r = run(&w, "args", spec_of("{\"env\":{\"B\":\"2\"},\"container\":{\"image\":\"%s/t/run:1\",\"command\":[\"/bin/sh\",\"-c\","
-                               "\"echo $A $B $(id -u); echo err >&2; exit 3\"]}}", registry));
+  r = run(&w, "args",
+          spec_of("{\"env\":{\"B\":\"2\"},\"container\":{\"image\":\"%s/t/run:1\",\"command\":[\"/bin/sh\",\"-c\","
+                  "\"echo $A $B $(id -u); echo err >&2; exit 3\"]}}",
+                  registry));
   expect_state(r, MU_TASK_FAILED);
   assert_int_equal(r->exit_code, 3);
   assert_string_equal(r->out, "1 2 1000\n");
   assert_non_null(strstr(r->err, "err"));
   /* secrets: env ones in the environment, file ones as 0400 files of the container's user in
    * /run/secrets (a tmpfs), the registry credentials in neither */
-  r = run(&w, "secrets", spec_of("{\"secrets\":[{\"name\":\"PW\",\"value\":\"pw-env-1\"},{\"name\":\"tok\",\"value\":\"tok-file-2\","
-                                 "\"as\":\"file\"},{\"name\":\"REG\",\"value\":\"u:p\",\"as\":\"file\"}],"
-                                 "\"container\":{\"image\":\"%s/t/run:1\",\"registryAuth\":\"${secret.REG}\",\"command\":[\"/bin/sh\",\"-c\","
-                                 "\"echo $PW; cat $tok_FILE; echo; stat -c '%%a %%u' $tok_FILE; ls /run/secrets; echo reg=$REG_FILE\"]}}",
-                                 registry));
+  r = run(
+      &w, "secrets",
+      spec_of(
+          "{\"secrets\":[{\"name\":\"PW\",\"value\":\"pw-env-1\"},{\"name\":\"tok\",\"value\":\"tok-file-2\","
+          "\"as\":\"file\"},{\"name\":\"REG\",\"value\":\"u:p\",\"as\":\"file\"}],"
+          "\"container\":{\"image\":\"%s/t/run:1\",\"registryAuth\":\"${secret.REG}\",\"command\":[\"/bin/sh\",\"-c\","
+          "\"echo $PW; cat $tok_FILE; echo; stat -c '%%a %%u' $tok_FILE; ls /run/secrets; echo reg=$REG_FILE\"]}}",
+          registry));
   expect_state(r, MU_TASK_SUCCEEDED);
   assert_string_equal(r->out, "***\n***\n400 1000\ntok\nreg=\n");
-  r = run(&w, "stdin", spec_of("{\"stdin\":\"from stdin\",\"container\":{\"image\":\"%s/t/run:1\",\"args\":[\"-\"]}}", registry));
+  r = run(&w, "stdin",
+          spec_of("{\"stdin\":\"from stdin\",\"container\":{\"image\":\"%s/t/run:1\",\"args\":[\"-\"]}}", registry));
   expect_state(r, MU_TASK_SUCCEEDED);
   assert_string_equal(r->out, "from stdin");
   mu_tk_world_free(&w);
@@ -89,33 +99,42 @@ static void test_limits(void **state) {
   (void)state;
   world w;
   world_init(&w);
-  rec *r = run(&w, "oom", spec_of("{\"resources\":{\"memory\":\"32M\"},\"container\":{\"image\":\"%s/t/run:1\",\"command\":"
-                                  "[\"/bin/sh\",\"-c\",\"echo before; dd if=/dev/zero of=/dev/null bs=200M count=1; echo after $?\"]}}",
-                                  registry));
+  rec *r =
+      run(&w, "oom",
+          spec_of("{\"resources\":{\"memory\":\"32M\"},\"container\":{\"image\":\"%s/t/run:1\",\"command\":"
+                  "[\"/bin/sh\",\"-c\",\"echo before; dd if=/dev/zero of=/dev/null bs=200M count=1; echo after $?\"]}}",
+                  registry));
   expect_state(r, MU_TASK_FAILED);
   assert_int_equal(r->exit_code, 137);
   assert_non_null(strstr(r->message, "OOM"));
   assert_non_null(strstr(r->out, "before"));
-  r = run(&w, "pids", spec_of("{\"resources\":{\"pids\":\"12\"},\"container\":{\"image\":\"%s/t/run:1\",\"command\":"
-                              "[\"/bin/sh\",\"-c\",\"for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do sleep 3 & done; wait\"]}}",
-                              registry));
+  r = run(&w, "pids",
+          spec_of("{\"resources\":{\"pids\":\"12\"},\"container\":{\"image\":\"%s/t/run:1\",\"command\":"
+                  "[\"/bin/sh\",\"-c\",\"for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do sleep 3 & "
+                  "done; wait\"]}}",
+                  registry));
   assert_non_null(strstr(r->err, "fork"));
   /* A 10 ms container keeps all its output. */
-  r = run(&w, "quick", spec_of("{\"container\":{\"image\":\"%s/t/run:1\",\"command\":[\"/bin/sh\",\"-c\","
-                               "\"echo start; yes x | head -c 300000; echo; echo end\"]}}", registry));
+  r = run(&w, "quick",
+          spec_of("{\"container\":{\"image\":\"%s/t/run:1\",\"command\":[\"/bin/sh\",\"-c\","
+                  "\"echo start; yes x | head -c 300000; echo; echo end\"]}}",
+                  registry));
   expect_state(r, MU_TASK_SUCCEEDED);
   assert_int_equal(r->out_total, 6 + 300000 + 1 + 4);
   assert_non_null(strstr(r->out, "\nend\n"));
   /* a failing health check ends the container and names itself */
-  r = run(&w, "unhealthy", spec_of("{\"container\":{\"image\":\"%s/t/run:1\",\"command\":[\"/bin/sleep\",\"30\"],"
-                                   "\"healthCheck\":{\"command\":[\"/bin/sh\",\"-c\",\"echo db down; exit 2\"],"
-                                   "\"interval\":\"200ms\",\"retries\":\"2\"}}}", registry));
+  r = run(&w, "unhealthy",
+          spec_of("{\"container\":{\"image\":\"%s/t/run:1\",\"command\":[\"/bin/sleep\",\"30\"],"
+                  "\"healthCheck\":{\"command\":[\"/bin/sh\",\"-c\",\"echo db down; exit 2\"],"
+                  "\"interval\":\"200ms\",\"retries\":\"2\"}}}",
+                  registry));
   expect_state(r, MU_TASK_FAILED);
   if (strstr(r->message, "unhealthy: the health check failed 2 times in a row (last: exit 2: db down)") == NULL)
     fail_msg("unhealthy message: %s", r->message);
   /* pid 1 without a TERM handler ignores TERM: the grace period ends in KILL. */
-  r = run(&w, "slow", spec_of("{\"timeout\":\"1s\",\"container\":{\"image\":\"%s/t/run:1\",\"command\":[\"/bin/sleep\",\"60\"]}}",
-                              registry));
+  r = run(&w, "slow",
+          spec_of("{\"timeout\":\"1s\",\"container\":{\"image\":\"%s/t/run:1\",\"command\":[\"/bin/sleep\",\"60\"]}}",
+                  registry));
   expect_state(r, MU_TASK_TIMED_OUT);
   mu_tk_world_free(&w);
 }
@@ -138,7 +157,8 @@ static void test_policy_refusals(void **state) {
       {"{\"image\":\"%s/t/run:1\",\"registryAuth\":\"user:pw\"}", "${secret.NAME}"},
       {"{\"image\":\"%s/t/run:1\",\"pullPolicy\":\"sometimes\"}", "pullPolicy"},
       /* the agent's registry credentials files (MUSTER_CONTAINER_REGISTRY_AUTH, set in main) */
-      {"{\"image\":\"127.0.0.9:5000/t/x:1\"}", "must be a regular file readable by its owner only (mode 0600 or 0400; it is 0644)"},
+      {"{\"image\":\"127.0.0.9:5000/t/x:1\"}",
+       "must be a regular file readable by its owner only (mode 0600 or 0400; it is 0644)"},
       {"{\"image\":\"127.0.0.8:5000/t/x:1\"}", "creds-missing for 127.0.0.8:5000: No such file or directory"},
       {"{\"image\":\"127.0.0.7:5000/t/x:1\"}", "expected one line user:password"},
       {"{\"image\":\"%s/t/run:1\",\"bogus\":1}", "unknown field"},
@@ -154,7 +174,8 @@ static void test_policy_refusals(void **state) {
     mu_err err = {0};
     int rc = mu_runner_assign(w.runner, "job-1", id, 1, spec_of("{\"container\":%s}", cfg), NULL, 0, &err);
     assert_int_not_equal(rc, 0);
-    if (strstr(err.msg, cases[i].want) == NULL) fail_msg("case %zu: message \"%s\" lacks \"%s\"", i, err.msg, cases[i].want);
+    if (strstr(err.msg, cases[i].want) == NULL)
+      fail_msg("case %zu: message \"%s\" lacks \"%s\"", i, err.msg, cases[i].want);
   }
   /* allowed by policy: a volume under the allow-list, a listed capability */
   char vol[400];
@@ -163,8 +184,11 @@ static void test_policy_refusals(void **state) {
   FILE *f = fopen(spec_of("%s/in", vol), "w");
   fputs("volume data\n", f);
   fclose(f);
-  rec *r = run(&w, "vol", spec_of("{\"container\":{\"image\":\"%s/t/run:1\",\"args\":[\"/data/in\"],\"capAdd\":[\"NET_BIND_SERVICE\"],"
-                                  "\"mounts\":[{\"source\":\"%s\",\"target\":\"/data\",\"readOnly\":true}]}}", registry, vol));
+  rec *r =
+      run(&w, "vol",
+          spec_of("{\"container\":{\"image\":\"%s/t/run:1\",\"args\":[\"/data/in\"],\"capAdd\":[\"NET_BIND_SERVICE\"],"
+                  "\"mounts\":[{\"source\":\"%s\",\"target\":\"/data\",\"readOnly\":true}]}}",
+                  registry, vol));
   expect_state(r, MU_TASK_SUCCEEDED);
   assert_string_equal(r->out, "volume data\n");
   mu_tk_world_free(&w);
@@ -212,8 +236,8 @@ int main(int argc, char **argv) {
     return 0;
   }
   signal(SIGPIPE, SIG_IGN);
-  if (realpath(argv[1], helper) == NULL || realpath(argv[2], plugin_so) == NULL || realpath(argv[3], container_helper) == NULL ||
-      realpath(argv[4], fixture) == NULL) {
+  if (realpath(argv[1], helper) == NULL || realpath(argv[2], plugin_so) == NULL ||
+      realpath(argv[3], container_helper) == NULL || realpath(argv[4], fixture) == NULL) {
     perror("realpath");
     return 1;
   }
@@ -239,8 +263,9 @@ int main(int argc, char **argv) {
     fclose(cf);
     chmod(path, creds[i].mode);
   }
-  snprintf(auth_env, sizeof auth_env, "127.0.0.9:5000=%s/creds-open,127.0.0.8:5000=%s/creds-missing,127.0.0.7:5000=%s/creds-bad",
-           base, base, base);
+  snprintf(auth_env, sizeof auth_env,
+           "127.0.0.9:5000=%s/creds-open,127.0.0.8:5000=%s/creds-missing,127.0.0.7:5000=%s/creds-bad", base, base,
+           base);
   setenv("MUSTER_CONTAINER_REGISTRY_AUTH", auth_env, 1);
   setenv("MUSTER_CONTAINER_INSECURE_REGISTRIES", "127.0.0.1:1,localhost", 1);
   /* The registry's port is known only once the fixture runs: the plugin reads the policy at

@@ -22,9 +22,9 @@
 struct mu_registry {
   mu_imgref ref;
   mu_registry_opts opts;
-  char base[MU_IMGREF_NAME_MAX + 16];   /* "https://host:port" */
-  char token[MU_TOKEN_MAX];             /* Bearer token once obtained */
-  bool use_basic;                       /* the registry asked for Basic */
+  char base[MU_IMGREF_NAME_MAX + 16]; /* "https://host:port" */
+  char token[MU_TOKEN_MAX];           /* Bearer token once obtained */
+  bool use_basic;                     /* the registry asked for Basic */
 };
 
 int64_t mu_registry_now_ms(void) {
@@ -87,7 +87,7 @@ typedef struct xfer {
   char ctype[128];
   char content_digest[80];
   char challenge[2048];
-  int64_t content_range_start;  /* -1 unless a 206 said where it starts */
+  int64_t content_range_start; /* -1 unless a 206 said where it starts */
 } xfer;
 
 static size_t on_header(char *data, size_t size, size_t n, void *arg) {
@@ -109,8 +109,10 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg) {
   char *v = colon + 1;
   while (*v == ' ' || *v == '\t') v++;
   if (strcasecmp(line, "content-type") == 0) snprintf(x->ctype, sizeof x->ctype, "%.127s", v);
-  else if (strcasecmp(line, "docker-content-digest") == 0) snprintf(x->content_digest, sizeof x->content_digest, "%.79s", v);
-  else if (strcasecmp(line, "www-authenticate") == 0 && x->challenge[0] == '\0') snprintf(x->challenge, sizeof x->challenge, "%.2047s", v);
+  else if (strcasecmp(line, "docker-content-digest") == 0)
+    snprintf(x->content_digest, sizeof x->content_digest, "%.79s", v);
+  else if (strcasecmp(line, "www-authenticate") == 0 && x->challenge[0] == '\0')
+    snprintf(x->challenge, sizeof x->challenge, "%.2047s", v);
   else if (strcasecmp(line, "content-range") == 0) {
     long long from;
     if (sscanf(v, "bytes %lld-", &from) == 1) x->content_range_start = from;
@@ -239,12 +241,14 @@ static int perform(mu_registry *r, const char *url, xfer *x, struct curl_slist *
   if (errbody) snprintf(errbody, errcap, "%s", g.errbody);
   if (cc == CURLE_OK) return 0;
   if (x->over) return mu_err_set(err, MU_ENOSPC, "%s: response over the %zu-byte bound", url, x->max);
-  if (x->too_big) return mu_err_set(err, MU_EIO, "%s: more bytes than the descriptor's size %lld", url, (long long)x->expect_size);
+  if (x->too_big)
+    return mu_err_set(err, MU_EIO, "%s: more bytes than the descriptor's size %lld", url, (long long)x->expect_size);
   if (x->write_failed) return mu_err_set(err, MU_EIO, "%s: cannot write to the store: %s", url, strerror(errno));
   if (cc == CURLE_OPERATION_TIMEDOUT) {
     if (r->opts.deadline_ms > 0 && mu_registry_now_ms() >= r->opts.deadline_ms - 50)
       return mu_err_set(err, MU_ETIMEDOUT, "%s: pull timeout reached", url);
-    return mu_err_set(err, MU_ETIMEDOUT, "%s: the registry stalled (no data for %lld ms): %s", url, (long long)r->opts.stall_ms, cerr);
+    return mu_err_set(err, MU_ETIMEDOUT, "%s: the registry stalled (no data for %lld ms): %s", url,
+                      (long long)r->opts.stall_ms, cerr);
   }
   return mu_err_set(err, MU_EIO, "%s: %s", url, cerr[0] ? cerr : curl_easy_strerror(cc));
 }
@@ -262,7 +266,8 @@ static char *url_escape(const char *s) {
 static int authenticate(mu_registry *r, const char *challenge, mu_err *err) {
   mu_challenge ch;
   mu_err perr = {0};
-  if (challenge[0] == '\0') return mu_err_set(err, MU_EPERM, "registry %s: 401 without a WWW-Authenticate challenge", r->ref.registry);
+  if (challenge[0] == '\0')
+    return mu_err_set(err, MU_EPERM, "registry %s: 401 without a WWW-Authenticate challenge", r->ref.registry);
   if (mu_challenge_parse(challenge, strlen(challenge), &ch, &perr) != 0)
     return mu_err_set(err, MU_EPERM, "registry %s: %s", r->ref.registry, perr.msg);
   if (ch.scheme == MU_AUTH_BASIC) {
@@ -278,10 +283,13 @@ static int authenticate(mu_registry *r, const char *challenge, mu_err *err) {
   snprintf(scope_default, sizeof scope_default, "repository:%s:pull", r->ref.repository);
   char *svc = url_escape(ch.service), *scope = url_escape(ch.scope[0] ? ch.scope : scope_default);
   char url[2048];
-  int n = svc && scope ? snprintf(url, sizeof url, "%s%sservice=%s&scope=%s", ch.realm, strchr(ch.realm, '?') ? "&" : "?", svc, scope) : -1;
+  int n = svc && scope ? snprintf(url, sizeof url, "%s%sservice=%s&scope=%s", ch.realm,
+                                  strchr(ch.realm, '?') ? "&" : "?", svc, scope)
+                       : -1;
   free(svc);
   free(scope);
-  if (n < 0 || (size_t)n >= sizeof url) return mu_err_set(err, MU_EINVAL, "registry %s: token URL too long", r->ref.registry);
+  if (n < 0 || (size_t)n >= sizeof url)
+    return mu_err_set(err, MU_EINVAL, "registry %s: token URL too long", r->ref.registry);
   xfer x = {.max = 65536};
   CURL *c = curl_easy_init();
   if (c == NULL) return mu_err_set(err, MU_ENOMEM, "curl_easy_init failed");
@@ -304,7 +312,8 @@ static int authenticate(mu_registry *r, const char *challenge, mu_err *err) {
     goto done;
   }
   if (x.status != 200) {
-    rc = mu_err_set(err, MU_EPERM, "token server %s: HTTP %ld%s", ch.realm, x.status, r->opts.username ? " (check the credentials)" : "");
+    rc = mu_err_set(err, MU_EPERM, "token server %s: HTTP %ld%s", ch.realm, x.status,
+                    r->opts.username ? " (check the credentials)" : "");
     goto done;
   }
   /* {"token": "...", "access_token": "...", "expires_in": N}: a tiny scan, no JSON library. */
@@ -370,9 +379,11 @@ int mu_registry_get_manifest(mu_registry *r, const char *reference, char **ret_b
     free(x.buf);
     memset(&x, 0, sizeof x);
     x.max = MU_MANIFEST_MAX_BYTES;
-    if ((rc = perform(r, url, &x, hdrs, NULL, true, errbody, sizeof errbody, err)) != 0) goto done;
+    rc = perform(r, url, &x, hdrs, NULL, true, errbody, sizeof errbody, err);
+    if (rc != 0) goto done;
     if (x.status == 401 && attempt == 0 && !r->token[0] && !r->use_basic) {
-      if ((rc = authenticate(r, x.challenge, err)) != 0) goto done;
+      rc = authenticate(r, x.challenge, err);
+      if (rc != 0) goto done;
       continue;
     }
     break;
@@ -387,7 +398,8 @@ int mu_registry_get_manifest(mu_registry *r, const char *reference, char **ret_b
     goto done;
   }
   if (x.content_digest[0] && strcmp(x.content_digest, digest) != 0) {
-    rc = mu_err_set(err, MU_EIO, "%s: body has digest %s but Docker-Content-Digest says %s", what, digest, x.content_digest);
+    rc = mu_err_set(err, MU_EIO, "%s: body has digest %s but Docker-Content-Digest says %s", what, digest,
+                    x.content_digest);
     goto done;
   }
   snprintf(ctype, 128, "%s", x.ctype);
@@ -465,7 +477,8 @@ int mu_registry_get_blob(mu_registry *r, const mu_descriptor *d, const char *des
     char errbody[512];
     rc = perform(r, url, &x, NULL, have > 0 ? range : NULL, true, errbody, sizeof errbody, err);
     if (rc == 0 && x.status == 401 && !r->token[0] && !r->use_basic) {
-      if ((rc = authenticate(r, x.challenge, err)) != 0) goto done;
+      rc = authenticate(r, x.challenge, err);
+      if (rc != 0) goto done;
       continue;
     }
     if (rc == MU_EIO && x.have > have && !x.too_big && !x.write_failed && attempt < 2) continue; /* dropped: resume */
@@ -487,7 +500,8 @@ int mu_registry_get_blob(mu_registry *r, const mu_descriptor *d, const char *des
       goto done;
     }
     if (x.have != d->size) {
-      rc = mu_err_set(err, MU_EIO, "blob %s: got %lld bytes, the manifest says %lld", d->digest, (long long)x.have, (long long)d->size);
+      rc = mu_err_set(err, MU_EIO, "blob %s: got %lld bytes, the manifest says %lld", d->digest, (long long)x.have,
+                      (long long)d->size);
       goto done;
     }
     char got[72];
@@ -502,7 +516,8 @@ int mu_registry_get_blob(mu_registry *r, const mu_descriptor *d, const char *des
   rc = mu_err_set(err, MU_EIO, "blob %s: gave up after 3 attempts", d->digest);
   goto done;
 verified:
-  if (fsync(fd) != 0 || rename(partial, dest) != 0) rc = mu_err_set(err, MU_EIO, "cannot store %s: %s", dest, strerror(errno));
+  if (fsync(fd) != 0 || rename(partial, dest) != 0)
+    rc = mu_err_set(err, MU_EIO, "cannot store %s: %s", dest, strerror(errno));
 done:
   if (fd >= 0) close(fd);
   EVP_MD_CTX_free(md);

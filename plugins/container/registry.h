@@ -24,11 +24,11 @@
 #include "plugins/container/manifest.h"
 
 typedef struct mu_registry_opts {
-  const char *ca_file;          /* NULL: the system's CAs */
-  bool insecure;                /* plain http */
+  const char *ca_file;             /* NULL: the system's CAs */
+  bool insecure;                   /* plain http */
   const char *username, *password; /* NULL: anonymous */
-  int64_t deadline_ms;          /* absolute, CLOCK_MONOTONIC ms; 0 = none */
-  int64_t stall_ms;             /* abort a transfer with no byte for this long; 0 = 30000 */
+  int64_t deadline_ms;             /* absolute, CLOCK_MONOTONIC ms; 0 = none */
+  int64_t stall_ms;                /* abort a transfer with no byte for this long; 0 = 30000 */
   /* Called as bytes arrive (may be NULL). */
   void (*on_bytes)(void *arg, uint64_t n);
   void *arg;

@@ -36,7 +36,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   mu_descriptor d;
   if (mu_index_select(parts[3], lens[3], &p, &d, &err) == 0) MU_FUZZ_CHECK(mu_digest_valid(d.digest) && d.size >= 0);
   mu_descriptor ld;
-  if (mu_layout_select(parts[3], lens[3], parts[1], &ld, &err) == 0) MU_FUZZ_CHECK(mu_digest_valid(ld.digest) && ld.size >= 0);
+  if (mu_layout_select(parts[3], lens[3], parts[1], &ld, &err) == 0)
+    MU_FUZZ_CHECK(mu_digest_valid(ld.digest) && ld.size >= 0);
   mu_image_config c;
   if (mu_image_config_parse(parts[3], lens[3], &c, &err) == 0) {
     for (char **v = c.cmd; v && *v; v++) MU_FUZZ_CHECK(*v != NULL);

@@ -42,7 +42,8 @@ static int fail(upk *u, const char *fmt, ...) {
 }
 
 static int openat2_in_root(int dirfd, const char *path, int flags) {
-  struct open_how how = {.flags = (uint64_t)flags, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+  struct open_how how = {.flags = (uint64_t)flags,
+                         .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
   return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
 }
 
@@ -129,7 +130,8 @@ static int seen_add(upk *u, const char *path) {
     if (strcmp(u->seen[j], path) == 0) return 1;
     j = (j + 1) & (u->seen_cap - 1);
   }
-  if ((u->seen[j] = strdup(path)) == NULL) return -1;
+  u->seen[j] = strdup(path);
+  if (u->seen[j] == NULL) return -1;
   u->seen_n++;
   return 0;
 }
@@ -176,7 +178,8 @@ static int apply_whiteouts(upk *u, int fd, int index) {
     int dfd = openat2_in_root(u->root_fd, parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0) {
       if (errno == ENOENT) continue; /* nothing below to hide */
-      if (errno == ELOOP || errno == ENOTDIR) continue; /* the parent is a symlink: whiteout ignored, nothing followed */
+      if (errno == ELOOP || errno == ENOTDIR)
+        continue; /* the parent is a symlink: whiteout ignored, nothing followed */
       rc = fail(u, "layer %d: whiteout \"%.200s\": %s", index, path, strerror(errno));
       break;
     }
@@ -189,7 +192,8 @@ static int apply_whiteouts(upk *u, int fd, int index) {
       }
       struct dirent *de;
       while ((de = readdir(d)) != NULL)
-        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 && rm_rf_at(dirfd(d), de->d_name) != 0) rc = -1;
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 && rm_rf_at(dirfd(d), de->d_name) != 0)
+          rc = -1;
       closedir(d);
       if (rc != 0) {
         fail(u, "layer %d: opaque \"%.200s\": cannot empty the directory", index, path);
@@ -246,8 +250,10 @@ static int extract(upk *u, int fd, int index) {
     if (type == AE_IFSOCK) continue;
     int dup = seen_add(u, path);
     if (dup != 0) {
-      rc = fail(u, dup > 0 ? "layer %d: entry \"%.200s\" appears twice in the layer" : "layer %d: out of memory at \"%.200s\"",
-                index, path);
+      rc = fail(
+          u,
+          dup > 0 ? "layer %d: entry \"%.200s\" appears twice in the layer" : "layer %d: out of memory at \"%.200s\"",
+          index, path);
       break;
     }
     const char *hl = archive_entry_hardlink(e);
@@ -322,7 +328,8 @@ static void child(const char *dir, const int *fds, size_t n, const mu_unpack_lim
   _exit(0);
 }
 
-int mu_unpack_layers(const char *dir, const char *const *layers, size_t n, const mu_unpack_limits *limits, mu_err *err) {
+int mu_unpack_layers(const char *dir, const char *const *layers, size_t n, const mu_unpack_limits *limits,
+                     mu_err *err) {
   if (n > MU_UNPACK_MAX_LAYERS) return mu_err_set(err, MU_ENOSPC, "more than %d layers", MU_UNPACK_MAX_LAYERS);
   int fds[MU_UNPACK_MAX_LAYERS], pipefd[2] = {-1, -1};
   size_t opened = 0;
@@ -360,8 +367,7 @@ int mu_unpack_layers(const char *dir, const char *const *layers, size_t n, const
   }
   msg[got] = '\0';
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
     rc = mu_err_set(err, MU_EINVAL, "unpack: %s", got ? msg : "the unpacker died");
 done:

@@ -18,8 +18,8 @@
 #include "lib/base/err.h"
 
 typedef struct mu_unpack_limits {
-  uint64_t max_bytes;    /* total file bytes over all layers; 0 = 8 GiB */
-  uint64_t max_entries;  /* total entries over all layers; 0 = 1,000,000 */
+  uint64_t max_bytes;   /* total file bytes over all layers; 0 = 8 GiB */
+  uint64_t max_entries; /* total entries over all layers; 0 = 1,000,000 */
 } mu_unpack_limits;
 
 /* Unpacks layers[0..n) in order into dir (an existing, empty directory). Needs root (chroot,

@@ -18,8 +18,7 @@ typedef struct echo_task {
 } echo_task;
 
 /* Reads and checks the config; on success *ret_msg is a malloc'd copy of the message. */
-static int parse_config(const char *config_json, char **ret_msg, long *ret_count, long *ret_interval,
-                        char *errbuf) {
+static int parse_config(const char *config_json, char **ret_msg, long *ret_count, long *ret_interval, char *errbuf) {
   json_error_t je;
   json_t *cfg = json_loads(config_json, 0, &je);
   if (cfg == NULL) {
@@ -32,11 +31,11 @@ static int parse_config(const char *config_json, char **ret_msg, long *ret_count
   json_t *interval = json_object_get(cfg, "intervalMs");
   if (!json_is_string(msg)) {
     snprintf(errbuf, MUSTER_ERRBUF_SIZE, "sleep-echo: config.message: required string");
-  } else if (count != NULL && (!json_is_integer(count) || json_integer_value(count) < 1 ||
-                               json_integer_value(count) > 1000)) {
+  } else if (count != NULL &&
+             (!json_is_integer(count) || json_integer_value(count) < 1 || json_integer_value(count) > 1000)) {
     snprintf(errbuf, MUSTER_ERRBUF_SIZE, "sleep-echo: config.count: must be a whole number from 1 to 1000");
-  } else if (interval != NULL && (!json_is_integer(interval) || json_integer_value(interval) < 0 ||
-                                  json_integer_value(interval) > 60000)) {
+  } else if (interval != NULL &&
+             (!json_is_integer(interval) || json_integer_value(interval) < 0 || json_integer_value(interval) > 60000)) {
     snprintf(errbuf, MUSTER_ERRBUF_SIZE, "sleep-echo: config.intervalMs: must be 0 to 60000");
   } else {
     *ret_count = count ? (long)json_integer_value(count) : 1;
@@ -86,8 +85,7 @@ static int echo_start(muster_task *task, const muster_host_api *host, char *errb
   int rc = parse_config(host->context(task)->config_json, &et->message, &et->count, &interval, errbuf);
   if (rc != 0) return rc;
   host->log(task, MUSTER_LOG_INFO, "echoing %ld times every %ld ms", et->count, interval);
-  return host->timer_start(task, (uint64_t)interval, (uint64_t)(interval > 0 ? interval : 1), on_tick, et,
-                           &et->timer);
+  return host->timer_start(task, (uint64_t)interval, (uint64_t)(interval > 0 ? interval : 1), on_tick, et, &et->timer);
 }
 
 static void echo_cancel(muster_task *task, const muster_host_api *host, muster_cancel_reason reason) {

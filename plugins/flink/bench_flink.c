@@ -145,9 +145,10 @@ int main(int argc, char **argv) {
 
   /* 1. N tracked streaming jobs */
   char spec[1024];
-  snprintf(spec, sizeof spec,
-           "{\"name\":\"s\",\"flink\":{\"jobmanagerUrl\":\"http://127.0.0.1:%d\",\"jar\":\"%s\",\"kind\":\"streaming\"}}",
-           port, jar);
+  snprintf(
+      spec, sizeof spec,
+      "{\"name\":\"s\",\"flink\":{\"jobmanagerUrl\":\"http://127.0.0.1:%d\",\"jar\":\"%s\",\"kind\":\"streaming\"}}",
+      port, jar);
   long rss0 = status_kb("VmRSS:");
   uint64_t t0 = now_ms();
   for (int i = 0; i < n; i++) {
@@ -156,17 +157,19 @@ int main(int argc, char **argv) {
     assign(&b, id, spec);
   }
   while (b.running < n && now_ms() - t0 < 120000) run_for(&b, 100);
-  printf("bench_flink: %d streaming tasks RUNNING after %llu ms (poll interval 2 s, one runner, emulator on loopback)\n",
-         b.running, (unsigned long long)(now_ms() - t0));
+  printf(
+      "bench_flink: %d streaming tasks RUNNING after %llu ms (poll interval 2 s, one runner, emulator on loopback)\n",
+      b.running, (unsigned long long)(now_ms() - t0));
   run_for(&b, 2500);
   double c0 = cpu_ms();
   uint64_t w0 = now_ms();
   run_for(&b, (uint64_t)window * 1000);
   double cpu = cpu_ms() - c0, wall = (double)(now_ms() - w0);
-  printf("tracking %d jobs: agent CPU %.0f ms over %.0f ms = %.2f%% of one core; RSS %.1f MiB (%.1f before the tasks, "
-         "%.1f KiB per task)\n",
-         n, cpu, wall, 100.0 * cpu / wall, status_kb("VmRSS:") / 1024.0, rss0 / 1024.0,
-         (double)(status_kb("VmRSS:") - rss0) / n);
+  printf(
+      "tracking %d jobs: agent CPU %.0f ms over %.0f ms = %.2f%% of one core; RSS %.1f MiB (%.1f before the tasks, "
+      "%.1f KiB per task)\n",
+      n, cpu, wall, 100.0 * cpu / wall, status_kb("VmRSS:") / 1024.0, rss0 / 1024.0,
+      (double)(status_kb("VmRSS:") - rss0) / n);
   fflush(stdout);
   for (int i = 0; i < n; i++) {
     char id[32];
@@ -176,10 +179,11 @@ int main(int argc, char **argv) {
   while (b.done < n) uv_run(&b.loop, UV_RUN_ONCE);
 
   /* 2. stop-with-savepoint latency, one at a time */
-  snprintf(spec, sizeof spec,
-           "{\"name\":\"sp\",\"flink\":{\"jobmanagerUrl\":\"http://127.0.0.1:%d\",\"jar\":\"%s\",\"kind\":\"streaming\","
-           "\"onCancel\":\"savepoint\",\"savepointDir\":\"file:%s/sp\",\"pollInterval\":\"%dms\"}}",
-           port, jar, dir, poll);
+  snprintf(
+      spec, sizeof spec,
+      "{\"name\":\"sp\",\"flink\":{\"jobmanagerUrl\":\"http://127.0.0.1:%d\",\"jar\":\"%s\",\"kind\":\"streaming\","
+      "\"onCancel\":\"savepoint\",\"savepointDir\":\"file:%s/sp\",\"pollInterval\":\"%dms\"}}",
+      port, jar, dir, poll);
   double sum = 0, max = 0;
   for (int i = 0; i < stops; i++) {
     char id[32];
@@ -196,9 +200,10 @@ int main(int argc, char **argv) {
     if (ms > max) max = ms;
   }
   double mean = sum / stops;
-  printf("stop-with-savepoint (%d stops, poll %d ms): cancel -> CANCELLED mean %.0f ms, max %.0f ms; the two poll "
-         "waits the protocol needs are %d ms, so overhead mean %.0f ms, max %.0f ms%s\n",
-         stops, poll, mean, max, 2 * poll, mean - 2 * poll, max - 2 * poll, b.failed ? " (some tasks FAILED)" : "");
+  printf(
+      "stop-with-savepoint (%d stops, poll %d ms): cancel -> CANCELLED mean %.0f ms, max %.0f ms; the two poll "
+      "waits the protocol needs are %d ms, so overhead mean %.0f ms, max %.0f ms%s\n",
+      stops, poll, mean, max, 2 * poll, mean - 2 * poll, max - 2 * poll, b.failed ? " (some tasks FAILED)" : "");
 
   mu_runner_close(b.runner, on_closed, &b);
   uv_run(&b.loop, UV_RUN_DEFAULT);

@@ -34,10 +34,12 @@ static int flink_validate(const char *spec_json, const char *config_json, char *
  * application's local:// path, which lives in the image. */
 static int resolve_program(flink_task *ft, const char *task_dir, char *errbuf) {
   const char *name = ft->spec->program_file;
-  const char *field = ft->spec->program == MU_FLINK_PROGRAM_JAR ? "jar"
-                      : ft->spec->program == MU_FLINK_PROGRAM_PYTHON ? "python" : "sql_script";
+  const char *field = ft->spec->program == MU_FLINK_PROGRAM_JAR      ? "jar"
+                      : ft->spec->program == MU_FLINK_PROGRAM_PYTHON ? "python"
+                                                                     : "sql_script";
   size_t len = strlen(task_dir) + strlen(name) + 2;
-  if ((ft->program_path = malloc(len)) == NULL) return -ENOMEM;
+  ft->program_path = malloc(len);
+  if (ft->program_path == NULL) return -ENOMEM;
   if (name[0] == '/' || strncmp(name, "local://", 8) == 0) snprintf(ft->program_path, len, "%s", name);
   else snprintf(ft->program_path, len, "%s/%s", task_dir, name);
   if (strncmp(name, "local://", 8) == 0) return 0;
@@ -87,7 +89,8 @@ static int flink_start(muster_task *task, const muster_host_api *host, char *err
   const muster_task_context *ctx = host->context(task);
   int rc = mu_flink_spec_parse(ctx->spec_json, ctx->config_json, &ft->spec, errbuf);
   if (rc != 0) return rc;
-  if ((rc = resolve_program(ft, ctx->task_dir, errbuf)) != 0) return rc;
+  rc = resolve_program(ft, ctx->task_dir, errbuf);
+  if (rc != 0) return rc;
   if (ft->spec->rest_url != NULL) snprintf(ft->base, sizeof ft->base, "%s", ft->spec->rest_url);
   if (mu_http_multi_acquire(host->loop(task), &ft->multi) != 0) {
     snprintf(errbuf, MUSTER_ERRBUF_SIZE, "out of memory");
@@ -136,7 +139,8 @@ static void flink_cancel(muster_task *task, const muster_host_api *host, muster_
      * the next agent process reports it LOST and the retry re-attaches by JobID */
     char msg[400];
     snprintf(msg, sizeof msg, "flink: agent stopping; job %s left %s on the cluster",
-             ft->job_id[0] ? ft->job_id : ft->own_id, ft->job_id[0] ? mu_flink_job_state_name(ft->last_state) : "as submitted");
+             ft->job_id[0] ? ft->job_id : ft->own_id,
+             ft->job_id[0] ? mu_flink_job_state_name(ft->last_state) : "as submitted");
     if (host->size >= offsetof(muster_host_api, detach) + sizeof(void *) && host->detach != NULL) {
       flink_stop_timer(ft);
       mu_flink_rest_abort(&ft->rest);
@@ -179,9 +183,11 @@ static void flink_cancel(muster_task *task, const muster_host_api *host, muster_
     return;
   }
   if (ft->upgrading) {
-    flink_end(ft, reason == MUSTER_CANCEL_TIMEOUT ? MUSTER_STATE_TIMED_OUT : MUSTER_STATE_CANCELLED,
+    flink_end(
+        ft, reason == MUSTER_CANCEL_TIMEOUT ? MUSTER_STATE_TIMED_OUT : MUSTER_STATE_CANCELLED,
         "flink: cancelled during the upgrade: the old job %s was being stopped (last seen %s); the new version was "
-        "not started", ft->job_id, mu_flink_job_state_name(ft->last_state));
+        "not started",
+        ft->job_id, mu_flink_job_state_name(ft->last_state));
     return;
   }
   if (ft->cancelling) return;

@@ -133,7 +133,8 @@ static void scan_line(const char *l, const char *end, mu_flink_cli_facts *f) {
   for (size_t i = 0; i < len; i++)
     if (line[i] == '\0') line[i] = ' ';
   const char *p;
-  if ((p = strstr(line, submitted)) != NULL) {
+  p = strstr(line, submitted);
+  if (p != NULL) {
     char id[64];
     token(p + sizeof submitted - 1, line + len, id, sizeof id);
     for (char *c = id; *c; c++) *c = (char)tolower((unsigned char)*c);
@@ -144,14 +145,18 @@ static void scan_line(const char *l, const char *end, mu_flink_cli_facts *f) {
     token(p + sizeof sql_job - 1, line + len, id, sizeof id);
     if (mu_flink_job_id_valid(id)) memcpy(f->job_id, id, sizeof f->job_id);
   }
-  if ((p = strstr(line, savepoint)) != NULL) token(p + sizeof savepoint - 1, line + len, f->savepoint_path, sizeof f->savepoint_path);
-  if ((p = strstr(line, web)) != NULL) token(p + sizeof web - 1, line + len, f->web_url, sizeof f->web_url);
-  if ((p = strstr(line, found_web)) != NULL) { /* "Found Web Interface host:port of application 'app'." */
+  p = strstr(line, savepoint);
+  if (p != NULL) token(p + sizeof savepoint - 1, line + len, f->savepoint_path, sizeof f->savepoint_path);
+  p = strstr(line, web);
+  if (p != NULL) token(p + sizeof web - 1, line + len, f->web_url, sizeof f->web_url);
+  p = strstr(line, found_web);
+  if (p != NULL) { /* "Found Web Interface host:port of application 'app'." */
     char hp[200];
     token(p + sizeof found_web - 1, line + len, hp, sizeof hp);
     if (hp[0] != '\0') snprintf(f->web_url, sizeof f->web_url, "http://%s", hp);
   }
-  if ((p = strstr(line, "application_")) != NULL) {
+  p = strstr(line, "application_");
+  if (p != NULL) {
     char id[64];
     token(p, line + len, id, sizeof id);
     size_t n = strlen(id);

@@ -13,10 +13,10 @@
 #define MU_FLINK_CLI_MAX_ARGV (2 * MU_FLINK_MAX_ITEMS + 48)
 
 typedef struct mu_flink_cli_facts {
-  char job_id[MU_FLINK_JOB_ID_LEN + 1];  /* "" until seen */
-  char yarn_app_id[64];                  /* application_<ts>_<n>, "" until seen */
-  char web_url[256];                     /* the JobManager's REST/web base URL, "" until seen */
-  char savepoint_path[1024];             /* "Savepoint completed. Path: ..." */
+  char job_id[MU_FLINK_JOB_ID_LEN + 1]; /* "" until seen */
+  char yarn_app_id[64];                 /* application_<ts>_<n>, "" until seen */
+  char web_url[256];                    /* the JobManager's REST/web base URL, "" until seen */
+  char savepoint_path[1024];            /* "Savepoint completed. Path: ..." */
 } mu_flink_cli_facts;
 
 /* Builds the argv (NULL-terminated, strings owned by *ret_argv: free with mu_flink_cli_argv_free)

@@ -14,7 +14,7 @@ struct mu_flink_digest {
   char *path;
   char hex[65];
   int rc;
-  mu_flink_digest_cb cb;   /* NULL once orphaned */
+  mu_flink_digest_cb cb; /* NULL once orphaned */
   void *arg;
 };
 
@@ -50,8 +50,7 @@ static void after(uv_work_t *req, int status) {
   free(d);
 }
 
-int mu_flink_digest_start(uv_loop_t *loop, const char *path, mu_flink_digest_cb cb, void *arg,
-                          mu_flink_digest **ret) {
+int mu_flink_digest_start(uv_loop_t *loop, const char *path, mu_flink_digest_cb cb, void *arg, mu_flink_digest **ret) {
   mu_flink_digest *d = calloc(1, sizeof *d);
   if (d == NULL || (d->path = strdup(path)) == NULL) {
     free(d);

@@ -14,8 +14,7 @@ typedef void (*mu_flink_digest_cb)(void *arg, int rc, const char *hex);
 
 /* Starts hashing path; cb runs once on the loop unless the digest is orphaned first. Returns 0
  * (*ret set) or a negative errno. */
-int mu_flink_digest_start(uv_loop_t *loop, const char *path, mu_flink_digest_cb cb, void *arg,
-                          mu_flink_digest **ret);
+int mu_flink_digest_start(uv_loop_t *loop, const char *path, mu_flink_digest_cb cb, void *arg, mu_flink_digest **ret);
 /* The owner goes away: cb will not run; the digest frees itself when the work ends. */
 void mu_flink_digest_orphan(mu_flink_digest *d);
 

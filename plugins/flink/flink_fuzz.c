@@ -39,8 +39,7 @@ static void check_replies(const char *body, size_t len) {
   char id[256], err[256], text[MU_FLINK_TEXT_MAX];
   if (mu_flink_json_upload(body, len, id, sizeof id, err, sizeof err) == 0)
     MU_FUZZ_CHECK(id[0] != '\0' && strpbrk(id, "/?#% ") == NULL);
-  else
-    MU_FUZZ_CHECK(err[0] != '\0');
+  else MU_FUZZ_CHECK(err[0] != '\0');
   if (mu_flink_json_jar_find(body, len, "a.jar", id, sizeof id, err, sizeof err) == 0)
     MU_FUZZ_CHECK(id[0] != '\0' && strpbrk(id, "/?#% ") == NULL);
   char jid[MU_FLINK_JOB_ID_LEN + 1];

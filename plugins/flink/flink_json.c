@@ -13,8 +13,8 @@
 #include "flink_spec.h"
 
 static const char *const state_names[] = {
-    "UNKNOWN",   "INITIALIZING", "CREATED",  "RUNNING",    "FAILING",   "FAILED",
-    "CANCELLING", "CANCELED",    "FINISHED", "RESTARTING", "SUSPENDED", "RECONCILING",
+    "UNKNOWN",    "INITIALIZING", "CREATED",  "RUNNING",    "FAILING",   "FAILED",
+    "CANCELLING", "CANCELED",     "FINISHED", "RESTARTING", "SUSPENDED", "RECONCILING",
 };
 
 mu_flink_job_state mu_flink_job_state_parse(const char *name) {
@@ -135,10 +135,8 @@ int mu_flink_json_upload(const char *body, size_t len, char *ret_id, size_t size
   } else {
     const char *base = strrchr(fn, '/');
     base = base != NULL ? base + 1 : fn;
-    if (!jar_id_ok(base, size))
-      rc = fail(err, errlen, "jar upload reply: bad jar id in \"%.128s\"", fn);
-    else
-      copy_text(ret_id, size, base, strlen(base));
+    if (!jar_id_ok(base, size)) rc = fail(err, errlen, "jar upload reply: bad jar id in \"%.128s\"", fn);
+    else copy_text(ret_id, size, base, strlen(base));
   }
   json_decref(j);
   return rc;
@@ -174,10 +172,8 @@ int mu_flink_json_run(const char *body, size_t len, char *ret_job_id, char *err,
   if (j == NULL) return -EINVAL;
   const char *id = str(j, "jobid", NULL);
   int rc = 0;
-  if (id == NULL || !mu_flink_job_id_valid(id))
-    rc = fail(err, errlen, "jar run reply: no valid \"jobid\"");
-  else
-    memcpy(ret_job_id, id, MU_FLINK_JOB_ID_LEN + 1);
+  if (id == NULL || !mu_flink_job_id_valid(id)) rc = fail(err, errlen, "jar run reply: no valid \"jobid\"");
+  else memcpy(ret_job_id, id, MU_FLINK_JOB_ID_LEN + 1);
   json_decref(j);
   return rc;
 }
@@ -210,8 +206,7 @@ int mu_flink_json_trigger(const char *body, size_t len, char *ret_id, size_t siz
   int rc = 0;
   if (id == NULL || !mu_flink_job_id_valid(id) || strlen(id) >= size)
     rc = fail(err, errlen, "savepoint trigger reply: no valid \"request-id\"");
-  else
-    copy_text(ret_id, size, id, strlen(id));
+  else copy_text(ret_id, size, id, strlen(id));
   json_decref(j);
   return rc;
 }
@@ -330,8 +325,8 @@ int mu_flink_json_yarn_app(const char *body, size_t len, mu_flink_yarn_app *ret,
   } else {
     copy_text(ret->state, sizeof ret->state, state, n);
     if (final != NULL) copy_text(ret->final_status, sizeof ret->final_status, final, m);
-    ret->ended = strcmp(ret->state, "FINISHED") == 0 || strcmp(ret->state, "FAILED") == 0 ||
-                 strcmp(ret->state, "KILLED") == 0;
+    ret->ended =
+        strcmp(ret->state, "FINISHED") == 0 || strcmp(ret->state, "FAILED") == 0 || strcmp(ret->state, "KILLED") == 0;
   }
   json_decref(j);
   return rc;

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MU_FLINK_TEXT_MAX 1024  /* bound on a message, path or id copied out of a reply */
+#define MU_FLINK_TEXT_MAX 1024 /* bound on a message, path or id copied out of a reply */
 
 typedef enum {
   MU_FLINK_JOB_UNKNOWN = 0,
@@ -35,9 +35,9 @@ bool mu_flink_job_state_terminal(mu_flink_job_state s);
 
 typedef struct mu_flink_job_info {
   mu_flink_job_state state;
-  char state_name[32];          /* as sent, for messages about a state we do not know */
-  int64_t start_time_ms;        /* -1 when absent */
-  int64_t duration_ms;          /* -1 when absent */
+  char state_name[32];   /* as sent, for messages about a state we do not know */
+  int64_t start_time_ms; /* -1 when absent */
+  int64_t duration_ms;   /* -1 when absent */
   char name[256];
 } mu_flink_job_info;
 
@@ -45,17 +45,17 @@ typedef enum { MU_FLINK_OP_IN_PROGRESS = 0, MU_FLINK_OP_COMPLETED, MU_FLINK_OP_F
 
 typedef struct mu_flink_savepoint_info {
   mu_flink_op_status status;
-  char location[MU_FLINK_TEXT_MAX];   /* COMPLETED with a location */
-  char failure[MU_FLINK_TEXT_MAX];    /* failure-cause: class and the first stack-trace line */
+  char location[MU_FLINK_TEXT_MAX]; /* COMPLETED with a location */
+  char failure[MU_FLINK_TEXT_MAX];  /* failure-cause: class and the first stack-trace line */
 } mu_flink_savepoint_info;
 
 typedef struct mu_flink_checkpoint_info {
   int64_t completed, failed, in_progress, restored, total;
-  char latest_path[MU_FLINK_TEXT_MAX];     /* latest.completed.external_path, "" when none */
-  int64_t latest_id;                       /* -1 when none */
-  int64_t latest_duration_ms;              /* end_to_end_duration, -1 when absent */
-  int64_t latest_timestamp_ms;             /* latest_ack_timestamp, -1 when absent */
-  char latest_failure[MU_FLINK_TEXT_MAX];  /* latest.failed.failure_message */
+  char latest_path[MU_FLINK_TEXT_MAX];    /* latest.completed.external_path, "" when none */
+  int64_t latest_id;                      /* -1 when none */
+  int64_t latest_duration_ms;             /* end_to_end_duration, -1 when absent */
+  int64_t latest_timestamp_ms;            /* latest_ack_timestamp, -1 when absent */
+  char latest_failure[MU_FLINK_TEXT_MAX]; /* latest.failed.failure_message */
 } mu_flink_checkpoint_info;
 
 /* The errors of an `{"errors":[...]}` body joined with "; " into ret. Returns true when the
@@ -86,7 +86,7 @@ int mu_flink_json_exceptions(const char *body, size_t len, char *ret, size_t siz
 typedef struct mu_flink_yarn_app {
   char state[32];
   char final_status[32];
-  bool ended;                   /* state FINISHED, FAILED or KILLED */
+  bool ended; /* state FINISHED, FAILED or KILLED */
 } mu_flink_yarn_app;
 int mu_flink_json_yarn_app(const char *body, size_t len, mu_flink_yarn_app *ret, char *err, size_t errlen);
 

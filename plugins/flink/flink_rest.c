@@ -62,9 +62,8 @@ static void on_done(void *arg, CURLcode result) {
   free(body);
 }
 
-int mu_flink_rest_start(mu_flink_rest *r, mu_http_multi *m, const char *method, const char *url,
-                        const char *json_body, const char *upload_path, const char *upload_name,
-                        mu_flink_rest_cb cb, void *arg) {
+int mu_flink_rest_start(mu_flink_rest *r, mu_http_multi *m, const char *method, const char *url, const char *json_body,
+                        const char *upload_path, const char *upload_name, mu_flink_rest_cb cb, void *arg) {
   CURL *e = curl_easy_init();
   if (e == NULL) return -ENOMEM;
   r->multi = m;

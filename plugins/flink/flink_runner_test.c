@@ -25,14 +25,14 @@ static char flink_so[4096], emulator[4096], tmp[512], spool[600], jar[600];
 typedef mu_tk_rec rec;
 typedef mu_tk_world world;
 
-#define ASSERT_STATE(r, want)                                                                               \
-  do {                                                                                                      \
-    if ((r)->state != (want))                                                                               \
-      fail_msg("%s: state %d, want %d; message \"%s\"; out \"%.600s\" err \"%.600s\"", (r)->task_id,       \
-               (r)->state, (want), (r)->message, (r)->out, (r)->err);                                       \
+#define ASSERT_STATE(r, want)                                                                                    \
+  do {                                                                                                           \
+    if ((r)->state != (want))                                                                                    \
+      fail_msg("%s: state %d, want %d; message \"%s\"; out \"%.600s\" err \"%.600s\"", (r)->task_id, (r)->state, \
+               (want), (r)->message, (r)->out, (r)->err);                                                        \
   } while (0)
-#define ASSERT_HAS(hay, needle)                                                                              \
-  do {                                                                                                       \
+#define ASSERT_HAS(hay, needle)                                                                           \
+  do {                                                                                                    \
     if (strstr((hay), (needle)) == NULL) fail_msg("\"%.800s\" does not contain \"%s\"", (hay), (needle)); \
   } while (0)
 
@@ -88,8 +88,8 @@ static char *emu_call(const emu *e, const char *path, const char *post) {
 }
 
 static void world_init(world *w, int grace_ms) {
-  mu_runner_config cfg = {.slots = 128, .spool_dir = spool, .agent_id = "agent-1", .grace_ms = grace_ms,
-                          .output_limit = 4 * 1024 * 1024};
+  mu_runner_config cfg = {
+      .slots = 128, .spool_dir = spool, .agent_id = "agent-1", .grace_ms = grace_ms, .output_limit = 4 * 1024 * 1024};
   mu_tk_world_init(w, flink_so, &cfg, 256 * 1024, 64 * 1024);
 }
 
@@ -190,7 +190,8 @@ static void test_timeout_cancels_without_savepoint(void **state) {
   snprintf(spec, sizeof spec,
            "{\"name\":\"t\",\"timeout\":\"1500ms\",\"flink\":{\"jobmanagerUrl\":\"http://127.0.0.1:%d\",\"jar\":\"%s\","
            "\"entryClass\":\"com.example.Clicks\",\"kind\":\"streaming\",\"onCancel\":\"savepoint\","
-           "\"savepointDir\":\"file:%s/sp\",\"pollInterval\":\"100ms\"}}", e.port, jar, tmp);
+           "\"savepointDir\":\"file:%s/sp\",\"pollInterval\":\"100ms\"}}",
+           e.port, jar, tmp);
   rec *r = mu_tk_assign(&w, "timeout", spec, NULL, 0);
   mu_tk_run_until_final(&w, r);
   ASSERT_STATE(r, MU_TASK_TIMED_OUT);
@@ -287,7 +288,7 @@ static void test_cancel_while_run_in_flight(void **state) {
   rec *r = assign_stream(&w, &e, "inflight", "cancel");
   run_until_out(&w, r, "uploading", 10000);
   free(emu_call(&e, "/emulator/config", "{\"delay_ms\": 700}")); /* every reply from now on is slow */
-  run_until_out(&w, r, "as job ", 10000);                         /* the run call is out */
+  run_until_out(&w, r, "as job ", 10000);                        /* the run call is out */
   run_for(&w, 100);
   cancel(&w, "inflight");
   mu_tk_run_until_final(&w, r);
@@ -315,7 +316,8 @@ static void test_restart_events(void **state) {
   snprintf(spec, sizeof spec,
            "{\"name\":\"f\",\"flink\":{\"jobmanagerUrl\":\"http://127.0.0.1:%d\",\"jar\":\"%s\","
            "\"entryClass\":\"com.example.Flaky\",\"kind\":\"streaming\",\"pollInterval\":\"50ms\","
-           "\"restartEventThreshold\":2}}", e.port, jar);
+           "\"restartEventThreshold\":2}}",
+           e.port, jar);
   rec *r = mu_tk_assign(&w, "flaky", spec, NULL, 0);
   uint64_t end = uv_hrtime() / 1000000 + 20000;
   while ((r->err == NULL || strstr(r->err, "has restarted 2 times") == NULL) && uv_hrtime() / 1000000 < end)
@@ -364,7 +366,8 @@ static void test_many_streams(void **state) {
   int once = 0;
   for (const char *p = subs; (p = strstr(p, "\": 1")) != NULL && p < subs_end; p++) once++;
   assert_int_equal(once, N); /* each JobID submitted once */
-  for (const char *p = subs; (p = strstr(p, ": ")) != NULL && p < subs_end; p++) assert_true(p[2] == '1' || p[2] == '{');
+  for (const char *p = subs; (p = strstr(p, ": ")) != NULL && p < subs_end; p++)
+    assert_true(p[2] == '1' || p[2] == '{');
   free(st);
   mu_tk_world_free(&w);
   emu_stop(&e);

@@ -114,7 +114,8 @@ static int get_uint(json_t *o, const char *camel, const char *snake, unsigned ma
     char *end;
     errno = 0;
     n = strtoll(json_string_value(v), &end, 10);
-    if (errno != 0 || *end != '\0' || end == json_string_value(v)) return bad(errbuf, "flink.%s: want a whole number", snake);
+    if (errno != 0 || *end != '\0' || end == json_string_value(v))
+      return bad(errbuf, "flink.%s: want a whole number", snake);
   } else {
     return bad(errbuf, "flink.%s: want a whole number", snake);
   }
@@ -151,7 +152,8 @@ static int check_file(const char *field, const char *path, const char *suffix, c
   while (*p) {
     const char *slash = strchr(p, '/');
     size_t len = slash ? (size_t)(slash - p) : strlen(p);
-    if (len == 2 && p[0] == '.' && p[1] == '.') return bad(errbuf, "flink.%s: \"..\" is not allowed in \"%.128s\"", field, path);
+    if (len == 2 && p[0] == '.' && p[1] == '.')
+      return bad(errbuf, "flink.%s: \"..\" is not allowed in \"%.128s\"", field, path);
     p += len;
     while (*p == '/') p++;
   }
@@ -199,7 +201,8 @@ static int parse_conf(json_t *f, mu_flink_spec *s, char *errbuf) {
   json_t *c = get(f, "conf", "conf");
   if (c == NULL) return 0;
   if (!json_is_object(c)) return bad(errbuf, "flink.conf: want a map of key: value");
-  if (json_object_size(c) > MU_FLINK_MAX_ITEMS) return bad(errbuf, "flink.conf: more than %d entries", MU_FLINK_MAX_ITEMS);
+  if (json_object_size(c) > MU_FLINK_MAX_ITEMS)
+    return bad(errbuf, "flink.conf: more than %d entries", MU_FLINK_MAX_ITEMS);
   const char *key;
   json_t *v;
   json_object_foreach(c, key, v) {
@@ -238,11 +241,11 @@ static int parse_cluster_options(json_t *f, mu_flink_spec *s, char *errbuf) {
     else if (opts[i].yarn == 1 && !yarn)
       rc = bad(errbuf, "flink.%s: a YARN option, but target is %s", opts[i].snake, mu_flink_target_name(s->target));
     else if (opts[i].yarn == 2 && !k8s)
-      rc = bad(errbuf, "flink.%s: a Kubernetes option, but target is %s", opts[i].snake, mu_flink_target_name(s->target));
+      rc = bad(errbuf, "flink.%s: a Kubernetes option, but target is %s", opts[i].snake,
+               mu_flink_target_name(s->target));
     else if (opts[i].yarn == 0 && s->target == MU_FLINK_TARGET_SESSION)
       rc = bad(errbuf, "flink.%s: a session cluster's memory is set where it was started, not per job", opts[i].snake);
-    else
-      rc = conf_set(s, opts[i].snake, opts[i].key, v, errbuf);
+    else rc = conf_set(s, opts[i].snake, opts[i].key, v, errbuf);
     free(v);
     if (rc != 0) return rc;
   }
@@ -254,7 +257,8 @@ static int parse_cluster_options(json_t *f, mu_flink_spec *s, char *errbuf) {
       return bad(errbuf, "flink.slots: a session cluster's slots are set where it was started, not per job");
     char num[16];
     snprintf(num, sizeof num, "%u", slots);
-    if ((rc = conf_set(s, "slots", "taskmanager.numberOfTaskSlots", num, errbuf)) != 0) return rc;
+    rc = conf_set(s, "slots", "taskmanager.numberOfTaskSlots", num, errbuf);
+    if (rc != 0) return rc;
   }
   return 0;
 }
@@ -269,10 +273,11 @@ static int parse_target(json_t *f, mu_flink_spec *s, char *errbuf) {
     size_t i = 0;
     while (i < 5 && strcmp(t, names[i]) != 0) i++;
     if (i == 5)
-      rc = bad(errbuf, "flink.target: unknown target \"%.64s\" (want session, yarn-application, "
-               "kubernetes-application, yarn-per-job or local)", t);
-    else
-      s->target = (mu_flink_target)i;
+      rc = bad(errbuf,
+               "flink.target: unknown target \"%.64s\" (want session, yarn-application, "
+               "kubernetes-application, yarn-per-job or local)",
+               t);
+    else s->target = (mu_flink_target)i;
   }
   free(t);
   return rc;
@@ -304,7 +309,8 @@ static int parse_program(json_t *f, mu_flink_spec *s, char *errbuf) {
   free(py);
   free(sql);
   if (rc != 0) return rc;
-  if ((rc = get_str(f, "entryClass", "entry_class", &s->entry_class, errbuf)) != 0) return rc;
+  rc = get_str(f, "entryClass", "entry_class", &s->entry_class, errbuf);
+  if (rc != 0) return rc;
   if (s->entry_class != NULL && !class_name_ok(s->entry_class))
     return bad(errbuf, "flink.entry_class: \"%.128s\" is not a Java class name", s->entry_class);
   if (s->entry_class != NULL && s->program == MU_FLINK_PROGRAM_SQL)
@@ -312,14 +318,17 @@ static int parse_program(json_t *f, mu_flink_spec *s, char *errbuf) {
   json_t *a = get(f, "programArgs", "program_args");
   if (a != NULL) {
     if (!json_is_array(a)) return bad(errbuf, "flink.program_args: want a list of strings");
-    if (json_array_size(a) > MU_FLINK_MAX_ITEMS) return bad(errbuf, "flink.program_args: more than %d", MU_FLINK_MAX_ITEMS);
-    if ((s->args = calloc(json_array_size(a) + 1, sizeof *s->args)) == NULL) return -ENOMEM;
+    if (json_array_size(a) > MU_FLINK_MAX_ITEMS)
+      return bad(errbuf, "flink.program_args: more than %d", MU_FLINK_MAX_ITEMS);
+    s->args = calloc(json_array_size(a) + 1, sizeof *s->args);
+    if (s->args == NULL) return -ENOMEM;
     size_t i;
     json_t *v;
     json_array_foreach(a, i, v) {
       if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
         return bad(errbuf, "flink.program_args[%zu]: want a string", i);
-      if ((s->args[i] = strdup(json_string_value(v))) == NULL) return -ENOMEM;
+      s->args[i] = strdup(json_string_value(v));
+      if (s->args[i] == NULL) return -ENOMEM;
       s->n_args++;
     }
     if (s->n_args > 0 && s->program == MU_FLINK_PROGRAM_SQL)
@@ -345,7 +354,8 @@ static int parse_rest_url(json_t *f, mu_flink_spec *s, char *errbuf) {
     size_t n = strlen(u);
     while (n > 8 && u[n - 1] == '/') u[--n] = '\0';
   }
-  if (s->yarn_rm_url != NULL && s->target != MU_FLINK_TARGET_YARN_APPLICATION && s->target != MU_FLINK_TARGET_YARN_PER_JOB)
+  if (s->yarn_rm_url != NULL && s->target != MU_FLINK_TARGET_YARN_APPLICATION &&
+      s->target != MU_FLINK_TARGET_YARN_PER_JOB)
     return bad(errbuf, "flink.yarn_rm_url: a YARN option, but target is %s", mu_flink_target_name(s->target));
   return 0;
 }
@@ -355,10 +365,8 @@ static int parse_job_id(json_t *f, mu_flink_spec *s, char *errbuf) {
   int rc = get_str(f, "jobId", "job_id", &id, errbuf);
   if (rc != 0 || id == NULL) return rc;
   for (char *p = id; *p; p++) *p = (char)tolower((unsigned char)*p);
-  if (!mu_flink_job_id_valid(id))
-    rc = bad(errbuf, "flink.job_id: \"%.64s\" is not a JobID (32 hex characters)", id);
-  else
-    memcpy(s->job_id, id, MU_FLINK_JOB_ID_LEN + 1);
+  if (!mu_flink_job_id_valid(id)) rc = bad(errbuf, "flink.job_id: \"%.64s\" is not a JobID (32 hex characters)", id);
+  else memcpy(s->job_id, id, MU_FLINK_JOB_ID_LEN + 1);
   free(id);
   return rc;
 }
@@ -373,7 +381,8 @@ static int parse_lifecycle(json_t *f, mu_flink_spec *s, char *errbuf) {
     else rc = bad(errbuf, "flink.kind: unknown kind \"%.64s\" (want batch or streaming)", kind);
   }
   if (rc == 0) rc = get_str(f, "savepointPath", "savepoint_path", &s->savepoint_path, errbuf);
-  if (rc == 0) rc = get_bool(f, "allowNonRestoredState", "allow_non_restored_state", &s->allow_non_restored_state, errbuf);
+  if (rc == 0)
+    rc = get_bool(f, "allowNonRestoredState", "allow_non_restored_state", &s->allow_non_restored_state, errbuf);
   if (rc == 0) rc = get_str(f, "restoreMode", "restore_mode", &mode, errbuf);
   if (rc == 0 && mode != NULL) {
     if (strcasecmp(mode, "claim") == 0) s->restore_mode = "CLAIM";
@@ -406,8 +415,7 @@ static int parse_lifecycle(json_t *f, mu_flink_spec *s, char *errbuf) {
     if (dflt == NULL)
       rc = bad(errbuf, "flink.on_cancel: %s needs savepoint_dir (or conf state.savepoints.dir)",
                s->on_cancel == MU_FLINK_CANCEL_DRAIN ? "drain" : "savepoint");
-    else if ((s->savepoint_dir = strdup(dflt)) == NULL)
-      rc = -ENOMEM;
+    else if ((s->savepoint_dir = strdup(dflt)) == NULL) rc = -ENOMEM;
   }
   if (rc == 0) rc = get_bool(f, "detached", "detached", &s->detached, errbuf);
   free(kind);
@@ -418,17 +426,20 @@ static int parse_lifecycle(json_t *f, mu_flink_spec *s, char *errbuf) {
 
 static int parse_timing(json_t *root, json_t *f, mu_flink_spec *s, char *errbuf) {
   int rc = get_duration(f, "pollInterval", "poll_interval", MU_FLINK_DEFAULT_POLL_MS, &s->poll_ms, errbuf);
-  if (rc == 0) rc = get_duration(f, "savepointTimeout", "savepoint_timeout", MU_FLINK_DEFAULT_SAVEPOINT_MS,
-                                 &s->savepoint_timeout_ms, errbuf);
-  if (rc == 0) rc = get_duration(f, "unreachableTimeout", "unreachable_timeout", MU_FLINK_DEFAULT_UNREACHABLE_MS,
-                                 &s->unreachable_ms, errbuf);
-  if (rc == 0) rc = get_uint(f, "restartEventThreshold", "restart_event_threshold", 1000000,
-                             &s->restart_event_threshold, errbuf);
+  if (rc == 0)
+    rc = get_duration(f, "savepointTimeout", "savepoint_timeout", MU_FLINK_DEFAULT_SAVEPOINT_MS,
+                      &s->savepoint_timeout_ms, errbuf);
+  if (rc == 0)
+    rc = get_duration(f, "unreachableTimeout", "unreachable_timeout", MU_FLINK_DEFAULT_UNREACHABLE_MS,
+                      &s->unreachable_ms, errbuf);
+  if (rc == 0)
+    rc = get_uint(f, "restartEventThreshold", "restart_event_threshold", 1000000, &s->restart_event_threshold, errbuf);
   if (rc != 0) return rc;
   if (s->restart_event_threshold == 0) s->restart_event_threshold = MU_FLINK_DEFAULT_RESTART_EVENTS;
   if (s->poll_ms < 50) return bad(errbuf, "flink.poll_interval: at least 50ms");
   json_t *t = get(root, "timeout", "timeout");
-  if (json_is_string(t) && *json_string_value(t) != '\0' && mu_flink_duration_parse(json_string_value(t), &s->timeout_ms) != 0)
+  if (json_is_string(t) && *json_string_value(t) != '\0' &&
+      mu_flink_duration_parse(json_string_value(t), &s->timeout_ms) != 0)
     return bad(errbuf, "timeout: bad duration \"%.64s\"", json_string_value(t));
   return 0;
 }
@@ -437,25 +448,29 @@ static int parse_upgrade(json_t *f, mu_flink_spec *s, char *errbuf) {
   char *mode = NULL, *from = NULL;
   int rc = get_str(f, "upgradeMode", "upgrade_mode", &mode, errbuf);
   if (rc == 0) rc = get_str(f, "upgradeFrom", "upgrade_from", &from, errbuf);
-  if (rc == 0) rc = get_duration(f, "maxCheckpointAge", "max_checkpoint_age", MU_FLINK_DEFAULT_CHECKPOINT_AGE_MS,
-                                 &s->max_checkpoint_age_ms, errbuf);
+  if (rc == 0)
+    rc = get_duration(f, "maxCheckpointAge", "max_checkpoint_age", MU_FLINK_DEFAULT_CHECKPOINT_AGE_MS,
+                      &s->max_checkpoint_age_ms, errbuf);
   if (rc == 0) rc = get_bool(f, "forceUpgrade", "force_upgrade", &s->force_upgrade, errbuf);
   if (rc == 0 && mode != NULL) {
     if (strcmp(mode, "stateless") == 0) s->upgrade = MU_FLINK_UPGRADE_STATELESS;
     else if (strcmp(mode, "savepoint") == 0) s->upgrade = MU_FLINK_UPGRADE_SAVEPOINT;
-    else if (strcmp(mode, "last-state") == 0 || strcmp(mode, "last_state") == 0) s->upgrade = MU_FLINK_UPGRADE_LAST_STATE;
+    else if (strcmp(mode, "last-state") == 0 || strcmp(mode, "last_state") == 0)
+      s->upgrade = MU_FLINK_UPGRADE_LAST_STATE;
     else rc = bad(errbuf, "flink.upgrade_mode: unknown mode \"%.64s\" (want stateless, savepoint or last-state)", mode);
   }
   if (rc == 0 && from != NULL) {
     for (char *p = from; *p; p++) *p = (char)tolower((unsigned char)*p);
-    if (!mu_flink_job_id_valid(from)) rc = bad(errbuf, "flink.upgrade_from: \"%.64s\" is not a JobID (32 hex characters)", from);
+    if (!mu_flink_job_id_valid(from))
+      rc = bad(errbuf, "flink.upgrade_from: \"%.64s\" is not a JobID (32 hex characters)", from);
     else memcpy(s->upgrade_from, from, MU_FLINK_JOB_ID_LEN + 1);
   }
   if (rc == 0 && (s->upgrade != MU_FLINK_UPGRADE_NONE) != (s->upgrade_from[0] != '\0'))
     rc = bad(errbuf, s->upgrade_from[0] ? "flink.upgrade_from: needs upgrade_mode (stateless, savepoint or last-state)"
                                         : "flink.upgrade_mode: needs upgrade_from (the JobID of the running version)");
   if (rc == 0 && s->upgrade != MU_FLINK_UPGRADE_NONE) {
-    if (s->kind != MU_FLINK_STREAMING) rc = bad(errbuf, "flink.upgrade_mode: upgrades are for streaming jobs (kind: streaming)");
+    if (s->kind != MU_FLINK_STREAMING)
+      rc = bad(errbuf, "flink.upgrade_mode: upgrades are for streaming jobs (kind: streaming)");
     else if (s->target != MU_FLINK_TARGET_SESSION || s->program != MU_FLINK_PROGRAM_JAR)
       rc = bad(errbuf, "flink.upgrade_mode: upgrades run over REST: target session with a jar");
     else if (s->savepoint_path != NULL)
@@ -479,10 +494,12 @@ static int check_target(const mu_flink_spec *s, char *errbuf) {
   if (s->target == MU_FLINK_TARGET_SESSION && s->rest_url == NULL)
     return bad(errbuf, "flink.jobmanager_url: target session needs the JobManager's REST URL");
   if (s->target == MU_FLINK_TARGET_SESSION && s->program != MU_FLINK_PROGRAM_JAR && s->flink_home == NULL)
-    return bad(errbuf, "flink.flink_home: a %s program on a session cluster is submitted with the flink CLI; set flink_home",
+    return bad(errbuf,
+               "flink.flink_home: a %s program on a session cluster is submitted with the flink CLI; set flink_home",
                s->program == MU_FLINK_PROGRAM_SQL ? "SQL" : "PyFlink");
   if (s->target == MU_FLINK_TARGET_K8S_APPLICATION && conf_get(s, "kubernetes.cluster-id") == NULL)
-    return bad(errbuf, "flink.kubernetes_cluster_id: target kubernetes-application needs a cluster id "
+    return bad(errbuf,
+               "flink.kubernetes_cluster_id: target kubernetes-application needs a cluster id "
                "(the handle the task re-attaches by)");
   if (s->target == MU_FLINK_TARGET_LOCAL && s->yarn_rm_url != NULL)
     return bad(errbuf, "flink.yarn_rm_url: target local runs no YARN application");
@@ -519,8 +536,7 @@ int mu_flink_spec_parse(const char *spec_json, const char *config_json, mu_flink
       (rc = get_str(f, "flinkHome", "flink_home", &s->flink_home, errbuf)) != 0 ||
       (rc = parse_conf(f, s, errbuf)) != 0 || (rc = parse_cluster_options(f, s, errbuf)) != 0 ||
       (rc = parse_lifecycle(f, s, errbuf)) != 0 || (rc = parse_timing(root, f, s, errbuf)) != 0 ||
-      (rc = parse_upgrade(f, s, errbuf)) != 0 ||
-      (rc = check_target(s, errbuf)) != 0)
+      (rc = parse_upgrade(f, s, errbuf)) != 0 || (rc = check_target(s, errbuf)) != 0)
     goto fail;
   json_decref(root);
   json_decref(f);

@@ -9,19 +9,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MU_FLINK_MAX_ITEMS 256                /* program args, conf entries */
+#define MU_FLINK_MAX_ITEMS 256 /* program args, conf entries */
 #define MU_FLINK_DEFAULT_POLL_MS 2000
-#define MU_FLINK_DEFAULT_SAVEPOINT_MS 600000  /* 10m */
+#define MU_FLINK_DEFAULT_SAVEPOINT_MS 600000 /* 10m */
 #define MU_FLINK_DEFAULT_UNREACHABLE_MS 60000
 #define MU_FLINK_DEFAULT_RESTART_EVENTS 3
-#define MU_FLINK_JOB_ID_LEN 32                /* lowercase hex */
+#define MU_FLINK_JOB_ID_LEN 32 /* lowercase hex */
 #define MU_FLINK_DEFAULT_CHECKPOINT_AGE_MS 3600000
 
 typedef enum {
-  MU_FLINK_TARGET_SESSION = 0,     /* an existing cluster's REST API */
+  MU_FLINK_TARGET_SESSION = 0, /* an existing cluster's REST API */
   MU_FLINK_TARGET_YARN_APPLICATION,
   MU_FLINK_TARGET_K8S_APPLICATION,
-  MU_FLINK_TARGET_YARN_PER_JOB,    /* deprecated by Flink; accepted */
+  MU_FLINK_TARGET_YARN_PER_JOB, /* deprecated by Flink; accepted */
   MU_FLINK_TARGET_LOCAL,
 } mu_flink_target;
 
@@ -33,9 +33,9 @@ typedef enum { MU_FLINK_CANCEL_PLAIN = 0, MU_FLINK_CANCEL_SAVEPOINT, MU_FLINK_CA
 
 typedef enum {
   MU_FLINK_UPGRADE_NONE = 0,
-  MU_FLINK_UPGRADE_STATELESS,   /* cancel the old job, start empty */
-  MU_FLINK_UPGRADE_SAVEPOINT,   /* stop the old job with a savepoint, start from it */
-  MU_FLINK_UPGRADE_LAST_STATE,  /* cancel the old job, start from its latest completed checkpoint */
+  MU_FLINK_UPGRADE_STATELESS,  /* cancel the old job, start empty */
+  MU_FLINK_UPGRADE_SAVEPOINT,  /* stop the old job with a savepoint, start from it */
+  MU_FLINK_UPGRADE_LAST_STATE, /* cancel the old job, start from its latest completed checkpoint */
 } mu_flink_upgrade;
 
 typedef struct mu_flink_kv {
@@ -47,28 +47,28 @@ typedef struct mu_flink_spec {
   mu_flink_target target;
   mu_flink_kind kind;
   mu_flink_program program;
-  char *program_file;           /* jar, .py or .sql: bundle-relative (or absolute) */
-  char *entry_class;            /* NULL when none */
-  char **args;                  /* program_args */
+  char *program_file; /* jar, .py or .sql: bundle-relative (or absolute) */
+  char *entry_class;  /* NULL when none */
+  char **args;        /* program_args */
   size_t n_args;
-  unsigned parallelism;         /* 0 = the cluster's default */
+  unsigned parallelism;                 /* 0 = the cluster's default */
   char job_id[MU_FLINK_JOB_ID_LEN + 1]; /* fixed JobID, "" when derived */
-  char *rest_url;               /* jobmanager_url without a trailing '/'; NULL for CLI-only targets */
-  char *flink_home;             /* NULL = $FLINK_HOME */
-  mu_flink_kv *conf;            /* -D entries, YARN/K8s options folded in */
+  char *rest_url;                       /* jobmanager_url without a trailing '/'; NULL for CLI-only targets */
+  char *flink_home;                     /* NULL = $FLINK_HOME */
+  mu_flink_kv *conf;                    /* -D entries, YARN/K8s options folded in */
   size_t n_conf;
-  char *savepoint_path;         /* restore from; NULL when none */
+  char *savepoint_path; /* restore from; NULL when none */
   bool allow_non_restored_state;
-  const char *restore_mode;     /* static "CLAIM" | "NO_CLAIM" | "LEGACY"; NULL = Flink's default */
+  const char *restore_mode; /* static "CLAIM" | "NO_CLAIM" | "LEGACY"; NULL = Flink's default */
   mu_flink_on_cancel on_cancel;
-  char *savepoint_dir;          /* NULL when none */
-  bool detached;                /* succeed once the job runs */
-  char *yarn_rm_url;            /* NULL when none */
+  char *savepoint_dir; /* NULL when none */
+  bool detached;       /* succeed once the job runs */
+  char *yarn_rm_url;   /* NULL when none */
   int64_t poll_ms;
   int64_t savepoint_timeout_ms;
   int64_t unreachable_ms;
   unsigned restart_event_threshold;
-  int64_t timeout_ms;           /* the task's timeout; 0 = none */
+  int64_t timeout_ms; /* the task's timeout; 0 = none */
   mu_flink_upgrade upgrade;
   char upgrade_from[MU_FLINK_JOB_ID_LEN + 1]; /* "" without an upgrade */
   int64_t max_checkpoint_age_ms;

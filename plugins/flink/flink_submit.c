@@ -47,8 +47,9 @@ void flink_on_lookup(flink_task *ft, const mu_flink_reply *r) {
   const char *id = ft->candidates[ft->cand];
   if (flink_no_reply(r, ferr, sizeof ferr)) {
     if (flink_unreachable(ft, r, why, sizeof why)) flink_later(ft, (uint64_t)ft->spec->poll_ms);
-    else flink_end(ft, MUSTER_STATE_FAILED, "flink: JobManager %s unreachable for %llds (%s); nothing was submitted", ft->base,
-             (long long)(ft->spec->unreachable_ms / 1000), why);
+    else
+      flink_end(ft, MUSTER_STATE_FAILED, "flink: JobManager %s unreachable for %llds (%s); nothing was submitted",
+                ft->base, (long long)(ft->spec->unreachable_ms / 1000), why);
     return;
   }
   flink_reachable(ft);
@@ -60,13 +61,13 @@ void flink_on_lookup(flink_task *ft, const mu_flink_reply *r) {
   mu_flink_job_info info;
   if (r->status != 200 || mu_flink_json_job(r->body, r->len, &info, err, sizeof err) != 0) {
     flink_end(ft, MUSTER_STATE_FAILED, "flink: looking up job %s: %s", id,
-        r->status != 200 ? (ferr[0] ? ferr : "unexpected HTTP status") : err);
+              r->status != 200 ? (ferr[0] ? ferr : "unexpected HTTP status") : err);
     return;
   }
   bool mine = strcmp(id, ft->own_id) == 0;
   if (!mine && (info.state == MU_FLINK_JOB_FAILED || info.state == MU_FLINK_JOB_CANCELED)) {
     flink_say(ft, MUSTER_STDOUT, "flink: job %s of an earlier attempt ended %s; submitting this attempt's job", id,
-        info.state_name);
+              info.state_name);
     flink_submit(ft);
     return;
   }
@@ -95,7 +96,6 @@ static void run_body(flink_task *ft, char *out, size_t size) {
   free(text);
   json_decref(b);
 }
-
 
 void flink_submit(flink_task *ft) {
   if (ft->spec->upgrade != MU_FLINK_UPGRADE_NONE && !ft->upgraded) {
@@ -166,15 +166,15 @@ void flink_on_upload(flink_task *ft, const mu_flink_reply *r) {
       ft->ph = PH_JARS;
       flink_later(ft, (uint64_t)ft->spec->poll_ms);
     } else {
-      flink_end(ft, MUSTER_STATE_FAILED, "flink: uploading %s: JobManager %s unreachable for %llds (%s)", ft->spec->program_file,
-          ft->base, (long long)(ft->spec->unreachable_ms / 1000), why);
+      flink_end(ft, MUSTER_STATE_FAILED, "flink: uploading %s: JobManager %s unreachable for %llds (%s)",
+                ft->spec->program_file, ft->base, (long long)(ft->spec->unreachable_ms / 1000), why);
     }
     return;
   }
   flink_reachable(ft);
   if (r->status != 200 || mu_flink_json_upload(r->body, r->len, ft->jar_id, sizeof ft->jar_id, err, sizeof err) != 0) {
     flink_end(ft, MUSTER_STATE_FAILED, "flink: uploading %s refused (HTTP %ld): %s", ft->spec->program_file, r->status,
-        ferr[0] ? ferr : err);
+              ferr[0] ? ferr : err);
     return;
   }
   run_jar(ft);
@@ -192,14 +192,15 @@ void flink_on_run(flink_task *ft, const mu_flink_reply *r) {
       flink_later(ft, (uint64_t)ft->spec->poll_ms);
     } else {
       flink_end(ft, MUSTER_STATE_FAILED, "flink: running job %s: JobManager %s unreachable for %llds (%s)", ft->own_id,
-          ft->base, (long long)(ft->spec->unreachable_ms / 1000), why);
+                ft->base, (long long)(ft->spec->unreachable_ms / 1000), why);
     }
     return;
   }
   flink_reachable(ft);
   char id[MU_FLINK_JOB_ID_LEN + 1];
   if (r->status != 200 || mu_flink_json_run(r->body, r->len, id, err, sizeof err) != 0) {
-    flink_end(ft, MUSTER_STATE_FAILED, "flink: the cluster refused the job (HTTP %ld): %s", r->status, ferr[0] ? ferr : err);
+    flink_end(ft, MUSTER_STATE_FAILED, "flink: the cluster refused the job (HTTP %ld): %s", r->status,
+              ferr[0] ? ferr : err);
     return;
   }
   if (strcmp(id, ft->own_id) != 0)
@@ -232,20 +233,21 @@ static void on_cli_exit(muster_task *task, muster_proc *proc, const muster_proc_
   free(out);
   if (ft->cancelling) {
     flink_end(ft, ft->cancel_reason == MUSTER_CANCEL_TIMEOUT ? MUSTER_STATE_TIMED_OUT : MUSTER_STATE_CANCELLED,
-        "flink: the submission was stopped");
+              "flink: the submission was stopped");
     return;
   }
   if (x->exit_code != 0) {
-    flink_end(ft, MUSTER_STATE_FAILED, "flink: the flink CLI failed (%s)%s%s", x->message ? x->message : "non-zero exit",
-        ft->cli.job_id[0] ? "; job " : "", ft->cli.job_id);
+    flink_end(ft, MUSTER_STATE_FAILED, "flink: the flink CLI failed (%s)%s%s",
+              x->message ? x->message : "non-zero exit", ft->cli.job_id[0] ? "; job " : "", ft->cli.job_id);
     return;
   }
-  bool application = ft->spec->target == MU_FLINK_TARGET_YARN_APPLICATION ||
-                     ft->spec->target == MU_FLINK_TARGET_K8S_APPLICATION;
+  bool application =
+      ft->spec->target == MU_FLINK_TARGET_YARN_APPLICATION || ft->spec->target == MU_FLINK_TARGET_K8S_APPLICATION;
   if (ft->cli.job_id[0] == '\0' && application) /* run-application prints no JobID: it is the one we pinned */
     memcpy(ft->cli.job_id, ft->own_id, sizeof ft->own_id);
   if (ft->cli.job_id[0] == '\0') {
-    flink_end(ft, MUSTER_STATE_FAILED, "flink: the flink CLI ended without printing \"Job has been submitted with JobID\"");
+    flink_end(ft, MUSTER_STATE_FAILED,
+              "flink: the flink CLI ended without printing \"Job has been submitted with JobID\"");
     return;
   }
   if (ft->cli.yarn_app_id[0] != '\0') {
@@ -260,8 +262,9 @@ static void on_cli_exit(muster_task *task, muster_proc *proc, const muster_proc_
       ft->host->set_param(ft->task, "job_id", ft->cli.job_id);
       flink_end(ft, MUSTER_STATE_SUCCEEDED, "flink: local job %s ended with the CLI", ft->cli.job_id);
     } else {
-      flink_end(ft, MUSTER_STATE_FAILED, "flink: job %s submitted, but no REST address to track it (set jobmanager_url%s)",
-          ft->cli.job_id, ft->spec->target == MU_FLINK_TARGET_YARN_APPLICATION ? " or yarn_rm_url" : "");
+      flink_end(ft, MUSTER_STATE_FAILED,
+                "flink: job %s submitted, but no REST address to track it (set jobmanager_url%s)", ft->cli.job_id,
+                ft->spec->target == MU_FLINK_TARGET_YARN_APPLICATION ? " or yarn_rm_url" : "");
     }
     return;
   }
@@ -273,8 +276,9 @@ void flink_start_cli(flink_task *ft) {
   char bin[4200];
   const char *home = s->flink_home ? s->flink_home : getenv("FLINK_HOME");
   if (home == NULL) {
-    flink_end(ft, MUSTER_STATE_FAILED, "flink.flink_home: target %s submits with the flink CLI; set flink_home (no $FLINK_HOME on the agent)",
-        mu_flink_target_name(s->target));
+    flink_end(ft, MUSTER_STATE_FAILED,
+              "flink.flink_home: target %s submits with the flink CLI; set flink_home (no $FLINK_HOME on the agent)",
+              mu_flink_target_name(s->target));
     return;
   }
   snprintf(bin, sizeof bin, "%s/bin/%s", home, s->program == MU_FLINK_PROGRAM_SQL ? "sql-client.sh" : "flink");
@@ -305,19 +309,18 @@ void flink_start_cli(flink_task *ft) {
   char home_env[4200];
   snprintf(home_env, sizeof home_env, "FLINK_HOME=%s", home);
   env[0] = home_env;
-  muster_spawn_opts o = {.size = sizeof o, .argv = full, .env = (const char *const *)env, .on_exit = on_cli_exit,
-                         .user = ft};
+  muster_spawn_opts o = {
+      .size = sizeof o, .argv = full, .env = (const char *const *)env, .on_exit = on_cli_exit, .user = ft};
   char errbuf[MUSTER_ERRBUF_SIZE] = "";
   ft->ph = PH_CLI;
   ft->host->set_param(ft->task, "job_id", ft->own_id);
   flink_say(ft, MUSTER_STDOUT, "flink: submitting with %s (target %s) as job %s", bin, mu_flink_target_name(s->target),
-      ft->own_id);
+            ft->own_id);
   int rc = ft->host->spawn(ft->task, &o, &ft->proc, errbuf);
   free(full);
   mu_flink_cli_argv_free(argv);
   if (rc != 0) flink_end(ft, MUSTER_STATE_FAILED, "flink: cannot start the flink CLI: %s", errbuf);
 }
-
 
 /* ---- the YARN RM, for application clusters ---- */
 
@@ -338,22 +341,25 @@ static muster_state rm_final_state(flink_task *ft, const mu_flink_yarn_app *app,
 void flink_on_rm(flink_task *ft, const mu_flink_reply *r, bool at_start) {
   char why[600], err[256];
   mu_flink_yarn_app app;
-  bool ok = r->curl == CURLE_OK && r->status == 200 && mu_flink_json_yarn_app(r->body, r->len, &app, err, sizeof err) == 0;
+  bool ok =
+      r->curl == CURLE_OK && r->status == 200 && mu_flink_json_yarn_app(r->body, r->len, &app, err, sizeof err) == 0;
   if (at_start) {
     if (ok && !app.ended) {
       snprintf(ft->base, sizeof ft->base, "%s/proxy/%s", ft->spec->yarn_rm_url, ft->app_id);
       flink_say(ft, MUSTER_STDOUT, "flink: YARN application %s of an earlier attempt is %s; looking up its job there",
-          ft->app_id, app.state);
+                ft->app_id, app.state);
       flink_lookup_next(ft);
     } else if (ok) {
       const char *fs = "";
       muster_state st = rm_final_state(ft, &app, &fs);
       ft->host->set_param(ft->task, "state", fs);
-      flink_end(ft, st, "flink: re-attached: YARN application %s of an earlier attempt had ended %s (%s); job %s %s; not "
-          "submitting again", ft->app_id, app.state, app.final_status, ft->candidates[0], fs);
+      flink_end(ft, st,
+                "flink: re-attached: YARN application %s of an earlier attempt had ended %s (%s); job %s %s; not "
+                "submitting again",
+                ft->app_id, app.state, app.final_status, ft->candidates[0], fs);
     } else {
-      flink_say(ft, MUSTER_STDOUT, "flink: YARN application %s of an earlier attempt is not known to the RM; submitting",
-          ft->app_id);
+      flink_say(ft, MUSTER_STDOUT,
+                "flink: YARN application %s of an earlier attempt is not known to the RM; submitting", ft->app_id);
       ft->app_id[0] = '\0';
       flink_start_cli(ft);
     }
@@ -365,10 +371,10 @@ void flink_on_rm(flink_task *ft, const mu_flink_reply *r, bool at_start) {
     ft->host->set_param(ft->task, "state", fs);
     if (st == MUSTER_STATE_CANCELLED && ft->savepoint_location[0] != '\0')
       flink_end(ft, st, "flink: job %s stopped with a savepoint at %s (application %s %s)", ft->job_id,
-          ft->savepoint_location, ft->app_id, app.final_status);
+                ft->savepoint_location, ft->app_id, app.final_status);
     else
       flink_end(ft, st, "flink: job %s %s: its application cluster %s is gone; the RM reports %s/%s", ft->job_id, fs,
-          ft->app_id, app.state, app.final_status);
+                ft->app_id, app.state, app.final_status);
     return;
   }
   mu_flink_reply fake = *r;
@@ -377,9 +383,9 @@ void flink_on_rm(flink_task *ft, const mu_flink_reply *r, bool at_start) {
     fake.error = "the JobManager does not answer (YARN says the application is RUNNING)";
   }
   ft->ph = ft->rm_return;
-  if (flink_unreachable(ft, &fake, why, sizeof why))
-    flink_later(ft, (uint64_t)ft->spec->poll_ms);
+  if (flink_unreachable(ft, &fake, why, sizeof why)) flink_later(ft, (uint64_t)ft->spec->poll_ms);
   else
-    flink_end(ft, MUSTER_STATE_FAILED, "flink: JobManager %s and the RM unreachable for %llds (%s); job %s may still run",
-        ft->base, (long long)(ft->spec->unreachable_ms / 1000), why, ft->job_id);
+    flink_end(ft, MUSTER_STATE_FAILED,
+              "flink: JobManager %s and the RM unreachable for %llds (%s); job %s may still run", ft->base,
+              (long long)(ft->spec->unreachable_ms / 1000), why, ft->job_id);
 }

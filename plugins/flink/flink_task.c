@@ -61,8 +61,10 @@ static void on_shutdown(flink_task *ft, const mu_flink_reply *r) {
     flink_say(ft, MUSTER_STDOUT, "flink: application cluster at %s shut down (DELETE /cluster) after job %s ended",
               ft->base, ft->job_id);
   else
-    flink_say(ft, MUSTER_STDERR, "flink: event: shutting down the application cluster at %s failed (%s); delete it "
-              "yourself", ft->base, r->curl != CURLE_OK ? r->error : "unexpected HTTP status");
+    flink_say(ft, MUSTER_STDERR,
+              "flink: event: shutting down the application cluster at %s failed (%s); delete it "
+              "yourself",
+              ft->base, r->curl != CURLE_OK ? r->error : "unexpected HTTP status");
   ft->ph = PH_TRACK;
   end_now(ft, ft->end_state, ft->end_msg, sizeof ft->end_msg);
 }
@@ -75,15 +77,18 @@ static void end_now(flink_task *ft, muster_state state, char *msg, size_t msg_si
   if (state == MUSTER_STATE_FAILED && ft->upgraded && ft->restore_path[0] != '\0') {
     /* first, so that it survives the message's truncation: the old state is not lost */
     char note[1500];
-    snprintf(note, sizeof note, "flink: upgrade: the new version did not restore; the old version is stopped and its %s "
-             "stays recorded (%s, muster savepoints): %s", ft->spec->upgrade == MU_FLINK_UPGRADE_SAVEPOINT ? "savepoint"
-             : "checkpoint", ft->spec->upgrade == MU_FLINK_UPGRADE_SAVEPOINT ? "upgrade_savepoint_path"
-             : "upgrade_checkpoint_path", msg);
+    snprintf(note, sizeof note,
+             "flink: upgrade: the new version did not restore; the old version is stopped and its %s "
+             "stays recorded (%s, muster savepoints): %s",
+             ft->spec->upgrade == MU_FLINK_UPGRADE_SAVEPOINT ? "savepoint" : "checkpoint",
+             ft->spec->upgrade == MU_FLINK_UPGRADE_SAVEPOINT ? "upgrade_savepoint_path" : "upgrade_checkpoint_path",
+             msg);
     snprintf(msg, msg_size, "%s", note);
   }
   muster_result r = {state, state == MUSTER_STATE_SUCCEEDED ? 0 : -1, 0, msg};
-  ft->host->log(ft->task, state == MUSTER_STATE_FAILED || state == MUSTER_STATE_TIMED_OUT ? MUSTER_LOG_WARN
-                                                                                           : MUSTER_LOG_INFO, "%s", msg);
+  ft->host->log(ft->task,
+                state == MUSTER_STATE_FAILED || state == MUSTER_STATE_TIMED_OUT ? MUSTER_LOG_WARN : MUSTER_LOG_INFO,
+                "%s", msg);
   ft->host->finish(ft->task, &r);
 }
 
@@ -101,7 +106,7 @@ static void call_url(flink_task *ft, phase ph, const char *method, const char *u
 }
 
 void flink_call(flink_task *ft, phase ph, const char *method, const char *path, const char *json_body,
-                 const char *upload) {
+                const char *upload) {
   char url[1600];
   snprintf(url, sizeof url, "%s%s", ft->base, path);
   call_url(ft, ph, method, url, json_body, upload);
@@ -139,7 +144,7 @@ bool flink_unreachable(flink_task *ft, const mu_flink_reply *r, char *why, size_
   if (ft->unreachable_since_ms == 0) ft->unreachable_since_ms = t;
   if (!ft->unreachable_noted) {
     flink_say(ft, MUSTER_STDERR, "flink: JobManager %s unreachable (%s); retrying for up to %llds", ft->base, why,
-        (long long)(ft->spec->unreachable_ms / 1000));
+              (long long)(ft->spec->unreachable_ms / 1000));
     ft->unreachable_noted = true;
   }
   return t - ft->unreachable_since_ms < (uint64_t)ft->spec->unreachable_ms;
@@ -157,7 +162,6 @@ void flink_reachable(flink_task *ft) {
   ft->unreachable_since_ms = 0;
   ft->unreachable_noted = false;
 }
-
 
 /* ---- dispatch ---- */
 

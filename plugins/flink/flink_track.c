@@ -21,12 +21,11 @@
 static void progress(flink_task *ft, const mu_flink_job_info *info) {
   char msg[300];
   long long up = info->duration_ms >= 0 ? info->duration_ms / 1000 : -1;
-  snprintf(msg, sizeof msg, "job %s %s%s%lld s, %u restarts", ft->job_id, info->state_name, up >= 0 ? ", up " : "",
-           up, ft->restarts);
+  snprintf(msg, sizeof msg, "job %s %s%s%lld s, %u restarts", ft->job_id, info->state_name, up >= 0 ? ", up " : "", up,
+           ft->restarts);
   if (up < 0) snprintf(msg, sizeof msg, "job %s %s, %u restarts", ft->job_id, info->state_name, ft->restarts);
   ft->host->report_progress(ft->task, ft->spec->kind == MU_FLINK_STREAMING ? 50 : 30, msg);
 }
-
 
 void flink_on_track(flink_task *ft, const mu_flink_reply *r, bool waiting_end) {
   char ferr[MU_FLINK_TEXT_MAX], why[600], err[256];
@@ -37,14 +36,14 @@ void flink_on_track(flink_task *ft, const mu_flink_reply *r, bool waiting_end) {
       flink_later(ft, (uint64_t)ft->spec->poll_ms);
     } else {
       flink_end(ft, MUSTER_STATE_FAILED, "flink: JobManager %s unreachable for %llds (%s); job %s may still run there",
-          ft->base, (long long)(ft->spec->unreachable_ms / 1000), why, ft->job_id);
+                ft->base, (long long)(ft->spec->unreachable_ms / 1000), why, ft->job_id);
     }
     return;
   }
   flink_reachable(ft);
   if (r->status == 404) {
     flink_end(ft, MUSTER_STATE_FAILED, "flink: job %s is not known to the cluster any more (%s)", ft->job_id,
-        ferr[0] ? ferr : "HTTP 404");
+              ferr[0] ? ferr : "HTTP 404");
     return;
   }
   mu_flink_job_info info;
@@ -72,24 +71,23 @@ void flink_on_track(flink_task *ft, const mu_flink_reply *r, bool waiting_end) {
     case MU_FLINK_JOB_FINISHED:
       if (cancelled_by_us && ft->savepoint_location[0] != '\0')
         flink_end(ft, ft->cancel_reason == MUSTER_CANCEL_TIMEOUT ? MUSTER_STATE_TIMED_OUT : MUSTER_STATE_CANCELLED,
-            "flink: job %s stopped with a savepoint at %s", ft->job_id, ft->savepoint_location);
-      else
-        flink_end(ft, MUSTER_STATE_SUCCEEDED, "flink: job %s FINISHED", ft->job_id);
+                  "flink: job %s stopped with a savepoint at %s", ft->job_id, ft->savepoint_location);
+      else flink_end(ft, MUSTER_STATE_SUCCEEDED, "flink: job %s FINISHED", ft->job_id);
       return;
-    case MU_FLINK_JOB_FAILED:
-      flink_call_job(ft, PH_EXCEPTIONS, "GET", "/exceptions", NULL);
-      return;
+    case MU_FLINK_JOB_FAILED: flink_call_job(ft, PH_EXCEPTIONS, "GET", "/exceptions", NULL); return;
     case MU_FLINK_JOB_CANCELED:
       if (ft->savepoint_location[0] != '\0')
         flink_end(ft, MUSTER_STATE_CANCELLED, "flink: job %s stopped with a savepoint at %s", ft->job_id,
-            ft->savepoint_location);
+                  ft->savepoint_location);
       else
-        flink_end(ft, MUSTER_STATE_CANCELLED, "flink: job %s CANCELED%s", ft->job_id, cancelled_by_us ? "" : " on the cluster");
+        flink_end(ft, MUSTER_STATE_CANCELLED, "flink: job %s CANCELED%s", ft->job_id,
+                  cancelled_by_us ? "" : " on the cluster");
       return;
     default: break;
   }
   if (!cancelled_by_us && ft->spec->detached && info.state == MU_FLINK_JOB_RUNNING) {
-    flink_end(ft, MUSTER_STATE_SUCCEEDED, "flink: job %s RUNNING (detached: the task ends here, the job goes on)", ft->job_id);
+    flink_end(ft, MUSTER_STATE_SUCCEEDED, "flink: job %s RUNNING (detached: the task ends here, the job goes on)",
+              ft->job_id);
     return;
   }
   if (!cancelled_by_us) progress(ft, &info);
@@ -113,7 +111,8 @@ void flink_on_exceptions(flink_task *ft, const mu_flink_reply *r) {
 void flink_on_checkpoints(flink_task *ft, const mu_flink_reply *r) {
   mu_flink_checkpoint_info ck;
   char err[256];
-  if (r->curl == CURLE_OK && r->status == 200 && mu_flink_json_checkpoints(r->body, r->len, &ck, err, sizeof err) == 0) {
+  if (r->curl == CURLE_OK && r->status == 200 &&
+      mu_flink_json_checkpoints(r->body, r->len, &ck, err, sizeof err) == 0) {
     char v[64];
     snprintf(v, sizeof v, "%lld", (long long)ck.completed);
     ft->host->set_param(ft->task, "checkpoints_completed", v);

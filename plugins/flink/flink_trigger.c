@@ -20,7 +20,10 @@ int flink_action(muster_task *task, const muster_host_api *host, const char *act
   if (ft->job_id[0] == '\0' || ft->cancelling || ft->upgrading || ft->last_state != MU_FLINK_JOB_RUNNING)
     return snprintf(errbuf, MUSTER_ERRBUF_SIZE, "job %s is not RUNNING and tracked (%s%s)",
                     ft->job_id[0] ? ft->job_id : "(not submitted yet)", mu_flink_job_state_name(ft->last_state),
-                    ft->cancelling ? ", being stopped" : ft->upgrading ? ", being upgraded" : ""), -1;
+                    ft->cancelling  ? ", being stopped"
+                    : ft->upgrading ? ", being upgraded"
+                                    : ""),
+           -1;
   if (ft->trigger_wanted || ft->ph == PH_TRIGGER || ft->ph == PH_TRIGGER_POLL)
     return snprintf(errbuf, MUSTER_ERRBUF_SIZE, "a savepoint of job %s is already under way", ft->job_id), -1;
   ft->trigger_wanted = true;
@@ -42,8 +45,8 @@ void flink_start_trigger(flink_task *ft) {
 
 static void trigger_done(flink_task *ft, const char *why) {
   if (why != NULL)
-    flink_say(ft, MUSTER_STDERR, "flink: event: the savepoint of job %s failed: %s; the job is still RUNNING", ft->job_id,
-              why);
+    flink_say(ft, MUSTER_STDERR, "flink: event: the savepoint of job %s failed: %s; the job is still RUNNING",
+              ft->job_id, why);
   ft->trigger[0] = '\0';
   ft->ph = PH_TRACK;
   flink_later(ft, (uint64_t)ft->spec->poll_ms);

@@ -36,7 +36,8 @@ static void refused(const char *cfg, const char *want) {
 
 static void test_spec_defaults(void **state) {
   (void)state;
-  mu_flink_spec *s = parse_ok("{" SESSION ",\"entry_class\":\"com.example.Wc\",\"programArgs\":[\"--in\",\"a b\"],"
+  mu_flink_spec *s = parse_ok("{" SESSION
+                              ",\"entry_class\":\"com.example.Wc\",\"programArgs\":[\"--in\",\"a b\"],"
                               "\"parallelism\":4}");
   assert_int_equal(s->target, MU_FLINK_TARGET_SESSION);
   assert_int_equal(s->kind, MU_FLINK_BATCH);
@@ -52,7 +53,8 @@ static void test_spec_defaults(void **state) {
   assert_string_equal(s->job_id, "");
   mu_flink_spec_free(s);
 
-  s = parse_ok("{" SESSION ",\"kind\":\"streaming\",\"on_cancel\":\"drain\",\"savepoint_dir\":\"s3://b/sp\","
+  s = parse_ok("{" SESSION
+               ",\"kind\":\"streaming\",\"on_cancel\":\"drain\",\"savepoint_dir\":\"s3://b/sp\","
                "\"job_id\":\"00000000000000000000000000ABCDEF\",\"savepoint_path\":\"file:/sp/1\","
                "\"restore_mode\":\"claim\",\"allow_non_restored_state\":true,\"poll_interval\":\"250ms\","
                "\"savepoint_timeout\":\"2s\"}");
@@ -65,7 +67,8 @@ static void test_spec_defaults(void **state) {
   assert_int_equal(s->savepoint_timeout_ms, 2000);
   mu_flink_spec_free(s);
 
-  s = parse_ok("{" SESSION ",\"kind\":\"streaming\",\"upgrade_mode\":\"last-state\",\"max_checkpoint_age\":\"10m\","
+  s = parse_ok("{" SESSION
+               ",\"kind\":\"streaming\",\"upgrade_mode\":\"last-state\",\"max_checkpoint_age\":\"10m\","
                "\"upgrade_from\":\"0123456789ABCDEF0123456789abcdef\",\"force_upgrade\":true}");
   assert_int_equal(s->upgrade, MU_FLINK_UPGRADE_LAST_STATE);
   assert_string_equal(s->upgrade_from, "0123456789abcdef0123456789abcdef");
@@ -74,16 +77,18 @@ static void test_spec_defaults(void **state) {
   mu_flink_spec_free(s);
 
   /* the legacy flag, and the savepoint dir from conf */
-  s = parse_ok("{" SESSION ",\"kind\":\"streaming\",\"savepointOnCancel\":true,"
+  s = parse_ok("{" SESSION
+               ",\"kind\":\"streaming\",\"savepointOnCancel\":true,"
                "\"conf\":{\"state.savepoints.dir\":\"file:/sp\"}}");
   assert_int_equal(s->on_cancel, MU_FLINK_CANCEL_SAVEPOINT);
   assert_string_equal(s->savepoint_dir, "file:/sp");
   mu_flink_spec_free(s);
 
   /* YARN options fold into conf */
-  s = parse_ok("{\"target\":\"yarn-application\",\"jar\":\"lib/app.jar\",\"flink_home\":\"/opt/flink\","
-               "\"yarn_queue\":\"etl\",\"yarn_app_name\":\"wc\",\"jobmanager_memory\":\"1600m\",\"slots\":2,"
-               "\"yarn_rm_url\":\"http://rm:8088\"}");
+  s = parse_ok(
+      "{\"target\":\"yarn-application\",\"jar\":\"lib/app.jar\",\"flink_home\":\"/opt/flink\","
+      "\"yarn_queue\":\"etl\",\"yarn_app_name\":\"wc\",\"jobmanager_memory\":\"1600m\",\"slots\":2,"
+      "\"yarn_rm_url\":\"http://rm:8088\"}");
   assert_int_equal(s->target, MU_FLINK_TARGET_YARN_APPLICATION);
   assert_int_equal(s->n_conf, 4);
   assert_string_equal(s->conf[0].key, "yarn.application.queue");
@@ -125,8 +130,10 @@ static void test_spec_refusals(void **state) {
           "flink.kubernetes_namespace: a Kubernetes option, but target is yarn-application");
   refused("{\"target\":\"kubernetes-application\",\"jar\":\"local:///opt/a.jar\"}", "flink.kubernetes_cluster_id");
   refused("{" SESSION ",\"slots\":2}", "flink.slots");
-  refused("{\"target\":\"yarn-application\",\"jar\":\"a.jar\",\"yarn_queue\":\"a\",\"conf\":"
-          "{\"yarn.application.queue\":\"b\"}}", "flink.yarn_queue: conflicts with conf yarn.application.queue=b");
+  refused(
+      "{\"target\":\"yarn-application\",\"jar\":\"a.jar\",\"yarn_queue\":\"a\",\"conf\":"
+      "{\"yarn.application.queue\":\"b\"}}",
+      "flink.yarn_queue: conflicts with conf yarn.application.queue=b");
   refused("{" SESSION ",\"conf\":{\"a=b\":\"c\"}}", "flink.conf: bad key");
   refused("{" SESSION ",\"conf\":{\"a\":1}}", "flink.conf.a: want a string");
   refused("{" SESSION ",\"poll_interval\":\"soon\"}", "flink.poll_interval: bad duration");
@@ -139,18 +146,25 @@ static void test_spec_refusals(void **state) {
   refused("{" SESSION ",\"program_args\":[1]}", "flink.program_args[0]: want a string");
   refused("[1]", "not a JSON object");
   refused("{" SESSION ",\"kind\":\"batch\",\"kind\":\"streaming\"}", "not valid JSON: duplicate object key");
-  refused("{" SESSION ",\"kind\":\"streaming\",\"upgrade_mode\":\"stateless\"}", "flink.upgrade_mode: needs upgrade_from");
+  refused("{" SESSION ",\"kind\":\"streaming\",\"upgrade_mode\":\"stateless\"}",
+          "flink.upgrade_mode: needs upgrade_from");
   refused("{" SESSION ",\"kind\":\"streaming\",\"upgrade_from\":\"0123456789abcdef0123456789abcdef\"}",
           "flink.upgrade_from: needs upgrade_mode");
   refused("{" SESSION ",\"kind\":\"streaming\",\"upgrade_mode\":\"blue-green\"}", "flink.upgrade_mode: unknown mode");
   refused("{" SESSION ",\"upgrade_mode\":\"stateless\",\"upgrade_from\":\"0123456789abcdef0123456789abcdef\"}",
           "upgrades are for streaming jobs");
-  refused("{" SESSION ",\"kind\":\"streaming\",\"upgrade_mode\":\"savepoint\","
-          "\"upgrade_from\":\"0123456789abcdef0123456789abcdef\"}", "flink.upgrade_mode: savepoint needs savepoint_dir");
-  refused("{" SESSION ",\"kind\":\"streaming\",\"upgrade_mode\":\"last-state\",\"savepoint_path\":\"/s\","
-          "\"upgrade_from\":\"0123456789abcdef0123456789abcdef\"}", "flink.savepoint_path: conflicts with upgrade_mode");
-  refused("{\"target\":\"yarn-application\",\"jar\":\"a.jar\",\"kind\":\"streaming\",\"upgrade_mode\":\"stateless\","
-          "\"upgrade_from\":\"0123456789abcdef0123456789abcdef\"}", "upgrades run over REST");
+  refused("{" SESSION
+          ",\"kind\":\"streaming\",\"upgrade_mode\":\"savepoint\","
+          "\"upgrade_from\":\"0123456789abcdef0123456789abcdef\"}",
+          "flink.upgrade_mode: savepoint needs savepoint_dir");
+  refused("{" SESSION
+          ",\"kind\":\"streaming\",\"upgrade_mode\":\"last-state\",\"savepoint_path\":\"/s\","
+          "\"upgrade_from\":\"0123456789abcdef0123456789abcdef\"}",
+          "flink.savepoint_path: conflicts with upgrade_mode");
+  refused(
+      "{\"target\":\"yarn-application\",\"jar\":\"a.jar\",\"kind\":\"streaming\",\"upgrade_mode\":\"stateless\","
+      "\"upgrade_from\":\"0123456789abcdef0123456789abcdef\"}",
+      "upgrades run over REST");
   refused("{" SESSION ",\"kind\":\"streaming\",\"upgrade_mode\":\"stateless\",\"upgrade_from\":\"xyz\"}",
           "flink.upgrade_from: \"xyz\" is not a JobID");
   refused("{" SESSION ",\"savepoint_dir\":\"/a b\",\"on_cancel\":\"savepoint\",\"kind\":\"streaming\"}",
@@ -180,13 +194,16 @@ static void test_replies(void **state) {
   (void)state;
   char id[256], err[256], text[1024];
   assert_int_equal(mu_flink_json_upload(B("{\"filename\":\"/tmp/flink-web-1/flink-web-upload/"
-                                          "5a1c_app.jar\",\"status\":\"success\"}"), id, sizeof id, err, sizeof err), 0);
+                                          "5a1c_app.jar\",\"status\":\"success\"}"),
+                                        id, sizeof id, err, sizeof err),
+                   0);
   assert_string_equal(id, "5a1c_app.jar");
   assert_int_not_equal(mu_flink_json_upload(B("{\"status\":\"success\"}"), id, sizeof id, err, sizeof err), 0);
   assert_non_null(strstr(err, "filename"));
   assert_int_equal(mu_flink_json_jar_find(B("{\"address\":\"x\",\"files\":[{\"id\":\"1_a.jar\",\"name\":\"a.jar\"},"
-                                            "{\"id\":\"2_b.jar\",\"name\":\"b.jar\"}]}"), "b.jar", id, sizeof id, err,
-                                          sizeof err), 0);
+                                            "{\"id\":\"2_b.jar\",\"name\":\"b.jar\"}]}"),
+                                          "b.jar", id, sizeof id, err, sizeof err),
+                   0);
   assert_string_equal(id, "2_b.jar");
   assert_int_equal(mu_flink_json_jar_find(B("{\"files\":[]}"), "b.jar", id, sizeof id, err, sizeof err), -ENOENT);
 
@@ -199,7 +216,9 @@ static void test_replies(void **state) {
   assert_int_equal(mu_flink_json_job(B("{\"jid\":\"x\",\"name\":\"wc\",\"isStoppable\":false,\"state\":\"RUNNING\","
                                        "\"start-time\":1700000000000,\"end-time\":-1,\"duration\":4200,"
                                        "\"now\":1700000004200,\"timestamps\":{},\"vertices\":[],"
-                                       "\"status-counts\":{}}"), &ji, err, sizeof err), 0);
+                                       "\"status-counts\":{}}"),
+                                     &ji, err, sizeof err),
+                   0);
   assert_int_equal(ji.state, MU_FLINK_JOB_RUNNING);
   assert_int_equal(ji.duration_ms, 4200);
   assert_string_equal(ji.name, "wc");
@@ -209,21 +228,26 @@ static void test_replies(void **state) {
   assert_int_not_equal(mu_flink_json_job(B("garbage{"), &ji, err, sizeof err), 0);
   assert_non_null(strstr(err, "not JSON"));
 
-  assert_int_equal(mu_flink_json_trigger(B("{\"request-id\":\"0123456789abcdef0123456789abcdef\"}"), id, sizeof id,
-                                         err, sizeof err), 0);
+  assert_int_equal(
+      mu_flink_json_trigger(B("{\"request-id\":\"0123456789abcdef0123456789abcdef\"}"), id, sizeof id, err, sizeof err),
+      0);
   assert_string_equal(id, "0123456789abcdef0123456789abcdef");
 
   mu_flink_savepoint_info sp;
   assert_int_equal(mu_flink_json_savepoint(B("{\"status\":{\"id\":\"IN_PROGRESS\"}}"), &sp, err, sizeof err), 0);
   assert_int_equal(sp.status, MU_FLINK_OP_IN_PROGRESS);
   assert_int_equal(mu_flink_json_savepoint(B("{\"status\":{\"id\":\"COMPLETED\"},\"operation\":{\"location\":"
-                                             "\"file:/sp/savepoint-cca7bc-bb1e257f0dab\"}}"), &sp, err, sizeof err), 0);
+                                             "\"file:/sp/savepoint-cca7bc-bb1e257f0dab\"}}"),
+                                           &sp, err, sizeof err),
+                   0);
   assert_int_equal(sp.status, MU_FLINK_OP_COMPLETED);
   assert_string_equal(sp.location, "file:/sp/savepoint-cca7bc-bb1e257f0dab");
   assert_int_equal(mu_flink_json_savepoint(B("{\"status\":{\"id\":\"COMPLETED\"},\"operation\":{\"failure-cause\":"
                                              "{\"class\":\"java.util.concurrent.CompletionException\",\"stack-trace\":"
                                              "\"java.util.concurrent.CompletionException: Checkpoint expired\\n\\tat "
-                                             "x\"}}}"), &sp, err, sizeof err), 0);
+                                             "x\"}}}"),
+                                           &sp, err, sizeof err),
+                   0);
   assert_int_equal(sp.status, MU_FLINK_OP_FAILED);
   assert_string_equal(sp.failure, "java.util.concurrent.CompletionException: Checkpoint expired");
   assert_int_not_equal(mu_flink_json_savepoint(B("{\"status\":{\"id\":\"COMPLETED\"}}"), &sp, err, sizeof err), 0);
@@ -233,7 +257,8 @@ static void test_replies(void **state) {
                                                "\"completed\":5,\"failed\":1},\"latest\":{\"completed\":{\"id\":6,"
                                                "\"external_path\":\"file:/ck/chk-6\",\"end_to_end_duration\":35},"
                                                "\"savepoint\":null,\"failed\":{\"failure_message\":\"timeout\"},"
-                                               "\"restored\":null},\"history\":[],\"summary\":{}}"), &ck, err, sizeof err),
+                                               "\"restored\":null},\"history\":[],\"summary\":{}}"),
+                                             &ck, err, sizeof err),
                    0);
   assert_int_equal(ck.completed, 5);
   assert_int_equal(ck.latest_id, 6);
@@ -242,16 +267,22 @@ static void test_replies(void **state) {
   assert_string_equal(ck.latest_failure, "timeout");
 
   assert_int_equal(mu_flink_json_exceptions(B("{\"root-exception\":\"java.lang.RuntimeException: boom\\n\\tat a\","
-                                              "\"all-exceptions\":[]}"), text, sizeof text, err, sizeof err), 0);
+                                              "\"all-exceptions\":[]}"),
+                                            text, sizeof text, err, sizeof err),
+                   0);
   assert_string_equal(text, "java.lang.RuntimeException: boom");
   assert_int_equal(mu_flink_json_exceptions(B("{\"exceptionHistory\":{\"entries\":[{\"exceptionName\":\"X\","
-                                              "\"stacktrace\":\"X: y\\nat\"}]}}"), text, sizeof text, err, sizeof err), 0);
+                                              "\"stacktrace\":\"X: y\\nat\"}]}}"),
+                                            text, sizeof text, err, sizeof err),
+                   0);
   assert_string_equal(text, "X: y");
 
   assert_true(mu_flink_json_errors(B("{\"errors\":[\"org.apache.flink.runtime.rest.handler.RestHandlerException: "
-                                     "Could not find Flink job (0000)\",\"second\"]}"), text, sizeof text));
-  assert_string_equal(text, "org.apache.flink.runtime.rest.handler.RestHandlerException: Could not find Flink job "
-                            "(0000); second");
+                                     "Could not find Flink job (0000)\",\"second\"]}"),
+                                   text, sizeof text));
+  assert_string_equal(text,
+                      "org.apache.flink.runtime.rest.handler.RestHandlerException: Could not find Flink job "
+                      "(0000); second");
   assert_true(mu_flink_json_errors(B("{\"errors\":[\"Internal server error.\",\"<Exception on server side:\\n"
                                      "org.apache.flink.client.program.ProgramInvocationException: no class\\n>\"]}"),
                                    text, sizeof text));
@@ -260,46 +291,56 @@ static void test_replies(void **state) {
 
   mu_flink_yarn_app app;
   assert_int_equal(mu_flink_json_yarn_app(B("{\"app\":{\"id\":\"application_1_0001\",\"state\":\"KILLED\","
-                                            "\"finalStatus\":\"KILLED\",\"trackingUrl\":\"x\"}}"), &app, err, sizeof err), 0);
+                                            "\"finalStatus\":\"KILLED\",\"trackingUrl\":\"x\"}}"),
+                                          &app, err, sizeof err),
+                   0);
   assert_true(app.ended);
   assert_string_equal(app.final_status, "KILLED");
   assert_int_equal(mu_flink_json_yarn_app(B("{\"app\":{\"state\":\"RUNNING\",\"finalStatus\":\"UNDEFINED\"}}"), &app,
-                                          err, sizeof err), 0);
+                                          err, sizeof err),
+                   0);
   assert_false(app.ended);
-  assert_int_not_equal(mu_flink_json_yarn_app(B("{\"RemoteException\":{\"exception\":\"NotFoundException\"}}"), &app, err,
-                                              sizeof err), 0);
+  assert_int_not_equal(
+      mu_flink_json_yarn_app(B("{\"RemoteException\":{\"exception\":\"NotFoundException\"}}"), &app, err, sizeof err),
+      0);
 }
 
 static void test_cli(void **state) {
   (void)state;
-  mu_flink_spec *s = parse_ok("{\"target\":\"yarn-application\",\"jar\":\"app.jar\",\"entry_class\":\"a.B\","
-                              "\"program_args\":[\"x\"],\"yarn_queue\":\"etl\",\"parallelism\":3,"
-                              "\"savepoint_path\":\"hdfs:///sp/1\",\"allow_non_restored_state\":true}");
+  mu_flink_spec *s = parse_ok(
+      "{\"target\":\"yarn-application\",\"jar\":\"app.jar\",\"entry_class\":\"a.B\","
+      "\"program_args\":[\"x\"],\"yarn_queue\":\"etl\",\"parallelism\":3,"
+      "\"savepoint_path\":\"hdfs:///sp/1\",\"allow_non_restored_state\":true}");
   char **argv = NULL;
-  assert_int_equal(mu_flink_cli_argv(s, "/opt/flink/bin/flink", "/t/app.jar", "0123456789abcdef0123456789abcdef", &argv), 0);
+  assert_int_equal(
+      mu_flink_cli_argv(s, "/opt/flink/bin/flink", "/t/app.jar", "0123456789abcdef0123456789abcdef", &argv), 0);
   char joined[2048] = "";
   for (size_t i = 0; argv[i] != NULL; i++) {
     strcat(joined, argv[i]);
     strcat(joined, " ");
   }
-  assert_string_equal(joined, "/opt/flink/bin/flink run-application -t yarn-application "
-                              "-D$internal.pipeline.job-id=0123456789abcdef0123456789abcdef "
-                              "-Dyarn.application.queue=etl -Dparallelism.default=3 "
-                              "-Dexecution.savepoint.path=hdfs:///sp/1 "
-                              "-Dexecution.savepoint.ignore-unclaimed-state=true -c a.B /t/app.jar x ");
+  assert_string_equal(joined,
+                      "/opt/flink/bin/flink run-application -t yarn-application "
+                      "-D$internal.pipeline.job-id=0123456789abcdef0123456789abcdef "
+                      "-Dyarn.application.queue=etl -Dparallelism.default=3 "
+                      "-Dexecution.savepoint.path=hdfs:///sp/1 "
+                      "-Dexecution.savepoint.ignore-unclaimed-state=true -c a.B /t/app.jar x ");
   mu_flink_cli_argv_free(argv);
   mu_flink_spec_free(s);
 
-  s = parse_ok("{\"target\":\"kubernetes-application\",\"jar\":\"local:///opt/a.jar\",\"kubernetes_cluster_id\":\"c1\"}");
+  s = parse_ok(
+      "{\"target\":\"kubernetes-application\",\"jar\":\"local:///opt/a.jar\",\"kubernetes_cluster_id\":\"c1\"}");
   assert_int_equal(mu_flink_keeps_cluster(s), 1);
   assert_int_equal(mu_flink_cli_argv(s, "flink", "local:///opt/a.jar", "0123456789abcdef0123456789abcdef", &argv), 0);
   bool keep = false;
-  for (size_t i = 0; argv[i] != NULL; i++) keep |= strcmp(argv[i], "-Dexecution.shutdown-on-application-finish=false") == 0;
+  for (size_t i = 0; argv[i] != NULL; i++)
+    keep |= strcmp(argv[i], "-Dexecution.shutdown-on-application-finish=false") == 0;
   assert_true(keep);
   mu_flink_cli_argv_free(argv);
   mu_flink_spec_free(s);
-  s = parse_ok("{\"target\":\"kubernetes-application\",\"jar\":\"local:///opt/a.jar\",\"kubernetes_cluster_id\":\"c1\","
-               "\"conf\":{\"execution.shutdown-on-application-finish\":\"true\"}}");
+  s = parse_ok(
+      "{\"target\":\"kubernetes-application\",\"jar\":\"local:///opt/a.jar\",\"kubernetes_cluster_id\":\"c1\","
+      "\"conf\":{\"execution.shutdown-on-application-finish\":\"true\"}}");
   assert_int_equal(mu_flink_keeps_cluster(s), 0); /* the user's choice: no end known once it is gone */
   mu_flink_spec_free(s);
 
@@ -312,12 +353,13 @@ static void test_cli(void **state) {
   mu_flink_cli_argv_free(argv);
   mu_flink_spec_free(s);
 
-  const char out[] = "2026-12-02 08:00:00,001 INFO  org.apache.hadoop.yarn.client.api.impl.YarnClientImpl "
-                     "[] - Submitted application application_1700000000000_0042\n"
-                     "2026-12-02 08:00:01,002 INFO  org.apache.flink.yarn.YarnClusterDescriptor [] - Found Web "
-                     "Interface rm-node:40123 of application 'application_1700000000000_0042'.\n"
-                     "Job has been submitted with JobID 0123456789ABCDEF0123456789ABCDEF\n"
-                     "Savepoint completed. Path: file:/sp/savepoint-1-2\n";
+  const char out[] =
+      "2026-12-02 08:00:00,001 INFO  org.apache.hadoop.yarn.client.api.impl.YarnClientImpl "
+      "[] - Submitted application application_1700000000000_0042\n"
+      "2026-12-02 08:00:01,002 INFO  org.apache.flink.yarn.YarnClusterDescriptor [] - Found Web "
+      "Interface rm-node:40123 of application 'application_1700000000000_0042'.\n"
+      "Job has been submitted with JobID 0123456789ABCDEF0123456789ABCDEF\n"
+      "Savepoint completed. Path: file:/sp/savepoint-1-2\n";
   mu_flink_cli_facts f = {0};
   mu_flink_cli_scan(out, sizeof out - 1, &f);
   assert_string_equal(f.job_id, "0123456789abcdef0123456789abcdef");
@@ -326,7 +368,8 @@ static void test_cli(void **state) {
   assert_string_equal(f.savepoint_path, "file:/sp/savepoint-1-2");
   mu_flink_cli_facts q = {0};
   mu_flink_cli_scan(B("[INFO] SQL update statement has been successfully submitted to the cluster:\n"
-                      "Job ID: 6b1af540c0c0bb3fcfcad50ac037c862\n"), &q);
+                      "Job ID: 6b1af540c0c0bb3fcfcad50ac037c862\n"),
+                    &q);
   assert_string_equal(q.job_id, "6b1af540c0c0bb3fcfcad50ac037c862");
   mu_flink_cli_facts g = {0};
   mu_flink_cli_scan(B("Job has been submitted with JobID nothex\napplication_x_1\n"), &g);

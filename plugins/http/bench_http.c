@@ -86,7 +86,8 @@ static void round_run(bench *b, const char *label, int round, const char *spec, 
 
 int main(int argc, char **argv) {
   if (argc < 6) {
-    fprintf(stderr, "usage: %s HTTP.SO SHELL.SO MUSTER-EXEC plugins/http/FILE integration/http_server.py [N] [ROUNDS]\n",
+    fprintf(stderr,
+            "usage: %s HTTP.SO SHELL.SO MUSTER-EXEC plugins/http/FILE integration/http_server.py [N] [ROUNDS]\n",
             argv[0]);
     return 2;
   }
@@ -131,8 +132,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "plugins: %s\n", err.msg);
     return 1;
   }
-  mu_runner_config cfg = {.slots = (uint32_t)n + 8, .spool_dir = spool, .agent_id = "bench", .helper_path = helper,
-                          .no_cgroups = true};
+  mu_runner_config cfg = {
+      .slots = (uint32_t)n + 8, .spool_dir = spool, .agent_id = "bench", .helper_path = helper, .no_cgroups = true};
   mu_runner_sink sink = {on_event, &b};
   if (mu_runner_new(&b.loop, b.plugins, &cfg, &sink, &b.runner, &err) != 0) {
     fprintf(stderr, "runner: %s\n", err.msg);
@@ -141,7 +142,8 @@ int main(int argc, char **argv) {
   char http_spec[512], shell_spec[512];
   snprintf(http_spec, sizeof http_spec, "{\"timeout\":\"60s\",\"http\":{\"url\":\"http://127.0.0.1:%d/json\"}}", port);
   snprintf(shell_spec, sizeof shell_spec,
-           "{\"timeout\":\"60s\",\"shell\":{\"command\":[\"curl\",\"-sSf\",\"-o\",\"/dev/null\",\"http://127.0.0.1:%d/json\"]}}",
+           "{\"timeout\":\"60s\",\"shell\":{\"command\":[\"curl\",\"-sSf\",\"-o\",\"/dev/null\",\"http://127.0.0.1:%d/"
+           "json\"]}}",
            port);
   printf("bench_http: %d concurrent GET /json on one runner against a loopback Python http.server, %d rounds each\n", n,
          rounds);

@@ -36,7 +36,7 @@ typedef struct http_task {
   char *body;                                       /* response body, <= max_body bytes */
   size_t body_len, body_cap;
   bool body_over;
-  char *hdrs;                                       /* last response's header lines */
+  char *hdrs; /* last response's header lines */
   size_t hdrs_len;
   bool hdrs_over;
   char status_line[256];
@@ -157,7 +157,8 @@ static int build_headers(http_task *ht) {
   bool has_body = s->body != NULL || ht->body_path != NULL;
   if (rc == 0 && has_body && !has_header(s, "Content-Type")) {
     const char *ct = s->content_type ? s->content_type
-                     : ht->body_path ? "application/octet-stream" : "text/plain; charset=utf-8";
+                     : ht->body_path ? "application/octet-stream"
+                                     : "text/plain; charset=utf-8";
     rc = add_header(ht, "Content-Type", ct);
   }
   if (rc == 0 && s->bearer_token != NULL && !has_header(s, "Authorization")) {
@@ -197,7 +198,8 @@ static void set_method_and_body(http_task *ht, CURL *e, int64_t file_size) {
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");
   }
   if (strcmp(m, "GET") != 0 && strcmp(m, "POST") != 0) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
-  else if (strcmp(m, "GET") == 0 && (s->body != NULL || ht->body_fp != NULL)) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
+  else if (strcmp(m, "GET") == 0 && (s->body != NULL || ht->body_fp != NULL))
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
 }
 
 /* Starts the next attempt. Returns 0, or non-zero after ending the task. */
@@ -242,7 +244,8 @@ static int begin_attempt(http_task *ht) {
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, ht);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)budget);
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(s->connect_timeout_ms < budget ? s->connect_timeout_ms : budget));
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                   (long)(s->connect_timeout_ms < budget ? s->connect_timeout_ms : budget));
   curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)s->max_body);
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, s->follow_redirects ? 1L : 0L);
   curl_easy_setopt(e, CURLOPT_MAXREDIRS, s->max_redirects);
@@ -354,7 +357,9 @@ static void emit_response(http_task *ht) {
 
 static void complete(http_task *ht, long status) {
   emit_response(ht);
-  mu_http_response r = {.status = status, .headers = ht->hdrs ? ht->hdrs : "", .body = ht->body ? ht->body : "",
+  mu_http_response r = {.status = status,
+                        .headers = ht->hdrs ? ht->hdrs : "",
+                        .body = ht->body ? ht->body : "",
                         .body_len = ht->body_len};
   char msg[900];
   if (mu_http_check_expect(ht->spec, &r, msg, sizeof msg) != 0) {
@@ -394,8 +399,8 @@ static void on_done(void *arg, CURLcode result) {
              elapsed_ms(ht) >= MU_HTTP_DEFAULT_TIMEOUT_MS - 20) {
     end(ht, MUSTER_STATE_FAILED, "http: request timed out after %d ms", MU_HTTP_DEFAULT_TIMEOUT_MS);
   } else if (result != CURLE_OK) {
-    snprintf(why, sizeof why, "%s %s: %s%s%s", s->method, s->url, curl_easy_strerror(result), ht->curl_err[0] ? ": " : "",
-             ht->curl_err);
+    snprintf(why, sizeof why, "%s %s: %s%s%s", s->method, s->url, curl_easy_strerror(result),
+             ht->curl_err[0] ? ": " : "", ht->curl_err);
     if (connection_error(result)) retry_or_end(ht, why, -1);
     else end(ht, MUSTER_STATE_FAILED, "http: %s", why);
   } else {
@@ -428,7 +433,8 @@ static int resolve(const char *task_dir, const char *name, const char *field, ch
   else snprintf(*ret, len, "%s/%s", task_dir, name);
   struct stat sb;
   if (stat(*ret, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-    snprintf(errbuf, MUSTER_ERRBUF_SIZE, "%s: \"%s\" not found%s", field, name, name[0] == '/' ? "" : " in the task dir");
+    snprintf(errbuf, MUSTER_ERRBUF_SIZE, "%s: \"%s\" not found%s", field, name,
+             name[0] == '/' ? "" : " in the task dir");
     return -ENOENT;
   }
   return 0;
@@ -464,8 +470,9 @@ static void http_cancel(muster_task *task, const muster_host_api *host, muster_c
   close_attempt(ht);
   if (ht->retry_timer != NULL) host->timer_stop(task, ht->retry_timer);
   ht->retry_timer = NULL;
-  const char *why = reason == MUSTER_CANCEL_TIMEOUT ? "the task timeout passed"
-                    : reason == MUSTER_CANCEL_SHUTDOWN ? "the agent is stopping" : "cancelled";
+  const char *why = reason == MUSTER_CANCEL_TIMEOUT    ? "the task timeout passed"
+                    : reason == MUSTER_CANCEL_SHUTDOWN ? "the agent is stopping"
+                                                       : "cancelled";
   end(ht, reason == MUSTER_CANCEL_TIMEOUT ? MUSTER_STATE_TIMED_OUT : MUSTER_STATE_CANCELLED,
       "http: request aborted after %lld ms: %s", (long long)elapsed_ms(ht), why);
 }

@@ -15,7 +15,7 @@
 
 char *mu_http_header_get(const char *headers, const char *name) {
   size_t nl = strlen(name);
-  for (const char *line = headers; line != NULL && *line; ) {
+  for (const char *line = headers; line != NULL && *line;) {
     const char *eol = strchr(line, '\n');
     size_t len = eol ? (size_t)(eol - line) : strlen(line);
     if (len > nl && line[nl] == ':' && strncasecmp(line, name, nl) == 0) {
@@ -119,8 +119,8 @@ int mu_http_check_expect(const mu_http_spec *s, mu_http_response *r, char *msg, 
     if (at != NULL) {
       size_t off = (size_t)(at - r->body), from = off > 40 ? off - 40 : 0;
       excerpt(r->body + from, r->body_len - from, buf, sizeof buf);
-      snprintf(msg, cap, "expect.body_not_contains: body contains \"%s\" at byte %zu: \"%s\"", s->body_not_contains, off,
-               buf);
+      snprintf(msg, cap, "expect.body_not_contains: body contains \"%s\" at byte %zu: \"%s\"", s->body_not_contains,
+               off, buf);
       return -1;
     }
   }
@@ -170,8 +170,8 @@ int mu_http_check_expect(const mu_http_spec *s, mu_http_response *r, char *msg, 
   return 0;
 }
 
-int mu_http_extract(const mu_http_spec *s, mu_http_response *r, int (*set)(void *arg, const char *key, const char *value),
-                    void *arg, char *msg, size_t cap) {
+int mu_http_extract(const mu_http_spec *s, mu_http_response *r,
+                    int (*set)(void *arg, const char *key, const char *value), void *arg, char *msg, size_t cap) {
   char why[300];
   for (size_t i = 0; i < s->n_extract; i++) {
     const mu_http_kv *kv = &s->extract[i];
@@ -181,7 +181,8 @@ int mu_http_extract(const mu_http_spec *s, mu_http_response *r, int (*set)(void 
       return -1;
     }
     int rc = set(arg, kv->key, v);
-    if (rc != 0) snprintf(msg, cap, "extract.%s: the agent refused the value (%zu bytes; max 4096)", kv->key, strlen(v));
+    if (rc != 0)
+      snprintf(msg, cap, "extract.%s: the agent refused the value (%zu bytes; max 4096)", kv->key, strlen(v));
     free(v);
     if (rc != 0) return -1;
   }
@@ -193,7 +194,8 @@ int mu_http_extract(const mu_http_spec *s, mu_http_response *r, int (*set)(void 
       return -1;
     }
     int rc = set(arg, kv->key, v);
-    if (rc != 0) snprintf(msg, cap, "extract_headers.%s: the agent refused the value (%zu bytes; max 4096)", kv->key, strlen(v));
+    if (rc != 0)
+      snprintf(msg, cap, "extract_headers.%s: the agent refused the value (%zu bytes; max 4096)", kv->key, strlen(v));
     free(v);
     if (rc != 0) return -1;
   }

@@ -13,10 +13,10 @@
 /* The final response, borrowed from the request that owns the buffers. */
 typedef struct mu_http_response {
   long status;
-  const char *headers;        /* "Name: value\r\n" lines of the last response, NUL-terminated */
-  const char *body;           /* NUL-terminated; body_len bytes may hold NULs */
+  const char *headers; /* "Name: value\r\n" lines of the last response, NUL-terminated */
+  const char *body;    /* NUL-terminated; body_len bytes may hold NULs */
   size_t body_len;
-  json_t *json;               /* parsed lazily by the checks; the caller json_decref()s it */
+  json_t *json; /* parsed lazily by the checks; the caller json_decref()s it */
   bool json_tried;
 } mu_http_response;
 
@@ -33,7 +33,7 @@ int mu_http_check_expect(const mu_http_spec *s, mu_http_response *r, char *msg, 
 
 /* Sets one output param per extract / extract_headers entry through set(arg, key, value).
  * 0, or -1 with msg when a path or header is missing or set() refuses. */
-int mu_http_extract(const mu_http_spec *s, mu_http_response *r, int (*set)(void *arg, const char *key, const char *value),
-                    void *arg, char *msg, size_t cap);
+int mu_http_extract(const mu_http_spec *s, mu_http_response *r,
+                    int (*set)(void *arg, const char *key, const char *value), void *arg, char *msg, size_t cap);
 
 #endif

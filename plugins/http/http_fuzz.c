@@ -27,8 +27,7 @@ static void check_spec(const mu_http_spec *s) {
   MU_FUZZ_CHECK(known);
   MU_FUZZ_CHECK(strncmp(s->url, "http://", 7) == 0 || strncmp(s->url, "https://", 8) == 0);
   for (size_t i = 0; i < s->n_headers; i++)
-    MU_FUZZ_CHECK(strpbrk(s->headers[i].key, "\r\n:") == NULL &&
-                  strpbrk(s->headers[i].value, "\r\n") == NULL);
+    MU_FUZZ_CHECK(strpbrk(s->headers[i].key, "\r\n:") == NULL && strpbrk(s->headers[i].value, "\r\n") == NULL);
   MU_FUZZ_CHECK(s->max_body > 0 && s->connect_timeout_ms > 0);
 }
 
@@ -69,8 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size_t body_len = blank ? len[2] - (size_t)(body - resp) : 0;
   char *header_text = strndup(headers, blank ? (size_t)(blank - headers + 1) : strlen(headers));
   MU_FUZZ_CHECK(header_text != NULL);
-  mu_http_response r = {.status = strtol(resp, NULL, 10), .headers = header_text, .body = body,
-                        .body_len = body_len};
+  mu_http_response r = {.status = strtol(resp, NULL, 10), .headers = header_text, .body = body, .body_len = body_len};
   char msg[512] = "";
   if (mu_http_check_expect(s, &r, msg, sizeof msg) != 0) MU_FUZZ_CHECK(msg[0] != '\0');
   msg[0] = '\0';

@@ -22,9 +22,9 @@ struct mu_http_multi {
   CURLM *multi;
   uv_timer_t timer;
   int refs;
-  int active;          /* easy handles in the multi */
-  int open_handles;    /* uv handles not yet closed (timer + polls) */
-  int dispatching;     /* depth of calls into curl / done callbacks */
+  int active;       /* easy handles in the multi */
+  int open_handles; /* uv handles not yet closed (timer + polls) */
+  int dispatching;  /* depth of calls into curl / done callbacks */
   bool closing;
   sock_ctx *socks;     /* polls not yet closing */
   mu_http_multi *next; /* registry */

@@ -18,7 +18,7 @@ typedef struct mu_http_xfer {
   CURL *easy;
   mu_http_done_cb done;
   void *arg;
-  mu_http_multi *multi;          /* set while in a multi */
+  mu_http_multi *multi; /* set while in a multi */
 } mu_http_xfer;
 
 /* Returns the loop's multi with one more reference (creating it if needed). 0 or -ENOMEM. */

@@ -145,7 +145,8 @@ static int read_map(parser *ps, json_t *o, const char *camel, const char *snake,
   json_t *v = get(o, camel, snake);
   if (v == NULL) return 0;
   if (!json_is_object(v)) return bad(ps->errbuf, "%s: must be an object of strings", field);
-  if (json_object_size(v) > MU_HTTP_MAX_ITEMS) return bad(ps->errbuf, "%s: more than %d entries", field, MU_HTTP_MAX_ITEMS);
+  if (json_object_size(v) > MU_HTTP_MAX_ITEMS)
+    return bad(ps->errbuf, "%s: more than %d entries", field, MU_HTTP_MAX_ITEMS);
   mu_http_kv *kv = calloc(json_object_size(v) + 1, sizeof *kv);
   if (kv == NULL) return -ENOMEM;
   *ret = kv;
@@ -157,8 +158,9 @@ static int read_map(parser *ps, json_t *o, const char *camel, const char *snake,
     if (!json_is_string(val)) return bad(ps->errbuf, "%s: must be a string", f);
     if ((kv[*ret_n].key = strdup(key)) == NULL) return -ENOMEM;
     (*ret_n)++;
-    int rc = subst ? muster_secret_refs_substitute(ps->secrets, json_string_value(val), f, &kv[*ret_n - 1].value, ps->errbuf)
-                   : ((kv[*ret_n - 1].value = strdup(json_string_value(val))) ? 0 : -ENOMEM);
+    int rc =
+        subst ? muster_secret_refs_substitute(ps->secrets, json_string_value(val), f, &kv[*ret_n - 1].value, ps->errbuf)
+              : ((kv[*ret_n - 1].value = strdup(json_string_value(val))) ? 0 : -ENOMEM);
     if (rc != 0) return rc;
   }
   return 0;
@@ -169,7 +171,8 @@ static int read_uints(parser *ps, json_t *o, const char *camel, const char *snak
   json_t *v = get(o, camel, snake);
   if (v == NULL) return 0;
   if (!json_is_array(v)) return bad(ps->errbuf, "%s: must be a list of numbers", field);
-  if (json_array_size(v) > MU_HTTP_MAX_ITEMS) return bad(ps->errbuf, "%s: more than %d entries", field, MU_HTTP_MAX_ITEMS);
+  if (json_array_size(v) > MU_HTTP_MAX_ITEMS)
+    return bad(ps->errbuf, "%s: more than %d entries", field, MU_HTTP_MAX_ITEMS);
   unsigned *u = calloc(json_array_size(v) + 1, sizeof *u);
   if (u == NULL) return -ENOMEM;
   *ret = u;
@@ -226,12 +229,38 @@ static bool is_token(const char *v) {
   return true;
 }
 
-static const char *const fields[] = {
-    "method", "url", "query", "headers", "body", "bodyJson", "body_json", "form", "bodyFile", "body_file",
-    "auth", "connectTimeout", "connect_timeout", "maxRedirects", "max_redirects", "followRedirects",
-    "follow_redirects", "insecureSkipVerify", "insecure_skip_verify", "caFile", "ca_file", "proxy", "expect",
-    "extract", "extractHeaders", "extract_headers", "retryOnStatus", "retry_on_status", "maxRetries",
-    "max_retries", "maxBody", "max_body"};
+static const char *const fields[] = {"method",
+                                     "url",
+                                     "query",
+                                     "headers",
+                                     "body",
+                                     "bodyJson",
+                                     "body_json",
+                                     "form",
+                                     "bodyFile",
+                                     "body_file",
+                                     "auth",
+                                     "connectTimeout",
+                                     "connect_timeout",
+                                     "maxRedirects",
+                                     "max_redirects",
+                                     "followRedirects",
+                                     "follow_redirects",
+                                     "insecureSkipVerify",
+                                     "insecure_skip_verify",
+                                     "caFile",
+                                     "ca_file",
+                                     "proxy",
+                                     "expect",
+                                     "extract",
+                                     "extractHeaders",
+                                     "extract_headers",
+                                     "retryOnStatus",
+                                     "retry_on_status",
+                                     "maxRetries",
+                                     "max_retries",
+                                     "maxBody",
+                                     "max_body"};
 
 static int check_known(json_t *o, const char *section, const char *const *known, size_t n, char *errbuf) {
   const char *key;
@@ -327,7 +356,8 @@ static int parse_body(parser *ps, json_t *h, mu_http_spec *s) {
     rc = bad(ps->errbuf, "http: give only one of body, body_json, form or body_file");
     goto done;
   }
-  if ((rc = check_rel_path(s->body_file, "http.body_file", false, ps->errbuf)) != 0) goto done;
+  rc = check_rel_path(s->body_file, "http.body_file", false, ps->errbuf);
+  if (rc != 0) goto done;
   if (body_json != NULL) {
     json_error_t je;
     json_t *doc = json_loads(body_json, JSON_DECODE_ANY, &je);
@@ -345,7 +375,8 @@ static int parse_body(parser *ps, json_t *h, mu_http_spec *s) {
   } else if (form != NULL) {
     size_t cap = 1;
     for (size_t i = 0; i < n_form; i++) cap += 3 * (strlen(form[i].key) + strlen(form[i].value)) + 2;
-    if ((s->body = malloc(cap)) == NULL) {
+    s->body = malloc(cap);
+    if (s->body == NULL) {
       rc = -ENOMEM;
       goto done;
     }
@@ -372,12 +403,13 @@ static int parse_auth(parser *ps, json_t *h, mu_http_spec *s) {
   json_t *a = get(h, "auth", NULL);
   if (a == NULL) return 0;
   if (!json_is_object(a)) return bad(ps->errbuf, "http.auth: must be an object");
-  static const char *const known[] = {"basicUser", "basic_user", "basicPassword", "basic_password", "bearerToken",
-                                      "bearer_token", "clientCert", "client_cert", "clientKey", "client_key"};
+  static const char *const known[] = {"basicUser",    "basic_user", "basicPassword", "basic_password", "bearerToken",
+                                      "bearer_token", "clientCert", "client_cert",   "clientKey",      "client_key"};
   int rc;
   if ((rc = check_known(a, "http.auth", known, sizeof known / sizeof *known, ps->errbuf)) != 0 ||
       (rc = read_str(ps, a, "basicUser", "basic_user", "http.auth.basic_user", true, &s->basic_user)) != 0 ||
-      (rc = read_str(ps, a, "basicPassword", "basic_password", "http.auth.basic_password", true, &s->basic_password)) != 0 ||
+      (rc = read_str(ps, a, "basicPassword", "basic_password", "http.auth.basic_password", true, &s->basic_password)) !=
+          0 ||
       (rc = read_str(ps, a, "bearerToken", "bearer_token", "http.auth.bearer_token", true, &s->bearer_token)) != 0 ||
       (rc = read_str(ps, a, "clientCert", "client_cert", "http.auth.client_cert", false, &s->client_cert)) != 0 ||
       (rc = read_str(ps, a, "clientKey", "client_key", "http.auth.client_key", false, &s->client_key)) != 0)
@@ -390,7 +422,8 @@ static int parse_auth(parser *ps, json_t *h, mu_http_spec *s) {
     return bad(ps->errbuf, "http.auth.bearer_token: must be non-empty, without CR/LF or control characters");
   if (s->basic_user != NULL && s->bearer_token != NULL)
     return bad(ps->errbuf, "http.auth: give basic_user or bearer_token, not both");
-  if (s->client_key != NULL && s->client_cert == NULL) return bad(ps->errbuf, "http.auth.client_key: given without client_cert");
+  if (s->client_key != NULL && s->client_cert == NULL)
+    return bad(ps->errbuf, "http.auth.client_key: given without client_cert");
   if ((rc = check_rel_path(s->client_cert, "http.auth.client_cert", true, ps->errbuf)) != 0 ||
       (rc = check_rel_path(s->client_key, "http.auth.client_key", true, ps->errbuf)) != 0)
     return rc;
@@ -412,7 +445,8 @@ static int parse_auth(parser *ps, json_t *h, mu_http_spec *s) {
         b64[o++] = i + 2 < n ? tbl[v & 63] : '=';
       }
       b64[o] = '\0';
-      if ((rc = add_secret(s, b64)) != 0) return rc;
+      rc = add_secret(s, b64);
+      if (rc != 0) return rc;
     }
   }
   return 0;
@@ -422,13 +456,15 @@ static int parse_expect(parser *ps, json_t *h, mu_http_spec *s) {
   json_t *e = get(h, "expect", NULL);
   if (e == NULL) return 0;
   if (!json_is_object(e)) return bad(ps->errbuf, "http.expect: must be an object");
-  static const char *const known[] = {"status", "statusRanges", "status_ranges", "bodyContains", "body_contains",
-                                      "bodyNotContains", "body_not_contains", "jsonEquals", "json_equals",
-                                      "jsonMatches", "json_matches", "headerPresent", "header_present"};
+  static const char *const known[] = {"status",        "statusRanges",    "status_ranges",     "bodyContains",
+                                      "body_contains", "bodyNotContains", "body_not_contains", "jsonEquals",
+                                      "json_equals",   "jsonMatches",     "json_matches",      "headerPresent",
+                                      "header_present"};
   int rc;
   if ((rc = check_known(e, "http.expect", known, sizeof known / sizeof *known, ps->errbuf)) != 0 ||
       (rc = read_uints(ps, e, "status", NULL, "http.expect.status", 100, 599, &s->status, &s->n_status)) != 0 ||
-      (rc = read_str(ps, e, "bodyContains", "body_contains", "http.expect.body_contains", false, &s->body_contains)) != 0 ||
+      (rc = read_str(ps, e, "bodyContains", "body_contains", "http.expect.body_contains", false, &s->body_contains)) !=
+          0 ||
       (rc = read_str(ps, e, "bodyNotContains", "body_not_contains", "http.expect.body_not_contains", false,
                      &s->body_not_contains)) != 0 ||
       (rc = read_map(ps, e, "jsonEquals", "json_equals", "http.expect.json_equals", false, &s->json_equals,
@@ -440,7 +476,8 @@ static int parse_expect(parser *ps, json_t *h, mu_http_spec *s) {
   if (ranges != NULL) {
     if (!json_is_array(ranges) || json_array_size(ranges) > MU_HTTP_MAX_ITEMS)
       return bad(ps->errbuf, "http.expect.status_ranges: must be a list of {from, to}");
-    if ((s->ranges = calloc(json_array_size(ranges) + 1, sizeof *s->ranges)) == NULL) return -ENOMEM;
+    s->ranges = calloc(json_array_size(ranges) + 1, sizeof *s->ranges);
+    if (s->ranges == NULL) return -ENOMEM;
     size_t i;
     json_t *r;
     json_array_foreach(ranges, i, r) {
@@ -459,7 +496,8 @@ static int parse_expect(parser *ps, json_t *h, mu_http_spec *s) {
   if (hp != NULL) {
     if (!json_is_array(hp) || json_array_size(hp) > MU_HTTP_MAX_ITEMS)
       return bad(ps->errbuf, "http.expect.header_present: must be a list of header names");
-    if ((s->header_present = calloc(json_array_size(hp) + 1, sizeof *s->header_present)) == NULL) return -ENOMEM;
+    s->header_present = calloc(json_array_size(hp) + 1, sizeof *s->header_present);
+    if (s->header_present == NULL) return -ENOMEM;
     size_t i;
     json_t *v;
     json_array_foreach(hp, i, v) {
@@ -503,7 +541,8 @@ static int parse_rest(parser *ps, json_t *spec, json_t *h, mu_http_spec *s) {
   size_t n_query = 0;
   unsigned max_redirects = 0;
   bool redirects_set = false, retries_set = false;
-  if ((rc = read_str(ps, h, "method", NULL, "http.method", false, &method)) != 0) goto done;
+  rc = read_str(ps, h, "method", NULL, "http.method", false, &method);
+  if (rc != 0) goto done;
   const char *m = method ? method : "GET";
   static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"};
   for (size_t i = 0; i < 6 && s->method == NULL; i++)
@@ -530,7 +569,8 @@ static int parse_rest(parser *ps, json_t *spec, json_t *h, mu_http_spec *s) {
   }
   if ((rc = parse_body(ps, h, s)) != 0 || (rc = parse_auth(ps, h, s)) != 0 || (rc = parse_expect(ps, h, s)) != 0)
     goto done;
-  if ((rc = read_str(ps, h, "connectTimeout", "connect_timeout", "http.connect_timeout", false, &ct)) != 0) goto done;
+  rc = read_str(ps, h, "connectTimeout", "connect_timeout", "http.connect_timeout", false, &ct);
+  if (rc != 0) goto done;
   s->connect_timeout_ms = MU_HTTP_DEFAULT_CONNECT_MS;
   if (ct != NULL && (mu_http_duration_parse(ct, &s->connect_timeout_ms) != 0 || s->connect_timeout_ms <= 0)) {
     rc = bad(ps->errbuf, "http.connect_timeout: bad duration \"%s\" (e.g. \"5s\", \"500ms\")", ct);
@@ -538,8 +578,10 @@ static int parse_rest(parser *ps, json_t *spec, json_t *h, mu_http_spec *s) {
   }
   if ((rc = read_uint(ps, h, "maxRedirects", "max_redirects", "http.max_redirects", 100, &max_redirects,
                       &redirects_set)) != 0 ||
-      (rc = read_bool(ps, h, "followRedirects", "follow_redirects", "http.follow_redirects", &s->follow_redirects)) != 0 ||
-      (rc = read_bool(ps, h, "insecureSkipVerify", "insecure_skip_verify", "http.insecure_skip_verify", &s->insecure)) != 0 ||
+      (rc = read_bool(ps, h, "followRedirects", "follow_redirects", "http.follow_redirects", &s->follow_redirects)) !=
+          0 ||
+      (rc = read_bool(ps, h, "insecureSkipVerify", "insecure_skip_verify", "http.insecure_skip_verify",
+                      &s->insecure)) != 0 ||
       (rc = read_str(ps, h, "caFile", "ca_file", "http.ca_file", false, &s->ca_file)) != 0 ||
       (rc = check_rel_path(s->ca_file, "http.ca_file", true, ps->errbuf)) != 0 ||
       (rc = read_str(ps, h, "proxy", NULL, "http.proxy", true, &s->proxy)) != 0)
@@ -567,22 +609,25 @@ static int parse_rest(parser *ps, json_t *spec, json_t *h, mu_http_spec *s) {
   }
   for (size_t i = 0; i < s->n_extract_headers; i++) {
     if (!param_key_ok(s->extract_headers[i].key) || !is_token(s->extract_headers[i].value)) {
-      rc = bad(ps->errbuf, "http.extract_headers.%s: want a param name mapped to a header name", s->extract_headers[i].key);
+      rc = bad(ps->errbuf, "http.extract_headers.%s: want a param name mapped to a header name",
+               s->extract_headers[i].key);
       goto done;
     }
   }
-  if ((rc = read_uints(ps, h, "retryOnStatus", "retry_on_status", "http.retry_on_status", 100, 599,
-                       &s->retry_on_status, &s->n_retry_on_status)) != 0 ||
+  if ((rc = read_uints(ps, h, "retryOnStatus", "retry_on_status", "http.retry_on_status", 100, 599, &s->retry_on_status,
+                       &s->n_retry_on_status)) != 0 ||
       (rc = read_uint(ps, h, "maxRetries", "max_retries", "http.max_retries", 100, &s->max_retries, &retries_set)) != 0)
     goto done;
   if (!retries_set && s->n_retry_on_status > 0) s->max_retries = MU_HTTP_DEFAULT_RETRIES;
-  if ((rc = read_str(ps, h, "maxBody", "max_body", "http.max_body", false, &maxb)) != 0) goto done;
+  rc = read_str(ps, h, "maxBody", "max_body", "http.max_body", false, &maxb);
+  if (rc != 0) goto done;
   s->max_body = MU_HTTP_DEFAULT_MAX_BODY;
   if (maxb != NULL && (mu_http_size_parse(maxb, &s->max_body) != 0 || s->max_body == 0)) {
     rc = bad(ps->errbuf, "http.max_body: bad size \"%s\" (e.g. \"1M\", \"64K\")", maxb);
     goto done;
   }
-  if ((rc = read_str(ps, spec, "timeout", NULL, "timeout", false, &tmo)) != 0) goto done;
+  rc = read_str(ps, spec, "timeout", NULL, "timeout", false, &tmo);
+  if (rc != 0) goto done;
   if (tmo != NULL && *tmo != '\0' && mu_http_duration_parse(tmo, &s->timeout_ms) != 0) {
     rc = bad(ps->errbuf, "timeout: bad duration \"%s\"", tmo);
     goto done;
@@ -621,7 +666,8 @@ int mu_http_spec_parse(const char *spec_json, const char *config_json, mu_http_s
   size_t i;
   json_t *sec;
   json_array_foreach(ps.secrets, i, sec) {
-    if ((rc = add_secret(s, json_string_value(json_object_get(sec, "value")))) != 0) goto done;
+    rc = add_secret(s, json_string_value(json_object_get(sec, "value")));
+    if (rc != 0) goto done;
   }
   if ((rc = check_known(h, "http", fields, sizeof fields / sizeof *fields, errbuf)) != 0 ||
       (rc = parse_rest(&ps, spec, h, s)) != 0)

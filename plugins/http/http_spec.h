@@ -10,11 +10,11 @@
 #include <stdint.h>
 
 #define MU_HTTP_DEFAULT_MAX_BODY (1024u * 1024u)
-#define MU_HTTP_DEFAULT_TIMEOUT_MS 300000      /* per request when the task has no timeout */
+#define MU_HTTP_DEFAULT_TIMEOUT_MS 300000 /* per request when the task has no timeout */
 #define MU_HTTP_DEFAULT_CONNECT_MS 10000
 #define MU_HTTP_DEFAULT_MAX_REDIRECTS 10
-#define MU_HTTP_DEFAULT_RETRIES 3              /* when retry_on_status is set, max_retries not */
-#define MU_HTTP_MAX_ITEMS 256                  /* entries per map or list */
+#define MU_HTTP_DEFAULT_RETRIES 3 /* when retry_on_status is set, max_retries not */
+#define MU_HTTP_MAX_ITEMS 256     /* entries per map or list */
 
 typedef struct mu_http_kv {
   char *key;
@@ -26,23 +26,23 @@ typedef struct mu_http_range {
 } mu_http_range;
 
 typedef struct mu_http_spec {
-  char *method;                 /* upper case: GET POST PUT PATCH DELETE HEAD */
-  char *url;                    /* with `query` appended, URL-encoded */
+  char *method; /* upper case: GET POST PUT PATCH DELETE HEAD */
+  char *url;    /* with `query` appended, URL-encoded */
   mu_http_kv *headers;
   size_t n_headers;
-  char *body;                   /* body, body_json or the encoded form; NULL when none */
+  char *body; /* body, body_json or the encoded form; NULL when none */
   size_t body_len;
-  const char *content_type;     /* static default for the body, unless headers set one */
-  char *body_file;              /* relative to the task dir; NULL when none */
+  const char *content_type; /* static default for the body, unless headers set one */
+  char *body_file;          /* relative to the task dir; NULL when none */
   char *basic_user, *basic_password, *bearer_token, *client_cert, *client_key;
   int64_t connect_timeout_ms;
   bool follow_redirects;
   long max_redirects;
   bool insecure;
   char *ca_file, *proxy;
-  unsigned *status;             /* expect.status */
+  unsigned *status; /* expect.status */
   size_t n_status;
-  mu_http_range *ranges;        /* expect.status_ranges; the default 200-299 when both empty */
+  mu_http_range *ranges; /* expect.status_ranges; the default 200-299 when both empty */
   size_t n_ranges;
   char *body_contains, *body_not_contains;
   mu_http_kv *json_equals, *json_matches;
@@ -55,8 +55,8 @@ typedef struct mu_http_spec {
   size_t n_retry_on_status;
   unsigned max_retries;
   uint64_t max_body;
-  int64_t timeout_ms;           /* the task's timeout; 0 = none */
-  char **secrets;               /* texts to redact, longest first */
+  int64_t timeout_ms; /* the task's timeout; 0 = none */
+  char **secrets;     /* texts to redact, longest first */
   size_t n_secrets;
 } mu_http_spec;
 

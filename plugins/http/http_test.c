@@ -33,16 +33,14 @@ typedef mu_tk_rec rec;
 typedef mu_tk_world world;
 
 static void world_init(world *w) {
-  mu_runner_config cfg = {.slots = MAX_TASKS, .spool_dir = spool, .agent_id = "agent-1",
-                          .grace_ms = 500, .output_limit = 4 * 1024 * 1024};
+  mu_runner_config cfg = {
+      .slots = MAX_TASKS, .spool_dir = spool, .agent_id = "agent-1", .grace_ms = 500, .output_limit = 4 * 1024 * 1024};
   mu_tk_world_init(w, http_so, &cfg, OUT_CAP, 8192);
 }
 
 static void world_free(world *w) { mu_tk_world_free(w); }
 
-static rec *assign(world *w, const char *task_id, const char *spec) {
-  return mu_tk_assign(w, task_id, spec, NULL, 0);
-}
+static rec *assign(world *w, const char *task_id, const char *spec) { return mu_tk_assign(w, task_id, spec, NULL, 0); }
 
 static void run_until_final(world *w, rec *r) { mu_tk_run_until_final(w, r); }
 
@@ -59,15 +57,15 @@ static rec *run(world *w, const char *task_id, const char *fmt, ...) {
   return r;
 }
 
-#define ASSERT_STATE(r, want)                                                                                   \
-  do {                                                                                                          \
-    if ((r)->state != (want))                                                                                   \
-      fail_msg("%s: state %d, want %d; message \"%s\"; out \"%.300s\"", (r)->task_id, (r)->state, (want),     \
-               (r)->message, (r)->out);                                                                         \
+#define ASSERT_STATE(r, want)                                                                             \
+  do {                                                                                                    \
+    if ((r)->state != (want))                                                                             \
+      fail_msg("%s: state %d, want %d; message \"%s\"; out \"%.300s\"", (r)->task_id, (r)->state, (want), \
+               (r)->message, (r)->out);                                                                   \
   } while (0)
-#define ASSERT_HAS(hay, needle)                                                                                  \
-  do {                                                                                                           \
-    if (strstr((hay), (needle)) == NULL) fail_msg("\"%.600s\" does not contain \"%s\"", (hay), (needle));      \
+#define ASSERT_HAS(hay, needle)                                                                           \
+  do {                                                                                                    \
+    if (strstr((hay), (needle)) == NULL) fail_msg("\"%.600s\" does not contain \"%s\"", (hay), (needle)); \
   } while (0)
 
 static uint64_t now_ms(void) { return uv_hrtime() / 1000000; }
@@ -82,8 +80,10 @@ static void test_every_method(void **state) {
   for (int i = 0; i < 5; i++) {
     char id[32];
     snprintf(id, sizeof id, "m-%s", methods[i]);
-    rec *r = run(&w, id, "{\"http\":{\"method\":\"%s\",\"url\":\"http://127.0.0.1:%d/echo\",\"query\":{\"q\":\"a b\"},"
-                         "\"headers\":{\"X-Trace\":\"t1\"},\"body\":\"payload-%s\"}}", methods[i], port, methods[i]);
+    rec *r = run(&w, id,
+                 "{\"http\":{\"method\":\"%s\",\"url\":\"http://127.0.0.1:%d/echo\",\"query\":{\"q\":\"a b\"},"
+                 "\"headers\":{\"X-Trace\":\"t1\"},\"body\":\"payload-%s\"}}",
+                 methods[i], port, methods[i]);
     ASSERT_STATE(r, MU_TASK_SUCCEEDED);
     char want[64];
     snprintf(want, sizeof want, "\"method\": \"%s\"", methods[i]);
@@ -95,18 +95,24 @@ static void test_every_method(void **state) {
     ASSERT_HAS(r->out, "HTTP/1.1 200 OK\n");
     ASSERT_HAS(r->out, "X-Echo: yes\n");
   }
-  rec *r = run(&w, "m-HEAD", "{\"http\":{\"method\":\"HEAD\",\"url\":\"http://127.0.0.1:%d/echo\","
-                             "\"expect\":{\"header_present\":[\"X-Echo\"]}}}", port);
+  rec *r = run(&w, "m-HEAD",
+               "{\"http\":{\"method\":\"HEAD\",\"url\":\"http://127.0.0.1:%d/echo\","
+               "\"expect\":{\"header_present\":[\"X-Echo\"]}}}",
+               port);
   ASSERT_STATE(r, MU_TASK_SUCCEEDED);
   assert_true(strncmp(r->out, "HTTP/1.1 200 OK\n", 16) == 0);
   assert_null(strstr(r->out, "\"method\""));
-  r = run(&w, "json-body", "{\"http\":{\"method\":\"POST\",\"url\":\"http://127.0.0.1:%d/echo\","
-                           "\"body_json\":\"{\\\"a\\\": [1, 2]}\",\"expect\":{\"jsonEquals\":{\"$.headers['Content-Type']\":"
-                           "\"application/json\",\"$.body\":\"{\\\"a\\\": [1, 2]}\"}}}}", port);
+  r = run(&w, "json-body",
+          "{\"http\":{\"method\":\"POST\",\"url\":\"http://127.0.0.1:%d/echo\","
+          "\"body_json\":\"{\\\"a\\\": [1, 2]}\",\"expect\":{\"jsonEquals\":{\"$.headers['Content-Type']\":"
+          "\"application/json\",\"$.body\":\"{\\\"a\\\": [1, 2]}\"}}}}",
+          port);
   ASSERT_STATE(r, MU_TASK_SUCCEEDED);
-  r = run(&w, "form-body", "{\"http\":{\"method\":\"POST\",\"url\":\"http://127.0.0.1:%d/echo\","
-                           "\"form\":{\"name\":\"a b\",\"x\":\"1&2\"},\"expect\":{\"jsonEquals\":{\"$.body\":\"name=a+b&x=1%%262\","
-                           "\"$.headers['Content-Type']\":\"application/x-www-form-urlencoded\"}}}}", port);
+  r = run(&w, "form-body",
+          "{\"http\":{\"method\":\"POST\",\"url\":\"http://127.0.0.1:%d/echo\","
+          "\"form\":{\"name\":\"a b\",\"x\":\"1&2\"},\"expect\":{\"jsonEquals\":{\"$.body\":\"name=a+b&x=1%%262\","
+          "\"$.headers['Content-Type']\":\"application/x-www-form-urlencoded\"}}}}",
+          port);
   ASSERT_STATE(r, MU_TASK_SUCCEEDED);
   world_free(&w);
 }
@@ -115,25 +121,34 @@ static void test_auth_kinds(void **state) {
   (void)state;
   world w;
   world_init(&w);
-  rec *r = run(&w, "basic", "{\"http\":{\"url\":\"http://127.0.0.1:%d/basic\",\"auth\":{\"basicUser\":\"alice\","
-                            "\"basicPassword\":\"s3cret-pw\"},\"extract\":{\"user\":\"$.user\"}}}", port);
+  rec *r = run(&w, "basic",
+               "{\"http\":{\"url\":\"http://127.0.0.1:%d/basic\",\"auth\":{\"basicUser\":\"alice\","
+               "\"basicPassword\":\"s3cret-pw\"},\"extract\":{\"user\":\"$.user\"}}}",
+               port);
   ASSERT_STATE(r, MU_TASK_SUCCEEDED);
   assert_string_equal(r->params, "user=alice;");
-  r = run(&w, "basic-bad", "{\"http\":{\"url\":\"http://127.0.0.1:%d/basic\",\"auth\":{\"basic_user\":\"alice\","
-                           "\"basic_password\":\"wrong-pw\"}}}", port);
+  r = run(&w, "basic-bad",
+          "{\"http\":{\"url\":\"http://127.0.0.1:%d/basic\",\"auth\":{\"basic_user\":\"alice\","
+          "\"basic_password\":\"wrong-pw\"}}}",
+          port);
   ASSERT_STATE(r, MU_TASK_FAILED);
   ASSERT_HAS(r->message, "expect.status: got 401, want 200-299");
-  r = run(&w, "bearer", "{\"http\":{\"url\":\"http://127.0.0.1:%d/bearer\",\"auth\":{\"bearerToken\":\"tok-12345-secret\"},"
-                        "\"expect\":{\"bodyContains\":\"bearer ok\"}}}", port);
+  r = run(&w, "bearer",
+          "{\"http\":{\"url\":\"http://127.0.0.1:%d/bearer\",\"auth\":{\"bearerToken\":\"tok-12345-secret\"},"
+          "\"expect\":{\"bodyContains\":\"bearer ok\"}}}",
+          port);
   ASSERT_STATE(r, MU_TASK_SUCCEEDED);
-  r = run(&w, "bearer-bad", "{\"http\":{\"url\":\"http://127.0.0.1:%d/bearer\",\"auth\":{\"bearerToken\":\"nope\"}}}", port);
+  r = run(&w, "bearer-bad", "{\"http\":{\"url\":\"http://127.0.0.1:%d/bearer\",\"auth\":{\"bearerToken\":\"nope\"}}}",
+          port);
   ASSERT_STATE(r, MU_TASK_FAILED);
-  r = run(&w, "cert", "{\"http\":{\"url\":\"https://127.0.0.1:%d/clientcert\",\"caFile\":\"%s/ca.pem\","
-                      "\"auth\":{\"clientCert\":\"%s/client.pem\",\"clientKey\":\"%s/client.key\"},\"extract\":{\"cn\":\"$.cn\"}}}",
+  r = run(&w, "cert",
+          "{\"http\":{\"url\":\"https://127.0.0.1:%d/clientcert\",\"caFile\":\"%s/ca.pem\","
+          "\"auth\":{\"clientCert\":\"%s/client.pem\",\"clientKey\":\"%s/client.key\"},\"extract\":{\"cn\":\"$.cn\"}}}",
           tls_port, tmp, tmp, tmp);
   ASSERT_STATE(r, MU_TASK_SUCCEEDED);
   assert_string_equal(r->params, "cn=muster-client;");
-  r = run(&w, "cert-none", "{\"http\":{\"url\":\"https://127.0.0.1:%d/clientcert\",\"caFile\":\"%s/ca.pem\"}}", tls_port, tmp);
+  r = run(&w, "cert-none", "{\"http\":{\"url\":\"https://127.0.0.1:%d/clientcert\",\"caFile\":\"%s/ca.pem\"}}",
+          tls_port, tmp);
   ASSERT_STATE(r, MU_TASK_FAILED);
   ASSERT_HAS(r->message, "got 401");
   world_free(&w);
@@ -143,12 +158,14 @@ static void test_conditions_and_extraction(void **state) {
   (void)state;
   world w;
   world_init(&w);
-  rec *r = run(&w, "all-pass", "{\"http\":{\"url\":\"http://127.0.0.1:%d/json\",\"expect\":{\"status\":[200],"
-                               "\"bodyContains\":\"2.4.1\",\"body_not_contains\":\"error\",\"jsonEquals\":{\"$.status\":\"ok\","
-                               "\"$.items[1].id\":\"8\",\"$.ok\":\"true\"},\"jsonMatches\":{\"$.version\":\"^2\\\\.[0-9]+\"},"
-                               "\"headerPresent\":[\"x-request-id\"]},\"extract\":{\"version\":\"$.version\",\"first\":"
-                               "\"$.items[0].name\",\"deep\":\"$.nested.a.b\",\"count\":\"$.count\"},\"extractHeaders\":"
-                               "{\"request_id\":\"X-Request-Id\"}}}", port);
+  rec *r = run(&w, "all-pass",
+               "{\"http\":{\"url\":\"http://127.0.0.1:%d/json\",\"expect\":{\"status\":[200],"
+               "\"bodyContains\":\"2.4.1\",\"body_not_contains\":\"error\",\"jsonEquals\":{\"$.status\":\"ok\","
+               "\"$.items[1].id\":\"8\",\"$.ok\":\"true\"},\"jsonMatches\":{\"$.version\":\"^2\\\\.[0-9]+\"},"
+               "\"headerPresent\":[\"x-request-id\"]},\"extract\":{\"version\":\"$.version\",\"first\":"
+               "\"$.items[0].name\",\"deep\":\"$.nested.a.b\",\"count\":\"$.count\"},\"extractHeaders\":"
+               "{\"request_id\":\"X-Request-Id\"}}}",
+               port);
   ASSERT_STATE(r, MU_TASK_SUCCEEDED);
   ASSERT_HAS(r->params, "version=2.4.1;");
   ASSERT_HAS(r->params, "first=first;");
@@ -157,7 +174,9 @@ static void test_conditions_and_extraction(void **state) {
   ASSERT_HAS(r->params, "request_id=abc-123;");
   ASSERT_HAS(r->out, "\"version\": \"2.4.1\"");
 
-  struct { const char *expect, *want; } cases[] = {
+  struct {
+    const char *expect, *want;
+  } cases[] = {
       {"\"status\":[201,204]", "expect.status: got 200, want 201, 204"},
       {"\"statusRanges\":[{\"from\":300,\"to\":399}]", "expect.status: got 200, want 300-399"},
       {"\"bodyContains\":\"3.0.0\"", "expect.body_contains: body does not contain \"3.0.0\"; got "},
@@ -177,12 +196,15 @@ static void test_conditions_and_extraction(void **state) {
   r = run(&w, "status-503", "{\"http\":{\"url\":\"http://127.0.0.1:%d/status/503\"}}", port);
   ASSERT_STATE(r, MU_TASK_FAILED);
   ASSERT_HAS(r->message, "expect.status: got 503, want 200-299");
-  r = run(&w, "status-404-ok", "{\"http\":{\"url\":\"http://127.0.0.1:%d/status/404\",\"expect\":{\"status\":[404]}}}", port);
+  r = run(&w, "status-404-ok", "{\"http\":{\"url\":\"http://127.0.0.1:%d/status/404\",\"expect\":{\"status\":[404]}}}",
+          port);
   ASSERT_STATE(r, MU_TASK_SUCCEEDED);
-  r = run(&w, "extract-missing", "{\"http\":{\"url\":\"http://127.0.0.1:%d/json\",\"extract\":{\"v\":\"$.nope[0]\"}}}", port);
+  r = run(&w, "extract-missing", "{\"http\":{\"url\":\"http://127.0.0.1:%d/json\",\"extract\":{\"v\":\"$.nope[0]\"}}}",
+          port);
   ASSERT_STATE(r, MU_TASK_FAILED);
   ASSERT_HAS(r->message, "extract.v: got nothing: $.nope[0] is not in the response");
-  r = run(&w, "extract-notjson", "{\"http\":{\"url\":\"http://127.0.0.1:%d/status/200\",\"extract\":{\"v\":\"$.a\"}}}", port);
+  r = run(&w, "extract-notjson", "{\"http\":{\"url\":\"http://127.0.0.1:%d/status/200\",\"extract\":{\"v\":\"$.a\"}}}",
+          port);
   ASSERT_STATE(r, MU_TASK_FAILED);
   ASSERT_HAS(r->message, "extract.v: the response body is not JSON");
   world_free(&w);
@@ -199,23 +221,29 @@ static void test_retries(void **state) {
   world w;
   world_init(&w);
   uint64_t t0 = now_ms();
-  rec *r = run(&w, "flaky", "{\"timeout\":\"20s\",\"http\":{\"url\":\"http://127.0.0.1:%d/flaky/a?fail=2&retry_after=1\","
-                            "\"retryOnStatus\":[503],\"extract\":{\"attempts\":\"$.attempts\"}}}", port);
+  rec *r = run(&w, "flaky",
+               "{\"timeout\":\"20s\",\"http\":{\"url\":\"http://127.0.0.1:%d/flaky/a?fail=2&retry_after=1\","
+               "\"retryOnStatus\":[503],\"extract\":{\"attempts\":\"$.attempts\"}}}",
+               port);
   ASSERT_STATE(r, MU_TASK_SUCCEEDED);
   assert_true(now_ms() - t0 >= 2000); /* Retry-After: 1 honoured twice */
   assert_int_equal(count(r->err, "got status 503; retrying in 1000 ms (Retry-After)"), 2);
   assert_string_equal(r->params, "attempts=3;");
   ASSERT_HAS(r->message, "after 3 attempts");
 
-  r = run(&w, "flaky-out", "{\"http\":{\"url\":\"http://127.0.0.1:%d/flaky/b?fail=5&status=502\","
-                           "\"retry_on_status\":[502],\"max_retries\":2}}", port);
+  r = run(&w, "flaky-out",
+          "{\"http\":{\"url\":\"http://127.0.0.1:%d/flaky/b?fail=5&status=502\","
+          "\"retry_on_status\":[502],\"max_retries\":2}}",
+          port);
   ASSERT_STATE(r, MU_TASK_FAILED);
   ASSERT_HAS(r->message, "expect.status: got 502");
   assert_int_equal(count(r->err, "retrying in"), 2); /* backoff 250, 500 ms */
 
   t0 = now_ms();
-  r = run(&w, "after-too-long", "{\"timeout\":\"3s\",\"http\":{\"url\":\"http://127.0.0.1:%d/flaky/c?fail=5&status=429&retry_after=60\","
-                                "\"retryOnStatus\":[429]}}", port);
+  r = run(&w, "after-too-long",
+          "{\"timeout\":\"3s\",\"http\":{\"url\":\"http://127.0.0.1:%d/flaky/c?fail=5&status=429&retry_after=60\","
+          "\"retryOnStatus\":[429]}}",
+          port);
   ASSERT_STATE(r, MU_TASK_FAILED);
   ASSERT_HAS(r->message, "would pass the task timeout");
   assert_true(now_ms() - t0 < 2900);
@@ -238,8 +266,10 @@ static void test_redirects(void **state) {
   (void)state;
   world w;
   world_init(&w);
-  rec *r = run(&w, "follow", "{\"http\":{\"url\":\"http://127.0.0.1:%d/redirect/3\",\"followRedirects\":true,"
-                             "\"expect\":{\"bodyContains\":\"landed\"}}}", port);
+  rec *r = run(&w, "follow",
+               "{\"http\":{\"url\":\"http://127.0.0.1:%d/redirect/3\",\"followRedirects\":true,"
+               "\"expect\":{\"bodyContains\":\"landed\"}}}",
+               port);
   ASSERT_STATE(r, MU_TASK_SUCCEEDED);
   r = run(&w, "too-many", "{\"http\":{\"url\":\"http://127.0.0.1:%d/redirect/3\",\"maxRedirects\":2}}", port);
   ASSERT_STATE(r, MU_TASK_FAILED);
@@ -250,8 +280,10 @@ static void test_redirects(void **state) {
   r = run(&w, "no-follow", "{\"http\":{\"url\":\"http://127.0.0.1:%d/redirect/1\"}}", port);
   ASSERT_STATE(r, MU_TASK_FAILED);
   ASSERT_HAS(r->message, "expect.status: got 302");
-  r = run(&w, "no-follow-ok", "{\"http\":{\"url\":\"http://127.0.0.1:%d/redirect/1\",\"expect\":{\"status\":[302],"
-                              "\"headerPresent\":[\"Location\"]},\"extractHeaders\":{\"to\":\"Location\"}}}", port);
+  r = run(&w, "no-follow-ok",
+          "{\"http\":{\"url\":\"http://127.0.0.1:%d/redirect/1\",\"expect\":{\"status\":[302],"
+          "\"headerPresent\":[\"Location\"]},\"extractHeaders\":{\"to\":\"Location\"}}}",
+          port);
   ASSERT_STATE(r, MU_TASK_SUCCEEDED);
   assert_string_equal(r->params, "to=/redirect/0;");
   world_free(&w);
@@ -266,7 +298,8 @@ static void test_timeouts(void **state) {
   ASSERT_STATE(r, MU_TASK_TIMED_OUT);
   assert_true(now_ms() - t0 < 3000);
   t0 = now_ms();
-  r = run(&w, "trickle", "{\"timeout\":\"1s\",\"http\":{\"url\":\"http://127.0.0.1:%d/trickle?bytes=100&every_ms=100\"}}", port);
+  r = run(&w, "trickle",
+          "{\"timeout\":\"1s\",\"http\":{\"url\":\"http://127.0.0.1:%d/trickle?bytes=100&every_ms=100\"}}", port);
   ASSERT_STATE(r, MU_TASK_TIMED_OUT);
   assert_true(now_ms() - t0 < 4000);
 
@@ -284,7 +317,8 @@ static void test_timeouts(void **state) {
   }
   usleep(100000);
   t0 = now_ms();
-  r = run(&w, "connect-timeout", "{\"timeout\":\"10s\",\"http\":{\"url\":\"http://127.0.0.1:%d/\",\"connectTimeout\":\"300ms\"}}",
+  r = run(&w, "connect-timeout",
+          "{\"timeout\":\"10s\",\"http\":{\"url\":\"http://127.0.0.1:%d/\",\"connectTimeout\":\"300ms\"}}",
           ntohs(sa.sin_port));
   ASSERT_STATE(r, MU_TASK_FAILED);
   ASSERT_HAS(r->message, "Timeout was reached");
@@ -346,17 +380,22 @@ static void test_tls(void **state) {
   (void)state;
   world w;
   world_init(&w);
-  rec *r = run(&w, "tls-ca", "{\"http\":{\"url\":\"https://127.0.0.1:%d/json\",\"caFile\":\"%s/ca.pem\","
-                             "\"expect\":{\"jsonEquals\":{\"$.status\":\"ok\"}}}}", tls_port, tmp);
+  rec *r = run(&w, "tls-ca",
+               "{\"http\":{\"url\":\"https://127.0.0.1:%d/json\",\"caFile\":\"%s/ca.pem\","
+               "\"expect\":{\"jsonEquals\":{\"$.status\":\"ok\"}}}}",
+               tls_port, tmp);
   ASSERT_STATE(r, MU_TASK_SUCCEEDED);
-  r = run(&w, "tls-localhost", "{\"http\":{\"url\":\"https://localhost:%d/json\",\"ca_file\":\"%s/ca.pem\"}}", tls_port, tmp);
+  r = run(&w, "tls-localhost", "{\"http\":{\"url\":\"https://localhost:%d/json\",\"ca_file\":\"%s/ca.pem\"}}", tls_port,
+          tmp);
   ASSERT_STATE(r, MU_TASK_SUCCEEDED);
   r = run(&w, "tls-no-ca", "{\"http\":{\"url\":\"https://127.0.0.1:%d/json\"}}", tls_port);
   ASSERT_STATE(r, MU_TASK_FAILED);
   ASSERT_HAS(r->message, "certificate");
-  r = run(&w, "tls-insecure", "{\"http\":{\"url\":\"https://127.0.0.1:%d/json\",\"insecureSkipVerify\":true}}", tls_port);
+  r = run(&w, "tls-insecure", "{\"http\":{\"url\":\"https://127.0.0.1:%d/json\",\"insecureSkipVerify\":true}}",
+          tls_port);
   ASSERT_STATE(r, MU_TASK_SUCCEEDED);
-  r = run(&w, "tls-ca-missing", "{\"http\":{\"url\":\"https://127.0.0.1:%d/json\",\"caFile\":\"%s/nope.pem\"}}", tls_port, tmp);
+  r = run(&w, "tls-ca-missing", "{\"http\":{\"url\":\"https://127.0.0.1:%d/json\",\"caFile\":\"%s/nope.pem\"}}",
+          tls_port, tmp);
   ASSERT_STATE(r, MU_TASK_FAILED);
   ASSERT_HAS(r->message, "http.ca_file");
   world_free(&w);
@@ -366,22 +405,28 @@ static void test_secret_redaction(void **state) {
   (void)state;
   world w;
   world_init(&w);
-  rec *r = run(&w, "red-bearer", "{\"http\":{\"url\":\"http://127.0.0.1:%d/echo\",\"auth\":{\"bearerToken\":\"tok-12345-secret\"},"
-                                 "\"expect\":{\"bodyContains\":\"never-there\"}}}", port);
+  rec *r = run(&w, "red-bearer",
+               "{\"http\":{\"url\":\"http://127.0.0.1:%d/echo\",\"auth\":{\"bearerToken\":\"tok-12345-secret\"},"
+               "\"expect\":{\"bodyContains\":\"never-there\"}}}",
+               port);
   ASSERT_STATE(r, MU_TASK_FAILED);
   ASSERT_HAS(r->out, "\"Authorization\": \"Bearer ***\"");
   assert_null(strstr(r->out, "tok-12345-secret"));
   assert_null(strstr(r->message, "tok-12345-secret"));
-  r = run(&w, "red-basic", "{\"http\":{\"url\":\"http://127.0.0.1:%d/echo?pw=s3cret-pw\",\"auth\":{\"basicUser\":\"alice\","
-                           "\"basicPassword\":\"s3cret-pw\"},\"expect\":{\"status\":[500]}}}", port);
+  r = run(&w, "red-basic",
+          "{\"http\":{\"url\":\"http://127.0.0.1:%d/echo?pw=s3cret-pw\",\"auth\":{\"basicUser\":\"alice\","
+          "\"basicPassword\":\"s3cret-pw\"},\"expect\":{\"status\":[500]}}}",
+          port);
   ASSERT_STATE(r, MU_TASK_FAILED);
   ASSERT_HAS(r->out, "\"Authorization\": \"Basic ***\"");
   ASSERT_HAS(r->out, "\"pw\": [\"***\"]");
   assert_null(strstr(r->out, "s3cret-pw"));
   assert_null(strstr(r->out, "YWxpY2U6czNjcmV0LXB3"));
-  r = run(&w, "red-secret", "{\"secrets\":[{\"name\":\"API_KEY\",\"value\":\"key-98765\"}],\"http\":{\"url\":"
-                            "\"http://127.0.0.1:%d/echo\",\"headers\":{\"X-Api-Key\":\"${secret.API_KEY}\"},"
-                            "\"expect\":{\"jsonEquals\":{\"$.headers.X-Api-Key\":\"nope\"}}}}", port);
+  r = run(&w, "red-secret",
+          "{\"secrets\":[{\"name\":\"API_KEY\",\"value\":\"key-98765\"}],\"http\":{\"url\":"
+          "\"http://127.0.0.1:%d/echo\",\"headers\":{\"X-Api-Key\":\"${secret.API_KEY}\"},"
+          "\"expect\":{\"jsonEquals\":{\"$.headers.X-Api-Key\":\"nope\"}}}}",
+          port);
   ASSERT_STATE(r, MU_TASK_FAILED);
   ASSERT_HAS(r->out, "\"X-Api-Key\": \"***\"");
   ASSERT_HAS(r->message, "got \"***\", want \"nope\""); /* the server saw the real value */
@@ -395,8 +440,10 @@ static void test_body_file_and_proxy(void **state) {
   world w;
   world_init(&w);
   char spec[512];
-  snprintf(spec, sizeof spec, "{\"http\":{\"method\":\"PUT\",\"url\":\"http://127.0.0.1:%d/echo\",\"bodyFile\":\"data/payload.txt\","
-                              "\"expect\":{\"jsonEquals\":{\"$.body\":\"from the bundle\\n\"}}}}", port);
+  snprintf(spec, sizeof spec,
+           "{\"http\":{\"method\":\"PUT\",\"url\":\"http://127.0.0.1:%d/echo\",\"bodyFile\":\"data/payload.txt\","
+           "\"expect\":{\"jsonEquals\":{\"$.body\":\"from the bundle\\n\"}}}}",
+           port);
   rec *r = assign(&w, "bodyfile", spec);
   /* start() runs on the next loop turn: put the "bundle" file in the fresh task dir first */
   char work[700], path[1400];
@@ -420,11 +467,14 @@ static void test_body_file_and_proxy(void **state) {
   run_until_final(&w, r);
   ASSERT_STATE(r, MU_TASK_SUCCEEDED);
   ASSERT_HAS(r->out, "\"Content-Type\": \"application/octet-stream\"");
-  r = run(&w, "bodyfile-missing", "{\"http\":{\"method\":\"POST\",\"url\":\"http://127.0.0.1:%d/echo\",\"body_file\":\"missing.txt\"}}", port);
+  r = run(&w, "bodyfile-missing",
+          "{\"http\":{\"method\":\"POST\",\"url\":\"http://127.0.0.1:%d/echo\",\"body_file\":\"missing.txt\"}}", port);
   ASSERT_STATE(r, MU_TASK_FAILED);
   ASSERT_HAS(r->message, "http.body_file: \"missing.txt\" not found in the task dir");
-  r = run(&w, "proxy", "{\"http\":{\"url\":\"http://service.invalid/echo\",\"proxy\":\"http://127.0.0.1:%d\","
-                       "\"expect\":{\"jsonEquals\":{\"$.proxied\":\"true\",\"$.headers.Host\":\"service.invalid\"}}}}", port);
+  r = run(&w, "proxy",
+          "{\"http\":{\"url\":\"http://service.invalid/echo\",\"proxy\":\"http://127.0.0.1:%d\","
+          "\"expect\":{\"jsonEquals\":{\"$.proxied\":\"true\",\"$.headers.Host\":\"service.invalid\"}}}}",
+          port);
   ASSERT_STATE(r, MU_TASK_SUCCEEDED);
   world_free(&w);
 }
@@ -433,9 +483,12 @@ static void test_refused_at_assign(void **state) {
   (void)state;
   world w;
   world_init(&w);
-  struct { const char *spec, *want; } cases[] = {
+  struct {
+    const char *spec, *want;
+  } cases[] = {
       {"{\"http\":{\"url\":\"gopher://h/\"}}", "http.url: scheme \"gopher\" not supported"},
-      {"{\"http\":{\"url\":\"http://h/\",\"headers\":{\"X\":\"a\\r\\nSet-Cookie: x\"}}}", "http.headers.X: value contains CR, LF"},
+      {"{\"http\":{\"url\":\"http://h/\",\"headers\":{\"X\":\"a\\r\\nSet-Cookie: x\"}}}",
+       "http.headers.X: value contains CR, LF"},
       {"{\"http\":{\"url\":\"http://h/\",\"extract\":{\"v\":\"version\"}}}", "http.extract.v: bad JSON path"},
       {"{\"http\":{\"url\":\"http://h/\",\"method\":\"BREW\"}}", "http.method: unknown method"},
       {"{\"http\":{\"url\":\"http://h/\",\"connect_timeout\":\"5 parsecs\"}}", "http.connect_timeout: bad duration"},
@@ -467,9 +520,11 @@ static void test_many_at_once(void **state) {
   for (int i = 0; i < 100; i++) run_until_final(&w, recs[i]);
   for (int i = 0; i < 100; i++) ASSERT_STATE(recs[i], MU_TASK_SUCCEEDED);
   if (getenv("HTTP_TEST_VERBOSE") != NULL)
-    for (int i = 0; i < 100; i += 10) fprintf(stderr, "task %d done at +%llu ms\n", i, (unsigned long long)(recs[i]->final_ms - t0));
+    for (int i = 0; i < 100; i += 10)
+      fprintf(stderr, "task %d done at +%llu ms\n", i, (unsigned long long)(recs[i]->final_ms - t0));
   /* the server saw the requests in flight together: one loop, no thread per request */
-  r = run(&w, "stats", "{\"http\":{\"url\":\"http://127.0.0.1:%d/stats\",\"extract\":{\"max\":\"$.max_inflight\"}}}", port);
+  r = run(&w, "stats", "{\"http\":{\"url\":\"http://127.0.0.1:%d/stats\",\"extract\":{\"max\":\"$.max_inflight\"}}}",
+          port);
   ASSERT_STATE(r, MU_TASK_SUCCEEDED);
   int max = 0;
   assert_int_equal(sscanf(r->params, "max=%d;", &max), 1);
@@ -492,7 +547,8 @@ static int setup(void **state) {
            "cd %s && openssl req -x509 %s -keyout ca.key -out ca.pem -days 2 -subj /CN=muster-test-ca && "
            "openssl req %s -keyout server.key -out server.csr -subj /CN=localhost && "
            "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > san.ext && "
-           "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile san.ext && "
+           "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile "
+           "san.ext && "
            "openssl req %s -keyout client.key -out client.csr -subj /CN=muster-client && "
            "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2",
            tmp, ec, ec, ec);

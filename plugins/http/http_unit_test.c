@@ -18,7 +18,8 @@
 static void test_jpath(void **state) {
   (void)state;
   json_error_t je;
-  json_t *doc = json_loads("{\"a\":{\"b\":[{\"c\":1},{\"c\":\"two\"}]},\"x.y\":true,\"n\":null,\"arr\":[1,2,3]}", 0, &je);
+  json_t *doc =
+      json_loads("{\"a\":{\"b\":[{\"c\":1},{\"c\":\"two\"}]},\"x.y\":true,\"n\":null,\"arr\":[1,2,3]}", 0, &je);
   assert_non_null(doc);
   char buf[128];
   const char *good[] = {"$", "$.a", "$.a.b[0].c", "$.a.b[1]['c']", "$[\"x.y\"]", "$.arr[-1]", "$.n"};
@@ -59,7 +60,8 @@ static void refused(const char *config, const char *want) {
   char errbuf[MUSTER_ERRBUF_SIZE] = "";
   mu_http_spec *s = NULL;
   int rc = mu_http_spec_parse("{\"secrets\":[{\"name\":\"K\",\"value\":\"v\"}]}", config, &s, errbuf);
-  if (rc == 0 || strstr(errbuf, want) == NULL) fail_msg("config %s: want \"%s\", got rc %d \"%s\"", config, want, rc, errbuf);
+  if (rc == 0 || strstr(errbuf, want) == NULL)
+    fail_msg("config %s: want \"%s\", got rc %d \"%s\"", config, want, rc, errbuf);
   assert_null(s);
 }
 
@@ -71,24 +73,31 @@ static void test_validation_names_the_field(void **state) {
   refused("{\"url\":\"file:///etc/passwd\"}", "http.url: scheme \"file\"");
   refused("{\"url\":\"http://h/a b\"}", "http.url: contains spaces");
   refused("{\"url\":\"http://h/\",\"method\":\"TRACE\"}", "http.method: unknown method \"TRACE\"");
-  refused("{\"url\":\"http://h/\",\"headers\":{\"X-A\":\"v\\r\\nEvil: 1\"}}", "http.headers.X-A: value contains CR, LF");
+  refused("{\"url\":\"http://h/\",\"headers\":{\"X-A\":\"v\\r\\nEvil: 1\"}}",
+          "http.headers.X-A: value contains CR, LF");
   refused("{\"url\":\"http://h/\",\"headers\":{\"Bad Name\":\"v\"}}", "not a valid header name");
   refused("{\"url\":\"http://h/\",\"extract\":{\"v\":\"$.a[\"}}", "http.extract.v: bad JSON path");
   refused("{\"url\":\"http://h/\",\"extract\":{\"bad key!\":\"$.a\"}}", "http.extract: bad param name");
-  refused("{\"url\":\"http://h/\",\"expect\":{\"jsonEquals\":{\"a.b\":\"1\"}}}", "http.expect.json_equals: bad JSON path \"a.b\"");
+  refused("{\"url\":\"http://h/\",\"expect\":{\"jsonEquals\":{\"a.b\":\"1\"}}}",
+          "http.expect.json_equals: bad JSON path \"a.b\"");
   refused("{\"url\":\"http://h/\",\"expect\":{\"json_matches\":{\"$.a\":\"(\"}}}", "bad regular expression");
-  refused("{\"url\":\"http://h/\",\"expect\":{\"json_matches\":{\"$.a\":\"(a{999}){999}\"}}}", "too large once its repetitions");
-  refused("{\"url\":\"http://h/\",\"expect\":{\"status\":[99]}}", "http.expect.status[0]: must be a number from 100 to 599");
-  refused("{\"url\":\"http://h/\",\"expect\":{\"statusRanges\":[{\"from\":300,\"to\":200}]}}", "http.expect.status_ranges[0]");
+  refused("{\"url\":\"http://h/\",\"expect\":{\"json_matches\":{\"$.a\":\"(a{999}){999}\"}}}",
+          "too large once its repetitions");
+  refused("{\"url\":\"http://h/\",\"expect\":{\"status\":[99]}}",
+          "http.expect.status[0]: must be a number from 100 to 599");
+  refused("{\"url\":\"http://h/\",\"expect\":{\"statusRanges\":[{\"from\":300,\"to\":200}]}}",
+          "http.expect.status_ranges[0]");
   refused("{\"url\":\"http://h/\",\"expect\":{\"bogus\":1}}", "http.expect.bogus: unknown field");
-  refused("{\"url\":\"http://h/\",\"bodyFile\":\"../etc/passwd\"}", "http.body_file: \"../etc/passwd\" must be a path inside");
+  refused("{\"url\":\"http://h/\",\"bodyFile\":\"../etc/passwd\"}",
+          "http.body_file: \"../etc/passwd\" must be a path inside");
   refused("{\"url\":\"http://h/\",\"body_file\":\"/etc/passwd\"}", "http.body_file");
   refused("{\"url\":\"http://h/\",\"body\":\"a\",\"form\":{\"a\":\"b\"}}", "give only one of body");
   refused("{\"url\":\"http://h/\",\"bodyJson\":\"{nope\"}", "http.body_json: not JSON");
   refused("{\"url\":\"http://h/\",\"connectTimeout\":\"soon\"}", "http.connect_timeout: bad duration \"soon\"");
   refused("{\"url\":\"http://h/\",\"max_body\":\"lots\"}", "http.max_body: bad size");
   refused("{\"url\":\"http://h/\",\"auth\":{\"bearerToken\":\"a\\nb\"}}", "http.auth.bearer_token");
-  refused("{\"url\":\"http://h/\",\"auth\":{\"basicPassword\":\"p\"}}", "http.auth.basic_password: given without basic_user");
+  refused("{\"url\":\"http://h/\",\"auth\":{\"basicPassword\":\"p\"}}",
+          "http.auth.basic_password: given without basic_user");
   refused("{\"url\":\"http://h/\",\"headers\":{\"X\":\"${secret.NOPE}\"}}", "http.headers.X: unknown secret \"NOPE\"");
   refused("{\"url\":\"http://h/\",\"wat\":1}", "http.wat: unknown field");
   refused("{\"url\":\"http://h/\",\"followRedirects\":\"yes\"}", "http.follow_redirects: must be true or false");
@@ -103,13 +112,13 @@ static void test_spec_parse(void **state) {
   (void)state;
   char errbuf[MUSTER_ERRBUF_SIZE] = "";
   mu_http_spec *s = NULL;
-  int rc = mu_http_spec_parse(
-      "{\"timeout\":\"1m30s\",\"secrets\":[{\"name\":\"KEY\",\"value\":\"k-777\"}]}",
-      "{\"method\":\"post\",\"url\":\"https://h.example:8443/p?x=1\",\"query\":{\"q\":\"a b&c\"},"
-      "\"headers\":{\"X-Key\":\"${secret.KEY}\"},\"form\":{\"a\":\"1 2\",\"b\":\"&=\"},"
-      "\"auth\":{\"basic_user\":\"u\",\"basic_password\":\"pw-secret\"},\"max_redirects\":3,"
-      "\"retryOnStatus\":[503],\"maxBody\":\"64K\",\"connect_timeout\":\"250ms\"}",
-      &s, errbuf);
+  int rc =
+      mu_http_spec_parse("{\"timeout\":\"1m30s\",\"secrets\":[{\"name\":\"KEY\",\"value\":\"k-777\"}]}",
+                         "{\"method\":\"post\",\"url\":\"https://h.example:8443/p?x=1\",\"query\":{\"q\":\"a b&c\"},"
+                         "\"headers\":{\"X-Key\":\"${secret.KEY}\"},\"form\":{\"a\":\"1 2\",\"b\":\"&=\"},"
+                         "\"auth\":{\"basic_user\":\"u\",\"basic_password\":\"pw-secret\"},\"max_redirects\":3,"
+                         "\"retryOnStatus\":[503],\"maxBody\":\"64K\",\"connect_timeout\":\"250ms\"}",
+                         &s, errbuf);
   if (rc != 0) fail_msg("%s", errbuf);
   assert_string_equal(s->method, "POST");
   assert_string_equal(s->url, "https://h.example:8443/p?x=1&q=a+b%26c");
@@ -157,14 +166,15 @@ static void test_checks(void **state) {
   (void)state;
   char errbuf[MUSTER_ERRBUF_SIZE] = "", msg[900];
   mu_http_spec *s = NULL;
-  assert_int_equal(mu_http_spec_parse("{}",
-                                      "{\"url\":\"http://h/\",\"expect\":{\"status\":[200],\"statusRanges\":[{\"from\":300,"
-                                      "\"to\":399}],\"bodyContains\":\"ok\",\"bodyNotContains\":\"error\","
-                                      "\"jsonEquals\":{\"$.status\":\"ok\",\"$.n\":\"3\"},\"jsonMatches\":{\"$.v\":\"^2\\\\.\"},"
-                                      "\"headerPresent\":[\"x-id\"]},\"extract\":{\"ver\":\"$.v\"},"
-                                      "\"extractHeaders\":{\"rid\":\"X-Id\"}}",
-                                      &s, errbuf),
-                   0);
+  assert_int_equal(
+      mu_http_spec_parse("{}",
+                         "{\"url\":\"http://h/\",\"expect\":{\"status\":[200],\"statusRanges\":[{\"from\":300,"
+                         "\"to\":399}],\"bodyContains\":\"ok\",\"bodyNotContains\":\"error\","
+                         "\"jsonEquals\":{\"$.status\":\"ok\",\"$.n\":\"3\"},\"jsonMatches\":{\"$.v\":\"^2\\\\.\"},"
+                         "\"headerPresent\":[\"x-id\"]},\"extract\":{\"ver\":\"$.v\"},"
+                         "\"extractHeaders\":{\"rid\":\"X-Id\"}}",
+                         &s, errbuf),
+      0);
   const char *hdrs = "Content-Type: application/json\r\nX-Id:  abc \r\n";
   const char *body = "{\"status\":\"ok\",\"n\":3,\"v\":\"2.4.1\"}";
   mu_http_response r = {.status = 503, .headers = hdrs, .body = body, .body_len = strlen(body)};

@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool name_char(char c) { return c != '\0' && c != ' ' && c != '\t' && c != '.' && c != '[' && c != ']' && c != '\'' && c != '"'; }
+static bool name_char(char c) {
+  return c != '\0' && c != ' ' && c != '\t' && c != '.' && c != '[' && c != ']' && c != '\'' && c != '"';
+}
 
 /* Walks path over root (NULL = syntax only). Returns 0 with *ret set (NULL when the path leads
  * nowhere), or -EINVAL with errbuf filled. */

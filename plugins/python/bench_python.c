@@ -139,8 +139,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "%s\n", err.msg);
     return 1;
   }
-  mu_runner_config cfg = {.slots = 4, .spool_dir = spool, .agent_id = "bench", .helper_path = helper,
-                          .cgroup_name = "muster-pybench"};
+  mu_runner_config cfg = {
+      .slots = 4, .spool_dir = spool, .agent_id = "bench", .helper_path = helper, .cgroup_name = "muster-pybench"};
   mu_runner_sink sink = {on_event, &b};
   if (mu_runner_new(&b.loop, b.plugins, &cfg, &sink, &b.runner, &err) != 0) {
     fprintf(stderr, "%s\n", err.msg);
@@ -153,7 +153,8 @@ int main(int argc, char **argv) {
   }
   report("task, bare interpreter (code: pass)", v, runs);
 
-  snprintf(spec, sizeof spec, "{\"python\":{\"code\":\"import tinypkg\",\"requirements\":\"requirements.txt\",\"wheelhouse\":\"%s\"}}",
+  snprintf(spec, sizeof spec,
+           "{\"python\":{\"code\":\"import tinypkg\",\"requirements\":\"requirements.txt\",\"wheelhouse\":\"%s\"}}",
            wheelhouse);
   run_task(&b, "warmup", spec, "tinypkg==1.0.0\n");
   for (int i = 0; i < runs; i++) {

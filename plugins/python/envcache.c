@@ -60,8 +60,8 @@ typedef struct py_build {
   uv_timer_t retry, deadline;
   uv_work_t work;
   char readbuf[16384];
-  int open_handles;            /* the two timers */
-  int step_handles;            /* the current step's process and pipes */
+  int open_handles; /* the two timers */
+  int step_handles; /* the current step's process and pipes */
   char spawn_err[256];
   bool work_pending, proc_running, step_pip, timed_out, finished;
   int64_t exit_status;
@@ -213,7 +213,8 @@ static void fix_paths(py_build *b) {
     struct stat sb;
     snprintf(p, sizeof p, "%s/%s", bin, de->d_name);
     size_t n = 0;
-    if (lstat(p, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size >= (1 << 20) || py_fs_read_small(p, data, 1 << 20, &n) != 0)
+    if (lstat(p, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size >= (1 << 20) ||
+        py_fs_read_small(p, data, 1 << 20, &n) != 0)
       continue;
     if (memmem(data, n, b->tmp_dir, tl) == NULL) continue;
     char *out = malloc(n * 2 + fl + 1);
@@ -447,7 +448,8 @@ static void step_done(py_build *b) {
     return;
   }
   if (b->timed_out) {
-    snprintf(msg, sizeof msg, "environment build timed out after %lld s", (long long)(b->cache->build_timeout_ms / 1000));
+    snprintf(msg, sizeof msg, "environment build timed out after %lld s",
+             (long long)(b->cache->build_timeout_ms / 1000));
     fail_build(b, msg);
     return;
   }
@@ -523,8 +525,18 @@ static void build_step(py_build *b) {
     argv[n++] = "--without-pip";
     argv[n++] = b->tmp_dir;
   } else {
-    const char *fixed[] = {"-m", "pip", "--isolated", "--no-input", "--disable-pip-version-check", "--python",
-                           python, "install", "--no-cache-dir", "--no-warn-script-location", "--progress-bar", "off"};
+    const char *fixed[] = {"-m",
+                           "pip",
+                           "--isolated",
+                           "--no-input",
+                           "--disable-pip-version-check",
+                           "--python",
+                           python,
+                           "install",
+                           "--no-cache-dir",
+                           "--no-warn-script-location",
+                           "--progress-bar",
+                           "off"};
     for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) argv[n++] = fixed[i];
     if (b->require_hashes) argv[n++] = "--require-hashes";
     if (b->index_url != NULL) {
@@ -544,16 +556,23 @@ static void build_step(py_build *b) {
   char home[PATH_MAX + 8];
   snprintf(home, sizeof home, "HOME=%s", b->cache->dir);
   char *env[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", home, "LANG=C.UTF-8", NULL};
-  uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE},
-                                   {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&b->pipes[0]},
-                                   {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&b->pipes[1]}};
+  uv_stdio_container_t stdio[3] = {
+      {.flags = UV_IGNORE},
+      {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&b->pipes[0]},
+      {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&b->pipes[1]}};
   for (int i = 0; i < 2; i++) {
     uv_pipe_init(b->loop, &b->pipes[i], 0);
     b->pipes[i].data = b;
     b->step_handles++;
   }
-  uv_process_options_t o = {.exit_cb = on_proc_exit, .file = argv[0], .args = (char **)argv, .env = env,
-                            .cwd = b->cache->dir, .flags = UV_PROCESS_DETACHED, .stdio_count = 3, .stdio = stdio};
+  uv_process_options_t o = {.exit_cb = on_proc_exit,
+                            .file = argv[0],
+                            .args = (char **)argv,
+                            .env = env,
+                            .cwd = b->cache->dir,
+                            .flags = UV_PROCESS_DETACHED,
+                            .stdio_count = 3,
+                            .stdio = stdio};
   b->proc.data = b;
   b->exit_status = 0;
   b->term_signal = 0;
@@ -603,9 +622,7 @@ static void after_work(uv_work_t *w, int status) {
       c->stats.hits++;
       build_finish(b, 0, NULL);
       return;
-    case R_ERROR:
-      build_finish(b, -EIO, b->wmsg);
-      return;
+    case R_ERROR: build_finish(b, -EIO, b->wmsg); return;
     case R_BUSY:
       if (b->waiters == NULL) {
         build_finish(b, -ECANCELED, "no task waits for it any more");
@@ -615,8 +632,7 @@ static void after_work(uv_work_t *w, int status) {
         note(b, "muster: waiting for another agent building python environment %.12s\n", b->key);
       uv_timer_start(&b->retry, on_retry, 200, 0);
       return;
-    default:
-      break;
+    default: break;
   }
   /* R_BUILD: the lock is ours. */
   if (b->waiters == NULL) {
@@ -676,8 +692,8 @@ py_cache_stats py_cache_get_stats(const py_cache *c) { return c->stats; }
 
 static char *dup_or_null(const char *s) { return s != NULL && *s != '\0' ? strdup(s) : NULL; }
 
-int py_cache_acquire(py_cache *c, uv_loop_t *loop, const py_env_request *req, py_env_output_cb out,
-                     py_env_done_cb done, void *user, py_env_waiter **ret_waiter) {
+int py_cache_acquire(py_cache *c, uv_loop_t *loop, const py_env_request *req, py_env_output_cb out, py_env_done_cb done,
+                     void *user, py_env_waiter **ret_waiter) {
   char key[65];
   py_cache_key(req, key);
   py_env_waiter *w = calloc(1, sizeof *w);

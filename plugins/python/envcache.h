@@ -16,27 +16,27 @@ typedef struct py_cache py_cache;
 typedef struct py_env_waiter py_env_waiter;
 
 typedef struct py_cache_config {
-  const char *dir;            /* cache root (copied); venvs go in <dir>/venvs */
-  uint64_t max_bytes;         /* LRU size cap over all environments; 0 = 2 GiB */
-  int64_t build_timeout_ms;   /* one build's wall-clock limit; 0 = 10 min */
-  size_t log_max;             /* build output kept for tasks that join late; 0 = 64 KiB */
+  const char *dir;          /* cache root (copied); venvs go in <dir>/venvs */
+  uint64_t max_bytes;       /* LRU size cap over all environments; 0 = 2 GiB */
+  int64_t build_timeout_ms; /* one build's wall-clock limit; 0 = 10 min */
+  size_t log_max;           /* build output kept for tasks that join late; 0 = 64 KiB */
 } py_cache_config;
 
 typedef struct py_cache_stats {
-  uint64_t builds;            /* builds started by this process */
-  uint64_t hits;              /* requests served by a complete environment already on disk */
-  uint64_t joins;             /* requests that joined a build already under way */
-  uint64_t failures;          /* builds that failed */
-  uint64_t evictions;         /* environments removed by the size cap */
+  uint64_t builds;    /* builds started by this process */
+  uint64_t hits;      /* requests served by a complete environment already on disk */
+  uint64_t joins;     /* requests that joined a build already under way */
+  uint64_t failures;  /* builds that failed */
+  uint64_t evictions; /* environments removed by the size cap */
 } py_cache_stats;
 
 /* What to build. All strings borrowed for the duration of the call. */
 typedef struct py_env_request {
-  const char *interpreter;    /* absolute path of the base interpreter */
-  const char *version;        /* its version, part of the key */
-  const char *requirements;   /* normalised requirement lines (reqs.h) */
-  const char *wheelhouse;     /* absolute directory of wheels, or NULL */
-  const char *index_url;      /* pip index, or NULL (then --no-index) */
+  const char *interpreter;  /* absolute path of the base interpreter */
+  const char *version;      /* its version, part of the key */
+  const char *requirements; /* normalised requirement lines (reqs.h) */
+  const char *wheelhouse;   /* absolute directory of wheels, or NULL */
+  const char *index_url;    /* pip index, or NULL (then --no-index) */
   int require_hashes;
 } py_env_request;
 
@@ -45,8 +45,7 @@ typedef void (*py_env_output_cb)(void *user, int stream, const char *data, size_
 /* The end of a request: status 0 and the environment's directory (valid during the call;
  * the task then holds a use of `key` and must py_cache_unuse it), or a negative errno and a
  * message (pip's error lines when pip failed). Called once, never from inside acquire. */
-typedef void (*py_env_done_cb)(void *user, int status, const char *key, const char *venv_dir,
-                               const char *message);
+typedef void (*py_env_done_cb)(void *user, int status, const char *key, const char *venv_dir, const char *message);
 
 /* Creates the cache object (no I/O). *ret is the caller's; py_cache_free once no build runs. */
 int py_cache_new(const py_cache_config *cfg, py_cache **ret);
@@ -57,8 +56,8 @@ void py_cache_key(const py_env_request *req, char key[65]);
 
 /* Asks for an environment. out and done are called on the loop until done; *ret_waiter lets
  * the task give up with py_cache_cancel. Returns 0, or -ENOMEM. */
-int py_cache_acquire(py_cache *c, uv_loop_t *loop, const py_env_request *req, py_env_output_cb out,
-                     py_env_done_cb done, void *user, py_env_waiter **ret_waiter);
+int py_cache_acquire(py_cache *c, uv_loop_t *loop, const py_env_request *req, py_env_output_cb out, py_env_done_cb done,
+                     void *user, py_env_waiter **ret_waiter);
 
 /* The task no longer waits (cancel, timeout, cleanup): no more callbacks for it. When no
  * waiter is left the build is killed and its temp dir removed. */

@@ -107,4 +107,3 @@ int py_fs_write_if_changed(const char *path, const char *data, size_t len) {
   free(cur);
   return py_fs_write_file(path, data, len, 0644);
 }
-

@@ -115,7 +115,8 @@ void py_interp_discover(py_interp_table *t, const char *extra) {
   for (char *p = strtok_r(buf, ":,", &save); p != NULL; p = strtok_r(NULL, ":,", &save)) {
     while (isspace((unsigned char)*p)) p++;
     if (*p == '/') add(t, p);
-    else if (*p != '\0') fprintf(stderr, "python plugin: MUSTER_PYTHON_INTERPRETERS: \"%s\" is not an absolute path\n", p);
+    else if (*p != '\0')
+      fprintf(stderr, "python plugin: MUSTER_PYTHON_INTERPRETERS: \"%s\" is not an absolute path\n", p);
   }
 }
 

@@ -7,13 +7,13 @@
 #include <limits.h>
 #include <stddef.h>
 
-#define PY_INTERP_MAX 32     /* interpreters remembered; more are ignored with a log line */
-#define PY_ALIAS_MAX 8       /* paths that lead to one interpreter (python3 -> python3.11) */
-#define PY_PATH_MAX 512      /* longer interpreter paths are skipped */
+#define PY_INTERP_MAX 32 /* interpreters remembered; more are ignored with a log line */
+#define PY_ALIAS_MAX 8   /* paths that lead to one interpreter (python3 -> python3.11) */
+#define PY_PATH_MAX 512  /* longer interpreter paths are skipped */
 
 typedef struct py_interp {
-  char path[PY_PATH_MAX];    /* the resolved file (realpath) */
-  char version[32];          /* "3.11", or "3.11.7" when the install dir names it (pyenv) */
+  char path[PY_PATH_MAX]; /* the resolved file (realpath) */
+  char version[32];       /* "3.11", or "3.11.7" when the install dir names it (pyenv) */
   int major;
   char aliases[PY_ALIAS_MAX][PY_PATH_MAX]; /* every path that was seen for it, path included */
   int n_aliases;

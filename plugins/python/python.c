@@ -36,10 +36,10 @@
 static struct {
   py_interp_table interps;
   py_cache *cache;
-  char lib_dir[PATH_MAX];      /* <cache>/lib: muster_task.py and sitecustomize.py */
-  char *default_wheelhouse;    /* MUSTER_PYTHON_WHEELHOUSE */
-  char *default_index_url;     /* MUSTER_PYTHON_INDEX_URL */
-  char *interp_json;           /* what muster_python_interpreters() returns */
+  char lib_dir[PATH_MAX];   /* <cache>/lib: muster_task.py and sitecustomize.py */
+  char *default_wheelhouse; /* MUSTER_PYTHON_WHEELHOUSE */
+  char *default_index_url;  /* MUSTER_PYTHON_INDEX_URL */
+  char *interp_json;        /* what muster_python_interpreters() returns */
   char description[1024];
 } g;
 
@@ -48,9 +48,9 @@ typedef enum { PW_PREPARE, PW_REPORT } work_kind;
 typedef struct py_task {
   const muster_host_api *host;
   muster_task *task;
-  int refs;                    /* the agent (until cleanup) + thread-pool work in flight */
+  int refs; /* the agent (until cleanup) + thread-pool work in flight */
   bool ended, cancelled;
-  json_t *spec, *cfg;          /* owned */
+  json_t *spec, *cfg; /* owned */
   const py_interp *interp;
   const char *script, *module, *code, *reqs_file, *wheelhouse, *index_url;
   bool pyproject, require_hashes;
@@ -115,8 +115,9 @@ static bool module_ok(const char *m) {
 /* Checks the "python" section and picks the interpreter. No I/O. */
 static int check(json_t *py, const py_interp **ret_interp, char *errbuf) {
   if (!json_is_object(py)) return fail(errbuf, "python: must be an object");
-  static const char *const fields[] = {"script", "module", "code", "args", "interpreter", "requirements", "pyproject",
-                                       "indexUrl", "index_url", "wheelhouse", "requireHashes", "require_hashes"};
+  static const char *const fields[] = {"script",      "module",       "code",          "args",
+                                       "interpreter", "requirements", "pyproject",     "indexUrl",
+                                       "index_url",   "wheelhouse",   "requireHashes", "require_hashes"};
   const char *key;
   json_t *val;
   json_object_foreach(py, key, val) {
@@ -153,8 +154,7 @@ static int check(json_t *py, const py_interp **ret_interp, char *errbuf) {
   if (in == NULL) {
     char have[600];
     py_interp_list(&g.interps, have, sizeof have);
-    return fail(errbuf, "python.interpreter: unknown interpreter \"%s\" (this agent has: %s)", want ? want : "",
-                have);
+    return fail(errbuf, "python.interpreter: unknown interpreter \"%s\" (this agent has: %s)", want ? want : "", have);
   }
   const char *reqs = get_str(py, "requirements", NULL), *pyproject = get_str(py, "pyproject", NULL);
   if (reqs != NULL && pyproject != NULL) return fail(errbuf, "python: give only one of requirements or pyproject");
@@ -174,8 +174,10 @@ static int check(json_t *py, const py_interp **ret_interp, char *errbuf) {
   if (wh != NULL && wh[0] != '/' && !bundle_path_ok(wh))
     return fail(errbuf, "python.wheelhouse: \"%s\" must be an absolute path or a path inside the task dir", wh);
   if (file != NULL && index == NULL && wh == NULL && g.default_wheelhouse == NULL && g.default_index_url == NULL)
-    return fail(errbuf, "python.%s: no wheelhouse or indexUrl to install from (set python.wheelhouse, python.indexUrl, "
-                        "or MUSTER_PYTHON_WHEELHOUSE on the agent)", reqs ? "requirements" : "pyproject");
+    return fail(errbuf,
+                "python.%s: no wheelhouse or indexUrl to install from (set python.wheelhouse, python.indexUrl, "
+                "or MUSTER_PYTHON_WHEELHOUSE on the agent)",
+                reqs ? "requirements" : "pyproject");
   if (ret_interp != NULL) *ret_interp = in;
   return 0;
 }
@@ -342,7 +344,9 @@ static char **build_env(py_task *pt, size_t *ret_n) {
     char name[300];
     size_t k = snprintf(name, sizeof name, "MUSTER_PARAM_");
     for (const char *c = ctx->param_keys[i]; *c && k + 1 < sizeof name; c++)
-      name[k++] = (*c >= 'a' && *c <= 'z') ? (char)(*c - 32) : ((*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')) ? *c : '_';
+      name[k++] = (*c >= 'a' && *c <= 'z')                                 ? (char)(*c - 32)
+                  : ((*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')) ? *c
+                                                                           : '_';
     name[k] = '\0';
     ok = asprintf(&env[n++], "%s=%s", name, ctx->param_values[i]) > 0;
     json_object_set_new(all, ctx->param_keys[i], json_string(ctx->param_values[i]));
@@ -517,7 +521,8 @@ static void after_prepare(py_task *pt) {
     return;
   }
   if (pt->reqs_file == NULL || pt->n_reqs == 0) {
-    if (pt->reqs_file != NULL) pt_note(pt, "muster: %s lists no requirements; running on the bare interpreter\n", pt->reqs_file);
+    if (pt->reqs_file != NULL)
+      pt_note(pt, "muster: %s lists no requirements; running on the bare interpreter\n", pt->reqs_file);
     run(pt);
     return;
   }
@@ -527,7 +532,9 @@ static void after_prepare(py_task *pt) {
       .version = pt->interp->version,
       .requirements = pt->reqs_norm,
       .wheelhouse = wh,
-      .index_url = pt->index_url ? pt->index_url : pt->wheelhouse ? NULL : g.default_index_url,
+      .index_url = pt->index_url    ? pt->index_url
+                   : pt->wheelhouse ? NULL
+                                    : g.default_index_url,
       .require_hashes = pt->require_hashes,
   };
   if (py_cache_acquire(g.cache, pt->host->loop(pt->task), &req, pt_emit, on_env_done, pt, &pt->waiter) != 0)
@@ -605,10 +612,14 @@ static uint64_t parse_size(const char *s) {
   double v = strtod(s, &end);
   if (end == s || v <= 0) return 0;
   switch (*end) {
-    case 'k': case 'K': v *= 1024.0; break;
-    case 'm': case 'M': v *= 1024.0 * 1024; break;
-    case 'g': case 'G': v *= 1024.0 * 1024 * 1024; break;
-    case 't': case 'T': v *= 1024.0 * 1024 * 1024 * 1024; break;
+    case 'k':
+    case 'K': v *= 1024.0; break;
+    case 'm':
+    case 'M': v *= 1024.0 * 1024; break;
+    case 'g':
+    case 'G': v *= 1024.0 * 1024 * 1024; break;
+    case 't':
+    case 'T': v *= 1024.0 * 1024 * 1024 * 1024; break;
     default: break;
   }
   return (uint64_t)v;
@@ -624,7 +635,8 @@ __attribute__((constructor)) static void py_load(void) {
   const char *dir = getenv("MUSTER_PYTHON_CACHE");
   if (dir == NULL || *dir != '/') dir = PY_DEFAULT_CACHE;
   const char *timeout = getenv("MUSTER_PYTHON_BUILD_TIMEOUT");
-  py_cache_config cc = {.dir = dir, .max_bytes = parse_size(getenv("MUSTER_PYTHON_CACHE_MAX")),
+  py_cache_config cc = {.dir = dir,
+                        .max_bytes = parse_size(getenv("MUSTER_PYTHON_CACHE_MAX")),
                         .build_timeout_ms = timeout ? atoll(timeout) * 1000 : 0,
                         .log_max = (size_t)parse_size(getenv("MUSTER_PYTHON_BUILD_LOG_MAX"))};
   if (py_cache_new(&cc, &g.cache) != 0) g.cache = NULL;
@@ -636,14 +648,15 @@ __attribute__((constructor)) static void py_load(void) {
     const py_interp *in = &g.interps.items[i];
     json_t *aliases = json_array();
     for (int a = 0; a < in->n_aliases; a++) json_array_append_new(aliases, json_string(in->aliases[a]));
-    json_array_append_new(list, json_pack("{s:s, s:s, s:o}", "version", in->version, "path", in->path, "aliases", aliases));
+    json_array_append_new(list,
+                          json_pack("{s:s, s:s, s:o}", "version", in->version, "path", in->path, "aliases", aliases));
   }
   g.interp_json = json_dumps(list, JSON_COMPACT);
   json_decref(list);
   char have[800];
   py_interp_list(&g.interps, have, sizeof have);
-  snprintf(g.description, sizeof g.description, "runs Python scripts, modules or code in cached environments; interpreters: %s",
-           have);
+  snprintf(g.description, sizeof g.description,
+           "runs Python scripts, modules or code in cached environments; interpreters: %s", have);
 }
 
 __attribute__((destructor)) static void py_unload(void) {

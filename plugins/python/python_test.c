@@ -29,14 +29,17 @@ static const char *pyenv_27 = "/root/.pyenv/versions/2.7.18/bin/python2.7";
 static int have_311, have_27;
 static void *keep_loaded; /* one plugin instance for the whole run, so its counters persist */
 
-
 typedef mu_tk_rec rec;
 typedef mu_tk_world world;
 
 static void world_init(world *w, bool no_cgroups) {
-  mu_runner_config cfg = {.slots = 12, .spool_dir = spool, .agent_id = "agent-1",
-                          .helper_path = helper, .grace_ms = 500,
-                          .cgroup_name = "muster-pytest", .no_cgroups = no_cgroups};
+  mu_runner_config cfg = {.slots = 12,
+                          .spool_dir = spool,
+                          .agent_id = "agent-1",
+                          .helper_path = helper,
+                          .grace_ms = 500,
+                          .cgroup_name = "muster-pytest",
+                          .no_cgroups = no_cgroups};
   mu_tk_world_init(w, python_so, &cfg, 16384, 32768);
 }
 
@@ -69,7 +72,8 @@ static rec *assignp(world *w, const char *task_id, const char *spec, const mu_kv
   assert_int_equal(g.gl_pathc, 1);
   va_list ap;
   va_start(ap, n_params);
-  for (const char *name; (name = va_arg(ap, const char *)) != NULL;) write_file(g.gl_pathv[0], name, va_arg(ap, const char *));
+  for (const char *name; (name = va_arg(ap, const char *)) != NULL;)
+    write_file(g.gl_pathv[0], name, va_arg(ap, const char *));
   va_end(ap);
   globfree(&g);
   return mu_tk_rec_for(w, task_id);
@@ -82,7 +86,8 @@ static int last_state(const rec *r) { return r->states[r->n_states - 1]; }
 
 static void expect_ok(const rec *r) {
   if (last_state(r) != MU_TASK_SUCCEEDED)
-    fail_msg("task %s: state %d, message %s\nstdout: %s\nstderr: %s", r->task_id, last_state(r), r->message, r->out, r->err);
+    fail_msg("task %s: state %d, message %s\nstdout: %s\nstderr: %s", r->task_id, last_state(r), r->message, r->out,
+             r->err);
 }
 
 static long long stat_of(const char *name) {
@@ -108,16 +113,17 @@ static void test_script_args_stdin_env(void **state) {
   (void)state;
   world w;
   world_init(&w, false);
-  rec *r = assign(&w, "script",
-                  "{\"env\":{\"A\":\"1\"},\"stdin\":\"hello\",\"python\":{\"script\":\"bin/main.py\",\"args\":[\"x\",\"y z\"]}}",
-                  "bin/main.py",
-                  "import os, sys\n"
-                  "print('args', sys.argv[1:])\n"
-                  "print('stdin', sys.stdin.read().strip())\n"
-                  "print('env', os.environ['A'], os.environ['MUSTER_TASK_ID'])\n"
-                  "print('unbuffered', sys.stdout.write_through, os.environ['PYTHONUNBUFFERED'])\n"
-                  "sys.stderr.write('to-stderr\\n')\n",
-                  NULL);
+  rec *r = assign(
+      &w, "script",
+      "{\"env\":{\"A\":\"1\"},\"stdin\":\"hello\",\"python\":{\"script\":\"bin/main.py\",\"args\":[\"x\",\"y z\"]}}",
+      "bin/main.py",
+      "import os, sys\n"
+      "print('args', sys.argv[1:])\n"
+      "print('stdin', sys.stdin.read().strip())\n"
+      "print('env', os.environ['A'], os.environ['MUSTER_TASK_ID'])\n"
+      "print('unbuffered', sys.stdout.write_through, os.environ['PYTHONUNBUFFERED'])\n"
+      "sys.stderr.write('to-stderr\\n')\n",
+      NULL);
   run_until_final(&w, r);
   expect_ok(r);
   assert_non_null(strstr(r->out, "args ['x', 'y z']"));
@@ -134,7 +140,8 @@ static void test_module_and_code(void **state) {
   world_init(&w, false);
   rec *r = assign(&w, "module", "{\"python\":{\"module\":\"pkg.mod\",\"args\":[\"m\"]}}", "pkg/__init__.py", "",
                   "pkg/mod.py", "import sys\nprint('mod', __name__, sys.argv[1:])\n", NULL);
-  rec *c = assign(&w, "code", "{\"python\":{\"code\":\"import sys; print('code', sys.argv[1:])\",\"args\":[\"a\"]}}", NULL);
+  rec *c =
+      assign(&w, "code", "{\"python\":{\"code\":\"import sys; print('code', sys.argv[1:])\",\"args\":[\"a\"]}}", NULL);
   run_until_final(&w, r);
   run_until_final(&w, c);
   expect_ok(r);
@@ -176,8 +183,10 @@ static void test_interpreters(void **state) {
     printf("skipping the pyenv 3.11.7 runs: %s is not there\n", pyenv_311);
   }
   if (have_27) {
-    r = assign(&w, "py2", "{\"python\":{\"interpreter\":\"2.7\",\"code\":\"import sys; print('py2 %d.%d' % sys.version_info[:2])\"}}",
-               NULL);
+    r = assign(
+        &w, "py2",
+        "{\"python\":{\"interpreter\":\"2.7\",\"code\":\"import sys; print('py2 %d.%d' % sys.version_info[:2])\"}}",
+        NULL);
     run_until_final(&w, r);
     expect_ok(r);
     assert_non_null(strstr(r->out, "py2 2.7"));
@@ -194,19 +203,24 @@ static void test_interpreters(void **state) {
       {"{\"python\":{\"script\":\"a.py\",\"code\":\"pass\"}}", "only one of script, module or code"},
       {"{\"python\":{\"script\":\"../a.py\"}}", "python.script"},
       {"{\"python\":{\"module\":\"bad-name\"}}", "python.module: \"bad-name\""},
-      {"{\"python\":{\"code\":\"pass\",\"requirements\":\"r.txt\",\"pyproject\":\"p.toml\"}}", "only one of requirements or pyproject"},
+      {"{\"python\":{\"code\":\"pass\",\"requirements\":\"r.txt\",\"pyproject\":\"p.toml\"}}",
+       "only one of requirements or pyproject"},
       {"{\"python\":{\"code\":\"pass\",\"requirements\":\"r.txt\"}}", "no wheelhouse or indexUrl"},
       {"{\"python\":{\"code\":\"pass\",\"bogus\":1}}", "python.bogus: unknown field"},
       {"{\"python\":{\"code\":\"pass\",\"indexUrl\":\"ftp://x\"}}", "python.indexUrl"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     assert_int_equal(mu_runner_assign(w.runner, "j", "bad", 1, bad[i].spec, NULL, 0, &err), MU_EINVAL);
-    if (strstr(err.msg, bad[i].want) == NULL) fail_msg("spec %s: got \"%s\", want \"%s\"", bad[i].spec, err.msg, bad[i].want);
+    if (strstr(err.msg, bad[i].want) == NULL)
+      fail_msg("spec %s: got \"%s\", want \"%s\"", bad[i].spec, err.msg, bad[i].want);
   }
   if (have_27) {
-    assert_int_equal(mu_runner_assign(w.runner, "j", "bad", 1,
-                                      "{\"python\":{\"interpreter\":\"2\",\"code\":\"pass\",\"requirements\":\"r.txt\",\"wheelhouse\":\"/w\"}}",
-                                      NULL, 0, &err), MU_EINVAL);
+    assert_int_equal(
+        mu_runner_assign(
+            w.runner, "j", "bad", 1,
+            "{\"python\":{\"interpreter\":\"2\",\"code\":\"pass\",\"requirements\":\"r.txt\",\"wheelhouse\":\"/w\"}}",
+            NULL, 0, &err),
+        MU_EINVAL);
     assert_non_null(strstr(err.msg, "venv"));
   }
   world_free(&w);
@@ -226,7 +240,8 @@ static void test_env_build_hit_and_helper(void **state) {
   world_init(&w, false);
   long long builds = stat_of("builds"), hits = stat_of("hits");
   char spec[1024];
-  snprintf(spec, sizeof spec, "{\"python\":{\"script\":\"main.py\",\"requirements\":\"requirements.txt\",\"wheelhouse\":\"%s\"}}",
+  snprintf(spec, sizeof spec,
+           "{\"python\":{\"script\":\"main.py\",\"requirements\":\"requirements.txt\",\"wheelhouse\":\"%s\"}}",
            wheelhouse);
   mu_kv params[] = {{"prev.answer", "42"}};
   rec *r = assignp(&w, "env1", spec, params, 1, "main.py", env_script, "requirements.txt", "tinypkg==1.0.0\n", NULL);
@@ -253,11 +268,12 @@ static void test_env_build_hit_and_helper(void **state) {
   assert_int_equal(stat_of("hits"), hits + 1);
 
   /* pyproject.toml with the same dependency: the same environment. */
-  snprintf(spec, sizeof spec, "{\"python\":{\"script\":\"main.py\",\"pyproject\":\"pyproject.toml\",\"wheelhouse\":\"%s\"}}",
-           wheelhouse);
+  snprintf(spec, sizeof spec,
+           "{\"python\":{\"script\":\"main.py\",\"pyproject\":\"pyproject.toml\",\"wheelhouse\":\"%s\"}}", wheelhouse);
   r = assign(&w, "env3", spec, "main.py", env_script, "pyproject.toml",
              "[build-system]\nrequires = [\"setuptools\"]\n\n[project]\nname = \"job\"\nversion = \"1\"\n"
-             "dependencies = [\n  \"tinypkg==1.0.0\",  # pinned\n]\n\n[tool.x]\ndependencies = [\"nope\"]\n", NULL);
+             "dependencies = [\n  \"tinypkg==1.0.0\",  # pinned\n]\n\n[tool.x]\ndependencies = [\"nope\"]\n",
+             NULL);
   run_until_final(&w, r);
   expect_ok(r);
   assert_int_equal(stat_of("builds"), builds + 1);
@@ -279,7 +295,8 @@ static void test_concurrent_tasks_build_once(void **state) {
   world_init(&w, false);
   long long builds = stat_of("builds"), joins = stat_of("joins");
   char spec[1024];
-  snprintf(spec, sizeof spec, "{\"python\":{\"script\":\"main.py\",\"requirements\":\"requirements.txt\",\"wheelhouse\":\"%s\"}}",
+  snprintf(spec, sizeof spec,
+           "{\"python\":{\"script\":\"main.py\",\"requirements\":\"requirements.txt\",\"wheelhouse\":\"%s\"}}",
            wheelhouse);
   rec *a = assign(&w, "conc-a", spec, "main.py", env_script, "requirements.txt", "tinypkg>=1.0\n", NULL);
   rec *b = assign(&w, "conc-b", spec, "main.py", env_script, "requirements.txt", "tinypkg >= 1.0\n", NULL);
@@ -289,7 +306,8 @@ static void test_concurrent_tasks_build_once(void **state) {
   expect_ok(b);
   assert_int_equal(stat_of("builds"), builds + 1);
   assert_int_equal(stat_of("joins"), joins + 1);
-  assert_int_equal(count(a->err, "muster: building python environment") + count(b->err, "muster: building python environment"), 2);
+  assert_int_equal(
+      count(a->err, "muster: building python environment") + count(b->err, "muster: building python environment"), 2);
   assert_int_equal(count(a->err, "joining the build") + count(b->err, "joining the build"), 1);
   assert_non_null(strstr(a->out, "hello tiny-hello"));
   assert_non_null(strstr(b->out, "hello tiny-hello"));
@@ -301,12 +319,15 @@ static void test_require_hashes(void **state) {
   world w;
   world_init(&w, false);
   char spec[1024], good[200];
-  snprintf(spec, sizeof spec, "{\"python\":{\"script\":\"main.py\",\"requirements\":\"r.txt\",\"wheelhouse\":\"%s\","
-                              "\"require_hashes\":true}}", wheelhouse);
+  snprintf(spec, sizeof spec,
+           "{\"python\":{\"script\":\"main.py\",\"requirements\":\"r.txt\",\"wheelhouse\":\"%s\","
+           "\"require_hashes\":true}}",
+           wheelhouse);
   snprintf(good, sizeof good, "tinypkg==1.0.0 \\\n    --hash=sha256:%s\n", wheel_sha);
   rec *r = assign(&w, "hash-ok", spec, "main.py", env_script, "r.txt", good, NULL);
-  rec *bad = assign(&w, "hash-bad", spec, "main.py", env_script, "r.txt",
-                    "tinypkg==1.0.0 --hash=sha256:0000000000000000000000000000000000000000000000000000000000000000\n", NULL);
+  rec *bad =
+      assign(&w, "hash-bad", spec, "main.py", env_script, "r.txt",
+             "tinypkg==1.0.0 --hash=sha256:0000000000000000000000000000000000000000000000000000000000000000\n", NULL);
   run_until_final(&w, r);
   run_until_final(&w, bad);
   expect_ok(r);
@@ -323,14 +344,16 @@ static void test_bad_inputs_fail_with_names(void **state) {
   char spec[1024];
   rec *nos = assign(&w, "no-script", "{\"python\":{\"script\":\"nosuch.py\"}}", NULL);
   rec *nom = assign(&w, "no-module", "{\"python\":{\"module\":\"nosuchmod.sub\"}}", NULL);
-  rec *raise = assign(&w, "raises", "{\"python\":{\"script\":\"boom.py\"}}", "boom.py",
-                      "def inner():\n    return 1 / 0\n\ndef outer():\n    inner()\n\nprint('before')\nouter()\n", NULL);
-  snprintf(spec, sizeof spec, "{\"python\":{\"code\":\"pass\",\"requirements\":\"requirements.txt\",\"wheelhouse\":\"%s\"}}",
-           wheelhouse);
+  rec *raise =
+      assign(&w, "raises", "{\"python\":{\"script\":\"boom.py\"}}", "boom.py",
+             "def inner():\n    return 1 / 0\n\ndef outer():\n    inner()\n\nprint('before')\nouter()\n", NULL);
+  snprintf(spec, sizeof spec,
+           "{\"python\":{\"code\":\"pass\",\"requirements\":\"requirements.txt\",\"wheelhouse\":\"%s\"}}", wheelhouse);
   rec *unparsable = assign(&w, "bad-reqs", spec, "requirements.txt", "tinypkg==1.0.0\nthis is not valid\n", NULL);
   rec *missing = assign(&w, "no-wheel", spec, "requirements.txt", "tinypkg==9.9\n", NULL);
   rec *nofile = assign(&w, "no-reqs-file", spec, NULL);
-  snprintf(spec, sizeof spec, "{\"python\":{\"code\":\"pass\",\"requirements\":\"r.txt\",\"wheelhouse\":\"wh-missing\"}}");
+  snprintf(spec, sizeof spec,
+           "{\"python\":{\"code\":\"pass\",\"requirements\":\"r.txt\",\"wheelhouse\":\"wh-missing\"}}");
   rec *nowh = assign(&w, "no-wheelhouse", spec, "r.txt", "tinypkg\n", NULL);
   rec *all[] = {nos, nom, raise, unparsable, missing, nofile, nowh};
   for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
@@ -361,8 +384,10 @@ static void test_timeout_kills_interpreter(void **state) {
   char spec[600], pidfile[400];
   snprintf(pidfile, sizeof pidfile, "%s/py.pid", base);
   unlink(pidfile);
-  snprintf(spec, sizeof spec, "{\"timeout\":\"6s\",\"resources\":{\"memory\":\"256M\"},\"python\":{\"code\":"
-                              "\"import os, time\\nopen('%s', 'w').write(str(os.getpid()))\\ntime.sleep(1000)\"}}", pidfile);
+  snprintf(spec, sizeof spec,
+           "{\"timeout\":\"6s\",\"resources\":{\"memory\":\"256M\"},\"python\":{\"code\":"
+           "\"import os, time\\nopen('%s', 'w').write(str(os.getpid()))\\ntime.sleep(1000)\"}}",
+           pidfile);
   rec *r = assign(&w, "slow", spec, NULL);
   run_until_final(&w, r);
   assert_int_equal(last_state(r), MU_TASK_TIMED_OUT);
@@ -374,8 +399,10 @@ static void test_timeout_kills_interpreter(void **state) {
   for (int i = 0; i < 50 && !mu_tk_pid_gone(pid); i++) usleep(20000);
   assert_true(mu_tk_pid_gone(pid));
   /* A memory limit binds the interpreter too. */
-  r = assign(&w, "hungry", "{\"resources\":{\"memory\":\"64M\"},\"python\":{\"code\":"
-                           "\"b = bytearray(400 * 1024 * 1024); print('allocated')\"}}", NULL);
+  r = assign(&w, "hungry",
+             "{\"resources\":{\"memory\":\"64M\"},\"python\":{\"code\":"
+             "\"b = bytearray(400 * 1024 * 1024); print('allocated')\"}}",
+             NULL);
   run_until_final(&w, r);
   assert_int_equal(last_state(r), MU_TASK_FAILED);
   assert_null(strstr(r->out, "allocated"));
@@ -390,8 +417,10 @@ static void test_run_as_nobody_cache_read_only(void **state) {
   world w;
   world_init(&w, true);
   char spec[1024];
-  snprintf(spec, sizeof spec, "{\"runAs\":\"nobody\",\"python\":{\"script\":\"main.py\",\"requirements\":\"requirements.txt\","
-                              "\"wheelhouse\":\"%s\"}}", wheelhouse);
+  snprintf(spec, sizeof spec,
+           "{\"runAs\":\"nobody\",\"python\":{\"script\":\"main.py\",\"requirements\":\"requirements.txt\","
+           "\"wheelhouse\":\"%s\"}}",
+           wheelhouse);
   rec *r = assign(&w, "nobody", spec, "main.py",
                   "import os, sys, tinypkg, muster_task\n"
                   "print('user', os.getuid())\n"
@@ -423,8 +452,8 @@ static void test_cancel_during_build(void **state) {
   world_init(&w, false);
   long long failures = stat_of("failures");
   char spec[1024];
-  snprintf(spec, sizeof spec, "{\"python\":{\"code\":\"pass\",\"requirements\":\"requirements.txt\",\"wheelhouse\":\"%s\"}}",
-           wheelhouse);
+  snprintf(spec, sizeof spec,
+           "{\"python\":{\"code\":\"pass\",\"requirements\":\"requirements.txt\",\"wheelhouse\":\"%s\"}}", wheelhouse);
   rec *r = assign(&w, "cancel-build", spec, "requirements.txt", "tinypkg<2\n", NULL);
   uv_timer_t t;
   uv_timer_init(&w.loop, &t);
@@ -454,10 +483,12 @@ static int run_cmd(const char *fmt, ...) {
 static int make_wheelhouse(void) {
   char pkg[400];
   snprintf(pkg, sizeof pkg, "%s/src", base);
-  write_file(base, "src/setup.py", "from setuptools import setup\nsetup(name='tinypkg', version='1.0.0', packages=['tinypkg'])\n");
+  write_file(base, "src/setup.py",
+             "from setuptools import setup\nsetup(name='tinypkg', version='1.0.0', packages=['tinypkg'])\n");
   write_file(base, "src/tinypkg/__init__.py", "def hello():\n    return 'tiny-hello'\n");
   snprintf(wheelhouse, sizeof wheelhouse, "%s/wheelhouse", base);
-  if (run_cmd("cd %s && /usr/bin/python3 -m pip wheel --isolated --quiet --no-deps --no-build-isolation -w %s %s >/dev/null 2>&1",
+  if (run_cmd("cd %s && /usr/bin/python3 -m pip wheel --isolated --quiet --no-deps --no-build-isolation -w %s %s "
+              ">/dev/null 2>&1",
               base, wheelhouse, pkg) != 0)
     return -1;
   char cmd[600];

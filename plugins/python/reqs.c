@@ -110,9 +110,9 @@ static int parse_req(const char *line, bool allow_hashes, const char *what, char
   const char *start = p;
   if (!isalnum((unsigned char)*p)) {
     if (strchr(line, '/') != NULL || strstr(line, "://") != NULL)
-      errf(err, cap, "%s: \"%s\": paths and URLs are not supported, name a package from the wheelhouse or index", what, line);
-    else
-      errf(err, cap, "%s: cannot parse \"%s\" (want NAME[extras] [op VERSION] [; marker])", what, line);
+      errf(err, cap, "%s: \"%s\": paths and URLs are not supported, name a package from the wheelhouse or index", what,
+           line);
+    else errf(err, cap, "%s: cannot parse \"%s\" (want NAME[extras] [op VERSION] [; marker])", what, line);
     goto done;
   }
   while (name_char(*p)) p++;
@@ -277,7 +277,8 @@ static int check_option(const char *l, const char *what, strvec *lines, char *er
   if (strcmp(l, "--require-hashes") == 0) return vec_push(lines, strdup(l)) == 0 ? 0 : errf(err, cap, "out of memory");
   if (strncmp(l, "-r", 2) == 0 || strncmp(l, "-c", 2) == 0 || strncmp(l, "--requirement", 13) == 0 ||
       strncmp(l, "--constraint", 12) == 0)
-    return errf(err, cap, "%s: \"%s\": includes (-r/-c) are not supported; list every requirement in one file", what, l);
+    return errf(err, cap, "%s: \"%s\": includes (-r/-c) are not supported; list every requirement in one file", what,
+                l);
   if (strncmp(l, "-e", 2) == 0 || strncmp(l, "--editable", 10) == 0)
     return errf(err, cap, "%s: \"%s\": editable installs are not supported", what, l);
   if (strncmp(l, "-i", 2) == 0 || strncmp(l, "--index-url", 11) == 0 || strncmp(l, "--extra-index-url", 17) == 0 ||
@@ -333,7 +334,8 @@ int py_reqs_parse_txt(const char *text, const char *label, char **ret_norm, size
       rc = parse_req(l, true, what, &norm, err, errcap);
       if (rc == 0 && vec_push(&lines, norm) != 0) rc = errf(err, errcap, "out of memory");
     }
-    if (rc == 0 && lines.n > PY_REQS_MAX_LINES) rc = errf(err, errcap, "%s: more than %d requirements", label, PY_REQS_MAX_LINES);
+    if (rc == 0 && lines.n > PY_REQS_MAX_LINES)
+      rc = errf(err, errcap, "%s: more than %d requirements", label, PY_REQS_MAX_LINES);
     logical.n = 0;
     logical.s[0] = '\0';
   }
@@ -377,8 +379,8 @@ static int toml_string(const char **pp, char **ret) {
   return 0;
 }
 
-int py_reqs_parse_pyproject(const char *text, const char *label, char **ret_norm, size_t *ret_count,
-                            char *err, size_t errcap) {
+int py_reqs_parse_pyproject(const char *text, const char *label, char **ret_norm, size_t *ret_count, char *err,
+                            size_t errcap) {
   strvec lines = {0};
   int rc = 0, lineno = 1;
   bool in_project = false, found = false;
@@ -419,7 +421,8 @@ int py_reqs_parse_pyproject(const char *text, const char *label, char **ret_norm
         rc = parse_req(s, false, what, &norm, err, errcap);
         free(s);
         if (rc == 0 && vec_push(&lines, norm) != 0) rc = errf(err, errcap, "out of memory");
-        if (rc == 0 && lines.n > PY_REQS_MAX_LINES) rc = errf(err, errcap, "%s: more than %d requirements", label, PY_REQS_MAX_LINES);
+        if (rc == 0 && lines.n > PY_REQS_MAX_LINES)
+          rc = errf(err, errcap, "%s: more than %d requirements", label, PY_REQS_MAX_LINES);
         if (rc != 0) break;
       }
       break;

@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#define PY_REQS_MAX_LINES 4096   /* requirements per file */
+#define PY_REQS_MAX_LINES 4096 /* requirements per file */
 
 /* Parses requirements.txt text. Accepted per line: NAME[extras] [op VERSION[, ...]]
  * [; marker] [--hash=ALG:HEX ...], "--require-hashes", comments, blank lines and "\"
@@ -21,7 +21,7 @@ int py_reqs_parse_txt(const char *text, const char *label, char **ret_norm, size
 
 /* The same for pyproject.toml: the strings of `dependencies = [...]` under [project]. A file
  * with no such list gives 0 requirements. */
-int py_reqs_parse_pyproject(const char *text, const char *label, char **ret_norm, size_t *ret_count,
-                            char *err, size_t errcap);
+int py_reqs_parse_pyproject(const char *text, const char *label, char **ret_norm, size_t *ret_count, char *err,
+                            size_t errcap);
 
 #endif

@@ -72,27 +72,27 @@ typedef int (*muster_action_cb)(muster_task *task, const struct muster_host_api 
 typedef struct muster_task_context {
   const char *job_id;
   const char *task_id;
-  uint32_t attempt;            /* 1 for the first run, 2 for the first retry, ... */
+  uint32_t attempt; /* 1 for the first run, 2 for the first retry, ... */
   const char *agent_id;
-  const char *task_dir;        /* fresh, empty-but-for-the-bundle directory for this attempt */
-  const char *spec_json;       /* the whole muster.v1.TaskSpec in its proto3 JSON form; its
+  const char *task_dir;          /* fresh, empty-but-for-the-bundle directory for this attempt */
+  const char *spec_json;         /* the whole muster.v1.TaskSpec in its proto3 JSON form; its
                                 * "secrets" entries hold their values ("value"), delivered for
                                 * this attempt only: use them, never log or store them (the
                                 * agent redacts them from output, progress, params, results) */
-  const char *config_json;     /* the task type's own part: the "shell"/"http"/... object as
+  const char *config_json;       /* the task type's own part: the "shell"/"http"/... object as
                                 * JSON, or PluginTask.config_json for third-party types;
                                 * "{}" when absent */
-  size_t n_params;             /* output params of earlier tasks on this host */
-  const char *const *param_keys;   /* "task.key" */
+  size_t n_params;               /* output params of earlier tasks on this host */
+  const char *const *param_keys; /* "task.key" */
   const char *const *param_values;
 } muster_task_context;
 
 /* How a task ends. `message` is copied by the agent. */
 typedef struct muster_result {
   muster_state state;
-  int exit_code;               /* the process's exit code, or -1 when none */
-  int signal;                  /* the signal that ended the process, or 0 */
-  const char *message;         /* short human text; may be NULL */
+  int exit_code;       /* the process's exit code, or -1 when none */
+  int signal;          /* the signal that ended the process, or 0 */
+  const char *message; /* short human text; may be NULL */
 } muster_result;
 
 /* Handed to a process's exit callback. `suggested_state` is what a plugin that ran one process
@@ -100,11 +100,11 @@ typedef struct muster_result {
  * FAILED. `message` (agent-owned, valid during the callback) explains signals, limits hit and
  * dropped output. */
 typedef struct muster_proc_exit {
-  int exit_code;               /* -1 when killed by a signal */
-  int signal;                  /* 0 unless killed by a signal */
-  int timed_out;               /* 1 when the agent killed it for the task timeout */
-  int cancelled;               /* 1 when the agent killed it for a cancel */
-  int oom_killed;              /* 1 when the memory limit killed it */
+  int exit_code;  /* -1 when killed by a signal */
+  int signal;     /* 0 unless killed by a signal */
+  int timed_out;  /* 1 when the agent killed it for the task timeout */
+  int cancelled;  /* 1 when the agent killed it for a cancel */
+  int oom_killed; /* 1 when the memory limit killed it */
   muster_state suggested_state;
   const char *message;
   int64_t wall_ms;
@@ -113,24 +113,23 @@ typedef struct muster_proc_exit {
   int64_t max_rss_bytes;
 } muster_proc_exit;
 
-typedef void (*muster_proc_exit_cb)(muster_task *task, muster_proc *proc,
-                                    const muster_proc_exit *exit, void *user);
+typedef void (*muster_proc_exit_cb)(muster_task *task, muster_proc *proc, const muster_proc_exit *exit, void *user);
 typedef void (*muster_timer_cb)(muster_task *task, muster_timer *timer, void *user);
 /* Sees a process's output as it becomes the task's output (a chunk, not a line; the bytes are
  * the process's own, before the agent redacts secrets). Called on the loop thread. */
-typedef void (*muster_proc_output_cb)(muster_task *task, muster_proc *proc, muster_stream stream,
-                                      const void *data, size_t len, void *user);
+typedef void (*muster_proc_output_cb)(muster_task *task, muster_proc *proc, muster_stream stream, const void *data,
+                                      size_t len, void *user);
 
 /* A process to run under the agent's supervisor. Its stdout/stderr become the task's output,
  * its control fd (MUSTER_CONTROL) feeds progress and params, and the task's limits (timeout,
  * memory, cpu, pids, run-as user, output cap) apply to it. All pointers are borrowed for the
  * duration of spawn() only. */
 typedef struct muster_spawn_opts {
-  size_t size;                 /* sizeof(muster_spawn_opts) */
-  const char *const *argv;     /* NULL-terminated; argv[0] is looked up in the task's PATH */
-  const char *const *env;      /* NULL-terminated "K=V" added on top of the task's env; may be NULL */
-  const char *cwd;             /* relative to the task dir, or absolute; NULL = the task dir */
-  const char *stdin_data;      /* bytes fed to stdin, then closed; NULL = /dev/null */
+  size_t size;             /* sizeof(muster_spawn_opts) */
+  const char *const *argv; /* NULL-terminated; argv[0] is looked up in the task's PATH */
+  const char *const *env;  /* NULL-terminated "K=V" added on top of the task's env; may be NULL */
+  const char *cwd;         /* relative to the task dir, or absolute; NULL = the task dir */
+  const char *stdin_data;  /* bytes fed to stdin, then closed; NULL = /dev/null */
   size_t stdin_len;
   muster_proc_exit_cb on_exit; /* required */
   void *user;
@@ -141,8 +140,8 @@ typedef struct muster_spawn_opts {
 /* The agent's function table. Every function returns 0 on success or a negative errno value
  * (-EINVAL bad argument, -ENOSPC a bound was hit, -EALREADY the task already finished). */
 typedef struct muster_host_api {
-  uint32_t abi_version;        /* MUSTER_PLUGIN_ABI_VERSION of the agent */
-  uint32_t size;               /* sizeof(muster_host_api) as the agent was built */
+  uint32_t abi_version; /* MUSTER_PLUGIN_ABI_VERSION of the agent */
+  uint32_t size;        /* sizeof(muster_host_api) as the agent was built */
 
   /* Appends output to the task's stdout or stderr stream. Past the task's output limit the
    * bytes are dropped and counted (still returns 0). */
@@ -164,8 +163,7 @@ typedef struct muster_host_api {
    * NULL if the caller does not need it) and on_exit will be called exactly once. On failure
    * errbuf (MUSTER_ERRBUF_SIZE bytes) holds the reason and on_exit is never called. Allowed
    * after cancel() too (a cleanup command such as `spark-submit --kill`), not after finish(). */
-  int (*spawn)(muster_task *task, const muster_spawn_opts *opts, muster_proc **ret_proc,
-               char *errbuf);
+  int (*spawn)(muster_task *task, const muster_spawn_opts *opts, muster_proc **ret_proc, char *errbuf);
 
   /* Asks a running process to stop: SIGTERM to its process group, then SIGKILL after the
    * agent's grace period. Its exit callback still runs. */
@@ -176,8 +174,8 @@ typedef struct muster_host_api {
   uv_loop_t *(*loop)(muster_task *task);
 
   /* Starts a timer: cb after timeout_ms, then every repeat_ms when repeat_ms > 0. */
-  int (*timer_start)(muster_task *task, uint64_t timeout_ms, uint64_t repeat_ms,
-                     muster_timer_cb cb, void *user, muster_timer **ret_timer);
+  int (*timer_start)(muster_task *task, uint64_t timeout_ms, uint64_t repeat_ms, muster_timer_cb cb, void *user,
+                     muster_timer **ret_timer);
   /* Stops and releases a timer; its callback will not run again. */
   void (*timer_stop)(muster_task *task, muster_timer *timer);
 
@@ -191,8 +189,7 @@ typedef struct muster_host_api {
 
   /* Logs a line to the agent's log, tagged with the plugin type and task id (the task's
    * secret values replaced by "***"). */
-  void (*log)(muster_task *task, muster_log_level level, const char *fmt, ...)
-      __attribute__((format(printf, 3, 4)));
+  void (*log)(muster_task *task, muster_log_level level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
   /* Appended members: check `size` (offsetof) before calling them on an older agent. */
 
@@ -220,10 +217,10 @@ typedef struct muster_host_api {
 
 /* The exported descriptor. Strings must be static. */
 typedef struct muster_plugin {
-  uint32_t abi_version;        /* MUSTER_PLUGIN_ABI_VERSION the plugin was built with */
-  const char *type;            /* task type served: [a-z0-9-]+, unique among loaded plugins */
-  const char *version;         /* the plugin's own version, e.g. "1.0.0" */
-  const char *description;     /* one line, may be NULL */
+  uint32_t abi_version;    /* MUSTER_PLUGIN_ABI_VERSION the plugin was built with */
+  const char *type;        /* task type served: [a-z0-9-]+, unique among loaded plugins */
+  const char *version;     /* the plugin's own version, e.g. "1.0.0" */
+  const char *description; /* one line, may be NULL */
 
   /* Checks a spec before anything runs (no side effects, no I/O). Returns 0, or non-zero
    * with errbuf (MUSTER_ERRBUF_SIZE bytes) naming the bad field, e.g.

@@ -8,8 +8,7 @@
 
 #include "muster_plugin.h"
 
-int muster_secret_refs_substitute(json_t *secrets, const char *in, const char *field, char **ret,
-                                  char *errbuf) {
+int muster_secret_refs_substitute(json_t *secrets, const char *in, const char *field, char **ret, char *errbuf) {
   size_t cap = strlen(in) + 1, n = 0;
   char *out = malloc(cap);
   if (out == NULL) return -ENOMEM;
@@ -36,8 +35,8 @@ int muster_secret_refs_substitute(json_t *secrets, const char *in, const char *f
       }
       if (val == NULL) {
         free(out);
-        snprintf(errbuf, MUSTER_ERRBUF_SIZE, "%s: unknown secret \"%.*s\" (not in the task's secrets)",
-                 field, (int)nl, ref + 9);
+        snprintf(errbuf, MUSTER_ERRBUF_SIZE, "%s: unknown secret \"%.*s\" (not in the task's secrets)", field, (int)nl,
+                 ref + 9);
         return -EINVAL;
       }
       skip = (size_t)(close - p) + 1;

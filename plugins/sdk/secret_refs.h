@@ -9,7 +9,6 @@
 
 /* *ret (malloc'd) is `in` with every reference replaced. 0, -ENOMEM, or -EINVAL with errbuf
  * (MUSTER_ERRBUF_SIZE bytes) naming field: an unterminated reference or an unknown secret. */
-int muster_secret_refs_substitute(json_t *secrets, const char *in, const char *field, char **ret,
-                                  char *errbuf);
+int muster_secret_refs_substitute(json_t *secrets, const char *in, const char *field, char **ret, char *errbuf);
 
 #endif

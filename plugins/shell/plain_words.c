@@ -7,14 +7,14 @@
 
 /* POSIX, dash and bash builtins and reserved words: as a first word they need the shell. */
 static const char *const shell_words[] = {
-    ".", ":", "alias", "bg", "bind", "break", "builtin", "caller", "case", "cd", "command", "compgen",
-    "complete", "compopt", "continue", "coproc", "declare", "dirs", "disown", "do", "done", "echo",
-    "elif", "else", "enable", "esac", "eval", "exec", "exit", "export", "fc", "fg", "fi", "for",
-    "function", "getopts", "hash", "help", "history", "if", "in", "jobs", "kill", "let", "local",
-    "logout", "mapfile", "popd", "printf", "pushd", "pwd", "read", "readarray", "readonly",
-    "return", "select", "set", "shift", "shopt", "source", "suspend", "test", "then", "time",
-    "times", "trap", "type", "typeset", "ulimit", "umask", "unalias", "unset", "until", "wait",
-    "while"};
+    ".",       ":",       "alias",     "bg",       "bind",     "break",   "builtin", "caller",  "case",    "cd",
+    "command", "compgen", "complete",  "compopt",  "continue", "coproc",  "declare", "dirs",    "disown",  "do",
+    "done",    "echo",    "elif",      "else",     "enable",   "esac",    "eval",    "exec",    "exit",    "export",
+    "fc",      "fg",      "fi",        "for",      "function", "getopts", "hash",    "help",    "history", "if",
+    "in",      "jobs",    "kill",      "let",      "local",    "logout",  "mapfile", "popd",    "printf",  "pushd",
+    "pwd",     "read",    "readarray", "readonly", "return",   "select",  "set",     "shift",   "shopt",   "source",
+    "suspend", "test",    "then",      "time",     "times",    "trap",    "type",    "typeset", "ulimit",  "umask",
+    "unalias", "unset",   "until",     "wait",     "while"};
 
 static bool word_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||

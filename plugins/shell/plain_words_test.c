@@ -32,11 +32,11 @@ static void test_plain_commands_split_like_sh(void **state) {
 static void test_shell_syntax_needs_the_shell(void **state) {
   (void)state;
   const char *w[5];
-  const char *need_sh[] = {"", "   ", "echo hi", "exit 3", "cd /tmp", "export A", ". ./x", ": x", "kill 1",
-                           "A=1 env", "ls *.c", "ls ~", "ls $HOME", "ls 'a b'", "ls \"a\"", "a | b", "a; b",
-                           "a && b", "a > f", "a < f", "a\nb", "a # c", "ls a\\ b", "f(){ x; }", "ls {a,b}",
-                           "ls `pwd`", "a &", "ls [ab]", "ls ?", "printf x", "test -f x", "time ls",
-                           "a b c d e"}; /* the last: more than 4 words */
+  const char *need_sh[] = {
+      "",        "   ",    "echo hi",  "exit 3",    "cd /tmp",  "export A",  ". ./x",    ": x",      "kill 1",
+      "A=1 env", "ls *.c", "ls ~",     "ls $HOME",  "ls 'a b'", "ls \"a\"",  "a | b",    "a; b",     "a && b",
+      "a > f",   "a < f",  "a\nb",     "a # c",     "ls a\\ b", "f(){ x; }", "ls {a,b}", "ls `pwd`", "a &",
+      "ls [ab]", "ls ?",   "printf x", "test -f x", "time ls",  "a b c d e"}; /* the last: more than 4 words */
   for (size_t i = 0; i < sizeof need_sh / sizeof *need_sh; i++) {
     if (split(need_sh[i], w) != 0) fail_msg("\"%s\" was taken as plain", need_sh[i]);
   }

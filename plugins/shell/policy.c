@@ -48,7 +48,8 @@ void shell_policy_free(shell_policy *p) {
 static int load_list(json_t *root, const char *key, const char *origin, char ***ret, size_t *ret_n, char *errbuf) {
   json_t *arr = json_object_get(root, key);
   if (arr == NULL || json_is_null(arr)) return 0;
-  if (!json_is_array(arr)) return perr(errbuf, -EINVAL, "shell policy %s: \"%s\" must be a list of glob strings", origin, key);
+  if (!json_is_array(arr))
+    return perr(errbuf, -EINVAL, "shell policy %s: \"%s\" must be a list of glob strings", origin, key);
   size_t n = json_array_size(arr);
   if (n > SHELL_POLICY_MAX_RULES)
     return perr(errbuf, -EINVAL, "shell policy %s: \"%s\" has more than %d rules", origin, key, SHELL_POLICY_MAX_RULES);
@@ -70,7 +71,8 @@ int shell_policy_parse(const char *json_text, const char *origin, shell_policy *
   json_error_t je;
   json_t *root = json_loads(json_text, 0, &je);
   if (root == NULL)
-    return perr(errbuf, -EINVAL, "shell policy %s: bad JSON at line %d column %d: %s", origin, je.line, je.column, je.text);
+    return perr(errbuf, -EINVAL, "shell policy %s: bad JSON at line %d column %d: %s", origin, je.line, je.column,
+                je.text);
   int rc = 0;
   shell_policy *p = calloc(1, sizeof *p);
   if (p == NULL) {
@@ -89,8 +91,10 @@ int shell_policy_parse(const char *json_text, const char *origin, shell_policy *
       goto fail;
     }
   }
-  if ((rc = load_list(root, "deny", origin, &p->deny, &p->n_deny, errbuf)) != 0) goto fail;
-  if ((rc = load_list(root, "allow", origin, &p->allow, &p->n_allow, errbuf)) != 0) goto fail;
+  rc = load_list(root, "deny", origin, &p->deny, &p->n_deny, errbuf);
+  if (rc != 0) goto fail;
+  rc = load_list(root, "allow", origin, &p->allow, &p->n_allow, errbuf);
+  if (rc != 0) goto fail;
   json_decref(root);
   *ret = p;
   return 0;
@@ -135,10 +139,8 @@ static void show(const where *w, char *out, size_t cap) {
   int len = (int)strlen(w->line);
   const char *ell = len > SHOW_MAX ? "..." : "";
   if (len > SHOW_MAX) len = SHOW_MAX;
-  if (w->lineno > 0)
-    snprintf(out, cap, "line %d \"%.*s%s\"", w->lineno, len, w->line, ell);
-  else
-    snprintf(out, cap, "command \"%.*s%s\"", len, w->line, ell);
+  if (w->lineno > 0) snprintf(out, cap, "line %d \"%.*s%s\"", w->lineno, len, w->line, ell);
+  else snprintf(out, cap, "command \"%.*s%s\"", len, w->line, ell);
 }
 
 static int check_deny(const shell_policy *p, const char *s, const where *w, char *errbuf) {
@@ -205,8 +207,7 @@ static int check_line(const shell_policy *p, char *line, int lineno, char *errbu
     } else if (c == '|') {
       sep = (i + 1 < n && line[i + 1] == '|') ? 2 : 1;
     } else if (c == '&') {
-      if (i + 1 < n && line[i + 1] == '&')
-        sep = 2;
+      if (i + 1 < n && line[i + 1] == '&') sep = 2;
       else if (!((i > 0 && (line[i - 1] == '>' || line[i - 1] == '<')) || (i + 1 < n && line[i + 1] == '>')))
         sep = 1; /* a background `&`, not `>&3`, `2>&1` or `&>file` */
     }
@@ -264,10 +265,8 @@ int shell_policy_check_command(const shell_policy *p, const char *cmdline, char 
   if (buf == NULL) return perr(errbuf, -ENOMEM, "shell policy: out of memory");
   size_t n = 0;
   for (const char *c = cmdline; *c != '\0'; c++) {
-    if (!isspace((unsigned char)*c))
-      buf[n++] = *c;
-    else if (n > 0 && buf[n - 1] != ' ')
-      buf[n++] = ' ';
+    if (!isspace((unsigned char)*c)) buf[n++] = *c;
+    else if (n > 0 && buf[n - 1] != ' ') buf[n++] = ' ';
   }
   buf[n] = '\0';
   char *line = trim(buf);

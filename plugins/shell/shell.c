@@ -28,7 +28,7 @@
  * with the environment share ARG_MAX. Below it `-c` keeps $0 the task id. */
 #define SHELL_MAX_ARGV_SCRIPT (64 << 10)
 #define SHELL_SCRIPT_NAME ".muster-script"
-#define SHELL_PLAIN_MAX_WORDS 64   /* a longer plain command line runs through sh */
+#define SHELL_PLAIN_MAX_WORDS 64 /* a longer plain command line runs through sh */
 #define SHELL_PLAIN_MAX_BYTES 1024
 
 static const char *const interpreters[] = {"sh", "bash", "zsh", "dash", "ksh"};
@@ -40,10 +40,10 @@ static const char *const interpreters[] = {"sh", "bash", "zsh", "dash", "ksh"};
  * SDK has no config channel yet. A broken setting refuses every task with `error`. */
 typedef struct shell_config {
   char error[MUSTER_ERRBUF_SIZE];
-  char *interps_text;          /* the variable's value, for messages */
+  char *interps_text; /* the variable's value, for messages */
   char **interps;
   size_t n_interps;
-  shell_policy *policy;        /* NULL: no policy */
+  shell_policy *policy; /* NULL: no policy */
 } shell_config;
 
 static shell_config config;
@@ -140,7 +140,8 @@ static int check_str_list(json_t *v, const char *field, bool nonempty, char *err
   json_array_foreach(v, i, e) {
     if (!json_is_string(e)) return fail(errbuf, "%s[%zu]: must be a string", field, i);
   }
-  if (nonempty && json_string_length(json_array_get(v, 0)) == 0) return fail(errbuf, "%s[0]: empty program name", field);
+  if (nonempty && json_string_length(json_array_get(v, 0)) == 0)
+    return fail(errbuf, "%s[0]: empty program name", field);
   return 0;
 }
 
@@ -148,10 +149,14 @@ static int check_interpreter(const char *in, char *errbuf) {
   for (size_t i = 0; i < sizeof interpreters / sizeof *interpreters; i++)
     if (strcmp(in, interpreters[i]) == 0) return 0;
   if (in[0] != '/')
-    return fail(errbuf, "shell.interpreter: unknown interpreter \"%s\" (want sh, bash, zsh, dash, ksh or an allowed absolute path)", in);
+    return fail(
+        errbuf,
+        "shell.interpreter: unknown interpreter \"%s\" (want sh, bash, zsh, dash, ksh or an allowed absolute path)",
+        in);
   for (size_t i = 0; i < config.n_interps; i++)
     if (strcmp(in, config.interps[i]) == 0) return 0;
-  return fail(errbuf, "shell.interpreter: \"%s\" is not on the interpreter allow-list (MUSTER_SHELL_INTERPRETERS=\"%s\")", in,
+  return fail(errbuf,
+              "shell.interpreter: \"%s\" is not on the interpreter allow-list (MUSTER_SHELL_INTERPRETERS=\"%s\")", in,
               config.interps_text ? config.interps_text : "");
 }
 
@@ -201,7 +206,8 @@ static int check(json_t *sh, char *errbuf) {
                   SHELL_MAX_SCRIPT_FILE);
   }
   if (file != NULL) {
-    if (!json_is_string(file) || json_string_length(file) == 0) return fail(errbuf, "shell.scriptFile: must be a non-empty string");
+    if (!json_is_string(file) || json_string_length(file) == 0)
+      return fail(errbuf, "shell.scriptFile: must be a non-empty string");
     const char *f = json_string_value(file);
     if (f[0] == '/' || strstr(f, "..") != NULL)
       return fail(errbuf, "shell.scriptFile: \"%s\" must be a path inside the task dir, without \"..\"", f);
@@ -343,7 +349,8 @@ static int run(muster_task *task, shell_task *st, json_t *spec, json_t *sh, char
   if (argv == NULL) return fail(errbuf, "out of memory");
   size_t n = 0;
   if (n_cmd > 0) {
-    if ((text = join_command(command, args)) == NULL) {
+    text = join_command(command, args);
+    if (text == NULL) {
       rc = fail(errbuf, "out of memory");
       goto done;
     }
@@ -352,7 +359,8 @@ static int run(muster_task *task, shell_task *st, json_t *spec, json_t *sh, char
     audit(task, st, spec, "command", "-", argv[0], text, text_len);
   } else if (script != NULL && strlen(script) > SHELL_MAX_ARGV_SCRIPT) {
     snprintf(path, sizeof path, "%s/%s", ctx->task_dir, SHELL_SCRIPT_NAME);
-    if ((rc = write_script_file(path, script, strlen(script), errbuf)) != 0) goto done;
+    rc = write_script_file(path, script, strlen(script), errbuf);
+    if (rc != 0) goto done;
     argv[n++] = interp;
     argv[n++] = path; /* $0 in the script */
     audit(task, st, spec, "script", interp, interp, script, strlen(script));
@@ -368,8 +376,10 @@ static int run(muster_task *task, shell_task *st, json_t *spec, json_t *sh, char
     audit(task, st, spec, "script", interp, interp, script, strlen(script));
   } else {
     snprintf(path, sizeof path, "%s/%s", ctx->task_dir, file);
-    if ((rc = read_script_file(path, &text, &text_len, errbuf)) != 0) goto done;
-    if ((rc = shell_policy_check_script(config.policy, text, text_len, errbuf)) != 0) goto done;
+    rc = read_script_file(path, &text, &text_len, errbuf);
+    if (rc != 0) goto done;
+    rc = shell_policy_check_script(config.policy, text, text_len, errbuf);
+    if (rc != 0) goto done;
     argv[n++] = interp;
     argv[n++] = path;
     audit(task, st, spec, "scriptFile", interp, interp, text, text_len);

@@ -119,8 +119,13 @@ static int validate(const loaded *l, const char *config, char *errbuf) {
 /* Starts a task on the fake host; returns start()'s result. */
 static int start(const loaded *l, muster_task *t, const char *spec, const char *config, char *errbuf) {
   memset(t, 0, sizeof *t);
-  t->ctx = (muster_task_context){.job_id = "job-7", .task_id = "web1/t", .attempt = 2, .agent_id = "agent-9",
-                                 .task_dir = tmp, .spec_json = spec, .config_json = config};
+  t->ctx = (muster_task_context){.job_id = "job-7",
+                                 .task_id = "web1/t",
+                                 .attempt = 2,
+                                 .agent_id = "agent-9",
+                                 .task_dir = tmp,
+                                 .spec_json = spec,
+                                 .config_json = config};
   errbuf[0] = '\0';
   return l->p->start(t, &host, errbuf);
 }
@@ -150,18 +155,21 @@ static void test_interpreters(void **state) {
   assert_int_not_equal(validate(&l, "{\"interpreter\":\"fish\",\"script\":\"x\"}", e), 0);
   assert_non_null(strstr(e, "shell.interpreter: unknown interpreter \"fish\""));
   assert_int_not_equal(validate(&l, "{\"interpreter\":\"/opt/x/bin/fish\",\"script\":\"x\"}", e), 0);
-  assert_string_equal(e, "shell.interpreter: \"/opt/x/bin/fish\" is not on the interpreter allow-list "
-                         "(MUSTER_SHELL_INTERPRETERS=\"\")");
+  assert_string_equal(e,
+                      "shell.interpreter: \"/opt/x/bin/fish\" is not on the interpreter allow-list "
+                      "(MUSTER_SHELL_INTERPRETERS=\"\")");
   unload(&l);
 
   l = load("/opt/x/bin/fish:/usr/bin/tcsh", NULL);
   assert_int_equal(validate(&l, "{\"interpreter\":\"/opt/x/bin/fish\",\"script\":\"x\"}", e), 0);
   assert_int_equal(validate(&l, "{\"interpreter\":\"/usr/bin/tcsh\",\"script\":\"x\"}", e), 0);
   assert_int_not_equal(validate(&l, "{\"interpreter\":\"/bin/bash\",\"script\":\"x\"}", e), 0);
-  assert_non_null(strstr(e, "\"/bin/bash\" is not on the interpreter allow-list "
-                            "(MUSTER_SHELL_INTERPRETERS=\"/opt/x/bin/fish:/usr/bin/tcsh\")"));
+  assert_non_null(strstr(e,
+                         "\"/bin/bash\" is not on the interpreter allow-list "
+                         "(MUSTER_SHELL_INTERPRETERS=\"/opt/x/bin/fish:/usr/bin/tcsh\")"));
   muster_task t;
-  assert_int_equal(start(&l, &t, "{}", "{\"interpreter\":\"/opt/x/bin/fish\",\"script\":\"echo hi\",\"args\":[\"a\"]}", e), 0);
+  assert_int_equal(
+      start(&l, &t, "{}", "{\"interpreter\":\"/opt/x/bin/fish\",\"script\":\"echo hi\",\"args\":[\"a\"]}", e), 0);
   assert_int_equal(t.argc, 5);
   assert_string_equal(t.argv[0], "/opt/x/bin/fish");
   assert_string_equal(t.argv[1], "-c");
@@ -208,7 +216,10 @@ static void test_policy_allow(void **state) {
   (void)state;
   char e[MUSTER_ERRBUF_SIZE];
   loaded l = load(NULL, "{\"allow\": [\"echo *\", \"systemctl reload *\", \"true\"], \"deny\": [\"*nginx-evil*\"]}");
-  assert_int_equal(validate(&l, "{\"script\":\"echo start >&3\\nsystemctl reload nginx 2>&1; true\\necho 'a|b;c' \\\"x && y\\\"\"}", e), 0);
+  assert_int_equal(
+      validate(&l, "{\"script\":\"echo start >&3\\nsystemctl reload nginx 2>&1; true\\necho 'a|b;c' \\\"x && y\\\"\"}",
+               e),
+      0);
   assert_int_not_equal(validate(&l, "{\"script\":\"echo a\\necho a | grep a\"}", e), 0);
   assert_string_equal(e, "shell policy: line 2 \"echo a | grep a\" matches no allow rule (at \"grep a\")");
   assert_int_not_equal(validate(&l, "{\"script\":\"curl http://x\"}", e), 0);
@@ -267,7 +278,8 @@ static void test_script_file_policy_and_audit(void **state) {
   assert_non_null(strstr(e, "shell.scriptFile: cannot open"));
   end(&l, &t);
   assert_int_equal(start(&l, &t, "{\"runAs\":\"nobody\",\"workingDir\":\"sub\"}",
-                         "{\"interpreter\":\"bash\",\"scriptFile\":\"ok.sh\"}", e), 0);
+                         "{\"interpreter\":\"bash\",\"scriptFile\":\"ok.sh\"}", e),
+                   0);
   assert_int_equal(t.argc, 2);
   assert_string_equal(t.argv[0], "bash");
   char want[2048];
@@ -298,8 +310,7 @@ static void test_plain_script_skips_the_shell(void **state) {
   assert_string_equal(t.argv[0], "true");
   end(&l, &t);
   const char *keep_sh[] = {"{\"script\":\"echo hi\"}", "{\"script\":\"ls $HOME\"}",
-                           "{\"script\":\"true\",\"interpreter\":\"bash\"}",
-                           "{\"script\":\"true\",\"args\":[\"a\"]}"};
+                           "{\"script\":\"true\",\"interpreter\":\"bash\"}", "{\"script\":\"true\",\"args\":[\"a\"]}"};
   for (size_t i = 0; i < sizeof keep_sh / sizeof *keep_sh; i++) {
     assert_int_equal(start(&l, &t, "{}", keep_sh[i], e), 0);
     assert_string_equal(t.argv[1], "-c");
@@ -322,12 +333,14 @@ static void test_audit_line(void **state) {
            tmp, tmp);
   assert_string_equal(t.log, want);
   end(&l, &t);
-  assert_int_equal(start(&l, &t, "{\"run_as\":\"svc:svc\"}", "{\"command\":[\"ls\",\"-l\"],\"args\":[\"/tmp\"]}", e), 0);
+  assert_int_equal(start(&l, &t, "{\"run_as\":\"svc:svc\"}", "{\"command\":[\"ls\",\"-l\"],\"args\":[\"/tmp\"]}", e),
+                   0);
   assert_string_equal(t.argv[0], "ls");
   assert_string_equal(t.argv[2], "/tmp");
   assert_non_null(strstr(t.log, "user=svc:svc "));
-  assert_non_null(strstr(t.log, "form=command interpreter=- program=ls "
-                                "sha256=498d017a815da7cc8e4295a8eacb3255855b9c8682b7752790183e3dad42f399 bytes=10 "));
+  assert_non_null(strstr(t.log,
+                         "form=command interpreter=- program=ls "
+                         "sha256=498d017a815da7cc8e4295a8eacb3255855b9c8682b7752790183e3dad42f399 bytes=10 "));
   end(&l, &t);
   unload(&l);
 }

@@ -39,7 +39,7 @@
 #define SPARK_KILL_RETRY_FIRST_MS 100 /* a kill is re-checked after 100 ms, doubling to 1 s */
 #define SPARK_KILL_RETRY_MAX_MS 1000
 #define SPARK_OP_OUT_MAX (64 * 1024) /* what spark-submit --status may print that is kept */
-#define SPARK_LIVY_CREATE_TRIES 3  /* POST /batches without an answer, each followed by a lookup by tag */
+#define SPARK_LIVY_CREATE_TRIES 3    /* POST /batches without an answer, each followed by a lookup by tag */
 
 /* The agent's configuration, read once at load. */
 static struct {
@@ -65,7 +65,7 @@ typedef struct spark_task {
   char task_tag[MU_SPARK_TAG_MAX + 1], attempt_tag[MU_SPARK_TAG_MAX + 1];
   char *app_name;
   char handle_path[4200];
-  mu_spark_handle h;           /* what is (being) written to handle_path */
+  mu_spark_handle h; /* what is (being) written to handle_path */
   bool reattached;
   mu_spark_scan *scan;
   muster_proc *proc;
@@ -76,20 +76,20 @@ typedef struct spark_task {
   call_kind call_kind;
   int redirects;
   muster_timer *timer;
-  muster_timer *submit_timer;  /* cluster mode: spark-submit has submit_timeout to name the id */
+  muster_timer *submit_timer; /* cluster mode: spark-submit has submit_timeout to name the id */
   bool submit_timed_out;
-  size_t rm_index;             /* the ResourceManager answering last */
-  char rm_redirect[512];       /* an active RM a standby pointed at, not in the list */
+  size_t rm_index;       /* the ResourceManager answering last */
+  char rm_redirect[512]; /* an active RM a standby pointed at, not in the list */
   unsigned poll_errors;
   char last_error[600];
-  char app_state[64];          /* last state the cluster reported, as it said it */
+  char app_state[64]; /* last state the cluster reported, as it said it */
   mu_spark_app_phase phase;
   bool have_phase;
   double last_progress;
   uint64_t last_progress_ms;
   bool params_sent_tracking, params_sent_ui;
-  bool app_id_param_pending;   /* the id is sent as a param once its handle is on disk */
-  bool lookup_then_fail;       /* spark-submit failed without an id: find what it submitted, else fail */
+  bool app_id_param_pending; /* the id is sent as a param once its handle is on disk */
+  bool lookup_then_fail;     /* spark-submit failed without an id: find what it submitted, else fail */
   char fail_message[600];
   bool cancelling;
   muster_cancel_reason cancel_reason;
@@ -97,17 +97,17 @@ typedef struct spark_task {
   uint64_t submit_deadline_ms;
   bool kill_sent;
   uint64_t kill_retry_ms;
-  int pending_saves;           /* handle writes in flight: cleanup waits for them */
+  int pending_saves; /* handle writes in flight: cleanup waits for them */
   bool cleaned;
   bool finished;
   unsigned create_tries;
-  muster_proc *op_proc;        /* Kubernetes: spark-submit --status / --kill running */
+  muster_proc *op_proc; /* Kubernetes: spark-submit --status / --kill running */
   bool op_kill;
-  char *op_out;                /* its output (both streams), bounded by SPARK_OP_OUT_MAX */
-  size_t op_len;       /* Livy: POST /batches answered 5xx or not at all, then looked up by tag */
+  char *op_out;  /* its output (both streams), bounded by SPARK_OP_OUT_MAX */
+  size_t op_len; /* Livy: POST /batches answered 5xx or not at all, then looked up by tag */
   char *sql_path;
-  mu_spark_fetch *fetch;       /* an app_resource URL being fetched */
-  char *fetched_path;          /* where it was put, checked */
+  mu_spark_fetch *fetch; /* an app_resource URL being fetched */
+  char *fetched_path;    /* where it was put, checked */
 } spark_task;
 
 static uint64_t now_ms(void) { return uv_hrtime() / 1000000u; }
@@ -232,7 +232,9 @@ static void on_saved(void *arg, int rc, const char *msg) {
     st->host->log(st->task, MUSTER_LOG_WARN, "application handle not saved: %s", msg);
     if (!st->finished && st->h.phase == MU_SPARK_H_SUBMITTING && st->spec->cluster)
       end(st, MUSTER_STATE_FAILED,
-          "spark: cannot persist the application handle (%s); not submitting an application that could not be re-attached", msg);
+          "spark: cannot persist the application handle (%s); not submitting an application that could not be "
+          "re-attached",
+          msg);
   }
 }
 
@@ -310,7 +312,8 @@ static void on_call(void *arg, const mu_spark_reply *r);
 
 static int call(spark_task *st, call_kind kind, const char *method, const char *url, const char *body) {
   st->call_kind = kind;
-  mu_spark_auth auth = {.user = st->spec->auth_user, .password = st->spec->auth_password, .token = st->spec->auth_token};
+  mu_spark_auth auth = {
+      .user = st->spec->auth_user, .password = st->spec->auth_password, .token = st->spec->auth_token};
   int rc = mu_spark_call_start(st->host->loop(st->task), method, url, body, SPARK_CALL_TIMEOUT_MS, &auth, on_call, st,
                                &st->call);
   if (rc != 0) {
@@ -379,11 +382,10 @@ static void on_app_state(spark_task *st, mu_spark_app_phase phase, const char *s
   if (detail != NULL && *detail != '\0') say(st, "spark: diagnostics: %s", detail);
   if (logs_url != NULL && *logs_url != '\0') say(st, "spark: driver logs: %s", logs_url);
   set_param(st, "final_state", state_text);
-  if (phase == MU_SPARK_APP_SUCCEEDED)
-    end_app(st, MUSTER_STATE_SUCCEEDED, "%s %s", st->h.app_id, state_text);
+  if (phase == MU_SPARK_APP_SUCCEEDED) end_app(st, MUSTER_STATE_SUCCEEDED, "%s %s", st->h.app_id, state_text);
   else
-    end_app(st, MUSTER_STATE_FAILED, "spark: %s ended %s%s%.600s", st->h.app_id, state_text, detail && *detail ? ": " : "",
-            detail ? detail : "");
+    end_app(st, MUSTER_STATE_FAILED, "spark: %s ended %s%s%.600s", st->h.app_id, state_text,
+            detail && *detail ? ": " : "", detail ? detail : "");
 }
 
 static void handle_status_reply(spark_task *st, const mu_spark_reply *r) {
@@ -394,17 +396,17 @@ static void handle_status_reply(spark_task *st, const mu_spark_reply *r) {
     if (r->status != 200 || rc != 0) {
       char text[300];
       mu_spark_error_text(r->body, r->len, text, sizeof text);
-      if (r->status == 404)
-        poll_error(st, "GET %s/ws/v1/cluster/apps/%s: 404: %s", rm_base(st), st->h.app_id, text);
+      if (r->status == 404) poll_error(st, "GET %s/ws/v1/cluster/apps/%s: 404: %s", rm_base(st), st->h.app_id, text);
       else if (r->status != 200)
         poll_error(st, "GET %s/ws/v1/cluster/apps/%s: HTTP %ld: %s", rm_base(st), st->h.app_id, r->status, text);
-      else
-        poll_error(st, "GET %s/ws/v1/cluster/apps/%s: %s", rm_base(st), st->h.app_id, why);
+      else poll_error(st, "GET %s/ws/v1/cluster/apps/%s: %s", rm_base(st), st->h.app_id, why);
       return;
     }
     st->poll_errors = 0;
     if (!mu_spark_tags_have(app.tags, st->h.tag)) {
-      end(st, MUSTER_STATE_FAILED, "spark: %s does not carry this task's tag %s (its tags: \"%s\"); not tracking an application that is not this task's",
+      end(st, MUSTER_STATE_FAILED,
+          "spark: %s does not carry this task's tag %s (its tags: \"%s\"); not tracking an application that is not "
+          "this task's",
           st->h.app_id, st->h.tag, app.tags);
       return;
     }
@@ -415,14 +417,13 @@ static void handle_status_reply(spark_task *st, const mu_spark_reply *r) {
     char state_text[64];
     if (strcmp(app.state, "FINISHED") == 0 || strcmp(app.final_status, "UNDEFINED") != 0)
       snprintf(state_text, sizeof state_text, "%s/%s", app.state, app.final_status[0] ? app.final_status : "UNDEFINED");
-    else
-      snprintf(state_text, sizeof state_text, "%s", app.state);
+    else snprintf(state_text, sizeof state_text, "%s", app.state);
     mu_spark_app_phase phase = mu_spark_yarn_phase(app.state, app.final_status);
     if (st->call_kind == CALL_FINAL) { /* client mode: the process ended, the RM says how */
       st->call_kind = CALL_NONE;
       if (!mu_spark_phase_final(phase)) {
-        end_app(st, st->exit_code == 0 ? MUSTER_STATE_SUCCEEDED : MUSTER_STATE_FAILED, "%s: driver exited %d; %s still %s",
-                st->h.app_id, st->exit_code, st->h.app_id, state_text);
+        end_app(st, st->exit_code == 0 ? MUSTER_STATE_SUCCEEDED : MUSTER_STATE_FAILED,
+                "%s: driver exited %d; %s still %s", st->h.app_id, st->exit_code, st->h.app_id, state_text);
         return;
       }
     }
@@ -461,14 +462,15 @@ static void handle_status_reply(spark_task *st, const mu_spark_reply *r) {
     st->poll_errors = 0;
     on_app_state(st, mu_spark_driver_phase(rep.driver_state), rep.driver_state, rep.message, NULL);
   }
-  if (!st->finished && st->stage == ST_TRACKING && st->spec->spark_ui_url != NULL && st->phase == MU_SPARK_APP_RUNNING &&
-      !is_livy(st)) {
+  if (!st->finished && st->stage == ST_TRACKING && st->spec->spark_ui_url != NULL &&
+      st->phase == MU_SPARK_APP_RUNNING && !is_livy(st)) {
     /* progress from the Spark monitoring API: completed / total tasks of the jobs */
     char url[2048];
     snprintf(url, sizeof url, "%s/api/v1/applications/%s/jobs", st->spec->spark_ui_url, st->h.app_id);
     if (call(st, CALL_PROGRESS, "GET", url, NULL) == 0) return;
   }
-  if (!st->finished && st->stage != ST_ENDED) track_next(st, st->stage == ST_KILLING ? kill_retry(st) : (uint64_t)st->spec->poll_ms);
+  if (!st->finished && st->stage != ST_ENDED)
+    track_next(st, st->stage == ST_KILLING ? kill_retry(st) : (uint64_t)st->spec->poll_ms);
 }
 
 /* PUT …/state {"state":"KILLED"}: 202 (accepted) or 200 KILLED; standalone: kill/<id>. */
@@ -553,7 +555,10 @@ static void begin_kill(spark_task *st) {
     return;
   }
   say(st, "spark: killing %s through the %s", st->h.app_id,
-      is_yarn(st) ? "ResourceManager" : is_livy(st) ? "Livy server" : is_k8s(st) ? "spark-submit --kill" : "master's REST server");
+      is_yarn(st)   ? "ResourceManager"
+      : is_livy(st) ? "Livy server"
+      : is_k8s(st)  ? "spark-submit --kill"
+                    : "master's REST server");
   start_kill_call(st);
 }
 
@@ -561,8 +566,7 @@ static void begin_kill(spark_task *st) {
 static void reattach_found(spark_task *st, const char *id, const char *state) {
   if (st->lookup_then_fail)
     say(st, "spark: spark-submit failed after submitting %s (found by tag %s); tracking it", id, st->h.tag);
-  else
-    say(st, "spark: re-attaching to %s (state %s, tag %s) instead of submitting again", id, state, st->h.tag);
+  else say(st, "spark: re-attaching to %s (state %s, tag %s) instead of submitting again", id, state, st->h.tag);
   snprintf(st->h.app_id, sizeof st->h.app_id, "%s", id);
   st->reattached = true;
   set_param(st, "app_id", st->h.app_id);
@@ -585,7 +589,8 @@ static void handle_livy_lookup_reply(spark_task *st, const mu_spark_reply *r) {
       return;
     }
     end(st, MUSTER_STATE_FAILED,
-        "spark: cannot tell whether an earlier attempt's batch still runs (GET %s/batches: %s%s); not submitting another",
+        "spark: cannot tell whether an earlier attempt's batch still runs (GET %s/batches: %s%s); not submitting "
+        "another",
         st->spec->livy_url, r->status == 200 ? "" : "HTTP ", r->status == 200 ? why : text);
     return;
   }
@@ -640,7 +645,8 @@ static void handle_lookup_reply(spark_task *st, const mu_spark_reply *r) {
   if (n < 0) {
     mu_spark_error_text(r->body, r->len, text, sizeof text);
     end(st, MUSTER_STATE_FAILED,
-        "spark: cannot tell whether an earlier attempt's application still runs (GET %s/ws/v1/cluster/apps?applicationTags=%s: %s%s); not submitting another",
+        "spark: cannot tell whether an earlier attempt's application still runs (GET "
+        "%s/ws/v1/cluster/apps?applicationTags=%s: %s%s); not submitting another",
         rm_base(st), st->h.tag, r->status == 200 ? "" : "HTTP ", r->status == 200 ? why : text);
     return;
   }
@@ -687,8 +693,9 @@ static void handle_livy_create_reply(spark_task *st, const mu_spark_reply *r) {
       return;
     }
     if (r->error != NULL) snprintf(text, sizeof text, "%s", r->error);
-    end(st, MUSTER_STATE_FAILED, "spark: POST %s/batches: %s%s (after %u tries; a batch it may have created is tagged %s)",
-        st->spec->livy_url, r->error ? "" : "HTTP 5xx: ", text, st->create_tries, st->task_tag);
+    end(st, MUSTER_STATE_FAILED,
+        "spark: POST %s/batches: %s%s (after %u tries; a batch it may have created is tagged %s)", st->spec->livy_url,
+        r->error ? "" : "HTTP 5xx: ", text, st->create_tries, st->task_tag);
     return;
   }
   if ((r->status != 201 && r->status != 200) || mu_spark_livy_batch_parse(r->body, r->len, &b, why) != 0) {
@@ -721,7 +728,8 @@ static void handle_create_reply(spark_task *st, const mu_spark_reply *r) {
     return;
   }
   if (!rep.success || strncmp(rep.submission_id, "driver-", 7) != 0) {
-    end(st, MUSTER_STATE_FAILED, "spark: the master refused the submission: %s", rep.message[0] ? rep.message : "success: false");
+    end(st, MUSTER_STATE_FAILED, "spark: the master refused the submission: %s",
+        rep.message[0] ? rep.message : "success: false");
     return;
   }
   submitted(st, rep.submission_id, st->spec->rest_url);
@@ -735,21 +743,23 @@ static void on_call(void *arg, const mu_spark_reply *r) {
   if (kind == CALL_PROGRESS) { /* best effort: never counts against the error budget */
     double pct = r->error == NULL && r->status == 200 ? mu_spark_jobs_progress(r->body, r->len) : -1;
     if (pct >= 0) report_progress(st, pct);
-    else st->host->log(st->task, MUSTER_LOG_DEBUG, "progress from %s: %s", st->spec->spark_ui_url,
-                       r->error ? r->error : "no jobs yet");
+    else
+      st->host->log(st->task, MUSTER_LOG_DEBUG, "progress from %s: %s", st->spec->spark_ui_url,
+                    r->error ? r->error : "no jobs yet");
     track_next(st, (uint64_t)st->spec->poll_ms);
     return;
   }
   if (r->error != NULL) {
     char msg[700];
     snprintf(msg, sizeof msg, "%s: %s", api_base(st), r->error);
-    if (is_yarn(st)) rm_rotate(st); /* try the next ResourceManager */
+    if (is_yarn(st)) rm_rotate(st);           /* try the next ResourceManager */
     if (kind == CALL_CREATE && is_livy(st)) { /* the batch may exist (an answer lost): by tag, then decide */
       handle_livy_create_reply(st, r);
       return;
     }
     if (kind == CALL_CREATE) {
-      end(st, MUSTER_STATE_FAILED, "spark: POST %s/v1/submissions/create: %s (nothing submitted)", st->spec->rest_url, r->error);
+      end(st, MUSTER_STATE_FAILED, "spark: POST %s/v1/submissions/create: %s (nothing submitted)", st->spec->rest_url,
+          r->error);
       return;
     }
     if (kind == CALL_LOOKUP && st->stage != ST_KILLING) {
@@ -823,7 +833,8 @@ static void start_kill_call(spark_task *st) {
   char url[2048];
   if (is_yarn(st)) {
     snprintf(url, sizeof url, "%s/ws/v1/cluster/apps/%s/state", rm_base(st), st->h.app_id);
-    if (call(st, CALL_KILL, "PUT", url, "{\"state\":\"KILLED\"}") != 0) poll_error(st, "cannot start a call to %s", url);
+    if (call(st, CALL_KILL, "PUT", url, "{\"state\":\"KILLED\"}") != 0)
+      poll_error(st, "cannot start a call to %s", url);
   } else if (is_livy(st)) {
     snprintf(url, sizeof url, "%s/batches/%s", st->spec->livy_url, st->h.app_id);
     if (call(st, CALL_KILL, "DELETE", url, NULL) != 0) poll_error(st, "cannot start a call to %s", url);
@@ -844,8 +855,8 @@ static void start_lookup_call(spark_task *st) {
 /* ---- the poll timer ---- */
 
 static void unconfirmed(spark_task *st) {
-  st->host->log(st->task, MUSTER_LOG_WARN, "kill unconfirmed: %s still %s (metric spark_kill_unconfirmed)", st->h.app_id,
-                st->app_state[0] ? st->app_state : "in an unknown state");
+  st->host->log(st->task, MUSTER_LOG_WARN, "kill unconfirmed: %s still %s (metric spark_kill_unconfirmed)",
+                st->h.app_id, st->app_state[0] ? st->app_state : "in an unknown state");
   set_param(st, "kill_unconfirmed", st->h.app_id);
   char who[400];
   if (st->h.app_id[0] != '\0') snprintf(who, sizeof who, "%s", st->h.app_id);
@@ -901,7 +912,8 @@ static void on_op_output(muster_task *task, muster_proc *proc, muster_stream str
   (void)task;
   (void)stream;
   spark_task *st = user;
-  if (proc != st->op_proc || st->op_out == NULL || st->op_len + len > SPARK_OP_OUT_MAX) return; /* the first 64 KiB say it */
+  if (proc != st->op_proc || st->op_out == NULL || st->op_len + len > SPARK_OP_OUT_MAX)
+    return; /* the first 64 KiB say it */
   memcpy(st->op_out + st->op_len, data, len);
   st->op_len += len;
   st->op_out[st->op_len] = '\0';
@@ -984,8 +996,12 @@ static void k8s_op(spark_task *st, bool kill) {
   const char *env[2] = {spark_home_env(st, home_env, sizeof home_env), NULL};
   if (kill) say(st, "$ %s --kill %s --master %s", av.argv[0], st->h.app_id, st->spec->master);
   st->op_kill = kill;
-  muster_spawn_opts o = {.size = sizeof o, .argv = (const char *const *)av.argv, .env = env, .on_exit = on_op_exit,
-                         .user = st, .on_output = on_op_output};
+  muster_spawn_opts o = {.size = sizeof o,
+                         .argv = (const char *const *)av.argv,
+                         .env = env,
+                         .on_exit = on_op_exit,
+                         .user = st,
+                         .on_output = on_op_output};
   if (st->host->spawn(st->task, &o, &st->op_proc, err) != 0) {
     st->op_proc = NULL;
     poll_error(st, "cannot start %s: %s", av.argv[0], err);
@@ -998,9 +1014,10 @@ static void k8s_op(spark_task *st, bool kill) {
 /* What spark-submit's own output has said so far: the id becomes the task's handle. */
 static void apply_found(spark_task *st) {
   const mu_spark_found *f = mu_spark_scan_found(st->scan);
-  const char *id = is_yarn(st) ? f->yarn_app_id
-                   : is_standalone(st) ? (st->spec->cluster ? f->driver_id : f->standalone_app_id)
-                   : strcmp(st->h.kind, "k8s") == 0 ? f->k8s_submission : "";
+  const char *id = is_yarn(st)                      ? f->yarn_app_id
+                   : is_standalone(st)              ? (st->spec->cluster ? f->driver_id : f->standalone_app_id)
+                   : strcmp(st->h.kind, "k8s") == 0 ? f->k8s_submission
+                                                    : "";
   if (id[0] != '\0' && st->h.app_id[0] == '\0') {
     stop_submit_timer(st);
     snprintf(st->h.app_id, sizeof st->h.app_id, "%s", id);
@@ -1042,8 +1059,8 @@ static void on_proc_exit(muster_task *task, muster_proc *proc, const muster_proc
   st->scan = NULL;
   if (st->cancelling) {
     if (st->stage == ST_KILLING) return; /* the cluster kill decides */
-    end(st, st->cancel_reason == MUSTER_CANCEL_TIMEOUT ? MUSTER_STATE_TIMED_OUT : MUSTER_STATE_CANCELLED,
-        "spark: %s", st->cancel_reason == MUSTER_CANCEL_TIMEOUT ? "timed out" : "cancelled");
+    end(st, st->cancel_reason == MUSTER_CANCEL_TIMEOUT ? MUSTER_STATE_TIMED_OUT : MUSTER_STATE_CANCELLED, "spark: %s",
+        st->cancel_reason == MUSTER_CANCEL_TIMEOUT ? "timed out" : "cancelled");
     return;
   }
   const char *why = x->message && *x->message ? x->message : "";
@@ -1107,15 +1124,19 @@ static void on_submit_timeout(muster_task *task, muster_timer *timer, void *user
   st->submit_timer = NULL; /* one-shot: released by the host */
   if (st->finished || st->h.app_id[0] != '\0' || st->proc == NULL) return;
   st->submit_timed_out = true;
-  say(st, "spark: no application id after submit_timeout (%lld ms); stopping spark-submit", (long long)st->spec->submit_ms);
+  say(st, "spark: no application id after submit_timeout (%lld ms); stopping spark-submit",
+      (long long)st->spec->submit_ms);
   st->host->proc_kill(st->task, st->proc);
 }
 
 static void launch_submit(spark_task *st) {
   const muster_task_context *ctx = st->host->context(st->task);
-  mu_spark_submit_ctx sc = {.task_dir = ctx->task_dir, .app_resource = st->fetched_path, .sql_file = st->sql_path,
+  mu_spark_submit_ctx sc = {.task_dir = ctx->task_dir,
+                            .app_resource = st->fetched_path,
+                            .sql_file = st->sql_path,
                             .task_tag = st->task_tag,
-                            .attempt_tag = st->attempt_tag, .app_name = st->app_name};
+                            .attempt_tag = st->attempt_tag,
+                            .app_name = st->app_name};
   mu_spark_argv av;
   char err[MUSTER_ERRBUF_SIZE] = "";
   if (mu_spark_build_argv(st->spec, &sc, &av, err) != 0) {
@@ -1128,12 +1149,16 @@ static void launch_submit(spark_task *st) {
   free(shown);
   char home_env[4200];
   const char *env[2] = {spark_home_env(st, home_env, sizeof home_env), NULL};
-  muster_spawn_opts o = {.size = sizeof o, .argv = (const char *const *)av.argv, .env = env, .on_exit = on_proc_exit,
-                         .user = st, .on_output = on_output};
+  muster_spawn_opts o = {.size = sizeof o,
+                         .argv = (const char *const *)av.argv,
+                         .env = env,
+                         .on_exit = on_proc_exit,
+                         .user = st,
+                         .on_output = on_output};
   if (st->host->spawn(st->task, &o, &st->proc, err) != 0) {
     end_app(st, MUSTER_STATE_FAILED, "spark: cannot start %s: %s", av.argv[0], err);
-  } else if (st->spec->cluster &&
-             st->host->timer_start(st->task, (uint64_t)st->spec->submit_ms, 0, on_submit_timeout, st, &st->submit_timer) != 0) {
+  } else if (st->spec->cluster && st->host->timer_start(st->task, (uint64_t)st->spec->submit_ms, 0, on_submit_timeout,
+                                                        st, &st->submit_timer) != 0) {
     st->submit_timer = NULL;
     st->host->log(st->task, MUSTER_LOG_WARN, "submit_timeout not armed (no timer)");
   }
@@ -1149,7 +1174,8 @@ static void post_create(spark_task *st, const char *base, const char *path, char
   const mu_spark_spec *s = st->spec;
   char url[2048];
   snprintf(url, sizeof url, "%s%s", base, path);
-  say(st, "spark: POST %s (%s%s%s)", url, s->main_class ? s->main_class : "", s->main_class ? ", " : "", s->app_resource);
+  say(st, "spark: POST %s (%s%s%s)", url, s->main_class ? s->main_class : "", s->main_class ? ", " : "",
+      s->app_resource);
   if (call(st, CALL_CREATE, "POST", url, body) != 0) end(st, MUSTER_STATE_FAILED, "spark: cannot call %s", url);
   free(body);
 }
@@ -1164,16 +1190,24 @@ static void launch_rest(spark_task *st) {
     for (size_t i = 0; i < s->n_conf; i++) keys[n] = s->conf[i].key, vals[n++] = s->conf[i].value;
     if (s->driver_memory) keys[n] = "spark.driver.memory", vals[n++] = s->driver_memory;
     if (s->executor_memory) keys[n] = "spark.executor.memory", vals[n++] = s->executor_memory;
-    if (s->driver_cores) snprintf(num[0], 32, "%u", s->driver_cores), keys[n] = "spark.driver.cores", vals[n++] = num[0];
-    if (s->executor_cores) snprintf(num[1], 32, "%u", s->executor_cores), keys[n] = "spark.executor.cores", vals[n++] = num[1];
+    if (s->driver_cores)
+      snprintf(num[0], 32, "%u", s->driver_cores), keys[n] = "spark.driver.cores", vals[n++] = num[0];
+    if (s->executor_cores)
+      snprintf(num[1], 32, "%u", s->executor_cores), keys[n] = "spark.executor.cores", vals[n++] = num[1];
     if (s->num_executors) {
       /* a standalone master sizes an application by spark.cores.max */
       snprintf(num[2], 32, "%u", s->num_executors * (s->executor_cores ? s->executor_cores : 1));
       keys[n] = "spark.cores.max", vals[n++] = num[2];
     }
-    mu_spark_rest_create c = {.app_resource = s->app_resource, .main_class = s->main_class, .app_name = st->app_name,
-                              .app_args = (const char *const *)s->app_args.items, .n_args = s->app_args.n,
-                              .prop_keys = keys, .prop_values = vals, .n_props = n, .master = s->master};
+    mu_spark_rest_create c = {.app_resource = s->app_resource,
+                              .main_class = s->main_class,
+                              .app_name = st->app_name,
+                              .app_args = (const char *const *)s->app_args.items,
+                              .n_args = s->app_args.n,
+                              .prop_keys = keys,
+                              .prop_values = vals,
+                              .n_props = n,
+                              .master = s->master};
     body = mu_spark_rest_create_body(&c);
   }
   free(keys);
@@ -1200,20 +1234,36 @@ static void launch_livy(spark_task *st) {
     }
     if (s->dyn_enabled) {
       keys[n] = "spark.dynamicAllocation.enabled", vals[n++] = "true";
-      if (s->dyn_min) snprintf(num[0], 32, "%u", s->dyn_min), keys[n] = "spark.dynamicAllocation.minExecutors", vals[n++] = num[0];
-      if (s->dyn_max) snprintf(num[1], 32, "%u", s->dyn_max), keys[n] = "spark.dynamicAllocation.maxExecutors", vals[n++] = num[1];
+      if (s->dyn_min)
+        snprintf(num[0], 32, "%u", s->dyn_min), keys[n] = "spark.dynamicAllocation.minExecutors", vals[n++] = num[0];
+      if (s->dyn_max)
+        snprintf(num[1], 32, "%u", s->dyn_max), keys[n] = "spark.dynamicAllocation.maxExecutors", vals[n++] = num[1];
       if (s->dyn_initial)
-        snprintf(num[2], 32, "%u", s->dyn_initial), keys[n] = "spark.dynamicAllocation.initialExecutors", vals[n++] = num[2];
+        snprintf(num[2], 32, "%u", s->dyn_initial), keys[n] = "spark.dynamicAllocation.initialExecutors",
+                                                    vals[n++] = num[2];
     }
-    mu_spark_livy_create c = {.file = s->app_resource, .class_name = s->main_class, .name = st->app_name,
-                              .queue = s->queue, .driver_memory = s->driver_memory, .executor_memory = s->executor_memory,
-                              .driver_cores = s->driver_cores, .executor_cores = s->executor_cores,
-                              .num_executors = s->num_executors, .args = (const char *const *)s->app_args.items,
-                              .n_args = s->app_args.n, .jars = (const char *const *)s->jars.items, .n_jars = s->jars.n,
-                              .py_files = (const char *const *)s->py_files.items, .n_py_files = s->py_files.n,
-                              .files = (const char *const *)s->files.items, .n_files = s->files.n,
-                              .archives = (const char *const *)s->archives.items, .n_archives = s->archives.n,
-                              .conf_keys = keys, .conf_values = vals, .n_conf = n};
+    mu_spark_livy_create c = {.file = s->app_resource,
+                              .class_name = s->main_class,
+                              .name = st->app_name,
+                              .queue = s->queue,
+                              .driver_memory = s->driver_memory,
+                              .executor_memory = s->executor_memory,
+                              .driver_cores = s->driver_cores,
+                              .executor_cores = s->executor_cores,
+                              .num_executors = s->num_executors,
+                              .args = (const char *const *)s->app_args.items,
+                              .n_args = s->app_args.n,
+                              .jars = (const char *const *)s->jars.items,
+                              .n_jars = s->jars.n,
+                              .py_files = (const char *const *)s->py_files.items,
+                              .n_py_files = s->py_files.n,
+                              .files = (const char *const *)s->files.items,
+                              .n_files = s->files.n,
+                              .archives = (const char *const *)s->archives.items,
+                              .n_archives = s->archives.n,
+                              .conf_keys = keys,
+                              .conf_values = vals,
+                              .n_conf = n};
     body = mu_spark_livy_create_body(&c);
   }
   free(keys);
@@ -1246,7 +1296,8 @@ static void fetch_resource(spark_task *st) {
   for (const char *p = base; p < stop && n + 1 < sizeof name; p++)
     name[n++] = (isalnum((unsigned char)*p) || *p == '.' || *p == '-' || *p == '_') ? *p : '_';
   name[n] = '\0';
-  if (n == 0 || name[0] == '.') snprintf(name, sizeof name, "app%s", st->spec->program == MU_SPARK_PYTHON ? ".py" : ".jar");
+  if (n == 0 || name[0] == '.')
+    snprintf(name, sizeof name, "app%s", st->spec->program == MU_SPARK_PYTHON ? ".py" : ".jar");
   if (asprintf(&st->fetched_path, "%s/.muster-spark-%s", st->host->context(st->task)->task_dir, name) < 0) {
     st->fetched_path = NULL;
     end(st, MUSTER_STATE_FAILED, "spark: out of memory");
@@ -1270,8 +1321,7 @@ static void submit(spark_task *st) {
   st->h.attempt = st->host->context(st->task)->attempt;
   st->h.phase = MU_SPARK_H_SUBMITTING;
   st->pending_saves++; /* balanced in on_submitting_saved */
-  if (st->handle_path[0] == '\0')
-    on_submitting_saved(st, 0, NULL);
+  if (st->handle_path[0] == '\0') on_submitting_saved(st, 0, NULL);
   else if (mu_spark_handle_save(st->host->loop(st->task), st->handle_path, &st->h, on_submitting_saved, st) != 0)
     on_submitting_saved(st, -ENOMEM, "out of memory");
 }
@@ -1287,8 +1337,10 @@ static void on_submitting_saved(void *arg, int rc, const char *msg) {
   if (rc != 0) {
     if (st->spec->cluster) {
       end(st, MUSTER_STATE_FAILED,
-          "spark: cannot persist the application handle (%s); not submitting an application that could not be re-attached "
-          "(set MUSTER_SPARK_STATE_DIR on the agent)", msg);
+          "spark: cannot persist the application handle (%s); not submitting an application that could not be "
+          "re-attached "
+          "(set MUSTER_SPARK_STATE_DIR on the agent)",
+          msg);
       return;
     }
     st->host->log(st->task, MUSTER_LOG_WARN, "application handle not saved (%s); submitting anyway (%s mode)", msg,
@@ -1324,14 +1376,17 @@ static int check_files(const mu_spark_spec *s, const char *task_dir, char *errbu
   struct {
     const char *field;
     const mu_spark_list *l;
-  } lists[] = {{"spark.jars", &s->jars}, {"spark.py_files", &s->py_files}, {"spark.files", &s->files},
+  } lists[] = {{"spark.jars", &s->jars},
+               {"spark.py_files", &s->py_files},
+               {"spark.files", &s->files},
                {"spark.archives", &s->archives}};
   char path[4200];
   struct stat sb;
   if (s->app_resource != NULL && !s->app_resource_is_url && s->via == MU_SPARK_VIA_SUBMIT) {
     snprintf(path, sizeof path, "%s/%s", task_dir, s->app_resource);
     if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-      snprintf(errbuf, MUSTER_ERRBUF_SIZE, "spark.app_resource: \"%s\" not found in the task's bundle", s->app_resource);
+      snprintf(errbuf, MUSTER_ERRBUF_SIZE, "spark.app_resource: \"%s\" not found in the task's bundle",
+               s->app_resource);
       return -ENOENT;
     }
   }
@@ -1399,8 +1454,8 @@ static bool resume_earlier(spark_task *st, const mu_spark_handle *old, unsigned 
       return false;
     }
     end(st, MUSTER_STATE_FAILED,
-        "spark: attempt %u submitted %s, which this agent cannot track (no %s); not submitting a duplicate", old->attempt,
-        old->app_id, is_yarn(st) ? "yarn_rm_urls" : "rest_url");
+        "spark: attempt %u submitted %s, which this agent cannot track (no %s); not submitting a duplicate",
+        old->attempt, old->app_id, is_yarn(st) ? "yarn_rm_urls" : "rest_url");
     return true;
   }
   /* submitting, no id: did the submission reach the cluster? */
@@ -1413,7 +1468,8 @@ static bool resume_earlier(spark_task *st, const mu_spark_handle *old, unsigned 
   }
   if (strcmp(old->kind, "local") == 0 || !st->spec->cluster) return false;
   end(st, MUSTER_STATE_FAILED,
-      "spark: attempt %u ended while submitting to %s and its fate cannot be determined (no application id, no search by "
+      "spark: attempt %u ended while submitting to %s and its fate cannot be determined (no application id, no search "
+      "by "
       "tag); failing rather than risking a duplicate application",
       old->attempt, st->spec->master);
   return true;
@@ -1471,12 +1527,14 @@ static int spark_start(muster_task *task, const muster_host_api *host, char *err
   const muster_task_context *ctx = host->context(task);
   int rc = mu_spark_spec_parse(ctx->spec_json, ctx->config_json, &g.def, &st->spec, errbuf);
   if (rc != 0) return rc;
-  if ((rc = check_files(st->spec, ctx->task_dir, errbuf)) != 0) return rc;
+  rc = check_files(st->spec, ctx->task_dir, errbuf);
+  if (rc != 0) return rc;
   if (st->spec->sql != NULL && write_sql(st, ctx->task_dir) != 0) {
     snprintf(errbuf, MUSTER_ERRBUF_SIZE, "spark.sql: cannot write the script to the task dir: %s", strerror(errno));
     return -EIO;
   }
-  if ((st->scan = mu_spark_scan_new()) == NULL) return -ENOMEM;
+  st->scan = mu_spark_scan_new();
+  if (st->scan == NULL) return -ENOMEM;
   mu_spark_task_tag(ctx->job_id, ctx->task_id, st->task_tag);
   mu_spark_attempt_tag(st->task_tag, ctx->attempt, st->attempt_tag);
   if (asprintf(&st->app_name, "%s [%s]", st->spec->name ? st->spec->name : ctx->task_id, st->attempt_tag) < 0) {
@@ -1489,7 +1547,8 @@ static int spark_start(muster_task *task, const muster_host_api *host, char *err
   if (is_yarn(st)) {
     size_t n = 0;
     for (size_t i = 0; i < n_rms(st) && n + 2 < sizeof st->h.cluster; i++)
-      n += (size_t)snprintf(st->h.cluster + n, sizeof st->h.cluster - n, "%s%s", i ? "," : "", st->spec->yarn_rm_urls.items[i]);
+      n += (size_t)snprintf(st->h.cluster + n, sizeof st->h.cluster - n, "%s%s", i ? "," : "",
+                            st->spec->yarn_rm_urls.items[i]);
   } else if (is_livy(st)) {
     snprintf(st->h.cluster, sizeof st->h.cluster, "%s", st->spec->livy_url);
   } else if (st->spec->rest_url != NULL) {
@@ -1521,7 +1580,8 @@ static int spark_start(muster_task *task, const muster_host_api *host, char *err
     found = 1;
   }
   if (found > 0 && old.attempt <= ctx->attempt && resume_earlier(st, &old, ctx->attempt)) return 0;
-  if ((found == 0 || old.phase == MU_SPARK_H_DONE) && ctx->attempt > 1 && ((is_yarn(st) && n_rms(st) > 0) || is_livy(st))) {
+  if ((found == 0 || old.phase == MU_SPARK_H_DONE) && ctx->attempt > 1 &&
+      ((is_yarn(st) && n_rms(st) > 0) || is_livy(st))) {
     /* an earlier attempt may have run on another agent: ask the RM by tag */
     st->stage = ST_PREPARING;
     start_lookup_call(st);

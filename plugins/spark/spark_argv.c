@@ -30,8 +30,7 @@ void mu_spark_task_tag(const char *job_id, const char *task_id, char *buf) {
   size_t jl = strlen(job_id);
   if (strncmp(task_id, job_id, jl) == 0 && task_id[jl] == '/') /* task ids start with their job's */
     snprintf(raw, sizeof raw, "muster-%s", task_id);
-  else
-    snprintf(raw, sizeof raw, "muster-%s-%s", job_id, task_id);
+  else snprintf(raw, sizeof raw, "muster-%s-%s", job_id, task_id);
   size_t n = 0;
   bool dash = false;
   for (const char *p = raw; *p && n < sizeof raw - 1; p++) {
@@ -192,13 +191,16 @@ int mu_spark_build_argv(const mu_spark_spec *s, const mu_spark_submit_ctx *c, mu
   char num[32];
   if (s->driver_cores > 0) snprintf(num, sizeof num, "%u", s->driver_cores), conf(&b, "spark.driver.cores", num);
   if (s->driver_memory != NULL) conf(&b, "spark.driver.memory", s->driver_memory);
-  if (s->num_executors > 0) snprintf(num, sizeof num, "%u", s->num_executors), conf(&b, "spark.executor.instances", num);
+  if (s->num_executors > 0)
+    snprintf(num, sizeof num, "%u", s->num_executors), conf(&b, "spark.executor.instances", num);
   if (s->executor_cores > 0) snprintf(num, sizeof num, "%u", s->executor_cores), conf(&b, "spark.executor.cores", num);
   if (s->executor_memory != NULL) conf(&b, "spark.executor.memory", s->executor_memory);
   if (s->dyn_enabled) {
     conf(&b, "spark.dynamicAllocation.enabled", "true");
-    if (s->dyn_min > 0) snprintf(num, sizeof num, "%u", s->dyn_min), conf(&b, "spark.dynamicAllocation.minExecutors", num);
-    if (s->dyn_max > 0) snprintf(num, sizeof num, "%u", s->dyn_max), conf(&b, "spark.dynamicAllocation.maxExecutors", num);
+    if (s->dyn_min > 0)
+      snprintf(num, sizeof num, "%u", s->dyn_min), conf(&b, "spark.dynamicAllocation.minExecutors", num);
+    if (s->dyn_max > 0)
+      snprintf(num, sizeof num, "%u", s->dyn_max), conf(&b, "spark.dynamicAllocation.maxExecutors", num);
     if (s->dyn_initial > 0)
       snprintf(num, sizeof num, "%u", s->dyn_initial), conf(&b, "spark.dynamicAllocation.initialExecutors", num);
   }
@@ -224,7 +226,8 @@ int mu_spark_build_argv(const mu_spark_spec *s, const mu_spark_submit_ctx *c, mu
   const char *user_tags = conf_get(s, "spark.yarn.tags");
   if (s->master_kind == MU_SPARK_YARN) {
     push(&b, "--conf");
-    pushf(&b, "spark.yarn.tags=%s%s%s,%s", user_tags ? user_tags : "", user_tags ? "," : "", c->task_tag, c->attempt_tag);
+    pushf(&b, "spark.yarn.tags=%s%s%s,%s", user_tags ? user_tags : "", user_tags ? "," : "", c->task_tag,
+          c->attempt_tag);
     if (s->cluster) conf(&b, "spark.yarn.submit.waitAppCompletion", "false");
   } else if (user_tags != NULL) {
     conf(&b, "spark.yarn.tags", user_tags);
@@ -235,7 +238,8 @@ int mu_spark_build_argv(const mu_spark_spec *s, const mu_spark_submit_ctx *c, mu
     conf(&b, "spark.kubernetes.driver.label.muster-attempt", c->attempt_tag);
     if (s->cluster) conf(&b, "spark.kubernetes.submission.waitAppCompletion", "false");
   }
-  if (s->master_kind == MU_SPARK_STANDALONE && s->cluster) conf(&b, "spark.standalone.submit.waitAppCompletion", "false");
+  if (s->master_kind == MU_SPARK_STANDALONE && s->cluster)
+    conf(&b, "spark.standalone.submit.waitAppCompletion", "false");
 
   if (sql && c->sql_file == NULL && s->app_resource == NULL) {
     snprintf(errbuf, MUSTER_ERRBUF_SIZE, "spark.sql: the inline script was not written to a file");

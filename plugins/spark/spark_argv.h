@@ -12,16 +12,16 @@
 
 /* What the command needs beyond the spec. Borrowed strings. */
 typedef struct mu_spark_submit_ctx {
-  const char *task_dir;       /* bundle paths are made absolute against it */
-  const char *app_resource;   /* local path to use instead of spec->app_resource (a fetched URL); may be NULL */
-  const char *sql_file;       /* for inline SQL: the file it was written to */
-  const char *task_tag;       /* mu_spark_task_tag() */
-  const char *attempt_tag;    /* mu_spark_attempt_tag() */
-  const char *app_name;       /* the name with the attempt suffix */
+  const char *task_dir;     /* bundle paths are made absolute against it */
+  const char *app_resource; /* local path to use instead of spec->app_resource (a fetched URL); may be NULL */
+  const char *sql_file;     /* for inline SQL: the file it was written to */
+  const char *task_tag;     /* mu_spark_task_tag() */
+  const char *attempt_tag;  /* mu_spark_attempt_tag() */
+  const char *app_name;     /* the name with the attempt suffix */
 } mu_spark_submit_ctx;
 
 typedef struct mu_spark_argv {
-  char **argv;                /* NULL-terminated */
+  char **argv; /* NULL-terminated */
   size_t n;
 } mu_spark_argv;
 

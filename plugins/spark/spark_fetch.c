@@ -82,7 +82,8 @@ static void on_done(void *arg, CURLcode result) {
     sodium_bin2hex(hex, sizeof hex, d, sizeof d);
     if (strcmp(hex, f->want) != 0) {
       rc = -EBADMSG;
-      snprintf(msg, sizeof msg, "sha256 mismatch: got %s (%llu bytes), want %s", hex, (unsigned long long)f->got, f->want);
+      snprintf(msg, sizeof msg, "sha256 mismatch: got %s (%llu bytes), want %s", hex, (unsigned long long)f->got,
+               f->want);
     } else {
       snprintf(msg, sizeof msg, "%llu bytes, sha256 %s", (unsigned long long)f->got, hex);
     }
@@ -114,7 +115,8 @@ int mu_spark_fetch_start(uv_loop_t *loop, const char *url, const char *path, con
     snprintf(msg, 512, "out of memory");
     return -ENOMEM;
   }
-  if ((f->fp = fopen(path, "wbe")) == NULL) {
+  f->fp = fopen(path, "wbe");
+  if (f->fp == NULL) {
     int e = errno;
     snprintf(msg, 512, "cannot create %s: %s", path, strerror(e));
     destroy(f, true);

@@ -22,12 +22,17 @@
 
 static void check_spec(const mu_spark_spec *s) {
   MU_FUZZ_CHECK(s->master != NULL);
-  MU_FUZZ_CHECK(!(s->cluster && s->master_kind == MU_SPARK_LOCAL && s->via != MU_SPARK_VIA_LIVY)); /* Livy: its server decides */
+  MU_FUZZ_CHECK(
+      !(s->cluster && s->master_kind == MU_SPARK_LOCAL && s->via != MU_SPARK_VIA_LIVY)); /* Livy: its server decides */
   bool jvm = s->program == MU_SPARK_JAVA || s->program == MU_SPARK_SCALA;
   MU_FUZZ_CHECK(jvm == (s->main_class != NULL));
   MU_FUZZ_CHECK(s->program == MU_SPARK_SQL ? (s->sql != NULL) != (s->app_resource != NULL) : s->app_resource != NULL);
   MU_FUZZ_CHECK(s->poll_ms >= MU_SPARK_MIN_POLL_MS && s->max_poll_errors > 0);
-  mu_spark_submit_ctx c = {.task_dir = "/t", .sql_file = s->sql ? "/t/q.sql" : NULL, .task_tag = "muster-j-t", .attempt_tag = "muster-j-t-a1", .app_name = "n"};
+  mu_spark_submit_ctx c = {.task_dir = "/t",
+                           .sql_file = s->sql ? "/t/q.sql" : NULL,
+                           .task_tag = "muster-j-t",
+                           .attempt_tag = "muster-j-t-a1",
+                           .app_name = "n"};
   mu_spark_argv a;
   char err[MUSTER_ERRBUF_SIZE];
   MU_FUZZ_CHECK(mu_spark_build_argv(s, &c, &a, err) == 0);
@@ -103,7 +108,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (const char *q = lb.id; *q; q++) MU_FUZZ_CHECK(isdigit((unsigned char)*q));
     (void)mu_spark_livy_phase(lb.state);
   }
-  if (mu_spark_livy_find(body, bl, "muster-j-t", &lb, why) == 1) MU_FUZZ_CHECK(strstr(lb.name, "[muster-j-t-a") != NULL);
+  if (mu_spark_livy_find(body, bl, "muster-j-t", &lb, why) == 1)
+    MU_FUZZ_CHECK(strstr(lb.name, "[muster-j-t-a") != NULL);
   mu_spark_handle h;
   if (mu_spark_handle_parse(body, bl, &h) == 0) MU_FUZZ_CHECK(h.attempt > 0 && h.phase >= 1 && h.phase <= 3);
   mu_fuzz_split_free(part, 4);

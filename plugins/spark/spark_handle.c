@@ -14,7 +14,10 @@
 static void safe_part(const char *in, char *out, size_t size) {
   size_t n = 0;
   for (const char *p = in; *p && n + 1 < size; p++)
-    out[n++] = ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_') ? *p : '_';
+    out[n++] =
+        ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_')
+            ? *p
+            : '_';
   out[n] = '\0';
 }
 
@@ -39,9 +42,9 @@ static const char *phase_name(mu_spark_h_phase p) {
 }
 
 char *mu_spark_handle_json(const mu_spark_handle *h) {
-  json_t *o = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s}", "phase", phase_name(h->phase), "attempt", (int)h->attempt,
-                        "kind", h->kind, "app_id", h->app_id, "cluster", h->cluster, "tag", h->tag, "tracking_url",
-                        h->tracking_url);
+  json_t *o = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s}", "phase", phase_name(h->phase), "attempt",
+                        (int)h->attempt, "kind", h->kind, "app_id", h->app_id, "cluster", h->cluster, "tag", h->tag,
+                        "tracking_url", h->tracking_url);
   char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
   json_decref(o);
   return s;
@@ -60,9 +63,11 @@ int mu_spark_handle_parse(const char *text, size_t len, mu_spark_handle *ret) {
     return -1;
   }
   const char *ph = json_string_value(json_object_get(o, "phase"));
-  ret->phase = ph == NULL ? 0 : strcmp(ph, "submitting") == 0 ? MU_SPARK_H_SUBMITTING
-               : strcmp(ph, "submitted") == 0                 ? MU_SPARK_H_SUBMITTED
-               : strcmp(ph, "done") == 0                      ? MU_SPARK_H_DONE : 0;
+  ret->phase = ph == NULL                      ? 0
+               : strcmp(ph, "submitting") == 0 ? MU_SPARK_H_SUBMITTING
+               : strcmp(ph, "submitted") == 0  ? MU_SPARK_H_SUBMITTED
+               : strcmp(ph, "done") == 0       ? MU_SPARK_H_DONE
+                                               : 0;
   json_int_t at = json_integer_value(json_object_get(o, "attempt"));
   ret->attempt = at > 0 && at < 1000000 ? (unsigned)at : 0;
   copy(ret->kind, sizeof ret->kind, o, "kind");
@@ -142,7 +147,8 @@ static void save_done(uv_work_t *w, int status) {
   free(r);
 }
 
-int mu_spark_handle_save(uv_loop_t *loop, const char *path, const mu_spark_handle *h, mu_spark_handle_cb cb, void *arg) {
+int mu_spark_handle_save(uv_loop_t *loop, const char *path, const mu_spark_handle *h, mu_spark_handle_cb cb,
+                         void *arg) {
   save_req *r = calloc(1, sizeof *r);
   if (r == NULL) return -ENOMEM;
   r->path = strdup(path);

@@ -16,11 +16,11 @@ typedef enum { MU_SPARK_H_SUBMITTING = 1, MU_SPARK_H_SUBMITTED = 2, MU_SPARK_H_D
 
 typedef struct mu_spark_handle {
   mu_spark_h_phase phase;
-  unsigned attempt;            /* the attempt that submitted it */
-  char kind[16];               /* "yarn", "standalone", "k8s", "local" */
-  char app_id[256];            /* YARN application id, standalone driver id, ns:pod; "" when unknown */
-  char cluster[1024];          /* where to ask: RM URLs (comma-separated), REST URL */
-  char tag[128];               /* the task tag it was submitted with */
+  unsigned attempt;   /* the attempt that submitted it */
+  char kind[16];      /* "yarn", "standalone", "k8s", "local" */
+  char app_id[256];   /* YARN application id, standalone driver id, ns:pod; "" when unknown */
+  char cluster[1024]; /* where to ask: RM URLs (comma-separated), REST URL */
+  char tag[128];      /* the task tag it was submitted with */
   char tracking_url[512];
 } mu_spark_handle;
 

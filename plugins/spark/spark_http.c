@@ -140,7 +140,8 @@ int mu_spark_call_start(uv_loop_t *loop, const char *method, const char *url, co
   if (json_body != NULL) {
     c->hdrs = curl_slist_append(c->hdrs, "Content-Type: application/json;charset=UTF-8");
     c->hdrs = curl_slist_append(c->hdrs, "Expect:");
-    if ((c->req_body = strdup(json_body)) == NULL) {
+    c->req_body = strdup(json_body);
+    if (c->req_body == NULL) {
       destroy(c);
       return -ENOMEM;
     }

@@ -13,11 +13,11 @@
 typedef struct mu_spark_call mu_spark_call;
 
 typedef struct mu_spark_reply {
-  long status;                 /* 0 when no answer came */
-  const char *body;            /* NUL-terminated, may be "" */
+  long status;      /* 0 when no answer came */
+  const char *body; /* NUL-terminated, may be "" */
   size_t len;
-  const char *location;        /* Location header or NULL */
-  const char *error;           /* transport error text, NULL when an answer came */
+  const char *location; /* Location header or NULL */
+  const char *error;    /* transport error text, NULL when an answer came */
 } mu_spark_reply;
 
 /* Runs once on the loop; the reply is valid during the call only. */

@@ -100,8 +100,8 @@ bool mu_spark_scan_line(mu_spark_scan *s, const char *line, size_t len) {
   const char *p;
   if ((p = after(line, len, "Submitted application ", &rest)) != NULL && (n = yarn_id_len(p, rest)) > 0)
     news |= set_once(f->yarn_app_id, p, n);
-  if ((p = after(line, len, "Submitting application ", &rest)) != NULL && (n = yarn_id_len(p, rest)) > 0 &&
-      rest > n && memmem(p + n, rest - n, " to ResourceManager", 19) != NULL)
+  if ((p = after(line, len, "Submitting application ", &rest)) != NULL && (n = yarn_id_len(p, rest)) > 0 && rest > n &&
+      memmem(p + n, rest - n, " to ResourceManager", 19) != NULL)
     news |= set_once(f->yarn_app_id, p, n);
   if ((p = after(line, len, "Application report for ", &rest)) != NULL && (n = yarn_id_len(p, rest)) > 0) {
     news |= set_once(f->yarn_app_id, p, n);
@@ -117,7 +117,8 @@ bool mu_spark_scan_line(mu_spark_scan *s, const char *line, size_t len) {
       }
     }
   }
-  if (f->yarn_app_id[0] != '\0' && (p = after(line, len, "tracking URL: ", &rest)) != NULL && (n = url_len(p, rest)) > 0)
+  if (f->yarn_app_id[0] != '\0' && (p = after(line, len, "tracking URL: ", &rest)) != NULL &&
+      (n = url_len(p, rest)) > 0)
     news |= set_once(f->tracking_url, p, n);
   if ((p = after(line, len, "Submission successfully created as ", &rest)) != NULL &&
       (n = spark_id_len(p, rest, "driver-")) > 0)

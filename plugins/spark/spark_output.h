@@ -17,15 +17,15 @@
 typedef struct mu_spark_scan mu_spark_scan;
 
 typedef struct mu_spark_found {
-  char yarn_app_id[MU_SPARK_ID_MAX];      /* application_1700000000000_0001 */
-  char driver_id[MU_SPARK_ID_MAX];        /* driver-20151008145126-0000 (standalone cluster) */
-  char standalone_app_id[MU_SPARK_ID_MAX];/* app-20151008145126-0000 (standalone client) */
-  char k8s_submission[MU_SPARK_ID_MAX];   /* namespace:driver-pod */
+  char yarn_app_id[MU_SPARK_ID_MAX];       /* application_1700000000000_0001 */
+  char driver_id[MU_SPARK_ID_MAX];         /* driver-20151008145126-0000 (standalone cluster) */
+  char standalone_app_id[MU_SPARK_ID_MAX]; /* app-20151008145126-0000 (standalone client) */
+  char k8s_submission[MU_SPARK_ID_MAX];    /* namespace:driver-pod */
   char tracking_url[MU_SPARK_ID_MAX];
-  char ui_url[MU_SPARK_ID_MAX];           /* "Bound SparkUI to ..., and started at http://..." */
-  char yarn_state[32];                    /* last "Application report for ... (state: X)" */
-  int k8s_exit_code;                      /* -1 until "Exit code: N" */
-  bool submission_failed;                 /* the standalone REST client said it failed */
+  char ui_url[MU_SPARK_ID_MAX]; /* "Bound SparkUI to ..., and started at http://..." */
+  char yarn_state[32];          /* last "Application report for ... (state: X)" */
+  int k8s_exit_code;            /* -1 until "Exit code: N" */
+  bool submission_failed;       /* the standalone REST client said it failed */
 } mu_spark_found;
 
 /* NULL when out of memory. */
@@ -49,10 +49,10 @@ bool mu_spark_scan_line(mu_spark_scan *s, const char *line, size_t len);
  * Unknown; the last one printed counts), the driver container's "exit code: N" once it has
  * ended, or that there is no such pod ("Application not found."). */
 typedef struct mu_spark_k8s_status {
-  bool found;                  /* a pod was described */
-  bool not_found;              /* "Application not found." */
+  bool found;     /* a pod was described */
+  bool not_found; /* "Application not found." */
   char phase[32];
-  int exit_code;               /* -1 when none was printed */
+  int exit_code; /* -1 when none was printed */
 } mu_spark_k8s_status;
 void mu_spark_k8s_status_parse(const char *text, size_t len, mu_spark_k8s_status *ret);
 

@@ -100,8 +100,9 @@ int mu_spark_yarn_app_parse(const char *body, size_t len, mu_spark_yarn_app *ret
   json_t *a = json_object_get(j, "app");
   if (json_is_object(re)) {
     const char *ex = json_string_value(json_object_get(re, "exception"));
-    snprintf(why, MU_SPARK_TEXT_MAX, "%s: %s", ex ? ex : "RemoteException",
-             json_string_value(json_object_get(re, "message")) ? json_string_value(json_object_get(re, "message")) : "");
+    snprintf(
+        why, MU_SPARK_TEXT_MAX, "%s: %s", ex ? ex : "RemoteException",
+        json_string_value(json_object_get(re, "message")) ? json_string_value(json_object_get(re, "message")) : "");
     rc = ex != NULL && strcmp(ex, "NotFoundException") == 0 ? -2 : -1;
   } else if (!json_is_object(a)) {
     snprintf(why, MU_SPARK_TEXT_MAX, "no \"app\" object in the answer");
@@ -131,7 +132,8 @@ bool mu_spark_tags_have(const char *tags, const char *tag) {
   return false;
 }
 
-int mu_spark_yarn_apps_parse(const char *body, size_t len, const char *tag, mu_spark_yarn_app *ret, int max, char *why) {
+int mu_spark_yarn_apps_parse(const char *body, size_t len, const char *tag, mu_spark_yarn_app *ret, int max,
+                             char *why) {
   json_t *j = mu_spark_json_object(body, len, why);
   if (j == NULL) return -1;
   json_t *apps = json_object_get(j, "apps");
@@ -216,10 +218,12 @@ char *mu_spark_rest_create_body(const mu_spark_rest_create *c) {
   json_object_set_new(props, "spark.app.name", json_string(c->app_name));
   json_object_set_new(props, "spark.master", json_string(c->master));
   json_object_set_new(props, "spark.submit.deployMode", json_string("cluster"));
-  if (json_object_get(props, "spark.jars") == NULL) json_object_set_new(props, "spark.jars", json_string(c->app_resource));
-  json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:s}", "action", "CreateSubmissionRequest", "appResource",
-                        c->app_resource, "mainClass", c->main_class, "appArgs", args, "sparkProperties", props,
-                        "environmentVariables", env, "clientSparkVersion", c->spark_version ? c->spark_version : "3.5.0");
+  if (json_object_get(props, "spark.jars") == NULL)
+    json_object_set_new(props, "spark.jars", json_string(c->app_resource));
+  json_t *o =
+      json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:s}", "action", "CreateSubmissionRequest", "appResource",
+                c->app_resource, "mainClass", c->main_class, "appArgs", args, "sparkProperties", props,
+                "environmentVariables", env, "clientSparkVersion", c->spark_version ? c->spark_version : "3.5.0");
   char *out = o ? json_dumps(o, JSON_COMPACT) : NULL;
   json_decref(o);
   return out;

@@ -13,7 +13,7 @@
 
 /* Where an application is. */
 typedef enum {
-  MU_SPARK_APP_PENDING,   /* not running yet (NEW…ACCEPTED, SUBMITTED) */
+  MU_SPARK_APP_PENDING, /* not running yet (NEW…ACCEPTED, SUBMITTED) */
   MU_SPARK_APP_RUNNING,
   MU_SPARK_APP_TRANSIENT, /* not final, not known (UNKNOWN, RELAUNCHING): keep polling */
   MU_SPARK_APP_SUCCEEDED,
@@ -26,12 +26,12 @@ const char *mu_spark_phase_name(mu_spark_app_phase p);
 
 typedef struct mu_spark_yarn_app {
   char id[128];
-  char state[32];              /* NEW NEW_SAVING SUBMITTED ACCEPTED RUNNING FINISHED FAILED KILLED */
-  char final_status[32];       /* UNDEFINED SUCCEEDED FAILED KILLED */
-  double progress;             /* 0..100 */
+  char state[32];        /* NEW NEW_SAVING SUBMITTED ACCEPTED RUNNING FINISHED FAILED KILLED */
+  char final_status[32]; /* UNDEFINED SUCCEEDED FAILED KILLED */
+  double progress;       /* 0..100 */
   char tracking_url[512];
   char diagnostics[MU_SPARK_TEXT_MAX];
-  char tags[512];              /* applicationTags, comma-separated */
+  char tags[512]; /* applicationTags, comma-separated */
   char am_container_logs[512];
 } mu_spark_yarn_app;
 
@@ -65,7 +65,7 @@ typedef struct mu_spark_rest_reply {
   bool success;
   bool has_success;
   char submission_id[128];
-  char driver_state[32];       /* status only */
+  char driver_state[32]; /* status only */
   char message[MU_SPARK_TEXT_MAX];
   char worker_host_port[128];
 } mu_spark_rest_reply;

@@ -200,8 +200,10 @@ static int read_list(parser *ps, json_t *o, const char *camel, const char *snake
   if (json_is_string(v))
     return bad(ps->errbuf, "%s: must be a list of strings (an argv, never one shell string)", field);
   if (!json_is_array(v)) return bad(ps->errbuf, "%s: must be a list of strings", field);
-  if (json_array_size(v) > MU_SPARK_MAX_ITEMS) return bad(ps->errbuf, "%s: more than %d entries", field, MU_SPARK_MAX_ITEMS);
-  if ((ret->items = calloc(json_array_size(v) + 1, sizeof *ret->items)) == NULL) return -ENOMEM;
+  if (json_array_size(v) > MU_SPARK_MAX_ITEMS)
+    return bad(ps->errbuf, "%s: more than %d entries", field, MU_SPARK_MAX_ITEMS);
+  ret->items = calloc(json_array_size(v) + 1, sizeof *ret->items);
+  if (ret->items == NULL) return -ENOMEM;
   size_t i;
   json_t *e;
   json_array_foreach(v, i, e) {
@@ -246,29 +248,83 @@ static int read_bool(parser *ps, json_t *o, const char *camel, const char *snake
   return 0;
 }
 
-static int read_duration(parser *ps, json_t *o, const char *camel, const char *snake, const char *field,
-                         int64_t min_ms, int64_t *ret) {
+static int read_duration(parser *ps, json_t *o, const char *camel, const char *snake, const char *field, int64_t min_ms,
+                         int64_t *ret) {
   char *t = NULL;
   int rc = read_str(ps, o, camel, snake, field, false, &t);
   if (rc != 0 || t == NULL) return rc;
   int64_t ms = 0;
-  if (mu_spark_duration_parse(t, &ms) != 0) rc = bad(ps->errbuf, "%s: bad duration \"%s\" (e.g. \"5s\", \"500ms\")", field, t);
+  if (mu_spark_duration_parse(t, &ms) != 0)
+    rc = bad(ps->errbuf, "%s: bad duration \"%s\" (e.g. \"5s\", \"500ms\")", field, t);
   else if (ms < min_ms) rc = bad(ps->errbuf, "%s: %s is below the minimum of %lld ms", field, t, (long long)min_ms);
   else *ret = ms;
   free(t);
   return rc;
 }
 
-static const char *const known_fields[] = {
-    "master", "deployMode", "deploy_mode", "mainClass", "main_class", "appResource", "app_resource", "appArgs",
-    "app_args", "conf", "driverMemory", "driver_memory", "executorMemory", "executor_memory", "executorCores",
-    "executor_cores", "numExecutors", "num_executors", "queue", "name", "jars", "pyFiles", "py_files", "sparkHome",
-    "spark_home", "restUrl", "rest_url", "programType", "program_type", "appResourceSha256", "app_resource_sha256",
-    "driverCores", "driver_cores", "namespace", "files", "archives", "packages", "dynamicAllocation",
-    "dynamic_allocation", "principal", "keytab", "via", "yarnRmUrls", "yarn_rm_urls", "livyUrl", "livy_url",
-    "sparkUiUrl", "spark_ui_url", "sql", "pollInterval", "poll_interval", "killTimeout", "kill_timeout",
-    "maxPollErrors", "max_poll_errors", "submitTimeout", "submit_timeout", "authUser", "auth_user", "authPassword",
-    "auth_password", "authToken", "auth_token"};
+static const char *const known_fields[] = {"master",
+                                           "deployMode",
+                                           "deploy_mode",
+                                           "mainClass",
+                                           "main_class",
+                                           "appResource",
+                                           "app_resource",
+                                           "appArgs",
+                                           "app_args",
+                                           "conf",
+                                           "driverMemory",
+                                           "driver_memory",
+                                           "executorMemory",
+                                           "executor_memory",
+                                           "executorCores",
+                                           "executor_cores",
+                                           "numExecutors",
+                                           "num_executors",
+                                           "queue",
+                                           "name",
+                                           "jars",
+                                           "pyFiles",
+                                           "py_files",
+                                           "sparkHome",
+                                           "spark_home",
+                                           "restUrl",
+                                           "rest_url",
+                                           "programType",
+                                           "program_type",
+                                           "appResourceSha256",
+                                           "app_resource_sha256",
+                                           "driverCores",
+                                           "driver_cores",
+                                           "namespace",
+                                           "files",
+                                           "archives",
+                                           "packages",
+                                           "dynamicAllocation",
+                                           "dynamic_allocation",
+                                           "principal",
+                                           "keytab",
+                                           "via",
+                                           "yarnRmUrls",
+                                           "yarn_rm_urls",
+                                           "livyUrl",
+                                           "livy_url",
+                                           "sparkUiUrl",
+                                           "spark_ui_url",
+                                           "sql",
+                                           "pollInterval",
+                                           "poll_interval",
+                                           "killTimeout",
+                                           "kill_timeout",
+                                           "maxPollErrors",
+                                           "max_poll_errors",
+                                           "submitTimeout",
+                                           "submit_timeout",
+                                           "authUser",
+                                           "auth_user",
+                                           "authPassword",
+                                           "auth_password",
+                                           "authToken",
+                                           "auth_token"};
 
 static int check_known(json_t *o, const char *section, const char *const *known, size_t n, char *errbuf) {
   const char *key;
@@ -330,14 +386,16 @@ static bool is_package(const char *v) {
 
 static int check_master(mu_spark_spec *s, char *errbuf) {
   const char *m = s->master;
-  if (has_ctl(m) || strchr(m, ' ') != NULL) return bad(errbuf, "spark.master: spaces and control characters are not allowed");
+  if (has_ctl(m) || strchr(m, ' ') != NULL)
+    return bad(errbuf, "spark.master: spaces and control characters are not allowed");
   if (strncmp(m, "local", 5) == 0) {
     const char *p = m + 5;
     s->master_kind = MU_SPARK_LOCAL;
     if (*p == '\0') return 0;
     if (*p++ != '[') goto bad_local;
     if (*p == '*') p++;
-    else if (isdigit((unsigned char)*p) && *p != '0') while (isdigit((unsigned char)*p)) p++;
+    else if (isdigit((unsigned char)*p) && *p != '0')
+      while (isdigit((unsigned char)*p)) p++;
     else goto bad_local;
     if (*p == ',') {
       p++;
@@ -377,7 +435,8 @@ static int check_master(mu_spark_spec *s, char *errbuf) {
   if (strncmp(m, "k8s://", 6) == 0) {
     s->master_kind = MU_SPARK_K8S;
     const char *api = m + 6;
-    if (*api == '\0' || (strstr(api, "://") != NULL && strncmp(api, "https://", 8) != 0 && strncmp(api, "http://", 7) != 0))
+    if (*api == '\0' ||
+        (strstr(api, "://") != NULL && strncmp(api, "https://", 8) != 0 && strncmp(api, "http://", 7) != 0))
       return bad(errbuf, "spark.master: \"%s\": want k8s://https://host:port", m);
     return 0;
   }
@@ -386,7 +445,8 @@ static int check_master(mu_spark_spec *s, char *errbuf) {
 
 /* Checks each URL of a list: http(s), no control characters; strips trailing '/'. */
 static int check_http_url(char *u, const char *field, char *errbuf) {
-  if (has_ctl(u) || strchr(u, ' ') != NULL) return bad(errbuf, "%s: spaces and control characters are not allowed", field);
+  if (has_ctl(u) || strchr(u, ' ') != NULL)
+    return bad(errbuf, "%s: spaces and control characters are not allowed", field);
   if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)
     return bad(errbuf, "%s: \"%s\" must be an http:// or https:// URL", field, u);
   size_t n = strlen(u);
@@ -484,8 +544,10 @@ static int read_conf(parser *ps, json_t *o, mu_spark_spec *s) {
   json_t *v = get(o, "conf", NULL);
   if (v == NULL) return 0;
   if (!json_is_object(v)) return bad(ps->errbuf, "spark.conf: must be an object of strings");
-  if (json_object_size(v) > MU_SPARK_MAX_ITEMS) return bad(ps->errbuf, "spark.conf: more than %d entries", MU_SPARK_MAX_ITEMS);
-  if ((s->conf = calloc(json_object_size(v) + 1, sizeof *s->conf)) == NULL) return -ENOMEM;
+  if (json_object_size(v) > MU_SPARK_MAX_ITEMS)
+    return bad(ps->errbuf, "spark.conf: more than %d entries", MU_SPARK_MAX_ITEMS);
+  s->conf = calloc(json_object_size(v) + 1, sizeof *s->conf);
+  if (s->conf == NULL) return -ENOMEM;
   const char *key;
   json_t *val;
   json_object_foreach(v, key, val) {
@@ -494,7 +556,8 @@ static int read_conf(parser *ps, json_t *o, mu_spark_spec *s) {
     if (strncmp(key, "spark.", 6) != 0 || key[6] == '\0')
       return bad(ps->errbuf, "%s: not a Spark property (keys start with \"spark.\"; spark-submit ignores others)", f);
     for (const char *p = key; *p; p++)
-      if (!isalnum((unsigned char)*p) && strchr("._-[]", *p) == NULL) return bad(ps->errbuf, "%s: bad character in key", f);
+      if (!isalnum((unsigned char)*p) && strchr("._-[]", *p) == NULL)
+        return bad(ps->errbuf, "%s: bad character in key", f);
     char *text = NULL;
     if (json_is_string(val)) text = strdup(json_string_value(val));
     else if (json_is_integer(val) || json_is_boolean(val) || json_is_real(val)) text = json_dumps(val, JSON_ENCODE_ANY);
@@ -517,8 +580,8 @@ static int parse_program(parser *ps, json_t *o, mu_spark_spec *s) {
   if (rc != 0) return rc;
   if (pt == NULL) {
     s->program = s->sql != NULL || (s->app_resource && has_suffix(s->app_resource, ".sql")) ? MU_SPARK_SQL
-                 : s->app_resource && has_suffix(s->app_resource, ".py") ? MU_SPARK_PYTHON
-                                                                          : MU_SPARK_JAVA;
+                 : s->app_resource && has_suffix(s->app_resource, ".py")                    ? MU_SPARK_PYTHON
+                                                                                            : MU_SPARK_JAVA;
     return 0;
   }
   static const char *const names[] = {"java", "scala", "python", "sql"};
@@ -537,26 +600,31 @@ static int parse_dyn(parser *ps, json_t *o, mu_spark_spec *s) {
   json_t *d = get(o, "dynamicAllocation", "dynamic_allocation");
   if (d == NULL) return 0;
   if (!json_is_object(d)) return bad(ps->errbuf, "spark.dynamic_allocation: must be an object");
-  static const char *const known[] = {"enabled", "minExecutors", "min_executors", "maxExecutors", "max_executors",
-                                      "initialExecutors", "initial_executors"};
+  static const char *const known[] = {"enabled",       "minExecutors",     "min_executors",    "maxExecutors",
+                                      "max_executors", "initialExecutors", "initial_executors"};
   int rc;
   if ((rc = check_known(d, "spark.dynamic_allocation", known, 7, ps->errbuf)) != 0 ||
       (rc = read_bool(ps, d, "enabled", NULL, "spark.dynamic_allocation.enabled", &s->dyn_enabled)) != 0 ||
-      (rc = read_uint(ps, d, "minExecutors", "min_executors", "spark.dynamic_allocation.min_executors", 100000, &s->dyn_min)) != 0 ||
-      (rc = read_uint(ps, d, "maxExecutors", "max_executors", "spark.dynamic_allocation.max_executors", 100000, &s->dyn_max)) != 0 ||
-      (rc = read_uint(ps, d, "initialExecutors", "initial_executors", "spark.dynamic_allocation.initial_executors", 100000,
-                      &s->dyn_initial)) != 0)
+      (rc = read_uint(ps, d, "minExecutors", "min_executors", "spark.dynamic_allocation.min_executors", 100000,
+                      &s->dyn_min)) != 0 ||
+      (rc = read_uint(ps, d, "maxExecutors", "max_executors", "spark.dynamic_allocation.max_executors", 100000,
+                      &s->dyn_max)) != 0 ||
+      (rc = read_uint(ps, d, "initialExecutors", "initial_executors", "spark.dynamic_allocation.initial_executors",
+                      100000, &s->dyn_initial)) != 0)
     return rc;
   if (!s->dyn_enabled && (s->dyn_min || s->dyn_max || s->dyn_initial))
     return bad(ps->errbuf, "spark.dynamic_allocation: executor bounds given but enabled is not true");
   if (s->dyn_enabled) {
     if (s->dyn_max > 0 && s->dyn_min > s->dyn_max)
-      return bad(ps->errbuf, "spark.dynamic_allocation: min_executors (%u) is above max_executors (%u)", s->dyn_min, s->dyn_max);
+      return bad(ps->errbuf, "spark.dynamic_allocation: min_executors (%u) is above max_executors (%u)", s->dyn_min,
+                 s->dyn_max);
     if (s->dyn_initial > 0 && (s->dyn_initial < s->dyn_min || (s->dyn_max > 0 && s->dyn_initial > s->dyn_max)))
-      return bad(ps->errbuf, "spark.dynamic_allocation: initial_executors (%u) must lie between min_executors and max_executors",
+      return bad(ps->errbuf,
+                 "spark.dynamic_allocation: initial_executors (%u) must lie between min_executors and max_executors",
                  s->dyn_initial);
     if (s->num_executors > 0)
-      return bad(ps->errbuf, "spark.num_executors: conflicts with dynamic_allocation (use dynamic_allocation.initial_executors)");
+      return bad(ps->errbuf,
+                 "spark.num_executors: conflicts with dynamic_allocation (use dynamic_allocation.initial_executors)");
   }
   return 0;
 }
@@ -598,13 +666,14 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
                      &s->app_resource_sha256)) != 0 ||
       (rc = read_str(ps, o, "sql", NULL, "spark.sql", false, &s->sql)) != 0 ||
       (rc = read_list(ps, o, "appArgs", "app_args", "spark.app_args", true, &s->app_args)) != 0 ||
-      (rc = read_conf(ps, o, s)) != 0 ||
-      (rc = read_str(ps, o, "name", NULL, "spark.name", false, &s->name)) != 0 ||
+      (rc = read_conf(ps, o, s)) != 0 || (rc = read_str(ps, o, "name", NULL, "spark.name", false, &s->name)) != 0 ||
       (rc = read_uint(ps, o, "driverCores", "driver_cores", "spark.driver_cores", 1024, &s->driver_cores)) != 0 ||
-      (rc = read_uint(ps, o, "executorCores", "executor_cores", "spark.executor_cores", 1024, &s->executor_cores)) != 0 ||
+      (rc = read_uint(ps, o, "executorCores", "executor_cores", "spark.executor_cores", 1024, &s->executor_cores)) !=
+          0 ||
       (rc = read_uint(ps, o, "numExecutors", "num_executors", "spark.num_executors", 100000, &s->num_executors)) != 0 ||
       (rc = read_str(ps, o, "driverMemory", "driver_memory", "spark.driver_memory", false, &s->driver_memory)) != 0 ||
-      (rc = read_str(ps, o, "executorMemory", "executor_memory", "spark.executor_memory", false, &s->executor_memory)) != 0 ||
+      (rc = read_str(ps, o, "executorMemory", "executor_memory", "spark.executor_memory", false,
+                     &s->executor_memory)) != 0 ||
       (rc = read_str(ps, o, "queue", NULL, "spark.queue", false, &s->queue)) != 0 ||
       (rc = read_str(ps, o, "namespace", NULL, "spark.namespace", false, &s->namespace_)) != 0 ||
       (rc = read_list(ps, o, "jars", NULL, "spark.jars", false, &s->jars)) != 0 ||
@@ -623,16 +692,19 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
       (rc = read_str(ps, o, "authUser", "auth_user", "spark.auth_user", true, &s->auth_user)) != 0 ||
       (rc = read_secret(ps, o, "authPassword", "auth_password", "spark.auth_password", &s->auth_password)) != 0 ||
       (rc = read_secret(ps, o, "authToken", "auth_token", "spark.auth_token", &s->auth_token)) != 0 ||
-      (rc = read_uint(ps, o, "maxPollErrors", "max_poll_errors", "spark.max_poll_errors", 1000, &s->max_poll_errors)) != 0 ||
+      (rc = read_uint(ps, o, "maxPollErrors", "max_poll_errors", "spark.max_poll_errors", 1000, &s->max_poll_errors)) !=
+          0 ||
       (rc = parse_program(ps, o, s)) != 0 || (rc = parse_dyn(ps, o, s)) != 0)
     goto done;
   s->poll_ms = MU_SPARK_DEFAULT_POLL_MS;
   s->kill_ms = MU_SPARK_DEFAULT_KILL_MS;
   s->submit_ms = MU_SPARK_DEFAULT_SUBMIT_MS;
   if (s->max_poll_errors == 0) s->max_poll_errors = MU_SPARK_DEFAULT_POLL_ERRORS;
-  if ((rc = read_duration(ps, o, "pollInterval", "poll_interval", "spark.poll_interval", MU_SPARK_MIN_POLL_MS, &s->poll_ms)) != 0 ||
+  if ((rc = read_duration(ps, o, "pollInterval", "poll_interval", "spark.poll_interval", MU_SPARK_MIN_POLL_MS,
+                          &s->poll_ms)) != 0 ||
       (rc = read_duration(ps, o, "killTimeout", "kill_timeout", "spark.kill_timeout", 1000, &s->kill_ms)) != 0 ||
-      (rc = read_duration(ps, o, "submitTimeout", "submit_timeout", "spark.submit_timeout", 1000, &s->submit_ms)) != 0 ||
+      (rc = read_duration(ps, o, "submitTimeout", "submit_timeout", "spark.submit_timeout", 1000, &s->submit_ms)) !=
+          0 ||
       (rc = read_duration(ps, spec, "timeout", NULL, "timeout", 0, &s->timeout_ms)) != 0)
     goto done;
 
@@ -648,22 +720,26 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
 
   /* master and deploy mode */
   if (via != NULL && strcmp(via, "livy") == 0 && (s->master != NULL || dm != NULL)) {
-    rc = bad(ps->errbuf, "spark.%s: via livy: the Livy server's configuration (livy.spark.master, "
-             "livy.spark.deploy-mode) decides it; leave it out", s->master != NULL ? "master" : "deploy_mode");
+    rc = bad(ps->errbuf,
+             "spark.%s: via livy: the Livy server's configuration (livy.spark.master, "
+             "livy.spark.deploy-mode) decides it; leave it out",
+             s->master != NULL ? "master" : "deploy_mode");
     goto done;
   }
   if (s->master == NULL && (s->master = strdup("local[*]")) == NULL) {
     rc = -ENOMEM;
     goto done;
   }
-  if ((rc = check_master(s, ps->errbuf)) != 0) goto done;
+  rc = check_master(s, ps->errbuf);
+  if (rc != 0) goto done;
   if (dm != NULL && strcmp(dm, "client") != 0 && strcmp(dm, "cluster") != 0) {
     rc = bad(ps->errbuf, "spark.deploy_mode: \"%s\" is not client or cluster", dm);
     goto done;
   }
   s->cluster = dm != NULL && strcmp(dm, "cluster") == 0;
   if (s->cluster && s->master_kind == MU_SPARK_LOCAL) {
-    rc = bad(ps->errbuf, "spark.deploy_mode: cluster conflicts with master \"%s\" (a local master runs in client mode)", s->master);
+    rc = bad(ps->errbuf, "spark.deploy_mode: cluster conflicts with master \"%s\" (a local master runs in client mode)",
+             s->master);
     goto done;
   }
   if (via == NULL || strcmp(via, "spark-submit") == 0) s->via = MU_SPARK_VIA_SUBMIT;
@@ -684,7 +760,8 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
       goto done;
     }
     if (s->program != MU_SPARK_JAVA && s->program != MU_SPARK_SCALA) {
-      rc = bad(ps->errbuf, "spark.via: rest runs java or scala programs (a standalone cluster has no python cluster mode)");
+      rc = bad(ps->errbuf,
+               "spark.via: rest runs java or scala programs (a standalone cluster has no python cluster mode)");
       goto done;
     }
     s->cluster = true;
@@ -705,7 +782,9 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
   }
   if (s->program == MU_SPARK_SQL) {
     if ((s->sql == NULL) == (s->app_resource == NULL)) {
-      rc = bad(ps->errbuf, "spark.sql: program_type sql takes exactly one of sql (inline) and app_resource (a .sql file from the bundle)");
+      rc = bad(ps->errbuf,
+               "spark.sql: program_type sql takes exactly one of sql (inline) and app_resource (a .sql file from the "
+               "bundle)");
       goto done;
     }
     if (s->via != MU_SPARK_VIA_SUBMIT) {
@@ -722,7 +801,8 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
       goto done;
     }
     if (s->app_resource == NULL) {
-      rc = bad(ps->errbuf, "spark.app_resource: required (a %s from the bundle, or an http(s) URL with app_resource_sha256)",
+      rc = bad(ps->errbuf,
+               "spark.app_resource: required (a %s from the bundle, or an http(s) URL with app_resource_sha256)",
                s->program == MU_SPARK_PYTHON ? ".py file" : "jar");
       goto done;
     }
@@ -731,11 +811,16 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
     char scheme[32];
     url_scheme(s->app_resource, scheme, sizeof scheme);
     s->app_resource_is_url = scheme[0] != '\0';
-    if ((rc = check_resource(s->app_resource, "spark.app_resource", s->via == MU_SPARK_VIA_REST || s->via == MU_SPARK_VIA_LIVY ||
-                                                                        strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0,
-                             ps->errbuf)) != 0) {
+    rc = check_resource(s->app_resource, "spark.app_resource",
+                        s->via == MU_SPARK_VIA_REST || s->via == MU_SPARK_VIA_LIVY || strcmp(scheme, "http") == 0 ||
+                            strcmp(scheme, "https") == 0,
+                        ps->errbuf);
+    if (rc != 0) {
       if (s->app_resource_is_url)
-        rc = bad(ps->errbuf, "spark.app_resource: scheme \"%s\" not supported with spark-submit (a bundle path, or an http(s) URL with app_resource_sha256)", scheme);
+        rc = bad(ps->errbuf,
+                 "spark.app_resource: scheme \"%s\" not supported with spark-submit (a bundle path, or an http(s) URL "
+                 "with app_resource_sha256)",
+                 scheme);
       goto done;
     }
     bool http = strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0;
@@ -744,8 +829,9 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
       goto done;
     }
     if (s->via != MU_SPARK_VIA_SUBMIT && !s->app_resource_is_url && s->app_resource[0] != '/') {
-      rc = bad(ps->errbuf, "spark.app_resource: via %s sends no file: give a URL or path the cluster's workers can read",
-               s->via == MU_SPARK_VIA_REST ? "rest" : "livy");
+      rc =
+          bad(ps->errbuf, "spark.app_resource: via %s sends no file: give a URL or path the cluster's workers can read",
+              s->via == MU_SPARK_VIA_REST ? "rest" : "livy");
       goto done;
     }
   }
@@ -755,7 +841,8 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
       goto done;
     }
     if (!s->app_resource_is_url) {
-      rc = bad(ps->errbuf, "spark.app_resource_sha256: only for an app_resource URL (bundle files are checked with the bundle)");
+      rc = bad(ps->errbuf,
+               "spark.app_resource_sha256: only for an app_resource URL (bundle files are checked with the bundle)");
       goto done;
     }
     for (char *p = s->app_resource_sha256; *p; p++) *p = (char)tolower((unsigned char)*p);
@@ -808,19 +895,22 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
     rc = bad(ps->errbuf, "spark.%s: principal and keytab go together", s->principal ? "keytab" : "principal");
     goto done;
   }
-  if (s->keytab != NULL && s->keytab[0] != '/' && (rc = check_resource(s->keytab, "spark.keytab", false, ps->errbuf)) != 0)
+  if (s->keytab != NULL && s->keytab[0] != '/' &&
+      (rc = check_resource(s->keytab, "spark.keytab", false, ps->errbuf)) != 0)
     goto done;
 
   /* conf vs fields */
   for (size_t i = 0; i < s->n_conf; i++) {
     for (size_t k = 0; k < sizeof owned_conf / sizeof *owned_conf; k++)
       if (strcmp(s->conf[i].key, owned_conf[k].conf) == 0 && field_set(s, owned_conf[k].field)) {
-        rc = bad(ps->errbuf, "spark.conf.%s: conflicts with spark.%s (set one of them)", s->conf[i].key, owned_conf[k].field);
+        rc = bad(ps->errbuf, "spark.conf.%s: conflicts with spark.%s (set one of them)", s->conf[i].key,
+                 owned_conf[k].field);
         goto done;
       }
     for (size_t k = 0; k < sizeof plugin_conf / sizeof *plugin_conf; k++)
       if (strcmp(s->conf[i].key, plugin_conf[k]) == 0) {
-        rc = bad(ps->errbuf, "spark.conf.%s: set by Muster, which detaches in cluster mode and tracks the application itself",
+        rc = bad(ps->errbuf,
+                 "spark.conf.%s: set by Muster, which detaches in cluster mode and tracks the application itself",
                  s->conf[i].key);
         goto done;
       }
@@ -830,7 +920,8 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
   for (size_t i = 0; i < s->yarn_rm_urls.n; i++) {
     char f[64];
     snprintf(f, sizeof f, "spark.yarn_rm_urls[%zu]", i);
-    if ((rc = check_http_url(s->yarn_rm_urls.items[i], f, ps->errbuf)) != 0) goto done;
+    rc = check_http_url(s->yarn_rm_urls.items[i], f, ps->errbuf);
+    if (rc != 0) goto done;
   }
   if ((s->rest_url && (rc = check_http_url(s->rest_url, "spark.rest_url", ps->errbuf)) != 0) ||
       (s->livy_url && (rc = check_http_url(s->livy_url, "spark.livy_url", ps->errbuf)) != 0) ||
@@ -840,7 +931,9 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
   if (rc == 0) rc = check_auth(s, ps->errbuf);
   if (rc != 0) goto done;
   if (s->via == MU_SPARK_VIA_SUBMIT && s->cluster && s->master_kind == MU_SPARK_YARN && s->yarn_rm_urls.n == 0) {
-    rc = bad(ps->errbuf, "spark.yarn_rm_urls: required to track a yarn cluster-mode application (or MUSTER_SPARK_YARN_RM_URLS on the agent)");
+    rc = bad(ps->errbuf,
+             "spark.yarn_rm_urls: required to track a yarn cluster-mode application (or MUSTER_SPARK_YARN_RM_URLS on "
+             "the agent)");
     goto done;
   }
   if (s->via == MU_SPARK_VIA_SUBMIT && s->cluster && s->master_kind == MU_SPARK_STANDALONE && s->rest_url == NULL) {
@@ -849,7 +942,8 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
     size_t hl = strcspn(h, ":,");
     char buf[600];
     snprintf(buf, sizeof buf, "http://%.*s:6066", (int)(hl < 500 ? hl : 500), h);
-    if ((s->rest_url = strdup(buf)) == NULL) {
+    s->rest_url = strdup(buf);
+    if (s->rest_url == NULL) {
       rc = -ENOMEM;
       goto done;
     }
@@ -890,7 +984,8 @@ int mu_spark_spec_parse(const char *spec_json, const char *config_json, const mu
   size_t i;
   json_t *sec;
   json_array_foreach(ps.secrets, i, sec) {
-    if ((rc = add_secret(s, json_string_value(json_object_get(sec, "value")))) != 0) goto done;
+    rc = add_secret(s, json_string_value(json_object_get(sec, "value")));
+    if (rc != 0) goto done;
   }
   if ((rc = check_known(o, "spark", known_fields, sizeof known_fields / sizeof *known_fields, errbuf)) != 0 ||
       (rc = parse_fields(&ps, spec, o, defaults, s)) != 0)

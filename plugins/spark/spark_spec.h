@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MU_SPARK_MAX_ITEMS 256          /* entries per list or map */
-#define MU_SPARK_MAX_STRING 65536       /* bytes per string (inline SQL up to 1 MiB) */
+#define MU_SPARK_MAX_ITEMS 256    /* entries per list or map */
+#define MU_SPARK_MAX_STRING 65536 /* bytes per string (inline SQL up to 1 MiB) */
 #define MU_SPARK_MAX_SQL (1024 * 1024)
 #define MU_SPARK_DEFAULT_POLL_MS 2000
 #define MU_SPARK_MIN_POLL_MS 200
@@ -35,28 +35,28 @@ typedef struct mu_spark_list {
 /* The agent's configuration for the type (environment of the agent, see docs/task-spark.md),
  * used where the spec says nothing. Borrowed strings; NULL when unset. */
 typedef struct mu_spark_defaults {
-  const char *spark_home;       /* MUSTER_SPARK_HOME */
-  const char *yarn_rm_urls;     /* MUSTER_SPARK_YARN_RM_URLS, comma-separated */
-  const char *rest_url;         /* MUSTER_SPARK_REST_URL */
-  const char *livy_url;         /* MUSTER_SPARK_LIVY_URL */
-  const char *spark_ui_url;     /* MUSTER_SPARK_UI_URL */
+  const char *spark_home;   /* MUSTER_SPARK_HOME */
+  const char *yarn_rm_urls; /* MUSTER_SPARK_YARN_RM_URLS, comma-separated */
+  const char *rest_url;     /* MUSTER_SPARK_REST_URL */
+  const char *livy_url;     /* MUSTER_SPARK_LIVY_URL */
+  const char *spark_ui_url; /* MUSTER_SPARK_UI_URL */
 } mu_spark_defaults;
 
 typedef struct mu_spark_spec {
   mu_spark_program program;
   mu_spark_master_kind master_kind;
   mu_spark_via via;
-  char *master;                 /* as given: local[4], spark://h:p[,h2:p2], yarn, k8s://https://... */
-  bool cluster;                 /* deploy_mode cluster (local masters are always client) */
-  char *main_class;             /* NULL for python/sql */
-  char *app_resource;           /* bundle path or URL; NULL for inline SQL */
+  char *master;       /* as given: local[4], spark://h:p[,h2:p2], yarn, k8s://https://... */
+  bool cluster;       /* deploy_mode cluster (local masters are always client) */
+  char *main_class;   /* NULL for python/sql */
+  char *app_resource; /* bundle path or URL; NULL for inline SQL */
   bool app_resource_is_url;
-  char *app_resource_sha256;    /* lowercase hex; required for http(s) URLs */
-  char *sql;                    /* inline SQL (program sql) */
+  char *app_resource_sha256; /* lowercase hex; required for http(s) URLs */
+  char *sql;                 /* inline SQL (program sql) */
   mu_spark_list app_args;
-  mu_spark_kv *conf;            /* sorted by key */
+  mu_spark_kv *conf; /* sorted by key */
   size_t n_conf;
-  char *name;                   /* app name; NULL = the task id */
+  char *name; /* app name; NULL = the task id */
   uint32_t driver_cores, executor_cores, num_executors;
   char *driver_memory, *executor_memory;
   char *queue, *namespace_;
@@ -64,14 +64,14 @@ typedef struct mu_spark_spec {
   bool dyn_enabled;
   uint32_t dyn_min, dyn_max, dyn_initial; /* 0 = unset */
   char *principal, *keytab;
-  char *spark_home;             /* spec or agent default; may be NULL (then "spark-submit" on PATH) */
-  mu_spark_list yarn_rm_urls;   /* spec or agent default, no trailing '/' */
+  char *spark_home;           /* spec or agent default; may be NULL (then "spark-submit" on PATH) */
+  mu_spark_list yarn_rm_urls; /* spec or agent default, no trailing '/' */
   char *rest_url, *livy_url, *spark_ui_url;
   char *auth_user, *auth_password, *auth_token; /* for every cluster REST call; secrets substituted */
   int64_t poll_ms, kill_ms, submit_ms;
   uint32_t max_poll_errors;
-  int64_t timeout_ms;           /* the task's timeout; 0 = none */
-  char **secrets;               /* values to mask in what is logged, longest first */
+  int64_t timeout_ms; /* the task's timeout; 0 = none */
+  char **secrets;     /* values to mask in what is logged, longest first */
   size_t n_secrets;
 } mu_spark_spec;
 

@@ -48,7 +48,8 @@ static void test_validation_names_the_field(void **state) {
   refused("{\"master\":\"yarn\",\"program_type\":\"ruby\",\"app_resource\":\"a.jar\"}",
           "spark.program_type: unknown program type \"ruby\" (want java, scala, python or sql)");
   refused("{\"app_resource\":\"a.jar\"}", "spark.main_class: required for program_type java");
-  refused("{\"program_type\":\"scala\",\"app_resource\":\"a.jar\"}", "spark.main_class: required for program_type scala");
+  refused("{\"program_type\":\"scala\",\"app_resource\":\"a.jar\"}",
+          "spark.main_class: required for program_type scala");
   refused("{\"app_resource\":\"a.py\",\"main_class\":\"a.B\"}", "spark.main_class: not used by program_type python");
   refused("{\"main_class\":\"a..B\",\"app_resource\":\"a.jar\"}", "spark.main_class: \"a..B\" is not a class name");
   refused("{\"main_class\":\"a.B\"}", "spark.app_resource: required (a jar from the bundle");
@@ -56,12 +57,16 @@ static void test_validation_names_the_field(void **state) {
           "spark.app_resource_sha256: required when app_resource is a URL (\"https://repo/x.jar\")");
   refused("{\"main_class\":\"a.B\",\"app_resource\":\"https://repo/x.jar\",\"app_resource_sha256\":\"abc\"}",
           "spark.app_resource_sha256: want 64 hex digits");
-  refused("{\"main_class\":\"a.B\",\"app_resource\":\"hdfs:///x.jar\"}", "spark.app_resource: scheme \"hdfs\" not supported");
-  refused("{\"main_class\":\"a.B\",\"app_resource\":\"../x.jar\"}", "spark.app_resource: \"../x.jar\" must be a path inside");
-  refused("{\"main_class\":\"a.B\",\"app_resource\":\"/opt/x.jar\"}", "spark.app_resource: \"/opt/x.jar\" must be a path inside");
+  refused("{\"main_class\":\"a.B\",\"app_resource\":\"hdfs:///x.jar\"}",
+          "spark.app_resource: scheme \"hdfs\" not supported");
+  refused("{\"main_class\":\"a.B\",\"app_resource\":\"../x.jar\"}",
+          "spark.app_resource: \"../x.jar\" must be a path inside");
+  refused("{\"main_class\":\"a.B\",\"app_resource\":\"/opt/x.jar\"}",
+          "spark.app_resource: \"/opt/x.jar\" must be a path inside");
   refused("{\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"app_args\":\"--in /data --out /x\"}",
           "spark.app_args: must be a list of strings (an argv, never one shell string)");
-  refused("{\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"app_args\":[1]}", "spark.app_args[0]: must be a string");
+  refused("{\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"app_args\":[1]}",
+          "spark.app_args[0]: must be a string");
   refused("{\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"deploy_mode\":\"cluster\"}",
           "spark.deploy_mode: cluster conflicts with master \"local[*]\"");
   refused("{\"master\":\"local[4]\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"deploy_mode\":\"cluster\"}",
@@ -70,7 +75,8 @@ static void test_validation_names_the_field(void **state) {
           "spark.deploy_mode: \"detached\" is not client or cluster");
   refused("{\"master\":\"mesos://m:5050\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\"}",
           "spark.master: \"mesos://m:5050\" is not local[N], spark://host:port, yarn or k8s://https://host:port");
-  refused("{\"master\":\"local[0]\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\"}", "spark.master: \"local[0]\" is not local");
+  refused("{\"master\":\"local[0]\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\"}",
+          "spark.master: \"local[0]\" is not local");
   refused("{\"master\":\"spark://m1:7077,m2\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\"}",
           "spark.master: \"spark://m1:7077,m2\": each master must be host:port");
   refused("{\"master\":\"spark://m1:99999\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\"}", "port out of range");
@@ -80,28 +86,41 @@ static void test_validation_names_the_field(void **state) {
           "spark.executor_memory: \"4x\" is not a memory size");
   refused("{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"executor_cores\":-1}",
           "spark.executor_cores: must be a number from 0 to 1024");
-  refused("{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"driver_memory\":\"2g\",\"conf\":{\"spark.driver.memory\":\"4g\"}}",
-          "spark.conf.spark.driver.memory: conflicts with spark.driver_memory (set one of them)");
-  refused("{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"conf\":{\"spark.master\":\"local\"}}",
-          "spark.conf.spark.master: conflicts with spark.master");
-  refused("{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"conf\":{\"spark.yarn.submit.waitAppCompletion\":\"true\"}}",
-          "spark.conf.spark.yarn.submit.waitAppCompletion: set by Muster");
+  refused(
+      "{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"driver_memory\":\"2g\",\"conf\":{"
+      "\"spark.driver.memory\":\"4g\"}}",
+      "spark.conf.spark.driver.memory: conflicts with spark.driver_memory (set one of them)");
+  refused(
+      "{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"conf\":{\"spark.master\":\"local\"}}",
+      "spark.conf.spark.master: conflicts with spark.master");
+  refused(
+      "{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"conf\":{\"spark.yarn.submit."
+      "waitAppCompletion\":\"true\"}}",
+      "spark.conf.spark.yarn.submit.waitAppCompletion: set by Muster");
   refused("{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"conf\":{\"hive.x\":\"1\"}}",
           "spark.conf.hive.x: not a Spark property");
-  refused("{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"conf\":{\"spark.x\":\"${secret.NOPE}\"}}",
-          "spark.conf.spark.x: unknown secret \"NOPE\"");
+  refused(
+      "{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"conf\":{\"spark.x\":\"${secret.NOPE}\"}"
+      "}",
+      "spark.conf.spark.x: unknown secret \"NOPE\"");
   refused("{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"jars\":[\"a,b.jar\"]}",
           "spark.jars[0]: \"a,b.jar\" must not contain ','");
   refused("{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"packages\":[\"org.x:y\"]}",
           "spark.packages[0]: \"org.x:y\" is not group:artifact:version");
   refused("{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"py_files\":[\"x.py\"]}",
           "spark.py_files: only for program_type python");
-  refused("{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"dynamic_allocation\":{\"enabled\":true,\"min_executors\":5,\"max_executors\":2}}",
-          "spark.dynamic_allocation: min_executors (5) is above max_executors (2)");
-  refused("{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"dynamic_allocation\":{\"min_executors\":1}}",
-          "spark.dynamic_allocation: executor bounds given but enabled is not true");
-  refused("{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"num_executors\":3,\"dynamic_allocation\":{\"enabled\":true}}",
-          "spark.num_executors: conflicts with dynamic_allocation");
+  refused(
+      "{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"dynamic_allocation\":{\"enabled\":true,"
+      "\"min_executors\":5,\"max_executors\":2}}",
+      "spark.dynamic_allocation: min_executors (5) is above max_executors (2)");
+  refused(
+      "{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"dynamic_allocation\":{\"min_"
+      "executors\":1}}",
+      "spark.dynamic_allocation: executor bounds given but enabled is not true");
+  refused(
+      "{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"num_executors\":3,\"dynamic_"
+      "allocation\":{\"enabled\":true}}",
+      "spark.num_executors: conflicts with dynamic_allocation");
   refused("{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"principal\":\"etl@X\"}",
           "spark.keytab: principal and keytab go together");
   refused("{\"master\":\"yarn\",\"deploy_mode\":\"cluster\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\"}",
@@ -114,29 +133,39 @@ static void test_validation_names_the_field(void **state) {
           "spark.rest_url: required for via rest");
   refused("{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"via\":\"ssh\"}",
           "spark.via: \"ssh\" is not spark-submit, rest or livy");
-  refused("{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"hdfs:///a.jar\",\"via\":\"livy\",\"livy_url\":\"http://l:8998\"}",
-          "spark.master: via livy: the Livy server's configuration");
+  refused(
+      "{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"hdfs:///"
+      "a.jar\",\"via\":\"livy\",\"livy_url\":\"http://l:8998\"}",
+      "spark.master: via livy: the Livy server's configuration");
   refused("{\"main_class\":\"a.B\",\"app_resource\":\"hdfs:///a.jar\",\"via\":\"livy\"}",
           "spark.livy_url: required for via livy");
   refused("{\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"via\":\"livy\",\"livy_url\":\"http://l:8998\"}",
           "spark.app_resource: via livy sends no file");
-  refused("{\"main_class\":\"a.B\",\"app_resource\":\"hdfs:///a.jar\",\"via\":\"livy\",\"livy_url\":\"http://l:8998\","
-          "\"principal\":\"p@R\",\"keytab\":\"/k\"}", "spark.principal: not with via livy");
+  refused(
+      "{\"main_class\":\"a.B\",\"app_resource\":\"hdfs:///a.jar\",\"via\":\"livy\",\"livy_url\":\"http://l:8998\","
+      "\"principal\":\"p@R\",\"keytab\":\"/k\"}",
+      "spark.principal: not with via livy");
   refused("{\"program_type\":\"sql\",\"sql\":\"select 1\",\"via\":\"livy\",\"livy_url\":\"http://l:8998\"}",
           "spark.via: program_type sql runs spark-sql");
   /* credentials: only as secret references, Basic xor bearer */
-  refused("{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"auth_user\":\"u\",\"auth_password\":\"pw\"}",
-          "spark.auth_password: must be a ${secret.NAME} reference");
+  refused(
+      "{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"auth_user\":\"u\",\"auth_password\":"
+      "\"pw\"}",
+      "spark.auth_password: must be a ${secret.NAME} reference");
   refused("{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"auth_token\":\"t\"}",
           "spark.auth_token: must be a ${secret.NAME} reference");
   refused("{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"auth_user\":\"u\"}",
           "spark.auth_password: auth_user and auth_password go together");
-  refused("{\"program_type\":\"sql\"}", "spark.sql: program_type sql takes exactly one of sql (inline) and app_resource");
+  refused("{\"program_type\":\"sql\"}",
+          "spark.sql: program_type sql takes exactly one of sql (inline) and app_resource");
   refused("{\"program_type\":\"sql\",\"sql\":\"select 1\",\"app_resource\":\"q.sql\"}", "takes exactly one of");
-  refused("{\"program_type\":\"java\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"sql\":\"select 1\"}", "spark.sql: only for program_type sql");
-  refused("{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"queue\":\"a b\"}", "spark.queue: spaces");
+  refused("{\"program_type\":\"java\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"sql\":\"select 1\"}",
+          "spark.sql: only for program_type sql");
+  refused("{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"queue\":\"a b\"}",
+          "spark.queue: spaces");
   refused("{\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"queue\":\"etl\"}", "spark.queue: only for master yarn");
-  refused("{\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"namespace\":\"ns\"}", "spark.namespace: only for k8s:// masters");
+  refused("{\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"namespace\":\"ns\"}",
+          "spark.namespace: only for k8s:// masters");
   refused("{\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"poll_interval\":\"10ms\"}",
           "spark.poll_interval: 10ms is below the minimum of 200 ms");
   refused("{\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"bogus\":1}", "spark.bogus: unknown field");
@@ -161,21 +190,30 @@ static void test_spec_defaults(void **state) {
 
   /* agent defaults fill what the spec leaves out; the standalone REST URL comes from the master */
   mu_spark_defaults def = {.spark_home = "/opt/spark", .yarn_rm_urls = "http://rm1:8088/, http://rm2:8088"};
-  assert_int_equal(mu_spark_spec_parse("{\"timeout\":\"1m\"}",
-                                       "{\"master\":\"yarn\",\"deployMode\":\"cluster\",\"mainClass\":\"a.B\",\"appResource\":\"a.jar\"}",
-                                       &def, &s, err), 0);
+  assert_int_equal(
+      mu_spark_spec_parse(
+          "{\"timeout\":\"1m\"}",
+          "{\"master\":\"yarn\",\"deployMode\":\"cluster\",\"mainClass\":\"a.B\",\"appResource\":\"a.jar\"}", &def, &s,
+          err),
+      0);
   assert_string_equal(s->spark_home, "/opt/spark");
   assert_int_equal(s->yarn_rm_urls.n, 2);
   assert_string_equal(s->yarn_rm_urls.items[0], "http://rm1:8088");
   assert_string_equal(s->yarn_rm_urls.items[1], "http://rm2:8088");
   assert_int_equal(s->timeout_ms, 60000);
   mu_spark_spec_free(s);
-  assert_int_equal(parse(NULL, "{\"master\":\"spark://m1:7077,m2:7077\",\"deploy_mode\":\"cluster\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\"}",
-                         &s, err), 0);
+  assert_int_equal(
+      parse(NULL,
+            "{\"master\":\"spark://"
+            "m1:7077,m2:7077\",\"deploy_mode\":\"cluster\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\"}",
+            &s, err),
+      0);
   assert_string_equal(s->rest_url, "http://m1:6066");
   mu_spark_spec_free(s);
-  assert_true(mu_spark_memory_ok("512m") && mu_spark_memory_ok("2G") && mu_spark_memory_ok("1024") && mu_spark_memory_ok("4gb"));
-  assert_false(mu_spark_memory_ok("") || mu_spark_memory_ok("m") || mu_spark_memory_ok("2q") || mu_spark_memory_ok("1.5g"));
+  assert_true(mu_spark_memory_ok("512m") && mu_spark_memory_ok("2G") && mu_spark_memory_ok("1024") &&
+              mu_spark_memory_ok("4gb"));
+  assert_false(mu_spark_memory_ok("") || mu_spark_memory_ok("m") || mu_spark_memory_ok("2q") ||
+               mu_spark_memory_ok("1.5g"));
 }
 
 static char *joined(const mu_spark_argv *a) {
@@ -196,8 +234,11 @@ static void golden(const char *extra, const char *sec, const char *want) {
     fprintf(stderr, "spec %s: %s\n", sec, err);
     fail();
   }
-  mu_spark_submit_ctx c = {.task_dir = "/t", .sql_file = s->sql ? "/t/.muster-spark.sql" : NULL,
-                           .task_tag = "muster-j1-etl", .attempt_tag = "muster-j1-etl-a2", .app_name = "etl [muster-j1-etl-a2]"};
+  mu_spark_submit_ctx c = {.task_dir = "/t",
+                           .sql_file = s->sql ? "/t/.muster-spark.sql" : NULL,
+                           .task_tag = "muster-j1-etl",
+                           .attempt_tag = "muster-j1-etl-a2",
+                           .app_name = "etl [muster-j1-etl-a2]"};
   mu_spark_argv a;
   assert_int_equal(mu_spark_build_argv(s, &c, &a, err), 0);
   char *got = joined(&a);
@@ -213,19 +254,21 @@ static void golden(const char *extra, const char *sec, const char *want) {
 static void test_argv_golden(void **state) {
   (void)state;
   /* yarn cluster: detached, tagged, resources as --conf, args as separate argv entries */
-  golden(NULL,
-         "{\"master\":\"yarn\",\"deploy_mode\":\"cluster\",\"main_class\":\"org.x.Etl\",\"app_resource\":\"lib/etl.jar\","
-         "\"app_args\":[\"--day\",\"2024-01-01\",\"a b; rm -rf /\"],\"driver_memory\":\"2g\",\"driver_cores\":2,"
-         "\"executor_memory\":\"4g\",\"executor_cores\":4,\"num_executors\":10,\"queue\":\"etl\",\"name\":\"etl\","
-         "\"jars\":[\"lib/dep.jar\",\"https://repo/x.jar\"],\"files\":[\"conf/app.conf\"],\"packages\":[\"org.a:b:1.0\"],"
-         "\"conf\":{\"spark.yarn.tags\":\"team-a\",\"spark.sql.shuffle.partitions\":\"64\"},\"yarn_rm_urls\":[\"http://rm:8088\"],"
-         "\"spark_home\":\"/opt/spark\"}",
-         "/opt/spark/bin/spark-submit|--master|yarn|--deploy-mode|cluster|--class|org.x.Etl|--name|etl [muster-j1-etl-a2]|"
-         "--queue|etl|--conf|spark.driver.cores=2|--conf|spark.driver.memory=2g|--conf|spark.executor.instances=10|"
-         "--conf|spark.executor.cores=4|--conf|spark.executor.memory=4g|--jars|/t/lib/dep.jar,https://repo/x.jar|"
-         "--files|/t/conf/app.conf|--packages|org.a:b:1.0|--conf|spark.sql.shuffle.partitions=64|"
-         "--conf|spark.yarn.tags=team-a,muster-j1-etl,muster-j1-etl-a2|--conf|spark.yarn.submit.waitAppCompletion=false|"
-         "/t/lib/etl.jar|--day|2024-01-01|a b; rm -rf /");
+  golden(
+      NULL,
+      "{\"master\":\"yarn\",\"deploy_mode\":\"cluster\",\"main_class\":\"org.x.Etl\",\"app_resource\":\"lib/etl.jar\","
+      "\"app_args\":[\"--day\",\"2024-01-01\",\"a b; rm -rf /\"],\"driver_memory\":\"2g\",\"driver_cores\":2,"
+      "\"executor_memory\":\"4g\",\"executor_cores\":4,\"num_executors\":10,\"queue\":\"etl\",\"name\":\"etl\","
+      "\"jars\":[\"lib/dep.jar\",\"https://repo/x.jar\"],\"files\":[\"conf/app.conf\"],\"packages\":[\"org.a:b:1.0\"],"
+      "\"conf\":{\"spark.yarn.tags\":\"team-a\",\"spark.sql.shuffle.partitions\":\"64\"},\"yarn_rm_urls\":[\"http://"
+      "rm:8088\"],"
+      "\"spark_home\":\"/opt/spark\"}",
+      "/opt/spark/bin/spark-submit|--master|yarn|--deploy-mode|cluster|--class|org.x.Etl|--name|etl [muster-j1-etl-a2]|"
+      "--queue|etl|--conf|spark.driver.cores=2|--conf|spark.driver.memory=2g|--conf|spark.executor.instances=10|"
+      "--conf|spark.executor.cores=4|--conf|spark.executor.memory=4g|--jars|/t/lib/dep.jar,https://repo/x.jar|"
+      "--files|/t/conf/app.conf|--packages|org.a:b:1.0|--conf|spark.sql.shuffle.partitions=64|"
+      "--conf|spark.yarn.tags=team-a,muster-j1-etl,muster-j1-etl-a2|--conf|spark.yarn.submit.waitAppCompletion=false|"
+      "/t/lib/etl.jar|--day|2024-01-01|a b; rm -rf /");
   /* local python: no deploy mode, py files, dynamic allocation */
   golden(NULL,
          "{\"master\":\"local[2]\",\"app_resource\":\"job.py\",\"py_files\":[\"deps.zip\"],"
@@ -234,20 +277,24 @@ static void test_argv_golden(void **state) {
          "--conf|spark.dynamicAllocation.minExecutors=1|--conf|spark.dynamicAllocation.maxExecutors=8|"
          "--conf|spark.dynamicAllocation.initialExecutors=2|--py-files|/t/deps.zip|/t/job.py");
   /* standalone cluster: detached; kerberos */
-  golden(NULL,
-         "{\"master\":\"spark://m1:7077\",\"deploy_mode\":\"cluster\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\","
-         "\"principal\":\"etl@EX.COM\",\"keytab\":\"etl.keytab\"}",
-         "spark-submit|--master|spark://m1:7077|--deploy-mode|cluster|--class|a.B|--name|etl [muster-j1-etl-a2]|"
-         "--principal|etl@EX.COM|--keytab|/t/etl.keytab|--conf|spark.standalone.submit.waitAppCompletion=false|/t/a.jar");
+  golden(
+      NULL,
+      "{\"master\":\"spark://m1:7077\",\"deploy_mode\":\"cluster\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\","
+      "\"principal\":\"etl@EX.COM\",\"keytab\":\"etl.keytab\"}",
+      "spark-submit|--master|spark://m1:7077|--deploy-mode|cluster|--class|a.B|--name|etl [muster-j1-etl-a2]|"
+      "--principal|etl@EX.COM|--keytab|/t/etl.keytab|--conf|spark.standalone.submit.waitAppCompletion=false|/t/a.jar");
   /* k8s: namespace and driver labels */
-  golden(NULL,
-         "{\"master\":\"k8s://https://k8s:6443\",\"deploy_mode\":\"cluster\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"namespace\":\"etl\"}",
-         "spark-submit|--master|k8s://https://k8s:6443|--deploy-mode|cluster|--class|a.B|--name|etl [muster-j1-etl-a2]|"
-         "--conf|spark.kubernetes.namespace=etl|--conf|spark.kubernetes.driver.label.muster-task=muster-j1-etl|"
-         "--conf|spark.kubernetes.driver.label.muster-attempt=muster-j1-etl-a2|"
-         "--conf|spark.kubernetes.submission.waitAppCompletion=false|/t/a.jar");
+  golden(
+      NULL,
+      "{\"master\":\"k8s://https://"
+      "k8s:6443\",\"deploy_mode\":\"cluster\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"namespace\":\"etl\"}",
+      "spark-submit|--master|k8s://https://k8s:6443|--deploy-mode|cluster|--class|a.B|--name|etl [muster-j1-etl-a2]|"
+      "--conf|spark.kubernetes.namespace=etl|--conf|spark.kubernetes.driver.label.muster-task=muster-j1-etl|"
+      "--conf|spark.kubernetes.driver.label.muster-attempt=muster-j1-etl-a2|"
+      "--conf|spark.kubernetes.submission.waitAppCompletion=false|/t/a.jar");
   /* sql: spark-sql -f with the inline script's file */
-  golden(NULL, "{\"program_type\":\"SQL\",\"sql\":\"select 1\",\"master\":\"yarn\",\"app_args\":[\"--hiveconf\",\"x=1\"]}",
+  golden(NULL,
+         "{\"program_type\":\"SQL\",\"sql\":\"select 1\",\"master\":\"yarn\",\"app_args\":[\"--hiveconf\",\"x=1\"]}",
          "spark-sql|--master|yarn|--deploy-mode|client|--name|etl [muster-j1-etl-a2]|"
          "--conf|spark.yarn.tags=muster-j1-etl,muster-j1-etl-a2|-f|/t/.muster-spark.sql|--hiveconf|x=1");
 }
@@ -256,11 +303,15 @@ static void test_display_masks_secrets(void **state) {
   (void)state;
   mu_spark_spec *s = NULL;
   char err[MUSTER_ERRBUF_SIZE];
-  assert_int_equal(parse("\"secrets\":[{\"name\":\"S3\",\"value\":\"AKIAsecretvalue\"},{\"name\":\"PW\",\"value\":\"hunter2hunter2\"}]",
-                         "{\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"app_args\":[\"--password=${secret.PW}\"],"
-                         "\"conf\":{\"spark.hadoop.fs.s3a.secret.key\":\"${secret.S3}\",\"spark.ssl.keyStorePassword\":\"plain-but-hidden\","
-                         "\"spark.ssl.keyStore\":\"/etc/ks.jks\"}}",
-                         &s, err), 0);
+  assert_int_equal(
+      parse("\"secrets\":[{\"name\":\"S3\",\"value\":\"AKIAsecretvalue\"},{\"name\":\"PW\",\"value\":"
+            "\"hunter2hunter2\"}]",
+            "{\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"app_args\":[\"--password=${secret.PW}\"],"
+            "\"conf\":{\"spark.hadoop.fs.s3a.secret.key\":\"${secret.S3}\",\"spark.ssl.keyStorePassword\":\"plain-but-"
+            "hidden\","
+            "\"spark.ssl.keyStore\":\"/etc/ks.jks\"}}",
+            &s, err),
+      0);
   mu_spark_submit_ctx c = {.task_dir = "/t", .task_tag = "t", .attempt_tag = "t-a1", .app_name = "n"};
   mu_spark_argv a;
   assert_int_equal(mu_spark_build_argv(s, &c, &a, err), 0);
@@ -324,10 +375,15 @@ static void test_output_scan(void **state) {
   mu_spark_scan_free(s);
 
   s = mu_spark_scan_new();
-  feed(s, "INFO RestSubmissionClient: Submission successfully created as driver-20151008145126-0000. Polling submission state...\n");
+  feed(s,
+       "INFO RestSubmissionClient: Submission successfully created as driver-20151008145126-0000. Polling submission "
+       "state...\n");
   feed(s, "INFO SparkUI: Bound SparkUI to 0.0.0.0, and started at http://10.0.0.5:4040\n");
   feed(s, "INFO StandaloneSchedulerBackend: Connected to Spark cluster with app ID app-20151008145126-0001\n");
-  mu_spark_scan_feed(s, 1, "Deployed Spark application pi with application ID spark-1 and submission ID etl:pi-1-driver into Kubernetes", 103);
+  mu_spark_scan_feed(
+      s, 1,
+      "Deployed Spark application pi with application ID spark-1 and submission ID etl:pi-1-driver into Kubernetes",
+      103);
   mu_spark_scan_end(s);
   f = mu_spark_scan_found(s);
   assert_string_equal(f->driver_id, "driver-20151008145126-0000");
@@ -354,9 +410,11 @@ static void test_yarn_answers(void **state) {
   (void)state;
   char why[MU_SPARK_TEXT_MAX];
   mu_spark_yarn_app app;
-  const char *ok = "{\"app\":{\"id\":\"application_1_1\",\"state\":\"FINISHED\",\"finalStatus\":\"FAILED\",\"progress\":100.0,"
-                   "\"trackingUrl\":\"http://rm:8088/proxy/application_1_1/\",\"diagnostics\":\"User class threw exception\","
-                   "\"applicationTags\":\"team-a,muster-j-t,muster-j-t-a1\",\"amContainerLogs\":\"http://nm:8042/node/containerlogs/c1/u\"}}";
+  const char *ok =
+      "{\"app\":{\"id\":\"application_1_1\",\"state\":\"FINISHED\",\"finalStatus\":\"FAILED\",\"progress\":100.0,"
+      "\"trackingUrl\":\"http://rm:8088/proxy/application_1_1/\",\"diagnostics\":\"User class threw exception\","
+      "\"applicationTags\":\"team-a,muster-j-t,muster-j-t-a1\",\"amContainerLogs\":\"http://nm:8042/node/containerlogs/"
+      "c1/u\"}}";
   assert_int_equal(mu_spark_yarn_app_parse(ok, strlen(ok), &app, why), 0);
   assert_string_equal(app.state, "FINISHED");
   assert_int_equal(mu_spark_yarn_phase(app.state, app.final_status), MU_SPARK_APP_FAILED); /* FINISHED+FAILED fails */
@@ -367,8 +425,9 @@ static void test_yarn_answers(void **state) {
   assert_int_equal(mu_spark_yarn_phase("KILLED", "KILLED"), MU_SPARK_APP_KILLED);
   assert_int_equal(mu_spark_yarn_phase("ACCEPTED", "UNDEFINED"), MU_SPARK_APP_PENDING);
   assert_int_equal(mu_spark_yarn_phase("RUNNING", "UNDEFINED"), MU_SPARK_APP_RUNNING);
-  const char *nf = "{\"RemoteException\":{\"exception\":\"NotFoundException\",\"message\":\"java.lang.Exception: app with id: "
-                   "application_1_9 not found\",\"javaClassName\":\"org.apache.hadoop.yarn.webapp.NotFoundException\"}}";
+  const char *nf =
+      "{\"RemoteException\":{\"exception\":\"NotFoundException\",\"message\":\"java.lang.Exception: app with id: "
+      "application_1_9 not found\",\"javaClassName\":\"org.apache.hadoop.yarn.webapp.NotFoundException\"}}";
   assert_int_equal(mu_spark_yarn_app_parse(nf, strlen(nf), &app, why), -2);
   assert_non_null(strstr(why, "app with id: application_1_9 not found"));
   assert_int_equal(mu_spark_yarn_app_parse("<html>proxy error</html>", 24, &app, why), -1);
@@ -377,12 +436,16 @@ static void test_yarn_answers(void **state) {
   char text[200];
   mu_spark_error_text(nf, strlen(nf), text, sizeof text);
   assert_string_equal(text, "java.lang.Exception: app with id: application_1_9 not found");
-  const char *html = "<html><head><title>Error 401 Authentication required</title></head>\n<body><h2>HTTP ERROR 401</h2></body></html>";
+  const char *html =
+      "<html><head><title>Error 401 Authentication required</title></head>\n<body><h2>HTTP ERROR "
+      "401</h2></body></html>";
   mu_spark_error_text(html, strlen(html), text, sizeof text);
   assert_string_equal(text, "Error 401 Authentication required HTTP ERROR 401");
   mu_spark_yarn_app apps[4];
-  const char *list = "{\"apps\":{\"app\":[{\"id\":\"application_1_1\",\"state\":\"RUNNING\",\"applicationTags\":\"muster-j-t,muster-j-t-a1\"},"
-                     "{\"id\":\"application_1_2\",\"state\":\"RUNNING\",\"applicationTags\":\"other\"}]}}";
+  const char *list =
+      "{\"apps\":{\"app\":[{\"id\":\"application_1_1\",\"state\":\"RUNNING\",\"applicationTags\":\"muster-j-t,muster-j-"
+      "t-a1\"},"
+      "{\"id\":\"application_1_2\",\"state\":\"RUNNING\",\"applicationTags\":\"other\"}]}}";
   assert_int_equal(mu_spark_yarn_apps_parse(list, strlen(list), "muster-j-t", apps, 4, why), 1);
   assert_string_equal(apps[0].id, "application_1_1");
   assert_int_equal(mu_spark_yarn_apps_parse("{\"apps\":null}", 13, "x", apps, 4, why), 0);
@@ -395,13 +458,16 @@ static void test_standalone_answers(void **state) {
   (void)state;
   char why[MU_SPARK_TEXT_MAX];
   mu_spark_rest_reply r;
-  const char *create = "{\"action\":\"CreateSubmissionResponse\",\"message\":\"Driver successfully submitted as driver-20151008145126-0000\","
-                       "\"serverSparkVersion\":\"3.5.0\",\"submissionId\":\"driver-20151008145126-0000\",\"success\":true}";
+  const char *create =
+      "{\"action\":\"CreateSubmissionResponse\",\"message\":\"Driver successfully submitted as "
+      "driver-20151008145126-0000\","
+      "\"serverSparkVersion\":\"3.5.0\",\"submissionId\":\"driver-20151008145126-0000\",\"success\":true}";
   assert_int_equal(mu_spark_rest_parse(create, strlen(create), &r, why), 0);
   assert_true(r.success);
   assert_string_equal(r.submission_id, "driver-20151008145126-0000");
-  const char *standby = "{\"action\":\"CreateSubmissionResponse\",\"success\":false,\"message\":\"Current state is not alive: STANDBY. "
-                        "Can only accept driver submissions in ALIVE state.\"}";
+  const char *standby =
+      "{\"action\":\"CreateSubmissionResponse\",\"success\":false,\"message\":\"Current state is not alive: STANDBY. "
+      "Can only accept driver submissions in ALIVE state.\"}";
   assert_int_equal(mu_spark_rest_parse(standby, strlen(standby), &r, why), 0);
   assert_false(r.success);
   assert_non_null(strstr(r.message, "STANDBY"));
@@ -415,15 +481,23 @@ static void test_standalone_answers(void **state) {
   assert_int_equal(mu_spark_rest_parse("{\"success\":true}", 16, &r, why), -1);
   const char *args[] = {"a", "b c"};
   const char *k[] = {"spark.executor.memory"}, *v[] = {"2g"};
-  mu_spark_rest_create c = {.app_resource = "hdfs:///a.jar", .main_class = "a.B", .app_name = "n", .app_args = args,
-                            .n_args = 2, .prop_keys = k, .prop_values = v, .n_props = 1, .master = "spark://m:7077"};
+  mu_spark_rest_create c = {.app_resource = "hdfs:///a.jar",
+                            .main_class = "a.B",
+                            .app_name = "n",
+                            .app_args = args,
+                            .n_args = 2,
+                            .prop_keys = k,
+                            .prop_values = v,
+                            .n_props = 1,
+                            .master = "spark://m:7077"};
   char *body = mu_spark_rest_create_body(&c);
   assert_non_null(strstr(body, "\"action\":\"CreateSubmissionRequest\""));
   assert_non_null(strstr(body, "\"appArgs\":[\"a\",\"b c\"]"));
   assert_non_null(strstr(body, "\"spark.app.name\":\"n\""));
   assert_non_null(strstr(body, "\"clientSparkVersion\""));
   free(body);
-  assert_true(mu_spark_jobs_progress("[{\"numTasks\":10,\"numCompletedTasks\":5},{\"numTasks\":30,\"numCompletedTasks\":5}]", 77) == 25.0);
+  assert_true(mu_spark_jobs_progress(
+                  "[{\"numTasks\":10,\"numCompletedTasks\":5},{\"numTasks\":30,\"numCompletedTasks\":5}]", 77) == 25.0);
   assert_true(mu_spark_jobs_progress("[]", 2) == -1);
 }
 
@@ -432,11 +506,13 @@ static void test_spec_livy_and_auth(void **state) {
   mu_spark_spec *s = NULL;
   char err[MUSTER_ERRBUF_SIZE];
   const char *extra = "\"secrets\":[{\"name\":\"PW\",\"value\":\"s3cr3t\"}]";
-  assert_int_equal(parse(extra,
-                         "{\"via\":\"livy\",\"livy_url\":\"http://l:8998/\",\"main_class\":\"a.B\",\"app_resource\":\"hdfs:///a.jar\","
-                         "\"queue\":\"etl\",\"auth_user\":\"muster\",\"auth_password\":\"${secret.PW}\"}",
-                         &s, err),
-                   0);
+  assert_int_equal(
+      parse(
+          extra,
+          "{\"via\":\"livy\",\"livy_url\":\"http://l:8998/\",\"main_class\":\"a.B\",\"app_resource\":\"hdfs:///a.jar\","
+          "\"queue\":\"etl\",\"auth_user\":\"muster\",\"auth_password\":\"${secret.PW}\"}",
+          &s, err),
+      0);
   assert_int_equal(s->via, MU_SPARK_VIA_LIVY);
   assert_true(s->cluster);
   assert_string_equal(s->auth_user, "muster");
@@ -445,11 +521,12 @@ static void test_spec_livy_and_auth(void **state) {
   assert_string_equal(m, "pw=***");
   free(m);
   mu_spark_spec_free(s);
-  assert_int_not_equal(parse(extra,
-                             "{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"auth_token\":\"${secret.PW}\","
-                             "\"auth_user\":\"u\",\"auth_password\":\"${secret.PW}\"}",
-                             &s, err),
-                   0);
+  assert_int_not_equal(
+      parse(extra,
+            "{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"auth_token\":\"${secret.PW}\","
+            "\"auth_user\":\"u\",\"auth_password\":\"${secret.PW}\"}",
+            &s, err),
+      0);
   assert_non_null(strstr(err, "spark.auth_token: conflicts with auth_user/auth_password"));
 }
 
@@ -457,8 +534,9 @@ static void test_livy_answers(void **state) {
   (void)state;
   char why[MU_SPARK_TEXT_MAX];
   mu_spark_livy_batch b;
-  const char *created = "{\"id\":7,\"name\":\"etl [muster-j1-etl-a2]\",\"owner\":null,\"proxyUser\":null,\"state\":\"starting\","
-                        "\"appId\":null,\"appInfo\":{\"driverLogUrl\":null,\"sparkUiUrl\":null},\"log\":[\"stdout: \"]}";
+  const char *created =
+      "{\"id\":7,\"name\":\"etl [muster-j1-etl-a2]\",\"owner\":null,\"proxyUser\":null,\"state\":\"starting\","
+      "\"appId\":null,\"appInfo\":{\"driverLogUrl\":null,\"sparkUiUrl\":null},\"log\":[\"stdout: \"]}";
   assert_int_equal(mu_spark_livy_batch_parse(created, strlen(created), &b, why), 0);
   assert_string_equal(b.id, "7");
   assert_string_equal(b.state, "starting");
@@ -475,19 +553,30 @@ static void test_livy_answers(void **state) {
   assert_int_equal(mu_spark_livy_phase("killed"), MU_SPARK_APP_KILLED);
   assert_int_equal(mu_spark_livy_phase("shutting_down"), MU_SPARK_APP_TRANSIENT);
   /* GET /batches: the newest batch of the task's attempts; another task's or a look-alike is not taken */
-  const char *list = "{\"from\":0,\"total\":4,\"sessions\":["
-                     "{\"id\":1,\"name\":\"etl [muster-j1-etl-a1]\",\"state\":\"dead\"},"
-                     "{\"id\":2,\"name\":\"etl [muster-j1-etl-a2]\",\"state\":\"running\"},"
-                     "{\"id\":3,\"name\":\"etl [muster-j1-etl-other-a1]\",\"state\":\"running\"},"
-                     "{\"id\":4,\"name\":\"etl [muster-j1-etl-ax]\",\"state\":\"running\"}]}";
+  const char *list =
+      "{\"from\":0,\"total\":4,\"sessions\":["
+      "{\"id\":1,\"name\":\"etl [muster-j1-etl-a1]\",\"state\":\"dead\"},"
+      "{\"id\":2,\"name\":\"etl [muster-j1-etl-a2]\",\"state\":\"running\"},"
+      "{\"id\":3,\"name\":\"etl [muster-j1-etl-other-a1]\",\"state\":\"running\"},"
+      "{\"id\":4,\"name\":\"etl [muster-j1-etl-ax]\",\"state\":\"running\"}]}";
   assert_int_equal(mu_spark_livy_find(list, strlen(list), "muster-j1-etl", &b, why), 1);
   assert_string_equal(b.id, "2");
   assert_int_equal(mu_spark_livy_find(list, strlen(list), "muster-j9-x", &b, why), 0);
   assert_int_equal(mu_spark_livy_find(LIT("{\"from\":0}"), "muster-j1-etl", &b, why), -1);
   const char *args[] = {"--day", "x y"}, *jars[] = {"hdfs:///d.jar"}, *k[] = {"spark.yarn.tags"}, *v[] = {"t1,t2"};
-  mu_spark_livy_create c = {.file = "hdfs:///a.jar", .class_name = "a.B", .name = "etl [t]", .queue = "q",
-                            .executor_memory = "2g", .num_executors = 3, .args = args, .n_args = 2, .jars = jars,
-                            .n_jars = 1, .conf_keys = k, .conf_values = v, .n_conf = 1};
+  mu_spark_livy_create c = {.file = "hdfs:///a.jar",
+                            .class_name = "a.B",
+                            .name = "etl [t]",
+                            .queue = "q",
+                            .executor_memory = "2g",
+                            .num_executors = 3,
+                            .args = args,
+                            .n_args = 2,
+                            .jars = jars,
+                            .n_jars = 1,
+                            .conf_keys = k,
+                            .conf_values = v,
+                            .n_conf = 1};
   char *body = mu_spark_livy_create_body(&c);
   assert_non_null(body);
   assert_non_null(strstr(body, "\"file\":\"hdfs:///a.jar\""));
@@ -503,13 +592,15 @@ static void test_livy_answers(void **state) {
 static void test_k8s_status(void **state) {
   (void)state;
   mu_spark_k8s_status ks;
-  const char *running = "Application status (driver): \n\t pod name: etl-1a2b-driver\n\t namespace: etl\n\t phase: Running\n";
+  const char *running =
+      "Application status (driver): \n\t pod name: etl-1a2b-driver\n\t namespace: etl\n\t phase: Running\n";
   mu_spark_k8s_status_parse(running, strlen(running), &ks);
   assert_true(ks.found);
   assert_string_equal(ks.phase, "Running");
   assert_int_equal(ks.exit_code, -1);
-  const char *failed = "Application status (driver): \n\t pod name: x-driver\n\t phase: Failed\n\t container status: \n"
-                       "\t\t exit code: 137\n";
+  const char *failed =
+      "Application status (driver): \n\t pod name: x-driver\n\t phase: Failed\n\t container status: \n"
+      "\t\t exit code: 137\n";
   mu_spark_k8s_status_parse(failed, strlen(failed), &ks);
   assert_string_equal(ks.phase, "Failed");
   assert_int_equal(ks.exit_code, 137);
@@ -524,11 +615,13 @@ static void test_k8s_status(void **state) {
   assert_int_equal(mu_spark_k8s_phase("Unknown"), MU_SPARK_APP_TRANSIENT);
   mu_spark_spec *s = NULL;
   char err[MUSTER_ERRBUF_SIZE];
-  assert_int_equal(parse(NULL,
-                         "{\"master\":\"k8s://https://k:6443\",\"deploy_mode\":\"cluster\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\","
-                         "\"spark_home\":\"/opt/spark\",\"conf\":{\"spark.kubernetes.appKillPodDeletionGracePeriod\":\"5\"}}",
-                         &s, err),
-                   0);
+  assert_int_equal(
+      parse(NULL,
+            "{\"master\":\"k8s://https://"
+            "k:6443\",\"deploy_mode\":\"cluster\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\","
+            "\"spark_home\":\"/opt/spark\",\"conf\":{\"spark.kubernetes.appKillPodDeletionGracePeriod\":\"5\"}}",
+            &s, err),
+      0);
   mu_spark_argv a;
   assert_int_equal(mu_spark_k8s_op_argv(s, "--kill", "etl:x-driver", &a), 0);
   assert_int_equal(a.n, 7);

@@ -187,10 +187,8 @@ int mpt_conformance(const mpt_conformance_opts *o, FILE *out, mu_err *err) {
     check_stop(&s, w, "cancel", NULL);
     char *ts = with_timeout(defaults.cancel_spec_json ? defaults.cancel_spec_json : defaults.spec_json,
                             defaults.cancel_after_ms);
-    if (ts == NULL)
-      report(&s, "FAIL", "timeout", "the cancel spec is not a JSON object");
-    else
-      check_stop(&s, w, "timeout", ts);
+    if (ts == NULL) report(&s, "FAIL", "timeout", "the cancel spec is not a JSON object");
+    else check_stop(&s, w, "timeout", ts);
     free(ts);
   }
   mpt_world_free(w);
@@ -201,8 +199,7 @@ int mpt_conformance(const mpt_conformance_opts *o, FILE *out, mu_err *err) {
   else if (s.leaky_runs > 0)
     report(&s, "FAIL", "cleanup", "LeakSanitizer found memory not freed after %d of %d tasks (report above)",
            s.leaky_runs, s.leak_runs);
-  else
-    report(&s, "ok", "cleanup", "no leaks after %d tasks (LeakSanitizer)", s.leak_runs);
+  else report(&s, "ok", "cleanup", "no leaks after %d tasks (LeakSanitizer)", s.leak_runs);
   if (s.max_stall > defaults.max_stall_ms)
     report(&s, "FAIL", "stall",
            "the loop was busy %lld ms in one iteration, in each of 3 runs (bound %lld ms): "
@@ -222,8 +219,7 @@ int mpt_conformance(const mpt_conformance_opts *o, FILE *out, mu_err *err) {
       report(&s, "FAIL", "isolation", "%s", e.msg);
     } else {
       mpt_result r;
-      if (run_one(&s, w, defaults.spec_json, -1, &r, &e) != 0)
-        report(&s, "FAIL", "isolation", "%s", e.msg);
+      if (run_one(&s, w, defaults.spec_json, -1, &r, &e) != 0) report(&s, "FAIL", "isolation", "%s", e.msg);
       else if (r.state != state)
         report(&s, "FAIL", "isolation", "out of process it ended %s (%s), in-process %s", mpt_state_name(r.state),
                r.message, mpt_state_name(state));

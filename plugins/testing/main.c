@@ -50,12 +50,9 @@ static const char *beside_self(const char *const *rel, size_t n, char *out, size
 /* An assertion as one line: newlines and tabs in it shown as \n, \t. */
 static void print_escaped(const char *s) {
   for (; *s; s++) {
-    if (*s == '\n')
-      fputs("\\n", stdout);
-    else if (*s == '\t')
-      fputs("\\t", stdout);
-    else
-      putchar(*s);
+    if (*s == '\n') fputs("\\n", stdout);
+    else if (*s == '\t') fputs("\\t", stdout);
+    else putchar(*s);
   }
 }
 
@@ -86,9 +83,7 @@ int main(int argc, char **argv) {
         }
         expect[n_expect++] = optarg;
         break;
-      case 'C':
-        conformance = 1;
-        break;
+      case 'C': conformance = 1; break;
       case 'i':
         if (strcmp(optarg, "process") != 0 && strcmp(optarg, "in-process") != 0) {
           fprintf(stderr, "muster-plugin-test: --isolation: expected in-process or process, got \"%s\"\n", optarg);
@@ -96,24 +91,12 @@ int main(int argc, char **argv) {
         }
         process = strcmp(optarg, "process") == 0;
         break;
-      case 'c':
-        cancel_after = atol(optarg);
-        break;
-      case 'x':
-        helper = optarg;
-        break;
-      case 'p':
-        host = optarg;
-        break;
-      case 's':
-        max_stall = atol(optarg);
-        break;
-      case 'h':
-        fputs(usage, stdout);
-        return 0;
-      default:
-        fputs(usage, stderr);
-        return 2;
+      case 'c': cancel_after = atol(optarg); break;
+      case 'x': helper = optarg; break;
+      case 'p': host = optarg; break;
+      case 's': max_stall = atol(optarg); break;
+      case 'h': fputs(usage, stdout); return 0;
+      default: fputs(usage, stderr); return 2;
     }
   }
   if (argc - optind != 2) {

@@ -50,20 +50,13 @@ struct mpt_world {
 
 const char *mpt_state_name(int state) {
   switch (state) {
-    case MU_TASK_STARTING:
-      return "STARTING";
-    case MU_TASK_RUNNING:
-      return "RUNNING";
-    case MU_TASK_SUCCEEDED:
-      return "SUCCEEDED";
-    case MU_TASK_FAILED:
-      return "FAILED";
-    case MU_TASK_TIMED_OUT:
-      return "TIMED_OUT";
-    case MU_TASK_CANCELLED:
-      return "CANCELLED";
-    default:
-      return "NONE";
+    case MU_TASK_STARTING: return "STARTING";
+    case MU_TASK_RUNNING: return "RUNNING";
+    case MU_TASK_SUCCEEDED: return "SUCCEEDED";
+    case MU_TASK_FAILED: return "FAILED";
+    case MU_TASK_TIMED_OUT: return "TIMED_OUT";
+    case MU_TASK_CANCELLED: return "CANCELLED";
+    default: return "NONE";
   }
 }
 
