@@ -23,6 +23,18 @@ int mu_cmd_jobs(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_doctor(const mu_cli_opts *opts, int argc, char **argv);
 /* cmd_stats.c: figures and anomaly flags of finished task runs. */
 int mu_cmd_stats(const mu_cli_opts *opts, int argc, char **argv);
+/* cmd_image.c routes `muster image SUB`; each SUB lives in its own file. */
+int mu_cmd_image(const mu_cli_opts *opts, int argc, char **argv);
+/* cmd_image_build.c */
+int mu_cmd_image_build(const mu_cli_opts *opts, int argc, char **argv);
+/* cmd_image_sign.c */
+int mu_cmd_image_sign(const mu_cli_opts *opts, int argc, char **argv);
+int mu_cmd_image_verify(const mu_cli_opts *opts, int argc, char **argv);
+/* cmd_image_scan.c */
+int mu_cmd_image_scan(const mu_cli_opts *opts, int argc, char **argv);
+int mu_cmd_image_feed(const mu_cli_opts *opts, int argc, char **argv);
+/* cmd_policy.c: the cluster's image admission policy. */
+int mu_cmd_policy(const mu_cli_opts *opts, int argc, char **argv);
 /* cmd_flink.c: the savepoint catalogue, flink savepoint / upgrade. */
 int mu_cmd_savepoints(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_flink(const mu_cli_opts *opts, int argc, char **argv);
