@@ -108,7 +108,7 @@ size_t mu_imgpolicy_eval(const mu_imgpolicy *p, const mu_imgfacts *f, mu_imgpoli
     char name[1024];
     snprintf(name, sizeof name, "%s/%s", s(f->registry), s(f->repository));
     if (!any_match(&p->registries, name)) {
-      join(&p->registries, buf, 200);
+      join(&p->registries, buf, 300);
       add(res, "registries", "%s is not an allowed registry/repository (allowed: %s)", name, buf);
     }
   }
@@ -129,7 +129,7 @@ size_t mu_imgpolicy_eval(const mu_imgpolicy *p, const mu_imgfacts *f, mu_imgpoli
   if (!p->allow_host_network && f->network != NULL && strcmp(f->network, "host") == 0)
     add(res, "allow_host_network", "the task asks for network host");
   if (p->volumes.set) {
-    join(&p->volumes, buf, 200);
+    join(&p->volumes, buf, 300);
     for (size_t i = 0; i < f->n_volumes; i++) {
       const char *v = s(f->volumes[i]);
       if (strstr(v, "/..") != NULL || strstr(v, "/./") != NULL || v[0] != '/')

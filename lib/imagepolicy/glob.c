@@ -77,6 +77,8 @@ static bool match(matcher *m, const char *p, const char *t) {
   bool ok = false;
   if (*p == '\0') {
     ok = *t == '\0';
+  } else if (strcmp(p, "/**") == 0 && *t == '\0') {
+    ok = true; /* "DIR" + slash-star-star also names DIR itself */
   } else if (p[0] == '*' && p[1] == '*') {
     for (const char *s = t; !ok; s++) {
       ok = match(m, p + 2, s);

@@ -20,7 +20,7 @@
 #define MU_IMGPOLICY_MAX_LIST 64           /* entries per list (globs, keys) */
 #define MU_IMGPOLICY_MAX_PATTERN 256       /* bytes per glob or key */
 #define MU_IMGPOLICY_MAX_VIOLATIONS 96     /* 8 rules, allowed_volumes once per volume */
-#define MU_IMGPOLICY_MSG_MAX 320
+#define MU_IMGPOLICY_MSG_MAX 640
 
 typedef enum { MU_SEV_UNKNOWN = 0, MU_SEV_LOW, MU_SEV_MEDIUM, MU_SEV_HIGH, MU_SEV_CRITICAL, MU_SEV_COUNT } mu_severity;
 
@@ -110,8 +110,9 @@ size_t mu_imgpolicy_eval(const mu_imgpolicy *p, const mu_imgfacts *f, mu_imgpoli
 void mu_imgpolicy_result_format(const mu_imgpolicy_result *res, char *buf, size_t cap);
 
 /* The glob language of the policy: '*' any run of characters but '/', '**' any run including
- * '/', '?' one character but '/', [abc] [a-z] [!a] a class. mu_imgpolicy_glob_check: 0, or
- * MU_EINVAL naming the problem (empty, unterminated class, '***', a control character). */
+ * '/' (DIR followed by a final slash-star-star also matches DIR itself), '?' one character
+ * but '/', [abc] [a-z] [!a] a class. mu_imgpolicy_glob_check: 0, or MU_EINVAL naming the
+ * problem (empty, unterminated class, '***', a control character). */
 int mu_imgpolicy_glob_check(const char *pattern, mu_err *err);
 bool mu_imgpolicy_glob_match(const char *pattern, const char *text);
 

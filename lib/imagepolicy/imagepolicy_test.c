@@ -273,6 +273,8 @@ static void test_globs(void **state) {
       {"a/*", "a/b/c", false},
       {"a/**", "a/b/c", true},
       {"a/**/c", "a/b/x/c", true},
+      {"a/**", "a", true},
+      {"a/**", "ab", false},
       {"a/?", "a/b", true},
       {"a/?", "a//", false},
       {"a/[bc]", "a/c", true},

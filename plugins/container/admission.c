@@ -119,8 +119,7 @@ int mu_ctr_admission_check(void *arg, const char *manifest_digest, const mu_mani
              adm->ref.tag);
     char body[MU_CTR_ADMISSION_REPORT_MAX];
     snprintf(body, sizeof body, "%s", adm->report);
-    snprintf(adm->report, sizeof adm->report, "image %s (%s) refused by the admission policy: %s", name,
-             manifest_digest, body);
+    snprintf(adm->report, sizeof adm->report, "image %s refused by the admission policy: %s", name, body);
     adm->refused = true;
     rc = mu_err_set(err, MU_EPERM, "%s", adm->report);
   }
