@@ -22,33 +22,12 @@
 
 #define CLUSTER_FILE "cluster-image-policy.json"
 
-static int read_small(const char *path, char **ret, size_t *ret_len, mu_err *err) {
-  FILE *f = fopen(path, "re");
-  if (f == NULL) return mu_err_set(err, MU_ENOENT, "container_policy %s: %s", path, strerror(errno));
-  char *buf = malloc(MU_IMGPOLICY_MAX_BYTES + 1);
-  size_t n = buf ? fread(buf, 1, MU_IMGPOLICY_MAX_BYTES + 1, f) : 0;
-  fclose(f);
-  if (buf == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
-  if (n > MU_IMGPOLICY_MAX_BYTES) {
-    free(buf);
-    return mu_err_set(err, MU_ENOSPC, "container_policy %s: over %d bytes", path, MU_IMGPOLICY_MAX_BYTES);
-  }
-  buf[n] = '\0';
-  *ret = buf;
-  *ret_len = n;
-  return 0;
-}
-
 int mu_image_policy_setup(mu_agent_daemon *a, mu_err *err) {
   const char *own = a->cfg.container_policy[0] ? a->cfg.container_policy : getenv("MUSTER_CONTAINER_POLICY");
   if (own != NULL && own[0] != '\0') {
-    char *text = NULL;
-    size_t len = 0;
     mu_imgpolicy *p = NULL;
-    int rc = read_small(own, &text, &len, err);
-    if (rc == 0) rc = mu_imgpolicy_parse(own, text, len, &p, err);
-    free(text);
-    if (rc != 0) return rc;
+    int rc = mu_imgpolicy_load(own, &p, err);
+    if (rc != 0) return mu_err_prefix(err, "container_policy");
     mu_imgpolicy_free(p);
     if (setenv("MUSTER_CONTAINER_POLICY", own, 1) != 0)
       return mu_err_set(err, MU_ENOMEM, "setenv: %s", strerror(errno));

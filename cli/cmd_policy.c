@@ -54,27 +54,6 @@ static int call(const mu_cli_opts *opts, const char *method, const ProtobufCMess
   return err.code == MU_EINVAL ? MU_EXIT_USAGE : MU_EXIT_FAILED;
 }
 
-static int read_file(const char *path, char **ret, size_t *ret_len) {
-  FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "re");
-  if (f == NULL) {
-    fprintf(stderr, "muster policy set: %s: %m\n", path);
-    return MU_EXIT_USAGE;
-  }
-  char *buf = malloc(MU_IMGPOLICY_MAX_BYTES + 2);
-  size_t n = buf ? fread(buf, 1, MU_IMGPOLICY_MAX_BYTES + 1, f) : 0;
-  if (f != stdin) fclose(f);
-  if (buf == NULL) return MU_EXIT_FAILED;
-  if (n > MU_IMGPOLICY_MAX_BYTES) {
-    fprintf(stderr, "muster policy set: %s: over %d bytes\n", path, MU_IMGPOLICY_MAX_BYTES);
-    free(buf);
-    return MU_EXIT_USAGE;
-  }
-  buf[n] = '\0';
-  *ret = buf;
-  *ret_len = n;
-  return 0;
-}
-
 static int policy_set(const mu_cli_opts *opts, int argc, char **argv) {
   int clear = argc == 3 && strcmp(argv[2], "--clear") == 0;
   if (argc != 3) return usage_error("set takes FILE or --clear", NULL);
@@ -82,11 +61,10 @@ static int policy_set(const mu_cli_opts *opts, int argc, char **argv) {
   char *text = NULL;
   size_t len = 0;
   if (!clear) {
-    int rc = read_file(argv[2], &text, &len);
-    if (rc != 0) return rc;
     mu_imgpolicy *p = NULL;
     mu_err err = {0};
-    if (mu_imgpolicy_parse(argv[2], text, len, &p, &err) != 0) {
+    if (mu_imgpolicy_read_file(argv[2], &text, &len, &err) != 0 ||
+        mu_imgpolicy_parse(argv[2], text, len, &p, &err) != 0) {
       fprintf(stderr, "muster policy set: %s (nothing changed)\n", err.msg);
       free(text);
       return MU_EXIT_USAGE;

@@ -2,8 +2,8 @@
  * (allowed registries/repositories, digests only, signatures, the worst scan finding allowed,
  * root user, host network, host volumes, image size), its canonical JSON form (what etcd keeps
  * and agents are sent), and the evaluation of one image's facts against it, which returns
- * EVERY violation, each named by its rule. No I/O, no globals: the agent's container helper,
- * musterd and the CLI call the same code.
+ * EVERY violation, each named by its rule. No globals, and no I/O but mu_imgpolicy_read_file:
+ * the agent, its container helper, musterd and the CLI call the same code.
  *
  * Facts a caller cannot know yet are said so (signature MU_IMGSIG_NOT_CHECKED, scan NULL): a
  * policy that needs them refuses, saying what was missing, never allows by default. */
@@ -77,6 +77,12 @@ typedef struct mu_imgpolicy mu_imgpolicy;
  * success *ret is the caller's (mu_imgpolicy_free). */
 int mu_imgpolicy_parse(const char *name, const char *text, size_t len, mu_imgpolicy **ret, mu_err *err);
 void mu_imgpolicy_free(mu_imgpolicy *p);
+
+/* A policy file's text ("-" = stdin), at most MU_IMGPOLICY_MAX_BYTES: *ret_text is the
+ * caller's (free), NUL-terminated. MU_ENOENT (missing), MU_EIO, MU_ENOSPC, naming the file.
+ * mu_imgpolicy_load reads and parses it (errors "FILE:LINE: ..."). */
+int mu_imgpolicy_read_file(const char *path, char **ret_text, size_t *ret_len, mu_err *err);
+int mu_imgpolicy_load(const char *path, mu_imgpolicy **ret, mu_err *err);
 
 /* The canonical JSON of p (keys sorted, every rule present); parsing it gives the same policy.
  * Caller frees. NULL when out of memory. */

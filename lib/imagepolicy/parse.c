@@ -1,6 +1,7 @@
 /* The policy document (imagepolicy.h): strict parsing through lib/config's YAML walker (every
  * error "NAME:LINE: field 'KEY': ..."), the globs checked as they are read, and the canonical
  * JSON form that etcd keeps and agents are sent. */
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,14 +128,16 @@ static int on_field(void *ctx, mu_yaml_field *f, mu_err *err) {
     return read_bool(f, &p->allow_host_network, err);
   }
   if (strcmp(f->name, "max_severity") == 0) {
-    if ((rc = expect_scalar(f, &s, err)) != 0) return rc;
+    rc = expect_scalar(f, &s, err);
+    if (rc != 0) return rc;
     if (mu_severity_parse(s, &p->max_severity) != 0 || p->max_severity == MU_SEV_UNKNOWN)
       return mu_err_set(err, MU_EINVAL, "\"%.64s\" is not LOW, MEDIUM, HIGH or CRITICAL", s);
     p->severity_set = true;
     return 0;
   }
   if (strcmp(f->name, "severity_grace_days") == 0) {
-    if ((rc = expect_scalar(f, &s, err)) != 0) return rc;
+    rc = expect_scalar(f, &s, err);
+    if (rc != 0) return rc;
     char *end = NULL;
     long v = strtol(s, &end, 10);
     if (end == s || *end != '\0' || v < 0 || v > 36500)
@@ -144,7 +147,8 @@ static int on_field(void *ctx, mu_yaml_field *f, mu_err *err) {
     return 0;
   }
   if (strcmp(f->name, "max_image_size") == 0) {
-    if ((rc = expect_scalar(f, &s, err)) != 0) return rc;
+    rc = expect_scalar(f, &s, err);
+    if (rc != 0) return rc;
     mu_err serr = {0};
     if (mu_size_parse(s, &p->max_image_size, &serr) != 0 || p->max_image_size == 0)
       return mu_err_set(err, MU_EINVAL, "expected a size such as 512M or 2G, got \"%.64s\"", s);
@@ -176,6 +180,35 @@ int mu_imgpolicy_parse(const char *name, const char *text, size_t len, mu_imgpol
   }
   *ret = p;
   return 0;
+}
+
+int mu_imgpolicy_read_file(const char *path, char **ret_text, size_t *ret_len, mu_err *err) {
+  bool is_stdin = strcmp(path, "-") == 0;
+  FILE *f = is_stdin ? stdin : fopen(path, "re");
+  if (f == NULL) return mu_err_set(err, errno == ENOENT ? MU_ENOENT : MU_EIO, "%s: %s", path, strerror(errno));
+  char *buf = malloc(MU_IMGPOLICY_MAX_BYTES + 2);
+  size_t n = buf ? fread(buf, 1, MU_IMGPOLICY_MAX_BYTES + 1, f) : 0;
+  int bad = ferror(f);
+  if (!is_stdin) fclose(f);
+  if (buf == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
+  if (bad || n > MU_IMGPOLICY_MAX_BYTES) {
+    free(buf);
+    return bad ? mu_err_set(err, MU_EIO, "%s: read error", path)
+               : mu_err_set(err, MU_ENOSPC, "%s: over %d bytes, a policy's bound", path, MU_IMGPOLICY_MAX_BYTES);
+  }
+  buf[n] = '\0';
+  *ret_text = buf;
+  *ret_len = n;
+  return 0;
+}
+
+int mu_imgpolicy_load(const char *path, mu_imgpolicy **ret, mu_err *err) {
+  char *text = NULL;
+  size_t len = 0;
+  int rc = mu_imgpolicy_read_file(path, &text, &len, err);
+  if (rc == 0) rc = mu_imgpolicy_parse(path, text, len, ret, err);
+  free(text);
+  return rc;
 }
 
 bool mu_imgpolicy_is_empty(const mu_imgpolicy *p) {

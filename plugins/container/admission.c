@@ -37,17 +37,8 @@ void mu_ctr_admission_init(mu_ctr_admission *adm, json_t *cfg, const mu_imgref *
 /* The policy file at path into *ret (NULL: none, for an absent cluster policy). */
 static int load_policy(const char *source, const char *path, bool optional, mu_imgpolicy **ret, mu_err *err) {
   *ret = NULL;
-  FILE *f = fopen(path, "re");
-  if (f == NULL && errno == ENOENT && optional) return 0;
-  if (f == NULL) return mu_err_set(err, MU_EINVAL, "the %s image policy %s: %s", source, path, strerror(errno));
-  char *buf = malloc(MU_IMGPOLICY_MAX_BYTES + 1);
-  size_t n = buf ? fread(buf, 1, MU_IMGPOLICY_MAX_BYTES + 1, f) : 0;
-  fclose(f);
-  if (buf == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
-  char name[64];
-  snprintf(name, sizeof name, "%s policy", source);
-  int rc = mu_imgpolicy_parse(name, buf, n, ret, err);
-  free(buf);
+  int rc = mu_imgpolicy_load(path, ret, err);
+  if (rc == MU_ENOENT && optional) return 0;
   if (rc != 0) mu_err_prefix(err, "the %s image policy cannot be used", source);
   return rc == 0 ? 0 : MU_EINVAL;
 }
