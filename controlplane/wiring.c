@@ -357,6 +357,11 @@ static void imagepolicy_record(void *ud, const char *rel, const char *value, siz
 
 static void imagepolicy_up(void *ud, mu_agent *a) { mu_imagepolicy_on_agent_up(ud, a); }
 
+static void imagepolicy_takeover(void *ud, uint64_t term, int64_t grace_ms) {
+  (void)term, (void)grace_ms;
+  mu_imagepolicy_on_takeover(ud);
+}
+
 static void schedules_takeover(void *ud, uint64_t term, int64_t grace_ms) {
   (void)term, (void)grace_ms;
   mu_schedules_start(ud);
@@ -390,7 +395,10 @@ static void subscribe(mu_daemon *d) {
        .record = schedules_record,
        .takeover = schedules_takeover},
       {.ud = d, .snapshot_begin = templates_snapshot_begin, .record = templates_record},
-      {.ud = d, .snapshot_begin = imagepolicy_snapshot_begin, .record = imagepolicy_record},
+      {.ud = d,
+       .snapshot_begin = imagepolicy_snapshot_begin,
+       .record = imagepolicy_record,
+       .takeover = imagepolicy_takeover},
   };
   _Static_assert(sizeof agent / sizeof agent[0] <= MU_EVENTS_MAX_LISTENERS, "raise MU_EVENTS_MAX_LISTENERS");
   _Static_assert(sizeof cluster / sizeof cluster[0] <= MU_EVENTS_MAX_LISTENERS, "raise MU_EVENTS_MAX_LISTENERS");

@@ -212,6 +212,26 @@ def test_policy_end_to_end(c):
         rc, runs, err = submit(c, task("net2", "%s/t/run:1" % r, ", network: host"))
         assert runs["net2"]["state"] == "FAILED" and "allow_host_network" in runs["net2"]["message"], runs
 
+        # musterd checks a document itself (a client that skips the CLI's check), and only an
+        # admin may set: a viewer is denied, and may show and test
+        import grpc
+        bad = b"nope: 1\n"
+        req = b"\x0a" + bytes([len(bad)]) + bad + b"\x12\x08raw.yaml"
+        for role, code, want in [("admin", grpc.StatusCode.INVALID_ARGUMENT, "raw.yaml:1: field 'nope': unknown key"),
+                                 ("viewer", grpc.StatusCode.PERMISSION_DENIED, "needs the admin role")]:
+            ch = c.grpc_channel(name="raw-" + role, role=role)
+            fn = ch.unary_unary("/muster.v1.ImagePolicies/SetImagePolicy", request_serializer=lambda b: b,
+                                response_deserializer=lambda b: b)
+            try:
+                fn(req, timeout=10)
+                raise AssertionError("SetImagePolicy as %s was accepted" % role)
+            except grpc.RpcError as e:
+                assert e.code() == code and want in e.details(), (role, e.code(), e.details())
+            get = ch.unary_unary("/muster.v1.ImagePolicies/GetImagePolicy", request_serializer=lambda b: b,
+                                 response_deserializer=lambda b: b)
+            assert sha.encode() in get(b"", timeout=10)
+            ch.close()
+
         # a refused set leaves the stored policy as it was
         rc, out, err = c.cli_at(c.addr, "policy", "set", write(c, "bad9.yaml", "digests_only: yes please\n"),
                                 check=False)

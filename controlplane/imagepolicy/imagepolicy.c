@@ -71,7 +71,13 @@ static void push_all(mu_daemon *d) {
   for (size_t i = 0; i < d->registry.n; i++) push(d->registry.agents[i], d->imgpolicy);
 }
 
-void mu_imagepolicy_on_agent_up(mu_daemon *d, mu_agent *a) { push(a, d->imgpolicy); }
+/* Before the state is loaded the policy is not known yet: the agent keeps the one it has, and
+ * takeover (after the records, before any assignment) sends it. */
+void mu_imagepolicy_on_agent_up(mu_daemon *d, mu_agent *a) {
+  if (d->cluster->state_ready) push(a, d->imgpolicy);
+}
+
+void mu_imagepolicy_on_takeover(mu_daemon *d) { push_all(d); }
 
 /* Takes the record JSON into the state (the old one dropped); pushes when the policy changed. */
 static int adopt(mu_daemon *d, const char *json, size_t len, mu_err *err) {

@@ -19,8 +19,11 @@ void mu_imagepolicy_free(struct mu_daemon *d);
 /* Cluster events (events.h): a fresh snapshot follows; one record (value NULL: deleted). */
 void mu_imagepolicy_on_snapshot_begin(struct mu_daemon *d);
 void mu_imagepolicy_on_record(struct mu_daemon *d, const char *rel_key, const char *value, size_t len);
-/* Agent event: its stream is up; it is sent the policy (an empty one when there is none). */
+/* Agent event: its stream is up; it is sent the policy (an empty one when there is none) once
+ * the state is loaded. */
 void mu_imagepolicy_on_agent_up(struct mu_daemon *d, mu_agent *a);
+/* Cluster event: this member leads with its state loaded; every connected agent is sent it. */
+void mu_imagepolicy_on_takeover(struct mu_daemon *d);
 
 /* muster.v1.ImagePolicies. */
 int mu_imagepolicy_register(struct mu_daemon *d, mu_err *err);
