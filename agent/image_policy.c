@@ -40,22 +40,24 @@ int mu_image_policy_setup(mu_agent_daemon *a, mu_err *err) {
 }
 
 /* A few KiB into the page cache and a rename: no fsync (a lost write is repaired by the next
- * connect's push), so nothing here waits on the disk. */
+ * connect's push), so nothing here waits on the disk. Written on every push, so a file lost
+ * or damaged on this host is repaired by the next connect; logged when it changed. */
 void mu_image_policy_on_push(mu_agent_daemon *a, const Muster__V1__ImagePolicyPush *push) {
   const char *json = push->policy_json ? push->policy_json : "";
+  const char *sha = push->sha256 ? push->sha256 : "";
+  bool changed = !a->cluster_policy_seen || strcmp(a->cluster_policy_sha, sha) != 0;
   if (a->cluster_policy_path[0] == '\0') return;
-  if (strcmp(a->cluster_policy_sha, push->sha256 ? push->sha256 : "") == 0 && a->cluster_policy_seen) return;
   if (json[0] == '\0') {
     if (unlink(a->cluster_policy_path) != 0 && errno != ENOENT)
       mu_warn("agent", "cluster image policy: cannot remove %s: %s", a->cluster_policy_path, strerror(errno));
-    else mu_info("agent", "cluster image policy: none");
+    else if (changed) mu_info("agent", "cluster image policy: none");
   } else {
     mu_imgpolicy *p = NULL;
     mu_err err = {0};
     /* kept even when this agent cannot read it: its helper then refuses every image (fail
      * closed) saying why, rather than running what the cluster meant to forbid */
     if (mu_imgpolicy_parse("cluster policy", json, strlen(json), &p, &err) != 0)
-      mu_error("agent", "cluster image policy %s: %s; container tasks will be refused", push->sha256, err.msg);
+      mu_error("agent", "cluster image policy %s: %s; container tasks will be refused", sha, err.msg);
     mu_imgpolicy_free(p);
     char tmp[sizeof a->cluster_policy_path + 8];
     snprintf(tmp, sizeof tmp, "%s.tmp", a->cluster_policy_path);
@@ -68,8 +70,8 @@ void mu_image_policy_on_push(mu_agent_daemon *a, const Muster__V1__ImagePolicyPu
       unlink(tmp);
       return;
     }
-    mu_info("agent", "cluster image policy %s applied: %s", push->sha256, json);
+    if (changed) mu_info("agent", "cluster image policy %s applied: %s", sha, json);
   }
-  snprintf(a->cluster_policy_sha, sizeof a->cluster_policy_sha, "%s", push->sha256 ? push->sha256 : "");
+  snprintf(a->cluster_policy_sha, sizeof a->cluster_policy_sha, "%s", sha);
   a->cluster_policy_seen = 1;
 }

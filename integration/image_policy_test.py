@@ -280,6 +280,52 @@ def test_agent_policy_and_cluster_policy(c):
         reg.close()
 
 
+def test_policy_across_leader_failover(c):
+    """kill -9 of the leader: the follower leads with the policy it read from etcd, the agent
+    follows it, is sent the policy again, and a refused image is still refused; the follower
+    also answered show and test before it led."""
+    if not can_run("test_policy_across_leader_failover"):
+        return
+    reg = rf.Registry()
+    try:
+        rf.push_run_image(reg)
+        r = reg.host
+        plugins = os.path.join(c.workdir, "plugins")
+        os.makedirs(plugins, exist_ok=True)
+        os.symlink(PLUGIN_SO, os.path.join(plugins, "libmuster_container.so"))
+        os.symlink(HELPER, os.path.join(plugins, "muster-container"))
+        os.environ.update(MUSTER_CONTAINER_STORE=os.path.join(c.workdir, "images"),
+                          MUSTER_CONTAINER_INSECURE_REGISTRIES=r, MUSTER_CONTAINER_ALLOW_HOST_NETWORK="1")
+        os.environ.pop("MUSTER_CONTAINER_POLICY", None)
+        c.start_etcd()
+        a = c.start_member("cp-a")
+        wait_until("cp-a to lead", lambda: c.leader() is not None, timeout=10)
+        b = c.start_member("cp-b")
+        c.start_ha_agent("a1", a + "," + b)
+        wait_until("a1 on the leader", lambda: "a1" in c.connected_at(a))
+        rc, out, err = c.cli_at(a, "policy", "set", write(c, "p.yaml", "allow_host_network: false\n"))
+        sha = out.split("(")[1].split(")")[0]
+        wait_until("the follower to read it", lambda: json.loads(c.cli_at(b, "-o", "json", "policy", "show")[1])
+                   .get("sha256") == sha)
+        rc, out, err = c.cli_at(b, "policy", "test", "%s/t/run:1" % r, "--offline", "--network", "host",
+                                check=False)
+        assert rc == 1 and "allow_host_network: the task asks for network host" in out, (out, err)
+        pushed = os.path.join(c.workdir, "spool-a1", "cluster-image-policy.json")
+        wait_until("the agent to keep it", lambda: os.path.exists(pushed))
+        os.unlink(pushed)  # so that the new leader's push is seen
+        p, _ = c.members.pop("cp-a")
+        p.kill()
+        wait_until("cp-b to lead", lambda: (c.cluster_at(b) or {}).get("leader"), timeout=10, step=0.1)
+        wait_until("a1 on the new leader", lambda: "a1" in c.connected_at(b), timeout=15)
+        wait_until("the new leader to push the policy", lambda: os.path.exists(pushed), timeout=10)
+        c.addr = b
+        rc, runs, err = submit(c, task("net", "%s/t/run:1" % r, ", network: host") + task("ok", "%s/t/run:1" % r))
+        assert runs["net"]["state"] == "FAILED" and "allow_host_network" in runs["net"]["message"], runs["net"]
+        assert runs["ok"]["state"] == "SUCCEEDED", runs["ok"]
+    finally:
+        reg.close()
+
+
 def test_bad_agent_policy_stops_the_agent(c):
     """A bad container_policy file stops the agent at start, naming the file, line and key."""
     bad = write(c, "bad-agent-policy.yaml", "registries: [a/b]\nallow_everything: true\n")
@@ -290,4 +336,5 @@ def test_bad_agent_policy_stops_the_agent(c):
 
 
 if __name__ == "__main__":
-    main([test_policy_end_to_end, test_agent_policy_and_cluster_policy, test_bad_agent_policy_stops_the_agent])
+    main([test_policy_end_to_end, test_agent_policy_and_cluster_policy, test_policy_across_leader_failover,
+          test_bad_agent_policy_stops_the_agent])
