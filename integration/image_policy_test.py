@@ -247,6 +247,13 @@ def test_policy_end_to_end(c):
             runs["tag"]["message"], runs["tag"]
         assert runs["pinned"]["state"] == "SUCCEEDED", runs["pinned"]
 
+        # signatures and scans are not wired yet: a policy that needs them refuses, saying so
+        c.cli_at(c.addr, "policy", "set", write(c, "sig.yaml", "require_signed: true\nmax_severity: HIGH\n"))
+        wait_until("the sig policy on the agent", lambda: "require_signed\":true" in open(pushed).read())
+        rc, runs, err = submit(c, task("sig", "%s/t/run@%s" % (r, digest)))
+        msg = runs["sig"]["message"]
+        assert "require_signed: signature not checked" in msg and "max_severity: no scan available" in msg, msg
+
         # cleared: the agent forgets it
         c.cli_at(c.addr, "policy", "set", "--clear")
         wait_until("the agent to drop the policy", lambda: not os.path.exists(pushed))
