@@ -48,21 +48,51 @@ static void append(mu_ctr_admission *adm, const char *fmt, const char *a, const 
   if (off + 1 < sizeof adm->report) snprintf(adm->report + off, sizeof adm->report - off, fmt, a, b);
 }
 
-int mu_ctr_admission_check(void *arg, const char *manifest_digest, const mu_manifest *m, const mu_image_config *c,
-                           mu_err *err) {
+/* What verification and scanning would add to f, when a policy asks. Not wired yet: the
+ * signature stays MU_IMGSIG_NOT_CHECKED and there is no scan, so such a policy refuses
+ * ("signature not checked", "no scan available"). The lead wires here: imagesig's verdict for
+ * (adm->ref, manifest_digest) against the union of the policies' trusted keys (reg, the
+ * registry client, is NULL on a warm start and for bundles' images: the verifier then reads a
+ * verdict it stored), and lib/imagescan's summary of the store's scan of manifest_digest. */
+static void gather_signature_and_scan(mu_ctr_admission *adm, mu_registry *reg, const char *manifest_digest,
+                                      bool want_signature, bool want_scan, mu_imgfacts *f) {
+  (void)adm, (void)reg, (void)manifest_digest, (void)want_signature, (void)want_scan;
+  f->signature = MU_IMGSIG_NOT_CHECKED;
+  f->scan = NULL;
+}
+
+int mu_ctr_admission_check(void *arg, mu_registry *reg, const char *manifest_digest, const mu_manifest *m,
+                           const mu_image_config *c, mu_err *err) {
   mu_ctr_admission *adm = arg;
   json_t *files = json_object_get(adm->cfg, "policy_files");
   if (json_array_size(files) == 0) return 0;
-  const char *vols[MU_IMGPOLICY_MAX_LIST];
-  size_t n_vols = 0, i;
+  adm->report[0] = '\0';
+  /* the policies first: what they need decides what is verified and scanned */
+  mu_imgpolicy *pols[MAX_POLICIES] = {NULL};
+  const char *sources[MAX_POLICIES] = {NULL};
+  size_t n_pols = 0, total = 0, i;
+  bool want_signature = false, want_scan = false;
   json_t *e;
+  json_array_foreach(files, i, e) {
+    if (n_pols >= MAX_POLICIES) break;
+    const char *source = jstr(e, "source"), *path = jstr(e, "path");
+    mu_err perr = {0};
+    if (load_policy(source, path, json_is_true(json_object_get(e, "optional")), &pols[n_pols], &perr) != 0) {
+      append(adm, "%s%s", total++ ? "; " : "", perr.msg); /* refused: fail closed */
+      continue;
+    }
+    if (pols[n_pols] == NULL) continue;
+    want_signature = want_signature || mu_imgpolicy_wants_signature(pols[n_pols], NULL);
+    want_scan = want_scan || mu_imgpolicy_wants_scan(pols[n_pols]);
+    sources[n_pols++] = source;
+  }
+  const char *vols[MU_IMGPOLICY_MAX_LIST];
+  size_t n_vols = 0;
   json_array_foreach(json_object_get(adm->cfg, "volumes"), i, e) {
     if (n_vols < MU_IMGPOLICY_MAX_LIST) vols[n_vols++] = jstr(e, "source");
   }
   uint64_t compressed = (uint64_t)(m->config.size > 0 ? m->config.size : 0);
   for (size_t k = 0; k < m->n_layers; k++) compressed += (uint64_t)(m->layers[k].size > 0 ? m->layers[k].size : 0);
-  /* Signature and scan: not known here yet. The lead wires plugins/container imagesig (status
-   * and detail) and lib/imagescan (the summary of the store's scan of manifest_digest) here. */
   mu_imgfacts f = {.registry = adm->ref.registry,
                    .repository = adm->ref.repository,
                    .tag = adm->ref.tag,
@@ -74,35 +104,23 @@ int mu_ctr_admission_check(void *arg, const char *manifest_digest, const mu_mani
                    .compressed_bytes = compressed,
                    .network = jstr(adm->cfg, "network"),
                    .volumes = vols,
-                   .n_volumes = n_vols,
-                   .signature = MU_IMGSIG_NOT_CHECKED,
-                   .scan = NULL};
+                   .n_volumes = n_vols};
+  if (want_signature || want_scan) gather_signature_and_scan(adm, reg, manifest_digest, want_signature, want_scan, &f);
   mu_imgpolicy_result *res = calloc(1, sizeof *res);
-  if (res == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   int rc = 0;
-  size_t total = 0;
   char one[MU_CTR_ADMISSION_REPORT_MAX];
-  adm->report[0] = '\0';
-  json_array_foreach(files, i, e) {
-    if (i >= MAX_POLICIES) break;
-    const char *source = jstr(e, "source"), *path = jstr(e, "path");
-    mu_imgpolicy *p = NULL;
-    mu_err perr = {0};
-    if (load_policy(source, path, json_is_true(json_object_get(e, "optional")), &p, &perr) != 0) {
-      append(adm, "%s%s", total++ ? "; " : "", perr.msg);
-      continue;
-    }
-    if (p == NULL) continue;
+  for (size_t k = 0; k < n_pols && res != NULL; k++) {
     memset(res, 0, sizeof *res);
-    size_t n = mu_imgpolicy_eval(p, &f, res);
-    mu_imgpolicy_free(p);
+    size_t n = mu_imgpolicy_eval(pols[k], &f, res);
     if (n == 0) continue;
     mu_imgpolicy_result_format(res, one, sizeof one);
     char head[64];
-    snprintf(head, sizeof head, "%s%s policy: ", total ? "; " : "", source);
+    snprintf(head, sizeof head, "%s%s policy: ", total ? "; " : "", sources[k]);
     append(adm, "%s%s", head, one);
     total += n;
   }
+  for (size_t k = 0; k < n_pols; k++) mu_imgpolicy_free(pols[k]);
+  if (res == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   free(res);
   if (total > 0) {
     char name[MU_IMGREF_MAX + 80];

@@ -6,7 +6,8 @@
  *
  * Signature and scan facts are not filled here yet: a policy with require_signed or
  * max_severity refuses with "signature not checked" / "no scan available" until the verifier
- * (imagesig) and the scanner (lib/imagescan) are wired in mu_ctr_admission_check. */
+ * (imagesig) and the scanner (lib/imagescan) are wired in admission.c
+ * (gather_signature_and_scan, called only when a policy asks for them). */
 #ifndef MU_CTR_ADMISSION_H
 #define MU_CTR_ADMISSION_H
 
@@ -16,6 +17,7 @@
 #include "lib/base/err.h"
 #include "plugins/container/imageref.h"
 #include "plugins/container/manifest.h"
+#include "plugins/container/registry.h"
 
 #define MU_CTR_ADMISSION_REPORT_MAX 2048
 
@@ -34,8 +36,8 @@ void mu_ctr_admission_init(mu_ctr_admission *adm, json_t *cfg, const mu_imgref *
 /* mu_pull_opts.admit: arg is a mu_ctr_admission. 0 when every policy allows the image (or
  * there is none); MU_EPERM with err = adm->report when refused; MU_EINVAL when a policy file
  * cannot be read or parsed (refused too: fail closed). */
-int mu_ctr_admission_check(void *arg, const char *manifest_digest, const mu_manifest *m, const mu_image_config *c,
-                           mu_err *err);
+int mu_ctr_admission_check(void *arg, mu_registry *reg, const char *manifest_digest, const mu_manifest *m,
+                           const mu_image_config *c, mu_err *err);
 
 /* After a refusal: the report written to <state_dir>/report for the plugin's task message. */
 void mu_ctr_admission_report(const mu_ctr_admission *adm);

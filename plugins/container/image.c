@@ -199,7 +199,7 @@ static void *fetch_worker(void *arg) {
 }
 
 /* opts->admit on the manifest and the config (in the store by now), once per pull. */
-static int admit(const char *root, const mu_pull_opts *opts, mu_image *img, mu_err *err) {
+static int admit(const char *root, mu_registry *reg, const mu_pull_opts *opts, mu_image *img, mu_err *err) {
   if (opts->admit == NULL || img->admitted) return 0;
   char *body = NULL;
   size_t len = 0;
@@ -208,7 +208,7 @@ static int admit(const char *root, const mu_pull_opts *opts, mu_image *img, mu_e
   int rc = read_blob(root, img->manifest.config.digest, &body, &len, err);
   if (rc == 0) rc = mu_image_config_parse(body, len, &cfg, err);
   if (rc != 0) mu_err_prefix(err, "image config %s", img->manifest.config.digest);
-  if (rc == 0) rc = opts->admit(opts->admit_arg, img->manifest_digest, &img->manifest, &cfg, err);
+  if (rc == 0) rc = opts->admit(opts->admit_arg, reg, img->manifest_digest, &img->manifest, &cfg, err);
   if (rc == 0) img->admitted = true;
   mu_image_config_free(&cfg);
   free(body);
@@ -238,7 +238,7 @@ static int fetch_blobs(const char *root, mu_registry *reg, const mu_manifest *m,
     rc = mu_registry_get_blob(reg, &m->config, bp, err);
     if (rc != 0) goto done;
   }
-  rc = admit(root, opts, img, err); /* before any layer is asked for */
+  rc = admit(root, reg, opts, img, err); /* before any layer is asked for */
   if (rc != 0) goto done;
   for (size_t i = 0; i < m->n_layers; i++) {
     if (blob_present(root, &m->layers[i])) continue;
@@ -346,7 +346,7 @@ static int complete(const char *root, const mu_pull_opts *opts, mu_image *img, p
   char *cfg = NULL;
   size_t cfg_len = 0;
   int rc;
-  rc = admit(root, opts, img, err);
+  rc = admit(root, NULL, opts, img, err);
   if (rc != 0) return rc;
   rc = read_blob(root, m->config.digest, &cfg, &cfg_len, err);
   if (rc != 0) {
@@ -571,7 +571,7 @@ int mu_image_from_layout(const char *root, const char *dir, const char *tag, con
   for (size_t i = 0; i <= img->manifest.n_layers && rc == 0; i++) {
     const mu_descriptor *b = i == 0 ? &img->manifest.config : &img->manifest.layers[i - 1];
     rc = copy_layout_blob(root, dirfd, b, err);
-    if (i == 0 && rc == 0) rc = admit(root, opts, img, err); /* the config in: before any layer */
+    if (i == 0 && rc == 0) rc = admit(root, NULL, opts, img, err); /* the config in: before any layer */
   }
   if (rc == 0) rc = complete(root, opts, img, &prog, err);
 done:

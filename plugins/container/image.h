@@ -36,8 +36,10 @@ typedef struct mu_pull_opts {
   /* Admission (may be NULL): called once per pull when the manifest and the config are in the
    * store and before any layer is fetched, copied or unpacked (for a `docker save` tar, whose
    * layers come with it, before the unpack). Non-zero refuses the image: the pull fails with
-   * that code and err, and nothing more is fetched. */
-  int (*admit)(void *arg, const char *manifest_digest, const mu_manifest *m, const mu_image_config *cfg, mu_err *err);
+   * that code and err, and nothing more is fetched. reg: the pull's registry client (for a
+   * verifier that fetches signatures); NULL for a bundle's image and in the fast launcher's warm start. */
+  int (*admit)(void *arg, mu_registry *reg, const char *manifest_digest, const mu_manifest *m,
+               const mu_image_config *cfg, mu_err *err);
   void *admit_arg;
 } mu_pull_opts;
 
