@@ -54,14 +54,14 @@ static void append(mu_ctr_admission *adm, const char *fmt, const char *a, const 
  * (adm->ref, manifest_digest) against the union of the policies' trusted keys (reg, the
  * registry client, is NULL on a warm start and for bundles' images: the verifier then reads a
  * verdict it stored), and lib/imagescan's summary of the store's scan of manifest_digest. */
-static void gather_signature_and_scan(mu_ctr_admission *adm, mu_registry *reg, const char *manifest_digest,
+static void gather_signature_and_scan(mu_ctr_admission *adm, struct mu_registry *reg, const char *manifest_digest,
                                       bool want_signature, bool want_scan, mu_imgfacts *f) {
   (void)adm, (void)reg, (void)manifest_digest, (void)want_signature, (void)want_scan;
   f->signature = MU_IMGSIG_NOT_CHECKED;
   f->scan = NULL;
 }
 
-int mu_ctr_admission_check(void *arg, mu_registry *reg, const char *manifest_digest, const mu_manifest *m,
+int mu_ctr_admission_check(void *arg, struct mu_registry *reg, const char *manifest_digest, const mu_manifest *m,
                            const mu_image_config *c, mu_err *err) {
   mu_ctr_admission *adm = arg;
   json_t *files = json_object_get(adm->cfg, "policy_files");

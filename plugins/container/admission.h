@@ -17,7 +17,6 @@
 #include "lib/base/err.h"
 #include "plugins/container/imageref.h"
 #include "plugins/container/manifest.h"
-#include "plugins/container/registry.h"
 
 #define MU_CTR_ADMISSION_REPORT_MAX 2048
 
@@ -36,7 +35,8 @@ void mu_ctr_admission_init(mu_ctr_admission *adm, json_t *cfg, const mu_imgref *
 /* mu_pull_opts.admit: arg is a mu_ctr_admission. 0 when every policy allows the image (or
  * there is none); MU_EPERM with err = adm->report when refused; MU_EINVAL when a policy file
  * cannot be read or parsed (refused too: fail closed). */
-int mu_ctr_admission_check(void *arg, mu_registry *reg, const char *manifest_digest, const mu_manifest *m,
+struct mu_registry; /* registry.h */
+int mu_ctr_admission_check(void *arg, struct mu_registry *reg, const char *manifest_digest, const mu_manifest *m,
                            const mu_image_config *c, mu_err *err);
 
 /* After a refusal: the report written to <state_dir>/report for the plugin's task message. */
