@@ -42,11 +42,16 @@ def write(c, name, text):
     return path
 
 
-def start(c, reg):
+def container_plugin(c):
+    """The container plugin and its helper in the plugin dir start_ha_agent gives agents."""
     plugins = os.path.join(c.workdir, "plugins")
     os.makedirs(plugins, exist_ok=True)
     os.symlink(PLUGIN_SO, os.path.join(plugins, "libmuster_container.so"))
     os.symlink(HELPER, os.path.join(plugins, "muster-container"))
+
+
+def start(c, reg):
+    container_plugin(c)
     c.store = os.path.join(c.workdir, "images")
     c.vols = os.path.join(c.workdir, "vols")
     for d in ("ok", "secret"):
@@ -297,10 +302,7 @@ def test_policy_across_leader_failover(c):
     try:
         rf.push_run_image(reg)
         r = reg.host
-        plugins = os.path.join(c.workdir, "plugins")
-        os.makedirs(plugins, exist_ok=True)
-        os.symlink(PLUGIN_SO, os.path.join(plugins, "libmuster_container.so"))
-        os.symlink(HELPER, os.path.join(plugins, "muster-container"))
+        container_plugin(c)
         os.environ.update(MUSTER_CONTAINER_STORE=os.path.join(c.workdir, "images"),
                           MUSTER_CONTAINER_INSECURE_REGISTRIES=r, MUSTER_CONTAINER_ALLOW_HOST_NETWORK="1")
         os.environ.pop("MUSTER_CONTAINER_POLICY", None)
