@@ -20,6 +20,7 @@ import regfixture as rf  # noqa: E402
 
 BUILD = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else None
 HELPER = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else None
+CLI = os.path.abspath(sys.argv[3]) if len(sys.argv) > 3 else None
 del sys.argv[1:]
 
 MUSTERFILE = """# syntax=docker/dockerfile:1
@@ -142,6 +143,10 @@ class BuildTest(unittest.TestCase):
         self.assertEqual(len(cfg["rootfs"]["diff_ids"]), len(man["layers"]))
         self.assertEqual(cfg["created"], "1970-01-01T00:00:00Z")
         self.assertEqual(len([h for h in cfg["history"] if not h.get("empty_layer")]), 4)
+        for l in man["layers"][1:]:
+            head = self.blob(l["digest"])[:10]
+            self.assertEqual(head[3], 0, "gzip: no name or other flags")
+            self.assertEqual(head[4:8], b"\0\0\0\0", "gzip: no mtime")
         # the first RUN removed /etc/group: a whiteout in its layer
         self.assertIn("etc/.wh.group", self.layer_names(man["layers"][3]["digest"]))
         # the registry has it: a fresh store (another agent) pulls and runs it
@@ -182,6 +187,24 @@ class BuildTest(unittest.TestCase):
         self.assertIn("4 already there", p4.stdout)
         r = self.run_image(tag, os.path.join(self.tmp, "agent3-store"))
         self.assertIn("second version", r.stdout, r.stderr)
+
+    def test_cli(self):
+        if CLI is None:
+            self.skipTest("no muster CLI given")
+        ctx = self.context("cli", "FROM {base}\nRUN echo built by the cli\nCMD [\"/bin/true\"]\n")
+        env = dict(os.environ, MUSTER_IMAGE_BUILD=BUILD, MUSTER_CONFIG="/nonexistent", ASAN_OPTIONS="detect_leaks=0")
+        p = subprocess.run([CLI, "image", "build", ctx, "-t", "%s/t/cli:1" % self.reg.host, "--store", self.store,
+                            "--insecure", "--push"], capture_output=True, text=True, env=env, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("  | built by the cli", p.stdout, "RUN output is shown")
+        self.assertIn("pushed", p.stdout)
+        p = subprocess.run([CLI, "image", "build", ctx, "-t", "x/y:1", "--on", "web1"], capture_output=True, text=True,
+                           env=env)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--on (building on an agent) is not implemented yet", p.stderr)
+        p = subprocess.run([CLI, "image", "build", ctx], capture_output=True, text=True, env=env)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("usage: muster image build DIR -t", p.stderr)
 
     def test_oci_archive(self):
         ctx = self.context("arch", "FROM {base}\nCOPY f.txt /f.txt\nCMD [\"/bin/cat\", \"/f.txt\"]\n", {"f.txt": "archived\n"})
