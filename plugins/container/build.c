@@ -535,8 +535,21 @@ static int load_base(builder *b, const mu_mf_step *from, mu_err *err) {
                                                "size", (json_int_t)d->size));
   }
   snprintf(b->key, sizeof b->key, "%s", img.manifest_digest);
+  size_t n_base = img.manifest.n_layers;
   mu_image_free(&img);
   if (rc == 0) {
+    /* history must list one non-empty entry per layer (buildah and others check): a base
+     * without them gets one per layer it lacks */
+    json_t *h = json_object_get(b->cfg, "history");
+    if (!json_is_array(h)) {
+      h = json_array();
+      json_object_set_new(b->cfg, "history", h);
+    }
+    size_t listed = 0;
+    for (size_t i = 0; i < json_array_size(h); i++) listed += !json_is_true(json_object_get(json_array_get(h, i), "empty_layer"));
+    for (; listed < n_base; listed++)
+      json_array_append_new(h, json_pack("{s:s, s:s}", "created_by", "(a layer of the FROM image)", "comment",
+                                         "added by muster image build: the base image has no history for it"));
     json_object_set_new(b->cfg, "created", json_string(b->created));
     json_object_del(b->cfg, "container_config");
     json_object_del(b->cfg, "container");
