@@ -66,14 +66,15 @@ int mu_cmd_image_build(const mu_cli_opts *opts, int argc, char **argv) {
       return 0;
     }
     if (strcmp(a, "--on") == 0 || strncmp(a, "--on=", 5) == 0) {
-      fprintf(stderr, "muster image build: --on (building on an agent) is not implemented yet; "
-                      "build on this host and --push, then run the image on the agents\n");
+      fprintf(stderr,
+              "muster image build: --on (building on an agent) is not implemented yet; "
+              "build on this host and --push, then run the image on the agents\n");
       return 2;
     }
     bool takes_value = strcmp(a, "-t") == 0 || strcmp(a, "--tag") == 0 || strcmp(a, "-f") == 0 ||
                        strcmp(a, "--file") == 0 || strcmp(a, "--store") == 0 || strcmp(a, "--build-arg") == 0 ||
-                       strcmp(a, "--network") == 0 || strcmp(a, "--oci-archive") == 0 ||
-                       strcmp(a, "--auth-env") == 0 || strcmp(a, "--base-layout") == 0 || strcmp(a, "--epoch") == 0 ||
+                       strcmp(a, "--network") == 0 || strcmp(a, "--oci-archive") == 0 || strcmp(a, "--auth-env") == 0 ||
+                       strcmp(a, "--base-layout") == 0 || strcmp(a, "--epoch") == 0 ||
                        strcmp(a, "--max-context-bytes") == 0 || strcmp(a, "--max-layer-bytes") == 0 ||
                        strcmp(a, "--step-timeout-ms") == 0;
     if (takes_value) {

@@ -65,7 +65,8 @@ static void history(builder *b, const mu_mf_step *st, bool empty) {
     h = json_array();
     json_object_set_new(b->cfg, "history", h);
   }
-  json_t *e = json_pack("{s:s, s:s, s:s}", "created", b->created, "created_by", st->text, "comment", "muster image build");
+  json_t *e =
+      json_pack("{s:s, s:s, s:s}", "created", b->created, "created_by", st->text, "comment", "muster image build");
   if (empty) json_object_set_new(e, "empty_layer", json_true());
   json_array_append_new(h, e);
 }
@@ -148,7 +149,8 @@ static void add_layer(builder *b, json_t *cached, const mu_layer_out *l) {
     desc = json_deep_copy(json_object_get(cached, "layer"));
     diff = json_deep_copy(json_object_get(cached, "diff_id"));
   } else {
-    desc = json_pack("{s:s, s:s, s:I}", "mediaType", MU_OCI_LAYER_GZIP, "digest", l->digest, "size", (json_int_t)l->size);
+    desc =
+        json_pack("{s:s, s:s, s:I}", "mediaType", MU_OCI_LAYER_GZIP, "digest", l->digest, "size", (json_int_t)l->size);
     diff = json_string(l->diff_id);
   }
   json_array_append_new(b->layers, desc);
@@ -167,7 +169,8 @@ static int take_cached(builder *b, json_t *cached, mu_err *err) {
   add_layer(b, cached, NULL);
   if (!b->rootfs[0]) return 0;
   mu_layer_out l;
-  snprintf(l.digest, sizeof l.digest, "%s", json_string_value(json_object_get(json_object_get(cached, "layer"), "digest")));
+  snprintf(l.digest, sizeof l.digest, "%s",
+           json_string_value(json_object_get(json_object_get(cached, "layer"), "digest")));
   return apply_layer(b, &l, err);
 }
 
@@ -451,49 +454,46 @@ static int step_workdir(builder *b, const mu_mf_step *st, bool *ret_cached, bool
 
 /* ---- the config-only steps ---- */
 
+/* parent's key, made an empty array or object when it is not one. */
+static json_t *member(json_t *parent, const char *key, bool array) {
+  json_t *v = json_object_get(parent, key);
+  if (array ? json_is_array(v) : json_is_object(v)) return v;
+  v = array ? json_array() : json_object();
+  json_object_set_new(parent, key, v);
+  return v;
+}
+
 static void step_config(builder *b, const mu_mf_step *st) {
   json_t *c = cfg_obj(b);
   switch (st->kind) {
-  case MU_MF_ENV: {
-    json_t *env = json_object_get(c, "Env");
-    if (!json_is_array(env)) {
-      env = json_array();
-      json_object_set_new(c, "Env", env);
+    case MU_MF_ENV: {
+      json_t *env = member(c, "Env", true);
+      for (size_t i = 0; i + 1 < st->n_args; i += 2) env_set(env, st->args[i], st->args[i + 1]);
+      break;
     }
-    for (size_t i = 0; i + 1 < st->n_args; i += 2) env_set(env, st->args[i], st->args[i + 1]);
-    break;
-  }
-  case MU_MF_LABEL: {
-    json_t *l = json_object_get(c, "Labels");
-    if (!json_is_object(l)) {
-      l = json_object();
-      json_object_set_new(c, "Labels", l);
+    case MU_MF_LABEL: {
+      json_t *l = member(c, "Labels", false);
+      for (size_t i = 0; i + 1 < st->n_args; i += 2) json_object_set_new(l, st->args[i], json_string(st->args[i + 1]));
+      break;
     }
-    for (size_t i = 0; i + 1 < st->n_args; i += 2) json_object_set_new(l, st->args[i], json_string(st->args[i + 1]));
-    break;
-  }
-  case MU_MF_EXPOSE: {
-    json_t *p = json_object_get(c, "ExposedPorts");
-    if (!json_is_object(p)) {
-      p = json_object();
-      json_object_set_new(c, "ExposedPorts", p);
+    case MU_MF_EXPOSE: {
+      json_t *p = member(c, "ExposedPorts", false);
+      for (size_t i = 0; i < st->n_args; i++) json_object_set_new(p, st->args[i], json_object());
+      break;
     }
-    for (size_t i = 0; i < st->n_args; i++) json_object_set_new(p, st->args[i], json_object());
-    break;
-  }
-  case MU_MF_USER: json_object_set_new(c, "User", json_string(st->args[0])); break;
-  case MU_MF_ENTRYPOINT:
-    json_object_set_new(c, "Entrypoint", strv_json(st->args, st->n_args));
-    if (!b->cmd_set) json_object_del(c, "Cmd"); /* as Docker: a new ENTRYPOINT drops the base's CMD */
-    break;
-  case MU_MF_CMD:
-    json_object_set_new(c, "Cmd", strv_json(st->args, st->n_args));
-    b->cmd_set = true;
-    break;
-  case MU_MF_ARG:
-    if (st->args[1] != NULL) json_object_set_new(b->args, st->args[0], json_string(st->args[1]));
-    break;
-  default: break;
+    case MU_MF_USER: json_object_set_new(c, "User", json_string(st->args[0])); break;
+    case MU_MF_ENTRYPOINT:
+      json_object_set_new(c, "Entrypoint", strv_json(st->args, st->n_args));
+      if (!b->cmd_set) json_object_del(c, "Cmd"); /* as Docker: a new ENTRYPOINT drops the base's CMD */
+      break;
+    case MU_MF_CMD:
+      json_object_set_new(c, "Cmd", strv_json(st->args, st->n_args));
+      b->cmd_set = true;
+      break;
+    case MU_MF_ARG:
+      if (st->args[1] != NULL) json_object_set_new(b->args, st->args[0], json_string(st->args[1]));
+      break;
+    default: break;
   }
   char key[72];
   step_key(b, st, NULL, key);
@@ -526,7 +526,8 @@ static int load_base(builder *b, const mu_mf_step *from, mu_err *err) {
   rc = mu_store_read_blob(b->o->store, img.manifest.config.digest, &body, &len, err);
   if (rc == 0) {
     b->cfg = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
-    if (!json_is_object(b->cfg)) rc = mu_err_set(err, MU_EINVAL, "FROM %s: the image config is not JSON", from->args[0]);
+    if (!json_is_object(b->cfg))
+      rc = mu_err_set(err, MU_EINVAL, "FROM %s: the image config is not JSON", from->args[0]);
   }
   free(body);
   for (size_t i = 0; rc == 0 && i < img.manifest.n_layers; i++) {
@@ -546,7 +547,8 @@ static int load_base(builder *b, const mu_mf_step *from, mu_err *err) {
       json_object_set_new(b->cfg, "history", h);
     }
     size_t listed = 0;
-    for (size_t i = 0; i < json_array_size(h); i++) listed += !json_is_true(json_object_get(json_array_get(h, i), "empty_layer"));
+    for (size_t i = 0; i < json_array_size(h); i++)
+      listed += !json_is_true(json_object_get(json_array_get(h, i), "empty_layer"));
     for (; listed < n_base; listed++)
       json_array_append_new(h, json_pack("{s:s, s:s}", "created_by", "(a layer of the FROM image)", "comment",
                                          "added by muster image build: the base image has no history for it"));
@@ -564,9 +566,9 @@ static int write_image(builder *b, mu_err *err) {
   sha256_hex(cfg, strlen(cfg), cd);
   mu_store_blob_path(b->o->store, cd, bp, sizeof bp);
   int rc = mu_store_write_atomic(b->o->store, bp, cfg, strlen(cfg), err);
-  json_t *man = json_pack("{s:i, s:s, s:{s:s, s:s, s:I}, s:O}", "schemaVersion", 2, "mediaType", MU_MT_OCI_MANIFEST,
-                          "config", "mediaType", MU_OCI_CONFIG, "digest", cd, "size", (json_int_t)strlen(cfg), "layers",
-                          b->layers);
+  json_t *man =
+      json_pack("{s:i, s:s, s:{s:s, s:s, s:I}, s:O}", "schemaVersion", 2, "mediaType", MU_MT_OCI_MANIFEST, "config",
+                "mediaType", MU_OCI_CONFIG, "digest", cd, "size", (json_int_t)strlen(cfg), "layers", b->layers);
   free(cfg);
   char *ms = json_dumps(man, JSON_COMPACT | JSON_SORT_KEYS);
   json_decref(man);
@@ -683,7 +685,8 @@ int mu_image_build(const mu_build_opts *o, mu_build_result *ret, mu_err *err) {
     if (cached) ret->cached++;
     if (st->kind == MU_MF_WORKDIR && !layer) history(&b, st, true);
     else history(&b, st, false);
-    const char *ld = json_string_value(json_object_get(json_array_get(b.layers, json_array_size(b.layers) - 1), "digest"));
+    const char *ld =
+        json_string_value(json_object_get(json_array_get(b.layers, json_array_size(b.layers) - 1), "digest"));
     fprintf(b.log, "--> %s%s\n", cached ? "cached " : "", layer && ld ? ld : "(no layer)");
   }
   rc = write_image(&b, err);

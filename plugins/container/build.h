@@ -27,10 +27,10 @@
 #include "plugins/container/registry.h"
 
 typedef struct mu_build_opts {
-  const char *store;      /* the image store root */
-  const char *context;    /* the build context directory */
-  const char *musterfile; /* NULL: <context>/Musterfile, else <context>/Dockerfile */
-  const char *tag;        /* REGISTRY/REPO:TAG the image is recorded under */
+  const char *store;             /* the image store root */
+  const char *context;           /* the build context directory */
+  const char *musterfile;        /* NULL: <context>/Musterfile, else <context>/Dockerfile */
+  const char *tag;               /* REGISTRY/REPO:TAG the image is recorded under */
   const char *const *build_args; /* NULL-terminated K=V; may be NULL */
   const char *base_layout;       /* FROM read from this OCI layout dir (its FROM tag); NULL = registry */
   bool host_network;             /* RUN with the host's network (else none) */
@@ -46,10 +46,10 @@ typedef struct mu_build_opts {
 typedef struct mu_build_result {
   char manifest_digest[72];
   char config_digest[72];
-  int steps;        /* instructions after FROM */
-  int layer_steps;  /* of them, steps that make a layer (or could: COPY, ADD, RUN, WORKDIR) */
-  int cached;       /* of those, taken from the cache */
-  int new_layers;   /* layers this build made */
+  int steps;       /* instructions after FROM */
+  int layer_steps; /* of them, steps that make a layer (or could: COPY, ADD, RUN, WORKDIR) */
+  int cached;      /* of those, taken from the cache */
+  int new_layers;  /* layers this build made */
 } mu_build_result;
 
 /* Builds. On any failure nothing is tagged and no manifest is written; err says which

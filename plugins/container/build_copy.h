@@ -21,14 +21,14 @@
 #include "plugins/container/layer_writer.h"
 
 typedef struct mu_copy_spec {
-  int ctx_fd;               /* the context directory */
-  const char *const *srcs;  /* cleaned, relative ("." = the whole context) */
+  int ctx_fd;              /* the context directory */
+  const char *const *srcs; /* cleaned, relative ("." = the whole context) */
   size_t n_srcs;
-  const char *dest;         /* absolute in the image (WORKDIR already applied) */
+  const char *dest; /* absolute in the image (WORKDIR already applied) */
   bool chown;
   uid_t uid;
   gid_t gid;
-  uint64_t max_bytes;       /* file bytes over all sources; 0 = 1 GiB */
+  uint64_t max_bytes; /* file bytes over all sources; 0 = 1 GiB */
 } mu_copy_spec;
 
 /* Walks the sources in a fixed order, feeding md (may be NULL) with every entry's name,

@@ -30,9 +30,10 @@
 #include "plugins/container/registry_push.h"
 
 static int usage(void) {
-  fprintf(stderr, "usage: muster-image-build [-t REF] [-f FILE] [--store DIR] [--build-arg K=V]... [--network none|host]\n"
-                  "       [--no-cache] [--insecure] [--auth-env VAR] [--base-layout DIR] [--push] [--oci-archive FILE]\n"
-                  "       [--epoch N] [--max-context-bytes N] [--max-layer-bytes N] [--step-timeout-ms N] CONTEXT\n");
+  fprintf(stderr,
+          "usage: muster-image-build [-t REF] [-f FILE] [--store DIR] [--build-arg K=V]... [--network none|host]\n"
+          "       [--no-cache] [--insecure] [--auth-env VAR] [--base-layout DIR] [--push] [--oci-archive FILE]\n"
+          "       [--epoch N] [--max-context-bytes N] [--max-layer-bytes N] [--step-timeout-ms N] CONTEXT\n");
   return 2;
 }
 

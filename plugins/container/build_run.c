@@ -14,9 +14,9 @@
 
 #include "plugins/container/launch.h"
 
-static const char *const build_caps[] = {"CHOWN",  "DAC_OVERRIDE",     "FOWNER",     "FSETID", "KILL",
-                                         "SETGID", "SETUID",           "SETPCAP",    "NET_BIND_SERVICE",
-                                         "MKNOD",  "SYS_CHROOT",       "AUDIT_WRITE", "SETFCAP", NULL};
+static const char *const build_caps[] = {
+    "CHOWN",   "DAC_OVERRIDE",     "FOWNER", "FSETID",     "KILL",        "SETGID",  "SETUID",
+    "SETPCAP", "NET_BIND_SERVICE", "MKNOD",  "SYS_CHROOT", "AUDIT_WRITE", "SETFCAP", NULL};
 
 static int64_t now_ms(void) {
   struct timespec ts;

@@ -95,7 +95,9 @@ static void var_set(strv *vars, const char *name, const char *value) {
   sv_push(vars, kv);
 }
 
-static bool name_char(char c, bool first) { return c == '_' || isalpha((unsigned char)c) || (!first && isdigit((unsigned char)c)); }
+static bool name_char(char c, bool first) {
+  return c == '_' || isalpha((unsigned char)c) || (!first && isdigit((unsigned char)c));
+}
 
 /* At s[0] == '$': appends the substitution and returns the characters consumed, or -1 for a
  * malformed ${...}. "$" not followed by a name is a literal dollar. */
@@ -236,6 +238,21 @@ static bool json_form(const char *text, strv *out) {
 
 /* ---- instructions ---- */
 
+typedef struct parser parser;
+static int bad(parser *ps, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* The step takes the words (or, out of memory, they are freed). */
+static int give(parser *ps, mu_mf_step *st, strv *w) {
+  if (w->oom) {
+    sv_free(w);
+    return bad(ps, MU_ENOMEM, "out of memory");
+  }
+  st->args = w->v;
+  st->n_args = w->n;
+  *w = (strv){0};
+  return 0;
+}
+
 static const struct {
   const char *name;
   mu_mf_kind kind;
@@ -254,7 +271,7 @@ const char *mu_mf_kind_name(mu_mf_kind k) {
   return "?";
 }
 
-typedef struct parser {
+struct parser {
   strv vars;       /* ARGs and ENVs in scope after FROM */
   strv meta;       /* ARGs before FROM */
   strv build_args; /* K=V from the command line */
@@ -262,9 +279,8 @@ typedef struct parser {
   bool seen_from;
   int line;
   mu_err *err;
-} parser;
+};
 
-static int bad(parser *ps, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int bad(parser *ps, int code, const char *fmt, ...) {
   char msg[400];
   va_list ap;
@@ -301,9 +317,7 @@ static int clean_rel(const char *raw, char *out, size_t cap) {
   return 0;
 }
 
-static bool is_url(const char *s) {
-  return strstr(s, "://") != NULL || strncmp(s, "git@", 4) == 0;
-}
+static bool is_url(const char *s) { return strstr(s, "://") != NULL || strncmp(s, "git@", 4) == 0; }
 
 static int parse_copy(parser *ps, mu_mf_step *st, const char *rest) {
   strv w = {0};
@@ -317,7 +331,8 @@ static int parse_copy(parser *ps, mu_mf_step *st, const char *rest) {
       if (vl == 0 || vl >= sizeof val) return bad(ps, MU_EINVAL, "--chown needs UID[:GID]");
       memcpy(val, rest + 8, vl);
       val[vl] = '\0';
-      if (strspn(val, "0123456789:") != vl || val[0] == ':' || strchr(strchr(val, ':') ? strchr(val, ':') + 1 : "", ':'))
+      if (strspn(val, "0123456789:") != vl || val[0] == ':' ||
+          strchr(strchr(val, ':') ? strchr(val, ':') + 1 : "", ':'))
         return bad(ps, MU_EINVAL, "--chown=%s: numeric UID[:GID] only (names are not resolved)", val);
       free(st->chown);
       st->chown = strdup(val);
@@ -361,14 +376,9 @@ static int parse_copy(parser *ps, mu_mf_step *st, const char *rest) {
     }
     free(w.v[i]);
     w.v[i] = strdup(clean);
+    if (w.v[i] == NULL) w.oom = true;
   }
-  if (w.oom) {
-    sv_free(&w);
-    return bad(ps, MU_ENOMEM, "out of memory");
-  }
-  st->args = w.v;
-  st->n_args = w.n;
-  return 0;
+  return give(ps, st, &w);
 }
 
 /* ENV and LABEL: K=V words, or the legacy "ENV K the rest". */
@@ -479,13 +489,7 @@ static int parse_exec(parser *ps, mu_mf_step *st, const char *rest) {
     sv_push(&w, strdup(rest));
     st->shell_form = true;
   }
-  if (w.oom) {
-    sv_free(&w);
-    return bad(ps, MU_ENOMEM, "out of memory");
-  }
-  st->args = w.v;
-  st->n_args = w.n;
-  return 0;
+  return give(ps, st, &w);
 }
 
 /* FROM, WORKDIR, USER, EXPOSE: words after substitution. */
@@ -520,8 +524,8 @@ static int parse_words(parser *ps, mu_mf_step *st, const char *rest) {
       size_t digits = strspn(w.v[i], "0123456789");
       long port = atol(w.v[i]);
       bool ok = digits > 0 && digits <= 5 && port > 0 && port < 65536 &&
-                (slash ? (size_t)(slash - w.v[i]) == digits && (strcmp(slash, "/tcp") == 0 || strcmp(slash, "/udp") == 0 ||
-                                                               strcmp(slash, "/sctp") == 0)
+                (slash ? (size_t)(slash - w.v[i]) == digits &&
+                             (strcmp(slash, "/tcp") == 0 || strcmp(slash, "/udp") == 0 || strcmp(slash, "/sctp") == 0)
                        : w.v[i][digits] == '\0');
       if (!ok) {
         rc = bad(ps, MU_EINVAL, "EXPOSE \"%s\" is not PORT[/tcp|udp|sctp]", w.v[i]);
@@ -536,13 +540,7 @@ static int parse_words(parser *ps, mu_mf_step *st, const char *rest) {
       }
     }
   }
-  if (w.oom) {
-    rc = bad(ps, MU_ENOMEM, "out of memory");
-    goto done;
-  }
-  st->args = w.v;
-  st->n_args = w.n;
-  w = (strv){0};
+  rc = give(ps, st, &w);
 done:
   sv_free(&w);
   return rc;
@@ -568,24 +566,25 @@ static int parse_instruction(parser *ps, const char *logical, mu_mf_step *st) {
   }
   if (!ps->seen_from && st->kind != MU_MF_FROM && st->kind != MU_MF_ARG)
     return bad(ps, MU_EINVAL, "%s before FROM (only ARG may come first)", mu_mf_kind_name(st->kind));
-  if (ps->seen_from && st->kind == MU_MF_FROM) return bad(ps, MU_ENOTSUP, "a second FROM: multi-stage builds are not supported");
+  if (ps->seen_from && st->kind == MU_MF_FROM)
+    return bad(ps, MU_ENOTSUP, "a second FROM: multi-stage builds are not supported");
   switch (st->kind) {
-  case MU_MF_FROM: {
-    int rc = parse_words(ps, st, rest);
-    ps->seen_from = true;
-    return rc;
-  }
-  case MU_MF_COPY:
-  case MU_MF_ADD: return parse_copy(ps, st, rest);
-  case MU_MF_RUN:
-  case MU_MF_ENTRYPOINT:
-  case MU_MF_CMD: return parse_exec(ps, st, rest);
-  case MU_MF_ENV:
-  case MU_MF_LABEL: return parse_pairs(ps, st, rest);
-  case MU_MF_ARG: return parse_arg(ps, st, rest);
-  case MU_MF_WORKDIR:
-  case MU_MF_USER:
-  case MU_MF_EXPOSE: return parse_words(ps, st, rest);
+    case MU_MF_FROM: {
+      int rc = parse_words(ps, st, rest);
+      ps->seen_from = true;
+      return rc;
+    }
+    case MU_MF_COPY:
+    case MU_MF_ADD: return parse_copy(ps, st, rest);
+    case MU_MF_RUN:
+    case MU_MF_ENTRYPOINT:
+    case MU_MF_CMD: return parse_exec(ps, st, rest);
+    case MU_MF_ENV:
+    case MU_MF_LABEL: return parse_pairs(ps, st, rest);
+    case MU_MF_ARG: return parse_arg(ps, st, rest);
+    case MU_MF_WORKDIR:
+    case MU_MF_USER:
+    case MU_MF_EXPOSE: return parse_words(ps, st, rest);
   }
   return bad(ps, MU_EINVAL, "unknown instruction");
 }

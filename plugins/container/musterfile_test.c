@@ -27,24 +27,25 @@ static void parse_bad(const char *text, int code, const char *needle) {
 
 static void test_forms(void **state) {
   (void)state;
-  mu_musterfile mf = parse_ok("# syntax=docker/dockerfile:1\n"
-                              "FROM 127.0.0.1:5000/base:1\n"
-                              "\n"
-                              "# a comment\n"
-                              "COPY --chown=1000:1000 app.sh /w/\n"
-                              "RUN echo one && \\\n"
-                              "  # a comment inside\n"
-                              "    echo two\n"
-                              "RUN [\"/bin/echo\", \"exec form\"]\n"
-                              "ENV A=1 B=\"two words\"\n"
-                              "ENV LEGACY the rest of it\n"
-                              "WORKDIR /w\n"
-                              "USER app\n"
-                              "LABEL org.example.a=x \"b c\"=d\n"
-                              "EXPOSE 80 53/udp\n"
-                              "ENTRYPOINT [\"/bin/sh\", \"/w/app.sh\"]\n"
-                              "cmd --help\n",
-                              NULL);
+  mu_musterfile mf = parse_ok(
+      "# syntax=docker/dockerfile:1\n"
+      "FROM 127.0.0.1:5000/base:1\n"
+      "\n"
+      "# a comment\n"
+      "COPY --chown=1000:1000 app.sh /w/\n"
+      "RUN echo one && \\\n"
+      "  # a comment inside\n"
+      "    echo two\n"
+      "RUN [\"/bin/echo\", \"exec form\"]\n"
+      "ENV A=1 B=\"two words\"\n"
+      "ENV LEGACY the rest of it\n"
+      "WORKDIR /w\n"
+      "USER app\n"
+      "LABEL org.example.a=x \"b c\"=d\n"
+      "EXPOSE 80 53/udp\n"
+      "ENTRYPOINT [\"/bin/sh\", \"/w/app.sh\"]\n"
+      "cmd --help\n",
+      NULL);
   assert_int_equal(mf.n_steps, 12);
   assert_int_equal(mf.steps[0].kind, MU_MF_FROM);
   assert_int_equal(mf.steps[0].line, 2);
@@ -75,18 +76,19 @@ static void test_forms(void **state) {
 static void test_substitution(void **state) {
   (void)state;
   const char *args[] = {"VER=2", "UNUSED=x", NULL};
-  mu_musterfile mf = parse_ok("ARG REG=127.0.0.1:5000\n"
-                              "FROM ${REG}/base:1\n"
-                              "ARG REG\n"
-                              "ARG VER=1\n"
-                              "ARG NONE\n"
-                              "ENV DIR=/opt/app V=$VER\n"
-                              "WORKDIR $DIR/sub\n"
-                              "COPY a.txt ${DIR}/\n"
-                              "COPY [\"b.txt\", \"${DIR}/b\"]\n"
-                              "LABEL v=${VER} w=${NONE:-dflt} x=${VER:+set} y='$VER' z=\\$VER\n"
-                              "RUN echo $DIR\n",
-                              args);
+  mu_musterfile mf = parse_ok(
+      "ARG REG=127.0.0.1:5000\n"
+      "FROM ${REG}/base:1\n"
+      "ARG REG\n"
+      "ARG VER=1\n"
+      "ARG NONE\n"
+      "ENV DIR=/opt/app V=$VER\n"
+      "WORKDIR $DIR/sub\n"
+      "COPY a.txt ${DIR}/\n"
+      "COPY [\"b.txt\", \"${DIR}/b\"]\n"
+      "LABEL v=${VER} w=${NONE:-dflt} x=${VER:+set} y='$VER' z=\\$VER\n"
+      "RUN echo $DIR\n",
+      args);
   assert_string_equal(mf.steps[1].args[0], "127.0.0.1:5000/base:1");
   assert_string_equal(mf.steps[2].args[1], "127.0.0.1:5000"); /* the pre-FROM default */
   assert_string_equal(mf.steps[3].args[1], "2");              /* --build-arg wins */
@@ -162,11 +164,8 @@ static void test_continuation_at_end(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_forms),
-      cmocka_unit_test(test_substitution),
-      cmocka_unit_test(test_sources),
-      cmocka_unit_test(test_refusals),
-      cmocka_unit_test(test_continuation_at_end),
+      cmocka_unit_test(test_forms),    cmocka_unit_test(test_substitution),        cmocka_unit_test(test_sources),
+      cmocka_unit_test(test_refusals), cmocka_unit_test(test_continuation_at_end),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

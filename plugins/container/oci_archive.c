@@ -90,9 +90,9 @@ int mu_oci_archive_write(const char *root, const char *manifest_digest, const ch
     if (!dup) digests[nd++] = m.layers[i].digest;
   }
   qsort(digests, nd, sizeof *digests, by_str);
-  json_t *index = json_pack("{s:i, s:s, s:[{s:s, s:s, s:I}]}", "schemaVersion", 2, "mediaType", MU_MT_OCI_INDEX,
-                            "manifests", "mediaType", MU_MT_OCI_MANIFEST, "digest", manifest_digest, "size",
-                            (json_int_t)len);
+  json_t *index =
+      json_pack("{s:i, s:s, s:[{s:s, s:s, s:I}]}", "schemaVersion", 2, "mediaType", MU_MT_OCI_INDEX, "manifests",
+                "mediaType", MU_MT_OCI_MANIFEST, "digest", manifest_digest, "size", (json_int_t)len);
   if (ref_name && *ref_name)
     json_object_set_new(json_array_get(json_object_get(index, "manifests"), 0), "annotations",
                         json_pack("{s:s}", "org.opencontainers.image.ref.name", ref_name));

@@ -61,8 +61,8 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg) {
 }
 
 typedef struct body {
-  FILE *file;        /* a blob */
-  const char *mem;   /* a manifest */
+  FILE *file;      /* a blob */
+  const char *mem; /* a manifest */
   size_t len;
   const char *ctype;
 } body;
@@ -73,6 +73,7 @@ static int once(pusher *p, const char *method, const char *url, const body *b, r
   if (c == NULL) return mu_err_set(err, MU_ENOMEM, "curl_easy_init failed");
   char cerr[CURL_ERROR_SIZE] = "", ct[200];
   struct curl_slist *h = NULL;
+  FILE *mem = NULL;
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
   curl_easy_setopt(c, CURLOPT_URL, url);
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, p->o->insecure ? "http,https" : "https");
@@ -101,28 +102,19 @@ static int once(pusher *p, const char *method, const char *url, const body *b, r
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
   } else if (strcmp(method, "PUT") == 0) {
-    curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-    if (b && b->file) {
-      rewind(b->file);
-      curl_easy_setopt(c, CURLOPT_READDATA, b->file);
-      curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)b->len);
-    } else {
-      FILE *m = fmemopen((void *)(b && b->mem ? b->mem : ""), b && b->len ? b->len : 1, "r");
-      curl_easy_setopt(c, CURLOPT_READDATA, m);
-      curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)(b ? b->len : 0));
-      snprintf(ct, sizeof ct, "Content-Type: %s", b && b->ctype ? b->ctype : "application/octet-stream");
-      h = curl_slist_append(h, ct);
-      h = curl_slist_append(h, "Expect:");
-      curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-      CURLcode cc = curl_easy_perform(c);
-      curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    /* a blob from its store file, a manifest from memory */
+    mem = b && b->file == NULL ? fmemopen((void *)b->mem, b->len, "r") : NULL;
+    FILE *in = b && b->file ? b->file : mem;
+    if (in == NULL) {
       curl_easy_cleanup(c);
-      curl_slist_free_all(h);
-      if (m) fclose(m);
-      if (cc != CURLE_OK) return mu_err_set(err, MU_EIO, "PUT %s: %s", url, cerr[0] ? cerr : curl_easy_strerror(cc));
-      return 0;
+      return mu_err_set(err, MU_EINVAL, "PUT %s: no body", url);
     }
-    h = curl_slist_append(h, "Content-Type: application/octet-stream");
+    rewind(in);
+    curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(c, CURLOPT_READDATA, in);
+    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)b->len);
+    snprintf(ct, sizeof ct, "Content-Type: %s", b->ctype ? b->ctype : "application/octet-stream");
+    h = curl_slist_append(h, ct);
     h = curl_slist_append(h, "Expect:");
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
   }
@@ -130,6 +122,7 @@ static int once(pusher *p, const char *method, const char *url, const body *b, r
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
   curl_easy_cleanup(c);
   curl_slist_free_all(h);
+  if (mem) fclose(mem);
   if (cc != CURLE_OK) return mu_err_set(err, MU_EIO, "%s %s: %s", method, url, cerr[0] ? cerr : curl_easy_strerror(cc));
   return 0;
 }
@@ -196,8 +189,7 @@ static int request(pusher *p, const char *method, const char *url, const body *b
   return rc;
 }
 
-static int push_blob(pusher *p, const char *root, const char *digest, int64_t size, mu_push_result *res,
-                     mu_err *err) {
+static int push_blob(pusher *p, const char *root, const char *digest, int64_t size, mu_push_result *res, mu_err *err) {
   char url[4096];
   resp r;
   snprintf(url, sizeof url, "%s/v2/%s/blobs/%s", p->base, p->ref->repository, digest);
@@ -244,12 +236,14 @@ int mu_registry_push(const char *root, const char *manifest_digest, const mu_img
   if (rc != 0) return rc;
   mu_manifest m;
   rc = mu_manifest_parse(man, len, &m, err);
-  for (size_t i = 0; rc == 0 && i < m.n_layers; i++) rc = push_blob(&p, root, m.layers[i].digest, m.layers[i].size, ret, err);
+  for (size_t i = 0; rc == 0 && i < m.n_layers; i++)
+    rc = push_blob(&p, root, m.layers[i].digest, m.layers[i].size, ret, err);
   if (rc == 0) rc = push_blob(&p, root, m.config.digest, m.config.size, ret, err);
   if (rc == 0) {
     char url[4096];
     resp r;
-    snprintf(url, sizeof url, "%s/v2/%s/manifests/%s", p.base, ref->repository, ref->tag[0] ? ref->tag : manifest_digest);
+    snprintf(url, sizeof url, "%s/v2/%s/manifests/%s", p.base, ref->repository,
+             ref->tag[0] ? ref->tag : manifest_digest);
     body b = {.mem = man, .len = len, .ctype = MU_MT_OCI_MANIFEST};
     rc = request(&p, "PUT", url, &b, &r, err);
     if (rc == 0 && r.status != 201) rc = mu_err_set(err, MU_EIO, "PUT %s: HTTP %ld %.300s", url, r.status, r.body);
