@@ -207,6 +207,43 @@ class BuildTest(unittest.TestCase):
         self.assertEqual(p.returncode, 2)
         self.assertIn("usage: muster image build DIR -t", p.stderr)
 
+    def test_opaque_dir_and_layer_bound(self):
+        ctx = self.context("opq", "FROM {base}\nRUN mkdir -p /d/sub && echo a > /d/a && echo b > /d/sub/b\n"
+                                  "RUN rm -rf /d && mkdir /d && echo new > /d/new\nCMD [\"/bin/ls\", \"-R\", \"/d\"]\n")
+        tag = "%s/t/opq:1" % self.reg.host
+        p = self.build(ctx, tag, "--push")
+        man = self.manifest(self.digest_of(p))
+        names = self.layer_names(man["layers"][2]["digest"])
+        self.assertIn("d/.wh..wh..opq", names, "a replaced directory is opaque in its layer")
+        self.assertIn("d/new", names)
+        r = self.run_image(tag, os.path.join(self.tmp, "opq-store"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.split(), ["/d:", "new"], "the old contents are hidden on run")
+        ctx = self.context("big", "FROM {base}\nRUN dd if=/dev/zero of=/big bs=1024 count=64 2>/dev/null\n")
+        p = self.build(ctx, "%s/t/big:1" % self.reg.host, "--max-layer-bytes", "10000", ok=False)
+        self.assertIn("line 2", p.stderr)
+        self.assertIn("over the 10000-byte layer bound", p.stderr)
+
+    def test_push_auth(self):
+        treg = rf.Registry(token=True)
+        try:
+            ctx = self.context("auth", "FROM {base}\nCOPY f /f\n", {"f": "pushed with a token\n"})
+            tag = "%s/private/app:1" % treg.host
+            env = dict(os.environ, REG_AUTH="muster:wrong")
+            argv = [BUILD, "--store", self.store, "--insecure", "-t", tag, "--push", "--auth-env", "REG_AUTH", ctx]
+            p = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+            self.assertEqual(p.returncode, 1, p.stdout)
+            self.assertIn("401 with the credentials given (refused)", p.stderr)
+            p = subprocess.run(argv[:-3] + ["--push", ctx], capture_output=True, text=True, timeout=120)
+            self.assertEqual(p.returncode, 1, p.stdout)
+            self.assertIn("refused", p.stderr, "no credentials: refused too")
+            env["REG_AUTH"] = "muster:secret"
+            p = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn("pushed %s@" % tag, p.stdout)
+        finally:
+            treg.close()
+
     def test_oci_archive(self):
         ctx = self.context("arch", "FROM {base}\nCOPY f.txt /f.txt\nCMD [\"/bin/cat\", \"/f.txt\"]\n", {"f.txt": "archived\n"})
         out = os.path.join(self.tmp, "img.tar")

@@ -28,7 +28,7 @@ typedef struct resp {
   char location[2048];
   char digest[80];
   char challenge[2048];
-  char body[512];
+  char body[32768]; /* error text, or the token server's answer */
   size_t body_len;
 } resp;
 
