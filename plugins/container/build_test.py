@@ -231,7 +231,7 @@ class BuildTest(unittest.TestCase):
         try:
             # the token server is a python process: on a loaded machine it can take longer to
             # listen than the fixture waits
-            for _ in range(300):
+            for _ in range(100):
                 try:
                     socket.create_connection(("127.0.0.1", treg.token_port), timeout=1).close()
                     break
