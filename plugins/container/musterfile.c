@@ -138,8 +138,8 @@ static int subst_var(const char *s, const strv *vars, sbuf *out) {
 
 /* Splits s into words with Dockerfile quoting: '...' literal, "..." with \" \\ \$ escapes,
  * a backslash escapes the next character, $ substituted (vars NULL: no substitution).
- * Returns 0 or -1 with why set. */
-static int lex_words(const char *s, const strv *vars, strv *out, const char **why) {
+ * Returns 0 or -1 with why set (out may then hold the words before the error). */
+static int lex_words_into(const char *s, const strv *vars, strv *out, const char **why) {
   const char *p = s;
   for (;;) {
     while (*p == ' ' || *p == '\t') p++;
@@ -200,6 +200,13 @@ static int lex_words(const char *s, const strv *vars, strv *out, const char **wh
     if (w.n > 0 || quoted) sv_push(out, sb_take(&w));
     else free(w.p);
   }
+}
+
+/* lex_words_into, out freed and emptied on failure. */
+static int lex_words(const char *s, const strv *vars, strv *out, const char **why) {
+  int rc = lex_words_into(s, vars, out, why);
+  if (rc != 0) sv_free(out);
+  return rc;
 }
 
 /* Substitution only (JSON-form COPY elements). */
@@ -622,7 +629,11 @@ static int emit(parser *ps, mu_musterfile *ret, size_t *cap_steps, size_t max_st
   if (logical->oom) return mu_err_set(err, MU_ENOMEM, "out of memory");
   while (logical->n > 0 && (logical->p[logical->n - 1] == ' ' || logical->p[logical->n - 1] == '\t'))
     logical->p[--logical->n] = '\0';
-  if (logical->n == 0) return 0;
+  if (logical->n == 0) { /* only continuations and blanks */
+    free(logical->p);
+    *logical = (sbuf){0};
+    return 0;
+  }
   if (ret->n_steps >= max_steps)
     return mu_err_set(err, MU_ENOSPC, "Musterfile line %d: more than %zu instructions", first_line, max_steps);
   if (ret->n_steps == *cap_steps) {
