@@ -579,6 +579,20 @@ static int write_image(builder *b, mu_err *err) {
   if (rc == 0) rc = mu_store_write_atomic(b->o->store, bp, ms, strlen(ms), err);
   free(ms);
   if (rc != 0) return rc;
+  /* The image's unpacked rootfs: the one this build made when it made one, else unpacked now
+   * (a fully cached build of an image the store still has unpacked costs nothing). The store
+   * knows its images by their rootfs (gc.c): a run needs no unpack, GC and `muster images`
+   * see the image and keep the blobs it shares with others. */
+  char dest[PATH_MAX];
+  snprintf(dest, sizeof dest, "%s/rootfs/%s", b->o->store, md + 7);
+  struct stat st;
+  if (stat(dest, &st) != 0) {
+    rc = materialize(b, err);
+    if (rc != 0) return rc;
+    if (rename(b->rootfs, dest) == 0) b->rootfs[0] = '\0';
+  } else {
+    utimensat(AT_FDCWD, dest, NULL, 0); /* built now: its last use, for GC */
+  }
   if (b->o->tag) {
     mu_imgref ref;
     rc = mu_imgref_parse(b->o->tag, NULL, &ref, err);
@@ -588,13 +602,6 @@ static int write_image(builder *b, mu_err *err) {
     int n = snprintf(line, sizeof line, "%s\n", md);
     rc = mu_store_write_atomic(b->o->store, rp, line, (size_t)n, err);
     if (rc != 0) return rc;
-  }
-  /* the rootfs this build made is the image's unpacked rootfs (a run needs no unpack) */
-  if (b->rootfs[0]) {
-    char dest[PATH_MAX];
-    snprintf(dest, sizeof dest, "%s/rootfs/%s", b->o->store, md + 7);
-    struct stat st;
-    if (stat(dest, &st) != 0 && rename(b->rootfs, dest) == 0) b->rootfs[0] = '\0';
   }
   snprintf(b->res->manifest_digest, sizeof b->res->manifest_digest, "%s", md);
   snprintf(b->res->config_digest, sizeof b->res->config_digest, "%s", cd);

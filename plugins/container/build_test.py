@@ -267,9 +267,19 @@ class BuildTest(unittest.TestCase):
         self.assertIn("blobs/sha256/" + d[7:], names)
         self.assertEqual(index["manifests"][0]["digest"], d)
         self.assertEqual(index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"], "v1")
+        self.assertTrue(os.path.isfile(os.path.join(self.store, "rootfs", d[7:], "f.txt")),
+                        "a COPY-only build leaves the image unpacked in the store too")
         # the layout is an image the helper runs
         r = self.run_image("x", os.path.join(self.tmp, "layout-store"), layout=os.path.join(self.tmp, "layout"),
                            layout_tag="v1")
+        self.assertEqual(r.stdout, "archived\n", r.stderr)
+        # and a base for another build (--base-layout: FROM read from the layout, no registry)
+        ctx2 = self.context("from-layout", "FROM whatever/name:v1\nRUN cat /f.txt > /g.txt\n"
+                                           "CMD [\"/bin/cat\", \"/g.txt\"]\n")
+        p = self.build(ctx2, "%s/t/layered:1" % self.reg.host, "--base-layout", os.path.join(self.tmp, "layout"))
+        man = self.manifest(self.digest_of(p))
+        self.assertEqual(man["layers"][:2], self.manifest(d)["layers"], "the layout's layers, then ours")
+        r = self.run_image("%s/t/layered:1" % self.reg.host, self.store, pull_policy="never")
         self.assertEqual(r.stdout, "archived\n", r.stderr)
 
     def test_failing_run(self):
