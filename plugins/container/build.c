@@ -210,6 +210,20 @@ static int apply_layer(builder *b, const mu_layer_out *l, mu_err *err) {
   return mu_unpack_layers(b->rootfs, one, 1, NULL, err);
 }
 
+/* A new layer: the writer finished into the store (w freed), applied to the rootfs when one
+ * is kept, recorded in the cache under key, added to the image; key becomes the chain's. */
+static int commit_layer(builder *b, mu_layer_writer *w, const char *key, mu_err *err) {
+  mu_layer_out l;
+  int rc = mu_layer_writer_finish(w, &l, err);
+  if (rc == 0 && b->rootfs[0]) rc = apply_layer(b, &l, err);
+  if (rc == 0) rc = cache_put(b, key, &l, err);
+  if (rc != 0) return rc;
+  add_layer(b, NULL, &l);
+  b->res->new_layers++;
+  snprintf(b->key, sizeof b->key, "%s", key);
+  return 0;
+}
+
 /* The image's working dir joined with path (absolute stays). */
 static void in_workdir(builder *b, const char *path, char *out, size_t cap) {
   const char *wd = json_string_value(json_object_get(cfg_obj(b), "WorkingDir"));
@@ -276,7 +290,6 @@ static int step_copy(builder *b, const mu_mf_step *st, bool *ret_cached, mu_err 
     return rc;
   }
   mu_layer_writer *w = NULL;
-  mu_layer_out l;
   rc = mu_layer_writer_new(b->o->store, b->o->epoch, b->o->max_layer_bytes, &w, err);
   if (rc != 0) return rc;
   rc = mu_copy_walk(&c, NULL, w, err);
@@ -284,14 +297,7 @@ static int step_copy(builder *b, const mu_mf_step *st, bool *ret_cached, mu_err 
     mu_layer_writer_abort(w);
     return rc;
   }
-  rc = mu_layer_writer_finish(w, &l, err);
-  if (rc == 0 && b->rootfs[0]) rc = apply_layer(b, &l, err);
-  if (rc == 0) rc = cache_put(b, key, &l, err);
-  if (rc != 0) return rc;
-  add_layer(b, NULL, &l);
-  b->res->new_layers++;
-  memcpy(b->key, key, sizeof key);
-  return 0;
+  return commit_layer(b, w, key, err);
 }
 
 /* The RUN's environment: the image's Env, ARGs not shadowed by it, PATH when missing. */
@@ -381,7 +387,6 @@ static int step_run(builder *b, const mu_mf_step *st, bool *ret_cached, mu_err *
   char upper[PATH_MAX];
   snprintf(upper, sizeof upper, "%s/upper", state);
   mu_layer_writer *w = NULL;
-  mu_layer_out l;
   rc = mu_layer_writer_new(b->o->store, b->o->epoch, b->o->max_layer_bytes, &w, err);
   if (rc == 0) rc = mu_layer_add_upper(w, upper, err);
   if (rc != 0) {
@@ -390,14 +395,8 @@ static int step_run(builder *b, const mu_mf_step *st, bool *ret_cached, mu_err *
     mu_rm_rf(state);
     goto done;
   }
-  rc = mu_layer_writer_finish(w, &l, err);
+  rc = commit_layer(b, w, key, err);
   mu_rm_rf(state);
-  if (rc == 0) rc = apply_layer(b, &l, err);
-  if (rc == 0) rc = cache_put(b, key, &l, err);
-  if (rc != 0) goto done;
-  add_layer(b, NULL, &l);
-  b->res->new_layers++;
-  memcpy(b->key, key, sizeof key);
 done:
   free_strv(env);
   return rc;
@@ -432,7 +431,6 @@ static int step_workdir(builder *b, const mu_mf_step *st, bool *ret_cached, bool
     return cache_put(b, key, NULL, err);
   }
   mu_layer_writer *w = NULL;
-  mu_layer_out l;
   rc = mu_layer_writer_new(b->o->store, b->o->epoch, b->o->max_layer_bytes, &w, err);
   if (rc != 0) return rc;
   /* the leaf only: missing parents are made by the unpacker (0755) */
@@ -441,15 +439,9 @@ static int step_workdir(builder *b, const mu_mf_step *st, bool *ret_cached, bool
     mu_layer_writer_abort(w);
     return rc;
   }
-  rc = mu_layer_writer_finish(w, &l, err);
-  if (rc == 0) rc = apply_layer(b, &l, err);
-  if (rc == 0) rc = cache_put(b, key, &l, err);
-  if (rc != 0) return rc;
-  add_layer(b, NULL, &l);
-  b->res->new_layers++;
-  memcpy(b->key, key, sizeof key);
-  *ret_layer = true;
-  return 0;
+  rc = commit_layer(b, w, key, err);
+  *ret_layer = rc == 0;
+  return rc;
 }
 
 /* ---- the config-only steps ---- */
