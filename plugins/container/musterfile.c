@@ -136,6 +136,19 @@ static int subst_var(const char *s, const strv *vars, sbuf *out) {
   return (int)(p - s);
 }
 
+/* A substitution at **p into w, *p moved past it; -1 (w freed, why set) when malformed. */
+static int subst_step(const char **p, const strv *vars, sbuf *w, const char **why) {
+  int n = subst_var(*p, vars, w);
+  if (n < 0) {
+    free(w->p);
+    *w = (sbuf){0};
+    *why = "malformed ${...}";
+    return -1;
+  }
+  *p += n;
+  return 0;
+}
+
 /* Splits s into words with Dockerfile quoting: '...' literal, "..." with \" \\ \$ escapes,
  * a backslash escapes the next character, $ substituted (vars NULL: no substitution).
  * Returns 0 or -1 with why set (out may then hold the words before the error). */
@@ -167,13 +180,7 @@ static int lex_words_into(const char *s, const strv *vars, strv *out, const char
             sb_putc(&w, p[1]);
             p += 2;
           } else if (*p == '$' && vars) {
-            int n = subst_var(p, vars, &w);
-            if (n < 0) {
-              free(w.p);
-              *why = "malformed ${...}";
-              return -1;
-            }
-            p += n;
+            if (subst_step(&p, vars, &w, why) != 0) return -1;
           } else {
             sb_putc(&w, *p++);
           }
@@ -186,13 +193,7 @@ static int lex_words_into(const char *s, const strv *vars, strv *out, const char
         p++;
         quoted = true;
       } else if (*p == '$' && vars) {
-        int n = subst_var(p, vars, &w);
-        if (n < 0) {
-          free(w.p);
-          *why = "malformed ${...}";
-          return -1;
-        }
-        p += n;
+        if (subst_step(&p, vars, &w, why) != 0) return -1;
       } else {
         sb_putc(&w, *p++);
       }
