@@ -312,13 +312,16 @@ class BuildTest(unittest.TestCase):
             ("FROM {base}\n\nCOPY link/secret /x\n", "line 3: COPY source link/secret leads out of the build context"),
             ("FROM {base}\nCOPY missing.txt /x\n", "line 2: COPY source missing.txt"),
             ("FROM {base}\nCOPY big.bin /x\n", "over the 100-byte context bound"),
+            # a context file an unpacker would read as a whiteout (deleting /etc/passwd)
+            ("FROM {base}\nCOPY wh/ /etc/\n", "a file named etc/.wh.passwd cannot be stored"),
+            ("FROM {base}\nRUN touch /tmp2 /.wh.tmp2\n", "a file named .wh.tmp2 cannot be stored"),
         ]
         outside = os.path.join(self.tmp, "outside")
         os.makedirs(outside, exist_ok=True)
         with open(os.path.join(outside, "secret"), "w") as f:
             f.write("host secret\n")
         for i, (mf, want) in enumerate(cases):
-            ctx = self.context("bad%d" % i, mf, {"big.bin": "x" * 1000})
+            ctx = self.context("bad%d" % i, mf, {"big.bin": "x" * 1000, "wh/.wh.passwd": ""})
             os.symlink(outside, os.path.join(ctx, "link"))
             p = self.build(ctx, "%s/t/bad:%d" % (self.reg.host, i), "--max-context-bytes", "100", ok=False)
             self.assertIn(want, p.stderr)

@@ -78,6 +78,17 @@ static struct archive_entry *entry(mu_layer_writer *w, const char *path, mode_t 
   return e;
 }
 
+/* A name an unpacker would take for a whiteout, unless we write it as one. */
+static bool whiteout_name(const char *path) {
+  const char *base = strrchr(path, '/');
+  return strncmp(base ? base + 1 : path, ".wh.", 4) == 0;
+}
+
+static int refuse_wh(const char *path, mu_err *err) {
+  return mu_err_set(err, MU_EINVAL, "layer: a file named %s cannot be stored (\".wh.\" names are whiteouts in a layer)",
+                    path);
+}
+
 static int put(mu_layer_writer *w, struct archive_entry *e, const char *path, mu_err *err) {
   if (e == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   w->entries++;
@@ -88,10 +99,12 @@ static int put(mu_layer_writer *w, struct archive_entry *e, const char *path, mu
 }
 
 int mu_layer_add_dir(mu_layer_writer *w, const char *path, mode_t mode, uid_t uid, gid_t gid, mu_err *err) {
+  if (whiteout_name(path)) return refuse_wh(path, err);
   return put(w, entry(w, path, AE_IFDIR, mode, uid, gid), path, err);
 }
 
 int mu_layer_add_symlink(mu_layer_writer *w, const char *path, const char *target, uid_t uid, gid_t gid, mu_err *err) {
+  if (whiteout_name(path)) return refuse_wh(path, err);
   struct archive_entry *e = entry(w, path, AE_IFLNK, 0777, uid, gid);
   if (e != NULL) archive_entry_set_symlink(e, target);
   return put(w, e, path, err);
@@ -99,6 +112,7 @@ int mu_layer_add_symlink(mu_layer_writer *w, const char *path, const char *targe
 
 int mu_layer_add_file(mu_layer_writer *w, const char *path, mode_t mode, uid_t uid, gid_t gid, int fd, int64_t size,
                       mu_err *err) {
+  if (whiteout_name(path)) return refuse_wh(path, err);
   if (w->bytes + (uint64_t)size > w->max_bytes)
     return mu_err_set(err, MU_ENOSPC, "layer: %s makes it over the %llu-byte layer bound", path,
                       (unsigned long long)w->max_bytes);
@@ -190,6 +204,11 @@ static int walk_upper(mu_layer_writer *w, int dirfd, const char *rel, int depth,
       int fd = rc == 0 ? openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
       if (rc == 0 && fd < 0) rc = mu_err_set(err, MU_EIO, "layer: open %s: %s", path, strerror(errno));
       char v[4] = "";
+      if (rc == 0 && fgetxattr(fd, "trusted.overlay.redirect", NULL, 0) >= 0)
+        rc = mu_err_set(err, MU_ENOTSUP,
+                        "layer: %s was renamed with overlayfs redirect_dir on: the diff would miss its "
+                        "contents (load the overlay module with redirect_dir=off)",
+                        path);
       if (rc == 0 && fgetxattr(fd, "trusted.overlay.opaque", v, sizeof v) == 1 && v[0] == 'y')
         rc = mu_layer_add_opaque(w, path, err);
       if (rc == 0) rc = walk_upper(w, fd, path, depth + 1, err);
@@ -205,7 +224,13 @@ static int walk_upper(mu_layer_writer *w, int dirfd, const char *rel, int depth,
     } else if (S_ISREG(st.st_mode)) {
       int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
       if (fd < 0) rc = mu_err_set(err, MU_EIO, "layer: open %s: %s", path, strerror(errno));
-      else {
+      else if (fgetxattr(fd, "trusted.overlay.metacopy", NULL, 0) >= 0) {
+        rc = mu_err_set(err, MU_ENOTSUP,
+                        "layer: %s is an overlayfs metacopy (metadata only): load the overlay "
+                        "module with metacopy=off",
+                        path);
+        close(fd);
+      } else {
         rc = mu_layer_add_file(w, path, st.st_mode, st.st_uid, st.st_gid, fd, st.st_size, err);
         close(fd);
       }
