@@ -511,6 +511,7 @@ static int load_base(builder *b, const mu_mf_step *from, mu_err *err) {
       return mu_err_set(err, MU_EPERM, "Musterfile line %d: plain http is allowed for loopback registries only, not %s",
                         from->line, ref.registry);
     rc = mu_image_pull(b->o->store, &ref, &po, &img, err);
+    if (rc == 0) snprintf(b->res->base_ref, sizeof b->res->base_ref, "%s", from->args[0]);
   }
   if (rc != 0) return mu_err_prefix(err, "Musterfile line %d: FROM %s", from->line, from->args[0]);
   char *body = NULL;

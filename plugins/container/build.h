@@ -46,10 +46,11 @@ typedef struct mu_build_opts {
 typedef struct mu_build_result {
   char manifest_digest[72];
   char config_digest[72];
-  int steps;       /* instructions after FROM */
-  int layer_steps; /* of them, steps that make a layer (or could: COPY, ADD, RUN, WORKDIR) */
-  int cached;      /* of those, taken from the cache */
-  int new_layers;  /* layers this build made */
+  int steps;                        /* instructions after FROM */
+  int layer_steps;                  /* of them, steps that make a layer (or could: COPY, ADD, RUN, WORKDIR) */
+  int cached;                       /* of those, taken from the cache */
+  int new_layers;                   /* layers this build made */
+  char base_ref[MU_IMGREF_MAX + 1]; /* FROM as given (after substitution); "" from a layout */
 } mu_build_result;
 
 /* Builds. On any failure nothing is tagged and no manifest is written; err says which

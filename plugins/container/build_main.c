@@ -130,14 +130,20 @@ int main(int argc, char **argv) {
       return 2;
     }
     mu_push_result pr;
-    rc = mu_registry_push(o.store, res.manifest_digest, &ref, &o.registry, &pr, &err);
+    mu_imgref base;
+    const char *mount_from = NULL; /* the base's repository, when it is on the same registry */
+    if (res.base_ref[0] && mu_imgref_parse(res.base_ref, NULL, &base, &err) == 0 &&
+        strcmp(base.registry, ref.registry) == 0)
+      mount_from = base.repository;
+    rc = mu_registry_push(o.store, res.manifest_digest, &ref, mount_from, &o.registry, &pr, &err);
     if (rc != 0) {
       fprintf(stderr, "muster-image-build: push %s: %s\n", o.tag, err.msg);
       free(bargs);
       return 1;
     }
-    printf("pushed %s@%s (%d blobs uploaded, %llu bytes; %d already there)\n", o.tag, res.manifest_digest,
-           pr.blobs_uploaded, (unsigned long long)pr.bytes_uploaded, pr.blobs_present);
+    printf("pushed %s@%s (%d blobs uploaded, %llu bytes; %d already there, %d mounted from %s)\n", o.tag,
+           res.manifest_digest, pr.blobs_uploaded, (unsigned long long)pr.bytes_uploaded, pr.blobs_present,
+           pr.blobs_mounted, mount_from ? mount_from : "-");
   }
   explicit_bzero(cred, sizeof cred);
   printf("image %s\n", res.manifest_digest);

@@ -129,6 +129,7 @@ class BuildTest(unittest.TestCase):
         p = self.build(ctx, tag, "--push", "--build-arg", "GREETING=hi")
         d1 = self.digest_of(p)
         self.assertIn("pushed %s@%s" % (tag, d1), p.stdout)
+        self.assertIn("1 mounted from base/busybox", p.stdout, "the base layer: a cross-repo mount, not an upload")
         man = self.manifest(d1)
         cfg = json.loads(self.blob(man["config"]["digest"]))
         c = cfg["config"]

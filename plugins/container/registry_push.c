@@ -21,6 +21,7 @@ typedef struct pusher {
   char base[MU_IMGREF_NAME_MAX + 16];
   char token[16384];
   bool basic, tried_auth;
+  const char *mount_from; /* a repository of the same registry to mount blobs from, or NULL */
 } pusher;
 
 typedef struct resp {
@@ -199,9 +200,18 @@ static int push_blob(pusher *p, const char *root, const char *digest, int64_t si
     res->blobs_present++;
     return 0;
   }
-  snprintf(url, sizeof url, "%s/v2/%s/blobs/uploads/", p->base, p->ref->repository);
+  /* a blob of the base image: mounted from its repository when the registry has it there
+   * (201); otherwise (202) the same answer starts an ordinary upload */
+  if (p->mount_from && strcmp(p->mount_from, p->ref->repository) != 0)
+    snprintf(url, sizeof url, "%s/v2/%s/blobs/uploads/?mount=%s&from=%s", p->base, p->ref->repository, digest,
+             p->mount_from);
+  else snprintf(url, sizeof url, "%s/v2/%s/blobs/uploads/", p->base, p->ref->repository);
   rc = request(p, "POST", url, NULL, &r, err);
   if (rc != 0) return rc;
+  if (r.status == 201 && p->mount_from) {
+    res->blobs_mounted++;
+    return 0;
+  }
   if (r.status != 202 || r.location[0] == '\0')
     return mu_err_set(err, MU_EIO, "POST %s: HTTP %ld %.200s", url, r.status, r.body);
   char put[4096 + 128];
@@ -224,11 +234,11 @@ static int push_blob(pusher *p, const char *root, const char *digest, int64_t si
   return 0;
 }
 
-int mu_registry_push(const char *root, const char *manifest_digest, const mu_imgref *ref, const mu_registry_opts *opts,
-                     mu_push_result *ret, mu_err *err) {
+int mu_registry_push(const char *root, const char *manifest_digest, const mu_imgref *ref, const char *mount_from,
+                     const mu_registry_opts *opts, mu_push_result *ret, mu_err *err) {
   memset(ret, 0, sizeof *ret);
   mu_registry_global_init();
-  pusher p = {.ref = ref, .o = opts};
+  pusher p = {.ref = ref, .o = opts, .mount_from = mount_from};
   snprintf(p.base, sizeof p.base, "%s://%s", opts->insecure ? "http" : "https", ref->registry);
   char *man = NULL;
   size_t len = 0;
