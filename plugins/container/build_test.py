@@ -252,6 +252,16 @@ class BuildTest(unittest.TestCase):
             p = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
             self.assertEqual(p.returncode, 0, p.stderr)
             self.assertIn("pushed %s@" % tag, p.stdout)
+            # FROM on the token registry too (pulled with the credentials): the base layer is
+            # mounted from its repository (the push token asks for pull on it)
+            treg.login_push("base/bb")
+            treg.push_image("base/bb", "1", [rf.busybox_layer()], {"Cmd": ["/bin/sh"]})
+            treg.auth_header = None
+            ctx2 = self.context("auth2", "FROM %s/base/bb:1\nCOPY f /f\n" % treg.host, {"f": "on one registry\n"})
+            argv2 = [a if a != tag else "%s/private/other:1" % treg.host for a in argv[:-1]] + [ctx2]
+            p = subprocess.run(argv2, capture_output=True, text=True, env=env, timeout=120)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn("1 mounted from base/bb", p.stdout)
         finally:
             treg.close()
 

@@ -145,14 +145,17 @@ static int authenticate(pusher *p, const char *challenge, mu_err *err) {
     return mu_err_set(err, MU_EPERM, "registry %s: token realm %s is not https", p->ref->registry, ch.realm);
   CURL *c = curl_easy_init();
   if (c == NULL) return mu_err_set(err, MU_ENOMEM, "curl_easy_init failed");
-  char scope[MU_IMGREF_NAME_MAX + 40];
+  char scope[MU_IMGREF_NAME_MAX + 40], from_scope[MU_IMGREF_NAME_MAX + 40] = "";
   snprintf(scope, sizeof scope, "repository:%s:pull,push", p->ref->repository);
+  if (p->mount_from) snprintf(from_scope, sizeof from_scope, "repository:%s:pull", p->mount_from);
   char *es = curl_easy_escape(c, ch.service, 0), *sc = curl_easy_escape(c, scope, 0);
-  char url[2300];
-  snprintf(url, sizeof url, "%s%sservice=%s&scope=%s", ch.realm, strchr(ch.realm, '?') ? "&" : "?", es ? es : "",
-           sc ? sc : "");
+  char *fs = from_scope[0] ? curl_easy_escape(c, from_scope, 0) : NULL;
+  char url[2600];
+  snprintf(url, sizeof url, "%s%sservice=%s&scope=%s%s%s", ch.realm, strchr(ch.realm, '?') ? "&" : "?", es ? es : "",
+           sc ? sc : "", fs ? "&scope=" : "", fs ? fs : ""); /* the base's pull: for mounts */
   curl_free(es);
   curl_free(sc);
+  curl_free(fs);
   curl_easy_cleanup(c);
   pusher anon = *p; /* the token request itself: Basic when credentials are given */
   anon.token[0] = '\0';
@@ -201,16 +204,24 @@ static int push_blob(pusher *p, const char *root, const char *digest, int64_t si
     return 0;
   }
   /* a blob of the base image: mounted from its repository when the registry has it there
-   * (201); otherwise (202) the same answer starts an ordinary upload */
-  if (p->mount_from && strcmp(p->mount_from, p->ref->repository) != 0)
+   * (201); a 202 starts an ordinary upload; anything else (no access to the base's
+   * repository) falls back to a plain upload */
+  bool have_upload = false;
+  if (p->mount_from && strcmp(p->mount_from, p->ref->repository) != 0) {
     snprintf(url, sizeof url, "%s/v2/%s/blobs/uploads/?mount=%s&from=%s", p->base, p->ref->repository, digest,
              p->mount_from);
-  else snprintf(url, sizeof url, "%s/v2/%s/blobs/uploads/", p->base, p->ref->repository);
-  rc = request(p, "POST", url, NULL, &r, err);
-  if (rc != 0) return rc;
-  if (r.status == 201 && p->mount_from) {
-    res->blobs_mounted++;
-    return 0;
+    rc = once(p, "POST", url, NULL, &r, err);
+    if (rc != 0) return rc;
+    if (r.status == 201) {
+      res->blobs_mounted++;
+      return 0;
+    }
+    have_upload = r.status == 202 && r.location[0] != '\0';
+  }
+  snprintf(url, sizeof url, "%s/v2/%s/blobs/uploads/", p->base, p->ref->repository);
+  if (!have_upload) {
+    rc = request(p, "POST", url, NULL, &r, err);
+    if (rc != 0) return rc;
   }
   if (r.status != 202 || r.location[0] == '\0')
     return mu_err_set(err, MU_EIO, "POST %s: HTTP %ld %.200s", url, r.status, r.body);
