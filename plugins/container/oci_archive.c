@@ -75,7 +75,7 @@ int mu_oci_archive_write(const char *root, const char *manifest_digest, const ch
   int rc = mu_store_read_blob(root, manifest_digest, &man, &len, err);
   if (rc != 0) return rc;
   mu_manifest m;
-  rc = mu_manifest_parse(man, len, &m, err);
+  rc = mu_image_manifest_parse(man, len, &m, err);
   if (rc != 0) {
     free(man);
     return rc;

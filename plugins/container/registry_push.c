@@ -256,7 +256,7 @@ int mu_registry_push(const char *root, const char *manifest_digest, const mu_img
   int rc = mu_store_read_blob(root, manifest_digest, &man, &len, err);
   if (rc != 0) return rc;
   mu_manifest m;
-  rc = mu_manifest_parse(man, len, &m, err);
+  rc = mu_image_manifest_parse(man, len, &m, err);
   for (size_t i = 0; rc == 0 && i < m.n_layers; i++)
     rc = push_blob(&p, root, m.layers[i].digest, m.layers[i].size, ret, err);
   if (rc == 0) rc = push_blob(&p, root, m.config.digest, m.config.size, ret, err);
