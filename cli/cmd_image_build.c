@@ -264,6 +264,19 @@ int mu_cmd_image_build(const mu_cli_opts *opts, int argc, char **argv) {
     return 2;
   }
   if (on != NULL) {
+    /* -f names a file of DIR: the agent sees it relative to the unpacked context */
+    for (size_t i = 0; i + 1 < n_helper; i++) {
+      if (strcmp(helper_args[i], "-f") != 0 && strcmp(helper_args[i], "--file") != 0) continue;
+      size_t dl = strlen(dir);
+      while (dl > 1 && dir[dl - 1] == '/') dl--;
+      const char *f = helper_args[i + 1];
+      if (strncmp(f, dir, dl) != 0 || f[dl] != '/' || strstr(f + dl, "/../") != NULL) {
+        fprintf(stderr, "muster image build: with --on, -f must name a file inside %s (the context sent)\n", dir);
+        free(helper_args);
+        return 2;
+      }
+      helper_args[i + 1] = (char *)f + dl + 1;
+    }
     int st = build_on_agent(opts, dir, on, sign_key, builder, timeout, helper_args, n_helper);
     free(helper_args);
     return st;

@@ -68,7 +68,7 @@ def test_build_on_agent_then_run(c):
         tag = "%s/t/remote:1" % reg.host
         key = os.path.join(c.workdir, "team.key")
         build = ["image", "build", ctx, "-t", tag, "--on", "role=builder", "--builder", BUILDER, "--store", store,
-                 "--insecure", "--push", "--timeout", "120s"]
+                 "--insecure", "--push", "--timeout", "120s", "-f", os.path.join(ctx, "Musterfile")]
         # unsigned: refused by musterd, saying how to sign
         rc, out, err = c.cli(*build, check=False, timeout=120)
         assert rc == 2 and "--sign-key" in err, (rc, out, err)
