@@ -121,6 +121,7 @@ static int cache_get(builder *b, const char *key, json_t **ret_layer) {
       return 0; /* the blob was collected: build again */
     }
   }
+  utimensat(AT_FDCWD, p, NULL, 0); /* its last use, for the store's GC */
   *ret_layer = c;
   return 1;
 }

@@ -265,6 +265,20 @@ class BuildTest(unittest.TestCase):
         finally:
             treg.close()
 
+    def test_gc_sweeps_the_build_cache(self):
+        store = os.path.join(self.tmp, "gc-store")
+        ctx = self.context("gc", "FROM {base}\nCOPY f /f\nRUN echo x > /x\n", {"f": "gc\n"})
+        p = self.build(ctx, "%s/t/gc:1" % self.reg.host, store=store)
+        self.assertEqual(len(os.listdir(os.path.join(store, "build-cache"))), 2)
+        # an entry unused past --max-age-s goes, with its blob (a cache hit refreshes its time)
+        time.sleep(2.2)
+        g = subprocess.run([HELPER, "gc", "--store", store, "--max-age-s", "1"], capture_output=True, text=True)
+        self.assertEqual(g.returncode, 0, g.stderr)
+        self.assertEqual(os.listdir(os.path.join(store, "build-cache")), [])
+        self.assertEqual([b for b in os.listdir(os.path.join(store, "blobs/sha256"))], [], "no blob left behind")
+        p = self.build(ctx, "%s/t/gc:1" % self.reg.host, store=store)
+        self.assertIn("(0 of 2 layer steps cached)", p.stdout)
+
     def test_oci_archive(self):
         ctx = self.context("arch", "FROM {base}\nCOPY f.txt /f.txt\nCMD [\"/bin/cat\", \"/f.txt\"]\n", {"f.txt": "archived\n"})
         out = os.path.join(self.tmp, "img.tar")
