@@ -52,7 +52,8 @@ static const char build_usage[] =
     "its path on the agent; default muster-image-build on the task's PATH) with the other\n"
     "options; --store is then the agent's store. The job's output and exit code are the build's.\n";
 
-/* The helper: $MUSTER_IMAGE_BUILD, beside /proc/self/exe, the Bazel tree, then PATH. */
+/* The helper: $MUSTER_IMAGE_BUILD, beside /proc/self/exe, the Bazel tree, the installed
+ * PREFIX/libexec/muster (scripts/install), then PATH. */
 static void find_helper(char *out, size_t cap) {
   const char *env = getenv("MUSTER_IMAGE_BUILD");
   if (env && *env) {
@@ -66,7 +67,7 @@ static void find_helper(char *out, size_t cap) {
     char *slash = strrchr(self, '/');
     if (slash) *slash = '\0';
     const char *rel[] = {"/muster-image-build", "/../plugins/container/muster-image-build",
-                         "/../lib/muster/muster-image-build"};
+                         "/../libexec/muster/muster-image-build"};
     for (size_t i = 0; i < sizeof rel / sizeof *rel; i++) {
       snprintf(out, cap, "%s%s", self, rel[i]);
       if (access(out, X_OK) == 0) return;

@@ -93,6 +93,7 @@ def test_deb_metadata(s):
         "./usr/bin/muster-agent": "-rwxr-xr-x",
         "./usr/libexec/muster/muster-exec": "-rwxr-xr-x",
         "./usr/libexec/muster/muster-plugin-host": "-rwxr-xr-x",
+        "./usr/libexec/muster/muster-image-build": "-rwxr-xr-x",
         "./usr/lib/muster/plugins/libmuster_shell.so": "-rw-r--r--",
         "./usr/lib/muster/plugins/libmuster_http.so": "-rw-r--r--",
         "./usr/lib/muster/plugins/libmuster_python.so": "-rw-r--r--",
