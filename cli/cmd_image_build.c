@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/temp_bundle.h"
 #include "cli/watch.h"
 #include "lib/base/clock.h"
 #include "lib/bundle/bundle.h"
@@ -88,20 +89,6 @@ static void remove_work(const char *work) {
   rmdir(work);
 }
 
-static int delete_bundle(const mu_cli_opts *opts, const char *ref) {
-  Muster__V1__DeleteBundleRequest req = MUSTER__V1__DELETE_BUNDLE_REQUEST__INIT;
-  req.ref = (char *)ref;
-  ProtobufCMessage *reply = NULL;
-  mu_err err = {0};
-  if (mu_cli_unary(opts, "/muster.v1.Admin/DeleteBundle", &req.base, &muster__v1__delete_bundle_response__descriptor,
-                   &reply, &err) != 0) {
-    fprintf(stderr, "muster image build: could not remove bundle %s (muster bundle rm %s): %s\n", ref, ref, err.msg);
-    return -1;
-  }
-  protobuf_c_message_free_unpacked(reply, NULL);
-  return 0;
-}
-
 /* Packs dir as name@1.0.0 into work/context.bundle, signed when sign_key is set. */
 static int pack_context(const char *dir, const char *work, const char *name, const char *sign_key, uint8_t **ret_data,
                         size_t *ret_len, char **ret_sig, mu_err *err) {
@@ -128,12 +115,8 @@ static int build_on_agent(const mu_cli_opts *opts, const char *dir, const char *
     fprintf(stderr, "muster image build: a temporary directory: %s\n", strerror(errno));
     return 1;
   }
-  const char *user = getenv("USER");
   char name[96], ref[128];
-  snprintf(name, sizeof name, "build-%.40s-%lld", user && user[0] ? user : "user", (long long)mu_now_ms());
-  for (char *c = name; *c; c++)
-    if (!(*c >= 'a' && *c <= 'z') && !(*c >= '0' && *c <= '9') && *c != '-') *c = '-';
-  snprintf(ref, sizeof ref, "%s@1.0.0", name);
+  mu_cli_temp_bundle_name("build", name, sizeof name, ref, sizeof ref);
   uint8_t *data = NULL;
   size_t len = 0;
   char *sig = NULL;
@@ -188,7 +171,7 @@ static int build_on_agent(const mu_cli_opts *opts, const char *dir, const char *
   }
   mu_watch_opts w = {.quiet = opts->quiet};
   status = mu_cli_submit_and_watch(opts, "/muster.v1.Admin/RunAdhoc", &req.base, &w, 0, 1, NULL);
-  delete_bundle(opts, ref);
+  mu_cli_temp_bundle_delete(opts, "muster image build", ref);
 out:
   free(command);
   free(data);
