@@ -273,7 +273,8 @@ static void prep_work(uv_work_t *w) {
     snprintf(p->version, sizeof p->version, "%s", info->manifest->version);
     rc = ran_check(ab, p, p->note, sizeof p->note, &p->err);
   }
-  if (rc == 0) rc = mu_bundle_unpack(data, len, &check, &limits, p->stage, NULL, &p->err);
+  /* verified just above: unpack checks every entry but does not hash the archive again */
+  if (rc == 0) rc = mu_bundle_unpack_verified(data, len, info, &limits, p->stage, 0, &p->err);
   if (rc != 0 && info != NULL && info->manifest != NULL)
     mu_err_prefix(&p->err, "bundle %s@%s (%s)", info->manifest->name, info->manifest->version, p->digest);
   else if (rc != 0) mu_err_prefix(&p->err, "bundle %s", p->digest);
