@@ -12,57 +12,13 @@
 
 #include <cmocka.h>
 
-#include "controlplane/cluster.h"
 #include "controlplane/daemon.h"
+#include "controlplane/daemon_testkit.h"
 #include "controlplane/ha/ha_testenv.h"
 #include "controlplane/persist.h"
 #include "controlplane/presence.h"
 #include "controlplane/records.h"
 #include "controlplane/scheduler.h"
-#include "controlplane/wiring.h"
-
-static void kick(mu_daemon *d) { mu_persist_kick(d); }
-
-/* A leading member's daemon on the test loop, wired as musterd wires it (persist's flush
- * carries presence), with the member's etcd client for the lease calls. */
-static void daemon_start(mu_daemon *d, ha_env *e, ha_member *m, const char *prefix, mu_role role) {
-  mu_err err = {0};
-  memset(d, 0, sizeof *d);
-  mu_server_config_init(&d->cfg);
-  snprintf(d->cfg.etcd_prefix, sizeof d->cfg.etcd_prefix, "%s", prefix);
-  d->cfg.presence_ttl_ms = 3000;
-  d->loop = &e->loop;
-  mu_registry_init(&d->registry, 100);
-  if (mu_wiring_new(d, 0, &err) != 0) fail_msg("wiring: %s", err.msg);
-  d->cluster->role = role;
-  d->cluster->state_ready = 1;
-  d->cluster->active = 1;
-  d->cluster->gen = 1;
-  d->cluster->etcd = m->c;
-  d->cluster->leader = m->l;
-  d->cluster->term = (uint64_t)m->term;
-  if (mu_store_new(m->c, m->l, NULL, &d->cluster->store, &err) != 0) fail_msg("store_new: %s", err.msg);
-  d->presence->granted = kick; /* as wiring.c: a granted lease is written in the next flush */
-  mu_presence_init(d);
-  mu_persist_init(d);
-  mu_wiring_start_scheduler(d);
-}
-
-static void on_closed(void *ud) { *(bool *)ud = true; }
-
-static void daemon_stop(mu_daemon *d, ha_env *e) {
-  bool closed = false;
-  d->stopping = 1;
-  for (size_t i = 0; i < d->registry.n; i++) d->registry.agents[i]->session = NULL;
-  mu_sched_close(d->sched);
-  mu_persist_close(d);
-  uv_close((uv_handle_t *)&d->presence->timer, NULL);
-  mu_store_close(d->cluster->store, on_closed, &closed);
-  ha_run_until(e, &closed, 5000);
-  mu_wiring_free(d);
-  mu_registry_free(&d->registry);
-  mu_server_config_free(&d->cfg);
-}
 
 static bool lease_and_flushed(void *ud) {
   mu_daemon *d = ud;
@@ -106,7 +62,7 @@ static void leader_writes_under_its_lease_and_revokes_it(void **state) {
   ha_member_start(e, &m, "solo");
   ha_run_until(e, &m.leading, 5000);
   mu_daemon d;
-  daemon_start(&d, e, &m, "/pr1/", MU_ROLE_LEADER);
+  mu_tk_daemon_start(&d, e, &m, "/pr1/", MU_ROLE_LEADER);
   mu_agent *a = agent(&d, "web-1", 1);
   agent(&d, "web-2", 0);
 
@@ -151,7 +107,7 @@ static void leader_writes_under_its_lease_and_revokes_it(void **state) {
   ha_run_for(e, 300);
   assert_int_equal(presence_keys(e, "/pr1/", NULL, NULL, 0), 0);
 
-  daemon_stop(&d, e);
+  mu_tk_daemon_stop(&d, e);
   ha_member_stop(&m);
   ha_env_free(e);
 }
@@ -162,7 +118,7 @@ static void follower_derives_connected_from_the_keys(void **state) {
   ha_member_start(e, &m, "solo");
   ha_run_until(e, &m.leading, 5000);
   mu_daemon d;
-  daemon_start(&d, e, &m, "/pr2/", MU_ROLE_FOLLOWER);
+  mu_tk_daemon_start(&d, e, &m, "/pr2/", MU_ROLE_FOLLOWER);
   Muster__V1__PresenceRecord rec = MUSTER__V1__PRESENCE_RECORD__INIT;
   rec.v = MU_RECORD_VERSION;
   rec.session = "db-1-5";
@@ -195,7 +151,7 @@ static void follower_derives_connected_from_the_keys(void **state) {
   assert_null(mu_registry_find(&d.registry, "db-3"));
   assert_null(mu_registry_find(&d.registry, "a/b"));
 
-  daemon_stop(&d, e);
+  mu_tk_daemon_stop(&d, e);
   ha_member_stop(&m);
   ha_env_free(e);
 }
