@@ -98,12 +98,6 @@ int mu_tasks_start(mu_agent_daemon *a, const char *helper_path, mu_err *err);
 /* Runs (or, waiting for its bundle, keeps a copy of) assign, then zeroes assign's secret
  * values: the caller's message holds none once this returns. */
 void mu_tasks_on_assign(mu_agent_daemon *a, Muster__V1__Assign *assign);
-/* Zeroes the secret values an Assign carries (Assign.secrets), in place. */
-void mu_tasks_wipe_secrets(Muster__V1__Assign *assign);
-/* Hands an assign to the runner now; 0 or the runner's refusal (already reported FAILED). */
-int mu_tasks_run_assign(mu_agent_daemon *a, const Muster__V1__Assign *assign);
-/* Reports the assigned attempt FAILED with message. */
-void mu_tasks_fail(mu_agent_daemon *a, const Muster__V1__Assign *assign, const char *message);
 void mu_tasks_on_cancel(mu_agent_daemon *a, const Muster__V1__Cancel *cancel);
 /* A TaskAction: handed to the attempt's plugin; a refusal is logged. */
 void mu_tasks_on_action(mu_agent_daemon *a, const Muster__V1__TaskAction *action);
@@ -118,6 +112,12 @@ void mu_params_apply(const Muster__V1__Assign *assign, json_t *spec);
 void mu_tasks_flush(mu_agent_daemon *a);
 
 void mu_conn_init(mu_conn *conn, mu_agent_daemon *agent);
+/* The one way a message goes to the control plane: packs msg (mu_pb_send) and queues it on the
+ * live stream. MU_EAGAIN when there is no welcomed stream (a Hello needs only the stream),
+ * MU_ENOSPC when the stream's send queue is full (wait for its drain), MU_ENOMEM; err says
+ * why. Journaled task events are the exception: they go out as the journal's bytes (tasks.c),
+ * packed once when journaled. */
+int mu_conn_send(mu_conn *conn, const Muster__V1__AgentMessage *msg, mu_err *err);
 /* Starts connecting (now). */
 void mu_conn_start(mu_conn *conn);
 /* Stops timers and cancels the stream; handles close on the loop. */

@@ -12,6 +12,7 @@
 #include "agent/agent.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
+#include "lib/rpc/pb.h"
 
 #define MU_CONN_BACKOFF_MIN_MS 200
 #define MU_CONN_FAST_MIN_MS 250 /* retry delay in the fast window: 250..500 ms */
@@ -28,14 +29,17 @@ static uint32_t conn_rand(mu_conn *conn) {
   return x;
 }
 
+int mu_conn_send(mu_conn *conn, const Muster__V1__AgentMessage *msg, mu_err *err) {
+  if (conn->call == NULL || (!conn->welcomed && msg->msg_case != MUSTER__V1__AGENT_MESSAGE__MSG_HELLO))
+    return mu_err_set(err, MU_EAGAIN, "no stream to the control plane");
+  return mu_pb_send(conn->call, &msg->base, err);
+}
+
+/* Hello and heartbeats: a queue so full that a heartbeat cannot go means the stream is stuck;
+ * it is ended and the agent reconnects. */
 static int conn_send(mu_conn *conn, const Muster__V1__AgentMessage *msg) {
-  size_t len = muster__v1__agent_message__get_packed_size(msg);
-  uint8_t *buf = malloc(len ? len : 1);
-  if (buf == NULL) return MU_ENOMEM;
-  muster__v1__agent_message__pack(msg, buf);
   mu_err err = {0};
-  int rc = mu_rpc_call_send(conn->call, buf, len, &err);
-  free(buf);
+  int rc = mu_conn_send(conn, msg, &err);
   if (rc != 0) {
     mu_warn("conn", "send to %s: %s", conn->target, err.msg);
     if (rc == MU_ENOSPC) mu_rpc_call_cancel(conn->call, MU_RPC_CANCELLED, err.msg);

@@ -17,12 +17,12 @@
 
 #include "controlplane/cluster.h"
 #include "controlplane/daemon.h"
+#include "controlplane/daemon_testkit.h"
 #include "controlplane/ha/ha_testenv.h"
 #include "controlplane/persist.h"
 #include "controlplane/presence.h"
 #include "controlplane/records.h"
 #include "controlplane/scheduler.h"
-#include "controlplane/wiring.h"
 #include "lib/pbjson/pbjson.h"
 
 typedef struct fixture {
@@ -31,52 +31,16 @@ typedef struct fixture {
   mu_daemon d;
 } fixture;
 
-/* A leading member's daemon on the test loop: its modules wired as musterd wires them, the
- * store fenced on the member's election. */
-static void daemon_start(mu_daemon *d, ha_env *e, ha_member *m, const char *prefix) {
-  mu_err err = {0};
-  memset(d, 0, sizeof *d);
-  mu_server_config_init(&d->cfg);
-  snprintf(d->cfg.etcd_prefix, sizeof d->cfg.etcd_prefix, "%s", prefix);
-  d->loop = &e->loop;
-  mu_registry_init(&d->registry, 100);
-  if (mu_wiring_new(d, 0, &err) != 0) fail_msg("wiring: %s", err.msg);
-  d->cluster->role = MU_ROLE_LEADER;
-  d->cluster->state_ready = 1;
-  d->cluster->gen = 1;
-  d->cluster->leader = m->l;
-  d->cluster->term = (uint64_t)m->term;
-  if (mu_store_new(m->c, m->l, NULL, &d->cluster->store, &err) != 0) fail_msg("store_new: %s", err.msg);
-  mu_presence_init(d);
-  mu_persist_init(d);
-  mu_wiring_start_scheduler(d);
-}
-
-static void on_closed(void *ud) { *(bool *)ud = true; }
-
-static void daemon_stop(mu_daemon *d, ha_env *e) {
-  bool closed = false;
-  d->stopping = 1;
-  mu_sched_close(d->sched);
-  mu_persist_close(d);
-  uv_close((uv_handle_t *)&d->presence->timer, NULL);
-  mu_store_close(d->cluster->store, on_closed, &closed);
-  ha_run_until(e, &closed, 5000);
-  mu_wiring_free(d);
-  mu_registry_free(&d->registry);
-  mu_server_config_free(&d->cfg);
-}
-
 static void fixture_start(fixture *f, void **state, const char *prefix) {
   memset(f, 0, sizeof *f);
   f->e = ha_env_new(*state, prefix);
   ha_member_start(f->e, &f->m, "solo");
   ha_run_until(f->e, &f->m.leading, 5000);
-  daemon_start(&f->d, f->e, &f->m, prefix);
+  mu_tk_daemon_start(&f->d, f->e, &f->m, prefix, MU_ROLE_LEADER);
 }
 
 static void fixture_stop(fixture *f) {
-  daemon_stop(&f->d, f->e);
+  mu_tk_daemon_stop(&f->d, f->e);
   ha_member_stop(&f->m);
   ha_env_free(f->e);
 }
@@ -171,7 +135,7 @@ static void tasks_before_their_job_and_read_back(void **state) {
 
   /* a second member loads what was written: the same job, hosts and task states */
   mu_daemon d2;
-  daemon_start(&d2, f.e, &f.m, "/p1/");
+  mu_tk_daemon_start(&d2, f.e, &f.m, "/p1/", MU_ROLE_LEADER);
   for (size_t i = 0; i < res->n_kvs; i++)
     mu_persist_apply(&d2, res->kvs[i].key + strlen("/p1/"), res->kvs[i].value, res->kvs[i].value_len, 1);
   mu_persist_settle(&d2);
@@ -184,7 +148,7 @@ static void tasks_before_their_job_and_read_back(void **state) {
   assert_int_equal(copy->hosts[0].tasks[0].attempt, 1);
   assert_string_equal(copy->hosts[0].tasks[0].message, "exit code 0");
   assert_int_equal(copy->finished_at_ms, 1796200000300LL);
-  daemon_stop(&d2, f.e);
+  mu_tk_daemon_stop(&d2, f.e);
   mu_etcd_result_free(res);
 
   /* retention forgets it: its keys go */
