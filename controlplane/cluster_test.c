@@ -97,7 +97,7 @@ static void on_stopped(mu_daemon *d) { ((member *)d)->stopped = true; }
 static void member_stop(member *m, ha_env *e) {
   m->d.stopping = 1;
   mu_cluster_stop(&m->d, on_stopped);
-  ha_run_until(e, &m->stopped, 5000);
+  mu_test_ha_run_until(e, &m->stopped, 5000);
   mu_server_config_free(&m->d.cfg);
 }
 
@@ -109,19 +109,19 @@ static bool logged(void *ud) {
 /* Runs the loop until m's log holds line (5 s at most). */
 static void wait_for(ha_env *e, member *m, const char *line) {
   const void *w[2] = {m, line};
-  if (!ha_run_while(e, logged, w, 5000)) fail_msg("no \"%s\" in:\n%s", line, m->log);
+  if (!mu_test_ha_run_while(e, logged, w, 5000)) fail_msg("no \"%s\" in:\n%s", line, m->log);
 }
 
 static void elected_loads_and_follower_watches(void **state) {
-  ha_env *e = ha_env_new(*state, "/cl1/");
-  ha_side_put(e, "/cl1/jobs/j-1", "one");
-  ha_side_put(e, "/cl1/bundles/sha256:ab/meta", "chunks are listed by bundles.c");
-  ha_side_put(e, "/cl1/audit/0001", "not state");
+  ha_env *e = mu_test_ha_env_new(*state, "/cl1/");
+  mu_test_ha_side_put(e, "/cl1/jobs/j-1", "one");
+  mu_test_ha_side_put(e, "/cl1/bundles/sha256:ab/meta", "chunks are listed by bundles.c");
+  mu_test_ha_side_put(e, "/cl1/audit/0001", "not state");
   member *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
 
   member_start(a, e, "/cl1/", "m-a", "127.0.0.1:7001");
   assert_int_equal(a->cl.role, MU_ROLE_FOLLOWER); /* until elected */
-  assert_true(ha_run_while(e, logged, (const void *[2]){a, "takeover"}, 5000));
+  assert_true(mu_test_ha_run_while(e, logged, (const void *[2]){a, "takeover"}, 5000));
   assert_int_equal(a->cl.role, MU_ROLE_LEADER);
   assert_true(a->taken_over);
   assert_int_equal(a->cl.term, a->term);
@@ -144,9 +144,9 @@ static void elected_loads_and_follower_watches(void **state) {
   assert_int_equal(b->cl.role, MU_ROLE_FOLLOWER);
   assert_false(mu_cluster_leading(&b->d));
   assert_string_equal(b->cl.leader_address, "127.0.0.1:7001");
-  ha_run_for(e, 200); /* the watch is up */
-  ha_side_put(e, "/cl1/jobs/j-2", "two");
-  ha_side_delete(e, "/cl1/jobs/j-1", false);
+  mu_test_ha_run_for(e, 200); /* the watch is up */
+  mu_test_ha_side_put(e, "/cl1/jobs/j-2", "two");
+  mu_test_ha_side_delete(e, "/cl1/jobs/j-1", false);
   wait_for(e, b, "record jobs/j-2=two\nend batch");
   wait_for(e, b, "record jobs/j-1 deleted\nend batch");
   assert_null(strstr(a->log, "j-2")); /* the leader writes its state; it does not watch it */
@@ -171,7 +171,7 @@ static void elected_loads_and_follower_watches(void **state) {
   member_stop(b, e);
   free(a);
   free(b);
-  ha_env_free(e);
+  mu_test_ha_env_free(e);
 }
 
 int main(void) {

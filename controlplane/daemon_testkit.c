@@ -48,7 +48,7 @@ void mu_tk_daemon_stop(mu_daemon *d, ha_env *e) {
   mu_persist_close(d);
   uv_close((uv_handle_t *)&d->presence->timer, NULL);
   mu_store_close(d->cluster->store, on_closed, &closed);
-  ha_run_until(e, &closed, 5000);
+  mu_test_ha_run_until(e, &closed, 5000);
   mu_wiring_free(d);
   mu_registry_free(&d->registry);
   mu_server_config_free(&d->cfg);

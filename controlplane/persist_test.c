@@ -33,16 +33,16 @@ typedef struct fixture {
 
 static void fixture_start(fixture *f, void **state, const char *prefix) {
   memset(f, 0, sizeof *f);
-  f->e = ha_env_new(*state, prefix);
-  ha_member_start(f->e, &f->m, "solo");
-  ha_run_until(f->e, &f->m.leading, 5000);
+  f->e = mu_test_ha_env_new(*state, prefix);
+  mu_test_ha_member_start(f->e, &f->m, "solo");
+  mu_test_ha_run_until(f->e, &f->m.leading, 5000);
   mu_tk_daemon_start(&f->d, f->e, &f->m, prefix, MU_ROLE_LEADER);
 }
 
 static void fixture_stop(fixture *f) {
   mu_tk_daemon_stop(&f->d, f->e);
-  ha_member_stop(&f->m);
-  ha_env_free(f->e);
+  mu_test_ha_member_stop(&f->m);
+  mu_test_ha_env_free(f->e);
 }
 
 /* A ready job of one task on hosts a and b, in the scheduler's list (as submitted and stored). */
@@ -105,15 +105,15 @@ static void tasks_before_their_job_and_read_back(void **state) {
   job->state = MUSTER__V1__JOB_STATE__JOB_SUCCEEDED;
   job->finished_at_ms = 1796200000300LL;
   mu_persist_job(d, job);
-  ha_run_for(f.e, 50);
-  assert_true(ha_run_while(f.e, flushed, d, 5000) || flushed(d));
+  mu_test_ha_run_for(f.e, 50);
+  assert_true(mu_test_ha_run_while(f.e, flushed, d, 5000) || flushed(d));
   assert_int_equal(d->persist->writes, 1);
   assert_int_equal(d->persist->write_ops, 3);
   assert_int_equal(a->durable_seq, 7); /* acks may go out now */
   assert_false(job->dirty);
   assert_int_equal(job->n_dirty_tasks, 0);
 
-  mu_etcd_result *res = ha_side_range(f.e, "/p1/", true);
+  mu_etcd_result *res = mu_test_ha_side_range(f.e, "/p1/", true);
   const mu_etcd_kv *jk = kv_of(res, "/p1/", "jobs/j-6b0fd000-1");
   const mu_etcd_kv *t0 = kv_of(res, "/p1/", "tasks/j-6b0fd000-1/0.0");
   const mu_etcd_kv *t1 = kv_of(res, "/p1/", "tasks/j-6b0fd000-1/1.0");
@@ -153,10 +153,10 @@ static void tasks_before_their_job_and_read_back(void **state) {
 
   /* retention forgets it: its keys go */
   mu_persist_forget_job(d, "j-6b0fd000-1");
-  ha_run_for(f.e, 50);
-  assert_true(ha_run_while(f.e, flushed, d, 5000) || flushed(d));
+  mu_test_ha_run_for(f.e, 50);
+  assert_true(mu_test_ha_run_while(f.e, flushed, d, 5000) || flushed(d));
   assert_int_equal(d->persist->writes, 2);
-  res = ha_side_range(f.e, "/p1/", true);
+  res = mu_test_ha_side_range(f.e, "/p1/", true);
   assert_null(kv_of(res, "/p1/", "jobs/j-6b0fd000-1"));
   assert_null(kv_of(res, "/p1/", "tasks/j-6b0fd000-1/0.0"));
   assert_null(kv_of(res, "/p1/", "tasks/j-6b0fd000-1/1.0"));

@@ -35,7 +35,7 @@ static bool flushed(void *ud) {
 static size_t presence_keys(ha_env *e, const char *prefix, int64_t *ret_lease, char *ret_value, size_t size) {
   char key[128];
   snprintf(key, sizeof key, "%spresence/", prefix);
-  mu_etcd_result *res = ha_side_range(e, key, true);
+  mu_etcd_result *res = mu_test_ha_side_range(e, key, true);
   size_t n = res->n_kvs;
   if (n > 0 && ret_lease != NULL) *ret_lease = res->kvs[0].lease;
   if (n > 0 && ret_value != NULL) snprintf(ret_value, size, "%.*s", (int)res->kvs[0].value_len, res->kvs[0].value);
@@ -57,10 +57,10 @@ static mu_agent *agent(mu_daemon *d, const char *id, int connected) {
 }
 
 static void leader_writes_under_its_lease_and_revokes_it(void **state) {
-  ha_env *e = ha_env_new(*state, "/pr1/");
+  ha_env *e = mu_test_ha_env_new(*state, "/pr1/");
   ha_member m;
-  ha_member_start(e, &m, "solo");
-  ha_run_until(e, &m.leading, 5000);
+  mu_test_ha_member_start(e, &m, "solo");
+  mu_test_ha_run_until(e, &m.leading, 5000);
   mu_daemon d;
   mu_tk_daemon_start(&d, e, &m, "/pr1/", MU_ROLE_LEADER);
   mu_agent *a = agent(&d, "web-1", 1);
@@ -68,9 +68,9 @@ static void leader_writes_under_its_lease_and_revokes_it(void **state) {
 
   /* elected: a lease for the term, then the connected agent's key in the next flush */
   mu_presence_on_elected(&d);
-  assert_true(ha_run_while(e, lease_and_flushed, &d, 5000));
-  ha_run_for(e, 50);
-  assert_true(ha_run_while(e, flushed, &d, 5000));
+  assert_true(mu_test_ha_run_while(e, lease_and_flushed, &d, 5000));
+  mu_test_ha_run_for(e, 50);
+  assert_true(mu_test_ha_run_while(e, flushed, &d, 5000));
   int64_t lease = 0;
   char value[1024] = "";
   assert_int_equal(presence_keys(e, "/pr1/", &lease, value, sizeof value), 1);
@@ -89,8 +89,8 @@ static void leader_writes_under_its_lease_and_revokes_it(void **state) {
   a->session = NULL;
   a->presence_dirty = 1;
   mu_persist_kick(&d);
-  ha_run_for(e, 50);
-  assert_true(ha_run_while(e, flushed, &d, 5000));
+  mu_test_ha_run_for(e, 50);
+  assert_true(mu_test_ha_run_while(e, flushed, &d, 5000));
   assert_int_equal(presence_keys(e, "/pr1/", NULL, NULL, 0), 0);
   assert_false(a->presence_stored);
 
@@ -98,25 +98,25 @@ static void leader_writes_under_its_lease_and_revokes_it(void **state) {
   a->session = (mu_agent_session *)&fake_stream;
   a->presence_dirty = 1;
   mu_persist_kick(&d);
-  ha_run_for(e, 50);
-  assert_true(ha_run_while(e, flushed, &d, 5000));
+  mu_test_ha_run_for(e, 50);
+  assert_true(mu_test_ha_run_while(e, flushed, &d, 5000));
   assert_int_equal(presence_keys(e, "/pr1/", NULL, NULL, 0), 1);
   mu_presence_on_deposed(&d);
   assert_int_equal(d.presence->lease, 0);
   assert_false(a->presence_stored);
-  ha_run_for(e, 300);
+  mu_test_ha_run_for(e, 300);
   assert_int_equal(presence_keys(e, "/pr1/", NULL, NULL, 0), 0);
 
   mu_tk_daemon_stop(&d, e);
-  ha_member_stop(&m);
-  ha_env_free(e);
+  mu_test_ha_member_stop(&m);
+  mu_test_ha_env_free(e);
 }
 
 static void follower_derives_connected_from_the_keys(void **state) {
-  ha_env *e = ha_env_new(*state, "/pr2/");
+  ha_env *e = mu_test_ha_env_new(*state, "/pr2/");
   ha_member m;
-  ha_member_start(e, &m, "solo");
-  ha_run_until(e, &m.leading, 5000);
+  mu_test_ha_member_start(e, &m, "solo");
+  mu_test_ha_run_until(e, &m.leading, 5000);
   mu_daemon d;
   mu_tk_daemon_start(&d, e, &m, "/pr2/", MU_ROLE_FOLLOWER);
   Muster__V1__PresenceRecord rec = MUSTER__V1__PRESENCE_RECORD__INIT;
@@ -152,8 +152,8 @@ static void follower_derives_connected_from_the_keys(void **state) {
   assert_null(mu_registry_find(&d.registry, "a/b"));
 
   mu_tk_daemon_stop(&d, e);
-  ha_member_stop(&m);
-  ha_env_free(e);
+  mu_test_ha_member_stop(&m);
+  mu_test_ha_env_free(e);
 }
 
 int main(void) {
