@@ -18,8 +18,7 @@
 #define CACHE_FORMAT "s1"
 #define CACHE_MAX_FILE (64u << 20)
 
-static int key_path(const char *dir, const char *digest, const char *feed_version, char *out, size_t cap,
-                    mu_err *err) {
+static int key_path(const char *dir, const char *digest, const char *feed_version, char *out, size_t cap, mu_err *err) {
   const char *d = strncmp(digest, "sha256:", 7) == 0 ? digest + 7 : digest;
   const char *f = strncmp(feed_version, "sha256:", 7) == 0 ? feed_version + 7 : feed_version;
   for (const char *p = d; *p; p++)

@@ -43,7 +43,7 @@ typedef struct mu_feed_report {
 
 /* A loaded feed: the index in memory, read-only. */
 typedef struct mu_feed {
-  char *data;   /* the lines, each '\n' made '\0' */
+  char *data; /* the lines, each '\n' made '\0' */
   size_t len;
   char **lines; /* sorted */
   size_t n_lines;

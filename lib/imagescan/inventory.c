@@ -5,9 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-
-int mu_inventory_add_pkg(mu_inventory *inv, mu_pkg_kind kind, const char *name, const char *version,
-                         const char *source, const char *source_version, const char *path, size_t max, mu_err *err) {
+int mu_inventory_add_pkg(mu_inventory *inv, mu_pkg_kind kind, const char *name, const char *version, const char *source,
+                         const char *source_version, const char *path, size_t max, mu_err *err) {
   if (max && inv->n_pkgs >= max)
     return mu_err_set(err, MU_ENOSPC, "%s: more than %zu packages in the image (the package bound)", path, max);
   if (inv->n_pkgs == inv->cap_pkgs) {

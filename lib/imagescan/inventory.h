@@ -51,30 +51,30 @@ typedef struct mu_inventory {
   size_t n_pkgs, cap_pkgs;
   mu_risk *risks;
   size_t n_risks, cap_risks;
-  size_t risks_dropped;   /* past max_risks */
-  size_t pkgs_bad;        /* database stanzas without a name or version, skipped */
-  uint64_t entries;       /* tar entries read over every layer */
+  size_t risks_dropped; /* past max_risks */
+  size_t pkgs_bad;      /* database stanzas without a name or version, skipped */
+  uint64_t entries;     /* tar entries read over every layer */
 } mu_inventory;
 
 typedef struct mu_inventory_limits {
-  uint64_t max_entries;   /* tar entries over all layers; 0 = 2,000,000 */
-  uint64_t max_db_bytes;  /* one package database or METADATA file; 0 = 64 MiB */
+  uint64_t max_entries;    /* tar entries over all layers; 0 = 2,000,000 */
+  uint64_t max_db_bytes;   /* one package database or METADATA file; 0 = 64 MiB */
   uint64_t max_kept_bytes; /* all database bytes kept at once; 0 = 256 MiB */
-  size_t max_pkgs;        /* packages; 0 = 200,000 */
-  size_t max_risks;       /* risky facts kept; 0 = 1,000 */
+  size_t max_pkgs;         /* packages; 0 = 200,000 */
+  size_t max_risks;        /* risky facts kept; 0 = 1,000 */
 } mu_inventory_limits;
 
 /* Reads layers[0..n) (bottom first) into ret (zeroed here; free with mu_inventory_free, also
  * after a failure). MU_EIO names a layer libarchive cannot read; MU_ENOSPC a bound. */
-int mu_inventory_read_layers(const char *const *layers, size_t n, const mu_inventory_limits *limits,
-                             mu_inventory *ret, mu_err *err);
+int mu_inventory_read_layers(const char *const *layers, size_t n, const mu_inventory_limits *limits, mu_inventory *ret,
+                             mu_err *err);
 
 void mu_inventory_free(mu_inventory *inv);
 
 /* Appends to inv (copies of the strings; source/source_version NULL or "" = none).
  * MU_ENOSPC past max (0 = no bound), MU_ENOMEM. */
-int mu_inventory_add_pkg(mu_inventory *inv, mu_pkg_kind kind, const char *name, const char *version,
-                         const char *source, const char *source_version, const char *path, size_t max, mu_err *err);
+int mu_inventory_add_pkg(mu_inventory *inv, mu_pkg_kind kind, const char *name, const char *version, const char *source,
+                         const char *source_version, const char *path, size_t max, mu_err *err);
 /* Appends a risky fact, or counts it in risks_dropped past max (0 = 1,000). */
 void mu_inventory_add_risk(mu_inventory *inv, mu_risk_kind kind, const char *path, const char *detail, size_t max);
 

@@ -15,7 +15,7 @@
 #include "lib/imagescan/inventory.h"
 #include "lib/imagescan/pkgdb.h"
 
-#define KEY_PROBE_BYTES 64          /* a PEM header fits in the first 64 bytes */
+#define KEY_PROBE_BYTES 64           /* a PEM header fits in the first 64 bytes */
 #define KEY_PROBE_MAX_FILE (1 << 20) /* files larger than this are not keys */
 
 typedef enum { REC_OSREL_ETC = 0, REC_OSREL_USR, REC_DPKG, REC_DPKG_D, REC_APK, REC_PY, REC_RISK } rec_kind;
@@ -174,8 +174,8 @@ static rec_kind content_kind(const char *path) {
 static bool secret_name(const char *path, char *out, size_t cap) {
   const char *base = strrchr(path, '/');
   base = base ? base + 1 : path;
-  static const char *const names[] = {"id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", ".netrc", ".git-credentials",
-                                      ".pgpass", ".pypirc", ".dockercfg"};
+  static const char *const names[] = {"id_rsa",           "id_dsa",  "id_ecdsa", "id_ed25519", ".netrc",
+                                      ".git-credentials", ".pgpass", ".pypirc",  ".dockercfg"};
   for (size_t i = 0; i < sizeof names / sizeof *names; i++)
     if (strcmp(base, names[i]) == 0) {
       snprintf(out, cap, "file name %s", names[i]);
@@ -373,8 +373,8 @@ static int collect(walk *w, mu_inventory *inv, mu_err *err) {
   return 0;
 }
 
-int mu_inventory_read_layers(const char *const *layers, size_t n, const mu_inventory_limits *limits,
-                             mu_inventory *ret, mu_err *err) {
+int mu_inventory_read_layers(const char *const *layers, size_t n, const mu_inventory_limits *limits, mu_inventory *ret,
+                             mu_err *err) {
   memset(ret, 0, sizeof *ret);
   walk w = {0};
   if (limits) w.lim = *limits;

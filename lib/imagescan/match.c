@@ -23,7 +23,7 @@ mu_severity mu_severity_parse(const char *s) {
 }
 
 typedef struct event {
-  char tag; /* 'i', 'f', 'l' */
+  char tag;      /* 'i', 'f', 'l' */
   const char *v; /* "0" for introduced 0 */
   size_t len;
 } event;

@@ -17,7 +17,7 @@
 typedef enum { MU_SEV_CRITICAL = 0, MU_SEV_HIGH, MU_SEV_MEDIUM, MU_SEV_LOW, MU_SEV_UNKNOWN, MU_SEV_COUNT } mu_severity;
 
 typedef struct mu_finding {
-  size_t pkg;      /* index into the inventory's packages */
+  size_t pkg; /* index into the inventory's packages */
   mu_severity severity;
   char *id, *aliases, *fixed, *published, *ecosystem; /* fixed "" when no fix is known */
 } mu_finding;

@@ -84,12 +84,14 @@ static const char *severity_word(const char *s) {
 static const char *record_severity(json_t *rec, json_t *affected_entry) {
   const char *w = NULL;
   if (affected_entry != NULL) {
-    w = severity_word(json_string_value(json_object_get(json_object_get(affected_entry, "database_specific"), "severity")));
+    w = severity_word(
+        json_string_value(json_object_get(json_object_get(affected_entry, "database_specific"), "severity")));
     if (w == NULL)
       w = severity_word(
           json_string_value(json_object_get(json_object_get(affected_entry, "ecosystem_specific"), "severity")));
   }
-  if (w == NULL) w = severity_word(json_string_value(json_object_get(json_object_get(rec, "database_specific"), "severity")));
+  if (w == NULL)
+    w = severity_word(json_string_value(json_object_get(json_object_get(rec, "database_specific"), "severity")));
   if (w != NULL) return w;
   double best = -1;
   size_t i;
@@ -162,8 +164,8 @@ static int versions_text(json_t *aff, size_t ai, mu_ver_scheme scheme, const cha
   json_array_foreach(vs, i, v) {
     const char *s = json_string_value(v);
     if (s == NULL || !mu_ver_valid(scheme, s) || !clean_text(s, MU_VER_MAX, "|;,"))
-      return mu_err_set(err, MU_EINVAL, "record %s: affected[%zu].versions[%zu] \"%.80s\" is not a valid %s version", id,
-                        ai, i, s ? s : "(not a string)", mu_ver_scheme_name(scheme));
+      return mu_err_set(err, MU_EINVAL, "record %s: affected[%zu].versions[%zu] \"%.80s\" is not a valid %s version",
+                        id, ai, i, s ? s : "(not a string)", mu_ver_scheme_name(scheme));
     if ((i > 0 && put(out, "|") != 0) || put(out, s) != 0) return MU_ENOMEM;
   }
   return 0;

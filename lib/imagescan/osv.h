@@ -34,9 +34,9 @@ int mu_textbuf_append(mu_textbuf *b, const char *s, size_t n);
 
 typedef struct mu_osv_result {
   char id[MU_OSV_ID_MAX + 1];
-  bool withdrawn;      /* the record says it is withdrawn: no lines */
-  size_t lines;        /* lines appended */
-  size_t skipped_eco;  /* affected entries of ecosystems not supported */
+  bool withdrawn;     /* the record says it is withdrawn: no lines */
+  size_t lines;       /* lines appended */
+  size_t skipped_eco; /* affected entries of ecosystems not supported */
 } mu_osv_result;
 
 /* Parses the record in buf[0..len) and appends its lines to out. */

@@ -62,8 +62,7 @@ void mu_osrelease_parse(const char *buf, size_t len, mu_os *os) {
   while (next_line(&it, &l, &ll)) {
     if (field(l, ll, "ID", '=', v)) unquote(v), snprintf(os->id, sizeof os->id, "%s", v);
     else if (field(l, ll, "VERSION_ID", '=', v)) unquote(v), snprintf(os->version_id, sizeof os->version_id, "%s", v);
-    else if (field(l, ll, "VERSION_CODENAME", '=', v))
-      unquote(v), snprintf(os->codename, sizeof os->codename, "%s", v);
+    else if (field(l, ll, "VERSION_CODENAME", '=', v)) unquote(v), snprintf(os->codename, sizeof os->codename, "%s", v);
     else if (field(l, ll, "PRETTY_NAME", '=', v)) unquote(v), snprintf(os->pretty, sizeof os->pretty, "%s", v);
   }
 }
@@ -135,8 +134,7 @@ static int apk_flush(stanza *s, const char *path, mu_inventory *inv, size_t max,
   return rc;
 }
 
-int mu_pkgdb_apk_parse(const char *buf, size_t len, const char *path, mu_inventory *inv, size_t max_pkgs,
-                       mu_err *err) {
+int mu_pkgdb_apk_parse(const char *buf, size_t len, const char *path, mu_inventory *inv, size_t max_pkgs, mu_err *err) {
   line_iter it = {buf, buf + len};
   const char *l;
   size_t ll;

@@ -23,8 +23,7 @@ int mu_pkgdb_dpkg_parse(const char *buf, size_t len, const char *path, bool need
                         size_t max_pkgs, mu_err *err);
 
 /* apk's "P:name", "V:version", "o:origin" records, separated by blank lines. */
-int mu_pkgdb_apk_parse(const char *buf, size_t len, const char *path, mu_inventory *inv, size_t max_pkgs,
-                       mu_err *err);
+int mu_pkgdb_apk_parse(const char *buf, size_t len, const char *path, mu_inventory *inv, size_t max_pkgs, mu_err *err);
 
 /* The "Name:" and "Version:" headers of a METADATA file (up to the first blank line). */
 int mu_pkgdb_python_parse(const char *buf, size_t len, const char *path, mu_inventory *inv, size_t max_pkgs,

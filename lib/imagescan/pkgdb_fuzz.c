@@ -17,8 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   MU_FUZZ_CHECK(mu_pkgdb_apk_parse(buf, size, "lib/apk/db/installed", &inv, 0, &err) == 0);
   MU_FUZZ_CHECK(mu_pkgdb_python_parse(buf, size, "x.dist-info/METADATA", &inv, 0, &err) == 0);
   mu_osrelease_parse(buf, size, &inv.os);
-  for (size_t i = 0; i < inv.n_pkgs; i++)
-    MU_FUZZ_CHECK(inv.pkgs[i].name[0] != '\0' && inv.pkgs[i].version[0] != '\0');
+  for (size_t i = 0; i < inv.n_pkgs; i++) MU_FUZZ_CHECK(inv.pkgs[i].name[0] != '\0' && inv.pkgs[i].version[0] != '\0');
   size_t before = inv.n_pkgs;
   int rc = mu_pkgdb_dpkg_parse(buf, size, "var/lib/dpkg/status", false, &inv, before + 1, &err);
   MU_FUZZ_CHECK(inv.n_pkgs <= before + 1 && (rc == 0 || rc == MU_ENOSPC));

@@ -44,7 +44,7 @@ static json_t *finding_json(const mu_inventory *inv, const mu_finding *x) {
   set(o, "id", js(x->id));
   set(o, "aliases", aliases_json(x->aliases));
   set(o, "package", js(p->name));
-  set(o, "kind", json_string(mu_pkg_kind_name(p->kind)));
+  set(o, "packageKind", json_string(mu_pkg_kind_name(p->kind)));
   set(o, "installedVersion", js(p->version));
   set(o, "source", js(p->source));
   set(o, "sourceVersion", js(p->source_version));
@@ -69,7 +69,7 @@ json_t *mu_scan_result_json(const mu_scan_meta *m, const mu_inventory *inv, cons
   for (size_t i = 0; i < inv->n_risks; i++) {
     const mu_risk *r = &inv->risks[i];
     json_t *ro = json_object();
-    set(ro, "kind", json_string(mu_risk_kind_name(r->kind)));
+    set(ro, "riskKind", json_string(mu_risk_kind_name(r->kind)));
     set(ro, "path", js(r->path));
     set(ro, "detail", js(r->detail));
     json_array_append_new(risks, ro);
@@ -79,8 +79,9 @@ json_t *mu_scan_result_json(const mu_scan_meta *m, const mu_inventory *inv, cons
   set(o, "feedVersion", js(m->feed_version ? m->feed_version : "none"));
   set(o, "feedRecords", json_integer((json_int_t)m->feed_records));
   set(o, "user", js(m->user));
-  set(o, "os", json_pack("{s:o, s:o, s:o, s:o}", "id", js(inv->os.id), "versionId", js(inv->os.version_id), "codename",
-                         js(inv->os.codename), "prettyName", js(inv->os.pretty)));
+  set(o, "os",
+      json_pack("{s:o, s:o, s:o, s:o}", "id", js(inv->os.id), "versionId", js(inv->os.version_id), "codename",
+                js(inv->os.codename), "prettyName", js(inv->os.pretty)));
   set(o, "packages",
       json_pack("{s:I, s:I, s:I, s:I}", "dpkg", (json_int_t)per_kind[MU_PKG_DPKG], "apk",
                 (json_int_t)per_kind[MU_PKG_APK], "python", (json_int_t)per_kind[MU_PKG_PYTHON], "total",

@@ -5,9 +5,9 @@
  *   os {id, versionId, codename, prettyName},
  *   packages {dpkg, apk, python, total}, packagesSkipped, packagesBadVersion,
  *   counts {critical, high, medium, low, unknown},
- *   findings [{severity, id, aliases[], package, kind, installedVersion, source, sourceVersion,
+ *   findings [{severity, id, aliases[], package, packageKind, installedVersion, source, sourceVersion,
  *              fixedIn, ecosystem, published, path}],
- *   risks [{kind, path, detail}], risksDropped */
+ *   risks [{riskKind, path, detail}], risksDropped */
 #ifndef MU_IMAGESCAN_REPORT_H
 #define MU_IMAGESCAN_REPORT_H
 

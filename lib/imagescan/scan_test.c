@@ -166,7 +166,7 @@ static void test_inventory_whiteouts(void **state) {
   assert_null(find_pkg(&inv, "removed"));
   assert_null(find_pkg(&inv, "noversion"));
   assert_int_equal(inv.pkgs_bad, 1);
-  assert_null(find_pkg(&inv, "musl")); /* lib/apk whited out */
+  assert_null(find_pkg(&inv, "musl"));    /* lib/apk whited out */
   assert_null(find_pkg(&inv, "Old_Pkg")); /* opaque dir */
   assert_non_null(find_pkg(&inv, "Back"));
   const mu_pkg *req = find_pkg(&inv, "requests");
@@ -325,9 +325,8 @@ static void test_feed_import_and_match(void **state) {
   json_t *res = mu_scan_result_json(&meta, &inv, &fs);
   assert_non_null(res);
   assert_int_equal(json_array_size(json_object_get(res, "findings")), 3);
-  assert_string_equal(json_string_value(json_array_get(json_object_get(json_array_get(json_object_get(res, "findings"), 0),
-                                                                        "aliases"),
-                                                       0)),
+  assert_string_equal(json_string_value(json_array_get(
+                          json_object_get(json_array_get(json_object_get(res, "findings"), 0), "aliases"), 0)),
                       "CVE-2024-1");
   assert_int_equal(json_integer_value(json_object_get(json_object_get(res, "packages"), "total")), 5);
 
@@ -379,11 +378,13 @@ static void test_feed_hostile(void **state) {
   put_file(src2, "huge.json", huge);
   free(huge);
   put_file(src2, "broken.json", "{\"id\": \"X-1\", \"affected\": [");
-  put_file(src2, "badver.json",
-           "{\"id\":\"X-2\",\"affected\":[{\"package\":{\"ecosystem\":\"Debian\",\"name\":\"bash\"},\"ranges\":[{\"type\":"
-           "\"ECOSYSTEM\",\"events\":[{\"introduced\":\"0\"},{\"fixed\":\"5.2 beta\"}]}]}]}");
+  put_file(
+      src2, "badver.json",
+      "{\"id\":\"X-2\",\"affected\":[{\"package\":{\"ecosystem\":\"Debian\",\"name\":\"bash\"},\"ranges\":[{\"type\":"
+      "\"ECOSYSTEM\",\"events\":[{\"introduced\":\"0\"},{\"fixed\":\"5.2 beta\"}]}]}]}");
   put_file(src2, "badpy.json",
-           "{\"id\":\"X-3\",\"affected\":[{\"package\":{\"ecosystem\":\"PyPI\",\"name\":\"p\"},\"versions\":[\"1.0\",\"wat\"]}]}");
+           "{\"id\":\"X-3\",\"affected\":[{\"package\":{\"ecosystem\":\"PyPI\",\"name\":\"p\"},\"versions\":[\"1.0\","
+           "\"wat\"]}]}");
   put_file(src2, "type.json", "{\"id\":\"X-4\",\"affected\":{\"package\":1}}");
   put_file(src2, "inject.json",
            "{\"id\":\"X-5\",\"affected\":[{\"package\":{\"ecosystem\":\"Debian\",\"name\":\"a\\tb\\nDebian\"}}]}");
@@ -397,8 +398,9 @@ static void test_feed_hostile(void **state) {
   assert_int_equal(rep.refused, 6);
   assert_non_null(strstr(msgs, "huge.json: over the 1048576-byte record bound (--max-record-bytes); refused"));
   assert_non_null(strstr(msgs, "broken.json: not JSON"));
-  assert_non_null(strstr(msgs, "badver.json: record X-2: affected[0].ranges[0]: fixed \"5.2 beta\" is not a valid "
-                               "Debian version"));
+  assert_non_null(strstr(msgs,
+                         "badver.json: record X-2: affected[0].ranges[0]: fixed \"5.2 beta\" is not a valid "
+                         "Debian version"));
   assert_non_null(strstr(msgs, "badpy.json: record X-3: affected[0].versions[1] \"wat\" is not a valid PyPI version"));
   assert_non_null(strstr(msgs, "type.json: record X-4: \"affected\" is not a list"));
   assert_non_null(strstr(msgs, "inject.json: record X-5"));

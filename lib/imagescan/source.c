@@ -61,7 +61,8 @@ static int tar_kind(const char *path, bool *ret_docker, mu_err *err) {
     goto done;
   }
   struct archive_entry *e;
-  while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
+  int r;
+  while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
     const char *n = archive_entry_pathname(e);
     if (n && strncmp(n, "./", 2) == 0) n += 2;
     if (n && strcmp(n, "manifest.json") == 0) {
@@ -71,7 +72,9 @@ static int tar_kind(const char *path, bool *ret_docker, mu_err *err) {
     }
     if (n && strcmp(n, "index.json") == 0) index = true;
   }
-  if (index) {
+  if (r != ARCHIVE_EOF && !index) {
+    rc = mu_err_set(err, MU_EINVAL, "%s: not a tar archive: %s", path, archive_error_string(a));
+  } else if (index) {
     *ret_docker = false;
     rc = 0;
   } else {
@@ -145,8 +148,7 @@ done:
   return rc;
 }
 
-static int from_registry(const char *text, const mu_scan_source_opts *o, mu_pull_opts *po, mu_image *img,
-                         mu_err *err) {
+static int from_registry(const char *text, const mu_scan_source_opts *o, mu_pull_opts *po, mu_image *img, mu_err *err) {
   mu_imgref ref;
   int rc = mu_imgref_parse(text, o->default_registry, &ref, err);
   if (rc != 0) return rc;

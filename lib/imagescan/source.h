@@ -31,9 +31,9 @@ typedef struct mu_scan_source_opts {
 } mu_scan_source_opts;
 
 typedef struct mu_scan_image {
-  char digest[72];  /* the manifest's */
-  char *user;       /* the config's User ("" when unset) */
-  char **layers;    /* blob paths in the store, bottom first */
+  char digest[72]; /* the manifest's */
+  char *user;      /* the config's User ("" when unset) */
+  char **layers;   /* blob paths in the store, bottom first */
   size_t n_layers;
 } mu_scan_image;
 

@@ -410,7 +410,7 @@ int mu_image_pull(const char *root, const mu_imgref *ref, const mu_pull_opts *op
   snprintf(prog.phase, sizeof prog.phase, "manifest");
   rc = resolve(root, reg, ref, opts, img, &body, &len, err);
   if (rc != 0) goto done;
-  rc = mu_manifest_parse(body, len, &img->manifest, err);
+  rc = mu_image_manifest_parse(body, len, &img->manifest, err);
   if (rc != 0) goto done;
   rc = fetch_blobs(root, reg, &img->manifest, opts, img, &prog, err);
   if (rc != 0) goto done;
@@ -546,7 +546,7 @@ int mu_image_from_layout(const char *root, const char *dir, const char *tag, con
     if (rc != 0) goto done;
   }
   snprintf(img->manifest_digest, sizeof img->manifest_digest, "%s", d.digest);
-  rc = mu_manifest_parse(body, len, &img->manifest, err);
+  rc = mu_image_manifest_parse(body, len, &img->manifest, err);
   if (rc != 0) goto done;
   for (size_t i = 0; i <= img->manifest.n_layers && rc == 0; i++) {
     const mu_descriptor *b = i == 0 ? &img->manifest.config : &img->manifest.layers[i - 1];
