@@ -169,7 +169,9 @@ static void print_text(const json_t *r, bool cached, double ms) {
     json_array_foreach(findings, i, f) {
       if (strcmp(jstr(f, "severity"), sev[s]) != 0) continue;
       char pkg[160], aliases[512] = "";
-      if (*jstr(f, "source")) snprintf(pkg, sizeof pkg, "%s (%s)", jstr(f, "package"), jstr(f, "source"));
+      if (*jstr(f, "sourceVersion"))
+        snprintf(pkg, sizeof pkg, "%s (%s %s)", jstr(f, "package"), jstr(f, "source"), jstr(f, "sourceVersion"));
+      else if (*jstr(f, "source")) snprintf(pkg, sizeof pkg, "%s (%s)", jstr(f, "package"), jstr(f, "source"));
       else snprintf(pkg, sizeof pkg, "%s", jstr(f, "package"));
       size_t k;
       json_t *a;

@@ -4,6 +4,8 @@
 #define _GNU_SOURCE
 #include "lib/imagescan/cache.h"
 
+#include "lib/imagescan/dirs.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -90,24 +92,12 @@ static void trim(const char *dir, size_t max) {
   free(v);
 }
 
-static int mkdir_p(const char *path) {
-  char buf[PATH_MAX];
-  snprintf(buf, sizeof buf, "%s", path);
-  for (char *p = buf + 1; *p; p++)
-    if (*p == '/') {
-      *p = '\0';
-      if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -1;
-      *p = '/';
-    }
-  return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 int mu_scan_cache_put(const char *dir, const char *digest, const char *feed_version, const json_t *result,
                       size_t max_entries, mu_err *err) {
   char p[PATH_MAX], tmp[PATH_MAX];
   int rc = key_path(dir, digest, feed_version, p, sizeof p, err);
   if (rc != 0) return rc;
-  if (mkdir_p(dir) != 0) return mu_err_set(err, MU_EIO, "scan cache %s: %s", dir, strerror(errno));
+  if (mu_mkdir_p(dir, 0755) != 0) return mu_err_set(err, MU_EIO, "scan cache %s: %s", dir, strerror(errno));
   snprintf(tmp, sizeof tmp, "%s/.w.XXXXXX", dir);
   int fd = mkostemp(tmp, O_CLOEXEC);
   if (fd < 0) return mu_err_set(err, MU_EIO, "scan cache %s: %s", dir, strerror(errno));

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/imagescan/dirs.h"
 #include "lib/imagescan/osv.h"
 
 #define MAX_DEPTH 4
@@ -249,8 +250,9 @@ static void sha256_text(char *const *lines, size_t n, char out[72]) {
   for (int i = 0; i < 32; i++) snprintf(out + 7 + 2 * i, 3, "%02x", h[i]);
 }
 
-/* f from text (lines ending in '\n'), which it takes: splits, sorts, counts, hashes. */
-static int feed_from_text(char *text, size_t len, bool sort, mu_feed **ret, mu_err *err) {
+/* f from text (lines ending in '\n'), which it takes: splits, sorts, counts (records < 0:
+ * count the distinct ids), hashes. */
+static int feed_from_text(char *text, size_t len, bool sort, long long records, mu_feed **ret, mu_err *err) {
   mu_feed *f = calloc(1, sizeof *f);
   if (f == NULL) {
     free(text);
@@ -276,7 +278,7 @@ static int feed_from_text(char *text, size_t len, bool sort, mu_feed **ret, mu_e
   }
   if (sort) qsort(f->lines, f->n_lines, sizeof *f->lines, line_order);
   strset ids = {0};
-  for (size_t i = 0; i < f->n_lines; i++) {
+  for (size_t i = 0; records < 0 && i < f->n_lines; i++) {
     size_t l;
     const char *id = line_id(f->lines[i], &l);
     if (set_add(&ids, id, l) < 0) {
@@ -285,7 +287,7 @@ static int feed_from_text(char *text, size_t len, bool sort, mu_feed **ret, mu_e
       return mu_err_set(err, MU_ENOMEM, "out of memory");
     }
   }
-  f->records = ids.n;
+  f->records = records < 0 ? ids.n : (size_t)records;
   set_free(&ids);
   sha256_text(f->lines, f->n_lines, f->version);
   *ret = f;
@@ -325,7 +327,7 @@ int mu_feed_build(const char *src, const mu_feed *base, const mu_feed_limits *li
   if (rc == 0 && all.data == NULL && mu_textbuf_append(&all, "", 0) != 0)
     rc = mu_err_set(err, MU_ENOMEM, "out of memory");
   if (rc == 0) {
-    rc = feed_from_text(all.data, all.len, true, ret, err);
+    rc = feed_from_text(all.data, all.len, true, -1, ret, err);
     all.data = NULL;
   }
   free(all.data);
@@ -365,7 +367,7 @@ static void rm_version(const char *dir, const char *name) {
 }
 
 int mu_feed_save(const mu_feed *f, const char *dir, mu_err *err) {
-  if (mkdir(dir, 0755) != 0 && errno != EEXIST) return mu_err_set(err, MU_EIO, "feed %s: %s", dir, strerror(errno));
+  if (mu_mkdir_p(dir, 0755) != 0) return mu_err_set(err, MU_EIO, "feed %s: %s", dir, strerror(errno));
   char p[PATH_MAX], vname[32], tmp[PATH_MAX];
   snprintf(p, sizeof p, "%s/.lock", dir);
   int lock = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -425,7 +427,8 @@ done:
   return rc;
 }
 
-int mu_feed_current_version(const char *dir, char out[72], mu_err *err) {
+/* feed.json's version (and record count, when ret_records is not NULL). */
+static int read_meta(const char *dir, char out[72], long long *ret_records, mu_err *err) {
   char p[PATH_MAX];
   snprintf(p, sizeof p, "%s/current/feed.json", dir);
   json_error_t je;
@@ -437,13 +440,17 @@ int mu_feed_current_version(const char *dir, char out[72], mu_err *err) {
   int rc = 0;
   if (v == NULL || strncmp(v, "sha256:", 7) != 0 || strlen(v) != 71) rc = mu_err_set(err, MU_EIO, "%s: no version", p);
   else snprintf(out, 72, "%s", v);
+  if (ret_records != NULL) *ret_records = json_integer_value(json_object_get(meta, "records"));
   json_decref(meta);
   return rc;
 }
 
+int mu_feed_current_version(const char *dir, char out[72], mu_err *err) { return read_meta(dir, out, NULL, err); }
+
 int mu_feed_load(const char *dir, const mu_feed_limits *limits, mu_feed **ret, mu_err *err) {
   char version[72];
-  int rc = mu_feed_current_version(dir, version, err);
+  long long records = -1;
+  int rc = read_meta(dir, version, &records, err);
   if (rc != 0) return rc;
   uint64_t max = limits && limits->max_index_bytes ? limits->max_index_bytes : (2ull << 30);
   char p[PATH_MAX];
@@ -454,7 +461,7 @@ int mu_feed_load(const char *dir, const mu_feed_limits *limits, mu_feed **ret, m
   if (read_file(p, max, &buf, &len, &too_big) != 0)
     return too_big ? mu_err_set(err, MU_ENOSPC, "%s: over the %llu-byte index bound", p, (unsigned long long)max)
                    : mu_err_set(err, MU_EIO, "%s: %s", p, strerror(errno));
-  rc = feed_from_text(buf, len, false, ret, err); /* saved sorted */
+  rc = feed_from_text(buf, len, false, records >= 0 ? records : -1, ret, err); /* saved sorted */
   if (rc != 0) return rc;
   if (strcmp((*ret)->version, version) != 0) {
     mu_feed_free(*ret);
