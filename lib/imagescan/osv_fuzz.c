@@ -1,6 +1,7 @@
 /* Fuzzes the OSV record parser (osv.c). Properties: a refused record appends nothing and
  * says why; an accepted one appends exactly its line count of lines, each with the 8 fields
  * of the index, a known severity and no stray control byte. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/fuzz/fuzz_util.h"
