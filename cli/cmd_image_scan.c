@@ -3,8 +3,76 @@
  * local blob store, reads its layers for an inventory and risky facts, matches the packages
  * against an offline OSV feed and prints findings by severity; results are cached per image
  * digest + feed version. feed update imports OSV files into a feed directory. The work is
- * lib/imagescan; this file is options, defaults and printing. */
+ * lib/imagescan; this file is options, defaults and printing.
+ *
+ * Built twice (cli/BUILD): into the helper `muster-scan` (scan_main.c) with everything, and
+ * into `muster` with MU_SCAN_EXEC, where both commands exec that helper (beside the binary,
+ * else ../libexec/muster/, or $MUSTER_SCAN_HELPER): the scanner's libraries (libarchive and
+ * its compression and XML/ICU tree, libcurl) would otherwise be loaded by every `muster`
+ * command and double its start-up (docs/benchmarks.md, "Image scan"). */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/commands.h"
+#include "cli/exit_codes.h"
+
+#ifdef MU_SCAN_EXEC
+
+/* The helper's path: $MUSTER_SCAN_HELPER, beside this binary, or ../libexec/muster/. */
+static int helper_path(char *out, size_t cap) {
+  const char *env = getenv("MUSTER_SCAN_HELPER");
+  if (env != NULL && *env) {
+    snprintf(out, cap, "%s", env);
+    return 0;
+  }
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return -1;
+  self[n] = '\0';
+  char *slash = strrchr(self, '/');
+  if (slash == NULL) return -1;
+  *slash = '\0';
+  snprintf(out, cap, "%s/muster-scan", self);
+  if (access(out, X_OK) == 0) return 0;
+  snprintf(out, cap, "%s/../libexec/muster/muster-scan", self);
+  return 0;
+}
+
+static int exec_helper(const mu_cli_opts *opts, const char *sub, int argc, char **argv) {
+  char path[PATH_MAX];
+  char **args = calloc((size_t)argc + 6, sizeof *args);
+  if (args == NULL || helper_path(path, sizeof path) != 0) {
+    fprintf(stderr, "muster image %s: cannot find the scanner helper muster-scan\n", sub);
+    free(args);
+    return MU_EXIT_FAILED;
+  }
+  int n = 0;
+  args[n++] = path;
+  if (opts->json) {
+    args[n++] = "-o";
+    args[n++] = "json";
+  }
+  if (opts->quiet) args[n++] = "-q";
+  args[n++] = (char *)sub;
+  for (int i = 1; i < argc; i++) args[n++] = argv[i];
+  fflush(stdout);
+  execv(path, args);
+  fprintf(stderr, "muster image %s: cannot run the scanner helper %s: %s\n", sub, path, strerror(errno));
+  free(args);
+  return MU_EXIT_FAILED;
+}
+
+int mu_cmd_image_scan(const mu_cli_opts *opts, int argc, char **argv) { return exec_helper(opts, "scan", argc, argv); }
+
+int mu_cmd_image_feed(const mu_cli_opts *opts, int argc, char **argv) { return exec_helper(opts, "feed", argc, argv); }
+
+#else /* the helper: the commands themselves */
+
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -580,3 +648,5 @@ int mu_cmd_image_feed(const mu_cli_opts *opts, int argc, char **argv) {
   mu_feed_free(next);
   return rep.refused ? MU_EXIT_FAILED : MU_EXIT_OK;
 }
+
+#endif /* MU_SCAN_EXEC */
