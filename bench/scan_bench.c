@@ -6,7 +6,8 @@
  * update`. Prints the import time, then scan wall times: cold (empty store, no cached
  * result), no-cache (store warm: the inventory and match redone) and cached. Figures only.
  *
- *   bazel run -c opt //bench:scan_bench -- [--packages N] [--records N] [--files N] [--runs N] */
+ *   bazel run -c opt //bench:scan_bench -- [--packages N] [--records N] [--files N] [--runs N]
+ *                                          [--keep 1]   (leave the data for profiling) */
 #define _GNU_SOURCE
 #include <archive.h>
 #include <archive_entry.h>
@@ -223,7 +224,7 @@ int main(int argc, char **argv) {
   }
   char muster[4096];
   if (realpath(argv[1], muster) == NULL) die(argv[1]);
-  int packages = 1000, records = 100000, files = 20000, python = 50, runs = 5;
+  int packages = 1000, records = 100000, files = 20000, python = 50, runs = 5, keep = 0;
   for (int i = 2; i + 1 < argc; i += 2) {
     int v = atoi(argv[i + 1]);
     if (strcmp(argv[i], "--packages") == 0) packages = v;
@@ -231,6 +232,7 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "--files") == 0) files = v;
     else if (strcmp(argv[i], "--python") == 0) python = v;
     else if (strcmp(argv[i], "--runs") == 0) runs = v > 0 ? v : 1;
+    else if (strcmp(argv[i], "--keep") == 0) keep = v;
   }
   char tmp[] = "/tmp/scan_bench.XXXXXX";
   if (mkdtemp(tmp) == NULL) die("mkdtemp");
@@ -283,6 +285,10 @@ int main(int argc, char **argv) {
   for (int i = 0; i < runs; i++) v[i] = run(ver, NULL);
   report("muster --version (process floor)", v, runs);
   free(v);
+  if (keep) {
+    printf("kept %s (image/, feed/, store/, cache/)\n", tmp);
+    return 0;
+  }
   char rm[4200];
   snprintf(rm, sizeof rm, "rm -rf %s", tmp);
   if (system(rm) != 0) return 1;

@@ -139,7 +139,7 @@ static int add(mu_findings *f, size_t pkg, const mu_feed_entry *e, const char *f
 }
 
 /* The ecosystems to search for a package of kind on os. */
-static size_t ecosystems(const mu_os *os, mu_pkg_kind kind, char out[2][80], mu_ver_scheme *scheme) {
+static size_t ecosystems(const mu_os *os, mu_pkg_kind kind, char out[3][80], mu_ver_scheme *scheme) {
   if (kind == MU_PKG_PYTHON) {
     *scheme = MU_VER_PEP440;
     snprintf(out[0], 80, "PyPI");
@@ -160,7 +160,9 @@ static size_t ecosystems(const mu_os *os, mu_pkg_kind kind, char out[2][80], mu_
   snprintf(out[0], 80, "%s", base);
   if (os->version_id[0] == '\0') return 1;
   snprintf(out[1], 80, "%s:%s", base, os->version_id);
-  return 2;
+  if (strcmp(base, "Ubuntu") != 0) return 2;
+  snprintf(out[2], 80, "Ubuntu:%s:LTS", os->version_id); /* OSV's name for LTS releases */
+  return 3;
 }
 
 static int finding_order(const void *x, const void *y, void *arg) {
@@ -175,7 +177,7 @@ static int finding_order(const void *x, const void *y, void *arg) {
 static int match_pkg(const mu_inventory *inv, const mu_feed *feed, size_t pi, char *scratch, mu_findings *ret,
                      mu_err *err) {
   const mu_pkg *p = &inv->pkgs[pi];
-  char ecos[2][80];
+  char ecos[3][80];
   mu_ver_scheme scheme;
   size_t n_ecos = ecosystems(&inv->os, p->kind, ecos, &scheme);
   /* (name, version) pairs: the source package first, then the package itself */

@@ -1,5 +1,6 @@
 /* An inventory matched against a feed: the findings. A package is looked up under the
- * ecosystems its OS gives (dpkg on debian 12: "Debian" and "Debian:12"; apk on alpine 3.19.1:
+ * ecosystems its OS gives (dpkg on debian 12: "Debian" and "Debian:12"; on ubuntu 22.04 also
+ * "Ubuntu:22.04:LTS"; apk on alpine 3.19.1:
  * "Alpine" and "Alpine:v3.19"; Python: "PyPI") and under its source package name (dpkg
  * Source, apk origin: what Debian and Alpine records name) and its own name. A record
  * affects the installed version when one of its ECOSYSTEM ranges holds it (OSV's rule:
