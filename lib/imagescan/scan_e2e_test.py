@@ -353,6 +353,12 @@ class ScanTest(unittest.TestCase):
         write_layout(layout, self.alp, {"User": "app"})
         summary, findings, _ = self.scan_json(layout)
         self.assertEqual({(f["package"], f["id"], f["fixedIn"], f["severity"]) for f in findings}, want)
+        oci_tar = os.path.join(self.tmp, "alpine-oci.tar")
+        with tarfile.open(oci_tar, "w") as t:
+            for name in ("index.json", "oci-layout", "blobs"):
+                t.add(os.path.join(layout, name), arcname=name)
+        summary, findings, _ = self.scan_json(oci_tar)
+        self.assertEqual({(f["package"], f["id"], f["fixedIn"], f["severity"]) for f in findings}, want)
         tar = os.path.join(self.tmp, "alpine.tar")
         write_docker_save(tar, self.alp, {"User": "app"})
         summary, findings, _ = self.scan_json("docker-archive:%s:t/alpine:1" % tar)

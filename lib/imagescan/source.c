@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/imagescan/dirs.h"
 #include "plugins/container/imageref.h"
 #include "plugins/container/registry.h"
 #include "plugins/container/unpack.h"
@@ -47,41 +48,49 @@ static int read_auth(const char *path, char *user, size_t ucap, char *pass, size
   return 0;
 }
 
-/* What a tar holds at its top: "manifest.json" (docker save) or "index.json" (OCI). */
-static int tar_kind(const char *path, bool *ret_docker, mu_err *err) {
+/* path opened as a (plain or gzip) tar; NULL with err set when it is not one. */
+static struct archive *open_tar(const char *path, mu_err *err) {
   struct archive *a = archive_read_new();
-  if (a == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
+  if (a == NULL) {
+    mu_err_set(err, MU_ENOMEM, "out of memory");
+    return NULL;
+  }
   archive_read_support_filter_none(a);
   archive_read_support_filter_gzip(a);
   archive_read_support_format_tar(a);
-  int rc = MU_EINVAL;
-  bool index = false;
   if (archive_read_open_filename(a, path, 65536) != ARCHIVE_OK) {
-    rc = mu_err_set(err, MU_EINVAL, "%s: not a tar archive: %s", path, archive_error_string(a));
-    goto done;
+    mu_err_set(err, MU_EINVAL, "%s: not a tar archive: %s", path, archive_error_string(a));
+    archive_read_free(a);
+    return NULL;
   }
+  return a;
+}
+
+/* An entry's name without a leading "./"; NULL when it has none. */
+static const char *entry_name(struct archive_entry *e) {
+  const char *n = archive_entry_pathname(e);
+  if (n && strncmp(n, "./", 2) == 0) n += 2;
+  return n;
+}
+
+/* What a tar holds at its top: "manifest.json" (docker save) or "index.json" (OCI). */
+static int tar_kind(const char *path, bool *ret_docker, mu_err *err) {
+  struct archive *a = open_tar(path, err);
+  if (a == NULL) return err->code;
+  int rc = 0, r;
+  bool index = false, docker = false;
   struct archive_entry *e;
-  int r;
-  while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
-    const char *n = archive_entry_pathname(e);
-    if (n && strncmp(n, "./", 2) == 0) n += 2;
-    if (n && strcmp(n, "manifest.json") == 0) {
-      *ret_docker = true;
-      rc = 0;
-      goto done;
-    }
-    if (n && strcmp(n, "index.json") == 0) index = true;
+  while (!docker && (r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+    const char *n = entry_name(e);
+    docker = n && strcmp(n, "manifest.json") == 0;
+    index |= n && strcmp(n, "index.json") == 0;
   }
-  if (r != ARCHIVE_EOF && !index) {
+  if (docker || index) *ret_docker = docker;
+  else if (r != ARCHIVE_EOF)
     rc = mu_err_set(err, MU_EINVAL, "%s: not a tar archive: %s", path, archive_error_string(a));
-  } else if (index) {
-    *ret_docker = false;
-    rc = 0;
-  } else {
+  else
     rc = mu_err_set(err, MU_EINVAL, "%s: neither a `docker save` tar (manifest.json) nor an OCI archive (index.json)",
                     path);
-  }
-done:
   archive_read_free(a);
   return rc;
 }
@@ -95,27 +104,16 @@ static bool blob_name(const char *n) {
 
 /* The layout files of an OCI archive into dir (which exists). */
 static int extract_layout(const char *tar, const char *dir, uint64_t max, mu_err *err) {
-  struct archive *a = archive_read_new();
-  if (a == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
-  archive_read_support_filter_none(a);
-  archive_read_support_filter_gzip(a);
-  archive_read_support_format_tar(a);
-  int rc = 0;
-  uint64_t total = 0;
   char p[PATH_MAX];
-  snprintf(p, sizeof p, "%s/blobs", dir);
-  if (mkdir(p, 0700) != 0 && errno != EEXIST) return mu_err_set(err, MU_EIO, "%s: %s", p, strerror(errno));
   snprintf(p, sizeof p, "%s/blobs/sha256", dir);
-  if (mkdir(p, 0700) != 0 && errno != EEXIST) return mu_err_set(err, MU_EIO, "%s: %s", p, strerror(errno));
-  if (archive_read_open_filename(a, tar, 65536) != ARCHIVE_OK) {
-    rc = mu_err_set(err, MU_EIO, "%s: %s", tar, archive_error_string(a));
-    goto done;
-  }
+  if (mu_mkdir_p(p, 0700) != 0) return mu_err_set(err, MU_EIO, "%s: %s", p, strerror(errno));
+  struct archive *a = open_tar(tar, err);
+  if (a == NULL) return err->code;
+  int rc = 0, r;
+  uint64_t total = 0;
   struct archive_entry *e;
-  int r;
   while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
-    const char *n = archive_entry_pathname(e);
-    if (n && strncmp(n, "./", 2) == 0) n += 2;
+    const char *n = entry_name(e);
     if (n == NULL || archive_entry_filetype(e) != AE_IFREG) continue;
     if (strcmp(n, "index.json") != 0 && strcmp(n, "oci-layout") != 0 && !blob_name(n)) continue;
     snprintf(p, sizeof p, "%s/%s", dir, n);

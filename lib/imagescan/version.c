@@ -1,7 +1,10 @@
 /* The scheme dispatch of version.h; each scheme lives in version_<scheme>.c. */
 #include "lib/imagescan/version.h"
 
+#include <ctype.h>
 #include <string.h>
+
+#include "lib/imagescan/version_int.h"
 
 const char *mu_ver_scheme_name(mu_ver_scheme s) {
   switch (s) {
@@ -29,4 +32,16 @@ int mu_ver_compare(mu_ver_scheme s, const char *a, const char *b, int *ret, mu_e
   int c = s == MU_VER_DEB ? mu_ver_deb_cmp(a, b) : s == MU_VER_APK ? mu_ver_apk_cmp(a, b) : mu_ver_pep440_cmp(a, b);
   *ret = c < 0 ? -1 : c > 0 ? 1 : 0;
   return 0;
+}
+
+bool mu_ver_digits(const char **p, uint64_t *ret) {
+  if (!isdigit((unsigned char)**p)) return false;
+  uint64_t v = 0;
+  while (isdigit((unsigned char)**p)) {
+    if (v > (UINT64_MAX - 9) / 10) return false;
+    v = v * 10 + (uint64_t)(**p - '0');
+    (*p)++;
+  }
+  *ret = v;
+  return true;
 }

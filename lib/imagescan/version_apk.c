@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "lib/imagescan/version.h"
+#include "lib/imagescan/version_int.h"
 
 #define APK_MAX_PARTS 32
 
@@ -25,18 +26,6 @@ typedef struct apk_ver {
   size_t n_suf;
   uint64_t rev;
 } apk_ver;
-
-static bool digits(const char **p, uint64_t *ret) {
-  if (!isdigit((unsigned char)**p)) return false;
-  uint64_t v = 0;
-  while (isdigit((unsigned char)**p)) {
-    if (v > (UINT64_MAX - 9) / 10) return false;
-    v = v * 10 + (uint64_t)(**p - '0');
-    (*p)++;
-  }
-  *ret = v;
-  return true;
-}
 
 static bool apk_parse(const char *v, apk_ver *r) {
   memset(r, 0, sizeof *r);
@@ -65,7 +54,7 @@ static bool apk_parse(const char *v, apk_ver *r) {
     p += strlen(suffixes[k]);
     r->suf[r->n_suf] = k < N_PRE ? (int)k - N_PRE : (int)k - N_PRE + 1;
     r->suf_n[r->n_suf] = 0;
-    if (isdigit((unsigned char)*p) && !digits(&p, &r->suf_n[r->n_suf])) return false;
+    if (isdigit((unsigned char)*p) && !mu_ver_digits(&p, &r->suf_n[r->n_suf])) return false;
     r->n_suf++;
   }
   if (*p == '~') {
@@ -76,7 +65,7 @@ static bool apk_parse(const char *v, apk_ver *r) {
   if (*p == '-') {
     if (p[1] != 'r') return false;
     p += 2;
-    if (!digits(&p, &r->rev)) return false;
+    if (!mu_ver_digits(&p, &r->rev)) return false;
   }
   return *p == '\0';
 }

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "lib/imagescan/version.h"
+#include "lib/imagescan/version_int.h"
 
 #define PEP_MAX_PARTS 32
 
@@ -24,18 +25,6 @@ typedef struct pep_ver {
   uint64_t post_n, dev_n;
   const char *local; /* after '+', or NULL */
 } pep_ver;
-
-static bool num(const char **p, uint64_t *ret) {
-  if (!isdigit((unsigned char)**p)) return false;
-  uint64_t v = 0;
-  while (isdigit((unsigned char)**p)) {
-    if (v > (UINT64_MAX - 9) / 10) return false;
-    v = v * 10 + (uint64_t)(**p - '0');
-    (*p)++;
-  }
-  *ret = v;
-  return true;
-}
 
 static bool sep(char c) { return c == '-' || c == '_' || c == '.'; }
 
@@ -62,7 +51,7 @@ static bool group(const char **p, const char *const *words, size_t n, int *ret_w
   if (w < 0) return false;
   const char *after = q;
   if (sep(*q) && isdigit((unsigned char)q[1])) q++;
-  *ret_has_n = num(&q, ret_n);
+  *ret_has_n = mu_ver_digits(&q, ret_n);
   if (!*ret_has_n) {
     q = after;
     *ret_n = 0;
@@ -79,17 +68,17 @@ static bool pep_parse(const char *v, pep_ver *r) {
   const char *p = v;
   if (*p == 'v' || *p == 'V') p++;
   uint64_t first;
-  if (!num(&p, &first)) return false;
+  if (!mu_ver_digits(&p, &first)) return false;
   if (*p == '!') {
     r->epoch = first;
     p++;
-    if (!num(&p, &first)) return false;
+    if (!mu_ver_digits(&p, &first)) return false;
   }
   r->rel[r->n_rel++] = first;
   while (*p == '.' && isdigit((unsigned char)p[1])) {
     if (r->n_rel == PEP_MAX_PARTS) return false;
     p++;
-    if (!num(&p, &r->rel[r->n_rel++])) return false;
+    if (!mu_ver_digits(&p, &r->rel[r->n_rel++])) return false;
   }
   static const char *const pre_words[] = {"a", "b", "c", "rc", "alpha", "beta", "pre", "preview"};
   static const int pre_kind[] = {0, 1, 2, 2, 0, 1, 2, 2};
@@ -104,7 +93,7 @@ static bool pep_parse(const char *v, pep_ver *r) {
   }
   if (*p == '-' && isdigit((unsigned char)p[1])) {
     p++;
-    r->has_post = num(&p, &r->post_n);
+    r->has_post = mu_ver_digits(&p, &r->post_n);
   } else if (group(&p, post_words, 3, &w, &has_n, &n)) {
     r->has_post = true;
     r->post_n = n;
