@@ -91,6 +91,7 @@ int mu_cmd_image_feed(const mu_cli_opts *opts, int argc, char **argv) { return e
 #include "lib/imagescan/match.h"
 #include "lib/imagescan/report.h"
 #include "lib/imagescan/source.h"
+#include "lib/imagescan/storecap.h"
 #include "plugins/container/imageref.h"
 
 /* Findings at or above --fail-on (documented in docs/cli.md and docs/images.md). */
@@ -98,7 +99,8 @@ int mu_cmd_image_feed(const mu_cli_opts *opts, int argc, char **argv) { return e
 
 static const char scan_usage[] =
     "usage: muster image scan REF [--feed DIR] [--fail-on SEVERITY] [-o json]\n"
-    "                        [--store DIR] [--cache-dir DIR] [--no-cache] [--pull always|if-not-present|never]\n"
+    "                        [--store DIR] [--store-max-bytes SIZE] [--cache-dir DIR] [--no-cache]\n"
+    "                        [--pull always|if-not-present|never]\n"
     "                        [--ca FILE] [--insecure] [--auth FILE] [--platform OS/ARCH[/VARIANT]]\n"
     "                        [--max-entries N] [--max-db-bytes SIZE] [--max-archive-bytes SIZE]\n"
     "\n"
@@ -325,9 +327,26 @@ static double now_ms(void) {
   return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
+/* Keeps the blob store under its bound, the image just scanned kept (a note when it fails). */
+static void store_cap(const mu_cli_opts *opts, const mu_scan_source_opts *so, const mu_scan_image *img,
+                      uint64_t max_bytes) {
+  mu_scan_store_touch((const char *const *)img->layers, img->n_layers);
+  mu_scan_store_touch((const char *const *)img->blobs, 2);
+  size_t n_keep = img->n_layers + 2;
+  const char **keep = calloc(n_keep, sizeof *keep);
+  mu_err err = {0};
+  if (keep == NULL) return;
+  for (size_t i = 0; i < img->n_layers; i++) keep[i] = img->layers[i];
+  keep[img->n_layers] = img->blobs[0];
+  keep[img->n_layers + 1] = img->blobs[1];
+  if (mu_scan_store_trim(so->store, max_bytes, keep, n_keep, NULL, &err) != 0 && !opts->quiet)
+    fprintf(stderr, "muster image scan: note: store %s: %s\n", so->store, err.msg);
+  free(keep);
+}
+
 static int scan_run(const mu_cli_opts *opts, const char *ref, scan_feed *sf, const mu_scan_source_opts *so,
                     const mu_inventory_limits *ilim, const mu_feed_limits *flim, const char *cache_dir, bool use_cache,
-                    mu_severity fail_on) {
+                    mu_severity fail_on, uint64_t store_max) {
   double t0 = now_ms();
   mu_err err = {0};
   mu_scan_image img;
@@ -349,6 +368,7 @@ static int scan_run(const mu_cli_opts *opts, const char *ref, scan_feed *sf, con
     mu_feed_free(sf->feed);
     return exit_for(rc);
   }
+  store_cap(opts, so, &img, store_max);
   if (use_cache && mu_scan_cache_get(cache_dir, img.digest, sf->version, &result, &err) == 0) {
     cached = true;
     json_object_set_new(result, "image", json_string(ref)); /* the same digest under another name */
@@ -431,7 +451,8 @@ int mu_cmd_image_scan(const mu_cli_opts *opts, int argc, char **argv) {
     O_FAILON,
     O_MAXENT,
     O_MAXDB,
-    O_MAXARCH
+    O_MAXARCH,
+    O_STOREMAX
   };
   static const struct option lo[] = {{"feed", required_argument, NULL, O_FEED},
                                      {"store", required_argument, NULL, O_STORE},
@@ -446,6 +467,7 @@ int mu_cmd_image_scan(const mu_cli_opts *opts, int argc, char **argv) {
                                      {"max-entries", required_argument, NULL, O_MAXENT},
                                      {"max-db-bytes", required_argument, NULL, O_MAXDB},
                                      {"max-archive-bytes", required_argument, NULL, O_MAXARCH},
+                                     {"store-max-bytes", required_argument, NULL, O_STOREMAX},
                                      {"help", no_argument, NULL, 'h'},
                                      {NULL, 0, NULL, 0}};
   scan_feed sf = {0};
@@ -457,6 +479,7 @@ int mu_cmd_image_scan(const mu_cli_opts *opts, int argc, char **argv) {
   mu_feed_limits flim = {0};
   mu_severity fail_on = MU_SEV_COUNT;
   bool use_cache = true;
+  uint64_t store_max = 4ull << 30;
   cache_base(base, sizeof base);
   snprintf(store, sizeof store, "%s/images", base);
   snprintf(cache_dir, sizeof cache_dir, "%s/scan", base);
@@ -501,6 +524,9 @@ int mu_cmd_image_scan(const mu_cli_opts *opts, int argc, char **argv) {
         if (count_arg("--max-archive-bytes", optarg, &n) != 0) return MU_EXIT_USAGE;
         so.max_bytes = n;
         break;
+      case O_STOREMAX:
+        if (count_arg("--store-max-bytes", optarg, &store_max) != 0) return MU_EXIT_USAGE;
+        break;
       case 'h': fputs(scan_usage, stdout); return MU_EXIT_OK;
       default:
         fprintf(stderr, "muster image scan: unknown option '%s'\n%s", argv[optind - 1], scan_usage);
@@ -525,7 +551,7 @@ int mu_cmd_image_scan(const mu_cli_opts *opts, int argc, char **argv) {
   }
   so.store = store;
   so.auth_file = auth[0] ? auth : NULL;
-  return scan_run(opts, ref, &sf, &so, &ilim, &flim, cache_dir, use_cache, fail_on);
+  return scan_run(opts, ref, &sf, &so, &ilim, &flim, cache_dir, use_cache, fail_on, store_max);
 }
 
 /* ---- feed ---- */

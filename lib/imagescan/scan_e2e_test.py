@@ -424,6 +424,14 @@ class ScanTest(unittest.TestCase):
             f.write(b"not a tar" * 100)
         p = self.muster("image", "scan", junk, rc=2)
         self.assertIn("not a tar archive", p.stderr)
+        # the blob store stays under --store-max-bytes; the image just scanned is kept
+        store = os.path.join(self.tmp, "capped")
+        for ref in ("%s/t/alpine:1" % self.reg.host, "%s/t/deb:1" % self.reg.host):
+            self.muster("image", "scan", ref, "--insecure", "--store", store, "--no-cache", "--store-max-bytes", "1")
+        blobs = sorted(os.listdir(os.path.join(store, "blobs", "sha256")))
+        self.assertEqual(len(blobs), 4, blobs)  # t/deb:1: manifest, config, 2 layers
+        self.muster("image", "scan", "%s/t/deb:1" % self.reg.host, "--insecure", "--store", store, "--no-cache",
+                    "--store-max-bytes", "1")
         # no feed at all: inventory and risky facts only
         summary, findings, risks = self.scan_json("%s/t/deb:1" % self.reg.host, "--feed", self.osv)
         self.assertEqual({(f["package"], f["id"], f["fixedIn"], f["severity"]) for f in findings},

@@ -245,6 +245,16 @@ int mu_scan_source_open(const char *text, const mu_scan_source_opts *o, mu_scan_
   if (rc != 0) return rc;
   snprintf(ret->digest, sizeof ret->digest, "%s", img.manifest_digest);
   ret->user = strdup(img.config.user ? img.config.user : "");
+  const char *digests[2] = {img.manifest_digest, img.manifest.config.digest};
+  for (int i = 0; i < 2; i++) {
+    char bp[PATH_MAX];
+    snprintf(bp, sizeof bp, "%s/blobs/sha256/%s", o->store, digests[i] + 7);
+    ret->blobs[i] = strdup(bp);
+    if (ret->blobs[i] == NULL) {
+      mu_image_free(&img);
+      return mu_err_set(err, MU_ENOMEM, "out of memory");
+    }
+  }
   ret->layers = calloc(img.manifest.n_layers + 1, sizeof *ret->layers);
   if (ret->user == NULL || ret->layers == NULL) {
     mu_image_free(&img);
@@ -268,5 +278,7 @@ void mu_scan_image_free(mu_scan_image *img) {
   for (size_t i = 0; i < img->n_layers; i++) free(img->layers[i]);
   free(img->layers);
   free(img->user);
+  free(img->blobs[0]);
+  free(img->blobs[1]);
   memset(img, 0, sizeof *img);
 }

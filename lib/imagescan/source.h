@@ -35,6 +35,7 @@ typedef struct mu_scan_image {
   char *user;      /* the config's User ("" when unset) */
   char **layers;   /* blob paths in the store, bottom first */
   size_t n_layers;
+  char *blobs[2]; /* the manifest's and the config's blob paths */
 } mu_scan_image;
 
 /* Resolves text into ret (mu_scan_image_free, also after a failure). MU_EINVAL for a bad
