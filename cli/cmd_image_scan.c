@@ -659,14 +659,16 @@ int mu_cmd_image_feed(const mu_cli_opts *opts, int argc, char **argv) {
   if (opts->json) {
     mu_cli_json_emit(
         "feedUpdate",
-        json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "feedDir", dir, "source", src, "feedVersion",
-                  next->version, "records", (json_int_t)next->records, "entries", (json_int_t)next->n_lines, "files",
-                  (json_int_t)rep.files, "imported", (json_int_t)rep.records, "refused", (json_int_t)rep.refused,
-                  "withdrawn", (json_int_t)rep.withdrawn, "skippedEcosystemEntries", (json_int_t)rep.skipped_eco));
+        json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "feedDir", dir, "source", src,
+                  "feedVersion", next->version, "records", (json_int_t)next->records, "entries",
+                  (json_int_t)next->n_lines, "files", (json_int_t)rep.files, "imported", (json_int_t)rep.records,
+                  "refused", (json_int_t)rep.refused, "withdrawn", (json_int_t)rep.withdrawn, "skippedEcosystemEntries",
+                  (json_int_t)rep.skipped_eco, "invalidListedVersions", (json_int_t)rep.versions_dropped));
   } else {
     printf("imported %zu records (%zu package entries) from %zu files of %s", rep.records, rep.lines, rep.files, src);
     if (rep.withdrawn) printf(", %zu withdrawn", rep.withdrawn);
     if (rep.skipped_eco) printf(", %zu entries of other ecosystems skipped", rep.skipped_eco);
+    if (rep.versions_dropped) printf(", %zu listed versions not valid in their scheme left out", rep.versions_dropped);
     printf("\nfeed %s is now %s: %zu records\n", dir, next->version, next->records);
     if (rep.refused) printf("refused %zu records (named above); the rest were imported\n", rep.refused);
   }

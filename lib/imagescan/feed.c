@@ -187,6 +187,7 @@ static int one_file(build *b, const char *path, mu_err *err) {
     return 0;
   }
   b->rep->skipped_eco += res.skipped_eco;
+  b->rep->versions_dropped += res.versions_dropped;
   size_t idl = strlen(res.id);
   if (res.withdrawn) {
     b->rep->withdrawn++;

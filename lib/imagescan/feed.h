@@ -30,12 +30,13 @@ typedef struct mu_feed_limits {
 } mu_feed_limits;
 
 typedef struct mu_feed_report {
-  size_t files;       /* record files read */
-  size_t records;     /* accepted */
-  size_t lines;       /* index lines they gave */
-  size_t refused;     /* bad records (each told to on_refused) */
-  size_t withdrawn;   /* withdrawn records (their older lines removed) */
-  size_t skipped_eco; /* affected entries of unsupported ecosystems */
+  size_t files;            /* record files read */
+  size_t records;          /* accepted */
+  size_t lines;            /* index lines they gave */
+  size_t refused;          /* bad records (each told to on_refused) */
+  size_t withdrawn;        /* withdrawn records (their older lines removed) */
+  size_t skipped_eco;      /* affected entries of unsupported ecosystems */
+  size_t versions_dropped; /* listed versions not valid in their scheme, left out */
   /* Called once per refused record with "FILE: why" (may be NULL). */
   void (*on_refused)(void *arg, const char *msg);
   void *arg;

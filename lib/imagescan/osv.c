@@ -155,18 +155,28 @@ static int ranges_text(json_t *aff, size_t ai, mu_ver_scheme scheme, const char 
   return 0;
 }
 
-static int versions_text(json_t *aff, size_t ai, mu_ver_scheme scheme, const char *id, mu_textbuf *out, mu_err *err) {
+/* versions[] into out: a listed version that is not valid in the scheme is dropped and
+ * counted (it can never equal an installed version, which is matched only when valid); one
+ * that is not a string, or holds a separator, refuses the record. */
+static int versions_text(json_t *aff, size_t ai, mu_ver_scheme scheme, const char *id, mu_textbuf *out,
+                         size_t *ret_dropped, mu_err *err) {
   json_t *vs = json_object_get(aff, "versions");
   if (vs == NULL) return 0;
   if (!json_is_array(vs)) return bad(err, id, "affected[%s].versions is not a list%s", "", "");
   size_t i;
   json_t *v;
+  bool first = true;
   json_array_foreach(vs, i, v) {
     const char *s = json_string_value(v);
-    if (s == NULL || !mu_ver_valid(scheme, s) || !clean_text(s, MU_VER_MAX, "|;,"))
+    if (s == NULL || !clean_text(s, MU_VER_MAX, "|;,"))
       return mu_err_set(err, MU_EINVAL, "record %s: affected[%zu].versions[%zu] \"%.80s\" is not a valid %s version",
                         id, ai, i, s ? s : "(not a string)", mu_ver_scheme_name(scheme));
-    if ((i > 0 && put(out, "|") != 0) || put(out, s) != 0) return MU_ENOMEM;
+    if (!mu_ver_valid(scheme, s)) {
+      (*ret_dropped)++;
+      continue;
+    }
+    if ((!first && put(out, "|") != 0) || put(out, s) != 0) return MU_ENOMEM;
+    first = false;
   }
   return 0;
 }
@@ -241,7 +251,7 @@ int mu_osv_record_lines(const char *buf, size_t len, mu_textbuf *out, mu_osv_res
     }
     rc = ranges_text(a, ai, scheme, id, &line, err);
     if (rc == 0 && put(&line, "\t") != 0) rc = MU_ENOMEM;
-    if (rc == 0) rc = versions_text(a, ai, scheme, id, &line, err);
+    if (rc == 0) rc = versions_text(a, ai, scheme, id, &line, &ret->versions_dropped, err);
     if (rc == 0 && put(&line, "\n") != 0) rc = MU_ENOMEM;
     if (rc == 0 && mu_textbuf_append(out, line.data, line.len) != 0) rc = MU_ENOMEM;
     if (rc == MU_ENOMEM) mu_err_set(err, MU_ENOMEM, "out of memory");

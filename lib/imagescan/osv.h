@@ -11,8 +11,10 @@
  * "l:V" (last_affected); VERSIONS the listed affected versions, '|'-separated.
  *
  * A record is refused (MU_EINVAL, the message naming the field) when it is not a JSON object
- * with a string id, when a field has the wrong type, when a version in it is not valid in its
- * ecosystem's scheme, or when a name or id holds a character the index cannot carry. */
+ * with a string id, when a field has the wrong type, when a range event's version is not
+ * valid in its ecosystem's scheme, or when a name, id or version holds a character the index
+ * cannot carry. A listed version (versions[]) that is not valid is left out and counted: it
+ * could never equal an installed version (those are matched only when valid). */
 #ifndef MU_IMAGESCAN_OSV_H
 #define MU_IMAGESCAN_OSV_H
 
@@ -34,9 +36,10 @@ int mu_textbuf_append(mu_textbuf *b, const char *s, size_t n);
 
 typedef struct mu_osv_result {
   char id[MU_OSV_ID_MAX + 1];
-  bool withdrawn;     /* the record says it is withdrawn: no lines */
-  size_t lines;       /* lines appended */
-  size_t skipped_eco; /* affected entries of ecosystems not supported */
+  bool withdrawn;          /* the record says it is withdrawn: no lines */
+  size_t lines;            /* lines appended */
+  size_t skipped_eco;      /* affected entries of ecosystems not supported */
+  size_t versions_dropped; /* versions[] entries not valid in their scheme (left out) */
 } mu_osv_result;
 
 /* Parses the record in buf[0..len) and appends its lines to out. */

@@ -380,7 +380,7 @@ class ScanTest(unittest.TestCase):
         with open(os.path.join(bad, "badver.json"), "w") as f:
             json.dump(osv("BADVER-1", "Debian:12", "bash", [{"introduced": "0"}, {"fixed": "5.2 beta"}]), f)
         with open(os.path.join(bad, "badpy.json"), "w") as f:
-            json.dump(osv("BADPY-1", "PyPI", "x", None, versions=["not a version"]), f)
+            json.dump(osv("BADPY-1", "PyPI", "x", [{"introduced": "0"}, {"fixed": "not a version"}]), f)
         with open(os.path.join(bad, "new.json"), "w") as f:
             json.dump(osv("DSA-9999-1", "Debian:12", "libc6", fixed("9.0"), severity="LOW"), f)
         # --strict: nothing changes
@@ -394,7 +394,7 @@ class ScanTest(unittest.TestCase):
         for needle in ("huge.json: over the 1048576-byte record bound (--max-record-bytes)",
                        "broken.json: not JSON",
                        'badver.json: record BADVER-1: affected[0].ranges[0]: fixed "5.2 beta" is not a valid Debian',
-                       'badpy.json: record BADPY-1: affected[0].versions[0] "not a version" is not a valid PyPI'):
+                       'badpy.json: record BADPY-1: affected[0].ranges[0]: fixed "not a version" is not a valid PyPI'):
             self.assertIn(needle, p.stderr)
         self.assertIn("refused 4 records", p.stdout)
         after = json.loads(self.muster("image", "feed", "show", "--feed-dir", self.feed, "-o", "json").stdout)

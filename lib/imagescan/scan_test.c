@@ -383,8 +383,12 @@ static void test_feed_hostile(void **state) {
       "{\"id\":\"X-2\",\"affected\":[{\"package\":{\"ecosystem\":\"Debian\",\"name\":\"bash\"},\"ranges\":[{\"type\":"
       "\"ECOSYSTEM\",\"events\":[{\"introduced\":\"0\"},{\"fixed\":\"5.2 beta\"}]}]}]}");
   put_file(src2, "badpy.json",
-           "{\"id\":\"X-3\",\"affected\":[{\"package\":{\"ecosystem\":\"PyPI\",\"name\":\"p\"},\"versions\":[\"1.0\","
-           "\"wat\"]}]}");
+           "{\"id\":\"X-3\",\"affected\":[{\"package\":{\"ecosystem\":\"PyPI\",\"name\":\"p\"},\"versions\":[\"1.0\"],"
+           "\"ranges\":[{\"type\":\"ECOSYSTEM\",\"events\":[{\"introduced\":\"wat\"}]}]}]}");
+  /* a listed version that is not valid is left out, the record kept */
+  put_file(src2, "legacy.json",
+           "{\"id\":\"X-6\",\"affected\":[{\"package\":{\"ecosystem\":\"PyPI\",\"name\":\"q\"},"
+           "\"versions\":[\"2004d\",\"1.0\"]}]}");
   put_file(src2, "type.json", "{\"id\":\"X-4\",\"affected\":{\"package\":1}}");
   put_file(src2, "inject.json",
            "{\"id\":\"X-5\",\"affected\":[{\"package\":{\"ecosystem\":\"Debian\",\"name\":\"a\\tb\\nDebian\"}}]}");
@@ -401,7 +405,8 @@ static void test_feed_hostile(void **state) {
   assert_non_null(strstr(msgs,
                          "badver.json: record X-2: affected[0].ranges[0]: fixed \"5.2 beta\" is not a valid "
                          "Debian version"));
-  assert_non_null(strstr(msgs, "badpy.json: record X-3: affected[0].versions[1] \"wat\" is not a valid PyPI version"));
+  assert_non_null(
+      strstr(msgs, "badpy.json: record X-3: affected[0].ranges[0]: introduced \"wat\" is not a valid PyPI version"));
   assert_non_null(strstr(msgs, "type.json: record X-4: \"affected\" is not a list"));
   assert_non_null(strstr(msgs, "inject.json: record X-5"));
   char v[72];
@@ -412,16 +417,20 @@ static void test_feed_hostile(void **state) {
   rep = (mu_feed_report){.on_refused = collect_msg, .arg = msgs};
   assert_int_equal(mu_feed_build(src2, g, NULL, false, &rep, &h, &err), 0);
   assert_int_equal(rep.refused, 6);
-  assert_int_equal(h->records, 2);
+  assert_int_equal(rep.versions_dropped, 1);
+  assert_int_equal(h->records, 3);
   size_t first;
   assert_int_equal(mu_feed_lookup(h, "Debian:12", "openssl", &first), 1); /* nothing imported before is lost */
   assert_int_equal(mu_feed_lookup(h, "Debian", "zlib", &first), 1);
   assert_int_equal(mu_feed_lookup(h, "Debian", "bash", &first), 0);
+  assert_int_equal(mu_feed_lookup(h, "PyPI", "q", &first), 1);
+  assert_non_null(strstr(h->lines[first], "\t1.0"));
+  assert_null(strstr(h->lines[first], "2004d"));
   mu_feed_free(h);
   /* the record bound: counted over old and new */
   mu_feed_limits lim = {.max_records = 1};
   assert_int_equal(mu_feed_build(src2, g, &lim, false, NULL, &h, &err), MU_ENOSPC);
-  assert_non_null(strstr(err.msg, "ok.json: record DEBIAN-CVE-2 would make more than 1 records"));
+  assert_non_null(strstr(err.msg, "would make more than 1 records"));
   /* a withdrawn record removes its lines */
   char src3[300];
   snprintf(src3, sizeof src3, "%s/withdrawn", tmpdir);
