@@ -1,6 +1,7 @@
 /* The version schemes: a table of edge cases per scheme (each pair checked both ways), the
- * invalid versions each refuses, and Debian's order cross-checked against the real
- * `dpkg --compare-versions` over generated pairs. */
+ * invalid versions each refuses, Debian's order cross-checked against the real
+ * `dpkg --compare-versions` over generated pairs, and PEP 440's (order and validity) against
+ * the `packaging` library Debian's python3 carries (pip's vendored copy). */
 #include <setjmp.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -180,11 +182,87 @@ static void test_deb_against_dpkg(void **state) {
   assert_true(checked > 600);
 }
 
+/* ---- PEP 440 against `packaging` (pip's vendored copy in Debian's python3) ---- */
+
+static void gen_pep(unsigned *seed, char *out, size_t cap) {
+  static const char *const pre[] = {"a", "b", "rc", "c", "alpha", "beta", "pre", "preview", "A", "RC"};
+  static const char *const post[] = {".post", "post", "-post", ".rev", "r", "-"};
+  static const char *const sep[] = {"", ".", "-", "_"};
+  size_t n = 0;
+#define ADD(...) n += (size_t)snprintf(out + n, cap - n, __VA_ARGS__)
+  if (rand_r(seed) % 8 == 0) ADD("v");
+  if (rand_r(seed) % 6 == 0) ADD("%d!", rand_r(seed) % 3);
+  int parts = 1 + rand_r(seed) % 4;
+  for (int i = 0; i < parts; i++) ADD("%s%d", i ? "." : "", rand_r(seed) % 4 == 0 ? 0 : rand_r(seed) % 12);
+  if (rand_r(seed) % 3 == 0) {
+    ADD("%s%s", sep[rand_r(seed) % 4], pre[rand_r(seed) % 10]);
+    if (rand_r(seed) % 4) ADD("%s%d", rand_r(seed) % 3 ? "" : ".", rand_r(seed) % 4);
+  }
+  if (rand_r(seed) % 4 == 0) {
+    const char *p = post[rand_r(seed) % 6];
+    ADD("%s%d", p, rand_r(seed) % 3);
+  }
+  if (rand_r(seed) % 4 == 0) ADD("%sdev%d", sep[rand_r(seed) % 3], rand_r(seed) % 3);
+  if (rand_r(seed) % 6 == 0) ADD("+%s", rand_r(seed) % 2 ? "ubuntu.1" : rand_r(seed) % 2 ? "7" : "abc.01");
+#undef ADD
+}
+
+static void test_pep440_against_packaging(void **state) {
+  (void)state;
+  if (access("/usr/bin/python3", X_OK) != 0) skip();
+  char path[] = "/tmp/pep440_pairs.XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  FILE *f = fdopen(fd, "w");
+  enum { N = 3000 };
+  static char a[N][96], b[N][96];
+  unsigned seed = 440;
+  for (int i = 0; i < N; i++) {
+    gen_pep(&seed, a[i], sizeof a[i]);
+    if (i % 3 == 0) snprintf(b[i], sizeof b[i], "%s", a[i]), b[i][strlen(b[i]) - 1] = (char)('0' + i % 10);
+    else gen_pep(&seed, b[i], sizeof b[i]);
+    fprintf(f, "%s %s\n", a[i], b[i]);
+  }
+  fclose(f);
+  char cmd[600];
+  snprintf(cmd, sizeof cmd,
+           "/usr/bin/python3 -c 'import sys\n"
+           "from pip._vendor.packaging.version import Version, InvalidVersion\n"
+           "def v(s):\n"
+           "  try: return Version(s)\n"
+           "  except InvalidVersion: return None\n"
+           "for l in open(sys.argv[1]):\n"
+           "  x, y = l.split()\n"
+           "  p, q = v(x), v(y)\n"
+           "  print(\"bad\" if p is None or q is None else (p > q) - (p < q))' %s",
+           path);
+  FILE *py = popen(cmd, "r");
+  assert_non_null(py);
+  char line[32];
+  int checked = 0;
+  for (int i = 0; i < N && fgets(line, sizeof line, py) != NULL; i++) {
+    bool ours_ok = mu_ver_valid(MU_VER_PEP440, a[i]) && mu_ver_valid(MU_VER_PEP440, b[i]);
+    if (strncmp(line, "bad", 3) == 0) {
+      if (ours_ok) fail_msg("PEP 440: packaging refuses \"%s\" or \"%s\", we accept both", a[i], b[i]);
+      continue;
+    }
+    if (!ours_ok) fail_msg("PEP 440: packaging accepts \"%s\" and \"%s\", we refuse one", a[i], b[i]);
+    int want = atoi(line), got = 99;
+    assert_int_equal(mu_ver_compare(MU_VER_PEP440, a[i], b[i], &got, NULL), 0);
+    if (got != want) fail_msg("PEP 440: compare(%s, %s) = %d, packaging says %d", a[i], b[i], got, want);
+    checked++;
+  }
+  int st = pclose(py);
+  unlink(path);
+  if (st != 0 && checked == 0) skip(); /* no packaging module */
+  assert_true(checked > 2000);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_deb_table),        cmocka_unit_test(test_apk_table),
       cmocka_unit_test(test_pep440_table),     cmocka_unit_test(test_bad_version_refused),
-      cmocka_unit_test(test_deb_against_dpkg),
+      cmocka_unit_test(test_deb_against_dpkg), cmocka_unit_test(test_pep440_against_packaging),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
