@@ -210,8 +210,9 @@ static int one_file(build *b, const char *path, mu_err *err) {
 static int name_order(const struct dirent **a, const struct dirent **b) { return strcmp((*a)->d_name, (*b)->d_name); }
 
 static int walk(build *b, const char *path, int depth, mu_err *err) {
-  struct stat st;
-  if (lstat(path, &st) != 0) return mu_err_set(err, MU_ENOENT, "feed source %s: %s", path, strerror(errno));
+  struct stat st; /* SRC itself may be a link; what is under it is not followed */
+  if ((depth == 0 ? stat(path, &st) : lstat(path, &st)) != 0)
+    return mu_err_set(err, MU_ENOENT, "feed source %s: %s", path, strerror(errno));
   if (S_ISREG(st.st_mode)) return one_file(b, path, err);
   if (!S_ISDIR(st.st_mode)) return 0;
   if (depth > MAX_DEPTH) return 0;
@@ -467,8 +468,9 @@ int mu_feed_load(const char *dir, const mu_feed_limits *limits, mu_feed **ret, m
   if (strcmp((*ret)->version, version) != 0) {
     mu_feed_free(*ret);
     *ret = NULL;
-    return mu_err_set(err, MU_EIO, "%s: content does not match its version %s (damaged; run feed update again)", p,
-                      version);
+    return mu_err_set(err, MU_EIO,
+                      "%s: content does not match its version %s (damaged: remove %s/current and import again)", p,
+                      version, dir);
   }
   return 0;
 }
