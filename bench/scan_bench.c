@@ -149,11 +149,13 @@ static void make_image(const char *layout, int packages, int python, int files) 
          (double)layer_size / (1 << 20));
 }
 
-/* Records spread over 20,000 Debian source names (the image's are src00000..), 3,000 PyPI
+/* Records spread over 20,000 Debian source names (records/5 for smaller feeds; the image's
+ * are src00000..), 3,000 PyPI
  * names and 1,000 Alpine ones; each fixed at a version that half the image's versions are
  * below. */
 static void make_feed(const char *dir, int records) {
   char p[4096];
+  int names = records / 5 < 20000 ? (records / 5 > 0 ? records / 5 : 1) : 20000; /* 20,000 at 100,000 */
   for (int i = 0; i < records; i++) {
     if (i % 1000 == 0) {
       snprintf(p, sizeof p, "%s/%03d", dir, i / 1000);
@@ -163,7 +165,7 @@ static void make_feed(const char *dir, int records) {
     int k = i % 10;
     if (k < 7) {
       snprintf(eco, sizeof eco, "Debian:12");
-      snprintf(name, sizeof name, "src%05d", (i * 7) % 20000);
+      snprintf(name, sizeof name, "src%05d", (i * 7) % names);
       snprintf(fix, sizeof fix, "1.2.%d-1", (i / 10) % 50);
     } else if (k < 9) {
       snprintf(eco, sizeof eco, "PyPI");

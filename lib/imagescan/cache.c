@@ -37,10 +37,25 @@ int mu_scan_cache_get(const char *dir, const char *digest, const char *feed_vers
   char p[PATH_MAX];
   int rc = key_path(dir, digest, feed_version, p, sizeof p, err);
   if (rc != 0) return rc;
+  /* read whole, then parsed from memory (json_load_file reads a byte at a time) */
+  int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return MU_ENOENT;
   struct stat st;
-  if (stat(p, &st) != 0) return MU_ENOENT;
+  char *buf = NULL;
+  size_t len = 0;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= CACHE_MAX_FILE) {
+    buf = malloc((size_t)st.st_size + 1);
+    while (buf != NULL && len < (size_t)st.st_size) {
+      ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      len += (size_t)n;
+    }
+  }
+  close(fd);
   json_error_t je;
-  json_t *o = st.st_size <= CACHE_MAX_FILE ? json_load_file(p, 0, &je) : NULL;
+  json_t *o = buf != NULL ? json_loadb(buf, len, 0, &je) : NULL;
+  free(buf);
   if (!json_is_object(o) || json_object_get(o, "findings") == NULL) {
     json_decref(o);
     unlink(p);
