@@ -265,8 +265,8 @@ static void print_text(const json_t *r, bool cached, double ms) {
   if (jint(r, "risksDropped") > 0) printf("  ... and %lld more\n", (long long)jint(r, "risksDropped"));
 }
 
-static int print_json(const json_t *r, bool cached, double ms) {
-  json_t *summary = json_deep_copy(r);
+static int print_json(json_t *r, bool cached, double ms) {
+  json_t *summary = json_copy(r); /* shallow: the lists are dropped from it below */
   if (summary == NULL) return 1;
   json_object_del(summary, "findings");
   json_object_del(summary, "risks");
@@ -279,16 +279,17 @@ static int print_json(const json_t *r, bool cached, double ms) {
   size_t i;
   json_t *x;
   const char *digest = jstr(r, "digest");
+  json_t *dj = json_string(digest);
+  /* each element gets the digest in place and is lent to the line (no copy of 1,000s) */
   json_array_foreach(json_object_get(r, "findings"), i, x) {
-    json_t *line = json_deep_copy(x);
-    json_object_set_new(line, "digest", json_string(digest));
-    rc |= mu_cli_json_emit("finding", line);
+    json_object_set(x, "digest", dj);
+    rc |= mu_cli_json_emit("finding", json_incref(x));
   }
   json_array_foreach(json_object_get(r, "risks"), i, x) {
-    json_t *line = json_deep_copy(x);
-    json_object_set_new(line, "digest", json_string(digest));
-    rc |= mu_cli_json_emit("risk", line);
+    json_object_set(x, "digest", dj);
+    rc |= mu_cli_json_emit("risk", json_incref(x));
   }
+  json_decref(dj);
   return rc;
 }
 
