@@ -83,76 +83,84 @@ static void split_source(const char *src, char name[FIELD_MAX], char version[FIE
   if (open && close && close > open + 1) snprintf(version, FIELD_MAX, "%.*s", (int)(close - open - 1), open + 1);
 }
 
-static int dpkg_flush(stanza *s, const char *path, bool need_status, mu_inventory *inv, size_t max, mu_err *err) {
-  if (!s->any) return 0;
+/* Where a database's packages go. */
+typedef struct db_ctx {
+  const char *path;
+  bool need_status;
+  mu_inventory *inv;
+  size_t max;
+} db_ctx;
+
+/* Calls on_line for each line of a stanza and flush at each blank line and at the end (for
+ * stanzas with a line); the stanza is reset after each flush. */
+static int each_stanza(const char *buf, size_t len, void (*on_line)(stanza *, const char *, size_t),
+                       int (*flush)(const stanza *, const db_ctx *, mu_err *), const db_ctx *c, mu_err *err) {
+  line_iter it = {buf, buf + len};
+  const char *l;
+  size_t ll;
+  stanza s = {0};
+  while (next_line(&it, &l, &ll)) {
+    if (!blank(l, ll)) {
+      on_line(&s, l, ll);
+      continue;
+    }
+    int rc = s.any ? flush(&s, c, err) : 0;
+    memset(&s, 0, sizeof s);
+    if (rc != 0) return rc;
+  }
+  return s.any ? flush(&s, c, err) : 0;
+}
+
+static void dpkg_line(stanza *s, const char *l, size_t ll) {
+  if (l[0] == ' ' || l[0] == '\t') return; /* a continuation line */
+  s->any = true;
+  if (!field(l, ll, "Package", ':', s->name) && !field(l, ll, "Version", ':', s->version) &&
+      !field(l, ll, "Source", ':', s->source))
+    field(l, ll, "Status", ':', s->status);
+}
+
+static int dpkg_flush(const stanza *s, const db_ctx *c, mu_err *err) {
   bool installed = true;
-  if (s->status[0] || need_status) {
+  if (s->status[0] || c->need_status) {
     size_t n = strlen(s->status);
     installed = n >= 10 && strcmp(s->status + n - 10, " installed") == 0;
   }
-  int rc = 0;
-  if (installed) {
-    if (s->name[0] == '\0' || s->version[0] == '\0') {
-      inv->pkgs_bad++;
-    } else {
-      char sname[FIELD_MAX], sver[FIELD_MAX];
-      split_source(s->source, sname, sver);
-      rc = mu_inventory_add_pkg(inv, MU_PKG_DPKG, s->name, s->version, sname, sver, path, max, err);
-    }
+  if (!installed) return 0;
+  if (s->name[0] == '\0' || s->version[0] == '\0') {
+    c->inv->pkgs_bad++;
+    return 0;
   }
-  memset(s, 0, sizeof *s);
-  return rc;
+  char sname[FIELD_MAX], sver[FIELD_MAX];
+  split_source(s->source, sname, sver);
+  return mu_inventory_add_pkg(c->inv, MU_PKG_DPKG, s->name, s->version, sname, sver, c->path, c->max, err);
 }
 
 int mu_pkgdb_dpkg_parse(const char *buf, size_t len, const char *path, bool need_status, mu_inventory *inv,
                         size_t max_pkgs, mu_err *err) {
-  line_iter it = {buf, buf + len};
-  const char *l;
-  size_t ll;
-  stanza s = {0};
-  while (next_line(&it, &l, &ll)) {
-    if (blank(l, ll)) {
-      int rc = dpkg_flush(&s, path, need_status, inv, max_pkgs, err);
-      if (rc != 0) return rc;
-      continue;
-    }
-    if (l[0] == ' ' || l[0] == '\t') continue; /* a continuation line */
-    s.any = true;
-    if (!field(l, ll, "Package", ':', s.name) && !field(l, ll, "Version", ':', s.version) &&
-        !field(l, ll, "Source", ':', s.source))
-      field(l, ll, "Status", ':', s.status);
-  }
-  return dpkg_flush(&s, path, need_status, inv, max_pkgs, err);
+  db_ctx c = {path, need_status, inv, max_pkgs};
+  return each_stanza(buf, len, dpkg_line, dpkg_flush, &c, err);
 }
 
-static int apk_flush(stanza *s, const char *path, mu_inventory *inv, size_t max, mu_err *err) {
-  if (!s->any) return 0;
-  int rc = 0;
-  if (s->name[0] == '\0' || s->version[0] == '\0') inv->pkgs_bad++;
-  else rc = mu_inventory_add_pkg(inv, MU_PKG_APK, s->name, s->version, s->source, NULL, path, max, err);
-  memset(s, 0, sizeof *s);
-  return rc;
+static void apk_line(stanza *s, const char *l, size_t ll) {
+  s->any = true;
+  if (ll < 2 || l[1] != ':') return;
+  /* keys are case-sensitive: "p:" is provides, "P:" the name */
+  if (l[0] == 'P') field(l, ll, "P", ':', s->name);
+  else if (l[0] == 'V') field(l, ll, "V", ':', s->version);
+  else if (l[0] == 'o') field(l, ll, "o", ':', s->source);
+}
+
+static int apk_flush(const stanza *s, const db_ctx *c, mu_err *err) {
+  if (s->name[0] == '\0' || s->version[0] == '\0') {
+    c->inv->pkgs_bad++;
+    return 0;
+  }
+  return mu_inventory_add_pkg(c->inv, MU_PKG_APK, s->name, s->version, s->source, NULL, c->path, c->max, err);
 }
 
 int mu_pkgdb_apk_parse(const char *buf, size_t len, const char *path, mu_inventory *inv, size_t max_pkgs, mu_err *err) {
-  line_iter it = {buf, buf + len};
-  const char *l;
-  size_t ll;
-  stanza s = {0};
-  while (next_line(&it, &l, &ll)) {
-    if (blank(l, ll)) {
-      int rc = apk_flush(&s, path, inv, max_pkgs, err);
-      if (rc != 0) return rc;
-      continue;
-    }
-    s.any = true;
-    if (ll < 2 || l[1] != ':') continue;
-    /* keys are case-sensitive: "p:" is provides, "P:" the name */
-    if (l[0] == 'P') field(l, ll, "P", ':', s.name);
-    else if (l[0] == 'V') field(l, ll, "V", ':', s.version);
-    else if (l[0] == 'o') field(l, ll, "o", ':', s.source);
-  }
-  return apk_flush(&s, path, inv, max_pkgs, err);
+  db_ctx c = {path, false, inv, max_pkgs};
+  return each_stanza(buf, len, apk_line, apk_flush, &c, err);
 }
 
 int mu_pkgdb_python_parse(const char *buf, size_t len, const char *path, mu_inventory *inv, size_t max_pkgs,
