@@ -130,12 +130,13 @@ static const char feed_usage[] =
     "update imports OSV records (https://ossf.github.io/osv-schema/) from SRC, a .json file or a\n"
     "directory of them (e.g. OSV's Debian/all.zip unzipped), into the feed directory (default\n"
     "$MUSTER_FEED_DIR, else ~/.local/share/muster/feed): records of the Debian, Ubuntu, Alpine\n"
-    "and PyPI ecosystems are validated (every version in its ecosystem's scheme) and merged with\n"
-    "what the feed holds (a record replaces the one with its id; a withdrawn one is removed),\n"
-    "then the new feed version becomes current at once. A bad record (not JSON, a wrong type,\n"
-    "a bad version, over --max-record-bytes, default 1M) is refused and named; the others are\n"
-    "imported (exit 1), or with --strict nothing is (exit 2). More than --max-records records\n"
-    "(default 1000000) refuses the update. The feed keeps what it had until an update succeeds.\n"
+    "and PyPI ecosystems are validated (range versions in their ecosystem's scheme; listed\n"
+    "versions that are not valid are left out) and merged with what the feed holds (a record\n"
+    "replaces the one with its id; a withdrawn one is removed), then the new feed version\n"
+    "becomes current at once. A bad record (not JSON, a wrong type, a bad range version, over\n"
+    "--max-record-bytes, default 1M) is refused and named; the others are imported (exit 1), or\n"
+    "with --strict nothing is (exit 2). More than --max-records records (default 1000000)\n"
+    "refuses the update. The feed keeps what it had until an update succeeds.\n"
     "show prints the current version and record count.\n";
 
 /* $VAR, else $XDG_VAR/sub, else $HOME/home_sub. */
