@@ -70,6 +70,12 @@ struct mu_agent_daemon {
   int spool_writable;                                       /* the spool dir was writable at start (Hello.env) */
   mu_runner_type_slot type_slots[MU_RUNNER_MAX_TYPE_SLOTS]; /* from cfg.type_slots */
   size_t n_type_slots;
+
+  /* the pushed cluster image policy, kept in the spool (image_policy.c) */
+  char cluster_policy_path[MU_CFG_PATH_MAX + 32];
+  char cluster_policy_sha[80];
+  int cluster_policy_seen;
+
   mu_sandbox_policy sandbox;        /* from cfg.sandbox_* (tasks.c) */
   struct mu_agent_bundles *bundles; /* bundles.c */
   uv_timer_t metrics_timer;
@@ -92,12 +98,6 @@ int mu_tasks_start(mu_agent_daemon *a, const char *helper_path, mu_err *err);
 /* Runs (or, waiting for its bundle, keeps a copy of) assign, then zeroes assign's secret
  * values: the caller's message holds none once this returns. */
 void mu_tasks_on_assign(mu_agent_daemon *a, Muster__V1__Assign *assign);
-/* Zeroes the secret values an Assign carries (Assign.secrets), in place. */
-void mu_tasks_wipe_secrets(Muster__V1__Assign *assign);
-/* Hands an assign to the runner now; 0 or the runner's refusal (already reported FAILED). */
-int mu_tasks_run_assign(mu_agent_daemon *a, const Muster__V1__Assign *assign);
-/* Reports the assigned attempt FAILED with message. */
-void mu_tasks_fail(mu_agent_daemon *a, const Muster__V1__Assign *assign, const char *message);
 void mu_tasks_on_cancel(mu_agent_daemon *a, const Muster__V1__Cancel *cancel);
 /* A TaskAction: handed to the attempt's plugin; a refusal is logged. */
 void mu_tasks_on_action(mu_agent_daemon *a, const Muster__V1__TaskAction *action);
@@ -112,6 +112,12 @@ void mu_params_apply(const Muster__V1__Assign *assign, json_t *spec);
 void mu_tasks_flush(mu_agent_daemon *a);
 
 void mu_conn_init(mu_conn *conn, mu_agent_daemon *agent);
+/* The one way a message goes to the control plane: packs msg (mu_pb_send) and queues it on the
+ * live stream. MU_EAGAIN when there is no welcomed stream (a Hello needs only the stream),
+ * MU_ENOSPC when the stream's send queue is full (wait for its drain), MU_ENOMEM; err says
+ * why. Journaled task events are the exception: they go out as the journal's bytes (tasks.c),
+ * packed once when journaled. */
+int mu_conn_send(mu_conn *conn, const Muster__V1__AgentMessage *msg, mu_err *err);
 /* Starts connecting (now). */
 void mu_conn_start(mu_conn *conn);
 /* Stops timers and cancels the stream; handles close on the loop. */
@@ -127,6 +133,12 @@ void mu_images_on_request(mu_agent_daemon *a, const Muster__V1__ImagesRequest *r
 void mu_logs_on_stream_end(mu_agent_daemon *a);
 /* Drops every read and frees the log server (its timer closes on the loop). */
 void mu_logs_stop(mu_agent_daemon *a);
+
+/* image_policy.c: the agent's own image policy checked and both policies' paths put in the
+ * container plugin's environment (before the plugins load); the cluster's pushed policy
+ * written to the spool. */
+int mu_image_policy_setup(mu_agent_daemon *a, mu_err *err);
+void mu_image_policy_on_push(mu_agent_daemon *a, const Muster__V1__ImagePolicyPush *push);
 
 /* hello.c: the Hello this agent sends; caller frees with mu_hello_free. */
 Muster__V1__Hello *mu_hello_build(const mu_agent_daemon *agent);

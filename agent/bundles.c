@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/assign_secrets.h"
 #include "agent/bundle_cache.h"
 #include "agent/exec/workdir.h"
 #include "lib/base/log.h"
@@ -38,7 +39,7 @@ typedef struct prep {
   char *path, *sig_path;                                                 /* from the cache, while held */
   int holding;                                                           /* holds a cache reference */
   int staged;    /* unpacked, waiting for the runner's prepare_dir */
-  int in_assign; /* inside mu_tasks_run_assign */
+  int in_assign; /* inside hooks.ready (the runner taking it) */
   int consumed;  /* prepare_dir moved it into the task dir */
   uv_work_t work;
   int rc;
@@ -57,6 +58,7 @@ typedef struct ran_wait {
 
 struct mu_agent_bundles {
   mu_agent_daemon *a;
+  mu_agent_bundles_hooks hooks;
   mu_bundle_cache *cache;
   mu_trust_set *trust;
   char *root; /* <spool>/bundles */
@@ -239,7 +241,7 @@ static void prep_free(mu_agent_bundles *ab, prep *p) {
       break;
     }
   if (p->holding && ab->cache != NULL) mu_bundle_cache_release(ab->cache, p->digest);
-  mu_tasks_wipe_secrets(p->assign);
+  mu_assign_wipe_secrets(p->assign);
   if (p->assign != NULL) protobuf_c_message_free_unpacked(&p->assign->base, NULL);
   free(p->stage);
   free(p->path);
@@ -273,7 +275,8 @@ static void prep_work(uv_work_t *w) {
     snprintf(p->version, sizeof p->version, "%s", info->manifest->version);
     rc = ran_check(ab, p, p->note, sizeof p->note, &p->err);
   }
-  if (rc == 0) rc = mu_bundle_unpack(data, len, &check, &limits, p->stage, NULL, &p->err);
+  /* verified just above: unpack checks every entry but does not hash the archive again */
+  if (rc == 0) rc = mu_bundle_unpack_verified(data, len, info, &limits, p->stage, 0, &p->err);
   if (rc != 0 && info != NULL && info->manifest != NULL)
     mu_err_prefix(&p->err, "bundle %s@%s (%s)", info->manifest->name, info->manifest->version, p->digest);
   else if (rc != 0) mu_err_prefix(&p->err, "bundle %s", p->digest);
@@ -298,14 +301,14 @@ static void prep_done(uv_work_t *w, int status) {
   }
   if (p->rc != 0) {
     mu_warn("bundles", "%s attempt %u refused: %s", p->assign->task_id, p->assign->attempt, p->err.msg);
-    mu_tasks_fail(ab->a, p->assign, p->err.msg);
+    ab->hooks.refused(ab->hooks.arg, p->assign, p->err.msg);
     prep_free(ab, p);
     return;
   }
   if (p->note[0] != '\0') mu_warn("bundles", "%s: %s", p->assign->task_id, p->note);
   p->staged = 1;
   p->in_assign = 1;
-  int rc = mu_tasks_run_assign(ab->a, p->assign);
+  int rc = ab->hooks.ready(ab->hooks.arg, p->assign);
   p->in_assign = 0;
   if (p->consumed || rc != 0) {
     if (!p->consumed) remove_tree_later(ab, p->stage);
@@ -322,7 +325,7 @@ static void on_cached(void *arg, int rc, const char *msg, const mu_cached_bundle
       char text[MU_ERR_MSG_MAX];
       snprintf(text, sizeof text, "bundle %s: %s", p->digest, msg);
       mu_warn("bundles", "%s attempt %u: %s", p->assign->task_id, p->assign->attempt, text);
-      mu_tasks_fail(ab->a, p->assign, text);
+      ab->hooks.refused(ab->hooks.arg, p->assign, text);
     }
     prep_free(ab, p);
     maybe_free(ab);
@@ -332,7 +335,7 @@ static void on_cached(void *arg, int rc, const char *msg, const mu_cached_bundle
   p->path = strdup(b->path);
   p->sig_path = b->sig_path ? strdup(b->sig_path) : NULL;
   if (p->path == NULL || (b->sig_path != NULL && p->sig_path == NULL) || ab->closing) {
-    if (!ab->closing) mu_tasks_fail(ab->a, p->assign, "out of memory preparing the bundle");
+    if (!ab->closing) ab->hooks.refused(ab->hooks.arg, p->assign, "out of memory preparing the bundle");
     prep_free(ab, p);
     maybe_free(ab);
     return;
@@ -341,7 +344,7 @@ static void on_cached(void *arg, int rc, const char *msg, const mu_cached_bundle
   ab->workers++;
   if (uv_queue_work(ab->a->loop, &p->work, prep_work, prep_done) != 0) {
     ab->workers--;
-    mu_tasks_fail(ab->a, p->assign, "cannot queue the bundle preparation");
+    ab->hooks.refused(ab->hooks.arg, p->assign, "cannot queue the bundle preparation");
     prep_free(ab, p);
   }
 }
@@ -359,7 +362,7 @@ int mu_agent_bundles_on_assign(mu_agent_daemon *a, const Muster__V1__Assign *as)
   mu_agent_bundles *ab = a->bundles;
   if (as->spec == NULL || as->spec->bundle[0] == '\0' || ab == NULL) return 0;
   if (ab->closing) {
-    mu_tasks_fail(a, as, "the agent is stopping");
+    ab->hooks.refused(ab->hooks.arg, as, "the agent is stopping");
     return 1;
   }
   char key[700];
@@ -372,7 +375,7 @@ int mu_agent_bundles_on_assign(mu_agent_daemon *a, const Muster__V1__Assign *as)
     char text[600];
     snprintf(text, sizeof text, "bundle '%.300s' is not stored on the control plane (no digest in the assign)",
              as->spec->bundle);
-    mu_tasks_fail(a, as, text);
+    ab->hooks.refused(ab->hooks.arg, as, text);
     return 1;
   }
   prep *p = calloc(1, sizeof *p);
@@ -381,7 +384,7 @@ int mu_agent_bundles_on_assign(mu_agent_daemon *a, const Muster__V1__Assign *as)
   if (p == NULL || buf == NULL) {
     free(p);
     free(buf);
-    mu_tasks_fail(a, as, "out of memory");
+    ab->hooks.refused(ab->hooks.arg, as, "out of memory");
     return 1;
   }
   muster__v1__assign__pack(as, buf);
@@ -394,10 +397,10 @@ int mu_agent_bundles_on_assign(mu_agent_daemon *a, const Muster__V1__Assign *as)
   if (asprintf(&p->stage, "%s/%llu", ab->stage_root, (unsigned long long)++ab->stage_seq) < 0) p->stage = NULL;
   if (p->assign == NULL || p->stage == NULL) {
     free(p->stage);
-    mu_tasks_wipe_secrets(p->assign);
+    mu_assign_wipe_secrets(p->assign);
     if (p->assign) protobuf_c_message_free_unpacked(&p->assign->base, NULL);
     free(p);
-    mu_tasks_fail(a, as, "out of memory");
+    ab->hooks.refused(ab->hooks.arg, as, "out of memory");
     return 1;
   }
   p->next = ab->preps;
@@ -472,21 +475,15 @@ void mu_agent_bundles_on_welcome(mu_agent_daemon *a) {
 
 static int send_request(void *arg, const char *digest, uint64_t offset) {
   mu_agent_daemon *a = arg;
-  if (a->conn.call == NULL || !a->conn.welcomed) return MU_EAGAIN;
   Muster__V1__AgentMessage msg = MUSTER__V1__AGENT_MESSAGE__INIT;
   Muster__V1__BundleRequest req = MUSTER__V1__BUNDLE_REQUEST__INIT;
   req.digest = (char *)digest;
   req.offset = offset;
   msg.msg_case = MUSTER__V1__AGENT_MESSAGE__MSG_BUNDLE_REQUEST;
   msg.bundle_request = &req;
-  size_t len = muster__v1__agent_message__get_packed_size(&msg);
-  uint8_t *buf = malloc(len ? len : 1);
-  if (buf == NULL) return MU_ENOMEM;
-  muster__v1__agent_message__pack(&msg, buf);
   mu_err err = {0};
-  int rc = mu_rpc_call_send(a->conn.call, buf, len, &err);
-  free(buf);
-  if (rc != 0) mu_warn("bundles", "asking for %s: %s", digest, err.msg);
+  int rc = mu_conn_send(&a->conn, &msg, &err);
+  if (rc != 0 && rc != MU_EAGAIN) mu_warn("bundles", "asking for %s: %s", digest, err.msg);
   return rc;
 }
 
@@ -498,10 +495,11 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
   return 0;
 }
 
-int mu_agent_bundles_start(mu_agent_daemon *a, mu_err *err) {
+int mu_agent_bundles_start(mu_agent_daemon *a, const mu_agent_bundles_hooks *hooks, mu_err *err) {
   mu_agent_bundles *ab = calloc(1, sizeof *ab);
   if (ab == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   ab->a = a;
+  ab->hooks = *hooks;
   pthread_mutex_init(&ab->ran_lock, NULL);
   a->bundles = ab;
   int rc = 0;

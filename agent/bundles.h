@@ -17,9 +17,22 @@
 typedef struct mu_agent_daemon mu_agent_daemon;
 typedef struct mu_agent_bundles mu_agent_bundles;
 
+/* What the bundle wait hands back to the task path (tasks.c fills it in), so news goes up by
+ * callback and this file never calls tasks.c. Both run on the loop thread. */
+typedef struct mu_agent_bundles_hooks {
+  /* assign's bundle is verified, unpacked and staged: run it now. 0, or the runner's refusal
+   * (which the task path has already reported FAILED). */
+  int (*ready)(void *arg, const Muster__V1__Assign *assign);
+  /* assign cannot run (its bundle was refused or could not be fetched, the agent stops):
+   * report the attempt FAILED with message. */
+  void (*refused)(void *arg, const Muster__V1__Assign *assign, const char *message);
+  void *arg;
+} mu_agent_bundles_hooks;
+
 /* Sets up a->bundles: the cache under <spool>/bundles/cache, the trust set from
- * cfg.trust_keys, the rollback record <spool>/bundles/ran, an empty staging dir. */
-int mu_agent_bundles_start(mu_agent_daemon *a, mu_err *err);
+ * cfg.trust_keys, the rollback record <spool>/bundles/ran, an empty staging dir; hooks (both
+ * required) are copied. */
+int mu_agent_bundles_start(mu_agent_daemon *a, const mu_agent_bundles_hooks *hooks, mu_err *err);
 /* Cancels waiting tasks and frees a->bundles once no background work is left. */
 void mu_agent_bundles_stop(mu_agent_daemon *a);
 /* Returns 1 when assign needs a bundle: it is then handled here (run, or reported FAILED

@@ -12,6 +12,7 @@
 #include "agent/agent.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
+#include "lib/rpc/pb.h"
 
 #define MU_CONN_BACKOFF_MIN_MS 200
 #define MU_CONN_FAST_MIN_MS 250 /* retry delay in the fast window: 250..500 ms */
@@ -28,14 +29,17 @@ static uint32_t conn_rand(mu_conn *conn) {
   return x;
 }
 
+int mu_conn_send(mu_conn *conn, const Muster__V1__AgentMessage *msg, mu_err *err) {
+  if (conn->call == NULL || (!conn->welcomed && msg->msg_case != MUSTER__V1__AGENT_MESSAGE__MSG_HELLO))
+    return mu_err_set(err, MU_EAGAIN, "no stream to the control plane");
+  return mu_pb_send(conn->call, &msg->base, err);
+}
+
+/* Hello and heartbeats: a queue so full that a heartbeat cannot go means the stream is stuck;
+ * it is ended and the agent reconnects. */
 static int conn_send(mu_conn *conn, const Muster__V1__AgentMessage *msg) {
-  size_t len = muster__v1__agent_message__get_packed_size(msg);
-  uint8_t *buf = malloc(len ? len : 1);
-  if (buf == NULL) return MU_ENOMEM;
-  muster__v1__agent_message__pack(msg, buf);
   mu_err err = {0};
-  int rc = mu_rpc_call_send(conn->call, buf, len, &err);
-  free(buf);
+  int rc = mu_conn_send(conn, msg, &err);
   if (rc != 0) {
     mu_warn("conn", "send to %s: %s", conn->target, err.msg);
     if (rc == MU_ENOSPC) mu_rpc_call_cancel(conn->call, MU_RPC_CANCELLED, err.msg);
@@ -139,6 +143,7 @@ static int on_control_message(mu_rpc_call *call, const uint8_t *data, size_t len
       protobuf_c_message_free_unpacked(&msg->base, NULL);
       return 1;
     case MUSTER__V1__CONTROL_MESSAGE__MSG_LOG_REQUEST: mu_logs_on_request(conn->agent, msg->log_request); break;
+    case MUSTER__V1__CONTROL_MESSAGE__MSG_IMAGE_POLICY: mu_image_policy_on_push(conn->agent, msg->image_policy); break;
     case MUSTER__V1__CONTROL_MESSAGE__MSG_IMAGES_REQUEST: mu_images_on_request(conn->agent, msg->images_request); break;
     case MUSTER__V1__CONTROL_MESSAGE__MSG_DRAIN:
       /* The control plane stops sending new work; what runs here finishes. Nothing to change

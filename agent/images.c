@@ -46,14 +46,8 @@ static void send_reply(mu_agent_daemon *a, const char *request_id, Muster__V1__S
   rep.error = (char *)(error ? error : "");
   msg.msg_case = MUSTER__V1__AGENT_MESSAGE__MSG_IMAGES_REPLY;
   msg.images_reply = &rep;
-  size_t len = muster__v1__agent_message__get_packed_size(&msg);
-  uint8_t *buf = malloc(len ? len : 1);
-  if (buf == NULL) return;
-  muster__v1__agent_message__pack(&msg, buf);
   mu_err err = {0};
-  if (mu_rpc_call_send(a->conn.call, buf, len, &err) != 0)
-    mu_debug("images", "reply to %s not sent: %s", request_id, err.msg);
-  free(buf);
+  if (mu_conn_send(&a->conn, &msg, &err) != 0) mu_debug("images", "reply to %s not sent: %s", request_id, err.msg);
 }
 
 /* "sha256:<hex> <last use s> <bytes> <ref,ref|-> [in-use]" lines into images. */

@@ -74,13 +74,8 @@ static int send_reply(mu_agent_daemon *a, const log_read *r, const char *request
   }
   msg.msg_case = MUSTER__V1__AGENT_MESSAGE__MSG_LOG_REPLY;
   msg.log_reply = &rep;
-  size_t n = muster__v1__agent_message__get_packed_size(&msg);
-  uint8_t *buf = malloc(n ? n : 1);
-  if (buf == NULL) return MU_ENOMEM;
-  muster__v1__agent_message__pack(&msg, buf);
   mu_err err = {0};
-  int rc = mu_rpc_call_send(a->conn.call, buf, n, &err);
-  free(buf);
+  int rc = mu_conn_send(&a->conn, &msg, &err);
   if (rc != 0 && rc != MU_ENOSPC) mu_debug("logs", "reply to %s not sent: %s", request_id, err.msg);
   return rc;
 }

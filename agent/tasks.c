@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "agent/assign_secrets.h"
 #include "agent/meters.h"
 #include "agent/task_audit.h"
 #include "lib/base/clock.h"
@@ -201,14 +202,17 @@ static void on_runner_event(void *arg, const mu_task_event *e) {
 
 /* --- control plane -> runner --- */
 
-void mu_tasks_fail(mu_agent_daemon *a, const Muster__V1__Assign *as, const char *message) {
+static int run_assign(mu_agent_daemon *a, const Muster__V1__Assign *as);
+
+/* Reports the assigned attempt FAILED with message. */
+static void tasks_fail(mu_agent_daemon *a, const Muster__V1__Assign *as, const char *message) {
   report_final(a, as->job_id, as->task_id, as->attempt, MUSTER__V1__TASK_STATE__FAILED, message);
 }
 
 void mu_tasks_on_assign(mu_agent_daemon *a, Muster__V1__Assign *as) {
   if (a->stopping) { /* the runner is closing: the run goes LOST with the stream, as before */
     mu_info("tasks", "%s attempt %u not started: the agent is stopping", as->task_id, as->attempt);
-    mu_tasks_wipe_secrets(as);
+    mu_assign_wipe_secrets(as);
     return;
   }
   if (a->meters != NULL && as->spec != NULL) {
@@ -218,8 +222,8 @@ void mu_tasks_on_assign(mu_agent_daemon *a, Muster__V1__Assign *as) {
     mu_agent_meters_assigned(a->meters, as->task_id, as->attempt, as->spec->type, mem);
   }
   if (!mu_agent_bundles_on_assign(a, as)) /* else it runs once its bundle is unpacked */
-    mu_tasks_run_assign(a, as);
-  mu_tasks_wipe_secrets(as); /* the stream's copy; the runner has its own */
+    run_assign(a, as);
+  mu_assign_wipe_secrets(as); /* the stream's copy; the runner has its own */
 }
 
 /* --- secrets: the values in the Assign go into the spec the runner gets, and nowhere else --- */
@@ -259,12 +263,8 @@ static void wipe_secret_values(json_t *spec) {
   }
 }
 
-void mu_tasks_wipe_secrets(Muster__V1__Assign *as) {
-  for (size_t i = 0; as != NULL && i < as->n_secrets; i++)
-    if (as->secrets[i]->value.data != NULL) explicit_bzero(as->secrets[i]->value.data, as->secrets[i]->value.len);
-}
-
-int mu_tasks_run_assign(mu_agent_daemon *a, const Muster__V1__Assign *as) {
+/* Hands an assign to the runner now; 0 or the runner's refusal (already reported FAILED). */
+static int run_assign(mu_agent_daemon *a, const Muster__V1__Assign *as) {
   json_t *spec = NULL;
   mu_err err = {0};
   char *spec_text = NULL;
@@ -463,6 +463,13 @@ void mu_tasks_lost_free(mu_agent_daemon *a) {
   a->n_lost = 0;
 }
 
+/* mu_agent_bundles_hooks: a task that waited for its bundle runs, or fails, from here. */
+static int bundle_ready(void *arg, const Muster__V1__Assign *assign) { return run_assign(arg, assign); }
+
+static void bundle_refused(void *arg, const Muster__V1__Assign *assign, const char *message) {
+  tasks_fail(arg, assign, message);
+}
+
 int mu_tasks_start(mu_agent_daemon *a, const char *helper_path, mu_err *err) {
   char path[4200];
   snprintf(path, sizeof path, "%s/journal", a->cfg.spool_dir);
@@ -471,7 +478,8 @@ int mu_tasks_start(mu_agent_daemon *a, const char *helper_path, mu_err *err) {
   if (rc != 0) return rc;
   a->task_audits = mu_task_audits_new(MU_TASK_AUDITS_MAX);
   if (a->task_audits == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
-  rc = mu_agent_bundles_start(a, err);
+  mu_agent_bundles_hooks bh = {.ready = bundle_ready, .refused = bundle_refused, .arg = a};
+  rc = mu_agent_bundles_start(a, &bh, err);
   if (rc != 0) return rc;
   snprintf(path, sizeof path, "%s/output", a->cfg.spool_dir);
   mu_output_spool_opts so = {.max_bytes = a->cfg.output_spool_size, .retention_ms = a->cfg.output_retention_ms};

@@ -13,6 +13,7 @@
 
 #include "controlplane/jobspec_refs.h"
 #include "lib/base/clock.h"
+#include "lib/pbdup/pbdup.h"
 #include "lib/selector/selector.h"
 
 typedef struct problems {
@@ -455,13 +456,7 @@ int mu_jobspec_validate(Muster__V1__JobSpec *spec, const mu_jobspec_limits *limi
 }
 
 Muster__V1__JobSpec *mu_jobspec_copy(const Muster__V1__JobSpec *spec) {
-  size_t len = protobuf_c_message_get_packed_size(&spec->base);
-  uint8_t *buf = malloc(len ? len : 1);
-  if (buf == NULL) return NULL;
-  protobuf_c_message_pack(&spec->base, buf);
-  Muster__V1__JobSpec *copy = muster__v1__job_spec__unpack(NULL, len, buf);
-  free(buf);
-  return copy;
+  return (Muster__V1__JobSpec *)mu_pb_dup(&spec->base);
 }
 
 /* The command of an ad hoc run as a task of its type. shell: one string is a command line,
@@ -563,6 +558,7 @@ int mu_jobspec_adhoc(const Muster__V1__RunAdhocRequest *req, Muster__V1__JobSpec
   }
   task.n_env = req->n_env;
   task.env = env_ptrs;
+  /* built once over the request's strings; the one copy is what the job keeps */
   Muster__V1__JobSpec *copy = mu_jobspec_copy(&spec);
   free(env);
   free(env_ptrs);

@@ -45,8 +45,8 @@ typedef struct mu_jobspec_limits {
 int mu_jobspec_validate(Muster__V1__JobSpec *spec, const mu_jobspec_limits *limits, mu_rollout *ret_rollout,
                         mu_err *err);
 
-/* An owned deep copy of spec (caller frees with protobuf_c_message_free_unpacked); NULL when
- * out of memory. */
+/* An owned deep copy of spec (mu_pb_dup: no pack/unpack; caller frees with
+ * protobuf_c_message_free_unpacked); NULL when out of memory. */
 Muster__V1__JobSpec *mu_jobspec_copy(const Muster__V1__JobSpec *spec);
 
 /* The one-task job of a RunAdhoc request (`muster run [--type T] -- CMD`), not yet validated.

@@ -207,6 +207,38 @@ static void sandbox_fields(void **state) {
              "tasks[0].sandbox.hidden[0]: '/a/../etc' must be an absolute host path without '..'");
 }
 
+/* RunAdhoc builds its one-task job once, over the request's strings, and keeps one copy: the
+ * job outlives the request (freed first here), and the spec validates as a submitted one. */
+static void adhoc_job_outlives_its_request(void **state) {
+  (void)state;
+  json_error_t je;
+  json_t *j = json_loads(
+      "{\"command\": [\"ls\", \"-l\"], \"timeout\": \"30s\", \"env\": {\"A\": \"1\"},"
+      " \"target\": {\"any\": \"web-*\"}, \"resources\": {\"memory\": \"64M\"}}",
+      0, &je);
+  assert_non_null(j);
+  ProtobufCMessage *m = NULL;
+  mu_err err = {0};
+  assert_int_equal(mu_pbjson_from_json(&muster__v1__run_adhoc_request__descriptor, j, &m, &err), 0);
+  json_decref(j);
+  Muster__V1__JobSpec *spec = NULL;
+  assert_int_equal(mu_jobspec_adhoc((Muster__V1__RunAdhocRequest *)m, &spec, &err), 0);
+  protobuf_c_message_free_unpacked(m, NULL);
+  assert_string_equal(spec->name, "run: ls");
+  assert_string_equal(spec->target->any, "web-*");
+  assert_int_equal(spec->n_tasks, 1);
+  Muster__V1__TaskSpec *t = spec->tasks[0];
+  assert_string_equal(t->type, "shell");
+  assert_int_equal(t->kind_case, MUSTER__V1__TASK_SPEC__KIND_SHELL);
+  assert_int_equal(t->shell->n_command, 2);
+  assert_string_equal(t->shell->command[1], "-l");
+  assert_string_equal(t->timeout, "30s");
+  assert_string_equal(t->resources->memory, "64M");
+  assert_string_equal(t->env[0]->key, "A");
+  assert_string_equal(t->env[0]->value, "1");
+  protobuf_c_message_free_unpacked(&spec->base, NULL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(counts_over_the_agent_limits),
@@ -216,6 +248,7 @@ int main(void) {
       cmocka_unit_test(host_named_twice),
       cmocka_unit_test(references_resolved_at_submit),
       cmocka_unit_test(sandbox_fields),
+      cmocka_unit_test(adhoc_job_outlives_its_request),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,6 +18,7 @@
 #include "controlplane/scheduler.h"
 #include "controlplane/secrets.h"
 #include "controlplane/tokens.h"
+#include "lib/base/assert.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/pbjson/pbjson.h"
@@ -323,6 +324,8 @@ static int add_task_changes(mu_daemon *d, mu_store_batch *b, mu_job *job, mu_err
       if (!tr->dirty) continue;
       if (put_task(d, b, job, h, t, err) != 0) return err->code;
       tr->dirty = 0;
+      /* the count gates this loop: one too few and a dirty task is never written */
+      MU_ASSERT(job->n_dirty_tasks > 0);
       job->n_dirty_tasks--;
     }
   return 0;
@@ -445,6 +448,7 @@ static void submit_done(submit_ctx *sc, const mu_err *err) {
 static void on_submitted(void *ud, const mu_store_batch_result *res, const mu_err *err) {
   submit_ctx *sc = ud;
   mu_daemon *d = sc->d;
+  MU_ASSERT(d->persist->submits_in_flight > 0);
   d->persist->submits_in_flight--;
   mu_job *job = mu_sched_find(d->sched, sc->job_id);
   if (err == NULL) {

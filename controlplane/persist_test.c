@@ -17,12 +17,12 @@
 
 #include "controlplane/cluster.h"
 #include "controlplane/daemon.h"
+#include "controlplane/daemon_testkit.h"
 #include "controlplane/ha/ha_testenv.h"
 #include "controlplane/persist.h"
 #include "controlplane/presence.h"
 #include "controlplane/records.h"
 #include "controlplane/scheduler.h"
-#include "controlplane/wiring.h"
 #include "lib/pbjson/pbjson.h"
 
 typedef struct fixture {
@@ -31,54 +31,18 @@ typedef struct fixture {
   mu_daemon d;
 } fixture;
 
-/* A leading member's daemon on the test loop: its modules wired as musterd wires them, the
- * store fenced on the member's election. */
-static void daemon_start(mu_daemon *d, ha_env *e, ha_member *m, const char *prefix) {
-  mu_err err = {0};
-  memset(d, 0, sizeof *d);
-  mu_server_config_init(&d->cfg);
-  snprintf(d->cfg.etcd_prefix, sizeof d->cfg.etcd_prefix, "%s", prefix);
-  d->loop = &e->loop;
-  mu_registry_init(&d->registry, 100);
-  if (mu_wiring_new(d, 0, &err) != 0) fail_msg("wiring: %s", err.msg);
-  d->cluster->role = MU_ROLE_LEADER;
-  d->cluster->state_ready = 1;
-  d->cluster->gen = 1;
-  d->cluster->leader = m->l;
-  d->cluster->term = (uint64_t)m->term;
-  if (mu_store_new(m->c, m->l, NULL, &d->cluster->store, &err) != 0) fail_msg("store_new: %s", err.msg);
-  mu_presence_init(d);
-  mu_persist_init(d);
-  mu_wiring_start_scheduler(d);
-}
-
-static void on_closed(void *ud) { *(bool *)ud = true; }
-
-static void daemon_stop(mu_daemon *d, ha_env *e) {
-  bool closed = false;
-  d->stopping = 1;
-  mu_sched_close(d->sched);
-  mu_persist_close(d);
-  uv_close((uv_handle_t *)&d->presence->timer, NULL);
-  mu_store_close(d->cluster->store, on_closed, &closed);
-  ha_run_until(e, &closed, 5000);
-  mu_wiring_free(d);
-  mu_registry_free(&d->registry);
-  mu_server_config_free(&d->cfg);
-}
-
 static void fixture_start(fixture *f, void **state, const char *prefix) {
   memset(f, 0, sizeof *f);
-  f->e = ha_env_new(*state, prefix);
-  ha_member_start(f->e, &f->m, "solo");
-  ha_run_until(f->e, &f->m.leading, 5000);
-  daemon_start(&f->d, f->e, &f->m, prefix);
+  f->e = mu_test_ha_env_new(*state, prefix);
+  mu_test_ha_member_start(f->e, &f->m, "solo");
+  mu_test_ha_run_until(f->e, &f->m.leading, 5000);
+  mu_tk_daemon_start(&f->d, f->e, &f->m, prefix, MU_ROLE_LEADER);
 }
 
 static void fixture_stop(fixture *f) {
-  daemon_stop(&f->d, f->e);
-  ha_member_stop(&f->m);
-  ha_env_free(f->e);
+  mu_tk_daemon_stop(&f->d, f->e);
+  mu_test_ha_member_stop(&f->m);
+  mu_test_ha_env_free(f->e);
 }
 
 /* A ready job of one task on hosts a and b, in the scheduler's list (as submitted and stored). */
@@ -141,15 +105,15 @@ static void tasks_before_their_job_and_read_back(void **state) {
   job->state = MUSTER__V1__JOB_STATE__JOB_SUCCEEDED;
   job->finished_at_ms = 1796200000300LL;
   mu_persist_job(d, job);
-  ha_run_for(f.e, 50);
-  assert_true(ha_run_while(f.e, flushed, d, 5000) || flushed(d));
+  mu_test_ha_run_for(f.e, 50);
+  assert_true(mu_test_ha_run_while(f.e, flushed, d, 5000) || flushed(d));
   assert_int_equal(d->persist->writes, 1);
   assert_int_equal(d->persist->write_ops, 3);
   assert_int_equal(a->durable_seq, 7); /* acks may go out now */
   assert_false(job->dirty);
   assert_int_equal(job->n_dirty_tasks, 0);
 
-  mu_etcd_result *res = ha_side_range(f.e, "/p1/", true);
+  mu_etcd_result *res = mu_test_ha_side_range(f.e, "/p1/", true);
   const mu_etcd_kv *jk = kv_of(res, "/p1/", "jobs/j-6b0fd000-1");
   const mu_etcd_kv *t0 = kv_of(res, "/p1/", "tasks/j-6b0fd000-1/0.0");
   const mu_etcd_kv *t1 = kv_of(res, "/p1/", "tasks/j-6b0fd000-1/1.0");
@@ -171,7 +135,7 @@ static void tasks_before_their_job_and_read_back(void **state) {
 
   /* a second member loads what was written: the same job, hosts and task states */
   mu_daemon d2;
-  daemon_start(&d2, f.e, &f.m, "/p1/");
+  mu_tk_daemon_start(&d2, f.e, &f.m, "/p1/", MU_ROLE_LEADER);
   for (size_t i = 0; i < res->n_kvs; i++)
     mu_persist_apply(&d2, res->kvs[i].key + strlen("/p1/"), res->kvs[i].value, res->kvs[i].value_len, 1);
   mu_persist_settle(&d2);
@@ -184,15 +148,15 @@ static void tasks_before_their_job_and_read_back(void **state) {
   assert_int_equal(copy->hosts[0].tasks[0].attempt, 1);
   assert_string_equal(copy->hosts[0].tasks[0].message, "exit code 0");
   assert_int_equal(copy->finished_at_ms, 1796200000300LL);
-  daemon_stop(&d2, f.e);
+  mu_tk_daemon_stop(&d2, f.e);
   mu_etcd_result_free(res);
 
   /* retention forgets it: its keys go */
   mu_persist_forget_job(d, "j-6b0fd000-1");
-  ha_run_for(f.e, 50);
-  assert_true(ha_run_while(f.e, flushed, d, 5000) || flushed(d));
+  mu_test_ha_run_for(f.e, 50);
+  assert_true(mu_test_ha_run_while(f.e, flushed, d, 5000) || flushed(d));
   assert_int_equal(d->persist->writes, 2);
-  res = ha_side_range(f.e, "/p1/", true);
+  res = mu_test_ha_side_range(f.e, "/p1/", true);
   assert_null(kv_of(res, "/p1/", "jobs/j-6b0fd000-1"));
   assert_null(kv_of(res, "/p1/", "tasks/j-6b0fd000-1/0.0"));
   assert_null(kv_of(res, "/p1/", "tasks/j-6b0fd000-1/1.0"));

@@ -11,6 +11,7 @@
 #include "controlplane/job_deps.h"
 #include "controlplane/placement.h"
 #include "controlplane/targets.h"
+#include "lib/base/assert.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/rpc/pb.h"
@@ -308,6 +309,10 @@ static void host_end(mu_scheduler *s, mu_job *job, mu_host_run *h, mu_host_state
     case MU_HOST_SKIPPED: job->skipped++; break;
     default: break;
   }
+  /* these counts decide when the job is finished and what the error budget has spent: a host
+   * counted twice would end a job early or fail it over budget */
+  MU_ASSERT((size_t)job->running + job->succeeded + job->failed + job->cancelled + job->unreachable + job->skipped <=
+            job->n_hosts);
 }
 
 /* Cancels hosts that have not started (max errors reached, or the job was cancelled). */

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/base/assert.h"
 #include "lib/base/log.h"
 
 #define J_MAGIC 0x314a554du /* "MUJ1" little-endian */
@@ -126,6 +127,8 @@ static int buf_put(jbuf *b, uint32_t type, uint64_t seq, const void *payload, ui
 static void list_drop_upto(mu_journal *j, uint64_t upto) {
   while (j->head != NULL && j->head->seq <= upto) {
     jrec *r = j->head;
+    /* the live counts are what the max_bytes bound is checked against */
+    MU_ASSERT(j->st.live_records > 0 && j->st.live_bytes >= J_HDR + r->len);
     j->head = r->next;
     j->st.live_records--;
     j->st.live_bytes -= J_HDR + r->len;
@@ -483,6 +486,9 @@ int mu_journal_append(mu_journal *j, const void *data, size_t len, uint64_t *ret
                       (unsigned long long)j->st.live_bytes, (unsigned long long)j->o.max_bytes);
   }
   uint64_t seq = j->st.next_seq;
+  /* a sequence at or below the acked one would be dropped by the next replay as already
+   * delivered: the event would be lost without a word */
+  MU_ASSERT(seq > j->st.acked_seq && (j->tail == NULL || j->tail->seq < seq));
   if (buf_put(&j->pending, J_EVENT, seq, data, (uint32_t)len) != 0 || list_push(j, seq, data, (uint32_t)len) != 0)
     return mu_err_set(err, MU_ENOMEM, "journal: out of memory");
   j->st.next_seq++;

@@ -16,6 +16,7 @@
 #include "agent/exec/control.h"
 #include "agent/exec/task_int.h"
 #include "agent/exec/workdir.h"
+#include "lib/base/assert.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 
@@ -252,6 +253,8 @@ static void finalize(muster_task *t) {
       break;
     }
   }
+  /* the slot counts decide what may start next: a count off by one runs too many or none */
+  MU_ASSERT(r->running > 0 && (t->type_slot < 0 || r->type_running[t->type_slot] > 0));
   r->running--;
   if (t->type_slot >= 0) r->type_running[t->type_slot]--;
   history_add(r, t);
@@ -538,6 +541,7 @@ static void enqueue(mu_runner *r, muster_task *t) {
   else r->queue_head = t;
   t->queued = true;
   r->queued++;
+  MU_ASSERT(r->queued <= r->cfg.queue_max); /* mu_runner_assign refuses past the bound */
 }
 
 static void dequeue(mu_runner *r, muster_task *t) {
@@ -547,6 +551,7 @@ static void dequeue(mu_runner *r, muster_task *t) {
   else r->queue_tail = t->qprev;
   t->qprev = t->qnext = NULL;
   t->queued = false;
+  MU_ASSERT(r->queued > 0);
   r->queued--;
 }
 

@@ -1,9 +1,10 @@
 /* Parsing the common fields of a muster.v1.TaskSpec from JSON with jansson: each field is
  * looked up by its lowerCamel and snake_case names, checked, and turned into runner settings;
- * the task type is resolved from `type` or from whichever kind section is present. */
+ * the task type is resolved from `type` or from whichever kind section is present. Field
+ * access and the "FIELD: PROBLEM" messages are the plugin SDK's (spec_fields.h), so the agent
+ * and the plugins name and refuse a field alike. */
 #include "agent/exec/spec.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdbool.h>
@@ -12,71 +13,42 @@
 #include <string.h>
 
 #include "lib/base/clock.h"
+#include "muster_plugin.h"
+#include "spec_fields.h"
 
 static const char *const kinds[] = {"shell", "http", "python", "spark", "flink", "container", "plugin"};
 
-static json_t *get(json_t *obj, const char *camel, const char *snake) {
-  json_t *v = json_object_get(obj, camel);
-  if (v == NULL && snake != NULL) v = json_object_get(obj, snake);
-  return (v != NULL && json_is_null(v)) ? NULL : v;
+_Static_assert(MU_ERR_MSG_MAX >= MUSTER_ERRBUF_SIZE, "an SDK message must fit a mu_err");
+
+/* An SDK getter's result as a mu_err: its message (already "FIELD: PROBLEM") and code. */
+static int field_rc(int rc, const char *errbuf, mu_err *err) {
+  if (rc == 0) return 0;
+  return mu_err_set(err, rc == -ENOMEM ? MU_ENOMEM : MU_EINVAL, "%s", errbuf);
 }
 
 static int get_string(json_t *obj, const char *camel, const char *snake, const char *field, char **ret, mu_err *err) {
-  json_t *v = get(obj, camel, snake);
+  char errbuf[MUSTER_ERRBUF_SIZE];
+  const char *v = NULL;
   *ret = NULL;
-  if (v == NULL) return 0;
-  if (!json_is_string(v)) return mu_err_set(err, MU_EINVAL, "%s: must be a string", field);
-  *ret = strdup(json_string_value(v));
+  int rc = muster_field_string(obj, camel, snake, field, &v, errbuf);
+  if (rc != 0 || v == NULL) return field_rc(rc, errbuf, err);
+  *ret = strdup(v);
   return *ret ? 0 : mu_err_set(err, MU_ENOMEM, "out of memory");
-}
-
-/* proto3 JSON writes integers as numbers or decimal strings. */
-static int get_uint(json_t *obj, const char *camel, const char *snake, const char *field, uint64_t max, uint64_t *ret,
-                    mu_err *err) {
-  json_t *v = get(obj, camel, snake);
-  *ret = 0;
-  if (v == NULL) return 0;
-  if (json_is_integer(v) && json_integer_value(v) >= 0 && (uint64_t)json_integer_value(v) <= max) {
-    *ret = (uint64_t)json_integer_value(v);
-    return 0;
-  }
-  if (json_is_string(v)) {
-    const char *s = json_string_value(v);
-    char *end;
-    unsigned long long n = strtoull(s, &end, 10);
-    if (*s != '\0' && isdigit((unsigned char)*s) && *end == '\0' && n <= max) {
-      *ret = n;
-      return 0;
-    }
-  }
-  return mu_err_set(err, MU_EINVAL, "%s: must be a whole number from 0 to %llu", field, (unsigned long long)max);
 }
 
 /* proto3 JSON int32: a number or a decimal string, possibly negative. */
 static int get_int32(json_t *obj, const char *key, int32_t *ret, mu_err *err) {
-  json_t *v = get(obj, key, NULL);
+  char errbuf[MUSTER_ERRBUF_SIZE];
+  int64_t n = 0;
   *ret = 0;
-  if (v == NULL) return 0;
-  long long n = 0;
-  bool ok = false;
-  if (json_is_integer(v)) {
-    n = json_integer_value(v);
-    ok = true;
-  } else if (json_is_string(v)) {
-    const char *s = json_string_value(v);
-    char *end;
-    errno = 0;
-    n = strtoll(s, &end, 10);
-    ok = *s != '\0' && !isspace((unsigned char)*s) && *end == '\0' && errno == 0;
-  }
-  if (!ok || n < INT32_MIN || n > INT32_MAX)
+  if (muster_field_int(obj, key, NULL, key, INT32_MIN, INT32_MAX, &n, errbuf) != 0)
     return mu_err_set(err, MU_EINVAL, "%s: must be a whole number from %d to %d", key, INT32_MIN, INT32_MAX);
   *ret = (int32_t)n;
   return 0;
 }
 
 static int parse_env(json_t *root, mu_task_spec *s, mu_err *err) {
-  json_t *env = get(root, "env", NULL);
+  json_t *env = muster_field_get(root, "env", NULL);
   if (env == NULL) return 0;
   if (!json_is_object(env)) return mu_err_set(err, MU_EINVAL, "env: must be an object of strings");
   size_t n = json_object_size(env);
@@ -101,7 +73,7 @@ static int parse_env(json_t *root, mu_task_spec *s, mu_err *err) {
  * dispatch (the agent puts them in the spec it hands the runner); an entry without one is
  * refused rather than run with an empty secret. */
 static int parse_secrets(json_t *root, mu_task_spec *s, mu_err *err) {
-  json_t *arr = get(root, "secrets", NULL);
+  json_t *arr = muster_field_get(root, "secrets", NULL);
   if (arr == NULL) return 0;
   if (!json_is_array(arr)) return mu_err_set(err, MU_EINVAL, "secrets: must be a list");
   size_t n = json_array_size(arr);
@@ -125,7 +97,7 @@ static int parse_secrets(json_t *root, mu_task_spec *s, mu_err *err) {
                         "plane resolves secrets at dispatch)",
                         field, sec->name);
     if (get_string(e, "as", NULL, field, &as, err) != 0) return err->code;
-    json_t *af = get(e, "asFile", "as_file");
+    json_t *af = muster_field_get(e, "asFile", "as_file");
     sec->as_file = (af != NULL && json_is_true(af)) || (as != NULL && strcmp(as, "file") == 0);
     int bad_as = as != NULL && as[0] != '\0' && strcmp(as, "file") != 0 && strcmp(as, "env") != 0;
     free(as);
@@ -135,7 +107,7 @@ static int parse_secrets(json_t *root, mu_task_spec *s, mu_err *err) {
 }
 
 static int parse_resources(json_t *root, mu_task_spec *s, mu_err *err) {
-  json_t *res = get(root, "resources", NULL);
+  json_t *res = muster_field_get(root, "resources", NULL);
   if (res == NULL) return 0;
   if (!json_is_object(res)) return mu_err_set(err, MU_EINVAL, "resources: must be an object");
   char *text = NULL;
@@ -167,8 +139,10 @@ static int parse_resources(json_t *root, mu_task_spec *s, mu_err *err) {
     s->limits.cpu_cores = cores;
   }
   free(text);
-  uint64_t pids;
-  if (get_uint(res, "pids", NULL, "resources.pids", UINT32_MAX, &pids, err) != 0) return err->code;
+  char errbuf[MUSTER_ERRBUF_SIZE];
+  int64_t pids = 0;
+  rc = muster_field_int(res, "pids", NULL, "resources.pids", 0, UINT32_MAX, &pids, errbuf);
+  if (rc != 0) return field_rc(rc, errbuf, err);
   s->limits.pids = (uint32_t)pids;
   return 0;
 }
@@ -178,7 +152,7 @@ static int resolve_type(json_t *root, mu_task_spec *s, mu_err *err) {
   const char *kind = NULL;
   json_t *section = NULL;
   for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
-    json_t *v = get(root, kinds[i], NULL);
+    json_t *v = muster_field_get(root, kinds[i], NULL);
     if (v == NULL) continue;
     if (kind != NULL)
       return mu_err_set(err, MU_EINVAL, "spec has both \"%s\" and \"%s\" sections; give one", kind, kinds[i]);

@@ -63,9 +63,9 @@ static void fixture_start(fixture *f, void **state, const char *prefix, uint64_t
   mu_err err = {0};
   memset(f, 0, sizeof *f);
   snprintf(f->prefix, sizeof f->prefix, "%s", prefix);
-  f->e = ha_env_new(*state, prefix);
-  ha_member_start(f->e, &f->m, "solo");
-  ha_run_until(f->e, &f->m.leading, 5000);
+  f->e = mu_test_ha_env_new(*state, prefix);
+  mu_test_ha_member_start(f->e, &f->m, "solo");
+  mu_test_ha_run_until(f->e, &f->m.leading, 5000);
   if (mu_store_new(f->m.c, f->m.l, NULL, &f->st, &err) != 0) fail_msg("store_new: %s", err.msg);
   mu_bundle_store_etcd_config cfg = {
       .prefix = prefix, .chunk_bytes = 4096, .batch_bytes = 8192, .max_bytes = max_bytes};
@@ -79,9 +79,9 @@ static void fixture_stop(fixture *f) {
   bool closed = false;
   f->bs->ops->close(f->bs);
   mu_store_close(f->st, on_closed, &closed);
-  ha_run_until(f->e, &closed, 5000);
-  ha_member_stop(&f->m);
-  ha_env_free(f->e);
+  mu_test_ha_run_until(f->e, &closed, 5000);
+  mu_test_ha_member_stop(&f->m);
+  mu_test_ha_env_free(f->e);
 }
 
 static uint8_t *bytes_of(size_t len, unsigned seed) {
@@ -99,19 +99,19 @@ static mu_bundle_meta meta_of(const char *name, const uint8_t *data, size_t len)
 static void put(fixture *f, const mu_bundle_meta *m, const uint8_t *data, result *r) {
   memset(r, 0, sizeof *r);
   f->bs->ops->put(f->bs, m, data, on_done, r);
-  ha_run_until(f->e, &r->done, 10000);
+  mu_test_ha_run_until(f->e, &r->done, 10000);
 }
 
 static void list(fixture *f, result *r) {
   memset(r, 0, sizeof *r);
   f->bs->ops->list(f->bs, on_list, r);
-  ha_run_until(f->e, &r->done, 10000);
+  mu_test_ha_run_until(f->e, &r->done, 10000);
 }
 
 static void read_digest(fixture *f, const char *digest, result *r) {
   memset(r, 0, sizeof *r);
   f->bs->ops->read(f->bs, digest, on_read, r);
-  ha_run_until(f->e, &r->done, 10000);
+  mu_test_ha_run_until(f->e, &r->done, 10000);
 }
 
 static void test_round_trip(void **state) {
@@ -130,7 +130,7 @@ static void test_round_trip(void **state) {
   /* the layout: five chunks, then the meta, written after every chunk */
   char key[256];
   snprintf(key, sizeof key, "/b1/bundles/%s/", m.digest);
-  mu_etcd_result *kv = ha_side_range(f.e, key, true);
+  mu_etcd_result *kv = mu_test_ha_side_range(f.e, key, true);
   assert_int_equal(kv->n_kvs, 6);
   int64_t last_chunk_rev = 0;
   for (size_t i = 0; i < 5; i++) {
@@ -174,22 +174,22 @@ static void test_round_trip(void **state) {
   f.bs->ops->put(f.bs, &m, data, on_done, &r2);
   assert_true(r2.done);
   assert_int_equal(r2.rc, MU_EAGAIN);
-  ha_run_until(f.e, &r.done, 10000);
+  mu_test_ha_run_until(f.e, &r.done, 10000);
   assert_int_equal(r.rc, 0);
 
   /* the same digest again replaces it (stored once) */
   put(&f, &m, data, &r);
   assert_int_equal(r.rc, 0);
   snprintf(key, sizeof key, "/b1/bundles/%s/", m.digest);
-  kv = ha_side_range(f.e, key, true);
+  kv = mu_test_ha_side_range(f.e, key, true);
   assert_int_equal(kv->n_kvs, 6);
   mu_etcd_result_free(kv);
 
   memset(&r, 0, sizeof r);
   f.bs->ops->remove(f.bs, m.digest, on_done, &r);
-  ha_run_until(f.e, &r.done, 10000);
+  mu_test_ha_run_until(f.e, &r.done, 10000);
   assert_int_equal(r.rc, 0);
-  kv = ha_side_range(f.e, "/b1/bundles/", true);
+  kv = mu_test_ha_side_range(f.e, "/b1/bundles/", true);
   assert_int_equal(kv->n_kvs, 0);
   mu_etcd_result_free(kv);
   read_digest(&f, m.digest, &r);
@@ -199,7 +199,7 @@ static void test_round_trip(void **state) {
   /* removing what is absent is fine */
   memset(&r, 0, sizeof r);
   f.bs->ops->remove(f.bs, m.digest, on_done, &r);
-  ha_run_until(f.e, &r.done, 10000);
+  mu_test_ha_run_until(f.e, &r.done, 10000);
   assert_int_equal(r.rc, 0);
   free(data);
   fixture_stop(&f);
@@ -218,19 +218,19 @@ static void test_list_skips_bad_keys(void **state) {
   /* an interrupted upload: chunks, no meta */
   snprintf(d1, sizeof d1, "sha256:%064d", 1);
   snprintf(key, sizeof key, "/b2/bundles/%s/chunk/00000000", d1);
-  ha_side_put(f.e, key, "half");
+  mu_test_ha_side_put(f.e, key, "half");
   /* a garbage meta */
   snprintf(d2, sizeof d2, "sha256:%064d", 2);
   snprintf(key, sizeof key, "/b2/bundles/%s/meta", d2);
-  ha_side_put(f.e, key, "{not json");
+  mu_test_ha_side_put(f.e, key, "{not json");
   /* a meta naming more chunks than etcd holds */
   snprintf(d3, sizeof d3, "%s", mb.digest);
   char *json = mu_bundle_meta_to_json(&mb, 1, 4096);
   snprintf(key, sizeof key, "/b2/bundles/%s/meta", d3);
-  ha_side_put(f.e, key, json);
+  mu_test_ha_side_put(f.e, key, json);
   free(json);
   /* a key that is no bundle key at all */
-  ha_side_put(f.e, "/b2/bundles/junk", "x");
+  mu_test_ha_side_put(f.e, "/b2/bundles/junk", "x");
   list(&f, &r);
   assert_int_equal(r.rc, 0);
   assert_int_equal(r.n, 1);
@@ -245,7 +245,7 @@ static void test_list_skips_bad_keys(void **state) {
   char junk[905];
   memset(junk, 'z', 904);
   junk[904] = '\0';
-  ha_side_put(f.e, key, junk);
+  mu_test_ha_side_put(f.e, key, junk);
   read_digest(&f, ma.digest, &r);
   assert_int_equal(r.rc, MU_EIO);
   assert_non_null(strstr(r.msg, "(damaged)"));
@@ -266,7 +266,7 @@ static void test_size_cap(void **state) {
   put(&f, &mb, b, &r);
   assert_int_equal(r.rc, MU_ENOSPC);
   assert_non_null(strstr(r.msg, "bundle store is full"));
-  mu_etcd_result *kv = ha_side_range(f.e, "/b3/bundles/", true);
+  mu_etcd_result *kv = mu_test_ha_side_range(f.e, "/b3/bundles/", true);
   assert_int_equal(kv->n_kvs, 3); /* a's two chunks and meta */
   mu_etcd_result_free(kv);
   /* replacing a itself is within the cap */
@@ -284,13 +284,13 @@ static void test_fenced_out_writer(void **state) {
   fixture_start(&f, state, "/b4/", 1 << 20);
   uint8_t *a = bytes_of(9000, 6);
   mu_bundle_meta ma = meta_of("fenced", a, 9000);
-  ha_side_delete(f.e, f.e->leader_key, false);
-  ha_side_put(f.e, f.e->leader_key, "{\"member_id\":\"usurper\"}");
+  mu_test_ha_side_delete(f.e, f.e->leader_key, false);
+  mu_test_ha_side_put(f.e, f.e->leader_key, "{\"member_id\":\"usurper\"}");
   result r;
   put(&f, &ma, a, &r);
   assert_int_equal(r.rc, MU_EPERM);
   assert_non_null(strstr(r.msg, "not the leader"));
-  mu_etcd_result *kv = ha_side_range(f.e, "/b4/bundles/", true);
+  mu_etcd_result *kv = mu_test_ha_side_range(f.e, "/b4/bundles/", true);
   assert_int_equal(kv->n_kvs, 0);
   mu_etcd_result_free(kv);
   list(&f, &r);
@@ -298,13 +298,13 @@ static void test_fenced_out_writer(void **state) {
   assert_int_equal(r.n, 0);
   /* once deposed it is refused up front as well */
   int64_t until = mu_mono_ms() + 3000;
-  while (f.m.leading && mu_mono_ms() < until) ha_run_for(f.e, 10);
+  while (f.m.leading && mu_mono_ms() < until) mu_test_ha_run_for(f.e, 10);
   assert_false(f.m.leading);
   put(&f, &ma, a, &r);
   assert_int_equal(r.rc, MU_EPERM);
   /* the usurper goes away; leading again, the put works */
-  ha_side_delete(f.e, f.e->leader_key, false);
-  ha_run_until(f.e, &f.m.leading, 5000);
+  mu_test_ha_side_delete(f.e, f.e->leader_key, false);
+  mu_test_ha_run_until(f.e, &f.m.leading, 5000);
   put(&f, &ma, a, &r);
   assert_int_equal(r.rc, 0);
   read_digest(&f, ma.digest, &r);

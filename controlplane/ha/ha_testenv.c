@@ -24,7 +24,7 @@ static mu_etcd_client *client_on(ha_env *e, uv_loop_t *loop) {
   return c;
 }
 
-ha_env *ha_env_new(mu_etcd_harness *h, const char *prefix) {
+ha_env *mu_test_ha_env_new(mu_etcd_harness *h, const char *prefix) {
   ha_env *e = calloc(1, sizeof(*e));
   assert_non_null(e);
   e->h = h;
@@ -48,7 +48,7 @@ static void drain(uv_loop_t *loop, uv_timer_t *tick) {
   assert_int_equal(uv_loop_close(loop), 0);
 }
 
-void ha_env_free(ha_env *e) {
+void mu_test_ha_env_free(ha_env *e) {
   bool closed = false;
   mu_etcd_client_close(e->side, on_closed, &closed);
   while (!closed) uv_run(&e->side_loop, UV_RUN_ONCE);
@@ -58,19 +58,19 @@ void ha_env_free(ha_env *e) {
   free(e);
 }
 
-void ha_run_until(ha_env *e, const bool *flag, int64_t timeout_ms) {
+void mu_test_ha_run_until(ha_env *e, const bool *flag, int64_t timeout_ms) {
   int64_t deadline = mu_mono_ms() + timeout_ms;
   while (!*flag && mu_mono_ms() < deadline) uv_run(&e->loop, UV_RUN_ONCE);
   assert_true(*flag);
 }
 
-bool ha_run_while(ha_env *e, bool (*cond)(void *ud), void *ud, int64_t timeout_ms) {
+bool mu_test_ha_run_while(ha_env *e, bool (*cond)(void *ud), void *ud, int64_t timeout_ms) {
   int64_t deadline = mu_mono_ms() + timeout_ms;
   while (!cond(ud) && mu_mono_ms() < deadline) uv_run(&e->loop, UV_RUN_ONCE);
   return cond(ud);
 }
 
-void ha_run_for(ha_env *e, int64_t ms) {
+void mu_test_ha_run_for(ha_env *e, int64_t ms) {
   int64_t until = mu_mono_ms() + ms;
   while (mu_mono_ms() < until) uv_run(&e->loop, UV_RUN_ONCE);
 }
@@ -105,7 +105,7 @@ static void on_changed(void *ud, const char *address, int64_t term) {
   m->seen_term = term;
 }
 
-void ha_member_start(ha_env *e, ha_member *m, const char *name) {
+void mu_test_ha_member_start(ha_env *e, ha_member *m, const char *name) {
   mu_err err = {0};
   memset(m, 0, sizeof(*m));
   m->e = e;
@@ -120,22 +120,22 @@ void ha_member_start(ha_env *e, ha_member *m, const char *name) {
   }
 }
 
-void ha_member_stop(ha_member *m) {
+void mu_test_ha_member_stop(ha_member *m) {
   bool closed = false;
   if (m->leading) {
     m->leading = false;
     m->e->leading--;
   }
   mu_leader_close(m->l, on_closed, &closed);
-  ha_run_until(m->e, &closed, 5000);
+  mu_test_ha_run_until(m->e, &closed, 5000);
   m->l = NULL;
   closed = false;
   mu_etcd_client_close(m->c, on_closed, &closed);
-  ha_run_until(m->e, &closed, 5000);
+  mu_test_ha_run_until(m->e, &closed, 5000);
   m->c = NULL;
 }
 
-ha_member *ha_leader_of(ha_member *const *ms, size_t n) {
+ha_member *mu_test_ha_leader_of(ha_member *const *ms, size_t n) {
   for (size_t i = 0; i < n; i++) {
     if (ms[i]->l != NULL && ms[i]->leading) return ms[i];
   }
@@ -163,7 +163,7 @@ static mu_etcd_result *side_wait(ha_env *e, side_call *k, const char *what) {
   return k->res;
 }
 
-mu_etcd_result *ha_side_range(ha_env *e, const char *key, bool prefix) {
+mu_etcd_result *mu_test_ha_side_range(ha_env *e, const char *key, bool prefix) {
   side_call k = {0};
   mu_err err = {0};
   if (mu_etcd_range(e->side, &(mu_etcd_range_req){.key = key, .prefix = prefix}, on_side, &k, &err) != 0) {
@@ -172,7 +172,7 @@ mu_etcd_result *ha_side_range(ha_env *e, const char *key, bool prefix) {
   return side_wait(e, &k, "range");
 }
 
-int64_t ha_side_put(ha_env *e, const char *key, const char *value) {
+int64_t mu_test_ha_side_put(ha_env *e, const char *key, const char *value) {
   side_call k = {0};
   mu_err err = {0};
   if (mu_etcd_put(e->side, &(mu_etcd_put_req){.key = key, .value = value}, on_side, &k, &err) != 0) {
@@ -184,7 +184,7 @@ int64_t ha_side_put(ha_env *e, const char *key, const char *value) {
   return rev;
 }
 
-void ha_side_delete(ha_env *e, const char *key, bool prefix) {
+void mu_test_ha_side_delete(ha_env *e, const char *key, bool prefix) {
   side_call k = {0};
   mu_err err = {0};
   if (mu_etcd_delete(e->side, &(mu_etcd_delete_req){.key = key, .prefix = prefix}, on_side, &k, &err) != 0) {

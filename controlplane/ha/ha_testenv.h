@@ -49,26 +49,26 @@ struct ha_env {
 };
 
 /* prefix: the election's key prefix for this test (copied), e.g. "/t1/". */
-ha_env *ha_env_new(mu_etcd_harness *h, const char *prefix);
-void ha_env_free(ha_env *e);
+ha_env *mu_test_ha_env_new(mu_etcd_harness *h, const char *prefix);
+void mu_test_ha_env_free(ha_env *e);
 
 /* Runs the member loop until *flag or timeout; fails the test on timeout. */
-void ha_run_until(ha_env *e, const bool *flag, int64_t timeout_ms);
+void mu_test_ha_run_until(ha_env *e, const bool *flag, int64_t timeout_ms);
 /* Runs the member loop until cond(ud) or timeout; returns cond's final value. */
-bool ha_run_while(ha_env *e, bool (*cond)(void *ud), void *ud, int64_t timeout_ms);
+bool mu_test_ha_run_while(ha_env *e, bool (*cond)(void *ud), void *ud, int64_t timeout_ms);
 /* Runs the member loop for ms. */
-void ha_run_for(ha_env *e, int64_t ms);
+void mu_test_ha_run_for(ha_env *e, int64_t ms);
 
 /* A member campaigning with TTL HA_TTL_MS and a client with a 1 s request timeout. */
-void ha_member_start(ha_env *e, ha_member *m, const char *name);
+void mu_test_ha_member_start(ha_env *e, ha_member *m, const char *name);
 /* Closes the member's election (resigning) and then its client. */
-void ha_member_stop(ha_member *m);
+void mu_test_ha_member_stop(ha_member *m);
 /* The member that leads now, or NULL. */
-ha_member *ha_leader_of(ha_member *const *ms, size_t n);
+ha_member *mu_test_ha_leader_of(ha_member *const *ms, size_t n);
 
 /* Synchronous operations on the side loop; fail the test on error. Result freed by caller. */
-mu_etcd_result *ha_side_range(ha_env *e, const char *key, bool prefix);
-int64_t ha_side_put(ha_env *e, const char *key, const char *value);
-void ha_side_delete(ha_env *e, const char *key, bool prefix);
+mu_etcd_result *mu_test_ha_side_range(ha_env *e, const char *key, bool prefix);
+int64_t mu_test_ha_side_put(ha_env *e, const char *key, const char *value);
+void mu_test_ha_side_delete(ha_env *e, const char *key, bool prefix);
 
 #endif

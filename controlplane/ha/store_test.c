@@ -75,9 +75,9 @@ typedef struct fixture {
 
 static void fixture_start(fixture *f, void **state, const char *prefix, const mu_store_options *o) {
   mu_err err = {0};
-  f->e = ha_env_new(*state, prefix);
-  ha_member_start(f->e, &f->m, "solo");
-  ha_run_until(f->e, &f->m.leading, 5000);
+  f->e = mu_test_ha_env_new(*state, prefix);
+  mu_test_ha_member_start(f->e, &f->m, "solo");
+  mu_test_ha_run_until(f->e, &f->m.leading, 5000);
   if (mu_store_new(f->m.c, f->m.l, o, &f->s, &err) != 0) fail_msg("store_new: %s", err.msg);
 }
 
@@ -86,20 +86,20 @@ static void on_closed(void *ud) { *(bool *)ud = true; }
 static void fixture_stop(fixture *f) {
   bool closed = false;
   mu_store_close(f->s, on_closed, &closed);
-  ha_run_until(f->e, &closed, 5000);
-  ha_member_stop(&f->m);
-  ha_env_free(f->e);
+  mu_test_ha_run_until(f->e, &closed, 5000);
+  mu_test_ha_member_stop(&f->m);
+  mu_test_ha_env_free(f->e);
 }
 
 static void commit(fixture *f, mu_store_batch *b, done *d) {
   mu_err err = {0};
   memset(d, 0, sizeof(*d));
   if (mu_store_batch_commit(b, on_batch, d, &err) != 0) fail_msg("commit: %s", err.msg);
-  ha_run_until(f->e, &d->done, 15000);
+  mu_test_ha_run_until(f->e, &d->done, 15000);
 }
 
 static int64_t count(ha_env *e, const char *prefix) {
-  mu_etcd_result *r = ha_side_range(e, prefix, true);
+  mu_etcd_result *r = mu_test_ha_side_range(e, prefix, true);
   int64_t n = (int64_t)r->n_kvs;
   mu_etcd_result_free(r);
   return n;
@@ -127,11 +127,11 @@ static void test_batch_splits_by_ops(void **state) {
   assert_int_equal(d.res.ops_committed, 301);
   assert_int_equal(count(f.e, "/s1/tasks/j1/"), 300);
   /* The ready marker went last, alone: its revision is the batch's, above every task's. */
-  mu_etcd_result *r = ha_side_range(f.e, "/s1/jobs/j1/ready", false);
+  mu_etcd_result *r = mu_test_ha_side_range(f.e, "/s1/jobs/j1/ready", false);
   assert_int_equal(r->n_kvs, 1);
   assert_int_equal(r->kvs[0].mod_revision, d.res.revision);
   mu_etcd_result_free(r);
-  r = ha_side_range(f.e, "/s1/tasks/j1/", true);
+  r = mu_test_ha_side_range(f.e, "/s1/tasks/j1/", true);
   assert_int_equal(r->n_kvs, 300);
   int64_t revs[3] = {0};
   size_t n_revs = 0;
@@ -146,7 +146,7 @@ static void test_batch_splits_by_ops(void **state) {
   }
   assert_int_equal(n_revs, 3);
   mu_etcd_result_free(r);
-  r = ha_side_range(f.e, "/s1/tasks/j1/t299", false);
+  r = mu_test_ha_side_range(f.e, "/s1/tasks/j1/t299", false);
   assert_string_equal(r->kvs[0].value, "{\"n\":299}");
   mu_etcd_result_free(r);
 
@@ -162,7 +162,7 @@ static void test_batch_splits_by_ops(void **state) {
   /* A single put through the same path. */
   memset(&d, 0, sizeof(d));
   assert_int_equal(mu_store_put(f.s, "/s1/x", "y", 0, on_batch, &d, &err), 0);
-  ha_run_until(f.e, &d.done, 5000);
+  mu_test_ha_run_until(f.e, &d.done, 5000);
   assert_false(d.failed);
   assert_int_equal(count(f.e, "/s1/x"), 1);
   fixture_stop(&f);
@@ -194,7 +194,7 @@ static void test_batch_splits_by_bytes(void **state) {
   if (d.failed) fail_msg("batch: %s", d.err.msg);
   assert_int_equal(d.res.txns, 4); /* 3 x 30 KiB fit in 100 KiB */
   assert_int_equal(count(f.e, "/s2/bundles/d/chunk/"), 10);
-  mu_etcd_result *r = ha_side_range(f.e, "/s2/bundles/d/chunk/7", false);
+  mu_etcd_result *r = mu_test_ha_side_range(f.e, "/s2/bundles/d/chunk/7", false);
   assert_int_equal(r->kvs[0].value_len, vlen);
   mu_etcd_result_free(r);
   free(big);
@@ -221,8 +221,8 @@ static void test_fenced_out(void **state) {
   mu_err err = {0};
   int64_t term = f.m.term;
   /* Behind the member's back (its loop is not running): a new leader takes the key. */
-  ha_side_delete(f.e, f.e->leader_key, false);
-  int64_t new_term = ha_side_put(f.e, f.e->leader_key, "{\"member_id\":\"usurper\"}");
+  mu_test_ha_side_delete(f.e, f.e->leader_key, false);
+  int64_t new_term = mu_test_ha_side_put(f.e, f.e->leader_key, "{\"member_id\":\"usurper\"}");
   assert_true(new_term > term);
   assert_int_equal(mu_leader_term(f.m.l), term); /* it has not heard yet */
 
@@ -244,7 +244,7 @@ static void test_fenced_out(void **state) {
   assert_int_equal(count(f.e, "/s3/jobs/"), 0);
   /* It stepped down (by the refused fence or by its watch, whichever came first). */
   int64_t until = mu_mono_ms() + 2000;
-  while (f.m.deposed == 0 && mu_mono_ms() < until) ha_run_for(f.e, 10);
+  while (f.m.deposed == 0 && mu_mono_ms() < until) mu_test_ha_run_for(f.e, 10);
   assert_int_equal(f.m.deposed, 1);
   assert_false(f.m.leading);
   assert_false(mu_leader_is_leader(f.m.l));
@@ -256,8 +256,8 @@ static void test_fenced_out(void **state) {
   assert_non_null(strstr(err.msg, "not the leader"));
 
   /* The usurper's key has no lease; remove it so the member can lead again and close. */
-  ha_side_delete(f.e, f.e->leader_key, false);
-  ha_run_until(f.e, &f.m.leading, 5000);
+  mu_test_ha_side_delete(f.e, f.e->leader_key, false);
+  mu_test_ha_run_until(f.e, &f.m.leading, 5000);
   assert_true(f.m.term > new_term);
   assert_int_equal(f.e->max_leading, 1);
   fixture_stop(&f);
@@ -285,7 +285,7 @@ static void create(fixture *f, const char *key, const char *value, created *c) {
   mu_err err = {0};
   memset(c, 0, sizeof *c);
   if (mu_store_create(f->s, key, value, 0, on_create, c, &err) != 0) fail_msg("create: %s", err.msg);
-  ha_run_until(f->e, &c->done, 15000);
+  mu_test_ha_run_until(f->e, &c->done, 15000);
 }
 
 /* Create-only: the first claim writes, a second finds the first's value and changes nothing;
@@ -301,24 +301,24 @@ static void test_create_only(void **state) {
   assert_false(c.failed);
   assert_int_equal(c.created, 0);
   assert_string_equal(c.existing, "first");
-  mu_etcd_result *r = ha_side_range(f.e, "/s6/slots/1", false);
+  mu_etcd_result *r = mu_test_ha_side_range(f.e, "/s6/slots/1", false);
   assert_int_equal(r->n_kvs, 1);
   assert_string_equal(r->kvs[0].value, "first");
   mu_etcd_result_free(r);
 
   int64_t term = f.m.term;
-  ha_side_delete(f.e, f.e->leader_key, false);
-  int64_t new_term = ha_side_put(f.e, f.e->leader_key, "{\"member_id\":\"usurper\"}");
+  mu_test_ha_side_delete(f.e, f.e->leader_key, false);
+  int64_t new_term = mu_test_ha_side_put(f.e, f.e->leader_key, "{\"member_id\":\"usurper\"}");
   assert_true(new_term > term);
   create(&f, "/s6/slots/2", "stale", &c);
   assert_true(c.failed);
   assert_int_equal(c.err.code, MU_EPERM);
   assert_int_equal(count(f.e, "/s6/slots/2"), 0);
   int64_t until = mu_mono_ms() + 2000;
-  while (f.m.deposed == 0 && mu_mono_ms() < until) ha_run_for(f.e, 10);
+  while (f.m.deposed == 0 && mu_mono_ms() < until) mu_test_ha_run_for(f.e, 10);
   assert_int_equal(f.m.deposed, 1);
-  ha_side_delete(f.e, f.e->leader_key, false);
-  ha_run_until(f.e, &f.m.leading, 5000);
+  mu_test_ha_side_delete(f.e, f.e->leader_key, false);
+  mu_test_ha_run_until(f.e, &f.m.leading, 5000);
   fixture_stop(&f);
 }
 
@@ -335,11 +335,11 @@ static void test_load_prefix_pages(void **state) {
   done d;
   commit(&f, b, &d);
   assert_false(d.failed);
-  ha_side_put(f.e, "/s4/agentsX", "outside the prefix");
+  mu_test_ha_side_put(f.e, "/s4/agentsX", "outside the prefix");
 
   loaded l = {0};
   assert_int_equal(mu_store_load_prefix(f.s, "/s4/agents/", on_page, on_loaded, &l, &err), 0);
-  ha_run_until(f.e, &l.done, 10000);
+  mu_test_ha_run_until(f.e, &l.done, 10000);
   if (l.failed) fail_msg("load: %s", l.err.msg);
   assert_int_equal(l.total, 100);
   assert_int_equal(l.n, 100);
@@ -350,17 +350,17 @@ static void test_load_prefix_pages(void **state) {
   }
   /* The snapshot revision: after our batch, and the side put outside the prefix. */
   assert_true(l.revision > d.res.revision);
-  mu_etcd_result *r = ha_side_range(f.e, "/s4/agentsX", false);
+  mu_etcd_result *r = mu_test_ha_side_range(f.e, "/s4/agentsX", false);
   assert_int_equal(l.revision, r->revision);
   mu_etcd_result_free(r);
   loaded_free(&l);
 
   /* Skipping a sub-prefix (bundle chunks): keys before and after it, none inside. */
-  ha_side_put(f.e, "/s4/agents/m/chunk", "big");
-  ha_side_put(f.e, "/s4/agents/z1", "{}");
+  mu_test_ha_side_put(f.e, "/s4/agents/m/chunk", "big");
+  mu_test_ha_side_put(f.e, "/s4/agents/z1", "{}");
   loaded sk = {0};
   assert_int_equal(mu_store_load_prefix_skip(f.s, "/s4/agents/", "/s4/agents/m/", on_page, on_loaded, &sk, &err), 0);
-  ha_run_until(f.e, &sk.done, 10000);
+  mu_test_ha_run_until(f.e, &sk.done, 10000);
   if (sk.failed) fail_msg("load: %s", sk.err.msg);
   assert_int_equal(sk.n, 101);
   assert_string_equal(sk.keys[99], "/s4/agents/a099");
@@ -373,7 +373,7 @@ static void test_load_prefix_pages(void **state) {
   const char *skips[] = {"/s4/agents/z", "/s4/agents/m/", "/s4/agents/a05", "/s4/agents/m/chunk"};
   loaded ms = {0};
   assert_int_equal(mu_store_load_prefix_skips(f.s, "/s4/agents/", skips, 4, on_page, on_loaded, &ms, &err), 0);
-  ha_run_until(f.e, &ms.done, 10000);
+  mu_test_ha_run_until(f.e, &ms.done, 10000);
   if (ms.failed) fail_msg("load: %s", ms.err.msg);
   assert_int_equal(ms.n, 90); /* a000..a049 and a060..a099 */
   assert_string_equal(ms.keys[49], "/s4/agents/a049");
@@ -387,7 +387,7 @@ static void test_load_prefix_pages(void **state) {
   /* Empty prefix → nothing, with the current revision. */
   loaded none = {0};
   assert_int_equal(mu_store_load_prefix(f.s, "/s4/none/", on_page, on_loaded, &none, &err), 0);
-  ha_run_until(f.e, &none.done, 5000);
+  mu_test_ha_run_until(f.e, &none.done, 5000);
   assert_false(none.failed);
   assert_int_equal(none.total, 0);
   assert_true(none.revision >= l.revision);
@@ -416,7 +416,7 @@ static void test_put_with_lease(void **state) {
   mu_err err = {0};
   lease_call g = {0};
   assert_int_equal(mu_etcd_lease_grant(f.m.c, 30, on_lease, &g, &err), 0);
-  ha_run_until(f.e, &g.done, 5000);
+  mu_test_ha_run_until(f.e, &g.done, 5000);
   assert_int_equal(g.err.code, 0);
   assert_true(g.id > 0);
   mu_store_batch *b = mu_store_batch_new(f.s);
@@ -426,18 +426,18 @@ static void test_put_with_lease(void **state) {
   done d;
   commit(&f, b, &d);
   if (d.failed) fail_msg("batch: %s", d.err.msg);
-  mu_etcd_result *r = ha_side_range(f.e, "/s5/presence/a1", false);
+  mu_etcd_result *r = mu_test_ha_side_range(f.e, "/s5/presence/a1", false);
   assert_int_equal(r->n_kvs, 1);
   assert_int_equal(r->kvs[0].lease, g.id);
   assert_string_equal(r->kvs[0].value, "{\"term\":1}");
   mu_etcd_result_free(r);
-  r = ha_side_range(f.e, "/s5/agents/a1", false);
+  r = mu_test_ha_side_range(f.e, "/s5/agents/a1", false);
   assert_int_equal(r->kvs[0].lease, 0);
   mu_etcd_result_free(r);
 
   lease_call rv = {0};
   assert_int_equal(mu_etcd_lease_revoke(f.m.c, g.id, on_lease, &rv, &err), 0);
-  ha_run_until(f.e, &rv.done, 5000);
+  mu_test_ha_run_until(f.e, &rv.done, 5000);
   assert_int_equal(rv.err.code, 0);
   assert_int_equal(count(f.e, "/s5/presence/"), 0);
   assert_int_equal(count(f.e, "/s5/agents/"), 1);

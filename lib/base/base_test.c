@@ -1,15 +1,18 @@
 /* lib/base: trace ids (fixed vectors, also computed by the Python in docs/observability.md),
  * job ids found in log text, and JSON log lines. */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "lib/base/assert.h"
 #include "lib/base/err.h"
 #include "lib/base/log.h"
 #include "lib/base/regex_size.h"
@@ -109,12 +112,43 @@ static void regex_sizes(void **state) {
   assert_non_null(strstr(why, "nested more than 64"));
 }
 
+/* MU_ASSERT stays on whatever the build: a true condition costs nothing visible, a false one
+ * aborts the process with the condition and the place on stderr. */
+static void asserts_abort_with_the_condition(void **state) {
+  (void)state;
+  int count = 1;
+  MU_ASSERT(count == 1);
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    dup2(fds[1], 2);
+    close(fds[0]);
+    MU_ASSERT(count < 0);
+    _exit(0);
+  }
+  close(fds[1]);
+  char out[512] = "";
+  size_t n = 0;
+  ssize_t r;
+  while (n < sizeof out - 1 && (r = read(fds[0], out + n, sizeof out - 1 - n)) > 0) n += (size_t)r;
+  close(fds[0]);
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFSIGNALED(status));
+  assert_int_equal(WTERMSIG(status), SIGABRT);
+  assert_non_null(strstr(out, "assertion failed: count < 0 (lib/base/base_test.c:"));
+  assert_non_null(strstr(out, "in asserts_abort_with_the_condition)"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(trace_ids),
       cmocka_unit_test(job_ids_in_text),
       cmocka_unit_test(json_lines),
       cmocka_unit_test(regex_sizes),
+      cmocka_unit_test(asserts_abort_with_the_condition),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* Shared bundle helpers: default limits, the "sha256:<hex>" digest of archive bytes, and a
  * bounded whole-file reader used by the CLI and the agent to load bundles and .sig files. */
 #include "lib/bundle/bundle.h"
+#include "lib/hash/sha256.h"
 
 #include <fcntl.h>
 #include <sodium.h>
@@ -34,7 +35,8 @@ void mu_bundle_hex32(const uint8_t in[32], char ret_hex[65]) {
 
 void mu_bundle_digest(const uint8_t *data, size_t len, char ret_digest[MU_BUNDLE_DIGEST_SIZE]) {
   uint8_t sum[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(sum, data, len);
+  /* libcrypto (SHA extensions) first; libsodium only when it cannot allocate its context */
+  if (mu_sha256_once(data, len, sum) != 0) crypto_hash_sha256(sum, data, len);
   memcpy(ret_digest, MU_BUNDLE_DIGEST_PREFIX, sizeof MU_BUNDLE_DIGEST_PREFIX - 1);
   mu_bundle_hex32(sum, ret_digest + sizeof MU_BUNDLE_DIGEST_PREFIX - 1);
 }

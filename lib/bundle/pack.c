@@ -20,6 +20,7 @@
 #include "lib/bundle/archive_util.h"
 #include "lib/bundle/manifest.h"
 #include "lib/bundle/version.h"
+#include "lib/hash/sha256.h"
 
 #define COPY_BUF 65536
 
@@ -34,7 +35,7 @@ typedef struct walk {
 
 typedef struct out_sink {
   int fd;
-  crypto_hash_sha256_state hash;
+  mu_sha256 hash;
   int error; /* errno of a failed write */
 } out_sink;
 
@@ -166,10 +167,9 @@ static int hash_file(const walk *w, const mu_bundle_file *f, struct archive *a, 
   int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return mu_err_set(err, MU_EIO, "'%s': %s", path, strerror(errno));
   uint8_t *buf = malloc(COPY_BUF);
-  crypto_hash_sha256_state h;
-  crypto_hash_sha256_init(&h);
+  mu_sha256 h = {0};
   struct stat st;
-  if (buf == NULL) {
+  if (buf == NULL || mu_sha256_init(&h) != 0) {
     rc = mu_err_set(err, MU_ENOMEM, "out of memory");
     goto out;
   }
@@ -185,15 +185,16 @@ static int hash_file(const walk *w, const mu_bundle_file *f, struct archive *a, 
       rc = mu_err_set(err, MU_EIO, "'%s': %s", f->path, n < 0 ? strerror(errno) : "changed while packing (shorter)");
       goto out;
     }
-    crypto_hash_sha256_update(&h, buf, (size_t)n);
+    mu_sha256_update(&h, buf, (size_t)n);
     if (a != NULL && archive_write_data(a, buf, (size_t)n) != n) {
       rc = mu_err_set(err, MU_EIO, "writing '%s': %s", f->path, archive_error_string(a));
       goto out;
     }
     left -= (uint64_t)n;
   }
-  crypto_hash_sha256_final(&h, ret_sum);
+  mu_sha256_final(&h, ret_sum);
 out:
+  mu_sha256_discard(&h);
   free(buf);
   close(fd);
   return rc;
@@ -214,7 +215,7 @@ static la_ssize_t sink_write(struct archive *a, void *ctx, const void *buf, size
     p += n;
     left -= (size_t)n;
   }
-  crypto_hash_sha256_update(&s->hash, buf, len);
+  mu_sha256_update(&s->hash, buf, len);
   return (la_ssize_t)len;
 }
 
@@ -351,7 +352,10 @@ int mu_bundle_pack(const char *dir, const mu_pack_opts *opts, const char *out_pa
     rc = mu_err_set(err, MU_EIO, "'%s': %s", out_path, strerror(errno));
     goto out;
   }
-  crypto_hash_sha256_init(&sink.hash);
+  if (mu_sha256_init(&sink.hash) != 0) {
+    rc = mu_err_set(err, MU_ENOMEM, "out of memory");
+    goto out;
+  }
   rc = write_archive(&w, &m, json, json_len, opts->compress, opts->level, &sink, err);
   if (rc != 0) goto out;
   if (fchmod(sink.fd, 0644) != 0 || fsync(sink.fd) != 0 || close(sink.fd) != 0) {
@@ -365,10 +369,11 @@ int mu_bundle_pack(const char *dir, const mu_pack_opts *opts, const char *out_pa
     goto out;
   }
   uint8_t sum[32];
-  crypto_hash_sha256_final(&sink.hash, sum);
+  mu_sha256_final(&sink.hash, sum);
   memcpy(ret_digest, MU_BUNDLE_DIGEST_PREFIX, sizeof MU_BUNDLE_DIGEST_PREFIX - 1);
   mu_bundle_hex32(sum, ret_digest + sizeof MU_BUNDLE_DIGEST_PREFIX - 1);
 out:
+  mu_sha256_discard(&sink.hash);
   if (sink.fd >= 0) close(sink.fd);
   if (rc != 0 && made_tmp) unlink(tmp);
   free(tmp);

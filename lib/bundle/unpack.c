@@ -319,13 +319,26 @@ int mu_bundle_unpack_ex(const uint8_t *data, size_t len, const mu_bundle_check *
                         const char *dest_dir, unsigned flags, mu_bundle_info **ret_info, mu_err *err) {
   limits = mu_unpack_limits_or_default(limits);
   mu_bundle_info *info = NULL;
+  int rc = mu_bundle_verify(data, len, check, limits, &info, err);
+  if (rc == 0) rc = mu_bundle_unpack_verified(data, len, info, limits, dest_dir, flags, err);
+  if (rc == 0 && ret_info != NULL) {
+    *ret_info = info;
+  } else {
+    mu_bundle_info_free(info);
+  }
+  return rc;
+}
+
+int mu_bundle_unpack_verified(const uint8_t *data, size_t len, const mu_bundle_info *info,
+                              const mu_unpack_limits *limits, const char *dest_dir, unsigned flags, mu_err *err) {
+  limits = mu_unpack_limits_or_default(limits);
+  if (info == NULL || info->manifest == NULL || info->archive_bytes != len)
+    return mu_err_set(err, MU_EINVAL, "unpack: the bytes are not the ones verified");
   char *abs = NULL;
   bool *seen = NULL;
-  int rc = mu_bundle_verify(data, len, check, limits, &info, err);
-  if (rc != 0) return rc;
+  int rc;
   if (mkdir(dest_dir, 0755) != 0) {
     int e = errno;
-    mu_bundle_info_free(info);
     return mu_err_set(err, e == EEXIST ? MU_EEXIST : MU_EIO, "destination '%s': %s", dest_dir,
                       e == EEXIST ? "already exists" : strerror(e));
   }
@@ -355,10 +368,5 @@ int mu_bundle_unpack_ex(const uint8_t *data, size_t len, const mu_bundle_check *
 out:
   free(seen);
   free(abs);
-  if (rc == 0 && ret_info != NULL) {
-    *ret_info = info;
-  } else {
-    mu_bundle_info_free(info);
-  }
   return rc;
 }

@@ -40,4 +40,12 @@ int mu_bundle_unpack(const uint8_t *data, size_t len, const mu_bundle_check *che
 int mu_bundle_unpack_ex(const uint8_t *data, size_t len, const mu_bundle_check *check, const mu_unpack_limits *limits,
                         const char *dest_dir, unsigned flags, mu_bundle_info **ret_info, mu_err *err);
 
+/* Extracts data that mu_bundle_verify already passed, as info (what it returned), without
+ * hashing or checking the signature again: the same entry rules, limits and manifest checks
+ * as mu_bundle_unpack apply while extracting (each entry's sha256 against the manifest).
+ * data must be the very bytes verified (MU_EINVAL when their length differs from
+ * info->archive_bytes); the caller keeps them unchanged in between. Errors as above. */
+int mu_bundle_unpack_verified(const uint8_t *data, size_t len, const mu_bundle_info *info,
+                              const mu_unpack_limits *limits, const char *dest_dir, unsigned flags, mu_err *err);
+
 #endif

@@ -457,6 +457,48 @@ static void test_unpack_manifest_mismatch(void **state) {
   refused((const uint8_t *)"definitely not a bundle", 23, &unsigned_ok, NULL, MU_EINVAL, "truncated or corrupt");
 }
 
+/* The agent verifies first (digest, signature, rollback floor needs the manifest), then
+ * extracts what it verified without hashing the archive a second time (mu_bundle_unpack is
+ * verify + this, so every refusal test above runs the same extraction), and bytes of another
+ * length than the verified ones are refused before anything is written. */
+static void test_unpack_verified(void **state) {
+  (void)state;
+  char *src = make_src();
+  size_t len = 0;
+  char digest[MU_BUNDLE_DIGEST_SIZE];
+  uint8_t *data = pack_src(src, &len, digest);
+  mu_err err = {0};
+  mu_bundle_check chk = {.expected_digest = digest, .allow_unsigned = true};
+  mu_bundle_info *info = NULL;
+  assert_int_equal(mu_bundle_verify(data, len, &chk, NULL, &info, &err), 0);
+  for (unsigned flags = 0; flags <= MU_UNPACK_NO_UNSHARE; flags++) {
+    char *root = tu_mkdtemp();
+    char *dest = tu_path(root, "dest");
+    int rc = mu_bundle_unpack_verified(data, len, info, NULL, dest, flags, &err);
+    if (rc != 0) fail_msg("unpack verified (flags %u): %s", flags, err.msg);
+    assert_file(dest, "run.sh", "#!/bin/sh\necho hi\n", 0755);
+    assert_file(dest, "lib/util.sh", "util() { :; }\n", 0600);
+    char *ro = tu_path(dest, "ro");
+    chmod(ro, 0755);
+    free(ro);
+    tu_rm_rf(root);
+    /* not the bytes verified: refused before anything is written */
+    rc = mu_bundle_unpack_verified(data, len - 1, info, NULL, dest, flags, &err);
+    assert_int_equal(rc, MU_EINVAL);
+    assert_non_null(strstr(err.msg, "not the ones verified"));
+    assert_int_equal(access(dest, F_OK), -1);
+    free(root);
+    free(dest);
+  }
+  mu_bundle_info_free(info);
+  char *ro = tu_path(src, "ro");
+  chmod(ro, 0755);
+  free(ro);
+  tu_rm_rf(src);
+  free(src);
+  free(data);
+}
+
 int mu_test_unpack(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_unpack_happy),
@@ -469,6 +511,7 @@ int mu_test_unpack(void) {
       cmocka_unit_test(test_unpack_entry_count),
       cmocka_unit_test(test_unpack_special_entries),
       cmocka_unit_test(test_unpack_manifest_mismatch),
+      cmocka_unit_test(test_unpack_verified),
   };
   return cmocka_run_group_tests_name("unpack", tests, NULL, NULL);
 }

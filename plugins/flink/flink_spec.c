@@ -1,58 +1,19 @@
 /* Parsing and checking of the Flink task spec (flink_spec.h). Runs at validate() (result
  * thrown away) and at start() (result kept), so both apply the same rules. YARN and Kubernetes
  * options are folded into the -D conf map under Flink's own keys, refusing a conf entry that
- * says otherwise, so the CLI and the REST run see one configuration. */
+ * says otherwise, so the CLI and the REST run see one configuration. Fields are looked up and
+ * refused through the SDK's spec_fields.h; the readers below keep Flink's "want ..." wording. */
 #include "flink_spec.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "muster_plugin.h"
-
-static int bad(char *errbuf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int bad(char *errbuf, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(errbuf, MUSTER_ERRBUF_SIZE, fmt, ap);
-  va_end(ap);
-  return -EINVAL;
-}
-
-static json_t *get(json_t *o, const char *camel, const char *snake) {
-  json_t *v = json_object_get(o, camel);
-  if (v == NULL && snake != NULL) v = json_object_get(o, snake);
-  return json_is_null(v) ? NULL : v;
-}
-
-int mu_flink_duration_parse(const char *text, int64_t *ret_ms) {
-  if (text == NULL || *text == '\0') return -EINVAL;
-  const char *p = text;
-  double total = 0;
-  while (*p) {
-    char *end;
-    if (!isdigit((unsigned char)*p)) return -EINVAL;
-    double v = strtod(p, &end);
-    if (end == p || v < 0) return -EINVAL;
-    p = end;
-    double unit;
-    if (strncmp(p, "ms", 2) == 0) unit = 1, p += 2;
-    else if (*p == 's') unit = 1000, p++;
-    else if (*p == 'm') unit = 60000, p++;
-    else if (*p == 'h') unit = 3600000, p++;
-    else if (*p == 'd') unit = 86400000, p++;
-    else if (*p == '\0' && total == 0) unit = 1000; /* a bare number: seconds */
-    else return -EINVAL;
-    total += v * unit;
-    if (total > 1e15) return -EINVAL;
-  }
-  *ret_ms = (int64_t)total;
-  return 0;
-}
+#include "spec_fields.h"
 
 const char *mu_flink_target_name(mu_flink_target t) {
   switch (t) {
@@ -92,19 +53,19 @@ void mu_flink_job_id_derive(const char *task_run_id, uint32_t attempt, char *ret
 /* ---- field readers: each names the field it refuses ---- */
 
 static int get_str(json_t *o, const char *camel, const char *snake, char **ret, char *errbuf) {
-  json_t *v = get(o, camel, snake);
+  json_t *v = muster_field_get(o, camel, snake);
   *ret = NULL;
   if (v == NULL) return 0;
-  if (!json_is_string(v)) return bad(errbuf, "flink.%s: want a string", snake);
+  if (!json_is_string(v)) return muster_field_fail(errbuf, "flink.%s: want a string", snake);
   const char *s = json_string_value(v);
   if (*s == '\0') return 0;
-  if (strlen(s) != json_string_length(v)) return bad(errbuf, "flink.%s: contains a NUL byte", snake);
+  if (strlen(s) != json_string_length(v)) return muster_field_fail(errbuf, "flink.%s: contains a NUL byte", snake);
   if ((*ret = strdup(s)) == NULL) return -ENOMEM;
   return 0;
 }
 
 static int get_uint(json_t *o, const char *camel, const char *snake, unsigned max, unsigned *ret, char *errbuf) {
-  json_t *v = get(o, camel, snake);
+  json_t *v = muster_field_get(o, camel, snake);
   *ret = 0;
   if (v == NULL) return 0;
   long long n;
@@ -115,20 +76,21 @@ static int get_uint(json_t *o, const char *camel, const char *snake, unsigned ma
     errno = 0;
     n = strtoll(json_string_value(v), &end, 10);
     if (errno != 0 || *end != '\0' || end == json_string_value(v))
-      return bad(errbuf, "flink.%s: want a whole number", snake);
+      return muster_field_fail(errbuf, "flink.%s: want a whole number", snake);
   } else {
-    return bad(errbuf, "flink.%s: want a whole number", snake);
+    return muster_field_fail(errbuf, "flink.%s: want a whole number", snake);
   }
-  if (n < 0 || n > (long long)max) return bad(errbuf, "flink.%s: %lld is out of range (0-%u)", snake, n, max);
+  if (n < 0 || n > (long long)max)
+    return muster_field_fail(errbuf, "flink.%s: %lld is out of range (0-%u)", snake, n, max);
   *ret = (unsigned)n;
   return 0;
 }
 
 static int get_bool(json_t *o, const char *camel, const char *snake, bool *ret, char *errbuf) {
-  json_t *v = get(o, camel, snake);
+  json_t *v = muster_field_get(o, camel, snake);
   *ret = false;
   if (v == NULL) return 0;
-  if (!json_is_boolean(v)) return bad(errbuf, "flink.%s: want true or false", snake);
+  if (!json_is_boolean(v)) return muster_field_fail(errbuf, "flink.%s: want true or false", snake);
   *ret = json_is_true(v);
   return 0;
 }
@@ -138,8 +100,8 @@ static int get_duration(json_t *o, const char *camel, const char *snake, int64_t
   int rc = get_str(o, camel, snake, &text, errbuf);
   if (rc != 0) return rc;
   *ret = dflt;
-  if (text != NULL && (mu_flink_duration_parse(text, ret) != 0 || *ret <= 0))
-    rc = bad(errbuf, "flink.%s: bad duration \"%.64s\" (want e.g. 500ms, 30s, 5m)", snake, text);
+  if (text != NULL && (muster_duration_parse(text, ret) != 0 || *ret <= 0))
+    rc = muster_field_fail(errbuf, "flink.%s: bad duration \"%.64s\" (want e.g. 500ms, 30s, 5m)", snake, text);
   free(text);
   return rc;
 }
@@ -147,19 +109,19 @@ static int get_duration(json_t *o, const char *camel, const char *snake, int64_t
 /* A file from the bundle: relative without "..", or absolute (an agent-side path). */
 static int check_file(const char *field, const char *path, const char *suffix, char *errbuf) {
   for (const char *p = path; *p; p++)
-    if ((unsigned char)*p < 0x20) return bad(errbuf, "flink.%s: control character in the path", field);
+    if ((unsigned char)*p < 0x20) return muster_field_fail(errbuf, "flink.%s: control character in the path", field);
   const char *p = path;
   while (*p) {
     const char *slash = strchr(p, '/');
     size_t len = slash ? (size_t)(slash - p) : strlen(p);
     if (len == 2 && p[0] == '.' && p[1] == '.')
-      return bad(errbuf, "flink.%s: \"..\" is not allowed in \"%.128s\"", field, path);
+      return muster_field_fail(errbuf, "flink.%s: \"..\" is not allowed in \"%.128s\"", field, path);
     p += len;
     while (*p == '/') p++;
   }
   size_t n = strlen(path), sl = strlen(suffix);
   if (n <= sl || strcmp(path + n - sl, suffix) != 0)
-    return bad(errbuf, "flink.%s: \"%.128s\" is not a %s file", field, path, suffix);
+    return muster_field_fail(errbuf, "flink.%s: \"%.128s\" is not a %s file", field, path, suffix);
   return 0;
 }
 
@@ -174,9 +136,10 @@ static int conf_set(mu_flink_spec *s, const char *field, const char *key, const 
   for (size_t i = 0; i < s->n_conf; i++) {
     if (strcmp(s->conf[i].key, key) != 0) continue;
     if (strcmp(s->conf[i].value, value) == 0) return 0;
-    return bad(errbuf, "flink.%s: conflicts with conf %s=%.128s", field, key, s->conf[i].value);
+    return muster_field_fail(errbuf, "flink.%s: conflicts with conf %s=%.128s", field, key, s->conf[i].value);
   }
-  if (s->n_conf >= MU_FLINK_MAX_ITEMS) return bad(errbuf, "flink.conf: more than %d entries", MU_FLINK_MAX_ITEMS);
+  if (s->n_conf >= MU_FLINK_MAX_ITEMS)
+    return muster_field_fail(errbuf, "flink.conf: more than %d entries", MU_FLINK_MAX_ITEMS);
   mu_flink_kv *g = realloc(s->conf, (s->n_conf + 1) * sizeof *g);
   if (g == NULL) return -ENOMEM;
   s->conf = g;
@@ -198,19 +161,19 @@ static const char *conf_get(const mu_flink_spec *s, const char *key) {
 }
 
 static int parse_conf(json_t *f, mu_flink_spec *s, char *errbuf) {
-  json_t *c = get(f, "conf", "conf");
+  json_t *c = muster_field_get(f, "conf", "conf");
   if (c == NULL) return 0;
-  if (!json_is_object(c)) return bad(errbuf, "flink.conf: want a map of key: value");
+  if (!json_is_object(c)) return muster_field_fail(errbuf, "flink.conf: want a map of key: value");
   if (json_object_size(c) > MU_FLINK_MAX_ITEMS)
-    return bad(errbuf, "flink.conf: more than %d entries", MU_FLINK_MAX_ITEMS);
+    return muster_field_fail(errbuf, "flink.conf: more than %d entries", MU_FLINK_MAX_ITEMS);
   const char *key;
   json_t *v;
   json_object_foreach(c, key, v) {
     if (*key == '\0' || strpbrk(key, "= \t\r\n") != NULL)
-      return bad(errbuf, "flink.conf: bad key \"%.64s\" (no '=', spaces or line breaks)", key);
-    if (!json_is_string(v)) return bad(errbuf, "flink.conf.%.64s: want a string", key);
+      return muster_field_fail(errbuf, "flink.conf: bad key \"%.64s\" (no '=', spaces or line breaks)", key);
+    if (!json_is_string(v)) return muster_field_fail(errbuf, "flink.conf.%.64s: want a string", key);
     if (strpbrk(json_string_value(v), "\r\n") != NULL || strlen(json_string_value(v)) != json_string_length(v))
-      return bad(errbuf, "flink.conf.%.64s: line breaks or NUL in the value", key);
+      return muster_field_fail(errbuf, "flink.conf.%.64s: line breaks or NUL in the value", key);
     int rc = conf_set(s, "conf", key, json_string_value(v), errbuf);
     if (rc != 0) return rc;
   }
@@ -237,14 +200,16 @@ static int parse_cluster_options(json_t *f, mu_flink_spec *s, char *errbuf) {
     int rc = get_str(f, opts[i].camel, opts[i].snake, &v, errbuf);
     if (rc != 0) return rc;
     if (v == NULL) continue;
-    if (strpbrk(v, "\r\n") != NULL) rc = bad(errbuf, "flink.%s: line break in the value", opts[i].snake);
+    if (strpbrk(v, "\r\n") != NULL) rc = muster_field_fail(errbuf, "flink.%s: line break in the value", opts[i].snake);
     else if (opts[i].yarn == 1 && !yarn)
-      rc = bad(errbuf, "flink.%s: a YARN option, but target is %s", opts[i].snake, mu_flink_target_name(s->target));
+      rc = muster_field_fail(errbuf, "flink.%s: a YARN option, but target is %s", opts[i].snake,
+                             mu_flink_target_name(s->target));
     else if (opts[i].yarn == 2 && !k8s)
-      rc = bad(errbuf, "flink.%s: a Kubernetes option, but target is %s", opts[i].snake,
-               mu_flink_target_name(s->target));
+      rc = muster_field_fail(errbuf, "flink.%s: a Kubernetes option, but target is %s", opts[i].snake,
+                             mu_flink_target_name(s->target));
     else if (opts[i].yarn == 0 && s->target == MU_FLINK_TARGET_SESSION)
-      rc = bad(errbuf, "flink.%s: a session cluster's memory is set where it was started, not per job", opts[i].snake);
+      rc = muster_field_fail(errbuf, "flink.%s: a session cluster's memory is set where it was started, not per job",
+                             opts[i].snake);
     else rc = conf_set(s, opts[i].snake, opts[i].key, v, errbuf);
     free(v);
     if (rc != 0) return rc;
@@ -254,7 +219,8 @@ static int parse_cluster_options(json_t *f, mu_flink_spec *s, char *errbuf) {
   if (rc != 0) return rc;
   if (slots > 0) {
     if (s->target == MU_FLINK_TARGET_SESSION)
-      return bad(errbuf, "flink.slots: a session cluster's slots are set where it was started, not per job");
+      return muster_field_fail(errbuf,
+                               "flink.slots: a session cluster's slots are set where it was started, not per job");
     char num[16];
     snprintf(num, sizeof num, "%u", slots);
     rc = conf_set(s, "slots", "taskmanager.numberOfTaskSlots", num, errbuf);
@@ -273,10 +239,10 @@ static int parse_target(json_t *f, mu_flink_spec *s, char *errbuf) {
     size_t i = 0;
     while (i < 5 && strcmp(t, names[i]) != 0) i++;
     if (i == 5)
-      rc = bad(errbuf,
-               "flink.target: unknown target \"%.64s\" (want session, yarn-application, "
-               "kubernetes-application, yarn-per-job or local)",
-               t);
+      rc = muster_field_fail(errbuf,
+                             "flink.target: unknown target \"%.64s\" (want session, yarn-application, "
+                             "kubernetes-application, yarn-per-job or local)",
+                             t);
     else s->target = (mu_flink_target)i;
   }
   free(t);
@@ -290,7 +256,7 @@ static int parse_program(json_t *f, mu_flink_spec *s, char *errbuf) {
   if (rc == 0) rc = get_str(f, "sqlScript", "sql_script", &sql, errbuf);
   int n = (jar != NULL) + (py != NULL) + (sql != NULL);
   if (rc == 0 && n != 1)
-    rc = bad(errbuf, "flink: set exactly one program: jar, python (PyFlink) or sql_script (got %d)", n);
+    rc = muster_field_fail(errbuf, "flink: set exactly one program: jar, python (PyFlink) or sql_script (got %d)", n);
   if (rc == 0 && jar != NULL) {
     s->program = MU_FLINK_PROGRAM_JAR;
     rc = check_file("jar", jar, ".jar", errbuf);
@@ -312,27 +278,27 @@ static int parse_program(json_t *f, mu_flink_spec *s, char *errbuf) {
   rc = get_str(f, "entryClass", "entry_class", &s->entry_class, errbuf);
   if (rc != 0) return rc;
   if (s->entry_class != NULL && !class_name_ok(s->entry_class))
-    return bad(errbuf, "flink.entry_class: \"%.128s\" is not a Java class name", s->entry_class);
+    return muster_field_fail(errbuf, "flink.entry_class: \"%.128s\" is not a Java class name", s->entry_class);
   if (s->entry_class != NULL && s->program == MU_FLINK_PROGRAM_SQL)
-    return bad(errbuf, "flink.entry_class: a SQL script has no entry class");
-  json_t *a = get(f, "programArgs", "program_args");
+    return muster_field_fail(errbuf, "flink.entry_class: a SQL script has no entry class");
+  json_t *a = muster_field_get(f, "programArgs", "program_args");
   if (a != NULL) {
-    if (!json_is_array(a)) return bad(errbuf, "flink.program_args: want a list of strings");
+    if (!json_is_array(a)) return muster_field_fail(errbuf, "flink.program_args: want a list of strings");
     if (json_array_size(a) > MU_FLINK_MAX_ITEMS)
-      return bad(errbuf, "flink.program_args: more than %d", MU_FLINK_MAX_ITEMS);
+      return muster_field_fail(errbuf, "flink.program_args: more than %d", MU_FLINK_MAX_ITEMS);
     s->args = calloc(json_array_size(a) + 1, sizeof *s->args);
     if (s->args == NULL) return -ENOMEM;
     size_t i;
     json_t *v;
     json_array_foreach(a, i, v) {
       if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
-        return bad(errbuf, "flink.program_args[%zu]: want a string", i);
+        return muster_field_fail(errbuf, "flink.program_args[%zu]: want a string", i);
       s->args[i] = strdup(json_string_value(v));
       if (s->args[i] == NULL) return -ENOMEM;
       s->n_args++;
     }
     if (s->n_args > 0 && s->program == MU_FLINK_PROGRAM_SQL)
-      return bad(errbuf, "flink.program_args: a SQL script takes no program arguments");
+      return muster_field_fail(errbuf, "flink.program_args: a SQL script takes no program arguments");
   }
   return get_uint(f, "parallelism", "parallelism", 1u << 15, &s->parallelism, errbuf);
 }
@@ -347,16 +313,17 @@ static int parse_rest_url(json_t *f, mu_flink_spec *s, char *errbuf) {
     char *u = urls[i];
     if (u == NULL) continue;
     if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)
-      return bad(errbuf, "flink.%s: \"%.128s\" is not an http(s) URL", fields[i], u);
+      return muster_field_fail(errbuf, "flink.%s: \"%.128s\" is not an http(s) URL", fields[i], u);
     for (const char *p = u; *p; p++)
       if ((unsigned char)*p <= 0x20 || *p == '?' || *p == '#')
-        return bad(errbuf, "flink.%s: want a base URL without spaces, query or fragment", fields[i]);
+        return muster_field_fail(errbuf, "flink.%s: want a base URL without spaces, query or fragment", fields[i]);
     size_t n = strlen(u);
     while (n > 8 && u[n - 1] == '/') u[--n] = '\0';
   }
   if (s->yarn_rm_url != NULL && s->target != MU_FLINK_TARGET_YARN_APPLICATION &&
       s->target != MU_FLINK_TARGET_YARN_PER_JOB)
-    return bad(errbuf, "flink.yarn_rm_url: a YARN option, but target is %s", mu_flink_target_name(s->target));
+    return muster_field_fail(errbuf, "flink.yarn_rm_url: a YARN option, but target is %s",
+                             mu_flink_target_name(s->target));
   return 0;
 }
 
@@ -365,7 +332,8 @@ static int parse_job_id(json_t *f, mu_flink_spec *s, char *errbuf) {
   int rc = get_str(f, "jobId", "job_id", &id, errbuf);
   if (rc != 0 || id == NULL) return rc;
   for (char *p = id; *p; p++) *p = (char)tolower((unsigned char)*p);
-  if (!mu_flink_job_id_valid(id)) rc = bad(errbuf, "flink.job_id: \"%.64s\" is not a JobID (32 hex characters)", id);
+  if (!mu_flink_job_id_valid(id))
+    rc = muster_field_fail(errbuf, "flink.job_id: \"%.64s\" is not a JobID (32 hex characters)", id);
   else memcpy(s->job_id, id, MU_FLINK_JOB_ID_LEN + 1);
   free(id);
   return rc;
@@ -378,7 +346,7 @@ static int parse_lifecycle(json_t *f, mu_flink_spec *s, char *errbuf) {
   if (rc == 0 && kind != NULL) {
     if (strcmp(kind, "batch") == 0) s->kind = MU_FLINK_BATCH;
     else if (strcmp(kind, "streaming") == 0) s->kind = MU_FLINK_STREAMING;
-    else rc = bad(errbuf, "flink.kind: unknown kind \"%.64s\" (want batch or streaming)", kind);
+    else rc = muster_field_fail(errbuf, "flink.kind: unknown kind \"%.64s\" (want batch or streaming)", kind);
   }
   if (rc == 0) rc = get_str(f, "savepointPath", "savepoint_path", &s->savepoint_path, errbuf);
   if (rc == 0)
@@ -388,33 +356,37 @@ static int parse_lifecycle(json_t *f, mu_flink_spec *s, char *errbuf) {
     if (strcasecmp(mode, "claim") == 0) s->restore_mode = "CLAIM";
     else if (strcasecmp(mode, "no_claim") == 0 || strcasecmp(mode, "no-claim") == 0) s->restore_mode = "NO_CLAIM";
     else if (strcasecmp(mode, "legacy") == 0) s->restore_mode = "LEGACY";
-    else rc = bad(errbuf, "flink.restore_mode: unknown mode \"%.64s\" (want claim, no_claim or legacy)", mode);
+    else
+      rc = muster_field_fail(errbuf, "flink.restore_mode: unknown mode \"%.64s\" (want claim, no_claim or legacy)",
+                             mode);
   }
   if (rc == 0 && s->savepoint_path == NULL && (s->restore_mode != NULL || s->allow_non_restored_state))
-    rc = bad(errbuf, "flink.%s: needs savepoint_path (what to restore from)",
-             s->restore_mode != NULL ? "restore_mode" : "allow_non_restored_state");
+    rc = muster_field_fail(errbuf, "flink.%s: needs savepoint_path (what to restore from)",
+                           s->restore_mode != NULL ? "restore_mode" : "allow_non_restored_state");
   if (rc == 0 && s->savepoint_path != NULL && strpbrk(s->savepoint_path, "\r\n\t ") != NULL)
-    rc = bad(errbuf, "flink.savepoint_path: spaces or line breaks in the path");
+    rc = muster_field_fail(errbuf, "flink.savepoint_path: spaces or line breaks in the path");
   if (rc == 0) rc = get_str(f, "savepointDir", "savepoint_dir", &s->savepoint_dir, errbuf);
   if (rc == 0 && s->savepoint_dir != NULL && strpbrk(s->savepoint_dir, "\r\n\t ") != NULL)
-    rc = bad(errbuf, "flink.savepoint_dir: spaces or line breaks in the path");
+    rc = muster_field_fail(errbuf, "flink.savepoint_dir: spaces or line breaks in the path");
   if (rc == 0) rc = get_bool(f, "savepointOnCancel", "savepoint_on_cancel", &legacy_sp, errbuf);
   if (rc == 0) rc = get_str(f, "onCancel", "on_cancel", &on_cancel, errbuf);
   if (rc == 0 && on_cancel != NULL) {
     if (strcmp(on_cancel, "cancel") == 0) s->on_cancel = MU_FLINK_CANCEL_PLAIN;
     else if (strcmp(on_cancel, "savepoint") == 0) s->on_cancel = MU_FLINK_CANCEL_SAVEPOINT;
     else if (strcmp(on_cancel, "drain") == 0) s->on_cancel = MU_FLINK_CANCEL_DRAIN;
-    else rc = bad(errbuf, "flink.on_cancel: unknown action \"%.64s\" (want cancel, savepoint or drain)", on_cancel);
+    else
+      rc = muster_field_fail(errbuf, "flink.on_cancel: unknown action \"%.64s\" (want cancel, savepoint or drain)",
+                             on_cancel);
     if (rc == 0 && legacy_sp && s->on_cancel == MU_FLINK_CANCEL_PLAIN)
-      rc = bad(errbuf, "flink.savepoint_on_cancel: conflicts with on_cancel: cancel");
+      rc = muster_field_fail(errbuf, "flink.savepoint_on_cancel: conflicts with on_cancel: cancel");
   } else if (rc == 0 && legacy_sp) {
     s->on_cancel = MU_FLINK_CANCEL_SAVEPOINT;
   }
   if (rc == 0 && s->on_cancel != MU_FLINK_CANCEL_PLAIN && s->savepoint_dir == NULL) {
     const char *dflt = conf_get(s, "state.savepoints.dir");
     if (dflt == NULL)
-      rc = bad(errbuf, "flink.on_cancel: %s needs savepoint_dir (or conf state.savepoints.dir)",
-               s->on_cancel == MU_FLINK_CANCEL_DRAIN ? "drain" : "savepoint");
+      rc = muster_field_fail(errbuf, "flink.on_cancel: %s needs savepoint_dir (or conf state.savepoints.dir)",
+                             s->on_cancel == MU_FLINK_CANCEL_DRAIN ? "drain" : "savepoint");
     else if ((s->savepoint_dir = strdup(dflt)) == NULL) rc = -ENOMEM;
   }
   if (rc == 0) rc = get_bool(f, "detached", "detached", &s->detached, errbuf);
@@ -436,11 +408,11 @@ static int parse_timing(json_t *root, json_t *f, mu_flink_spec *s, char *errbuf)
     rc = get_uint(f, "restartEventThreshold", "restart_event_threshold", 1000000, &s->restart_event_threshold, errbuf);
   if (rc != 0) return rc;
   if (s->restart_event_threshold == 0) s->restart_event_threshold = MU_FLINK_DEFAULT_RESTART_EVENTS;
-  if (s->poll_ms < 50) return bad(errbuf, "flink.poll_interval: at least 50ms");
-  json_t *t = get(root, "timeout", "timeout");
+  if (s->poll_ms < 50) return muster_field_fail(errbuf, "flink.poll_interval: at least 50ms");
+  json_t *t = muster_field_get(root, "timeout", "timeout");
   if (json_is_string(t) && *json_string_value(t) != '\0' &&
-      mu_flink_duration_parse(json_string_value(t), &s->timeout_ms) != 0)
-    return bad(errbuf, "timeout: bad duration \"%.64s\"", json_string_value(t));
+      muster_duration_parse(json_string_value(t), &s->timeout_ms) != 0)
+    return muster_field_fail(errbuf, "timeout: bad duration \"%.64s\"", json_string_value(t));
   return 0;
 }
 
@@ -457,32 +429,37 @@ static int parse_upgrade(json_t *f, mu_flink_spec *s, char *errbuf) {
     else if (strcmp(mode, "savepoint") == 0) s->upgrade = MU_FLINK_UPGRADE_SAVEPOINT;
     else if (strcmp(mode, "last-state") == 0 || strcmp(mode, "last_state") == 0)
       s->upgrade = MU_FLINK_UPGRADE_LAST_STATE;
-    else rc = bad(errbuf, "flink.upgrade_mode: unknown mode \"%.64s\" (want stateless, savepoint or last-state)", mode);
+    else
+      rc = muster_field_fail(
+          errbuf, "flink.upgrade_mode: unknown mode \"%.64s\" (want stateless, savepoint or last-state)", mode);
   }
   if (rc == 0 && from != NULL) {
     for (char *p = from; *p; p++) *p = (char)tolower((unsigned char)*p);
     if (!mu_flink_job_id_valid(from))
-      rc = bad(errbuf, "flink.upgrade_from: \"%.64s\" is not a JobID (32 hex characters)", from);
+      rc = muster_field_fail(errbuf, "flink.upgrade_from: \"%.64s\" is not a JobID (32 hex characters)", from);
     else memcpy(s->upgrade_from, from, MU_FLINK_JOB_ID_LEN + 1);
   }
   if (rc == 0 && (s->upgrade != MU_FLINK_UPGRADE_NONE) != (s->upgrade_from[0] != '\0'))
-    rc = bad(errbuf, s->upgrade_from[0] ? "flink.upgrade_from: needs upgrade_mode (stateless, savepoint or last-state)"
-                                        : "flink.upgrade_mode: needs upgrade_from (the JobID of the running version)");
+    rc = muster_field_fail(errbuf, s->upgrade_from[0]
+                                       ? "flink.upgrade_from: needs upgrade_mode (stateless, savepoint or last-state)"
+                                       : "flink.upgrade_mode: needs upgrade_from (the JobID of the running version)");
   if (rc == 0 && s->upgrade != MU_FLINK_UPGRADE_NONE) {
     if (s->kind != MU_FLINK_STREAMING)
-      rc = bad(errbuf, "flink.upgrade_mode: upgrades are for streaming jobs (kind: streaming)");
+      rc = muster_field_fail(errbuf, "flink.upgrade_mode: upgrades are for streaming jobs (kind: streaming)");
     else if (s->target != MU_FLINK_TARGET_SESSION || s->program != MU_FLINK_PROGRAM_JAR)
-      rc = bad(errbuf, "flink.upgrade_mode: upgrades run over REST: target session with a jar");
+      rc = muster_field_fail(errbuf, "flink.upgrade_mode: upgrades run over REST: target session with a jar");
     else if (s->savepoint_path != NULL)
-      rc = bad(errbuf, "flink.savepoint_path: conflicts with upgrade_mode (the upgrade decides what to restore from)");
+      rc = muster_field_fail(
+          errbuf, "flink.savepoint_path: conflicts with upgrade_mode (the upgrade decides what to restore from)");
     else if (s->upgrade == MU_FLINK_UPGRADE_SAVEPOINT && s->savepoint_dir == NULL &&
              conf_get(s, "state.savepoints.dir") == NULL)
-      rc = bad(errbuf, "flink.upgrade_mode: savepoint needs savepoint_dir (or conf state.savepoints.dir)");
+      rc =
+          muster_field_fail(errbuf, "flink.upgrade_mode: savepoint needs savepoint_dir (or conf state.savepoints.dir)");
     else if (s->upgrade == MU_FLINK_UPGRADE_SAVEPOINT && s->savepoint_dir == NULL &&
              (s->savepoint_dir = strdup(conf_get(s, "state.savepoints.dir"))) == NULL)
       rc = -ENOMEM;
     else if (s->job_id[0] != '\0' && strcmp(s->job_id, s->upgrade_from) == 0)
-      rc = bad(errbuf, "flink.job_id: the new version needs its own JobID, not upgrade_from's");
+      rc = muster_field_fail(errbuf, "flink.job_id: the new version needs its own JobID, not upgrade_from's");
   }
   free(mode);
   free(from);
@@ -492,22 +469,23 @@ static int parse_upgrade(json_t *f, mu_flink_spec *s, char *errbuf) {
 /* Which targets need what: the REST URL for session, a CLI for the others. */
 static int check_target(const mu_flink_spec *s, char *errbuf) {
   if (s->target == MU_FLINK_TARGET_SESSION && s->rest_url == NULL)
-    return bad(errbuf, "flink.jobmanager_url: target session needs the JobManager's REST URL");
+    return muster_field_fail(errbuf, "flink.jobmanager_url: target session needs the JobManager's REST URL");
   if (s->target == MU_FLINK_TARGET_SESSION && s->program != MU_FLINK_PROGRAM_JAR && s->flink_home == NULL)
-    return bad(errbuf,
-               "flink.flink_home: a %s program on a session cluster is submitted with the flink CLI; set flink_home",
-               s->program == MU_FLINK_PROGRAM_SQL ? "SQL" : "PyFlink");
+    return muster_field_fail(
+        errbuf, "flink.flink_home: a %s program on a session cluster is submitted with the flink CLI; set flink_home",
+        s->program == MU_FLINK_PROGRAM_SQL ? "SQL" : "PyFlink");
   if (s->target == MU_FLINK_TARGET_K8S_APPLICATION && conf_get(s, "kubernetes.cluster-id") == NULL)
-    return bad(errbuf,
-               "flink.kubernetes_cluster_id: target kubernetes-application needs a cluster id "
-               "(the handle the task re-attaches by)");
+    return muster_field_fail(errbuf,
+                             "flink.kubernetes_cluster_id: target kubernetes-application needs a cluster id "
+                             "(the handle the task re-attaches by)");
   if (s->target == MU_FLINK_TARGET_LOCAL && s->yarn_rm_url != NULL)
-    return bad(errbuf, "flink.yarn_rm_url: target local runs no YARN application");
+    return muster_field_fail(errbuf, "flink.yarn_rm_url: target local runs no YARN application");
   if (s->detached && s->kind == MU_FLINK_STREAMING && s->on_cancel != MU_FLINK_CANCEL_PLAIN)
-    return bad(errbuf, "flink.detached: a detached task ends once the job runs, so on_cancel %s would never run",
-               s->on_cancel == MU_FLINK_CANCEL_DRAIN ? "drain" : "savepoint");
+    return muster_field_fail(errbuf,
+                             "flink.detached: a detached task ends once the job runs, so on_cancel %s would never run",
+                             s->on_cancel == MU_FLINK_CANCEL_DRAIN ? "drain" : "savepoint");
   if (s->flink_home != NULL && (s->flink_home[0] != '/' || strpbrk(s->flink_home, "\r\n") != NULL))
-    return bad(errbuf, "flink.flink_home: want an absolute path on the agent");
+    return muster_field_fail(errbuf, "flink.flink_home: want an absolute path on the agent");
   return 0;
 }
 
@@ -524,11 +502,11 @@ int mu_flink_spec_parse(const char *spec_json, const char *config_json, mu_flink
     goto fail;
   }
   if (root == NULL || f == NULL) {
-    rc = bad(errbuf, "flink: the spec is not valid JSON: %s", root == NULL ? jerr_root.text : jerr.text);
+    rc = muster_field_fail(errbuf, "flink: the spec is not valid JSON: %s", root == NULL ? jerr_root.text : jerr.text);
     goto fail;
   }
   if (!json_is_object(root) || !json_is_object(f)) {
-    rc = bad(errbuf, "flink: the spec is not a JSON object");
+    rc = muster_field_fail(errbuf, "flink: the spec is not a JSON object");
     goto fail;
   }
   if ((rc = parse_target(f, s, errbuf)) != 0 || (rc = parse_program(f, s, errbuf)) != 0 ||

@@ -81,9 +81,6 @@ typedef struct mu_flink_spec {
 int mu_flink_spec_parse(const char *spec_json, const char *config_json, mu_flink_spec **ret, char *errbuf);
 void mu_flink_spec_free(mu_flink_spec *s);
 
-/* "30s", "1m30s", "250ms", a bare number is seconds. 0 or -EINVAL. */
-int mu_flink_duration_parse(const char *text, int64_t *ret_ms);
-
 /* The names the spec and the docs use. */
 const char *mu_flink_target_name(mu_flink_target t);
 const char *mu_flink_kind_name(mu_flink_kind k);

@@ -1,6 +1,7 @@
 /* Parsing and checking of the HTTP task spec (http_spec.h). Runs twice per task: at
  * validate() (result thrown away) and at start() (result kept), so both see the same rules.
- * `${secret.NAME}` in the URL, query, headers and body is replaced by that secret's value. */
+ * `${secret.NAME}` in the URL, query, headers and body is replaced by that secret's value.
+ * Fields are read through the SDK's spec_fields.h (aliases, typed getters, one error form). */
 #include "http_spec.h"
 
 #include <ctype.h>
@@ -8,7 +9,6 @@
 #include <errno.h>
 #include <jansson.h>
 #include <regex.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,48 +17,9 @@
 #include "jpath.h"
 #include "muster_plugin.h"
 #include "secret_refs.h"
+#include "spec_fields.h"
 
-static int bad(char *errbuf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int bad(char *errbuf, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(errbuf, MUSTER_ERRBUF_SIZE, fmt, ap);
-  va_end(ap);
-  return -EINVAL;
-}
-
-static json_t *get(json_t *o, const char *camel, const char *snake) {
-  json_t *v = json_object_get(o, camel);
-  if (v == NULL && snake != NULL) v = json_object_get(o, snake);
-  return json_is_null(v) ? NULL : v;
-}
-
-/* ---- durations, sizes ---- */
-
-int mu_http_duration_parse(const char *text, int64_t *ret_ms) {
-  if (text == NULL || *text == '\0') return -EINVAL;
-  const char *p = text;
-  double total = 0;
-  while (*p) {
-    char *end;
-    if (!isdigit((unsigned char)*p)) return -EINVAL;
-    double v = strtod(p, &end);
-    if (end == p || v < 0) return -EINVAL;
-    p = end;
-    double unit;
-    if (strncmp(p, "ms", 2) == 0) unit = 1, p += 2;
-    else if (*p == 's') unit = 1000, p++;
-    else if (*p == 'm') unit = 60000, p++;
-    else if (*p == 'h') unit = 3600000, p++;
-    else if (*p == 'd') unit = 86400000, p++;
-    else if (*p == '\0' && p != text && total == 0) unit = 1000; /* bare number: seconds */
-    else return -EINVAL;
-    total += v * unit;
-    if (total > 1e15) return -EINVAL;
-  }
-  *ret_ms = (int64_t)total;
-  return 0;
-}
+/* ---- sizes ---- */
 
 int mu_http_size_parse(const char *text, uint64_t *ret_bytes) {
   if (text == NULL || !isdigit((unsigned char)*text)) return -EINVAL;
@@ -133,20 +94,20 @@ typedef struct parser {
 
 static int read_str(parser *ps, json_t *o, const char *camel, const char *snake, const char *field, bool subst,
                     char **ret) {
-  json_t *v = get(o, camel, snake);
-  if (v == NULL) return 0;
-  if (!json_is_string(v)) return bad(ps->errbuf, "%s: must be a string", field);
-  if (subst) return muster_secret_refs_substitute(ps->secrets, json_string_value(v), field, ret, ps->errbuf);
-  return (*ret = strdup(json_string_value(v))) ? 0 : -ENOMEM;
+  const char *v = NULL;
+  int rc = muster_field_string(o, camel, snake, field, &v, ps->errbuf);
+  if (rc != 0 || v == NULL) return rc;
+  if (subst) return muster_secret_refs_substitute(ps->secrets, v, field, ret, ps->errbuf);
+  return (*ret = strdup(v)) ? 0 : -ENOMEM;
 }
 
 static int read_map(parser *ps, json_t *o, const char *camel, const char *snake, const char *field, bool subst,
                     mu_http_kv **ret, size_t *ret_n) {
-  json_t *v = get(o, camel, snake);
-  if (v == NULL) return 0;
-  if (!json_is_object(v)) return bad(ps->errbuf, "%s: must be an object of strings", field);
+  json_t *v = NULL;
+  int orc = muster_field_object(o, camel, snake, field, "strings", &v, ps->errbuf);
+  if (orc != 0 || v == NULL) return orc;
   if (json_object_size(v) > MU_HTTP_MAX_ITEMS)
-    return bad(ps->errbuf, "%s: more than %d entries", field, MU_HTTP_MAX_ITEMS);
+    return muster_field_fail(ps->errbuf, "%s: more than %d entries", field, MU_HTTP_MAX_ITEMS);
   mu_http_kv *kv = calloc(json_object_size(v) + 1, sizeof *kv);
   if (kv == NULL) return -ENOMEM;
   *ret = kv;
@@ -155,7 +116,7 @@ static int read_map(parser *ps, json_t *o, const char *camel, const char *snake,
   json_object_foreach(v, key, val) {
     char f[300];
     snprintf(f, sizeof f, "%s.%s", field, key);
-    if (!json_is_string(val)) return bad(ps->errbuf, "%s: must be a string", f);
+    if (!json_is_string(val)) return muster_field_fail(ps->errbuf, "%s: must be a string", f);
     if ((kv[*ret_n].key = strdup(key)) == NULL) return -ENOMEM;
     (*ret_n)++;
     int rc =
@@ -168,11 +129,9 @@ static int read_map(parser *ps, json_t *o, const char *camel, const char *snake,
 
 static int read_uints(parser *ps, json_t *o, const char *camel, const char *snake, const char *field, unsigned lo,
                       unsigned hi, unsigned **ret, size_t *ret_n) {
-  json_t *v = get(o, camel, snake);
-  if (v == NULL) return 0;
-  if (!json_is_array(v)) return bad(ps->errbuf, "%s: must be a list of numbers", field);
-  if (json_array_size(v) > MU_HTTP_MAX_ITEMS)
-    return bad(ps->errbuf, "%s: more than %d entries", field, MU_HTTP_MAX_ITEMS);
+  json_t *v = NULL;
+  int lrc = muster_field_list(o, camel, snake, field, "numbers", MU_HTTP_MAX_ITEMS, &v, ps->errbuf);
+  if (lrc != 0 || v == NULL) return lrc;
   unsigned *u = calloc(json_array_size(v) + 1, sizeof *u);
   if (u == NULL) return -ENOMEM;
   *ret = u;
@@ -181,28 +140,19 @@ static int read_uints(parser *ps, json_t *o, const char *camel, const char *snak
   json_array_foreach(v, i, e) {
     json_int_t x = json_is_integer(e) ? json_integer_value(e) : -1;
     if (json_is_string(e)) x = strtoll(json_string_value(e), NULL, 10); /* uint32 may come as text */
-    if (x < lo || x > hi) return bad(ps->errbuf, "%s[%zu]: must be a number from %u to %u", field, i, lo, hi);
+    if (x < lo || x > hi)
+      return muster_field_fail(ps->errbuf, "%s[%zu]: must be a number from %u to %u", field, i, lo, hi);
     u[(*ret_n)++] = (unsigned)x;
   }
   return 0;
 }
 
-static int read_bool(parser *ps, json_t *o, const char *camel, const char *snake, const char *field, bool *ret) {
-  json_t *v = get(o, camel, snake);
-  if (v == NULL) return 0;
-  if (!json_is_boolean(v)) return bad(ps->errbuf, "%s: must be true or false", field);
-  *ret = json_is_true(v);
-  return 0;
-}
-
 static int read_uint(parser *ps, json_t *o, const char *camel, const char *snake, const char *field, unsigned hi,
                      unsigned *ret, bool *ret_set) {
-  json_t *v = get(o, camel, snake);
-  if (v == NULL) return 0;
-  json_int_t x = json_is_integer(v) ? json_integer_value(v) : -1;
-  if (json_is_string(v)) x = strtoll(json_string_value(v), NULL, 10);
-  if (x < 0 || x > hi) return bad(ps->errbuf, "%s: must be a number from 0 to %u", field, hi);
-  *ret = (unsigned)x;
+  int64_t v = -1;
+  int rc = muster_field_int(o, camel, snake, field, 0, hi, &v, ps->errbuf);
+  if (rc != 0 || v < 0) return rc;
+  *ret = (unsigned)v;
   if (ret_set) *ret_set = true;
   return 0;
 }
@@ -210,9 +160,9 @@ static int read_uint(parser *ps, json_t *o, const char *camel, const char *snake
 /* A path inside the task dir: relative, no "..". */
 static int check_rel_path(const char *p, const char *field, bool allow_abs, char *errbuf) {
   if (p == NULL) return 0;
-  if (*p == '\0') return bad(errbuf, "%s: must not be empty", field);
+  if (*p == '\0') return muster_field_fail(errbuf, "%s: must not be empty", field);
   if ((!allow_abs && p[0] == '/') || strstr(p, "..") != NULL)
-    return bad(errbuf, "%s: \"%s\" must be a path inside the task dir, without \"..\"", field, p);
+    return muster_field_fail(errbuf, "%s: \"%s\" must be a path inside the task dir, without \"..\"", field, p);
   return 0;
 }
 
@@ -262,17 +212,6 @@ static const char *const fields[] = {"method",
                                      "maxBody",
                                      "max_body"};
 
-static int check_known(json_t *o, const char *section, const char *const *known, size_t n, char *errbuf) {
-  const char *key;
-  json_t *val;
-  json_object_foreach(o, key, val) {
-    bool ok = false;
-    for (size_t i = 0; i < n && !ok; i++) ok = strcmp(key, known[i]) == 0;
-    if (!ok) return bad(errbuf, "%s.%s: unknown field", section, key);
-  }
-  return 0;
-}
-
 /* Appends one percent-encoded "k=v" to a form body. */
 static void form_escape(char *dst, size_t *n, const char *src) {
   static const char hex[] = "0123456789ABCDEF";
@@ -290,25 +229,26 @@ static void form_escape(char *dst, size_t *n, const char *src) {
 }
 
 static int build_url(parser *ps, mu_http_spec *s, mu_http_kv *query, size_t n_query) {
-  if (s->url == NULL || *s->url == '\0') return bad(ps->errbuf, "http.url: required");
+  if (s->url == NULL || *s->url == '\0') return muster_field_fail(ps->errbuf, "http.url: required");
   if (has_ctl(s->url) || strchr(s->url, ' ') != NULL)
-    return bad(ps->errbuf, "http.url: contains spaces or control characters");
+    return muster_field_fail(ps->errbuf, "http.url: contains spaces or control characters");
   CURLU *u = curl_url();
   if (u == NULL) return -ENOMEM;
   int rc = 0;
   char *scheme = NULL, *host = NULL, *full = NULL;
   CURLUcode uc = curl_url_set(u, CURLUPART_URL, s->url, 0);
   if (uc != CURLUE_OK) {
-    rc = bad(ps->errbuf, "http.url: malformed URL: %s", curl_url_strerror(uc));
+    rc = muster_field_fail(ps->errbuf, "http.url: malformed URL: %s", curl_url_strerror(uc));
     goto done;
   }
   if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
       (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0)) {
-    rc = bad(ps->errbuf, "http.url: scheme \"%s\" not supported (want http or https)", scheme ? scheme : "");
+    rc = muster_field_fail(ps->errbuf, "http.url: scheme \"%s\" not supported (want http or https)",
+                           scheme ? scheme : "");
     goto done;
   }
   if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || host == NULL || *host == '\0') {
-    rc = bad(ps->errbuf, "http.url: no host");
+    rc = muster_field_fail(ps->errbuf, "http.url: no host");
     goto done;
   }
   for (size_t i = 0; i < n_query; i++) {
@@ -322,12 +262,12 @@ static int build_url(parser *ps, mu_http_spec *s, mu_http_kv *query, size_t n_qu
     uc = curl_url_set(u, CURLUPART_QUERY, kv, CURLU_APPENDQUERY | CURLU_URLENCODE);
     free(kv);
     if (uc != CURLUE_OK) {
-      rc = bad(ps->errbuf, "http.query.%s: %s", query[i].key, curl_url_strerror(uc));
+      rc = muster_field_fail(ps->errbuf, "http.query.%s: %s", query[i].key, curl_url_strerror(uc));
       goto done;
     }
   }
   if (curl_url_get(u, CURLUPART_URL, &full, 0) != CURLUE_OK) {
-    rc = bad(ps->errbuf, "http.url: cannot be rebuilt");
+    rc = muster_field_fail(ps->errbuf, "http.url: cannot be rebuilt");
     goto done;
   }
   free(s->url);
@@ -353,7 +293,7 @@ static int parse_body(parser *ps, json_t *h, mu_http_spec *s) {
     goto done;
   int given = (body != NULL) + (body_json != NULL) + (form != NULL) + (s->body_file != NULL);
   if (given > 1) {
-    rc = bad(ps->errbuf, "http: give only one of body, body_json, form or body_file");
+    rc = muster_field_fail(ps->errbuf, "http: give only one of body, body_json, form or body_file");
     goto done;
   }
   rc = check_rel_path(s->body_file, "http.body_file", false, ps->errbuf);
@@ -362,7 +302,7 @@ static int parse_body(parser *ps, json_t *h, mu_http_spec *s) {
     json_error_t je;
     json_t *doc = json_loads(body_json, JSON_DECODE_ANY, &je);
     if (doc == NULL) {
-      rc = bad(ps->errbuf, "http.body_json: not JSON: %s (line %d)", je.text, je.line);
+      rc = muster_field_fail(ps->errbuf, "http.body_json: not JSON: %s (line %d)", je.text, je.line);
       goto done;
     }
     json_decref(doc);
@@ -400,13 +340,13 @@ done:
 }
 
 static int parse_auth(parser *ps, json_t *h, mu_http_spec *s) {
-  json_t *a = get(h, "auth", NULL);
-  if (a == NULL) return 0;
-  if (!json_is_object(a)) return bad(ps->errbuf, "http.auth: must be an object");
+  json_t *a = NULL;
+  int orc = muster_field_object(h, "auth", NULL, "http.auth", NULL, &a, ps->errbuf);
+  if (orc != 0 || a == NULL) return orc;
   static const char *const known[] = {"basicUser",    "basic_user", "basicPassword", "basic_password", "bearerToken",
                                       "bearer_token", "clientCert", "client_cert",   "clientKey",      "client_key"};
   int rc;
-  if ((rc = check_known(a, "http.auth", known, sizeof known / sizeof *known, ps->errbuf)) != 0 ||
+  if ((rc = muster_fields_check_known(a, "http.auth", known, sizeof known / sizeof *known, ps->errbuf)) != 0 ||
       (rc = read_str(ps, a, "basicUser", "basic_user", "http.auth.basic_user", true, &s->basic_user)) != 0 ||
       (rc = read_str(ps, a, "basicPassword", "basic_password", "http.auth.basic_password", true, &s->basic_password)) !=
           0 ||
@@ -415,15 +355,16 @@ static int parse_auth(parser *ps, json_t *h, mu_http_spec *s) {
       (rc = read_str(ps, a, "clientKey", "client_key", "http.auth.client_key", false, &s->client_key)) != 0)
     return rc;
   if (s->basic_password != NULL && s->basic_user == NULL)
-    return bad(ps->errbuf, "http.auth.basic_password: given without basic_user");
+    return muster_field_fail(ps->errbuf, "http.auth.basic_password: given without basic_user");
   if (s->basic_user != NULL && (strchr(s->basic_user, ':') || has_ctl(s->basic_user)))
-    return bad(ps->errbuf, "http.auth.basic_user: must not contain ':' or control characters");
+    return muster_field_fail(ps->errbuf, "http.auth.basic_user: must not contain ':' or control characters");
   if (s->bearer_token != NULL && (has_ctl(s->bearer_token) || *s->bearer_token == '\0'))
-    return bad(ps->errbuf, "http.auth.bearer_token: must be non-empty, without CR/LF or control characters");
+    return muster_field_fail(ps->errbuf,
+                             "http.auth.bearer_token: must be non-empty, without CR/LF or control characters");
   if (s->basic_user != NULL && s->bearer_token != NULL)
-    return bad(ps->errbuf, "http.auth: give basic_user or bearer_token, not both");
+    return muster_field_fail(ps->errbuf, "http.auth: give basic_user or bearer_token, not both");
   if (s->client_key != NULL && s->client_cert == NULL)
-    return bad(ps->errbuf, "http.auth.client_key: given without client_cert");
+    return muster_field_fail(ps->errbuf, "http.auth.client_key: given without client_cert");
   if ((rc = check_rel_path(s->client_cert, "http.auth.client_cert", true, ps->errbuf)) != 0 ||
       (rc = check_rel_path(s->client_key, "http.auth.client_key", true, ps->errbuf)) != 0)
     return rc;
@@ -453,15 +394,15 @@ static int parse_auth(parser *ps, json_t *h, mu_http_spec *s) {
 }
 
 static int parse_expect(parser *ps, json_t *h, mu_http_spec *s) {
-  json_t *e = get(h, "expect", NULL);
-  if (e == NULL) return 0;
-  if (!json_is_object(e)) return bad(ps->errbuf, "http.expect: must be an object");
+  json_t *e = NULL;
+  int orc = muster_field_object(h, "expect", NULL, "http.expect", NULL, &e, ps->errbuf);
+  if (orc != 0 || e == NULL) return orc;
   static const char *const known[] = {"status",        "statusRanges",    "status_ranges",     "bodyContains",
                                       "body_contains", "bodyNotContains", "body_not_contains", "jsonEquals",
                                       "json_equals",   "jsonMatches",     "json_matches",      "headerPresent",
                                       "header_present"};
   int rc;
-  if ((rc = check_known(e, "http.expect", known, sizeof known / sizeof *known, ps->errbuf)) != 0 ||
+  if ((rc = muster_fields_check_known(e, "http.expect", known, sizeof known / sizeof *known, ps->errbuf)) != 0 ||
       (rc = read_uints(ps, e, "status", NULL, "http.expect.status", 100, 599, &s->status, &s->n_status)) != 0 ||
       (rc = read_str(ps, e, "bodyContains", "body_contains", "http.expect.body_contains", false, &s->body_contains)) !=
           0 ||
@@ -472,10 +413,10 @@ static int parse_expect(parser *ps, json_t *h, mu_http_spec *s) {
       (rc = read_map(ps, e, "jsonMatches", "json_matches", "http.expect.json_matches", false, &s->json_matches,
                      &s->n_json_matches)) != 0)
     return rc;
-  json_t *ranges = get(e, "statusRanges", "status_ranges");
+  json_t *ranges = muster_field_get(e, "statusRanges", "status_ranges");
   if (ranges != NULL) {
     if (!json_is_array(ranges) || json_array_size(ranges) > MU_HTTP_MAX_ITEMS)
-      return bad(ps->errbuf, "http.expect.status_ranges: must be a list of {from, to}");
+      return muster_field_fail(ps->errbuf, "http.expect.status_ranges: must be a list of {from, to}");
     s->ranges = calloc(json_array_size(ranges) + 1, sizeof *s->ranges);
     if (s->ranges == NULL) return -ENOMEM;
     size_t i;
@@ -483,43 +424,48 @@ static int parse_expect(parser *ps, json_t *h, mu_http_spec *s) {
     json_array_foreach(ranges, i, r) {
       char f[64];
       snprintf(f, sizeof f, "http.expect.status_ranges[%zu]", i);
-      if (!json_is_object(r)) return bad(ps->errbuf, "%s: must be {from, to}", f);
+      if (!json_is_object(r)) return muster_field_fail(ps->errbuf, "%s: must be {from, to}", f);
       unsigned from = 0, to = 0;
       if ((rc = read_uint(ps, r, "from", NULL, f, 599, &from, NULL)) != 0 ||
           (rc = read_uint(ps, r, "to", NULL, f, 599, &to, NULL)) != 0)
         return rc;
-      if (from < 100 || to < from) return bad(ps->errbuf, "%s: want 100 <= from <= to <= 599, got %u-%u", f, from, to);
+      if (from < 100 || to < from)
+        return muster_field_fail(ps->errbuf, "%s: want 100 <= from <= to <= 599, got %u-%u", f, from, to);
       s->ranges[s->n_ranges++] = (mu_http_range){from, to};
     }
   }
-  json_t *hp = get(e, "headerPresent", "header_present");
+  json_t *hp = muster_field_get(e, "headerPresent", "header_present");
   if (hp != NULL) {
     if (!json_is_array(hp) || json_array_size(hp) > MU_HTTP_MAX_ITEMS)
-      return bad(ps->errbuf, "http.expect.header_present: must be a list of header names");
+      return muster_field_fail(ps->errbuf, "http.expect.header_present: must be a list of header names");
     s->header_present = calloc(json_array_size(hp) + 1, sizeof *s->header_present);
     if (s->header_present == NULL) return -ENOMEM;
     size_t i;
     json_t *v;
     json_array_foreach(hp, i, v) {
       if (!json_is_string(v) || !is_token(json_string_value(v)))
-        return bad(ps->errbuf, "http.expect.header_present[%zu]: must be a header name", i);
+        return muster_field_fail(ps->errbuf, "http.expect.header_present[%zu]: must be a header name", i);
       if ((s->header_present[s->n_header_present++] = strdup(json_string_value(v))) == NULL) return -ENOMEM;
     }
   }
   char why[200];
   for (size_t i = 0; i < s->n_json_equals; i++)
     if (mu_jpath_check(s->json_equals[i].key, why, sizeof why) != 0)
-      return bad(ps->errbuf, "http.expect.json_equals: bad JSON path \"%s\": %s", s->json_equals[i].key, why);
+      return muster_field_fail(ps->errbuf, "http.expect.json_equals: bad JSON path \"%s\": %s", s->json_equals[i].key,
+                               why);
   for (size_t i = 0; i < s->n_json_matches; i++) {
     if (mu_jpath_check(s->json_matches[i].key, why, sizeof why) != 0)
-      return bad(ps->errbuf, "http.expect.json_matches: bad JSON path \"%s\": %s", s->json_matches[i].key, why);
+      return muster_field_fail(ps->errbuf, "http.expect.json_matches: bad JSON path \"%s\": %s", s->json_matches[i].key,
+                               why);
     if (mu_regex_check_size(s->json_matches[i].value, MU_REGEX_MAX_UNITS, why, sizeof why) != 0)
-      return bad(ps->errbuf, "http.expect.json_matches.%s: regular expression %s", s->json_matches[i].key, why);
+      return muster_field_fail(ps->errbuf, "http.expect.json_matches.%s: regular expression %s", s->json_matches[i].key,
+                               why);
     regex_t re;
     int rrc = regcomp(&re, s->json_matches[i].value, REG_EXTENDED | REG_NOSUB);
     if (rrc != 0) {
       regerror(rrc, &re, why, sizeof why);
-      return bad(ps->errbuf, "http.expect.json_matches.%s: bad regular expression: %s", s->json_matches[i].key, why);
+      return muster_field_fail(ps->errbuf, "http.expect.json_matches.%s: bad regular expression: %s",
+                               s->json_matches[i].key, why);
     }
     regfree(&re);
   }
@@ -548,7 +494,8 @@ static int parse_rest(parser *ps, json_t *spec, json_t *h, mu_http_spec *s) {
   for (size_t i = 0; i < 6 && s->method == NULL; i++)
     if (strcasecmp(m, methods[i]) == 0) s->method = strdup(methods[i]);
   if (s->method == NULL) {
-    rc = bad(ps->errbuf, "http.method: unknown method \"%s\" (want GET, POST, PUT, PATCH, DELETE or HEAD)", m);
+    rc = muster_field_fail(ps->errbuf,
+                           "http.method: unknown method \"%s\" (want GET, POST, PUT, PATCH, DELETE or HEAD)", m);
     goto done;
   }
   if ((rc = read_str(ps, h, "url", NULL, "http.url", true, &s->url)) != 0 ||
@@ -558,12 +505,13 @@ static int parse_rest(parser *ps, json_t *spec, json_t *h, mu_http_spec *s) {
     goto done;
   for (size_t i = 0; i < s->n_headers; i++) {
     if (!is_token(s->headers[i].key)) {
-      rc = bad(ps->errbuf, "http.headers: \"%s\" is not a valid header name", s->headers[i].key);
+      rc = muster_field_fail(ps->errbuf, "http.headers: \"%s\" is not a valid header name", s->headers[i].key);
       goto done;
     }
     if (has_ctl(s->headers[i].value)) {
-      rc = bad(ps->errbuf, "http.headers.%s: value contains CR, LF or control characters (header injection)",
-               s->headers[i].key);
+      rc = muster_field_fail(ps->errbuf,
+                             "http.headers.%s: value contains CR, LF or control characters (header injection)",
+                             s->headers[i].key);
       goto done;
     }
   }
@@ -572,16 +520,16 @@ static int parse_rest(parser *ps, json_t *spec, json_t *h, mu_http_spec *s) {
   rc = read_str(ps, h, "connectTimeout", "connect_timeout", "http.connect_timeout", false, &ct);
   if (rc != 0) goto done;
   s->connect_timeout_ms = MU_HTTP_DEFAULT_CONNECT_MS;
-  if (ct != NULL && (mu_http_duration_parse(ct, &s->connect_timeout_ms) != 0 || s->connect_timeout_ms <= 0)) {
-    rc = bad(ps->errbuf, "http.connect_timeout: bad duration \"%s\" (e.g. \"5s\", \"500ms\")", ct);
+  if (ct != NULL && (muster_duration_parse(ct, &s->connect_timeout_ms) != 0 || s->connect_timeout_ms <= 0)) {
+    rc = muster_field_fail(ps->errbuf, "http.connect_timeout: bad duration \"%s\" (e.g. \"5s\", \"500ms\")", ct);
     goto done;
   }
   if ((rc = read_uint(ps, h, "maxRedirects", "max_redirects", "http.max_redirects", 100, &max_redirects,
                       &redirects_set)) != 0 ||
-      (rc = read_bool(ps, h, "followRedirects", "follow_redirects", "http.follow_redirects", &s->follow_redirects)) !=
-          0 ||
-      (rc = read_bool(ps, h, "insecureSkipVerify", "insecure_skip_verify", "http.insecure_skip_verify",
-                      &s->insecure)) != 0 ||
+      (rc = muster_field_bool(h, "followRedirects", "follow_redirects", "http.follow_redirects", &s->follow_redirects,
+                              ps->errbuf)) != 0 ||
+      (rc = muster_field_bool(h, "insecureSkipVerify", "insecure_skip_verify", "http.insecure_skip_verify",
+                              &s->insecure, ps->errbuf)) != 0 ||
       (rc = read_str(ps, h, "caFile", "ca_file", "http.ca_file", false, &s->ca_file)) != 0 ||
       (rc = check_rel_path(s->ca_file, "http.ca_file", true, ps->errbuf)) != 0 ||
       (rc = read_str(ps, h, "proxy", NULL, "http.proxy", true, &s->proxy)) != 0)
@@ -589,7 +537,7 @@ static int parse_rest(parser *ps, json_t *spec, json_t *h, mu_http_spec *s) {
   if (redirects_set && max_redirects > 0) s->follow_redirects = true;
   s->max_redirects = redirects_set && max_redirects > 0 ? (long)max_redirects : MU_HTTP_DEFAULT_MAX_REDIRECTS;
   if (s->proxy != NULL && (has_ctl(s->proxy) || *s->proxy == '\0')) {
-    rc = bad(ps->errbuf, "http.proxy: must be a non-empty URL without control characters");
+    rc = muster_field_fail(ps->errbuf, "http.proxy: must be a non-empty URL without control characters");
     goto done;
   }
   if ((rc = read_map(ps, h, "extract", NULL, "http.extract", false, &s->extract, &s->n_extract)) != 0 ||
@@ -599,18 +547,20 @@ static int parse_rest(parser *ps, json_t *spec, json_t *h, mu_http_spec *s) {
   char why[200];
   for (size_t i = 0; i < s->n_extract; i++) {
     if (!param_key_ok(s->extract[i].key)) {
-      rc = bad(ps->errbuf, "http.extract: bad param name \"%s\" (want [A-Za-z0-9_.-], 1-128 bytes)", s->extract[i].key);
+      rc = muster_field_fail(ps->errbuf, "http.extract: bad param name \"%s\" (want [A-Za-z0-9_.-], 1-128 bytes)",
+                             s->extract[i].key);
       goto done;
     }
     if (mu_jpath_check(s->extract[i].value, why, sizeof why) != 0) {
-      rc = bad(ps->errbuf, "http.extract.%s: bad JSON path \"%s\": %s", s->extract[i].key, s->extract[i].value, why);
+      rc = muster_field_fail(ps->errbuf, "http.extract.%s: bad JSON path \"%s\": %s", s->extract[i].key,
+                             s->extract[i].value, why);
       goto done;
     }
   }
   for (size_t i = 0; i < s->n_extract_headers; i++) {
     if (!param_key_ok(s->extract_headers[i].key) || !is_token(s->extract_headers[i].value)) {
-      rc = bad(ps->errbuf, "http.extract_headers.%s: want a param name mapped to a header name",
-               s->extract_headers[i].key);
+      rc = muster_field_fail(ps->errbuf, "http.extract_headers.%s: want a param name mapped to a header name",
+                             s->extract_headers[i].key);
       goto done;
     }
   }
@@ -623,13 +573,13 @@ static int parse_rest(parser *ps, json_t *spec, json_t *h, mu_http_spec *s) {
   if (rc != 0) goto done;
   s->max_body = MU_HTTP_DEFAULT_MAX_BODY;
   if (maxb != NULL && (mu_http_size_parse(maxb, &s->max_body) != 0 || s->max_body == 0)) {
-    rc = bad(ps->errbuf, "http.max_body: bad size \"%s\" (e.g. \"1M\", \"64K\")", maxb);
+    rc = muster_field_fail(ps->errbuf, "http.max_body: bad size \"%s\" (e.g. \"1M\", \"64K\")", maxb);
     goto done;
   }
   rc = read_str(ps, spec, "timeout", NULL, "timeout", false, &tmo);
   if (rc != 0) goto done;
-  if (tmo != NULL && *tmo != '\0' && mu_http_duration_parse(tmo, &s->timeout_ms) != 0) {
-    rc = bad(ps->errbuf, "timeout: bad duration \"%s\"", tmo);
+  if (tmo != NULL && *tmo != '\0' && muster_duration_parse(tmo, &s->timeout_ms) != 0) {
+    rc = muster_field_fail(ps->errbuf, "timeout: bad duration \"%s\"", tmo);
     goto done;
   }
 done:
@@ -643,34 +593,25 @@ done:
 }
 
 int mu_http_spec_parse(const char *spec_json, const char *config_json, mu_http_spec **ret, char *errbuf) {
-  json_error_t je;
-  json_t *spec = json_loads(spec_json ? spec_json : "{}", 0, &je);
-  if (spec == NULL) return bad(errbuf, "spec: bad JSON: %s", je.text);
-  json_t *h = json_loads(config_json ? config_json : "{}", 0, &je);
-  if (h == NULL) {
-    json_decref(spec);
-    return bad(errbuf, "http: bad JSON: %s", je.text);
-  }
-  mu_http_spec *s = calloc(1, sizeof *s);
-  int rc = s ? 0 : -ENOMEM;
-  parser ps = {.secrets = get(spec, "secrets", NULL), .errbuf = errbuf};
+  errbuf[0] = '\0';
+  muster_spec_view view;
+  mu_http_spec *s = NULL;
+  int rc = muster_spec_view_open(spec_json, config_json, "http", &view, errbuf);
   if (rc != 0) goto done;
-  if (!json_is_object(h)) {
-    rc = bad(errbuf, "http: must be an object");
+  s = calloc(1, sizeof *s);
+  if (s == NULL) {
+    rc = -ENOMEM;
     goto done;
   }
-  if (ps.secrets != NULL && !json_is_array(ps.secrets)) {
-    rc = bad(errbuf, "secrets: must be a list");
-    goto done;
-  }
+  parser ps = {.secrets = view.secrets, .errbuf = errbuf};
   size_t i;
   json_t *sec;
   json_array_foreach(ps.secrets, i, sec) {
     rc = add_secret(s, json_string_value(json_object_get(sec, "value")));
     if (rc != 0) goto done;
   }
-  if ((rc = check_known(h, "http", fields, sizeof fields / sizeof *fields, errbuf)) != 0 ||
-      (rc = parse_rest(&ps, spec, h, s)) != 0)
+  if ((rc = muster_fields_check_known(view.config, "http", fields, sizeof fields / sizeof *fields, errbuf)) != 0 ||
+      (rc = parse_rest(&ps, view.spec, view.config, s)) != 0)
     goto done;
   if (s->n_secrets > 1) qsort(s->secrets, s->n_secrets, sizeof *s->secrets, by_length_desc);
   *ret = s;
@@ -678,8 +619,7 @@ int mu_http_spec_parse(const char *spec_json, const char *config_json, mu_http_s
 done:
   if (rc == -ENOMEM && errbuf[0] == '\0') snprintf(errbuf, MUSTER_ERRBUF_SIZE, "http: out of memory");
   mu_http_spec_free(s);
-  json_decref(spec);
-  json_decref(h);
+  muster_spec_view_close(&view);
   return rc;
 }
 

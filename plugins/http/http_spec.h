@@ -66,8 +66,6 @@ typedef struct mu_http_spec {
 int mu_http_spec_parse(const char *spec_json, const char *config_json, mu_http_spec **ret, char *errbuf);
 void mu_http_spec_free(mu_http_spec *s);
 
-/* "30s", "1m30s", "250ms", "2.5s", a bare number is seconds. 0 or -EINVAL. */
-int mu_http_duration_parse(const char *text, int64_t *ret_ms);
 /* "1M", "512K", "1024", "2GiB" (powers of 1024). 0 or -EINVAL. */
 int mu_http_size_parse(const char *text, uint64_t *ret_bytes);
 

@@ -3,7 +3,8 @@
  * limits, run-as user and output capture apply), optionally inside a cached virtual
  * environment built from the task's requirements.txt or pyproject.toml (envcache.h). Tasks
  * import the helper module muster_task (shipped inside this .so, written to <cache>/lib) to
- * report progress and params. Built against plugins/sdk/muster_plugin.h alone. */
+ * report progress and params. Built against plugins/sdk/muster_plugin.h and the SDK's spec_fields
+ * helper (field lookup and errors). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <jansson.h>
@@ -20,6 +21,7 @@
 #include "plugins/python/fsutil.h"
 #include "plugins/python/interp.h"
 #include "muster_plugin.h"
+#include "spec_fields.h"
 #include "plugins/python/py_embedded.h"
 #include "plugins/python/reqs.h"
 
@@ -74,23 +76,8 @@ typedef struct py_task {
   char report[2100];
 } py_task;
 
-static int fail(char *errbuf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(char *errbuf, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(errbuf, MUSTER_ERRBUF_SIZE, fmt, ap);
-  va_end(ap);
-  return -EINVAL;
-}
-
-static json_t *get(json_t *o, const char *camel, const char *snake) {
-  json_t *v = json_object_get(o, camel);
-  if (v == NULL && snake != NULL) v = json_object_get(o, snake);
-  return json_is_null(v) ? NULL : v;
-}
-
 static const char *get_str(json_t *o, const char *camel, const char *snake) {
-  json_t *v = get(o, camel, snake);
+  json_t *v = muster_field_get(o, camel, snake);
   return json_is_string(v) && json_string_length(v) > 0 ? json_string_value(v) : NULL;
 }
 
@@ -114,7 +101,7 @@ static bool module_ok(const char *m) {
 
 /* Checks the "python" section and picks the interpreter. No I/O. */
 static int check(json_t *py, const py_interp **ret_interp, char *errbuf) {
-  if (!json_is_object(py)) return fail(errbuf, "python: must be an object");
+  if (!json_is_object(py)) return muster_field_fail(errbuf, "python: must be an object");
   static const char *const fields[] = {"script",      "module",       "code",          "args",
                                        "interpreter", "requirements", "pyproject",     "indexUrl",
                                        "index_url",   "wheelhouse",   "requireHashes", "require_hashes"};
@@ -123,61 +110,69 @@ static int check(json_t *py, const py_interp **ret_interp, char *errbuf) {
   json_object_foreach(py, key, val) {
     bool known = false;
     for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) known = known || strcmp(key, fields[i]) == 0;
-    if (!known) return fail(errbuf, "python.%s: unknown field", key);
+    if (!known) return muster_field_fail(errbuf, "python.%s: unknown field", key);
     if (strcmp(key, "args") != 0 && strcmp(key, "requireHashes") != 0 && strcmp(key, "require_hashes") != 0 &&
         !json_is_string(val) && !json_is_null(val))
-      return fail(errbuf, "python.%s: must be a string", key);
+      return muster_field_fail(errbuf, "python.%s: must be a string", key);
   }
   const char *script = get_str(py, "script", NULL), *module = get_str(py, "module", NULL);
   const char *code = get_str(py, "code", NULL);
   int given = (script != NULL) + (module != NULL) + (code != NULL);
-  if (given == 0) return fail(errbuf, "python: give one of script, module or code");
-  if (given > 1) return fail(errbuf, "python: give only one of script, module or code");
+  if (given == 0) return muster_field_fail(errbuf, "python: give one of script, module or code");
+  if (given > 1) return muster_field_fail(errbuf, "python: give only one of script, module or code");
   if (script != NULL && !bundle_path_ok(script))
-    return fail(errbuf, "python.script: \"%s\" must be a path inside the task dir, without \"..\"", script);
+    return muster_field_fail(errbuf, "python.script: \"%s\" must be a path inside the task dir, without \"..\"",
+                             script);
   if (module != NULL && !module_ok(module))
-    return fail(errbuf, "python.module: \"%s\" is not a module name (want pkg.mod)", module);
-  json_t *args = get(py, "args", NULL);
+    return muster_field_fail(errbuf, "python.module: \"%s\" is not a module name (want pkg.mod)", module);
+  json_t *args = muster_field_get(py, "args", NULL);
   if (args != NULL) {
-    if (!json_is_array(args)) return fail(errbuf, "python.args: must be a list of strings");
-    if (json_array_size(args) > PY_MAX_ARGS) return fail(errbuf, "python.args: more than %d entries", PY_MAX_ARGS);
+    if (!json_is_array(args)) return muster_field_fail(errbuf, "python.args: must be a list of strings");
+    if (json_array_size(args) > PY_MAX_ARGS)
+      return muster_field_fail(errbuf, "python.args: more than %d entries", PY_MAX_ARGS);
     size_t i;
     json_t *e;
     json_array_foreach(args, i, e) {
-      if (!json_is_string(e)) return fail(errbuf, "python.args[%zu]: must be a string", i);
+      if (!json_is_string(e)) return muster_field_fail(errbuf, "python.args[%zu]: must be a string", i);
     }
   }
-  json_t *rh = get(py, "requireHashes", "require_hashes");
-  if (rh != NULL && !json_is_boolean(rh)) return fail(errbuf, "python.requireHashes: must be true or false");
+  json_t *rh = muster_field_get(py, "requireHashes", "require_hashes");
+  if (rh != NULL && !json_is_boolean(rh))
+    return muster_field_fail(errbuf, "python.requireHashes: must be true or false");
   const char *want = get_str(py, "interpreter", NULL);
   const py_interp *in = py_interp_find(&g.interps, want);
   if (in == NULL) {
     char have[600];
     py_interp_list(&g.interps, have, sizeof have);
-    return fail(errbuf, "python.interpreter: unknown interpreter \"%s\" (this agent has: %s)", want ? want : "", have);
+    return muster_field_fail(errbuf, "python.interpreter: unknown interpreter \"%s\" (this agent has: %s)",
+                             want ? want : "", have);
   }
   const char *reqs = get_str(py, "requirements", NULL), *pyproject = get_str(py, "pyproject", NULL);
-  if (reqs != NULL && pyproject != NULL) return fail(errbuf, "python: give only one of requirements or pyproject");
+  if (reqs != NULL && pyproject != NULL)
+    return muster_field_fail(errbuf, "python: give only one of requirements or pyproject");
   const char *file = reqs ? reqs : pyproject;
   if (file != NULL) {
     if (!bundle_path_ok(file))
-      return fail(errbuf, "python.%s: \"%s\" must be a path inside the task dir, without \"..\"",
-                  reqs ? "requirements" : "pyproject", file);
+      return muster_field_fail(errbuf, "python.%s: \"%s\" must be a path inside the task dir, without \"..\"",
+                               reqs ? "requirements" : "pyproject", file);
     if (in->major < 3)
-      return fail(errbuf, "python.%s: environments need Python 3's venv module; interpreter %s (%s) has none",
-                  reqs ? "requirements" : "pyproject", in->version, in->path);
+      return muster_field_fail(errbuf,
+                               "python.%s: environments need Python 3's venv module; interpreter %s (%s) has none",
+                               reqs ? "requirements" : "pyproject", in->version, in->path);
   }
   const char *index = get_str(py, "indexUrl", "index_url"), *wh = get_str(py, "wheelhouse", NULL);
   if (index != NULL && strncmp(index, "http://", 7) != 0 && strncmp(index, "https://", 8) != 0 &&
       strncmp(index, "file://", 7) != 0)
-    return fail(errbuf, "python.indexUrl: \"%s\" must be an http(s):// or file:// URL", index);
+    return muster_field_fail(errbuf, "python.indexUrl: \"%s\" must be an http(s):// or file:// URL", index);
   if (wh != NULL && wh[0] != '/' && !bundle_path_ok(wh))
-    return fail(errbuf, "python.wheelhouse: \"%s\" must be an absolute path or a path inside the task dir", wh);
+    return muster_field_fail(errbuf, "python.wheelhouse: \"%s\" must be an absolute path or a path inside the task dir",
+                             wh);
   if (file != NULL && index == NULL && wh == NULL && g.default_wheelhouse == NULL && g.default_index_url == NULL)
-    return fail(errbuf,
-                "python.%s: no wheelhouse or indexUrl to install from (set python.wheelhouse, python.indexUrl, "
-                "or MUSTER_PYTHON_WHEELHOUSE on the agent)",
-                reqs ? "requirements" : "pyproject");
+    return muster_field_fail(
+        errbuf,
+        "python.%s: no wheelhouse or indexUrl to install from (set python.wheelhouse, python.indexUrl, "
+        "or MUSTER_PYTHON_WHEELHOUSE on the agent)",
+        reqs ? "requirements" : "pyproject");
   if (ret_interp != NULL) *ret_interp = in;
   return 0;
 }
@@ -186,7 +181,7 @@ static int py_validate(const char *spec_json, const char *config_json, char *err
   (void)spec_json;
   json_error_t je;
   json_t *py = json_loads(config_json, 0, &je);
-  if (py == NULL) return fail(errbuf, "python: bad JSON: %s", je.text);
+  if (py == NULL) return muster_field_fail(errbuf, "python: bad JSON: %s", je.text);
   int rc = check(py, NULL, errbuf);
   json_decref(py);
   return rc;
@@ -325,7 +320,7 @@ static void on_exit_cb(muster_task *task, muster_proc *proc, const muster_proc_e
  * venv, and earlier tasks' params. Strings go into *ret_strs (caller frees each and it). */
 static char **build_env(py_task *pt, size_t *ret_n) {
   const muster_task_context *ctx = pt->host->context(pt->task);
-  json_t *spec_env = get(pt->spec, "env", NULL);
+  json_t *spec_env = muster_field_get(pt->spec, "env", NULL);
   const char *user_pp = json_string_value(json_object_get(spec_env, "PYTHONPATH"));
   const char *user_path = json_string_value(json_object_get(spec_env, "PATH"));
   size_t cap = 8 + ctx->n_params, n = 0;
@@ -372,7 +367,7 @@ static void free_env(char **env, size_t n) {
 static int spawn_python(py_task *pt, const char *const *argv, const char *stdin_data, char *errbuf) {
   size_t n_env = 0;
   char **env = build_env(pt, &n_env);
-  if (env == NULL) return fail(errbuf, "python: out of memory");
+  if (env == NULL) return muster_field_fail(errbuf, "python: out of memory");
   muster_spawn_opts o = {
       .size = sizeof o,
       .argv = argv,
@@ -394,7 +389,7 @@ static const char *python_path(py_task *pt, char *buf, size_t cap) {
 }
 
 static void run(py_task *pt) {
-  json_t *args = get(pt->cfg, "args", NULL);
+  json_t *args = muster_field_get(pt->cfg, "args", NULL);
   size_t n_args = json_array_size(args), n = 0;
   const char **argv = calloc(n_args + 8, sizeof *argv);
   char errbuf[MUSTER_ERRBUF_SIZE] = "", exe[PATH_MAX];
@@ -545,7 +540,7 @@ static void after_prepare(py_task *pt) {
 
 static int py_start(muster_task *task, const muster_host_api *host, char *errbuf) {
   py_task *pt = calloc(1, sizeof *pt);
-  if (pt == NULL) return fail(errbuf, "python: out of memory");
+  if (pt == NULL) return muster_field_fail(errbuf, "python: out of memory");
   pt->host = host;
   pt->task = task;
   pt->refs = 1;
@@ -554,10 +549,11 @@ static int py_start(muster_task *task, const muster_host_api *host, char *errbuf
   json_error_t je;
   pt->spec = json_loads(ctx->spec_json, 0, &je);
   pt->cfg = json_loads(ctx->config_json, 0, &je);
-  if (pt->spec == NULL || pt->cfg == NULL) return fail(errbuf, "python: bad spec JSON: %s", je.text);
+  if (pt->spec == NULL || pt->cfg == NULL) return muster_field_fail(errbuf, "python: bad spec JSON: %s", je.text);
   int rc = check(pt->cfg, &pt->interp, errbuf);
   if (rc != 0) return rc;
-  if (g.cache == NULL) return fail(errbuf, "python: the plugin's cache was not set up (out of memory at load)");
+  if (g.cache == NULL)
+    return muster_field_fail(errbuf, "python: the plugin's cache was not set up (out of memory at load)");
   json_t *cfg = pt->cfg;
   pt->script = get_str(cfg, "script", NULL);
   pt->module = get_str(cfg, "module", NULL);
@@ -566,7 +562,7 @@ static int py_start(muster_task *task, const muster_host_api *host, char *errbuf
   if (pt->reqs_file == NULL && (pt->reqs_file = get_str(cfg, "pyproject", NULL)) != NULL) pt->pyproject = true;
   pt->wheelhouse = get_str(cfg, "wheelhouse", NULL);
   pt->index_url = get_str(cfg, "indexUrl", "index_url");
-  pt->require_hashes = json_is_true(get(cfg, "requireHashes", "require_hashes"));
+  pt->require_hashes = json_is_true(muster_field_get(cfg, "requireHashes", "require_hashes"));
   snprintf(pt->task_dir, sizeof pt->task_dir, "%s", ctx->task_dir);
   if (pt->script != NULL) snprintf(pt->script_path, sizeof pt->script_path, "%s/%s", ctx->task_dir, pt->script);
   if (pt->wheelhouse != NULL) {
@@ -576,7 +572,7 @@ static int py_start(muster_task *task, const muster_host_api *host, char *errbuf
   snprintf(pt->report_path, sizeof pt->report_path, "%s/" PY_REPORT, ctx->task_dir);
   host->log(task, MUSTER_LOG_INFO, "python %s (%s)%s%s", pt->interp->version, pt->interp->path,
             pt->reqs_file ? " with environment from " : "", pt->reqs_file ? pt->reqs_file : "");
-  if (queue(pt, PW_PREPARE) != 0) return fail(errbuf, "python: cannot queue work");
+  if (queue(pt, PW_PREPARE) != 0) return muster_field_fail(errbuf, "python: cannot queue work");
   return 0;
 }
 

@@ -8,7 +8,6 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +16,7 @@
 #include <unistd.h>
 
 #include "muster_plugin.h"
+#include "spec_fields.h"
 #include "plugins/shell/plain_words.h"
 #include "policy.h"
 
@@ -53,40 +53,31 @@ typedef struct shell_task {
   muster_proc *proc;
 } shell_task;
 
-static int fail(char *errbuf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(char *errbuf, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(errbuf, MUSTER_ERRBUF_SIZE, fmt, ap);
-  va_end(ap);
-  return -EINVAL;
-}
-
 /* ---- load-time configuration ---- */
 
 static void load_interpreters(const char *text) {
   config.interps_text = strdup(text);
   config.interps = calloc(SHELL_MAX_INTERPRETERS, sizeof *config.interps);
   if (config.interps_text == NULL || config.interps == NULL) {
-    fail(config.error, "shell: out of memory loading MUSTER_SHELL_INTERPRETERS");
+    muster_field_fail(config.error, "shell: out of memory loading MUSTER_SHELL_INTERPRETERS");
     return;
   }
   char *copy = strdup(text), *save = NULL;
   if (copy == NULL) {
-    fail(config.error, "shell: out of memory loading MUSTER_SHELL_INTERPRETERS");
+    muster_field_fail(config.error, "shell: out of memory loading MUSTER_SHELL_INTERPRETERS");
     return;
   }
   for (char *p = strtok_r(copy, ":", &save); p != NULL; p = strtok_r(NULL, ":", &save)) {
     if (p[0] != '/') {
-      fail(config.error, "shell: MUSTER_SHELL_INTERPRETERS: \"%s\" is not an absolute path", p);
+      muster_field_fail(config.error, "shell: MUSTER_SHELL_INTERPRETERS: \"%s\" is not an absolute path", p);
       break;
     }
     if (config.n_interps == SHELL_MAX_INTERPRETERS) {
-      fail(config.error, "shell: MUSTER_SHELL_INTERPRETERS: more than %d paths", SHELL_MAX_INTERPRETERS);
+      muster_field_fail(config.error, "shell: MUSTER_SHELL_INTERPRETERS: more than %d paths", SHELL_MAX_INTERPRETERS);
       break;
     }
     if ((config.interps[config.n_interps] = strdup(p)) == NULL) {
-      fail(config.error, "shell: out of memory loading MUSTER_SHELL_INTERPRETERS");
+      muster_field_fail(config.error, "shell: out of memory loading MUSTER_SHELL_INTERPRETERS");
       break;
     }
     config.n_interps++;
@@ -96,7 +87,7 @@ static void load_interpreters(const char *text) {
 
 __attribute__((constructor)) static void shell_load(void) {
   if (sodium_init() < 0) {
-    fail(config.error, "shell: libsodium failed to initialise");
+    muster_field_fail(config.error, "shell: libsodium failed to initialise");
     return;
   }
   const char *interps = getenv("MUSTER_SHELL_INTERPRETERS");
@@ -119,29 +110,24 @@ __attribute__((destructor)) static void shell_unload(void) {
 
 /* ---- spec checks ---- */
 
-static json_t *get(json_t *o, const char *camel, const char *snake) {
-  json_t *v = json_object_get(o, camel);
-  if (v == NULL && snake != NULL) v = json_object_get(o, snake);
-  return json_is_null(v) ? NULL : v;
-}
-
 static const char *get_str(json_t *o, const char *camel, const char *snake) {
-  json_t *v = get(o, camel, snake);
+  json_t *v = muster_field_get(o, camel, snake);
   return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
 static int check_str_list(json_t *v, const char *field, bool nonempty, char *errbuf) {
-  if (v == NULL) return nonempty ? fail(errbuf, "%s: required", field) : 0;
-  if (!json_is_array(v)) return fail(errbuf, "%s: must be a list of strings", field);
-  if (json_array_size(v) > SHELL_MAX_ARGS) return fail(errbuf, "%s: more than %d entries", field, SHELL_MAX_ARGS);
-  if (nonempty && json_array_size(v) == 0) return fail(errbuf, "%s: must not be empty", field);
+  if (v == NULL) return nonempty ? muster_field_fail(errbuf, "%s: required", field) : 0;
+  if (!json_is_array(v)) return muster_field_fail(errbuf, "%s: must be a list of strings", field);
+  if (json_array_size(v) > SHELL_MAX_ARGS)
+    return muster_field_fail(errbuf, "%s: more than %d entries", field, SHELL_MAX_ARGS);
+  if (nonempty && json_array_size(v) == 0) return muster_field_fail(errbuf, "%s: must not be empty", field);
   size_t i;
   json_t *e;
   json_array_foreach(v, i, e) {
-    if (!json_is_string(e)) return fail(errbuf, "%s[%zu]: must be a string", field, i);
+    if (!json_is_string(e)) return muster_field_fail(errbuf, "%s[%zu]: must be a string", field, i);
   }
   if (nonempty && json_string_length(json_array_get(v, 0)) == 0)
-    return fail(errbuf, "%s[0]: empty program name", field);
+    return muster_field_fail(errbuf, "%s[0]: empty program name", field);
   return 0;
 }
 
@@ -149,15 +135,15 @@ static int check_interpreter(const char *in, char *errbuf) {
   for (size_t i = 0; i < sizeof interpreters / sizeof *interpreters; i++)
     if (strcmp(in, interpreters[i]) == 0) return 0;
   if (in[0] != '/')
-    return fail(
+    return muster_field_fail(
         errbuf,
         "shell.interpreter: unknown interpreter \"%s\" (want sh, bash, zsh, dash, ksh or an allowed absolute path)",
         in);
   for (size_t i = 0; i < config.n_interps; i++)
     if (strcmp(in, config.interps[i]) == 0) return 0;
-  return fail(errbuf,
-              "shell.interpreter: \"%s\" is not on the interpreter allow-list (MUSTER_SHELL_INTERPRETERS=\"%s\")", in,
-              config.interps_text ? config.interps_text : "");
+  return muster_field_fail(
+      errbuf, "shell.interpreter: \"%s\" is not on the interpreter allow-list (MUSTER_SHELL_INTERPRETERS=\"%s\")", in,
+      config.interps_text ? config.interps_text : "");
 }
 
 /* Joins command + args with spaces: what the policy checks and the audit hashes. Caller frees. */
@@ -183,40 +169,41 @@ static char *join_command(json_t *command, json_t *args) {
 /* Checks the "shell" section: shape, interpreter, and the policy for inline scripts and
  * commands (a script file is checked at start, once it can be read). */
 static int check(json_t *sh, char *errbuf) {
-  if (config.error[0] != '\0') return fail(errbuf, "%s", config.error);
-  if (!json_is_object(sh)) return fail(errbuf, "shell: must be an object");
+  if (config.error[0] != '\0') return muster_field_fail(errbuf, "%s", config.error);
+  if (!json_is_object(sh)) return muster_field_fail(errbuf, "shell: must be an object");
   const char *fields[] = {"interpreter", "script", "scriptFile", "script_file", "args", "command"};
   const char *key;
   json_t *val;
   json_object_foreach(sh, key, val) {
     bool known = false;
     for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) known = known || strcmp(key, fields[i]) == 0;
-    if (!known) return fail(errbuf, "shell.%s: unknown field", key);
+    if (!known) return muster_field_fail(errbuf, "shell.%s: unknown field", key);
   }
-  json_t *script = get(sh, "script", NULL), *file = get(sh, "scriptFile", "script_file");
-  json_t *command = get(sh, "command", NULL), *interp = get(sh, "interpreter", NULL);
+  json_t *script = muster_field_get(sh, "script", NULL), *file = muster_field_get(sh, "scriptFile", "script_file");
+  json_t *command = muster_field_get(sh, "command", NULL), *interp = muster_field_get(sh, "interpreter", NULL);
   int given = (script != NULL) + (file != NULL) + (command != NULL && json_array_size(command) > 0);
-  if (given == 0) return fail(errbuf, "shell: give one of script, scriptFile or command");
-  if (given > 1) return fail(errbuf, "shell: give only one of script, scriptFile or command");
+  if (given == 0) return muster_field_fail(errbuf, "shell: give one of script, scriptFile or command");
+  if (given > 1) return muster_field_fail(errbuf, "shell: give only one of script, scriptFile or command");
   if (script != NULL) {
-    if (!json_is_string(script)) return fail(errbuf, "shell.script: must be a string");
-    if (json_string_length(script) == 0) return fail(errbuf, "shell.script: empty script");
+    if (!json_is_string(script)) return muster_field_fail(errbuf, "shell.script: must be a string");
+    if (json_string_length(script) == 0) return muster_field_fail(errbuf, "shell.script: empty script");
     if (json_string_length(script) > SHELL_MAX_SCRIPT_FILE)
-      return fail(errbuf, "shell.script: %zu bytes, the limit is %d (4 MiB)", json_string_length(script),
-                  SHELL_MAX_SCRIPT_FILE);
+      return muster_field_fail(errbuf, "shell.script: %zu bytes, the limit is %d (4 MiB)", json_string_length(script),
+                               SHELL_MAX_SCRIPT_FILE);
   }
   if (file != NULL) {
     if (!json_is_string(file) || json_string_length(file) == 0)
-      return fail(errbuf, "shell.scriptFile: must be a non-empty string");
+      return muster_field_fail(errbuf, "shell.scriptFile: must be a non-empty string");
     const char *f = json_string_value(file);
     if (f[0] == '/' || strstr(f, "..") != NULL)
-      return fail(errbuf, "shell.scriptFile: \"%s\" must be a path inside the task dir, without \"..\"", f);
+      return muster_field_fail(errbuf, "shell.scriptFile: \"%s\" must be a path inside the task dir, without \"..\"",
+                               f);
   }
   if (command != NULL && check_str_list(command, "shell.command", true, errbuf) != 0) return -EINVAL;
-  json_t *args = get(sh, "args", NULL);
+  json_t *args = muster_field_get(sh, "args", NULL);
   if (check_str_list(args, "shell.args", false, errbuf) != 0) return -EINVAL;
   if (interp != NULL) {
-    if (!json_is_string(interp)) return fail(errbuf, "shell.interpreter: must be a string");
+    if (!json_is_string(interp)) return muster_field_fail(errbuf, "shell.interpreter: must be a string");
     const char *in = json_string_value(interp);
     if (in[0] != '\0' && check_interpreter(in, errbuf) != 0) return -EINVAL;
   }
@@ -225,7 +212,7 @@ static int check(json_t *sh, char *errbuf) {
     return shell_policy_check_script(config.policy, json_string_value(script), json_string_length(script), errbuf);
   if (command != NULL) {
     char *line = join_command(command, args);
-    if (line == NULL) return fail(errbuf, "shell: out of memory");
+    if (line == NULL) return muster_field_fail(errbuf, "shell: out of memory");
     int rc = shell_policy_check_command(config.policy, line, errbuf);
     free(line);
     return rc;
@@ -237,7 +224,7 @@ static int shell_validate(const char *spec_json, const char *config_json, char *
   (void)spec_json;
   json_error_t je;
   json_t *sh = json_loads(config_json, 0, &je);
-  if (sh == NULL) return fail(errbuf, "shell: bad JSON: %s", je.text);
+  if (sh == NULL) return muster_field_fail(errbuf, "shell: bad JSON: %s", je.text);
   int rc = check(sh, errbuf);
   json_decref(sh);
   return rc;
@@ -249,21 +236,21 @@ static int shell_validate(const char *spec_json, const char *config_json, char *
  * bundle was just unpacked there, so it is in the page cache. Caller frees *ret. */
 static int read_script_file(const char *path, char **ret, size_t *ret_len, char *errbuf) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return fail(errbuf, "shell.scriptFile: cannot open %s: %s", path, strerror(errno));
+  if (fd < 0) return muster_field_fail(errbuf, "shell.scriptFile: cannot open %s: %s", path, strerror(errno));
   struct stat sb;
   char *buf = NULL;
   int rc = 0;
   if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-    rc = fail(errbuf, "shell.scriptFile: %s is not a regular file", path);
+    rc = muster_field_fail(errbuf, "shell.scriptFile: %s is not a regular file", path);
     goto done;
   }
   if (sb.st_size > SHELL_MAX_SCRIPT_FILE) {
-    rc = fail(errbuf, "shell.scriptFile: %s is larger than %d bytes", path, SHELL_MAX_SCRIPT_FILE);
+    rc = muster_field_fail(errbuf, "shell.scriptFile: %s is larger than %d bytes", path, SHELL_MAX_SCRIPT_FILE);
     goto done;
   }
   buf = malloc((size_t)sb.st_size + 1);
   if (buf == NULL) {
-    rc = fail(errbuf, "shell: out of memory");
+    rc = muster_field_fail(errbuf, "shell: out of memory");
     goto done;
   }
   size_t n = 0;
@@ -289,8 +276,8 @@ done:
 static int write_script_file(const char *path, const char *text, size_t len, char *errbuf) {
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
   if (fd < 0)
-    return fail(errbuf, "shell.script: cannot write %s (%zu bytes, too long for an argument): %s", path, len,
-                strerror(errno));
+    return muster_field_fail(errbuf, "shell.script: cannot write %s (%zu bytes, too long for an argument): %s", path,
+                             len, strerror(errno));
   size_t n = 0;
   while (n < len) {
     ssize_t put = write(fd, text + n, len - n);
@@ -300,7 +287,7 @@ static int write_script_file(const char *path, const char *text, size_t len, cha
   }
   int saved = errno;
   close(fd);
-  if (n < len) return fail(errbuf, "shell.script: writing %s: %s", path, strerror(saved));
+  if (n < len) return muster_field_fail(errbuf, "shell.script: writing %s: %s", path, strerror(saved));
   return 0;
 }
 
@@ -335,7 +322,7 @@ static void on_exit_cb(muster_task *task, muster_proc *proc, const muster_proc_e
  * spawns it. */
 static int run(muster_task *task, shell_task *st, json_t *spec, json_t *sh, char *errbuf) {
   const muster_task_context *ctx = st->host->context(task);
-  json_t *command = get(sh, "command", NULL), *args = get(sh, "args", NULL);
+  json_t *command = muster_field_get(sh, "command", NULL), *args = muster_field_get(sh, "args", NULL);
   size_t n_args = json_array_size(args), n_cmd = json_array_size(command);
   const char *interp = get_str(sh, "interpreter", NULL);
   bool interp_given = interp != NULL && *interp != '\0' && strcmp(interp, "sh") != 0;
@@ -346,12 +333,12 @@ static int run(muster_task *task, shell_task *st, json_t *spec, json_t *sh, char
   size_t text_len = 0;
   int rc = 0;
   const char **argv = calloc(n_args + n_cmd + SHELL_PLAIN_MAX_WORDS + 8, sizeof *argv);
-  if (argv == NULL) return fail(errbuf, "out of memory");
+  if (argv == NULL) return muster_field_fail(errbuf, "out of memory");
   size_t n = 0;
   if (n_cmd > 0) {
     text = join_command(command, args);
     if (text == NULL) {
-      rc = fail(errbuf, "out of memory");
+      rc = muster_field_fail(errbuf, "out of memory");
       goto done;
     }
     text_len = strlen(text);
@@ -365,7 +352,7 @@ static int run(muster_task *task, shell_task *st, json_t *spec, json_t *sh, char
     argv[n++] = path; /* $0 in the script */
     audit(task, st, spec, "script", interp, interp, script, strlen(script));
   } else if (script != NULL && n_args == 0 && !interp_given &&
-             (n = shell_plain_words(script, plain, sizeof plain, argv, SHELL_PLAIN_MAX_WORDS)) > 0) {
+             (n = mu_shell_plain_words(script, plain, sizeof plain, argv, SHELL_PLAIN_MAX_WORDS)) > 0) {
     /* No shell syntax: the words are the argv, as sh would have split them (plain_words.h). */
     audit(task, st, spec, "script", interp, argv[0], script, strlen(script));
   } else if (script != NULL) {
@@ -404,7 +391,7 @@ done:
 
 static int shell_start(muster_task *task, const muster_host_api *host, char *errbuf) {
   shell_task *st = calloc(1, sizeof *st);
-  if (st == NULL) return fail(errbuf, "out of memory");
+  if (st == NULL) return muster_field_fail(errbuf, "out of memory");
   st->host = host;
   host->set_user_data(task, st);
   const muster_task_context *ctx = host->context(task);
@@ -413,7 +400,7 @@ static int shell_start(muster_task *task, const muster_host_api *host, char *err
   json_t *sh = spec != NULL ? json_loads(ctx->config_json, 0, &je) : NULL;
   int rc;
   if (spec == NULL || sh == NULL) {
-    rc = fail(errbuf, "bad spec JSON: %s", je.text);
+    rc = muster_field_fail(errbuf, "bad spec JSON: %s", je.text);
   } else {
     rc = check(sh, errbuf);
     if (rc == 0) rc = run(task, st, spec, sh, errbuf);

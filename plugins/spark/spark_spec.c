@@ -1,34 +1,19 @@
 /* Parsing and checking of the Spark task spec (spark_spec.h). Runs at validate() (result
  * thrown away) and at start() (kept), so both apply the same rules. `${secret.NAME}` in conf
  * values and app_args is replaced by that secret's value, which is then masked wherever the
- * plugin shows the command line. */
+ * plugin shows the command line. Fields are read through the SDK's spec_fields.h. */
 #include "spark_spec.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "muster_plugin.h"
 #include "secret_refs.h"
-
-static int bad(char *errbuf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int bad(char *errbuf, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(errbuf, MUSTER_ERRBUF_SIZE, fmt, ap);
-  va_end(ap);
-  return -EINVAL;
-}
-
-static json_t *get(json_t *o, const char *camel, const char *snake) {
-  json_t *v = json_object_get(o, camel);
-  if (v == NULL && snake != NULL) v = json_object_get(o, snake);
-  return json_is_null(v) ? NULL : v;
-}
+#include "spec_fields.h"
 
 const char *mu_spark_program_name(mu_spark_program p) {
   switch (p) {
@@ -41,30 +26,6 @@ const char *mu_spark_program_name(mu_spark_program p) {
 }
 
 /* ---- small parsers ---- */
-
-int mu_spark_duration_parse(const char *text, int64_t *ret_ms) {
-  if (text == NULL || *text == '\0') return -EINVAL;
-  const char *p = text;
-  double total = 0;
-  while (*p) {
-    char *end;
-    if (!isdigit((unsigned char)*p)) return -EINVAL;
-    double v = strtod(p, &end);
-    if (end == p || v < 0) return -EINVAL;
-    p = end;
-    double unit;
-    if (strncmp(p, "ms", 2) == 0) unit = 1, p += 2;
-    else if (*p == 's') unit = 1000, p++;
-    else if (*p == 'm') unit = 60000, p++;
-    else if (*p == 'h') unit = 3600000, p++;
-    else if (*p == '\0' && total == 0) unit = 1000; /* bare number: seconds */
-    else return -EINVAL;
-    total += v * unit;
-    if (total > 1e12) return -EINVAL;
-  }
-  *ret_ms = (int64_t)total;
-  return 0;
-}
 
 bool mu_spark_memory_ok(const char *t) {
   if (t == NULL || !isdigit((unsigned char)*t)) return false;
@@ -173,13 +134,11 @@ typedef struct parser {
 
 static int read_str(parser *ps, json_t *o, const char *camel, const char *snake, const char *field, bool subst,
                     char **ret) {
-  json_t *v = get(o, camel, snake);
-  if (v == NULL) return 0;
-  if (!json_is_string(v)) return bad(ps->errbuf, "%s: must be a string", field);
-  const char *t = json_string_value(v);
-  if (*t == '\0') return 0; /* proto3: empty is unset */
+  const char *t = NULL;
+  int rc = muster_field_string(o, camel, snake, field, &t, ps->errbuf);
+  if (rc != 0 || t == NULL || *t == '\0') return rc; /* proto3: empty is unset */
   size_t max = strcmp(field, "spark.sql") == 0 ? MU_SPARK_MAX_SQL : MU_SPARK_MAX_STRING;
-  if (strlen(t) > max) return bad(ps->errbuf, "%s: longer than %zu bytes", field, max);
+  if (strlen(t) > max) return muster_field_fail(ps->errbuf, "%s: longer than %zu bytes", field, max);
   if (subst) return muster_secret_refs_substitute(ps->secrets, t, field, ret, ps->errbuf);
   return (*ret = strdup(t)) ? 0 : -ENOMEM;
 }
@@ -187,21 +146,21 @@ static int read_str(parser *ps, json_t *o, const char *camel, const char *snake,
 /* A credential: only as a ${secret.NAME} reference, so its value is masked wherever it could
  * show and never sits in a job file. */
 static int read_secret(parser *ps, json_t *o, const char *camel, const char *snake, const char *field, char **ret) {
-  json_t *v = get(o, camel, snake);
+  json_t *v = muster_field_get(o, camel, snake);
   if (json_is_string(v) && *json_string_value(v) != '\0' && strstr(json_string_value(v), "${secret.") == NULL)
-    return bad(ps->errbuf, "%s: must be a ${secret.NAME} reference (a credential is never written in the spec)", field);
+    return muster_field_fail(
+        ps->errbuf, "%s: must be a ${secret.NAME} reference (a credential is never written in the spec)", field);
   return read_str(ps, o, camel, snake, field, true, ret);
 }
 
 static int read_list(parser *ps, json_t *o, const char *camel, const char *snake, const char *field, bool subst,
                      mu_spark_list *ret) {
-  json_t *v = get(o, camel, snake);
+  json_t *v = muster_field_get(o, camel, snake);
   if (v == NULL) return 0;
   if (json_is_string(v))
-    return bad(ps->errbuf, "%s: must be a list of strings (an argv, never one shell string)", field);
-  if (!json_is_array(v)) return bad(ps->errbuf, "%s: must be a list of strings", field);
-  if (json_array_size(v) > MU_SPARK_MAX_ITEMS)
-    return bad(ps->errbuf, "%s: more than %d entries", field, MU_SPARK_MAX_ITEMS);
+    return muster_field_fail(ps->errbuf, "%s: must be a list of strings (an argv, never one shell string)", field);
+  int lrc = muster_field_list(o, camel, snake, field, "strings", MU_SPARK_MAX_ITEMS, &v, ps->errbuf);
+  if (lrc != 0) return lrc;
   ret->items = calloc(json_array_size(v) + 1, sizeof *ret->items);
   if (ret->items == NULL) return -ENOMEM;
   size_t i;
@@ -209,9 +168,10 @@ static int read_list(parser *ps, json_t *o, const char *camel, const char *snake
   json_array_foreach(v, i, e) {
     char f[160];
     snprintf(f, sizeof f, "%s[%zu]", field, i);
-    if (!json_is_string(e)) return bad(ps->errbuf, "%s: must be a string", f);
+    if (!json_is_string(e)) return muster_field_fail(ps->errbuf, "%s: must be a string", f);
     const char *t = json_string_value(e);
-    if (strlen(t) > MU_SPARK_MAX_STRING) return bad(ps->errbuf, "%s: longer than %d bytes", f, MU_SPARK_MAX_STRING);
+    if (strlen(t) > MU_SPARK_MAX_STRING)
+      return muster_field_fail(ps->errbuf, "%s: longer than %d bytes", f, MU_SPARK_MAX_STRING);
     int rc = subst ? muster_secret_refs_substitute(ps->secrets, t, f, &ret->items[ret->n], ps->errbuf)
                    : ((ret->items[ret->n] = strdup(t)) ? 0 : -ENOMEM);
     if (rc != 0) return rc;
@@ -222,44 +182,19 @@ static int read_list(parser *ps, json_t *o, const char *camel, const char *snake
 
 static int read_uint(parser *ps, json_t *o, const char *camel, const char *snake, const char *field, uint32_t hi,
                      uint32_t *ret) {
-  json_t *v = get(o, camel, snake);
-  if (v == NULL) return 0;
-  json_int_t x = json_is_integer(v) ? json_integer_value(v) : -1;
-  if (json_is_string(v)) {
-    char *end = NULL;
-    const char *t = json_string_value(v);
-    x = strtoll(t, &end, 10);
-    if (end == t || *end != '\0') x = -1;
-  }
-  if (x < 0 || x > (json_int_t)hi) return bad(ps->errbuf, "%s: must be a number from 0 to %u", field, hi);
-  *ret = (uint32_t)x;
-  return 0;
+  int64_t v = -1;
+  int rc = muster_field_int(o, camel, snake, field, 0, hi, &v, ps->errbuf);
+  if (rc == 0 && v >= 0) *ret = (uint32_t)v;
+  return rc;
 }
 
 static int read_bool(parser *ps, json_t *o, const char *camel, const char *snake, const char *field, bool *ret) {
-  json_t *v = get(o, camel, snake);
-  if (v == NULL) return 0;
-  if (json_is_string(v) && (strcmp(json_string_value(v), "true") == 0 || strcmp(json_string_value(v), "false") == 0)) {
-    *ret = strcmp(json_string_value(v), "true") == 0; /* YAML hands scalars over as text */
-    return 0;
-  }
-  if (!json_is_boolean(v)) return bad(ps->errbuf, "%s: must be true or false", field);
-  *ret = json_is_true(v);
-  return 0;
+  return muster_field_bool(o, camel, snake, field, ret, ps->errbuf);
 }
 
 static int read_duration(parser *ps, json_t *o, const char *camel, const char *snake, const char *field, int64_t min_ms,
                          int64_t *ret) {
-  char *t = NULL;
-  int rc = read_str(ps, o, camel, snake, field, false, &t);
-  if (rc != 0 || t == NULL) return rc;
-  int64_t ms = 0;
-  if (mu_spark_duration_parse(t, &ms) != 0)
-    rc = bad(ps->errbuf, "%s: bad duration \"%s\" (e.g. \"5s\", \"500ms\")", field, t);
-  else if (ms < min_ms) rc = bad(ps->errbuf, "%s: %s is below the minimum of %lld ms", field, t, (long long)min_ms);
-  else *ret = ms;
-  free(t);
-  return rc;
+  return muster_field_duration(o, camel, snake, field, min_ms, ret, ps->errbuf);
 }
 
 static const char *const known_fields[] = {"master",
@@ -326,31 +261,20 @@ static const char *const known_fields[] = {"master",
                                            "authToken",
                                            "auth_token"};
 
-static int check_known(json_t *o, const char *section, const char *const *known, size_t n, char *errbuf) {
-  const char *key;
-  json_t *val;
-  json_object_foreach(o, key, val) {
-    bool ok = false;
-    for (size_t i = 0; i < n && !ok; i++) ok = strcmp(key, known[i]) == 0;
-    if (!ok) return bad(errbuf, "%s.%s: unknown field", section, key);
-  }
-  return 0;
-}
-
 /* ---- checks ---- */
 
 /* A bundle-relative path (no "..", not absolute) or, where urls_ok, an http(s)/hdfs/s3a/... URL. */
 static int check_resource(const char *v, const char *field, bool urls_ok, char *errbuf) {
-  if (has_ctl(v)) return bad(errbuf, "%s: control characters are not allowed", field);
+  if (has_ctl(v)) return muster_field_fail(errbuf, "%s: control characters are not allowed", field);
   char scheme[32];
   url_scheme(v, scheme, sizeof scheme);
   if (scheme[0] != '\0') {
-    if (!urls_ok) return bad(errbuf, "%s: \"%s\" must be a file from the bundle", field, v);
+    if (!urls_ok) return muster_field_fail(errbuf, "%s: \"%s\" must be a file from the bundle", field, v);
     return 0;
   }
   if (v[0] == '/' || strcmp(v, "..") == 0 || strncmp(v, "../", 3) == 0 || strstr(v, "/../") != NULL ||
       has_suffix(v, "/.."))
-    return bad(errbuf, "%s: \"%s\" must be a path inside the task's bundle, without \"..\"", field, v);
+    return muster_field_fail(errbuf, "%s: \"%s\" must be a path inside the task's bundle, without \"..\"", field, v);
   return 0;
 }
 
@@ -358,8 +282,9 @@ static int check_list_resources(const mu_spark_list *l, const char *field, char 
   for (size_t i = 0; i < l->n; i++) {
     char f[128];
     snprintf(f, sizeof f, "%s[%zu]", field, i);
-    if (l->items[i][0] == '\0') return bad(errbuf, "%s: must not be empty", f);
-    if (strchr(l->items[i], ',') != NULL) return bad(errbuf, "%s: \"%s\" must not contain ','", f, l->items[i]);
+    if (l->items[i][0] == '\0') return muster_field_fail(errbuf, "%s: must not be empty", f);
+    if (strchr(l->items[i], ',') != NULL)
+      return muster_field_fail(errbuf, "%s: \"%s\" must not contain ','", f, l->items[i]);
     int rc = check_resource(l->items[i], f, true, errbuf);
     if (rc != 0) return rc;
   }
@@ -387,7 +312,7 @@ static bool is_package(const char *v) {
 static int check_master(mu_spark_spec *s, char *errbuf) {
   const char *m = s->master;
   if (has_ctl(m) || strchr(m, ' ') != NULL)
-    return bad(errbuf, "spark.master: spaces and control characters are not allowed");
+    return muster_field_fail(errbuf, "spark.master: spaces and control characters are not allowed");
   if (strncmp(m, "local", 5) == 0) {
     const char *p = m + 5;
     s->master_kind = MU_SPARK_LOCAL;
@@ -404,7 +329,7 @@ static int check_master(mu_spark_spec *s, char *errbuf) {
     }
     if (strcmp(p, "]") == 0) return 0;
   bad_local:
-    return bad(errbuf, "spark.master: \"%s\" is not local, local[N], local[*] or local[N,F]", m);
+    return muster_field_fail(errbuf, "spark.master: \"%s\" is not local, local[N], local[*] or local[N,F]", m);
   }
   if (strncmp(m, "spark://", 8) == 0) {
     s->master_kind = MU_SPARK_STANDALONE;
@@ -417,15 +342,15 @@ static int check_master(mu_spark_spec *s, char *errbuf) {
         q++;
       }
       if (colon == NULL || colon == p || colon + 1 == q)
-        return bad(errbuf, "spark.master: \"%s\": each master must be host:port", m);
+        return muster_field_fail(errbuf, "spark.master: \"%s\": each master must be host:port", m);
       for (const char *d = colon + 1; d < q; d++)
-        if (!isdigit((unsigned char)*d)) return bad(errbuf, "spark.master: \"%s\": bad port", m);
+        if (!isdigit((unsigned char)*d)) return muster_field_fail(errbuf, "spark.master: \"%s\": bad port", m);
       long port = strtol(colon + 1, NULL, 10);
-      if (port < 1 || port > 65535) return bad(errbuf, "spark.master: \"%s\": port out of range", m);
+      if (port < 1 || port > 65535) return muster_field_fail(errbuf, "spark.master: \"%s\": port out of range", m);
       p = *q == ',' ? q + 1 : q;
-      if (*q == ',' && *p == '\0') return bad(errbuf, "spark.master: \"%s\": trailing ','", m);
+      if (*q == ',' && *p == '\0') return muster_field_fail(errbuf, "spark.master: \"%s\": trailing ','", m);
     }
-    if (m[8] == '\0') return bad(errbuf, "spark.master: \"%s\": no host", m);
+    if (m[8] == '\0') return muster_field_fail(errbuf, "spark.master: \"%s\": no host", m);
     return 0;
   }
   if (strcmp(m, "yarn") == 0) {
@@ -437,18 +362,19 @@ static int check_master(mu_spark_spec *s, char *errbuf) {
     const char *api = m + 6;
     if (*api == '\0' ||
         (strstr(api, "://") != NULL && strncmp(api, "https://", 8) != 0 && strncmp(api, "http://", 7) != 0))
-      return bad(errbuf, "spark.master: \"%s\": want k8s://https://host:port", m);
+      return muster_field_fail(errbuf, "spark.master: \"%s\": want k8s://https://host:port", m);
     return 0;
   }
-  return bad(errbuf, "spark.master: \"%s\" is not local[N], spark://host:port, yarn or k8s://https://host:port", m);
+  return muster_field_fail(
+      errbuf, "spark.master: \"%s\" is not local[N], spark://host:port, yarn or k8s://https://host:port", m);
 }
 
 /* Checks each URL of a list: http(s), no control characters; strips trailing '/'. */
 static int check_http_url(char *u, const char *field, char *errbuf) {
   if (has_ctl(u) || strchr(u, ' ') != NULL)
-    return bad(errbuf, "%s: spaces and control characters are not allowed", field);
+    return muster_field_fail(errbuf, "%s: spaces and control characters are not allowed", field);
   if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)
-    return bad(errbuf, "%s: \"%s\" must be an http:// or https:// URL", field, u);
+    return muster_field_fail(errbuf, "%s: \"%s\" must be an http:// or https:// URL", field, u);
   size_t n = strlen(u);
   while (n > 8 && u[n - 1] == '/') u[--n] = '\0';
   return 0;
@@ -541,11 +467,11 @@ static int kv_cmp(const void *a, const void *b) {
 }
 
 static int read_conf(parser *ps, json_t *o, mu_spark_spec *s) {
-  json_t *v = get(o, "conf", NULL);
-  if (v == NULL) return 0;
-  if (!json_is_object(v)) return bad(ps->errbuf, "spark.conf: must be an object of strings");
+  json_t *v = NULL;
+  int orc = muster_field_object(o, "conf", NULL, "spark.conf", "strings", &v, ps->errbuf);
+  if (orc != 0 || v == NULL) return orc;
   if (json_object_size(v) > MU_SPARK_MAX_ITEMS)
-    return bad(ps->errbuf, "spark.conf: more than %d entries", MU_SPARK_MAX_ITEMS);
+    return muster_field_fail(ps->errbuf, "spark.conf: more than %d entries", MU_SPARK_MAX_ITEMS);
   s->conf = calloc(json_object_size(v) + 1, sizeof *s->conf);
   if (s->conf == NULL) return -ENOMEM;
   const char *key;
@@ -554,21 +480,23 @@ static int read_conf(parser *ps, json_t *o, mu_spark_spec *s) {
     char f[300];
     snprintf(f, sizeof f, "spark.conf.%.200s", key);
     if (strncmp(key, "spark.", 6) != 0 || key[6] == '\0')
-      return bad(ps->errbuf, "%s: not a Spark property (keys start with \"spark.\"; spark-submit ignores others)", f);
+      return muster_field_fail(ps->errbuf,
+                               "%s: not a Spark property (keys start with \"spark.\"; spark-submit ignores others)", f);
     for (const char *p = key; *p; p++)
       if (!isalnum((unsigned char)*p) && strchr("._-[]", *p) == NULL)
-        return bad(ps->errbuf, "%s: bad character in key", f);
+        return muster_field_fail(ps->errbuf, "%s: bad character in key", f);
     char *text = NULL;
     if (json_is_string(val)) text = strdup(json_string_value(val));
     else if (json_is_integer(val) || json_is_boolean(val) || json_is_real(val)) text = json_dumps(val, JSON_ENCODE_ANY);
-    else return bad(ps->errbuf, "%s: must be a string", f);
+    else return muster_field_fail(ps->errbuf, "%s: must be a string", f);
     if (text == NULL) return -ENOMEM;
     int rc = muster_secret_refs_substitute(ps->secrets, text, f, &s->conf[s->n_conf].value, ps->errbuf);
     free(text);
     if (rc != 0) return rc;
     if ((s->conf[s->n_conf].key = strdup(key)) == NULL) return -ENOMEM;
     s->n_conf++;
-    if (has_ctl(s->conf[s->n_conf - 1].value)) return bad(ps->errbuf, "%s: control characters are not allowed", f);
+    if (has_ctl(s->conf[s->n_conf - 1].value))
+      return muster_field_fail(ps->errbuf, "%s: control characters are not allowed", f);
   }
   qsort(s->conf, s->n_conf, sizeof *s->conf, kv_cmp);
   return 0;
@@ -591,19 +519,21 @@ static int parse_program(parser *ps, json_t *o, mu_spark_spec *s) {
       free(pt);
       return 0;
     }
-  rc = bad(ps->errbuf, "spark.program_type: unknown program type \"%s\" (want java, scala, python or sql)", pt);
+  rc = muster_field_fail(ps->errbuf,
+                         "spark.program_type: unknown program type \"%s\" (want java, scala, python or sql)", pt);
   free(pt);
   return rc;
 }
 
 static int parse_dyn(parser *ps, json_t *o, mu_spark_spec *s) {
-  json_t *d = get(o, "dynamicAllocation", "dynamic_allocation");
-  if (d == NULL) return 0;
-  if (!json_is_object(d)) return bad(ps->errbuf, "spark.dynamic_allocation: must be an object");
+  json_t *d = NULL;
+  int orc = muster_field_object(o, "dynamicAllocation", "dynamic_allocation", "spark.dynamic_allocation", NULL, &d,
+                                ps->errbuf);
+  if (orc != 0 || d == NULL) return orc;
   static const char *const known[] = {"enabled",       "minExecutors",     "min_executors",    "maxExecutors",
                                       "max_executors", "initialExecutors", "initial_executors"};
   int rc;
-  if ((rc = check_known(d, "spark.dynamic_allocation", known, 7, ps->errbuf)) != 0 ||
+  if ((rc = muster_fields_check_known(d, "spark.dynamic_allocation", known, 7, ps->errbuf)) != 0 ||
       (rc = read_bool(ps, d, "enabled", NULL, "spark.dynamic_allocation.enabled", &s->dyn_enabled)) != 0 ||
       (rc = read_uint(ps, d, "minExecutors", "min_executors", "spark.dynamic_allocation.min_executors", 100000,
                       &s->dyn_min)) != 0 ||
@@ -613,18 +543,20 @@ static int parse_dyn(parser *ps, json_t *o, mu_spark_spec *s) {
                       100000, &s->dyn_initial)) != 0)
     return rc;
   if (!s->dyn_enabled && (s->dyn_min || s->dyn_max || s->dyn_initial))
-    return bad(ps->errbuf, "spark.dynamic_allocation: executor bounds given but enabled is not true");
+    return muster_field_fail(ps->errbuf, "spark.dynamic_allocation: executor bounds given but enabled is not true");
   if (s->dyn_enabled) {
     if (s->dyn_max > 0 && s->dyn_min > s->dyn_max)
-      return bad(ps->errbuf, "spark.dynamic_allocation: min_executors (%u) is above max_executors (%u)", s->dyn_min,
-                 s->dyn_max);
+      return muster_field_fail(ps->errbuf, "spark.dynamic_allocation: min_executors (%u) is above max_executors (%u)",
+                               s->dyn_min, s->dyn_max);
     if (s->dyn_initial > 0 && (s->dyn_initial < s->dyn_min || (s->dyn_max > 0 && s->dyn_initial > s->dyn_max)))
-      return bad(ps->errbuf,
-                 "spark.dynamic_allocation: initial_executors (%u) must lie between min_executors and max_executors",
-                 s->dyn_initial);
+      return muster_field_fail(
+          ps->errbuf,
+          "spark.dynamic_allocation: initial_executors (%u) must lie between min_executors and max_executors",
+          s->dyn_initial);
     if (s->num_executors > 0)
-      return bad(ps->errbuf,
-                 "spark.num_executors: conflicts with dynamic_allocation (use dynamic_allocation.initial_executors)");
+      return muster_field_fail(
+          ps->errbuf,
+          "spark.num_executors: conflicts with dynamic_allocation (use dynamic_allocation.initial_executors)");
   }
   return 0;
 }
@@ -633,12 +565,14 @@ static int parse_dyn(parser *ps, json_t *o, mu_spark_spec *s) {
  * deploy mode and credentials). */
 static int check_livy(mu_spark_spec *s, char *errbuf) {
   if (s->livy_url == NULL)
-    return bad(errbuf, "spark.livy_url: required for via livy (or MUSTER_SPARK_LIVY_URL on the agent)");
-  if (s->packages.n > 0) return bad(errbuf, "spark.packages: not with via livy (set spark.jars.packages in conf)");
+    return muster_field_fail(errbuf, "spark.livy_url: required for via livy (or MUSTER_SPARK_LIVY_URL on the agent)");
+  if (s->packages.n > 0)
+    return muster_field_fail(errbuf, "spark.packages: not with via livy (set spark.jars.packages in conf)");
   if (s->principal != NULL || s->keytab != NULL)
-    return bad(errbuf, "spark.%s: not with via livy (the Livy server submits with its own Kerberos identity)",
-               s->principal != NULL ? "principal" : "keytab");
-  if (s->namespace_ != NULL) return bad(errbuf, "spark.namespace: not with via livy");
+    return muster_field_fail(errbuf,
+                             "spark.%s: not with via livy (the Livy server submits with its own Kerberos identity)",
+                             s->principal != NULL ? "principal" : "keytab");
+  if (s->namespace_ != NULL) return muster_field_fail(errbuf, "spark.namespace: not with via livy");
   s->cluster = true;
   return 0;
 }
@@ -646,12 +580,13 @@ static int check_livy(mu_spark_spec *s, char *errbuf) {
 /* auth_user with auth_password (HTTP Basic), or auth_token (Bearer), not both. */
 static int check_auth(const mu_spark_spec *s, char *errbuf) {
   if ((s->auth_user == NULL) != (s->auth_password == NULL))
-    return bad(errbuf, "spark.%s: auth_user and auth_password go together (HTTP Basic)",
-               s->auth_user ? "auth_password" : "auth_user");
+    return muster_field_fail(errbuf, "spark.%s: auth_user and auth_password go together (HTTP Basic)",
+                             s->auth_user ? "auth_password" : "auth_user");
   if (s->auth_user != NULL && s->auth_token != NULL)
-    return bad(errbuf, "spark.auth_token: conflicts with auth_user/auth_password (one way to authenticate)");
+    return muster_field_fail(errbuf,
+                             "spark.auth_token: conflicts with auth_user/auth_password (one way to authenticate)");
   if (s->auth_user != NULL && strchr(s->auth_user, ':') != NULL)
-    return bad(errbuf, "spark.auth_user: must not contain ':' (HTTP Basic)");
+    return muster_field_fail(errbuf, "spark.auth_user: must not contain ':' (HTTP Basic)");
   return 0;
 }
 
@@ -720,10 +655,10 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
 
   /* master and deploy mode */
   if (via != NULL && strcmp(via, "livy") == 0 && (s->master != NULL || dm != NULL)) {
-    rc = bad(ps->errbuf,
-             "spark.%s: via livy: the Livy server's configuration (livy.spark.master, "
-             "livy.spark.deploy-mode) decides it; leave it out",
-             s->master != NULL ? "master" : "deploy_mode");
+    rc = muster_field_fail(ps->errbuf,
+                           "spark.%s: via livy: the Livy server's configuration (livy.spark.master, "
+                           "livy.spark.deploy-mode) decides it; leave it out",
+                           s->master != NULL ? "master" : "deploy_mode");
     goto done;
   }
   if (s->master == NULL && (s->master = strdup("local[*]")) == NULL) {
@@ -733,35 +668,38 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
   rc = check_master(s, ps->errbuf);
   if (rc != 0) goto done;
   if (dm != NULL && strcmp(dm, "client") != 0 && strcmp(dm, "cluster") != 0) {
-    rc = bad(ps->errbuf, "spark.deploy_mode: \"%s\" is not client or cluster", dm);
+    rc = muster_field_fail(ps->errbuf, "spark.deploy_mode: \"%s\" is not client or cluster", dm);
     goto done;
   }
   s->cluster = dm != NULL && strcmp(dm, "cluster") == 0;
   if (s->cluster && s->master_kind == MU_SPARK_LOCAL) {
-    rc = bad(ps->errbuf, "spark.deploy_mode: cluster conflicts with master \"%s\" (a local master runs in client mode)",
-             s->master);
+    rc = muster_field_fail(
+        ps->errbuf, "spark.deploy_mode: cluster conflicts with master \"%s\" (a local master runs in client mode)",
+        s->master);
     goto done;
   }
   if (via == NULL || strcmp(via, "spark-submit") == 0) s->via = MU_SPARK_VIA_SUBMIT;
   else if (strcmp(via, "rest") == 0) s->via = MU_SPARK_VIA_REST;
   else if (strcmp(via, "livy") == 0) s->via = MU_SPARK_VIA_LIVY;
   else {
-    rc = bad(ps->errbuf, "spark.via: \"%s\" is not spark-submit, rest or livy", via);
+    rc = muster_field_fail(ps->errbuf, "spark.via: \"%s\" is not spark-submit, rest or livy", via);
     goto done;
   }
 
   if (s->via == MU_SPARK_VIA_REST) {
     if (s->master_kind != MU_SPARK_STANDALONE) {
-      rc = bad(ps->errbuf, "spark.via: rest submits to a standalone master: master must be spark://host:port");
+      rc = muster_field_fail(ps->errbuf,
+                             "spark.via: rest submits to a standalone master: master must be spark://host:port");
       goto done;
     }
     if (s->rest_url == NULL) {
-      rc = bad(ps->errbuf, "spark.rest_url: required for via rest (or MUSTER_SPARK_REST_URL on the agent)");
+      rc = muster_field_fail(ps->errbuf,
+                             "spark.rest_url: required for via rest (or MUSTER_SPARK_REST_URL on the agent)");
       goto done;
     }
     if (s->program != MU_SPARK_JAVA && s->program != MU_SPARK_SCALA) {
-      rc = bad(ps->errbuf,
-               "spark.via: rest runs java or scala programs (a standalone cluster has no python cluster mode)");
+      rc = muster_field_fail(
+          ps->errbuf, "spark.via: rest runs java or scala programs (a standalone cluster has no python cluster mode)");
       goto done;
     }
     s->cluster = true;
@@ -769,41 +707,44 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
   /* program, class, resource */
   bool jvm = s->program == MU_SPARK_JAVA || s->program == MU_SPARK_SCALA;
   if (jvm && s->main_class == NULL) {
-    rc = bad(ps->errbuf, "spark.main_class: required for program_type %s", mu_spark_program_name(s->program));
+    rc = muster_field_fail(ps->errbuf, "spark.main_class: required for program_type %s",
+                           mu_spark_program_name(s->program));
     goto done;
   }
   if (!jvm && s->main_class != NULL) {
-    rc = bad(ps->errbuf, "spark.main_class: not used by program_type %s", mu_spark_program_name(s->program));
+    rc = muster_field_fail(ps->errbuf, "spark.main_class: not used by program_type %s",
+                           mu_spark_program_name(s->program));
     goto done;
   }
   if (s->main_class != NULL && !is_class_name(s->main_class)) {
-    rc = bad(ps->errbuf, "spark.main_class: \"%s\" is not a class name (a.b.Main)", s->main_class);
+    rc = muster_field_fail(ps->errbuf, "spark.main_class: \"%s\" is not a class name (a.b.Main)", s->main_class);
     goto done;
   }
   if (s->program == MU_SPARK_SQL) {
     if ((s->sql == NULL) == (s->app_resource == NULL)) {
-      rc = bad(ps->errbuf,
-               "spark.sql: program_type sql takes exactly one of sql (inline) and app_resource (a .sql file from the "
-               "bundle)");
+      rc = muster_field_fail(
+          ps->errbuf,
+          "spark.sql: program_type sql takes exactly one of sql (inline) and app_resource (a .sql file from the "
+          "bundle)");
       goto done;
     }
     if (s->via != MU_SPARK_VIA_SUBMIT) {
-      rc = bad(ps->errbuf, "spark.via: program_type sql runs spark-sql, so via must be spark-submit");
+      rc = muster_field_fail(ps->errbuf, "spark.via: program_type sql runs spark-sql, so via must be spark-submit");
       goto done;
     }
     if (s->cluster) {
-      rc = bad(ps->errbuf, "spark.deploy_mode: spark-sql runs in client mode only");
+      rc = muster_field_fail(ps->errbuf, "spark.deploy_mode: spark-sql runs in client mode only");
       goto done;
     }
   } else {
     if (s->sql != NULL) {
-      rc = bad(ps->errbuf, "spark.sql: only for program_type sql");
+      rc = muster_field_fail(ps->errbuf, "spark.sql: only for program_type sql");
       goto done;
     }
     if (s->app_resource == NULL) {
-      rc = bad(ps->errbuf,
-               "spark.app_resource: required (a %s from the bundle, or an http(s) URL with app_resource_sha256)",
-               s->program == MU_SPARK_PYTHON ? ".py file" : "jar");
+      rc = muster_field_fail(
+          ps->errbuf, "spark.app_resource: required (a %s from the bundle, or an http(s) URL with app_resource_sha256)",
+          s->program == MU_SPARK_PYTHON ? ".py file" : "jar");
       goto done;
     }
   }
@@ -817,68 +758,74 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
                         ps->errbuf);
     if (rc != 0) {
       if (s->app_resource_is_url)
-        rc = bad(ps->errbuf,
-                 "spark.app_resource: scheme \"%s\" not supported with spark-submit (a bundle path, or an http(s) URL "
-                 "with app_resource_sha256)",
-                 scheme);
+        rc = muster_field_fail(
+            ps->errbuf,
+            "spark.app_resource: scheme \"%s\" not supported with spark-submit (a bundle path, or an http(s) URL "
+            "with app_resource_sha256)",
+            scheme);
       goto done;
     }
     bool http = strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0;
     if (http && s->via == MU_SPARK_VIA_SUBMIT && s->app_resource_sha256 == NULL) {
-      rc = bad(ps->errbuf, "spark.app_resource_sha256: required when app_resource is a URL (\"%s\")", s->app_resource);
+      rc = muster_field_fail(ps->errbuf, "spark.app_resource_sha256: required when app_resource is a URL (\"%s\")",
+                             s->app_resource);
       goto done;
     }
     if (s->via != MU_SPARK_VIA_SUBMIT && !s->app_resource_is_url && s->app_resource[0] != '/') {
-      rc =
-          bad(ps->errbuf, "spark.app_resource: via %s sends no file: give a URL or path the cluster's workers can read",
-              s->via == MU_SPARK_VIA_REST ? "rest" : "livy");
+      rc = muster_field_fail(
+          ps->errbuf, "spark.app_resource: via %s sends no file: give a URL or path the cluster's workers can read",
+          s->via == MU_SPARK_VIA_REST ? "rest" : "livy");
       goto done;
     }
   }
   if (s->app_resource_sha256 != NULL) {
     if (!is_hex64(s->app_resource_sha256)) {
-      rc = bad(ps->errbuf, "spark.app_resource_sha256: want 64 hex digits");
+      rc = muster_field_fail(ps->errbuf, "spark.app_resource_sha256: want 64 hex digits");
       goto done;
     }
     if (!s->app_resource_is_url) {
-      rc = bad(ps->errbuf,
-               "spark.app_resource_sha256: only for an app_resource URL (bundle files are checked with the bundle)");
+      rc = muster_field_fail(
+          ps->errbuf,
+          "spark.app_resource_sha256: only for an app_resource URL (bundle files are checked with the bundle)");
       goto done;
     }
     for (char *p = s->app_resource_sha256; *p; p++) *p = (char)tolower((unsigned char)*p);
   }
   if (s->program == MU_SPARK_PYTHON && s->app_resource != NULL && !has_suffix(s->app_resource, ".py")) {
-    rc = bad(ps->errbuf, "spark.app_resource: \"%s\" is not a .py file (program_type python)", s->app_resource);
+    rc = muster_field_fail(ps->errbuf, "spark.app_resource: \"%s\" is not a .py file (program_type python)",
+                           s->app_resource);
     goto done;
   }
   if (s->py_files.n > 0 && s->program != MU_SPARK_PYTHON) {
-    rc = bad(ps->errbuf, "spark.py_files: only for program_type python");
+    rc = muster_field_fail(ps->errbuf, "spark.py_files: only for program_type python");
     goto done;
   }
 
   /* resources */
   if (s->driver_memory && !mu_spark_memory_ok(s->driver_memory)) {
-    rc = bad(ps->errbuf, "spark.driver_memory: \"%s\" is not a memory size (e.g. 512m, 2g)", s->driver_memory);
+    rc = muster_field_fail(ps->errbuf, "spark.driver_memory: \"%s\" is not a memory size (e.g. 512m, 2g)",
+                           s->driver_memory);
     goto done;
   }
   if (s->executor_memory && !mu_spark_memory_ok(s->executor_memory)) {
-    rc = bad(ps->errbuf, "spark.executor_memory: \"%s\" is not a memory size (e.g. 512m, 2g)", s->executor_memory);
+    rc = muster_field_fail(ps->errbuf, "spark.executor_memory: \"%s\" is not a memory size (e.g. 512m, 2g)",
+                           s->executor_memory);
     goto done;
   }
   if (s->name != NULL && has_ctl(s->name)) {
-    rc = bad(ps->errbuf, "spark.name: control characters are not allowed");
+    rc = muster_field_fail(ps->errbuf, "spark.name: control characters are not allowed");
     goto done;
   }
   if (s->queue != NULL && (has_ctl(s->queue) || strchr(s->queue, ' '))) {
-    rc = bad(ps->errbuf, "spark.queue: spaces and control characters are not allowed");
+    rc = muster_field_fail(ps->errbuf, "spark.queue: spaces and control characters are not allowed");
     goto done;
   }
   if (s->queue != NULL && s->master_kind != MU_SPARK_YARN && s->via != MU_SPARK_VIA_LIVY) {
-    rc = bad(ps->errbuf, "spark.queue: only for master yarn (or via livy)");
+    rc = muster_field_fail(ps->errbuf, "spark.queue: only for master yarn (or via livy)");
     goto done;
   }
   if (s->namespace_ != NULL && s->master_kind != MU_SPARK_K8S) {
-    rc = bad(ps->errbuf, "spark.namespace: only for k8s:// masters");
+    rc = muster_field_fail(ps->errbuf, "spark.namespace: only for k8s:// masters");
     goto done;
   }
   if ((rc = check_list_resources(&s->jars, "spark.jars", ps->errbuf)) != 0 ||
@@ -888,11 +835,13 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
     goto done;
   for (size_t i = 0; i < s->packages.n; i++)
     if (!is_package(s->packages.items[i])) {
-      rc = bad(ps->errbuf, "spark.packages[%zu]: \"%s\" is not group:artifact:version", i, s->packages.items[i]);
+      rc = muster_field_fail(ps->errbuf, "spark.packages[%zu]: \"%s\" is not group:artifact:version", i,
+                             s->packages.items[i]);
       goto done;
     }
   if ((s->principal == NULL) != (s->keytab == NULL)) {
-    rc = bad(ps->errbuf, "spark.%s: principal and keytab go together", s->principal ? "keytab" : "principal");
+    rc = muster_field_fail(ps->errbuf, "spark.%s: principal and keytab go together",
+                           s->principal ? "keytab" : "principal");
     goto done;
   }
   if (s->keytab != NULL && s->keytab[0] != '/' &&
@@ -903,15 +852,16 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
   for (size_t i = 0; i < s->n_conf; i++) {
     for (size_t k = 0; k < sizeof owned_conf / sizeof *owned_conf; k++)
       if (strcmp(s->conf[i].key, owned_conf[k].conf) == 0 && field_set(s, owned_conf[k].field)) {
-        rc = bad(ps->errbuf, "spark.conf.%s: conflicts with spark.%s (set one of them)", s->conf[i].key,
-                 owned_conf[k].field);
+        rc = muster_field_fail(ps->errbuf, "spark.conf.%s: conflicts with spark.%s (set one of them)", s->conf[i].key,
+                               owned_conf[k].field);
         goto done;
       }
     for (size_t k = 0; k < sizeof plugin_conf / sizeof *plugin_conf; k++)
       if (strcmp(s->conf[i].key, plugin_conf[k]) == 0) {
-        rc = bad(ps->errbuf,
-                 "spark.conf.%s: set by Muster, which detaches in cluster mode and tracks the application itself",
-                 s->conf[i].key);
+        rc = muster_field_fail(
+            ps->errbuf,
+            "spark.conf.%s: set by Muster, which detaches in cluster mode and tracks the application itself",
+            s->conf[i].key);
         goto done;
       }
   }
@@ -931,9 +881,10 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
   if (rc == 0) rc = check_auth(s, ps->errbuf);
   if (rc != 0) goto done;
   if (s->via == MU_SPARK_VIA_SUBMIT && s->cluster && s->master_kind == MU_SPARK_YARN && s->yarn_rm_urls.n == 0) {
-    rc = bad(ps->errbuf,
-             "spark.yarn_rm_urls: required to track a yarn cluster-mode application (or MUSTER_SPARK_YARN_RM_URLS on "
-             "the agent)");
+    rc = muster_field_fail(
+        ps->errbuf,
+        "spark.yarn_rm_urls: required to track a yarn cluster-mode application (or MUSTER_SPARK_YARN_RM_URLS on "
+        "the agent)");
     goto done;
   }
   if (s->via == MU_SPARK_VIA_SUBMIT && s->cluster && s->master_kind == MU_SPARK_STANDALONE && s->rest_url == NULL) {
@@ -949,7 +900,8 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
     }
   }
   if (s->cluster && s->master_kind == MU_SPARK_STANDALONE && s->program == MU_SPARK_PYTHON) {
-    rc = bad(ps->errbuf, "spark.deploy_mode: a standalone master runs python applications in client mode only");
+    rc = muster_field_fail(ps->errbuf,
+                           "spark.deploy_mode: a standalone master runs python applications in client mode only");
     goto done;
   }
 done:
@@ -961,34 +913,25 @@ done:
 int mu_spark_spec_parse(const char *spec_json, const char *config_json, const mu_spark_defaults *defaults,
                         mu_spark_spec **ret, char *errbuf) {
   errbuf[0] = '\0';
-  json_error_t je;
-  json_t *spec = json_loads(spec_json ? spec_json : "{}", 0, &je);
-  if (spec == NULL) return bad(errbuf, "spec: bad JSON: %s", je.text);
-  json_t *o = json_loads(config_json ? config_json : "{}", 0, &je);
-  if (o == NULL) {
-    json_decref(spec);
-    return bad(errbuf, "spark: bad JSON: %s", je.text);
-  }
-  mu_spark_spec *s = calloc(1, sizeof *s);
-  parser ps = {.secrets = json_is_object(spec) ? get(spec, "secrets", NULL) : NULL, .errbuf = errbuf};
-  int rc = s ? 0 : -ENOMEM;
+  muster_spec_view view;
+  mu_spark_spec *s = NULL;
+  int rc = muster_spec_view_open(spec_json, config_json, "spark", &view, errbuf);
   if (rc != 0) goto done;
-  if (!json_is_object(spec) || !json_is_object(o)) {
-    rc = bad(errbuf, "spark: must be an object");
+  s = calloc(1, sizeof *s);
+  if (s == NULL) {
+    rc = -ENOMEM;
     goto done;
   }
-  if (ps.secrets != NULL && !json_is_array(ps.secrets)) {
-    rc = bad(errbuf, "secrets: must be a list");
-    goto done;
-  }
+  parser ps = {.secrets = view.secrets, .errbuf = errbuf};
   size_t i;
   json_t *sec;
   json_array_foreach(ps.secrets, i, sec) {
     rc = add_secret(s, json_string_value(json_object_get(sec, "value")));
     if (rc != 0) goto done;
   }
-  if ((rc = check_known(o, "spark", known_fields, sizeof known_fields / sizeof *known_fields, errbuf)) != 0 ||
-      (rc = parse_fields(&ps, spec, o, defaults, s)) != 0)
+  if ((rc = muster_fields_check_known(view.config, "spark", known_fields, sizeof known_fields / sizeof *known_fields,
+                                      errbuf)) != 0 ||
+      (rc = parse_fields(&ps, view.spec, view.config, defaults, s)) != 0)
     goto done;
   if (s->n_secrets > 1) qsort(s->secrets, s->n_secrets, sizeof *s->secrets, by_length_desc);
   *ret = s;
@@ -996,8 +939,7 @@ int mu_spark_spec_parse(const char *spec_json, const char *config_json, const mu
 done:
   if (rc == -ENOMEM && errbuf[0] == '\0') snprintf(errbuf, MUSTER_ERRBUF_SIZE, "spark: out of memory");
   mu_spark_spec_free(s);
-  json_decref(spec);
-  json_decref(o);
+  muster_spec_view_close(&view);
   return rc;
 }
 

@@ -82,9 +82,6 @@ int mu_spark_spec_parse(const char *spec_json, const char *config_json, const mu
                         mu_spark_spec **ret, char *errbuf);
 void mu_spark_spec_free(mu_spark_spec *s);
 
-/* "30s", "1m30s", "250ms", a bare number is seconds. 0 or -EINVAL. */
-int mu_spark_duration_parse(const char *text, int64_t *ret_ms);
-
 /* A Spark memory string: digits and a unit k|m|g|t (either case, optional trailing b). */
 bool mu_spark_memory_ok(const char *text);
 

@@ -16,7 +16,7 @@
 extern int __lsan_do_recoverable_leak_check(void) __attribute__((weak));
 
 typedef struct suite {
-  const mpt_conformance_opts *o;
+  const muster_pt_conformance_opts *o;
   FILE *out;
   int failed;
   int64_t max_stall;
@@ -47,7 +47,7 @@ static void report(suite *s, const char *verdict, const char *check, const char 
 
 /* The checks every run gets: leftovers, bounds, stall, leaks. Returns false after reporting
  * a failure under check's name. */
-static bool common_checks(suite *s, const char *check, const mpt_result *r) {
+static bool common_checks(suite *s, const char *check, const muster_pt_result *r) {
   if (r->leftover_pids > 0) {
     report(s, "FAIL", check,
            "%d process(es) still running after the task ended (pid %d, now killed): "
@@ -85,17 +85,18 @@ static bool common_checks(suite *s, const char *check, const mpt_result *r) {
 
 static int64_t w_grace(const suite *s) { return s->o->world.grace_ms > 0 ? s->o->world.grace_ms : 1000; }
 
-static int run_one(suite *s, mpt_world *w, const char *spec, int64_t cancel_after, mpt_result *r, mu_err *err) {
-  mpt_run_opts ro = {.spec_json = spec,
-                     .params = s->o->params,
-                     .n_params = s->o->n_params,
-                     .cancel_after_ms = cancel_after,
-                     .deadline_ms = 120000};
-  return mpt_run(w, &ro, r, err);
+static int run_one(suite *s, muster_pt_world *w, const char *spec, int64_t cancel_after, muster_pt_result *r,
+                   mu_err *err) {
+  muster_pt_run_opts ro = {.spec_json = spec,
+                           .params = s->o->params,
+                           .n_params = s->o->n_params,
+                           .cancel_after_ms = cancel_after,
+                           .deadline_ms = 120000};
+  return muster_pt_run(w, &ro, r, err);
 }
 
-static void check_run(suite *s, mpt_world *w, int *ret_state) {
-  mpt_result r;
+static void check_run(suite *s, muster_pt_world *w, int *ret_state) {
+  muster_pt_result r;
   mu_err e = {0};
   int rc = run_one(s, w, s->o->spec_json, -1, &r, &e);
   *ret_state = r.state;
@@ -103,34 +104,35 @@ static void check_run(suite *s, mpt_world *w, int *ret_state) {
     report(s, "FAIL", "run", "%s", e.msg);
   } else if (r.n_states < 3 || r.states[0] != MU_TASK_STARTING || r.states[1] != MU_TASK_RUNNING) {
     report(s, "FAIL", "run", "states were not STARTING, RUNNING, final (%d states, last %s: %s)", r.n_states,
-           mpt_state_name(r.state), r.message);
+           muster_pt_state_name(r.state), r.message);
   } else if (common_checks(s, "run", &r)) {
     bool ok = true;
     for (const char *const *a = s->o->expect; a != NULL && *a != NULL && ok; a++) {
       char why[1024];
-      int x = mpt_expect(&r, *a, why, sizeof why);
+      int x = muster_pt_expect(&r, *a, why, sizeof why);
       if (x != 0) {
         report(s, "FAIL", "run", "expect %s: %s", *a, why);
         ok = false;
       }
     }
-    if (ok) report(s, "ok", "run", "%s in %lld ms (%s)", mpt_state_name(r.state), (long long)r.wall_ms, r.message);
+    if (ok)
+      report(s, "ok", "run", "%s in %lld ms (%s)", muster_pt_state_name(r.state), (long long)r.wall_ms, r.message);
   }
   s->max_stall = r.max_stall_ms;
-  mpt_result_free(&r);
+  muster_pt_result_free(&r);
   /* A loop stall must repeat to count: on a busy machine one slow iteration can be the
    * scheduler's doing. A plugin that blocks does so every time; the best of three is kept. */
   for (int i = 0; i < 2 && s->max_stall > s->o->max_stall_ms; i++) {
     mu_err e = {0};
     if (run_one(s, w, s->o->spec_json, -1, &r, &e) == 0 && r.max_stall_ms < s->max_stall) s->max_stall = r.max_stall_ms;
-    mpt_result_free(&r);
+    muster_pt_result_free(&r);
   }
 }
 
 /* cancel (timeout_spec NULL) or timeout (the spec with a short timeout). */
-static void check_stop(suite *s, mpt_world *w, const char *check, const char *timeout_spec) {
+static void check_stop(suite *s, muster_pt_world *w, const char *check, const char *timeout_spec) {
   int64_t after = s->o->cancel_after_ms;
-  mpt_result r;
+  muster_pt_result r;
   mu_err e = {0};
   int want = timeout_spec ? MU_TASK_TIMED_OUT : MU_TASK_CANCELLED;
   const char *spec = timeout_spec ? timeout_spec : s->o->cancel_spec_json ? s->o->cancel_spec_json : s->o->spec_json;
@@ -139,15 +141,17 @@ static void check_stop(suite *s, mpt_world *w, const char *check, const char *ti
   if (rc != 0) {
     report(s, "FAIL", check, "%s", e.msg);
   } else if (r.state != want) {
-    report(s, "FAIL", check, "ended %s (%s), wanted %s%s", mpt_state_name(r.state), r.message, mpt_state_name(want),
+    report(s, "FAIL", check, "ended %s (%s), wanted %s%s", muster_pt_state_name(r.state), r.message,
+           muster_pt_state_name(want),
            r.state == MU_TASK_SUCCEEDED ? ": give the test a cancel spec that runs longer than the cancel delay" : "");
   } else if (strstr(r.message, "did not stop in time") != NULL || r.wall_ms > bound) {
     report(s, "FAIL", check, "the plugin did not stop within the grace period (%lld ms; %s)", (long long)r.wall_ms,
            r.message);
   } else if (common_checks(s, check, &r)) {
-    report(s, "ok", check, "%s after %lld ms, nothing left running", mpt_state_name(r.state), (long long)r.wall_ms);
+    report(s, "ok", check, "%s after %lld ms, nothing left running", muster_pt_state_name(r.state),
+           (long long)r.wall_ms);
   }
-  mpt_result_free(&r);
+  muster_pt_result_free(&r);
 }
 
 /* The cancel spec with "timeout" set to ms. NULL when it is not a JSON object. */
@@ -165,18 +169,18 @@ static char *with_timeout(const char *spec, int64_t ms) {
   return out;
 }
 
-int mpt_conformance(const mpt_conformance_opts *o, FILE *out, mu_err *err) {
+int muster_pt_conformance(const muster_pt_conformance_opts *o, FILE *out, mu_err *err) {
   suite s = {.o = o, .out = out};
-  mpt_conformance_opts defaults = *o;
+  muster_pt_conformance_opts defaults = *o;
   if (defaults.cancel_after_ms <= 0) defaults.cancel_after_ms = 300;
   if (defaults.max_stall_ms <= 0) defaults.max_stall_ms = 10;
   s.o = &defaults;
-  mpt_opts wo = o->world;
+  muster_pt_opts wo = o->world;
   wo.host_path = NULL;
-  mpt_world *w = NULL;
-  int rc = mpt_world_new(o->plugin_so, &wo, &w, err);
+  muster_pt_world *w = NULL;
+  int rc = muster_pt_world_new(o->plugin_so, &wo, &w, err);
   if (rc != 0) return rc;
-  const mu_plugin_info *pi = mpt_world_plugin(w);
+  const mu_plugin_info *pi = muster_pt_world_plugin(w);
   fprintf(out, "conformance of %s %s (%s)\n", pi->type, pi->version, o->plugin_so);
   int state = 0;
   check_run(&s, w, &state);
@@ -191,7 +195,7 @@ int mpt_conformance(const mpt_conformance_opts *o, FILE *out, mu_err *err) {
     else check_stop(&s, w, "timeout", ts);
     free(ts);
   }
-  mpt_world_free(w);
+  muster_pt_world_free(w);
   if (__lsan_do_recoverable_leak_check == NULL)
     report(&s, "skip", "cleanup",
            "not a sanitizer build: run under --config=asan to check that cleanup() frees "
@@ -215,20 +219,21 @@ int mpt_conformance(const mpt_conformance_opts *o, FILE *out, mu_err *err) {
     report(&s, "skip", "isolation", "no muster-plugin-host given (--plugin-host)");
   } else {
     mu_err e = {0};
-    if (mpt_world_new(o->plugin_so, &o->world, &w, &e) != 0) {
+    if (muster_pt_world_new(o->plugin_so, &o->world, &w, &e) != 0) {
       report(&s, "FAIL", "isolation", "%s", e.msg);
     } else {
-      mpt_result r;
+      muster_pt_result r;
       if (run_one(&s, w, defaults.spec_json, -1, &r, &e) != 0) report(&s, "FAIL", "isolation", "%s", e.msg);
       else if (r.state != state)
-        report(&s, "FAIL", "isolation", "out of process it ended %s (%s), in-process %s", mpt_state_name(r.state),
-               r.message, mpt_state_name(state));
+        report(&s, "FAIL", "isolation", "out of process it ended %s (%s), in-process %s", muster_pt_state_name(r.state),
+               r.message, muster_pt_state_name(state));
       else if (r.leftover_pids > 0)
         report(&s, "FAIL", "isolation", "%d process(es) left behind out of process", r.leftover_pids);
       else
-        report(&s, "ok", "isolation", "out of process: %s in %lld ms", mpt_state_name(r.state), (long long)r.wall_ms);
-      mpt_result_free(&r);
-      mpt_world_free(w);
+        report(&s, "ok", "isolation", "out of process: %s in %lld ms", muster_pt_state_name(r.state),
+               (long long)r.wall_ms);
+      muster_pt_result_free(&r);
+      muster_pt_world_free(w);
     }
   }
   fprintf(out, "%s: %d check(s) failed\n", s.failed ? "NOT CONFORMANT" : "conformant", s.failed);

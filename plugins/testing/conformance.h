@@ -24,22 +24,22 @@
 
 #include "plugins/testing/plugin_test.h"
 
-typedef struct mpt_conformance_opts {
+typedef struct muster_pt_conformance_opts {
   const char *plugin_so;
-  mpt_opts world;            /* host_path here enables the isolation check */
+  muster_pt_opts world;      /* host_path here enables the isolation check */
   const char *spec_json;     /* a task that runs to completion */
-  const char *const *expect; /* assertions for it (mpt_expect), NULL-terminated; may be NULL */
+  const char *const *expect; /* assertions for it (muster_pt_expect), NULL-terminated; may be NULL */
   const mu_kv *params;
   size_t n_params;
   const char *cancel_spec_json; /* a task that runs well past cancel_after_ms; NULL = spec_json */
   int64_t cancel_after_ms;      /* 0 = 300 */
   int64_t max_stall_ms;         /* 0 = 10 */
   const char *skip_cancel;      /* non-NULL: skip cancel and timeout, with this reason */
-} mpt_conformance_opts;
+} muster_pt_conformance_opts;
 
 /* Runs every check, one line each on out ("ok|FAIL|skip CHECK: detail"). Returns the number
  * of failed checks (0: conformant), or a negative MU_E* code when the suite could not run
  * (err says why). */
-int mpt_conformance(const mpt_conformance_opts *o, FILE *out, mu_err *err);
+int muster_pt_conformance(const muster_pt_conformance_opts *o, FILE *out, mu_err *err);
 
 #endif

@@ -150,7 +150,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "muster-plugin-test: %s: bundleDir %s does not exist\n", test_path, bundle);
     return 2;
   }
-  mpt_opts wo = {.helper_path = helper, .host_path = process ? host : NULL, .bundle_dir = bundle ? bundle_abs : NULL};
+  muster_pt_opts wo = {
+      .helper_path = helper, .host_path = process ? host : NULL, .bundle_dir = bundle ? bundle_abs : NULL};
   if (process && host == NULL) {
     fprintf(stderr, "muster-plugin-test: --isolation process needs muster-plugin-host (--plugin-host)\n");
     return 2;
@@ -159,49 +160,49 @@ int main(int argc, char **argv) {
   mu_err err = {0};
   if (conformance) {
     wo.host_path = host;
-    mpt_conformance_opts co = {.plugin_so = so_abs,
-                               .world = wo,
-                               .spec_json = spec_json,
-                               .expect = expect,
-                               .params = params,
-                               .n_params = n_params,
-                               .cancel_spec_json = cancel_json,
-                               .cancel_after_ms = cancel_after > 0 ? cancel_after : 0,
-                               .max_stall_ms = max_stall,
-                               .skip_cancel = json_string_value(json_object_get(test, "skipCancel"))};
-    int failed = mpt_conformance(&co, stdout, &err);
+    muster_pt_conformance_opts co = {.plugin_so = so_abs,
+                                     .world = wo,
+                                     .spec_json = spec_json,
+                                     .expect = expect,
+                                     .params = params,
+                                     .n_params = n_params,
+                                     .cancel_spec_json = cancel_json,
+                                     .cancel_after_ms = cancel_after > 0 ? cancel_after : 0,
+                                     .max_stall_ms = max_stall,
+                                     .skip_cancel = json_string_value(json_object_get(test, "skipCancel"))};
+    int failed = muster_pt_conformance(&co, stdout, &err);
     if (failed < 0) fprintf(stderr, "muster-plugin-test: %s\n", err.msg);
     rc = failed < 0 ? 2 : failed > 0 ? 1 : 0;
   } else {
-    mpt_world *w = NULL;
-    if (mpt_world_new(so_abs, &wo, &w, &err) != 0) {
+    muster_pt_world *w = NULL;
+    if (muster_pt_world_new(so_abs, &wo, &w, &err) != 0) {
       fprintf(stderr, "muster-plugin-test: %s\n", err.msg);
       rc = 2;
     } else {
-      mpt_result r;
-      mpt_run_opts ro = {
+      muster_pt_result r;
+      muster_pt_run_opts ro = {
           .spec_json = spec_json, .params = params, .n_params = n_params, .cancel_after_ms = cancel_after};
-      int run = mpt_run(w, &ro, &r, &err);
+      int run = muster_pt_run(w, &ro, &r, &err);
       printf(
           "task %s: %s exit=%d signal=%d in %lld ms; %d progress, %zu params, %llu/%llu bytes out/err, "
           "longest loop iteration %lld ms, %d left behind\n  message: %s\n",
-          r.task_id, mpt_state_name(r.state), r.exit_code, r.signal, (long long)r.wall_ms, r.n_progress, r.n_params,
-          (unsigned long long)r.out_total, (unsigned long long)r.err_total, (long long)r.max_stall_ms, r.leftover_pids,
-          r.message);
+          r.task_id, muster_pt_state_name(r.state), r.exit_code, r.signal, (long long)r.wall_ms, r.n_progress,
+          r.n_params, (unsigned long long)r.out_total, (unsigned long long)r.err_total, (long long)r.max_stall_ms,
+          r.leftover_pids, r.message);
       if (run != 0) {
         printf("FAIL run: %s\n", err.msg);
         rc = 1;
       }
       for (size_t e = 0; e < n_expect && run == 0; e++) {
         char why[1024];
-        int x = mpt_expect(&r, expect[e], why, sizeof why);
+        int x = muster_pt_expect(&r, expect[e], why, sizeof why);
         printf("%s expect ", x == 0 ? "ok  " : "FAIL");
         print_escaped(expect[e]);
         printf("%s%s\n", x ? ": " : "", x ? why : "");
         if (x != 0) rc = x < 0 ? 2 : rc == 2 ? 2 : 1;
       }
-      mpt_result_free(&r);
-      mpt_world_free(w);
+      muster_pt_result_free(&r);
+      muster_pt_world_free(w);
     }
   }
   free(spec_json);

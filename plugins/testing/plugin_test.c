@@ -26,10 +26,10 @@ typedef struct wrapped {
   muster_plugin desc; /* first: found again through mu_runner_task_plugin() */
   const muster_plugin *real;
   muster_host_api api;
-  struct mpt_world *w;
+  struct muster_pt_world *w;
 } wrapped;
 
-struct mpt_world {
+struct muster_pt_world {
   uv_loop_t loop;
   mu_plugin_host *plugins;
   mu_plugin_host *loaded; /* the real plugin, in-process */
@@ -37,18 +37,18 @@ struct mpt_world {
   uint64_t spawn_ns; /* spent in host->spawn during this loop iteration */
   mu_plugin_remote *remote;
   mu_runner *runner;
-  mpt_opts o;
+  muster_pt_opts o;
   char spool[256];
   uint64_t runs;
-  unsigned nonce;  /* task ids differ between worlds too (plugins remember ids) */
-  mpt_result *cur; /* the task being run */
+  unsigned nonce;        /* task ids differ between worlds too (plugins remember ids) */
+  muster_pt_result *cur; /* the task being run */
   uv_prepare_t stall;
   uint64_t last_ns, last_idle_ns, last_cpu_ns;
   long last_nvcsw;
   bool closed;
 };
 
-const char *mpt_state_name(int state) {
+const char *muster_pt_state_name(int state) {
   switch (state) {
     case MU_TASK_STARTING: return "STARTING";
     case MU_TASK_RUNNING: return "RUNNING";
@@ -68,15 +68,15 @@ static void append(char *dst, size_t *len, size_t cap, const void *data, size_t 
 }
 
 static void on_event(void *arg, const mu_task_event *ev) {
-  mpt_world *w = arg;
-  mpt_result *r = w->cur;
+  muster_pt_world *w = arg;
+  muster_pt_result *r = w->cur;
   if (r == NULL || strcmp(ev->task_id, r->task_id) != 0) return;
   if (r->state != 0 && mu_task_state_final(r->state)) r->event_after_final = true;
   r->n_events++;
   size_t cap = w->o.capture_max;
   switch (ev->kind) {
     case MU_EV_STATE:
-      if (r->n_states < MPT_MAX_STATES) r->states[r->n_states++] = ev->state.state;
+      if (r->n_states < MUSTER_PT_MAX_STATES) r->states[r->n_states++] = ev->state.state;
       if (mu_task_state_final(ev->state.state)) {
         r->state = ev->state.state;
         r->exit_code = ev->state.exit_code;
@@ -107,7 +107,7 @@ static void on_event(void *arg, const mu_task_event *ev) {
           r->param_values[i] = strdup(ev->param.value);
           return;
         }
-      if (r->n_params < MPT_MAX_PARAMS) {
+      if (r->n_params < MUSTER_PT_MAX_PARAMS) {
         r->param_keys[r->n_params] = strdup(ev->param.key);
         r->param_values[r->n_params++] = strdup(ev->param.value);
       }
@@ -123,7 +123,7 @@ static void thread_usage(uint64_t *ret_cpu_ns, long *ret_nvcsw) {
   *ret_nvcsw = ru.ru_nvcsw;
 }
 
-static void stall_mark(mpt_world *w) {
+static void stall_mark(muster_pt_world *w) {
   w->spawn_ns = 0;
   w->last_ns = uv_hrtime();
   w->last_idle_ns = uv_metrics_idle_time(&w->loop);
@@ -135,7 +135,7 @@ static void stall_mark(mpt_world *w) {
  * not fail a plugin, an iteration that never gave up the CPU on its own (no voluntary context
  * switch: nothing slept or blocked) counts only the CPU time it used. */
 static void on_prepare(uv_prepare_t *h) {
-  mpt_world *w = h->data;
+  muster_pt_world *w = h->data;
   uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(&w->loop), cpu;
   long nvcsw;
   thread_usage(&cpu, &nvcsw);
@@ -147,7 +147,7 @@ static void on_prepare(uv_prepare_t *h) {
     busy = busy > w->spawn_ns ? busy - w->spawn_ns : 0; /* the agent's own, see wrapped */
     int64_t ms = (int64_t)((blocked ? busy : cpu - w->last_cpu_ns) / 1000000);
     if (ms > w->cur->max_stall_ms) w->cur->max_stall_ms = ms;
-    if (getenv("MPT_DEBUG_STALL") != NULL && ms > 2)
+    if (getenv("MUSTER_PT_DEBUG_STALL") != NULL && ms > 2)
       fprintf(stderr, "stall %lld ms: wall %llu us cpu %llu us voluntary switches %ld waited %d\n", (long long)ms,
               (unsigned long long)(busy / 1000), (unsigned long long)((cpu - w->last_cpu_ns) / 1000),
               nvcsw - w->last_nvcsw, waited);
@@ -188,7 +188,7 @@ static void w_cleanup(muster_task *t, const muster_host_api *host, void *user_da
 }
 
 /* Loads plugin_so in-process behind the wrapper. */
-static int load_wrapped(mpt_world *w, const char *plugin_so, mu_err *err) {
+static int load_wrapped(muster_pt_world *w, const char *plugin_so, mu_err *err) {
   int rc = mu_plugin_host_new(&w->loaded, err);
   if (rc == 0) rc = mu_plugin_host_load(w->loaded, plugin_so, err);
   if (rc != 0) return rc;
@@ -209,7 +209,7 @@ static int load_wrapped(mpt_world *w, const char *plugin_so, mu_err *err) {
 static int prepare_dir(void *arg, const char *task_id, uint32_t attempt, const char *task_dir, mu_err *err) {
   (void)task_id;
   (void)attempt;
-  mpt_world *w = arg;
+  muster_pt_world *w = arg;
   if (w->o.bundle_dir == NULL) return 0;
   char cmd[8192];
   if (snprintf(cmd, sizeof cmd, "cp -a '%s/.' '%s/'", w->o.bundle_dir, task_dir) >= (int)sizeof cmd ||
@@ -220,8 +220,8 @@ static int prepare_dir(void *arg, const char *task_id, uint32_t attempt, const c
   return 0;
 }
 
-int mpt_world_new(const char *plugin_so, const mpt_opts *o, mpt_world **ret, mu_err *err) {
-  mpt_world *w = calloc(1, sizeof *w);
+int muster_pt_world_new(const char *plugin_so, const muster_pt_opts *o, muster_pt_world **ret, mu_err *err) {
+  muster_pt_world *w = calloc(1, sizeof *w);
   if (w == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   if (o != NULL) w->o = *o;
   if (w->o.capture_max == 0) w->o.capture_max = 1024 * 1024;
@@ -269,15 +269,15 @@ int mpt_world_new(const char *plugin_so, const mpt_opts *o, mpt_world **ret, mu_
   return 0;
 fail:
   w->runner = NULL;
-  mpt_world_free(w);
+  muster_pt_world_free(w);
   return rc;
 }
 
-const mu_plugin_info *mpt_world_plugin(const mpt_world *w) { return mu_plugin_host_info(w->plugins, 0); }
+const mu_plugin_info *muster_pt_world_plugin(const muster_pt_world *w) { return mu_plugin_host_info(w->plugins, 0); }
 
-static void on_closed(void *arg) { ((mpt_world *)arg)->closed = true; }
+static void on_closed(void *arg) { ((muster_pt_world *)arg)->closed = true; }
 
-void mpt_world_free(mpt_world *w) {
+void muster_pt_world_free(muster_pt_world *w) {
   if (w == NULL) return;
   if (w->runner != NULL) {
     mu_runner_close(w->runner, on_closed, w);
@@ -378,7 +378,7 @@ static int leftovers(const char *task_id, int host_pid, int *ret_pid) {
 }
 
 typedef struct canceller {
-  mpt_world *w;
+  muster_pt_world *w;
   uv_timer_t t;
 } canceller;
 
@@ -388,7 +388,7 @@ static void on_cancel_timer(uv_timer_t *t) {
   if (c->w->cur != NULL) mu_runner_cancel(c->w->runner, c->w->cur->task_id, 1, "muster-plugin-test", &e);
 }
 
-int mpt_run(mpt_world *w, const mpt_run_opts *ro, mpt_result *r, mu_err *err) {
+int muster_pt_run(muster_pt_world *w, const muster_pt_run_opts *ro, muster_pt_result *r, mu_err *err) {
   memset(r, 0, sizeof *r);
   r->out = calloc(1, w->o.capture_max + 1);
   r->err = calloc(1, w->o.capture_max + 1);
@@ -427,7 +427,7 @@ int mpt_run(mpt_world *w, const mpt_run_opts *ro, mpt_result *r, mu_err *err) {
   return 0;
 }
 
-void mpt_result_free(mpt_result *r) {
+void muster_pt_result_free(muster_pt_result *r) {
   free(r->out);
   free(r->err);
   for (size_t i = 0; i < r->n_params; i++) {
@@ -453,7 +453,7 @@ static void unescape(const char *in, char *out, size_t cap) {
   out[n] = '\0';
 }
 
-static const char *param_of(const mpt_result *r, const char *key) {
+static const char *param_of(const muster_pt_result *r, const char *key) {
   for (size_t i = 0; i < r->n_params; i++)
     if (strcmp(r->param_keys[i], key) == 0) return r->param_values[i];
   return NULL;
@@ -473,7 +473,7 @@ static int num_check(const char *what, double have, const char *op, double want,
   return ok ? 0 : 1;
 }
 
-int mpt_expect(const mpt_result *r, const char *a, char *why, size_t cap) {
+int muster_pt_expect(const muster_pt_result *r, const char *a, char *why, size_t cap) {
   char want[4096];
   why[0] = '\0';
   const char *op = strpbrk(a, "=~<>");
@@ -497,7 +497,7 @@ int mpt_expect(const mpt_result *r, const char *a, char *why, size_t cap) {
   bool is_num = end != want && *end == '\0';
   bool text_op = strcmp(nop, "=") == 0 || strcmp(nop, "~") == 0;
   if (strcmp(key, "state") == 0 && strcmp(nop, "=") == 0)
-    return text_check("state", mpt_state_name(r->state), '=', want, why, cap);
+    return text_check("state", muster_pt_state_name(r->state), '=', want, why, cap);
   if ((strcmp(key, "stdout") == 0 || strcmp(key, "stderr") == 0 || strcmp(key, "message") == 0) && text_op)
     return text_check(key, key[0] == 'm' ? r->message : key[3] == 'o' ? r->out : r->err, nop[0], want, why, cap);
   if (strncmp(key, "param.", 6) == 0 && text_op) {

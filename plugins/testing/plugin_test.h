@@ -15,10 +15,10 @@
 #include "agent/exec/runner.h"
 #include "lib/base/err.h"
 
-#define MPT_MAX_PARAMS 256
-#define MPT_MAX_STATES 16
+#define MUSTER_PT_MAX_PARAMS 256
+#define MUSTER_PT_MAX_STATES 16
 
-typedef struct mpt_opts {
+typedef struct muster_pt_opts {
   const char *helper_path; /* muster-exec; required for plugins that run processes */
   const char *host_path;   /* muster-plugin-host: run the plugin out of process; NULL = in-process */
   uint64_t output_limit;   /* per task; 0 = the runner's default (16 MiB) */
@@ -26,26 +26,26 @@ typedef struct mpt_opts {
   int64_t grace_ms;        /* TERM -> KILL; 0 = 1000 */
   const char *bundle_dir;  /* copied into every task dir, as the agent unpacks a task's
                                 * bundle there (files the spec names: a jar, a script); NULL = none */
-} mpt_opts;
+} muster_pt_opts;
 
-typedef struct mpt_world mpt_world;
+typedef struct muster_pt_world muster_pt_world;
 
 /* Everything one task reported, plus what the world measured around it. */
-typedef struct mpt_result {
+typedef struct muster_pt_result {
   char task_id[64];
-  int state;                  /* final mu_task_state */
-  int states[MPT_MAX_STATES]; /* every state event in order */
+  int state;                        /* final mu_task_state */
+  int states[MUSTER_PT_MAX_STATES]; /* every state event in order */
   int n_states;
   int exit_code, signal;
   char message[1024];
-  char *out, *err; /* NUL-terminated, capped at capture_max; owned (mpt_result_free) */
+  char *out, *err; /* NUL-terminated, capped at capture_max; owned (muster_pt_result_free) */
   size_t out_len, err_len;
   uint64_t out_total, err_total; /* bytes reported, also past the cap */
   int n_progress;
   double last_pct;
   size_t max_progress_msg; /* longest progress message */
   size_t n_params;
-  char *param_keys[MPT_MAX_PARAMS], *param_values[MPT_MAX_PARAMS];
+  char *param_keys[MUSTER_PT_MAX_PARAMS], *param_values[MUSTER_PT_MAX_PARAMS];
   uint64_t n_events;
   bool event_after_final; /* a broken contract the runner should never allow */
   int64_t wall_ms;        /* assign to final state */
@@ -53,32 +53,32 @@ typedef struct mpt_result {
   int leftover_pids;      /* processes left after it ended (killed once counted): carrying its
                                 * MUSTER_TASK_ID, or children of this process but the plugin host */
   int leftover_pid;       /* one of them, for the report */
-} mpt_result;
+} muster_pt_result;
 
-typedef struct mpt_run_opts {
+typedef struct muster_pt_run_opts {
   const char *spec_json; /* a muster.v1.TaskSpec in proto3 JSON; required */
   const mu_kv *params;   /* earlier tasks' output params ("task.key") */
   size_t n_params;
   int64_t cancel_after_ms; /* cancel the task this long after assign; < 0 = never */
   int64_t deadline_ms;     /* give up (cancel, then fail the run) after this; 0 = 120000 */
-} mpt_run_opts;
+} muster_pt_run_opts;
 
 /* Loads plugin_so (in-process, or in a muster-plugin-host when o->host_path is set) and makes
- * a runner on a private loop with a fresh spool dir. *ret: mpt_world_free. */
-int mpt_world_new(const char *plugin_so, const mpt_opts *o, mpt_world **ret, mu_err *err);
+ * a runner on a private loop with a fresh spool dir. *ret: muster_pt_world_free. */
+int muster_pt_world_new(const char *plugin_so, const muster_pt_opts *o, muster_pt_world **ret, mu_err *err);
 
 /* Stops the runner (and the host process), runs the loop dry, removes the spool dir. */
-void mpt_world_free(mpt_world *w);
+void muster_pt_world_free(muster_pt_world *w);
 
 /* The plugin's type, version, isolation ("in-process" or "process"). */
-const mu_plugin_info *mpt_world_plugin(const mpt_world *w);
+const mu_plugin_info *muster_pt_world_plugin(const muster_pt_world *w);
 
 /* Runs one task to its final state. MU_EINVAL/MU_ENOTSUP/...: the runner refused the assign
  * (err says why; *ret holds state 0); MU_ETIMEDOUT: no final state before deadline_ms.
- * *ret is filled in every case: mpt_result_free. */
-int mpt_run(mpt_world *w, const mpt_run_opts *ro, mpt_result *ret, mu_err *err);
+ * *ret is filled in every case: muster_pt_result_free. */
+int muster_pt_run(muster_pt_world *w, const muster_pt_run_opts *ro, muster_pt_result *ret, mu_err *err);
 
-void mpt_result_free(mpt_result *r);
+void muster_pt_result_free(muster_pt_result *r);
 
 /* Checks one assertion against a result. Returns 0 when it holds, 1 when it does not (why
  * says what was seen), MU_EINVAL when the assertion cannot be parsed. The forms:
@@ -87,9 +87,9 @@ void mpt_result_free(mpt_result *r);
  *   param.KEY=VALUE   param.KEY~TEXT   noparam.KEY   progress>=N   pct=N
  *   ms<=N (wall time)   stall<=N (loop stall, ms)   leftover=0
  * TEXT takes \n and \t escapes. */
-int mpt_expect(const mpt_result *r, const char *assertion, char *why, size_t why_cap);
+int muster_pt_expect(const muster_pt_result *r, const char *assertion, char *why, size_t why_cap);
 
 /* "SUCCEEDED" for MU_TASK_SUCCEEDED, ...; "NONE" for 0. */
-const char *mpt_state_name(int state);
+const char *muster_pt_state_name(int state);
 
 #endif
