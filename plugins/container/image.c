@@ -363,6 +363,7 @@ static int complete(const char *root, const mu_pull_opts *opts, mu_image *img, p
                     m->n_layers);
     goto done;
   }
+  if (opts->no_rootfs) goto done;
   snprintf(img->rootfs, sizeof img->rootfs, "%s/rootfs/%s", root, img->manifest_digest + 7);
   struct stat st;
   if (stat(img->rootfs, &st) != 0) {

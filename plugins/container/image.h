@@ -30,6 +30,10 @@ typedef struct mu_pull_opts {
   int parallel;       /* layer downloads at once in this pull; 0 = 3 */
   int store_parallel; /* downloads at once across every pull of this store (the
                                  * agent), by flock slots; 0 = 6 */
+  /* Blobs only (`muster image scan` reads layers as tar streams): the manifest, config and
+   * layers fetched and checked against the manifest's digests, no rootfs unpacked (rootfs ""),
+   * and no diff_id pass (nothing is extracted, so nothing reads the uncompressed bytes). */
+  bool no_rootfs;
   /* Progress (may be NULL): a phase ("manifest", "layer 2/5", "unpack"), bytes so far. */
   void (*on_progress)(void *arg, const char *phase, uint64_t bytes_done, uint64_t bytes_total);
   void *arg;
