@@ -140,9 +140,10 @@ mu_imagesig_status mu_imagesig_check_subject(mu_registry *r, const mu_imgref *re
   free(body);
   free(arts);
   ret->status = ret->best.status;
-  if (ret->status == MU_IMAGESIG_UNSIGNED)
-    snprintf(ret->msg, sizeof ret->msg, "%s@%s: no signature (no referrer, no tag %s)", ret->name, subject->digest,
-             "sha256-<hex>.sig");
+  if (ret->status == MU_IMAGESIG_UNSIGNED) {
+    snprintf(ret->msg, sizeof ret->msg, "%s@%s: no signature (%s)", ret->name, subject->digest,
+             rc == 0 ? "no muster referrer" : "no referrers API and no tag sha256-<hex>.sig");
+  }
   else if (ret->status == MU_IMAGESIG_OK)
     snprintf(ret->msg, sizeof ret->msg, "%s@%s: %s (found via %s)", ret->name, subject->digest, ret->best.msg,
              ret->found_via);
