@@ -235,8 +235,8 @@ int mu_cmd_image_verify(const mu_cli_opts *opts, int argc, char **argv) {
   if (opts->json) {
     mu_cli_json_emit_camel(
         "imageVerification",
-        json_pack("{s:b, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s, s:I}", "ok", st == MU_IMAGESIG_OK,
-                  "status", mu_imagesig_status_name(st), "image", ref_text, "repository", v.name, "digest",
+        json_pack("{s:b, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s, s:I}", "ok", st == MU_IMAGESIG_OK, "status",
+                  mu_imagesig_status_name(st), "image", ref_text, "repository", v.name, "digest",
                   v.subject.digest[0] ? v.subject.digest : NULL, "key_id", v.best.key_id[0] ? v.best.key_id : NULL,
                   "key_file", key_file, "expires_at", when[0] ? when : NULL, "found_via",
                   v.found_via[0] ? v.found_via : NULL, "message", v.msg, "signatures_checked",

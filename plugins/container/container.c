@@ -219,8 +219,9 @@ static int check(json_t *spec, json_t *c, char *errbuf) {
                 "requires signed images (MUSTER_CONTAINER_REQUIRE_SIGNED); push it to a registry and sign it",
                 image);
   if (g.require_signed && (g.signature_keys == NULL || *g.signature_keys == '\0'))
-    return fail(errbuf, "container: this agent requires signed images but trusts no signature key "
-                        "(MUSTER_CONTAINER_SIGNATURE_KEYS)");
+    return fail(errbuf,
+                "container: this agent requires signed images but trusts no signature key "
+                "(MUSTER_CONTAINER_SIGNATURE_KEYS)");
   if (image != NULL && strncmp(image, "oci-layout:", 11) == 0) {
     const char *dir = image + 11;
     if (*dir == '\0' || *dir == '/' || strstr(dir, "..") != NULL)

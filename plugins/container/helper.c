@@ -554,8 +554,7 @@ static int cmd_pull(int argc, char **argv) {
     else if (strcmp(o, "--signature-key") == 0) {
       if (json_object_get(cfg, "signature_keys") == NULL) json_object_set_new(cfg, "signature_keys", json_array());
       json_array_append_new(json_object_get(cfg, "signature_keys"), json_string(val));
-    }
-    else {
+    } else {
       fprintf(stderr, "muster-container: unknown option %s\n", o);
       return 2;
     }

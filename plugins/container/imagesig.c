@@ -113,8 +113,8 @@ int mu_imagesig_envelope_make(const mu_seckey *sk, const mu_imagesig_payload *p,
   if (rc != 0) return rc;
   char *pb = b64((const uint8_t *)payload, (size_t)n), *sb = b64(sig.sig, sizeof sig.sig);
   char *out = NULL;
-  int len = pb && sb ? asprintf(&out, "{\"key_id\":\"%s\",\"payload\":\"%s\",\"signature\":\"%s\"}", sig.key_id, pb, sb)
-                     : -1;
+  int len =
+      pb && sb ? asprintf(&out, "{\"key_id\":\"%s\",\"payload\":\"%s\",\"signature\":\"%s\"}", sig.key_id, pb, sb) : -1;
   free(pb);
   free(sb);
   if (len < 0) return mu_err_set(err, MU_ENOMEM, "out of memory");
@@ -137,8 +137,7 @@ static mu_imagesig_status info_set(mu_imagesig_info *ret, mu_imagesig_status s, 
 static void utc(int64_t t, char out[32]) {
   time_t tt = (time_t)t;
   struct tm tm;
-  if (gmtime_r(&tt, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-    snprintf(out, 32, "%" PRId64, t);
+  if (gmtime_r(&tt, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) snprintf(out, 32, "%" PRId64, t);
 }
 
 static bool key_id_ok(const char *s) {
@@ -153,7 +152,8 @@ mu_imagesig_status mu_imagesig_envelope_verify(const char *blob, size_t len, con
                                                mu_imagesig_info *ret) {
   memset(ret, 0, sizeof *ret);
   if (len > MU_IMAGESIG_MAX_BLOB)
-    return info_set(ret, MU_IMAGESIG_MALFORMED, "signature envelope of %zu bytes is over %d", len, MU_IMAGESIG_MAX_BLOB);
+    return info_set(ret, MU_IMAGESIG_MALFORMED, "signature envelope of %zu bytes is over %d", len,
+                    MU_IMAGESIG_MAX_BLOB);
   json_error_t je;
   json_t *o = json_loadb(blob, len, JSON_REJECT_DUPLICATES, &je);
   const char *kid = json_string_value(json_object_get(o, "key_id"));
@@ -307,11 +307,11 @@ int mu_imagesig_artifact_format(const mu_imagesig_artifact *a, int64_t created, 
       json_object_set_new(d, "annotations", json_pack("{s:s}", MU_IMAGESIG_KEY_ANNOTATION, a->layers[i].key_id));
     json_array_append_new(layers, d);
   }
-  json_t *o = json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:i}, s:o, s:o, s:{s:s}}", "schemaVersion", 2, "mediaType",
-                        MU_MT_OCI_MANIFEST, "artifactType", MU_IMAGESIG_ARTIFACT_TYPE, "config", "mediaType",
-                        MU_IMAGESIG_EMPTY_TYPE, "digest", MU_IMAGESIG_EMPTY_DIGEST, "size", 2, "layers", layers,
-                        "subject", descriptor_json(&a->subject), "annotations", "org.opencontainers.image.created",
-                        when);
+  json_t *o =
+      json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:i}, s:o, s:o, s:{s:s}}", "schemaVersion", 2, "mediaType",
+                MU_MT_OCI_MANIFEST, "artifactType", MU_IMAGESIG_ARTIFACT_TYPE, "config", "mediaType",
+                MU_IMAGESIG_EMPTY_TYPE, "digest", MU_IMAGESIG_EMPTY_DIGEST, "size", 2, "layers", layers, "subject",
+                descriptor_json(&a->subject), "annotations", "org.opencontainers.image.created", when);
   char *s = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
   json_decref(o);
   if (s == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");

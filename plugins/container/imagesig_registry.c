@@ -48,8 +48,7 @@ static void check_artifact(mu_registry *r, const char *body, size_t len, const c
   }
   if (strcmp(a->subject.digest, ret->subject.digest) != 0) {
     info.status = MU_IMAGESIG_WRONG_DIGEST;
-    snprintf(info.msg, sizeof info.msg, "%s is attached to %s, not %s", where, a->subject.digest,
-             ret->subject.digest);
+    snprintf(info.msg, sizeof info.msg, "%s is attached to %s, not %s", where, a->subject.digest, ret->subject.digest);
     if (mu_imagesig_status_better(info.status, ret->best.status)) ret->best = info;
     goto done;
   }
@@ -143,13 +142,13 @@ mu_imagesig_status mu_imagesig_check_subject(mu_registry *r, const mu_imgref *re
   if (ret->status == MU_IMAGESIG_UNSIGNED) {
     snprintf(ret->msg, sizeof ret->msg, "%s@%s: no signature (%s)", ret->name, subject->digest,
              rc == 0 ? "no muster referrer" : "no referrers API and no tag sha256-<hex>.sig");
-  }
-  else if (ret->status == MU_IMAGESIG_OK)
+  } else if (ret->status == MU_IMAGESIG_OK)
     snprintf(ret->msg, sizeof ret->msg, "%s@%s: %s (found via %s)", ret->name, subject->digest, ret->best.msg,
              ret->found_via);
   else
     snprintf(ret->msg, sizeof ret->msg, "%s@%s: no valid signature from a trusted key: %s%s", ret->name,
-             subject->digest, ret->best.msg, ret->n_skipped ? " (more signatures than max_signatures, not checked)" : "");
+             subject->digest, ret->best.msg,
+             ret->n_skipped ? " (more signatures than max_signatures, not checked)" : "");
   return ret->status;
 }
 
@@ -200,8 +199,8 @@ static int existing_layers(mu_registry *r, const char *tag, const mu_descriptor 
   return 0;
 }
 
-int mu_imagesig_sign(mu_registry *r, const mu_imgref *ref, const mu_seckey *sk, int64_t expires,
-                     size_t max_signatures, mu_imagesig_sign_result *ret, mu_err *err) {
+int mu_imagesig_sign(mu_registry *r, const mu_imgref *ref, const mu_seckey *sk, int64_t expires, size_t max_signatures,
+                     mu_imagesig_sign_result *ret, mu_err *err) {
   memset(ret, 0, sizeof *ret);
   if (max_signatures == 0) max_signatures = MU_IMAGESIG_DEFAULT_MAX;
   if (max_signatures > MU_IMAGESIG_MAX_LAYERS) max_signatures = MU_IMAGESIG_MAX_LAYERS;
@@ -238,8 +237,8 @@ int mu_imagesig_sign(mu_registry *r, const mu_imgref *ref, const mu_seckey *sk, 
   rc = mu_imagesig_artifact_format(a, (int64_t)time(NULL), &man, &man_len, err);
   if (rc != 0) goto done;
   mu_registry_sha256(man, man_len, ret->artifact_digest);
-  rc = mu_registry_put_manifest(r, ret->tag[0] ? ret->tag : ret->artifact_digest, MU_MT_OCI_MANIFEST, man, man_len,
-                                err);
+  rc =
+      mu_registry_put_manifest(r, ret->tag[0] ? ret->tag : ret->artifact_digest, MU_MT_OCI_MANIFEST, man, man_len, err);
   if (rc != 0) goto done;
   ret->n_signatures = a->n_layers;
   ret->expires = expires;

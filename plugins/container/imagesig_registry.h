@@ -39,13 +39,13 @@ typedef struct mu_imagesig_check_opts {
 
 typedef struct mu_imagesig_verdict {
   mu_imagesig_status status;
-  mu_descriptor subject;                 /* the digest checked (pin the pull to it) */
-  char name[MU_IMAGESIG_NAME_MAX];       /* registry/repository */
-  mu_imagesig_info best;                 /* the valid signature, or the most specific failure */
-  char found_via[128];                   /* "referrers API" or "tag sha256-<hex>.sig", "" = none */
-  size_t n_checked;                      /* envelopes checked */
-  size_t n_skipped;                      /* signatures past max_signatures, not checked */
-  char msg[MU_ERR_MSG_MAX];              /* one line for a task's message or the CLI */
+  mu_descriptor subject;           /* the digest checked (pin the pull to it) */
+  char name[MU_IMAGESIG_NAME_MAX]; /* registry/repository */
+  mu_imagesig_info best;           /* the valid signature, or the most specific failure */
+  char found_via[128];             /* "referrers API" or "tag sha256-<hex>.sig", "" = none */
+  size_t n_checked;                /* envelopes checked */
+  size_t n_skipped;                /* signatures past max_signatures, not checked */
+  char msg[MU_ERR_MSG_MAX];        /* one line for a task's message or the CLI */
 } mu_imagesig_verdict;
 
 /* Resolves ref and checks its signatures. Never fetches a layer of the image. Returns
@@ -60,16 +60,16 @@ mu_imagesig_status mu_imagesig_check_subject(mu_registry *r, const mu_imgref *re
 typedef struct mu_imagesig_sign_result {
   mu_descriptor subject;
   char artifact_digest[72];
-  char tag[80];          /* the fallback tag used, "" when stored through the referrers API */
-  size_t n_signatures;   /* signatures the artifact holds (the fallback tag's: all of them) */
-  mu_blob_put_how how;   /* the envelope blob: uploaded or already there */
+  char tag[80];        /* the fallback tag used, "" when stored through the referrers API */
+  size_t n_signatures; /* signatures the artifact holds (the fallback tag's: all of them) */
+  mu_blob_put_how how; /* the envelope blob: uploaded or already there */
   int64_t expires;
   char key_id[MU_KEY_ID_SIZE];
 } mu_imagesig_sign_result;
 
 /* Signs ref's manifest digest for its repository until expires (unix s) and stores the
  * signature (see above). max_signatures bounds the fallback tag's layers (0 = default). */
-int mu_imagesig_sign(mu_registry *r, const mu_imgref *ref, const mu_seckey *sk, int64_t expires,
-                     size_t max_signatures, mu_imagesig_sign_result *ret, mu_err *err);
+int mu_imagesig_sign(mu_registry *r, const mu_imgref *ref, const mu_seckey *sk, int64_t expires, size_t max_signatures,
+                     mu_imagesig_sign_result *ret, mu_err *err);
 
 #endif

@@ -161,13 +161,15 @@ static void test_artifact_round_trip(void **state) {
 
 static void test_referrers(void **state) {
   (void)state;
-  const char *idx = "{\"schemaVersion\":2,\"mediaType\":\"" MU_MT_OCI_INDEX "\",\"manifests\":["
-                    "{\"artifactType\":\"" MU_IMAGESIG_ARTIFACT_TYPE "\",\"mediaType\":\"" MU_MT_OCI_MANIFEST
-                    "\",\"digest\":\"" DA "\",\"size\":10},"
-                    "{\"artifactType\":\"application/vnd.dev.cosign\",\"mediaType\":\"x\",\"digest\":\"" DB
-                    "\",\"size\":10},"
-                    "{\"artifactType\":\"" MU_IMAGESIG_ARTIFACT_TYPE "\",\"mediaType\":\"" MU_MT_OCI_MANIFEST
-                    "\",\"digest\":\"" DB "\",\"size\":11}]}";
+  const char *idx =
+      "{\"schemaVersion\":2,\"mediaType\":\"" MU_MT_OCI_INDEX
+      "\",\"manifests\":["
+      "{\"artifactType\":\"" MU_IMAGESIG_ARTIFACT_TYPE "\",\"mediaType\":\"" MU_MT_OCI_MANIFEST "\",\"digest\":\"" DA
+      "\",\"size\":10},"
+      "{\"artifactType\":\"application/vnd.dev.cosign\",\"mediaType\":\"x\",\"digest\":\"" DB
+      "\",\"size\":10},"
+      "{\"artifactType\":\"" MU_IMAGESIG_ARTIFACT_TYPE "\",\"mediaType\":\"" MU_MT_OCI_MANIFEST "\",\"digest\":\"" DB
+      "\",\"size\":11}]}";
   mu_descriptor d[1];
   size_t n = 0, skipped = 0;
   mu_err err = {0};

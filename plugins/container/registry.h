@@ -56,14 +56,14 @@ int mu_registry_get_blob(mu_registry *r, const mu_descriptor *d, const char *des
 /* ---- any request: the writes (registry_push.h) and lookups build on this ---- */
 
 typedef struct mu_registry_req {
-  const char *method;          /* "GET", "HEAD", "POST", "PUT", "PATCH" */
-  const char *path;            /* "/v2/..." on the registry, or a Location it gave (absolute URLs
+  const char *method;         /* "GET", "HEAD", "POST", "PUT", "PATCH" */
+  const char *path;           /* "/v2/..." on the registry, or a Location it gave (absolute URLs
                                 * must be on the registry's own scheme://host:port: refused
                                 * otherwise, so credentials never go elsewhere) */
-  const char *const *headers;  /* NULL-terminated "Name: value" lines; may be NULL */
-  const void *body;            /* PUT/POST/PATCH body (borrowed) */
+  const char *const *headers; /* NULL-terminated "Name: value" lines; may be NULL */
+  const void *body;           /* PUT/POST/PATCH body (borrowed) */
   size_t body_len;
-  size_t max_response;         /* bytes of a 2xx body kept at most; 0 = 64 KiB (over: MU_ENOSPC) */
+  size_t max_response; /* bytes of a 2xx body kept at most; 0 = 64 KiB (over: MU_ENOSPC) */
 } mu_registry_req;
 
 typedef struct mu_registry_resp {
@@ -72,9 +72,9 @@ typedef struct mu_registry_resp {
   size_t len;
   int64_t content_length; /* -1 when not sent */
   char ctype[128];
-  char digest[80];    /* Docker-Content-Digest, "" when not sent */
+  char digest[80]; /* Docker-Content-Digest, "" when not sent */
   char location[2048];
-  char errbody[512];  /* the start of a >= 300 answer's body, to quote */
+  char errbody[512]; /* the start of a >= 300 answer's body, to quote */
 } mu_registry_resp;
 
 /* Sends one request; a 401 is answered (a token for the challenge's scopes, or Basic) and the

@@ -44,8 +44,8 @@ static int put_url(mu_registry *r, const char *location, const char *digest, cha
   return 0;
 }
 
-int mu_registry_put_blob(mu_registry *r, const void *data, size_t len, const char *mount_from,
-                         mu_blob_put_how *ret_how, mu_err *err) {
+int mu_registry_put_blob(mu_registry *r, const void *data, size_t len, const char *mount_from, mu_blob_put_how *ret_how,
+                         mu_err *err) {
   char digest[72];
   mu_registry_sha256(data, len, digest);
   bool exists = false;
@@ -104,8 +104,18 @@ int mu_registry_put_manifest(mu_registry *r, const char *reference, const char *
   return rc;
 }
 
-int mu_registry_get_blob_mem(mu_registry *r, const char *digest, size_t max, char **ret, size_t *ret_len,
-                             mu_err *err) {
+/* The answer's body handed to the caller (an empty one as ""). */
+static int take_body(mu_registry_resp *resp, char **ret, size_t *ret_len, mu_err *err) {
+  char *body = resp->body;
+  if (body == NULL) body = calloc(1, 1);
+  if (body == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
+  *ret = body;
+  *ret_len = resp->len;
+  resp->body = NULL;
+  return 0;
+}
+
+int mu_registry_get_blob_mem(mu_registry *r, const char *digest, size_t max, char **ret, size_t *ret_len, mu_err *err) {
   *ret = NULL;
   *ret_len = 0;
   if (!mu_digest_valid(digest)) return mu_err_set(err, MU_EINVAL, "bad blob digest %.80s", digest);
@@ -126,13 +136,7 @@ int mu_registry_get_blob_mem(mu_registry *r, const char *digest, size_t max, cha
     rc = mu_err_set(err, MU_EIO, "blob %s: content has digest %s (refused)", digest, got);
     goto done;
   }
-  if (resp.body == NULL && (resp.body = calloc(1, 1)) == NULL) {
-    rc = mu_err_set(err, MU_ENOMEM, "out of memory");
-    goto done;
-  }
-  *ret = resp.body;
-  *ret_len = resp.len;
-  resp.body = NULL;
+  rc = take_body(&resp, ret, ret_len, err);
 done:
   mu_registry_resp_free(&resp);
   return rc;
@@ -169,13 +173,7 @@ int mu_registry_get_referrers(mu_registry *r, const char *digest, const char *ar
     rc = mu_registry_status_error(r, what, resp.status, resp.errbody, err);
     goto done;
   }
-  if (resp.body == NULL && (resp.body = calloc(1, 1)) == NULL) {
-    rc = mu_err_set(err, MU_ENOMEM, "out of memory");
-    goto done;
-  }
-  *ret = resp.body;
-  *ret_len = resp.len;
-  resp.body = NULL;
+  rc = take_body(&resp, ret, ret_len, err);
 done:
   mu_registry_resp_free(&resp);
   return rc;

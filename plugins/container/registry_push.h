@@ -28,8 +28,8 @@ int mu_registry_blob_exists(mu_registry *r, const char *digest, bool *ret_exists
  * repository. mount_from (NULL or "" = none) is another repository of the same registry that
  * holds the blob: a mount is asked first, an upload follows if the registry declines.
  * *ret_how (may be NULL) says what happened. */
-int mu_registry_put_blob(mu_registry *r, const void *data, size_t len, const char *mount_from,
-                         mu_blob_put_how *ret_how, mu_err *err);
+int mu_registry_put_blob(mu_registry *r, const void *data, size_t len, const char *mount_from, mu_blob_put_how *ret_how,
+                         mu_err *err);
 
 /* PUT manifests/<reference> (a tag or the body's digest) with Content-Type media_type. */
 int mu_registry_put_manifest(mu_registry *r, const char *reference, const char *media_type, const char *body,
@@ -37,8 +37,7 @@ int mu_registry_put_manifest(mu_registry *r, const char *reference, const char *
 
 /* GET blobs/<digest> into memory: at most max bytes, sha256 checked. *ret (NUL-terminated,
  * caller frees) holds *ret_len bytes. MU_ENOSPC over max, MU_EIO on a digest mismatch. */
-int mu_registry_get_blob_mem(mu_registry *r, const char *digest, size_t max, char **ret, size_t *ret_len,
-                             mu_err *err);
+int mu_registry_get_blob_mem(mu_registry *r, const char *digest, size_t max, char **ret, size_t *ret_len, mu_err *err);
 
 /* GET referrers/<digest>?artifactType=<artifact_type> (OCI distribution-spec 1.1): an image
  * index, in *ret (caller frees). MU_ENOTSUP when the registry has no referrers API (404, as
