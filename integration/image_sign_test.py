@@ -38,6 +38,13 @@ def submit(c, yaml_text):
     return rc, runs, err
 
 
+def run_image(c, name, image):
+    """A one-task job running image on box-1: (exit code, the task's last run, stderr)."""
+    rc, runs, err = submit(c, 'name: %s\ntarget: {hosts: [box-1]}\ntasks:\n'
+                              '  - {name: hello, type: container, container: {image: "%s"}}\n' % (name, image))
+    return rc, runs[-1] if runs else {}, err
+
+
 def test_require_signed(c):
     if not can_run("test_require_signed"):
         return
@@ -72,16 +79,8 @@ def test_require_signed(c):
         c.start_agent("box-1", "role=ctr", "--heartbeat-interval", "300ms", plugin_dir=plugins)
         wait_until("the agent to connect", lambda: c.states().get("box-1") == "AGENT_CONNECTED")
 
-        rc, runs, err = submit(c, """
-name: signed
-target: {hosts: [box-1]}
-tasks:
-  - name: hello
-    type: container
-    container: {image: "%s/t/signed:1"}
-""" % reg.host)
-        run = runs[-1]
-        assert rc == 0 and run["state"] == "SUCCEEDED", (runs, err)
+        rc, run, err = run_image(c, "signed", "%s/t/signed:1" % reg.host)
+        assert rc == 0 and run["state"] == "SUCCEEDED", (run, err)
         assert run["outputTail"] == "hello from the image\n", run
         assert run["outputParams"]["image_signed_by"] == open(os.path.join(keys, "release.pub")).read().split()[2], run
         assert run["outputParams"]["image_digest"] == signed, run
@@ -90,16 +89,8 @@ tasks:
         for image, needle in (("t/unsigned:1", "image refused (unsigned)"),
                               ("t/signed:2", "image refused (wrong-digest)")):
             before = set(reg.blob_gets(image.split(":")[0]))
-            rc, runs, err = submit(c, """
-name: refused
-target: {hosts: [box-1]}
-tasks:
-  - name: hello
-    type: container
-    container: {image: "%s/%s"}
-""" % (reg.host, image))
-            run = runs[-1]
-            assert rc != 0 and run["state"] == "FAILED", (runs, err)
+            rc, run, err = run_image(c, "refused", "%s/%s" % (reg.host, image))
+            assert rc != 0 and run["state"] == "FAILED", (run, err)
             assert needle in run["message"], run
             after = set(reg.blob_gets(image.split(":")[0]))
             layer = rf.sha(rf.compress(unsigned_layer, "gzip")[0])
@@ -109,28 +100,13 @@ tasks:
         # its signature deleted there, it no longer runs
         art_digest = rf.sha(art)
         reg._req("DELETE", "/v2/t/signed/manifests/" + art_digest)
-        rc, runs, err = submit(c, """
-name: revoked
-target: {hosts: [box-1]}
-tasks:
-  - name: hello
-    type: container
-    container: {image: "%s/t/signed:1"}
-""" % reg.host)
-        run = runs[-1]
+        rc, run, err = run_image(c, "revoked", "%s/t/signed:1" % reg.host)
         assert rc != 0 and "image refused (unsigned)" in run["message"], run
         assert "hello from the image" not in run.get("outputTail", ""), run
 
         # an image from the task's bundle carries no registry signature: refused at assign
-        rc, runs, err = submit(c, """
-name: bundled
-target: {hosts: [box-1]}
-tasks:
-  - name: hello
-    type: container
-    container: {image: "oci-layout:img"}
-""")
-        text = json.dumps(runs) + err
+        rc, run, err = run_image(c, "bundled", "oci-layout:img")
+        text = json.dumps(run) + err
         assert rc != 0 and "requires signed images" in text, text
     finally:
         for k in ("MUSTER_CONTAINER_REQUIRE_SIGNED", "MUSTER_CONTAINER_SIGNATURE_KEYS"):
