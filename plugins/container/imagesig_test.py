@@ -21,6 +21,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ocireg  # noqa: E402
 import regfixture as rf  # noqa: E402
 
 CLI, HELPER, PUSH_TOOL = (os.path.abspath(p) for p in sys.argv[1:4])
@@ -270,6 +271,74 @@ class Signatures(unittest.TestCase):
         lines = self.reg.access_lines()
         self.assertTrue(any(l.startswith("POST /v2/m/two/blobs/uploads/?mount=sha256:") for l in lines), lines)
         self.assertFalse(any(l.startswith("PUT /v2/m/two/") for l in lines), lines)
+
+
+class ReferrersAPI(unittest.TestCase):
+    """A registry with the OCI 1.1 referrers API (ocireg.py, in memory): one artifact per
+    signature, pushed by digest and found through GET /v2/<name>/referrers/<digest>; no
+    fallback tag."""
+
+    @classmethod
+    def setUpClass(cls):
+        need_root()
+        cls.tmp = tempfile.mkdtemp(prefix="sig-oci.")
+        cls.oci = ocireg.OciRegistry()
+        cls.reg = rf.Registry.__new__(rf.Registry)  # regfixture's image pushes, over HTTP to ocireg
+        cls.reg.url, cls.reg.host, cls.reg.auth_header = cls.oci.url, cls.oci.host, None
+        for k in ("k1", "k2", "k3"):
+            rc, out, err = cli("keygen", "--out", os.path.join(cls.tmp, k))
+            assert rc == 0, err
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.oci.close()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def cli_sig(self, verb, ref, *args):
+        return cli("image", verb, "%s/%s" % (self.oci.host, ref), "--insecure", *args)
+
+    def test_referrers(self):
+        layer = rf.busybox_layer(lambda l: l.file("hello.txt", "referred\n"))
+        da, _ = self.reg.push_image("r/img", "1", [layer], rf.run_image_config())
+        layer_b = rf.busybox_layer()
+        db, _ = self.reg.push_image("r/img", "2", [layer_b], rf.run_image_config())
+        key = lambda k: os.path.join(self.tmp, k)
+        arts = []
+        for k in ("k1", "k2"):
+            rc, out, err = self.cli_sig("sign", "r/img:1", "--key", key(k + ".key"))
+            self.assertEqual(rc, 0, err)
+            self.assertIn("stored as referrer sha256:", out)
+            self.assertNotIn("fallback", out)
+            arts.append(out.split("stored as referrer ")[1].strip())
+        self.assertFalse(any(".sig" in l for l in self.oci.log if l.startswith("PUT")), self.oci.log)
+        self.assertTrue(any(l.startswith("GET /v2/r/img/referrers/%s?artifactType=" % da) for l in self.oci.log))
+        for k in ("k1", "k2"):
+            rc, out, err = self.cli_sig("verify", "r/img:1", "--pub", key(k + ".pub"))
+            self.assertEqual(rc, 0, err)
+            self.assertIn("found via referrers API", out)
+        rc, out, err = self.cli_sig("verify", "r/img:1", "--pub", key("k3.pub"))
+        self.assertEqual(rc, 1)
+        self.assertIn("untrusted", err)
+        # image A's artifact re-pushed with B as its subject: a referrer of B, over A
+        art = json.loads(self.oci.manifests[("r/img", arts[0])][0])
+        art["subject"]["digest"] = db
+        self.reg.push_manifest("r/img", rf.sha(json.dumps(art).encode()), art, rf.OCI_MANIFEST)
+        rc, out, err = self.cli_sig("verify", "r/img:2", "--pub", key("k1.pub"))
+        self.assertEqual(rc, 1)
+        self.assertIn("is over %s, not %s" % (da, db), err)
+        # require_signed through the referrers API: the signed image pulls, B is refused unfetched
+        store = tempfile.mkdtemp(prefix="store.", dir=self.tmp)
+        pull = lambda ref: subprocess.run([HELPER, "pull", "--store", store, "--insecure", "--require-signed",
+                                           "--signature-key", key("k2.pub"), "%s/%s" % (self.oci.host, ref)],
+                                          capture_output=True, text=True, timeout=120)
+        p = pull("r/img:2")
+        self.assertEqual(p.returncode, 125)
+        self.assertIn("image refused (untrusted)", p.stderr)  # only k1's (moved) signature is there
+        fetched_b = "GET /v2/r/img/blobs/" + rf.sha(rf.compress(layer_b, "gzip")[0])
+        self.assertNotIn(fetched_b, self.oci.log)
+        p = pull("r/img:1")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout.split()[0], da)
 
 
 class PushCredentials(unittest.TestCase):
