@@ -101,7 +101,6 @@ static int open_registry(const char *cmd, const char *text, reg_flags *f, mu_img
     fprintf(stderr, "muster image %s: %s\n", cmd, err.msg);
     return MU_EXIT_FAILED;
   }
-  (void)text;
   return 0;
 }
 

@@ -587,8 +587,11 @@ int mu_registry_request(mu_registry *r, const mu_registry_req *q, mu_registry_re
     return mu_err_set(err, MU_EINVAL, "registry %s: bad location %.200s", r->ref.registry, q->path);
   }
   struct curl_slist *hdrs = curl_slist_append(NULL, "Expect:");
-  for (size_t i = 0; q->headers != NULL && q->headers[i] != NULL && hdrs != NULL; i++)
-    hdrs = curl_slist_append(hdrs, q->headers[i]);
+  for (size_t i = 0; q->headers != NULL && q->headers[i] != NULL && hdrs != NULL; i++) {
+    struct curl_slist *more = curl_slist_append(hdrs, q->headers[i]);
+    if (more == NULL) curl_slist_free_all(hdrs);
+    hdrs = more;
+  }
   if (hdrs == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   xfer x = {0};
   int rc = 0;
