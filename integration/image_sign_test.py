@@ -84,6 +84,10 @@ def test_require_signed(c):
         assert run["outputTail"] == "hello from the image\n", run
         assert run["outputParams"]["image_signed_by"] == open(os.path.join(keys, "release.pub")).read().split()[2], run
         assert run["outputParams"]["image_digest"] == signed, run
+        # the store records the tag it resolved, as for any pull (`muster images`)
+        rc, out, err = c.cli("-o", "json", "images")
+        imgs = [i for a in map(json.loads, out.splitlines()) for i in a.get("images", [])]
+        assert [i["refs"] for i in imgs if i["digest"] == signed] == [["%s/t/signed:1" % reg.host]], imgs
 
         # an unsigned image, and one with another image's signature: refused before any layer
         for image, needle in (("t/unsigned:1", "image refused (unsigned)"),

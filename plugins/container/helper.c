@@ -243,6 +243,12 @@ static int pull_image(json_t *cfg, const char *store, mu_image *img) {
 #endif
   int rc = mu_image_pull(store, &ref, &po, img, &err);
   explicit_bzero(auth, sizeof auth);
+#ifdef MU_CONTAINER_SIGNATURES
+  if (rc == 0 && json_is_true(json_object_get(cfg, "require_signed"))) { /* pinned: the tag is ours to record */
+    mu_err rerr = {0};
+    mu_store_ref_set(store, &ref, img->manifest_digest, &rerr);
+  }
+#endif
   if (rc != 0) {
     char name[MU_IMGREF_MAX + 80];
     mu_imgref_format(&ref, name, sizeof name);
