@@ -70,6 +70,12 @@ struct mu_agent_daemon {
   int spool_writable;                                       /* the spool dir was writable at start (Hello.env) */
   mu_runner_type_slot type_slots[MU_RUNNER_MAX_TYPE_SLOTS]; /* from cfg.type_slots */
   size_t n_type_slots;
+
+  /* the pushed cluster image policy, kept in the spool (image_policy.c) */
+  char cluster_policy_path[MU_CFG_PATH_MAX + 32];
+  char cluster_policy_sha[80];
+  int cluster_policy_seen;
+
   mu_sandbox_policy sandbox;        /* from cfg.sandbox_* (tasks.c) */
   struct mu_agent_bundles *bundles; /* bundles.c */
   uv_timer_t metrics_timer;
@@ -127,6 +133,12 @@ void mu_images_on_request(mu_agent_daemon *a, const Muster__V1__ImagesRequest *r
 void mu_logs_on_stream_end(mu_agent_daemon *a);
 /* Drops every read and frees the log server (its timer closes on the loop). */
 void mu_logs_stop(mu_agent_daemon *a);
+
+/* image_policy.c: the agent's own image policy checked and both policies' paths put in the
+ * container plugin's environment (before the plugins load); the cluster's pushed policy
+ * written to the spool. */
+int mu_image_policy_setup(mu_agent_daemon *a, mu_err *err);
+void mu_image_policy_on_push(mu_agent_daemon *a, const Muster__V1__ImagePolicyPush *push);
 
 /* hello.c: the Hello this agent sends; caller frees with mu_hello_free. */
 Muster__V1__Hello *mu_hello_build(const mu_agent_daemon *agent);

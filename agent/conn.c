@@ -139,6 +139,7 @@ static int on_control_message(mu_rpc_call *call, const uint8_t *data, size_t len
       protobuf_c_message_free_unpacked(&msg->base, NULL);
       return 1;
     case MUSTER__V1__CONTROL_MESSAGE__MSG_LOG_REQUEST: mu_logs_on_request(conn->agent, msg->log_request); break;
+    case MUSTER__V1__CONTROL_MESSAGE__MSG_IMAGE_POLICY: mu_image_policy_on_push(conn->agent, msg->image_policy); break;
     case MUSTER__V1__CONTROL_MESSAGE__MSG_IMAGES_REQUEST: mu_images_on_request(conn->agent, msg->images_request); break;
     case MUSTER__V1__CONTROL_MESSAGE__MSG_DRAIN:
       /* The control plane stops sending new work; what runs here finishes. Nothing to change

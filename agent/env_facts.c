@@ -4,6 +4,7 @@
 
 #include <dlfcn.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,26 @@ static uint64_t dir_bytes(int dfd, size_t *budget, int depth) {
   return sum;
 }
 
+/* A cache dir the plugin can use: writable, or not there yet under a writable ancestor (the
+ * plugin creates it with its parents on first use). */
+static bool dir_usable(const char *dir) {
+  if (access(dir, W_OK | X_OK) == 0) return true;
+  if (errno != ENOENT) return false;
+  char path[sizeof((mu_env_facts *)0)->python_cache_dir];
+  snprintf(path, sizeof path, "%s", dir);
+  for (;;) {
+    char *slash = strrchr(path, '/');
+    if (slash == NULL) return false;
+    if (slash == path) {
+      path[1] = '\0';
+    } else {
+      *slash = '\0';
+    }
+    if (access(path, F_OK) == 0) return access(path, W_OK | X_OK) == 0;
+    if (errno != ENOENT || slash == path) return false;
+  }
+}
+
 static void check_python(mu_env_facts *f, const mu_plugin_info *pi) {
   void *h = dlopen(pi->path, RTLD_NOW | RTLD_NOLOAD);
   if (h == NULL) return;
@@ -64,7 +85,7 @@ static void check_python(mu_env_facts *f, const mu_plugin_info *pi) {
   if (dir != NULL) snprintf(f->python_cache_dir, sizeof f->python_cache_dir, "%s", dir);
   dlclose(h);
   if (f->python_cache_dir[0] == '\0') return;
-  f->python_cache_writable = access(f->python_cache_dir, W_OK | X_OK) == 0;
+  f->python_cache_writable = dir_usable(f->python_cache_dir);
   size_t budget = MU_ENV_CACHE_WALK_MAX;
   int dfd = open(f->python_cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) f->python_cache_bytes = dir_bytes(dfd, &budget, 0);

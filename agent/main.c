@@ -33,6 +33,7 @@ static const char usage[] =
     "                    [--queue-max N] [--output-spool-size SIZE] [--output-retention DUR]\n"
     "                    [--sandbox-types T,..] [--sandbox-network none|host]\n"
     "                    [--sandbox-read-only-root BOOL] [--sandbox-writable P,..] [--sandbox-hidden P,..]\n"
+    "                    [--container-policy FILE]\n"
     "                    --tls-ca FILE --tls-cert FILE --tls-key FILE [--tls-server-name NAME]\n"
     "                    | --insecure\n"
     "       muster-agent --version\n"
@@ -96,6 +97,7 @@ static const struct option long_opts[] = {
     {"sandbox-read-only-root", required_argument, NULL, 0},
     {"sandbox-writable", required_argument, NULL, 0},
     {"sandbox-hidden", required_argument, NULL, 0},
+    {"container-policy", required_argument, NULL, 0},
     {"output-spool-size", required_argument, NULL, 0},
     {"output-retention", required_argument, NULL, 0},
     {"tls-ca", required_argument, NULL, 0},
@@ -338,6 +340,11 @@ int main(int argc, char **argv) {
     fprintf(stderr, "muster-agent: %s\n", err.msg);
     mu_agent_config_free(&a.cfg);
     return 1;
+  }
+  if (mu_image_policy_setup(&a, &err) != 0) {
+    fprintf(stderr, "muster-agent: %s\n", err.msg);
+    mu_agent_config_free(&a.cfg);
+    return 2;
   }
   a.loop = uv_default_loop();
   if (mu_rpc_engine_new(a.loop, &a.engine, &err) != 0) {

@@ -263,22 +263,15 @@ static void on_watch(mu_rpc_call *call, const mu_rpc_metadata *md, void *ud) {
 }
 
 int mu_admin_jobs_register(mu_daemon *d, mu_err *err) {
-  struct {
-    const char *path;
-    const ProtobufCMessageDescriptor *desc;
-    mu_pb_unary_fn fn;
-  } unary[] = {
+  static const mu_pb_method unary[] = {
       {"/muster.v1.Admin/SubmitJob", &muster__v1__submit_job_request__descriptor, submit_job},
       {"/muster.v1.Admin/RunAdhoc", &muster__v1__run_adhoc_request__descriptor, run_adhoc},
       {"/muster.v1.Admin/GetJob", &muster__v1__get_job_request__descriptor, get_job},
       {"/muster.v1.Admin/ListJobs", &muster__v1__list_jobs_request__descriptor, list_jobs},
       {"/muster.v1.Admin/CancelJob", &muster__v1__cancel_job_request__descriptor, cancel_job},
   };
-  for (size_t i = 0; i < sizeof unary / sizeof unary[0]; i++) {
-    int rc = mu_pb_add_unary(d->server, unary[i].path, unary[i].desc, unary[i].fn, d, err);
-    if (rc != 0) return rc;
-  }
-  int rc = mu_rpc_server_add_method(d->server, "/muster.v1.Admin/WatchJob", on_watch, d, err);
+  int rc = mu_pb_add_unaries(d->server, unary, sizeof unary / sizeof unary[0], d, err);
+  if (rc == 0) rc = mu_rpc_server_add_method(d->server, "/muster.v1.Admin/WatchJob", on_watch, d, err);
   if (rc == 0) rc = mu_task_logs_register(d, err); /* task_logs.c */
   return rc;
 }

@@ -41,6 +41,8 @@ static const struct {
     {"/muster.v1.Schedules/TriggerSchedule", MU_PERM_OPERATE},
     /* job templates: create checks the job as SubmitJob does; Dispatch submits one */
     {"/muster.v1.Templates/ListTemplates", MU_PERM_VIEW},
+    {"/muster.v1.ImagePolicies/GetImagePolicy", MU_PERM_VIEW},
+    {"/muster.v1.ImagePolicies/TestImagePolicy", MU_PERM_VIEW},
     {"/muster.v1.Templates/GetTemplate", MU_PERM_VIEW},
     {"/muster.v1.Templates/CreateTemplate", MU_PERM_OPERATE},
     {"/muster.v1.Templates/DeleteTemplate", MU_PERM_OPERATE},
@@ -50,6 +52,7 @@ static const struct {
     {"/muster.v1.Admin/UploadBundle", MU_PERM_ADMIN},
     {"/muster.v1.Admin/DeleteBundle", MU_PERM_ADMIN},
     {"/muster.v1.Admin/RemoveAgent", MU_PERM_ADMIN},
+    {"/muster.v1.ImagePolicies/SetImagePolicy", MU_PERM_ADMIN},
     {"/muster.v1.Tokens/CreateToken", MU_PERM_ADMIN},
     {"/muster.v1.Tokens/ListTokens", MU_PERM_ADMIN},
     {"/muster.v1.Tokens/RevokeToken", MU_PERM_ADMIN},

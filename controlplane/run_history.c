@@ -28,8 +28,7 @@ static void item_free(mu_run_record *r) {
 void mu_run_history_reset(mu_run_history *c) {
   for (size_t i = 0; i < c->n; i++) item_free(&c->items[i]);
   free(c->items);
-  for (size_t i = 0; i < c->n_deleted; i++) free(c->deleted[i]);
-  free(c->deleted);
+  mu_key_queue_free(&c->deleted);
   mu_run_history keep = *c;
   memset(c, 0, sizeof *c);
   c->keep = keep.keep;
@@ -49,16 +48,8 @@ static size_t find_key(const mu_run_history *c, const char *rel_key) {
 /* Frees item i (its slot is left for the caller to fill), queueing its key's delete when this
  * member writes. */
 static void forget(mu_run_history *c, size_t i, int queue_delete) {
-  if (queue_delete && c->n_deleted == c->cap_deleted) {
-    size_t cap = c->cap_deleted ? c->cap_deleted * 2 : 16;
-    char **grown = realloc(c->deleted, cap * sizeof *grown);
-    if (grown != NULL) {
-      c->deleted = grown;
-      c->cap_deleted = cap;
-    }
-  }
-  if (queue_delete && c->n_deleted < c->cap_deleted) {
-    c->deleted[c->n_deleted++] = c->items[i].rel_key;
+  if (queue_delete) {
+    mu_key_queue_push(&c->deleted, c->items[i].rel_key);
     c->items[i].rel_key = NULL;
   }
   item_free(&c->items[i]);
@@ -355,18 +346,7 @@ int mu_run_history_add_ops(mu_daemon *d, mu_store_batch *b, mu_err *err) {
     if (rc != 0) return rc;
     r->dirty = 0;
   }
-  size_t done = 0;
-  int rc = 0;
-  for (; done < c->n_deleted; done++) {
-    snprintf(key, sizeof key, "%s%s", d->cfg.etcd_prefix, c->deleted[done]);
-    rc = mu_store_batch_delete(b, key, false, err);
-    if (rc != 0) break;
-    free(c->deleted[done]);
-  }
-  if (done > 0 && done < c->n_deleted)
-    memmove(c->deleted, c->deleted + done, (c->n_deleted - done) * sizeof *c->deleted);
-  c->n_deleted -= done;
-  return rc;
+  return mu_store_batch_delete_queued(b, d->cfg.etcd_prefix, &c->deleted, err);
 }
 
 void mu_run_history_write_failed(mu_daemon *d) {

@@ -34,8 +34,7 @@ typedef struct mu_run_record {
 typedef struct mu_run_history {
   mu_run_record *items; /* unordered */
   size_t n, cap;
-  char **deleted; /* rel keys trimmed, to delete with the next flush */
-  size_t n_deleted, cap_deleted;
+  mu_key_queue deleted;                /* rel keys trimmed, to delete with the next flush */
   uint32_t keep;                       /* per task name; 0 = MU_RUN_HISTORY_KEEP_DEFAULT */
   uint32_t max;                        /* in all; 0 = MU_RUN_HISTORY_MAX_DEFAULT */
   uint64_t recorded, trimmed, flagged; /* counters */

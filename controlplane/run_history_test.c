@@ -42,8 +42,8 @@ static void test_bounds(void **state) {
   mu_run_history c = {.keep = 10, .max = 15};
   for (int i = 0; i < 12; i++) add_run(&c, "a", "j-a", 1000 + i, 100, 1);
   assert_int_equal(count(&c, "a"), 10); /* per task name */
-  assert_int_equal(c.n_deleted, 2);
-  assert_string_equal(c.deleted[0], "runhistory/a/0000000001000-j-a-0-1"); /* oldest first */
+  assert_int_equal(c.deleted.n, 2);
+  assert_string_equal(c.deleted.keys[0], "runhistory/a/0000000001000-j-a-0-1"); /* oldest first */
   for (int i = 0; i < 8; i++) add_run(&c, "b", "j-b", 2000 + i, 100, 1);
   assert_int_equal(c.n, 15); /* in all: the oldest (of a) went */
   assert_int_equal(count(&c, "a"), 7);
@@ -53,9 +53,9 @@ static void test_bounds(void **state) {
   add_run(&c, "b", "j-b", 2007, 100, 1);
   assert_int_equal(c.n, 15);
   /* a follower (queue_delete 0) trims without queueing */
-  size_t queued = c.n_deleted;
+  size_t queued = c.deleted.n;
   add_run(&c, "b", "j-b", 3000, 100, 0);
-  assert_int_equal(c.n_deleted, queued);
+  assert_int_equal(c.deleted.n, queued);
   mu_run_history_reset(&c);
   assert_int_equal(c.n, 0);
   assert_int_equal(c.keep, 10); /* the bounds stay */
@@ -64,12 +64,12 @@ static void test_bounds(void **state) {
   for (int i = 11; i >= 0; i--) add_run(&c, "a", "j-a", 1000 + i, 100, 0);
   for (int i = 0; i < 8; i++) add_run(&c, "b", "j-b", 500 + i, 100, 0);
   assert_int_equal(c.n, 20);
-  size_t queued_before = c.n_deleted;
+  size_t queued_before = c.deleted.n;
   mu_run_history_trim_all(&c, 1);
   assert_int_equal(count(&c, "a"), 10);
   assert_int_equal(c.n, 15); /* then the oldest overall: b's (500..502) */
   assert_int_equal(count(&c, "b"), 5);
-  assert_int_equal(c.n_deleted - queued_before, 5);
+  assert_int_equal(c.deleted.n - queued_before, 5);
   for (size_t i = 0; i < c.n; i++)
     if (strcmp(c.items[i].run->task_name, "a") == 0) assert_true(c.items[i].run->finished_at_ms >= 1002);
   mu_run_history_reset(&c);

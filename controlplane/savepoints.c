@@ -27,8 +27,7 @@ static void item_free(mu_savepoint *s) {
 void mu_savepoints_reset(mu_savepoints *c) {
   for (size_t i = 0; i < c->n; i++) item_free(&c->items[i]);
   free(c->items);
-  for (size_t i = 0; i < c->n_deleted; i++) free(c->deleted[i]);
-  free(c->deleted);
+  mu_key_queue_free(&c->deleted);
   uint32_t keep = c->keep;
   uint64_t recorded = c->recorded, dropped = c->dropped;
   memset(c, 0, sizeof *c);
@@ -52,18 +51,8 @@ static size_t find_key(const mu_savepoints *c, const char *rel_key) {
 /* Drops item i, queueing its key's delete when this member writes (leading). */
 static void remove_at(mu_savepoints *c, size_t i, int queue_delete) {
   if (queue_delete) {
-    if (c->n_deleted == c->cap_deleted) {
-      size_t cap = c->cap_deleted ? c->cap_deleted * 2 : 16;
-      char **grown = realloc(c->deleted, cap * sizeof *grown);
-      if (grown != NULL) {
-        c->deleted = grown;
-        c->cap_deleted = cap;
-      }
-    }
-    if (c->n_deleted < c->cap_deleted) {
-      c->deleted[c->n_deleted++] = c->items[i].rel_key;
-      c->items[i].rel_key = NULL;
-    }
+    mu_key_queue_push(&c->deleted, c->items[i].rel_key);
+    c->items[i].rel_key = NULL;
   }
   item_free(&c->items[i]);
   c->items[i] = c->items[--c->n];
@@ -190,18 +179,7 @@ int mu_savepoints_add_ops(mu_daemon *d, mu_store_batch *b, mu_err *err) {
     if (rc != 0) return rc;
     s->dirty = 0;
   }
-  size_t done = 0;
-  int rc = 0;
-  for (; done < c->n_deleted && rc == 0; done++) {
-    snprintf(key, sizeof key, "%s%s", d->cfg.etcd_prefix, c->deleted[done]);
-    rc = mu_store_batch_delete(b, key, false, err);
-    if (rc != 0) break;
-    free(c->deleted[done]);
-  }
-  if (done > 0 && done < c->n_deleted)
-    memmove(c->deleted, c->deleted + done, (c->n_deleted - done) * sizeof *c->deleted);
-  c->n_deleted -= done;
-  return rc;
+  return mu_store_batch_delete_queued(b, d->cfg.etcd_prefix, &c->deleted, err);
 }
 
 void mu_savepoints_write_failed(mu_daemon *d) {

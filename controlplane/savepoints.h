@@ -34,8 +34,7 @@ typedef struct mu_savepoint {
 typedef struct mu_savepoints {
   mu_savepoint *items; /* unordered */
   size_t n, cap;
-  char **deleted; /* rel keys trimmed, to delete with the next flush */
-  size_t n_deleted, cap_deleted;
+  mu_key_queue deleted;       /* rel keys trimmed, to delete with the next flush */
   uint32_t keep;              /* per task name; 0 = MU_SAVEPOINTS_KEEP_DEFAULT */
   uint64_t recorded, dropped; /* counters */
 } mu_savepoints;

@@ -85,7 +85,7 @@ static void test_param_recorded_once_with_kind(void **state) {
   assert_string_equal(l[1 - up]->flink_job_id, "0123456789abcdef0123456789abcdef");
   assert_string_equal(l[1 - up]->task_id, "j-1/web-1/clicks");
   assert_int_equal(l[1 - up]->attempt, 2);
-  assert_int_equal(f.cat.n_deleted, 0); /* SINGLE: nothing to delete in etcd */
+  assert_int_equal(f.cat.deleted.n, 0); /* SINGLE: nothing to delete in etcd */
   assert_true(f.cat.items[0].dirty);
   list_free(l, n);
   mu_savepoints_reset(&f.cat);
@@ -112,8 +112,8 @@ static void test_bound_trims_oldest_and_queues_the_delete(void **state) {
   assert_string_equal(l[0]->location, "file:/sp/c"); /* newest first */
   assert_string_equal(l[1]->location, "file:/sp/b");
   list_free(l, n);
-  assert_int_equal(f.cat.n_deleted, 1);
-  assert_string_equal(f.cat.deleted[0], "savepoints/clicks/0000000000100-j-1-0-1");
+  assert_int_equal(f.cat.deleted.n, 1);
+  assert_string_equal(f.cat.deleted.keys[0], "savepoints/clicks/0000000000100-j-1-0-1");
   mu_savepoints_apply(&f.d, "clicks/0000000000300-j-1-0-1", NULL, 0); /* deleted in etcd */
   l = list(&f, "clicks", &n);
   assert_int_equal(n, 1);

@@ -403,21 +403,13 @@ static void list_secrets(mu_rpc_call *call, const ProtobufCMessage *req_msg, con
 }
 
 int mu_secrets_register(mu_daemon *d, mu_err *err) {
-  static const struct {
-    const char *path;
-    const ProtobufCMessageDescriptor *desc;
-    mu_pb_unary_fn fn;
-  } methods[] = {
+  static const mu_pb_method methods[] = {
       {"/muster.v1.Secrets/SetSecret", &muster__v1__set_secret_request__descriptor, set_secret},
       {"/muster.v1.Secrets/ListSecrets", &muster__v1__list_secrets_request__descriptor, list_secrets},
       {"/muster.v1.Secrets/DeleteSecret", &muster__v1__delete_secret_request__descriptor, delete_secret},
       {"/muster.v1.Secrets/RotateSecretKey", &muster__v1__rotate_secret_key_request__descriptor, rotate_key},
   };
-  for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
-    int rc = mu_pb_add_unary(d->server, methods[i].path, methods[i].desc, methods[i].fn, d, err);
-    if (rc != 0) return rc;
-  }
-  return 0;
+  return mu_pb_add_unaries(d->server, methods, sizeof methods / sizeof methods[0], d, err);
 }
 
 void mu_secrets_fail_queued(mu_daemon *d) {

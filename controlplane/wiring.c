@@ -21,6 +21,7 @@
 #include "controlplane/scheduler.h"
 #include "controlplane/schedules/schedules.h"
 #include "controlplane/templates/templates.h"
+#include "controlplane/imagepolicy/imagepolicy.h"
 #include "controlplane/secrets.h"
 #include "controlplane/task_logs.h"
 #include "controlplane/tokens.h"
@@ -83,6 +84,7 @@ int mu_wiring_new(mu_daemon *d, int no_etcd, mu_err *err) {
   }
   int rc = mu_schedules_init(d, d->cfg.schedule_slots_kept, d->cfg.max_schedules, err);
   if (rc == 0) rc = mu_templates_init(d, 0, err);
+  if (rc == 0) rc = mu_imagepolicy_init(d, err);
   if (rc != 0) {
     mu_wiring_free(d);
     return rc;
@@ -92,6 +94,7 @@ int mu_wiring_new(mu_daemon *d, int no_etcd, mu_err *err) {
 }
 
 void mu_wiring_free(mu_daemon *d) {
+  mu_imagepolicy_free(d);
   mu_templates_free(d);
   mu_schedules_free(d);
   if (d->sched != NULL) mu_sched_free(d->sched);
@@ -343,6 +346,22 @@ static void templates_record(void *ud, const char *rel, const char *value, size_
   mu_templates_on_record(ud, rel, value, len);
 }
 
+/* the image policy: its record on every member; pushed to an agent as its stream comes up,
+ * before the scheduler can assign it anything */
+static void imagepolicy_snapshot_begin(void *ud) { mu_imagepolicy_on_snapshot_begin(ud); }
+
+static void imagepolicy_record(void *ud, const char *rel, const char *value, size_t len, int leading) {
+  (void)leading;
+  mu_imagepolicy_on_record(ud, rel, value, len);
+}
+
+static void imagepolicy_up(void *ud, mu_agent *a) { mu_imagepolicy_on_agent_up(ud, a); }
+
+static void imagepolicy_takeover(void *ud, uint64_t term, int64_t grace_ms) {
+  (void)term, (void)grace_ms;
+  mu_imagepolicy_on_takeover(ud);
+}
+
 static void schedules_takeover(void *ud, uint64_t term, int64_t grace_ms) {
   (void)term, (void)grace_ms;
   mu_schedules_start(ud);
@@ -351,6 +370,7 @@ static void schedules_takeover(void *ud, uint64_t term, int64_t grace_ms) {
 static void subscribe(mu_daemon *d) {
   mu_err err = {0};
   const mu_agent_listener agent[] = {
+      {.ud = d, .up = imagepolicy_up},
       {.ud = d, .down = logs_down, .log_reply = logs_reply},
       {.ud = d, .up = persist_up, .down = persist_down},
       {.ud = d, .up = sched_up, .down = sched_down, .heartbeat = sched_heartbeat, .task_event = sched_task_event},
@@ -375,6 +395,10 @@ static void subscribe(mu_daemon *d) {
        .record = schedules_record,
        .takeover = schedules_takeover},
       {.ud = d, .snapshot_begin = templates_snapshot_begin, .record = templates_record},
+      {.ud = d,
+       .snapshot_begin = imagepolicy_snapshot_begin,
+       .record = imagepolicy_record,
+       .takeover = imagepolicy_takeover},
   };
   _Static_assert(sizeof agent / sizeof agent[0] <= MU_EVENTS_MAX_LISTENERS, "raise MU_EVENTS_MAX_LISTENERS");
   _Static_assert(sizeof cluster / sizeof cluster[0] <= MU_EVENTS_MAX_LISTENERS, "raise MU_EVENTS_MAX_LISTENERS");

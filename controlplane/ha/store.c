@@ -7,6 +7,7 @@
 #include "controlplane/ha/store.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -190,6 +191,42 @@ int mu_store_batch_put_lease(mu_store_batch *b, const char *key, const void *val
   if (lease < 0)
     return mu_err_set(err, MU_EINVAL, "store batch: put of '%s': bad lease %lld", key ? key : "", (long long)lease);
   return add_op(b, false, false, key, value, value != NULL ? value_len : 0, lease, err);
+}
+
+bool mu_key_queue_push(mu_key_queue *q, char *key) {
+  if (q->n == q->cap) {
+    size_t cap = q->cap ? q->cap * 2 : 16;
+    char **grown = realloc(q->keys, cap * sizeof *grown);
+    if (grown == NULL) {
+      free(key);
+      return false;
+    }
+    q->keys = grown;
+    q->cap = cap;
+  }
+  q->keys[q->n++] = key;
+  return true;
+}
+
+void mu_key_queue_free(mu_key_queue *q) {
+  for (size_t i = 0; i < q->n; i++) free(q->keys[i]);
+  free(q->keys);
+  memset(q, 0, sizeof *q);
+}
+
+int mu_store_batch_delete_queued(mu_store_batch *b, const char *prefix, mu_key_queue *q, mu_err *err) {
+  char key[1400];
+  size_t done = 0;
+  int rc = 0;
+  for (; done < q->n; done++) {
+    snprintf(key, sizeof key, "%s%s", prefix, q->keys[done]);
+    rc = mu_store_batch_delete(b, key, false, err);
+    if (rc != 0) break;
+    free(q->keys[done]);
+  }
+  if (done > 0 && done < q->n) memmove(q->keys, q->keys + done, (q->n - done) * sizeof *q->keys);
+  q->n -= done;
+  return rc;
 }
 
 int mu_store_batch_delete(mu_store_batch *b, const char *key, bool prefix, mu_err *err) {

@@ -83,6 +83,21 @@ int mu_store_batch_put_lease(mu_store_batch *b, const char *key, const void *val
 /* Adds a delete of key, or of every key under it when prefix. Same errors as put. */
 int mu_store_batch_delete(mu_store_batch *b, const char *key, bool prefix, mu_err *err);
 size_t mu_store_batch_ops(const mu_store_batch *b);
+
+/* Keys (relative to a prefix) whose deletes wait for the next batch: trimmed records of a
+ * bounded catalogue. Owns each key. Zero-initialise; free with mu_key_queue_free. */
+typedef struct mu_key_queue {
+  char **keys;
+  size_t n, cap;
+} mu_key_queue;
+
+/* Queues key, taking ownership. Out of memory: key is freed and false returned (its record stays
+ * in etcd until a later trim finds it). */
+bool mu_key_queue_push(mu_key_queue *q, char *key);
+void mu_key_queue_free(mu_key_queue *q);
+/* Adds a delete of prefix+key for each queued key, oldest first. Those added leave the queue;
+ * after an error (the batch is full) the rest wait for the next batch. */
+int mu_store_batch_delete_queued(mu_store_batch *b, const char *prefix, mu_key_queue *q, mu_err *err);
 /* Orders the batch: ops added after this call are sent only once every op added before it is
  * committed (a "ready marker" after the records it vouches for). Without barriers the
  * transactions of a batch may be applied in any order. No effect on an empty batch. */

@@ -324,11 +324,7 @@ static void trigger_schedule(mu_rpc_call *call, const ProtobufCMessage *req_msg,
 }
 
 int mu_schedules_register(mu_daemon *d, mu_err *err) {
-  static const struct {
-    const char *path;
-    const ProtobufCMessageDescriptor *desc;
-    mu_pb_unary_fn fn;
-  } methods[] = {
+  static const mu_pb_method methods[] = {
       {"/muster.v1.Schedules/CreateSchedule", &muster__v1__create_schedule_request__descriptor, create_schedule},
       {"/muster.v1.Schedules/ListSchedules", &muster__v1__list_schedules_request__descriptor, list_schedules},
       {"/muster.v1.Schedules/GetSchedule", &muster__v1__get_schedule_request__descriptor, get_schedule},
@@ -337,9 +333,5 @@ int mu_schedules_register(mu_daemon *d, mu_err *err) {
       {"/muster.v1.Schedules/DeleteSchedule", &muster__v1__schedule_name_request__descriptor, delete_schedule},
       {"/muster.v1.Schedules/TriggerSchedule", &muster__v1__schedule_name_request__descriptor, trigger_schedule},
   };
-  for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
-    int rc = mu_pb_add_unary(d->server, methods[i].path, methods[i].desc, methods[i].fn, d, err);
-    if (rc != 0) return rc;
-  }
-  return 0;
+  return mu_pb_add_unaries(d->server, methods, sizeof methods / sizeof methods[0], d, err);
 }

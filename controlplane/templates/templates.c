@@ -381,20 +381,12 @@ static void dispatch(mu_rpc_call *call, const ProtobufCMessage *req_msg, const m
 }
 
 int mu_templates_register(mu_daemon *d, mu_err *err) {
-  static const struct {
-    const char *path;
-    const ProtobufCMessageDescriptor *desc;
-    mu_pb_unary_fn fn;
-  } methods[] = {
+  static const mu_pb_method methods[] = {
       {"/muster.v1.Templates/CreateTemplate", &muster__v1__create_template_request__descriptor, create_template},
       {"/muster.v1.Templates/ListTemplates", &muster__v1__list_templates_request__descriptor, list_templates},
       {"/muster.v1.Templates/GetTemplate", &muster__v1__template_name_request__descriptor, get_template},
       {"/muster.v1.Templates/DeleteTemplate", &muster__v1__template_name_request__descriptor, delete_template},
       {"/muster.v1.Templates/Dispatch", &muster__v1__dispatch_request__descriptor, dispatch},
   };
-  for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
-    int rc = mu_pb_add_unary(d->server, methods[i].path, methods[i].desc, methods[i].fn, d, err);
-    if (rc != 0) return rc;
-  }
-  return 0;
+  return mu_pb_add_unaries(d->server, methods, sizeof methods / sizeof methods[0], d, err);
 }

@@ -49,6 +49,7 @@ static const mu_cfg_field agent_fields[] = {
     F("sandbox_read_only_root", MU_CF_BOOL, sandbox_read_only_root, 0, 0),
     F("sandbox_writable", MU_CF_PATH_LIST, sandbox_writable, 0, 0),
     F("sandbox_hidden", MU_CF_PATH_LIST, sandbox_hidden, 0, 0),
+    F("container_policy", MU_CF_PATH, container_policy, 0, 0),
 };
 
 static const mu_cfg_table agent_table = {

@@ -72,6 +72,9 @@ typedef struct mu_agent_config {
   bool sandbox_read_only_root; /* default true */
   mu_strlist sandbox_writable;
   mu_strlist sandbox_hidden;
+  /* The agent's own image admission policy for container tasks (lib/imagepolicy; "" = none),
+   * checked at start; the cluster's applies too (docs/images.md#admission-policy). */
+  char container_policy[MU_CFG_PATH_MAX];
 } mu_agent_config;
 
 /* Fills cfg with the defaults. Never fails: should the one allocation (the default control

@@ -25,12 +25,12 @@ static void client_process(mu_etcd_client *c);
 
 static void client_drive(mu_etcd_client *c, curl_socket_t fd, int flags) {
   int running = 0;
-  client_enter(c);
+  mu__etcd_client_enter(c);
   if (!c->torn_down) {
     curl_multi_socket_action(c->multi, fd, flags, &running);
     client_process(c);
   }
-  client_leave(c);
+  mu__etcd_client_leave(c);
 }
 
 static void on_timer(uv_timer_t *t) { client_drive(t->data, CURL_SOCKET_TIMEOUT, 0); }
@@ -48,7 +48,7 @@ static void on_sock_closed(uv_handle_t *h) {
   mu_etcd_sock *s = h->data;
   mu_etcd_client *c = s->c;
   free(s);
-  client_handle_closed(c);
+  mu__etcd_client_handle_closed(c);
 }
 
 static void sock_release(mu_etcd_sock *s) {
@@ -196,9 +196,9 @@ fail:
 
 const char *mu_etcd_client_endpoint(const mu_etcd_client *c) { return c->endpoints[c->good]; }
 
-void client_enter(mu_etcd_client *c) { c->depth++; }
+void mu__etcd_client_enter(mu_etcd_client *c) { c->depth++; }
 
-void client_leave(mu_etcd_client *c) {
+void mu__etcd_client_leave(mu_etcd_client *c) {
   c->depth--;
   if (c->depth == 0 && c->closing && !c->torn_down) client_teardown(c);
 }
@@ -209,9 +209,9 @@ void mu_etcd_client_close(mu_etcd_client *c, void (*close_cb)(void *ud), void *u
   c->close_cb = close_cb;
   c->close_ud = ud;
   if (c->depth == 0) {
-    client_enter(c);
+    mu__etcd_client_enter(c);
     client_teardown(c);
-    client_leave(c);
+    mu__etcd_client_leave(c);
   }
 }
 
@@ -226,7 +226,7 @@ static void client_free(mu_etcd_client *c) {
   curl_global_cleanup();
 }
 
-void client_handle_closed(mu_etcd_client *c) {
+void mu__etcd_client_handle_closed(mu_etcd_client *c) {
   c->pending_closes--;
   if (c->torn_down && c->pending_closes == 0) {
     void (*cb)(void *) = c->close_cb;
@@ -236,7 +236,7 @@ void client_handle_closed(mu_etcd_client *c) {
   }
 }
 
-static void on_timer_closed(uv_handle_t *h) { client_handle_closed(h->data); }
+static void on_timer_closed(uv_handle_t *h) { mu__etcd_client_handle_closed(h->data); }
 
 static void client_flush(mu_etcd_client *c);
 
@@ -253,7 +253,7 @@ static void client_teardown(mu_etcd_client *c) {
     req_complete(r, NULL, &e);
   }
   client_flush(c);
-  watch_close_all(c);
+  mu__etcd_watch_close_all(c);
   curl_multi_cleanup(c->multi);
   c->multi = NULL;
   while (c->socks != NULL) sock_release(c->socks);
@@ -267,7 +267,7 @@ static void client_teardown(mu_etcd_client *c) {
 static size_t on_write(char *data, size_t size, size_t nmemb, void *ud) {
   mu_etcd_req *r = ud;
   size_t n = size * nmemb;
-  if (r->watch != NULL) return watch_write(r->watch, data, n);
+  if (r->watch != NULL) return mu__etcd_watch_write(r->watch, data, n);
   if (r->resp_len + n > r->c->opts.max_response_bytes) {
     r->resp_overflow = true;
     return 0;
@@ -298,8 +298,8 @@ const char *mu_etcd_kind_name(mu_etcd_kind kind) {
   return kind >= MU_ETCD_RANGE && kind <= MU_ETCD_RAW ? names[kind] : names[0];
 }
 
-int client_req_new(mu_etcd_client *c, const char *path, char *body, const char *what, mu_etcd_req **ret_req,
-                   mu_err *err) {
+int mu__etcd_client_req_new(mu_etcd_client *c, const char *path, char *body, const char *what, mu_etcd_req **ret_req,
+                            mu_err *err) {
   mu_etcd_req *r = calloc(1, sizeof(*r));
   if (r == NULL) {
     free(body);
@@ -336,7 +336,7 @@ static void req_free(mu_etcd_req *r) {
   free(r);
 }
 
-void client_req_drop(mu_etcd_req *r) {
+void mu__etcd_client_req_drop(mu_etcd_req *r) {
   if (r->in_multi) curl_multi_remove_handle(r->c->multi, r->easy);
   r->in_multi = false;
   req_unlink(r);
@@ -405,12 +405,12 @@ static int auth_start(mu_etcd_client *c, mu_err *err) {
   json_decref(j);
   if (body == NULL) return mu_err_set(err, MU_ENOMEM, "etcd: out of memory (auth)");
   snprintf(what, sizeof(what), "auth as '%s'", c->opts.username);
-  int rc = client_req_new(c, "/v3/auth/authenticate", body, what, &r, err);
+  int rc = mu__etcd_client_req_new(c, "/v3/auth/authenticate", body, what, &r, err);
   if (rc != 0) return rc;
   r->is_auth = true;
   rc = req_attempt(r, err);
   if (rc != 0) {
-    client_req_drop(r);
+    mu__etcd_client_req_drop(r);
     return rc;
   }
   c->auth_running = true;
@@ -447,7 +447,7 @@ static void auth_done(mu_etcd_client *c, json_t *reply, const mu_err *err) {
   }
 }
 
-int client_req_submit(mu_etcd_req *r, mu_err *err) {
+int mu__etcd_client_req_submit(mu_etcd_req *r, mu_err *err) {
   mu_etcd_client *c = r->c;
   if (c->closing) return mu_err_set(err, MU_ECANCELED, "etcd %s: client is closing", r->what);
   if (c->opts.username != NULL && c->token == NULL && !r->is_auth) {
@@ -461,20 +461,20 @@ int client_req_submit(mu_etcd_req *r, mu_err *err) {
   return req_attempt(r, err);
 }
 
-int client_unary(mu_etcd_client *c, mu_etcd_kind kind, const char *path, char *body, const char *what, mu_etcd_cb cb,
-                 void *ud, mu_err *err) {
+int mu__etcd_client_unary(mu_etcd_client *c, mu_etcd_kind kind, const char *path, char *body, const char *what,
+                          mu_etcd_cb cb, void *ud, mu_err *err) {
   mu_etcd_req *r = NULL;
   if (c->closing) {
     free(body);
     return mu_err_set(err, MU_ECANCELED, "etcd %s: client is closing", what);
   }
-  int rc = client_req_new(c, path, body, what, &r, err);
+  int rc = mu__etcd_client_req_new(c, path, body, what, &r, err);
   if (rc != 0) return rc;
   r->kind = kind;
   r->cb = cb;
   r->ud = ud;
-  rc = client_req_submit(r, err);
-  if (rc != 0) client_req_drop(r);
+  rc = mu__etcd_client_req_submit(r, err);
+  if (rc != 0) mu__etcd_client_req_drop(r);
   return rc;
 }
 
@@ -552,7 +552,7 @@ static void req_attempt_done(mu_etcd_req *r, CURLcode cc) {
     json_decref(reply);
     return;
   }
-  if (!r->is_auth && !r->reauthed && c->opts.username != NULL && codec_int(reply, "code") == 16) {
+  if (!r->is_auth && !r->reauthed && c->opts.username != NULL && mu__etcd_codec_int(reply, "code") == 16) {
     /* The token expired (simple tokens do after idling): get a new one and retry once. */
     r->reauthed = true;
     if (r->token_gen == c->token_gen) {
@@ -560,17 +560,17 @@ static void req_attempt_done(mu_etcd_req *r, CURLcode cc) {
       c->token = NULL;
     }
     json_decref(reply);
-    if (client_req_submit(r, &e) == 0) return;
+    if (mu__etcd_client_req_submit(r, &e) == 0) return;
     req_complete(r, NULL, &e);
     return;
   }
   if (r->is_auth) {
     char what[sizeof(r->what) + 16];
     snprintf(what, sizeof(what), "%s refused", r->what);
-    client_etcd_error(what, status, reply, &e);
+    mu__etcd_client_etcd_error(what, status, reply, &e);
     e.code = MU_EPERM;
   } else {
-    client_etcd_error(r->what, status, reply, &e);
+    mu__etcd_client_etcd_error(r->what, status, reply, &e);
   }
   json_decref(reply);
   req_complete(r, NULL, &e);
@@ -590,7 +590,7 @@ static void req_complete(mu_etcd_req *r, json_t *reply, const mu_err *err) {
   if (r->watch != NULL) {
     mu_etcd_watch *w = r->watch;
     req_free(r);
-    watch_on_done(w, err);
+    mu__etcd_watch_on_done(w, err);
     return;
   }
   if (err != NULL) {
@@ -601,10 +601,10 @@ static void req_complete(mu_etcd_req *r, json_t *reply, const mu_err *err) {
       mu_err_set(&r->err, MU_ENOMEM, "etcd %s: out of memory", r->what);
     } else if (r->kind == MU_ETCD_RAW) {
       r->res->kind = MU_ETCD_RAW;
-      r->res->revision = codec_int(json_object_get(reply, "header"), "revision");
+      r->res->revision = mu__etcd_codec_int(json_object_get(reply, "header"), "revision");
       r->res->raw = json_dumps(reply, JSON_COMPACT);
       if (r->res->raw == NULL) mu_err_set(&r->err, MU_ENOMEM, "etcd %s: out of memory", r->what);
-    } else if (codec_result(r->kind, reply, r->res, &r->err) == 0 && r->kind == MU_ETCD_LEASE_KEEPALIVE &&
+    } else if (mu__etcd_codec_result(r->kind, reply, r->res, &r->err) == 0 && r->kind == MU_ETCD_LEASE_KEEPALIVE &&
                r->res->ttl <= 0) {
       mu_err_set(&r->err, MU_ENOENT, "etcd %s: lease is gone (expired or revoked)", r->what);
     }
@@ -641,6 +641,6 @@ static void client_process(mu_etcd_client *c) {
     curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
     req_attempt_done(r, m->data.result);
   }
-  watch_deliver_all(c);
+  mu__etcd_watch_deliver_all(c);
   if (!c->closing) client_flush(c);
 }

@@ -12,7 +12,7 @@
 /* etcd counts the protobuf size; a few bytes of framing per field on top of the data. */
 #define FIELD_OVERHEAD 8
 
-char *codec_b64(const void *data, size_t len) {
+char *mu__etcd_codec_b64(const void *data, size_t len) {
   size_t cap = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
   char *out = malloc(cap);
   if (out == NULL) return NULL;
@@ -20,7 +20,7 @@ char *codec_b64(const void *data, size_t len) {
   return out;
 }
 
-int codec_unb64(const char *text, char **ret, size_t *ret_len) {
+int mu__etcd_codec_unb64(const char *text, char **ret, size_t *ret_len) {
   size_t tlen = strlen(text);
   size_t cap = tlen / 4 * 3 + 3;
   char *out = malloc(cap + 1);
@@ -36,14 +36,14 @@ int codec_unb64(const char *text, char **ret, size_t *ret_len) {
   return 0;
 }
 
-int64_t codec_int(json_t *obj, const char *field) {
+int64_t mu__etcd_codec_int(json_t *obj, const char *field) {
   json_t *v = json_object_get(obj, field);
   if (json_is_integer(v)) return (int64_t)json_integer_value(v);
   if (json_is_string(v)) return strtoll(json_string_value(v), NULL, 10);
   return 0;
 }
 
-void codec_show_key(const char *key, size_t len, char *buf, size_t cap) {
+void mu__etcd_codec_show_key(const char *key, size_t len, char *buf, size_t cap) {
   size_t o = 0;
   for (size_t i = 0; i < len && o + 5 < cap; i++) {
     unsigned char ch = (unsigned char)key[i];
@@ -60,8 +60,8 @@ void codec_show_key(const char *key, size_t len, char *buf, size_t cap) {
   buf[o < cap ? o : cap - 1] = '\0';
 }
 
-int codec_set_bytes(json_t *obj, const char *field, const void *data, size_t len) {
-  char *b = codec_b64(data == NULL ? "" : data, len);
+int mu__etcd_codec_set_bytes(json_t *obj, const char *field, const void *data, size_t len) {
+  char *b = mu__etcd_codec_b64(data == NULL ? "" : data, len);
   if (b == NULL) return MU_ENOMEM;
   int rc = json_object_set_new(obj, field, json_string(b));
   free(b);
@@ -73,8 +73,8 @@ static size_t len_or_strlen(const char *s, size_t len) {
   return len != 0 ? len : strlen(s);
 }
 
-int codec_key_range(json_t *obj, const char *key, size_t key_len, const char *range_end, size_t range_end_len,
-                    bool prefix, size_t *payload, mu_err *err) {
+int mu__etcd_codec_key_range(json_t *obj, const char *key, size_t key_len, const char *range_end, size_t range_end_len,
+                             bool prefix, size_t *payload, mu_err *err) {
   if (key == NULL) return mu_err_set(err, MU_EINVAL, "etcd: key is NULL");
   key_len = len_or_strlen(key, key_len);
   if (prefix) {
@@ -91,15 +91,15 @@ int codec_key_range(json_t *obj, const char *key, size_t key_len, const char *ra
     } else {
       end[end_len - 1] = (char)((unsigned char)end[end_len - 1] + 1);
     }
-    int rc = codec_set_bytes(obj, "key", key_len == 0 ? "\0" : key, key_len == 0 ? 1 : key_len);
-    if (rc == 0) rc = codec_set_bytes(obj, "range_end", end, end_len);
+    int rc = mu__etcd_codec_set_bytes(obj, "key", key_len == 0 ? "\0" : key, key_len == 0 ? 1 : key_len);
+    if (rc == 0) rc = mu__etcd_codec_set_bytes(obj, "range_end", end, end_len);
     free(end);
     if (rc != 0) return mu_err_set(err, rc, "etcd: out of memory");
     *payload += key_len + end_len + 2 * FIELD_OVERHEAD;
     return 0;
   }
   if (key_len == 0) return mu_err_set(err, MU_EINVAL, "etcd: key is empty");
-  if (codec_set_bytes(obj, "key", key, key_len) != 0) {
+  if (mu__etcd_codec_set_bytes(obj, "key", key, key_len) != 0) {
     return mu_err_set(err, MU_ENOMEM, "etcd: out of memory");
   }
   *payload += key_len + FIELD_OVERHEAD;
@@ -109,7 +109,7 @@ int codec_key_range(json_t *obj, const char *key, size_t key_len, const char *ra
       range_end = "\0"; /* "" means "to the end of the keyspace", spelled "\0" */
       range_end_len = 1;
     }
-    if (codec_set_bytes(obj, "range_end", range_end, range_end_len) != 0) {
+    if (mu__etcd_codec_set_bytes(obj, "range_end", range_end, range_end_len) != 0) {
       return mu_err_set(err, MU_ENOMEM, "etcd: out of memory");
     }
     *payload += range_end_len + FIELD_OVERHEAD;
@@ -127,7 +127,7 @@ static int set_bool(json_t *o, const char *f, bool v) {
   return json_object_set_new(o, f, json_true()) == 0 ? 0 : MU_ENOMEM;
 }
 
-int codec_range(const mu_etcd_range_req *req, json_t **ret, size_t *payload, mu_err *err) {
+int mu__etcd_codec_range(const mu_etcd_range_req *req, json_t **ret, size_t *payload, mu_err *err) {
   json_t *o = json_object();
   int rc;
   if (o == NULL) return mu_err_set(err, MU_ENOMEM, "etcd: out of memory");
@@ -135,7 +135,8 @@ int codec_range(const mu_etcd_range_req *req, json_t **ret, size_t *payload, mu_
     json_decref(o);
     return mu_err_set(err, MU_EINVAL, "etcd range: limit and revision must be >= 0");
   }
-  rc = codec_key_range(o, req->key, req->key_len, req->range_end, req->range_end_len, req->prefix, payload, err);
+  rc = mu__etcd_codec_key_range(o, req->key, req->key_len, req->range_end, req->range_end_len, req->prefix, payload,
+                                err);
   if (rc != 0) goto fail;
   if (set_int(o, "limit", req->limit) || set_int(o, "revision", req->revision) ||
       set_bool(o, "keys_only", req->keys_only) || set_bool(o, "count_only", req->count_only) ||
@@ -151,14 +152,14 @@ fail:
   return rc;
 }
 
-int codec_put(const mu_etcd_put_req *req, json_t **ret, size_t *payload, mu_err *err) {
+int mu__etcd_codec_put(const mu_etcd_put_req *req, json_t **ret, size_t *payload, mu_err *err) {
   json_t *o = json_object();
   size_t vlen = req->value == NULL ? 0 : len_or_strlen(req->value, req->value_len);
   int rc;
   if (o == NULL) return mu_err_set(err, MU_ENOMEM, "etcd: out of memory");
-  rc = codec_key_range(o, req->key, req->key_len, NULL, 0, false, payload, err);
+  rc = mu__etcd_codec_key_range(o, req->key, req->key_len, NULL, 0, false, payload, err);
   if (rc != 0) goto fail;
-  if (codec_set_bytes(o, "value", req->value, vlen) || set_int(o, "lease", req->lease) ||
+  if (mu__etcd_codec_set_bytes(o, "value", req->value, vlen) || set_int(o, "lease", req->lease) ||
       set_bool(o, "prev_kv", req->prev_kv)) {
     rc = mu_err_set(err, MU_ENOMEM, "etcd: out of memory");
     goto fail;
@@ -171,11 +172,12 @@ fail:
   return rc;
 }
 
-int codec_delete(const mu_etcd_delete_req *req, json_t **ret, size_t *payload, mu_err *err) {
+int mu__etcd_codec_delete(const mu_etcd_delete_req *req, json_t **ret, size_t *payload, mu_err *err) {
   json_t *o = json_object();
   int rc;
   if (o == NULL) return mu_err_set(err, MU_ENOMEM, "etcd: out of memory");
-  rc = codec_key_range(o, req->key, req->key_len, req->range_end, req->range_end_len, req->prefix, payload, err);
+  rc = mu__etcd_codec_key_range(o, req->key, req->key_len, req->range_end, req->range_end_len, req->prefix, payload,
+                                err);
   if (rc != 0) goto fail;
   if (set_bool(o, "prev_kv", req->prev_kv)) {
     rc = mu_err_set(err, MU_ENOMEM, "etcd: out of memory");
@@ -196,27 +198,27 @@ static int field_bytes(json_t *j, const char *field, char **ret, size_t *ret_len
     return *ret == NULL ? MU_ENOMEM : 0;
   }
   if (!json_is_string(v)) return MU_EINVAL;
-  return codec_unb64(json_string_value(v), ret, ret_len);
+  return mu__etcd_codec_unb64(json_string_value(v), ret, ret_len);
 }
 
-int codec_kv(json_t *j, mu_etcd_kv *kv) {
+int mu__etcd_codec_kv(json_t *j, mu_etcd_kv *kv) {
   int rc;
   memset(kv, 0, sizeof(*kv));
   if (!json_is_object(j)) return MU_EINVAL;
   rc = field_bytes(j, "key", &kv->key, &kv->key_len);
   if (rc == 0) rc = field_bytes(j, "value", &kv->value, &kv->value_len);
   if (rc != 0) {
-    codec_kv_clear(kv);
+    mu__etcd_codec_kv_clear(kv);
     return rc;
   }
-  kv->create_revision = codec_int(j, "create_revision");
-  kv->mod_revision = codec_int(j, "mod_revision");
-  kv->version = codec_int(j, "version");
-  kv->lease = codec_int(j, "lease");
+  kv->create_revision = mu__etcd_codec_int(j, "create_revision");
+  kv->mod_revision = mu__etcd_codec_int(j, "mod_revision");
+  kv->version = mu__etcd_codec_int(j, "version");
+  kv->lease = mu__etcd_codec_int(j, "lease");
   return 0;
 }
 
-void codec_kv_clear(mu_etcd_kv *kv) {
+void mu__etcd_codec_kv_clear(mu_etcd_kv *kv) {
   free(kv->key);
   free(kv->value);
   memset(kv, 0, sizeof(*kv));
@@ -227,9 +229,9 @@ static int kv_array(json_t *arr, mu_etcd_kv **ret, size_t *ret_n) {
   if (n == 0) return 0;
   mu_etcd_kv *kvs = calloc(n, sizeof(*kvs));
   if (kvs == NULL) return MU_ENOMEM;
-  *ret = kvs; /* partially filled arrays are freed by codec_result_clear */
+  *ret = kvs; /* partially filled arrays are freed by mu__etcd_codec_result_clear */
   for (size_t i = 0; i < n; i++) {
-    int rc = codec_kv(json_array_get(arr, i), &kvs[i]);
+    int rc = mu__etcd_codec_kv(json_array_get(arr, i), &kvs[i]);
     if (rc != 0) return rc;
     *ret_n = i + 1;
   }
@@ -239,15 +241,15 @@ static int kv_array(json_t *arr, mu_etcd_kv **ret, size_t *ret_n) {
 /* Txn sub-responses, in mu_etcd_kind order from MU_ETCD_RANGE. */
 static const char *const op_kinds[] = {"response_range", "response_put", "response_delete_range"};
 
-int codec_result(mu_etcd_kind kind, json_t *reply, mu_etcd_result *res, mu_err *err) {
+int mu__etcd_codec_result(mu_etcd_kind kind, json_t *reply, mu_etcd_result *res, mu_err *err) {
   int rc = 0;
   memset(res, 0, sizeof(*res));
   res->kind = kind;
-  res->revision = codec_int(json_object_get(reply, "header"), "revision");
+  res->revision = mu__etcd_codec_int(json_object_get(reply, "header"), "revision");
   switch (kind) {
     case MU_ETCD_RANGE:
       rc = kv_array(json_object_get(reply, "kvs"), &res->kvs, &res->n_kvs);
-      res->count = codec_int(reply, "count");
+      res->count = mu__etcd_codec_int(reply, "count");
       res->more = json_is_true(json_object_get(reply, "more"));
       break;
     case MU_ETCD_PUT: {
@@ -258,13 +260,13 @@ int codec_result(mu_etcd_kind kind, json_t *reply, mu_etcd_result *res, mu_err *
           rc = MU_ENOMEM;
           break;
         }
-        rc = codec_kv(p, &res->prev_kvs[0]);
+        rc = mu__etcd_codec_kv(p, &res->prev_kvs[0]);
         if (rc == 0) res->n_prev_kvs = 1;
       }
       break;
     }
     case MU_ETCD_DELETE:
-      res->deleted = codec_int(reply, "deleted");
+      res->deleted = mu__etcd_codec_int(reply, "deleted");
       rc = kv_array(json_object_get(reply, "prev_kvs"), &res->prev_kvs, &res->n_prev_kvs);
       break;
     case MU_ETCD_TXN: {
@@ -289,7 +291,7 @@ int codec_result(mu_etcd_kind kind, json_t *reply, mu_etcd_result *res, mu_err *
           rc = MU_EINVAL;
           break;
         }
-        rc = codec_result(k, body, &res->responses[i], err);
+        rc = mu__etcd_codec_result(k, body, &res->responses[i], err);
         res->n_responses = i + 1;
         if (res->responses[i].revision == 0) res->responses[i].revision = res->revision;
       }
@@ -297,13 +299,13 @@ int codec_result(mu_etcd_kind kind, json_t *reply, mu_etcd_result *res, mu_err *
     }
     case MU_ETCD_LEASE_KEEPALIVE:
     case MU_ETCD_LEASE_GRANT:
-      res->lease_id = codec_int(reply, "ID");
-      res->ttl = codec_int(reply, "TTL");
+      res->lease_id = mu__etcd_codec_int(reply, "ID");
+      res->ttl = mu__etcd_codec_int(reply, "TTL");
       break;
     default: break;
   }
   if (rc != 0) {
-    codec_result_clear(res);
+    mu__etcd_codec_result_clear(res);
     if (rc == MU_ENOMEM) return mu_err_set(err, rc, "etcd: out of memory reading a reply");
     return mu_err_set(err, MU_EIO, "etcd: malformed reply (bad base64 or shape)");
   }
@@ -311,14 +313,14 @@ int codec_result(mu_etcd_kind kind, json_t *reply, mu_etcd_result *res, mu_err *
 }
 
 static void kvs_free(mu_etcd_kv *kvs, size_t n) {
-  for (size_t i = 0; i < n; i++) codec_kv_clear(&kvs[i]);
+  for (size_t i = 0; i < n; i++) mu__etcd_codec_kv_clear(&kvs[i]);
   free(kvs);
 }
 
-void codec_result_clear(mu_etcd_result *res) {
+void mu__etcd_codec_result_clear(mu_etcd_result *res) {
   kvs_free(res->kvs, res->n_kvs);
   kvs_free(res->prev_kvs, res->n_prev_kvs);
-  for (size_t i = 0; i < res->n_responses; i++) codec_result_clear(&res->responses[i]);
+  for (size_t i = 0; i < res->n_responses; i++) mu__etcd_codec_result_clear(&res->responses[i]);
   free(res->responses);
   free(res->raw);
   memset(res, 0, sizeof(*res));
@@ -326,7 +328,7 @@ void codec_result_clear(mu_etcd_result *res) {
 
 void mu_etcd_result_free(mu_etcd_result *res) {
   if (res == NULL) return;
-  codec_result_clear(res);
+  mu__etcd_codec_result_clear(res);
   free(res);
 }
 
@@ -388,13 +390,13 @@ mu_etcd_result *mu_etcd_result_dup(const mu_etcd_result *res) {
   return d;
 }
 
-int client_etcd_error(const char *what, long http_status, json_t *reply, mu_err *err) {
+int mu__etcd_client_etcd_error(const char *what, long http_status, json_t *reply, mu_err *err) {
   const char *msg = json_string_value(json_object_get(reply, "message"));
   if (msg == NULL) msg = json_string_value(json_object_get(reply, "error"));
   if (msg == NULL) {
     return mu_err_set(err, MU_EIO, "etcd %s: HTTP %ld with no etcd error in the reply", what, http_status);
   }
-  int gcode = (int)codec_int(reply, "code");
+  int gcode = (int)mu__etcd_codec_int(reply, "code");
   int code;
   if (strstr(msg, "compacted") != NULL) code = MU_EAGAIN;
   else if (gcode == 3 || gcode == 11) code = MU_EINVAL;

@@ -1,5 +1,5 @@
-/* Fuzzes what etcd's JSON gateway sends back: unary replies decoded by codec_result (and error
- * replies by client_etcd_error), and the newline-delimited watch stream parsed by watch.c as
+/* Fuzzes what etcd's JSON gateway sends back: unary replies decoded by mu__etcd_codec_result (and error
+ * replies by mu__etcd_client_etcd_error), and the newline-delimited watch stream parsed by watch.c as
  * bytes arrive. The transport (client.c: curl, endpoints, auth) is replaced by the stubs below,
  * so watch.c's own code runs unchanged on a real libuv loop that is never left to do I/O.
  * Byte 0 picks the mode: a unary reply of kind 1 + byte%9 (bit 0x40 clear), or a watch
@@ -17,8 +17,8 @@
 /* ---- the transport, stubbed: requests are made and dropped, never sent ---- */
 static mu_etcd_req *g_live; /* the watch's stream request (a watch has at most one) */
 
-int client_req_new(mu_etcd_client *c, const char *path, char *body, const char *what, mu_etcd_req **ret_req,
-                   mu_err *err) {
+int mu__etcd_client_req_new(mu_etcd_client *c, const char *path, char *body, const char *what, mu_etcd_req **ret_req,
+                            mu_err *err) {
   mu_etcd_req *r = calloc(1, sizeof *r);
   if (r == NULL) {
     free(body);
@@ -33,21 +33,21 @@ int client_req_new(mu_etcd_client *c, const char *path, char *body, const char *
   return 0;
 }
 
-int client_req_submit(mu_etcd_req *r, mu_err *err) {
+int mu__etcd_client_req_submit(mu_etcd_req *r, mu_err *err) {
   (void)r;
   (void)err;
   return 0;
 }
 
-void client_req_drop(mu_etcd_req *r) {
+void mu__etcd_client_req_drop(mu_etcd_req *r) {
   if (r == g_live) g_live = NULL;
   free(r->body);
   free(r);
 }
 
-void client_enter(mu_etcd_client *c) { c->depth++; }
-void client_leave(mu_etcd_client *c) { c->depth--; }
-void client_handle_closed(mu_etcd_client *c) { c->pending_closes--; }
+void mu__etcd_client_enter(mu_etcd_client *c) { c->depth++; }
+void mu__etcd_client_leave(mu_etcd_client *c) { c->depth--; }
+void mu__etcd_client_handle_closed(mu_etcd_client *c) { c->pending_closes--; }
 
 /* ---- unary replies ---- */
 static void same_kvs(const mu_etcd_kv *a, const mu_etcd_kv *b, size_t n) {
@@ -76,16 +76,16 @@ static void unary(mu_etcd_kind kind, const uint8_t *data, size_t size) {
   if (reply == NULL) return;
   mu_etcd_result res;
   mu_err err = {0};
-  if (codec_result(kind, reply, &res, &err) == 0) {
+  if (mu__etcd_codec_result(kind, reply, &res, &err) == 0) {
     mu_etcd_result *dup = mu_etcd_result_dup(&res);
     MU_FUZZ_CHECK(dup != NULL);
     same_result(&res, dup);
     mu_etcd_result_free(dup);
-    codec_result_clear(&res);
+    mu__etcd_codec_result_clear(&res);
   } else {
     MU_FUZZ_CHECK((err.code == MU_EIO || err.code == MU_ENOMEM) && err.msg[0] != '\0');
   }
-  int rc = client_etcd_error("put '/x'", 400, reply, &err);
+  int rc = mu__etcd_client_etcd_error("put '/x'", 400, reply, &err);
   MU_FUZZ_CHECK(rc < 0 && rc == err.code && strncmp(err.msg, "etcd put '/x': ", 15) == 0);
   json_decref(reply);
 }
@@ -147,15 +147,15 @@ static void watch_stream(const uint8_t *data, size_t size, int flags) {
   MU_FUZZ_CHECK(mu_etcd_watch_start(&c, &req, on_watch, &s, &w, &err) == 0);
   for (size_t off = 0; off < size && !s.ended; off += chunk) {
     size_t n = size - off < chunk ? size - off : chunk;
-    if (watch_write(w, (const char *)data + off, n) != n) break; /* curl would end the stream */
-    watch_deliver_all(&c);
+    if (mu__etcd_watch_write(w, (const char *)data + off, n) != n) break; /* curl would end the stream */
+    mu__etcd_watch_deliver_all(&c);
   }
   if (!s.ended && (flags & 0x04) && g_live != NULL) {
     /* the stream ends (client.c frees the request first): the torn tail is dropped, a retry
      * is scheduled */
-    client_req_drop(g_live);
-    watch_on_done(w, NULL);
-    watch_deliver_all(&c);
+    mu__etcd_client_req_drop(g_live);
+    mu__etcd_watch_on_done(w, NULL);
+    mu__etcd_watch_deliver_all(&c);
   }
   if (!s.ended) mu_etcd_watch_cancel(w);
   free(c.token);

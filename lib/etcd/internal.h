@@ -2,7 +2,7 @@
  * by client.c (transport), kv.c (operations, txn builder), watch.c and codec.c.
  *
  * Re-entrancy rule: user callbacks run only from client_flush() (completions) and
- * watch_deliver_all() (watch messages), never from inside a libcurl callback, and the client is
+ * mu__etcd_watch_deliver_all() (watch messages), never from inside a libcurl callback, and the client is
  * torn down only when no dispatch is on the stack (depth == 0). */
 #ifndef MU_ETCD_INTERNAL_H
 #define MU_ETCD_INTERNAL_H
@@ -75,45 +75,45 @@ struct mu_etcd_client {
 
 /* ---- client.c ---- */
 /* Takes ownership of body (a JSON text). Never calls user code. */
-int client_req_new(mu_etcd_client *c, const char *path, char *body, const char *what, mu_etcd_req **ret_req,
-                   mu_err *err);
-/* Starts (or queues behind authentication) a request built by client_req_new. */
-int client_req_submit(mu_etcd_req *r, mu_err *err);
+int mu__etcd_client_req_new(mu_etcd_client *c, const char *path, char *body, const char *what, mu_etcd_req **ret_req,
+                            mu_err *err);
+/* Starts (or queues behind authentication) a request built by mu__etcd_client_req_new. */
+int mu__etcd_client_req_submit(mu_etcd_req *r, mu_err *err);
 /* Removes a request from everything and frees it; no callback. */
-void client_req_drop(mu_etcd_req *r);
-void client_enter(mu_etcd_client *c);
-void client_leave(mu_etcd_client *c); /* may tear the client down */
-void client_handle_closed(mu_etcd_client *c);
+void mu__etcd_client_req_drop(mu_etcd_req *r);
+void mu__etcd_client_enter(mu_etcd_client *c);
+void mu__etcd_client_leave(mu_etcd_client *c); /* may tear the client down */
+void mu__etcd_client_handle_closed(mu_etcd_client *c);
 /* Submits a unary op: body is owned from here on (freed on error too). */
-int client_unary(mu_etcd_client *c, mu_etcd_kind kind, const char *path, char *body, const char *what, mu_etcd_cb cb,
-                 void *ud, mu_err *err);
+int mu__etcd_client_unary(mu_etcd_client *c, mu_etcd_kind kind, const char *path, char *body, const char *what,
+                          mu_etcd_cb cb, void *ud, mu_err *err);
 
 /* ---- watch.c ---- */
-void watch_on_data(mu_etcd_watch *w);                    /* new bytes arrived */
-void watch_on_done(mu_etcd_watch *w, const mu_err *err); /* its stream ended */
-size_t watch_write(mu_etcd_watch *w, const char *data, size_t len);
-void watch_deliver_all(mu_etcd_client *c);
-void watch_close_all(mu_etcd_client *c); /* teardown: MU_ECANCELED to each */
-bool watch_wants_delivery(const mu_etcd_watch *w);
+void mu__etcd_watch_on_data(mu_etcd_watch *w);                    /* new bytes arrived */
+void mu__etcd_watch_on_done(mu_etcd_watch *w, const mu_err *err); /* its stream ended */
+size_t mu__etcd_watch_write(mu_etcd_watch *w, const char *data, size_t len);
+void mu__etcd_watch_deliver_all(mu_etcd_client *c);
+void mu__etcd_watch_close_all(mu_etcd_client *c); /* teardown: MU_ECANCELED to each */
+bool mu__etcd_watch_wants_delivery(const mu_etcd_watch *w);
 
 /* ---- codec.c ---- */
-char *codec_b64(const void *data, size_t len); /* NULL on no memory */
-int codec_unb64(const char *text, char **ret, size_t *ret_len);
-int64_t codec_int(json_t *obj, const char *field);
-void codec_show_key(const char *key, size_t len, char *buf, size_t cap);
-int codec_set_bytes(json_t *obj, const char *field, const void *data, size_t len);
-int codec_range(const mu_etcd_range_req *req, json_t **ret, size_t *payload, mu_err *err);
-int codec_put(const mu_etcd_put_req *req, json_t **ret, size_t *payload, mu_err *err);
-int codec_delete(const mu_etcd_delete_req *req, json_t **ret, size_t *payload, mu_err *err);
+char *mu__etcd_codec_b64(const void *data, size_t len); /* NULL on no memory */
+int mu__etcd_codec_unb64(const char *text, char **ret, size_t *ret_len);
+int64_t mu__etcd_codec_int(json_t *obj, const char *field);
+void mu__etcd_codec_show_key(const char *key, size_t len, char *buf, size_t cap);
+int mu__etcd_codec_set_bytes(json_t *obj, const char *field, const void *data, size_t len);
+int mu__etcd_codec_range(const mu_etcd_range_req *req, json_t **ret, size_t *payload, mu_err *err);
+int mu__etcd_codec_put(const mu_etcd_put_req *req, json_t **ret, size_t *payload, mu_err *err);
+int mu__etcd_codec_delete(const mu_etcd_delete_req *req, json_t **ret, size_t *payload, mu_err *err);
 /* Key and range end for a key/range_end/prefix triple (prefix of "" → every key). */
-int codec_key_range(json_t *obj, const char *key, size_t key_len, const char *range_end, size_t range_end_len,
-                    bool prefix, size_t *payload, mu_err *err);
-int codec_kv(json_t *j, mu_etcd_kv *kv);
-void codec_kv_clear(mu_etcd_kv *kv);
-int codec_result(mu_etcd_kind kind, json_t *reply, mu_etcd_result *res, mu_err *err);
-void codec_result_clear(mu_etcd_result *res);
+int mu__etcd_codec_key_range(json_t *obj, const char *key, size_t key_len, const char *range_end, size_t range_end_len,
+                             bool prefix, size_t *payload, mu_err *err);
+int mu__etcd_codec_kv(json_t *j, mu_etcd_kv *kv);
+void mu__etcd_codec_kv_clear(mu_etcd_kv *kv);
+int mu__etcd_codec_result(mu_etcd_kind kind, json_t *reply, mu_etcd_result *res, mu_err *err);
+void mu__etcd_codec_result_clear(mu_etcd_result *res);
 /* Maps an etcd error reply ({"error","message","code"}) to a mu_err; returns its code. (Named
  * for its callers in client.c and watch.c.) */
-int client_etcd_error(const char *what, long http_status, json_t *reply, mu_err *err);
+int mu__etcd_client_etcd_error(const char *what, long http_status, json_t *reply, mu_err *err);
 
 #endif

@@ -18,13 +18,13 @@ static int send_obj(mu_etcd_client *c, mu_etcd_kind kind, const char *path, json
   char *body = json_dumps(obj, JSON_COMPACT);
   json_decref(obj);
   if (body == NULL) return mu_err_set(err, MU_ENOMEM, "etcd %s: out of memory", what);
-  return client_unary(c, kind, path, body, what, cb, ud, err);
+  return mu__etcd_client_unary(c, kind, path, body, what, cb, ud, err);
 }
 
 static void describe(char *buf, size_t cap, const char *op, const char *key, size_t key_len, bool prefix) {
   char shown[100];
   if (key == NULL) key = "";
-  codec_show_key(key, key_len != 0 ? key_len : strlen(key), shown, sizeof(shown));
+  mu__etcd_codec_show_key(key, key_len != 0 ? key_len : strlen(key), shown, sizeof(shown));
   snprintf(buf, cap, "%s '%s'%s", op, shown, prefix ? " (prefix)" : "");
 }
 
@@ -33,7 +33,7 @@ int mu_etcd_range(mu_etcd_client *c, const mu_etcd_range_req *req, mu_etcd_cb cb
   size_t payload = 0;
   char what[140];
   describe(what, sizeof(what), "range", req->key, req->key_len, req->prefix);
-  int rc = codec_range(req, &o, &payload, err);
+  int rc = mu__etcd_codec_range(req, &o, &payload, err);
   if (rc != 0) return mu_err_prefix(err, "%s", what);
   return send_obj(c, MU_ETCD_RANGE, "/v3/kv/range", o, payload, what, cb, ud, err);
 }
@@ -43,7 +43,7 @@ int mu_etcd_put(mu_etcd_client *c, const mu_etcd_put_req *req, mu_etcd_cb cb, vo
   size_t payload = 0;
   char what[140];
   describe(what, sizeof(what), "put", req->key, req->key_len, false);
-  int rc = codec_put(req, &o, &payload, err);
+  int rc = mu__etcd_codec_put(req, &o, &payload, err);
   if (rc != 0) return mu_err_prefix(err, "%s", what);
   return send_obj(c, MU_ETCD_PUT, "/v3/kv/put", o, payload, what, cb, ud, err);
 }
@@ -53,7 +53,7 @@ int mu_etcd_delete(mu_etcd_client *c, const mu_etcd_delete_req *req, mu_etcd_cb 
   size_t payload = 0;
   char what[140];
   describe(what, sizeof(what), "delete", req->key, req->key_len, req->prefix);
-  int rc = codec_delete(req, &o, &payload, err);
+  int rc = mu__etcd_codec_delete(req, &o, &payload, err);
   if (rc != 0) return mu_err_prefix(err, "%s", what);
   return send_obj(c, MU_ETCD_DELETE, "/v3/kv/deleterange", o, payload, what, cb, ud, err);
 }
@@ -80,7 +80,7 @@ int mu_etcd_raw(mu_etcd_client *c, const char *path, const char *json_body, mu_e
   }
   char *body = strdup(json_body);
   if (body == NULL) return mu_err_set(err, MU_ENOMEM, "etcd %s: out of memory", path);
-  return client_unary(c, MU_ETCD_RAW, path, body, path, cb, ud, err);
+  return mu__etcd_client_unary(c, MU_ETCD_RAW, path, body, path, cb, ud, err);
 }
 
 static int lease_call(mu_etcd_client *c, mu_etcd_kind kind, const char *path, const char *op, const char *field,
@@ -154,7 +154,7 @@ static json_t *compare_obj(mu_etcd_txn *t, const char *key, mu_etcd_cmp cmp, con
     return NULL;
   }
   json_t *o = json_pack("{s:s,s:s}", "target", target, "result", cmp_name(cmp));
-  if (o == NULL || codec_set_bytes(o, "key", key, strlen(key)) != 0) {
+  if (o == NULL || mu__etcd_codec_set_bytes(o, "key", key, strlen(key)) != 0) {
     json_decref(o);
     mu_err_set(&t->err, MU_ENOMEM, "etcd txn: out of memory");
     return NULL;
@@ -190,7 +190,7 @@ void mu_etcd_txn_compare(mu_etcd_txn *t, const char *key, mu_etcd_target target,
 
 void mu_etcd_txn_compare_value(mu_etcd_txn *t, const char *key, mu_etcd_cmp cmp, const void *value, size_t value_len) {
   json_t *o = compare_obj(t, key, cmp, "VALUE");
-  if (o != NULL && codec_set_bytes(o, "value", value, value_len) != 0) {
+  if (o != NULL && mu__etcd_codec_set_bytes(o, "value", value, value_len) != 0) {
     json_decref(o);
     o = NULL;
     mu_err_set(&t->err, MU_ENOMEM, "etcd txn: out of memory");
@@ -230,21 +230,21 @@ static void add_op(mu_etcd_txn *t, mu_etcd_branch br, const char *kind, json_t *
 void mu_etcd_txn_put(mu_etcd_txn *t, mu_etcd_branch br, const mu_etcd_put_req *req) {
   json_t *o = NULL;
   mu_err e;
-  int rc = t->err.code != 0 ? 0 : codec_put(req, &o, &t->payload, &e);
+  int rc = t->err.code != 0 ? 0 : mu__etcd_codec_put(req, &o, &t->payload, &e);
   add_op(t, br, "request_put", o, rc, &e);
 }
 
 void mu_etcd_txn_delete(mu_etcd_txn *t, mu_etcd_branch br, const mu_etcd_delete_req *req) {
   json_t *o = NULL;
   mu_err e;
-  int rc = t->err.code != 0 ? 0 : codec_delete(req, &o, &t->payload, &e);
+  int rc = t->err.code != 0 ? 0 : mu__etcd_codec_delete(req, &o, &t->payload, &e);
   add_op(t, br, "request_delete_range", o, rc, &e);
 }
 
 void mu_etcd_txn_range(mu_etcd_txn *t, mu_etcd_branch br, const mu_etcd_range_req *req) {
   json_t *o = NULL;
   mu_err e;
-  int rc = t->err.code != 0 ? 0 : codec_range(req, &o, &t->payload, &e);
+  int rc = t->err.code != 0 ? 0 : mu__etcd_codec_range(req, &o, &t->payload, &e);
   add_op(t, br, "request_range", o, rc, &e);
 }
 

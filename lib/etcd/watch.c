@@ -48,15 +48,15 @@ static int watch_connect(mu_etcd_watch *w, mu_err *err) {
   if (text == NULL) goto nomem;
   json_decref(cr);
   json_decref(body);
-  rc = client_req_new(w->c, "/v3/watch", text, w->what, &r, err);
+  rc = mu__etcd_client_req_new(w->c, "/v3/watch", text, w->what, &r, err);
   if (rc != 0) return rc;
   r->watch = w;
   w->req = r;
   w->len = 0;
   w->has_data = false;
-  rc = client_req_submit(r, err);
+  rc = mu__etcd_client_req_submit(r, err);
   if (rc != 0) {
-    client_req_drop(r);
+    mu__etcd_client_req_drop(r);
     w->req = NULL;
   }
   return rc;
@@ -69,15 +69,15 @@ nomem:
 static void on_retry(uv_timer_t *t) {
   mu_etcd_watch *w = t->data;
   mu_etcd_client *c = w->c;
-  client_enter(c);
+  mu__etcd_client_enter(c);
   if (!w->cancelled && !c->closing && w->req == NULL && watch_connect(w, &w->term) != 0) {
     watch_deliver(w);
   }
-  client_leave(c);
+  mu__etcd_client_leave(c);
 }
 
 static void watch_schedule_retry(mu_etcd_watch *w, const char *why) {
-  if (w->req != NULL) client_req_drop(w->req);
+  if (w->req != NULL) mu__etcd_client_req_drop(w->req);
   w->req = NULL;
   if (!w->lost) {
     mu_warn("etcd", "%s: stream lost (%s); resuming from revision %lld", w->what, why, (long long)w->next_rev);
@@ -106,8 +106,8 @@ int mu_etcd_watch_start(mu_etcd_client *c, const mu_etcd_watch_req *req, mu_etcd
     free(w);
     return mu_err_set(err, MU_ENOMEM, "etcd watch: out of memory");
   }
-  rc = codec_key_range(w->create, req->key, req->key_len, req->range_end, req->range_end_len, req->prefix, &payload,
-                       err);
+  rc = mu__etcd_codec_key_range(w->create, req->key, req->key_len, req->range_end, req->range_end_len, req->prefix,
+                                &payload, err);
   if (rc == 0 && req->prev_kv && json_object_set_new(w->create, "prev_kv", json_true()) != 0) {
     rc = mu_err_set(err, MU_ENOMEM, "etcd watch: out of memory");
   }
@@ -119,7 +119,7 @@ int mu_etcd_watch_start(mu_etcd_client *c, const mu_etcd_watch_req *req, mu_etcd
     free(w);
     return rc;
   }
-  codec_show_key(req->key, req->key_len != 0 ? req->key_len : strlen(req->key), shown, sizeof(shown));
+  mu__etcd_codec_show_key(req->key, req->key_len != 0 ? req->key_len : strlen(req->key), shown, sizeof(shown));
   snprintf(w->what, sizeof(w->what), "watch '%s'%s", shown, req->prefix ? " (prefix)" : "");
   w->c = c;
   w->retry.data = w;
@@ -151,12 +151,12 @@ static void on_watch_closed(uv_handle_t *h) {
   mu_etcd_watch *w = h->data;
   mu_etcd_client *c = w->c;
   free(w);
-  client_handle_closed(c);
+  mu__etcd_client_handle_closed(c);
 }
 
 static void watch_destroy(mu_etcd_watch *w) {
   mu_etcd_client *c = w->c;
-  if (w->req != NULL) client_req_drop(w->req);
+  if (w->req != NULL) mu__etcd_client_req_drop(w->req);
   w->req = NULL;
   if (w->prev != NULL) w->prev->next = w->next;
   else c->watches = w->next;
@@ -168,7 +168,7 @@ static void watch_destroy(mu_etcd_watch *w) {
   uv_close((uv_handle_t *)&w->retry, on_watch_closed);
 }
 
-size_t watch_write(mu_etcd_watch *w, const char *data, size_t len) {
+size_t mu__etcd_watch_write(mu_etcd_watch *w, const char *data, size_t len) {
   if (w->len + len > w->c->opts.max_response_bytes) return 0; /* → CURLE_WRITE_ERROR */
   if (w->len + len > w->cap) {
     size_t cap = w->cap == 0 ? 4096 : w->cap;
@@ -184,7 +184,7 @@ size_t watch_write(mu_etcd_watch *w, const char *data, size_t len) {
   return len;
 }
 
-void watch_on_done(mu_etcd_watch *w, const mu_err *err) {
+void mu__etcd_watch_on_done(mu_etcd_watch *w, const mu_err *err) {
   w->req = NULL;
   if (w->c->closing || w->cancelled) return;
   /* Keep the complete messages (delivered next), drop a torn last one. */
@@ -196,7 +196,9 @@ void watch_on_done(mu_etcd_watch *w, const mu_err *err) {
   watch_schedule_retry(w, err != NULL ? err->msg : "closed by etcd");
 }
 
-bool watch_wants_delivery(const mu_etcd_watch *w) { return !w->cancelled && (w->has_data || w->term.code != 0); }
+bool mu__etcd_watch_wants_delivery(const mu_etcd_watch *w) {
+  return !w->cancelled && (w->has_data || w->term.code != 0);
+}
 
 static bool event_revision_ok(int64_t rev) { return rev >= 1 && rev < INT64_MAX; }
 
@@ -214,7 +216,7 @@ static void deliver_events(mu_etcd_watch *w, json_t *arr, int64_t revision) {
     mu_etcd_event *e = &ev[k];
     const char *type = json_string_value(json_object_get(j, "type"));
     e->type = type != NULL && strcmp(type, "DELETE") == 0 ? MU_ETCD_EVENT_DELETE : MU_ETCD_EVENT_PUT;
-    if (codec_kv(json_object_get(j, "kv"), &e->kv) != 0) {
+    if (mu__etcd_codec_kv(json_object_get(j, "kv"), &e->kv) != 0) {
       mu_err_set(&w->term, MU_EIO, "etcd %s: malformed event", w->what);
       goto out;
     }
@@ -226,10 +228,10 @@ static void deliver_events(mu_etcd_watch *w, json_t *arr, int64_t revision) {
       goto out;
     }
     json_t *p = json_object_get(j, "prev_kv");
-    if (p != NULL && codec_kv(p, &e->prev_kv) == 0) e->has_prev_kv = true;
+    if (p != NULL && mu__etcd_codec_kv(p, &e->prev_kv) == 0) e->has_prev_kv = true;
     if (e->kv.mod_revision < w->next_rev) { /* already delivered before a resume */
-      codec_kv_clear(&e->kv);
-      codec_kv_clear(&e->prev_kv);
+      mu__etcd_codec_kv_clear(&e->kv);
+      mu__etcd_codec_kv_clear(&e->prev_kv);
       continue;
     }
     if (e->kv.mod_revision > max_rev) max_rev = e->kv.mod_revision;
@@ -242,8 +244,8 @@ static void deliver_events(mu_etcd_watch *w, json_t *arr, int64_t revision) {
   }
 out:
   for (size_t i = 0; i < n; i++) {
-    codec_kv_clear(&ev[i].kv);
-    codec_kv_clear(&ev[i].prev_kv);
+    mu__etcd_codec_kv_clear(&ev[i].kv);
+    mu__etcd_codec_kv_clear(&ev[i].prev_kv);
   }
   free(ev);
 }
@@ -271,7 +273,7 @@ static void watch_message(mu_etcd_watch *w, json_t *j) {
     json_t *e = json_object_get(j, "error");
     if (json_is_object(e)) { /* stream error from the gateway */
       const char *msg = json_string_value(json_object_get(e, "message"));
-      int64_t code = codec_int(e, "grpc_code");
+      int64_t code = mu__etcd_codec_int(e, "grpc_code");
       if (code == 14 || code == 4 || (msg != NULL && strstr(msg, "no leader") != NULL)) {
         watch_schedule_retry(w, msg != NULL ? msg : "unavailable");
       } else {
@@ -279,13 +281,13 @@ static void watch_message(mu_etcd_watch *w, json_t *j) {
                    msg != NULL ? msg : "stream error", (long long)code);
       }
     } else {
-      client_etcd_error(w->what, 0, j, &w->term);
+      mu__etcd_client_etcd_error(w->what, 0, j, &w->term);
     }
     return;
   }
-  int64_t rev = codec_int(json_object_get(res, "header"), "revision");
+  int64_t rev = mu__etcd_codec_int(json_object_get(res, "header"), "revision");
   if (json_is_true(json_object_get(res, "canceled"))) {
-    int64_t cr = codec_int(res, "compact_revision");
+    int64_t cr = mu__etcd_codec_int(res, "compact_revision");
     if (cr > 0) {
       mu_err_set(&w->term, MU_EAGAIN, "etcd %s: compacted at revision %lld (wanted %lld); re-list and watch again",
                  w->what, (long long)cr, (long long)w->next_rev);
@@ -335,7 +337,7 @@ static void watch_deliver(mu_etcd_watch *w) {
     json_decref(j);
   }
   if (!w->cancelled && w->term.code != 0) {
-    if (w->req != NULL) client_req_drop(w->req);
+    if (w->req != NULL) mu__etcd_client_req_drop(w->req);
     w->req = NULL;
     uv_timer_stop(&w->retry);
     w->cb(w->ud, NULL, &w->term);
@@ -345,20 +347,20 @@ static void watch_deliver(mu_etcd_watch *w) {
   if (w->cancelled) watch_destroy(w);
 }
 
-void watch_deliver_all(mu_etcd_client *c) {
+void mu__etcd_watch_deliver_all(mu_etcd_client *c) {
   while (!c->closing) {
     mu_etcd_watch *w = c->watches;
-    while (w != NULL && !watch_wants_delivery(w)) w = w->next;
+    while (w != NULL && !mu__etcd_watch_wants_delivery(w)) w = w->next;
     if (w == NULL) return;
     watch_deliver(w);
   }
 }
 
-void watch_close_all(mu_etcd_client *c) {
+void mu__etcd_watch_close_all(mu_etcd_client *c) {
   while (c->watches != NULL) {
     mu_etcd_watch *w = c->watches;
     if (!w->cancelled) {
-      if (w->req != NULL) client_req_drop(w->req);
+      if (w->req != NULL) mu__etcd_client_req_drop(w->req);
       w->req = NULL;
       mu_err_set(&w->term, MU_ECANCELED, "etcd %s: client closed", w->what);
       w->delivering = true;

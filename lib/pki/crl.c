@@ -54,7 +54,7 @@ static int parse_line(const char *line, size_t len, revoked *ret) {
 }
 
 static int db_load(const char *path, revoked_db *db, mu_err *err) {
-  int rc = pki_read_file(path, &db->text, err);
+  int rc = mu__pki_read_file(path, &db->text, err);
   if (rc == MU_ENOENT) {
     db->text = strdup("");
     rc = db->text != NULL ? 0 : mu_err_set(err, MU_ENOMEM, "out of memory");
@@ -95,14 +95,14 @@ static int db_revoke(const char *db_path, revoked_db *db, const mu_pki_ca *ca, c
   char *pem = NULL;
   X509 *x = NULL;
   char cn[256], issuer_cn[256], ca_cn[256];
-  int rc = pki_read_file(cert_path, &pem, err);
-  if (rc == 0) rc = pki_cert_parse(pem, cert_path, &x, err);
+  int rc = mu__pki_read_file(cert_path, &pem, err);
+  if (rc == 0) rc = mu__pki_cert_parse(pem, cert_path, &x, err);
   free(pem);
   if (rc != 0) return rc;
   revoked r = {.when = (int64_t)time(NULL)};
-  pki_name_cn(X509_get_subject_name(x), cn, sizeof cn);
-  pki_name_cn(X509_get_issuer_name(x), issuer_cn, sizeof issuer_cn);
-  pki_name_cn(X509_get_subject_name(ca->cert), ca_cn, sizeof ca_cn);
+  mu__pki_name_cn(X509_get_subject_name(x), cn, sizeof cn);
+  mu__pki_name_cn(X509_get_issuer_name(x), issuer_cn, sizeof issuer_cn);
+  mu__pki_name_cn(X509_get_subject_name(ca->cert), ca_cn, sizeof ca_cn);
   if (X509_cmp(x, ca->cert) == 0) {
     rc = mu_err_set(err, MU_EINVAL,
                     "%s is the CA certificate itself; to retire a CA, make a new "
@@ -113,11 +113,11 @@ static int db_revoke(const char *db_path, revoked_db *db, const mu_pki_ca *ca, c
     rc = mu_err_set(err, MU_EINVAL, "%s (CN '%s', issuer '%s') was not issued by this CA ('%s')", cert_path, cn,
                     issuer_cn, ca_cn);
   }
-  if (rc == 0) rc = pki_serial_of(X509_get0_serialNumber(x), &r.serial, err);
+  if (rc == 0) rc = mu__pki_serial_of(X509_get0_serialNumber(x), &r.serial, err);
   X509_free(x);
   if (rc != 0 || db_has(db, &r.serial)) return rc;
   char hex[MU_PKI_SERIAL_HEX_SIZE];
-  pki_hex(r.serial.bytes, r.serial.len, hex);
+  mu__pki_hex(r.serial.bytes, r.serial.len, hex);
   for (char *c = cn; *c != '\0'; c++)
     if (*c == '\n' || *c == '\r') *c = '?';
   size_t old = strlen(db->text);
@@ -128,7 +128,7 @@ static int db_revoke(const char *db_path, revoked_db *db, const mu_pki_ca *ca, c
   snprintf(text + old, need - old, "%s%s %lld %s\n", old > 0 && text[old - 1] != '\n' ? "\n" : "",
            hex[0] != '\0' ? hex : "00", (long long)r.when, cn);
   db->v[db->n++] = r; /* db_load left room for one more */
-  return pki_write_file(db_path, db->text, strlen(db->text), 0644, true, err);
+  return mu__pki_write_file(db_path, db->text, strlen(db->text), 0644, true, err);
 }
 
 /* Reads DIR/crlnumber (absent: 0), writes back one more and returns it in *ret. The number is
@@ -136,7 +136,7 @@ static int db_revoke(const char *db_path, revoked_db *db, const mu_pki_ca *ca, c
 static int next_number(const char *path, int64_t *ret, mu_err *err) {
   char *text = NULL;
   int64_t n = 0;
-  int rc = pki_read_file(path, &text, err);
+  int rc = mu__pki_read_file(path, &text, err);
   if (rc == 0) {
     char *end = NULL;
     n = strtoll(text, &end, 10);
@@ -151,7 +151,7 @@ static int next_number(const char *path, int64_t *ret, mu_err *err) {
   char buf[32];
   snprintf(buf, sizeof buf, "%lld\n", (long long)(n + 1));
   *ret = n + 1;
-  return pki_write_file(path, buf, strlen(buf), 0644, true, err);
+  return mu__pki_write_file(path, buf, strlen(buf), 0644, true, err);
 }
 
 static int add_entry(X509_CRL *crl, const revoked *r) {
@@ -187,7 +187,7 @@ static int make_crl(const mu_pki_ca *ca, const revoked_db *db, int64_t number, i
     ok = akid->keyid != NULL && X509_CRL_add1_ext_i2d(crl, NID_authority_key_identifier, akid, 0, 0);
   }
   ok = ok && X509_CRL_sort(crl) && X509_CRL_sign(crl, ca->key, EVP_sha256()) > 0;
-  int rc = ok ? pki_crl_pem(crl, ret_pem, err) : pki_ossl_err(err, MU_EIO, "making the CRL");
+  int rc = ok ? mu__pki_crl_pem(crl, ret_pem, err) : mu__pki_ossl_err(err, MU_EIO, "making the CRL");
   AUTHORITY_KEYID_free(akid);
   ASN1_INTEGER_free(num);
   ASN1_TIME_free(last);
@@ -202,12 +202,12 @@ int mu_pki_crl(const char *ca_dir, const char *revoke_cert_path, const char *out
   mu_pki_ca *ca = NULL;
   revoked_db db = {0};
   int64_t number = 0;
-  int rc = pki_check_days(days, MU_PKI_CRL_DAYS, &days, err);
-  if (rc == 0) rc = pki_path(db_path, sizeof db_path, err, "%s/revoked.txt", ca_dir);
-  if (rc == 0) rc = pki_path(num_path, sizeof num_path, err, "%s/crlnumber", ca_dir);
+  int rc = mu__pki_check_days(days, MU_PKI_CRL_DAYS, &days, err);
+  if (rc == 0) rc = mu__pki_path(db_path, sizeof db_path, err, "%s/revoked.txt", ca_dir);
+  if (rc == 0) rc = mu__pki_path(num_path, sizeof num_path, err, "%s/crlnumber", ca_dir);
   if (rc == 0) {
-    rc = out != NULL ? pki_path(crl_path, sizeof crl_path, err, "%s", out)
-                     : pki_path(crl_path, sizeof crl_path, err, "%s/ca.crl", ca_dir);
+    rc = out != NULL ? mu__pki_path(crl_path, sizeof crl_path, err, "%s", out)
+                     : mu__pki_path(crl_path, sizeof crl_path, err, "%s/ca.crl", ca_dir);
   }
   if (rc != 0) return rc;
   int lock = open(ca_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -219,13 +219,13 @@ int mu_pki_crl(const char *ca_dir, const char *revoke_cert_path, const char *out
   if (rc == 0 && revoke_cert_path != NULL) rc = db_revoke(db_path, &db, ca, revoke_cert_path, err);
   if (rc == 0) rc = next_number(num_path, &number, err);
   if (rc == 0) rc = make_crl(ca, &db, number, days, &pem, err);
-  if (rc == 0) rc = pki_write_file(crl_path, pem, strlen(pem), 0644, true, err);
+  if (rc == 0) rc = mu__pki_write_file(crl_path, pem, strlen(pem), 0644, true, err);
   close(lock);
   free(pem);
   free(db.text);
   free(db.v);
   mu_pki_ca_free(ca);
   free(ca_cert);
-  pki_free_secret(ca_key);
+  mu__pki_free_secret(ca_key);
   return rc;
 }

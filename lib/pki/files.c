@@ -14,7 +14,7 @@
 
 #include "lib/pki/internal.h"
 
-int pki_path(char *buf, size_t size, mu_err *err, const char *fmt, ...) {
+int mu__pki_path(char *buf, size_t size, mu_err *err, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   int n = vsnprintf(buf, size, fmt, ap);
@@ -25,7 +25,7 @@ int pki_path(char *buf, size_t size, mu_err *err, const char *fmt, ...) {
   return 0;
 }
 
-int pki_read_file(const char *path, char **ret, mu_err *err) {
+int mu__pki_read_file(const char *path, char **ret, mu_err *err) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int code = errno == ENOENT ? MU_ENOENT : MU_EIO;
@@ -89,13 +89,13 @@ static int write_all(int fd, const char *data, size_t len) {
   return 0;
 }
 
-int pki_stage(pki_staged *s, const char *path, const char *data, size_t len, mode_t mode, mu_err *err) {
+int mu__pki_stage(pki_staged *s, const char *path, const char *data, size_t len, mode_t mode, mu_err *err) {
   uint8_t rnd[6];
   char suffix[13];
-  if (RAND_bytes(rnd, sizeof rnd) != 1) return pki_ossl_err(err, MU_EIO, "random bytes");
-  pki_hex(rnd, sizeof rnd, suffix);
-  int rc = pki_path(s->path, sizeof s->path, err, "%s", path);
-  if (rc == 0) rc = pki_path(s->tmp, sizeof s->tmp, err, "%s.tmp-%s", path, suffix);
+  if (RAND_bytes(rnd, sizeof rnd) != 1) return mu__pki_ossl_err(err, MU_EIO, "random bytes");
+  mu__pki_hex(rnd, sizeof rnd, suffix);
+  int rc = mu__pki_path(s->path, sizeof s->path, err, "%s", path);
+  if (rc == 0) rc = mu__pki_path(s->tmp, sizeof s->tmp, err, "%s.tmp-%s", path, suffix);
   if (rc != 0) return rc;
   int fd = open(s->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
   if (fd < 0) return mu_err_set(err, MU_EIO, "%s: create: %s", s->tmp, strerror(errno));
@@ -112,7 +112,7 @@ int pki_stage(pki_staged *s, const char *path, const char *data, size_t len, mod
   return 0;
 }
 
-int pki_commit(pki_staged *s, bool replace, mu_err *err) {
+int mu__pki_commit(pki_staged *s, bool replace, mu_err *err) {
   int rc = replace ? rename(s->tmp, s->path) : link(s->tmp, s->path);
   int saved = errno;
   if (rc != 0 || !replace) unlink(s->tmp);
@@ -126,17 +126,17 @@ int pki_commit(pki_staged *s, bool replace, mu_err *err) {
   return 0;
 }
 
-void pki_discard(pki_staged *s) { unlink(s->tmp); }
+void mu__pki_discard(pki_staged *s) { unlink(s->tmp); }
 
-int pki_write_file(const char *path, const char *data, size_t len, mode_t mode, bool replace, mu_err *err) {
+int mu__pki_write_file(const char *path, const char *data, size_t len, mode_t mode, bool replace, mu_err *err) {
   pki_staged s;
-  int rc = pki_stage(&s, path, data, len, mode, err);
-  if (rc == 0) rc = pki_commit(&s, replace, err);
+  int rc = mu__pki_stage(&s, path, data, len, mode, err);
+  if (rc == 0) rc = mu__pki_commit(&s, replace, err);
   return rc;
 }
 
-int pki_write_pair(const char *crt_path, const char *crt_pem, const char *key_path, const char *key_pem, bool replace,
-                   mu_err *err) {
+int mu__pki_write_pair(const char *crt_path, const char *crt_pem, const char *key_path, const char *key_pem,
+                       bool replace, mu_err *err) {
   struct stat st;
   if (!replace) {
     const char *paths[] = {key_path, crt_path};
@@ -147,19 +147,19 @@ int pki_write_pair(const char *crt_path, const char *crt_pem, const char *key_pa
     }
   }
   pki_staged key, crt;
-  int rc = pki_stage(&key, key_path, key_pem, strlen(key_pem), 0600, err);
+  int rc = mu__pki_stage(&key, key_path, key_pem, strlen(key_pem), 0600, err);
   if (rc != 0) return rc;
-  rc = pki_stage(&crt, crt_path, crt_pem, strlen(crt_pem), 0644, err);
+  rc = mu__pki_stage(&crt, crt_path, crt_pem, strlen(crt_pem), 0644, err);
   if (rc != 0) {
-    pki_discard(&key);
+    mu__pki_discard(&key);
     return rc;
   }
-  rc = pki_commit(&key, replace, err);
+  rc = mu__pki_commit(&key, replace, err);
   if (rc != 0) {
-    pki_discard(&crt);
+    mu__pki_discard(&crt);
     return rc;
   }
-  rc = pki_commit(&crt, replace, err);
+  rc = mu__pki_commit(&crt, replace, err);
   /* Without replace the key just linked is ours alone: take it back so neither is written. */
   if (rc != 0 && !replace) unlink(key_path);
   return rc;

@@ -74,7 +74,7 @@ static int add_listed_sans(GENERAL_NAMES *gens, const char *sans, mu_err *err) {
     } else {
       rc = mu_err_set(err, MU_EINVAL, "SAN '%s' is neither a DNS name nor an IP address", e);
     }
-    if (rc == 0 && !ok) rc = pki_ossl_err(err, MU_ENOMEM, "SAN '%s'", e);
+    if (rc == 0 && !ok) rc = mu__pki_ossl_err(err, MU_ENOMEM, "SAN '%s'", e);
   }
   free(copy);
   return rc;
@@ -84,19 +84,19 @@ static int add_sans(X509 *x, const mu_pki_issue_opts *o, const char *role, mu_er
   const char *listed = o->sans;
   if (listed == NULL) listed = strcmp(o->kind, "server") == 0 ? "localhost,127.0.0.1" : "";
   GENERAL_NAMES *gens = sk_GENERAL_NAME_new_null();
-  if (gens == NULL) return pki_ossl_err(err, MU_ENOMEM, "SANs");
+  if (gens == NULL) return mu__pki_ossl_err(err, MU_ENOMEM, "SANs");
   char uri[64 + MU_PKI_NAME_MAX];
   int rc = add_listed_sans(gens, listed, err);
   if (rc == 0) {
     snprintf(uri, sizeof uri, "muster://%s/%s", o->kind, o->name);
-    if (!push_name(gens, GEN_URI, uri, strlen(uri))) rc = pki_ossl_err(err, MU_ENOMEM, "SANs");
+    if (!push_name(gens, GEN_URI, uri, strlen(uri))) rc = mu__pki_ossl_err(err, MU_ENOMEM, "SANs");
   }
   if (rc == 0 && role != NULL) {
     snprintf(uri, sizeof uri, "muster://role/%s", role);
-    if (!push_name(gens, GEN_URI, uri, strlen(uri))) rc = pki_ossl_err(err, MU_ENOMEM, "SANs");
+    if (!push_name(gens, GEN_URI, uri, strlen(uri))) rc = mu__pki_ossl_err(err, MU_ENOMEM, "SANs");
   }
   if (rc == 0 && !X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, X509V3_ADD_DEFAULT)) {
-    rc = pki_ossl_err(err, MU_EIO, "subjectAltName");
+    rc = mu__pki_ossl_err(err, MU_EIO, "subjectAltName");
   }
   GENERAL_NAMES_free(gens);
   return rc;
@@ -105,21 +105,21 @@ static int add_sans(X509 *x, const mu_pki_issue_opts *o, const char *role, mu_er
 /* Checks o; sets the role to write (NULL for non-admin kinds) and the validity. */
 static int check_opts(const mu_pki_issue_opts *o, const char **ret_role, int64_t *ret_nb, int64_t *ret_na,
                       mu_err *err) {
-  if (o->kind == NULL || !pki_one_of(o->kind, pki_kinds)) {
+  if (o->kind == NULL || !mu__pki_one_of(o->kind, mu__pki_kinds)) {
     return mu_err_set(err, MU_EINVAL, "kind '%s': want server, agent or admin", o->kind != NULL ? o->kind : "");
   }
-  int rc = pki_check_name("name", o->name, err);
+  int rc = mu__pki_check_name("name", o->name, err);
   if (rc != 0) return rc;
   bool admin = strcmp(o->kind, "admin") == 0;
   if (!admin && o->role != NULL) {
     return mu_err_set(err, MU_EINVAL, "role '%s': only admin certificates carry a role, not %s", o->role, o->kind);
   }
-  if (admin && o->role != NULL && !pki_one_of(o->role, pki_roles)) {
+  if (admin && o->role != NULL && !mu__pki_one_of(o->role, mu__pki_roles)) {
     return mu_err_set(err, MU_EINVAL, "role '%s': want viewer, operator or admin", o->role);
   }
   *ret_role = admin ? (o->role != NULL ? o->role : "viewer") : NULL;
   int days;
-  rc = pki_check_days(o->days, MU_PKI_LEAF_DAYS, &days, err);
+  rc = mu__pki_check_days(o->days, MU_PKI_LEAF_DAYS, &days, err);
   if (rc != 0) return rc;
   int64_t now = (int64_t)time(NULL);
   *ret_nb = o->not_before != 0 ? o->not_before : now - 300;
@@ -139,15 +139,15 @@ int mu_pki_issue_ca(mu_pki_ca *ca, const mu_pki_issue_opts *o, char **ret_cert_p
   EVP_PKEY *key = NULL;
   X509 *x = NULL;
   bool server = strcmp(o->kind, "server") == 0;
-  rc = pki_key_new(&key, err);
-  if (rc == 0) rc = pki_cert_new(key, o->kind, o->name, ca->cert, nb, na, &x, err);
-  if (rc == 0) rc = pki_cert_ext(x, ca->cert, NID_basic_constraints, "critical,CA:FALSE", err);
-  if (rc == 0) rc = pki_cert_ext(x, ca->cert, NID_key_usage, "critical,digitalSignature", err);
+  rc = mu__pki_key_new(&key, err);
+  if (rc == 0) rc = mu__pki_cert_new(key, o->kind, o->name, ca->cert, nb, na, &x, err);
+  if (rc == 0) rc = mu__pki_cert_ext(x, ca->cert, NID_basic_constraints, "critical,CA:FALSE", err);
+  if (rc == 0) rc = mu__pki_cert_ext(x, ca->cert, NID_key_usage, "critical,digitalSignature", err);
   if (rc == 0) {
-    rc = pki_cert_ext(x, ca->cert, NID_ext_key_usage, server ? "serverAuth,clientAuth" : "clientAuth", err);
+    rc = mu__pki_cert_ext(x, ca->cert, NID_ext_key_usage, server ? "serverAuth,clientAuth" : "clientAuth", err);
   }
   if (rc == 0) rc = add_sans(x, o, role, err);
-  if (rc == 0) rc = pki_cert_finish(x, ca->cert, ca->key, key, ret_cert_pem, ret_key_pem, err);
+  if (rc == 0) rc = mu__pki_cert_finish(x, ca->cert, ca->key, key, ret_cert_pem, ret_key_pem, err);
   X509_free(x);
   EVP_PKEY_free(key);
   return rc;
@@ -171,14 +171,14 @@ int mu_pki_issue(const mu_pki_issue_opts *o, mu_err *err) {
   }
   char crt_path[PATH_MAX], key_path[PATH_MAX];
   char *ca_cert = NULL, *ca_key = NULL, *cert = NULL, *key = NULL;
-  int rc = pki_path(crt_path, sizeof crt_path, err, "%s.crt", o->out);
-  if (rc == 0) rc = pki_path(key_path, sizeof key_path, err, "%s.key", o->out);
+  int rc = mu__pki_path(crt_path, sizeof crt_path, err, "%s.crt", o->out);
+  if (rc == 0) rc = mu__pki_path(key_path, sizeof key_path, err, "%s.key", o->out);
   if (rc == 0) rc = mu_pki_ca_load(o->ca_dir, &ca_cert, &ca_key, err);
   if (rc == 0) rc = mu_pki_issue_mem(ca_cert, ca_key, o, &cert, &key, err);
-  if (rc == 0) rc = pki_write_pair(crt_path, cert, key_path, key, o->force != 0, err);
+  if (rc == 0) rc = mu__pki_write_pair(crt_path, cert, key_path, key, o->force != 0, err);
   free(ca_cert);
-  pki_free_secret(ca_key);
+  mu__pki_free_secret(ca_key);
   free(cert);
-  pki_free_secret(key);
+  mu__pki_free_secret(key);
   return rc;
 }

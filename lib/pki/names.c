@@ -8,16 +8,16 @@
 #include "lib/pki/internal.h"
 #include "lib/pki/pki.h"
 
-const char *const pki_kinds[] = {"server", "agent", "admin", NULL};
-const char *const pki_roles[] = {"viewer", "operator", "admin", NULL};
+const char *const mu__pki_kinds[] = {"server", "agent", "admin", NULL};
+const char *const mu__pki_roles[] = {"viewer", "operator", "admin", NULL};
 
-bool pki_one_of(const char *s, const char *const *list) {
+bool mu__pki_one_of(const char *s, const char *const *list) {
   for (; *list != NULL; list++)
     if (strcmp(s, *list) == 0) return true;
   return false;
 }
 
-int pki_check_name(const char *what, const char *name, mu_err *err) {
+int mu__pki_check_name(const char *what, const char *name, mu_err *err) {
   if (name == NULL || name[0] == '\0') return mu_err_set(err, MU_EINVAL, "%s is required", what);
   size_t n = strlen(name);
   if (n > MU_PKI_NAME_MAX) {
@@ -39,7 +39,7 @@ int pki_check_name(const char *what, const char *name, mu_err *err) {
   return 0;
 }
 
-int pki_check_days(int days, int def, int *ret, mu_err *err) {
+int mu__pki_check_days(int days, int def, int *ret, mu_err *err) {
   if (days == 0) days = def;
   if (days < 1 || days > MU_PKI_MAX_DAYS) {
     return mu_err_set(err, MU_EINVAL, "days must be 1..%d, got %d", MU_PKI_MAX_DAYS, days);

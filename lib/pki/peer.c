@@ -24,20 +24,20 @@ static int load_verified_crl(const char *crl_path, const char *ca_path, X509_CRL
   char *crl_pem = NULL, *ca_pem = NULL;
   X509 *ca = NULL;
   X509_CRL *crl = NULL;
-  int rc = pki_read_file(crl_path, &crl_pem, err);
-  if (rc == 0) rc = pki_read_file(ca_path, &ca_pem, err);
-  if (rc == 0) rc = pki_cert_parse(ca_pem, ca_path, &ca, err);
+  int rc = mu__pki_read_file(crl_path, &crl_pem, err);
+  if (rc == 0) rc = mu__pki_read_file(ca_path, &ca_pem, err);
+  if (rc == 0) rc = mu__pki_cert_parse(ca_pem, ca_path, &ca, err);
   if (rc == 0) {
     BIO *bio = BIO_new_mem_buf(crl_pem, -1);
     crl = bio != NULL ? PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL) : NULL;
     BIO_free(bio);
-    if (crl == NULL) rc = pki_ossl_err(err, MU_EINVAL, "%s: not a PEM CRL", crl_path);
+    if (crl == NULL) rc = mu__pki_ossl_err(err, MU_EINVAL, "%s: not a PEM CRL", crl_path);
   }
   if (rc == 0 && (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(ca)) != 0 ||
                   X509_CRL_verify(crl, X509_get0_pubkey(ca)) != 1)) {
     char issuer[256], ca_cn[256];
-    pki_name_cn(X509_CRL_get_issuer(crl), issuer, sizeof issuer);
-    pki_name_cn(X509_get_subject_name(ca), ca_cn, sizeof ca_cn);
+    mu__pki_name_cn(X509_CRL_get_issuer(crl), issuer, sizeof issuer);
+    mu__pki_name_cn(X509_get_subject_name(ca), ca_cn, sizeof ca_cn);
     ERR_clear_error();
     rc = mu_err_set(err, MU_EPERM, "%s: CRL of '%s' is not signed by the CA '%s' in %s", crl_path, issuer, ca_cn,
                     ca_path);
@@ -64,14 +64,14 @@ int mu_pki_crl_set_load(const char *crl_path, const char *ca_path, mu_pki_crl_se
   if (set == NULL || set->serials == NULL) rc = mu_err_set(err, MU_ENOMEM, "out of memory");
   for (size_t i = 0; rc == 0 && i < n; i++) {
     const X509_REVOKED *r = sk_X509_REVOKED_value(revoked, (int)i);
-    rc = pki_serial_of(X509_REVOKED_get0_serialNumber(r), &set->serials[i], err);
+    rc = mu__pki_serial_of(X509_REVOKED_get0_serialNumber(r), &set->serials[i], err);
     if (rc != 0) mu_err_prefix(err, "%s: entry %zu", crl_path, i + 1);
   }
   if (rc == 0) {
     set->n = n;
     qsort(set->serials, n, sizeof *set->serials, cmp_serial);
-    set->last_update = pki_time(X509_CRL_get0_lastUpdate(crl));
-    set->next_update = pki_time(X509_CRL_get0_nextUpdate(crl));
+    set->last_update = mu__pki_time(X509_CRL_get0_lastUpdate(crl));
+    set->next_update = mu__pki_time(X509_CRL_get0_nextUpdate(crl));
     set->number = -1;
     ASN1_INTEGER *num = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
     if (num != NULL && ASN1_INTEGER_get_int64(&set->number, num) != 1) set->number = -1;
@@ -149,13 +149,13 @@ int mu_pki_cert_serial_from_pem(const char *pem, uint8_t *buf, size_t size, size
   long der_len = 0;
   int ok = bio != NULL && PEM_bytes_read_bio(&der, &der_len, NULL, PEM_STRING_X509, bio, NULL, NULL) == 1;
   BIO_free(bio);
-  if (!ok) return pki_ossl_err(err, MU_EINVAL, "peer certificate: not a PEM certificate");
+  if (!ok) return mu__pki_ossl_err(err, MU_EINVAL, "peer certificate: not a PEM certificate");
   size_t tlv_len = 0;
   const uint8_t *tlv = find_serial(der, (size_t)der_len, &tlv_len);
   ASN1_INTEGER *ai = tlv != NULL ? d2i_ASN1_INTEGER(NULL, &tlv, (long)tlv_len) : NULL;
   mu_pki_serial s;
-  int rc = ai != NULL ? pki_serial_of(ai, &s, err)
-                      : pki_ossl_err(err, MU_EINVAL, "peer certificate: no serial number in it");
+  int rc = ai != NULL ? mu__pki_serial_of(ai, &s, err)
+                      : mu__pki_ossl_err(err, MU_EINVAL, "peer certificate: no serial number in it");
   ASN1_INTEGER_free(ai);
   OPENSSL_free(der);
   if (rc != 0) return rc;
@@ -180,19 +180,19 @@ static int read_uri(const char *uri, mu_pki_cert_info *ret, mu_err *err) {
   kind[head] = '\0';
   if (strcmp(kind, "role") == 0) {
     if (ret->role[0] != '\0') return mu_err_set(err, MU_EINVAL, "URI '%s': a second role", uri);
-    if (!pki_one_of(slash + 1, pki_roles)) {
+    if (!mu__pki_one_of(slash + 1, mu__pki_roles)) {
       return mu_err_set(err, MU_EINVAL, "URI '%s': unknown role (want viewer, operator or admin)", uri);
     }
     snprintf(ret->role, sizeof ret->role, "%s", slash + 1);
     return 0;
   }
-  if (!pki_one_of(kind, pki_kinds)) {
+  if (!mu__pki_one_of(kind, mu__pki_kinds)) {
     return mu_err_set(err, MU_EINVAL, "URI '%s': unknown kind '%s' (want server, agent or admin)", uri, kind);
   }
   if (ret->kind[0] != '\0') {
     return mu_err_set(err, MU_EINVAL, "URI '%s': a second identity besides muster://%s/%s", uri, ret->kind, ret->name);
   }
-  int rc = pki_check_name("URI name", slash + 1, err);
+  int rc = mu__pki_check_name("URI name", slash + 1, err);
   if (rc != 0) return mu_err_prefix(err, "URI '%s'", uri);
   snprintf(ret->kind, sizeof ret->kind, "%s", kind);
   snprintf(ret->name, sizeof ret->name, "%s", slash + 1);
@@ -269,15 +269,15 @@ int mu_pki_cert_info_from_pem(const char *pem, mu_pki_cert_info *ret, mu_err *er
   mu_pki_cert_info info;
   mu_pki_serial serial;
   memset(&info, 0, sizeof info);
-  int rc = pki_cert_parse(pem, "certificate", &x, err);
-  if (rc == 0) rc = pki_serial_of(X509_get0_serialNumber(x), &serial, err);
+  int rc = mu__pki_cert_parse(pem, "certificate", &x, err);
+  if (rc == 0) rc = mu__pki_serial_of(X509_get0_serialNumber(x), &serial, err);
   if (rc == 0) rc = read_sans(x, &info, err);
   if (rc == 0) {
-    pki_name_cn(X509_get_subject_name(x), info.cn, sizeof info.cn);
-    pki_name_cn(X509_get_issuer_name(x), info.issuer_cn, sizeof info.issuer_cn);
-    pki_hex(serial.bytes, serial.len, info.serial_hex);
-    info.not_before = pki_time(X509_get0_notBefore(x));
-    info.not_after = pki_time(X509_get0_notAfter(x));
+    mu__pki_name_cn(X509_get_subject_name(x), info.cn, sizeof info.cn);
+    mu__pki_name_cn(X509_get_issuer_name(x), info.issuer_cn, sizeof info.issuer_cn);
+    mu__pki_hex(serial.bytes, serial.len, info.serial_hex);
+    info.not_before = mu__pki_time(X509_get0_notBefore(x));
+    info.not_after = mu__pki_time(X509_get0_notAfter(x));
     uint32_t flags = X509_get_extension_flags(x);
     info.is_ca = (flags & EXFLAG_CA) != 0;
     if (flags & EXFLAG_XKUSAGE) {
@@ -293,7 +293,7 @@ int mu_pki_cert_info_from_pem(const char *pem, mu_pki_cert_info *ret, mu_err *er
 
 int mu_pki_cert_info_from_file(const char *path, mu_pki_cert_info *ret, mu_err *err) {
   char *pem = NULL;
-  int rc = pki_read_file(path, &pem, err);
+  int rc = mu__pki_read_file(path, &pem, err);
   if (rc != 0) return rc;
   mu_err perr = {0};
   rc = mu_pki_cert_info_from_pem(pem, ret, &perr);

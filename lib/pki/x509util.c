@@ -16,7 +16,7 @@
 #include "lib/pki/internal.h"
 #include "lib/pki/pki.h"
 
-int pki_ossl_err(mu_err *err, int code, const char *fmt, ...) {
+int mu__pki_ossl_err(mu_err *err, int code, const char *fmt, ...) {
   char what[MU_ERR_MSG_MAX];
   va_list ap;
   va_start(ap, fmt);
@@ -28,12 +28,12 @@ int pki_ossl_err(mu_err *err, int code, const char *fmt, ...) {
   return mu_err_set(err, code, "%s: %s", what, reason != NULL ? reason : "libcrypto error");
 }
 
-int pki_cert_parse(const char *pem, const char *what, X509 **ret, mu_err *err) {
+int mu__pki_cert_parse(const char *pem, const char *what, X509 **ret, mu_err *err) {
   BIO *bio = BIO_new_mem_buf(pem, -1);
-  if (bio == NULL) return pki_ossl_err(err, MU_ENOMEM, "%s", what);
+  if (bio == NULL) return mu__pki_ossl_err(err, MU_ENOMEM, "%s", what);
   X509 *x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
   BIO_free(bio);
-  if (x == NULL) return pki_ossl_err(err, MU_EINVAL, "%s: not a PEM certificate", what);
+  if (x == NULL) return mu__pki_ossl_err(err, MU_EINVAL, "%s: not a PEM certificate", what);
   *ret = x;
   return 0;
 }
@@ -44,13 +44,13 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u) {
   return -1;
 }
 
-int pki_key_parse(const char *pem, const char *what, EVP_PKEY **ret, mu_err *err) {
+int mu__pki_key_parse(const char *pem, const char *what, EVP_PKEY **ret, mu_err *err) {
   BIO *bio = BIO_new_mem_buf(pem, -1);
-  if (bio == NULL) return pki_ossl_err(err, MU_ENOMEM, "%s", what);
+  if (bio == NULL) return mu__pki_ossl_err(err, MU_ENOMEM, "%s", what);
   EVP_PKEY *key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
   BIO_free(bio);
   if (key == NULL) {
-    return pki_ossl_err(err, MU_EINVAL, "%s: not an unencrypted PEM private key", what);
+    return mu__pki_ossl_err(err, MU_EINVAL, "%s: not an unencrypted PEM private key", what);
   }
   *ret = key;
   return 0;
@@ -66,32 +66,32 @@ static int bio_take(BIO *bio, int written, char **ret, mu_err *err) {
     out[len] = '\0';
   }
   BIO_free(bio); /* a secure-memory BIO clears what it held */
-  if (out == NULL) return pki_ossl_err(err, MU_EIO, "writing PEM");
+  if (out == NULL) return mu__pki_ossl_err(err, MU_EIO, "writing PEM");
   *ret = out;
   return 0;
 }
 
-int pki_cert_pem(X509 *x, char **ret, mu_err *err) {
+int mu__pki_cert_pem(X509 *x, char **ret, mu_err *err) {
   BIO *bio = BIO_new(BIO_s_mem());
-  if (bio == NULL) return pki_ossl_err(err, MU_ENOMEM, "writing PEM");
+  if (bio == NULL) return mu__pki_ossl_err(err, MU_ENOMEM, "writing PEM");
   return bio_take(bio, PEM_write_bio_X509(bio, x), ret, err);
 }
 
-int pki_key_pem(EVP_PKEY *key, char **ret, mu_err *err) {
+int mu__pki_key_pem(EVP_PKEY *key, char **ret, mu_err *err) {
   BIO *bio = BIO_new(BIO_s_secmem());
-  if (bio == NULL) return pki_ossl_err(err, MU_ENOMEM, "writing PEM");
+  if (bio == NULL) return mu__pki_ossl_err(err, MU_ENOMEM, "writing PEM");
   return bio_take(bio, PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL), ret, err);
 }
 
-int pki_crl_pem(X509_CRL *crl, char **ret, mu_err *err) {
+int mu__pki_crl_pem(X509_CRL *crl, char **ret, mu_err *err) {
   BIO *bio = BIO_new(BIO_s_mem());
-  if (bio == NULL) return pki_ossl_err(err, MU_ENOMEM, "writing PEM");
+  if (bio == NULL) return mu__pki_ossl_err(err, MU_ENOMEM, "writing PEM");
   return bio_take(bio, PEM_write_bio_X509_CRL(bio, crl), ret, err);
 }
 
 /* Through a context rather than EVP_EC_gen("P-256"), which costs ten times as much in
  * OpenSSL 3.0 (200 us against 20 us a key here). */
-int pki_key_new(EVP_PKEY **ret, mu_err *err) {
+int mu__pki_key_new(EVP_PKEY **ret, mu_err *err) {
   EVP_PKEY *key = NULL;
   EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
   int ok = ctx != NULL && EVP_PKEY_keygen_init(ctx) == 1 && EVP_PKEY_CTX_set_group_name(ctx, "P-256") == 1 &&
@@ -99,7 +99,7 @@ int pki_key_new(EVP_PKEY **ret, mu_err *err) {
   EVP_PKEY_CTX_free(ctx);
   if (!ok) {
     EVP_PKEY_free(key);
-    return pki_ossl_err(err, MU_EIO, "generating a P-256 key");
+    return mu__pki_ossl_err(err, MU_EIO, "generating a P-256 key");
   }
   *ret = key;
   return 0;
@@ -112,8 +112,8 @@ static int name_add(X509_NAME *name, int nid, const char *value) {
                                     0);
 }
 
-int pki_cert_new(EVP_PKEY *key, const char *ou, const char *cn, X509 *issuer, int64_t not_before, int64_t not_after,
-                 X509 **ret, mu_err *err) {
+int mu__pki_cert_new(EVP_PKEY *key, const char *ou, const char *cn, X509 *issuer, int64_t not_before, int64_t not_after,
+                     X509 **ret, mu_err *err) {
   X509 *x = X509_new();
   BIGNUM *serial = BN_new();
   int ok = x != NULL && serial != NULL && X509_set_version(x, X509_VERSION_3) &&
@@ -128,31 +128,31 @@ int pki_cert_new(EVP_PKEY *key, const char *ou, const char *cn, X509 *issuer, in
   BN_free(serial);
   if (!ok) {
     X509_free(x);
-    return pki_ossl_err(err, MU_EIO, "making the certificate for '%s'", cn);
+    return mu__pki_ossl_err(err, MU_EIO, "making the certificate for '%s'", cn);
   }
   *ret = x;
   return 0;
 }
 
-int pki_cert_ext(X509 *x, X509 *issuer, int nid, const char *value, mu_err *err) {
+int mu__pki_cert_ext(X509 *x, X509 *issuer, int nid, const char *value, mu_err *err) {
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
   X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
   X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
   int ok = ext != NULL && X509_add_ext(x, ext, -1);
   X509_EXTENSION_free(ext);
-  if (!ok) return pki_ossl_err(err, MU_EIO, "extension %s=%s", OBJ_nid2sn(nid), value);
+  if (!ok) return mu__pki_ossl_err(err, MU_EIO, "extension %s=%s", OBJ_nid2sn(nid), value);
   return 0;
 }
 
-int pki_cert_finish(X509 *x, X509 *issuer, EVP_PKEY *signer, EVP_PKEY *key, char **ret_cert_pem, char **ret_key_pem,
-                    mu_err *err) {
+int mu__pki_cert_finish(X509 *x, X509 *issuer, EVP_PKEY *signer, EVP_PKEY *key, char **ret_cert_pem, char **ret_key_pem,
+                        mu_err *err) {
   char *cert_pem = NULL;
-  int rc = pki_cert_ext(x, x, NID_subject_key_identifier, "hash", err);
-  if (rc == 0) rc = pki_cert_ext(x, issuer, NID_authority_key_identifier, "keyid:always", err);
-  if (rc == 0 && X509_sign(x, signer, EVP_sha256()) <= 0) rc = pki_ossl_err(err, MU_EIO, "signing");
-  if (rc == 0) rc = pki_cert_pem(x, &cert_pem, err);
-  if (rc == 0) rc = pki_key_pem(key, ret_key_pem, err);
+  int rc = mu__pki_cert_ext(x, x, NID_subject_key_identifier, "hash", err);
+  if (rc == 0) rc = mu__pki_cert_ext(x, issuer, NID_authority_key_identifier, "keyid:always", err);
+  if (rc == 0 && X509_sign(x, signer, EVP_sha256()) <= 0) rc = mu__pki_ossl_err(err, MU_EIO, "signing");
+  if (rc == 0) rc = mu__pki_cert_pem(x, &cert_pem, err);
+  if (rc == 0) rc = mu__pki_key_pem(key, ret_key_pem, err);
   if (rc != 0) {
     free(cert_pem);
     return rc;
@@ -161,13 +161,13 @@ int pki_cert_finish(X509 *x, X509 *issuer, EVP_PKEY *signer, EVP_PKEY *key, char
   return 0;
 }
 
-void pki_free_secret(char *s) {
+void mu__pki_free_secret(char *s) {
   if (s == NULL) return;
   OPENSSL_cleanse(s, strlen(s));
   free(s);
 }
 
-void pki_hex(const uint8_t *bytes, size_t n, char *out) {
+void mu__pki_hex(const uint8_t *bytes, size_t n, char *out) {
   static const char digits[] = "0123456789ABCDEF";
   for (size_t i = 0; i < n; i++) {
     out[2 * i] = digits[bytes[i] >> 4];
@@ -176,7 +176,7 @@ void pki_hex(const uint8_t *bytes, size_t n, char *out) {
   out[2 * n] = '\0';
 }
 
-int pki_serial_of(const ASN1_INTEGER *ai, mu_pki_serial *ret, mu_err *err) {
+int mu__pki_serial_of(const ASN1_INTEGER *ai, mu_pki_serial *ret, mu_err *err) {
   if (ASN1_STRING_type(ai) == V_ASN1_NEG_INTEGER) {
     return mu_err_set(err, MU_EINVAL, "negative serial number (RFC 5280 wants a positive one)");
   }
@@ -194,13 +194,13 @@ int pki_serial_of(const ASN1_INTEGER *ai, mu_pki_serial *ret, mu_err *err) {
   return 0;
 }
 
-int64_t pki_time(const ASN1_TIME *t) {
+int64_t mu__pki_time(const ASN1_TIME *t) {
   struct tm tm;
   if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1) return 0;
   return (int64_t)timegm(&tm);
 }
 
-void pki_name_cn(const X509_NAME *name, char *buf, size_t size) {
+void mu__pki_name_cn(const X509_NAME *name, char *buf, size_t size) {
   buf[0] = '\0';
   int i = name != NULL ? X509_NAME_get_index_by_NID(name, NID_commonName, -1) : -1;
   if (i < 0) return;

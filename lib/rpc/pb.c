@@ -105,3 +105,11 @@ void mu_pb_fail(mu_rpc_call *call, int code, const char *fmt, ...) {
   va_end(ap);
   mu_rpc_call_finish(call, code, msg, NULL);
 }
+
+int mu_pb_add_unaries(mu_rpc_server *server, const mu_pb_method *methods, size_t n, void *ud, mu_err *err) {
+  for (size_t i = 0; i < n; i++) {
+    int rc = mu_pb_add_unary(server, methods[i].path, methods[i].req_desc, methods[i].fn, ud, err);
+    if (rc != 0) return rc;
+  }
+  return 0;
+}

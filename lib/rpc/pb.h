@@ -17,6 +17,16 @@ typedef void (*mu_pb_unary_fn)(mu_rpc_call *call, const ProtobufCMessage *req, c
 int mu_pb_add_unary(mu_rpc_server *server, const char *path, const ProtobufCMessageDescriptor *req_desc,
                     mu_pb_unary_fn fn, void *ud, mu_err *err);
 
+/* One row of a service's method table. */
+typedef struct mu_pb_method {
+  const char *path;
+  const ProtobufCMessageDescriptor *req_desc;
+  mu_pb_unary_fn fn;
+} mu_pb_method;
+
+/* Registers each of the n methods as mu_pb_add_unary does; stops at the first error. */
+int mu_pb_add_unaries(mu_rpc_server *server, const mu_pb_method *methods, size_t n, void *ud, mu_err *err);
+
 /* Packs and queues msg on the call. */
 int mu_pb_send(mu_rpc_call *call, const ProtobufCMessage *msg, mu_err *err);
 /* Sends msg and finishes the call with OK. */

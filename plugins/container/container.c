@@ -25,7 +25,11 @@
  *                                       valid signature by one of the keys below, checked by
  *                                       the helper before any layer is fetched (imagesig_registry.h)
  *   MUSTER_CONTAINER_SIGNATURE_KEYS     (container.signature_keys) comma list of .pub files
- *   MUSTER_CONTAINER_MAX_SIGNATURES     signatures checked per image at most; default 16 */
+ *   MUSTER_CONTAINER_MAX_SIGNATURES     signatures checked per image at most; default 16
+ *   MUSTER_CONTAINER_POLICY             the agent's image admission policy file (lib/imagepolicy)
+ *   MUSTER_CONTAINER_CLUSTER_POLICY     where the agent keeps the cluster's pushed policy (set
+ *                                       by the agent; absent file = no cluster policy)
+ * Both policies are evaluated by the helper before any layer is fetched (admission.h). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -52,12 +56,14 @@ static struct {
   char store[PATH_MAX];
   char *default_registry, *insecure, *ca_file, *volumes, *caps, *registry_auth;
   char *signature_keys;
+  char *policy, *cluster_policy; /* image admission policy files */
   bool allow_root, allow_host_network, require_signed;
   long long pull_timeout_s, max_image_bytes, store_max_bytes, store_max_age_s, max_signatures;
 } g;
 
 typedef struct ct_task {
   muster_task *task;
+  char image[512];
   const muster_host_api *host;
   char config_path[PATH_MAX];
   char report_path[PATH_MAX]; /* the helper's reason for ending the container, if any */
@@ -499,6 +505,12 @@ static json_t *build_config(json_t *spec, json_t *c, const muster_task_context *
   char state[PATH_MAX];
   snprintf(state, sizeof state, "%s/.container", ctx->task_dir);
   json_object_set_new(o, "state_dir", json_string(state));
+  json_t *pf = json_array();
+  if (g.policy) json_array_append_new(pf, json_pack("{s:s, s:s}", "source", "agent", "path", g.policy));
+  if (g.cluster_policy)
+    json_array_append_new(pf,
+                          json_pack("{s:s, s:s, s:b}", "source", "cluster", "path", g.cluster_policy, "optional", 1));
+  json_object_set_new(o, "policy_files", pf);
   json_object_set_new(o, "watch_pid", json_integer(getpid())); /* the agent */
   json_t *hc = get(c, "healthCheck", "health_check");
   if (hc != NULL) {
@@ -527,7 +539,7 @@ static void on_exit_cb(muster_task *task, muster_proc *proc, const muster_proc_e
   (void)proc;
   ct_task *ct = user;
   unlink(ct->config_path);
-  char msg[480], report[400] = "";
+  char msg[2200], report[2048] = "";
   FILE *rf = fopen(ct->report_path, "re");
   if (rf != NULL) {
     size_t n = fread(report, 1, sizeof report - 1, rf);
@@ -535,6 +547,9 @@ static void on_exit_cb(muster_task *task, muster_proc *proc, const muster_proc_e
     fclose(rf);
   }
   muster_result r = {.state = x->suggested_state, .exit_code = x->exit_code, .signal = x->signal, .message = msg};
+  if (strstr(report, "refused by the admission policy") != NULL) /* the agent's audit line */
+    ct->host->log(ct->task, MUSTER_LOG_WARN, "audit: action=image.refused image=%s outcome=refused: %s", ct->image,
+                  report);
   if (report[0] != '\0' && !x->timed_out && !x->cancelled) {
     r.state = MUSTER_STATE_FAILED;
     r.exit_code = x->signal ? 128 + x->signal : x->exit_code;
@@ -587,6 +602,7 @@ static int ct_start(muster_task *task, const muster_host_api *host, char *errbuf
   close(fd);
   ct->task = task;
   ct->host = host;
+  snprintf(ct->image, sizeof ct->image, "%s", get_str(c, "image", NULL));
   const char *stdin_data = json_string_value(json_object_get(spec, "stdin"));
   const char *argv[] = {g.helper, "run", ct->config_path, NULL};
   muster_spawn_opts o = {.size = sizeof o,
@@ -643,6 +659,8 @@ __attribute__((constructor)) static void ct_load(void) {
   g.volumes = env_dup("MUSTER_CONTAINER_VOLUMES");
   g.caps = env_dup("MUSTER_CONTAINER_CAPS");
   g.registry_auth = env_dup("MUSTER_CONTAINER_REGISTRY_AUTH");
+  g.policy = env_dup("MUSTER_CONTAINER_POLICY");
+  g.cluster_policy = env_dup("MUSTER_CONTAINER_CLUSTER_POLICY");
   const char *v = getenv("MUSTER_CONTAINER_ALLOW_ROOT");
   g.allow_root = v && strcmp(v, "1") == 0;
   v = getenv("MUSTER_CONTAINER_ALLOW_HOST_NETWORK");
@@ -670,6 +688,8 @@ __attribute__((destructor)) static void ct_unload(void) {
   free(g.registry_auth);
   free(g.caps);
   free(g.signature_keys);
+  free(g.policy);
+  free(g.cluster_policy);
   memset(&g, 0, sizeof g);
 }
 

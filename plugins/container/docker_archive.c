@@ -334,7 +334,7 @@ int mu_image_from_docker_archive(const char *root, const char *tar, const char *
   mu_store_blob_path(root, img->manifest_digest, path, sizeof path);
   rc = mu_store_write_atomic(root, path, man_text, len, err);
   if (rc != 0) goto done;
-  rc = mu_manifest_parse(man_text, len, &img->manifest, err);
+  rc = mu_image_manifest_parse(man_text, len, &img->manifest, err);
   if (rc != 0) goto done;
   rc = mu_image_complete(root, opts, img, err); /* checks the layers against the config's diff_ids */
 done:

@@ -77,7 +77,7 @@ static bool read_manifest(const char *root, const char *hex, mu_manifest *m) {
   char *buf = malloc(MU_MANIFEST_MAX_BYTES + 1);
   size_t n = buf ? fread(buf, 1, MU_MANIFEST_MAX_BYTES + 1, f) : 0;
   fclose(f);
-  bool ok = buf != NULL && n <= MU_MANIFEST_MAX_BYTES && mu_manifest_parse(buf, n, m, NULL) == 0;
+  bool ok = buf != NULL && n <= MU_MANIFEST_MAX_BYTES && mu_image_manifest_parse(buf, n, m, NULL) == 0;
   free(buf);
   return ok;
 }

@@ -34,6 +34,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "plugins/container/admission.h"
 #include "plugins/container/gc.h"
 #include "plugins/container/image.h"
 #include "plugins/container/launch.h"
@@ -168,10 +169,16 @@ static int pull_image(json_t *cfg, const char *store, mu_image *img) {
   if (jstr(cfg, "layout", NULL) != NULL || jstr(cfg, "docker_archive", NULL) != NULL || strcmp(pol, "always") == 0 ||
       mu_imgref_parse(jstr(cfg, "image", ""), jstr(cfg, "default_registry", NULL), &ref, &err) != 0)
     return MU_NEEDS_FULL;
-  mu_pull_opts lo = {.policy = MU_PULL_NEVER};
+  mu_ctr_admission ladm;
+  mu_ctr_admission_init(&ladm, cfg, &ref);
+  mu_pull_opts lo = {.policy = MU_PULL_NEVER, .admit = mu_ctr_admission_check, .admit_arg = &ladm};
   const char *lplat = jstr(cfg, "platform", NULL);
   if (lplat == NULL || mu_platform_parse(lplat, &lo.platform, &err) != 0) mu_platform_host(&lo.platform);
-  if (mu_image_pull(store, &ref, &lo, img, &err) != 0) return MU_NEEDS_FULL;
+  if (mu_image_pull(store, &ref, &lo, img, &err) != 0) {
+    if (!ladm.refused) return MU_NEEDS_FULL;
+    mu_ctr_admission_report(&ladm); /* refused from the store: no need of the full helper */
+    return 125;
+  }
   if (control_fd >= 0) {
     dprintf(control_fd, "param image_digest=%s\n", img->manifest_digest);
     dprintf(control_fd, "progress 50 image %s ready (0 layers downloaded, 0 bytes)\n", img->manifest_digest);
@@ -179,17 +186,18 @@ static int pull_image(json_t *cfg, const char *store, mu_image *img) {
   return 0;
 #endif
   const char *layout = jstr(cfg, "layout", NULL), *archive = jstr(cfg, "docker_archive", NULL);
+  mu_ctr_admission adm;
   if (layout != NULL || archive != NULL) { /* an OCI layout or a `docker save` tar (from the task's bundle) */
-    mu_pull_opts po = {.on_progress = on_progress};
+    mu_ctr_admission_init(&adm, cfg, NULL);
+    mu_pull_opts po = {.on_progress = on_progress, .admit = mu_ctr_admission_check, .admit_arg = &adm};
     const char *plat = jstr(cfg, "platform", NULL);
     if (plat == NULL || mu_platform_parse(plat, &po.platform, &err) != 0) mu_platform_host(&po.platform);
     po.unpack.max_bytes = (uint64_t)json_integer_value(json_object_get(cfg, "max_image_bytes"));
     int rc = archive != NULL ? mu_image_from_docker_archive(store, archive, jstr(cfg, "layout_tag", ""), &po, img, &err)
                              : mu_image_from_layout(store, layout, jstr(cfg, "layout_tag", ""), &po, img, &err);
-    if (rc != 0) {
-      fprintf(stderr, "muster-container: %s\n", err.msg);
-      return 125;
-    }
+    if (rc != 0 && adm.refused) mu_ctr_admission_report(&adm);
+    else if (rc != 0) fprintf(stderr, "muster-container: %s\n", err.msg);
+    if (rc != 0) return 125;
     if (control_fd >= 0) dprintf(control_fd, "param image_digest=%s\n", img->manifest_digest);
     return 0;
   }
@@ -197,7 +205,8 @@ static int pull_image(json_t *cfg, const char *store, mu_image *img) {
     fprintf(stderr, "muster-container: %s\n", err.msg);
     return 125;
   }
-  mu_pull_opts po = {.on_progress = on_progress};
+  mu_ctr_admission_init(&adm, cfg, &ref);
+  mu_pull_opts po = {.on_progress = on_progress, .admit = mu_ctr_admission_check, .admit_arg = &adm};
   if (mu_pull_policy_parse(jstr(cfg, "pull_policy", ""), &po.policy) != 0) {
     fprintf(stderr, "muster-container: pull_policy must be always, if-not-present or never\n");
     return 125;
@@ -249,6 +258,10 @@ static int pull_image(json_t *cfg, const char *store, mu_image *img) {
     mu_store_ref_set(store, &ref, img->manifest_digest, &rerr);
   }
 #endif
+  if (rc != 0 && adm.refused) {
+    mu_ctr_admission_report(&adm);
+    return 125;
+  }
   if (rc != 0) {
     char name[MU_IMGREF_MAX + 80];
     mu_imgref_format(&ref, name, sizeof name);

@@ -206,6 +206,23 @@ static void *fetch_worker(void *arg) {
   return NULL;
 }
 
+/* opts->admit on the manifest and the config (in the store by now), once per pull. */
+static int admit(const char *root, mu_registry *reg, const mu_pull_opts *opts, mu_image *img, mu_err *err) {
+  if (opts->admit == NULL || img->admitted) return 0;
+  char *body = NULL;
+  size_t len = 0;
+  mu_image_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  int rc = read_blob(root, img->manifest.config.digest, &body, &len, err);
+  if (rc == 0) rc = mu_image_config_parse(body, len, &cfg, err);
+  if (rc != 0) mu_err_prefix(err, "image config %s", img->manifest.config.digest);
+  if (rc == 0) rc = opts->admit(opts->admit_arg, reg, img->manifest_digest, &img->manifest, &cfg, err);
+  if (rc == 0) img->admitted = true;
+  mu_image_config_free(&cfg);
+  free(body);
+  return rc;
+}
+
 static int fetch_blobs(const char *root, mu_registry *reg, const mu_manifest *m, const mu_pull_opts *opts,
                        mu_image *img, progress *prog, mu_err *err) {
   fetch *f = calloc(1, sizeof *f);
@@ -229,6 +246,8 @@ static int fetch_blobs(const char *root, mu_registry *reg, const mu_manifest *m,
     rc = mu_registry_get_blob(reg, &m->config, bp, err);
     if (rc != 0) goto done;
   }
+  rc = admit(root, reg, opts, img, err); /* before any layer is asked for */
+  if (rc != 0) goto done;
   for (size_t i = 0; i < m->n_layers; i++) {
     if (blob_present(root, &m->layers[i])) continue;
     if (opts->policy == MU_PULL_NEVER) {
@@ -335,6 +354,8 @@ static int complete(const char *root, const mu_pull_opts *opts, mu_image *img, p
   char *cfg = NULL;
   size_t cfg_len = 0;
   int rc;
+  rc = admit(root, NULL, opts, img, err);
+  if (rc != 0) return rc;
   rc = read_blob(root, m->config.digest, &cfg, &cfg_len, err);
   if (rc != 0) {
     if (rc == MU_ENOENT) rc = mu_err_set(err, MU_EIO, "config %s: damaged in the store", m->config.digest);
@@ -417,7 +438,7 @@ int mu_image_pull(const char *root, const mu_imgref *ref, const mu_pull_opts *op
   snprintf(prog.phase, sizeof prog.phase, "manifest");
   rc = resolve(root, reg, ref, opts, img, &body, &len, err);
   if (rc != 0) goto done;
-  rc = mu_manifest_parse(body, len, &img->manifest, err);
+  rc = mu_image_manifest_parse(body, len, &img->manifest, err);
   if (rc != 0) goto done;
   rc = fetch_blobs(root, reg, &img->manifest, opts, img, &prog, err);
   if (rc != 0) goto done;
@@ -553,11 +574,12 @@ int mu_image_from_layout(const char *root, const char *dir, const char *tag, con
     if (rc != 0) goto done;
   }
   snprintf(img->manifest_digest, sizeof img->manifest_digest, "%s", d.digest);
-  rc = mu_manifest_parse(body, len, &img->manifest, err);
+  rc = mu_image_manifest_parse(body, len, &img->manifest, err);
   if (rc != 0) goto done;
   for (size_t i = 0; i <= img->manifest.n_layers && rc == 0; i++) {
     const mu_descriptor *b = i == 0 ? &img->manifest.config : &img->manifest.layers[i - 1];
     rc = copy_layout_blob(root, dirfd, b, err);
+    if (i == 0 && rc == 0) rc = admit(root, NULL, opts, img, err); /* the config in: before any layer */
   }
   if (rc == 0) rc = complete(root, opts, img, &prog, err);
 done:

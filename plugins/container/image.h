@@ -33,6 +33,14 @@ typedef struct mu_pull_opts {
   /* Progress (may be NULL): a phase ("manifest", "layer 2/5", "unpack"), bytes so far. */
   void (*on_progress)(void *arg, const char *phase, uint64_t bytes_done, uint64_t bytes_total);
   void *arg;
+  /* Admission (may be NULL): called once per pull when the manifest and the config are in the
+   * store and before any layer is fetched, copied or unpacked (for a `docker save` tar, whose
+   * layers come with it, before the unpack). Non-zero refuses the image: the pull fails with
+   * that code and err, and nothing more is fetched. reg: the pull's registry client (for a
+   * verifier that fetches signatures); NULL for a bundle's image and in the fast launcher's warm start. */
+  int (*admit)(void *arg, mu_registry *reg, const char *manifest_digest, const mu_manifest *m,
+               const mu_image_config *cfg, mu_err *err);
+  void *admit_arg;
 } mu_pull_opts;
 
 typedef struct mu_image {
@@ -43,6 +51,7 @@ typedef struct mu_image {
   uint64_t downloaded_bytes; /* this pull */
   int layers_downloaded;     /* this pull; 0 on a warm start */
   bool unpacked;             /* this pull unpacked the rootfs */
+  bool admitted;             /* opts->admit ran and allowed it */
 } mu_image;
 
 /* Creates the store's directories. */

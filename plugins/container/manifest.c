@@ -153,7 +153,7 @@ static int layer_compression(const char *mt, mu_layer_compression *ret) {
   return -1;
 }
 
-int mu_manifest_parse(const char *body, size_t len, mu_manifest *ret, mu_err *err) {
+int mu_image_manifest_parse(const char *body, size_t len, mu_manifest *ret, mu_err *err) {
   memset(ret, 0, sizeof *ret);
   json_t *root = load(body, len, err);
   if (root == NULL) return err ? err->code : MU_EINVAL;

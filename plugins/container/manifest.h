@@ -54,7 +54,7 @@ int mu_doc_kind_of(const char *content_type, const char *body, size_t len, mu_do
 
 /* Parses an image manifest. Layer media types must be tar, tar+gzip or tar+zstd (OCI or
  * Docker spellings, non-distributable variants included); anything else is MU_ENOTSUP. */
-int mu_manifest_parse(const char *body, size_t len, mu_manifest *ret, mu_err *err);
+int mu_image_manifest_parse(const char *body, size_t len, mu_manifest *ret, mu_err *err);
 
 /* Picks the first manifest of an index that matches want (os, arch, then variant when want
  * has one; an index entry without variant matches any). MU_ENOENT names the platforms seen. */

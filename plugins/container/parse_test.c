@@ -125,7 +125,7 @@ static void test_manifests(void **state) {
   mu_manifest m;
   mu_err err = {0};
   mu_doc_kind kind;
-  assert_int_equal(mu_manifest_parse(manifest_oci, strlen(manifest_oci), &m, &err), 0);
+  assert_int_equal(mu_image_manifest_parse(manifest_oci, strlen(manifest_oci), &m, &err), 0);
   assert_int_equal(m.n_layers, 3);
   assert_int_equal(m.compression[0], MU_LAYER_GZIP);
   assert_int_equal(m.compression[1], MU_LAYER_ZSTD);
@@ -145,17 +145,17 @@ static void test_manifests(void **state) {
       "{\"schemaVersion\":2,\"config\":{\"digest\":\"" D64
       "\",\"size\":1},"
       "\"layers\":[{\"mediaType\":\"application/vnd.foo.tar+lz4\",\"digest\":\"" D64 "\",\"size\":1}]}";
-  assert_int_equal(mu_manifest_parse(bad_layer, strlen(bad_layer), &m, &err), MU_ENOTSUP);
+  assert_int_equal(mu_image_manifest_parse(bad_layer, strlen(bad_layer), &m, &err), MU_ENOTSUP);
   assert_non_null(strstr(err.msg, "lz4"));
   const char *bad_digest = "{\"schemaVersion\":2,\"config\":{\"digest\":\"sha256:12\",\"size\":1},\"layers\":[]}";
-  assert_int_equal(mu_manifest_parse(bad_digest, strlen(bad_digest), &m, &err), MU_EINVAL);
+  assert_int_equal(mu_image_manifest_parse(bad_digest, strlen(bad_digest), &m, &err), MU_EINVAL);
   const char *schema1 = "{\"schemaVersion\":1,\"fsLayers\":[]}";
-  assert_int_equal(mu_manifest_parse(schema1, strlen(schema1), &m, &err), MU_ENOTSUP);
+  assert_int_equal(mu_image_manifest_parse(schema1, strlen(schema1), &m, &err), MU_ENOTSUP);
   const char *neg = "{\"schemaVersion\":2,\"config\":{\"digest\":\"" D64 "\",\"size\":-1},\"layers\":[]}";
-  assert_int_equal(mu_manifest_parse(neg, strlen(neg), &m, &err), MU_EINVAL);
-  assert_int_equal(mu_manifest_parse("{}", 5u << 20, &m, &err), MU_ENOSPC);
+  assert_int_equal(mu_image_manifest_parse(neg, strlen(neg), &m, &err), MU_EINVAL);
+  assert_int_equal(mu_image_manifest_parse("{}", 5u << 20, &m, &err), MU_ENOSPC);
   const char *dup = "{\"schemaVersion\":2,\"schemaVersion\":2}";
-  assert_int_equal(mu_manifest_parse(dup, strlen(dup), &m, &err), MU_EINVAL);
+  assert_int_equal(mu_image_manifest_parse(dup, strlen(dup), &m, &err), MU_EINVAL);
 }
 
 static void test_platforms(void **state) {

@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   mu_manifest m;
   err.msg[0] = '\0';
-  if (mu_manifest_parse(parts[3], lens[3], &m, &err) == 0) {
+  if (mu_image_manifest_parse(parts[3], lens[3], &m, &err) == 0) {
     MU_FUZZ_CHECK(mu_digest_valid(m.config.digest) && m.config.size >= 0 && m.n_layers <= MU_MANIFEST_MAX_LAYERS);
     for (size_t i = 0; i < m.n_layers; i++) MU_FUZZ_CHECK(mu_digest_valid(m.layers[i].digest) && m.layers[i].size >= 0);
   } else {

@@ -21,7 +21,7 @@ static bool word_char(char c) {
          (c != '\0' && strchr("_-./,:+@%=", c) != NULL);
 }
 
-size_t shell_plain_words(const char *script, char *buf, size_t cap, const char **ret_words, size_t max_words) {
+size_t mu_shell_plain_words(const char *script, char *buf, size_t cap, const char **ret_words, size_t max_words) {
   size_t len = strlen(script);
   if (len + 1 > cap) return 0;
   memcpy(buf, script, len + 1);

@@ -17,6 +17,6 @@
  * ret_words needs max_words + 1 slots). The words point into buf (cap bytes, the script is
  * copied there). Returns the word count, or 0 when script is not plain, has more than
  * max_words words or does not fit in buf. */
-size_t shell_plain_words(const char *script, char *buf, size_t cap, const char **ret_words, size_t max_words);
+size_t mu_shell_plain_words(const char *script, char *buf, size_t cap, const char **ret_words, size_t max_words);
 
 #endif

@@ -1,4 +1,4 @@
-/* Fuzzes shell_plain_words: whatever it accepts is words of the allowed characters only,
+/* Fuzzes mu_shell_plain_words: whatever it accepts is words of the allowed characters only,
  * split where the script had blanks, in order, none empty, no more than asked; and a script
  * holding any other character is never accepted. */
 #include <stdint.h>
@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   script[size] = '\0';
   char buf[1024];
   const char *words[9];
-  size_t n = shell_plain_words(script, buf, sizeof buf, words, 8);
+  size_t n = mu_shell_plain_words(script, buf, sizeof buf, words, 8);
   if (n == 0) return 0;
   if (n > 8 || words[n] != NULL || strchr(words[0], '=') != NULL) abort();
   /* the words, rejoined, are the script without its blanks */

@@ -1,4 +1,4 @@
-/* shell_plain_words: which scripts skip the shell, and the argv they become. */
+/* mu_shell_plain_words: which scripts skip the shell, and the argv they become. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +10,7 @@
 
 static size_t split(const char *script, const char **words) {
   static char buf[256];
-  return shell_plain_words(script, buf, sizeof buf, words, 4);
+  return mu_shell_plain_words(script, buf, sizeof buf, words, 4);
 }
 
 static void test_plain_commands_split_like_sh(void **state) {
@@ -41,7 +41,7 @@ static void test_shell_syntax_needs_the_shell(void **state) {
     if (split(need_sh[i], w) != 0) fail_msg("\"%s\" was taken as plain", need_sh[i]);
   }
   char buf[4];
-  assert_int_equal(shell_plain_words("hostname", buf, sizeof buf, w, 4), 0); /* does not fit */
+  assert_int_equal(mu_shell_plain_words("hostname", buf, sizeof buf, w, 4), 0); /* does not fit */
 }
 
 int main(void) {

@@ -365,7 +365,7 @@ static int run(muster_task *task, shell_task *st, json_t *spec, json_t *sh, char
     argv[n++] = path; /* $0 in the script */
     audit(task, st, spec, "script", interp, interp, script, strlen(script));
   } else if (script != NULL && n_args == 0 && !interp_given &&
-             (n = shell_plain_words(script, plain, sizeof plain, argv, SHELL_PLAIN_MAX_WORDS)) > 0) {
+             (n = mu_shell_plain_words(script, plain, sizeof plain, argv, SHELL_PLAIN_MAX_WORDS)) > 0) {
     /* No shell syntax: the words are the argv, as sh would have split them (plain_words.h). */
     audit(task, st, spec, "script", interp, argv[0], script, strlen(script));
   } else if (script != NULL) {
