@@ -393,8 +393,8 @@ static json_t *build_config(json_t *spec, json_t *c, const muster_task_context *
   if (g.max_image_bytes > 0) json_object_set_new(o, "max_image_bytes", json_integer(g.max_image_bytes));
   if (g.store_max_bytes > 0) json_object_set_new(o, "store_max_bytes", json_integer(g.store_max_bytes));
   if (g.store_max_age_s > 0) json_object_set_new(o, "store_max_age_s", json_integer(g.store_max_age_s));
-  if (g.require_signed) {
-    json_object_set_new(o, "require_signed", json_true());
+  if (g.require_signed) json_object_set_new(o, "require_signed", json_true());
+  if (g.signature_keys != NULL) { /* also for an admission policy's require_signed */
     json_t *keys = json_array();
     for (const char *p = g.signature_keys; p != NULL && *p;) {
       const char *e = strchr(p, ',');

@@ -4,7 +4,7 @@
  *   muster-container run CONFIG.json     pull (if needed), then run the container
  *   muster-container pull [--store DIR] [--insecure] [--ca FILE] [--platform P]
  *                         [--policy P] [--auth-env VAR] [--timeout-ms N]
- *                         [--require-signed --signature-key PUB...] IMAGE
+ *                         [--require-signed] [--signature-key PUB...] [--image-policy FILE] IMAGE
  *   muster-container pull --layout DIR [--store DIR] TAG      (an OCI image layout)
  *   muster-container pull --docker-archive TAR [--store DIR] REPO:TAG|""   (a `docker save` tar)
  *   muster-container images|gc [--store DIR] [--max-bytes N] [--max-age-s N] [--list]
@@ -175,7 +175,7 @@ static int pull_image(json_t *cfg, const char *store, mu_image *img) {
   const char *lplat = jstr(cfg, "platform", NULL);
   if (lplat == NULL || mu_platform_parse(lplat, &lo.platform, &err) != 0) mu_platform_host(&lo.platform);
   if (mu_image_pull(store, &ref, &lo, img, &err) != 0) {
-    if (!ladm.refused) return MU_NEEDS_FULL;
+    if (!ladm.refused || ladm.needs_registry) return MU_NEEDS_FULL; /* a signature needs the registry */
     mu_ctr_admission_report(&ladm); /* refused from the store: no need of the full helper */
     return 125;
   }
@@ -570,7 +570,11 @@ static int cmd_pull(int argc, char **argv) {
     else if (strcmp(o, "--default-registry") == 0) json_object_set_new(cfg, "default_registry", json_string(val));
     else if (strcmp(o, "--layout") == 0) json_object_set_new(cfg, "layout", json_string(val));
     else if (strcmp(o, "--docker-archive") == 0) json_object_set_new(cfg, "docker_archive", json_string(val));
-    else if (strcmp(o, "--signature-key") == 0) {
+    else if (strcmp(o, "--image-policy") == 0) { /* the agent's admission policy file */
+      if (json_object_get(cfg, "policy_files") == NULL) json_object_set_new(cfg, "policy_files", json_array());
+      json_array_append_new(json_object_get(cfg, "policy_files"),
+                            json_pack("{s:s, s:s}", "source", "agent", "path", val));
+    } else if (strcmp(o, "--signature-key") == 0) {
       if (json_object_get(cfg, "signature_keys") == NULL) json_object_set_new(cfg, "signature_keys", json_array());
       json_array_append_new(json_object_get(cfg, "signature_keys"), json_string(val));
     } else {

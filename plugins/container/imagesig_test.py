@@ -241,6 +241,53 @@ class Signatures(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertIn(out.split()[0], (d1, d2))  # the platform's manifest under the signed index
 
+    def test_admission_policy_require_signed(self):
+        """The admission policy's require_signed (lib/imagepolicy) through the same verifier:
+        trusted_keys narrows the agent's signature keys by name; refusals name the rule and
+        fetch no layer; a warm start in the lite helper hands the check to the full one."""
+        ref, digest, layers = self.push("s/policy", "policy\n")
+        pol = os.path.join(self.tmp, "policy.yaml")
+        with open(pol, "w") as f:
+            f.write("require_signed: true\ntrusted_keys: [k1]\n")
+        store = tempfile.mkdtemp(prefix="store.", dir=self.tmp)
+
+        def pull(image):
+            argv = [HELPER, "pull", "--store", store, "--insecure", "--image-policy", pol,
+                    "--signature-key", self.pub("k1"), "--signature-key", self.pub("k2"), image]
+            return subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        p = pull(ref)
+        self.assertEqual(p.returncode, 125)
+        self.assertIn("require_signed: no signature for", p.stderr)
+        self.sign(ref, "k2")  # a key the agent has, but not one the policy names
+        p = pull(ref)
+        self.assertEqual(p.returncode, 125)
+        self.assertIn("is signed by an untrusted key", p.stderr)
+        for d in layers:
+            self.assertNotIn(d, self.reg.blob_gets("s/policy"))
+        self.sign(ref, "k1")
+        p = pull(ref)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout.split()[0], digest)
+        # warm: the image is in the store, and the check still runs (through the full helper)
+        state = tempfile.mkdtemp(prefix="task.", dir=self.tmp)
+        conf = os.path.join(state, "c.json")
+        with open(conf, "w") as f:
+            json.dump({"store": store, "image": ref, "insecure": True, "state_dir": state, "pull_only": True,
+                       "policy_files": [{"source": "agent", "path": pol}],
+                       "signature_keys": [self.pub("k1")]}, f)
+        p = subprocess.run([HELPER, "run", conf], capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout.split()[0], digest)
+        with open(pol, "w") as f:
+            f.write("require_signed: true\ntrusted_keys: [k3]\n")
+        with open(conf, "w") as f:
+            json.dump({"store": store, "image": ref, "insecure": True, "state_dir": state, "pull_only": True,
+                       "policy_files": [{"source": "agent", "path": pol}],
+                       "signature_keys": [self.pub("k1"), self.pub("k3")]}, f)
+        p = subprocess.run([HELPER, "run", conf], capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 125, p.stdout)
+        self.assertIn("signed by an untrusted key", p.stderr)
+
     def test_usage_errors(self):
         rc, out, err = cli("image", "sign", "x/y:1")
         self.assertEqual(rc, 2)
