@@ -5,7 +5,8 @@ loopback docker-registry (plugins/container/regfixture.py).
 The operator's story: sign an image with `muster image sign`, check it with `muster image
 verify`; a job runs the signed image on a host that requires signatures, and says who signed
 it; a job with an unsigned image, or with another image's signature attached, fails with the
-reason, and the registry never served a layer of it.
+reason, and the registry never served a layer of it. The cluster's admission policy
+(`muster policy set` with require_signed) is checked by the same verifier.
 
 argv: MUSTERD AGENT CLI PLUGIN_SO MUSTER_CONTAINER REGFIXTURE_PY
 """
@@ -118,5 +119,49 @@ def test_require_signed(c):
         reg.close()
 
 
+def test_cluster_policy_require_signed(c):
+    """`muster policy set` with require_signed: the agent's helper checks signatures with the
+    same verifier (the agent's MUSTER_CONTAINER_SIGNATURE_KEYS, narrowed by trusted_keys to the
+    key named ops-2026); the unsigned image is refused naming the rule, the signed one runs."""
+    if not can_run("test_cluster_policy_require_signed"):
+        return
+    reg = rf.Registry(access_log=True)
+    try:
+        rf.push_run_image(reg, "t/signed", "1")
+        unsigned_layer = rf.busybox_layer(lambda l: l.file("hello.txt", "not signed\n"))
+        reg.push_image("t/unsigned", "1", [unsigned_layer], rf.run_image_config())
+        keys = tempfile.mkdtemp(prefix="keys.", dir=c.workdir)
+        c.cli("keygen", "--out", os.path.join(keys, "ops-2026"))
+        c.cli("image", "sign", "%s/t/signed:1" % reg.host, "--key", os.path.join(keys, "ops-2026.key"), "--insecure")
+        plugins = tempfile.mkdtemp(prefix="ctr-plugins.", dir=c.workdir)
+        os.symlink(PLUGIN_SO, os.path.join(plugins, "libmuster_container.so"))
+        os.symlink(HELPER, os.path.join(plugins, "muster-container"))
+        os.environ.update(MUSTER_CONTAINER_STORE=os.path.join(c.workdir, "images"),
+                          MUSTER_CONTAINER_INSECURE_REGISTRIES=reg.host,
+                          MUSTER_CONTAINER_SIGNATURE_KEYS=os.path.join(keys, "ops-2026.pub"))
+        os.environ.pop("MUSTER_CONTAINER_HELPER", None)
+        os.environ.pop("MUSTER_CONTAINER_REQUIRE_SIGNED", None)
+        c.start_musterd()
+        c.start_agent("box-1", "role=ctr", "--heartbeat-interval", "300ms", plugin_dir=plugins)
+        wait_until("the agent to connect", lambda: c.states().get("box-1") == "AGENT_CONNECTED")
+        policy = os.path.join(c.workdir, "policy.yaml")
+        with open(policy, "w") as f:
+            f.write("require_signed: true\ntrusted_keys: [ops-2026]\n")
+        c.cli("policy", "set", policy)
+
+        def refused():
+            rc, run, err = run_image(c, "unsigned", "%s/t/unsigned:1" % reg.host)
+            return rc != 0 and "require_signed: no signature for" in run.get("message", "") and run
+        run = wait_until("the pushed policy to refuse the unsigned image", refused, timeout=30)
+        assert "refused by the admission policy" in run["message"], run
+        layer = rf.sha(rf.compress(unsigned_layer, "gzip")[0])
+        assert layer not in reg.blob_gets("t/unsigned"), reg.blob_gets("t/unsigned")
+        rc, run, err = run_image(c, "signed", "%s/t/signed:1" % reg.host)
+        assert rc == 0 and run["outputTail"] == "hello from the image\n", (run, err)
+    finally:
+        os.environ.pop("MUSTER_CONTAINER_SIGNATURE_KEYS", None)
+        reg.close()
+
+
 if __name__ == "__main__":
-    main([test_require_signed])
+    main([test_require_signed, test_cluster_policy_require_signed])
