@@ -20,7 +20,7 @@
 #include "lib/bundle/keys.h"
 #include "plugins/container/imagesig.h"
 #include "plugins/container/registry.h"
-#include "plugins/container/registry_push.h"
+#include "plugins/container/registry_write.h"
 
 #define MU_IMAGESIG_DEFAULT_MAX 16
 

@@ -556,7 +556,7 @@ done:
   return rc;
 }
 
-/* ---- any request (registry_push.c's writes, HEADs, referrers) ---- */
+/* ---- any request (registry_write.c's writes, HEADs, referrers) ---- */
 
 const mu_imgref *mu_registry_ref(const mu_registry *r) { return &r->ref; }
 

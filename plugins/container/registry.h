@@ -53,7 +53,7 @@ int mu_registry_get_manifest(mu_registry *r, const char *reference, char **ret_b
 /* GETs blobs/<d->digest> into dest (see above). MU_EIO names the digest on a mismatch. */
 int mu_registry_get_blob(mu_registry *r, const mu_descriptor *d, const char *dest, mu_err *err);
 
-/* ---- any request: the writes (registry_push.h) and lookups build on this ---- */
+/* ---- any request: the writes (registry_write.h) and lookups build on this ---- */
 
 typedef struct mu_registry_req {
   const char *method;         /* "GET", "HEAD", "POST", "PUT", "PATCH" */

@@ -1,7 +1,7 @@
-/* Registry v2 writes and small reads (see registry_push.h). Uploads are monolithic: one POST
+/* Registry v2 writes and small reads (see registry_write.h). Uploads are monolithic: one POST
  * for an upload session, one PUT with every byte and the digest (distribution-spec "pushing a
  * blob monolithically"); signatures and configs are small, layers go through the same path. */
-#include "plugins/container/registry_push.h"
+#include "plugins/container/registry_write.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>

@@ -1,16 +1,16 @@
-/* Test tool for registry_push.h against a real registry (imagesig_test.py): stores a file as a
+/* Test tool for registry_write.h against a real registry (imagesig_test.py): stores a file as a
  * blob in REPO (plain http, loopback), optionally asking for a cross-repository mount first,
  * and prints how: "uploaded", "existed" or "mounted" and the digest.
- *   registry_push_tool HOST:PORT/REPO FILE [MOUNT_FROM_REPO] */
+ *   registry_write_tool HOST:PORT/REPO FILE [MOUNT_FROM_REPO] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "plugins/container/registry_push.h"
+#include "plugins/container/registry_write.h"
 
 int main(int argc, char **argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: registry_push_tool HOST:PORT/REPO FILE [MOUNT_FROM_REPO]\n");
+    fprintf(stderr, "usage: registry_write_tool HOST:PORT/REPO FILE [MOUNT_FROM_REPO]\n");
     return 2;
   }
   mu_imgref ref;
