@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/temp_bundle.h"
 #include "cli/cp_extract.h"
 #include "cli/nodeset.h"
 #include "cli/watch.h"
@@ -238,20 +239,6 @@ static int pack_sources(const cp_args *a, const char *work, const char *name, ui
   return rc;
 }
 
-static int delete_bundle(const mu_cli_opts *opts, const char *ref) {
-  Muster__V1__DeleteBundleRequest req = MUSTER__V1__DELETE_BUNDLE_REQUEST__INIT;
-  req.ref = (char *)ref;
-  ProtobufCMessage *reply = NULL;
-  mu_err err = {0};
-  if (mu_cli_unary(opts, "/muster.v1.Admin/DeleteBundle", &req.base, &muster__v1__delete_bundle_response__descriptor,
-                   &reply, &err) != 0) {
-    fprintf(stderr, "muster cp: could not remove bundle %s (muster bundle rm %s): %s\n", ref, ref, err.msg);
-    return -1;
-  }
-  protobuf_c_message_free_unpacked(reply, NULL);
-  return 0;
-}
-
 /* Submits the one-task job; returns the exit code of watching it (2 for a refusal). */
 static int run_job(const mu_cli_opts *opts, cp_args *a, char **command, size_t n_command, const char *bundle, int quiet,
                    char *job_id, size_t job_id_size) {
@@ -289,12 +276,8 @@ static int copy_to_hosts(const mu_cli_opts *opts, cp_args *a) {
     fprintf(stderr, "muster cp: a temporary directory: %s\n", strerror(errno));
     return 1;
   }
-  const char *user = getenv("USER");
   char name[96], ref[128];
-  snprintf(name, sizeof name, "cp-%.40s-%lld", user && user[0] ? user : "user", (long long)mu_now_ms());
-  for (char *c = name; *c; c++)
-    if (!(*c >= 'a' && *c <= 'z') && !(*c >= '0' && *c <= '9') && *c != '-') *c = '-';
-  snprintf(ref, sizeof ref, "%s@1.0.0", name);
+  mu_cli_temp_bundle_name("cp", name, sizeof name, ref, sizeof ref);
   uint8_t *data = NULL;
   size_t len = 0;
   char *sig = NULL;
@@ -315,7 +298,7 @@ static int copy_to_hosts(const mu_cli_opts *opts, cp_args *a) {
   char *command[] = {"sh", "-c", (char *)copy_script, "muster-cp", a->paths[a->n_paths - 1]};
   char job_id[128];
   status = run_job(opts, a, command, 5, ref, opts->quiet, job_id, sizeof job_id);
-  delete_bundle(opts, ref);
+  mu_cli_temp_bundle_delete(opts, "muster cp", ref);
 out:
   free(data);
   free(sig);

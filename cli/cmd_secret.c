@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
-#include "controlplane/secret_box.h"
+#include "lib/secrets/secret_box.h"
 #include "muster/v1/secret.pb-c.h"
 
 static const char secret_usage[] =

@@ -8,7 +8,7 @@
 
 #include "cli/commands.h"
 #include "lib/jobcounts/jobcounts.h"
-#include "controlplane/token_codec.h"
+#include "lib/tokens/token_codec.h"
 #include "lib/base/clock.h"
 #include "muster/v1/token.pb-c.h"
 

@@ -1,7 +1,7 @@
 /* The secret store of musterd (docs/security.md#secrets): named values kept encrypted in etcd
  * `secrets/<name>` (in memory with --no-etcd) under the key given with --secret-key (config
  * secret_key), each with a version, a scope (an agent selector: the only agents the value is
- * ever sent to) and who changed it when. Records are sealed and opened by secret_box.h; writes
+ * ever sent to) and who changed it when. Records are sealed and opened by lib/secrets/secret_box.h; writes
  * go through the leader's fenced store one at a time; followers keep the sealed records from
  * their watch and decrypt nothing. A value is decrypted only at dispatch, for the one agent
  * that runs the task, and travels only in that Assign (Assign.secrets): never in a job or task

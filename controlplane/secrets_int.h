@@ -3,7 +3,7 @@
 #ifndef MU_CP_SECRETS_INT_H
 #define MU_CP_SECRETS_INT_H
 
-#include "controlplane/secret_box.h"
+#include "lib/secrets/secret_box.h"
 #include "controlplane/secrets.h"
 #include "lib/config/config_field.h"
 

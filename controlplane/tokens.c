@@ -16,7 +16,7 @@
 #include "controlplane/audit.h"
 #include "controlplane/cluster.h"
 #include "controlplane/daemon.h"
-#include "controlplane/token_codec.h"
+#include "lib/tokens/token_codec.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/rpc/pb.h"

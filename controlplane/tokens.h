@@ -3,7 +3,7 @@
  * optional scope selector and task types, a TTL, and a revoked flag. The gate (authz.c)
  * authenticates with what this member holds in memory: no etcd round trip per call. The
  * leader writes records through its fenced store; followers apply them from their watch.
- * The format, hashing and record codec are token_codec.h's. */
+ * The format, hashing and record codec are lib/tokens/token_codec.h's. */
 #ifndef MU_CP_TOKENS_H
 #define MU_CP_TOKENS_H
 

@@ -93,11 +93,15 @@ def test_deb_metadata(s):
         "./usr/bin/muster-agent": "-rwxr-xr-x",
         "./usr/libexec/muster/muster-exec": "-rwxr-xr-x",
         "./usr/libexec/muster/muster-plugin-host": "-rwxr-xr-x",
+        "./usr/libexec/muster/muster-image-build": "-rwxr-xr-x",
         "./usr/lib/muster/plugins/libmuster_shell.so": "-rw-r--r--",
         "./usr/lib/muster/plugins/libmuster_http.so": "-rw-r--r--",
         "./usr/lib/muster/plugins/libmuster_python.so": "-rw-r--r--",
         "./usr/lib/muster/plugins/libmuster_flink.so": "-rw-r--r--",
         "./usr/lib/muster/plugins/libmuster_spark.so": "-rw-r--r--",
+        "./usr/lib/muster/plugins/libmuster_container.so": "-rw-r--r--",
+        "./usr/lib/muster/plugins/muster-container": "-rwxr-xr-x",
+        "./usr/lib/muster/plugins/muster-container-full": "-rwxr-xr-x",
         "./lib/systemd/system/musterd.service": "-rw-r--r--",
         "./lib/systemd/system/muster-agent.service": "-rw-r--r--",
         "./etc/muster/agent.yaml": "-rw-r--r--", "./etc/muster/musterd.yaml": "-rw-r--r--",
@@ -191,6 +195,8 @@ def test_install_script(s):
                     ("usr/local/libexec/muster/muster-exec", 0o755),
                     ("usr/local/libexec/muster/muster-plugin-host", 0o755),
                     ("usr/local/lib/muster/plugins/libmuster_shell.so", 0o644),
+                    ("usr/local/lib/muster/plugins/muster-container", 0o755),
+                    ("usr/local/lib/muster/plugins/muster-container-full", 0o755),
                     ("usr/local/share/man/man1/muster.1.gz", 0o644),
                     ("etc/muster/agent.yaml", 0o644), ("etc/muster/tls", 0o700),
                     ("etc/systemd/system/muster-agent.service", 0o644),
@@ -243,7 +249,7 @@ def test_installed_binaries_run_a_task(s):
     harness.wait_until("the agent's task types", lambda: "task types:" in agent.text())
     log = agent.text()
     types = log.split("task types: ", 1)[1].split("\n", 1)[0]
-    assert sorted(types.split(", ")) == ["flink", "http", "python", "shell", "spark"], log[-2000:]
+    assert sorted(types.split(", ")) == ["container", "flink", "http", "python", "shell", "spark"], log[-2000:]
     assert "plugin dir %s/../lib/muster/plugins" % bindir in log, log[-2000:]
     assert "muster-exec not found" not in log, log[-2000:]
     # The CLI reaches it through a context of its config file (no --addr/--ca flags).

@@ -17,7 +17,7 @@ version=$(tar -xOf "$dist" ./VERSION)
 
 # The package owning each library, from one dpkg-query over every spelling of its path
 # (usrmerge: a library may be registered under /lib or /usr/lib, by its link name or target).
-libs=$(for f in "$root"/usr/bin/* "$root"/usr/libexec/muster/* "$root"/usr/lib/muster/plugins/*.so; do
+libs=$(for f in "$root"/usr/bin/* "$root"/usr/libexec/muster/* "$root"/usr/lib/muster/plugins/*.so "$root"/usr/lib/muster/plugins/muster-container*; do
          ldd "$f"
        done | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | sort -u)
 variants() {

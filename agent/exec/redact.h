@@ -12,7 +12,7 @@
  * inside a value (the task was killed mid-print) has that tail replaced too when it is
  * MU_REDACT_MIN bytes or more. Values shorter than MU_REDACT_MIN bytes are ignored: redacting
  * every "a" would destroy output and hint at the value anyway; the control plane refuses to
- * store such short secrets (secret_box.h). */
+ * store such short secrets (lib/secrets/secret_box.h). */
 #ifndef MU_REDACT_H
 #define MU_REDACT_H
 

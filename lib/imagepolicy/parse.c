@@ -61,7 +61,7 @@ static int expect_scalar(mu_yaml_field *f, const char **ret, mu_err *err) {
 }
 
 static int read_bool(mu_yaml_field *f, bool *ret, mu_err *err) {
-  const char *s;
+  const char *s = NULL;
   int rc = expect_scalar(f, &s, err);
   if (rc != 0) return rc;
   if (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0) *ret = true;

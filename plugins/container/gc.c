@@ -222,6 +222,44 @@ static void remove_image(const char *root, gc_image *v, size_t n, size_t i) {
   unlink(p);
 }
 
+/* The image builder's layer cache (build.h, <root>/build-cache/<key>: a small JSON naming a
+ * layer blob; its mtime is its last use). Entries unused for max_age_s go, with their layer
+ * blob unless an image left in the store names it; an entry whose blob is gone goes at any
+ * age (it could only miss). */
+static void sweep_build_cache(const char *root, const gc_image *v, size_t n, int64_t max_age_s, int64_t now) {
+  char dir[PATH_MAX];
+  snprintf(dir, sizeof dir, "%s/build-cache", root);
+  DIR *d = opendir(dir);
+  if (d == NULL) return;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    struct stat st;
+    if (e->d_name[0] == '.' || fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+        st.st_size > 4096)
+      continue;
+    char path[PATH_MAX], text[4097] = "", digest[80] = "", blob[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    ssize_t got = fd >= 0 ? read(fd, text, sizeof text - 1) : -1;
+    if (fd >= 0) close(fd);
+    if (got < 0) continue;
+    text[got] = '\0';
+    const char *at = strstr(text, "\"digest\":\"");
+    if (at != NULL) snprintf(digest, sizeof digest, "%.71s", at + 10);
+    char *q = strchr(digest, '"');
+    if (q != NULL) *q = '\0';
+    bool has_blob = mu_digest_valid(digest);
+    struct stat bs;
+    if (has_blob) snprintf(blob, sizeof blob, "%s/blobs/sha256/%s", root, digest + 7);
+    bool dangling = has_blob && stat(blob, &bs) != 0;
+    bool old = max_age_s > 0 && now - st.st_mtime > max_age_s;
+    if (!dangling && !old) continue;
+    unlink(path);
+    if (old && has_blob && !dangling && !named_by_other(v, n, (size_t)-1, digest)) unlink(blob);
+  }
+  closedir(d);
+}
+
 int mu_store_gc(const char *root, const mu_gc_opts *opts, mu_gc_result *ret, mu_err *err) {
   memset(ret, 0, sizeof *ret);
   gc_image *v;
@@ -251,6 +289,7 @@ int mu_store_gc(const char *root, const mu_gc_opts *opts, mu_gc_result *ret, mu_
     if (v[i].in_use) ret->images_in_use++;
     else if (!v[i].removed) ret->images_kept++;
   }
+  sweep_build_cache(root, v, n, opts->max_age_s, now);
   /* stale work files */
   char tmp[PATH_MAX];
   snprintf(tmp, sizeof tmp, "%s/tmp", root);

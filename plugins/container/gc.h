@@ -5,7 +5,9 @@
  * Each use also touches the rootfs dir's mtime, which is the image's last use for GC.
  * GC removes images (rootfs, manifest, the refs that name it, then every blob no remaining
  * manifest names) unused for longer than max_age, then the least recently used ones until
- * the store is at most max_bytes. Partial files in tmp/ older than an hour go too. */
+ * the store is at most max_bytes. Partial files in tmp/ older than an hour go too, and so do
+ * the image builder's cache entries unused for max_age (with their layer blobs when no image
+ * left names them) and those whose blob is gone. */
 #ifndef MU_GC_H
 #define MU_GC_H
 

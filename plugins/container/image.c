@@ -598,6 +598,8 @@ void mu_store_blob_path(const char *root, const char *digest, char *buf, size_t 
   blob_path(root, digest, buf, cap);
 }
 
+void mu_store_ref_path(const char *root, const mu_imgref *ref, char *buf, size_t cap) { ref_path(root, ref, buf, cap); }
+
 int mu_store_read_blob(const char *root, const char *digest, char **ret, size_t *ret_len, mu_err *err) {
   int rc = read_blob(root, digest, ret, ret_len, err);
   if (rc == MU_ENOENT) return mu_err_set(err, MU_ENOENT, "blob %s: missing or damaged in the store", digest);

@@ -1,7 +1,7 @@
 /* The secret store's crypto (secret_box.h): key files, key ids, and the sealed record codec.
  * Pure functions over libsodium and jansson; the daemon side (secrets.c) owns the records,
  * the RPCs and etcd. */
-#include "controlplane/secret_box.h"
+#include "lib/secrets/secret_box.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -1,7 +1,7 @@
 /* Admin bearer tokens without the daemon (token_codec.h): making a token, splitting a
  * presented one, checking it against its record (constant-time hash compare, revocation,
  * expiry), field checks, and the JSON record kept in etcd. */
-#include "controlplane/token_codec.h"
+#include "lib/tokens/token_codec.h"
 
 #include <stdio.h>
 #include <stdlib.h>

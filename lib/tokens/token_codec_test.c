@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "controlplane/token_codec.h"
+#include "lib/tokens/token_codec.h"
 
 #define NOW 1717171717000LL
 

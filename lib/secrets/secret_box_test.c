@@ -14,7 +14,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "controlplane/secret_box.h"
+#include "lib/secrets/secret_box.h"
 
 static const char value[] = "hunter2-correct-horse";
 

@@ -8,8 +8,8 @@
  * characters), optionally followed by a newline. A file readable or writable by group or
  * others (mode wider than 0600) is refused. The key id is the first 8 bytes of a BLAKE2b hash
  * of the key, in hex: it names a key in messages without revealing it. */
-#ifndef MU_CP_SECRET_BOX_H
-#define MU_CP_SECRET_BOX_H
+#ifndef MU_SECRETS_SECRET_BOX_H
+#define MU_SECRETS_SECRET_BOX_H
 
 #include <stddef.h>
 #include <stdint.h>

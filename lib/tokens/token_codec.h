@@ -4,8 +4,8 @@
  * BLAKE2b-256 hash is stored: tokens carry 256 bits of entropy, so a fast hash is as safe as
  * a slow one and keeps authenticating every call cheap. tokens.c holds the records in memory
  * and serves the RPCs. */
-#ifndef MU_CP_TOKEN_CODEC_H
-#define MU_CP_TOKEN_CODEC_H
+#ifndef MU_TOKENS_TOKEN_CODEC_H
+#define MU_TOKENS_TOKEN_CODEC_H
 
 #include <stddef.h>
 #include <stdint.h>
