@@ -73,11 +73,17 @@ def test_require_signed(c):
         os.symlink(PLUGIN_SO, os.path.join(plugins, "libmuster_container.so"))
         os.symlink(HELPER, os.path.join(plugins, "muster-container"))
         os.environ.update(MUSTER_CONTAINER_STORE=os.path.join(c.workdir, "images"),
-                          MUSTER_CONTAINER_INSECURE_REGISTRIES=reg.host, MUSTER_CONTAINER_REQUIRE_SIGNED="1",
-                          MUSTER_CONTAINER_SIGNATURE_KEYS=os.path.join(keys, "release.pub"))
+                          MUSTER_CONTAINER_INSECURE_REGISTRIES=reg.host)
         os.environ.pop("MUSTER_CONTAINER_HELPER", None)
+        # agent.yaml's container_require_signed / container_signature_keys (the agent checks the
+        # keys at start and hands both to the plugin)
+        agent_yaml = os.path.join(c.workdir, "agent-signed.yaml")
+        with open(agent_yaml, "w") as f:
+            f.write("container_require_signed: true\ncontainer_signature_keys: [%s]\n"
+                    % os.path.join(keys, "release.pub"))
         c.start_musterd()
-        c.start_agent("box-1", "role=ctr", "--heartbeat-interval", "300ms", plugin_dir=plugins)
+        c.start_agent("box-1", "role=ctr", "--heartbeat-interval", "300ms", "--config", agent_yaml,
+                      plugin_dir=plugins)
         wait_until("the agent to connect", lambda: c.states().get("box-1") == "AGENT_CONNECTED")
 
         rc, run, err = run_image(c, "signed", "%s/t/signed:1" % reg.host)
@@ -163,5 +169,24 @@ def test_cluster_policy_require_signed(c):
         reg.close()
 
 
+def test_require_signed_config_refused(c):
+    """container_require_signed without container_signature_keys, or with a key file that does
+    not load, stops the agent at start naming the key (exit 2), rather than refusing every image."""
+    import subprocess
+    bad_key = os.path.join(c.workdir, "not-a-key.pub")
+    with open(bad_key, "w") as f:
+        f.write("not a key\n")
+    for body, needle in (("container_require_signed: true\n", "container_require_signed: no container_signature_keys"),
+                         ("container_signature_keys: [%s]\n" % bad_key, "container_signature_keys")):
+        cfg = os.path.join(c.workdir, "agent-bad.yaml")
+        with open(cfg, "w") as f:
+            f.write(body)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MUSTER_CONTAINER_")}
+        r = subprocess.run([c.agent_bin, "--config", cfg, "--control", "127.0.0.1:1", "--id", "bad-1", "--insecure",
+                            "--spool-dir", os.path.join(c.workdir, "spool-bad")],
+                           capture_output=True, text=True, timeout=30, env=env)
+        assert r.returncode != 0 and needle in r.stderr, (r.returncode, r.stderr[-2000:])
+
+
 if __name__ == "__main__":
-    main([test_require_signed, test_cluster_policy_require_signed])
+    main([test_require_signed, test_cluster_policy_require_signed, test_require_signed_config_refused])
