@@ -276,10 +276,10 @@ static int daemon_start(mu_daemon *d, const mu_console_config *web, mu_err *err)
     mu_bundle_store_etcd_config bc = {.prefix = d->cfg.etcd_prefix,
                                       .chunk_bytes = d->bundle_cfg->store_chunk_bytes,
                                       .max_bytes = d->bundle_cfg->max_store_bytes};
-    if ((rc = mu_wiring_start_cluster(d, err)) != 0 ||
-        (rc = mu_bundle_store_etcd_new(d->loop, d->cluster->etcd, d->cluster->store, &bc, &store, err)) != 0 ||
-        (rc = mu_bundles_start(d, store, err)) != 0)
-      return rc;
+    rc = mu_wiring_start_cluster(d, err);
+    if (rc == 0) rc = mu_bundle_store_etcd_new(d->loop, d->cluster->etcd, d->cluster->store, &bc, &store, err);
+    if (rc == 0) rc = mu_bundles_start(d, store, err);
+    if (rc != 0) return rc;
   }
   rc = mu_metrics_start(d, err);
   if (rc != 0) return rc;

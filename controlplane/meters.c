@@ -24,7 +24,8 @@ static const double rpc_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.
 
 int mu_meters_new(mu_meters **ret, mu_err *err) {
   mu_meters *m = calloc(1, sizeof *m);
-  if (m == NULL || (m->reg = mu_metrics_new()) == NULL) {
+  if (m != NULL) m->reg = mu_metrics_new();
+  if (m == NULL || m->reg == NULL) {
     free(m);
     return mu_err_set(err, MU_ENOMEM, "out of memory");
   }
