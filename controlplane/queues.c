@@ -14,9 +14,8 @@ int mu_queue_name_check(const char *name, mu_err *err) {
   if (n == 0 || n >= MU_QUEUE_NAME) return mu_err_set(err, MU_EINVAL, "queue name must be 1-%d characters", MU_QUEUE_NAME - 1);
   for (size_t i = 0; i < n; i++) {
     char c = name[i];
-    int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
-             c == '.';
-    if (!ok) return mu_err_set(err, MU_EINVAL, "queue name '%s': only letters, digits, '_', '-' and '.'", name);
+    int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    if (!ok) return mu_err_set(err, MU_EINVAL, "queue name '%s': only letters, digits, '_' and '-'", name);
   }
   return 0;
 }
@@ -40,6 +39,29 @@ int mu_queue_table_set(mu_queue_table *t, const char *name, uint32_t weight, uin
   q->weight = weight ? weight : 1;
   q->max_running = max_running;
   return 0;
+}
+
+int mu_queue_table_apply(mu_queue_table *t, const char *key, const char *value, mu_err *err) {
+  const char *dot = strrchr(key, '.');
+  char name[MU_QUEUE_NAME];
+  if (dot == NULL || (size_t)(dot - key) >= sizeof name)
+    return mu_err_set(err, MU_EINVAL, "queues: '%s': expected NAME.weight or NAME.max_running", key);
+  snprintf(name, sizeof name, "%.*s", (int)(dot - key), key);
+  char *end = NULL;
+  unsigned long v = strtoul(value, &end, 10);
+  if (value[0] < '0' || value[0] > '9' || *end != '\0' || v > 1000000)
+    return mu_err_set(err, MU_EINVAL, "queues: %s: expected a number, got '%s'", key, value);
+  const mu_queue_def *q = mu_queue_find(t, name);
+  uint32_t weight = q ? q->weight : 1, max_running = q ? q->max_running : 0;
+  if (strcmp(dot + 1, "weight") == 0) {
+    if (v == 0) return mu_err_set(err, MU_EINVAL, "queues: %s: weight must be 1..%d", key, MU_QUEUE_WEIGHT_MAX);
+    weight = (uint32_t)v;
+  } else if (strcmp(dot + 1, "max_running") == 0) {
+    max_running = (uint32_t)v;
+  } else {
+    return mu_err_set(err, MU_EINVAL, "queues: %s: unknown setting (known: weight, max_running)", key);
+  }
+  return mu_queue_table_set(t, name, weight, max_running, err);
 }
 
 int mu_queue_table_rm(mu_queue_table *t, const char *name) {

@@ -27,11 +27,14 @@ typedef struct mu_queue_table {
   size_t n;
 } mu_queue_table;
 
-/* 0 when name is a valid queue name (1-63 of [A-Za-z0-9_.-]), else MU_EINVAL naming it. */
+/* 0 when name is a valid queue name (1-63 of [A-Za-z0-9_-]), else MU_EINVAL naming it. */
 int mu_queue_name_check(const char *name, mu_err *err);
 /* Adds or replaces name's entry (weight 0 is 1). MU_EINVAL for a bad name or weight,
  * MU_ENOSPC when the table is full. */
 int mu_queue_table_set(mu_queue_table *t, const char *name, uint32_t weight, uint32_t max_running, mu_err *err);
+/* Applies one musterd config setting "NAME.weight" or "NAME.max_running" = value (a queue
+ * first named gets weight 1, no limit). MU_EINVAL naming the bad key or value. */
+int mu_queue_table_apply(mu_queue_table *t, const char *key, const char *value, mu_err *err);
 /* Removes name's entry; 0 when it was there, MU_ENOENT when not. */
 int mu_queue_table_rm(mu_queue_table *t, const char *name);
 /* The definition of queue name ("" or NULL: default), or NULL when the table has no such

@@ -51,6 +51,14 @@ static int type_limits(mu_daemon *d, mu_err *err) {
   return 0;
 }
 
+/* musterd's queues {etl: {weight: 3, max_running: 4}} into the scheduler's queue table. */
+static int config_queues(mu_daemon *d, mu_err *err) {
+  const mu_labels *l = &d->cfg.queues;
+  for (size_t i = 0; i < l->n; i++)
+    if (mu_queue_table_apply(&d->sched->cfg.queues, l->items[i].key, l->items[i].value, err) != 0) return err->code;
+  return 0;
+}
+
 int mu_wiring_new(mu_daemon *d, int no_etcd, mu_err *err) {
   d->sched = calloc(1, sizeof *d->sched);
   d->persist = calloc(1, sizeof *d->persist);
@@ -74,7 +82,7 @@ int mu_wiring_new(mu_daemon *d, int no_etcd, mu_err *err) {
   /* what the scheduler's submit checks need before it starts (mu_wiring_start_scheduler) */
   d->sched->cfg.max_tasks = d->cfg.max_job_tasks;
   d->sched->cfg.max_task_runs = d->cfg.max_task_runs;
-  if (type_limits(d, err) != 0) {
+  if (type_limits(d, err) != 0 || config_queues(d, err) != 0) {
     mu_wiring_free(d);
     return err->code;
   }
@@ -188,6 +196,7 @@ void mu_wiring_start_scheduler(mu_daemon *d) {
       .hold_priority_floor = (int32_t)d->cfg.hold_priority_floor,
   };
   memcpy(cfg.type_limits, d->sched->cfg.type_limits, sizeof cfg.type_limits);
+  cfg.queues = d->sched->cfg.queues;
   mu_sched_hooks hooks = {
       .ud = d,
       .leading = hook_leading,
