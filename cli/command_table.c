@@ -17,6 +17,8 @@ const mu_cli_command mu_cli_commands[] = {
     {"stats", "figures and anomaly flags (SLOW, NEAR_OOM, ...) of a task's finished runs", NULL, mu_cmd_stats, NULL},
     {"doctor", "check the control plane and agents: each OK, WARN or FAIL with a fix", NULL, mu_cmd_doctor, NULL},
     {"cancel", "cancel a job", NULL, mu_cmd_cancel, NULL},
+    {"hold", "hold a job: HELD, no new hosts start until released", NULL, mu_cmd_hold, NULL},
+    {"release", "release a job held with muster hold", NULL, mu_cmd_release, NULL},
     {"jobs", "list jobs", NULL, mu_cmd_jobs, NULL},
     {"savepoints", "list the savepoint catalogue: completed savepoints per task name", NULL, mu_cmd_savepoints, NULL},
     {"flink", "Flink tasks: trigger a savepoint, upgrade a running job (flink --help)", "savepoint upgrade",

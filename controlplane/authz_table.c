@@ -32,6 +32,8 @@ static const struct {
     {"/muster.v1.Admin/SubmitJob", MU_PERM_OPERATE},
     {"/muster.v1.Admin/RunAdhoc", MU_PERM_OPERATE},
     {"/muster.v1.Admin/CancelJob", MU_PERM_OPERATE},
+    {"/muster.v1.Admin/HoldJob", MU_PERM_OPERATE},
+    {"/muster.v1.Admin/ReleaseJob", MU_PERM_OPERATE},
     {"/muster.v1.Admin/DrainAgent", MU_PERM_OPERATE},
     /* schedules: create checks the job as SubmitJob does, for this caller */
     {"/muster.v1.Schedules/CreateSchedule", MU_PERM_OPERATE},
