@@ -39,6 +39,7 @@ const mu_cli_command mu_cli_commands[] = {
     {"pki", "make a CA, issue and revoke certificates, show one (pki --help)", "init issue crl show", mu_cmd_pki, NULL},
     {"job", "job templates: job template create|ls|show|rm (job --help)", "template", mu_cmd_job, NULL},
     {"dispatch", "create a job from a template: dispatch NAME key=value ...", NULL, mu_cmd_dispatch, NULL},
+    {"queue", "named queues: weights and running limits (queue --help)", "set ls rm", mu_cmd_queue, NULL},
     {"schedule", "run a job at cron times, each slot exactly once (schedule --help)",
      "create ls show pause resume rm trigger", mu_cmd_schedule, NULL},
     {"token", "create, list or revoke bearer tokens for admin callers (token --help)", "create ls revoke", mu_cmd_token,

@@ -43,6 +43,7 @@ static const struct {
     {"/muster.v1.Schedules/TriggerSchedule", MU_PERM_OPERATE},
     /* job templates: create checks the job as SubmitJob does; Dispatch submits one */
     {"/muster.v1.Templates/ListTemplates", MU_PERM_VIEW},
+    {"/muster.v1.Queues/ListQueues", MU_PERM_VIEW},
     {"/muster.v1.ImagePolicies/GetImagePolicy", MU_PERM_VIEW},
     {"/muster.v1.ImagePolicies/TestImagePolicy", MU_PERM_VIEW},
     {"/muster.v1.Templates/GetTemplate", MU_PERM_VIEW},
@@ -55,6 +56,9 @@ static const struct {
     {"/muster.v1.Admin/DeleteBundle", MU_PERM_ADMIN},
     {"/muster.v1.Admin/RemoveAgent", MU_PERM_ADMIN},
     {"/muster.v1.ImagePolicies/SetImagePolicy", MU_PERM_ADMIN},
+    /* named queues: shares and limits of everyone's jobs */
+    {"/muster.v1.Queues/SetQueue", MU_PERM_ADMIN},
+    {"/muster.v1.Queues/DeleteQueue", MU_PERM_ADMIN},
     {"/muster.v1.Tokens/CreateToken", MU_PERM_ADMIN},
     {"/muster.v1.Tokens/ListTokens", MU_PERM_ADMIN},
     {"/muster.v1.Tokens/RevokeToken", MU_PERM_ADMIN},

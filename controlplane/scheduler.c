@@ -568,6 +568,11 @@ int mu_sched_submit_id(mu_scheduler *s, const char *job_id, Muster__V1__JobSpec 
   return 0;
 }
 
+void mu_sched_set_queues(mu_scheduler *s, const mu_queue_table *t) {
+  s->cfg.queues = *t;
+  if (s->cfg.loop != NULL) mu_sched_kick(s); /* else not started yet: it starts with these */
+}
+
 int mu_sched_hold(mu_scheduler *s, mu_job *job, int hold, mu_err *err) {
   if (mu_job_finished(job))
     return mu_err_set(err, MU_EINVAL, "job %s already finished (%s)", job->id,

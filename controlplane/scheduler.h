@@ -81,7 +81,7 @@ typedef struct mu_sched_config {
   int32_t hold_priority_floor;  /* below this (aged) priority start no new hosts; 0%: never */
   mu_sched_type_limit type_limits[MU_SCHED_MAX_TYPE_LIMITS];
   size_t n_type_limits;
-  mu_queue_table queues; /* named queues (queues.h); a pass reads it, others may change it */
+  mu_queue_table queues; /* named queues (queues.h); mu_sched_set_queues replaces them */
 } mu_sched_config;
 
 /* The scheduler's state. Others read jobs and the counters; only scheduler.c and the record
@@ -139,6 +139,9 @@ int mu_sched_cancel(mu_scheduler *s, mu_job *job, const char *reason, uint32_t *
  * cancelled may be cancelled again (with force) until it has ended. */
 int mu_sched_cancel_ex(mu_scheduler *s, mu_job *job, const char *reason, int force, uint32_t *ret_cancelled,
                        mu_err *err);
+
+/* Replaces the named queues (config and cluster-set, queues_admin.h) from the next pass on. */
+void mu_sched_set_queues(mu_scheduler *s, const mu_queue_table *t);
 
 /* An operator's hold (hold 1) or release (hold 0) of an unfinished job: a held job starts no
  * new hosts (its running ones go on) and is JOB_HELD; released, it is RUNNING again at the

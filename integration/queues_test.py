@@ -6,8 +6,11 @@ The operator's story: musterd's config has queue `etl` (weight 3, at most 2 runn
 more than 2 etl tasks run at once (counted by the tasks themselves), the etl jobs past the
 limit say `waiting: queue 'etl' at its limit of 2 running`, and adhoc gets the other slots. A
 job naming an unknown queue is refused, naming the known ones. A job held with `muster hold` is
-JOB_HELD and does not run (held while it still waited on another job). The leader is killed (kill -9): on the new leader the limit still
-holds, the reason is still shown, the held job is still HELD; released, it runs.
+JOB_HELD and does not run (held while it still waited on another job). `muster queue set`
+stores a queue (listed by the follower); `queue ls` shows running/waiting per queue; a config
+queue cannot be removed with `queue rm`. The leader is killed (kill -9): on the new leader the limit still
+holds, the held job is still HELD and the stored queue still there; released, the job runs;
+the stored queue removed, a job naming it is refused.
 """
 import json
 import os
@@ -111,6 +114,20 @@ def test_queues_limit_share_and_hold_across_failover(c):
         timeout=20)
     _, out, _ = c.cli_at(a_addr, "status", waiting[0]["jobId"])
     assert why in out, out
+    _, out, _ = c.cli_at(a_addr, "-o", "json", "queue", "ls")
+    qs = {q["name"]: q for q in (json.loads(l) for l in out.splitlines() if l)}
+    assert qs["etl"]["running"] == 2 and qs["etl"]["waiting"] == 2, qs
+    assert qs["etl"]["source"] == "config" and qs["default"]["source"] == "builtin", qs
+
+    # a queue set with `muster queue set` is stored: the follower lists it
+    _, out, _ = c.cli_at(a_addr, "queue", "set", "batch", "--weight", "2", "--max-running", "1")
+    assert "queue batch: weight 2, at most 1 running" in out, out
+    wait_until("cp-b to list batch", lambda: "batch" in c.cli_at(b_addr, "queue", "ls",
+                                                                  check=False)[1])
+    rc, out, err = c.cli_at(a_addr, "queue", "rm", "etl", check=False)
+    assert rc == 2 and "queue 'etl' comes from musterd's config" in err, (rc, out, err)
+    rc, out, err = c.cli_at(a_addr, "queue", "set", "bad name", check=False)
+    assert rc == 2 and "queue name 'bad name'" in err, (rc, out, err)
 
     # kill -9 the leader while etl jobs wait: the limit and the hold hold on the new leader
     p, _ = c.members.pop("cp-a")
@@ -120,6 +137,9 @@ def test_queues_limit_share_and_hold_across_failover(c):
     wait_until("a1 on the new leader", lambda: "a1" in c.connected_at(b_addr), timeout=10)
     st = status(c, b_addr, held)
     assert st["state"] == "JOB_HELD", st
+    _, out, _ = c.cli_at(b_addr, "queue", "ls")
+    assert [l.split()[:3] for l in out.splitlines() if l.startswith("batch")] == [["batch", "2", "1"]], out
+    b1 = submit(c, b_addr, "b1", "true", queue="batch")
     for j in etl:
         st = wait_until("etl job %s to end" % j, lambda j=j: ended(c, b_addr, j), timeout=60)
         assert st["state"] == "JOB_SUCCEEDED", st
@@ -131,6 +151,12 @@ def test_queues_limit_share_and_hold_across_failover(c):
     st = wait_until("the released job to end", lambda: ended(c, b_addr, held), timeout=30)
     assert st["state"] == "JOB_SUCCEEDED", st
     assert open(os.path.join(c.workdir, "held")).read().split() == ["H"]
+    st = wait_until("the batch job to end", lambda: ended(c, b_addr, b1), timeout=30)
+    assert st["state"] == "JOB_SUCCEEDED", st
+    _, out, _ = c.cli_at(b_addr, "queue", "rm", "batch")
+    assert "queue batch removed" in out, out
+    rc, out, err = submit(c, b_addr, "b2", "true", queue="batch", check=False)
+    assert rc == 2 and "no queue 'batch'" in err, (rc, out, err)
     for j in adhoc:
         st = wait_until("adhoc job to end", lambda j=j: ended(c, b_addr, j), timeout=30)
         assert st["state"] == "JOB_SUCCEEDED", st
