@@ -13,11 +13,13 @@ static int hold_cmd(const mu_cli_opts *opts, int argc, char **argv, int hold) {
   const char *verb = hold ? "hold" : "release";
   if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
     if (hold)
-      puts("usage: muster hold JOB [REASON]\n\nHolds an unfinished job: it is HELD and starts no new hosts (those "
-           "running go on)\nuntil `muster release JOB`. The hold is stored and kept across leader failovers.");
+      puts(
+          "usage: muster hold JOB [REASON]\n\nHolds an unfinished job: it is HELD and starts no new hosts (those "
+          "running go on)\nuntil `muster release JOB`. The hold is stored and kept across leader failovers.");
     else
-      puts("usage: muster release JOB [REASON]\n\nReleases a job held with `muster hold`: it starts hosts again at "
-           "the next pass\n(unless degradation, hold_above, still holds it).");
+      puts(
+          "usage: muster release JOB [REASON]\n\nReleases a job held with `muster hold`: it starts hosts again at "
+          "the next pass\n(unless degradation, hold_above, still holds it).");
     return 0;
   }
   if (argc < 2 || argc > 3 || argv[1][0] == '-') {
@@ -48,10 +50,6 @@ static int hold_cmd(const mu_cli_opts *opts, int argc, char **argv, int hold) {
   return 0;
 }
 
-int mu_cmd_hold(const mu_cli_opts *opts, int argc, char **argv) {
-  return hold_cmd(opts, argc, argv, 1);
-}
+int mu_cmd_hold(const mu_cli_opts *opts, int argc, char **argv) { return hold_cmd(opts, argc, argv, 1); }
 
-int mu_cmd_release(const mu_cli_opts *opts, int argc, char **argv) {
-  return hold_cmd(opts, argc, argv, 0);
-}
+int mu_cmd_release(const mu_cli_opts *opts, int argc, char **argv) { return hold_cmd(opts, argc, argv, 0); }

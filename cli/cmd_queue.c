@@ -80,7 +80,8 @@ static int queue_ls(const mu_cli_opts *opts) {
   int rc = call(opts, "/muster.v1.Queues/ListQueues", &req.base, &muster__v1__list_queues_response__descriptor, &reply);
   if (rc != 0) return rc;
   const Muster__V1__ListQueuesResponse *r = (const Muster__V1__ListQueuesResponse *)reply;
-  if (!opts->json) printf("%-20s %6s %11s %7s %7s  %s\n", "QUEUE", "WEIGHT", "MAX_RUNNING", "RUNNING", "WAITING", "SOURCE");
+  if (!opts->json)
+    printf("%-20s %6s %11s %7s %7s  %s\n", "QUEUE", "WEIGHT", "MAX_RUNNING", "RUNNING", "WAITING", "SOURCE");
   for (size_t i = 0; i < r->n_queues; i++) {
     if (opts->json) mu_cli_print_json(&r->queues[i]->base);
     else print_row(r->queues[i]);

@@ -11,7 +11,8 @@ static const mu_queue_def builtin_default = {.name = MU_QUEUE_DEFAULT, .weight =
 
 int mu_queue_name_check(const char *name, mu_err *err) {
   size_t n = name ? strlen(name) : 0;
-  if (n == 0 || n >= MU_QUEUE_NAME) return mu_err_set(err, MU_EINVAL, "queue name must be 1-%d characters", MU_QUEUE_NAME - 1);
+  if (n == 0 || n >= MU_QUEUE_NAME)
+    return mu_err_set(err, MU_EINVAL, "queue name must be 1-%d characters", MU_QUEUE_NAME - 1);
   for (size_t i = 0; i < n; i++) {
     char c = name[i];
     int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
@@ -83,15 +84,14 @@ const mu_queue_def *mu_queue_find(const mu_queue_table *t, const char *name) {
 int mu_queue_check(const mu_queue_table *t, const char *name, mu_err *err) {
   if (mu_queue_find(t, name) != NULL) return 0;
   char known[512];
-  size_t off = (size_t)snprintf(known, sizeof known, "%s", mu_queue_find(t, "") == &builtin_default ? MU_QUEUE_DEFAULT : "");
+  size_t off =
+      (size_t)snprintf(known, sizeof known, "%s", mu_queue_find(t, "") == &builtin_default ? MU_QUEUE_DEFAULT : "");
   for (size_t i = 0; i < t->n && off < sizeof known; i++)
     off += (size_t)snprintf(known + off, sizeof known - off, "%s%s", off ? ", " : "", t->q[i].name);
   return mu_err_set(err, MU_EINVAL, "queue: no queue '%s' (known: %s)", name, known);
 }
 
-static int at_limit(const mu_queue_def *q, uint32_t running) {
-  return q->max_running > 0 && running >= q->max_running;
-}
+static int at_limit(const mu_queue_def *q, uint32_t running) { return q->max_running > 0 && running >= q->max_running; }
 
 int mu_queue_pass(const mu_queue_def *const *queues, size_t nq, const size_t *queue, size_t n, uint32_t *running,
                   mu_queue_dispatch_fn dispatch, void *ud) {

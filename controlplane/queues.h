@@ -11,8 +11,8 @@
 
 #include "lib/base/err.h"
 
-#define MU_QUEUE_MAX 64      /* queues in a table (config and cluster-set together) */
-#define MU_QUEUE_NAME 64     /* name bytes with the NUL */
+#define MU_QUEUE_MAX 64  /* queues in a table (config and cluster-set together) */
+#define MU_QUEUE_NAME 64 /* name bytes with the NUL */
 #define MU_QUEUE_DEFAULT "default"
 #define MU_QUEUE_WEIGHT_MAX 1000
 

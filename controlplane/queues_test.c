@@ -23,7 +23,7 @@ static void table_and_check(void **state) {
   assert_string_equal(err.msg, "queue: no queue 'etl' (known: default)");
   assert_int_equal(mu_queue_table_set(&t, "etl", 3, 4, &err), 0);
   assert_int_equal(mu_queue_table_set(&t, "batch", 0, 0, &err), 0);
-  assert_int_equal(mu_queue_find(&t, "batch")->weight, 1); /* weight 0 is 1 */
+  assert_int_equal(mu_queue_find(&t, "batch")->weight, 1);        /* weight 0 is 1 */
   assert_int_equal(mu_queue_table_set(&t, "etl", 2, 5, &err), 0); /* replaced */
   assert_int_equal(t.n, 2);
   assert_int_equal(mu_queue_find(&t, "etl")->max_running, 5);

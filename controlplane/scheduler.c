@@ -911,8 +911,8 @@ static int start_task(mu_scheduler *s, mu_placement *p, mu_job *job, mu_host_run
 /* Starts at most budget new hosts (*ret_started counts them); why_not, when set, is what the
  * pending hosts past the budget say (held, a queue at its limit). Returns 1 when the job still
  * needs timed attention (retries, waits, grace). */
-static int dispatch_job(mu_scheduler *s, mu_placement *p, mu_job *job, int64_t now, const char *why_not,
-                        size_t budget, size_t *ret_started) {
+static int dispatch_job(mu_scheduler *s, mu_placement *p, mu_job *job, int64_t now, const char *why_not, size_t budget,
+                        size_t *ret_started) {
   int timed = 0;
   *ret_started = 0;
   for (size_t i = 0; i < job->n_hosts; i++) {
@@ -1176,7 +1176,8 @@ static void sched_tick(mu_scheduler *s) {
     mu_place_begin(&p, s->cfg.registry, s->jobs);
     count_types(s, &p);
     uint32_t busy = s->cfg.hold_above > 0 ? fleet_busy_pct(s->cfg.registry) : 0;
-    pass_ctx c = {.s = s, .p = &p, .order = order, .now = now, .degrade = s->cfg.hold_above > 0 && busy > s->cfg.hold_above};
+    pass_ctx c = {
+        .s = s, .p = &p, .order = order, .now = now, .degrade = s->cfg.hold_above > 0 && busy > s->cfg.hold_above};
     snprintf(c.held, sizeof c.held,
              "held: the fleet is %u%% busy (hold_above %u%%) and this job's "
              "priority is below hold_priority_floor %d; it starts when load falls",

@@ -701,9 +701,10 @@ static void queues_share_and_limit(void **state) {
   assert_int_equal(mu_queue_table_set(&w->s.cfg.queues, "adhoc", 1, 2, &err), 0);
   add_agent(w, "a1", 8, NULL);
   /* an unknown queue is refused at submit, the known ones named */
-  json_t *j = json_loads("{\"target\":{\"all\":true},\"queue\":\"web\",\"tasks\":[{\"name\":\"t\","
-                         "\"shell\":{\"script\":\"true\"}}]}",
-                         0, NULL);
+  json_t *j = json_loads(
+      "{\"target\":{\"all\":true},\"queue\":\"web\",\"tasks\":[{\"name\":\"t\","
+      "\"shell\":{\"script\":\"true\"}}]}",
+      0, NULL);
   Muster__V1__JobSpec *spec = NULL;
   assert_int_equal(mu_pbjson_from_json(&muster__v1__job_spec__descriptor, j, (ProtobufCMessage **)&spec, &err), 0);
   json_decref(j);

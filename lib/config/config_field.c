@@ -175,8 +175,7 @@ static int check_queue_setting(const char *key, const char *value, mu_err *err) 
   const char *dot = strrchr(key, '.');
   if (dot == NULL || dot == key) return mu_err_set(err, MU_EINVAL, "'%s': expected NAME.SETTING, e.g. etl.weight", key);
   for (const char *c = key; c < dot; c++)
-    if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' ||
-          *c == '_'))
+    if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' || *c == '_'))
       return mu_err_set(err, MU_EINVAL, "queue name '%.*s': want [A-Za-z0-9_-]+", (int)(dot - key), key);
   long long lo = 0, hi = 1000000;
   if (strcmp(dot + 1, "weight") == 0) lo = 1, hi = 1000;
@@ -502,7 +501,8 @@ void mu_cfg_free(void *cfg, const mu_cfg_table *table) {
   for (size_t i = 0; i < table->n; i++) {
     const mu_cfg_field *f = &table->fields[i];
     if (is_list(f->kind)) mu_strlist_free(MEMBER(cfg, f, mu_strlist));
-    if (f->kind == MU_CF_LABELS || f->kind == MU_CF_PLUGINS || f->kind == MU_CF_QUEUES) mu_labels_free(MEMBER(cfg, f, mu_labels));
+    if (f->kind == MU_CF_LABELS || f->kind == MU_CF_PLUGINS || f->kind == MU_CF_QUEUES)
+      mu_labels_free(MEMBER(cfg, f, mu_labels));
   }
 }
 
