@@ -157,6 +157,13 @@ def test_queues_limit_share_and_hold_across_failover(c):
     assert "queue batch removed" in out, out
     rc, out, err = submit(c, b_addr, "b2", "true", queue="batch", check=False)
     assert rc == 2 and "no queue 'batch'" in err, (rc, out, err)
+    # audited: the hold and the release of the job, the queue set and removed
+    _, out, _ = c.cli_at(b_addr, "audit", "--action", "job.")
+    assert any("job.hold" in l and held in l and l.rstrip().endswith("ok") for l in out.splitlines()), out
+    assert any("job.release" in l and held in l for l in out.splitlines()), out
+    _, out, _ = c.cli_at(b_addr, "audit", "--action", "queue.")
+    acts = [l.split()[3] for l in out.splitlines()[1:] if l.strip()]
+    assert "queue.set" in acts and "queue.delete" in acts, out
     for j in adhoc:
         st = wait_until("adhoc job to end", lambda j=j: ended(c, b_addr, j), timeout=30)
         assert st["state"] == "JOB_SUCCEEDED", st
