@@ -12,6 +12,7 @@
 #include "controlplane/gateway.h"
 #include "controlplane/meters.h"
 #include "controlplane/persist.h"
+#include "controlplane/queues_admin.h"
 #include "controlplane/scheduler.h"
 #include "lib/base/clock.h"
 #include "lib/jobcounts/reason.h"
@@ -42,6 +43,13 @@ static void set_state_gauges(mu_daemon *d, mu_meters *m) {
   for (int s = 1; s <= MUSTER__V1__TASK_STATE__LOST; s++)
     mu_metric_set(m->tasks_by_state, (const char *[]){mu_task_state_label((Muster__V1__TaskState)s)}, runs[s]);
   mu_metric_set(m->queue_depth, NULL, waiting);
+  mu_queue_load loads[MU_QUEUE_MAX + 1];
+  size_t nq = mu_queues_load(d, loads);
+  mu_metric_clear(m->queue_hosts); /* a removed queue's series go */
+  for (size_t i = 0; i < nq; i++) {
+    mu_metric_set(m->queue_hosts, (const char *[]){loads[i].def.name, "running"}, loads[i].running);
+    mu_metric_set(m->queue_hosts, (const char *[]){loads[i].def.name, "waiting"}, loads[i].waiting);
+  }
   double queued = 0, max = 0;
   for (size_t i = 0; i < d->registry.n; i++) {
     const mu_agent *a = d->registry.agents[i];

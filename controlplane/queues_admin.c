@@ -136,25 +136,50 @@ void mu_queues_on_record(mu_daemon *d, const char *rel, const char *value, size_
 
 /* --- the calls --- */
 
-/* One queue as the calls show it, with its running and waiting hosts counted from the jobs. */
-static void view(const mu_cp_queues *qs, const mu_queue_table *t, const mu_queue_def *q, Muster__V1__QueueInfo *ret) {
+size_t mu_queues_load(mu_daemon *d, mu_queue_load *ret) {
+  const mu_cp_queues *qs = d->queues;
+  if (qs == NULL) return 0;
+  mu_queue_table t;
+  merged(qs, &t);
+  size_t n = 0;
+  int named_default = 0;
+  for (size_t i = 0; i < t.n; i++) named_default |= strcmp(t.q[i].name, MU_QUEUE_DEFAULT) == 0;
+  if (!named_default) ret[n++] = (mu_queue_load){.def = *mu_queue_find(&t, ""), .source = "builtin"};
+  for (size_t i = 0; i < t.n; i++, n++) {
+    const stored_queue *s = find_stored((mu_cp_queues *)qs, t.q[i].name);
+    ret[n] = (mu_queue_load){.def = t.q[i],
+                             .source = s                            ? "cluster"
+                                       : in_config(qs, t.q[i].name) ? "config"
+                                                                    : "builtin"};
+  }
+  size_t dflt = 0; /* the entry a job of an unknown (removed) queue counts in */
+  while (dflt < n && strcmp(ret[dflt].def.name, MU_QUEUE_DEFAULT) != 0) dflt++;
+  for (const mu_job *j = d->sched->jobs; j != NULL; j = j->next) {
+    if (mu_job_finished(j)) continue;
+    const char *name = j->spec->queue && j->spec->queue[0] ? j->spec->queue : MU_QUEUE_DEFAULT;
+    size_t q = 0;
+    while (q < n && strcmp(ret[q].def.name, name) != 0) q++;
+    if (q == n) q = dflt;
+    if (q == n) continue;
+    ret[q].running += j->running;
+    for (size_t i = 0; i < j->n_hosts; i++) ret[q].waiting += j->hosts[i].state == MU_HOST_PENDING;
+  }
+  return n;
+}
+
+/* One queue as the calls show it (its strings borrowed from l and the stored queues). */
+static void view(const mu_cp_queues *qs, const mu_queue_load *l, Muster__V1__QueueInfo *ret) {
   muster__v1__queue_info__init(ret);
-  ret->name = (char *)q->name;
-  ret->weight = q->weight;
-  ret->max_running = q->max_running;
-  const stored_queue *s = find_stored((mu_cp_queues *)qs, q->name);
-  ret->source = s ? "cluster" : in_config(qs, q->name) ? "config" : "builtin";
+  ret->name = (char *)l->def.name;
+  ret->weight = l->def.weight;
+  ret->max_running = l->def.max_running;
+  ret->source = (char *)l->source;
+  ret->running = l->running;
+  ret->waiting = l->waiting;
+  const stored_queue *s = find_stored((mu_cp_queues *)qs, l->def.name);
   if (s != NULL) {
     ret->set_by = (char *)s->set_by;
     ret->set_at_ms = s->set_at_ms;
-  }
-  const mu_queue_def *dflt = mu_queue_find(t, "");
-  for (const mu_job *j = qs->d->sched->jobs; j != NULL; j = j->next) {
-    if (mu_job_finished(j)) continue;
-    const mu_queue_def *jq = mu_queue_find(t, j->spec->queue);
-    if ((jq ? jq : dflt) != q) continue; /* a job of a removed queue waits in default */
-    ret->running += j->running;
-    for (size_t i = 0; i < j->n_hosts; i++) ret->waiting += j->hosts[i].state == MU_HOST_PENDING;
   }
 }
 
@@ -172,16 +197,15 @@ static void op_free(admin_op *op) {
 }
 
 static void reply_queue(mu_daemon *d, mu_rpc_call *call, const char *name) {
-  mu_queue_table t;
-  merged(d->queues, &t);
-  const mu_queue_def *q = mu_queue_find(&t, name);
+  mu_queue_load loads[MU_QUEUE_MAX + 1];
+  size_t n = mu_queues_load(d, loads);
+  mu_queue_load gone = {.source = "builtin"}; /* removed, and no config queue of that name */
+  snprintf(gone.def.name, sizeof gone.def.name, "%s", name);
+  const mu_queue_load *l = &gone;
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(loads[i].def.name, name) == 0) l = &loads[i];
   Muster__V1__QueueInfo info;
-  mu_queue_def gone = {0};
-  if (q == NULL) { /* removed, and no config queue of that name */
-    snprintf(gone.name, sizeof gone.name, "%s", name);
-    q = &gone;
-  }
-  view(d->queues, &t, q, &info);
+  view(d->queues, l, &info);
   mu_pb_reply(call, &info.base);
 }
 
@@ -284,21 +308,13 @@ static void delete_queue(mu_rpc_call *call, const ProtobufCMessage *req_msg, con
 static void list_queues(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu_rpc_metadata *md, void *ud) {
   mu_daemon *d = ud;
   (void)req_msg, (void)md;
-  mu_queue_table t;
-  merged(d->queues, &t);
+  mu_queue_load loads[MU_QUEUE_MAX + 1];
   Muster__V1__QueueInfo infos[MU_QUEUE_MAX + 1];
   Muster__V1__QueueInfo *ptrs[MU_QUEUE_MAX + 1];
-  size_t n = 0;
-  int named_default = 0;
-  for (size_t i = 0; i < t.n; i++) named_default |= strcmp(t.q[i].name, MU_QUEUE_DEFAULT) == 0;
-  if (!named_default) { /* the built-in default */
-    view(d->queues, &t, mu_queue_find(&t, ""), &infos[n]);
-    ptrs[n] = &infos[n];
-    n++;
-  }
-  for (size_t i = 0; i < t.n; i++, n++) {
-    view(d->queues, &t, &t.q[i], &infos[n]);
-    ptrs[n] = &infos[n];
+  size_t n = mu_queues_load(d, loads);
+  for (size_t i = 0; i < n; i++) {
+    view(d->queues, &loads[i], &infos[i]);
+    ptrs[i] = &infos[i];
   }
   Muster__V1__ListQueuesResponse resp = MUSTER__V1__LIST_QUEUES_RESPONSE__INIT;
   resp.queues = ptrs;

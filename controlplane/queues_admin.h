@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 
+#include "controlplane/queues.h"
 #include "lib/base/err.h"
 
 struct mu_daemon;
@@ -22,6 +23,18 @@ void mu_queues_free(struct mu_daemon *d);
 /* Cluster events (events.h): a fresh snapshot follows; one record (value NULL: deleted). */
 void mu_queues_on_snapshot_begin(struct mu_daemon *d);
 void mu_queues_on_record(struct mu_daemon *d, const char *rel_key, const char *value, size_t len);
+
+/* One queue in use with its hosts: running, and pending in unfinished jobs (a job of a removed
+ * queue counts in default). */
+typedef struct mu_queue_load {
+  mu_queue_def def;
+  const char *source; /* "builtin", "config" or "cluster" (static) */
+  uint32_t running, waiting;
+} mu_queue_load;
+/* Every queue (the built-in default first unless a table names it, then the merged table's
+ * order) into ret, which holds MU_QUEUE_MAX + 1 entries; returns how many. One pass over the
+ * jobs. */
+size_t mu_queues_load(struct mu_daemon *d, mu_queue_load *ret);
 
 /* muster.v1.Queues. */
 int mu_queues_register(struct mu_daemon *d, mu_err *err);

@@ -15,8 +15,9 @@ the stored queue removed, a job naming it is refused.
 import json
 import os
 import time
+import urllib.request
 
-from harness import Proc, job_status, wait_until
+from harness import Proc, free_port, job_status, wait_until
 from ha_test import HA, main
 
 QUEUES = "queues:\n  etl: {weight: 3, max_running: 2}\n  adhoc: {weight: 1}\n"
@@ -72,7 +73,8 @@ def test_queues_limit_share_and_hold_across_failover(c):
     conf = os.path.join(c.workdir, "musterd.yaml")
     with open(conf, "w") as f:
         f.write(QUEUES)
-    a_addr = c.start_member("cp-a", "--config", conf)
+    mport = free_port()
+    a_addr = c.start_member("cp-a", "--config", conf, "--metrics-listen", "127.0.0.1:%d" % mport)
     wait_until("cp-a to lead", lambda: c.leader() is not None, timeout=10)
     b_addr = c.start_member("cp-b", "--config", conf)
     start_agent(c, "a1", a_addr + "," + b_addr, 4)
@@ -118,6 +120,10 @@ def test_queues_limit_share_and_hold_across_failover(c):
     qs = {q["name"]: q for q in (json.loads(l) for l in out.splitlines() if l)}
     assert qs["etl"]["running"] == 2 and qs["etl"]["waiting"] == 2, qs
     assert qs["etl"]["source"] == "config" and qs["default"]["source"] == "builtin", qs
+    wait_until("etl's hosts in the metrics", lambda: all(
+        line in urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=5).read().decode()
+        for line in ('muster_queue_hosts{queue="etl",state="running"} 2',
+                     'muster_queue_hosts{queue="etl",state="waiting"} 2')), timeout=10)
 
     # a queue set with `muster queue set` is stored: the follower lists it
     _, out, _ = c.cli_at(a_addr, "queue", "set", "batch", "--weight", "2", "--max-running", "1")
