@@ -11,6 +11,9 @@ stores a queue (listed by the follower); `queue ls` shows running/waiting per qu
 queue cannot be removed with `queue rm`. The leader is killed (kill -9): on the new leader the limit still
 holds, the held job is still HELD and the stored queue still there; released, the job runs;
 the stored queue removed, a job naming it is refused.
+
+Degradation: with hold_above 50 and both slots busy with priority-10 jobs, a priority-0 job is
+JOB_HELD saying why (listed by `muster jobs --state held`) and runs by itself once they end.
 """
 import json
 import os
@@ -175,5 +178,39 @@ def test_queues_limit_share_and_hold_across_failover(c):
         assert st["state"] == "JOB_SUCCEEDED", st
 
 
+
+def test_degradation_holds_then_resumes(c):
+    """Past hold_above, a job below hold_priority_floor is JOB_HELD with the reason; when the
+    busy jobs end it runs by itself."""
+    c.start_etcd()
+    conf = os.path.join(c.workdir, "musterd-hold.yaml")
+    with open(conf, "w") as f:
+        f.write("hold_above: 50\nhold_priority_floor: 5\n")
+    addr = c.start_member("cp-a", "--config", conf)
+    wait_until("cp-a to lead", lambda: c.leader() is not None, timeout=10)
+    start_agent(c, "a1", addr, 2)
+    wait_until("a1 connected", lambda: "a1" in c.connected_at(addr))
+    spec = {"name": "busy", "target": {"all": True}, "priority": 10,
+            "tasks": [{"name": "t", "shell": {"script": "sleep 4"}}]}
+    busy = []
+    for i in range(2):
+        path = os.path.join(c.workdir, "busy%d.json" % i)
+        with open(path, "w") as f:
+            json.dump(dict(spec, name="busy%d" % i), f)
+        busy.append(c.cli_at(addr, "submit", "--detach", path)[1].strip())
+    wait_until("both slots busy", lambda: all(
+        any(t.get("state") == "RUNNING" for t in status(c, addr, j)["tasks"]) for j in busy), timeout=20)
+    marks = os.path.join(c.workdir, "low")
+    low = submit(c, addr, "low", "echo L >> %s" % marks)
+    st = wait_until("the low job HELD", lambda: (lambda j: j if j["state"] == "JOB_HELD" else None)(
+        status(c, addr, low)), timeout=10)
+    assert "held: the fleet is 100% busy (hold_above 50%)" in st["tasks"][0].get("message", ""), st
+    _, out, _ = c.cli_at(addr, "jobs", "--state", "held", "-q")
+    assert out.split() == [low], out
+    st = wait_until("the low job to end", lambda: ended(c, addr, low), timeout=30)
+    assert st["state"] == "JOB_SUCCEEDED", st
+    assert open(marks).read().split() == ["L"]
+
+
 if __name__ == "__main__":
-    main([test_queues_limit_share_and_hold_across_failover])
+    main([test_queues_limit_share_and_hold_across_failover, test_degradation_holds_then_resumes])
