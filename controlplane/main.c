@@ -20,6 +20,7 @@
 #include "controlplane/schedules/schedules.h"
 #include "controlplane/templates/templates.h"
 #include "controlplane/imagepolicy/imagepolicy.h"
+#include "controlplane/queues_admin.h"
 #include "controlplane/wiring.h"
 #include "controlplane/tokens.h"
 #include "controlplane/secrets.h"
@@ -266,8 +267,9 @@ static int daemon_start(mu_daemon *d, const mu_console_config *web, mu_err *err)
       (rc = mu_tokens_register(d, err)) != 0 || (rc = mu_secrets_register(d, err)) != 0 ||
       (rc = mu_audit_register(d, err)) != 0 || (rc = mu_schedules_register(d, err)) != 0 ||
       (rc = mu_templates_register(d, err)) != 0 || (rc = mu_imagepolicy_register(d, err)) != 0 ||
-      (rc = mu_health_register(d, err)) != 0 || (rc = mu_reflection_register(d, err)) != 0 ||
-      (rc = listen_on(d, err)) != 0 || (rc = mu_rpc_server_start(d->server, err)) != 0)
+      (rc = mu_queues_register(d, err)) != 0 || (rc = mu_health_register(d, err)) != 0 ||
+      (rc = mu_reflection_register(d, err)) != 0 || (rc = listen_on(d, err)) != 0 ||
+      (rc = mu_rpc_server_start(d->server, err)) != 0)
     return rc;
   mu_wiring_start_scheduler(d);
   if (d->cluster->role != MU_ROLE_SINGLE) {
