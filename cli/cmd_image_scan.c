@@ -416,7 +416,7 @@ static int scan_run(const mu_cli_opts *opts, const char *ref, scan_feed *sf, con
     if (at_or_above > 0) {
       if (!opts->quiet)
         fprintf(stderr, "muster image scan: %lld finding(s) at %s or above (--fail-on)\n", (long long)at_or_above,
-                mu_severity_name(fail_on));
+                mu_finding_severity_name(fail_on));
       rc = MU_EXIT_FINDINGS;
     }
   }
@@ -510,7 +510,7 @@ int mu_cmd_image_scan(const mu_cli_opts *opts, int argc, char **argv) {
       case O_AUTH: snprintf(auth, sizeof auth, "%s", optarg); break;
       case O_PLATFORM: so.platform = optarg; break;
       case O_FAILON:
-        fail_on = mu_severity_parse(optarg);
+        fail_on = mu_finding_severity_parse(optarg);
         if (fail_on == MU_SEV_COUNT) {
           fprintf(stderr, "muster image scan: --fail-on: CRITICAL, HIGH, MEDIUM, LOW or UNKNOWN, not '%s'\n", optarg);
           return MU_EXIT_USAGE;

@@ -50,6 +50,7 @@ static const mu_cfg_field agent_fields[] = {
     F("sandbox_writable", MU_CF_PATH_LIST, sandbox_writable, 0, 0),
     F("sandbox_hidden", MU_CF_PATH_LIST, sandbox_hidden, 0, 0),
     F("container_policy", MU_CF_PATH, container_policy, 0, 0),
+    F("container_scan_feed_dir", MU_CF_PATH, container_scan_feed_dir, 0, 0),
 };
 
 static const mu_cfg_table agent_table = {

@@ -75,6 +75,7 @@ typedef struct mu_agent_config {
   /* The agent's own image admission policy for container tasks (lib/imagepolicy; "" = none),
    * checked at start; the cluster's applies too (docs/images.md#admission-policy). */
   char container_policy[MU_CFG_PATH_MAX];
+  char container_scan_feed_dir[MU_CFG_PATH_MAX]; /* the feed a policy's max_severity scans with */
 } mu_agent_config;
 
 /* Fills cfg with the defaults. Never fails: should the one allocation (the default control

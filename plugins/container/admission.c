@@ -61,12 +61,28 @@ static void gather_signature_and_scan(mu_ctr_admission *adm, struct mu_registry 
   f->scan = NULL;
 }
 
+/* A policy's max_severity waits for the layers (admission_scan.h): its "no scan available"
+ * is left out here, and adm->scan_pending says the scan is still owed. */
+static size_t drop_scan_rule(mu_imgpolicy_result *res, size_t n) {
+  size_t kept = 0, dropped = 0;
+  for (size_t i = 0; i < res->n; i++) {
+    if (strcmp(res->v[i].rule, "max_severity") == 0) {
+      dropped++;
+      continue;
+    }
+    res->v[kept++] = res->v[i];
+  }
+  res->n = kept;
+  return n - dropped;
+}
+
 int mu_ctr_admission_check(void *arg, struct mu_registry *reg, const char *manifest_digest, const mu_manifest *m,
                            const mu_image_config *c, mu_err *err) {
   mu_ctr_admission *adm = arg;
   json_t *files = json_object_get(adm->cfg, "policy_files");
   if (json_array_size(files) == 0) return 0;
   adm->report[0] = '\0';
+  adm->scan_pending = false;
   /* the policies first: what they need decides what is verified and scanned */
   mu_imgpolicy *pols[MAX_POLICIES] = {NULL};
   const char *sources[MAX_POLICIES] = {NULL};
@@ -112,6 +128,7 @@ int mu_ctr_admission_check(void *arg, struct mu_registry *reg, const char *manif
   for (size_t k = 0; k < n_pols && res != NULL; k++) {
     memset(res, 0, sizeof *res);
     size_t n = mu_imgpolicy_eval(pols[k], &f, res);
+    if (want_scan && f.scan == NULL) n = drop_scan_rule(res, n);
     if (n == 0) continue;
     mu_imgpolicy_result_format(res, one, sizeof one);
     char head[64];
@@ -120,6 +137,7 @@ int mu_ctr_admission_check(void *arg, struct mu_registry *reg, const char *manif
     total += n;
   }
   for (size_t k = 0; k < n_pols; k++) mu_imgpolicy_free(pols[k]);
+  adm->scan_pending = want_scan && f.scan == NULL;
   if (res == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   free(res);
   if (total > 0) {

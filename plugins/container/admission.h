@@ -4,10 +4,11 @@
  * layer has been fetched (image.h mu_pull_opts.admit). Every violation of every policy is
  * named; the refusal goes to the task's report (its message) and stderr.
  *
- * Signature and scan facts are not filled here yet: a policy with require_signed or
- * max_severity refuses with "signature not checked" / "no scan available" until the verifier
- * (imagesig) and the scanner (lib/imagescan) are wired in admission.c
- * (gather_signature_and_scan, called only when a policy asks for them). */
+ * Signature facts are not filled here yet: a policy with require_signed refuses with
+ * "signature not checked" until the verifier (imagesig) is wired in admission.c
+ * (gather_signature_and_scan). A policy's max_severity needs the layers: the callback leaves
+ * it out and sets scan_pending, and the full helper checks it once the layers are in the
+ * store, before the container starts (admission_scan.h). */
 #ifndef MU_CTR_ADMISSION_H
 #define MU_CTR_ADMISSION_H
 
@@ -26,6 +27,8 @@ typedef struct mu_ctr_admission {
                          * "docker-archive", repository its path in the task dir */
   bool bundle_image; /* an image from the task's signed bundle: pinned by content */
   bool refused;      /* set when the callback refused */
+  bool scan_pending; /* a policy has max_severity: checked once the layers are in the store
+                      * (admission_scan.h), so the callback left that rule out */
   char report[MU_CTR_ADMISSION_REPORT_MAX];
 } mu_ctr_admission;
 
