@@ -24,7 +24,7 @@
 #ifdef MU_SCAN_EXEC
 
 /* The helper's path: $MUSTER_SCAN_HELPER, beside this binary, or ../libexec/muster/. */
-static int helper_path(char *out, size_t cap) {
+int mu_cli_scan_helper_path(char *out, size_t cap) {
   const char *env = getenv("MUSTER_SCAN_HELPER");
   if (env != NULL && *env) {
     snprintf(out, cap, "%s", env);
@@ -46,7 +46,7 @@ static int helper_path(char *out, size_t cap) {
 static int exec_helper(const mu_cli_opts *opts, const char *sub, int argc, char **argv) {
   char path[PATH_MAX];
   char **args = calloc((size_t)argc + 6, sizeof *args);
-  if (args == NULL || helper_path(path, sizeof path) != 0) {
+  if (args == NULL || mu_cli_scan_helper_path(path, sizeof path) != 0) {
     fprintf(stderr, "muster image %s: cannot find the scanner helper muster-scan\n", sub);
     free(args);
     return MU_EXIT_FAILED;
