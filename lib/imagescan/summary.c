@@ -4,6 +4,8 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "lib/cron/civil.h"
+
 static bool digits(const char *s, int n, int *ret) {
   int v = 0;
   for (int i = 0; i < n; i++) {
@@ -14,22 +16,12 @@ static bool digits(const char *s, int n, int *ret) {
   return true;
 }
 
-/* Days from the civil date (proleptic Gregorian), H. Hinnant's days_from_civil. */
-static int64_t days_from_civil(int64_t y, int m, int d) {
-  y -= m <= 2;
-  int64_t era = (y >= 0 ? y : y - 399) / 400;
-  int64_t yoe = y - era * 400;
-  int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
-}
-
 bool mu_scan_date_days(const char *text, int64_t *ret) {
   int y, m, d;
   if (text == NULL || strlen(text) < 10 || text[4] != '-' || text[7] != '-') return false;
   if (!digits(text, 4, &y) || !digits(text + 5, 2, &m) || !digits(text + 8, 2, &d)) return false;
   if (m < 1 || m > 12 || d < 1 || d > 31 || y < 1970) return false;
-  *ret = days_from_civil(y, m, d);
+  *ret = mu_days_from_civil(y, m, d);
   return true;
 }
 
@@ -45,6 +37,7 @@ int mu_scan_summary(const json_t *findings, int64_t now_s, mu_imgscan_summary *r
     mu_severity sev;
     if (sev_text == NULL || mu_severity_parse(sev_text, &sev) != 0) {
       const char *id = json_string_value(json_object_get(f, "id"));
+      memset(ret, 0, sizeof *ret); /* nothing half-counted */
       return mu_err_set(err, MU_EINVAL, "scan result: finding %zu (%.128s) has no known severity", i, id ? id : "?");
     }
     if (fixed != NULL && *fixed) continue; /* a fix exists: not counted as unfixed */

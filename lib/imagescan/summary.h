@@ -17,7 +17,8 @@
 #include "lib/imagepolicy/imagepolicy.h"
 
 /* Fills ret (zeroed here) from findings, a JSON array of finding objects. MU_EINVAL when
- * findings is not an array or a finding has no known severity (named by its index and id). */
+ * findings is not an array or a finding has no known severity (named by its index and id);
+ * ret is then zeroed. */
 int mu_scan_summary(const json_t *findings, int64_t now_s, mu_imgscan_summary *ret, mu_err *err);
 
 /* The days since 1970-01-01 of "YYYY-MM-DD..." into *ret; false when it is not such a date. */
