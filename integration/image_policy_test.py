@@ -50,7 +50,7 @@ def container_plugin(c):
     os.symlink(HELPER, os.path.join(plugins, "muster-container"))
 
 
-def start(c, reg):
+def start(c, reg, agent_args=()):
     container_plugin(c)
     c.store = os.path.join(c.workdir, "images")
     c.vols = os.path.join(c.workdir, "vols")
@@ -63,7 +63,7 @@ def start(c, reg):
     c.start_etcd()
     c.addr = c.start_member("cp-a")
     wait_until("cp-a to lead", lambda: c.leader() is not None, timeout=10)
-    c.start_ha_agent("a1", c.addr)
+    c.start_ha_agent("a1", c.addr, agent_args)
     wait_until("a1 connected", lambda: "a1" in c.connected_at(c.addr))
 
 
@@ -323,7 +323,7 @@ def osv_record(id_, name, published, events, severity):
 
 def test_max_severity_scans_on_the_agent(c):
     """max_severity on the agent: the layers are scanned against the agent's feed
-    (container_scan_feed_dir / MUSTER_CONTAINER_SCAN_FEED_DIR) after the pull and before the
+    (container_scan_feed_dir in agent.yaml) after the pull and before the
     container starts; an unfixed CRITICAL is refused naming the count and severity, a fixed one
     or a clean image runs; severity_grace_days lets a fresh finding through; a feed directory
     with no feed refuses naming the key; the warm start reuses the cached scan; `muster policy
@@ -349,8 +349,8 @@ def test_max_severity_scans_on_the_agent(c):
                     osv_record("DSA-9003-1", "newpkg", today, [{"introduced": "0"}], "CRITICAL")]:
             with open(os.path.join(osv_dir, rec["id"] + ".json"), "w") as f:
                 json.dump(rec, f)
-        os.environ["MUSTER_CONTAINER_SCAN_FEED_DIR"] = feed  # configured, not filled yet
-        start(c, reg)
+        # configured in agent.yaml (the agent hands it to the plugin), not filled yet
+        start(c, reg, ["--config", write(c, "agent.yaml", "container_scan_feed_dir: %s\n" % feed)])
         c.cli_at(c.addr, "policy", "set", write(c, "sev.yaml", "max_severity: HIGH\n"))
         pushed = os.path.join(c.workdir, "spool-a1", "cluster-image-policy.json")
         wait_until("the policy on the agent", lambda: os.path.exists(pushed))
@@ -397,7 +397,8 @@ def test_max_severity_scans_on_the_agent(c):
         assert runs["vuln3"]["state"] == "FAILED" and "1 unfixed CRITICAL finding, the oldest published" in \
             runs["vuln3"]["message"] and "or newer than 30 days" in runs["vuln3"]["message"], runs["vuln3"]
 
-        # muster policy test --feed: the same facts, from a local scan
+        # muster policy test --feed: the same facts, from a local scan (its store and cache here)
+        os.environ["XDG_CACHE_HOME"] = os.path.join(c.workdir, "cli-cache")
         rc, out, err = c.cli_at(c.addr, "policy", "test", "%s/t/vuln:1" % r, "--insecure", "--feed", feed,
                                 check=False, timeout=120)
         assert rc == 1, (rc, out, err)
@@ -409,8 +410,9 @@ def test_max_severity_scans_on_the_agent(c):
             (out, err)
         rc, out, err = c.cli_at(c.addr, "policy", "test", "%s/t/vuln:1" % r, "--insecure", check=False)
         assert rc == 1 and "max_severity: no scan available" in out, out
+        assert os.path.isdir(os.path.join(c.workdir, "cli-cache", "muster", "scan")), "the CLI's scan cache"
     finally:
-        os.environ.pop("MUSTER_CONTAINER_SCAN_FEED_DIR", None)
+        os.environ.pop("XDG_CACHE_HOME", None)
         reg.close()
 
 
