@@ -435,7 +435,8 @@ int mu_bundle_cache_open(uv_loop_t *loop, const mu_bundle_cache_config *cfg, mu_
   DIR *dir = opendir(cfg->dir);
   if (dir == NULL) return mu_err_set(err, MU_EIO, "bundle cache dir %s: %s", cfg->dir, strerror(errno));
   mu_bundle_cache *c = calloc(1, sizeof *c);
-  if (c == NULL || (c->dir = strdup(cfg->dir)) == NULL) {
+  if (c != NULL) c->dir = strdup(cfg->dir);
+  if (c == NULL || c->dir == NULL) {
     free(c);
     closedir(dir);
     return mu_err_set(err, MU_ENOMEM, "out of memory");

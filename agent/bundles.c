@@ -431,7 +431,8 @@ static int move_staged(const prep *p, const char *task_dir, mu_err *err) {
 /* Remembers p's name@version for the attempt until the runner says it started. */
 static int wait_for_start(mu_agent_bundles *ab, const prep *p, const char *task_id, uint32_t attempt, mu_err *err) {
   ran_wait *w = calloc(1, sizeof *w);
-  if (w == NULL || (w->task_id = strdup(task_id)) == NULL) {
+  if (w != NULL) w->task_id = strdup(task_id);
+  if (w == NULL || w->task_id == NULL) {
     free(w);
     return mu_err_set(err, MU_ENOMEM, "bundle: out of memory");
   }

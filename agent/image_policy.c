@@ -20,9 +20,39 @@
 
 #include "agent/agent.h"
 #include "lib/base/log.h"
+#include "lib/bundle/keys.h"
 #include "lib/imagepolicy/imagepolicy.h"
 
 #define CLUSTER_FILE "cluster-image-policy.json"
+
+/* container_require_signed / container_signature_keys: every key must load (a typo stops the
+ * agent, naming the file), then both reach the plugin's helper through its environment. */
+static int signature_setup(const mu_agent_config *cfg, mu_err *err) {
+  const mu_strlist *keys = &cfg->container_signature_keys;
+  char joined[4096] = "";
+  size_t used = 0;
+  for (size_t i = 0; i < keys->n; i++) {
+    mu_pubkey pk;
+    int rc = mu_pubkey_load_file(keys->items[i], &pk, err);
+    if (rc != 0) return mu_err_prefix(err, "container_signature_keys");
+    int n = snprintf(joined + used, sizeof joined - used, "%s%s", i ? "," : "", keys->items[i]);
+    if (n < 0 || (size_t)n >= sizeof joined - used)
+      return mu_err_set(err, MU_EINVAL, "container_signature_keys: the paths are longer than %zu bytes together",
+                        sizeof joined - 1);
+    used += (size_t)n;
+  }
+  if (keys->n > 0 && setenv("MUSTER_CONTAINER_SIGNATURE_KEYS", joined, 1) != 0)
+    return mu_err_set(err, MU_ENOMEM, "setenv: %s", strerror(errno));
+  if (!cfg->container_require_signed) return 0;
+  const char *env_keys = getenv("MUSTER_CONTAINER_SIGNATURE_KEYS");
+  if (env_keys == NULL || env_keys[0] == '\0')
+    return mu_err_set(err, MU_EINVAL,
+                      "container_require_signed: no container_signature_keys (no image could ever be trusted)");
+  if (setenv("MUSTER_CONTAINER_REQUIRE_SIGNED", "1", 1) != 0)
+    return mu_err_set(err, MU_ENOMEM, "setenv: %s", strerror(errno));
+  mu_info("agent", "container images must be signed by one of: %s", env_keys);
+  return 0;
+}
 
 int mu_image_policy_setup(mu_agent_daemon *a, mu_err *err) {
   const char *own = a->cfg.container_policy[0] ? a->cfg.container_policy : getenv("MUSTER_CONTAINER_POLICY");
@@ -38,6 +68,8 @@ int mu_image_policy_setup(mu_agent_daemon *a, mu_err *err) {
   if (a->cfg.container_scan_feed_dir[0] != '\0' &&
       setenv("MUSTER_CONTAINER_SCAN_FEED_DIR", a->cfg.container_scan_feed_dir, 1) != 0)
     return mu_err_set(err, MU_ENOMEM, "setenv: %s", strerror(errno));
+  int rc = signature_setup(&a->cfg, err);
+  if (rc != 0) return rc;
   snprintf(a->cluster_policy_path, sizeof a->cluster_policy_path, "%s/%s", a->cfg.spool_dir, CLUSTER_FILE);
   if (setenv("MUSTER_CONTAINER_CLUSTER_POLICY", a->cluster_policy_path, 1) != 0)
     return mu_err_set(err, MU_ENOMEM, "setenv: %s", strerror(errno));

@@ -286,7 +286,8 @@ static int run_assign(mu_agent_daemon *a, const Muster__V1__Assign *as) {
       spec = NULL;
     }
   }
-  if (spec == NULL || (spec_text = json_dumps(spec, JSON_COMPACT)) == NULL) {
+  if (spec != NULL) spec_text = json_dumps(spec, JSON_COMPACT);
+  if (spec == NULL || spec_text == NULL) {
     report_final(a, as->job_id, as->task_id, as->attempt, MUSTER__V1__TASK_STATE__FAILED,
                  err.msg[0] ? err.msg : "cannot encode the task spec");
     goto out;

@@ -664,7 +664,9 @@ static int parse_opts(int argc, char **argv, opts *o, mu_err *err) {
 
 static int etcd_start(bench *b, mu_err *err) {
   int cport = 0, pport = 0, rc;
-  if ((rc = mu_bench_free_port(&cport, err)) != 0 || (rc = mu_bench_free_port(&pport, err)) != 0) return rc;
+  rc = mu_bench_free_port(&cport, err);
+  if (rc == 0) rc = mu_bench_free_port(&pport, err);
+  if (rc != 0) return rc;
   char data[PATH_MAX + 8], curl_[64], purl[64], cluster[96];
   snprintf(data, sizeof data, "%s/etcd", b->workdir);
   snprintf(curl_, sizeof curl_, "http://127.0.0.1:%d", cport);

@@ -590,11 +590,10 @@ static void report(const bench *b, run_summary *ret) {
 static int bench_setup(bench *b, const char *argv0, mu_err *err) {
   int port = 0;
   int rc;
-  if ((rc = mu_bench_find_binary(b->opts.musterd_flag, "musterd", "controlplane/musterd", argv0, b->musterd_path,
-                                 err)) != 0 ||
-      (rc = mu_bench_find_binary(b->opts.agent_flag, "agent", "agent/muster-agent", argv0, b->agent_path, err)) != 0 ||
-      (rc = mu_bench_free_port(&port, err)) != 0)
-    return rc;
+  rc = mu_bench_find_binary(b->opts.musterd_flag, "musterd", "controlplane/musterd", argv0, b->musterd_path, err);
+  if (rc == 0) rc = mu_bench_find_binary(b->opts.agent_flag, "agent", "agent/muster-agent", argv0, b->agent_path, err);
+  if (rc == 0) rc = mu_bench_free_port(&port, err);
+  if (rc != 0) return rc;
   snprintf(b->target, sizeof b->target, "127.0.0.1:%d", port);
   if (mkdir(b->workdir, 0700) != 0) return mu_err_set(err, MU_EIO, "cannot create %s: %s", b->workdir, strerror(errno));
   rc = mu_rpc_engine_new(b->loop, &b->engine, err);

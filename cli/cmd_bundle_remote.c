@@ -130,9 +130,9 @@ static int push_run(const mu_cli_opts *opts, const Muster__V1__UploadBundleReque
   if (rc != 0) goto out;
   mu_rpc_call_handlers h = {.on_message = on_reply, .on_done = on_done};
   mu_rpc_metadata md;
-  if ((rc = mu_cli_call_metadata(opts, &md, err)) != 0 ||
-      (rc = mu_rpc_call_new(channel, "/muster.v1.Admin/UploadBundle", 0, &md, &h, s, &s->call, err)) != 0)
-    goto out;
+  rc = mu_cli_call_metadata(opts, &md, err);
+  if (rc == 0) rc = mu_rpc_call_new(channel, "/muster.v1.Admin/UploadBundle", 0, &md, &h, s, &s->call, err);
+  if (rc != 0) goto out;
   if (mu_rpc_call_send(s->call, hbuf, hlen, NULL) == 0) {
     uv_timer_start(&s->timer, pump, 0, 2);
   }

@@ -18,6 +18,9 @@ int mu_cmd_watch(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_status(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_logs(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_cancel(const mu_cli_opts *opts, int argc, char **argv);
+int mu_cmd_hold(const mu_cli_opts *opts, int argc, char **argv);
+int mu_cmd_queue(const mu_cli_opts *opts, int argc, char **argv);
+int mu_cmd_release(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_jobs(const mu_cli_opts *opts, int argc, char **argv);
 /* cmd_doctor.c: checks of the control plane and the agents. */
 int mu_cmd_doctor(const mu_cli_opts *opts, int argc, char **argv);

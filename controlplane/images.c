@@ -134,7 +134,8 @@ static void ask_agents(mu_daemon *d, mu_rpc_call *call, const char *selector, Mu
   }
   struct mu_images_req *r = calloc(1, sizeof *r);
   size_t cap = d->registry.n < MU_IMAGES_MAX_AGENTS ? d->registry.n : MU_IMAGES_MAX_AGENTS;
-  if (r == NULL || (r->t = calloc(cap ? cap : 1, sizeof *r->t)) == NULL) {
+  if (r != NULL) r->t = calloc(cap ? cap : 1, sizeof *r->t);
+  if (r == NULL || r->t == NULL) {
     free(r);
     mu_selector_free(sel);
     mu_pb_fail(call, MU_RPC_RESOURCE_EXHAUSTED, "out of memory listing images");

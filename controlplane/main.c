@@ -20,6 +20,7 @@
 #include "controlplane/schedules/schedules.h"
 #include "controlplane/templates/templates.h"
 #include "controlplane/imagepolicy/imagepolicy.h"
+#include "controlplane/queues_admin.h"
 #include "controlplane/wiring.h"
 #include "controlplane/tokens.h"
 #include "controlplane/secrets.h"
@@ -266,8 +267,9 @@ static int daemon_start(mu_daemon *d, const mu_console_config *web, mu_err *err)
       (rc = mu_tokens_register(d, err)) != 0 || (rc = mu_secrets_register(d, err)) != 0 ||
       (rc = mu_audit_register(d, err)) != 0 || (rc = mu_schedules_register(d, err)) != 0 ||
       (rc = mu_templates_register(d, err)) != 0 || (rc = mu_imagepolicy_register(d, err)) != 0 ||
-      (rc = mu_health_register(d, err)) != 0 || (rc = mu_reflection_register(d, err)) != 0 ||
-      (rc = listen_on(d, err)) != 0 || (rc = mu_rpc_server_start(d->server, err)) != 0)
+      (rc = mu_queues_register(d, err)) != 0 || (rc = mu_health_register(d, err)) != 0 ||
+      (rc = mu_reflection_register(d, err)) != 0 || (rc = listen_on(d, err)) != 0 ||
+      (rc = mu_rpc_server_start(d->server, err)) != 0)
     return rc;
   mu_wiring_start_scheduler(d);
   if (d->cluster->role != MU_ROLE_SINGLE) {
@@ -276,10 +278,10 @@ static int daemon_start(mu_daemon *d, const mu_console_config *web, mu_err *err)
     mu_bundle_store_etcd_config bc = {.prefix = d->cfg.etcd_prefix,
                                       .chunk_bytes = d->bundle_cfg->store_chunk_bytes,
                                       .max_bytes = d->bundle_cfg->max_store_bytes};
-    if ((rc = mu_wiring_start_cluster(d, err)) != 0 ||
-        (rc = mu_bundle_store_etcd_new(d->loop, d->cluster->etcd, d->cluster->store, &bc, &store, err)) != 0 ||
-        (rc = mu_bundles_start(d, store, err)) != 0)
-      return rc;
+    rc = mu_wiring_start_cluster(d, err);
+    if (rc == 0) rc = mu_bundle_store_etcd_new(d->loop, d->cluster->etcd, d->cluster->store, &bc, &store, err);
+    if (rc == 0) rc = mu_bundles_start(d, store, err);
+    if (rc != 0) return rc;
   }
   rc = mu_metrics_start(d, err);
   if (rc != 0) return rc;

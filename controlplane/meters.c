@@ -24,7 +24,8 @@ static const double rpc_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.
 
 int mu_meters_new(mu_meters **ret, mu_err *err) {
   mu_meters *m = calloc(1, sizeof *m);
-  if (m == NULL || (m->reg = mu_metrics_new()) == NULL) {
+  if (m != NULL) m->reg = mu_metrics_new();
+  if (m == NULL || m->reg == NULL) {
     free(m);
     return mu_err_set(err, MU_ENOMEM, "out of memory");
   }
@@ -123,6 +124,12 @@ int mu_meters_new(mu_meters **ret, mu_err *err) {
         .type = MU_METRIC_GAUGE,
         .labels = {"state"},
         .max_series = 16}},
+      {&m->queue_hosts,
+       {.name = "muster_queue_hosts",
+        .help = "Hosts of unfinished jobs per named queue: running, or waiting to start.",
+        .type = MU_METRIC_GAUGE,
+        .labels = {"queue", "state"},
+        .max_series = 2 * 65}},
       {&m->queue_depth,
        {.name = "muster_scheduler_queue_depth",
         .help = "Host runs of unfinished jobs waiting to start (for a slot, a batch or their agent).",

@@ -58,7 +58,8 @@ int mu_registry_upsert(mu_registry *reg, const char *id, mu_agent **ret, mu_err 
     reg->cap = cap;
   }
   mu_agent *a = calloc(1, sizeof *a);
-  if (a == NULL || (a->id = strdup(id)) == NULL) {
+  if (a != NULL) a->id = strdup(id);
+  if (a == NULL || a->id == NULL) {
     free(a);
     return mu_err_set(err, MU_ENOMEM, "out of memory");
   }

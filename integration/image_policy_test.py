@@ -252,8 +252,8 @@ def test_policy_end_to_end(c):
             runs["tag"]["message"], runs["tag"]
         assert runs["pinned"]["state"] == "SUCCEEDED", runs["pinned"]
 
-        # signatures are not wired yet: a policy that needs them refuses, saying so (before any
-        # layer: max_severity, checked once the layers are in, is not reached)
+        # a policy that needs a signature refuses this image, saying why, before any layer:
+        # its max_severity, checked once the layers are in, is not reached
         c.cli_at(c.addr, "policy", "set", write(c, "sig.yaml", "require_signed: true\nmax_severity: HIGH\n"))
         wait_until("the sig policy on the agent", lambda: "require_signed\":true" in open(pushed).read())
         rc, runs, err = submit(c, task("sig", "%s/t/run@%s" % (r, digest)))

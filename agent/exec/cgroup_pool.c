@@ -17,7 +17,8 @@ struct mu_cgroup_pool {
 int mu_cgroup_pool_new(const mu_cgroup_root *root, uint32_t max_idle, mu_cgroup_pool **ret, mu_err *err) {
   if (root == NULL || root->mode != MU_CGROUP_V1) return mu_err_set(err, MU_ENOTSUP, "cgroup pool: only on cgroup v1");
   mu_cgroup_pool *pool = calloc(1, sizeof *pool);
-  if (pool == NULL || (pool->idle = calloc(max_idle ? max_idle : 1, sizeof *pool->idle)) == NULL) {
+  if (pool != NULL) pool->idle = calloc(max_idle ? max_idle : 1, sizeof *pool->idle);
+  if (pool == NULL || pool->idle == NULL) {
     free(pool);
     return mu_err_set(err, MU_ENOMEM, "cgroup pool: out of memory");
   }

@@ -222,7 +222,8 @@ static int start_server(mu_exec_server *s, mu_err *err) {
 
 int mu_exec_server_new(uv_loop_t *loop, const char *helper_path, mu_exec_server **ret, mu_err *err) {
   mu_exec_server *s = calloc(1, sizeof *s);
-  if (s == NULL || (s->helper = strdup(helper_path)) == NULL) {
+  if (s != NULL) s->helper = strdup(helper_path);
+  if (s == NULL || s->helper == NULL) {
     free(s);
     return mu_err_set(err, MU_ENOMEM, "exec server: out of memory");
   }

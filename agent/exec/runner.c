@@ -685,7 +685,9 @@ static int build_task(mu_runner *r, const char *job_id, const char *task_id, uin
     goto fail;
   }
   const char *user = spec->run_as != NULL && *spec->run_as ? spec->run_as : r->run_as_default;
-  if ((rc = mu_runas_resolve(user, r->agent_id, &t->run_as, err)) != 0 || (rc = mu_runas_check(&t->run_as, err)) != 0) {
+  rc = mu_runas_resolve(user, r->agent_id, &t->run_as, err);
+  if (rc == 0) rc = mu_runas_check(&t->run_as, err);
+  if (rc != 0) {
     mu_err_prefix(err, "task %s", task_id);
     goto fail;
   }

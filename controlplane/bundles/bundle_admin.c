@@ -257,7 +257,8 @@ static void verify_done(uv_work_t *w, int status) {
   snprintf(meta.digest, sizeof meta.digest, "%s", u->digest);
   snprintf(meta.key_id, sizeof meta.key_id, "%s", u->info->key_id);
   put_ctx *pc = calloc(1, sizeof *pc);
-  if (pc == NULL || (pc->meta = mu_bundle_meta_dup(&meta)) == NULL) {
+  if (pc != NULL) pc->meta = mu_bundle_meta_dup(&meta);
+  if (pc == NULL || pc->meta == NULL) {
     free(pc);
     upload_fail(u, MU_RPC_RESOURCE_EXHAUSTED, "out of memory");
     return;

@@ -742,7 +742,8 @@ int mu_bundle_store_etcd_new(uv_loop_t *loop, mu_etcd_client *etcd, mu_store *st
     return mu_err_set(err, MU_EINVAL, "bundle store: chunk size %zu is not between 4K and 1M", chunk);
   if (sodium_init() < 0) return mu_err_set(err, MU_EIO, "bundle store: libsodium cannot start");
   etcd_store *s = calloc(1, sizeof *s);
-  if (s == NULL || (s->root = malloc(plen + sizeof "bundles/")) == NULL) {
+  if (s != NULL) s->root = malloc(plen + sizeof "bundles/");
+  if (s == NULL || s->root == NULL) {
     free(s);
     return mu_err_set(err, MU_ENOMEM, "out of memory");
   }

@@ -603,7 +603,8 @@ static int load_plan(load *ld, const char *prefix, const char **sorted, size_t n
   size_t len = 0;
   char *start = strdup(prefix);
   size_t start_len = strlen(prefix);
-  if (start == NULL || (ld->rest = calloc(n + 1, sizeof *ld->rest)) == NULL) {
+  if (start != NULL) ld->rest = calloc(n + 1, sizeof *ld->rest);
+  if (start == NULL || ld->rest == NULL) {
     free(start);
     return MU_ENOMEM;
   }

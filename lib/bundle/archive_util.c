@@ -3,6 +3,7 @@
 #include "lib/bundle/archive_util.h"
 
 #include <stdio.h>
+#include <unistd.h>
 
 int mu_archive_reader_open(const uint8_t *data, size_t len, struct archive **ret, mu_err *err) {
   struct archive *a = archive_read_new();
@@ -30,7 +31,7 @@ int mu_archive_reader_open(const uint8_t *data, size_t len, struct archive **ret
   return 0;
 }
 
-int mu_archive_writer_setup(struct archive *a, mu_bundle_compress compress, int level, mu_err *err) {
+int mu_archive_writer_setup(struct archive *a, mu_bundle_compress compress, int level, int threads, mu_err *err) {
   if (compress == MU_BUNDLE_COMPRESS_AUTO) {
     compress = archive_libzstd_version() != NULL ? MU_BUNDLE_COMPRESS_ZSTD : MU_BUNDLE_COMPRESS_GZIP;
   }
@@ -52,6 +53,14 @@ int mu_archive_writer_setup(struct archive *a, mu_bundle_compress compress, int 
         archive_write_set_filter_option(a, "zstd", "compression-level", level_text) != ARCHIVE_OK) {
       return mu_err_set(err, MU_ENOTSUP, "libarchive cannot write zstd in-process");
     }
+    if (threads <= 0) {
+      long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+      threads = cpus < 1 ? 1 : cpus > MU_ARCHIVE_MAX_THREADS ? MU_ARCHIVE_MAX_THREADS : (int)cpus;
+    }
+    char threads_text[8];
+    snprintf(threads_text, sizeof threads_text, "%d", threads);
+    /* older libarchive or a libzstd without threads: one thread, still valid zstd */
+    (void)archive_write_set_filter_option(a, "zstd", "threads", threads_text);
   } else {
     if (archive_zlib_version() == NULL || archive_write_add_filter_gzip(a) != ARCHIVE_OK ||
         archive_write_set_filter_option(a, "gzip", "compression-level", level_text) != ARCHIVE_OK) {

@@ -16,9 +16,13 @@
 int mu_archive_reader_open(const uint8_t *data, size_t len, struct archive **ret, mu_err *err);
 
 /* Sets format (pax restricted) and the filter on a fresh writer, with options that keep the
- * output byte-for-byte reproducible (no gzip timestamp, a given level, one thread). level 0
- * is the default (zstd 3, as `zstd` and `tar --zstd`; gzip 6); else zstd 1..19, gzip 1..9
- * (MU_EINVAL outside). */
-int mu_archive_writer_setup(struct archive *a, mu_bundle_compress compress, int level, mu_err *err);
+ * output byte-for-byte reproducible (no gzip timestamp, a given level). level 0 is the default
+ * (zstd 3, as `zstd` and `tar --zstd`; gzip 6); else zstd 1..19, gzip 1..9 (MU_EINVAL outside).
+ * zstd compresses on `threads` worker threads (0: one per CPU, at most MU_ARCHIVE_MAX_THREADS).
+ * zstd's multi-threaded format does not depend on the number of workers, so the same input
+ * gives the same bytes on any machine; a libzstd built without threads falls back to its
+ * single-threaded format (other bytes, the same content). */
+#define MU_ARCHIVE_MAX_THREADS 4
+int mu_archive_writer_setup(struct archive *a, mu_bundle_compress compress, int level, int threads, mu_err *err);
 
 #endif

@@ -239,7 +239,7 @@ static int write_archive(const walk *w, const mu_manifest *m, const char *json, 
     rc = mu_err_set(err, MU_ENOMEM, "out of memory");
     goto out;
   }
-  rc = mu_archive_writer_setup(a, compress, level, err);
+  rc = mu_archive_writer_setup(a, compress, level, 0, err);
   if (rc != 0) goto out;
   if (archive_write_open(a, sink, NULL, sink_write, NULL) != ARCHIVE_OK) {
     rc = mu_err_set(err, MU_EIO, "archive: %s", archive_error_string(a));

@@ -50,6 +50,8 @@ static const mu_cfg_field agent_fields[] = {
     F("sandbox_writable", MU_CF_PATH_LIST, sandbox_writable, 0, 0),
     F("sandbox_hidden", MU_CF_PATH_LIST, sandbox_hidden, 0, 0),
     F("container_policy", MU_CF_PATH, container_policy, 0, 0),
+    F("container_require_signed", MU_CF_BOOL, container_require_signed, 0, 0),
+    F("container_signature_keys", MU_CF_PATH_LIST, container_signature_keys, 0, 0),
     F("container_scan_feed_dir", MU_CF_PATH, container_scan_feed_dir, 0, 0),
 };
 
@@ -92,6 +94,7 @@ void mu_agent_config_init(mu_agent_config *cfg) {
   cfg->sandbox_read_only_root = true;
   mu_strlist_init(&cfg->sandbox_writable);
   mu_strlist_init(&cfg->sandbox_hidden);
+  mu_strlist_init(&cfg->container_signature_keys);
 }
 
 int mu_agent_config_load(mu_agent_config *cfg, const char *path, mu_err *err) {

@@ -75,6 +75,10 @@ typedef struct mu_agent_config {
   /* The agent's own image admission policy for container tasks (lib/imagepolicy; "" = none),
    * checked at start; the cluster's applies too (docs/images.md#admission-policy). */
   char container_policy[MU_CFG_PATH_MAX];
+  /* Container tasks run only registry images signed (`muster image sign`) by one of
+   * container_signature_keys (docs/images.md); checked at start: the keys must load. */
+  bool container_require_signed;
+  mu_strlist container_signature_keys;           /* public key files */
   char container_scan_feed_dir[MU_CFG_PATH_MAX]; /* the feed a policy's max_severity scans with */
 } mu_agent_config;
 

@@ -199,7 +199,9 @@ int mu_token_from_json(const char *text, size_t len, mu_token_record *ret, mu_er
     rc = mu_err_set(err, MU_EINVAL, "id '%s': expected %d of [a-z0-9]", ret->id, MU_TOKEN_ID_LEN);
     goto out;
   }
-  if ((rc = mu_token_check_name(ret->name, err)) != 0 || (rc = mu_token_check_types(ret->types, err)) != 0) goto out;
+  rc = mu_token_check_name(ret->name, err);
+  if (rc == 0) rc = mu_token_check_types(ret->types, err);
+  if (rc != 0) goto out;
   if (sodium_hex2bin(ret->hash, sizeof ret->hash, hex, strlen(hex), NULL, &hash_len, NULL) != 0 ||
       hash_len != sizeof ret->hash)
     rc = mu_err_set(err, MU_EINVAL, "hash: expected %d hex digits", MU_TOKEN_HASH_BYTES * 2);

@@ -11,6 +11,9 @@
 #include <sys/stat.h>
 
 #include "lib/imagepolicy/imagepolicy.h"
+#ifdef MU_CONTAINER_SIGNATURES
+#include "plugins/container/imagesig_registry.h"
+#endif
 
 #define MAX_POLICIES 4
 
@@ -48,17 +51,90 @@ static void append(mu_ctr_admission *adm, const char *fmt, const char *a, const 
   if (off + 1 < sizeof adm->report) snprintf(adm->report + off, sizeof adm->report - off, fmt, a, b);
 }
 
-/* What verification and scanning would add to f, when a policy asks. Not wired yet: the
- * signature stays MU_IMGSIG_NOT_CHECKED and there is no scan, so such a policy refuses
- * ("signature not checked", "no scan available"). The lead wires here: imagesig's verdict for
- * (adm->ref, manifest_digest) against the union of the policies' trusted keys (reg, the
- * registry client, is NULL on a warm start and for bundles' images: the verifier then reads a
- * verdict it stored), and lib/imagescan's summary of the store's scan of manifest_digest. */
+#ifdef MU_CONTAINER_SIGNATURES
+/* True when the agent's key at path (its key id kid) is one the policies' trusted_keys name:
+ * by key id, by path, or by file name without ".pub". An empty list names every key. */
+static bool key_named(const char *const *names, size_t n, const char *path, const char *kid) {
+  if (n == 0) return true;
+  const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+  size_t stem = strlen(base) > 4 && strcmp(base + strlen(base) - 4, ".pub") == 0 ? strlen(base) - 4 : strlen(base);
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(names[i], kid) == 0 || strcmp(names[i], path) == 0 ||
+        (strlen(names[i]) == stem && strncmp(names[i], base, stem) == 0))
+      return true;
+  return false;
+}
+
+/* imagesig's verdict for the image's reference, as the policy's signature fact. */
+static mu_imgsig_status verify_signature(mu_ctr_admission *adm, struct mu_registry *reg, const char *const *names,
+                                         size_t n_names) {
+  json_t *keys = json_object_get(adm->cfg, "signature_keys");
+  mu_trust_set *trust = NULL;
+  mu_err err = {0};
+  mu_imgsig_status st = MU_IMGSIG_NOT_CHECKED;
+  if (mu_trust_set_new(json_array_size(keys) + 1, &trust, &err) != 0) {
+    snprintf(adm->signature_detail, sizeof adm->signature_detail, "%s", err.msg);
+    return st;
+  }
+  size_t i;
+  json_t *e;
+  json_array_foreach(keys, i, e) {
+    mu_pubkey pk;
+    const char *path = json_string_value(e);
+    if (path == NULL || mu_pubkey_load_file(path, &pk, &err) != 0) {
+      snprintf(adm->signature_detail, sizeof adm->signature_detail, "signature key: %s", err.msg);
+      goto done;
+    }
+    if (key_named(names, n_names, path, pk.key_id) && mu_trust_set_add(trust, &pk, &err) != 0) {
+      snprintf(adm->signature_detail, sizeof adm->signature_detail, "signature key: %s", err.msg);
+      goto done;
+    }
+  }
+  if (mu_trust_set_count(trust) == 0) {
+    snprintf(adm->signature_detail, sizeof adm->signature_detail,
+             "this agent trusts no signature key the policy names (MUSTER_CONTAINER_SIGNATURE_KEYS)");
+    goto done;
+  }
+  mu_imagesig_check_opts o = {
+      .trust = trust, .max_signatures = (size_t)json_integer_value(json_object_get(adm->cfg, "max_signatures"))};
+  mu_imagesig_verdict v;
+  mu_imagesig_status vs = mu_imagesig_check(reg, &adm->ref, &o, &v);
+  snprintf(adm->signature_detail, sizeof adm->signature_detail, "%s", v.msg);
+  st = vs == MU_IMAGESIG_OK          ? MU_IMGSIG_VALID
+       : vs == MU_IMAGESIG_UNSIGNED  ? MU_IMGSIG_MISSING
+       : vs == MU_IMAGESIG_UNTRUSTED ? MU_IMGSIG_UNTRUSTED
+       : vs == MU_IMAGESIG_EXPIRED   ? MU_IMGSIG_EXPIRED
+       : vs == MU_IMAGESIG_ERROR     ? MU_IMGSIG_NOT_CHECKED
+                                     : MU_IMGSIG_INVALID;
+done:
+  mu_trust_set_free(trust);
+  return st;
+}
+#endif
+
+/* What verification and scanning add to f, when a policy asks. The signature: imagesig's
+ * verdict (admission.h), or not checked without a registry client or the verifier. No scan
+ * here: the layers are not fetched yet; a policy's max_severity is checked after the pull
+ * (admission_scan.h, see drop_scan_rule). */
 static void gather_signature_and_scan(mu_ctr_admission *adm, struct mu_registry *reg, const char *manifest_digest,
-                                      bool want_signature, bool want_scan, mu_imgfacts *f) {
-  (void)adm, (void)reg, (void)manifest_digest, (void)want_signature, (void)want_scan;
+                                      bool want_signature, const char *const *names, size_t n_names, mu_imgfacts *f) {
+  (void)manifest_digest, (void)names, (void)n_names;
   f->signature = MU_IMGSIG_NOT_CHECKED;
   f->scan = NULL;
+  if (!want_signature) return;
+  if (adm->bundle_image) {
+    snprintf(adm->signature_detail, sizeof adm->signature_detail, "an image from the bundle has no image signature");
+  } else if (reg == NULL) {
+    adm->needs_registry = true;
+    snprintf(adm->signature_detail, sizeof adm->signature_detail, "the registry was not asked (pull_policy never)");
+  } else {
+#ifdef MU_CONTAINER_SIGNATURES
+    f->signature = verify_signature(adm, reg, names, n_names);
+#else
+    snprintf(adm->signature_detail, sizeof adm->signature_detail, "this helper has no signature verifier");
+#endif
+  }
+  f->signature_detail = adm->signature_detail;
 }
 
 /* A policy's max_severity waits for the layers (admission_scan.h): its "no scan available"
@@ -88,6 +164,9 @@ int mu_ctr_admission_check(void *arg, struct mu_registry *reg, const char *manif
   const char *sources[MAX_POLICIES] = {NULL};
   size_t n_pols = 0, total = 0, i;
   bool want_signature = false, want_scan = false;
+  const char *names[MU_IMGPOLICY_MAX_LIST * MAX_POLICIES];
+  size_t n_names = 0;
+  bool all_keys = false; /* a policy that names no key trusts all of the agent's */
   json_t *e;
   json_array_foreach(files, i, e) {
     if (n_pols >= MAX_POLICIES) break;
@@ -98,7 +177,13 @@ int mu_ctr_admission_check(void *arg, struct mu_registry *reg, const char *manif
       continue;
     }
     if (pols[n_pols] == NULL) continue;
-    want_signature = want_signature || mu_imgpolicy_wants_signature(pols[n_pols], NULL);
+    const char *const *keys = NULL;
+    if (mu_imgpolicy_wants_signature(pols[n_pols], &keys)) {
+      want_signature = true;
+      all_keys = all_keys || keys == NULL || keys[0] == NULL;
+      for (size_t k = 0; keys != NULL && keys[k] != NULL && n_names < sizeof names / sizeof *names; k++)
+        names[n_names++] = keys[k];
+    }
     want_scan = want_scan || mu_imgpolicy_wants_scan(pols[n_pols]);
     sources[n_pols++] = source;
   }
@@ -121,7 +206,8 @@ int mu_ctr_admission_check(void *arg, struct mu_registry *reg, const char *manif
                    .network = jstr(adm->cfg, "network"),
                    .volumes = vols,
                    .n_volumes = n_vols};
-  if (want_signature || want_scan) gather_signature_and_scan(adm, reg, manifest_digest, want_signature, want_scan, &f);
+  if (want_signature || want_scan)
+    gather_signature_and_scan(adm, reg, manifest_digest, want_signature, names, all_keys ? 0 : n_names, &f);
   mu_imgpolicy_result *res = calloc(1, sizeof *res);
   int rc = 0;
   char one[MU_CTR_ADMISSION_REPORT_MAX];

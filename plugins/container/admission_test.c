@@ -123,8 +123,8 @@ static void test_fail_closed(void **state) {
   assert_non_null(strstr(adm.report, "the cluster image policy cannot be used"));
   assert_non_null(strstr(adm.report, "field 'allow_everything': unknown key"));
   json_decref(cfg);
-  /* signatures are not wired: a policy that needs them refuses, saying so; max_severity is
-   * left for after the layers (admission_scan.h): not named here, owed */
+  /* no registry client: the signature is not checked, and refused saying so; max_severity
+   * is left for after the layers (admission_scan.h): not named here, owed */
   cfg = config(file("sig.yaml", "require_signed: true\nmax_severity: HIGH\n"), NULL, "none", NULL);
   assert_int_equal(check(cfg, "app", &adm, &err), MU_EPERM);
   assert_non_null(strstr(adm.report, "require_signed: signature not checked"));

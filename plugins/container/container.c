@@ -21,6 +21,11 @@
  *   MUSTER_CONTAINER_MAX_IMAGE_BYTES    unpacked size cap; default 8 GiB
  *   MUSTER_CONTAINER_STORE_MAX_BYTES    GC bound on the store's size (after a pull that fetched)
  *   MUSTER_CONTAINER_STORE_MAX_AGE      GC: images unused this many seconds are removed
+ *   MUSTER_CONTAINER_REQUIRE_SIGNED=1   (container.require_signed) run only registry images with a
+ *                                       valid signature by one of the keys below, checked by
+ *                                       the helper before any layer is fetched (imagesig_registry.h)
+ *   MUSTER_CONTAINER_SIGNATURE_KEYS     (container.signature_keys) comma list of .pub files
+ *   MUSTER_CONTAINER_MAX_SIGNATURES     signatures checked per image at most; default 16
  *   MUSTER_CONTAINER_POLICY             the agent's image admission policy file (lib/imagepolicy)
  *   MUSTER_CONTAINER_CLUSTER_POLICY     where the agent keeps the cluster's pushed policy (set
  *                                       by the agent; absent file = no cluster policy)
@@ -50,10 +55,11 @@ static struct {
   char helper[PATH_MAX];
   char store[PATH_MAX];
   char *default_registry, *insecure, *ca_file, *volumes, *caps, *registry_auth;
+  char *signature_keys;
   char *policy, *cluster_policy; /* image admission policy files */
   char *scan_feed_dir;           /* the feed a policy's max_severity scans with */
-  bool allow_root, allow_host_network;
-  long long pull_timeout_s, max_image_bytes, store_max_bytes, store_max_age_s;
+  bool allow_root, allow_host_network, require_signed;
+  long long pull_timeout_s, max_image_bytes, store_max_bytes, store_max_age_s, max_signatures;
 } g;
 
 typedef struct ct_task {
@@ -213,6 +219,16 @@ static int check(json_t *spec, json_t *c, char *errbuf) {
   memset(&ref, 0, sizeof ref);
   mu_err err = {0};
   const char *image = get_str(c, "image", NULL);
+  if (g.require_signed && image != NULL &&
+      (strncmp(image, "oci-layout:", 11) == 0 || strncmp(image, "docker-archive:", 15) == 0))
+    return fail(errbuf,
+                "container.image: \"%.200s\": an image from the bundle carries no image signature, and this agent "
+                "requires signed images (MUSTER_CONTAINER_REQUIRE_SIGNED); push it to a registry and sign it",
+                image);
+  if (g.require_signed && (g.signature_keys == NULL || *g.signature_keys == '\0'))
+    return fail(errbuf,
+                "container: this agent requires signed images but trusts no signature key "
+                "(MUSTER_CONTAINER_SIGNATURE_KEYS)");
   if (image != NULL && strncmp(image, "oci-layout:", 11) == 0) {
     const char *dir = image + 11;
     if (*dir == '\0' || *dir == '/' || strstr(dir, "..") != NULL)
@@ -378,6 +394,20 @@ static json_t *build_config(json_t *spec, json_t *c, const muster_task_context *
   if (g.max_image_bytes > 0) json_object_set_new(o, "max_image_bytes", json_integer(g.max_image_bytes));
   if (g.store_max_bytes > 0) json_object_set_new(o, "store_max_bytes", json_integer(g.store_max_bytes));
   if (g.store_max_age_s > 0) json_object_set_new(o, "store_max_age_s", json_integer(g.store_max_age_s));
+  if (g.require_signed) json_object_set_new(o, "require_signed", json_true());
+  if (g.signature_keys != NULL) { /* also for an admission policy's require_signed */
+    json_t *keys = json_array();
+    for (const char *p = g.signature_keys; p != NULL && *p;) {
+      const char *e = strchr(p, ',');
+      size_t len = e ? (size_t)(e - p) : strlen(p);
+      while (len > 0 && *p == ' ') p++, len--;
+      if (len > 0) json_array_append_new(keys, json_stringn(p, len));
+      if (e == NULL) break;
+      p = e + 1;
+    }
+    json_object_set_new(o, "signature_keys", keys);
+    if (g.max_signatures > 0) json_object_set_new(o, "max_signatures", json_integer(g.max_signatures));
+  }
   const char *auth = get_str(c, "registryAuth", "registry_auth");
   if (auth != NULL) {
     const char *v = secret_value(spec, auth);
@@ -647,6 +677,11 @@ __attribute__((constructor)) static void ct_load(void) {
   g.store_max_bytes = v ? atoll(v) : 0;
   v = getenv("MUSTER_CONTAINER_STORE_MAX_AGE");
   g.store_max_age_s = v ? atoll(v) : 0;
+  v = getenv("MUSTER_CONTAINER_REQUIRE_SIGNED");
+  g.require_signed = v && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0);
+  g.signature_keys = env_dup("MUSTER_CONTAINER_SIGNATURE_KEYS");
+  v = getenv("MUSTER_CONTAINER_MAX_SIGNATURES");
+  g.max_signatures = v ? atoll(v) : 0;
 }
 
 __attribute__((destructor)) static void ct_unload(void) {
@@ -656,6 +691,7 @@ __attribute__((destructor)) static void ct_unload(void) {
   free(g.volumes);
   free(g.registry_auth);
   free(g.caps);
+  free(g.signature_keys);
   free(g.policy);
   free(g.cluster_policy);
   free(g.scan_feed_dir);

@@ -278,7 +278,9 @@ int mu_image_from_docker_archive(const char *root, const char *tar, const char *
   if (d == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   d->root = root;
   d->max_bytes = opts->unpack.max_bytes ? opts->unpack.max_bytes : 8ull << 30;
-  if ((rc = mu_store_init(root, err)) != 0 || (rc = read_archive(d, tar, err)) != 0) goto done;
+  rc = mu_store_init(root, err);
+  if (rc == 0) rc = read_archive(d, tar, err);
+  if (rc != 0) goto done;
   da_file *mf = lookup(d, "manifest.json");
   if (mf == NULL) {
     rc = mu_err_set(err, MU_EINVAL, "docker archive %s: no manifest.json (not a `docker save` tar)", tar);

@@ -3,7 +3,8 @@
  *
  *   muster-container run CONFIG.json     pull (if needed), then run the container
  *   muster-container pull [--store DIR] [--insecure] [--ca FILE] [--platform P]
- *                         [--policy P] [--auth-env VAR] [--timeout-ms N] IMAGE
+ *                         [--policy P] [--auth-env VAR] [--timeout-ms N]
+ *                         [--require-signed] [--signature-key PUB...] [--image-policy FILE] IMAGE
  *   muster-container pull --layout DIR [--store DIR] TAG      (an OCI image layout)
  *   muster-container pull --docker-archive TAR [--store DIR] REPO:TAG|""   (a `docker save` tar)
  *   muster-container images|gc [--store DIR] [--max-bytes N] [--max-age-s N] [--list]
@@ -40,6 +41,9 @@
 #include "plugins/container/gc.h"
 #include "plugins/container/image.h"
 #include "plugins/container/launch.h"
+#ifdef MU_CONTAINER_SIGNATURES
+#include "plugins/container/imagesig_registry.h"
+#endif
 
 static int control_fd = -1;
 
@@ -87,6 +91,76 @@ static int exec_full(char **argv) {
 }
 #endif
 
+#ifdef MU_CONTAINER_SIGNATURES
+/* The task's message when the helper refuses before the container exists (the plugin reads
+ * state_dir/report, as for the launcher's own reasons). */
+static void write_report(json_t *cfg, const char *text) {
+  const char *dir = jstr(cfg, "state_dir", NULL);
+  if (dir == NULL) return;
+  mkdir(dir, 0700);
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/report", dir);
+  FILE *f = fopen(path, "we");
+  if (f == NULL) return;
+  fputs(text, f);
+  fclose(f);
+}
+
+/* container.require_signed: before anything of the image but its manifest is fetched, a
+ * signature by one of signature_keys must hold for the manifest (or index) digest; the pull
+ * is then pinned to that digest (a tag moved meanwhile changes nothing). 0, or 125 with the
+ * reason on stderr and as the task's message. */
+static int check_signature(json_t *cfg, mu_imgref *ref, const mu_registry_opts *ro) {
+  json_t *keys = json_object_get(cfg, "signature_keys");
+  mu_trust_set *trust = NULL;
+  mu_registry *reg = NULL;
+  mu_err err = {0};
+  char msg[MU_ERR_MSG_MAX + 64] = "";
+  int rc = 125;
+  if (mu_trust_set_new(json_array_size(keys) + 1, &trust, &err) != 0) {
+    snprintf(msg, sizeof msg, "image refused: %s", err.msg);
+    goto done;
+  }
+  for (size_t i = 0; i < json_array_size(keys); i++)
+    if (mu_trust_set_add_file(trust, json_string_value(json_array_get(keys, i)), &err) != 0) {
+      snprintf(msg, sizeof msg, "image refused: signature key: %s", err.msg);
+      goto done;
+    }
+  if (mu_trust_set_count(trust) == 0) {
+    snprintf(msg, sizeof msg,
+             "image refused: this agent requires signed images but trusts no signature key "
+             "(MUSTER_CONTAINER_SIGNATURE_KEYS)");
+    goto done;
+  }
+  if (mu_registry_new(ref, ro, &reg, &err) != 0) {
+    snprintf(msg, sizeof msg, "image refused: %s", err.msg);
+    goto done;
+  }
+  if (control_fd >= 0) dprintf(control_fd, "progress 1 checking the image's signature\n");
+  mu_imagesig_check_opts o = {.trust = trust,
+                              .max_signatures = (size_t)json_integer_value(json_object_get(cfg, "max_signatures"))};
+  mu_imagesig_verdict v;
+  if (mu_imagesig_check(reg, ref, &o, &v) != MU_IMAGESIG_OK) {
+    snprintf(msg, sizeof msg, "image refused (%s): %s", mu_imagesig_status_name(v.status), v.msg);
+    goto done;
+  }
+  snprintf(ref->digest, sizeof ref->digest, "%s", v.subject.digest);
+  if (control_fd >= 0) {
+    dprintf(control_fd, "param image_signed_by=%s\n", v.best.key_id);
+    dprintf(control_fd, "progress 2 signature ok: %s\n", v.msg);
+  }
+  rc = 0;
+done:
+  if (rc != 0) {
+    fprintf(stderr, "muster-container: %s\n", msg);
+    write_report(cfg, msg);
+  }
+  mu_registry_free(reg);
+  mu_trust_set_free(trust);
+  return rc;
+}
+#endif
+
 #ifndef MU_CONTAINER_LITE
 /* A policy's max_severity once the layers are in the store, before the container starts;
  * on a refusal img is freed. */
@@ -106,8 +180,10 @@ static int pull_image(json_t *cfg, const char *store, mu_image *img) {
   mu_imgref ref;
   mu_err err = {0};
 #ifdef MU_CONTAINER_LITE
-  /* the warm start only: a registry image this store holds, unless the policy says always */
+  /* the warm start only: a registry image this store holds, unless the policy says always or
+   * a signature must be checked (that needs the registry) */
   const char *pol = jstr(cfg, "pull_policy", "");
+  if (json_is_true(json_object_get(cfg, "require_signed"))) return MU_NEEDS_FULL;
   if (jstr(cfg, "layout", NULL) != NULL || jstr(cfg, "docker_archive", NULL) != NULL || strcmp(pol, "always") == 0 ||
       mu_imgref_parse(jstr(cfg, "image", ""), jstr(cfg, "default_registry", NULL), &ref, &err) != 0)
     return MU_NEEDS_FULL;
@@ -117,7 +193,7 @@ static int pull_image(json_t *cfg, const char *store, mu_image *img) {
   const char *lplat = jstr(cfg, "platform", NULL);
   if (lplat == NULL || mu_platform_parse(lplat, &lo.platform, &err) != 0) mu_platform_host(&lo.platform);
   if (mu_image_pull(store, &ref, &lo, img, &err) != 0) {
-    if (!ladm.refused) return MU_NEEDS_FULL;
+    if (!ladm.refused || ladm.needs_registry) return MU_NEEDS_FULL; /* a signature needs the registry */
     mu_ctr_admission_report(&ladm); /* refused from the store: no need of the full helper */
     return 125;
   }
@@ -191,8 +267,20 @@ static int pull_image(json_t *cfg, const char *store, mu_image *img) {
   po.unpack.max_entries = (uint64_t)json_integer_value(json_object_get(cfg, "max_image_entries"));
   po.parallel = (int)json_integer_value(json_object_get(cfg, "parallel_downloads"));
   po.store_parallel = (int)json_integer_value(json_object_get(cfg, "store_parallel_downloads"));
+#ifdef MU_CONTAINER_SIGNATURES
+  if (json_is_true(json_object_get(cfg, "require_signed")) && check_signature(cfg, &ref, &po.registry) != 0) {
+    explicit_bzero(auth, sizeof auth);
+    return 125;
+  }
+#endif
   int rc = mu_image_pull(store, &ref, &po, img, &err);
   explicit_bzero(auth, sizeof auth);
+#ifdef MU_CONTAINER_SIGNATURES
+  if (rc == 0 && json_is_true(json_object_get(cfg, "require_signed"))) { /* pinned: the tag is ours to record */
+    mu_err rerr = {0};
+    mu_store_ref_set(store, &ref, img->manifest_digest, &rerr);
+  }
+#endif
   if (rc == 0) rc = scan_gate(&adm, store, img, &err);
   if (rc != 0 && adm.refused) {
     mu_ctr_admission_report(&adm);
@@ -488,6 +576,10 @@ static int cmd_pull(int argc, char **argv) {
       json_object_set_new(cfg, "insecure", json_true());
       continue;
     }
+    if (strcmp(o, "--require-signed") == 0) {
+      json_object_set_new(cfg, "require_signed", json_true());
+      continue;
+    }
     if (i + 1 >= argc) break;
     const char *val = argv[++i];
     if (strcmp(o, "--store") == 0) store = val;
@@ -502,7 +594,14 @@ static int cmd_pull(int argc, char **argv) {
     else if (strcmp(o, "--default-registry") == 0) json_object_set_new(cfg, "default_registry", json_string(val));
     else if (strcmp(o, "--layout") == 0) json_object_set_new(cfg, "layout", json_string(val));
     else if (strcmp(o, "--docker-archive") == 0) json_object_set_new(cfg, "docker_archive", json_string(val));
-    else {
+    else if (strcmp(o, "--image-policy") == 0) { /* the agent's admission policy file */
+      if (json_object_get(cfg, "policy_files") == NULL) json_object_set_new(cfg, "policy_files", json_array());
+      json_array_append_new(json_object_get(cfg, "policy_files"),
+                            json_pack("{s:s, s:s}", "source", "agent", "path", val));
+    } else if (strcmp(o, "--signature-key") == 0) {
+      if (json_object_get(cfg, "signature_keys") == NULL) json_object_set_new(cfg, "signature_keys", json_array());
+      json_array_append_new(json_object_get(cfg, "signature_keys"), json_string(val));
+    } else {
       fprintf(stderr, "muster-container: unknown option %s\n", o);
       return 2;
     }

@@ -103,6 +103,14 @@ static void ref_path(const char *root, const mu_imgref *ref, char *buf, size_t c
   snprintf(buf, cap, "%s/refs/%s", root, name);
 }
 
+int mu_store_ref_set(const char *root, const mu_imgref *ref, const char *digest, mu_err *err) {
+  if (ref->tag[0] == '\0' || !mu_digest_valid(digest)) return 0;
+  char rp[PATH_MAX], line[80];
+  ref_path(root, ref, rp, sizeof rp);
+  int n = snprintf(line, sizeof line, "%s\n", digest);
+  return write_atomic(root, rp, line, (size_t)n, err);
+}
+
 static bool blob_present(const char *root, const mu_descriptor *d) {
   char path[PATH_MAX];
   struct stat st;

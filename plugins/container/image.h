@@ -82,6 +82,10 @@ int mu_image_from_layout(const char *root, const char *dir, const char *tag, con
 int mu_image_from_docker_archive(const char *root, const char *tar, const char *ref, const mu_pull_opts *opts,
                                  mu_image *img, mu_err *err);
 
+/* Records that ref's tag resolved to digest (refs/, as a pull by tag does), for a pull that was
+ * pinned to a digest found otherwise (a signature check). No-op without a tag. */
+int mu_store_ref_set(const char *root, const mu_imgref *ref, const char *digest, mu_err *err);
+
 /* Parses "always" / "if-not-present" / "never" ("" = if-not-present). */
 int mu_pull_policy_parse(const char *s, mu_pull_policy *ret);
 

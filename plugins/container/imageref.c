@@ -4,6 +4,20 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "plugins/container/manifest.h"
+
+/* Here, not in manifest.c, so that a program with lib/bundle's own mu_manifest_parse (the CLI)
+ * can link the registry client, which needs only this and the reference grammar. */
+void mu_sha256_format(const unsigned char h[32], char out[72]) {
+  static const char hex[] = "0123456789abcdef";
+  memcpy(out, "sha256:", 7);
+  for (int i = 0; i < 32; i++) {
+    out[7 + 2 * i] = hex[h[i] >> 4];
+    out[8 + 2 * i] = hex[h[i] & 15];
+  }
+  out[71] = '\0';
+}
+
 static bool is_lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 
 bool mu_digest_valid(const char *s) {

@@ -364,13 +364,3 @@ void mu_image_config_free(mu_image_config *c) {
   free(c->diff_ids);
   memset(c, 0, sizeof *c);
 }
-
-void mu_sha256_format(const unsigned char h[32], char out[72]) {
-  static const char hex[] = "0123456789abcdef";
-  memcpy(out, "sha256:", 7);
-  for (int i = 0; i < 32; i++) {
-    out[7 + 2 * i] = hex[h[i] >> 4];
-    out[8 + 2 * i] = hex[h[i] & 15];
-  }
-  out[71] = '\0';
-}

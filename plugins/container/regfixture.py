@@ -109,7 +109,8 @@ def compress(raw, how):
 
 
 class Registry:
-    def __init__(self, token=False):
+    def __init__(self, token=False, access_log=False):
+        """access_log: keep the registry's access log (one line per request) for access_lines()."""
         self.dir = tempfile.mkdtemp(prefix="ctr-reg.")
         self.port = free_port()
         self.url = "http://127.0.0.1:%d" % self.port
@@ -127,8 +128,12 @@ class Registry:
         with open(os.path.join(self.dir, "reg.yml"), "w") as f:
             f.write("version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: %s/data}, delete: {enabled: true}}\n"
                     "http: {addr: 127.0.0.1:%d}\n%s" % (self.dir, self.port, auth))
+        self.log_path = os.path.join(self.dir, "access.log")
+        out = open(self.log_path, "ab") if access_log else subprocess.DEVNULL
         self.proc = subprocess.Popen(["docker-registry", "serve", os.path.join(self.dir, "reg.yml")],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                     stdout=out, stderr=subprocess.DEVNULL)
+        if access_log:
+            out.close()
         for _ in range(100):
             try:
                 urllib.request.urlopen(self.url + "/v2/", timeout=1)
@@ -158,6 +163,22 @@ class Registry:
         req.add_header("Authorization", "Basic " + base64.b64encode(b"muster:secret").decode())
         tok = json.load(urllib.request.urlopen(req))["token"]
         self.auth_header = "Bearer " + tok
+
+    def access_lines(self):
+        """The access log so far: ["GET /v2/t/run/manifests/1", ...] (method and path)."""
+        time.sleep(0.2)  # the registry writes each line after answering
+        with open(self.log_path, errors="replace") as f:
+            lines = []
+            for line in f:
+                q = line.split('"')
+                if len(q) > 1 and " " in q[1]:
+                    lines.append(" ".join(q[1].split(" ")[:2]))
+            return lines
+
+    def blob_gets(self, repo):
+        """Digests of the blobs GET in repo so far (HEADs not counted)."""
+        pre = "GET /v2/%s/blobs/" % repo
+        return [l[len(pre):] for l in self.access_lines() if l.startswith(pre)]
 
     def close(self):
         for p in (self.proc, self.token_proc):

@@ -87,6 +87,8 @@ typedef struct xfer {
   char ctype[128];
   char content_digest[80];
   char challenge[2048];
+  char location[2048];
+  int64_t content_length;      /* -1 unless the answer said */
   int64_t content_range_start; /* -1 unless a 206 said where it starts */
 } xfer;
 
@@ -99,8 +101,8 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg) {
   line[l] = '\0';
   while (l > 0 && (line[l - 1] == '\r' || line[l - 1] == '\n')) line[--l] = '\0';
   if (strncmp(line, "HTTP/", 5) == 0) { /* a new response (after a redirect or 100): reset */
-    x->ctype[0] = x->content_digest[0] = x->challenge[0] = '\0';
-    x->content_range_start = -1;
+    x->ctype[0] = x->content_digest[0] = x->challenge[0] = x->location[0] = '\0';
+    x->content_range_start = x->content_length = -1;
     return len;
   }
   char *colon = strchr(line, ':');
@@ -113,6 +115,8 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg) {
     snprintf(x->content_digest, sizeof x->content_digest, "%.79s", v);
   else if (strcasecmp(line, "www-authenticate") == 0 && x->challenge[0] == '\0')
     snprintf(x->challenge, sizeof x->challenge, "%.2047s", v);
+  else if (strcasecmp(line, "location") == 0) snprintf(x->location, sizeof x->location, "%.2047s", v);
+  else if (strcasecmp(line, "content-length") == 0) x->content_length = atoll(v);
   else if (strcasecmp(line, "content-range") == 0) {
     long long from;
     if (sscanf(v, "bytes %lld-", &from) == 1) x->content_range_start = from;
@@ -221,16 +225,29 @@ static int curl_setup(mu_registry *r, CURL *c, const char *url, gate *g, struct 
   return 0;
 }
 
-static int perform(mu_registry *r, const char *url, xfer *x, struct curl_slist *hdrs, const char *range, bool with_auth,
-                   char *errbody, size_t errcap, mu_err *err) {
+/* The method and body of a write (or a HEAD). */
+static void request_setup(CURL *c, const mu_registry_req *q) {
+  if (strcmp(q->method, "HEAD") == 0) {
+    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    return;
+  }
+  if (strcmp(q->method, "GET") == 0) return;
+  curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->body_len);
+  curl_easy_setopt(c, CURLOPT_POSTFIELDS, q->body_len ? (const char *)q->body : "");
+  if (strcmp(q->method, "POST") != 0) curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, q->method);
+}
+
+static int perform_req(mu_registry *r, const char *url, xfer *x, struct curl_slist *hdrs, const char *range,
+                       bool with_auth, const mu_registry_req *q, char *errbody, size_t errcap, mu_err *err) {
   CURL *c = curl_easy_init();
   if (c == NULL) return mu_err_set(err, MU_ENOMEM, "curl_easy_init failed");
   gate g = {.x = x, .curl = c};
   char cerr[CURL_ERROR_SIZE] = "";
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
   x->reg = r;
-  x->content_range_start = -1;
+  x->content_range_start = x->content_length = -1;
   int rc = curl_setup(r, c, url, &g, hdrs, range, with_auth, err);
+  if (rc == 0 && q != NULL) request_setup(c, q);
   if (rc != 0) {
     curl_easy_cleanup(c);
     return rc;
@@ -251,6 +268,11 @@ static int perform(mu_registry *r, const char *url, xfer *x, struct curl_slist *
                       (long long)r->opts.stall_ms, cerr);
   }
   return mu_err_set(err, MU_EIO, "%s: %s", url, cerr[0] ? cerr : curl_easy_strerror(cc));
+}
+
+static int perform(mu_registry *r, const char *url, xfer *x, struct curl_slist *hdrs, const char *range, bool with_auth,
+                   char *errbody, size_t errcap, mu_err *err) {
+  return perform_req(r, url, x, hdrs, range, with_auth, NULL, errbody, errcap, err);
 }
 
 static char *url_escape(const char *s) {
@@ -281,15 +303,25 @@ static int authenticate(mu_registry *r, const char *challenge, mu_err *err) {
     return mu_err_set(err, MU_EPERM, "registry %s: token realm %s is not https", r->ref.registry, ch.realm);
   char scope_default[MU_IMGREF_NAME_MAX + 32];
   snprintf(scope_default, sizeof scope_default, "repository:%s:pull", r->ref.repository);
-  char *svc = url_escape(ch.service), *scope = url_escape(ch.scope[0] ? ch.scope : scope_default);
+  /* A challenge may name several scopes, space-separated (a cross-repository mount needs
+   * push here and pull there): each is its own scope= parameter. */
   char url[2048];
-  int n = svc && scope ? snprintf(url, sizeof url, "%s%sservice=%s&scope=%s", ch.realm,
-                                  strchr(ch.realm, '?') ? "&" : "?", svc, scope)
-                       : -1;
+  char *svc = url_escape(ch.service);
+  int n = svc ? snprintf(url, sizeof url, "%s%sservice=%s", ch.realm, strchr(ch.realm, '?') ? "&" : "?", svc) : -1;
   free(svc);
-  free(scope);
+  char scopes[sizeof ch.scope];
+  snprintf(scopes, sizeof scopes, "%s", ch.scope[0] ? ch.scope : scope_default);
+  char *save = NULL;
+  for (char *one = strtok_r(scopes, " ", &save); one != NULL && n >= 0 && (size_t)n < sizeof url;
+       one = strtok_r(NULL, " ", &save)) {
+    char *e = url_escape(one);
+    int k = e ? snprintf(url + n, sizeof url - (size_t)n, "&scope=%s", e) : -1;
+    free(e);
+    n = k < 0 ? -1 : n + k;
+  }
   if (n < 0 || (size_t)n >= sizeof url)
     return mu_err_set(err, MU_EINVAL, "registry %s: token URL too long", r->ref.registry);
+  r->token[0] = '\0'; /* a new challenge (another scope) replaces the token held */
   xfer x = {.max = 65536};
   CURL *c = curl_easy_init();
   if (c == NULL) return mu_err_set(err, MU_ENOMEM, "curl_easy_init failed");
@@ -521,5 +553,71 @@ verified:
 done:
   if (fd >= 0) close(fd);
   EVP_MD_CTX_free(md);
+  return rc;
+}
+
+/* ---- any request (registry_write.c's writes, HEADs, referrers) ---- */
+
+const mu_imgref *mu_registry_ref(const mu_registry *r) { return &r->ref; }
+
+int mu_registry_status_error(mu_registry *r, const char *what, long status, const char *body, mu_err *err) {
+  return status_error(r, what, status, body ? body : "", err);
+}
+
+void mu_registry_resp_free(mu_registry_resp *resp) {
+  if (resp == NULL) return;
+  free(resp->body);
+  resp->body = NULL;
+  resp->len = 0;
+}
+
+int mu_registry_request(mu_registry *r, const mu_registry_req *q, mu_registry_resp *ret, mu_err *err) {
+  memset(ret, 0, sizeof *ret);
+  char url[2300];
+  size_t bl = strlen(r->base);
+  if (strncmp(q->path, "http://", 7) == 0 || strncmp(q->path, "https://", 8) == 0) {
+    /* a Location the registry gave: our credentials go to the registry's own host only */
+    if (strncmp(q->path, r->base, bl) != 0 || q->path[bl] != '/')
+      return mu_err_set(err, MU_EPERM, "registry %s: location %.200s is on another host (refused)", r->ref.registry,
+                        q->path);
+    snprintf(url, sizeof url, "%s", q->path);
+  } else if (q->path[0] == '/') {
+    snprintf(url, sizeof url, "%s%s", r->base, q->path);
+  } else {
+    return mu_err_set(err, MU_EINVAL, "registry %s: bad location %.200s", r->ref.registry, q->path);
+  }
+  struct curl_slist *hdrs = curl_slist_append(NULL, "Expect:");
+  for (size_t i = 0; q->headers != NULL && q->headers[i] != NULL && hdrs != NULL; i++) {
+    struct curl_slist *more = curl_slist_append(hdrs, q->headers[i]);
+    if (more == NULL) curl_slist_free_all(hdrs);
+    hdrs = more;
+  }
+  if (hdrs == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
+  xfer x = {0};
+  int rc = 0;
+  for (int attempt = 0; attempt < 2; attempt++) {
+    free(x.buf);
+    memset(&x, 0, sizeof x);
+    x.max = q->max_response ? q->max_response : 65536;
+    rc = perform_req(r, url, &x, hdrs, NULL, true, q, ret->errbody, sizeof ret->errbody, err);
+    if (rc != 0) goto done;
+    if (x.status == 401 && attempt == 0) { /* no token yet, or one without this scope (push) */
+      rc = authenticate(r, x.challenge, err);
+      if (rc != 0) goto done;
+      continue;
+    }
+    break;
+  }
+  ret->status = x.status;
+  ret->body = x.buf;
+  ret->len = x.len;
+  x.buf = NULL;
+  ret->content_length = x.content_length;
+  snprintf(ret->ctype, sizeof ret->ctype, "%s", x.ctype);
+  snprintf(ret->digest, sizeof ret->digest, "%s", x.content_digest);
+  snprintf(ret->location, sizeof ret->location, "%s", x.location);
+done:
+  free(x.buf);
+  curl_slist_free_all(hdrs);
   return rc;
 }

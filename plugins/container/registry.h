@@ -53,6 +53,43 @@ int mu_registry_get_manifest(mu_registry *r, const char *reference, char **ret_b
 /* GETs blobs/<d->digest> into dest (see above). MU_EIO names the digest on a mismatch. */
 int mu_registry_get_blob(mu_registry *r, const mu_descriptor *d, const char *dest, mu_err *err);
 
+/* ---- any request: the writes (registry_write.h) and lookups build on this ---- */
+
+typedef struct mu_registry_req {
+  const char *method;         /* "GET", "HEAD", "POST", "PUT", "PATCH" */
+  const char *path;           /* "/v2/..." on the registry, or a Location it gave (absolute URLs
+                                * must be on the registry's own scheme://host:port: refused
+                                * otherwise, so credentials never go elsewhere) */
+  const char *const *headers; /* NULL-terminated "Name: value" lines; may be NULL */
+  const void *body;           /* PUT/POST/PATCH body (borrowed) */
+  size_t body_len;
+  size_t max_response; /* bytes of a 2xx body kept at most; 0 = 64 KiB (over: MU_ENOSPC) */
+} mu_registry_req;
+
+typedef struct mu_registry_resp {
+  long status;
+  char *body; /* a 2xx body (NUL-terminated) or NULL; mu_registry_resp_free */
+  size_t len;
+  int64_t content_length; /* -1 when not sent */
+  char ctype[128];
+  char digest[80]; /* Docker-Content-Digest, "" when not sent */
+  char location[2048];
+  char errbody[512]; /* the start of a >= 300 answer's body, to quote */
+} mu_registry_resp;
+
+/* Sends one request; a 401 is answered (a token for the challenge's scopes, or Basic) and the
+ * request sent once more. Any HTTP status is a success here: the caller judges ret->status
+ * (mu_registry_status_error words a bad one). Transport failures, a refused Location or an
+ * over-long answer are errors. ret is filled even on error (free it with
+ * mu_registry_resp_free). */
+int mu_registry_request(mu_registry *r, const mu_registry_req *q, mu_registry_resp *ret, mu_err *err);
+void mu_registry_resp_free(mu_registry_resp *resp);
+/* "registry HOST: WHAT: HTTP 401 (credentials refused): <body>"; MU_EPERM for 401/403,
+ * MU_ENOENT for 404, else MU_EIO. */
+int mu_registry_status_error(mu_registry *r, const char *what, long status, const char *body, mu_err *err);
+/* The reference the client was made for. */
+const mu_imgref *mu_registry_ref(const mu_registry *r);
+
 /* Monotonic clock in ms, for deadlines. */
 int64_t mu_registry_now_ms(void);
 

@@ -52,7 +52,8 @@ static void after(uv_work_t *req, int status) {
 
 int mu_flink_digest_start(uv_loop_t *loop, const char *path, mu_flink_digest_cb cb, void *arg, mu_flink_digest **ret) {
   mu_flink_digest *d = calloc(1, sizeof *d);
-  if (d == NULL || (d->path = strdup(path)) == NULL) {
+  if (d != NULL) d->path = strdup(path);
+  if (d == NULL || d->path == NULL) {
     free(d);
     return -ENOMEM;
   }

@@ -451,11 +451,11 @@ static int http_start(muster_task *task, const muster_host_api *host, char *errb
   mu_traceparent(ctx->job_id, ctx->task_id, ctx->attempt, ht->traceparent);
   int rc = mu_http_spec_parse(ctx->spec_json, ctx->config_json, &ht->spec, errbuf);
   if (rc != 0) return rc;
-  if ((rc = resolve(ctx->task_dir, ht->spec->body_file, "http.body_file", &ht->body_path, errbuf)) != 0 ||
-      (rc = resolve(ctx->task_dir, ht->spec->ca_file, "http.ca_file", &ht->ca_path, errbuf)) != 0 ||
-      (rc = resolve(ctx->task_dir, ht->spec->client_cert, "http.auth.client_cert", &ht->cert_path, errbuf)) != 0 ||
-      (rc = resolve(ctx->task_dir, ht->spec->client_key, "http.auth.client_key", &ht->key_path, errbuf)) != 0)
-    return rc;
+  rc = resolve(ctx->task_dir, ht->spec->body_file, "http.body_file", &ht->body_path, errbuf);
+  if (rc == 0) rc = resolve(ctx->task_dir, ht->spec->ca_file, "http.ca_file", &ht->ca_path, errbuf);
+  if (rc == 0) rc = resolve(ctx->task_dir, ht->spec->client_cert, "http.auth.client_cert", &ht->cert_path, errbuf);
+  if (rc == 0) rc = resolve(ctx->task_dir, ht->spec->client_key, "http.auth.client_key", &ht->key_path, errbuf);
+  if (rc != 0) return rc;
   if (build_headers(ht) != 0 || mu_http_multi_acquire(host->loop(task), &ht->multi) != 0) {
     snprintf(errbuf, MUSTER_ERRBUF_SIZE, "out of memory");
     return -ENOMEM;

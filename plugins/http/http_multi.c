@@ -172,7 +172,8 @@ int mu_http_multi_acquire(uv_loop_t *loop, mu_http_multi **ret) {
     return 0;
   }
   m = calloc(1, sizeof *m);
-  if (m == NULL || (m->multi = curl_multi_init()) == NULL) {
+  if (m != NULL) m->multi = curl_multi_init();
+  if (m == NULL || m->multi == NULL) {
     pthread_mutex_unlock(&registry_mu);
     free(m);
     return -ENOMEM;

@@ -286,11 +286,11 @@ static int parse_body(parser *ps, json_t *h, mu_http_spec *s) {
   mu_http_kv *form = NULL;
   size_t n_form = 0;
   int rc;
-  if ((rc = read_str(ps, h, "body", NULL, "http.body", true, &body)) != 0 ||
-      (rc = read_str(ps, h, "bodyJson", "body_json", "http.body_json", true, &body_json)) != 0 ||
-      (rc = read_map(ps, h, "form", NULL, "http.form", true, &form, &n_form)) != 0 ||
-      (rc = read_str(ps, h, "bodyFile", "body_file", "http.body_file", false, &s->body_file)) != 0)
-    goto done;
+  rc = read_str(ps, h, "body", NULL, "http.body", true, &body);
+  if (rc == 0) rc = read_str(ps, h, "bodyJson", "body_json", "http.body_json", true, &body_json);
+  if (rc == 0) rc = read_map(ps, h, "form", NULL, "http.form", true, &form, &n_form);
+  if (rc == 0) rc = read_str(ps, h, "bodyFile", "body_file", "http.body_file", false, &s->body_file);
+  if (rc != 0) goto done;
   int given = (body != NULL) + (body_json != NULL) + (form != NULL) + (s->body_file != NULL);
   if (given > 1) {
     rc = muster_field_fail(ps->errbuf, "http: give only one of body, body_json, form or body_file");
@@ -365,10 +365,12 @@ static int parse_auth(parser *ps, json_t *h, mu_http_spec *s) {
     return muster_field_fail(ps->errbuf, "http.auth: give basic_user or bearer_token, not both");
   if (s->client_key != NULL && s->client_cert == NULL)
     return muster_field_fail(ps->errbuf, "http.auth.client_key: given without client_cert");
-  if ((rc = check_rel_path(s->client_cert, "http.auth.client_cert", true, ps->errbuf)) != 0 ||
-      (rc = check_rel_path(s->client_key, "http.auth.client_key", true, ps->errbuf)) != 0)
-    return rc;
-  if ((rc = add_secret(s, s->basic_password)) != 0 || (rc = add_secret(s, s->bearer_token)) != 0) return rc;
+  rc = check_rel_path(s->client_cert, "http.auth.client_cert", true, ps->errbuf);
+  if (rc == 0) rc = check_rel_path(s->client_key, "http.auth.client_key", true, ps->errbuf);
+  if (rc != 0) return rc;
+  rc = add_secret(s, s->basic_password);
+  if (rc == 0) rc = add_secret(s, s->bearer_token);
+  if (rc != 0) return rc;
   if (s->basic_user != NULL) {
     /* the Authorization header an echoing server would show back */
     char raw[1024], b64[1400];
@@ -426,9 +428,9 @@ static int parse_expect(parser *ps, json_t *h, mu_http_spec *s) {
       snprintf(f, sizeof f, "http.expect.status_ranges[%zu]", i);
       if (!json_is_object(r)) return muster_field_fail(ps->errbuf, "%s: must be {from, to}", f);
       unsigned from = 0, to = 0;
-      if ((rc = read_uint(ps, r, "from", NULL, f, 599, &from, NULL)) != 0 ||
-          (rc = read_uint(ps, r, "to", NULL, f, 599, &to, NULL)) != 0)
-        return rc;
+      rc = read_uint(ps, r, "from", NULL, f, 599, &from, NULL);
+      if (rc == 0) rc = read_uint(ps, r, "to", NULL, f, 599, &to, NULL);
+      if (rc != 0) return rc;
       if (from < 100 || to < from)
         return muster_field_fail(ps->errbuf, "%s: want 100 <= from <= to <= 599, got %u-%u", f, from, to);
       s->ranges[s->n_ranges++] = (mu_http_range){from, to};
@@ -498,11 +500,11 @@ static int parse_rest(parser *ps, json_t *spec, json_t *h, mu_http_spec *s) {
                            "http.method: unknown method \"%s\" (want GET, POST, PUT, PATCH, DELETE or HEAD)", m);
     goto done;
   }
-  if ((rc = read_str(ps, h, "url", NULL, "http.url", true, &s->url)) != 0 ||
-      (rc = read_map(ps, h, "query", NULL, "http.query", true, &query, &n_query)) != 0 ||
-      (rc = build_url(ps, s, query, n_query)) != 0 ||
-      (rc = read_map(ps, h, "headers", NULL, "http.headers", true, &s->headers, &s->n_headers)) != 0)
-    goto done;
+  rc = read_str(ps, h, "url", NULL, "http.url", true, &s->url);
+  if (rc == 0) rc = read_map(ps, h, "query", NULL, "http.query", true, &query, &n_query);
+  if (rc == 0) rc = build_url(ps, s, query, n_query);
+  if (rc == 0) rc = read_map(ps, h, "headers", NULL, "http.headers", true, &s->headers, &s->n_headers);
+  if (rc != 0) goto done;
   for (size_t i = 0; i < s->n_headers; i++) {
     if (!is_token(s->headers[i].key)) {
       rc = muster_field_fail(ps->errbuf, "http.headers: \"%s\" is not a valid header name", s->headers[i].key);
@@ -515,8 +517,10 @@ static int parse_rest(parser *ps, json_t *spec, json_t *h, mu_http_spec *s) {
       goto done;
     }
   }
-  if ((rc = parse_body(ps, h, s)) != 0 || (rc = parse_auth(ps, h, s)) != 0 || (rc = parse_expect(ps, h, s)) != 0)
-    goto done;
+  rc = parse_body(ps, h, s);
+  if (rc == 0) rc = parse_auth(ps, h, s);
+  if (rc == 0) rc = parse_expect(ps, h, s);
+  if (rc != 0) goto done;
   rc = read_str(ps, h, "connectTimeout", "connect_timeout", "http.connect_timeout", false, &ct);
   if (rc != 0) goto done;
   s->connect_timeout_ms = MU_HTTP_DEFAULT_CONNECT_MS;
@@ -540,10 +544,11 @@ static int parse_rest(parser *ps, json_t *spec, json_t *h, mu_http_spec *s) {
     rc = muster_field_fail(ps->errbuf, "http.proxy: must be a non-empty URL without control characters");
     goto done;
   }
-  if ((rc = read_map(ps, h, "extract", NULL, "http.extract", false, &s->extract, &s->n_extract)) != 0 ||
-      (rc = read_map(ps, h, "extractHeaders", "extract_headers", "http.extract_headers", false, &s->extract_headers,
-                     &s->n_extract_headers)) != 0)
-    goto done;
+  rc = read_map(ps, h, "extract", NULL, "http.extract", false, &s->extract, &s->n_extract);
+  if (rc == 0)
+    rc = read_map(ps, h, "extractHeaders", "extract_headers", "http.extract_headers", false, &s->extract_headers,
+                  &s->n_extract_headers);
+  if (rc != 0) goto done;
   char why[200];
   for (size_t i = 0; i < s->n_extract; i++) {
     if (!param_key_ok(s->extract[i].key)) {
@@ -564,10 +569,11 @@ static int parse_rest(parser *ps, json_t *spec, json_t *h, mu_http_spec *s) {
       goto done;
     }
   }
-  if ((rc = read_uints(ps, h, "retryOnStatus", "retry_on_status", "http.retry_on_status", 100, 599, &s->retry_on_status,
-                       &s->n_retry_on_status)) != 0 ||
-      (rc = read_uint(ps, h, "maxRetries", "max_retries", "http.max_retries", 100, &s->max_retries, &retries_set)) != 0)
-    goto done;
+  rc = read_uints(ps, h, "retryOnStatus", "retry_on_status", "http.retry_on_status", 100, 599, &s->retry_on_status,
+                  &s->n_retry_on_status);
+  if (rc == 0)
+    rc = read_uint(ps, h, "maxRetries", "max_retries", "http.max_retries", 100, &s->max_retries, &retries_set);
+  if (rc != 0) goto done;
   if (!retries_set && s->n_retry_on_status > 0) s->max_retries = MU_HTTP_DEFAULT_RETRIES;
   rc = read_str(ps, h, "maxBody", "max_body", "http.max_body", false, &maxb);
   if (rc != 0) goto done;
@@ -610,9 +616,9 @@ int mu_http_spec_parse(const char *spec_json, const char *config_json, mu_http_s
     rc = add_secret(s, json_string_value(json_object_get(sec, "value")));
     if (rc != 0) goto done;
   }
-  if ((rc = muster_fields_check_known(view.config, "http", fields, sizeof fields / sizeof *fields, errbuf)) != 0 ||
-      (rc = parse_rest(&ps, view.spec, view.config, s)) != 0)
-    goto done;
+  rc = muster_fields_check_known(view.config, "http", fields, sizeof fields / sizeof *fields, errbuf);
+  if (rc == 0) rc = parse_rest(&ps, view.spec, view.config, s);
+  if (rc != 0) goto done;
   if (s->n_secrets > 1) qsort(s->secrets, s->n_secrets, sizeof *s->secrets, by_length_desc);
   *ret = s;
   s = NULL;

@@ -99,7 +99,8 @@ int mu_spark_fetch_start(uv_loop_t *loop, const char *url, const char *path, con
     return -EIO;
   }
   mu_spark_fetch *f = calloc(1, sizeof *f);
-  if (f == NULL || (f->path = strdup(path)) == NULL) {
+  if (f != NULL) f->path = strdup(path);
+  if (f == NULL || f->path == NULL) {
     free(f);
     snprintf(msg, 512, "out of memory");
     return -ENOMEM;

@@ -644,11 +644,11 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
     goto done;
 
   /* agent defaults */
-  if ((rc = dup_default(&s->spark_home, def ? def->spark_home : NULL)) != 0 ||
-      (rc = dup_default(&s->rest_url, def ? def->rest_url : NULL)) != 0 ||
-      (rc = dup_default(&s->livy_url, def ? def->livy_url : NULL)) != 0 ||
-      (rc = dup_default(&s->spark_ui_url, def ? def->spark_ui_url : NULL)) != 0)
-    goto done;
+  rc = dup_default(&s->spark_home, def ? def->spark_home : NULL);
+  if (rc == 0) rc = dup_default(&s->rest_url, def ? def->rest_url : NULL);
+  if (rc == 0) rc = dup_default(&s->livy_url, def ? def->livy_url : NULL);
+  if (rc == 0) rc = dup_default(&s->spark_ui_url, def ? def->spark_ui_url : NULL);
+  if (rc != 0) goto done;
   if (s->yarn_rm_urls.n == 0 && def != NULL && def->yarn_rm_urls != NULL &&
       (rc = split_urls(def->yarn_rm_urls, &s->yarn_rm_urls)) != 0)
     goto done;
@@ -828,11 +828,11 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
     rc = muster_field_fail(ps->errbuf, "spark.namespace: only for k8s:// masters");
     goto done;
   }
-  if ((rc = check_list_resources(&s->jars, "spark.jars", ps->errbuf)) != 0 ||
-      (rc = check_list_resources(&s->py_files, "spark.py_files", ps->errbuf)) != 0 ||
-      (rc = check_list_resources(&s->files, "spark.files", ps->errbuf)) != 0 ||
-      (rc = check_list_resources(&s->archives, "spark.archives", ps->errbuf)) != 0)
-    goto done;
+  rc = check_list_resources(&s->jars, "spark.jars", ps->errbuf);
+  if (rc == 0) rc = check_list_resources(&s->py_files, "spark.py_files", ps->errbuf);
+  if (rc == 0) rc = check_list_resources(&s->files, "spark.files", ps->errbuf);
+  if (rc == 0) rc = check_list_resources(&s->archives, "spark.archives", ps->errbuf);
+  if (rc != 0) goto done;
   for (size_t i = 0; i < s->packages.n; i++)
     if (!is_package(s->packages.items[i])) {
       rc = muster_field_fail(ps->errbuf, "spark.packages[%zu]: \"%s\" is not group:artifact:version", i,
@@ -929,10 +929,10 @@ int mu_spark_spec_parse(const char *spec_json, const char *config_json, const mu
     rc = add_secret(s, json_string_value(json_object_get(sec, "value")));
     if (rc != 0) goto done;
   }
-  if ((rc = muster_fields_check_known(view.config, "spark", known_fields, sizeof known_fields / sizeof *known_fields,
-                                      errbuf)) != 0 ||
-      (rc = parse_fields(&ps, view.spec, view.config, defaults, s)) != 0)
-    goto done;
+  rc =
+      muster_fields_check_known(view.config, "spark", known_fields, sizeof known_fields / sizeof *known_fields, errbuf);
+  if (rc == 0) rc = parse_fields(&ps, view.spec, view.config, defaults, s);
+  if (rc != 0) goto done;
   if (s->n_secrets > 1) qsort(s->secrets, s->n_secrets, sizeof *s->secrets, by_length_desc);
   *ret = s;
   s = NULL;
