@@ -36,6 +36,8 @@ int mu_cmd_image_verify(const mu_cli_opts *opts, int argc, char **argv);
 /* cmd_image_scan.c */
 int mu_cmd_image_scan(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_image_feed(const mu_cli_opts *opts, int argc, char **argv);
+/* The muster-scan helper's path into out (0, or -1 when /proc/self/exe cannot be read). */
+int mu_cli_scan_helper_path(char *out, size_t cap);
 /* cmd_policy.c: the cluster's image admission policy. */
 int mu_cmd_policy(const mu_cli_opts *opts, int argc, char **argv);
 /* cmd_flink.c: the savepoint catalogue, flink savepoint / upgrade. */

@@ -106,7 +106,8 @@ static void agent_good_file(void **state) {
                                 "metrics_listen: 0.0.0.0:9100\n"
                                 "log_level: debug\n"
                                 "reconnect_max: 1m\n"
-                                "max_message: 4M\n");
+                                "max_message: 4M\n"
+                                "container_scan_feed_dir: /var/lib/muster/feed\n");
   mu_agent_config_init(&cfg);
   assert_int_equal(mu_agent_config_load(&cfg, path, &err), 0);
   assert_string_equal(cfg.id, "web-01.eu");
@@ -128,6 +129,7 @@ static void agent_good_file(void **state) {
   assert_int_equal(cfg.log_level, MU_LOG_DEBUG);
   assert_int_equal(cfg.reconnect_max_ms, 60000);
   assert_int_equal(cfg.max_message, 4 * 1024 * 1024);
+  assert_string_equal(cfg.container_scan_feed_dir, "/var/lib/muster/feed");
   mu_agent_config_free(&cfg);
 }
 
