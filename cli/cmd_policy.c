@@ -15,18 +15,21 @@
 #include "cli/exit_codes.h"
 #include "cli/policy_scan.h"
 #include "lib/imagepolicy/imagepolicy.h"
+#include "lib/bundle/keys.h"
 #include "plugins/container/imageref.h"
+#include "plugins/container/imagesig_registry.h"
 #include "plugins/container/manifest.h"
 #include "plugins/container/registry.h"
 
 #define MAX_VOLUMES 64
+#define MAX_PUBS 32
 
 static const char policy_usage[] =
     "usage: muster policy set FILE | set --clear\n"
     "       muster policy show\n"
     "       muster policy test REF [--network none|host] [--volume HOST_PATH]... [--user USER]\n"
     "                          [--insecure] [--ca FILE] [--auth-env VAR] [--platform OS/ARCH[/VARIANT]]\n"
-    "                          [--offline] [--feed DIR]\n"
+    "                          [--offline] [--feed DIR] [--pub KEY.pub]...\n"
     "\n"
     "The cluster's image admission policy (YAML or JSON; an unknown key is refused):\n"
     "  registries: [reg.internal:5000/team/*]   # allowed REGISTRY/REPOSITORY globs (* ** ? [a-z])\n"
@@ -43,7 +46,10 @@ static const char policy_usage[] =
     "--offline, and prints every violation; it exits 1 when the policy refuses the image.\n"
     "--feed DIR scans REF as `muster image scan REF --feed DIR` does (its layers are fetched\n"
     "into the scan's store) and tests the findings against max_severity, as an agent with that\n"
-    "feed (container_scan_feed_dir) would; without it max_severity says no scan is available.\n";
+    "feed (container_scan_feed_dir) would; without it max_severity says no scan is available.\n"
+    "--pub KEY.pub (repeatable) checks REF's signatures (`muster image verify`) against those keys,\n"
+    "as an agent with them as container_signature_keys would, for require_signed; without it the\n"
+    "signature is \"not checked\".\n";
 
 static int usage_error(const char *what, const char *arg) {
   fprintf(stderr, "muster policy: %s%s\n%s", what, arg ? arg : "", policy_usage);
@@ -121,6 +127,8 @@ typedef struct test_opts {
   const char *ref, *network, *user, *ca, *auth_env, *platform, *feed;
   const char *volumes[MAX_VOLUMES];
   size_t n_volumes;
+  const char *pubs[MAX_PUBS];
+  size_t n_pubs;
   int insecure, offline;
 } test_opts;
 
@@ -129,7 +137,40 @@ typedef struct resolved {
   char *config_user; /* malloc'd */
   int config_known;
   uint64_t compressed;
+  const char *signature; /* a mu_imgsig_status word; "not_checked" without --pub */
+  char signature_detail[MU_ERR_MSG_MAX];
 } resolved;
+
+/* REF's signatures against the --pub keys, as muster-container checks them (imagesig), into the
+ * policy's words (lib/imagepolicy): a registry that cannot be asked stays "not_checked". */
+static void check_signature(const test_opts *t, mu_registry *r, const mu_imgref *ref, resolved *out) {
+  out->signature = "not_checked";
+  if (t->n_pubs == 0) return;
+  mu_err err = {0};
+  mu_trust_set *trust = NULL;
+  mu_pubkey pks[MAX_PUBS];
+  int rc = mu_trust_set_new(t->n_pubs, &trust, &err);
+  for (size_t k = 0; rc == 0 && k < t->n_pubs; k++) {
+    rc = mu_pubkey_load_file(t->pubs[k], &pks[k], &err);
+    if (rc == 0) rc = mu_trust_set_add(trust, &pks[k], &err);
+  }
+  if (rc != 0) {
+    snprintf(out->signature_detail, sizeof out->signature_detail, "--pub: %s", err.msg);
+    mu_trust_set_free(trust);
+    return;
+  }
+  mu_imagesig_check_opts o = {.trust = trust};
+  mu_imagesig_verdict v;
+  mu_imagesig_status st = mu_imagesig_check(r, ref, &o, &v);
+  mu_trust_set_free(trust);
+  out->signature = st == MU_IMAGESIG_OK          ? "valid"
+                   : st == MU_IMAGESIG_UNSIGNED  ? "missing"
+                   : st == MU_IMAGESIG_UNTRUSTED ? "untrusted"
+                   : st == MU_IMAGESIG_EXPIRED   ? "expired"
+                   : st == MU_IMAGESIG_ERROR     ? "not_checked"
+                                                 : "invalid";
+  snprintf(out->signature_detail, sizeof out->signature_detail, "%s", v.msg);
+}
 
 /* The manifest (an index resolved for the platform) and the config, never a layer. */
 static int resolve(const test_opts *t, const mu_imgref *ref, resolved *out, mu_err *err) {
@@ -168,6 +209,7 @@ static int resolve(const test_opts *t, const mu_imgref *ref, resolved *out, mu_e
     if (rc == 0) rc = mu_registry_get_manifest(r, d.digest, &body, &len, ctype, digest, err);
   }
   if (rc == 0) rc = mu_image_manifest_parse(body, len, &m, err);
+  if (rc == 0) check_signature(t, r, ref, out);
   if (rc == 0 && mkdtemp(dir) == NULL) rc = mu_err_set(err, MU_EIO, "mkdtemp: %m");
   if (rc == 0) {
     snprintf(path, sizeof path, "%s/config", dir);
@@ -200,11 +242,17 @@ static int resolve(const test_opts *t, const mu_imgref *ref, resolved *out, mu_e
 
 static int parse_test_opts(int argc, char **argv, test_opts *t) {
   static const struct option longopts[] = {
-      {"network", required_argument, NULL, 'n'},  {"volume", required_argument, NULL, 'v'},
-      {"user", required_argument, NULL, 'u'},     {"insecure", no_argument, NULL, 'k'},
-      {"ca", required_argument, NULL, 'c'},       {"auth-env", required_argument, NULL, 'a'},
-      {"platform", required_argument, NULL, 'p'}, {"offline", no_argument, NULL, 'o'},
-      {"feed", required_argument, NULL, 'f'},     {NULL, 0, NULL, 0},
+      {"network", required_argument, NULL, 'n'},
+      {"volume", required_argument, NULL, 'v'},
+      {"user", required_argument, NULL, 'u'},
+      {"insecure", no_argument, NULL, 'k'},
+      {"ca", required_argument, NULL, 'c'},
+      {"auth-env", required_argument, NULL, 'a'},
+      {"platform", required_argument, NULL, 'p'},
+      {"offline", no_argument, NULL, 'o'},
+      {"feed", required_argument, NULL, 'f'},
+      {"pub", required_argument, NULL, 'P'},
+      {NULL, 0, NULL, 0},
   };
   optind = 1;
   int c;
@@ -222,6 +270,10 @@ static int parse_test_opts(int argc, char **argv, test_opts *t) {
       case 'p': t->platform = optarg; break;
       case 'o': t->offline = 1; break;
       case 'f': t->feed = optarg; break;
+      case 'P':
+        if (t->n_pubs >= MAX_PUBS) return usage_error("too many --pub", NULL);
+        t->pubs[t->n_pubs++] = optarg;
+        break;
       default: return usage_error("bad option for test", NULL);
     }
   }
@@ -265,7 +317,8 @@ static int policy_test(const mu_cli_opts *opts, int argc, char **argv) {
   f.network = (char *)(t.network ? t.network : "none");
   f.volumes = (char **)t.volumes;
   f.n_volumes = t.n_volumes;
-  f.signature = "not_checked"; /* wired when image signatures are verified (imagesig) */
+  f.signature = (char *)(r.signature ? r.signature : "not_checked");
+  f.signature_detail = r.signature_detail;
   mu_imgscan_summary scan;
   size_t n_findings = 0;
   if (t.feed != NULL) {
@@ -296,6 +349,7 @@ static int policy_test(const mu_cli_opts *opts, int argc, char **argv) {
       printf("image %s/%s%s%s%s%s (%s, %s compressed, user \"%s\")\n", ref.registry, ref.repository,
              ref.tag[0] ? ":" : "", ref.tag, ref.digest[0] ? "@" : "", ref.digest,
              r.manifest_digest[0] ? r.manifest_digest : "not read", size, r.config_known ? r.config_user : "unknown");
+      if (t.n_pubs > 0) printf("signature %s: %s\n", f.signature, r.signature_detail);
       if (t.feed != NULL) {
         printf("scan %zu finding%s; unfixed:", n_findings, n_findings == 1 ? "" : "s");
         for (int sev = MU_SEV_CRITICAL; sev >= MU_SEV_UNKNOWN; sev--)

@@ -164,6 +164,14 @@ def test_cluster_policy_require_signed(c):
         assert layer not in reg.blob_gets("t/unsigned"), reg.blob_gets("t/unsigned")
         rc, run, err = run_image(c, "signed", "%s/t/signed:1" % reg.host)
         assert rc == 0 and run["outputTail"] == "hello from the image\n", (run, err)
+        # muster policy test --pub checks the signature as the agent does
+        pub = os.path.join(keys, "ops-2026.pub")
+        rc, out, err = c.cli("policy", "test", "%s/t/signed:1" % reg.host, "--insecure", "--pub", pub, check=False)
+        assert rc == 0 and "signature valid" in out and "ALLOWED" in out, (rc, out, err)
+        rc, out, err = c.cli("policy", "test", "%s/t/unsigned:1" % reg.host, "--insecure", "--pub", pub, check=False)
+        assert rc == 1 and "signature missing" in out and "REFUSED" in out, (rc, out, err)
+        rc, out, err = c.cli("policy", "test", "%s/t/signed:1" % reg.host, "--insecure", check=False)
+        assert rc == 1 and "REFUSED" in out, (rc, out, err)  # not checked: require_signed refuses
     finally:
         os.environ.pop("MUSTER_CONTAINER_SIGNATURE_KEYS", None)
         reg.close()
