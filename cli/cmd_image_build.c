@@ -108,6 +108,44 @@ static int pack_context(const char *dir, const char *work, const char *name, con
 
 /* --on: the build as a one-task job on one agent (see the top of the file). build_args are
  * the options for the helper (DIR, --on, --sign-key, --builder and --timeout taken out). */
+/* --network host on an agent: RUN steps share the agent's network, which the cluster's image
+ * admission policy may forbid (allow_host_network, docs/images.md): asked of the control plane
+ * (ImagePolicies/TestImagePolicy) before anything is sent. 0 when allowed, else an exit code. */
+static int host_network_allowed(const mu_cli_opts *opts, const char *tag) {
+  Muster__V1__ImageFacts f = MUSTER__V1__IMAGE_FACTS__INIT;
+  char registry[256] = "", repository[512] = "";
+  const char *slash = strchr(tag, '/');
+  if (slash != NULL) {
+    snprintf(registry, sizeof registry, "%.*s", (int)(slash - tag), tag);
+    snprintf(repository, sizeof repository, "%.*s", (int)strcspn(slash + 1, ":@"), slash + 1);
+  }
+  f.registry = registry;
+  f.repository = repository;
+  f.network = "host";
+  f.signature = "not_checked";
+  Muster__V1__TestImagePolicyRequest req = MUSTER__V1__TEST_IMAGE_POLICY_REQUEST__INIT;
+  req.facts = &f;
+  ProtobufCMessage *reply = NULL;
+  mu_err err = {0};
+  if (mu_cli_unary(opts, "/muster.v1.ImagePolicies/TestImagePolicy", &req.base,
+                   &muster__v1__test_image_policy_response__descriptor, &reply, &err) != 0) {
+    fprintf(stderr, "muster image build: --network host: the cluster image policy could not be read: %s\n", err.msg);
+    return 1;
+  }
+  const Muster__V1__TestImagePolicyResponse *r = (const Muster__V1__TestImagePolicyResponse *)reply;
+  int status = 0;
+  for (size_t i = 0; i < r->n_violations; i++)
+    if (strcmp(r->violations[i]->rule, "allow_host_network") == 0) {
+      fprintf(stderr,
+              "muster image build: --network host: refused by the cluster image policy %s (allow_host_network is "
+              "false)\n",
+              r->policy_sha256);
+      status = 2;
+    }
+  protobuf_c_message_free_unpacked(reply, NULL);
+  return status;
+}
+
 static int build_on_agent(const mu_cli_opts *opts, const char *dir, const char *on, const char *sign_key,
                           const char *builder, const char *timeout, char **build_args, size_t n_build_args) {
   char work[] = "/tmp/muster-build-XXXXXX";
@@ -261,7 +299,11 @@ int mu_cmd_image_build(const mu_cli_opts *opts, int argc, char **argv) {
       }
       helper_args[i + 1] = (char *)f + dl + 1;
     }
-    int st = build_on_agent(opts, dir, on, sign_key, builder, timeout, helper_args, n_helper);
+    int st = 0;
+    for (size_t i = 0; i + 1 < n_helper && st == 0; i++)
+      if (strcmp(helper_args[i], "--network") == 0 && strcmp(helper_args[i + 1], "host") == 0)
+        st = host_network_allowed(opts, tag);
+    if (st == 0) st = build_on_agent(opts, dir, on, sign_key, builder, timeout, helper_args, n_helper);
     free(helper_args);
     return st;
   }

@@ -91,6 +91,15 @@ def test_build_on_agent_then_run(c):
         rc, out, err = c.cli(*(build + ["--sign-key", key]), check=False, timeout=180)
         assert rc == 1, (rc, out, err)
         assert "line 6: VOLUME is not supported" in out + err, (out, err)
+        # --network host on an agent: only where the cluster image policy allows host network
+        policy = os.path.join(c.workdir, "policy.yaml")
+        with open(policy, "w") as f:
+            f.write("allow_host_network: false\n")
+        c.cli("policy", "set", policy)
+        rc, out, err = c.cli(*(build + ["--sign-key", key, "--network", "host"]), check=False, timeout=60)
+        assert rc == 2 and "refused by the cluster image policy" in err and "allow_host_network" in err, (rc, err)
+        rc, out2, _ = c.cli("bundle", "ls")
+        assert "build-" not in out2, out2  # refused before anything was sent
     finally:
         reg.close()
 
