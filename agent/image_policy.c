@@ -6,7 +6,9 @@
  *     change) and kept in the spool as cluster-image-policy.json, which the container plugin's
  *     helper reads when it pulls. Until a push arrives the last one kept applies.
  * Both paths reach the plugin through its environment (MUSTER_CONTAINER_POLICY,
- * MUSTER_CONTAINER_CLUSTER_POLICY), set here before the plugins load. */
+ * MUSTER_CONTAINER_CLUSTER_POLICY), set here before the plugins load; so does the feed a
+ * policy's max_severity scans images with (container_scan_feed_dir,
+ * MUSTER_CONTAINER_SCAN_FEED_DIR). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -63,6 +65,9 @@ int mu_image_policy_setup(mu_agent_daemon *a, mu_err *err) {
       return mu_err_set(err, MU_ENOMEM, "setenv: %s", strerror(errno));
     mu_info("agent", "container image policy of this agent: %s", own);
   }
+  if (a->cfg.container_scan_feed_dir[0] != '\0' &&
+      setenv("MUSTER_CONTAINER_SCAN_FEED_DIR", a->cfg.container_scan_feed_dir, 1) != 0)
+    return mu_err_set(err, MU_ENOMEM, "setenv: %s", strerror(errno));
   int rc = signature_setup(&a->cfg, err);
   if (rc != 0) return rc;
   snprintf(a->cluster_policy_path, sizeof a->cluster_policy_path, "%s/%s", a->cfg.spool_dir, CLUSTER_FILE);

@@ -367,3 +367,11 @@ out:
   free(buf);
   return rc;
 }
+
+int mu_cli_unary_exit(const mu_cli_opts *opts, const char *what, const char *path, const ProtobufCMessage *req,
+                      const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **ret_reply) {
+  mu_err err = {0};
+  if (mu_cli_unary(opts, path, req, reply_desc, ret_reply, &err) == 0) return 0;
+  fprintf(stderr, "muster%s%s: %s\n", what ? " " : "", what ? what : "", err.msg);
+  return err.code == MU_EINVAL || err.code == MU_ENOENT || err.code == MU_EEXIST ? 2 : 1;
+}

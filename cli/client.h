@@ -41,6 +41,11 @@ void mu_cli_session_close(mu_cli_session *s);
  * then uses a one-shot session of its own). */
 int mu_cli_unary(const mu_cli_opts *opts, const char *path, const ProtobufCMessage *req,
                  const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **ret_reply, mu_err *err);
+/* mu_cli_unary for a command: on error prints "muster WHAT: MESSAGE" (what NULL: "muster:
+ * MESSAGE") to stderr and returns the exit code, 2 for a refused request (invalid, not found,
+ * exists) and 1 otherwise; 0 with *ret_reply set on success. */
+int mu_cli_unary_exit(const mu_cli_opts *opts, const char *what, const char *path, const ProtobufCMessage *req,
+                      const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **ret_reply);
 
 #endif
 

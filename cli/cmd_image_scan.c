@@ -24,7 +24,7 @@
 #ifdef MU_SCAN_EXEC
 
 /* The helper's path: $MUSTER_SCAN_HELPER, beside this binary, or ../libexec/muster/. */
-static int helper_path(char *out, size_t cap) {
+int mu_cli_scan_helper_path(char *out, size_t cap) {
   const char *env = getenv("MUSTER_SCAN_HELPER");
   if (env != NULL && *env) {
     snprintf(out, cap, "%s", env);
@@ -46,7 +46,7 @@ static int helper_path(char *out, size_t cap) {
 static int exec_helper(const mu_cli_opts *opts, const char *sub, int argc, char **argv) {
   char path[PATH_MAX];
   char **args = calloc((size_t)argc + 6, sizeof *args);
-  if (args == NULL || helper_path(path, sizeof path) != 0) {
+  if (args == NULL || mu_cli_scan_helper_path(path, sizeof path) != 0) {
     fprintf(stderr, "muster image %s: cannot find the scanner helper muster-scan\n", sub);
     free(args);
     return MU_EXIT_FAILED;
@@ -416,7 +416,7 @@ static int scan_run(const mu_cli_opts *opts, const char *ref, scan_feed *sf, con
     if (at_or_above > 0) {
       if (!opts->quiet)
         fprintf(stderr, "muster image scan: %lld finding(s) at %s or above (--fail-on)\n", (long long)at_or_above,
-                mu_severity_name(fail_on));
+                mu_finding_severity_name(fail_on));
       rc = MU_EXIT_FINDINGS;
     }
   }
@@ -510,7 +510,7 @@ int mu_cmd_image_scan(const mu_cli_opts *opts, int argc, char **argv) {
       case O_AUTH: snprintf(auth, sizeof auth, "%s", optarg); break;
       case O_PLATFORM: so.platform = optarg; break;
       case O_FAILON:
-        fail_on = mu_severity_parse(optarg);
+        fail_on = mu_finding_severity_parse(optarg);
         if (fail_on == MU_SEV_COUNT) {
           fprintf(stderr, "muster image scan: --fail-on: CRITICAL, HIGH, MEDIUM, LOW or UNKNOWN, not '%s'\n", optarg);
           return MU_EXIT_USAGE;

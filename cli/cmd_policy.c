@@ -13,6 +13,7 @@
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
+#include "cli/policy_scan.h"
 #include "lib/imagepolicy/imagepolicy.h"
 #include "plugins/container/imageref.h"
 #include "plugins/container/manifest.h"
@@ -25,7 +26,7 @@ static const char policy_usage[] =
     "       muster policy show\n"
     "       muster policy test REF [--network none|host] [--volume HOST_PATH]... [--user USER]\n"
     "                          [--insecure] [--ca FILE] [--auth-env VAR] [--platform OS/ARCH[/VARIANT]]\n"
-    "                          [--offline]\n"
+    "                          [--offline] [--feed DIR]\n"
     "\n"
     "The cluster's image admission policy (YAML or JSON; an unknown key is refused):\n"
     "  registries: [reg.internal:5000/team/*]   # allowed REGISTRY/REPOSITORY globs (* ** ? [a-z])\n"
@@ -39,7 +40,10 @@ static const char policy_usage[] =
     "set (admin) stores it in etcd and pushes it to every agent; each agent applies it together\n"
     "with its own (container_policy): both must allow an image. show and test need viewer.\n"
     "test REF reads the image's manifest and config from its registry (no layer), unless\n"
-    "--offline, and prints every violation; it exits 1 when the policy refuses the image.\n";
+    "--offline, and prints every violation; it exits 1 when the policy refuses the image.\n"
+    "--feed DIR scans REF as `muster image scan REF --feed DIR` does (its layers are fetched\n"
+    "into the scan's store) and tests the findings against max_severity, as an agent with that\n"
+    "feed (container_scan_feed_dir) would; without it max_severity says no scan is available.\n";
 
 static int usage_error(const char *what, const char *arg) {
   fprintf(stderr, "muster policy: %s%s\n%s", what, arg ? arg : "", policy_usage);
@@ -114,7 +118,7 @@ static int policy_show(const mu_cli_opts *opts) {
 /* --- test --- */
 
 typedef struct test_opts {
-  const char *ref, *network, *user, *ca, *auth_env, *platform;
+  const char *ref, *network, *user, *ca, *auth_env, *platform, *feed;
   const char *volumes[MAX_VOLUMES];
   size_t n_volumes;
   int insecure, offline;
@@ -196,15 +200,11 @@ static int resolve(const test_opts *t, const mu_imgref *ref, resolved *out, mu_e
 
 static int parse_test_opts(int argc, char **argv, test_opts *t) {
   static const struct option longopts[] = {
-      {"network", required_argument, NULL, 'n'},
-      {"volume", required_argument, NULL, 'v'},
-      {"user", required_argument, NULL, 'u'},
-      {"insecure", no_argument, NULL, 'k'},
-      {"ca", required_argument, NULL, 'c'},
-      {"auth-env", required_argument, NULL, 'a'},
-      {"platform", required_argument, NULL, 'p'},
-      {"offline", no_argument, NULL, 'o'},
-      {NULL, 0, NULL, 0},
+      {"network", required_argument, NULL, 'n'},  {"volume", required_argument, NULL, 'v'},
+      {"user", required_argument, NULL, 'u'},     {"insecure", no_argument, NULL, 'k'},
+      {"ca", required_argument, NULL, 'c'},       {"auth-env", required_argument, NULL, 'a'},
+      {"platform", required_argument, NULL, 'p'}, {"offline", no_argument, NULL, 'o'},
+      {"feed", required_argument, NULL, 'f'},     {NULL, 0, NULL, 0},
   };
   optind = 1;
   int c;
@@ -221,6 +221,7 @@ static int parse_test_opts(int argc, char **argv, test_opts *t) {
       case 'a': t->auth_env = optarg; break;
       case 'p': t->platform = optarg; break;
       case 'o': t->offline = 1; break;
+      case 'f': t->feed = optarg; break;
       default: return usage_error("bad option for test", NULL);
     }
   }
@@ -265,6 +266,21 @@ static int policy_test(const mu_cli_opts *opts, int argc, char **argv) {
   f.volumes = (char **)t.volumes;
   f.n_volumes = t.n_volumes;
   f.signature = "not_checked"; /* wired when image signatures are verified (imagesig) */
+  mu_imgscan_summary scan;
+  size_t n_findings = 0;
+  if (t.feed != NULL) {
+    mu_policy_scan_opts so = {.ref = t.ref, .feed = t.feed, .ca = t.ca, .platform = t.platform, .insecure = t.insecure};
+    if (mu_policy_scan(&so, &scan, &n_findings, &err) != 0) {
+      fprintf(stderr, "muster policy test: scan %s: %s\n", t.ref, err.msg);
+      free(r.config_user);
+      return err.code == MU_EINVAL ? MU_EXIT_USAGE : MU_EXIT_FAILED;
+    }
+    f.scanned = 1;
+    f.n_unfixed = MU_SEV_COUNT;
+    f.unfixed = scan.unfixed;
+    f.n_oldest_days = MU_SEV_COUNT;
+    f.oldest_days = scan.oldest_days;
+  }
   Muster__V1__TestImagePolicyRequest req = MUSTER__V1__TEST_IMAGE_POLICY_REQUEST__INIT;
   req.facts = &f;
   ProtobufCMessage *reply = NULL;
@@ -280,6 +296,11 @@ static int policy_test(const mu_cli_opts *opts, int argc, char **argv) {
       printf("image %s/%s%s%s%s%s (%s, %s compressed, user \"%s\")\n", ref.registry, ref.repository,
              ref.tag[0] ? ":" : "", ref.tag, ref.digest[0] ? "@" : "", ref.digest,
              r.manifest_digest[0] ? r.manifest_digest : "not read", size, r.config_known ? r.config_user : "unknown");
+      if (t.feed != NULL) {
+        printf("scan %zu finding%s; unfixed:", n_findings, n_findings == 1 ? "" : "s");
+        for (int sev = MU_SEV_CRITICAL; sev >= MU_SEV_UNKNOWN; sev--)
+          printf(" %s %u%s", mu_severity_name((mu_severity)sev), scan.unfixed[sev], sev ? "," : "\n");
+      }
       if (!resp->has_policy) printf("ALLOWED: there is no cluster image policy\n");
       else if (resp->allowed) printf("ALLOWED by the cluster policy %s\n", resp->policy_sha256);
       else

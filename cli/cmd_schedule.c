@@ -49,10 +49,7 @@ static int usage_error(const char *fmt, ...) {
 
 static int call(const mu_cli_opts *opts, const char *method, const ProtobufCMessage *req,
                 const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **ret_reply) {
-  mu_err err = {0};
-  if (mu_cli_unary(opts, method, req, reply_desc, ret_reply, &err) == 0) return 0;
-  fprintf(stderr, "muster schedule: %s\n", err.msg);
-  return err.code == MU_EINVAL || err.code == MU_ENOENT || err.code == MU_EEXIST ? 2 : 1;
+  return mu_cli_unary_exit(opts, "schedule", method, req, reply_desc, ret_reply);
 }
 
 /* "2026-03-29 03:00:00Z" for an instant (UTC). */

@@ -35,10 +35,7 @@ static int usage_error(const char *what, const char *arg) {
 
 static int call(const mu_cli_opts *opts, const char *method, const ProtobufCMessage *req,
                 const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **ret_reply) {
-  mu_err err = {0};
-  if (mu_cli_unary(opts, method, req, reply_desc, ret_reply, &err) == 0) return 0;
-  fprintf(stderr, "muster: %s\n", err.msg);
-  return err.code == MU_EINVAL || err.code == MU_ENOENT || err.code == MU_EEXIST ? 2 : 1;
+  return mu_cli_unary_exit(opts, NULL, method, req, reply_desc, ret_reply);
 }
 
 static void print_params(const Muster__V1__JobTemplate *t, FILE *out) {

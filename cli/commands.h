@@ -18,6 +18,9 @@ int mu_cmd_watch(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_status(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_logs(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_cancel(const mu_cli_opts *opts, int argc, char **argv);
+int mu_cmd_hold(const mu_cli_opts *opts, int argc, char **argv);
+int mu_cmd_queue(const mu_cli_opts *opts, int argc, char **argv);
+int mu_cmd_release(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_jobs(const mu_cli_opts *opts, int argc, char **argv);
 /* cmd_doctor.c: checks of the control plane and the agents. */
 int mu_cmd_doctor(const mu_cli_opts *opts, int argc, char **argv);
@@ -33,6 +36,8 @@ int mu_cmd_image_verify(const mu_cli_opts *opts, int argc, char **argv);
 /* cmd_image_scan.c */
 int mu_cmd_image_scan(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_image_feed(const mu_cli_opts *opts, int argc, char **argv);
+/* The muster-scan helper's path into out (0, or -1 when /proc/self/exe cannot be read). */
+int mu_cli_scan_helper_path(char *out, size_t cap);
 /* cmd_policy.c: the cluster's image admission policy. */
 int mu_cmd_policy(const mu_cli_opts *opts, int argc, char **argv);
 /* cmd_flink.c: the savepoint catalogue, flink savepoint / upgrade. */

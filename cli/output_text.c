@@ -51,6 +51,7 @@ const char *mu_job_state_word(Muster__V1__JobState s) {
     case MUSTER__V1__JOB_STATE__JOB_SUCCEEDED: return "succeeded";
     case MUSTER__V1__JOB_STATE__JOB_FAILED: return "failed";
     case MUSTER__V1__JOB_STATE__JOB_CANCELLED: return "cancelled";
+    case MUSTER__V1__JOB_STATE__JOB_HELD: return "held";
     default: return "unknown";
   }
 }

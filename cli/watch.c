@@ -224,7 +224,9 @@ static int on_interrupt(void *ud) {
 
 /* The final counts: musterd's from the stream, or asked for when the stream carried none. */
 static void final_counts(watch_state *w) {
-  if (w->model.have_counts && w->model.job_state >= MUSTER__V1__JOB_STATE__JOB_SUCCEEDED) return;
+  if (w->model.have_counts && w->model.job_state >= MUSTER__V1__JOB_STATE__JOB_SUCCEEDED &&
+      w->model.job_state != MUSTER__V1__JOB_STATE__JOB_HELD)
+    return;
   Muster__V1__GetJobRequest req = MUSTER__V1__GET_JOB_REQUEST__INIT;
   req.job_id = (char *)w->job_id;
   ProtobufCMessage *reply = NULL;

@@ -192,6 +192,40 @@ static void cancel_job(mu_rpc_call *call, const ProtobufCMessage *req_msg, const
   mu_pb_reply(call, &resp.base);
 }
 
+/* HoldJob / ReleaseJob: scoped like CancelJob, audited as job.hold / job.release. */
+static void hold_or_release(mu_rpc_call *call, const ProtobufCMessage *req_msg, void *ud, int hold) {
+  const Muster__V1__HoldJobRequest *req = (const Muster__V1__HoldJobRequest *)req_msg;
+  const char *action = hold ? "job.hold" : "job.release";
+  if (mu_cluster_check_write(ud, call) != 0) return;
+  mu_job *job = find_or_fail(ud, call, req->job_id);
+  if (job == NULL) return;
+  mu_err err = {0};
+  if (check_job_scope(ud, call, job, &err) != 0) {
+    mu_audit_record(ud, call, action, job->id, MU_AUDIT_DENIED, err.msg, NULL);
+    mu_pb_fail(call, MU_RPC_PERMISSION_DENIED, "%s", err.msg);
+    return;
+  }
+  if (mu_sched_hold(((mu_daemon *)ud)->sched, job, hold, &err) != 0) {
+    mu_audit_record(ud, call, action, job->id, MU_AUDIT_REFUSED, err.msg, NULL);
+    mu_pb_fail(call, MU_RPC_FAILED_PRECONDITION, "%s", err.msg);
+    return;
+  }
+  mu_audit_record(ud, call, action, job->id, MU_AUDIT_OK, NULL, "reason='%.200s'", req->reason);
+  Muster__V1__HoldJobResponse resp = MUSTER__V1__HOLD_JOB_RESPONSE__INIT;
+  resp.state = job->state;
+  mu_pb_reply(call, &resp.base);
+}
+
+static void hold_job(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu_rpc_metadata *md, void *ud) {
+  (void)md;
+  hold_or_release(call, req_msg, ud, 1);
+}
+
+static void release_job(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu_rpc_metadata *md, void *ud) {
+  (void)md;
+  hold_or_release(call, req_msg, ud, 0);
+}
+
 /* --- server streams --- */
 
 typedef struct stream_ctx {
@@ -269,6 +303,8 @@ int mu_admin_jobs_register(mu_daemon *d, mu_err *err) {
       {"/muster.v1.Admin/GetJob", &muster__v1__get_job_request__descriptor, get_job},
       {"/muster.v1.Admin/ListJobs", &muster__v1__list_jobs_request__descriptor, list_jobs},
       {"/muster.v1.Admin/CancelJob", &muster__v1__cancel_job_request__descriptor, cancel_job},
+      {"/muster.v1.Admin/HoldJob", &muster__v1__hold_job_request__descriptor, hold_job},
+      {"/muster.v1.Admin/ReleaseJob", &muster__v1__hold_job_request__descriptor, release_job},
   };
   int rc = mu_pb_add_unaries(d->server, unary, sizeof unary / sizeof unary[0], d, err);
   if (rc == 0) rc = mu_rpc_server_add_method(d->server, "/muster.v1.Admin/WatchJob", on_watch, d, err);

@@ -32,6 +32,8 @@ static const struct {
     {"/muster.v1.Admin/SubmitJob", MU_PERM_OPERATE},
     {"/muster.v1.Admin/RunAdhoc", MU_PERM_OPERATE},
     {"/muster.v1.Admin/CancelJob", MU_PERM_OPERATE},
+    {"/muster.v1.Admin/HoldJob", MU_PERM_OPERATE},
+    {"/muster.v1.Admin/ReleaseJob", MU_PERM_OPERATE},
     {"/muster.v1.Admin/DrainAgent", MU_PERM_OPERATE},
     /* schedules: create checks the job as SubmitJob does, for this caller */
     {"/muster.v1.Schedules/CreateSchedule", MU_PERM_OPERATE},
@@ -41,6 +43,7 @@ static const struct {
     {"/muster.v1.Schedules/TriggerSchedule", MU_PERM_OPERATE},
     /* job templates: create checks the job as SubmitJob does; Dispatch submits one */
     {"/muster.v1.Templates/ListTemplates", MU_PERM_VIEW},
+    {"/muster.v1.Queues/ListQueues", MU_PERM_VIEW},
     {"/muster.v1.ImagePolicies/GetImagePolicy", MU_PERM_VIEW},
     {"/muster.v1.ImagePolicies/TestImagePolicy", MU_PERM_VIEW},
     {"/muster.v1.Templates/GetTemplate", MU_PERM_VIEW},
@@ -53,6 +56,9 @@ static const struct {
     {"/muster.v1.Admin/DeleteBundle", MU_PERM_ADMIN},
     {"/muster.v1.Admin/RemoveAgent", MU_PERM_ADMIN},
     {"/muster.v1.ImagePolicies/SetImagePolicy", MU_PERM_ADMIN},
+    /* named queues: shares and limits of everyone's jobs */
+    {"/muster.v1.Queues/SetQueue", MU_PERM_ADMIN},
+    {"/muster.v1.Queues/DeleteQueue", MU_PERM_ADMIN},
     {"/muster.v1.Tokens/CreateToken", MU_PERM_ADMIN},
     {"/muster.v1.Tokens/ListTokens", MU_PERM_ADMIN},
     {"/muster.v1.Tokens/RevokeToken", MU_PERM_ADMIN},

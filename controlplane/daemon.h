@@ -53,6 +53,7 @@ typedef struct mu_daemon {
   struct mu_agent_gc *agent_gc;         /* forgetting agents: agents rm, agent_gc_after */
   struct mu_schedules *schedules;       /* cron schedules (fired by the leader) */
   struct mu_templates *templates;       /* job templates (templates/templates.h) */
+  struct mu_cp_queues *queues;          /* named queues: config and stored (queues_admin.h) */
   struct mu_cp_imgpolicy *imgpolicy;    /* the cluster image policy (imagepolicy/) */
   struct mu_savepoints *savepoints;     /* the savepoint catalogue (savepoints.h) */
   struct mu_run_history *run_history;   /* finished runs per task name (run_history.h) */

@@ -93,7 +93,8 @@ void mu_job_free(mu_job *job) {
 }
 
 int mu_job_finished(const mu_job *job) {
-  return job->state != MUSTER__V1__JOB_STATE__JOB_RUNNING && job->state != MUSTER__V1__JOB_STATE__JOB_PENDING;
+  return job->state != MUSTER__V1__JOB_STATE__JOB_RUNNING && job->state != MUSTER__V1__JOB_STATE__JOB_PENDING &&
+         job->state != MUSTER__V1__JOB_STATE__JOB_HELD;
 }
 
 static mu_host_run *scan_host(mu_job *job, const char *agent_id) {

@@ -111,6 +111,7 @@ struct mu_job {
   uint32_t running, succeeded, failed, cancelled, unreachable, skipped;
   size_t batch_current;
   int user_cancelled;
+  int held_by_user; /* `muster hold`: no new hosts until released (JobRecord.held) */
   char *end_reason;
   /* history for late watchers: packed JobEvent messages, bounded by bytes */
   uint8_t **history;

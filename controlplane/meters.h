@@ -20,6 +20,7 @@ typedef struct mu_meters {
   mu_metric *rpc_requests, *rpc_duration, *etcd_duration, *etcd_errors, *leader_changes;
   /* gauges set from state at each snapshot (metrics.c) */
   mu_metric *jobs_by_state, *tasks_by_state, *queue_depth, *send_queue_bytes, *send_queue_max;
+  mu_metric *queue_hosts; /* per named queue: hosts running, waiting (queues_admin.h) */
 } mu_meters;
 
 /* A new set of families, all registered; caller frees with mu_meters_free. */

@@ -12,6 +12,7 @@
 #include "controlplane/gateway.h"
 #include "controlplane/meters.h"
 #include "controlplane/persist.h"
+#include "controlplane/queues_admin.h"
 #include "controlplane/scheduler.h"
 #include "lib/base/clock.h"
 #include "lib/jobcounts/reason.h"
@@ -22,11 +23,13 @@
 /* The gauges read from state: jobs by state, task runs of unfinished jobs by state, the
  * scheduler's queue, the agents' send queues. */
 static void set_state_gauges(mu_daemon *d, mu_meters *m) {
-  static const char *const job_states[] = {"unspecified", "pending", "running", "succeeded", "failed", "cancelled"};
-  double jobs[6] = {0}, waiting = 0;
+  static const char *const job_states[] = {"unspecified", "pending",   "running", "succeeded",
+                                           "failed",      "cancelled", "held"};
+  double jobs[7] = {0}, waiting = 0; /* [6]: JOB_HELD (20) */
   double runs[MUSTER__V1__TASK_STATE__LOST + 1] = {0};
   for (const mu_job *j = d->sched->jobs; j != NULL; j = j->next) {
     if ((int)j->state >= 0 && (int)j->state < 6) jobs[j->state]++;
+    if (j->state == MUSTER__V1__JOB_STATE__JOB_HELD) jobs[6]++;
     if (mu_job_finished(j)) continue;
     for (size_t h = 0; h < j->n_hosts; h++) {
       if (j->hosts[h].state == MU_HOST_PENDING) waiting++;
@@ -36,10 +39,17 @@ static void set_state_gauges(mu_daemon *d, mu_meters *m) {
       }
     }
   }
-  for (size_t s = 1; s < 6; s++) mu_metric_set(m->jobs_by_state, (const char *[]){job_states[s]}, jobs[s]);
+  for (size_t s = 1; s < 7; s++) mu_metric_set(m->jobs_by_state, (const char *[]){job_states[s]}, jobs[s]);
   for (int s = 1; s <= MUSTER__V1__TASK_STATE__LOST; s++)
     mu_metric_set(m->tasks_by_state, (const char *[]){mu_task_state_label((Muster__V1__TaskState)s)}, runs[s]);
   mu_metric_set(m->queue_depth, NULL, waiting);
+  mu_queue_load loads[MU_QUEUE_MAX + 1];
+  size_t nq = mu_queues_load(d, loads);
+  mu_metric_clear(m->queue_hosts); /* a removed queue's series go */
+  for (size_t i = 0; i < nq; i++) {
+    mu_metric_set(m->queue_hosts, (const char *[]){loads[i].def.name, "running"}, loads[i].running);
+    mu_metric_set(m->queue_hosts, (const char *[]){loads[i].def.name, "waiting"}, loads[i].waiting);
+  }
   double queued = 0, max = 0;
   for (size_t i = 0; i < d->registry.n; i++) {
     const mu_agent *a = d->registry.agents[i];

@@ -100,6 +100,7 @@ static char *job_json(const mu_job *job) {
   rec.created_at_ms = job->created_at_ms;
   rec.finished_at_ms = job->finished_at_ms;
   rec.user_cancelled = job->user_cancelled != 0;
+  rec.held = job->held_by_user != 0;
   rec.end_reason = job->end_reason ? job->end_reason : "";
   rec.rollout = &ro;
   rec.concurrency = job->concurrency;
@@ -606,6 +607,7 @@ static void apply_job(mu_daemon *d, const char *id, Muster__V1__JobRecord *rec, 
   job->state = rec->state;
   job->finished_at_ms = rec->finished_at_ms;
   job->user_cancelled = rec->user_cancelled;
+  job->held_by_user = rec->held;
   set_str(&job->end_reason, rec->end_reason);
   if (!leading && job->ready && !was_finished && mu_job_finished(job)) mu_sched_publish_job_end(d->sched, job);
 }

@@ -57,3 +57,10 @@ int mu_record_decode(const ProtobufCMessageDescriptor *desc, const char *value, 
   json_decref(o);
   return rc;
 }
+
+const char *mu_record_leaf(const char *rel_key, const char *prefix) {
+  size_t n = strlen(prefix);
+  if (strncmp(rel_key, prefix, n) != 0) return NULL;
+  const char *name = rel_key + n;
+  return name[0] == '\0' || strchr(name, '/') != NULL ? NULL : name;
+}

@@ -27,4 +27,9 @@ int mu_record_encode(const ProtobufCMessage *rec, char **ret_text, mu_err *err);
 int mu_record_decode(const ProtobufCMessageDescriptor *desc, const char *value, size_t len, ProtobufCMessage **ret,
                      mu_err *err);
 
+/* The NAME of a record key rel_key = prefix + NAME when NAME is one non-empty path segment
+ * ("templates/deploy" under "templates/": "deploy"), else NULL (another prefix, or a key
+ * under the record such as "schedules/n/slots/..."). Borrowed from rel_key. */
+const char *mu_record_leaf(const char *rel_key, const char *prefix);
+
 #endif

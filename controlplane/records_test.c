@@ -208,11 +208,23 @@ static void what_is_written_now(void **state) {
   free(text);
 }
 
+/* mu_record_leaf: the name of a record directly under a prefix, nothing deeper. */
+static void record_leaf(void **state) {
+  (void)state;
+  assert_string_equal(mu_record_leaf("templates/deploy", "templates/"), "deploy");
+  assert_string_equal(mu_record_leaf("queues/etl", "queues/"), "etl");
+  assert_null(mu_record_leaf("queues/", "queues/"));
+  assert_null(mu_record_leaf("queues/etl/x", "queues/"));
+  assert_null(mu_record_leaf("templates/deploy", "queues/"));
+  assert_null(mu_record_leaf("queue", "queues/"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(every_old_record_loads_and_survives_a_rewrite),
       cmocka_unit_test(old_records_say_what_they_said),
       cmocka_unit_test(what_is_written_now),
+      cmocka_unit_test(record_leaf),
   };
   return cmocka_run_group_tests(tests, load_fixtures, free_fixtures);
 }

@@ -507,6 +507,7 @@ int mu_sched_admit(mu_scheduler *s, Muster__V1__JobSpec *spec, const mu_caller *
   int rc = mu_jobspec_validate(spec, &limits, ret_rollout, err);
   if (rc == 0) rc = authorize_spec(caller, spec, err);
   if (rc == 0) rc = mu_job_deps_admit(s, NULL, spec, err);
+  if (rc == 0) rc = mu_queue_check(&s->cfg.queues, spec->queue, err);
   if (rc == 0) rc = mu_targets_resolve(s->cfg.registry, spec->target, &ids, &n, err);
   if (rc == 0 && s->hooks.check_targets != NULL) rc = s->hooks.check_targets(s->hooks.ud, caller, ids, n, err);
   if (rc == 0) rc = mu_targets_check_types(s->cfg.registry, spec, ids, n, err);
@@ -568,6 +569,27 @@ int mu_sched_submit_id(mu_scheduler *s, const char *job_id, Muster__V1__JobSpec 
           spec->n_tasks, job->concurrency);
   evict_old_jobs(s);
   *ret_job = job;
+  mu_sched_kick(s);
+  return 0;
+}
+
+void mu_sched_set_queues(mu_scheduler *s, const mu_queue_table *t) {
+  s->cfg.queues = *t;
+  if (s->cfg.loop != NULL) mu_sched_kick(s); /* else not started yet: it starts with these */
+}
+
+int mu_sched_hold(mu_scheduler *s, mu_job *job, int hold, mu_err *err) {
+  if (mu_job_finished(job))
+    return mu_err_set(err, MU_EINVAL, "job %s already finished (%s)", job->id,
+                      protobuf_c_enum_descriptor_get_value(&muster__v1__job_state__descriptor, job->state)->name);
+  if ((job->held_by_user != 0) == (hold != 0))
+    return mu_err_set(err, MU_EINVAL, "job %s is %s", job->id, hold ? "already held" : "not held by an operator");
+  job->held_by_user = hold != 0;
+  mark_job(s, job);
+  if (hold && job->state == MUSTER__V1__JOB_STATE__JOB_RUNNING) {
+    job->state = MUSTER__V1__JOB_STATE__JOB_HELD; /* a release takes effect at the next pass */
+    publish_job_state(s, job);
+  }
   mu_sched_kick(s);
   return 0;
 }
@@ -891,9 +913,13 @@ static int start_task(mu_scheduler *s, mu_placement *p, mu_job *job, mu_host_run
   return rc;
 }
 
-/* Returns 1 when the job still needs timed attention (retries, waits, grace). */
-static int dispatch_job(mu_scheduler *s, mu_placement *p, mu_job *job, int64_t now, const char *held) {
+/* Starts at most budget new hosts (*ret_started counts them); why_not, when set, is what the
+ * pending hosts past the budget say (held, a queue at its limit). Returns 1 when the job still
+ * needs timed attention (retries, waits, grace). */
+static int dispatch_job(mu_scheduler *s, mu_placement *p, mu_job *job, int64_t now, const char *why_not, size_t budget,
+                        size_t *ret_started) {
   int timed = 0;
+  *ret_started = 0;
   for (size_t i = 0; i < job->n_hosts; i++) {
     mu_host_run *h = &job->hosts[i];
     if (h->state != MU_HOST_RUNNING) continue;
@@ -933,9 +959,10 @@ static int dispatch_job(mu_scheduler *s, mu_placement *p, mu_job *job, int64_t n
     mu_host_run *h = &job->hosts[i];
     if (h->state != MU_HOST_PENDING) continue;
     if (job->rollout.batch > 0 && h->batch != job->batch_current) continue;
-    if (held != NULL) { /* degradation: no new hosts while the fleet is saturated */
-      set_waiting(s, job, h, held);
+    if (*ret_started >= budget) { /* held, its queue at its limit, or this turn's share used */
       timed = 1;
+      if (why_not == NULL) break;
+      set_waiting(s, job, h, why_not);
       continue;
     }
     if (!type_allows(s, p, job, h, h->current)) {
@@ -974,6 +1001,7 @@ static int dispatch_job(mu_scheduler *s, mu_placement *p, mu_job *job, int64_t n
       timed = 1;
     } else {
       mu_place_take(job, a); /* before the next decision of this pass */
+      (*ret_started)++;
     }
   }
   job_maybe_finish(s, job);
@@ -1063,6 +1091,74 @@ static int dispatchable(const mu_job *j) {
   return !mu_job_finished(j) && j->ready && !j->submit_pending && (j->deps_done || j->spec->n_after == 0);
 }
 
+/* One pass's dispatch state, for the queues' callback (queues.h). */
+typedef struct pass_ctx {
+  mu_scheduler *s;
+  mu_placement *p;
+  const ordered *order;
+  int64_t now;
+  int degrade; /* the fleet is past hold_above */
+  char held[MU_PLACE_WHY];
+  int timed;
+} pass_ctx;
+
+static int has_pending(const mu_job *job) {
+  for (size_t i = 0; i < job->n_hosts; i++)
+    if (job->hosts[i].state == MU_HOST_PENDING) return 1;
+  return 0;
+}
+
+/* JOB_HELD while an operator holds it or degradation withholds a pending host; RUNNING after. */
+static void set_held(mu_scheduler *s, mu_job *job, int held) {
+  Muster__V1__JobState want = held ? MUSTER__V1__JOB_STATE__JOB_HELD : MUSTER__V1__JOB_STATE__JOB_RUNNING;
+  if (mu_job_finished(job) || job->state == want || job->state == MUSTER__V1__JOB_STATE__JOB_PENDING) return;
+  job->state = want;
+  mark_job(s, job);
+  publish_job_state(s, job);
+}
+
+static size_t dispatch_one(void *ud, size_t i, size_t budget, const char *why) {
+  pass_ctx *c = ud;
+  mu_job *job = c->order[i].job;
+  if (mu_job_finished(job)) return 0;
+  const char *hold = job->held_by_user ? "held: by an operator (muster release resumes it)"
+                     : c->degrade && c->order[i].priority < c->s->cfg.hold_priority_floor ? c->held
+                                                                                          : NULL;
+  size_t started = 0;
+  c->timed |= dispatch_job(c->s, c->p, job, c->now, hold ? hold : why, hold ? 0 : budget, &started);
+  set_held(c->s, job, job->held_by_user || (hold != NULL && has_pending(job)));
+  return started;
+}
+
+/* Job j's queue among the pass's; a queue removed since it was submitted: default. */
+static size_t queue_index(const mu_queue_def *const *defs, size_t nq, size_t dflt, const mu_job *j) {
+  const char *name = j->spec->queue;
+  if (name == NULL || name[0] == '\0') return dflt;
+  for (size_t q = 0; q < nq; q++)
+    if (strcmp(defs[q]->name, name) == 0) return q;
+  return dflt;
+}
+
+/* Dispatches the pass's n ordered jobs with the fair share across queues (queues.h). */
+static int queue_pass(mu_scheduler *s, pass_ctx *c, size_t n) {
+  const mu_queue_table *t = &s->cfg.queues;
+  const mu_queue_def *defs[MU_QUEUE_MAX + 1];
+  uint32_t running[MU_QUEUE_MAX + 1] = {0};
+  size_t nq = 0, dflt;
+  for (; nq < t->n && nq < MU_QUEUE_MAX; nq++) defs[nq] = &t->q[nq];
+  const mu_queue_def *d = mu_queue_find(t, "");
+  for (dflt = 0; dflt < nq && defs[dflt] != d; dflt++) continue;
+  if (dflt == nq) defs[nq++] = d;
+  size_t *queue = calloc(n + 1, sizeof *queue);
+  if (queue == NULL) return MU_ENOMEM;
+  for (size_t i = 0; i < n; i++) queue[i] = queue_index(defs, nq, dflt, c->order[i].job);
+  for (mu_job *j = s->jobs; j != NULL; j = j->next)
+    if (!mu_job_finished(j)) running[queue_index(defs, nq, dflt, j)] += j->running;
+  int rc = mu_queue_pass(defs, nq, queue, n, running, dispatch_one, c);
+  free(queue);
+  return rc;
+}
+
 static void sched_tick(mu_scheduler *s) {
   if (!leading(s)) return; /* followers and deposed leaders never dispatch */
   int64_t now = mu_mono_ms();
@@ -1085,15 +1181,17 @@ static void sched_tick(mu_scheduler *s) {
     mu_place_begin(&p, s->cfg.registry, s->jobs);
     count_types(s, &p);
     uint32_t busy = s->cfg.hold_above > 0 ? fleet_busy_pct(s->cfg.registry) : 0;
-    char held[MU_PLACE_WHY];
-    snprintf(held, sizeof held,
+    pass_ctx c = {
+        .s = s, .p = &p, .order = order, .now = now, .degrade = s->cfg.hold_above > 0 && busy > s->cfg.hold_above};
+    snprintf(c.held, sizeof c.held,
              "held: the fleet is %u%% busy (hold_above %u%%) and this job's "
              "priority is below hold_priority_floor %d; it starts when load falls",
              busy, s->cfg.hold_above, s->cfg.hold_priority_floor);
-    for (size_t i = 0; i < k; i++) {
-      int hold = s->cfg.hold_above > 0 && busy > s->cfg.hold_above && order[i].priority < s->cfg.hold_priority_floor;
-      timed |= dispatch_job(s, &p, order[i].job, now, hold ? held : NULL);
+    if (queue_pass(s, &c, k) != 0) {
+      mu_warn("sched", "out of memory sorting jobs into queues; dispatch waits a pass");
+      c.timed = 1;
     }
+    timed |= c.timed;
     mu_place_end(&p);
     s->placements += p.decisions;
     free(order);

@@ -16,6 +16,7 @@
 #include "controlplane/authz.h"
 #include "controlplane/job_retention.h"
 #include "controlplane/jobs.h"
+#include "controlplane/queues.h"
 #include "controlplane/registry.h"
 #include "lib/base/err.h"
 #include "muster/v1/agent.pb-c.h"
@@ -80,6 +81,7 @@ typedef struct mu_sched_config {
   int32_t hold_priority_floor;  /* below this (aged) priority start no new hosts; 0%: never */
   mu_sched_type_limit type_limits[MU_SCHED_MAX_TYPE_LIMITS];
   size_t n_type_limits;
+  mu_queue_table queues; /* named queues (queues.h); mu_sched_set_queues replaces them */
 } mu_sched_config;
 
 /* The scheduler's state. Others read jobs and the counters; only scheduler.c and the record
@@ -137,6 +139,14 @@ int mu_sched_cancel(mu_scheduler *s, mu_job *job, const char *reason, uint32_t *
  * cancelled may be cancelled again (with force) until it has ended. */
 int mu_sched_cancel_ex(mu_scheduler *s, mu_job *job, const char *reason, int force, uint32_t *ret_cancelled,
                        mu_err *err);
+
+/* Replaces the named queues (config and cluster-set, queues_admin.h) from the next pass on. */
+void mu_sched_set_queues(mu_scheduler *s, const mu_queue_table *t);
+
+/* An operator's hold (hold 1) or release (hold 0) of an unfinished job: a held job starts no
+ * new hosts (its running ones go on) and is JOB_HELD; released, it is RUNNING again at the
+ * next pass. MU_EINVAL when the job ended or already is as asked (the message says so). */
+int mu_sched_hold(mu_scheduler *s, mu_job *job, int hold, mu_err *err);
 
 /* Agent events (the gateway's, events.h). */
 void mu_sched_on_event(mu_scheduler *s, mu_agent *agent, const Muster__V1__TaskEvent *ev);

@@ -673,6 +673,7 @@ static void low_priority_held_under_saturation(void **state) {
   assert_int_equal(count_sent(w, ASSIGN), 3);
   assert_int_equal(low->hosts[0].state, MU_HOST_PENDING);
   assert_non_null(strstr(low->hosts[0].tasks[0].message, "held: the fleet is 75% busy (hold_above 50%)"));
+  assert_int_equal(low->state, MUSTER__V1__JOB_STATE__JOB_HELD);
   /* load falls: it resumes by itself */
   report(w, "a1", busy, nth_sent(w, ASSIGN, 0)->task_id, 1, MUSTER__V1__TASK_STATE__SUCCEEDED, 0);
   report(w, "a1", high, nth_sent(w, ASSIGN, 2)->task_id, 1, MUSTER__V1__TASK_STATE__SUCCEEDED, 0);
@@ -680,6 +681,121 @@ static void low_priority_held_under_saturation(void **state) {
   assert_int_equal(count_sent(w, ASSIGN), 4);
   assert_string_equal(nth_sent(w, ASSIGN, 3)->agent, "a2");
   assert_int_equal(low->hosts[0].state, MU_HOST_RUNNING);
+  world_free(w);
+}
+
+static mu_job *submit_q(world *w, const char *queue, const char *host, int priority) {
+  char json[400];
+  snprintf(json, sizeof json,
+           "{\"target\":{\"hosts\":[\"%s\"]},\"queue\":\"%s\",\"priority\":%d,"
+           "\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"true\"}}]}",
+           host, queue, priority);
+  return submit(w, json);
+}
+
+static void queues_share_and_limit(void **state) {
+  (void)state;
+  world *w = world_new(10000);
+  mu_err err = {0};
+  assert_int_equal(mu_queue_table_set(&w->s.cfg.queues, "etl", 3, 0, &err), 0);
+  assert_int_equal(mu_queue_table_set(&w->s.cfg.queues, "adhoc", 1, 2, &err), 0);
+  add_agent(w, "a1", 8, NULL);
+  /* an unknown queue is refused at submit, the known ones named */
+  json_t *j = json_loads(
+      "{\"target\":{\"all\":true},\"queue\":\"web\",\"tasks\":[{\"name\":\"t\","
+      "\"shell\":{\"script\":\"true\"}}]}",
+      0, NULL);
+  Muster__V1__JobSpec *spec = NULL;
+  assert_int_equal(mu_pbjson_from_json(&muster__v1__job_spec__descriptor, j, (ProtobufCMessage **)&spec, &err), 0);
+  json_decref(j);
+  mu_job *bad = NULL;
+  assert_int_equal(mu_sched_submit(&w->s, spec, NULL, &bad, &err), MU_EINVAL);
+  assert_string_equal(err.msg, "queue: no queue 'web' (known: default, etl, adhoc)");
+  /* 8 slots; etl (weight 3) and default (weight 1) each have 8 one-host jobs, adhoc 4 */
+  mu_job *etl[8], *dflt[8], *adhoc[4];
+  for (int i = 0; i < 8; i++) etl[i] = submit_q(w, "etl", "a1", 0);
+  for (int i = 0; i < 8; i++) dflt[i] = submit_q(w, "", "a1", 0);
+  for (int i = 0; i < 4; i++) adhoc[i] = submit_q(w, "adhoc", "a1", 0);
+  mu_sched_pass(&w->s);
+  assert_int_equal(count_sent(w, ASSIGN), 8);
+  int n_etl = 0, n_dflt = 0, n_adhoc = 0;
+  for (int i = 0; i < 8; i++) n_etl += etl[i]->running, n_dflt += dflt[i]->running;
+  for (int i = 0; i < 4; i++) n_adhoc += adhoc[i]->running;
+  /* weights 3:1:1 over 8 slots, adhoc capped at 2 */
+  assert_true(n_etl >= 4 && n_etl <= 5);
+  assert_true(n_dflt >= 1 && n_dflt <= 2);
+  assert_int_equal(n_adhoc, 2);
+  assert_int_equal(n_etl + n_dflt + n_adhoc, 8);
+  /* adhoc's first two jobs (oldest first) run; the others say why they wait */
+  assert_int_equal(adhoc[0]->running + adhoc[1]->running, 2);
+  assert_string_equal(adhoc[3]->hosts[0].tasks[0].message, "waiting: queue 'adhoc' at its limit of 2 running");
+  /* room frees: a pass never takes adhoc past 2 */
+  report(w, "a1", etl[0], etl[0]->hosts[0].tasks[0].task_id, 1, MUSTER__V1__TASK_STATE__SUCCEEDED, 0);
+  mu_sched_pass(&w->s);
+  n_adhoc = 0;
+  for (int i = 0; i < 4; i++) n_adhoc += adhoc[i]->running;
+  assert_int_equal(n_adhoc, 2);
+  assert_int_equal(count_sent(w, ASSIGN), 9);
+  world_free(w);
+}
+
+static void priority_within_a_queue_with_aging(void **state) {
+  (void)state;
+  world *w = world_new(10000);
+  mu_err err = {0};
+  w->s.cfg.priority_aging_ms = 60000;
+  assert_int_equal(mu_queue_table_set(&w->s.cfg.queues, "etl", 1, 1, &err), 0);
+  add_agent(w, "a1", 4, NULL);
+  mu_job *low = submit_q(w, "etl", "a1", 0);
+  mu_job *high = submit_q(w, "etl", "a1", 5);
+  mu_job *old = submit_q(w, "etl", "a1", 0);
+  old->created_at_ms -= 10 * 60000; /* aged +10: first */
+  mu_sched_pass(&w->s);
+  assert_int_equal(count_sent(w, ASSIGN), 1);
+  assert_int_equal(old->running, 1);
+  report(w, "a1", old, old->hosts[0].tasks[0].task_id, 1, MUSTER__V1__TASK_STATE__SUCCEEDED, 0);
+  mu_sched_pass(&w->s);
+  assert_int_equal(high->running, 1); /* then the higher priority */
+  assert_int_equal(low->running, 0);
+  assert_string_equal(low->hosts[0].tasks[0].message, "waiting: queue 'etl' at its limit of 1 running");
+  world_free(w);
+}
+
+static void held_state_by_hand_and_by_load(void **state) {
+  (void)state;
+  world *w = world_new(10000);
+  mu_err err = {0};
+  add_agent(w, "a1", 2, NULL);
+  mu_job *job = submit_q(w, "", "a1", 0);
+  assert_int_equal(mu_sched_hold(&w->s, job, 1, &err), 0);
+  assert_int_equal(job->state, MUSTER__V1__JOB_STATE__JOB_HELD);
+  assert_int_equal(mu_sched_hold(&w->s, job, 1, &err), MU_EINVAL);
+  assert_non_null(strstr(err.msg, "already held"));
+  mu_sched_pass(&w->s);
+  assert_int_equal(count_sent(w, ASSIGN), 0);
+  assert_int_equal(job->state, MUSTER__V1__JOB_STATE__JOB_HELD);
+  assert_false(mu_job_finished(job));
+  assert_non_null(strstr(job->hosts[0].tasks[0].message, "held: by an operator"));
+  assert_int_equal(mu_sched_hold(&w->s, job, 0, &err), 0);
+  mu_sched_pass(&w->s);
+  assert_int_equal(count_sent(w, ASSIGN), 1);
+  assert_int_equal(job->state, MUSTER__V1__JOB_STATE__JOB_RUNNING);
+  assert_int_equal(mu_sched_hold(&w->s, job, 0, &err), MU_EINVAL);
+  /* degradation: the fleet past hold_above makes a low job HELD, and RUNNING when load falls */
+  w->s.cfg.hold_above = 40;
+  w->s.cfg.hold_priority_floor = 1;
+  mu_job *low = submit_q(w, "", "a1", 0);
+  mu_sched_pass(&w->s);
+  assert_int_equal(low->state, MUSTER__V1__JOB_STATE__JOB_HELD);
+  assert_int_equal(count_sent(w, ASSIGN), 1);
+  report(w, "a1", job, job->hosts[0].tasks[0].task_id, 1, MUSTER__V1__TASK_STATE__SUCCEEDED, 0);
+  mu_sched_pass(&w->s);
+  assert_int_equal(low->state, MUSTER__V1__JOB_STATE__JOB_RUNNING);
+  assert_int_equal(count_sent(w, ASSIGN), 2);
+  /* a finished job cannot be held */
+  report(w, "a1", low, low->hosts[0].tasks[0].task_id, 1, MUSTER__V1__TASK_STATE__SUCCEEDED, 0);
+  assert_int_equal(mu_sched_hold(&w->s, low, 1, &err), MU_EINVAL);
+  assert_non_null(strstr(err.msg, "already finished"));
   world_free(w);
 }
 
@@ -696,6 +812,9 @@ int main(void) {
       cmocka_unit_test(fleet_wide_type_limit),
       cmocka_unit_test(priority_with_aging),
       cmocka_unit_test(low_priority_held_under_saturation),
+      cmocka_unit_test(queues_share_and_limit),
+      cmocka_unit_test(priority_within_a_queue_with_aging),
+      cmocka_unit_test(held_state_by_hand_and_by_load),
       cmocka_unit_test(disconnected_target_is_unreachable),
       cmocka_unit_test(unreachable_counts_against_max_errors),
       cmocka_unit_test(skip_unreachable_skips),

@@ -22,6 +22,7 @@
 #include "controlplane/schedules/schedules.h"
 #include "controlplane/templates/templates.h"
 #include "controlplane/imagepolicy/imagepolicy.h"
+#include "controlplane/queues_admin.h"
 #include "controlplane/secrets.h"
 #include "controlplane/task_logs.h"
 #include "controlplane/tokens.h"
@@ -51,6 +52,14 @@ static int type_limits(mu_daemon *d, mu_err *err) {
   return 0;
 }
 
+/* musterd's queues {etl: {weight: 3, max_running: 4}} into the scheduler's queue table. */
+static int config_queues(mu_daemon *d, mu_err *err) {
+  const mu_labels *l = &d->cfg.queues;
+  for (size_t i = 0; i < l->n; i++)
+    if (mu_queue_table_apply(&d->sched->cfg.queues, l->items[i].key, l->items[i].value, err) != 0) return err->code;
+  return 0;
+}
+
 int mu_wiring_new(mu_daemon *d, int no_etcd, mu_err *err) {
   d->sched = calloc(1, sizeof *d->sched);
   d->persist = calloc(1, sizeof *d->persist);
@@ -74,7 +83,7 @@ int mu_wiring_new(mu_daemon *d, int no_etcd, mu_err *err) {
   /* what the scheduler's submit checks need before it starts (mu_wiring_start_scheduler) */
   d->sched->cfg.max_tasks = d->cfg.max_job_tasks;
   d->sched->cfg.max_task_runs = d->cfg.max_task_runs;
-  if (type_limits(d, err) != 0) {
+  if (type_limits(d, err) != 0 || config_queues(d, err) != 0) {
     mu_wiring_free(d);
     return err->code;
   }
@@ -84,6 +93,7 @@ int mu_wiring_new(mu_daemon *d, int no_etcd, mu_err *err) {
   }
   int rc = mu_schedules_init(d, d->cfg.schedule_slots_kept, d->cfg.max_schedules, err);
   if (rc == 0) rc = mu_templates_init(d, 0, err);
+  if (rc == 0) rc = mu_queues_init(d, err);
   if (rc == 0) rc = mu_imagepolicy_init(d, err);
   if (rc != 0) {
     mu_wiring_free(d);
@@ -96,6 +106,7 @@ int mu_wiring_new(mu_daemon *d, int no_etcd, mu_err *err) {
 void mu_wiring_free(mu_daemon *d) {
   mu_imagepolicy_free(d);
   mu_templates_free(d);
+  mu_queues_free(d);
   mu_schedules_free(d);
   if (d->sched != NULL) mu_sched_free(d->sched);
   free(d->sched);
@@ -188,6 +199,7 @@ void mu_wiring_start_scheduler(mu_daemon *d) {
       .hold_priority_floor = (int32_t)d->cfg.hold_priority_floor,
   };
   memcpy(cfg.type_limits, d->sched->cfg.type_limits, sizeof cfg.type_limits);
+  cfg.queues = d->sched->cfg.queues;
   mu_sched_hooks hooks = {
       .ud = d,
       .leading = hook_leading,
@@ -346,6 +358,14 @@ static void templates_record(void *ud, const char *rel, const char *value, size_
   mu_templates_on_record(ud, rel, value, len);
 }
 
+/* queues: their records on every member, merged into the scheduler's table */
+static void queues_snapshot_begin(void *ud) { mu_queues_on_snapshot_begin(ud); }
+
+static void queues_record(void *ud, const char *rel, const char *value, size_t len, int leading) {
+  (void)leading;
+  mu_queues_on_record(ud, rel, value, len);
+}
+
 /* the image policy: its record on every member; pushed to an agent as its stream comes up,
  * before the scheduler can assign it anything */
 static void imagepolicy_snapshot_begin(void *ud) { mu_imagepolicy_on_snapshot_begin(ud); }
@@ -395,6 +415,7 @@ static void subscribe(mu_daemon *d) {
        .record = schedules_record,
        .takeover = schedules_takeover},
       {.ud = d, .snapshot_begin = templates_snapshot_begin, .record = templates_record},
+      {.ud = d, .snapshot_begin = queues_snapshot_begin, .record = queues_record},
       {.ud = d,
        .snapshot_begin = imagepolicy_snapshot_begin,
        .record = imagepolicy_record,

@@ -83,13 +83,13 @@ class HA(Cluster):
         assert len(leaders) <= 1, "two leaders at once: %r" % leaders
         return leaders[0] if leaders else None
 
-    def start_ha_agent(self, agent_id, control):
+    def start_ha_agent(self, agent_id, control, extra=()):
         spool = os.path.join(self.workdir, "spool-" + agent_id)
         os.makedirs(spool, exist_ok=True)
         p = Proc("agent-" + agent_id,
                  [self.agent_bin, "--control", control, "--id", agent_id, "--spool-dir", spool,
                   "--plugin-dir", os.path.join(self.workdir, "plugins"),
-                  "--heartbeat-interval", "300ms"] + self.agent_tls(agent_id), self.workdir)
+                  "--heartbeat-interval", "300ms"] + self.agent_tls(agent_id) + list(extra), self.workdir)
         self.agents[agent_id] = p
         return p
 

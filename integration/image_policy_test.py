@@ -50,7 +50,7 @@ def container_plugin(c):
     os.symlink(HELPER, os.path.join(plugins, "muster-container"))
 
 
-def start(c, reg):
+def start(c, reg, agent_args=()):
     container_plugin(c)
     c.store = os.path.join(c.workdir, "images")
     c.vols = os.path.join(c.workdir, "vols")
@@ -63,7 +63,7 @@ def start(c, reg):
     c.start_etcd()
     c.addr = c.start_member("cp-a")
     wait_until("cp-a to lead", lambda: c.leader() is not None, timeout=10)
-    c.start_ha_agent("a1", c.addr)
+    c.start_ha_agent("a1", c.addr, agent_args)
     wait_until("a1 connected", lambda: "a1" in c.connected_at(c.addr))
 
 
@@ -252,12 +252,21 @@ def test_policy_end_to_end(c):
             runs["tag"]["message"], runs["tag"]
         assert runs["pinned"]["state"] == "SUCCEEDED", runs["pinned"]
 
-        # signatures and scans are not wired yet: a policy that needs them refuses, saying so
+        # a policy that needs a signature refuses this image, saying why, before any layer:
+        # its max_severity, checked once the layers are in, is not reached
         c.cli_at(c.addr, "policy", "set", write(c, "sig.yaml", "require_signed: true\nmax_severity: HIGH\n"))
         wait_until("the sig policy on the agent", lambda: "require_signed\":true" in open(pushed).read())
         rc, runs, err = submit(c, task("sig", "%s/t/run@%s" % (r, digest)))
         msg = runs["sig"]["message"]
-        assert "require_signed: signature not checked" in msg and "max_severity: no scan available" in msg, msg
+        assert "require_signed: signature not checked" in msg, msg
+
+        # max_severity on an agent with no feed configured: refused, naming the config key
+        c.cli_at(c.addr, "policy", "set", write(c, "sev.yaml", "max_severity: HIGH\n"))
+        wait_until("the sev policy on the agent", lambda: "require_signed\":false" in open(pushed).read())
+        rc, runs, err = submit(c, task("nofeed", "%s/t/run@%s" % (r, digest)))
+        msg = runs["nofeed"]["message"] + runs["nofeed"].get("output", "")
+        assert runs["nofeed"]["state"] == "FAILED", runs["nofeed"]
+        assert "max_severity: no vulnerability feed on this agent" in msg and "container_scan_feed_dir" in msg, msg
 
         # cleared: the agent forgets it
         c.cli_at(c.addr, "policy", "set", "--clear")
@@ -289,6 +298,121 @@ def test_agent_policy_and_cluster_policy(c):
         assert runs["ok"]["state"] == "SUCCEEDED", runs["ok"]
     finally:
         os.environ.pop("MUSTER_CONTAINER_POLICY", None)
+        reg.close()
+
+
+DEB_OS = ('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n'
+          'VERSION_CODENAME=bookworm\n')
+
+
+def dpkg_image(reg, repo, packages):
+    """busybox + a layer with a Debian os-release and a dpkg status of (name, version, source)."""
+    status = "".join("Package: %s\nStatus: install ok installed\nVersion: %s\nSource: %s\n\n" % p for p in packages)
+    layer = (rf.Layer().dir("etc").dir("var").dir("var/lib").dir("var/lib/dpkg")
+             .file("etc/os-release", DEB_OS).file("var/lib/dpkg/status", status).raw())
+    return reg.push_image(repo, "1", [rf.busybox_layer(), layer],
+                          {"Cmd": ["/bin/echo", "ran " + repo], "User": "app"})
+
+
+def osv_record(id_, name, published, events, severity):
+    return {"id": id_, "modified": published, "published": published,
+            "affected": [{"package": {"ecosystem": "Debian:12", "name": name},
+                          "ranges": [{"type": "ECOSYSTEM", "events": events}]}],
+            "database_specific": {"severity": severity}}
+
+
+def test_max_severity_scans_on_the_agent(c):
+    """max_severity on the agent: the layers are scanned against the agent's feed
+    (container_scan_feed_dir in agent.yaml) after the pull and before the
+    container starts; an unfixed CRITICAL is refused naming the count and severity, a fixed one
+    or a clean image runs; severity_grace_days lets a fresh finding through; a feed directory
+    with no feed refuses naming the key; the warm start reuses the cached scan; `muster policy
+    test --feed` says the same."""
+    if not can_run("test_max_severity_scans_on_the_agent"):
+        return
+    import datetime
+    reg = rf.Registry()
+    feed = os.path.join(c.workdir, "feed")
+    try:
+        r = reg.host
+        # vuln: openssl with no fix (CRITICAL, 2024); fixed: zlib below its fix (CRITICAL, fixed);
+        # fresh: newpkg with no fix, published today
+        dpkg_image(reg, "t/vuln", [("libssl3", "3.0.11-1~deb12u2", "openssl")])
+        dpkg_image(reg, "t/fixed", [("zlib1g", "1:1.2.13.dfsg-1", "zlib")])
+        dpkg_image(reg, "t/fresh", [("newpkg", "1.0-1", "newpkg")])
+        today = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT00:00:00Z")
+        osv_dir = os.path.join(c.workdir, "osv")
+        os.makedirs(osv_dir)
+        for rec in [osv_record("DSA-9001-1", "openssl", "2024-04-01T00:00:00Z", [{"introduced": "0"}], "CRITICAL"),
+                    osv_record("DSA-9002-1", "zlib", "2024-04-01T00:00:00Z",
+                               [{"introduced": "0"}, {"fixed": "1:1.2.14-1"}], "CRITICAL"),
+                    osv_record("DSA-9003-1", "newpkg", today, [{"introduced": "0"}], "CRITICAL")]:
+            with open(os.path.join(osv_dir, rec["id"] + ".json"), "w") as f:
+                json.dump(rec, f)
+        # configured in agent.yaml (the agent hands it to the plugin), not filled yet
+        start(c, reg, ["--config", write(c, "agent.yaml", "container_scan_feed_dir: %s\n" % feed)])
+        c.cli_at(c.addr, "policy", "set", write(c, "sev.yaml", "max_severity: HIGH\n"))
+        pushed = os.path.join(c.workdir, "spool-a1", "cluster-image-policy.json")
+        wait_until("the policy on the agent", lambda: os.path.exists(pushed))
+
+        # a feed directory without a feed: refused naming the key (fail closed)
+        rc, runs, err = submit(c, task("nofeed", "%s/t/vuln:1" % r))
+        msg = runs["nofeed"]["message"] + runs["nofeed"].get("output", "")
+        assert runs["nofeed"]["state"] == "FAILED" and "container_scan_feed_dir" in msg, runs["nofeed"]
+        assert "max_severity: the image could not be scanned (feed %s" % feed in msg, msg
+
+        env = dict(os.environ, HOME=c.workdir, XDG_CACHE_HOME="", XDG_DATA_HOME="")
+        subprocess.run([c.cli_bin, "image", "feed", "update", osv_dir, "--feed-dir", feed], check=True, env=env,
+                       capture_output=True, timeout=60)
+
+        rc, runs, err = submit(c, task("vuln", "%s/t/vuln:1" % r) + task("fixed", "%s/t/fixed:1" % r) +
+                               task("fresh", "%s/t/fresh:1" % r))
+        vuln = runs["vuln"]
+        assert vuln["state"] == "FAILED", vuln
+        want = "refused by the admission policy: cluster policy: max_severity: 1 unfixed CRITICAL finding " \
+               "(the policy allows up to HIGH)"
+        assert want in vuln["message"], vuln
+        assert "ran t/vuln" not in vuln.get("outputTail", ""), vuln  # refused before the start
+        # the layers were fetched (the scan read them), the container never started
+        assert runs["fixed"]["state"] == "SUCCEEDED" and runs["fixed"]["outputTail"] == "ran t/fixed\n", runs["fixed"]
+        assert runs["fresh"]["state"] == "FAILED" and "1 unfixed CRITICAL finding" in runs["fresh"]["message"], runs
+        agent_log = c.agents["a1"].text()
+        assert "audit: action=image.refused image=%s/t/vuln:1" % r in agent_log, agent_log[-2000:]
+        cache = os.path.join(c.store, "scan-cache")
+        cached = sorted(os.listdir(cache))
+        assert len(cached) == 3, cached
+
+        # the warm start: the cached scan, no rescan (the cache files are not rewritten)
+        mtimes = {f: os.stat(os.path.join(cache, f)).st_mtime_ns for f in cached}
+        rc, runs, err = submit(c, task("vuln2", "%s/t/vuln:1" % r) + task("fixed2", "%s/t/fixed:1" % r))
+        assert runs["vuln2"]["state"] == "FAILED" and want in runs["vuln2"]["message"], runs["vuln2"]
+        assert runs["fixed2"]["state"] == "SUCCEEDED", runs["fixed2"]
+        assert {f: os.stat(os.path.join(cache, f)).st_mtime_ns for f in sorted(os.listdir(cache))} == mtimes
+
+        # a grace period: the finding published today is let through, the 2024 one is not
+        c.cli_at(c.addr, "policy", "set", write(c, "grace.yaml", "max_severity: HIGH\nseverity_grace_days: 30\n"))
+        wait_until("the grace policy on the agent", lambda: "\"severity_grace_days\":30" in open(pushed).read())
+        rc, runs, err = submit(c, task("fresh2", "%s/t/fresh:1" % r) + task("vuln3", "%s/t/vuln:1" % r))
+        assert runs["fresh2"]["state"] == "SUCCEEDED", runs["fresh2"]
+        assert runs["vuln3"]["state"] == "FAILED" and "1 unfixed CRITICAL finding, the oldest published" in \
+            runs["vuln3"]["message"] and "or newer than 30 days" in runs["vuln3"]["message"], runs["vuln3"]
+
+        # muster policy test --feed: the same facts, from a local scan (its store and cache here)
+        os.environ["XDG_CACHE_HOME"] = os.path.join(c.workdir, "cli-cache")
+        rc, out, err = c.cli_at(c.addr, "policy", "test", "%s/t/vuln:1" % r, "--insecure", "--feed", feed,
+                                check=False, timeout=120)
+        assert rc == 1, (rc, out, err)
+        assert "scan 1 finding; unfixed: CRITICAL 1, HIGH 0" in out, out
+        assert "max_severity: 1 unfixed CRITICAL finding, the oldest published" in out, out
+        rc, out, err = c.cli_at(c.addr, "policy", "test", "%s/t/fixed:1" % r, "--insecure", "--feed", feed,
+                                check=False, timeout=120)
+        assert rc == 0 and "scan 1 finding; unfixed: CRITICAL 0" in out and "ALLOWED by the cluster policy" in out, \
+            (out, err)
+        rc, out, err = c.cli_at(c.addr, "policy", "test", "%s/t/vuln:1" % r, "--insecure", check=False)
+        assert rc == 1 and "max_severity: no scan available" in out, out
+        assert os.path.isdir(os.path.join(c.workdir, "cli-cache", "muster", "scan")), "the CLI's scan cache"
+    finally:
+        os.environ.pop("XDG_CACHE_HOME", None)
         reg.close()
 
 
@@ -345,5 +469,5 @@ def test_bad_agent_policy_stops_the_agent(c):
 
 
 if __name__ == "__main__":
-    main([test_policy_end_to_end, test_agent_policy_and_cluster_policy, test_policy_across_leader_failover,
-          test_bad_agent_policy_stops_the_agent])
+    main([test_policy_end_to_end, test_agent_policy_and_cluster_policy, test_max_severity_scans_on_the_agent,
+          test_policy_across_leader_failover, test_bad_agent_policy_stops_the_agent])

@@ -16,6 +16,7 @@ const char *mu_console_task_state_name(int state) {
 
 const char *mu_console_job_state_name(int state) {
   static const char *const names[] = {"unspecified", "pending", "running", "succeeded", "failed", "cancelled"};
+  if (state == MUSTER__V1__JOB_STATE__JOB_HELD) return "held";
   return state >= 0 && state < (int)(sizeof names / sizeof names[0]) ? names[state] : "unknown";
 }
 

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "muster/v1/job.pb-c.h"
+
 static int has_control(const char *s) {
   for (; *s != '\0'; s++)
     if ((unsigned char)*s < 0x20 || *s == 0x7f) return 1;
@@ -157,6 +159,10 @@ int mu_console_param_job_state(const char *value, int *ret) {
       *ret = (int)i + 1;
       return 0;
     }
+  if (strcasecmp(value, "held") == 0 || strcmp(value, "JOB_HELD") == 0) {
+    *ret = MUSTER__V1__JOB_STATE__JOB_HELD;
+    return 0;
+  }
   return -1;
 }
 

@@ -59,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (mu_console_param_selector(f[3], sel, sizeof sel) == 0)
     check(strlen(sel) < MU_CONSOLE_SELECTOR_MAX, "selector bound");
   int state;
-  if (mu_console_param_job_state(f[4], &state) == 0) check(state >= 0 && state <= 5, "state");
+  if (mu_console_param_job_state(f[4], &state) == 0) check((state >= 0 && state <= 5) || state == 20, "state");
   uint64_t v;
   if (mu_console_param_uint(f[5], 7, 65536, &v) == 0) check(v <= 65536, "tail bound");
   if (mu_console_param_uint(f[6], 1, 1000, &v) == 0) check(v <= 1000, "limit bound");

@@ -130,9 +130,8 @@ static int adopt(mu_templates *ts, const char *json, size_t len, mu_err *err) {
 void mu_templates_on_snapshot_begin(mu_daemon *d) { reset(d->templates); }
 
 void mu_templates_on_record(mu_daemon *d, const char *rel, const char *value, size_t len) {
-  if (strncmp(rel, PREFIX, strlen(PREFIX)) != 0) return;
-  const char *name = rel + strlen(PREFIX);
-  if (name[0] == '\0' || strchr(name, '/') != NULL) return;
+  const char *name = mu_record_leaf(rel, PREFIX);
+  if (name == NULL) return;
   if (value == NULL) {
     remove_named(d->templates, name);
     return;

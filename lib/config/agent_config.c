@@ -52,6 +52,7 @@ static const mu_cfg_field agent_fields[] = {
     F("container_policy", MU_CF_PATH, container_policy, 0, 0),
     F("container_require_signed", MU_CF_BOOL, container_require_signed, 0, 0),
     F("container_signature_keys", MU_CF_PATH_LIST, container_signature_keys, 0, 0),
+    F("container_scan_feed_dir", MU_CF_PATH, container_scan_feed_dir, 0, 0),
 };
 
 static const mu_cfg_table agent_table = {

@@ -78,7 +78,8 @@ typedef struct mu_agent_config {
   /* Container tasks run only registry images signed (`muster image sign`) by one of
    * container_signature_keys (docs/images.md); checked at start: the keys must load. */
   bool container_require_signed;
-  mu_strlist container_signature_keys; /* public key files */
+  mu_strlist container_signature_keys;           /* public key files */
+  char container_scan_feed_dir[MU_CFG_PATH_MAX]; /* the feed a policy's max_severity scans with */
 } mu_agent_config;
 
 /* Fills cfg with the defaults. Never fails: should the one allocation (the default control

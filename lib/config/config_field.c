@@ -40,6 +40,7 @@ static const char *expected(mu_cfg_kind k) {
     case MU_CF_LOG_FORMAT: return "text or json";
     case MU_CF_LABELS: return "a mapping or a \"k=v,k2=v2\" string";
     case MU_CF_PLUGINS: return "a mapping {TYPE: {isolation: in-process|process}} or \"TYPE.isolation=process,...\"";
+    case MU_CF_QUEUES: return "a mapping {NAME: {weight: N, max_running: N}} or \"NAME.weight=N,...\"";
     default: return "a list or a comma-separated string";
   }
 }
@@ -169,6 +170,30 @@ static int check_plugin_setting(const char *key, const char *value, mu_err *err)
   return 0;
 }
 
+/* One musterd `queues:` setting, "NAME.SETTING" = value (docs/scheduling.md, Queues). */
+static int check_queue_setting(const char *key, const char *value, mu_err *err) {
+  const char *dot = strrchr(key, '.');
+  if (dot == NULL || dot == key) return mu_err_set(err, MU_EINVAL, "'%s': expected NAME.SETTING, e.g. etl.weight", key);
+  for (const char *c = key; c < dot; c++)
+    if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' || *c == '_'))
+      return mu_err_set(err, MU_EINVAL, "queue name '%.*s': want [A-Za-z0-9_-]+", (int)(dot - key), key);
+  long long lo = 0, hi = 1000000;
+  if (strcmp(dot + 1, "weight") == 0) lo = 1, hi = 1000;
+  else if (strcmp(dot + 1, "max_running") != 0)
+    return mu_err_set(err, MU_EINVAL, "queue '%.*s': unknown setting '%s' (known: weight, max_running)",
+                      (int)(dot - key), key, dot + 1);
+  char *end = NULL;
+  long long v = strtoll(value, &end, 10);
+  if (value[0] == '\0' || *end != '\0' || v < lo || v > hi)
+    return mu_err_set(err, MU_EINVAL, "queue '%.*s': %s \"%s\": expected %lld..%lld", (int)(dot - key), key, dot + 1,
+                      value, lo, hi);
+  return 0;
+}
+
+static int check_nested_setting(const mu_cfg_field *f, const char *key, const char *value, mu_err *err) {
+  return f->kind == MU_CF_QUEUES ? check_queue_setting(key, value, err) : check_plugin_setting(key, value, err);
+}
+
 static int set_text(void *cfg, const mu_cfg_field *f, const char *text, mu_err *err) {
   int rc = 0;
   char a[32], b[32];
@@ -233,13 +258,14 @@ static int set_text(void *cfg, const mu_cfg_field *f, const char *text, mu_err *
       *dst = tmp;
       return 0;
     }
-    case MU_CF_PLUGINS: {
+    case MU_CF_PLUGINS:
+    case MU_CF_QUEUES: {
       mu_labels tmp;
       mu_labels *dst = MEMBER(cfg, f, mu_labels);
       mu_labels_init_max(&tmp, dst->max);
       rc = mu_labels_parse(&tmp, text, 0, err);
       for (size_t i = 0; rc == 0 && i < tmp.n; i++)
-        rc = check_plugin_setting(tmp.items[i].key, tmp.items[i].value, err);
+        rc = check_nested_setting(f, tmp.items[i].key, tmp.items[i].value, err);
       if (rc < 0) {
         mu_labels_free(&tmp);
         return rc;
@@ -359,7 +385,8 @@ static int set_plugins_node(void *cfg, const mu_cfg_field *f, mu_yaml_field *yf,
     mu_yaml_node v = mu_yaml_node_value(node, i);
     yf->err_line = mu_yaml_node_line(k);
     if (mu_yaml_node_kind(k) != MU_YAML_SCALAR || mu_yaml_node_kind(v) != MU_YAML_MAP) {
-      rc = mu_err_set(err, MU_EINVAL, "expected TYPE: {isolation: ...}, got %s: %s",
+      rc = mu_err_set(err, MU_EINVAL, "expected %s, got %s: %s",
+                      f->kind == MU_CF_QUEUES ? "NAME: {weight: N, max_running: N}" : "TYPE: {isolation: ...}",
                       mu_yaml_kind_name(mu_yaml_node_kind(k)), mu_yaml_kind_name(mu_yaml_node_kind(v)));
       goto fail;
     }
@@ -367,15 +394,16 @@ static int set_plugins_node(void *cfg, const mu_cfg_field *f, mu_yaml_field *yf,
       mu_yaml_node sk = mu_yaml_node_key(v, j), sv = mu_yaml_node_value(v, j);
       yf->err_line = mu_yaml_node_line(sk);
       if (mu_yaml_node_kind(sk) != MU_YAML_SCALAR || mu_yaml_node_kind(sv) != MU_YAML_SCALAR) {
-        rc = mu_err_set(err, MU_EINVAL, "plugin '%s': settings are SETTING: value", mu_yaml_node_text(k));
+        rc = mu_err_set(err, MU_EINVAL, "%s '%s': settings are SETTING: value",
+                        f->kind == MU_CF_QUEUES ? "queue" : "plugin", mu_yaml_node_text(k));
         goto fail;
       }
       char key[MU_LABEL_KEY_MAX + 2];
       if (snprintf(key, sizeof key, "%s.%s", mu_yaml_node_text(k), mu_yaml_node_text(sk)) >= (int)sizeof key) {
-        rc = mu_err_set(err, MU_EINVAL, "plugin '%s': type name too long", mu_yaml_node_text(k));
+        rc = mu_err_set(err, MU_EINVAL, "'%s': name too long", mu_yaml_node_text(k));
         goto fail;
       }
-      rc = check_plugin_setting(key, mu_yaml_node_text(sv), err);
+      rc = check_nested_setting(f, key, mu_yaml_node_text(sv), err);
       if (rc == 0) rc = mu_labels_set(&tmp, key, mu_yaml_node_text(sv), 0, err);
       if (rc != 0) goto fail;
     }
@@ -427,7 +455,7 @@ static int load_field(void *arg, mu_yaml_field *yf, mu_err *err) {
     rc = set_list_node(ctx->cfg, f, yf, err);
   } else if (f->kind == MU_CF_LABELS) {
     rc = set_labels_node(ctx->cfg, f, yf, err);
-  } else if (f->kind == MU_CF_PLUGINS) {
+  } else if (f->kind == MU_CF_PLUGINS || f->kind == MU_CF_QUEUES) {
     rc = set_plugins_node(ctx->cfg, f, yf, err);
   } else if (kind == MU_YAML_LIST || kind == MU_YAML_MAP) {
     rc = mu_err_set(err, MU_EINVAL, "expected %s, got %s", expected(f->kind), mu_yaml_kind_name(kind));
@@ -473,7 +501,8 @@ void mu_cfg_free(void *cfg, const mu_cfg_table *table) {
   for (size_t i = 0; i < table->n; i++) {
     const mu_cfg_field *f = &table->fields[i];
     if (is_list(f->kind)) mu_strlist_free(MEMBER(cfg, f, mu_strlist));
-    if (f->kind == MU_CF_LABELS || f->kind == MU_CF_PLUGINS) mu_labels_free(MEMBER(cfg, f, mu_labels));
+    if (f->kind == MU_CF_LABELS || f->kind == MU_CF_PLUGINS || f->kind == MU_CF_QUEUES)
+      mu_labels_free(MEMBER(cfg, f, mu_labels));
   }
 }
 

@@ -36,6 +36,8 @@ typedef enum {
   MU_CF_LABELS,      /* mu_labels */
   MU_CF_PLUGINS,     /* mu_labels "TYPE.SETTING" -> value, from {TYPE: {SETTING: value}};
                       * settings: isolation (in-process|process) */
+  MU_CF_QUEUES,      /* mu_labels "NAME.SETTING" -> value, from {NAME: {SETTING: value}};
+                      * settings: weight (1..1000), max_running (0..1000000) */
 } mu_cfg_kind;
 
 typedef struct mu_cfg_field {

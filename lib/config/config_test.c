@@ -106,7 +106,8 @@ static void agent_good_file(void **state) {
                                 "metrics_listen: 0.0.0.0:9100\n"
                                 "log_level: debug\n"
                                 "reconnect_max: 1m\n"
-                                "max_message: 4M\n");
+                                "max_message: 4M\n"
+                                "container_scan_feed_dir: /var/lib/muster/feed\n");
   mu_agent_config_init(&cfg);
   assert_int_equal(mu_agent_config_load(&cfg, path, &err), 0);
   assert_string_equal(cfg.id, "web-01.eu");
@@ -128,6 +129,7 @@ static void agent_good_file(void **state) {
   assert_int_equal(cfg.log_level, MU_LOG_DEBUG);
   assert_int_equal(cfg.reconnect_max_ms, 60000);
   assert_int_equal(cfg.max_message, 4 * 1024 * 1024);
+  assert_string_equal(cfg.container_scan_feed_dir, "/var/lib/muster/feed");
   mu_agent_config_free(&cfg);
 }
 
@@ -643,6 +645,33 @@ static void agent_plugin_isolation(void **state) {
   expect_agent_error("plugins:\n  http: process\n", 2, "plugins", "expected TYPE: {isolation: ...}");
 }
 
+/* queues: {NAME: {weight: N, max_running: N}} (docs/scheduling.md, Queues), file and flag. */
+static void server_queues(void **state) {
+  (void)state;
+  mu_server_config cfg;
+  mu_err err = {0};
+  const char *path = write_file("queues.yaml",
+                                "etcd: [http://127.0.0.1:2379]\n"
+                                "queues:\n  etl: {weight: 3, max_running: 4}\n  adhoc:\n    weight: 1\n");
+  mu_server_config_init(&cfg);
+  assert_int_equal(mu_server_config_load(&cfg, path, &err), 0);
+  assert_string_equal(mu_labels_get(&cfg.queues, "etl.weight"), "3");
+  assert_string_equal(mu_labels_get(&cfg.queues, "etl.max_running"), "4");
+  assert_string_equal(mu_labels_get(&cfg.queues, "adhoc.weight"), "1");
+  assert_int_equal(mu_server_config_set(&cfg, "queues", "x.weight=0", &err), MU_EINVAL);
+  assert_has(err.msg, "queue 'x': weight \"0\": expected 1..1000");
+  assert_int_equal(mu_server_config_set(&cfg, "queues", "x.weight=2,x.max_running=7", &err), 0);
+  assert_int_equal(cfg.queues.n, 2);
+  assert_int_equal(mu_server_config_set(&cfg, "queues", "x.colour=red", &err), MU_EINVAL);
+  assert_has(err.msg, "unknown setting 'colour' (known: weight, max_running)");
+  mu_server_config_free(&cfg);
+  const char *bad = write_file("queues-bad.yaml", "etcd: [http://127.0.0.1:2379]\nqueues:\n  etl: 3\n");
+  mu_server_config_init(&cfg);
+  assert_int_equal(mu_server_config_load(&cfg, bad, &err), MU_EINVAL);
+  assert_has(err.msg, "expected NAME: {weight: N, max_running: N}");
+  mu_server_config_free(&cfg);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(agent_defaults),
@@ -655,6 +684,7 @@ int main(void) {
       cmocka_unit_test(agent_flags),
       cmocka_unit_test(server_defaults_and_derived),
       cmocka_unit_test(server_file),
+      cmocka_unit_test(server_queues),
       cmocka_unit_test(labels_api),
       cmocka_unit_test(addr_api),
       cmocka_unit_test(strlist_api),

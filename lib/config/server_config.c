@@ -34,6 +34,7 @@ static const mu_cfg_field server_fields[] = {
     F("schedule_slots_kept", MU_CF_COUNT, schedule_slots_kept, 1, 100000),
     F("max_schedules", MU_CF_COUNT, max_schedules, 1, 1000000),
     F("type_limits", MU_CF_LABELS, type_limits, 0, 0),
+    F("queues", MU_CF_QUEUES, queues, 0, 0),
     F("hold_above", MU_CF_COUNT, hold_above, 0, 100),
     F("hold_priority_floor", MU_CF_COUNT, hold_priority_floor, 0, 1000000),
     F("priority_aging", MU_CF_DURATION, priority_aging_ms, 0, 30LL * 24 * 3600 * 1000),
@@ -112,6 +113,7 @@ void mu_server_config_init(mu_server_config *cfg) {
   cfg->schedule_slots_kept = 100;
   cfg->max_schedules = 10000;
   mu_labels_init(&cfg->type_limits);
+  mu_labels_init(&cfg->queues);
   cfg->priority_aging_ms = 60 * 1000;
   cfg->savepoints_kept_per_task = 20;
   cfg->run_history_per_task = 100;

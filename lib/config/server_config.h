@@ -49,6 +49,7 @@ typedef struct mu_server_config {
   uint32_t hold_priority_floor;
   int64_t priority_aging_ms;         /* a waiting job gains 1 priority per this; 0 = off */
   mu_labels type_limits;             /* fleet-wide cap on running tasks per type: {spark: 4} */
+  mu_labels queues;                  /* named queues: "etl.weight" = "3", "etl.max_running" = "4" */
   int64_t jobs_kept_min_age_ms;      /* finished jobs younger are kept past max_jobs_kept;
                                            0..30d, default 1h */
   uint32_t max_jobs_kept_hard;       /* jobs held at most, young or not; 1..10000000, default

@@ -42,7 +42,7 @@ typedef enum {
 const char *mu_imgsig_status_name(mu_imgsig_status s); /* "not_checked", "valid", ... */
 int mu_imgsig_status_parse(const char *s, mu_imgsig_status *ret);
 
-/* A scan's summary (lib/imagescan fills it when wired): unfixed findings by severity, and the
+/* A scan's summary (lib/imagescan/summary.h fills it): unfixed findings by severity, and the
  * age in days of the oldest published one of each severity. */
 typedef struct mu_imgscan_summary {
   uint32_t unfixed[MU_SEV_COUNT];

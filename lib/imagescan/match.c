@@ -11,14 +11,14 @@
 
 #define MAX_EVENTS 256
 
-const char *mu_severity_name(mu_severity s) {
+const char *mu_finding_severity_name(mu_severity s) {
   static const char *const names[] = {"CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN"};
   return s < MU_SEV_COUNT ? names[s] : "UNKNOWN";
 }
 
-mu_severity mu_severity_parse(const char *s) {
+mu_severity mu_finding_severity_parse(const char *s) {
   for (int i = 0; i < MU_SEV_COUNT; i++)
-    if (s && strcasecmp(s, mu_severity_name((mu_severity)i)) == 0) return (mu_severity)i;
+    if (s && strcasecmp(s, mu_finding_severity_name((mu_severity)i)) == 0) return (mu_severity)i;
   return MU_SEV_COUNT;
 }
 
@@ -124,7 +124,7 @@ static int add(mu_findings *f, size_t pkg, const mu_feed_entry *e, const char *f
   mu_finding *x = &f->v[f->n];
   memset(x, 0, sizeof *x);
   x->pkg = pkg;
-  x->severity = mu_severity_parse(e->severity);
+  x->severity = mu_finding_severity_parse(e->severity);
   if (x->severity == MU_SEV_COUNT) x->severity = MU_SEV_UNKNOWN;
   x->id = strdup(e->id);
   x->aliases = strdup(e->aliases);

@@ -36,8 +36,8 @@ int mu_match(const mu_inventory *inv, const mu_feed *feed, mu_findings *ret, mu_
 void mu_findings_free(mu_findings *f);
 
 /* "CRITICAL", ...; and back (case-insensitive), MU_SEV_COUNT when unknown. */
-const char *mu_severity_name(mu_severity s);
-mu_severity mu_severity_parse(const char *s);
+const char *mu_finding_severity_name(mu_severity s);
+mu_severity mu_finding_severity_parse(const char *s);
 
 /* Whether version (valid in scheme) is affected by the entry's ranges and versions; the
  * fixed-in version (or "") into fixed. */

@@ -40,7 +40,7 @@ static json_t *aliases_json(const char *s) {
 static json_t *finding_json(const mu_inventory *inv, const mu_finding *x) {
   const mu_pkg *p = &inv->pkgs[x->pkg];
   json_t *o = json_object();
-  set(o, "severity", json_string(mu_severity_name(x->severity)));
+  set(o, "severity", json_string(mu_finding_severity_name(x->severity)));
   set(o, "id", js(x->id));
   set(o, "aliases", aliases_json(x->aliases));
   set(o, "package", js(p->name));

@@ -114,8 +114,8 @@ done:
 
 /* What verification and scanning add to f, when a policy asks. The signature: imagesig's
  * verdict (admission.h), or not checked without a registry client or the verifier. No scan
- * yet: a policy with max_severity refuses ("no scan available") until lib/imagescan's summary
- * of the store's scan of manifest_digest is wired here. */
+ * here: the layers are not fetched yet; a policy's max_severity is checked after the pull
+ * (admission_scan.h, see drop_scan_rule). */
 static void gather_signature_and_scan(mu_ctr_admission *adm, struct mu_registry *reg, const char *manifest_digest,
                                       bool want_signature, const char *const *names, size_t n_names, mu_imgfacts *f) {
   (void)manifest_digest, (void)names, (void)n_names;
@@ -137,12 +137,28 @@ static void gather_signature_and_scan(mu_ctr_admission *adm, struct mu_registry 
   f->signature_detail = adm->signature_detail;
 }
 
+/* A policy's max_severity waits for the layers (admission_scan.h): its "no scan available"
+ * is left out here, and adm->scan_pending says the scan is still owed. */
+static size_t drop_scan_rule(mu_imgpolicy_result *res, size_t n) {
+  size_t kept = 0, dropped = 0;
+  for (size_t i = 0; i < res->n; i++) {
+    if (strcmp(res->v[i].rule, "max_severity") == 0) {
+      dropped++;
+      continue;
+    }
+    res->v[kept++] = res->v[i];
+  }
+  res->n = kept;
+  return n - dropped;
+}
+
 int mu_ctr_admission_check(void *arg, struct mu_registry *reg, const char *manifest_digest, const mu_manifest *m,
                            const mu_image_config *c, mu_err *err) {
   mu_ctr_admission *adm = arg;
   json_t *files = json_object_get(adm->cfg, "policy_files");
   if (json_array_size(files) == 0) return 0;
   adm->report[0] = '\0';
+  adm->scan_pending = false;
   /* the policies first: what they need decides what is verified and scanned */
   mu_imgpolicy *pols[MAX_POLICIES] = {NULL};
   const char *sources[MAX_POLICIES] = {NULL};
@@ -198,6 +214,7 @@ int mu_ctr_admission_check(void *arg, struct mu_registry *reg, const char *manif
   for (size_t k = 0; k < n_pols && res != NULL; k++) {
     memset(res, 0, sizeof *res);
     size_t n = mu_imgpolicy_eval(pols[k], &f, res);
+    if (want_scan && f.scan == NULL) n = drop_scan_rule(res, n);
     if (n == 0) continue;
     mu_imgpolicy_result_format(res, one, sizeof one);
     char head[64];
@@ -206,6 +223,7 @@ int mu_ctr_admission_check(void *arg, struct mu_registry *reg, const char *manif
     total += n;
   }
   for (size_t k = 0; k < n_pols; k++) mu_imgpolicy_free(pols[k]);
+  adm->scan_pending = want_scan && f.scan == NULL;
   if (res == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   free(res);
   if (total > 0) {

@@ -10,9 +10,10 @@
  * trusted_keys when they name some), through the pull's registry client. Without a client (the
  * lite helper's warm start, pull_policy never) the signature stays not checked and
  * needs_registry is set: the lite helper then hands the task to muster-container-full. A
- * bundle's image has no registry signature. Scan facts are not filled yet: a policy with
- * max_severity refuses with "no scan available" until lib/imagescan is wired in admission.c
- * (gather_signature_and_scan). */
+ * bundle's image has no registry signature. A policy's max_severity
+ * needs the layers: the callback leaves it out and sets scan_pending, and the full helper
+ * checks it once the layers are in the store, before the container starts
+ * (admission_scan.h). */
 #ifndef MU_CTR_ADMISSION_H
 #define MU_CTR_ADMISSION_H
 
@@ -33,6 +34,8 @@ typedef struct mu_ctr_admission {
   bool refused;                          /* set when the callback refused */
   bool needs_registry;                   /* a signature was wanted and no registry client was at hand */
   char signature_detail[MU_ERR_MSG_MAX]; /* the verifier's verdict, for the policy's message */
+  bool scan_pending;                     /* a policy has max_severity: checked once the layers are in the store
+                      * (admission_scan.h), so the callback left that rule out */
   char report[MU_CTR_ADMISSION_REPORT_MAX];
 } mu_ctr_admission;
 

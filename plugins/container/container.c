@@ -57,6 +57,7 @@ static struct {
   char *default_registry, *insecure, *ca_file, *volumes, *caps, *registry_auth;
   char *signature_keys;
   char *policy, *cluster_policy; /* image admission policy files */
+  char *scan_feed_dir;           /* the feed a policy's max_severity scans with */
   bool allow_root, allow_host_network, require_signed;
   long long pull_timeout_s, max_image_bytes, store_max_bytes, store_max_age_s, max_signatures;
 } g;
@@ -511,6 +512,7 @@ static json_t *build_config(json_t *spec, json_t *c, const muster_task_context *
     json_array_append_new(pf,
                           json_pack("{s:s, s:s, s:b}", "source", "cluster", "path", g.cluster_policy, "optional", 1));
   json_object_set_new(o, "policy_files", pf);
+  if (g.scan_feed_dir) json_object_set_new(o, "scan_feed_dir", json_string(g.scan_feed_dir));
   json_object_set_new(o, "watch_pid", json_integer(getpid())); /* the agent */
   json_t *hc = get(c, "healthCheck", "health_check");
   if (hc != NULL) {
@@ -661,6 +663,8 @@ __attribute__((constructor)) static void ct_load(void) {
   g.registry_auth = env_dup("MUSTER_CONTAINER_REGISTRY_AUTH");
   g.policy = env_dup("MUSTER_CONTAINER_POLICY");
   g.cluster_policy = env_dup("MUSTER_CONTAINER_CLUSTER_POLICY");
+  g.scan_feed_dir = env_dup("MUSTER_CONTAINER_SCAN_FEED_DIR");
+  if (g.scan_feed_dir == NULL) g.scan_feed_dir = env_dup("MUSTER_FEED_DIR");
   const char *v = getenv("MUSTER_CONTAINER_ALLOW_ROOT");
   g.allow_root = v && strcmp(v, "1") == 0;
   v = getenv("MUSTER_CONTAINER_ALLOW_HOST_NETWORK");
@@ -690,6 +694,7 @@ __attribute__((destructor)) static void ct_unload(void) {
   free(g.signature_keys);
   free(g.policy);
   free(g.cluster_policy);
+  free(g.scan_feed_dir);
   memset(&g, 0, sizeof g);
 }
 

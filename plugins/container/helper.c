@@ -35,6 +35,9 @@
 #include <unistd.h>
 
 #include "plugins/container/admission.h"
+#ifndef MU_CONTAINER_LITE
+#include "plugins/container/admission_scan.h"
+#endif
 #include "plugins/container/gc.h"
 #include "plugins/container/image.h"
 #include "plugins/container/launch.h"
@@ -158,6 +161,21 @@ done:
 }
 #endif
 
+#ifndef MU_CONTAINER_LITE
+/* A policy's max_severity once the layers are in the store, before the container starts;
+ * on a refusal img is freed. */
+static int scan_gate(mu_ctr_admission *adm, const char *store, mu_image *img, mu_err *err) {
+  int rc = mu_ctr_admission_scan(adm, store, img, control_fd, err);
+  if (rc != 0) mu_image_free(img);
+  return rc;
+}
+#else
+static int scan_gate(mu_ctr_admission *adm, const char *store, mu_image *img, mu_err *err) {
+  (void)adm, (void)store, (void)img, (void)err;
+  return 0; /* not reached: the lite helper hands a pending scan to the full one */
+}
+#endif
+
 static int pull_image(json_t *cfg, const char *store, mu_image *img) {
   mu_imgref ref;
   mu_err err = {0};
@@ -179,6 +197,10 @@ static int pull_image(json_t *cfg, const char *store, mu_image *img) {
     mu_ctr_admission_report(&ladm); /* refused from the store: no need of the full helper */
     return 125;
   }
+  if (ladm.scan_pending) { /* max_severity: the scanner (and its cache) is in the full helper */
+    mu_image_free(img);
+    return MU_NEEDS_FULL;
+  }
   if (control_fd >= 0) {
     dprintf(control_fd, "param image_digest=%s\n", img->manifest_digest);
     dprintf(control_fd, "progress 50 image %s ready (0 layers downloaded, 0 bytes)\n", img->manifest_digest);
@@ -195,6 +217,7 @@ static int pull_image(json_t *cfg, const char *store, mu_image *img) {
     po.unpack.max_bytes = (uint64_t)json_integer_value(json_object_get(cfg, "max_image_bytes"));
     int rc = archive != NULL ? mu_image_from_docker_archive(store, archive, jstr(cfg, "layout_tag", ""), &po, img, &err)
                              : mu_image_from_layout(store, layout, jstr(cfg, "layout_tag", ""), &po, img, &err);
+    if (rc == 0) rc = scan_gate(&adm, store, img, &err);
     if (rc != 0 && adm.refused) mu_ctr_admission_report(&adm);
     else if (rc != 0) fprintf(stderr, "muster-container: %s\n", err.msg);
     if (rc != 0) return 125;
@@ -258,6 +281,7 @@ static int pull_image(json_t *cfg, const char *store, mu_image *img) {
     mu_store_ref_set(store, &ref, img->manifest_digest, &rerr);
   }
 #endif
+  if (rc == 0) rc = scan_gate(&adm, store, img, &err);
   if (rc != 0 && adm.refused) {
     mu_ctr_admission_report(&adm);
     return 125;

@@ -140,8 +140,11 @@ static void on_prepare(uv_prepare_t *h) {
   long nvcsw;
   thread_usage(&cpu, &nvcsw);
   if (w->cur != NULL) {
-    /* poll itself switches voluntarily when it waits; only count switches beyond that */
-    bool waited = idle > w->last_idle_ns;
+    /* poll itself switches voluntarily when it waits; only count switches beyond that. An
+     * epoll_wait that found events at once still adds a few microseconds of "idle" without
+     * switching, so only a wait of 1 ms or more counts as one (else a usleep in the plugin
+     * looked like poll's own switch and the stall went unseen on a loaded machine). */
+    bool waited = idle - w->last_idle_ns >= 1000000;
     bool blocked = nvcsw - w->last_nvcsw > (waited ? 1 : 0);
     uint64_t busy = (now - w->last_ns) - (idle - w->last_idle_ns);
     busy = busy > w->spawn_ns ? busy - w->spawn_ns : 0; /* the agent's own, see wrapped */
@@ -169,16 +172,52 @@ static int w_spawn(muster_task *t, const muster_spawn_opts *o, muster_proc **ret
   return rc;
 }
 
+/* A plugin entry point's own stall, measured around the call: its wall time when it gave up
+ * the CPU on its own (it slept or blocked), else its CPU time, less the agent's spawn cost. The
+ * per-iteration measure (on_prepare) cannot always tell a sleep from poll's own switch on a
+ * loaded machine; a call can. */
+typedef struct call_mark {
+  uint64_t wall_ns, cpu_ns, spawn_ns;
+  long nvcsw;
+} call_mark;
+
+static void call_begin(const muster_pt_world *w, call_mark *m) {
+  m->wall_ns = uv_hrtime();
+  m->spawn_ns = w->spawn_ns;
+  thread_usage(&m->cpu_ns, &m->nvcsw);
+}
+
+static void call_end(muster_pt_world *w, const call_mark *m) {
+  uint64_t cpu;
+  long nvcsw;
+  thread_usage(&cpu, &nvcsw);
+  uint64_t busy = nvcsw > m->nvcsw ? uv_hrtime() - m->wall_ns : cpu - m->cpu_ns;
+  uint64_t spawned = w->spawn_ns - m->spawn_ns;
+  busy = busy > spawned ? busy - spawned : 0;
+  int64_t ms = (int64_t)(busy / 1000000);
+  if (w->cur != NULL && ms > w->cur->max_stall_ms) w->cur->max_stall_ms = ms;
+  if (getenv("MUSTER_PT_DEBUG_STALL") != NULL)
+    fprintf(stderr, "call %lld ms: voluntary switches %ld, cur %p\n", (long long)ms, nvcsw - m->nvcsw, (void *)w->cur);
+}
+
 static int w_start(muster_task *t, const muster_host_api *host, char *errbuf) {
   (void)host;
   wrapped *wr = wrap_of(t);
-  return wr->real->start(t, &wr->api, errbuf);
+  call_mark m;
+  call_begin(wr->w, &m);
+  int rc = wr->real->start(t, &wr->api, errbuf);
+  call_end(wr->w, &m);
+  return rc;
 }
 
 static void w_cancel(muster_task *t, const muster_host_api *host, muster_cancel_reason reason) {
   (void)host;
   wrapped *wr = wrap_of(t);
-  if (wr->real->cancel != NULL) wr->real->cancel(t, &wr->api, reason);
+  if (wr->real->cancel == NULL) return;
+  call_mark m;
+  call_begin(wr->w, &m);
+  wr->real->cancel(t, &wr->api, reason);
+  call_end(wr->w, &m);
 }
 
 static void w_cleanup(muster_task *t, const muster_host_api *host, void *user_data) {

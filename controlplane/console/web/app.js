@@ -230,7 +230,7 @@ async function jobsView() {
   document.title = "Jobs · Muster";
   const params = new URLSearchParams(location.search);
   const state = h("select", {id: "state-filter"},
-    ["all", "running", "pending", "succeeded", "failed", "cancelled"].map(s =>
+    ["all", "running", "pending", "held", "succeeded", "failed", "cancelled"].map(s =>
       h("option", {value: s, selected: (params.get("state") || "all") === s}, s)));
   state.addEventListener("change", () =>
     navigate("/jobs" + (state.value === "all" ? "" : "?state=" + state.value)));

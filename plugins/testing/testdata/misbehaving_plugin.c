@@ -3,6 +3,8 @@
  * block sleeps in start() (blocking the agent's loop), leak drops an allocation start() made,
  * orphan starts `sleep 30` with libuv directly, outside the agent's supervisor, and never
  * stops it; the task succeeds after runMs (cancel ends it at once). */
+#include <errno.h>
+#include <time.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +35,9 @@ static int m_start(muster_task *task, const muster_host_api *host, char *errbuf)
   json_t *cfg = json_loads(host->context(task)->config_json, 0, NULL);
   json_int_t block = json_integer_value(json_object_get(cfg, "block"));
   json_int_t run_ms = json_integer_value(json_object_get(cfg, "runMs"));
-  if (block > 0) usleep((useconds_t)block * 1000);
+  /* the whole block even when a signal (SIGCHLD of an earlier run's orphan) cuts a sleep short */
+  struct timespec left = {.tv_sec = (time_t)(block / 1000), .tv_nsec = (long)(block % 1000) * 1000000L};
+  while (block > 0 && nanosleep(&left, &left) != 0 && errno == EINTR) continue;
   if (json_is_true(json_object_get(cfg, "leak"))) {
     char *lost = malloc(4096);
     snprintf(lost, 4096, "allocated in start() and never freed");
