@@ -253,7 +253,9 @@ void mu_logs_on_request(mu_agent_daemon *a, const Muster__V1__LogRequest *req) {
     return;
   }
   log_read *r = calloc(1, sizeof *r);
-  if (r == NULL || (r->request_id = strdup(req->request_id)) == NULL || (r->task_id = strdup(req->task_id)) == NULL) {
+  if (r != NULL) r->request_id = strdup(req->request_id);
+  if (r != NULL && r->request_id != NULL) r->task_id = strdup(req->task_id);
+  if (r == NULL || r->request_id == NULL || r->task_id == NULL) {
     if (r != NULL) free(r->request_id);
     free(r);
     mu_output_reader_close(rd);

@@ -38,8 +38,9 @@ struct mu_agent_meters {
 
 int mu_agent_meters_new(mu_agent_meters **ret, mu_err *err) {
   mu_agent_meters *m = calloc(1, sizeof *m);
-  if (m == NULL || (m->reg = mu_metrics_new()) == NULL ||
-      (m->t = calloc(MU_AGENT_METERS_TRACKED, sizeof *m->t)) == NULL) {
+  if (m != NULL) m->reg = mu_metrics_new();
+  if (m != NULL && m->reg != NULL) m->t = calloc(MU_AGENT_METERS_TRACKED, sizeof *m->t);
+  if (m == NULL || m->reg == NULL || m->t == NULL) {
     if (m != NULL) mu_metrics_free(m->reg);
     free(m);
     return mu_err_set(err, MU_ENOMEM, "out of memory");

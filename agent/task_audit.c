@@ -88,8 +88,10 @@ static const char *const kinds[] = {"shell", "http", "python", "spark", "flink",
 void mu_task_audit_describe(const json_t *spec, const char *bundle_digest, mu_task_audit *ret) {
   const char *kind = NULL;
   const json_t *section = NULL;
-  for (size_t i = 0; i < sizeof kinds / sizeof kinds[0] && section == NULL; i++)
-    if ((section = json_object_get(spec, kinds[i])) != NULL) kind = kinds[i];
+  for (size_t i = 0; i < sizeof kinds / sizeof kinds[0] && section == NULL; i++) {
+    section = json_object_get(spec, kinds[i]);
+    if (section != NULL) kind = kinds[i];
+  }
   const char *type = get_str(spec, "type", NULL);
   snprintf(ret->type, sizeof ret->type, "%s", type[0] ? type : kind ? kind : "shell");
   snprintf(ret->bundle, sizeof ret->bundle, "%s", bundle_digest ? bundle_digest : "");

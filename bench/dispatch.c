@@ -293,9 +293,12 @@ static void on_unary(const uint8_t *reply, size_t len, const mu_rpc_status *st, 
   u->done = 1;
   u->ok = st->code == MU_RPC_OK;
   snprintf(u->msg, sizeof u->msg, "%s: %s", mu_rpc_code_name(st->code), st->message);
-  if (u->ok && (u->reply = malloc(len ? len : 1)) != NULL) {
-    memcpy(u->reply, reply, len);
-    u->len = len;
+  if (u->ok) {
+    u->reply = malloc(len ? len : 1);
+    if (u->reply != NULL) {
+      memcpy(u->reply, reply, len);
+      u->len = len;
+    }
   }
 }
 
@@ -746,8 +749,12 @@ static int run(bench *b, const char *argv0, mu_err *err) {
   if (b->curl == NULL) return mu_err_set(err, MU_ENOMEM, "curl_easy_init failed");
   rc = mu_rpc_engine_new(b->loop, &b->engine, err);
   if (rc != 0) return rc;
-  if (b->o.etcd_url != NULL) snprintf(b->etcd_url, sizeof b->etcd_url, "%s", b->o.etcd_url);
-  else if ((rc = etcd_start(b, err)) != 0) return rc;
+  if (b->o.etcd_url != NULL) {
+    snprintf(b->etcd_url, sizeof b->etcd_url, "%s", b->o.etcd_url);
+  } else {
+    rc = etcd_start(b, err);
+    if (rc != 0) return rc;
+  }
   rc = musterd_start(b, err);
   if (rc != 0) return rc;
   mu_fleet *fleet = NULL;
@@ -759,8 +766,9 @@ static int run(bench *b, const char *argv0, mu_err *err) {
   rc = mu_fleet_new(b->engine, &fc, &fleet, err);
   if (rc != 0) return rc;
   uint64_t c0 = uv_hrtime();
-  if ((rc = mu_fleet_connect(fleet, err)) == 0 &&
-      (rc = wait_cluster(b, (uint32_t)b->o.agents, CONNECT_TIMEOUT_MS, err)) == 0) {
+  rc = mu_fleet_connect(fleet, err);
+  if (rc == 0) rc = wait_cluster(b, (uint32_t)b->o.agents, CONNECT_TIMEOUT_MS, err);
+  if (rc == 0) {
     printf("# dispatch: musterd %s --etcd %s%s; %zu simulated agents connected in %.0f ms\n", b->musterd_path,
            b->etcd_url, b->o.etcd_url ? " (existing)" : " (started here)", b->o.agents, ms_since(c0));
     fflush(stdout);

@@ -79,8 +79,10 @@ typedef struct bench {
 static int proc_set(proc *p, const char *name, const char *const *args) {
   snprintf(p->name, sizeof p->name, "%s", name);
   size_t i = 0;
-  for (; args[i] != NULL && i + 1 < MAX_ARGS; i++)
-    if ((p->argv[i] = strdup(args[i])) == NULL) return MU_ENOMEM;
+  for (; args[i] != NULL && i + 1 < MAX_ARGS; i++) {
+    p->argv[i] = strdup(args[i]);
+    if (p->argv[i] == NULL) return MU_ENOMEM;
+  }
   p->argv[i] = NULL;
   return 0;
 }

@@ -559,7 +559,10 @@ static int sim_size(bench *b, size_t n, result_set *rs, mu_err *err) {
                         .id_prefix = "sim"};
   rc = mu_fleet_new(b->engine, &fc, &fleet, err);
   if (rc != 0) goto out;
-  if (b->tls != NULL && (rc = mu_fleet_use_tls(fleet, b->tls->ca, b->tls->ca_cert_pem, NULL, err)) != 0) goto out;
+  if (b->tls != NULL) {
+    rc = mu_fleet_use_tls(fleet, b->tls->ca, b->tls->ca_cert_pem, NULL, err);
+    if (rc != 0) goto out;
+  }
   uint64_t t0 = uv_hrtime();
   rc = mu_fleet_connect(fleet, err);
   if (rc != 0) goto out;
@@ -704,14 +707,12 @@ static void report_mtls_cases(const bench *b, result_set sim[2][MAX_SIZES], resu
 }
 
 static int setup(bench *b, const char *argv0, mu_err *err) {
-  int rc;
-  if ((rc = mu_bench_find_binary(b->o.musterd_flag, "musterd", "controlplane/musterd", argv0, b->musterd_path, err)) !=
-          0 ||
-      (rc = mu_bench_find_binary(b->o.cli_flag, "cli", "cli/muster", argv0, b->cli_path, err)) != 0 ||
-      (rc = mu_bench_find_binary(b->o.agent_flag, "agent", "agent/muster-agent", argv0, b->agent_path, err)) != 0 ||
-      (rc = mu_bench_find_binary(b->o.script_flag, "peers-script", "bench/peers/ssh_peers.sh", argv0, b->script_path,
-                                 err)) != 0)
-    return rc;
+  int rc = mu_bench_find_binary(b->o.musterd_flag, "musterd", "controlplane/musterd", argv0, b->musterd_path, err);
+  if (rc == 0) rc = mu_bench_find_binary(b->o.cli_flag, "cli", "cli/muster", argv0, b->cli_path, err);
+  if (rc == 0) rc = mu_bench_find_binary(b->o.agent_flag, "agent", "agent/muster-agent", argv0, b->agent_path, err);
+  if (rc == 0)
+    rc = mu_bench_find_binary(b->o.script_flag, "peers-script", "bench/peers/ssh_peers.sh", argv0, b->script_path, err);
+  if (rc != 0) return rc;
   const char *tmp = getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";
   snprintf(b->workdir, sizeof b->workdir, "%s/fanout.XXXXXX", tmp);
   if (mkdtemp(b->workdir) == NULL)

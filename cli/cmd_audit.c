@@ -59,7 +59,9 @@ int mu_cmd_audit(const mu_cli_opts *opts, int argc, char **argv) {
     if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
       fputs(audit_usage, stdout);
       return 0;
-    } else if ((v = flag_value(argc, argv, &i, "--since")) != NULL) {
+    }
+    v = flag_value(argc, argv, &i, "--since");
+    if (v != NULL) {
       int64_t ms = 0;
       mu_err err = {0};
       if (mu_duration_parse(v, &ms, &err) != 0) {
@@ -67,11 +69,20 @@ int mu_cmd_audit(const mu_cli_opts *opts, int argc, char **argv) {
         return 2;
       }
       req.since = (char *)v;
-    } else if ((v = flag_value(argc, argv, &i, "--who")) != NULL) {
+      continue;
+    }
+    v = flag_value(argc, argv, &i, "--who");
+    if (v != NULL) {
       req.who = (char *)v;
-    } else if ((v = flag_value(argc, argv, &i, "--action")) != NULL) {
+      continue;
+    }
+    v = flag_value(argc, argv, &i, "--action");
+    if (v != NULL) {
       req.action = (char *)v;
-    } else if ((v = flag_value(argc, argv, &i, "--limit")) != NULL) {
+      continue;
+    }
+    v = flag_value(argc, argv, &i, "--limit");
+    if (v != NULL) {
       char *end = NULL;
       long n = strtol(v, &end, 10);
       if (end == v || *end != '\0' || n < 1 || n > 10000) {
@@ -79,10 +90,10 @@ int mu_cmd_audit(const mu_cli_opts *opts, int argc, char **argv) {
         return 2;
       }
       req.limit = (uint32_t)n;
-    } else {
-      fprintf(stderr, "muster audit: unexpected argument '%s'\n%s", argv[i], audit_usage);
-      return 2;
+      continue;
     }
+    fprintf(stderr, "muster audit: unexpected argument '%s'\n%s", argv[i], audit_usage);
+    return 2;
   }
   ProtobufCMessage *reply = NULL;
   mu_err err = {0};

@@ -330,7 +330,9 @@ int mu_cmd_dev(const mu_cli_opts *opts, int argc, char **argv) {
   int status = 0;
   const char *dead = NULL;
   while (!dev_ready(opts, (uint32_t)agents)) {
-    if (dev_stop_signal || (dead = dev_dead_child(c, &status)) != NULL) break;
+    if (dev_stop_signal) break;
+    dead = dev_dead_child(c, &status);
+    if (dead != NULL) break;
     if (mu_mono_ms() > deadline) {
       fprintf(stderr, "muster dev: the cluster was not ready within %ds; see the logs in %s\n", DEV_READY_MS / 1000,
               c->state_dir);

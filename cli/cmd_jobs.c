@@ -333,10 +333,11 @@ int mu_cmd_submit(const mu_cli_opts *opts, int argc, char **argv) {
     else if (c == 'h') {
       fputs(submit_usage, stdout);
       return 0;
-    } else if ((used = mu_watch_opts_apply(&w, c, optarg, &oerr)) < 0)
-      return usage_error("submit", submit_usage, "%s", oerr.msg);
-    else if (used == 0)
-      return usage_error("submit", submit_usage, "unknown or incomplete option '%s'", argv[optind - 1]);
+    } else {
+      used = mu_watch_opts_apply(&w, c, optarg, &oerr);
+      if (used < 0) return usage_error("submit", submit_usage, "%s", oerr.msg);
+      if (used == 0) return usage_error("submit", submit_usage, "unknown or incomplete option '%s'", argv[optind - 1]);
+    }
   }
   if (optind != argc - 1) return usage_error("submit", submit_usage, "%s", "expected one FILE");
   Muster__V1__JobSpec *spec = NULL;
@@ -346,8 +347,10 @@ int mu_cmd_submit(const mu_cli_opts *opts, int argc, char **argv) {
     return 2;
   }
   if (skip_unreachable) { /* over the file's rollout.skip_unreachable */
-    if (spec->rollout == NULL && (spec->rollout = malloc(sizeof *spec->rollout)) != NULL)
-      muster__v1__rollout__init(spec->rollout); /* freed with the spec */
+    if (spec->rollout == NULL) {
+      spec->rollout = malloc(sizeof *spec->rollout);
+      if (spec->rollout != NULL) muster__v1__rollout__init(spec->rollout); /* freed with the spec */
+    }
     if (spec->rollout == NULL) {
       fprintf(stderr, "muster submit: out of memory\n");
       protobuf_c_message_free_unpacked(&spec->base, NULL);
@@ -394,10 +397,13 @@ int mu_cmd_watch(const mu_cli_opts *opts, int argc, char **argv) {
     if (c == 'h') {
       fputs(watch_usage, stdout);
       return 0;
-    } else if ((used = mu_watch_opts_apply(&w, c, optarg, &err)) < 0) {
-      return usage_error("watch", watch_usage, "%s", err.msg);
-    } else if (used == 0) {
-      return usage_error("watch", watch_usage, "unknown or incomplete option '%s'", argv[optind - 1]);
+    } else {
+      used = mu_watch_opts_apply(&w, c, optarg, &err);
+      if (used < 0) {
+        return usage_error("watch", watch_usage, "%s", err.msg);
+      } else if (used == 0) {
+        return usage_error("watch", watch_usage, "unknown or incomplete option '%s'", argv[optind - 1]);
+      }
     }
   }
   if (optind != argc - 1) return usage_error("watch", watch_usage, "%s", "expected one JOB");

@@ -106,7 +106,10 @@ static void logs_print_prefixed(logs_state *ls, const char *task_id, const char 
     ls->partial_task = strdup(task_id);
     if (ls->partial_task == NULL) return;
   }
-  if (ls->partial == NULL && (ls->partial = malloc(MU_LOGS_LINE_MAX)) == NULL) return;
+  if (ls->partial == NULL) {
+    ls->partial = malloc(MU_LOGS_LINE_MAX);
+    if (ls->partial == NULL) return;
+  }
   for (size_t i = 0; i < n; i++) {
     if (p[i] == '\n') {
       out_line(ls, task_id, ls->partial, ls->partial_len);

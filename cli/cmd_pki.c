@@ -155,7 +155,10 @@ static int pki_init(const mu_cli_opts *opts, int argc, char **argv) {
     if (rc >= 0) return rc;
     if (opt == 'O') dir = optarg;
     if (opt == 'f') force = 1;
-    if (opt == 'd' && (rc = parse_days("init", init_usage, optarg, &days)) != 0) return rc;
+    if (opt == 'd') {
+      rc = parse_days("init", init_usage, optarg, &days);
+      if (rc != 0) return rc;
+    }
   }
   if (optind < argc) return usage_fail("init", init_usage, "unexpected argument '%s'", argv[optind]);
   if (dir == NULL || dir[0] == '\0') return usage_fail("init", init_usage, "--out DIR is required");
@@ -197,7 +200,10 @@ static int pki_issue(const mu_cli_opts *opts, int argc, char **argv) {
     if (opt == 'r') o.role = optarg;
     if (opt == 'O') o.out = optarg;
     if (opt == 'f') o.force = 1;
-    if (opt == 'd' && (rc = parse_days("issue", issue_usage, optarg, &o.days)) != 0) return rc;
+    if (opt == 'd') {
+      rc = parse_days("issue", issue_usage, optarg, &o.days);
+      if (rc != 0) return rc;
+    }
     if (opt == 's') {
       /* --san repeats: the lists join */
       size_t used = strlen(sans);
@@ -248,7 +254,10 @@ static int pki_crl(const mu_cli_opts *opts, int argc, char **argv) {
     if (opt == 'c') ca_dir = optarg;
     if (opt == 'R') revoke = optarg;
     if (opt == 'O') out = optarg;
-    if (opt == 'd' && (rc = parse_days("crl", crl_usage, optarg, &days)) != 0) return rc;
+    if (opt == 'd') {
+      rc = parse_days("crl", crl_usage, optarg, &days);
+      if (rc != 0) return rc;
+    }
   }
   if (optind < argc) return usage_fail("crl", crl_usage, "unexpected argument '%s'", argv[optind]);
   if (ca_dir == NULL || ca_dir[0] == '\0') return usage_fail("crl", crl_usage, "--ca DIR is required");

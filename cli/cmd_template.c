@@ -166,10 +166,13 @@ int mu_cmd_dispatch(const mu_cli_opts *opts, int argc, char **argv) {
     } else if (c == 'h') {
       fputs(template_usage, stdout);
       return 0;
-    } else if ((used = mu_watch_opts_apply(&w, c, optarg, &oerr)) < 0) {
-      return usage_error("dispatch: ", oerr.msg);
-    } else if (used == 0) {
-      return usage_error("dispatch: unknown or incomplete option ", argv[optind - 1]);
+    } else {
+      used = mu_watch_opts_apply(&w, c, optarg, &oerr);
+      if (used < 0) {
+        return usage_error("dispatch: ", oerr.msg);
+      } else if (used == 0) {
+        return usage_error("dispatch: unknown or incomplete option ", argv[optind - 1]);
+      }
     }
   }
   if (optind >= argc) return usage_error("dispatch: expected a template NAME", NULL);

@@ -27,7 +27,10 @@ int mu_dev_pki_prepare(const char *state_dir, const char *addr, mu_dev_pki *ret,
   snprintf(p.server, sizeof p.server, "%s/musterd", p.dir);
   snprintf(p.admin, sizeof p.admin, "%s/admin", p.dir);
   int rc = 0;
-  if (access(p.ca, R_OK) != 0 && (rc = mu_pki_init(p.dir, 0, err)) != 0) return rc;
+  if (access(p.ca, R_OK) != 0) {
+    rc = mu_pki_init(p.dir, 0, err);
+    if (rc != 0) return rc;
+  }
   char host[256] = "localhost";
   const char *colon = strrchr(addr, ':');
   if (colon != NULL && (size_t)(colon - addr) < sizeof host && colon > addr)

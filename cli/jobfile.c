@@ -124,23 +124,26 @@ int mu_jobfile_parse_as(const ProtobufCMessageDescriptor *desc, const char *name
     json_error_t je;
     json = json_loadb(text, len, 0, &je);
     if (json == NULL) rc = mu_err_set(err, MU_EINVAL, "%s:%d: %s", name, je.line, je.text);
-  } else if ((rc = mu_yaml_check_limits(name, text, len, MU_YAML_MAX_DEPTH, MU_YAML_MAX_NODES, err)) == 0) {
-    yaml_parser_t parser;
-    yaml_document_t doc;
-    yaml_parser_initialize(&parser);
-    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    if (!yaml_parser_load(&parser, &doc)) {
-      rc = mu_err_set(err, MU_EINVAL, "%s:%lu: %s", name, (unsigned long)parser.problem_mark.line + 1,
-                      parser.problem ? parser.problem : "YAML syntax error");
-    } else {
-      char why[256] = "empty document";
-      expansion x = {.max_values = len / 2 + MU_JOBFILE_ALIAS_VALUES, .max_text = len + MU_JOBFILE_ALIAS_TEXT};
-      yaml_node_t *root = yaml_document_get_root_node(&doc);
-      json = root ? yaml_to_json(&doc, root, 0, &x, why, sizeof why) : NULL;
-      if (json == NULL) rc = mu_err_set(err, MU_EINVAL, "%s: %s", name, why);
-      yaml_document_delete(&doc);
+  } else {
+    rc = mu_yaml_check_limits(name, text, len, MU_YAML_MAX_DEPTH, MU_YAML_MAX_NODES, err);
+    if (rc == 0) {
+      yaml_parser_t parser;
+      yaml_document_t doc;
+      yaml_parser_initialize(&parser);
+      yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+      if (!yaml_parser_load(&parser, &doc)) {
+        rc = mu_err_set(err, MU_EINVAL, "%s:%lu: %s", name, (unsigned long)parser.problem_mark.line + 1,
+                        parser.problem ? parser.problem : "YAML syntax error");
+      } else {
+        char why[256] = "empty document";
+        expansion x = {.max_values = len / 2 + MU_JOBFILE_ALIAS_VALUES, .max_text = len + MU_JOBFILE_ALIAS_TEXT};
+        yaml_node_t *root = yaml_document_get_root_node(&doc);
+        json = root ? yaml_to_json(&doc, root, 0, &x, why, sizeof why) : NULL;
+        if (json == NULL) rc = mu_err_set(err, MU_EINVAL, "%s: %s", name, why);
+        yaml_document_delete(&doc);
+      }
+      yaml_parser_delete(&parser);
     }
-    yaml_parser_delete(&parser);
   }
   if (rc == 0 && !json_is_object(json))
     rc = mu_err_set(err, MU_EINVAL, "%s: the top level must be a mapping (a job spec)", name);

@@ -125,7 +125,8 @@ int mu_panel_render(const mu_panel_opts *po, const mu_watch_model *m, int64_t t0
   const char **names = NULL;
   size_t n_failed = 0;
   for (size_t i = 0; i < m->n_hosts; i++) n_failed += m->hosts[i].failed;
-  if (n_failed > 0 && (names = calloc(n_failed, sizeof *names)) != NULL) {
+  if (n_failed > 0) names = calloc(n_failed, sizeof *names);
+  if (names != NULL) {
     size_t n = 0;
     for (size_t i = 0; i < m->n_hosts; i++)
       if (m->hosts[i].failed) names[n++] = m->hosts[i].agent_id;

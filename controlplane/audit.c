@@ -123,7 +123,10 @@ void mu_audit(mu_rpc_call *call, const char *action, const char *fmt, ...) {
   mu_audit_result result = MU_AUDIT_OK;
   char *at = strstr(details, "denied: ");
   if (at != NULL) result = MU_AUDIT_DENIED;
-  if (at == NULL && (at = strstr(details, "refused: ")) != NULL) result = MU_AUDIT_REFUSED;
+  if (at == NULL) {
+    at = strstr(details, "refused: ");
+    if (at != NULL) result = MU_AUDIT_REFUSED;
+  }
   const char *reason = NULL;
   if (at != NULL) {
     reason = strchr(at, ' ') + 1;

@@ -107,7 +107,10 @@ out:
 static int collect(query *q, const mu_audit_rec *r, int copy) {
   if (!mu_audit_rec_matches(r, &q->f) || q->n_out > q->limit) return q->n_out > q->limit;
   mu_audit_rec *c = (mu_audit_rec *)r;
-  if (copy && (c = mu_audit_rec_pack(r)) == NULL) return 0;
+  if (copy) {
+    c = mu_audit_rec_pack(r);
+    if (c == NULL) return 0;
+  }
   q->out[q->n_out++] = c;
   return q->n_out > q->limit;
 }

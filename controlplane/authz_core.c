@@ -48,15 +48,22 @@ int mu_authz_caller_from_cert(const mu_rpc_peer *peer, mu_caller *c, char *msg, 
     if (v != NULL) {
       c->kind = MU_CALLER_AGENT;
       name = v;
-    } else if ((v = uri_part(peer->uris[i], "admin")) != NULL) {
+      continue;
+    }
+    v = uri_part(peer->uris[i], "admin");
+    if (v != NULL) {
       c->kind = MU_CALLER_ADMIN_CERT;
       name = v;
-    } else if ((v = uri_part(peer->uris[i], "server")) != NULL) {
+      continue;
+    }
+    v = uri_part(peer->uris[i], "server");
+    if (v != NULL) {
       c->kind = MU_CALLER_SERVER;
       name = v;
-    } else if ((v = uri_part(peer->uris[i], "role")) != NULL) {
-      role = v;
+      continue;
     }
+    v = uri_part(peer->uris[i], "role");
+    if (v != NULL) role = v;
   }
   if (name == NULL) {
     snprintf(msg, size,

@@ -39,8 +39,10 @@ static void on_crl_changed(uv_fs_poll_t *h, int status, const uv_stat_t *prev, c
 
 int mu_authz_reload_crl(mu_daemon *d, mu_err *err) {
   if (d->cfg.tls_crl[0] == '\0' || d->cfg.insecure) return 0;
-  if (d->crl == NULL && (d->crl = calloc(1, sizeof *d->crl)) == NULL)
-    return mu_err_set(err, MU_ENOMEM, "out of memory");
+  if (d->crl == NULL) {
+    d->crl = calloc(1, sizeof *d->crl);
+    if (d->crl == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
+  }
   int rc = load(d, err);
   if (rc != 0) {
     char msg[sizeof err->msg];

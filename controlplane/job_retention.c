@@ -27,7 +27,10 @@ size_t mu_retention_plan(const mu_retention *r, const mu_retention_job *jobs, si
 }
 
 void mu_evicted_ring_add(mu_evicted_ring *ring, const char *id, int64_t finished_at_ms, bool young) {
-  if (ring->items == NULL && (ring->items = calloc(MU_EVICTED_RING_MAX, sizeof *ring->items)) == NULL) return;
+  if (ring->items == NULL) {
+    ring->items = calloc(MU_EVICTED_RING_MAX, sizeof *ring->items);
+    if (ring->items == NULL) return;
+  }
   mu_evicted *e = &ring->items[ring->head];
   snprintf(e->id, sizeof e->id, "%s", id);
   e->finished_at_ms = finished_at_ms;

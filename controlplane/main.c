@@ -257,20 +257,29 @@ static int daemon_start(mu_daemon *d, const mu_console_config *web, mu_err *err)
   rc = mu_rpc_engine_add_pollers(d->engine, pollers, err);
   if (rc != 0) return rc;
   mu_bundle_store *store = NULL;
-  if (d->cluster->role == MU_ROLE_SINGLE &&
-      ((rc = mu_bundle_store_mem_new(d->bundle_cfg->max_store_bytes, &store, err)) != 0 ||
-       (rc = mu_bundles_start(d, store, err)) != 0))
-    return rc;
-  if ((rc = mu_rpc_server_new(d->engine, &opts, &d->server, err)) != 0 || (rc = mu_bundles_register(d, err)) != 0 ||
-      (rc = mu_gateway_register(d, err)) != 0 || (rc = mu_admin_register(d, err)) != 0 ||
-      (rc = mu_agent_gc_register(d, err)) != 0 || (rc = mu_admin_jobs_register(d, err)) != 0 ||
-      (rc = mu_tokens_register(d, err)) != 0 || (rc = mu_secrets_register(d, err)) != 0 ||
-      (rc = mu_audit_register(d, err)) != 0 || (rc = mu_schedules_register(d, err)) != 0 ||
-      (rc = mu_templates_register(d, err)) != 0 || (rc = mu_imagepolicy_register(d, err)) != 0 ||
-      (rc = mu_queues_register(d, err)) != 0 || (rc = mu_health_register(d, err)) != 0 ||
-      (rc = mu_reflection_register(d, err)) != 0 || (rc = listen_on(d, err)) != 0 ||
-      (rc = mu_rpc_server_start(d->server, err)) != 0)
-    return rc;
+  if (d->cluster->role == MU_ROLE_SINGLE) {
+    rc = mu_bundle_store_mem_new(d->bundle_cfg->max_store_bytes, &store, err);
+    if (rc == 0) rc = mu_bundles_start(d, store, err);
+    if (rc != 0) return rc;
+  }
+  rc = mu_rpc_server_new(d->engine, &opts, &d->server, err);
+  if (rc == 0) rc = mu_bundles_register(d, err);
+  if (rc == 0) rc = mu_gateway_register(d, err);
+  if (rc == 0) rc = mu_admin_register(d, err);
+  if (rc == 0) rc = mu_agent_gc_register(d, err);
+  if (rc == 0) rc = mu_admin_jobs_register(d, err);
+  if (rc == 0) rc = mu_tokens_register(d, err);
+  if (rc == 0) rc = mu_secrets_register(d, err);
+  if (rc == 0) rc = mu_audit_register(d, err);
+  if (rc == 0) rc = mu_schedules_register(d, err);
+  if (rc == 0) rc = mu_templates_register(d, err);
+  if (rc == 0) rc = mu_imagepolicy_register(d, err);
+  if (rc == 0) rc = mu_queues_register(d, err);
+  if (rc == 0) rc = mu_health_register(d, err);
+  if (rc == 0) rc = mu_reflection_register(d, err);
+  if (rc == 0) rc = listen_on(d, err);
+  if (rc == 0) rc = mu_rpc_server_start(d->server, err);
+  if (rc != 0) return rc;
   mu_wiring_start_scheduler(d);
   if (d->cluster->role != MU_ROLE_SINGLE) {
     /* bundles in etcd, written through the leader's fenced store; listed once the cluster

@@ -71,7 +71,8 @@ void mu_persist_forget_job(mu_daemon *d, const char *job_id) {
     ha->deleted_jobs = grown;
     ha->cap_deleted = cap;
   }
-  if ((ha->deleted_jobs[ha->n_deleted] = strdup(job_id)) != NULL) ha->n_deleted++;
+  ha->deleted_jobs[ha->n_deleted] = strdup(job_id);
+  if (ha->deleted_jobs[ha->n_deleted] != NULL) ha->n_deleted++;
   mu_persist_kick(d);
 }
 
@@ -340,7 +341,8 @@ static void persist_flush(mu_daemon *d) {
   flush_ctx *fc = calloc(1, sizeof *fc);
   size_t n_jobs = 0;
   for (mu_job *j = d->sched->jobs; j != NULL; j = j->next) n_jobs++;
-  if (b == NULL || fc == NULL || (fc->job_ids = calloc(n_jobs + 1, sizeof *fc->job_ids)) == NULL) {
+  if (b != NULL && fc != NULL) fc->job_ids = calloc(n_jobs + 1, sizeof *fc->job_ids);
+  if (b == NULL || fc == NULL || fc->job_ids == NULL) {
     mu_store_batch_free(b);
     if (fc) flush_ctx_free(fc);
     return;
@@ -638,7 +640,8 @@ static void apply_task(mu_daemon *d, mu_job *job, size_t h, size_t t, const Must
   tr->params = NULL;
   tr->n_params = 0;
   size_t np = rec->n_params;
-  if (np > 0 && np <= 256 && (tr->params = calloc(np, sizeof *tr->params)) != NULL) {
+  if (np > 0 && np <= 256) tr->params = calloc(np, sizeof *tr->params);
+  if (tr->params != NULL) {
     for (size_t p = 0; p < np; p++) {
       tr->params[tr->n_params].key = strdup(rec->params[p]->key);
       tr->params[tr->n_params].value = strdup(rec->params[p]->value);

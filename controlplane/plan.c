@@ -14,7 +14,8 @@ static int add_string(char ***items, size_t *n, const char *text) {
   char **grown = realloc(*items, (*n + 1) * sizeof *grown);
   if (grown == NULL) return -1;
   *items = grown;
-  if ((grown[*n] = strdup(text)) == NULL) return -1;
+  grown[*n] = strdup(text);
+  if (grown[*n] == NULL) return -1;
   (*n)++;
   return 0;
 }

@@ -17,7 +17,9 @@ const char mu_secrets_disabled_msg[] =
 
 int mu_secrets_init(mu_daemon *d, mu_err *err) {
   mu_secrets *s = calloc(1, sizeof *s);
-  if (s == NULL || sodium_init() < 0 || (s->keys = sodium_allocarray(MU_SECRETS_MAX_KEYS, sizeof *s->keys)) == NULL) {
+  int ok = s != NULL && sodium_init() >= 0;
+  if (ok) s->keys = sodium_allocarray(MU_SECRETS_MAX_KEYS, sizeof *s->keys);
+  if (!ok || s->keys == NULL) {
     free(s);
     return mu_err_set(err, MU_ENOMEM, "secrets: cannot allocate locked memory for the keys");
   }

@@ -282,7 +282,8 @@ static int check_call(mu_daemon *d, mu_rpc_call *call, int write) {
 
 static mu_secret_op *op_new(mu_daemon *d, mu_rpc_call *call, op_kind kind, const char *name) {
   mu_secret_op *op = calloc(1, sizeof *op);
-  if (op == NULL || (name != NULL && (op->name = strdup(name)) == NULL)) {
+  if (op != NULL && name != NULL) op->name = strdup(name);
+  if (op == NULL || (name != NULL && op->name == NULL)) {
     free(op);
     mu_pb_fail(call, MU_RPC_RESOURCE_EXHAUSTED, "out of memory");
     return NULL;
@@ -358,7 +359,8 @@ static void rotate_key(mu_rpc_call *call, const ProtobufCMessage *req_msg, const
   if (check_call(d, call, 1) != 0) return;
   mu_secret_op *op = op_new(d, call, OP_ROTATE, NULL);
   if (op == NULL) return;
-  if (req->new_key_file[0] != '\0' && (op->key_file = strdup(req->new_key_file)) == NULL) {
+  if (req->new_key_file[0] != '\0') op->key_file = strdup(req->new_key_file);
+  if (req->new_key_file[0] != '\0' && op->key_file == NULL) {
     mu_pb_fail(call, MU_RPC_RESOURCE_EXHAUSTED, "out of memory");
     op_free(op);
     return;

@@ -310,7 +310,8 @@ static int send_tail(mu_log_fetch *f, const char *why, int reason) {
    * the task ends) */
   mu_job *job = mu_sched_find(f->d->sched, f->job_id);
   f->watcher = calloc(1, sizeof *f->watcher);
-  if (job == NULL || f->watcher == NULL || (f->watcher->task_id = strdup(t->task_id)) == NULL) return 0;
+  if (job != NULL && f->watcher != NULL) f->watcher->task_id = strdup(t->task_id);
+  if (job == NULL || f->watcher == NULL || f->watcher->task_id == NULL) return 0;
   f->watcher->call = f->call;
   f->watcher->follow = 1;
   mu_job_add_watcher(job, f->watcher);
@@ -626,8 +627,10 @@ static void start_fetch(mu_log_fetch *f, const Muster__V1__TaskLogsRequest *req)
     /* following several tasks: the tails kept here, then their live output as it arrives */
     for (f->cur = 0; f->cur < f->n; f->cur++) send_tail(f, NULL, 0);
     if (f->done) return;
-    if (mu_job_finished(job) || (f->watcher = calloc(1, sizeof *f->watcher)) == NULL ||
-        (f->watcher->task_id = strdup("")) == NULL) {
+    int finished = mu_job_finished(job);
+    if (!finished) f->watcher = calloc(1, sizeof *f->watcher);
+    if (!finished && f->watcher != NULL) f->watcher->task_id = strdup("");
+    if (finished || f->watcher == NULL || f->watcher->task_id == NULL) {
       fetch_finish(f);
       return;
     }

@@ -183,7 +183,8 @@ void mu_tokens_apply(mu_daemon *d, const char *id, const char *value, size_t len
   token_entry *e = find(t, id);
   if (e == NULL) {
     size_t held = t->loading ? t->n_seen : t->n;
-    if (held >= d->cfg.max_tokens || (e = calloc(1, sizeof *e)) == NULL) {
+    if (held < d->cfg.max_tokens) e = calloc(1, sizeof *e);
+    if (e == NULL) {
       mu_warn("tokens", "%stokens/%s: %s; skipped", d->cfg.etcd_prefix, id,
               held >= d->cfg.max_tokens ? "max_tokens tokens are held already" : "out of memory");
       sodium_memzero(&rec, sizeof rec);
@@ -541,8 +542,10 @@ out:
 
 int mu_tokens_register(mu_daemon *d, mu_err *err) {
   if (sodium_init() < 0) return mu_err_set(err, MU_EIO, "libsodium failed to initialise");
-  if (d->tokens == NULL && (d->tokens = calloc(1, sizeof *d->tokens)) == NULL)
-    return mu_err_set(err, MU_ENOMEM, "out of memory");
+  if (d->tokens == NULL) {
+    d->tokens = calloc(1, sizeof *d->tokens);
+    if (d->tokens == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
+  }
   int rc = mu_pb_add_unary(d->server, "/muster.v1.Tokens/CreateToken", &muster__v1__create_token_request__descriptor,
                            create_token, d, err);
   if (rc == 0)

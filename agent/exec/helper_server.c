@@ -168,7 +168,8 @@ static void handle_request(server *s, ssize_t len, int *fds, int n_fds) {
   environ = saved_env;
   err = errno;
   free(lists);
-  if (pid < 0 || (err = -track(s, pid, r.id)) != 0) {
+  if (pid >= 0) err = -track(s, pid, r.id);
+  if (pid < 0 || err != 0) {
     if (pid > 0) kill(pid, SIGKILL); /* untracked: it would never be reported */
     goto refuse;
   }

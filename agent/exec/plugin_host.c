@@ -119,7 +119,10 @@ int mu_plugin_dir_load(const char *dir, int (*load)(void *arg, const char *path,
   struct dirent *de;
   while ((de = readdir(d)) != NULL && n < sizeof names / sizeof *names) {
     size_t len = strlen(de->d_name);
-    if (len > 3 && strcmp(de->d_name + len - 3, ".so") == 0 && (names[n] = strdup(de->d_name)) != NULL) n++;
+    if (len > 3 && strcmp(de->d_name + len - 3, ".so") == 0) {
+      names[n] = strdup(de->d_name);
+      if (names[n] != NULL) n++;
+    }
   }
   closedir(d);
   qsort(names, n, sizeof *names, cmp_names);

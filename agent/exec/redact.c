@@ -18,8 +18,9 @@ struct mu_redactor {
 int mu_redactor_new(const void *const *values, const size_t *lens, size_t n, mu_redactor **ret, mu_err *err) {
   *ret = NULL;
   mu_redactor *r = calloc(1, sizeof *r);
-  if (r == NULL || (r->values = calloc(n + 1, sizeof *r->values)) == NULL ||
-      (r->lens = calloc(n + 1, sizeof *r->lens)) == NULL) {
+  if (r != NULL) r->values = calloc(n + 1, sizeof *r->values);
+  if (r != NULL && r->values != NULL) r->lens = calloc(n + 1, sizeof *r->lens);
+  if (r == NULL || r->values == NULL || r->lens == NULL) {
     mu_redactor_free(r);
     return mu_err_set(err, MU_ENOMEM, "out of memory");
   }

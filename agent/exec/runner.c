@@ -379,7 +379,8 @@ static int copy_type_slots(mu_runner *r, const mu_runner_config *cfg, mu_err *er
       if (strcmp(r->type_slots[j].type, ts->type) == 0)
         return mu_err_set(err, MU_EINVAL, "runner: type_slots[%zu]: type \"%s\" given twice", i, ts->type);
     r->type_slots[i].max = ts->max;
-    if ((r->type_slots[i].type = strdup(ts->type)) == NULL) return mu_err_set(err, MU_ENOMEM, "runner: out of memory");
+    r->type_slots[i].type = strdup(ts->type);
+    if (r->type_slots[i].type == NULL) return mu_err_set(err, MU_ENOMEM, "runner: out of memory");
     r->cfg.n_type_slots = i + 1;
   }
   return 0;
@@ -492,9 +493,10 @@ static int prepare_dirs(mu_runner *r, muster_task *t, mu_err *err) {
   int rc = mu_workdir_create(r->spool_dir, t->task_id, t->attempt, chown_to, t->run_as.uid, t->run_as.gid, &t->task_dir,
                              err);
   if (rc != 0) return rc;
-  if (r->cfg.prepare_dir != NULL &&
-      (rc = r->cfg.prepare_dir(r->cfg.prepare_arg, t->task_id, t->attempt, t->task_dir, err)) != 0)
-    return rc;
+  if (r->cfg.prepare_dir != NULL) {
+    rc = r->cfg.prepare_dir(r->cfg.prepare_arg, t->task_id, t->attempt, t->task_dir, err);
+    if (rc != 0) return rc;
+  }
   const char *wd = t->spec->working_dir;
   if (wd == NULL) {
     t->cwd = strdup(t->task_dir);
@@ -692,7 +694,8 @@ static int build_task(mu_runner *r, const char *job_id, const char *task_id, uin
     goto fail;
   }
   char **no_args = NULL; /* the policy's check; the options themselves are made per spawn */
-  if ((rc = mu_sandbox_args(&spec->sandbox, spec->type, r->cfg.sandbox, r->spool_dir, NULL, &no_args, err)) != 0) {
+  rc = mu_sandbox_args(&spec->sandbox, spec->type, r->cfg.sandbox, r->spool_dir, NULL, &no_args, err);
+  if (rc != 0) {
     mu_err_prefix(err, "task %s", task_id);
     goto fail;
   }

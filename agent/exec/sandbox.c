@@ -39,7 +39,8 @@ static int parse_paths(json_t *sb, const char *key, char ***out, size_t *n, mu_e
     const char *why = path_problem(json_string_value(v));
     if (why != NULL)
       return mu_err_set(err, MU_EINVAL, "sandbox.%s[%zu]: '%.200s' %s", key, i, json_string_value(v), why);
-    if (((*out)[i] = strdup(json_string_value(v))) == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
+    (*out)[i] = strdup(json_string_value(v));
+    if ((*out)[i] == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
     *n = i + 1;
   }
   return 0;
@@ -56,7 +57,10 @@ int mu_sandbox_spec_parse(json_t *root, mu_sandbox_spec *out, mu_err *err) {
     const char *s = json_is_string(net) ? json_string_value(net) : NULL;
     if (s == NULL || (*s != '\0' && strcmp(s, "none") != 0 && strcmp(s, "host") != 0))
       return mu_err_set(err, MU_EINVAL, "sandbox.network: expected none or host");
-    if (*s != '\0' && (out->network = strdup(s)) == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
+    if (*s != '\0') {
+      out->network = strdup(s);
+      if (out->network == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
+    }
   }
   json_t *ro = get(sb, "readOnlyRoot", "read_only_root");
   if (ro != NULL && !json_is_boolean(ro))
@@ -104,7 +108,8 @@ static void push(argv_buf *b, const char *s) {
     b->v = v;
     b->cap = cap;
   }
-  if ((b->v[b->n] = strdup(s)) == NULL) {
+  b->v[b->n] = strdup(s);
+  if (b->v[b->n] == NULL) {
     b->oom = true;
     return;
   }

@@ -105,12 +105,15 @@ int mu_secret_dir_create(const char *task_dir, const char *tag, size_t bytes, bo
   const char *slash = strrchr(task_dir, '/');
   safe_name(slash ? slash + 1 : task_dir, leaf, sizeof leaf);
   int rc = 0;
-  if (base[0] == '\0')
+  if (base[0] == '\0') {
     rc = mu_err_set(err, MU_EIO,
                     "secrets: no tmpfs to keep file secrets on (cannot mount one; "
                     "/dev/shm is not a writable tmpfs and XDG_RUNTIME_DIR is unset)");
-  else if ((rc = own_base(base, err)) == 0 && asprintf(&sd->path, "%s/%s.XXXXXX", base, leaf) < 0)
-    rc = mu_err_set(err, MU_ENOMEM, "out of memory");
+  } else {
+    rc = own_base(base, err);
+    if (rc == 0 && asprintf(&sd->path, "%s/%s.XXXXXX", base, leaf) < 0)
+      rc = mu_err_set(err, MU_ENOMEM, "out of memory");
+  }
   if (rc == 0 && mkdtemp(sd->path) == NULL)
     rc = mu_err_set(err, MU_EIO, "secrets: cannot create %s: %s", sd->path, strerror(errno));
   else if (rc == 0 && chown_to && chown(sd->path, uid, gid) != 0)

@@ -84,7 +84,9 @@ int mu_bundle_meta_from_json(const char *json, size_t len, const char *want_dige
     goto fail;
   }
   m = calloc(1, sizeof *m);
-  if (m == NULL || (m->name = strdup(name)) == NULL || (m->version = strdup(version)) == NULL) {
+  if (m != NULL) m->name = strdup(name);
+  if (m != NULL && m->name != NULL) m->version = strdup(version);
+  if (m == NULL || m->name == NULL || m->version == NULL) {
     rc = mu_err_set(err, MU_ENOMEM, "out of memory");
     goto fail;
   }

@@ -640,7 +640,8 @@ static int list_take_key(op *o, const mu_etcd_kv *kv) {
     o->meta_keys = g;
     o->cap_meta_keys = cap;
   }
-  if ((o->meta_keys[o->n_meta_keys] = strdup(kv->key)) == NULL) return MU_ENOMEM;
+  o->meta_keys[o->n_meta_keys] = strdup(kv->key);
+  if (o->meta_keys[o->n_meta_keys] == NULL) return MU_ENOMEM;
   o->n_meta_keys++;
   return 0;
 }

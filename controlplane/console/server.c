@@ -131,9 +131,9 @@ static void read_client_cert(struct MHD_Connection *conn, mu_console_req *r) {
   r->peer.tls = tls != NULL;
   unsigned int n = 0;
   const gnutls_datum_t *certs;
-  if (tls == NULL || gnutls_certificate_type_get(tls) != GNUTLS_CRT_X509 ||
-      (certs = gnutls_certificate_get_peers(tls, &n)) == NULL || n == 0)
-    return;
+  if (tls == NULL || gnutls_certificate_type_get(tls) != GNUTLS_CRT_X509) return;
+  certs = gnutls_certificate_get_peers(tls, &n);
+  if (certs == NULL || n == 0) return;
   gnutls_typed_vdata_st purpose = {.type = GNUTLS_DT_KEY_PURPOSE_OID,
                                    .data = (unsigned char *)GNUTLS_KP_TLS_WWW_CLIENT};
   unsigned int status = 0;

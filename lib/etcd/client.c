@@ -137,8 +137,12 @@ int mu_etcd_client_new(uv_loop_t *loop, const char *const *endpoints, size_t n_e
   if (opts != NULL) {
     const char *in[3] = {opts->tls_ca, opts->tls_cert, opts->tls_key};
     const char **out[3] = {&c->opts.tls_ca, &c->opts.tls_cert, &c->opts.tls_key};
-    for (int i = 0; i < 3; i++)
-      if (in[i] != NULL && in[i][0] != '\0' && (*out[i] = strdup(in[i])) == NULL) goto nomem;
+    for (int i = 0; i < 3; i++) {
+      if (in[i] != NULL && in[i][0] != '\0') {
+        *out[i] = strdup(in[i]);
+        if (*out[i] == NULL) goto nomem;
+      }
+    }
   }
   if (c->opts.request_timeout_ms <= 0) c->opts.request_timeout_ms = DEFAULT_TIMEOUT_MS;
   if (c->opts.connect_timeout_ms <= 0) c->opts.connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;

@@ -131,7 +131,8 @@ grpc_server_credentials *mu_rpc_tls_server_creds(const mu_rpc_creds *creds, mu_r
   pthread_mutex_init(&s->lock, NULL);
   const char *paths[3] = {creds->cert_file, creds->key_file, creds->ca_file};
   for (int i = 0; i < 3; i++) {
-    if (paths[i] != NULL && (s->files[i].path = strdup(paths[i])) == NULL) {
+    if (paths[i] != NULL) s->files[i].path = strdup(paths[i]);
+    if (paths[i] != NULL && s->files[i].path == NULL) {
       mu_rpc_tls_state_free(s);
       mu_err_set(err, MU_ENOMEM, "out of memory");
       return NULL;

@@ -377,7 +377,8 @@ int mu_secret_record_decode(const char *name, const char *json, size_t len, mu_s
     memcpy(r->key_id, key_id, sizeof r->key_id);
     if (r->updated_by == NULL) rc = mu_err_set(err, MU_ENOMEM, "out of memory");
   }
-  if (rc == 0 && (rc = unb64(o, "nonce", &nonce, &nonce_len, MU_SECRET_NONCE_BYTES, err)) == 0) {
+  if (rc == 0) rc = unb64(o, "nonce", &nonce, &nonce_len, MU_SECRET_NONCE_BYTES, err);
+  if (rc == 0) {
     memcpy(r->nonce, nonce, MU_SECRET_NONCE_BYTES);
     rc = unb64(o, "ciphertext", &r->ct, &r->ct_len, 0, err);
   }

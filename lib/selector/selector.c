@@ -88,8 +88,10 @@ int mu_selector_parse(const char *text, mu_selector **ret, mu_err *err) {
     char *eq = strchr(t, '=');
     char *cmp = NULL;
     size_t c = 0;
-    for (; c < sizeof comparisons / sizeof *comparisons; c++)
-      if ((cmp = strstr(t, comparisons[c].op)) != NULL) break;
+    for (; c < sizeof comparisons / sizeof *comparisons; c++) {
+      cmp = strstr(t, comparisons[c].op);
+      if (cmp != NULL) break;
+    }
     if (cmp != NULL && (eq == NULL || cmp < eq)) {
       size_t oplen = strlen(comparisons[c].op);
       *cmp = '\0';

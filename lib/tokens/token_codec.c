@@ -183,18 +183,18 @@ int mu_token_from_json(const char *text, size_t len, mu_token_record *ret, mu_er
     rc = mu_err_set(err, MU_EINVAL, "not a JSON object (%s)", o ? "wrong type" : jerr.text);
     goto out;
   }
-  if ((rc = get_str(o, "id", ret->id, sizeof ret->id, 1, err)) != 0 ||
-      (rc = get_str(o, "name", ret->name, sizeof ret->name, 1, err)) != 0 ||
-      (rc = get_str(o, "role", ret->role, sizeof ret->role, 1, err)) != 0 ||
-      (rc = get_str(o, "scope", ret->scope, sizeof ret->scope, 0, err)) != 0 ||
-      (rc = get_str(o, "types", ret->types, sizeof ret->types, 0, err)) != 0 ||
-      (rc = get_str(o, "created_by", ret->created_by, sizeof ret->created_by, 0, err)) != 0 ||
-      (rc = get_str(o, "revoked_by", ret->revoked_by, sizeof ret->revoked_by, 0, err)) != 0 ||
-      (rc = get_str(o, "hash", hex, sizeof hex, 1, err)) != 0 ||
-      (rc = get_ms(o, "created_at_ms", &ret->created_at_ms, err)) != 0 ||
-      (rc = get_ms(o, "expires_at_ms", &ret->expires_at_ms, err)) != 0 ||
-      (rc = get_ms(o, "revoked_at_ms", &ret->revoked_at_ms, err)) != 0)
-    goto out;
+  rc = get_str(o, "id", ret->id, sizeof ret->id, 1, err);
+  if (rc == 0) rc = get_str(o, "name", ret->name, sizeof ret->name, 1, err);
+  if (rc == 0) rc = get_str(o, "role", ret->role, sizeof ret->role, 1, err);
+  if (rc == 0) rc = get_str(o, "scope", ret->scope, sizeof ret->scope, 0, err);
+  if (rc == 0) rc = get_str(o, "types", ret->types, sizeof ret->types, 0, err);
+  if (rc == 0) rc = get_str(o, "created_by", ret->created_by, sizeof ret->created_by, 0, err);
+  if (rc == 0) rc = get_str(o, "revoked_by", ret->revoked_by, sizeof ret->revoked_by, 0, err);
+  if (rc == 0) rc = get_str(o, "hash", hex, sizeof hex, 1, err);
+  if (rc == 0) rc = get_ms(o, "created_at_ms", &ret->created_at_ms, err);
+  if (rc == 0) rc = get_ms(o, "expires_at_ms", &ret->expires_at_ms, err);
+  if (rc == 0) rc = get_ms(o, "revoked_at_ms", &ret->revoked_at_ms, err);
+  if (rc != 0) goto out;
   if (strlen(ret->id) != MU_TOKEN_ID_LEN || !in_set(ret->id, MU_TOKEN_ID_LEN, id_alphabet)) {
     rc = mu_err_set(err, MU_EINVAL, "id '%s': expected %d of [a-z0-9]", ret->id, MU_TOKEN_ID_LEN);
     goto out;

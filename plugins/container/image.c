@@ -435,7 +435,10 @@ int mu_image_pull(const char *root, const mu_imgref *ref, const mu_pull_opts *op
   mu_registry_opts ro = opts->registry;
   ro.on_bytes = on_bytes;
   ro.arg = &prog;
-  if (opts->policy != MU_PULL_NEVER && (rc = mu_registry_new(ref, &ro, &reg, err)) != 0) return rc;
+  if (opts->policy != MU_PULL_NEVER) {
+    rc = mu_registry_new(ref, &ro, &reg, err);
+    if (rc != 0) return rc;
+  }
   snprintf(prog.phase, sizeof prog.phase, "manifest");
   rc = resolve(root, reg, ref, opts, img, &body, &len, err);
   if (rc != 0) goto done;

@@ -296,7 +296,8 @@ static int opt_str(json_t *obj, const char *key, char **ret, mu_err *err) {
   if (v == NULL || json_is_null(v)) return 0;
   if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
     return mu_err_set(err, MU_EINVAL, "config %s: not a string", key);
-  if ((*ret = strdup(json_string_value(v))) == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
+  *ret = strdup(json_string_value(v));
+  if (*ret == NULL) return mu_err_set(err, MU_ENOMEM, "out of memory");
   return 0;
 }
 
@@ -310,13 +311,13 @@ int mu_image_config_parse(const char *body, size_t len, mu_image_config *ret, mu
     rc = mu_err_set(err, MU_EINVAL, "config: \"config\" is not an object");
     goto done;
   }
-  if ((rc = str_array(json_object_get(cfg, "Entrypoint"), "Entrypoint", &ret->entrypoint, err)) != 0 ||
-      (rc = str_array(json_object_get(cfg, "Cmd"), "Cmd", &ret->cmd, err)) != 0 ||
-      (rc = str_array(json_object_get(cfg, "Env"), "Env", &ret->env, err)) != 0 ||
-      (rc = opt_str(cfg, "WorkingDir", &ret->working_dir, err)) != 0 ||
-      (rc = opt_str(cfg, "User", &ret->user, err)) != 0 ||
-      (rc = opt_str(cfg, "StopSignal", &ret->stop_signal, err)) != 0)
-    goto done;
+  rc = str_array(json_object_get(cfg, "Entrypoint"), "Entrypoint", &ret->entrypoint, err);
+  if (rc == 0) rc = str_array(json_object_get(cfg, "Cmd"), "Cmd", &ret->cmd, err);
+  if (rc == 0) rc = str_array(json_object_get(cfg, "Env"), "Env", &ret->env, err);
+  if (rc == 0) rc = opt_str(cfg, "WorkingDir", &ret->working_dir, err);
+  if (rc == 0) rc = opt_str(cfg, "User", &ret->user, err);
+  if (rc == 0) rc = opt_str(cfg, "StopSignal", &ret->stop_signal, err);
+  if (rc != 0) goto done;
   const char *os = str_of(root, "os"), *arch = str_of(root, "architecture");
   snprintf(ret->os, sizeof ret->os, "%.31s", os ? os : "");
   snprintf(ret->arch, sizeof ret->arch, "%.31s", arch ? arch : "");

@@ -435,9 +435,12 @@ int mu_registry_get_manifest(mu_registry *r, const char *reference, char **ret_b
     goto done;
   }
   snprintf(ctype, 128, "%s", x.ctype);
-  if (x.buf == NULL && (x.buf = calloc(1, 1)) == NULL) {
-    rc = mu_err_set(err, MU_ENOMEM, "out of memory");
-    goto done;
+  if (x.buf == NULL) {
+    x.buf = calloc(1, 1);
+    if (x.buf == NULL) {
+      rc = mu_err_set(err, MU_ENOMEM, "out of memory");
+      goto done;
+    }
   }
   *ret_body = x.buf;
   *ret_len = x.len;

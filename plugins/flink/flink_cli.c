@@ -140,7 +140,8 @@ static void scan_line(const char *l, const char *end, mu_flink_cli_facts *f) {
     for (char *c = id; *c; c++) *c = (char)tolower((unsigned char)*c);
     if (mu_flink_job_id_valid(id)) memcpy(f->job_id, id, sizeof f->job_id);
   }
-  if ((p = strstr(line, sql_job)) != NULL && p == line) { /* sql-client.sh: "Job ID: <id>" */
+  p = strstr(line, sql_job);
+  if (p != NULL && p == line) { /* sql-client.sh: "Job ID: <id>" */
     char id[64];
     token(p + sizeof sql_job - 1, line + len, id, sizeof id);
     if (mu_flink_job_id_valid(id)) memcpy(f->job_id, id, sizeof f->job_id);

@@ -60,7 +60,8 @@ static int get_str(json_t *o, const char *camel, const char *snake, char **ret, 
   const char *s = json_string_value(v);
   if (*s == '\0') return 0;
   if (strlen(s) != json_string_length(v)) return muster_field_fail(errbuf, "flink.%s: contains a NUL byte", snake);
-  if ((*ret = strdup(s)) == NULL) return -ENOMEM;
+  *ret = strdup(s);
+  if (*ret == NULL) return -ENOMEM;
   return 0;
 }
 
@@ -384,10 +385,13 @@ static int parse_lifecycle(json_t *f, mu_flink_spec *s, char *errbuf) {
   }
   if (rc == 0 && s->on_cancel != MU_FLINK_CANCEL_PLAIN && s->savepoint_dir == NULL) {
     const char *dflt = conf_get(s, "state.savepoints.dir");
-    if (dflt == NULL)
+    if (dflt == NULL) {
       rc = muster_field_fail(errbuf, "flink.on_cancel: %s needs savepoint_dir (or conf state.savepoints.dir)",
                              s->on_cancel == MU_FLINK_CANCEL_DRAIN ? "drain" : "savepoint");
-    else if ((s->savepoint_dir = strdup(dflt)) == NULL) rc = -ENOMEM;
+    } else {
+      s->savepoint_dir = strdup(dflt);
+      if (s->savepoint_dir == NULL) rc = -ENOMEM;
+    }
   }
   if (rc == 0) rc = get_bool(f, "detached", "detached", &s->detached, errbuf);
   free(kind);
@@ -455,11 +459,13 @@ static int parse_upgrade(json_t *f, mu_flink_spec *s, char *errbuf) {
              conf_get(s, "state.savepoints.dir") == NULL)
       rc =
           muster_field_fail(errbuf, "flink.upgrade_mode: savepoint needs savepoint_dir (or conf state.savepoints.dir)");
-    else if (s->upgrade == MU_FLINK_UPGRADE_SAVEPOINT && s->savepoint_dir == NULL &&
-             (s->savepoint_dir = strdup(conf_get(s, "state.savepoints.dir"))) == NULL)
-      rc = -ENOMEM;
-    else if (s->job_id[0] != '\0' && strcmp(s->job_id, s->upgrade_from) == 0)
-      rc = muster_field_fail(errbuf, "flink.job_id: the new version needs its own JobID, not upgrade_from's");
+    else {
+      bool need_dir = s->upgrade == MU_FLINK_UPGRADE_SAVEPOINT && s->savepoint_dir == NULL;
+      if (need_dir) s->savepoint_dir = strdup(conf_get(s, "state.savepoints.dir"));
+      if (need_dir && s->savepoint_dir == NULL) rc = -ENOMEM;
+      else if (s->job_id[0] != '\0' && strcmp(s->job_id, s->upgrade_from) == 0)
+        rc = muster_field_fail(errbuf, "flink.job_id: the new version needs its own JobID, not upgrade_from's");
+    }
   }
   free(mode);
   free(from);
@@ -509,13 +515,18 @@ int mu_flink_spec_parse(const char *spec_json, const char *config_json, mu_flink
     rc = muster_field_fail(errbuf, "flink: the spec is not a JSON object");
     goto fail;
   }
-  if ((rc = parse_target(f, s, errbuf)) != 0 || (rc = parse_program(f, s, errbuf)) != 0 ||
-      (rc = parse_job_id(f, s, errbuf)) != 0 || (rc = parse_rest_url(f, s, errbuf)) != 0 ||
-      (rc = get_str(f, "flinkHome", "flink_home", &s->flink_home, errbuf)) != 0 ||
-      (rc = parse_conf(f, s, errbuf)) != 0 || (rc = parse_cluster_options(f, s, errbuf)) != 0 ||
-      (rc = parse_lifecycle(f, s, errbuf)) != 0 || (rc = parse_timing(root, f, s, errbuf)) != 0 ||
-      (rc = parse_upgrade(f, s, errbuf)) != 0 || (rc = check_target(s, errbuf)) != 0)
-    goto fail;
+  rc = parse_target(f, s, errbuf);
+  if (rc == 0) rc = parse_program(f, s, errbuf);
+  if (rc == 0) rc = parse_job_id(f, s, errbuf);
+  if (rc == 0) rc = parse_rest_url(f, s, errbuf);
+  if (rc == 0) rc = get_str(f, "flinkHome", "flink_home", &s->flink_home, errbuf);
+  if (rc == 0) rc = parse_conf(f, s, errbuf);
+  if (rc == 0) rc = parse_cluster_options(f, s, errbuf);
+  if (rc == 0) rc = parse_lifecycle(f, s, errbuf);
+  if (rc == 0) rc = parse_timing(root, f, s, errbuf);
+  if (rc == 0) rc = parse_upgrade(f, s, errbuf);
+  if (rc == 0) rc = check_target(s, errbuf);
+  if (rc != 0) goto fail;
   json_decref(root);
   json_decref(f);
   *ret = s;

@@ -119,7 +119,10 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg) {
     ht->hdrs_over = true;
     return n;
   }
-  if (ht->hdrs == NULL && (ht->hdrs = malloc(HTTP_MAX_HEADER_BYTES)) == NULL) return 0;
+  if (ht->hdrs == NULL) {
+    ht->hdrs = malloc(HTTP_MAX_HEADER_BYTES);
+    if (ht->hdrs == NULL) return 0;
+  }
   memcpy(ht->hdrs + ht->hdrs_len, data, n);
   ht->hdrs_len += n;
   ht->hdrs[ht->hdrs_len] = '\0';
@@ -428,7 +431,8 @@ static int http_validate(const char *spec_json, const char *config_json, char *e
 static int resolve(const char *task_dir, const char *name, const char *field, char **ret, char *errbuf) {
   if (name == NULL) return 0;
   size_t len = strlen(task_dir) + strlen(name) + 2;
-  if ((*ret = malloc(len)) == NULL) return -ENOMEM;
+  *ret = malloc(len);
+  if (*ret == NULL) return -ENOMEM;
   if (name[0] == '/') snprintf(*ret, len, "%s", name);
   else snprintf(*ret, len, "%s/%s", task_dir, name);
   struct stat sb;

@@ -55,7 +55,8 @@ static int add_secret(mu_http_spec *s, const char *v) {
   char **grown = realloc(s->secrets, (s->n_secrets + 1) * sizeof *grown);
   if (grown == NULL) return -ENOMEM;
   s->secrets = grown;
-  if ((s->secrets[s->n_secrets] = strdup(v)) == NULL) return -ENOMEM;
+  s->secrets[s->n_secrets] = strdup(v);
+  if (s->secrets[s->n_secrets] == NULL) return -ENOMEM;
   s->n_secrets++;
   return 0;
 }
@@ -117,7 +118,8 @@ static int read_map(parser *ps, json_t *o, const char *camel, const char *snake,
     char f[300];
     snprintf(f, sizeof f, "%s.%s", field, key);
     if (!json_is_string(val)) return muster_field_fail(ps->errbuf, "%s: must be a string", f);
-    if ((kv[*ret_n].key = strdup(key)) == NULL) return -ENOMEM;
+    kv[*ret_n].key = strdup(key);
+    if (kv[*ret_n].key == NULL) return -ENOMEM;
     (*ret_n)++;
     int rc =
         subst ? muster_secret_refs_substitute(ps->secrets, json_string_value(val), f, &kv[*ret_n - 1].value, ps->errbuf)
@@ -346,14 +348,14 @@ static int parse_auth(parser *ps, json_t *h, mu_http_spec *s) {
   static const char *const known[] = {"basicUser",    "basic_user", "basicPassword", "basic_password", "bearerToken",
                                       "bearer_token", "clientCert", "client_cert",   "clientKey",      "client_key"};
   int rc;
-  if ((rc = muster_fields_check_known(a, "http.auth", known, sizeof known / sizeof *known, ps->errbuf)) != 0 ||
-      (rc = read_str(ps, a, "basicUser", "basic_user", "http.auth.basic_user", true, &s->basic_user)) != 0 ||
-      (rc = read_str(ps, a, "basicPassword", "basic_password", "http.auth.basic_password", true, &s->basic_password)) !=
-          0 ||
-      (rc = read_str(ps, a, "bearerToken", "bearer_token", "http.auth.bearer_token", true, &s->bearer_token)) != 0 ||
-      (rc = read_str(ps, a, "clientCert", "client_cert", "http.auth.client_cert", false, &s->client_cert)) != 0 ||
-      (rc = read_str(ps, a, "clientKey", "client_key", "http.auth.client_key", false, &s->client_key)) != 0)
-    return rc;
+  rc = muster_fields_check_known(a, "http.auth", known, sizeof known / sizeof *known, ps->errbuf);
+  if (rc == 0) rc = read_str(ps, a, "basicUser", "basic_user", "http.auth.basic_user", true, &s->basic_user);
+  if (rc == 0)
+    rc = read_str(ps, a, "basicPassword", "basic_password", "http.auth.basic_password", true, &s->basic_password);
+  if (rc == 0) rc = read_str(ps, a, "bearerToken", "bearer_token", "http.auth.bearer_token", true, &s->bearer_token);
+  if (rc == 0) rc = read_str(ps, a, "clientCert", "client_cert", "http.auth.client_cert", false, &s->client_cert);
+  if (rc == 0) rc = read_str(ps, a, "clientKey", "client_key", "http.auth.client_key", false, &s->client_key);
+  if (rc != 0) return rc;
   if (s->basic_password != NULL && s->basic_user == NULL)
     return muster_field_fail(ps->errbuf, "http.auth.basic_password: given without basic_user");
   if (s->basic_user != NULL && (strchr(s->basic_user, ':') || has_ctl(s->basic_user)))
@@ -404,17 +406,20 @@ static int parse_expect(parser *ps, json_t *h, mu_http_spec *s) {
                                       "json_equals",   "jsonMatches",     "json_matches",      "headerPresent",
                                       "header_present"};
   int rc;
-  if ((rc = muster_fields_check_known(e, "http.expect", known, sizeof known / sizeof *known, ps->errbuf)) != 0 ||
-      (rc = read_uints(ps, e, "status", NULL, "http.expect.status", 100, 599, &s->status, &s->n_status)) != 0 ||
-      (rc = read_str(ps, e, "bodyContains", "body_contains", "http.expect.body_contains", false, &s->body_contains)) !=
-          0 ||
-      (rc = read_str(ps, e, "bodyNotContains", "body_not_contains", "http.expect.body_not_contains", false,
-                     &s->body_not_contains)) != 0 ||
-      (rc = read_map(ps, e, "jsonEquals", "json_equals", "http.expect.json_equals", false, &s->json_equals,
-                     &s->n_json_equals)) != 0 ||
-      (rc = read_map(ps, e, "jsonMatches", "json_matches", "http.expect.json_matches", false, &s->json_matches,
-                     &s->n_json_matches)) != 0)
-    return rc;
+  rc = muster_fields_check_known(e, "http.expect", known, sizeof known / sizeof *known, ps->errbuf);
+  if (rc == 0) rc = read_uints(ps, e, "status", NULL, "http.expect.status", 100, 599, &s->status, &s->n_status);
+  if (rc == 0)
+    rc = read_str(ps, e, "bodyContains", "body_contains", "http.expect.body_contains", false, &s->body_contains);
+  if (rc == 0)
+    rc = read_str(ps, e, "bodyNotContains", "body_not_contains", "http.expect.body_not_contains", false,
+                  &s->body_not_contains);
+  if (rc == 0)
+    rc = read_map(ps, e, "jsonEquals", "json_equals", "http.expect.json_equals", false, &s->json_equals,
+                  &s->n_json_equals);
+  if (rc == 0)
+    rc = read_map(ps, e, "jsonMatches", "json_matches", "http.expect.json_matches", false, &s->json_matches,
+                  &s->n_json_matches);
+  if (rc != 0) return rc;
   json_t *ranges = muster_field_get(e, "statusRanges", "status_ranges");
   if (ranges != NULL) {
     if (!json_is_array(ranges) || json_array_size(ranges) > MU_HTTP_MAX_ITEMS)
@@ -447,7 +452,8 @@ static int parse_expect(parser *ps, json_t *h, mu_http_spec *s) {
     json_array_foreach(hp, i, v) {
       if (!json_is_string(v) || !is_token(json_string_value(v)))
         return muster_field_fail(ps->errbuf, "http.expect.header_present[%zu]: must be a header name", i);
-      if ((s->header_present[s->n_header_present++] = strdup(json_string_value(v))) == NULL) return -ENOMEM;
+      s->header_present[s->n_header_present] = strdup(json_string_value(v));
+      if (s->header_present[s->n_header_present++] == NULL) return -ENOMEM;
     }
   }
   char why[200];
@@ -528,16 +534,17 @@ static int parse_rest(parser *ps, json_t *spec, json_t *h, mu_http_spec *s) {
     rc = muster_field_fail(ps->errbuf, "http.connect_timeout: bad duration \"%s\" (e.g. \"5s\", \"500ms\")", ct);
     goto done;
   }
-  if ((rc = read_uint(ps, h, "maxRedirects", "max_redirects", "http.max_redirects", 100, &max_redirects,
-                      &redirects_set)) != 0 ||
-      (rc = muster_field_bool(h, "followRedirects", "follow_redirects", "http.follow_redirects", &s->follow_redirects,
-                              ps->errbuf)) != 0 ||
-      (rc = muster_field_bool(h, "insecureSkipVerify", "insecure_skip_verify", "http.insecure_skip_verify",
-                              &s->insecure, ps->errbuf)) != 0 ||
-      (rc = read_str(ps, h, "caFile", "ca_file", "http.ca_file", false, &s->ca_file)) != 0 ||
-      (rc = check_rel_path(s->ca_file, "http.ca_file", true, ps->errbuf)) != 0 ||
-      (rc = read_str(ps, h, "proxy", NULL, "http.proxy", true, &s->proxy)) != 0)
-    goto done;
+  rc = read_uint(ps, h, "maxRedirects", "max_redirects", "http.max_redirects", 100, &max_redirects, &redirects_set);
+  if (rc == 0)
+    rc = muster_field_bool(h, "followRedirects", "follow_redirects", "http.follow_redirects", &s->follow_redirects,
+                           ps->errbuf);
+  if (rc == 0)
+    rc = muster_field_bool(h, "insecureSkipVerify", "insecure_skip_verify", "http.insecure_skip_verify", &s->insecure,
+                           ps->errbuf);
+  if (rc == 0) rc = read_str(ps, h, "caFile", "ca_file", "http.ca_file", false, &s->ca_file);
+  if (rc == 0) rc = check_rel_path(s->ca_file, "http.ca_file", true, ps->errbuf);
+  if (rc == 0) rc = read_str(ps, h, "proxy", NULL, "http.proxy", true, &s->proxy);
+  if (rc != 0) goto done;
   if (redirects_set && max_redirects > 0) s->follow_redirects = true;
   s->max_redirects = redirects_set && max_redirects > 0 ? (long)max_redirects : MU_HTTP_DEFAULT_MAX_REDIRECTS;
   if (s->proxy != NULL && (has_ctl(s->proxy) || *s->proxy == '\0')) {

@@ -559,7 +559,10 @@ static int py_start(muster_task *task, const muster_host_api *host, char *errbuf
   pt->module = get_str(cfg, "module", NULL);
   pt->code = get_str(cfg, "code", NULL);
   pt->reqs_file = get_str(cfg, "requirements", NULL);
-  if (pt->reqs_file == NULL && (pt->reqs_file = get_str(cfg, "pyproject", NULL)) != NULL) pt->pyproject = true;
+  if (pt->reqs_file == NULL) {
+    pt->reqs_file = get_str(cfg, "pyproject", NULL);
+    if (pt->reqs_file != NULL) pt->pyproject = true;
+  }
   pt->wheelhouse = get_str(cfg, "wheelhouse", NULL);
   pt->index_url = get_str(cfg, "indexUrl", "index_url");
   pt->require_hashes = json_is_true(muster_field_get(cfg, "requireHashes", "require_hashes"));

@@ -395,7 +395,9 @@ int py_reqs_parse_pyproject(const char *text, const char *label, char **ret_norm
       in_project = l[1] != '[' && strncmp(e, "project", 7) == 0 && (e[7] == ']' || e[7] == ' ');
     } else if (in_project && strncmp(l, "dependencies", 12) == 0 && (l[12] == ' ' || l[12] == '=')) {
       const char *q = skip_ws(l + 12);
-      if (*q != '=' || *(q = skip_ws(q + 1)) != '[') {
+      bool eq = *q == '=';
+      if (eq) q = skip_ws(q + 1);
+      if (!eq || *q != '[') {
         rc = errf(err, errcap, "%s line %d: [project] dependencies must be a list of strings", label, lineno);
         break;
       }

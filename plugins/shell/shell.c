@@ -76,7 +76,8 @@ static void load_interpreters(const char *text) {
       muster_field_fail(config.error, "shell: MUSTER_SHELL_INTERPRETERS: more than %d paths", SHELL_MAX_INTERPRETERS);
       break;
     }
-    if ((config.interps[config.n_interps] = strdup(p)) == NULL) {
+    config.interps[config.n_interps] = strdup(p);
+    if (config.interps[config.n_interps] == NULL) {
       muster_field_fail(config.error, "shell: out of memory loading MUSTER_SHELL_INTERPRETERS");
       break;
     }
@@ -351,25 +352,28 @@ static int run(muster_task *task, shell_task *st, json_t *spec, json_t *sh, char
     argv[n++] = interp;
     argv[n++] = path; /* $0 in the script */
     audit(task, st, spec, "script", interp, interp, script, strlen(script));
-  } else if (script != NULL && n_args == 0 && !interp_given &&
-             (n = mu_shell_plain_words(script, plain, sizeof plain, argv, SHELL_PLAIN_MAX_WORDS)) > 0) {
-    /* No shell syntax: the words are the argv, as sh would have split them (plain_words.h). */
-    audit(task, st, spec, "script", interp, argv[0], script, strlen(script));
-  } else if (script != NULL) {
-    argv[n++] = interp;
-    argv[n++] = "-c";
-    argv[n++] = script;
-    argv[n++] = ctx->task_id; /* $0 in the script */
-    audit(task, st, spec, "script", interp, interp, script, strlen(script));
   } else {
-    snprintf(path, sizeof path, "%s/%s", ctx->task_dir, file);
-    rc = read_script_file(path, &text, &text_len, errbuf);
-    if (rc != 0) goto done;
-    rc = shell_policy_check_script(config.policy, text, text_len, errbuf);
-    if (rc != 0) goto done;
-    argv[n++] = interp;
-    argv[n++] = path;
-    audit(task, st, spec, "scriptFile", interp, interp, text, text_len);
+    if (script != NULL && n_args == 0 && !interp_given)
+      n = mu_shell_plain_words(script, plain, sizeof plain, argv, SHELL_PLAIN_MAX_WORDS);
+    if (n > 0) {
+      /* No shell syntax: the words are the argv, as sh would have split them (plain_words.h). */
+      audit(task, st, spec, "script", interp, argv[0], script, strlen(script));
+    } else if (script != NULL) {
+      argv[n++] = interp;
+      argv[n++] = "-c";
+      argv[n++] = script;
+      argv[n++] = ctx->task_id; /* $0 in the script */
+      audit(task, st, spec, "script", interp, interp, script, strlen(script));
+    } else {
+      snprintf(path, sizeof path, "%s/%s", ctx->task_dir, file);
+      rc = read_script_file(path, &text, &text_len, errbuf);
+      if (rc != 0) goto done;
+      rc = shell_policy_check_script(config.policy, text, text_len, errbuf);
+      if (rc != 0) goto done;
+      argv[n++] = interp;
+      argv[n++] = path;
+      audit(task, st, spec, "scriptFile", interp, interp, text, text_len);
+    }
   }
   for (size_t i = 0; i < n_args; i++) argv[n++] = json_string_value(json_array_get(args, i));
   argv[n] = NULL;

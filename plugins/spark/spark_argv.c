@@ -76,7 +76,8 @@ static void push(builder *b, const char *v) {
     b->a->argv = g;
     b->cap = cap;
   }
-  if ((b->a->argv[b->a->n] = strdup(v)) == NULL) {
+  b->a->argv[b->a->n] = strdup(v);
+  if (b->a->argv[b->a->n] == NULL) {
     b->rc = -ENOMEM;
     return;
   }

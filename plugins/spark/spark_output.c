@@ -98,12 +98,16 @@ bool mu_spark_scan_line(mu_spark_scan *s, const char *line, size_t len) {
   bool news = false;
   size_t rest = 0, n;
   const char *p;
-  if ((p = after(line, len, "Submitted application ", &rest)) != NULL && (n = yarn_id_len(p, rest)) > 0)
+  p = after(line, len, "Submitted application ", &rest);
+  n = p != NULL ? yarn_id_len(p, rest) : 0;
+  if (n > 0) news |= set_once(f->yarn_app_id, p, n);
+  p = after(line, len, "Submitting application ", &rest);
+  n = p != NULL ? yarn_id_len(p, rest) : 0;
+  if (n > 0 && rest > n && memmem(p + n, rest - n, " to ResourceManager", 19) != NULL)
     news |= set_once(f->yarn_app_id, p, n);
-  if ((p = after(line, len, "Submitting application ", &rest)) != NULL && (n = yarn_id_len(p, rest)) > 0 && rest > n &&
-      memmem(p + n, rest - n, " to ResourceManager", 19) != NULL)
-    news |= set_once(f->yarn_app_id, p, n);
-  if ((p = after(line, len, "Application report for ", &rest)) != NULL && (n = yarn_id_len(p, rest)) > 0) {
+  p = after(line, len, "Application report for ", &rest);
+  n = p != NULL ? yarn_id_len(p, rest) : 0;
+  if (n > 0) {
     news |= set_once(f->yarn_app_id, p, n);
     size_t r2;
     const char *st = after(p, rest, "(state: ", &r2);
@@ -117,22 +121,23 @@ bool mu_spark_scan_line(mu_spark_scan *s, const char *line, size_t len) {
       }
     }
   }
-  if (f->yarn_app_id[0] != '\0' && (p = after(line, len, "tracking URL: ", &rest)) != NULL &&
-      (n = url_len(p, rest)) > 0)
-    news |= set_once(f->tracking_url, p, n);
-  if ((p = after(line, len, "Submission successfully created as ", &rest)) != NULL &&
-      (n = spark_id_len(p, rest, "driver-")) > 0)
-    news |= set_once(f->driver_id, p, n);
-  if ((p = after(line, len, "Connected to Spark cluster with app ID ", &rest)) != NULL &&
-      (n = spark_id_len(p, rest, "app-")) > 0)
-    news |= set_once(f->standalone_app_id, p, n);
-  if ((p = after(line, len, "submission ID ", &rest)) != NULL && (n = k8s_id_len(p, rest)) > 0)
-    news |= set_once(f->k8s_submission, p, n);
-  if ((p = after(line, len, "and started at ", &rest)) != NULL && memmem(line, len, "SparkUI", 7) != NULL &&
-      (n = url_len(p, rest)) > 0)
-    news |= set_once(f->ui_url, p, n);
-  if (f->k8s_submission[0] != '\0' && (p = after(line, len, "xit code: ", &rest)) != NULL && rest > 0 &&
-      isdigit((unsigned char)p[0]) && p - 11 >= line && (p[-11] == 'e' || p[-11] == 'E')) {
+  p = f->yarn_app_id[0] != '\0' ? after(line, len, "tracking URL: ", &rest) : NULL;
+  n = p != NULL ? url_len(p, rest) : 0;
+  if (n > 0) news |= set_once(f->tracking_url, p, n);
+  p = after(line, len, "Submission successfully created as ", &rest);
+  n = p != NULL ? spark_id_len(p, rest, "driver-") : 0;
+  if (n > 0) news |= set_once(f->driver_id, p, n);
+  p = after(line, len, "Connected to Spark cluster with app ID ", &rest);
+  n = p != NULL ? spark_id_len(p, rest, "app-") : 0;
+  if (n > 0) news |= set_once(f->standalone_app_id, p, n);
+  p = after(line, len, "submission ID ", &rest);
+  n = p != NULL ? k8s_id_len(p, rest) : 0;
+  if (n > 0) news |= set_once(f->k8s_submission, p, n);
+  p = after(line, len, "and started at ", &rest);
+  n = p != NULL && memmem(line, len, "SparkUI", 7) != NULL ? url_len(p, rest) : 0;
+  if (n > 0) news |= set_once(f->ui_url, p, n);
+  p = f->k8s_submission[0] != '\0' ? after(line, len, "xit code: ", &rest) : NULL;
+  if (p != NULL && rest > 0 && isdigit((unsigned char)p[0]) && p - 11 >= line && (p[-11] == 'e' || p[-11] == 'E')) {
     int code = 0;
     for (size_t i = 0; i < rest && i < 4 && isdigit((unsigned char)p[i]); i++) code = code * 10 + (p[i] - '0');
     if (code != f->k8s_exit_code) f->k8s_exit_code = code, news = true;

@@ -97,7 +97,8 @@ static int add_secret(mu_spark_spec *s, const char *v) {
   char **grown = realloc(s->secrets, (s->n_secrets + 1) * sizeof *grown);
   if (grown == NULL) return -ENOMEM;
   s->secrets = grown;
-  if ((s->secrets[s->n_secrets] = strdup(v)) == NULL) return -ENOMEM;
+  s->secrets[s->n_secrets] = strdup(v);
+  if (s->secrets[s->n_secrets] == NULL) return -ENOMEM;
   s->n_secrets++;
   return 0;
 }
@@ -391,7 +392,8 @@ static int split_urls(const char *csv, mu_spark_list *ret) {
       char **g = realloc(ret->items, (ret->n + 2) * sizeof *g);
       if (g == NULL) return -ENOMEM;
       ret->items = g;
-      if ((g[ret->n] = strndup(p, n)) == NULL) return -ENOMEM;
+      g[ret->n] = strndup(p, n);
+      if (g[ret->n] == NULL) return -ENOMEM;
       g[++ret->n] = NULL;
     }
     if (c == NULL) break;
@@ -493,7 +495,8 @@ static int read_conf(parser *ps, json_t *o, mu_spark_spec *s) {
     int rc = muster_secret_refs_substitute(ps->secrets, text, f, &s->conf[s->n_conf].value, ps->errbuf);
     free(text);
     if (rc != 0) return rc;
-    if ((s->conf[s->n_conf].key = strdup(key)) == NULL) return -ENOMEM;
+    s->conf[s->n_conf].key = strdup(key);
+    if (s->conf[s->n_conf].key == NULL) return -ENOMEM;
     s->n_conf++;
     if (has_ctl(s->conf[s->n_conf - 1].value))
       return muster_field_fail(ps->errbuf, "%s: control characters are not allowed", f);
@@ -533,15 +536,18 @@ static int parse_dyn(parser *ps, json_t *o, mu_spark_spec *s) {
   static const char *const known[] = {"enabled",       "minExecutors",     "min_executors",    "maxExecutors",
                                       "max_executors", "initialExecutors", "initial_executors"};
   int rc;
-  if ((rc = muster_fields_check_known(d, "spark.dynamic_allocation", known, 7, ps->errbuf)) != 0 ||
-      (rc = read_bool(ps, d, "enabled", NULL, "spark.dynamic_allocation.enabled", &s->dyn_enabled)) != 0 ||
-      (rc = read_uint(ps, d, "minExecutors", "min_executors", "spark.dynamic_allocation.min_executors", 100000,
-                      &s->dyn_min)) != 0 ||
-      (rc = read_uint(ps, d, "maxExecutors", "max_executors", "spark.dynamic_allocation.max_executors", 100000,
-                      &s->dyn_max)) != 0 ||
-      (rc = read_uint(ps, d, "initialExecutors", "initial_executors", "spark.dynamic_allocation.initial_executors",
-                      100000, &s->dyn_initial)) != 0)
-    return rc;
+  rc = muster_fields_check_known(d, "spark.dynamic_allocation", known, 7, ps->errbuf);
+  if (rc == 0) rc = read_bool(ps, d, "enabled", NULL, "spark.dynamic_allocation.enabled", &s->dyn_enabled);
+  if (rc == 0)
+    rc = read_uint(ps, d, "minExecutors", "min_executors", "spark.dynamic_allocation.min_executors", 100000,
+                   &s->dyn_min);
+  if (rc == 0)
+    rc = read_uint(ps, d, "maxExecutors", "max_executors", "spark.dynamic_allocation.max_executors", 100000,
+                   &s->dyn_max);
+  if (rc == 0)
+    rc = read_uint(ps, d, "initialExecutors", "initial_executors", "spark.dynamic_allocation.initial_executors", 100000,
+                   &s->dyn_initial);
+  if (rc != 0) return rc;
   if (!s->dyn_enabled && (s->dyn_min || s->dyn_max || s->dyn_initial))
     return muster_field_fail(ps->errbuf, "spark.dynamic_allocation: executor bounds given but enabled is not true");
   if (s->dyn_enabled) {
@@ -593,55 +599,57 @@ static int check_auth(const mu_spark_spec *s, char *errbuf) {
 static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defaults *def, mu_spark_spec *s) {
   int rc;
   char *dm = NULL, *via = NULL;
-  if ((rc = read_str(ps, o, "master", NULL, "spark.master", false, &s->master)) != 0 ||
-      (rc = read_str(ps, o, "deployMode", "deploy_mode", "spark.deploy_mode", false, &dm)) != 0 ||
-      (rc = read_str(ps, o, "mainClass", "main_class", "spark.main_class", false, &s->main_class)) != 0 ||
-      (rc = read_str(ps, o, "appResource", "app_resource", "spark.app_resource", false, &s->app_resource)) != 0 ||
-      (rc = read_str(ps, o, "appResourceSha256", "app_resource_sha256", "spark.app_resource_sha256", false,
-                     &s->app_resource_sha256)) != 0 ||
-      (rc = read_str(ps, o, "sql", NULL, "spark.sql", false, &s->sql)) != 0 ||
-      (rc = read_list(ps, o, "appArgs", "app_args", "spark.app_args", true, &s->app_args)) != 0 ||
-      (rc = read_conf(ps, o, s)) != 0 || (rc = read_str(ps, o, "name", NULL, "spark.name", false, &s->name)) != 0 ||
-      (rc = read_uint(ps, o, "driverCores", "driver_cores", "spark.driver_cores", 1024, &s->driver_cores)) != 0 ||
-      (rc = read_uint(ps, o, "executorCores", "executor_cores", "spark.executor_cores", 1024, &s->executor_cores)) !=
-          0 ||
-      (rc = read_uint(ps, o, "numExecutors", "num_executors", "spark.num_executors", 100000, &s->num_executors)) != 0 ||
-      (rc = read_str(ps, o, "driverMemory", "driver_memory", "spark.driver_memory", false, &s->driver_memory)) != 0 ||
-      (rc = read_str(ps, o, "executorMemory", "executor_memory", "spark.executor_memory", false,
-                     &s->executor_memory)) != 0 ||
-      (rc = read_str(ps, o, "queue", NULL, "spark.queue", false, &s->queue)) != 0 ||
-      (rc = read_str(ps, o, "namespace", NULL, "spark.namespace", false, &s->namespace_)) != 0 ||
-      (rc = read_list(ps, o, "jars", NULL, "spark.jars", false, &s->jars)) != 0 ||
-      (rc = read_list(ps, o, "pyFiles", "py_files", "spark.py_files", false, &s->py_files)) != 0 ||
-      (rc = read_list(ps, o, "files", NULL, "spark.files", false, &s->files)) != 0 ||
-      (rc = read_list(ps, o, "archives", NULL, "spark.archives", false, &s->archives)) != 0 ||
-      (rc = read_list(ps, o, "packages", NULL, "spark.packages", false, &s->packages)) != 0 ||
-      (rc = read_str(ps, o, "principal", NULL, "spark.principal", false, &s->principal)) != 0 ||
-      (rc = read_str(ps, o, "keytab", NULL, "spark.keytab", false, &s->keytab)) != 0 ||
-      (rc = read_str(ps, o, "via", NULL, "spark.via", false, &via)) != 0 ||
-      (rc = read_str(ps, o, "sparkHome", "spark_home", "spark.spark_home", false, &s->spark_home)) != 0 ||
-      (rc = read_list(ps, o, "yarnRmUrls", "yarn_rm_urls", "spark.yarn_rm_urls", false, &s->yarn_rm_urls)) != 0 ||
-      (rc = read_str(ps, o, "restUrl", "rest_url", "spark.rest_url", false, &s->rest_url)) != 0 ||
-      (rc = read_str(ps, o, "livyUrl", "livy_url", "spark.livy_url", false, &s->livy_url)) != 0 ||
-      (rc = read_str(ps, o, "sparkUiUrl", "spark_ui_url", "spark.spark_ui_url", false, &s->spark_ui_url)) != 0 ||
-      (rc = read_str(ps, o, "authUser", "auth_user", "spark.auth_user", true, &s->auth_user)) != 0 ||
-      (rc = read_secret(ps, o, "authPassword", "auth_password", "spark.auth_password", &s->auth_password)) != 0 ||
-      (rc = read_secret(ps, o, "authToken", "auth_token", "spark.auth_token", &s->auth_token)) != 0 ||
-      (rc = read_uint(ps, o, "maxPollErrors", "max_poll_errors", "spark.max_poll_errors", 1000, &s->max_poll_errors)) !=
-          0 ||
-      (rc = parse_program(ps, o, s)) != 0 || (rc = parse_dyn(ps, o, s)) != 0)
-    goto done;
+  rc = read_str(ps, o, "master", NULL, "spark.master", false, &s->master);
+  if (rc == 0) rc = read_str(ps, o, "deployMode", "deploy_mode", "spark.deploy_mode", false, &dm);
+  if (rc == 0) rc = read_str(ps, o, "mainClass", "main_class", "spark.main_class", false, &s->main_class);
+  if (rc == 0) rc = read_str(ps, o, "appResource", "app_resource", "spark.app_resource", false, &s->app_resource);
+  if (rc == 0)
+    rc = read_str(ps, o, "appResourceSha256", "app_resource_sha256", "spark.app_resource_sha256", false,
+                  &s->app_resource_sha256);
+  if (rc == 0) rc = read_str(ps, o, "sql", NULL, "spark.sql", false, &s->sql);
+  if (rc == 0) rc = read_list(ps, o, "appArgs", "app_args", "spark.app_args", true, &s->app_args);
+  if (rc == 0) rc = read_conf(ps, o, s);
+  if (rc == 0) rc = read_str(ps, o, "name", NULL, "spark.name", false, &s->name);
+  if (rc == 0) rc = read_uint(ps, o, "driverCores", "driver_cores", "spark.driver_cores", 1024, &s->driver_cores);
+  if (rc == 0)
+    rc = read_uint(ps, o, "executorCores", "executor_cores", "spark.executor_cores", 1024, &s->executor_cores);
+  if (rc == 0) rc = read_uint(ps, o, "numExecutors", "num_executors", "spark.num_executors", 100000, &s->num_executors);
+  if (rc == 0) rc = read_str(ps, o, "driverMemory", "driver_memory", "spark.driver_memory", false, &s->driver_memory);
+  if (rc == 0)
+    rc = read_str(ps, o, "executorMemory", "executor_memory", "spark.executor_memory", false, &s->executor_memory);
+  if (rc == 0) rc = read_str(ps, o, "queue", NULL, "spark.queue", false, &s->queue);
+  if (rc == 0) rc = read_str(ps, o, "namespace", NULL, "spark.namespace", false, &s->namespace_);
+  if (rc == 0) rc = read_list(ps, o, "jars", NULL, "spark.jars", false, &s->jars);
+  if (rc == 0) rc = read_list(ps, o, "pyFiles", "py_files", "spark.py_files", false, &s->py_files);
+  if (rc == 0) rc = read_list(ps, o, "files", NULL, "spark.files", false, &s->files);
+  if (rc == 0) rc = read_list(ps, o, "archives", NULL, "spark.archives", false, &s->archives);
+  if (rc == 0) rc = read_list(ps, o, "packages", NULL, "spark.packages", false, &s->packages);
+  if (rc == 0) rc = read_str(ps, o, "principal", NULL, "spark.principal", false, &s->principal);
+  if (rc == 0) rc = read_str(ps, o, "keytab", NULL, "spark.keytab", false, &s->keytab);
+  if (rc == 0) rc = read_str(ps, o, "via", NULL, "spark.via", false, &via);
+  if (rc == 0) rc = read_str(ps, o, "sparkHome", "spark_home", "spark.spark_home", false, &s->spark_home);
+  if (rc == 0) rc = read_list(ps, o, "yarnRmUrls", "yarn_rm_urls", "spark.yarn_rm_urls", false, &s->yarn_rm_urls);
+  if (rc == 0) rc = read_str(ps, o, "restUrl", "rest_url", "spark.rest_url", false, &s->rest_url);
+  if (rc == 0) rc = read_str(ps, o, "livyUrl", "livy_url", "spark.livy_url", false, &s->livy_url);
+  if (rc == 0) rc = read_str(ps, o, "sparkUiUrl", "spark_ui_url", "spark.spark_ui_url", false, &s->spark_ui_url);
+  if (rc == 0) rc = read_str(ps, o, "authUser", "auth_user", "spark.auth_user", true, &s->auth_user);
+  if (rc == 0) rc = read_secret(ps, o, "authPassword", "auth_password", "spark.auth_password", &s->auth_password);
+  if (rc == 0) rc = read_secret(ps, o, "authToken", "auth_token", "spark.auth_token", &s->auth_token);
+  if (rc == 0)
+    rc = read_uint(ps, o, "maxPollErrors", "max_poll_errors", "spark.max_poll_errors", 1000, &s->max_poll_errors);
+  if (rc == 0) rc = parse_program(ps, o, s);
+  if (rc == 0) rc = parse_dyn(ps, o, s);
+  if (rc != 0) goto done;
   s->poll_ms = MU_SPARK_DEFAULT_POLL_MS;
   s->kill_ms = MU_SPARK_DEFAULT_KILL_MS;
   s->submit_ms = MU_SPARK_DEFAULT_SUBMIT_MS;
   if (s->max_poll_errors == 0) s->max_poll_errors = MU_SPARK_DEFAULT_POLL_ERRORS;
-  if ((rc = read_duration(ps, o, "pollInterval", "poll_interval", "spark.poll_interval", MU_SPARK_MIN_POLL_MS,
-                          &s->poll_ms)) != 0 ||
-      (rc = read_duration(ps, o, "killTimeout", "kill_timeout", "spark.kill_timeout", 1000, &s->kill_ms)) != 0 ||
-      (rc = read_duration(ps, o, "submitTimeout", "submit_timeout", "spark.submit_timeout", 1000, &s->submit_ms)) !=
-          0 ||
-      (rc = read_duration(ps, spec, "timeout", NULL, "timeout", 0, &s->timeout_ms)) != 0)
-    goto done;
+  rc = read_duration(ps, o, "pollInterval", "poll_interval", "spark.poll_interval", MU_SPARK_MIN_POLL_MS, &s->poll_ms);
+  if (rc == 0) rc = read_duration(ps, o, "killTimeout", "kill_timeout", "spark.kill_timeout", 1000, &s->kill_ms);
+  if (rc == 0)
+    rc = read_duration(ps, o, "submitTimeout", "submit_timeout", "spark.submit_timeout", 1000, &s->submit_ms);
+  if (rc == 0) rc = read_duration(ps, spec, "timeout", NULL, "timeout", 0, &s->timeout_ms);
+  if (rc != 0) goto done;
 
   /* agent defaults */
   rc = dup_default(&s->spark_home, def ? def->spark_home : NULL);
@@ -649,9 +657,10 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
   if (rc == 0) rc = dup_default(&s->livy_url, def ? def->livy_url : NULL);
   if (rc == 0) rc = dup_default(&s->spark_ui_url, def ? def->spark_ui_url : NULL);
   if (rc != 0) goto done;
-  if (s->yarn_rm_urls.n == 0 && def != NULL && def->yarn_rm_urls != NULL &&
-      (rc = split_urls(def->yarn_rm_urls, &s->yarn_rm_urls)) != 0)
-    goto done;
+  if (s->yarn_rm_urls.n == 0 && def != NULL && def->yarn_rm_urls != NULL) {
+    rc = split_urls(def->yarn_rm_urls, &s->yarn_rm_urls);
+    if (rc != 0) goto done;
+  }
 
   /* master and deploy mode */
   if (via != NULL && strcmp(via, "livy") == 0 && (s->master != NULL || dm != NULL)) {
@@ -661,9 +670,12 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
                            s->master != NULL ? "master" : "deploy_mode");
     goto done;
   }
-  if (s->master == NULL && (s->master = strdup("local[*]")) == NULL) {
-    rc = -ENOMEM;
-    goto done;
+  if (s->master == NULL) {
+    s->master = strdup("local[*]");
+    if (s->master == NULL) {
+      rc = -ENOMEM;
+      goto done;
+    }
   }
   rc = check_master(s, ps->errbuf);
   if (rc != 0) goto done;
@@ -844,9 +856,10 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
                            s->principal ? "keytab" : "principal");
     goto done;
   }
-  if (s->keytab != NULL && s->keytab[0] != '/' &&
-      (rc = check_resource(s->keytab, "spark.keytab", false, ps->errbuf)) != 0)
-    goto done;
+  if (s->keytab != NULL && s->keytab[0] != '/') {
+    rc = check_resource(s->keytab, "spark.keytab", false, ps->errbuf);
+    if (rc != 0) goto done;
+  }
 
   /* conf vs fields */
   for (size_t i = 0; i < s->n_conf; i++) {
@@ -873,10 +886,18 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
     rc = check_http_url(s->yarn_rm_urls.items[i], f, ps->errbuf);
     if (rc != 0) goto done;
   }
-  if ((s->rest_url && (rc = check_http_url(s->rest_url, "spark.rest_url", ps->errbuf)) != 0) ||
-      (s->livy_url && (rc = check_http_url(s->livy_url, "spark.livy_url", ps->errbuf)) != 0) ||
-      (s->spark_ui_url && (rc = check_http_url(s->spark_ui_url, "spark.spark_ui_url", ps->errbuf)) != 0))
-    goto done;
+  if (s->rest_url) {
+    rc = check_http_url(s->rest_url, "spark.rest_url", ps->errbuf);
+    if (rc != 0) goto done;
+  }
+  if (s->livy_url) {
+    rc = check_http_url(s->livy_url, "spark.livy_url", ps->errbuf);
+    if (rc != 0) goto done;
+  }
+  if (s->spark_ui_url) {
+    rc = check_http_url(s->spark_ui_url, "spark.spark_ui_url", ps->errbuf);
+    if (rc != 0) goto done;
+  }
   rc = s->via == MU_SPARK_VIA_LIVY ? check_livy(s, ps->errbuf) : 0;
   if (rc == 0) rc = check_auth(s, ps->errbuf);
   if (rc != 0) goto done;
