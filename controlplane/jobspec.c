@@ -436,6 +436,8 @@ int mu_jobspec_validate(Muster__V1__JobSpec *spec, const mu_jobspec_limits *limi
     if (task->name[0] == '\0') {
       char name[32];
       snprintf(name, sizeof name, "task-%zu", i + 1);
+      /* an empty name sent on the wire is an allocated "" (unpack, mu_pb_dup of one) */
+      if (task->name != protobuf_c_empty_string) free(task->name);
       task->name = strdup(name);
     }
     for (size_t j = 0; j < i; j++)

@@ -106,7 +106,9 @@ static int dup_field(const ProtobufCFieldDescriptor *f, const ProtobufCMessage *
   if (f->label == PROTOBUF_C_LABEL_REPEATED) return dup_repeated(f, msg, copy);
   if (f->type == PROTOBUF_C_TYPE_STRING) {
     const char *s = MEMBER(const char *, msg, f->offset);
+    /* an empty proto3 string (an allocated "" after unpack) is the default: shared, not copied */
     if (s == NULL || s == f->default_value) return 0;
+    if (s[0] == '\0' && f->default_value != NULL && ((const char *)f->default_value)[0] == '\0') return 0;
     char *d = strdup(s);
     if (d == NULL) return -1;
     MEMBER(char *, copy, f->offset) = d;
