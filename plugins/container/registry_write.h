@@ -5,8 +5,8 @@
  * referrers API. Every failure names the registry, the object and the HTTP status; a 401/403
  * says whether credentials were configured (a push with bad credentials reads
  * "... HTTP 401 (credentials refused)"). */
-#ifndef MU_REGISTRY_PUSH_H
-#define MU_REGISTRY_PUSH_H
+#ifndef MU_REGISTRY_WRITE_H
+#define MU_REGISTRY_WRITE_H
 
 #include <stdbool.h>
 #include <stddef.h>
