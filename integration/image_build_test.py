@@ -40,6 +40,7 @@ def setup(c, reg):
     plugins = tempfile.mkdtemp(prefix="ctr-plugins.", dir=c.workdir)
     os.symlink(PLUGIN_SO, os.path.join(plugins, "libmuster_container.so"))
     os.symlink(HELPER, os.path.join(plugins, "muster-container"))
+    os.symlink(os.path.join(plugins, "libmuster_container.so"), os.path.join(c.workdir, "plugins-dir"))
     store = os.path.join(c.workdir, "images")
     os.environ["MUSTER_CONTAINER_STORE"] = store
     os.environ["MUSTER_CONTAINER_INSECURE_REGISTRIES"] = reg.host
@@ -85,6 +86,19 @@ def test_build_on_agent_then_run(c):
         rc, out, err = c.cli("submit", job, check=False, timeout=120)
         assert rc == 0, (out, err)
         assert "hello from a remote build" in out and "built on build" in out, out
+        # another agent with an empty store of its own pulls the pushed image from the registry
+        os.environ["MUSTER_CONTAINER_STORE"] = os.path.join(c.workdir, "images-2")
+        c.start_agent("box-2", "role=runner", "--heartbeat-interval", "300ms",
+                      plugin_dir=os.path.dirname(os.readlink(os.path.join(c.workdir, "plugins-dir"))))
+        os.environ["MUSTER_CONTAINER_STORE"] = store
+        wait_until("box-2 to connect", lambda: c.states().get("box-2") == "AGENT_CONNECTED")
+        job2 = os.path.join(c.workdir, "run2.yaml")
+        with open(job2, "w") as f:
+            f.write('name: run-pulled\ntarget: {hosts: [box-2]}\ntasks:\n  - name: app\n    type: container\n'
+                    '    container: {image: "%s"}\n' % tag)
+        rc, out, err = c.cli("submit", job2, check=False, timeout=120)
+        assert rc == 0 and "hello from a remote build" in out, (out, err)
+        assert os.path.isdir(os.path.join(c.workdir, "images-2", "blobs")), "box-2 pulled into its own store"
         # a Musterfile error fails the job with the line
         with open(os.path.join(ctx, "Musterfile"), "a") as f:
             f.write("VOLUME /data\n")
