@@ -100,7 +100,7 @@ static mu_job *find_or_fail(mu_daemon *d, mu_rpc_call *call, const char *id) {
   if (job != NULL && !job->ready) job = NULL; /* not stored yet (or an interrupted submit) */
   if (job == NULL) {
     if (id[0] == '\0') mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "job_id: required");
-    else mu_sched_fail_not_found(d->sched, call, id);
+    else if (mu_cluster_redirect_unknown(d, call, id) == 0) mu_sched_fail_not_found(d->sched, call, id);
   }
   return job;
 }

@@ -324,6 +324,18 @@ int mu_cluster_etcd_healthy(const mu_daemon *d, char *msg, size_t size) {
   return 1;
 }
 
+int mu_cluster_redirect_unknown(mu_daemon *d, mu_rpc_call *call, const char *what) {
+  if (d->cluster->role != MU_ROLE_FOLLOWER) return 0;
+  const char *leader = d->cluster->leader_address;
+  if (leader[0] == '\0' || is_self(d, leader)) return 0;
+  mu_rpc_metadata md = {0};
+  mu_rpc_metadata_add(&md, "muster-leader", leader);
+  char msg[600];
+  snprintf(msg, sizeof msg, "%s does not know %.200s (yet); the leader is %s", d->cfg.advertise, what, leader);
+  mu_rpc_call_finish(call, MU_RPC_UNAVAILABLE, msg, &md);
+  return MU_EAGAIN;
+}
+
 int mu_cluster_check_write(mu_daemon *d, mu_rpc_call *call) {
   char why[400];
   int healthy = mu_cluster_etcd_healthy(d, why, sizeof why);

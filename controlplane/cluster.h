@@ -61,6 +61,11 @@ int mu_cluster_leading(const struct mu_daemon *d);
 /* For mutating admin calls: 0 when this member may write now; otherwise the call has been
  * answered UNAVAILABLE (with muster-leader trailing metadata when another member leads). */
 int mu_cluster_check_write(struct mu_daemon *d, mu_rpc_call *call);
+/* For a read of something this follower does not know (yet: a job just submitted through the
+ * leader reaches it with the next etcd watch event): 0 when this member should answer itself
+ * (it leads, runs alone, or knows no other leader); otherwise the call has been answered
+ * UNAVAILABLE with the muster-leader trailer, so clients ask the leader, and MU_EAGAIN. */
+int mu_cluster_redirect_unknown(struct mu_daemon *d, mu_rpc_call *call, const char *what);
 /* A write through the store ended (err NULL: it succeeded): the write health below. */
 void mu_cluster_note_write(struct mu_daemon *d, const mu_err *err);
 /* etcd health for GetCluster and the health service; msg gets the error ("" when healthy). */
