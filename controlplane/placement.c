@@ -26,8 +26,12 @@ void mu_place_begin(mu_placement *p, mu_registry *reg, mu_job *jobs) {
   p->reg = reg;
   for (size_t i = 0; i < reg->n; i++) {
     mu_agent *a = reg->agents[i];
-    mu_res_capacity(hello_of(a), &a->cap);
-    memset(&a->alloc, 0, sizeof a->alloc);
+    if (a->cap_gen != a->hello_gen || a->hello_gen == 0) { /* a new Hello: its capacity */
+      mu_res_capacity(hello_of(a), &a->cap);
+      a->cap_gen = a->hello_gen;
+    }
+    a->alloc.cpu = a->alloc.mem = a->alloc.slots = 0; /* cheaper than a memset of devices */
+    a->alloc.n_dev = 0;
   }
   for (mu_job *j = jobs; j != NULL; j = j->next) {
     if (mu_job_finished(j)) continue;
