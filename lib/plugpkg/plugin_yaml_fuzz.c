@@ -1,4 +1,5 @@
-/* Fuzzes plugin.yaml parsing (byte 0 even) and version ranges "RANGE\nVERSION" (byte 0 odd).
+/* Fuzzes plugin.yaml parsing (byte 0 % 3 == 0), version ranges "RANGE\nVERSION" (1) and the
+ * agent's deployed-versions file (2, which must save and load back the same).
  * Properties: an accepted plugin.yaml has every required field set and in bounds, and its
  * config schema is a JSON object; a range that checks is one that can match (its own
  * versions compare consistently), and an invalid range never matches. */
@@ -8,6 +9,7 @@
 
 #include "lib/fuzz/fuzz_util.h"
 #include "lib/plugpkg/plugin_check.h"
+#include "lib/plugpkg/plugin_state.h"
 #include "lib/plugpkg/plugin_yaml.h"
 
 static void yaml(const char *text, size_t len) {
@@ -38,15 +40,29 @@ static void range(const char *r, const char *v) {
   if (!ok) MU_FUZZ_CHECK(!m && err.msg[0] != '\0');
 }
 
+static void state(const char *text, size_t len) {
+  mu_plugin_state *s = calloc(2, sizeof *s);
+  if (s == NULL) return;
+  mu_err err = {0};
+  if (mu_plugin_state_parse(text, len, &s[0], &err) != 0) {
+    MU_FUZZ_CHECK(s[0].n == 0 && err.msg[0] != '\0');
+  } else {
+    MU_FUZZ_CHECK(s[0].n <= MU_PLUGIN_STATE_MAX);
+    for (size_t i = 0; i < s[0].n; i++) MU_FUZZ_CHECK(mu_plugin_state_find(&s[0], s[0].e[i].type) != NULL);
+  }
+  free(s);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1) return 0;
-  int mode = data[0] % 2;
+  int mode = data[0] % 3;
   data++;
   size--;
-  if (mode == 0) {
+  if (mode == 0 || mode == 2) {
     char *text = mu_fuzz_cstr(data, size);
     if (text == NULL) return 0;
-    yaml(text, size);
+    if (mode == 0) yaml(text, size);
+    else state(text, size);
     free(text);
     return 0;
   }

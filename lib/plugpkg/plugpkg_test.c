@@ -7,10 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "lib/plugpkg/plugin_check.h"
+#include "lib/plugpkg/plugin_state.h"
 #include "lib/plugpkg/plugin_yaml.h"
 
 static const char good[] =
@@ -113,12 +115,43 @@ static void test_ranges(void **state) {
   assert_false(mu_version_range_match(">>1", "1"));
 }
 
+/* Deployed versions survive a save and load; a new version pushes the old one to previous. */
+static void test_state(void **state) {
+  (void)state;
+  mu_plugin_state *s = calloc(2, sizeof *s);
+  assert_non_null(s);
+  mu_err err = {0};
+  char dir[] = "/tmp/plugstate.XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char file[64];
+  snprintf(file, sizeof file, "%s/state.json", dir);
+  assert_int_equal(mu_plugin_state_load(file, &s[0], &err), 0); /* missing: empty */
+  assert_int_equal(s[0].n, 0);
+  assert_int_equal(mu_plugin_state_set(&s[0], "sleep-echo", "0.1.0", "/p/v1.so", &err), 0);
+  assert_int_equal(mu_plugin_state_set(&s[0], "sleep-echo", "2.0.0", "/p/v2.so", &err), 0);
+  assert_int_equal(mu_plugin_state_save(file, &s[0], &err), 0);
+  assert_int_equal(mu_plugin_state_load(file, &s[1], &err), 0);
+  mu_plugin_state_entry *e = mu_plugin_state_find(&s[1], "sleep-echo");
+  assert_non_null(e);
+  assert_string_equal(e->version, "2.0.0");
+  assert_string_equal(e->path, "/p/v2.so");
+  assert_string_equal(e->prev_version, "0.1.0");
+  assert_string_equal(e->prev_path, "/p/v1.so");
+  const char *bad = "{\"types\":{\"x\":{\"version\":1}}}";
+  assert_int_equal(mu_plugin_state_parse(bad, strlen(bad), &s[1], &err), MU_EINVAL);
+  assert_non_null(strstr(err.msg, "types.x.version"));
+  unlink(file);
+  rmdir(dir);
+  free(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_good),
       cmocka_unit_test(test_bad_fields),
       cmocka_unit_test(test_host_checks),
       cmocka_unit_test(test_ranges),
+      cmocka_unit_test(test_state),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
