@@ -29,6 +29,8 @@ struct mu_plugin_host {
   size_t n;
   entry r[MU_PLUGIN_MAX]; /* retired, still held by tasks */
   size_t nr;
+  const muster_plugin *internal[4]; /* agent-internal types: found, never listed */
+  size_t ni;
 };
 
 static void entry_unload(entry *e) {
@@ -188,7 +190,20 @@ const mu_plugin_info *mu_plugin_host_info(const mu_plugin_host *h, size_t i) { r
 const muster_plugin *mu_plugin_host_find(const mu_plugin_host *h, const char *type) {
   for (size_t i = 0; type != NULL && i < h->n; i++)
     if (strcmp(h->e[i].desc->type, type) == 0) return h->e[i].desc;
+  for (size_t i = 0; type != NULL && i < h->ni; i++)
+    if (strcmp(h->internal[i]->type, type) == 0) return h->internal[i];
   return NULL;
+}
+
+int mu_plugin_host_register_internal(mu_plugin_host *h, const muster_plugin *desc, mu_err *err) {
+  int rc = check_desc(desc, "(internal)", err);
+  if (rc != 0) return rc;
+  if (mu_plugin_host_find(h, desc->type) != NULL)
+    return mu_err_set(err, MU_EEXIST, "internal type \"%s\" is already served", desc->type);
+  if (h->ni >= sizeof h->internal / sizeof h->internal[0])
+    return mu_err_set(err, MU_ENOSPC, "internal type \"%s\": too many", desc->type);
+  h->internal[h->ni++] = desc;
+  return 0;
 }
 
 void mu_plugin_host_types(const mu_plugin_host *h, char *buf, size_t cap) {
@@ -295,7 +310,7 @@ int mu_plugin_host_upgrade_as(mu_plugin_host *h, const muster_plugin *desc, cons
 
 const muster_plugin *mu_plugin_host_acquire(mu_plugin_host *h, const char *type) {
   entry *a = active_of(h, type);
-  if (a == NULL) return NULL;
+  if (a == NULL) return mu_plugin_host_find(h, type); /* an internal type, or NULL */
   a->refs++;
   return a->desc;
 }

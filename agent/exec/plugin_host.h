@@ -55,6 +55,11 @@ int mu_plugin_host_register(mu_plugin_host *h, const muster_plugin *desc, mu_err
 int mu_plugin_host_register_as(mu_plugin_host *h, const muster_plugin *desc, const char *path, const char *isolation,
                                mu_err *err);
 
+/* Registers an agent-internal type (linked in, never unloaded, e.g. the plugin deploy type):
+ * found by find/acquire like any plugin, but not listed (count/info, Hello, types). Same
+ * checks as register; MU_ENOSPC past 4. */
+int mu_plugin_host_register_internal(mu_plugin_host *h, const muster_plugin *desc, mu_err *err);
+
 size_t mu_plugin_host_count(const mu_plugin_host *h);
 /* i < count; the pointer is borrowed from h. */
 const mu_plugin_info *mu_plugin_host_info(const mu_plugin_host *h, size_t i);

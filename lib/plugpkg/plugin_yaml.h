@@ -20,6 +20,9 @@
 
 #include "lib/base/err.h"
 
+/* The agent-internal task type that deploys a plugin bundle (agent/plugin_deploy.h). */
+#define MU_PLUGIN_INSTALL_TYPE "muster-plugin-install"
+
 #define MU_PLUGIN_YAML_MAX_BYTES (64 * 1024)
 #define MU_PLUGIN_YAML_MAX_REQUIRES 32
 #define MU_PLUGIN_YAML_NAME_MAX 128
