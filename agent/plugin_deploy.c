@@ -155,8 +155,9 @@ static int activate(mu_agent_daemon *a, const char *type, const char *version, c
     return rc;
   }
   rc = record(a, type, old_version, old != NULL ? old_path : NULL, version, path, err);
-  if (rc != 0) mu_warn("plugins", "%s %s is active, but not recorded (it will not survive a restart): %s", type,
-                       version, err->msg);
+  if (rc != 0)
+    mu_warn("plugins", "%s %s is active, but not recorded (it will not survive a restart): %s", type, version,
+            err->msg);
   snprintf(msg, msg_size, "%s %s is active%s%s%s", type, version, old ? " (was " : "", old ? old_version : "",
            old ? ")" : "");
   mu_plugin_deploy_announce(a);
@@ -206,8 +207,7 @@ static int rollback(install_job *j, char *errbuf) {
   }
   free(s);
   if (rc != 0) {
-    snprintf(errbuf, MUSTER_ERRBUF_SIZE, "plugin %s: rollback failed (the active version stays): %s", j->type,
-             err.msg);
+    snprintf(errbuf, MUSTER_ERRBUF_SIZE, "plugin %s: rollback failed (the active version stays): %s", j->type, err.msg);
     return -EINVAL;
   }
   mu_info("plugins", "rolled back: %s", msg);

@@ -33,8 +33,8 @@ static const char pack_usage[] =
 /* Loads the .so and compares its descriptor with plugin.yaml. */
 static int load_check(const char *so, const mu_plugin_pkg *p, mu_err *err) {
   void *dl = dlopen(so, RTLD_NOW | RTLD_LOCAL);
-  if (dl == NULL) return mu_err_set(err, MU_EINVAL, "%s: cannot load it to check: %s (--no-load-check skips)", so,
-                                    dlerror());
+  if (dl == NULL)
+    return mu_err_set(err, MU_EINVAL, "%s: cannot load it to check: %s (--no-load-check skips)", so, dlerror());
   const muster_plugin *d = dlsym(dl, MUSTER_PLUGIN_SYMBOL);
   int rc = 0;
   if (d == NULL) rc = mu_err_set(err, MU_EINVAL, "%s: no %s symbol: not a Muster plugin", so, MUSTER_PLUGIN_SYMBOL);
@@ -67,7 +67,8 @@ int mu_cmd_plugin_pack(const mu_cli_opts *opts, int argc, char **argv) {
       case 'k': key = optarg; break;
       case 'n': no_check = 1; break;
       case 'h': fputs(pack_usage, stdout); return 0;
-      default: fprintf(stderr, "muster plugin pack: unknown or incomplete option '%s'\n%s", argv[optind - 1], pack_usage);
+      default:
+        fprintf(stderr, "muster plugin pack: unknown or incomplete option '%s'\n%s", argv[optind - 1], pack_usage);
         return 2;
     }
   }
@@ -122,9 +123,10 @@ fail:
 
 int mu_cmd_plugin_push(const mu_cli_opts *opts, int argc, char **argv) {
   if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-    fputs("usage: muster plugin push FILE [--sig PATH] [--no-progress]\n"
-          "Uploads a plugin bundle made by `muster plugin pack` (and FILE.sig) like `muster bundle push`.\n",
-          stdout);
+    fputs(
+        "usage: muster plugin push FILE [--sig PATH] [--no-progress]\n"
+        "Uploads a plugin bundle made by `muster plugin pack` (and FILE.sig) like `muster bundle push`.\n",
+        stdout);
     return 0;
   }
   return mu_cmd_bundle_push(opts, argc, argv);
@@ -155,7 +157,8 @@ static size_t who_runs(const Muster__V1__ListAgentsResponse *agents, const char 
       n++;
     }
   }
-  if (n > MU_PLUGIN_MAX_AGENTS_SHOWN && off < size) snprintf(buf + off, size - off, ",+%zu", n - MU_PLUGIN_MAX_AGENTS_SHOWN);
+  if (n > MU_PLUGIN_MAX_AGENTS_SHOWN && off < size)
+    snprintf(buf + off, size - off, ",+%zu", n - MU_PLUGIN_MAX_AGENTS_SHOWN);
   return n;
 }
 
@@ -189,8 +192,7 @@ int mu_cmd_plugin_ls(const mu_cli_opts *opts, int argc, char **argv) {
     return 1;
   }
   const Muster__V1__ListBundlesResponse *resp = (const Muster__V1__ListBundlesResponse *)reply;
-  if (!opts->json && !opts->quiet)
-    printf("%-20s %-12s %-20s %-16s %s\n", "TYPE", "VERSION", "DIGEST", "KEY", "AGENTS");
+  if (!opts->json && !opts->quiet) printf("%-20s %-12s %-20s %-16s %s\n", "TYPE", "VERSION", "DIGEST", "KEY", "AGENTS");
   for (size_t i = 0; i < resp->n_bundles; i++) {
     const Muster__V1__BundleInfo *b = resp->bundles[i];
     if (strncmp(b->name, "plugin-", 7) != 0) continue;
@@ -257,8 +259,10 @@ int mu_cmd_plugin_rm(const mu_cli_opts *opts, int argc, char **argv) {
     size_t n = who_runs(agents, type, version, who, sizeof who);
     protobuf_c_message_free_unpacked(&agents->base, NULL);
     if (n > 0) {
-      fprintf(stderr, "muster plugin rm: %s %s is deployed on %zu agent%s (%s); roll them forward or back first, or "
-              "rm --force\n", type, version, n, n == 1 ? "" : "s", who);
+      fprintf(stderr,
+              "muster plugin rm: %s %s is deployed on %zu agent%s (%s); roll them forward or back first, or "
+              "rm --force\n",
+              type, version, n, n == 1 ? "" : "s", who);
       return 2;
     }
   }

@@ -30,7 +30,6 @@ int mu_targets_agent_fits_pins(const mu_agent *a, const Muster__V1__JobSpec *spe
 /* Drops from ids (n of them, updated) the agents that do not fit spec's pins; for an "any"
  * target (ids[0] NULL) checks that some known agent fits. MU_EINVAL when none does, naming the
  * task, the range and what the agents have ("a1: 1.0.0, a2: 2.0.0, a3: none"). */
-int mu_targets_filter_pins(const mu_registry *reg, const Muster__V1__JobSpec *spec, char **ids, size_t *n,
-                           mu_err *err);
+int mu_targets_filter_pins(const mu_registry *reg, const Muster__V1__JobSpec *spec, char **ids, size_t *n, mu_err *err);
 
 #endif

@@ -227,8 +227,7 @@ static void retire(mu_plugin_host *h, entry *a) {
   if (a->refs == 0 || h->nr >= MU_PLUGIN_MAX) {
     if (a->refs > 0) /* no room to keep it: leak the handle rather than unload under a task */
       mu_warn("plugins", "%s %s: too many retired versions; kept loaded for good", a->desc->type, a->info.version);
-    else
-      mu_info("plugins", "unloaded %s %s (%s): no task runs on it", a->desc->type, a->info.version, a->path);
+    else mu_info("plugins", "unloaded %s %s (%s): no task runs on it", a->desc->type, a->info.version, a->path);
     if (a->refs == 0) entry_unload(a);
     else free(a->path);
     memset(a, 0, sizeof *a);
@@ -246,8 +245,7 @@ static int install(mu_plugin_host *h, const muster_plugin *d, void *dl, const ch
                    void (*on_unload)(void *, const muster_plugin *), void *arg, int *ret_replaced, mu_err *err) {
   entry *a = active_of(h, d->type);
   if (a != NULL && a->desc == d) /* the same file again (dlopen handed back its handle) */
-    return mu_err_set(err, MU_EEXIST, "plugin %s: %s %s is already the active version", path, d->type,
-                      a->info.version);
+    return mu_err_set(err, MU_EEXIST, "plugin %s: %s %s is already the active version", path, d->type, a->info.version);
   for (size_t i = 0; i < h->nr; i++) {
     if (h->r[i].desc != d) continue;
     /* a retired version comes back (a rollback while tasks still run on it): reuse its entry */
@@ -278,8 +276,7 @@ static int install(mu_plugin_host *h, const muster_plugin *d, void *dl, const ch
   return 0;
 }
 
-int mu_plugin_host_upgrade(mu_plugin_host *h, const char *path, const char *want_type, int *ret_replaced,
-                           mu_err *err) {
+int mu_plugin_host_upgrade(mu_plugin_host *h, const char *path, const char *want_type, int *ret_replaced, mu_err *err) {
   void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (dl == NULL) return mu_err_set(err, MU_EINVAL, "plugin %s: cannot load: %s; not loaded", path, dlerror());
   const muster_plugin *d = dlsym(dl, MUSTER_PLUGIN_SYMBOL);

@@ -69,8 +69,7 @@ const muster_plugin *mu_plugin_host_find(const mu_plugin_host *h, const char *ty
  * of its type; the version it replaces (if any) is retired: unloaded once no task holds it.
  * When want_type is non-NULL the descriptor's type must equal it (MU_EINVAL naming both).
  * On success *ret_replaced (may be NULL) gets 1 when an older version was retired. */
-int mu_plugin_host_upgrade(mu_plugin_host *h, const char *path, const char *want_type, int *ret_replaced,
-                           mu_err *err);
+int mu_plugin_host_upgrade(mu_plugin_host *h, const char *path, const char *want_type, int *ret_replaced, mu_err *err);
 /* The same for a descriptor served elsewhere (an out-of-process proxy): on_unload(arg, desc)
  * runs when a retired one is released for the last time (NULL: nothing to do). */
 int mu_plugin_host_upgrade_as(mu_plugin_host *h, const muster_plugin *desc, const char *path, const char *isolation,

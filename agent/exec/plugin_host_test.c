@@ -173,8 +173,8 @@ static void test_hot_upgrade(void **state) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 6 || !realpath(argv[5], echo2_so) || !realpath(argv[1], shell_so) || !realpath(argv[2], echo_so) || !realpath(argv[3], bad_so) ||
-      !realpath(argv[4], nosym_so)) {
+  if (argc < 6 || !realpath(argv[5], echo2_so) || !realpath(argv[1], shell_so) || !realpath(argv[2], echo_so) ||
+      !realpath(argv[3], bad_so) || !realpath(argv[4], nosym_so)) {
     fprintf(stderr, "usage: plugin_host_test SHELL.so ECHO.so BAD_ABI.so NO_SYMBOL.so ECHO_V2.so\n");
     return 2;
   }

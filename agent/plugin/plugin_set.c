@@ -142,8 +142,7 @@ int mu_plugin_set_upgrade(mu_plugin_set *s, const char *path, const char *want_t
     return mu_plugin_host_upgrade(s->plugins, path, want_type, NULL, err);
   }
   if (s->n >= MU_PLUGIN_MAX)
-    return mu_err_set(err, MU_ENOSPC, "plugin %s: more than %d plugin host processes; not loaded", path,
-                      MU_PLUGIN_MAX);
+    return mu_err_set(err, MU_ENOSPC, "plugin %s: more than %d plugin host processes; not loaded", path, MU_PLUGIN_MAX);
   mu_plugin_remote_opts o = s->opts;
   o.host_path = s->host_path;
   o.so_path = path;

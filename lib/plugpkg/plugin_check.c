@@ -54,8 +54,8 @@ int mu_plugin_pkg_check_host(const mu_plugin_pkg *p, const mu_plugin_host_facts 
                         p->version, p->binaries[i], path);
   for (size_t i = 0; i < p->n_interpreters; i++)
     if (!mu_plugin_which(p->interpreters[i], path))
-      return mu_err_set(err, MU_EINVAL, "plugin %s %s: requires interpreter '%s', not found in PATH (%.200s)",
-                        p->type, p->version, p->interpreters[i], path);
+      return mu_err_set(err, MU_EINVAL, "plugin %s %s: requires interpreter '%s', not found in PATH (%.200s)", p->type,
+                        p->version, p->interpreters[i], path);
   return 0;
 }
 

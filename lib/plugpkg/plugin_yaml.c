@@ -191,7 +191,8 @@ static int on_field(void *arg, mu_yaml_field *f, mu_err *err) {
     c->seen |= SEEN_ARCH;
   } else if (strcmp(f->name, "library") == 0) {
     rc = scalar(f, p->library, sizeof p->library, err);
-    if (rc == 0 && (!name_ok(p->library) || strlen(p->library) < 4 || strcmp(p->library + strlen(p->library) - 3, ".so") != 0))
+    if (rc == 0 &&
+        (!name_ok(p->library) || strlen(p->library) < 4 || strcmp(p->library + strlen(p->library) - 3, ".so") != 0))
       rc = mu_err_set(err, MU_EINVAL, "\"%s\": want the .so's file name (NAME.so, no '/')", p->library);
     c->seen |= SEEN_LIBRARY;
   } else if (strcmp(f->name, "description") == 0) {

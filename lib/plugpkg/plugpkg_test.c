@@ -147,11 +147,8 @@ static void test_state(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_good),
-      cmocka_unit_test(test_bad_fields),
-      cmocka_unit_test(test_host_checks),
-      cmocka_unit_test(test_ranges),
-      cmocka_unit_test(test_state),
+      cmocka_unit_test(test_good),   cmocka_unit_test(test_bad_fields), cmocka_unit_test(test_host_checks),
+      cmocka_unit_test(test_ranges), cmocka_unit_test(test_state),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
