@@ -305,6 +305,15 @@ int mu_plugin_host_upgrade_as(mu_plugin_host *h, const muster_plugin *desc, cons
   return install(h, desc, NULL, path, isolation, on_unload, arg, NULL, err);
 }
 
+void mu_plugin_host_on_unload(mu_plugin_host *h, const muster_plugin *desc,
+                              void (*on_unload)(void *arg, const muster_plugin *desc), void *arg) {
+  for (size_t i = 0; i < h->n; i++) {
+    if (h->e[i].desc != desc) continue;
+    h->e[i].on_unload = on_unload;
+    h->e[i].unload_arg = arg;
+  }
+}
+
 const muster_plugin *mu_plugin_host_acquire(mu_plugin_host *h, const char *type) {
   entry *a = active_of(h, type);
   if (a == NULL) return mu_plugin_host_find(h, type); /* an internal type, or NULL */

@@ -74,6 +74,10 @@ int mu_plugin_host_upgrade(mu_plugin_host *h, const char *path, const char *want
  * runs when a retired one is released for the last time (NULL: nothing to do). */
 int mu_plugin_host_upgrade_as(mu_plugin_host *h, const muster_plugin *desc, const char *path, const char *isolation,
                               void (*on_unload)(void *arg, const muster_plugin *desc), void *arg, mu_err *err);
+/* Sets what runs when the loaded desc is retired and released for the last time (an
+ * out-of-process proxy registered with register_as: its owner stops the host process). */
+void mu_plugin_host_on_unload(mu_plugin_host *h, const muster_plugin *desc,
+                              void (*on_unload)(void *arg, const muster_plugin *desc), void *arg);
 /* A task starts on type's active version: its descriptor (NULL: none serves type) is held
  * until mu_plugin_host_release. */
 const muster_plugin *mu_plugin_host_acquire(mu_plugin_host *h, const char *type);

@@ -88,38 +88,6 @@ static int load_without_host(mu_plugin_set *s, const char *path, mu_err *err) {
   return mu_plugin_host_load(s->plugins, path, err);
 }
 
-int mu_plugin_set_load(mu_plugin_set *s, const char *path, mu_err *err) {
-  const char *named = shipped_file(path);
-  if (named != NULL && in_process(s, named)) return mu_plugin_host_load(s->plugins, path, err);
-  if (s->host_path == NULL) return load_without_host(s, path, err);
-  if (s->n >= MU_PLUGIN_MAX)
-    return mu_err_set(err, MU_ENOSPC, "plugin %s: more than %d plugins; not loaded", path, MU_PLUGIN_MAX);
-  mu_plugin_remote_opts o = s->opts;
-  o.host_path = s->host_path;
-  o.so_path = path;
-  mu_plugin_remote *r = NULL;
-  int rc = mu_plugin_remote_open(s->loop, &o, &r, err);
-  if (rc != 0) return rc;
-  const muster_plugin *d = mu_plugin_remote_descriptor(r);
-  if (in_process(s, d->type)) { /* configured as trusted: the host only told us the type */
-    mu_plugin_remote_close(r, on_probe_closed, NULL);
-    return mu_plugin_host_load(s->plugins, path, err);
-  }
-  rc = mu_plugin_host_register_as(s->plugins, d, path, "process", err);
-  if (rc != 0) {
-    mu_plugin_remote_close(r, on_probe_closed, NULL);
-    return rc;
-  }
-  s->remotes[s->n++] = r;
-  mu_plugin_remote_stats st;
-  mu_plugin_remote_stats_get(r, &st);
-  mu_info("plugins", "loaded %s %s (ABI %u) from %s in its own process (muster-plugin-host pid %d)", d->type,
-          d->version, d->abi_version, path, st.pid);
-  return 0;
-}
-
-static int load_one(void *arg, const char *path, mu_err *err) { return mu_plugin_set_load(arg, path, err); }
-
 /* A retired out-of-process version's last task ended: stop its host process. */
 static void on_remote_retired(void *arg, const muster_plugin *desc) {
   mu_plugin_set *s = arg;
@@ -132,6 +100,44 @@ static void on_remote_retired(void *arg, const muster_plugin *desc) {
   }
 }
 
+/* Starts a muster-plugin-host process for path (bounded by MU_PLUGIN_MAX). */
+static int open_remote(mu_plugin_set *s, const char *path, mu_plugin_remote **ret, mu_err *err) {
+  if (s->n >= MU_PLUGIN_MAX)
+    return mu_err_set(err, MU_ENOSPC, "plugin %s: more than %d plugins; not loaded", path, MU_PLUGIN_MAX);
+  mu_plugin_remote_opts o = s->opts;
+  o.host_path = s->host_path;
+  o.so_path = path;
+  return mu_plugin_remote_open(s->loop, &o, ret, err);
+}
+
+int mu_plugin_set_load(mu_plugin_set *s, const char *path, mu_err *err) {
+  const char *named = shipped_file(path);
+  if (named != NULL && in_process(s, named)) return mu_plugin_host_load(s->plugins, path, err);
+  if (s->host_path == NULL) return load_without_host(s, path, err);
+  mu_plugin_remote *r = NULL;
+  int rc = open_remote(s, path, &r, err);
+  if (rc != 0) return rc;
+  const muster_plugin *d = mu_plugin_remote_descriptor(r);
+  if (in_process(s, d->type)) { /* configured as trusted: the host only told us the type */
+    mu_plugin_remote_close(r, on_probe_closed, NULL);
+    return mu_plugin_host_load(s->plugins, path, err);
+  }
+  rc = mu_plugin_host_register_as(s->plugins, d, path, "process", err);
+  if (rc != 0) {
+    mu_plugin_remote_close(r, on_probe_closed, NULL);
+    return rc;
+  }
+  mu_plugin_host_on_unload(s->plugins, d, on_remote_retired, s); /* a later upgrade retires it */
+  s->remotes[s->n++] = r;
+  mu_plugin_remote_stats st;
+  mu_plugin_remote_stats_get(r, &st);
+  mu_info("plugins", "loaded %s %s (ABI %u) from %s in its own process (muster-plugin-host pid %d)", d->type,
+          d->version, d->abi_version, path, st.pid);
+  return 0;
+}
+
+static int load_one(void *arg, const char *path, mu_err *err) { return mu_plugin_set_load(arg, path, err); }
+
 int mu_plugin_set_upgrade(mu_plugin_set *s, const char *path, const char *want_type, mu_err *err) {
   if (in_process(s, want_type) || s->host_path == NULL) {
     if (!in_process(s, want_type))
@@ -141,13 +147,8 @@ int mu_plugin_set_upgrade(mu_plugin_set *s, const char *path, const char *want_t
                         path, want_type);
     return mu_plugin_host_upgrade(s->plugins, path, want_type, NULL, err);
   }
-  if (s->n >= MU_PLUGIN_MAX)
-    return mu_err_set(err, MU_ENOSPC, "plugin %s: more than %d plugin host processes; not loaded", path, MU_PLUGIN_MAX);
-  mu_plugin_remote_opts o = s->opts;
-  o.host_path = s->host_path;
-  o.so_path = path;
   mu_plugin_remote *r = NULL;
-  int rc = mu_plugin_remote_open(s->loop, &o, &r, err);
+  int rc = open_remote(s, path, &r, err);
   if (rc != 0) return rc;
   const muster_plugin *d = mu_plugin_remote_descriptor(r);
   if (strcmp(d->type, want_type) != 0)
