@@ -272,6 +272,17 @@ static int install_start(muster_task *task, const muster_host_api *host, char *e
              j->type, j->version, active->version);
     return -EPERM;
   }
+  char mine[MU_PLUGIN_STATE_PATH_MAX];
+  snprintf(mine, sizeof mine, "%s/plugins/%s/%s/", j->a->cfg.spool_dir, j->type, j->version);
+  const char *active_path = mu_plugin_host_path(j->a->plugins, j->type);
+  if (active != NULL && active->version != NULL && mu_bundle_version_cmp(j->version, active->version) == 0 &&
+      active_path != NULL && strncmp(active_path, mine, strlen(mine)) == 0) { /* a repeated deploy */
+    char msg[300];
+    snprintf(msg, sizeof msg, "%s %s is already active", j->type, j->version);
+    host->set_param(task, "plugin.version", j->version);
+    finish(j, MUSTER_STATE_SUCCEEDED, msg);
+    return 0;
+  }
   if (strlen(ctx->task_dir) >= sizeof j->task_dir) return -ENAMETOOLONG;
   snprintf(j->task_dir, sizeof j->task_dir, "%s", ctx->task_dir);
   host->report_progress(task, 10, "checking the plugin bundle");

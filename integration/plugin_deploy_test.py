@@ -139,6 +139,8 @@ def test_deploy_hot_upgrade_and_rollback(c):
     assert rc == 0 and set(r) == set(IDS), (r, err)
     assert all("sleep-echo 1.0.0 is active" in x["message"] for x in r.values()), r
     wait_until("agents report 1.0.0", lambda: set(versions(c).values()) == {"1.0.0"})
+    rc, r, err = deploy(c, "deploy", "sleep-echo@1.0.0", "--hosts", "a1")  # again: nothing to do
+    assert rc == 0 and "sleep-echo 1.0.0 is already active" in r["a1"]["message"], (r, err)
     rc, out, _ = sh(c, "-o", "json", "plugin", "ls", "sleep-echo")
     ls = {json.loads(l)["version"]: json.loads(l) for l in out.splitlines()}
     assert ls["1.0.0"]["agents"] == 3 and ls["2.0.0"]["agents"] == 0, ls
