@@ -172,6 +172,30 @@ static void test_hot_upgrade(void **state) {
   assert_false(mapped(echo2_so));
 }
 
+/* A built-in type upgrades the same way: the shell loaded from the plugin dir is replaced by
+ * a copy deployed elsewhere, and the original is unloaded. */
+static void test_builtin_upgrade(void **state) {
+  (void)state;
+  char dir[] = "/tmp/builtin_up.XXXXXX", copy[64], cmd[200];
+  assert_non_null(mkdtemp(dir));
+  snprintf(copy, sizeof copy, "%s/libmuster_shell.so", dir);
+  snprintf(cmd, sizeof cmd, "cp %s %s", shell_so, copy);
+  assert_int_equal(system(cmd), 0);
+  mu_plugin_host *h = NULL;
+  mu_err err = {0};
+  int replaced = 0;
+  assert_int_equal(mu_plugin_host_new(&h, &err), 0);
+  assert_int_equal(mu_plugin_host_load(h, shell_so, &err), 0);
+  assert_int_equal(mu_plugin_host_upgrade(h, copy, "shell", &replaced, &err), 0);
+  assert_int_equal(replaced, 1);
+  assert_string_equal(mu_plugin_host_path(h, "shell"), copy);
+  assert_true(mapped(copy));
+  assert_false(mapped(shell_so));
+  mu_plugin_host_free(h);
+  unlink(copy);
+  rmdir(dir);
+}
+
 int main(int argc, char **argv) {
   if (argc < 6 || !realpath(argv[5], echo2_so) || !realpath(argv[1], shell_so) || !realpath(argv[2], echo_so) ||
       !realpath(argv[3], bad_so) || !realpath(argv[4], nosym_so)) {
@@ -179,10 +203,9 @@ int main(int argc, char **argv) {
     return 2;
   }
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_load_and_refuse),
-      cmocka_unit_test(test_load_dir_keeps_going),
-      cmocka_unit_test(test_validate),
-      cmocka_unit_test(test_hot_upgrade),
+      cmocka_unit_test(test_load_and_refuse), cmocka_unit_test(test_load_dir_keeps_going),
+      cmocka_unit_test(test_validate),        cmocka_unit_test(test_hot_upgrade),
+      cmocka_unit_test(test_builtin_upgrade),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
