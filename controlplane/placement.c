@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "controlplane/placement.h"
+#include "controlplane/targets.h"
 #include "lib/selector/selector.h"
 
 static const Muster__V1__Hello *hello_of(const mu_agent *a) { return a->hello_msg ? a->hello_msg->hello : NULL; }
@@ -126,6 +127,7 @@ mu_agent *mu_place_any(mu_placement *p, mu_job *job, char *why, size_t size) {
   for (size_t i = 0; i < m->n; i++) {
     mu_agent *a = m->agents[i];
     if (exclusive && a->place_gen == p->gen) continue;
+    if (!mu_targets_agent_fits_pins(a, job->spec)) continue; /* plugin_version */
     eligible++;
     char short_of[MU_RES_DEVICE_NAME + 16];
     if (a->running >= (uint64_t)a->cap.slots) {

@@ -169,6 +169,7 @@ static void check_closed(mu_runner *r) {
 }
 
 static void task_free(muster_task *t) {
+  if (t->plugin != NULL) mu_plugin_host_release(t->runner->plugins, t->plugin); /* may unload a retired version */
   free(t->job_id);
   free(t->task_id);
   mu_task_secrets_release(t);
@@ -648,7 +649,7 @@ static int build_task(mu_runner *r, const char *job_id, const char *task_id, uin
     mu_err_prefix(err, "task %s", task_id);
     return rc;
   }
-  const muster_plugin *plugin = mu_plugin_host_find(r->plugins, spec->type);
+  const muster_plugin *plugin = mu_plugin_host_acquire(r->plugins, spec->type); /* released in task_free */
   if (plugin == NULL) {
     char types[512];
     mu_plugin_host_types(r->plugins, types, sizeof types);
@@ -662,12 +663,14 @@ static int build_task(mu_runner *r, const char *job_id, const char *task_id, uin
     if (plugin->validate(spec_json, spec->config_json, errbuf) != 0) {
       rc = mu_err_set(err, MU_EINVAL, "task %s: %s", task_id, errbuf[0] ? errbuf : "invalid spec");
       mu_task_spec_free(spec);
+      mu_plugin_host_release(r->plugins, plugin);
       return rc;
     }
   }
   muster_task *t = calloc(1, sizeof *t);
   if (t == NULL) {
     mu_task_spec_free(spec);
+    mu_plugin_host_release(r->plugins, plugin);
     return mu_err_set(err, MU_ENOMEM, "out of memory");
   }
   t->runner = r;
