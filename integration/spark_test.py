@@ -572,6 +572,51 @@ def _reattach_rounds(c, spec, kind, running, succeeded):
         assert set(stats[kind]) - before == {app_id}, stats[kind].keys()
 
 
+def test_handle_persisted_before_running(c):
+    """The handle reaches the control plane before the task reports RUNNING: while spark-submit
+    has not named the application (a slow client), the task is STARTING with no app_id; the first
+    status that says RUNNING already carries the handle. kill -9 the agent at that moment (right
+    after the submission) and start it again: the retry re-attaches by the handle, the emulator's
+    submission counter for the task's tag stays 1, and the task ends with the application's real
+    final state (FINISHED/FAILED here)."""
+    setup(c)
+    rc, out, err = c.cli("submit", "--detach", job_file(c, "early", """
+  - name: app
+    type: spark
+    retries: 1
+    bundle: etl-app@1.0.0
+    spark: {master: yarn, deploy_mode: cluster, main_class: a.B, app_resource: lib/etl.jar, poll_interval: 200ms,
+            conf: {spark.emulator.clientSleepBeforeId: "2", spark.emulator.runSeconds: "4",
+                   spark.emulator.final: FAILED}}
+"""))
+    job = out.strip().split()[-1]
+    seen = []
+
+    def running():
+        t = status(c, job)["tasks"][-1]
+        seen.append((t["state"], dict(t.get("outputParams", {}))))
+        return t if t["state"] == "RUNNING" else None
+    t = wait_until("the task RUNNING", running, timeout=30)
+    c.agents["spark-1"].kill()  # right after the submission: the task has only just reported RUNNING
+    params = t.get("outputParams", {})
+    app_id = params.get("app_id")
+    assert app_id and params.get("handle", "").endswith(" " + app_id), t
+    assert params["handle"].startswith("1 yarn "), params
+    early = [p for s_, p in seen if s_ == "STARTING"]
+    assert early and all("app_id" not in p for p in early), seen  # STARTING while spark-submit ran
+    assert all("app_id" in p for s_, p in seen if s_ == "RUNNING"), seen
+    c.start_spark_agent()
+    st = _wait_job(c, job, timeout=60)
+    t = st["tasks"][-1]
+    assert st["state"] == "JOB_FAILED" and t["attempt"] == 2, st
+    assert "ended FINISHED/FAILED" in t["message"], t
+    log = c.cli("logs", job, "spark-1/app")[1]
+    assert "re-attaching to %s, submitted by attempt 1 (not submitting again)" % app_id in log, log
+    stats = c.emu.stats()
+    _one_submission(stats, t)
+    assert stats["apps"][app_id]["finalStatus"] == "FAILED", stats["apps"][app_id]
+
+
 def test_reattach_after_graceful_agent_stop(c):
     """SIGTERM (not kill -9) the agent while its cluster-mode application runs: the attempt is
     detached, not ended (the control plane still has it RUNNING, nothing final reported), and
@@ -627,9 +672,10 @@ def test_reattach_finished_while_down(c):
 
 
 def test_leader_failover_keeps_tracking(c):
-    """kill -9 the leading musterd of three (3-member etcd) while a cluster-mode application
-    runs: the agent moves to the new leader, the plugin keeps tracking the same application,
-    and the task ends once (attempt 1) with its real final state; one submission."""
+    """kill -9 the leading musterd of three (3-member etcd) the moment the cluster-mode task
+    reports RUNNING: its handle was persisted before (the new leader has it), the agent moves to
+    the new leader, the plugin keeps tracking the same application, and the task ends once
+    (attempt 1) with its real final state; one submission."""
     import ha_cluster_test
     h = ha_cluster_test.EtcdCluster(c.musterd_bin, c.agent_bin, c.cli_bin)
     try:
@@ -646,14 +692,19 @@ def test_leader_failover_keeps_tracking(c):
         assert rc == 0, err
         job = out.strip().split()[-1]
 
-        def app_running():
+        def task_running():
             t = (h.job(leader[1], job) or {}).get("tasks", [{}])[0]
-            d = t.get("outputParams", {}).get("app_id")
-            return d if d and c.emu.stats()["drivers"].get(d, {}).get("driverState") == "RUNNING" else None
-        driver = wait_until("the driver running", app_running, timeout=20)
+            return t if t.get("state") == "RUNNING" else None
+        # the leader is killed the moment the task reports RUNNING: the handle is persisted by then
+        t = wait_until("the task RUNNING", task_running, timeout=20)
         p, _ = h.members.pop(leader[0])
         p.kill()
+        driver = t.get("outputParams", {}).get("app_id")
+        assert driver and t["outputParams"].get("handle", "").endswith(" " + driver), t
         new = wait_until("a new leader", h.leader, timeout=15)
+        t2 = wait_until("the job on the new leader", lambda: (h.job(new[1], job) or {}).get("tasks", [None])[0],
+                        timeout=15)
+        assert t2.get("outputParams", {}).get("handle") == t["outputParams"]["handle"], t2
         st = wait_until("the job to end on the new leader", lambda: (lambda j: j if j and j["state"] not in
                         ("JOB_RUNNING", "JOB_PENDING") else None)(h.job(new[1], job)), timeout=40)
         t = st["tasks"][-1]
@@ -1039,6 +1090,7 @@ if __name__ == "__main__":
         test_standalone_rest,
         test_rm_refusing_or_garbage,
         test_reattach_after_agent_restart,
+        test_handle_persisted_before_running,
         test_reattach_after_graceful_agent_stop,
         test_reattach_finished_while_down,
         test_ambiguous_failure_does_not_duplicate,

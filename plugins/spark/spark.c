@@ -100,6 +100,7 @@ typedef struct spark_task {
   int pending_saves; /* handle writes in flight: cleanup waits for them */
   bool cleaned;
   bool finished;
+  bool running_held; /* cluster mode: RUNNING waits until the handle is persisted (hold_running) */
   unsigned create_tries;
   muster_proc *op_proc; /* Kubernetes: spark-submit --status / --kill running */
   bool op_kill;
@@ -249,6 +250,12 @@ static void set_param(spark_task *st, const char *key, const char *value) {
     snprintf(hv, sizeof hv, "%u %s %s %s", st->host->context(st->task)->attempt, st->h.kind, st->h.tag, value);
     rc = st->host->set_param(st->task, "handle", hv);
     if (rc != 0) st->host->log(st->task, MUSTER_LOG_WARN, "param handle not set (%d)", rc);
+    /* RUNNING only now: the control plane persists the handle param before it acks it, and
+     * the agent sends events in order, so no one sees the task running without its handle */
+    if (st->running_held) {
+      st->running_held = false;
+      st->host->report_running(st->task);
+    }
   }
 }
 
@@ -1541,6 +1548,11 @@ static int spark_start(muster_task *task, const muster_host_api *host, char *err
     st->app_name = NULL;
     return -ENOMEM;
   }
+  /* cluster mode: the task stays STARTING until the application's handle is on the agent's disk
+   * and sent to the control plane (an agent older than hold_running reports RUNNING now) */
+  if (st->spec->cluster && host->size >= offsetof(muster_host_api, report_running) + sizeof(void *) &&
+      host->hold_running != NULL && host->report_running != NULL && host->hold_running(task) == 0)
+    st->running_held = true;
   snprintf(st->h.kind, sizeof st->h.kind, "%s", kind_of(st->spec));
   snprintf(st->h.tag, sizeof st->h.tag, "%s", st->task_tag);
   st->h.attempt = ctx->attempt; /* a handle found again keeps the attempt that submitted it */
