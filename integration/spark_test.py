@@ -731,7 +731,7 @@ def test_livy_batches(c):
     type: spark
     continue_on_error: true
     spark: {%s, app_args: ["--day", "2024-05-01"], executor_memory: 2g, num_executors: 3, queue: etl,
-            conf: {spark.emulator.runSeconds: "1"}}
+            proxy_user: etl-svc, conf: {spark.emulator.runSeconds: "1"}}
   - name: bad
     type: spark
     continue_on_error: true
@@ -751,6 +751,11 @@ def test_livy_batches(c):
     assert req["name"].endswith("[%s]" % tag) and tag in req["conf"]["spark.yarn.tags"], req
     assert "submitted %s to %s as batch %s" % (bid, c.emu.urls["livy"], bid) in ok["outputTail"], ok["outputTail"]
     assert bad["state"] == "FAILED" and "ended dead" in bad["message"], bad
+    # proxyUser sent (Livy impersonates it); the driver log's tail copied at the end
+    assert req["proxyUser"] == "etl-svc", req
+    assert "the driver log (Livy batch %s, last lines):" % bid in ok["outputTail"], ok["outputTail"]
+    assert "INFO SparkContext: Running Spark version" in ok["outputTail"], ok["outputTail"]
+    assert "java.lang.RuntimeException: emulated failure" in bad["outputTail"], bad["outputTail"]
 
     # cancel: DELETE /batches/{id}, confirmed once Livy no longer has the batch
     rc, out, err = c.cli("submit", "--detach", job_file(c, "livy-cancel", """
@@ -781,6 +786,8 @@ def test_livy_batches(c):
     # bad specs
     for spec, want in (('via: livy, master: yarn, main_class: a.B, app_resource: "hdfs:///a.jar"',
                         "spark.master: via livy"),
+                       ('master: yarn, proxy_user: bob, main_class: a.B, app_resource: lib/etl.jar',
+                        "spark.proxy_user: only with via livy"),
                        ('via: livy, main_class: a.B, app_resource: lib/etl.jar',
                         "spark.app_resource: via livy sends no file"),
                        ('via: livy, main_class: a.B, app_resource: "hdfs:///a.jar", auth_password: "pw"',

@@ -39,7 +39,9 @@
 #define SPARK_KILL_RETRY_FIRST_MS 100 /* a kill is re-checked after 100 ms, doubling to 1 s */
 #define SPARK_KILL_RETRY_MAX_MS 1000
 #define SPARK_OP_OUT_MAX (64 * 1024) /* what spark-submit --status may print that is kept */
-#define SPARK_LIVY_CREATE_TRIES 3    /* POST /batches without an answer, each followed by a lookup by tag */
+#define SPARK_LIVY_LOG_LINES 100     /* the driver log tail copied at a Livy batch's end */
+#define SPARK_LIVY_LOG_BYTES (32 * 1024)
+#define SPARK_LIVY_CREATE_TRIES 3 /* POST /batches without an answer, each followed by a lookup by tag */
 
 /* The agent's configuration, read once at load. */
 static struct {
@@ -55,7 +57,16 @@ typedef enum {
   ST_ENDED,
 } spark_stage;
 
-typedef enum { CALL_NONE, CALL_STATUS, CALL_KILL, CALL_LOOKUP, CALL_CREATE, CALL_FINAL, CALL_PROGRESS } call_kind;
+typedef enum {
+  CALL_NONE,
+  CALL_STATUS,
+  CALL_KILL,
+  CALL_LOOKUP,
+  CALL_CREATE,
+  CALL_FINAL,
+  CALL_PROGRESS,
+  CALL_LOG
+} call_kind;
 
 typedef struct spark_task {
   const muster_host_api *host;
@@ -100,7 +111,9 @@ typedef struct spark_task {
   int pending_saves; /* handle writes in flight: cleanup waits for them */
   bool cleaned;
   bool finished;
-  bool running_held; /* cluster mode: RUNNING waits until the handle is persisted (hold_running) */
+  bool log_fetched;    /* Livy: the batch's log tail was asked for at its end */
+  char final_livy[32]; /* the final batch state, while its log is fetched */
+  bool running_held;   /* cluster mode: RUNNING waits until the handle is persisted (hold_running) */
   unsigned create_tries;
   muster_proc *op_proc; /* Kubernetes: spark-submit --status / --kill running */
   bool op_kill;
@@ -451,7 +464,16 @@ static void handle_status_reply(spark_task *st, const mu_spark_reply *r) {
       return;
     }
     st->poll_errors = 0;
-    on_app_state(st, mu_spark_livy_phase(b.state), b.state, NULL, NULL);
+    mu_spark_app_phase ph = mu_spark_livy_phase(b.state);
+    if (mu_spark_phase_final(ph) && st->stage == ST_TRACKING && !st->log_fetched) {
+      /* the driver's log tail goes into the task's output before the end is reported */
+      char url[2048];
+      st->log_fetched = true;
+      snprintf(st->final_livy, sizeof st->final_livy, "%s", b.state);
+      snprintf(url, sizeof url, "%s/batches/%s/log?size=%d", st->spec->livy_url, st->h.app_id, SPARK_LIVY_LOG_LINES);
+      if (call(st, CALL_LOG, "GET", url, NULL) == 0) return;
+    }
+    on_app_state(st, ph, b.state, NULL, NULL);
   } else {
     mu_spark_rest_reply rep;
     if (r->status != 200 || mu_spark_rest_parse(r->body, r->len, &rep, why) != 0) {
@@ -756,6 +778,26 @@ static void on_call(void *arg, const mu_spark_reply *r) {
     track_next(st, (uint64_t)st->spec->poll_ms);
     return;
   }
+  if (kind == CALL_LOG) { /* best effort too: the batch's end is known already */
+    char why[MU_SPARK_TEXT_MAX];
+    char *text = r->error == NULL && r->status == 200
+                     ? mu_spark_livy_log_text(r->body, r->len, SPARK_LIVY_LOG_BYTES, why)
+                     : NULL;
+    if (text != NULL) {
+      say(st, "spark: the driver log (Livy batch %s, last lines):", st->h.app_id);
+      char *clean = mu_spark_mask(st->spec, text, strlen(text), NULL);
+      st->host->emit_output(st->task, MUSTER_STDOUT, clean ? clean : text, strlen(clean ? clean : text));
+      free(clean);
+      free(text);
+    } else {
+      say(st, "spark: no driver log from %s/batches/%s/log: %s", st->spec->livy_url, st->h.app_id,
+          r->error           ? r->error
+          : r->status == 200 ? why
+                             : "not 200");
+    }
+    on_app_state(st, mu_spark_livy_phase(st->final_livy), st->final_livy, NULL, NULL);
+    return;
+  }
   if (r->error != NULL) {
     char msg[700];
     snprintf(msg, sizeof msg, "%s: %s", api_base(st), r->error);
@@ -813,6 +855,7 @@ static void on_call(void *arg, const mu_spark_reply *r) {
     case CALL_LOOKUP: handle_lookup_reply(st, r); break;
     case CALL_CREATE: handle_create_reply(st, r); break;
     case CALL_PROGRESS:
+    case CALL_LOG:
     case CALL_NONE: break;
   }
 }
@@ -1270,7 +1313,8 @@ static void launch_livy(spark_task *st) {
                               .n_archives = s->archives.n,
                               .conf_keys = keys,
                               .conf_values = vals,
-                              .n_conf = n};
+                              .n_conf = n,
+                              .proxy_user = s->proxy_user};
     body = mu_spark_livy_create_body(&c);
   }
   free(keys);
@@ -1367,6 +1411,8 @@ static void load_defaults(void) {
   g.def.rest_url = getenv("MUSTER_SPARK_REST_URL");
   g.def.livy_url = getenv("MUSTER_SPARK_LIVY_URL");
   g.def.spark_ui_url = getenv("MUSTER_SPARK_UI_URL");
+  g.def.k8s_api_url = getenv("MUSTER_SPARK_K8S_API_URL");
+  g.def.k8s_ca_file = getenv("MUSTER_SPARK_K8S_CA_FILE");
   const char *d = getenv("MUSTER_SPARK_STATE_DIR");
   g.state_dir = d != NULL && d[0] == '/' ? d : SPARK_DEFAULT_STATE_DIR;
 }

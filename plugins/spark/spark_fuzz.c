@@ -108,6 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (const char *q = lb.id; *q; q++) MU_FUZZ_CHECK(isdigit((unsigned char)*q));
     (void)mu_spark_livy_phase(lb.state);
   }
+  free(mu_spark_livy_log_text(body, bl, 4096, why));
   if (mu_spark_livy_find(body, bl, "muster-j-t", &lb, why) == 1)
     MU_FUZZ_CHECK(strstr(lb.name, "[muster-j-t-a") != NULL);
   mu_spark_handle h;

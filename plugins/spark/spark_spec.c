@@ -260,7 +260,15 @@ static const char *const known_fields[] = {"master",
                                            "authPassword",
                                            "auth_password",
                                            "authToken",
-                                           "auth_token"};
+                                           "auth_token",
+                                           "proxyUser",
+                                           "proxy_user",
+                                           "k8sApiUrl",
+                                           "k8s_api_url",
+                                           "k8sToken",
+                                           "k8s_token",
+                                           "k8sCaFile",
+                                           "k8s_ca_file"};
 
 /* ---- checks ---- */
 
@@ -583,6 +591,36 @@ static int check_livy(mu_spark_spec *s, char *errbuf) {
   return 0;
 }
 
+/* The Kubernetes API for driver pods by label: only for k8s:// masters; the server defaults to
+ * the agent's MUSTER_SPARK_K8S_API_URL, else the master's own https address. */
+static int check_k8s_api(mu_spark_spec *s, const mu_spark_defaults *def, char *errbuf) {
+  if (s->master_kind != MU_SPARK_K8S || s->via != MU_SPARK_VIA_SUBMIT) {
+    if (s->k8s_api_url != NULL || s->k8s_token != NULL || s->k8s_ca_file != NULL)
+      return muster_field_fail(errbuf, "spark.%s: only with a k8s:// master",
+                               s->k8s_api_url ? "k8s_api_url"
+                               : s->k8s_token ? "k8s_token"
+                                              : "k8s_ca_file");
+    return 0;
+  }
+  if (s->k8s_ca_file != NULL && s->k8s_ca_file[0] != '/')
+    return muster_field_fail(errbuf, "spark.k8s_ca_file: \"%s\" must be an absolute path on the agent", s->k8s_ca_file);
+  if (s->k8s_ca_file == NULL && def != NULL && def->k8s_ca_file != NULL &&
+      (s->k8s_ca_file = strdup(def->k8s_ca_file)) == NULL)
+    return -ENOMEM;
+  if (s->k8s_api_url == NULL && def != NULL && def->k8s_api_url != NULL &&
+      (s->k8s_api_url = strdup(def->k8s_api_url)) == NULL)
+    return -ENOMEM;
+  if (s->k8s_api_url == NULL) { /* k8s://https://h:p, or k8s://h:p (https, as spark-submit reads it) */
+    const char *m = s->master + 6;
+    bool scheme = strncmp(m, "https://", 8) == 0 || strncmp(m, "http://", 7) == 0;
+    size_t n = strlen(m) + 9;
+    s->k8s_api_url = malloc(n);
+    if (s->k8s_api_url == NULL) return -ENOMEM;
+    snprintf(s->k8s_api_url, n, "%s%s", scheme ? "" : "https://", m);
+  }
+  return check_http_url(s->k8s_api_url, "spark.k8s_api_url", errbuf);
+}
+
 /* auth_user with auth_password (HTTP Basic), or auth_token (Bearer), not both. */
 static int check_auth(const mu_spark_spec *s, char *errbuf) {
   if ((s->auth_user == NULL) != (s->auth_password == NULL))
@@ -635,6 +673,10 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
   if (rc == 0) rc = read_str(ps, o, "authUser", "auth_user", "spark.auth_user", true, &s->auth_user);
   if (rc == 0) rc = read_secret(ps, o, "authPassword", "auth_password", "spark.auth_password", &s->auth_password);
   if (rc == 0) rc = read_secret(ps, o, "authToken", "auth_token", "spark.auth_token", &s->auth_token);
+  if (rc == 0) rc = read_str(ps, o, "proxyUser", "proxy_user", "spark.proxy_user", true, &s->proxy_user);
+  if (rc == 0) rc = read_str(ps, o, "k8sApiUrl", "k8s_api_url", "spark.k8s_api_url", false, &s->k8s_api_url);
+  if (rc == 0) rc = read_secret(ps, o, "k8sToken", "k8s_token", "spark.k8s_token", &s->k8s_token);
+  if (rc == 0) rc = read_str(ps, o, "k8sCaFile", "k8s_ca_file", "spark.k8s_ca_file", false, &s->k8s_ca_file);
   if (rc == 0)
     rc = read_uint(ps, o, "maxPollErrors", "max_poll_errors", "spark.max_poll_errors", 1000, &s->max_poll_errors);
   if (rc == 0) rc = parse_program(ps, o, s);
@@ -900,6 +942,10 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
   }
   rc = s->via == MU_SPARK_VIA_LIVY ? check_livy(s, ps->errbuf) : 0;
   if (rc == 0) rc = check_auth(s, ps->errbuf);
+  if (rc == 0) rc = check_k8s_api(s, def, ps->errbuf);
+  if (rc == 0 && s->proxy_user != NULL && s->via != MU_SPARK_VIA_LIVY)
+    rc =
+        muster_field_fail(ps->errbuf, "spark.proxy_user: only with via livy (spark-submit takes --proxy-user in conf)");
   if (rc != 0) goto done;
   if (s->via == MU_SPARK_VIA_SUBMIT && s->cluster && s->master_kind == MU_SPARK_YARN && s->yarn_rm_urls.n == 0) {
     rc = muster_field_fail(
@@ -999,6 +1045,10 @@ void mu_spark_spec_free(mu_spark_spec *s) {
   free(s->auth_user);
   free(s->auth_password);
   free(s->auth_token);
+  free(s->proxy_user);
+  free(s->k8s_api_url);
+  free(s->k8s_token);
+  free(s->k8s_ca_file);
   for (size_t i = 0; i < s->n_secrets; i++) free(s->secrets[i]);
   free(s->secrets);
   free(s);

@@ -496,6 +496,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send(400, {"msg": "Rejected, Reason: malformed JSON"})
             if not req.get("file"):
                 return self.send(400, {"msg": "requirement failed: File is required."})
+            if req.get("proxyUser") and st.d["faults"].get("livy_deny_impersonation"):
+                return self.send(403, {"msg": "User 'livy' not allowed to impersonate '%s'." % req["proxyUser"]})
             bid = st.d["batch_seq"]
             st.d["batch_seq"] += 1
             name = req.get("name")
@@ -522,8 +524,11 @@ class Handler(BaseHTTPRequestHandler):
         if method == "GET" and m.group(2) == "/state":
             return self.send(200, {"id": b["id"], "state": batch_view(b)["state"]})
         if method == "GET" and m.group(2) == "/log":
+            # Livy's serializeLogs: size defaults to 100; without from, the last size lines
             lines = batch_json(b)["log"]
-            return self.send(200, {"id": b["id"], "from": 0, "total": len(lines), "log": lines})
+            size = int(q.get("size", 100))
+            frm = int(q["from"]) if "from" in q else max(0, len(lines) - size)
+            return self.send(200, {"id": b["id"], "from": frm, "total": len(lines), "log": lines[frm:frm + size]})
         if method == "GET" and m.group(2) is None:
             return self.send(200, batch_json(b))
         if method == "DELETE" and m.group(2) is None:
@@ -619,7 +624,7 @@ def batch_json(b):
     log = ["stdout: ", "\nstderr: ", "24/01/01 00:00:00 INFO SparkContext: Running Spark version " + SPARK_VERSION]
     if v["state"] == "dead":
         log.append("Exception in thread \"main\" java.lang.RuntimeException: emulated failure")
-    return {"id": b["id"], "name": b["name"], "owner": None, "proxyUser": None, "state": v["state"], "appId": app_id,
+    return {"id": b["id"], "name": b["name"], "owner": None, "proxyUser": b.get("request", {}).get("proxyUser"), "state": v["state"], "appId": app_id,
             "appInfo": {"driverLogUrl": None, "sparkUiUrl": "http://127.0.0.1:8088/proxy/%s/" % app_id if app_id else None},
             "log": log}
 
