@@ -38,8 +38,16 @@ class Emulator:
         self.workdir = workdir
         self.state = os.path.join(workdir, "emu-state.json")
         self.ready = os.path.join(workdir, "emu-ready.json")
-        self.ports = [free_port(), free_port(), free_port(), free_port()]
+        self.ports = [free_port(), free_port(), free_port(), free_port(), free_port()]
         self.p = None
+        # the Kubernetes API server stand-in speaks https with its own CA, like a real one
+        self.k8s_cert = os.path.join(workdir, "k8s-api.pem")
+        self.k8s_key = os.path.join(workdir, "k8s-api.key")
+        self.k8s_token = "k8s-sa-token-" + os.urandom(6).hex()
+        if not os.path.exists(self.k8s_cert):
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", self.k8s_key,
+                            "-out", self.k8s_cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+                            "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
         self.start()
         self.home = os.path.join(workdir, "spark-home")
         os.makedirs(os.path.join(self.home, "bin"), exist_ok=True)
@@ -58,7 +66,9 @@ class Emulator:
         self.p = subprocess.Popen([sys.executable, os.path.join(EMU_DIR, "spark_emu.py"), "--state", self.state,
                                    "--ready", self.ready, "--rm-port", str(self.ports[0]),
                                    "--standby-port", str(self.ports[1]), "--rest-port", str(self.ports[2]),
-                                   "--livy-port", str(self.ports[3])],
+                                   "--livy-port", str(self.ports[3]), "--k8s-port", str(self.ports[4]),
+                                   "--k8s-cert", self.k8s_cert, "--k8s-key", self.k8s_key,
+                                   "--k8s-token", self.k8s_token],
                                   stdout=log, stderr=subprocess.STDOUT)
         wait_until("the emulator", lambda: os.path.exists(self.ready))
         with open(self.ready) as f:
@@ -531,6 +541,31 @@ def test_standalone_rest(c):
     assert t["state"] == "FAILED" and "Current state is not alive: STANDBY" in t["message"], t
 
 
+def test_standalone_client_died_before_id(c):
+    """spark-submit to a standalone master in cluster mode dies after the master created the
+    driver, before printing its id: the master's driver list names no application or tag, so the
+    plugin cannot tell this submission's driver apart; the task fails saying so, and its retry
+    fails closed too instead of submitting a second driver (one submission for the tag)."""
+    setup(c)
+    rc, runs, job, err = submit(c, job_file(c, "standalone-crash", """
+  - name: app
+    type: spark
+    retries: 1
+    bundle: etl-app@1.0.0
+    spark: {master: "spark://127.0.0.1:7077", deploy_mode: cluster, main_class: a.B, app_resource: lib/etl.jar,
+            poll_interval: 200ms, conf: {spark.emulator.clientCrashAfterSubmit: "true"}}
+"""))
+    t = runs["app"]
+    assert t["state"] == "FAILED" and t["attempt"] == 2, t
+    assert "fate cannot be determined" in t["message"], t
+    assert "lists its drivers without their application name or tags" in t["message"], t
+    log = c.cli("logs", job, check=False)[1]
+    assert "spark-submit printed no application id" in c.agents["spark-1"].text() or "printed no application id" in log
+    tag = t["outputParams"]["tag"].rsplit("-a", 1)[0]
+    stats = c.emu.stats()
+    assert stats["submissions"].get(tag) == 1 and len(stats["drivers"]) == 1, stats["submissions"]
+
+
 def test_reattach_after_agent_restart(c):
     """kill -9 the agent while its cluster-mode application runs, start it again: the retry
     re-attaches to the same application (one submission for the tag) and the task ends with
@@ -914,6 +949,90 @@ def test_k8s_cluster(c):
     _one_submission(c.emu.stats(), t)
 
 
+def test_k8s_pods_found_by_label(c):
+    """The Kubernetes API (the emulator's stand-in: https with its own CA, a bearer token from the
+    secret store): spark-submit creates the driver pod and dies before printing its name → the
+    plugin finds the pod by the task's label and tracks it to its end; the agent killed -9 while
+    spark-submit had not named the pod → the retry finds it by label and re-attaches; a cancel
+    before the name → found by label and killed; a wrong token → the lookup's 401 named and no
+    second submission. One submission for each task's tag."""
+    key = os.path.join(c.workdir, "secret.key")
+    c.cli("secret", "keygen", "--out", key)
+    setup(c, "--secret-key", key)
+    for name, value in (("k8s-token", c.emu.k8s_token), ("k8s-bad", "not-the-token")):
+        vfile = os.path.join(c.workdir, name + ".txt")
+        with open(vfile, "w") as f:
+            f.write(value)
+        c.cli("secret", "set", name, "--file", vfile)
+    api = ('k8s_api_url: "%s", k8s_ca_file: "%s", k8s_token: "${secret.TOKEN}"' %
+           (c.emu.urls["k8s"], c.emu.k8s_cert))
+
+    def spec(conf, token="k8s-token", extra=""):
+        return """
+  - name: app
+    type: spark
+    retries: 1
+    bundle: etl-app@1.0.0%s
+    secrets: [{name: TOKEN, from: %s}]
+    spark: {%s, %s, conf: {%s}}
+""" % (extra, token, K8S_APP, api, conf)
+
+    # spark-submit dies right after the pod was created, before printing its name
+    rc, runs, job, err = submit(c, job_file(c, "k8s-crash", spec(
+        'spark.emulator.clientCrashAfterSubmit: "true", spark.emulator.runSeconds: "2"')))
+    t = runs["app"]
+    assert t["state"] == "SUCCEEDED" and t["attempt"] == 1, t
+    pod_id = t["outputParams"]["app_id"]
+    assert pod_id.startswith("etl:") and pod_id.endswith("-driver"), t
+    full = c.cli("logs", job, check=False)[1]  # --status output fills the tail
+    assert "spark-submit failed after submitting %s (found by tag" % pod_id in full, full[-3000:]
+    stats = c.emu.stats()
+    assert stats["pods"][pod_id]["phase"] == "Succeeded" and stats["k8s_calls"] >= 1, stats["pods"]
+    _one_submission(stats, t)
+    full += c.agents["spark-1"].text()
+    assert c.emu.k8s_token not in full, "the token leaked"
+
+    # kill -9 of the agent while spark-submit has not named the pod: the retry finds it by label
+    before = set(c.emu.stats()["pods"])
+    rc, out, err = c.cli("submit", "--detach", job_file(c, "k8s-early", spec(
+        'spark.emulator.clientSleepBeforeId: "30", spark.emulator.runSeconds: "4"')))
+    job = out.strip().split()[-1]
+    wait_until("the driver pod running", lambda: [k for k, p in c.emu.stats()["pods"].items()
+                                                  if k not in before and p["phase"] == "Running"], timeout=30)
+    t0 = status(c, job)["tasks"][-1]
+    assert t0["state"] == "STARTING" and "app_id" not in t0.get("outputParams", {}), t0  # no handle: not RUNNING
+    _kill_agent_and_restart(c, False)
+    st = _wait_job(c, job, timeout=60)
+    t = st["tasks"][-1]
+    assert st["state"] == "JOB_SUCCEEDED" and t["attempt"] == 2, st
+    log = c.cli("logs", job, "spark-1/app")[1]
+    assert "attempt 1 ended while submitting; looking for its application by tag" in log, log
+    assert "re-attaching to %s" % t["outputParams"]["app_id"] in log, log
+    _one_submission(c.emu.stats(), t)
+
+    # a cancel before spark-submit named the pod: found by label, deleted, confirmed
+    rc, out, err = c.cli("submit", "--detach", job_file(c, "k8s-cancel-early", spec(
+        'spark.emulator.clientSleepBeforeId: "30", spark.emulator.runSeconds: "120"')))
+    job = out.strip().split()[-1]
+    before = set(c.emu.stats()["pods"])
+    wait_until("the driver pod", lambda: set(c.emu.stats()["pods"]) - before, timeout=30)
+    time.sleep(0.5)
+    c.cli("cancel", job)
+    t = _wait_job(c, job, timeout=60)["tasks"][0]
+    (new_pod,) = set(c.emu.stats()["pods"]) - before
+    assert t["state"] == "CANCELLED" and "%s killed (confirmed)" % new_pod in t["message"], t
+    assert c.emu.stats()["pods"][new_pod]["deleted"], c.emu.stats()["pods"][new_pod]
+
+    # a wrong token: the lookup's 401 is named; nothing submitted twice
+    rc, runs, job, err = submit(c, job_file(c, "k8s-badtoken", spec(
+        'spark.emulator.clientCrashAfterSubmit: "true", spark.emulator.runSeconds: "1"', token="k8s-bad")))
+    t = runs["app"]
+    assert t["state"] == "FAILED" and "HTTP 401: Unauthorized" in t["message"], t
+    assert "not submitting another" in t["message"], t
+    tag = t["outputParams"]["tag"].rsplit("-a", 1)[0]
+    assert c.emu.stats()["submissions"].get(tag) == 1, c.emu.stats()["submissions"]
+
+
 def test_slow_kill_outlasts_agent_grace(c):
     """A cluster kill that takes longer than the agent's cancel grace period (5 s + 2 s): the
     plugin extends the cancel (SDK cancel_extend) to kill_timeout, so the task still ends with
@@ -1095,6 +1214,7 @@ if __name__ == "__main__":
         test_yarn_cluster_state_from_the_rm,
         test_cancel_and_timeout_kill_the_application,
         test_standalone_rest,
+        test_standalone_client_died_before_id,
         test_rm_refusing_or_garbage,
         test_reattach_after_agent_restart,
         test_handle_persisted_before_running,
@@ -1107,6 +1227,7 @@ if __name__ == "__main__":
         test_livy_batches,
         test_livy_lost_create_answer,
         test_k8s_cluster,
+        test_k8s_pods_found_by_label,
         test_livy_reattach,
         test_cluster_auth,
         test_retry_on_another_agent,

@@ -27,6 +27,7 @@
 #include "spark_fetch.h"
 #include "spark_handle.h"
 #include "spark_http.h"
+#include "spark_k8s.h"
 #include "spark_livy.h"
 #include "spark_output.h"
 #include "spark_proto.h"
@@ -319,10 +320,17 @@ static bool trackable(const spark_task *st) {
   return false;
 }
 
+/* Whether the cluster can be asked for the task's application by its tag: YARN's
+ * applicationTags, Livy's batch names, Kubernetes driver pods by label. */
+static bool searchable(const spark_task *st) {
+  return (is_yarn(st) && n_rms(st) > 0) || is_livy(st) ||
+         (is_k8s(st) && st->spec->cluster && st->spec->k8s_api_url != NULL);
+}
+
 static const char *api_base(const spark_task *st) {
   if (is_yarn(st)) return rm_base(st);
   if (is_livy(st)) return st->spec->livy_url;
-  if (is_k8s(st)) return st->spec->master;
+  if (is_k8s(st)) return st->spec->k8s_api_url ? st->spec->k8s_api_url : st->spec->master;
   return st->spec->rest_url ? st->spec->rest_url : "";
 }
 
@@ -334,6 +342,9 @@ static int call(spark_task *st, call_kind kind, const char *method, const char *
   st->call_kind = kind;
   mu_spark_auth auth = {
       .user = st->spec->auth_user, .password = st->spec->auth_password, .token = st->spec->auth_token};
+  if (is_k8s(st)) { /* the only REST calls on Kubernetes go to its API server */
+    auth = (mu_spark_auth){.token = st->spec->k8s_token, .ca_file = st->spec->k8s_ca_file};
+  }
   int rc = mu_spark_call_start(st->host->loop(st->task), method, url, body, SPARK_CALL_TIMEOUT_MS, &auth, on_call, st,
                                &st->call);
   if (rc != 0) {
@@ -636,9 +647,78 @@ static void handle_livy_lookup_reply(spark_task *st, const mu_spark_reply *r) {
   submit(st);
 }
 
+/* GET …/pods?labelSelector=spark-role=driver,muster-task=<tag>: the driver pod of an attempt
+ * whose spark-submit never printed its name (or ran on another agent). */
+static void handle_k8s_lookup_reply(spark_task *st, const mu_spark_reply *r) {
+  char why[MU_SPARK_TEXT_MAX], text[300];
+  mu_spark_k8s_pod pods[16];
+  int n = r->status == 200 ? mu_spark_k8s_pods_parse(r->body, r->len, pods, 16, why) : -1;
+  if (n < 0) {
+    mu_spark_error_text(r->body, r->len, text, sizeof text);
+    char what[900];
+    const char *ns = st->spec->namespace_ ? st->spec->namespace_ : "default";
+    if (r->status == 200)
+      snprintf(what, sizeof what, "GET %s/api/v1/namespaces/%s/pods (label muster-task=%s): %s", st->spec->k8s_api_url,
+               ns, st->h.tag, why);
+    else
+      snprintf(what, sizeof what, "GET %s/api/v1/namespaces/%s/pods (label muster-task=%s): HTTP %ld: %s",
+               st->spec->k8s_api_url, ns, st->h.tag, r->status, text);
+    if (st->stage == ST_KILLING) {
+      poll_error(st, "%s", what);
+      return;
+    }
+    if ((r->status >= 500 || r->status == 200) && ++st->poll_errors < st->spec->max_poll_errors) {
+      st->host->log(st->task, MUSTER_LOG_WARN, "looking up tag %s: %s (%u/%u)", st->h.tag, what, st->poll_errors,
+                    st->spec->max_poll_errors);
+      track_next(st, (uint64_t)st->spec->poll_ms);
+      return;
+    }
+    end(st, MUSTER_STATE_FAILED,
+        "spark: cannot tell whether an earlier attempt's driver pod still runs (%s); not submitting another", what);
+    return;
+  }
+  char own[MU_SPARK_K8S_LABEL_MAX + 1];
+  mu_spark_k8s_label_value(st->attempt_tag, own);
+  const mu_spark_k8s_pod *pick = NULL;
+  for (int i = 0; i < n; i++) {
+    mu_spark_app_phase ph = mu_spark_k8s_phase(pods[i].phase);
+    bool live = !pods[i].deleting && !mu_spark_phase_final(ph);
+    /* this attempt's own pod counts whatever its state; an earlier attempt's only while it runs */
+    bool mine = st->lookup_then_fail && strcmp(pods[i].attempt, own) == 0;
+    if (st->stage == ST_KILLING ? live : (live || mine)) pick = &pods[i];
+  }
+  if (st->stage == ST_KILLING) { /* a cancel before spark-submit printed the pod's name */
+    if (pick == NULL) {
+      end_app(st, st->cancel_reason == MUSTER_CANCEL_TIMEOUT ? MUSTER_STATE_TIMED_OUT : MUSTER_STATE_CANCELLED,
+              "spark: %s; Kubernetes runs no driver pod labelled muster-task=%s",
+              st->cancel_reason == MUSTER_CANCEL_TIMEOUT ? "timed out" : "cancelled", st->h.tag);
+      return;
+    }
+    snprintf(st->h.app_id, sizeof st->h.app_id, "%s:%s", pick->namespace_, pick->name);
+    save_handle(st, MU_SPARK_H_SUBMITTED);
+    begin_kill(st);
+    return;
+  }
+  if (pick != NULL) {
+    char id[400];
+    snprintf(id, sizeof id, "%s:%s", pick->namespace_, pick->name);
+    reattach_found(st, id, pick->phase[0] ? pick->phase : "Pending");
+    return;
+  }
+  if (st->lookup_then_fail) { /* Kubernetes confirms no driver pod of this task runs */
+    end_app(st, MUSTER_STATE_FAILED, "%s", st->fail_message);
+    return;
+  }
+  submit(st);
+}
+
 static void handle_lookup_reply(spark_task *st, const mu_spark_reply *r) {
   if (is_livy(st)) {
     handle_livy_lookup_reply(st, r);
+    return;
+  }
+  if (is_k8s(st)) {
+    handle_k8s_lookup_reply(st, r);
     return;
   }
   char why[MU_SPARK_TEXT_MAX], text[300];
@@ -896,7 +976,15 @@ static void start_kill_call(spark_task *st) {
 
 static void start_lookup_call(spark_task *st) {
   char url[2048];
-  if (is_livy(st)) snprintf(url, sizeof url, "%s/batches?from=0&size=1000", st->spec->livy_url);
+  if (is_k8s(st)) {
+    char label[MU_SPARK_K8S_LABEL_MAX + 1];
+    mu_spark_k8s_label_value(st->h.tag, label);
+    if (mu_spark_k8s_pods_url(st->spec->k8s_api_url, st->spec->namespace_, "muster-task", label, url, sizeof url) !=
+        0) {
+      end(st, MUSTER_STATE_FAILED, "spark: the Kubernetes API URL is too long");
+      return;
+    }
+  } else if (is_livy(st)) snprintf(url, sizeof url, "%s/batches?from=0&size=1000", st->spec->livy_url);
   else snprintf(url, sizeof url, "%s/ws/v1/cluster/apps?applicationTags=%s", rm_base(st), st->h.tag);
   if (call(st, CALL_LOOKUP, "GET", url, NULL) != 0)
     end(st, MUSTER_STATE_FAILED, "spark: out of memory looking up %s", st->h.tag);
@@ -1118,8 +1206,14 @@ static void on_proc_exit(muster_task *task, muster_proc *proc, const muster_proc
     if (st->h.app_id[0] == '\0') {
       snprintf(st->fail_message, sizeof st->fail_message, "spark: spark-submit printed no application id%s (%s)%s",
                st->submit_timed_out ? " within submit_timeout" : "", *why ? why : "exit 0",
-               is_yarn(st) && n_rms(st) > 0 ? "; the ResourceManager has none with this task's tag" : "");
-      if (is_yarn(st) && n_rms(st) > 0) {
+               is_yarn(st) && n_rms(st) > 0 ? "; the ResourceManager has none with this task's tag"
+               : searchable(st)             ? "; Kubernetes has no driver pod with this task's label"
+               : is_standalone(st)
+                   ? "; a standalone master lists its drivers without their application name or tags (its /json: id, "
+                     "state, mainclass, worker), so whether this submission reached it cannot be told: not "
+                     "submitting again"
+                   : "");
+      if (searchable(st)) {
         /* ambiguous: it may have submitted and died before printing the id; ask by tag */
         say(st, "spark: spark-submit printed no application id; looking for one by tag %s", st->task_tag);
         st->lookup_then_fail = true;
@@ -1127,7 +1221,9 @@ static void on_proc_exit(muster_task *task, muster_proc *proc, const muster_proc
         start_lookup_call(st);
         return;
       }
-      end_app(st, MUSTER_STATE_FAILED, "%s", st->fail_message);
+      /* not end_app: the handle stays "submitting", so a retry cannot tell either and fails closed
+       * rather than submitting a second application */
+      end(st, MUSTER_STATE_FAILED, "%s", st->fail_message);
       return;
     }
     if (!trackable(st)) {
@@ -1512,7 +1608,7 @@ static bool resume_earlier(spark_task *st, const mu_spark_handle *old, unsigned 
     return true;
   }
   /* submitting, no id: did the submission reach the cluster? */
-  if ((is_yarn(st) && n_rms(st) > 0) || is_livy(st)) {
+  if (searchable(st)) {
     if (old->tag[0] != '\0') snprintf(st->h.tag, sizeof st->h.tag, "%s", old->tag); /* its placement's tag */
     say(st, "spark: attempt %u ended while submitting; looking for its application by tag %s", old->attempt, st->h.tag);
     st->stage = ST_PREPARING;
@@ -1522,9 +1618,11 @@ static bool resume_earlier(spark_task *st, const mu_spark_handle *old, unsigned 
   if (strcmp(old->kind, "local") == 0 || !st->spec->cluster) return false;
   end(st, MUSTER_STATE_FAILED,
       "spark: attempt %u ended while submitting to %s and its fate cannot be determined (no application id, no search "
-      "by "
-      "tag); failing rather than risking a duplicate application",
-      old->attempt, st->spec->master);
+      "by tag%s); failing rather than risking a duplicate application",
+      old->attempt, st->spec->master,
+      is_standalone(st) ? ": a standalone master lists its drivers without their application name or tags"
+      : is_k8s(st)      ? ": no k8s_api_url to find the driver pod by its label"
+                        : "");
   return true;
 }
 
@@ -1638,8 +1736,7 @@ static int spark_start(muster_task *task, const muster_host_api *host, char *err
     found = 1;
   }
   if (found > 0 && old.attempt <= ctx->attempt && resume_earlier(st, &old, ctx->attempt)) return 0;
-  if ((found == 0 || old.phase == MU_SPARK_H_DONE) && ctx->attempt > 1 &&
-      ((is_yarn(st) && n_rms(st) > 0) || is_livy(st))) {
+  if ((found == 0 || old.phase == MU_SPARK_H_DONE) && ctx->attempt > 1 && searchable(st)) {
     /* an earlier attempt may have run on another agent: ask the RM by tag */
     st->stage = ST_PREPARING;
     start_lookup_call(st);
@@ -1681,7 +1778,8 @@ static void spark_cancel(muster_task *task, const muster_host_api *host, muster_
     begin_kill(st);
     return;
   }
-  if (st->h.app_id[0] == '\0' && is_yarn(st) && n_rms(st) > 0 && st->spec->cluster && st->stage == ST_SUBMITTING) {
+  if (st->h.app_id[0] == '\0' && (is_yarn(st) || is_k8s(st)) && searchable(st) && st->spec->cluster &&
+      st->stage == ST_SUBMITTING) {
     /* spark-submit may have submitted before printing the id: find the application by tag */
     begin_kill(st);
     return;

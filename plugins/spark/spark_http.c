@@ -123,6 +123,7 @@ int mu_spark_call_start(uv_loop_t *loop, const char *method, const char *url, co
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
   c->hdrs = curl_slist_append(NULL, "Accept: application/json");
   c->hdrs = curl_slist_append(c->hdrs, "X-Requested-By: muster");
+  if (auth != NULL && auth->ca_file != NULL) curl_easy_setopt(e, CURLOPT_CAINFO, auth->ca_file);
   if (auth != NULL && auth->token != NULL) {
     char *h = NULL;
     if (asprintf(&h, "Authorization: Bearer %s", auth->token) < 0) {

@@ -30,6 +30,7 @@ typedef void (*mu_spark_call_cb)(void *arg, const mu_spark_reply *r);
 typedef struct mu_spark_auth {
   const char *user, *password;
   const char *token;
+  const char *ca_file; /* PEM CA bundle for https (a Kubernetes API server's CA); NULL: the system's */
 } mu_spark_auth;
 
 /* Starts a call (auth may be NULL). *ret is the caller's handle until cb runs (then it is freed) or it is
