@@ -1011,10 +1011,10 @@ def test_k8s_pods_found_by_label(c):
     _one_submission(c.emu.stats(), t)
 
     # a cancel before spark-submit named the pod: found by label, deleted, confirmed
+    before = set(c.emu.stats()["pods"])
     rc, out, err = c.cli("submit", "--detach", job_file(c, "k8s-cancel-early", spec(
         'spark.emulator.clientSleepBeforeId: "30", spark.emulator.runSeconds: "120"')))
     job = out.strip().split()[-1]
-    before = set(c.emu.stats()["pods"])
     wait_until("the driver pod", lambda: set(c.emu.stats()["pods"]) - before, timeout=30)
     time.sleep(0.5)
     c.cli("cancel", job)
