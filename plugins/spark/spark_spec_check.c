@@ -236,12 +236,9 @@ int spark_spec_check_k8s_api(mu_spark_spec *s, const mu_spark_defaults *def, cha
   }
   if (s->k8s_ca_file != NULL && s->k8s_ca_file[0] != '/')
     return muster_field_fail(errbuf, "spark.k8s_ca_file: \"%s\" must be an absolute path on the agent", s->k8s_ca_file);
-  if (s->k8s_ca_file == NULL && def != NULL && def->k8s_ca_file != NULL &&
-      (s->k8s_ca_file = strdup(def->k8s_ca_file)) == NULL)
-    return -ENOMEM;
-  if (s->k8s_api_url == NULL && def != NULL && def->k8s_api_url != NULL &&
-      (s->k8s_api_url = strdup(def->k8s_api_url)) == NULL)
-    return -ENOMEM;
+  int rc = spark_spec_dup_default(&s->k8s_ca_file, def ? def->k8s_ca_file : NULL);
+  if (rc == 0) rc = spark_spec_dup_default(&s->k8s_api_url, def ? def->k8s_api_url : NULL);
+  if (rc != 0) return rc;
   if (s->k8s_api_url == NULL) { /* k8s://https://h:p, or k8s://h:p (https, as spark-submit reads it) */
     const char *m = s->master + 6;
     bool scheme = strncmp(m, "https://", 8) == 0 || strncmp(m, "http://", 7) == 0;
