@@ -1176,6 +1176,61 @@ def test_cluster_auth(c):
         assert pw not in text and token not in text, "credential in the %s" % what
 
 
+def test_spnego_with_a_real_kdc(c):
+    """SPNEGO against a real MIT KDC (krb5kdc on a free port, its own realm): the ResourceManager
+    emulator demands HTTP Negotiate and checks each token with GSS-API against its service keytab
+    (HTTP/127.0.0.1); the agent's Kerberos identity is a client keytab (KRB5_CLIENT_KTNAME). With
+    auth_negotiate the task is tracked to its end and a cancel's kill PUT is accepted and
+    confirmed (the 401 that let Airflow's kill fail, notes §3 #7); without it the RM's 401 names
+    the endpoint."""
+    sys.path.insert(0, EMU_DIR)
+    import kdc as kdc_mod
+    k = kdc_mod.Kdc(c.workdir)
+    try:
+        os.environ.update(k.start())  # the emulator (acceptor) and the agent (initiator) inherit it
+        c.emu.stop()
+        c.emu.start()
+        setup(c)
+        c.emu.faults(auth={"negotiate": kdc_mod.CLIENT})
+        yarn = ("master: yarn, deploy_mode: cluster, main_class: a.B, app_resource: lib/etl.jar, poll_interval: 200ms, "
+                "max_poll_errors: 3")
+        rc, runs, job, err = submit(c, job_file(c, "spnego", """
+  - name: ok
+    type: spark
+    continue_on_error: true
+    bundle: etl-app@1.0.0
+    spark: {%s, auth_negotiate: true, conf: {spark.emulator.runSeconds: "1"}}
+  - name: plain
+    type: spark
+    continue_on_error: true
+    bundle: etl-app@1.0.0
+    spark: {%s, conf: {spark.emulator.runSeconds: "1"}}
+""" % (yarn, yarn)))
+        ok, plain = runs["ok"], runs["plain"]
+        assert ok["state"] == "SUCCEEDED", ok
+        stats = c.emu.stats()
+        assert stats["negotiated"].get(kdc_mod.CLIENT, 0) >= 1, stats["negotiated"]
+        assert plain["state"] == "FAILED" and "HTTP 401" in plain["message"], plain
+        assert "HTTP/127.0.0.1@" + kdc_mod.REALM in k.log_text(), k.log_text()[-2000:]  # a real TGS exchange
+
+        rc, out, err = c.cli("submit", "--detach", job_file(c, "spnego-cancel", """
+  - name: app
+    type: spark
+    bundle: etl-app@1.0.0
+    spark: {%s, auth_negotiate: true, conf: {spark.emulator.runSeconds: "120"}}
+""" % yarn))
+        job = out.strip().split()[-1]
+        app_id = _wait_app(c, job)
+        c.cli("cancel", job)
+        t = _wait_job(c, job)["tasks"][0]
+        assert t["state"] == "CANCELLED" and "%s killed (confirmed)" % app_id in t["message"], t
+        assert c.emu.stats()["apps"][app_id]["state"] == "KILLED"
+    finally:
+        k.stop()
+        for v in k.env():
+            os.environ.pop(v, None)
+
+
 def test_secrets_never_in_the_logged_command(c):
     key = os.path.join(c.workdir, "secret.key")
     c.cli("secret", "keygen", "--out", key)
@@ -1230,6 +1285,7 @@ if __name__ == "__main__":
         test_k8s_pods_found_by_label,
         test_livy_reattach,
         test_cluster_auth,
+        test_spnego_with_a_real_kdc,
         test_retry_on_another_agent,
         test_retry_elsewhere_before_the_id,
         test_slow_kill_outlasts_agent_grace,

@@ -133,6 +133,9 @@ int mu_spark_call_start(uv_loop_t *loop, const char *method, const char *url, co
     c->hdrs = curl_slist_append(c->hdrs, h);
     explicit_bzero(h, strlen(h));
     free(h);
+  } else if (auth != NULL && auth->negotiate) {
+    curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_NEGOTIATE);
+    curl_easy_setopt(e, CURLOPT_USERPWD, ":"); /* the credentials are the Kerberos ones */
   } else if (auth != NULL && auth->user != NULL) {
     curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
     curl_easy_setopt(e, CURLOPT_USERNAME, auth->user);

@@ -152,7 +152,9 @@ static const char *const known_fields[] = {"master",
                                            "k8sToken",
                                            "k8s_token",
                                            "k8sCaFile",
-                                           "k8s_ca_file"};
+                                           "k8s_ca_file",
+                                           "authNegotiate",
+                                           "auth_negotiate"};
 
 static int parse_program(spark_spec_parser *ps, json_t *o, mu_spark_spec *s) {
   char *pt = NULL;
@@ -269,6 +271,8 @@ static int parse_fields(spark_spec_parser *ps, json_t *spec, json_t *o, const mu
   if (rc == 0) rc = spark_spec_read_str(ps, o, "k8sApiUrl", "k8s_api_url", "spark.k8s_api_url", false, &s->k8s_api_url);
   if (rc == 0) rc = spark_spec_read_secret(ps, o, "k8sToken", "k8s_token", "spark.k8s_token", &s->k8s_token);
   if (rc == 0) rc = spark_spec_read_str(ps, o, "k8sCaFile", "k8s_ca_file", "spark.k8s_ca_file", false, &s->k8s_ca_file);
+  if (rc == 0)
+    rc = spark_spec_read_bool(ps, o, "authNegotiate", "auth_negotiate", "spark.auth_negotiate", &s->auth_negotiate);
   if (rc == 0)
     rc = spark_spec_read_uint(ps, o, "maxPollErrors", "max_poll_errors", "spark.max_poll_errors", 1000,
                               &s->max_poll_errors);

@@ -70,6 +70,7 @@ typedef struct mu_spark_spec {
   mu_spark_list yarn_rm_urls; /* spec or agent default, no trailing '/' */
   char *rest_url, *livy_url, *spark_ui_url;
   char *auth_user, *auth_password, *auth_token; /* for every cluster REST call; secrets substituted */
+  bool auth_negotiate;                          /* SPNEGO with the agent's Kerberos identity instead */
   char *proxy_user;                             /* Livy's proxyUser; NULL unless via livy */
   /* Kubernetes API (driver pods by label): the server (spec, agent default, else the k8s://
    * master's https address), a bearer token (secret substituted), a CA bundle path; NULL unset */

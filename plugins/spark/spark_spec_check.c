@@ -258,6 +258,9 @@ int spark_spec_check_auth(const mu_spark_spec *s, char *errbuf) {
   if (s->auth_user != NULL && s->auth_token != NULL)
     return muster_field_fail(errbuf,
                              "spark.auth_token: conflicts with auth_user/auth_password (one way to authenticate)");
+  if (s->auth_negotiate && (s->auth_user != NULL || s->auth_token != NULL))
+    return muster_field_fail(errbuf, "spark.auth_negotiate: conflicts with %s (one way to authenticate)",
+                             s->auth_user != NULL ? "auth_user/auth_password" : "auth_token");
   if (s->auth_user != NULL && strchr(s->auth_user, ':') != NULL)
     return muster_field_fail(errbuf, "spark.auth_user: must not contain ':' (HTTP Basic)");
   return 0;

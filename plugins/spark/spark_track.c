@@ -43,8 +43,10 @@ uint64_t spark_kill_retry(spark_task *st) {
 
 int spark_call(spark_task *st, call_kind kind, const char *method, const char *url, const char *body) {
   st->call_kind = kind;
-  mu_spark_auth auth = {
-      .user = st->spec->auth_user, .password = st->spec->auth_password, .token = st->spec->auth_token};
+  mu_spark_auth auth = {.user = st->spec->auth_user,
+                        .password = st->spec->auth_password,
+                        .token = st->spec->auth_token,
+                        .negotiate = st->spec->auth_negotiate};
   if (spark_is_k8s(st)) { /* the only REST calls on Kubernetes go to its API server */
     auth = (mu_spark_auth){.token = st->spec->k8s_token, .ca_file = st->spec->k8s_ca_file};
   }

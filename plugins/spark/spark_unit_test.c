@@ -529,6 +529,20 @@ static void test_spec_livy_and_auth(void **state) {
             &s, err),
       0);
   assert_non_null(strstr(err, "spark.auth_token: conflicts with auth_user/auth_password"));
+  assert_int_not_equal(
+      parse(extra,
+            "{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"auth_token\":\"${secret.PW}\","
+            "\"auth_negotiate\":true}",
+            &s, err),
+      0);
+  assert_non_null(strstr(err, "spark.auth_negotiate: conflicts with auth_token"));
+  assert_int_equal(parse(NULL,
+                         "{\"master\":\"yarn\",\"deploy_mode\":\"cluster\",\"main_class\":\"a.B\",\"app_resource\":"
+                         "\"a.jar\",\"yarn_rm_urls\":[\"http://rm:8088\"],\"authNegotiate\":true}",
+                         &s, err),
+                   0);
+  assert_true(s->auth_negotiate);
+  mu_spark_spec_free(s);
 }
 
 static void test_livy_answers(void **state) {

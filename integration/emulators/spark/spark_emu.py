@@ -52,7 +52,9 @@ Test knobs (not part of any real protocol) live under /_emu/ on the RM port: POS
 {"rm_fail_next": N (500s), "rm_garbage_next": N (200 with a non-JSON body), "rm_unauthorized":
 bool (401 with WWW-Authenticate: Negotiate, as a Kerberos-secured RM), "rest_fail_next",
 "rest_standby": bool, "livy_fail_next" (500s), "livy_hang_next" (carries the request out, then answers
-after hang_ms, default 12000: an answer lost to the client's timeout), "delay_ms", "auth": {"basic": "user:password"} or {"bearer": "token"}
+after hang_ms, default 12000: an answer lost to the client's timeout), "delay_ms", "auth": {"basic": "user:password"} or {"bearer": "token"} or
+{"negotiate": "client@REALM"} (SPNEGO checked with GSS-API against the service keytab in KRB5_KTNAME,
+python3-gssapi; the client principals accepted are counted in stats as negotiated)
 (every real endpoint then answers 401 with WWW-Authenticate unless the request carries exactly
 that Authorization; the number of authenticated requests is in stats as auth_ok)}; GET /_emu/stats (submissions per tag, kill requests, every
 application's computed state); POST /_emu/yarn/submit and /_emu/yarn/finish, which the fake
@@ -213,6 +215,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         for k, v in headers:
             self.send_header(k, v)
+        if self.negotiate_reply and code < 400:  # mutual authentication
+            self.send_header("WWW-Authenticate", "Negotiate " + self.negotiate_reply)
         self.end_headers()
         self.wfile.write(body)
 
@@ -246,6 +250,8 @@ class Handler(BaseHTTPRequestHandler):
         if not want:
             return True
         got = self.headers.get("Authorization", "")
+        if "negotiate" in want:  # SPNEGO: the token checked by GSS-API against the service keytab
+            return self.negotiate(got, want["negotiate"])
         if "basic" in want:
             ok = got == "Basic " + base64.b64encode(want["basic"].encode()).decode()
         else:
@@ -254,8 +260,36 @@ class Handler(BaseHTTPRequestHandler):
             st.d["auth_ok"] = st.d.get("auth_ok", 0) + 1
         return ok
 
+    negotiate_reply = None
+
+    def negotiate(self, got, principal):
+        """An HTTP Negotiate (SPNEGO, RFC 4559) request: accepted when GSS-API (python3-gssapi, the
+        service keytab in KRB5_KTNAME) completes the context and the client is the expected
+        principal, as a Kerberized Hadoop web endpoint does; the server's token goes back in
+        WWW-Authenticate."""
+        st = self.server.state
+        if not got.startswith("Negotiate "):
+            return False
+        try:
+            import gssapi
+            ctx = gssapi.SecurityContext(usage="accept", creds=gssapi.Credentials(usage="accept"))
+            out = ctx.step(base64.b64decode(got[len("Negotiate "):]))
+        except Exception as e:  # a bad or unverifiable token
+            sys.stderr.write("negotiate refused: %s\n" % e)
+            return False
+        who = str(ctx.initiator_name)
+        if not ctx.complete or who != principal:
+            sys.stderr.write("negotiate refused: %s (complete %s)\n" % (who, ctx.complete))
+            return False
+        st.d["auth_ok"] = st.d.get("auth_ok", 0) + 1
+        st.d.setdefault("negotiated", {})
+        st.d["negotiated"][who] = st.d["negotiated"].get(who, 0) + 1
+        self.negotiate_reply = base64.b64encode(out).decode() if out else None
+        return True
+
     def route(self, method):
         st = self.server.state
+        self.negotiate_reply = None
         u = urlparse(self.path)
         q = {k: v[-1] for k, v in parse_qs(u.query).items()}
         delay = st.d["faults"].get("delay_ms", 0)
@@ -266,7 +300,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self.control(method, u.path, q)
             if not self.authorized() and self.role != "k8s":
                 self.body()  # drain it: the connection is kept alive
-                scheme = "Basic realm=\"emulator\"" if "basic" in self.server.state.d["faults"]["auth"] else "Bearer"
+                auth = self.server.state.d["faults"]["auth"]
+                scheme = "Basic realm=\"emulator\"" if "basic" in auth else "Negotiate" if "negotiate" in auth else "Bearer"
                 return self.send(401, raw=b"<html><head><title>Error 401 Unauthorized</title></head>"
                                           b"<body><h2>HTTP ERROR 401</h2><p>Unauthorized</p></body></html>",
                                  headers=[("WWW-Authenticate", scheme)], ctype="text/html;charset=iso-8859-1")
@@ -308,7 +343,8 @@ class Handler(BaseHTTPRequestHandler):
                                    "drivers": drivers, "api_calls": st.d.get("api_calls", 0),
                                    "batches": {i: batch_view(b, now) for i, b in st.d["batches"].items()},
                                    "pods": {i: pod_json(p, now) for i, p in st.d["pods"].items()},
-                                   "auth_ok": st.d.get("auth_ok", 0), "k8s_calls": st.d.get("k8s_calls", 0)})
+                                   "auth_ok": st.d.get("auth_ok", 0), "k8s_calls": st.d.get("k8s_calls", 0),
+                                   "negotiated": st.d.get("negotiated", {})})
         if path == "/_emu/yarn/submit" and method == "POST":
             req = self.body()
             st.d["seq"] += 1
