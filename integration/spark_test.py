@@ -376,7 +376,10 @@ def test_rm_refusing_or_garbage(c):
     assert "lost track of %s after 3 consecutive errors; last: GET %s/ws/v1/cluster/apps/%s: not JSON" % (app_id, rm, app_id) \
         in t["message"], t["message"]
     c.emu.faults(rm_garbage_next=0)
-    rc, out, err = c.cli("submit", "--detach", job_file(c, "unauthorized", app))
+    # enough error budget that the 401s while tracking do not end the task before the cancel
+    # arrives (a loaded machine's `muster cancel` can take longer than 3 polls)
+    rc, out, err = c.cli("submit", "--detach", job_file(c, "unauthorized", app.replace("max_poll_errors: 3",
+                                                                                       "max_poll_errors: 100")))
     job = out.strip().split()[-1]
     app_id = _wait_app(c, job)
     c.emu.faults(rm_unauthorized=True)

@@ -45,8 +45,10 @@ FAILED_STATE = state FAILED | ERROR for a standalone driver), spark.emulator.dia
 spark.emulator.killDelaySeconds (how long a kill takes), spark.emulator.ignoreKill=true
 (a kill that never completes); for the fake spark-submit also spark.emulator.stdout (the
 program's output lines, '|'-separated) and spark.emulator.clientCrashAfterSubmit=true (the
-client dies right after YARN accepted the application, before printing its id) and
-spark.emulator.clientSleepBeforeId (seconds between YARN accepting it and printing the id).
+client dies right after YARN accepted the application, the Kubernetes driver pod was created or
+the standalone master created the driver, before printing its id) and
+spark.emulator.clientSleepBeforeId (seconds between YARN accepting it, or the driver pod being
+created, and printing the id).
 
 Test knobs (not part of any real protocol) live under /_emu/ on the RM port: POST /_emu/faults
 {"rm_fail_next": N (500s), "rm_garbage_next": N (200 with a non-JSON body), "rm_unauthorized":
