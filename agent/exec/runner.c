@@ -20,13 +20,22 @@
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 
+static void emit_running(muster_task *t);
+
 static void emit(muster_task *t, mu_task_event *ev) {
+  /* RUNNING goes before the started task's first event, unless the plugin holds it */
+  if (t->started && !t->running_sent && !t->running_held) emit_running(t);
   ev->job_id = t->job_id;
   ev->task_id = t->task_id;
   ev->attempt = t->attempt;
   ev->seq = ++t->seq;
   ev->at_ms = mu_now_ms();
   t->runner->sink.on_event(t->runner->sink.arg, ev);
+}
+
+static void emit_running(muster_task *t) {
+  t->running_sent = true; /* before emit(), which would otherwise come back here */
+  mu_task_emit_state(t, MU_TASK_RUNNING);
 }
 
 void mu_task_emit_state(muster_task *t, mu_task_state state) {
@@ -280,10 +289,11 @@ static void start_plugin(muster_task *t) {
     return;
   }
   t->started = true;
-  mu_task_emit_state(t, MU_TASK_RUNNING);
-  t->running_sent = true;
   char errbuf[MUSTER_ERRBUF_SIZE] = "";
+  t->in_start = true;
   int rc = t->plugin->start(t, mu_host_api(), errbuf);
+  t->in_start = false;
+  if (!t->running_sent && !t->running_held && !t->final_sent) emit_running(t);
   mu_runner *r = t->runner;
   if (rc == 0 && r->cfg.started != NULL) r->cfg.started(r->cfg.prepare_arg, t->task_id, t->attempt);
   if (rc != 0 && !t->finished) {
@@ -341,6 +351,20 @@ int mu_task_detach(muster_task *t, const char *message) {
           t->task_id, t->attempt, message ? message : "");
   t->detached = true;
   return mu_task_finish(t, MUSTER_STATE_CANCELLED, -1, 0, message);
+}
+
+int mu_task_hold_running(muster_task *t) {
+  if (t->finished) return -EALREADY;
+  if (!t->in_start || t->running_sent) return -EINVAL;
+  t->running_held = true;
+  return 0;
+}
+
+int mu_task_report_running(muster_task *t) {
+  if (t->finished) return -EALREADY;
+  t->running_held = false;
+  if (t->started && !t->running_sent) emit_running(t);
+  return 0;
 }
 
 int mu_task_set_action_handler(muster_task *t, muster_action_cb cb) {
