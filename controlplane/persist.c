@@ -24,8 +24,12 @@
 #include "lib/pbjson/pbjson.h"
 #include "lib/rpc/pb.h"
 
-#define MU_PERSIST_FLUSH_MS 20       /* coalescing window */
-#define MU_PERSIST_RETRY_MS 500      /* after a failed write */
+#define MU_PERSIST_FLUSH_MS 20  /* coalescing window */
+#define MU_PERSIST_RETRY_MS 500 /* after a failed write */
+/* Operations in one write at most (mu_persist.flush_max_ops): a million-task job re-marked
+ * after a failed write must not make one batch past the store's bounds (it did: 427,272 ops,
+ * then over 10M); it goes in several writes, and acks wait for one that holds everything. */
+#define MU_PERSIST_FLUSH_MAX_OPS 65536
 #define MU_PERSIST_TAIL_BYTES 4096   /* output tail kept in a final task record */
 #define MU_PERSIST_MAX_DELETES 10000 /* job deletions queued */
 
@@ -239,6 +243,7 @@ typedef struct flush_ctx {
   uint64_t gen;
   char **job_ids; /* jobs written (re-marked whole on failure) */
   size_t n_jobs;
+  int partial; /* stopped at MU_PERSIST_FLUSH_MAX_OPS: dirty tasks are left for the next */
   char **deleted;
   size_t n_deleted;
   mu_strlist deleted_agents;
@@ -279,8 +284,10 @@ static void on_flushed(void *ud, const mu_store_batch_result *res, const mu_err 
   mu_cluster_note_write(d, err);
   if (err == NULL) {
     d->persist->writes++;
-    for (size_t i = 0; i < d->registry.n; i++) d->registry.agents[i]->durable_seq = d->registry.agents[i]->flush_seq;
-    mu_sched_kick(d->sched); /* sends the acks */
+    if (!fc->partial) { /* everything applied when it began is in etcd: acks may go */
+      for (size_t i = 0; i < d->registry.n; i++) d->registry.agents[i]->durable_seq = d->registry.agents[i]->flush_seq;
+      mu_sched_kick(d->sched); /* sends the acks */
+    }
   } else {
     mu_warn("persist", "write failed: %s", err->msg);
     /* re-mark what the batch held (whole jobs: rare, and records are idempotent puts) */
@@ -319,11 +326,17 @@ static void on_flushed(void *ud, const mu_store_batch_result *res, const mu_err 
   mu_persist_kick(d); /* whatever changed meanwhile */
 }
 
-static int add_task_changes(mu_daemon *d, mu_store_batch *b, mu_job *job, mu_err *err) {
+/* Adds job's changed task records; stops (setting *partial) once the batch holds
+ * flush_max_ops operations, leaving the rest marked for the next write. */
+static int add_task_changes(mu_daemon *d, mu_store_batch *b, mu_job *job, int *partial, mu_err *err) {
   for (size_t h = 0; h < job->n_hosts && job->n_dirty_tasks > 0; h++)
     for (size_t t = 0; t < job->spec->n_tasks; t++) {
       mu_task_run *tr = &job->hosts[h].tasks[t];
       if (!tr->dirty) continue;
+      if (mu_store_batch_ops(b) >= d->persist->flush_max_ops) {
+        *partial = 1;
+        return 0;
+      }
       if (put_task(d, b, job, h, t, err) != 0) return err->code;
       tr->dirty = 0;
       /* the count gates this loop: one too few and a dirty task is never written */
@@ -382,15 +395,16 @@ static void persist_flush(mu_daemon *d) {
   }
   /* every task record first (in parallel transactions), then, after a barrier, the job
    * records: a job stored as finished always has its tasks' final records stored */
-  for (mu_job *j = d->sched->jobs; j != NULL && rc == 0; j = j->next) {
+  for (mu_job *j = d->sched->jobs; j != NULL && rc == 0 && !fc->partial; j = j->next) {
     if (j->submit_pending || !j->ready || (!j->dirty && j->n_dirty_tasks == 0)) continue;
     fc->job_ids[fc->n_jobs++] = strdup(j->id);
-    rc = add_task_changes(d, b, j, &err);
+    rc = add_task_changes(d, b, j, &fc->partial, &err);
   }
   mu_store_batch_barrier(b);
   for (size_t i = 0; i < fc->n_jobs && rc == 0; i++) {
     mu_job *j = fc->job_ids[i] ? mu_sched_find(d->sched, fc->job_ids[i]) : NULL;
-    if (j == NULL || !j->dirty) continue;
+    /* a job record waits for all its task records (a part may be left for the next write) */
+    if (j == NULL || !j->dirty || j->n_dirty_tasks > 0) continue;
     rc = put_job(d, b, j, &err);
     j->dirty = 0;
   }
@@ -812,6 +826,7 @@ void mu_persist_reset_jobs(mu_daemon *d) {
 void mu_persist_init(mu_daemon *d) {
   mu_strlist_init(&d->persist->deleted_agents);
   d->persist->deleted_agents.max = MU_PERSIST_MAX_DELETES;
+  d->persist->flush_max_ops = MU_PERSIST_FLUSH_MAX_OPS;
   uv_timer_init(d->loop, &d->persist->flush_timer);
   d->persist->flush_timer.data = d;
 }

@@ -25,6 +25,8 @@ typedef struct mu_persist {
   char **deleted_jobs; /* job ids whose keys must be deleted */
   size_t n_deleted, cap_deleted;
   uint64_t writes, write_ops; /* batches and ops committed */
+  size_t flush_max_ops;       /* task records in one write at most (the rest go in the next;
+                                 acks wait for a write that held everything); default 65536 */
   mu_strlist deleted_agents;  /* forgotten agents whose agents/ and presence/ keys go */
 } mu_persist;
 

@@ -220,9 +220,53 @@ static void records_of_the_previous_format_load(void **state) {
   fixture_stop(&f);
 }
 
+/* A write holds at most flush_max_ops task records: the rest go in the next write, the job
+ * record after all of them, and acks wait for the write that held everything. */
+static void a_large_flush_goes_in_parts(void **state) {
+  fixture f;
+  fixture_start(&f, state, "/p3/");
+  mu_daemon *d = &f.d;
+  d->persist->flush_max_ops = 1;
+  mu_agent *a = NULL;
+  mu_err err = {0};
+  assert_int_equal(mu_registry_upsert(&d->registry, "a", &a, &err), 0);
+  a->ack_seq = 9;
+  mu_job *job = job_on_two_hosts(d, "j-6b0fd000-3");
+  for (size_t h = 0; h < 2; h++) {
+    finish_task(&job->hosts[h].tasks[0], "x\n");
+    job->hosts[h].state = MU_HOST_SUCCEEDED;
+    job->hosts[h].current = 1;
+    mu_persist_task(d, job, &job->hosts[h], 0);
+  }
+  job->state = MUSTER__V1__JOB_STATE__JOB_SUCCEEDED;
+  mu_persist_job(d, job);
+  mu_test_ha_run_for(f.e, 50);
+  for (int i = 0; i < 20 && (d->persist->writes < 2 || !flushed(d)); i++) {
+    mu_test_ha_run_for(f.e, 50);
+    (void)mu_test_ha_run_while(f.e, flushed, d, 5000);
+  }
+  assert_int_equal(d->persist->writes, 2);
+  assert_int_equal(d->persist->write_ops, 3);
+  assert_int_equal(a->durable_seq, 9);
+  assert_false(job->dirty);
+  assert_int_equal(job->n_dirty_tasks, 0);
+  mu_etcd_result *res = mu_test_ha_side_range(f.e, "/p3/", true);
+  const mu_etcd_kv *jk = kv_of(res, "/p3/", "jobs/j-6b0fd000-3");
+  const mu_etcd_kv *t0 = kv_of(res, "/p3/", "tasks/j-6b0fd000-3/0.0");
+  const mu_etcd_kv *t1 = kv_of(res, "/p3/", "tasks/j-6b0fd000-3/1.0");
+  assert_non_null(jk);
+  assert_non_null(t0);
+  assert_non_null(t1);
+  assert_true(t0->mod_revision < t1->mod_revision); /* two writes */
+  assert_true(jk->mod_revision > t1->mod_revision); /* the job after all its tasks */
+  mu_etcd_result_free(res);
+  fixture_stop(&f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(tasks_before_their_job_and_read_back),
+      cmocka_unit_test(a_large_flush_goes_in_parts),
       cmocka_unit_test(records_of_the_previous_format_load),
   };
   return cmocka_run_group_tests(tests, mu_etcd_harness_group_setup, mu_etcd_harness_group_teardown);
