@@ -312,6 +312,8 @@ static void h_log(muster_task *t, muster_log_level level, const char *fmt, ...) 
   free(clean);
 }
 
+static muster_plugin_env *h_env(muster_task *t) { return mu_plugin_host_env(t->runner->plugins, t->plugin->type); }
+
 static const muster_host_api api = {
     .abi_version = MUSTER_PLUGIN_ABI_VERSION,
     .size = sizeof(muster_host_api),
@@ -332,6 +334,7 @@ static const muster_host_api api = {
     .cancel_withdraw = mu_task_cancel_withdraw,
     .detach = mu_task_detach,
     .set_action_handler = mu_task_set_action_handler,
+    .env = h_env,
 };
 
 const muster_host_api *mu_host_api(void) { return &api; }

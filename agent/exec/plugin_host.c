@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/exec/plugin_env.h"
 #include "lib/base/log.h"
 
 typedef struct entry {
@@ -19,16 +20,22 @@ typedef struct entry {
   char *path;
   char isolation[16];
   mu_plugin_info info;
+  muster_plugin_env *env; /* SDK v2 (plugin_env.h) */
 } entry;
 
 struct mu_plugin_host {
   entry e[MU_PLUGIN_MAX];
   size_t n;
+  mu_metrics *metrics; /* the plugins' own metric families */
 };
 
 int mu_plugin_host_new(mu_plugin_host **ret, mu_err *err) {
   mu_plugin_host *h = calloc(1, sizeof *h);
-  if (h == NULL) return mu_err_set(err, MU_ENOMEM, "plugin host: out of memory");
+  if (h != NULL) h->metrics = mu_metrics_new();
+  if (h == NULL || h->metrics == NULL) {
+    free(h);
+    return mu_err_set(err, MU_ENOMEM, "plugin host: out of memory");
+  }
   *ret = h;
   return 0;
 }
@@ -36,9 +43,11 @@ int mu_plugin_host_new(mu_plugin_host **ret, mu_err *err) {
 void mu_plugin_host_free(mu_plugin_host *h) {
   if (h == NULL) return;
   for (size_t i = 0; i < h->n; i++) {
+    mu_plugin_env_free(h->e[i].env); /* shutdown() before the code goes */
     if (h->e[i].dl != NULL) dlclose(h->e[i].dl);
     free(h->e[i].path);
   }
+  mu_metrics_free(h->metrics);
   free(h);
 }
 
@@ -51,9 +60,9 @@ static bool type_name_ok(const char *t) {
 
 static int check_and_add(mu_plugin_host *h, const muster_plugin *d, void *dl, const char *path, const char *isolation,
                          mu_err *err) {
-  if (d->abi_version != MUSTER_PLUGIN_ABI_VERSION)
-    return mu_err_set(err, MU_EINVAL, "plugin %s: built for ABI version %u, this agent speaks %u; not loaded", path,
-                      d->abi_version, MUSTER_PLUGIN_ABI_VERSION);
+  if (d->abi_version < MUSTER_PLUGIN_ABI_MIN || d->abi_version > MUSTER_PLUGIN_ABI_VERSION)
+    return mu_err_set(err, MU_EINVAL, "plugin %s: built for ABI version %u, this agent speaks %u to %u; not loaded",
+                      path, d->abi_version, MUSTER_PLUGIN_ABI_MIN, MUSTER_PLUGIN_ABI_VERSION);
   if (!type_name_ok(d->type))
     return mu_err_set(err, MU_EINVAL, "plugin %s: missing or bad type name \"%s\" (want [a-z0-9_-]+); not loaded", path,
                       d->type ? d->type : "");
@@ -68,6 +77,11 @@ static int check_and_add(mu_plugin_host *h, const muster_plugin *d, void *dl, co
   entry *e = &h->e[h->n];
   e->path = strdup(path);
   if (e->path == NULL) return mu_err_set(err, MU_ENOMEM, "plugin host: out of memory");
+  if (mu_plugin_env_new(d, h->metrics, &e->env, err) != 0) {
+    free(e->path);
+    e->path = NULL;
+    return err->code;
+  }
   e->desc = d;
   e->dl = dl;
   e->info.type = d->type;
@@ -164,3 +178,24 @@ void mu_plugin_host_types(const mu_plugin_host *h, char *buf, size_t cap) {
     n += (size_t)snprintf(buf + n, cap - n, "%s%s", i ? ", " : "", h->e[i].desc->type);
   if (h->n == 0) snprintf(buf, cap, "none");
 }
+
+static entry *find_entry(const mu_plugin_host *h, const char *type) {
+  for (size_t i = 0; type != NULL && i < h->n; i++)
+    if (strcmp(h->e[i].desc->type, type) == 0) return (entry *)&h->e[i];
+  return NULL;
+}
+
+muster_plugin_env *mu_plugin_host_env(const mu_plugin_host *h, const char *type) {
+  entry *e = find_entry(h, type);
+  return e != NULL ? e->env : NULL;
+}
+
+muster_plugin_env *mu_plugin_host_env_at(const mu_plugin_host *h, size_t i) { return i < h->n ? h->e[i].env : NULL; }
+
+int mu_plugin_host_configure(mu_plugin_host *h, const char *type, const char *config_json, mu_err *err) {
+  entry *e = find_entry(h, type);
+  if (e == NULL) return mu_err_set(err, MU_ENOENT, "plugin '%s': not loaded here", type);
+  return mu_plugin_env_configure(e->env, config_json, err);
+}
+
+mu_metrics *mu_plugin_host_metrics(const mu_plugin_host *h) { return h->metrics; }

@@ -372,13 +372,17 @@ static void render_family(const mu_metric *f, mu_prom *out) {
   }
 }
 
-void mu_metrics_render(const mu_metrics *m, mu_prom *out) {
+void mu_metrics_render_as(const mu_metrics *m, const char *dropped_name, mu_prom *out) {
   for (const mu_metric *f = m->head; f != NULL; f = f->next) render_family(f, out);
   mu_prom_printf(out,
-                 "# HELP muster_metrics_series_dropped_total Updates dropped because their "
+                 "# HELP %s Updates dropped because their "
                  "metric already held its maximum number of label sets.\n"
-                 "# TYPE muster_metrics_series_dropped_total counter\n");
+                 "# TYPE %s counter\n",
+                 dropped_name, dropped_name);
   for (const mu_metric *f = m->head; f != NULL; f = f->next)
-    mu_prom_printf(out, "muster_metrics_series_dropped_total{metric=\"%s\"} %llu\n", f->name,
-                   (unsigned long long)f->dropped);
+    mu_prom_printf(out, "%s{metric=\"%s\"} %llu\n", dropped_name, f->name, (unsigned long long)f->dropped);
+}
+
+void mu_metrics_render(const mu_metrics *m, mu_prom *out) {
+  mu_metrics_render_as(m, "muster_metrics_series_dropped_total", out);
 }

@@ -79,6 +79,9 @@ size_t mu_metric_series(const mu_metric *f);
 
 /* Appends every family (HELP, TYPE and its series), then the dropped-series counter. */
 void mu_metrics_render(const mu_metrics *m, mu_prom *out);
+/* The same with the dropped-series counter under another name, for a second registry rendered
+ * into the same exposition (the agent's plugin metrics). */
+void mu_metrics_render_as(const mu_metrics *m, const char *dropped_name, mu_prom *out);
 
 /* printf into a mu_prom (bounded like mu_prom_add: past 4 MiB the text is not added). */
 void mu_prom_printf(mu_prom *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
