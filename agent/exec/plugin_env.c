@@ -19,6 +19,8 @@ typedef struct fam {
 
 struct muster_plugin_env {
   const muster_plugin *desc;
+  void (*shutdown)(muster_plugin_env *, const muster_plugin_api *); /* copied: an out-of-process
+                                  * plugin's proxy descriptor is gone by the time env is freed */
   mu_metrics *reg;
   void *state;
   bool configured;
@@ -33,6 +35,7 @@ int mu_plugin_env_new(const muster_plugin *desc, mu_metrics *reg, muster_plugin_
   muster_plugin_env *env = calloc(1, sizeof *env);
   if (env == NULL) return mu_err_set(err, MU_ENOMEM, "plugin env: out of memory");
   env->desc = desc;
+  env->shutdown = v2(desc) ? desc->shutdown : NULL;
   env->reg = reg;
   *ret = env;
   return 0;
@@ -40,7 +43,7 @@ int mu_plugin_env_new(const muster_plugin *desc, mu_metrics *reg, muster_plugin_
 
 void mu_plugin_env_free(muster_plugin_env *env) {
   if (env == NULL) return;
-  if (v2(env->desc) && env->desc->shutdown != NULL && env->configured) env->desc->shutdown(env, mu_plugin_api());
+  if (env->shutdown != NULL && env->configured) env->shutdown(env, mu_plugin_api());
   free(env->config);
   free(env);
 }
