@@ -12,6 +12,7 @@
 
 #include "agent/exec/env.h"
 #include "agent/exec/plugin_host.h"
+#include "agent/exec/plugin_env.h"
 #include "agent/exec/task_int.h"
 #include "lib/base/log.h"
 
@@ -314,6 +315,11 @@ static void h_log(muster_task *t, muster_log_level level, const char *fmt, ...) 
 
 static muster_plugin_env *h_env(muster_task *t) { return mu_plugin_host_env(t->runner->plugins, t->plugin->type); }
 
+static void *h_plugin_state(muster_task *t) {
+  muster_plugin_env *env = h_env(t);
+  return env != NULL ? mu_plugin_api()->state(env) : NULL;
+}
+
 static const muster_host_api api = {
     .abi_version = MUSTER_PLUGIN_ABI_VERSION,
     .size = sizeof(muster_host_api),
@@ -335,6 +341,7 @@ static const muster_host_api api = {
     .detach = mu_task_detach,
     .set_action_handler = mu_task_set_action_handler,
     .env = h_env,
+    .plugin_state = h_plugin_state,
 };
 
 const muster_host_api *mu_host_api(void) { return &api; }

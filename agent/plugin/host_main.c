@@ -302,6 +302,11 @@ static muster_plugin_env *a_env(muster_task *t) {
   return &H.env;
 }
 
+static void *a_plugin_state(muster_task *t) {
+  (void)t;
+  return H.env.state;
+}
+
 /* ---- SDK v2: the plugin-wide API, forwarded ---- */
 
 static void p_set_state(muster_plugin_env *env, void *state) { env->state = state; }
@@ -414,6 +419,7 @@ static const muster_host_api api = {
     .cancel_extend = a_cancel_extend,
     .cancel_withdraw = a_cancel_withdraw,
     .env = a_env,
+    .plugin_state = a_plugin_state,
 };
 
 /* ---- messages from the agent ---- */

@@ -224,6 +224,8 @@ typedef struct muster_host_api {
   /* SDK v2 (ABI 2): the plugin env of the task's plugin, to reach its state and metrics from
    * a task callback (muster_plugin_api below). */
   muster_plugin_env *(*env)(muster_task *task);
+  /* The plugin's state as configure() set it (muster_plugin_api.set_state), or NULL. */
+  void *(*plugin_state)(muster_task *task);
 } muster_host_api;
 
 /* ---- SDK v2: the plugin-wide API ---- */
