@@ -55,6 +55,7 @@ typedef struct mu_daemon {
   struct mu_templates *templates;       /* job templates (templates/templates.h) */
   struct mu_cp_queues *queues;          /* named queues: config and stored (queues_admin.h) */
   struct mu_cp_imgpolicy *imgpolicy;    /* the cluster image policy (imagepolicy/) */
+  struct mu_cp_pluginconfig *pluginconfig; /* central plugin configs (pluginconfig/) */
   struct mu_savepoints *savepoints;     /* the savepoint catalogue (savepoints.h) */
   struct mu_run_history *run_history;   /* finished runs per task name (run_history.h) */
   struct mu_images_req *images_pending; /* ListImages calls waiting for agents (images.c) */
