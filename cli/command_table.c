@@ -28,6 +28,7 @@ const mu_cli_command mu_cli_commands[] = {
      mu_cmd_image, NULL},
     {"policy", "the cluster's image admission policy: set, show, test a reference (policy --help)", "set show test",
      mu_cmd_policy, NULL},
+    {"plugin", "task-type plugins: central config (plugin --help)", "config", mu_cmd_plugin, NULL},
     {"images", "container images per agent: digest, tags, size, in use; prune", NULL, mu_cmd_images, NULL},
     {"drain", "drain an agent (no new tasks start there) or --undrain it", NULL, mu_cmd_drain, NULL},
     {"cluster", "show the control plane: leader, members, etcd, agent counts", NULL, mu_cmd_cluster, NULL},
