@@ -165,6 +165,29 @@ static void check_run_as(mu_doctor *d, const char *scope, const Muster__V1__Agen
 
 /* The python plugin's venv cache: a FAIL when it cannot be written (every python task
  * building an environment fails), else its size. */
+/* SDK v2: each plugin's own health() as the agent's Hello reported it (an agent or plugin
+ * older than SDK v2 reports none: nothing to say). One line per plugin that is not ok, one
+ * line for the rest. */
+static void check_plugin_health(mu_doctor *d, const char *scope, const Muster__V1__AgentInfo *a) {
+  size_t ok = 0, reported = 0;
+  for (size_t i = 0; i < a->n_plugins; i++) {
+    const Muster__V1__PluginInfo *p = a->plugins[i];
+    if (p->health == NULL || p->health[0] == '\0') continue;
+    reported++;
+    if (strcmp(p->health, "ok") == 0) {
+      ok++;
+      continue;
+    }
+    char name[80];
+    snprintf(name, sizeof name, "plugin-%s", p->type);
+    mu_doctor_add(d, scope, name, strcmp(p->health, "warn") == 0 ? MU_DOCTOR_WARN : MU_DOCTOR_FAIL,
+                  "see docs/plugins.md for the type's configuration (muster plugin config TYPE --show)",
+                  "plugin %s %s: %s", p->type, p->version, p->health_reason[0] ? p->health_reason : p->health);
+  }
+  if (reported > 0 && ok == reported)
+    mu_doctor_add(d, scope, "plugin-health", MU_DOCTOR_OK, NULL, "%zu plugin%s report healthy", ok, ok == 1 ? "" : "s");
+}
+
 static void check_python_cache(mu_doctor *d, const char *scope, const Muster__V1__AgentEnv *env) {
   if (env->python_cache_dir == NULL || env->python_cache_dir[0] == '\0') return;
   char size[32];
@@ -259,6 +282,7 @@ void mu_doctor_check_agent(mu_doctor *d, const Muster__V1__AgentInfo *a, int64_t
   check_run_as(d, scope, env);
   check_python_cache(d, scope, env);
   check_container(d, scope, env);
+  check_plugin_health(d, scope, a);
 }
 
 void mu_doctor_print(const mu_doctor *d, FILE *out) {
