@@ -686,6 +686,99 @@ __attribute__((visibility("default"))) int muster_python_cache_stats(char *buf, 
                   (unsigned long long)s.failures, (unsigned long long)s.evictions);
 }
 
+/* ---- SDK v2: metrics of the venv cache ---- */
+
+typedef struct py_state {
+  const muster_plugin_api *api;
+  muster_metric *lookups;       /* venv_cache_lookups_total{result="hit"|"miss"|"join"} */
+  muster_metric *build_seconds; /* env_build_seconds{outcome="ok"|"failed"} */
+  py_cache_stats seen;          /* the cache's counters as last added to lookups */
+} py_state;
+
+static const double build_buckets[] = {0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600};
+
+/* Adds what the cache counted since the last call (hits, builds as misses, joins). */
+static void py_metrics_sync(py_state *st) {
+  if (st == NULL || g.cache == NULL) return;
+  py_cache_stats now = py_cache_get_stats(g.cache);
+  const char *hit[] = {"hit"}, *miss[] = {"miss"}, *join[] = {"join"};
+  st->api->metric_add(st->lookups, hit, (double)(now.hits - st->seen.hits));
+  st->api->metric_add(st->lookups, miss, (double)(now.builds - st->seen.builds));
+  st->api->metric_add(st->lookups, join, (double)(now.joins - st->seen.joins));
+  st->seen = now;
+}
+
+static void py_on_build(void *arg, int ok, double seconds) {
+  py_state *st = arg;
+  const char *outcome[] = {ok ? "ok" : "failed"};
+  st->api->metric_observe(st->build_seconds, outcome, seconds);
+  py_metrics_sync(st);
+}
+
+static int py_configure(muster_plugin_env *env, const muster_plugin_api *api, const char *config_json, char *errbuf) {
+  json_error_t je;
+  json_t *c = json_loads(config_json, 0, &je);
+  int ok = json_is_object(c) && json_object_size(c) == 0;
+  json_decref(c);
+  if (!ok) return muster_field_fail(errbuf, "python config: takes no keys yet (the MUSTER_PYTHON_* environment sets the cache)");
+  if (api->state(env) != NULL) return 0;
+  py_state *st = calloc(1, sizeof *st);
+  if (st == NULL) return muster_field_fail(errbuf, "python: out of memory");
+  static const char *const result[] = {"result", NULL}, *const outcome[] = {"outcome", NULL};
+  muster_metric_desc lookups = {"venv_cache_lookups_total", "Python environment requests by result (miss: built here).",
+                                MUSTER_METRIC_COUNTER, result, NULL, 0};
+  muster_metric_desc builds = {"env_build_seconds", "Time to build a Python environment, by outcome.",
+                               MUSTER_METRIC_HISTOGRAM, outcome, build_buckets,
+                               sizeof build_buckets / sizeof build_buckets[0]};
+  char eb[MUSTER_ERRBUF_SIZE] = "";
+  if (api->metric_register(env, &lookups, &st->lookups, eb) != 0 || api->metric_register(env, &builds, &st->build_seconds, eb) != 0)
+    api->log(env, MUSTER_LOG_WARN, "metrics not registered: %s", eb);
+  st->api = api;
+  if (g.cache != NULL) {
+    st->seen = py_cache_get_stats(g.cache);
+    py_cache_on_build(g.cache, py_on_build, st);
+  }
+  api->set_state(env, st);
+  return 0;
+}
+
+/* Also brings the cache counters into the metrics (the agent asks once a second). */
+static int py_health(muster_plugin_env *env, const muster_plugin_api *api, char *errbuf) {
+  py_metrics_sync(api->state(env));
+  if (g.cache == NULL) {
+    snprintf(errbuf, MUSTER_ERRBUF_SIZE, "the venv cache could not be set up (MUSTER_PYTHON_CACHE)");
+    return MUSTER_HEALTH_FAIL;
+  }
+  if (g.interps.n == 0) {
+    snprintf(errbuf, MUSTER_ERRBUF_SIZE, "no python interpreter found (MUSTER_PYTHON_INTERPRETERS)");
+    return MUSTER_HEALTH_FAIL;
+  }
+  return MUSTER_HEALTH_OK;
+}
+
+static void py_shutdown(muster_plugin_env *env, const muster_plugin_api *api) {
+  if (g.cache != NULL) py_cache_on_build(g.cache, NULL, NULL);
+  free(api->state(env));
+  api->set_state(env, NULL);
+}
+
+static const char *py_describe(muster_plugin_env *env, const muster_plugin_api *api) {
+  (void)env;
+  (void)api;
+  return "{\"params\":{"
+         "\"script\":{\"type\":\"string\",\"help\":\"a .py file in the task dir (or the bundle)\"},"
+         "\"module\":{\"type\":\"string\",\"help\":\"run as python -m MODULE\"},"
+         "\"code\":{\"type\":\"string\",\"help\":\"run as python -c CODE\"},"
+         "\"args\":{\"type\":\"array\",\"help\":\"arguments after the script\"},"
+         "\"interpreter\":{\"type\":\"string\",\"help\":\"python3, 3.11, or a discovered path\"},"
+         "\"requirements\":{\"type\":\"string\",\"help\":\"requirements.txt for a cached venv\"},"
+         "\"pyproject\":{\"type\":\"string\",\"help\":\"pyproject.toml for a cached venv\"},"
+         "\"wheelhouse\":{\"type\":\"string\",\"help\":\"a dir of wheels (offline installs)\"},"
+         "\"indexUrl\":{\"type\":\"string\",\"help\":\"a package index URL\"},"
+         "\"requireHashes\":{\"type\":\"boolean\"}},"
+         "\"config\":{}}";
+}
+
 __attribute__((visibility("default"))) const muster_plugin muster_plugin_descriptor = {
     .abi_version = MUSTER_PLUGIN_ABI_VERSION,
     .type = "python",
@@ -695,4 +788,8 @@ __attribute__((visibility("default"))) const muster_plugin muster_plugin_descrip
     .start = py_start,
     .cancel = py_cancel,
     .cleanup = py_cleanup,
+    .configure = py_configure,
+    .health = py_health,
+    .describe = py_describe,
+    .shutdown = py_shutdown,
 };
