@@ -26,6 +26,7 @@ typedef struct muster_pt_opts {
   int64_t grace_ms;        /* TERM -> KILL; 0 = 1000 */
   const char *bundle_dir;  /* copied into every task dir, as the agent unpacks a task's
                                 * bundle there (files the spec names: a jar, a script); NULL = none */
+  const char *plugin_config; /* SDK v2: handed to configure() as the agent does; NULL = "{}" */
 } muster_pt_opts;
 
 typedef struct muster_pt_world muster_pt_world;
