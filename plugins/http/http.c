@@ -378,7 +378,7 @@ static void complete(http_task *ht, long status) {
     end(ht, MUSTER_STATE_SUCCEEDED, "%s %ld after %u attempt%s", ht->spec->method, status, ht->attempts,
         ht->attempts == 1 ? "" : "s");
   }
-  json_decref(r.json);
+  mu_http_response_done(&r);
 }
 
 static bool connection_error(CURLcode rc) {

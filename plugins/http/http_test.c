@@ -530,6 +530,33 @@ static void test_sdk_v2(void **state) {
   world_free(&w);
 }
 
+/* XML responses end to end: xpath_equals holds or fails naming the path, extract_xpath sets
+ * params, namespaces by local-name(). */
+static void test_xml(void **state) {
+  (void)state;
+  world w;
+  world_init(&w);
+  rec *r = run(&w, "xml-ok",
+               "{\"http\":{\"url\":\"http://127.0.0.1:%d/xml\",\"expect\":{\"xpathEquals\":{"
+               "\"/report/status\":\"ok\",\"count(//step)\":\"2\",\"//*[local-name()='owner']\":\"ops\"}},"
+               "\"extractXpath\":{\"build\":\"/report/build/@id\",\"failed\":\"//step[@ok='false']/@name\"}}}",
+               port);
+  ASSERT_STATE(r, MU_TASK_SUCCEEDED);
+  ASSERT_HAS(r->params, "build=b-42;");
+  ASSERT_HAS(r->params, "failed=test;");
+  r = run(&w, "xml-bad",
+          "{\"http\":{\"url\":\"http://127.0.0.1:%d/xml\",\"expect\":{\"xpath_equals\":{"
+          "\"/report/build/@version\":\"3.0\"}}}}",
+          port);
+  ASSERT_STATE(r, MU_TASK_FAILED);
+  ASSERT_HAS(r->message, "expect.xpath_equals[/report/build/@version]: got \"2.4.1\", want \"3.0\"");
+  r = run(&w, "xml-not",
+          "{\"http\":{\"url\":\"http://127.0.0.1:%d/json\",\"expect\":{\"xpath_equals\":{\"/a\":\"b\"}}}}", port);
+  ASSERT_STATE(r, MU_TASK_FAILED);
+  ASSERT_HAS(r->message, "expect.xpath_equals[/a]: the response body is not XML (line 1: ");
+  world_free(&w);
+}
+
 static void test_refused_at_assign(void **state) {
   (void)state;
   world w;
@@ -676,6 +703,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_body_file_and_proxy),
       cmocka_unit_test(test_refused_at_assign),
       cmocka_unit_test(test_sdk_v2),
+      cmocka_unit_test(test_xml),
       cmocka_unit_test(test_many_at_once),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
