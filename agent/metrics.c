@@ -87,8 +87,9 @@ static void publish(uv_timer_t *t) {
               a->plugins != NULL ? (double)mu_plugin_host_count(a->plugins) : 0);
   if (a->meters != NULL) mu_metrics_render(mu_agent_meters_registry(a->meters), &p);
   if (a->plugins != NULL) { /* SDK v2: each plugin's health() and its own metrics */
-    mu_prom_printf(&p, "# HELP muster_agent_plugin_health The plugin's own health check: 0 ok, 1 warn, 2 fail.\n"
-                       "# TYPE muster_agent_plugin_health gauge\n");
+    mu_prom_printf(&p,
+                   "# HELP muster_agent_plugin_health The plugin's own health check: 0 ok, 1 warn, 2 fail.\n"
+                   "# TYPE muster_agent_plugin_health gauge\n");
     for (size_t i = 0; i < mu_plugin_host_count(a->plugins); i++) {
       char reason[MUSTER_ERRBUF_SIZE];
       int h = mu_plugin_env_health(mu_plugin_host_env_at(a->plugins, i), reason, sizeof reason);

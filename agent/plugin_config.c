@@ -55,7 +55,10 @@ static int apply(mu_agent_daemon *a, const char *type, mu_err *err) {
   int rc = mu_plugin_host_configure(a->plugins, type, json, err);
   if (rc == 0)
     mu_info("plugins", "plugin '%s' configured from %s (%zu bytes)", type,
-            c != NULL ? "the central config" : yaml != NULL ? "the agent config" : "defaults", strlen(json));
+            c != NULL      ? "the central config"
+            : yaml != NULL ? "the agent config"
+                           : "defaults",
+            strlen(json));
   free(yaml);
   return rc;
 }

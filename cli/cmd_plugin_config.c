@@ -39,8 +39,8 @@ static int show(const mu_cli_opts *opts, const char *type) {
   const Muster__V1__PluginConfigInfo *in = (const Muster__V1__PluginConfigInfo *)reply;
   if (opts->json) {
     printf("{\"type\":\"%s\",\"selector\":\"%s\",\"config\":%s,\"sha256\":\"%s\",\"set_at_ms\":%lld,\"agents\":%zu}\n",
-           in->type, in->selector, in->config_json[0] ? in->config_json : "null", in->sha256,
-           (long long)in->set_at_ms, in->n_agents);
+           in->type, in->selector, in->config_json[0] ? in->config_json : "null", in->sha256, (long long)in->set_at_ms,
+           in->n_agents);
   } else if (in->config_json[0] == '\0') {
     printf("plugin %s: no central config (agents use their own plugins.%s.config)\n", type, type);
   } else {
@@ -86,8 +86,9 @@ static int set(const mu_cli_opts *opts, const char *type, const char *selector, 
   const Muster__V1__PluginConfigInfo *in = (const Muster__V1__PluginConfigInfo *)reply;
   if (!opts->quiet) {
     if (clear) printf("plugin %s: central config removed\n", type);
-    else printf("plugin %s: config %.12s stored, pushed to %zu agent%s\n", type, in->sha256, in->n_agents,
-                in->n_agents == 1 ? "" : "s");
+    else
+      printf("plugin %s: config %.12s stored, pushed to %zu agent%s\n", type, in->sha256, in->n_agents,
+             in->n_agents == 1 ? "" : "s");
   }
   protobuf_c_message_free_unpacked(reply, NULL);
   return 0;
@@ -148,8 +149,10 @@ int mu_cli_type_help(const mu_cli_opts *opts, const char *type, FILE *out) {
   char *help = NULL;
   int rc = 0;
   if (in->schema_json[0] == '\0') {
-    fprintf(out, "\nParameters of task type %s: no connected agent describes them (an SDK v1 plugin, or no agent serves it)\n",
-            type);
+    fprintf(
+        out,
+        "\nParameters of task type %s: no connected agent describes them (an SDK v1 plugin, or no agent serves it)\n",
+        type);
     rc = 1;
   } else if (mu_pschema_help(in->schema_json, "params", &help, &err) != 0) {
     fprintf(out, "\nParameters of task type %s: %s\n", type, err.msg);

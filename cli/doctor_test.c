@@ -290,9 +290,8 @@ static void test_etcd(void **state) {
 }
 
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_cluster), cmocka_unit_test(test_certs),
-                                     cmocka_unit_test(test_agent), cmocka_unit_test(test_agent_env),
-                                     cmocka_unit_test(test_plugin_health),
-                                     cmocka_unit_test(test_etcd)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_cluster),       cmocka_unit_test(test_certs),
+                                     cmocka_unit_test(test_agent),         cmocka_unit_test(test_agent_env),
+                                     cmocka_unit_test(test_plugin_health), cmocka_unit_test(test_etcd)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

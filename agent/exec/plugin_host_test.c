@@ -161,7 +161,8 @@ static void test_sdk_v2(void **state) {
   assert_non_null(strstr(p.buf, "# TYPE muster_plugin_greet_greetings_total counter"));
   assert_non_null(strstr(p.buf, "muster_plugin_greet_greetings_total{outcome=\"ok\"} 2"));
   assert_non_null(strstr(p.buf, "# TYPE muster_plugin_greet_name_length histogram"));
-  assert_non_null(strstr(p.buf, "muster_agent_plugin_series_dropped_total{metric=\"muster_plugin_greet_greetings_total\"} 0"));
+  assert_non_null(
+      strstr(p.buf, "muster_agent_plugin_series_dropped_total{metric=\"muster_plugin_greet_greetings_total\"} 0"));
   /* bounded label sets: past MUSTER_METRIC_MAX_SERIES values are dropped and counted */
   m = mu_plugin_env_metric(env, "greetings_total");
   for (int i = 0; i < MUSTER_METRIC_MAX_SERIES + 5; i++) {
@@ -173,7 +174,8 @@ static void test_sdk_v2(void **state) {
   mu_prom_free(&p);
   memset(&p, 0, sizeof p);
   mu_metrics_render_as(mu_plugin_host_metrics(h), "muster_agent_plugin_series_dropped_total", &p);
-  assert_non_null(strstr(p.buf, "muster_agent_plugin_series_dropped_total{metric=\"muster_plugin_greet_greetings_total\"} 6"));
+  assert_non_null(
+      strstr(p.buf, "muster_agent_plugin_series_dropped_total{metric=\"muster_plugin_greet_greetings_total\"} 6"));
   mu_prom_free(&p);
   mu_plugin_host_free(h); /* greet's shutdown() frees its state (ASan would say otherwise) */
 }

@@ -633,12 +633,8 @@ int main(int argc, char **argv) {
     rc = 2;
   } else {
     const char *schema = v2() && H.p->describe != NULL ? H.p->describe(&H.env, &papi) : NULL;
-    int64_t ints[] = {H.p->abi_version,
-                      H.p->validate != NULL,
-                      H.p->cancel != NULL,
-                      H.p->cleanup != NULL,
-                      (int64_t)getpid(),
-                      v2() && H.p->configure != NULL,
+    int64_t ints[] = {H.p->abi_version,           H.p->validate != NULL, H.p->cancel != NULL,
+                      H.p->cleanup != NULL,       (int64_t)getpid(),     v2() && H.p->configure != NULL,
                       v2() && H.p->health != NULL};
     mu_pstr strs[] = {S(H.p->type), S(H.p->version), S(H.p->description), S(schema)};
     send_or_die(MU_PM_HELLO, 0, ints, 7, strs, 4);

@@ -202,7 +202,8 @@ int mu_pmsg_metric_def(const mu_pmsg *m, mu_pm_metric_def *ret, mu_err *err) {
   if (nb < 0 || nb > 16 || m->n_ints != 3 + nb)
     return mu_err_set(err, MU_EINVAL, "METRIC_DEF: %lld buckets in %u ints", (long long)nb, m->n_ints);
   if (m->n_strs < 2 || m->n_strs > 2 + 3) return mu_err_set(err, MU_EINVAL, "METRIC_DEF: %u strings", m->n_strs);
-  if (m->ints[1] < 1 || m->ints[1] > 3) return mu_err_set(err, MU_EINVAL, "METRIC_DEF: type %lld", (long long)m->ints[1]);
+  if (m->ints[1] < 1 || m->ints[1] > 3)
+    return mu_err_set(err, MU_EINVAL, "METRIC_DEF: type %lld", (long long)m->ints[1]);
   ret->id = m->ints[0];
   ret->type = (int)m->ints[1];
   ret->name = m->strs[0].p;

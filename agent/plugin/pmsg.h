@@ -37,10 +37,10 @@ typedef enum {
   MU_PM_CANCEL_WITHDRAW, /* task; ints: call */
   MU_PM_PONG,            /* ints: nonce */
   /* SDK v2, host -> agent (task 0: plugin-wide; MU_PM_LOG with task 0 is a plugin-wide log) */
-  MU_PM_CONFIGURED,      /* ints: call, rc; strs: errbuf */
-  MU_PM_HEALTH_IS,       /* ints: call, health; strs: reason */
-  MU_PM_METRIC_DEF,      /* ints: id, type, n_buckets, bucket bits x n_buckets; strs: name, help, labels... */
-  MU_PM_METRIC,          /* ints: id, op (1 add, 2 set, 3 observe), value bits; strs: label values */
+  MU_PM_CONFIGURED, /* ints: call, rc; strs: errbuf */
+  MU_PM_HEALTH_IS,  /* ints: call, health; strs: reason */
+  MU_PM_METRIC_DEF, /* ints: id, type, n_buckets, bucket bits x n_buckets; strs: name, help, labels... */
+  MU_PM_METRIC,     /* ints: id, op (1 add, 2 set, 3 observe), value bits; strs: label values */
   /* agent -> host */
   MU_PM_START = 32,  /* task; ints: attempt, n_params; strs: job, task, agent, dir, spec, config, k1, v1, ... */
   MU_PM_CANCEL,      /* task; ints: reason */

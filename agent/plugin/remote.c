@@ -240,8 +240,8 @@ static void on_plugin_msg(mu_plugin_remote *r, const mu_pmsg *m) {
       if (m->ints[1] != 0) mu_warn("plugins", "plugin '%s': configuration refused: %s", r->type, m->strs[0].p);
       break;
     case MU_PM_HEALTH_IS:
-      r->health = m->ints[1] >= MUSTER_HEALTH_OK && m->ints[1] <= MUSTER_HEALTH_FAIL ? (int)m->ints[1]
-                                                                                    : MUSTER_HEALTH_FAIL;
+      r->health =
+          m->ints[1] >= MUSTER_HEALTH_OK && m->ints[1] <= MUSTER_HEALTH_FAIL ? (int)m->ints[1] : MUSTER_HEALTH_FAIL;
       snprintf(r->health_reason, sizeof r->health_reason, "%s", m->strs[0].p);
       break;
     case MU_PM_METRIC_DEF: {

@@ -341,7 +341,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_crash_in_start),         cmocka_unit_test(test_crash_in_timer_kills_processes),
       cmocka_unit_test(test_crash_in_exit_callback), cmocka_unit_test(test_hang_is_killed),
       cmocka_unit_test(test_crash_at_unload),        cmocka_unit_test(test_example_out_of_process),
-      cmocka_unit_test(test_load_refused),          cmocka_unit_test(test_sdk_v2_out_of_process),
+      cmocka_unit_test(test_load_refused),           cmocka_unit_test(test_sdk_v2_out_of_process),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   char cmd[300];

@@ -162,8 +162,8 @@ static int check_plugin_setting(const char *key, const char *value, mu_err *err)
     if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' || *c == '_'))
       return mu_err_set(err, MU_EINVAL, "plugin type '%.*s': want [a-z0-9_-]+", (int)(dot - key), key);
   if (strcmp(dot + 1, "isolation") != 0)
-    return mu_err_set(err, MU_EINVAL, "plugin '%.*s': unknown setting '%s' (known: isolation, config)", (int)(dot - key), key,
-                      dot + 1);
+    return mu_err_set(err, MU_EINVAL, "plugin '%.*s': unknown setting '%s' (known: isolation, config)",
+                      (int)(dot - key), key, dot + 1);
   if (strcmp(value, "in-process") != 0 && strcmp(value, "process") != 0)
     return mu_err_set(err, MU_EINVAL, "plugin '%.*s': isolation \"%s\": expected in-process or process",
                       (int)(dot - key), key, value);

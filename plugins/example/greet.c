@@ -48,12 +48,13 @@ static int greet_configure(muster_plugin_env *env, const muster_plugin_api *api,
       return -ENOMEM;
     }
     static const char *const outcome[] = {"outcome", NULL};
-    muster_metric_desc d1 = {"greetings_total", "Greetings written, by outcome.", MUSTER_METRIC_COUNTER, outcome,
-                             NULL, 0};
-    muster_metric_desc d2 = {"name_length", "Length of the names greeted.", MUSTER_METRIC_HISTOGRAM, NULL, len_buckets,
-                             4};
+    muster_metric_desc d1 = {
+        "greetings_total", "Greetings written, by outcome.", MUSTER_METRIC_COUNTER, outcome, NULL, 0};
+    muster_metric_desc d2 = {
+        "name_length", "Length of the names greeted.", MUSTER_METRIC_HISTOGRAM, NULL, len_buckets, 4};
     char eb[MUSTER_ERRBUF_SIZE] = "";
-    if (api->metric_register(env, &d1, &st->greetings, eb) != 0 || api->metric_register(env, &d2, &st->name_len, eb) != 0)
+    if (api->metric_register(env, &d1, &st->greetings, eb) != 0 ||
+        api->metric_register(env, &d2, &st->name_len, eb) != 0)
       api->log(env, MUSTER_LOG_WARN, "metrics: %s", eb);
     st->api = api;
     api->set_state(env, st);

@@ -44,7 +44,7 @@ typedef struct http_task {
   unsigned attempts;
   muster_timer *retry_timer;
   uint64_t start_ms;
-  uint64_t attempt_ms; /* when the current attempt began (request_duration_seconds) */
+  uint64_t attempt_ms;  /* when the current attempt began (request_duration_seconds) */
   char user_agent[256]; /* the plugin's config as the task started */
   mu_http_conf *conf;   /* the plugin's state (SDK v2), NULL with an older agent */
   bool finished;
@@ -393,7 +393,8 @@ static void on_done(void *arg, CURLcode result) {
   long status = 0;
   curl_easy_getinfo(ht->xfer.easy, CURLINFO_RESPONSE_CODE, &status);
   close_attempt(ht);
-  mu_http_conf_count(ht->conf, result == CURLE_OK || status > 0 ? status : 0, (double)(now_ms() - ht->attempt_ms) / 1e3);
+  mu_http_conf_count(ht->conf, result == CURLE_OK || status > 0 ? status : 0,
+                     (double)(now_ms() - ht->attempt_ms) / 1e3);
   if (ht->finished) return;
   char why[600];
   if ((result == CURLE_WRITE_ERROR && ht->body_over) || result == CURLE_FILESIZE_EXCEEDED) {

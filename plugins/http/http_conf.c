@@ -53,10 +53,17 @@ int mu_http_configure(muster_plugin_env *env, const muster_plugin_api *api, cons
       return -ENOMEM;
     }
     static const char *const code[] = {"code", NULL};
-    muster_metric_desc responses = {"responses_total", "HTTP task responses by status class (error: no response).",
-                                    MUSTER_METRIC_COUNTER, code, NULL, 0};
-    muster_metric_desc duration = {"request_duration_seconds", "HTTP task request time per attempt.",
-                                   MUSTER_METRIC_HISTOGRAM, code, latency_buckets,
+    muster_metric_desc responses = {"responses_total",
+                                    "HTTP task responses by status class (error: no response).",
+                                    MUSTER_METRIC_COUNTER,
+                                    code,
+                                    NULL,
+                                    0};
+    muster_metric_desc duration = {"request_duration_seconds",
+                                   "HTTP task request time per attempt.",
+                                   MUSTER_METRIC_HISTOGRAM,
+                                   code,
+                                   latency_buckets,
                                    sizeof latency_buckets / sizeof latency_buckets[0]};
     char eb[MUSTER_ERRBUF_SIZE] = "";
     if (api->metric_register(env, &responses, &conf->responses, eb) != 0 ||
@@ -108,7 +115,8 @@ const char *mu_http_describe(muster_plugin_env *env, const muster_plugin_api *ap
   return "{\"params\":{"
          "\"url\":{\"type\":\"string\",\"required\":true,\"help\":\"http or https URL; ${param} and ${secret.NAME} "
          "expand\"},"
-         "\"method\":{\"type\":\"string\",\"enum\":[\"GET\",\"HEAD\",\"POST\",\"PUT\",\"PATCH\",\"DELETE\",\"OPTIONS\"],"
+         "\"method\":{\"type\":\"string\",\"enum\":[\"GET\",\"HEAD\",\"POST\",\"PUT\",\"PATCH\",\"DELETE\",\"OPTIONS\"]"
+         ","
          "\"help\":\"default GET\"},"
          "\"query\":{\"type\":\"object\",\"help\":\"query parameters added to the URL\"},"
          "\"headers\":{\"type\":\"object\",\"help\":\"request headers\"},"

@@ -7,11 +7,11 @@
 #include "muster_plugin.h"
 
 typedef struct mu_http_conf {
-  char user_agent[256];           /* config "userAgent"; default "muster-http/1.0" */
-  muster_metric *responses;       /* responses_total{code="2xx"|...|"error"} */
-  muster_metric *duration;        /* request_duration_seconds{code} */
-  unsigned consecutive_errors;    /* requests in a row that got no response (health) */
-  unsigned warn_after_errors;     /* config "warnAfterErrors"; default 10, 0 = never */
+  char user_agent[256];        /* config "userAgent"; default "muster-http/1.0" */
+  muster_metric *responses;    /* responses_total{code="2xx"|...|"error"} */
+  muster_metric *duration;     /* request_duration_seconds{code} */
+  unsigned consecutive_errors; /* requests in a row that got no response (health) */
+  unsigned warn_after_errors;  /* config "warnAfterErrors"; default 10, 0 = never */
   const muster_plugin_api *api;
 } mu_http_conf;
 

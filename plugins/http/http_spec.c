@@ -404,10 +404,10 @@ static int parse_expect(parser *ps, json_t *h, mu_http_spec *s) {
   json_t *e = NULL;
   int orc = muster_field_object(h, "expect", NULL, "http.expect", NULL, &e, ps->errbuf);
   if (orc != 0 || e == NULL) return orc;
-  static const char *const known[] = {"status",        "statusRanges",    "status_ranges",     "bodyContains",
-                                      "body_contains", "bodyNotContains", "body_not_contains", "jsonEquals",
-                                      "json_equals",   "jsonMatches",     "json_matches",      "headerPresent",
-                                      "header_present", "xpathEquals",    "xpath_equals"};
+  static const char *const known[] = {"status",         "statusRanges",    "status_ranges",     "bodyContains",
+                                      "body_contains",  "bodyNotContains", "body_not_contains", "jsonEquals",
+                                      "json_equals",    "jsonMatches",     "json_matches",      "headerPresent",
+                                      "header_present", "xpathEquals",     "xpath_equals"};
   int rc;
   rc = muster_fields_check_known(e, "http.expect", known, sizeof known / sizeof *known, ps->errbuf);
   if (rc == 0) rc = read_uints(ps, e, "status", NULL, "http.expect.status", 100, 599, &s->status, &s->n_status);

@@ -494,7 +494,8 @@ static void test_sdk_v2(void **state) {
   rec *r = run(&w, "ua", "{\"http\":{\"url\":\"http://127.0.0.1:%d/echo\"}}", port);
   ASSERT_STATE(r, MU_TASK_SUCCEEDED);
   ASSERT_HAS(r->out, "\"User-Agent\": \"fleet-probe/2\"");
-  r = run(&w, "ua-own", "{\"http\":{\"url\":\"http://127.0.0.1:%d/echo\",\"headers\":{\"User-Agent\":\"mine\"}}}", port);
+  r = run(&w, "ua-own", "{\"http\":{\"url\":\"http://127.0.0.1:%d/echo\",\"headers\":{\"User-Agent\":\"mine\"}}}",
+          port);
   ASSERT_HAS(r->out, "\"User-Agent\": \"mine\""); /* the task's own header wins */
   r = run(&w, "s404", "{\"http\":{\"url\":\"http://127.0.0.1:%d/status/404\",\"expect\":{\"status\":[404]}}}", port);
   ASSERT_STATE(r, MU_TASK_SUCCEEDED);

@@ -219,8 +219,9 @@ static void test_xpath(void **state) {
                                       "\"//step[@ok='false']/@name\"}}",
                                       &s, errbuf),
                    0);
-  const char *xml = "<?xml version=\"1.0\"?><r><status>ok</status><build id=\"b-1\" version=\"2.4\">"
-                    "<step name=\"c\" ok=\"true\"/><step name=\"t\" ok=\"false\"/></build></r>";
+  const char *xml =
+      "<?xml version=\"1.0\"?><r><status>ok</status><build id=\"b-1\" version=\"2.4\">"
+      "<step name=\"c\" ok=\"true\"/><step name=\"t\" ok=\"false\"/></build></r>";
   mu_http_response r = {.status = 200, .headers = "", .body = xml, .body_len = strlen(xml)};
   assert_int_equal(mu_http_check_expect(s, &r, msg, sizeof msg), 0);
   char params[512] = "";
@@ -253,10 +254,11 @@ static void test_xpath(void **state) {
   mu_http_spec_free(s);
   /* a bad expression is refused at validation, naming the field */
   assert_int_not_equal(
-      mu_http_spec_parse("{}", "{\"url\":\"http://h/\",\"expect\":{\"xpath_equals\":{\"//a[\":\"x\"}}}", &s, errbuf), 0);
+      mu_http_spec_parse("{}", "{\"url\":\"http://h/\",\"expect\":{\"xpath_equals\":{\"//a[\":\"x\"}}}", &s, errbuf),
+      0);
   if (strstr(errbuf, "http.expect.xpath_equals: bad XPath \"//a[\": ") != errbuf) fail_msg("%s", errbuf);
-  assert_int_not_equal(
-      mu_http_spec_parse("{}", "{\"url\":\"http://h/\",\"extractXpath\":{\"p\":\"\"}}", &s, errbuf), 0);
+  assert_int_not_equal(mu_http_spec_parse("{}", "{\"url\":\"http://h/\",\"extractXpath\":{\"p\":\"\"}}", &s, errbuf),
+                       0);
   if (strstr(errbuf, "http.extract_xpath.p: bad XPath \"\"") != errbuf) fail_msg("%s", errbuf);
 }
 

@@ -720,18 +720,25 @@ static int py_configure(muster_plugin_env *env, const muster_plugin_api *api, co
   json_t *c = json_loads(config_json, 0, &je);
   int ok = json_is_object(c) && json_object_size(c) == 0;
   json_decref(c);
-  if (!ok) return muster_field_fail(errbuf, "python config: takes no keys yet (the MUSTER_PYTHON_* environment sets the cache)");
+  if (!ok)
+    return muster_field_fail(errbuf,
+                             "python config: takes no keys yet (the MUSTER_PYTHON_* environment sets the cache)");
   if (api->state(env) != NULL) return 0;
   py_state *st = calloc(1, sizeof *st);
   if (st == NULL) return muster_field_fail(errbuf, "python: out of memory");
   static const char *const result[] = {"result", NULL}, *const outcome[] = {"outcome", NULL};
-  muster_metric_desc lookups = {"venv_cache_lookups_total", "Python environment requests by result (miss: built here).",
-                                MUSTER_METRIC_COUNTER, result, NULL, 0};
-  muster_metric_desc builds = {"env_build_seconds", "Time to build a Python environment, by outcome.",
-                               MUSTER_METRIC_HISTOGRAM, outcome, build_buckets,
-                               sizeof build_buckets / sizeof build_buckets[0]};
+  muster_metric_desc lookups = {"venv_cache_lookups_total",
+                                "Python environment requests by result (miss: built here).",
+                                MUSTER_METRIC_COUNTER,
+                                result,
+                                NULL,
+                                0};
+  muster_metric_desc builds = {"env_build_seconds",     "Time to build a Python environment, by outcome.",
+                               MUSTER_METRIC_HISTOGRAM, outcome,
+                               build_buckets,           sizeof build_buckets / sizeof build_buckets[0]};
   char eb[MUSTER_ERRBUF_SIZE] = "";
-  if (api->metric_register(env, &lookups, &st->lookups, eb) != 0 || api->metric_register(env, &builds, &st->build_seconds, eb) != 0)
+  if (api->metric_register(env, &lookups, &st->lookups, eb) != 0 ||
+      api->metric_register(env, &builds, &st->build_seconds, eb) != 0)
     api->log(env, MUSTER_LOG_WARN, "metrics not registered: %s", eb);
   st->api = api;
   if (g.cache != NULL) {

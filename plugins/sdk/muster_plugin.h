@@ -232,10 +232,10 @@ typedef struct muster_host_api {
 
 typedef enum { MUSTER_METRIC_COUNTER = 1, MUSTER_METRIC_GAUGE = 2, MUSTER_METRIC_HISTOGRAM = 3 } muster_metric_type;
 
-#define MUSTER_METRIC_MAX_LABELS 3   /* label names per family */
-#define MUSTER_METRIC_MAX_BUCKETS 16 /* histogram upper bounds */
+#define MUSTER_METRIC_MAX_LABELS 3    /* label names per family */
+#define MUSTER_METRIC_MAX_BUCKETS 16  /* histogram upper bounds */
 #define MUSTER_METRIC_MAX_FAMILIES 16 /* families per plugin */
-#define MUSTER_METRIC_MAX_SERIES 32  /* label sets per family; past it updates are dropped and counted */
+#define MUSTER_METRIC_MAX_SERIES 32   /* label sets per family; past it updates are dropped and counted */
 
 /* A metric family. The agent exports it on its /metrics as muster_plugin_<type>_<name> (a '-'
  * in the type becomes '_') with the label `type` is not added: the prefix says it. Names are
@@ -268,8 +268,7 @@ typedef struct muster_plugin_api {
   /* Registers a metric family (see muster_metric_desc). Registering the same name again
    * returns the family already there. -EINVAL bad name/labels/buckets (errbuf says which),
    * -ENOSPC past MUSTER_METRIC_MAX_FAMILIES. */
-  int (*metric_register)(muster_plugin_env *env, const muster_metric_desc *desc, muster_metric **ret,
-                         char *errbuf);
+  int (*metric_register)(muster_plugin_env *env, const muster_metric_desc *desc, muster_metric **ret, char *errbuf);
   /* Updates the series of the label values given (one per label name; NULL when none). A NULL
    * metric does nothing. add: counters and gauges; set: gauges; observe: histograms. */
   void (*metric_add)(muster_metric *m, const char *const *values, double v);
@@ -277,7 +276,8 @@ typedef struct muster_plugin_api {
   void (*metric_observe)(muster_metric *m, const char *const *values, double v);
 
   /* Logs a line to the agent's log, tagged with the plugin type. */
-  void (*log)(muster_plugin_env *env, muster_log_level level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+  void (*log)(muster_plugin_env *env, muster_log_level level, const char *fmt, ...)
+      __attribute__((format(printf, 3, 4)));
 } muster_plugin_api;
 
 /* The exported descriptor. Strings must be static. */
