@@ -304,10 +304,7 @@ static void h_log(muster_task *t, muster_log_level level, const char *fmt, ...) 
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  mu_log_level l = level <= MUSTER_LOG_DEBUG  ? MU_LOG_DEBUG
-                   : level == MUSTER_LOG_INFO ? MU_LOG_INFO
-                   : level == MUSTER_LOG_WARN ? MU_LOG_WARN
-                                              : MU_LOG_ERROR;
+  mu_log_level l = mu_plugin_log_level(level);
   char *clean = t->redactor != NULL ? mu_redact_text(t->redactor, msg) : NULL; /* secrets */
   mu_log(l, "plugin", "%s %s#%u: %s", t->plugin->type, t->task_id, t->attempt, clean ? clean : msg);
   free(clean);

@@ -99,6 +99,13 @@ muster_metric *mu_plugin_env_metric(const muster_plugin_env *env, const char *na
   return NULL;
 }
 
+mu_log_level mu_plugin_log_level(muster_log_level level) {
+  return level <= MUSTER_LOG_DEBUG  ? MU_LOG_DEBUG
+         : level == MUSTER_LOG_INFO ? MU_LOG_INFO
+         : level == MUSTER_LOG_WARN ? MU_LOG_WARN
+                                    : MU_LOG_ERROR;
+}
+
 /* ---- the muster_plugin_api table ---- */
 
 static void a_set_state(muster_plugin_env *env, void *state) { env->state = state; }
@@ -189,11 +196,7 @@ static void a_log(muster_plugin_env *env, muster_log_level level, const char *fm
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  mu_log_level l = level <= MUSTER_LOG_DEBUG  ? MU_LOG_DEBUG
-                   : level == MUSTER_LOG_INFO ? MU_LOG_INFO
-                   : level == MUSTER_LOG_WARN ? MU_LOG_WARN
-                                              : MU_LOG_ERROR;
-  mu_log(l, "plugin", "%s: %s", env->desc->type, msg);
+  mu_log(mu_plugin_log_level(level), "plugin", "%s: %s", env->desc->type, msg);
 }
 
 static const muster_plugin_api papi = {

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "lib/base/err.h"
+#include "lib/base/log.h"
 #include "lib/metrics/registry.h"
 #include "plugins/sdk/muster_plugin.h"
 
@@ -39,6 +40,9 @@ int mu_plugin_env_health(muster_plugin_env *env, char *reason, size_t cap);
 /* describe()'s schema, "" when the plugin has none (ABI 1, NULL hook, or not JSON-sized).
  * Borrowed from the plugin; valid while it is loaded. */
 const char *mu_plugin_env_describe(muster_plugin_env *env);
+
+/* The agent's log level for a plugin's (the host API's log and the plugin API's). */
+mu_log_level mu_plugin_log_level(muster_log_level level);
 
 /* The family registered under the plugin's own metric name (without the prefix), or NULL. For
  * the out-of-process proxy, which mirrors a host process's families here, and tests. */
