@@ -1,12 +1,13 @@
 /* greet: an example SDK v2 (ABI 2) plugin built against muster_plugin.h alone.
  * Plugin-wide config (configure(): the agent's `plugins: {greet: {config: ...}}` or the central
  * `muster plugin config greet`): {"greeting": "hello", "punctuation": "!"}.
- * Task config (PluginTask.config_json): {"name": "world"}. A task writes
+ * Task config (PluginTask.config_json): {"name": "world", "delayMs": 0}. A task writes
  * "<greeting>, <name><punctuation>" to stdout, sets the output param `greeting` to the
  * greeting it used, and succeeds. Metrics: muster_plugin_greet_greetings_total{outcome} and
  * muster_plugin_greet_name_length (histogram). Health warns while the greeting is "" */
 #include <errno.h>
 #include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,7 +83,8 @@ static int greet_health(muster_plugin_env *env, const muster_plugin_api *api, ch
 static const char *greet_describe(muster_plugin_env *env, const muster_plugin_api *api) {
   (void)env;
   (void)api;
-  return "{\"params\":{\"name\":{\"type\":\"string\",\"required\":true,\"help\":\"who to greet\"}},"
+  return "{\"params\":{\"name\":{\"type\":\"string\",\"required\":true,\"help\":\"who to greet\"},"
+         "\"delayMs\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":600000,\"help\":\"wait this long first\"}},"
          "\"config\":{\"greeting\":{\"type\":\"string\",\"help\":\"the word before the name (default hello)\"},"
          "\"punctuation\":{\"type\":\"string\",\"help\":\"after the name (default !)\"}}}";
 }
@@ -102,25 +104,65 @@ static int greet_validate(const char *spec_json, const char *config_json, char *
   return ok ? 0 : -EINVAL;
 }
 
+/* One task: the line to write, written when the timer fires (delayMs, default 0). */
+typedef struct greet_task {
+  const muster_host_api *host;
+  muster_timer *timer;
+  char line[512];
+  char greeting[128];
+  greet_state *st;
+} greet_task;
+
+static void greet_now(muster_task *task, muster_timer *timer, void *user) {
+  (void)timer;
+  greet_task *gt = user;
+  gt->timer = NULL;
+  gt->host->emit_output(task, MUSTER_STDOUT, gt->line, strlen(gt->line));
+  gt->host->set_param(task, "greeting", gt->greeting);
+  if (gt->st != NULL) {
+    const char *ok[] = {"ok"};
+    gt->st->api->metric_add(gt->st->greetings, ok, 1);
+  }
+  muster_result r = {MUSTER_STATE_SUCCEEDED, 0, 0, NULL};
+  gt->host->finish(task, &r);
+}
+
 static int greet_start(muster_task *task, const muster_host_api *host, char *errbuf) {
   if (greet_validate(NULL, host->context(task)->config_json, errbuf) != 0) return -EINVAL;
+  greet_task *gt = calloc(1, sizeof *gt);
+  if (gt == NULL) return -ENOMEM;
+  gt->host = host;
+  host->set_user_data(task, gt); /* freed in cleanup */
   json_t *c = json_loads(host->context(task)->config_json, 0, NULL);
   const char *name = json_string_value(json_object_get(c, "name"));
-  greet_state *st = host->plugin_state(task); /* SDK v2: set by configure() */
-  const char *greeting = st != NULL ? st->greeting : "hello";
-  char line[512];
-  int n = snprintf(line, sizeof line, "%s, %s%s\n", greeting, name, st != NULL ? st->punctuation : "!");
-  host->emit_output(task, MUSTER_STDOUT, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
-  host->set_param(task, "greeting", greeting);
-  if (st != NULL) {
-    const char *ok[] = {"ok"};
-    st->api->metric_add(st->greetings, ok, 1);
-    st->api->metric_observe(st->name_len, NULL, (double)strlen(name));
-  }
+  json_int_t delay = json_integer_value(json_object_get(c, "delayMs"));
+  /* SDK v2: the state configure() set; NULL on an agent older than ABI 2 */
+  gt->st = host->size >= offsetof(muster_host_api, plugin_state) + sizeof host->plugin_state ? host->plugin_state(task)
+                                                                                             : NULL;
+  snprintf(gt->greeting, sizeof gt->greeting, "%s", gt->st != NULL ? gt->st->greeting : "hello");
+  snprintf(gt->line, sizeof gt->line, "%s, %s%s\n", gt->greeting, name, gt->st != NULL ? gt->st->punctuation : "!");
+  if (gt->st != NULL) gt->st->api->metric_observe(gt->st->name_len, NULL, (double)strlen(name));
   json_decref(c);
-  muster_result r = {MUSTER_STATE_SUCCEEDED, 0, 0, NULL};
-  host->finish(task, &r);
+  if (host->timer_start(task, delay > 0 ? (uint64_t)delay : 0, 0, greet_now, gt, &gt->timer) != 0) {
+    snprintf(errbuf, MUSTER_ERRBUF_SIZE, "greet: no timer");
+    return -ENOMEM;
+  }
   return 0;
+}
+
+static void greet_cancel(muster_task *task, const muster_host_api *host, muster_cancel_reason reason) {
+  greet_task *gt = host->user_data(task);
+  if (gt != NULL && gt->timer != NULL) host->timer_stop(task, gt->timer);
+  if (gt != NULL) gt->timer = NULL;
+  muster_result r = {reason == MUSTER_CANCEL_TIMEOUT ? MUSTER_STATE_TIMED_OUT : MUSTER_STATE_CANCELLED, -1, 0,
+                     "greet: cancelled before greeting"};
+  host->finish(task, &r);
+}
+
+static void greet_cleanup(muster_task *task, const muster_host_api *host, void *user_data) {
+  (void)task;
+  (void)host;
+  free(user_data);
 }
 
 __attribute__((visibility("default"))) const muster_plugin muster_plugin_descriptor = {
@@ -130,6 +172,8 @@ __attribute__((visibility("default"))) const muster_plugin muster_plugin_descrip
     .description = "greets a name with the configured greeting (SDK v2 example)",
     .validate = greet_validate,
     .start = greet_start,
+    .cancel = greet_cancel,
+    .cleanup = greet_cleanup,
     .configure = greet_configure,
     .health = greet_health,
     .describe = greet_describe,
