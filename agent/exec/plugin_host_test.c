@@ -180,6 +180,32 @@ static void test_sdk_v2(void **state) {
   mu_plugin_host_free(h); /* greet's shutdown() frees its state (ASan would say otherwise) */
 }
 
+/* The shell type's options through configure() (they were only environment variables): an
+ * allowed interpreter path, refusals naming the key, the previous configuration kept. */
+static void test_shell_configure(void **state) {
+  (void)state;
+  mu_plugin_host *h = NULL;
+  mu_err err = {0};
+  assert_int_equal(mu_plugin_host_new(&h, &err), 0);
+  assert_int_equal(mu_plugin_host_load(h, shell_so, &err), 0);
+  const muster_plugin *sh = mu_plugin_host_find(h, "shell");
+  const char *abs_spec = "{\"script_file\":\"run.sh\",\"interpreter\":\"/bin/sh\"}";
+  char errbuf[MUSTER_ERRBUF_SIZE] = "";
+  assert_int_not_equal(sh->validate("{}", abs_spec, errbuf), 0);
+  assert_int_equal(mu_plugin_host_configure(h, "shell", "{\"interpreters\":[\"/bin/sh\",\"/bin/bash\"]}", &err), 0);
+  assert_int_equal(sh->validate("{}", abs_spec, errbuf), 0);
+  assert_int_equal(mu_plugin_host_configure(h, "shell", "{\"interpreters\":[\"sh\"]}", &err), MU_EINVAL);
+  assert_non_null(strstr(err.msg, "shell: config.interpreters: \"sh\" is not an absolute path"));
+  assert_int_equal(mu_plugin_host_configure(h, "shell", "{\"policy\":\"/nonexistent/p.json\"}", &err), MU_EINVAL);
+  assert_non_null(strstr(err.msg, "shell: config.policy: "));
+  assert_int_equal(mu_plugin_host_configure(h, "shell", "{\"interpretrs\":[]}", &err), MU_EINVAL);
+  assert_non_null(strstr(err.msg, "shell config.interpretrs: unknown field"));
+  assert_int_equal(sh->validate("{}", abs_spec, errbuf), 0); /* the refusals kept the list */
+  assert_int_equal(mu_plugin_host_configure(h, "shell", "{}", &err), 0);
+  assert_int_not_equal(sh->validate("{}", abs_spec, errbuf), 0); /* back to the environment's (none) */
+  mu_plugin_host_free(h);
+}
+
 int main(int argc, char **argv) {
   if (argc < 6 || !realpath(argv[1], shell_so) || !realpath(argv[2], echo_so) || !realpath(argv[3], bad_so) ||
       !realpath(argv[4], nosym_so) || !realpath(argv[5], greet_so)) {
@@ -187,10 +213,9 @@ int main(int argc, char **argv) {
     return 2;
   }
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_load_and_refuse),
-      cmocka_unit_test(test_load_dir_keeps_going),
-      cmocka_unit_test(test_validate),
-      cmocka_unit_test(test_sdk_v2),
+      cmocka_unit_test(test_load_and_refuse), cmocka_unit_test(test_load_dir_keeps_going),
+      cmocka_unit_test(test_validate),        cmocka_unit_test(test_sdk_v2),
+      cmocka_unit_test(test_shell_configure),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
