@@ -715,14 +715,30 @@ static void py_on_build(void *arg, int ok, double seconds) {
   py_metrics_sync(st);
 }
 
+/* SDK v2: {"wheelhouse": DIR, "indexUrl": URL}: the defaults of tasks that name neither (the
+ * MUSTER_PYTHON_WHEELHOUSE / MUSTER_PYTHON_INDEX_URL environment until configured). The venv
+ * cache itself (MUSTER_PYTHON_CACHE*) is set up at load and stays. */
 static int py_configure(muster_plugin_env *env, const muster_plugin_api *api, const char *config_json, char *errbuf) {
   json_error_t je;
   json_t *c = json_loads(config_json, 0, &je);
-  int ok = json_is_object(c) && json_object_size(c) == 0;
+  static const char *const known[] = {"wheelhouse", "indexUrl", "index_url"};
+  int rc = json_is_object(c) ? muster_fields_check_known(c, "python config", known, 3, errbuf)
+                             : muster_field_fail(errbuf, "python config: not a JSON object");
+  json_t *wh = json_object_get(c, "wheelhouse"), *ix = muster_field_get(c, "indexUrl", "index_url");
+  if (rc == 0 && wh != NULL && (!json_is_string(wh) || json_string_value(wh)[0] != '/'))
+    rc = muster_field_fail(errbuf, "python config.wheelhouse: want an absolute directory path");
+  if (rc == 0 && ix != NULL && !json_is_string(ix))
+    rc = muster_field_fail(errbuf, "python config.indexUrl: want a URL");
+  char *new_wh = rc == 0 && wh != NULL ? strdup(json_string_value(wh)) : NULL;
+  char *new_ix = rc == 0 && ix != NULL ? strdup(json_string_value(ix)) : NULL;
   json_decref(c);
-  if (!ok)
-    return muster_field_fail(errbuf,
-                             "python config: takes no keys yet (the MUSTER_PYTHON_* environment sets the cache)");
+  if (rc != 0) return rc;
+  if (wh != NULL || ix != NULL || api->state(env) != NULL) { /* a later configure replaces both */
+    free(g.default_wheelhouse);
+    free(g.default_index_url);
+    g.default_wheelhouse = new_wh != NULL ? new_wh : env_dup("MUSTER_PYTHON_WHEELHOUSE");
+    g.default_index_url = new_ix != NULL ? new_ix : env_dup("MUSTER_PYTHON_INDEX_URL");
+  }
   if (api->state(env) != NULL) return 0;
   py_state *st = calloc(1, sizeof *st);
   if (st == NULL) return muster_field_fail(errbuf, "python: out of memory");
@@ -783,7 +799,9 @@ static const char *py_describe(muster_plugin_env *env, const muster_plugin_api *
          "\"wheelhouse\":{\"type\":\"string\",\"help\":\"a dir of wheels (offline installs)\"},"
          "\"indexUrl\":{\"type\":\"string\",\"help\":\"a package index URL\"},"
          "\"requireHashes\":{\"type\":\"boolean\"}},"
-         "\"config\":{}}";
+         "\"config\":{"
+         "\"wheelhouse\":{\"type\":\"string\",\"help\":\"default wheel dir (MUSTER_PYTHON_WHEELHOUSE)\"},"
+         "\"indexUrl\":{\"type\":\"string\",\"help\":\"default package index (MUSTER_PYTHON_INDEX_URL)\"}}}";
 }
 
 __attribute__((visibility("default"))) const muster_plugin muster_plugin_descriptor = {
