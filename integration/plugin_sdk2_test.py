@@ -5,7 +5,8 @@ agent's YAML (plugins: {greet: {config: ...}}); on web-1 it runs out of process 
 a third-party plugin), on db-1 in process, beside the SDK v1 plugin sleep-echo, which still runs.
 Its metrics show on the agent's /metrics under muster_plugin_greet_*, with its health gauge; a
 plugin that reports itself unhealthy shows in `muster doctor`. `muster run --type greet --help`
-prints the parameters its agents describe. `muster plugin config greet -t role=web FILE` is
+prints the parameters its agents describe, and a greet task whose parameters do not fit that
+schema is refused at submit. `muster plugin config greet -t role=web FILE` is
 checked against the type's schema (a bad key or type is refused, naming it, and nothing is
 stored), stored in etcd and pushed to web-1 live: the next task greets with it while db-1 keeps
 its own; it survives a musterd restart and reaches an agent that reconnects; --clear gives web-1
@@ -114,6 +115,16 @@ def test_sdk_v2(c):
     rc, out, _ = c.cli_at(c.addr, "run", "--type", "greet", "--help", check=False)
     assert rc == 0 and "Parameters of task type greet" in out, out
     assert "name                 string, required  who to greet" in out, out
+
+    # submit-time: a greet task's parameters are checked against the schema its agents describe
+    path = write(c, "nameless.yaml", "name: g\ntarget: {hosts: [web-1]}\ntasks:\n  - name: hi\n    type: greet\n"
+                                     "    plugin: {type: greet, config_json: '{\"nam\": \"bob\"}'}\n")
+    rc, out, err = c.cli_at(c.addr, "submit", path, check=False, timeout=60)
+    assert rc == 2 and "task hi: greet.nam: unknown key (known: name, delayMs)" in err, (rc, out, err)
+    path = write(c, "long.yaml", "name: g\ntarget: {hosts: [web-1]}\ntasks:\n  - name: hi\n    type: greet\n"
+                                 "    plugin: {type: greet, config_json: '{\"name\": \"b\", \"delayMs\": -1}'}\n")
+    rc, out, err = c.cli_at(c.addr, "submit", path, check=False, timeout=60)
+    assert rc == 2 and "task hi: greet.delayMs: -1 is under the minimum 0" in err, (rc, out, err)
 
     # central config: checked against the schema first
     bad = write(c, "bad.yaml", "greeting: 5\n")
