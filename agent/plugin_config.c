@@ -68,6 +68,10 @@ void mu_agent_plugins_configure(mu_agent_daemon *a) {
     const mu_plugin_info *pi = mu_plugin_host_info(a->plugins, i);
     mu_err e = {0};
     if (apply(a, pi->type, &e) != 0) mu_warn("plugins", "%s", e.msg);
+    /* an out-of-process plugin answers health asynchronously: ask now, so the answer is there
+     * by the time the first Hello reports it */
+    char reason[MUSTER_ERRBUF_SIZE];
+    (void)mu_plugin_env_health(mu_plugin_host_env_at(a->plugins, i), reason, sizeof reason);
   }
 }
 

@@ -161,10 +161,17 @@ def test_sdk_v2(c):
     out = greet(c, "web-1")
     assert "salut, bob !" in out, out
 
+    # live health of the out-of-process plugin on /metrics: an empty greeting makes it warn
+    empty = write(c, "empty.yaml", "greeting: \"\"\n")
+    c.cli_at(c.addr, "plugin", "config", "greet", "-t", "role=web", empty)
+    wait_until("greet health warns on web-1",
+               lambda: 'muster_agent_plugin_health{type="greet"} 1' in metrics(c.mport), timeout=20)
+
     # --clear: web-1 is back on its own YAML config, live
     rc, out, _ = c.cli_at(c.addr, "plugin", "config", "greet", "--clear")
     assert "removed" in out, out
     wait_until("web-1 back on its YAML", lambda: web.text().count("configured from the agent config") >= 2)
+    wait_until("greet healthy again", lambda: 'muster_agent_plugin_health{type="greet"} 0' in metrics(c.mport))
     out = greet(c, "web-1")
     assert "hola, bob!" in out, out
 
