@@ -5,6 +5,7 @@
  * parameter list for `muster run --type TYPE --help` (mu_cli_type_help). */
 #define _GNU_SOURCE
 #include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,9 +39,16 @@ static int show(const mu_cli_opts *opts, const char *type) {
   if (rc != 0) return rc;
   const Muster__V1__PluginConfigInfo *in = (const Muster__V1__PluginConfigInfo *)reply;
   if (opts->json) {
-    printf("{\"type\":\"%s\",\"selector\":\"%s\",\"config\":%s,\"sha256\":\"%s\",\"set_at_ms\":%lld,\"agents\":%zu}\n",
-           in->type, in->selector, in->config_json[0] ? in->config_json : "null", in->sha256, (long long)in->set_at_ms,
-           in->n_agents);
+    json_t *cfg = in->config_json[0] ? json_loads(in->config_json, 0, NULL) : NULL;
+    json_t *agents = json_array();
+    for (size_t i = 0; i < in->n_agents; i++) json_array_append_new(agents, json_string(in->agents[i]));
+    json_t *o = json_pack("{s:s, s:s, s:o, s:s, s:I, s:s, s:o}", "type", in->type, "selector", in->selector, "config",
+                          cfg ? cfg : json_null(), "sha256", in->sha256, "set_at_ms", (json_int_t)in->set_at_ms,
+                          "set_by", in->set_by, "agents", agents);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    printf("%s\n", text ? text : "{}");
+    free(text);
+    json_decref(o);
   } else if (in->config_json[0] == '\0') {
     printf("plugin %s: no central config (agents use their own plugins.%s.config)\n", type, type);
   } else {

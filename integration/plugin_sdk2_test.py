@@ -146,6 +146,9 @@ def test_sdk_v2(c):
     rc, out, _ = c.cli_at(c.addr, "plugin", "config", "greet", "--show")
     assert '{"greeting":"salut","punctuation":" !"}' in out and "role=web" in out and "web-1" in out, out
     assert "greeting" in out.split("config keys:")[1], out
+    _, out, _ = c.cli_at(c.addr, "-o", "json", "plugin", "config", "greet", "--show")
+    shown = json.loads(out)
+    assert shown["config"] == {"greeting": "salut", "punctuation": " !"} and shown["agents"] == ["web-1"], shown
     web_pid = web.pid
 
     # survives a musterd restart (from etcd), and reaches an agent that reconnects fresh
