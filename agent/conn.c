@@ -78,9 +78,13 @@ static void metrics_done(uv_work_t *req, int status) {
   m.running_tasks = conn->agent->runner ? mu_runner_running_count(conn->agent->runner) : 0;
   hb.sent_at_ms = mu_now_ms();
   hb.metrics = &m;
+  void *health = NULL; /* SDK v2: the plugins' health, for doctor */
+  mu_err herr = {0};
+  if (conn->agent->plugins != NULL) mu_agent_plugin_health_fill(conn->agent, &hb, &health, &herr);
   msg.msg_case = MUSTER__V1__AGENT_MESSAGE__MSG_HEARTBEAT;
   msg.heartbeat = &hb;
   conn_send(conn, &msg);
+  free(health);
 }
 
 static void on_heartbeat_timer(uv_timer_t *t) {

@@ -114,3 +114,27 @@ const char *mu_agent_plugin_config_of(mu_agent_daemon *a, const char *type) {
   muster_plugin_env *env = mu_plugin_host_env(a->plugins, type);
   return env != NULL ? mu_plugin_env_config(env) : "{}";
 }
+
+typedef struct health_block {
+  Muster__V1__PluginInfo items[MU_PLUGIN_MAX];
+  Muster__V1__PluginInfo *ptrs[MU_PLUGIN_MAX];
+  char reasons[MU_PLUGIN_MAX][MUSTER_ERRBUF_SIZE];
+} health_block;
+
+int mu_agent_plugin_health_fill(mu_agent_daemon *a, Muster__V1__Heartbeat *hb, void **ret_block, mu_err *err) {
+  health_block *b = calloc(1, sizeof *b);
+  if (b == NULL) return mu_err_set(err, MU_ENOMEM, "plugin health: out of memory");
+  size_t n = mu_plugin_host_count(a->plugins);
+  for (size_t i = 0; i < n && i < MU_PLUGIN_MAX; i++) {
+    int h = mu_plugin_env_health(mu_plugin_host_env_at(a->plugins, i), b->reasons[i], sizeof b->reasons[i]);
+    muster__v1__plugin_info__init(&b->items[i]);
+    b->items[i].type = (char *)mu_plugin_host_info(a->plugins, i)->type;
+    b->items[i].health = h == MUSTER_HEALTH_OK ? "ok" : h == MUSTER_HEALTH_WARN ? "warn" : "fail";
+    b->items[i].health_reason = b->reasons[i];
+    b->ptrs[i] = &b->items[i];
+  }
+  hb->n_plugin_health = n < MU_PLUGIN_MAX ? n : MU_PLUGIN_MAX;
+  hb->plugin_health = b->ptrs;
+  *ret_block = b;
+  return 0;
+}

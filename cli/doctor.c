@@ -165,13 +165,22 @@ static void check_run_as(mu_doctor *d, const char *scope, const Muster__V1__Agen
 
 /* The python plugin's venv cache: a FAIL when it cannot be written (every python task
  * building an environment fails), else its size. */
-/* SDK v2: each plugin's own health() as the agent's Hello reported it (an agent or plugin
- * older than SDK v2 reports none: nothing to say). One line per plugin that is not ok, one
- * line for the rest. */
+/* The version of type from the Hello's plugin list, "" when not there. */
+static const char *plugin_version(const Muster__V1__AgentInfo *a, const char *type) {
+  for (size_t i = 0; i < a->n_plugins; i++)
+    if (strcmp(a->plugins[i]->type, type) == 0) return a->plugins[i]->version;
+  return "";
+}
+
+/* SDK v2: each plugin's own health(), as the agent's last heartbeat reported it, else as its
+ * Hello did (an agent or plugin older than SDK v2 reports none: nothing to say). One line per
+ * plugin that is not ok, one line for the rest. */
 static void check_plugin_health(mu_doctor *d, const char *scope, const Muster__V1__AgentInfo *a) {
   size_t ok = 0, reported = 0;
-  for (size_t i = 0; i < a->n_plugins; i++) {
-    const Muster__V1__PluginInfo *p = a->plugins[i];
+  size_t n = a->n_plugin_health > 0 ? a->n_plugin_health : a->n_plugins;
+  Muster__V1__PluginInfo **list = a->n_plugin_health > 0 ? a->plugin_health : a->plugins;
+  for (size_t i = 0; i < n; i++) {
+    const Muster__V1__PluginInfo *p = list[i];
     if (p->health == NULL || p->health[0] == '\0') continue;
     reported++;
     if (strcmp(p->health, "ok") == 0) {
@@ -182,7 +191,8 @@ static void check_plugin_health(mu_doctor *d, const char *scope, const Muster__V
     snprintf(name, sizeof name, "plugin-%s", p->type);
     mu_doctor_add(d, scope, name, strcmp(p->health, "warn") == 0 ? MU_DOCTOR_WARN : MU_DOCTOR_FAIL,
                   "see docs/plugins.md for the type's configuration (muster plugin config TYPE --show)",
-                  "plugin %s %s: %s", p->type, p->version, p->health_reason[0] ? p->health_reason : p->health);
+                  "plugin %s %s: %s", p->type, plugin_version(a, p->type),
+                  p->health_reason[0] ? p->health_reason : p->health);
   }
   if (reported > 0 && ok == reported)
     mu_doctor_add(d, scope, "plugin-health", MU_DOCTOR_OK, NULL, "%zu plugin%s report healthy", ok, ok == 1 ? "" : "s");

@@ -206,6 +206,17 @@ static void test_plugin_health(void **state) {
   mu_doctor_check_agent(&d, &f.a, NOW);
   assert_int_equal(mu_doctor_worst(&d), MU_DOCTOR_FAIL);
   mu_doctor_free(&d);
+  /* the last heartbeat's health wins over the Hello's */
+  memset(&d, 0, sizeof d);
+  Muster__V1__PluginInfo now = MUSTER__V1__PLUGIN_INFO__INIT, *nowp[] = {&now};
+  now.type = "greet";
+  now.health = "ok";
+  f.a.plugin_health = nowp;
+  f.a.n_plugin_health = 1;
+  mu_doctor_check_agent(&d, &f.a, NOW);
+  assert_int_equal(mu_doctor_worst(&d), MU_DOCTOR_OK);
+  expect(&d, "agent web-1", "plugin-health", MU_DOCTOR_OK, "1 plugin report healthy");
+  mu_doctor_free(&d);
 }
 
 static void test_agent_env(void **state) {

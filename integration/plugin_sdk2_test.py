@@ -4,7 +4,7 @@ The operator's story: the example SDK v2 plugin `greet` takes its configuration 
 agent's YAML (plugins: {greet: {config: ...}}); on web-1 it runs out of process (the default for
 a third-party plugin), on db-1 in process, beside the SDK v1 plugin sleep-echo, which still runs.
 Its metrics show on the agent's /metrics under muster_plugin_greet_*, with its health gauge; a
-plugin that reports itself unhealthy shows in `muster doctor`. `muster run --type greet --help`
+plugin that reports itself unhealthy shows in `muster doctor`, at once from the heartbeats. `muster run --type greet --help`
 prints the parameters its agents describe, and a greet task whose parameters do not fit that
 schema is refused at submit. `muster plugin config greet -t role=web FILE` is
 checked against the type's schema (a bad key or type is refused, naming it, and nothing is
@@ -169,6 +169,13 @@ def test_sdk_v2(c):
     c.cli_at(c.addr, "plugin", "config", "greet", "-t", "role=web", empty)
     wait_until("greet health warns on web-1",
                lambda: 'muster_agent_plugin_health{type="greet"} 1' in metrics(c.mport), timeout=20)
+
+    def web_doctor_line():
+        out = c.cli_at(c.addr, "doctor", check=False)[1]
+        return [l for l in out.splitlines() if "agent web-1" in l and "plugin-greet" in l]
+    # doctor sees it from the next heartbeat, not only from the Hello
+    wait_until("doctor shows web-1's greet warning", lambda: web_doctor_line() != [], timeout=20)
+    assert "WARN" in web_doctor_line()[0] and "the greeting is empty" in web_doctor_line()[0], web_doctor_line()
 
     # --clear: web-1 is back on its own YAML config, live
     rc, out, _ = c.cli_at(c.addr, "plugin", "config", "greet", "--clear")
