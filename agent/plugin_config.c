@@ -124,17 +124,19 @@ typedef struct health_block {
 int mu_agent_plugin_health_fill(mu_agent_daemon *a, Muster__V1__Heartbeat *hb, void **ret_block, mu_err *err) {
   health_block *b = calloc(1, sizeof *b);
   if (b == NULL) return mu_err_set(err, MU_ENOMEM, "plugin health: out of memory");
-  size_t n = mu_plugin_host_count(a->plugins);
-  for (size_t i = 0; i < n && i < MU_PLUGIN_MAX; i++) {
-    int h = mu_plugin_env_health(mu_plugin_host_env_at(a->plugins, i), b->reasons[i], sizeof b->reasons[i]);
-    muster__v1__plugin_info__init(&b->items[i]);
-    b->items[i].type = (char *)mu_plugin_host_info(a->plugins, i)->type;
-    b->items[i].health = h == MUSTER_HEALTH_OK ? "ok" : h == MUSTER_HEALTH_WARN ? "warn" : "fail";
-    b->items[i].health_reason = b->reasons[i];
-    b->ptrs[i] = &b->items[i];
+  size_t n = 0;
+  for (size_t i = 0; i < mu_plugin_host_count(a->plugins) && n < MU_PLUGIN_MAX; i++) {
+    int h = mu_plugin_env_health(mu_plugin_host_env_at(a->plugins, i), b->reasons[n], sizeof b->reasons[n]);
+    if (h == MUSTER_HEALTH_OK) continue; /* only the unhealthy: a healthy fleet's heartbeats stay small */
+    muster__v1__plugin_info__init(&b->items[n]);
+    b->items[n].type = (char *)mu_plugin_host_info(a->plugins, i)->type;
+    b->items[n].health = h == MUSTER_HEALTH_WARN ? "warn" : "fail";
+    b->items[n].health_reason = b->reasons[n];
+    b->ptrs[n] = &b->items[n];
+    n++;
   }
-  hb->n_plugin_health = n < MU_PLUGIN_MAX ? n : MU_PLUGIN_MAX;
-  hb->plugin_health = b->ptrs;
+  hb->n_plugin_health = n;
+  hb->plugin_health = n > 0 ? b->ptrs : NULL;
   *ret_block = b;
   return 0;
 }

@@ -26,8 +26,8 @@ int mu_agent_plugin_config_push(struct mu_agent_daemon *a, const char *type, con
 /* The configuration type has applied now, "{}" when none (borrowed until the next change). */
 const char *mu_agent_plugin_config_of(struct mu_agent_daemon *a, const char *type);
 
-/* Fills hb->plugin_health with every plugin's health() now. *ret_block holds what hb points
- * to: free() it after sending. MU_ENOMEM (hb untouched). */
+/* Fills hb->plugin_health with the plugins whose health() is not ok now (none listed: all ok).
+ * *ret_block holds what hb points to: free() it after sending. MU_ENOMEM (hb untouched). */
 int mu_agent_plugin_health_fill(struct mu_agent_daemon *a, struct Muster__V1__Heartbeat *hb, void **ret_block,
                                 mu_err *err);
 

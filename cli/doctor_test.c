@@ -187,6 +187,7 @@ static void test_plugin_health(void **state) {
   mu_doctor d = {0};
   agent_fixture f;
   healthy_agent(&f);
+  f.a.last_heartbeat_sent_at_ms = 0; /* no heartbeat yet: the Hello's health */
   f.p.health = "ok";
   f.p.health_reason = "";
   mu_doctor_check_agent(&d, &f.a, NOW);
@@ -206,16 +207,22 @@ static void test_plugin_health(void **state) {
   mu_doctor_check_agent(&d, &f.a, NOW);
   assert_int_equal(mu_doctor_worst(&d), MU_DOCTOR_FAIL);
   mu_doctor_free(&d);
-  /* the last heartbeat's health wins over the Hello's */
+  /* after a heartbeat: its list of unhealthy plugins is the truth (greet not in it: ok) */
   memset(&d, 0, sizeof d);
-  Muster__V1__PluginInfo now = MUSTER__V1__PLUGIN_INFO__INIT, *nowp[] = {&now};
-  now.type = "greet";
-  now.health = "ok";
-  f.a.plugin_health = nowp;
-  f.a.n_plugin_health = 1;
+  f.a.last_heartbeat_sent_at_ms = NOW - 500;
   mu_doctor_check_agent(&d, &f.a, NOW);
   assert_int_equal(mu_doctor_worst(&d), MU_DOCTOR_OK);
   expect(&d, "agent web-1", "plugin-health", MU_DOCTOR_OK, "1 plugin report healthy");
+  mu_doctor_free(&d);
+  memset(&d, 0, sizeof d);
+  Muster__V1__PluginInfo now = MUSTER__V1__PLUGIN_INFO__INIT, *nowp[] = {&now};
+  now.type = "greet";
+  now.health = "warn";
+  now.health_reason = "the greeting is empty now";
+  f.a.plugin_health = nowp;
+  f.a.n_plugin_health = 1;
+  mu_doctor_check_agent(&d, &f.a, NOW);
+  expect(&d, "agent web-1", "plugin-greet", MU_DOCTOR_WARN, "plugin greet 2.0.0: the greeting is empty now");
   mu_doctor_free(&d);
 }
 
