@@ -9,8 +9,8 @@ prints the parameters its agents describe, and a greet task whose parameters do 
 schema is refused at submit. `muster plugin config greet -t role=web FILE` is
 checked against the type's schema (a bad key or type is refused, naming it, and nothing is
 stored), stored in etcd and pushed to web-1 live: the next task greets with it while db-1 keeps
-its own; it survives a musterd restart and reaches an agent that reconnects; --clear gives web-1
-its YAML config back.
+its own; it survives a musterd restart and a kill -9 failover of the leader, and reaches an agent
+that starts afresh; --clear gives web-1 its YAML config back.
 
 argv: MUSTERD AGENT CLI GREET_SO SLEEP_ECHO_SO
 """
@@ -186,5 +186,40 @@ def test_sdk_v2(c):
     assert "hola, bob!" in out, out
 
 
+def test_config_across_leader_failover(c):
+    """kill -9 of the leader: the follower, which read the config from etcd (and showed it),
+    leads; an agent that starts afresh after the failover is pushed the config by the new
+    leader, and a new config set there reaches the agent live."""
+    plugin_dir(c)
+    c.start_etcd()
+    a = c.start_member("cp-a")
+    wait_until("cp-a to lead", lambda: c.leader() is not None, timeout=10)
+    b = c.start_member("cp-b")
+    c.addr = a
+    args = ("--labels", "role=web")
+    c.start_ha_agent("web-1", a + "," + b, args)
+    wait_until("web-1 on the leader", lambda: "web-1" in c.connected_at(a), timeout=20)
+    c.cli_at(a, "plugin", "config", "greet", "-t", "role=web", write(c, "f.yaml", "greeting: failover\n"))
+    wait_until("the follower to read it",
+               lambda: "failover" in c.cli_at(b, "plugin", "config", "greet", "--show", check=False)[1])
+    p, _ = c.members.pop("cp-a")
+    p.kill()
+    wait_until("cp-b to lead", lambda: (c.cluster_at(b) or {}).get("leader"), timeout=10, step=0.1)
+    wait_until("web-1 on the new leader", lambda: "web-1" in c.connected_at(b), timeout=15)
+    c.addr = b
+    web = c.agents["web-1"]
+    web.stop()
+    c.start_ha_agent("web-1", b, args)  # a fresh agent process: nothing but what the leader pushes
+    web = c.agents["web-1"]
+    wait_until("web-1 back", lambda: "web-1" in c.connected_at(b), timeout=20)
+    wait_until("the new leader to push the config", lambda: "configured from the central config" in web.text())
+    out = greet(c, "web-1")
+    assert "failover, bob!" in out, out
+    c.cli_at(b, "plugin", "config", "greet", "-t", "role=web", write(c, "g.yaml", "greeting: later\n"))
+    wait_until("the live change", lambda: web.text().count("configured from the central config") >= 2)
+    out = greet(c, "web-1")
+    assert "later, bob!" in out, out
+
+
 if __name__ == "__main__":
-    main([test_sdk_v2])
+    main([test_sdk_v2, test_config_across_leader_failover])
