@@ -103,8 +103,10 @@ def test_sdk_v2(c):
     wait_until("greet metrics on web-1", lambda: 'muster_plugin_greet_greetings_total{outcome="ok"} 1' in metrics(c.mport))
     m = metrics(c.mport)
     assert 'muster_agent_plugin_health{type="greet"} 0' in m, m
-    assert "muster_plugin_greet_name_length_bucket" in m, m
+    assert "muster_plugin_greet_name_length_bytes_bucket" in m, m
     assert 'muster_agent_plugin_health{type="shell"} 0' in m, m
+    lint = subprocess.run(["promtool", "check", "metrics"], input=m, capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr  # the plugins' own families too
 
     # doctor: db-1's greet says its greeting is empty
     rc, out, _ = c.cli_at(c.addr, "doctor", check=False)

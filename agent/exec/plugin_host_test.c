@@ -160,7 +160,7 @@ static void test_sdk_v2(void **state) {
   mu_metrics_render_as(mu_plugin_host_metrics(h), "muster_agent_plugin_series_dropped_total", &p);
   assert_non_null(strstr(p.buf, "# TYPE muster_plugin_greet_greetings_total counter"));
   assert_non_null(strstr(p.buf, "muster_plugin_greet_greetings_total{outcome=\"ok\"} 2"));
-  assert_non_null(strstr(p.buf, "# TYPE muster_plugin_greet_name_length histogram"));
+  assert_non_null(strstr(p.buf, "# TYPE muster_plugin_greet_name_length_bytes histogram"));
   assert_non_null(
       strstr(p.buf, "muster_agent_plugin_series_dropped_total{metric=\"muster_plugin_greet_greetings_total\"} 0"));
   /* bounded label sets: past MUSTER_METRIC_MAX_SERIES values are dropped and counted */

@@ -279,7 +279,7 @@ static void test_sdk_v2_out_of_process(void **state) {
   mu_prom p = {0};
   mu_metrics_render_as(mu_plugin_host_metrics(f.w.plugins), "muster_agent_plugin_series_dropped_total", &p);
   if (strstr(p.buf, "muster_plugin_greet_greetings_total{outcome=\"ok\"} 2") == NULL) fail_msg("metrics:\n%s", p.buf);
-  assert_non_null(strstr(p.buf, "muster_plugin_greet_name_length_count 2"));
+  assert_non_null(strstr(p.buf, "muster_plugin_greet_name_length_bytes_count 2"));
   mu_prom_free(&p);
   /* a crash and restart: the host gets the configuration again and re-registers its metrics */
   mu_plugin_remote_stats st;

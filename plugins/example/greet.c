@@ -4,7 +4,7 @@
  * Task config (PluginTask.config_json): {"name": "world", "delayMs": 0}. A task writes
  * "<greeting>, <name><punctuation>" to stdout, sets the output param `greeting` to the
  * greeting it used, and succeeds. Metrics: muster_plugin_greet_greetings_total{outcome} and
- * muster_plugin_greet_name_length (histogram). Health warns while the greeting is "" */
+ * muster_plugin_greet_name_length_bytes (histogram). Health warns while the greeting is "" */
 #include <errno.h>
 #include <jansson.h>
 #include <stddef.h>
@@ -52,7 +52,7 @@ static int greet_configure(muster_plugin_env *env, const muster_plugin_api *api,
     muster_metric_desc d1 = {
         "greetings_total", "Greetings written, by outcome.", MUSTER_METRIC_COUNTER, outcome, NULL, 0};
     muster_metric_desc d2 = {
-        "name_length", "Length of the names greeted.", MUSTER_METRIC_HISTOGRAM, NULL, len_buckets, 4};
+        "name_length_bytes", "Length of the names greeted.", MUSTER_METRIC_HISTOGRAM, NULL, len_buckets, 4};
     char eb[MUSTER_ERRBUF_SIZE] = "";
     if (api->metric_register(env, &d1, &st->greetings, eb) != 0 ||
         api->metric_register(env, &d2, &st->name_len, eb) != 0)
