@@ -15,7 +15,7 @@
 #include "agent/exec/plugin_env.h"
 #include "agent/exec/plugin_host.h"
 
-static char shell_so[4096], echo_so[4096], bad_so[4096], nosym_so[4096], greet_so[4096];
+static char shell_so[4096], echo_so[4096], bad_so[4096], nosym_so[4096], greet_so[4096], v1_so[4096];
 
 static void test_load_and_refuse(void **state) {
   (void)state;
@@ -206,16 +206,32 @@ static void test_shell_configure(void **state) {
   mu_plugin_host_free(h);
 }
 
+/* A plugin built against the frozen SDK v1 header has the ABI 1 descriptor size: configure,
+ * health and describe must not read past it (ASan would report a global-buffer-overflow). */
+static void test_true_v1_binary(void **state) {
+  (void)state;
+  mu_plugin_host *h = NULL;
+  mu_err err = {0};
+  assert_int_equal(mu_plugin_host_new(&h, &err), 0);
+  assert_int_equal(mu_plugin_host_load(h, v1_so, &err), 0);
+  assert_int_equal(mu_plugin_host_info(h, 0)->abi_version, 1);
+  assert_int_equal(mu_plugin_host_configure(h, "v1-old", "{\"anything\":1}", &err), 0);
+  char reason[MUSTER_ERRBUF_SIZE];
+  assert_int_equal(mu_plugin_env_health(mu_plugin_host_env(h, "v1-old"), reason, sizeof reason), MUSTER_HEALTH_OK);
+  assert_string_equal(mu_plugin_env_describe(mu_plugin_host_env(h, "v1-old")), "");
+  mu_plugin_host_free(h); /* no shutdown() read either */
+}
+
 int main(int argc, char **argv) {
-  if (argc < 6 || !realpath(argv[1], shell_so) || !realpath(argv[2], echo_so) || !realpath(argv[3], bad_so) ||
-      !realpath(argv[4], nosym_so) || !realpath(argv[5], greet_so)) {
-    fprintf(stderr, "usage: plugin_host_test SHELL.so ECHO.so BAD_ABI.so NO_SYMBOL.so GREET.so\n");
+  if (argc < 7 || !realpath(argv[1], shell_so) || !realpath(argv[2], echo_so) || !realpath(argv[3], bad_so) ||
+      !realpath(argv[4], nosym_so) || !realpath(argv[5], greet_so) || !realpath(argv[6], v1_so)) {
+    fprintf(stderr, "usage: plugin_host_test SHELL.so ECHO.so BAD_ABI.so NO_SYMBOL.so GREET.so V1.so\n");
     return 2;
   }
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_load_and_refuse), cmocka_unit_test(test_load_dir_keeps_going),
       cmocka_unit_test(test_validate),        cmocka_unit_test(test_sdk_v2),
-      cmocka_unit_test(test_shell_configure),
+      cmocka_unit_test(test_shell_configure), cmocka_unit_test(test_true_v1_binary),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

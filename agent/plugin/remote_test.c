@@ -23,7 +23,7 @@
 #include "agent/plugin/remote.h"
 #include "lib/testing/skip.h"
 
-static const char *host_bin, *helper, *shell_so, *echo_so, *crash_so, *bad_abi_so, *greet_so;
+static const char *host_bin, *helper, *shell_so, *echo_so, *crash_so, *bad_abi_so, *greet_so, *v1_so;
 static char spool[256];
 
 typedef struct fixture {
@@ -305,6 +305,43 @@ static void test_sdk_v2_out_of_process(void **state) {
   fixture_free(&f);
 }
 
+/* A plugin built against the frozen SDK v1 header runs out of process: its host never reads an
+ * SDK v2 member of the short descriptor (ASan in the host would abort it: the task would fail). */
+static void test_true_v1_binary_out_of_process(void **state) {
+  (void)state;
+  fixture f;
+  fixture_init(&f);
+  mu_plugin_remote *v1 = open_remote(&f, v1_so);
+  mu_err err = {0};
+  assert_int_equal(mu_plugin_host_configure(f.w.plugins, "v1-old", "{}", &err), 0);
+  mu_tk_rec *r = mu_tk_assign(&f.w, "v1", "{\"plugin\":{\"type\":\"v1-old\",\"configJson\":\"{}\"}}", NULL, 0);
+  mu_tk_run_until_final(&f.w, r);
+  if (r->state != MU_TASK_SUCCEEDED) fail_msg("v1: %d %s", r->state, r->message);
+  assert_string_equal(r->out, "v1 ok\n");
+  assert_string_equal(mu_plugin_env_describe(mu_plugin_host_env(f.w.plugins, "v1-old")), "");
+  mu_plugin_remote_stats st;
+  mu_plugin_remote_stats_get(v1, &st);
+  assert_int_equal(st.crashes, 0);
+  mu_plugin_remote_close(v1, on_remote_closed, &f);
+  f.closed--;
+  fixture_free(&f);
+}
+
+/* The same binary in process: loaded, configured (a no-op) and run by the real runner. */
+static void test_true_v1_binary_in_process(void **state) {
+  (void)state;
+  fixture f;
+  fixture_init(&f);
+  mu_err err = {0};
+  assert_int_equal(mu_plugin_host_load(f.w.plugins, v1_so, &err), 0);
+  assert_int_equal(mu_plugin_host_configure(f.w.plugins, "v1-old", "{}", &err), 0);
+  mu_tk_rec *r = mu_tk_assign(&f.w, "v1", "{\"plugin\":{\"type\":\"v1-old\",\"configJson\":\"{}\"}}", NULL, 0);
+  mu_tk_run_until_final(&f.w, r);
+  if (r->state != MU_TASK_SUCCEEDED) fail_msg("v1: %d %s", r->state, r->message);
+  assert_string_equal(r->out, "v1 ok\n");
+  fixture_free(&f);
+}
+
 static void test_load_refused(void **state) {
   (void)state;
   uv_loop_t loop;
@@ -322,12 +359,12 @@ static void test_load_refused(void **state) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 8) {
-    fprintf(stderr, "usage: remote_test HOST EXEC SHELL_SO ECHO_SO CRASH_SO BAD_ABI_SO GREET_SO\n");
+  if (argc != 9) {
+    fprintf(stderr, "usage: remote_test HOST EXEC SHELL_SO ECHO_SO CRASH_SO BAD_ABI_SO GREET_SO V1_SO\n");
     return 2;
   }
-  const char **paths[] = {&host_bin, &helper, &shell_so, &echo_so, &crash_so, &bad_abi_so, &greet_so};
-  for (int i = 0; i < 7; i++) { /* absolute: processes start in their task dirs */
+  const char **paths[] = {&host_bin, &helper, &shell_so, &echo_so, &crash_so, &bad_abi_so, &greet_so, &v1_so};
+  for (int i = 0; i < 8; i++) { /* absolute: processes start in their task dirs */
     *paths[i] = realpath(argv[i + 1], NULL);
     if (*paths[i] == NULL) return 2;
   }
@@ -338,10 +375,16 @@ int main(int argc, char **argv) {
   if (mkdtemp(spool) == NULL) return 2;
   chmod(spool, 0755);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_crash_in_start),         cmocka_unit_test(test_crash_in_timer_kills_processes),
-      cmocka_unit_test(test_crash_in_exit_callback), cmocka_unit_test(test_hang_is_killed),
-      cmocka_unit_test(test_crash_at_unload),        cmocka_unit_test(test_example_out_of_process),
-      cmocka_unit_test(test_load_refused),           cmocka_unit_test(test_sdk_v2_out_of_process),
+      cmocka_unit_test(test_crash_in_start),
+      cmocka_unit_test(test_crash_in_timer_kills_processes),
+      cmocka_unit_test(test_crash_in_exit_callback),
+      cmocka_unit_test(test_hang_is_killed),
+      cmocka_unit_test(test_crash_at_unload),
+      cmocka_unit_test(test_example_out_of_process),
+      cmocka_unit_test(test_load_refused),
+      cmocka_unit_test(test_sdk_v2_out_of_process),
+      cmocka_unit_test(test_true_v1_binary_out_of_process),
+      cmocka_unit_test(test_true_v1_binary_in_process),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   char cmd[300];
