@@ -60,6 +60,7 @@ struct mu_agent_daemon {
   int64_t stop_deadline_ms;
   mu_plugin_host *plugins;
   struct mu_plugin_set *plugin_set; /* agent/plugin/plugin_set.h: isolation, host processes */
+  struct mu_agent_pconf *pconf;     /* plugin_config.h: central plugin configs pushed */
   mu_runner *runner;
   mu_journal *journal;
   uint64_t sent_seq;                                        /* highest journal record sent on the current stream */

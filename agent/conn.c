@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "agent/plugin_config.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/rpc/pb.h"
@@ -77,9 +78,13 @@ static void metrics_done(uv_work_t *req, int status) {
   m.running_tasks = conn->agent->runner ? mu_runner_running_count(conn->agent->runner) : 0;
   hb.sent_at_ms = mu_now_ms();
   hb.metrics = &m;
+  void *health = NULL; /* SDK v2: the plugins' health, for doctor */
+  mu_err herr = {0};
+  if (conn->agent->plugins != NULL) mu_agent_plugin_health_fill(conn->agent, &hb, &health, &herr);
   msg.msg_case = MUSTER__V1__AGENT_MESSAGE__MSG_HEARTBEAT;
   msg.heartbeat = &hb;
   conn_send(conn, &msg);
+  free(health);
 }
 
 static void on_heartbeat_timer(uv_timer_t *t) {
@@ -144,6 +149,13 @@ static int on_control_message(mu_rpc_call *call, const uint8_t *data, size_t len
       return 1;
     case MUSTER__V1__CONTROL_MESSAGE__MSG_LOG_REQUEST: mu_logs_on_request(conn->agent, msg->log_request); break;
     case MUSTER__V1__CONTROL_MESSAGE__MSG_IMAGE_POLICY: mu_image_policy_on_push(conn->agent, msg->image_policy); break;
+    case MUSTER__V1__CONTROL_MESSAGE__MSG_PLUGIN_CONFIG: {
+      mu_err pe = {0};
+      const Muster__V1__PluginConfigPush *pc = msg->plugin_config;
+      if (mu_agent_plugin_config_push(conn->agent, pc->type, pc->config_json, &pe) != 0)
+        mu_warn("conn", "central config for plugin '%s' not applied: %s", pc->type, pe.msg);
+      break;
+    }
     case MUSTER__V1__CONTROL_MESSAGE__MSG_IMAGES_REQUEST: mu_images_on_request(conn->agent, msg->images_request); break;
     case MUSTER__V1__CONTROL_MESSAGE__MSG_DRAIN:
       /* The control plane stops sending new work; what runs here finishes. Nothing to change

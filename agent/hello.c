@@ -7,6 +7,7 @@
 
 #include "agent/agent.h"
 #include "agent/env_facts.h"
+#include "agent/exec/plugin_env.h"
 #include "lib/host/facts.h"
 
 /* One allocation owns the message and everything it points to that is not borrowed. */
@@ -25,6 +26,7 @@ typedef struct hello_block {
   Muster__V1__Fact *fact_ptrs[MU_HOST_FACT_PAIRS];
   Muster__V1__AgentEnv env;
   mu_env_facts env_facts;
+  char health_reasons[MU_PLUGIN_MAX][MUSTER_ERRBUF_SIZE]; /* PluginInfo.health_reason */
 } hello_block;
 
 /* The python plugin exports muster_python_interpreters() (JSON: [{"version","path"}]); the
@@ -95,6 +97,11 @@ Muster__V1__Hello *mu_hello_build(const mu_agent_daemon *agent) {
     b->plugins[i].type = (char *)pi->type;
     b->plugins[i].version = (char *)pi->version;
     b->plugins[i].abi_version = pi->abi_version;
+    muster_plugin_env *env = mu_plugin_host_env_at(agent->plugins, i); /* SDK v2 */
+    int health = mu_plugin_env_health(env, b->health_reasons[i], sizeof b->health_reasons[i]);
+    b->plugins[i].health = health == MUSTER_HEALTH_OK ? "ok" : health == MUSTER_HEALTH_WARN ? "warn" : "fail";
+    b->plugins[i].health_reason = b->health_reasons[i];
+    b->plugins[i].schema_json = (char *)mu_plugin_env_describe(env);
     b->plugin_ptrs[i] = &b->plugins[i];
     h->n_plugins++;
   }

@@ -15,6 +15,7 @@
 #include "agent/agent.h"
 #include "agent/plugin_deploy.h"
 #include "agent/plugin/plugin_set.h"
+#include "agent/plugin_config.h"
 #include "agent/task_audit.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
@@ -367,8 +368,13 @@ int main(int argc, char **argv) {
     fprintf(stderr, "muster-agent: %s\n", err.msg);
     return 1;
   }
+  if (mu_agent_pconf_new(&a.pconf, &err) != 0) {
+    fprintf(stderr, "muster-agent: %s\n", err.msg);
+    return 1;
+  }
   load_plugins(&a);
   if (mu_plugin_deploy_start(&a, &err) != 0) mu_warn("agent", "plugin deploys: %s", err.msg);
+  mu_agent_plugins_configure(&a); /* SDK v2: YAML config now (deployed versions too), central ones when pushed */
   char types[512];
   mu_plugin_host_types(a.plugins, types, sizeof types);
   mu_info("agent", "task types: %s", types[0] ? types : "(none)");
@@ -414,6 +420,7 @@ int main(int argc, char **argv) {
   mu_task_audits_free(a.task_audits);
   mu_tasks_lost_free(&a);
   mu_plugin_host_free(a.plugins);
+  mu_agent_pconf_free(a.pconf);
   mu_agent_config_free(&a.cfg);
   return 0;
 }

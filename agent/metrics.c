@@ -6,6 +6,7 @@
 #include "agent/agent.h"
 #include "agent/plugin/plugin_set.h"
 #include "agent/bundle_cache.h"
+#include "agent/exec/plugin_env.h"
 #include "agent/meters.h"
 #include "lib/base/clock.h"
 #include "lib/host/hostinfo.h"
@@ -85,6 +86,17 @@ static void publish(uv_timer_t *t) {
   mu_prom_add(&p, "muster_agent_task_types", "gauge", "Task types this agent serves (plugins).", "",
               a->plugins != NULL ? (double)mu_plugin_host_count(a->plugins) : 0);
   if (a->meters != NULL) mu_metrics_render(mu_agent_meters_registry(a->meters), &p);
+  if (a->plugins != NULL) { /* SDK v2: each plugin's health() and its own metrics */
+    mu_prom_printf(&p,
+                   "# HELP muster_agent_plugin_health The plugin's own health check: 0 ok, 1 warn, 2 fail.\n"
+                   "# TYPE muster_agent_plugin_health gauge\n");
+    for (size_t i = 0; i < mu_plugin_host_count(a->plugins); i++) {
+      char reason[MUSTER_ERRBUF_SIZE];
+      int h = mu_plugin_env_health(mu_plugin_host_env_at(a->plugins, i), reason, sizeof reason);
+      mu_prom_printf(&p, "muster_agent_plugin_health{type=\"%s\"} %d\n", mu_plugin_host_info(a->plugins, i)->type, h);
+    }
+    mu_metrics_render_as(mu_plugin_host_metrics(a->plugins), "muster_agent_plugin_series_dropped_total", &p);
+  }
   int durable = js.write_errors == 0 || js.persisted_seq + 1 >= js.next_seq;
   /* An agent with no plugins accepts no task at all: not healthy, whatever else holds. */
   int has_types = a->plugins != NULL && mu_plugin_host_count(a->plugins) > 0;

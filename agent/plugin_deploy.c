@@ -4,6 +4,8 @@
 #define _GNU_SOURCE
 #include "agent/plugin_deploy.h"
 
+#include "agent/plugin_config.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -14,6 +16,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/plugin_config.h"
 #include "agent/plugin/plugin_set.h"
 #include "lib/base/log.h"
 #include "lib/bundle/version.h"
@@ -146,12 +149,18 @@ static int activate(mu_agent_daemon *a, const char *type, const char *version, c
   int rc = mu_plugin_set_upgrade(a->plugin_set, path, type, err);
   if (rc != 0) return rc;
   const muster_plugin *now = mu_plugin_host_find(a->plugins, type);
-  if (now == NULL || now->version == NULL || mu_bundle_version_cmp(now->version, version) != 0) {
+  if (now == NULL || now->version == NULL || mu_bundle_version_cmp(now->version, version) != 0)
     rc = mu_err_set(err, MU_EINVAL, "self-check: the .so says it is %s %s, plugin.yaml says %s", type,
                     now && now->version ? now->version : "?", version);
+  /* SDK v2: the new version takes the type's configuration, or the deploy fails */
+  if (rc == 0 && mu_agent_plugin_configure_type(a, type, err) != 0)
+    rc = mu_err_prefix(err, "self-check: %s %s refused its configuration: ", type, version);
+  if (rc != 0) {
     mu_err back = {0};
     if (old != NULL && mu_plugin_set_upgrade(a->plugin_set, old_path, type, &back) != 0)
       mu_warn("plugins", "%s: going back to %s failed: %s", type, old_path, back.msg);
+    else if (old != NULL && mu_agent_plugin_configure_type(a, type, &back) != 0)
+      mu_warn("plugins", "%s: back on %s, but %s", type, old_path, back.msg);
     return rc;
   }
   rc = record(a, type, old_version, old != NULL ? old_path : NULL, version, path, err);

@@ -264,6 +264,8 @@ int mu_cmd_run(const mu_cli_opts *opts, int argc, char **argv) {
       case 'B': req.bundle = optarg; break;
       case 'h':
         fputs(run_usage, stdout);
+        for (int i = 1; i + 1 < argc; i++) /* --type X --help: the type's parameters too */
+          if (strcmp(argv[i], "--type") == 0) mu_cli_type_help(opts, argv[i + 1], stdout);
         rc = 0;
         goto out;
       default: {

@@ -4,6 +4,8 @@
 #ifndef MU_CLI_COMMANDS_H
 #define MU_CLI_COMMANDS_H
 
+#include <stdio.h>
+
 #include "cli/client.h"
 #include "muster/v1/admin.pb-c.h"
 
@@ -38,6 +40,12 @@ int mu_cmd_image_scan(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_image_feed(const mu_cli_opts *opts, int argc, char **argv);
 /* The muster-scan helper's path into out (0, or -1 when /proc/self/exe cannot be read). */
 int mu_cli_scan_helper_path(char *out, size_t cap);
+/* cmd_plugin.c routes `muster plugin SUB`; cmd_plugin_config.c: plugin config. */
+int mu_cmd_plugin(const mu_cli_opts *opts, int argc, char **argv);
+int mu_cmd_plugin_config(const mu_cli_opts *opts, int argc, char **argv);
+/* The parameters of task type (its agents' describe() schema) as help text to out; 1 when
+ * not known (printed as such). */
+int mu_cli_type_help(const mu_cli_opts *opts, const char *type, FILE *out);
 /* cmd_policy.c: the cluster's image admission policy. */
 int mu_cmd_policy(const mu_cli_opts *opts, int argc, char **argv);
 /* cmd_flink.c: the savepoint catalogue, flink savepoint / upgrade. */
@@ -60,7 +68,6 @@ int mu_cli_bundle_upload(const mu_cli_opts *opts, const uint8_t *data, size_t le
                          mu_err *err);
 /* cmd_plugin.c routes `muster plugin SUB`: pack/push/ls/rm (cmd_plugin_pkg.c), deploy and
  * rollback (cmd_plugin_deploy.c). */
-int mu_cmd_plugin(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_plugin_pack(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_plugin_push(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cmd_plugin_ls(const mu_cli_opts *opts, int argc, char **argv);

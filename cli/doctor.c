@@ -165,6 +165,44 @@ static void check_run_as(mu_doctor *d, const char *scope, const Muster__V1__Agen
 
 /* The python plugin's venv cache: a FAIL when it cannot be written (every python task
  * building an environment fails), else its size. */
+/* The health of plugin p now: the last heartbeat lists the unhealthy plugins of an SDK v2
+ * agent (not listed: ok); before any heartbeat, the Hello's. */
+static const Muster__V1__PluginInfo *health_now(const Muster__V1__AgentInfo *a, const Muster__V1__PluginInfo *p) {
+  static const Muster__V1__PluginInfo ok = {.base = PROTOBUF_C_MESSAGE_INIT(&muster__v1__plugin_info__descriptor),
+                                            .type = "",
+                                            .version = "",
+                                            .health = "ok",
+                                            .health_reason = "",
+                                            .schema_json = ""};
+  if (a->last_heartbeat_sent_at_ms <= 0) return p;
+  for (size_t i = 0; i < a->n_plugin_health; i++)
+    if (strcmp(a->plugin_health[i]->type, p->type) == 0) return a->plugin_health[i];
+  return &ok;
+}
+
+/* SDK v2: each plugin's own health() (an agent or plugin older than SDK v2 reports none:
+ * nothing to say). One line per plugin that is not ok, one line for the rest. */
+static void check_plugin_health(mu_doctor *d, const char *scope, const Muster__V1__AgentInfo *a) {
+  size_t ok = 0, reported = 0;
+  for (size_t i = 0; i < a->n_plugins; i++) {
+    const Muster__V1__PluginInfo *p = a->plugins[i];
+    if (p->health == NULL || p->health[0] == '\0') continue; /* not SDK v2 */
+    const Muster__V1__PluginInfo *h = health_now(a, p);
+    reported++;
+    if (strcmp(h->health, "ok") == 0) {
+      ok++;
+      continue;
+    }
+    char name[80];
+    snprintf(name, sizeof name, "plugin-%s", p->type);
+    mu_doctor_add(d, scope, name, strcmp(h->health, "warn") == 0 ? MU_DOCTOR_WARN : MU_DOCTOR_FAIL,
+                  "see docs/plugins.md for the type's configuration (muster plugin config TYPE --show)",
+                  "plugin %s %s: %s", p->type, p->version, h->health_reason[0] ? h->health_reason : h->health);
+  }
+  if (reported > 0 && ok == reported)
+    mu_doctor_add(d, scope, "plugin-health", MU_DOCTOR_OK, NULL, "%zu plugin%s report healthy", ok, ok == 1 ? "" : "s");
+}
+
 static void check_python_cache(mu_doctor *d, const char *scope, const Muster__V1__AgentEnv *env) {
   if (env->python_cache_dir == NULL || env->python_cache_dir[0] == '\0') return;
   char size[32];
@@ -259,6 +297,7 @@ void mu_doctor_check_agent(mu_doctor *d, const Muster__V1__AgentInfo *a, int64_t
   check_run_as(d, scope, env);
   check_python_cache(d, scope, env);
   check_container(d, scope, env);
+  check_plugin_health(d, scope, a);
 }
 
 void mu_doctor_print(const mu_doctor *d, FILE *out) {

@@ -180,6 +180,52 @@ static void test_agent(void **state) {
 }
 
 /* Run-as users, the python venv cache, the container runtime: each with its fix. */
+/* SDK v2: a plugin's health() from the Hello: warn and fail named with the plugin's reason,
+ * healthy ones summed up in one line. */
+static void test_plugin_health(void **state) {
+  (void)state;
+  mu_doctor d = {0};
+  agent_fixture f;
+  healthy_agent(&f);
+  f.a.last_heartbeat_sent_at_ms = 0; /* no heartbeat yet: the Hello's health */
+  f.p.health = "ok";
+  f.p.health_reason = "";
+  mu_doctor_check_agent(&d, &f.a, NOW);
+  expect(&d, "agent web-1", "plugin-health", MU_DOCTOR_OK, "1 plugin report healthy");
+  mu_doctor_free(&d);
+  memset(&d, 0, sizeof d);
+  f.p.type = "greet";
+  f.p.version = "2.0.0";
+  f.p.health = "warn";
+  f.p.health_reason = "the greeting is empty";
+  mu_doctor_check_agent(&d, &f.a, NOW);
+  assert_int_equal(mu_doctor_worst(&d), MU_DOCTOR_WARN);
+  expect(&d, "agent web-1", "plugin-greet", MU_DOCTOR_WARN, "plugin greet 2.0.0: the greeting is empty");
+  mu_doctor_free(&d);
+  memset(&d, 0, sizeof d);
+  f.p.health = "fail";
+  mu_doctor_check_agent(&d, &f.a, NOW);
+  assert_int_equal(mu_doctor_worst(&d), MU_DOCTOR_FAIL);
+  mu_doctor_free(&d);
+  /* after a heartbeat: its list of unhealthy plugins is the truth (greet not in it: ok) */
+  memset(&d, 0, sizeof d);
+  f.a.last_heartbeat_sent_at_ms = NOW - 500;
+  mu_doctor_check_agent(&d, &f.a, NOW);
+  assert_int_equal(mu_doctor_worst(&d), MU_DOCTOR_OK);
+  expect(&d, "agent web-1", "plugin-health", MU_DOCTOR_OK, "1 plugin report healthy");
+  mu_doctor_free(&d);
+  memset(&d, 0, sizeof d);
+  Muster__V1__PluginInfo now = MUSTER__V1__PLUGIN_INFO__INIT, *nowp[] = {&now};
+  now.type = "greet";
+  now.health = "warn";
+  now.health_reason = "the greeting is empty now";
+  f.a.plugin_health = nowp;
+  f.a.n_plugin_health = 1;
+  mu_doctor_check_agent(&d, &f.a, NOW);
+  expect(&d, "agent web-1", "plugin-greet", MU_DOCTOR_WARN, "plugin greet 2.0.0: the greeting is empty now");
+  mu_doctor_free(&d);
+}
+
 static void test_agent_env(void **state) {
   (void)state;
   mu_doctor d = {0};
@@ -262,8 +308,8 @@ static void test_etcd(void **state) {
 }
 
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_cluster), cmocka_unit_test(test_certs),
-                                     cmocka_unit_test(test_agent), cmocka_unit_test(test_agent_env),
-                                     cmocka_unit_test(test_etcd)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_cluster),       cmocka_unit_test(test_certs),
+                                     cmocka_unit_test(test_agent),         cmocka_unit_test(test_agent_env),
+                                     cmocka_unit_test(test_plugin_health), cmocka_unit_test(test_etcd)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

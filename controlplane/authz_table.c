@@ -45,6 +45,7 @@ static const struct {
     {"/muster.v1.Templates/ListTemplates", MU_PERM_VIEW},
     {"/muster.v1.Queues/ListQueues", MU_PERM_VIEW},
     {"/muster.v1.ImagePolicies/GetImagePolicy", MU_PERM_VIEW},
+    {"/muster.v1.PluginConfigs/GetPluginConfig", MU_PERM_VIEW},
     {"/muster.v1.ImagePolicies/TestImagePolicy", MU_PERM_VIEW},
     {"/muster.v1.Templates/GetTemplate", MU_PERM_VIEW},
     {"/muster.v1.Templates/CreateTemplate", MU_PERM_OPERATE},
@@ -56,6 +57,7 @@ static const struct {
     {"/muster.v1.Admin/DeleteBundle", MU_PERM_ADMIN},
     {"/muster.v1.Admin/RemoveAgent", MU_PERM_ADMIN},
     {"/muster.v1.ImagePolicies/SetImagePolicy", MU_PERM_ADMIN},
+    {"/muster.v1.PluginConfigs/SetPluginConfig", MU_PERM_ADMIN},
     /* named queues: shares and limits of everyone's jobs */
     {"/muster.v1.Queues/SetQueue", MU_PERM_ADMIN},
     {"/muster.v1.Queues/DeleteQueue", MU_PERM_ADMIN},

@@ -44,20 +44,21 @@ typedef struct mu_daemon {
   mu_events events;
 
   /* the modules; each owns its state (see its header) and is reached through its API */
-  struct mu_scheduler *sched;           /* jobs and dispatch */
-  struct mu_persist *persist;           /* records in etcd */
-  struct mu_cluster *cluster;           /* role, election, etcd */
-  struct mu_presence *presence;         /* presence keys */
-  struct mu_gateway *gateway;           /* agent streams */
-  struct mu_task_logs *logs;            /* TaskLogs calls */
-  struct mu_agent_gc *agent_gc;         /* forgetting agents: agents rm, agent_gc_after */
-  struct mu_schedules *schedules;       /* cron schedules (fired by the leader) */
-  struct mu_templates *templates;       /* job templates (templates/templates.h) */
-  struct mu_cp_queues *queues;          /* named queues: config and stored (queues_admin.h) */
-  struct mu_cp_imgpolicy *imgpolicy;    /* the cluster image policy (imagepolicy/) */
-  struct mu_savepoints *savepoints;     /* the savepoint catalogue (savepoints.h) */
-  struct mu_run_history *run_history;   /* finished runs per task name (run_history.h) */
-  struct mu_images_req *images_pending; /* ListImages calls waiting for agents (images.c) */
+  struct mu_scheduler *sched;              /* jobs and dispatch */
+  struct mu_persist *persist;              /* records in etcd */
+  struct mu_cluster *cluster;              /* role, election, etcd */
+  struct mu_presence *presence;            /* presence keys */
+  struct mu_gateway *gateway;              /* agent streams */
+  struct mu_task_logs *logs;               /* TaskLogs calls */
+  struct mu_agent_gc *agent_gc;            /* forgetting agents: agents rm, agent_gc_after */
+  struct mu_schedules *schedules;          /* cron schedules (fired by the leader) */
+  struct mu_templates *templates;          /* job templates (templates/templates.h) */
+  struct mu_cp_queues *queues;             /* named queues: config and stored (queues_admin.h) */
+  struct mu_cp_imgpolicy *imgpolicy;       /* the cluster image policy (imagepolicy/) */
+  struct mu_cp_pluginconfig *pluginconfig; /* central plugin configs (pluginconfig/) */
+  struct mu_savepoints *savepoints;        /* the savepoint catalogue (savepoints.h) */
+  struct mu_run_history *run_history;      /* finished runs per task name (run_history.h) */
+  struct mu_images_req *images_pending;    /* ListImages calls waiting for agents (images.c) */
   uint64_t images_seq;
 
   /* bundles (bundles.h) */

@@ -20,6 +20,7 @@
 #include "controlplane/schedules/schedules.h"
 #include "controlplane/templates/templates.h"
 #include "controlplane/imagepolicy/imagepolicy.h"
+#include "controlplane/pluginconfig/pluginconfig.h"
 #include "controlplane/queues_admin.h"
 #include "controlplane/wiring.h"
 #include "controlplane/tokens.h"
@@ -276,6 +277,7 @@ static int daemon_start(mu_daemon *d, const mu_console_config *web, mu_err *err)
   if (rc == 0) rc = mu_schedules_register(d, err);
   if (rc == 0) rc = mu_templates_register(d, err);
   if (rc == 0) rc = mu_imagepolicy_register(d, err);
+  if (rc == 0) rc = mu_pluginconfig_register(d, err);
   if (rc == 0) rc = mu_queues_register(d, err);
   if (rc == 0) rc = mu_health_register(d, err);
   if (rc == 0) rc = mu_reflection_register(d, err);

@@ -176,6 +176,8 @@ void mu_agent_to_info(const mu_agent *a, Muster__V1__AgentInfo *info, Muster__V1
   if (a->heartbeat_msg != NULL && a->heartbeat_msg->heartbeat != NULL) {
     info->metrics = a->heartbeat_msg->heartbeat->metrics;
     info->last_heartbeat_sent_at_ms = a->heartbeat_msg->heartbeat->sent_at_ms;
+    info->n_plugin_health = a->heartbeat_msg->heartbeat->n_plugin_health; /* borrowed too */
+    info->plugin_health = a->heartbeat_msg->heartbeat->plugin_health;
   }
   if (h != NULL) info->env = h->env;
 }

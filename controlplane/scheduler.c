@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "controlplane/job_deps.h"
+#include "controlplane/param_check.h"
 #include "controlplane/placement.h"
 #include "controlplane/targets.h"
 #include "lib/base/assert.h"
@@ -512,6 +513,7 @@ int mu_sched_admit(mu_scheduler *s, Muster__V1__JobSpec *spec, const mu_caller *
   if (rc == 0 && s->hooks.check_targets != NULL) rc = s->hooks.check_targets(s->hooks.ud, caller, ids, n, err);
   if (rc == 0) rc = mu_targets_check_types(s->cfg.registry, spec, ids, n, err);
   if (rc == 0) rc = mu_targets_filter_pins(s->cfg.registry, spec, ids, &n, err);
+  if (rc == 0) rc = mu_param_check(s->cfg.registry, spec, ids, n, err); /* SDK v2 schemas */
   if (rc == 0) rc = mu_place_admit(s->cfg.registry, spec, ids, n, err);
   if (rc == 0 && s->hooks.check_secrets != NULL) rc = s->hooks.check_secrets(s->hooks.ud, spec, ids, n, err);
   if (rc == 0 && n * spec->n_tasks > s->cfg.max_task_runs)

@@ -22,6 +22,7 @@
 #include "controlplane/schedules/schedules.h"
 #include "controlplane/templates/templates.h"
 #include "controlplane/imagepolicy/imagepolicy.h"
+#include "controlplane/pluginconfig/pluginconfig.h"
 #include "controlplane/queues_admin.h"
 #include "controlplane/secrets.h"
 #include "controlplane/task_logs.h"
@@ -95,6 +96,7 @@ int mu_wiring_new(mu_daemon *d, int no_etcd, mu_err *err) {
   if (rc == 0) rc = mu_templates_init(d, 0, err);
   if (rc == 0) rc = mu_queues_init(d, err);
   if (rc == 0) rc = mu_imagepolicy_init(d, err);
+  if (rc == 0) rc = mu_pluginconfig_init(d, err);
   if (rc != 0) {
     mu_wiring_free(d);
     return rc;
@@ -105,6 +107,7 @@ int mu_wiring_new(mu_daemon *d, int no_etcd, mu_err *err) {
 
 void mu_wiring_free(mu_daemon *d) {
   mu_imagepolicy_free(d);
+  mu_pluginconfig_free(d);
   mu_templates_free(d);
   mu_queues_free(d);
   mu_schedules_free(d);
@@ -382,6 +385,21 @@ static void imagepolicy_takeover(void *ud, uint64_t term, int64_t grace_ms) {
   mu_imagepolicy_on_takeover(ud);
 }
 
+/* central plugin configs (SDK v2): like the image policy */
+static void pluginconfig_snapshot_begin(void *ud) { mu_pluginconfig_on_snapshot_begin(ud); }
+
+static void pluginconfig_record(void *ud, const char *rel, const char *value, size_t len, int leading) {
+  (void)leading;
+  mu_pluginconfig_on_record(ud, rel, value, len);
+}
+
+static void pluginconfig_up(void *ud, mu_agent *a) { mu_pluginconfig_on_agent_up(ud, a); }
+
+static void pluginconfig_takeover(void *ud, uint64_t term, int64_t grace_ms) {
+  (void)term, (void)grace_ms;
+  mu_pluginconfig_on_takeover(ud);
+}
+
 static void schedules_takeover(void *ud, uint64_t term, int64_t grace_ms) {
   (void)term, (void)grace_ms;
   mu_schedules_start(ud);
@@ -391,6 +409,7 @@ static void subscribe(mu_daemon *d) {
   mu_err err = {0};
   const mu_agent_listener agent[] = {
       {.ud = d, .up = imagepolicy_up},
+      {.ud = d, .up = pluginconfig_up},
       {.ud = d, .down = logs_down, .log_reply = logs_reply},
       {.ud = d, .up = persist_up, .down = persist_down},
       {.ud = d, .up = sched_up, .down = sched_down, .heartbeat = sched_heartbeat, .task_event = sched_task_event},
@@ -420,6 +439,10 @@ static void subscribe(mu_daemon *d) {
        .snapshot_begin = imagepolicy_snapshot_begin,
        .record = imagepolicy_record,
        .takeover = imagepolicy_takeover},
+      {.ud = d,
+       .snapshot_begin = pluginconfig_snapshot_begin,
+       .record = pluginconfig_record,
+       .takeover = pluginconfig_takeover},
   };
   _Static_assert(sizeof agent / sizeof agent[0] <= MU_EVENTS_MAX_LISTENERS, "raise MU_EVENTS_MAX_LISTENERS");
   _Static_assert(sizeof cluster / sizeof cluster[0] <= MU_EVENTS_MAX_LISTENERS, "raise MU_EVENTS_MAX_LISTENERS");

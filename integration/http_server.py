@@ -13,11 +13,17 @@ Endpoints:
   /slow?ms=N            answers 200 after N ms;  /stats[?reset=1]  {"max_inflight": most /slow at once}
   /basic                200 for alice:s3cret-pw, else 401;  /bearer  200 for tok-12345-secret
   /json                 a fixed JSON document with header X-Request-Id
+  /xml                  a fixed XML document (a build report) for the XPath checks
   /clientcert           (TLS) 200 with the client certificate's CN, else 401
 Requests with an absolute URL (through a proxy) get the echo with "proxied": true.
 """
 import argparse
 import json
+
+XML_DOC = ('<?xml version="1.0" encoding="UTF-8"?>\n'
+           '<report xmlns:m="urn:muster"><status>ok</status><build id="b-42" version="2.4.1">'
+           '<step name="compile" ok="true"/><step name="test" ok="false"/></build>'
+           '<m:owner>ops</m:owner></report>\n')
 import ssl
 import sys
 import threading
@@ -138,6 +144,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200 if ok else 401, "bearer %s\n" % ("ok" if ok else "refused"))
         if path == "/json":
             return self.send(200, json.dumps(DOC), "application/json", {"X-Request-Id": "abc-123"})
+        if path == "/xml":
+            return self.send(200, XML_DOC, "application/xml")
         if path == "/clientcert":
             cert = self.connection.getpeercert() if hasattr(self.connection, "getpeercert") else None
             if not cert:

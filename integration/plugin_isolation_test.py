@@ -57,7 +57,7 @@ def test_crash_leaves_agent_and_shell_running(c):
     agent = c.start_agent("web-1", "role=web", "--heartbeat-interval", HB, plugin_dir=plugin_dir(c))
     wait_until("web-1 connected", lambda: c.states().get("web-1") == "AGENT_CONNECTED")
     log = agent.text()
-    assert re.search(r"loaded crasher 0\.0\.1 \(ABI 1\) from \S+ in its own process", log), log
+    assert re.search(r"loaded crasher 0\.0\.1 \(ABI 2\) from \S+ in its own process", log), log
     assert "loaded sleep-echo" in log and "in its own process" in log, log
     hosts = host_pids(agent.pid)
     assert len(hosts) == 2, hosts  # crasher and sleep-echo, each in its own host process

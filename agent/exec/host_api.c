@@ -12,6 +12,7 @@
 
 #include "agent/exec/env.h"
 #include "agent/exec/plugin_host.h"
+#include "agent/exec/plugin_env.h"
 #include "agent/exec/task_int.h"
 #include "lib/base/log.h"
 
@@ -303,13 +304,18 @@ static void h_log(muster_task *t, muster_log_level level, const char *fmt, ...) 
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  mu_log_level l = level <= MUSTER_LOG_DEBUG  ? MU_LOG_DEBUG
-                   : level == MUSTER_LOG_INFO ? MU_LOG_INFO
-                   : level == MUSTER_LOG_WARN ? MU_LOG_WARN
-                                              : MU_LOG_ERROR;
+  mu_log_level l = mu_plugin_log_level(level);
   char *clean = t->redactor != NULL ? mu_redact_text(t->redactor, msg) : NULL; /* secrets */
   mu_log(l, "plugin", "%s %s#%u: %s", t->plugin->type, t->task_id, t->attempt, clean ? clean : msg);
   free(clean);
+}
+
+/* The env of the version this task runs on: after a hot upgrade that may be a retired one. */
+static muster_plugin_env *h_env(muster_task *t) { return mu_plugin_host_env_for(t->runner->plugins, t->plugin); }
+
+static void *h_plugin_state(muster_task *t) {
+  muster_plugin_env *env = h_env(t);
+  return env != NULL ? mu_plugin_api()->state(env) : NULL;
 }
 
 static const muster_host_api api = {
@@ -334,6 +340,8 @@ static const muster_host_api api = {
     .set_action_handler = mu_task_set_action_handler,
     .hold_running = mu_task_hold_running,
     .report_running = mu_task_report_running,
+    .env = h_env,
+    .plugin_state = h_plugin_state,
 };
 
 const muster_host_api *mu_host_api(void) { return &api; }

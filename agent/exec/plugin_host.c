@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/exec/plugin_env.h"
 #include "lib/base/log.h"
 
 typedef struct entry {
@@ -22,6 +23,7 @@ typedef struct entry {
   uint64_t refs; /* tasks running on it */
   void (*on_unload)(void *arg, const muster_plugin *desc);
   void *unload_arg;
+  muster_plugin_env *env; /* SDK v2 (plugin_env.h) */
 } entry;
 
 struct mu_plugin_host {
@@ -31,9 +33,11 @@ struct mu_plugin_host {
   size_t nr;
   const muster_plugin *internal[4]; /* agent-internal types: found, never listed */
   size_t ni;
+  mu_metrics *metrics; /* the plugins' own metric families */
 };
 
 static void entry_unload(entry *e) {
+  mu_plugin_env_free(e->env); /* shutdown() before the code goes */
   if (e->on_unload != NULL) e->on_unload(e->unload_arg, e->desc);
   if (e->dl != NULL) dlclose(e->dl);
   free(e->path);
@@ -42,7 +46,11 @@ static void entry_unload(entry *e) {
 
 int mu_plugin_host_new(mu_plugin_host **ret, mu_err *err) {
   mu_plugin_host *h = calloc(1, sizeof *h);
-  if (h == NULL) return mu_err_set(err, MU_ENOMEM, "plugin host: out of memory");
+  if (h != NULL) h->metrics = mu_metrics_new();
+  if (h == NULL || h->metrics == NULL) {
+    free(h);
+    return mu_err_set(err, MU_ENOMEM, "plugin host: out of memory");
+  }
   *ret = h;
   return 0;
 }
@@ -57,6 +65,7 @@ void mu_plugin_host_free(mu_plugin_host *h) {
     h->r[i].on_unload = NULL;
     entry_unload(&h->r[i]);
   }
+  mu_metrics_free(h->metrics);
   free(h);
 }
 
@@ -68,9 +77,9 @@ static bool type_name_ok(const char *t) {
 }
 
 static int check_desc(const muster_plugin *d, const char *path, mu_err *err) {
-  if (d->abi_version != MUSTER_PLUGIN_ABI_VERSION)
-    return mu_err_set(err, MU_EINVAL, "plugin %s: built for ABI version %u, this agent speaks %u; not loaded", path,
-                      d->abi_version, MUSTER_PLUGIN_ABI_VERSION);
+  if (d->abi_version < MUSTER_PLUGIN_ABI_MIN || d->abi_version > MUSTER_PLUGIN_ABI_VERSION)
+    return mu_err_set(err, MU_EINVAL, "plugin %s: built for ABI version %u, this agent speaks %u to %u; not loaded",
+                      path, d->abi_version, MUSTER_PLUGIN_ABI_MIN, MUSTER_PLUGIN_ABI_VERSION);
   if (!type_name_ok(d->type))
     return mu_err_set(err, MU_EINVAL, "plugin %s: missing or bad type name \"%s\" (want [a-z0-9_-]+); not loaded", path,
                       d->type ? d->type : "");
@@ -79,8 +88,8 @@ static int check_desc(const muster_plugin *d, const char *path, mu_err *err) {
   return 0;
 }
 
-static int entry_fill(entry *e, const muster_plugin *d, void *dl, const char *path, const char *isolation,
-                      mu_err *err) {
+static int entry_fill(entry *e, mu_metrics *metrics, const muster_plugin *d, void *dl, const char *path,
+                      const char *isolation, mu_err *err) {
   memset(e, 0, sizeof *e);
   e->path = strdup(path);
   if (e->path == NULL) return mu_err_set(err, MU_ENOMEM, "plugin host: out of memory");
@@ -93,6 +102,11 @@ static int entry_fill(entry *e, const muster_plugin *d, void *dl, const char *pa
   e->info.abi_version = d->abi_version;
   snprintf(e->isolation, sizeof e->isolation, "%s", isolation);
   e->info.isolation = e->isolation;
+  if (mu_plugin_env_new(d, metrics, &e->env, err) != 0) {
+    free(e->path);
+    e->path = NULL;
+    return err->code;
+  }
   return 0;
 }
 
@@ -112,7 +126,7 @@ static int check_and_add(mu_plugin_host *h, const muster_plugin *d, void *dl, co
                         h->e[i].path);
   if (h->n >= MU_PLUGIN_MAX)
     return mu_err_set(err, MU_ENOSPC, "plugin %s: more than %d plugins; not loaded", path, MU_PLUGIN_MAX);
-  rc = entry_fill(&h->e[h->n], d, dl, path, isolation, err);
+  rc = entry_fill(&h->e[h->n], h->metrics, d, dl, path, isolation, err);
   if (rc == 0) h->n++;
   return rc;
 }
@@ -260,11 +274,12 @@ static int install(mu_plugin_host *h, const muster_plugin *d, void *dl, const ch
     return 0;
   }
   entry fresh;
-  int rc = entry_fill(&fresh, d, dl, path, isolation, err);
+  int rc = entry_fill(&fresh, h->metrics, d, dl, path, isolation, err);
   if (rc != 0) return rc;
   fresh.on_unload = on_unload;
   fresh.unload_arg = arg;
   if (a == NULL && h->n >= MU_PLUGIN_MAX) {
+    mu_plugin_env_free(fresh.env);
     free(fresh.path);
     return mu_err_set(err, MU_ENOSPC, "plugin %s: more than %d plugins; not loaded", path, MU_PLUGIN_MAX);
   }
@@ -349,3 +364,32 @@ const char *mu_plugin_host_path(const mu_plugin_host *h, const char *type) {
     if (strcmp(h->e[i].desc->type, type) == 0) return h->e[i].path;
   return NULL;
 }
+
+static entry *find_entry(const mu_plugin_host *h, const char *type) {
+  for (size_t i = 0; type != NULL && i < h->n; i++)
+    if (strcmp(h->e[i].desc->type, type) == 0) return (entry *)&h->e[i];
+  return NULL;
+}
+
+muster_plugin_env *mu_plugin_host_env(const mu_plugin_host *h, const char *type) {
+  entry *e = find_entry(h, type);
+  return e != NULL ? e->env : NULL;
+}
+
+muster_plugin_env *mu_plugin_host_env_for(const mu_plugin_host *h, const muster_plugin *desc) {
+  for (size_t i = 0; i < h->n; i++)
+    if (h->e[i].desc == desc) return h->e[i].env;
+  for (size_t i = 0; i < h->nr; i++)
+    if (h->r[i].desc == desc) return h->r[i].env;
+  return NULL;
+}
+
+muster_plugin_env *mu_plugin_host_env_at(const mu_plugin_host *h, size_t i) { return i < h->n ? h->e[i].env : NULL; }
+
+int mu_plugin_host_configure(mu_plugin_host *h, const char *type, const char *config_json, mu_err *err) {
+  entry *e = find_entry(h, type);
+  if (e == NULL) return mu_err_set(err, MU_ENOENT, "plugin '%s': not loaded here", type);
+  return mu_plugin_env_configure(e->env, config_json, err);
+}
+
+mu_metrics *mu_plugin_host_metrics(const mu_plugin_host *h) { return h->metrics; }

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "lib/base/err.h"
+#include "lib/metrics/registry.h"
 #include "plugins/sdk/muster_plugin.h"
 
 #define MU_PLUGIN_MAX 64
@@ -89,6 +90,19 @@ const char *mu_plugin_host_path(const mu_plugin_host *h, const char *type);
 
 /* "shell, sleep-echo" into buf, for error messages. */
 void mu_plugin_host_types(const mu_plugin_host *h, char *buf, size_t cap);
+
+/* SDK v2: the plugin env of the plugin serving type (NULL when none), of the i-th plugin
+ * (i < count), borrowed from h (agent/exec/plugin_env.h for what it holds). */
+muster_plugin_env *mu_plugin_host_env(const mu_plugin_host *h, const char *type);
+muster_plugin_env *mu_plugin_host_env_at(const mu_plugin_host *h, size_t i);
+/* The env of the loaded version desc, active or retired (a task holding an older version
+ * after a hot upgrade reaches its own version's state), or NULL. */
+muster_plugin_env *mu_plugin_host_env_for(const mu_plugin_host *h, const muster_plugin *desc);
+/* Applies the configuration JSON to the plugin serving type (mu_plugin_env_configure);
+ * MU_ENOENT when no plugin serves it. */
+int mu_plugin_host_configure(mu_plugin_host *h, const char *type, const char *config_json, mu_err *err);
+/* The registry of the plugins' own metric families (muster_plugin_<type>_*), for /metrics. */
+mu_metrics *mu_plugin_host_metrics(const mu_plugin_host *h);
 
 /* The function table the agent hands to plugins (host_api.c). Static, never NULL. */
 const muster_host_api *mu_host_api(void);

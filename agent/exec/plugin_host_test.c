@@ -1,6 +1,7 @@
 /* Plugin loader tests: the shell and example plugins load from their built .so files; a
  * wrong ABI version, a missing descriptor and a duplicate type are refused with clear
  * messages while the directory scan keeps going; validate() errors name the bad field. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,9 +12,10 @@
 
 #include <cmocka.h>
 
+#include "agent/exec/plugin_env.h"
 #include "agent/exec/plugin_host.h"
 
-static char shell_so[4096], echo_so[4096], bad_so[4096], nosym_so[4096], echo2_so[4096];
+static char shell_so[4096], echo_so[4096], bad_so[4096], nosym_so[4096], echo2_so[4096], greet_so[4096], v1_so[4096];
 
 static void test_load_and_refuse(void **state) {
   (void)state;
@@ -28,6 +30,7 @@ static void test_load_and_refuse(void **state) {
   assert_string_equal(i0->version, "1.1.0");
   assert_int_equal(i0->abi_version, MUSTER_PLUGIN_ABI_VERSION);
   assert_string_equal(mu_plugin_host_info(h, 1)->type, "sleep-echo");
+  assert_int_equal(mu_plugin_host_info(h, 1)->abi_version, 1); /* an SDK v1 plugin still loads */
 
   assert_int_equal(mu_plugin_host_load(h, bad_so, &err), MU_EINVAL);
   assert_non_null(strstr(err.msg, "ABI version 99"));
@@ -196,16 +199,127 @@ static void test_builtin_upgrade(void **state) {
   rmdir(dir);
 }
 
+/* SDK v2 in process: configure() (refusals keep the old config), health(), describe(), and
+ * the plugin's own metrics in the registry the agent renders, prefixed per plugin; an ABI 1
+ * plugin beside it has an env too and takes configure as a no-op. */
+static void test_sdk_v2(void **state) {
+  (void)state;
+  mu_plugin_host *h = NULL;
+  mu_err err = {0};
+  assert_int_equal(mu_plugin_host_new(&h, &err), 0);
+  assert_int_equal(mu_plugin_host_load(h, greet_so, &err), 0);
+  assert_int_equal(mu_plugin_host_load(h, echo_so, &err), 0);
+  muster_plugin_env *env = mu_plugin_host_env(h, "greet");
+  assert_non_null(env);
+  char reason[MUSTER_ERRBUF_SIZE];
+  assert_int_equal(mu_plugin_env_health(env, reason, sizeof reason), MUSTER_HEALTH_FAIL); /* not configured yet */
+  assert_string_equal(reason, "not configured");
+  assert_int_equal(mu_plugin_host_configure(h, "greet", "{\"greeting\":\"hi\"}", &err), 0);
+  assert_string_equal(mu_plugin_env_config(env), "{\"greeting\":\"hi\"}");
+  assert_int_equal(mu_plugin_env_health(env, reason, sizeof reason), MUSTER_HEALTH_OK);
+  assert_int_equal(mu_plugin_host_configure(h, "greet", "{\"greeting\":5}", &err), MU_EINVAL);
+  assert_non_null(strstr(err.msg, "plugin 'greet': configuration refused: greet: config.greeting"));
+  assert_string_equal(mu_plugin_env_config(env), "{\"greeting\":\"hi\"}"); /* the old one stays */
+  assert_int_equal(mu_plugin_host_configure(h, "greet", "{\"greeting\":\"\"}", &err), 0);
+  assert_int_equal(mu_plugin_env_health(env, reason, sizeof reason), MUSTER_HEALTH_WARN);
+  assert_non_null(strstr(reason, "greeting is empty"));
+  assert_non_null(strstr(mu_plugin_env_describe(env), "\"name\":{\"type\":\"string\",\"required\":true"));
+  assert_int_equal(mu_plugin_host_configure(h, "sleep-echo", "{\"x\":1}", &err), 0); /* v1: nothing to call */
+  assert_string_equal(mu_plugin_env_describe(mu_plugin_host_env(h, "sleep-echo")), "");
+  assert_int_equal(mu_plugin_env_health(mu_plugin_host_env(h, "sleep-echo"), reason, sizeof reason), MUSTER_HEALTH_OK);
+  assert_int_equal(mu_plugin_host_configure(h, "nope", "{}", &err), MU_ENOENT);
+  assert_int_equal(mu_plugin_host_configure(h, "greet", "{\"greeting\":\"yo\"}", &err), 0);
+
+  /* metrics: the family registered at the first configure, updated through the API */
+  const muster_plugin_api *api = mu_plugin_api();
+  muster_metric *m = mu_plugin_env_metric(env, "greetings_total");
+  assert_non_null(m);
+  const char *v[] = {"ok"};
+  api->metric_add(m, v, 2);
+  char eb[MUSTER_ERRBUF_SIZE];
+  muster_metric_desc bad = {"Bad-Name", "x", MUSTER_METRIC_COUNTER, NULL, NULL, 0};
+  assert_int_equal(api->metric_register(env, &bad, &m, eb), -EINVAL);
+  static const char *const many[] = {"a", "b", "c", "d", NULL};
+  muster_metric_desc too_many = {"x_total", "x", MUSTER_METRIC_COUNTER, many, NULL, 0};
+  assert_int_equal(api->metric_register(env, &too_many, &m, eb), -EINVAL);
+  mu_prom p = {0};
+  mu_metrics_render_as(mu_plugin_host_metrics(h), "muster_agent_plugin_series_dropped_total", &p);
+  assert_non_null(strstr(p.buf, "# TYPE muster_plugin_greet_greetings_total counter"));
+  assert_non_null(strstr(p.buf, "muster_plugin_greet_greetings_total{outcome=\"ok\"} 2"));
+  assert_non_null(strstr(p.buf, "# TYPE muster_plugin_greet_name_length_bytes histogram"));
+  assert_non_null(
+      strstr(p.buf, "muster_agent_plugin_series_dropped_total{metric=\"muster_plugin_greet_greetings_total\"} 0"));
+  /* bounded label sets: past MUSTER_METRIC_MAX_SERIES values are dropped and counted */
+  m = mu_plugin_env_metric(env, "greetings_total");
+  for (int i = 0; i < MUSTER_METRIC_MAX_SERIES + 5; i++) {
+    char val[16];
+    snprintf(val, sizeof val, "v%d", i);
+    const char *vv[] = {val};
+    api->metric_add(m, vv, 1);
+  }
+  mu_prom_free(&p);
+  memset(&p, 0, sizeof p);
+  mu_metrics_render_as(mu_plugin_host_metrics(h), "muster_agent_plugin_series_dropped_total", &p);
+  assert_non_null(
+      strstr(p.buf, "muster_agent_plugin_series_dropped_total{metric=\"muster_plugin_greet_greetings_total\"} 6"));
+  mu_prom_free(&p);
+  mu_plugin_host_free(h); /* greet's shutdown() frees its state (ASan would say otherwise) */
+}
+
+/* The shell type's options through configure() (they were only environment variables): an
+ * allowed interpreter path, refusals naming the key, the previous configuration kept. */
+static void test_shell_configure(void **state) {
+  (void)state;
+  mu_plugin_host *h = NULL;
+  mu_err err = {0};
+  assert_int_equal(mu_plugin_host_new(&h, &err), 0);
+  assert_int_equal(mu_plugin_host_load(h, shell_so, &err), 0);
+  const muster_plugin *sh = mu_plugin_host_find(h, "shell");
+  const char *abs_spec = "{\"script_file\":\"run.sh\",\"interpreter\":\"/bin/sh\"}";
+  char errbuf[MUSTER_ERRBUF_SIZE] = "";
+  assert_int_not_equal(sh->validate("{}", abs_spec, errbuf), 0);
+  assert_int_equal(mu_plugin_host_configure(h, "shell", "{\"interpreters\":[\"/bin/sh\",\"/bin/bash\"]}", &err), 0);
+  assert_int_equal(sh->validate("{}", abs_spec, errbuf), 0);
+  assert_int_equal(mu_plugin_host_configure(h, "shell", "{\"interpreters\":[\"sh\"]}", &err), MU_EINVAL);
+  assert_non_null(strstr(err.msg, "shell: config.interpreters: \"sh\" is not an absolute path"));
+  assert_int_equal(mu_plugin_host_configure(h, "shell", "{\"policy\":\"/nonexistent/p.json\"}", &err), MU_EINVAL);
+  assert_non_null(strstr(err.msg, "shell: config.policy: "));
+  assert_int_equal(mu_plugin_host_configure(h, "shell", "{\"interpretrs\":[]}", &err), MU_EINVAL);
+  assert_non_null(strstr(err.msg, "shell config.interpretrs: unknown field"));
+  assert_int_equal(sh->validate("{}", abs_spec, errbuf), 0); /* the refusals kept the list */
+  assert_int_equal(mu_plugin_host_configure(h, "shell", "{}", &err), 0);
+  assert_int_not_equal(sh->validate("{}", abs_spec, errbuf), 0); /* back to the environment's (none) */
+  mu_plugin_host_free(h);
+}
+
+/* A plugin built against the frozen SDK v1 header has the ABI 1 descriptor size: configure,
+ * health and describe must not read past it (ASan would report a global-buffer-overflow). */
+static void test_true_v1_binary(void **state) {
+  (void)state;
+  mu_plugin_host *h = NULL;
+  mu_err err = {0};
+  assert_int_equal(mu_plugin_host_new(&h, &err), 0);
+  assert_int_equal(mu_plugin_host_load(h, v1_so, &err), 0);
+  assert_int_equal(mu_plugin_host_info(h, 0)->abi_version, 1);
+  assert_int_equal(mu_plugin_host_configure(h, "v1-old", "{\"anything\":1}", &err), 0);
+  char reason[MUSTER_ERRBUF_SIZE];
+  assert_int_equal(mu_plugin_env_health(mu_plugin_host_env(h, "v1-old"), reason, sizeof reason), MUSTER_HEALTH_OK);
+  assert_string_equal(mu_plugin_env_describe(mu_plugin_host_env(h, "v1-old")), "");
+  mu_plugin_host_free(h); /* no shutdown() read either */
+}
+
 int main(int argc, char **argv) {
-  if (argc < 6 || !realpath(argv[5], echo2_so) || !realpath(argv[1], shell_so) || !realpath(argv[2], echo_so) ||
-      !realpath(argv[3], bad_so) || !realpath(argv[4], nosym_so)) {
-    fprintf(stderr, "usage: plugin_host_test SHELL.so ECHO.so BAD_ABI.so NO_SYMBOL.so ECHO_V2.so\n");
+  if (argc < 8 || !realpath(argv[1], shell_so) || !realpath(argv[2], echo_so) || !realpath(argv[3], bad_so) ||
+      !realpath(argv[4], nosym_so) || !realpath(argv[5], echo2_so) || !realpath(argv[6], greet_so) ||
+      !realpath(argv[7], v1_so)) {
+    fprintf(stderr, "usage: plugin_host_test SHELL.so ECHO.so BAD_ABI.so NO_SYMBOL.so ECHO_V2.so GREET.so V1.so\n");
     return 2;
   }
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_load_and_refuse), cmocka_unit_test(test_load_dir_keeps_going),
       cmocka_unit_test(test_validate),        cmocka_unit_test(test_hot_upgrade),
-      cmocka_unit_test(test_builtin_upgrade),
+      cmocka_unit_test(test_builtin_upgrade), cmocka_unit_test(test_sdk_v2),
+      cmocka_unit_test(test_shell_configure), cmocka_unit_test(test_true_v1_binary),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -60,8 +60,23 @@ struct muster_task {
   struct muster_proc *procs;
 };
 
+/* SDK v2: the plugin's env here (its state); its metric families live in the agent, known here
+ * by number and label count. */
+struct muster_plugin_env {
+  void *state;
+  bool configured;
+};
+
+typedef struct hmetric {
+  char name[64];
+  size_t n_labels;
+} hmetric;
+
 typedef struct host {
   uv_loop_t *loop;
+  muster_plugin_env env;
+  hmetric metrics[MUSTER_METRIC_MAX_FAMILIES];
+  size_t n_metrics;
   mu_pchan *ch;
   void *dl;
   const muster_plugin *p;
@@ -282,6 +297,109 @@ static int a_cancel_withdraw(muster_task *t) {
   return call(MU_PM_CANCEL_WITHDRAW, t, ints, 1, NULL, 0, NULL);
 }
 
+static muster_plugin_env *a_env(muster_task *t) {
+  (void)t;
+  return &H.env;
+}
+
+static void *a_plugin_state(muster_task *t) {
+  (void)t;
+  return H.env.state;
+}
+
+/* ---- SDK v2: the plugin-wide API, forwarded ---- */
+
+static void p_set_state(muster_plugin_env *env, void *state) { env->state = state; }
+static void *p_state(muster_plugin_env *env) { return env->state; }
+
+static int p_metric_register(muster_plugin_env *env, const muster_metric_desc *d, muster_metric **ret, char *errbuf) {
+  (void)env;
+  if (ret != NULL) *ret = NULL;
+  if (d == NULL || d->name == NULL || d->name[0] == '\0' || strlen(d->name) > 63) {
+    snprintf(errbuf, MUSTER_ERRBUF_SIZE, "metric name: want [a-z0-9_]{1,63}");
+    return -EINVAL;
+  }
+  for (size_t i = 0; i < H.n_metrics; i++)
+    if (strcmp(H.metrics[i].name, d->name) == 0) {
+      if (ret != NULL) *ret = (muster_metric *)(uintptr_t)(i + 1);
+      return 0;
+    }
+  size_t nl = 0;
+  while (d->labels != NULL && d->labels[nl] != NULL && nl <= MUSTER_METRIC_MAX_LABELS) nl++;
+  if (H.n_metrics >= MUSTER_METRIC_MAX_FAMILIES || nl > MUSTER_METRIC_MAX_LABELS ||
+      d->n_buckets > MUSTER_METRIC_MAX_BUCKETS) {
+    snprintf(errbuf, MUSTER_ERRBUF_SIZE, "metric %s: over a bound (families, labels or buckets)", d->name);
+    return -ENOSPC;
+  }
+  int64_t ints[3 + MUSTER_METRIC_MAX_BUCKETS] = {(int64_t)H.n_metrics, d->type, (int64_t)d->n_buckets};
+  for (size_t i = 0; i < d->n_buckets; i++) ints[3 + i] = mu_pm_double_bits(d->buckets[i]);
+  mu_pstr strs[2 + MUSTER_METRIC_MAX_LABELS] = {S(d->name), S(d->help)};
+  for (size_t i = 0; i < nl; i++) strs[2 + i] = S(d->labels[i]);
+  send_or_die(MU_PM_METRIC_DEF, 0, ints, 3 + d->n_buckets, strs, 2 + nl);
+  hmetric *hm = &H.metrics[H.n_metrics++];
+  snprintf(hm->name, sizeof hm->name, "%s", d->name);
+  hm->n_labels = nl;
+  if (ret != NULL) *ret = (muster_metric *)(uintptr_t)H.n_metrics;
+  return 0;
+}
+
+static void p_metric(int op, muster_metric *m, const char *const *values, double v) {
+  uintptr_t id = (uintptr_t)m;
+  if (id == 0 || id > H.n_metrics) return;
+  hmetric *hm = &H.metrics[id - 1];
+  int64_t ints[] = {(int64_t)id - 1, op, mu_pm_double_bits(v)};
+  mu_pstr strs[MUSTER_METRIC_MAX_LABELS];
+  for (size_t i = 0; i < hm->n_labels; i++) strs[i] = S(values != NULL ? values[i] : NULL);
+  send_or_die(MU_PM_METRIC, 0, ints, 3, strs, hm->n_labels);
+}
+static void p_metric_add(muster_metric *m, const char *const *values, double v) { p_metric(1, m, values, v); }
+static void p_metric_set(muster_metric *m, const char *const *values, double v) { p_metric(2, m, values, v); }
+static void p_metric_observe(muster_metric *m, const char *const *values, double v) { p_metric(3, m, values, v); }
+
+static void p_log(muster_plugin_env *env, muster_log_level level, const char *fmt, ...) {
+  (void)env;
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  int64_t ints[] = {level};
+  mu_pstr strs[] = {S(msg)};
+  send_or_die(MU_PM_LOG, 0, ints, 1, strs, 1);
+}
+
+static const muster_plugin_api papi = {
+    .abi_version = MUSTER_PLUGIN_ABI_VERSION,
+    .size = sizeof(muster_plugin_api),
+    .set_state = p_set_state,
+    .state = p_state,
+    .metric_register = p_metric_register,
+    .metric_add = p_metric_add,
+    .metric_set = p_metric_set,
+    .metric_observe = p_metric_observe,
+    .log = p_log,
+};
+
+static bool v2(void) { return H.p->abi_version >= 2; }
+
+static void on_configure(mu_pmsg *m) {
+  char errbuf[MUSTER_ERRBUF_SIZE] = "";
+  int rc = 0;
+  if (v2() && H.p->configure != NULL) rc = H.p->configure(&H.env, &papi, m->strs[0].p, errbuf);
+  if (rc == 0) H.env.configured = true;
+  int64_t ints[] = {m->ints[0], rc};
+  mu_pstr strs[] = {S(errbuf)};
+  send_or_die(MU_PM_CONFIGURED, 0, ints, 2, strs, 1);
+}
+
+static void on_health(mu_pmsg *m) {
+  char errbuf[MUSTER_ERRBUF_SIZE] = "";
+  int h = v2() && H.p->health != NULL ? H.p->health(&H.env, &papi, errbuf) : MUSTER_HEALTH_OK;
+  int64_t ints[] = {m->ints[0], h};
+  mu_pstr strs[] = {S(errbuf)};
+  send_or_die(MU_PM_HEALTH_IS, 0, ints, 2, strs, 1);
+}
+
 static const muster_host_api api = {
     .abi_version = MUSTER_PLUGIN_ABI_VERSION,
     .size = sizeof(muster_host_api),
@@ -300,6 +418,8 @@ static const muster_host_api api = {
     .log = a_log,
     .cancel_extend = a_cancel_extend,
     .cancel_withdraw = a_cancel_withdraw,
+    .env = a_env,
+    .plugin_state = a_plugin_state,
 };
 
 /* ---- messages from the agent ---- */
@@ -445,6 +565,12 @@ static void on_msg(mu_pchan *ch, mu_pmsg *m, void *arg) {
     free(m);
     return;
   }
+  if (m->kind == MU_PM_CONFIGURE || m->kind == MU_PM_HEALTH) {
+    if (m->kind == MU_PM_CONFIGURE) on_configure(m);
+    else on_health(m);
+    free(m);
+    return;
+  }
   muster_task *t = find_task(m->task);
   if (t != NULL && !t->cleaning) {
     switch (m->kind) {
@@ -495,9 +621,9 @@ int main(int argc, char **argv) {
   } else {
     H.p = dlsym(H.dl, MUSTER_PLUGIN_SYMBOL);
     if (H.p == NULL) snprintf(why, sizeof why, "no %s symbol (not a Muster plugin?)", MUSTER_PLUGIN_SYMBOL);
-    else if (H.p->abi_version != MUSTER_PLUGIN_ABI_VERSION)
-      snprintf(why, sizeof why, "built for ABI version %u, this host speaks %u", H.p->abi_version,
-               MUSTER_PLUGIN_ABI_VERSION);
+    else if (H.p->abi_version < MUSTER_PLUGIN_ABI_MIN || H.p->abi_version > MUSTER_PLUGIN_ABI_VERSION)
+      snprintf(why, sizeof why, "built for ABI version %u, this host speaks %u to %u", H.p->abi_version,
+               MUSTER_PLUGIN_ABI_MIN, MUSTER_PLUGIN_ABI_VERSION);
     else if (H.p->start == NULL || H.p->type == NULL) snprintf(why, sizeof why, "no type or no start callback");
   }
   int rc = 0;
@@ -506,11 +632,14 @@ int main(int argc, char **argv) {
     send_or_die(MU_PM_LOAD_FAILED, 0, NULL, 0, strs, 1);
     rc = 2;
   } else {
-    int64_t ints[] = {H.p->abi_version, H.p->validate != NULL, H.p->cancel != NULL, H.p->cleanup != NULL,
-                      (int64_t)getpid()};
-    mu_pstr strs[] = {S(H.p->type), S(H.p->version), S(H.p->description)};
-    send_or_die(MU_PM_HELLO, 0, ints, 5, strs, 3);
+    const char *schema = v2() && H.p->describe != NULL ? H.p->describe(&H.env, &papi) : NULL;
+    int64_t ints[] = {H.p->abi_version,           H.p->validate != NULL, H.p->cancel != NULL,
+                      H.p->cleanup != NULL,       (int64_t)getpid(),     v2() && H.p->configure != NULL,
+                      v2() && H.p->health != NULL};
+    mu_pstr strs[] = {S(H.p->type), S(H.p->version), S(H.p->description), S(schema)};
+    send_or_die(MU_PM_HELLO, 0, ints, 7, strs, 4);
     uv_run(H.loop, UV_RUN_DEFAULT);
+    if (v2() && H.p->shutdown != NULL && H.env.configured) H.p->shutdown(&H.env, &papi);
   }
   mu_pchan_flush(H.ch, 1000); /* a LOAD_FAILED, or the last words of the tasks */
   mu_pchan_close(H.ch, NULL, NULL);

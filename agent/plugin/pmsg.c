@@ -34,6 +34,12 @@ static const kind_info kinds[] = {
     {MU_PM_PROC_EXIT, "PROC_EXIT", 11, 1},
     {MU_PM_PROC_OUTPUT, "PROC_OUTPUT", 2, 1},
     {MU_PM_PING, "PING", 1, 0},
+    {MU_PM_CONFIGURED, "CONFIGURED", 2, 1},
+    {MU_PM_HEALTH_IS, "HEALTH_IS", 2, 1},
+    {MU_PM_METRIC_DEF, "METRIC_DEF", 3, 2},
+    {MU_PM_METRIC, "METRIC", 3, 0},
+    {MU_PM_CONFIGURE, "CONFIGURE", 1, 1},
+    {MU_PM_HEALTH, "HEALTH", 1, 0},
 };
 
 static const kind_info *find_kind(uint8_t kind) {
@@ -174,5 +180,42 @@ int mu_pmsg_decode(const uint8_t *frame, size_t len, size_t max_body, mu_pmsg **
     p += 4 + sl;
   }
   *ret = m;
+  return 0;
+}
+
+int64_t mu_pm_double_bits(double v) {
+  int64_t b;
+  memcpy(&b, &v, sizeof b);
+  return b;
+}
+
+double mu_pm_bits_double(int64_t bits) {
+  double v;
+  memcpy(&v, &bits, sizeof v);
+  return v;
+}
+
+int mu_pmsg_metric_def(const mu_pmsg *m, mu_pm_metric_def *ret, mu_err *err) {
+  if (m->kind != MU_PM_METRIC_DEF || m->n_ints < 3) return mu_err_set(err, MU_EINVAL, "METRIC_DEF: too short");
+  memset(ret, 0, sizeof *ret);
+  int64_t nb = m->ints[2];
+  if (nb < 0 || nb > 16 || m->n_ints != 3 + nb)
+    return mu_err_set(err, MU_EINVAL, "METRIC_DEF: %lld buckets in %u ints", (long long)nb, m->n_ints);
+  if (m->n_strs < 2 || m->n_strs > 2 + 3) return mu_err_set(err, MU_EINVAL, "METRIC_DEF: %u strings", m->n_strs);
+  if (m->ints[1] < 1 || m->ints[1] > 3)
+    return mu_err_set(err, MU_EINVAL, "METRIC_DEF: type %lld", (long long)m->ints[1]);
+  ret->id = m->ints[0];
+  ret->type = (int)m->ints[1];
+  ret->name = m->strs[0].p;
+  ret->help = m->strs[1].p;
+  ret->n_labels = m->n_strs - 2;
+  for (size_t i = 0; i < ret->n_labels; i++) ret->labels[i] = m->strs[2 + i].p;
+  ret->n_buckets = (size_t)nb;
+  for (size_t i = 0; i < ret->n_buckets; i++) {
+    double b = mu_pm_bits_double(m->ints[3 + i]);
+    if (!(b - b == 0) || (i > 0 && !(b > ret->buckets[i - 1])))
+      return mu_err_set(err, MU_EINVAL, "METRIC_DEF: bucket %zu not finite and ascending", i + 1);
+    ret->buckets[i] = b;
+  }
   return 0;
 }

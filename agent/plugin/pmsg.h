@@ -21,7 +21,8 @@
 
 typedef enum {
   /* host -> agent */
-  MU_PM_HELLO = 1,       /* ints: abi, has_validate, has_cancel, has_cleanup, pid; strs: type, version, description */
+  MU_PM_HELLO = 1,       /* ints: abi, has_validate, has_cancel, has_cleanup, pid[, has_configure, has_health];
+                           * strs: type, version, description[, schema (describe(), SDK v2)] */
   MU_PM_LOAD_FAILED,     /* strs: reason (the host exits after it) */
   MU_PM_START_FAILED,    /* task; strs: errbuf (validate or start refused) */
   MU_PM_OUTPUT,          /* task; ints: stream; strs: data */
@@ -35,6 +36,11 @@ typedef enum {
   MU_PM_CANCEL_EXTEND,   /* task; ints: call, ms */
   MU_PM_CANCEL_WITHDRAW, /* task; ints: call */
   MU_PM_PONG,            /* ints: nonce */
+  /* SDK v2, host -> agent (task 0: plugin-wide; MU_PM_LOG with task 0 is a plugin-wide log) */
+  MU_PM_CONFIGURED, /* ints: call, rc; strs: errbuf */
+  MU_PM_HEALTH_IS,  /* ints: call, health; strs: reason */
+  MU_PM_METRIC_DEF, /* ints: id, type, n_buckets, bucket bits x n_buckets; strs: name, help, labels... */
+  MU_PM_METRIC,     /* ints: id, op (1 add, 2 set, 3 observe), value bits; strs: label values */
   /* agent -> host */
   MU_PM_START = 32,  /* task; ints: attempt, n_params; strs: job, task, agent, dir, spec, config, k1, v1, ... */
   MU_PM_CANCEL,      /* task; ints: reason */
@@ -44,6 +50,8 @@ typedef enum {
                            * suggested_state, wall_ms, user_cpu_us, sys_cpu_us, max_rss; strs: message */
   MU_PM_PROC_OUTPUT, /* task; ints: proc, stream; strs: data */
   MU_PM_PING,        /* ints: nonce */
+  MU_PM_CONFIGURE,   /* SDK v2: ints: call; strs: config json */
+  MU_PM_HEALTH,      /* SDK v2: ints: call */
 } mu_pm_kind;
 
 typedef struct mu_pstr {
@@ -79,5 +87,23 @@ int mu_pmsg_frame_len(const uint8_t *buf, size_t len, size_t max_body, size_t *r
  * naming the problem: counts past their bounds or the frame, a string running off the end,
  * trailing bytes, an unknown kind, fewer ints/strs than the kind needs. *ret: free(). */
 int mu_pmsg_decode(const uint8_t *frame, size_t len, size_t max_body, mu_pmsg **ret, mu_err *err);
+
+/* SDK v2: a METRIC_DEF read into a family description (labels/buckets point into m and the
+ * struct). MU_EINVAL when counts do not add up: buckets over 16 or ints not 3 + n_buckets,
+ * over 3 labels, buckets not finite and ascending, an unknown type. */
+typedef struct mu_pm_metric_def {
+  int64_t id;
+  int type; /* MUSTER_METRIC_* */
+  const char *name, *help;
+  const char *labels[4]; /* NULL-terminated */
+  size_t n_labels;
+  double buckets[16];
+  size_t n_buckets;
+} mu_pm_metric_def;
+int mu_pmsg_metric_def(const mu_pmsg *m, mu_pm_metric_def *ret, mu_err *err);
+
+/* A double carried in an int64 (its bits), both ways. */
+int64_t mu_pm_double_bits(double v);
+double mu_pm_bits_double(int64_t bits);
 
 #endif

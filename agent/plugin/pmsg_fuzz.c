@@ -19,6 +19,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (mu_pmsg_encode(m->kind, m->task, m->ints, m->n_ints, m->strs, m->n_strs, max_body, &again, &len, &err) != 0)
     abort();
   if (len != flen || memcmp(again, data, len) != 0) abort();
+  mu_pm_metric_def def;
+  if (m->kind == MU_PM_METRIC_DEF && mu_pmsg_metric_def(m, &def, &err) == 0) { /* SDK v2 metrics */
+    if (def.n_labels > 3 || def.n_buckets > 16 || def.labels[def.n_labels] != NULL) abort();
+    for (size_t i = 1; i < def.n_buckets; i++)
+      if (!(def.buckets[i] > def.buckets[i - 1])) abort();
+  }
   free(again);
   free(m);
   return 0;

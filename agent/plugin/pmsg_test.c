@@ -84,10 +84,48 @@ static void test_bounds(void **state) {
   assert_int_equal(mu_pmsg_encode(MU_PM_FINISH, 1, ints, 1, NULL, 0, 4096, &f, &len, &e), MU_EINVAL);
 }
 
+/* SDK v2: a METRIC_DEF carries its buckets as double bits; bad counts and buckets are refused. */
+static void test_metric_def(void **state) {
+  (void)state;
+  int64_t ints[] = {2, 3, 2, mu_pm_double_bits(0.5), mu_pm_double_bits(2.5)};
+  mu_pstr strs[] = {{"lat_seconds", 11}, {"help", 4}, {"code", 4}};
+  uint8_t *buf = NULL;
+  size_t len = 0;
+  mu_err err = {0};
+  assert_int_equal(mu_pmsg_encode(MU_PM_METRIC_DEF, 0, ints, 5, strs, 3, 1 << 20, &buf, &len, &err), 0);
+  mu_pmsg *m = NULL;
+  assert_int_equal(mu_pmsg_decode(buf, len, 1 << 20, &m, &err), 0);
+  mu_pm_metric_def d;
+  assert_int_equal(mu_pmsg_metric_def(m, &d, &err), 0);
+  assert_int_equal(d.id, 2);
+  assert_string_equal(d.name, "lat_seconds");
+  assert_int_equal(d.n_labels, 1);
+  assert_string_equal(d.labels[0], "code");
+  assert_null(d.labels[1]);
+  assert_int_equal(d.n_buckets, 2);
+  assert_true(d.buckets[1] == 2.5);
+  free(m);
+  free(buf);
+  ints[4] = mu_pm_double_bits(0.25); /* not ascending */
+  assert_int_equal(mu_pmsg_encode(MU_PM_METRIC_DEF, 0, ints, 5, strs, 3, 1 << 20, &buf, &len, &err), 0);
+  assert_int_equal(mu_pmsg_decode(buf, len, 1 << 20, &m, &err), 0);
+  assert_int_equal(mu_pmsg_metric_def(m, &d, &err), MU_EINVAL);
+  assert_non_null(strstr(err.msg, "bucket 2 not finite and ascending"));
+  free(m);
+  free(buf);
+  ints[2] = 3; /* says 3 buckets, carries 2 */
+  assert_int_equal(mu_pmsg_encode(MU_PM_METRIC_DEF, 0, ints, 5, strs, 3, 1 << 20, &buf, &len, &err), 0);
+  assert_int_equal(mu_pmsg_decode(buf, len, 1 << 20, &m, &err), 0);
+  assert_int_equal(mu_pmsg_metric_def(m, &d, &err), MU_EINVAL);
+  free(m);
+  free(buf);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_round_trip),
       cmocka_unit_test(test_bounds),
+      cmocka_unit_test(test_metric_def),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "agent/exec/plugin_env.h"
 #include "agent/exec/plugin_host.h"
 #include "agent/exec/runner.h"
 #include "agent/plugin/pchan.h"
@@ -67,6 +68,16 @@ struct mu_plugin_remote {
   int open_handles;
   void (*close_cb)(void *);
   void *close_arg;
+  /* SDK v2: the plugin-wide hooks, carried to the host process */
+  muster_plugin_env *env; /* the agent's env of this plugin (from the first configure()) */
+  char *schema;           /* describe() as the host said in HELLO */
+  char *config;           /* the configuration last sent, sent again to a restarted host */
+  int health;             /* as the host last answered HEALTH */
+  char health_reason[MUSTER_ERRBUF_SIZE];
+  int64_t next_call;
+  muster_metric *metrics[MUSTER_METRIC_MAX_FAMILIES]; /* the host's metric ids -> the agent's */
+  size_t metric_labels[MUSTER_METRIC_MAX_FAMILIES];
+  bool metric_known[MUSTER_METRIC_MAX_FAMILIES];
 };
 
 static mu_plugin_remote *of_desc(const muster_plugin *d) {
@@ -172,6 +183,101 @@ static void proxy_cleanup(muster_task *task, const muster_host_api *host, void *
   }
   r->st.live_tasks--;
   free(rt);
+}
+
+/* ---- SDK v2 hooks: configure and health go to the host process; their answers come later ---- */
+
+static void send_config(mu_plugin_remote *r) {
+  if (r->config == NULL) return;
+  int64_t ints[] = {++r->next_call};
+  mu_pstr strs[] = {S(r->config)};
+  send_msg(r, MU_PM_CONFIGURE, 0, ints, 1, strs, 1);
+}
+
+/* Applied asynchronously: a refusal comes back as CONFIGURED with rc != 0 and is logged (the
+ * host keeps its previous configuration). */
+static int proxy_configure(muster_plugin_env *env, const muster_plugin_api *api, const char *config_json,
+                           char *errbuf) {
+  (void)api;
+  mu_plugin_remote *r = of_desc(mu_plugin_env_desc(env));
+  char *copy = strdup(config_json);
+  if (copy == NULL) {
+    snprintf(errbuf, MUSTER_ERRBUF_SIZE, "out of memory");
+    return -ENOMEM;
+  }
+  r->env = env;
+  free(r->config);
+  r->config = copy;
+  send_config(r);
+  return 0;
+}
+
+/* What the host last said; asks again for the next caller (the agent asks once a second). */
+static int proxy_health(muster_plugin_env *env, const muster_plugin_api *api, char *errbuf) {
+  (void)api;
+  mu_plugin_remote *r = of_desc(mu_plugin_env_desc(env));
+  int64_t ints[] = {++r->next_call};
+  send_msg(r, MU_PM_HEALTH, 0, ints, 1, NULL, 0);
+  if (r->state != R_UP) {
+    snprintf(errbuf, MUSTER_ERRBUF_SIZE, "host process down (%u crash%s)", r->st.crashes,
+             r->st.crashes == 1 ? "" : "es");
+    return MUSTER_HEALTH_FAIL;
+  }
+  snprintf(errbuf, MUSTER_ERRBUF_SIZE, "%s", r->health_reason);
+  return r->health;
+}
+
+static const char *proxy_describe(muster_plugin_env *env, const muster_plugin_api *api) {
+  (void)api;
+  return of_desc(mu_plugin_env_desc(env))->schema;
+}
+
+/* A plugin-wide message from the host (task 0). */
+static void on_plugin_msg(mu_plugin_remote *r, const mu_pmsg *m) {
+  const muster_plugin_api *pa = mu_plugin_api();
+  switch (m->kind) {
+    case MU_PM_CONFIGURED:
+      if (m->ints[1] != 0) mu_warn("plugins", "plugin '%s': configuration refused: %s", r->type, m->strs[0].p);
+      break;
+    case MU_PM_HEALTH_IS:
+      r->health =
+          m->ints[1] >= MUSTER_HEALTH_OK && m->ints[1] <= MUSTER_HEALTH_FAIL ? (int)m->ints[1] : MUSTER_HEALTH_FAIL;
+      snprintf(r->health_reason, sizeof r->health_reason, "%s", m->strs[0].p);
+      break;
+    case MU_PM_METRIC_DEF: {
+      mu_pm_metric_def d;
+      mu_err e = {0};
+      char errbuf[MUSTER_ERRBUF_SIZE] = "";
+      if (mu_pmsg_metric_def(m, &d, &e) != 0 || d.id < 0 || d.id >= MUSTER_METRIC_MAX_FAMILIES || r->env == NULL) {
+        mu_warn("plugins", "plugin '%s': metric not registered: %s", r->type, e.msg[0] ? e.msg : "bad id");
+        break;
+      }
+      muster_metric_desc md = {d.name, d.help, (muster_metric_type)d.type, d.labels, d.buckets, d.n_buckets};
+      muster_metric *mm = NULL;
+      if (pa->metric_register(r->env, &md, &mm, errbuf) != 0) {
+        mu_warn("plugins", "plugin '%s': metric not registered: %s", r->type, errbuf);
+        break;
+      }
+      r->metrics[d.id] = mm;
+      r->metric_labels[d.id] = d.n_labels;
+      r->metric_known[d.id] = true;
+      break;
+    }
+    case MU_PM_METRIC: {
+      int64_t id = m->ints[0];
+      if (id < 0 || id >= MUSTER_METRIC_MAX_FAMILIES || !r->metric_known[id] || m->n_strs != r->metric_labels[id])
+        break; /* unknown family or the wrong number of label values: dropped */
+      const char *values[MUSTER_METRIC_MAX_LABELS + 1] = {0};
+      for (size_t i = 0; i < m->n_strs; i++) values[i] = m->strs[i].p;
+      double v = mu_pm_bits_double(m->ints[2]);
+      if (m->ints[1] == 1) pa->metric_add(r->metrics[id], values, v);
+      else if (m->ints[1] == 2) pa->metric_set(r->metrics[id], values, v);
+      else if (m->ints[1] == 3) pa->metric_observe(r->metrics[id], values, v);
+      break;
+    }
+    case MU_PM_LOG: mu_log(MU_LOG_INFO, "plugin", "%s: %s", r->type, m->strs[0].p); break;
+    default: mu_warn("plugins", "plugin '%s': unexpected %s from its host", r->type, mu_pm_kind_name(m->kind));
+  }
 }
 
 /* ---- processes the host asked for ---- */
@@ -339,6 +445,8 @@ static void on_msg(mu_pchan *ch, mu_pmsg *m, void *arg) {
     if (r->state == R_STARTING && strcmp(m->strs[0].p, r->type) == 0) {
       r->state = R_UP;
       r->up_since_ms = mu_mono_ms();
+      memset(r->metric_known, 0, sizeof r->metric_known); /* the new host registers again */
+      send_config(r);
       mu_info("plugins", "plugin '%s' host up again (pid %d, restart %u)", r->type, r->pid, r->st.restarts);
     } else {
       mu_warn("plugins", "plugin '%s': unexpected HELLO for '%s' from pid %d; stopping it", r->type, m->strs[0].p,
@@ -355,6 +463,8 @@ static void on_msg(mu_pchan *ch, mu_pmsg *m, void *arg) {
       r->ping_cb = NULL;
       cb(r->ping_arg, (int64_t)(uv_hrtime() / 1000) - r->ping_sent_us);
     }
+  } else if (r->state == R_UP && m->task == 0) {
+    on_plugin_msg(r, m);
   } else if (r->state == R_UP) {
     rtask *rt = find_task(r, m->task);
     if (rt != NULL) on_task_msg(r, rt, m);
@@ -388,6 +498,8 @@ static void on_handle_closed(uv_handle_t *h) {
   free(r->type);
   free(r->version);
   free(r->description);
+  free(r->schema);
+  free(r->config);
   free(r);
   if (cb != NULL) cb(arg);
 }
@@ -603,7 +715,10 @@ int mu_plugin_remote_open(uv_loop_t *loop, const mu_plugin_remote_opts *opts, mu
   r->type = strdup(hello->strs[0].p);
   r->version = strdup(hello->strs[1].p);
   r->description = strdup(hello->strs[2].p);
-  if (r->type == NULL || r->version == NULL || r->description == NULL) {
+  r->schema = strdup(hello->n_strs > 3 ? hello->strs[3].p : "");
+  bool has_configure = hello->n_ints > 5 && hello->ints[5] != 0;
+  bool has_health = hello->n_ints > 6 && hello->ints[6] != 0;
+  if (r->type == NULL || r->version == NULL || r->description == NULL || r->schema == NULL) {
     rc = mu_err_set(err, MU_ENOMEM, "plugin: out of memory");
     goto fail;
   }
@@ -616,7 +731,13 @@ int mu_plugin_remote_open(uv_loop_t *loop, const mu_plugin_remote_opts *opts, mu
       .start = proxy_start,
       .cancel = proxy_cancel,
       .cleanup = proxy_cleanup,
+      /* SDK v2: configure always (the proxy learns its env there and keeps the config for a
+       * restarted host), health when the plugin has one */
+      .configure = proxy_configure,
+      .health = has_health ? proxy_health : NULL,
+      .describe = proxy_describe,
   };
+  (void)has_configure; /* an ABI 1 plugin (abi_version 1 here too) is never configured */
   free(hello);
   hello = NULL;
   rc = open_chan(r, fd, err);

@@ -6,6 +6,7 @@
  * comes back. The example plugin works the same out of process (output, progress, params,
  * cancel, validate). */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -17,11 +18,12 @@
 
 #include <cmocka.h>
 
+#include "agent/exec/plugin_env.h"
 #include "agent/exec/runner_testkit.h"
 #include "agent/plugin/remote.h"
 #include "lib/testing/skip.h"
 
-static const char *host_bin, *helper, *shell_so, *echo_so, *crash_so, *bad_abi_so;
+static const char *host_bin, *helper, *shell_so, *echo_so, *crash_so, *bad_abi_so, *greet_so, *v1_so;
 static char spool[256];
 
 typedef struct fixture {
@@ -231,6 +233,115 @@ static void test_example_out_of_process(void **state) {
   fixture_free(&f);
 }
 
+static const char *greet_spec = "{\"plugin\":{\"type\":\"greet\",\"configJson\":\"{\\\"name\\\":\\\"bob\\\"}\"}}";
+
+/* Runs the loop until the plugin's health, asked again each round, is want. */
+static int wait_health(fixture *f, muster_plugin_env *env, int want, char *reason, size_t cap) {
+  int h = -1;
+  for (int i = 0; i < 400 && h != want; i++) {
+    h = mu_plugin_env_health(env, reason, cap);
+    uv_run(&f->w.loop, UV_RUN_NOWAIT);
+    usleep(5000);
+  }
+  return h;
+}
+
+/* SDK v2 out of process: the schema comes with HELLO, configure() reaches the plugin in its
+ * host before the next task and live again later, health is asked over the socket, and the
+ * plugin's metrics land in the agent's registry under muster_plugin_greet_*. */
+static void test_sdk_v2_out_of_process(void **state) {
+  (void)state;
+  fixture f;
+  fixture_init(&f);
+  mu_plugin_remote *g = open_remote(&f, greet_so);
+  mu_err err = {0};
+  muster_plugin_env *env = mu_plugin_host_env(f.w.plugins, "greet");
+  assert_non_null(env);
+  assert_non_null(strstr(mu_plugin_env_describe(env), "\"name\":{\"type\":\"string\",\"required\":true"));
+  assert_int_equal(mu_plugin_host_configure(f.w.plugins, "greet", "{\"greeting\":\"hi\"}", &err), 0);
+  mu_tk_rec *r = mu_tk_assign(&f.w, "g1", greet_spec, NULL, 0);
+  mu_tk_run_until_final(&f.w, r);
+  if (r->state != MU_TASK_SUCCEEDED) fail_msg("greet: %d %s", r->state, r->message);
+  assert_string_equal(r->out, "hi, bob!\n");
+  assert_string_equal(r->params, "greeting=hi;");
+  /* live: a new configuration reaches the running host */
+  assert_int_equal(mu_plugin_host_configure(f.w.plugins, "greet", "{\"greeting\":\"yo\",\"punctuation\":\".\"}", &err),
+                   0);
+  r = mu_tk_assign(&f.w, "g2", greet_spec, NULL, 0);
+  mu_tk_run_until_final(&f.w, r);
+  assert_string_equal(r->out, "yo, bob.\n");
+  char reason[MUSTER_ERRBUF_SIZE];
+  assert_int_equal(wait_health(&f, env, MUSTER_HEALTH_OK, reason, sizeof reason), MUSTER_HEALTH_OK);
+  assert_int_equal(mu_plugin_host_configure(f.w.plugins, "greet", "{\"greeting\":\"\"}", &err), 0);
+  assert_int_equal(wait_health(&f, env, MUSTER_HEALTH_WARN, reason, sizeof reason), MUSTER_HEALTH_WARN);
+  assert_non_null(strstr(reason, "greeting is empty"));
+  /* the two greetings were counted in the agent's registry */
+  mu_prom p = {0};
+  mu_metrics_render_as(mu_plugin_host_metrics(f.w.plugins), "muster_agent_plugin_series_dropped_total", &p);
+  if (strstr(p.buf, "muster_plugin_greet_greetings_total{outcome=\"ok\"} 2") == NULL) fail_msg("metrics:\n%s", p.buf);
+  assert_non_null(strstr(p.buf, "muster_plugin_greet_name_length_bytes_count 2"));
+  mu_prom_free(&p);
+  /* a crash and restart: the host gets the configuration again and re-registers its metrics */
+  mu_plugin_remote_stats st;
+  mu_plugin_remote_stats_get(g, &st);
+  kill(st.pid, SIGKILL);
+  for (int i = 0; i < 400; i++) {
+    mu_plugin_remote_stats_get(g, &st);
+    if (st.crashes == 1) break;
+    uv_run(&f.w.loop, UV_RUN_NOWAIT);
+    usleep(5000);
+  }
+  wait_host_up(&f, g);
+  assert_int_equal(mu_plugin_host_configure(f.w.plugins, "greet", "{\"greeting\":\"back\"}", &err), 0);
+  r = mu_tk_assign(&f.w, "g3", greet_spec, NULL, 0);
+  mu_tk_run_until_final(&f.w, r);
+  assert_string_equal(r->out, "back, bob!\n");
+  memset(&p, 0, sizeof p);
+  mu_metrics_render_as(mu_plugin_host_metrics(f.w.plugins), "muster_agent_plugin_series_dropped_total", &p);
+  if (strstr(p.buf, "muster_plugin_greet_greetings_total{outcome=\"ok\"} 3") == NULL) fail_msg("metrics:\n%s", p.buf);
+  mu_prom_free(&p);
+  mu_plugin_remote_close(g, on_remote_closed, &f);
+  f.closed--; /* fixture_free counts its own two */
+  fixture_free(&f);
+}
+
+/* A plugin built against the frozen SDK v1 header runs out of process: its host never reads an
+ * SDK v2 member of the short descriptor (ASan in the host would abort it: the task would fail). */
+static void test_true_v1_binary_out_of_process(void **state) {
+  (void)state;
+  fixture f;
+  fixture_init(&f);
+  mu_plugin_remote *v1 = open_remote(&f, v1_so);
+  mu_err err = {0};
+  assert_int_equal(mu_plugin_host_configure(f.w.plugins, "v1-old", "{}", &err), 0);
+  mu_tk_rec *r = mu_tk_assign(&f.w, "v1", "{\"plugin\":{\"type\":\"v1-old\",\"configJson\":\"{}\"}}", NULL, 0);
+  mu_tk_run_until_final(&f.w, r);
+  if (r->state != MU_TASK_SUCCEEDED) fail_msg("v1: %d %s", r->state, r->message);
+  assert_string_equal(r->out, "v1 ok\n");
+  assert_string_equal(mu_plugin_env_describe(mu_plugin_host_env(f.w.plugins, "v1-old")), "");
+  mu_plugin_remote_stats st;
+  mu_plugin_remote_stats_get(v1, &st);
+  assert_int_equal(st.crashes, 0);
+  mu_plugin_remote_close(v1, on_remote_closed, &f);
+  f.closed--;
+  fixture_free(&f);
+}
+
+/* The same binary in process: loaded, configured (a no-op) and run by the real runner. */
+static void test_true_v1_binary_in_process(void **state) {
+  (void)state;
+  fixture f;
+  fixture_init(&f);
+  mu_err err = {0};
+  assert_int_equal(mu_plugin_host_load(f.w.plugins, v1_so, &err), 0);
+  assert_int_equal(mu_plugin_host_configure(f.w.plugins, "v1-old", "{}", &err), 0);
+  mu_tk_rec *r = mu_tk_assign(&f.w, "v1", "{\"plugin\":{\"type\":\"v1-old\",\"configJson\":\"{}\"}}", NULL, 0);
+  mu_tk_run_until_final(&f.w, r);
+  if (r->state != MU_TASK_SUCCEEDED) fail_msg("v1: %d %s", r->state, r->message);
+  assert_string_equal(r->out, "v1 ok\n");
+  fixture_free(&f);
+}
+
 static void test_load_refused(void **state) {
   (void)state;
   uv_loop_t loop;
@@ -248,12 +359,12 @@ static void test_load_refused(void **state) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 7) {
-    fprintf(stderr, "usage: remote_test HOST EXEC SHELL_SO ECHO_SO CRASH_SO BAD_ABI_SO\n");
+  if (argc != 9) {
+    fprintf(stderr, "usage: remote_test HOST EXEC SHELL_SO ECHO_SO CRASH_SO BAD_ABI_SO GREET_SO V1_SO\n");
     return 2;
   }
-  const char **paths[] = {&host_bin, &helper, &shell_so, &echo_so, &crash_so, &bad_abi_so};
-  for (int i = 0; i < 6; i++) { /* absolute: processes start in their task dirs */
+  const char **paths[] = {&host_bin, &helper, &shell_so, &echo_so, &crash_so, &bad_abi_so, &greet_so, &v1_so};
+  for (int i = 0; i < 8; i++) { /* absolute: processes start in their task dirs */
     *paths[i] = realpath(argv[i + 1], NULL);
     if (*paths[i] == NULL) return 2;
   }
@@ -264,10 +375,16 @@ int main(int argc, char **argv) {
   if (mkdtemp(spool) == NULL) return 2;
   chmod(spool, 0755);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_crash_in_start),         cmocka_unit_test(test_crash_in_timer_kills_processes),
-      cmocka_unit_test(test_crash_in_exit_callback), cmocka_unit_test(test_hang_is_killed),
-      cmocka_unit_test(test_crash_at_unload),        cmocka_unit_test(test_example_out_of_process),
+      cmocka_unit_test(test_crash_in_start),
+      cmocka_unit_test(test_crash_in_timer_kills_processes),
+      cmocka_unit_test(test_crash_in_exit_callback),
+      cmocka_unit_test(test_hang_is_killed),
+      cmocka_unit_test(test_crash_at_unload),
+      cmocka_unit_test(test_example_out_of_process),
       cmocka_unit_test(test_load_refused),
+      cmocka_unit_test(test_sdk_v2_out_of_process),
+      cmocka_unit_test(test_true_v1_binary_out_of_process),
+      cmocka_unit_test(test_true_v1_binary_in_process),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   char cmd[300];

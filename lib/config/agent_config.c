@@ -3,8 +3,12 @@
 #include "lib/config/agent_config.h"
 
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "lib/config/yaml_json.h"
 
 #define F(name, kind, member, lo, hi) \
   { name, kind, offsetof(mu_agent_config, member), sizeof(((mu_agent_config *)0)->member), lo, hi }
@@ -97,12 +101,83 @@ void mu_agent_config_init(mu_agent_config *cfg) {
   mu_strlist_init(&cfg->container_signature_keys);
 }
 
+/* plugins: {TYPE: {config: ANY}} -> {"TYPE": ANY, ...} (the field walk skipped the configs). */
+static int load_plugin_configs(mu_agent_config *cfg, const char *path, mu_err *err) {
+  mu_yaml_doc *doc = NULL;
+  int rc = mu_yaml_doc_load(path, 0, &doc, err);
+  if (rc != 0) return rc;
+  mu_yaml_node root = mu_yaml_doc_root(doc), plugins = {0};
+  for (size_t i = 0; i < mu_yaml_node_len(root); i++)
+    if (strcmp(mu_yaml_node_text(mu_yaml_node_key(root, i)), "plugins") == 0) plugins = mu_yaml_node_value(root, i);
+  char *all = NULL;
+  size_t len = 0;
+  if (mu_yaml_node_kind(plugins) != MU_YAML_MAP) goto done;
+  for (size_t i = 0; i < mu_yaml_node_len(plugins); i++) {
+    mu_yaml_node t = mu_yaml_node_value(plugins, i);
+    if (mu_yaml_node_kind(t) != MU_YAML_MAP) continue;
+    for (size_t j = 0; j < mu_yaml_node_len(t); j++) {
+      mu_yaml_node k = mu_yaml_node_key(t, j), v = mu_yaml_node_value(t, j);
+      if (strcmp(mu_yaml_node_text(k), "config") != 0) continue;
+      if (mu_yaml_node_kind(v) != MU_YAML_MAP && mu_yaml_node_kind(v) != MU_YAML_NULL) {
+        rc = mu_err_set(err, MU_EINVAL, "%s:%d: field 'plugins': plugin '%s': config: expected a mapping", path,
+                        mu_yaml_node_line(k), mu_yaml_node_text(mu_yaml_node_key(plugins, i)));
+        goto done;
+      }
+      char *one = NULL;
+      rc = mu_yaml_node_json(v, MU_AGENT_PLUGIN_CONFIG_MAX, &one, err);
+      if (rc == 0 && mu_yaml_node_kind(v) == MU_YAML_NULL) {
+        free(one);
+        one = strdup("{}");
+        if (one == NULL) rc = mu_err_set(err, MU_ENOMEM, "out of memory");
+      }
+      if (rc != 0) {
+        mu_err_prefix(err, "%s: field 'plugins': plugin '%s': config", path,
+                      mu_yaml_node_text(mu_yaml_node_key(plugins, i)));
+        goto done;
+      }
+      const char *type = mu_yaml_node_text(mu_yaml_node_key(plugins, i));
+      size_t need = len + strlen(type) + strlen(one) + 8;
+      if (need > MU_AGENT_PLUGIN_CONFIG_MAX) {
+        free(one);
+        rc = mu_err_set(err, MU_ENOSPC, "%s: field 'plugins': plugin configs over %d bytes as JSON", path,
+                        MU_AGENT_PLUGIN_CONFIG_MAX);
+        goto done;
+      }
+      char *nb = realloc(all, need);
+      if (nb == NULL) {
+        free(one);
+        rc = mu_err_set(err, MU_ENOMEM, "out of memory");
+        goto done;
+      }
+      all = nb;
+      len += (size_t)sprintf(all + len, "%s\"%s\":%s", len == 0 ? "{" : ",", type, one);
+      free(one);
+    }
+  }
+  if (all != NULL) {
+    strcpy(all + len, "}");
+    free(cfg->plugin_config_json);
+    cfg->plugin_config_json = all;
+    all = NULL;
+  }
+done:
+  free(all);
+  mu_yaml_doc_free(doc);
+  return rc;
+}
+
 int mu_agent_config_load(mu_agent_config *cfg, const char *path, mu_err *err) {
-  return mu_cfg_load(cfg, &agent_table, path, err);
+  int rc = mu_cfg_load(cfg, &agent_table, path, err);
+  if (rc == 0) rc = load_plugin_configs(cfg, path, err);
+  return rc;
 }
 
 int mu_agent_config_set(mu_agent_config *cfg, const char *key, const char *value, mu_err *err) {
   return mu_cfg_set(cfg, &agent_table, key, value, err);
 }
 
-void mu_agent_config_free(mu_agent_config *cfg) { mu_cfg_free(cfg, &agent_table); }
+void mu_agent_config_free(mu_agent_config *cfg) {
+  mu_cfg_free(cfg, &agent_table);
+  free(cfg->plugin_config_json);
+  cfg->plugin_config_json = NULL;
+}

@@ -13,6 +13,7 @@
 #include "lib/config/strlist.h"
 
 #define MU_AGENT_DEFAULT_CONTROL "127.0.0.1:7400"
+#define MU_AGENT_PLUGIN_CONFIG_MAX (256 * 1024) /* bytes of plugin configuration as JSON */
 #define MU_AGENT_DEFAULT_PLUGIN_DIR "/var/lib/muster/plugins"
 #define MU_AGENT_DEFAULT_SPOOL_DIR "/var/lib/muster/spool"
 
@@ -63,6 +64,10 @@ typedef struct mu_agent_config {
   /* per plugin type settings, plugins: {TYPE: {isolation: in-process|process}}, kept as
    * "TYPE.isolation" -> value (docs/plugins.md, Isolation) */
   mu_labels plugins;
+  /* SDK v2 plugin configuration, plugins: {TYPE: {config: {...}}}, as one JSON object
+   * {"TYPE": {...}, ...} (NULL = none): what the agent hands each plugin's configure(). Owned;
+   * bounded by MU_AGENT_PLUGIN_CONFIG_MAX. */
+  char *plugin_config_json;
   /* Task sandboxes (agent/exec/sandbox.h, docs/security.md#task-sandboxes): types always
    * sandboxed, the network a sandbox gets by default ("none" or "host"; "none" also forbids
    * "host" to forced types), read-only host files by default, paths every sandbox may write

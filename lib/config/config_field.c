@@ -162,8 +162,8 @@ static int check_plugin_setting(const char *key, const char *value, mu_err *err)
     if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' || *c == '_'))
       return mu_err_set(err, MU_EINVAL, "plugin type '%.*s': want [a-z0-9_-]+", (int)(dot - key), key);
   if (strcmp(dot + 1, "isolation") != 0)
-    return mu_err_set(err, MU_EINVAL, "plugin '%.*s': unknown setting '%s' (known: isolation)", (int)(dot - key), key,
-                      dot + 1);
+    return mu_err_set(err, MU_EINVAL, "plugin '%.*s': unknown setting '%s' (known: isolation, config)",
+                      (int)(dot - key), key, dot + 1);
   if (strcmp(value, "in-process") != 0 && strcmp(value, "process") != 0)
     return mu_err_set(err, MU_EINVAL, "plugin '%.*s': isolation \"%s\": expected in-process or process",
                       (int)(dot - key), key, value);
@@ -393,6 +393,10 @@ static int set_plugins_node(void *cfg, const mu_cfg_field *f, mu_yaml_field *yf,
     for (size_t j = 0; j < mu_yaml_node_len(v); j++) {
       mu_yaml_node sk = mu_yaml_node_key(v, j), sv = mu_yaml_node_value(v, j);
       yf->err_line = mu_yaml_node_line(sk);
+      /* a plugin's own configuration (any YAML): agent_config.c reads it as JSON */
+      if (f->kind == MU_CF_PLUGINS && mu_yaml_node_kind(sk) == MU_YAML_SCALAR &&
+          strcmp(mu_yaml_node_text(sk), "config") == 0)
+        continue;
       if (mu_yaml_node_kind(sk) != MU_YAML_SCALAR || mu_yaml_node_kind(sv) != MU_YAML_SCALAR) {
         rc = mu_err_set(err, MU_EINVAL, "%s '%s': settings are SETTING: value",
                         f->kind == MU_CF_QUEUES ? "queue" : "plugin", mu_yaml_node_text(k));

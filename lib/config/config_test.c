@@ -641,8 +641,28 @@ static void agent_plugin_isolation(void **state) {
   assert_has(err.msg, "--plugins: plugin 'x': isolation \"sandbox\": expected in-process or process");
   mu_agent_config_free(&cfg);
   expect_agent_error("plugins:\n  http:\n    isolaton: process\n", 3, "plugins",
-                     "plugin 'http': unknown setting 'isolaton' (known: isolation)");
+                     "plugin 'http': unknown setting 'isolaton' (known: isolation, config)");
   expect_agent_error("plugins:\n  http: process\n", 2, "plugins", "expected TYPE: {isolation: ...}");
+}
+
+/* plugins: {TYPE: {config: ...}} (SDK v2, docs/plugins.md): each type's config as JSON. */
+static void agent_plugin_config(void **state) {
+  (void)state;
+  mu_agent_config cfg;
+  mu_err err = {0};
+  const char *path = write_file("pconf.yaml",
+                                "plugins:\n  http:\n    isolation: in-process\n    config:\n"
+                                "      timeoutMs: 2500\n      userAgent: \"muster \\\"x\\\"\"\n"
+                                "      allow: [a, 1.5, true, ~]\n      nested: {k: -3e2}\n"
+                                "  shell: {config: }\n");
+  mu_agent_config_init(&cfg);
+  assert_int_equal(mu_agent_config_load(&cfg, path, &err), 0);
+  assert_string_equal(mu_labels_get(&cfg.plugins, "http.isolation"), "in-process");
+  assert_string_equal(cfg.plugin_config_json,
+                      "{\"http\":{\"timeoutMs\":2500,\"userAgent\":\"muster \\\"x\\\"\","
+                      "\"allow\":[\"a\",1.5,true,null],\"nested\":{\"k\":-3e2}},\"shell\":{}}");
+  mu_agent_config_free(&cfg);
+  expect_agent_error("plugins:\n  http:\n    config: [1]\n", 3, "plugins", "config: expected a mapping");
 }
 
 /* queues: {NAME: {weight: N, max_running: N}} (docs/scheduling.md, Queues), file and flag. */
@@ -691,6 +711,7 @@ int main(void) {
       cmocka_unit_test(yaml_doc_api),
       cmocka_unit_test(metrics_tls_keys),
       cmocka_unit_test(agent_plugin_isolation),
+      cmocka_unit_test(agent_plugin_config),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -42,6 +42,22 @@ struct mu_metrics {
 
 mu_metrics *mu_metrics_new(void) { return calloc(1, sizeof(mu_metrics)); }
 
+mu_metric *mu_metrics_find(const mu_metrics *m, const mu_metric_desc *d) {
+  for (mu_metric *f = m->head; f != NULL; f = f->next) {
+    if (strcmp(f->name, d->name) != 0) continue;
+    if (f->type != d->type) return NULL;
+    size_t n = 0;
+    for (; n < MU_METRIC_MAX_LABELS && d->labels[n] != NULL; n++)
+      if (n >= f->n_labels || strcmp(f->labels[n], d->labels[n]) != 0) return NULL;
+    if (n != f->n_labels) return NULL;
+    if (f->type == MU_METRIC_HISTOGRAM &&
+        (d->n_buckets != f->n_buckets || memcmp(d->buckets, f->buckets, d->n_buckets * sizeof *d->buckets) != 0))
+      return NULL;
+    return f;
+  }
+  return NULL;
+}
+
 static void series_free(series *s) {
   free(s->values[0]);
   free(s->buckets);
@@ -372,13 +388,17 @@ static void render_family(const mu_metric *f, mu_prom *out) {
   }
 }
 
-void mu_metrics_render(const mu_metrics *m, mu_prom *out) {
+void mu_metrics_render_as(const mu_metrics *m, const char *dropped_name, mu_prom *out) {
   for (const mu_metric *f = m->head; f != NULL; f = f->next) render_family(f, out);
   mu_prom_printf(out,
-                 "# HELP muster_metrics_series_dropped_total Updates dropped because their "
+                 "# HELP %s Updates dropped because their "
                  "metric already held its maximum number of label sets.\n"
-                 "# TYPE muster_metrics_series_dropped_total counter\n");
+                 "# TYPE %s counter\n",
+                 dropped_name, dropped_name);
   for (const mu_metric *f = m->head; f != NULL; f = f->next)
-    mu_prom_printf(out, "muster_metrics_series_dropped_total{metric=\"%s\"} %llu\n", f->name,
-                   (unsigned long long)f->dropped);
+    mu_prom_printf(out, "%s{metric=\"%s\"} %llu\n", dropped_name, f->name, (unsigned long long)f->dropped);
+}
+
+void mu_metrics_render(const mu_metrics *m, mu_prom *out) {
+  mu_metrics_render_as(m, "muster_metrics_series_dropped_total", out);
 }

@@ -50,6 +50,9 @@ void mu_metrics_free(mu_metrics *m);
  * MU_EINVAL naming the bad name, label or bucket list, or a name registered twice;
  * MU_ENOMEM. */
 int mu_metrics_add(mu_metrics *m, const mu_metric_desc *desc, mu_metric **ret, mu_err *err);
+/* The family registered as desc->name with desc's type, labels and buckets, or NULL (none,
+ * or one of another shape). */
+mu_metric *mu_metrics_find(const mu_metrics *m, const mu_metric_desc *desc);
 
 /* Families registered together: where each one's handle goes, and its description. */
 typedef struct mu_metric_def {
@@ -79,6 +82,9 @@ size_t mu_metric_series(const mu_metric *f);
 
 /* Appends every family (HELP, TYPE and its series), then the dropped-series counter. */
 void mu_metrics_render(const mu_metrics *m, mu_prom *out);
+/* The same with the dropped-series counter under another name, for a second registry rendered
+ * into the same exposition (the agent's plugin metrics). */
+void mu_metrics_render_as(const mu_metrics *m, const char *dropped_name, mu_prom *out);
 
 /* printf into a mu_prom (bounded like mu_prom_add: past 4 MiB the text is not added). */
 void mu_prom_printf(mu_prom *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

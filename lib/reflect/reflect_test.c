@@ -122,6 +122,7 @@ static void test_list_services(void **state) {
                         "muster.v1.Schedules",
                         "muster.v1.Templates",
                         "muster.v1.ImagePolicies",
+                        "muster.v1.PluginConfigs",
                         "muster.v1.Queues"};
   const size_t n_want = sizeof want / sizeof want[0];
   assert_int_equal(r->list_services_response->n_service, n_want);

@@ -117,7 +117,7 @@ static void echo_cleanup(muster_task *task, const muster_host_api *host, void *u
 }
 
 __attribute__((visibility("default"))) const muster_plugin muster_plugin_descriptor = {
-    .abi_version = MUSTER_PLUGIN_ABI_VERSION,
+    .abi_version = 1, /* an SDK v1 plugin on purpose: agents speaking ABI 2 still load it */
     .type = "sleep-echo",
     .version = SLEEP_ECHO_VERSION,
     .description = "echoes a message N times, one per interval, with progress",

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "http_check.h"
+#include "http_conf.h"
 #include "http_multi.h"
 #include "http_spec.h"
 #include "lib/base/trace.h"
@@ -43,6 +44,9 @@ typedef struct http_task {
   unsigned attempts;
   muster_timer *retry_timer;
   uint64_t start_ms;
+  uint64_t attempt_ms;  /* when the current attempt began (request_duration_seconds) */
+  char user_agent[256]; /* the plugin's config as the task started */
+  mu_http_conf *conf;   /* the plugin's state (SDK v2), NULL with an older agent */
   bool finished;
   char curl_err[CURL_ERROR_SIZE];
 } http_task;
@@ -241,7 +245,8 @@ static int begin_attempt(http_task *ht) {
   curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, ht->curl_err);
-  curl_easy_setopt(e, CURLOPT_USERAGENT, "muster-http/1.0");
+  curl_easy_setopt(e, CURLOPT_USERAGENT, ht->user_agent);
+  ht->attempt_ms = now_ms();
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, ht);
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
@@ -373,7 +378,7 @@ static void complete(http_task *ht, long status) {
     end(ht, MUSTER_STATE_SUCCEEDED, "%s %ld after %u attempt%s", ht->spec->method, status, ht->attempts,
         ht->attempts == 1 ? "" : "s");
   }
-  json_decref(r.json);
+  mu_http_response_done(&r);
 }
 
 static bool connection_error(CURLcode rc) {
@@ -388,6 +393,8 @@ static void on_done(void *arg, CURLcode result) {
   long status = 0;
   curl_easy_getinfo(ht->xfer.easy, CURLINFO_RESPONSE_CODE, &status);
   close_attempt(ht);
+  mu_http_conf_count(ht->conf, result == CURLE_OK || status > 0 ? status : 0,
+                     (double)(now_ms() - ht->attempt_ms) / 1e3);
   if (ht->finished) return;
   char why[600];
   if ((result == CURLE_WRITE_ERROR && ht->body_over) || result == CURLE_FILESIZE_EXCEEDED) {
@@ -450,6 +457,8 @@ static int http_start(muster_task *task, const muster_host_api *host, char *errb
   ht->host = host;
   ht->task = task;
   ht->start_ms = now_ms();
+  ht->conf = mu_http_conf_of(task, host);
+  snprintf(ht->user_agent, sizeof ht->user_agent, "%s", ht->conf != NULL ? ht->conf->user_agent : "muster-http/1.0");
   host->set_user_data(task, ht); /* freed in cleanup, whatever happens next */
   const muster_task_context *ctx = host->context(task);
   mu_traceparent(ctx->job_id, ctx->task_id, ctx->attempt, ht->traceparent);
@@ -508,4 +517,8 @@ __attribute__((visibility("default"))) const muster_plugin muster_plugin_descrip
     .start = http_start,
     .cancel = http_cancel,
     .cleanup = http_cleanup,
+    .configure = mu_http_configure,
+    .health = mu_http_health,
+    .describe = mu_http_describe,
+    .shutdown = mu_http_shutdown,
 };

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "jpath.h"
+#include "xpath.h"
 
 #define SHOW 120 /* bytes of an actual value shown in a message */
 
@@ -100,6 +101,29 @@ static char *json_at(mu_http_response *r, const char *path, char *why, size_t ca
   return text;
 }
 
+void mu_http_response_done(mu_http_response *r) {
+  json_decref(r->json);
+  r->json = NULL;
+  mu_xml_doc_free(r->xml);
+  r->xml = NULL;
+}
+
+/* The value at XPath expr as text, or NULL with why filled. Caller frees. */
+static char *xml_at(mu_http_response *r, const char *expr, char *why, size_t cap) {
+  char xwhy[200] = "";
+  if (!r->xml_tried) {
+    r->xml_tried = true;
+    r->xml = mu_xml_parse(r->body, r->body_len, xwhy, sizeof xwhy);
+  } else if (r->xml == NULL) {
+    snprintf(xwhy, sizeof xwhy, "not well-formed");
+  }
+  if (r->xml == NULL) {
+    snprintf(why, cap, "the response body is not XML (%s)", xwhy);
+    return NULL;
+  }
+  return mu_xpath_text(r->xml, expr, why, cap);
+}
+
 int mu_http_check_expect(const mu_http_spec *s, mu_http_response *r, char *msg, size_t cap) {
   char buf[SHOW + 8], why[300];
   if (!mu_http_status_ok(s, r->status)) {
@@ -159,6 +183,21 @@ int mu_http_check_expect(const mu_http_spec *s, mu_http_response *r, char *msg, 
     free(got);
     if (!ok) return -1;
   }
+  for (size_t i = 0; i < s->n_xpath_equals; i++) {
+    const mu_http_kv *kv = &s->xpath_equals[i];
+    char *got = xml_at(r, kv->key, why, sizeof why);
+    if (got == NULL) {
+      snprintf(msg, cap, "expect.xpath_equals[%s]: %s, want \"%s\"", kv->key, why, kv->value);
+      return -1;
+    }
+    bool ok = strcmp(got, kv->value) == 0;
+    if (!ok) {
+      excerpt(got, strlen(got), buf, sizeof buf);
+      snprintf(msg, cap, "expect.xpath_equals[%s]: got \"%s\", want \"%s\"", kv->key, buf, kv->value);
+    }
+    free(got);
+    if (!ok) return -1;
+  }
   for (size_t i = 0; i < s->n_header_present; i++) {
     char *v = mu_http_header_get(r->headers, s->header_present[i]);
     if (v == NULL) {
@@ -183,6 +222,19 @@ int mu_http_extract(const mu_http_spec *s, mu_http_response *r,
     int rc = set(arg, kv->key, v);
     if (rc != 0)
       snprintf(msg, cap, "extract.%s: the agent refused the value (%zu bytes; max 4096)", kv->key, strlen(v));
+    free(v);
+    if (rc != 0) return -1;
+  }
+  for (size_t i = 0; i < s->n_extract_xpath; i++) {
+    const mu_http_kv *kv = &s->extract_xpath[i];
+    char *v = xml_at(r, kv->value, why, sizeof why);
+    if (v == NULL) {
+      snprintf(msg, cap, "extract_xpath.%s: %s", kv->key, why);
+      return -1;
+    }
+    int rc = set(arg, kv->key, v);
+    if (rc != 0)
+      snprintf(msg, cap, "extract_xpath.%s: the agent refused the value (%zu bytes; max 4096)", kv->key, strlen(v));
     free(v);
     if (rc != 0) return -1;
   }

@@ -1,6 +1,7 @@
 /* Deciding an HTTP task's outcome from its response: the expect conditions (status list and
- * ranges, body contains / not contains, JSON path equals / matches, header present), the
- * extraction of output params from the JSON body and the headers, and header lookup. */
+ * ranges, body contains / not contains, JSON path equals / matches, XPath equals, header
+ * present), the extraction of output params from the JSON or XML body and the headers, and
+ * header lookup. */
 #ifndef MU_HTTP_CHECK_H
 #define MU_HTTP_CHECK_H
 
@@ -18,7 +19,12 @@ typedef struct mu_http_response {
   size_t body_len;
   json_t *json; /* parsed lazily by the checks; the caller json_decref()s it */
   bool json_tried;
+  struct mu_xml_doc *xml; /* parsed lazily (XPath checks); the caller mu_http_response_done()s */
+  bool xml_tried;
 } mu_http_response;
+
+/* Frees what the checks parsed (the JSON and the XML document). */
+void mu_http_response_done(mu_http_response *r);
 
 /* The value of header name (case-insensitive, the first one), trimmed; caller frees. NULL when
  * absent or out of memory. */

@@ -76,7 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char *v = mu_http_header_get(header_text, "Content-Type");
   if (v != NULL) MU_FUZZ_CHECK(strchr(v, '\n') == NULL);
   free(v);
-  json_decref(r.json);
+  mu_http_response_done(&r);
   check_redact(s, body, body_len);
   check_redact(s, msg, strlen(msg));
   free(header_text);

@@ -15,6 +15,7 @@
 
 #include "lib/base/regex_size.h"
 #include "jpath.h"
+#include "xpath.h"
 #include "muster_plugin.h"
 #include "secret_refs.h"
 #include "spec_fields.h"
@@ -207,6 +208,8 @@ static const char *const fields[] = {"method",
                                      "extract",
                                      "extractHeaders",
                                      "extract_headers",
+                                     "extractXpath",
+                                     "extract_xpath",
                                      "retryOnStatus",
                                      "retry_on_status",
                                      "maxRetries",
@@ -401,10 +404,10 @@ static int parse_expect(parser *ps, json_t *h, mu_http_spec *s) {
   json_t *e = NULL;
   int orc = muster_field_object(h, "expect", NULL, "http.expect", NULL, &e, ps->errbuf);
   if (orc != 0 || e == NULL) return orc;
-  static const char *const known[] = {"status",        "statusRanges",    "status_ranges",     "bodyContains",
-                                      "body_contains", "bodyNotContains", "body_not_contains", "jsonEquals",
-                                      "json_equals",   "jsonMatches",     "json_matches",      "headerPresent",
-                                      "header_present"};
+  static const char *const known[] = {"status",         "statusRanges",    "status_ranges",     "bodyContains",
+                                      "body_contains",  "bodyNotContains", "body_not_contains", "jsonEquals",
+                                      "json_equals",    "jsonMatches",     "json_matches",      "headerPresent",
+                                      "header_present", "xpathEquals",     "xpath_equals"};
   int rc;
   rc = muster_fields_check_known(e, "http.expect", known, sizeof known / sizeof *known, ps->errbuf);
   if (rc == 0) rc = read_uints(ps, e, "status", NULL, "http.expect.status", 100, 599, &s->status, &s->n_status);
@@ -419,6 +422,9 @@ static int parse_expect(parser *ps, json_t *h, mu_http_spec *s) {
   if (rc == 0)
     rc = read_map(ps, e, "jsonMatches", "json_matches", "http.expect.json_matches", false, &s->json_matches,
                   &s->n_json_matches);
+  if (rc == 0)
+    rc = read_map(ps, e, "xpathEquals", "xpath_equals", "http.expect.xpath_equals", false, &s->xpath_equals,
+                  &s->n_xpath_equals);
   if (rc != 0) return rc;
   json_t *ranges = muster_field_get(e, "statusRanges", "status_ranges");
   if (ranges != NULL) {
@@ -457,6 +463,10 @@ static int parse_expect(parser *ps, json_t *h, mu_http_spec *s) {
     }
   }
   char why[200];
+  for (size_t i = 0; i < s->n_xpath_equals; i++)
+    if (mu_xpath_check(s->xpath_equals[i].key, why, sizeof why) != 0)
+      return muster_field_fail(ps->errbuf, "http.expect.xpath_equals: bad XPath \"%s\": %s", s->xpath_equals[i].key,
+                               why);
   for (size_t i = 0; i < s->n_json_equals; i++)
     if (mu_jpath_check(s->json_equals[i].key, why, sizeof why) != 0)
       return muster_field_fail(ps->errbuf, "http.expect.json_equals: bad JSON path \"%s\": %s", s->json_equals[i].key,
@@ -555,6 +565,9 @@ static int parse_rest(parser *ps, json_t *spec, json_t *h, mu_http_spec *s) {
   if (rc == 0)
     rc = read_map(ps, h, "extractHeaders", "extract_headers", "http.extract_headers", false, &s->extract_headers,
                   &s->n_extract_headers);
+  if (rc == 0)
+    rc = read_map(ps, h, "extractXpath", "extract_xpath", "http.extract_xpath", false, &s->extract_xpath,
+                  &s->n_extract_xpath);
   if (rc != 0) goto done;
   char why[200];
   for (size_t i = 0; i < s->n_extract; i++) {
@@ -566,6 +579,18 @@ static int parse_rest(parser *ps, json_t *spec, json_t *h, mu_http_spec *s) {
     if (mu_jpath_check(s->extract[i].value, why, sizeof why) != 0) {
       rc = muster_field_fail(ps->errbuf, "http.extract.%s: bad JSON path \"%s\": %s", s->extract[i].key,
                              s->extract[i].value, why);
+      goto done;
+    }
+  }
+  for (size_t i = 0; i < s->n_extract_xpath; i++) {
+    if (!param_key_ok(s->extract_xpath[i].key)) {
+      rc = muster_field_fail(ps->errbuf, "http.extract_xpath: bad param name \"%s\" (want [A-Za-z0-9_.-], 1-128 bytes)",
+                             s->extract_xpath[i].key);
+      goto done;
+    }
+    if (mu_xpath_check(s->extract_xpath[i].value, why, sizeof why) != 0) {
+      rc = muster_field_fail(ps->errbuf, "http.extract_xpath.%s: bad XPath \"%s\": %s", s->extract_xpath[i].key,
+                             s->extract_xpath[i].value, why);
       goto done;
     }
   }
@@ -661,10 +686,12 @@ void mu_http_spec_free(mu_http_spec *s) {
   free(s->body_not_contains);
   free_kv(s->json_equals, s->n_json_equals);
   free_kv(s->json_matches, s->n_json_matches);
+  free_kv(s->xpath_equals, s->n_xpath_equals);
   for (size_t i = 0; i < s->n_header_present; i++) free(s->header_present[i]);
   free(s->header_present);
   free_kv(s->extract, s->n_extract);
   free_kv(s->extract_headers, s->n_extract_headers);
+  free_kv(s->extract_xpath, s->n_extract_xpath);
   free(s->retry_on_status);
   for (size_t i = 0; i < s->n_secrets; i++) free(s->secrets[i]);
   free(s->secrets);

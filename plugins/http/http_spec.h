@@ -47,10 +47,14 @@ typedef struct mu_http_spec {
   char *body_contains, *body_not_contains;
   mu_http_kv *json_equals, *json_matches;
   size_t n_json_equals, n_json_matches;
+  mu_http_kv *xpath_equals; /* expect.xpath_equals: XPath -> want (XML bodies) */
+  size_t n_xpath_equals;
   char **header_present;
   size_t n_header_present;
   mu_http_kv *extract, *extract_headers;
   size_t n_extract, n_extract_headers;
+  mu_http_kv *extract_xpath; /* param -> XPath over an XML body */
+  size_t n_extract_xpath;
   unsigned *retry_on_status;
   size_t n_retry_on_status;
   unsigned max_retries;

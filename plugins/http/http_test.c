@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "agent/exec/plugin_env.h"
 #include "agent/exec/runner_testkit.h"
 
 static char http_so[4096], server_py[4096], tmp[512], spool[600];
@@ -479,6 +480,84 @@ static void test_body_file_and_proxy(void **state) {
   world_free(&w);
 }
 
+/* SDK v2: configure() (userAgent), responses and latency as plugin metrics by status class
+ * (no response: "error"), health warning after requests in a row got no response, schema. */
+static void test_sdk_v2(void **state) {
+  (void)state;
+  world w;
+  world_init(&w);
+  mu_err err = {0};
+  assert_int_equal(mu_plugin_host_configure(w.plugins, "http", "{\"userAgnt\":\"x\"}", &err), MU_EINVAL);
+  ASSERT_HAS(err.msg, "http config: unknown key \"userAgnt\" (known: userAgent, warnAfterErrors)");
+  assert_int_equal(
+      mu_plugin_host_configure(w.plugins, "http", "{\"userAgent\":\"fleet-probe/2\",\"warnAfterErrors\":2}", &err), 0);
+  rec *r = run(&w, "ua", "{\"http\":{\"url\":\"http://127.0.0.1:%d/echo\"}}", port);
+  ASSERT_STATE(r, MU_TASK_SUCCEEDED);
+  ASSERT_HAS(r->out, "\"User-Agent\": \"fleet-probe/2\"");
+  r = run(&w, "ua-own", "{\"http\":{\"url\":\"http://127.0.0.1:%d/echo\",\"headers\":{\"User-Agent\":\"mine\"}}}",
+          port);
+  ASSERT_HAS(r->out, "\"User-Agent\": \"mine\""); /* the task's own header wins */
+  r = run(&w, "s404", "{\"http\":{\"url\":\"http://127.0.0.1:%d/status/404\",\"expect\":{\"status\":[404]}}}", port);
+  ASSERT_STATE(r, MU_TASK_SUCCEEDED);
+  muster_plugin_env *env = mu_plugin_host_env(w.plugins, "http");
+  char reason[MUSTER_ERRBUF_SIZE];
+  assert_int_equal(mu_plugin_env_health(env, reason, sizeof reason), MUSTER_HEALTH_OK);
+  /* a closed port: no response, twice in a row -> health warns */
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t al = sizeof a;
+  assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+  assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+  close(fd); /* nobody listens there now */
+  for (int i = 0; i < 2; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "refused-%d", i);
+    r = run(&w, id, "{\"http\":{\"url\":\"http://127.0.0.1:%d/\",\"maxRetries\":0}}", ntohs(a.sin_port));
+    ASSERT_STATE(r, MU_TASK_FAILED);
+  }
+  assert_int_equal(mu_plugin_env_health(env, reason, sizeof reason), MUSTER_HEALTH_WARN);
+  ASSERT_HAS(reason, "the last 2 requests got no response");
+  mu_prom p = {0};
+  mu_metrics_render_as(mu_plugin_host_metrics(w.plugins), "muster_agent_plugin_series_dropped_total", &p);
+  ASSERT_HAS(p.buf, "muster_plugin_http_responses_total{code=\"2xx\"} 2\n");
+  ASSERT_HAS(p.buf, "muster_plugin_http_responses_total{code=\"4xx\"} 1\n");
+  ASSERT_HAS(p.buf, "muster_plugin_http_responses_total{code=\"error\"} 2\n");
+  ASSERT_HAS(p.buf, "# TYPE muster_plugin_http_request_duration_seconds histogram");
+  ASSERT_HAS(p.buf, "muster_plugin_http_request_duration_seconds_count{code=\"2xx\"} 2\n");
+  mu_prom_free(&p);
+  r = run(&w, "ok-again", "{\"http\":{\"url\":\"http://127.0.0.1:%d/echo\"}}", port);
+  assert_int_equal(mu_plugin_env_health(env, reason, sizeof reason), MUSTER_HEALTH_OK); /* a response resets it */
+  ASSERT_HAS(mu_plugin_env_describe(env), "\"url\":{\"type\":\"string\",\"required\":true");
+  world_free(&w);
+}
+
+/* XML responses end to end: xpath_equals holds or fails naming the path, extract_xpath sets
+ * params, namespaces by local-name(). */
+static void test_xml(void **state) {
+  (void)state;
+  world w;
+  world_init(&w);
+  rec *r = run(&w, "xml-ok",
+               "{\"http\":{\"url\":\"http://127.0.0.1:%d/xml\",\"expect\":{\"xpathEquals\":{"
+               "\"/report/status\":\"ok\",\"count(//step)\":\"2\",\"//*[local-name()='owner']\":\"ops\"}},"
+               "\"extractXpath\":{\"build\":\"/report/build/@id\",\"failed\":\"//step[@ok='false']/@name\"}}}",
+               port);
+  ASSERT_STATE(r, MU_TASK_SUCCEEDED);
+  ASSERT_HAS(r->params, "build=b-42;");
+  ASSERT_HAS(r->params, "failed=test;");
+  r = run(&w, "xml-bad",
+          "{\"http\":{\"url\":\"http://127.0.0.1:%d/xml\",\"expect\":{\"xpath_equals\":{"
+          "\"/report/build/@version\":\"3.0\"}}}}",
+          port);
+  ASSERT_STATE(r, MU_TASK_FAILED);
+  ASSERT_HAS(r->message, "expect.xpath_equals[/report/build/@version]: got \"2.4.1\", want \"3.0\"");
+  r = run(&w, "xml-not",
+          "{\"http\":{\"url\":\"http://127.0.0.1:%d/json\",\"expect\":{\"xpath_equals\":{\"/a\":\"b\"}}}}", port);
+  ASSERT_STATE(r, MU_TASK_FAILED);
+  ASSERT_HAS(r->message, "expect.xpath_equals[/a]: the response body is not XML (line 1: ");
+  world_free(&w);
+}
+
 static void test_refused_at_assign(void **state) {
   (void)state;
   world w;
@@ -624,6 +703,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_secret_redaction),
       cmocka_unit_test(test_body_file_and_proxy),
       cmocka_unit_test(test_refused_at_assign),
+      cmocka_unit_test(test_sdk_v2),
+      cmocka_unit_test(test_xml),
       cmocka_unit_test(test_many_at_once),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

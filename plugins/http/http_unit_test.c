@@ -207,8 +207,64 @@ static void test_checks(void **state) {
   assert_null(mu_http_header_get("A: 1\r\n", "B"));
 }
 
+/* XML responses: xpath_equals and extract_xpath, errors in the JSON-path conditions' style. */
+static void test_xpath(void **state) {
+  (void)state;
+  char errbuf[MUSTER_ERRBUF_SIZE] = "", msg[600] = "";
+  mu_http_spec *s = NULL;
+  assert_int_equal(mu_http_spec_parse("{}",
+                                      "{\"url\":\"http://h/\",\"expect\":{\"xpathEquals\":{\"/r/status\":\"ok\","
+                                      "\"count(//step)\":\"2\",\"/r/build/@id\":\"b-1\"}},"
+                                      "\"extract_xpath\":{\"ver\":\"string(/r/build/@version)\",\"failed\":"
+                                      "\"//step[@ok='false']/@name\"}}",
+                                      &s, errbuf),
+                   0);
+  const char *xml =
+      "<?xml version=\"1.0\"?><r><status>ok</status><build id=\"b-1\" version=\"2.4\">"
+      "<step name=\"c\" ok=\"true\"/><step name=\"t\" ok=\"false\"/></build></r>";
+  mu_http_response r = {.status = 200, .headers = "", .body = xml, .body_len = strlen(xml)};
+  assert_int_equal(mu_http_check_expect(s, &r, msg, sizeof msg), 0);
+  char params[512] = "";
+  assert_int_equal(mu_http_extract(s, &r, collect, params, msg, sizeof msg), 0);
+  assert_string_equal(params, "ver=2.4;failed=t;");
+  mu_http_response_done(&r);
+  const char *bad = "<r><status>degraded</status></r>";
+  mu_http_response r2 = {.status = 200, .headers = "", .body = bad, .body_len = strlen(bad)};
+  assert_int_equal(mu_http_check_expect(s, &r2, msg, sizeof msg), -1);
+  assert_string_equal(msg, "expect.xpath_equals[/r/status]: got \"degraded\", want \"ok\"");
+  mu_http_response_done(&r2);
+  const char *partial = "<r><status>ok</status></r>";
+  mu_http_response r3 = {.status = 200, .headers = "", .body = partial, .body_len = strlen(partial)};
+  assert_int_equal(mu_http_check_expect(s, &r3, msg, sizeof msg), -1);
+  assert_string_equal(msg, "expect.xpath_equals[count(//step)]: got \"0\", want \"2\"");
+  assert_int_equal(mu_http_extract(s, &r3, collect, params, msg, sizeof msg), -1);
+  assert_string_equal(msg, "extract_xpath.failed: got nothing: //step[@ok='false']/@name is not in the response");
+  mu_http_response_done(&r3);
+  const char *notxml = "{\"status\":\"ok\"}";
+  mu_http_response r4 = {.status = 200, .headers = "", .body = notxml, .body_len = strlen(notxml)};
+  assert_int_equal(mu_http_check_expect(s, &r4, msg, sizeof msg), -1);
+  if (strstr(msg, "expect.xpath_equals[/r/status]: the response body is not XML (line 1: ") != msg) fail_msg("%s", msg);
+  mu_http_response_done(&r4);
+  /* an external entity is not loaded: the text stays empty, nothing is read from the disk */
+  const char *xxe = "<!DOCTYPE r [<!ENTITY e SYSTEM \"file:///etc/hostname\">]><r><status>&e;</status></r>";
+  mu_http_response r5 = {.status = 200, .headers = "", .body = xxe, .body_len = strlen(xxe)};
+  assert_int_equal(mu_http_check_expect(s, &r5, msg, sizeof msg), -1);
+  assert_string_equal(msg, "expect.xpath_equals[/r/status]: got \"\", want \"ok\"");
+  mu_http_response_done(&r5);
+  mu_http_spec_free(s);
+  /* a bad expression is refused at validation, naming the field */
+  assert_int_not_equal(
+      mu_http_spec_parse("{}", "{\"url\":\"http://h/\",\"expect\":{\"xpath_equals\":{\"//a[\":\"x\"}}}", &s, errbuf),
+      0);
+  if (strstr(errbuf, "http.expect.xpath_equals: bad XPath \"//a[\": ") != errbuf) fail_msg("%s", errbuf);
+  assert_int_not_equal(mu_http_spec_parse("{}", "{\"url\":\"http://h/\",\"extractXpath\":{\"p\":\"\"}}", &s, errbuf),
+                       0);
+  if (strstr(errbuf, "http.extract_xpath.p: bad XPath \"\"") != errbuf) fail_msg("%s", errbuf);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_xpath),
       cmocka_unit_test(test_jpath),
       cmocka_unit_test(test_validation_names_the_field),
       cmocka_unit_test(test_spec_parse),

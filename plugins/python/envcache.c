@@ -73,6 +73,7 @@ typedef struct py_build {
   char (*protect)[65];
   size_t n_protect;
   uint64_t evicted;
+  uint64_t build_started_ns; /* when this process started building (0: no build) */
   struct py_build *next;
 } py_build;
 
@@ -91,6 +92,8 @@ struct py_cache {
   in_use uses[MAX_IN_USE];
   size_t n_uses;
   py_cache_stats stats;
+  void (*on_build)(void *arg, int ok, double seconds); /* py_cache_on_build */
+  void *on_build_arg;
 };
 
 /* ---- keys and uses ---- */
@@ -607,6 +610,8 @@ static void after_work(uv_work_t *w, int status) {
   }
   if (b->wk == W_COMMIT) {
     c->stats.evictions += b->evicted;
+    if (c->on_build != NULL && b->build_started_ns > 0)
+      c->on_build(c->on_build_arg, b->wr == R_DONE, (double)(uv_hrtime() - b->build_started_ns) / 1e9);
     if (b->wr == R_DONE) {
       note(b, "muster: python environment %.12s ready\n", b->key);
       build_finish(b, 0, NULL);
@@ -640,6 +645,7 @@ static void after_work(uv_work_t *w, int status) {
     return;
   }
   c->stats.builds++;
+  b->build_started_ns = uv_hrtime();
   note(b, "muster: building python environment %.12s for %s (python %s)\n", b->key, b->interpreter, b->version);
   uv_timer_start(&b->deadline, on_deadline, (uint64_t)c->build_timeout_ms, 0);
   build_step(b);
@@ -775,4 +781,9 @@ void py_cache_cancel(py_cache *c, py_env_waiter *w) {
     uv_timer_stop(&b->retry);
     build_finish(b, -ECANCELED, "no task waits for it any more");
   }
+}
+
+void py_cache_on_build(py_cache *c, void (*cb)(void *arg, int ok, double seconds), void *arg) {
+  c->on_build = cb;
+  c->on_build_arg = arg;
 }

@@ -67,6 +67,9 @@ void py_cache_cancel(py_cache *c, py_env_waiter *w);
 void py_cache_unuse(py_cache *c, const char *key);
 
 py_cache_stats py_cache_get_stats(const py_cache *c);
+/* cb(arg, ok, seconds) when a build this process ran ends (committed or failed), on the loop:
+ * for the plugin's env build time metric. NULL cb: none. */
+void py_cache_on_build(py_cache *c, void (*cb)(void *arg, int ok, double seconds), void *arg);
 const char *py_cache_dir(const py_cache *c);
 
 #endif

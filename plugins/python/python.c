@@ -686,6 +686,124 @@ __attribute__((visibility("default"))) int muster_python_cache_stats(char *buf, 
                   (unsigned long long)s.failures, (unsigned long long)s.evictions);
 }
 
+/* ---- SDK v2: metrics of the venv cache ---- */
+
+typedef struct py_state {
+  const muster_plugin_api *api;
+  muster_metric *lookups;       /* venv_cache_lookups_total{result="hit"|"miss"|"join"} */
+  muster_metric *build_seconds; /* env_build_seconds{outcome="ok"|"failed"} */
+  py_cache_stats seen;          /* the cache's counters as last added to lookups */
+} py_state;
+
+static const double build_buckets[] = {0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600};
+
+/* Adds what the cache counted since the last call (hits, builds as misses, joins). */
+static void py_metrics_sync(py_state *st) {
+  if (st == NULL || g.cache == NULL) return;
+  py_cache_stats now = py_cache_get_stats(g.cache);
+  const char *hit[] = {"hit"}, *miss[] = {"miss"}, *join[] = {"join"};
+  st->api->metric_add(st->lookups, hit, (double)(now.hits - st->seen.hits));
+  st->api->metric_add(st->lookups, miss, (double)(now.builds - st->seen.builds));
+  st->api->metric_add(st->lookups, join, (double)(now.joins - st->seen.joins));
+  st->seen = now;
+}
+
+static void py_on_build(void *arg, int ok, double seconds) {
+  py_state *st = arg;
+  const char *outcome[] = {ok ? "ok" : "failed"};
+  st->api->metric_observe(st->build_seconds, outcome, seconds);
+  py_metrics_sync(st);
+}
+
+/* SDK v2: {"wheelhouse": DIR, "indexUrl": URL}: the defaults of tasks that name neither (the
+ * MUSTER_PYTHON_WHEELHOUSE / MUSTER_PYTHON_INDEX_URL environment until configured). The venv
+ * cache itself (MUSTER_PYTHON_CACHE*) is set up at load and stays. */
+static int py_configure(muster_plugin_env *env, const muster_plugin_api *api, const char *config_json, char *errbuf) {
+  json_error_t je;
+  json_t *c = json_loads(config_json, 0, &je);
+  static const char *const known[] = {"wheelhouse", "indexUrl", "index_url"};
+  int rc = json_is_object(c) ? muster_fields_check_known(c, "python config", known, 3, errbuf)
+                             : muster_field_fail(errbuf, "python config: not a JSON object");
+  json_t *wh = json_object_get(c, "wheelhouse"), *ix = muster_field_get(c, "indexUrl", "index_url");
+  if (rc == 0 && wh != NULL && (!json_is_string(wh) || json_string_value(wh)[0] != '/'))
+    rc = muster_field_fail(errbuf, "python config.wheelhouse: want an absolute directory path");
+  if (rc == 0 && ix != NULL && !json_is_string(ix))
+    rc = muster_field_fail(errbuf, "python config.indexUrl: want a URL");
+  char *new_wh = rc == 0 && wh != NULL ? strdup(json_string_value(wh)) : NULL;
+  char *new_ix = rc == 0 && ix != NULL ? strdup(json_string_value(ix)) : NULL;
+  json_decref(c);
+  if (rc != 0) return rc;
+  if (wh != NULL || ix != NULL || api->state(env) != NULL) { /* a later configure replaces both */
+    free(g.default_wheelhouse);
+    free(g.default_index_url);
+    g.default_wheelhouse = new_wh != NULL ? new_wh : env_dup("MUSTER_PYTHON_WHEELHOUSE");
+    g.default_index_url = new_ix != NULL ? new_ix : env_dup("MUSTER_PYTHON_INDEX_URL");
+  }
+  if (api->state(env) != NULL) return 0;
+  py_state *st = calloc(1, sizeof *st);
+  if (st == NULL) return muster_field_fail(errbuf, "python: out of memory");
+  static const char *const result[] = {"result", NULL}, *const outcome[] = {"outcome", NULL};
+  muster_metric_desc lookups = {"venv_cache_lookups_total",
+                                "Python environment requests by result (miss: built here).",
+                                MUSTER_METRIC_COUNTER,
+                                result,
+                                NULL,
+                                0};
+  muster_metric_desc builds = {"env_build_seconds",     "Time to build a Python environment, by outcome.",
+                               MUSTER_METRIC_HISTOGRAM, outcome,
+                               build_buckets,           sizeof build_buckets / sizeof build_buckets[0]};
+  char eb[MUSTER_ERRBUF_SIZE] = "";
+  if (api->metric_register(env, &lookups, &st->lookups, eb) != 0 ||
+      api->metric_register(env, &builds, &st->build_seconds, eb) != 0)
+    api->log(env, MUSTER_LOG_WARN, "metrics not registered: %s", eb);
+  st->api = api;
+  if (g.cache != NULL) {
+    st->seen = py_cache_get_stats(g.cache);
+    py_cache_on_build(g.cache, py_on_build, st);
+  }
+  api->set_state(env, st);
+  return 0;
+}
+
+/* Also brings the cache counters into the metrics (the agent asks once a second). */
+static int py_health(muster_plugin_env *env, const muster_plugin_api *api, char *errbuf) {
+  py_metrics_sync(api->state(env));
+  if (g.cache == NULL) {
+    snprintf(errbuf, MUSTER_ERRBUF_SIZE, "the venv cache could not be set up (MUSTER_PYTHON_CACHE)");
+    return MUSTER_HEALTH_FAIL;
+  }
+  if (g.interps.n == 0) {
+    snprintf(errbuf, MUSTER_ERRBUF_SIZE, "no python interpreter found (MUSTER_PYTHON_INTERPRETERS)");
+    return MUSTER_HEALTH_FAIL;
+  }
+  return MUSTER_HEALTH_OK;
+}
+
+static void py_shutdown(muster_plugin_env *env, const muster_plugin_api *api) {
+  if (g.cache != NULL) py_cache_on_build(g.cache, NULL, NULL);
+  free(api->state(env));
+  api->set_state(env, NULL);
+}
+
+static const char *py_describe(muster_plugin_env *env, const muster_plugin_api *api) {
+  (void)env;
+  (void)api;
+  return "{\"params\":{"
+         "\"script\":{\"type\":\"string\",\"help\":\"a .py file in the task dir (or the bundle)\"},"
+         "\"module\":{\"type\":\"string\",\"help\":\"run as python -m MODULE\"},"
+         "\"code\":{\"type\":\"string\",\"help\":\"run as python -c CODE\"},"
+         "\"args\":{\"type\":\"array\",\"help\":\"arguments after the script\"},"
+         "\"interpreter\":{\"type\":\"string\",\"help\":\"python3, 3.11, or a discovered path\"},"
+         "\"requirements\":{\"type\":\"string\",\"help\":\"requirements.txt for a cached venv\"},"
+         "\"pyproject\":{\"type\":\"string\",\"help\":\"pyproject.toml for a cached venv\"},"
+         "\"wheelhouse\":{\"type\":\"string\",\"help\":\"a dir of wheels (offline installs)\"},"
+         "\"indexUrl\":{\"type\":\"string\",\"help\":\"a package index URL\"},"
+         "\"requireHashes\":{\"type\":\"boolean\"}},"
+         "\"config\":{"
+         "\"wheelhouse\":{\"type\":\"string\",\"help\":\"default wheel dir (MUSTER_PYTHON_WHEELHOUSE)\"},"
+         "\"indexUrl\":{\"type\":\"string\",\"help\":\"default package index (MUSTER_PYTHON_INDEX_URL)\"}}}";
+}
+
 __attribute__((visibility("default"))) const muster_plugin muster_plugin_descriptor = {
     .abi_version = MUSTER_PLUGIN_ABI_VERSION,
     .type = "python",
@@ -695,4 +813,8 @@ __attribute__((visibility("default"))) const muster_plugin muster_plugin_descrip
     .start = py_start,
     .cancel = py_cancel,
     .cleanup = py_cleanup,
+    .configure = py_configure,
+    .health = py_health,
+    .describe = py_describe,
+    .shutdown = py_shutdown,
 };

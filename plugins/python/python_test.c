@@ -20,6 +20,7 @@
 
 #include "lib/testing/skip.h"
 
+#include "agent/exec/plugin_env.h"
 #include "agent/exec/runner_testkit.h"
 
 static char helper[4096], python_so[4096];
@@ -238,6 +239,10 @@ static void test_env_build_hit_and_helper(void **state) {
   (void)state;
   world w;
   world_init(&w, false);
+  mu_err err = {0};
+  assert_int_equal(mu_plugin_host_configure(w.plugins, "python", "{\"wheelhous\":\"/w\"}", &err), MU_EINVAL);
+  assert_non_null(strstr(err.msg, "python config.wheelhous: unknown field"));
+  assert_int_equal(mu_plugin_host_configure(w.plugins, "python", "{}", &err), 0); /* SDK v2: metrics */
   long long builds = stat_of("builds"), hits = stat_of("hits");
   char spec[1024];
   snprintf(spec, sizeof spec,
@@ -278,6 +283,17 @@ static void test_env_build_hit_and_helper(void **state) {
   expect_ok(r);
   assert_int_equal(stat_of("builds"), builds + 1);
   assert_int_equal(stat_of("hits"), hits + 2);
+  /* the plugin's metrics: one build (its seconds observed), then two hits */
+  char reason[MUSTER_ERRBUF_SIZE];
+  assert_int_equal(mu_plugin_env_health(mu_plugin_host_env(w.plugins, "python"), reason, sizeof reason),
+                   MUSTER_HEALTH_OK);
+  mu_prom p = {0};
+  mu_metrics_render_as(mu_plugin_host_metrics(w.plugins), "muster_agent_plugin_series_dropped_total", &p);
+  if (strstr(p.buf, "muster_plugin_python_venv_cache_lookups_total{result=\"miss\"} 1\n") == NULL ||
+      strstr(p.buf, "muster_plugin_python_venv_cache_lookups_total{result=\"hit\"} 2\n") == NULL ||
+      strstr(p.buf, "muster_plugin_python_env_build_seconds_count{outcome=\"ok\"} 1\n") == NULL)
+    fail_msg("metrics:\n%s", p.buf);
+  mu_prom_free(&p);
 
   /* The cache: owned by us, 0755, complete environments only. */
   char venvs[400];

@@ -23,7 +23,10 @@
 extern "C" {
 #endif
 
-#define MUSTER_PLUGIN_ABI_VERSION 1u
+/* 2: SDK v2, the plugin-wide hooks (configure, health, describe, shutdown) and the plugin API
+ * (state, metrics). An agent speaking 2 still loads plugins built for 1 (they end at cleanup). */
+#define MUSTER_PLUGIN_ABI_VERSION 2u
+#define MUSTER_PLUGIN_ABI_MIN 1u /* the oldest ABI an agent loads */
 
 /* The name of the exported descriptor symbol the agent looks up with dlsym(). */
 #define MUSTER_PLUGIN_SYMBOL "muster_plugin_descriptor"
@@ -37,6 +40,10 @@ extern "C" {
 typedef struct muster_task muster_task;
 typedef struct muster_proc muster_proc;
 typedef struct muster_timer muster_timer;
+/* SDK v2: the plugin as loaded (one per type in a process), from configure() until shutdown()
+ * returns; and a metric family registered through it, valid as long as its plugin env. */
+typedef struct muster_plugin_env muster_plugin_env;
+typedef struct muster_metric muster_metric;
 
 /* Final states, numbered as muster.v1.TaskState. */
 typedef enum {
@@ -224,7 +231,65 @@ typedef struct muster_host_api {
   /* Sends the held RUNNING now (after whatever the task emitted before it); a no-op when it was
    * sent already. -EALREADY after finish(). */
   int (*report_running)(muster_task *task);
+
+  /* SDK v2 (ABI 2): the plugin env of the task's plugin, to reach its state and metrics from
+   * a task callback (muster_plugin_api below). */
+  muster_plugin_env *(*env)(muster_task *task);
+  /* The plugin's state as configure() set it (muster_plugin_api.set_state), or NULL. */
+  void *(*plugin_state)(muster_task *task);
 } muster_host_api;
+
+/* ---- SDK v2: the plugin-wide API ---- */
+
+typedef enum { MUSTER_METRIC_COUNTER = 1, MUSTER_METRIC_GAUGE = 2, MUSTER_METRIC_HISTOGRAM = 3 } muster_metric_type;
+
+#define MUSTER_METRIC_MAX_LABELS 3    /* label names per family */
+#define MUSTER_METRIC_MAX_BUCKETS 16  /* histogram upper bounds */
+#define MUSTER_METRIC_MAX_FAMILIES 16 /* families per plugin */
+#define MUSTER_METRIC_MAX_SERIES 32   /* label sets per family; past it updates are dropped and counted */
+
+/* A metric family. The agent exports it on its /metrics as muster_plugin_<type>_<name> (a '-'
+ * in the type becomes '_') with the label `type` is not added: the prefix says it. Names are
+ * [a-z0-9_]+ (a counter's ending in _total); labels [a-z_][a-z0-9_]*; label VALUES must come
+ * from a small fixed set (a status code class, an outcome), never an id or a URL. */
+typedef struct muster_metric_desc {
+  const char *name;
+  const char *help;
+  muster_metric_type type;
+  const char *const *labels; /* NULL-terminated, at most MUSTER_METRIC_MAX_LABELS; may be NULL */
+  const double *buckets;     /* histograms: ascending upper bounds */
+  size_t n_buckets;
+} muster_metric_desc;
+
+/* Health as health() reports it. */
+typedef enum { MUSTER_HEALTH_OK = 0, MUSTER_HEALTH_WARN = 1, MUSTER_HEALTH_FAIL = 2 } muster_health;
+
+/* The agent's plugin-wide function table, handed to configure(), health() and shutdown().
+ * Loop thread only, like the host API. */
+typedef struct muster_plugin_api {
+  uint32_t abi_version;
+  uint32_t size; /* sizeof(muster_plugin_api) as the agent was built */
+
+  /* The plugin's own state (its parsed configuration, counters, ...): set it in configure(),
+   * read it anywhere through the env (a task reaches it with host->env(task)); the plugin
+   * frees it in shutdown() (and the previous one when configure() replaces it). */
+  void (*set_state)(muster_plugin_env *env, void *state);
+  void *(*state)(muster_plugin_env *env);
+
+  /* Registers a metric family (see muster_metric_desc). Registering the same name again
+   * returns the family already there. -EINVAL bad name/labels/buckets (errbuf says which),
+   * -ENOSPC past MUSTER_METRIC_MAX_FAMILIES. */
+  int (*metric_register)(muster_plugin_env *env, const muster_metric_desc *desc, muster_metric **ret, char *errbuf);
+  /* Updates the series of the label values given (one per label name; NULL when none). A NULL
+   * metric does nothing. add: counters and gauges; set: gauges; observe: histograms. */
+  void (*metric_add)(muster_metric *m, const char *const *values, double v);
+  void (*metric_set)(muster_metric *m, const char *const *values, double v);
+  void (*metric_observe)(muster_metric *m, const char *const *values, double v);
+
+  /* Logs a line to the agent's log, tagged with the plugin type. */
+  void (*log)(muster_plugin_env *env, muster_log_level level, const char *fmt, ...)
+      __attribute__((format(printf, 3, 4)));
+} muster_plugin_api;
 
 /* The exported descriptor. Strings must be static. */
 typedef struct muster_plugin {
@@ -251,6 +316,34 @@ typedef struct muster_plugin {
    * exactly once after finish(), when no process or host timer of the task is left; not
    * called when start() never ran. May be NULL. */
   void (*cleanup)(muster_task *task, const muster_host_api *host, void *user_data);
+
+  /* ---- SDK v2 (abi_version >= 2; the agent never reads these from an ABI 1 plugin) ---- */
+
+  /* Takes the plugin-wide configuration: the object under `plugins: {TYPE: {config: ...}}` in
+   * the agent's YAML, replaced by the central config (`muster plugin config TYPE`) when one is
+   * set for this agent, "{}" when none. Called once after loading (before any start(); the
+   * place to register metrics) and again, live, whenever the configuration changes; tasks
+   * already running keep what they read at start. Returns 0, or non-zero with errbuf naming
+   * the bad field: then the previous configuration stays. May be NULL. */
+  int (*configure)(muster_plugin_env *env, const muster_plugin_api *api, const char *config_json, char *errbuf);
+
+  /* The plugin's own health check (a required binary missing, a backend unreachable as last
+   * seen): MUSTER_HEALTH_OK/WARN/FAIL with a one-line reason in errbuf (may stay empty when
+   * ok). Quick and non-blocking: report what the plugin already knows. `muster doctor` and the
+   * agent's /metrics (muster_agent_plugin_health) show it. May be NULL (always ok). */
+  int (*health)(muster_plugin_env *env, const muster_plugin_api *api, char *errbuf);
+
+  /* The plugin's parameter schema as static JSON (docs/plugins.md, "Schemas"):
+   *   {"params": {"url": {"type": "string", "required": true, "help": "..."}, ...},
+   *    "config": {"timeoutMs": {"type": "integer", "minimum": 1, "help": "..."}, ...}}
+   * "params" are the fields of the task's own object, "config" the keys configure() takes.
+   * `muster run --type TYPE --help` prints it, and central config is checked against it before
+   * it is stored. May be NULL. */
+  const char *(*describe)(muster_plugin_env *env, const muster_plugin_api *api);
+
+  /* Frees the plugin's state before the plugin is unloaded (no task runs any more). May be
+   * NULL. */
+  void (*shutdown)(muster_plugin_env *env, const muster_plugin_api *api);
 } muster_plugin;
 
 /* Each plugin defines this (with default visibility):

@@ -33,11 +33,12 @@
 
 static const char *const interpreters[] = {"sh", "bash", "zsh", "dash", "ksh"};
 
-/* Load-time configuration, from the agent process's environment:
+/* The plugin's configuration (SDK v2 configure(): "interpreters", "policy"), with defaults from
+ * the agent process's environment at load:
  *   MUSTER_SHELL_INTERPRETERS  colon-separated absolute paths allowed as shell.interpreter
  *   MUSTER_SHELL_POLICY        path of a JSON command policy (policy.h)
- * Written once by shell_load() while the agent dlopen()s the plugin, read-only afterwards; the
- * SDK has no config channel yet. A broken setting refuses every task with `error`. */
+ * Replaced whole by configure() on the loop thread. A broken environment setting refuses every
+ * task with `error` (a broken configure() is refused instead). */
 typedef struct shell_config {
   char error[MUSTER_ERRBUF_SIZE];
   char *interps_text; /* the variable's value, for messages */
@@ -53,60 +54,129 @@ typedef struct shell_task {
   muster_proc *proc;
 } shell_task;
 
-/* ---- load-time configuration ---- */
+/* ---- configuration ---- */
 
-static void load_interpreters(const char *text) {
-  config.interps_text = strdup(text);
-  config.interps = calloc(SHELL_MAX_INTERPRETERS, sizeof *config.interps);
-  if (config.interps_text == NULL || config.interps == NULL) {
-    muster_field_fail(config.error, "shell: out of memory loading MUSTER_SHELL_INTERPRETERS");
-    return;
-  }
+/* Fills c's interpreter list from a colon-separated text; what names the source in messages. */
+static void load_interpreters(shell_config *c, const char *text, const char *what) {
+  c->interps_text = strdup(text);
+  c->interps = calloc(SHELL_MAX_INTERPRETERS, sizeof *c->interps);
   char *copy = strdup(text), *save = NULL;
-  if (copy == NULL) {
-    muster_field_fail(config.error, "shell: out of memory loading MUSTER_SHELL_INTERPRETERS");
+  if (c->interps_text == NULL || c->interps == NULL || copy == NULL) {
+    muster_field_fail(c->error, "shell: out of memory loading %s", what);
+    free(copy);
     return;
   }
   for (char *p = strtok_r(copy, ":", &save); p != NULL; p = strtok_r(NULL, ":", &save)) {
     if (p[0] != '/') {
-      muster_field_fail(config.error, "shell: MUSTER_SHELL_INTERPRETERS: \"%s\" is not an absolute path", p);
+      muster_field_fail(c->error, "shell: %s: \"%s\" is not an absolute path", what, p);
       break;
     }
-    if (config.n_interps == SHELL_MAX_INTERPRETERS) {
-      muster_field_fail(config.error, "shell: MUSTER_SHELL_INTERPRETERS: more than %d paths", SHELL_MAX_INTERPRETERS);
+    if (c->n_interps == SHELL_MAX_INTERPRETERS) {
+      muster_field_fail(c->error, "shell: %s: more than %d paths", what, SHELL_MAX_INTERPRETERS);
       break;
     }
-    config.interps[config.n_interps] = strdup(p);
-    if (config.interps[config.n_interps] == NULL) {
-      muster_field_fail(config.error, "shell: out of memory loading MUSTER_SHELL_INTERPRETERS");
+    c->interps[c->n_interps] = strdup(p);
+    if (c->interps[c->n_interps] == NULL) {
+      muster_field_fail(c->error, "shell: out of memory loading %s", what);
       break;
     }
-    config.n_interps++;
+    c->n_interps++;
   }
   free(copy);
 }
 
+static void load_policy(shell_config *c, const char *path, const char *what) {
+  if (c->error[0] != '\0' || path == NULL || *path == '\0') return;
+  char errbuf[MUSTER_ERRBUF_SIZE] = "";
+  if (shell_policy_load(path, &c->policy, errbuf) != 0)
+    snprintf(c->error, sizeof c->error, "shell: %s: %s", what, errbuf);
+}
+
+static void config_free(shell_config *c) {
+  for (size_t i = 0; i < c->n_interps; i++) free(c->interps[i]);
+  free(c->interps);
+  free(c->interps_text);
+  shell_policy_free(c->policy);
+  memset(c, 0, sizeof *c);
+}
+
+/* The environment's settings: the defaults until configure() gives others. */
 __attribute__((constructor)) static void shell_load(void) {
   if (sodium_init() < 0) {
     muster_field_fail(config.error, "shell: libsodium failed to initialise");
     return;
   }
   const char *interps = getenv("MUSTER_SHELL_INTERPRETERS");
-  if (interps != NULL) load_interpreters(interps);
-  const char *policy = getenv("MUSTER_SHELL_POLICY");
-  if (config.error[0] == '\0' && policy != NULL && *policy != '\0') {
-    char errbuf[MUSTER_ERRBUF_SIZE] = "";
-    if (shell_policy_load(policy, &config.policy, errbuf) != 0)
-      snprintf(config.error, sizeof config.error, "shell: MUSTER_SHELL_POLICY: %s", errbuf);
-  }
+  if (interps != NULL) load_interpreters(&config, interps, "MUSTER_SHELL_INTERPRETERS");
+  load_policy(&config, getenv("MUSTER_SHELL_POLICY"), "MUSTER_SHELL_POLICY");
 }
 
-__attribute__((destructor)) static void shell_unload(void) {
-  for (size_t i = 0; i < config.n_interps; i++) free(config.interps[i]);
-  free(config.interps);
-  free(config.interps_text);
-  shell_policy_free(config.policy);
-  memset(&config, 0, sizeof config);
+__attribute__((destructor)) static void shell_unload(void) { config_free(&config); }
+
+/* SDK v2: {"interpreters": ["/opt/bin/fish", ...], "policy": "/etc/muster/shell-policy.json"}.
+ * A key given replaces the environment's setting; a bad one refuses the whole configuration
+ * and the previous one stays. validate() has no plugin env, so the applied configuration is
+ * the plugin's one load-wide table (written here on the loop thread only). */
+static int shell_configure(muster_plugin_env *env, const muster_plugin_api *api, const char *config_json,
+                           char *errbuf) {
+  (void)env;
+  (void)api;
+  json_error_t je;
+  json_t *j = json_loads(config_json, 0, &je);
+  static const char *const known[] = {"interpreters", "policy"};
+  int rc = json_is_object(j) ? muster_fields_check_known(j, "shell config", known, 2, errbuf)
+                             : muster_field_fail(errbuf, "shell config: not a JSON object");
+  json_t *in = json_object_get(j, "interpreters"), *pol = json_object_get(j, "policy");
+  if (rc == 0 && in != NULL && !json_is_array(in))
+    rc = muster_field_fail(errbuf, "shell config.interpreters: want a list of absolute paths");
+  if (rc == 0 && pol != NULL && !json_is_string(pol))
+    rc = muster_field_fail(errbuf, "shell config.policy: want the path of a policy file");
+  if (rc != 0) {
+    json_decref(j);
+    return rc;
+  }
+  shell_config next = {0};
+  if (in != NULL) {
+    char text[8192] = "";
+    size_t n = 0;
+    for (size_t i = 0; i < json_array_size(in) && n < sizeof text; i++) {
+      const char *p = json_string_value(json_array_get(in, i));
+      if (p == NULL || strchr(p, ':') != NULL) {
+        json_decref(j);
+        return muster_field_fail(errbuf, "shell config.interpreters[%zu]: want an absolute path", i);
+      }
+      n += (size_t)snprintf(text + n, sizeof text - n, "%s%s", i ? ":" : "", p);
+    }
+    load_interpreters(&next, text, "config.interpreters");
+  } else if (getenv("MUSTER_SHELL_INTERPRETERS") != NULL) {
+    load_interpreters(&next, getenv("MUSTER_SHELL_INTERPRETERS"), "MUSTER_SHELL_INTERPRETERS");
+  }
+  if (pol != NULL) load_policy(&next, json_string_value(pol), "config.policy");
+  else load_policy(&next, getenv("MUSTER_SHELL_POLICY"), "MUSTER_SHELL_POLICY");
+  json_decref(j);
+  if (next.error[0] != '\0') {
+    snprintf(errbuf, MUSTER_ERRBUF_SIZE, "%s", next.error);
+    config_free(&next);
+    return -EINVAL;
+  }
+  config_free(&config);
+  config = next;
+  return 0;
+}
+
+static const char *shell_describe(muster_plugin_env *env, const muster_plugin_api *api) {
+  (void)env;
+  (void)api;
+  return "{\"params\":{"
+         "\"script\":{\"type\":\"string\",\"help\":\"a script run by the interpreter\"},"
+         "\"scriptFile\":{\"type\":\"string\",\"help\":\"a script file in the task dir\"},"
+         "\"command\":{\"type\":\"array\",\"help\":\"argv, run without a shell\"},"
+         "\"interpreter\":{\"type\":\"string\",\"help\":\"sh (default), bash, zsh, dash, ksh, or an allowed path\"},"
+         "\"args\":{\"type\":\"array\",\"help\":\"arguments after the script\"}},"
+         "\"config\":{"
+         "\"interpreters\":{\"type\":\"array\",\"help\":\"absolute paths allowed as shell.interpreter "
+         "(default: MUSTER_SHELL_INTERPRETERS)\"},"
+         "\"policy\":{\"type\":\"string\",\"help\":\"a JSON command policy file (default: MUSTER_SHELL_POLICY)\"}}}";
 }
 
 /* ---- spec checks ---- */
@@ -436,4 +506,6 @@ __attribute__((visibility("default"))) const muster_plugin muster_plugin_descrip
     .start = shell_start,
     .cancel = shell_cancel,
     .cleanup = shell_cleanup,
+    .configure = shell_configure,
+    .describe = shell_describe,
 };

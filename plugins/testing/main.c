@@ -1,7 +1,8 @@
 /* muster-plugin-test: runs a task-type plugin through the agent's real runner as the agent
  * would, checks scripted expectations, and with --conformance runs the conformance suite
  * (conformance.h). The test file is a task spec, or {"spec": ..., "params": {...},
- * "expect": [...], "bundleDir": DIR, "cancel": {"spec": ..., "afterMs": N}, "skipCancel": "why"}.
+ * "expect": [...], "bundleDir": DIR, "cancel": {"spec": ..., "afterMs": N}, "skipCancel": "why",
+ * "pluginConfig": {...} (SDK v2: what configure() gets; default {})}.
  * Exit 0: every check passed; 1: a check failed; 2: bad usage or input. */
 #include <getopt.h>
 #include <jansson.h>
@@ -150,10 +151,14 @@ int main(int argc, char **argv) {
     fprintf(stderr, "muster-plugin-test: %s: bundleDir %s does not exist\n", test_path, bundle);
     return 2;
   }
-  muster_pt_opts wo = {
-      .helper_path = helper, .host_path = process ? host : NULL, .bundle_dir = bundle ? bundle_abs : NULL};
+  char *plugin_config = dump(json_object_get(test, "pluginConfig")); /* SDK v2 configure() */
+  muster_pt_opts wo = {.helper_path = helper,
+                       .host_path = process ? host : NULL,
+                       .bundle_dir = bundle ? bundle_abs : NULL,
+                       .plugin_config = plugin_config};
   if (process && host == NULL) {
     fprintf(stderr, "muster-plugin-test: --isolation process needs muster-plugin-host (--plugin-host)\n");
+    free(plugin_config);
     return 2;
   }
   int rc = 0;
@@ -207,6 +212,7 @@ int main(int argc, char **argv) {
   }
   free(spec_json);
   free(cancel_json);
+  free(plugin_config);
   json_decref(test);
   return rc;
 }

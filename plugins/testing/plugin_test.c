@@ -291,6 +291,9 @@ int muster_pt_world_new(const char *plugin_so, const muster_pt_opts *o, muster_p
   } else {
     rc = load_wrapped(w, plugin_so, err);
   }
+  if (rc == 0) /* SDK v2: configured before any task, as the agent does (a no-op for ABI 1) */
+    rc = mu_plugin_host_configure(w->plugins, mu_plugin_host_info(w->plugins, 0)->type,
+                                  w->o.plugin_config ? w->o.plugin_config : "{}", err);
   if (rc != 0) goto fail;
   mu_runner_config cfg = {.slots = 4,
                           .spool_dir = w->spool,

@@ -19,13 +19,14 @@
 #define MUSTER_PT_MAX_STATES 16
 
 typedef struct muster_pt_opts {
-  const char *helper_path; /* muster-exec; required for plugins that run processes */
-  const char *host_path;   /* muster-plugin-host: run the plugin out of process; NULL = in-process */
-  uint64_t output_limit;   /* per task; 0 = the runner's default (16 MiB) */
-  size_t capture_max;      /* bytes of stdout/stderr kept per task; 0 = 1 MiB */
-  int64_t grace_ms;        /* TERM -> KILL; 0 = 1000 */
-  const char *bundle_dir;  /* copied into every task dir, as the agent unpacks a task's
+  const char *helper_path;   /* muster-exec; required for plugins that run processes */
+  const char *host_path;     /* muster-plugin-host: run the plugin out of process; NULL = in-process */
+  uint64_t output_limit;     /* per task; 0 = the runner's default (16 MiB) */
+  size_t capture_max;        /* bytes of stdout/stderr kept per task; 0 = 1 MiB */
+  int64_t grace_ms;          /* TERM -> KILL; 0 = 1000 */
+  const char *bundle_dir;    /* copied into every task dir, as the agent unpacks a task's
                                 * bundle there (files the spec names: a jar, a script); NULL = none */
+  const char *plugin_config; /* SDK v2: handed to configure() as the agent does; NULL = "{}" */
 } muster_pt_opts;
 
 typedef struct muster_pt_world muster_pt_world;

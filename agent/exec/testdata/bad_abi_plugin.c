@@ -9,7 +9,7 @@ static int start(muster_task *task, const muster_host_api *host, char *errbuf) {
 }
 
 __attribute__((visibility("default"))) const muster_plugin muster_plugin_descriptor = {
-    .abi_version = MUSTER_PLUGIN_ABI_VERSION + 98,
+    .abi_version = 99,
     .type = "bad-abi",
     .version = "9.9.9",
     .start = start,
