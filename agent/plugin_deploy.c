@@ -105,7 +105,10 @@ static void install_work(uv_work_t *w) {
                        j->type, j->version);
     return;
   }
-  mu_plugin_host_facts host = {.abi_version = MUSTER_PLUGIN_ABI_VERSION, .os = "linux", .arch = j->a->facts.arch};
+  mu_plugin_host_facts host = {.abi_version = MUSTER_PLUGIN_ABI_VERSION,
+                               .abi_version_min = MUSTER_PLUGIN_ABI_MIN,
+                               .os = "linux",
+                               .arch = j->a->facts.arch};
   j->rc = mu_plugin_pkg_check_host(p, &host, err);
   if (j->rc != 0) return;
   char src[MU_PLUGIN_STATE_PATH_MAX + 200], dir[MU_PLUGIN_STATE_PATH_MAX];

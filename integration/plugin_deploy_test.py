@@ -232,9 +232,9 @@ def test_max_errors_and_bad_input(c):
     pack_push(c, plugin_dir(c, "other", V2_SO, "2.0.0", type_="other-echo"), "--no-load-check")
     rc, r, err = deploy(c, "deploy", "other-echo@2.0.0", "--hosts", "a1")
     assert rc != 0 and 'descriptor says type "sleep-echo", plugin.yaml says "other-echo"' in r["a1"]["message"], r
-    pack_push(c, plugin_dir(c, "abi", V2_SO, "2.0.1", type_="abi-echo", abi=2), "--no-load-check")
+    pack_push(c, plugin_dir(c, "abi", V2_SO, "2.0.1", type_="abi-echo", abi=3), "--no-load-check")
     rc, r, err = deploy(c, "deploy", "abi-echo@2.0.1", "--hosts", "a1")
-    assert rc != 0 and "built for ABI version 2, this agent speaks 1" in r["a1"]["message"], r
+    assert rc != 0 and "built for ABI version 3, this agent speaks 1 to 2" in r["a1"]["message"], r
     pack_push(c, plugin_dir(c, "arch", V2_SO, "2.0.2", type_="arch-echo", arch="aarch64"), "--no-load-check")
     rc, r, err = deploy(c, "deploy", "arch-echo@2.0.2", "--hosts", "a1")
     assert rc != 0 and "is for arch aarch64, this host is x86_64" in r["a1"]["message"], r

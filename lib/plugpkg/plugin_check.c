@@ -37,9 +37,14 @@ static const char *arch_norm(const char *a) {
 }
 
 int mu_plugin_pkg_check_host(const mu_plugin_pkg *p, const mu_plugin_host_facts *host, mu_err *err) {
-  if (p->abi_version != host->abi_version)
-    return mu_err_set(err, MU_EINVAL, "plugin %s %s: built for ABI version %u, this agent speaks %u", p->type,
-                      p->version, p->abi_version, host->abi_version);
+  uint32_t lo = host->abi_version_min ? host->abi_version_min : host->abi_version;
+  if (p->abi_version < lo || p->abi_version > host->abi_version) {
+    if (lo == host->abi_version)
+      return mu_err_set(err, MU_EINVAL, "plugin %s %s: built for ABI version %u, this agent speaks %u", p->type,
+                        p->version, p->abi_version, host->abi_version);
+    return mu_err_set(err, MU_EINVAL, "plugin %s %s: built for ABI version %u, this agent speaks %u to %u", p->type,
+                      p->version, p->abi_version, lo, host->abi_version);
+  }
   if (strcmp(p->os, "any") != 0 && strcmp(p->os, host->os) != 0)
     return mu_err_set(err, MU_EINVAL, "plugin %s %s: is for os %s, this host is %s", p->type, p->version, p->os,
                       host->os);

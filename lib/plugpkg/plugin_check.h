@@ -10,10 +10,11 @@
 #include "lib/plugpkg/plugin_yaml.h"
 
 typedef struct mu_plugin_host_facts {
-  uint32_t abi_version; /* the agent's MUSTER_PLUGIN_ABI_VERSION */
-  const char *os;       /* "linux" */
-  const char *arch;     /* uname -m */
-  const char *path_env; /* a PATH to look requirements up in; NULL = getenv("PATH") */
+  uint32_t abi_version;     /* the agent's MUSTER_PLUGIN_ABI_VERSION */
+  uint32_t abi_version_min; /* the oldest ABI it still loads (MUSTER_PLUGIN_ABI_MIN); 0 = abi_version */
+  const char *os;           /* "linux" */
+  const char *arch;         /* uname -m */
+  const char *path_env;     /* a PATH to look requirements up in; NULL = getenv("PATH") */
 } mu_plugin_host_facts;
 
 /* 0 when p may load here; MU_EINVAL otherwise: "plugin sleep-echo 2.0.0: built for ABI

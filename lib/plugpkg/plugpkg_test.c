@@ -83,6 +83,13 @@ static void test_host_checks(void **state) {
   host.abi_version = 2;
   assert_int_equal(mu_plugin_pkg_check_host(p, &host, &err), MU_EINVAL);
   assert_non_null(strstr(err.msg, "built for ABI version 1, this agent speaks 2"));
+  host.abi_version_min = 1; /* an agent of ABI 2 that still loads ABI 1 */
+  assert_int_equal(mu_plugin_pkg_check_host(p, &host, &err), 0);
+  host.abi_version_min = 3;
+  host.abi_version = 4;
+  assert_int_equal(mu_plugin_pkg_check_host(p, &host, &err), MU_EINVAL);
+  assert_non_null(strstr(err.msg, "built for ABI version 1, this agent speaks 3 to 4"));
+  host.abi_version_min = 0;
   host.abi_version = 1;
   host.arch = "aarch64";
   assert_int_equal(mu_plugin_pkg_check_host(p, &host, &err), MU_EINVAL);
