@@ -443,6 +443,47 @@ static const char *job_counts_text(const Muster__V1__Job *job, char *buf, size_t
   return mu_job_counts_format(&c, buf, size);
 }
 
+static void print_runs(const Muster__V1__Job *job) {
+  printf("%-32s %-10s %6s %7s %8s  %s\n", "TASK", "STATE", "EXIT", "ATTEMPT", "DURATION", "MESSAGE");
+  for (size_t i = 0; i < job->n_tasks; i++) {
+    const Muster__V1__TaskRun *t = job->tasks[i];
+    char ex[32], dur[32];
+    const ProtobufCEnumValue *sv =
+        protobuf_c_enum_descriptor_get_value(&muster__v1__task_state__descriptor, (int)t->state);
+    printf("%-32s %-10s %6s %7u %8s  %s", t->task_id, sv ? sv->name : "?", exit_column(t, ex, sizeof ex), t->attempt,
+           run_duration(t, dur, sizeof dur), t->message);
+    for (size_t k = 0; k < t->n_anomalies; k++) /* run history flags (docs/observability.md) */
+      printf("%s%s%s",
+             k               ? ","
+             : t->message[0] ? " [flagged "
+                             : "[flagged ",
+             t->anomalies[k], k + 1 == t->n_anomalies ? "]" : "");
+    putchar('\n');
+  }
+}
+
+/* A job with stages: one line per stage (state, counts, its job), then each started stage's
+ * task runs, read from the stage's own job. */
+static void print_stages(const mu_cli_opts *opts, const Muster__V1__Job *job) {
+  printf("%-20s %-10s %-40s %s\n", "STAGE", "STATE", "JOB", "TARGETS");
+  for (size_t k = 0; k < job->n_stages; k++) {
+    const Muster__V1__StageStatus *st = job->stages[k];
+    char counts[256] = "-";
+    if (st->job_id[0] != '\0' && st->counts != NULL) mu_job_counts_format(st->counts, counts, sizeof counts);
+    printf("%-20s %-10s %-40s %s%s%s\n", st->name, st->state, st->job_id[0] ? st->job_id : "-", counts,
+           st->message[0] ? "  " : "", st->message);
+  }
+  for (size_t k = 0; k < job->n_stages; k++) {
+    const Muster__V1__StageStatus *st = job->stages[k];
+    if (st->job_id[0] == '\0') continue;
+    Muster__V1__Job *sj = get_job(opts, st->job_id, 1, "status");
+    if (sj == NULL) continue;
+    printf("\nstage %s:\n", st->name);
+    print_runs(sj);
+    protobuf_c_message_free_unpacked(&sj->base, NULL);
+  }
+}
+
 int mu_cmd_status(const mu_cli_opts *opts, int argc, char **argv) {
   if (argc != 2 || argv[1][0] == '-') {
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
@@ -475,22 +516,9 @@ int mu_cmd_status(const mu_cli_opts *opts, int argc, char **argv) {
            mu_job_state_word(job->state), job_counts_text(job, counts, sizeof counts),
            mu_cli_ago(job->created_at_ms, ago, sizeof ago));
     if (job->waiting_for[0] != '\0') printf("%s\n", job->waiting_for); /* after: */
-    printf("%-32s %-10s %6s %7s %8s  %s\n", "TASK", "STATE", "EXIT", "ATTEMPT", "DURATION", "MESSAGE");
-    for (size_t i = 0; i < job->n_tasks; i++) {
-      const Muster__V1__TaskRun *t = job->tasks[i];
-      char ex[32], dur[32];
-      const ProtobufCEnumValue *sv =
-          protobuf_c_enum_descriptor_get_value(&muster__v1__task_state__descriptor, (int)t->state);
-      printf("%-32s %-10s %6s %7u %8s  %s", t->task_id, sv ? sv->name : "?", exit_column(t, ex, sizeof ex), t->attempt,
-             run_duration(t, dur, sizeof dur), t->message);
-      for (size_t k = 0; k < t->n_anomalies; k++) /* run history flags (docs/observability.md) */
-        printf("%s%s%s",
-               k               ? ","
-               : t->message[0] ? " [flagged "
-                               : "[flagged ",
-               t->anomalies[k], k + 1 == t->n_anomalies ? "]" : "");
-      putchar('\n');
-    }
+    if (job->parent_job[0] != '\0') printf("stage '%s' of job %s\n", job->stage, job->parent_job);
+    if (job->n_stages > 0) print_stages(opts, job);
+    else print_runs(job);
   }
   int rc = job->state == MUSTER__V1__JOB_STATE__JOB_FAILED || job->state == MUSTER__V1__JOB_STATE__JOB_CANCELLED;
   protobuf_c_message_free_unpacked(&job->base, NULL);
