@@ -89,7 +89,8 @@ int mu_stage_ref_parse(const Muster__V1__JobSpec *parent, const char *body, size
   static const struct {
     const char *name;
     mu_stage_ref_kind kind;
-  } aggs[] = {{"ok_hosts", MU_STAGE_REF_OK_HOSTS}, {"failed_hosts", MU_STAGE_REF_FAILED_HOSTS}, {"hosts", MU_STAGE_REF_HOSTS}};
+  } aggs[] = {
+      {"ok_hosts", MU_STAGE_REF_OK_HOSTS}, {"failed_hosts", MU_STAGE_REF_FAILED_HOSTS}, {"hosts", MU_STAGE_REF_HOSTS}};
   for (size_t i = 0; i < sizeof aggs / sizeof *aggs; i++)
     if (wn == strlen(aggs[i].name) && strncmp(what, aggs[i].name, wn) == 0) {
       ret->kind = aggs[i].kind;

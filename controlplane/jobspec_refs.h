@@ -34,7 +34,12 @@ void mu_jobspec_refs_check_stage(const Muster__V1__JobSpec *spec, size_t index, 
                                  size_t stage, mu_jobspec_refs_report report, void *ud);
 
 /* A ${stages.*} reference taken apart (pointers into the reference's text and the parent). */
-typedef enum { MU_STAGE_REF_OUTPUT = 0, MU_STAGE_REF_OK_HOSTS, MU_STAGE_REF_FAILED_HOSTS, MU_STAGE_REF_HOSTS } mu_stage_ref_kind;
+typedef enum {
+  MU_STAGE_REF_OUTPUT = 0,
+  MU_STAGE_REF_OK_HOSTS,
+  MU_STAGE_REF_FAILED_HOSTS,
+  MU_STAGE_REF_HOSTS
+} mu_stage_ref_kind;
 typedef struct mu_stage_ref {
   size_t stage; /* index in parent->stages */
   mu_stage_ref_kind kind;

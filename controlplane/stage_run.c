@@ -246,7 +246,7 @@ void mu_stage_run_step(mu_scheduler *s, mu_job *job) {
     /* pending, or recorded as running while its job never reached etcd: (re)start it */
     if (job->held_by_user) return;
     if (!mu_stages_should_run(ended, k, st->when, job->user_cancelled)) {
-      const char *why = job->user_cancelled                  ? "cancelled with the job"
+      const char *why = job->user_cancelled                   ? "cancelled with the job"
                         : strcmp(st->when, "on_failure") == 0 ? "skipped: no earlier stage failed (when: on_failure)"
                                                               : "skipped: an earlier stage failed";
       set_stage(s, job, k, job->user_cancelled ? MU_STAGE_CANCELLED : MU_STAGE_SKIPPED, why);

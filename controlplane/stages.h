@@ -12,8 +12,8 @@
 #include "lib/base/err.h"
 #include "muster/v1/job.pb-c.h"
 
-#define MU_STAGES_MAX 32       /* stages per job */
-#define MU_STAGE_NAME_MAX 64   /* characters of a stage name */
+#define MU_STAGES_MAX 32         /* stages per job */
+#define MU_STAGE_NAME_MAX 64     /* characters of a stage name */
 #define MU_STAGE_VALUE_MAX 65536 /* bytes of one ${stages.*} value (a long ok_hosts list) */
 
 typedef enum {
