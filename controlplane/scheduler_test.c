@@ -948,9 +948,47 @@ static void stage_without_its_values_fails(void **state) {
   world_free(w);
 }
 
+/* Retention keeps a finished job that a waiting job names in `after`, and the stage jobs of a
+ * job with stages that has not ended; once nothing needs them they go like any other. */
+static void needed_jobs_survive_retention(void **state) {
+  (void)state;
+  world *w = world_new(10000);
+  w->s.cfg.retention = (mu_retention){.max_kept = 1, .min_age_ms = 0, .hard_cap = 3};
+  add_agent(w, "a1", 1, NULL);
+  add_agent(w, "b1", 1, "role=b");
+  mu_job *dep =
+      submit(w, "{\"target\":{\"hosts\":[\"a1\"]},\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"x\"}}]}");
+  char dep_id[64];
+  snprintf(dep_id, sizeof dep_id, "%s", dep->id);
+  char json[400];
+  snprintf(json, sizeof json,
+           "{\"after\":[\"%s\"],\"target\":{\"hosts\":[\"b1\"]},\"tasks\":[{\"name\":\"t\",\"shell\":{"
+           "\"script\":\"x\"}}]}",
+           dep_id);
+  mu_job *waiter = submit(w, json);
+  mu_sched_pass(&w->s);
+  w->s.jobs_evicted = 0;
+  /* the dependency ends; the waiter's next pass has not run yet: dep is still needed */
+  report(w, "a1", dep, nth_sent(w, ASSIGN, 0)->task_id, 1, MUSTER__V1__TASK_STATE__SUCCEEDED, 0);
+  for (int i = 0; i < 3; i++) { /* finished filler jobs past max_kept */
+    mu_job *f =
+        submit(w, "{\"target\":{\"hosts\":[\"a1\"]},\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"x\"}}]}");
+    f->state = MUSTER__V1__JOB_STATE__JOB_SUCCEEDED;
+  }
+  assert_true(w->s.jobs_evicted >= 1); /* fillers went */
+  assert_non_null(mu_sched_find(&w->s, dep_id));
+  assert_int_equal(waiter->deps_done, 0);
+  mu_sched_pass(&w->s); /* the waiter starts: its dependency is no longer needed */
+  assert_int_equal(waiter->deps_done, 1);
+  submit(w, "{\"target\":{\"hosts\":[\"a1\"]},\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"x\"}}]}");
+  assert_null(mu_sched_find(&w->s, dep_id));
+  world_free(w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(stages_advance_by_when),
+      cmocka_unit_test(needed_jobs_survive_retention),
       cmocka_unit_test(stages_recover_and_cancel),
       cmocka_unit_test(stage_without_its_values_fails),
       cmocka_unit_test(concurrency_and_slots),
