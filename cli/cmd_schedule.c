@@ -21,7 +21,7 @@ static const char schedule_usage[] =
     "                              [--catch-up none|latest|all] [--catch-up-window DUR]\n"
     "                              [--paused] (FILE | [-t SELECTOR | --all | --any SELECTOR |\n"
     "                              --hosts H,...] [--type T] [--timeout DUR] [--wait DUR]\n"
-    "                              -- CMD...)\n"
+    "                              -- CMD...) | --template T [KEY=VALUE...])\n"
     "       muster schedule ls [PREFIX]\n"
     "       muster schedule show NAME\n"
     "       muster schedule pause|resume|rm|trigger NAME\n"
@@ -33,7 +33,9 @@ static const char schedule_usage[] =
     "DUR per slot; --overlap: what a slot does while the previous job still runs (default skip);\n"
     "--catch-up: which slots missed while no leader ran are fired late (default none), if not\n"
     "older than --catch-up-window (default 1h). Every slot fires exactly once, across failovers.\n"
-    "trigger fires it now (paused or not). rm keeps the jobs it created.\n";
+    "trigger fires it now (paused or not). rm keeps the jobs it created. --template T: each slot\n"
+    "dispatches job template T (read at that time) with the KEY=VALUE params, checked against\n"
+    "the template now.\n";
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -85,6 +87,7 @@ static int schedule_create(const mu_cli_opts *opts, int argc, char **argv) {
                                      {"type", required_argument, NULL, 'k'},
                                      {"timeout", required_argument, NULL, 'T'},
                                      {"wait", required_argument, NULL, 'W'},
+                                     {"template", required_argument, NULL, 'M'},
                                      {"help", no_argument, NULL, 'h'},
                                      {NULL, 0, NULL, 0}};
   Muster__V1__CreateScheduleRequest req = MUSTER__V1__CREATE_SCHEDULE_REQUEST__INIT;
@@ -135,6 +138,7 @@ static int schedule_create(const mu_cli_opts *opts, int argc, char **argv) {
       case 'o': spec.overlap = optarg; break;
       case 'u': spec.catch_up = optarg; break;
       case 'p': spec.paused = 1; break;
+      case 'M': spec.template_ = optarg; break;
       case 't':
         target.selector = optarg;
         run_flags++;
@@ -175,7 +179,19 @@ static int schedule_create(const mu_cli_opts *opts, int argc, char **argv) {
     goto out;
   }
   int dashdash = optind > 0 && optind <= argc && strcmp(argv[optind - 1], "--") == 0;
-  if (dashdash || run_flags > 0) { /* a command, as `muster run` takes it */
+  if (spec.template_[0] != '\0') { /* KEY=VALUE params of the template */
+    if (dashdash || run_flags > 0) {
+      rc = usage_error("create: --template takes KEY=VALUE params, not a command or target flags");
+      goto out;
+    }
+    for (int i = optind; i < argc; i++)
+      if (strchr(argv[i], '=') == NULL) {
+        rc = usage_error("create: expected KEY=VALUE after --template, got '%s'", argv[i]);
+        goto out;
+      }
+    spec.template_params = &argv[optind];
+    spec.n_template_params = (size_t)(argc - optind);
+  } else if (dashdash || run_flags > 0) { /* a command, as `muster run` takes it */
     if (optind >= argc) {
       rc = usage_error("create: expected a command after --, or a job FILE");
       goto out;
@@ -266,8 +282,14 @@ static int schedule_show(const mu_cli_opts *opts, const char *name) {
   printf("name:       %s\ncron:       %s\ntz:         %s\njitter:     %s\n", p->name, p->cron, p->tz, p->jitter);
   printf("overlap:    %s\ncatch-up:   %s (window %s)\nstate:      %s\n", p->overlap, p->catch_up, p->catch_up_window,
          p->paused ? "paused" : "active");
-  printf("job:        %s (%zu tasks)\ncreated:    %s by %s\n", p->job ? p->job->name : "-",
-         p->job ? p->job->n_tasks : 0, mu_cli_ago(s->created_at_ms, when, sizeof when),
+  if (p->template_[0] != '\0') {
+    printf("template:   %s", p->template_);
+    for (size_t i = 0; i < p->n_template_params; i++) printf(" %s", p->template_params[i]);
+    printf("\n");
+  } else {
+    printf("job:        %s (%zu tasks)\n", p->job ? p->job->name : "-", p->job ? p->job->n_tasks : 0);
+  }
+  printf("created:    %s by %s\n", mu_cli_ago(s->created_at_ms, when, sizeof when),
          s->created_by[0] ? s->created_by : "-");
   printf("next:      ");
   for (size_t i = 0; i < s->n_next_fire_s; i++) printf(" %s", utc(s->next_fire_s[i], when, sizeof when));

@@ -202,8 +202,54 @@ stages:
     assert m[6:] == ["three 1 w1,w2"] or m[6:] == ["three 1 w2,w1"], m
 
 
+def test_schedule_fires_a_template(c):
+    """A schedule made from a job template: its params are checked against the template when
+    the schedule is created, and the template is read again at every fire."""
+    c.start_etcd()
+    addr = c.start_member("cp-a")
+    wait_until("cp-a to lead", lambda: c.leader() is not None, timeout=10)
+    c.start_ha_agent("a1", addr)
+    wait_until("a1 connected", lambda: "a1" in c.connected_at(addr))
+    marks = os.path.join(c.workdir, "marks")
+
+    def template(script):
+        return write(c, "greet.yaml", "params:\n  - {name: who, required: true}\n"
+                     "  - {name: how, default_value: hello}\njob:\n  target: {all: true}\n"
+                     "  tasks:\n    - name: t\n      shell: {script: %s}\n" % json.dumps(script))
+
+    c.cli_at(addr, "job", "template", "create", "greet",
+             template("echo ${param.how} ${param.who} >> " + marks))
+    for args, want in [(["--template", "greet"], "template: missing required param 'who'"),
+                       (["--template", "greet", "who=x", "colour=red"], "unknown param 'colour'"),
+                       (["--template", "nosuch", "who=x"], "template: no template 'nosuch'"),
+                       (["--template", "greet", "who"], "expected KEY=VALUE after --template")]:
+        rc, out, err = c.cli_at(addr, "schedule", "create", "bad", "--cron", "0 0 1 1 *", *args, check=False)
+        assert rc == 2 and want in err, (args, rc, out, err)
+    c.cli_at(addr, "schedule", "create", "greeter", "--cron", "0 0 1 1 *", "--template", "greet", "who=world")
+    _, out, _ = c.cli_at(addr, "schedule", "show", "greeter")
+    assert "template:   greet who=world" in out, out
+
+    _, out, _ = c.cli_at(addr, "schedule", "trigger", "greeter")
+    st = wait_until("the first fire to end", lambda: ended(c, addr, out.strip()), timeout=30)
+    assert st["state"] == "JOB_SUCCEEDED", st
+    # the template changes: the next fire takes the new one
+    c.cli_at(addr, "job", "template", "rm", "greet")
+    c.cli_at(addr, "job", "template", "create", "greet", template("echo hi ${param.who} >> " + marks))
+    _, out, _ = c.cli_at(addr, "schedule", "trigger", "greeter")
+    st = wait_until("the second fire to end", lambda: ended(c, addr, out.strip()), timeout=30)
+    assert st["state"] == "JOB_SUCCEEDED", st
+    assert marks_of(marks) == ["hello world", "hi world"], marks_of(marks)
+    # the template is gone: the slot fails, saying why
+    c.cli_at(addr, "job", "template", "rm", "greet")
+    c.cli_at(addr, "schedule", "trigger", "greeter", check=False)
+    _, out, _ = c.cli_at(addr, "schedule", "show", "greeter")
+    assert "failed: template: no template 'greet'" in out, out
+    assert marks_of(marks) == ["hello world", "hi world"], marks_of(marks)
+
+
 if __name__ == "__main__":
     main([
         test_playbook_with_a_failing_stage,
         test_leader_killed_in_the_middle_of_a_stage,
+        test_schedule_fires_a_template,
     ])
