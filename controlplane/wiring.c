@@ -93,6 +93,7 @@ int mu_wiring_new(mu_daemon *d, int no_etcd, mu_err *err) {
   }
   int rc = mu_schedules_init(d, d->cfg.schedule_slots_kept, d->cfg.max_schedules, err);
   if (rc == 0) rc = mu_templates_init(d, 0, err);
+  if (rc == 0) d->schedules->instantiate = mu_templates_instantiate; /* schedules firing a template */
   if (rc == 0) rc = mu_queues_init(d, err);
   if (rc == 0) rc = mu_imagepolicy_init(d, err);
   if (rc != 0) {

@@ -16,7 +16,6 @@
 #include "controlplane/records.h"
 #include "controlplane/scheduler.h"
 #include "controlplane/schedules/schedules_int.h"
-#include "controlplane/templates/templates.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 
@@ -445,6 +444,12 @@ static int add_label(Muster__V1__JobSpec *spec, const char *key, const char *val
   return 0;
 }
 
+int mu_schedules_template_job(mu_schedules *ss, const char *name, const char *const *args, size_t n_args,
+                              Muster__V1__JobSpec **ret_spec, mu_err *err) {
+  if (ss->instantiate == NULL) return mu_err_set(err, MU_EINVAL, "job templates are not available");
+  return ss->instantiate(ss->d, name, args, n_args, ret_spec, err);
+}
+
 /* Creates the job op->slot.job_id names; the slot record is then updated (created, or failed
  * when the job is refused now: its targets are gone, say). */
 static void create_job(fire_op *op, mu_schedule *sc) {
@@ -462,8 +467,8 @@ static void create_job(fire_op *op, mu_schedule *sc) {
   const Muster__V1__ScheduleSpec *ssp = sc->rec->spec;
   Muster__V1__JobSpec *spec = NULL;
   if (ssp->template_[0] != '\0') { /* the template as it is now, with the schedule's params */
-    int trc = mu_templates_instantiate(d, ssp->template_, (const char *const *)ssp->template_params,
-                                       ssp->n_template_params, &spec, &err);
+    int trc = mu_schedules_template_job(ss, ssp->template_, (const char *const *)ssp->template_params,
+                                        ssp->n_template_params, &spec, &err);
     if (trc != 0 && trc != MU_ENOMEM) {
       mu_err_prefix(&err, "template");
       mu_warn(LOG, "%s slot %s: job refused: %s", op->name, op->slot.suffix, err.msg);

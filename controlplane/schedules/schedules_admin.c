@@ -13,7 +13,6 @@
 #include "controlplane/records.h"
 #include "controlplane/scheduler.h"
 #include "controlplane/schedules/schedules_int.h"
-#include "controlplane/templates/templates.h"
 #include "lib/base/clock.h"
 #include "lib/rpc/pb.h"
 #include "muster/v1/schedule.pb-c.h"
@@ -167,8 +166,8 @@ static void create_schedule(mu_rpc_call *call, const ProtobufCMessage *req_msg, 
     rc = mu_jobspec_adhoc(req->run, &adhoc, &err);
     if (rc == 0) spec.job = adhoc;
   } else if (spec.template_[0] != '\0') {
-    rc = mu_templates_instantiate(d, spec.template_, (const char *const *)spec.template_params, spec.n_template_params,
-                                  &from_template, &err);
+    rc = mu_schedules_template_job(d->schedules, spec.template_, (const char *const *)spec.template_params,
+                                   spec.n_template_params, &from_template, &err);
     if (rc != 0) mu_err_prefix(&err, "template");
     if (rc == MU_ENOENT) rc = MU_EINVAL;
   }
