@@ -13,22 +13,13 @@ neither repeats the stage before nor loses the ones after.
 import json
 import os
 
-from harness import job_status, wait_until
+from harness import wait_until
 from ha_test import HA, main
+from deps_test import ended, status
 
 
 def marks_of(path):
     return open(path).read().split("\n")[:-1] if os.path.exists(path) else []
-
-
-def status(c, addr, job_id):
-    rc, out, _ = c.cli_at(addr, "-o", "json", "status", job_id, check=False)
-    return job_status(out) if '"kind":"job"' in out.replace(" ", "") else None
-
-
-def ended(c, addr, job_id):
-    j = status(c, addr, job_id)
-    return j if j and j["state"] not in ("JOB_PENDING", "JOB_RUNNING") else None
 
 
 def fleet(c):
