@@ -237,6 +237,21 @@ def test_schedule_fires_a_template(c):
     assert "failed: template: no template 'greet'" in out, out
     assert marks_of(marks) == ["hello world", "hi world"], marks_of(marks)
 
+    # a schedule's one-task job takes `muster run`'s flags
+    c.cli_at(addr, "schedule", "create", "runflags", "--cron", "0 0 1 1 *", "--all", "--retries", "2",
+             "--env", "GREETING=hey", "--max-concurrency", "1", "--timeout", "30s", "--",
+             "echo $GREETING >> " + marks)
+    _, out, _ = c.cli_at(addr, "schedule", "trigger", "runflags")
+    st = wait_until("the run-flags fire to end", lambda: ended(c, addr, out.strip()), timeout=30)
+    assert st["state"] == "JOB_SUCCEEDED", st
+    task = st["spec"]["tasks"][0]
+    assert task["retries"] == 2 and task["env"] == {"GREETING": "hey"} and task["timeout"] == "30s", task
+    assert st["spec"]["rollout"]["maxConcurrency"] == "1", st["spec"]
+    assert marks_of(marks)[-1] == "hey", marks_of(marks)
+    rc, out, err = c.cli_at(addr, "schedule", "create", "bad", "--cron", "0 0 1 1 *", "--batch", "0", "--", "x",
+                            check=False)
+    assert rc == 2 and "--batch: expected a positive count, got '0'" in err, (rc, err)
+
 
 if __name__ == "__main__":
     main([
