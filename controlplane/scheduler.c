@@ -169,7 +169,7 @@ static void publish_task(mu_scheduler *s, mu_job *job, mu_host_run *h, size_t id
   mu_sched_publish_task(s, job, h, idx);
 }
 
-static void publish_job_state(mu_scheduler *s, mu_job *job) {
+void mu_sched_publish_job_state(mu_scheduler *s, mu_job *job) {
   Muster__V1__JobEvent ev = MUSTER__V1__JOB_EVENT__INIT;
   ev.job_id = job->id;
   ev.job_state = job->state;
@@ -368,7 +368,7 @@ static void job_maybe_finish(mu_scheduler *s, mu_job *job) {
   mu_info("sched", "job %s finished: %s (%u ok, %u failed, %u unreachable, %u skipped, %u cancelled)", job->id,
           protobuf_c_enum_descriptor_get_value(&muster__v1__job_state__descriptor, job->state)->name, job->succeeded,
           job->failed, job->unreachable, job->skipped, job->cancelled);
-  publish_job_state(s, job);
+  mu_sched_publish_job_state(s, job);
   mu_job_close_watchers(job, MU_RPC_OK, "");
   mu_sched_kick(s); /* jobs waiting for this one (job_deps.h) decide on the next pass */
 }
@@ -611,7 +611,7 @@ int mu_sched_hold(mu_scheduler *s, mu_job *job, int hold, mu_err *err) {
   mark_job(s, job);
   if (hold && job->state == MUSTER__V1__JOB_STATE__JOB_RUNNING) {
     job->state = MUSTER__V1__JOB_STATE__JOB_HELD; /* a release takes effect at the next pass */
-    publish_job_state(s, job);
+    mu_sched_publish_job_state(s, job);
   }
   mu_sched_kick(s);
   return 0;
@@ -1070,7 +1070,7 @@ void mu_sched_recount(mu_job *job) {
 }
 
 void mu_sched_publish_job_end(mu_scheduler *s, mu_job *job) {
-  publish_job_state(s, job);
+  mu_sched_publish_job_state(s, job);
   mu_job_close_watchers(job, MU_RPC_OK, "");
 }
 
@@ -1141,7 +1141,7 @@ static void set_held(mu_scheduler *s, mu_job *job, int held) {
   if (mu_job_finished(job) || job->state == want || job->state == MUSTER__V1__JOB_STATE__JOB_PENDING) return;
   job->state = want;
   mark_job(s, job);
-  publish_job_state(s, job);
+  mu_sched_publish_job_state(s, job);
 }
 
 static size_t dispatch_one(void *ud, size_t i, size_t budget, const char *why) {
@@ -1190,10 +1190,10 @@ static void sched_tick(mu_scheduler *s) {
   if (!leading(s)) return; /* followers and deposed leaders never dispatch */
   int64_t now = mu_mono_ms();
   size_t n = 0;
-  for (mu_job *j = s->jobs; j != NULL; j = j->next) /* job_deps.h: start, wait or end */
+  for (mu_job *j = s->jobs; j != NULL; j = j->next) { /* job_deps.h: start, wait or end */
     if (!mu_job_finished(j) && j->ready && !j->submit_pending) (void)mu_job_deps_gate(s, j);
-  for (mu_job *j = s->jobs; j != NULL; j = j->next) /* stage_run.h: start, record or end stages */
-    if (j->stage_runs != NULL && may_run(j)) mu_stage_run_step(s, j);
+    if (j->stage_runs != NULL && may_run(j)) mu_stage_run_step(s, j); /* stage_run.h */
+  }
   for (mu_job *j = s->jobs; j != NULL; j = j->next) n += dispatchable(j);
   ordered *order = calloc(n + 1, sizeof *order);
   int timed = 0;

@@ -167,6 +167,8 @@ void mu_sched_on_heartbeat(mu_scheduler *s, mu_agent *agent, uint32_t running_ta
 
 /* Publishes task idx of host h to the job's watchers. */
 void mu_sched_publish_task(mu_scheduler *s, mu_job *job, mu_host_run *h, size_t idx);
+/* Publishes the job's state (a JobEvent with job_state and counts) to its watchers. */
+void mu_sched_publish_job_state(mu_scheduler *s, mu_job *job);
 /* Publishes the job's state and ends its watchers once it finished. */
 void mu_sched_publish_job_end(mu_scheduler *s, mu_job *job);
 /* Recomputes a job's counters from its host states (after loading records). */

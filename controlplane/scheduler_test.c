@@ -929,6 +929,43 @@ static void stages_recover_and_cancel(void **state) {
   world_free(w);
 }
 
+/* Held, a job with stages starts no further stage until released; cancelled while it waits
+ * for its `after`, it ends at once. */
+static void stages_hold_and_cancel_while_waiting(void **state) {
+  (void)state;
+  world *w = world_new(10000);
+  add_agent(w, "web", 2, "role=web");
+  mu_job *job = submit(
+      w, "{\"stages\":[" STAGE_JSON("a", "", "role=web", "t", "x") "," STAGE_JSON("b", "", "role=web", "u", "x") "]}");
+  mu_sched_pass(&w->s);
+  mu_job *a = stage_job(w, job, "a");
+  mu_err err = {0};
+  assert_int_equal(mu_sched_hold(&w->s, job, 1, &err), 0);
+  assert_int_equal(job->state, MUSTER__V1__JOB_STATE__JOB_HELD);
+  report(w, "web", a, nth_sent(w, ASSIGN, 0)->task_id, 1, MUSTER__V1__TASK_STATE__SUCCEEDED, 0);
+  mu_sched_pass(&w->s);
+  assert_int_equal(job->stage_runs[0].state, MU_STAGE_SUCCEEDED);
+  assert_null(stage_job(w, job, "b")); /* held: b waits */
+  assert_int_equal(job->state, MUSTER__V1__JOB_STATE__JOB_HELD);
+  assert_int_equal(mu_sched_hold(&w->s, job, 0, &err), 0);
+  mu_sched_pass(&w->s);
+  assert_int_equal(job->state, MUSTER__V1__JOB_STATE__JOB_RUNNING);
+  assert_non_null(stage_job(w, job, "b"));
+
+  char json[600];
+  snprintf(json, sizeof json, "{\"after\":[\"%s\"],\"stages\":[" STAGE_JSON("c", "", "role=web", "v", "x") "]}",
+           job->id);
+  mu_job *later = submit(w, json);
+  mu_sched_pass(&w->s);
+  assert_int_equal(later->state, MUSTER__V1__JOB_STATE__JOB_PENDING);
+  uint32_t n = 0;
+  assert_int_equal(mu_sched_cancel(&w->s, later, "not now", &n, &err), 0);
+  assert_int_equal(later->state, MUSTER__V1__JOB_STATE__JOB_CANCELLED);
+  assert_int_equal(later->stage_runs[0].state, MU_STAGE_CANCELLED);
+  assert_null(stage_job(w, later, "c"));
+  world_free(w);
+}
+
 /* A stage that cannot start (its values are missing) fails with the reason; the job goes on. */
 static void stage_without_its_values_fails(void **state) {
   (void)state;
@@ -990,6 +1027,7 @@ int main(void) {
       cmocka_unit_test(stages_advance_by_when),
       cmocka_unit_test(needed_jobs_survive_retention),
       cmocka_unit_test(stages_recover_and_cancel),
+      cmocka_unit_test(stages_hold_and_cancel_while_waiting),
       cmocka_unit_test(stage_without_its_values_fails),
       cmocka_unit_test(concurrency_and_slots),
       cmocka_unit_test(error_budget_cancels_the_rest),

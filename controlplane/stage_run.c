@@ -209,10 +209,20 @@ static void finish_job(mu_scheduler *s, mu_job *job, const mu_stage_state *ended
   mu_sched_kick(s); /* jobs waiting for this one */
 }
 
+/* JOB_HELD while an operator holds it (no new stage starts), RUNNING once released. */
+static void follow_hold(mu_scheduler *s, mu_job *job) {
+  Muster__V1__JobState want = job->held_by_user ? MUSTER__V1__JOB_STATE__JOB_HELD : MUSTER__V1__JOB_STATE__JOB_RUNNING;
+  if (job->state == want || job->state == MUSTER__V1__JOB_STATE__JOB_PENDING) return;
+  job->state = want;
+  if (s->hooks.job_changed != NULL) s->hooks.job_changed(s->hooks.ud, job);
+  mu_sched_publish_job_state(s, job);
+}
+
 void mu_stage_run_step(mu_scheduler *s, mu_job *job) {
   const Muster__V1__JobSpec *spec = job->spec;
   size_t n = spec->n_stages < MU_STAGES_MAX ? spec->n_stages : MU_STAGES_MAX;
   mu_stage_state ended[MU_STAGES_MAX] = {MU_STAGE_PENDING};
+  follow_hold(s, job);
   for (size_t k = 0; k < n; k++) {
     mu_stage_run *r = &job->stage_runs[k];
     const Muster__V1__Stage *st = spec->stages[k];
@@ -277,13 +287,25 @@ int mu_stage_run_cancel(mu_scheduler *s, mu_job *job, const char *reason, int fo
   job->user_cancelled = 1;
   if (job->end_reason == NULL && reason != NULL && reason[0] != '\0') job->end_reason = strdup(reason);
   if (s->hooks.job_changed != NULL) s->hooks.job_changed(s->hooks.ud, job);
+  int running = 0;
   for (size_t k = 0; k < job->spec->n_stages && job->stage_runs != NULL; k++) {
     char id[MU_STAGE_ID_SIZE];
     mu_job *child =
         mu_stage_job_id(job->id, job->spec->stages[k]->name, id, sizeof id) == 0 ? mu_sched_find(s, id) : NULL;
     if (child == NULL || mu_job_finished(child)) continue;
+    running = 1;
     int rc = mu_sched_cancel_ex(s, child, reason, force, ret_cancelled, err);
     if (rc != 0) return rc;
+  }
+  if (!running) { /* no stage job to wait for (between stages, or waiting for `after`) */
+    size_t n = job->spec->n_stages < MU_STAGES_MAX ? job->spec->n_stages : MU_STAGES_MAX;
+    mu_stage_state ended[MU_STAGES_MAX];
+    for (size_t k = 0; k < n; k++) {
+      if (!stage_ended(job->stage_runs[k].state)) set_stage(s, job, k, MU_STAGE_CANCELLED, "cancelled with the job");
+      ended[k] = job->stage_runs[k].state;
+    }
+    finish_job(s, job, ended, n);
+    return 0;
   }
   mu_sched_kick(s); /* the next pass ends the job once its stage job ended */
   return 0;

@@ -119,6 +119,20 @@ def test_playbook_with_a_failing_stage(c):
         assert line in out, out
     assert "1 succeeded" in out and "1 failed" in out, out
 
+    # `muster watch` of the finished job replays its stages; JSON has a "stage" object each
+    rc, out, err = c.cli_at(addr, "-o", "json", "watch", job, check=False)
+    seen = [json.loads(l) for l in out.splitlines() if '"kind":"stage"' in l.replace(" ", "")]
+    assert {(s["name"], s["state"]) for s in seen} >= {("drain", "running"), ("deploy", "failed"),
+                                                       ("smoke", "skipped")}, out
+
+    # `muster submit` (not detached) follows a job with stages to its end, a line per stage
+    small = write(c, "small.yaml", "name: small\nstages:\n  - name: one\n    target: {selector: role=lb}\n"
+                  "    tasks: [{shell: {script: 'true'}}]\n  - name: two\n    target: {selector: role=web}\n"
+                  "    tasks: [{shell: {script: 'true'}}]\n")
+    rc, out, err = c.cli_at(addr, "submit", small, check=False, timeout=60)
+    assert rc == 0, (rc, out, err)
+    assert "stage one" in out and "stage two" in out and "succeeded" in out, out
+
     # bad stage files: each refused naming FILE:LINE:COL, nothing runs
     bad = {
         "dup.yaml": ("stages:\n  - name: a\n    target: {all: true}\n    tasks: [{shell: {script: '@S@'}}]\n"
