@@ -43,6 +43,16 @@ int mu_stage_run_admit(mu_scheduler *s, Muster__V1__JobSpec *spec, const mu_call
       rc = stage_err(err, k, spec->stages[k]->name);
       break;
     }
+    /* a scoped caller's `any` was narrowed to its scope (authorize_spec): the stage keeps that */
+    Muster__V1__Target *t = spec->stages[k]->target;
+    if (t != NULL && child->target != NULL && strcmp(t->any, child->target->any) != 0) {
+      char *any = strdup(child->target->any);
+      if (any == NULL) rc = mu_err_set(err, MU_ENOMEM, "out of memory");
+      else {
+        if (t->any != protobuf_c_empty_string) free(t->any);
+        t->any = any;
+      }
+    }
     free(ids);
     protobuf_c_message_free_unpacked(&child->base, NULL);
   }
