@@ -966,6 +966,31 @@ static void stages_hold_and_cancel_while_waiting(void **state) {
   world_free(w);
 }
 
+/* A scoped operator's stage with an `any` target runs inside its scope, later as at submit. */
+static void scoped_any_stage_stays_in_scope(void **state) {
+  (void)state;
+  world *w = world_new(10000);
+  add_agent(w, "in", 2, "role=web,team=a");
+  add_agent(w, "out", 4, "role=web,team=b");
+  json_t *j = json_loads(
+      "{\"stages\":[{\"name\":\"a\",\"target\":{\"any\":\"role=web\"},\"tasks\":[{"
+      "\"name\":\"t\",\"shell\":{\"script\":\"x\"}}]}]}",
+      0, NULL);
+  Muster__V1__JobSpec *spec = NULL;
+  mu_err err = {0};
+  assert_int_equal(mu_pbjson_from_json(&muster__v1__job_spec__descriptor, j, (ProtobufCMessage **)&spec, &err), 0);
+  json_decref(j);
+  mu_caller caller = {.kind = MU_CALLER_TOKEN, .role = MU_ACCESS_OPERATOR};
+  snprintf(caller.scope, sizeof caller.scope, "team=a");
+  mu_job *job = NULL;
+  assert_int_equal(mu_sched_submit(&w->s, spec, &caller, &job, &err), 0);
+  assert_string_equal(job->spec->stages[0]->target->any, "role=web,team=a");
+  mu_sched_pass(&w->s);
+  assert_int_equal(count_sent(w, ASSIGN), 1);
+  assert_string_equal(nth_sent(w, ASSIGN, 0)->agent, "in"); /* not "out", with more free slots */
+  world_free(w);
+}
+
 /* A stage that cannot start (its values are missing) fails with the reason; the job goes on. */
 static void stage_without_its_values_fails(void **state) {
   (void)state;
@@ -1027,6 +1052,7 @@ int main(void) {
       cmocka_unit_test(stages_advance_by_when),
       cmocka_unit_test(needed_jobs_survive_retention),
       cmocka_unit_test(stages_recover_and_cancel),
+      cmocka_unit_test(scoped_any_stage_stays_in_scope),
       cmocka_unit_test(stages_hold_and_cancel_while_waiting),
       cmocka_unit_test(stage_without_its_values_fails),
       cmocka_unit_test(concurrency_and_slots),
