@@ -109,9 +109,9 @@ static char *job_json(const mu_job *job) {
   rec.hosts = hosts;
   /* a job with stages: each stage's state (its counts are its own job's records) */
   size_t ns = job->stage_runs != NULL ? job->spec->n_stages : 0;
-  Muster__V1__StageStatus *stages = calloc(ns + 1, sizeof *stages);
-  Muster__V1__StageStatus **stage_ptrs = calloc(ns + 1, sizeof *stage_ptrs);
-  if (stages == NULL || stage_ptrs == NULL) {
+  Muster__V1__StageStatus *stages = ns ? calloc(ns, sizeof *stages) : NULL;
+  Muster__V1__StageStatus **stage_ptrs = ns ? calloc(ns, sizeof *stage_ptrs) : NULL;
+  if (ns > 0 && (stages == NULL || stage_ptrs == NULL)) {
     free(stages);
     free(stage_ptrs);
     free(hosts);
