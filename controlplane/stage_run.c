@@ -266,9 +266,9 @@ void mu_stage_run_step(mu_scheduler *s, mu_job *job) {
     /* pending, or recorded as running while its job never reached etcd: (re)start it */
     if (job->held_by_user) return;
     if (!mu_stages_should_run(ended, k, st->when, job->user_cancelled)) {
-      const char *why = job->user_cancelled                   ? "cancelled with the job"
-                        : strcmp(st->when, "on_failure") == 0 ? "skipped: no earlier stage failed (when: on_failure)"
-                                                              : "skipped: an earlier stage failed";
+      const char *why = job->user_cancelled                   ? "with the job"
+                        : strcmp(st->when, "on_failure") == 0 ? "no earlier stage failed (when: on_failure)"
+                                                              : "an earlier stage failed";
       set_stage(s, job, k, job->user_cancelled ? MU_STAGE_CANCELLED : MU_STAGE_SKIPPED, why);
       ended[k] = r->state;
       continue;
@@ -311,7 +311,7 @@ int mu_stage_run_cancel(mu_scheduler *s, mu_job *job, const char *reason, int fo
     size_t n = job->spec->n_stages < MU_STAGES_MAX ? job->spec->n_stages : MU_STAGES_MAX;
     mu_stage_state ended[MU_STAGES_MAX];
     for (size_t k = 0; k < n; k++) {
-      if (!stage_ended(job->stage_runs[k].state)) set_stage(s, job, k, MU_STAGE_CANCELLED, "cancelled with the job");
+      if (!stage_ended(job->stage_runs[k].state)) set_stage(s, job, k, MU_STAGE_CANCELLED, "with the job");
       ended[k] = job->stage_runs[k].state;
     }
     finish_job(s, job, ended, n);

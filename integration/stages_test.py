@@ -119,6 +119,11 @@ def test_playbook_with_a_failing_stage(c):
         assert line in out, out
     assert "1 succeeded" in out and "1 failed" in out, out
 
+    # `muster explain` names the stage that failed and why its run on web2 did
+    rc, out, err = c.cli_at(addr, "explain", job, check=False)
+    assert "stage deploy: failed: 1 of 2 targets failed" in out and "web2" in out, (out, err)
+    assert "stage smoke: skipped: an earlier stage failed" in out, out
+
     # `muster watch` of the finished job replays its stages; JSON has a "stage" object each
     rc, out, err = c.cli_at(addr, "-o", "json", "watch", job, check=False)
     seen = [json.loads(l) for l in out.splitlines() if '"kind":"stage"' in l.replace(" ", "")]
