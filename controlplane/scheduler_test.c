@@ -890,6 +890,9 @@ static void stages_advance_by_when(void **state) {
   assert_string_equal(view->stages[1]->state, "failed");
   assert_string_equal(view->stages[1]->job_id, b->id);
   assert_int_equal(view->stages[1]->counts->failed, 1);
+  assert_int_equal(view->counts->targets, 3); /* a, b and d: one target each */
+  assert_int_equal(view->counts->succeeded, 2);
+  assert_int_equal(view->counts->failed, 1);
   assert_string_equal(view->stages[2]->job_id, "");
   mu_job_view_free(view);
   view = mu_job_view(b, 0);

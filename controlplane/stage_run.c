@@ -204,6 +204,27 @@ static int stage_ended(mu_stage_state st) {
   return st == MU_STAGE_SUCCEEDED || st == MU_STAGE_FAILED || st == MU_STAGE_SKIPPED || st == MU_STAGE_CANCELLED;
 }
 
+/* The targets of every stage job held, by state: what a job with stages counts. */
+static void stage_counts(mu_scheduler *s, const mu_job *job, Muster__V1__JobCounts *sum) {
+  muster__v1__job_counts__init(sum);
+  for (size_t k = 0; k < job->spec->n_stages; k++) {
+    char id[MU_STAGE_ID_SIZE];
+    const mu_job *child =
+        mu_stage_job_id(job->id, job->spec->stages[k]->name, id, sizeof id) == 0 ? mu_sched_find(s, id) : NULL;
+    if (child == NULL) continue;
+    Muster__V1__JobCounts c;
+    mu_job_counts_of(child, &c);
+    sum->targets += c.targets;
+    sum->pending += c.pending;
+    sum->running += c.running;
+    sum->succeeded += c.succeeded;
+    sum->failed += c.failed;
+    sum->cancelled += c.cancelled;
+    sum->unreachable += c.unreachable;
+    sum->skipped += c.skipped;
+  }
+}
+
 static void finish_job(mu_scheduler *s, mu_job *job, const mu_stage_state *ended, size_t n) {
   job->state = mu_stages_final(ended, n, job->user_cancelled);
   job->finished_at_ms = mu_now_ms();
@@ -215,7 +236,15 @@ static void finish_job(mu_scheduler *s, mu_job *job, const mu_stage_state *ended
   mu_info("sched", "job %s finished: %s (%zu stages, %zu ran, %zu failed)", job->id,
           protobuf_c_enum_descriptor_get_value(&muster__v1__job_state__descriptor, job->state)->name, n, ran, failed);
   if (s->hooks.job_changed != NULL) s->hooks.job_changed(s->hooks.ud, job);
-  mu_sched_publish_job_end(s, job);
+  Muster__V1__JobEvent ev = MUSTER__V1__JOB_EVENT__INIT; /* the end, with every stage's targets */
+  Muster__V1__JobCounts counts;
+  stage_counts(s, job, &counts);
+  ev.job_id = job->id;
+  ev.job_state = job->state;
+  ev.at_ms = mu_now_ms();
+  ev.counts = &counts;
+  mu_job_publish(job, &ev, NULL, s->cfg.history_bytes);
+  mu_job_close_watchers(job, MU_RPC_OK, "");
   mu_sched_kick(s); /* jobs waiting for this one */
 }
 
@@ -322,11 +351,18 @@ int mu_stage_run_cancel(mu_scheduler *s, mu_job *job, const char *reason, int fo
 }
 
 void mu_stage_run_view(mu_scheduler *s, const mu_job *job, Muster__V1__Job *view) {
+  if (job->stage_runs == NULL) return;
   for (size_t k = 0; k < view->n_stages; k++) {
     Muster__V1__StageStatus *st = view->stages[k];
     if (st->job_id == NULL || st->job_id[0] == '\0' || st->counts == NULL) continue;
     const mu_job *child = mu_sched_find(s, st->job_id);
     if (child != NULL) mu_job_counts_of(child, st->counts);
   }
-  (void)job;
+  if (view->counts == NULL) return;
+  stage_counts(s, job, view->counts);
+  view->targets = view->counts->targets;
+  view->pending = view->counts->pending;
+  view->running = view->counts->running;
+  view->succeeded = view->counts->succeeded;
+  view->failed = view->counts->failed;
 }

@@ -31,7 +31,8 @@ void mu_stage_run_step(mu_scheduler *s, mu_job *job);
 int mu_stage_run_cancel(mu_scheduler *s, mu_job *job, const char *reason, int force, uint32_t *ret_cancelled,
                         mu_err *err);
 
-/* Fills the counts of view's stages (mu_job_view of job) from the stage jobs held. */
+/* Fills the counts of view's stages (mu_job_view of job) from the stage jobs held, and the
+ * job's own counts as their sum (every stage's targets by state). */
 void mu_stage_run_view(mu_scheduler *s, const mu_job *job, Muster__V1__Job *view);
 
 /* Publishes stage k's state to the job's watchers (a JobEvent with stage set). */

@@ -118,6 +118,8 @@ def test_playbook_with_a_failing_stage(c):
     for line in ["drain", "deploy", "notify", "smoke", "rollback", "stage deploy:"]:
         assert line in out, out
     assert "1 succeeded" in out and "1 failed" in out, out
+    assert "'rollout': failed, 5 targets: 4 succeeded, 1 failed" in out.splitlines()[0], out
+    assert st["counts"]["targets"] == 5 and st["counts"]["failed"] == 1, st["counts"]
 
     # `muster explain` names the stage that failed and why its run on web2 did
     rc, out, err = c.cli_at(addr, "explain", job, check=False)
