@@ -15,7 +15,7 @@ import os
 
 from harness import wait_until
 from ha_test import HA, main
-from deps_test import ended, status
+from deps_test import ended, run_detached, status, submit
 
 
 def marks_of(path):
@@ -274,9 +274,38 @@ def test_schedule_fires_a_template(c):
     assert rc == 2 and "--batch: expected a positive count, got '0'" in err, (rc, err)
 
 
+def test_dependency_kept_while_a_job_waits(c):
+    """Retention keeps a finished job that a waiting job names in `after`, past max_jobs_kept
+    and the hard cap, until the waiter has started; then it goes like any other."""
+    c.start_etcd()
+    addr = c.start_member("cp-a", "--max-jobs-kept", "1", "--jobs-kept-min-age", "0s",
+                          "--max-jobs-kept-hard", "3")
+    wait_until("cp-a to lead", lambda: c.leader() is not None, timeout=10)
+    c.start_ha_agent("a1", addr)
+    wait_until("a1 connected", lambda: "a1" in c.connected_at(addr))
+    marks = os.path.join(c.workdir, "marks")
+    slow = run_detached(c, addr, "sleep 4")
+    a = run_detached(c, addr, "echo A >> %s" % marks)
+    wait_until("A to end", lambda: ended(c, addr, a))
+    _, out, _ = submit(c, addr, "b", "echo B >> %s" % marks, after=[a, slow])
+    b = out.strip()
+    for i in range(4):  # finished jobs past max_jobs_kept and the hard cap
+        c.cli_at(addr, "run", "--all", "--", "true")
+    assert status(c, addr, a) is not None, "A was evicted while B waits for it"
+    assert status(c, addr, b)["state"] == "JOB_PENDING"
+    st = wait_until("B to end", lambda: ended(c, addr, b), timeout=30)
+    assert st["state"] == "JOB_SUCCEEDED", st
+    assert marks_of(marks) == ["A", "B"], marks_of(marks)
+    for i in range(4):
+        c.cli_at(addr, "run", "--all", "--", "true")
+    rc, out, err = c.cli_at(addr, "status", a, check=False)
+    assert rc != 0 and "was evicted" in err, (rc, out, err)
+
+
 if __name__ == "__main__":
     main([
         test_playbook_with_a_failing_stage,
         test_leader_killed_in_the_middle_of_a_stage,
         test_schedule_fires_a_template,
+        test_dependency_kept_while_a_job_waits,
     ])
