@@ -16,6 +16,7 @@
 #include "controlplane/run_history.h"
 #include "controlplane/savepoints.h"
 #include "controlplane/scheduler.h"
+#include "controlplane/stage_run.h"
 #include "controlplane/secrets.h"
 #include "controlplane/tokens.h"
 #include "lib/base/assert.h"
@@ -636,8 +637,10 @@ static void apply_job(mu_daemon *d, const char *id, Muster__V1__JobRecord *rec, 
     if (strcmp(rec->stages[k]->name, job->spec->stages[k]->name) != 0 ||
         mu_stage_state_parse(rec->stages[k]->state, &st) != 0)
       continue; /* not this stage: the next pass finds its state from the stage's job */
+    int changed = job->stage_runs[k].state != st;
     job->stage_runs[k].state = st;
     set_str(&job->stage_runs[k].message, rec->stages[k]->message);
+    if (changed && !leading && job->ready) mu_stage_run_publish(d->sched, job, k); /* a follower's watchers */
   }
   if (!leading && job->ready && !was_finished && mu_job_finished(job)) mu_sched_publish_job_end(d->sched, job);
 }

@@ -212,6 +212,13 @@ stages:
     assert sorted(m[2:4]) == ["two-start w1", "two-start w2"], m
     assert sorted(m[4:6]) == ["two w1", "two w2"], m
     assert m[6:] == ["three 1 w1,w2"] or m[6:] == ["three 1 w2,w1"], m
+    # the new leader's watchers see the stages it ran on (its event history starts at takeover)
+    rc, out, err = c.cli_at(b_addr, "-o", "json", "watch", job, check=False)
+    lines = [json.loads(l) for l in out.splitlines()]
+    seen = {(s["name"], s["state"]) for s in lines if s.get("kind") == "stage"}
+    assert {("two", "succeeded"), ("three", "running"), ("three", "succeeded")} <= seen, (rc, out, err)
+    summary = [s for s in lines if s.get("kind") == "summary"][0]
+    assert summary["state"] == "JOB_SUCCEEDED" and summary["counts"]["succeeded"] == 5, summary
 
 
 def test_schedule_fires_a_template(c):
