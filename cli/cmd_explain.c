@@ -15,7 +15,33 @@ static const char explain_usage[] =
     "Says why each task run of JOB that did not succeed failed, was cancelled, was lost or is\n"
     "still waiting: the reason class (exit code, signal, out of memory, timeout, lost,\n"
     "unreachable, cancelled, refused), the limit or agent behind it, and the last lines of its\n"
-    "output. With AGENT/TASK (or a task name), that run whatever its state.\n";
+    "output. With AGENT/TASK (or a task name), that run whatever its state. A job with stages:\n"
+    "each stage that did not succeed, why, and its job's runs.\n";
+
+/* A job with stages: each stage that did not succeed, why, and its own job's runs explained. */
+static size_t explain_stages(const mu_cli_opts *opts, const Muster__V1__Job *job,
+                             const Muster__V1__ListAgentsResponse *al, const char *run) {
+  size_t explained = 0;
+  for (size_t k = 0; k < job->n_stages; k++) {
+    const Muster__V1__StageStatus *st = job->stages[k];
+    if (strcmp(st->state, "succeeded") == 0 || strcmp(st->state, "pending") == 0) continue;
+    printf("stage %s: %s%s%s\n", st->name, st->state, st->message[0] ? ": " : "", st->message);
+    if (st->job_id[0] == '\0') continue;
+    Muster__V1__GetJobRequest req = MUSTER__V1__GET_JOB_REQUEST__INIT;
+    req.job_id = st->job_id;
+    req.include_tasks = 1;
+    ProtobufCMessage *sj = NULL;
+    mu_err err = {0};
+    if (mu_cli_unary(opts, "/muster.v1.Admin/GetJob", &req.base, &muster__v1__job__descriptor, &sj, &err) != 0) {
+      fprintf(stderr, "muster explain: %s: %s\n", st->job_id, err.msg);
+      continue;
+    }
+    explained += mu_explain_job((const Muster__V1__Job *)sj, al ? al->agents : NULL, al ? al->n_agents : 0, run,
+                                mu_now_ms(), opts->quiet, stdout);
+    protobuf_c_message_free_unpacked(sj, NULL);
+  }
+  return explained;
+}
 
 int mu_cmd_explain(const mu_cli_opts *opts, int argc, char **argv) {
   const char *pos[2] = {NULL, NULL};
@@ -50,6 +76,7 @@ int mu_cmd_explain(const mu_cli_opts *opts, int argc, char **argv) {
   const Muster__V1__ListAgentsResponse *al = (const Muster__V1__ListAgentsResponse *)agents;
   size_t explained = mu_explain_job((const Muster__V1__Job *)job, al ? al->agents : NULL, al ? al->n_agents : 0, pos[1],
                                     mu_now_ms(), opts->quiet, stdout);
+  explained += explain_stages(opts, (const Muster__V1__Job *)job, al, pos[1]);
   protobuf_c_message_free_unpacked(job, NULL);
   if (agents != NULL) protobuf_c_message_free_unpacked(agents, NULL);
   return pos[1] != NULL && explained == 0 ? 1 : 0;

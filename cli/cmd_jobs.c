@@ -8,12 +8,11 @@
 
 #include "cli/commands.h"
 #include "cli/jobfile.h"
-#include "cli/nodeset.h"
 #include "cli/output_json.h"
 #include "cli/output_text.h"
 #include "cli/plan_print.h"
+#include "cli/run_flags.h"
 #include "cli/watch.h"
-#include "lib/base/count_or_pct.h"
 #include "lib/base/clock.h"
 #include "lib/jobcounts/jobcounts.h"
 #include "muster/v1/admin.pb-c.h"
@@ -89,195 +88,46 @@ static const char run_usage[] =
     "Exit code 0 only when every target succeeded. Ctrl-C asks whether to cancel or detach.\n";
 
 int mu_cmd_run(const mu_cli_opts *opts, int argc, char **argv) {
-  static const struct option lo[] = {{"selector", required_argument, NULL, 't'},
-                                     {"all", no_argument, NULL, 'A'},
-                                     {"hosts", required_argument, NULL, 'H'},
-                                     {"any", required_argument, NULL, 'y'},
-                                     {"max-concurrency", required_argument, NULL, 'c'},
-                                     {"max-errors", required_argument, NULL, 'e'},
-                                     {"batch", required_argument, NULL, 'b'},
-                                     {"timeout", required_argument, NULL, 'T'},
-                                     {"retries", required_argument, NULL, 'r'},
-                                     {"env", required_argument, NULL, 'E'},
-                                     {"memory", required_argument, NULL, 'm'},
-                                     {"pids", required_argument, NULL, 'p'},
-                                     {"user", required_argument, NULL, 'u'},
-                                     {"wait", required_argument, NULL, 'w'},
+  static const struct option lo[] = {MU_RUN_LONG_OPTIONS,
                                      MU_WATCH_LONG_OPTIONS,
                                      {"detach", no_argument, NULL, 'd'},
                                      {"dry-run", no_argument, NULL, 'n'},
-                                     {"type", required_argument, NULL, 'k'},
-                                     {"bundle", required_argument, NULL, 'B'},
-                                     {"skip-unreachable", no_argument, NULL, 'S'},
-                                     {"count", required_argument, NULL, 'N'},
-                                     {"strategy", required_argument, NULL, 'P'},
-                                     {"request-cpu", required_argument, NULL, 'R'},
                                      {"help", no_argument, NULL, 'h'},
                                      {NULL, 0, NULL, 0}};
-  Muster__V1__RunAdhocRequest req = MUSTER__V1__RUN_ADHOC_REQUEST__INIT;
-  Muster__V1__Target target = MUSTER__V1__TARGET__INIT;
-  Muster__V1__Rollout rollout = MUSTER__V1__ROLLOUT__INIT;
-  Muster__V1__Resources res = MUSTER__V1__RESOURCES__INIT;
-  Muster__V1__ResourceRequests requests = MUSTER__V1__RESOURCE_REQUESTS__INIT;
-  Muster__V1__RunAdhocRequest__EnvEntry env[64];
-  Muster__V1__RunAdhocRequest__EnvEntry *env_ptrs[64];
-  char **hosts = NULL;
-  size_t n_hosts = 0;
-  char pids[16] = "";
+  mu_run_flags f;
+  mu_run_flags_init(&f);
   mu_watch_opts w = {0};
-  int detach = 0, targets_given = 0, rc = 2;
+  int detach = 0, rc = 2;
   mu_err err = {0};
   int c;
   optind = 1;
   opterr = 0;
   /* "+" stops at the first non-option: everything after belongs to the command */
   while ((c = getopt_long(argc, argv, "+t:h", lo, NULL)) != -1) {
-    switch (c) {
-      case 't':
-        target.selector = optarg;
-        targets_given++;
-        break;
-      case 'A':
-        target.all = 1;
-        targets_given++;
-        break;
-      case 'y':
-        target.any = optarg;
-        targets_given++;
-        break;
-      case 'H':
-        mu_nodeset_names_free(hosts, n_hosts);
-        hosts = NULL;
-        n_hosts = 0;
-        if (mu_nodeset_expand(optarg, MU_NODESET_MAX_HOSTS, &hosts, &n_hosts, &err) != 0) {
-          rc = usage_error("run", run_usage, "--hosts: %s", err.msg);
-          goto out;
-        }
-        target.hosts = hosts;
-        target.n_hosts = n_hosts;
-        targets_given++;
-        break;
-      case 'S': rollout.skip_unreachable = 1; break;
-      case 'c':
-      case 'e': {
-        uint32_t n, p;
-        if (mu_count_or_pct_parse(optarg, &n, &p, &err) != 0) {
-          rc = usage_error("run", run_usage, c == 'c' ? "--max-concurrency: %s" : "--max-errors: %s", err.msg);
-          goto out;
-        }
-        if (c == 'c') rollout.max_concurrency = optarg;
-        else rollout.max_errors = optarg;
-        break;
-      }
-      case 'b': {
-        char *end;
-        unsigned long b = strtoul(optarg, &end, 10);
-        if (*end || b == 0 || b > 100000) {
-          rc = usage_error("run", run_usage, "--batch: expected a positive count, got '%s'", optarg);
-          goto out;
-        }
-        rollout.batch = (uint32_t)b;
-        break;
-      }
-      case 'T':
-      case 'w': {
-        int64_t ms;
-        if (mu_duration_parse(optarg, &ms, &err) != 0) {
-          rc = usage_error("run", run_usage, c == 'T' ? "--timeout: %s" : "--wait: %s", err.msg);
-          goto out;
-        }
-        if (c == 'T') req.timeout = optarg;
-        else rollout.disconnected_wait = optarg;
-        break;
-      }
-      case 'r': {
-        char *end;
-        unsigned long r = strtoul(optarg, &end, 10);
-        if (*end || r > 100) {
-          rc = usage_error("run", run_usage, "--retries: expected 0..100, got '%s'", optarg);
-          goto out;
-        }
-        req.retries = (uint32_t)r;
-        break;
-      }
-      case 'E': {
-        char *eq = strchr(optarg, '=');
-        if (eq == NULL || eq == optarg || req.n_env >= 64) {
-          rc = usage_error("run", run_usage, "--env: expected K=V, got '%s'", optarg);
-          goto out;
-        }
-        *eq = '\0';
-        muster__v1__run_adhoc_request__env_entry__init(&env[req.n_env]);
-        env[req.n_env].key = optarg;
-        env[req.n_env].value = eq + 1;
-        env_ptrs[req.n_env] = &env[req.n_env];
-        req.n_env++;
-        req.env = env_ptrs;
-        break;
-      }
-      case 'm': {
-        uint64_t b;
-        if (mu_size_parse(optarg, &b, &err) != 0) {
-          rc = usage_error("run", run_usage, "--memory: %s", err.msg);
-          goto out;
-        }
-        res.memory = optarg;
-        req.resources = &res;
-        break;
-      }
-      case 'p': {
-        char *end;
-        unsigned long p = strtoul(optarg, &end, 10);
-        if (*end || p == 0 || p > 1000000) {
-          rc = usage_error("run", run_usage, "--pids: expected a positive count, got '%s'", optarg);
-          goto out;
-        }
-        snprintf(pids, sizeof pids, "%lu", p);
-        res.pids = (uint32_t)p;
-        req.resources = &res;
-        break;
-      }
-      case 'N':
-      case 'R': {
-        char *end;
-        unsigned long v = strtoul(optarg, &end, 10);
-        if (*end || end == optarg || v == 0 || v > 100000000) {
-          rc = usage_error("run", run_usage,
-                           c == 'N' ? "--count: expected a positive number, got '%s'"
-                                    : "--request-cpu: expected millicores (1000 = a core), got '%s'",
-                           optarg);
-          goto out;
-        }
-        if (c == 'N') target.count = (uint32_t)v;
-        if (c == 'R') {
-          requests.cpu = (uint32_t)v;
-          res.requests = &requests;
-          req.resources = &res;
-        }
-        break;
-      }
-      case 'P': target.strategy = optarg; break;
-      case 'u': req.run_as = optarg; break;
-      case 'd': detach = 1; break;
-      case 'n': req.dry_run = 1; break;
-      case 'k': req.type = optarg; break;
-      case 'B': req.bundle = optarg; break;
-      case 'h':
-        fputs(run_usage, stdout);
-        for (int i = 1; i + 1 < argc; i++) /* --type X --help: the type's parameters too */
-          if (strcmp(argv[i], "--type") == 0) mu_cli_type_help(opts, argv[i + 1], stdout);
-        rc = 0;
-        goto out;
-      default: {
-        int used = mu_watch_opts_apply(&w, c, optarg, &err);
-        if (used < 0) {
-          rc = usage_error("run", run_usage, "%s", err.msg);
-          goto out;
-        }
-        if (used > 0) break;
-        rc = usage_error("run", run_usage, "unknown or incomplete option '%s'", argv[optind - 1]);
-        goto out;
-      }
+    if (c == 'd') {
+      detach = 1;
+      continue;
+    }
+    if (c == 'n') {
+      f.req.dry_run = 1;
+      continue;
+    }
+    if (c == 'h') {
+      fputs(run_usage, stdout);
+      for (int i = 1; i + 1 < argc; i++) /* --type X --help: the type's parameters too */
+        if (strcmp(argv[i], "--type") == 0) mu_cli_type_help(opts, argv[i + 1], stdout);
+      rc = 0;
+      goto out;
+    }
+    int used = mu_run_flags_apply(&f, c, optarg, &err);
+    if (used == 0) used = mu_watch_opts_apply(&w, c, optarg, &err);
+    if (used < 0) {
+      rc = usage_error("run", run_usage, "%s", err.msg);
+      goto out;
+    }
+    if (used == 0) {
+      rc = usage_error("run", run_usage, "unknown or incomplete option '%s'", argv[optind - 1]);
+      goto out;
     }
   }
   if (optind < argc && strcmp(argv[optind], "--") == 0) optind++;
@@ -285,23 +135,14 @@ int mu_cmd_run(const mu_cli_opts *opts, int argc, char **argv) {
     rc = usage_error("run", run_usage, "%s", "no command given (put it after --)");
     goto out;
   }
-  if (targets_given > 1) {
-    rc = usage_error("run", run_usage, "%s", "give only one of -t, --all, --hosts, --any");
+  if (mu_run_flags_finish(&f, argv + optind, (size_t)(argc - optind), &err) != 0) {
+    rc = usage_error("run", run_usage, "%s", err.msg);
     goto out;
   }
-  if (rollout.batch > 0 && rollout.max_concurrency[0] != '\0') {
-    rc = usage_error("run", run_usage, "%s", "--batch and --max-concurrency conflict");
-    goto out;
-  }
-  if (targets_given == 0) target.all = 1;
-  req.target = &target;
-  req.rollout = &rollout;
-  req.n_command = (size_t)(argc - optind);
-  req.command = argv + optind;
   w.interactive = isatty(STDIN_FILENO) && isatty(STDERR_FILENO);
-  rc = mu_cli_submit_and_watch(opts, "/muster.v1.Admin/RunAdhoc", &req.base, &w, detach, 1, NULL);
+  rc = mu_cli_submit_and_watch(opts, "/muster.v1.Admin/RunAdhoc", &f.req.base, &w, detach, 1, NULL);
 out:
-  mu_nodeset_names_free(hosts, n_hosts);
+  mu_run_flags_free(&f);
   return rc;
 }
 
@@ -445,6 +286,47 @@ static const char *job_counts_text(const Muster__V1__Job *job, char *buf, size_t
   return mu_job_counts_format(&c, buf, size);
 }
 
+static void print_runs(const Muster__V1__Job *job) {
+  printf("%-32s %-10s %6s %7s %8s  %s\n", "TASK", "STATE", "EXIT", "ATTEMPT", "DURATION", "MESSAGE");
+  for (size_t i = 0; i < job->n_tasks; i++) {
+    const Muster__V1__TaskRun *t = job->tasks[i];
+    char ex[32], dur[32];
+    const ProtobufCEnumValue *sv =
+        protobuf_c_enum_descriptor_get_value(&muster__v1__task_state__descriptor, (int)t->state);
+    printf("%-32s %-10s %6s %7u %8s  %s", t->task_id, sv ? sv->name : "?", exit_column(t, ex, sizeof ex), t->attempt,
+           run_duration(t, dur, sizeof dur), t->message);
+    for (size_t k = 0; k < t->n_anomalies; k++) /* run history flags (docs/observability.md) */
+      printf("%s%s%s",
+             k               ? ","
+             : t->message[0] ? " [flagged "
+                             : "[flagged ",
+             t->anomalies[k], k + 1 == t->n_anomalies ? "]" : "");
+    putchar('\n');
+  }
+}
+
+/* A job with stages: one line per stage (state, counts, its job), then each started stage's
+ * task runs, read from the stage's own job. */
+static void print_stages(const mu_cli_opts *opts, const Muster__V1__Job *job) {
+  printf("%-20s %-10s %-40s %s\n", "STAGE", "STATE", "JOB", "TARGETS");
+  for (size_t k = 0; k < job->n_stages; k++) {
+    const Muster__V1__StageStatus *st = job->stages[k];
+    char counts[256] = "-";
+    if (st->job_id[0] != '\0' && st->counts != NULL) mu_job_counts_format(st->counts, counts, sizeof counts);
+    printf("%-20s %-10s %-40s %s%s%s\n", st->name, st->state, st->job_id[0] ? st->job_id : "-", counts,
+           st->message[0] ? "  " : "", st->message);
+  }
+  for (size_t k = 0; k < job->n_stages; k++) {
+    const Muster__V1__StageStatus *st = job->stages[k];
+    if (st->job_id[0] == '\0') continue;
+    Muster__V1__Job *sj = get_job(opts, st->job_id, 1, "status");
+    if (sj == NULL) continue;
+    printf("\nstage %s:\n", st->name);
+    print_runs(sj);
+    protobuf_c_message_free_unpacked(&sj->base, NULL);
+  }
+}
+
 int mu_cmd_status(const mu_cli_opts *opts, int argc, char **argv) {
   if (argc != 2 || argv[1][0] == '-') {
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
@@ -477,22 +359,9 @@ int mu_cmd_status(const mu_cli_opts *opts, int argc, char **argv) {
            mu_job_state_word(job->state), job_counts_text(job, counts, sizeof counts),
            mu_cli_ago(job->created_at_ms, ago, sizeof ago));
     if (job->waiting_for[0] != '\0') printf("%s\n", job->waiting_for); /* after: */
-    printf("%-32s %-10s %6s %7s %8s  %s\n", "TASK", "STATE", "EXIT", "ATTEMPT", "DURATION", "MESSAGE");
-    for (size_t i = 0; i < job->n_tasks; i++) {
-      const Muster__V1__TaskRun *t = job->tasks[i];
-      char ex[32], dur[32];
-      const ProtobufCEnumValue *sv =
-          protobuf_c_enum_descriptor_get_value(&muster__v1__task_state__descriptor, (int)t->state);
-      printf("%-32s %-10s %6s %7u %8s  %s", t->task_id, sv ? sv->name : "?", exit_column(t, ex, sizeof ex), t->attempt,
-             run_duration(t, dur, sizeof dur), t->message);
-      for (size_t k = 0; k < t->n_anomalies; k++) /* run history flags (docs/observability.md) */
-        printf("%s%s%s",
-               k               ? ","
-               : t->message[0] ? " [flagged "
-                               : "[flagged ",
-               t->anomalies[k], k + 1 == t->n_anomalies ? "]" : "");
-      putchar('\n');
-    }
+    if (job->parent_job[0] != '\0') printf("stage '%s' of job %s\n", job->stage, job->parent_job);
+    if (job->n_stages > 0) print_stages(opts, job);
+    else print_runs(job);
   }
   int rc = job->state == MUSTER__V1__JOB_STATE__JOB_FAILED || job->state == MUSTER__V1__JOB_STATE__JOB_CANCELLED;
   protobuf_c_message_free_unpacked(&job->base, NULL);

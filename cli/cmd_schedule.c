@@ -11,7 +11,7 @@
 
 #include "cli/commands.h"
 #include "cli/jobfile.h"
-#include "cli/nodeset.h"
+#include "cli/run_flags.h"
 #include "lib/base/clock.h"
 #include "muster/v1/schedule.pb-c.h"
 
@@ -19,12 +19,13 @@ static const char schedule_usage[] =
     "usage: muster schedule create NAME --cron EXPR [--tz ZONE] [--jitter DUR]\n"
     "                              [--overlap skip|queue|cancel-previous]\n"
     "                              [--catch-up none|latest|all] [--catch-up-window DUR]\n"
-    "                              [--paused] (FILE | [-t SELECTOR | --all | --any SELECTOR |\n"
-    "                              --hosts H,...] [--type T] [--timeout DUR] [--wait DUR]\n"
-    "                              -- CMD...)\n"
+    "                              [--paused] (FILE | --template T [KEY=VALUE...] |\n"
+    "                              RUN-FLAGS -- CMD...)\n"
     "       muster schedule ls [PREFIX]\n"
     "       muster schedule show NAME\n"
     "       muster schedule pause|resume|rm|trigger NAME\n"
+    "RUN-FLAGS, as `muster run` takes them:\n"
+    "    " MU_RUN_USAGE
     "\n"
     "A schedule creates a job (FILE, a job spec as `muster submit` takes it, or a one-task job\n"
     "built like `muster run` builds it) at every time of a cron expression: 5 fields (minute\n"
@@ -33,7 +34,9 @@ static const char schedule_usage[] =
     "DUR per slot; --overlap: what a slot does while the previous job still runs (default skip);\n"
     "--catch-up: which slots missed while no leader ran are fired late (default none), if not\n"
     "older than --catch-up-window (default 1h). Every slot fires exactly once, across failovers.\n"
-    "trigger fires it now (paused or not). rm keeps the jobs it created.\n";
+    "trigger fires it now (paused or not). rm keeps the jobs it created. --template T: each slot\n"
+    "dispatches job template T (read at that time) with the KEY=VALUE params, checked against\n"
+    "the template now.\n";
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -78,24 +81,16 @@ static int schedule_create(const mu_cli_opts *opts, int argc, char **argv) {
                                      {"catch-up", required_argument, NULL, 'u'},
                                      {"catch-up-window", required_argument, NULL, 'w'},
                                      {"paused", no_argument, NULL, 'p'},
-                                     {"selector", required_argument, NULL, 't'},
-                                     {"all", no_argument, NULL, 'A'},
-                                     {"any", required_argument, NULL, 'y'},
-                                     {"hosts", required_argument, NULL, 'H'},
-                                     {"type", required_argument, NULL, 'k'},
-                                     {"timeout", required_argument, NULL, 'T'},
-                                     {"wait", required_argument, NULL, 'W'},
+                                     {"template", required_argument, NULL, 'M'},
+                                     MU_RUN_LONG_OPTIONS,
                                      {"help", no_argument, NULL, 'h'},
                                      {NULL, 0, NULL, 0}};
   Muster__V1__CreateScheduleRequest req = MUSTER__V1__CREATE_SCHEDULE_REQUEST__INIT;
   Muster__V1__ScheduleSpec spec = MUSTER__V1__SCHEDULE_SPEC__INIT;
-  Muster__V1__RunAdhocRequest run = MUSTER__V1__RUN_ADHOC_REQUEST__INIT;
-  Muster__V1__Target target = MUSTER__V1__TARGET__INIT;
-  Muster__V1__Rollout rollout = MUSTER__V1__ROLLOUT__INIT;
+  mu_run_flags run;
+  mu_run_flags_init(&run);
   Muster__V1__JobSpec *job = NULL;
-  char **hosts = NULL;
-  size_t n_hosts = 0;
-  int run_flags = 0, rc = 2, c;
+  int rc = 2, c;
   mu_err err = {0};
   int64_t ms;
   optind = 1;
@@ -111,58 +106,28 @@ static int schedule_create(const mu_cli_opts *opts, int argc, char **argv) {
   spec.name = argv[1];
   optind = 2;
   while ((c = getopt_long(argc, argv, "+t:h", lo, NULL)) != -1) {
+    int used = mu_run_flags_apply(&run, c, optarg, &err);
+    if (used < 0) {
+      rc = usage_error("%s", err.msg);
+      goto out;
+    }
+    if (used > 0) continue;
     switch (c) {
       case 'c': spec.cron = optarg; break;
       case 'z': spec.tz = optarg; break;
       case 'j':
       case 'w':
-      case 'T':
-      case 'W':
         if (mu_duration_parse(optarg, &ms, &err) != 0) {
-          rc = usage_error("--%s: %s",
-                           c == 'j'   ? "jitter"
-                           : c == 'w' ? "catch-up-window"
-                           : c == 'W' ? "wait"
-                                      : "timeout",
-                           err.msg);
+          rc = usage_error("--%s: %s", c == 'j' ? "jitter" : "catch-up-window", err.msg);
           goto out;
         }
         if (c == 'j') spec.jitter = optarg;
-        else if (c == 'w') spec.catch_up_window = optarg;
-        else if (c == 'W') rollout.disconnected_wait = optarg, run.rollout = &rollout, run_flags++;
-        else run.timeout = optarg, run_flags++;
+        else spec.catch_up_window = optarg;
         break;
       case 'o': spec.overlap = optarg; break;
       case 'u': spec.catch_up = optarg; break;
       case 'p': spec.paused = 1; break;
-      case 't':
-        target.selector = optarg;
-        run_flags++;
-        break;
-      case 'A':
-        target.all = 1;
-        run_flags++;
-        break;
-      case 'y':
-        target.any = optarg;
-        run_flags++;
-        break;
-      case 'k':
-        run.type = optarg;
-        run_flags++;
-        break;
-      case 'H': /* node sets as `muster run --hosts` takes them: web[1-3],db1 */
-        mu_nodeset_names_free(hosts, n_hosts);
-        hosts = NULL;
-        n_hosts = 0;
-        if (mu_nodeset_expand(optarg, 100000, &hosts, &n_hosts, &err) != 0) {
-          rc = usage_error("--hosts: %s", err.msg);
-          goto out;
-        }
-        target.hosts = hosts;
-        target.n_hosts = n_hosts;
-        run_flags++;
-        break;
+      case 'M': spec.template_ = optarg; break;
       case 'h':
         fputs(schedule_usage, stdout);
         rc = 0;
@@ -175,15 +140,28 @@ static int schedule_create(const mu_cli_opts *opts, int argc, char **argv) {
     goto out;
   }
   int dashdash = optind > 0 && optind <= argc && strcmp(argv[optind - 1], "--") == 0;
-  if (dashdash || run_flags > 0) { /* a command, as `muster run` takes it */
+  if (spec.template_[0] != '\0') { /* KEY=VALUE params of the template */
+    if (dashdash || run.given > 0) {
+      rc = usage_error("create: --template takes KEY=VALUE params, not a command or run flags");
+      goto out;
+    }
+    for (int i = optind; i < argc; i++)
+      if (strchr(argv[i], '=') == NULL) {
+        rc = usage_error("create: expected KEY=VALUE after --template, got '%s'", argv[i]);
+        goto out;
+      }
+    spec.template_params = &argv[optind];
+    spec.n_template_params = (size_t)(argc - optind);
+  } else if (dashdash || run.given > 0) { /* a command, as `muster run` takes it */
     if (optind >= argc) {
       rc = usage_error("create: expected a command after --, or a job FILE");
       goto out;
     }
-    run.target = &target;
-    run.command = &argv[optind];
-    run.n_command = (size_t)(argc - optind);
-    req.run = &run;
+    if (mu_run_flags_finish(&run, &argv[optind], (size_t)(argc - optind), &err) != 0) {
+      rc = usage_error("create: %s", err.msg);
+      goto out;
+    }
+    req.run = &run.req;
   } else {
     if (optind != argc - 1) {
       rc = usage_error("create: expected one job FILE (or -t SELECTOR -- CMD)");
@@ -212,7 +190,7 @@ static int schedule_create(const mu_cli_opts *opts, int argc, char **argv) {
   }
   protobuf_c_message_free_unpacked(reply, NULL);
 out:
-  mu_nodeset_names_free(hosts, n_hosts);
+  mu_run_flags_free(&run);
   if (job != NULL) protobuf_c_message_free_unpacked(&job->base, NULL);
   return rc;
 }
@@ -266,8 +244,14 @@ static int schedule_show(const mu_cli_opts *opts, const char *name) {
   printf("name:       %s\ncron:       %s\ntz:         %s\njitter:     %s\n", p->name, p->cron, p->tz, p->jitter);
   printf("overlap:    %s\ncatch-up:   %s (window %s)\nstate:      %s\n", p->overlap, p->catch_up, p->catch_up_window,
          p->paused ? "paused" : "active");
-  printf("job:        %s (%zu tasks)\ncreated:    %s by %s\n", p->job ? p->job->name : "-",
-         p->job ? p->job->n_tasks : 0, mu_cli_ago(s->created_at_ms, when, sizeof when),
+  if (p->template_[0] != '\0') {
+    printf("template:   %s", p->template_);
+    for (size_t i = 0; i < p->n_template_params; i++) printf(" %s", p->template_params[i]);
+    printf("\n");
+  } else {
+    printf("job:        %s (%zu tasks)\n", p->job ? p->job->name : "-", p->job ? p->job->n_tasks : 0);
+  }
+  printf("created:    %s by %s\n", mu_cli_ago(s->created_at_ms, when, sizeof when),
          s->created_by[0] ? s->created_by : "-");
   printf("next:      ");
   for (size_t i = 0; i < s->n_next_fire_s; i++) printf(" %s", utc(s->next_fire_s[i], when, sizeof when));

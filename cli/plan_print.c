@@ -16,7 +16,30 @@ static void host_list(char *const *hosts, size_t from, size_t to, FILE *out) {
   }
 }
 
+/* A job with stages: one line per stage with its hosts, in the order they run. */
+static void print_stages(const Muster__V1__JobPlan *plan, FILE *out) {
+  fprintf(out,
+          "plan for job '%s': %zu %s, %zu %s on %zu %s (%" PRIu32
+          " task %s); each stage starts when the one before ended; nothing was started\n",
+          plan->name, plan->n_stages, plural(plan->n_stages, "stage", "stages"), plan->n_tasks,
+          plural(plan->n_tasks, "task", "tasks"), plan->n_targets, plural(plan->n_targets, "target", "targets"),
+          plan->task_runs, plural(plan->task_runs, "run", "runs"));
+  for (size_t k = 0; k < plan->n_stages; k++) {
+    const Muster__V1__StageStatus *st = plan->stages[k];
+    fprintf(out, "  stage %s: %zu %s: ", st->name, st->n_hosts, plural(st->n_hosts, "host", "hosts"));
+    host_list(st->hosts, 0, st->n_hosts, out);
+    fprintf(out, "\n");
+  }
+  fprintf(out, "tasks: ");
+  for (size_t t = 0; t < plan->n_tasks; t++) fprintf(out, "%s%s", t ? ", " : "", plan->tasks[t]);
+  fprintf(out, "\n");
+}
+
 void mu_plan_print(const Muster__V1__JobPlan *plan, FILE *out) {
+  if (plan->n_stages > 0) {
+    print_stages(plan, out);
+    return;
+  }
   size_t n = plan->n_targets;
   size_t tasks = plan->n_tasks;
   if (plan->any)

@@ -157,6 +157,25 @@ static void print_anomaly(watch_state *w, const Muster__V1__RunAnomaly *an) {
   if (w->panel) panel_draw(w);
 }
 
+/* A stage of a job with stages started or ended: one line, or a JSON "stage" object. */
+static void print_stage(watch_state *w, const Muster__V1__StageStatus *st) {
+  if (w->opts->json) {
+    mu_cli_json_message("stage", &st->base);
+    return;
+  }
+  if (w->wopts->quiet) return;
+  if (w->panel) {
+    panel_erase(w);
+    fflush(stderr);
+  }
+  char counts[256] = "";
+  if (st->counts != NULL && st->counts->targets > 0) mu_job_counts_format(st->counts, counts, sizeof counts);
+  printf("stage %-18s %-10s%s%s%s%s%s%s\n", st->name, st->state, st->job_id[0] ? " " : "", st->job_id,
+         counts[0] ? "; " : "", counts, st->message[0] ? "; " : "", st->message);
+  fflush(stdout);
+  if (w->panel) panel_draw(w);
+}
+
 static int on_event(void *ud, const uint8_t *data, size_t len) {
   watch_state *w = ud;
   Muster__V1__JobEvent *ev = muster__v1__job_event__unpack(NULL, len, data);
@@ -179,6 +198,8 @@ static int on_event(void *ud, const uint8_t *data, size_t len) {
     if (w->panel) panel_draw(w);
   } else if (ev->anomaly != NULL) {
     print_anomaly(w, ev->anomaly);
+  } else if (ev->stage != NULL) {
+    print_stage(w, ev->stage);
   }
   protobuf_c_message_free_unpacked(&ev->base, NULL);
   return 0;

@@ -11,6 +11,7 @@
 #include "controlplane/daemon.h"
 #include "controlplane/persist.h"
 #include "controlplane/scheduler.h"
+#include "controlplane/stage_run.h"
 #include "controlplane/task_logs.h"
 #include "lib/base/log.h"
 #include "lib/pbjson/pbjson.h"
@@ -115,6 +116,7 @@ static void get_job(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu
     mu_pb_fail(call, MU_RPC_RESOURCE_EXHAUSTED, "out of memory");
     return;
   }
+  mu_stage_run_view(((mu_daemon *)ud)->sched, job, view);
   mu_pb_reply(call, &view->base);
   mu_job_view_free(view);
 }
@@ -148,6 +150,7 @@ static void list_jobs(mu_rpc_call *call, const ProtobufCMessage *req_msg, const 
       break;
     }
     views[resp.n_jobs] = mu_job_view(j, 0);
+    if (views[resp.n_jobs] != NULL) mu_stage_run_view(d->sched, j, views[resp.n_jobs]);
     if (views[resp.n_jobs] != NULL) resp.n_jobs++;
   }
   resp.jobs = views;

@@ -2,10 +2,13 @@
 #include "controlplane/fuzz_checks.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "controlplane/jobspec.h"
+#include "controlplane/jobspec_refs.h"
 #include "controlplane/resources.h"
+#include "controlplane/stages.h"
 #include "lib/bundle/bundle.h"
 #include "lib/fuzz/fuzz_util.h"
 #include "lib/pbjson/pbjson.h"
@@ -31,13 +34,42 @@ void mu_fuzz_storable(const ProtobufCMessage *msg) {
   json_decref(j);
 }
 
+/* Every ${stages.*} value is "v". */
+static int value_v(void *ud, const mu_stage_ref *ref, char **ret_value, char *why, size_t why_size) {
+  (void)ud, (void)why, (void)why_size;
+  MU_FUZZ_CHECK(ref->kind != MU_STAGE_REF_OUTPUT || (ref->host_len > 0 && ref->key_len > 0));
+  *ret_value = strdup("v");
+  return *ret_value == NULL ? -1 : 0;
+}
+
+/* A job with stages that passed: no tasks or target of its own, and each stage's job spec,
+ * with its ${stages.*} values put in, is a valid job of its own. */
+static void staged_submit(const Muster__V1__JobSpec *spec, const mu_jobspec_limits *limits) {
+  MU_FUZZ_CHECK(spec->n_tasks == 0 && spec->target == NULL && spec->n_stages <= MU_STAGES_MAX);
+  for (size_t k = 0; k < spec->n_stages; k++) {
+    Muster__V1__JobSpec *child = mu_stages_spec(spec, k);
+    if (child == NULL) continue;
+    mu_err err = {0};
+    mu_rollout ro;
+    MU_FUZZ_CHECK(mu_stages_substitute(child, spec, k, value_v, NULL, &err) == 0);
+    if (mu_jobspec_validate(child, limits, &ro, &err) != 0) fprintf(stderr, "stage %zu: %s\n", k, err.msg);
+    MU_FUZZ_CHECK(err.code == 0);
+    protobuf_c_message_free_unpacked(&child->base, NULL);
+  }
+  mu_fuzz_storable(&spec->base);
+}
+
 void mu_fuzz_jobspec_submit(Muster__V1__JobSpec *spec) {
   MU_FUZZ_CHECK(spec != NULL);
   mu_jobspec_limits limits = {
       .max_tasks = 64, .max_task_runs = 200000, .type_known = type_known, .bundle_resolve = bundle_resolve};
   mu_rollout rollout;
   mu_err err = {0};
-  if (mu_jobspec_validate(spec, &limits, &rollout, &err) == 0) {
+  if (spec->n_stages > 0 && mu_jobspec_validate(spec, &limits, &rollout, &err) == 0) {
+    staged_submit(spec, &limits);
+  } else if (spec->n_stages > 0) {
+    MU_FUZZ_CHECK(err.code == MU_EINVAL && err.msg[0] != '\0');
+  } else if (mu_jobspec_validate(spec, &limits, &rollout, &err) == 0) {
     MU_FUZZ_CHECK(spec->n_tasks >= 1 && spec->n_tasks <= 64 && spec->target != NULL);
     for (size_t i = 0; i < spec->n_tasks; i++)
       MU_FUZZ_CHECK(spec->tasks[i]->name[0] != '\0' && spec->tasks[i]->type[0] != '\0');

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "controlplane/jobdeps/deps.h"
+#include "controlplane/stages.h"
 #include "lib/base/log.h"
 
 /* Edges for the cycle search: a held job's after list. */
@@ -56,6 +57,8 @@ static int job_started(const mu_job *job) {
     for (size_t t = 0; t < job->spec->n_tasks; t++)
       if (h->tasks[t].attempt > 0) return 1;
   }
+  for (size_t k = 0; job->stage_runs != NULL && k < job->spec->n_stages; k++)
+    if (job->stage_runs[k].state != MU_STAGE_PENDING) return 1;
   return 0;
 }
 
@@ -108,4 +111,49 @@ int mu_job_deps_gate(mu_scheduler *s, mu_job *job) {
   mu_err err = {0};
   if (mu_sched_cancel(s, job, reason, &cancelled, &err) != 0) mu_warn("sched", "job %s: %s", job->id, err.msg);
   return 0;
+}
+
+static int cmp_id(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+int mu_job_keep_build(mu_scheduler *s, mu_job_keep *ret_keep) {
+  size_t n = 0;
+  for (const mu_job *j = s->jobs; j != NULL; j = j->next) {
+    if (mu_job_finished(j)) continue;
+    if (!j->deps_done) n += j->spec->n_after;
+    n += j->stage_runs != NULL;
+  }
+  ret_keep->ids = NULL;
+  ret_keep->n = 0;
+  if (n == 0) return 0;
+  const char **ids = calloc(n, sizeof *ids);
+  if (ids == NULL) return MU_ENOMEM;
+  size_t k = 0;
+  for (const mu_job *j = s->jobs; j != NULL && k < n; j = j->next) {
+    if (mu_job_finished(j)) continue;
+    for (size_t i = 0; !j->deps_done && i < j->spec->n_after && k < n; i++) ids[k++] = j->spec->after[i];
+    if (j->stage_runs != NULL && k < n) ids[k++] = j->id;
+  }
+  qsort(ids, k, sizeof *ids, cmp_id);
+  ret_keep->ids = ids;
+  ret_keep->n = k;
+  return 0;
+}
+
+int mu_job_keep_has(const mu_job_keep *keep, const mu_job *job) {
+  if (keep->n == 0) return 0;
+  const char *id = job->id;
+  if (bsearch(&id, keep->ids, keep->n, sizeof *keep->ids, cmp_id) != NULL) return 1;
+  size_t plen = mu_stage_parent_len(job->id);
+  char parent[160];
+  if (plen == 0 || plen >= sizeof parent) return 0;
+  memcpy(parent, job->id, plen);
+  parent[plen] = '\0';
+  const char *p = parent;
+  return bsearch(&p, keep->ids, keep->n, sizeof *keep->ids, cmp_id) != NULL;
+}
+
+void mu_job_keep_free(mu_job_keep *keep) {
+  free(keep->ids);
+  keep->ids = NULL;
+  keep->n = 0;
 }

@@ -22,4 +22,19 @@ int mu_job_deps_admit(mu_scheduler *s, const char *self_id, Muster__V1__JobSpec 
  * before (a leader change) is never stopped here. */
 int mu_job_deps_gate(mu_scheduler *s, mu_job *job);
 
+/* The ids of finished jobs that unfinished ones still need, for retention (job_retention.h
+ * needed): every `after` entry of a job still waiting for its dependencies, and the stage
+ * jobs of a job with stages that has not ended (found by its id). Built once per eviction
+ * pass; lookups are binary searches. */
+typedef struct mu_job_keep {
+  const char **ids; /* borrowed from the jobs' specs and ids; sorted */
+  size_t n;
+} mu_job_keep;
+
+/* 0, or MU_ENOMEM (then nothing is known to be needed: the caller evicts nothing). */
+int mu_job_keep_build(mu_scheduler *s, mu_job_keep *ret_keep);
+/* 1 when job is needed: its id, or for a stage's job its job's id, is in keep. */
+int mu_job_keep_has(const mu_job_keep *keep, const mu_job *job);
+void mu_job_keep_free(mu_job_keep *keep);
+
 #endif

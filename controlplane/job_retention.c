@@ -12,12 +12,13 @@ size_t mu_retention_plan(const mu_retention *r, const mu_retention_job *jobs, si
                          size_t *ret_young) {
   size_t evicted = 0, young = 0;
   for (size_t i = 0; i < n; i++) {
-    ret_evict[i] = i >= r->max_kept && jobs[i].finished && now_ms - jobs[i].finished_at_ms >= r->min_age_ms;
+    ret_evict[i] =
+        i >= r->max_kept && jobs[i].finished && !jobs[i].needed && now_ms - jobs[i].finished_at_ms >= r->min_age_ms;
     evicted += ret_evict[i];
   }
   /* memory stays bounded: past the hard cap the oldest finished jobs go, young or not */
   for (size_t i = n; i-- > 0 && n - evicted > r->hard_cap;) {
-    if (ret_evict[i] || !jobs[i].finished) continue;
+    if (ret_evict[i] || !jobs[i].finished || jobs[i].needed) continue;
     ret_evict[i] = true;
     evicted++;
     young += now_ms - jobs[i].finished_at_ms < r->min_age_ms;

@@ -37,12 +37,15 @@ typedef struct mu_evicted_ring {
 typedef struct mu_retention_job {
   bool finished;
   int64_t finished_at_ms;
+  /* an unfinished job still needs it (a dependency a job waits for, a stage's job of a job
+   * with stages): kept like an unfinished job */
+  bool needed;
 } mu_retention_job;
 
 /* Decides, for jobs[0..n) (newest first), which go: ret_evict[i] is set for each. A finished
  * job goes when it is past the newest max_kept and at least min_age old at now_ms; then, while
  * more than hard_cap jobs remain, the oldest finished ones go too, counted in *ret_young when
- * younger than min_age. Unfinished jobs never go. Returns how many go. */
+ * younger than min_age. Unfinished and needed jobs never go. Returns how many go. */
 size_t mu_retention_plan(const mu_retention *r, const mu_retention_job *jobs, size_t n, int64_t now_ms, bool *ret_evict,
                          size_t *ret_young);
 

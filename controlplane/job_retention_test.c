@@ -21,7 +21,7 @@ static void burst_keeps_young_jobs(void **state) {
   mu_retention_job jobs[10];
   bool evict[10];
   size_t young = 99;
-  for (size_t i = 0; i < 10; i++) jobs[i] = (mu_retention_job){true, NOW - 1000 * (int64_t)i};
+  for (size_t i = 0; i < 10; i++) jobs[i] = (mu_retention_job){true, NOW - 1000 * (int64_t)i, false};
   /* ten jobs that finished seconds ago: all kept */
   assert_int_equal(mu_retention_plan(&r, jobs, 10, NOW, evict, &young), 0);
   assert_int_equal(young, 0);
@@ -41,7 +41,7 @@ static void hard_cap_bounds_memory(void **state) {
   mu_retention_job jobs[7];
   bool evict[7];
   size_t young = 0;
-  for (size_t i = 0; i < 7; i++) jobs[i] = (mu_retention_job){true, NOW - 1000 * (int64_t)i};
+  for (size_t i = 0; i < 7; i++) jobs[i] = (mu_retention_job){true, NOW - 1000 * (int64_t)i, false};
   jobs[6].finished = false; /* the oldest is still running */
   /* 7 held, cap 4: the three oldest finished go (5, 4, 3), young as they are */
   assert_int_equal(mu_retention_plan(&r, jobs, 7, NOW, evict, &young), 3);
@@ -52,6 +52,22 @@ static void hard_cap_bounds_memory(void **state) {
   jobs[5].finished_at_ms = NOW - 2 * HOUR;
   assert_int_equal(mu_retention_plan(&r, jobs, 7, NOW, evict, &young), 3);
   assert_int_equal(young, 2);
+}
+
+/* A finished job an unfinished one still needs (a dependency it waits for, a stage's job) is
+ * kept past max_kept and past the hard cap, like an unfinished job. */
+static void needed_jobs_are_kept(void **state) {
+  (void)state;
+  mu_retention r = {.max_kept = 1, .min_age_ms = 0, .hard_cap = 2};
+  mu_retention_job jobs[4];
+  bool evict[4];
+  for (size_t i = 0; i < 4; i++) jobs[i] = (mu_retention_job){true, NOW - HOUR, false};
+  jobs[2].needed = true;
+  assert_int_equal(mu_retention_plan(&r, jobs, 4, NOW, evict, NULL), 2);
+  assert_false(evict[0]);
+  assert_true(evict[1]);
+  assert_false(evict[2]);
+  assert_true(evict[3]);
 }
 
 static void evicted_ids_answered(void **state) {
@@ -98,6 +114,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(burst_keeps_young_jobs),
       cmocka_unit_test(hard_cap_bounds_memory),
+      cmocka_unit_test(needed_jobs_are_kept),
       cmocka_unit_test(evicted_ids_answered),
       cmocka_unit_test(durations),
   };

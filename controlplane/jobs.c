@@ -57,7 +57,13 @@ mu_job *mu_job_new(const char *id, Muster__V1__JobSpec *spec, const mu_rollout *
       tr->task_id = strdup(tid);
     }
   }
+  if (spec->n_stages > 0) job->stage_runs = calloc(spec->n_stages, sizeof *job->stage_runs);
   index_hosts(job);
+  if (spec->n_stages > 0 && job->stage_runs == NULL) {
+    job->spec = NULL; /* the caller keeps spec on failure */
+    mu_job_free(job);
+    return NULL;
+  }
   return job;
 }
 
@@ -85,6 +91,9 @@ void mu_job_free(mu_job *job) {
   free(job->history);
   free(job->history_len);
   mu_job_close_watchers(job, MU_RPC_UNAVAILABLE, "job dropped from memory");
+  for (size_t k = 0; job->stage_runs != NULL && job->spec != NULL && k < job->spec->n_stages; k++)
+    free(job->stage_runs[k].message);
+  free(job->stage_runs);
   if (job->spec) protobuf_c_message_free_unpacked(&job->spec->base, NULL);
   free(job->end_reason);
   free(job->waiting_for);
@@ -257,7 +266,42 @@ typedef struct view_block {
   Muster__V1__TaskRun__OutputParamsEntry **param_ptrs;
   char *tails;
   char **unreachable;
+  Muster__V1__StageStatus *stages; /* a job with stages */
+  Muster__V1__StageStatus **stage_ptrs;
+  Muster__V1__JobCounts *stage_counts;
+  char *stage_ids; /* MU_VIEW_STAGE_ID bytes per stage: "<job>.<stage>" */
+  char parent[128];
 } view_block;
+
+#define MU_VIEW_STAGE_ID 200
+
+/* A job with stages: its stages' states (counts zero until the scheduler fills them). */
+static int view_stages(view_block *b, const mu_job *job) {
+  size_t n = job->spec->n_stages;
+  b->stages = calloc(n, sizeof *b->stages);
+  b->stage_ptrs = calloc(n, sizeof *b->stage_ptrs);
+  b->stage_counts = calloc(n, sizeof *b->stage_counts);
+  b->stage_ids = calloc(n, MU_VIEW_STAGE_ID);
+  if (!b->stages || !b->stage_ptrs || !b->stage_counts || !b->stage_ids) return -1;
+  for (size_t k = 0; k < n; k++) {
+    Muster__V1__StageStatus *st = &b->stages[k];
+    muster__v1__stage_status__init(st);
+    muster__v1__job_counts__init(&b->stage_counts[k]);
+    const mu_stage_run *r = &job->stage_runs[k];
+    st->name = job->spec->stages[k]->name;
+    st->state = (char *)mu_stage_state_name(r->state);
+    st->message = r->message ? r->message : "";
+    char *id = b->stage_ids + k * MU_VIEW_STAGE_ID;
+    if (r->state != MU_STAGE_PENDING && r->state != MU_STAGE_SKIPPED &&
+        mu_stage_job_id(job->id, st->name, id, MU_VIEW_STAGE_ID) == 0)
+      st->job_id = id;
+    st->counts = &b->stage_counts[k];
+    b->stage_ptrs[k] = st;
+  }
+  b->job.n_stages = n;
+  b->job.stages = b->stage_ptrs;
+  return 0;
+}
 
 #define MU_VIEW_TAIL 2048
 
@@ -285,6 +329,16 @@ Muster__V1__Job *mu_job_view(const mu_job *job, int with_tasks) {
       b->unreachable[v->n_unreachable++] = /* an "any" host never placed has no agent */
           job->hosts[i].agent_id ? job->hosts[i].agent_id : "(any: no matching agent)";
   v->unreachable = b->unreachable;
+  if (job->stage_runs != NULL && view_stages(b, job) != 0) {
+    mu_job_view_free(v);
+    return NULL;
+  }
+  size_t plen = mu_stage_parent_len(job->id);
+  if (plen > 0 && plen < sizeof b->parent) {
+    memcpy(b->parent, job->id, plen);
+    v->parent_job = b->parent;
+    v->stage = job->id + plen + 1;
+  }
   if (!with_tasks) return v;
   size_t n_runs = job->n_hosts * job->spec->n_tasks, n_params = 0;
   for (size_t i = 0; i < job->n_hosts; i++)
@@ -321,6 +375,10 @@ void mu_job_view_free(Muster__V1__Job *view) {
   free(b->param_ptrs);
   free(b->tails);
   free(b->unreachable);
+  free(b->stages);
+  free(b->stage_ptrs);
+  free(b->stage_counts);
+  free(b->stage_ids);
   free(b);
 }
 

@@ -10,6 +10,7 @@
 
 #include "controlplane/jobspec.h"
 #include "controlplane/resources.h"
+#include "controlplane/stages.h"
 #include "lib/rpc/rpc.h"
 #include "muster/v1/admin.pb-c.h"
 #include "muster/v1/job.pb-c.h"
@@ -67,6 +68,13 @@ typedef struct mu_task_run {
 } mu_task_run;
 
 typedef struct mu_job mu_job;
+
+/* One stage of a job with stages (stage_run.h): its state, and why it was skipped or could not
+ * start (owned; NULL when nothing to say). Stored in the job record (JobRecord.stages). */
+typedef struct mu_stage_run {
+  mu_stage_state state;
+  char *message;
+} mu_stage_run;
 
 typedef struct mu_host_run {
   mu_job *job;
@@ -131,6 +139,8 @@ struct mu_job {
   /* placement (scheduler.c): what each running host reserves, from the spec (resources.h) */
   mu_res need;
   int need_known;
+  /* a job with stages (spec->n_stages > 0): one entry per stage, in order; NULL otherwise */
+  mu_stage_run *stage_runs;
 };
 
 /* Creates a job for targets (agent ids; NULL entries for "any" placement). Takes spec. */
@@ -158,7 +168,9 @@ void mu_task_run_view(const mu_job *job, const mu_host_run *h, size_t index, Mus
 /* The job's targets by state (lib/jobcounts: the one definition) into *ret_counts. */
 void mu_job_counts_of(const mu_job *job, Muster__V1__JobCounts *ret_counts);
 
-/* Job summary view (borrowed; tasks included when with_tasks). Free with mu_job_view_free. */
+/* Job summary view (borrowed; tasks included when with_tasks). Free with mu_job_view_free. A
+ * job with stages has its stages (counts zero: the scheduler fills them, stage_run.h); a
+ * stage's job names its job and stage (parent_job, stage). */
 Muster__V1__Job *mu_job_view(const mu_job *job, int with_tasks);
 void mu_job_view_free(Muster__V1__Job *view);
 

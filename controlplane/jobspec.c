@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "controlplane/jobspec_refs.h"
+#include "controlplane/stages.h"
 #include "lib/base/clock.h"
 #include "lib/pbdup/pbdup.h"
 #include "lib/plugpkg/plugin_check.h"
@@ -22,6 +23,7 @@ typedef struct problems {
   char buf[MU_ERR_MSG_MAX];
   size_t len;
   int n;
+  const char *prefix; /* before each problem's field path: "stages[1]." in a stage, else NULL */
 } problems;
 
 static void add(problems *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -32,6 +34,9 @@ static void add(problems *p, const char *fmt, ...) {
     return;
   }
   if (p->n > 0) p->len += (size_t)snprintf(p->buf + p->len, sizeof p->buf - p->len, "; ");
+  if (p->prefix != NULL && p->len < sizeof p->buf)
+    p->len += (size_t)snprintf(p->buf + p->len, sizeof p->buf - p->len, "%s", p->prefix);
+  if (p->len >= sizeof p->buf) p->len = sizeof p->buf - 1;
   va_list ap;
   va_start(ap, fmt);
   int w = vsnprintf(p->buf + p->len, sizeof p->buf - p->len, fmt, ap);
@@ -407,36 +412,74 @@ static void check_duplicate_hosts(problems *p, const Muster__V1__Target *t) {
   free(idx);
 }
 
+static void stage_problem(void *ud, const char *problem) { add(ud, "%s", problem); }
+
+static void validate_into(problems *p, Muster__V1__JobSpec *spec, const mu_jobspec_limits *limits, mu_rollout *ret_r);
+
+/* A job with stages: its own shape (stages.h), then each stage's job spec as a job of its
+ * own, every problem named "stages[K]...." (and each stage's ${stages.*} references). */
+static void validate_stages(problems *p, Muster__V1__JobSpec *spec, const mu_jobspec_limits *limits) {
+  if (strlen(spec->name) > 128) add(p, "name: at most 128 characters");
+  mu_stages_check(spec, stage_problem, p);
+  for (size_t k = 0; k < spec->n_stages && k < MU_STAGES_MAX; k++) {
+    Muster__V1__JobSpec *child = mu_stages_spec(spec, k);
+    if (child == NULL) {
+      add(p, "stages[%zu]: out of memory", k);
+      return;
+    }
+    mu_jobspec_limits in_stage = *limits;
+    in_stage.stages_of = spec;
+    in_stage.stage = k;
+    char prefix[32];
+    snprintf(prefix, sizeof prefix, "stages[%zu].", k);
+    p->prefix = prefix;
+    mu_rollout r;
+    validate_into(p, child, &in_stage, &r);
+    p->prefix = NULL;
+    protobuf_c_message_free_unpacked(&child->base, NULL);
+  }
+}
+
 int mu_jobspec_validate(Muster__V1__JobSpec *spec, const mu_jobspec_limits *limits, mu_rollout *ret_rollout,
                         mu_err *err) {
   problems p;
   memset(&p, 0, sizeof p);
   mu_rollout r;
-  if (strlen(spec->name) > 128) add(&p, "name: at most 128 characters");
+  memset(&r, 0, sizeof r);
+  if (spec->n_stages > 0) validate_stages(&p, spec, limits);
+  else validate_into(&p, spec, limits, &r);
+  if (p.n > 0) return mu_err_set(err, MU_EINVAL, "%s", p.buf);
+  *ret_rollout = r;
+  return 0;
+}
+
+static void validate_into(problems *p, Muster__V1__JobSpec *spec, const mu_jobspec_limits *limits, mu_rollout *ret_r) {
+  mu_rollout r;
+  if (strlen(spec->name) > 128) add(p, "name: at most 128 characters");
 
   const Muster__V1__Target *t = spec->target;
   if (t == NULL) {
-    add(&p, "target: required (all, selector, hosts or any)");
+    add(p, "target: required (all, selector, hosts or any)");
   } else {
     int kinds = (t->all != 0) + (t->selector[0] != '\0') + (t->n_hosts > 0) + (t->any[0] != '\0');
-    if (kinds != 1) add(&p, "target: set exactly one of all, selector, hosts or any (got %d)", kinds);
+    if (kinds != 1) add(p, "target: set exactly one of all, selector, hosts or any (got %d)", kinds);
     const char *sel_text = t->selector[0] ? t->selector : t->any;
     if (sel_text[0] != '\0') {
       mu_selector *sel = NULL;
       mu_err e = {0};
       if (mu_selector_parse(sel_text, &sel, &e) != 0)
-        add(&p, "target.%s: %s", t->selector[0] ? "selector" : "any", e.msg);
+        add(p, "target.%s: %s", t->selector[0] ? "selector" : "any", e.msg);
       mu_selector_free(sel);
     }
     for (size_t i = 0; i < t->n_hosts; i++)
-      if (t->hosts[i][0] == '\0') add(&p, "target.hosts[%zu]: empty host name", i);
-    check_duplicate_hosts(&p, t);
+      if (t->hosts[i][0] == '\0') add(p, "target.hosts[%zu]: empty host name", i);
+    check_duplicate_hosts(p, t);
   }
 
-  mu_rollout_parse(spec->rollout, &r, rollout_problem, &p);
+  mu_rollout_parse(spec->rollout, &r, rollout_problem, p);
 
-  if (spec->n_tasks == 0) add(&p, "tasks: at least one task is required");
-  if (spec->n_tasks > limits->max_tasks) add(&p, "tasks: %zu tasks, the limit is %u", spec->n_tasks, limits->max_tasks);
+  if (spec->n_tasks == 0) add(p, "tasks: at least one task is required");
+  if (spec->n_tasks > limits->max_tasks) add(p, "tasks: %zu tasks, the limit is %u", spec->n_tasks, limits->max_tasks);
   for (size_t i = 0; i < spec->n_tasks && i < 1000; i++) {
     Muster__V1__TaskSpec *task = spec->tasks[i];
     if (task->name[0] == '\0') {
@@ -448,19 +491,18 @@ int mu_jobspec_validate(Muster__V1__JobSpec *spec, const mu_jobspec_limits *limi
     }
     for (size_t j = 0; j < i; j++)
       if (strcmp(spec->tasks[j]->name, task->name) == 0)
-        add(&p, "tasks[%zu].name: '%s' is already the name of tasks[%zu]", i, task->name, j);
+        add(p, "tasks[%zu].name: '%s' is already the name of tasks[%zu]", i, task->name, j);
     for (const char *c = task->name; *c; c++)
       if (!isalnum((unsigned char)*c) && strchr("._-", *c) == NULL) {
-        add(&p, "tasks[%zu].name: '%s' may only hold letters, digits, '.', '_' and '-'", i, task->name);
+        add(p, "tasks[%zu].name: '%s' may only hold letters, digits, '.', '_' and '-'", i, task->name);
         break;
       }
-    check_task(&p, task, i, limits);
+    check_task(p, task, i, limits);
   }
   /* after the loop above: references may name any task, defaults filled in */
-  for (size_t i = 0; i < spec->n_tasks && i < 1000; i++) mu_jobspec_refs_check(spec, i, add_ref_problem, &p);
-  if (p.n > 0) return mu_err_set(err, MU_EINVAL, "%s", p.buf);
-  *ret_rollout = r;
-  return 0;
+  for (size_t i = 0; i < spec->n_tasks && i < 1000; i++)
+    mu_jobspec_refs_check_stage(spec, i, limits->stages_of, limits->stage, add_ref_problem, p);
+  *ret_r = r;
 }
 
 Muster__V1__JobSpec *mu_jobspec_copy(const Muster__V1__JobSpec *spec) {

@@ -38,10 +38,16 @@ typedef struct mu_jobspec_limits {
    * "bundle 'x@1' not found"). NULL refuses every bundle. */
   int (*bundle_resolve)(void *ud, const char *ref, char *msg, size_t msg_size);
   void *ud;
+  /* Set by the validation of a job with stages for each stage's job spec: the job with
+   * stages and the stage's index (${stages.*} references, jobspec_refs.h). NULL otherwise. */
+  const Muster__V1__JobSpec *stages_of;
+  size_t stage;
 } mu_jobspec_limits;
 
 /* Validates spec and fills in defaults in place (task names "task-N", types from the oneof).
- * Returns 0 or MU_EINVAL with every problem in err. */
+ * A job with stages (stages.h) is checked stage by stage, each as the job mu_stages_spec makes
+ * of it, problems named "stages[K]...."; *ret_rollout is then zero. Returns 0 or MU_EINVAL
+ * with every problem in err. */
 int mu_jobspec_validate(Muster__V1__JobSpec *spec, const mu_jobspec_limits *limits, mu_rollout *ret_rollout,
                         mu_err *err);
 

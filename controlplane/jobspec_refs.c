@@ -13,6 +13,8 @@
 typedef struct walk {
   const Muster__V1__JobSpec *spec;
   size_t index;
+  const Muster__V1__JobSpec *parent; /* a stage's job: the job with stages, else NULL */
+  size_t stage;
   mu_jobspec_refs_report report;
   void *ud;
   int problems;
@@ -56,6 +58,100 @@ static int takes_secret_refs(const char *path) {
   return 0;
 }
 
+int mu_stage_ref_parse(const Muster__V1__JobSpec *parent, const char *body, size_t n, mu_stage_ref *ret, char *why,
+                       size_t why_size) {
+  memset(ret, 0, sizeof *ret);
+  if (n < 7 || strncmp(body, "stages.", 7) != 0) {
+    snprintf(why, why_size, "not a ${stages.*} reference");
+    return -1;
+  }
+  const char *rest = body + 7;
+  size_t rn = n - 7, best_len = 0;
+  long best = -1;
+  for (size_t k = 0; k < parent->n_stages; k++) { /* the longest stage name followed by "." */
+    size_t len = strlen(parent->stages[k]->name);
+    if (len == 0 || len + 1 >= rn || rest[len] != '.' || strncmp(rest, parent->stages[k]->name, len) != 0) continue;
+    if (len > best_len) {
+      best = (long)k;
+      best_len = len;
+    }
+  }
+  if (best < 0) {
+    const char *dot = memchr(rest, '.', rn);
+    int sn = dot ? (int)(dot - rest) : (int)rn;
+    snprintf(why, why_size, "no stage '%.*s' in this job", sn > 100 ? 100 : sn, rest);
+    return -1;
+  }
+  ret->stage = (size_t)best;
+  const Muster__V1__Stage *st = parent->stages[best];
+  const char *what = rest + best_len + 1;
+  size_t wn = rn - best_len - 1;
+  static const struct {
+    const char *name;
+    mu_stage_ref_kind kind;
+  } aggs[] = {
+      {"ok_hosts", MU_STAGE_REF_OK_HOSTS}, {"failed_hosts", MU_STAGE_REF_FAILED_HOSTS}, {"hosts", MU_STAGE_REF_HOSTS}};
+  for (size_t i = 0; i < sizeof aggs / sizeof *aggs; i++)
+    if (wn == strlen(aggs[i].name) && strncmp(what, aggs[i].name, wn) == 0) {
+      ret->kind = aggs[i].kind;
+      return 0;
+    }
+  /* HOST.TASK.KEY: the key after the last ".", the longest task name of the stage before it */
+  const char *last = NULL;
+  for (const char *c = what; c < what + wn; c++)
+    if (*c == '.') last = c;
+  long task = -1;
+  size_t task_len = 0;
+  if (last != NULL && last + 1 < what + wn) {
+    size_t mid = (size_t)(last - what);
+    for (size_t t = 0; t < st->n_tasks; t++) {
+      size_t len = strlen(st->tasks[t]->name);
+      if (len == 0 || len + 2 > mid) continue; /* at least one character of host, and "." */
+      if (what[mid - len - 1] != '.' || strncmp(what + mid - len, st->tasks[t]->name, len) != 0) continue;
+      if (len > task_len) {
+        task = (long)t;
+        task_len = len;
+      }
+    }
+    if (task >= 0) {
+      ret->kind = MU_STAGE_REF_OUTPUT;
+      ret->host = what;
+      ret->host_len = mid - task_len - 1;
+      ret->task = (size_t)task;
+      ret->key = last + 1;
+      ret->key_len = (size_t)(what + wn - last - 1);
+      return 0;
+    }
+  }
+  int qn = wn > 100 ? 100 : (int)wn;
+  snprintf(why, why_size,
+           "'%.*s' names no task of stage '%.64s' (expected ${stages.%.64s.HOST.TASK.KEY} or "
+           "${stages.%.64s.ok_hosts|failed_hosts|hosts})",
+           qn, what, st->name, st->name, st->name);
+  return -1;
+}
+
+/* A ${stages.*} reference in the job of stage w->stage. */
+static void check_stage_ref(walk *w, const char *path, const char *body, size_t n) {
+  int bn = n > 200 ? 200 : (int)n;
+  char what[700], why[400];
+  mu_stage_ref ref;
+  if (w->parent == NULL) {
+    snprintf(what, sizeof what, "${%.*s}: only a job with stages: has ${stages.*} values", bn, body);
+  } else if (mu_stage_ref_parse(w->parent, body, n, &ref, why, sizeof why) != 0) {
+    snprintf(what, sizeof what, "${%.*s}: %s", bn, body, why);
+  } else if (ref.stage == w->stage) {
+    snprintf(what, sizeof what, "${%.*s}: a stage cannot use its own outputs (use ${TASK.KEY} within a stage)", bn,
+             body);
+  } else if (ref.stage > w->stage) {
+    snprintf(what, sizeof what, "${%.*s}: stage '%.64s' runs after this one (stages[%zu])", bn, body,
+             w->parent->stages[ref.stage]->name, ref.stage);
+  } else {
+    return;
+  }
+  problem(w, path, what);
+}
+
 static void check_ref(walk *w, const char *path, const char *body, size_t n) {
   int bn = n > 200 ? 200 : (int)n;
   char what[512];
@@ -69,6 +165,10 @@ static void check_ref(walk *w, const char *path, const char *body, size_t n) {
     return;
   }
   long j = task_of(w->spec, body, n);
+  if (j < 0 && n > 7 && strncmp(body, "stages.", 7) == 0) {
+    check_stage_ref(w, path, body, n);
+    return;
+  }
   if (j < 0 && n > 6 && strncmp(body, "param.", 6) == 0) {
     snprintf(what, sizeof what,
              "${%.*s}: params are replaced only when a job template is dispatched (muster "
@@ -162,8 +262,13 @@ static void walk_message(walk *w, const ProtobufCMessage *m, char *path, size_t 
 }
 
 void mu_jobspec_refs_check(const Muster__V1__JobSpec *spec, size_t index, mu_jobspec_refs_report report, void *ud) {
+  mu_jobspec_refs_check_stage(spec, index, NULL, 0, report, ud);
+}
+
+void mu_jobspec_refs_check_stage(const Muster__V1__JobSpec *spec, size_t index, const Muster__V1__JobSpec *parent,
+                                 size_t stage, mu_jobspec_refs_report report, void *ud) {
   if (index >= spec->n_tasks) return;
-  walk w = {.spec = spec, .index = index, .report = report, .ud = ud};
+  walk w = {.spec = spec, .index = index, .parent = parent, .stage = stage, .report = report, .ud = ud};
   char path[MU_REFS_PATH_MAX];
   size_t plen = (size_t)snprintf(path, sizeof path, "tasks[%zu]", index);
   walk_message(&w, &spec->tasks[index]->base, path, plen, 0);

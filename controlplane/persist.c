@@ -16,6 +16,7 @@
 #include "controlplane/run_history.h"
 #include "controlplane/savepoints.h"
 #include "controlplane/scheduler.h"
+#include "controlplane/stage_run.h"
 #include "controlplane/secrets.h"
 #include "controlplane/tokens.h"
 #include "lib/base/assert.h"
@@ -111,8 +112,29 @@ static char *job_json(const mu_job *job) {
   rec.error_budget = job->error_budget;
   rec.n_hosts = job->n_hosts;
   rec.hosts = hosts;
+  /* a job with stages: each stage's state (its counts are its own job's records) */
+  size_t ns = job->stage_runs != NULL ? job->spec->n_stages : 0;
+  Muster__V1__StageStatus *stages = ns ? calloc(ns, sizeof *stages) : NULL;
+  Muster__V1__StageStatus **stage_ptrs = ns ? calloc(ns, sizeof *stage_ptrs) : NULL;
+  if (ns > 0 && (stages == NULL || stage_ptrs == NULL)) {
+    free(stages);
+    free(stage_ptrs);
+    free(hosts);
+    return NULL;
+  }
+  for (size_t k = 0; k < ns; k++) {
+    muster__v1__stage_status__init(&stages[k]);
+    stages[k].name = job->spec->stages[k]->name;
+    stages[k].state = (char *)mu_stage_state_name(job->stage_runs[k].state);
+    stages[k].message = job->stage_runs[k].message ? job->stage_runs[k].message : "";
+    stage_ptrs[k] = &stages[k];
+  }
+  rec.n_stages = ns;
+  rec.stages = stage_ptrs;
   char *text = NULL;
   mu_record_encode(&rec.base, &text, NULL);
+  free(stages);
+  free(stage_ptrs);
   free(hosts);
   return text;
 }
@@ -587,8 +609,9 @@ static void apply_job(mu_daemon *d, const char *id, Muster__V1__JobRecord *rec, 
   if (job == NULL) {
     size_t n = rec->n_hosts;
     Muster__V1__JobSpec *spec = rec->spec;
-    if (spec == NULL || spec->n_tasks == 0 || n > d->sched->cfg.max_task_runs ||
-        n * spec->n_tasks > d->sched->cfg.max_task_runs || spec->target == NULL) {
+    int staged = spec != NULL && spec->n_stages > 0 && n == 0; /* a job with stages has no hosts */
+    if (!staged && (spec == NULL || spec->n_tasks == 0 || n > d->sched->cfg.max_task_runs ||
+                    n * spec->n_tasks > d->sched->cfg.max_task_runs || spec->target == NULL)) {
       mu_warn("persist", "jobs/%s: %zu targets x %zu tasks does not fit; skipped", id, n, spec ? spec->n_tasks : 0);
       return;
     }
@@ -623,6 +646,16 @@ static void apply_job(mu_daemon *d, const char *id, Muster__V1__JobRecord *rec, 
   job->user_cancelled = rec->user_cancelled;
   job->held_by_user = rec->held;
   set_str(&job->end_reason, rec->end_reason);
+  for (size_t k = 0; job->stage_runs != NULL && k < rec->n_stages && k < job->spec->n_stages; k++) {
+    mu_stage_state st = MU_STAGE_PENDING;
+    if (strcmp(rec->stages[k]->name, job->spec->stages[k]->name) != 0 ||
+        mu_stage_state_parse(rec->stages[k]->state, &st) != 0)
+      continue; /* not this stage: the next pass finds its state from the stage's job */
+    int changed = job->stage_runs[k].state != st;
+    job->stage_runs[k].state = st;
+    set_str(&job->stage_runs[k].message, rec->stages[k]->message);
+    if (changed && !leading && job->ready) mu_stage_run_publish(d->sched, job, k); /* a follower's watchers */
+  }
   if (!leading && job->ready && !was_finished && mu_job_finished(job)) mu_sched_publish_job_end(d->sched, job);
 }
 

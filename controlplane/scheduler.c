@@ -11,6 +11,7 @@
 #include "controlplane/job_deps.h"
 #include "controlplane/param_check.h"
 #include "controlplane/placement.h"
+#include "controlplane/stage_run.h"
 #include "controlplane/targets.h"
 #include "lib/base/assert.h"
 #include "lib/base/clock.h"
@@ -169,7 +170,7 @@ static void publish_task(mu_scheduler *s, mu_job *job, mu_host_run *h, size_t id
   mu_sched_publish_task(s, job, h, idx);
 }
 
-static void publish_job_state(mu_scheduler *s, mu_job *job) {
+void mu_sched_publish_job_state(mu_scheduler *s, mu_job *job) {
   Muster__V1__JobEvent ev = MUSTER__V1__JOB_EVENT__INIT;
   ev.job_id = job->id;
   ev.job_state = job->state;
@@ -357,7 +358,7 @@ static void host_unreachable(mu_scheduler *s, mu_job *job, mu_host_run *h, const
 }
 
 static void job_maybe_finish(mu_scheduler *s, mu_job *job) {
-  if (mu_job_finished(job)) return;
+  if (mu_job_finished(job) || job->stage_runs != NULL) return; /* stages end in stage_run.c */
   uint32_t ended = job->succeeded + job->failed + job->cancelled + job->unreachable + job->skipped;
   if (ended < job->n_hosts) return;
   if (job->user_cancelled) job->state = MUSTER__V1__JOB_STATE__JOB_CANCELLED;
@@ -368,7 +369,7 @@ static void job_maybe_finish(mu_scheduler *s, mu_job *job) {
   mu_info("sched", "job %s finished: %s (%u ok, %u failed, %u unreachable, %u skipped, %u cancelled)", job->id,
           protobuf_c_enum_descriptor_get_value(&muster__v1__job_state__descriptor, job->state)->name, job->succeeded,
           job->failed, job->unreachable, job->skipped, job->cancelled);
-  publish_job_state(s, job);
+  mu_sched_publish_job_state(s, job);
   mu_job_close_watchers(job, MU_RPC_OK, "");
   mu_sched_kick(s); /* jobs waiting for this one (job_deps.h) decide on the next pass */
 }
@@ -437,8 +438,15 @@ static void evict_old_jobs(mu_scheduler *s) {
   bool *evict = calloc(s->n_jobs, sizeof *evict);
   size_t n = 0, young = 0;
   int64_t now = mu_now_ms();
+  mu_job_keep keep;
+  if (mu_job_keep_build(s, &keep) != 0) { /* not knowing which are needed, keep them all */
+    free(view);
+    free(evict);
+    return;
+  }
   for (mu_job *j = s->jobs; view != NULL && evict != NULL && j != NULL && n < s->n_jobs; j = j->next)
-    view[n++] = (mu_retention_job){mu_job_finished(j), j->finished_at_ms};
+    view[n++] = (mu_retention_job){mu_job_finished(j), j->finished_at_ms, mu_job_keep_has(&keep, j)};
+  mu_job_keep_free(&keep);
   size_t gone = view && evict ? mu_retention_plan(&s->cfg.retention, view, n, now, evict, &young) : 0;
   mu_job **pp = &s->jobs;
   for (size_t i = 0; gone > 0 && i < n && *pp != NULL; i++) {
@@ -498,16 +506,31 @@ static int bundle_resolve(void *ud, const char *ref, char *msg, size_t msg_size)
 
 int mu_sched_admit(mu_scheduler *s, Muster__V1__JobSpec *spec, const mu_caller *caller, mu_rollout *ret_rollout,
                    char ***ret_ids, size_t *ret_n, mu_err *err) {
+  if (spec->n_stages > 0) return mu_stage_run_admit(s, spec, caller, ret_rollout, ret_ids, ret_n, err);
+  return mu_sched_admit_stage(s, spec, caller, NULL, 0, ret_rollout, ret_ids, ret_n, err);
+}
+
+int mu_sched_admit_stage(mu_scheduler *s, Muster__V1__JobSpec *spec, const mu_caller *caller,
+                         const Muster__V1__JobSpec *parent, size_t stage, mu_rollout *ret_rollout, char ***ret_ids,
+                         size_t *ret_n, mu_err *err) {
   mu_jobspec_limits limits = {.max_tasks = s->cfg.max_tasks,
                               .max_task_runs = s->cfg.max_task_runs,
                               .type_known = type_known,
                               .bundle_resolve = s->hooks.bundle_resolve ? bundle_resolve : NULL,
-                              .ud = s};
+                              .ud = s,
+                              .stages_of = parent,
+                              .stage = stage};
   char **ids = NULL;
   size_t n = 0;
   int rc = mu_jobspec_validate(spec, &limits, ret_rollout, err);
+  if (rc == 0 && spec->n_stages > 0) { /* the job with stages itself: its stages are checked one by one */
+    if (parent == NULL) rc = mu_job_deps_admit(s, NULL, spec, err);
+    if (rc == 0) rc = mu_queue_check(&s->cfg.queues, spec->queue, err);
+    if (rc != 0) protobuf_c_message_free_unpacked(&spec->base, NULL);
+    return rc;
+  }
   if (rc == 0) rc = authorize_spec(caller, spec, err);
-  if (rc == 0) rc = mu_job_deps_admit(s, NULL, spec, err);
+  if (rc == 0 && parent == NULL) rc = mu_job_deps_admit(s, NULL, spec, err);
   if (rc == 0) rc = mu_queue_check(&s->cfg.queues, spec->queue, err);
   if (rc == 0) rc = mu_targets_resolve(s->cfg.registry, spec->target, &ids, &n, err);
   if (rc == 0 && s->hooks.check_targets != NULL) rc = s->hooks.check_targets(s->hooks.ud, caller, ids, n, err);
@@ -591,7 +614,7 @@ int mu_sched_hold(mu_scheduler *s, mu_job *job, int hold, mu_err *err) {
   mark_job(s, job);
   if (hold && job->state == MUSTER__V1__JOB_STATE__JOB_RUNNING) {
     job->state = MUSTER__V1__JOB_STATE__JOB_HELD; /* a release takes effect at the next pass */
-    publish_job_state(s, job);
+    mu_sched_publish_job_state(s, job);
   }
   mu_sched_kick(s);
   return 0;
@@ -606,6 +629,7 @@ int mu_sched_cancel_ex(mu_scheduler *s, mu_job *job, const char *reason, int for
   if (mu_job_finished(job))
     return mu_err_set(err, MU_EINVAL, "job %s already finished (%s)", job->id,
                       protobuf_c_enum_descriptor_get_value(&muster__v1__job_state__descriptor, job->state)->name);
+  if (job->stage_runs != NULL) return mu_stage_run_cancel(s, job, reason, force, ret_cancelled, err);
   char why[300];
   snprintf(why, sizeof why, "%s", reason && reason[0] ? reason : "cancelled by an operator");
   job->user_cancelled = 1;
@@ -1049,7 +1073,7 @@ void mu_sched_recount(mu_job *job) {
 }
 
 void mu_sched_publish_job_end(mu_scheduler *s, mu_job *job) {
-  publish_job_state(s, job);
+  mu_sched_publish_job_state(s, job);
   mu_job_close_watchers(job, MU_RPC_OK, "");
 }
 
@@ -1090,9 +1114,12 @@ static int job_order(const void *pa, const void *pb) {
   return sa < sb ? -1 : sa > sb;
 }
 
-static int dispatchable(const mu_job *j) {
+static int may_run(const mu_job *j) {
   return !mu_job_finished(j) && j->ready && !j->submit_pending && (j->deps_done || j->spec->n_after == 0);
 }
+
+/* A job with stages holds no hosts: mu_stage_run_step moves it on instead. */
+static int dispatchable(const mu_job *j) { return may_run(j) && j->stage_runs == NULL; }
 
 /* One pass's dispatch state, for the queues' callback (queues.h). */
 typedef struct pass_ctx {
@@ -1117,7 +1144,7 @@ static void set_held(mu_scheduler *s, mu_job *job, int held) {
   if (mu_job_finished(job) || job->state == want || job->state == MUSTER__V1__JOB_STATE__JOB_PENDING) return;
   job->state = want;
   mark_job(s, job);
-  publish_job_state(s, job);
+  mu_sched_publish_job_state(s, job);
 }
 
 static size_t dispatch_one(void *ud, size_t i, size_t budget, const char *why) {
@@ -1166,8 +1193,10 @@ static void sched_tick(mu_scheduler *s) {
   if (!leading(s)) return; /* followers and deposed leaders never dispatch */
   int64_t now = mu_mono_ms();
   size_t n = 0;
-  for (mu_job *j = s->jobs; j != NULL; j = j->next) /* job_deps.h: start, wait or end */
+  for (mu_job *j = s->jobs; j != NULL; j = j->next) { /* job_deps.h: start, wait or end */
     if (!mu_job_finished(j) && j->ready && !j->submit_pending) (void)mu_job_deps_gate(s, j);
+    if (j->stage_runs != NULL && may_run(j)) mu_stage_run_step(s, j); /* stage_run.h */
+  }
   for (mu_job *j = s->jobs; j != NULL; j = j->next) n += dispatchable(j);
   /* Nothing to place: skip the pass over every agent (capacity, allocation, type counts),
    * which, run for each agent's Hello at 100,000 agents, made registration quadratic. */

@@ -55,6 +55,10 @@ typedef struct mu_sched_hooks {
   /* job_deps.h: the latest job of the schedule `name` (an `after` entry that is no job id)
    * into job_id: 1 found, 0 the schedule has made no job yet, -1 no such schedule. */
   int (*schedule_latest_job)(void *ud, const char *name, char *job_id, size_t size);
+  /* A job the scheduler created itself (a stage's job, stage_run.h) is to be stored: etcd
+   * mode writes it like a submission (it is dispatched once stored; dropped, and freed, if
+   * the write fails). NULL: nothing to store. */
+  void (*job_submitted)(void *ud, mu_job *job);
 } mu_sched_hooks;
 
 #define MU_SCHED_MAX_TYPE_LIMITS 32
@@ -122,6 +126,12 @@ int mu_sched_submit(mu_scheduler *s, Muster__V1__JobSpec *spec, const mu_caller 
  * target), task types, secrets and the task-run limit. On error spec is freed. */
 int mu_sched_admit(mu_scheduler *s, Muster__V1__JobSpec *spec, const mu_caller *caller, mu_rollout *ret_rollout,
                    char ***ret_ids, size_t *ret_n, mu_err *err);
+/* mu_sched_admit of the job spec of stage `stage` of the job with stages `parent` (its
+ * ${stages.*} references are checked against parent); parent NULL checks a job with stages
+ * itself (validation, dependencies, queue; no targets: ret_ids may be NULL). stage_run.h. */
+int mu_sched_admit_stage(mu_scheduler *s, Muster__V1__JobSpec *spec, const mu_caller *caller,
+                         const Muster__V1__JobSpec *parent, size_t stage, mu_rollout *ret_rollout, char ***ret_ids,
+                         size_t *ret_n, mu_err *err);
 /* mu_sched_submit with a job id given (NULL: a new one), for jobs whose id was recorded
  * before they were created (a schedule's slot claim). MU_EEXIST when the id is held. */
 int mu_sched_submit_id(mu_scheduler *s, const char *job_id, Muster__V1__JobSpec *spec, const mu_caller *caller,
@@ -157,6 +167,8 @@ void mu_sched_on_heartbeat(mu_scheduler *s, mu_agent *agent, uint32_t running_ta
 
 /* Publishes task idx of host h to the job's watchers. */
 void mu_sched_publish_task(mu_scheduler *s, mu_job *job, mu_host_run *h, size_t idx);
+/* Publishes the job's state (a JobEvent with job_state and counts) to its watchers. */
+void mu_sched_publish_job_state(mu_scheduler *s, mu_job *job);
 /* Publishes the job's state and ends its watchers once it finished. */
 void mu_sched_publish_job_end(mu_scheduler *s, mu_job *job);
 /* Recomputes a job's counters from its host states (after loading records). */

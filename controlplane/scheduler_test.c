@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "controlplane/scheduler.h"
+#include "controlplane/stage_run.h"
 #include "lib/jobcounts/jobcounts.h"
 #include "lib/pbjson/pbjson.h"
 
@@ -799,8 +800,264 @@ static void held_state_by_hand_and_by_load(void **state) {
   world_free(w);
 }
 
+/* --- stages (stage_run.h) --- */
+
+#define STAGE_JSON(name, extra, sel, task, script)                                                     \
+  "{\"name\":\"" name "\",\"target\":{\"selector\":\"" sel "\"}" extra ",\"tasks\":[{\"name\":\"" task \
+  "\",\"shell\":{\"script\":\"" script "\"}}]}"
+
+static mu_job *stage_job(world *w, const mu_job *job, const char *stage) {
+  char id[128];
+  snprintf(id, sizeof id, "%s.%s", job->id, stage);
+  return mu_sched_find(&w->s, id);
+}
+
+/* The agent's output param key=value for its current attempt of task_id. */
+static void report_param(world *w, const char *agent_id, mu_job *job, const char *task_id, const char *key,
+                         const char *value) {
+  Muster__V1__TaskEvent ev = MUSTER__V1__TASK_EVENT__INIT;
+  Muster__V1__OutputParams op = MUSTER__V1__OUTPUT_PARAMS__INIT;
+  Muster__V1__OutputParams__ParamsEntry e = MUSTER__V1__OUTPUT_PARAMS__PARAMS_ENTRY__INIT, *ep = &e;
+  e.key = (char *)key;
+  e.value = (char *)value;
+  op.n_params = 1;
+  op.params = &ep;
+  ev.job_id = job->id;
+  ev.task_id = (char *)task_id;
+  ev.attempt = 1;
+  ev.sequence = 100000;
+  ev.event_case = MUSTER__V1__TASK_EVENT__EVENT_PARAMS;
+  ev.params = &op;
+  mu_sched_on_event(&w->s, mu_registry_find(&w->reg, agent_id), &ev);
+}
+
+static void stages_advance_by_when(void **state) {
+  (void)state;
+  world *w = world_new(10000);
+  add_agent(w, "lb", 2, "role=lb");
+  add_agent(w, "web", 2, "role=web");
+  mu_job *job = submit(
+      w,
+      "{\"name\":\"p\",\"stages\":[" STAGE_JSON("a", "", "role=lb", "t", "x") "," STAGE_JSON(
+          "b", "", "role=web", "u",
+          "echo ${stages.a.lb.t.port} ${stages.a.ok_hosts}") "," STAGE_JSON("c", "", "role=web", "v",
+                                                                            "x") "," STAGE_JSON("d",
+                                                                                                ",\"when\":\"always\"",
+                                                                                                "role=lb", "w",
+                                                                                                "echo "
+                                                                                                "${stages.b.failed_"
+                                                                                                "hosts}") "]}");
+  assert_int_equal(job->n_hosts, 0);
+  assert_int_equal(job->state, MUSTER__V1__JOB_STATE__JOB_RUNNING);
+  mu_sched_pass(&w->s); /* stage a starts, and is dispatched in the same pass */
+  mu_job *a = stage_job(w, job, "a");
+  assert_non_null(a);
+  assert_null(stage_job(w, job, "b"));
+  assert_int_equal(job->stage_runs[0].state, MU_STAGE_RUNNING);
+  assert_int_equal(count_sent(w, ASSIGN), 1);
+  assert_string_equal(nth_sent(w, ASSIGN, 0)->agent, "lb");
+  char tid[200];
+  snprintf(tid, sizeof tid, "%s", nth_sent(w, ASSIGN, 0)->task_id);
+  report_param(w, "lb", a, tid, "port", "8080");
+  report(w, "lb", a, tid, 1, MUSTER__V1__TASK_STATE__SUCCEEDED, 0);
+  assert_int_equal(a->state, MUSTER__V1__JOB_STATE__JOB_SUCCEEDED);
+  mu_sched_pass(&w->s); /* a recorded, b started with a's values */
+  assert_int_equal(job->stage_runs[0].state, MU_STAGE_SUCCEEDED);
+  mu_job *b = stage_job(w, job, "b");
+  assert_non_null(b);
+  assert_string_equal(b->spec->tasks[0]->shell->script, "echo 8080 lb");
+  assert_int_equal(count_sent(w, ASSIGN), 2);
+  report(w, "web", b, nth_sent(w, ASSIGN, 1)->task_id, 1, MUSTER__V1__TASK_STATE__FAILED, 1);
+  mu_sched_pass(&w->s); /* b failed: c (success) skipped, d (always) started */
+  assert_int_equal(job->stage_runs[1].state, MU_STAGE_FAILED);
+  assert_int_equal(job->stage_runs[2].state, MU_STAGE_SKIPPED);
+  assert_string_equal(job->stage_runs[2].message, "an earlier stage failed");
+  assert_null(stage_job(w, job, "c"));
+  mu_job *d = stage_job(w, job, "d");
+  assert_non_null(d);
+  assert_string_equal(d->spec->tasks[0]->shell->script, "echo web");
+  assert_int_equal(job->state, MUSTER__V1__JOB_STATE__JOB_RUNNING);
+  report(w, "lb", d, nth_sent(w, ASSIGN, 2)->task_id, 1, MUSTER__V1__TASK_STATE__SUCCEEDED, 0);
+  mu_sched_pass(&w->s);
+  assert_int_equal(job->stage_runs[3].state, MU_STAGE_SUCCEEDED);
+  assert_int_equal(job->state, MUSTER__V1__JOB_STATE__JOB_FAILED);
+  assert_int_equal(count_sent(w, ASSIGN), 3); /* c never ran */
+
+  /* the view names each stage, its state and its job's counts */
+  Muster__V1__Job *view = mu_job_view(job, 0);
+  mu_stage_run_view(&w->s, job, view);
+  assert_int_equal(view->n_stages, 4);
+  assert_string_equal(view->stages[1]->state, "failed");
+  assert_string_equal(view->stages[1]->job_id, b->id);
+  assert_int_equal(view->stages[1]->counts->failed, 1);
+  assert_int_equal(view->counts->targets, 3); /* a, b and d: one target each */
+  assert_int_equal(view->counts->succeeded, 2);
+  assert_int_equal(view->counts->failed, 1);
+  assert_string_equal(view->stages[2]->job_id, "");
+  mu_job_view_free(view);
+  view = mu_job_view(b, 0);
+  assert_string_equal(view->parent_job, job->id);
+  assert_string_equal(view->stage, "b");
+  mu_job_view_free(view);
+  world_free(w);
+}
+
+static void stages_recover_and_cancel(void **state) {
+  (void)state;
+  world *w = world_new(10000);
+  add_agent(w, "web", 2, "role=web");
+  mu_job *job = submit(w, "{\"stages\":[" STAGE_JSON("a", "", "role=web", "t", "x") "," STAGE_JSON(
+                              "b", ",\"when\":\"always\"", "role=web", "u", "x") "]}");
+  mu_sched_pass(&w->s);
+  mu_job *a = stage_job(w, job, "a");
+  assert_non_null(a);
+  /* a new leader whose job record lagged: the stage job that exists is the stage running */
+  job->stage_runs[0].state = MU_STAGE_PENDING;
+  mu_sched_pass(&w->s);
+  assert_int_equal(job->stage_runs[0].state, MU_STAGE_RUNNING);
+  assert_ptr_equal(stage_job(w, job, "a"), a); /* not started twice */
+  assert_int_equal(count_sent(w, ASSIGN), 1);
+
+  uint32_t n = 0;
+  mu_err err = {0};
+  assert_int_equal(mu_sched_cancel(&w->s, job, "stop", &n, &err), 0);
+  assert_int_equal(count_sent(w, CANCEL), 1);
+  assert_int_equal(job->state, MUSTER__V1__JOB_STATE__JOB_RUNNING); /* until its stage job ends */
+  report(w, "web", a, nth_sent(w, CANCEL, 0)->task_id, 1, MUSTER__V1__TASK_STATE__CANCELLED, 0);
+  mu_sched_pass(&w->s);
+  assert_int_equal(job->state, MUSTER__V1__JOB_STATE__JOB_CANCELLED);
+  assert_int_equal(job->stage_runs[0].state, MU_STAGE_CANCELLED);
+  assert_int_equal(job->stage_runs[1].state, MU_STAGE_CANCELLED); /* even with when: always */
+  assert_null(stage_job(w, job, "b"));
+  world_free(w);
+}
+
+/* Held, a job with stages starts no further stage until released; cancelled while it waits
+ * for its `after`, it ends at once. */
+static void stages_hold_and_cancel_while_waiting(void **state) {
+  (void)state;
+  world *w = world_new(10000);
+  add_agent(w, "web", 2, "role=web");
+  mu_job *job = submit(
+      w, "{\"stages\":[" STAGE_JSON("a", "", "role=web", "t", "x") "," STAGE_JSON("b", "", "role=web", "u", "x") "]}");
+  mu_sched_pass(&w->s);
+  mu_job *a = stage_job(w, job, "a");
+  mu_err err = {0};
+  assert_int_equal(mu_sched_hold(&w->s, job, 1, &err), 0);
+  assert_int_equal(job->state, MUSTER__V1__JOB_STATE__JOB_HELD);
+  report(w, "web", a, nth_sent(w, ASSIGN, 0)->task_id, 1, MUSTER__V1__TASK_STATE__SUCCEEDED, 0);
+  mu_sched_pass(&w->s);
+  assert_int_equal(job->stage_runs[0].state, MU_STAGE_SUCCEEDED);
+  assert_null(stage_job(w, job, "b")); /* held: b waits */
+  assert_int_equal(job->state, MUSTER__V1__JOB_STATE__JOB_HELD);
+  assert_int_equal(mu_sched_hold(&w->s, job, 0, &err), 0);
+  mu_sched_pass(&w->s);
+  assert_int_equal(job->state, MUSTER__V1__JOB_STATE__JOB_RUNNING);
+  assert_non_null(stage_job(w, job, "b"));
+
+  char json[600];
+  snprintf(json, sizeof json, "{\"after\":[\"%s\"],\"stages\":[" STAGE_JSON("c", "", "role=web", "v", "x") "]}",
+           job->id);
+  mu_job *later = submit(w, json);
+  mu_sched_pass(&w->s);
+  assert_int_equal(later->state, MUSTER__V1__JOB_STATE__JOB_PENDING);
+  uint32_t n = 0;
+  assert_int_equal(mu_sched_cancel(&w->s, later, "not now", &n, &err), 0);
+  assert_int_equal(later->state, MUSTER__V1__JOB_STATE__JOB_CANCELLED);
+  assert_int_equal(later->stage_runs[0].state, MU_STAGE_CANCELLED);
+  assert_null(stage_job(w, later, "c"));
+  world_free(w);
+}
+
+/* A scoped operator's stage with an `any` target runs inside its scope, later as at submit. */
+static void scoped_any_stage_stays_in_scope(void **state) {
+  (void)state;
+  world *w = world_new(10000);
+  add_agent(w, "in", 2, "role=web,team=a");
+  add_agent(w, "out", 4, "role=web,team=b");
+  json_t *j = json_loads(
+      "{\"stages\":[{\"name\":\"a\",\"target\":{\"any\":\"role=web\"},\"tasks\":[{"
+      "\"name\":\"t\",\"shell\":{\"script\":\"x\"}}]}]}",
+      0, NULL);
+  Muster__V1__JobSpec *spec = NULL;
+  mu_err err = {0};
+  assert_int_equal(mu_pbjson_from_json(&muster__v1__job_spec__descriptor, j, (ProtobufCMessage **)&spec, &err), 0);
+  json_decref(j);
+  mu_caller caller = {.kind = MU_CALLER_TOKEN, .role = MU_ACCESS_OPERATOR};
+  snprintf(caller.scope, sizeof caller.scope, "team=a");
+  mu_job *job = NULL;
+  assert_int_equal(mu_sched_submit(&w->s, spec, &caller, &job, &err), 0);
+  assert_string_equal(job->spec->stages[0]->target->any, "role=web,team=a");
+  mu_sched_pass(&w->s);
+  assert_int_equal(count_sent(w, ASSIGN), 1);
+  assert_string_equal(nth_sent(w, ASSIGN, 0)->agent, "in"); /* not "out", with more free slots */
+  world_free(w);
+}
+
+/* A stage that cannot start (its values are missing) fails with the reason; the job goes on. */
+static void stage_without_its_values_fails(void **state) {
+  (void)state;
+  world *w = world_new(10000);
+  add_agent(w, "web", 2, "role=web");
+  mu_job *job = submit(w, "{\"stages\":[" STAGE_JSON("a", "", "role=web", "t", "x") "," STAGE_JSON(
+                              "b", "", "role=web", "u", "echo ${stages.a.web.t.nokey}") "]}");
+  mu_sched_pass(&w->s);
+  mu_job *a = stage_job(w, job, "a");
+  report(w, "web", a, nth_sent(w, ASSIGN, 0)->task_id, 1, MUSTER__V1__TASK_STATE__SUCCEEDED, 0);
+  mu_sched_pass(&w->s);
+  assert_int_equal(job->stage_runs[1].state, MU_STAGE_FAILED);
+  assert_string_equal(job->stage_runs[1].message,
+                      "not started: stages[1].tasks[0].shell.script: ${stages.a.web.t.nokey}: task 't' on web set "
+                      "no output 'nokey' in stage 'a'");
+  assert_int_equal(job->state, MUSTER__V1__JOB_STATE__JOB_FAILED);
+  world_free(w);
+}
+
+/* Retention keeps a finished job that a waiting job names in `after`, and the stage jobs of a
+ * job with stages that has not ended; once nothing needs them they go like any other. */
+static void needed_jobs_survive_retention(void **state) {
+  (void)state;
+  world *w = world_new(10000);
+  w->s.cfg.retention = (mu_retention){.max_kept = 1, .min_age_ms = 0, .hard_cap = 3};
+  add_agent(w, "a1", 1, NULL);
+  add_agent(w, "b1", 1, "role=b");
+  mu_job *dep =
+      submit(w, "{\"target\":{\"hosts\":[\"a1\"]},\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"x\"}}]}");
+  char dep_id[64];
+  snprintf(dep_id, sizeof dep_id, "%s", dep->id);
+  char json[400];
+  snprintf(json, sizeof json,
+           "{\"after\":[\"%s\"],\"target\":{\"hosts\":[\"b1\"]},\"tasks\":[{\"name\":\"t\",\"shell\":{"
+           "\"script\":\"x\"}}]}",
+           dep_id);
+  mu_job *waiter = submit(w, json);
+  mu_sched_pass(&w->s);
+  w->s.jobs_evicted = 0;
+  /* the dependency ends; the waiter's next pass has not run yet: dep is still needed */
+  report(w, "a1", dep, nth_sent(w, ASSIGN, 0)->task_id, 1, MUSTER__V1__TASK_STATE__SUCCEEDED, 0);
+  for (int i = 0; i < 3; i++) { /* finished filler jobs past max_kept */
+    mu_job *f =
+        submit(w, "{\"target\":{\"hosts\":[\"a1\"]},\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"x\"}}]}");
+    f->state = MUSTER__V1__JOB_STATE__JOB_SUCCEEDED;
+  }
+  assert_true(w->s.jobs_evicted >= 1); /* fillers went */
+  assert_non_null(mu_sched_find(&w->s, dep_id));
+  assert_int_equal(waiter->deps_done, 0);
+  mu_sched_pass(&w->s); /* the waiter starts: its dependency is no longer needed */
+  assert_int_equal(waiter->deps_done, 1);
+  submit(w, "{\"target\":{\"hosts\":[\"a1\"]},\"tasks\":[{\"name\":\"t\",\"shell\":{\"script\":\"x\"}}]}");
+  assert_null(mu_sched_find(&w->s, dep_id));
+  world_free(w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(stages_advance_by_when),
+      cmocka_unit_test(needed_jobs_survive_retention),
+      cmocka_unit_test(stages_recover_and_cancel),
+      cmocka_unit_test(scoped_any_stage_stays_in_scope),
+      cmocka_unit_test(stages_hold_and_cancel_while_waiting),
+      cmocka_unit_test(stage_without_its_values_fails),
       cmocka_unit_test(concurrency_and_slots),
       cmocka_unit_test(error_budget_cancels_the_rest),
       cmocka_unit_test(any_goes_to_the_most_free_slots),

@@ -94,6 +94,7 @@ int mu_wiring_new(mu_daemon *d, int no_etcd, mu_err *err) {
   }
   int rc = mu_schedules_init(d, d->cfg.schedule_slots_kept, d->cfg.max_schedules, err);
   if (rc == 0) rc = mu_templates_init(d, 0, err);
+  if (rc == 0) d->schedules->instantiate = mu_templates_instantiate; /* schedules firing a template */
   if (rc == 0) rc = mu_queues_init(d, err);
   if (rc == 0) rc = mu_imagepolicy_init(d, err);
   if (rc == 0) rc = mu_pluginconfig_init(d, err);
@@ -182,6 +183,17 @@ static void hook_job_forgotten(void *ud, const char *job_id) { mu_persist_forget
 
 static void hook_pass_done(void *ud) { mu_persist_kick(ud); }
 
+static void on_stage_job_stored(void *ud, const char *job_id, const mu_err *err) {
+  (void)ud;
+  if (err != NULL) mu_warn("sched", "stage job %s not stored (started again by a later pass): %s", job_id, err->msg);
+}
+
+/* A stage's job (stage_run.h): stored like a submission, dispatched once etcd holds it. */
+static void hook_job_submitted(void *ud, mu_job *job) {
+  mu_daemon *d = ud;
+  if (job->submit_pending) mu_persist_submit_then(d, job, on_stage_job_stored, NULL);
+}
+
 void mu_wiring_start_scheduler(mu_daemon *d) {
   _Static_assert(MU_SCHED_DIGEST_SIZE == MU_BUNDLE_DIGEST_SIZE, "digest sizes differ");
   mu_sched_config cfg = {
@@ -219,6 +231,7 @@ void mu_wiring_start_scheduler(mu_daemon *d) {
       .param_set = hook_param_set,
       .job_forgotten = hook_job_forgotten,
       .pass_done = hook_pass_done,
+      .job_submitted = hook_job_submitted,
   };
   mu_sched_init(d->sched, &cfg, &hooks);
   if (d->cluster->role == MU_ROLE_SINGLE) mu_schedules_start(d); /* else on takeover */

@@ -444,6 +444,12 @@ static int add_label(Muster__V1__JobSpec *spec, const char *key, const char *val
   return 0;
 }
 
+int mu_schedules_template_job(mu_schedules *ss, const char *name, const char *const *args, size_t n_args,
+                              Muster__V1__JobSpec **ret_spec, mu_err *err) {
+  if (ss->instantiate == NULL) return mu_err_set(err, MU_EINVAL, "job templates are not available");
+  return ss->instantiate(ss->d, name, args, n_args, ret_spec, err);
+}
+
 /* Creates the job op->slot.job_id names; the slot record is then updated (created, or failed
  * when the job is refused now: its targets are gone, say). */
 static void create_job(fire_op *op, mu_schedule *sc) {
@@ -458,7 +464,22 @@ static void create_job(fire_op *op, mu_schedule *sc) {
              (long long)op->slot.slot_s);
     if (prev != NULL && !mu_job_finished(prev)) mu_sched_cancel(d->sched, prev, why, &n, &err);
   }
-  Muster__V1__JobSpec *spec = mu_jobspec_copy(sc->rec->spec->job);
+  const Muster__V1__ScheduleSpec *ssp = sc->rec->spec;
+  Muster__V1__JobSpec *spec = NULL;
+  if (ssp->template_[0] != '\0') { /* the template as it is now, with the schedule's params */
+    int trc = mu_schedules_template_job(ss, ssp->template_, (const char *const *)ssp->template_params,
+                                        ssp->n_template_params, &spec, &err);
+    if (trc != 0 && trc != MU_ENOMEM) {
+      mu_err_prefix(&err, "template");
+      mu_warn(LOG, "%s slot %s: job refused: %s", op->name, op->slot.suffix, err.msg);
+      snprintf(op->slot.state, sizeof op->slot.state, "failed");
+      set_owned(&op->slot.reason, err.msg);
+      update_slot(op);
+      return;
+    }
+  } else {
+    spec = mu_jobspec_copy(ssp->job);
+  }
   char slot_text[32];
   snprintf(slot_text, sizeof slot_text, "%lld", (long long)op->slot.slot_s);
   if (spec == NULL || add_label(spec, "schedule", op->name) != 0 || add_label(spec, "schedule.slot", slot_text) != 0) {

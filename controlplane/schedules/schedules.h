@@ -19,6 +19,13 @@
 
 struct mu_daemon;
 struct mu_schedule;
+struct Muster__V1__JobSpec;
+
+/* How a schedule with a job template makes its job: templates.h mu_templates_instantiate,
+ * wired in by wiring.c (schedules do not include the templates module, which stores its
+ * records through this one). NULL: template schedules are refused. */
+typedef int (*mu_schedules_template_fn)(struct mu_daemon *d, const char *name, const char *const *args, size_t n_args,
+                                        struct Muster__V1__JobSpec **ret_spec, mu_err *err);
 
 #define MU_SCHEDULES_DEFAULT_KEEP_SLOTS 100
 #define MU_SCHEDULES_DEFAULT_MAX 10000
@@ -41,7 +48,8 @@ typedef struct mu_schedules {
   char exit_after_claim[80]; /* the test hook's schedule name, "" = off */
   /* counters (since start) */
   uint64_t fired, skipped_overlap, missed, failed, claim_conflicts;
-  int64_t last_delay_ms; /* slot (+ jitter) to job stored, of the last fire */
+  int64_t last_delay_ms;                /* slot (+ jitter) to job stored, of the last fire */
+  mu_schedules_template_fn instantiate; /* set by wiring.c; NULL: no templates */
 } mu_schedules;
 
 /* Creates the module's state (d->schedules); keep_slots / max 0: defaults. Its timer is

@@ -155,20 +155,29 @@ static void create_schedule(mu_rpc_call *call, const ProtobufCMessage *req_msg, 
   char who[200] = "";
   int rc = 0;
   char *json = NULL;
-  if (req->run != NULL && spec.job != NULL)
-    rc = mu_err_set(&err, MU_EINVAL, "give the job as spec.job or as run, not both");
-  else if (req->run == NULL && spec.job == NULL)
-    rc = mu_err_set(&err, MU_EINVAL, "spec.job: required (the job each slot creates)");
+  Muster__V1__JobSpec *from_template = NULL; /* checked now, read again at each fire */
+  int kinds = (req->run != NULL) + (spec.job != NULL) + (spec.template_[0] != '\0');
+  if (kinds > 1) rc = mu_err_set(&err, MU_EINVAL, "give the job as one of spec.job, spec.template or run, not several");
+  else if (kinds == 0)
+    rc = mu_err_set(&err, MU_EINVAL, "spec.job: required (the job each slot creates, or spec.template)");
+  else if (spec.n_template_params > 0 && spec.template_[0] == '\0')
+    rc = mu_err_set(&err, MU_EINVAL, "spec.template_params: only with spec.template");
   else if (req->run != NULL) {
     rc = mu_jobspec_adhoc(req->run, &adhoc, &err);
     if (rc == 0) spec.job = adhoc;
+  } else if (spec.template_[0] != '\0') {
+    rc = mu_schedules_template_job(d->schedules, spec.template_, (const char *const *)spec.template_params,
+                                   spec.n_template_params, &from_template, &err);
+    if (rc != 0) mu_err_prefix(&err, "template");
+    if (rc == MU_ENOENT) rc = MU_EINVAL;
   }
   if (rc == 0) rc = mu_schedule_rules_parse(&spec, d->schedules->tz_dir, &rules, &err);
   if (rc == 0 && mu_schedules_find(d->schedules, spec.name) != NULL)
     rc = mu_err_set(&err, MU_EEXIST, "schedule '%s' exists already", spec.name);
   if (rc == 0 && d->schedules->n >= d->schedules->max_schedules)
     rc = mu_err_set(&err, MU_ENOSPC, "%zu schedules exist, the most this control plane keeps", d->schedules->n);
-  if (rc == 0) rc = check_job(d, call, spec.job, &err);
+  if (rc == 0) rc = check_job(d, call, from_template != NULL ? from_template : spec.job, &err);
+  if (from_template != NULL) protobuf_c_message_free_unpacked(&from_template->base, NULL);
   if (rc == 0) {
     Muster__V1__ScheduleRecord rec = MUSTER__V1__SCHEDULE_RECORD__INIT;
     const mu_caller *c = mu_authz_caller(call);

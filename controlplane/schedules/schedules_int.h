@@ -61,6 +61,12 @@ void mu_schedules_write_create(mu_schedules *ss, const char *rel_key, const char
 typedef void (*mu_schedules_fired_cb)(void *ud, const char *job_id, int64_t slot_s, const mu_err *err);
 void mu_schedules_trigger(mu_schedules *ss, mu_schedule *sc, mu_schedules_fired_cb done, void *ud);
 
+/* The job of the job template `name` with args (ss->instantiate): 0 with *ret_spec owned by
+ * the caller, or an error naming the template or param (MU_EINVAL also when no template
+ * module is wired in). */
+int mu_schedules_template_job(mu_schedules *ss, const char *name, const char *const *args, size_t n_args,
+                              Muster__V1__JobSpec **ret_spec, mu_err *err);
+
 /* The view of sc (next fire times from now, the last slot; every kept slot when recent).
  * Free with mu_schedules_view_free. NULL when out of memory. */
 Muster__V1__Schedule *mu_schedules_view(mu_schedules *ss, const mu_schedule *sc, int recent);

@@ -171,6 +171,14 @@ static int instantiate(const Muster__V1__JobTemplate *t, const char *const *args
   return 0;
 }
 
+int mu_templates_instantiate(mu_daemon *d, const char *name, const char *const *args, size_t n_args,
+                             Muster__V1__JobSpec **ret_spec, mu_err *err) {
+  const Muster__V1__TemplateRecord *rec = find(d->templates, name);
+  if (rec == NULL || rec->info == NULL || rec->info->template_ == NULL)
+    return mu_err_set(err, MU_ENOENT, "no template '%.64s'", name);
+  return instantiate(rec->info->template_, args, n_args, ret_spec, err);
+}
+
 /* Args that dispatch t with its defaults and "x" for each required param (create's check). */
 static int check_template(mu_daemon *d, mu_rpc_call *call, const Muster__V1__JobTemplate *t, mu_err *err) {
   char args_buf[MU_TEMPLATE_PARAMS_MAX][MU_TEMPLATE_PARAM_NAME_MAX + 4];

@@ -176,14 +176,15 @@ static void test_emit_defaults(void **state) {
   free(text);
   text = to_text(&js.base, MU_PBJSON_EMIT_DEFAULTS);
   /* Scalars, lists and maps appear; unset messages (target, rollout) do not. */
-  assert_string_equal(
-      text, "{\"name\":\"\",\"tasks\":[],\"priority\":0,\"labels\":{},\"after\":[],\"on\":\"\",\"queue\":\"\"}");
+  assert_string_equal(text,
+                      "{\"name\":\"\",\"tasks\":[],\"priority\":0,\"labels\":{},\"after\":[],\"on\":\"\",\"queue\":"
+                      "\"\",\"stages\":[]}");
   free(text);
   /* With EMIT_UNSET_MESSAGES every field is there, unset messages as null. */
   text = to_text(&js.base, MU_PBJSON_EMIT_DEFAULTS | MU_PBJSON_EMIT_UNSET_MESSAGES);
   assert_string_equal(text,
                       "{\"name\":\"\",\"target\":null,\"rollout\":null,\"tasks\":[],"
-                      "\"priority\":0,\"labels\":{},\"after\":[],\"on\":\"\",\"queue\":\"\"}");
+                      "\"priority\":0,\"labels\":{},\"after\":[],\"on\":\"\",\"queue\":\"\",\"stages\":[]}");
   free(text);
 
   Muster__V1__TaskSpec ts = MUSTER__V1__TASK_SPEC__INIT;
