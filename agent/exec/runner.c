@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent/exec/adopt.h"
 #include "agent/exec/control.h"
 #include "agent/exec/task_int.h"
 #include "agent/exec/workdir.h"
@@ -279,7 +280,7 @@ static void start_plugin(muster_task *t) {
     return;
   }
   t->started = true;
-  mu_task_emit_state(t, MU_TASK_RUNNING);
+  if (!t->adopted) mu_task_emit_state(t, MU_TASK_RUNNING); /* an adopted one's went before the restart */
   t->running_sent = true;
   char errbuf[MUSTER_ERRBUF_SIZE] = "";
   int rc = t->plugin->start(t, mu_host_api(), errbuf);
@@ -425,7 +426,8 @@ int mu_runner_new(uv_loop_t *loop, mu_plugin_host *plugins, const mu_runner_conf
   if (cfg->cgroup_name != NULL && r->cg_root.mode != MU_CGROUP_NONE) {
     /* a named sub-tree is this agent's alone: what a previous run left there is unseen */
     int groups = 0, procs = 0;
-    int left = mu_cgroup_sweep(&r->cg_root, &groups, &procs);
+    int left = mu_cgroup_sweep_except(&r->cg_root, cfg->sweep_keep, cfg->sweep_keep ? cfg->n_sweep_keep : 0, &groups,
+                                      &procs);
     if (groups > 0 || left != 0)
       mu_warn("runner", "swept %d task cgroup director%s left by a previous run (%d process%s killed)%s", groups,
               groups == 1 ? "y" : "ies", procs, procs == 1 ? "" : "es", left != 0 ? "; some could not be removed" : "");
@@ -802,4 +804,59 @@ void mu_runner_close(mu_runner *r, void (*cb)(void *arg), void *arg) {
     begin_stop(t, MU_KILL_CANCEL, MUSTER_CANCEL_SHUTDOWN);
   }
   check_closed(r);
+}
+
+int mu_runner_adopt(mu_runner *r, const char *job_id, const char *task_id, uint32_t attempt, const mu_adoptee *a,
+                    mu_err *err) {
+  if (r->closing) return mu_err_set(err, MU_EAGAIN, "agent is shutting down");
+  if (find(r, task_id, attempt) != NULL) return mu_err_set(err, MU_EEXIST, "task %s attempt %u runs already", task_id, attempt);
+  muster_task *t = NULL;
+  int rc = build_task(r, job_id, task_id, attempt, a->spec_json, NULL, 0, &t, err);
+  if (rc != 0) return rc;
+  mu_cgroup *cg = NULL;
+  mu_err cerr = {0};
+  if (r->cg_root.mode != MU_CGROUP_NONE && mu_cgroup_find(&r->cg_root, a->pid, &cg, &cerr) != 0)
+    mu_warn("runner", "task %s attempt %u: %s; its processes are stopped through its shim only", task_id, attempt,
+            cerr.msg);
+  mu_adopt_state *st = mu_adopt_state_new(a, cg, r->cfg.grace_ms);
+  t->task_dir = strdup(a->task_dir);
+  t->cwd = strdup(a->task_dir);
+  if (st == NULL || t->task_dir == NULL || t->cwd == NULL) {
+    if (st == NULL) mu_cgroup_free(cg);
+    free(st);
+    task_free(t);
+    return mu_err_set(err, MU_ENOMEM, "out of memory");
+  }
+  t->plugin = &mu_adopt_plugin;
+  t->user_data = st;
+  t->adopted = true;
+  t->ctx = (muster_task_context){.job_id = t->job_id,
+                                 .task_id = t->task_id,
+                                 .attempt = t->attempt,
+                                 .agent_id = r->agent_id,
+                                 .task_dir = t->task_dir,
+                                 .spec_json = t->spec_json,
+                                 .config_json = t->spec->config_json,
+                                 .param_keys = (const char *const *)t->param_keys,
+                                 .param_values = (const char *const *)t->param_values};
+  uv_timer_t *own[] = {&t->defer, &t->deadline, &t->force};
+  for (size_t i = 0; i < 3; i++) {
+    uv_timer_init(r->loop, own[i]);
+    own[i]->data = t;
+    t->own_handles++;
+  }
+  uv_timer_start(&t->defer, on_defer, 0, 0);
+  if (t->spec->timeout_ms > 0) {
+    int64_t left = t->spec->timeout_ms - a->spec_age_ms;
+    uv_timer_start(&t->deadline, on_deadline, (uint64_t)(left > 0 ? left : 0), 0);
+  }
+  t->start_mono_ms = mu_mono_ms() - a->spec_age_ms;
+  t->next = r->tasks;
+  r->tasks = t;
+  r->running++;
+  if (t->type_slot >= 0) r->type_running[t->type_slot]++;
+  r->unfreed_tasks++;
+  mu_info("runner", "task %s attempt %u re-adopted: its shim (pid %d) runs on in %s", task_id, attempt, (int)a->pid,
+          a->task_dir);
+  return 0;
 }

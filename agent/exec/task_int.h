@@ -74,6 +74,7 @@ struct muster_task {
 
   bool launched, started, running_sent, finished, final_sent, timed_out, cancelled;
   bool detached;              /* left running at a graceful stop: no final state reported */
+  bool adopted;               /* re-adopted after an agent restart (adopt.h): RUNNING was sent */
   muster_action_cb action_cb; /* set_action_handler */
   muster_cancel_reason cancel_reason;
   char cancel_msg[256];

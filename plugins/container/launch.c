@@ -328,6 +328,9 @@ __attribute__((noreturn)) static void clone_main(void *p) {
   sigprocmask(SIG_SETMASK, &a->mask, NULL);
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   setpgid(0, 0); /* signals reach it through the helper (TERM as the image's StopSignal) */
+  const mu_shim *sh = a->spec->shim;
+  if (sh != NULL && sh->dir[0] != '\0' && (dup2(sh->child[0], 1) < 0 || dup2(sh->child[1], 2) < 0))
+    mu_launch_die(126, "shim pipes: %s", strerror(errno));
   child_main(a->spec);
 }
 
@@ -389,8 +392,13 @@ static pid_t start_check(const mu_launch_spec *s, pid_t init, int *ret_out) {
 static void supervise(mu_launch_spec *s, pid_t pid) {
   int childfd = (int)syscall(SYS_pidfd_open, pid, 0);
   int watch = s->watch_pid > 0 ? (int)syscall(SYS_pidfd_open, s->watch_pid, 0) : -1;
+  mu_shim *shim = s->shim != NULL && s->shim->dir[0] != '\0' ? s->shim : NULL;
   if (s->report && s->report_cap) s->report[0] = '\0';
-  if (s->watch_pid > 0 && watch < 0 && errno == ESRCH) {
+  if (shim != NULL && s->watch_pid > 0 && watch < 0 && errno == ESRCH) {
+    dprintf(2, "muster-container: the agent (pid %d) is gone: the container's output goes to %s\n", s->watch_pid,
+            shim->dir);
+    mu_shim_detach(shim);
+  } else if (s->watch_pid > 0 && watch < 0 && errno == ESRCH) {
     dprintf(2, "muster-container: the agent (pid %d) is gone: stopping the container\n", s->watch_pid);
     kill(pid, SIGKILL);
   }
@@ -406,9 +414,11 @@ static void supervise(mu_launch_spec *s, pid_t pid) {
   size_t out_len = 0;
   bool timed_out = false, ended = false;
   for (;;) {
-    struct pollfd fds[4];
-    int n = 0, i_child = n++, i_watch = -1, i_check = -1, i_out = -1;
+    struct pollfd fds[6];
+    int n = 0, i_child = n++, i_watch = -1, i_check = -1, i_out = -1, i_shim[2] = {-1, -1};
     fds[i_child] = (struct pollfd){.fd = childfd, .events = POLLIN};
+    for (int k = 0; shim != NULL && k < 2; k++)
+      if (shim->in[k] >= 0) fds[i_shim[k] = n++] = (struct pollfd){.fd = shim->in[k], .events = POLLIN};
     if (watch >= 0) fds[i_watch = n++] = (struct pollfd){.fd = watch, .events = POLLIN};
     if (check_fd >= 0) fds[i_check = n++] = (struct pollfd){.fd = check_fd, .events = POLLIN};
     if (check_out >= 0) fds[i_out = n++] = (struct pollfd){.fd = check_out, .events = POLLIN};
@@ -420,7 +430,18 @@ static void supervise(mu_launch_spec *s, pid_t pid) {
     int r = poll(fds, (nfds_t)n, wait_ms);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) break;
+    for (int k = 0; k < 2; k++)
+      if (i_shim[k] >= 0 && fds[i_shim[k]].revents != 0) mu_shim_pump(shim, k);
     if (fds[i_child].revents & POLLIN) break;
+    if (i_watch >= 0 && (fds[i_watch].revents & POLLIN) && shim != NULL) {
+      /* conmon's way: the container outlives the agent; the restarted agent re-adopts it */
+      dprintf(2, "muster-container: the agent (pid %d) died: the container runs on, its output goes to %s\n",
+              s->watch_pid, shim->dir);
+      mu_shim_detach(shim);
+      close(watch);
+      watch = -1;
+      continue;
+    }
     if (i_watch >= 0 && (fds[i_watch].revents & POLLIN)) {
       dprintf(2, "muster-container: the agent (pid %d) died: killing the container\n", s->watch_pid);
       kill(pid, SIGKILL);
@@ -516,10 +537,12 @@ int mu_launch_run(mu_launch_spec *s) {
   if (pid == 0) clone_main(&arg);
   if (pid < 0) {
     dprintf(2, "muster-container: clone with new namespaces: %s\n", strerror(errno));
+    if (s->shim != NULL) mu_shim_close_child(s->shim);
     sigprocmask(SIG_SETMASK, &arg.mask, NULL);
     return -1;
   }
   child_pid = pid;
+  if (s->shim != NULL) mu_shim_close_child(s->shim);
   /* Hold the container's mount namespace: tearing down its ~20 mounts takes the kernel tens
    * of ms of RCU grace periods, which would otherwise sit between the container's exit and
    * this wait returning. A short-lived child of ours drops it after we report (it stays in
@@ -535,6 +558,7 @@ int mu_launch_run(mu_launch_spec *s) {
   sigprocmask(SIG_SETMASK, &arg.mask, NULL);
   int status = 0;
   supervise(s, pid);
+  if (s->shim != NULL && s->shim->dir[0] != '\0') mu_shim_drain(s->shim); /* before the exit is reported */
   while (waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) {
       status = -1;
