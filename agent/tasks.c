@@ -470,6 +470,7 @@ static void report_lost(mu_agent_daemon *a, adopt_plan *p) {
       if (a->runner != NULL && mu_runner_adopt(a->runner, la->job_id, la->task_id, la->attempt, ad, &err) == 0) {
         mu_warn("tasks", "%s attempt %u was running when the agent's previous process ended: re-adopted", la->task_id,
                 la->attempt);
+        mu_output_spool_resume(a->spool, la->task_id, la->attempt); /* its output so far stays */
         mu_adoptee_free(ad);
         continue; /* still running: its mark stays */
       }
