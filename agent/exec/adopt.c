@@ -129,7 +129,7 @@ struct mu_adopt_state {
   mu_cgroup *cg;
   int64_t grace_ms;
   muster_timer *poll;
-  int fd[2]; /* the shim's stdout / stderr files, -1 until they exist */
+  int fd[2];          /* the shim's stdout / stderr files, -1 until they exist */
   int64_t stop_at_ms; /* KILL of the group when a stop is under way; 0 = none */
   int64_t waited_ms;
   bool done;

@@ -426,8 +426,8 @@ int mu_runner_new(uv_loop_t *loop, mu_plugin_host *plugins, const mu_runner_conf
   if (cfg->cgroup_name != NULL && r->cg_root.mode != MU_CGROUP_NONE) {
     /* a named sub-tree is this agent's alone: what a previous run left there is unseen */
     int groups = 0, procs = 0;
-    int left = mu_cgroup_sweep_except(&r->cg_root, cfg->sweep_keep, cfg->sweep_keep ? cfg->n_sweep_keep : 0, &groups,
-                                      &procs);
+    int left =
+        mu_cgroup_sweep_except(&r->cg_root, cfg->sweep_keep, cfg->sweep_keep ? cfg->n_sweep_keep : 0, &groups, &procs);
     if (groups > 0 || left != 0)
       mu_warn("runner", "swept %d task cgroup director%s left by a previous run (%d process%s killed)%s", groups,
               groups == 1 ? "y" : "ies", procs, procs == 1 ? "" : "es", left != 0 ? "; some could not be removed" : "");
@@ -809,7 +809,8 @@ void mu_runner_close(mu_runner *r, void (*cb)(void *arg), void *arg) {
 int mu_runner_adopt(mu_runner *r, const char *job_id, const char *task_id, uint32_t attempt, const mu_adoptee *a,
                     mu_err *err) {
   if (r->closing) return mu_err_set(err, MU_EAGAIN, "agent is shutting down");
-  if (find(r, task_id, attempt) != NULL) return mu_err_set(err, MU_EEXIST, "task %s attempt %u runs already", task_id, attempt);
+  if (find(r, task_id, attempt) != NULL)
+    return mu_err_set(err, MU_EEXIST, "task %s attempt %u runs already", task_id, attempt);
   muster_task *t = NULL;
   int rc = build_task(r, job_id, task_id, attempt, a->spec_json, NULL, 0, &t, err);
   if (rc != 0) return rc;
