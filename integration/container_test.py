@@ -196,6 +196,56 @@ def test_images_list(c):
         reg.close()
 
 
+def test_agent_registry_credentials(c):
+    """The agent's own registry credentials (MUSTER_CONTAINER_REGISTRY_AUTH, a 0600 file per
+    registry) against a token-auth registry (the container-fixtures token server): with the
+    right ones a task that gives no registryAuth pulls and runs the private image; with wrong
+    ones the pull is refused (401), and the credentials show up nowhere."""
+    if not can_run("test_agent_registry_credentials"):
+        return
+    reg = rf.Registry(token=True)
+    try:
+        reg.login_push("private/run")
+        rf.push_run_image(reg, repo="private/run")
+        reg.auth_header = None
+        creds = os.path.join(c.workdir, "regcreds")
+        with open(creds, "w") as f:
+            f.write("muster:secret\n")
+        os.chmod(creds, 0o600)
+        os.environ["MUSTER_CONTAINER_REGISTRY_AUTH"] = "%s=%s" % (reg.host, creds)
+        setup(c, reg)
+        job = """
+name: private
+target: {hosts: [box-1]}
+tasks:
+  - name: run
+    type: container
+    container: {image: "%s/private/run:1", pullPolicy: always}
+""" % reg.host
+        rc, runs, summary, err = submit(c, job)
+        run = [r for r in runs if r["taskName"] == "run"][-1]
+        assert rc == 0 and run["state"] == "SUCCEEDED", (run, err)
+        assert run["outputTail"] == "hello from the image\n", run
+
+        # the same agent restarted with a wrong password: the registry refuses the pull
+        with open(creds, "w") as f:
+            f.write("muster:not-the-password\n")
+        c.agents["box-1"].stop()
+        c.start_agent("box-1", "role=ctr", "--heartbeat-interval", "300ms", plugin_dir=c.plugin_dir)
+        wait_until("the agent to reconnect", lambda: c.states().get("box-1") == "AGENT_CONNECTED")
+        rc, runs, summary, err = submit(c, job)
+        run = [r for r in runs if r["taskName"] == "run"][-1]
+        text = json.dumps(run) + err
+        assert rc != 0 and run["state"] == "FAILED", text
+        assert "401" in text, text
+        assert "not-the-password" not in text and "secret" not in text.replace("secrets", ""), text
+        rc, logs, _ = c.cli("logs", summary["jobId"], "box-1/run", check=False)
+        assert "not-the-password" not in logs, logs
+    finally:
+        os.environ.pop("MUSTER_CONTAINER_REGISTRY_AUTH", None)
+        reg.close()
+
+
 def shim_dirs(c, agent_id="box-1"):
     """The shim dirs (plugins/container/shim.h) in the agent's task dirs."""
     work = os.path.join(c.workdir, "spool-" + agent_id, "work")
@@ -284,5 +334,5 @@ def test_agent_killed_container_not_readoptable(c):
 
 
 if __name__ == "__main__":
-    main([test_container_job, test_agent_killed_container_readopted, test_agent_killed_container_not_readoptable,
+    main([test_container_job, test_agent_registry_credentials, test_agent_killed_container_readopted, test_agent_killed_container_not_readoptable,
           test_build_tree_agent_finds_container, test_images_list])
