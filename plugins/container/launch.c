@@ -35,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#define MU_LAUNCH_MAX_LAYERS 128
+
 #ifndef CLOSE_RANGE_UNSHARE
 #define CLOSE_RANGE_UNSHARE (1U << 1)
 #endif
@@ -210,6 +212,39 @@ static void lo_up(void) {
   close(s);
 }
 
+/* An image stored as per-layer dirs (layers.h): rootfs holds only ".muster-layers", the
+ * layers bottom first as paths relative to the store; into buf as overlay's lowerdir (top
+ * first, ':' between). -1 when rootfs is a merged tree (the copy fallback). */
+static int layer_dirs(const char *rootfs, char *buf, size_t cap) {
+  char path[4200], list[8192];
+  snprintf(path, sizeof path, "%s/.muster-layers", rootfs);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, list, sizeof list - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  list[n] = '\0';
+  const char *cut = strstr(rootfs, "/rootfs/"); /* <store>/rootfs/<hex> */
+  if (cut == NULL) return -1;
+  int store_len = (int)(cut - rootfs);
+  char *lines[MU_LAUNCH_MAX_LAYERS];
+  size_t k = 0;
+  char *save = NULL;
+  for (char *l = strtok_r(list, "\n", &save); l != NULL && k < MU_LAUNCH_MAX_LAYERS; l = strtok_r(NULL, "\n", &save))
+    lines[k++] = l;
+  if (k == 0) return -1;
+  size_t used = 0;
+  buf[0] = '\0';
+  while (k-- > 0) {
+    if (strncmp(lines[k], "layers/", 7) != 0 || strpbrk(lines[k], ",:") || strstr(lines[k], ".."))
+      mu_launch_die(126, "%s: bad layer entry \"%.80s\"", path, lines[k]);
+    int w = snprintf(buf + used, cap - used, "%s%.*s/%s", used ? ":" : "", store_len, rootfs, lines[k]);
+    if (w < 0 || (size_t)w >= cap - used) mu_launch_die(126, "%s: too many layers for one overlay mount", path);
+    used += (size_t)w;
+  }
+  return 0;
+}
+
 __attribute__((noreturn)) static void child_main(const mu_launch_spec *s) {
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
     mu_launch_die(126, "make mounts private: %s", strerror(errno));
@@ -224,7 +259,9 @@ __attribute__((noreturn)) static void child_main(const mu_launch_spec *s) {
   mkdir(work, 0700);
   if (strpbrk(s->rootfs, ",:") || strpbrk(upper, ",:") || strpbrk(work, ",:"))
     mu_launch_die(126, "paths with ',' or ':' cannot be overlay layers");
-  snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s", s->rootfs, upper, work);
+  char lower[8192];
+  if (layer_dirs(s->rootfs, lower, sizeof lower) != 0) snprintf(lower, sizeof lower, "%s", s->rootfs);
+  snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
   if (mount("overlay", root, "overlay", MS_NOSUID | MS_NODEV, opts) != 0)
     mu_launch_die(126, "overlay rootfs: %s", strerror(errno));
   int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
