@@ -217,16 +217,6 @@ int main(int argc, char **argv) {
     close(report_fd);
   }
   mu_sandbox_pid_status(status_fd, status);
-  if (sig != 0) {
-    struct rlimit no_core = {0, 0};
-    setrlimit(RLIMIT_CORE, &no_core);
-    signal(sig, SIG_DFL);
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, sig);
-    sigprocmask(SIG_UNBLOCK, &set, NULL);
-    raise(sig);
-    _exit(128 + sig);
-  }
+  if (sig != 0) mu_exit_as(status);
   return code;
 }

@@ -586,14 +586,9 @@ static void finish_unstarted(mu_runner *r, muster_task *t, mu_task_state state, 
   discard(r, t);
 }
 
-/* Gives an attempt its slot: task dir, timers, STARTING. On failure nothing is sent and the
- * caller discards t. */
-static int admit(mu_runner *r, muster_task *t, mu_err *err) {
-  int rc = prepare_dirs(r, t, err);
-  if (rc != 0) {
-    mu_err_prefix(err, "task %s", t->task_id);
-    return rc;
-  }
+/* An attempt with its task dir takes its slot: context, timers (the plugin starts on the next
+ * loop turn; the spec's timeout counts from elapsed_ms ago), the runner's lists and counts. */
+static void arm(mu_runner *r, muster_task *t, int64_t elapsed_ms) {
   t->ctx = (muster_task_context){.job_id = t->job_id,
                                  .task_id = t->task_id,
                                  .attempt = t->attempt,
@@ -611,13 +606,27 @@ static int admit(mu_runner *r, muster_task *t, mu_err *err) {
     t->own_handles++;
   }
   uv_timer_start(&t->defer, on_defer, 0, 0);
-  if (t->spec->timeout_ms > 0) uv_timer_start(&t->deadline, on_deadline, (uint64_t)t->spec->timeout_ms, 0);
-  t->start_mono_ms = mu_mono_ms();
+  if (t->spec->timeout_ms > 0) {
+    int64_t left = t->spec->timeout_ms - elapsed_ms;
+    uv_timer_start(&t->deadline, on_deadline, (uint64_t)(left > 0 ? left : 0), 0);
+  }
+  t->start_mono_ms = mu_mono_ms() - elapsed_ms;
   t->next = r->tasks;
   r->tasks = t;
   r->running++;
   if (t->type_slot >= 0) r->type_running[t->type_slot]++;
   r->unfreed_tasks++;
+}
+
+/* Gives an attempt its slot: task dir, timers, STARTING. On failure nothing is sent and the
+ * caller discards t. */
+static int admit(mu_runner *r, muster_task *t, mu_err *err) {
+  int rc = prepare_dirs(r, t, err);
+  if (rc != 0) {
+    mu_err_prefix(err, "task %s", t->task_id);
+    return rc;
+  }
+  arm(r, t, 0);
   mu_task_emit_state(t, MU_TASK_STARTING);
   return 0;
 }
@@ -823,7 +832,7 @@ int mu_runner_adopt(mu_runner *r, const char *job_id, const char *task_id, uint3
   t->task_dir = strdup(a->task_dir);
   t->cwd = strdup(a->task_dir);
   if (st == NULL || t->task_dir == NULL || t->cwd == NULL) {
-    if (st == NULL) mu_cgroup_free(cg);
+    mu_cgroup_free(cg); /* st only points at it */
     free(st);
     task_free(t);
     return mu_err_set(err, MU_ENOMEM, "out of memory");
@@ -831,32 +840,7 @@ int mu_runner_adopt(mu_runner *r, const char *job_id, const char *task_id, uint3
   t->plugin = &mu_adopt_plugin;
   t->user_data = st;
   t->adopted = true;
-  t->ctx = (muster_task_context){.job_id = t->job_id,
-                                 .task_id = t->task_id,
-                                 .attempt = t->attempt,
-                                 .agent_id = r->agent_id,
-                                 .task_dir = t->task_dir,
-                                 .spec_json = t->spec_json,
-                                 .config_json = t->spec->config_json,
-                                 .param_keys = (const char *const *)t->param_keys,
-                                 .param_values = (const char *const *)t->param_values};
-  uv_timer_t *own[] = {&t->defer, &t->deadline, &t->force};
-  for (size_t i = 0; i < 3; i++) {
-    uv_timer_init(r->loop, own[i]);
-    own[i]->data = t;
-    t->own_handles++;
-  }
-  uv_timer_start(&t->defer, on_defer, 0, 0);
-  if (t->spec->timeout_ms > 0) {
-    int64_t left = t->spec->timeout_ms - a->spec_age_ms;
-    uv_timer_start(&t->deadline, on_deadline, (uint64_t)(left > 0 ? left : 0), 0);
-  }
-  t->start_mono_ms = mu_mono_ms() - a->spec_age_ms;
-  t->next = r->tasks;
-  r->tasks = t;
-  r->running++;
-  if (t->type_slot >= 0) r->type_running[t->type_slot]++;
-  r->unfreed_tasks++;
+  arm(r, t, a->spec_age_ms);
   mu_info("runner", "task %s attempt %u re-adopted: its shim (pid %d) runs on in %s", task_id, attempt, (int)a->pid,
           a->task_dir);
   return 0;

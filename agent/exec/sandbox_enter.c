@@ -197,8 +197,12 @@ void mu_sandbox_pid_init(int *ret_status_fd) {
   do n = read(keep, &prog, sizeof prog);
   while (n < 0 && errno == EINTR);
   if (n != (ssize_t)sizeof prog) prog = WIFEXITED(st) ? st : 126 << 8; /* it died before saying */
-  if (WIFSIGNALED(prog)) {
-    int sig = WTERMSIG(prog);
+  mu_exit_as(prog);
+}
+
+void mu_exit_as(int status) {
+  if (WIFSIGNALED(status)) {
+    int sig = WTERMSIG(status);
     struct rlimit no_core = {0, 0};
     setrlimit(RLIMIT_CORE, &no_core);
     signal(sig, SIG_DFL);
@@ -209,7 +213,7 @@ void mu_sandbox_pid_init(int *ret_status_fd) {
     raise(sig);
     _exit(128 + sig);
   }
-  _exit(WEXITSTATUS(prog));
+  _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 126);
 }
 
 void mu_sandbox_pid_status(int fd, int status) {

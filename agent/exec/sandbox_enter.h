@@ -49,6 +49,11 @@ int mu_sandbox_enter(const mu_sb_opts *o, char *msg, size_t cap);
  * say. Ends the process with 126 and a message on stderr when the fork or mount fails. */
 void mu_sandbox_pid_init(int *ret_status_fd);
 
+/* Ends the process the way a child with wait status `status` ended: the same exit code, or
+ * the same signal (no core dump), so muster-exec's parent sees the program's end (also used
+ * by muster-exec itself). */
+__attribute__((noreturn)) void mu_exit_as(int status);
+
 /* The pid 1 child's last word to its parent: the program's wait status. Closes fd. */
 void mu_sandbox_pid_status(int fd, int status);
 
