@@ -299,6 +299,8 @@ def test_agent_killed_container_readopted(c):
             assert line in logs, logs
         wait_until("the container's processes to be gone", lambda: not live_pids("echo before-restart"),
                    timeout=10)
+        # and its shim (the helper, `muster-container run <task dir>/.container.json`) too
+        wait_until("the shim to be gone", lambda: not live_pids(".container.json"), timeout=10)
         wait_until("its cgroup to be removed", lambda: task_cgroups(c, "box-1") == [], timeout=10)
     finally:
         reg.close()
