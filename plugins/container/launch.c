@@ -4,6 +4,7 @@
 #include "plugins/container/launch.h"
 
 #include "plugins/container/creds.h"
+#include "plugins/container/layers_list.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -34,8 +35,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-#define MU_LAUNCH_MAX_LAYERS 128
 
 #ifndef CLOSE_RANGE_UNSHARE
 #define CLOSE_RANGE_UNSHARE (1U << 1)
@@ -212,36 +211,22 @@ static void lo_up(void) {
   close(s);
 }
 
-/* An image stored as per-layer dirs (layers.h): rootfs holds only ".muster-layers", the
- * layers bottom first as paths relative to the store; into buf as overlay's lowerdir (top
- * first, ':' between). -1 when rootfs is a merged tree (the copy fallback). */
+/* An image stored as per-layer dirs (layers.h): rootfs holds only ".muster-layers"; into buf
+ * as overlay's lowerdir (layers_list.h). -1 when rootfs is a merged tree (the copy fallback). */
 static int layer_dirs(const char *rootfs, char *buf, size_t cap) {
-  char path[4200], list[8192];
+  char path[4200], list[16384], why[256];
   snprintf(path, sizeof path, "%s/.muster-layers", rootfs);
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return -1;
   ssize_t n = read(fd, list, sizeof list - 1);
   close(fd);
-  if (n <= 0) return -1;
+  if (n < 0) mu_launch_die(126, "%s: %s", path, strerror(errno));
   list[n] = '\0';
   const char *cut = strstr(rootfs, "/rootfs/"); /* <store>/rootfs/<hex> */
-  if (cut == NULL) return -1;
-  int store_len = (int)(cut - rootfs);
-  char *lines[MU_LAUNCH_MAX_LAYERS];
-  size_t k = 0;
-  char *save = NULL;
-  for (char *l = strtok_r(list, "\n", &save); l != NULL && k < MU_LAUNCH_MAX_LAYERS; l = strtok_r(NULL, "\n", &save))
-    lines[k++] = l;
-  if (k == 0) return -1;
-  size_t used = 0;
-  buf[0] = '\0';
-  while (k-- > 0) {
-    if (strncmp(lines[k], "layers/", 7) != 0 || strpbrk(lines[k], ",:") || strstr(lines[k], ".."))
-      mu_launch_die(126, "%s: bad layer entry \"%.80s\"", path, lines[k]);
-    int w = snprintf(buf + used, cap - used, "%s%.*s/%s", used ? ":" : "", store_len, rootfs, lines[k]);
-    if (w < 0 || (size_t)w >= cap - used) mu_launch_die(126, "%s: too many layers for one overlay mount", path);
-    used += (size_t)w;
-  }
+  char store[4096];
+  snprintf(store, sizeof store, "%.*s", cut ? (int)(cut - rootfs) : 0, rootfs);
+  if (cut == NULL || mu_layers_lowerdir(store, list, buf, cap, why, sizeof why) != 0)
+    mu_launch_die(126, "%s: %s", path, cut == NULL ? "not in a store" : why);
   return 0;
 }
 
