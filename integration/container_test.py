@@ -265,7 +265,8 @@ def test_agent_killed_container_readopted(c):
         rf.push_run_image(reg)
         setup(c, reg)
         path = os.path.join(c.workdir, "readopt.yaml")
-        script = "echo before-restart; echo err-before >&2; sleep 6; echo after-restart; echo err-after >&2; exit 7"
+        script = ("echo before-restart; echo err-before >&2; sleep 5; echo between-restarts; sleep 5; "
+                  "echo after-restart; echo err-after >&2; exit 7")
         with open(path, "w") as f:
             f.write('name: readopt\ntarget: {hosts: [box-1]}\ntasks:\n  - name: long\n    type: container\n'
                     '    timeout: 2m\n'
@@ -286,6 +287,15 @@ def test_agent_killed_container_readopted(c):
         assert live_pids("echo before-restart") == shim, "the container died with its agent"
         c.start_agent("box-1", "role=ctr", "--heartbeat-interval", "300ms", plugin_dir=c.plugin_dir)
 
+        # killed again while it follows the re-adopted container: the next agent takes it back
+        # from where the last one had read, so nothing is repeated
+        def seen_between():
+            rc, out, _ = c.cli("logs", job, "box-1/long", check=False)
+            return "between-restarts" in out and out
+        wait_until("the output after the first restart", seen_between, timeout=20)
+        c.agents["box-1"].kill()
+        c.start_agent("box-1", "role=ctr", "--heartbeat-interval", "300ms", plugin_dir=c.plugin_dir)
+
         def final_state():
             rc, out, _ = c.cli("-o", "json", "status", job, check=False)
             return any(s in out for s in ("LOST", "FAILED", "SUCCEEDED")) and out
@@ -295,8 +305,8 @@ def test_agent_killed_container_readopted(c):
         assert runs[-1].get("exitCode") == 7, out   # the container's own exit code
         assert runs[-1].get("attempt", 1) == 1, out  # the same attempt, not a retry
         rc, logs, _ = c.cli("logs", job, "box-1/long", check=False)
-        for line in ("before-restart", "err-before", "after-restart", "err-after"):
-            assert line in logs, logs
+        for line in ("before-restart", "err-before", "between-restarts", "after-restart", "err-after"):
+            assert logs.count(line) == 1, (line, logs)
         wait_until("the container's processes to be gone", lambda: not live_pids("echo before-restart"),
                    timeout=10)
         # and its shim (the helper, `muster-container run <task dir>/.container.json`) too

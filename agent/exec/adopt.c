@@ -130,6 +130,8 @@ struct mu_adopt_state {
   int64_t grace_ms;
   muster_timer *poll;
   int fd[2];          /* the shim's stdout / stderr files, -1 until they exist */
+  uint64_t off[2];    /* bytes of each already emitted (also by an earlier re-adoption) */
+  int read_fd;        /* .shim/read: off[] for the next agent, should this one die too */
   int64_t stop_at_ms; /* KILL of the group when a stop is under way; 0 = none */
   int64_t waited_ms;
   bool done;
@@ -143,6 +145,15 @@ mu_adopt_state *mu_adopt_state_new(const mu_adoptee *a, mu_cgroup *cg, int64_t g
   s->cg = cg;
   s->grace_ms = grace_ms > 0 ? grace_ms : 5000;
   s->fd[0] = s->fd[1] = -1;
+  char path[PATH_MAX + 16], text[64] = "";
+  snprintf(path, sizeof path, "%s/read", a->shim_dir);
+  s->read_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  ssize_t n = s->read_fd >= 0 ? pread(s->read_fd, text, sizeof text - 1, 0) : -1;
+  unsigned long long o0 = 0, o1 = 0;
+  if (n > 0 && sscanf(text, "%llu %llu", &o0, &o1) == 2) {
+    s->off[0] = o0;
+    s->off[1] = o1;
+  }
   return s;
 }
 
@@ -157,10 +168,22 @@ static void pump(muster_task *task, const muster_host_api *host, mu_adopt_state 
       if (s->fd[i] < 0) continue;
     }
     char buf[65536];
+    bool moved = false;
     for (int rounds = 0; rounds < 64; rounds++) { /* at most 4 MiB a tick: the loop goes on */
-      ssize_t n = read(s->fd[i], buf, sizeof buf);
+      ssize_t n = pread(s->fd[i], buf, sizeof buf, (off_t)s->off[i]);
       if (n <= 0) break;
       host->emit_output(task, i == 0 ? MUSTER_STDOUT : MUSTER_STDERR, buf, (size_t)n);
+      s->off[i] += (uint64_t)n;
+      moved = true;
+    }
+    if (moved && s->read_fd >= 0) {
+      char text[64];
+      int len =
+          snprintf(text, sizeof text, "%llu %llu\n", (unsigned long long)s->off[0], (unsigned long long)s->off[1]);
+      if (pwrite(s->read_fd, text, (size_t)len, 0) != len) {
+        close(s->read_fd); /* a later agent re-reads from the start: duplicates, never a loss */
+        s->read_fd = -1;
+      }
     }
   }
 }
@@ -205,8 +228,11 @@ static void on_poll(muster_task *task, muster_timer *timer, void *user) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    if (now >= s->stop_at_ms && s->cg != NULL) {
-      (void)mu_cgroup_kill_all(s->cg); /* the grace is over: the whole group, shim included */
+    if (now >= s->stop_at_ms) {
+      /* the grace is over: the whole group, shim included; without a group, the shim (the
+       * container's pid 1 has it as its parent-death signal's parent) */
+      if (s->cg != NULL) (void)mu_cgroup_kill_all(s->cg);
+      else if (mu_adoptee_alive(&s->a)) kill(s->a.pid, SIGKILL);
       s->stop_at_ms = 0;
     }
   }
@@ -249,6 +275,7 @@ static void adopt_cleanup(muster_task *task, const muster_host_api *host, void *
   if (s == NULL) return;
   for (int i = 0; i < 2; i++)
     if (s->fd[i] >= 0) close(s->fd[i]);
+  if (s->read_fd >= 0) close(s->read_fd);
   if (s->cg != NULL) {
     /* what is left of it (the shim between its exit file and its exit, a stopped container):
      * the task's processes never outlive it, and its group goes */

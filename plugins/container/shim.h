@@ -10,7 +10,10 @@
  *   pid      "<pid> <starttime>\n": the helper (starttime: field 22 of /proc/<pid>/stat)
  *   stdout   what the container wrote to stdout after the agent died (appended)
  *   stderr   the same for stderr
- *   exit     "<code>\n": the task's exit code, written after both pipes reached EOF */
+ *   exit     "<code>\n": the task's exit code, written after both pipes reached EOF
+ *   read     "<stdout bytes> <stderr bytes>\n": how far a re-adopting agent has emitted the
+ *            files (written by the agent, adopt.c), so an agent restarted again goes on
+ *            from there instead of repeating them */
 #ifndef MU_CONTAINER_SHIM_H
 #define MU_CONTAINER_SHIM_H
 
