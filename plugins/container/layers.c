@@ -43,7 +43,7 @@ static uint64_t read_bytes_file(const char *path) {
 
 static int write_file(const char *dir, const char *name, const char *text) {
   char tmp[PATH_MAX + 64], path[PATH_MAX + 64];
-  snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
+  snprintf(tmp, sizeof tmp, "%s/.%s.%d.tmp", dir, name, (int)getpid()); /* concurrent pulls */
   snprintf(path, sizeof path, "%s/%s", dir, name);
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd < 0) return -1;

@@ -827,6 +827,19 @@ class LayerDirsTest(Base):
         self.assertEqual(sorted(os.listdir(os.path.join(store, "rootfs"))), [], "both images collected")
         self.assertEqual([n for n in os.listdir(layers) if not n.endswith(".bytes")], [], "no layer left")
 
+    def test_copy_fallback_many_layers(self):
+        # more layers than one overlay mount's options hold: the image is unpacked into one
+        # merged tree instead (the copy fallback), whiteouts applied, and runs the same
+        store = os.path.join(self.tmp, "layers-store-many")
+        layers = [rf.busybox_layer()] + [rf.Layer().file("f%02d" % i, "%d\n" % i).raw() for i in range(40)]
+        layers.append(rf.Layer().file(".wh.f07", "").raw())
+        self.reg.push_image("t/many", "1", layers)
+        d, r, _, _ = self.pull(self.host("t/many:1"), store=store)
+        self.assertFalse(os.path.exists(os.path.join(r, ".muster-layers")))
+        self.assertEqual(open(os.path.join(r, "f39")).read(), "39\n")
+        self.assertFalse(os.path.exists(os.path.join(r, "f07")), "the whiteout applied in the merged tree")
+        self.assertTrue(os.path.isfile(os.path.join(r, "bin/busybox")))
+
     def test_layer_dirs_kept_while_named(self):
         store = os.path.join(self.tmp, "layers-store2")
         base = rf.busybox_layer()
