@@ -316,6 +316,35 @@ def test_agent_killed_container_readopted(c):
         reg.close()
 
 
+def test_readopted_container_cancelled(c):
+    """A re-adopted container is cancelled like any task: TERM to its shim (the image's stop
+    signal to the container; `sleep` as pid 1 ignores it), KILL of the whole group after the
+    grace period, CANCELLED; nothing left."""
+    if not can_run("test_readopted_container_cancelled"):
+        return
+    reg = rf.Registry()
+    try:
+        rf.push_run_image(reg)
+        setup(c, reg)
+        job = start_sleeper(c, reg, 6063)
+        c.agents["box-1"].kill()
+        c.start_agent("box-1", "role=ctr", "--heartbeat-interval", "300ms", plugin_dir=c.plugin_dir)
+        wait_until("the agent to reconnect", lambda: c.states().get("box-1") == "AGENT_CONNECTED")
+        assert live_pids("sleep 6063"), "the container did not survive its agent"
+        c.cli("cancel", job)
+
+        def final_state():
+            rc, out, _ = c.cli("-o", "json", "status", job, check=False)
+            return any(s in out for s in ("LOST", "FAILED", "SUCCEEDED", "CANCELLED")) and out
+        out = wait_until("the cancel to end it", final_state, timeout=30)
+        assert "CANCELLED" in out and "LOST" not in out, out
+        wait_until("the container to be gone", lambda: not live_pids("sleep 6063"), timeout=10)
+        wait_until("its shim to be gone", lambda: not live_pids(".container.json"), timeout=10)
+        wait_until("its cgroup to be removed", lambda: task_cgroups(c, "box-1") == [], timeout=10)
+    finally:
+        reg.close()
+
+
 def test_agent_killed_container_not_readoptable(c):
     """kill -9 of the agent, and the container's shim cannot be re-adopted (its pid file is
     gone): the restarted agent kills it (the cgroup sweep) and reports the attempt LOST, never
@@ -346,5 +375,6 @@ def test_agent_killed_container_not_readoptable(c):
 
 
 if __name__ == "__main__":
-    main([test_container_job, test_agent_registry_credentials, test_agent_killed_container_readopted, test_agent_killed_container_not_readoptable,
+    main([test_container_job, test_agent_registry_credentials, test_agent_killed_container_readopted,
+          test_readopted_container_cancelled, test_agent_killed_container_not_readoptable,
           test_build_tree_agent_finds_container, test_images_list])
