@@ -4,6 +4,7 @@
 #include "agent/exec/adopt.h"
 
 #include "agent/exec/plugin_host.h"
+#include "lib/base/procstat.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -20,25 +21,7 @@
 #define ADOPT_POLL_MS 50
 #define ADOPT_SPEC_MAX (1u << 20)
 
-static unsigned long long start_time(pid_t pid) {
-  char path[64], buf[1024];
-  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return 0;
-  buf[n] = '\0';
-  const char *p = strrchr(buf, ')');
-  for (int field = 2; p != NULL && field < 22; field++) p = strchr(p + 1, ' ');
-  if (p == NULL) return 0;
-  /* a zombie (state Z, field 3) has ended: not alive for adoption */
-  const char *st = strrchr(buf, ')');
-  if (st != NULL && st[1] == ' ' && (st[2] == 'Z' || st[2] == 'X')) return 0;
-  return strtoull(p + 1, NULL, 10);
-}
-
-int mu_adoptee_alive(const mu_adoptee *a) { return a->pid > 0 && start_time(a->pid) == a->born; }
+int mu_adoptee_alive(const mu_adoptee *a) { return a->pid > 0 && mu_proc_start_time(a->pid) == a->born; }
 
 /* Reads a whole small file into a NUL-terminated buffer (caller frees). NULL when missing or
  * over max. */

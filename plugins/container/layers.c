@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "plugins/container/layers.h"
 
+#include "lib/base/atomic_file.h"
 #include "plugins/container/imageref.h"
 
 #include <errno.h>
@@ -41,22 +42,6 @@ static uint64_t read_bytes_file(const char *path) {
   return n > 0 ? strtoull(buf, NULL, 10) : 0;
 }
 
-static int write_file(const char *dir, const char *name, const char *text) {
-  char tmp[PATH_MAX + 64], path[PATH_MAX + 64];
-  snprintf(tmp, sizeof tmp, "%s/.%s.%d.tmp", dir, name, (int)getpid()); /* concurrent pulls */
-  snprintf(path, sizeof path, "%s/%s", dir, name);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-  if (fd < 0) return -1;
-  size_t len = strlen(text);
-  bool ok = write(fd, text, len) == (ssize_t)len;
-  close(fd);
-  if (!ok || rename(tmp, path) != 0) {
-    unlink(tmp);
-    return -1;
-  }
-  return 0;
-}
-
 /* layers/<hex>/ unpacked from blob unless it is there; its bytes into *ret_bytes. */
 static int ensure_layer(const char *root, const char *hex, const char *blob, const mu_unpack_limits *limits,
                         uint64_t *ret_bytes, int *unpacked, mu_err *err) {
@@ -82,7 +67,7 @@ static int ensure_layer(const char *root, const char *hex, const char *blob, con
   char layers[PATH_MAX], text[32];
   snprintf(layers, sizeof layers, "%s/layers", root);
   snprintf(text, sizeof text, "%llu\n", (unsigned long long)bytes);
-  if (write_file(layers, bytes_name, text) != 0) {
+  if (mu_atomic_file_write(layers, bytes_name, text) != 0) {
     mu_rm_rf(tmp);
     return mu_err_set(err, MU_EIO, "cannot write %s: %s", bytes_path, strerror(errno));
   }
@@ -127,7 +112,7 @@ int mu_layers_unpack(const char *root, const mu_manifest *m, const char *const *
       rc = mu_err_set(err, MU_EINVAL, "unpack: the image is over the %llu-byte cap", (unsigned long long)max);
     n += (size_t)snprintf(list + n, cap - n, "layers/%s\n", hex);
   }
-  if (rc == 0 && write_file(rootfs_tmp, MU_LAYERS_FILE, list) != 0)
+  if (rc == 0 && mu_atomic_file_write(rootfs_tmp, MU_LAYERS_FILE, list) != 0)
     rc = mu_err_set(err, MU_EIO, "cannot write %s/%s: %s", rootfs_tmp, MU_LAYERS_FILE, strerror(errno));
   free(list);
   return rc;

@@ -4,6 +4,9 @@
 #define _GNU_SOURCE
 #include "plugins/container/shim.h"
 
+#include "lib/base/atomic_file.h"
+#include "lib/base/procstat.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -13,41 +16,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static int write_file_atomic(const char *dir, const char *name, const char *text) {
-  char tmp[4200], path[4200];
-  snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
-  snprintf(path, sizeof path, "%s/%s", dir, name);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return -1;
-  size_t len = strlen(text);
-  /* no fsync: these files need to outlive the agent's process, not the machine (a reboot ends
-   * the container too), and a flush would cost every container start a disk round trip */
-  bool ok = write(fd, text, len) == (ssize_t)len;
-  close(fd);
-  if (!ok || rename(tmp, path) != 0) {
-    unlink(tmp);
-    return -1;
-  }
-  return 0;
-}
-
-static unsigned long long start_time(pid_t pid) {
-  char path[64], buf[1024];
-  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return 0;
-  buf[n] = '\0';
-  const char *p = strrchr(buf, ')'); /* comm may hold spaces */
-  unsigned long long v = 0;
-  /* after ") ": state is field 3; starttime is field 22 */
-  for (int field = 2; p != NULL && field < 22; field++) p = strchr(p + 1, ' ');
-  if (p != NULL) v = strtoull(p + 1, NULL, 10);
-  return v;
-}
 
 int mu_shim_open(mu_shim *s, const char *dir) {
   s->in[0] = s->in[1] = -1;
@@ -75,8 +43,8 @@ int mu_shim_open(mu_shim *s, const char *dir) {
   /* a write to the dead agent's pipe must fail with EPIPE, not kill the shim */
   signal(SIGPIPE, SIG_IGN);
   char text[96];
-  snprintf(text, sizeof text, "%d %llu\n", (int)getpid(), start_time(getpid()));
-  if (write_file_atomic(dir, "pid", text) != 0) {
+  snprintf(text, sizeof text, "%d %llu\n", (int)getpid(), mu_proc_start_time(getpid()));
+  if (mu_atomic_file_write(dir, "pid", text) != 0) {
     dprintf(2, "muster-container: shim dir %s: cannot write the pid file: %s\n", dir, strerror(errno));
     for (int i = 0; i < 2; i++) {
       close(s->in[i]);
@@ -171,6 +139,6 @@ void mu_shim_close(mu_shim *s, int exit_code) {
   }
   char text[32];
   snprintf(text, sizeof text, "%d\n", exit_code);
-  if (write_file_atomic(s->dir, "exit", text) != 0)
+  if (mu_atomic_file_write(s->dir, "exit", text) != 0)
     dprintf(2, "muster-container: shim dir %s: cannot write the exit file: %s\n", s->dir, strerror(errno));
 }
