@@ -7,6 +7,7 @@
 - dedup: a second image sharing the big layer: bytes downloaded.
 Needs root. argv: MUSTER_CONTAINER [SIZE_MIB=200] [RUNS=20]"""
 import json
+import random
 import os
 import shutil
 import statistics
@@ -31,28 +32,6 @@ def timed(fn, runs):
         xs.append((time.perf_counter() - t) * 1000)
     xs.sort()
     return statistics.median(xs), xs[int(len(xs) * 0.9) - 1]
-
-
-MOUNTS = []
-
-
-def merged_view(rootfs, tmp):
-    """runc's root: the image's tree (per-layer images, plugins/container/layers.h, are stacked
-    with overlayfs here, with a scratch upper layer)."""
-    lst = os.path.join(rootfs, ".muster-layers")
-    if not os.path.exists(lst):
-        return rootfs
-    store = rootfs.rsplit("/rootfs/", 1)[0]
-    with open(lst) as f:
-        lowers = [os.path.join(store, l) for l in f.read().split()]
-    scratch = tempfile.mkdtemp(prefix="view.", dir=tmp)
-    for d in ("upper", "work", "mnt"):
-        os.mkdir(os.path.join(scratch, d))
-    mnt = os.path.join(scratch, "mnt")
-    subprocess.run(["mount", "-t", "overlay", "overlay", "-o", "lowerdir=%s,upperdir=%s/upper,workdir=%s/work" %
-                    (":".join(reversed(lowers)), scratch, scratch), mnt], check=True)
-    MOUNTS.append(mnt)
-    return mnt
 
 
 def main():
@@ -92,7 +71,7 @@ def main():
             subprocess.run(["runc", "spec", "--bundle", bundle], check=True)
             with open(os.path.join(bundle, "config.json")) as f:
                 spec = json.load(f)
-            spec["root"] = {"path": merged_view(rootfs, tmp), "readonly": True}
+            spec["root"] = {"path": rf.image_view(rootfs, tmp), "readonly": True}
             spec["process"].update({"terminal": False, "args": ["/bin/true"]})
             with open(os.path.join(bundle, "config.json"), "w") as f:
                 json.dump(spec, f)
@@ -103,7 +82,10 @@ def main():
             runners.append(("runc run", runc))
         times = {name: [] for name, _ in runners}
         for _ in range(RUNS):
-            for name, fn in runners:
+            # in a new order each round: a container's mount teardown (a child of the helper,
+            # after it exited) overlaps whatever runs next, so a fixed order would bill one
+            # row for another's teardown
+            for name, fn in random.sample(runners, len(runners)):
                 t = time.perf_counter()
                 fn()
                 times[name].append((time.perf_counter() - t) * 1000)
@@ -161,8 +143,7 @@ def main():
         print("dedup: a second image sharing 3 of 4 layers downloaded %s layer(s), %s bytes; unpacked %d layer dir(s)"
               % (out[2], out[3], len(layer_dirs() - before)))
     finally:
-        for m in MOUNTS:
-            subprocess.run(["umount", "-l", m], check=False)
+        rf.unmount_views()
         reg.close()
         shutil.rmtree(tmp, ignore_errors=True)
 

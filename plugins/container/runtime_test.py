@@ -23,32 +23,8 @@ HELPER = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else None
 del sys.argv[1:]
 
 
-VIEWS = []
-
-
-def view(rootfs):
-    """The tree a container of the image sees: the store's rootfs dir itself (a merged copy),
-    or, for an image stored as per-layer dirs (.muster-layers, plugins/container/layers.h),
-    its layers stacked read-only with overlayfs at a temporary mount point."""
-    lst = os.path.join(rootfs, ".muster-layers")
-    if not os.path.exists(lst):
-        return rootfs
-    store = rootfs.rsplit("/rootfs/", 1)[0]
-    with open(lst) as f:
-        lowers = [os.path.join(store, l) for l in f.read().split()]
-    scratch = tempfile.mkdtemp(prefix="view-rw.")  # an upper layer: runc makes its mount points
-    for d in ("upper", "work", "mnt"):
-        os.mkdir(os.path.join(scratch, d))
-    mnt = os.path.join(scratch, "mnt")
-    subprocess.run(["mount", "-t", "overlay", "overlay", "-o", "lowerdir=%s,upperdir=%s/upper,workdir=%s/work" %
-                    (":".join(reversed(lowers)), scratch, scratch), mnt], check=True)
-    VIEWS.append(mnt)
-    return mnt
-
-
-def unmount_views():
-    while VIEWS:
-        subprocess.run(["umount", "-l", VIEWS.pop()], check=False)
+view = rf.image_view
+unmount_views = rf.unmount_views
 
 
 def need_root():
