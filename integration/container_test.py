@@ -347,8 +347,9 @@ def test_readopted_container_cancelled(c):
 
 def test_agent_killed_container_not_readoptable(c):
     """kill -9 of the agent, and the container's shim cannot be re-adopted (its pid file is
-    gone): the restarted agent kills it (the cgroup sweep) and reports the attempt LOST, never
-    leaving it running unseen."""
+    gone; then, a live shim whose spec.json is damaged): the restarted agent kills it (the
+    cgroup sweep; the failed re-adoption) and reports the attempt LOST, never leaving it
+    running unseen."""
     if not can_run("test_agent_killed_container_not_readoptable"):
         return
     reg = rf.Registry()
@@ -370,6 +371,25 @@ def test_agent_killed_container_not_readoptable(c):
         # nothing left: no process, no task cgroup (the restarted agent swept its sub-tree)
         wait_until("the container to be killed", lambda: not live_pids("sleep 6061"), timeout=10)
         assert task_cgroups(c, "box-1") == [], task_cgroups(c, "box-1")
+
+        # a live shim whose spec the agent refuses: the sweep spared its group, the failed
+        # re-adoption kills and removes it
+        job = start_sleeper(c, reg, 6062)
+        c.agents["box-1"].kill()
+        for d in shim_dirs(c):
+            with open(os.path.join(d, "spec.json"), "w") as f:
+                f.write("{")
+        c.start_agent("box-1", "role=ctr", "--heartbeat-interval", "300ms", plugin_dir=c.plugin_dir)
+
+        def final_state2():
+            rc, out, _ = c.cli("-o", "json", "status", job, check=False)
+            return ("LOST" in out or "FAILED" in out) and out
+        out = wait_until("the second attempt to be reported", final_state2, timeout=30)
+        assert "LOST" in out, out
+        assert "re-adopting failed" in c.agents["box-1"].text(), c.agents["box-1"].text()[-2000:]
+        wait_until("the second container to be killed", lambda: not live_pids("sleep 6062"), timeout=10)
+        wait_until("its shim to be gone", lambda: not live_pids(".container.json"), timeout=10)
+        wait_until("its cgroup to be removed", lambda: task_cgroups(c, "box-1") == [], timeout=10)
     finally:
         reg.close()
 

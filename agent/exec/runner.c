@@ -815,6 +815,19 @@ void mu_runner_close(mu_runner *r, void (*cb)(void *arg), void *arg) {
   check_closed(r);
 }
 
+/* A shim that is not taken back: its whole group killed and removed (the sweep spared it). */
+static void drop_adoptee(mu_runner *r, const mu_adoptee *a) {
+  mu_cgroup *cg = NULL;
+  mu_err err = {0};
+  if (r->cg_root.mode == MU_CGROUP_NONE || mu_cgroup_find(&r->cg_root, a->pid, &cg, &err) != 0) return;
+  for (int tries = 0; tries < 100; tries++) {
+    (void)mu_cgroup_kill_all(cg);
+    if (mu_cgroup_remove(cg) == 0) break;
+    usleep(10000);
+  }
+  mu_cgroup_free(cg);
+}
+
 int mu_runner_adopt(mu_runner *r, const char *job_id, const char *task_id, uint32_t attempt, const mu_adoptee *a,
                     mu_err *err) {
   if (r->closing) return mu_err_set(err, MU_EAGAIN, "agent is shutting down");
@@ -822,7 +835,10 @@ int mu_runner_adopt(mu_runner *r, const char *job_id, const char *task_id, uint3
     return mu_err_set(err, MU_EEXIST, "task %s attempt %u runs already", task_id, attempt);
   muster_task *t = NULL;
   int rc = build_task(r, job_id, task_id, attempt, a->spec_json, NULL, 0, &t, err);
-  if (rc != 0) return rc;
+  if (rc != 0) {
+    drop_adoptee(r, a);
+    return rc;
+  }
   mu_cgroup *cg = NULL;
   mu_err cerr = {0};
   if (r->cg_root.mode != MU_CGROUP_NONE && mu_cgroup_find(&r->cg_root, a->pid, &cg, &cerr) != 0)
@@ -835,6 +851,7 @@ int mu_runner_adopt(mu_runner *r, const char *job_id, const char *task_id, uint3
     mu_cgroup_free(cg); /* st only points at it */
     free(st);
     task_free(t);
+    drop_adoptee(r, a);
     return mu_err_set(err, MU_ENOMEM, "out of memory");
   }
   t->plugin = &mu_adopt_plugin;

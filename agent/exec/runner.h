@@ -117,8 +117,8 @@ int mu_runner_assign(mu_runner *r, const char *job_id, const char *task_id, uint
 /* Takes back an attempt a previous agent process was running, whose shim a probe found
  * (adopt.h): it counts as running (RUNNING is not sent again), follows the shim until the
  * container ends and reports the real exit code; cancel and the rest of the spec's timeout
- * apply. MU_EEXIST when it runs already, MU_EINVAL for a bad spec (then the caller reports it
- * LOST and kills it), MU_EAGAIN when closing. */
+ * apply. MU_EEXIST when it runs already, MU_EINVAL for a bad spec (its group is then killed
+ * and removed here; the caller reports it LOST), MU_EAGAIN when closing. */
 struct mu_adoptee;
 int mu_runner_adopt(mu_runner *r, const char *job_id, const char *task_id, uint32_t attempt, const struct mu_adoptee *a,
                     mu_err *err);
