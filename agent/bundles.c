@@ -20,6 +20,7 @@
 #include "agent/assign_secrets.h"
 #include "agent/bundle_cache.h"
 #include "agent/exec/workdir.h"
+#include "agent/plugin_deploy.h"
 #include "lib/base/log.h"
 #include "lib/bundle/unpack.h"
 #include "lib/bundle/version.h"
@@ -180,8 +181,16 @@ static void ran_save_later(mu_agent_bundles *ab) {
   }
 }
 
+/* A plugin deploy's bundle (plugin_deploy.h) is not a task bundle: its versions follow the
+ * deploy's own downgrade rule (--allow-downgrade, rollback), not the rollback record. */
+static int is_plugin_install(const prep *p) {
+  const Muster__V1__TaskSpec *spec = p->assign != NULL ? p->assign->spec : NULL;
+  return spec != NULL && spec->type != NULL && strcmp(spec->type, MU_PLUGIN_INSTALL_TYPE) == 0;
+}
+
 /* The rollback rule (any thread): 0 when version may run; note says why a lower one may. */
 static int ran_check(mu_agent_bundles *ab, const prep *p, char *note, size_t note_size, mu_err *err) {
+  if (is_plugin_install(p)) return 0;
   pthread_mutex_lock(&ab->ran_lock);
   size_t i = 0;
   while (i < ab->n_ran && strcmp(ab->ran_names[i], p->name) != 0) i++;
@@ -430,6 +439,7 @@ static int move_staged(const prep *p, const char *task_dir, mu_err *err) {
 
 /* Remembers p's name@version for the attempt until the runner says it started. */
 static int wait_for_start(mu_agent_bundles *ab, const prep *p, const char *task_id, uint32_t attempt, mu_err *err) {
+  if (is_plugin_install(p)) return 0; /* never raises the rollback record */
   ran_wait *w = calloc(1, sizeof *w);
   if (w != NULL) w->task_id = strdup(task_id);
   if (w == NULL || w->task_id == NULL) {

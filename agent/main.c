@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/plugin_deploy.h"
 #include "agent/plugin/plugin_set.h"
 #include "agent/task_audit.h"
 #include "lib/base/clock.h"
@@ -347,6 +348,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   a.loop = uv_default_loop();
+  a.loop->data = &a; /* the plugin deploy type (plugin_deploy.c) finds the agent through it */
   if (mu_rpc_engine_new(a.loop, &a.engine, &err) != 0) {
     fprintf(stderr, "muster-agent: %s\n", err.msg);
     mu_agent_config_free(&a.cfg);
@@ -366,6 +368,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   load_plugins(&a);
+  if (mu_plugin_deploy_start(&a, &err) != 0) mu_warn("agent", "plugin deploys: %s", err.msg);
   char types[512];
   mu_plugin_host_types(a.plugins, types, sizeof types);
   mu_info("agent", "task types: %s", types[0] ? types : "(none)");

@@ -749,6 +749,9 @@ static int run(bench *b, const char *argv0, mu_err *err) {
   if (b->curl == NULL) return mu_err_set(err, MU_ENOMEM, "curl_easy_init failed");
   rc = mu_rpc_engine_new(b->loop, &b->engine, err);
   if (rc != 0) return rc;
+  /* thousands of simulated agents' calls: spread them (lib/rpc/rpc.h) */
+  rc = mu_rpc_engine_add_queues(b->engine, 7, err);
+  if (rc != 0) return rc;
   if (b->o.etcd_url != NULL) {
     snprintf(b->etcd_url, sizeof b->etcd_url, "%s", b->o.etcd_url);
   } else {

@@ -724,7 +724,9 @@ static int setup(bench *b, const char *argv0, mu_err *err) {
     if (rc != 0) return rc;
     printf("# mTLS: CA, server and admin certificates made in %.1f ms\n", b->pki.setup_ms);
   }
-  return mu_rpc_engine_new(b->loop, &b->engine, err);
+  rc = mu_rpc_engine_new(b->loop, &b->engine, err);
+  /* thousands of simulated agents' calls: spread them (lib/rpc/rpc.h) */
+  return rc != 0 ? rc : mu_rpc_engine_add_queues(b->engine, 7, err);
 }
 
 int main(int argc, char **argv) {

@@ -24,8 +24,12 @@ typedef struct sim_agent {
   char id[64];
   /* mu_fleet_request_bundle */
   uint64_t bundle_asked_ns, bundle_done_ns;
-  uint64_t bundle_next;     /* the offset the next chunk must start at */
-  int bundle_state;         /* 0 idle, 1 receiving, 2 done, 3 failed */
+  uint64_t bundle_next; /* the offset the next chunk must start at */
+  int bundle_state;     /* 0 idle, 1 receiving, 2 done, 3 failed */
+  /* a plugin deploy (muster-plugin-install task) waiting for its bundle: ids, type, version */
+  char *inst_job, *inst_task;
+  uint32_t inst_attempt;
+  char inst_type[65], inst_version[65];
   char *cert_pem, *key_pem; /* mu_fleet_use_tls; NULL in plaintext */
 } sim_agent;
 
@@ -189,6 +193,78 @@ static void on_task_timer(uv_timer_t *t) {
   a->timed_job = a->timed_task = NULL;
 }
 
+/* The string value of "key" in a flat JSON object (the deploy task's config), or "". */
+static void json_str(const char *json, const char *key, char *out, size_t size) {
+  char pat[40];
+  snprintf(pat, sizeof pat, "\"%s\":\"", key);
+  const char *p = json != NULL ? strstr(json, pat) : NULL;
+  out[0] = '\0';
+  if (p == NULL) return;
+  p += strlen(pat);
+  const char *end = strchr(p, '"');
+  if (end != NULL && (size_t)(end - p) < size) snprintf(out, size, "%.*s", (int)(end - p), p);
+}
+
+/* The deploy's bundle arrived: report the new version (PluginsChanged) as muster-agent does
+ * once it loaded it, then end the task. */
+static void finish_install(sim_agent *a) {
+  Muster__V1__PluginInfo shell = MUSTER__V1__PLUGIN_INFO__INIT, dep = MUSTER__V1__PLUGIN_INFO__INIT;
+  shell.type = "shell";
+  shell.version = "sim";
+  shell.abi_version = 1;
+  dep.type = a->inst_type;
+  dep.version = a->inst_version;
+  dep.abi_version = 1;
+  Muster__V1__PluginInfo *list[2] = {&shell, &dep};
+  Muster__V1__PluginsChanged pc = MUSTER__V1__PLUGINS_CHANGED__INIT;
+  pc.plugins = list;
+  pc.n_plugins = 2;
+  Muster__V1__AgentMessage msg = MUSTER__V1__AGENT_MESSAGE__INIT;
+  msg.msg_case = MUSTER__V1__AGENT_MESSAGE__MSG_PLUGINS_CHANGED;
+  msg.plugins_changed = &pc;
+  if (agent_send(a, &msg) == 0) a->fleet->stats.plugins_changed++;
+  Muster__V1__Assign as = MUSTER__V1__ASSIGN__INIT;
+  as.job_id = a->inst_job;
+  as.task_id = a->inst_task;
+  as.attempt = a->inst_attempt;
+  finish_assign(a, &as);
+  free(a->inst_job);
+  free(a->inst_task);
+  a->inst_job = a->inst_task = NULL;
+}
+
+/* A plugin deploy: fetch its bundle like muster-agent, then finish_install. 0 when it took
+ * the assign (the task ends later), -1 when it is not a deploy with a bundle. */
+static int start_install(sim_agent *a, const Muster__V1__Assign *as) {
+  const Muster__V1__TaskSpec *spec = as->spec;
+  if (spec == NULL || strcmp(spec->type, "muster-plugin-install") != 0 || as->bundle_digest[0] == '\0' ||
+      a->inst_task != NULL || a->bundle_state == 1)
+    return -1;
+  const char *cfg = spec->kind_case == MUSTER__V1__TASK_SPEC__KIND_PLUGIN ? spec->plugin->config_json : "";
+  json_str(cfg, "type", a->inst_type, sizeof a->inst_type);
+  json_str(cfg, "version", a->inst_version, sizeof a->inst_version);
+  a->inst_job = strdup(as->job_id);
+  a->inst_task = strdup(as->task_id);
+  a->inst_attempt = as->attempt;
+  Muster__V1__BundleRequest br = MUSTER__V1__BUNDLE_REQUEST__INIT;
+  br.digest = as->bundle_digest;
+  Muster__V1__AgentMessage msg = MUSTER__V1__AGENT_MESSAGE__INIT;
+  msg.msg_case = MUSTER__V1__AGENT_MESSAGE__MSG_BUNDLE_REQUEST;
+  msg.bundle_request = &br;
+  a->bundle_state = 1;
+  a->bundle_next = 0;
+  a->bundle_asked_ns = uv_hrtime();
+  if (a->inst_job == NULL || a->inst_task == NULL || agent_send(a, &msg) != 0) {
+    a->bundle_state = 3;
+    free(a->inst_job);
+    free(a->inst_task);
+    a->inst_job = a->inst_task = NULL;
+    return -1;
+  }
+  a->fleet->stats.bundle_requests++;
+  return 0;
+}
+
 /* Plays a whole `hostname` run: at once (the task costs the simulated host nothing, so what
  * fanout measures is the control plane, the wire and the client), or over task_ms. */
 static void run_assign(sim_agent *a, const Muster__V1__Assign *as) {
@@ -196,6 +272,7 @@ static void run_assign(sim_agent *a, const Muster__V1__Assign *as) {
   f->stats.assigns++;
   send_state(a, as, MUSTER__V1__TASK_STATE__STARTING, NULL);
   send_state(a, as, MUSTER__V1__TASK_STATE__RUNNING, NULL);
+  if (start_install(a, as) == 0) return;
   if (f->task_ms > 0 && a->timed_task == NULL) {
     a->timed_job = strdup(as->job_id);
     a->timed_task = strdup(as->task_id);
@@ -235,6 +312,7 @@ static void on_bundle_chunk(sim_agent *a, const Muster__V1__BundleChunk *ch) {
   a->bundle_done_ns = uv_hrtime();
   f->stats.bundles_done++;
   f->stats.bundle_last_done_ns = a->bundle_done_ns;
+  if (a->inst_task != NULL) finish_install(a);
 }
 
 static int on_control(mu_rpc_call *call, const uint8_t *data, size_t len, void *ud) {
@@ -460,6 +538,8 @@ void mu_fleet_free(mu_fleet *f) {
   for (size_t i = 0; f->agents != NULL && i < f->n_agents; i++) {
     free(f->agents[i].timed_job);
     free(f->agents[i].timed_task);
+    free(f->agents[i].inst_job);
+    free(f->agents[i].inst_task);
   }
   free(f->agents);
   free(f->channels);

@@ -6,7 +6,9 @@
  * connection), agents_per_channel per channel. Everything runs on the rpc engine's loop.
  * Optionally (mu_fleet_request_bundle) every agent asks for a bundle as muster-agent does on a
  * cache miss and counts the BundleChunk bytes it receives, without keeping them. Over mTLS
- * (mu_fleet_use_tls) every agent has a certificate of its own and a channel of its own. */
+ * (mu_fleet_use_tls) every agent has a certificate of its own and a channel of its own. A plugin
+ * deploy (a muster-plugin-install task) is played as muster-agent plays it: the agent fetches
+ * the task's bundle, reports the new version in a PluginsChanged, then succeeds. */
 #ifndef MU_BENCH_FLEET_H
 #define MU_BENCH_FLEET_H
 
@@ -55,6 +57,7 @@ typedef struct mu_fleet_stats {
   uint64_t bundle_first_request_ns; /* uv_hrtime() of the first request */
   uint64_t bundle_last_done_ns;     /* uv_hrtime() when the last agent finished; 0 until then */
   char bundle_error[256];           /* the first error chunk's text */
+  uint64_t plugins_changed;         /* plugin deploys answered (muster-plugin-install tasks) */
 } mu_fleet_stats;
 
 typedef struct mu_fleet mu_fleet;

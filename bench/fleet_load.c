@@ -98,6 +98,9 @@ typedef struct bench {
   child musterd, agent;
   enum phase phase;
   int poll_inflight;
+  char poll_token[256]; /* ListAgents: the next page's token ("" = first page) */
+  size_t poll_seen;     /* ListAgents: agents counted on the pages so far */
+  size_t poll_fresh;    /* ListAgents: fresh agents on the pages so far */
   int fleet_stopped;
   int failed; /* the run could not complete (exit 1) */
   int interrupted;
@@ -277,14 +280,20 @@ typedef struct poll_ctx {
   enum poll_kind kind;
 } poll_ctx;
 
-static void poll_send(bench *b, enum poll_kind kind, const char *selector) {
-  uint8_t buf[256];
+static const char *poll_selector(enum poll_kind kind) { return kind == POLL_REAL_AGENT ? "bench=real" : "role=sim"; }
+
+/* ListAgents is paged: a poll reads every page (b->poll_token) before it counts. */
+static void poll_send(bench *b, enum poll_kind kind) {
+  uint8_t buf[512];
   size_t len = 0;
   const char *path = "/muster.v1.Admin/GetCluster";
   if (kind != POLL_CLUSTER) {
     Muster__V1__ListAgentsRequest req = MUSTER__V1__LIST_AGENTS_REQUEST__INIT;
-    req.selector = (char *)selector;
+    req.selector = (char *)poll_selector(kind);
     req.state = MUSTER__V1__AGENT_STATE__AGENT_CONNECTED;
+    req.page_size = 10000;
+    req.page_token = b->poll_token;
+    if (b->poll_token[0] == '\0') b->poll_seen = b->poll_fresh = 0; /* a new poll */
     len = muster__v1__list_agents_request__pack(&req, buf);
     path = "/muster.v1.Admin/ListAgents";
   }
@@ -357,6 +366,7 @@ static void on_poll_reply(const uint8_t *reply, size_t len, const mu_rpc_status 
   free(ctx);
   b->poll_inflight = 0;
   if (st->code != MU_RPC_OK) {
+    b->poll_token[0] = '\0'; /* the next poll starts over */
     if (kind != POLL_CLUSTER) mu_warn("fleet_load", "admin poll: %s: %s", mu_rpc_code_name(st->code), st->message);
     return;
   }
@@ -382,21 +392,30 @@ static void on_poll_reply(const uint8_t *reply, size_t len, const mu_rpc_status 
     mu_warn("fleet_load", "ListAgents: cannot decode the %zu-byte reply", len);
     return;
   }
-  if (kind == POLL_FLEET) {
-    if (resp->n_agents > b->listed_max) b->listed_max = resp->n_agents;
-    if (resp->n_agents >= b->opts.agents && b->listed_ns == 0) b->listed_ns = now;
-  } else if (kind == POLL_REAL_AGENT) {
-    if (resp->n_agents == 1 && b->agent_connected_ns == 0) b->agent_connected_ns = now;
-  } else if (kind == POLL_FRESH && b->phase == PH_FINAL) {
+  b->poll_seen += resp->n_agents;
+  if (kind == POLL_FRESH) {
     /* An agent is fresh when musterd stored a heartbeat from it within one interval (plus
      * a second of slack) of the end of the hold. */
     int64_t since = mu_now_ms() - b->opts.heartbeat_interval_ms - 1000;
     for (size_t i = 0; i < resp->n_agents; i++)
       if (strcmp(resp->agents[i]->agent_id, REAL_AGENT_ID) != 0 && resp->agents[i]->last_heartbeat_ms >= since)
-        b->fresh_agents++;
+        b->poll_fresh++;
+  }
+  snprintf(b->poll_token, sizeof b->poll_token, "%s", resp->next_page_token);
+  protobuf_c_message_free_unpacked(&resp->base, NULL);
+  if (b->poll_token[0] != '\0') { /* more pages: this poll is not over */
+    poll_send(b, kind);
+    return;
+  }
+  if (kind == POLL_FLEET) {
+    if (b->poll_seen > b->listed_max) b->listed_max = b->poll_seen;
+    if (b->poll_seen >= b->opts.agents && b->listed_ns == 0) b->listed_ns = now;
+  } else if (kind == POLL_REAL_AGENT) {
+    if (b->poll_seen == 1 && b->agent_connected_ns == 0) b->agent_connected_ns = now;
+  } else if (kind == POLL_FRESH && b->phase == PH_FINAL) {
+    b->fresh_agents = b->poll_fresh;
     begin_stop(b);
   }
-  protobuf_c_message_free_unpacked(&resp->base, NULL);
 }
 
 /* --- the state machine, driven by one timer --- */
@@ -449,7 +468,7 @@ static void on_tick(uv_timer_t *t) {
         b->failed = 1;
         begin_stop(b);
       } else if (!b->poll_inflight) {
-        poll_send(b, POLL_CLUSTER, NULL);
+        poll_send(b, POLL_CLUSTER);
       }
       break;
     case PH_REGISTER: {
@@ -462,7 +481,7 @@ static void on_tick(uv_timer_t *t) {
                 b->listed_max, fs->failed);
         begin_hold(b);
       } else if (!b->poll_inflight) {
-        poll_send(b, POLL_FLEET, "role=sim");
+        poll_send(b, POLL_FLEET);
       }
       break;
     }
@@ -473,7 +492,7 @@ static void on_tick(uv_timer_t *t) {
           mu_warn("fleet_load", "the real agent did not stay connected; see %s/agent.log", b->workdir);
           b->agent_gave_up = 1;
         } else if (b->agent_connected_ns == 0) {
-          if (!b->poll_inflight) poll_send(b, POLL_REAL_AGENT, "bench=real");
+          if (!b->poll_inflight) poll_send(b, POLL_REAL_AGENT);
         } else if (ms_since(b->agent_connected_ns, now) >= (double)b->opts.idle_wait_ms) {
           sample_or_warn("muster-agent", b->agent.proc.pid, &b->agent_mem);
           sample_exec_server(b->agent.proc.pid, &b->xs_mem);
@@ -485,7 +504,7 @@ static void on_tick(uv_timer_t *t) {
       break;
     }
     case PH_FINAL:
-      if (!b->poll_inflight) poll_send(b, POLL_FRESH, "role=sim");
+      if (!b->poll_inflight) poll_send(b, POLL_FRESH);
       break;
     case PH_STOP: {
       if (ms_since(b->stop_signal_ns, now) > STOP_GRACE_MS) {
@@ -597,6 +616,9 @@ static int bench_setup(bench *b, const char *argv0, mu_err *err) {
   snprintf(b->target, sizeof b->target, "127.0.0.1:%d", port);
   if (mkdir(b->workdir, 0700) != 0) return mu_err_set(err, MU_EIO, "cannot create %s: %s", b->workdir, strerror(errno));
   rc = mu_rpc_engine_new(b->loop, &b->engine, err);
+  if (rc != 0) return rc;
+  /* thousands of simulated agents' calls: spread them (lib/rpc/rpc.h) */
+  rc = mu_rpc_engine_add_queues(b->engine, 7, err);
   if (rc != 0) return rc;
   mu_rpc_options admin_opts = {.max_message = 64u << 20};
   mu_rpc_creds admin_creds = b->pki ? mu_bench_pki_admin_creds(b->pki) : (mu_rpc_creds){0};

@@ -1,9 +1,11 @@
 /* `muster agents` and `muster cluster`: the fleet and the control plane at a glance. */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/list_agents.h"
 #include "cli/output_json.h"
 #include "lib/jobcounts/jobcounts.h"
 #include "lib/base/clock.h"
@@ -27,6 +29,7 @@ const char *mu_cli_ago(int64_t then_ms, char *buf, size_t size) {
 
 static const char agents_usage[] =
     "usage: muster agents [-t SELECTOR] [--state connected|disconnected|draining] [-o json]\n"
+    "                     [--page-size N]\n"
     "       muster agents rm [--force] ID...\n"
     "\n"
     "Lists the agents the control plane knows: id, state, labels, task types, last heartbeat,\n"
@@ -35,7 +38,8 @@ static const char agents_usage[] =
     "kernel, arch, hostname, cpus, mem_gib, distro, distro_version). -q prints ids only.\n"
     "rm forgets agents (a dead host): refused while one is connected unless --force, which\n"
     "ends its stream first (an agent still running reconnects and is registered again).\n"
-    "musterd also forgets agents disconnected longer than agent_gc_after (default 7d).\n";
+    "musterd also forgets agents disconnected longer than agent_gc_after (default 7d).\n"
+    "The list is read --page-size agents a call (default 10000, the most musterd sends).\n";
 
 /* `muster agents rm [--force] ID...`: RemoveAgent for each; exit 1 if any was refused. */
 static int agents_rm(const mu_cli_opts *opts, int argc, char **argv) {
@@ -97,6 +101,7 @@ static const char *state_name(Muster__V1__AgentState s) {
 int mu_cmd_agents(const mu_cli_opts *opts, int argc, char **argv) {
   static const struct option lo[] = {{"selector", required_argument, NULL, 't'},
                                      {"state", required_argument, NULL, 's'},
+                                     {"page-size", required_argument, NULL, 'P'},
                                      {"help", no_argument, NULL, 'h'},
                                      {NULL, 0, NULL, 0}};
   if (argc > 1 && strcmp(argv[1], "rm") == 0) return agents_rm(opts, argc - 1, argv + 1);
@@ -104,7 +109,7 @@ int mu_cmd_agents(const mu_cli_opts *opts, int argc, char **argv) {
   int c;
   optind = 1;
   opterr = 0;
-  while ((c = getopt_long(argc, argv, "t:s:h", lo, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "t:s:P:h", lo, NULL)) != -1) {
     switch (c) {
       case 't': req.selector = optarg; break;
       case 's':
@@ -119,6 +124,16 @@ int mu_cmd_agents(const mu_cli_opts *opts, int argc, char **argv) {
           return 2;
         }
         break;
+      case 'P': {
+        char *end = NULL;
+        unsigned long n = strtoul(optarg, &end, 10);
+        if (end == optarg || *end != '\0' || n < 1 || n > 10000) {
+          fprintf(stderr, "muster agents: --page-size: expected a number from 1 to 10000, got '%s'\n", optarg);
+          return 2;
+        }
+        req.page_size = (uint32_t)n;
+        break;
+      }
       case 'h': fputs(agents_usage, stdout); return 0;
       default:
         fprintf(stderr, "muster agents: unknown or incomplete option '%s'\n%s", argv[optind - 1], agents_usage);
@@ -131,8 +146,7 @@ int mu_cmd_agents(const mu_cli_opts *opts, int argc, char **argv) {
   }
   ProtobufCMessage *reply_msg = NULL;
   mu_err err = {0};
-  if (mu_cli_unary(opts, "/muster.v1.Admin/ListAgents", &req.base, &muster__v1__list_agents_response__descriptor,
-                   &reply_msg, &err) != 0) {
+  if (mu_cli_list_agents(opts, &req, &reply_msg, &err) != 0) {
     fprintf(stderr, "muster agents: %s\n", err.msg);
     return err.code == MU_EINVAL ? 2 : 1;
   }

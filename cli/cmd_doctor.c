@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "cli/commands.h"
+#include "cli/list_agents.h"
 #include "cli/doctor.h"
 #include "cli/doctor_tls.h"
 #include "cli/exit_codes.h"
@@ -145,8 +146,7 @@ int mu_cmd_doctor(const mu_cli_opts *opts, int argc, char **argv) {
     mu_doctor_free(&d);
     return rc;
   }
-  if (mu_cli_unary(opts, "/muster.v1.Admin/ListAgents", &areq.base, &muster__v1__list_agents_response__descriptor,
-                   &agents, &err) != 0) {
+  if (mu_cli_list_agents(opts, &areq, &agents, &err) != 0) {
     mu_doctor_add(&d, "cluster", "agents", MU_DOCTOR_FAIL, "check your role allows ListAgents (viewer or more)", "%s",
                   err.msg);
   } else {

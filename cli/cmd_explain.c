@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/list_agents.h"
 #include "cli/explain.h"
 #include "lib/base/clock.h"
 
@@ -44,8 +45,7 @@ int mu_cmd_explain(const mu_cli_opts *opts, int argc, char **argv) {
     return 1;
   }
   Muster__V1__ListAgentsRequest areq = MUSTER__V1__LIST_AGENTS_REQUEST__INIT;
-  if (mu_cli_unary(opts, "/muster.v1.Admin/ListAgents", &areq.base, &muster__v1__list_agents_response__descriptor,
-                   &agents, &err) != 0)
+  if (mu_cli_list_agents(opts, &areq, &agents, &err) != 0)
     fprintf(stderr, "muster explain: agents unknown (%s)\n", err.msg);
   const Muster__V1__ListAgentsResponse *al = (const Muster__V1__ListAgentsResponse *)agents;
   size_t explained = mu_explain_job((const Muster__V1__Job *)job, al ? al->agents : NULL, al ? al->n_agents : 0, pos[1],

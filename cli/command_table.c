@@ -36,6 +36,8 @@ const mu_cli_command mu_cli_commands[] = {
     {"keygen", "write an Ed25519 key pair for signing bundles", NULL, NULL, mu_cli_keygen},
     {"bundle", "pack, sign, verify, push, list or remove task bundles (bundle --help)", "pack sign verify push ls rm",
      mu_cmd_bundle, NULL},
+    {"plugin", "plugin bundles: pack, push, ls, rm, deploy to the fleet, rollback (plugin --help)",
+     "pack push ls rm deploy rollback", mu_cmd_plugin, NULL},
     {"pki", "make a CA, issue and revoke certificates, show one (pki --help)", "init issue crl show", mu_cmd_pki, NULL},
     {"job", "job templates: job template create|ls|show|rm (job --help)", "template", mu_cmd_job, NULL},
     {"dispatch", "create a job from a template: dispatch NAME key=value ...", NULL, mu_cmd_dispatch, NULL},

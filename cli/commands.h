@@ -58,6 +58,17 @@ int mu_cmd_bundle_rm(const mu_cli_opts *opts, int argc, char **argv);
 int mu_cli_bundle_upload(const mu_cli_opts *opts, const uint8_t *data, size_t len, const uint8_t *sig, size_t sig_len,
                          const char *label, int progress, Muster__V1__BundleInfo **ret_info, int *ret_status,
                          mu_err *err);
+/* cmd_plugin.c routes `muster plugin SUB`: pack/push/ls/rm (cmd_plugin_pkg.c), deploy and
+ * rollback (cmd_plugin_deploy.c). */
+int mu_cmd_plugin(const mu_cli_opts *opts, int argc, char **argv);
+int mu_cmd_plugin_pack(const mu_cli_opts *opts, int argc, char **argv);
+int mu_cmd_plugin_push(const mu_cli_opts *opts, int argc, char **argv);
+int mu_cmd_plugin_ls(const mu_cli_opts *opts, int argc, char **argv);
+int mu_cmd_plugin_rm(const mu_cli_opts *opts, int argc, char **argv);
+int mu_cmd_plugin_deploy(const mu_cli_opts *opts, int argc, char **argv);
+int mu_cmd_plugin_rollback(const mu_cli_opts *opts, int argc, char **argv);
+/* TYPE@VERSION into type and version (cmd_plugin_pkg.c); 0, or -1 when malformed. */
+int mu_cli_plugin_ref(const char *ref, char *type, size_t type_size, char *version, size_t version_size);
 /* cmd_cp.c: muster cp (to hosts through a signed bundle; --from-hosts back through logs). */
 int mu_cmd_cp(const mu_cli_opts *opts, int argc, char **argv);
 /* cmd_pki.c: pki init / issue / crl / show (local: no server; -o json from opts). */

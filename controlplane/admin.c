@@ -15,6 +15,17 @@
 #include "lib/rpc/pb.h"
 #include "lib/selector/selector.h"
 
+#define LIST_AGENTS_PAGE 1000
+#define LIST_AGENTS_PAGE_MAX 10000
+
+static int agent_listed(const mu_agent *a, const Muster__V1__ListAgentsRequest *req, const mu_selector *sel) {
+  if (req->state != MUSTER__V1__AGENT_STATE__AGENT_STATE_UNSPECIFIED && mu_agent_shown_state(a) != req->state) return 0;
+  return mu_selector_matches(sel, mu_agent_label, a);
+}
+
+/* A page of agents in id order from the one after page_token (ListAgentsRequest in
+ * admin.proto); the work is the page, not the registry: 100,000 agents do not fit in one
+ * message. */
 static void list_agents(mu_rpc_call *call, const ProtobufCMessage *req_msg, const mu_rpc_metadata *md, void *ud) {
   mu_daemon *d = ud;
   const Muster__V1__ListAgentsRequest *req = (const Muster__V1__ListAgentsRequest *)req_msg;
@@ -25,14 +36,22 @@ static void list_agents(mu_rpc_call *call, const ProtobufCMessage *req_msg, cons
     mu_pb_fail(call, MU_RPC_INVALID_ARGUMENT, "selector: %s", err.msg);
     return;
   }
-  size_t n = d->registry.n;
-  Muster__V1__AgentInfo *infos = calloc(n ? n : 1, sizeof *infos);
-  Muster__V1__AgentInfo **ptrs = calloc(n ? n : 1, sizeof *ptrs);
-  size_t total_labels = 0;
-  for (size_t i = 0; i < n; i++) {
-    const mu_agent *a = d->registry.agents[i];
+  size_t page = req->page_size == 0                     ? LIST_AGENTS_PAGE
+                : req->page_size > LIST_AGENTS_PAGE_MAX ? LIST_AGENTS_PAGE_MAX
+                                                        : req->page_size;
+  const mu_registry *reg = &d->registry;
+  size_t first = mu_registry_after(reg, req->page_token);
+  size_t n = 0, total_labels = 0, end = first;
+  for (; end < reg->n && n < page; end++) { /* the page's agents, and where it ends */
+    const mu_agent *a = reg->agents[end];
+    if (!agent_listed(a, req, sel)) continue;
+    n++;
     if (a->hello_msg && a->hello_msg->hello) total_labels += a->hello_msg->hello->n_labels;
   }
+  int more = 0; /* another listed agent after the page */
+  for (size_t i = end; i < reg->n && !more; i++) more = agent_listed(reg->agents[i], req, sel);
+  Muster__V1__AgentInfo *infos = calloc(n ? n : 1, sizeof *infos);
+  Muster__V1__AgentInfo **ptrs = calloc(n ? n : 1, sizeof *ptrs);
   Muster__V1__AgentInfo__LabelsEntry *labels = calloc(total_labels + 1, sizeof *labels);
   Muster__V1__AgentInfo__LabelsEntry **label_ptrs = calloc(total_labels + 1, sizeof *label_ptrs);
   if (!infos || !ptrs || !labels || !label_ptrs) {
@@ -41,17 +60,16 @@ static void list_agents(mu_rpc_call *call, const ProtobufCMessage *req_msg, cons
   }
   Muster__V1__ListAgentsResponse resp = MUSTER__V1__LIST_AGENTS_RESPONSE__INIT;
   size_t used_labels = 0;
-  for (size_t i = 0; i < n; i++) {
-    const mu_agent *a = d->registry.agents[i];
-    if (req->state != MUSTER__V1__AGENT_STATE__AGENT_STATE_UNSPECIFIED && mu_agent_shown_state(a) != req->state)
-      continue;
-    if (!mu_selector_matches(sel, mu_agent_label, a)) continue;
+  for (size_t i = first; i < end; i++) {
+    const mu_agent *a = reg->agents[i];
+    if (!agent_listed(a, req, sel)) continue;
     mu_agent_to_info(a, &infos[resp.n_agents], &labels[used_labels], &label_ptrs[used_labels]);
     used_labels += infos[resp.n_agents].n_labels;
     ptrs[resp.n_agents] = &infos[resp.n_agents];
     resp.n_agents++;
   }
   resp.agents = ptrs;
+  if (more && resp.n_agents > 0) resp.next_page_token = infos[resp.n_agents - 1].agent_id;
   mu_pb_reply(call, &resp.base);
 out:
   free(infos);

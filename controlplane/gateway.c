@@ -20,6 +20,7 @@
 #include "controlplane/daemon.h"
 #include "controlplane/events.h"
 #include "controlplane/hello.h"
+#include "controlplane/persist.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/rpc/pb.h"
@@ -128,6 +129,26 @@ static void on_hello(mu_agent_session *s, Muster__V1__AgentMessage *msg) {
   mu_events_agent_up(&d->events, a);
 }
 
+/* A deploy or rollback changed the agent's plugin versions: its list takes the place of the
+ * one in the kept Hello (both unpacked with the default allocator, so the arrays move over). */
+static void plugins_changed(mu_daemon *d, mu_agent *a, Muster__V1__PluginsChanged *pc) {
+  Muster__V1__Hello *h = a->hello_msg != NULL ? a->hello_msg->hello : NULL;
+  if (h == NULL) return;
+  for (size_t i = 0; i < h->n_plugins; i++) protobuf_c_message_free_unpacked(&h->plugins[i]->base, NULL);
+  free(h->plugins);
+  h->plugins = pc->plugins;
+  h->n_plugins = pc->n_plugins;
+  pc->plugins = NULL;
+  pc->n_plugins = 0;
+  char list[512] = "";
+  size_t off = 0;
+  for (size_t i = 0; i < h->n_plugins && off < sizeof list; i++)
+    off += (size_t)snprintf(list + off, sizeof list - off, "%s%s %s", i ? ", " : "", h->plugins[i]->type,
+                            h->plugins[i]->version);
+  mu_info("gateway", "agent %s: plugins now %s", a->id, list);
+  mu_persist_agent(d, a); /* followers and a restarted leader see the new versions */
+}
+
 static int on_agent_message(mu_rpc_call *call, const uint8_t *data, size_t len, void *ud) {
   mu_agent_session *s = ud;
   (void)call;
@@ -172,6 +193,10 @@ static int on_agent_message(mu_rpc_call *call, const uint8_t *data, size_t len, 
       return 0;
     case MUSTER__V1__AGENT_MESSAGE__MSG_IMAGES_REPLY:
       mu_images_on_reply(s->daemon, a, msg->images_reply);
+      protobuf_c_message_free_unpacked(&msg->base, NULL);
+      return 0;
+    case MUSTER__V1__AGENT_MESSAGE__MSG_PLUGINS_CHANGED:
+      plugins_changed(s->daemon, a, msg->plugins_changed);
       protobuf_c_message_free_unpacked(&msg->base, NULL);
       return 0;
     default:

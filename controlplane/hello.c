@@ -15,6 +15,8 @@ static int valid_agent_id(const char *id) {
   return 1;
 }
 
+#define MU_HELLO_MAX_PLUGINS 256
+
 int mu_hello_check(const Muster__V1__Hello *h, mu_err *err) {
   if (!valid_agent_id(h->agent_id))
     return mu_err_set(err, MU_EINVAL, "Hello.agent_id '%.130s' is invalid (1-128 of [A-Za-z0-9._-])", h->agent_id);
@@ -42,6 +44,18 @@ int mu_agent_message_check(const Muster__V1__AgentMessage *msg, int hello_seen, 
       if (msg->heartbeat->metrics == NULL) return mu_err_set(err, MU_EINVAL, "Heartbeat without metrics");
       return 0;
     case MUSTER__V1__AGENT_MESSAGE__MSG_HELLO: return mu_err_set(err, MU_EINVAL, "Hello sent twice on one stream");
+    case MUSTER__V1__AGENT_MESSAGE__MSG_PLUGINS_CHANGED: { /* kept in the agent's Hello: bounded */
+      const Muster__V1__PluginsChanged *pc = msg->plugins_changed;
+      if (pc->n_plugins > MU_HELLO_MAX_PLUGINS)
+        return mu_err_set(err, MU_EINVAL, "PluginsChanged: %zu plugins, at most %d allowed", pc->n_plugins,
+                          MU_HELLO_MAX_PLUGINS);
+      for (size_t i = 0; i < pc->n_plugins; i++)
+        if (pc->plugins[i]->type[0] == '\0' || strlen(pc->plugins[i]->type) > 64 ||
+            strlen(pc->plugins[i]->version) > 64)
+          return mu_err_set(err, MU_EINVAL, "PluginsChanged.plugins[%zu]: type must be 1-64 bytes, version at most 64",
+                            i);
+      return 0;
+    }
     case MUSTER__V1__AGENT_MESSAGE__MSG__NOT_SET:
       return mu_err_set(err, MU_EINVAL, "empty AgentMessage (no field set)");
     default: return 0;

@@ -41,6 +41,18 @@ static void the_stream_rules(void **state) {
   h.hostname = "bad\xff";
   assert_non_null(strstr(check(&m, 0), "malformed AgentMessage: "));
   assert_non_null(strstr(check(&m, 0), "UTF-8; closing this stream"));
+  /* PluginsChanged (a deploy changed the agent's versions) is bounded like what it replaces */
+  Muster__V1__PluginInfo pi = MUSTER__V1__PLUGIN_INFO__INIT;
+  Muster__V1__PluginInfo *list[1] = {&pi};
+  Muster__V1__PluginsChanged pc = MUSTER__V1__PLUGINS_CHANGED__INIT;
+  pc.plugins = list;
+  pc.n_plugins = 1;
+  m.msg_case = MUSTER__V1__AGENT_MESSAGE__MSG_PLUGINS_CHANGED;
+  m.plugins_changed = &pc;
+  assert_string_equal(check(&m, 1), "PluginsChanged.plugins[0]: type must be 1-64 bytes, version at most 64");
+  pi.type = "sleep-echo";
+  pi.version = "2.0.0";
+  assert_string_equal(check(&m, 1), "");
 }
 
 int main(void) {

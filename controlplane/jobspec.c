@@ -14,6 +14,8 @@
 #include "controlplane/jobspec_refs.h"
 #include "lib/base/clock.h"
 #include "lib/pbdup/pbdup.h"
+#include "lib/plugpkg/plugin_check.h"
+#include "lib/plugpkg/plugin_yaml.h"
 #include "lib/selector/selector.h"
 
 typedef struct problems {
@@ -325,9 +327,13 @@ static void check_task(problems *p, Muster__V1__TaskSpec *t, size_t i, const mu_
   }
   int builtin = 0;
   for (size_t k = 0; k < 6; k++) builtin |= strcmp(t->type, builtin_types[k]) == 0;
-  if (!builtin && (limits->type_known == NULL || !limits->type_known(limits->ud, t->type)))
+  int internal = strcmp(t->type, MU_PLUGIN_INSTALL_TYPE) == 0; /* every agent serves it */
+  if (!builtin && !internal && (limits->type_known == NULL || !limits->type_known(limits->ud, t->type)))
     add(p, "%s.type: unknown task type '%s' (no agent serves it)", path, t->type);
   else if (builtin && kt == NULL) add(p, "%s: type '%s' needs its '%s' section", path, t->type, t->type);
+  mu_err pv = {0};
+  if (t->plugin_version != NULL && t->plugin_version[0] != '\0' && mu_version_range_check(t->plugin_version, &pv) != 0)
+    add(p, "%s.%s", path, pv.msg);
   char sub[96];
   snprintf(sub, sizeof sub, "%s.timeout", path);
   check_duration(p, sub, t->timeout, 1);

@@ -18,7 +18,9 @@
 static Muster__V1__JobSpec *spec_with(json_t *task, json_t *target) {
   json_t *t = json_pack("{s:s, s:{s:s}}", "name", "t", "shell", "script", "true");
   if (task != NULL) {
-    if (json_object_get(task, "python") != NULL || json_object_get(task, "http") != NULL) json_object_del(t, "shell");
+    if (json_object_get(task, "python") != NULL || json_object_get(task, "http") != NULL ||
+        json_object_get(task, "plugin") != NULL)
+      json_object_del(t, "shell");
     json_object_update(t, task);
     json_decref(task);
   }
@@ -207,6 +209,19 @@ static void sandbox_fields(void **state) {
              "tasks[0].sandbox.hidden[0]: '/a/../etc' must be an absolute host path without '..'");
 }
 
+/* plugin_version is a version range checked at submit; the internal deploy type needs no agent
+ * to report it (every agent serves it). */
+static void plugin_version_and_deploy_type(void **state) {
+  (void)state;
+  assert_string_equal(check(spec_with(json_pack("{s:s}", "plugin_version", ">=1.2 <2"), NULL)), "");
+  assert_has(check(spec_with(json_pack("{s:s}", "plugin_version", ">>1"), NULL)),
+             "tasks[0].plugin_version: bad comparison '>>1'");
+  json_t *deploy = json_pack("{s:s, s:{s:s, s:s}}", "type", "muster-plugin-install", "plugin", "type",
+                             "muster-plugin-install", "config_json", "{\"type\":\"x\",\"version\":\"1.0.0\"}");
+  Muster__V1__JobSpec *spec = spec_with(deploy, NULL);
+  assert_string_equal(check(spec), "");
+}
+
 /* RunAdhoc builds its one-task job once, over the request's strings, and keeps one copy: the
  * job outlives the request (freed first here), and the spec validates as a submitted one. */
 static void adhoc_job_outlives_its_request(void **state) {
@@ -248,6 +263,7 @@ int main(void) {
       cmocka_unit_test(host_named_twice),
       cmocka_unit_test(references_resolved_at_submit),
       cmocka_unit_test(sandbox_fields),
+      cmocka_unit_test(plugin_version_and_deploy_type),
       cmocka_unit_test(adhoc_job_outlives_its_request),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

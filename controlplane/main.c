@@ -36,7 +36,8 @@ static const char usage[] =
     "               [--metrics-tls-cert FILE --metrics-tls-key FILE [--metrics-tls-ca FILE]]\n"
     "               [--leader-ttl DUR] [--takeover-grace DUR] [--presence-ttl DUR]\n"
     "               [--max-agents N] [--max-tokens N] [--agent-gc-after DUR]\n"
-    "               [--max-message SIZE] [--member-id ID] [--log-level LEVEL] [--log-format text|json]\n"
+    "               [--max-message SIZE] [--rpc-queues N] [--member-id ID] [--log-level LEVEL] [--log-format "
+    "text|json]\n"
     "               [--max-job-tasks N] [--max-task-runs N] [--max-jobs-kept N]\n"
     "               [--jobs-kept-min-age DUR] [--max-jobs-kept-hard N]\n"
     "               [--schedule-slots-kept N] [--max-schedules N]\n"
@@ -76,6 +77,7 @@ static const struct option long_opts[] = {
     {"takeover-grace", required_argument, NULL, 0},
     {"presence-ttl", required_argument, NULL, 0},
     {"max-agents", required_argument, NULL, 0},
+    {"rpc-queues", required_argument, NULL, 0},
     {"agent-gc-after", required_argument, NULL, 0},
     {"max-message", required_argument, NULL, 0},
     {"max-job-tasks", required_argument, NULL, 0},
@@ -250,11 +252,11 @@ static int daemon_start(mu_daemon *d, const mu_console_config *web, mu_err *err)
   int rc = mu_rpc_engine_new(d->loop, &d->engine, err);
   if (rc == 0) rc = mu_audit_open(d, err);
   if (rc != 0) return rc;
-  /* TLS handshakes run where gRPC polls: with the queue thread alone, every agent's handshake
-   * waits for one core (docs/benchmarks.md, "mTLS"). A poller per further core, up to 7. */
+  /* More completion queues, each with a thread: TLS handshakes run where gRPC polls, and a
+   * queue's cost per completion grows with its calls in Debian's gRPC (lib/rpc/rpc.h). */
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  size_t pollers = cpus > 8 ? 7 : cpus > 1 ? (size_t)cpus - 1 : 0;
-  rc = mu_rpc_engine_add_pollers(d->engine, pollers, err);
+  size_t queues = d->cfg.rpc_queues ? d->cfg.rpc_queues : cpus > 8 ? (size_t)cpus : 8;
+  rc = mu_rpc_engine_add_queues(d->engine, queues - 1, err);
   if (rc != 0) return rc;
   mu_bundle_store *store = NULL;
   if (d->cluster->role == MU_ROLE_SINGLE) {

@@ -678,8 +678,7 @@ static void apply_agent(mu_daemon *d, const char *id, Muster__V1__AgentRecord *r
     return;
   }
   rec->hello = NULL; /* the registry takes it */
-  if (a->hello_msg) protobuf_c_message_free_unpacked(&a->hello_msg->base, NULL);
-  a->hello_msg = msg;
+  mu_agent_set_hello(a, msg);
   /* connected or not: presence/<id> says (followers); a leader's own streams otherwise */
   a->state = MUSTER__V1__AGENT_STATE__AGENT_DISCONNECTED;
   mu_presence_refresh_agent(d, a);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "controlplane/placement.h"
+#include "controlplane/targets.h"
 #include "lib/selector/selector.h"
 
 static const Muster__V1__Hello *hello_of(const mu_agent *a) { return a->hello_msg ? a->hello_msg->hello : NULL; }
@@ -26,8 +27,12 @@ void mu_place_begin(mu_placement *p, mu_registry *reg, mu_job *jobs) {
   p->reg = reg;
   for (size_t i = 0; i < reg->n; i++) {
     mu_agent *a = reg->agents[i];
-    mu_res_capacity(hello_of(a), &a->cap);
-    memset(&a->alloc, 0, sizeof a->alloc);
+    if (a->cap_gen != a->hello_gen || a->hello_gen == 0) { /* a new Hello: its capacity */
+      mu_res_capacity(hello_of(a), &a->cap);
+      a->cap_gen = a->hello_gen;
+    }
+    a->alloc.cpu = a->alloc.mem = a->alloc.slots = 0; /* cheaper than a memset of devices */
+    a->alloc.n_dev = 0;
   }
   for (mu_job *j = jobs; j != NULL; j = j->next) {
     if (mu_job_finished(j)) continue;
@@ -122,6 +127,7 @@ mu_agent *mu_place_any(mu_placement *p, mu_job *job, char *why, size_t size) {
   for (size_t i = 0; i < m->n; i++) {
     mu_agent *a = m->agents[i];
     if (exclusive && a->place_gen == p->gen) continue;
+    if (!mu_targets_agent_fits_pins(a, job->spec)) continue; /* plugin_version */
     eligible++;
     char short_of[MU_RES_DEVICE_NAME + 16];
     if (a->running >= (uint64_t)a->cap.slots) {

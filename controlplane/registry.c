@@ -36,6 +36,13 @@ static size_t lower_bound(const mu_registry *reg, const char *id) {
   return lo;
 }
 
+size_t mu_registry_after(const mu_registry *reg, const char *id) {
+  if (id == NULL || id[0] == '\0') return 0;
+  size_t i = lower_bound(reg, id);
+  if (i < reg->n && strcmp(reg->agents[i]->id, id) == 0) i++;
+  return i;
+}
+
 mu_agent *mu_registry_find(const mu_registry *reg, const char *id) {
   size_t i = lower_bound(reg, id);
   if (i < reg->n && strcmp(reg->agents[i]->id, id) == 0) return reg->agents[i];
@@ -86,10 +93,15 @@ int mu_agent_gc_due(const mu_agent *a, int64_t after_ms, int64_t not_before_ms, 
   return now_ms - seen > after_ms;
 }
 
-void mu_registry_set_connected(mu_registry *reg, mu_agent *a, Muster__V1__AgentMessage *hello_msg, const char *peer,
-                               mu_agent_session *session, int64_t now_ms, int64_t mono_ms) {
+void mu_agent_set_hello(mu_agent *a, Muster__V1__AgentMessage *hello_msg) {
   if (a->hello_msg) protobuf_c_message_free_unpacked(&a->hello_msg->base, NULL);
   a->hello_msg = hello_msg;
+  a->hello_gen++;
+}
+
+void mu_registry_set_connected(mu_registry *reg, mu_agent *a, Muster__V1__AgentMessage *hello_msg, const char *peer,
+                               mu_agent_session *session, int64_t now_ms, int64_t mono_ms) {
+  mu_agent_set_hello(a, hello_msg);
   if (a->session == NULL) reg->connected++;
   a->session = session;
   a->state = MUSTER__V1__AGENT_STATE__AGENT_CONNECTED;

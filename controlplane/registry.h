@@ -44,6 +44,8 @@ typedef struct mu_agent {
                                               agents/<id>, so it survives failovers) */
   /* placement: the scheduler's, recomputed at every pass (resources.h) */
   mu_res cap;         /* what it declares */
+  uint64_t hello_gen; /* counts hello_msg changes (mu_agent_set_hello) */
+  uint64_t cap_gen;   /* the hello_gen cap was computed at */
   mu_res alloc;       /* what running hosts reserve on it */
   uint64_t place_gen; /* placement.c: holds the job being placed */
 } mu_agent;
@@ -58,6 +60,9 @@ void mu_registry_init(mu_registry *reg, size_t max_agents);
 void mu_registry_free(mu_registry *reg);
 
 mu_agent *mu_registry_find(const mu_registry *reg, const char *id);
+/* Index of the first agent whose id sorts after id ("" or NULL: 0): where a page that
+ * follows the agent id starts, whether or not id is still there. */
+size_t mu_registry_after(const mu_registry *reg, const char *id);
 /* Finds or adds the agent id. MU_ENOSPC when max_agents would be exceeded. */
 int mu_registry_upsert(mu_registry *reg, const char *id, mu_agent **ret, mu_err *err);
 
@@ -69,6 +74,9 @@ void mu_registry_remove(mu_registry *reg, mu_agent *a);
  * (its last heartbeat, or not_before when later: when this member started watching) more
  * than after_ms before now_ms. after_ms 0 = never. Wall clock milliseconds. */
 int mu_agent_gc_due(const mu_agent *a, int64_t after_ms, int64_t not_before_ms, int64_t now_ms);
+
+/* Replaces a's Hello (taken; the old one is freed) and counts the change. */
+void mu_agent_set_hello(mu_agent *a, Muster__V1__AgentMessage *hello_msg);
 
 /* Connected/disconnected bookkeeping (keeps reg->connected right). hello_msg is taken. */
 void mu_registry_set_connected(mu_registry *reg, mu_agent *a, Muster__V1__AgentMessage *hello_msg, const char *peer,

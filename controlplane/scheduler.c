@@ -511,6 +511,7 @@ int mu_sched_admit(mu_scheduler *s, Muster__V1__JobSpec *spec, const mu_caller *
   if (rc == 0) rc = mu_targets_resolve(s->cfg.registry, spec->target, &ids, &n, err);
   if (rc == 0 && s->hooks.check_targets != NULL) rc = s->hooks.check_targets(s->hooks.ud, caller, ids, n, err);
   if (rc == 0) rc = mu_targets_check_types(s->cfg.registry, spec, ids, n, err);
+  if (rc == 0) rc = mu_targets_filter_pins(s->cfg.registry, spec, ids, &n, err);
   if (rc == 0) rc = mu_place_admit(s->cfg.registry, spec, ids, n, err);
   if (rc == 0 && s->hooks.check_secrets != NULL) rc = s->hooks.check_secrets(s->hooks.ud, spec, ids, n, err);
   if (rc == 0 && n * spec->n_tasks > s->cfg.max_task_runs)
@@ -1166,7 +1167,9 @@ static void sched_tick(mu_scheduler *s) {
   for (mu_job *j = s->jobs; j != NULL; j = j->next) /* job_deps.h: start, wait or end */
     if (!mu_job_finished(j) && j->ready && !j->submit_pending) (void)mu_job_deps_gate(s, j);
   for (mu_job *j = s->jobs; j != NULL; j = j->next) n += dispatchable(j);
-  ordered *order = calloc(n + 1, sizeof *order);
+  /* Nothing to place: skip the pass over every agent (capacity, allocation, type counts),
+   * which, run for each agent's Hello at 100,000 agents, made registration quadratic. */
+  ordered *order = n > 0 ? calloc(n + 1, sizeof *order) : NULL;
   int timed = 0;
   if (order != NULL) {
     size_t k = 0;

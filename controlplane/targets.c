@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "controlplane/targets.h"
+#include "lib/plugpkg/plugin_check.h"
+#include "lib/plugpkg/plugin_yaml.h"
 #include "lib/selector/selector.h"
 
 static int host_matches(const mu_agent *a, const char *pattern) {
@@ -118,7 +120,7 @@ int mu_targets_resolve(const mu_registry *reg, const Muster__V1__Target *t, char
 static int agent_serves(const mu_registry *reg, const char *id, const char *type) {
   const mu_agent *a = mu_registry_find(reg, id);
   const Muster__V1__Hello *h = a && a->hello_msg ? a->hello_msg->hello : NULL;
-  if (h == NULL) return 1;
+  if (h == NULL || strcmp(type, MU_PLUGIN_INSTALL_TYPE) == 0) return 1; /* every agent deploys plugins */
   for (size_t p = 0; p < h->n_plugins; p++)
     if (strcmp(h->plugins[p]->type, type) == 0) return 1;
   return 0;
@@ -139,6 +141,72 @@ int mu_targets_check_types(const mu_registry *reg, const Muster__V1__JobSpec *sp
     if (n > 10 && off < sizeof hosts) snprintf(hosts + off, sizeof hosts - off, ", ... %zu more", n - 10);
     return mu_err_set(err, MU_EINVAL, "task '%s': no targeted agent serves type \"%s\" (%s)", ts->name, ts->type,
                       hosts);
+  }
+  return 0;
+}
+
+/* The version of type agent a reports, or NULL. */
+static const char *version_of(const mu_agent *a, const char *type) {
+  const Muster__V1__Hello *h = a != NULL && a->hello_msg ? a->hello_msg->hello : NULL;
+  for (size_t p = 0; h != NULL && p < h->n_plugins; p++)
+    if (strcmp(h->plugins[p]->type, type) == 0) return h->plugins[p]->version;
+  return NULL;
+}
+
+int mu_targets_agent_fits_pins(const mu_agent *a, const Muster__V1__JobSpec *spec) {
+  for (size_t t = 0; t < spec->n_tasks; t++) {
+    const Muster__V1__TaskSpec *ts = spec->tasks[t];
+    if (ts->plugin_version == NULL || ts->plugin_version[0] == '\0') continue;
+    if (!mu_version_range_match(ts->plugin_version, version_of(a, ts->type))) return 0;
+  }
+  return 1;
+}
+
+/* "a1: 1.0.0, a2: none, ..." for the agents listed (all of reg when ids is NULL). */
+static void versions_text(const mu_registry *reg, char *const *ids, size_t n, const char *type, char *buf,
+                          size_t size) {
+  size_t off = 0, shown = 0, total = ids != NULL ? n : reg->n;
+  buf[0] = '\0';
+  for (size_t i = 0; i < total && off < size; i++) {
+    const mu_agent *a = ids != NULL ? mu_registry_find(reg, ids[i]) : reg->agents[i];
+    if (a == NULL) continue;
+    if (shown == 10) {
+      snprintf(buf + off, size - off, ", ... %zu more", total - i);
+      break;
+    }
+    const char *v = version_of(a, type);
+    off += (size_t)snprintf(buf + off, size - off, "%s%s: %s", shown ? ", " : "", a->id, v ? v : "none");
+    shown++;
+  }
+}
+
+int mu_targets_filter_pins(const mu_registry *reg, const Muster__V1__JobSpec *spec, char **ids, size_t *n,
+                           mu_err *err) {
+  const Muster__V1__TaskSpec *pinned = NULL;
+  for (size_t t = 0; t < spec->n_tasks && pinned == NULL; t++)
+    if (spec->tasks[t]->plugin_version != NULL && spec->tasks[t]->plugin_version[0] != '\0') pinned = spec->tasks[t];
+  if (pinned == NULL) return 0;
+  int any = *n == 0 || ids[0] == NULL;
+  size_t kept = 0;
+  if (any) {
+    for (size_t i = 0; i < reg->n; i++) kept += mu_targets_agent_fits_pins(reg->agents[i], spec);
+  } else {
+    for (size_t i = 0; i < *n; i++)
+      if (mu_targets_agent_fits_pins(mu_registry_find(reg, ids[i]), spec)) ids[kept++] = ids[i];
+  }
+  if (kept > 0) {
+    if (!any) *n = kept;
+    return 0;
+  }
+  /* name the first task no agent fits, with what the agents have */
+  for (size_t t = 0; t < spec->n_tasks; t++) {
+    const Muster__V1__TaskSpec *ts = spec->tasks[t];
+    if (ts->plugin_version == NULL || ts->plugin_version[0] == '\0') continue;
+    char have[700];
+    versions_text(reg, any ? NULL : ids, any ? 0 : *n, ts->type, have, sizeof have);
+    return mu_err_set(err, MU_EINVAL,
+                      "task '%s': plugin_version '%s': no %sagent has a matching version of %s (agents have: %s)",
+                      ts->name, ts->plugin_version, any ? "" : "targeted ", ts->type, have[0] ? have : "none");
   }
   return 0;
 }

@@ -23,4 +23,13 @@ int mu_targets_type_known(void *ud, const char *type);
 int mu_targets_check_types(const mu_registry *reg, const Muster__V1__JobSpec *spec, char *const *ids, size_t n,
                            mu_err *err);
 
+/* Plugin version pins (TaskSpec.plugin_version, docs/plugins.md#versions). 1 when agent a
+ * reports, for every task of spec that pins one, its type at a version in the range (an agent
+ * with no Hello yet fits nothing pinned). */
+int mu_targets_agent_fits_pins(const mu_agent *a, const Muster__V1__JobSpec *spec);
+/* Drops from ids (n of them, updated) the agents that do not fit spec's pins; for an "any"
+ * target (ids[0] NULL) checks that some known agent fits. MU_EINVAL when none does, naming the
+ * task, the range and what the agents have ("a1: 1.0.0, a2: 2.0.0, a3: none"). */
+int mu_targets_filter_pins(const mu_registry *reg, const Muster__V1__JobSpec *spec, char **ids, size_t *n, mu_err *err);
+
 #endif

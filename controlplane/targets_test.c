@@ -89,9 +89,60 @@ static void refused_when_no_target_serves_the_type(void **state) {
   mu_registry_free(reg);
 }
 
+/* Sets the version agent id reports for its first plugin. */
+static void set_version(mu_registry *reg, const char *id, const char *version) {
+  Muster__V1__PluginInfo *p = mu_registry_find(reg, id)->hello_msg->hello->plugins[0];
+  p->version = strdup(version);
+}
+
+/* plugin_version pins: targets without a matching version are dropped; a range no agent has
+ * is refused naming what the agents have; "any" is checked against the whole registry. */
+static void pins_filter_targets(void **state) {
+  (void)state;
+  mu_registry reg_store, *reg = &reg_store;
+  mu_registry_init(reg, 100);
+  static const char *const echo[] = {"sleep-echo"};
+  add_agent(reg, "a1", echo, 1);
+  add_agent(reg, "a2", echo, 1);
+  add_agent(reg, "a3", echo, 0);
+  set_version(reg, "a1", "1.0.0");
+  set_version(reg, "a2", "2.1.0");
+  Muster__V1__JobSpec *s = spec_of("echo", "sleep-echo");
+  char *ids[3] = {"a1", "a2", "a3"};
+  size_t n = 3;
+  mu_err err = {0};
+  assert_int_equal(mu_targets_filter_pins(reg, s, ids, &n, &err), 0); /* no pin: untouched */
+  assert_int_equal(n, 3);
+  s->tasks[0]->plugin_version = strdup(">=2 <3");
+  assert_int_equal(mu_targets_filter_pins(reg, s, ids, &n, &err), 0);
+  assert_int_equal(n, 1);
+  assert_string_equal(ids[0], "a2");
+  assert_true(mu_targets_agent_fits_pins(mu_registry_find(reg, "a2"), s));
+  assert_false(mu_targets_agent_fits_pins(mu_registry_find(reg, "a1"), s));
+  free(s->tasks[0]->plugin_version);
+  s->tasks[0]->plugin_version = strdup(">=3");
+  char *all[3] = {"a1", "a2", "a3"};
+  n = 3;
+  assert_int_equal(mu_targets_filter_pins(reg, s, all, &n, &err), MU_EINVAL);
+  assert_string_equal(err.msg,
+                      "task 'echo': plugin_version '>=3': no targeted agent has a matching version of "
+                      "sleep-echo (agents have: a1: 1.0.0, a2: 2.1.0, a3: none)");
+  char *any[1] = {NULL};
+  n = 1;
+  assert_int_equal(mu_targets_filter_pins(reg, s, any, &n, &err), MU_EINVAL);
+  assert_non_null(strstr(err.msg, "no agent has a matching version"));
+  free(s->tasks[0]->plugin_version);
+  s->tasks[0]->plugin_version = strdup("<2");
+  assert_int_equal(mu_targets_filter_pins(reg, s, any, &n, &err), 0);
+  protobuf_c_message_free_unpacked(&s->base, NULL);
+  for (size_t i = 0; i < reg->n; i++) free_hello(reg->agents[i]);
+  mu_registry_free(reg);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(refused_when_no_target_serves_the_type),
+      cmocka_unit_test(pins_filter_targets),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -337,6 +337,10 @@ def test_placement_respects_capacity(c):
     c.agents["sim-agents"] = sim
     wait_until("30 connected agents",
                lambda: list(c.states().values()).count("AGENT_CONNECTED") == 30, timeout=30, step=0.2)
+    # ListAgents is paged: the CLI reads every page, 7 agents a call, and gets each agent once
+    rc, out, err = c.cli("-o", "json", "agents", "--page-size", "7", "-t", "role=sim")
+    paged = [json.loads(l)["agentId"] for l in out.splitlines()]
+    assert paged == ["cap-%05d" % i for i in range(30)], (out, err)
     _, _, job_pb2, _ = c.stubs
     jobs = []
     for i in range(45):

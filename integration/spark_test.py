@@ -38,8 +38,16 @@ class Emulator:
         self.workdir = workdir
         self.state = os.path.join(workdir, "emu-state.json")
         self.ready = os.path.join(workdir, "emu-ready.json")
-        self.ports = [free_port(), free_port(), free_port(), free_port()]
+        self.ports = [free_port(), free_port(), free_port(), free_port(), free_port()]
         self.p = None
+        # the Kubernetes API server stand-in speaks https with its own CA, like a real one
+        self.k8s_cert = os.path.join(workdir, "k8s-api.pem")
+        self.k8s_key = os.path.join(workdir, "k8s-api.key")
+        self.k8s_token = "k8s-sa-token-" + os.urandom(6).hex()
+        if not os.path.exists(self.k8s_cert):
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", self.k8s_key,
+                            "-out", self.k8s_cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+                            "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
         self.start()
         self.home = os.path.join(workdir, "spark-home")
         os.makedirs(os.path.join(self.home, "bin"), exist_ok=True)
@@ -58,7 +66,9 @@ class Emulator:
         self.p = subprocess.Popen([sys.executable, os.path.join(EMU_DIR, "spark_emu.py"), "--state", self.state,
                                    "--ready", self.ready, "--rm-port", str(self.ports[0]),
                                    "--standby-port", str(self.ports[1]), "--rest-port", str(self.ports[2]),
-                                   "--livy-port", str(self.ports[3])],
+                                   "--livy-port", str(self.ports[3]), "--k8s-port", str(self.ports[4]),
+                                   "--k8s-cert", self.k8s_cert, "--k8s-key", self.k8s_key,
+                                   "--k8s-token", self.k8s_token],
                                   stdout=log, stderr=subprocess.STDOUT)
         wait_until("the emulator", lambda: os.path.exists(self.ready))
         with open(self.ready) as f:
@@ -366,7 +376,10 @@ def test_rm_refusing_or_garbage(c):
     assert "lost track of %s after 3 consecutive errors; last: GET %s/ws/v1/cluster/apps/%s: not JSON" % (app_id, rm, app_id) \
         in t["message"], t["message"]
     c.emu.faults(rm_garbage_next=0)
-    rc, out, err = c.cli("submit", "--detach", job_file(c, "unauthorized", app))
+    # enough error budget that the 401s while tracking do not end the task before the cancel
+    # arrives (a loaded machine's `muster cancel` can take longer than 3 polls)
+    rc, out, err = c.cli("submit", "--detach", job_file(c, "unauthorized", app.replace("max_poll_errors: 3",
+                                                                                       "max_poll_errors: 100")))
     job = out.strip().split()[-1]
     app_id = _wait_app(c, job)
     c.emu.faults(rm_unauthorized=True)
@@ -531,6 +544,31 @@ def test_standalone_rest(c):
     assert t["state"] == "FAILED" and "Current state is not alive: STANDBY" in t["message"], t
 
 
+def test_standalone_client_died_before_id(c):
+    """spark-submit to a standalone master in cluster mode dies after the master created the
+    driver, before printing its id: the master's driver list names no application or tag, so the
+    plugin cannot tell this submission's driver apart; the task fails saying so, and its retry
+    fails closed too instead of submitting a second driver (one submission for the tag)."""
+    setup(c)
+    rc, runs, job, err = submit(c, job_file(c, "standalone-crash", """
+  - name: app
+    type: spark
+    retries: 1
+    bundle: etl-app@1.0.0
+    spark: {master: "spark://127.0.0.1:7077", deploy_mode: cluster, main_class: a.B, app_resource: lib/etl.jar,
+            poll_interval: 200ms, conf: {spark.emulator.clientCrashAfterSubmit: "true"}}
+"""))
+    t = runs["app"]
+    assert t["state"] == "FAILED" and t["attempt"] == 2, t
+    assert "fate cannot be determined" in t["message"], t
+    assert "lists its drivers without their application name or tags" in t["message"], t
+    log = c.cli("logs", job, check=False)[1]
+    assert "spark-submit printed no application id" in c.agents["spark-1"].text() or "printed no application id" in log
+    tag = t["outputParams"]["tag"].rsplit("-a", 1)[0]
+    stats = c.emu.stats()
+    assert stats["submissions"].get(tag) == 1 and len(stats["drivers"]) == 1, stats["submissions"]
+
+
 def test_reattach_after_agent_restart(c):
     """kill -9 the agent while its cluster-mode application runs, start it again: the retry
     re-attaches to the same application (one submission for the tag) and the task ends with
@@ -570,6 +608,51 @@ def _reattach_rounds(c, spec, kind, running, succeeded):
         _one_submission(stats, t)
         assert succeeded(stats[kind][app_id]), stats[kind][app_id]
         assert set(stats[kind]) - before == {app_id}, stats[kind].keys()
+
+
+def test_handle_persisted_before_running(c):
+    """The handle reaches the control plane before the task reports RUNNING: while spark-submit
+    has not named the application (a slow client), the task is STARTING with no app_id; the first
+    status that says RUNNING already carries the handle. kill -9 the agent at that moment (right
+    after the submission) and start it again: the retry re-attaches by the handle, the emulator's
+    submission counter for the task's tag stays 1, and the task ends with the application's real
+    final state (FINISHED/FAILED here)."""
+    setup(c)
+    rc, out, err = c.cli("submit", "--detach", job_file(c, "early", """
+  - name: app
+    type: spark
+    retries: 1
+    bundle: etl-app@1.0.0
+    spark: {master: yarn, deploy_mode: cluster, main_class: a.B, app_resource: lib/etl.jar, poll_interval: 200ms,
+            conf: {spark.emulator.clientSleepBeforeId: "2", spark.emulator.runSeconds: "4",
+                   spark.emulator.final: FAILED}}
+"""))
+    job = out.strip().split()[-1]
+    seen = []
+
+    def running():
+        t = status(c, job)["tasks"][-1]
+        seen.append((t["state"], dict(t.get("outputParams", {}))))
+        return t if t["state"] == "RUNNING" else None
+    t = wait_until("the task RUNNING", running, timeout=30)
+    c.agents["spark-1"].kill()  # right after the submission: the task has only just reported RUNNING
+    params = t.get("outputParams", {})
+    app_id = params.get("app_id")
+    assert app_id and params.get("handle", "").endswith(" " + app_id), t
+    assert params["handle"].startswith("1 yarn "), params
+    early = [p for s_, p in seen if s_ == "STARTING"]
+    assert early and all("app_id" not in p for p in early), seen  # STARTING while spark-submit ran
+    assert all("app_id" in p for s_, p in seen if s_ == "RUNNING"), seen
+    c.start_spark_agent()
+    st = _wait_job(c, job, timeout=60)
+    t = st["tasks"][-1]
+    assert st["state"] == "JOB_FAILED" and t["attempt"] == 2, st
+    assert "ended FINISHED/FAILED" in t["message"], t
+    log = c.cli("logs", job, "spark-1/app")[1]
+    assert "re-attaching to %s, submitted by attempt 1 (not submitting again)" % app_id in log, log
+    stats = c.emu.stats()
+    _one_submission(stats, t)
+    assert stats["apps"][app_id]["finalStatus"] == "FAILED", stats["apps"][app_id]
 
 
 def test_reattach_after_graceful_agent_stop(c):
@@ -627,9 +710,10 @@ def test_reattach_finished_while_down(c):
 
 
 def test_leader_failover_keeps_tracking(c):
-    """kill -9 the leading musterd of three (3-member etcd) while a cluster-mode application
-    runs: the agent moves to the new leader, the plugin keeps tracking the same application,
-    and the task ends once (attempt 1) with its real final state; one submission."""
+    """kill -9 the leading musterd of three (3-member etcd) the moment the cluster-mode task
+    reports RUNNING: its handle was persisted before (the new leader has it), the agent moves to
+    the new leader, the plugin keeps tracking the same application, and the task ends once
+    (attempt 1) with its real final state; one submission."""
     import ha_cluster_test
     h = ha_cluster_test.EtcdCluster(c.musterd_bin, c.agent_bin, c.cli_bin)
     try:
@@ -646,14 +730,19 @@ def test_leader_failover_keeps_tracking(c):
         assert rc == 0, err
         job = out.strip().split()[-1]
 
-        def app_running():
+        def task_running():
             t = (h.job(leader[1], job) or {}).get("tasks", [{}])[0]
-            d = t.get("outputParams", {}).get("app_id")
-            return d if d and c.emu.stats()["drivers"].get(d, {}).get("driverState") == "RUNNING" else None
-        driver = wait_until("the driver running", app_running, timeout=20)
+            return t if t.get("state") == "RUNNING" else None
+        # the leader is killed the moment the task reports RUNNING: the handle is persisted by then
+        t = wait_until("the task RUNNING", task_running, timeout=20)
         p, _ = h.members.pop(leader[0])
         p.kill()
+        driver = t.get("outputParams", {}).get("app_id")
+        assert driver and t["outputParams"].get("handle", "").endswith(" " + driver), t
         new = wait_until("a new leader", h.leader, timeout=15)
+        t2 = wait_until("the job on the new leader", lambda: (h.job(new[1], job) or {}).get("tasks", [None])[0],
+                        timeout=15)
+        assert t2.get("outputParams", {}).get("handle") == t["outputParams"]["handle"], t2
         st = wait_until("the job to end on the new leader", lambda: (lambda j: j if j and j["state"] not in
                         ("JOB_RUNNING", "JOB_PENDING") else None)(h.job(new[1], job)), timeout=40)
         t = st["tasks"][-1]
@@ -680,7 +769,7 @@ def test_livy_batches(c):
     type: spark
     continue_on_error: true
     spark: {%s, app_args: ["--day", "2024-05-01"], executor_memory: 2g, num_executors: 3, queue: etl,
-            conf: {spark.emulator.runSeconds: "1"}}
+            proxy_user: etl-svc, conf: {spark.emulator.runSeconds: "1"}}
   - name: bad
     type: spark
     continue_on_error: true
@@ -700,6 +789,11 @@ def test_livy_batches(c):
     assert req["name"].endswith("[%s]" % tag) and tag in req["conf"]["spark.yarn.tags"], req
     assert "submitted %s to %s as batch %s" % (bid, c.emu.urls["livy"], bid) in ok["outputTail"], ok["outputTail"]
     assert bad["state"] == "FAILED" and "ended dead" in bad["message"], bad
+    # proxyUser sent (Livy impersonates it); the driver log's tail copied at the end
+    assert req["proxyUser"] == "etl-svc", req
+    assert "the driver log (Livy batch %s, last lines):" % bid in ok["outputTail"], ok["outputTail"]
+    assert "INFO SparkContext: Running Spark version" in ok["outputTail"], ok["outputTail"]
+    assert "java.lang.RuntimeException: emulated failure" in bad["outputTail"], bad["outputTail"]
 
     # cancel: DELETE /batches/{id}, confirmed once Livy no longer has the batch
     rc, out, err = c.cli("submit", "--detach", job_file(c, "livy-cancel", """
@@ -730,6 +824,8 @@ def test_livy_batches(c):
     # bad specs
     for spec, want in (('via: livy, master: yarn, main_class: a.B, app_resource: "hdfs:///a.jar"',
                         "spark.master: via livy"),
+                       ('master: yarn, proxy_user: bob, main_class: a.B, app_resource: lib/etl.jar',
+                        "spark.proxy_user: only with via livy"),
                        ('via: livy, main_class: a.B, app_resource: lib/etl.jar',
                         "spark.app_resource: via livy sends no file"),
                        ('via: livy, main_class: a.B, app_resource: "hdfs:///a.jar", auth_password: "pw"',
@@ -854,6 +950,90 @@ def test_k8s_cluster(c):
     assert "re-attaching to %s, submitted by attempt 1 (not submitting again)" % pod_id in log, log
     assert c.emu.stats()["pods"][pod_id]["phase"] == "Succeeded"
     _one_submission(c.emu.stats(), t)
+
+
+def test_k8s_pods_found_by_label(c):
+    """The Kubernetes API (the emulator's stand-in: https with its own CA, a bearer token from the
+    secret store): spark-submit creates the driver pod and dies before printing its name → the
+    plugin finds the pod by the task's label and tracks it to its end; the agent killed -9 while
+    spark-submit had not named the pod → the retry finds it by label and re-attaches; a cancel
+    before the name → found by label and killed; a wrong token → the lookup's 401 named and no
+    second submission. One submission for each task's tag."""
+    key = os.path.join(c.workdir, "secret.key")
+    c.cli("secret", "keygen", "--out", key)
+    setup(c, "--secret-key", key)
+    for name, value in (("k8s-token", c.emu.k8s_token), ("k8s-bad", "not-the-token")):
+        vfile = os.path.join(c.workdir, name + ".txt")
+        with open(vfile, "w") as f:
+            f.write(value)
+        c.cli("secret", "set", name, "--file", vfile)
+    api = ('k8s_api_url: "%s", k8s_ca_file: "%s", k8s_token: "${secret.TOKEN}"' %
+           (c.emu.urls["k8s"], c.emu.k8s_cert))
+
+    def spec(conf, token="k8s-token", extra=""):
+        return """
+  - name: app
+    type: spark
+    retries: 1
+    bundle: etl-app@1.0.0%s
+    secrets: [{name: TOKEN, from: %s}]
+    spark: {%s, %s, conf: {%s}}
+""" % (extra, token, K8S_APP, api, conf)
+
+    # spark-submit dies right after the pod was created, before printing its name
+    rc, runs, job, err = submit(c, job_file(c, "k8s-crash", spec(
+        'spark.emulator.clientCrashAfterSubmit: "true", spark.emulator.runSeconds: "2"')))
+    t = runs["app"]
+    assert t["state"] == "SUCCEEDED" and t["attempt"] == 1, t
+    pod_id = t["outputParams"]["app_id"]
+    assert pod_id.startswith("etl:") and pod_id.endswith("-driver"), t
+    full = c.cli("logs", job, check=False)[1]  # --status output fills the tail
+    assert "spark-submit failed after submitting %s (found by tag" % pod_id in full, full[-3000:]
+    stats = c.emu.stats()
+    assert stats["pods"][pod_id]["phase"] == "Succeeded" and stats["k8s_calls"] >= 1, stats["pods"]
+    _one_submission(stats, t)
+    full += c.agents["spark-1"].text()
+    assert c.emu.k8s_token not in full, "the token leaked"
+
+    # kill -9 of the agent while spark-submit has not named the pod: the retry finds it by label
+    before = set(c.emu.stats()["pods"])
+    rc, out, err = c.cli("submit", "--detach", job_file(c, "k8s-early", spec(
+        'spark.emulator.clientSleepBeforeId: "30", spark.emulator.runSeconds: "4"')))
+    job = out.strip().split()[-1]
+    wait_until("the driver pod running", lambda: [k for k, p in c.emu.stats()["pods"].items()
+                                                  if k not in before and p["phase"] == "Running"], timeout=30)
+    t0 = status(c, job)["tasks"][-1]
+    assert t0["state"] == "STARTING" and "app_id" not in t0.get("outputParams", {}), t0  # no handle: not RUNNING
+    _kill_agent_and_restart(c, False)
+    st = _wait_job(c, job, timeout=60)
+    t = st["tasks"][-1]
+    assert st["state"] == "JOB_SUCCEEDED" and t["attempt"] == 2, st
+    log = c.cli("logs", job, "spark-1/app")[1]
+    assert "attempt 1 ended while submitting; looking for its application by tag" in log, log
+    assert "re-attaching to %s" % t["outputParams"]["app_id"] in log, log
+    _one_submission(c.emu.stats(), t)
+
+    # a cancel before spark-submit named the pod: found by label, deleted, confirmed
+    before = set(c.emu.stats()["pods"])
+    rc, out, err = c.cli("submit", "--detach", job_file(c, "k8s-cancel-early", spec(
+        'spark.emulator.clientSleepBeforeId: "30", spark.emulator.runSeconds: "120"')))
+    job = out.strip().split()[-1]
+    wait_until("the driver pod", lambda: set(c.emu.stats()["pods"]) - before, timeout=30)
+    time.sleep(0.5)
+    c.cli("cancel", job)
+    t = _wait_job(c, job, timeout=60)["tasks"][0]
+    (new_pod,) = set(c.emu.stats()["pods"]) - before
+    assert t["state"] == "CANCELLED" and "%s killed (confirmed)" % new_pod in t["message"], t
+    assert c.emu.stats()["pods"][new_pod]["deleted"], c.emu.stats()["pods"][new_pod]
+
+    # a wrong token: the lookup's 401 is named; nothing submitted twice
+    rc, runs, job, err = submit(c, job_file(c, "k8s-badtoken", spec(
+        'spark.emulator.clientCrashAfterSubmit: "true", spark.emulator.runSeconds: "1"', token="k8s-bad")))
+    t = runs["app"]
+    assert t["state"] == "FAILED" and "HTTP 401: Unauthorized" in t["message"], t
+    assert "not submitting another" in t["message"], t
+    tag = t["outputParams"]["tag"].rsplit("-a", 1)[0]
+    assert c.emu.stats()["submissions"].get(tag) == 1, c.emu.stats()["submissions"]
 
 
 def test_slow_kill_outlasts_agent_grace(c):
@@ -999,6 +1179,61 @@ def test_cluster_auth(c):
         assert pw not in text and token not in text, "credential in the %s" % what
 
 
+def test_spnego_with_a_real_kdc(c):
+    """SPNEGO against a real MIT KDC (krb5kdc on a free port, its own realm): the ResourceManager
+    emulator demands HTTP Negotiate and checks each token with GSS-API against its service keytab
+    (HTTP/127.0.0.1); the agent's Kerberos identity is a client keytab (KRB5_CLIENT_KTNAME). With
+    auth_negotiate the task is tracked to its end and a cancel's kill PUT is accepted and
+    confirmed (the 401 that let Airflow's kill fail, notes §3 #7); without it the RM's 401 names
+    the endpoint."""
+    sys.path.insert(0, EMU_DIR)
+    import kdc as kdc_mod
+    k = kdc_mod.Kdc(c.workdir)
+    try:
+        os.environ.update(k.start())  # the emulator (acceptor) and the agent (initiator) inherit it
+        c.emu.stop()
+        c.emu.start()
+        setup(c)
+        c.emu.faults(auth={"negotiate": kdc_mod.CLIENT})
+        yarn = ("master: yarn, deploy_mode: cluster, main_class: a.B, app_resource: lib/etl.jar, poll_interval: 200ms, "
+                "max_poll_errors: 3")
+        rc, runs, job, err = submit(c, job_file(c, "spnego", """
+  - name: ok
+    type: spark
+    continue_on_error: true
+    bundle: etl-app@1.0.0
+    spark: {%s, auth_negotiate: true, conf: {spark.emulator.runSeconds: "1"}}
+  - name: plain
+    type: spark
+    continue_on_error: true
+    bundle: etl-app@1.0.0
+    spark: {%s, conf: {spark.emulator.runSeconds: "1"}}
+""" % (yarn, yarn)))
+        ok, plain = runs["ok"], runs["plain"]
+        assert ok["state"] == "SUCCEEDED", ok
+        stats = c.emu.stats()
+        assert stats["negotiated"].get(kdc_mod.CLIENT, 0) >= 1, stats["negotiated"]
+        assert plain["state"] == "FAILED" and "HTTP 401" in plain["message"], plain
+        assert "HTTP/127.0.0.1@" + kdc_mod.REALM in k.log_text(), k.log_text()[-2000:]  # a real TGS exchange
+
+        rc, out, err = c.cli("submit", "--detach", job_file(c, "spnego-cancel", """
+  - name: app
+    type: spark
+    bundle: etl-app@1.0.0
+    spark: {%s, auth_negotiate: true, conf: {spark.emulator.runSeconds: "120"}}
+""" % yarn))
+        job = out.strip().split()[-1]
+        app_id = _wait_app(c, job)
+        c.cli("cancel", job)
+        t = _wait_job(c, job)["tasks"][0]
+        assert t["state"] == "CANCELLED" and "%s killed (confirmed)" % app_id in t["message"], t
+        assert c.emu.stats()["apps"][app_id]["state"] == "KILLED"
+    finally:
+        k.stop()
+        for v in k.env():
+            os.environ.pop(v, None)
+
+
 def test_secrets_never_in_the_logged_command(c):
     key = os.path.join(c.workdir, "secret.key")
     c.cli("secret", "keygen", "--out", key)
@@ -1037,8 +1272,10 @@ if __name__ == "__main__":
         test_yarn_cluster_state_from_the_rm,
         test_cancel_and_timeout_kill_the_application,
         test_standalone_rest,
+        test_standalone_client_died_before_id,
         test_rm_refusing_or_garbage,
         test_reattach_after_agent_restart,
+        test_handle_persisted_before_running,
         test_reattach_after_graceful_agent_stop,
         test_reattach_finished_while_down,
         test_ambiguous_failure_does_not_duplicate,
@@ -1048,8 +1285,10 @@ if __name__ == "__main__":
         test_livy_batches,
         test_livy_lost_create_answer,
         test_k8s_cluster,
+        test_k8s_pods_found_by_label,
         test_livy_reattach,
         test_cluster_auth,
+        test_spnego_with_a_real_kdc,
         test_retry_on_another_agent,
         test_retry_elsewhere_before_the_id,
         test_slow_kill_outlasts_agent_grace,

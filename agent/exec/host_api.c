@@ -332,6 +332,8 @@ static const muster_host_api api = {
     .cancel_withdraw = mu_task_cancel_withdraw,
     .detach = mu_task_detach,
     .set_action_handler = mu_task_set_action_handler,
+    .hold_running = mu_task_hold_running,
+    .report_running = mu_task_report_running,
 };
 
 const muster_host_api *mu_host_api(void) { return &api; }

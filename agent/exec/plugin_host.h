@@ -1,7 +1,12 @@
 /* The plugin host: loads task-type plugins (*.so exporting muster_plugin_descriptor, see
  * plugins/sdk/muster_plugin.h) from a directory, refuses bad ones with a clear log line and
  * keeps going, lists what it loaded (for Hello), and looks plugins up by task type. The host
- * API table handed to plugins is implemented in host_api.c on top of the runner's tasks. */
+ * API table handed to plugins is implemented in host_api.c on top of the runner's tasks.
+ *
+ * Hot upgrade: a type has one active version (what find and acquire return) and may have
+ * retired ones that tasks still run on. mu_plugin_host_upgrade makes a new .so the active
+ * version of its type; the old one is retired and dlclose'd when its last task releases it
+ * (at once when none runs on it). Listing (count/info) shows active versions only. */
 #ifndef MU_PLUGIN_HOST_H
 #define MU_PLUGIN_HOST_H
 
@@ -50,11 +55,38 @@ int mu_plugin_host_register(mu_plugin_host *h, const muster_plugin *desc, mu_err
 int mu_plugin_host_register_as(mu_plugin_host *h, const muster_plugin *desc, const char *path, const char *isolation,
                                mu_err *err);
 
+/* Registers an agent-internal type (linked in, never unloaded, e.g. the plugin deploy type):
+ * found by find/acquire like any plugin, but not listed (count/info, Hello, types). Same
+ * checks as register; MU_ENOSPC past 4. */
+int mu_plugin_host_register_internal(mu_plugin_host *h, const muster_plugin *desc, mu_err *err);
+
 size_t mu_plugin_host_count(const mu_plugin_host *h);
 /* i < count; the pointer is borrowed from h. */
 const mu_plugin_info *mu_plugin_host_info(const mu_plugin_host *h, size_t i);
 /* NULL when no plugin serves type. */
 const muster_plugin *mu_plugin_host_find(const mu_plugin_host *h, const char *type);
+/* Hot upgrade (see the top). Loads path (dlopen, same checks as load) as the active version
+ * of its type; the version it replaces (if any) is retired: unloaded once no task holds it.
+ * When want_type is non-NULL the descriptor's type must equal it (MU_EINVAL naming both).
+ * On success *ret_replaced (may be NULL) gets 1 when an older version was retired. */
+int mu_plugin_host_upgrade(mu_plugin_host *h, const char *path, const char *want_type, int *ret_replaced, mu_err *err);
+/* The same for a descriptor served elsewhere (an out-of-process proxy): on_unload(arg, desc)
+ * runs when a retired one is released for the last time (NULL: nothing to do). */
+int mu_plugin_host_upgrade_as(mu_plugin_host *h, const muster_plugin *desc, const char *path, const char *isolation,
+                              void (*on_unload)(void *arg, const muster_plugin *desc), void *arg, mu_err *err);
+/* Sets what runs when the loaded desc is retired and released for the last time (an
+ * out-of-process proxy registered with register_as: its owner stops the host process). */
+void mu_plugin_host_on_unload(mu_plugin_host *h, const muster_plugin *desc,
+                              void (*on_unload)(void *arg, const muster_plugin *desc), void *arg);
+/* A task starts on type's active version: its descriptor (NULL: none serves type) is held
+ * until mu_plugin_host_release. */
+const muster_plugin *mu_plugin_host_acquire(mu_plugin_host *h, const char *type);
+void mu_plugin_host_release(mu_plugin_host *h, const muster_plugin *desc);
+/* Retired versions still loaded (tasks run on them), for tests and /metrics. */
+size_t mu_plugin_host_retired(const mu_plugin_host *h);
+/* The active descriptor's path for type ("(built-in)" for linked-in ones), or NULL. */
+const char *mu_plugin_host_path(const mu_plugin_host *h, const char *type);
+
 /* "shell, sleep-echo" into buf, for error messages. */
 void mu_plugin_host_types(const mu_plugin_host *h, char *buf, size_t cap);
 

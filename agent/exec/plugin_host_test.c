@@ -13,7 +13,7 @@
 
 #include "agent/exec/plugin_host.h"
 
-static char shell_so[4096], echo_so[4096], bad_so[4096], nosym_so[4096];
+static char shell_so[4096], echo_so[4096], bad_so[4096], nosym_so[4096], echo2_so[4096];
 
 static void test_load_and_refuse(void **state) {
   (void)state;
@@ -110,16 +110,102 @@ static void test_validate(void **state) {
   mu_plugin_host_free(h);
 }
 
+/* 1 when path is mapped into this process (/proc/self/maps). */
+static int mapped(const char *path) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  assert_non_null(f);
+  char line[8192];
+  int found = 0;
+  while (!found && fgets(line, sizeof line, f) != NULL) {
+    char *nl = strchr(line, '\n');
+    if (nl != NULL) *nl = '\0';
+    size_t n = strlen(line), pl = strlen(path);
+    found = n >= pl && strcmp(line + n - pl, path) == 0;
+  }
+  fclose(f);
+  return found;
+}
+
+/* Hot upgrade: a task holding v1 keeps it loaded after v2 becomes active; v1 is unloaded
+ * (gone from /proc/self/maps) when that task releases it; a rollback while v2 is held brings
+ * v1 back and retires v2; a .so whose type differs from the one asked for is refused. */
+static void test_hot_upgrade(void **state) {
+  (void)state;
+  mu_plugin_host *h = NULL;
+  mu_err err = {0};
+  int replaced = -1;
+  assert_int_equal(mu_plugin_host_new(&h, &err), 0);
+  assert_int_equal(mu_plugin_host_upgrade(h, echo_so, "sleep-echo", &replaced, &err), 0);
+  assert_int_equal(replaced, 0);
+  const muster_plugin *v1 = mu_plugin_host_acquire(h, "sleep-echo");
+  assert_string_equal(v1->version, "0.1.0");
+  assert_int_equal(mu_plugin_host_upgrade(h, echo2_so, "sleep-echo", &replaced, &err), 0);
+  assert_int_equal(replaced, 1);
+  assert_int_equal(mu_plugin_host_count(h), 1);
+  assert_string_equal(mu_plugin_host_info(h, 0)->version, "2.0.0");
+  assert_string_equal(mu_plugin_host_find(h, "sleep-echo")->version, "2.0.0");
+  assert_int_equal(mu_plugin_host_retired(h), 1);
+  assert_true(mapped(echo_so));
+  assert_true(mapped(echo2_so));
+  assert_string_equal(v1->type, "sleep-echo"); /* still callable: its task runs on */
+  mu_plugin_host_release(h, v1);
+  assert_int_equal(mu_plugin_host_retired(h), 0);
+  assert_false(mapped(echo_so));
+
+  /* rollback while a task runs on v2 */
+  const muster_plugin *v2 = mu_plugin_host_acquire(h, "sleep-echo");
+  assert_int_equal(mu_plugin_host_upgrade(h, echo_so, "sleep-echo", &replaced, &err), 0);
+  assert_string_equal(mu_plugin_host_find(h, "sleep-echo")->version, "0.1.0");
+  assert_int_equal(mu_plugin_host_upgrade(h, echo_so, "sleep-echo", &replaced, &err), MU_EEXIST);
+  /* and forward again to the retired v2 its task still holds: the same entry comes back */
+  assert_int_equal(mu_plugin_host_upgrade(h, echo2_so, "sleep-echo", &replaced, &err), 0);
+  assert_ptr_equal(mu_plugin_host_find(h, "sleep-echo"), v2);
+  assert_int_equal(mu_plugin_host_retired(h), 0); /* v1 had no task: unloaded at once */
+  assert_false(mapped(echo_so));
+  mu_plugin_host_release(h, v2);
+  assert_true(mapped(echo2_so)); /* active: stays */
+
+  assert_int_equal(mu_plugin_host_upgrade(h, shell_so, "sleep-echo", &replaced, &err), MU_EINVAL);
+  assert_non_null(strstr(err.msg, "descriptor says type \"shell\", plugin.yaml says \"sleep-echo\""));
+  assert_false(mapped(shell_so));
+  mu_plugin_host_free(h);
+  assert_false(mapped(echo2_so));
+}
+
+/* A built-in type upgrades the same way: the shell loaded from the plugin dir is replaced by
+ * a copy deployed elsewhere, and the original is unloaded. */
+static void test_builtin_upgrade(void **state) {
+  (void)state;
+  char dir[] = "/tmp/builtin_up.XXXXXX", copy[64], cmd[200];
+  assert_non_null(mkdtemp(dir));
+  snprintf(copy, sizeof copy, "%s/libmuster_shell.so", dir);
+  snprintf(cmd, sizeof cmd, "cp %s %s", shell_so, copy);
+  assert_int_equal(system(cmd), 0);
+  mu_plugin_host *h = NULL;
+  mu_err err = {0};
+  int replaced = 0;
+  assert_int_equal(mu_plugin_host_new(&h, &err), 0);
+  assert_int_equal(mu_plugin_host_load(h, shell_so, &err), 0);
+  assert_int_equal(mu_plugin_host_upgrade(h, copy, "shell", &replaced, &err), 0);
+  assert_int_equal(replaced, 1);
+  assert_string_equal(mu_plugin_host_path(h, "shell"), copy);
+  assert_true(mapped(copy));
+  assert_false(mapped(shell_so));
+  mu_plugin_host_free(h);
+  unlink(copy);
+  rmdir(dir);
+}
+
 int main(int argc, char **argv) {
-  if (argc < 5 || !realpath(argv[1], shell_so) || !realpath(argv[2], echo_so) || !realpath(argv[3], bad_so) ||
-      !realpath(argv[4], nosym_so)) {
-    fprintf(stderr, "usage: plugin_host_test SHELL.so ECHO.so BAD_ABI.so NO_SYMBOL.so\n");
+  if (argc < 6 || !realpath(argv[5], echo2_so) || !realpath(argv[1], shell_so) || !realpath(argv[2], echo_so) ||
+      !realpath(argv[3], bad_so) || !realpath(argv[4], nosym_so)) {
+    fprintf(stderr, "usage: plugin_host_test SHELL.so ECHO.so BAD_ABI.so NO_SYMBOL.so ECHO_V2.so\n");
     return 2;
   }
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_load_and_refuse),
-      cmocka_unit_test(test_load_dir_keeps_going),
-      cmocka_unit_test(test_validate),
+      cmocka_unit_test(test_load_and_refuse), cmocka_unit_test(test_load_dir_keeps_going),
+      cmocka_unit_test(test_validate),        cmocka_unit_test(test_hot_upgrade),
+      cmocka_unit_test(test_builtin_upgrade),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

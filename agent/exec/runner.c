@@ -21,13 +21,22 @@
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 
+static void emit_running(muster_task *t);
+
 static void emit(muster_task *t, mu_task_event *ev) {
+  /* RUNNING goes before the started task's first event, unless the plugin holds it */
+  if (t->started && !t->running_sent && !t->running_held) emit_running(t);
   ev->job_id = t->job_id;
   ev->task_id = t->task_id;
   ev->attempt = t->attempt;
   ev->seq = ++t->seq;
   ev->at_ms = mu_now_ms();
   t->runner->sink.on_event(t->runner->sink.arg, ev);
+}
+
+static void emit_running(muster_task *t) {
+  t->running_sent = true; /* before emit(), which would otherwise come back here */
+  mu_task_emit_state(t, MU_TASK_RUNNING);
 }
 
 void mu_task_emit_state(muster_task *t, mu_task_state state) {
@@ -170,6 +179,8 @@ static void check_closed(mu_runner *r) {
 }
 
 static void task_free(muster_task *t) {
+  if (t->plugin != NULL && t->plugin != &mu_adopt_plugin) /* may unload a retired version */
+    mu_plugin_host_release(t->runner->plugins, t->plugin);
   free(t->job_id);
   free(t->task_id);
   mu_task_secrets_release(t);
@@ -280,10 +291,11 @@ static void start_plugin(muster_task *t) {
     return;
   }
   t->started = true;
-  if (!t->adopted) mu_task_emit_state(t, MU_TASK_RUNNING); /* an adopted one's went before the restart */
-  t->running_sent = true;
   char errbuf[MUSTER_ERRBUF_SIZE] = "";
+  t->in_start = true;
   int rc = t->plugin->start(t, mu_host_api(), errbuf);
+  t->in_start = false;
+  if (!t->running_sent && !t->running_held && !t->final_sent) emit_running(t);
   mu_runner *r = t->runner;
   if (rc == 0 && r->cfg.started != NULL) r->cfg.started(r->cfg.prepare_arg, t->task_id, t->attempt);
   if (rc != 0 && !t->finished) {
@@ -341,6 +353,20 @@ int mu_task_detach(muster_task *t, const char *message) {
           t->task_id, t->attempt, message ? message : "");
   t->detached = true;
   return mu_task_finish(t, MUSTER_STATE_CANCELLED, -1, 0, message);
+}
+
+int mu_task_hold_running(muster_task *t) {
+  if (t->finished) return -EALREADY;
+  if (!t->in_start || t->running_sent) return -EINVAL;
+  t->running_held = true;
+  return 0;
+}
+
+int mu_task_report_running(muster_task *t) {
+  if (t->finished) return -EALREADY;
+  t->running_held = false;
+  if (t->started && !t->running_sent) emit_running(t);
+  return 0;
 }
 
 int mu_task_set_action_handler(muster_task *t, muster_action_cb cb) {
@@ -659,7 +685,7 @@ static int build_task(mu_runner *r, const char *job_id, const char *task_id, uin
     mu_err_prefix(err, "task %s", task_id);
     return rc;
   }
-  const muster_plugin *plugin = mu_plugin_host_find(r->plugins, spec->type);
+  const muster_plugin *plugin = mu_plugin_host_acquire(r->plugins, spec->type); /* released in task_free */
   if (plugin == NULL) {
     char types[512];
     mu_plugin_host_types(r->plugins, types, sizeof types);
@@ -673,12 +699,14 @@ static int build_task(mu_runner *r, const char *job_id, const char *task_id, uin
     if (plugin->validate(spec_json, spec->config_json, errbuf) != 0) {
       rc = mu_err_set(err, MU_EINVAL, "task %s: %s", task_id, errbuf[0] ? errbuf : "invalid spec");
       mu_task_spec_free(spec);
+      mu_plugin_host_release(r->plugins, plugin);
       return rc;
     }
   }
   muster_task *t = calloc(1, sizeof *t);
   if (t == NULL) {
     mu_task_spec_free(spec);
+    mu_plugin_host_release(r->plugins, plugin);
     return mu_err_set(err, MU_ENOMEM, "out of memory");
   }
   t->runner = r;
@@ -854,9 +882,10 @@ int mu_runner_adopt(mu_runner *r, const char *job_id, const char *task_id, uint3
     drop_adoptee(r, a);
     return mu_err_set(err, MU_ENOMEM, "out of memory");
   }
+  mu_plugin_host_release(r->plugins, t->plugin); /* the stand-in serves it, not the type's plugin */
   t->plugin = &mu_adopt_plugin;
   t->user_data = st;
-  t->adopted = true;
+  t->running_sent = true; /* RUNNING went out before the restart */
   arm(r, t, a->spec_age_ms);
   mu_info("runner", "task %s attempt %u re-adopted: its shim (pid %d) runs on in %s", task_id, attempt, (int)a->pid,
           a->task_dir);

@@ -73,8 +73,9 @@ struct muster_task {
   int n_timers; /* not yet closed */
 
   bool launched, started, running_sent, finished, final_sent, timed_out, cancelled;
+  bool in_start;              /* the plugin's start() is running (hold_running is allowed) */
+  bool running_held;          /* hold_running: RUNNING waits for report_running (or never comes) */
   bool detached;              /* left running at a graceful stop: no final state reported */
-  bool adopted;               /* re-adopted after an agent restart (adopt.h): RUNNING was sent */
   muster_action_cb action_cb; /* set_action_handler */
   muster_cancel_reason cancel_reason;
   char cancel_msg[256];
@@ -126,6 +127,9 @@ int mu_task_finish(muster_task *t, muster_state state, int exit_code, int sig, c
 void mu_task_schedule(muster_task *t);
 int mu_task_detach(muster_task *t, const char *message);
 int mu_task_set_action_handler(muster_task *t, muster_action_cb cb);
+/* The host API's hold_running / report_running (muster_plugin.h). */
+int mu_task_hold_running(muster_task *t);
+int mu_task_report_running(muster_task *t);
 
 /* task_secrets.c: env entries, files and redaction of the spec's secrets (values delivered
  * with the assign); release wipes them all and is safe to call twice. */

@@ -88,17 +88,34 @@ static int load_without_host(mu_plugin_set *s, const char *path, mu_err *err) {
   return mu_plugin_host_load(s->plugins, path, err);
 }
 
-int mu_plugin_set_load(mu_plugin_set *s, const char *path, mu_err *err) {
-  const char *named = shipped_file(path);
-  if (named != NULL && in_process(s, named)) return mu_plugin_host_load(s->plugins, path, err);
-  if (s->host_path == NULL) return load_without_host(s, path, err);
+/* A retired out-of-process version's last task ended: stop its host process. */
+static void on_remote_retired(void *arg, const muster_plugin *desc) {
+  mu_plugin_set *s = arg;
+  for (size_t i = 0; i < s->n; i++) {
+    if (mu_plugin_remote_descriptor(s->remotes[i]) != desc) continue;
+    mu_plugin_remote *r = s->remotes[i];
+    s->remotes[i] = s->remotes[--s->n];
+    mu_plugin_remote_close(r, on_probe_closed, NULL);
+    return;
+  }
+}
+
+/* Starts a muster-plugin-host process for path (bounded by MU_PLUGIN_MAX). */
+static int open_remote(mu_plugin_set *s, const char *path, mu_plugin_remote **ret, mu_err *err) {
   if (s->n >= MU_PLUGIN_MAX)
     return mu_err_set(err, MU_ENOSPC, "plugin %s: more than %d plugins; not loaded", path, MU_PLUGIN_MAX);
   mu_plugin_remote_opts o = s->opts;
   o.host_path = s->host_path;
   o.so_path = path;
+  return mu_plugin_remote_open(s->loop, &o, ret, err);
+}
+
+int mu_plugin_set_load(mu_plugin_set *s, const char *path, mu_err *err) {
+  const char *named = shipped_file(path);
+  if (named != NULL && in_process(s, named)) return mu_plugin_host_load(s->plugins, path, err);
+  if (s->host_path == NULL) return load_without_host(s, path, err);
   mu_plugin_remote *r = NULL;
-  int rc = mu_plugin_remote_open(s->loop, &o, &r, err);
+  int rc = open_remote(s, path, &r, err);
   if (rc != 0) return rc;
   const muster_plugin *d = mu_plugin_remote_descriptor(r);
   if (in_process(s, d->type)) { /* configured as trusted: the host only told us the type */
@@ -110,6 +127,7 @@ int mu_plugin_set_load(mu_plugin_set *s, const char *path, mu_err *err) {
     mu_plugin_remote_close(r, on_probe_closed, NULL);
     return rc;
   }
+  mu_plugin_host_on_unload(s->plugins, d, on_remote_retired, s); /* a later upgrade retires it */
   s->remotes[s->n++] = r;
   mu_plugin_remote_stats st;
   mu_plugin_remote_stats_get(r, &st);
@@ -120,13 +138,40 @@ int mu_plugin_set_load(mu_plugin_set *s, const char *path, mu_err *err) {
 
 static int load_one(void *arg, const char *path, mu_err *err) { return mu_plugin_set_load(arg, path, err); }
 
+int mu_plugin_set_upgrade(mu_plugin_set *s, const char *path, const char *want_type, mu_err *err) {
+  if (in_process(s, want_type) || s->host_path == NULL) {
+    if (!in_process(s, want_type))
+      return mu_err_set(err, MU_ENOTSUP,
+                        "plugin %s (type %s): runs out of process, but muster-plugin-host was not found beside the "
+                        "agent; not loaded",
+                        path, want_type);
+    return mu_plugin_host_upgrade(s->plugins, path, want_type, NULL, err);
+  }
+  mu_plugin_remote *r = NULL;
+  int rc = open_remote(s, path, &r, err);
+  if (rc != 0) return rc;
+  const muster_plugin *d = mu_plugin_remote_descriptor(r);
+  if (strcmp(d->type, want_type) != 0)
+    rc = mu_err_set(err, MU_EINVAL, "plugin %s: its descriptor says type \"%s\", plugin.yaml says \"%s\"; not loaded",
+                    path, d->type, want_type);
+  if (rc == 0) rc = mu_plugin_host_upgrade_as(s->plugins, d, path, "process", on_remote_retired, s, err);
+  if (rc != 0) {
+    mu_plugin_remote_close(r, on_probe_closed, NULL);
+    return rc;
+  }
+  s->remotes[s->n++] = r;
+  mu_info("plugins", "loaded %s %s from %s in its own process as the active version", d->type, d->version, path);
+  return 0;
+}
+
 int mu_plugin_set_load_dir(mu_plugin_set *s, const char *dir, int *ret_refused, mu_err *err) {
   return mu_plugin_dir_load(dir, load_one, s, ret_refused, err);
 }
 
 mu_plugin_remote *mu_plugin_set_remote(const mu_plugin_set *s, const char *type) {
+  const muster_plugin *active = mu_plugin_host_find(s->plugins, type); /* not a retired version */
   for (size_t i = 0; i < s->n; i++)
-    if (strcmp(mu_plugin_remote_descriptor(s->remotes[i])->type, type) == 0) return s->remotes[i];
+    if (mu_plugin_remote_descriptor(s->remotes[i]) == active) return s->remotes[i];
   return NULL;
 }
 

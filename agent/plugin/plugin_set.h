@@ -42,6 +42,13 @@ int mu_plugin_set_load(mu_plugin_set *s, const char *path, mu_err *err);
 /* Every *.so in dir, in name order; refusals are logged and counted. MU_EIO: dir unreadable. */
 int mu_plugin_set_load_dir(mu_plugin_set *s, const char *dir, int *ret_refused, mu_err *err);
 
+/* Hot upgrade (a deploy or rollback, agent/plugin_deploy.c): makes path the active version of
+ * want_type, in-process or in a new host process as the type's isolation says; the version it
+ * replaces keeps serving the tasks that run on it and is unloaded (its host process stopped)
+ * when the last of them ends. Errors as mu_plugin_host_upgrade / mu_plugin_remote_open; the
+ * old version stays active on any error. */
+int mu_plugin_set_upgrade(mu_plugin_set *s, const char *path, const char *want_type, mu_err *err);
+
 /* The out-of-process plugin serving type, or NULL. */
 mu_plugin_remote *mu_plugin_set_remote(const mu_plugin_set *s, const char *type);
 

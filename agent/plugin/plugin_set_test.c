@@ -14,7 +14,7 @@
 
 #include "agent/plugin/plugin_set.h"
 
-static char host_bin[4096], shell_so[4096], echo_so[4096], dir[256];
+static char host_bin[4096], shell_so[4096], echo_so[4096], echo2_so[4096], dir[256];
 
 typedef struct fix {
   uv_loop_t loop;
@@ -101,9 +101,41 @@ static void test_no_host_binary(void **state) {
   fix_free(&f);
 }
 
+/* A hot upgrade of an out-of-process type: v2 gets its own host process and serves new tasks;
+ * v1's host keeps serving the task that holds it and is stopped when that task releases it; a
+ * .so of another type is refused and its host process stopped. */
+static void test_upgrade_out_of_process(void **state) {
+  (void)state;
+  fix f;
+  fix_init(&f, NULL, host_bin);
+  mu_err err = {0};
+  assert_int_equal(mu_plugin_set_load_dir(f.set, dir, NULL, &err), 0);
+  const muster_plugin *v1 = mu_plugin_host_acquire(f.plugins, "sleep-echo"); /* a task runs on v1 */
+  assert_string_equal(v1->version, "0.1.0");
+  assert_int_equal(mu_plugin_set_upgrade(f.set, echo2_so, "sleep-echo", &err), 0);
+  assert_string_equal(mu_plugin_host_find(f.plugins, "sleep-echo")->version, "2.0.0");
+  assert_string_equal(isolation_of(&f, "sleep-echo"), "process");
+  assert_ptr_equal(mu_plugin_remote_descriptor(mu_plugin_set_remote(f.set, "sleep-echo")),
+                   mu_plugin_host_find(f.plugins, "sleep-echo"));
+  uint32_t hosts, up;
+  uint64_t crashes;
+  mu_plugin_set_totals(f.set, &hosts, &up, &crashes);
+  assert_int_equal(hosts, 2);
+  mu_plugin_host_release(f.plugins, v1); /* its last task ended */
+  mu_plugin_set_totals(f.set, &hosts, &up, &crashes);
+  assert_int_equal(hosts, 1);
+  assert_int_equal(mu_plugin_set_upgrade(f.set, shell_so, "sleep-echo", &err), MU_EINVAL);
+  assert_non_null(strstr(err.msg, "descriptor says type \"shell\", plugin.yaml says \"sleep-echo\""));
+  mu_plugin_set_totals(f.set, &hosts, &up, &crashes);
+  assert_int_equal(hosts, 1);
+  fix_free(&f);
+}
+
 int main(int argc, char **argv) {
-  if (argc != 4) return 2;
-  if (!realpath(argv[1], host_bin) || !realpath(argv[2], shell_so) || !realpath(argv[3], echo_so)) return 2;
+  if (argc != 5) return 2;
+  if (!realpath(argv[1], host_bin) || !realpath(argv[2], shell_so) || !realpath(argv[3], echo_so) ||
+      !realpath(argv[4], echo2_so))
+    return 2;
   snprintf(dir, sizeof dir, "/tmp/plugin_set_test.XXXXXX");
   if (mkdtemp(dir) == NULL) return 2;
   char link[600];
@@ -115,6 +147,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_defaults),
       cmocka_unit_test(test_configured),
       cmocka_unit_test(test_no_host_binary),
+      cmocka_unit_test(test_upgrade_out_of_process),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   char cmd[300];

@@ -46,6 +46,7 @@ static const mu_cfg_field server_fields[] = {
     F("allow_unsigned_bundles", MU_CF_BOOL, allow_unsigned_bundles, 0, 0),
     F("max_tokens", MU_CF_COUNT, max_tokens, 1, 1000000),
     F("max_message", MU_CF_SIZE, max_message, 64 * 1024, 1024 * 1024 * 1024),
+    F("rpc_queues", MU_CF_COUNT, rpc_queues, 0, 64),
     F("audit_max_records", MU_CF_COUNT, audit_max_records, 10, 10000000),
     F("audit_retention", MU_CF_DURATION, audit_retention_ms, 60 * 1000, 3650LL * 24 * 3600 * 1000),
     F("audit_denials_per_second", MU_CF_COUNT, audit_denials_per_second, 1, 10000),

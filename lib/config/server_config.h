@@ -59,6 +59,8 @@ typedef struct mu_server_config {
   uint32_t run_history_max;          /* finished runs kept in all; 10..100000, default 10000 */
   uint32_t max_tokens;               /* bearer tokens, dead ones too; 1..1000000, default 10000 */
   uint64_t max_message;              /* bytes per gRPC message, 64K..1G, default 16M */
+  uint32_t rpc_queues;               /* gRPC completion queues (a thread each); 0..64, 0 =
+                                           the CPU count, at least 8 (lib/rpc/rpc.h) */
   uint32_t audit_max_records;        /* audit records kept; 10..10000000, default 100000 */
   int64_t audit_retention_ms;        /* audit records older are deleted; 1m..10y, default 30d */
   uint32_t audit_denials_per_second; /* gate denials recorded one by one; 1..10000, default 10 */

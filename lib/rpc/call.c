@@ -35,6 +35,8 @@ static void call_free(mu_rpc_call *call) {
   grpc_slice_unref(call->finish_slice);
   free(call->finish_message);
   free(call->cancel_message);
+  free(call->headers);
+  free(call->trailers);
   free(call->method);
   if (call->auth_free != NULL) call->auth_free(call->auth);
   mu_rpc_link_remove(&call->link);
@@ -142,13 +144,28 @@ void mu_rpc_call_start_reading(mu_rpc_call *call) {
 
 #define MU_RPC_COALESCE_MAX 16384 /* messages up to this size may wait for the next one */
 
-static size_t md_to_grpc(const mu_rpc_metadata *md, grpc_metadata *out) {
-  for (size_t i = 0; i < md->count; i++) {
-    memset(&out[i], 0, sizeof out[i]);
-    out[i].key = grpc_slice_from_static_string(md->entries[i].key);
-    out[i].value = grpc_slice_from_static_string(md->entries[i].value);
+/* The gRPC view of m (NULL = no metadata): fills m->grpc, returns the count. */
+static size_t md_to_grpc(mu_rpc_call_md *m) {
+  if (m == NULL) return 0;
+  for (size_t i = 0; i < m->md.count; i++) {
+    memset(&m->grpc[i], 0, sizeof m->grpc[i]);
+    m->grpc[i].key = grpc_slice_from_static_string(m->md.entries[i].key);
+    m->grpc[i].value = grpc_slice_from_static_string(m->md.entries[i].value);
   }
-  return md->count;
+  return m->md.count;
+}
+
+static grpc_metadata *md_array(mu_rpc_call_md *m) { return m != NULL ? m->grpc : NULL; }
+
+/* A heap copy of md for *slot (replacing what was there); NULL md or no entries = none. */
+static int md_keep(mu_rpc_call_md **slot, const mu_rpc_metadata *md) {
+  free(*slot);
+  *slot = NULL;
+  if (md == NULL || md->count == 0) return 0;
+  *slot = malloc(sizeof **slot);
+  if (*slot == NULL) return MU_ENOMEM;
+  (*slot)->md = *md;
+  return 0;
 }
 
 static void on_send(void *self, int ok) {
@@ -189,8 +206,8 @@ static void call_pump(mu_rpc_call *call) {
   if (call->send_head != NULL) {
     if (call->is_server && !call->headers_sent) {
       ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
-      ops[n].data.send_initial_metadata.count = md_to_grpc(&call->headers, call->grpc_md);
-      ops[n].data.send_initial_metadata.metadata = call->grpc_md;
+      ops[n].data.send_initial_metadata.count = md_to_grpc(call->headers);
+      ops[n].data.send_initial_metadata.metadata = md_array(call->headers);
       n++;
       call->headers_sent = 1;
     }
@@ -209,8 +226,8 @@ static void call_pump(mu_rpc_call *call) {
   if (call->is_server && call->finish_requested && !call->finish_sent) {
     if (!call->headers_sent) {
       ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
-      ops[n].data.send_initial_metadata.count = md_to_grpc(&call->headers, call->grpc_md);
-      ops[n].data.send_initial_metadata.metadata = call->grpc_md;
+      ops[n].data.send_initial_metadata.count = md_to_grpc(call->headers);
+      ops[n].data.send_initial_metadata.metadata = md_array(call->headers);
       n++;
       call->headers_sent = 1;
     }
@@ -218,8 +235,8 @@ static void call_pump(mu_rpc_call *call) {
     ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
     ops[n].data.send_status_from_server.status = (grpc_status_code)call->finish_code;
     ops[n].data.send_status_from_server.status_details = &call->finish_slice;
-    ops[n].data.send_status_from_server.trailing_metadata_count = md_to_grpc(&call->trailers, call->grpc_trailers);
-    ops[n].data.send_status_from_server.trailing_metadata = call->grpc_trailers;
+    ops[n].data.send_status_from_server.trailing_metadata_count = md_to_grpc(call->trailers);
+    ops[n].data.send_status_from_server.trailing_metadata = md_array(call->trailers);
     n++;
     if (call_start_batch(call, ops, n, &call->status_send_tag) == 0) call->finish_sent = 1;
     return;
@@ -269,7 +286,8 @@ void mu_rpc_call_finish(mu_rpc_call *call, int code, const char *message, const 
   call->finish_requested = 1;
   call->finish_code = code;
   call->finish_message = strdup(message ? message : "");
-  if (trailers != NULL) call->trailers = *trailers;
+  /* Out of memory here loses only the trailers (a redirect hint); the status still goes. */
+  (void)md_keep(&call->trailers, trailers);
   call_pump(call);
 }
 
@@ -284,7 +302,7 @@ void mu_rpc_call_cancel(mu_rpc_call *call, int code, const char *message) {
 
 int mu_rpc_call_set_headers(mu_rpc_call *call, const mu_rpc_metadata *md, mu_err *err) {
   if (!call->is_server || call->headers_sent) return mu_err_set(err, MU_EINVAL, "rpc: headers already sent");
-  call->headers = *md;
+  if (md_keep(&call->headers, md) != 0) return mu_err_set(err, MU_ENOMEM, "rpc: out of memory");
   return 0;
 }
 
@@ -364,10 +382,13 @@ void mu_rpc_call_server_begin(mu_rpc_call *call) {
 void mu_rpc_call_client_begin(mu_rpc_call *call, const mu_rpc_metadata *md) {
   grpc_op ops[1];
   memset(ops, 0, sizeof ops);
-  if (md != NULL) call->headers = *md;
+  /* Without its metadata (out of memory) the call must not go out as if it had none: it is
+   * cancelled, and the batches below still run so that it ends the usual way. */
+  if (md_keep(&call->headers, md) != 0)
+    grpc_call_cancel_with_status(call->call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory for metadata", NULL);
   ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-  ops[0].data.send_initial_metadata.count = md_to_grpc(&call->headers, call->grpc_md);
-  ops[0].data.send_initial_metadata.metadata = call->grpc_md;
+  ops[0].data.send_initial_metadata.count = md_to_grpc(call->headers);
+  ops[0].data.send_initial_metadata.metadata = md_array(call->headers);
   call_start_batch(call, ops, 1, &call->start_tag);
 
   memset(ops, 0, sizeof ops);

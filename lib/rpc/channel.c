@@ -85,8 +85,8 @@ int mu_rpc_call_new(mu_rpc_channel *channel, const char *path, int64_t deadline_
   call->ud = ud;
   call->method = strdup(path);
   grpc_slice method = grpc_slice_from_copied_string(path);
-  call->call = grpc_channel_create_call(channel->channel, NULL, GRPC_PROPAGATE_DEFAULTS, engine->cq, method, NULL,
-                                        mu_rpc_deadline(deadline_ms), NULL);
+  call->call = grpc_channel_create_call(channel->channel, NULL, GRPC_PROPAGATE_DEFAULTS, mu_rpc_engine_pick_cq(engine),
+                                        method, NULL, mu_rpc_deadline(deadline_ms), NULL);
   grpc_slice_unref(method);
   if (call->call == NULL) {
     grpc_metadata_array_destroy(&call->recv_headers);

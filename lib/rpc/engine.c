@@ -1,6 +1,6 @@
-/* The rpc engine: one gRPC completion queue, a thread that waits on it, and the bridge that
- * hands each completion to the libuv loop thread (a locked event vector + uv_async_t). All
- * tag callbacks therefore run on the loop thread. */
+/* The rpc engine: gRPC completion queues, a thread waiting on each, and the bridge that hands
+ * each completion to the libuv loop thread (a locked event vector + uv_async_t). All tag
+ * callbacks therefore run on the loop thread. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,13 +23,20 @@ void mu_rpc_link_remove(mu_rpc_link *item) {
 
 int mu_rpc_link_empty(const mu_rpc_link *head) { return head->next == head; }
 
+typedef struct cq_thread_arg {
+  mu_rpc_engine *engine;
+  grpc_completion_queue *cq;
+} cq_thread_arg;
+
 static void *cq_thread_main(void *arg) {
-  mu_rpc_engine *engine = arg;
+  cq_thread_arg a = *(cq_thread_arg *)arg;
+  free(arg);
+  mu_rpc_engine *engine = a.engine;
   for (;;) {
-    grpc_event ev = grpc_completion_queue_next(engine->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    grpc_event ev = grpc_completion_queue_next(a.cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
     pthread_mutex_lock(&engine->lock);
     if (ev.type == GRPC_QUEUE_SHUTDOWN) {
-      engine->cq_done = 1;
+      engine->cq_done++;
       pthread_mutex_unlock(&engine->lock);
       uv_async_send(&engine->wakeup);
       return NULL;
@@ -51,44 +58,43 @@ static void *cq_thread_main(void *arg) {
   }
 }
 
-/* A poller: waits on a queue that never gets a tag. gRPC's epoll engine lets any thread
- * waiting on a queue poll every connection and run what the events trigger there (TLS
- * handshakes, HTTP/2 framing), so pollers spread that work over more cores. */
-static void *poller_main(void *arg) {
-  grpc_completion_queue *cq = arg;
-  for (;;) {
-    grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-    if (ev.type == GRPC_QUEUE_SHUTDOWN) return NULL;
+/* Creates a queue and its thread as engine->cqs[engine->n_cqs]. */
+static int queue_start(mu_rpc_engine *engine, mu_err *err) {
+  if (engine->n_cqs == MU_RPC_MAX_QUEUES)
+    return mu_err_set(err, MU_EINVAL, "rpc engine: at most %d completion queues", MU_RPC_MAX_QUEUES);
+  cq_thread_arg *arg = malloc(sizeof *arg);
+  if (arg == NULL) return mu_err_set(err, MU_ENOMEM, "rpc engine: out of memory");
+  grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
+  *arg = (cq_thread_arg){.engine = engine, .cq = cq};
+  int rc = pthread_create(&engine->threads[engine->n_cqs], NULL, cq_thread_main, arg);
+  if (rc != 0) {
+    free(arg);
+    grpc_completion_queue_shutdown(cq);
+    grpc_completion_queue_destroy(cq);
+    return mu_err_set(err, MU_EIO, "rpc engine: pthread_create: %s", strerror(rc));
   }
-}
-
-int mu_rpc_engine_add_pollers(mu_rpc_engine *engine, size_t n, mu_err *err) {
-  if (engine->poll_cq != NULL || engine->closing)
-    return mu_err_set(err, MU_EINVAL, "rpc engine: pollers are added once, before closing");
-  if (n == 0) return 0;
-  engine->pollers = calloc(n, sizeof *engine->pollers);
-  if (engine->pollers == NULL) return mu_err_set(err, MU_ENOMEM, "rpc engine: out of memory");
-  engine->poll_cq = grpc_completion_queue_create_for_next(NULL);
-  for (size_t i = 0; i < n; i++) {
-    int rc = pthread_create(&engine->pollers[i], NULL, poller_main, engine->poll_cq);
-    if (rc != 0) {
-      mu_warn("rpc", "started %zu of %zu poller threads: %s", i, n, strerror(rc));
-      break;
-    }
-    engine->n_pollers++;
-  }
+  engine->cqs[engine->n_cqs++] = cq;
   return 0;
 }
 
-static void pollers_stop(mu_rpc_engine *engine) {
-  if (engine->poll_cq == NULL) return;
-  grpc_completion_queue_shutdown(engine->poll_cq);
-  for (size_t i = 0; i < engine->n_pollers; i++) pthread_join(engine->pollers[i], NULL);
-  grpc_completion_queue_destroy(engine->poll_cq);
-  engine->poll_cq = NULL;
-  free(engine->pollers);
-  engine->pollers = NULL;
-  engine->n_pollers = 0;
+grpc_completion_queue *mu_rpc_engine_pick_cq(mu_rpc_engine *engine) {
+  grpc_completion_queue *cq = engine->cqs[engine->next_cq % engine->n_cqs];
+  engine->next_cq = (engine->next_cq + 1) % engine->n_cqs;
+  return cq;
+}
+
+int mu_rpc_engine_add_queues(mu_rpc_engine *engine, size_t n, mu_err *err) {
+  if (engine->queues_added || engine->closing || !mu_rpc_link_empty(&engine->servers))
+    return mu_err_set(err, MU_EINVAL, "rpc engine: queues are added once, before any server and before closing");
+  engine->queues_added = 1;
+  for (size_t i = 0; i < n; i++) {
+    mu_err e = {0};
+    if (queue_start(engine, &e) != 0) {
+      mu_warn("rpc", "started %zu of %zu more completion queues: %s", i, n, e.msg);
+      break;
+    }
+  }
+  return 0;
 }
 
 static void engine_closed(uv_handle_t *handle) {
@@ -115,12 +121,12 @@ static void on_wakeup(uv_async_t *async) {
   engine->n_events = 0;
   engine->spare = batch;
   engine->cap_spare = cap;
-  int cq_done = engine->cq_done;
+  int all_done = engine->n_cqs > 0 && engine->cq_done == engine->n_cqs;
   pthread_mutex_unlock(&engine->lock);
 
   for (size_t i = 0; i < n; i++) batch[i].tag->fn(batch[i].tag->self, batch[i].ok);
 
-  if (cq_done && engine->thread_started) {
+  if (all_done) {
     pthread_mutex_lock(&engine->lock);
     int more = engine->n_events > 0;
     pthread_mutex_unlock(&engine->lock);
@@ -128,11 +134,12 @@ static void on_wakeup(uv_async_t *async) {
       uv_async_send(&engine->wakeup);
       return;
     }
-    pthread_join(engine->thread, NULL);
-    engine->thread_started = 0;
-    pollers_stop(engine);
-    grpc_completion_queue_destroy(engine->cq);
-    engine->cq = NULL;
+    for (size_t i = 0; i < engine->n_cqs; i++) {
+      pthread_join(engine->threads[i], NULL);
+      grpc_completion_queue_destroy(engine->cqs[i]);
+      engine->cqs[i] = NULL;
+    }
+    engine->n_cqs = 0;
     uv_close((uv_handle_t *)&engine->wakeup, engine_closed);
   }
 }
@@ -153,16 +160,11 @@ int mu_rpc_engine_new(uv_loop_t *loop, mu_rpc_engine **ret_engine, mu_err *err) 
   }
   engine->wakeup.data = engine;
   grpc_init();
-  engine->cq = grpc_completion_queue_create_for_next(NULL);
-  rc = pthread_create(&engine->thread, NULL, cq_thread_main, engine);
-  if (rc != 0) {
-    /* No thread: shut the queue down and close through the normal path. */
-    grpc_completion_queue_shutdown(engine->cq);
-    grpc_completion_queue_destroy(engine->cq);
+  rc = queue_start(engine, err);
+  if (rc != 0) { /* no queue: close through the normal path */
     uv_close((uv_handle_t *)&engine->wakeup, engine_closed);
-    return mu_err_set(err, MU_EIO, "rpc engine: pthread_create: %s", strerror(rc));
+    return rc;
   }
-  engine->thread_started = 1;
   *ret_engine = engine;
   return 0;
 }
@@ -173,7 +175,7 @@ void mu_rpc_engine_maybe_finish(mu_rpc_engine *engine) {
   if (!engine->closing || engine->cq_shutdown_started) return;
   if (!mu_rpc_link_empty(&engine->calls) || !mu_rpc_link_empty(&engine->servers)) return;
   engine->cq_shutdown_started = 1;
-  grpc_completion_queue_shutdown(engine->cq);
+  for (size_t i = 0; i < engine->n_cqs; i++) grpc_completion_queue_shutdown(engine->cqs[i]);
 }
 
 void mu_rpc_engine_close(mu_rpc_engine *engine, void (*close_cb)(void *ud), void *ud) {

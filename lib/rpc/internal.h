@@ -26,22 +26,27 @@ typedef struct mu_rpc_link {
   struct mu_rpc_link *prev, *next;
 } mu_rpc_link;
 
+#define MU_RPC_MAX_QUEUES 64
+
 struct mu_rpc_engine {
   uv_loop_t *loop;
-  grpc_completion_queue *cq;
-  pthread_t thread;
-  int thread_started;
+  /* Completion queues, each with a thread that waits on it. gRPC's debug build (Debian's)
+   * scans every outstanding tag of a queue on each completion, so with one queue for 100,000
+   * streams that scan was a fifth of musterd's CPU and quadratic: calls are spread over the
+   * queues (mu_rpc_engine_pick_cq), and all of one call's tags go to its one queue. */
+  grpc_completion_queue *cqs[MU_RPC_MAX_QUEUES];
+  pthread_t threads[MU_RPC_MAX_QUEUES];
+  size_t n_cqs;     /* queues with a running thread */
+  size_t next_cq;   /* round robin */
+  int queues_added; /* mu_rpc_engine_add_queues ran */
   uv_async_t wakeup;
-  grpc_completion_queue *poll_cq; /* mu_rpc_engine_add_pollers: never gets a tag; NULL if none */
-  pthread_t *pollers;
-  size_t n_pollers;
 
   pthread_mutex_t lock; /* guards the event vector and cq_done */
   mu_rpc_event *events;
   size_t n_events, cap_events;
   mu_rpc_event *spare; /* the other buffer, swapped in on each drain */
   size_t cap_spare;
-  int cq_done; /* the thread saw GRPC_QUEUE_SHUTDOWN */
+  size_t cq_done; /* threads that saw GRPC_QUEUE_SHUTDOWN */
 
   mu_rpc_link calls;    /* live mu_rpc_call (list head) */
   mu_rpc_link servers;  /* live mu_rpc_server */
@@ -51,6 +56,16 @@ struct mu_rpc_engine {
   void (*close_cb)(void *ud);
   void *close_ud;
 };
+
+/* The queue for a new call or request slot (round robin over the engine's queues). */
+grpc_completion_queue *mu_rpc_engine_pick_cq(mu_rpc_engine *engine);
+
+/* Metadata a call sends, with the gRPC view of it (slices point into md). Allocated only when a
+ * call has some: most streams send none, and inline it cost ~20 KiB on every call. */
+typedef struct mu_rpc_call_md {
+  mu_rpc_metadata md;
+  grpc_metadata grpc[MU_RPC_MAX_METADATA];
+} mu_rpc_call_md;
 
 struct mu_rpc_call {
   mu_rpc_link link; /* first: in engine->calls */
@@ -77,15 +92,13 @@ struct mu_rpc_call {
   void (*drain_cb)(mu_rpc_call *call, void *arg);
   void *drain_arg;
   int sending;
-  int headers_sent;        /* server: initial metadata sent */
-  mu_rpc_metadata headers; /* server: to send with the first message */
-  grpc_metadata grpc_md[MU_RPC_MAX_METADATA];
+  int headers_sent;                          /* server: initial metadata sent */
+  struct mu_rpc_call_md *headers;            /* server: to send with the first message; NULL = none */
   int close_send_requested, close_send_sent; /* client */
   int finish_requested, finish_sent;         /* server */
   int finish_code;
   char *finish_message;
-  mu_rpc_metadata trailers;
-  grpc_metadata grpc_trailers[MU_RPC_MAX_METADATA];
+  struct mu_rpc_call_md *trailers; /* server: sent with the status; NULL = none */
   grpc_slice finish_slice;
 
   /* the end */

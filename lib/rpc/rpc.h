@@ -131,13 +131,17 @@ typedef struct mu_rpc_options {
 /* Starts gRPC (grpc_init) and the completion-queue thread. Owner frees with
  * mu_rpc_engine_close + running the loop until close_cb. */
 int mu_rpc_engine_new(uv_loop_t *loop, mu_rpc_engine **ret_engine, mu_err *err);
-/* Starts n threads that only poll gRPC's connections, so the network work gRPC does there
- * (TLS handshakes above all, HTTP/2 framing) can use n + 1 cores instead of the queue
- * thread's one; callbacks still run on the loop thread, in order. For a server with many
- * clients (musterd) or a process that simulates many (bench/fleet); 0 adds none. Once, before
- * mu_rpc_engine_close (MU_EINVAL otherwise); a thread that cannot start is logged, not an
- * error. They are joined when the engine closes. */
-int mu_rpc_engine_add_pollers(mu_rpc_engine *engine, size_t n, mu_err *err);
+/* Adds n completion queues, each with a thread waiting on it (at most MU_RPC_MAX_QUEUES in
+ * all). Calls are spread over the queues, all of one call's completions on one, so
+ * callbacks still run on the loop thread and in order for each call. This does two things
+ * for a process with many calls (musterd, bench/fleet): gRPC polls connections from every
+ * waiting thread, so the network work it does there (TLS handshakes above all, HTTP/2
+ * framing) uses more cores; and gRPC's debug builds (Debian's) scan every outstanding tag of
+ * a queue at each completion, which with one queue grows with the number of calls. 0 adds
+ * none. Once, before any server is created (servers register every queue) and before
+ * mu_rpc_engine_close: MU_EINVAL otherwise. A thread that cannot start is logged, not an
+ * error. All are joined when the engine closes. */
+int mu_rpc_engine_add_queues(mu_rpc_engine *engine, size_t n, mu_err *err);
 /* Shuts down servers and channels still open, cancels their calls, drains the queue, joins
  * the thread and releases gRPC. close_cb (may be NULL) runs on the loop when all is gone. */
 void mu_rpc_engine_close(mu_rpc_engine *engine, void (*close_cb)(void *ud), void *ud);

@@ -154,8 +154,9 @@ static void server_arm(mu_rpc_request_slot *slot) {
   }
   slot->call = call;
   slot->raw = NULL;
-  grpc_call_error e = grpc_server_request_call(server->server, &slot->raw, &call->details, &call->request_md,
-                                               server->engine->cq, server->engine->cq, &slot->tag);
+  grpc_completion_queue *cq = mu_rpc_engine_pick_cq(server->engine); /* the call's, for all its tags */
+  grpc_call_error e =
+      grpc_server_request_call(server->server, &slot->raw, &call->details, &call->request_md, cq, cq, &slot->tag);
   if (e != GRPC_CALL_OK) {
     mu_error("rpc", "grpc_server_request_call failed: %d", (int)e);
     grpc_call_details_destroy(&call->details);
@@ -177,7 +178,8 @@ int mu_rpc_server_new(mu_rpc_engine *engine, const mu_rpc_options *opts, mu_rpc_
   grpc_channel_args *args = mu_rpc_args_new(opts, 1);
   server->server = grpc_server_create(args, NULL);
   mu_rpc_args_free(args);
-  grpc_server_register_completion_queue(server->server, engine->cq, NULL);
+  for (size_t i = 0; i < engine->n_cqs; i++)
+    grpc_server_register_completion_queue(server->server, engine->cqs[i], NULL);
   server->shutdown_tag.fn = on_shutdown;
   server->shutdown_tag.self = server;
   mu_rpc_link_add(&engine->servers, &server->link);
@@ -279,6 +281,6 @@ void mu_rpc_server_close(mu_rpc_server *server, void (*close_cb)(void *ud), void
     server_maybe_destroy(server);
     return;
   }
-  grpc_server_shutdown_and_notify(server->server, server->engine->cq, &server->shutdown_tag);
+  grpc_server_shutdown_and_notify(server->server, server->engine->cqs[0], &server->shutdown_tag);
   grpc_server_cancel_all_calls(server->server);
 }

@@ -10,6 +10,15 @@
 
 #include "muster_plugin.h"
 
+/* Built as other versions for the deploy tests (-DSLEEP_ECHO_VERSION=...), which then also
+ * report the version that ran a task as its output param `version`. */
+#ifdef SLEEP_ECHO_VERSION
+#define SLEEP_ECHO_REPORTS_VERSION 1
+#else
+#define SLEEP_ECHO_VERSION "0.1.0"
+#define SLEEP_ECHO_REPORTS_VERSION 0
+#endif
+
 typedef struct echo_task {
   const muster_host_api *host;
   muster_timer *timer;
@@ -85,6 +94,7 @@ static int echo_start(muster_task *task, const muster_host_api *host, char *errb
   int rc = parse_config(host->context(task)->config_json, &et->message, &et->count, &interval, errbuf);
   if (rc != 0) return rc;
   host->log(task, MUSTER_LOG_INFO, "echoing %ld times every %ld ms", et->count, interval);
+  if (SLEEP_ECHO_REPORTS_VERSION) host->set_param(task, "version", SLEEP_ECHO_VERSION);
   return host->timer_start(task, (uint64_t)interval, (uint64_t)(interval > 0 ? interval : 1), on_tick, et, &et->timer);
 }
 
@@ -109,7 +119,7 @@ static void echo_cleanup(muster_task *task, const muster_host_api *host, void *u
 __attribute__((visibility("default"))) const muster_plugin muster_plugin_descriptor = {
     .abi_version = MUSTER_PLUGIN_ABI_VERSION,
     .type = "sleep-echo",
-    .version = "0.1.0",
+    .version = SLEEP_ECHO_VERSION,
     .description = "echoes a message N times, one per interval, with progress",
     .validate = echo_validate,
     .start = echo_start,

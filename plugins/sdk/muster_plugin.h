@@ -213,6 +213,17 @@ typedef struct muster_host_api {
   /* Registers the handler of actions asked of the running task (TaskAction); NULL removes it.
    * Without one an action is refused ("task type X takes no actions"). */
   int (*set_action_handler)(muster_task *task, muster_action_cb cb);
+
+  /* Holding RUNNING (a plugin whose remote work must be findable before the task counts as
+   * running, e.g. a Spark application's handle): called during start() only, it keeps the task
+   * STARTING; output, params and progress still flow (in order, ahead of RUNNING) until
+   * report_running() sends RUNNING, or the task ends without ever reporting it. Without a hold
+   * the agent reports RUNNING before the task's first event, as always. -EINVAL outside start(),
+   * -EALREADY after finish(). */
+  int (*hold_running)(muster_task *task);
+  /* Sends the held RUNNING now (after whatever the task emitted before it); a no-op when it was
+   * sent already. -EALREADY after finish(). */
+  int (*report_running)(muster_task *task);
 } muster_host_api;
 
 /* The exported descriptor. Strings must be static. */

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "muster_plugin.h"
+#include "spark_k8s.h"
 
 #define TASK_TAG_MAX (MU_SPARK_TAG_MAX - 12) /* room for "-a<attempt>" */
 
@@ -235,8 +236,11 @@ int mu_spark_build_argv(const mu_spark_spec *s, const mu_spark_submit_ctx *c, mu
   }
   if (s->master_kind == MU_SPARK_K8S) {
     if (s->namespace_ != NULL) conf(&b, "spark.kubernetes.namespace", s->namespace_);
-    conf(&b, "spark.kubernetes.driver.label.muster-task", c->task_tag);
-    conf(&b, "spark.kubernetes.driver.label.muster-attempt", c->attempt_tag);
+    char tl[MU_SPARK_K8S_LABEL_MAX + 1], al[MU_SPARK_K8S_LABEL_MAX + 1]; /* label values: 63 bytes at most */
+    mu_spark_k8s_label_value(c->task_tag, tl);
+    mu_spark_k8s_label_value(c->attempt_tag, al);
+    conf(&b, "spark.kubernetes.driver.label.muster-task", tl);
+    conf(&b, "spark.kubernetes.driver.label.muster-attempt", al);
     if (s->cluster) conf(&b, "spark.kubernetes.submission.waitAppCompletion", "false");
   }
   if (s->master_kind == MU_SPARK_STANDALONE && s->cluster)

@@ -15,6 +15,7 @@
 #include "muster_plugin.h"
 #include "spark_argv.h"
 #include "spark_handle.h"
+#include "spark_k8s.h"
 #include "spark_livy.h"
 #include "spark_output.h"
 #include "spark_proto.h"
@@ -108,8 +109,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (const char *q = lb.id; *q; q++) MU_FUZZ_CHECK(isdigit((unsigned char)*q));
     (void)mu_spark_livy_phase(lb.state);
   }
+  free(mu_spark_livy_log_text(body, bl, 4096, why));
   if (mu_spark_livy_find(body, bl, "muster-j-t", &lb, why) == 1)
     MU_FUZZ_CHECK(strstr(lb.name, "[muster-j-t-a") != NULL);
+  mu_spark_k8s_pod pods[4];
+  int np = mu_spark_k8s_pods_parse(body, bl, pods, 4, why);
+  MU_FUZZ_CHECK(np <= 4);
+  for (int i = 0; i < np; i++) MU_FUZZ_CHECK(pods[i].name[0] != '\0');
+  char label[MU_SPARK_K8S_LABEL_MAX + 1];
+  mu_spark_k8s_label_value(part[0], label);
+  MU_FUZZ_CHECK(strlen(label) <= MU_SPARK_K8S_LABEL_MAX);
   mu_spark_handle h;
   if (mu_spark_handle_parse(body, bl, &h) == 0) MU_FUZZ_CHECK(h.attempt > 0 && h.phase >= 1 && h.phase <= 3);
   mu_fuzz_split_free(part, 4);

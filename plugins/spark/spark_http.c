@@ -123,6 +123,7 @@ int mu_spark_call_start(uv_loop_t *loop, const char *method, const char *url, co
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
   c->hdrs = curl_slist_append(NULL, "Accept: application/json");
   c->hdrs = curl_slist_append(c->hdrs, "X-Requested-By: muster");
+  if (auth != NULL && auth->ca_file != NULL) curl_easy_setopt(e, CURLOPT_CAINFO, auth->ca_file);
   if (auth != NULL && auth->token != NULL) {
     char *h = NULL;
     if (asprintf(&h, "Authorization: Bearer %s", auth->token) < 0) {
@@ -132,6 +133,9 @@ int mu_spark_call_start(uv_loop_t *loop, const char *method, const char *url, co
     c->hdrs = curl_slist_append(c->hdrs, h);
     explicit_bzero(h, strlen(h));
     free(h);
+  } else if (auth != NULL && auth->negotiate) {
+    curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_NEGOTIATE);
+    curl_easy_setopt(e, CURLOPT_USERPWD, ":"); /* the credentials are the Kerberos ones */
   } else if (auth != NULL && auth->user != NULL) {
     curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
     curl_easy_setopt(e, CURLOPT_USERNAME, auth->user);

@@ -5,6 +5,7 @@
 #ifndef MU_SPARK_HTTP_H
 #define MU_SPARK_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <uv.h>
 
@@ -30,6 +31,12 @@ typedef void (*mu_spark_call_cb)(void *arg, const mu_spark_reply *r);
 typedef struct mu_spark_auth {
   const char *user, *password;
   const char *token;
+  const char *ca_file; /* PEM CA bundle for https (a Kubernetes API server's CA); NULL: the system's */
+  /* SPNEGO (HTTP Negotiate) with the process's Kerberos credentials (KRB5CCNAME, or MIT's client
+   * keytab KRB5_CLIENT_KTNAME): libcurl's GSS-API. The first exchange with the KDC for a ticket
+   * runs inside libcurl's call on the loop (GSS-API has no asynchronous interface); later calls
+   * use the cached tickets. */
+  bool negotiate;
 } mu_spark_auth;
 
 /* Starts a call (auth may be NULL). *ret is the caller's handle until cb runs (then it is freed) or it is

@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void copy_str(char *dst, size_t size, json_t *v) {
@@ -39,6 +40,43 @@ int mu_spark_livy_batch_parse(const char *body, size_t len, mu_spark_livy_batch 
   int rc = fill_batch(j, ret, why);
   json_decref(j);
   return rc;
+}
+
+char *mu_spark_livy_log_text(const char *body, size_t len, size_t max_bytes, char *why) {
+  json_t *j = mu_spark_json_object(body, len, why);
+  if (j == NULL) return NULL;
+  json_t *log = json_object_get(j, "log");
+  char *out = NULL;
+  if (!json_is_array(log)) {
+    snprintf(why, MU_SPARK_TEXT_MAX, "no \"log\" array in the answer");
+    goto done;
+  }
+  /* from the newest line back, as many as fit */
+  size_t n = json_array_size(log), first = n, total = 0;
+  while (first > 0) {
+    const char *line = json_string_value(json_array_get(log, first - 1));
+    size_t l = (line ? strlen(line) : 0) + 1;
+    if (total + l > max_bytes) break;
+    total += l;
+    first--;
+  }
+  out = malloc(total + 1);
+  if (out == NULL) {
+    snprintf(why, MU_SPARK_TEXT_MAX, "out of memory");
+    goto done;
+  }
+  size_t o = 0;
+  for (size_t i = first; i < n; i++) {
+    const char *line = json_string_value(json_array_get(log, i));
+    size_t l = line ? strlen(line) : 0;
+    memcpy(out + o, line ? line : "", l);
+    o += l;
+    out[o++] = '\n';
+  }
+  out[o] = '\0';
+done:
+  json_decref(j);
+  return out;
 }
 
 /* Whether name carries "[<tag>-a<digits>]". */

@@ -33,6 +33,11 @@ int mu_spark_livy_find(const char *body, size_t len, const char *tag, mu_spark_l
  * shutting_down and unknown words transient; success succeeded; error/dead failed; killed. */
 mu_spark_app_phase mu_spark_livy_phase(const char *state);
 
+/* GET /batches/{id}/log?size=N ({id, from, total, log: [line…]}, Livy's last N lines when no
+ * `from` is given) → the lines joined, each ending in '\n', at most max_bytes (the oldest lines
+ * dropped first, a line cut to fit). Caller frees. NULL with why: not JSON, no "log" array. */
+char *mu_spark_livy_log_text(const char *body, size_t len, size_t max_bytes, char *why);
+
 /* The POST /batches request. Lists and conf are borrowed; NULL/0 fields are left out. */
 typedef struct mu_spark_livy_create {
   const char *file, *class_name, *name, *queue, *driver_memory, *executor_memory, *proxy_user;

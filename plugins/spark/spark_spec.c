@@ -7,6 +7,9 @@
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +17,9 @@
 #include "muster_plugin.h"
 #include "secret_refs.h"
 #include "spec_fields.h"
+#include "spark_spec_read.h"
+#include "spark_spec_check.h"
+#include "spark_spec_conf.h"
 
 const char *mu_spark_program_name(mu_spark_program p) {
   switch (p) {
@@ -25,8 +31,6 @@ const char *mu_spark_program_name(mu_spark_program p) {
   return "?";
 }
 
-/* ---- small parsers ---- */
-
 bool mu_spark_memory_ok(const char *t) {
   if (t == NULL || !isdigit((unsigned char)*t)) return false;
   while (isdigit((unsigned char)*t)) t++;
@@ -36,54 +40,6 @@ bool mu_spark_memory_ok(const char *t) {
   if (*t == 'b' || *t == 'B') t++;
   return *t == '\0';
 }
-
-static bool has_ctl(const char *v) {
-  for (const unsigned char *p = (const unsigned char *)v; *p; p++)
-    if (*p < 0x20 || *p == 0x7f) return true;
-  return false;
-}
-
-static bool is_hex64(const char *v) {
-  if (strlen(v) != 64) return false;
-  for (; *v; v++)
-    if (!isxdigit((unsigned char)*v)) return false;
-  return true;
-}
-
-/* a.b.C$D: dotted Java identifiers */
-static bool is_class_name(const char *v) {
-  bool start = true;
-  if (*v == '\0') return false;
-  for (; *v; v++) {
-    unsigned char c = (unsigned char)*v;
-    if (c == '.') {
-      if (start) return false;
-      start = true;
-    } else if (isalpha(c) || c == '_' || c == '$' || c >= 0x80 || (!start && isdigit(c))) {
-      start = false;
-    } else {
-      return false;
-    }
-  }
-  return !start;
-}
-
-static bool has_suffix(const char *s, const char *suf) {
-  size_t a = strlen(s), b = strlen(suf);
-  return a >= b && strcasecmp(s + a - b, suf) == 0;
-}
-
-/* scheme of "scheme://..." copied to buf, or "" */
-static void url_scheme(const char *v, char *buf, size_t size) {
-  buf[0] = '\0';
-  const char *c = strstr(v, "://");
-  if (c == NULL || c == v || (size_t)(c - v) >= size) return;
-  for (const char *p = v; p < c; p++)
-    if (!isalnum((unsigned char)*p) && *p != '+' && *p != '-' && *p != '.') return;
-  snprintf(buf, size, "%.*s", (int)(c - v), v);
-}
-
-/* ---- secrets ---- */
 
 static int by_length_desc(const void *a, const void *b) {
   size_t la = strlen(*(char *const *)a), lb = strlen(*(char *const *)b);
@@ -124,78 +80,6 @@ char *mu_spark_mask(const mu_spark_spec *s, const char *data, size_t len, size_t
   out[n] = '\0';
   if (ret_len != NULL) *ret_len = n;
   return out;
-}
-
-/* ---- field readers ---- */
-
-typedef struct parser {
-  json_t *secrets;
-  char *errbuf;
-} parser;
-
-static int read_str(parser *ps, json_t *o, const char *camel, const char *snake, const char *field, bool subst,
-                    char **ret) {
-  const char *t = NULL;
-  int rc = muster_field_string(o, camel, snake, field, &t, ps->errbuf);
-  if (rc != 0 || t == NULL || *t == '\0') return rc; /* proto3: empty is unset */
-  size_t max = strcmp(field, "spark.sql") == 0 ? MU_SPARK_MAX_SQL : MU_SPARK_MAX_STRING;
-  if (strlen(t) > max) return muster_field_fail(ps->errbuf, "%s: longer than %zu bytes", field, max);
-  if (subst) return muster_secret_refs_substitute(ps->secrets, t, field, ret, ps->errbuf);
-  return (*ret = strdup(t)) ? 0 : -ENOMEM;
-}
-
-/* A credential: only as a ${secret.NAME} reference, so its value is masked wherever it could
- * show and never sits in a job file. */
-static int read_secret(parser *ps, json_t *o, const char *camel, const char *snake, const char *field, char **ret) {
-  json_t *v = muster_field_get(o, camel, snake);
-  if (json_is_string(v) && *json_string_value(v) != '\0' && strstr(json_string_value(v), "${secret.") == NULL)
-    return muster_field_fail(
-        ps->errbuf, "%s: must be a ${secret.NAME} reference (a credential is never written in the spec)", field);
-  return read_str(ps, o, camel, snake, field, true, ret);
-}
-
-static int read_list(parser *ps, json_t *o, const char *camel, const char *snake, const char *field, bool subst,
-                     mu_spark_list *ret) {
-  json_t *v = muster_field_get(o, camel, snake);
-  if (v == NULL) return 0;
-  if (json_is_string(v))
-    return muster_field_fail(ps->errbuf, "%s: must be a list of strings (an argv, never one shell string)", field);
-  int lrc = muster_field_list(o, camel, snake, field, "strings", MU_SPARK_MAX_ITEMS, &v, ps->errbuf);
-  if (lrc != 0) return lrc;
-  ret->items = calloc(json_array_size(v) + 1, sizeof *ret->items);
-  if (ret->items == NULL) return -ENOMEM;
-  size_t i;
-  json_t *e;
-  json_array_foreach(v, i, e) {
-    char f[160];
-    snprintf(f, sizeof f, "%s[%zu]", field, i);
-    if (!json_is_string(e)) return muster_field_fail(ps->errbuf, "%s: must be a string", f);
-    const char *t = json_string_value(e);
-    if (strlen(t) > MU_SPARK_MAX_STRING)
-      return muster_field_fail(ps->errbuf, "%s: longer than %d bytes", f, MU_SPARK_MAX_STRING);
-    int rc = subst ? muster_secret_refs_substitute(ps->secrets, t, f, &ret->items[ret->n], ps->errbuf)
-                   : ((ret->items[ret->n] = strdup(t)) ? 0 : -ENOMEM);
-    if (rc != 0) return rc;
-    ret->n++;
-  }
-  return 0;
-}
-
-static int read_uint(parser *ps, json_t *o, const char *camel, const char *snake, const char *field, uint32_t hi,
-                     uint32_t *ret) {
-  int64_t v = -1;
-  int rc = muster_field_int(o, camel, snake, field, 0, hi, &v, ps->errbuf);
-  if (rc == 0 && v >= 0) *ret = (uint32_t)v;
-  return rc;
-}
-
-static int read_bool(parser *ps, json_t *o, const char *camel, const char *snake, const char *field, bool *ret) {
-  return muster_field_bool(o, camel, snake, field, ret, ps->errbuf);
-}
-
-static int read_duration(parser *ps, json_t *o, const char *camel, const char *snake, const char *field, int64_t min_ms,
-                         int64_t *ret) {
-  return muster_field_duration(o, camel, snake, field, min_ms, ret, ps->errbuf);
 }
 
 static const char *const known_fields[] = {"master",
@@ -260,259 +144,26 @@ static const char *const known_fields[] = {"master",
                                            "authPassword",
                                            "auth_password",
                                            "authToken",
-                                           "auth_token"};
+                                           "auth_token",
+                                           "proxyUser",
+                                           "proxy_user",
+                                           "k8sApiUrl",
+                                           "k8s_api_url",
+                                           "k8sToken",
+                                           "k8s_token",
+                                           "k8sCaFile",
+                                           "k8s_ca_file",
+                                           "authNegotiate",
+                                           "auth_negotiate"};
 
-/* ---- checks ---- */
-
-/* A bundle-relative path (no "..", not absolute) or, where urls_ok, an http(s)/hdfs/s3a/... URL. */
-static int check_resource(const char *v, const char *field, bool urls_ok, char *errbuf) {
-  if (has_ctl(v)) return muster_field_fail(errbuf, "%s: control characters are not allowed", field);
-  char scheme[32];
-  url_scheme(v, scheme, sizeof scheme);
-  if (scheme[0] != '\0') {
-    if (!urls_ok) return muster_field_fail(errbuf, "%s: \"%s\" must be a file from the bundle", field, v);
-    return 0;
-  }
-  if (v[0] == '/' || strcmp(v, "..") == 0 || strncmp(v, "../", 3) == 0 || strstr(v, "/../") != NULL ||
-      has_suffix(v, "/.."))
-    return muster_field_fail(errbuf, "%s: \"%s\" must be a path inside the task's bundle, without \"..\"", field, v);
-  return 0;
-}
-
-static int check_list_resources(const mu_spark_list *l, const char *field, char *errbuf) {
-  for (size_t i = 0; i < l->n; i++) {
-    char f[128];
-    snprintf(f, sizeof f, "%s[%zu]", field, i);
-    if (l->items[i][0] == '\0') return muster_field_fail(errbuf, "%s: must not be empty", f);
-    if (strchr(l->items[i], ',') != NULL)
-      return muster_field_fail(errbuf, "%s: \"%s\" must not contain ','", f, l->items[i]);
-    int rc = check_resource(l->items[i], f, true, errbuf);
-    if (rc != 0) return rc;
-  }
-  return 0;
-}
-
-/* group:artifact:version, each part [A-Za-z0-9._-]+ */
-static bool is_package(const char *v) {
-  int parts = 1;
-  size_t run = 0;
-  for (; *v; v++) {
-    if (*v == ':') {
-      if (run == 0) return false;
-      parts++;
-      run = 0;
-    } else if (isalnum((unsigned char)*v) || strchr("._-", *v) != NULL) {
-      run++;
-    } else {
-      return false;
-    }
-  }
-  return parts == 3 && run > 0;
-}
-
-static int check_master(mu_spark_spec *s, char *errbuf) {
-  const char *m = s->master;
-  if (has_ctl(m) || strchr(m, ' ') != NULL)
-    return muster_field_fail(errbuf, "spark.master: spaces and control characters are not allowed");
-  if (strncmp(m, "local", 5) == 0) {
-    const char *p = m + 5;
-    s->master_kind = MU_SPARK_LOCAL;
-    if (*p == '\0') return 0;
-    if (*p++ != '[') goto bad_local;
-    if (*p == '*') p++;
-    else if (isdigit((unsigned char)*p) && *p != '0')
-      while (isdigit((unsigned char)*p)) p++;
-    else goto bad_local;
-    if (*p == ',') {
-      p++;
-      if (!isdigit((unsigned char)*p)) goto bad_local;
-      while (isdigit((unsigned char)*p)) p++;
-    }
-    if (strcmp(p, "]") == 0) return 0;
-  bad_local:
-    return muster_field_fail(errbuf, "spark.master: \"%s\" is not local, local[N], local[*] or local[N,F]", m);
-  }
-  if (strncmp(m, "spark://", 8) == 0) {
-    s->master_kind = MU_SPARK_STANDALONE;
-    const char *p = m + 8;
-    /* host:port[,host:port...] */
-    while (*p) {
-      const char *colon = NULL, *q = p;
-      while (*q && *q != ',') {
-        if (*q == ':') colon = q;
-        q++;
-      }
-      if (colon == NULL || colon == p || colon + 1 == q)
-        return muster_field_fail(errbuf, "spark.master: \"%s\": each master must be host:port", m);
-      for (const char *d = colon + 1; d < q; d++)
-        if (!isdigit((unsigned char)*d)) return muster_field_fail(errbuf, "spark.master: \"%s\": bad port", m);
-      long port = strtol(colon + 1, NULL, 10);
-      if (port < 1 || port > 65535) return muster_field_fail(errbuf, "spark.master: \"%s\": port out of range", m);
-      p = *q == ',' ? q + 1 : q;
-      if (*q == ',' && *p == '\0') return muster_field_fail(errbuf, "spark.master: \"%s\": trailing ','", m);
-    }
-    if (m[8] == '\0') return muster_field_fail(errbuf, "spark.master: \"%s\": no host", m);
-    return 0;
-  }
-  if (strcmp(m, "yarn") == 0) {
-    s->master_kind = MU_SPARK_YARN;
-    return 0;
-  }
-  if (strncmp(m, "k8s://", 6) == 0) {
-    s->master_kind = MU_SPARK_K8S;
-    const char *api = m + 6;
-    if (*api == '\0' ||
-        (strstr(api, "://") != NULL && strncmp(api, "https://", 8) != 0 && strncmp(api, "http://", 7) != 0))
-      return muster_field_fail(errbuf, "spark.master: \"%s\": want k8s://https://host:port", m);
-    return 0;
-  }
-  return muster_field_fail(
-      errbuf, "spark.master: \"%s\" is not local[N], spark://host:port, yarn or k8s://https://host:port", m);
-}
-
-/* Checks each URL of a list: http(s), no control characters; strips trailing '/'. */
-static int check_http_url(char *u, const char *field, char *errbuf) {
-  if (has_ctl(u) || strchr(u, ' ') != NULL)
-    return muster_field_fail(errbuf, "%s: spaces and control characters are not allowed", field);
-  if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)
-    return muster_field_fail(errbuf, "%s: \"%s\" must be an http:// or https:// URL", field, u);
-  size_t n = strlen(u);
-  while (n > 8 && u[n - 1] == '/') u[--n] = '\0';
-  return 0;
-}
-
-static int split_urls(const char *csv, mu_spark_list *ret) {
-  for (const char *p = csv; *p;) {
-    const char *c = strchr(p, ',');
-    size_t n = c ? (size_t)(c - p) : strlen(p);
-    while (n > 0 && *p == ' ') p++, n--;
-    while (n > 0 && p[n - 1] == ' ') n--;
-    if (n > 0) {
-      if (ret->n >= MU_SPARK_MAX_ITEMS) return 0;
-      char **g = realloc(ret->items, (ret->n + 2) * sizeof *g);
-      if (g == NULL) return -ENOMEM;
-      ret->items = g;
-      g[ret->n] = strndup(p, n);
-      if (g[ret->n] == NULL) return -ENOMEM;
-      g[++ret->n] = NULL;
-    }
-    if (c == NULL) break;
-    p = c + 1;
-  }
-  return 0;
-}
-
-static int dup_default(char **field, const char *def) {
-  if (*field != NULL || def == NULL || *def == '\0') return 0;
-  return (*field = strdup(def)) ? 0 : -ENOMEM;
-}
-
-/* conf keys a field of the spec sets: setting both is refused. */
-static const struct {
-  const char *conf, *field;
-} owned_conf[] = {
-    {"spark.master", "master"},
-    {"spark.submit.deployMode", "deploy_mode"},
-    {"spark.app.name", "name"},
-    {"spark.driver.memory", "driver_memory"},
-    {"spark.driver.cores", "driver_cores"},
-    {"spark.executor.memory", "executor_memory"},
-    {"spark.executor.cores", "executor_cores"},
-    {"spark.executor.instances", "num_executors"},
-    {"spark.yarn.queue", "queue"},
-    {"spark.kubernetes.namespace", "namespace"},
-    {"spark.jars", "jars"},
-    {"spark.submit.pyFiles", "py_files"},
-    {"spark.files", "files"},
-    {"spark.archives", "archives"},
-    {"spark.jars.packages", "packages"},
-    {"spark.dynamicAllocation.enabled", "dynamic_allocation"},
-    {"spark.dynamicAllocation.minExecutors", "dynamic_allocation"},
-    {"spark.dynamicAllocation.maxExecutors", "dynamic_allocation"},
-    {"spark.dynamicAllocation.initialExecutors", "dynamic_allocation"},
-    {"spark.kerberos.principal", "principal"},
-    {"spark.kerberos.keytab", "keytab"},
-    {"spark.yarn.principal", "principal"},
-    {"spark.yarn.keytab", "keytab"},
-};
-
-/* conf keys the plugin itself sets, for tracking and kill: never from the spec. */
-static const char *const plugin_conf[] = {
-    "spark.yarn.submit.waitAppCompletion",
-    "spark.kubernetes.submission.waitAppCompletion",
-    "spark.standalone.submit.waitAppCompletion",
-};
-
-static bool field_set(const mu_spark_spec *s, const char *field) {
-  if (strcmp(field, "master") == 0 || strcmp(field, "deploy_mode") == 0) return true;
-  if (strcmp(field, "name") == 0) return s->name != NULL;
-  if (strcmp(field, "driver_memory") == 0) return s->driver_memory != NULL;
-  if (strcmp(field, "driver_cores") == 0) return s->driver_cores > 0;
-  if (strcmp(field, "executor_memory") == 0) return s->executor_memory != NULL;
-  if (strcmp(field, "executor_cores") == 0) return s->executor_cores > 0;
-  if (strcmp(field, "num_executors") == 0) return s->num_executors > 0;
-  if (strcmp(field, "queue") == 0) return s->queue != NULL;
-  if (strcmp(field, "namespace") == 0) return s->namespace_ != NULL;
-  if (strcmp(field, "jars") == 0) return s->jars.n > 0;
-  if (strcmp(field, "py_files") == 0) return s->py_files.n > 0;
-  if (strcmp(field, "files") == 0) return s->files.n > 0;
-  if (strcmp(field, "archives") == 0) return s->archives.n > 0;
-  if (strcmp(field, "packages") == 0) return s->packages.n > 0;
-  if (strcmp(field, "dynamic_allocation") == 0) return s->dyn_enabled;
-  if (strcmp(field, "principal") == 0) return s->principal != NULL;
-  if (strcmp(field, "keytab") == 0) return s->keytab != NULL;
-  return false;
-}
-
-static int kv_cmp(const void *a, const void *b) {
-  return strcmp(((const mu_spark_kv *)a)->key, ((const mu_spark_kv *)b)->key);
-}
-
-static int read_conf(parser *ps, json_t *o, mu_spark_spec *s) {
-  json_t *v = NULL;
-  int orc = muster_field_object(o, "conf", NULL, "spark.conf", "strings", &v, ps->errbuf);
-  if (orc != 0 || v == NULL) return orc;
-  if (json_object_size(v) > MU_SPARK_MAX_ITEMS)
-    return muster_field_fail(ps->errbuf, "spark.conf: more than %d entries", MU_SPARK_MAX_ITEMS);
-  s->conf = calloc(json_object_size(v) + 1, sizeof *s->conf);
-  if (s->conf == NULL) return -ENOMEM;
-  const char *key;
-  json_t *val;
-  json_object_foreach(v, key, val) {
-    char f[300];
-    snprintf(f, sizeof f, "spark.conf.%.200s", key);
-    if (strncmp(key, "spark.", 6) != 0 || key[6] == '\0')
-      return muster_field_fail(ps->errbuf,
-                               "%s: not a Spark property (keys start with \"spark.\"; spark-submit ignores others)", f);
-    for (const char *p = key; *p; p++)
-      if (!isalnum((unsigned char)*p) && strchr("._-[]", *p) == NULL)
-        return muster_field_fail(ps->errbuf, "%s: bad character in key", f);
-    char *text = NULL;
-    if (json_is_string(val)) text = strdup(json_string_value(val));
-    else if (json_is_integer(val) || json_is_boolean(val) || json_is_real(val)) text = json_dumps(val, JSON_ENCODE_ANY);
-    else return muster_field_fail(ps->errbuf, "%s: must be a string", f);
-    if (text == NULL) return -ENOMEM;
-    int rc = muster_secret_refs_substitute(ps->secrets, text, f, &s->conf[s->n_conf].value, ps->errbuf);
-    free(text);
-    if (rc != 0) return rc;
-    s->conf[s->n_conf].key = strdup(key);
-    if (s->conf[s->n_conf].key == NULL) return -ENOMEM;
-    s->n_conf++;
-    if (has_ctl(s->conf[s->n_conf - 1].value))
-      return muster_field_fail(ps->errbuf, "%s: control characters are not allowed", f);
-  }
-  qsort(s->conf, s->n_conf, sizeof *s->conf, kv_cmp);
-  return 0;
-}
-
-static int parse_program(parser *ps, json_t *o, mu_spark_spec *s) {
+static int parse_program(spark_spec_parser *ps, json_t *o, mu_spark_spec *s) {
   char *pt = NULL;
-  int rc = read_str(ps, o, "programType", "program_type", "spark.program_type", false, &pt);
+  int rc = spark_spec_read_str(ps, o, "programType", "program_type", "spark.program_type", false, &pt);
   if (rc != 0) return rc;
   if (pt == NULL) {
-    s->program = s->sql != NULL || (s->app_resource && has_suffix(s->app_resource, ".sql")) ? MU_SPARK_SQL
-                 : s->app_resource && has_suffix(s->app_resource, ".py")                    ? MU_SPARK_PYTHON
-                                                                                            : MU_SPARK_JAVA;
+    s->program = s->sql != NULL || (s->app_resource && spark_spec_has_suffix(s->app_resource, ".sql")) ? MU_SPARK_SQL
+                 : s->app_resource && spark_spec_has_suffix(s->app_resource, ".py")                    ? MU_SPARK_PYTHON
+                                                                                                       : MU_SPARK_JAVA;
     return 0;
   }
   static const char *const names[] = {"java", "scala", "python", "sql"};
@@ -528,7 +179,7 @@ static int parse_program(parser *ps, json_t *o, mu_spark_spec *s) {
   return rc;
 }
 
-static int parse_dyn(parser *ps, json_t *o, mu_spark_spec *s) {
+static int parse_dyn(spark_spec_parser *ps, json_t *o, mu_spark_spec *s) {
   json_t *d = NULL;
   int orc = muster_field_object(o, "dynamicAllocation", "dynamic_allocation", "spark.dynamic_allocation", NULL, &d,
                                 ps->errbuf);
@@ -537,16 +188,16 @@ static int parse_dyn(parser *ps, json_t *o, mu_spark_spec *s) {
                                       "max_executors", "initialExecutors", "initial_executors"};
   int rc;
   rc = muster_fields_check_known(d, "spark.dynamic_allocation", known, 7, ps->errbuf);
-  if (rc == 0) rc = read_bool(ps, d, "enabled", NULL, "spark.dynamic_allocation.enabled", &s->dyn_enabled);
+  if (rc == 0) rc = spark_spec_read_bool(ps, d, "enabled", NULL, "spark.dynamic_allocation.enabled", &s->dyn_enabled);
   if (rc == 0)
-    rc = read_uint(ps, d, "minExecutors", "min_executors", "spark.dynamic_allocation.min_executors", 100000,
-                   &s->dyn_min);
+    rc = spark_spec_read_uint(ps, d, "minExecutors", "min_executors", "spark.dynamic_allocation.min_executors", 100000,
+                              &s->dyn_min);
   if (rc == 0)
-    rc = read_uint(ps, d, "maxExecutors", "max_executors", "spark.dynamic_allocation.max_executors", 100000,
-                   &s->dyn_max);
+    rc = spark_spec_read_uint(ps, d, "maxExecutors", "max_executors", "spark.dynamic_allocation.max_executors", 100000,
+                              &s->dyn_max);
   if (rc == 0)
-    rc = read_uint(ps, d, "initialExecutors", "initial_executors", "spark.dynamic_allocation.initial_executors", 100000,
-                   &s->dyn_initial);
+    rc = spark_spec_read_uint(ps, d, "initialExecutors", "initial_executors",
+                              "spark.dynamic_allocation.initial_executors", 100000, &s->dyn_initial);
   if (rc != 0) return rc;
   if (!s->dyn_enabled && (s->dyn_min || s->dyn_max || s->dyn_initial))
     return muster_field_fail(ps->errbuf, "spark.dynamic_allocation: executor bounds given but enabled is not true");
@@ -567,76 +218,64 @@ static int parse_dyn(parser *ps, json_t *o, mu_spark_spec *s) {
   return 0;
 }
 
-/* via livy: POST /batches to livy_url; the Livy server runs the application (its own master,
- * deploy mode and credentials). */
-static int check_livy(mu_spark_spec *s, char *errbuf) {
-  if (s->livy_url == NULL)
-    return muster_field_fail(errbuf, "spark.livy_url: required for via livy (or MUSTER_SPARK_LIVY_URL on the agent)");
-  if (s->packages.n > 0)
-    return muster_field_fail(errbuf, "spark.packages: not with via livy (set spark.jars.packages in conf)");
-  if (s->principal != NULL || s->keytab != NULL)
-    return muster_field_fail(errbuf,
-                             "spark.%s: not with via livy (the Livy server submits with its own Kerberos identity)",
-                             s->principal != NULL ? "principal" : "keytab");
-  if (s->namespace_ != NULL) return muster_field_fail(errbuf, "spark.namespace: not with via livy");
-  s->cluster = true;
-  return 0;
-}
-
-/* auth_user with auth_password (HTTP Basic), or auth_token (Bearer), not both. */
-static int check_auth(const mu_spark_spec *s, char *errbuf) {
-  if ((s->auth_user == NULL) != (s->auth_password == NULL))
-    return muster_field_fail(errbuf, "spark.%s: auth_user and auth_password go together (HTTP Basic)",
-                             s->auth_user ? "auth_password" : "auth_user");
-  if (s->auth_user != NULL && s->auth_token != NULL)
-    return muster_field_fail(errbuf,
-                             "spark.auth_token: conflicts with auth_user/auth_password (one way to authenticate)");
-  if (s->auth_user != NULL && strchr(s->auth_user, ':') != NULL)
-    return muster_field_fail(errbuf, "spark.auth_user: must not contain ':' (HTTP Basic)");
-  return 0;
-}
-
-static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defaults *def, mu_spark_spec *s) {
+static int parse_fields(spark_spec_parser *ps, json_t *spec, json_t *o, const mu_spark_defaults *def,
+                        mu_spark_spec *s) {
   int rc;
   char *dm = NULL, *via = NULL;
-  rc = read_str(ps, o, "master", NULL, "spark.master", false, &s->master);
-  if (rc == 0) rc = read_str(ps, o, "deployMode", "deploy_mode", "spark.deploy_mode", false, &dm);
-  if (rc == 0) rc = read_str(ps, o, "mainClass", "main_class", "spark.main_class", false, &s->main_class);
-  if (rc == 0) rc = read_str(ps, o, "appResource", "app_resource", "spark.app_resource", false, &s->app_resource);
+  rc = spark_spec_read_str(ps, o, "master", NULL, "spark.master", false, &s->master);
+  if (rc == 0) rc = spark_spec_read_str(ps, o, "deployMode", "deploy_mode", "spark.deploy_mode", false, &dm);
+  if (rc == 0) rc = spark_spec_read_str(ps, o, "mainClass", "main_class", "spark.main_class", false, &s->main_class);
   if (rc == 0)
-    rc = read_str(ps, o, "appResourceSha256", "app_resource_sha256", "spark.app_resource_sha256", false,
-                  &s->app_resource_sha256);
-  if (rc == 0) rc = read_str(ps, o, "sql", NULL, "spark.sql", false, &s->sql);
-  if (rc == 0) rc = read_list(ps, o, "appArgs", "app_args", "spark.app_args", true, &s->app_args);
-  if (rc == 0) rc = read_conf(ps, o, s);
-  if (rc == 0) rc = read_str(ps, o, "name", NULL, "spark.name", false, &s->name);
-  if (rc == 0) rc = read_uint(ps, o, "driverCores", "driver_cores", "spark.driver_cores", 1024, &s->driver_cores);
+    rc = spark_spec_read_str(ps, o, "appResource", "app_resource", "spark.app_resource", false, &s->app_resource);
   if (rc == 0)
-    rc = read_uint(ps, o, "executorCores", "executor_cores", "spark.executor_cores", 1024, &s->executor_cores);
-  if (rc == 0) rc = read_uint(ps, o, "numExecutors", "num_executors", "spark.num_executors", 100000, &s->num_executors);
-  if (rc == 0) rc = read_str(ps, o, "driverMemory", "driver_memory", "spark.driver_memory", false, &s->driver_memory);
+    rc = spark_spec_read_str(ps, o, "appResourceSha256", "app_resource_sha256", "spark.app_resource_sha256", false,
+                             &s->app_resource_sha256);
+  if (rc == 0) rc = spark_spec_read_str(ps, o, "sql", NULL, "spark.sql", false, &s->sql);
+  if (rc == 0) rc = spark_spec_read_list(ps, o, "appArgs", "app_args", "spark.app_args", true, &s->app_args);
+  if (rc == 0) rc = spark_spec_read_conf(ps, o, s);
+  if (rc == 0) rc = spark_spec_read_str(ps, o, "name", NULL, "spark.name", false, &s->name);
   if (rc == 0)
-    rc = read_str(ps, o, "executorMemory", "executor_memory", "spark.executor_memory", false, &s->executor_memory);
-  if (rc == 0) rc = read_str(ps, o, "queue", NULL, "spark.queue", false, &s->queue);
-  if (rc == 0) rc = read_str(ps, o, "namespace", NULL, "spark.namespace", false, &s->namespace_);
-  if (rc == 0) rc = read_list(ps, o, "jars", NULL, "spark.jars", false, &s->jars);
-  if (rc == 0) rc = read_list(ps, o, "pyFiles", "py_files", "spark.py_files", false, &s->py_files);
-  if (rc == 0) rc = read_list(ps, o, "files", NULL, "spark.files", false, &s->files);
-  if (rc == 0) rc = read_list(ps, o, "archives", NULL, "spark.archives", false, &s->archives);
-  if (rc == 0) rc = read_list(ps, o, "packages", NULL, "spark.packages", false, &s->packages);
-  if (rc == 0) rc = read_str(ps, o, "principal", NULL, "spark.principal", false, &s->principal);
-  if (rc == 0) rc = read_str(ps, o, "keytab", NULL, "spark.keytab", false, &s->keytab);
-  if (rc == 0) rc = read_str(ps, o, "via", NULL, "spark.via", false, &via);
-  if (rc == 0) rc = read_str(ps, o, "sparkHome", "spark_home", "spark.spark_home", false, &s->spark_home);
-  if (rc == 0) rc = read_list(ps, o, "yarnRmUrls", "yarn_rm_urls", "spark.yarn_rm_urls", false, &s->yarn_rm_urls);
-  if (rc == 0) rc = read_str(ps, o, "restUrl", "rest_url", "spark.rest_url", false, &s->rest_url);
-  if (rc == 0) rc = read_str(ps, o, "livyUrl", "livy_url", "spark.livy_url", false, &s->livy_url);
-  if (rc == 0) rc = read_str(ps, o, "sparkUiUrl", "spark_ui_url", "spark.spark_ui_url", false, &s->spark_ui_url);
-  if (rc == 0) rc = read_str(ps, o, "authUser", "auth_user", "spark.auth_user", true, &s->auth_user);
-  if (rc == 0) rc = read_secret(ps, o, "authPassword", "auth_password", "spark.auth_password", &s->auth_password);
-  if (rc == 0) rc = read_secret(ps, o, "authToken", "auth_token", "spark.auth_token", &s->auth_token);
+    rc = spark_spec_read_uint(ps, o, "driverCores", "driver_cores", "spark.driver_cores", 1024, &s->driver_cores);
   if (rc == 0)
-    rc = read_uint(ps, o, "maxPollErrors", "max_poll_errors", "spark.max_poll_errors", 1000, &s->max_poll_errors);
+    rc = spark_spec_read_uint(ps, o, "executorCores", "executor_cores", "spark.executor_cores", 1024,
+                              &s->executor_cores);
+  if (rc == 0)
+    rc = spark_spec_read_uint(ps, o, "numExecutors", "num_executors", "spark.num_executors", 100000, &s->num_executors);
+  if (rc == 0)
+    rc = spark_spec_read_str(ps, o, "driverMemory", "driver_memory", "spark.driver_memory", false, &s->driver_memory);
+  if (rc == 0)
+    rc = spark_spec_read_str(ps, o, "executorMemory", "executor_memory", "spark.executor_memory", false,
+                             &s->executor_memory);
+  if (rc == 0) rc = spark_spec_read_str(ps, o, "queue", NULL, "spark.queue", false, &s->queue);
+  if (rc == 0) rc = spark_spec_read_str(ps, o, "namespace", NULL, "spark.namespace", false, &s->namespace_);
+  if (rc == 0) rc = spark_spec_read_list(ps, o, "jars", NULL, "spark.jars", false, &s->jars);
+  if (rc == 0) rc = spark_spec_read_list(ps, o, "pyFiles", "py_files", "spark.py_files", false, &s->py_files);
+  if (rc == 0) rc = spark_spec_read_list(ps, o, "files", NULL, "spark.files", false, &s->files);
+  if (rc == 0) rc = spark_spec_read_list(ps, o, "archives", NULL, "spark.archives", false, &s->archives);
+  if (rc == 0) rc = spark_spec_read_list(ps, o, "packages", NULL, "spark.packages", false, &s->packages);
+  if (rc == 0) rc = spark_spec_read_str(ps, o, "principal", NULL, "spark.principal", false, &s->principal);
+  if (rc == 0) rc = spark_spec_read_str(ps, o, "keytab", NULL, "spark.keytab", false, &s->keytab);
+  if (rc == 0) rc = spark_spec_read_str(ps, o, "via", NULL, "spark.via", false, &via);
+  if (rc == 0) rc = spark_spec_read_str(ps, o, "sparkHome", "spark_home", "spark.spark_home", false, &s->spark_home);
+  if (rc == 0)
+    rc = spark_spec_read_list(ps, o, "yarnRmUrls", "yarn_rm_urls", "spark.yarn_rm_urls", false, &s->yarn_rm_urls);
+  if (rc == 0) rc = spark_spec_read_str(ps, o, "restUrl", "rest_url", "spark.rest_url", false, &s->rest_url);
+  if (rc == 0) rc = spark_spec_read_str(ps, o, "livyUrl", "livy_url", "spark.livy_url", false, &s->livy_url);
+  if (rc == 0)
+    rc = spark_spec_read_str(ps, o, "sparkUiUrl", "spark_ui_url", "spark.spark_ui_url", false, &s->spark_ui_url);
+  if (rc == 0) rc = spark_spec_read_str(ps, o, "authUser", "auth_user", "spark.auth_user", true, &s->auth_user);
+  if (rc == 0)
+    rc = spark_spec_read_secret(ps, o, "authPassword", "auth_password", "spark.auth_password", &s->auth_password);
+  if (rc == 0) rc = spark_spec_read_secret(ps, o, "authToken", "auth_token", "spark.auth_token", &s->auth_token);
+  if (rc == 0) rc = spark_spec_read_str(ps, o, "proxyUser", "proxy_user", "spark.proxy_user", true, &s->proxy_user);
+  if (rc == 0) rc = spark_spec_read_str(ps, o, "k8sApiUrl", "k8s_api_url", "spark.k8s_api_url", false, &s->k8s_api_url);
+  if (rc == 0) rc = spark_spec_read_secret(ps, o, "k8sToken", "k8s_token", "spark.k8s_token", &s->k8s_token);
+  if (rc == 0) rc = spark_spec_read_str(ps, o, "k8sCaFile", "k8s_ca_file", "spark.k8s_ca_file", false, &s->k8s_ca_file);
+  if (rc == 0)
+    rc = spark_spec_read_bool(ps, o, "authNegotiate", "auth_negotiate", "spark.auth_negotiate", &s->auth_negotiate);
+  if (rc == 0)
+    rc = spark_spec_read_uint(ps, o, "maxPollErrors", "max_poll_errors", "spark.max_poll_errors", 1000,
+                              &s->max_poll_errors);
   if (rc == 0) rc = parse_program(ps, o, s);
   if (rc == 0) rc = parse_dyn(ps, o, s);
   if (rc != 0) goto done;
@@ -644,21 +283,24 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
   s->kill_ms = MU_SPARK_DEFAULT_KILL_MS;
   s->submit_ms = MU_SPARK_DEFAULT_SUBMIT_MS;
   if (s->max_poll_errors == 0) s->max_poll_errors = MU_SPARK_DEFAULT_POLL_ERRORS;
-  rc = read_duration(ps, o, "pollInterval", "poll_interval", "spark.poll_interval", MU_SPARK_MIN_POLL_MS, &s->poll_ms);
-  if (rc == 0) rc = read_duration(ps, o, "killTimeout", "kill_timeout", "spark.kill_timeout", 1000, &s->kill_ms);
+  rc = spark_spec_read_duration(ps, o, "pollInterval", "poll_interval", "spark.poll_interval", MU_SPARK_MIN_POLL_MS,
+                                &s->poll_ms);
   if (rc == 0)
-    rc = read_duration(ps, o, "submitTimeout", "submit_timeout", "spark.submit_timeout", 1000, &s->submit_ms);
-  if (rc == 0) rc = read_duration(ps, spec, "timeout", NULL, "timeout", 0, &s->timeout_ms);
+    rc = spark_spec_read_duration(ps, o, "killTimeout", "kill_timeout", "spark.kill_timeout", 1000, &s->kill_ms);
+  if (rc == 0)
+    rc =
+        spark_spec_read_duration(ps, o, "submitTimeout", "submit_timeout", "spark.submit_timeout", 1000, &s->submit_ms);
+  if (rc == 0) rc = spark_spec_read_duration(ps, spec, "timeout", NULL, "timeout", 0, &s->timeout_ms);
   if (rc != 0) goto done;
 
   /* agent defaults */
-  rc = dup_default(&s->spark_home, def ? def->spark_home : NULL);
-  if (rc == 0) rc = dup_default(&s->rest_url, def ? def->rest_url : NULL);
-  if (rc == 0) rc = dup_default(&s->livy_url, def ? def->livy_url : NULL);
-  if (rc == 0) rc = dup_default(&s->spark_ui_url, def ? def->spark_ui_url : NULL);
+  rc = spark_spec_dup_default(&s->spark_home, def ? def->spark_home : NULL);
+  if (rc == 0) rc = spark_spec_dup_default(&s->rest_url, def ? def->rest_url : NULL);
+  if (rc == 0) rc = spark_spec_dup_default(&s->livy_url, def ? def->livy_url : NULL);
+  if (rc == 0) rc = spark_spec_dup_default(&s->spark_ui_url, def ? def->spark_ui_url : NULL);
   if (rc != 0) goto done;
   if (s->yarn_rm_urls.n == 0 && def != NULL && def->yarn_rm_urls != NULL) {
-    rc = split_urls(def->yarn_rm_urls, &s->yarn_rm_urls);
+    rc = spark_spec_split_urls(def->yarn_rm_urls, &s->yarn_rm_urls);
     if (rc != 0) goto done;
   }
 
@@ -677,7 +319,7 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
       goto done;
     }
   }
-  rc = check_master(s, ps->errbuf);
+  rc = spark_spec_check_master(s, ps->errbuf);
   if (rc != 0) goto done;
   if (dm != NULL && strcmp(dm, "client") != 0 && strcmp(dm, "cluster") != 0) {
     rc = muster_field_fail(ps->errbuf, "spark.deploy_mode: \"%s\" is not client or cluster", dm);
@@ -728,7 +370,7 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
                            mu_spark_program_name(s->program));
     goto done;
   }
-  if (s->main_class != NULL && !is_class_name(s->main_class)) {
+  if (s->main_class != NULL && !spark_spec_is_class_name(s->main_class)) {
     rc = muster_field_fail(ps->errbuf, "spark.main_class: \"%s\" is not a class name (a.b.Main)", s->main_class);
     goto done;
   }
@@ -762,12 +404,12 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
   }
   if (s->app_resource != NULL) {
     char scheme[32];
-    url_scheme(s->app_resource, scheme, sizeof scheme);
+    spark_spec_url_scheme(s->app_resource, scheme, sizeof scheme);
     s->app_resource_is_url = scheme[0] != '\0';
-    rc = check_resource(s->app_resource, "spark.app_resource",
-                        s->via == MU_SPARK_VIA_REST || s->via == MU_SPARK_VIA_LIVY || strcmp(scheme, "http") == 0 ||
-                            strcmp(scheme, "https") == 0,
-                        ps->errbuf);
+    rc = spark_spec_check_resource(s->app_resource, "spark.app_resource",
+                                   s->via == MU_SPARK_VIA_REST || s->via == MU_SPARK_VIA_LIVY ||
+                                       strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0,
+                                   ps->errbuf);
     if (rc != 0) {
       if (s->app_resource_is_url)
         rc = muster_field_fail(
@@ -791,7 +433,7 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
     }
   }
   if (s->app_resource_sha256 != NULL) {
-    if (!is_hex64(s->app_resource_sha256)) {
+    if (!spark_spec_is_hex64(s->app_resource_sha256)) {
       rc = muster_field_fail(ps->errbuf, "spark.app_resource_sha256: want 64 hex digits");
       goto done;
     }
@@ -803,7 +445,7 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
     }
     for (char *p = s->app_resource_sha256; *p; p++) *p = (char)tolower((unsigned char)*p);
   }
-  if (s->program == MU_SPARK_PYTHON && s->app_resource != NULL && !has_suffix(s->app_resource, ".py")) {
+  if (s->program == MU_SPARK_PYTHON && s->app_resource != NULL && !spark_spec_has_suffix(s->app_resource, ".py")) {
     rc = muster_field_fail(ps->errbuf, "spark.app_resource: \"%s\" is not a .py file (program_type python)",
                            s->app_resource);
     goto done;
@@ -824,11 +466,11 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
                            s->executor_memory);
     goto done;
   }
-  if (s->name != NULL && has_ctl(s->name)) {
+  if (s->name != NULL && spark_spec_has_ctl(s->name)) {
     rc = muster_field_fail(ps->errbuf, "spark.name: control characters are not allowed");
     goto done;
   }
-  if (s->queue != NULL && (has_ctl(s->queue) || strchr(s->queue, ' '))) {
+  if (s->queue != NULL && (spark_spec_has_ctl(s->queue) || strchr(s->queue, ' '))) {
     rc = muster_field_fail(ps->errbuf, "spark.queue: spaces and control characters are not allowed");
     goto done;
   }
@@ -840,13 +482,13 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
     rc = muster_field_fail(ps->errbuf, "spark.namespace: only for k8s:// masters");
     goto done;
   }
-  rc = check_list_resources(&s->jars, "spark.jars", ps->errbuf);
-  if (rc == 0) rc = check_list_resources(&s->py_files, "spark.py_files", ps->errbuf);
-  if (rc == 0) rc = check_list_resources(&s->files, "spark.files", ps->errbuf);
-  if (rc == 0) rc = check_list_resources(&s->archives, "spark.archives", ps->errbuf);
+  rc = spark_spec_check_list_resources(&s->jars, "spark.jars", ps->errbuf);
+  if (rc == 0) rc = spark_spec_check_list_resources(&s->py_files, "spark.py_files", ps->errbuf);
+  if (rc == 0) rc = spark_spec_check_list_resources(&s->files, "spark.files", ps->errbuf);
+  if (rc == 0) rc = spark_spec_check_list_resources(&s->archives, "spark.archives", ps->errbuf);
   if (rc != 0) goto done;
   for (size_t i = 0; i < s->packages.n; i++)
-    if (!is_package(s->packages.items[i])) {
+    if (!spark_spec_is_package(s->packages.items[i])) {
       rc = muster_field_fail(ps->errbuf, "spark.packages[%zu]: \"%s\" is not group:artifact:version", i,
                              s->packages.items[i]);
       goto done;
@@ -857,49 +499,39 @@ static int parse_fields(parser *ps, json_t *spec, json_t *o, const mu_spark_defa
     goto done;
   }
   if (s->keytab != NULL && s->keytab[0] != '/') {
-    rc = check_resource(s->keytab, "spark.keytab", false, ps->errbuf);
+    rc = spark_spec_check_resource(s->keytab, "spark.keytab", false, ps->errbuf);
     if (rc != 0) goto done;
   }
 
   /* conf vs fields */
-  for (size_t i = 0; i < s->n_conf; i++) {
-    for (size_t k = 0; k < sizeof owned_conf / sizeof *owned_conf; k++)
-      if (strcmp(s->conf[i].key, owned_conf[k].conf) == 0 && field_set(s, owned_conf[k].field)) {
-        rc = muster_field_fail(ps->errbuf, "spark.conf.%s: conflicts with spark.%s (set one of them)", s->conf[i].key,
-                               owned_conf[k].field);
-        goto done;
-      }
-    for (size_t k = 0; k < sizeof plugin_conf / sizeof *plugin_conf; k++)
-      if (strcmp(s->conf[i].key, plugin_conf[k]) == 0) {
-        rc = muster_field_fail(
-            ps->errbuf,
-            "spark.conf.%s: set by Muster, which detaches in cluster mode and tracks the application itself",
-            s->conf[i].key);
-        goto done;
-      }
-  }
+  rc = spark_spec_check_conf(s, ps->errbuf);
+  if (rc != 0) goto done;
 
   /* tracking surfaces */
   for (size_t i = 0; i < s->yarn_rm_urls.n; i++) {
     char f[64];
     snprintf(f, sizeof f, "spark.yarn_rm_urls[%zu]", i);
-    rc = check_http_url(s->yarn_rm_urls.items[i], f, ps->errbuf);
+    rc = spark_spec_check_http_url(s->yarn_rm_urls.items[i], f, ps->errbuf);
     if (rc != 0) goto done;
   }
   if (s->rest_url) {
-    rc = check_http_url(s->rest_url, "spark.rest_url", ps->errbuf);
+    rc = spark_spec_check_http_url(s->rest_url, "spark.rest_url", ps->errbuf);
     if (rc != 0) goto done;
   }
   if (s->livy_url) {
-    rc = check_http_url(s->livy_url, "spark.livy_url", ps->errbuf);
+    rc = spark_spec_check_http_url(s->livy_url, "spark.livy_url", ps->errbuf);
     if (rc != 0) goto done;
   }
   if (s->spark_ui_url) {
-    rc = check_http_url(s->spark_ui_url, "spark.spark_ui_url", ps->errbuf);
+    rc = spark_spec_check_http_url(s->spark_ui_url, "spark.spark_ui_url", ps->errbuf);
     if (rc != 0) goto done;
   }
-  rc = s->via == MU_SPARK_VIA_LIVY ? check_livy(s, ps->errbuf) : 0;
-  if (rc == 0) rc = check_auth(s, ps->errbuf);
+  rc = s->via == MU_SPARK_VIA_LIVY ? spark_spec_check_livy(s, ps->errbuf) : 0;
+  if (rc == 0) rc = spark_spec_check_auth(s, ps->errbuf);
+  if (rc == 0) rc = spark_spec_check_k8s_api(s, def, ps->errbuf);
+  if (rc == 0 && s->proxy_user != NULL && s->via != MU_SPARK_VIA_LIVY)
+    rc =
+        muster_field_fail(ps->errbuf, "spark.proxy_user: only with via livy (spark-submit takes --proxy-user in conf)");
   if (rc != 0) goto done;
   if (s->via == MU_SPARK_VIA_SUBMIT && s->cluster && s->master_kind == MU_SPARK_YARN && s->yarn_rm_urls.n == 0) {
     rc = muster_field_fail(
@@ -943,7 +575,7 @@ int mu_spark_spec_parse(const char *spec_json, const char *config_json, const mu
     rc = -ENOMEM;
     goto done;
   }
-  parser ps = {.secrets = view.secrets, .errbuf = errbuf};
+  spark_spec_parser ps = {.secrets = view.secrets, .errbuf = errbuf};
   size_t i;
   json_t *sec;
   json_array_foreach(ps.secrets, i, sec) {
@@ -999,6 +631,10 @@ void mu_spark_spec_free(mu_spark_spec *s) {
   free(s->auth_user);
   free(s->auth_password);
   free(s->auth_token);
+  free(s->proxy_user);
+  free(s->k8s_api_url);
+  free(s->k8s_token);
+  free(s->k8s_ca_file);
   for (size_t i = 0; i < s->n_secrets; i++) free(s->secrets[i]);
   free(s->secrets);
   free(s);

@@ -40,6 +40,8 @@ typedef struct mu_spark_defaults {
   const char *rest_url;     /* MUSTER_SPARK_REST_URL */
   const char *livy_url;     /* MUSTER_SPARK_LIVY_URL */
   const char *spark_ui_url; /* MUSTER_SPARK_UI_URL */
+  const char *k8s_api_url;  /* MUSTER_SPARK_K8S_API_URL */
+  const char *k8s_ca_file;  /* MUSTER_SPARK_K8S_CA_FILE */
 } mu_spark_defaults;
 
 typedef struct mu_spark_spec {
@@ -68,6 +70,11 @@ typedef struct mu_spark_spec {
   mu_spark_list yarn_rm_urls; /* spec or agent default, no trailing '/' */
   char *rest_url, *livy_url, *spark_ui_url;
   char *auth_user, *auth_password, *auth_token; /* for every cluster REST call; secrets substituted */
+  bool auth_negotiate;                          /* SPNEGO with the agent's Kerberos identity instead */
+  char *proxy_user;                             /* Livy's proxyUser; NULL unless via livy */
+  /* Kubernetes API (driver pods by label): the server (spec, agent default, else the k8s://
+   * master's https address), a bearer token (secret substituted), a CA bundle path; NULL unset */
+  char *k8s_api_url, *k8s_token, *k8s_ca_file;
   int64_t poll_ms, kill_ms, submit_ms;
   uint32_t max_poll_errors;
   int64_t timeout_ms; /* the task's timeout; 0 = none */

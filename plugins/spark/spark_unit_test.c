@@ -15,6 +15,7 @@
 #include "muster_plugin.h"
 #include "spark_argv.h"
 #include "spark_handle.h"
+#include "spark_k8s.h"
 #include "spark_livy.h"
 #include "spark_output.h"
 #include "spark_proto.h"
@@ -528,6 +529,20 @@ static void test_spec_livy_and_auth(void **state) {
             &s, err),
       0);
   assert_non_null(strstr(err, "spark.auth_token: conflicts with auth_user/auth_password"));
+  assert_int_not_equal(
+      parse(extra,
+            "{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"auth_token\":\"${secret.PW}\","
+            "\"auth_negotiate\":true}",
+            &s, err),
+      0);
+  assert_non_null(strstr(err, "spark.auth_negotiate: conflicts with auth_token"));
+  assert_int_equal(parse(NULL,
+                         "{\"master\":\"yarn\",\"deploy_mode\":\"cluster\",\"main_class\":\"a.B\",\"app_resource\":"
+                         "\"a.jar\",\"yarn_rm_urls\":[\"http://rm:8088\"],\"authNegotiate\":true}",
+                         &s, err),
+                   0);
+  assert_true(s->auth_negotiate);
+  mu_spark_spec_free(s);
 }
 
 static void test_livy_answers(void **state) {
@@ -642,6 +657,119 @@ static void on_saved(void *arg, int rc, const char *msg) {
   *(int *)arg = rc;
 }
 
+/* proxy_user (Livy only) and the Kubernetes API fields (k8s:// masters only; the API server
+ * defaults to the master's address, the token is a secret reference). */
+static void test_spec_proxy_user_and_k8s_api(void **state) {
+  (void)state;
+  mu_spark_spec *s = NULL;
+  char err[MUSTER_ERRBUF_SIZE];
+  assert_int_equal(parse(NULL,
+                         "{\"via\":\"livy\",\"livy_url\":\"http://l:8998\",\"main_class\":\"a.B\","
+                         "\"app_resource\":\"hdfs:///a.jar\",\"proxy_user\":\"etl-svc\"}",
+                         &s, err),
+                   0);
+  assert_string_equal(s->proxy_user, "etl-svc");
+  mu_spark_spec_free(s);
+  refused("{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"proxy_user\":\"bob\"}",
+          "spark.proxy_user: only with via livy");
+  refused("{\"master\":\"yarn\",\"main_class\":\"a.B\",\"app_resource\":\"a.jar\",\"k8s_api_url\":\"https://k:6443\"}",
+          "spark.k8s_api_url: only with a k8s:// master");
+  refused(
+      "{\"master\":\"k8s://https://k:6443\",\"deploy_mode\":\"cluster\",\"main_class\":\"a.B\","
+      "\"app_resource\":\"a.jar\",\"k8s_token\":\"plain\"}",
+      "spark.k8s_token: must be a ${secret.NAME} reference");
+  refused(
+      "{\"master\":\"k8s://https://k:6443\",\"deploy_mode\":\"cluster\",\"main_class\":\"a.B\","
+      "\"app_resource\":\"a.jar\",\"k8s_ca_file\":\"ca.pem\"}",
+      "spark.k8s_ca_file: \"ca.pem\" must be an absolute path");
+  refused(
+      "{\"master\":\"k8s://https://k:6443\",\"deploy_mode\":\"cluster\",\"main_class\":\"a.B\","
+      "\"app_resource\":\"a.jar\",\"k8s_api_url\":\"k:6443\"}",
+      "spark.k8s_api_url: \"k:6443\" must be an http:// or https:// URL");
+  const char *extra = "\"secrets\":[{\"name\":\"T\",\"value\":\"tok\"}]";
+  assert_int_equal(parse(extra,
+                         "{\"master\":\"k8s://k8s-api:6443\",\"deploy_mode\":\"cluster\",\"main_class\":\"a.B\","
+                         "\"app_resource\":\"a.jar\",\"k8s_token\":\"${secret.T}\",\"k8s_ca_file\":\"/etc/k/ca.pem\"}",
+                         &s, err),
+                   0);
+  assert_string_equal(s->k8s_api_url, "https://k8s-api:6443"); /* k8s://host:port is https */
+  assert_string_equal(s->k8s_token, "tok");
+  assert_string_equal(s->k8s_ca_file, "/etc/k/ca.pem");
+  mu_spark_spec_free(s);
+  mu_spark_defaults def = {.k8s_api_url = "https://api.internal:443/", .k8s_ca_file = "/ca.pem"};
+  assert_int_equal(mu_spark_spec_parse("{\"type\":\"spark\"}",
+                                       "{\"master\":\"k8s://https://k:6443\",\"deploy_mode\":\"cluster\","
+                                       "\"main_class\":\"a.B\",\"app_resource\":\"a.jar\"}",
+                                       &def, &s, err),
+                   0);
+  assert_string_equal(s->k8s_api_url, "https://api.internal:443");
+  assert_string_equal(s->k8s_ca_file, "/ca.pem");
+  mu_spark_spec_free(s);
+}
+
+/* The API server's PodList and Status bodies; the label selector URL; label values of at most
+ * 63 bytes. */
+static void test_k8s_api(void **state) {
+  (void)state;
+  char why[MU_SPARK_TEXT_MAX], url[1024];
+  assert_int_equal(mu_spark_k8s_pods_url("https://k:6443", "etl", "muster-task", "muster-j1-etl", url, sizeof url), 0);
+  assert_string_equal(url,
+                      "https://k:6443/api/v1/namespaces/etl/pods?labelSelector=spark-role%3Ddriver%2Cmuster-task%3D"
+                      "muster-j1-etl");
+  assert_int_equal(mu_spark_k8s_pods_url("https://k:6443", NULL, "k", "v", url, 20), -1);
+  const char *list =
+      "{\"kind\":\"PodList\",\"apiVersion\":\"v1\",\"metadata\":{\"resourceVersion\":\"9\"},\"items\":["
+      "{\"metadata\":{\"name\":\"etl-1-driver\",\"namespace\":\"etl\",\"labels\":{\"muster-attempt\":\"muster-j1-etl-"
+      "a1\"},"
+      "\"deletionTimestamp\":\"2026-01-01T00:00:00Z\"},\"status\":{\"phase\":\"Running\"}},"
+      "{\"metadata\":{\"name\":\"etl-2-driver\",\"namespace\":\"etl\",\"labels\":{\"muster-attempt\":\"muster-j1-etl-"
+      "a2\"}},"
+      "\"status\":{\"phase\":\"Pending\"}},"
+      "{\"metadata\":{\"namespace\":\"etl\"}}]}";
+  mu_spark_k8s_pod pods[4];
+  assert_int_equal(mu_spark_k8s_pods_parse(list, strlen(list), pods, 4, why), 2);
+  assert_string_equal(pods[0].name, "etl-1-driver");
+  assert_true(pods[0].deleting);
+  assert_string_equal(pods[1].phase, "Pending");
+  assert_string_equal(pods[1].attempt, "muster-j1-etl-a2");
+  assert_false(pods[1].deleting);
+  assert_int_equal(mu_spark_k8s_pods_parse(list, strlen(list), pods, 1, why), 1);
+  const char *unauth =
+      "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
+      "\"message\":\"Unauthorized\",\"reason\":\"Unauthorized\",\"code\":401}";
+  assert_int_equal(mu_spark_k8s_pods_parse(unauth, strlen(unauth), pods, 4, why), -1);
+  assert_string_equal(why, "Unauthorized: Unauthorized");
+  assert_int_equal(mu_spark_k8s_pods_parse(LIT("{\"kind\":\"Pod\"}"), pods, 4, why), -1);
+  assert_non_null(strstr(why, "no \"items\" array"));
+  assert_int_equal(mu_spark_k8s_pods_parse(LIT("<html>"), pods, 4, why), -1);
+  char label[MU_SPARK_K8S_LABEL_MAX + 1], long_tag[120];
+  mu_spark_k8s_label_value("muster-j1-etl-a1", label);
+  assert_string_equal(label, "muster-j1-etl-a1");
+  memset(long_tag, 'x', sizeof long_tag - 1);
+  long_tag[sizeof long_tag - 1] = '\0';
+  mu_spark_k8s_label_value(long_tag, label);
+  assert_int_equal(strlen(label), 63);
+  char other[MU_SPARK_K8S_LABEL_MAX + 1];
+  long_tag[100] = 'y';
+  mu_spark_k8s_label_value(long_tag, other);
+  assert_string_not_equal(label, other); /* a hash keeps long tags apart */
+}
+
+/* GET /batches/{id}/log: the lines, newest kept when they do not all fit. */
+static void test_livy_log(void **state) {
+  (void)state;
+  char why[MU_SPARK_TEXT_MAX];
+  const char *body = "{\"id\":3,\"from\":0,\"total\":3,\"log\":[\"stdout: \",\"line two\",\"Exception in main\"]}";
+  char *t = mu_spark_livy_log_text(body, strlen(body), 4096, why);
+  assert_string_equal(t, "stdout: \nline two\nException in main\n");
+  free(t);
+  t = mu_spark_livy_log_text(body, strlen(body), 30, why);
+  assert_string_equal(t, "line two\nException in main\n");
+  free(t);
+  assert_null(mu_spark_livy_log_text(LIT("{\"msg\":\"Session '3' not found.\"}"), 100, why));
+  assert_non_null(strstr(why, "no \"log\" array"));
+}
+
 static void test_handle_file(void **state) {
   (void)state;
   char dir[] = "/tmp/spark_handle_XXXXXX";
@@ -697,6 +825,9 @@ int main(void) {
       cmocka_unit_test(test_spec_livy_and_auth),
       cmocka_unit_test(test_livy_answers),
       cmocka_unit_test(test_k8s_status),
+      cmocka_unit_test(test_spec_proxy_user_and_k8s_api),
+      cmocka_unit_test(test_k8s_api),
+      cmocka_unit_test(test_livy_log),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

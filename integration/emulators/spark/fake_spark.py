@@ -150,6 +150,11 @@ def k8s_submit(name, master, conf, emu):
         return 1
     sid = "%s:%s" % (p["namespace"], p["name"])
     app_id = p["labels"]["spark-app-selector"]
+    time.sleep(float(conf.get("spark.emulator.clientSleepBeforeId", "0")))  # a slow client
+    if conf.get("spark.emulator.clientCrashAfterSubmit") == "true":  # the pod exists, then the client dies
+        sys.stderr.write('Exception in thread "main" io.fabric8.kubernetes.client.KubernetesClientException: '
+                         'Operation: [get] for kind: [Pod] with name: [null]: java.net.SocketException: Connection reset\n')
+        return 1
     log("INFO", "LoggingPodStatusWatcherImpl", "State changed, new state: " + describe_pod(p))
     if conf.get("spark.kubernetes.submission.waitAppCompletion", "true") == "false":
         log("INFO", "LoggingPodStatusWatcherImpl", "Deployed Spark application %s with application ID %s and submission ID %s "
@@ -294,6 +299,9 @@ def main(sql=False):
                 log("ERROR", "RestSubmissionClient", "Application submission failed: %s" % (resp.get("message") if isinstance(resp, dict) else resp))
                 return 1
             did = resp["submissionId"]
+            if conf.get("spark.emulator.clientCrashAfterSubmit") == "true":  # created, then the client dies
+                sys.stderr.write('Exception in thread "main" java.net.SocketException: Connection reset\n')
+                return 1
             log("INFO", "RestSubmissionClient", "Submission successfully created as %s. Polling submission state..." % did)
             log("INFO", "RestSubmissionClient", "Submitting a request for the status of submission %s in %s." % (did, master))
             _, s = call("GET", "%s/v1/submissions/status/%s" % (rest_url, did))

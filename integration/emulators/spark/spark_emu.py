@@ -18,11 +18,19 @@ What is emulated (from ../shared/notes/spark-flink-protocols.md, which cites the
   FAILED/ERROR/KILLED, success:false for unknown or finished drivers, STANDBY refusals, 400
   ErrorResponse for a malformed request, 468 for an unknown protocol version;
 - the Spark monitoring API's /api/v1/applications/{id}/jobs (numTasks, numCompletedTasks);
-- Kubernetes driver pods, as far as spark-submit's k8s client shows them (the fake
-  spark-submit creates, describes and deletes them through /_emu/k8s/...; no kube API is
-  emulated): pod name <app name>-<16 hex>-driver, labels spark-app-selector, spark-role and the
+- Kubernetes driver pods: the fake spark-submit creates, describes and deletes them through
+  /_emu/k8s/... (where the real one speaks to the API server through fabric8): pod name
+  <app name>-<16 hex>-driver, labels spark-app-selector, spark-role and the
   spark.kubernetes.driver.label.* ones, phases Pending -> Running -> Succeeded | Failed (with
   the driver container's exit code), a deletion that takes the grace period (kill delay);
+  and the Kubernetes API server's subset the plugin itself uses, on its own port (https with
+  --k8s-cert/--k8s-key): GET /api/v1/namespaces/{ns}/pods?labelSelector=... (a v1 PodList;
+  equality selectors k=v, k==v, k!=v, k, !k; 400 BadRequest for others), GET and DELETE
+  /api/v1/namespaces/{ns}/pods/{name} (a v1 Pod with metadata.labels, deletionTimestamp once
+  deleting, status.phase and the driver container's state; a deleted pod is 404), bearer token
+  auth (--k8s-token; 401 Status "Unauthorized" otherwise), 403 Forbidden Status for namespaces
+  in faults.k8s_forbidden_namespaces, 404 NotFound Status bodies as the API server sends them,
+  and k8s_fail_next (500 InternalError);
 - Apache Livy's batch API (apache/livy docs/rest-api.md): POST /batches (201 with the Batch
   {id, name, owner, proxyUser, state, appId, appInfo{driverLogUrl, sparkUiUrl}, log[]}),
   GET /batches ({from, total, sessions}), GET /batches/{id}, GET /batches/{id}/state ({id,
@@ -37,14 +45,18 @@ FAILED_STATE = state FAILED | ERROR for a standalone driver), spark.emulator.dia
 spark.emulator.killDelaySeconds (how long a kill takes), spark.emulator.ignoreKill=true
 (a kill that never completes); for the fake spark-submit also spark.emulator.stdout (the
 program's output lines, '|'-separated) and spark.emulator.clientCrashAfterSubmit=true (the
-client dies right after YARN accepted the application, before printing its id) and
-spark.emulator.clientSleepBeforeId (seconds between YARN accepting it and printing the id).
+client dies right after YARN accepted the application, the Kubernetes driver pod was created or
+the standalone master created the driver, before printing its id) and
+spark.emulator.clientSleepBeforeId (seconds between YARN accepting it, or the driver pod being
+created, and printing the id).
 
 Test knobs (not part of any real protocol) live under /_emu/ on the RM port: POST /_emu/faults
 {"rm_fail_next": N (500s), "rm_garbage_next": N (200 with a non-JSON body), "rm_unauthorized":
 bool (401 with WWW-Authenticate: Negotiate, as a Kerberos-secured RM), "rest_fail_next",
 "rest_standby": bool, "livy_fail_next" (500s), "livy_hang_next" (carries the request out, then answers
-after hang_ms, default 12000: an answer lost to the client's timeout), "delay_ms", "auth": {"basic": "user:password"} or {"bearer": "token"}
+after hang_ms, default 12000: an answer lost to the client's timeout), "delay_ms", "auth": {"basic": "user:password"} or {"bearer": "token"} or
+{"negotiate": "client@REALM"} (SPNEGO checked with GSS-API against the service keytab in KRB5_KTNAME,
+python3-gssapi; the client principals accepted are counted in stats as negotiated)
 (every real endpoint then answers 401 with WWW-Authenticate unless the request carries exactly
 that Authorization; the number of authenticated requests is in stats as auth_ok)}; GET /_emu/stats (submissions per tag, kill requests, every
 application's computed state); POST /_emu/yarn/submit and /_emu/yarn/finish, which the fake
@@ -53,9 +65,9 @@ spark-submit uses where the real one would speak YARN's RPC protocol. State is s
 applications (re-attach tests); their states follow wall-clock time.
 
 Usage: spark_emu.py --state FILE --ready FILE [--rm-port P] [--standby-port P] [--rest-port P]
-  [--livy-port P]
-The ready file gets {"rm": url, "standby": url, "rest": url, "livy": url} once every server
-listens.
+  [--livy-port P] [--k8s-port P --k8s-cert PEM --k8s-key PEM --k8s-token T]
+The ready file gets {"rm": url, "standby": url, "rest": url, "livy": url, "k8s": url} once every
+server listens.
 """
 import argparse
 import base64
@@ -63,6 +75,7 @@ import fnmatch
 import json
 import os
 import re
+import ssl
 import sys
 import threading
 import time
@@ -204,6 +217,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         for k, v in headers:
             self.send_header(k, v)
+        if self.negotiate_reply and code < 400:  # mutual authentication
+            self.send_header("WWW-Authenticate", "Negotiate " + self.negotiate_reply)
         self.end_headers()
         self.wfile.write(body)
 
@@ -237,6 +252,8 @@ class Handler(BaseHTTPRequestHandler):
         if not want:
             return True
         got = self.headers.get("Authorization", "")
+        if "negotiate" in want:  # SPNEGO: the token checked by GSS-API against the service keytab
+            return self.negotiate(got, want["negotiate"])
         if "basic" in want:
             ok = got == "Basic " + base64.b64encode(want["basic"].encode()).decode()
         else:
@@ -245,8 +262,36 @@ class Handler(BaseHTTPRequestHandler):
             st.d["auth_ok"] = st.d.get("auth_ok", 0) + 1
         return ok
 
+    negotiate_reply = None
+
+    def negotiate(self, got, principal):
+        """An HTTP Negotiate (SPNEGO, RFC 4559) request: accepted when GSS-API (python3-gssapi, the
+        service keytab in KRB5_KTNAME) completes the context and the client is the expected
+        principal, as a Kerberized Hadoop web endpoint does; the server's token goes back in
+        WWW-Authenticate."""
+        st = self.server.state
+        if not got.startswith("Negotiate "):
+            return False
+        try:
+            import gssapi
+            ctx = gssapi.SecurityContext(usage="accept", creds=gssapi.Credentials(usage="accept"))
+            out = ctx.step(base64.b64decode(got[len("Negotiate "):]))
+        except Exception as e:  # a bad or unverifiable token
+            sys.stderr.write("negotiate refused: %s\n" % e)
+            return False
+        who = str(ctx.initiator_name)
+        if not ctx.complete or who != principal:
+            sys.stderr.write("negotiate refused: %s (complete %s)\n" % (who, ctx.complete))
+            return False
+        st.d["auth_ok"] = st.d.get("auth_ok", 0) + 1
+        st.d.setdefault("negotiated", {})
+        st.d["negotiated"][who] = st.d["negotiated"].get(who, 0) + 1
+        self.negotiate_reply = base64.b64encode(out).decode() if out else None
+        return True
+
     def route(self, method):
         st = self.server.state
+        self.negotiate_reply = None
         u = urlparse(self.path)
         q = {k: v[-1] for k, v in parse_qs(u.query).items()}
         delay = st.d["faults"].get("delay_ms", 0)
@@ -255,12 +300,15 @@ class Handler(BaseHTTPRequestHandler):
         with LOCK:
             if u.path.startswith("/_emu/"):
                 return self.control(method, u.path, q)
-            if not self.authorized():
+            if not self.authorized() and self.role != "k8s":
                 self.body()  # drain it: the connection is kept alive
-                scheme = "Basic realm=\"emulator\"" if "basic" in self.server.state.d["faults"]["auth"] else "Bearer"
+                auth = self.server.state.d["faults"]["auth"]
+                scheme = "Basic realm=\"emulator\"" if "basic" in auth else "Negotiate" if "negotiate" in auth else "Bearer"
                 return self.send(401, raw=b"<html><head><title>Error 401 Unauthorized</title></head>"
                                           b"<body><h2>HTTP ERROR 401</h2><p>Unauthorized</p></body></html>",
                                  headers=[("WWW-Authenticate", scheme)], ctype="text/html;charset=iso-8859-1")
+            if self.role == "k8s":  # its own bearer token and Status bodies
+                return self.k8s(method, u.path, q)
             if self.role == "livy":
                 if not self.server.state.fault("livy_hang_next"):
                     return self.livy(method, u.path, q)
@@ -297,7 +345,8 @@ class Handler(BaseHTTPRequestHandler):
                                    "drivers": drivers, "api_calls": st.d.get("api_calls", 0),
                                    "batches": {i: batch_view(b, now) for i, b in st.d["batches"].items()},
                                    "pods": {i: pod_json(p, now) for i, p in st.d["pods"].items()},
-                                   "auth_ok": st.d.get("auth_ok", 0)})
+                                   "auth_ok": st.d.get("auth_ok", 0), "k8s_calls": st.d.get("k8s_calls", 0),
+                                   "negotiated": st.d.get("negotiated", {})})
         if path == "/_emu/yarn/submit" and method == "POST":
             req = self.body()
             st.d["seq"] += 1
@@ -496,6 +545,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send(400, {"msg": "Rejected, Reason: malformed JSON"})
             if not req.get("file"):
                 return self.send(400, {"msg": "requirement failed: File is required."})
+            if req.get("proxyUser") and st.d["faults"].get("livy_deny_impersonation"):
+                return self.send(403, {"msg": "User 'livy' not allowed to impersonate '%s'." % req["proxyUser"]})
             bid = st.d["batch_seq"]
             st.d["batch_seq"] += 1
             name = req.get("name")
@@ -522,8 +573,11 @@ class Handler(BaseHTTPRequestHandler):
         if method == "GET" and m.group(2) == "/state":
             return self.send(200, {"id": b["id"], "state": batch_view(b)["state"]})
         if method == "GET" and m.group(2) == "/log":
+            # Livy's serializeLogs: size defaults to 100; without from, the last size lines
             lines = batch_json(b)["log"]
-            return self.send(200, {"id": b["id"], "from": 0, "total": len(lines), "log": lines})
+            size = int(q.get("size", 100))
+            frm = int(q["from"]) if "from" in q else max(0, len(lines) - size)
+            return self.send(200, {"id": b["id"], "from": frm, "total": len(lines), "log": lines[frm:frm + size]})
         if method == "GET" and m.group(2) is None:
             return self.send(200, batch_json(b))
         if method == "DELETE" and m.group(2) is None:
@@ -533,6 +587,55 @@ class Handler(BaseHTTPRequestHandler):
             st.save()
             return self.send(200, {"msg": "deleted"})
         return self.send(405, {"msg": "Method not allowed"})
+
+    # -- the Kubernetes API server: driver pods (the subset spark-submit's k8s mode and the plugin use) --
+    def k8s_status(self, code, reason, message, details=None):
+        body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
+                "reason": reason, "code": code}
+        if details is not None:
+            body["details"] = details
+        return self.send(code, body)
+
+    def k8s(self, method, path, q):
+        st = self.server.state
+        st.d["k8s_calls"] = st.d.get("k8s_calls", 0) + 1
+        if self.headers.get("Authorization", "") != "Bearer " + (self.server.k8s_token or ""):
+            return self.k8s_status(401, "Unauthorized", "Unauthorized")
+        if st.fault("k8s_fail_next"):
+            return self.k8s_status(500, "InternalError", "Internal error occurred: emulated failure",
+                                   {"causes": [{"message": "emulated failure"}]})
+        m = re.fullmatch(r"/api/v1/namespaces/([a-z0-9-]+)/pods(?:/([a-z0-9.-]+))?", path)
+        if m is None:
+            return self.k8s_status(404, "NotFound", "the server could not find the requested resource", {})
+        ns, name = m.group(1), m.group(2)
+        verb = {"GET": "get" if name else "list", "DELETE": "delete"}.get(method)
+        if verb is None:
+            return self.k8s_status(405, "MethodNotAllowed", "the server does not allow this method on the requested resource",
+                                   {})
+        if ns in (st.d["faults"].get("k8s_forbidden_namespaces") or []):
+            return self.k8s_status(403, "Forbidden", 'pods%s is forbidden: User "system:serviceaccount:default:muster" '
+                                   'cannot %s resource "pods" in API group "" in the namespace "%s"'
+                                   % (' "%s"' % name if name else "", verb, ns), {"name": name, "kind": "pods"} if name
+                                   else {"kind": "pods"})
+        if name is None:
+            try:
+                sel = parse_selector(q.get("labelSelector", ""))
+            except ValueError as e:
+                return self.k8s_status(400, "BadRequest", "unable to parse requirement: %s" % e)
+            items = [k8s_pod(p) for key, p in sorted(st.d["pods"].items())
+                     if p["namespace"] == ns and not pod_gone(p) and selected(p["labels"], sel)]
+            return self.send(200, {"kind": "PodList", "apiVersion": "v1",
+                                   "metadata": {"resourceVersion": str(st.d.get("seq", 0) + 1000)}, "items": items})
+        p = st.d["pods"].get("%s:%s" % (ns, name))
+        if p is None or pod_gone(p):
+            return self.k8s_status(404, "NotFound", 'pods "%s" not found' % name, {"name": name, "kind": "pods"})
+        if method == "DELETE":
+            key = "%s:%s" % (ns, name)
+            st.d["kills"][key] = st.d["kills"].get(key, 0) + 1
+            if p.get("kill_at") is None:
+                p["kill_at"] = time.time()
+            st.save()
+        return self.send(200, k8s_pod(p))
 
     def jobs(self, app_id):
         """Monitoring API: one job whose completed tasks follow the application's progress."""
@@ -604,6 +707,53 @@ def pod_json(p, now=None):
             "deleted": deleted, "creationTimestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0))}
 
 
+def parse_selector(text):
+    """An equality-based label selector: k=v, k==v, k!=v, k, !k (comma-separated)."""
+    reqs = []
+    for part in [x.strip() for x in text.split(",") if x.strip()]:
+        m = re.fullmatch(r"([A-Za-z0-9._/-]+)\s*(==|=|!=)\s*([A-Za-z0-9._-]*)", part)
+        if m:
+            reqs.append((m.group(1), "!=" if m.group(2) == "!=" else "=", m.group(3)))
+        elif re.fullmatch(r"!?[A-Za-z0-9._/-]+", part):
+            reqs.append((part.lstrip("!"), "absent" if part.startswith("!") else "exists", None))
+        else:
+            raise ValueError("%s: found '%s', expected: '=', '!=', '==' or 'in', 'notin'" % (part, part))
+    return reqs
+
+
+def selected(labels, reqs):
+    for k, op, v in reqs:
+        if (op == "=" and labels.get(k) != v) or (op == "!=" and labels.get(k) == v) or \
+                (op == "exists" and k not in labels) or (op == "absent" and k in labels):
+            return False
+    return True
+
+
+def k8s_pod(p, now=None):
+    """A driver pod as the API server returns it (v1 Pod): metadata with labels and, once a
+    deletion started, deletionTimestamp; status.phase and the driver container's state."""
+    v = pod_json(p, now)
+    iso = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+    md = {"name": v["name"], "namespace": v["namespace"], "uid": p.get("uid", "00000000-0000-4000-8000-%012x"
+          % (abs(hash(v["name"])) % (1 << 48))), "resourceVersion": "1", "labels": v["labels"],
+          "creationTimestamp": v["creationTimestamp"]}
+    if p.get("kill_at") is not None:
+        md["deletionTimestamp"] = iso(p["kill_at"] + p["b"]["kill_delay_s"])
+        md["deletionGracePeriodSeconds"] = int(p["b"]["kill_delay_s"])
+    if v["phase"] == "Pending":
+        cs = {"state": {"waiting": {"reason": "ContainerCreating"}}, "ready": False}
+    elif v["phase"] == "Running":
+        cs = {"state": {"running": {"startedAt": v["creationTimestamp"]}}, "ready": True}
+    else:
+        cs = {"state": {"terminated": {"exitCode": v["exitCode"], "reason": "Completed" if v["exitCode"] == 0 else "Error",
+                                       "startedAt": v["creationTimestamp"]}}, "ready": False}
+    cs.update({"name": "spark-kubernetes-driver", "image": "apache/spark:" + SPARK_VERSION, "restartCount": 0})
+    return {"kind": "Pod", "apiVersion": "v1", "metadata": md,
+            "spec": {"containers": [{"name": "spark-kubernetes-driver", "image": "apache/spark:" + SPARK_VERSION}],
+                     "restartPolicy": "Never", "serviceAccountName": "spark"},
+            "status": {"phase": v["phase"], "containerStatuses": [cs]}}
+
+
 def pod_gone(p):
     return pod_json(p)["deleted"]
 
@@ -619,17 +769,22 @@ def batch_json(b):
     log = ["stdout: ", "\nstderr: ", "24/01/01 00:00:00 INFO SparkContext: Running Spark version " + SPARK_VERSION]
     if v["state"] == "dead":
         log.append("Exception in thread \"main\" java.lang.RuntimeException: emulated failure")
-    return {"id": b["id"], "name": b["name"], "owner": None, "proxyUser": None, "state": v["state"], "appId": app_id,
+    return {"id": b["id"], "name": b["name"], "owner": None, "proxyUser": b.get("request", {}).get("proxyUser"), "state": v["state"], "appId": app_id,
             "appInfo": {"driverLogUrl": None, "sparkUiUrl": "http://127.0.0.1:8088/proxy/%s/" % app_id if app_id else None},
             "log": log}
 
 
-def serve(role, port, state, active=None):
+def serve(role, port, state, active=None, tls=None, token=None):
     h = type("H_" + role, (Handler,), {"role": role})
     srv = ThreadingHTTPServer(("127.0.0.1", port), h)
     srv.daemon_threads = True
     srv.state = state
     srv.active = active
+    srv.k8s_token = token
+    if tls is not None:  # (cert, key): https, as a Kubernetes API server speaks
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(tls[0], tls[1])
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return srv
 
@@ -642,6 +797,10 @@ def main():
     ap.add_argument("--standby-port", type=int, default=0)
     ap.add_argument("--rest-port", type=int, default=0)
     ap.add_argument("--livy-port", type=int, default=0)
+    ap.add_argument("--k8s-port", type=int, default=0)
+    ap.add_argument("--k8s-cert", help="PEM certificate for the Kubernetes API server (https); without it, http")
+    ap.add_argument("--k8s-key")
+    ap.add_argument("--k8s-token", default="emulator-token", help="the service account token it accepts")
     a = ap.parse_args()
     state = State(a.state)
     rm = serve("rm", a.rm_port, state)
@@ -649,9 +808,11 @@ def main():
     standby = serve("standby", a.standby_port, state, active=rm_url)
     rest = serve("rest", a.rest_port, state)
     livy = serve("livy", a.livy_port, state)
+    k8s = serve("k8s", a.k8s_port, state, tls=(a.k8s_cert, a.k8s_key) if a.k8s_cert else None, token=a.k8s_token)
     urls = {"rm": rm_url, "standby": "http://127.0.0.1:%d" % standby.server_address[1],
             "rest": "http://127.0.0.1:%d" % rest.server_address[1],
-            "livy": "http://127.0.0.1:%d" % livy.server_address[1]}
+            "livy": "http://127.0.0.1:%d" % livy.server_address[1],
+            "k8s": "%s://127.0.0.1:%d" % ("https" if a.k8s_cert else "http", k8s.server_address[1])}
     with open(a.ready + ".tmp", "w") as f:
         json.dump(urls, f)
     os.replace(a.ready + ".tmp", a.ready)
