@@ -409,6 +409,14 @@ static spool_entry *entry_get(mu_output_spool *s, const char *task_id, uint32_t 
   return e;
 }
 
+void mu_output_spool_resume(mu_output_spool *s, const char *task_id, uint32_t attempt) {
+  char key[MU_KEY_MAX];
+  mu_output_spool_key(task_id, attempt, key, sizeof key);
+  spool_entry *e = entry_find(s, key);
+  if (e == NULL || !e->from_scan || e->refs != 0 || e->busy || e->fd >= 0) return;
+  e->finished = e->from_scan = 0; /* appended to at its end (e->written), not begun again */
+}
+
 void mu_output_spool_begin(mu_output_spool *s, const char *task_id, uint32_t attempt) {
   if (s->closing) return;
   spool_entry *e = entry_get(s, task_id, attempt);

@@ -52,6 +52,11 @@ typedef struct mu_output_spool_stats {
 int mu_output_spool_open(uv_loop_t *loop, const char *dir, const mu_output_spool_opts *opts, mu_output_spool **ret,
                          mu_err *err);
 
+/* An attempt re-adopted after an agent restart (agent/exec/adopt.h): its file, indexed at open
+ * as a finished attempt, is continued at its end instead of begun again. Stream offsets of
+ * later gap records count from the restart. Nothing when the spool has no such file. */
+void mu_output_spool_resume(mu_output_spool *s, const char *task_id, uint32_t attempt);
+
 /* Starts an attempt's file (idempotent; append does it too). */
 void mu_output_spool_begin(mu_output_spool *s, const char *task_id, uint32_t attempt);
 /* Appends output of stream (1 stdout, 2 stderr) as records; data is copied. Output that does

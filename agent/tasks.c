@@ -9,12 +9,14 @@
  * secret values one carries (Assign.secrets) go into the spec handed to the runner, in memory,
  * and are wiped from every copy once used; after a restart a task that was running is LOST
  * and the control plane decides whether to send it again (resolving its secrets afresh). */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agent/agent.h"
 #include "agent/assign_secrets.h"
+#include "agent/exec/adopt.h"
 #include "agent/meters.h"
 #include "agent/task_audit.h"
 #include "lib/base/clock.h"
@@ -428,25 +430,83 @@ static int scan_record(void *arg, uint64_t seq, const void *data, size_t len) {
   return 0;
 }
 
-/* At start-up: reports each attempt the previous process left running LOST (journaled), drops
- * its mark, and keeps the list for Hello (a->lost) until those events are acked. */
-static void report_lost(mu_agent_daemon *a) {
-  lost_scan ls = {0};
-  mu_journal_foreach_mark(a->journal, scan_mark, &ls);
-  mu_journal_foreach(a->journal, scan_record, &ls);
-  a->lost = calloc(ls.n + 1, sizeof *a->lost);
-  for (size_t i = 0; i < ls.n; i++) {
-    const Muster__V1__LostAttempt *la = &ls.items[i];
+/* At start-up, before the runner sweeps the previous process's cgroups: what it left running,
+ * and which of those a shim keeps running (adopt.h), whose groups the sweep must spare. */
+typedef struct adopt_plan {
+  lost_scan ls;
+  mu_adoptee *ads; /* per ls item; pid 0 when there is nothing to adopt */
+  pid_t *keep;     /* the shims' pids, for the sweep */
+  size_t n_keep;
+} adopt_plan;
+
+static void plan_adoption(mu_agent_daemon *a, adopt_plan *p) {
+  mu_journal_foreach_mark(a->journal, scan_mark, &p->ls);
+  mu_journal_foreach(a->journal, scan_record, &p->ls);
+  p->ads = calloc(p->ls.n + 1, sizeof *p->ads);
+  p->keep = calloc(p->ls.n + 1, sizeof *p->keep);
+  for (size_t i = 0; p->ads != NULL && p->keep != NULL && i < p->ls.n; i++) {
+    const Muster__V1__LostAttempt *la = &p->ls.items[i];
+    mu_err err = {0};
+    if (mu_adopt_probe(a->cfg.spool_dir, la->task_id, la->attempt, &p->ads[i], &err) != 0) {
+      mu_info("tasks", "%s attempt %u: not re-adoptable: %s", la->task_id, la->attempt, err.msg);
+      continue;
+    }
+    p->keep[p->n_keep++] = p->ads[i].pid;
+  }
+}
+
+/* Re-adopts what the plan found (runner may be NULL: nothing is); reports every other attempt
+ * the previous process left running LOST (journaled), drops its mark, and keeps the list for
+ * Hello (a->lost) until those events are acked. A shim that could not be re-adopted is killed
+ * (its container dies with it): nothing is left running unseen. */
+static void report_lost(mu_agent_daemon *a, adopt_plan *p) {
+  lost_scan *ls = &p->ls;
+  size_t n_lost = 0;
+  for (size_t i = 0; i < ls->n; i++) {
+    const Muster__V1__LostAttempt *la = &ls->items[i];
+    mu_adoptee *ad = p->ads != NULL ? &p->ads[i] : NULL;
+    if (ad != NULL && ad->pid > 0) {
+      mu_err err = {0};
+      if (a->runner != NULL && mu_runner_adopt(a->runner, la->job_id, la->task_id, la->attempt, ad, &err) == 0) {
+        mu_warn("tasks", "%s attempt %u was running when the agent's previous process ended: re-adopted", la->task_id,
+                la->attempt);
+        mu_output_spool_resume(a->spool, la->task_id, la->attempt); /* its output so far stays */
+        mu_adoptee_free(ad);
+        continue; /* still running: its mark stays */
+      }
+      mu_warn("tasks", "%s attempt %u: re-adopting failed (%s): killing it", la->task_id, la->attempt,
+              a->runner != NULL ? err.msg : "no runner");
+      if (mu_adoptee_alive(ad)) kill(ad->pid, SIGKILL);
+      mu_adoptee_free(ad);
+    }
+    /* LOST: moved to the front, so a->lost_items[0..n_lost) are the LOST ones */
+    Muster__V1__LostAttempt tmp = ls->items[n_lost];
+    ls->items[n_lost] = ls->items[i];
+    ls->items[i] = tmp;
+    n_lost++;
+  }
+  for (size_t i = n_lost; i < ls->n; i++) { /* the adopted ones */
+    free(ls->items[i].job_id);
+    free(ls->items[i].task_id);
+  }
+  ls->n = n_lost;
+  free(p->ads);
+  free(p->keep);
+  p->ads = NULL;
+  p->keep = NULL;
+  a->lost = calloc(ls->n + 1, sizeof *a->lost);
+  for (size_t i = 0; i < ls->n; i++) {
+    const Muster__V1__LostAttempt *la = &ls->items[i];
     mu_warn("tasks", "%s attempt %u was running when the agent's previous process ended: reporting LOST", la->task_id,
             la->attempt);
     report_final(a, la->job_id, la->task_id, la->attempt, MUSTER__V1__TASK_STATE__LOST, MU_LOST_MESSAGE);
     char key[1100];
     attempt_key(la->task_id, la->attempt, key, sizeof key);
     mu_journal_unmark(a->journal, key);
-    if (a->lost != NULL) a->lost[i] = &ls.items[i];
+    if (a->lost != NULL) a->lost[i] = &ls->items[i];
   }
-  a->lost_items = ls.items;
-  a->n_lost = ls.n;
+  a->lost_items = ls->items;
+  a->n_lost = ls->n;
   mu_journal_stats st;
   mu_journal_stats_get(a->journal, &st);
   a->lost_seq = st.next_seq - 1;
@@ -488,7 +548,8 @@ int mu_tasks_start(mu_agent_daemon *a, const char *helper_path, mu_err *err) {
   if (rc != 0) return rc;
   rc = mu_logs_start(a, err);
   if (rc != 0) return rc;
-  report_lost(a);
+  adopt_plan plan = {0};
+  plan_adoption(a, &plan);
   /* one cgroup sub-tree per agent: id and spool dir. Two agents on one host (tests, staging)
    * never share a task's cgroup when their task ids coincide — even with the same id, as
    * concurrent test clusters have (job ids are "j-<second>-<n>") — so one cannot kill the
@@ -498,8 +559,10 @@ int mu_tasks_start(mu_agent_daemon *a, const char *helper_path, mu_err *err) {
   for (const char *c = a->cfg.spool_dir; *c; c++) h = (h ^ (uint8_t)*c) * 16777619u;
   snprintf(cgroup_name, sizeof cgroup_name, "muster-%s-%08x", a->cfg.id, h);
   const mu_agent_config *c = &a->cfg;
-  if (strcmp(c->sandbox_network, "none") != 0 && strcmp(c->sandbox_network, "host") != 0)
+  if (strcmp(c->sandbox_network, "none") != 0 && strcmp(c->sandbox_network, "host") != 0) {
+    report_lost(a, &plan);
     return mu_err_set(err, MU_EINVAL, "sandbox_network: expected none or host, got '%s'", c->sandbox_network);
+  }
   a->sandbox = (mu_sandbox_policy){
       .force_types = (const char *const *)c->sandbox_types.items,
       .n_force_types = c->sandbox_types.n,
@@ -525,7 +588,11 @@ int mu_tasks_start(mu_agent_daemon *a, const char *helper_path, mu_err *err) {
       .prepare_dir = mu_agent_bundles_prepare_dir,
       .started = mu_agent_bundles_started,
       .prepare_arg = a,
+      .sweep_keep = plan.keep,
+      .n_sweep_keep = plan.n_keep,
   };
   mu_runner_sink sink = {.on_event = on_runner_event, .arg = a};
-  return mu_runner_new(a->loop, a->plugins, &rcfg, &sink, &a->runner, err);
+  rc = mu_runner_new(a->loop, a->plugins, &rcfg, &sink, &a->runner, err);
+  report_lost(a, &plan); /* re-adopts through the runner, or reports LOST */
+  return rc;
 }

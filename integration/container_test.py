@@ -196,10 +196,161 @@ def test_images_list(c):
         reg.close()
 
 
-def test_agent_killed_with_container_running(c):
-    """kill -9 of the agent: its running container is killed at once (never left running
-    unseen), and the restarted agent reports the attempt LOST."""
-    if not can_run("test_agent_killed_with_container_running"):
+def test_agent_registry_credentials(c):
+    """The agent's own registry credentials (MUSTER_CONTAINER_REGISTRY_AUTH, a 0600 file per
+    registry) against a token-auth registry (the container-fixtures token server): with the
+    right ones a task that gives no registryAuth pulls and runs the private image; with wrong
+    ones the pull is refused (401), and the credentials show up nowhere."""
+    if not can_run("test_agent_registry_credentials"):
+        return
+    reg = rf.Registry(token=True)
+    try:
+        reg.login_push("private/run")
+        rf.push_run_image(reg, repo="private/run")
+        reg.auth_header = None
+        creds = os.path.join(c.workdir, "regcreds")
+        with open(creds, "w") as f:
+            f.write("muster:secret\n")
+        os.chmod(creds, 0o600)
+        os.environ["MUSTER_CONTAINER_REGISTRY_AUTH"] = "%s=%s" % (reg.host, creds)
+        setup(c, reg)
+        job = """
+name: private
+target: {hosts: [box-1]}
+tasks:
+  - name: run
+    type: container
+    container: {image: "%s/private/run:1", pullPolicy: always}
+""" % reg.host
+        rc, runs, summary, err = submit(c, job)
+        run = [r for r in runs if r["taskName"] == "run"][-1]
+        assert rc == 0 and run["state"] == "SUCCEEDED", (run, err)
+        assert run["outputTail"] == "hello from the image\n", run
+
+        # the same agent restarted with a wrong password: the registry refuses the pull
+        with open(creds, "w") as f:
+            f.write("muster:not-the-password\n")
+        c.agents["box-1"].stop()
+        c.start_agent("box-1", "role=ctr", "--heartbeat-interval", "300ms", plugin_dir=c.plugin_dir)
+        wait_until("the agent to reconnect", lambda: c.states().get("box-1") == "AGENT_CONNECTED")
+        rc, runs, summary, err = submit(c, job)
+        run = [r for r in runs if r["taskName"] == "run"][-1]
+        text = json.dumps(run) + err
+        assert rc != 0 and run["state"] == "FAILED", text
+        assert "401" in text, text
+        assert "not-the-password" not in text and "secret" not in text.replace("secrets", ""), text
+        rc, logs, _ = c.cli("logs", summary["jobId"], "box-1/run", check=False)
+        assert "not-the-password" not in logs, logs
+    finally:
+        os.environ.pop("MUSTER_CONTAINER_REGISTRY_AUTH", None)
+        reg.close()
+
+
+def shim_dirs(c, agent_id="box-1"):
+    """The shim dirs (plugins/container/shim.h) in the agent's task dirs."""
+    work = os.path.join(c.workdir, "spool-" + agent_id, "work")
+    return [os.path.join(work, d, ".shim") for d in (os.listdir(work) if os.path.isdir(work) else [])
+            if os.path.isdir(os.path.join(work, d, ".shim"))]
+
+
+def test_agent_killed_container_readopted(c):
+    """kill -9 of the agent while a container runs: the container runs on (its shim keeps its
+    output), the restarted agent re-adopts it, and the task ends with the container's real
+    exit code and all of its output, from before and after the restart; then nothing is left:
+    no process, no task cgroup."""
+    if not can_run("test_agent_killed_container_readopted"):
+        return
+    reg = rf.Registry()
+    try:
+        rf.push_run_image(reg)
+        setup(c, reg)
+        path = os.path.join(c.workdir, "readopt.yaml")
+        script = ("echo before-restart; echo err-before >&2; sleep 5; echo between-restarts; sleep 5; "
+                  "echo after-restart; echo err-after >&2; exit 7")
+        with open(path, "w") as f:
+            f.write('name: readopt\ntarget: {hosts: [box-1]}\ntasks:\n  - name: long\n    type: container\n'
+                    '    timeout: 2m\n'
+                    '    container: {image: "%s/t/run:1", command: [/bin/sh, -c, "%s"]}\n' % (reg.host, script))
+        rc, out, err = c.cli("submit", "--detach", path)
+        job = out.strip().split()[-1]
+        wait_until("the container to run", lambda: live_pids("echo before-restart"), timeout=30)
+
+        def seen_before():
+            rc, out, _ = c.cli("logs", job, "box-1/long", check=False)
+            return "before-restart" in out and out
+        wait_until("the output before the restart to reach musterd", seen_before, timeout=15)
+        shim = live_pids("echo before-restart")
+        c.agents["box-1"].kill()
+        # the container survives its agent (the shim keeps it), unlike before re-adoption
+        import time
+        time.sleep(0.5)
+        assert live_pids("echo before-restart") == shim, "the container died with its agent"
+        c.start_agent("box-1", "role=ctr", "--heartbeat-interval", "300ms", plugin_dir=c.plugin_dir)
+
+        # killed again while it follows the re-adopted container: the next agent takes it back
+        # from where the last one had read, so nothing is repeated
+        def seen_between():
+            rc, out, _ = c.cli("logs", job, "box-1/long", check=False)
+            return "between-restarts" in out and out
+        wait_until("the output after the first restart", seen_between, timeout=20)
+        c.agents["box-1"].kill()
+        c.start_agent("box-1", "role=ctr", "--heartbeat-interval", "300ms", plugin_dir=c.plugin_dir)
+
+        def final_state():
+            rc, out, _ = c.cli("-o", "json", "status", job, check=False)
+            return any(s in out for s in ("LOST", "FAILED", "SUCCEEDED")) and out
+        out = wait_until("the re-adopted attempt to end", final_state, timeout=60)
+        runs = [json.loads(l) for l in out.splitlines() if "taskId" in l]
+        assert runs and runs[-1].get("state") == "FAILED", out
+        assert runs[-1].get("exitCode") == 7, out   # the container's own exit code
+        assert runs[-1].get("attempt", 1) == 1, out  # the same attempt, not a retry
+        rc, logs, _ = c.cli("logs", job, "box-1/long", check=False)
+        for line in ("before-restart", "err-before", "between-restarts", "after-restart", "err-after"):
+            assert logs.count(line) == 1, (line, logs)
+        wait_until("the container's processes to be gone", lambda: not live_pids("echo before-restart"),
+                   timeout=10)
+        # and its shim (the helper, `muster-container run <task dir>/.container.json`) too
+        wait_until("the shim to be gone", lambda: not live_pids(".container.json"), timeout=10)
+        wait_until("its cgroup to be removed", lambda: task_cgroups(c, "box-1") == [], timeout=10)
+    finally:
+        reg.close()
+
+
+def test_readopted_container_cancelled(c):
+    """A re-adopted container is cancelled like any task: TERM to its shim (the image's stop
+    signal to the container; `sleep` as pid 1 ignores it), KILL of the whole group after the
+    grace period, CANCELLED; nothing left."""
+    if not can_run("test_readopted_container_cancelled"):
+        return
+    reg = rf.Registry()
+    try:
+        rf.push_run_image(reg)
+        setup(c, reg)
+        job = start_sleeper(c, reg, 6063)
+        c.agents["box-1"].kill()
+        c.start_agent("box-1", "role=ctr", "--heartbeat-interval", "300ms", plugin_dir=c.plugin_dir)
+        wait_until("the agent to reconnect", lambda: c.states().get("box-1") == "AGENT_CONNECTED")
+        assert live_pids("sleep 6063"), "the container did not survive its agent"
+        c.cli("cancel", job)
+
+        def final_state():
+            rc, out, _ = c.cli("-o", "json", "status", job, check=False)
+            return any(s in out for s in ("LOST", "FAILED", "SUCCEEDED", "CANCELLED")) and out
+        out = wait_until("the cancel to end it", final_state, timeout=30)
+        assert "CANCELLED" in out and "LOST" not in out, out
+        wait_until("the container to be gone", lambda: not live_pids("sleep 6063"), timeout=10)
+        wait_until("its shim to be gone", lambda: not live_pids(".container.json"), timeout=10)
+        wait_until("its cgroup to be removed", lambda: task_cgroups(c, "box-1") == [], timeout=10)
+    finally:
+        reg.close()
+
+
+def test_agent_killed_container_not_readoptable(c):
+    """kill -9 of the agent, and the container's shim cannot be re-adopted (its pid file is
+    gone; then, a live shim whose spec.json is damaged): the restarted agent kills it (the
+    cgroup sweep; the failed re-adoption) and reports the attempt LOST, never leaving it
+    running unseen."""
+    if not can_run("test_agent_killed_container_not_readoptable"):
         return
     reg = rf.Registry()
     try:
@@ -208,7 +359,8 @@ def test_agent_killed_with_container_running(c):
         job = start_sleeper(c, reg, 6061)
         assert task_cgroups(c, "box-1"), "no task cgroup seen while the container runs"
         c.agents["box-1"].kill()
-        wait_until("the container to be killed with its agent", lambda: not live_pids("sleep 6061"), timeout=10)
+        for d in shim_dirs(c):
+            os.unlink(os.path.join(d, "pid"))
         c.start_agent("box-1", "role=ctr", "--heartbeat-interval", "300ms", plugin_dir=c.plugin_dir)
 
         def final_state():
@@ -217,12 +369,32 @@ def test_agent_killed_with_container_running(c):
         out = wait_until("the attempt to be reported", final_state, timeout=30)
         assert "LOST" in out, out
         # nothing left: no process, no task cgroup (the restarted agent swept its sub-tree)
-        assert not live_pids("sleep 6061")
+        wait_until("the container to be killed", lambda: not live_pids("sleep 6061"), timeout=10)
         assert task_cgroups(c, "box-1") == [], task_cgroups(c, "box-1")
+
+        # a live shim whose spec the agent refuses: the sweep spared its group, the failed
+        # re-adoption kills and removes it
+        job = start_sleeper(c, reg, 6062)
+        c.agents["box-1"].kill()
+        for d in shim_dirs(c):
+            with open(os.path.join(d, "spec.json"), "w") as f:
+                f.write("{")
+        c.start_agent("box-1", "role=ctr", "--heartbeat-interval", "300ms", plugin_dir=c.plugin_dir)
+
+        def final_state2():
+            rc, out, _ = c.cli("-o", "json", "status", job, check=False)
+            return ("LOST" in out or "FAILED" in out) and out
+        out = wait_until("the second attempt to be reported", final_state2, timeout=30)
+        assert "LOST" in out, out
+        assert "re-adopting failed" in c.agents["box-1"].text(), c.agents["box-1"].text()[-2000:]
+        wait_until("the second container to be killed", lambda: not live_pids("sleep 6062"), timeout=10)
+        wait_until("its shim to be gone", lambda: not live_pids(".container.json"), timeout=10)
+        wait_until("its cgroup to be removed", lambda: task_cgroups(c, "box-1") == [], timeout=10)
     finally:
         reg.close()
 
 
 if __name__ == "__main__":
-    main([test_container_job, test_agent_killed_with_container_running,
+    main([test_container_job, test_agent_registry_credentials, test_agent_killed_container_readopted,
+          test_readopted_container_cancelled, test_agent_killed_container_not_readoptable,
           test_build_tree_agent_finds_container, test_images_list])

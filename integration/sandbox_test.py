@@ -17,7 +17,7 @@ import shutil
 import socket
 import tempfile
 
-from harness import main, wait_until
+from harness import live_pids, main, wait_until
 
 SCRIPT = r"""
 echo data > out.txt && echo "taskdir: ok"
@@ -153,5 +153,67 @@ def test_forced_sandbox(c):
         shutil.rmtree(base, ignore_errors=True)
 
 
+PIDS_SCRIPT = r"""
+echo "pid: $$"
+ps -e -o pid= | wc -l | sed 's/^ */procs: /'
+test -e /proc/%(host_pid)d && echo "host pid: SEEN" || echo "host pid: hidden"
+kill -0 %(host_pid)d 2>/dev/null && echo "signal host: SENT" || echo "signal host: refused"
+grep '^Seccomp:' /proc/self/status | tr -d '\t'
+unshare --user true 2>/dev/null && echo "unshare: ALLOWED" || echo "unshare: refused"
+sleep 1000 &
+exit 3
+"""
+
+
+def test_sandbox_pids_and_seccomp(c):
+    """A sandboxed task has its own pid namespace (ps and /proc show only its processes, a host
+    process cannot be seen or signalled) and the container launcher's seccomp filter
+    (Seccomp: 2, unshare refused); its exit code is its own and what it left running dies
+    with it. hostPid / seccompUnconfined opt out; a forced sandbox cannot."""
+    if not can_sandbox():
+        return
+    c.start_musterd()
+    c.start_agent("box-1", "role=sb", "--heartbeat-interval", "300ms")
+    wait_until("the agent to connect", lambda: c.states().get("box-1") == "AGENT_CONNECTED")
+    script = PIDS_SCRIPT % {"host_pid": os.getpid()}
+
+    def pid_task(name, sandbox):
+        lines = ["  - name: %s" % name, "    shell:", "      interpreter: bash", "      script: |"]
+        lines += ["        " + l for l in script.strip().splitlines()]
+        lines.append("    sandbox: %s" % sandbox)
+        return "\n".join(lines) + "\n"
+    rc, runs, err = submit(c, "name: pids\ntarget: {hosts: [box-1]}\ntasks:\n" + pid_task("boxed", "{network: none}"))
+    boxed = runs["boxed"]
+    rc, runs, err = submit(c, "name: optout\ntarget: {hosts: [box-1]}\ntasks:\n" +
+                           pid_task("optout", "{network: none, host_pid: true, seccomp_unconfined: true}"))
+    optout = runs["optout"]
+    assert boxed["state"] == "FAILED" and boxed.get("exitCode") == 3, boxed
+    out = boxed["outputTail"]
+    # pid 1 is muster-exec's init; the shell and ps are the only others
+    assert "pid: 2\n" in out, out
+    procs = int(out.split("procs: ")[1].split("\n")[0])
+    assert procs <= 5, out
+    for want in ("host pid: hidden", "signal host: refused", "Seccomp:2", "unshare: refused"):
+        assert want + "\n" in out, (want, out)
+    assert optout.get("exitCode") == 3, optout
+    out = optout["outputTail"]
+    for want in ("host pid: SEEN", "signal host: SENT", "Seccomp:0", "unshare: ALLOWED"):
+        assert want + "\n" in out, (want, out)
+    # the boxed task's `sleep 1000 &` died with its pid namespace
+    wait_until("the tasks' background sleeps to be gone", lambda: not live_pids("sleep 1000"), timeout=10)
+
+
+def test_forced_sandbox_no_opt_out(c):
+    if not can_sandbox():
+        return
+    c.start_musterd()
+    c.start_agent("box-1", "role=sb", "--heartbeat-interval", "300ms", "--sandbox-types", "shell")
+    wait_until("the agent to connect", lambda: c.states().get("box-1") == "AGENT_CONNECTED")
+    rc, runs, err = submit(c, "name: optout\ntarget: {hosts: [box-1]}\ntasks:\n"
+                           "  - name: t\n    shell: {script: 'ps -e'}\n    sandbox: {host_pid: true}\n")
+    text = json.dumps(runs) + err
+    assert rc != 0 and "sandbox.hostPid: not allowed for shell tasks" in text, text
+
+
 if __name__ == "__main__":
-    main([test_task_sandbox, test_forced_sandbox])
+    main([test_task_sandbox, test_forced_sandbox, test_sandbox_pids_and_seccomp, test_forced_sandbox_no_opt_out])

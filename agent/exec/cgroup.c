@@ -399,7 +399,26 @@ static bool remove_tree(const char *dir, int depth) {
   return (rmdir(dir) == 0 || errno == ENOENT) && ok;
 }
 
+/* True when the group dir (not its sub-groups) lists one of pids. */
+static bool holds_any(const char *dir, const pid_t *pids, size_t n) {
+  if (n == 0) return false;
+  char path[PATH_MAX], buf[65536];
+  if (snprintf(path, sizeof path, "%s/cgroup.procs", dir) >= (int)sizeof path) return false;
+  if (read_file(path, buf, sizeof buf) <= 0) return false;
+  for (char *save = NULL, *tok = strtok_r(buf, "\n", &save); tok; tok = strtok_r(NULL, "\n", &save)) {
+    pid_t pid = (pid_t)strtol(tok, NULL, 10);
+    for (size_t i = 0; i < n; i++)
+      if (pids[i] == pid) return true;
+  }
+  return false;
+}
+
 int mu_cgroup_sweep(const mu_cgroup_root *root, int *ret_groups, int *ret_procs) {
+  return mu_cgroup_sweep_except(root, NULL, 0, ret_groups, ret_procs);
+}
+
+int mu_cgroup_sweep_except(const mu_cgroup_root *root, const pid_t *keep, size_t n_keep, int *ret_groups,
+                           int *ret_procs) {
   const char *parents[1 + MU_CG_COUNT];
   int np = 0, groups = 0, procs = 0;
   if (root != NULL && root->mode == MU_CGROUP_V2) parents[np++] = root->v2_parent;
@@ -412,6 +431,7 @@ int mu_cgroup_sweep(const mu_cgroup_root *root, int *ret_groups, int *ret_procs)
       if (de->d_type != DT_DIR || de->d_name[0] == '.') continue;
       char leaf[PATH_MAX];
       if (snprintf(leaf, sizeof leaf, "%s/%s", parents[k], de->d_name) >= (int)sizeof leaf) continue;
+      if (holds_any(leaf, keep, n_keep)) continue; /* a re-adopted task's group */
       procs += kill_tree(leaf, 0);
       bool gone = false;
       for (int tries = 0; tries < 100 && !(gone = remove_tree(leaf, 0)); tries++) {
@@ -426,4 +446,45 @@ int mu_cgroup_sweep(const mu_cgroup_root *root, int *ret_groups, int *ret_procs)
   if (ret_groups != NULL) *ret_groups = groups;
   if (ret_procs != NULL) *ret_procs = procs;
   return left ? MU_EAGAIN : 0;
+}
+
+int mu_cgroup_find(const mu_cgroup_root *root, pid_t pid, mu_cgroup **ret, mu_err *err) {
+  const char *parents[1 + MU_CG_COUNT];
+  int np = 0;
+  if (root != NULL && root->mode == MU_CGROUP_V2) parents[np++] = root->v2_parent;
+  for (int i = 0; root != NULL && root->mode == MU_CGROUP_V1 && i < MU_CG_COUNT; i++)
+    if (root->v1_parent[i][0] != '\0') parents[np++] = root->v1_parent[i];
+  char leaf[256] = "";
+  for (int k = 0; k < np && leaf[0] == '\0'; k++) {
+    DIR *d = opendir(parents[k]);
+    for (struct dirent *de; d != NULL && (de = readdir(d)) != NULL;) {
+      char dir[PATH_MAX];
+      if (de->d_type != DT_DIR || de->d_name[0] == '.' || strlen(de->d_name) >= sizeof leaf) continue;
+      if (snprintf(dir, sizeof dir, "%s/%s", parents[k], de->d_name) >= (int)sizeof dir) continue;
+      if (holds_any(dir, &pid, 1)) {
+        snprintf(leaf, sizeof leaf, "%s", de->d_name);
+        break;
+      }
+    }
+    if (d != NULL) closedir(d);
+  }
+  if (leaf[0] == '\0') return mu_err_set(err, MU_ENOENT, "cgroup: process %d is in no group of this agent", (int)pid);
+  mu_cgroup *cg = calloc(1, sizeof *cg);
+  if (cg == NULL) return mu_err_set(err, MU_ENOMEM, "cgroup: out of memory");
+  cg->mode = root->mode;
+  struct stat st;
+  if (root->mode == MU_CGROUP_V2) {
+    snprintf(cg->v2_dir, sizeof cg->v2_dir, "%s/%s", root->v2_parent, leaf);
+    snprintf(cg->procs[cg->n_procs++], sizeof cg->procs[0], "%s/cgroup.procs", cg->v2_dir);
+  }
+  for (int i = 0; root->mode == MU_CGROUP_V1 && i < MU_CG_COUNT; i++) {
+    if (root->v1_parent[i][0] == '\0') continue;
+    char dir[PATH_MAX];
+    if (snprintf(dir, sizeof dir, "%s/%s", root->v1_parent[i], leaf) >= (int)sizeof dir) continue;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+    memcpy(cg->v1_dir[i], dir, sizeof dir);
+    snprintf(cg->procs[cg->n_procs++], sizeof cg->procs[0], "%.4000s/cgroup.procs", dir);
+  }
+  *ret = cg;
+  return 0;
 }

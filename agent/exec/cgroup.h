@@ -10,7 +10,9 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "lib/base/err.h"
 
@@ -81,5 +83,15 @@ int mu_cgroup_reset_counters(mu_cgroup *cg);
  * exit. *ret_groups / *ret_procs (either may be NULL): groups removed and processes killed.
  * Returns MU_EAGAIN when some group could not be removed (still populated). */
 int mu_cgroup_sweep(const mu_cgroup_root *root, int *ret_groups, int *ret_procs);
+
+/* The same, leaving alone every group (and what is below it) that lists one of keep's n_keep
+ * pids in its cgroup.procs: the groups of tasks a restarted agent re-adopts (adopt.h). */
+int mu_cgroup_sweep_except(const mu_cgroup_root *root, const pid_t *keep, size_t n_keep, int *ret_groups,
+                           int *ret_procs);
+
+/* The leaf group under root that holds process pid, as an mu_cgroup (each v1 controller's leaf
+ * that exists): for killing, reading and removing the group of a re-adopted task. The caller
+ * owns *ret (mu_cgroup_free). MU_ENOENT when pid is in none of root's groups. */
+int mu_cgroup_find(const mu_cgroup_root *root, pid_t pid, mu_cgroup **ret, mu_err *err);
 
 #endif

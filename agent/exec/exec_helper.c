@@ -5,7 +5,7 @@
  * on the report fd. It exits the way the program did (same code, or re-raises the signal).
  *   muster-exec [--join FILE]... [--rlimit as|nproc|cpu=N]... [--gid N] [--uid N]
  *               [--report-fd N] [--sb-net none] [--sb-ro-root] [--sb-rw PATH]...
- *               [--sb-hide PATH]... -- PROGRAM [ARGS...]
+ *               [--sb-hide PATH]... [--sb-pid] [--sb-seccomp] -- PROGRAM [ARGS...]
  *   muster-exec --server     the long-lived form: requests on fd 3 (helper_server.c)
  * The --sb-* options set up a task sandbox (sandbox_enter.h) before the uid switch; tasks
  * with a sandbox always come through the one-shot form. */
@@ -23,6 +23,7 @@
 
 #include "agent/exec/helper_server.h"
 #include "agent/exec/sandbox_enter.h"
+#include "lib/seccomp/default_filter.h"
 
 static void die(const char *what, const char *arg) {
   dprintf(2, "muster-exec: %s%s%s: %s\n", what, arg ? " " : "", arg ? arg : "", strerror(errno));
@@ -64,13 +65,23 @@ static void close_span(unsigned lo, unsigned hi) {
   for (unsigned fd = lo; fd <= hi && fd < 1024; fd++) close((int)fd);
 }
 
-static void close_others(int keep) {
-  if (keep < 3) {
-    close_span(3, ~0U);
-    return;
+/* Closes every fd from 3 up but a and b (-1: none). */
+static void close_others(int a, int b) {
+  if (a > b) {
+    int t = a;
+    a = b;
+    b = t;
   }
-  close_span(3, (unsigned)keep - 1);
-  close_span((unsigned)keep + 1, ~0U);
+  unsigned lo = 3;
+  if (a >= 3) {
+    close_span(lo, (unsigned)a - 1);
+    lo = (unsigned)a + 1;
+  }
+  if (b >= 3) {
+    close_span(lo, (unsigned)b - 1);
+    lo = (unsigned)b + 1;
+  }
+  close_span(lo, ~0U);
 }
 
 static const int forwarded_ignored[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGUSR1, SIGUSR2};
@@ -99,6 +110,14 @@ int main(int argc, char **argv) {
       sb.on = sb.ro_root = true;
       continue;
     }
+    if (strcmp(argv[i], "--sb-pid") == 0) {
+      sb.on = sb.pid_ns = true;
+      continue;
+    }
+    if (strcmp(argv[i], "--sb-seccomp") == 0) {
+      sb.on = sb.seccomp = true;
+      continue;
+    }
     if (i + 1 >= argc) {
       errno = EINVAL;
       die("missing value for", argv[i]);
@@ -120,10 +139,16 @@ int main(int argc, char **argv) {
     errno = EINVAL;
     die("no program given", NULL);
   }
+  int status_fd = -1; /* pid 1 of a sandbox's pid namespace: the program's status goes here */
   if (sb.on) {
     char msg[768];
     if (mu_sandbox_enter(&sb, msg, sizeof msg) != 0) {
       dprintf(2, "muster-exec: %s\n", msg);
+      _exit(126);
+    }
+    if (sb.pid_ns) mu_sandbox_pid_init(&status_fd);
+    if (sb.seccomp && mu_seccomp_default_load(msg, sizeof msg) != 0) {
+      dprintf(2, "muster-exec: sandbox: %s\n", msg);
       _exit(126);
     }
   }
@@ -172,7 +197,7 @@ int main(int argc, char **argv) {
   int devnull = open("/dev/null", O_RDWR);
   for (int fd = 0; fd < 3; fd++) dup2(devnull, fd);
   if (devnull > 2) close(devnull);
-  close_others(report_fd);
+  close_others(report_fd, status_fd);
 
   int status = 0;
   struct rusage ru;
@@ -191,16 +216,7 @@ int main(int argc, char **argv) {
             (long long)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec, ru.ru_maxrss, ru.ru_inblock, ru.ru_oublock);
     close(report_fd);
   }
-  if (sig != 0) {
-    struct rlimit no_core = {0, 0};
-    setrlimit(RLIMIT_CORE, &no_core);
-    signal(sig, SIG_DFL);
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, sig);
-    sigprocmask(SIG_UNBLOCK, &set, NULL);
-    raise(sig);
-    _exit(128 + sig);
-  }
+  mu_sandbox_pid_status(status_fd, status);
+  if (sig != 0) mu_exit_as(status);
   return code;
 }

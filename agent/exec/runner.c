@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent/exec/adopt.h"
 #include "agent/exec/control.h"
 #include "agent/exec/task_int.h"
 #include "agent/exec/workdir.h"
@@ -178,7 +179,8 @@ static void check_closed(mu_runner *r) {
 }
 
 static void task_free(muster_task *t) {
-  if (t->plugin != NULL) mu_plugin_host_release(t->runner->plugins, t->plugin); /* may unload a retired version */
+  if (t->plugin != NULL && t->plugin != &mu_adopt_plugin) /* may unload a retired version */
+    mu_plugin_host_release(t->runner->plugins, t->plugin);
   free(t->job_id);
   free(t->task_id);
   mu_task_secrets_release(t);
@@ -450,7 +452,8 @@ int mu_runner_new(uv_loop_t *loop, mu_plugin_host *plugins, const mu_runner_conf
   if (cfg->cgroup_name != NULL && r->cg_root.mode != MU_CGROUP_NONE) {
     /* a named sub-tree is this agent's alone: what a previous run left there is unseen */
     int groups = 0, procs = 0;
-    int left = mu_cgroup_sweep(&r->cg_root, &groups, &procs);
+    int left =
+        mu_cgroup_sweep_except(&r->cg_root, cfg->sweep_keep, cfg->sweep_keep ? cfg->n_sweep_keep : 0, &groups, &procs);
     if (groups > 0 || left != 0)
       mu_warn("runner", "swept %d task cgroup director%s left by a previous run (%d process%s killed)%s", groups,
               groups == 1 ? "y" : "ies", procs, procs == 1 ? "" : "es", left != 0 ? "; some could not be removed" : "");
@@ -609,14 +612,9 @@ static void finish_unstarted(mu_runner *r, muster_task *t, mu_task_state state, 
   discard(r, t);
 }
 
-/* Gives an attempt its slot: task dir, timers, STARTING. On failure nothing is sent and the
- * caller discards t. */
-static int admit(mu_runner *r, muster_task *t, mu_err *err) {
-  int rc = prepare_dirs(r, t, err);
-  if (rc != 0) {
-    mu_err_prefix(err, "task %s", t->task_id);
-    return rc;
-  }
+/* An attempt with its task dir takes its slot: context, timers (the plugin starts on the next
+ * loop turn; the spec's timeout counts from elapsed_ms ago), the runner's lists and counts. */
+static void arm(mu_runner *r, muster_task *t, int64_t elapsed_ms) {
   t->ctx = (muster_task_context){.job_id = t->job_id,
                                  .task_id = t->task_id,
                                  .attempt = t->attempt,
@@ -634,13 +632,27 @@ static int admit(mu_runner *r, muster_task *t, mu_err *err) {
     t->own_handles++;
   }
   uv_timer_start(&t->defer, on_defer, 0, 0);
-  if (t->spec->timeout_ms > 0) uv_timer_start(&t->deadline, on_deadline, (uint64_t)t->spec->timeout_ms, 0);
-  t->start_mono_ms = mu_mono_ms();
+  if (t->spec->timeout_ms > 0) {
+    int64_t left = t->spec->timeout_ms - elapsed_ms;
+    uv_timer_start(&t->deadline, on_deadline, (uint64_t)(left > 0 ? left : 0), 0);
+  }
+  t->start_mono_ms = mu_mono_ms() - elapsed_ms;
   t->next = r->tasks;
   r->tasks = t;
   r->running++;
   if (t->type_slot >= 0) r->type_running[t->type_slot]++;
   r->unfreed_tasks++;
+}
+
+/* Gives an attempt its slot: task dir, timers, STARTING. On failure nothing is sent and the
+ * caller discards t. */
+static int admit(mu_runner *r, muster_task *t, mu_err *err) {
+  int rc = prepare_dirs(r, t, err);
+  if (rc != 0) {
+    mu_err_prefix(err, "task %s", t->task_id);
+    return rc;
+  }
+  arm(r, t, 0);
   mu_task_emit_state(t, MU_TASK_STARTING);
   return 0;
 }
@@ -829,4 +841,53 @@ void mu_runner_close(mu_runner *r, void (*cb)(void *arg), void *arg) {
     begin_stop(t, MU_KILL_CANCEL, MUSTER_CANCEL_SHUTDOWN);
   }
   check_closed(r);
+}
+
+/* A shim that is not taken back: its whole group killed and removed (the sweep spared it). */
+static void drop_adoptee(mu_runner *r, const mu_adoptee *a) {
+  mu_cgroup *cg = NULL;
+  mu_err err = {0};
+  if (r->cg_root.mode == MU_CGROUP_NONE || mu_cgroup_find(&r->cg_root, a->pid, &cg, &err) != 0) return;
+  for (int tries = 0; tries < 100; tries++) {
+    (void)mu_cgroup_kill_all(cg);
+    if (mu_cgroup_remove(cg) == 0) break;
+    usleep(10000);
+  }
+  mu_cgroup_free(cg);
+}
+
+int mu_runner_adopt(mu_runner *r, const char *job_id, const char *task_id, uint32_t attempt, const mu_adoptee *a,
+                    mu_err *err) {
+  if (r->closing) return mu_err_set(err, MU_EAGAIN, "agent is shutting down");
+  if (find(r, task_id, attempt) != NULL)
+    return mu_err_set(err, MU_EEXIST, "task %s attempt %u runs already", task_id, attempt);
+  muster_task *t = NULL;
+  int rc = build_task(r, job_id, task_id, attempt, a->spec_json, NULL, 0, &t, err);
+  if (rc != 0) {
+    drop_adoptee(r, a);
+    return rc;
+  }
+  mu_cgroup *cg = NULL;
+  mu_err cerr = {0};
+  if (r->cg_root.mode != MU_CGROUP_NONE && mu_cgroup_find(&r->cg_root, a->pid, &cg, &cerr) != 0)
+    mu_warn("runner", "task %s attempt %u: %s; its processes are stopped through its shim only", task_id, attempt,
+            cerr.msg);
+  mu_adopt_state *st = mu_adopt_state_new(a, cg, r->cfg.grace_ms);
+  t->task_dir = strdup(a->task_dir);
+  t->cwd = strdup(a->task_dir);
+  if (st == NULL || t->task_dir == NULL || t->cwd == NULL) {
+    mu_cgroup_free(cg); /* st only points at it */
+    free(st);
+    task_free(t);
+    drop_adoptee(r, a);
+    return mu_err_set(err, MU_ENOMEM, "out of memory");
+  }
+  mu_plugin_host_release(r->plugins, t->plugin); /* the stand-in serves it, not the type's plugin */
+  t->plugin = &mu_adopt_plugin;
+  t->user_data = st;
+  t->running_sent = true; /* RUNNING went out before the restart */
+  arm(r, t, a->spec_age_ms);
+  mu_info("runner", "task %s attempt %u re-adopted: its shim (pid %d) runs on in %s", task_id, attempt, (int)a->pid,
+          a->task_dir);
+  return 0;
 }

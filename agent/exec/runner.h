@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <uv.h>
 
 #include "agent/exec/event.h"
@@ -79,6 +80,10 @@ typedef struct mu_runner_config {
   /* Optional: the agent's task sandbox policy (sandbox.h); borrowed, it must outlive the
    * runner. NULL: only specs with a sandbox section are sandboxed, with the defaults. */
   const mu_sandbox_policy *sandbox;
+  /* Processes whose cgroups the start-up sweep leaves alone (the shims of attempts the agent
+   * re-adopts, adopt.h); copied while mu_runner_new runs, may be NULL. */
+  const pid_t *sweep_keep;
+  size_t n_sweep_keep;
 } mu_runner_config;
 
 typedef struct mu_runner_sink {
@@ -108,6 +113,15 @@ int mu_runner_new(uv_loop_t *loop, mu_plugin_host *plugins, const mu_runner_conf
  * params (copied). */
 int mu_runner_assign(mu_runner *r, const char *job_id, const char *task_id, uint32_t attempt, const char *spec_json,
                      const mu_kv *params, size_t n_params, mu_err *err);
+
+/* Takes back an attempt a previous agent process was running, whose shim a probe found
+ * (adopt.h): it counts as running (RUNNING is not sent again), follows the shim until the
+ * container ends and reports the real exit code; cancel and the rest of the spec's timeout
+ * apply. MU_EEXIST when it runs already, MU_EINVAL for a bad spec (its group is then killed
+ * and removed here; the caller reports it LOST), MU_EAGAIN when closing. */
+struct mu_adoptee;
+int mu_runner_adopt(mu_runner *r, const char *job_id, const char *task_id, uint32_t attempt, const struct mu_adoptee *a,
+                    mu_err *err);
 
 /* Cancels an attempt. Running: its processes get TERM, grace, KILL; the plugin is asked to
  * stop; the final state is CANCELLED (unless it had already succeeded). Queued: it leaves the

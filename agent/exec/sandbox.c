@@ -66,6 +66,13 @@ int mu_sandbox_spec_parse(json_t *root, mu_sandbox_spec *out, mu_err *err) {
   if (ro != NULL && !json_is_boolean(ro))
     return mu_err_set(err, MU_EINVAL, "sandbox.readOnlyRoot: must be true or false");
   out->read_only_root = ro != NULL && json_is_true(ro);
+  json_t *hp = get(sb, "hostPid", "host_pid");
+  if (hp != NULL && !json_is_boolean(hp)) return mu_err_set(err, MU_EINVAL, "sandbox.hostPid: must be true or false");
+  out->host_pid = hp != NULL && json_is_true(hp);
+  json_t *su = get(sb, "seccompUnconfined", "seccomp_unconfined");
+  if (su != NULL && !json_is_boolean(su))
+    return mu_err_set(err, MU_EINVAL, "sandbox.seccompUnconfined: must be true or false");
+  out->seccomp_unconfined = su != NULL && json_is_true(su);
   if (parse_paths(sb, "writable", &out->writable, &out->n_writable, err) != 0) return err->code;
   return parse_paths(sb, "hidden", &out->hidden, &out->n_hidden, err);
 }
@@ -141,6 +148,11 @@ int mu_sandbox_args(const mu_sandbox_spec *s, const char *type, const mu_sandbox
                       "sandbox.network: host is not allowed for %s tasks on this agent "
                       "(sandbox_types forces a sandbox, sandbox_network: none)",
                       type);
+  if (forced && (s->host_pid || s->seccomp_unconfined))
+    return mu_err_set(err, MU_EPERM,
+                      "sandbox.%s: not allowed for %s tasks on this agent (sandbox_types forces a sandbox "
+                      "with a pid namespace and the default seccomp filter)",
+                      s->host_pid ? "hostPid" : "seccompUnconfined", type);
   for (size_t i = 0; forced && i < s->n_writable; i++) {
     bool ok = false;
     for (size_t k = 0; k < pol->n_writable && !ok; k++) ok = under(s->writable[i], pol->writable[k]);
@@ -164,6 +176,8 @@ int mu_sandbox_args(const mu_sandbox_spec *s, const char *type, const mu_sandbox
     push(&b, "none");
   }
   if (s->read_only_root || (pol != NULL && pol->read_only_root)) push(&b, "--sb-ro-root");
+  if (!s->host_pid) push(&b, "--sb-pid");
+  if (!s->seccomp_unconfined) push(&b, "--sb-seccomp");
   push_each(&b, "--sb-hide", &spool_dir, 1);
   if (pol != NULL) push_each(&b, "--sb-hide", pol->hidden, pol->n_hidden);
   push_each(&b, "--sb-hide", (const char *const *)s->hidden, s->n_hidden);

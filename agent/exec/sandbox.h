@@ -5,7 +5,10 @@
  * A sandboxed process has its own mount namespace in which the host's files are read-only
  * (read_only_root) except the task dir and the writable paths, the hidden paths and the
  * agent's spool dir are empty, /tmp and /dev/shm are fresh tmpfs mounts, and, with network
- * none, its own network namespace with only `lo`. */
+ * none, its own network namespace with only `lo`. It also has its own pid namespace (it sees
+ * only its own processes; hostPid: true opts out) and the container launcher's default
+ * seccomp filter (lib/seccomp; seccompUnconfined: true opts out). A type the agent forces
+ * into a sandbox cannot opt out of either. */
 #ifndef MU_SANDBOX_H
 #define MU_SANDBOX_H
 
@@ -21,7 +24,9 @@ typedef struct mu_sandbox_spec {
   bool set;      /* the spec has a sandbox section */
   char *network; /* NULL (the agent's default), "none" or "host" */
   bool read_only_root;
-  char **writable; /* absolute host paths */
+  bool host_pid;           /* no pid namespace: the task sees the host's processes */
+  bool seccomp_unconfined; /* no seccomp filter */
+  char **writable;         /* absolute host paths */
   size_t n_writable;
   char **hidden;
   size_t n_hidden;

@@ -13,7 +13,11 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static int fail(char *msg, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -79,8 +83,8 @@ int mu_sandbox_enter(const mu_sb_opts *o, char *msg, size_t cap) {
   int rc = -1;
   char cwd[PATH_MAX];
   if (getcwd(cwd, sizeof cwd) == NULL) return fail(msg, cap, "getcwd");
-  if (unshare(CLONE_NEWNS | (o->net_none ? CLONE_NEWNET : 0)) != 0)
-    return fail(msg, cap, "unshare (mount%s namespace)", o->net_none ? " and network" : "");
+  if (unshare(CLONE_NEWNS | (o->net_none ? CLONE_NEWNET : 0) | (o->pid_ns ? CLONE_NEWPID : 0)) != 0)
+    return fail(msg, cap, "unshare (mount%s%s namespace)", o->net_none ? ", network" : "", o->pid_ns ? ", pid" : "");
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) return fail(msg, cap, "making mounts private");
   if (o->net_none && lo_up() != 0) return fail(msg, cap, "bringing up lo");
   for (; opened < o->n_rw; opened++) {
@@ -150,4 +154,72 @@ int mu_sandbox_enter(const mu_sb_opts *o, char *msg, size_t cap) {
 done:
   for (size_t i = 0; i < opened; i++) close(rw_fd[i]);
   return rc;
+}
+
+static void die126(const char *what) {
+  dprintf(2, "muster-exec: sandbox: %s: %s\n", what, strerror(errno));
+  _exit(126);
+}
+
+void mu_sandbox_pid_init(int *ret_status_fd) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) die126("pipe");
+  /* the group's TERM/INT/... are for the program (it is in the same process group): this
+   * process ignores them, as muster-exec itself does */
+  static const int ignored[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGUSR1, SIGUSR2};
+  sigset_t block, old;
+  sigemptyset(&block);
+  for (size_t i = 0; i < sizeof ignored / sizeof *ignored; i++) sigaddset(&block, ignored[i]);
+  sigprocmask(SIG_BLOCK, &block, &old);
+  pid_t pid = fork();
+  if (pid < 0) die126("fork (pid namespace)");
+  if (pid == 0) {
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    close(p[0]);
+    /* pid 1 of the new namespace: a /proc of its own, over the host's */
+    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) die126("mounting /proc");
+    *ret_status_fd = p[1];
+    return;
+  }
+  for (size_t i = 0; i < sizeof ignored / sizeof *ignored; i++) signal(ignored[i], SIG_IGN);
+  sigprocmask(SIG_SETMASK, &old, NULL);
+  close(p[1]);
+  int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  for (int fd = 0; fd < 3 && devnull >= 0; fd++) dup2(devnull, fd);
+  if (devnull > 2) close(devnull);
+  int keep = p[0];
+  if (keep > 3) close_range(3, (unsigned)keep - 1, 0);
+  close_range((unsigned)keep + 1, ~0U, 0);
+  int st = 0, prog = 0;
+  while (waitpid(pid, &st, 0) < 0)
+    if (errno != EINTR) _exit(126);
+  ssize_t n;
+  do n = read(keep, &prog, sizeof prog);
+  while (n < 0 && errno == EINTR);
+  if (n != (ssize_t)sizeof prog) prog = WIFEXITED(st) ? st : 126 << 8; /* it died before saying */
+  mu_exit_as(prog);
+}
+
+void mu_exit_as(int status) {
+  if (WIFSIGNALED(status)) {
+    int sig = WTERMSIG(status);
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);
+    signal(sig, SIG_DFL);
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, sig);
+    sigprocmask(SIG_UNBLOCK, &one, NULL);
+    raise(sig);
+    _exit(128 + sig);
+  }
+  _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 126);
+}
+
+void mu_sandbox_pid_status(int fd, int status) {
+  if (fd < 0) return;
+  ssize_t n;
+  do n = write(fd, &status, sizeof status);
+  while (n < 0 && errno == EINTR);
+  close(fd);
 }

@@ -35,6 +35,8 @@ static void bad_fields_named(void **state) {
       {"{\"sandbox\":{\"hidden\":[\"/\"]}}", "sandbox.hidden[0]: '/' is not allowed"},
       {"{\"sandbox\":{\"hidden\":[\"/a\",\"/a/../etc\"]}}", "sandbox.hidden[1]: '/a/../etc' must not contain '..'"},
       {"{\"sandbox\":{\"writable\":\"/a\"}}", "sandbox.writable: must be a list of paths"},
+      {"{\"sandbox\":{\"hostPid\":1}}", "sandbox.hostPid: must be true or false"},
+      {"{\"sandbox\":{\"seccompUnconfined\":\"no\"}}", "sandbox.seccompUnconfined: must be true or false"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     mu_sandbox_spec s;
@@ -86,7 +88,7 @@ static void options_and_policy(void **state) {
                            .n_hidden = 1};
   assert_int_equal(mu_sandbox_args(&s, "shell", &pol, "/sp", "/sp/work/t", &argv, &err), 0);
   assert_string_equal(joined(argv),
-                      "--sb-net none --sb-ro-root --sb-hide /sp --sb-hide /etc/muster "
+                      "--sb-net none --sb-ro-root --sb-pid --sb-seccomp --sb-hide /sp --sb-hide /etc/muster "
                       "--sb-rw /sp/work/t --sb-rw /srv");
   assert_int_equal(mu_sandbox_args(&s, "python", &pol, "/sp", "/sp/work/t", &argv, &err), 0);
   assert_null(argv);
@@ -96,7 +98,17 @@ static void options_and_policy(void **state) {
   assert_int_equal(mu_sandbox_args(&s, "shell", &pol, "/sp", NULL, &argv, &err), MU_EPERM);
   assert_non_null(strstr(err.msg, "sandbox.network: host is not allowed for shell tasks"));
   assert_int_equal(mu_sandbox_args(&s, "python", &pol, "/sp", "/sp/work/t", &argv, &err), 0);
-  assert_string_equal(joined(argv), "--sb-ro-root --sb-hide /sp --sb-hide /etc/muster --sb-rw /sp/work/t --sb-rw /srv");
+  assert_string_equal(joined(argv),
+                      "--sb-ro-root --sb-pid --sb-seccomp --sb-hide /sp --sb-hide /etc/muster "
+                      "--sb-rw /sp/work/t --sb-rw /srv");
+  mu_sandbox_spec_free(&s);
+  /* the opt-outs: no pid namespace, no seccomp filter; never for a forced type */
+  assert_int_equal(parse("{\"sandbox\":{\"hostPid\":true,\"seccomp_unconfined\":true}}", &s, &err), 0);
+  assert_true(s.host_pid && s.seccomp_unconfined);
+  assert_int_equal(mu_sandbox_args(&s, "python", NULL, "/sp", "/sp/work/t", &argv, &err), 0);
+  assert_string_equal(joined(argv), "--sb-net none --sb-hide /sp --sb-rw /sp/work/t");
+  assert_int_equal(mu_sandbox_args(&s, "shell", &pol, "/sp", NULL, &argv, &err), MU_EPERM);
+  assert_non_null(strstr(err.msg, "sandbox.hostPid: not allowed for shell tasks"));
   mu_sandbox_spec_free(&s);
   assert_int_equal(parse("{\"sandbox\":{\"writable\":[\"/srv/out\",\"/srvx\"]}}", &s, &err), 0);
   assert_int_equal(mu_sandbox_args(&s, "shell", &pol, "/sp", NULL, &argv, &err), MU_EPERM);

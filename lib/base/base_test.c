@@ -13,8 +13,10 @@
 #include <cmocka.h>
 
 #include "lib/base/assert.h"
+#include "lib/base/atomic_file.h"
 #include "lib/base/err.h"
 #include "lib/base/log.h"
+#include "lib/base/procstat.h"
 #include "lib/base/regex_size.h"
 #include "lib/base/trace.h"
 
@@ -142,9 +144,41 @@ static void asserts_abort_with_the_condition(void **state) {
   assert_non_null(strstr(out, "in asserts_abort_with_the_condition)"));
 }
 
+/* A start time names a live process: ours has one, an ended child's is 0 (zombie or reaped). */
+static void proc_start_times(void **state) {
+  (void)state;
+  assert_true(mu_proc_start_time(getpid()) > 0);
+  pid_t c = fork();
+  if (c == 0) _exit(0);
+  for (int i = 0; i < 200 && mu_proc_start_time(c) != 0; i++) usleep(5000); /* a zombie: 0 */
+  assert_int_equal(mu_proc_start_time(c), 0);
+  waitpid(c, NULL, 0);
+  assert_int_equal(mu_proc_start_time(c), 0);
+}
+
+/* Written whole, replaced whole, no temporary file left. */
+static void atomic_files(void **state) {
+  (void)state;
+  char dir[] = "/tmp/mu-atomic.XXXXXX", path[64], buf[16] = "";
+  assert_non_null(mkdtemp(dir));
+  assert_int_equal(mu_atomic_file_write(dir, "f", "one\n"), 0);
+  assert_int_equal(mu_atomic_file_write(dir, "f", "two\n"), 0);
+  snprintf(path, sizeof path, "%s/f", dir);
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  assert_non_null(fgets(buf, sizeof buf, f));
+  fclose(f);
+  assert_string_equal(buf, "two\n");
+  assert_int_equal(mu_atomic_file_write("/nonexistent-dir", "f", "x"), -1);
+  unlink(path);
+  assert_int_equal(rmdir(dir), 0); /* nothing else (no .tmp) in it */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(trace_ids),
+      cmocka_unit_test(proc_start_times),
+      cmocka_unit_test(atomic_files),
       cmocka_unit_test(job_ids_in_text),
       cmocka_unit_test(json_lines),
       cmocka_unit_test(regex_sizes),

@@ -514,6 +514,13 @@ static json_t *build_config(json_t *spec, json_t *c, const muster_task_context *
   json_object_set_new(o, "policy_files", pf);
   if (g.scan_feed_dir) json_object_set_new(o, "scan_feed_dir", json_string(g.scan_feed_dir));
   json_object_set_new(o, "watch_pid", json_integer(getpid())); /* the agent */
+  /* A task without secrets outlives an agent restart (shim.h, agent/exec/adopt.h); one with
+   * secrets does not: a restarted agent no longer has their values to redact its output. */
+  if (json_array_size(json_object_get(spec, "secrets")) == 0) {
+    char shim[PATH_MAX];
+    snprintf(shim, sizeof shim, "%s/.shim", ctx->task_dir);
+    json_object_set_new(o, "shim_dir", json_string(shim));
+  }
   json_t *hc = get(c, "healthCheck", "health_check");
   if (hc != NULL) {
     json_t *rt = get(hc, "retries", NULL);
@@ -528,6 +535,21 @@ static json_t *build_config(json_t *spec, json_t *c, const muster_task_context *
                                                                    : 3)));
   }
   return o;
+}
+
+/* The spec a restarted agent re-adopts the task with (agent/exec/adopt.h): only for tasks
+ * without secrets, so it holds no secret value. Best effort: without it the task is not
+ * re-adopted (killed and LOST after an agent restart, as before). */
+static void write_shim_spec(const char *shim_dir, const char *spec_json) {
+  if (shim_dir == NULL || spec_json == NULL) return;
+  char path[PATH_MAX];
+  if (mkdir(shim_dir, 0700) != 0 && errno != EEXIST) return;
+  snprintf(path, sizeof path, "%s/spec.json", shim_dir);
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return;
+  size_t len = strlen(spec_json);
+  if (write(fd, spec_json, len) != (ssize_t)len) unlink(path);
+  close(fd);
 }
 
 static void finish(ct_task *ct, const muster_result *r) {
@@ -602,6 +624,7 @@ static int ct_start(muster_task *task, const muster_host_api *host, char *errbuf
     goto done;
   }
   close(fd);
+  write_shim_spec(json_string_value(json_object_get(conf, "shim_dir")), ctx->spec_json);
   ct->task = task;
   ct->host = host;
   snprintf(ct->image, sizeof ct->image, "%s", get_str(c, "image", NULL));

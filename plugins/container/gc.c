@@ -192,6 +192,9 @@ int mu_store_list(const char *root, FILE *out, mu_err *err) {
       for (size_t k = 0; k < v[i].m.n_layers; k++) {
         snprintf(p, sizeof p, "%s/blobs/sha256/%s", root, v[i].m.layers[k].digest + 7);
         bytes += file_bytes(p);
+        snprintf(p, sizeof p, "%s/layers/%s", root, v[i].m.layers[k].digest + 7);
+        int fd = open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0) bytes += tree_bytes(fd); /* shared layers count in each image naming them */
       }
     }
     char refs[1024];
@@ -215,6 +218,12 @@ static void remove_image(const char *root, gc_image *v, size_t n, size_t i) {
       const char *d = k == 0 ? m->config.digest : m->layers[k - 1].digest;
       if (named_by_other(v, n, i, d)) continue;
       snprintf(p, sizeof p, "%s/blobs/sha256/%s", root, d + 7);
+      unlink(p);
+      if (k == 0) continue;
+      /* the layer's unpacked dir (layers.h) goes with the last image naming it */
+      snprintf(p, sizeof p, "%s/layers/%s", root, d + 7);
+      mu_rm_rf(p);
+      snprintf(p, sizeof p, "%s/layers/%s.bytes", root, d + 7);
       unlink(p);
     }
   }

@@ -519,6 +519,10 @@ static int run_config(json_t *cfg) {
       (strcmp(spec.user, "root") == 0 || strcmp(spec.user, "0") == 0 || strncmp(spec.user, "0:", 2) == 0 ||
        strncmp(spec.user, "root:", 5) == 0))
     spec.user = NULL;
+  /* a shim dir (tasks the restarted agent may re-adopt): the container outlives the agent */
+  mu_shim shim = {.dir = ""};
+  const char *shim_dir = jstr(cfg, "shim_dir", NULL);
+  if (shim_dir != NULL && spec.watch_pid > 0 && mu_shim_open(&shim, shim_dir) == 0) spec.shim = &shim;
   if (control_fd >= 0) dprintf(control_fd, "progress 60 starting %s\n", argv[0]);
   int oom_fd = open_oom_counter();
   long long oom_before = read_oom_kills(oom_fd);
@@ -543,6 +547,7 @@ static int run_config(json_t *cfg) {
     fprintf(stderr, "muster-container: the OOM killer ended a process of the container (memory limit)\n");
     status = SIGKILL; /* a wait status "killed by SIGKILL" */
   }
+  mu_shim_close(&shim, status < 0 ? 125 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
   free(argv);
   free(env);
   free(v);

@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "plugins/container/image.h"
 
+#include "plugins/container/layers.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -28,8 +30,8 @@ static int mkdir_p(const char *path, mode_t mode) {
 }
 
 int mu_store_init(const char *root, mu_err *err) {
-  const char *subs[] = {"blobs/sha256", "refs", "rootfs", "tmp"};
-  for (size_t i = 0; i < 4; i++) {
+  const char *subs[] = {"blobs/sha256", "refs", "rootfs", "tmp", "layers"};
+  for (size_t i = 0; i < 5; i++) {
     char p[PATH_MAX];
     snprintf(p, sizeof p, "%s/%s", root, subs[i]);
     if (mkdir_p(p, 0700) != 0) return mu_err_set(err, MU_EIO, "image store: cannot create %s: %s", p, strerror(errno));
@@ -402,7 +404,10 @@ static int complete(const char *root, const mu_pull_opts *opts, mu_image *img, p
     }
     snprintf(prog->phase, sizeof prog->phase, "unpack");
     if (opts->on_progress) opts->on_progress(opts->arg, prog->phase, 0, 0);
-    rc = mu_unpack_layers(tmp, layers, m->n_layers, &opts->unpack, err);
+    /* each layer once in its own dir, stacked by the launcher (layers.h); else one merged copy */
+    int fresh = 0;
+    rc = mu_layers_unpack(root, m, layers, &opts->unpack, tmp, &fresh, err);
+    if (rc == MU_ENOTSUP) rc = mu_unpack_layers(tmp, layers, m->n_layers, &opts->unpack, err);
     if (rc != 0) {
       mu_rm_rf(tmp);
       goto done;

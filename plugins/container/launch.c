@@ -4,6 +4,7 @@
 #include "plugins/container/launch.h"
 
 #include "plugins/container/creds.h"
+#include "plugins/container/layers_list.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -210,6 +211,25 @@ static void lo_up(void) {
   close(s);
 }
 
+/* An image stored as per-layer dirs (layers.h): rootfs holds only ".muster-layers"; into buf
+ * as overlay's lowerdir (layers_list.h). -1 when rootfs is a merged tree (the copy fallback). */
+static int layer_dirs(const char *rootfs, char *buf, size_t cap) {
+  char path[4200], list[16384], why[256];
+  snprintf(path, sizeof path, "%s/.muster-layers", rootfs);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, list, sizeof list - 1);
+  close(fd);
+  if (n < 0) mu_launch_die(126, "%s: %s", path, strerror(errno));
+  list[n] = '\0';
+  const char *cut = strstr(rootfs, "/rootfs/"); /* <store>/rootfs/<hex> */
+  char store[4096];
+  snprintf(store, sizeof store, "%.*s", cut ? (int)(cut - rootfs) : 0, rootfs);
+  if (cut == NULL || mu_layers_lowerdir(store, list, buf, cap, why, sizeof why) != 0)
+    mu_launch_die(126, "%s: %s", path, cut == NULL ? "not in a store" : why);
+  return 0;
+}
+
 __attribute__((noreturn)) static void child_main(const mu_launch_spec *s) {
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
     mu_launch_die(126, "make mounts private: %s", strerror(errno));
@@ -224,7 +244,9 @@ __attribute__((noreturn)) static void child_main(const mu_launch_spec *s) {
   mkdir(work, 0700);
   if (strpbrk(s->rootfs, ",:") || strpbrk(upper, ",:") || strpbrk(work, ",:"))
     mu_launch_die(126, "paths with ',' or ':' cannot be overlay layers");
-  snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s", s->rootfs, upper, work);
+  char lower[8192];
+  if (layer_dirs(s->rootfs, lower, sizeof lower) != 0) snprintf(lower, sizeof lower, "%s", s->rootfs);
+  snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
   if (mount("overlay", root, "overlay", MS_NOSUID | MS_NODEV, opts) != 0)
     mu_launch_die(126, "overlay rootfs: %s", strerror(errno));
   int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -328,6 +350,9 @@ __attribute__((noreturn)) static void clone_main(void *p) {
   sigprocmask(SIG_SETMASK, &a->mask, NULL);
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   setpgid(0, 0); /* signals reach it through the helper (TERM as the image's StopSignal) */
+  const mu_shim *sh = a->spec->shim;
+  if (sh != NULL && sh->dir[0] != '\0' && (dup2(sh->child[0], 1) < 0 || dup2(sh->child[1], 2) < 0))
+    mu_launch_die(126, "shim pipes: %s", strerror(errno));
   child_main(a->spec);
 }
 
@@ -389,8 +414,13 @@ static pid_t start_check(const mu_launch_spec *s, pid_t init, int *ret_out) {
 static void supervise(mu_launch_spec *s, pid_t pid) {
   int childfd = (int)syscall(SYS_pidfd_open, pid, 0);
   int watch = s->watch_pid > 0 ? (int)syscall(SYS_pidfd_open, s->watch_pid, 0) : -1;
+  mu_shim *shim = s->shim != NULL && s->shim->dir[0] != '\0' ? s->shim : NULL;
   if (s->report && s->report_cap) s->report[0] = '\0';
-  if (s->watch_pid > 0 && watch < 0 && errno == ESRCH) {
+  if (shim != NULL && s->watch_pid > 0 && watch < 0 && errno == ESRCH) {
+    dprintf(2, "muster-container: the agent (pid %d) is gone: the container's output goes to %s\n", s->watch_pid,
+            shim->dir);
+    mu_shim_detach(shim);
+  } else if (s->watch_pid > 0 && watch < 0 && errno == ESRCH) {
     dprintf(2, "muster-container: the agent (pid %d) is gone: stopping the container\n", s->watch_pid);
     kill(pid, SIGKILL);
   }
@@ -406,9 +436,11 @@ static void supervise(mu_launch_spec *s, pid_t pid) {
   size_t out_len = 0;
   bool timed_out = false, ended = false;
   for (;;) {
-    struct pollfd fds[4];
-    int n = 0, i_child = n++, i_watch = -1, i_check = -1, i_out = -1;
+    struct pollfd fds[6];
+    int n = 0, i_child = n++, i_watch = -1, i_check = -1, i_out = -1, i_shim[2] = {-1, -1};
     fds[i_child] = (struct pollfd){.fd = childfd, .events = POLLIN};
+    for (int k = 0; shim != NULL && k < 2; k++)
+      if (shim->in[k] >= 0) fds[i_shim[k] = n++] = (struct pollfd){.fd = shim->in[k], .events = POLLIN};
     if (watch >= 0) fds[i_watch = n++] = (struct pollfd){.fd = watch, .events = POLLIN};
     if (check_fd >= 0) fds[i_check = n++] = (struct pollfd){.fd = check_fd, .events = POLLIN};
     if (check_out >= 0) fds[i_out = n++] = (struct pollfd){.fd = check_out, .events = POLLIN};
@@ -420,7 +452,18 @@ static void supervise(mu_launch_spec *s, pid_t pid) {
     int r = poll(fds, (nfds_t)n, wait_ms);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) break;
+    for (int k = 0; k < 2; k++)
+      if (i_shim[k] >= 0 && fds[i_shim[k]].revents != 0) mu_shim_pump(shim, k);
     if (fds[i_child].revents & POLLIN) break;
+    if (i_watch >= 0 && (fds[i_watch].revents & POLLIN) && shim != NULL) {
+      /* conmon's way: the container outlives the agent; the restarted agent re-adopts it */
+      dprintf(2, "muster-container: the agent (pid %d) died: the container runs on, its output goes to %s\n",
+              s->watch_pid, shim->dir);
+      mu_shim_detach(shim);
+      close(watch);
+      watch = -1;
+      continue;
+    }
     if (i_watch >= 0 && (fds[i_watch].revents & POLLIN)) {
       dprintf(2, "muster-container: the agent (pid %d) died: killing the container\n", s->watch_pid);
       kill(pid, SIGKILL);
@@ -516,10 +559,12 @@ int mu_launch_run(mu_launch_spec *s) {
   if (pid == 0) clone_main(&arg);
   if (pid < 0) {
     dprintf(2, "muster-container: clone with new namespaces: %s\n", strerror(errno));
+    if (s->shim != NULL) mu_shim_close_child(s->shim);
     sigprocmask(SIG_SETMASK, &arg.mask, NULL);
     return -1;
   }
   child_pid = pid;
+  if (s->shim != NULL) mu_shim_close_child(s->shim);
   /* Hold the container's mount namespace: tearing down its ~20 mounts takes the kernel tens
    * of ms of RCU grace periods, which would otherwise sit between the container's exit and
    * this wait returning. A short-lived child of ours drops it after we report (it stays in
@@ -535,6 +580,7 @@ int mu_launch_run(mu_launch_spec *s) {
   sigprocmask(SIG_SETMASK, &arg.mask, NULL);
   int status = 0;
   supervise(s, pid);
+  if (s->shim != NULL && s->shim->dir[0] != '\0') mu_shim_drain(s->shim); /* before the exit is reported */
   while (waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) {
       status = -1;

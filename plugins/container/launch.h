@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "plugins/container/shim.h"
+
 typedef struct mu_volume {
   const char *source; /* host path (already checked against the allow-list) */
   const char *target; /* absolute path in the container */
@@ -60,7 +62,9 @@ typedef struct mu_launch_spec {
   const char *secrets_skip; /* a secret not given to the container (the registry credentials) */
   int stop_signal;          /* what a TERM to the helper becomes (the image's StopSignal); 0 = SIGTERM */
   int watch_pid;            /* the agent: when it dies, the container is killed at once (never
-                                 * left running unseen); 0 = none */
+                                 * left running unseen) unless shim is set; 0 = none */
+  mu_shim *shim;            /* opened by the caller, or NULL / dir "": the container's output goes
+                                 * through it and it outlives the agent (shim.h) */
   mu_health_check health;
   char *report; /* out: why the helper ended the container ("unhealthy: ..."), or "" */
   size_t report_cap;

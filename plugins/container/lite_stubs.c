@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "plugins/container/image.h"
+#include "plugins/container/layers.h"
 
 #define FULL "needs muster-container-full"
 
@@ -47,6 +48,12 @@ int mu_unpack_layers(const char *dir, const char *const *layers, size_t n, const
                      mu_err *err) {
   (void)dir, (void)layers, (void)n, (void)limits;
   return mu_err_set(err, MU_ENOTSUP, "unpacking " FULL);
+}
+int mu_layers_unpack(const char *root, const mu_manifest *m, const char *const *blobs, const mu_unpack_limits *limits,
+                     const char *rootfs_tmp, int *ret_unpacked, mu_err *err) {
+  (void)root, (void)m, (void)blobs, (void)limits, (void)rootfs_tmp, (void)err;
+  *ret_unpacked = 0;
+  return MU_ENOTSUP; /* then mu_unpack_layers above hands the pull to the full helper */
 }
 int mu_layer_diff_id(const char *path, char *ret, mu_err *err) {
   (void)path;

@@ -238,6 +238,35 @@ class Registry:
         return self.push_manifest(repo, tag, idx, OCI_INDEX)
 
 
+VIEWS = []
+
+
+def image_view(rootfs, parent=None):
+    """The tree a container of a stored image sees: the store's rootfs dir itself (a merged
+    copy), or, for an image stored as per-layer dirs (.muster-layers, layers.h), its layers
+    stacked with overlayfs (over a scratch upper layer, so runc can make its mount points) at
+    a temporary mount point under parent; unmount_views() removes them."""
+    lst = os.path.join(rootfs, ".muster-layers")
+    if not os.path.exists(lst):
+        return rootfs
+    store = rootfs.rsplit("/rootfs/", 1)[0]
+    with open(lst) as f:
+        lowers = [os.path.join(store, l) for l in f.read().split()]
+    scratch = tempfile.mkdtemp(prefix="view.", dir=parent)
+    for d in ("upper", "work", "mnt"):
+        os.mkdir(os.path.join(scratch, d))
+    mnt = os.path.join(scratch, "mnt")
+    subprocess.run(["mount", "-t", "overlay", "overlay", "-o", "lowerdir=%s,upperdir=%s/upper,workdir=%s/work" %
+                    (":".join(reversed(lowers)), scratch, scratch), mnt], check=True)
+    VIEWS.append(mnt)
+    return mnt
+
+
+def unmount_views():
+    while VIEWS:
+        subprocess.run(["umount", "-l", VIEWS.pop()], check=False)
+
+
 def run_image_config():
     return {"Entrypoint": ["/bin/cat"], "Cmd": ["/hello.txt"], "Env": ["A=1", "PATH=/bin"], "WorkingDir": "/w", "User": "app"}
 

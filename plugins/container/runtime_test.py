@@ -23,6 +23,10 @@ HELPER = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else None
 del sys.argv[1:]
 
 
+view = rf.image_view
+unmount_views = rf.unmount_views
+
+
 def need_root():
     if os.geteuid() != 0:
         raise unittest.SkipTest("needs root (namespaces, mounts, chroot)")
@@ -41,6 +45,7 @@ class Base(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
+        unmount_views()
         cls.reg.close()
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
@@ -72,7 +77,7 @@ class PullTest(Base):
         d, rootfs, layers, nbytes = self.pull(self.host("t/oci:v1"))
         self.assertEqual(layers, 1)
         self.assertGreater(nbytes, 100000)
-        self.assertTrue(os.path.isfile(os.path.join(rootfs, "bin/busybox")))
+        self.assertTrue(os.path.isfile(os.path.join(view(rootfs), "bin/busybox")))
         d2, _, layers2, nbytes2 = self.pull(self.host("t/oci:v1"))
         self.assertEqual((d2, layers2, nbytes2), (d, 0, 0), "a warm start downloads nothing")
         d3, _, layers3, _ = self.pull(self.host("t/oci@" + d))
@@ -86,13 +91,13 @@ class PullTest(Base):
         top = rf.Layer().file("etc/motd", "zstd layer\n").raw()
         self.reg.push_image("t/zstd", "1", [base, top], compression="zstd")
         _, rootfs, _, _ = self.pull(self.host("t/zstd:1"))
-        self.assertEqual(open(os.path.join(rootfs, "etc/motd")).read(), "zstd layer\n")
+        self.assertEqual(open(os.path.join(view(rootfs), "etc/motd")).read(), "zstd layer\n")
         self.reg.push_image("t/plain", "1", [base, rf.Layer().file("etc/motd", "plain\n").raw()], compression="none")
         _, rootfs, _, _ = self.pull(self.host("t/plain:1"))
-        self.assertEqual(open(os.path.join(rootfs, "etc/motd")).read(), "plain\n")
+        self.assertEqual(open(os.path.join(view(rootfs), "etc/motd")).read(), "plain\n")
         self.reg.push_image("t/docker", "1", [base], docker=True)
         _, rootfs, layers, _ = self.pull(self.host("t/docker:1"))
-        self.assertTrue(os.path.isfile(os.path.join(rootfs, "bin/busybox")))
+        self.assertTrue(os.path.isfile(os.path.join(view(rootfs), "bin/busybox")))
 
     def test_shared_layers_stored_once(self):
         store = os.path.join(self.tmp, "dedup")
@@ -127,7 +132,7 @@ class PullTest(Base):
                         "oci:%s:v1" % layout], check=True)
         store = os.path.join(self.tmp, "layout-store")
         d, rootfs, _, _ = self.pull("v1", "--layout", layout, store=store)
-        self.assertEqual(open(os.path.join(rootfs, "hello.txt")).read(), "from a layout\n")
+        self.assertEqual(open(os.path.join(view(rootfs), "hello.txt")).read(), "from a layout\n")
         err = self.pull("v2", "--layout", layout, store=store, ok=False)
         self.assertIn('no image named "v2" (it has: v1)', err)
         # a tampered blob is refused
@@ -180,7 +185,7 @@ class PullTest(Base):
                                           "Layers": ["%s/layer.tar" % lid]}]).encode()})
         store = os.path.join(self.tmp, "archive-store")
         d, rootfs, _, _ = self.pull("t/arch:1", "--docker-archive", tar, store=store)
-        self.assertEqual(open(os.path.join(rootfs, "hello.txt")).read(), "from a docker archive\n")
+        self.assertEqual(open(os.path.join(view(rootfs), "hello.txt")).read(), "from a docker archive\n")
         blobs = sorted(os.listdir(os.path.join(store, "blobs/sha256")))
         man = json.load(open(os.path.join(store, "blobs/sha256", d[7:])))
         self.assertEqual(blobs, sorted([d[7:], lid, cid]), "only the image's blobs are kept")
@@ -223,7 +228,7 @@ class PullTest(Base):
         self.reg.push_index("t/multi", "1", [(arm[0], arm[1], "arm64", "v8"), (amd[0], amd[1], "amd64", None)])
         d, rootfs, _, _ = self.pull(self.host("t/multi:1"), "--platform", "linux/amd64")
         self.assertEqual(d, amd[0])
-        self.assertEqual(open(os.path.join(rootfs, "arch")).read(), "amd64\n")
+        self.assertEqual(open(os.path.join(view(rootfs), "arch")).read(), "amd64\n")
         d, rootfs, _, _ = self.pull(self.host("t/multi:1"), "--platform", "linux/arm64/v8", "--policy", "always")
         self.assertEqual(d, arm[0])
         err = self.pull(self.host("t/multi:1"), "--platform", "linux/s390x", "--policy", "always", ok=False)
@@ -438,7 +443,7 @@ class RuncComparisonTest(Base):
         subprocess.run(["runc", "spec", "--bundle", bundle], check=True)
         with open(os.path.join(bundle, "config.json")) as f:
             spec = json.load(f)
-        spec["root"] = {"path": rootfs, "readonly": True}
+        spec["root"] = {"path": view(rootfs), "readonly": True}
         spec["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev"]})
         spec["process"].update({"terminal": False, "user": {"uid": 65534, "gid": 65534}, "cwd": "/w",
                                 "env": ["PATH=/bin", "X=1", "HOME=/"], "noNewPrivileges": True})
@@ -633,7 +638,7 @@ class BadRegistryTest(Base):
         FakeRegistry.routes["/v2/drop/resume/blobs/%s" % rf.sha(layer)] = (200, {}, ("drop", layer))
         FakeRegistry.ranges.clear()
         _, rootfs, layers, nbytes = self.pull(img)
-        self.assertEqual(os.path.getsize(os.path.join(rootfs, "big")), 300000)
+        self.assertEqual(os.path.getsize(os.path.join(view(rootfs), "big")), 300000)
         self.assertEqual(FakeRegistry.ranges, [None, "bytes=%d-" % (len(layer) // 2)], "resumed with Range")
 
     def test_no_credentials_across_a_redirect(self):
@@ -649,7 +654,7 @@ class BadRegistryTest(Base):
         FakeRegistry.seen.clear()
         env = dict(os.environ, REGAUTH="user:pw")
         _, rootfs, _, _ = self.pull(img, "--auth-env", "REGAUTH", env=env)
-        self.assertEqual(open(os.path.join(rootfs, "a")).read(), "redirected")
+        self.assertEqual(open(os.path.join(view(rootfs), "a")).read(), "redirected")
         sent = {(host.split(":")[0], path): auth for host, path, auth in FakeRegistry.seen}
         self.assertTrue(sent[("127.0.0.1", man_path)], "Basic credentials sent to the registry")
         self.assertIsNone(sent[("localhost", "/elsewhere/blob")], "no Authorization to another host after a redirect")
@@ -728,11 +733,11 @@ class HostileLayerTest(Base):
         # (tearDown checks the host file).
         rootfs = self.hostile("symwrite", [lambda l: l.symlink("lnk", self.victim_dir),
                                            lambda l: l.file("lnk/victim", "pwned")])
-        self.assertFalse(os.path.islink(os.path.join(rootfs, "lnk")))
+        self.assertFalse(os.path.islink(os.path.join(view(rootfs), "lnk")))
 
     def test_symlink_then_write_same_layer(self):
         rootfs = self.hostile("symwrite1", [lambda l: l.symlink("lnk", self.victim_dir).file("lnk/victim", "pwned")])
-        self.assertFalse(os.path.islink(os.path.join(rootfs, "lnk")))
+        self.assertFalse(os.path.islink(os.path.join(view(rootfs), "lnk")))
 
     def test_whiteout_through_symlink(self):
         self.hostile("whsym", [lambda l: l.symlink("lnk", self.victim_dir), lambda l: l.file("lnk/.wh.victim", "")])
@@ -760,10 +765,75 @@ class HostileLayerTest(Base):
     def test_whiteouts_applied(self):
         rootfs = self.hostile("wh", [lambda l: l.dir("d").file("d/a", "a").file("d/b", "b").file("keep", "k").file("gone", "g"),
                                      lambda l: l.file("d/c", "c").file("d/.wh..wh..opq", "").file(".wh.gone", "")])
-        self.assertEqual(sorted(os.listdir(os.path.join(rootfs, "d"))), ["c"], "opaque hides lower entries, keeps its own")
-        self.assertFalse(os.path.exists(os.path.join(rootfs, "gone")))
-        self.assertTrue(os.path.exists(os.path.join(rootfs, "keep")))
+        self.assertEqual(sorted(os.listdir(os.path.join(view(rootfs), "d"))), ["c"], "opaque hides lower entries, keeps its own")
+        self.assertFalse(os.path.exists(os.path.join(view(rootfs), "gone")))
+        self.assertTrue(os.path.exists(os.path.join(view(rootfs), "keep")))
+
+
+class LayerDirsTest(Base):
+    """Per-layer unpacked dirs (layers.h): each layer once in its own dir, shared by images."""
+
+    def host(self, name):
+        return "%s/%s" % (self.reg.host, name)
+
+    def test_second_image_shares_layers(self):
+        store = os.path.join(self.tmp, "layers-store")
+        base = rf.busybox_layer()
+        mid = rf.Layer().file("etc/motd", "shared\n").raw()
+        self.reg.push_image("t/lay1", "1", [base, mid, rf.Layer().file("one", "1\n").raw()])
+        self.reg.push_image("t/lay2", "1", [base, mid, rf.Layer().file("two", "2\n").file(".wh.bin", "").raw()])
+        d1, r1, _, _ = self.pull(self.host("t/lay1:1"), store=store)
+        layers = os.path.join(store, "layers")
+        before = {n: os.stat(os.path.join(layers, n)).st_ino for n in os.listdir(layers) if not n.endswith(".bytes")}
+        self.assertEqual(len(before), 3, os.listdir(layers))
+        self.assertEqual(os.listdir(r1), [".muster-layers"], "the image's rootfs names its layers, holds no tree")
+        d2, r2, _, _ = self.pull(self.host("t/lay2:1"), store=store)
+        after = {n: os.stat(os.path.join(layers, n)).st_ino for n in os.listdir(layers) if not n.endswith(".bytes")}
+        self.assertEqual(len(after), 4, "one new layer dir for the second image")
+        for n, ino in before.items():  # the shared ones were not unpacked again
+            self.assertEqual(after[n], ino, n)
+        v1, v2 = view(r1), view(r2)
+        self.assertEqual(open(os.path.join(v1, "etc/motd")).read(), "shared\n")
+        self.assertTrue(os.path.exists(os.path.join(v1, "bin/busybox")) and os.path.exists(os.path.join(v1, "one")))
+        self.assertFalse(os.path.exists(os.path.join(v2, "bin")), "a whiteout in an upper layer dir hides the lower bin")
+        self.assertFalse(os.path.exists(os.path.join(v2, "one")))
+        # GC by refcount: removing the first image keeps the layers the second still names
+        unmount_views()
+        subprocess.run([HELPER, "gc", "--store", store, "--max-bytes", "1"], check=True, capture_output=True)
+        self.assertEqual(sorted(os.listdir(os.path.join(store, "rootfs"))), [], "both images collected")
+        self.assertEqual([n for n in os.listdir(layers) if not n.endswith(".bytes")], [], "no layer left")
+
+    def test_copy_fallback_many_layers(self):
+        # more layers than one overlay mount's options hold: the image is unpacked into one
+        # merged tree instead (the copy fallback), whiteouts applied, and runs the same
+        store = os.path.join(self.tmp, "layers-store-many")
+        layers = [rf.busybox_layer()] + [rf.Layer().file("f%02d" % i, "%d\n" % i).raw() for i in range(40)]
+        layers.append(rf.Layer().file(".wh.f07", "").raw())
+        self.reg.push_image("t/many", "1", layers)
+        d, r, _, _ = self.pull(self.host("t/many:1"), store=store)
+        self.assertFalse(os.path.exists(os.path.join(r, ".muster-layers")))
+        self.assertEqual(open(os.path.join(r, "f39")).read(), "39\n")
+        self.assertFalse(os.path.exists(os.path.join(r, "f07")), "the whiteout applied in the merged tree")
+        self.assertTrue(os.path.isfile(os.path.join(r, "bin/busybox")))
+
+    def test_layer_dirs_kept_while_named(self):
+        store = os.path.join(self.tmp, "layers-store2")
+        base = rf.busybox_layer()
+        self.reg.push_image("t/keep1", "1", [base, rf.Layer().file("a", "a\n").raw()])
+        self.reg.push_image("t/keep2", "1", [base, rf.Layer().file("b", "b\n").raw()])
+        d1, r1, _, _ = self.pull(self.host("t/keep1:1"), store=store)
+        d2, r2, _, _ = self.pull(self.host("t/keep2:1"), store=store)
+        os.utime(r1, (1000, 1000))  # keep1 is the least recently used
+        p = subprocess.run([HELPER, "gc", "--store", store, "--max-age-s", "3600"], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(os.listdir(os.path.join(store, "rootfs")), [d2[7:]])
+        layers = sorted(n for n in os.listdir(os.path.join(store, "layers")) if not n.endswith(".bytes"))
+        self.assertEqual(len(layers), 2, "the shared base and keep2's own layer stay; keep1's own went")
+        self.assertEqual(open(os.path.join(view(r2), "b")).read(), "b\n")
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    try:
+        unittest.main(verbosity=2)
+    finally:
+        unmount_views()

@@ -18,13 +18,16 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #define MU_UNPACK_MAX_LAYERS 128
 
 typedef struct upk {
   int root_fd;
+  bool overlay; /* whiteouts become overlayfs whiteouts (one layer per dir) instead of deletions */
   uint64_t bytes, entries, max_bytes, max_entries;
   /* paths seen in the current layer: open addressing on their hash */
   char **seen;
@@ -154,6 +157,47 @@ static struct archive *open_layer(upk *u, int fd, int index) {
   return a;
 }
 
+/* Overlay mode, pass 1 (the layer's dir is still empty, so nothing in it is a symlink yet):
+ * the directories of path, made with mkdirat one component at a time (never following
+ * anything), and an O_DIRECTORY fd of the last. -1 with errno. */
+static int mkdirs_at(int root, const char *dir) {
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s", dir);
+  int cur = dup(root);
+  char *save = NULL;
+  for (char *c = strtok_r(buf, "/", &save); c != NULL && cur >= 0; c = strtok_r(NULL, "/", &save)) {
+    if (strcmp(c, ".") == 0) continue;
+    if (mkdirat(cur, c, 0755) != 0 && errno != EEXIST) {
+      close(cur);
+      return -1;
+    }
+    int next = openat(cur, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    close(cur);
+    cur = next;
+  }
+  return cur;
+}
+
+/* Overlay mode: `.wh.NAME` becomes the char 0/0 device NAME overlayfs reads as a whiteout,
+ * `.wh..wh..opq` the trusted.overlay.opaque xattr on its directory. */
+static int overlay_whiteout(upk *u, const char *parent, const char *base, const char *path, int index) {
+  int dfd = mkdirs_at(u->root_fd, parent);
+  if (dfd < 0) return fail(u, "layer %d: whiteout \"%.200s\": %s", index, path, strerror(errno));
+  int rc = 0;
+  if (strcmp(base, ".wh..wh..opq") == 0) {
+    if (fsetxattr(dfd, "trusted.overlay.opaque", "y", 1, 0) != 0)
+      rc = fail(u, "layer %d: opaque \"%.200s\": overlay xattr: %s", index, path, strerror(errno));
+  } else {
+    const char *victim = base + 4;
+    if (strcmp(victim, ".") == 0 || strcmp(victim, "..") == 0 || strchr(victim, '/') != NULL)
+      rc = fail(u, "layer %d: whiteout \"%.200s\" names . or ..", index, path);
+    else if (mknodat(dfd, victim, S_IFCHR | 0000, makedev(0, 0)) != 0 && errno != EEXIST)
+      rc = fail(u, "layer %d: whiteout \"%.200s\": overlay whiteout: %s", index, path, strerror(errno));
+  }
+  close(dfd);
+  return rc;
+}
+
 /* Pass 1: whiteouts. */
 static int apply_whiteouts(upk *u, int fd, int index) {
   struct archive *a = open_layer(u, fd, index);
@@ -175,6 +219,11 @@ static int apply_whiteouts(upk *u, int fd, int index) {
     }
     char parent[4096];
     snprintf(parent, sizeof parent, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+    if (u->overlay) {
+      rc = overlay_whiteout(u, parent, base, path, index);
+      if (rc != 0) break;
+      continue;
+    }
     int dfd = openat2_in_root(u->root_fd, parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0) {
       if (errno == ENOENT) continue; /* nothing below to hide */
@@ -310,9 +359,10 @@ static int extract(upk *u, int fd, int index) {
   return rc;
 }
 
-static void child(const char *dir, const int *fds, size_t n, const mu_unpack_limits *lim, int report) {
+static void child(const char *dir, const int *fds, size_t n, const mu_unpack_limits *lim, bool overlay, int report) {
   upk u = {.max_bytes = lim && lim->max_bytes ? lim->max_bytes : (8ull << 30),
-           .max_entries = lim && lim->max_entries ? lim->max_entries : 1000000};
+           .max_entries = lim && lim->max_entries ? lim->max_entries : 1000000,
+           .overlay = overlay};
   if (chroot(dir) != 0 || chdir("/") != 0) {
     dprintf(report, "cannot chroot into %s: %s", dir, strerror(errno));
     _exit(1);
@@ -325,11 +375,12 @@ static void child(const char *dir, const int *fds, size_t n, const mu_unpack_lim
       _exit(1);
     }
   }
+  dprintf(report, "bytes %llu", (unsigned long long)u.bytes);
   _exit(0);
 }
 
-int mu_unpack_layers(const char *dir, const char *const *layers, size_t n, const mu_unpack_limits *limits,
-                     mu_err *err) {
+static int unpack(const char *dir, const char *const *layers, size_t n, const mu_unpack_limits *limits, bool overlay,
+                  uint64_t *ret_bytes, mu_err *err) {
   if (n > MU_UNPACK_MAX_LAYERS) return mu_err_set(err, MU_ENOSPC, "more than %d layers", MU_UNPACK_MAX_LAYERS);
   int fds[MU_UNPACK_MAX_LAYERS], pipefd[2] = {-1, -1};
   size_t opened = 0;
@@ -352,7 +403,7 @@ int mu_unpack_layers(const char *dir, const char *const *layers, size_t n, const
   }
   if (pid == 0) {
     close(pipefd[0]);
-    child(dir, fds, n, limits, pipefd[1]);
+    child(dir, fds, n, limits, overlay, pipefd[1]);
   }
   close(pipefd[1]);
   pipefd[1] = -1;
@@ -370,11 +421,23 @@ int mu_unpack_layers(const char *dir, const char *const *layers, size_t n, const
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
     rc = mu_err_set(err, MU_EINVAL, "unpack: %s", got ? msg : "the unpacker died");
+  else if (ret_bytes != NULL) *ret_bytes = strncmp(msg, "bytes ", 6) == 0 ? strtoull(msg + 6, NULL, 10) : 0;
 done:
   for (size_t i = 0; i < opened; i++) close(fds[i]);
   if (pipefd[0] >= 0) close(pipefd[0]);
   if (pipefd[1] >= 0) close(pipefd[1]);
   return rc;
+}
+
+int mu_unpack_layers(const char *dir, const char *const *layers, size_t n, const mu_unpack_limits *limits,
+                     mu_err *err) {
+  return unpack(dir, layers, n, limits, false, NULL, err);
+}
+
+int mu_unpack_layer_dir(const char *dir, const char *layer, const mu_unpack_limits *limits, uint64_t *ret_bytes,
+                        mu_err *err) {
+  const char *one[1] = {layer};
+  return unpack(dir, one, 1, limits, true, ret_bytes, err);
 }
 
 int mu_layer_diff_id(const char *path, char *ret, mu_err *err) {

@@ -26,6 +26,15 @@ typedef struct mu_unpack_limits {
  * file owners). On failure dir is left partly filled: the caller removes it. */
 int mu_unpack_layers(const char *dir, const char *const *layers, size_t n, const mu_unpack_limits *limits, mu_err *err);
 
+/* Unpacks one layer on its own into dir (an existing, empty directory), in overlayfs's form,
+ * to be stacked with the image's other layers as overlay lowerdirs: `.wh.NAME` becomes the
+ * char 0/0 device NAME (an overlay whiteout), `.wh..wh..opq` the trusted.overlay.opaque="y"
+ * xattr of its directory; everything else as mu_unpack_layers (same refusals, caps for this
+ * layer). *ret_bytes: its file bytes. A filesystem without device nodes or trusted xattrs
+ * fails (the caller falls back to mu_unpack_layers). */
+int mu_unpack_layer_dir(const char *dir, const char *layer, const mu_unpack_limits *limits, uint64_t *ret_bytes,
+                        mu_err *err);
+
 /* The diff_id of the layer blob at path: "sha256:<hex>" of its uncompressed tar (plain, gzip
  * or zstd, detected from the bytes), into ret (72 bytes). MU_EIO naming the file. */
 int mu_layer_diff_id(const char *path, char *ret, mu_err *err);
