@@ -1,4 +1,4 @@
-/* muster_plugin.h as SDK v1 (ABI 1) shipped it, frozen: a test builds a plugin against it to prove that an
+/* muster_plugin.h as SDK v1 (ABI 1) shipped it, frozen (only its include guard renamed, so the two headers do not share one): a test builds a plugin against it to prove that an
  * agent speaking ABI 2 never reads past an ABI 1 descriptor (ASan would see it). The original opening:
  * muster_plugin.h — the one header a Muster task-type plugin includes.
  *
@@ -14,8 +14,8 @@
  *
  * Versioning: MUSTER_PLUGIN_ABI_VERSION changes when any struct below changes incompatibly.
  * Members are only ever appended; `size` fields let either side detect an older peer. */
-#ifndef MUSTER_PLUGIN_H
-#define MUSTER_PLUGIN_H
+#ifndef MUSTER_PLUGIN_V1_FROZEN_H
+#define MUSTER_PLUGIN_V1_FROZEN_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -252,4 +252,4 @@ extern const muster_plugin muster_plugin_descriptor;
 }
 #endif
 
-#endif /* MUSTER_PLUGIN_H */
+#endif /* MUSTER_PLUGIN_V1_FROZEN_H */
